@@ -1,0 +1,241 @@
+"""Value objects that flow between the layers: bars, signals, orders, fills, decisions.
+
+All are frozen. Bar indices (``bar``) count from 0 over the validated bars of a run;
+timestamps are UTC ``pandas.Timestamp``. Directions and sides are ints: +1 long/buy,
+-1 short/sell, 0 flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "OHLCV",
+    "Bar",
+    "Bars",
+    "DataIssue",
+    "Fill",
+    "Halt",
+    "HealthChange",
+    "HealthStatus",
+    "ModelOutput",
+    "ModelTraining",
+    "Order",
+    "OrderIntent",
+    "PortfolioView",
+    "Rejection",
+    "RunInfo",
+    "Signal",
+]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+
+HealthStatus = Literal["HEALTHY", "WARNING", "CRITICAL"]
+
+
+@dataclass(frozen=True)
+class DataIssue:
+    """One kind of problem found in market data, with how many rows and the first one."""
+
+    code: str
+    count: int
+    first: str
+    rows: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Validated OHLCV bars: UTC ``DatetimeIndex`` named ``timestamp``, sorted, unique.
+
+    Attributes:
+        frame: Columns ``open high low close volume`` (float64) plus any extra columns
+            the source carried (a precomputed probability, for example).
+        symbol: Market symbol, e.g. ``BTC/USDT``.
+        timeframe: Bar length as written in the file, e.g. ``1h``.
+        timeframe_seconds: Bar length in seconds; metrics are annualized from it.
+        repaired: Issues that ``validation: repair`` dropped or fixed.
+        gaps: Issues kept as they are (gaps cannot be repaired by dropping rows).
+    """
+
+    frame: pd.DataFrame
+    symbol: str
+    timeframe: str
+    timeframe_seconds: int
+    repaired: tuple[DataIssue, ...] = ()
+    gaps: tuple[DataIssue, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar as the per-bar layers see it."""
+
+    index: int
+    timestamp: pd.Timestamp
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class ModelTraining:
+    """One walk-forward fold: the rows trained on and the bars it predicts.
+
+    Bar indices are inclusive. Purging guarantees ``train_end + horizon < predict_start``.
+    """
+
+    fold: int
+    train_start: int
+    train_end: int
+    predict_start: int
+    predict_end: int
+    rows: int
+    positives: int
+    horizon: int
+    estimator: str
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Probabilities that the forward return is positive, one per bar (NaN: no prediction)."""
+
+    probability: pd.Series
+    trainings: tuple[ModelTraining, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A decision of the signal layer at a bar's close."""
+
+    bar: int
+    timestamp: pd.Timestamp
+    direction: int
+    confidence: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    """The portfolio as the risk layer sees it at a bar's close (marked to that close)."""
+
+    cash: float
+    position: float
+    equity: float
+    peak_equity: float
+    price: float
+    entry_bar: int | None = None
+    entry_price: float | None = None
+
+    @property
+    def drawdown(self) -> float:
+        """Return the fractional drawdown from the peak equity (0 at the peak)."""
+        return 0.0 if self.peak_equity <= 0 else 1.0 - self.equity / self.peak_equity
+
+    @property
+    def direction(self) -> int:
+        """Return +1 long, -1 short or 0 flat."""
+        return (self.position > 0) - (self.position < 0)
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What the engine wants to trade at a bar's close, before the risk rules see it.
+
+    Attributes:
+        target_fraction: Signed fraction of equity the position should be after the order.
+        reason: ``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``, ``EXIT_MAX_HOLDING`` or ``EXIT_HALT``.
+        increases_exposure: Whether the order opens or grows a position (risk rules may
+            only block these; exits always pass).
+    """
+
+    bar: int
+    timestamp: pd.Timestamp
+    direction: int
+    target_fraction: float
+    reason: str
+    increases_exposure: bool
+    probability: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A risk decision that blocked an intent: a reason code and the values behind it."""
+
+    bar: int
+    timestamp: pd.Timestamp
+    code: str
+    message: str
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Halt:
+    """Trading stops: the position is closed and no new position is opened."""
+
+    bar: int
+    timestamp: pd.Timestamp
+    code: str
+    message: str
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Order:
+    """A market order sent to a venue. ``id`` is deterministic: strategy, run, sequence."""
+
+    id: str
+    bar: int
+    timestamp: pd.Timestamp
+    side: int
+    quantity: float
+    reason: str
+    reference_price: float
+
+
+@dataclass(frozen=True)
+class Fill:
+    """An execution of an order: price includes slippage; fee is in quote currency."""
+
+    order_id: str
+    bar: int
+    timestamp: pd.Timestamp
+    side: int
+    quantity: float
+    price: float
+    fee: float
+    slippage: float
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """The monitoring layer's health moved from one status to another."""
+
+    bar: int
+    timestamp: pd.Timestamp
+    monitor: str
+    status: HealthStatus
+    previous: HealthStatus
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What observers learn about a run when it starts."""
+
+    run_id: str
+    strategy: str
+    mode: str
+    run_dir: str

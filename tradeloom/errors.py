@@ -1,0 +1,62 @@
+"""Errors a user can cause, and how they are reported.
+
+A user's mistake (bad YAML, an unknown plugin kind, a bad parameter, bad data,
+a missing file) raises a `UserError`; the CLI prints its lines and exits 2.
+Anything else is a bug or a run failure and exits 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Problem", "UserError", "ConfigError", "DataError"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a strategy file, located by source position and key path.
+
+    Attributes:
+        location: ``FILE:LINE:COL`` (or ``--set`` for a command-line override).
+        path: Dotted key path, e.g. ``risk.sizing.fraction``; empty for the whole file.
+        message: What was expected and what was there.
+    """
+
+    location: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location} {self.path}:" if self.path else f"{self.location}:"
+        return f"{where} {self.message}"
+
+
+class UserError(Exception):
+    """A mistake in the user's input; reported as one line per problem, exit code 2."""
+
+    def lines(self) -> list[str]:
+        """Return the lines to print, one per problem."""
+        return [str(self)]
+
+
+class ConfigError(UserError):
+    """One or more problems in a strategy file, all collected before raising."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=_problem_order)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        """Return one line per problem, in file order."""
+        return [str(p) for p in self.problems]
+
+
+class DataError(UserError):
+    """Market data (a file, a column, a row) that cannot be used as it is."""
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+    parts = problem.location.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return (parts[0], int(parts[1]), int(parts[2]), problem.path)
+    return (problem.location, 0, 0, problem.path)

@@ -1,0 +1,86 @@
+"""What a plugin registers: a component of a layer, its YAML keys and its factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["LAYERS", "BuildContext", "Component", "Layer", "ParamError", "Params"]
+
+Layer = Literal["data", "features", "model", "signal", "sizing", "risk", "execution", "monitoring"]
+"""The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk layer."""
+
+LAYERS: tuple[str, ...] = get_args(Layer)
+
+
+class Params(BaseModel):
+    """Base of every component's params model: unknown keys are an error, values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamError(Exception):
+    """Raised by a factory for a value that is valid alone but not in context.
+
+    The runner locates it at ``FILE:LINE:COL`` of ``<component path>.<key>``.
+
+    Args:
+        key: The params key at fault (dotted below the component, e.g. ``of`` or
+            ``params.max_depth``); empty for the component as a whole.
+        message: What was expected and what was there.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a factory may know about the strategy it is built for.
+
+    Attributes:
+        strategy_name: The strategy's ``name``.
+        strategy_dir: Folder of the strategy file; relative paths resolve against it.
+        seed: The strategy's seed; every random source derives from it.
+        feature_columns: Feature columns defined before this component (for a feature),
+            or all of them (for the other layers).
+        horizon: The model's label horizon in bars (0 before the model is built).
+    """
+
+    strategy_name: str
+    strategy_dir: Path
+    seed: int
+    feature_columns: tuple[str, ...] = ()
+    horizon: int = 0
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """Return ``path`` made absolute against the strategy file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.strategy_dir / p).resolve()
+
+
+@dataclass(frozen=True)
+class Component:
+    """A component a plugin provides.
+
+    Attributes:
+        layer: The layer it implements.
+        kind: The name used as ``kind:`` in a strategy file.
+        params: Pydantic model of its YAML keys (subclass `Params`; no ``kind`` field).
+        factory: Called with the validated params and a `BuildContext`; returns an
+            object implementing the layer's protocol (see `tradeloom.plugins.protocols`).
+            It may raise `ParamError`.
+        summary: One line for ``tradeloom plugins``.
+    """
+
+    layer: Layer
+    kind: str
+    params: type[BaseModel]
+    factory: Callable[[Any, BuildContext], Any]
+    summary: str = ""

@@ -1,0 +1,142 @@
+"""The hooks of tradeloom: the one place where every hook is specified.
+
+Every hook is called with keyword arguments only. An implementation may accept
+fewer arguments than the spec names (pluggy passes only those it asks for), so
+specs may gain arguments later; they are never renamed or removed.
+
+Two kinds of hook:
+
+* ``tradeloom_components`` registers components; every plugin's answer is collected.
+* The event hooks (``tradeloom_run_started`` ... ``tradeloom_health_changed``) are
+  broadcast to observers: alerts, metrics exporters, dashboards. Their return values
+  are ignored and they never change a trading decision. An exception in an observer
+  fails the run (an observer that breaks silently is worse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+
+from tradeloom.domain import (
+    Fill,
+    Halt,
+    HealthChange,
+    ModelTraining,
+    Order,
+    Rejection,
+    RunInfo,
+    Signal,
+)
+from tradeloom.plugins.component import Component
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "tradeloom"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def tradeloom_components() -> list[Component]:  # type: ignore[empty-body]
+    """Return the components this plugin provides.
+
+    Called once when the plugin manager is built, for every plugin. All answers are
+    collected; two components with the same layer and kind are refused, naming both
+    plugins.
+
+    Returns:
+        A list of `tradeloom.plugins.component.Component`.
+    """
+
+
+@hookspec
+def tradeloom_run_started(*, run: RunInfo) -> None:
+    """Observe the start of a run, after the strategy is validated and built.
+
+    Args:
+        run: The run's id, strategy name, mode and run directory.
+    """
+
+
+@hookspec
+def tradeloom_run_finished(*, run: RunInfo, metrics: Mapping[str, Any]) -> None:
+    """Observe the end of a run, after its metrics are written.
+
+    Args:
+        run: The run, as given to ``tradeloom_run_started``.
+        metrics: The content of ``metrics.json``.
+    """
+
+
+@hookspec
+def tradeloom_signal(*, run: RunInfo, signal: Signal) -> None:
+    """Observe a signal of the signal layer, before the risk layer sees it.
+
+    Args:
+        run: The run.
+        signal: Bar, direction, confidence and the probability behind it.
+    """
+
+
+@hookspec
+def tradeloom_order(*, run: RunInfo, order: Order) -> None:
+    """Observe an order after it is journaled and before the venue receives it.
+
+    Args:
+        run: The run.
+        order: The order, with its deterministic client order id.
+    """
+
+
+@hookspec
+def tradeloom_fill(*, run: RunInfo, fill: Fill) -> None:
+    """Observe a fill after it is journaled and applied to the portfolio.
+
+    Args:
+        run: The run.
+        fill: Price (slippage included), quantity and fee.
+    """
+
+
+@hookspec
+def tradeloom_risk_rejection(*, run: RunInfo, rejection: Rejection) -> None:
+    """Observe an intent the risk layer refused, after it is journaled.
+
+    Args:
+        run: The run.
+        rejection: The reason code, message and values.
+    """
+
+
+@hookspec
+def tradeloom_halt(*, run: RunInfo, halt: Halt) -> None:
+    """Observe trading being halted (for example by the drawdown limit).
+
+    Args:
+        run: The run.
+        halt: The reason code, message and values.
+    """
+
+
+@hookspec
+def tradeloom_model_trained(*, run: RunInfo, training: ModelTraining) -> None:
+    """Observe one walk-forward fold of the model being trained (or skipped).
+
+    Args:
+        run: The run.
+        training: The fold's training rows and the bars it predicts.
+    """
+
+
+@hookspec
+def tradeloom_health_changed(*, run: RunInfo, change: HealthChange) -> None:
+    """Observe the monitoring layer's health status changing.
+
+    Args:
+        run: The run.
+        change: The monitor, the new and previous status, and the metric behind it.
+    """

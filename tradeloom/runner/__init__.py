@@ -1,0 +1,1 @@
+"""tradeloom.runner."""

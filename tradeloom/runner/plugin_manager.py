@@ -1,0 +1,141 @@
+"""Build the plugin manager: built-ins, entry-point packages, and a strategy's modules."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from importlib import metadata
+
+import pluggy
+
+from tradeloom.errors import UserError
+from tradeloom.plugins import hookspecs
+from tradeloom.plugins.registry import PluginInfo, Registry, did_you_mean
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PluginImportError",
+    "Plugins",
+    "load_plugins",
+]
+
+ENTRY_POINT_GROUP = "tradeloom"
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "tradeloom.plugins.data",
+    "tradeloom.plugins.features",
+    "tradeloom.plugins.model",
+    "tradeloom.plugins.signal",
+    "tradeloom.plugins.risk",
+    "tradeloom.plugins.execution",
+    "tradeloom.plugins.monitoring",
+)
+
+
+class PluginImportError(UserError):
+    """A module listed under ``plugins:`` could not be imported.
+
+    Attributes:
+        index: Its position in the ``plugins:`` list.
+        module: The module path as written.
+    """
+
+    def __init__(self, index: int, module: str, reason: str) -> None:
+        self.index = index
+        self.module = module
+        self.reason = reason
+        super().__init__(f"cannot import plugin module '{module}': {reason}")
+
+
+class Plugins:
+    """The plugin manager and the registry of components built from it."""
+
+    def __init__(self, manager: pluggy.PluginManager, registry: Registry) -> None:
+        self.manager = manager
+        self.registry = registry
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """Return the hook relay, for broadcasting events."""
+        return self.manager.hook
+
+
+def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> Plugins:
+    """Build a plugin manager and its registry.
+
+    Built-ins are registered first, then the packages of the entry-point group
+    ``tradeloom``, then ``modules`` (a strategy's ``plugins:``), in that order.
+
+    Args:
+        modules: Module paths to import and register.
+        entry_points: Whether to load third-party packages by entry point.
+
+    Raises:
+        PluginImportError: A module of ``modules`` cannot be imported.
+        UserError: An entry point fails to load, or a plugin implements a hook that
+            does not exist.
+        RegistrationError: Duplicate or malformed components.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    sources: dict[str, str] = {}
+    for name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+        sources[name] = "built-in"
+    if entry_points:
+        _load_entry_points(pm, sources)
+    for index, module_path in enumerate(modules):
+        if pm.has_plugin(module_path):
+            continue
+        try:
+            module = importlib.import_module(module_path)
+        except Exception as exc:  # any import failure is the user's module
+            raise PluginImportError(index, module_path, f"{type(exc).__name__}: {exc}") from exc
+        pm.register(module, name=module_path)
+        sources[module_path] = f"module {module_path}"
+    _check_hooks(pm)
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        impl = getattr(plugin, "tradeloom_components", None)
+        components = tuple(impl()) if impl is not None else ()
+        infos.append(PluginInfo(name=name, source=sources.get(name, "unknown"), components=components))
+    return Plugins(pm, Registry(infos))
+
+
+def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> None:
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist
+        where = f"distribution {dist.metadata['name']} {dist.version}" if dist else "unknown"
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise UserError(
+                f"plugin entry point '{ep.name}' ({where}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        pm.register(plugin, name=ep.name)
+        sources[ep.name] = f"{where} (entry point {ep.name})"
+
+
+def _check_hooks(pm: pluggy.PluginManager) -> None:
+    known = [name for name in dir(hookspecs) if name.startswith("tradeloom_")]
+    marker = f"{hookspecs.PROJECT}_impl"
+    for name, plugin in pm.list_name_plugin():
+        for attr in dir(plugin):
+            function = getattr(plugin, attr, None)
+            if not attr.startswith("tradeloom_") or not callable(function):
+                continue
+            if attr not in known:
+                raise UserError(
+                    f"plugin '{name}' implements unknown hook '{attr}'"
+                    f"{did_you_mean(attr, known)}; hooks: {', '.join(known)}"
+                )
+            if not hasattr(function, marker):
+                raise UserError(
+                    f"plugin '{name}' defines '{attr}' without @hookimpl "
+                    "(from tradeloom.plugins.hookspecs import hookimpl)"
+                )
+    pm.check_pending()

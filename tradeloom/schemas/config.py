@@ -1,0 +1,73 @@
+"""The validated strategy: what `tradeloom.schemas.load_strategy` returns.
+
+Every component section is validated by its own params model; the result keeps,
+for each component, where it came from in the file, so that later checks (a
+factory's `ParamError`, a missing data file) can still be reported as
+``FILE:LINE:COL key.path: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tradeloom.plugins.registry import RegisteredComponent
+
+__all__ = ["ComponentConfig", "StrategyConfig"]
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """One component of the strategy, validated.
+
+    Attributes:
+        path: Dotted key path of its section, e.g. ``features.3`` or ``risk.sizing``.
+        kind: The ``kind:`` it names.
+        params: Its keys, validated by the component's params model.
+        registered: The component and the plugin that provides it.
+    """
+
+    path: str
+    kind: str
+    params: BaseModel
+    registered: RegisteredComponent
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """A strategy file, fully validated against the installed components.
+
+    Attributes:
+        source: The strategy file.
+        name: The strategy's name (used for run directories and client order ids).
+        seed: Seed of every random source of the run.
+        plugins: Module paths listed under ``plugins:``.
+        data, model, signal, sizing, execution: One component each.
+        features: The feature components, in file order.
+        risk_rules: The risk rules, in file order.
+        max_holding_bars: A position is closed after this many bars (None: never).
+        monitoring: The monitors, in file order.
+        document: The resolved file as plain data, overrides applied, secrets kept as
+            their ``${NAME}`` reference; written to the run directory.
+        locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
+    """
+
+    source: Path
+    name: str
+    seed: int
+    plugins: tuple[str, ...]
+    data: ComponentConfig
+    features: tuple[ComponentConfig, ...]
+    model: ComponentConfig
+    signal: ComponentConfig
+    sizing: ComponentConfig
+    risk_rules: tuple[ComponentConfig, ...]
+    max_holding_bars: int | None
+    execution: ComponentConfig
+    monitoring: tuple[ComponentConfig, ...]
+    document: Mapping[str, Any]
+    locate: Callable[[str], str]
