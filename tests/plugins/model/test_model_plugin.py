@@ -1,0 +1,27 @@
+"""The model plugin registers its components like any plugin."""
+
+from __future__ import annotations
+
+from tradeloom.plugins import model
+from tradeloom.plugins.model import (
+    PrecomputedParams,
+    SklearnParams,
+    build_precomputed_model,
+    build_sklearn_model,
+)
+from tradeloom.plugins.registry import PluginInfo, Registry
+
+
+def test_components_register() -> None:
+    components = tuple(model.tradeloom_components())
+    registry = Registry([PluginInfo("tradeloom.plugins.model", "built-in", components)])
+    assert registry.kinds("model") == ["precomputed", "sklearn"]
+    sklearn = registry.get("model", "sklearn")
+    assert sklearn is not None
+    assert sklearn.component.params is SklearnParams
+    assert sklearn.component.factory is build_sklearn_model
+    precomputed = registry.get("model", "precomputed")
+    assert precomputed is not None
+    assert precomputed.component.params is PrecomputedParams
+    assert precomputed.component.factory is build_precomputed_model
+    assert all(component.summary for component in components)

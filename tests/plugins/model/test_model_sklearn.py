@@ -1,0 +1,531 @@
+"""The ``sklearn`` model: factory checks, walk-forward predictions, and no leakage."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import roc_auc_score
+
+import tradeloom.plugins.model.sklearn_model as sklearn_model
+from tradeloom.domain import Bars, ModelTraining
+from tradeloom.errors import UserError
+from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.model import SklearnModel, SklearnParams, build_sklearn_model, plan_folds
+from tradeloom.plugins.model.sklearn_model import ModelFitError, WalkForwardParams
+
+FAKE_MODULE = "tradeloom_test_estimators"
+
+# One entry per fit: the bar indices trained on (feature column 0 holds the bar index),
+# the features and labels seen, and the bar indices then predicted.
+RECORDS: list[dict[str, Any]] = []
+
+
+def _recorded_up(x0: np.ndarray) -> np.ndarray:
+    # A probability that depends on the bar and is never 0.5, so that a wrong column or a
+    # wrong bar shows.
+    return 0.05 + np.mod(x0, 7.0) / 10.0
+
+
+class RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Record what each fold trains on and predicts; predict `_recorded_up`."""
+
+    def __init__(self, reverse_classes: bool = False, random_state: int | None = None) -> None:
+        self.reverse_classes = reverse_classes
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RecordingClassifier:
+        self.classes_ = np.array([1, 0] if self.reverse_classes else [0, 1])
+        self.record_ = {
+            "train": X[:, 0].copy(),
+            "x": X.copy(),
+            "y": y.copy(),
+            "predict": [],
+            "random_state": self.random_state,
+        }
+        RECORDS.append(self.record_)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        self.record_["predict"].extend(X[:, 0].tolist())
+        up = _recorded_up(X[:, 0])
+        return np.column_stack([up, 1 - up] if self.reverse_classes else [1 - up, up])
+
+
+class FailingClassifier(RecordingClassifier):
+    """Fail to fit, as an estimator whose parameter suits no data does."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> FailingClassifier:
+        raise RuntimeError("boom")
+
+
+class NotAnEstimator:
+    """Has no fit, get_params or set_params."""
+
+
+@pytest.fixture(autouse=True)
+def fake_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType(FAKE_MODULE)
+    for cls in (RecordingClassifier, FailingClassifier, NotAnEstimator):
+        setattr(module, cls.__name__, cls)
+    monkeypatch.setitem(sys.modules, FAKE_MODULE, module)
+    RECORDS.clear()
+
+
+CTX = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=42)
+
+
+def _bars(close: np.ndarray) -> Bars:
+    index = pd.date_range("2024-01-01", periods=len(close), freq="h", tz="UTC", name="timestamp")
+    frame = pd.DataFrame(
+        {"open": close, "high": close, "low": close, "close": close, "volume": 1.0}, index=index
+    )
+    return Bars(frame=frame, symbol="TEST/USDT", timeframe="1h", timeframe_seconds=3600)
+
+
+def _random_walk(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+
+
+def _recording_data(n: int, seed: int, nan_share: float = 0.1) -> tuple[Bars, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    bars = _bars(_random_walk(n, seed))
+    noise = rng.normal(size=n)
+    noise[rng.random(n) < nan_share] = np.nan
+    features = pd.DataFrame(
+        {"bar": np.arange(n, dtype=float), "noise": noise}, index=bars.frame.index
+    )
+    return bars, features
+
+
+def _params(estimator: str, **overrides: Any) -> SklearnParams:
+    document: dict[str, Any] = {
+        "estimator": estimator,
+        "walk_forward": {"train_window": 20, "retrain_every": 7},
+    }
+    document.update(overrides)
+    return SklearnParams.model_validate(document)
+
+
+def _build(estimator: str = f"{FAKE_MODULE}.RecordingClassifier", **overrides: Any) -> SklearnModel:
+    return build_sklearn_model(_params(estimator, **overrides), CTX)
+
+
+# --- the leak test ------------------------------------------------------------------
+
+
+def _assert_no_leak(records: list[dict[str, Any]], horizon: int) -> None:
+    """Fail if any fold trained on a row whose label horizon reaches a bar it predicted."""
+    assert records, "no fold was trained"
+    for record in records:
+        if record["predict"]:
+            assert record["train"].max() + horizon < min(record["predict"])
+
+
+@pytest.mark.parametrize("horizon", [1, 3, 10])
+def test_no_fold_trains_on_a_label_that_overlaps_its_predictions(horizon: int) -> None:
+    bars, features = _recording_data(300, seed=horizon)
+    model = _build(label={"horizon": horizon})
+    output = model.fit_predict(bars, features)
+
+    _assert_no_leak(RECORDS, horizon)
+    trained = [t for t in output.trainings if not t.skipped]
+    assert len(trained) == len(RECORDS) > 10
+    usable = features.notna().all(axis=1).to_numpy()
+    boundary_checked = 0
+    for training, record in zip(trained, RECORDS, strict=True):
+        s = training.predict_start
+        train = set(record["train"].astype(int))
+        predicted = set(int(b) for b in record["predict"])
+        assert predicted == {b for b in range(s, training.predict_end + 1) if usable[b]}
+        assert training.train_end + horizon < s
+        # Off by one either way is caught: the last row whose label ends before s is used,
+        # the first row whose label ends at s is not.
+        assert s - horizon not in train
+        if usable[s - horizon - 1]:
+            assert s - horizon - 1 in train
+            boundary_checked += 1
+    assert boundary_checked > len(trained) // 2
+
+
+def test_leak_test_catches_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    def leaky_plan(n: int, valid: Any, horizon: int, *rest: int) -> list[Any]:
+        return plan_folds(n, valid, horizon - 1, *rest)  # allows i + horizon == s
+
+    monkeypatch.setattr(sklearn_model, "plan_folds", leaky_plan)
+    bars, features = _recording_data(200, seed=0, nan_share=0.0)
+    _build(label={"horizon": 3}).fit_predict(bars, features)
+    with pytest.raises(AssertionError):
+        _assert_no_leak(RECORDS, 3)
+
+
+def test_labels_given_to_the_estimator_are_forward_directions() -> None:
+    horizon = 4
+    bars, features = _recording_data(200, seed=5)
+    _build(label={"horizon": horizon}).fit_predict(bars, features)
+    close = bars.frame["close"].to_numpy()
+    for record in RECORDS:
+        rows = record["train"].astype(int)
+        np.testing.assert_array_equal(record["y"], close[rows + horizon] > close[rows])
+        np.testing.assert_array_equal(record["x"], features.to_numpy()[rows])
+
+
+# --- predictions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse_classes", [False, True])
+def test_probabilities_only_where_features_valid_and_a_fold_trained(
+    reverse_classes: bool,
+) -> None:
+    horizon = 2
+    bars, features = _recording_data(150, seed=11, nan_share=0.15)
+    model = _build(
+        label={"horizon": horizon},
+        params={"reverse_classes": reverse_classes},
+        walk_forward={"train_window": 25, "retrain_every": 10, "min_train_rows": 20},
+    )
+    output = model.fit_predict(bars, features)
+
+    usable = features.notna().all(axis=1).to_numpy()
+    first_start = int(np.flatnonzero(usable)[19]) + horizon + 1
+    assert output.trainings[0].predict_start == first_start
+    expected = np.full(150, np.nan)
+    for training in output.trainings:
+        if not training.skipped:
+            segment = np.arange(training.predict_start, training.predict_end + 1)
+            segment = segment[usable[segment]]
+            expected[segment] = _recorded_up(segment.astype(float))
+    assert np.isnan(expected[:first_start]).all()
+    np.testing.assert_array_equal(output.probability.to_numpy(), expected)
+    assert output.probability.index.equals(bars.frame.index)
+    assert output.probability.name == "probability_up"
+    assert model.horizon == horizon
+
+
+def test_trainings_describe_each_fold() -> None:
+    bars, features = _recording_data(100, seed=3, nan_share=0.0)
+    output = _build(label={"horizon": 2}).fit_predict(bars, features)
+    close = bars.frame["close"].to_numpy()
+    first = output.trainings[0]
+    rows = np.arange(0, 20)
+    assert first == ModelTraining(
+        fold=0,
+        train_start=0,
+        train_end=19,
+        predict_start=22,
+        predict_end=28,
+        rows=20,
+        positives=int((close[rows + 2] > close[rows]).sum()),
+        horizon=2,
+        estimator="RecordingClassifier",
+    )
+    assert [t.fold for t in output.trainings] == list(range(len(output.trainings)))
+    assert output.trainings[-1].predict_end == 99
+
+
+def test_single_class_fold_is_skipped_not_fatal() -> None:
+    # Rising for 50 bars (every label up), then a random walk.
+    close = np.concatenate([np.linspace(100.0, 150.0, 50), 150.0 * _random_walk(150, 1) / 100])
+    bars = _bars(close)
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"x": rng.normal(size=200)}, index=bars.frame.index)
+    model = _build(
+        "sklearn.linear_model.LogisticRegression",
+        walk_forward={"train_window": 30, "retrain_every": 10},
+    )
+    output = model.fit_predict(bars, features)
+
+    first = output.trainings[0]
+    assert first.skipped == "single class in training rows"
+    assert first.positives == first.rows == 30
+    assert first.estimator == "LogisticRegression"
+    probability = output.probability.to_numpy()
+    assert np.isnan(probability[: first.predict_end + 1]).all()
+    trained = [t for t in output.trainings if not t.skipped]
+    assert trained
+    for training in trained:
+        assert np.isfinite(probability[training.predict_start : training.predict_end + 1]).all()
+
+
+def test_scaler_is_fitted_on_each_fold_training_rows_only() -> None:
+    bars, features = _recording_data(200, seed=8, nan_share=0.1)
+    _build(scaler="standard").fit_predict(bars, features)
+    assert len(RECORDS) > 10
+    for record in RECORDS:
+        # Standardized with the training rows' own mean and std: the bar index column,
+        # a trend, would be far from mean 0 if later rows had been in the fit.
+        np.testing.assert_allclose(record["x"].mean(axis=0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(record["x"].std(axis=0), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("scaler", ["none", "standard", "minmax", "robust"])
+def test_changing_the_future_does_not_move_past_predictions(scaler: str) -> None:
+    bars, features = _recording_data(300, seed=2, nan_share=0.05)
+    features = features.assign(bar=np.random.default_rng(1).normal(size=300))
+    model = _build(
+        "sklearn.linear_model.LogisticRegression",
+        scaler=scaler,
+        label={"horizon": 3},
+        walk_forward={"train_window": 40, "retrain_every": 15},
+    )
+    before = model.fit_predict(bars, features).probability.to_numpy()
+
+    cut = 180  # bars after the cut change: closes, features, and which rows are valid
+    future_close = bars.frame["close"].to_numpy().copy()
+    future_close[cut + 1 :] *= np.linspace(0.5, 3.0, 300 - cut - 1)
+    future_features = features.copy()
+    future_features.iloc[cut + 1 :] *= 100.0
+    future_features.iloc[cut + 5 :: 7, 1] = np.nan
+    after = model.fit_predict(_bars(future_close), future_features).probability.to_numpy()
+
+    assert np.isfinite(before[: cut + 1]).sum() > 100
+    np.testing.assert_array_equal(after[: cut + 1], before[: cut + 1])
+    assert not np.array_equal(after[cut + 1 :], before[cut + 1 :], equal_nan=True)
+
+
+def _planted_signal(n: int, seed: int) -> tuple[Bars, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    # The next bar's return leans on this bar's signal: up-probability ~ Phi(0.8 * signal).
+    returns = np.zeros(n)
+    returns[1:] = 0.01 * (0.8 * signal[:-1] + rng.normal(size=n - 1))
+    bars = _bars(100.0 * np.exp(np.cumsum(returns)))
+    features = pd.DataFrame(
+        {"noise_a": rng.normal(size=n), "signal": signal, "noise_b": rng.normal(size=n)},
+        index=bars.frame.index,
+    )
+    return bars, features
+
+
+def _forest(seed: int = 42, **params: Any) -> SklearnModel:
+    document = _params(
+        "sklearn.ensemble.RandomForestClassifier",
+        params={"n_estimators": 30, "max_depth": 4, **params},
+        walk_forward={"train_window": 300, "retrain_every": 100},
+    )
+    ctx = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=seed)
+    return build_sklearn_model(document, ctx)
+
+
+def test_random_forest_finds_a_planted_signal_out_of_sample() -> None:
+    bars, features = _planted_signal(1400, seed=7)
+    output = _forest().fit_predict(bars, features)
+    probability = output.probability.to_numpy()
+    close = bars.frame["close"].to_numpy()
+    scored = np.flatnonzero(np.isfinite(probability[:-1]))
+    assert len(scored) == 1400 - 302
+    up = close[scored + 1] > close[scored]
+    assert roc_auc_score(up, probability[scored]) > 0.6
+
+
+def test_predictions_are_reproducible_and_follow_the_seed() -> None:
+    bars, features = _planted_signal(700, seed=3)
+    first = _forest(seed=42).fit_predict(bars, features)
+    second = _forest(seed=42).fit_predict(bars, features)
+    other = _forest(seed=43).fit_predict(bars, features)
+    np.testing.assert_array_equal(first.probability.to_numpy(), second.probability.to_numpy())
+    assert first.trainings == second.trainings
+    assert not np.array_equal(first.probability.to_numpy(), other.probability.to_numpy(), True)
+
+
+def test_seed_sets_random_state_unless_params_set_it() -> None:
+    assert _forest(seed=42).estimator.get_params()["random_state"] == 42
+    assert _forest(seed=42, random_state=7).estimator.get_params()["random_state"] == 7
+    bars, features = _recording_data(60, seed=0)
+    _build().fit_predict(bars, features)
+    assert {record["random_state"] for record in RECORDS} == {42}
+
+
+def test_fitted_is_the_latest_trained_fold() -> None:
+    bars, features = _recording_data(60, seed=0, nan_share=0.0)
+    model = _build()
+    assert model.fitted is None
+    model.fit_predict(bars, features)
+    assert model.fitted is not None
+    assert model.fitted.record_ is RECORDS[-1]
+
+
+def test_a_failing_fit_names_the_fold() -> None:
+    bars, features = _recording_data(60, seed=0, nan_share=0.0)
+    model = _build(f"{FAKE_MODULE}.FailingClassifier")
+    with pytest.raises(ModelFitError) as caught:
+        model.fit_predict(bars, features)
+    assert str(caught.value) == (
+        "model: FailingClassifier failed to train fold 0 "
+        "(training rows 0..19, predicting bars 21..27): RuntimeError: boom"
+    )
+
+
+def test_no_feature_columns_is_a_user_error() -> None:
+    bars, _ = _recording_data(60, seed=0)
+    with pytest.raises(UserError) as caught:
+        _build().fit_predict(bars, pd.DataFrame(index=bars.frame.index))
+    assert str(caught.value) == (
+        "model: the sklearn model needs at least one feature column; add one under features:"
+    )
+
+
+# --- the factory ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params", "key", "message"),
+    [
+        (
+            "sklearn.ensemble.RandomForrestClassifier",
+            {},
+            "estimator",
+            "cannot import 'sklearn.ensemble.RandomForrestClassifier': module "
+            "'sklearn.ensemble' has no attribute 'RandomForrestClassifier' "
+            "(did you mean 'RandomForestClassifier'?)",
+        ),
+        (
+            "sklearn.ensembel.RandomForestClassifier",
+            {},
+            "estimator",
+            "cannot import 'sklearn.ensembel.RandomForestClassifier': No module named "
+            "'sklearn.ensembel' (did you mean 'sklearn.ensemble'?)",
+        ),
+        (
+            "RandomForestClassifier",
+            {},
+            "estimator",
+            "expected an import path like 'sklearn.ensemble.RandomForestClassifier', "
+            "was 'RandomForestClassifier'",
+        ),
+        (
+            "sklearn.linear_model.LinearRegression",
+            {},
+            "estimator",
+            "'sklearn.linear_model.LinearRegression' is not a classifier; expected a "
+            "scikit-learn classifier with predict_proba, such as "
+            "sklearn.ensemble.RandomForestClassifier",
+        ),
+        (
+            "sklearn.metrics.roc_auc_score",
+            {},
+            "estimator",
+            "'sklearn.metrics.roc_auc_score' is not a class (it is a function); expected a "
+            "classifier class such as sklearn.ensemble.RandomForestClassifier",
+        ),
+        (
+            f"{FAKE_MODULE}.NotAnEstimator",
+            {},
+            "estimator",
+            f"'{FAKE_MODULE}.NotAnEstimator' is not a scikit-learn estimator "
+            "(it needs fit, get_params and set_params)",
+        ),
+        (
+            "sklearn.ensemble.RandomForestClassifier",
+            {"n_estimators": 10, "n_estimatorz": 3},
+            "params.n_estimatorz",
+            "unknown parameter of RandomForestClassifier (did you mean 'n_estimators'?)",
+        ),
+        (
+            "sklearn.ensemble.RandomForestClassifier",
+            {"n_estimators": -1},
+            "params.n_estimators",
+            "must be an int in the range [1, inf), was -1",
+        ),
+        (
+            "sklearn.svm.SVC",
+            {},
+            "estimator",
+            "SVC has no predict_proba with these params (set params.probability: true); "
+            "the model needs class probabilities",
+        ),
+        (
+            "sklearn.linear_model.RidgeClassifier",
+            {},
+            "estimator",
+            "RidgeClassifier has no predict_proba with these params; "
+            "the model needs class probabilities",
+        ),
+    ],
+)
+def test_factory_errors(estimator: str, params: dict[str, Any], key: str, message: str) -> None:
+    with pytest.raises(ParamError) as caught:
+        _build(estimator, params=params)
+    assert (caught.value.key, caught.value.message) == (key, message)
+
+
+def test_factory_accepts_a_configured_classifier() -> None:
+    model = _build(
+        "sklearn.svm.SVC",
+        params={"probability": True, "C": 2.0},
+        scaler="robust",
+        label={"horizon": 4},
+        walk_forward={"train_window": 50, "retrain_every": 5, "min_train_rows": 30},
+    )
+    assert model.estimator.get_params()["C"] == 2.0
+    assert (model.horizon, model.train_window, model.retrain_every) == (4, 50, 5)
+    assert (model.min_train_rows, model.scaler, model.estimator_name) == (30, "robust", "SVC")
+    assert _build().min_train_rows == 20
+
+
+# --- the params ----------------------------------------------------------------------
+
+
+def _error(document: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    with pytest.raises(ValidationError) as caught:
+        SklearnParams.model_validate(document)
+    (error,) = caught.value.errors()
+    return error["loc"], error["msg"]
+
+
+BASE: dict[str, Any] = {
+    "estimator": "sklearn.ensemble.RandomForestClassifier",
+    "walk_forward": {"train_window": 100, "retrain_every": 10},
+}
+
+
+def test_params_min_train_rows_cannot_exceed_train_window() -> None:
+    loc, msg = _error(
+        {**BASE, "walk_forward": {"train_window": 100, "retrain_every": 10, "min_train_rows": 101}}
+    )
+    assert loc == ("walk_forward",)
+    assert msg == "Value error, min_train_rows must be <= train_window (100), was 101"
+    assert WalkForwardParams(train_window=100, retrain_every=10, min_train_rows=100)
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        (
+            {"walk_forward": {"train_window": 19, "retrain_every": 10}},
+            ("walk_forward", "train_window"),
+        ),
+        (
+            {"walk_forward": {"train_window": 20, "retrain_every": 0}},
+            ("walk_forward", "retrain_every"),
+        ),
+        ({"walk_forward": {"train_window": 20}}, ("walk_forward", "retrain_every")),
+        (
+            {"walk_forward": {"train_window": 20, "retrain_every": 1, "purge": 2}},
+            ("walk_forward", "purge"),
+        ),
+        ({"label": {"horizon": 0}}, ("label", "horizon")),
+        ({"label": {"horizon": 1, "kind": "direction"}}, ("label", "kind")),
+        ({"scaler": "zscore"}, ("scaler",)),
+        ({"estimator": ""}, ("estimator",)),
+        ({"paramz": {}}, ("paramz",)),
+    ],
+)
+def test_params_reject(change: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    assert _error({**BASE, **change})[0] == loc
+
+
+def test_params_defaults() -> None:
+    params = SklearnParams.model_validate(BASE)
+    assert params.params == {}
+    assert params.scaler == "none"
+    assert params.label.horizon == 1
+    assert params.walk_forward.min_train_rows is None

@@ -1,0 +1,52 @@
+"""Built-in model components: ``sklearn`` (walk-forward) and ``precomputed`` (a data column)."""
+
+from __future__ import annotations
+
+from tradeloom.plugins.component import Component
+from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.model.folds import Fold, plan_folds
+from tradeloom.plugins.model.labels import direction_labels
+from tradeloom.plugins.model.precomputed import (
+    PrecomputedModel,
+    PrecomputedParams,
+    build_precomputed_model,
+)
+from tradeloom.plugins.model.sklearn_model import (
+    SklearnModel,
+    SklearnParams,
+    build_sklearn_model,
+)
+
+__all__ = [
+    "Fold",
+    "PrecomputedModel",
+    "PrecomputedParams",
+    "SklearnModel",
+    "SklearnParams",
+    "build_precomputed_model",
+    "build_sklearn_model",
+    "direction_labels",
+    "plan_folds",
+    "tradeloom_components",
+]
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    """Return the built-in model components."""
+    return [
+        Component(
+            layer="model",
+            kind="sklearn",
+            params=SklearnParams,
+            factory=build_sklearn_model,
+            summary="any scikit-learn classifier by import path, walk-forward with purging",
+        ),
+        Component(
+            layer="model",
+            kind="precomputed",
+            params=PrecomputedParams,
+            factory=build_precomputed_model,
+            summary="probabilities read from a column of the data",
+        ),
+    ]

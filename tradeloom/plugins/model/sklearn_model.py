@@ -1,0 +1,389 @@
+"""The ``sklearn`` model: a scikit-learn classifier trained walk-forward with purging.
+
+The factory imports, checks and configures the estimator without touching data, so
+that validating a strategy reports a bad estimator or parameter before anything runs.
+`SklearnModel.fit_predict` then trains one clone of it per fold of `plan_folds`.
+
+scikit-learn is imported when a model is built, not when the plugin is registered:
+importing it takes most of a second, which every ``tradeloom`` command would pay.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import Field, model_validator
+
+from tradeloom.domain import Bars, ModelOutput, ModelTraining
+from tradeloom.errors import UserError
+from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.model.folds import Fold, plan_folds
+from tradeloom.plugins.model.labels import direction_labels
+from tradeloom.plugins.registry import did_you_mean
+
+__all__ = [
+    "SINGLE_CLASS",
+    "LabelParams",
+    "ModelFitError",
+    "Scaler",
+    "SklearnModel",
+    "SklearnParams",
+    "WalkForwardParams",
+    "build_sklearn_model",
+    "import_estimator",
+]
+
+Scaler = Literal["none", "standard", "minmax", "robust"]
+
+SINGLE_CLASS = "single class in training rows"
+"""`ModelTraining.skipped` of a fold whose training labels are all up or all down."""
+
+_SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
+"""Scaler name -> class in ``sklearn.preprocessing``."""
+
+# sklearn's InvalidParameterError: "The 'n_estimators' parameter of RandomForestClassifier
+# must be an int in the range [1, inf). Got -1 instead."
+_SKLEARN_INVALID = re.compile(
+    r"^The '(?P<key>[^']+)' parameter of \w+ must be (?P<expected>.+)\. Got (?P<got>.+) instead\.$",
+    re.DOTALL,
+)
+
+
+class LabelParams(Params):
+    """The training label: whether the close is higher ``horizon`` bars later."""
+
+    horizon: int = Field(default=1, ge=1, description="Bars ahead the label looks.")
+
+
+class WalkForwardParams(Params):
+    """How the walk-forward folds are laid out."""
+
+    train_window: int = Field(ge=20, description="Most rows a fold trains on.")
+    retrain_every: int = Field(ge=1, description="Bars each fold predicts before retraining.")
+    min_train_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Rows needed before the first fold (default: train_window).",
+    )
+
+    @model_validator(mode="after")
+    def _min_rows_fit_window(self) -> WalkForwardParams:
+        if self.min_train_rows is not None and self.min_train_rows > self.train_window:
+            raise ValueError(
+                f"min_train_rows must be <= train_window ({self.train_window}), "
+                f"was {self.min_train_rows}"
+            )
+        return self
+
+
+class SklearnParams(Params):
+    """YAML keys of the ``sklearn`` model."""
+
+    estimator: str = Field(
+        min_length=1,
+        description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Constructor parameters of the estimator."
+    )
+    scaler: Scaler = Field(
+        default="none", description="Feature scaling, fitted on each fold's training rows."
+    )
+    label: LabelParams = Field(default_factory=LabelParams)
+    walk_forward: WalkForwardParams
+
+
+class ModelFitError(UserError):
+    """The estimator failed on a fold (usually a parameter that does not suit the data)."""
+
+
+class SklearnModel:
+    """Train a classifier walk-forward with purging; predict the probability of an up move.
+
+    Each fold trains a fresh clone of ``estimator`` (behind the scaler, if any, so that
+    the scaler is fitted on that fold's training rows only) and predicts the bars of its
+    segment whose features are all finite. Rows with a non-finite feature are neither
+    trained on nor predicted.
+
+    Args:
+        estimator: An unfitted scikit-learn classifier, configured and seeded.
+        horizon: Label horizon in bars.
+        train_window: Most rows a fold trains on.
+        retrain_every: Bars each fold predicts.
+        min_train_rows: Rows needed before the first fold (default: ``train_window``).
+        scaler: ``none``, ``standard``, ``minmax`` or ``robust``.
+
+    Attributes:
+        horizon: Label horizon in bars.
+        estimator_name: The estimator's class name, as journaled with each fold.
+        fitted: The estimator of the latest trained fold after `fit_predict` (None before).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        horizon: int,
+        train_window: int,
+        retrain_every: int,
+        min_train_rows: int | None = None,
+        scaler: Scaler = "none",
+    ) -> None:
+        self.estimator = estimator
+        self.horizon = horizon
+        self.train_window = train_window
+        self.retrain_every = retrain_every
+        self.min_train_rows = train_window if min_train_rows is None else min_train_rows
+        self.scaler = scaler
+        self.estimator_name = type(estimator).__name__
+        self.fitted: Any | None = None
+
+    def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
+        """Train walk-forward and predict; a prediction at bar s uses only labels known at s.
+
+        Args:
+            bars: The validated bars; labels come from ``close``.
+            features: Feature columns indexed like ``bars.frame``; all are used, in order.
+
+        Returns:
+            The probability of an up move per bar (NaN where no fold has trained or a
+            feature is missing) and one `ModelTraining` per fold, skipped ones included.
+
+        Raises:
+            UserError: There are no feature columns.
+            ModelFitError: The estimator failed to train or predict on a fold.
+        """
+        frame = bars.frame
+        if not features.index.equals(frame.index):
+            raise ValueError("features must be indexed like bars.frame")
+        if features.shape[1] == 0:
+            raise UserError(
+                "model: the sklearn model needs at least one feature column; "
+                "add one under features:"
+            )
+        x = features.to_numpy(dtype=np.float64)
+        labels = direction_labels(frame["close"].to_numpy(dtype=np.float64), self.horizon)
+        usable = np.isfinite(x).all(axis=1)
+        trainable = usable & ~np.isnan(labels)
+        folds = plan_folds(
+            len(frame),
+            trainable,
+            self.horizon,
+            self.train_window,
+            self.retrain_every,
+            self.min_train_rows,
+        )
+        probability = np.full(len(frame), np.nan)
+        trainings: list[ModelTraining] = []
+        for fold in folds:
+            rows = fold.training_rows(trainable)
+            y = labels[rows].astype(np.int64)
+            positives = int(y.sum())
+            skipped = SINGLE_CLASS if positives in (0, len(y)) else ""
+            if not skipped:
+                fitted = self._fit(fold, x[rows], y)
+                segment = np.arange(fold.predict_start, fold.predict_end + 1)
+                segment = segment[usable[segment]]
+                if len(segment):
+                    probability[segment] = self._predict(fold, fitted, x[segment])
+                self.fitted = fitted
+            trainings.append(
+                ModelTraining(
+                    fold=fold.index,
+                    train_start=fold.train_start,
+                    train_end=fold.train_end,
+                    predict_start=fold.predict_start,
+                    predict_end=fold.predict_end,
+                    rows=fold.rows,
+                    positives=positives,
+                    horizon=self.horizon,
+                    estimator=self.estimator_name,
+                    skipped=skipped,
+                )
+            )
+        series = pd.Series(probability, index=frame.index, name="probability_up")
+        return ModelOutput(probability=series, trainings=tuple(trainings))
+
+    def _fit(self, fold: Fold, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> Any:
+        from sklearn import preprocessing
+        from sklearn.base import clone
+        from sklearn.pipeline import Pipeline
+
+        model = clone(self.estimator)
+        if self.scaler != "none":
+            scaler = getattr(preprocessing, _SCALERS[self.scaler])()
+            model = Pipeline([("scaler", scaler), ("estimator", model)])
+        try:
+            model.fit(x, y)
+        except Exception as exc:  # any failure of a third-party fit is reported the same way
+            raise self._failure("train", fold, exc) from exc
+        return model
+
+    def _predict(
+        self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        try:
+            up = np.flatnonzero(np.asarray(model.classes_) == 1)
+            if len(up) != 1:
+                raise ValueError(f"classes_ is {model.classes_!r}, expected one class 1")
+            column = int(up[0])
+            return np.asarray(model.predict_proba(x), dtype=np.float64)[:, column]
+        except Exception as exc:  # as for fit
+            raise self._failure("predict", fold, exc) from exc
+
+    def _failure(self, stage: str, fold: Fold, exc: Exception) -> ModelFitError:
+        return ModelFitError(
+            f"model: {self.estimator_name} failed to {stage} fold {fold.index} "
+            f"(training rows {fold.train_start}..{fold.train_end}, predicting bars "
+            f"{fold.predict_start}..{fold.predict_end}): {type(exc).__name__}: {exc}"
+        )
+
+
+def import_estimator(path: str) -> Any:
+    """Return the object at import path ``path`` (``package.module.Name``).
+
+    Raises:
+        ParamError: At ``estimator``, saying what could not be imported and the closest
+            existing name.
+    """
+    module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ParamError(
+            "estimator",
+            f"expected an import path like 'sklearn.ensemble.RandomForestClassifier', was '{path}'",
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        hint = _module_hint(exc.name, module_name)
+        raise ParamError("estimator", f"cannot import '{path}': {exc}{hint}") from exc
+    except Exception as exc:  # the module itself fails to import: report why
+        raise ParamError(
+            "estimator", f"cannot import '{path}': {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [name for name in dir(module) if not name.startswith("_")]
+        raise ParamError(
+            "estimator",
+            f"cannot import '{path}': module '{module_name}' has no attribute '{attr}'"
+            f"{did_you_mean(attr, names)}",
+        ) from None
+
+
+def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnModel:
+    """Import, check, configure and seed the estimator; load no data.
+
+    The estimator gets ``params``; if it has a ``random_state`` that ``params`` do not
+    set, it is set to ``ctx.seed``.
+
+    Raises:
+        ParamError: At ``estimator`` (cannot import, not a classifier, no probabilities)
+            or at ``params.KEY`` (unknown parameter, invalid value).
+    """
+    path = params.estimator
+    cls = import_estimator(path)
+    if not isinstance(cls, type):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a class (it is a {type(cls).__name__}); expected a classifier "
+            "class such as sklearn.ensemble.RandomForestClassifier",
+        )
+    name = cls.__name__
+    try:
+        estimator = cls()
+    except Exception as exc:  # a third-party constructor may raise anything
+        raise ParamError(
+            "estimator", f"cannot construct {name}(): {type(exc).__name__}: {exc}"
+        ) from exc
+    if not all(callable(getattr(estimator, m, None)) for m in ("fit", "get_params", "set_params")):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
+        )
+    if not _is_classifier(estimator):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a classifier; expected a scikit-learn classifier with "
+            "predict_proba, such as sklearn.ensemble.RandomForestClassifier",
+        )
+    known = list(estimator.get_params(deep=True))
+    for key in params.params:
+        if key not in known:
+            raise ParamError(
+                f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}"
+            )
+    settings = dict(params.params)
+    for key in known:
+        if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
+            settings[key] = ctx.seed
+    try:
+        estimator.set_params(**settings)
+    except Exception as exc:  # a third-party set_params may raise anything
+        raise ParamError(
+            "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
+        ) from exc
+    _validate_values(estimator, name)
+    if not hasattr(estimator, "predict_proba"):
+        remedy = " (set params.probability: true)" if "probability" in known else ""
+        raise ParamError(
+            "estimator",
+            f"{name} has no predict_proba with these params{remedy}; "
+            "the model needs class probabilities",
+        )
+    return SklearnModel(
+        estimator,
+        horizon=params.label.horizon,
+        train_window=params.walk_forward.train_window,
+        retrain_every=params.walk_forward.retrain_every,
+        min_train_rows=params.walk_forward.min_train_rows,
+        scaler=params.scaler,
+    )
+
+
+def _is_classifier(estimator: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    try:
+        return bool(is_classifier(estimator))
+    except Exception:  # no sklearn tags: a compatible estimator may still declare its type
+        return getattr(estimator, "_estimator_type", None) == "classifier"
+
+
+def _validate_values(estimator: Any, name: str) -> None:
+    # sklearn's own parameter checks without fitting (BaseEstimator._validate_params, the
+    # same call fit makes); estimators without declared constraints are checked at fit.
+    validate = getattr(estimator, "_validate_params", None)
+    if not callable(validate) or not hasattr(estimator, "_parameter_constraints"):
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        match = _SKLEARN_INVALID.match(str(exc))
+        if match is None:
+            raise ParamError("params", f"invalid for {name}: {exc}") from exc
+        raise ParamError(
+            f"params.{match['key']}", f"must be {match['expected']}, was {match['got']}"
+        ) from exc
+
+
+def _module_hint(missing: str | None, module_name: str) -> str:
+    if not missing or not (module_name == missing or module_name.startswith(missing + ".")):
+        return ""  # a dependency of the module is missing, not the module itself
+    parent, _, _ = missing.rpartition(".")
+    if parent:
+        try:
+            search_path = importlib.import_module(parent).__path__
+        except Exception:  # the parent is not a package: nothing to suggest
+            return ""
+        choices = [f"{parent}.{info.name}" for info in pkgutil.iter_modules(search_path)]
+    else:
+        choices = [info.name for info in pkgutil.iter_modules()]
+    return did_you_mean(missing, choices)

@@ -1,0 +1,37 @@
+"""Built-in signal components: ``threshold`` (confidence threshold with a minimum interval)."""
+
+from __future__ import annotations
+
+from tradeloom.plugins.component import Component
+from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.signal.threshold import (
+    ThresholdParams,
+    ThresholdRule,
+    ThresholdState,
+    build_threshold_rule,
+    threshold_step,
+)
+
+__all__ = [
+    "ThresholdParams",
+    "ThresholdRule",
+    "ThresholdState",
+    "build_threshold_rule",
+    "threshold_step",
+    "tradeloom_components",
+]
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    """Return the built-in signal components."""
+    return [
+        Component(
+            layer="signal",
+            kind="threshold",
+            params=ThresholdParams,
+            factory=build_threshold_rule,
+            summary="long/short when confidence |p - 0.5| * 2 reaches a threshold, "
+            "at most one signal per min_interval bars",
+        ),
+    ]
