@@ -1,0 +1,69 @@
+"""Rolling AUC monitor: the AUC, the status thresholds and the changes it reports."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sklearn.metrics import roc_auc_score
+
+from tradeloom.domain import Bar
+from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams
+from tradeloom.plugins.protocols import MonitorInput
+from tradeloom.stats import auc
+
+T = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 8), st.booleans()), min_size=2, max_size=60).filter(
+        lambda xs: 0 < sum(b for _, b in xs) < len(xs)
+    )
+)
+def test_auc_equals_sklearn_with_ties(pairs) -> None:
+    scores = np.array([s / 8 for s, _ in pairs])
+    labels = np.array([b for _, b in pairs])
+    assert auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_auc_of_one_class_is_nan() -> None:
+    assert math.isnan(auc(np.array([0.1, 0.9]), np.array([True, True])))
+
+
+def feed(monitor: RollingAuc, pairs) -> list:
+    changes = []
+    for i, (p, up) in enumerate(pairs):
+        bar = Bar(i, T, 1, 1, 1, 1, 1)
+        change = monitor.on_bar(MonitorInput(bar, math.nan, p, up))
+        if change:
+            changes.append(change)
+    return changes
+
+
+def test_status_follows_the_thresholds() -> None:
+    params = RollingAucParams(window=20, min_samples=20, warning_below=0.6, critical_below=0.4)
+    monitor = RollingAuc(params)
+    good = [(0.9, True), (0.1, False)] * 10
+    bad = [(0.9, False), (0.1, True)] * 10
+    assert feed(monitor, good) == []
+    changes = feed(monitor, bad)
+    assert [(c.previous, c.status) for c in changes][-1][1] == "CRITICAL"
+    assert monitor.summary()["status"] == "CRITICAL"
+    assert monitor.summary()["rolling_auc_last"] == pytest.approx(0.0)
+    assert feed(monitor, good)[-1].status == "HEALTHY"
+
+
+def test_no_judgement_before_min_samples() -> None:
+    monitor = RollingAuc(RollingAucParams(window=50, min_samples=30))
+    assert feed(monitor, [(0.9, False), (0.1, True)] * 14) == []
+    assert monitor.status == "HEALTHY"
+
+
+def test_thresholds_must_be_ordered() -> None:
+    with pytest.raises(ValidationError, match="critical_below must be <= warning_below"):
+        RollingAucParams(warning_below=0.4, critical_below=0.5)

@@ -1,0 +1,48 @@
+"""Halt trading when equity falls too far below its peak."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tradeloom.domain import Halt, OrderIntent, Rejection
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.protocols import RiskContext
+
+__all__ = ["DrawdownHalt", "DrawdownHaltParams"]
+
+
+class DrawdownHaltParams(Params):
+    """Keys of a ``risk.rules`` entry with ``kind: drawdown_halt``."""
+
+    max_drawdown: float = Field(
+        gt=0, lt=1, description="Halt when equity is this fraction below its peak (0.15 = 15%)."
+    )
+
+
+class DrawdownHalt:
+    """Halt once the drawdown, marked at a bar's close, reaches ``max_drawdown``."""
+
+    def __init__(self, params: DrawdownHaltParams) -> None:
+        self.limit = params.max_drawdown
+
+    def check(self, intent: OrderIntent, context: RiskContext) -> Rejection | None:
+        """Never block an intent by itself: the halt does that."""
+        return None
+
+    def on_bar(self, context: RiskContext) -> Halt | None:
+        """Return MAX_DRAWDOWN_HALT when the drawdown reaches the limit."""
+        drawdown = context.portfolio.drawdown
+        if drawdown < self.limit:
+            return None
+        return Halt(
+            bar=context.bar.index,
+            timestamp=context.bar.timestamp,
+            code="MAX_DRAWDOWN_HALT",
+            message=f"drawdown={drawdown:.4f}, limit={self.limit}",
+            values={"drawdown": drawdown, "limit": self.limit},
+        )
+
+
+def build(params: DrawdownHaltParams, ctx: BuildContext) -> DrawdownHalt:
+    """Build the rule."""
+    return DrawdownHalt(params)
