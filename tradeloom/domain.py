@@ -143,7 +143,7 @@ class PortfolioView:
     @property
     def direction(self) -> int:
         """Return +1 long, -1 short or 0 flat."""
-        return (self.position > 0) - (self.position < 0)
+        return int(self.position > 0) - int(self.position < 0)
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,9 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> P
     for name, plugin in pm.list_name_plugin():
         impl = getattr(plugin, "tradeloom_components", None)
         components = tuple(impl()) if impl is not None else ()
-        infos.append(PluginInfo(name=name, source=sources.get(name, "unknown"), components=components))
+        infos.append(
+            PluginInfo(name=name, source=sources.get(name, "unknown"), components=components)
+        )
     return Plugins(pm, Registry(infos))
 
 

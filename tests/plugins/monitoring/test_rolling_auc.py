@@ -67,3 +67,15 @@ def test_no_judgement_before_min_samples() -> None:
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValidationError, match="critical_below must be <= warning_below"):
         RollingAucParams(warning_below=0.4, critical_below=0.5)
+
+
+def test_hysteresis_keeps_a_worse_status_until_the_auc_clears_the_margin() -> None:
+    params = RollingAucParams(
+        window=10, min_samples=10, warning_below=0.6, critical_below=0.2, hysteresis=0.1
+    )
+    monitor = RollingAuc(params)
+    assert monitor._judge(0.55) == "WARNING"
+    monitor.status = "WARNING"
+    assert monitor._judge(0.65) == "WARNING"  # above 0.6 but not by 0.1
+    assert monitor._judge(0.71) == "HEALTHY"
+    assert monitor._judge(0.1) == "CRITICAL"  # worse at once

@@ -24,6 +24,12 @@ class RollingAucParams(Params):
     min_samples: int = Field(default=100, ge=10, description="Samples before health is judged.")
     warning_below: float = Field(default=0.52, ge=0, le=1, description="WARNING below this.")
     critical_below: float = Field(default=0.48, ge=0, le=1, description="CRITICAL below this.")
+    hysteresis: float = Field(
+        default=0.01,
+        ge=0,
+        le=0.5,
+        description="To recover to a better status the AUC must clear its threshold by this.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -65,13 +71,7 @@ class RollingAuc:
             return None
         self.last_auc = value
         self._history.append(value)
-        status: HealthStatus = (
-            "CRITICAL"
-            if value < self.params.critical_below
-            else "WARNING"
-            if value < self.params.warning_below
-            else "HEALTHY"
-        )
+        status = self._judge(value)
         if status == self.status:
             return None
         change = HealthChange(
@@ -86,6 +86,27 @@ class RollingAuc:
         self.status = status
         self._changes += 1
         return change
+
+    def _judge(self, value: float) -> HealthStatus:
+        # worse at once; better only once the AUC clears the threshold by the hysteresis
+        ranks: list[HealthStatus] = ["HEALTHY", "WARNING", "CRITICAL"]
+        raw: HealthStatus = (
+            "CRITICAL"
+            if value < self.params.critical_below
+            else "WARNING"
+            if value < self.params.warning_below
+            else "HEALTHY"
+        )
+        if ranks.index(raw) >= ranks.index(self.status):
+            return raw
+        margin = value - self.params.hysteresis
+        return (
+            "CRITICAL"
+            if margin < self.params.critical_below
+            else "WARNING"
+            if margin < self.params.warning_below
+            else "HEALTHY"
+        )
 
     def summary(self) -> dict[str, float | str]:
         """Return the last, mean and minimum rolling AUC and the final status."""

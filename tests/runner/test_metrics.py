@@ -1,0 +1,87 @@
+"""Run metrics against figures computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tradeloom.runner.metrics import performance, prediction_auc
+from tradeloom.runner.portfolio import Trade
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def trade(pnl: float) -> Trade:
+    return Trade(1, 0, T0, 1, T0, 1.0, 100.0, 100.0 + pnl, 0.0, pnl)
+
+
+def test_performance_by_hand() -> None:
+    equity = pd.Series([110.0, 99.0, 121.0, 121.0])
+    position = pd.Series([1.0, 1.0, 0.0, 0.0])
+    m = performance(
+        equity,
+        position,
+        initial_cash=100.0,
+        timeframe_seconds=86_400,
+        trades=[trade(21.0), trade(-5.0), trade(5.0)],
+        fees=1.5,
+    )
+    r = np.array([0.10, -0.10, 121 / 99 - 1, 0.0])
+    ppy = 365.0
+    assert m["total_return"] == pytest.approx(0.21)
+    assert m["cagr"] == pytest.approx(1.21 ** (365 / 4) - 1)
+    assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(ppy))
+    downside = math.sqrt((0.1**2) / 4)
+    assert m["sortino"] == pytest.approx(r.mean() / downside * math.sqrt(ppy))
+    assert m["max_drawdown"] == pytest.approx(0.10)
+    assert m["volatility"] == pytest.approx(r.std(ddof=1) * math.sqrt(ppy))
+    assert m["trades"] == 3
+    assert m["win_rate"] == pytest.approx(2 / 3)
+    assert m["profit_factor"] == pytest.approx(26 / 5)
+    assert m["exposure"] == pytest.approx(0.5)
+    assert m["fees"] == 1.5
+    assert m["final_equity"] == 121.0
+
+
+def test_drawdown_counts_a_loss_from_the_initial_cash() -> None:
+    m = performance(
+        pd.Series([90.0, 95.0]),
+        pd.Series([0.0, 0.0]),
+        initial_cash=100.0,
+        timeframe_seconds=3600,
+        trades=[],
+        fees=0.0,
+    )
+    assert m["max_drawdown"] == pytest.approx(0.10)
+    assert m["win_rate"] == 0.0
+    assert m["profit_factor"] is None
+
+
+def test_flat_equity_has_zero_ratios() -> None:
+    m = performance(
+        pd.Series([100.0] * 10),
+        pd.Series([0.0] * 10),
+        initial_cash=100.0,
+        timeframe_seconds=60,
+        trades=[],
+        fees=0.0,
+    )
+    assert (m["sharpe"], m["sortino"], m["max_drawdown"], m["total_return"]) == (0, 0, 0, 0)
+
+
+def test_prediction_auc_matches_sklearn_on_known_outcomes() -> None:
+    rng = np.random.default_rng(3)
+    close = pd.Series(100 + rng.normal(size=300).cumsum())
+    prob = pd.Series(rng.random(300))
+    prob[:20] = np.nan
+    out = prediction_auc(prob, close, horizon=3)
+    c = close.to_numpy()
+    up = c[3:] > c[:-3]
+    p = prob.to_numpy()[:-3]
+    known = ~np.isnan(p)
+    assert out["predictions"] == int(known.sum()) == 277
+    assert out["auc"] == pytest.approx(roc_auc_score(up[known], p[known]))

@@ -1,0 +1,155 @@
+"""The ``tradeloom`` command.
+
+Exit codes: 0 success, 1 run failure (a bug or an environment problem; the log
+has the traceback), 2 invalid input (one line per problem, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tradeloom import __version__
+from tradeloom.errors import UserError
+
+if TYPE_CHECKING:
+    from tradeloom.runner.plugin_manager import Plugins
+    from tradeloom.runner.wiring import Pipeline
+
+__all__ = ["main"]
+
+_log = structlog.get_logger("tradeloom.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from tradeloom.runner.logs import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        return int(args.command(args))
+    except UserError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        _log.exception("run_failed", error=f"{type(exc).__name__}: {exc}")
+        print(f"run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradeloom", description="Run AI trading strategies written as YAML."
+    )
+    parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="validate a strategy file and run it")
+    run.add_argument("file", type=Path)
+    run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<name>-<time>)")
+    _add_set(run)
+    run.set_defaults(command=_run)
+
+    validate = sub.add_parser("validate", help="check a strategy file; exit 0 or 2")
+    validate.add_argument("file", type=Path)
+    _add_set(validate)
+    validate.set_defaults(command=_validate)
+
+    plugins = sub.add_parser("plugins", help="list plugins, their sources and components")
+    plugins.add_argument(
+        "-m", "--module", action="append", default=[], help="also load this plugin module"
+    )
+    plugins.set_defaults(command=_plugins)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
+    schema.add_argument(
+        "-m", "--module", action="append", default=[], help="also load this plugin module"
+    )
+    schema.set_defaults(command=_schema)
+    return parser
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a key of the file (repeatable), validated like the file",
+    )
+
+
+def _load(args: argparse.Namespace) -> tuple[Pipeline, Plugins]:
+    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.schemas import load_strategy
+
+    config, plugins = load_strategy(args.file, args.overrides)
+    return build_pipeline(config), plugins
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.mode != "backtest":
+        raise UserError(
+            f"--mode {args.mode}: not available in this version; only backtest runs here"
+        )
+    from tradeloom.runner.run import run_strategy
+    from tradeloom.runner.summary import format_summary
+
+    pipeline, plugins = _load(args)
+    outcome = run_strategy(pipeline, plugins, out=args.out)
+    print(format_summary(outcome.metrics))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    pipeline, _ = _load(args)
+    config = pipeline.config
+    print(
+        f"{args.file}: valid strategy '{config.name}' (data {config.data.kind}, "
+        f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
+        f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
+        f"{len(config.risk_rules)} risk rules, execution {config.execution.kind}, "
+        f"{len(config.monitoring)} monitors)"
+    )
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from tradeloom.runner.plugin_manager import load_plugins
+
+    registry = load_plugins(args.module).registry
+    for plugin in registry.plugins:
+        print(f"{plugin.name}  [{plugin.source}]")
+        for c in sorted(plugin.components, key=lambda c: (c.layer, c.kind)):
+            print(f"    {c.layer:<11} {c.kind:<18} {c.summary}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from tradeloom.runner.plugin_manager import load_plugins
+    from tradeloom.schemas.json_schema import strategy_json_schema
+
+    registry = load_plugins(args.module).registry
+    print(json.dumps(strategy_json_schema(registry), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

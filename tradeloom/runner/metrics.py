@@ -1,0 +1,84 @@
+"""Performance metrics of a run, annualized from the data's timeframe."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.runner.portfolio import Trade
+from tradeloom.stats import auc
+from tradeloom.timeframes import SECONDS_PER_YEAR, periods_per_year
+
+__all__ = ["performance", "prediction_auc"]
+
+
+def performance(
+    equity: pd.Series,
+    position: pd.Series,
+    *,
+    initial_cash: float,
+    timeframe_seconds: int,
+    trades: Sequence[Trade],
+    fees: float,
+) -> dict[str, Any]:
+    """Return the performance figures of an equity curve.
+
+    Args:
+        equity: Equity at each bar's close.
+        position: Position held at each bar's close.
+        initial_cash: Equity before the first bar.
+        timeframe_seconds: Bar length; Sharpe, Sortino and CAGR are annualized from it.
+        trades: Closed round trips.
+        fees: Fees paid.
+
+    Returns:
+        total_return, cagr, sharpe, sortino, max_drawdown, volatility, trades, win_rate,
+        avg_trade_return, profit_factor, exposure, fees, final_equity.
+    """
+    values = equity.to_numpy(np.float64)
+    ppy = periods_per_year(timeframe_seconds)
+    previous = np.concatenate(([initial_cash], values[:-1]))
+    returns = values / previous - 1.0
+    final = float(values[-1])
+    total = final / initial_cash - 1.0
+    years = len(values) * timeframe_seconds / SECONDS_PER_YEAR
+    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
+    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
+    mean = float(returns.mean())
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    peak = np.maximum.accumulate(np.concatenate(([initial_cash], values)))[1:]
+    pnl = np.array([t.pnl for t in trades])
+    wins = pnl[pnl > 0]
+    losses = pnl[pnl < 0]
+    return {
+        "total_return": total,
+        "cagr": cagr,
+        "sharpe": mean / std * math.sqrt(ppy) if std > 0 else 0.0,
+        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else 0.0,
+        "max_drawdown": float(np.max(1.0 - values / peak)),
+        "volatility": std * math.sqrt(ppy),
+        "trades": len(trades),
+        "win_rate": float(len(wins) / len(trades)) if trades else 0.0,
+        "avg_trade_return": float(np.mean([t.return_pct for t in trades])) if trades else 0.0,
+        "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else None,
+        "exposure": float(np.mean(position.to_numpy() != 0.0)),
+        "fees": fees,
+        "final_equity": final,
+    }
+
+
+def prediction_auc(probability: pd.Series, close: pd.Series, horizon: int) -> dict[str, Any]:
+    """Return the AUC of all predictions whose outcome is known, and how many there were."""
+    p = probability.to_numpy(np.float64)
+    c = close.to_numpy(np.float64)
+    n = len(p) - horizon
+    if n <= 0:
+        return {"auc": math.nan, "predictions": 0}
+    up = c[horizon:] > c[:n]
+    scores = p[:n]
+    known = ~np.isnan(scores)
+    return {"auc": auc(scores[known], up[known]), "predictions": int(known.sum())}

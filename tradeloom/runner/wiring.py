@@ -1,0 +1,125 @@
+"""Build the pipeline: call each component's factory with its validated params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins import protocols
+from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+
+__all__ = ["Pipeline", "build_pipeline"]
+
+_PROTOCOLS: dict[str, type] = {
+    "data": protocols.DataSource,
+    "features": protocols.Feature,
+    "model": protocols.Model,
+    "signal": protocols.SignalRule,
+    "sizing": protocols.Sizer,
+    "risk": protocols.RiskRule,
+    "execution": protocols.Venue,
+    "monitoring": protocols.Monitor,
+}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The built components of a strategy, one object per layer (lists where several)."""
+
+    config: StrategyConfig
+    data: protocols.DataSource
+    features: tuple[protocols.Feature, ...]
+    feature_columns: tuple[str, ...]
+    model: protocols.Model
+    signal: protocols.SignalRule
+    sizer: protocols.Sizer
+    rules: tuple[protocols.RiskRule, ...]
+    venue: protocols.Venue
+    monitors: tuple[protocols.Monitor, ...]
+
+
+def build_pipeline(config: StrategyConfig) -> Pipeline:
+    """Build every component of ``config``, collecting every problem before raising.
+
+    Raises:
+        ConfigError: A factory refused its params (`ParamError`), returned an object
+            that does not implement its layer, or features produce the same column twice.
+    """
+    problems: list[Problem] = []
+    ctx = BuildContext(
+        strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
+    )
+
+    def build(item: ComponentConfig, context: BuildContext) -> object:
+        component = item.registered.component
+        try:
+            built = component.factory(item.params, context)
+        except ParamError as exc:
+            path = f"{item.path}.{exc.key}" if exc.key else item.path
+            problems.append(Problem(config.locate(path), path, exc.message))
+            return None
+        expected = _PROTOCOLS[component.layer]
+        if not isinstance(built, expected):
+            missing = [
+                name
+                for name in getattr(expected, "__protocol_attrs__", ())
+                if not hasattr(built, name)
+            ]
+            problems.append(
+                Problem(
+                    config.locate(item.path),
+                    item.path,
+                    f"{component.layer} kind '{item.kind}' of plugin "
+                    f"'{item.registered.plugin.name}' built a {type(built).__name__}, which "
+                    f"does not implement {expected.__name__} (missing: {', '.join(missing)})",
+                )
+            )
+            return None
+        return built
+
+    features = []
+    columns: list[str] = []
+    owners: dict[str, str] = {}
+    for item in config.features:
+        feature = build(item, replace(ctx, feature_columns=tuple(columns)))
+        if feature is None:
+            continue
+        assert isinstance(feature, protocols.Feature)
+        for column in feature.columns():
+            if column in owners:
+                problems.append(
+                    Problem(
+                        config.locate(item.path),
+                        item.path,
+                        f"column '{column}' is already produced by {owners[column]}; "
+                        "set name: to rename it",
+                    )
+                )
+            owners[column] = item.path
+            columns.append(column)
+        features.append(feature)
+    ctx = replace(ctx, feature_columns=tuple(columns))
+    model = build(config.model, ctx)
+    horizon = int(getattr(model, "horizon", 0) or 0)
+    ctx = replace(ctx, horizon=horizon)
+    signal = build(config.signal, ctx)
+    sizer = build(config.sizing, ctx)
+    rules = [build(item, ctx) for item in config.risk_rules]
+    venue = build(config.execution, ctx)
+    monitors = [build(item, ctx) for item in config.monitoring]
+    data = build(config.data, ctx)
+    if problems:
+        raise ConfigError(problems)
+    return Pipeline(
+        config=config,
+        data=data,  # type: ignore[arg-type]
+        features=tuple(features),
+        feature_columns=tuple(columns),
+        model=model,  # type: ignore[arg-type]
+        signal=signal,  # type: ignore[arg-type]
+        sizer=sizer,  # type: ignore[arg-type]
+        rules=tuple(rules),  # type: ignore[arg-type]
+        venue=venue,  # type: ignore[arg-type]
+        monitors=tuple(monitors),  # type: ignore[arg-type]
+    )
