@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Problem", "UserError", "ConfigError", "DataError"]
+__all__ = ["ConfigError", "DataError", "Problem", "UserError"]
 
 
 @dataclass(frozen=True)

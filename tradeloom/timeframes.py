@@ -22,7 +22,8 @@ def parse_timeframe(text: str) -> int:
     match = _PATTERN.match(text.strip())
     if match is None:
         raise ValueError(
-            f"timeframe must be a number and a unit (s, m, h, d, w) such as 1m, 4h, 1d; was '{text}'"
+            "timeframe must be a number and a unit (s, m, h, d, w) such as 1m, 4h, 1d; "
+            f"was '{text}'"
         )
     return int(match.group(1)) * _UNITS[match.group(2)]
 

@@ -16,8 +16,13 @@ T = pd.Timestamp("2024-01-01T05:00:00", tz="UTC")
 
 def test_rows_round_trip_exactly(tmp_path) -> None:
     j = Journal(tmp_path / "j.sqlite")
-    seq = j.append("signal", Signal(5, T, 1, 0.1 + 0.2, float("nan")), bar=5, timestamp=T,
-                   correlation_id="bar-5")
+    seq = j.append(
+        "signal",
+        Signal(5, T, 1, 0.1 + 0.2, float("nan")),
+        bar=5,
+        timestamp=T,
+        correlation_id="bar-5",
+    )
     j.close()
     [row] = list(read_journal(tmp_path / "j.sqlite"))
     assert row[:5] == (seq, 5, "2024-01-01T05:00:00+00:00", "signal", "bar-5")

@@ -170,4 +170,3 @@ class Monitor(Protocol):
     def summary(self) -> dict[str, float | str]:
         """Return figures for ``metrics.json`` (JSON-safe)."""
         ...
-

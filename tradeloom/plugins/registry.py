@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import LAYERS, Component
 
-__all__ = ["PluginInfo", "RegisteredComponent", "Registry", "RegistrationError", "did_you_mean"]
+__all__ = ["PluginInfo", "RegisteredComponent", "RegistrationError", "Registry", "did_you_mean"]
 
 
 class RegistrationError(UserError):

@@ -106,7 +106,7 @@ class _Engine:
         trainings_at: dict[int, list],
     ) -> pd.DataFrame:
         frame = bars.frame
-        times = frame.index
+        times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
         o, h, lo, c, v = (
             frame[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")
         )
@@ -149,7 +149,7 @@ class _Engine:
                 "cash": rows[:, 1],
                 "equity": rows[:, 2],
             },
-            index=times,
+            index=frame.index,
         )
         peak = np.maximum.accumulate(np.maximum(rows[:, 2], self.portfolio.initial_cash))
         equity["drawdown"] = 1.0 - rows[:, 2] / peak

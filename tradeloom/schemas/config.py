@@ -9,7 +9,7 @@ factory's `ParamError`, a missing data file) can still be reported as
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class ComponentConfig:
     path: str
     kind: str
     params: BaseModel
-    registered: RegisteredComponent
+    registered: RegisteredComponent = field(repr=False)
 
 
 @dataclass(frozen=True)

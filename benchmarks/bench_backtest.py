@@ -1,0 +1,138 @@
+"""Where the time of a backtest goes, and how fast the per-bar engine is.
+
+Runs the default strategy's stages separately (data, features, model, engine loop)
+and the engine loop alone on precomputed probabilities, against a floor: a bare
+Python loop doing the same threshold entries and exits with no journal, no events
+and no risk layer. Prints medians of several runs, the machine, and the ratio.
+
+    python benchmarks/bench_backtest.py [--bars 200000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.domain import RunInfo
+from tradeloom.runner.backtest import compute_features, run_backtest
+from tradeloom.runner.events import Recorder
+from tradeloom.runner.journal import Journal
+from tradeloom.runner.logs import configure_logging
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_seconds(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+def stages(runs: int) -> None:
+    config, _ = load_strategy(ROOT / "strategies" / "btc_rf.yaml")
+    pipeline = build_pipeline(config)
+    bars = pipeline.data.load()
+    features = compute_features(pipeline, bars)
+    print(f"default strategy, {len(bars):,} bars: median of {runs} runs")
+    print(f"  data      {median_seconds(pipeline.data.load, runs):8.3f} s")
+    print(f"  features  {median_seconds(lambda: compute_features(pipeline, bars), runs):8.3f} s")
+    fit_runs = max(1, runs // 2)
+    seconds = median_seconds(lambda: pipeline.model.fit_predict(bars, features), fit_runs)
+    print(f"  model     {seconds:8.3f} s  (walk-forward, median of {fit_runs})")
+
+
+def engine_vs_floor(n_bars: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(7)
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n_bars)))
+        frame = pd.DataFrame(
+            {
+                "timestamp": pd.date_range("2020-01-01", periods=n_bars, freq="1min", tz="UTC"),
+                "open": close,
+                "high": close * 1.001,
+                "low": close * 0.999,
+                "close": close,
+                "volume": 1.0,
+                "p_up": rng.random(n_bars),
+            }
+        )
+        frame.to_parquet(Path(tmp) / "bars.parquet")
+        strategy = Path(tmp) / "s.yaml"
+        strategy.write_text(
+            "name: bench\n"
+            "data: {kind: parquet, path: bars.parquet, timeframe: 1m}\n"
+            "features: [{kind: log_return}]\n"
+            "model: {kind: precomputed, column: p_up}\n"
+            "signal: {kind: threshold, threshold: 0.9}\n"
+            "risk: {sizing: {kind: fixed_fraction, fraction: 1.0}}\n"
+            "execution: {kind: simulated, fee_bps: 10}\n"
+        )
+        config, plugins = load_strategy(strategy)
+
+        def engine() -> None:
+            pipeline = build_pipeline(config)
+            journal = Journal(Path(tmp) / f"j{time.perf_counter_ns()}.sqlite")
+            run = RunInfo("bench", "bench", "backtest", tmp)
+            run_backtest(pipeline, Recorder(journal, plugins.hook, run), "bench")
+            journal.close()
+
+        p = frame["p_up"].to_numpy()
+        c = frame["close"].to_numpy()
+
+        def floor() -> None:
+            position, cash = 0.0, 100_000.0
+            pending = 0.0
+            for t in range(n_bars):
+                if pending:
+                    position += pending
+                    cash -= pending * c[t] * 1.001
+                    pending = 0.0
+                confidence = abs(p[t] - 0.5) * 2
+                if confidence >= 0.9:
+                    if p[t] > 0.5 and position == 0.0:
+                        pending = cash / c[t]
+                    elif p[t] < 0.5 and position > 0.0:
+                        pending = -position
+
+        engine_s = median_seconds(engine, runs)
+        floor_s = median_seconds(floor, runs)
+        print(f"engine loop, {n_bars:,} bars, precomputed probabilities: median of {runs} runs")
+        print(f"  tradeloom engine  {n_bars / engine_s:12,.0f} bars/s  ({engine_s:.3f} s)")
+        print(f"  bare Python loop  {n_bars / floor_s:12,.0f} bars/s  ({floor_s:.3f} s)")
+        print(f"  ratio engine/floor throughput: {floor_s / engine_s:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    configure_logging("warning")
+    print(f"machine: {machine()}")
+    stages(args.runs)
+    engine_vs_floor(args.bars, args.runs)
+
+
+if __name__ == "__main__":
+    main()

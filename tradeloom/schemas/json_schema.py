@@ -1,0 +1,148 @@
+"""The JSON Schema of a strategy file, with every installed component, for YAML editors.
+
+Point yaml-language-server at the output of ``tradeloom schema`` (``# yaml-language-server:
+$schema=strategy.schema.json``) and an editor completes keys, shows each key's
+description and flags a typo as you type. Each component section is a ``oneOf`` over the
+installed kinds of its layer; each alternative fixes ``kind`` to one value and lists
+that component's keys, refusing any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaValue,
+    JsonSchemaWarningKind,
+    models_json_schema,
+)
+
+from tradeloom.plugins.component import LAYERS
+from tradeloom.plugins.registry import Registry
+from tradeloom.schemas.strategy import LIST_SECTIONS, SINGLE_SECTIONS, StrategyFile
+
+__all__ = ["JSON_SCHEMA_DIALECT", "strategy_json_schema"]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+_SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
+
+
+class _Generator(GenerateJsonSchema):
+    # A params model may hold a type with no JSON form (a callable, an arbitrary class);
+    # describe it as "anything" rather than failing the whole schema.
+    def handle_invalid_for_json_schema(self, schema: Any, error_info: str) -> JsonSchemaValue:
+        return {}
+
+    # A default with no JSON form (a function) is simply left out; no need to warn users.
+    def emit_warning(self, kind: JsonSchemaWarningKind, detail: str) -> None:
+        if kind != "non-serializable-default":
+            super().emit_warning(kind, detail)
+
+
+def strategy_json_schema(registry: Registry) -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of a strategy file.
+
+    Args:
+        registry: The installed components; each section accepts exactly those of its layer.
+
+    Returns:
+        The schema, as JSON-ready data.
+    """
+    top = StrategyFile.model_json_schema(
+        ref_template="#/$defs/strategy.{model}", schema_generator=_Generator
+    )
+    defs: dict[str, Any] = {f"strategy.{k}": v for k, v in top.pop("$defs", {}).items()}
+    defs.pop("strategy.ComponentSection", None)
+    schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, **top, "$defs": defs}
+
+    used = {*SINGLE_SECTIONS.values(), *LIST_SECTIONS.values()}
+    layers = [layer for layer in LAYERS if layer in used]
+    models: list[tuple[type[BaseModel], Any]] = [
+        (entry.component.params, "validation")
+        for layer in layers
+        for entry in registry.components(layer)
+    ]
+    refs: dict[Any, Any] = {}
+    if models:
+        refs, params_defs = models_json_schema(
+            models, ref_template="#/$defs/{model}", schema_generator=_Generator
+        )
+        defs.update(params_defs.get("$defs", {}))
+    for layer in layers:
+        alternatives = [
+            _alternative(
+                entry.component.kind,
+                entry.component.summary,
+                _resolve(defs, refs[(entry.component.params, "validation")]),
+            )
+            for entry in registry.components(layer)
+        ]
+        defs[_layer_def(layer)] = _section_schema(layer, alternatives)
+
+    for path, layer in SINGLE_SECTIONS.items():
+        node = _property(schema, defs, path)
+        description = node.get("description")
+        node.clear()
+        node["$ref"] = f"#/$defs/{_layer_def(layer)}"
+        if description:
+            node["description"] = description
+    for path, layer in LIST_SECTIONS.items():
+        _property(schema, defs, path)["items"] = {"$ref": f"#/$defs/{_layer_def(layer)}"}
+    _mark_secrets(schema)
+    return schema
+
+
+def _layer_def(layer: str) -> str:
+    return f"component.{layer}"
+
+
+def _alternative(kind: str, summary: str, params: dict[str, Any]) -> dict[str, Any]:
+    alternative: dict[str, Any] = {"type": "object", "title": kind}
+    description = summary or params.get("description")
+    if description:
+        alternative["description"] = description
+    alternative["properties"] = {"kind": {"const": kind}, **params.get("properties", {})}
+    alternative["required"] = ["kind", *params.get("required", [])]
+    alternative["additionalProperties"] = params.get("additionalProperties", False)
+    return alternative
+
+
+def _section_schema(layer: str, alternatives: list[dict[str, Any]]) -> dict[str, Any]:
+    if alternatives:
+        return {"title": f"{layer} component", "oneOf": alternatives}
+    return {
+        "title": f"{layer} component",
+        "description": f"no {layer} components are installed",
+        "type": "object",
+        "properties": {"kind": {"type": "string"}},
+        "required": ["kind"],
+    }
+
+
+def _resolve(defs: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = defs[node["$ref"].removeprefix("#/$defs/")]
+    return node
+
+
+def _property(schema: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
+    node = schema
+    for part in path.split("."):
+        node = _resolve(defs, node)["properties"][part]
+    return node
+
+
+def _mark_secrets(node: Any) -> None:
+    # Secret fields accept only an environment variable reference, never the value.
+    if isinstance(node, dict):
+        if node.get("format") == "password" and node.get("type") == "string":
+            node["pattern"] = _SECRET_PATTERN
+            node["description"] = node.get("description") or "An environment variable: ${NAME}"
+        for value in node.values():
+            _mark_secrets(value)
+    elif isinstance(node, list):
+        for value in node:
+            _mark_secrets(value)

@@ -1,0 +1,170 @@
+"""Load and validate a strategy file against the installed components.
+
+`load_strategy` is the one entry point: it reads the YAML (keeping positions), applies
+``--set`` overrides, resolves ``${NAME}`` secrets, loads the plugins the file lists,
+validates the top level and then every component section by its layer and ``kind``.
+Every problem found on the way is collected; if there is any, one `ConfigError` names
+them all, in file order, each as ``FILE:LINE:COL key.path: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins.registry import Registry
+from tradeloom.runner import plugin_manager
+from tradeloom.runner.plugin_manager import PluginImportError, Plugins
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.schemas.messages import describe_validation_error, join_path
+from tradeloom.schemas.overrides import apply_overrides
+from tradeloom.schemas.secrets import check_secret_fields, resolve_secrets, to_document
+from tradeloom.schemas.strategy import StrategyFile, iter_sections
+from tradeloom.schemas.yaml_loader import SourceMap, load_yaml
+
+__all__ = ["load_strategy"]
+
+
+def load_strategy(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    load_plugins: Callable[[Sequence[str]], Plugins] = plugin_manager.load_plugins,
+) -> tuple[StrategyConfig, Plugins]:
+    """Load the strategy file at ``path`` and validate it completely.
+
+    Args:
+        path: The strategy file; its name as given is used in every location.
+        overrides: ``KEY.PATH=VALUE`` strings (``--set``), applied before validation.
+        load_plugins: Builds the plugins from the module paths under ``plugins:``.
+
+    Returns:
+        The validated strategy and the plugins it was validated against.
+
+    Raises:
+        UserError: The file cannot be read, or the plugins cannot be loaded for a reason
+            other than a listed module failing to import.
+        ConfigError: Every problem found in the file and the overrides.
+    """
+    document = load_yaml(path)
+    data, source_map, problems = apply_overrides(document.data, overrides, document.source_map)
+    data, secret_problems = resolve_secrets(data, source_map.locate)
+    problems.extend(secret_problems)
+
+    plugins: Plugins | None = None
+    indices, modules = _plugin_modules(data)
+    try:
+        plugins = load_plugins(modules)
+    except PluginImportError as exc:
+        where = f"plugins.{indices[exc.index]}" if exc.index < len(indices) else "plugins"
+        problems.append(Problem(source_map.locate(where), where, str(exc)))
+
+    top = _validate(StrategyFile, data, "", source_map, problems)
+    components: dict[str, ComponentConfig] = {}
+    if plugins is not None:
+        for section_path, layer, section in iter_sections(data):
+            component = _component(
+                plugins.registry, layer, section_path, section, source_map, problems
+            )
+            if component is not None:
+                components[section_path] = component
+    if problems:
+        # A secret in a string field is found both by pydantic and by the secret check.
+        raise ConfigError(list(dict.fromkeys(problems)))
+    assert isinstance(top, StrategyFile) and plugins is not None
+    return _strategy_config(Path(path), top, components, data, source_map), plugins
+
+
+def _plugin_modules(data: Mapping[Any, Any]) -> tuple[list[int], list[str]]:
+    # Invalid entries are reported by the top-level validation; import the others.
+    listed = data.get("plugins")
+    if not isinstance(listed, list):
+        return [], []
+    pairs = [(i, item) for i, item in enumerate(listed) if isinstance(item, str) and item]
+    return [i for i, _ in pairs], [item for _, item in pairs]
+
+
+def _component(
+    registry: Registry,
+    layer: str,
+    path: str,
+    section: Any,
+    source_map: SourceMap,
+    problems: list[Problem],
+) -> ComponentConfig | None:
+    # A section that is not a mapping, or has no string kind, is reported by StrategyFile.
+    if not isinstance(section, Mapping) or not isinstance(section.get("kind"), str):
+        return None
+    kind = section["kind"]
+    registered = registry.get(layer, kind)
+    if registered is None:
+        where = join_path(path, "kind")
+        problems.append(
+            Problem(source_map.locate(where), where, registry.unknown_kind_message(layer, kind))
+        )
+        return None
+    keys = {key: value for key, value in section.items() if key != "kind"}
+    model = registered.component.params
+    misplaced = check_secret_fields(model, keys)
+    for below, message in misplaced:
+        where = join_path(path, below)
+        problems.append(Problem(source_map.locate(where), where, message))
+    params = _validate(model, keys, path, source_map, problems)
+    if params is None or misplaced:
+        return None
+    return ComponentConfig(path=path, kind=kind, params=params, registered=registered)
+
+
+def _validate(
+    model: type[BaseModel],
+    data: Any,
+    prefix: str,
+    source_map: SourceMap,
+    problems: list[Problem],
+) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in describe_validation_error(exc, data, model):
+            where = join_path(prefix, *error.parts)
+            if error.at_key:
+                location = source_map.locate_key(where)
+            elif error.missing:
+                location = source_map.locate(where.rpartition(".")[0] if error.parts else where)
+            else:
+                location = source_map.locate(where)
+            problems.append(Problem(location, where, error.message))
+        return None
+
+
+def _strategy_config(
+    source: Path,
+    top: StrategyFile,
+    components: Mapping[str, ComponentConfig],
+    data: Mapping[Any, Any],
+    source_map: SourceMap,
+) -> StrategyConfig:
+    def listed(path: str, count: int) -> tuple[ComponentConfig, ...]:
+        return tuple(components[f"{path}.{i}"] for i in range(count))
+
+    return StrategyConfig(
+        source=source,
+        name=top.name,
+        seed=top.seed,
+        plugins=tuple(top.plugins),
+        data=components["data"],
+        features=listed("features", len(top.features)),
+        model=components["model"],
+        signal=components["signal"],
+        sizing=components["risk.sizing"],
+        risk_rules=listed("risk.rules", len(top.risk.rules)),
+        max_holding_bars=top.risk.max_holding_bars,
+        execution=components["execution"],
+        monitoring=listed("monitoring", len(top.monitoring)),
+        document=to_document(data),
+        locate=source_map.locate,
+    )

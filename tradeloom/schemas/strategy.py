@@ -1,0 +1,138 @@
+"""The static shape of a strategy file: its top-level keys and where components go.
+
+`StrategyFile` validates everything that does not depend on the installed plugins.
+Each component section is only checked to be a mapping with a string ``kind``; its
+other keys belong to the component and are validated by its own params model, looked
+up by the section's layer (`SECTION_LAYERS`) and ``kind``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tradeloom.schemas.messages import show
+
+__all__ = [
+    "LIST_SECTIONS",
+    "NAME_PATTERN",
+    "SINGLE_SECTIONS",
+    "ComponentSection",
+    "RiskSection",
+    "StrategyFile",
+    "iter_sections",
+    "layer_of",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+SINGLE_SECTIONS: dict[str, str] = {
+    "data": "data",
+    "model": "model",
+    "signal": "signal",
+    "risk.sizing": "sizing",
+    "execution": "execution",
+}
+"""Key path of each section holding one component, and the component's layer."""
+
+LIST_SECTIONS: dict[str, str] = {
+    "features": "features",
+    "risk.rules": "risk",
+    "monitoring": "monitoring",
+}
+"""Key path of each section holding a list of components, and their layer."""
+
+
+class ComponentSection(BaseModel):
+    """A component in the strategy file: ``kind`` picks it, the other keys configure it.
+
+    The other keys are kept as they are here; the component's params model validates them.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="The component to use; `tradeloom plugins` lists them.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _is_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError(
+                f"expected a component: a mapping with 'kind' and its keys, was {show(data)}"
+            )
+        return data
+
+
+class RiskSection(BaseModel):
+    """The ``risk:`` section: position sizing, risk rules and a holding limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sizing: ComponentSection = Field(description="How large a position each signal opens.")
+    rules: list[ComponentSection] = Field(
+        default_factory=list, description="Checks every order intent must pass, in order."
+    )
+    max_holding_bars: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Close a position after this many bars (null: never)."
+    )
+
+
+class StrategyFile(BaseModel):
+    """The top level of a strategy file."""
+
+    model_config = ConfigDict(extra="forbid", title="tradeloom strategy")
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Names run directories and client order ids: letters, digits, _ . -",
+    )
+    description: str = ""
+    seed: int = Field(default=0, ge=0, description="Seed of every random source of the run.")
+    plugins: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Modules to import for their components."
+    )
+    data: ComponentSection
+    features: list[ComponentSection] = Field(min_length=1)
+    model: ComponentSection
+    signal: ComponentSection
+    risk: RiskSection
+    execution: ComponentSection
+    monitoring: list[ComponentSection] = Field(default_factory=list)
+
+
+def layer_of(path: str) -> str | None:
+    """Return the layer of the component at ``path`` (``features.2`` -> ``features``)."""
+    if path in SINGLE_SECTIONS:
+        return SINGLE_SECTIONS[path]
+    parent, _, index = path.rpartition(".")
+    if parent in LIST_SECTIONS and index.isdigit():
+        return LIST_SECTIONS[parent]
+    return None
+
+
+def iter_sections(document: Mapping[Any, Any]) -> Iterator[tuple[str, str, Any]]:
+    """Yield ``(key path, layer, section)`` for each component section in ``document``.
+
+    Sections are found wherever the document has them, whatever else is wrong with it;
+    a section may be anything (the caller checks it is a mapping with a string kind).
+    """
+    for path, layer in SINGLE_SECTIONS.items():
+        found, value = _lookup(document, path)
+        if found:
+            yield path, layer, value
+    for path, layer in LIST_SECTIONS.items():
+        found, value = _lookup(document, path)
+        if found and isinstance(value, list):
+            for index, item in enumerate(value):
+                yield f"{path}.{index}", layer, item
+
+
+def _lookup(document: Mapping[Any, Any], path: str) -> tuple[bool, Any]:
+    current: Any = document
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return False, None
+        current = current[part]
+    return True, current
