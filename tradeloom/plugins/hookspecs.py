@@ -54,7 +54,7 @@ def tradeloom_components() -> list[Component]:  # type: ignore[empty-body]
 
 
 @hookspec
-def tradeloom_run_started(*, run: RunInfo) -> None:
+def tradeloom_run_started(run: RunInfo) -> None:
     """Observe the start of a run, after the strategy is validated and built.
 
     Args:
@@ -63,7 +63,7 @@ def tradeloom_run_started(*, run: RunInfo) -> None:
 
 
 @hookspec
-def tradeloom_run_finished(*, run: RunInfo, metrics: Mapping[str, Any]) -> None:
+def tradeloom_run_finished(run: RunInfo, metrics: Mapping[str, Any]) -> None:
     """Observe the end of a run, after its metrics are written.
 
     Args:
@@ -73,7 +73,7 @@ def tradeloom_run_finished(*, run: RunInfo, metrics: Mapping[str, Any]) -> None:
 
 
 @hookspec
-def tradeloom_signal(*, run: RunInfo, signal: Signal) -> None:
+def tradeloom_signal(run: RunInfo, signal: Signal) -> None:
     """Observe a signal of the signal layer, before the risk layer sees it.
 
     Args:
@@ -83,7 +83,7 @@ def tradeloom_signal(*, run: RunInfo, signal: Signal) -> None:
 
 
 @hookspec
-def tradeloom_order(*, run: RunInfo, order: Order) -> None:
+def tradeloom_order(run: RunInfo, order: Order) -> None:
     """Observe an order after it is journaled and before the venue receives it.
 
     Args:
@@ -93,7 +93,7 @@ def tradeloom_order(*, run: RunInfo, order: Order) -> None:
 
 
 @hookspec
-def tradeloom_fill(*, run: RunInfo, fill: Fill) -> None:
+def tradeloom_fill(run: RunInfo, fill: Fill) -> None:
     """Observe a fill after it is journaled and applied to the portfolio.
 
     Args:
@@ -103,7 +103,7 @@ def tradeloom_fill(*, run: RunInfo, fill: Fill) -> None:
 
 
 @hookspec
-def tradeloom_risk_rejection(*, run: RunInfo, rejection: Rejection) -> None:
+def tradeloom_risk_rejection(run: RunInfo, rejection: Rejection) -> None:
     """Observe an intent the risk layer refused, after it is journaled.
 
     Args:
@@ -113,7 +113,7 @@ def tradeloom_risk_rejection(*, run: RunInfo, rejection: Rejection) -> None:
 
 
 @hookspec
-def tradeloom_halt(*, run: RunInfo, halt: Halt) -> None:
+def tradeloom_halt(run: RunInfo, halt: Halt) -> None:
     """Observe trading being halted (for example by the drawdown limit).
 
     Args:
@@ -123,7 +123,7 @@ def tradeloom_halt(*, run: RunInfo, halt: Halt) -> None:
 
 
 @hookspec
-def tradeloom_model_trained(*, run: RunInfo, training: ModelTraining) -> None:
+def tradeloom_model_trained(run: RunInfo, training: ModelTraining) -> None:
     """Observe one walk-forward fold of the model being trained (or skipped).
 
     Args:
@@ -133,7 +133,7 @@ def tradeloom_model_trained(*, run: RunInfo, training: ModelTraining) -> None:
 
 
 @hookspec
-def tradeloom_health_changed(*, run: RunInfo, change: HealthChange) -> None:
+def tradeloom_health_changed(run: RunInfo, change: HealthChange) -> None:
     """Observe the monitoring layer's health status changing.
 
     Args:

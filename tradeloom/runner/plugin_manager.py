@@ -92,17 +92,29 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> P
             module = importlib.import_module(module_path)
         except Exception as exc:  # any import failure is the user's module
             raise PluginImportError(index, module_path, f"{type(exc).__name__}: {exc}") from exc
-        pm.register(module, name=module_path)
+        if pm.is_registered(module):  # installed by entry point and listed as well
+            continue
+        _register(pm, module, module_path)
         sources[module_path] = f"module {module_path}"
     _check_hooks(pm)
-    infos = []
-    for name, plugin in pm.list_name_plugin():
-        impl = getattr(plugin, "tradeloom_components", None)
-        components = tuple(impl()) if impl is not None else ()
-        infos.append(
-            PluginInfo(name=name, source=sources.get(name, "unknown"), components=components)
-        )
+    infos = [
+        PluginInfo(name=name, source=sources.get(name, "unknown"), components=_components(name, p))
+        for name, p in pm.list_name_plugin()
+    ]
     return Plugins(pm, Registry(infos))
+
+
+def _components(name: str, plugin: object) -> tuple[object, ...]:
+    impl = getattr(plugin, "tradeloom_components", None)
+    if impl is None:
+        return ()
+    returned = impl()
+    if not isinstance(returned, list | tuple):
+        raise UserError(
+            f"plugin '{name}': tradeloom_components returned {type(returned).__name__}; "
+            "expected a list of Component"
+        )
+    return tuple(returned)
 
 
 def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> None:
@@ -118,7 +130,7 @@ def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> Non
                 f"plugin entry point '{ep.name}' ({where}) failed to load: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        pm.register(plugin, name=ep.name)
+        _register(pm, plugin, ep.name)
         sources[ep.name] = f"{where} (entry point {ep.name})"
 
 
@@ -133,11 +145,28 @@ def _check_hooks(pm: pluggy.PluginManager) -> None:
             if attr not in known:
                 raise UserError(
                     f"plugin '{name}' implements unknown hook '{attr}'"
-                    f"{did_you_mean(attr, known)}; hooks: {', '.join(known)}"
+                    f"{_hook_hint(attr, known)}; hooks: {', '.join(known)}"
                 )
             if not hasattr(function, marker):
                 raise UserError(
                     f"plugin '{name}' defines '{attr}' without @hookimpl "
                     "(from tradeloom.plugins.hookspecs import hookimpl)"
                 )
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise UserError(f"plugin '{pm.get_name(exc.plugin)}': {exc}") from exc
+
+
+def _hook_hint(attr: str, known: list[str]) -> str:
+    # compare what follows the shared prefix, or every name looks close to every other
+    prefix = f"{hookspecs.PROJECT}_"
+    hint = did_you_mean(attr.removeprefix(prefix), [k.removeprefix(prefix) for k in known])
+    return hint.replace("'", f"'{prefix}", 1) if hint else ""
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise UserError(f"plugin '{name}': {exc}") from exc

@@ -1,0 +1,63 @@
+"""The plugin module: what tradeloom registers through the entry point ``example``.
+
+``pyproject.toml`` points the entry-point group ``tradeloom`` here. tradeloom imports
+this module at start-up and registers it: every function below named ``tradeloom_*``
+must carry ``@hookimpl`` and be a hook of ``tradeloom.plugins.hookspecs`` (a misspelt
+name fails at start-up, it is never ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from tradeloom.domain import Halt, RunInfo
+from tradeloom.plugins.component import Component
+from tradeloom.plugins.hookspecs import hookimpl
+
+from tradeloom_example import max_volatility, range_position
+
+__all__ = ["tradeloom_components", "tradeloom_halt", "tradeloom_run_finished"]
+
+_log = structlog.get_logger("tradeloom_example")
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    """Return the components of this package: one feature and one risk rule."""
+    return [
+        Component(
+            "features",
+            "range_position",
+            range_position.RangePositionParams,
+            range_position.build,
+            "where the close sits in the high-low range of the last window bars, 0..1",
+        ),
+        Component(
+            "risk",
+            "max_volatility",
+            max_volatility.MaxVolatilityParams,
+            max_volatility.build,
+            "block new exposure while a volatility feature is above a limit",
+        ),
+    ]
+
+
+# Observers: they see events and never change a decision; whatever they return is
+# ignored. An implementation takes only the arguments it needs (here, no ``run``).
+@hookimpl
+def tradeloom_halt(halt: Halt) -> None:
+    """Log a halt of trading."""
+    _log.warning("example_halt_seen", bar=halt.bar, code=halt.code, message=halt.message)
+
+
+@hookimpl
+def tradeloom_run_finished(run: RunInfo, metrics: Mapping[str, Any]) -> None:
+    """Log how often this package's risk rule blocked an intent during the run."""
+    rejections = metrics.get("rejections") or {}
+    _log.info(
+        "example_run_finished",
+        run_id=run.run_id,
+        max_volatility_rejections=int(rejections.get(max_volatility.CODE, 0)),
+    )
