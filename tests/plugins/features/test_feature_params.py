@@ -1,0 +1,151 @@
+"""Feature keys: bounds, names, lags' references to earlier features, registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pluggy
+import pytest
+from pydantic import ValidationError
+
+import tradeloom.plugins.features as features_plugin
+from tradeloom.plugins import hookspecs
+from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.features.bollinger import BollingerWidthParams
+from tradeloom.plugins.features.lags import LagsParams, build_lags
+from tradeloom.plugins.features.returns import LogReturnParams
+from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.volatility import VolatilityParams
+from tradeloom.plugins.features.volume import VolumeZScoreParams
+from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.registry import PluginInfo, Registry
+
+
+def ctx(*columns: str) -> BuildContext:
+    return BuildContext("s", Path("."), seed=0, feature_columns=columns)
+
+
+def refused(model: type[Params], keys: dict) -> tuple[tuple, str]:
+    with pytest.raises(ValidationError) as info:
+        model(**keys)
+    error = info.value.errors()[0]
+    return error["loc"], error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("model", "keys", "location", "text"),
+    [
+        (LogReturnParams, {"period": 0}, ("period",), "greater than or equal to 1"),
+        (LogReturnParams, {"period": True}, ("period",), "valid integer"),
+        (RsiParams, {"window": 1}, ("window",), "greater than or equal to 2"),
+        (BollingerWidthParams, {"window": 1}, ("window",), "greater than or equal to 2"),
+        (BollingerWidthParams, {"std": 0}, ("std",), "greater than 0"),
+        (VolatilityParams, {"window": 1}, ("window",), "greater than or equal to 2"),
+        (VolumeZScoreParams, {"window": 1}, ("window",), "greater than or equal to 2"),
+        (RsiParams, {"windw": 14}, ("windw",), "Extra inputs are not permitted"),
+        (LagsParams, {"of": "x"}, ("lags",), "Field required"),
+        (LagsParams, {"of": [], "lags": 1}, ("of",), "must name at least one feature column"),
+        (LagsParams, {"of": ["a", "a"], "lags": 1}, ("of",), "must not name a column twice"),
+        (LagsParams, {"of": "x", "lags": 0}, ("lags",), "must be n >= 1 (lags 1..n) or a list"),
+        (LagsParams, {"of": "x", "lags": [2, 0]}, ("lags", 1), "greater than or equal to 1"),
+        (LagsParams, {"of": "x", "lags": True}, ("lags",), "valid list"),
+        (LagsParams, {"of": "x", "lags": []}, ("lags",), "must hold at least one lag"),
+        (
+            LagsParams,
+            {"of": "x", "lags": [1, 2, 1]},
+            ("lags",),
+            "must not repeat a lag; was [1, 2, 1]",
+        ),
+    ],
+)
+def test_bad_keys_are_refused(model, keys: dict, location: tuple, text: str) -> None:
+    got_location, message = refused(model, keys)
+    assert got_location[: len(location)] == location
+    assert text in message
+
+
+def test_lags_accept_one_column_and_n_and_report_a_single_error() -> None:
+    params = LagsParams(of="rsi_14", lags=3)
+    assert (params.of, params.lags) == (["rsi_14"], [1, 2, 3])
+    with pytest.raises(ValidationError) as info:
+        LagsParams(of="x", lags=-2)
+    assert info.value.error_count() == 1
+    schema = LagsParams.model_json_schema()["properties"]
+    assert [s["type"] for s in schema["lags"]["anyOf"]] == ["integer", "array"]
+    assert [s["type"] for s in schema["of"]["anyOf"]] == ["string", "array"]
+
+
+def test_a_column_name_must_be_an_identifier() -> None:
+    location, message = refused(RsiParams, {"name": "rsi fast "})
+    assert location == ("name",)
+    assert message == (
+        "Value error, must start with a letter or _ and hold only letters, digits and _ "
+        "(e.g. rsi_fast); was 'rsi fast '"
+    )
+
+
+def test_lags_of_an_unknown_column_suggests_the_near_miss() -> None:
+    with pytest.raises(ParamError) as info:
+        build_lags(LagsParams(of="rsi14", lags=[1]), ctx("log_return_1", "rsi_14"))
+    assert info.value.key == "of"
+    assert info.value.message == (
+        "unknown feature 'rsi14'; defined before it: log_return_1, rsi_14 (did you mean 'rsi_14'?)"
+    )
+
+
+def test_lags_of_an_unknown_column_without_a_near_miss() -> None:
+    with pytest.raises(ParamError) as info:
+        build_lags(LagsParams(of=["log_return_1", "macd"], lags=2), ctx("log_return_1", "rsi_14"))
+    assert info.value.message == ("unknown feature 'macd'; defined before it: log_return_1, rsi_14")
+
+
+def test_lags_with_nothing_defined_before_it() -> None:
+    with pytest.raises(ParamError) as info:
+        build_lags(LagsParams(of="rsi_14", lags=1), ctx())
+    assert info.value.message == "unknown feature 'rsi_14'; no feature is defined before it"
+
+
+def test_lags_names_every_unknown_column() -> None:
+    with pytest.raises(ParamError) as info:
+        build_lags(LagsParams(of=["rsi14", "macd"], lags=1), ctx("log_return_1", "rsi_14"))
+    assert info.value.message == (
+        "unknown features 'rsi14' (did you mean 'rsi_14'?), 'macd'; "
+        "defined before it: log_return_1, rsi_14"
+    )
+
+
+def test_a_column_defined_twice_is_refused() -> None:
+    with pytest.raises(ParamError) as info:
+        build_rsi(RsiParams(window=14), ctx("log_return_1", "rsi_14"))
+    assert (info.value.key, info.value.message) == (
+        "name",
+        "column 'rsi_14' is already defined by an earlier feature; "
+        "give this one another name with name:",
+    )
+    assert build_rsi(RsiParams(window=14, name="rsi_14b"), ctx("rsi_14")).columns() == ["rsi_14b"]
+    with pytest.raises(ParamError, match=r"^of: column 'x_lag_1' is already defined"):
+        build_lags(LagsParams(of="x", lags=1), ctx("x", "x_lag_1"))
+
+
+def test_components_are_registered_through_the_hook() -> None:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(features_plugin, name="tradeloom.plugins.features")
+    pm.check_pending()
+    (components,) = pm.hook.tradeloom_components()
+    registry = Registry([PluginInfo("tradeloom.plugins.features", "built-in", tuple(components))])
+    assert registry.kinds("features") == [
+        "bb_width",
+        "lags",
+        "log_return",
+        "rsi",
+        "volatility",
+        "volume_zscore",
+    ]
+    defaults = {"lags": {"of": "x", "lags": 1}}
+    for registered in registry.components("features"):
+        component = registered.component
+        assert issubclass(component.params, Params) and component.summary
+        params = component.params.model_validate(defaults.get(component.kind, {}))
+        feature = component.factory(params, ctx("x"))
+        assert isinstance(feature, Feature)

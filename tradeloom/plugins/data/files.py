@@ -1,0 +1,355 @@
+"""The ``csv`` and ``parquet`` data sources: OHLCV bars from a file.
+
+Columns ``timestamp open high low close volume`` are found in any case; extra
+numeric columns (a precomputed probability, for example) are kept as float64 and
+other extra columns are dropped. Timestamps are ISO 8601 (naive ones are UTC) or
+epoch seconds or milliseconds, told apart by magnitude.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from pydantic import Field, field_validator, model_validator
+
+from tradeloom.domain import OHLCV, Bars
+from tradeloom.errors import DataError
+from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp
+from tradeloom.plugins.data.validation import (
+    DataValidationError,
+    ValidationPolicy,
+    format_timestamp,
+    validate_bars,
+)
+from tradeloom.timeframes import parse_timeframe
+
+__all__ = [
+    "CsvParams",
+    "FileFormat",
+    "FileParams",
+    "FileSource",
+    "ParquetParams",
+    "build_csv",
+    "build_parquet",
+    "timeframe_text",
+]
+
+FileFormat = Literal["csv", "parquet"]
+
+_SHOWN_VALUE = 40
+_TIMESTAMP_HELP = "expected ISO 8601 such as 2024-03-01T04:00:00Z, or epoch seconds or milliseconds"
+
+
+class FileParams(Params):
+    """Keys shared by the file sources."""
+
+    path: str = Field(
+        min_length=1, description="The file; a relative path is relative to the strategy file."
+    )
+    symbol: str | None = Field(
+        default=None, min_length=1, description="Market symbol; defaults to the file's stem."
+    )
+    timeframe: str | None = Field(
+        default=None,
+        description="Bar length such as 1h; inferred from the most common timestamp step "
+        "when omitted, checked against it when given.",
+    )
+    timestamp_column: str = Field(
+        default="timestamp", min_length=1, description="Name of the timestamp column (any case)."
+    )
+    validation: ValidationPolicy = Field(
+        default="reject",
+        description="reject: bad rows are an error; repair: drop them and report.",
+    )
+    start: str | None = Field(
+        default=None, description="Keep bars at or after this UTC time (inclusive)."
+    )
+    end: str | None = Field(default=None, description="Keep bars before this UTC time (exclusive).")
+
+    @field_validator("timeframe")
+    @classmethod
+    def _check_timeframe(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_timeframe(value)
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _check_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_utc_timestamp(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_range(self) -> FileParams:
+        if self.start is not None and self.end is not None:
+            start, end = parse_utc_timestamp(self.start), parse_utc_timestamp(self.end)
+            if end <= start:
+                raise ValueError(f"end must be after start; was start {self.start}, end {self.end}")
+        return self
+
+
+class CsvParams(FileParams):
+    """Keys of the ``csv`` data source."""
+
+
+class ParquetParams(FileParams):
+    """Keys of the ``parquet`` data source."""
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Load validated bars from a CSV or Parquet file.
+
+    Attributes:
+        path: The file, absolute.
+        file_format: ``csv`` or ``parquet``.
+        params: The component's keys.
+    """
+
+    path: Path
+    file_format: FileFormat
+    params: FileParams
+
+    def load(self) -> Bars:
+        """Read, check and return the bars.
+
+        Raises:
+            DataError: The file cannot be read, a column is missing, a value cannot be
+                parsed, no rows are left, or the rows fail validation.
+        """
+        source = str(self.path)
+        label = "line" if self.file_format == "csv" else "row"
+        raw, rows = self._read()
+        raw = _columns_from_index(raw, self.params.timestamp_column)
+        columns = _find_columns(raw, self.params.timestamp_column, source)
+        stamps, frame = _parse(raw, columns, rows, source, label)
+        keep = np.ones(len(stamps), dtype=bool)
+        start = None if self.params.start is None else parse_utc_timestamp(self.params.start)
+        end = None if self.params.end is None else parse_utc_timestamp(self.params.end)
+        if start is not None:
+            keep &= stamps >= start.value
+        if end is not None:
+            keep &= stamps < end.value
+        if not keep.all():
+            if not keep.any():
+                raise DataError(_no_rows(source, stamps, start, end))
+            stamps, frame, rows = stamps[keep], frame[keep], rows[keep]
+        if len(stamps) == 0:
+            raise DataError(f"data: {source}: no rows")
+        timeframe, seconds = _timeframe(stamps, self.params.timeframe, source)
+        index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
+        return validate_bars(
+            frame.set_axis(index),
+            source=source,
+            symbol=self.params.symbol or self.path.stem,
+            timeframe=timeframe,
+            timeframe_seconds=seconds,
+            policy=self.params.validation,
+            row_numbers=rows,
+            row_label=label,
+        )
+
+    def _read(self) -> tuple[pd.DataFrame, np.ndarray]:
+        source = str(self.path)
+        try:
+            if self.file_format == "csv":
+                raw = pd.read_csv(self.path, encoding="utf-8-sig", skipinitialspace=True)
+                return raw, _csv_line_numbers(self.path, len(raw))
+            raw = pd.read_parquet(self.path)
+        except FileNotFoundError:
+            raise DataError(f"data: {source}: file not found") from None
+        except Exception as exc:  # any reader failure is the file's, not ours
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(
+                f"data: {source}: cannot read it as {self.file_format.upper()}: {reason}"
+            ) from exc
+        return raw, np.arange(1, len(raw) + 1)
+
+
+def build_csv(params: CsvParams, ctx: BuildContext) -> FileSource:
+    """Return the ``csv`` source; the file must exist."""
+    return FileSource(_existing(params.path, ctx), "csv", params)
+
+
+def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
+    """Return the ``parquet`` source; the file must exist."""
+    return FileSource(_existing(params.path, ctx), "parquet", params)
+
+
+def timeframe_text(seconds: int) -> str:
+    """Return a bar length in seconds as a timeframe in its largest whole unit (``4h``)."""
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _existing(path: str, ctx: BuildContext) -> Path:
+    resolved = ctx.resolve_path(path)
+    if not resolved.exists():
+        raise ParamError("path", f"file not found: {resolved}")
+    if not resolved.is_file():
+        raise ParamError("path", f"not a file: {resolved}")
+    return resolved
+
+
+def _csv_line_numbers(path: Path, rows: int) -> np.ndarray:
+    # pandas skips blank lines; count them too so a row is named by its line in the file.
+    # (A quoted field spanning lines would break the count; then rows are numbered plainly.)
+    with path.open("rb") as fh:
+        lines = [number for number, line in enumerate(fh, start=1) if line.strip()]
+    if len(lines) == rows + 1:
+        return np.asarray(lines[1:], dtype=np.int64)
+    return np.arange(2, rows + 2, dtype=np.int64)
+
+
+def _columns_from_index(raw: pd.DataFrame, timestamp_column: str) -> pd.DataFrame:
+    # A frame written by pandas keeps its DatetimeIndex in Parquet; treat it as a column.
+    names = [n for n in raw.index.names if n is not None]
+    wanted = timestamp_column.strip().lower()
+    if any(str(n).strip().lower() == wanted for n in names):
+        return raw.reset_index()
+    return raw
+
+
+def _find_columns(raw: pd.DataFrame, timestamp_column: str, source: str) -> dict[str, str]:
+    by_name: dict[str, list[str]] = {}
+    for column in raw.columns:
+        by_name.setdefault(str(column).strip().lower(), []).append(column)
+    wanted = {"timestamp": timestamp_column.strip().lower(), **{c: c for c in OHLCV}}
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    problems: list[str] = []
+    for role, name in wanted.items():
+        matches = by_name.get(name, [])
+        if len(matches) > 1:
+            listed = " and ".join(f"'{m}'" for m in matches)
+            problems.append(f"data: {source}: columns {listed} both match {name}; keep one")
+        elif matches:
+            found[role] = matches[0]
+        else:
+            missing.append(timestamp_column if role == "timestamp" else name)
+    if missing:
+        expected = ", ".join([timestamp_column, *OHLCV])
+        present = ", ".join(str(c) for c in raw.columns) or "none"
+        noun = "column" if len(missing) == 1 else "columns"
+        problems.insert(
+            0,
+            f"data: {source}: missing {noun} {', '.join(missing)}; found {present}; "
+            f"expected {expected} (any case)",
+        )
+    if problems:
+        raise DataValidationError(problems)
+    return found
+
+
+def _parse(
+    raw: pd.DataFrame, columns: dict[str, str], rows: np.ndarray, source: str, label: str
+) -> tuple[np.ndarray, pd.DataFrame]:
+    problems: list[str] = []
+    stamp_column = columns["timestamp"]
+    stamps, bad = parse_timestamps(raw[stamp_column])
+    if bad.any():
+        problems.append(
+            f"data: {source}: column '{stamp_column}' has "
+            f"{_count_values(bad, 'unparsable timestamp')} "
+            f"{_first_bad(raw[stamp_column], bad, rows, label)}; {_TIMESTAMP_HELP}"
+        )
+    data: dict[str, np.ndarray] = {}
+    for role in OHLCV:
+        values, bad = _numbers(raw[columns[role]])
+        if bad.any():
+            problems.append(
+                f"data: {source}: column '{columns[role]}' has "
+                f"{_count_values(bad, 'non-numeric value')} "
+                f"{_first_bad(raw[columns[role]], bad, rows, label)}; expected numbers"
+            )
+        data[role] = values
+    if problems:
+        raise DataValidationError(problems)
+    used = set(columns.values())
+    for column in raw.columns:
+        if column in used:
+            continue
+        values, bad = _numbers(raw[column])
+        if not bad.any() and not ptypes.is_datetime64_any_dtype(raw[column].dtype):
+            data[str(column)] = values
+    return stamps, pd.DataFrame(data)
+
+
+def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if ptypes.is_bool_dtype(values.dtype) or ptypes.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(values), bool)
+    if ptypes.is_datetime64_any_dtype(values.dtype):
+        return np.full(len(values), np.nan), np.ones(len(values), bool)
+    text = values.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = np.asarray(text.notna() & (text != "") & numbers.isna(), dtype=bool)
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan), bad
+
+
+def _count_values(bad: np.ndarray, noun: str) -> str:
+    count = int(bad.sum())
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _first_bad(values: pd.Series, bad: np.ndarray, rows: np.ndarray, label: str) -> str:
+    position = int(np.flatnonzero(bad)[0])
+    value = values.iloc[position]
+    where = f"{label} {rows[position]}"
+    first = "" if bad.sum() == 1 else "first "
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return f"({first}an empty cell at {where})"
+    text = str(value)
+    if len(text) > _SHOWN_VALUE:
+        text = text[: _SHOWN_VALUE - 3] + "..."
+    return f"({first}'{text}' at {where})"
+
+
+def _no_rows(
+    source: str, stamps: np.ndarray, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> str:
+    window = []
+    if start is not None:
+        window.append(f"at or after {format_timestamp(start)}")
+    if end is not None:
+        window.append(f"before {format_timestamp(end)}")
+    has = f"{format_timestamp(int(stamps.min()))} to {format_timestamp(int(stamps.max()))}"
+    return (
+        f"data: {source}: no rows {' and '.join(window)} (the file has {has}); "
+        "change data.start / data.end"
+    )
+
+
+def _timeframe(stamps: np.ndarray, given: str | None, source: str) -> tuple[str, int]:
+    steps = np.diff(np.unique(stamps))
+    if len(steps) == 0:
+        if given is not None:
+            return given, parse_timeframe(given)
+        raise DataError(
+            f"data: {source}: cannot infer the timeframe from 1 row; set data.timeframe"
+        )
+    values, counts = np.unique(steps, return_counts=True)
+    common_ns = int(values[np.argmax(counts)])  # ties: the shortest step
+    if common_ns % 1_000_000_000:
+        raise DataError(
+            f"data: {source}: bars are mostly {common_ns / 1e9:g}s apart, not a whole number "
+            "of seconds; resample the file"
+        )
+    common = common_ns // 1_000_000_000
+    if given is None:
+        return timeframe_text(common), common
+    seconds = parse_timeframe(given)
+    if seconds != common:
+        raise DataError(
+            f"data: {source}: bars are mostly {timeframe_text(common)} apart, but "
+            f"data.timeframe is {given}; fix data.timeframe or resample the file"
+        )
+    return given, seconds

@@ -1,0 +1,106 @@
+"""Read timestamps as users write them: ISO 8601 strings or epoch numbers, always UTC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+__all__ = ["EPOCH_UNITS", "epoch_unit", "parse_timestamps", "parse_utc_timestamp"]
+
+EPOCH_UNITS: tuple[tuple[str, float, int], ...] = (
+    ("s", 1e11, 1_000_000_000),
+    ("ms", 1e14, 1_000_000),
+    ("us", 1e17, 1_000),
+    ("ns", float("inf"), 1),
+)
+"""Epoch units by magnitude: (unit, values below this bound, nanoseconds per unit).
+
+Now is about 1.7e9 seconds, 1.7e12 milliseconds: 1e11 seconds is the year 5138 and
+1e11 milliseconds is 1973, so a magnitude bound tells the units apart.
+"""
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def parse_utc_timestamp(text: str) -> pd.Timestamp:
+    """Return ``text`` as a UTC timestamp; a timestamp without a zone is UTC.
+
+    Raises:
+        ValueError: ``text`` is not a timestamp, with an example of one that is.
+    """
+    try:
+        ts = pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError, OverflowError):
+        ts = pd.NaT
+    if ts is pd.NaT or not isinstance(ts, pd.Timestamp):
+        raise ValueError(
+            f"must be a UTC timestamp such as 2024-03-01T04:00:00Z or 2024-03-01; was '{text}'"
+        )
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("ns")
+
+
+def epoch_unit(magnitude: float) -> tuple[str, int]:
+    """Return the epoch unit of numbers of this typical magnitude and its size in ns."""
+    for unit, bound, nanos in EPOCH_UNITS:
+        if magnitude < bound:
+            return unit, nanos
+    return EPOCH_UNITS[-1][0], EPOCH_UNITS[-1][2]
+
+
+def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a column of timestamps to UTC nanoseconds since the epoch.
+
+    Accepts datetimes (naive ones are UTC), ISO 8601 strings (naive ones are UTC,
+    others converted), and epoch seconds, milliseconds, microseconds or nanoseconds
+    (numbers or numeric strings; the unit is detected from the column's median
+    magnitude, see `EPOCH_UNITS`).
+
+    Args:
+        values: The column as read.
+
+    Returns:
+        ``(nanoseconds, bad)``: int64 nanoseconds (0 where bad) and a mask of the
+        values that are missing or cannot be parsed.
+    """
+    n = len(values)
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or ptypes.is_datetime64_dtype(values.dtype):
+        index = pd.DatetimeIndex(values)
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        bad = np.asarray(index.isna())
+        return np.where(bad, 0, index.as_unit("ns").asi8), bad
+    if ptypes.is_bool_dtype(values.dtype):
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+    if ptypes.is_numeric_dtype(values.dtype):
+        return _from_epoch(values)
+    text = values.astype("string").str.strip()
+    present = np.asarray(text.notna() & (text != ""), dtype=bool)
+    numeric = pd.to_numeric(text, errors="coerce")
+    if present.any() and np.asarray(numeric.notna(), dtype=bool)[present].all():
+        return _from_epoch(numeric)
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    index = pd.DatetimeIndex(parsed).as_unit("ns")
+    bad = np.asarray(index.isna())
+    return np.where(bad, 0, index.asi8), bad
+
+
+def _from_epoch(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(numbers)
+    out = np.zeros(len(numbers), dtype=np.int64)
+    if not finite.any():
+        return out, ~finite
+    _, nanos = epoch_unit(float(np.median(np.abs(numbers[finite]))))
+    safe = np.where(finite, numbers, 0.0)
+    ok = finite & (np.abs(safe) < _INT64_MAX / nanos / 1.001)
+    if ptypes.is_integer_dtype(values.dtype):
+        # Integers stay integers: float64 has too few bits for nanoseconds.
+        whole = values.to_numpy(dtype=np.int64, na_value=0)
+        out[ok] = whole[ok] * nanos
+    else:
+        integral = ok & (safe == np.floor(safe))
+        out[integral] = safe[integral].astype(np.int64) * nanos
+        fractional = ok & ~integral
+        out[fractional] = np.round(safe[fractional] * nanos).astype(np.int64)
+    return out, ~ok

@@ -1,0 +1,299 @@
+"""Check raw OHLCV rows and turn them into validated `Bars`, rejecting or repairing.
+
+Every data source ends here. The checks run in a fixed order and a row is blamed on
+the first problem it has, so the counts of the issues add up to the rows dropped:
+
+1. ``missing_values``: NaN (or infinity) in open, high, low, close or volume.
+2. ``non_positive_price``: a price <= 0.
+3. ``high_below_low``: high < low.
+4. ``open_close_outside_range``: open or close outside [low, high].
+5. ``non_positive_volume``: volume <= 0.
+6. ``duplicate_timestamp``: a timestamp seen in an earlier row (the first is kept).
+7. ``unsorted``: a timestamp earlier than the row before it (repair sorts the rows).
+8. ``gap``: consecutive bars further apart than the timeframe.
+
+Under ``reject`` any problem raises `DataValidationError`, one line per kind. Under
+``repair`` rows with problems 1-6 are dropped, the rows are sorted, and each kind
+is reported as a `DataIssue` in ``Bars.repaired``. Gaps cannot be repaired by
+dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.domain import OHLCV, Bars, DataIssue
+from tradeloom.errors import DataError
+
+__all__ = [
+    "DataValidationError",
+    "ValidationPolicy",
+    "format_timestamp",
+    "validate_bars",
+]
+
+ValidationPolicy = Literal["reject", "repair"]
+"""What to do with bad rows: ``reject`` raises, ``repair`` drops them and reports."""
+
+_SHOWN_ROWS = 3
+_REPAIR = "set data.validation: repair"
+_PRICES = ("open", "high", "low", "close")
+
+
+class DataValidationError(DataError):
+    """Market data with one or more kinds of problem, one line per kind.
+
+    Args:
+        lines: One message per problem, each naming the source.
+        issues: The same problems as `DataIssue` values (empty for problems found
+            before validation, such as an unparsable timestamp).
+    """
+
+    def __init__(self, lines: Sequence[str], issues: Sequence[DataIssue] = ()) -> None:
+        self.problem_lines = list(lines)
+        self.issues = tuple(issues)
+        super().__init__("\n".join(self.problem_lines))
+
+    def lines(self) -> list[str]:
+        """Return one line per kind of problem."""
+        return list(self.problem_lines)
+
+
+def format_timestamp(value: pd.Timestamp | int) -> str:
+    """Return a UTC timestamp as ``2024-03-01T04:00Z`` (seconds shown only when not 0).
+
+    Args:
+        value: A timestamp, or nanoseconds since the epoch.
+    """
+    ts = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts.microsecond or ts.nanosecond:
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if ts.second:
+        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True)
+class _Finding:
+    code: str
+    positions: np.ndarray  # positions in the input frame, in file order
+    description: str  # "3 rows have high < low"
+    remedy: str  # "drop {them}": {them} becomes "it" for one row
+
+
+def validate_bars(
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    symbol: str,
+    timeframe: str,
+    timeframe_seconds: int,
+    policy: ValidationPolicy,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+    row_label: str = "row",
+) -> Bars:
+    """Check raw bars and return them validated, or raise naming every kind of problem.
+
+    Args:
+        frame: One row per bar in source order, indexed by UTC timestamps (a
+            ``DatetimeIndex``, maybe unsorted or repeated), with float columns ``open
+            high low close volume`` and any extra columns, which are kept as they are.
+        source: The file or source, as named in messages (e.g. an absolute path).
+        symbol: The market symbol for the `Bars`.
+        timeframe: The timeframe as written (``1h``).
+        timeframe_seconds: Its length in seconds; a longer step between bars is a gap.
+        policy: ``reject`` or ``repair``.
+        row_numbers: The number of each row as the user sees it in the source (the
+            line number for CSV); defaults to 1, 2, 3...
+        row_label: What a row number is called in messages: ``row`` or ``line``.
+
+    Returns:
+        The bars, sorted and unique, with issues repaired (and gaps) reported.
+
+    Raises:
+        DataValidationError: Under ``reject``, any problem; under ``repair``, no rows
+            left after dropping the bad ones. Also for an empty frame.
+    """
+    if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
+        raise TypeError("validate_bars needs a frame indexed by a tz-aware DatetimeIndex")
+    missing = [c for c in OHLCV if c not in frame.columns]
+    if missing:
+        raise TypeError(f"validate_bars needs columns {', '.join(missing)}")
+    n = len(frame)
+    if n == 0:
+        raise DataValidationError([f"data: {source}: no rows"])
+    rows = np.arange(1, n + 1) if row_numbers is None else np.asarray(row_numbers, dtype=np.int64)
+    if len(rows) != n:
+        raise ValueError(f"row_numbers has {len(rows)} entries for {n} rows")
+
+    stamps = frame.index.tz_convert("UTC").as_unit("ns").asi8
+    values = {c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in OHLCV}
+    keep = np.ones(n, dtype=bool)
+    findings: list[_Finding] = []
+
+    def blame(
+        code: str, bad: np.ndarray, what: str, remedy: str = f"drop {{them}} or {_REPAIR}"
+    ) -> None:
+        bad = bad & keep
+        if bad.any():
+            positions = np.flatnonzero(bad)
+            findings.append(_Finding(code, positions, _rows_have(len(positions), what), remedy))
+            keep[bad] = False
+
+    missing_by_column = {c: ~np.isfinite(values[c]) for c in OHLCV}
+    any_missing = np.logical_or.reduce(list(missing_by_column.values()))
+    columns = ", ".join(c for c in OHLCV if missing_by_column[c].any())
+    blame("missing_values", any_missing, f"missing or infinite values in {columns}")
+    with np.errstate(invalid="ignore"):
+        non_positive = np.logical_or.reduce([values[c] <= 0 for c in _PRICES])
+        blame("non_positive_price", non_positive, "a price <= 0")
+        blame("high_below_low", values["high"] < values["low"], "high < low")
+        outside = np.logical_or.reduce(
+            [(values[c] < values["low"]) | (values[c] > values["high"]) for c in ("open", "close")]
+        )
+        blame("open_close_outside_range", outside, "open or close outside [low, high]")
+        blame("non_positive_volume", values["volume"] <= 0, "volume <= 0")
+
+    kept = np.flatnonzero(keep)
+    repeated = np.zeros(n, dtype=bool)
+    repeated[kept[pd.Index(stamps[kept]).duplicated(keep="first")]] = True
+    blame(
+        "duplicate_timestamp",
+        repeated,
+        "the timestamp of an earlier row",
+        f"drop {{them}} or {_REPAIR} (keeps the first)",
+    )
+
+    kept = np.flatnonzero(keep)
+    backwards = np.zeros(n, dtype=bool)
+    backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
+    if backwards.any():
+        positions = np.flatnonzero(backwards)
+        what = "a timestamp earlier than the row before them"
+        if len(positions) == 1:
+            what = "a timestamp earlier than the row before it"
+        findings.append(
+            _Finding(
+                "unsorted",
+                positions,
+                _rows_have(len(positions), what),
+                f"sort the rows by timestamp or {_REPAIR}",
+            )
+        )
+
+    step = int(timeframe_seconds) * 1_000_000_000
+    if policy == "reject":
+        # Gaps as they are in the source: bad values do not make a gap, missing bars do.
+        order = np.unique(stamps, return_index=True)[1]
+    else:
+        kept = np.flatnonzero(keep)
+        order = kept[np.argsort(stamps[kept], kind="stable")]
+    gap_finding, gap_issue = _gaps(stamps, rows, order, step, timeframe, row_label)
+
+    issues = [_issue(f, stamps, rows) for f in findings]
+    if policy == "reject":
+        lines = [_line(source, f, stamps, rows, row_label) for f in findings]
+        if gap_finding is not None and gap_issue is not None:
+            lines.append(f"data: {source}: {gap_finding}")
+            issues.append(gap_issue)
+        if lines:
+            raise DataValidationError(lines, issues)
+
+    kept = np.flatnonzero(keep)
+    if len(kept) == 0:
+        dropped = n
+        raise DataValidationError(
+            [
+                f"data: {source}: no rows left after dropping {dropped} bad "
+                f"{_plural(dropped, 'row')} under data.validation: repair"
+            ],
+            issues,
+        )
+    order = kept[np.argsort(stamps[kept], kind="stable")]
+    index = pd.DatetimeIndex(stamps[order], name="timestamp").tz_localize("UTC")
+    clean = pd.DataFrame({c: values[c][order] for c in OHLCV}, index=index)
+    for column in frame.columns:
+        if column not in OHLCV:
+            clean[column] = frame[column].to_numpy()[order]
+    return Bars(
+        frame=clean,
+        symbol=symbol,
+        timeframe=timeframe,
+        timeframe_seconds=int(timeframe_seconds),
+        repaired=tuple(issues),
+        gaps=() if gap_issue is None else (gap_issue,),
+    )
+
+
+def _gaps(
+    stamps: np.ndarray,
+    rows: np.ndarray,
+    order: np.ndarray,
+    step: int,
+    timeframe: str,
+    row_label: str,
+) -> tuple[str | None, DataIssue | None]:
+    if len(order) < 2:
+        return None, None
+    sorted_stamps = stamps[order]
+    deltas = np.diff(sorted_stamps)
+    where = np.flatnonzero(deltas > step)
+    if len(where) == 0:
+        return None, None
+    missing = int(np.sum(-(-deltas[where] // step) - 1))
+    first_missing = format_timestamp(int(sorted_stamps[where[0]] + step))
+    after = rows[order[where + 1]]
+    count = len(where)
+    shown = _row_list(after, f"before {row_label}")
+    text = (
+        f"{count} {_plural(count, 'gap')} in the {timeframe} bars, {missing} "
+        f"{_plural(missing, 'bar')} missing (first at {first_missing}, {shown}); fill "
+        f"{'it' if count == 1 else 'them'} or set data.validation: repair to keep "
+        f"{'it' if count == 1 else 'them'}"
+    )
+    issue = DataIssue("gap", count, first_missing, tuple(int(r) for r in after))
+    return text, issue
+
+
+def _issue(finding: _Finding, stamps: np.ndarray, rows: np.ndarray) -> DataIssue:
+    positions = finding.positions
+    return DataIssue(
+        code=finding.code,
+        count=len(positions),
+        first=format_timestamp(int(stamps[positions[0]])),
+        rows=tuple(int(r) for r in rows[positions]),
+    )
+
+
+def _line(
+    source: str, finding: _Finding, stamps: np.ndarray, rows: np.ndarray, row_label: str
+) -> str:
+    first = format_timestamp(int(stamps[finding.positions[0]]))
+    shown = _row_list(rows[finding.positions], row_label)
+    one = len(finding.positions) == 1
+    where = f"at {first}" if one else f"first at {first}"
+    remedy = finding.remedy.format(them="it" if one else "them")
+    return f"data: {source}: {finding.description} ({where}, {shown}); {remedy}"
+
+
+def _rows_have(count: int, what: str) -> str:
+    return f"{count} {_plural(count, 'row')} {'has' if count == 1 else 'have'} {what}"
+
+
+def _row_list(numbers: np.ndarray, label: str) -> str:
+    head = ", ".join(str(int(r)) for r in numbers[:_SHOWN_ROWS])
+    more = ", ..." if len(numbers) > _SHOWN_ROWS else ""
+    words = label.rsplit(" ", 1)
+    noun = words[-1] if len(numbers) == 1 else words[-1] + "s"
+    prefix = f"{words[0]} " if len(words) == 2 else ""
+    return f"{prefix}{noun} {head}{more}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + "s"
