@@ -17,3 +17,10 @@ def test_ruff(args: list[str]) -> None:
     assert ruff is not None, "ruff is part of the test extra: pip install -e '.[test]'"
     result = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    mypy = shutil.which("mypy")
+    assert mypy is not None, "mypy is part of the test extra: pip install -e '.[test]'"
+    result = subprocess.run([mypy, "tradeloom"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -80,7 +80,10 @@ class Journal:
             correlation_id: Shared by the events of one decision.
         """
         self._seq += 1
-        data = dataclasses.asdict(payload) if dataclasses.is_dataclass(payload) else payload
+        if dataclasses.is_dataclass(payload) and not isinstance(payload, type):
+            data: object = dataclasses.asdict(payload)
+        else:
+            data = payload
         text = json.dumps(_jsonable(data), sort_keys=True, separators=(",", ":"))
         ts = None if timestamp is None else _iso(timestamp)
         self._buffer.append((self._seq, bar, ts, kind, correlation_id, text))

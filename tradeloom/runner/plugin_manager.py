@@ -10,6 +10,7 @@ import pluggy
 
 from tradeloom.errors import UserError
 from tradeloom.plugins import hookspecs
+from tradeloom.plugins.component import Component
 from tradeloom.plugins.registry import PluginInfo, Registry, did_you_mean
 
 __all__ = [
@@ -104,7 +105,7 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> P
     return Plugins(pm, Registry(infos))
 
 
-def _components(name: str, plugin: object) -> tuple[object, ...]:
+def _components(name: str, plugin: object) -> tuple[Component, ...]:
     impl = getattr(plugin, "tradeloom_components", None)
     if impl is None:
         return ()

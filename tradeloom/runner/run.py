@@ -57,7 +57,8 @@ def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = Non
     config = pipeline.config
     run_dir = outputs.make_run_dir(config.name, out)
     outputs.write_strategy(run_dir, config.document)
-    run = RunInfo(run_id=run_dir.name, strategy=config.name, mode="backtest", run_dir=str(run_dir))
+    run_id = run_dir.resolve().name  # `--out .` names the folder, not ""
+    run = RunInfo(run_id=run_id, strategy=config.name, mode="backtest", run_dir=str(run_dir))
     journal = Journal(run_dir / "journal.sqlite")
     log = _log.bind(run_id=run.run_id, strategy=config.name)
     started = time.perf_counter()
