@@ -1,0 +1,539 @@
+"""The ``tradeloom`` command, run as a user runs it: in a subprocess, reading its output.
+
+Every strategy file shipped in ``strategies/`` and ``examples/`` validates and runs
+(shortened with ``--set`` where it uses synthetic data; the default strategy also runs
+unmodified, marked slow). Every user mistake exits 2 with one exact line per problem
+on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tradeloom import __version__
+from tradeloom.plugins.component import LAYERS
+from tradeloom.runner.journal import read_journal
+from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
+from tradeloom.schemas.strategy import iter_sections
+
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
+    (ROOT / "examples").glob("*.yaml")
+)
+RUN_FILES = (
+    "strategy.yaml",
+    "metrics.json",
+    "equity.csv",
+    "orders.csv",
+    "fills.csv",
+    "trades.csv",
+    "journal.sqlite",
+)
+EQUITY_HEADER = "timestamp,close,position,cash,equity,drawdown"
+SUMMARY_LABELS = (
+    "bars",
+    "period",
+    "total return",
+    "CAGR",
+    "Sharpe (ann.)",
+    "max drawdown",
+    "trades",
+    "win rate",
+    "fees",
+    "final equity",
+    "run directory",
+)
+FAST_BARS = 1200
+BUILT_IN_KINDS = {
+    "data": {"csv", "parquet", "synthetic"},
+    "features": {"log_return", "rsi", "bb_width", "volatility", "volume_zscore", "lags"},
+    "model": {"precomputed", "sklearn"},
+    "signal": {"threshold"},
+    "sizing": {"kelly", "fixed_fraction"},
+    "risk": {"drawdown_halt"},
+    "execution": {"simulated"},
+    "monitoring": {"rolling_auc"},
+}
+"""Kinds the built-in plugins provide at least (the shipped strategies use them)."""
+
+
+def tradeloom(
+    *args: str | Path, cwd: Path = ROOT, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tradeloom.runner.cli ARGS`` and return the finished process."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the installed package, as a user has it
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def assert_user_error(proc: subprocess.CompletedProcess[str], *lines: str) -> None:
+    """Exit 2, nothing on stdout, exactly ``lines`` on stderr, no traceback."""
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, "".join(f"{x}\n" for x in lines), "")
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _missing_components(path: Path) -> list[str]:
+    """What the file needs that is not installed (plugin modules, kinds)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [
+        f"plugin module {m}"
+        for m in doc.get("plugins", [])
+        if importlib.util.find_spec(m.split(".")[0]) is None
+    ]
+    if missing:
+        return missing
+    registry = load_plugins(doc.get("plugins", [])).registry
+    for _, layer, section in iter_sections(doc):
+        if registry.get(layer, section["kind"]) is None:
+            missing.append(f"{layer} kind '{section['kind']}'")
+    return missing
+
+
+def _needs_installed(path: Path) -> None:
+    # examples/*.yaml may use the example third-party plugin; tests/test_example_plugin.py
+    # installs it and covers those files. Here they are skipped when it is not installed.
+    missing = _missing_components(path)
+    if missing:
+        pytest.skip(f"{_rel(path)} needs {', '.join(missing)}, not installed")
+
+
+def _fast_overrides(doc: dict[str, Any]) -> list[str]:
+    """--set values that shorten a synthetic-data strategy to FAST_BARS bars."""
+    if doc["data"]["kind"] != "synthetic":
+        return []
+    overrides = [f"data.bars={FAST_BARS}"]
+    model = doc["model"]
+    if model["kind"] == "sklearn":
+        window = FAST_BARS // 3
+        overrides += [
+            f"model.walk_forward.train_window={window}",
+            f"model.walk_forward.retrain_every={window}",
+        ]
+        if "min_train_rows" in model["walk_forward"]:
+            overrides.append(f"model.walk_forward.min_train_rows={window}")
+        if "n_jobs" in model.get("params", {}):
+            overrides.append("model.params.n_jobs=1")  # worker start-up costs more than it saves
+    return overrides
+
+
+def _check_run_dir(
+    out: Path, proc: subprocess.CompletedProcess[str], name: str, given: str | None = None
+) -> dict:
+    """Check what a successful run printed and wrote; return its metrics.
+
+    ``given`` is ``--out`` as typed, when relative; the run directory is named so.
+    """
+    given = str(out) if given is None else given
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for file in RUN_FILES:
+        assert (out / file).is_file(), file
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["strategy"], metrics["run_dir"]) == (name, given)
+
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"tradeloom backtest: {name}"
+    table = dict(re.fullmatch(r"  (.+?)  +(\S.*)", line).groups() for line in lines[1:])
+    assert set(SUMMARY_LABELS) <= set(table)
+    assert table["bars"] == f"{metrics['bars']:,}"
+    assert table["trades"] == f"{metrics['trades']:,}"
+    assert table["final equity"] == f"{metrics['final_equity']:,.2f}"
+    assert table["run directory"] == given
+
+    equity_text = (out / "equity.csv").read_text().splitlines()
+    assert equity_text[0] == EQUITY_HEADER
+    assert len(equity_text) == metrics["bars"] + 1
+    equity = pd.read_csv(out / "equity.csv")
+    np.testing.assert_allclose(
+        equity["equity"], equity["cash"] + equity["position"] * equity["close"], rtol=1e-12
+    )
+    fills = pd.read_csv(out / "fills.csv")
+    assert len(fills) == metrics["fills"]
+    assert len(pd.read_csv(out / "orders.csv")) == metrics["orders"]
+    assert metrics["fees"] == pytest.approx(fills["fee"].sum(), rel=1e-12, abs=1e-12)
+
+    rows = list(read_journal(out / "journal.sqlite"))
+    assert (rows[0][3], json.loads(rows[0][5])["event"]) == ("run", "started")
+    assert (rows[-1][3], json.loads(rows[-1][5])["event"]) == ("run", "finished")
+    types = [r[3] for r in rows]
+    assert types.count("order") == metrics["orders"]
+    assert types.count("fill") == metrics["fills"]
+    return metrics
+
+
+# --- every shipped strategy file ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", STRATEGY_FILES, ids=_rel)
+def test_every_strategy_file_validates(path: Path) -> None:
+    _needs_installed(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    proc = tradeloom("validate", _rel(path))
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    pattern = (
+        rf"{re.escape(_rel(path))}: valid strategy '{re.escape(doc['name'])}' "
+        rf"\(data {doc['data']['kind']}, \d+ feature columns, model {doc['model']['kind']}, "
+        rf"signal {doc['signal']['kind']}, sizing {doc['risk']['sizing']['kind']}, "
+        rf"{len(doc['risk'].get('rules', []))} risk rules, execution {doc['execution']['kind']}, "
+        rf"{len(doc.get('monitoring', []))} monitors\)\n"
+    )
+    assert re.fullmatch(pattern, proc.stdout), proc.stdout
+
+
+@pytest.mark.parametrize("path", STRATEGY_FILES, ids=_rel)
+def test_every_strategy_file_runs(path: Path, tmp_path: Path) -> None:
+    _needs_installed(path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    overrides = _fast_overrides(doc)
+    out = tmp_path / "run"
+
+    proc = tradeloom("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
+
+    metrics = _check_run_dir(out, proc, doc["name"])
+    resolved = yaml.safe_load((out / "strategy.yaml").read_text())
+    if overrides:
+        assert metrics["bars"] == resolved["data"]["bars"] == FAST_BARS
+    assert resolved["name"] == doc["name"]
+
+
+def test_btc_rf_prints_its_validation_exactly() -> None:
+    proc = tradeloom("validate", "strategies/btc_rf.yaml")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == (
+        "strategies/btc_rf.yaml: valid strategy 'btc_rf' (data synthetic, 12 feature columns, "
+        "model sklearn, signal threshold, sizing kelly, 1 risk rules, execution simulated, "
+        "1 monitors)\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_default_strategy_runs_unmodified(tmp_path: Path) -> None:
+    out = tmp_path / "btc_rf"
+    proc = tradeloom("run", "strategies/btc_rf.yaml", "--out", out)
+
+    metrics = _check_run_dir(out, proc, "btc_rf")
+    assert metrics["bars"] == 20_000
+    assert metrics["period"] == "2023-01-01 .. 2025-04-13"
+    assert metrics["trades"] > 0 and metrics["model_trainings"] > 0
+    assert yaml.safe_load((out / "strategy.yaml").read_text()) == yaml.safe_load(
+        (ROOT / "strategies" / "btc_rf.yaml").read_text()
+    )
+
+
+def test_the_console_script_is_installed() -> None:
+    script = shutil.which("tradeloom", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the tradeloom console script is not on this interpreter's bin path")
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, f"tradeloom {__version__}\n")
+
+
+# --- user mistakes: exit 2, one exact line per problem -----------------------------------
+
+BASE = """\
+name: tiny
+data:
+  kind: csv
+  path: bars.csv
+features:
+  - kind: log_return
+    period: 1
+model:
+  kind: precomputed
+  column: p_up
+signal:
+  kind: threshold
+  threshold: 0.5
+risk:
+  sizing:
+    kind: kelly
+    fraction: 0.25
+    avg_win: 0.02
+    avg_loss: 0.02
+execution:
+  kind: simulated
+"""
+"""A valid strategy over ``bars.csv``; the tests rely on its line numbers."""
+
+
+def _write_bars(folder: Path, n: int = 8, bad_rows: tuple[int, ...] = ()) -> Path:
+    close = 100.0 + np.arange(n, dtype=float)
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="1h").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "open": close,
+            "high": close + 1.0,
+            "low": close - 1.0,
+            "close": close,
+            "volume": 10.0,
+            "p_up": [0.9 if i % 3 == 0 else 0.5 for i in range(n)],
+        }
+    )
+    for row in bad_rows:
+        frame.loc[row, "high"] = frame.loc[row, "low"] - 5.0
+    path = folder / "bars.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def strategy(tmp_path: Path) -> Path:
+    """A valid strategy ``s.yaml`` and its ``bars.csv`` in tmp_path."""
+    _write_bars(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE, encoding="utf-8")
+    return path
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_the_base_strategy_of_these_tests_is_valid(strategy: Path, tmp_path: Path) -> None:
+    proc = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+    metrics = _check_run_dir(tmp_path / "run", proc, "tiny", "run")
+    assert (metrics["bars"], metrics["signals"], metrics["orders"]) == (8, 3, 1)
+
+
+def test_unknown_kind_lists_the_installed_kinds(strategy: Path, tmp_path: Path) -> None:
+    _edit(strategy, "kind: csv", "kind: cvs")
+    kinds = load_plugins().registry.kinds("data")
+    assert {"csv", "parquet", "synthetic"} <= set(kinds)
+
+    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+
+    assert_user_error(
+        proc,
+        f"s.yaml:3:9 data.kind: unknown data kind 'cvs' (did you mean 'csv'?); "
+        f"installed kinds: {', '.join(kinds)}",
+    )
+
+
+def test_kelly_fraction_above_one_is_located(strategy: Path, tmp_path: Path) -> None:
+    _edit(strategy, "fraction: 0.25", "fraction: 1.5")
+    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    assert_user_error(proc, "s.yaml:17:15 risk.sizing.fraction: must be <= 1, was 1.5")
+
+
+def test_window_zero_is_located(strategy: Path, tmp_path: Path) -> None:
+    _edit(strategy, "  - kind: log_return\n    period: 1", "  - kind: rsi\n    window: 0")
+    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    assert_user_error(proc, "s.yaml:7:13 features.0.window: must be >= 2, was 0")
+
+
+def test_unknown_key_suggests_the_known_one(strategy: Path, tmp_path: Path) -> None:
+    _edit(strategy, "  threshold: 0.5", "  treshold: 0.5")
+    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    assert_user_error(
+        proc,
+        "s.yaml:12:3 signal.threshold: required key is missing",
+        "s.yaml:13:3 signal.treshold: unknown key (did you mean 'threshold'?)",
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_missing_data_file_names_the_path(strategy: Path, tmp_path: Path, command: str) -> None:
+    _edit(strategy, "path: bars.csv", "path: data/nothere.csv")
+    proc = tradeloom(command, "s.yaml", cwd=tmp_path)
+    assert_user_error(
+        proc, f"s.yaml:4:9 data.path: file not found: {tmp_path / 'data' / 'nothere.csv'}"
+    )
+
+
+def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
+    strategy: Path, tmp_path: Path
+) -> None:
+    bars = _write_bars(tmp_path, bad_rows=(2, 4))  # csv lines 4 and 6
+
+    proc = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+
+    assert_user_error(
+        proc,
+        f"data: {bars}: 2 rows have high < low (first at 2024-01-01T02:00Z, lines 4, 6); "
+        "drop them or set data.validation: repair",
+    )
+    # the journal was opened before the data was read: what it holds is kept
+    [row] = list(read_journal(tmp_path / "run" / "journal.sqlite"))
+    assert row[3] == "run"
+    started = json.loads(row[5])
+    assert (started["event"], started["strategy"], started["mode"]) == (
+        "started",
+        "tiny",
+        "backtest",
+    )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+    repaired = tradeloom(
+        "run", "s.yaml", "--out", "repaired", "--set", "data.validation=repair", cwd=tmp_path
+    )
+    assert _check_run_dir(tmp_path / "repaired", repaired, "tiny", "repaired")["bars"] == 6
+
+
+def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before(
+    strategy: Path, tmp_path: Path
+) -> None:
+    _edit(strategy, "name: tiny\n", "name: tiny\nplugins: [failing_observer]\n")
+
+    proc = tradeloom(
+        "run", "s.yaml", "--out", "run", cwd=tmp_path, pythonpath=ROOT / "tests/fixtures/plugins"
+    )
+
+    # a plugin's exception is a run failure (1), not a user error; the log has the traceback
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert re.fullmatch(
+        r"run failed: RuntimeError: observer failed on the fill of tiny-[0-9a-f]{8}-000001",
+        proc.stderr.splitlines()[-1],
+    )
+    rows = list(read_journal(tmp_path / "run" / "journal.sqlite"))
+    # the fill is journaled before observers hear of it
+    assert [r[3] for r in rows] == [
+        "run",
+        "data_loaded",
+        "signal",
+        "risk_decision",
+        "order",
+        "fill",
+    ]
+
+
+def test_bad_override_value(strategy: Path, tmp_path: Path) -> None:
+    proc = tradeloom("validate", "s.yaml", "--set", "signal.threshold=abc", cwd=tmp_path)
+    assert_user_error(proc, "--set signal.threshold: expected a number, was 'abc'")
+
+
+def test_override_without_a_value(strategy: Path, tmp_path: Path) -> None:
+    proc = tradeloom("run", "s.yaml", "--set", "signal.threshold", cwd=tmp_path)
+    assert_user_error(
+        proc,
+        "--set: invalid override 'signal.threshold': expected KEY.PATH=VALUE, "
+        "e.g. risk.sizing.fraction=0.5",
+    )
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_paper_and_live_modes_are_refused(strategy: Path, tmp_path: Path, mode: str) -> None:
+    proc = tradeloom("run", "s.yaml", "--mode", mode, "--out", "run", cwd=tmp_path)
+    assert_user_error(
+        proc, f"--mode {mode}: not available in this version; only backtest runs here"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_strategy_file(tmp_path: Path) -> None:
+    assert_user_error(tradeloom("validate", "nope.yaml", cwd=tmp_path), "nope.yaml: no such file")
+    assert_user_error(tradeloom("run", "nope.yaml", cwd=tmp_path), "nope.yaml: no such file")
+
+
+def test_invalid_yaml_is_located(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text("name: tiny\ndata: [\n", encoding="utf-8")
+    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    assert_user_error(
+        proc, "s.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'"
+    )
+
+
+def test_out_folder_holding_a_run_is_refused(strategy: Path, tmp_path: Path) -> None:
+    first = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    journal = tmp_path / "run" / "journal.sqlite"
+    before = list(read_journal(journal))
+
+    again = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+
+    assert_user_error(again, "--out run: already holds a run (journal.sqlite); give a new folder")
+    assert list(read_journal(journal)) == before
+
+
+# --- plugins and schema ------------------------------------------------------------------
+
+
+def _plugin_listing(stdout: str) -> dict[str, tuple[str, set[tuple[str, str, str]]]]:
+    """Parse ``tradeloom plugins``: name -> (source, {(layer, kind, summary)})."""
+    plugins: dict[str, tuple[str, set[tuple[str, str, str]]]] = {}
+    name = ""
+    for line in stdout.splitlines():
+        header = re.fullmatch(r"(\S+)  \[(.+)\]", line)
+        if header:
+            name = header.group(1)
+            plugins[name] = (header.group(2), set())
+            continue
+        component = re.fullmatch(r"    (\S+) +(\S+) +(.*)", line)
+        assert component and name, line
+        plugins[name][1].add(component.groups())
+    return plugins
+
+
+def test_plugins_lists_the_seven_built_ins_with_their_components() -> None:
+    proc = tradeloom("plugins")
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    listed = _plugin_listing(proc.stdout)
+    assert list(listed)[:7] == list(BUILTIN_PLUGINS)
+    assert len(BUILTIN_PLUGINS) == 7
+    assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
+    # what the shipped strategies use is there; a layer's kinds come from its own plugin
+    for layer, kinds in BUILT_IN_KINDS.items():
+        owner = "tradeloom.plugins.risk" if layer == "sizing" else f"tradeloom.plugins.{layer}"
+        provided = {(lay, kind) for lay, kind, _ in listed[owner][1]}
+        assert {(layer, kind) for kind in kinds} <= provided, layer
+    # and every component of every built-in, with its summary
+    registry = load_plugins(entry_points=False).registry
+    for plugin in registry.plugins:
+        expected = {(c.layer, c.kind, c.summary) for c in plugin.components}
+        assert listed[plugin.name][1] == expected, plugin.name
+
+
+def test_schema_is_json_with_every_built_in_kind() -> None:
+    proc = tradeloom("schema")
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    schema = json.loads(proc.stdout)
+    registry = load_plugins().registry
+    for layer in LAYERS:
+        options = schema["$defs"][f"component.{layer}"]["oneOf"]
+        kinds = {o["properties"]["kind"]["const"] for o in options}
+        assert kinds == set(registry.kinds(layer)), layer
+        assert kinds >= BUILT_IN_KINDS[layer], layer
+
+    jsonschema = pytest.importorskip("jsonschema")
+    document = yaml.safe_load((ROOT / "strategies" / "btc_rf.yaml").read_text())
+    jsonschema.validate(document, schema)
+    document["risk"]["sizing"]["fraction"] = 1.5
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+def test_no_traceback_for_a_directory_given_as_strategy(tmp_path: Path) -> None:
+    proc = tradeloom("validate", str(tmp_path))
+    assert_user_error(proc, f"{tmp_path}: is a directory, not a strategy file")
