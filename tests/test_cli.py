@@ -141,14 +141,12 @@ def _fast_overrides(doc: dict[str, Any]) -> list[str]:
     return overrides
 
 
-def _check_run_dir(
-    out: Path, proc: subprocess.CompletedProcess[str], name: str, given: str | None = None
-) -> dict:
+def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str) -> dict:
     """Check what a successful run printed and wrote; return its metrics.
 
-    ``given`` is ``--out`` as typed, when relative; the run directory is named so.
+    The run directory is reported as an absolute path, however ``--out`` was typed.
     """
-    given = str(out) if given is None else given
+    given = str(out.resolve())
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     for file in RUN_FILES:
@@ -201,8 +199,9 @@ def test_every_strategy_file_validates(path: Path) -> None:
         rf"{re.escape(_rel(path))}: valid strategy '{re.escape(doc['name'])}' "
         rf"\(data {doc['data']['kind']}, \d+ feature columns, model {doc['model']['kind']}, "
         rf"signal {doc['signal']['kind']}, sizing {doc['risk']['sizing']['kind']}, "
-        rf"{len(doc['risk'].get('rules', []))} risk rules, execution {doc['execution']['kind']}, "
-        rf"{len(doc.get('monitoring', []))} monitors\)\n"
+        rf"{len(doc['risk'].get('rules', []))} risk rules?, "
+        rf"execution {doc['execution']['kind']}, "
+        rf"{len(doc.get('monitoring', []))} monitors?\)\n"
     )
     assert re.fullmatch(pattern, proc.stdout), proc.stdout
 
@@ -228,8 +227,8 @@ def test_btc_rf_prints_its_validation_exactly() -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == (
         "strategies/btc_rf.yaml: valid strategy 'btc_rf' (data synthetic, 12 feature columns, "
-        "model sklearn, signal threshold, sizing kelly, 1 risk rules, execution simulated, "
-        "1 monitors)\n"
+        "model sklearn, signal threshold, sizing kelly, 1 risk rule, execution simulated, "
+        "1 monitor)\n"
     )
 
 
@@ -322,7 +321,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def test_the_base_strategy_of_these_tests_is_valid(strategy: Path, tmp_path: Path) -> None:
     proc = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
-    metrics = _check_run_dir(tmp_path / "run", proc, "tiny", "run")
+    metrics = _check_run_dir(tmp_path / "run", proc, "tiny")
     assert (metrics["bars"], metrics["signals"], metrics["orders"]) == (8, 3, 1)
 
 
@@ -383,21 +382,25 @@ def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
         f"data: {bars}: 2 rows have high < low (first at 2024-01-01T02:00Z, lines 4, 6); "
         "drop them or set data.validation: repair",
     )
-    # the journal was opened before the data was read: what it holds is kept
-    [row] = list(read_journal(tmp_path / "run" / "journal.sqlite"))
-    assert row[3] == "run"
-    started = json.loads(row[5])
+    # the journal was opened before the data was read: what it holds is kept,
+    # and the failure is its last row
+    start_row, failed_row = list(read_journal(tmp_path / "run" / "journal.sqlite"))
+    assert (start_row[3], failed_row[3]) == ("run", "run")
+    started = json.loads(start_row[5])
     assert (started["event"], started["strategy"], started["mode"]) == (
         "started",
         "tiny",
         "backtest",
     )
+    failed = json.loads(failed_row[5])
+    assert failed["event"] == "failed"
+    assert failed["error"].startswith("DataValidationError: data: ")
     assert not (tmp_path / "run" / "metrics.json").exists()
 
     repaired = tradeloom(
         "run", "s.yaml", "--out", "repaired", "--set", "data.validation=repair", cwd=tmp_path
     )
-    assert _check_run_dir(tmp_path / "repaired", repaired, "tiny", "repaired")["bars"] == 6
+    assert _check_run_dir(tmp_path / "repaired", repaired, "tiny")["bars"] == 6
 
 
 def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before(
@@ -424,7 +427,9 @@ def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before
         "risk_decision",
         "order",
         "fill",
+        "run",
     ]
+    assert json.loads(rows[-1][5])["event"] == "failed"
 
 
 def test_bad_override_value(strategy: Path, tmp_path: Path) -> None:

@@ -125,10 +125,14 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.file}: valid strategy '{config.name}' (data {config.data.kind}, "
         f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
         f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
-        f"{len(config.risk_rules)} risk rules, execution {config.execution.kind}, "
-        f"{len(config.monitoring)} monitors)"
+        f"{_count(len(config.risk_rules), 'risk rule')}, execution {config.execution.kind}, "
+        f"{_count(len(config.monitoring), 'monitor')})"
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -57,40 +57,23 @@ class Recorder:
         self.journal.append(kind, payload, bar=bar, timestamp=timestamp, correlation_id=_corr(bar))
 
     def training(self, training: ModelTraining, timestamp: Any) -> None:
-        """Record a walk-forward fold."""
+        """Record a walk-forward fold (journaled at the first bar it predicts)."""
         self.trainings.append(training)
-        self.journal.append(
-            "model_trained",
-            training,
-            bar=training.predict_start,
-            timestamp=timestamp,
-            correlation_id=_corr(training.predict_start),
-        )
-        _log.debug("model_trained", **dataclasses.asdict(training))
+        self._journal("model_trained", _fields(training), training.predict_start, timestamp)
+        _log.debug("model_trained", **_fields(training))
         self.hook.tradeloom_model_trained(run=self.run, training=training)
 
     def signal(self, signal: Signal) -> None:
         """Record a signal."""
         self.signals += 1
-        self.journal.append(
-            "signal",
-            _fields(signal),
-            bar=signal.bar,
-            timestamp=signal.timestamp,
-            correlation_id=_corr(signal.bar),
-        )
+        self._journal("signal", _fields(signal), signal.bar, signal.timestamp)
         self.hook.tradeloom_signal(run=self.run, signal=signal)
 
     def rejection(self, rejection: Rejection) -> None:
         """Record a refused intent with its reason code and values."""
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
-        self.journal.append(
-            "risk_decision",
-            {"outcome": "rejected", **_fields(rejection)},
-            bar=rejection.bar,
-            timestamp=rejection.timestamp,
-            correlation_id=_corr(rejection.bar),
-        )
+        payload = {"outcome": "rejected", **_fields(rejection)}
+        self._journal("risk_decision", payload, rejection.bar, rejection.timestamp)
         _log.debug(
             "risk_rejection",
             bar=rejection.bar,
@@ -103,13 +86,7 @@ class Recorder:
     def halted(self, halt: Halt) -> None:
         """Record a halt."""
         self.halt = halt
-        self.journal.append(
-            "halt",
-            _fields(halt),
-            bar=halt.bar,
-            timestamp=halt.timestamp,
-            correlation_id=_corr(halt.bar),
-        )
+        self._journal("halt", _fields(halt), halt.bar, halt.timestamp)
         _log.warning(
             "halt",
             bar=halt.bar,
@@ -122,37 +99,19 @@ class Recorder:
     def order(self, order: Order) -> None:
         """Record an order before the venue receives it."""
         self.orders.append(order)
-        self.journal.append(
-            "order",
-            _fields(order),
-            bar=order.bar,
-            timestamp=order.timestamp,
-            correlation_id=_corr(order.bar),
-        )
+        self._journal("order", _fields(order), order.bar, order.timestamp)
         self.hook.tradeloom_order(run=self.run, order=order)
 
     def fill(self, fill: Fill, decision_bar: int) -> None:
         """Record a fill; it carries the correlation id of the decision behind its order."""
         self.fills.append(fill)
-        self.journal.append(
-            "fill",
-            _fields(fill),
-            bar=fill.bar,
-            timestamp=fill.timestamp,
-            correlation_id=_corr(decision_bar),
-        )
+        self._journal("fill", _fields(fill), fill.bar, fill.timestamp, decision_bar)
         self.hook.tradeloom_fill(run=self.run, fill=fill)
 
     def health(self, change: HealthChange) -> None:
         """Record a change of health status."""
         self.health_changes.append(change)
-        self.journal.append(
-            "health",
-            _fields(change),
-            bar=change.bar,
-            timestamp=change.timestamp,
-            correlation_id=_corr(change.bar),
-        )
+        self._journal("health", _fields(change), change.bar, change.timestamp)
         _log.info(
             "health_changed",
             monitor=change.monitor,
@@ -162,6 +121,17 @@ class Recorder:
             bar=change.bar,
         )
         self.hook.tradeloom_health_changed(run=self.run, change=change)
+
+    def _journal(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        bar: int,
+        timestamp: Any,
+        decision_bar: int | None = None,
+    ) -> None:
+        corr = _corr(bar if decision_bar is None else decision_bar)
+        self.journal.append(kind, payload, bar=bar, timestamp=timestamp, correlation_id=corr)
 
 
 def _corr(bar: int | None) -> str:

@@ -55,10 +55,9 @@ def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = Non
         out: The run directory to use instead of ``runs/<name>-<time>``.
     """
     config = pipeline.config
-    run_dir = outputs.make_run_dir(config.name, out)
+    run_dir = outputs.make_run_dir(config.name, out).resolve()
     outputs.write_strategy(run_dir, config.document)
-    run_id = run_dir.resolve().name  # `--out .` names the folder, not ""
-    run = RunInfo(run_id=run_id, strategy=config.name, mode="backtest", run_dir=str(run_dir))
+    run = RunInfo(run_id=run_dir.name, strategy=config.name, mode="backtest", run_dir=str(run_dir))
     journal = Journal(run_dir / "journal.sqlite")
     log = _log.bind(run_id=run.run_id, strategy=config.name)
     started = time.perf_counter()
@@ -89,6 +88,16 @@ def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = Non
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+    except BaseException as exc:
+        journal.append(
+            "run",
+            {
+                "event": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "wall_time": datetime.now(UTC).isoformat(),
+            },
+        )
+        raise
     finally:
         journal.close()
     log.info("run_finished", seconds=round(time.perf_counter() - started, 2))
