@@ -1,9 +1,10 @@
 """The ``csv`` and ``parquet`` data sources: OHLCV bars from a file.
 
 Columns ``timestamp open high low close volume`` are found in any case; extra
-numeric columns (a precomputed probability, for example) are kept as float64 and
-other extra columns are dropped. Timestamps are ISO 8601 (naive ones are UTC) or
-epoch seconds or milliseconds, told apart by magnitude.
+numeric columns (a precomputed probability, for example) are kept as float64;
+other extra columns are dropped with a warning in the log. Timestamps are
+ISO 8601 (naive ones are UTC) or epoch seconds or milliseconds, told apart by
+magnitude.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import structlog
 from pandas.api import types as ptypes
 from pydantic import Field, field_validator, model_validator
 
@@ -28,6 +30,8 @@ from tradeloom.plugins.data.validation import (
     validate_bars,
 )
 from tradeloom.timeframes import parse_timeframe
+
+_log = structlog.get_logger("tradeloom.data")
 
 __all__ = [
     "CsvParams",
@@ -281,6 +285,15 @@ def _parse(
         values, bad = _numbers(raw[column])
         if not bad.any() and not ptypes.is_datetime64_any_dtype(raw[column].dtype):
             data[str(column)] = values
+        else:
+            # not silent: a probability column with one typo'd cell would vanish here
+            _log.warning(
+                "column_dropped",
+                source=str(source),
+                column=str(column),
+                reason="not numeric",
+                first=_first_bad(raw[column], bad, rows, label) if bad.any() else "dates",
+            )
     return stamps, pd.DataFrame(data)
 
 
