@@ -324,3 +324,21 @@ def test_timeframe_text_uses_the_largest_whole_unit() -> None:
         "1w",
         "2w",
     ]
+
+
+def test_a_dropped_extra_column_is_logged(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    text = "timestamp,open,high,low,close,volume,p_up\n"
+    text += "2024-01-01T00:00:00Z,100,101,99,100.5,10,0.6\n"
+    text += "2024-01-01T01:00:00Z,100,101,99,100.5,10,O.7\n"
+    with capture_logs() as logs:
+        bars = load(write_csv(tmp_path / "b.csv", text), timeframe="1h")
+    assert "p_up" not in bars.frame.columns
+    [entry] = [e for e in logs if e["event"] == "column_dropped"]
+    assert (entry["column"], entry["reason"], entry["log_level"]) == (
+        "p_up",
+        "not numeric",
+        "warning",
+    )
+    assert entry["first"] == "('O.7' at line 3)"
