@@ -117,7 +117,10 @@ def engine_vs_floor(n_bars: int, runs: int) -> None:
 
         engine_s = median_seconds(engine, runs)
         floor_s = median_seconds(floor, runs)
-        print(f"engine loop, {n_bars:,} bars, precomputed probabilities: median of {runs} runs")
+        print(
+            f"backtest on precomputed probabilities (load, features, per-bar loop, journal), "
+            f"{n_bars:,} bars: median of {runs} runs"
+        )
         print(f"  tradeloom engine  {n_bars / engine_s:12,.0f} bars/s  ({engine_s:.3f} s)")
         print(f"  bare Python loop  {n_bars / floor_s:12,.0f} bars/s  ({floor_s:.3f} s)")
         print(f"  ratio engine/floor throughput: {floor_s / engine_s:.3f}")
