@@ -47,7 +47,6 @@ class Recorder:
         self.signals = 0
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
-        self.health_changes: list[HealthChange] = []
         self.trainings: list[ModelTraining] = []
 
     def note(
@@ -110,7 +109,6 @@ class Recorder:
 
     def health(self, change: HealthChange) -> None:
         """Record a change of health status."""
-        self.health_changes.append(change)
         self._journal("health", _fields(change), change.bar, change.timestamp)
         _log.info(
             "health_changed",
