@@ -1,10 +1,12 @@
-"""Timeframes (``1m``, ``4h``, ``1d``...) and annualization."""
+"""Timeframes (``1m``, ``4h``, ``1d``...), annualization, and timestamps in messages."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["SECONDS_PER_YEAR", "parse_timeframe", "periods_per_year"]
+import pandas as pd
+
+__all__ = ["SECONDS_PER_YEAR", "format_timestamp", "parse_timeframe", "periods_per_year"]
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
 """Crypto markets trade around the clock: a year is 365 days of bars."""
@@ -31,3 +33,18 @@ def parse_timeframe(text: str) -> int:
 def periods_per_year(timeframe_seconds: int) -> float:
     """Return how many bars of this length make a year."""
     return SECONDS_PER_YEAR / timeframe_seconds
+
+
+def format_timestamp(value: pd.Timestamp | int) -> str:
+    """Return a UTC timestamp as ``2024-03-01T04:00Z`` (seconds shown only when not 0).
+
+    Args:
+        value: A timestamp, or nanoseconds since the epoch.
+    """
+    ts = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts.microsecond or ts.nanosecond:
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if ts.second:
+        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.strftime("%Y-%m-%dT%H:%MZ")

@@ -15,9 +15,9 @@ from tradeloom.domain import OHLCV, DataIssue
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.validation import (
     DataValidationError,
-    format_timestamp,
     validate_bars,
 )
+from tradeloom.timeframes import format_timestamp
 
 SOURCE = "/abs/btc.csv"
 HOUR = 3600

@@ -26,10 +26,9 @@ from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timest
 from tradeloom.plugins.data.validation import (
     DataValidationError,
     ValidationPolicy,
-    format_timestamp,
     validate_bars,
 )
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 _log = structlog.get_logger("tradeloom.data")
 

@@ -29,11 +29,11 @@ import pandas as pd
 
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
+from tradeloom.timeframes import format_timestamp
 
 __all__ = [
     "DataValidationError",
     "ValidationPolicy",
-    "format_timestamp",
     "validate_bars",
 ]
 
@@ -62,21 +62,6 @@ class DataValidationError(DataError):
     def lines(self) -> list[str]:
         """Return one line per kind of problem."""
         return list(self.problem_lines)
-
-
-def format_timestamp(value: pd.Timestamp | int) -> str:
-    """Return a UTC timestamp as ``2024-03-01T04:00Z`` (seconds shown only when not 0).
-
-    Args:
-        value: A timestamp, or nanoseconds since the epoch.
-    """
-    ts = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if ts.microsecond or ts.nanosecond:
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if ts.second:
-        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ts.strftime("%Y-%m-%dT%H:%MZ")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from tradeloom.domain import Bars, ModelOutput
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.timeframes import format_timestamp
 
 __all__ = ["PrecomputedModel", "PrecomputedParams", "build_precomputed_model"]
 
@@ -66,7 +67,8 @@ class PrecomputedModel:
         outside = np.flatnonzero(~np.isnan(values) & ~((values >= 0.0) & (values <= 1.0)))
         if len(outside):
             shown = ", ".join(
-                f"bar {i} ({_when(frame.index[i])}) = {values[i]:g}" for i in outside[:_SHOWN_ROWS]
+                f"bar {i} ({format_timestamp(frame.index[i])}) = {values[i]:g}"
+                for i in outside[:_SHOWN_ROWS]
             )
             more = ", ..." if len(outside) > _SHOWN_ROWS else ""
             plural = "s" if len(outside) > 1 else ""
@@ -81,10 +83,3 @@ class PrecomputedModel:
 def build_precomputed_model(params: PrecomputedParams, ctx: BuildContext) -> PrecomputedModel:
     """Return the model; the column is checked when the data is there."""
     return PrecomputedModel(params.column, params.horizon)
-
-
-def _when(label: object) -> str:
-    if not isinstance(label, pd.Timestamp):
-        return str(label)
-    stamp = label.tz_convert("UTC") if label.tzinfo is not None else label
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ" if stamp.second else "%Y-%m-%dT%H:%MZ")

@@ -16,6 +16,8 @@ from tradeloom.stats import auc
 
 __all__ = ["RollingAuc", "RollingAucParams"]
 
+_RANKS: tuple[HealthStatus, ...] = ("HEALTHY", "WARNING", "CRITICAL")
+
 
 class RollingAucParams(Params):
     """Keys of a ``monitoring`` entry with ``kind: rolling_auc``."""
@@ -89,24 +91,15 @@ class RollingAuc:
 
     def _judge(self, value: float) -> HealthStatus:
         # worse at once; better only once the AUC clears the threshold by the hysteresis
-        ranks: list[HealthStatus] = ["HEALTHY", "WARNING", "CRITICAL"]
-        raw: HealthStatus = (
-            "CRITICAL"
-            if value < self.params.critical_below
-            else "WARNING"
-            if value < self.params.warning_below
-            else "HEALTHY"
-        )
-        if ranks.index(raw) >= ranks.index(self.status):
+        raw = self._status(value)
+        if _RANKS.index(raw) >= _RANKS.index(self.status):
             return raw
-        margin = value - self.params.hysteresis
-        return (
-            "CRITICAL"
-            if margin < self.params.critical_below
-            else "WARNING"
-            if margin < self.params.warning_below
-            else "HEALTHY"
-        )
+        return self._status(value - self.params.hysteresis)
+
+    def _status(self, value: float) -> HealthStatus:
+        if value < self.params.critical_below:
+            return "CRITICAL"
+        return "WARNING" if value < self.params.warning_below else "HEALTHY"
 
     def summary(self) -> dict[str, float | str]:
         """Return the last, mean and minimum rolling AUC and the final status."""
