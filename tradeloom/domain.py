@@ -17,6 +17,7 @@ __all__ = [
     "OHLCV",
     "Bar",
     "Bars",
+    "Cancellation",
     "DataIssue",
     "Fill",
     "Halt",
@@ -152,7 +153,8 @@ class OrderIntent:
 
     Attributes:
         target_fraction: Signed fraction of equity the position should be after the order.
-        reason: ``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``, ``EXIT_MAX_HOLDING`` or ``EXIT_HALT``.
+        reason: ``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``, ``EXIT_MAX_HOLDING``, ``EXIT_HALT``,
+            ``EXIT_STOP_LOSS`` or ``EXIT_TAKE_PROFIT``.
         increases_exposure: Whether the order opens or grows a position (risk rules may
             only block these; exits always pass).
     """
@@ -193,7 +195,14 @@ class Halt:
 
 @dataclass(frozen=True)
 class Order:
-    """A market order sent to a venue. ``id`` is deterministic: strategy, run, sequence."""
+    """An order sent to a venue. ``id`` is deterministic: strategy, run, sequence.
+
+    Attributes:
+        kind: ``market``, or ``stop``: a protective exit (stop-loss or take-profit)
+            that triggered during the bar and fills at ``stop_price``.
+        reference_price: The price the quantity was sized at (the decision bar's close,
+            or the trigger price of a stop).
+    """
 
     id: str
     bar: int
@@ -202,6 +211,8 @@ class Order:
     quantity: float
     reason: str
     reference_price: float
+    kind: Literal["market", "stop"] = "market"
+    stop_price: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -216,6 +227,22 @@ class Fill:
     price: float
     fee: float
     slippage: float
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """The venue stopped working an order; ``remaining`` is the quantity left unfilled.
+
+    ``reason``: ``REPLACED`` (a newer decision supersedes it), ``PROTECTIVE_EXIT`` (a
+    stop-loss or take-profit closed the position), ``INSUFFICIENT_CASH`` (a spot buy
+    larger than the cash left), ``EXPIRED`` (no bar left to fill it).
+    """
+
+    order_id: str
+    bar: int
+    timestamp: pd.Timestamp
+    remaining: float
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ with the ``precomputed`` model, so the test decides every probability and every 
 the expected numbers are computed by hand from the engine's contract (the module
 docstring of `tradeloom.runner.backtest`):
 
-* a decision at bar t's close is sized at ``fraction * equity / close_t``;
+* a decision at bar t's close is sized at ``fraction * equity / (close_t * (1 + slippage)
+  * (1 + fee))``: the quantity whose cost, slippage and fee included, is that share;
 * ``fill: next_open`` fills it at bar t+1's open, ``fill: close`` at bar t's close, the
   price moved against the order by the slippage, plus a fee on the filled notional;
 * same direction holds, the opposite direction exits (long-only) or reverses in one
@@ -51,6 +52,17 @@ ORDER_ID = r"tiny-[0-9a-f]{8}-\d{6}"
 def fixture_plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the test plugins in tests/fixtures/plugins importable by module name."""
     monkeypatch.syspath_prepend(str(FIXTURES))
+
+
+DRIVER = ["auto"]
+
+
+@pytest.fixture(autouse=True, params=["auto", "per_bar"])
+def driver(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run every test under the batch driver (auto) and the per-bar driver."""
+    DRIVER[0] = request.param
+    yield request.param
+    DRIVER[0] = "auto"
 
 
 # --- building and running tiny strategies ------------------------------------------------
@@ -176,7 +188,7 @@ class Run:
 
 def run_file(path: Path, out: Path, overrides: Sequence[str] = (), **load: Any) -> Run:
     config, plugins = load_strategy(path, list(overrides), **load)
-    return Run(run_strategy(build_pipeline(config), plugins, out=out))
+    return Run(run_strategy(build_pipeline(config), plugins, out=out, driver=DRIVER[0]))
 
 
 def scenario(
@@ -222,7 +234,8 @@ def test_next_open_fills_at_the_next_open_with_slippage_and_fee(tmp_path: Path) 
         execution={"slippage_bps": 10, "fee_bps": 10},
     )
 
-    quantity = 0.5 * CASH / 100.0  # fraction * equity / close at the decision bar
+    # fraction * equity / close at the decision bar, with room for slippage and fee
+    quantity = 0.5 * CASH / (100.0 * (1 + slip) * (1 + fee))
     buy = 102.0 * (1 + slip)  # bar 1's open, moved up for a buy
     buy_fee = quantity * buy * fee
     cash_long = CASH - quantity * buy - buy_fee
@@ -288,7 +301,7 @@ def test_fill_close_fills_at_the_decision_bars_close(tmp_path: Path) -> None:
         execution={"fill": "close", "slippage_bps": 10, "fee_bps": 10},
     )
 
-    quantity = 0.5 * CASH / 100.0
+    quantity = 0.5 * CASH / (100.0 * (1 + slip) * (1 + fee))
     buy, sell = 100.0 * (1 + slip), 90.0 * (1 - slip)
     cash_long = CASH - quantity * buy * (1 + fee)
     cash_end = cash_long + quantity * sell * (1 - fee)
@@ -319,10 +332,10 @@ def test_entry_is_sized_on_equity_at_the_decision_close(tmp_path: Path) -> None:
         execution={"fee_bps": 10},
     )
 
-    first = 0.5 * CASH / 100.0
+    first = 0.5 * CASH / (100.0 * (1 + fee))
     cash = CASH - first * 100.0 * (1 + fee)  # bought at bar 1's open, 100
     cash += first * 120.0 * (1 - fee)  # sold at bar 3's open, 120
-    second = 0.5 * cash / 150.0  # equity at bar 4's close (flat: equity is cash)
+    second = 0.5 * cash / (150.0 * (1 + fee))  # equity at bar 4's close (flat: equity is cash)
     assert run.orders == [
         (0, 1, approx(first), "ENTRY"),
         (2, -1, approx(first), "EXIT_SIGNAL"),
@@ -430,19 +443,20 @@ def test_a_short_entry_sells_and_its_exit_buys_back(tmp_path: Path) -> None:
         execution={"allow_short": True, "slippage_bps": 10, "fee_bps": 10},
     )
 
-    quantity = 0.5 * CASH / 100.0
+    quantity = 0.5 * CASH / (100.0 * (1 + slip) * (1 + fee))
     sell = 100.0 * (1 - slip)  # bar 1's open, moved down for a sell
     buy = 94.0 * (1 + slip)  # bar 4's open, moved up for a buy
     cash_short = CASH + quantity * sell * (1 - fee)
     cash_end = cash_short - quantity * buy * (1 + fee)
     # entry filled at bar 1; 3 - 1 >= 2 closes it at bar 3, filled at bar 4's open
-    assert run.orders == [(0, -1, 50.0, "ENTRY"), (3, 1, 50.0, "EXIT_MAX_HOLDING")]
+    q = approx(quantity)
+    assert run.orders == [(0, -1, q, "ENTRY"), (3, 1, q, "EXIT_MAX_HOLDING")]
     assert run.fills == [
-        (1, -1, 50.0, approx(sell), approx(quantity * sell * fee)),
-        (4, 1, 50.0, approx(buy), approx(quantity * buy * fee)),
+        (1, -1, q, approx(sell), approx(quantity * sell * fee)),
+        (4, 1, q, approx(buy), approx(quantity * buy * fee)),
     ]
     equity = run.equity
-    assert equity["position"].tolist() == [0.0, -50.0, -50.0, -50.0, 0.0, 0.0]
+    assert equity["position"].tolist() == [0.0, *[approx(-quantity)] * 3, 0.0, 0.0]
     assert equity["equity"].tolist() == [
         CASH,
         approx(cash_short - quantity * 100.0),

@@ -16,6 +16,7 @@ import pandas as pd
 from tradeloom.domain import (
     Bar,
     Bars,
+    Cancellation,
     Fill,
     Halt,
     HealthChange,
@@ -122,21 +123,37 @@ class RiskRule(Protocol):
 
 @runtime_checkable
 class Venue(Protocol):
-    """Execution layer: accept orders, return fills."""
+    """Execution layer: accept orders, return fills.
+
+    The engine keeps at most one market order working: a new decision cancels the
+    working order first. A ``stop`` order (a triggered stop-loss or take-profit) is
+    submitted during its bar and fills in the ``intrabar`` phase at its stop price.
+    """
 
     allow_short: bool
     initial_cash: float
 
-    def submit(self, order: Order) -> None:
-        """Accept an order decided at ``order.bar``'s close."""
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price``, the venue's costs included."""
         ...
 
-    def match(self, bar: Bar, phase: str) -> list[Fill]:
-        """Return the fills at this bar's ``phase`` (``open`` or ``close``)."""
+    def submit(self, order: Order) -> None:
+        """Accept an order decided at ``order.bar``'s close (or during it, for a stop)."""
+        ...
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """Return the fills (and cancellations) at this bar's ``phase``.
+
+        ``phase`` is ``open``, ``intrabar`` or ``close``, called in that order.
+        """
+        ...
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Stop working an order; return its cancellation, or None if it is not working."""
         ...
 
     def pending(self) -> list[Order]:
-        """Return the orders accepted but not filled yet."""
+        """Return the orders accepted but not completely filled yet."""
         ...
 
 

@@ -1,37 +1,32 @@
-"""The backtest engine: features and model over the history, then a loop over bars.
+"""The backtest: data, features and the model over the history, then the sequential layers.
 
-At each bar t, in this order:
-
-1. orders decided at bar t-1 fill at t's open (``fill: next_open``);
-2. the portfolio is marked to t's close; monitors see the prediction whose
-   outcome bar t resolves;
-3. the risk rules may halt trading (the position is then closed);
-4. a position held ``max_holding_bars`` since its entry fill is closed;
-5. the signal rule sees t's probability; a signal sets the target position:
-   flat -> enter (sized by the sizing component, checked by the risk rules);
-   same direction -> hold; opposite -> exit, or reverse where shorting is allowed;
-6. orders go to the venue; with ``fill: close`` they fill at t's close;
-7. the equity row of bar t is recorded.
-
+The sequential layers (signal, risk, execution, portfolio) run under one of two
+drivers that journal identical events: the compiled batch driver
+(`tradeloom.runner.batch`) when every one of them offers a kernel, else the
+per-bar driver (`tradeloom.runner.engine.BarEngine`), the one live trading uses.
+``driver="per_bar"`` forces the per-bar driver (a replay as live would run it).
 A decision at t's close uses nothing after t, and fills no earlier than t's close.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from tradeloom.domain import Bar, Bars, Order, OrderIntent, Rejection, Signal
-from tradeloom.plugins.protocols import MonitorInput, RiskContext
+from tradeloom.domain import OHLCV, Bar, Bars, ModelTraining, Order
+from tradeloom.runner.batch import core_params, execute_core, replay_events
+from tradeloom.runner.engine import BarEngine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.portfolio import Portfolio
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["BacktestResult", "compute_features", "run_backtest"]
+__all__ = ["BacktestResult", "Driver", "compute_features", "run_backtest"]
+
+Driver = Literal["auto", "batch", "per_bar"]
 
 
 @dataclass(frozen=True)
@@ -86,209 +81,20 @@ class _Row(Mapping[str, float]):
         return len(self._columns)
 
 
-class _Engine:
-    def __init__(self, pipeline: Pipeline, recorder: Recorder, order_prefix: str) -> None:
-        self.p = pipeline
-        self.rec = recorder
-        self.venue = pipeline.venue
-        self.portfolio = Portfolio(pipeline.venue.initial_cash)
-        self.max_holding = pipeline.config.max_holding_bars
-        self.order_prefix = order_prefix
-        self.sequence = 0
-        self.halted = False
-        self.decision_bar: dict[str, int] = {}
-
-    def run(
-        self,
-        bars: Bars,
-        features: pd.DataFrame,
-        probability: np.ndarray,
-        trainings_at: dict[int, list],
-    ) -> pd.DataFrame:
-        frame = bars.frame
-        times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
-        o, h, lo, c, v = (
-            frame[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")
-        )
-        feats = features.to_numpy(np.float64)
-        columns = {name: j for j, name in enumerate(features.columns)}
-        horizon = max(int(self.p.model.horizon), 1)
-        n = len(frame)
-        rows = np.empty((n, 3))
-        for t in range(n):
-            ts = times[t]
-            bar = Bar(t, ts, o[t], h[t], lo[t], c[t], v[t])
-            for training in trainings_at.get(t, ()):
-                self.rec.training(training, ts)
-            self._fills(bar, "open")
-            view = self.portfolio.mark(c[t])
-            p = float(probability[t])
-            if self.p.monitors:
-                resolved = float(probability[t - horizon]) if t >= horizon else math.nan
-                data = MonitorInput(
-                    bar, p, resolved, bool(c[t] > c[t - horizon]) if t >= horizon else False
-                )
-                for monitor in self.p.monitors:
-                    change = monitor.on_bar(data)
-                    if change is not None:
-                        self.rec.health(change)
-            ctx = RiskContext(bar, view, _Row(columns, feats[t]), p)
-            intents = self._exits(ctx)
-            signal = self.p.signal.on_bar(bar, p)
-            if signal is not None:
-                self.rec.signal(signal)
-                intents = self._decide(signal, ctx, intents)
-            for intent in intents:
-                self._send(intent, ctx)
-            self._fills(bar, "close")
-            rows[t] = (self.portfolio.position, self.portfolio.cash, self.portfolio.equity(c[t]))
-        equity = pd.DataFrame(
-            {
-                "close": c,
-                "position": rows[:, 0],
-                "cash": rows[:, 1],
-                "equity": rows[:, 2],
-            },
-            index=frame.index,
-        )
-        peak = np.maximum.accumulate(np.maximum(rows[:, 2], self.portfolio.initial_cash))
-        equity["drawdown"] = 1.0 - rows[:, 2] / peak
-        return equity
-
-    def _fills(self, bar: Bar, phase: str) -> None:
-        for fill in self.venue.match(bar, phase):
-            self.portfolio.apply(fill)
-            self.rec.fill(fill, self.decision_bar.pop(fill.order_id, fill.bar))
-
-    def _exits(self, ctx: RiskContext) -> list[OrderIntent]:
-        view = ctx.portfolio
-        if not self.halted:
-            for rule in self.p.rules:
-                halt = rule.on_bar(ctx)
-                if halt is not None:
-                    self.halted = True
-                    self.rec.halted(halt)
-                    if view.position != 0:
-                        return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)]
-                    return []
-        if (
-            self.max_holding is not None
-            and view.position != 0
-            and view.entry_bar is not None
-            and ctx.bar.index - view.entry_bar >= self.max_holding
-        ):
-            return [self._intent(ctx, 0, 0.0, "EXIT_MAX_HOLDING", False)]
-        return []
-
-    def _decide(
-        self, signal: Signal, ctx: RiskContext, intents: list[OrderIntent]
-    ) -> list[OrderIntent]:
-        held = ctx.portfolio.direction
-        wanted = signal.direction
-        bar, ts = signal.bar, signal.timestamp
-        if self.halted:
-            code = self.rec.halt.code if self.rec.halt else "HALT"
-            self._reject(bar, ts, "HALTED", f"trading is halted ({code})", {})
-            return intents
-        if wanted == -1 and not self.venue.allow_short and held <= 0:
-            self._reject(
-                bar,
-                ts,
-                "SHORT_NOT_ALLOWED",
-                "short signal on a long-only venue (execution.allow_short: false)",
-                {},
-            )
-            return intents
-        if held == wanted:
-            if not intents:
-                self._decision(bar, ts, "hold", "position already in the signal's direction")
-                return intents
-            self._decision(bar, ts, "ignored", f"position is being closed ({intents[0].reason})")
-            return intents
-        exiting = held != 0
-        if exiting and (wanted == -1 and not self.venue.allow_short):
-            return intents or [self._intent(ctx, 0, 0.0, "EXIT_SIGNAL", False, signal)]
-        size = self.p.sizer.size(signal, ctx)
-        if isinstance(size, Rejection):
-            self.rec.rejection(size)
-            if exiting and not intents:
-                return [self._intent(ctx, 0, 0.0, "EXIT_SIGNAL", False, signal)]
-            return intents
-        if not (0.0 < size <= 1.0) or math.isnan(size):
-            raise RuntimeError(f"risk.sizing returned {size!r}; expected a fraction in (0, 1]")
-        reason = "REVERSE" if exiting else "ENTRY"
-        intent = self._intent(ctx, wanted, wanted * size, reason, True, signal)
-        for rule in self.p.rules:
-            rejection = rule.check(intent, ctx)
-            if rejection is not None:
-                self.rec.rejection(rejection)
-                if exiting and not intents:
-                    return [self._intent(ctx, 0, 0.0, "EXIT_SIGNAL", False, signal)]
-                return intents
-        self._decision(bar, ts, "accepted", reason, target_fraction=intent.target_fraction)
-        return [intent]
-
-    def _intent(
-        self,
-        ctx: RiskContext,
-        direction: int,
-        target: float,
-        reason: str,
-        increases: bool,
-        signal: Signal | None = None,
-    ) -> OrderIntent:
-        return OrderIntent(
-            bar=ctx.bar.index,
-            timestamp=ctx.bar.timestamp,
-            direction=direction,
-            target_fraction=target,
-            reason=reason,
-            increases_exposure=increases,
-            probability=signal.probability if signal else ctx.probability,
-        )
-
-    def _send(self, intent: OrderIntent, ctx: RiskContext) -> None:
-        view = ctx.portfolio
-        if intent.target_fraction == 0.0:
-            delta = -view.position
-        else:
-            delta = intent.target_fraction * view.equity / view.price - view.position
-        if delta == 0.0:
-            return
-        self.sequence += 1
-        order = Order(
-            id=f"{self.order_prefix}-{self.sequence:06d}",
-            bar=intent.bar,
-            timestamp=intent.timestamp,
-            side=1 if delta > 0 else -1,
-            quantity=abs(delta),
-            reason=intent.reason,
-            reference_price=view.price,
-        )
-        self.decision_bar[order.id] = intent.bar
-        self.rec.order(order)
-        self.venue.submit(order)
-
-    def _reject(
-        self, bar: int, ts: pd.Timestamp, code: str, message: str, values: dict[str, float]
-    ) -> None:
-        self.rec.rejection(Rejection(bar, ts, code, message, values))
-
-    def _decision(
-        self, bar: int, ts: pd.Timestamp, outcome: str, reason: str, **values: float
-    ) -> None:
-        self.rec.note(
-            "risk_decision", {"outcome": outcome, "reason": reason, **values}, bar=bar, timestamp=ts
-        )
-
-
-def run_backtest(pipeline: Pipeline, recorder: Recorder, order_prefix: str) -> BacktestResult:
+def run_backtest(
+    pipeline: Pipeline, recorder: Recorder, order_prefix: str, *, driver: Driver = "auto"
+) -> BacktestResult:
     """Run ``pipeline`` over its data and return the result.
 
     Args:
         pipeline: The built components.
         recorder: Journals and broadcasts the events.
         order_prefix: Start of every client order id (strategy and run key).
+        driver: ``auto`` (batch when every sequential layer has a kernel), ``batch``
+            (refused when one has none) or ``per_bar``.
+
+    Raises:
+        ValueError: ``driver="batch"`` for a pipeline with a plain-Python sequential layer.
     """
     bars = pipeline.data.load()
     recorder.note(
@@ -311,12 +117,32 @@ def run_backtest(pipeline: Pipeline, recorder: Recorder, order_prefix: str) -> B
             f"model ({pipeline.config.model.kind}) returned {len(probability)} probabilities "
             f"for {len(bars)} bars"
         )
-    trainings_at: dict[int, list] = {}
+    trainings_at: dict[int, list[ModelTraining]] = {}
     for training in output.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
-    engine = _Engine(pipeline, recorder, order_prefix)
-    equity = engine.run(bars, features, probability.to_numpy(np.float64), trainings_at)
-    unfilled = tuple(pipeline.venue.pending())
+    p = probability.to_numpy(np.float64)
+    params = None if driver == "per_bar" else core_params(pipeline)
+    if driver == "batch" and params is None:
+        raise ValueError("driver='batch' needs a kernel for every sequential layer")
+    if params is not None:
+        _check_probabilities(p)
+        core = execute_core(params, bars.frame, p)
+        portfolio, working = replay_events(
+            core,
+            pipeline=pipeline,
+            frame=bars.frame,
+            probability=p,
+            trainings_at=trainings_at,
+            recorder=recorder,
+            order_prefix=order_prefix,
+        )
+        columns = np.column_stack([core.position, core.cash, core.equity])
+    else:
+        engine = BarEngine(pipeline, recorder, order_prefix)
+        columns = _per_bar(engine, bars, features, p, trainings_at, recorder)
+        portfolio, working = engine.portfolio, pipeline.venue.pending()
+    equity = _equity_frame(bars, columns, portfolio.initial_cash)
+    unfilled = tuple(working)
     for order in unfilled:
         recorder.note(
             "order_expired",
@@ -329,7 +155,54 @@ def run_backtest(pipeline: Pipeline, recorder: Recorder, order_prefix: str) -> B
         features=features,
         probability=probability,
         equity=equity,
-        portfolio=engine.portfolio,
+        portfolio=portfolio,
         recorder=recorder,
         unfilled=unfilled,
     )
+
+
+def _per_bar(
+    engine: BarEngine,
+    bars: Bars,
+    features: pd.DataFrame,
+    probability: np.ndarray,
+    trainings_at: dict[int, list[ModelTraining]],
+    recorder: Recorder,
+) -> np.ndarray:
+    frame = bars.frame
+    times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
+    o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
+    feats = features.to_numpy(np.float64)
+    names = {name: j for j, name in enumerate(features.columns)}
+    rows = np.empty((len(frame), 3))
+    for t in range(len(frame)):
+        ts = times[t]
+        for training in trainings_at.get(t, ()):
+            recorder.training(training, ts)
+        bar = Bar(t, ts, float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
+        rows[t] = engine.on_bar(bar, float(probability[t]), _Row(names, feats[t]))
+    return rows
+
+
+def _equity_frame(bars: Bars, columns: np.ndarray, initial_cash: float) -> pd.DataFrame:
+    equity = pd.DataFrame(
+        {
+            "close": bars.frame["close"].to_numpy(np.float64),
+            "position": columns[:, 0],
+            "cash": columns[:, 1],
+            "equity": columns[:, 2],
+        },
+        index=bars.frame.index,
+    )
+    peak = np.maximum.accumulate(np.maximum(columns[:, 2], initial_cash))
+    equity["drawdown"] = 1.0 - columns[:, 2] / peak
+    return equity
+
+
+def _check_probabilities(probability: np.ndarray) -> None:
+    bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
+    if bad.any():
+        t = int(np.argmax(bad))
+        raise ValueError(
+            f"probability must be in [0, 1] or NaN, was {float(probability[t])} at bar {t}"
+        )

@@ -13,6 +13,7 @@ import pluggy
 import structlog
 
 from tradeloom.domain import (
+    Cancellation,
     Fill,
     Halt,
     HealthChange,
@@ -106,6 +107,16 @@ class Recorder:
         self.fills.append(fill)
         self._journal("fill", _fields(fill), fill.bar, fill.timestamp, decision_bar)
         self.hook.tradeloom_fill(run=self.run, fill=fill)
+
+    def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
+        """Record that the venue stopped working an order, and how much was left."""
+        self._journal(
+            "order_cancelled",
+            _fields(cancellation),
+            cancellation.bar,
+            cancellation.timestamp,
+            decision_bar,
+        )
 
     def health(self, change: HealthChange) -> None:
         """Record a change of health status."""

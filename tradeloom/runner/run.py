@@ -16,7 +16,7 @@ import structlog
 from tradeloom import __version__
 from tradeloom.domain import RunInfo
 from tradeloom.runner import outputs
-from tradeloom.runner.backtest import BacktestResult, run_backtest
+from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.metrics import performance, prediction_auc
@@ -43,7 +43,9 @@ def run_key(document: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = None) -> RunOutcome:
+def run_strategy(
+    pipeline: Pipeline, plugins: Plugins, *, out: Path | None = None, driver: Driver = "auto"
+) -> RunOutcome:
     """Backtest ``pipeline`` and write its run directory.
 
     The journal is opened first and closed last: whatever was journaled before a
@@ -53,6 +55,7 @@ def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = Non
         pipeline: The built strategy.
         plugins: The plugin manager whose observers are told about the run.
         out: The run directory to use instead of ``runs/<name>-<time>``.
+        driver: Which driver runs the sequential layers (`run_backtest`).
     """
     config = pipeline.config
     run_dir = outputs.make_run_dir(config.name, out).resolve()
@@ -77,7 +80,7 @@ def run_strategy(pipeline: Pipeline, plugins: Plugins, *, out: Path | None = Non
         log.info("run_started", run_dir=str(run_dir))
         recorder = Recorder(journal, plugins.hook, run)
         key = f"{config.name}-{run_key(config.document)}"
-        result = run_backtest(pipeline, recorder, key)
+        result = run_backtest(pipeline, recorder, key, driver=driver)
         metrics = _metrics(pipeline, result, run_dir)
         _write(run_dir, result, metrics)
         journal.append(

@@ -50,6 +50,9 @@ class StrategyConfig:
         features: The feature components, in file order.
         risk_rules: The risk rules, in file order.
         max_holding_bars: A position is closed after this many bars (None: never).
+        stop_loss: A position is closed during the bar when the price moves this
+            fraction against its entry price (None: never).
+        take_profit: Likewise when it moves this fraction in its favour (None: never).
         monitoring: The monitors, in file order.
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
@@ -67,6 +70,8 @@ class StrategyConfig:
     sizing: ComponentConfig
     risk_rules: tuple[ComponentConfig, ...]
     max_holding_bars: int | None
+    stop_loss: float | None
+    take_profit: float | None
     execution: ComponentConfig
     monitoring: tuple[ComponentConfig, ...]
     document: Mapping[str, Any]

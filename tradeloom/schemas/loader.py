@@ -163,6 +163,8 @@ def _strategy_config(
         sizing=components["risk.sizing"],
         risk_rules=listed("risk.rules", len(top.risk.rules)),
         max_holding_bars=top.risk.max_holding_bars,
+        stop_loss=top.risk.stop_loss,
+        take_profit=top.risk.take_profit,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         document=to_document(data),

@@ -66,7 +66,7 @@ class ComponentSection(BaseModel):
 
 
 class RiskSection(BaseModel):
-    """The ``risk:`` section: position sizing, risk rules and a holding limit."""
+    """The ``risk:`` section: sizing, risk rules, a holding limit, stop-loss and take-profit."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +76,16 @@ class RiskSection(BaseModel):
     )
     max_holding_bars: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="Close a position after this many bars (null: never)."
+    )
+    stop_loss: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=None,
+        description="Close a position when the price moves this fraction against its "
+        "entry price, during the bar (0.02 = 2%; null: never).",
+    )
+    take_profit: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Close a position when the price moves this fraction in its favour, "
+        "during the bar (0.04 = 4%; null: never).",
     )
 
 

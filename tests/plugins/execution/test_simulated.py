@@ -1,12 +1,18 @@
-"""The simulated venue: fill timing, slippage and fees."""
+"""The simulated venue: fill timing, slippage, fees, partial fills, cash, stops."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tradeloom.domain import Bar, Order
-from tradeloom.plugins.execution.simulated import SimulatedVenue, SimulatedVenueParams
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.plugins.execution.simulated import (
+    SimulatedVenue,
+    SimulatedVenueParams,
+    fill_order,
+)
 
 T = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -51,3 +57,93 @@ def test_unfilled_orders_stay_pending() -> None:
     venue = SimulatedVenue(SimulatedVenueParams())
     venue.submit(order(9, +1))
     assert [o.id for o in venue.pending()] == ["o9"]
+
+
+def vbar(i: int, price: float, volume: float) -> Bar:
+    return Bar(i, T + pd.Timedelta(hours=i), price, price, price, price, volume)
+
+
+def test_partial_fills_take_a_share_of_each_bars_volume_until_done() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(max_volume_fraction=0.1, initial_cash=1e9))
+    venue.submit(order(0, +1, qty=25.0))
+    volumes = [50.0, 100.0, 0.0, 1000.0]
+    fills = [venue.match(vbar(i + 1, 100.0, v), "open") for i, v in enumerate(volumes)]
+    assert [[f.quantity for f in batch] for batch in fills] == [[5.0], [10.0], [], [10.0]]
+    assert venue.pending() == []
+    assert venue.cash == pytest.approx(1e9 - 25.0 * 100.0)
+
+
+def test_a_spot_buy_fills_as_far_as_the_cash_goes_and_the_rest_is_cancelled() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(initial_cash=1000.0, fee_bps=10))
+    venue.submit(order(0, +1, qty=20.0))
+    fill, cancelled = venue.match(vbar(1, 100.0, 1.0), "open")
+    assert isinstance(fill, Fill) and isinstance(cancelled, Cancellation)
+    assert fill.quantity == pytest.approx(1000.0 / (100.0 * 1.001))
+    assert fill.quantity * fill.price + fill.fee == pytest.approx(1000.0)
+    assert (cancelled.reason, cancelled.remaining) == ("INSUFFICIENT_CASH", 20.0 - fill.quantity)
+    assert venue.pending() == [] and venue.cash == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_margin_account_buys_without_the_cash_limit() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(initial_cash=1000.0, allow_short=True))
+    venue.submit(order(0, +1, qty=20.0))
+    [fill] = venue.match(vbar(1, 100.0, 1.0), "open")
+    assert fill.quantity == 20.0 and venue.cash == -1000.0
+
+
+def test_cancel_returns_what_was_left_and_forgets_the_order() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(max_volume_fraction=0.5))
+    venue.submit(order(0, +1, qty=4.0))
+    venue.match(vbar(1, 100.0, 2.0), "open")
+    cancelled = venue.cancel("o0", vbar(1, 100.0, 2.0), "REPLACED")
+    assert cancelled == Cancellation("o0", 1, T + pd.Timedelta(hours=1), 3.0, "REPLACED")
+    assert venue.cancel("o0", vbar(1, 100.0, 2.0), "REPLACED") is None
+    assert venue.pending() == []
+
+
+def test_a_stop_order_fills_during_its_bar_at_its_level_with_slippage() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(slippage_bps=10, fee_bps=10))
+    stop = Order("s", 3, T, -1, 2.0, "EXIT_STOP_LOSS", 95.0, kind="stop", stop_price=95.0)
+    venue.submit(stop)
+    assert venue.match(vbar(3, 100.0, 0.0), "open") == []
+    [fill] = venue.match(vbar(3, 100.0, 0.0), "intrabar")  # volume does not limit a stop
+    assert (fill.quantity, fill.price) == (2.0, pytest.approx(95.0 * 0.999))
+    assert fill.fee == pytest.approx(2.0 * 95.0 * 0.999 * 0.001)
+
+
+def test_quantity_for_leaves_room_for_slippage_and_fee() -> None:
+    venue = SimulatedVenue(SimulatedVenueParams(slippage_bps=20, fee_bps=10))
+    quantity = venue.quantity_for(1000.0, 50.0)
+    assert quantity * 50.0 * 1.002 * 1.001 == pytest.approx(1000.0, rel=1e-15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from([-1, 1]),
+    remaining=st.floats(1e-6, 1e6),
+    price=st.floats(1e-6, 1e6),
+    volume=st.floats(0.0, 1e6),
+    slippage=st.floats(0.0, 0.5),
+    fee_rate=st.floats(0.0, 0.5),
+    cap=st.one_of(st.just(-1.0), st.floats(1e-3, 1.0)),
+    cash=st.floats(-1e6, 1e9),
+    spot=st.booleans(),
+)
+def test_fill_order_properties(
+    side, remaining, price, volume, slippage, fee_rate, cap, cash, spot
+) -> None:
+    quantity, fill_price, fee, slipped, limited = fill_order(
+        side, remaining, price, volume, slippage, fee_rate, cap, cash, spot
+    )
+    assert 0.0 <= quantity <= remaining
+    if cap > 0:
+        assert quantity <= cap * volume
+    assert fill_price == price * (1 + side * slippage)
+    assert fee == pytest.approx(quantity * fill_price * fee_rate, rel=1e-12, abs=1e-300)
+    assert slipped == quantity * abs(fill_price - price)
+    if spot and side > 0:
+        # never spends more than the cash (to rounding)
+        assert quantity * fill_price + fee <= max(cash, 0.0) * (1 + 1e-12) + 1e-12
+        assert limited == (quantity < min(remaining, cap * volume if cap > 0 else remaining))
+    else:
+        assert not limited

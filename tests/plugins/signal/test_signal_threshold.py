@@ -20,10 +20,11 @@ from tradeloom.plugins.registry import PluginInfo, Registry
 from tradeloom.plugins.signal import (
     ThresholdParams,
     ThresholdRule,
-    ThresholdState,
     build_threshold_rule,
+    new_threshold_state,
     threshold_step,
 )
+from tradeloom.plugins.signal.threshold import NO_SIGNAL
 
 CTX = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=1)
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -121,10 +122,10 @@ def test_nan_is_no_signal_and_does_not_move_the_interval() -> None:
     assert rule.on_bar(_bar(0), 0.9) is not None
     assert rule.on_bar(_bar(1), math.nan) is None
     assert rule.on_bar(_bar(2), 0.9) is None
-    assert rule.state == ThresholdState(0)
+    assert rule.last_signal_bar == 0
     assert rule.on_bar(_bar(3), math.nan) is None
     assert rule.on_bar(_bar(4), 0.1) is not None
-    assert rule.state == ThresholdState(4)
+    assert rule.last_signal_bar == 4
 
 
 def test_first_signal_at_bar_zero_and_held_back_signals_do_not_restart_the_interval() -> None:
@@ -133,21 +134,21 @@ def test_first_signal_at_bar_zero_and_held_back_signals_do_not_restart_the_inter
 
 
 def test_state_resumes() -> None:
-    rule = ThresholdRule(0.2, min_interval=4, state=ThresholdState(last_signal_bar=10))
+    rule = ThresholdRule(0.2, min_interval=4, last_signal_bar=10)
     assert rule.on_bar(_bar(13), 0.9) is None
     assert rule.on_bar(_bar(14), 0.9) is not None
 
 
-def test_step_is_pure() -> None:
-    state = ThresholdState()
-    result = threshold_step(state, 7, 0.8, 0.5, 3)
-    assert (result.direction, result.state) == (1, ThresholdState(7))
-    assert result.confidence == pytest.approx(0.6)
-    assert state == ThresholdState()
-    held = threshold_step(result.state, 8, 0.1, 0.5, 3)
-    assert (held.direction, held.state) == (0, ThresholdState(7))
+def test_step_updates_only_its_state() -> None:
+    state = new_threshold_state(NO_SIGNAL)
+    assert state.tolist() == [NO_SIGNAL]
+    direction, confidence = threshold_step(state, 7, 0.8, 0.5, 3)
+    assert (direction, state.tolist()) == (1, [7.0])
+    assert confidence == pytest.approx(0.6)
+    held = threshold_step(state, 8, 0.1, 0.5, 3)
+    assert (held[0], state.tolist()) == (0, [7.0])
     quiet = threshold_step(state, 8, math.nan, 0.5, 3)
-    assert quiet.direction == 0 and math.isnan(quiet.confidence) and quiet.state is state
+    assert quiet[0] == 0 and math.isnan(quiet[1]) and state.tolist() == [7.0]
 
 
 @pytest.mark.parametrize("p", [1.5, -0.1, math.inf])
@@ -178,7 +179,7 @@ def test_params_accept() -> None:
     assert ThresholdParams(threshold=1.0).min_interval == 1
     params = ThresholdParams.model_validate({"threshold": 0.3, "min_interval": 4})
     rule = build_threshold_rule(params, CTX)
-    assert (rule.threshold, rule.min_interval, rule.state) == (0.3, 4, ThresholdState())
+    assert (rule.threshold, rule.min_interval, rule.last_signal_bar) == (0.3, 4, NO_SIGNAL)
 
 
 def test_component_registers() -> None:

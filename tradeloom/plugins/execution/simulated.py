@@ -1,20 +1,40 @@
 """A simulated venue: market orders filled at the next bar's open (or this close).
 
 Prices move against the order by ``slippage_bps``; a fee of ``fee_bps`` of the
-filled notional is charged. Quantities are not rounded: the simulated venue has
-no lot size.
+filled notional is charged. With ``max_volume_fraction`` an order fills at most
+that share of a bar's volume and works on over the following bars. Without
+``allow_short`` the account is spot: a buy fills only as far as the cash covers it
+(with its fee) and the rest is cancelled as ``INSUFFICIENT_CASH``. Protective stop
+orders (stop-loss, take-profit) fill during the bar at their trigger price, with
+slippage and fee, regardless of volume. Quantities are not rounded: the simulated
+venue has no lot size.
+
+`fill_order` is the one kernel both drivers call: `SimulatedVenue` per order, and
+the batch driver inside its compiled loop.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
-from tradeloom.domain import Bar, Fill, Order
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.kernel_specs import VenueKernel
 
-__all__ = ["SimulatedVenue", "SimulatedVenueParams"]
+__all__ = [
+    "DONE_FRACTION",
+    "SimulatedVenue",
+    "SimulatedVenueParams",
+    "fill_order",
+    "sizing_quantity",
+]
+
+DONE_FRACTION = 1e-9
+"""An order whose unfilled rest is at most this share of its quantity is complete."""
 
 
 class SimulatedVenueParams(Params):
@@ -28,56 +48,171 @@ class SimulatedVenueParams(Params):
     )
     slippage_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Adverse slippage.")
     fee_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Fee on filled notional.")
-    allow_short: bool = Field(default=False, description="Long/short (true) or long-only.")
+    allow_short: bool = Field(default=False, description="Long/short (true) or long-only spot.")
+    max_volume_fraction: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Most of a bar's volume an order may take (0.1 = 10%); the rest "
+        "fills on later bars. Unlimited by default.",
+    )
+
+
+@kernel
+def sizing_quantity(notional: float, price: float, slippage: float, fee_rate: float) -> float:
+    """Return the quantity that ``notional`` buys at ``price`` after slippage and fee."""
+    return notional / (price * (1.0 + slippage) * (1.0 + fee_rate))
+
+
+@kernel
+def fill_order(
+    side: int,
+    remaining: float,
+    price_now: float,
+    volume: float,
+    slippage: float,
+    fee_rate: float,
+    max_volume_fraction: float,
+    cash: float,
+    spot: bool,
+) -> tuple[float, float, float, float, bool]:
+    """Fill what can be filled of an order now.
+
+    Args:
+        side: +1 buy, -1 sell.
+        remaining: Quantity still to fill.
+        price_now: The bar's price at this moment (open, close, or a stop's trigger).
+        volume: The bar's volume.
+        slippage: Adverse price move, as a fraction.
+        fee_rate: Fee as a fraction of the filled notional.
+        max_volume_fraction: Share of ``volume`` the fill may take; <= 0 for no limit.
+        cash: The account's cash before the fill.
+        spot: Whether buys are limited to the cash (no margin).
+
+    Returns:
+        ``(quantity, price, fee, slippage_cost, cash_limited)``; quantity may be 0.
+    """
+    price = price_now * (1.0 + side * slippage)
+    quantity = remaining
+    if max_volume_fraction > 0.0:
+        quantity = min(quantity, max_volume_fraction * volume)
+    cash_limited = False
+    if spot and side > 0:
+        affordable = max(cash / (price * (1.0 + fee_rate)), 0.0)
+        if quantity > affordable:
+            quantity = affordable
+            cash_limited = True
+    fee = quantity * price * fee_rate
+    return quantity, price, fee, quantity * abs(price - price_now), cash_limited
+
+
+@dataclass
+class _Working:
+    order: Order
+    remaining: float
 
 
 class SimulatedVenue:
-    """Fill market orders against bars with slippage and fees."""
+    """Fill orders against bars with slippage, fees, volume limits and a cash account."""
 
     def __init__(self, params: SimulatedVenueParams) -> None:
         self.initial_cash = params.initial_cash
+        self.cash = params.initial_cash
         self.allow_short = params.allow_short
         self.fill_phase = "open" if params.fill == "next_open" else "close"
         self.slippage = params.slippage_bps / 10_000.0
         self.fee_rate = params.fee_bps / 10_000.0
-        self._pending: list[Order] = []
+        self.max_volume_fraction = params.max_volume_fraction
+        self._working: list[_Working] = []
+
+    def kernel_spec(self) -> VenueKernel:
+        """Return the kernel's parameters for the batch driver."""
+        return VenueKernel(
+            fill_at_close=self.fill_phase == "close",
+            slippage=self.slippage,
+            fee_rate=self.fee_rate,
+            allow_short=self.allow_short,
+            initial_cash=self.initial_cash,
+            max_volume_fraction=self.max_volume_fraction,
+        )
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price``, slippage and fee included."""
+        return sizing_quantity(notional, price, self.slippage, self.fee_rate)  # type: ignore[no-any-return]
 
     def submit(self, order: Order) -> None:
-        """Queue an order; it fills at the configured phase."""
-        self._pending.append(order)
+        """Accept an order: a market order fills at the configured phase, a stop at once."""
+        self._working.append(_Working(order, order.quantity))
 
     def pending(self) -> list[Order]:
-        """Return the orders not filled yet."""
-        return list(self._pending)
+        """Return the orders not completely filled yet."""
+        return [w.order for w in self._working]
 
-    def match(self, bar: Bar, phase: str) -> list[Fill]:
-        """Fill the queued orders due at this bar's ``phase``."""
-        if phase != self.fill_phase or not self._pending:
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Stop working an order; return the cancellation, or None if it is not working."""
+        for i, working in enumerate(self._working):
+            if working.order.id == order_id:
+                del self._working[i]
+                return Cancellation(order_id, bar.index, bar.timestamp, working.remaining, reason)
+        return None
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """Fill the orders due at this bar's ``phase`` (``open``, ``intrabar`` or ``close``)."""
+        if not self._working:
             return []
-        price_now = bar.open if phase == "open" else bar.close
-        fills = []
+        events: list[Fill | Cancellation] = []
         kept = []
-        for order in self._pending:
-            due = order.bar < bar.index if phase == "open" else order.bar <= bar.index
+        for working in self._working:
+            order = working.order
+            if phase == "intrabar":
+                due, price_now, cap = order.kind == "stop", order.stop_price, -1.0
+            elif phase == self.fill_phase and order.kind == "market":
+                due = order.bar < bar.index if phase == "open" else order.bar <= bar.index
+                price_now = bar.open if phase == "open" else bar.close
+                cap = self.max_volume_fraction or -1.0
+            else:
+                due = False
             if not due:
-                kept.append(order)
+                kept.append(working)
                 continue
-            quantity = order.quantity
-            price = price_now * (1.0 + order.side * self.slippage)
-            fills.append(
-                Fill(
-                    order_id=order.id,
-                    bar=bar.index,
-                    timestamp=bar.timestamp,
-                    side=order.side,
-                    quantity=quantity,
-                    price=price,
-                    fee=quantity * price * self.fee_rate,
-                    slippage=quantity * abs(price - price_now),
-                )
+            quantity, price, fee, slipped, limited = fill_order(
+                order.side,
+                working.remaining,
+                price_now,
+                bar.volume,
+                self.slippage,
+                self.fee_rate,
+                cap,
+                self.cash,
+                not self.allow_short,
             )
-        self._pending = kept
-        return fills
+            if quantity > 0.0:
+                self.cash -= order.side * quantity * price + fee
+                working.remaining -= quantity
+                events.append(
+                    Fill(
+                        order.id,
+                        bar.index,
+                        bar.timestamp,
+                        order.side,
+                        quantity,
+                        price,
+                        fee,
+                        slipped,
+                    )
+                )
+            if working.remaining <= order.quantity * DONE_FRACTION:
+                continue
+            if limited:
+                events.append(
+                    Cancellation(
+                        order.id, bar.index, bar.timestamp, working.remaining, "INSUFFICIENT_CASH"
+                    )
+                )
+                continue
+            kept.append(working)
+        self._working = kept
+        return events
 
 
 def build(params: SimulatedVenueParams, ctx: BuildContext) -> SimulatedVenue:

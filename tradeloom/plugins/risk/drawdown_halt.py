@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from pydantic import Field
 
 from tradeloom.domain import Halt, OrderIntent, Rejection
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.kernel_specs import DrawdownKernel
 from tradeloom.plugins.protocols import RiskContext
 
-__all__ = ["DrawdownHalt", "DrawdownHaltParams"]
+__all__ = ["DrawdownHalt", "DrawdownHaltParams", "drawdown_halt"]
 
 
 class DrawdownHaltParams(Params):
@@ -25,6 +27,10 @@ class DrawdownHalt:
     def __init__(self, params: DrawdownHaltParams) -> None:
         self.limit = params.max_drawdown
 
+    def kernel_spec(self) -> DrawdownKernel:
+        """Return the kernel's parameters for the batch driver."""
+        return DrawdownKernel(self.limit)
+
     def check(self, intent: OrderIntent, context: RiskContext) -> Rejection | None:
         """Never block an intent by itself: the halt does that."""
         return None
@@ -34,13 +40,18 @@ class DrawdownHalt:
         drawdown = context.portfolio.drawdown
         if drawdown < self.limit:
             return None
-        return Halt(
-            bar=context.bar.index,
-            timestamp=context.bar.timestamp,
-            code="MAX_DRAWDOWN_HALT",
-            message=f"drawdown={drawdown:.4f}, limit={self.limit}",
-            values={"drawdown": drawdown, "limit": self.limit},
-        )
+        return drawdown_halt(context.bar.index, context.bar.timestamp, drawdown, self.limit)
+
+
+def drawdown_halt(bar: int, timestamp: pd.Timestamp, drawdown: float, limit: float) -> Halt:
+    """Return the MAX_DRAWDOWN_HALT halt (both drivers word it the same)."""
+    return Halt(
+        bar=bar,
+        timestamp=timestamp,
+        code="MAX_DRAWDOWN_HALT",
+        message=f"drawdown={drawdown:.4f}, limit={limit}",
+        values={"drawdown": drawdown, "limit": limit},
+    )
 
 
 def build(params: DrawdownHaltParams, ctx: BuildContext) -> DrawdownHalt:

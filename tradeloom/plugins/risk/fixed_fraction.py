@@ -6,6 +6,7 @@ from pydantic import Field
 
 from tradeloom.domain import Rejection, Signal
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.kernel_specs import SizingKernel
 from tradeloom.plugins.protocols import RiskContext
 
 __all__ = ["FixedFractionParams", "FixedFractionSizer"]
@@ -22,6 +23,10 @@ class FixedFractionSizer:
 
     def __init__(self, params: FixedFractionParams) -> None:
         self.fraction = params.fraction
+
+    def kernel_spec(self) -> SizingKernel:
+        """Return the kernel's parameters for the batch driver."""
+        return SizingKernel("fixed_fraction", self.fraction)
 
     def size(self, signal: Signal, context: RiskContext) -> float | Rejection:
         """Return the configured fraction."""

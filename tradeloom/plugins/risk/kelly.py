@@ -7,10 +7,12 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from tradeloom.domain import Rejection, Signal
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.kernel_specs import SizingKernel
 from tradeloom.plugins.protocols import RiskContext
 
-__all__ = ["KellyParams", "KellySizer", "kelly_fraction"]
+__all__ = ["KellyParams", "KellySizer", "kelly_fraction", "kelly_no_edge", "kelly_size"]
 
 
 class KellyParams(Params):
@@ -30,9 +32,44 @@ class KellyParams(Params):
         return self
 
 
+@kernel
 def kelly_fraction(p_win: float, payoff: float) -> float:
     """Return the full Kelly fraction ``p - (1 - p) / b`` for win probability and payoff ratio."""
     return p_win - (1.0 - p_win) / payoff
+
+
+@kernel
+def kelly_size(
+    probability: float, direction: int, fraction: float, payoff: float, max_position: float
+) -> tuple[float, float, float]:
+    """Size a signal: ``fraction`` of the Kelly bet, capped at ``max_position``.
+
+    Args:
+        probability: The model's probability of an up move.
+        direction: The signal's direction; a short wins with probability ``1 - p``.
+        fraction: Share of the full Kelly bet to take, in (0, 1].
+        payoff: Average win over average loss.
+        max_position: Cap on the position, as a fraction of equity.
+
+    Returns:
+        ``(size, full_kelly, p_win)``; ``size`` is 0 when there is no edge (``full <= 0``).
+    """
+    p_win = probability if direction > 0 else 1.0 - probability
+    full = kelly_fraction(p_win, payoff)
+    if not full > 0:
+        return 0.0, full, p_win
+    return min(fraction * full, max_position), full, p_win
+
+
+def kelly_no_edge(signal: Signal, full: float, p_win: float, payoff: float) -> Rejection:
+    """Return the KELLY_NO_EDGE rejection of ``signal`` (both drivers word it the same)."""
+    return Rejection(
+        bar=signal.bar,
+        timestamp=signal.timestamp,
+        code="KELLY_NO_EDGE",
+        message=f"kelly={full:.4f} <= 0 (p_win={p_win:.4f}, payoff={payoff:.4f})",
+        values={"kelly": full, "p_win": p_win, "payoff": payoff},
+    )
 
 
 class KellySizer:
@@ -43,20 +80,18 @@ class KellySizer:
         self.payoff = params.avg_win / params.avg_loss
         self.max_position = params.max_position
 
+    def kernel_spec(self) -> SizingKernel:
+        """Return the kernel's parameters for the batch driver."""
+        return SizingKernel("kelly", self.fraction, self.payoff, self.max_position)
+
     def size(self, signal: Signal, context: RiskContext) -> float | Rejection:
         """Return the position as a fraction of equity, or KELLY_NO_EDGE."""
-        p = signal.probability
-        p_win = p if signal.direction > 0 else 1.0 - p
-        full = kelly_fraction(p_win, self.payoff)
-        if not full > 0:
-            return Rejection(
-                bar=signal.bar,
-                timestamp=signal.timestamp,
-                code="KELLY_NO_EDGE",
-                message=f"kelly={full:.4f} <= 0 (p_win={p_win:.4f}, payoff={self.payoff:.4f})",
-                values={"kelly": full, "p_win": p_win, "payoff": self.payoff},
-            )
-        return min(self.fraction * full, self.max_position)
+        size, full, p_win = kelly_size(
+            signal.probability, signal.direction, self.fraction, self.payoff, self.max_position
+        )
+        if size == 0.0:
+            return kelly_no_edge(signal, full, p_win, self.payoff)
+        return size
 
 
 def build(params: KellyParams, ctx: BuildContext) -> KellySizer:

@@ -7,16 +7,16 @@ from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.signal.threshold import (
     ThresholdParams,
     ThresholdRule,
-    ThresholdState,
     build_threshold_rule,
+    new_threshold_state,
     threshold_step,
 )
 
 __all__ = [
     "ThresholdParams",
     "ThresholdRule",
-    "ThresholdState",
     "build_threshold_rule",
+    "new_threshold_state",
     "threshold_step",
     "tradeloom_components",
 ]

@@ -1,32 +1,32 @@
 """The ``threshold`` signal rule: act on confident probabilities, at most once per interval.
 
-The rule is a step over explicit state (`threshold_step`), the form every driver
-shares: `ThresholdRule` calls it bar by bar; a compiled batch kernel can call the
-same arithmetic over all bars.
+The rule is a compiled step over explicit state (`threshold_step`): `ThresholdRule`
+calls it bar by bar, and the batch driver calls the same kernel inside its loop.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
+import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bar, Signal
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.kernel_specs import ThresholdKernel
 
 __all__ = [
     "NO_SIGNAL",
-    "StepResult",
     "ThresholdParams",
     "ThresholdRule",
-    "ThresholdState",
     "build_threshold_rule",
+    "new_threshold_state",
     "threshold_step",
 ]
 
 NO_SIGNAL = -1
-"""`ThresholdState.last_signal_bar` before the first signal."""
+"""The state's last signal bar before the first signal."""
 
 
 class ThresholdParams(Params):
@@ -44,28 +44,19 @@ class ThresholdParams(Params):
     )
 
 
-class ThresholdState(NamedTuple):
-    """The rule's whole state: the bar of the last signal emitted (`NO_SIGNAL` if none)."""
-
-    last_signal_bar: int = NO_SIGNAL
-
-
-class StepResult(NamedTuple):
-    """One step's output: ``direction`` 0 means no signal."""
-
-    direction: int
-    confidence: float
-    state: ThresholdState
+@kernel
+def new_threshold_state(last_signal_bar: int) -> np.ndarray:
+    """Return the rule's whole state: ``[last_signal_bar]`` (`NO_SIGNAL` if none yet)."""
+    state = np.empty(1)
+    state[0] = last_signal_bar
+    return state
 
 
+@kernel
 def threshold_step(
-    state: ThresholdState,
-    bar: int,
-    probability: float,
-    threshold: float,
-    min_interval: int,
-) -> StepResult:
-    """Decide at ``bar`` whether ``probability`` makes a signal; return it and the new state.
+    state: np.ndarray, bar: int, probability: float, threshold: float, min_interval: int
+) -> tuple[int, float]:
+    """Decide at ``bar`` whether ``probability`` makes a signal; update ``state`` in place.
 
     ``confidence = |p - 0.5| * 2``; a signal needs ``confidence >= threshold`` and at
     least ``min_interval`` bars since the last signal emitted, whatever its direction
@@ -73,22 +64,25 @@ def threshold_step(
     ``p > 0.5`` else -1. NaN is no prediction: no signal, state unchanged.
 
     Args:
-        state: The state after the previous bar.
+        state: `new_threshold_state` after the previous bar.
         bar: This bar's index.
         probability: Probability of an up move, in [0, 1], or NaN.
         threshold: Confidence needed, in (0, 1].
         min_interval: Bars from one signal to the earliest next one (>= 1).
+
+    Returns:
+        ``(direction, confidence)``: direction 0 is no signal; confidence is NaN for NaN.
     """
     if math.isnan(probability):
-        return StepResult(0, math.nan, state)
+        return 0, math.nan
     confidence = abs(probability - 0.5) * 2.0
     if confidence < threshold:
-        return StepResult(0, confidence, state)
-    last = state.last_signal_bar
+        return 0, confidence
+    last = state[0]
     if last != NO_SIGNAL and bar - last < min_interval:
-        return StepResult(0, confidence, state)
-    direction = 1 if probability > 0.5 else -1
-    return StepResult(direction, confidence, ThresholdState(bar))
+        return 0, confidence
+    state[0] = bar
+    return (1 if probability > 0.5 else -1), confidence
 
 
 class ThresholdRule:
@@ -97,15 +91,24 @@ class ThresholdRule:
     Args:
         threshold: Confidence needed, in (0, 1].
         min_interval: Bars from one signal to the earliest next one (>= 1).
-        state: State to resume from (a restarted live run); fresh by default.
+        last_signal_bar: State to resume from (a restarted live run); none by default.
     """
 
     def __init__(
-        self, threshold: float, min_interval: int = 1, state: ThresholdState | None = None
+        self, threshold: float, min_interval: int = 1, last_signal_bar: int = NO_SIGNAL
     ) -> None:
         self.threshold = threshold
         self.min_interval = min_interval
-        self.state = ThresholdState() if state is None else state
+        self.state = new_threshold_state(last_signal_bar)
+
+    @property
+    def last_signal_bar(self) -> int:
+        """Return the bar of the last signal emitted (`NO_SIGNAL` if none)."""
+        return int(self.state[0])
+
+    def kernel_spec(self) -> ThresholdKernel:
+        """Return the kernel's parameters for the batch driver."""
+        return ThresholdKernel(self.threshold, self.min_interval)
 
     def on_bar(self, bar: Bar, probability: float) -> Signal | None:
         """Return a signal for this bar, or None. ``probability`` may be NaN.
@@ -116,7 +119,7 @@ class ThresholdRule:
         p = float(probability)
         if not (0.0 <= p <= 1.0 or math.isnan(p)):
             raise ValueError(f"probability must be in [0, 1] or NaN, was {p} at bar {bar.index}")
-        direction, confidence, self.state = threshold_step(
+        direction, confidence = threshold_step(
             self.state, bar.index, p, self.threshold, self.min_interval
         )
         if direction == 0:

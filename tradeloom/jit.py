@@ -1,0 +1,82 @@
+"""The one decorator for compiled kernels: numba ``njit`` with an on-disk cache that is never stale.
+
+numba caches a compiled function keyed on its own source file. A kernel that calls
+kernels of other modules has them inlined, so editing a callee would leave the
+caller's cached machine code stale. tradeloom's kernels are therefore keyed on a
+stamp of the whole package source instead: any change to any module recompiles
+every kernel once, and a second run of an unchanged install starts without
+compiling. The cache lives where numba would put it (``__pycache__`` beside the
+source, else the user cache directory, or ``NUMBA_CACHE_DIR``).
+
+No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drivers
+give bit-identical numbers and NaN means "no value".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numba
+from numba.core import caching
+
+__all__ = ["kernel", "package_stamp"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def package_stamp() -> str:
+    """Return a hash of every module of the package (the cache key of every kernel)."""
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(_PACKAGE)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _in_package(py_file: str) -> bool:
+    return Path(py_file).resolve().is_relative_to(_PACKAGE)
+
+
+def _stamped(base: type) -> type:
+    """Return a subclass of a numba cache locator that serves tradeloom's kernels only."""
+
+    def get_source_stamp(self: Any) -> str:
+        return package_stamp()
+
+    def from_function(cls: Any, py_func: Any, py_file: str) -> Any:
+        if not _in_package(py_file):
+            return None
+        return super(locator, cls).from_function(py_func, py_file)
+
+    locator: Any = type(
+        f"Tradeloom{base.__name__}",
+        (base,),
+        {"get_source_stamp": get_source_stamp, "from_function": classmethod(from_function)},
+    )
+    return locator
+
+
+def _install_locators() -> None:
+    bases = (
+        caching.UserProvidedCacheLocator,
+        caching.InTreeCacheLocator,
+        caching.UserWideCacheLocator,
+    )
+    classes: list[Any] = caching.CacheImpl._locator_classes
+    if not any(c.__name__.startswith("Tradeloom") for c in classes):
+        classes[:0] = [_stamped(base) for base in bases]
+
+
+_install_locators()
+
+
+def kernel(func: F) -> F:
+    """Compile ``func`` in nopython mode, cached on disk, on its first call."""
+    return cast(F, numba.njit(cache=True)(func))
