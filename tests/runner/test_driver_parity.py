@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeloom.runner.batch import core_params
+from tradeloom.runner.batch import core_params, execute_core
 from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
@@ -294,3 +294,36 @@ def test_nan_probability_never_trades(tmp_path: Path) -> None:
     for driver in ("auto", "per_bar"):
         outcome = _run(path, tmp_path / driver, driver)
         assert outcome.result.recorder.orders == []
+
+
+def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path) -> None:
+    spec = {
+        "seed": 7,
+        "bars": 300,
+        "volume_scale": 20.0,
+        "fill": "next_open",
+        "slippage_bps": 5.0,
+        "fee_bps": 10.0,
+        "allow_short": True,
+        "max_volume_fraction": 0.05,
+        "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
+        "drawdown": None,
+        "max_holding_bars": 3,
+        "stop_loss": 0.01,
+        "take_profit": 0.02,
+        "threshold": 0.05,
+        "min_interval": 1,
+        "monitor": False,
+    }
+    path = _write(tmp_path, spec)
+    config, _ = load_strategy(path, [])
+    pipeline = build_pipeline(config)
+    params = core_params(pipeline)
+    assert params is not None
+    bars = pipeline.data.load()
+    p = bars.frame["p_up"].to_numpy()
+    whole = execute_core(params, bars.frame, p, capacity=100_000)
+    resumed = execute_core(params, bars.frame, p, capacity=32)
+    assert len(whole.events) > 3 * 32  # the small buffer had to grow several times
+    for field in ("events", "position", "cash", "equity", "portfolio", "working"):
+        np.testing.assert_array_equal(getattr(resumed, field), getattr(whole, field))

@@ -57,7 +57,7 @@ from tradeloom.runner.portfolio import (
 )
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["CoreParams", "CoreResult", "core_params", "replay_events", "run_core"]
+__all__ = ["CoreParams", "CoreResult", "core_params", "execute_core", "replay_events", "run_core"]
 
 # Event rows: kind, bar, phase (0: before the monitors, 1: after), then up to 8 values.
 _WIDTH = 11
@@ -79,6 +79,7 @@ _KELLY_NO_EDGE, _HALTED, _SHORT_NOT_ALLOWED, _NO_EQUITY = 1, 2, 3, 4
 _CANCEL_REASONS = ("", "REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH")
 _REPLACED, _PROTECTIVE_EXIT, _INSUFFICIENT_CASH = 1, 2, 3
 _SIZING_KINDS = {"fixed_fraction": 0, "kelly": 1}
+_MAX_EVENTS_PER_BAR = 32  # at most 15: fills, trades, cancels, a stop, a halt, a decision
 # The working order: active, sequence, decision bar, side, remaining, quantity.
 _ACTIVE, _SEQ, _BAR, _SIDE, _REMAINING, _QTY = 0, 1, 2, 3, 4, 5
 
@@ -151,12 +152,8 @@ def _emit(
     v5: float,
     v6: float,
     v7: float,
-) -> np.ndarray:
+) -> None:
     i = count[0]
-    if i == ev.shape[0]:
-        grown = np.empty((2 * i, ev.shape[1]))
-        grown[:i] = ev
-        ev = grown
     ev[i, 0] = kind
     ev[i, 1] = bar
     ev[i, 2] = phase
@@ -169,7 +166,6 @@ def _emit(
     ev[i, 9] = v6
     ev[i, 10] = v7
     count[0] = i + 1
-    return ev
 
 
 @kernel
@@ -187,7 +183,7 @@ def _execute(
     fee_rate: float,
     max_volume_fraction: float,
     spot: bool,
-) -> np.ndarray:
+) -> None:
     """Fill what can be filled of the order in ``work`` (SimulatedVenue.match, one order)."""
     side = int(work[_SIDE])
     quantity, price, fee, slipped, limited = fill_order(
@@ -204,37 +200,35 @@ def _execute(
     if quantity > 0.0:
         flags = apply_fill(port, bar, side, quantity, price, fee, trade)
         work[_REMAINING] -= quantity
-        ev = _emit(
+        _emit(
             ev, count, FILL, bar, phase, work[_SEQ], side, quantity, price, fee, slipped,
             work[_BAR], 0.0,
         )  # fmt: skip
         if flags & CLOSED:
-            ev = _emit(
+            _emit(
                 ev, count, TRADE, bar, phase, trade[0], trade[1], trade[2], trade[3], trade[4],
                 trade[5], trade[6], trade[7],
             )  # fmt: skip
     if work[_REMAINING] <= work[_QTY] * DONE_FRACTION:
         work[_ACTIVE] = 0.0
     elif limited:
-        ev = _emit(
+        _emit(
             ev, count, CANCEL, bar, phase, work[_SEQ], work[_REMAINING], _INSUFFICIENT_CASH,
             work[_BAR], 0.0, 0.0, 0.0, 0.0,
         )  # fmt: skip
         work[_ACTIVE] = 0.0
-    return ev
 
 
 @kernel
 def _cancel(
     ev: np.ndarray, count: np.ndarray, work: np.ndarray, bar: int, phase: int, reason: int
-) -> np.ndarray:
+) -> None:
     if work[_ACTIVE] != 0.0:
-        ev = _emit(
+        _emit(
             ev, count, CANCEL, bar, phase, work[_SEQ], work[_REMAINING], reason, work[_BAR],
             0.0, 0.0, 0.0, 0.0,
         )  # fmt: skip
         work[_ACTIVE] = 0.0
-    return ev
 
 
 @kernel
@@ -256,38 +250,56 @@ def run_core(
     slippage: float,
     fee_rate: float,
     allow_short: bool,
-    initial_cash: float,
     max_volume_fraction: float,
     max_holding: int,
     stop_loss: float,
     take_profit: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Run the sequential layers over every bar; see the module and `BarEngine.on_bar`.
+    start: int,
+    ev: np.ndarray,
+    count: np.ndarray,
+    scalars: np.ndarray,
+    port: np.ndarray,
+    signal_state: np.ndarray,
+    work: np.ndarray,
+    position_out: np.ndarray,
+    cash_out: np.ndarray,
+    equity_out: np.ndarray,
+) -> int:
+    """Run the sequential layers from bar ``start``; see the module and `BarEngine.on_bar`.
+
+    Every state lives in the arrays passed in, so that a run can stop before a bar
+    whose events might not fit in ``ev`` and resume there with a larger buffer.
+
+    Args:
+        start: The first bar to run.
+        ev: The event rows; ``count[0]`` of them are used.
+        scalars: ``[order sequence, halted, halting rule, working order's direction]``.
+        port, signal_state, work: The portfolio, signal rule and working order.
+        position_out, cash_out, equity_out: Receive each bar's row of the equity curve.
 
     Returns:
-        ``(events, position, cash, equity, portfolio_state, working_order)``.
+        The bar to resume at: ``len(close)`` when every bar ran.
     """
     n = len(close)
-    ev = np.empty((1024, _WIDTH))
-    count = np.zeros(1, np.int64)
-    position_out = np.empty(n)
-    cash_out = np.empty(n)
-    equity_out = np.empty(n)
-    port = new_portfolio_state(initial_cash)
-    signal_state = new_threshold_state(-1)
-    work = np.zeros(6)
     trade = np.zeros(8)
     spot = not allow_short
     protect = not (math.isnan(stop_loss) and math.isnan(take_profit))
-    seq = 0
-    halted = False
-    halt_rule = -1
-    working_direction = 0
-    for t in range(n):
+    seq = int(scalars[0])
+    halted = scalars[1] != 0.0
+    halt_rule = int(scalars[2])
+    working_direction = int(scalars[3])
+    capacity = ev.shape[0]
+    for t in range(start, n):
+        if count[0] + _MAX_EVENTS_PER_BAR > capacity:
+            scalars[0] = seq
+            scalars[1] = 1.0 if halted else 0.0
+            scalars[2] = halt_rule
+            scalars[3] = working_direction
+            return t
         c = close[t]
         # 1. fills due at the open
         if not fill_at_close and work[_ACTIVE] != 0.0 and work[_BAR] < t:
-            ev = _execute(
+            _execute(
                 ev, count, port, work, trade, t, 0, open_[t], volume[t], slippage, fee_rate,
                 max_volume_fraction, spot,
             )  # fmt: skip
@@ -299,9 +311,9 @@ def run_core(
                 direction, port[ENTRY_PRICE], open_[t], high[t], low[t], stop_loss, take_profit
             )
             if code != 0:
-                ev = _cancel(ev, count, work, t, 0, _PROTECTIVE_EXIT)
+                _cancel(ev, count, work, t, 0, _PROTECTIVE_EXIT)
                 seq += 1
-                ev = _emit(
+                _emit(
                     ev, count, ORDER, t, 0, seq, -direction, abs(held_quantity), _EXIT_STOP + code,
                     level, 1.0, level, 0.0,
                 )  # fmt: skip
@@ -311,7 +323,7 @@ def run_core(
                 work[_SIDE] = -direction
                 work[_REMAINING] = abs(held_quantity)
                 work[_QTY] = abs(held_quantity)
-                ev = _execute(
+                _execute(
                     ev, count, port, work, trade, t, 0, level, volume[t], slippage, fee_rate,
                     -1.0, spot,
                 )  # fmt: skip
@@ -332,7 +344,7 @@ def run_core(
                     halted = True
                     halted_now = True
                     halt_rule = k
-                    ev = _emit(
+                    _emit(
                         ev, count, HALT, t, 1, k, drawdown, drawdown_limits[k], 0.0, 0.0, 0.0,
                         0.0, 0.0,
                     )  # fmt: skip
@@ -349,25 +361,23 @@ def run_core(
         p = probability[t]
         wanted, confidence = threshold_step(signal_state, t, p, threshold, min_interval)
         if wanted != 0:
-            ev = _emit(ev, count, SIGNAL, t, 1, wanted, confidence, p, 0.0, 0.0, 0.0, 0.0, 0.0)
+            _emit(ev, count, SIGNAL, t, 1, wanted, confidence, p, 0.0, 0.0, 0.0, 0.0, 0.0)
             if work[_ACTIVE] != 0.0:
                 held = working_direction
             else:
                 held = 1 if position > 0 else (-1 if position < 0 else 0)
             if halted:
-                ev = _emit(
-                    ev, count, REJECT, t, 1, _HALTED, halt_rule, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                )
+                _emit(ev, count, REJECT, t, 1, _HALTED, halt_rule, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
             elif wanted == -1 and not allow_short and held <= 0:
-                ev = _emit(
+                _emit(
                     ev, count, REJECT, t, 1, _SHORT_NOT_ALLOWED, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                     0.0,
                 )  # fmt: skip
             elif held == wanted:
                 if intent_reason == 0:
-                    ev = _emit(ev, count, DECISION, t, 1, _HOLD, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+                    _emit(ev, count, DECISION, t, 1, _HOLD, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
                 else:
-                    ev = _emit(
+                    _emit(
                         ev, count, DECISION, t, 1, _IGNORED, intent_reason, 0.0, 0.0, 0.0, 0.0,
                         0.0, 0.0,
                     )  # fmt: skip
@@ -378,9 +388,7 @@ def run_core(
                     intent_reason = fallback
                     intent_direction = 0
                 elif equity <= 0.0:
-                    ev = _emit(
-                        ev, count, REJECT, t, 1, _NO_EQUITY, equity, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                    )
+                    _emit(ev, count, REJECT, t, 1, _NO_EQUITY, equity, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
                     intent_reason = fallback
                     intent_direction = 0
                 else:
@@ -391,7 +399,7 @@ def run_core(
                     else:
                         size, full, p_win = kelly_size(p, wanted, fraction, payoff, max_position)
                     if size == 0.0:
-                        ev = _emit(
+                        _emit(
                             ev, count, REJECT, t, 1, _KELLY_NO_EDGE, full, p_win, payoff, 0.0,
                             0.0, 0.0, 0.0,
                         )  # fmt: skip
@@ -401,13 +409,13 @@ def run_core(
                         intent_reason = _REVERSE if exiting else _ENTRY
                         intent_direction = wanted
                         intent_target = wanted * size
-                        ev = _emit(
+                        _emit(
                             ev, count, DECISION, t, 1, _ACCEPTED, intent_reason, intent_target,
                             0.0, 0.0, 0.0, 0.0, 0.0,
                         )  # fmt: skip
         # 7. the order: cancel the working one, send the new one
         if intent_reason != 0:
-            ev = _cancel(ev, count, work, t, 1, _REPLACED)
+            _cancel(ev, count, work, t, 1, _REPLACED)
             if intent_target == 0.0:
                 delta = -position
             else:
@@ -418,7 +426,7 @@ def run_core(
             if delta != 0.0:
                 seq += 1
                 side = 1 if delta > 0 else -1
-                ev = _emit(
+                _emit(
                     ev, count, ORDER, t, 1, seq, side, abs(delta), intent_reason, c, 0.0,
                     math.nan, 0.0,
                 )  # fmt: skip
@@ -430,45 +438,80 @@ def run_core(
                 work[_QTY] = abs(delta)
         # fills at the close
         if fill_at_close and work[_ACTIVE] != 0.0 and work[_BAR] <= t:
-            ev = _execute(
+            _execute(
                 ev, count, port, work, trade, t, 1, c, volume[t], slippage, fee_rate,
                 max_volume_fraction, spot,
             )  # fmt: skip
         position_out[t] = port[POSITION]
         cash_out[t] = port[CASH]
         equity_out[t] = port[CASH] + port[POSITION] * c
-    return ev[: count[0]], position_out, cash_out, equity_out, port, work
+    return n
 
 
-def execute_core(params: CoreParams, frame: pd.DataFrame, probability: np.ndarray) -> CoreResult:
-    """Run `run_core` over the bars of ``frame`` with ``params``."""
+def execute_core(
+    params: CoreParams, frame: pd.DataFrame, probability: np.ndarray, *, capacity: int = 0
+) -> CoreResult:
+    """Run `run_core` over the bars of ``frame`` with ``params``.
+
+    Args:
+        params: The kernels' parameters.
+        frame: The bars.
+        probability: The model's probability per bar.
+        capacity: Event rows to start with (default: grows from ``len(frame) / 16``).
+    """
     o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
+    n = len(c)
     venue = params.venue
-    events, position, cash, equity, port, work = run_core(
-        o,
-        h,
-        lo,
-        c,
-        v,
-        np.ascontiguousarray(probability, dtype=np.float64),
-        params.signal.threshold,
-        params.signal.min_interval,
-        _SIZING_KINDS[params.sizing.kind],
-        params.sizing.fraction,
-        params.sizing.payoff,
-        params.sizing.max_position,
-        np.array(params.drawdown_limits, dtype=np.float64),
-        venue.fill_at_close,
-        venue.slippage,
-        venue.fee_rate,
-        venue.allow_short,
-        venue.initial_cash,
-        venue.max_volume_fraction or -1.0,
-        params.max_holding_bars,
-        params.stop_loss,
-        params.take_profit,
-    )
-    return CoreResult(events, position, cash, equity, port, work)
+    ev = np.empty((max(_MAX_EVENTS_PER_BAR, capacity or n // 16), _WIDTH))
+    count = np.zeros(1, np.int64)
+    scalars = np.array([0.0, 0.0, -1.0, 0.0])
+    port = new_portfolio_state(venue.initial_cash)
+    signal_state = new_threshold_state(-1)
+    work = np.zeros(6)
+    position, cash, equity = np.empty(n), np.empty(n), np.empty(n)
+    p = np.ascontiguousarray(probability, dtype=np.float64)
+    limits = np.array(params.drawdown_limits, dtype=np.float64)
+    start = 0
+    while True:
+        start = run_core(
+            o,
+            h,
+            lo,
+            c,
+            v,
+            p,
+            params.signal.threshold,
+            params.signal.min_interval,
+            _SIZING_KINDS[params.sizing.kind],
+            params.sizing.fraction,
+            params.sizing.payoff,
+            params.sizing.max_position,
+            limits,
+            venue.fill_at_close,
+            venue.slippage,
+            venue.fee_rate,
+            venue.allow_short,
+            venue.max_volume_fraction or -1.0,
+            params.max_holding_bars,
+            params.stop_loss,
+            params.take_profit,
+            start,
+            ev,
+            count,
+            scalars,
+            port,
+            signal_state,
+            work,
+            position,
+            cash,
+            equity,
+        )
+        if start == n:
+            break
+        grown = np.empty((2 * ev.shape[0], _WIDTH))
+        grown[: count[0]] = ev[: count[0]]
+        ev = grown
+    return CoreResult(ev[: count[0]], position, cash, equity, port, work)
 
 
 def replay_events(
