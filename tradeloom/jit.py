@@ -77,18 +77,6 @@ def _install_locators() -> None:
 _install_locators()
 
 
-def kernel(func: F | None = None, *, inline: bool = False) -> Any:
-    """Compile ``func`` in nopython mode, cached on disk, on its first call.
-
-    ``@kernel(inline=True)`` inlines a small per-bar step into the compiled loops
-    that call it (at numba's IR level, which also drops the reference counting of
-    its array arguments); called from Python it is an ordinary compiled function.
-    """
-
-    def decorate(f: F) -> F:
-        options: dict[str, Any] = {"cache": True}
-        if inline:
-            options["inline"] = "always"
-        return cast(F, numba.njit(**options)(f))
-
-    return decorate if func is None else decorate(func)
+def kernel(func: F) -> F:
+    """Compile ``func`` in nopython mode, cached on disk, on its first call."""
+    return cast(F, numba.njit(cache=True)(func))
