@@ -2,7 +2,9 @@
 
 Unit tests import it from its source folder. The end-to-end tests (marked slow) install
 it with pip, as a plugin author would, and drive the real ``tradeloom`` command: entry-
-point discovery, ``plugins``, ``validate`` and ``run``, and the journal of that run.
+point discovery, ``plugins``, ``validate`` and ``run``, and the journal of that run; and
+``check-lookahead``, which passes the example strategy and catches the package's
+deliberately leaky ``future_return`` feature in ``examples/leaky_strategy.yaml``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tradeloom.runner.plugin_manager import load_plugins
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"
 STRATEGY = "examples/example_strategy.yaml"  # relative to ROOT, as a user types it
+LEAKY_STRATEGY = "examples/leaky_strategy.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 DISTRIBUTION = "tradeloom-example-plugin"
 PLUGIN_MODULE = "tradeloom_example.plugin"
@@ -167,6 +170,27 @@ def test_range_position_params_refuse_bad_keys(keys: dict[str, Any], message: st
     assert [e["msg"] for e in caught.value.errors()] == [message]
 
 
+# -- the leaky feature: future_return ---------------------------------------------------------
+
+
+def test_future_return_reads_the_next_bars_on_purpose() -> None:
+    from tradeloom_example import future_return
+
+    bars = _bars(flat=None)
+    close = bars.frame["close"].to_numpy()
+    feature = future_return.build(future_return.FutureReturnParams(period=2), _context())
+
+    out = feature.compute(bars, pd.DataFrame(index=bars.frame.index))
+
+    assert isinstance(feature, Feature)
+    assert list(out.columns) == feature.columns() == ["future_return_2"]
+    expected = np.r_[np.log(close[2:] / close[:-2]), np.nan, np.nan]
+    np.testing.assert_allclose(out["future_return_2"].to_numpy(), expected, rtol=1e-12)
+    # the leak itself: dropping the bars after t moves the value at t
+    cut = feature.compute(Bars(bars.frame.iloc[:201], "BTC/USDT", "1h", 3600), pd.DataFrame())
+    assert math.isnan(cut["future_return_2"].iloc[200]) and not math.isnan(expected[200])
+
+
 # -- the risk rule: max_volatility ----------------------------------------------------------
 
 _TS = pd.Timestamp("2024-03-01T04:00:00Z")
@@ -268,12 +292,13 @@ def test_max_volatility_params_refuse_bad_keys(keys: dict[str, Any], message: st
 # -- the plugin module and its observers ----------------------------------------------------
 
 
-def test_the_plugin_module_registers_both_components() -> None:
+def test_the_plugin_module_registers_its_components() -> None:
     plugins = load_plugins([PLUGIN_MODULE], entry_points=False)
 
     info = plugins.registry.plugins[-1]
     assert (info.name, info.source) == (PLUGIN_MODULE, f"module {PLUGIN_MODULE}")
     assert sorted((c.layer, c.kind) for c in info.components) == [
+        ("features", "future_return"),
         ("features", "range_position"),
         ("risk", "max_volatility"),
     ]
@@ -312,13 +337,13 @@ def test_the_observers_log_and_answer_nothing() -> None:
 # -- in-process runs: a bad key, and observers that change nothing ---------------------------
 
 
-def _load(modules: Sequence[str], overrides: Sequence[str] = ()) -> Any:
+def _load(modules: Sequence[str], overrides: Sequence[str] = (), path: str = STRATEGY) -> Any:
     from tradeloom.schemas import load_strategy
 
     def plugins_for(listed: Sequence[str]) -> Any:
         return load_plugins([*listed, *modules], entry_points=False)
 
-    return load_strategy(ROOT / STRATEGY, overrides, load_plugins=plugins_for)
+    return load_strategy(ROOT / path, overrides, load_plugins=plugins_for)
 
 
 def test_a_column_the_strategy_lacks_is_reported_at_its_key() -> None:
@@ -482,7 +507,8 @@ def test_tradeloom_plugins_lists_the_installed_package_and_its_components(
     header = "example  [distribution tradeloom-example-plugin 0.1.0 (entry point example)]"
     assert header in lines
     at = lines.index(header)
-    assert [line.split()[:2] for line in lines[at + 1 : at + 3]] == [
+    assert [line.split()[:2] for line in lines[at + 1 : at + 4]] == [
+        ["features", "future_return"],
         ["features", "range_position"],
         ["risk", "max_volatility"],
     ]
@@ -549,3 +575,57 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     finished = [e for e in events if e.get("event") == "example_run_finished"]
     assert [e["max_volatility_rejections"] for e in finished] == [len(rejected)]
+
+
+@pytest.mark.slow
+def test_tradeloom_run_runs_the_leaky_strategy_too_well(
+    installed_example: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "leaky"
+
+    result = _tradeloom("run", LEAKY_STRATEGY, "--out", str(out))
+
+    # valid, and it runs: the leak is not an error a validator could see
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tradeloom backtest: leaky_example\n")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["bars"] == 3000 and metrics["trades"] > 0
+    # what the leak buys in a backtest: a model that knows the next bar
+    assert metrics["auc"] > 0.9
+
+
+@pytest.mark.slow
+def test_tradeloom_check_lookahead_passes_the_example_strategy(installed_example: None) -> None:
+    result = _tradeloom("check-lookahead", STRATEGY)
+
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 8
+    assert all(line.endswith("unchanged") for line in lines[1:-1])
+    # 4 features, the model, the signal, the sizing, 2 risk rules, the venue
+    assert lines[-1] == "no look-ahead found (3 cut points, 10 components)"
+
+
+@pytest.mark.slow
+def test_tradeloom_check_lookahead_names_the_leaky_feature(installed_example: None) -> None:
+    result = _tradeloom("check-lookahead", LEAKY_STRATEGY)
+
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    first, finding = result.stdout.splitlines()
+    cuts = re.fullmatch(
+        r"reference: 3,000 bars, first prediction at bar \d+; cut points (\d+), \d+, \d+", first
+    )
+    assert cuts is not None, first
+    t = int(cuts.group(1))
+    # the value the leak read: the next bar's close, which truncation removed
+    config, _ = _load([PLUGIN_MODULE], path=LEAKY_STRATEGY)
+    from tradeloom.runner.wiring import build_pipeline
+
+    bars = build_pipeline(config).data.load()
+    close = bars.frame["close"].to_numpy()
+    when = bars.frame.index[t].strftime("%Y-%m-%dT%H:%MZ")
+    assert finding == (
+        f"look-ahead: features.2 (kind future_return, plugin example) column future_return_1 "
+        f"at bar {t} ({when}) changed from {math.log(close[t + 1] / close[t]):.6g} to nan "
+        f"when bars after {t} were truncated"
+    )

@@ -3,10 +3,10 @@
 numba caches a compiled function keyed on its own source file. A kernel that calls
 kernels of other modules has them inlined, so editing a callee would leave the
 caller's cached machine code stale. tradeloom's kernels are therefore keyed on a
-stamp of the whole package source instead: any change to any module recompiles
-every kernel once, and a second run of an unchanged install starts without
-compiling. The cache lives where numba would put it (``__pycache__`` beside the
-source, else the user cache directory, or ``NUMBA_CACHE_DIR``).
+stamp of every kernel module's source instead: any change to one recompiles every
+kernel once, and a second run of an unchanged install starts without compiling.
+The cache lives where numba would put it (``__pycache__`` beside the source, else
+the user cache directory, or ``NUMBA_CACHE_DIR``).
 
 No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drivers
 give bit-identical numbers and NaN means "no value".
@@ -32,11 +32,17 @@ _PACKAGE = Path(__file__).resolve().parent
 
 @cache
 def package_stamp() -> str:
-    """Return a hash of every module of the package (the cache key of every kernel)."""
+    """Return a hash of every module that defines kernels (the cache key of every kernel).
+
+    A kernel can only call kernels (and numba's own functions), and every module that
+    defines one imports this module; the rest of the package does not matter.
+    """
     digest = hashlib.sha256(numba.__version__.encode())
     for path in sorted(_PACKAGE.rglob("*.py")):
-        digest.update(str(path.relative_to(_PACKAGE)).encode())
-        digest.update(path.read_bytes())
+        source = path.read_bytes()
+        if b"tradeloom.jit" in source:
+            digest.update(str(path.relative_to(_PACKAGE)).encode())
+            digest.update(source)
     return digest.hexdigest()
 
 

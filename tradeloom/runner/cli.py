@@ -2,6 +2,7 @@
 
 Exit codes: 0 success, 1 run failure (a bug or an environment problem; the log
 has the traceback), 2 invalid input (one line per problem, no traceback).
+``check-lookahead`` exits 1 when it finds look-ahead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _log = structlog.get_logger("tradeloom.cli")
+
+_DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
+    "auto": "auto",
+    "batch": "batch",
+    "per-bar": "per_bar",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("file", type=Path)
     run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
     run.add_argument("--out", type=Path, help="run directory (default runs/<name>-<time>)")
+    run.add_argument(
+        "--driver",
+        choices=["auto", "batch", "per-bar"],
+        default="auto",
+        help="auto: the compiled batch loop when every sequential layer is built in; "
+        "per-bar: one bar at a time, as live trading runs (same journal)",
+    )
     _add_set(run)
     run.set_defaults(command=_run)
 
@@ -76,6 +90,32 @@ def _parser() -> argparse.ArgumentParser:
         "-m", "--module", action="append", default=[], help="also load this plugin module"
     )
     plugins.set_defaults(command=_plugins)
+
+    lookahead = sub.add_parser(
+        "check-lookahead",
+        help="check a strategy for look-ahead; exit 0 none found, 1 found, 2 invalid input",
+        description="Run the strategy over its bars, then again with the bars after each cut "
+        "point dropped and replaced; nothing at or before a cut point may move. Prints one "
+        "line per check and the first component and bar that looked ahead. Exit codes: "
+        "0 no look-ahead found, 1 look-ahead found (or a run failure), 2 invalid input.",
+    )
+    lookahead.add_argument("file", type=Path)
+    _add_set(lookahead)
+    lookahead.add_argument(
+        "--points",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="cut points, spread over the bars after the first prediction (default 3)",
+    )
+    lookahead.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="S",
+        help="seed of the markets that replace the bars after each cut (default 0)",
+    )
+    lookahead.set_defaults(command=_check_lookahead)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
     schema.add_argument(
@@ -96,6 +136,23 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, was '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
+    return value
+
+
 def _load(args: argparse.Namespace) -> tuple[Pipeline, Plugins]:
     from tradeloom.runner.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
@@ -109,11 +166,19 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(
             f"--mode {args.mode}: not available in this version; only backtest runs here"
         )
+    from tradeloom.runner.backtest import Driver
+    from tradeloom.runner.batch import core_params
     from tradeloom.runner.run import run_strategy
     from tradeloom.runner.summary import format_summary
 
     pipeline, plugins = _load(args)
-    outcome = run_strategy(pipeline, plugins, out=args.out)
+    driver: Driver = _DRIVERS[args.driver]
+    if driver == "batch" and core_params(pipeline) is None:
+        raise UserError(
+            f"{args.file}: --driver batch needs a compiled kernel for every sequential layer; "
+            "a plugin component here is plain Python (use --driver auto or per-bar)"
+        )
+    outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
     print(format_summary(outcome.metrics))
     return 0
 
@@ -129,6 +194,20 @@ def _validate(args: argparse.Namespace) -> int:
         f"{_count(len(config.monitoring), 'monitor')})"
     )
     return 0
+
+
+def _check_lookahead(args: argparse.Namespace) -> int:
+    from tradeloom.runner.lookahead import check_lookahead
+
+    pipeline, _ = _load(args)  # validated and built like run: invalid input exits 2
+    report = check_lookahead(
+        pipeline.config,
+        points=args.points,
+        seed=args.seed,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(report.summary)
+    return 0 if report.finding is None else 1
 
 
 def _count(n: int, noun: str) -> str:

@@ -2,6 +2,8 @@
 
 It adds a feature (``range_position``), a risk rule in plain Python
 (``max_volatility``) and two observers; `tradeloom_example.plugin` registers them.
+It also adds a deliberately leaky feature (``future_return``), which
+``tradeloom check-lookahead`` catches: never use it in a real strategy.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from tradeloom.domain import Halt, RunInfo
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.hookspecs import hookimpl
 
-from tradeloom_example import max_volatility, range_position
+from tradeloom_example import future_return, max_volatility, range_position
 
 __all__ = ["tradeloom_components", "tradeloom_halt", "tradeloom_run_finished"]
 
@@ -25,7 +25,7 @@ _log = structlog.get_logger("tradeloom_example")
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
-    """Return the components of this package: one feature and one risk rule."""
+    """Return the components of this package: two features and one risk rule."""
     return [
         Component(
             "features",
@@ -33,6 +33,13 @@ def tradeloom_components() -> list[Component]:
             range_position.RangePositionParams,
             range_position.build,
             "where the close sits in the high-low range of the last window bars, 0..1",
+        ),
+        Component(
+            "features",
+            "future_return",
+            future_return.FutureReturnParams,
+            future_return.build,
+            "LEAKY on purpose: the next bars' log return, for tradeloom check-lookahead",
         ),
         Component(
             "risk",

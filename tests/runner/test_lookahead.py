@@ -1,0 +1,640 @@
+"""``tradeloom check-lookahead``: the future changes, the past must not move.
+
+Every built-in feature kind (enumerated from the registry, so a new one is covered the
+day it is registered) passes the check together with a walk-forward model, the signal
+rule, sizing, a risk rule, the simulated venue and a monitor. Deliberately leaky
+components (tests/fixtures/plugins/leaky_feature.py and leaky_rules.py) are caught,
+each at the first component and bar that looked ahead, with the exact message a user
+reads. The command's exit codes are checked through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tradeloom.domain import Bars
+from tradeloom.errors import UserError
+from tradeloom.runner.journal import read_journal
+from tradeloom.runner.lookahead import (
+    Finding,
+    LookaheadReport,
+    check_lookahead,
+    cut_points,
+    replace_after,
+    truncate_after,
+)
+from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
+from tradeloom.runner.run import run_strategy
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+from tradeloom.timeframes import format_timestamp
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
+START = pd.Timestamp("2024-01-01T00:00:00Z")
+HOUR = pd.Timedelta(hours=1)
+N_BARS = 300
+CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts from bar 0
+
+FEATURE_KEYS: dict[str, dict[str, Any]] = {
+    "lags": {"lags": 2},
+}
+"""Keys for built-in feature kinds that cannot be built from their defaults alone.
+
+A kind with an ``of`` key (it transforms an earlier column) comes after the others and
+gets the first of their columns; that key is not listed here.
+"""
+
+
+@pytest.fixture(autouse=True)
+def fixture_plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the test plugins in tests/fixtures/plugins importable by module name."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+
+
+# --- strategies over hand-made bars ------------------------------------------------------
+
+
+def rising(n: int = N_BARS) -> np.ndarray:
+    """Closes that rise every bar: the next close is always higher."""
+    return 100.0 + np.arange(n, dtype=float)
+
+
+def random_walk(n: int = N_BARS, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+
+
+def alternating(n: int = N_BARS) -> np.ndarray:
+    """p_up 0.9 at even bars, 0.1 at odd ones: long-only, an entry at every even bar."""
+    return np.where(np.arange(n) % 2 == 0, 0.9, 0.1)
+
+
+def write_bars(folder: Path, close: Sequence[float], p_up: Sequence[float]) -> Path:
+    """Write hourly bars from START; the open is the previous close."""
+    c = np.asarray(close, dtype=float)
+    o = np.r_[c[0], c[:-1]]
+    frame = pd.DataFrame(
+        {
+            "timestamp": [(START + i * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(len(c))],
+            "open": o,
+            "high": np.maximum(o, c) + 0.5,
+            "low": np.minimum(o, c) - 0.5,
+            "close": c,
+            "volume": 10.0,
+            "p_up": np.asarray(p_up, dtype=float),
+        }
+    )
+    path = folder / "bars.csv"
+    frame.to_csv(path, index=False, float_format="%.17g")
+    return path
+
+
+def strategy_doc(**sections: Any) -> dict[str, Any]:
+    """A strategy over ``bars.csv``; a keyword replaces its section."""
+    doc: dict[str, Any] = {
+        "name": "peek",
+        "plugins": ["leaky_feature", "leaky_rules"],
+        "data": {"kind": "csv", "path": "bars.csv"},
+        "features": [{"kind": "log_return", "period": 1}, {"kind": "close_tape"}],
+        "model": {"kind": "precomputed", "column": "p_up"},
+        "signal": {"kind": "threshold", "threshold": 0.5, "min_interval": 1},
+        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
+        "execution": {"kind": "simulated", "initial_cash": 10_000.0, "fill": "next_open"},
+    }
+    doc.update(sections)
+    return doc
+
+
+def write_strategy(folder: Path, doc: dict[str, Any]) -> Path:
+    path = folder / "strategy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def check(path: Path, **options: Any) -> LookaheadReport:
+    config, _ = load_strategy(path)
+    return check_lookahead(config, **options)
+
+
+def plugin_of(layer: str, kind: str) -> str:
+    registered = load_plugins([], entry_points=False).registry.get(layer, kind)
+    assert registered is not None
+    return registered.plugin.name
+
+
+def at(bar: int) -> str:
+    return format_timestamp(START + bar * HOUR)
+
+
+# --- cut points and altered bars ---------------------------------------------------------
+
+
+def test_cut_points_are_spread_over_the_bars_after_the_first_prediction() -> None:
+    assert cut_points(N_BARS, 0, 3) == CUTS
+    assert cut_points(20_000, 3028, 3) == [7270, 11513, 15756]
+    assert cut_points(3000, 1028, 1) == [2013]
+    # few bars left: fewer, distinct points, each with a bar after it
+    assert cut_points(10, 7, 5) == [7, 8]
+
+
+def test_cut_points_need_a_bar_after_the_first_prediction() -> None:
+    with pytest.raises(
+        UserError,
+        match=r"^check-lookahead: the data has 100 bars and the first prediction is at bar 99; "
+        r"no bar after it is left to alter \(use more bars\)$",
+    ):
+        cut_points(100, 99, 3)
+    with pytest.raises(ValueError, match=r"^points must be >= 1, was 0$"):
+        cut_points(100, 0, 0)
+
+
+def _bars(n: int = 200) -> Bars:
+    close = random_walk(n)
+    frame = pd.DataFrame(
+        {
+            "open": np.r_[100.0, close[:-1]],
+            "high": close * 1.01,
+            "low": close * 0.98,
+            "close": close,
+            "volume": np.linspace(1.0, 5.0, n),
+            "p_up": np.linspace(0.0, 1.0, n),
+        },
+        index=pd.date_range(START, periods=n, freq="1h", name="timestamp"),
+    )
+    frame["high"] = frame[["open", "high"]].max(axis=1)
+    return Bars(frame=frame, symbol="BTC/USDT", timeframe="1h", timeframe_seconds=3600)
+
+
+def test_truncate_after_keeps_the_bars_up_to_the_cut() -> None:
+    bars = _bars()
+    cut = truncate_after(bars, 120)
+    pd.testing.assert_frame_equal(cut.frame, bars.frame.iloc[:121])
+    assert (cut.symbol, cut.timeframe, cut.timeframe_seconds) == ("BTC/USDT", "1h", 3600)
+
+
+def test_replace_after_keeps_the_past_and_makes_another_plausible_future() -> None:
+    bars = _bars()
+    t = 120
+
+    altered = replace_after(bars, t, np.random.default_rng(1)).frame
+    again = replace_after(bars, t, np.random.default_rng(1)).frame
+    other = replace_after(bars, t, np.random.default_rng(2)).frame
+
+    pd.testing.assert_frame_equal(altered, again)  # seeded: the same check twice
+    pd.testing.assert_frame_equal(altered.iloc[: t + 1], bars.frame.iloc[: t + 1])
+    assert altered.index.equals(bars.frame.index)
+    assert altered["p_up"].equals(bars.frame["p_up"])  # other columns are kept
+    future = altered.iloc[t + 1 :]
+    for column in ("open", "high", "low", "close", "volume"):
+        assert (future[column] != bars.frame[column].iloc[t + 1 :]).all(), column
+        assert (future[column] != other[column].iloc[t + 1 :]).all(), column
+        assert (future[column] > 0).all() and np.isfinite(future[column]).all(), column
+    assert (future["high"] >= future[["open", "close"]].max(axis=1)).all()
+    assert (future["low"] <= future[["open", "close"]].min(axis=1)).all()
+    # a continuation: the first new open is near bar t's close, the walk is not wild
+    assert future["open"].iloc[0] == pytest.approx(bars.frame["close"].iloc[t], rel=0.01)
+    returns = np.diff(np.log(future["close"].to_numpy()))
+    assert returns.std() == pytest.approx(0.01, rel=0.5)
+
+
+# --- honest strategies pass --------------------------------------------------------------
+
+
+def _builtin_feature_sections() -> list[dict[str, Any]]:
+    """One section per built-in feature kind, each with its own column names."""
+    registry = load_plugins([], entry_points=False).registry
+    builtins = [rc for rc in registry.components("features") if rc.plugin.name in BUILTIN_PLUGINS]
+    sections: list[dict[str, Any]] = []
+    named: list[str] = []
+
+    def consumer_last(rc: Any) -> tuple[bool, str]:
+        return ("of" in rc.component.params.model_fields, rc.component.kind)
+
+    for rc in sorted(builtins, key=consumer_last):
+        kind, fields = rc.component.kind, rc.component.params.model_fields
+        keys = dict(FEATURE_KEYS.get(kind, {}))
+        if "of" in fields:
+            keys["of"] = named[0]
+        missing = [k for k, f in fields.items() if f.is_required() and k not in keys]
+        assert not missing, (
+            f"built-in features kind '{kind}' needs keys {missing}: add them to FEATURE_KEYS"
+        )
+        if "name" in fields:  # its own column name: no two kinds clash
+            keys["name"] = f"{kind}_x"
+            named.append(keys["name"])
+        sections.append({"kind": kind, **keys})
+    return sections
+
+
+def _builtin_doc() -> dict[str, Any]:
+    return {
+        "name": "all_builtins",
+        "seed": 5,
+        "data": {"kind": "synthetic", "bars": 900, "timeframe": "1h"},
+        "features": _builtin_feature_sections(),
+        "model": {
+            "kind": "sklearn",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "scaler": "standard",
+            "label": {"horizon": 2},
+            "walk_forward": {"train_window": 200, "retrain_every": 60},
+        },
+        "signal": {"kind": "threshold", "threshold": 0.04, "min_interval": 2},
+        "risk": {
+            "sizing": {"kind": "kelly", "fraction": 0.5, "avg_win": 0.02, "avg_loss": 0.02},
+            "rules": [{"kind": "drawdown_halt", "max_drawdown": 0.5}],
+            "max_holding_bars": 6,
+            "stop_loss": 0.01,  # stops trigger inside a bar, from that bar's high and low
+            "take_profit": 0.015,
+        },
+        "execution": {
+            "kind": "simulated",
+            "fill": "next_open",
+            "slippage_bps": 5,
+            "fee_bps": 10,
+            "allow_short": True,
+        },
+        "monitoring": [
+            {
+                "kind": "rolling_auc",
+                "window": 50,
+                "min_samples": 20,
+                "warning_below": 0.55,
+                "critical_below": 0.45,
+            }
+        ],
+    }
+
+
+def test_every_built_in_feature_kind_passes_with_every_layer_at_work(tmp_path: Path) -> None:
+    doc = _builtin_doc()
+    path = write_strategy(tmp_path, doc)
+    lines: list[str] = []
+
+    report = check(path, progress=lines.append)
+
+    assert report.finding is None, report.finding.message
+    n_features = len(doc["features"])
+    assert report.components == n_features + 6  # model signal sizing rule venue monitor
+    assert report.summary == f"no look-ahead found (3 cut points, {n_features + 6} components)"
+    assert lines == list(report.lines)
+    assert len(lines) == 1 + 2 * len(report.cuts)
+    # the cuts fall where everything is at work: the journal up to the first cut holds
+    # every kind of decision the check compares
+    config, plugins = load_strategy(path)
+    outcome = run_strategy(build_pipeline(config), plugins, out=tmp_path / "run")
+    first = report.cuts[0]
+    rows = list(read_journal(outcome.run_dir / "journal.sqlite"))
+    early = Counter(row[3] for row in rows if row[1] is not None and row[1] <= first)
+    for kind in ("model_trained", "signal", "risk_decision", "order", "fill", "health"):
+        assert early[kind] > 0, (kind, early)
+    # a fold trained before a cut predicts past it: its predict_end is compared clipped
+    folds = [json.loads(row[5]) for row in rows if row[3] == "model_trained"]
+    assert any(f["predict_start"] <= t < f["predict_end"] for f in folds for t in report.cuts)
+    assert re.fullmatch(
+        rf"reference: 900 bars, first prediction at bar \d+; cut points "
+        rf"{', '.join(map(str, report.cuts))}",
+        lines[0],
+    )
+
+
+def test_an_honest_strategy_passes_even_with_an_order_decided_at_each_cut(
+    tmp_path: Path,
+) -> None:
+    # An entry or exit at every bar: each cut bar decides an order that the truncated
+    # run cannot fill (it expires at the end of the data) and the reference fills.
+    write_bars(tmp_path, random_walk(), alternating())
+    path = write_strategy(tmp_path, strategy_doc())
+
+    report = check(path, points=3)
+
+    assert report.finding is None, report.finding.message
+    assert report.cuts == tuple(CUTS)
+    assert report.lines[1:] == tuple(
+        f"bars after {t} ({at(t)}) {alteration}: 2 feature columns, {t + 1} predictions "
+        f"and {rows} journal rows at bars <= {t} unchanged"
+        for t, rows in zip(CUTS, _journal_rows(tmp_path, path), strict=True)
+        for alteration in ("truncated", "replaced")
+    )
+
+
+def _journal_rows(folder: Path, path: Path) -> list[int]:
+    """Rows the check compares up to each cut: every row but run and data_loaded."""
+    config, plugins = load_strategy(path)
+    outcome = run_strategy(build_pipeline(config), plugins, out=folder / "rows")
+    rows = [
+        r
+        for r in read_journal(outcome.run_dir / "journal.sqlite")
+        if r[3] not in ("run", "data_loaded")
+    ]
+    return [sum(1 for r in rows if r[1] <= t) for t in CUTS]
+
+
+# --- leaky components are caught and named -----------------------------------------------
+
+
+def test_a_feature_that_reads_the_next_bar_is_caught_at_the_cut(tmp_path: Path) -> None:
+    close = random_walk()
+    write_bars(tmp_path, close, alternating())
+    features = [{"kind": "log_return", "period": 1}, {"kind": "next_return"}]
+    path = write_strategy(tmp_path, strategy_doc(features=features))
+    t = CUTS[0]
+    value = math.log(close[t + 1] / close[t])
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert (finding.layer, finding.bar, finding.cut, finding.alteration) == (
+        "features",
+        t,
+        t,
+        "truncated",
+    )
+    assert re.match(
+        rf"^look-ahead: features\.1 \(kind next_return, plugin leaky_feature\) column "
+        rf"next_return_1 at bar 74 \(2024-01-04T02:00Z\) changed from {value:.6g} to nan "
+        rf"when bars after 74 were truncated$",
+        finding.message,
+    )
+
+
+def test_a_whole_series_zscore_is_caught_and_the_feature_using_it_is_not_blamed(
+    tmp_path: Path,
+) -> None:
+    close = random_walk()
+    write_bars(tmp_path, close, alternating())
+    features = [
+        {"kind": "log_return", "period": 1},
+        {"kind": "global_zscore"},
+        {"kind": "lags", "of": "global_zscore", "lags": 1},  # leaks too, by using it
+    ]
+    path = write_strategy(tmp_path, strategy_doc(features=features))
+    t = CUTS[0]
+    whole, kept = close, close[: t + 1]
+    before = (whole[0] - whole.mean()) / whole.std()
+    after = (kept[0] - kept.mean()) / kept.std()
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert re.match(
+        rf"^look-ahead: features\.1 \(kind global_zscore, plugin leaky_feature\) column "
+        rf"global_zscore at bar 0 \(2024-01-01T00:00Z\) changed from {before:.6g} to "
+        rf"{after:.6g} when bars after 74 were truncated$",
+        finding.message,
+    )
+
+
+def test_a_model_that_reads_the_future_is_caught(tmp_path: Path) -> None:
+    close = random_walk()
+    write_bars(tmp_path, close, alternating())
+    path = write_strategy(tmp_path, strategy_doc(model={"kind": "oracle"}))
+    t = CUTS[0]
+    p = 0.9 if close[t + 1] > close[t] else 0.1
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert finding.message == (
+        f"look-ahead: model (kind oracle, plugin leaky_rules) probability at bar 74 "
+        f"(2024-01-04T02:00Z) changed from {p} to nan when bars after 74 were truncated"
+    )
+
+
+def test_a_signal_rule_that_peeks_is_caught_at_its_signal(tmp_path: Path) -> None:
+    write_bars(tmp_path, random_walk(), np.full(N_BARS, 0.6))
+    path = write_strategy(tmp_path, strategy_doc(signal={"kind": "peeking_signal"}))
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert finding.message == (
+        "look-ahead: signal (kind peeking_signal, plugin leaky_rules) journal row signal "
+        "at bar 74 (2024-01-04T02:00Z) disappeared when bars after 74 were truncated"
+    )
+
+
+def test_a_risk_rule_that_peeks_is_caught_at_its_decision(tmp_path: Path) -> None:
+    # The closes always rise: with the future known the rule lets every entry through;
+    # at the last bar of the truncated run it cannot see a higher close and rejects.
+    write_bars(tmp_path, rising(), alternating())
+    risk = {
+        "sizing": {"kind": "fixed_fraction", "fraction": 0.5},
+        "rules": [{"kind": "peeking_limit"}],
+    }
+    path = write_strategy(tmp_path, strategy_doc(risk=risk))
+    sizing = plugin_of("sizing", "fixed_fraction")
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert finding.message == (
+        f"look-ahead: risk.sizing (kind fixed_fraction, plugin {sizing}) or risk.rules.0 "
+        "(kind peeking_limit, plugin leaky_rules) journal row risk_decision at bar 74 "
+        "(2024-01-04T02:00Z) changed (outcome from accepted to rejected) when bars after 74 "
+        "were truncated"
+    )
+
+
+def test_a_venue_that_peeks_is_caught_at_its_fill(tmp_path: Path) -> None:
+    close = rising()
+    write_bars(tmp_path, close, alternating())
+    execution = {"kind": "peeking_venue", "initial_cash": 10_000.0, "fill": "next_open"}
+    path = write_strategy(tmp_path, strategy_doc(execution=execution))
+    t = CUTS[0]
+    open_t = close[t - 1]  # the exit decided at bar 73 fills at bar 74's open
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert finding.message == (
+        "look-ahead: execution (kind peeking_venue, plugin leaky_rules) journal row fill at "
+        f"bar 74 (2024-01-04T02:00Z) changed (price from {open_t * 1.001:.6g} to "
+        f"{open_t:.6g}) when bars after 74 were truncated"
+    )
+
+
+def test_a_leak_is_found_by_replacing_the_future_when_truncating_hides_it(
+    tmp_path: Path,
+) -> None:
+    # The closes always fall: with the future known the rule rejects every entry, and
+    # with no bar left it rejects too. Truncation changes nothing; another future does.
+    close = 400.0 - np.arange(N_BARS, dtype=float)
+    write_bars(tmp_path, close, np.full(N_BARS, 0.9))  # a long signal, an entry, every bar
+    risk = {
+        "sizing": {"kind": "fixed_fraction", "fraction": 0.5},
+        "rules": [{"kind": "peeking_limit"}],
+    }
+    path = write_strategy(tmp_path, strategy_doc(risk=risk))
+    sizing = plugin_of("sizing", "fixed_fraction")
+
+    # The replacement markets are seeded: with seed 1 the close after bar 74 rises (with
+    # seed 0 the three replaced futures happen to fall at first, as the original does).
+    assert check(path, seed=0).finding is None
+
+    finding = check(path, seed=1).finding
+
+    assert finding is not None
+    assert finding.message == (
+        f"look-ahead: risk.sizing (kind fixed_fraction, plugin {sizing}) or risk.rules.0 "
+        "(kind peeking_limit, plugin leaky_rules) journal row risk_decision at bar 74 "
+        "(2024-01-04T02:00Z) changed (outcome from rejected to accepted) when bars after 74 "
+        "were replaced"
+    )
+
+
+def test_a_finding_is_one_line() -> None:
+    finding = Finding(
+        layer="features",
+        component="features.2 (kind future_return, plugin example)",
+        subject="column future_return_1",
+        bar=1234,
+        timestamp=pd.Timestamp("2024-03-01T04:00Z"),
+        change="changed from 0.00123 to nan",
+        cut=1240,
+        alteration="truncated",
+    )
+    assert finding.message == (
+        "look-ahead: features.2 (kind future_return, plugin example) column future_return_1 "
+        "at bar 1234 (2024-03-01T04:00Z) changed from 0.00123 to nan when bars after 1240 "
+        "were truncated"
+    )
+
+
+# --- the command -------------------------------------------------------------------------
+
+
+def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tradeloom.runner.cli ARGS`` with the fixture plugins importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(FIXTURES)
+    return subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def test_the_command_exits_0_and_prints_each_check(tmp_path: Path) -> None:
+    write_bars(tmp_path, random_walk(), alternating())
+    write_strategy(tmp_path, strategy_doc())
+
+    proc = tradeloom("check-lookahead", "strategy.yaml", "--points", "2", cwd=tmp_path)
+
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "reference: 300 bars, first prediction at bar 0; cut points 99, 199"
+    for line, (t, alteration) in zip(
+        lines[1:-1],
+        [(99, "truncated"), (99, "replaced"), (199, "truncated"), (199, "replaced")],
+        strict=True,
+    ):
+        assert re.fullmatch(
+            rf"bars after {t} \({re.escape(at(t))}\) {alteration}: 2 feature columns, "
+            rf"{t + 1} predictions and \d+ journal rows at bars <= {t} unchanged",
+            line,
+        ), line
+    assert lines[-1] == "no look-ahead found (2 cut points, 6 components)"
+
+
+def test_the_command_exits_1_and_names_the_leaky_component(tmp_path: Path) -> None:
+    write_bars(tmp_path, rising(), alternating())
+    features = [{"kind": "log_return", "period": 1}, {"kind": "next_return"}]
+    write_strategy(tmp_path, strategy_doc(features=features))
+
+    proc = tradeloom("check-lookahead", "strategy.yaml", cwd=tmp_path)
+
+    assert (proc.returncode, proc.stderr) == (1, ""), proc.stderr
+    value = math.log(175.0 / 174.0)
+    assert proc.stdout.splitlines() == [
+        "reference: 300 bars, first prediction at bar 0; cut points 74, 149, 224",
+        "look-ahead: features.1 (kind next_return, plugin leaky_feature) column next_return_1 "
+        f"at bar 74 (2024-01-04T02:00Z) changed from {value:.6g} to nan when bars after 74 "
+        "were truncated",
+    ]
+
+
+def test_the_command_exits_2_on_invalid_input(tmp_path: Path) -> None:
+    write_bars(tmp_path, rising(), alternating())
+    write_strategy(tmp_path, strategy_doc(signal={"kind": "treshold", "threshold": 0.5}))
+
+    proc = tradeloom("check-lookahead", "strategy.yaml", cwd=tmp_path)
+
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert re.fullmatch(
+        r"strategy\.yaml:\d+:9 signal\.kind: unknown signal kind 'treshold' \(did you mean "
+        r"'threshold'\?\); installed kinds: .*\n",
+        proc.stderr,
+    ), proc.stderr
+
+    overridden = tradeloom(
+        "check-lookahead",
+        "strategy.yaml",
+        "--set",
+        "signal.kind=threshold",
+        "--set",
+        "data.path=nothere.csv",
+        cwd=tmp_path,
+    )
+    assert (overridden.returncode, overridden.stdout) == (2, "")
+    assert overridden.stderr == f"--set data.path: file not found: {tmp_path / 'nothere.csv'}\n"
+
+    points = tradeloom("check-lookahead", "strategy.yaml", "--points", "0", cwd=tmp_path)
+    assert (points.returncode, points.stdout) == (2, "")
+    assert points.stderr.splitlines()[-1] == (
+        "tradeloom check-lookahead: error: argument --points: must be >= 1, was 0"
+    )
+
+
+def test_the_command_says_when_the_data_is_too_short(tmp_path: Path) -> None:
+    p = np.full(N_BARS, np.nan)
+    p[-1] = 0.9
+    write_bars(tmp_path, rising(), p)
+    write_strategy(tmp_path, strategy_doc())
+
+    proc = tradeloom("check-lookahead", "strategy.yaml", cwd=tmp_path)
+
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        "check-lookahead: the data has 300 bars and the first prediction is at bar 299; "
+        "no bar after it is left to alter (use more bars)\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_default_strategy_passes_shortened(tmp_path: Path) -> None:
+    overrides = [
+        "data.bars=3000",
+        "model.walk_forward.train_window=1000",
+        "model.walk_forward.retrain_every=500",
+        "model.params.n_estimators=20",
+        "model.params.n_jobs=1",
+    ]
+    args = [a for o in overrides for a in ("--set", o)]
+
+    proc = tradeloom("check-lookahead", ROOT / "strategies" / "btc_rf.yaml", *args, cwd=tmp_path)
+
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("reference: 3,000 bars, first prediction at bar ")
+    assert len(lines) == 8
+    assert all(line.endswith("unchanged") for line in lines[1:-1])
+    assert lines[-1] == "no look-ahead found (3 cut points, 13 components)"

@@ -1,0 +1,616 @@
+"""Look for look-ahead: change or drop the bars after a cut, check that nothing before it moved.
+
+A strategy has no look-ahead when what it computes and decides at bar t depends on
+bars <= t only. `check_lookahead` tests that from the outside, for any strategy,
+third-party components included:
+
+1. The bars are loaded once through the strategy's data source, and a reference
+   backtest runs over all of them.
+2. Cut points t are spread over the bars after the first prediction (where every
+   layer is at work). For each, two altered histories are made: the bars after t
+   dropped (*truncated*), and the bars after t replaced by another plausible market
+   (*replaced*: a seeded random walk from bar t's close, timestamps kept; columns
+   other than OHLCV are kept as they are).
+3. Nothing at a bar <= t may move. Compared in this order, the first difference is
+   reported and the check stops:
+
+   * every feature component, in file order, over every cut: its columns at rows
+     <= t, bit for bit (NaN equals NaN). A later feature that consumes a leaky
+     column is not blamed: the first one is;
+   * then, cut by cut, the model's probabilities at rows <= t;
+   * and the journal rows at bars <= t: signals, risk decisions, orders, fills,
+     halts, cancellations, model trainings, health changes. A decision at t's close
+     fills at t+1's open at the earliest, so a fill at bar <= t belongs to a decision
+     at a bar <= t. Left out: ``run`` and ``data_loaded`` rows, and rows journaled
+     after the last bar (orders that expire or are cancelled because the data ended);
+     a training fold's ``predict_end`` is compared clipped to t.
+
+Each run rebuilds every component from the validated strategy (components hold
+state) and runs the public engine, `run_backtest`, with its own journal in a
+temporary folder. Observers are not called: they never change a decision.
+
+Features are compared exactly. Model probabilities and journal numbers are compared
+to a relative 1e-9: an estimator's arithmetic may depend on how many rows it
+predicts at once (BLAS kernels block a matrix product by its size), and truncating
+the bars shortens the last fold's batch, which can move the last bit of a
+probability; a look-ahead moves values far more.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pluggy
+import structlog
+
+from tradeloom.domain import OHLCV, Bars, RunInfo
+from tradeloom.errors import UserError
+from tradeloom.plugins import hookspecs
+from tradeloom.runner.backtest import compute_features, run_backtest
+from tradeloom.runner.events import Recorder
+from tradeloom.runner.journal import Journal, read_journal
+from tradeloom.runner.wiring import Pipeline, build_pipeline
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.timeframes import format_timestamp
+
+__all__ = [
+    "ALTERATIONS",
+    "END_OF_DATA_ROW_TYPES",
+    "IGNORED_ROW_TYPES",
+    "Finding",
+    "LookaheadReport",
+    "check_lookahead",
+    "cut_points",
+    "replace_after",
+    "truncate_after",
+]
+
+ALTERATIONS: tuple[str, ...] = ("truncated", "replaced")
+"""How the bars after a cut are altered, in the order they are checked."""
+
+IGNORED_ROW_TYPES: frozenset[str] = frozenset({"run", "data_loaded"})
+"""Journal rows that are run bookkeeping, never compared."""
+
+END_OF_DATA_ROW_TYPES: frozenset[str] = frozenset({"order_expired", "order_cancelled"})
+"""Journal rows that the end of the data causes when they come after the last bar's rows."""
+
+RELATIVE_TOLERANCE = 1e-9
+"""How far a probability or a journal number may move (relative) and count as unchanged."""
+
+ABSOLUTE_TOLERANCE = 1e-12
+"""The same for values near 0."""
+
+_log = structlog.get_logger("tradeloom.lookahead")
+
+_ABSENT = "<absent>"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The first thing at a bar <= t that moved when the bars after t were altered.
+
+    Attributes:
+        layer: ``features``, ``model`` or ``journal``.
+        component: The component as the message names it, e.g.
+            ``features.2 (kind future_return, plugin example)``; for a journal row,
+            the component(s) that journal rows of its type come from.
+        subject: What moved: ``column NAME``, ``probability`` or ``journal row TYPE``.
+        bar: The bar it moved at (<= ``cut``).
+        timestamp: That bar's time.
+        change: How it moved: ``changed from A to B``, ``changed (key from A to B)``,
+            ``disappeared`` or ``appeared``.
+        cut: The last bar kept as it was.
+        alteration: ``truncated`` or ``replaced``.
+    """
+
+    layer: str
+    component: str
+    subject: str
+    bar: int
+    timestamp: pd.Timestamp
+    change: str
+    cut: int
+    alteration: str
+
+    @property
+    def message(self) -> str:
+        """Return the one line that reports the finding."""
+        return (
+            f"look-ahead: {self.component} {self.subject} at bar {self.bar} "
+            f"({format_timestamp(self.timestamp)}) {self.change} "
+            f"when bars after {self.cut} were {self.alteration}"
+        )
+
+
+@dataclass(frozen=True)
+class LookaheadReport:
+    """What `check_lookahead` checked and what it found.
+
+    Attributes:
+        cuts: The cut points, ascending.
+        components: How many components were checked (all but the data source).
+        lines: One line per check done, as printed.
+        finding: The first look-ahead found, or None.
+    """
+
+    cuts: tuple[int, ...]
+    components: int
+    lines: tuple[str, ...]
+    finding: Finding | None
+
+    @property
+    def summary(self) -> str:
+        """Return the last line: the finding, or that none was found."""
+        if self.finding is not None:
+            return self.finding.message
+        cuts = _count(len(self.cuts), "cut point")
+        return f"no look-ahead found ({cuts}, {_count(self.components, 'component')})"
+
+
+def cut_points(n_bars: int, first: int, points: int) -> list[int]:
+    """Return up to ``points`` distinct cut points spread evenly over ``first .. n_bars - 2``.
+
+    Every cut leaves at least one bar after it to alter. Deterministic: the same
+    arguments give the same points.
+
+    Args:
+        n_bars: Number of bars.
+        first: The earliest bar worth cutting at (the first prediction).
+        points: How many cut points are wanted (>= 1).
+
+    Raises:
+        ValueError: ``points`` is below 1.
+        UserError: No bar from ``first`` on has a bar after it.
+    """
+    if points < 1:
+        raise ValueError(f"points must be >= 1, was {points}")
+    span = n_bars - 1 - first
+    if span < 1:
+        raise UserError(
+            f"check-lookahead: the data has {n_bars:,} bars and the first prediction is at "
+            f"bar {first}; no bar after it is left to alter (use more bars)"
+        )
+    return sorted({first + (i + 1) * span // (points + 1) for i in range(points)})
+
+
+def truncate_after(bars: Bars, cut: int) -> Bars:
+    """Return the bars up to and including bar ``cut``."""
+    return replace(bars, frame=bars.frame.iloc[: cut + 1].copy())
+
+
+def replace_after(bars: Bars, cut: int, rng: np.random.Generator) -> Bars:
+    """Return the bars with every bar after ``cut`` replaced by another plausible market.
+
+    The close follows a random walk from bar ``cut``'s close with the volatility of
+    the bars up to ``cut``; opens gap slightly from the previous close; highs and lows
+    envelope open and close; volumes are drawn from the volumes up to ``cut``. The
+    timestamps, and any column other than OHLCV, are kept.
+
+    Args:
+        bars: The bars.
+        cut: The last bar kept as it was.
+        rng: The source of randomness.
+    """
+    frame = bars.frame
+    n = len(frame) - cut - 1
+    if n <= 0:
+        return bars
+    close_before = frame["close"].to_numpy(np.float64)[: cut + 1]
+    returns = np.diff(np.log(close_before))
+    returns = returns[np.isfinite(returns)]
+    sigma = float(np.std(returns)) if len(returns) > 1 else 0.0
+    if not (math.isfinite(sigma) and sigma > 0.0):
+        sigma = 0.01
+    close = close_before[-1] * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
+    previous = np.r_[close_before[-1], close[:-1]]
+    open_ = previous * np.exp(rng.normal(0.0, sigma / 10.0, n))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, sigma / 2.0, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, sigma / 2.0, n)))
+    volumes = frame["volume"].to_numpy(np.float64)[: cut + 1]
+    volumes = volumes[np.isfinite(volumes) & (volumes > 0.0)]
+    base = rng.choice(volumes, n) if len(volumes) else np.ones(n)
+    volume = base * np.exp(rng.normal(0.0, 0.25, n))
+    altered = frame.copy()
+    future = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    for column in OHLCV:
+        position = altered.columns.get_loc(column)
+        altered.iloc[cut + 1 :, position] = future[column]
+    return replace(bars, frame=altered)
+
+
+def check_lookahead(
+    config: StrategyConfig,
+    *,
+    points: int = 3,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> LookaheadReport:
+    """Check ``config`` for look-ahead; see the module docstring for how.
+
+    Args:
+        config: The validated strategy.
+        points: How many cut points (>= 1).
+        seed: Seeds the replacement markets.
+        progress: Called with each line of `LookaheadReport.lines` as soon as it is known.
+
+    Returns:
+        The report; ``finding`` is the first look-ahead found, or None.
+
+    Raises:
+        ValueError: ``points`` is below 1.
+        ConfigError: A component's factory refused its params.
+        UserError: The data cannot be loaded, or is too short to cut.
+        RuntimeError: A component failed on altered bars (the message names which).
+    """
+    if points < 1:
+        raise ValueError(f"points must be >= 1, was {points}")
+    bars = build_pipeline(config).data.load()
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if progress is not None:
+            progress(line)
+
+    # every component but the data source: the features, the model, the signal rule, the
+    # sizing, the risk rules, the venue and the monitors
+    components = len(config.features) + 4 + len(config.risk_rules) + len(config.monitoring)
+    with tempfile.TemporaryDirectory(prefix="tradeloom-lookahead-") as folder:
+        runner = _Runner(config, Path(folder))
+        reference = runner.run(bars, "reference")
+        first = _first_prediction(reference)
+        cuts = cut_points(len(bars), first, points)
+        times = bars.frame.index
+        say(
+            f"reference: {len(bars):,} bars, first prediction at bar {first}; "
+            f"cut points {', '.join(map(str, cuts))}"
+        )
+        variants = [
+            _Variant(cut, alteration, _alter(bars, cut, alteration, seed))
+            for cut in cuts
+            for alteration in ALTERATIONS
+        ]
+
+        def done(finding: Finding | None) -> LookaheadReport:
+            return LookaheadReport(tuple(cuts), components, tuple(lines), finding)
+
+        # Features first, for every cut: they are cheap, and a leak there is the most common.
+        frames = [
+            _on_altered(variant, lambda v: compute_features(build_pipeline(config), v.bars))
+            for variant in variants
+        ]
+        finding = _compare_features(config, reference, variants, frames)
+        if finding is not None:
+            return done(finding)
+        n_columns = reference.features.shape[1]
+        for variant in variants:
+            run = _on_altered(variant, lambda v: runner.run(v.bars, _describe(v)))
+            finding = _compare_model(config, reference, run, variant, times)
+            if finding is None:
+                finding = _compare_journal(config, reference, run, variant, times)
+            if finding is not None:
+                return done(finding)
+            t = variant.cut
+            predictions = int(np.isfinite(reference.probability[: t + 1]).sum())
+            rows = len(_until(reference.rows, t))
+            say(
+                f"bars after {t} ({format_timestamp(times[t])}) {variant.alteration}: "
+                f"{_count(n_columns, 'feature column')}, {_count(predictions, 'prediction')} "
+                f"and {_count(rows, 'journal row')} at bars <= {t} unchanged"
+            )
+        return done(None)
+
+
+# --- runs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Variant:
+    cut: int
+    alteration: str
+    bars: Bars
+
+
+@dataclass(frozen=True)
+class _Row:
+    type: str
+    bar: int
+    ts: str | None
+    payload: Any
+
+
+@dataclass(frozen=True)
+class _Output:
+    pipeline: Pipeline
+    features: pd.DataFrame
+    probability: npt.NDArray[np.float64]
+    rows: tuple[_Row, ...]
+
+
+class _FixedSource:
+    """A data source that returns bars it was given."""
+
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+
+    def load(self) -> Bars:
+        return self.bars
+
+
+class _Runner:
+    def __init__(self, config: StrategyConfig, folder: Path) -> None:
+        self.config = config
+        self.folder = folder
+        self.count = 0
+        # Observers never change a decision; a check must not alert anyone either.
+        manager = pluggy.PluginManager(hookspecs.PROJECT)
+        manager.add_hookspecs(hookspecs)
+        self.hook = manager.hook
+
+    def run(self, bars: Bars, label: str) -> _Output:
+        self.count += 1
+        pipeline = replace(build_pipeline(self.config), data=_FixedSource(bars))
+        name = self.config.name
+        path = self.folder / f"run-{self.count}.sqlite"
+        run = RunInfo(
+            run_id=f"{name}-lookahead-{self.count}",
+            strategy=name,
+            mode="check-lookahead",
+            run_dir=str(self.folder),
+        )
+        journal = Journal(path, flush_every=100_000)
+        _log.info("lookahead_run", run=label, bars=len(bars))
+        try:
+            with structlog.contextvars.bound_contextvars(lookahead_run=label):
+                result = run_backtest(pipeline, Recorder(journal, self.hook, run), f"{name}-check")
+        finally:
+            journal.close()
+        rows = [
+            _Row(kind, bar, ts, json.loads(payload))
+            for _, bar, ts, kind, _, payload in read_journal(path)
+            if kind not in IGNORED_ROW_TYPES and bar is not None
+        ]
+        while rows and rows[-1].type in END_OF_DATA_ROW_TYPES:
+            rows.pop()
+        return _Output(
+            pipeline=pipeline,
+            features=result.features,
+            probability=result.probability.to_numpy(np.float64),
+            rows=tuple(rows),
+        )
+
+
+_T = TypeVar("_T")
+
+
+def _on_altered(variant: _Variant, work: Callable[[_Variant], _T]) -> _T:
+    try:
+        return work(variant)
+    except Exception as exc:  # a component failed on altered bars: say on which
+        raise RuntimeError(
+            f"check-lookahead: with the {_describe(variant)}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _describe(variant: _Variant) -> str:
+    return f"bars after {variant.cut} {variant.alteration}"
+
+
+def _alter(bars: Bars, cut: int, alteration: str, seed: int) -> Bars:
+    if alteration == "truncated":
+        return truncate_after(bars, cut)
+    return replace_after(bars, cut, np.random.default_rng([seed, cut]))
+
+
+def _first_prediction(reference: _Output) -> int:
+    predicted = np.flatnonzero(np.isfinite(reference.probability))
+    if len(predicted):
+        return int(predicted[0])
+    complete = np.flatnonzero(np.isfinite(reference.features.to_numpy(np.float64)).all(axis=1))
+    return int(complete[0]) if len(complete) else 0
+
+
+# --- comparisons -------------------------------------------------------------------------
+
+
+def _label(item: ComponentConfig) -> str:
+    return f"{item.path} (kind {item.kind}, plugin {item.registered.plugin.name})"
+
+
+def _compare_features(
+    config: StrategyConfig,
+    reference: _Output,
+    variants: Sequence[_Variant],
+    frames: Sequence[pd.DataFrame],
+) -> Finding | None:
+    times = reference.features.index
+    for item, feature in zip(config.features, reference.pipeline.features, strict=True):
+        columns = feature.columns()
+        for variant, frame in zip(variants, frames, strict=True):
+            t = variant.cut
+            before = reference.features[columns].to_numpy(np.float64)[: t + 1]
+            after = frame[columns].to_numpy(np.float64)[: t + 1]
+            moved = ~((before == after) | (np.isnan(before) & np.isnan(after)))
+            if not moved.any():
+                continue
+            row, column = (int(i) for i in np.argwhere(moved)[0])
+            return Finding(
+                layer="features",
+                component=_label(item),
+                subject=f"column {columns[column]}",
+                bar=row,
+                timestamp=times[row],
+                change=f"changed {_from_to(before[row, column], after[row, column])}",
+                cut=t,
+                alteration=variant.alteration,
+            )
+    return None
+
+
+def _compare_model(
+    config: StrategyConfig,
+    reference: _Output,
+    run: _Output,
+    variant: _Variant,
+    times: pd.DatetimeIndex,
+) -> Finding | None:
+    t = variant.cut
+    before, after = reference.probability[: t + 1], run.probability[: t + 1]
+    same = np.isclose(
+        before, after, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True
+    )
+    if same.all():
+        return None
+    row = int(np.flatnonzero(~same)[0])
+    return Finding(
+        layer="model",
+        component=_label(config.model),
+        subject="probability",
+        bar=row,
+        timestamp=times[row],
+        change=f"changed {_from_to(before[row], after[row])}",
+        cut=t,
+        alteration=variant.alteration,
+    )
+
+
+def _until(rows: Sequence[_Row], t: int) -> list[_Row]:
+    kept = []
+    for row in rows:
+        if row.bar > t:
+            continue
+        if row.type == "model_trained" and isinstance(row.payload.get("predict_end"), int):
+            row = replace(
+                row, payload={**row.payload, "predict_end": min(row.payload["predict_end"], t)}
+            )
+        kept.append(row)
+    return kept
+
+
+def _compare_journal(
+    config: StrategyConfig,
+    reference: _Output,
+    run: _Output,
+    variant: _Variant,
+    times: pd.DatetimeIndex,
+) -> Finding | None:
+    before, after = _until(reference.rows, variant.cut), _until(run.rows, variant.cut)
+    for i in range(max(len(before), len(after))):
+        old = before[i] if i < len(before) else None
+        new = after[i] if i < len(after) else None
+        if old is not None and new is not None:
+            if (old.type, old.bar, old.ts) == (new.type, new.bar, new.ts):
+                difference = _difference(old.payload, new.payload)
+                if difference is None:
+                    continue
+                row, change = old, f"changed ({difference})"
+            elif new.bar < old.bar or (
+                new.bar == old.bar and i + 1 < len(after) and after[i + 1] == old
+            ):
+                row, change = new, "appeared"
+            else:
+                row, change = old, "disappeared"
+        elif old is not None:
+            row, change = old, "disappeared"
+        else:
+            assert new is not None
+            row, change = new, "appeared"
+        return Finding(
+            layer="journal",
+            component=_source(config, reference.pipeline, row),
+            subject=f"journal row {row.type}",
+            bar=row.bar,
+            timestamp=times[row.bar],
+            change=change,
+            cut=variant.cut,
+            alteration=variant.alteration,
+        )
+    return None
+
+
+def _source(config: StrategyConfig, pipeline: Pipeline, row: _Row) -> str:
+    """Name the component(s) that journal rows of this type come from."""
+    if row.type == "signal":
+        return _label(config.signal)
+    if row.type == "model_trained":
+        return _label(config.model)
+    if row.type in ("fill", "order_cancelled", "order_expired"):
+        return _label(config.execution)
+    if row.type == "risk_decision":
+        return " or ".join(_label(item) for item in (config.sizing, *config.risk_rules))
+    if row.type == "halt" and config.risk_rules:
+        return " or ".join(_label(item) for item in config.risk_rules)
+    if row.type == "health":
+        name = row.payload.get("monitor")
+        for item, monitor in zip(config.monitoring, pipeline.monitors, strict=True):
+            if getattr(monitor, "name", None) == name:
+                return _label(item)
+        return "monitoring"
+    return "the engine"
+
+
+def _difference(old: Any, new: Any, path: str = "") -> str | None:
+    """Return ``key from A to B`` for the first value that differs, or None."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        # keys both rows have first: "outcome from accepted to rejected" says more than
+        # "code from <absent> to PEEKED"
+        common = sorted(set(old) & set(new), key=str)
+        for key in [*common, *sorted(set(old) ^ set(new), key=str)]:
+            below = f"{path}.{key}" if path else str(key)
+            if key in common:
+                found = _difference(old[key], new[key], below)
+                if found is not None:
+                    return found
+            else:
+                return f"{below} {_from_to(old.get(key, _ABSENT), new.get(key, _ABSENT))}"
+        return None
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            found = _difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if _same(old, new):
+        return None
+    where = f"{path} " if path else ""
+    return f"{where}{_from_to(old, new)}"
+
+
+def _same(old: Any, new: Any) -> bool:
+    numbers = (int, float)
+    if (
+        isinstance(old, numbers)
+        and isinstance(new, numbers)
+        and not isinstance(old, bool)
+        and not isinstance(new, bool)
+    ):
+        return math.isclose(old, new, rel_tol=RELATIVE_TOLERANCE, abs_tol=ABSOLUTE_TOLERANCE)
+    return bool(type(old) is type(new) and old == new)
+
+
+def _from_to(old: Any, new: Any) -> str:
+    a, b = _show(old), _show(new)
+    if a == b:  # too close to tell apart at 6 digits
+        a, b = repr(old), repr(new)
+    return f"from {a} to {b}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return "nan" if math.isnan(value) else f"{float(value):.6g}"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
