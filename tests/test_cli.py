@@ -25,7 +25,7 @@ import yaml
 
 from tradeloom import __version__
 from tradeloom.plugins.component import LAYERS
-from tradeloom.runner.journal import read_journal
+from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
 
@@ -542,3 +542,33 @@ def test_schema_is_json_with_every_built_in_kind() -> None:
 def test_no_traceback_for_a_directory_given_as_strategy(tmp_path: Path) -> None:
     proc = tradeloom("validate", str(tmp_path))
     assert_user_error(proc, f"{tmp_path}: is a directory, not a strategy file")
+
+
+def test_per_bar_driver_writes_the_same_journal_as_the_batch_driver(
+    strategy: Path, tmp_path: Path
+) -> None:
+    batch = tradeloom("run", "s.yaml", "--out", "batch", cwd=tmp_path)
+    per_bar = tradeloom("run", "s.yaml", "--out", "per_bar", "--driver", "per-bar", cwd=tmp_path)
+    _check_run_dir(tmp_path / "batch", batch, "tiny")
+    _check_run_dir(tmp_path / "per_bar", per_bar, "tiny")
+    assert journal_digest(tmp_path / "batch" / "journal.sqlite") == journal_digest(
+        tmp_path / "per_bar" / "journal.sqlite"
+    )
+
+
+def test_batch_driver_refuses_a_plain_python_layer(strategy: Path, tmp_path: Path) -> None:
+    _edit(
+        strategy,
+        "risk:\n  sizing:",
+        "risk:\n  rules:\n    - kind: feature_limit\n      feature: log_return_1\n"
+        "      limit: 1.0\n  sizing:",
+    )
+    _edit(strategy, "name: tiny\n", "name: tiny\nplugins: [feature_limit_rule]\n")
+    fixtures = ROOT / "tests/fixtures/plugins"
+    proc = tradeloom("run", "s.yaml", "--driver", "batch", cwd=tmp_path, pythonpath=fixtures)
+    assert_user_error(
+        proc,
+        "s.yaml: --driver batch needs a compiled kernel for every sequential layer; "
+        "a plugin component here is plain Python (use --driver auto or per-bar)",
+    )
+    assert tradeloom("run", "s.yaml", cwd=tmp_path, pythonpath=fixtures).returncode == 0
