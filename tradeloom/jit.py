@@ -9,7 +9,9 @@ The cache lives where numba would put it (``__pycache__`` beside the source, els
 the user cache directory, or ``NUMBA_CACHE_DIR``).
 
 No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drivers
-give bit-identical numbers and NaN means "no value".
+give bit-identical numbers and NaN means "no value". Division follows numpy's error
+model (x / 0 is inf or NaN, as IEEE says) rather than raising ZeroDivisionError,
+which also lets loops with a division vectorise.
 """
 
 from __future__ import annotations
@@ -85,4 +87,4 @@ _install_locators()
 
 def kernel(func: F) -> F:
     """Compile ``func`` in nopython mode, cached on disk, on its first call."""
-    return cast(F, numba.njit(cache=True)(func))
+    return cast(F, numba.njit(cache=True, error_model="numpy")(func))

@@ -53,7 +53,13 @@ class DataSource(Protocol):
 
 @runtime_checkable
 class Feature(Protocol):
-    """Feature layer: compute columns from bars (and earlier features), causally."""
+    """Feature layer: compute columns from bars (and earlier features), causally.
+
+    A feature may also offer ``stepper(context)``, returning a per-bar computation
+    (`tradeloom.plugins.features.steps.SteppedFeature`); live trading and the per-bar
+    driver use it. A feature without one is stepped by recomputing ``compute`` over
+    the history so far: slower, same values.
+    """
 
     def columns(self) -> list[str]:
         """Return the names of the columns `compute` returns, known before any data."""

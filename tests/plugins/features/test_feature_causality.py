@@ -9,24 +9,41 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tradeloom.plugins.features as features_plugin
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
-from tradeloom.plugins.features.returns import LogReturnParams, build_log_return
+from tradeloom.plugins.features.macd import MacdParams, build_macd
+from tradeloom.plugins.features.returns import (
+    LogReturnParams,
+    ReturnsParams,
+    build_log_return,
+    build_returns,
+)
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
+from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
 
 # Every built-in feature, lags last so it lags the others; small windows so that
 # short series get past the warm-up.
 PIPELINE = [
     (build_log_return, LogReturnParams(period=1)),
     (build_log_return, LogReturnParams(period=3)),
+    (build_returns, ReturnsParams(period=2)),
     (build_rsi, RsiParams(window=3)),
     (build_bb_width, BollingerWidthParams(window=4)),
     (build_volatility, VolatilityParams(window=3)),
     (build_volume_zscore, VolumeZScoreParams(window=4)),
+    (build_ema, EmaParams(period=3)),
+    (build_macd, MacdParams(fast=2, slow=3, signal=2)),
+    (build_atr, AtrParams(window=2)),
+    (build_stochastic, StochasticParams(k_window=3, d_window=2)),
+    (build_zscore, ZScoreParams(of="rsi_3", window=3)),
     (
         build_lags,
         LagsParams(
@@ -36,12 +53,33 @@ PIPELINE = [
     ),
 ]
 
+KINDS = {
+    build_log_return: "log_return",
+    build_returns: "returns",
+    build_rsi: "rsi",
+    build_bb_width: "bb_width",
+    build_volatility: "volatility",
+    build_volume_zscore: "volume_zscore",
+    build_ema: "ema",
+    build_macd: "macd",
+    build_atr: "atr",
+    build_stochastic: "stochastic",
+    build_zscore: "zscore",
+    build_lags: "lags",
+}
 
-def compute_all(close: np.ndarray, volume: np.ndarray) -> pd.DataFrame:
+
+def compute_all(close: np.ndarray, volume: np.ndarray, spread: np.ndarray) -> pd.DataFrame:
     """Build and compute every feature in order, as the engine does."""
     index = pd.date_range("2024-01-01", periods=len(close), freq="h", tz="UTC", name="timestamp")
     frame = pd.DataFrame(
-        {"open": close, "high": close, "low": close, "close": close, "volume": volume},
+        {
+            "open": close,
+            "high": close * (1 + spread),
+            "low": close / (1 + spread),
+            "close": close,
+            "volume": volume,
+        },
         index=index,
     )
     bars = Bars(frame, "TEST", "1h", 3600)
@@ -53,21 +91,34 @@ def compute_all(close: np.ndarray, volume: np.ndarray) -> pd.DataFrame:
     return features
 
 
+def test_the_pipeline_holds_every_built_in_kind() -> None:
+    kinds = {c.kind for c in features_plugin.tradeloom_components()}
+    assert {KINDS[build] for build, _ in PIPELINE} == kinds
+
+
 positive = st.floats(1e-6, 1e9, allow_nan=False)
+spreads = st.floats(0.0, 0.5)
+
+
+def arrays(draw: st.DrawFn, values: st.SearchStrategy[float], n: int) -> np.ndarray:
+    return np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float64)
 
 
 @st.composite
 def market_and_future(
     draw: st.DrawFn,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+) -> tuple[int, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Bars (close, volume, spread), a bar t, and other bars after t."""
     n = draw(st.integers(2, 50))
-    close = np.array(draw(st.lists(positive, min_size=n, max_size=n)))
-    volume = np.array(draw(st.lists(positive, min_size=n, max_size=n)))
     t = draw(st.integers(0, n - 2))
     future = n - t - 1
-    other_close = np.array(draw(st.lists(positive, min_size=future, max_size=future)))
-    other_volume = np.array(draw(st.lists(positive, min_size=future, max_size=future)))
-    return close, volume, t, other_close, other_volume
+    bars = (arrays(draw, positive, n), arrays(draw, positive, n), arrays(draw, spreads, n))
+    other = (
+        arrays(draw, positive, future),
+        arrays(draw, positive, future),
+        arrays(draw, spreads, future),
+    )
+    return t, bars, other
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -80,12 +131,11 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 @settings(max_examples=150, deadline=None)
 @given(case=market_and_future())
 def test_the_future_never_moves_the_past(case) -> None:
-    close, volume, t, other_close, other_volume = case
-    full = compute_all(close, volume)
-    truncated = compute_all(close[: t + 1], volume[: t + 1])
+    t, bars, other = case
+    full = compute_all(*bars)
+    truncated = compute_all(*(a[: t + 1] for a in bars))
     changed = compute_all(
-        np.concatenate([close[: t + 1], other_close]),
-        np.concatenate([volume[: t + 1], other_volume]),
+        *(np.concatenate([a[: t + 1], b]) for a, b in zip(bars, other, strict=True))
     )
     assert same(full.iloc[: t + 1], truncated)  # bit for bit
     assert same(full.iloc[: t + 1], changed.iloc[: t + 1])
@@ -95,15 +145,24 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
     rng = np.random.default_rng(0)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 40)))
     volume = rng.lognormal(3, 0.5, 40)
-    features = compute_all(close, volume)
+    features = compute_all(close, volume, np.full(40, 0.01))
     first_value = {column: int(np.flatnonzero(features[column].notna())[0]) for column in features}
     assert first_value == {
         "log_return_1": 1,
         "log_return_3": 3,
+        "returns_2": 2,
         "rsi_3": 3,
         "bb_width_4": 3,
         "volatility_3": 3,
         "volume_zscore_4": 3,
+        "ema_3": 2,
+        "macd_2_3": 2,
+        "macd_signal_2_3_2": 3,
+        "macd_hist_2_3_2": 3,
+        "atr_2": 2,
+        "stoch_k_3": 2,
+        "stoch_d_3_2": 3,
+        "rsi_3_zscore_3": 5,
         "log_return_1_lag_1": 2,
         "log_return_1_lag_2": 3,
         "rsi_3_lag_1": 4,

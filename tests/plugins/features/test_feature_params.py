@@ -1,4 +1,4 @@
-"""Feature keys: bounds, names, lags' references to earlier features, registration."""
+"""Feature keys: bounds, names, references to earlier features, registration."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from pydantic import ValidationError
 import tradeloom.plugins.features as features_plugin
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.features.atr import AtrParams
 from tradeloom.plugins.features.bollinger import BollingerWidthParams
+from tradeloom.plugins.features.ema import EmaParams
 from tradeloom.plugins.features.lags import LagsParams, build_lags
-from tradeloom.plugins.features.returns import LogReturnParams
+from tradeloom.plugins.features.macd import MacdParams, build_macd
+from tradeloom.plugins.features.returns import LogReturnParams, ReturnsParams
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.steps import SteppedFeature
+from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams
 from tradeloom.plugins.features.volume import VolumeZScoreParams
+from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import PluginInfo, Registry
 
@@ -50,6 +56,31 @@ def refused(model: type[Params], keys: dict) -> tuple[tuple, str]:
         (LagsParams, {"of": "x", "lags": [2, 0]}, ("lags", 1), "greater than or equal to 1"),
         (LagsParams, {"of": "x", "lags": True}, ("lags",), "valid list"),
         (LagsParams, {"of": "x", "lags": []}, ("lags",), "must hold at least one lag"),
+        (ReturnsParams, {"period": 0}, ("period",), "greater than or equal to 1"),
+        (EmaParams, {"period": 1}, ("period",), "greater than or equal to 2"),
+        (EmaParams, {"period": 2.5}, ("period",), "valid integer"),
+        (AtrParams, {"window": 0}, ("window",), "greater than or equal to 1"),
+        (MacdParams, {"fast": 1}, ("fast",), "greater than or equal to 2"),
+        (MacdParams, {"signal": 1}, ("signal",), "greater than or equal to 2"),
+        (
+            MacdParams,
+            {"fast": 26, "slow": 12},
+            ("slow",),
+            "Value error, must be > fast (26), was 12",
+        ),
+        (
+            MacdParams,
+            {"fast": 12, "slow": 12},
+            ("slow",),
+            "Value error, must be > fast (12), was 12",
+        ),
+        (MacdParams, {"fast": 30}, ("slow",), "Value error, must be > fast (30), was 26"),
+        (StochasticParams, {"k_window": 0}, ("k_window",), "greater than or equal to 1"),
+        (StochasticParams, {"d_window": 0}, ("d_window",), "greater than or equal to 1"),
+        (StochasticParams, {"k": 5}, ("k",), "Extra inputs are not permitted"),
+        (ZScoreParams, {"window": 5}, ("of",), "Field required"),
+        (ZScoreParams, {"of": "", "window": 5}, ("of",), "at least 1 character"),
+        (ZScoreParams, {"of": "x", "window": 1}, ("window",), "greater than or equal to 2"),
         (
             LagsParams,
             {"of": "x", "lags": [1, 2, 1]},
@@ -75,13 +106,58 @@ def test_lags_accept_one_column_and_n_and_report_a_single_error() -> None:
     assert [s["type"] for s in schema["of"]["anyOf"]] == ["string", "array"]
 
 
-def test_a_column_name_must_be_an_identifier() -> None:
-    location, message = refused(RsiParams, {"name": "rsi fast "})
+@pytest.mark.parametrize(
+    ("model", "keys"),
+    [
+        (RsiParams, {}),
+        (MacdParams, {}),
+        (StochasticParams, {}),
+        (ZScoreParams, {"of": "x"}),
+    ],
+)
+def test_a_column_name_must_be_an_identifier(model: type[Params], keys: dict) -> None:
+    location, message = refused(model, {**keys, "name": "rsi fast "})
     assert location == ("name",)
     assert message == (
         "Value error, must start with a letter or _ and hold only letters, digits and _ "
         "(e.g. rsi_fast); was 'rsi fast '"
     )
+
+
+def test_multi_column_features_name_their_columns_from_name() -> None:
+    assert build_macd(MacdParams(), ctx()).columns() == [
+        "macd_12_26",
+        "macd_signal_12_26_9",
+        "macd_hist_12_26_9",
+    ]
+    assert build_macd(MacdParams(fast=5, slow=8, signal=3, name="m"), ctx()).columns() == [
+        "m",
+        "m_signal",
+        "m_hist",
+    ]
+    assert build_stochastic(StochasticParams(), ctx()).columns() == ["stoch_k_14", "stoch_d_14_3"]
+    named = build_stochastic(StochasticParams(k_window=5, name="fast"), ctx())
+    assert named.columns() == ["fast_k", "fast_d"]
+    with pytest.raises(ParamError, match=r"^name: column 'macd_12_26' is already defined"):
+        build_macd(MacdParams(signal=5), ctx("macd_12_26", "macd_signal_12_26_9"))
+
+
+def test_zscore_of_an_unknown_column_is_refused_like_lags() -> None:
+    with pytest.raises(ParamError) as info:
+        build_zscore(ZScoreParams(of="rsi14"), ctx("log_return_1", "rsi_14"))
+    assert (info.value.key, info.value.message) == (
+        "of",
+        "unknown feature 'rsi14'; defined before it: log_return_1, rsi_14 (did you mean 'rsi_14'?)",
+    )
+    with pytest.raises(ParamError) as info:
+        build_zscore(ZScoreParams(of="rsi_14"), ctx())
+    assert info.value.message == "unknown feature 'rsi_14'; no feature is defined before it"
+    feature = build_zscore(ZScoreParams(of="rsi_14", window=10), ctx("rsi_14"))
+    assert feature.columns() == ["rsi_14_zscore_10"]
+    renamed = build_zscore(ZScoreParams(of="rsi_14", name="rsi_z"), ctx("rsi_14"))
+    assert renamed.columns() == ["rsi_z"]
+    with pytest.raises(ParamError, match=r"^name: column 'rsi_14_zscore_24' is already defined"):
+        build_zscore(ZScoreParams(of="rsi_14"), ctx("rsi_14", "rsi_14_zscore_24"))
 
 
 def test_lags_of_an_unknown_column_suggests_the_near_miss() -> None:
@@ -135,17 +211,24 @@ def test_components_are_registered_through_the_hook() -> None:
     (components,) = pm.hook.tradeloom_components()
     registry = Registry([PluginInfo("tradeloom.plugins.features", "built-in", tuple(components))])
     assert registry.kinds("features") == [
+        "atr",
         "bb_width",
+        "ema",
         "lags",
         "log_return",
+        "macd",
+        "returns",
         "rsi",
+        "stochastic",
         "volatility",
         "volume_zscore",
+        "zscore",
     ]
-    defaults = {"lags": {"of": "x", "lags": 1}}
+    defaults = {"lags": {"of": "x", "lags": 1}, "zscore": {"of": "x"}}
     for registered in registry.components("features"):
         component = registered.component
         assert issubclass(component.params, Params) and component.summary
         params = component.params.model_validate(defaults.get(component.kind, {}))
         feature = component.factory(params, ctx("x"))
         assert isinstance(feature, Feature)
+        assert isinstance(feature, SteppedFeature)

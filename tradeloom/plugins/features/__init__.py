@@ -1,20 +1,36 @@
-"""Built-in features: log_return, rsi, bb_width, volatility, volume_zscore, lags.
+"""Built-in features: returns, oscillators, bands, volatility, z-scores, averages, lags.
 
 A plugin module like any third-party one: it provides its components through
 ``tradeloom_components``. Every feature at bar t uses bars <= t only; warm-up rows
-are NaN and every column is float64. Each module also exports its computation as
-a plain function of numpy arrays (`log_return`, `rsi`, ...).
+are NaN and every column is float64.
+
+Each feature is a compiled step kernel over explicit state (``*_step``, with its
+state layout documented in its module) with two drivers: ``compute`` runs all bars
+inside compiled code (the backtest), ``stepper`` returns a per-bar driver
+(`tradeloom.plugins.features.steps`) that calls the step kernel one bar at a time
+(paper and live). Both give the same numbers bit for bit. Each module also exports
+its batch computation as a plain function of numpy arrays (`rsi`, `bb_width`, ...).
 """
 
 from __future__ import annotations
 
 from tradeloom.plugins.component import Component
+from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
-from tradeloom.plugins.features.returns import LogReturnParams, build_log_return
+from tradeloom.plugins.features.macd import MacdParams, build_macd
+from tradeloom.plugins.features.returns import (
+    LogReturnParams,
+    ReturnsParams,
+    build_log_return,
+    build_returns,
+)
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
+from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
 from tradeloom.plugins.hookspecs import hookimpl
 
 __all__ = ["tradeloom_components"]
@@ -30,6 +46,13 @@ def tradeloom_components() -> list[Component]:
             params=LogReturnParams,
             factory=build_log_return,
             summary="ln(close_t / close_{t-period}) -> log_return_{period}",
+        ),
+        Component(
+            layer="features",
+            kind="returns",
+            params=ReturnsParams,
+            factory=build_returns,
+            summary="close_t / close_{t-period} - 1 -> returns_{period}",
         ),
         Component(
             layer="features",
@@ -58,6 +81,41 @@ def tradeloom_components() -> list[Component]:
             params=VolumeZScoreParams,
             factory=build_volume_zscore,
             summary="Z-score of volume in its rolling window -> volume_zscore_{window}",
+        ),
+        Component(
+            layer="features",
+            kind="zscore",
+            params=ZScoreParams,
+            factory=build_zscore,
+            summary="Rolling z-score of an earlier feature column -> {of}_zscore_{window}",
+        ),
+        Component(
+            layer="features",
+            kind="ema",
+            params=EmaParams,
+            factory=build_ema,
+            summary="EMA of the close, SMA-seeded (TA-Lib definition) -> ema_{period}",
+        ),
+        Component(
+            layer="features",
+            kind="macd",
+            params=MacdParams,
+            factory=build_macd,
+            summary="EMA(fast) - EMA(slow), signal EMA, histogram -> macd_{fast}_{slow}, ...",
+        ),
+        Component(
+            layer="features",
+            kind="atr",
+            params=AtrParams,
+            factory=build_atr,
+            summary="Wilder's average true range (TA-Lib definition) -> atr_{window}",
+        ),
+        Component(
+            layer="features",
+            kind="stochastic",
+            params=StochasticParams,
+            factory=build_stochastic,
+            summary="Fast stochastic %K and SMA %D -> stoch_k_{k}, stoch_d_{k}_{d}",
         ),
         Component(
             layer="features",

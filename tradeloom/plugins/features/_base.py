@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,10 +11,33 @@ from pydantic import Field, field_validator
 
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.registry import did_you_mean
 
-__all__ = ["SingleColumnParams", "check_new_columns", "column_frame", "prices"]
+__all__ = [
+    "SingleColumnParams",
+    "check_known_columns",
+    "check_name",
+    "check_new_columns",
+    "column_frame",
+    "prices",
+    "series",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_name(value: str | None) -> str | None:
+    """Return ``value`` if it may name a column (or is None).
+
+    Raises:
+        ValueError: It is not an identifier.
+    """
+    if value is not None and not _NAME.match(value):
+        raise ValueError(
+            "must start with a letter or _ and hold only letters, digits and _ "
+            f"(e.g. rsi_fast); was '{value}'"
+        )
+    return value
 
 
 class SingleColumnParams(Params):
@@ -27,12 +50,7 @@ class SingleColumnParams(Params):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError(
-                "must start with a letter or _ and hold only letters, digits and _ "
-                f"(e.g. rsi_fast); was '{value}'"
-            )
-        return value
+        return check_name(value)
 
     def column(self, default: str) -> str:
         """Return ``name`` if given, else ``default``."""
@@ -54,9 +72,35 @@ def check_new_columns(columns: Iterable[str], ctx: BuildContext, key: str) -> No
             )
 
 
+def check_known_columns(columns: Sequence[str], ctx: BuildContext, key: str) -> None:
+    """Refuse a column that no earlier feature defines, suggesting the near miss.
+
+    Raises:
+        ParamError: On ``key``, naming every unknown column and the known ones.
+    """
+    known = ctx.feature_columns
+    unknown = [column for column in columns if column not in known]
+    if not unknown:
+        return
+    before = (
+        f"defined before it: {', '.join(known)}" if known else "no feature is defined before it"
+    )
+    if len(unknown) == 1:
+        raise ParamError(
+            key, f"unknown feature '{unknown[0]}'; {before}{did_you_mean(unknown[0], known)}"
+        )
+    named = ", ".join(f"'{column}'{did_you_mean(column, known)}" for column in unknown)
+    raise ParamError(key, f"unknown features {named}; {before}")
+
+
 def prices(bars: Bars, column: str) -> np.ndarray:
-    """Return a column of the bars as a float64 array."""
-    return bars.frame[column].to_numpy(dtype=np.float64)
+    """Return a column of the bars as a C-contiguous float64 array (what the kernels take)."""
+    return np.ascontiguousarray(bars.frame[column].to_numpy(dtype=np.float64))
+
+
+def series(features: pd.DataFrame, column: str) -> np.ndarray:
+    """Return an earlier feature's column as a C-contiguous float64 array."""
+    return np.ascontiguousarray(features[column].to_numpy(dtype=np.float64))
 
 
 def column_frame(bars: Bars, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:

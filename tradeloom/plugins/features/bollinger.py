@@ -1,14 +1,21 @@
-"""The ``bb_width`` feature: the width of the Bollinger bands relative to their middle."""
+"""The ``bb_width`` feature: the width of the Bollinger bands relative to their middle.
+
+Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+closes.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from tradeloom.domain import Bars
+from tradeloom.domain import Bar, Bars
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     SingleColumnParams,
@@ -16,9 +23,23 @@ from tradeloom.plugins.features._base import (
     column_frame,
     prices,
 )
-from tradeloom.plugins.features._rolling import rolling_mean_std
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import (
+    BLOCK,
+    block_mean_std,
+    new_ring,
+    ring_full,
+    ring_mean_std,
+    ring_push,
+)
 
-__all__ = ["BollingerWidth", "BollingerWidthParams", "bb_width", "build_bb_width"]
+__all__ = [
+    "BollingerWidth",
+    "BollingerWidthParams",
+    "bb_width",
+    "bb_width_step",
+    "build_bb_width",
+]
 
 
 class BollingerWidthParams(SingleColumnParams):
@@ -28,16 +49,65 @@ class BollingerWidthParams(SingleColumnParams):
     std: float = Field(default=2.0, gt=0, description="Band distance in standard deviations.")
 
 
+@kernel
+def _width(middle: float, spread: float, k: float) -> float:
+    # np.divide divides as IEEE 754 does (no ZeroDivisionError check): the loop vectorises.
+    return np.divide((middle + k * spread) - (middle - k * spread), middle)
+
+
+@kernel
+def bb_width_step(ring: np.ndarray, close: float, k: float) -> float:
+    """Take a close; return the band width, or NaN before ``window`` closes.
+
+    Args:
+        ring: ``new_ring(window)``, updated in place.
+        close: This bar's close.
+        k: Band distance in standard deviations.
+    """
+    ring_push(ring, close)
+    if not ring_full(ring):
+        return math.nan
+    middle, spread = ring_mean_std(ring, 0)
+    return _width(middle, spread, k)
+
+
+@kernel
+def _bb_width(close: np.ndarray, window: int, k: float) -> np.ndarray:
+    n = close.size
+    out = np.empty(n)
+    out[: min(n, window - 1)] = math.nan
+    middle = np.empty(BLOCK)
+    spread = np.empty(BLOCK)
+    for end in range(window - 1, n, BLOCK):
+        m = min(BLOCK, n - end)
+        block_mean_std(close, end, window, 0, middle[:m], spread[:m])
+        for j in range(m):
+            out[end + j] = _width(middle[j], spread[j], k)
+    return out
+
+
 def bb_width(close: np.ndarray, window: int, std: float) -> np.ndarray:
     """Return (upper - lower) / middle; NaN for the first ``window - 1`` rows.
 
     The middle band is the simple moving average; the bands are ``std`` population
-    standard deviations (ddof=0, as TA-Lib ``BBANDS``) away from it.
+    standard deviations (ddof=0, as TA-Lib ``BBANDS``) away from it. Mean and std are
+    those of `tradeloom.plugins.features.window`: a flat window has width 0.
     """
-    middle, spread = rolling_mean_std(close, window, ddof=0)
-    upper = middle + std * spread
-    lower = middle - std * spread
-    return (upper - lower) / middle
+    return _bb_width(np.ascontiguousarray(close, dtype=np.float64), window, float(std))
+
+
+class _BollingerStep:
+    """Per-bar driver of `BollingerWidth`."""
+
+    __slots__ = ("_k", "_ring")
+
+    def __init__(self, window: int, k: float) -> None:
+        self._ring = new_ring(window)
+        self._k = float(k)
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's band width."""
+        return (bb_width_step(self._ring, bar.close, self._k),)
 
 
 @dataclass(frozen=True)
@@ -56,6 +126,10 @@ class BollingerWidth:
         """Return the width; row t uses closes t - window + 1 .. t."""
         width = bb_width(prices(bars, "close"), self.window, self.std)
         return column_frame(bars, {self.column: width})
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver."""
+        return _BollingerStep(self.window, self.std)
 
 
 def build_bb_width(params: BollingerWidthParams, ctx: BuildContext) -> BollingerWidth:

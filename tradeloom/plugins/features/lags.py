@@ -1,7 +1,12 @@
-"""The ``lags`` feature: earlier features' values from k bars ago."""
+"""The ``lags`` feature: earlier features' values from k bars ago.
+
+Step kernel state (`new_lags_state`): one ring (`tradeloom.plugins.features.window`)
+per lagged column, each of the largest lag's length, as the rows of a 2-D array.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,12 +14,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
-from tradeloom.domain import Bars
-from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.features._base import check_new_columns, column_frame
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.domain import Bar, Bars
+from tradeloom.jit import kernel
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.features._base import check_known_columns, check_new_columns, column_frame
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import ring_back, ring_push
 
-__all__ = ["Lags", "LagsParams", "build_lags", "lag"]
+__all__ = ["Lags", "LagsParams", "build_lags", "lag", "lags", "lags_step", "new_lags_state"]
 
 _Column = Annotated[str, Field(min_length=1)]
 _Lag = Annotated[int, Field(ge=1, strict=True)]
@@ -81,12 +88,74 @@ class LagsParams(Params):
         return value
 
 
+@kernel
+def new_lags_state(columns: int, longest: int) -> np.ndarray:
+    """Return the state of ``columns`` lagged columns before any bar (``longest``: max lag)."""
+    return np.zeros((columns, longest + 2))
+
+
+@kernel
+def lags_step(state: np.ndarray, values: np.ndarray, steps: np.ndarray, out: np.ndarray) -> None:
+    """Take this bar's values; write each column's value ``k`` bars ago for each lag ``k``.
+
+    Args:
+        state: ``new_lags_state(len(values), max(steps))``, updated in place.
+        values: This bar's value of each lagged column.
+        steps: The lags (int64, each >= 1).
+        out: Receives column by column, lag by lag, the lagged values (NaN where the
+            column has no value that many bars back).
+    """
+    nk = steps.size
+    for i in range(values.size):
+        ring = state[i]
+        for j in range(nk):
+            out[i * nk + j] = ring_back(ring, steps[j])
+        ring_push(ring, values[i])
+
+
+@kernel
+def _lags(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    n, columns = values.shape
+    state = new_lags_state(columns, steps.max())
+    out = np.empty((n, columns * steps.size))
+    for t in range(n):
+        lags_step(state, values[t], steps, out[t])
+    return out
+
+
+def lags(values: np.ndarray, steps: list[int]) -> np.ndarray:
+    """Return each column of a 2-D ``values`` (rows are bars) shifted down by each lag.
+
+    Column ``i * len(steps) + j`` is column ``i`` lagged by ``steps[j]`` rows; NaN for
+    its first ``steps[j]`` rows.
+    """
+    table = np.ascontiguousarray(values, dtype=np.float64)
+    return _lags(table, np.asarray(steps, dtype=np.int64))
+
+
 def lag(values: np.ndarray, k: int) -> np.ndarray:
     """Return ``values`` shifted down by ``k`` rows; NaN for the first ``k``."""
-    out = np.full(len(values), np.nan)
-    if len(values) > k:
-        out[k:] = values[:-k]
-    return out
+    return lags(np.asarray(values, dtype=np.float64).reshape(-1, 1), [k])[:, 0]
+
+
+class _LagsStep:
+    """Per-bar driver of `Lags`."""
+
+    __slots__ = ("_out", "_sources", "_state", "_steps", "_values")
+
+    def __init__(self, sources: tuple[str, ...], steps: tuple[int, ...]) -> None:
+        self._sources = sources
+        self._steps = np.asarray(steps, dtype=np.int64)
+        self._state = new_lags_state(len(sources), max(steps))
+        self._values = np.empty(len(sources))
+        self._out = np.empty(len(sources) * len(steps))
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's lagged values, column by column, lag by lag."""
+        for i, column in enumerate(self._sources):
+            self._values[i] = features[column]
+        lags_step(self._state, self._values, self._steps, self._out)
+        return tuple(self._out.tolist())
 
 
 @dataclass(frozen=True)
@@ -107,12 +176,12 @@ class Lags:
 
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
         """Return the lagged columns; row t uses row t - k of an earlier feature."""
-        out: dict[str, np.ndarray] = {}
-        for column in self.sources:
-            values = features[column].to_numpy(dtype=np.float64)
-            for k in self.steps:
-                out[f"{column}_lag_{k}"] = lag(values, k)
-        return column_frame(bars, out)
+        values = lags(features[list(self.sources)].to_numpy(dtype=np.float64), list(self.steps))
+        return column_frame(bars, dict(zip(self.columns(), values.T, strict=True)))
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver."""
+        return _LagsStep(self.sources, self.steps)
 
 
 def build_lags(params: LagsParams, ctx: BuildContext) -> Lags:
@@ -122,20 +191,7 @@ def build_lags(params: LagsParams, ctx: BuildContext) -> Lags:
         ParamError: On ``of``: a column that no earlier feature defines, or a lagged
             column that an earlier feature already defines.
     """
-    known = ctx.feature_columns
-    unknown = [column for column in params.of if column not in known]
-    if unknown:
-        raise ParamError("of", _unknown_message(unknown, known))
+    check_known_columns(params.of, ctx, "of")
     feature = Lags(tuple(params.of), tuple(params.lags))
     check_new_columns(feature.columns(), ctx, "of")
     return feature
-
-
-def _unknown_message(unknown: list[str], known: tuple[str, ...]) -> str:
-    before = (
-        f"defined before it: {', '.join(known)}" if known else "no feature is defined before it"
-    )
-    if len(unknown) == 1:
-        return f"unknown feature '{unknown[0]}'; {before}{did_you_mean(unknown[0], known)}"
-    named = ", ".join(f"'{column}'{did_you_mean(column, known)}" for column in unknown)
-    return f"unknown features {named}; {before}"

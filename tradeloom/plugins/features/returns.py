@@ -1,14 +1,22 @@
-"""The ``log_return`` feature: ln(close_t / close_{t-period})."""
+"""Returns over ``period`` bars: ``log_return`` ln(close_t / close_{t-period}) and
+``returns`` close_t / close_{t-period} - 1.
+
+State of both step kernels: a ring (`tradeloom.plugins.features.window`) of the last
+``period`` closes; once it is full, its oldest value is close_{t-period}.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from tradeloom.domain import Bars
+from tradeloom.domain import Bar, Bars
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     SingleColumnParams,
@@ -16,8 +24,24 @@ from tradeloom.plugins.features._base import (
     column_frame,
     prices,
 )
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import new_ring, ring_full, ring_get, ring_push
 
-__all__ = ["LogReturn", "LogReturnParams", "build_log_return", "log_return"]
+__all__ = [
+    "LogReturn",
+    "LogReturnParams",
+    "Returns",
+    "ReturnsParams",
+    "build_log_return",
+    "build_returns",
+    "log_return",
+    "log_return_step",
+    "return_step",
+    "simple_return",
+]
+
+_LOG = 0
+_SIMPLE = 1
 
 
 class LogReturnParams(SingleColumnParams):
@@ -26,12 +50,78 @@ class LogReturnParams(SingleColumnParams):
     period: int = Field(default=1, ge=1, strict=True, description="Bars to look back.")
 
 
+class ReturnsParams(SingleColumnParams):
+    """Keys of ``returns``; the column is ``returns_{period}``."""
+
+    period: int = Field(default=1, ge=1, strict=True, description="Bars to look back.")
+
+
+@kernel
+def _return_step(ring: np.ndarray, close: float, how: int) -> float:
+    out = math.nan
+    if ring_full(ring):
+        # np.divide: IEEE 754 division, never a ZeroDivisionError from the kernel.
+        ratio = np.divide(close, ring_get(ring, 0))
+        out = math.log(ratio) if how == _LOG else ratio - 1.0
+    ring_push(ring, close)
+    return out
+
+
+@kernel
+def log_return_step(ring: np.ndarray, close: float) -> float:
+    """Take a close; return ln(close / close ``period`` bars ago), NaN before that.
+
+    Args:
+        ring: ``new_ring(period)``, updated in place.
+        close: This bar's close.
+    """
+    return _return_step(ring, close, _LOG)
+
+
+@kernel
+def return_step(ring: np.ndarray, close: float) -> float:
+    """Take a close; return close / close ``period`` bars ago - 1, NaN before that.
+
+    Args:
+        ring: ``new_ring(period)``, updated in place.
+        close: This bar's close.
+    """
+    return _return_step(ring, close, _SIMPLE)
+
+
+@kernel
+def _returns(close: np.ndarray, period: int, how: int) -> np.ndarray:
+    # The step in a loop: the state lives in memory, so this loop is never vectorised
+    # (a vectorised log could round differently from the scalar one of the step).
+    ring = new_ring(period)
+    out = np.empty(close.size)
+    for t in range(close.size):
+        out[t] = _return_step(ring, close[t], how)
+    return out
+
+
 def log_return(close: np.ndarray, period: int) -> np.ndarray:
     """Return ln(close_t / close_{t-period}); NaN for the first ``period`` rows."""
-    out = np.full(len(close), np.nan)
-    if len(close) > period:
-        out[period:] = np.log(close[period:] / close[:-period])
-    return out
+    return _returns(np.ascontiguousarray(close, dtype=np.float64), period, _LOG)
+
+
+def simple_return(close: np.ndarray, period: int) -> np.ndarray:
+    """Return close_t / close_{t-period} - 1; NaN for the first ``period`` rows."""
+    return _returns(np.ascontiguousarray(close, dtype=np.float64), period, _SIMPLE)
+
+
+class _ReturnStep:
+    """Per-bar driver of `LogReturn` and `Returns`."""
+
+    __slots__ = ("_how", "_ring")
+
+    def __init__(self, period: int, how: int) -> None:
+        self._ring = new_ring(period)
+        self._how = how
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's return."""
+        return (_return_step(self._ring, bar.close, self._how),)
 
 
 @dataclass(frozen=True)
@@ -49,9 +139,41 @@ class LogReturn:
         """Return the log returns; row t uses closes t and t - period."""
         return column_frame(bars, {self.column: log_return(prices(bars, "close"), self.period)})
 
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver."""
+        return _ReturnStep(self.period, _LOG)
+
+
+@dataclass(frozen=True)
+class Returns:
+    """Compute the simple return over ``period`` bars."""
+
+    period: int
+    column: str
+
+    def columns(self) -> list[str]:
+        """Return the one column."""
+        return [self.column]
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        """Return the simple returns; row t uses closes t and t - period."""
+        values = simple_return(prices(bars, "close"), self.period)
+        return column_frame(bars, {self.column: values})
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver."""
+        return _ReturnStep(self.period, _SIMPLE)
+
 
 def build_log_return(params: LogReturnParams, ctx: BuildContext) -> LogReturn:
     """Return the feature; its column must not be defined already."""
     feature = LogReturn(params.period, params.column(f"log_return_{params.period}"))
+    check_new_columns(feature.columns(), ctx, "name")
+    return feature
+
+
+def build_returns(params: ReturnsParams, ctx: BuildContext) -> Returns:
+    """Return the feature; its column must not be defined already."""
+    feature = Returns(params.period, params.column(f"returns_{params.period}"))
     check_new_columns(feature.columns(), ctx, "name")
     return feature

@@ -1,15 +1,22 @@
-"""The ``volatility`` feature: rolling standard deviation of 1-bar log returns."""
+"""The ``volatility`` feature: rolling standard deviation of 1-bar log returns.
+
+Step kernel state (`new_volatility_state`): a ring of 1 close (the previous one)
+followed by a ring of the last ``window`` log returns
+(`tradeloom.plugins.features.window`).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from tradeloom.domain import Bars
+from tradeloom.domain import Bar, Bars
+from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     SingleColumnParams,
@@ -17,11 +24,25 @@ from tradeloom.plugins.features._base import (
     column_frame,
     prices,
 )
-from tradeloom.plugins.features._rolling import rolling_mean_std
-from tradeloom.plugins.features.returns import log_return
+from tradeloom.plugins.features.returns import log_return, log_return_step
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import (
+    new_ring,
+    ring_full,
+    ring_mean_std,
+    ring_push,
+    rolling_std,
+)
 from tradeloom.timeframes import periods_per_year
 
-__all__ = ["Volatility", "VolatilityParams", "build_volatility", "volatility"]
+__all__ = [
+    "Volatility",
+    "VolatilityParams",
+    "build_volatility",
+    "new_volatility_state",
+    "volatility",
+    "volatility_step",
+]
 
 
 class VolatilityParams(SingleColumnParams):
@@ -33,17 +54,61 @@ class VolatilityParams(SingleColumnParams):
     )
 
 
+@kernel
+def new_volatility_state(window: int) -> np.ndarray:
+    """Return the state of a volatility that has seen no close."""
+    return np.concatenate((new_ring(1), new_ring(window)))
+
+
+@kernel
+def volatility_step(state: np.ndarray, close: float, scale: float) -> float:
+    """Take a close; return ``scale`` times the std of the last ``window`` log returns.
+
+    Args:
+        state: ``new_volatility_state(window)``, updated in place.
+        close: This bar's close.
+        scale: Factor applied to the std (1.0, or the square root of bars per year).
+
+    Returns:
+        The volatility, or NaN for the first ``window`` closes.
+    """
+    previous = state[:3]
+    if not ring_full(previous):
+        ring_push(previous, close)
+        return math.nan
+    returns = state[3:]
+    ring_push(returns, log_return_step(previous, close))
+    if not ring_full(returns):
+        return math.nan
+    return ring_mean_std(returns, 1)[1] * scale
+
+
 def volatility(close: np.ndarray, window: int, scale: float = 1.0) -> np.ndarray:
     """Return ``scale`` times the sample std (ddof=1) of the last ``window`` log returns.
 
     Row t uses the returns of bars t - window + 1 .. t, so the first ``window`` rows
-    are NaN (the first bar has no return).
+    are NaN (the first bar has no return). The std is that of
+    `tradeloom.plugins.features.window`.
     """
     returns = log_return(close, 1)
-    out = np.full(len(close), np.nan)
-    if len(close) > 1:
-        out[1:] = rolling_mean_std(returns[1:], window, ddof=1)[1] * scale
+    out = np.full(len(returns), np.nan)
+    if len(returns) > 1:
+        out[1:] = rolling_std(returns[1:], window, 1) * scale
     return out
+
+
+class _VolatilityStep:
+    """Per-bar driver of `Volatility`."""
+
+    __slots__ = ("_scale", "_state")
+
+    def __init__(self, window: int, scale: float) -> None:
+        self._state = new_volatility_state(window)
+        self._scale = scale
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's volatility."""
+        return (volatility_step(self._state, bar.close, self._scale),)
 
 
 @dataclass(frozen=True)
@@ -58,11 +123,19 @@ class Volatility:
         """Return the one column."""
         return [self.column]
 
+    def scale(self, timeframe_seconds: int) -> float:
+        """Return the factor applied to the std for bars of this length."""
+        return math.sqrt(periods_per_year(timeframe_seconds)) if self.annualize else 1.0
+
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
         """Return the volatility, annualized from the bars' timeframe if asked."""
-        scale = math.sqrt(periods_per_year(bars.timeframe_seconds)) if self.annualize else 1.0
+        scale = self.scale(bars.timeframe_seconds)
         values = volatility(prices(bars, "close"), self.window, scale)
         return column_frame(bars, {self.column: values})
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver, annualizing from the context's timeframe if asked."""
+        return _VolatilityStep(self.window, self.scale(context.timeframe_seconds))
 
 
 def build_volatility(params: VolatilityParams, ctx: BuildContext) -> Volatility:

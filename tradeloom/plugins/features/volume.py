@@ -1,14 +1,19 @@
-"""The ``volume_zscore`` feature: how unusual this bar's volume is."""
+"""The ``volume_zscore`` feature: how unusual this bar's volume is.
+
+Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+volumes; the kernels are ``zscore``'s with the sample std.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from tradeloom.domain import Bars
+from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     SingleColumnParams,
@@ -16,7 +21,9 @@ from tradeloom.plugins.features._base import (
     column_frame,
     prices,
 )
-from tradeloom.plugins.features._rolling import rolling_mean_std
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import new_ring
+from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
 
 __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_zscore"]
 
@@ -30,16 +37,25 @@ class VolumeZScoreParams(SingleColumnParams):
 def volume_zscore(volume: np.ndarray, window: int) -> np.ndarray:
     """Return (volume_t - mean) / std over the window of ``window`` bars ending at t.
 
-    The std is the sample std (ddof=1). A window of equal volumes has std 0 and the
+    The std is the sample std (ddof=1); mean and std are those of
+    `tradeloom.plugins.features.window`. A window of equal volumes has std 0 and the
     bar is not unusual: the score is 0.0 there. NaN only for the first ``window - 1``
     rows.
     """
-    mean, std = rolling_mean_std(volume, window, ddof=1)
-    flat = std == 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = (volume - mean) / std
-    score[flat] = 0.0
-    return score
+    return rolling_zscore(np.ascontiguousarray(volume, dtype=np.float64), window, 1)
+
+
+class _VolumeZScoreStep:
+    """Per-bar driver of `VolumeZScore`."""
+
+    __slots__ = ("_ring",)
+
+    def __init__(self, window: int) -> None:
+        self._ring = new_ring(window)
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's volume z-score."""
+        return (zscore_step(self._ring, bar.volume, 1),)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,10 @@ class VolumeZScore:
         """Return the z-scores; row t uses volumes t - window + 1 .. t."""
         score = volume_zscore(prices(bars, "volume"), self.window)
         return column_frame(bars, {self.column: score})
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver."""
+        return _VolumeZScoreStep(self.window)
 
 
 def build_volume_zscore(params: VolumeZScoreParams, ctx: BuildContext) -> VolumeZScore:
