@@ -10,6 +10,7 @@ strategies: the default one (a walk-forward forest with a monitor), shortened.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -327,3 +328,52 @@ def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path
     assert len(whole.events) > 3 * 32  # the small buffer had to grow several times
     for field in ("events", "position", "cash", "equity", "portfolio", "working"):
         np.testing.assert_array_equal(getattr(resumed, field), getattr(whole, field))
+
+
+class _Drifting:
+    """A feature whose per-bar driver disagrees with its batch driver from bar 5 on."""
+
+    def columns(self) -> list[str]:
+        return ["drift"]
+
+    def compute(self, bars, features):
+        return pd.DataFrame({"drift": np.zeros(len(bars))}, index=bars.frame.index)
+
+    def stepper(self, context):
+        class Step:
+            def step(self, bar, features):
+                return (1e-12 if bar.index >= 5 else 0.0,)
+
+        return Step()
+
+
+def test_per_bar_features_must_equal_the_batch_features(tmp_path: Path) -> None:
+    spec = {
+        "seed": 3,
+        "bars": 20,
+        "volume_scale": 1.0,
+        "fill": "close",
+        "slippage_bps": 0.0,
+        "fee_bps": 0.0,
+        "allow_short": False,
+        "max_volume_fraction": None,
+        "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
+        "drawdown": None,
+        "max_holding_bars": None,
+        "stop_loss": None,
+        "take_profit": None,
+        "threshold": 0.3,
+        "min_interval": 1,
+        "monitor": False,
+    }
+    path = _write(tmp_path, spec)
+    config, plugins = load_strategy(path, [])
+    pipeline = dataclasses.replace(build_pipeline(config), features=(_Drifting(),))
+    with pytest.raises(
+        RuntimeError,
+        match=r"^feature column drift at bar 5: the per-bar driver gives 1e-12, "
+        r"the batch driver 0\.0$",
+    ):
+        run_strategy(pipeline, plugins, out=tmp_path / "run", driver="per_bar")
+    # the batch driver never steps features
+    run_strategy(pipeline, plugins, out=tmp_path / "batch", driver="auto")

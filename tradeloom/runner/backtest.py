@@ -4,7 +4,8 @@ The sequential layers (signal, risk, execution, portfolio) run under one of two
 drivers that journal identical events: the compiled batch driver
 (`tradeloom.runner.batch`) when every one of them offers a kernel, else the
 per-bar driver (`tradeloom.runner.engine.BarEngine`), the one live trading uses.
-``driver="per_bar"`` forces the per-bar driver (a replay as live would run it).
+``driver="per_bar"`` forces the per-bar driver (a replay as live would run it): it
+also steps the features bar by bar and checks each row against the batch features.
 A decision at t's close uses nothing after t, and fills no earlier than t's close.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.domain import OHLCV, Bar, Bars, ModelTraining, Order
+from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
 from tradeloom.runner.batch import core_params, execute_core, replay_events
 from tradeloom.runner.engine import BarEngine
 from tradeloom.runner.events import Recorder
@@ -169,18 +171,38 @@ def _per_bar(
     trainings_at: dict[int, list[ModelTraining]],
     recorder: Recorder,
 ) -> np.ndarray:
+    """Drive the bars one at a time, as live trading does.
+
+    When every feature has a per-bar driver, the features are stepped bar by bar too
+    (what the risk rules see) and each row must equal the batch row: a difference is
+    a bug in a feature, raised with its column and bar.
+    """
     frame = bars.frame
     times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
     o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
     feats = features.to_numpy(np.float64)
     names = {name: j for j, name in enumerate(features.columns)}
+    stepper = None
+    if all(isinstance(f, SteppedFeature) for f in engine.p.features):
+        stepper = FeatureStepper(engine.p.features, StepContext.of(bars))
     rows = np.empty((len(frame), 3))
     for t in range(len(frame)):
         ts = times[t]
         for training in trainings_at.get(t, ()):
             recorder.training(training, ts)
         bar = Bar(t, ts, float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
-        rows[t] = engine.on_bar(bar, float(probability[t]), _Row(names, feats[t]))
+        row = feats[t]
+        if stepper is not None:
+            row = stepper.step(bar)
+            if not np.array_equal(row, feats[t], equal_nan=True):
+                j = int(
+                    np.flatnonzero(~((row == feats[t]) | (np.isnan(row) & np.isnan(feats[t]))))[0]
+                )
+                raise RuntimeError(
+                    f"feature column {features.columns[j]} at bar {t}: the per-bar driver "
+                    f"gives {float(row[j])!r}, the batch driver {float(feats[t, j])!r}"
+                )
+        rows[t] = engine.on_bar(bar, float(probability[t]), _Row(names, row))
     return rows
 
 
