@@ -1,9 +1,11 @@
-"""Where the time of a backtest goes, and how fast the per-bar engine is.
+"""Where the time of a backtest goes, under both drivers.
 
-Runs the default strategy's stages separately (data, features, model, engine loop)
-and the engine loop alone on precomputed probabilities, against a floor: a bare
-Python loop doing the same threshold entries and exits with no journal, no events
-and no risk layer. Prints medians of several runs, the machine, and the ratio.
+Runs the default strategy's stages separately (data, features, model, then the
+sequential layers with their journal under the batch and the per-bar driver), and
+a whole backtest on precomputed probabilities under both drivers against a floor:
+a bare Python loop doing the same threshold entries and exits with no journal, no
+events and no risk layer. Prints medians of several runs, the machine, the ratios.
+benchmarks/bench_core.py compares the compiled core with vectorbt and others.
 
     python benchmarks/bench_backtest.py [--bars 200000] [--runs 5]
 """
@@ -17,17 +19,19 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tradeloom.domain import RunInfo
-from tradeloom.runner.backtest import compute_features, run_backtest
+from tradeloom.domain import ModelOutput, RunInfo
+from tradeloom.runner.backtest import Driver, compute_features, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.logs import configure_logging
-from tradeloom.runner.wiring import build_pipeline
+from tradeloom.runner.plugin_manager import load_plugins
+from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +64,35 @@ def stages(runs: int) -> None:
     fit_runs = max(1, runs // 2)
     seconds = median_seconds(lambda: pipeline.model.fit_predict(bars, features), fit_runs)
     print(f"  model     {seconds:8.3f} s  (walk-forward, median of {fit_runs})")
+    output = pipeline.model.fit_predict(bars, features)
+    with tempfile.TemporaryDirectory() as tmp:
+        for driver in ("batch", "per_bar"):
+
+            def engine(driver: str = driver) -> None:
+                fresh = build_pipeline(config)
+                fresh = replace(fresh, model=_Fixed(output, fresh.model.horizon))
+                backtest(fresh, Path(tmp), driver)
+
+            seconds = median_seconds(engine, runs)
+            print(f"  {driver:9} {seconds:8.3f} s  (features, sequential layers and journal)")
+
+
+class _Fixed:
+    """A model that returns a finished walk-forward's output (the engine alone is timed)."""
+
+    def __init__(self, output: ModelOutput, horizon: int) -> None:
+        self.output = output
+        self.horizon = horizon
+
+    def fit_predict(self, bars: object, features: object) -> ModelOutput:
+        return self.output
+
+
+def backtest(pipeline: Pipeline, folder: Path, driver: Driver) -> None:
+    journal = Journal(folder / f"j{time.perf_counter_ns()}.sqlite")
+    run = RunInfo("bench", "bench", "backtest", str(folder))
+    run_backtest(pipeline, Recorder(journal, load_plugins([]).hook, run), "bench", driver=driver)
+    journal.close()
 
 
 def engine_vs_floor(n_bars: int, runs: int) -> None:
@@ -88,14 +121,10 @@ def engine_vs_floor(n_bars: int, runs: int) -> None:
             "risk: {sizing: {kind: fixed_fraction, fraction: 1.0}}\n"
             "execution: {kind: simulated, fee_bps: 10}\n"
         )
-        config, plugins = load_strategy(strategy)
+        config, _ = load_strategy(strategy)
 
-        def engine() -> None:
-            pipeline = build_pipeline(config)
-            journal = Journal(Path(tmp) / f"j{time.perf_counter_ns()}.sqlite")
-            run = RunInfo("bench", "bench", "backtest", tmp)
-            run_backtest(pipeline, Recorder(journal, plugins.hook, run), "bench")
-            journal.close()
+        def engine(driver: Driver) -> None:
+            backtest(build_pipeline(config), Path(tmp), driver)
 
         p = frame["p_up"].to_numpy()
         c = frame["close"].to_numpy()
@@ -115,15 +144,18 @@ def engine_vs_floor(n_bars: int, runs: int) -> None:
                     elif p[t] < 0.5 and position > 0.0:
                         pending = -position
 
-        engine_s = median_seconds(engine, runs)
+        batch_s = median_seconds(lambda: engine("batch"), runs)
+        per_bar_s = median_seconds(lambda: engine("per_bar"), runs)
         floor_s = median_seconds(floor, runs)
         print(
-            f"backtest on precomputed probabilities (load, features, per-bar loop, journal), "
-            f"{n_bars:,} bars: median of {runs} runs"
+            f"backtest on precomputed probabilities (load, features, sequential layers, "
+            f"journal), {n_bars:,} bars: median of {runs} runs"
         )
-        print(f"  tradeloom engine  {n_bars / engine_s:12,.0f} bars/s  ({engine_s:.3f} s)")
+        print(f"  batch driver      {n_bars / batch_s:12,.0f} bars/s  ({batch_s:.3f} s)")
+        print(f"  per-bar driver    {n_bars / per_bar_s:12,.0f} bars/s  ({per_bar_s:.3f} s)")
         print(f"  bare Python loop  {n_bars / floor_s:12,.0f} bars/s  ({floor_s:.3f} s)")
-        print(f"  ratio engine/floor throughput: {floor_s / engine_s:.3f}")
+        print(f"  ratio batch/floor throughput: {floor_s / batch_s:.2f}")
+        print(f"  ratio batch/per-bar throughput: {per_bar_s / batch_s:.2f}")
 
 
 def main() -> None:

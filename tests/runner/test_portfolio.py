@@ -101,3 +101,12 @@ def test_accounting_identities(steps, final_price) -> None:
     total_pnl = sum(t.pnl for t in p.trades)
     assert total_pnl == pytest.approx(p.cash - 10_000.0, rel=1e-7, abs=1e-5)
     assert sum(t.fees for t in p.trades) == pytest.approx(fees, rel=1e-9, abs=1e-9)
+
+
+def test_a_tiny_position_is_a_position() -> None:
+    p = Portfolio(1e-6)
+    p.apply(fill(1, +1, 5e-13, 1000.0))
+    assert p.position == 5e-13 and p.entry_bar == 1
+    assert p.cash == pytest.approx(1e-6 - 5e-10)
+    p.apply(fill(2, -1, 5e-13 * (1 + 1e-14), 1000.0))  # the close, with rounding dust
+    assert p.position == 0.0 and p.entry_bar is None and len(p.trades) == 1

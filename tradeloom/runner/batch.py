@@ -533,6 +533,7 @@ def replay_events(
         The final portfolio and the orders still working after the last bar.
     """
     replay = _Replay(pipeline, frame, probability, trainings_at, recorder, order_prefix)
+    replay.box_times(result.events)
     for row in result.events:
         replay.event(row)
     replay.finish()
@@ -557,7 +558,9 @@ class _Replay:
         self.prefix = order_prefix
         self.monitors = pipeline.monitors
         self.horizon = max(int(pipeline.model.horizon), 1)
-        self.times = list(frame.index)
+        self.index = frame.index
+        self.last = len(frame) - 1
+        self.times: dict[int, pd.Timestamp] = {}
         self.ohlcv = [frame[k].to_numpy(np.float64) for k in OHLCV]
         self.close = self.ohlcv[3]
         self.probability = probability
@@ -570,6 +573,14 @@ class _Replay:
         self.signals: dict[int, Signal] = {}
         self.payoff = float(getattr(pipeline.sizer.kernel_spec(), "payoff", 1.0))  # type: ignore[attr-defined]
         self.limits = [rule.kernel_spec().limit for rule in pipeline.rules]  # type: ignore[attr-defined]
+
+    def box_times(self, events: np.ndarray) -> None:
+        """Turn the timestamps to journal into Timestamps once (boxing all 1M costs seconds)."""
+        if self.monitors:
+            needed = np.arange(self.last + 1)
+        else:
+            needed = np.unique(np.r_[events[:, 1], self.training_bars].astype(np.int64))
+        self.times = dict(zip(needed.tolist(), self.index[needed], strict=True))
 
     def event(self, row: np.ndarray) -> None:
         kind, t, phase = int(row[0]), int(row[1]), int(row[2])
@@ -618,7 +629,7 @@ class _Replay:
             self.trades.append(Trade.from_kernel(values, entry, ts))
 
     def finish(self) -> None:
-        self._advance(len(self.times) - 1, 1)
+        self._advance(self.last, 1)
 
     def _advance(self, t: int, phase: int) -> None:
         """Journal the trainings and monitors due before an event of bar ``t`` in ``phase``."""

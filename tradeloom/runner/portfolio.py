@@ -159,8 +159,8 @@ def apply_fill(
     state[FEES] += fee
     before = state[POSITION]
     after = before + signed
-    if abs(after) <= _EPS * max(abs(before), abs(signed), 1.0):
-        after = 0.0
+    if abs(after) <= _EPS * max(abs(before), abs(signed)):
+        after = 0.0  # a close that leaves rounding dust; relative, so tiny positions count
     flags = 0
     if before == 0.0 or (before > 0) == (signed > 0):
         _grow(state, bar, price, before, signed, fee)
