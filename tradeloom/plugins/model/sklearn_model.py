@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,9 @@ from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.model.folds import Fold, plan_folds
 from tradeloom.plugins.model.labels import direction_labels
 from tradeloom.plugins.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.model.compiled_trees import CompiledClassifier
 
 __all__ = [
     "SINGLE_CLASS",
@@ -122,7 +126,8 @@ class SklearnModel:
     Attributes:
         horizon: Label horizon in bars.
         estimator_name: The estimator's class name, as journaled with each fold.
-        fitted: The estimator of the latest trained fold after `fit_predict` (None before).
+        fitted: The estimator of the latest trained fold after `fit_predict` (None before);
+            a ``Pipeline`` of the fold's scaler and estimator when ``scaler`` is set.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class SklearnModel:
         self.scaler = scaler
         self.estimator_name = type(estimator).__name__
         self.fitted: Any | None = None
+        self._row_model: _RowModel | None = None
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
         """Train walk-forward and predict; a prediction at bar s uses only labels known at s.
@@ -210,6 +216,63 @@ class SklearnModel:
         series = pd.Series(probability, index=frame.index, name="probability_up")
         return ModelOutput(probability=series, trainings=tuple(trainings))
 
+    @property
+    def compiled(self) -> CompiledClassifier | None:
+        """The compiled trees `predict_row` uses for the latest fold; None if it cannot.
+
+        Reading it prepares the latest fold for `predict_row` (compiling and checking a
+        large forest takes a fraction of a second), so a live driver can do that right
+        after training rather than at the next bar.
+        """
+        row_model = self._latest_row_model()
+        return None if row_model is None else row_model.compiled
+
+    def predict_row(self, values: npt.ArrayLike) -> float:
+        """Return the probability of an up move for one bar's features, as the batch path does.
+
+        Uses the latest trained fold (`fitted`): its scaler, if any, with scikit-learn's
+        arithmetic, then the compiled trees of `compile_classifier` when it supports the
+        estimator. The number is then the one `fit_predict` gives the same row in that
+        fold's segment, bit for bit (for a forest with ``n_jobs`` > 1, the one it gives
+        with ``n_jobs=1``: see `compiled_trees`). Other estimators are asked for
+        ``predict_proba`` of the one row, which is what they say for it alone; one whose
+        arithmetic depends on the batch (a linear model's BLAS product adds in another
+        order for one row than for many) may differ from `fit_predict` in the last bits.
+
+        Args:
+            values: One value per feature column, in the order `fit_predict` was given.
+
+        Returns:
+            The probability, or NaN when no fold has trained or a value is not finite
+            (rows the batch path does not predict either).
+
+        Raises:
+            ValueError: ``values`` does not hold one value per feature column.
+        """
+        row = np.asarray(values, dtype=np.float64)
+        row_model = self._latest_row_model()
+        if row_model is None:
+            return float("nan")
+        n_features = row_model.n_features
+        if row.ndim != 1 or (n_features is not None and len(row) != n_features):
+            raise ValueError(
+                f"values must hold one value per feature column ({n_features}), "
+                f"has shape {row.shape}"
+            )
+        if not np.isfinite(row).all():
+            return float("nan")
+        return row_model.predict(row)
+
+    def _latest_row_model(self) -> _RowModel | None:
+        fitted = self.fitted
+        if fitted is None:
+            return None
+        row_model = self._row_model
+        if row_model is None or row_model.fitted is not fitted:
+            row_model = _RowModel(fitted)
+            self._row_model = row_model
+        return row_model
+
     def _fit(self, fold: Fold, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> Any:
         from sklearn import preprocessing
         from sklearn.base import clone
@@ -223,6 +286,7 @@ class SklearnModel:
             model.fit(x, y)
         except Exception as exc:  # any failure of a third-party fit is reported the same way
             raise self._failure("train", fold, exc) from exc
+        _predict_serially(model)
         return model
 
     def _predict(
@@ -243,6 +307,78 @@ class SklearnModel:
             f"(training rows {fold.train_start}..{fold.train_end}, predicting bars "
             f"{fold.predict_start}..{fold.predict_end}): {type(exc).__name__}: {exc}"
         )
+
+
+class _RowModel:
+    """One fold's model, set up to predict single rows fast (compiled when it can be)."""
+
+    def __init__(self, fitted: Any) -> None:
+        from sklearn.pipeline import Pipeline
+
+        from tradeloom.plugins.model.compiled_trees import compile_classifier
+
+        self.fitted = fitted
+        n_features = getattr(fitted, "n_features_in_", None)  # not every estimator says
+        self.n_features = None if n_features is None else int(n_features)
+        scaler, estimator = None, fitted
+        if isinstance(fitted, Pipeline):  # as _fit builds it: scaler, then estimator
+            scaler, estimator = fitted.named_steps["scaler"], fitted.named_steps["estimator"]
+        self.compiled = compile_classifier(estimator)
+        self._scale = _row_scaler(scaler)
+        up = np.flatnonzero(np.asarray(fitted.classes_) == 1)
+        self._column = int(up[0]) if len(up) == 1 else -1
+
+    def predict(self, row: npt.NDArray[np.float64]) -> float:
+        if self.compiled is not None:
+            return self.compiled.predict_proba_one(self._scale(row))
+        if self._column < 0:
+            raise ValueError(f"classes_ is {self.fitted.classes_!r}, expected one class 1")
+        return float(self.fitted.predict_proba(row[None, :])[0, self._column])
+
+
+def _row_scaler(scaler: Any) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Return a function that scales one row exactly as ``scaler.transform`` scales it.
+
+    The three scalers `_fit` builds are repeated operation for operation (their
+    ``transform`` in sklearn/preprocessing/_data.py, in place on a float64 copy), which
+    skips the input validation that would cost more than the compiled trees; any other
+    falls back to ``transform`` itself.
+    """
+    from sklearn import preprocessing
+
+    if scaler is None:
+        return lambda row: row
+    kind = type(scaler)
+    if kind is preprocessing.StandardScaler:
+        mean = scaler.mean_ if scaler.with_mean else None
+        std = scaler.scale_ if scaler.with_std else None
+        return lambda row: _shift_divide(row, mean, std)
+    if kind is preprocessing.RobustScaler:
+        center = scaler.center_ if scaler.with_centering else None
+        scale = scaler.scale_ if scaler.with_scaling else None
+        return lambda row: _shift_divide(row, center, scale)
+    if kind is preprocessing.MinMaxScaler and not scaler.clip:
+        factor, offset = scaler.scale_, scaler.min_
+        return lambda row: row * factor + offset
+    return lambda row: np.asarray(scaler.transform(row[None, :]), dtype=np.float64)[0]
+
+
+def _shift_divide(
+    row: npt.NDArray[np.float64],
+    shift: npt.NDArray[np.float64] | None,
+    divisor: npt.NDArray[np.float64] | None,
+) -> npt.NDArray[np.float64]:
+    out = row if shift is None else row - shift
+    return out if divisor is None else out / divisor
+
+
+def _predict_serially(model: Any) -> None:
+    """Predict with one job: a forest's threads add up tree probabilities in whatever
+    order they finish, so with ``n_jobs`` > 1 the same row can differ in the last bit
+    from one run to the next. Training in parallel stays deterministic and is kept."""
+    keys = [key for key in model.get_params() if key == "n_jobs" or key.endswith("__n_jobs")]
+    if keys:
+        model.set_params(**dict.fromkeys(keys, 1))
 
 
 def import_estimator(path: str) -> Any:
