@@ -90,7 +90,8 @@ class Bar:
 class ModelTraining:
     """One walk-forward fold: the rows trained on and the bars it predicts.
 
-    Bar indices are inclusive. Purging guarantees ``train_end + horizon < predict_start``.
+    Bar indices are inclusive. Purging guarantees
+    ``train_end + horizon + embargo < predict_start``.
     """
 
     fold: int
@@ -103,6 +104,7 @@ class ModelTraining:
     horizon: int
     estimator: str
     skipped: str = ""
+    embargo: int = 0
 
 
 @dataclass(frozen=True)

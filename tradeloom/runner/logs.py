@@ -33,6 +33,12 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # The stderr of the moment, not the one at configuration: a caller (a test, an
+        # embedding program) may swap sys.stderr and close the old one.
+        logger_factory=_current_stderr,
         cache_logger_on_first_use=False,
     )
+
+
+def _current_stderr(*args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)

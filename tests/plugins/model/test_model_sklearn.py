@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -19,7 +20,10 @@ from tradeloom.domain import Bars, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.model import SklearnModel, SklearnParams, build_sklearn_model, plan_folds
-from tradeloom.plugins.model.sklearn_model import ModelFitError, WalkForwardParams
+from tradeloom.plugins.model.folds import PurgingError
+from tradeloom.plugins.model.labels import direction_labels, triple_barrier_labels
+from tradeloom.plugins.model.sklearn_model import LabelParams, ModelFitError, WalkForwardParams
+from tradeloom.runner.cli import main
 
 FAKE_MODULE = "tradeloom_test_estimators"
 
@@ -156,15 +160,85 @@ def test_no_fold_trains_on_a_label_that_overlaps_its_predictions(horizon: int) -
     assert boundary_checked > len(trained) // 2
 
 
-def test_leak_test_catches_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
-    def leaky_plan(n: int, valid: Any, horizon: int, *rest: int) -> list[Any]:
-        return plan_folds(n, valid, horizon - 1, *rest)  # allows i + horizon == s
+def _leaky_plan(n: int, valid: Any, horizon: int, *rest: int) -> list[Any]:
+    return plan_folds(n, valid, horizon - 1, *rest)  # allows i + horizon == s
 
-    monkeypatch.setattr(sklearn_model, "plan_folds", leaky_plan)
+
+def test_the_model_refuses_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sklearn_model, "plan_folds", _leaky_plan)
+    bars, features = _recording_data(200, seed=0, nan_share=0.0)
+    with pytest.raises(
+        PurgingError,
+        match=r"^look-ahead in walk-forward training: fold 0 trains on row 19 whose label "
+        r"reaches bar 22, not before its first predicted bar 22 \(25 more folds leak\)$",
+    ):
+        _build(label={"horizon": 3}).fit_predict(bars, features)
+    assert RECORDS == []  # refused before any fold trained
+
+
+def test_leak_test_catches_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the model's own check switched off, the recorded folds show the leak.
+    monkeypatch.setattr(sklearn_model, "plan_folds", _leaky_plan)
+    monkeypatch.setattr(sklearn_model, "check_purging", lambda *args: None)
     bars, features = _recording_data(200, seed=0, nan_share=0.0)
     _build(label={"horizon": 3}).fit_predict(bars, features)
     with pytest.raises(AssertionError):
         _assert_no_leak(RECORDS, 3)
+
+
+@pytest.mark.parametrize(("horizon", "embargo"), [(1, 4), (3, 10)])
+def test_embargo_keeps_rows_before_the_purged_ones_out(horizon: int, embargo: int) -> None:
+    bars, features = _recording_data(300, seed=4, nan_share=0.0)
+    output = _build(
+        label={"horizon": horizon},
+        walk_forward={"train_window": 20, "retrain_every": 7, "embargo": embargo},
+    ).fit_predict(bars, features)
+    _assert_no_leak(RECORDS, horizon + embargo)
+    for training, record in zip(output.trainings, RECORDS, strict=True):
+        # The row just outside the embargo is used, the one just inside is not.
+        assert record["train"].max() == training.predict_start - horizon - embargo - 1
+
+
+def test_dead_zone_rows_are_predicted_but_not_trained_on() -> None:
+    bars, features = _recording_data(300, seed=6, nan_share=0.0)
+    zone = 0.01
+    output = _build(
+        label={"horizon": 2, "dead_zone": zone},
+        walk_forward={"train_window": 30, "retrain_every": 10},
+    ).fit_predict(bars, features)
+    close = bars.frame["close"].to_numpy()
+    forward = np.abs(np.log(close[2:] / close[:-2]))
+    inside = set(np.flatnonzero(forward < zone).tolist())
+    assert 50 < len(inside) < 250
+    trained = set()
+    for record in RECORDS:
+        rows = record["train"].astype(int)
+        trained.update(rows.tolist())
+        np.testing.assert_array_equal(record["y"], close[rows + 2] > close[rows])
+    assert trained and not trained & inside
+    # Rows inside the zone still get a probability once a fold covers them.
+    covered = np.arange(output.trainings[0].predict_start, 300)
+    zone_rows = np.array(sorted(inside & set(covered.tolist())))
+    assert len(zone_rows) > 20
+    assert np.isfinite(output.probability.to_numpy()[zone_rows]).all()
+
+
+def test_triple_barrier_labels_are_given_to_the_estimator() -> None:
+    bars, features = _recording_data(300, seed=9, nan_share=0.0)
+    frame = bars.frame.assign(high=bars.frame["close"] * 1.004, low=bars.frame["close"] * 0.996)
+    bars = Bars(frame=frame, symbol="TEST/USDT", timeframe="1h", timeframe_seconds=3600)
+    label = {"kind": "triple_barrier", "horizon": 5, "take_profit": 0.01, "stop_loss": 0.02}
+    _build(label=label).fit_predict(bars, features)
+    expected = triple_barrier_labels(
+        frame["high"], frame["low"], frame["close"], 5, take_profit=0.01, stop_loss=0.02
+    )
+    # Not the direction at the limit: the barriers decide a share of the rows.
+    assert not np.array_equal(expected, direction_labels(frame["close"], 5), equal_nan=True)
+    assert RECORDS
+    for record in RECORDS:
+        rows = record["train"].astype(int)
+        np.testing.assert_array_equal(record["y"], expected[rows])
+    _assert_no_leak(RECORDS, 5)
 
 
 def test_labels_given_to_the_estimator_are_forward_directions() -> None:
@@ -231,12 +305,16 @@ def test_trainings_describe_each_fold() -> None:
     assert output.trainings[-1].predict_end == 99
 
 
-def test_single_class_fold_is_skipped_not_fatal() -> None:
+def _rising_then_random() -> tuple[Bars, pd.DataFrame]:
     # Rising for 50 bars (every label up), then a random walk.
     close = np.concatenate([np.linspace(100.0, 150.0, 50), 150.0 * _random_walk(150, 1) / 100])
     bars = _bars(close)
     rng = np.random.default_rng(0)
-    features = pd.DataFrame({"x": rng.normal(size=200)}, index=bars.frame.index)
+    return bars, pd.DataFrame({"x": rng.normal(size=200)}, index=bars.frame.index)
+
+
+def test_single_class_fold_is_skipped_not_fatal() -> None:
+    bars, features = _rising_then_random()
     model = _build(
         "sklearn.linear_model.LogisticRegression",
         walk_forward={"train_window": 30, "retrain_every": 10},
@@ -253,6 +331,111 @@ def test_single_class_fold_is_skipped_not_fatal() -> None:
     assert trained
     for training in trained:
         assert np.isfinite(probability[training.predict_start : training.predict_end + 1]).all()
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_single_class_fold_fails_when_the_file_says_so(n_jobs: int) -> None:
+    bars, features = _rising_then_random()
+    model = _build(
+        "sklearn.linear_model.LogisticRegression",
+        walk_forward={
+            "train_window": 30,
+            "retrain_every": 10,
+            "on_single_class": "fail",
+            "n_jobs": n_jobs,
+        },
+    )
+    with pytest.raises(ModelFitError) as caught:
+        model.fit_predict(bars, features)
+    assert str(caught.value) == (
+        "model: fold 0 has one class only in its 30 training rows 0..29 (every label is 1; "
+        "predicting bars 31..40); lengthen walk_forward.train_window, change the label, or "
+        "set walk_forward.on_single_class: skip"
+    )
+
+
+def test_single_class_failure_exits_2_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars, _ = _rising_then_random()
+    bars.frame.reset_index().to_csv(tmp_path / "bars.csv", index=False)
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        "name: single\n"
+        "data: {kind: csv, path: bars.csv, timeframe: 1h}\n"
+        "features: [{kind: log_return}]\n"
+        "model:\n"
+        "  kind: sklearn\n"
+        "  estimator: sklearn.linear_model.LogisticRegression\n"
+        "  walk_forward: {train_window: 30, retrain_every: 10, on_single_class: fail}\n"
+        "signal: {kind: threshold, threshold: 0.3}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.1}}\n"
+        "execution: {kind: simulated}\n"
+    )
+    assert main(["run", str(strategy), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "model: fold 0 has one class only in its 30 training rows 1..30 (every label is 1; "
+        "predicting bars 32..41); lengthen walk_forward.train_window, change the label, or "
+        "set walk_forward.on_single_class: skip"
+    ]
+
+
+# --- parallel folds -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params"),
+    [
+        ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 20, "max_depth": 4}),
+        ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 20, "n_jobs": 2}),
+        ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 20}),
+        ("sklearn.linear_model.LogisticRegression", {}),
+    ],
+)
+def test_parallel_folds_predict_exactly_as_serial_ones(
+    estimator: str, params: dict[str, Any]
+) -> None:
+    bars, features = _planted_signal(900, seed=12)
+
+    def run(n_jobs: int) -> tuple[Any, SklearnModel]:
+        model = _build(
+            estimator,
+            params=params,
+            scaler="standard",
+            label={"horizon": 2, "dead_zone": 0.002},
+            walk_forward={"train_window": 150, "retrain_every": 40, "n_jobs": n_jobs},
+        )
+        return model.fit_predict(bars, features), model
+
+    serial, serial_model = run(1)
+    assert len(serial.trainings) > 15
+    assert np.isfinite(serial.probability.to_numpy()).sum() > 600
+    for n_jobs in (2, -1):
+        parallel, parallel_model = run(n_jobs)
+        assert np.array_equal(
+            parallel.probability.to_numpy(), serial.probability.to_numpy(), equal_nan=True
+        )
+        assert parallel.trainings == serial.trainings
+        # The latest fold is the one kept for live predictions, whatever finished last.
+        row = features.to_numpy()[-1]
+        assert parallel_model.predict_row(row) == serial_model.predict_row(row)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 3])
+def test_a_failing_fold_is_reported_in_fold_order(n_jobs: int) -> None:
+    bars, features = _recording_data(120, seed=0, nan_share=0.0)
+    model = _build(
+        f"{FAKE_MODULE}.FailingClassifier",
+        walk_forward={"train_window": 20, "retrain_every": 7, "n_jobs": n_jobs},
+    )
+    with pytest.raises(ModelFitError) as caught:
+        model.fit_predict(bars, features)
+    assert str(caught.value) == (
+        "model: FailingClassifier failed to train fold 0 "
+        "(training rows 0..19, predicting bars 21..27): RuntimeError: boom"
+    )
+    assert isinstance(caught.value.__cause__, RuntimeError)
 
 
 def test_scaler_is_fitted_on_each_fold_training_rows_only() -> None:
@@ -468,7 +651,20 @@ def test_factory_accepts_a_configured_classifier() -> None:
     assert model.estimator.get_params()["C"] == 2.0
     assert (model.horizon, model.train_window, model.retrain_every) == (4, 50, 5)
     assert (model.min_train_rows, model.scaler, model.estimator_name) == (30, "robust", "SVC")
+    assert (model.embargo, model.n_jobs, model.on_single_class) == (0, 1, "skip")
     assert _build().min_train_rows == 20
+    model = _build(
+        label={"kind": "triple_barrier", "horizon": 6, "take_profit": 0.02, "stop_loss": 0.01},
+        walk_forward={
+            "train_window": 50,
+            "retrain_every": 5,
+            "embargo": 3,
+            "n_jobs": -1,
+            "on_single_class": "fail",
+        },
+    )
+    assert (model.embargo, model.n_jobs, model.on_single_class) == (3, -1, "fail")
+    assert (model.horizon, model.label.kind, model.label.take_profit) == (6, "triple_barrier", 0.02)
 
 
 # --- the params ----------------------------------------------------------------------
@@ -513,7 +709,20 @@ def test_params_min_train_rows_cannot_exceed_train_window() -> None:
             ("walk_forward", "purge"),
         ),
         ({"label": {"horizon": 0}}, ("label", "horizon")),
-        ({"label": {"horizon": 1, "kind": "direction"}}, ("label", "kind")),
+        ({"label": {"horizon": 1, "kind": "up"}}, ("label", "kind")),
+        ({"label": {"dead_zone": -0.1}}, ("label", "dead_zone")),
+        ({"label": {"dead_zone": float("nan")}}, ("label", "dead_zone")),
+        ({"label": {"take_profit": 0, "stop_loss": 0.1}}, ("label", "take_profit")),
+        ({"label": {"take_profit": 0.1, "stop_loss": 1}}, ("label", "stop_loss")),
+        ({"label": {"horizon": 1, "barrier": 2}}, ("label", "barrier")),
+        (
+            {"walk_forward": {"train_window": 20, "retrain_every": 1, "embargo": -1}},
+            ("walk_forward", "embargo"),
+        ),
+        (
+            {"walk_forward": {"train_window": 20, "retrain_every": 1, "on_single_class": "x"}},
+            ("walk_forward", "on_single_class"),
+        ),
         ({"scaler": "zscore"}, ("scaler",)),
         ({"estimator": ""}, ("estimator",)),
         ({"paramz": {}}, ("paramz",)),
@@ -527,5 +736,71 @@ def test_params_defaults() -> None:
     params = SklearnParams.model_validate(BASE)
     assert params.params == {}
     assert params.scaler == "none"
-    assert params.label.horizon == 1
+    assert params.label == LabelParams(
+        kind="direction", horizon=1, dead_zone=0.0, take_profit=None, stop_loss=None
+    )
     assert params.walk_forward.min_train_rows is None
+    assert params.walk_forward.embargo == 0
+    assert params.walk_forward.n_jobs == 1
+    assert params.walk_forward.on_single_class == "skip"
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "message"),
+    [
+        (
+            {"label": {"horizon": 101}},
+            (),
+            "Value error, label.horizon must be <= walk_forward.train_window (100), was 101",
+        ),
+        (
+            {"label": {"kind": "triple_barrier", "take_profit": 0.02}},
+            ("label",),
+            "Value error, kind triple_barrier needs stop_loss",
+        ),
+        (
+            {"label": {"kind": "triple_barrier"}},
+            ("label",),
+            "Value error, kind triple_barrier needs take_profit and stop_loss",
+        ),
+        (
+            {"label": {"take_profit": 0.02}},
+            ("label",),
+            "Value error, take_profit is a triple_barrier key; kind is direction",
+        ),
+        (
+            {"label": {"take_profit": 0.02, "stop_loss": 0.01}},
+            ("label",),
+            "Value error, take_profit and stop_loss are triple_barrier keys; kind is direction",
+        ),
+        (
+            {"walk_forward": {"train_window": 100, "retrain_every": 10, "n_jobs": 0}},
+            ("walk_forward", "n_jobs"),
+            "Value error, must be >= 1, or -1 for every core, was 0",
+        ),
+        (
+            {"walk_forward": {"train_window": 100, "retrain_every": 10, "n_jobs": -2}},
+            ("walk_forward", "n_jobs"),
+            "Value error, must be >= 1, or -1 for every core, was -2",
+        ),
+    ],
+)
+def test_params_cross_field_messages(
+    change: dict[str, Any], loc: tuple[Any, ...], message: str
+) -> None:
+    assert _error({**BASE, **change}) == (loc, message)
+    assert SklearnParams.model_validate({**BASE, "label": {"horizon": 100}})
+
+
+def test_horizon_longer_than_the_window_exits_2_through_the_cli(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    strategy = Path(__file__).resolve().parents[3] / "strategies" / "btc_rf.yaml"
+    code = main(["validate", str(strategy), "--set", "model.label.horizon=3001"])
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert re.fullmatch(
+        r".*btc_rf\.yaml:\d+:\d+ model: label\.horizon must be <= "
+        r"walk_forward\.train_window \(3000\), was 3001",
+        line,
+    ), line

@@ -2,7 +2,8 @@
 
 The factory imports, checks and configures the estimator without touching data, so
 that validating a strategy reports a bad estimator or parameter before anything runs.
-`SklearnModel.fit_predict` then trains one clone of it per fold of `plan_folds`.
+`SklearnModel.fit_predict` then trains one clone of it per fold of `plan_folds`, the folds
+one after another or in parallel threads (``walk_forward.n_jobs``) with the same result.
 
 scikit-learn is imported when a model is built, not when the plugin is registered:
 importing it takes most of a second, which every ``tradeloom`` command would pay.
@@ -13,19 +14,19 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import Bars, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.model.folds import Fold, plan_folds
-from tradeloom.plugins.model.labels import direction_labels
+from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds
+from tradeloom.plugins.model.labels import LabelKind, make_labels
 from tradeloom.plugins.registry import did_you_mean
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "SINGLE_CLASS",
     "LabelParams",
     "ModelFitError",
+    "OnSingleClass",
     "Scaler",
     "SklearnModel",
     "SklearnParams",
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 Scaler = Literal["none", "standard", "minmax", "robust"]
+
+OnSingleClass = Literal["skip", "fail"]
 
 SINGLE_CLASS = "single class in training rows"
 """`ModelTraining.skipped` of a fold whose training labels are all up or all down."""
@@ -60,9 +64,50 @@ _SKLEARN_INVALID = re.compile(
 
 
 class LabelParams(Params):
-    """The training label: whether the close is higher ``horizon`` bars later."""
+    """The training label: the direction of the forward return, or a triple barrier."""
 
-    horizon: int = Field(default=1, ge=1, description="Bars ahead the label looks.")
+    kind: LabelKind = Field(
+        default="direction",
+        description="direction: is the close higher horizon bars later; triple_barrier: "
+        "is the take-profit touched before the stop-loss within horizon bars.",
+    )
+    horizon: int = Field(
+        default=1, ge=1, description="Bars ahead the label looks (the triple barrier's time limit)."
+    )
+    dead_zone: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Rows whose forward log return is smaller than this in absolute value "
+        "get no label and are not trained on.",
+    )
+    take_profit: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="triple_barrier: take-profit distance as a fraction of the entry close.",
+    )
+    stop_loss: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="triple_barrier: stop-loss distance as a fraction of the entry close.",
+    )
+
+    @model_validator(mode="after")
+    def _barriers_match_kind(self) -> LabelParams:
+        barriers = [k for k in ("take_profit", "stop_loss") if getattr(self, k) is not None]
+        if self.kind == "triple_barrier" and len(barriers) < 2:
+            missing = " and ".join(k for k in ("take_profit", "stop_loss") if k not in barriers)
+            raise ValueError(f"kind triple_barrier needs {missing}")
+        if self.kind == "direction" and barriers:
+            keys = (
+                "take_profit and stop_loss are triple_barrier keys"
+                if len(barriers) == 2
+                else f"{barriers[0]} is a triple_barrier key"
+            )
+            raise ValueError(f"{keys}; kind is direction")
+        return self
 
 
 class WalkForwardParams(Params):
@@ -75,6 +120,25 @@ class WalkForwardParams(Params):
         ge=1,
         description="Rows needed before the first fold (default: train_window).",
     )
+    embargo: int = Field(
+        default=0,
+        ge=0,
+        description="Bars dropped from each fold's training rows before the purged ones.",
+    )
+    n_jobs: int = Field(
+        default=1, description="Folds trained at once: 1 one after another, -1 every core."
+    )
+    on_single_class: OnSingleClass = Field(
+        default="skip",
+        description="A fold whose training labels are one class: skip it (journaled) or fail.",
+    )
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs_in_range(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError(f"must be >= 1, or -1 for every core, was {value}")
+        return value
 
     @model_validator(mode="after")
     def _min_rows_fit_window(self) -> WalkForwardParams:
@@ -102,9 +166,19 @@ class SklearnParams(Params):
     label: LabelParams = Field(default_factory=LabelParams)
     walk_forward: WalkForwardParams
 
+    @model_validator(mode="after")
+    def _horizon_fits_window(self) -> SklearnParams:
+        if self.label.horizon > self.walk_forward.train_window:
+            raise ValueError(
+                f"label.horizon must be <= walk_forward.train_window "
+                f"({self.walk_forward.train_window}), was {self.label.horizon}"
+            )
+        return self
+
 
 class ModelFitError(UserError):
-    """The estimator failed on a fold (usually a parameter that does not suit the data)."""
+    """The estimator failed on a fold (usually a parameter that does not suit the data),
+    or a fold's training labels are one class and ``on_single_class`` is ``fail``."""
 
 
 class SklearnModel:
@@ -113,15 +187,26 @@ class SklearnModel:
     Each fold trains a fresh clone of ``estimator`` (behind the scaler, if any, so that
     the scaler is fitted on that fold's training rows only) and predicts the bars of its
     segment whose features are all finite. Rows with a non-finite feature are neither
-    trained on nor predicted.
+    trained on nor predicted; rows without a label (see `make_labels`) are predicted but
+    not trained on.
+
+    Folds are independent: with ``n_jobs`` other than 1 they train in a pool of threads
+    (scikit-learn's estimators release the GIL while they fit, and threads share the
+    feature matrix instead of copying it to processes). Every fold gets the same seeded
+    clone and its own rows, so the predictions are those of a serial run, bit for bit.
 
     Args:
         estimator: An unfitted scikit-learn classifier, configured and seeded.
-        horizon: Label horizon in bars.
+        label: How rows are labelled; ``label.horizon`` is the purge distance.
         train_window: Most rows a fold trains on.
         retrain_every: Bars each fold predicts.
         min_train_rows: Rows needed before the first fold (default: ``train_window``).
         scaler: ``none``, ``standard``, ``minmax`` or ``robust``.
+        embargo: Bars dropped from training before each fold's purged rows.
+        n_jobs: Folds trained at once (1: serially; -1: as many as there are cores). The
+            estimator's own ``n_jobs`` is separate: that is parallelism inside a fold.
+        on_single_class: ``skip`` a fold whose training labels are one class (journaled
+            with `SINGLE_CLASS`) or ``fail`` with a `ModelFitError`.
 
     Attributes:
         horizon: Label horizon in bars.
@@ -134,18 +219,25 @@ class SklearnModel:
         self,
         estimator: Any,
         *,
-        horizon: int,
+        label: LabelParams,
         train_window: int,
         retrain_every: int,
         min_train_rows: int | None = None,
         scaler: Scaler = "none",
+        embargo: int = 0,
+        n_jobs: int = 1,
+        on_single_class: OnSingleClass = "skip",
     ) -> None:
         self.estimator = estimator
-        self.horizon = horizon
+        self.label = label
+        self.horizon = label.horizon
         self.train_window = train_window
         self.retrain_every = retrain_every
         self.min_train_rows = train_window if min_train_rows is None else min_train_rows
         self.scaler = scaler
+        self.embargo = embargo
+        self.n_jobs = n_jobs
+        self.on_single_class = on_single_class
         self.estimator_name = type(estimator).__name__
         self.fitted: Any | None = None
         self._row_model: _RowModel | None = None
@@ -154,7 +246,7 @@ class SklearnModel:
         """Train walk-forward and predict; a prediction at bar s uses only labels known at s.
 
         Args:
-            bars: The validated bars; labels come from ``close``.
+            bars: The validated bars; labels come from ``high``, ``low`` and ``close``.
             features: Feature columns indexed like ``bars.frame``; all are used, in order.
 
         Returns:
@@ -163,7 +255,9 @@ class SklearnModel:
 
         Raises:
             UserError: There are no feature columns.
-            ModelFitError: The estimator failed to train or predict on a fold.
+            ModelFitError: The estimator failed to train or predict on a fold, or a fold's
+                labels are one class and ``on_single_class`` is ``fail`` (the first such
+                fold in order, however many jobs there are).
         """
         frame = bars.frame
         if not features.index.equals(frame.index):
@@ -174,7 +268,15 @@ class SklearnModel:
                 "add one under features:"
             )
         x = features.to_numpy(dtype=np.float64)
-        labels = direction_labels(frame["close"].to_numpy(dtype=np.float64), self.horizon)
+        label = self.label
+        labels = make_labels(
+            *(frame[column].to_numpy(dtype=np.float64) for column in ("high", "low", "close")),
+            kind=label.kind,
+            horizon=label.horizon,
+            dead_zone=label.dead_zone,
+            take_profit=label.take_profit,
+            stop_loss=label.stop_loss,
+        )
         usable = np.isfinite(x).all(axis=1)
         trainable = usable & ~np.isnan(labels)
         folds = plan_folds(
@@ -184,21 +286,22 @@ class SklearnModel:
             self.train_window,
             self.retrain_every,
             self.min_train_rows,
+            self.embargo,
         )
-        probability = np.full(len(frame), np.nan)
+        # Every label of row i is known at bar i + horizon (labels.py): a plan that lets a
+        # fold train on one reaching its predictions is a bug, never a user's mistake.
+        check_purging(folds, trainable, np.arange(len(frame)) + self.horizon)
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
         trainings: list[ModelTraining] = []
         for fold in folds:
             rows = fold.training_rows(trainable)
-            y = labels[rows].astype(np.int64)
-            positives = int(y.sum())
-            skipped = SINGLE_CLASS if positives in (0, len(y)) else ""
+            positives = int(labels[rows].sum())
+            skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
+            if skipped and self.on_single_class == "fail":
+                raise self._single_class(fold, positives)
             if not skipped:
-                fitted = self._fit(fold, x[rows], y)
                 segment = np.arange(fold.predict_start, fold.predict_end + 1)
-                segment = segment[usable[segment]]
-                if len(segment):
-                    probability[segment] = self._predict(fold, fitted, x[segment])
-                self.fitted = fitted
+                jobs.append((fold, rows, segment[usable[segment]]))
             trainings.append(
                 ModelTraining(
                     fold=fold.index,
@@ -211,10 +314,54 @@ class SklearnModel:
                     horizon=self.horizon,
                     estimator=self.estimator_name,
                     skipped=skipped,
+                    embargo=self.embargo,
                 )
             )
+        y = np.where(trainable, labels, 0.0).astype(np.int64)
+        probability = np.full(len(frame), np.nan)
+        for (_, _, segment), (fitted, predicted) in zip(jobs, self._run(jobs, x, y), strict=True):
+            probability[segment] = predicted
+            self.fitted = fitted
         series = pd.Series(probability, index=frame.index, name="probability_up")
         return ModelOutput(probability=series, trainings=tuple(trainings))
+
+    def _run(
+        self,
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]],
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+    ) -> Iterator[tuple[Any, npt.NDArray[np.float64]]]:
+        """Yield each job's fitted model and predictions, in job order; raise the first
+        job's failure in that order (not in the order the threads finish)."""
+        if self.n_jobs == 1 or len(jobs) < 2:
+            outcomes: Iterable[Any] = (
+                self._train(fold, rows, seg, x, y) for fold, rows, seg in jobs
+            )
+        else:
+            from joblib import Parallel, delayed
+
+            outcomes = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
+                delayed(self._train)(fold, rows, seg, x, y) for fold, rows, seg in jobs
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, ModelFitError):
+                raise outcome
+            yield outcome
+
+    def _train(
+        self,
+        fold: Fold,
+        rows: npt.NDArray[np.intp],
+        segment: npt.NDArray[np.intp],
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+    ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
+        try:
+            fitted = self._fit(fold, x[rows], y[rows])
+            predicted = self._predict(fold, fitted, x[segment]) if len(segment) else np.empty(0)
+        except ModelFitError as exc:  # returned, so that the caller raises in fold order
+            return exc
+        return fitted, predicted
 
     @property
     def compiled(self) -> CompiledClassifier | None:
@@ -300,6 +447,15 @@ class SklearnModel:
             return np.asarray(model.predict_proba(x), dtype=np.float64)[:, column]
         except Exception as exc:  # as for fit
             raise self._failure("predict", fold, exc) from exc
+
+    def _single_class(self, fold: Fold, positives: int) -> ModelFitError:
+        return ModelFitError(
+            f"model: fold {fold.index} has one class only in its {fold.rows} training rows "
+            f"{fold.train_start}..{fold.train_end} (every label is {1 if positives else 0}; "
+            f"predicting bars {fold.predict_start}..{fold.predict_end}); lengthen "
+            "walk_forward.train_window, change the label, or set "
+            "walk_forward.on_single_class: skip"
+        )
 
     def _failure(self, stage: str, fold: Fold, exc: Exception) -> ModelFitError:
         return ModelFitError(
@@ -474,13 +630,17 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
             f"{name} has no predict_proba with these params{remedy}; "
             "the model needs class probabilities",
         )
+    walk_forward = params.walk_forward
     return SklearnModel(
         estimator,
-        horizon=params.label.horizon,
-        train_window=params.walk_forward.train_window,
-        retrain_every=params.walk_forward.retrain_every,
-        min_train_rows=params.walk_forward.min_train_rows,
+        label=params.label,
+        train_window=walk_forward.train_window,
+        retrain_every=walk_forward.retrain_every,
+        min_train_rows=walk_forward.min_train_rows,
         scaler=params.scaler,
+        embargo=walk_forward.embargo,
+        n_jobs=walk_forward.n_jobs,
+        on_single_class=walk_forward.on_single_class,
     )
 
 

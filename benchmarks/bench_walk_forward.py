@@ -1,0 +1,125 @@
+"""Walk-forward training, serial against parallel folds (``model.walk_forward.n_jobs``).
+
+Loads the default strategy (strategies/btc_rf.yaml) with --bars bars of the built-in
+synthetic market and its features, swaps in a small estimator, and times
+`SklearnModel.fit_predict` with ``n_jobs: 1`` and with ``n_jobs: -1`` (every core). Prints
+the machine, the median of --runs runs of each and their ratio, and checks that both give
+identical predictions. ``forest`` (the default) fits with one job, so the folds are the
+only parallelism; ``hgb`` keeps HistGradientBoosting's OpenMP threads inside every fit
+(OpenMP limits are per thread, so they cannot be lowered for the fold threads from here),
+which shows what nesting the two costs.
+
+    python benchmarks/bench_walk_forward.py [--bars 1000000] [--runs 3]
+        [--estimator forest|hgb] [--retrain-every 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+
+from tradeloom.domain import Bars, ModelOutput
+from tradeloom.runner.backtest import compute_features
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ESTIMATORS = {
+    "forest": [
+        "model.estimator=sklearn.ensemble.RandomForestClassifier",
+        "model.params.n_estimators=20",
+        "model.params.n_jobs=1",
+    ],
+    "hgb": [
+        "model.estimator=sklearn.ensemble.HistGradientBoostingClassifier",
+        "model.params={max_iter: 30, max_depth: 5, early_stopping: false}",
+    ],
+}
+
+
+def cpu_model() -> str:
+    path = Path("/proc/cpuinfo")
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    return (
+        f"{platform.platform()}; {cpu_model()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}, joblib {joblib.__version__}"
+    )
+
+
+def walk_forward(
+    bars: Bars, features: pd.DataFrame, overrides: list[str], n_jobs: int
+) -> tuple[float, ModelOutput]:
+    config, _ = load_strategy(
+        ROOT / "strategies" / "btc_rf.yaml", [*overrides, f"model.walk_forward.n_jobs={n_jobs}"]
+    )
+    model = build_pipeline(config).model
+    start = time.perf_counter()
+    output = model.fit_predict(bars, features)
+    return time.perf_counter() - start, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--estimator", choices=sorted(ESTIMATORS), default="forest")
+    parser.add_argument("--retrain-every", type=int, default=500)
+    args = parser.parse_args()
+
+    overrides = [
+        f"data.bars={args.bars}",
+        f"model.walk_forward.retrain_every={args.retrain_every}",
+        *ESTIMATORS[args.estimator],
+    ]
+    config, _ = load_strategy(ROOT / "strategies" / "btc_rf.yaml", overrides)
+    pipeline = build_pipeline(config)
+    bars = pipeline.data.load()
+    features = compute_features(pipeline, bars)
+    model = pipeline.model
+    print(machine())
+    print(
+        f"walk-forward over {len(bars):,} bars, {features.shape[1]} features, "
+        f"{type(model.estimator).__name__}, "
+        f"train_window {model.train_window}, retrain_every {model.retrain_every}; "
+        f"median of {args.runs} runs"
+    )
+    medians: dict[int, float] = {}
+    outputs: dict[int, ModelOutput] = {}
+    for n_jobs in (1, -1):
+        seconds = []
+        for _ in range(args.runs):
+            elapsed, outputs[n_jobs] = walk_forward(bars, features, overrides, n_jobs)
+            seconds.append(elapsed)
+        medians[n_jobs] = statistics.median(seconds)
+        folds = len(outputs[n_jobs].trainings)
+        print(f"  n_jobs {n_jobs:>2}  {medians[n_jobs]:8.2f} s  ({folds} folds)")
+    serial, parallel = outputs[1], outputs[-1]
+    identical = np.array_equal(
+        serial.probability.to_numpy(), parallel.probability.to_numpy(), equal_nan=True
+    ) and (serial.trainings == parallel.trainings)
+    print(f"  serial / parallel  {medians[1] / medians[-1]:.2f}x")
+    print(f"  identical predictions: {identical}")
+    if not identical:
+        raise SystemExit("parallel predictions differ from serial ones")
+
+
+if __name__ == "__main__":
+    main()
