@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 from pydantic import ValidationError
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
@@ -354,6 +356,15 @@ def test_single_class_fold_fails_when_the_file_says_so(n_jobs: int) -> None:
     )
 
 
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """Put back the logging configuration an in-process ``main`` call changes globally."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("cli_logging")
 def test_single_class_failure_exits_2_through_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -792,6 +803,7 @@ def test_params_cross_field_messages(
     assert SklearnParams.model_validate({**BASE, "label": {"horizon": 100}})
 
 
+@pytest.mark.usefixtures("cli_logging")
 def test_horizon_longer_than_the_window_exits_2_through_the_cli(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
