@@ -338,7 +338,9 @@ class SklearnModel:
                 self._train(fold, rows, seg, x, y) for fold, rows, seg in jobs
             )
         else:
-            from joblib import Parallel, delayed
+            # scikit-learn's wrappers carry its configuration into the fold threads (and
+            # keep an estimator's own n_jobs from warning that they were not used).
+            from sklearn.utils.parallel import Parallel, delayed
 
             outcomes = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
                 delayed(self._train)(fold, rows, seg, x, y) for fold, rows, seg in jobs
