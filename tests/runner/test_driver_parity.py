@@ -86,6 +86,25 @@ _strategies = st.fixed_dictionaries(
 )
 
 
+PLAIN: dict[str, Any] = {
+    "volume_scale": 1.0,
+    "fill": "next_open",
+    "slippage_bps": 0.0,
+    "fee_bps": 0.0,
+    "allow_short": False,
+    "max_volume_fraction": None,
+    "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
+    "drawdown": None,
+    "max_holding_bars": None,
+    "stop_loss": None,
+    "take_profit": None,
+    "threshold": 0.3,
+    "min_interval": 1,
+    "monitor": False,
+}
+"""A strategy spec with every option off; tests override what they exercise."""
+
+
 def _write(folder: Path, spec: dict[str, Any]) -> Path:
     frame = _market(spec["seed"], spec["bars"], spec["volume_scale"])
     frame.to_csv(folder / "bars.csv", index=False, float_format="%.17g")
@@ -270,24 +289,7 @@ def test_the_default_strategy_replays_bar_by_bar_to_the_same_journal(tmp_path: P
 
 
 def test_nan_probability_never_trades(tmp_path: Path) -> None:
-    spec = {
-        "seed": 1,
-        "bars": 50,
-        "volume_scale": 1.0,
-        "fill": "next_open",
-        "slippage_bps": 0.0,
-        "fee_bps": 0.0,
-        "allow_short": True,
-        "max_volume_fraction": None,
-        "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
-        "drawdown": None,
-        "max_holding_bars": None,
-        "stop_loss": None,
-        "take_profit": None,
-        "threshold": 0.05,
-        "min_interval": 1,
-        "monitor": False,
-    }
+    spec = {**PLAIN, "seed": 1, "bars": 50, "allow_short": True, "threshold": 0.05}
     path = _write(tmp_path, spec)
     frame = pd.read_csv(tmp_path / "bars.csv")
     frame["p_up"] = math.nan
@@ -299,22 +301,18 @@ def test_nan_probability_never_trades(tmp_path: Path) -> None:
 
 def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path) -> None:
     spec = {
+        **PLAIN,
         "seed": 7,
         "bars": 300,
         "volume_scale": 20.0,
-        "fill": "next_open",
         "slippage_bps": 5.0,
         "fee_bps": 10.0,
         "allow_short": True,
         "max_volume_fraction": 0.05,
-        "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
-        "drawdown": None,
         "max_holding_bars": 3,
         "stop_loss": 0.01,
         "take_profit": 0.02,
         "threshold": 0.05,
-        "min_interval": 1,
-        "monitor": False,
     }
     path = _write(tmp_path, spec)
     config, _ = load_strategy(path, [])
@@ -348,24 +346,7 @@ class _Drifting:
 
 
 def test_per_bar_features_must_equal_the_batch_features(tmp_path: Path) -> None:
-    spec = {
-        "seed": 3,
-        "bars": 20,
-        "volume_scale": 1.0,
-        "fill": "close",
-        "slippage_bps": 0.0,
-        "fee_bps": 0.0,
-        "allow_short": False,
-        "max_volume_fraction": None,
-        "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
-        "drawdown": None,
-        "max_holding_bars": None,
-        "stop_loss": None,
-        "take_profit": None,
-        "threshold": 0.3,
-        "min_interval": 1,
-        "monitor": False,
-    }
+    spec = {**PLAIN, "seed": 3, "bars": 20, "fill": "close"}
     path = _write(tmp_path, spec)
     config, plugins = load_strategy(path, [])
     pipeline = dataclasses.replace(build_pipeline(config), features=(_Drifting(),))
