@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "Bars",
     "Cancellation",
     "DataIssue",
+    "FeatureReference",
     "Fill",
     "Halt",
     "HealthChange",
@@ -87,6 +90,39 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class FeatureReference:
+    """How each feature was distributed over a fold's training rows (drift's baseline).
+
+    Attributes:
+        columns: The feature columns, in the model's order.
+        edges: Per column, the sorted interior bin edges (deciles of the training rows,
+            duplicates removed); a value v falls in bin ``searchsorted(edges, v, "right")``.
+        proportions: Per column, the share of training rows in each bin (sums to 1).
+    """
+
+    columns: tuple[str, ...]
+    edges: tuple[npt.NDArray[np.float64], ...]
+    proportions: tuple[npt.NDArray[np.float64], ...]
+
+    @classmethod
+    def of(
+        cls, x: npt.NDArray[np.float64], columns: tuple[str, ...], bins: int = 10
+    ) -> FeatureReference:
+        """Return the reference of training rows ``x`` (rows x columns, all finite)."""
+        if x.ndim != 2 or x.shape[1] != len(columns) or len(x) == 0:
+            raise ValueError(f"x must be non-empty rows x {len(columns)} columns, was {x.shape}")
+        quantiles = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+        edges, proportions = [], []
+        for j in range(x.shape[1]):
+            column = x[:, j]
+            cut = np.unique(np.quantile(column, quantiles))
+            counts = np.bincount(np.searchsorted(cut, column, side="right"), minlength=len(cut) + 1)
+            edges.append(cut)
+            proportions.append(counts / len(column))
+        return cls(tuple(columns), tuple(edges), tuple(proportions))
+
+
+@dataclass(frozen=True)
 class ModelTraining:
     """One walk-forward fold: the rows trained on and the bars it predicts.
 
@@ -105,14 +141,23 @@ class ModelTraining:
     estimator: str
     skipped: str = ""
     embargo: int = 0
+    reason: str = "scheduled"
+    reference: FeatureReference | None = field(
+        default=None, compare=False, repr=False, metadata={"journal": False}
+    )
 
 
 @dataclass(frozen=True)
 class ModelOutput:
-    """Probabilities that the forward return is positive, one per bar (NaN: no prediction)."""
+    """Probabilities that the forward return is positive, one per bar (NaN: no prediction).
+
+    ``anomalous`` marks the bars the model's anomaly detector finds unlike its training
+    rows (None: the model has no detector).
+    """
 
     probability: pd.Series
     trainings: tuple[ModelTraining, ...] = ()
+    anomalous: pd.Series | None = None
 
 
 @dataclass(frozen=True)

@@ -148,4 +148,5 @@ def _corr(bar: int | None) -> str:
 
 
 def _fields(obj: object) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    fields = dataclasses.fields(obj)  # type: ignore[arg-type]
+    return {f.name: getattr(obj, f.name) for f in fields if f.metadata.get("journal", True)}

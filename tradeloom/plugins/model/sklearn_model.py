@@ -11,10 +11,12 @@ importing it takes most of a second, which every ``tradeloom`` command would pay
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom.domain import Bars, ModelOutput, ModelTraining
+from tradeloom.domain import Bars, FeatureReference, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds
@@ -40,6 +42,7 @@ __all__ = [
     "Scaler",
     "SklearnModel",
     "SklearnParams",
+    "TrainedFold",
     "WalkForwardParams",
     "build_sklearn_model",
     "import_estimator",
@@ -181,6 +184,32 @@ class ModelFitError(UserError):
     or a fold's training labels are one class and ``on_single_class`` is ``fail``."""
 
 
+@dataclass(frozen=True)
+class TrainedFold:
+    """A fold's fitted model with what the registry saves beside it.
+
+    Attributes:
+        training: The fold (its ``reference`` is the training rows' feature distribution).
+        fitted: The fitted estimator (a ``Pipeline`` of scaler and estimator with a scaler).
+        columns: The feature columns it was trained on, in order.
+        data_sha256: SHA-256 of the training rows' features and labels (float64 and int64
+            bytes, C order), so that two models can be shown to share their training data.
+    """
+
+    training: ModelTraining
+    fitted: Any
+    columns: tuple[str, ...]
+    data_sha256: str
+
+
+def training_data_sha256(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> str:
+    """Return the SHA-256 of training rows ``x`` and labels ``y`` as `TrainedFold` records it."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 class SklearnModel:
     """Train a classifier walk-forward with purging; predict the probability of an up move.
 
@@ -213,6 +242,7 @@ class SklearnModel:
         estimator_name: The estimator's class name, as journaled with each fold.
         fitted: The estimator of the latest trained fold after `fit_predict` (None before);
             a ``Pipeline`` of the fold's scaler and estimator when ``scaler`` is set.
+        trained: Every fold trained by `fit_predict`, in fold order (skipped ones excluded).
     """
 
     def __init__(
@@ -240,6 +270,7 @@ class SklearnModel:
         self.on_single_class = on_single_class
         self.estimator_name = type(estimator).__name__
         self.fitted: Any | None = None
+        self.trained: list[TrainedFold] = []
         self._row_model: _RowModel | None = None
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
@@ -291,6 +322,8 @@ class SklearnModel:
         # Every label of row i is known at bar i + horizon (labels.py): a plan that lets a
         # fold train on one reaching its predictions is a bug, never a user's mistake.
         check_purging(folds, trainable, np.arange(len(frame)) + self.horizon)
+        columns = tuple(str(c) for c in features.columns)
+        y = np.where(trainable, labels, 0.0).astype(np.int64)
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
         trainings: list[ModelTraining] = []
         for fold in folds:
@@ -315,13 +348,22 @@ class SklearnModel:
                     estimator=self.estimator_name,
                     skipped=skipped,
                     embargo=self.embargo,
+                    reference=None if skipped else FeatureReference.of(x[rows], columns),
                 )
             )
-        y = np.where(trainable, labels, 0.0).astype(np.int64)
+        by_fold = {t.fold: t for t in trainings}
         probability = np.full(len(frame), np.nan)
-        for (_, _, segment), (fitted, predicted) in zip(jobs, self._run(jobs, x, y), strict=True):
+        self.trained = []
+        for (fold, rows, segment), (fitted, predicted) in zip(
+            jobs, self._run(jobs, x, y), strict=True
+        ):
             probability[segment] = predicted
             self.fitted = fitted
+            self.trained.append(
+                TrainedFold(
+                    by_fold[fold.index], fitted, columns, training_data_sha256(x[rows], y[rows])
+                )
+            )
         series = pd.Series(probability, index=frame.index, name="probability_up")
         return ModelOutput(probability=series, trainings=tuple(trainings))
 
