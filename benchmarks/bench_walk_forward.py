@@ -5,9 +5,10 @@ synthetic market and its features, swaps in a small estimator, and times
 `SklearnModel.fit_predict` with ``n_jobs: 1`` and with ``n_jobs: -1`` (every core). Prints
 the machine, the median of --runs runs of each and their ratio, and checks that both give
 identical predictions. ``forest`` (the default) fits with one job, so the folds are the
-only parallelism; ``hgb`` keeps HistGradientBoosting's OpenMP threads inside every fit
-(OpenMP limits are per thread, so they cannot be lowered for the fold threads from here),
-which shows what nesting the two costs.
+only parallelism; ``hgb`` fits with OpenMP, which runs every core inside one fit when the
+folds run one after another, and one thread per fold when the folds run in parallel
+(`SklearnModel` limits each fold thread's OpenMP pool), so it compares the two ways of
+using the cores.
 
     python benchmarks/bench_walk_forward.py [--bars 1000000] [--runs 3]
         [--estimator forest|hgb] [--retrain-every 500]

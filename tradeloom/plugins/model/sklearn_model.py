@@ -385,12 +385,32 @@ class SklearnModel:
             from sklearn.utils.parallel import Parallel, delayed
 
             outcomes = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
-                delayed(self._train)(fold, rows, seg, x, y) for fold, rows, seg in jobs
+                delayed(self._train_one_thread)(fold, rows, seg, x, y) for fold, rows, seg in jobs
             )
         for outcome in outcomes:
             if isinstance(outcome, ModelFitError):
                 raise outcome
             yield outcome
+
+    def _train_one_thread(
+        self,
+        fold: Fold,
+        rows: npt.NDArray[np.intp],
+        segment: npt.NDArray[np.intp],
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+    ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
+        """`_train` with this thread's OpenMP pool limited to one thread.
+
+        The folds are the parallelism here: an estimator that fits with OpenMP
+        (HistGradientBoosting) would otherwise start a pool of every core inside every
+        fold thread. OpenMP's thread count is a per-thread setting, so it is set in the
+        fold's own thread; the arithmetic, and so the predictions, do not depend on it.
+        """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self._train(fold, rows, segment, x, y)
 
     def _train(
         self,
