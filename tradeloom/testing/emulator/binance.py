@@ -1,0 +1,787 @@
+"""Binance spot's REST API, the subset ccxt's ``binance`` class calls for spot trading.
+
+Turns an `HttpRequest` into a call on the `Exchange` and its answer into Binance's
+JSON: request parsing, the API key and HMAC-SHA256 signature, ``timestamp`` and
+``recvWindow``, parameter checks, response shapes and error codes. The shapes
+follow Binance's documentation and the fields ccxt's parsers read; the error
+codes and messages are Binance's verbatim, because ccxt maps some by message and
+the others by code.
+
+Two clocks. Market data, orders and trades carry market time, the bar clock of
+the `Exchange`. The signature window (``timestamp`` within ``recvWindow``) and
+``GET /api/v3/time`` use the wall clock, because ccxt signs with the local wall
+clock: a replay of 2021 bars must still accept a request signed now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, cast
+from urllib.parse import parse_qsl
+
+from tradeloom.testing.emulator.exchange import Exchange
+from tradeloom.testing.emulator.records import (
+    Kline,
+    Market,
+    Order,
+    OrderType,
+    Reason,
+    Rejected,
+    Side,
+    Trade,
+)
+from tradeloom.testing.emulator.server import HttpReply, HttpRequest
+
+__all__ = ["ROUTES", "BinanceApi", "error_reply", "parse_params"]
+
+_DAY_MS = 86_400_000
+_MAX_RECV_WINDOW = 60_000
+_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+_CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+_JSON = (("Content-Type", "application/json;charset=UTF-8"),)
+
+_REJECTIONS: dict[Reason, tuple[int, int, str]] = {
+    Reason.UNKNOWN_SYMBOL: (400, -1121, "Invalid symbol."),
+    Reason.PRICE_FILTER: (400, -1013, "Filter failure: PRICE_FILTER"),
+    Reason.LOT_SIZE: (400, -1013, "Filter failure: LOT_SIZE"),
+    Reason.NOTIONAL: (400, -1013, "Filter failure: NOTIONAL"),
+    Reason.DUPLICATE_ORDER: (400, -2010, "Duplicate order sent."),
+    Reason.INSUFFICIENT_BALANCE: (
+        400,
+        -2010,
+        "Account has insufficient balance for requested action.",
+    ),
+    Reason.MARKET_CLOSED: (400, -1013, "Market is closed."),
+    Reason.NO_SUCH_ORDER: (400, -2013, "Order does not exist."),
+    Reason.NOT_CANCELABLE: (400, -2011, "Unknown order sent."),
+}
+"""How Binance answers each refusal: HTTP status, error code, message."""
+
+_SIGNED = ("recvWindow", "timestamp", "signature")
+
+
+@dataclass(frozen=True)
+class _Route:
+    handler: str
+    """Name of the `BinanceApi` method that answers, as http.server's ``do_GET``."""
+    signed: bool
+    params: frozenset[str]
+    creates_order: bool
+    """The handler also takes the fill fraction a `PartialFill` fault sets."""
+
+
+def _route(
+    handler: str, params: str, *, signed: bool = False, creates_order: bool = False
+) -> _Route:
+    names = set(params.split())
+    return _Route(
+        handler, signed, frozenset(names | set(_SIGNED) if signed else names), creates_order
+    )
+
+
+ROUTES: dict[str, _Route] = {
+    "GET /api/v3/ping": _route("_ping", ""),
+    "GET /api/v3/time": _route("_time", ""),
+    "GET /api/v3/exchangeInfo": _route(
+        "_exchange_info", "symbol symbols permissions showPermissionSets symbolStatus"
+    ),
+    "GET /api/v3/klines": _route("_klines", "symbol interval startTime endTime limit timeZone"),
+    "GET /api/v3/uiKlines": _route("_klines", "symbol interval startTime endTime limit timeZone"),
+    "GET /api/v3/ticker/24hr": _route("_ticker_24hr", "symbol symbols type"),
+    "GET /api/v3/ticker/price": _route("_ticker_price", "symbol symbols"),
+    "GET /api/v3/ticker/bookTicker": _route("_book_ticker", "symbol symbols"),
+    "POST /api/v3/order": _route(
+        "_new_order",
+        "symbol side type timeInForce quantity quoteOrderQty price newClientOrderId "
+        "newOrderRespType",
+        signed=True,
+        creates_order=True,
+    ),
+    "POST /api/v3/order/test": _route(
+        "_test_order",
+        "symbol side type timeInForce quantity quoteOrderQty price newClientOrderId "
+        "newOrderRespType computeCommissionRates",
+        signed=True,
+    ),
+    "GET /api/v3/order": _route("_query_order", "symbol orderId origClientOrderId", signed=True),
+    "DELETE /api/v3/order": _route(
+        "_cancel_order",
+        "symbol orderId origClientOrderId newClientOrderId cancelRestrictions",
+        signed=True,
+    ),
+    "GET /api/v3/openOrders": _route("_open_orders", "symbol", signed=True),
+    "DELETE /api/v3/openOrders": _route("_cancel_open_orders", "symbol", signed=True),
+    "GET /api/v3/allOrders": _route(
+        "_all_orders", "symbol orderId startTime endTime limit", signed=True
+    ),
+    "GET /api/v3/myTrades": _route(
+        "_my_trades", "symbol orderId startTime endTime fromId limit", signed=True
+    ),
+    "GET /api/v3/account": _route("_account", "omitZeroBalances", signed=True),
+}
+"""Every ``METHOD /path`` the emulator serves."""
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+
+def parse_params(request: HttpRequest) -> list[tuple[str, str]]:
+    """Return the query's and the form body's parameters, in the order sent."""
+    pairs = parse_qsl(request.query, keep_blank_values=True)
+    if request.body:
+        pairs += parse_qsl(request.body, keep_blank_values=True)
+    return pairs
+
+
+def error_reply(
+    status: int, code: int, msg: str, headers: tuple[tuple[str, str], ...] = ()
+) -> HttpReply:
+    """Return Binance's error body ``{"code": ..., "msg": ...}`` with ``status``."""
+    body = json.dumps({"code": code, "msg": msg}).encode()
+    return HttpReply(status, body, _JSON + headers)
+
+
+class BinanceApi:
+    """Answer Binance spot REST requests from an `Exchange`.
+
+    Args:
+        exchange: The venue state.
+        api_key: The one API key accepted (``X-MBX-APIKEY``).
+        secret: Its HMAC-SHA256 secret.
+        wall_clock: Seconds since the epoch, for the signature window and ``/time``.
+        include_open_kline: Serve the kline in progress, as Binance does.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        api_key: str,
+        secret: str,
+        wall_clock: Callable[[], float] = time.time,
+        include_open_kline: bool = True,
+    ) -> None:
+        self._exchange = exchange
+        self._api_key = api_key
+        self._secret = secret.encode()
+        self._wall_clock = wall_clock
+        self._include_open = include_open_kline
+
+    def handle(
+        self,
+        request: HttpRequest,
+        pairs: list[tuple[str, str]],
+        *,
+        fill_fraction: Decimal | None = None,
+    ) -> HttpReply:
+        """Answer one request.
+
+        Args:
+            request: The request.
+            pairs: Its parameters (`parse_params`).
+            fill_fraction: Per-bar fill fraction for an order this request creates.
+        """
+        route = ROUTES.get(f"{request.method} {request.path}")
+        if route is None:
+            body = b"<html><body><h1>404 Not Found</h1></body></html>"
+            return HttpReply(404, body, (("Content-Type", "text/html"),))
+        try:
+            params = _unique(pairs)
+            unread = [name for name in params if name not in route.params]
+            if unread:
+                raise _ApiError(
+                    400,
+                    -1104,
+                    f"Not all sent parameters were read; read '{len(params) - len(unread)}' "
+                    f"parameter(s) but was sent '{len(params)}'.",
+                )
+            if route.signed:
+                self._authenticate(request, params)
+            handler: Callable[..., object] = getattr(self, route.handler)
+            payload = handler(params, fill_fraction) if route.creates_order else handler(params)
+        except _ApiError as error:
+            return error_reply(error.status, error.code, error.msg)
+        except Rejected as rejection:
+            return error_reply(*_REJECTIONS[rejection.reason])
+        return HttpReply(200, json.dumps(payload).encode(), _JSON)
+
+    # --- authentication -------------------------------------------------------------
+
+    def _authenticate(self, request: HttpRequest, params: Mapping[str, str]) -> None:
+        key = request.headers.get("x-mbx-apikey")
+        if not key:
+            raise _ApiError(401, -2014, "API-key format invalid.")
+        if not hmac.compare_digest(key, self._api_key):
+            raise _ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        signature = params.get("signature")
+        if not signature:
+            raise _mandatory("signature")
+        # Binance signs totalParams: the query string followed by the request body.
+        payload = _unsigned(request.query) + _unsigned(request.body)
+        expected = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise _ApiError(400, -1022, "Signature for this request is not valid.")
+        timestamp = _integer(params, "timestamp", required=True)
+        recv_window = _integer(params, "recvWindow") or 5000
+        if recv_window > _MAX_RECV_WINDOW:
+            raise _ApiError(400, -1131, "recvWindow must be less than 60000")
+        now = int(self._wall_clock() * 1000)
+        assert timestamp is not None
+        if timestamp >= now + 1000:
+            raise _ApiError(
+                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
+        if now - timestamp > recv_window:
+            raise _ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+    # --- market data ------------------------------------------------------------------
+
+    def _ping(self, params: Mapping[str, str]) -> dict[str, Any]:
+        return {}
+
+    def _time(self, params: Mapping[str, str]) -> dict[str, Any]:
+        return {"serverTime": int(self._wall_clock() * 1000)}
+
+    def _exchange_info(self, params: Mapping[str, str]) -> dict[str, Any]:
+        markets = self._markets(params)
+        return {
+            "timezone": "UTC",
+            "serverTime": int(self._wall_clock() * 1000),
+            "rateLimits": [
+                _limit("REQUEST_WEIGHT", "MINUTE", 1, 6000),
+                _limit("ORDERS", "SECOND", 10, 100),
+                _limit("ORDERS", "DAY", 1, 200000),
+                _limit("RAW_REQUESTS", "MINUTE", 5, 61000),
+            ],
+            "exchangeFilters": [],
+            "symbols": [_symbol_info(m) for m in markets],
+        }
+
+    def _klines(self, params: Mapping[str, str]) -> list[list[Any]]:
+        market = self._market(params)
+        interval = _required(params, "interval")
+        if interval != market.bars.interval:
+            raise _ApiError(400, -1120, "Invalid interval.")
+        limit = _bounded(params, "limit", default=500, high=1000)
+        rows = self._exchange.visible_klines(
+            market.id,
+            start_ms=_integer(params, "startTime"),
+            end_ms=_integer(params, "endTime"),
+            limit=limit,
+            include_open=self._include_open,
+        )
+        return [_kline(k) for k in rows]
+
+    def _ticker_24hr(self, params: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._per_market(params, self._day_stats)
+
+    def _ticker_price(self, params: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._per_market(
+            params,
+            lambda m: {"symbol": m.id, "price": _fmt(self._exchange.current_price(m.id))},
+        )
+
+    def _book_ticker(self, params: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._per_market(params, self._book)
+
+    def _day_stats(self, market: Market) -> dict[str, Any]:
+        now = self._exchange.now_ms()
+        last = self._exchange.current_price(market.id)
+        window = self._exchange.visible_klines(
+            market.id, start_ms=now - _DAY_MS, include_open=self._include_open
+        )
+        earlier = self._exchange.visible_klines(
+            market.id, end_ms=now - _DAY_MS - 1, limit=1, include_open=False
+        )
+        opened = window[0].open if window else last
+        volume = sum((k.volume for k in window), Decimal(0))
+        quote_volume = _round8(sum((k.close * k.volume for k in window), Decimal(0)))
+        change = last - opened
+        return {
+            "symbol": market.id,
+            "priceChange": _fmt(change),
+            "priceChangePercent": str((change / opened * 100).quantize(Decimal("0.001"))),
+            "weightedAvgPrice": _fmt(_round8(quote_volume / volume) if volume else last),
+            "prevClosePrice": _fmt(earlier[0].close if earlier else opened),
+            "lastPrice": _fmt(last),
+            "lastQty": _fmt(Decimal(0)),
+            **self._book(market),
+            "openPrice": _fmt(opened),
+            "highPrice": _fmt(max([k.high for k in window] + [last])),
+            "lowPrice": _fmt(min([k.low for k in window] + [last])),
+            "volume": _fmt(volume),
+            "quoteVolume": _fmt(quote_volume),
+            "openTime": window[0].open_ms if window else now,
+            "closeTime": now,
+            "firstId": -1,
+            "lastId": -1,
+            "count": 0,
+        }
+
+    def _book(self, market: Market) -> dict[str, Any]:
+        # No order book is modelled: both sides quote the current price.
+        price = _fmt(self._exchange.current_price(market.id))
+        zero = _fmt(Decimal(0))
+        return {
+            "symbol": market.id,
+            "bidPrice": price,
+            "bidQty": zero,
+            "askPrice": price,
+            "askQty": zero,
+        }
+
+    # --- trading --------------------------------------------------------------------------
+
+    def _new_order(
+        self, params: Mapping[str, str], fill_fraction: Decimal | None
+    ) -> dict[str, Any]:
+        market, side, type_, fields = self._order_request(params)
+        response_type = params.get("newOrderRespType", "FULL")
+        if response_type not in ("ACK", "RESULT", "FULL"):
+            raise _invalid("newOrderRespType")
+        order = self._exchange.place_order(
+            market.id, side, type_, fill_fraction=fill_fraction, **fields
+        )
+        base = _order_head(order) | {"transactTime": order.created_ms}
+        if response_type == "ACK":
+            return base
+        result = base | _order_body(order)
+        if response_type == "FULL":
+            # Every fill of an order this new is this request's own.
+            mine = set(order.trade_ids)
+            fills = [t for t in self._exchange.trades(market.id) if t.trade_id in mine]
+            result["fills"] = [_fill(t) for t in fills]
+        return result
+
+    def _test_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market, side, type_, fields = self._order_request(params)
+        fields.pop("client_order_id")
+        self._exchange.check_order(market.id, side, type_, **fields)
+        return {}
+
+    def _order_request(
+        self, params: Mapping[str, str]
+    ) -> tuple[Market, Side, OrderType, dict[str, Any]]:
+        market = self._market(params)
+        side = _required(params, "side")
+        if side not in ("BUY", "SELL"):
+            raise _ApiError(400, -1117, "Invalid side.")
+        type_ = _required(params, "type")
+        if type_ not in ("MARKET", "LIMIT"):
+            raise _ApiError(400, -1116, "Invalid orderType.")
+        client_id = params.get("newClientOrderId")
+        if client_id is not None and not _CLIENT_ID.match(client_id):
+            raise _illegal("newClientOrderId", _CLIENT_ID.pattern)
+        fields: dict[str, Any] = {"client_order_id": client_id}
+        if type_ == "LIMIT":
+            tif = _required(params, "timeInForce")
+            if tif != "GTC":
+                # IOC and FOK are Binance's too; the emulator keeps orders GTC only.
+                raise _ApiError(400, -1115, "Invalid timeInForce.")
+            fields["price"] = _decimal(params, "price", required=True)
+            fields["quantity"] = _decimal(params, "quantity", required=True)
+            if "quoteOrderQty" in params:
+                raise _not_required("quoteOrderQty")
+        else:
+            for name in ("price", "timeInForce"):
+                if name in params:
+                    raise _not_required(name)
+            quantity = _decimal(params, "quantity")
+            quote = _decimal(params, "quoteOrderQty")
+            if quantity is None and quote is None:
+                raise _ApiError(
+                    400,
+                    -1102,
+                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+                )
+            if quantity is not None and quote is not None:
+                raise _ApiError(400, -1128, "Combination of optional parameters invalid.")
+            fields["quantity"] = quantity
+            fields["quote_order_qty"] = quote
+        return market, cast(Side, side), cast(OrderType, type_), fields
+
+    def _query_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._market(params)
+        order = self._exchange.order(market.id, **_order_ref(params))
+        return _order_head(order) | _order_body(order) | _order_times(order)
+
+    def _cancel_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._market(params)
+        cancel_id = params.get("newClientOrderId")
+        if cancel_id is not None and not _CLIENT_ID.match(cancel_id):
+            raise _illegal("newClientOrderId", _CLIENT_ID.pattern)
+        order = self._exchange.cancel(market.id, **_order_ref(params))
+        return _cancel_json(order, cancel_id, self._exchange.now_ms())
+
+    def _open_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market_id = self._market(params).id if "symbol" in params else None
+        orders = self._exchange.open_orders(market_id)
+        return [_order_head(o) | _order_body(o) | _order_times(o) for o in orders]
+
+    def _cancel_open_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market = self._market(params)
+        orders = self._exchange.open_orders(market.id)
+        if not orders:
+            raise _ApiError(400, -2011, "Unknown order sent.")
+        now = self._exchange.now_ms()
+        return [
+            _cancel_json(self._exchange.cancel(market.id, order_id=o.order_id), None, now)
+            for o in orders
+        ]
+
+    def _all_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market = self._market(params)
+        limit = _bounded(params, "limit", default=500, high=1000)
+        from_id = _integer(params, "orderId")
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        _check_window(start, end)
+        orders = [
+            o
+            for o in self._exchange.orders(market.id)
+            if (from_id is None or o.order_id >= from_id)
+            and (start is None or o.created_ms >= start)
+            and (end is None or o.created_ms <= end)
+        ]
+        chosen = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+        return [_order_head(o) | _order_body(o) | _order_times(o) for o in chosen]
+
+    def _my_trades(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market = self._market(params)
+        limit = _bounded(params, "limit", default=500, high=1000)
+        order_id = _integer(params, "orderId")
+        from_id = _integer(params, "fromId")
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        _check_window(start, end)
+        trades = [
+            t
+            for t in self._exchange.trades(market.id)
+            if (order_id is None or t.order_id == order_id)
+            and (from_id is None or t.trade_id >= from_id)
+            and (start is None or t.time_ms >= start)
+            and (end is None or t.time_ms <= end)
+        ]
+        # From a starting point Binance gives the oldest first; without one, the latest.
+        chosen = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
+        return [_trade_json(t) for t in chosen]
+
+    def _account(self, params: Mapping[str, str]) -> dict[str, Any]:
+        omit_zero = params.get("omitZeroBalances", "false").lower() == "true"
+        maker = int(self._exchange.maker_fee * 10_000)
+        taker = int(self._exchange.taker_fee * 10_000)
+        balances = [
+            {"asset": asset, "free": _fmt(b.free), "locked": _fmt(b.locked)}
+            for asset, b in self._exchange.balances().items()
+            if not (omit_zero and b.total == 0)
+        ]
+        return {
+            "makerCommission": maker,
+            "takerCommission": taker,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": _fmt(self._exchange.maker_fee),
+                "taker": _fmt(self._exchange.taker_fee),
+                "buyer": _fmt(Decimal(0)),
+                "seller": _fmt(Decimal(0)),
+            },
+            "canTrade": True,
+            "canWithdraw": False,
+            "canDeposit": False,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self._exchange.now_ms(),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": 1,
+        }
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _market(self, params: Mapping[str, str]) -> Market:
+        return self._exchange.market(_required(params, "symbol"))
+
+    def _markets(self, params: Mapping[str, str]) -> list[Market]:
+        if "symbol" in params:
+            return [self._market(params)]
+        if "symbols" in params:
+            try:
+                ids = json.loads(params["symbols"])
+            except ValueError:
+                raise _invalid("symbols") from None
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise _invalid("symbols")
+            return [self._exchange.market(i) for i in ids]
+        return list(self._exchange.markets.values())
+
+    def _per_market(
+        self, params: Mapping[str, str], build: Callable[[Market], dict[str, Any]]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        if "symbol" in params:
+            return build(self._market(params))
+        return [build(m) for m in self._markets(params)]
+
+
+def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise _ApiError(400, -1101, "Duplicate values for a parameter detected.")
+        params[name] = value
+    return params
+
+
+def _unsigned(raw: str) -> str:
+    return "&".join(p for p in raw.split("&") if p and not p.startswith("signature="))
+
+
+def _required(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise _mandatory(name)
+    return value
+
+
+def _integer(params: Mapping[str, str], name: str, *, required: bool = False) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise _mandatory(name)
+        return None
+    if not _INTEGER.match(value):
+        raise _illegal(name, "^[0-9]{1,20}$")
+    return int(value)
+
+
+def _decimal(params: Mapping[str, str], name: str, *, required: bool = False) -> Decimal | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise _mandatory(name)
+        return None
+    if not _DECIMAL.match(value):
+        raise _illegal(name, _DECIMAL.pattern)
+    return Decimal(value)
+
+
+def _bounded(params: Mapping[str, str], name: str, *, default: int, high: int) -> int:
+    value = _integer(params, name)
+    if value is None:
+        return default
+    if not 1 <= value <= high:
+        raise _invalid(name)
+    return value
+
+
+def _check_window(start: int | None, end: int | None) -> None:
+    if start is not None and end is not None and end - start > _DAY_MS:
+        raise _ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+
+
+def _order_ref(params: Mapping[str, str]) -> dict[str, Any]:
+    order_id = _integer(params, "orderId")
+    client_id = params.get("origClientOrderId") or None
+    if order_id is None and client_id is None:
+        raise _ApiError(
+            400,
+            -1102,
+            "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+        )
+    return {"order_id": order_id, "client_order_id": None if order_id is not None else client_id}
+
+
+def _mandatory(name: str) -> _ApiError:
+    return _ApiError(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+def _illegal(name: str, pattern: str) -> _ApiError:
+    return _ApiError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{pattern}'."
+    )
+
+
+def _invalid(name: str) -> _ApiError:
+    return _ApiError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+
+
+def _not_required(name: str) -> _ApiError:
+    return _ApiError(400, -1106, f"Parameter '{name}' sent when not required.")
+
+
+def _round8(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_EVEN)
+
+
+def _fmt(value: Decimal) -> str:
+    """Binance's 8-decimal strings; a bar price with more digits is given in full."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -8:
+        return f"{value:.8f}"
+    return format(value.normalize(), "f")
+
+
+def _limit(kind: str, interval: str, num: int, limit: int) -> dict[str, Any]:
+    return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
+
+
+def _symbol_info(market: Market) -> dict[str, Any]:
+    r = market.rules
+    return {
+        "symbol": market.id,
+        "status": "TRADING",
+        "baseAsset": market.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": market.quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": _fmt(r.min_price),
+                "maxPrice": _fmt(r.max_price),
+                "tickSize": _fmt(r.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": _fmt(r.min_qty),
+                "maxQty": _fmt(r.max_qty),
+                "stepSize": _fmt(r.step_size),
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": _fmt(r.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": _fmt(r.max_notional),
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "NONE",
+        "allowedSelfTradePreventionModes": ["NONE"],
+    }
+
+
+def _kline(k: Kline) -> list[Any]:
+    quote_volume = _round8(k.close * k.volume)
+    zero = _fmt(Decimal(0))
+    return [
+        k.open_ms,
+        _fmt(k.open),
+        _fmt(k.high),
+        _fmt(k.low),
+        _fmt(k.close),
+        _fmt(k.volume),
+        k.close_ms,
+        _fmt(quote_volume),
+        0,
+        zero,
+        zero,
+        "0",
+    ]
+
+
+def _order_head(o: Order) -> dict[str, Any]:
+    return {
+        "symbol": o.market_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+    }
+
+
+def _order_body(o: Order) -> dict[str, Any]:
+    return {
+        "price": _fmt(o.price if o.price is not None else Decimal(0)),
+        "origQty": _fmt(o.quantity),
+        "executedQty": _fmt(o.executed_qty),
+        "origQuoteOrderQty": _fmt(o.quote_order_qty),
+        "cummulativeQuoteQty": _fmt(o.cumulative_quote_qty),
+        "status": o.status,
+        "timeInForce": "GTC",
+        "type": o.type,
+        "side": o.side,
+        "workingTime": o.created_ms,
+        "selfTradePreventionMode": "NONE",
+    }
+
+
+def _order_times(o: Order) -> dict[str, Any]:
+    zero = _fmt(Decimal(0))
+    return {
+        "stopPrice": zero,
+        "icebergQty": zero,
+        "time": o.created_ms,
+        "updateTime": o.updated_ms,
+        "isWorking": True,
+    }
+
+
+def _cancel_json(order: Order, cancel_id: str | None, now_ms: int) -> dict[str, Any]:
+    # Binance's quirk, kept: clientOrderId is the cancel request's own id; the
+    # order's id comes back as origClientOrderId.
+    return {
+        "symbol": order.market_id,
+        "origClientOrderId": order.client_order_id,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": cancel_id or f"cancel-{order.order_id}",
+        "transactTime": now_ms,
+        **_order_body(order),
+    }
+
+
+def _fill(t: Trade) -> dict[str, Any]:
+    return {
+        "price": _fmt(t.price),
+        "qty": _fmt(t.qty),
+        "commission": _fmt(t.commission),
+        "commissionAsset": t.commission_asset,
+        "tradeId": t.trade_id,
+    }
+
+
+def _trade_json(t: Trade) -> dict[str, Any]:
+    return {
+        "symbol": t.market_id,
+        "id": t.trade_id,
+        "orderId": t.order_id,
+        "orderListId": -1,
+        "price": _fmt(t.price),
+        "qty": _fmt(t.qty),
+        "quoteQty": _fmt(t.quote_qty),
+        "commission": _fmt(t.commission),
+        "commissionAsset": t.commission_asset,
+        "time": t.time_ms,
+        "isBuyer": t.side == "BUY",
+        "isMaker": t.is_maker,
+        "isBestMatch": True,
+    }

@@ -1,0 +1,252 @@
+"""The loopback exchange emulator: a Binance-speaking venue on 127.0.0.1 for tests.
+
+`ExchangeEmulator` puts the pieces together: the `Exchange` (state and matching),
+the `BinanceApi` (protocol), the `FaultSchedule`, the `RequestLog` and the
+`LoopbackServer`; `client()` returns a real ``ccxt.binance`` pointed at it, so a
+test exercises ccxt's own request signing, parsing and error mapping.
+
+Example:
+    >>> with ExchangeEmulator({"BTC/USDT": bars}, {"USDT": 10_000}) as emulator:  # doctest: +SKIP
+    ...     exchange = emulator.client()
+    ...     order = exchange.create_order("BTC/USDT", "market", "buy", 0.01)
+    ...     emulator.advance()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+import ccxt
+import pandas as pd
+
+from tradeloom.testing.emulator.bars import BarSeries
+from tradeloom.testing.emulator.binance import ROUTES, BinanceApi, error_reply, parse_params
+from tradeloom.testing.emulator.client import loopback_client
+from tradeloom.testing.emulator.exchange import Exchange
+from tradeloom.testing.emulator.faults import (
+    DropConnection,
+    Fault,
+    FaultSchedule,
+    Latency,
+    PartialFill,
+    RateLimited,
+    Reject,
+    ServerError,
+    Timeout,
+)
+from tradeloom.testing.emulator.records import MarketRules
+from tradeloom.testing.emulator.requestlog import RequestLog, RequestRecord
+from tradeloom.testing.emulator.server import (
+    Drop,
+    Hang,
+    HttpReply,
+    HttpRequest,
+    LoopbackServer,
+    Outcome,
+)
+
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_SECRET", "ExchangeEmulator"]
+
+DEFAULT_API_KEY = "emulator-api-key"
+"""The API key the emulator accepts unless told otherwise."""
+
+DEFAULT_SECRET = "emulator-secret"
+"""Its secret."""
+
+_RATE_LIMIT_MSG = (
+    "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+    "Please use WebSocket Streams for live updates to avoid polling the API."
+)
+
+
+class ExchangeEmulator:
+    """A Binance spot venue on 127.0.0.1 that replays bars and injects faults on demand.
+
+    Use it as a context manager (or `start` / `stop`); the server binds a free
+    port, so tests may run in parallel.
+
+    Args:
+        markets: Bars per unified symbol (``BTC/USDT``): a frame with OHLCV columns
+            and a UTC index of bar open times, or a `BarSeries`.
+        balances: Starting free balance per asset.
+        api_key: The API key accepted.
+        secret: Its secret; requests signed with another are refused (-1022).
+        rules: Price, lot and notional filters, for every market or per symbol.
+        maker_fee: Fee rate of resting limit orders.
+        taker_fee: Fee rate of market and marketable limit orders.
+        fill_fraction: Default most of an order's quantity filled per bar.
+        volume_participation: Most of a bar's volume fills may take (None: no cap).
+        start: Initial bar position; the bars before it are history.
+        timeframe: Bar length, inferred from the timestamps when omitted.
+        include_open_kline: Serve the kline in progress (open price only), as
+            Binance serves its current kline.
+        wall_clock: Seconds since the epoch, for the signature window and ``/time``.
+
+    Attributes:
+        exchange: The venue state: clock, balances, orders, trades.
+        faults: What the next requests get (`FaultSchedule`).
+        log: Every request received (`RequestLog`).
+        errors: Exceptions raised inside the emulator while serving (a bug, not a
+            fault): the client got HTTP 500 for each. Tests should assert it is empty.
+    """
+
+    def __init__(
+        self,
+        markets: Mapping[str, pd.DataFrame | BarSeries],
+        balances: Mapping[str, Decimal | int | str],
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        secret: str = DEFAULT_SECRET,
+        rules: MarketRules | Mapping[str, MarketRules] | None = None,
+        maker_fee: Decimal = Decimal("0.001"),
+        taker_fee: Decimal = Decimal("0.001"),
+        fill_fraction: Decimal = Decimal(1),
+        volume_participation: Decimal | None = None,
+        start: int = 0,
+        timeframe: str | None = None,
+        include_open_kline: bool = True,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.exchange = Exchange(
+            markets,
+            balances,
+            rules=rules,
+            maker_fee=maker_fee,
+            taker_fee=taker_fee,
+            fill_fraction=fill_fraction,
+            volume_participation=volume_participation,
+            start=start,
+            timeframe=timeframe,
+        )
+        self.api_key = api_key
+        self.secret = secret
+        self.faults = FaultSchedule(ROUTES)
+        self.log = RequestLog()
+        self.errors: list[BaseException] = []
+        self._api = BinanceApi(
+            self.exchange,
+            api_key=api_key,
+            secret=secret,
+            wall_clock=wall_clock,
+            include_open_kline=include_open_kline,
+        )
+        self._server = LoopbackServer(self._handle, self._internal_error)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start serving on a free port of 127.0.0.1."""
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and end every connection, hanging ones included."""
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self._server.port}"
+
+    # --- for tests ---------------------------------------------------------------------
+
+    def client(self, **config: Any) -> ccxt.binance:
+        """Return a real ``ccxt.binance`` pointed at the emulator.
+
+        Every API URL of the client (spot, sapi, fapi...) points here, so a call
+        outside the served subset gets a 404 rather than reaching the internet;
+        `CLIENT_OPTIONS` keep ``load_markets`` to spot ``exchangeInfo`` (see
+        `loopback_client`).
+
+        Args:
+            **config: ccxt settings over the defaults: the emulator's ``apiKey`` and
+                ``secret``, ``enableRateLimit=False``, ccxt's ``timeout``; ``options``
+                are merged over `CLIENT_OPTIONS`.
+        """
+        return loopback_client(
+            self.url, **{"apiKey": self.api_key, "secret": self.secret, **config}
+        )
+
+    def advance(self, bars: int = 1) -> None:
+        """Play ``bars`` bars (see `Exchange.advance`)."""
+        self.exchange.advance(bars)
+
+    def set_bar(self, index: int) -> None:
+        """Move the clock forward to bar ``index`` (see `Exchange.set_bar`)."""
+        self.exchange.set_bar(index)
+
+    def requests(self, route: str | None = None) -> list[RequestRecord]:
+        """Requests received, all or of one route (``"POST /api/v3/order"``)."""
+        return self.log.records(route)
+
+    def wait_for_request(self, route: str, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` requests to ``route`` have arrived (see `RequestLog.wait_for`)."""
+        return self.log.wait_for(route, count, timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request is in progress (after a client timed out on purpose)."""
+        return self._server.wait_idle(timeout)
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def _handle(self, request: HttpRequest) -> Outcome:
+        pairs = parse_params(request)
+        faults = self.faults.take(request.method, request.path)
+        terminal = next((f for f in faults if not isinstance(f, Latency | PartialFill)), None)
+        dispatched = terminal is None or (
+            isinstance(terminal, Timeout | DropConnection | ServerError) and terminal.after_accept
+        )
+        self.log.append(
+            request.method,
+            request.path,
+            dict(pairs),
+            tuple(repr(f) for f in faults),
+            dispatched=dispatched,
+        )
+        for fault in faults:
+            if isinstance(fault, Latency) and not self._server.pause(fault.seconds):
+                return Drop()
+        reply: HttpReply | None = None
+        if dispatched:
+            fraction = next((f.decimal for f in faults if isinstance(f, PartialFill)), None)
+            reply = self._api.handle(request, pairs, fill_fraction=fraction)
+        if terminal is None:
+            assert reply is not None
+            return reply
+        return _misbehave(terminal)
+
+    def _internal_error(self, error: BaseException) -> HttpReply:
+        self.errors.append(error)
+        return error_reply(500, -1000, "An unknown error occurred while processing the request.")
+
+
+def _misbehave(fault: Fault) -> Outcome:
+    if isinstance(fault, Timeout):
+        return Hang(fault.max_seconds)
+    if isinstance(fault, DropConnection):
+        return Drop()
+    if isinstance(fault, RateLimited):
+        return error_reply(429, -1003, _RATE_LIMIT_MSG, (("Retry-After", str(fault.retry_after)),))
+    if isinstance(fault, ServerError):
+        if fault.code is not None:
+            return error_reply(fault.status, fault.code, fault.msg)
+        body = f"<html><body><h1>{fault.status} Server Error</h1></body></html>".encode()
+        return HttpReply(fault.status, body, (("Content-Type", "text/html"),))
+    if isinstance(fault, Reject):
+        return error_reply(fault.status, fault.code, fault.msg)
+    raise TypeError(f"{fault!r} does not answer a request")

@@ -1,0 +1,694 @@
+"""The emulated venue's state: markets, balances, working orders, trades and the bar clock.
+
+Pure Python and no HTTP, so the matching rules can be tested on their own; the
+Binance layer (`binance.py`) turns requests into calls here and `Rejected` into
+Binance error codes. Every public method holds one lock: HTTP handler threads and
+the test thread that moves the clock see one consistent state.
+
+The clock. ``position`` runs from 0 to ``len(bars)``. At position ``i`` bars
+``0..i-1`` are closed and bar ``i`` has just opened: its open is the current
+price and nothing else of it is known yet. `advance` plays bar ``i`` (its range
+and volume) and moves to the open of bar ``i + 1``. At position ``len(bars)``
+the series is over and the market is closed to new orders.
+
+Fill rules, chosen so a decision taken at bar ``t``'s close fills where the
+backtest's ``fill: next_open`` fills it:
+
+- A market order fills at the current price: the open of the bar in progress,
+  which is the first open after the last closed bar. A part it cannot fill yet
+  (fill fraction, bar volume) fills at the open of each following bar.
+- A limit order that is marketable when it arrives (a buy at or above the
+  current price, a sell at or below) fills at the current price as a taker.
+  Otherwise it rests, and fills as a maker at its limit price during any later
+  bar whose range reaches it (a buy when ``low <= price``, a sell when
+  ``high >= price``); a resting order keeps its price even through a gap.
+- Each order fills at most ``fill_fraction`` of its quantity per bar (at least
+  one lot step), and with ``volume_participation`` all orders together take at
+  most that share of a bar's volume. Earlier orders fill first.
+- Fees are a rate on each fill, charged in the asset received, as Binance does
+  without BNB: a buy pays in base, a sell in quote. Amounts of money are rounded
+  half-even to 8 decimals (Binance's asset precision) at each fill; the balance
+  moves by exactly the rounded amount, so accounts reconcile to the satoshi.
+- A limit buy locks ``price * quantity`` of quote, a sell locks its quantity of
+  base; a fill releases its share, a cancel the rest. A market buy locks
+  nothing: its price is not known in advance, so a part that no longer fits the
+  free quote balance when its bar comes is expired (status ``EXPIRED``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+
+import pandas as pd
+
+from tradeloom.testing.emulator.bars import BarSeries
+from tradeloom.testing.emulator.records import (
+    ASSET_PRECISION,
+    Balance,
+    Kline,
+    Market,
+    MarketRules,
+    Order,
+    OrderStatus,
+    OrderType,
+    Reason,
+    Rejected,
+    Side,
+    Trade,
+)
+
+__all__ = ["Exchange"]
+
+_SYMBOL = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)$")
+
+
+@dataclass
+class _BarUse:
+    """How much each order, and the market, filled in the current bar."""
+
+    bar: int = -1
+    by_order: dict[int, Decimal] = field(default_factory=dict)
+    by_market: dict[str, Decimal] = field(default_factory=dict)
+
+
+class Exchange:
+    """An emulated spot venue replaying bars, with balances, orders and fills.
+
+    Args:
+        markets: Bars per unified symbol (``BTC/USDT``): a frame with OHLCV columns and
+            a UTC index of bar open times, or a `BarSeries`. All markets must share
+            the same timestamps: there is one clock.
+        balances: Starting free balance per asset; assets of the markets not named
+            start at 0.
+        rules: Trading rules for every market, or per symbol.
+        maker_fee: Fee rate of resting limit orders that fill.
+        taker_fee: Fee rate of market orders and marketable limit orders.
+        fill_fraction: Default most of an order's quantity filled per bar (1 = all).
+        volume_participation: Most of a bar's volume all fills together may take
+            (0.1 = 10%); unlimited when None.
+        start: Initial clock position: bars before it are history, already closed.
+        timeframe: Bar length (``1h``); inferred from the timestamps when omitted.
+
+    Raises:
+        ValueError: Bad bars, symbols, rates or start (the message names the remedy).
+    """
+
+    def __init__(
+        self,
+        markets: Mapping[str, pd.DataFrame | BarSeries],
+        balances: Mapping[str, Decimal | int | str],
+        *,
+        rules: MarketRules | Mapping[str, MarketRules] | None = None,
+        maker_fee: Decimal = Decimal("0.001"),
+        taker_fee: Decimal = Decimal("0.001"),
+        fill_fraction: Decimal = Decimal(1),
+        volume_participation: Decimal | None = None,
+        start: int = 0,
+        timeframe: str | None = None,
+    ) -> None:
+        if not markets:
+            raise ValueError("the emulator needs at least one market, e.g. {'BTC/USDT': bars}")
+        self._markets: dict[str, Market] = {}
+        for symbol, bars in markets.items():
+            match = _SYMBOL.match(symbol)
+            if match is None:
+                raise ValueError(
+                    f"market symbols are BASE/QUOTE in capitals such as BTC/USDT; was '{symbol}'"
+                )
+            series = bars if isinstance(bars, BarSeries) else BarSeries.from_frame(bars, timeframe)
+            market_rules = _rules_for(symbol, rules)
+            market = Market(symbol, match.group(1), match.group(2), series, market_rules)
+            self._markets[market.id] = market
+        first = next(iter(self._markets.values()))
+        for market in self._markets.values():
+            if market.bars.open_ms != first.bars.open_ms:
+                raise ValueError(
+                    f"{market.symbol} and {first.symbol} have different bar timestamps; "
+                    "the emulator has one clock, so align the series first"
+                )
+        _check_rate("maker_fee", maker_fee, allow_zero=True)
+        _check_rate("taker_fee", taker_fee, allow_zero=True)
+        _check_rate("fill_fraction", fill_fraction, allow_zero=False)
+        if volume_participation is not None:
+            _check_rate("volume_participation", volume_participation, allow_zero=False)
+        self._times = first.bars.open_ms
+        self._interval_ms = first.bars.interval_ms
+        if not 0 <= start <= len(self._times):
+            raise ValueError(f"start must be between 0 and {len(self._times)}, was {start}")
+        self.maker_fee = maker_fee
+        self.taker_fee = taker_fee
+        self.fill_fraction = fill_fraction
+        self.volume_participation = volume_participation
+        self._position = start
+        self._free: dict[str, Decimal] = {}
+        self._locked: dict[str, Decimal] = {}
+        for market in self._markets.values():
+            for asset in (market.base, market.quote):
+                self._free.setdefault(asset, Decimal(0))
+                self._locked.setdefault(asset, Decimal(0))
+        for asset, amount in balances.items():
+            value = Decimal(str(amount))
+            if value < 0:
+                raise ValueError(f"balance of {asset} must be >= 0, was {value}")
+            self._free[asset] = value
+            self._locked.setdefault(asset, Decimal(0))
+        self._orders: dict[int, Order] = {}
+        self._trades: list[Trade] = []
+        self._use = _BarUse()
+        self._lock = threading.RLock()
+
+    # --- markets and the clock -------------------------------------------------
+
+    @property
+    def markets(self) -> Mapping[str, Market]:
+        """Markets by Binance id (``BTCUSDT``)."""
+        return dict(self._markets)
+
+    def market(self, market_id: str) -> Market:
+        """Return a market by Binance id.
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL.
+        """
+        try:
+            return self._markets[market_id]
+        except KeyError:
+            raise Rejected(Reason.UNKNOWN_SYMBOL, f"no market {market_id}") from None
+
+    @property
+    def length(self) -> int:
+        """Number of bars in the series."""
+        return len(self._times)
+
+    @property
+    def position(self) -> int:
+        """The clock: index of the bar in progress (``length`` once the series is over)."""
+        with self._lock:
+            return self._position
+
+    @property
+    def interval_ms(self) -> int:
+        """Bar length in milliseconds."""
+        return self._interval_ms
+
+    def now_ms(self) -> int:
+        """Market time: the open of the bar in progress, or the last bar's close time."""
+        with self._lock:
+            return self._time_of(self._position)
+
+    def current_price(self, market_id: str) -> Decimal:
+        """The price now: the open of the bar in progress, or the last close at the end."""
+        with self._lock:
+            bars = self.market(market_id).bars
+            if self._position < len(bars):
+                return bars.open[self._position]
+            return bars.close[-1]
+
+    def visible_klines(
+        self,
+        market_id: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int | None = None,
+        include_open: bool = True,
+    ) -> list[Kline]:
+        """Return the bars a client may see now: closed ones, then the one in progress.
+
+        The bar in progress, like Binance's current kline right after it opens, has
+        high, low and close equal to its open and no volume: showing more would
+        leak the future to a strategy that does not drop the last kline.
+
+        Args:
+            market_id: Binance market id.
+            start_ms: Only bars opening at or after this time.
+            end_ms: Only bars opening at or before this time.
+            limit: At most this many: the first ones from ``start_ms`` when it is
+                given, else the latest ones (Binance's kline selection).
+            include_open: Show the bar in progress.
+        """
+        with self._lock:
+            bars = self.market(market_id).bars
+            position = self._position
+        visible = position + (1 if include_open and position < len(bars) else 0)
+        first = 0 if start_ms is None else bisect.bisect_left(bars.open_ms, start_ms, 0, visible)
+        stop = visible if end_ms is None else bisect.bisect_right(bars.open_ms, end_ms, 0, visible)
+        if limit is not None and stop - first > limit:
+            if start_ms is None:
+                first = stop - limit
+            else:
+                stop = first + limit
+        return [self._kline(bars, i, closed=i < position) for i in range(first, max(first, stop))]
+
+    def advance(self, bars: int = 1) -> None:
+        """Play ``bars`` bars: resting limit orders fill within each bar's range, then
+        market orders still working fill at the next bar's open.
+
+        Raises:
+            ValueError: ``bars`` < 1, or it would move past the end of the series.
+        """
+        if bars < 1:
+            raise ValueError(f"advance() moves forward by at least one bar, was {bars}")
+        with self._lock:
+            if self._position + bars > len(self._times):
+                raise ValueError(
+                    f"cannot advance {bars} bars from bar {self._position}: "
+                    f"the series has {len(self._times)} bars"
+                )
+            for _ in range(bars):
+                self._play_bar()
+
+    def set_bar(self, index: int) -> None:
+        """Move the clock forward to ``index``, playing every bar in between.
+
+        Raises:
+            ValueError: ``index`` is behind the clock or past the end.
+        """
+        with self._lock:
+            if index < self._position:
+                raise ValueError(
+                    f"the clock only moves forward: at bar {self._position}, asked for {index}; "
+                    "build a new emulator to replay from an earlier bar"
+                )
+            if index > self._position:
+                self.advance(index - self._position)
+
+    # --- orders -----------------------------------------------------------------
+
+    def check_order(
+        self,
+        market_id: str,
+        side: Side,
+        type: OrderType,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        quote_order_qty: Decimal | None = None,
+    ) -> Decimal:
+        """Check an order against the market's filters without placing it.
+
+        What Binance's test-order endpoint does: the filters, not the balance.
+
+        Returns:
+            The base quantity (for a ``quote_order_qty`` market order, what the quote
+            amount buys at the current price, rounded down to the lot step).
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL, MARKET_CLOSED, PRICE_FILTER, LOT_SIZE or NOTIONAL.
+            ValueError: A combination of arguments no client should send.
+        """
+        with self._lock:
+            rules = self.market(market_id).rules
+            if self._position >= len(self._times):
+                raise Rejected(Reason.MARKET_CLOSED, f"the series ended at bar {len(self._times)}")
+            current = self.current_price(market_id)
+        if type == "LIMIT":
+            if price is None or quantity is None or quote_order_qty is not None:
+                raise ValueError("a limit order needs price and quantity, and no quote_order_qty")
+            _check_price(price, rules)
+        elif price is not None:
+            raise ValueError("a market order takes no price")
+        if type == "MARKET" and quote_order_qty is not None:
+            if quantity is not None:
+                raise ValueError("give a market order quantity or quote_order_qty, not both")
+            quantity = _floor(quote_order_qty / current, rules.step_size)
+        if quantity is None:
+            raise ValueError("an order needs a quantity")
+        _check_quantity(quantity, rules)
+        if price is not None:
+            notional = price * quantity
+        else:
+            notional = quote_order_qty if quote_order_qty is not None else current * quantity
+        if notional < rules.min_notional or (type == "LIMIT" and notional > rules.max_notional):
+            raise Rejected(
+                Reason.NOTIONAL,
+                f"notional {notional} outside [{rules.min_notional}, {rules.max_notional}]",
+            )
+        return quantity
+
+    def place_order(
+        self,
+        market_id: str,
+        side: Side,
+        type: OrderType,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        quote_order_qty: Decimal | None = None,
+        client_order_id: str | None = None,
+        fill_fraction: Decimal | None = None,
+    ) -> Order:
+        """Check, accept and match a new order against the bar in progress.
+
+        Args:
+            market_id: Binance market id.
+            side: ``BUY`` or ``SELL``.
+            type: ``MARKET`` or ``LIMIT``.
+            quantity: Base quantity (a market order may give ``quote_order_qty`` instead).
+            price: Limit price (limit orders only).
+            quote_order_qty: Quote amount to spend or receive (market orders only).
+            client_order_id: Caller's id; the venue makes one when None.
+            fill_fraction: Most of the quantity filled per bar; the venue default when None.
+
+        Returns:
+            The order after matching at the current price (it may already be filled).
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL, MARKET_CLOSED, PRICE_FILTER, LOT_SIZE, NOTIONAL,
+                DUPLICATE_ORDER or INSUFFICIENT_BALANCE.
+            ValueError: A combination of arguments no client should send (the Binance
+                layer checks parameters before calling).
+        """
+        with self._lock:
+            market = self.market(market_id)
+            quantity = self.check_order(
+                market_id,
+                side,
+                type,
+                quantity=quantity,
+                price=price,
+                quote_order_qty=quote_order_qty,
+            )
+            current = market.bars.open[self._position]
+            if client_order_id is not None:
+                for order in self._orders.values():
+                    if (
+                        order.market_id == market_id
+                        and order.client_order_id == client_order_id
+                        and order.status != "FILLED"
+                    ):
+                        raise Rejected(
+                            Reason.DUPLICATE_ORDER,
+                            f"order {order.order_id} has client id {client_order_id} "
+                            f"and is {order.status}",
+                        )
+            if side == "BUY":
+                asset = market.quote
+                if type == "LIMIT":
+                    assert price is not None
+                    need = _ceil8(price * quantity)
+                else:
+                    need = (
+                        quote_order_qty
+                        if quote_order_qty is not None
+                        else _ceil8(current * quantity)
+                    )
+                lock = need if type == "LIMIT" else Decimal(0)
+            else:
+                asset = market.base
+                need = lock = quantity
+            if self._free[asset] < need:
+                raise Rejected(
+                    Reason.INSUFFICIENT_BALANCE,
+                    f"needs {need} {asset}, free {self._free[asset]}",
+                )
+            order_id = len(self._orders) + 1
+            now = self._time_of(self._position)
+            order = Order(
+                order_id=order_id,
+                client_order_id=client_order_id or f"emulator-{order_id}",
+                market_id=market_id,
+                side=side,
+                type=type,
+                quantity=quantity,
+                price=price,
+                quote_order_qty=quote_order_qty or Decimal(0),
+                fill_fraction=self.fill_fraction if fill_fraction is None else fill_fraction,
+                created_ms=now,
+                updated_ms=now,
+                locked=lock,
+            )
+            _check_rate("fill_fraction", order.fill_fraction, allow_zero=False)
+            self._free[asset] -= lock
+            self._locked[asset] += lock
+            self._orders[order_id] = order
+            marketable = type == "MARKET" or (
+                price is not None and (current <= price if side == "BUY" else current >= price)
+            )
+            if marketable:
+                self._fill(order_id, current, is_maker=False, time_ms=now)
+            return self._orders[order_id]
+
+    def order(
+        self, market_id: str, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> Order:
+        """Look an order up by venue id or client id (the latest order with that client id).
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL or NO_SUCH_ORDER.
+        """
+        with self._lock:
+            self.market(market_id)
+            found = self._find(market_id, order_id, client_order_id)
+            if found is None:
+                what = order_id if order_id is not None else client_order_id
+                raise Rejected(Reason.NO_SUCH_ORDER, f"no order {what} in {market_id}")
+            return found
+
+    def cancel(
+        self, market_id: str, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> Order:
+        """Cancel a working order and release what it held locked.
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL, or NOT_CANCELABLE when no such order is working
+                (unknown, filled, cancelled or expired: Binance does not tell them apart).
+        """
+        with self._lock:
+            self.market(market_id)
+            found = self._find(market_id, order_id, client_order_id)
+            if found is None or not found.is_open:
+                what = order_id if order_id is not None else client_order_id
+                state = "unknown" if found is None else found.status
+                raise Rejected(Reason.NOT_CANCELABLE, f"order {what} in {market_id} is {state}")
+            return self._close(found, "CANCELED", self._time_of(self._position))
+
+    def open_orders(self, market_id: str | None = None) -> list[Order]:
+        """Working orders, oldest first, of one market or all."""
+        with self._lock:
+            if market_id is not None:
+                self.market(market_id)
+            return [
+                o
+                for o in self._orders.values()
+                if o.is_open and (market_id is None or o.market_id == market_id)
+            ]
+
+    def orders(self, market_id: str | None = None) -> list[Order]:
+        """Every order ever accepted, oldest first, of one market or all."""
+        with self._lock:
+            return [
+                o for o in self._orders.values() if market_id is None or o.market_id == market_id
+            ]
+
+    def trades(self, market_id: str | None = None) -> list[Trade]:
+        """Every fill, oldest first, of one market or all."""
+        with self._lock:
+            return [t for t in self._trades if market_id is None or t.market_id == market_id]
+
+    def balances(self) -> dict[str, Balance]:
+        """Balances of every asset the venue knows."""
+        with self._lock:
+            return {a: Balance(self._free[a], self._locked[a]) for a in sorted(self._free)}
+
+    def balance(self, asset: str) -> Balance:
+        """One asset's balance (zero for an asset never held)."""
+        with self._lock:
+            return Balance(self._free.get(asset, Decimal(0)), self._locked.get(asset, Decimal(0)))
+
+    # --- matching -----------------------------------------------------------------
+
+    def _play_bar(self) -> None:
+        bar = self._position
+        working = [o for o in self._orders.values() if o.is_open]
+        close_ms = self._times[bar] + self._interval_ms - 1
+        for order in working:
+            if order.type != "LIMIT" or order.price is None:
+                continue
+            bars = self._markets[order.market_id].bars
+            if (order.side == "BUY" and bars.low[bar] <= order.price) or (
+                order.side == "SELL" and bars.high[bar] >= order.price
+            ):
+                self._fill(order.order_id, order.price, is_maker=True, time_ms=close_ms)
+        self._position += 1
+        if self._position == len(self._times):
+            return
+        opened = self._time_of(self._position)
+        for order in working:
+            current = self._orders[order.order_id]
+            if current.is_open and current.type == "MARKET":
+                price = self._markets[current.market_id].bars.open[self._position]
+                self._fill(current.order_id, price, is_maker=False, time_ms=opened)
+
+    def _fill(self, order_id: int, price: Decimal, *, is_maker: bool, time_ms: int) -> None:
+        order = self._orders[order_id]
+        market = self._markets[order.market_id]
+        qty = self._allowance(order, market)
+        if qty <= 0:
+            return
+        rate = self.maker_fee if is_maker else self.taker_fee
+        final = qty == order.remaining
+        locked = order.locked
+        if order.side == "BUY":
+            cost = _round8(price * qty)
+            if order.type == "LIMIT" and order.price is not None:
+                release = locked if final else min(locked, _round8(order.price * qty))
+                locked -= release
+                self._locked[market.quote] -= release
+                self._free[market.quote] += release
+            if self._free[market.quote] < cost:
+                # Only a market buy gets here: its price was not known when it arrived.
+                self._orders[order_id] = replace(order, locked=locked)
+                self._close(self._orders[order_id], "EXPIRED", time_ms)
+                return
+            commission = _round8(qty * rate)
+            self._free[market.quote] -= cost
+            self._free[market.base] += qty - commission
+            commission_asset = market.base
+        else:
+            cost = _round8(price * qty)
+            commission = _round8(cost * rate)
+            locked -= qty
+            self._locked[market.base] -= qty
+            self._free[market.quote] += cost - commission
+            commission_asset = market.quote
+        trade = Trade(
+            trade_id=len(self._trades) + 1,
+            order_id=order_id,
+            market_id=order.market_id,
+            side=order.side,
+            price=price,
+            qty=qty,
+            quote_qty=cost,
+            commission=commission,
+            commission_asset=commission_asset,
+            time_ms=time_ms,
+            is_maker=is_maker,
+        )
+        self._trades.append(trade)
+        self._use.by_order[order_id] = self._use.by_order.get(order_id, Decimal(0)) + qty
+        self._use.by_market[order.market_id] = (
+            self._use.by_market.get(order.market_id, Decimal(0)) + qty
+        )
+        executed = order.executed_qty + qty
+        self._orders[order_id] = replace(
+            order,
+            executed_qty=executed,
+            cumulative_quote_qty=order.cumulative_quote_qty + cost,
+            status="FILLED" if executed == order.quantity else "PARTIALLY_FILLED",
+            locked=locked,
+            updated_ms=time_ms,
+            trade_ids=(*order.trade_ids, trade.trade_id),
+        )
+
+    def _allowance(self, order: Order, market: Market) -> Decimal:
+        if self._use.bar != self._position:
+            self._use = _BarUse(bar=self._position)
+        step = market.rules.step_size
+        per_bar = max(step, _floor(order.fill_fraction * order.quantity, step))
+        allowed = min(order.remaining, per_bar - self._use.by_order.get(order.order_id, Decimal(0)))
+        if self.volume_participation is not None:
+            cap = _floor(market.bars.volume[self._position] * self.volume_participation, step)
+            allowed = min(allowed, cap - self._use.by_market.get(market.id, Decimal(0)))
+        return allowed
+
+    def _close(self, order: Order, status: OrderStatus, time_ms: int) -> Order:
+        market = self._markets[order.market_id]
+        asset = market.quote if order.side == "BUY" else market.base
+        self._locked[asset] -= order.locked
+        self._free[asset] += order.locked
+        closed = replace(order, status=status, locked=Decimal(0), updated_ms=time_ms)
+        self._orders[order.order_id] = closed
+        return closed
+
+    def _find(
+        self, market_id: str, order_id: int | None, client_order_id: str | None
+    ) -> Order | None:
+        if order_id is not None:
+            found = self._orders.get(order_id)
+            return found if found is not None and found.market_id == market_id else None
+        matches = [
+            o
+            for o in self._orders.values()
+            if o.market_id == market_id and o.client_order_id == client_order_id
+        ]
+        return matches[-1] if matches else None
+
+    def _time_of(self, position: int) -> int:
+        if position < len(self._times):
+            return self._times[position]
+        return self._times[-1] + self._interval_ms
+
+    def _kline(self, bars: BarSeries, i: int, *, closed: bool) -> Kline:
+        close_ms = bars.open_ms[i] + bars.interval_ms - 1
+        if closed:
+            return Kline(
+                bars.open_ms[i],
+                close_ms,
+                bars.open[i],
+                bars.high[i],
+                bars.low[i],
+                bars.close[i],
+                bars.volume[i],
+                True,
+            )
+        price = bars.open[i]
+        return Kline(bars.open_ms[i], close_ms, price, price, price, price, Decimal(0), False)
+
+
+def _rules_for(symbol: str, rules: MarketRules | Mapping[str, MarketRules] | None) -> MarketRules:
+    if rules is None:
+        return MarketRules()
+    if isinstance(rules, MarketRules):
+        return rules
+    return rules.get(symbol, MarketRules())
+
+
+def _check_rate(name: str, value: Decimal, *, allow_zero: bool) -> None:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not isinstance(value, Decimal) or not low_ok or value > 1:
+        bound = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must be a Decimal in {bound}, was {value!r}")
+
+
+def _check_price(price: Decimal, rules: MarketRules) -> None:
+    if (
+        price < rules.min_price
+        or price > rules.max_price
+        or (price - rules.min_price) % rules.tick_size
+    ):
+        raise Rejected(
+            Reason.PRICE_FILTER,
+            f"price {price} not in [{rules.min_price}, {rules.max_price}] "
+            f"on tick {rules.tick_size}",
+        )
+
+
+def _check_quantity(quantity: Decimal, rules: MarketRules) -> None:
+    if (
+        quantity < rules.min_qty
+        or quantity > rules.max_qty
+        or (quantity - rules.min_qty) % rules.step_size
+    ):
+        raise Rejected(
+            Reason.LOT_SIZE,
+            f"quantity {quantity} not in [{rules.min_qty}, {rules.max_qty}] "
+            f"on step {rules.step_size}",
+        )
+
+
+def _floor(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def _round8(value: Decimal) -> Decimal:
+    return value.quantize(ASSET_PRECISION, rounding=ROUND_HALF_EVEN)
+
+
+def _ceil8(value: Decimal) -> Decimal:
+    return value.quantize(ASSET_PRECISION, rounding=ROUND_CEILING)

@@ -1,0 +1,227 @@
+"""The emulated venue's value objects: markets and their rules, orders, trades, balances.
+
+All frozen: the exchange replaces an order's record when it changes, so a record
+handed to a caller never moves under its feet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from tradeloom.testing.emulator.bars import BarSeries
+
+__all__ = [
+    "ASSET_PRECISION",
+    "OPEN_STATUSES",
+    "Balance",
+    "Kline",
+    "Market",
+    "MarketRules",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Reason",
+    "Rejected",
+    "Side",
+    "Trade",
+]
+
+Side = Literal["BUY", "SELL"]
+OrderType = Literal["MARKET", "LIMIT"]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"]
+
+ASSET_PRECISION = Decimal("0.00000001")
+"""Binance keeps balances, costs and commissions to 8 decimals."""
+
+OPEN_STATUSES: tuple[OrderStatus, ...] = ("NEW", "PARTIALLY_FILLED")
+"""Statuses of an order still working."""
+
+
+class Reason(StrEnum):
+    """Why the venue refused a request; `binance.py` maps each to Binance's code."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    PRICE_FILTER = "PRICE_FILTER"
+    LOT_SIZE = "LOT_SIZE"
+    NOTIONAL = "NOTIONAL"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    MARKET_CLOSED = "MARKET_CLOSED"
+    NO_SUCH_ORDER = "NO_SUCH_ORDER"
+    NOT_CANCELABLE = "NOT_CANCELABLE"
+
+
+class Rejected(Exception):
+    """The venue refused a request; nothing changed.
+
+    Attributes:
+        reason: Which rule refused it.
+        detail: The values involved, for test failure messages.
+    """
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    """A market's trading rules: Binance's PRICE_FILTER, LOT_SIZE and NOTIONAL filters.
+
+    The defaults are those of Binance's BTCUSDT. Bar prices are not held to
+    ``tick_size`` (synthetic bars rarely sit on a tick); order prices are.
+    """
+
+    tick_size: Decimal = Decimal("0.01")
+    min_price: Decimal = Decimal("0.01")
+    max_price: Decimal = Decimal("1000000")
+    step_size: Decimal = Decimal("0.00001")
+    min_qty: Decimal = Decimal("0.00001")
+    max_qty: Decimal = Decimal("9000")
+    min_notional: Decimal = Decimal("5")
+    max_notional: Decimal = Decimal("9000000")
+
+    def __post_init__(self) -> None:
+        for name in ("tick_size", "min_price", "step_size", "min_qty", "min_notional"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or value <= 0:
+                raise ValueError(f"MarketRules.{name} must be a positive Decimal, was {value!r}")
+
+
+@dataclass(frozen=True)
+class Market:
+    """One tradable pair and the bars it replays.
+
+    Attributes:
+        symbol: Unified symbol, ``BASE/QUOTE`` (``BTC/USDT``).
+        base: Base asset (``BTC``).
+        quote: Quote asset (``USDT``).
+        bars: The series replayed.
+        rules: Price, quantity and notional filters.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    bars: BarSeries
+    rules: MarketRules
+
+    @property
+    def id(self) -> str:
+        """Binance's market id: base and quote run together (``BTCUSDT``)."""
+        return self.base + self.quote
+
+
+@dataclass(frozen=True)
+class Balance:
+    """One asset's balance: ``free`` to trade, ``locked`` by working orders."""
+
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Free plus locked."""
+        return self.free + self.locked
+
+
+@dataclass(frozen=True)
+class Order:
+    """The venue's record of an order at one moment; the exchange replaces it on change.
+
+    Attributes:
+        order_id: The venue's id, unique across markets, increasing from 1.
+        client_order_id: The caller's id (``newClientOrderId``), or one the venue made.
+        market_id: Binance market id (``BTCUSDT``).
+        side: ``BUY`` or ``SELL``.
+        type: ``MARKET`` or ``LIMIT``.
+        quantity: Ordered base quantity (for a ``quoteOrderQty`` market order, what
+            that quote amount bought at the price when it arrived, rounded down to
+            the lot step).
+        price: Limit price; None for a market order.
+        quote_order_qty: The quote amount a market order was sent with, else 0.
+        fill_fraction: Most of ``quantity`` it may fill per bar.
+        status: Binance's order status.
+        executed_qty: Base quantity filled so far.
+        cumulative_quote_qty: Quote value of the fills so far.
+        locked: Balance it still holds locked (quote for a limit buy, base for a sell).
+        created_ms: Market time it arrived, epoch milliseconds.
+        updated_ms: Market time of its last change.
+        trade_ids: Its fills, in order.
+    """
+
+    order_id: int
+    client_order_id: str
+    market_id: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    quote_order_qty: Decimal
+    fill_fraction: Decimal
+    created_ms: int
+    updated_ms: int
+    status: OrderStatus = "NEW"
+    executed_qty: Decimal = Decimal(0)
+    cumulative_quote_qty: Decimal = Decimal(0)
+    locked: Decimal = Decimal(0)
+    trade_ids: tuple[int, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        """Still working: new or partially filled."""
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        """Quantity not filled yet."""
+        return self.quantity - self.executed_qty
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill.
+
+    Attributes:
+        trade_id: Unique across the venue, increasing from 1.
+        order_id: The order filled.
+        market_id: Binance market id.
+        side: The order's side.
+        price: Fill price.
+        qty: Base quantity.
+        quote_qty: ``price * qty`` rounded to 8 decimals: what changed hands in quote.
+        commission: Fee charged, in ``commission_asset``.
+        commission_asset: Base for a buy, quote for a sell.
+        time_ms: Market time of the fill.
+        is_maker: True when a resting limit order filled.
+    """
+
+    trade_id: int
+    order_id: int
+    market_id: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    time_ms: int
+    is_maker: bool
+
+
+@dataclass(frozen=True)
+class Kline:
+    """One bar as the venue shows it now; the bar in progress shows only its open."""
+
+    open_ms: int
+    close_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    closed: bool
