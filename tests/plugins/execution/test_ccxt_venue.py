@@ -1,0 +1,997 @@
+"""The ccxt venue against the loopback Binance emulator, through the real ccxt client.
+
+Every test talks HTTP to 127.0.0.1: ccxt signs, sends, parses and maps errors as it
+would against Binance. The emulator's own books (``emulator.exchange``) are the
+ground truth the venue's view is checked against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from requests.adapters import HTTPAdapter
+
+from tradeloom.domain import Order
+from tradeloom.plugins.execution.backoff import Backoff, RetriesExhausted
+from tradeloom.plugins.execution.ccxt_errors import VenueMessage, submission_outcome
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.plugins.execution.client_ids import check_client_id, client_order_id
+from tradeloom.plugins.execution.order_events import (
+    RefusedFill,
+    TradeFill,
+    VenueEvent,
+    VenueOrder,
+)
+from tradeloom.plugins.execution.order_state import OrderState, Transition
+from tradeloom.runner.journal import Journal, read_journal
+from tradeloom.testing import (
+    DropConnection,
+    ExchangeEmulator,
+    Fault,
+    PartialFill,
+    RateLimited,
+    Reject,
+    ServerError,
+    Timeout,
+)
+
+S = OrderState
+SYMBOL = "BTC/USDT"
+START = 200
+POST = "POST /api/v3/order"
+TRADES = "GET /api/v3/myTrades"
+INSUFFICIENT = "Account has insufficient balance for requested action."
+
+
+def make_bars(n: int = 400, seed: int = 5) -> pd.DataFrame:
+    """Hourly bars of a random walk, prices on the 0.01 tick."""
+    rng = np.random.default_rng(seed)
+    close = 20_000 + np.cumsum(rng.normal(0, 40, n))
+    open_ = np.r_[20_000.0, close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + rng.uniform(1, 60, n),
+            "low": np.minimum(open_, close) - rng.uniform(1, 60, n),
+            "close": close,
+            "volume": rng.uniform(1, 50, n),
+        },
+        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
+    )
+    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+BARS = make_bars()
+
+
+class FakeClock:
+    """Seconds since the epoch that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class MemoryJournal:
+    """Keeps what the venue journals, and how many orders had been posted at each intent."""
+
+    def __init__(self, emulator: ExchangeEmulator) -> None:
+        self.emulator = emulator
+        self.intents: list[VenueOrder] = []
+        self.posts_at_intent: list[int] = []
+        self.events: list[VenueEvent] = []
+
+    def before_send(self, order: VenueOrder) -> None:
+        self.posts_at_intent.append(len(self.emulator.requests(POST)))
+        self.intents.append(order)
+
+    def record(self, event: VenueEvent) -> None:
+        self.events.append(event)
+
+    def transitions(self, client_id: str) -> list[tuple[OrderState, OrderState]]:
+        return [
+            (e.previous, e.state)
+            for e in self.events
+            if isinstance(e, Transition) and e.client_id == client_id
+        ]
+
+
+@dataclass
+class Rig:
+    emulator: ExchangeEmulator
+    client: ccxt.binance
+    venue: CcxtVenue
+    journal: MemoryJournal
+    clock: FakeClock
+    sleeps: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+def emulator() -> Iterator[ExchangeEmulator]:
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
+    ) as emu:
+        yield emu
+        assert emu.wait_idle(), "a request was still being served at the end of the test"
+        assert emu.errors == [], "the emulator raised while serving"
+
+
+def rig(
+    emulator: ExchangeEmulator,
+    *,
+    timeout: int = 5000,
+    backoff: Backoff | None = None,
+    draw: float = 0.5,
+    **config: Any,
+) -> Rig:
+    client = emulator.client(timeout=timeout, **config)
+    journal = MemoryJournal(emulator)
+    clock = FakeClock()
+    sleeps: list[float] = []
+    venue = CcxtVenue(
+        client,
+        SYMBOL,
+        journal,
+        bar_clock=lambda: emulator.exchange.position,
+        backoff=backoff or Backoff(max_attempts=4, base_delay=0.5, max_delay=4.0),
+        sleep=sleeps.append,
+        draw=lambda: draw,
+        clock=clock,
+    )
+    return Rig(emulator, client, venue, journal, clock, sleeps)
+
+
+def order(n: int, side: int = 1, quantity: float = 0.1, bar: int = START) -> Order:
+    return Order(
+        client_order_id("btc_rf", "1a2b3c4d", n),
+        bar,
+        BARS.index[bar],
+        side,
+        quantity,
+        "ENTRY",
+        float(BARS["close"].iloc[bar - 1]),
+    )
+
+
+def venue_orders(emulator: ExchangeEmulator) -> dict[str, Any]:
+    return {o.client_order_id: o for o in emulator.exchange.orders()}
+
+
+def posts_of(emulator: ExchangeEmulator, client_id: str) -> int:
+    return sum(r.params.get("newClientOrderId") == client_id for r in emulator.requests(POST))
+
+
+def resting_buy() -> tuple[float, int]:
+    """A buy limit below the open at START that the range first reaches at a later bar."""
+    floor = Decimal(str(BARS["low"].iloc[START]))
+    for bar in range(START + 1, len(BARS)):
+        low = Decimal(str(BARS["low"].iloc[bar]))
+        if low < floor - Decimal("0.02"):
+            price = ((low + floor) / 2).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+            return float(price), bar
+        floor = min(floor, low)
+    raise AssertionError("the bars never dip below the start")
+
+
+# --- orders that go through ---------------------------------------------------------
+
+
+def test_a_market_order_fills_at_the_open_under_our_client_order_id(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    sent = order(1, quantity=0.25)
+    report = r.venue.submit(sent)
+    view = r.venue.order(sent.id)
+    assert (view.state, view.filled, view.quantity) == (S.FILLED, 0.25, 0.25)
+    assert r.journal.transitions(sent.id) == [
+        (S.PENDING, S.SUBMITTED),
+        (S.SUBMITTED, S.ACCEPTED),
+        (S.ACCEPTED, S.FILLED),
+    ]
+    [fill] = [f.fill for f in report.fills]
+    assert (fill.order_id, fill.bar, fill.side, fill.quantity) == (sent.id, START, 1, 0.25)
+    assert fill.price == BARS["open"].iloc[START]
+    assert fill.timestamp == BARS.index[START]
+    # Binance charges a buy's fee in base: 0.1% of 0.25 BTC, worth that much quote.
+    assert (report.fills[0].fee_cost, report.fills[0].fee_currency) == (0.00025, "BTC")
+    assert fill.fee == pytest.approx(0.00025 * fill.price)
+    [placed] = emulator.exchange.orders()
+    assert placed.client_order_id == sent.id == view.request.client_id
+    [post] = emulator.requests(POST)
+    assert post.params["newClientOrderId"] == sent.id
+    assert (post.params["type"], post.params["quantity"]) == ("MARKET", "0.25")
+    assert r.venue.pending() == []
+
+
+def test_the_intent_is_in_the_journal_before_the_request_leaves(
+    emulator: ExchangeEmulator, tmp_path: Path
+) -> None:
+    """The contract with the live runner's WAL journal, with the real SQLite journal."""
+
+    class WalJournal:
+        def __init__(self, journal: Journal) -> None:
+            self.journal = journal
+            self.rows_seen_by_venue: list[int] = []
+
+        def before_send(self, order: VenueOrder) -> None:
+            self.journal.append("order_intent", order, bar=order.order.bar)
+            self.journal.flush()  # durable before returning: the venue sends only after
+
+        def record(self, event: VenueEvent) -> None:
+            self.journal.append(f"order_{type(event).__name__.lower()}", event)
+            self.journal.flush()
+
+    path = tmp_path / "journal.sqlite"
+    wal = WalJournal(Journal(path, flush_every=1000))
+    posted_when_durable: list[int] = []
+    original = wal.before_send
+
+    def before_send(order: VenueOrder) -> None:
+        original(order)
+        rows = [row for row in read_journal(path) if row[3] == "order_intent"]
+        posted_when_durable.append(len(emulator.requests(POST)) if rows else -1)
+
+    wal.before_send = before_send  # type: ignore[method-assign]
+    venue = CcxtVenue(
+        emulator.client(timeout=5000),
+        SYMBOL,
+        wal,
+        bar_clock=lambda: emulator.exchange.position,
+        sleep=lambda _: None,
+    )
+    venue.submit(order(1))
+    venue.submit(order(2, side=-1))
+    wal.journal.close()
+    assert posted_when_durable == [0, 1]
+    kinds = [row[3] for row in read_journal(path)]
+    assert kinds[:4] == ["order_intent", "order_transition", "order_transition", "order_tradefill"]
+    assert kinds.count("order_intent") == 2
+
+
+def test_partial_fills_accumulate_over_bars(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    emulator.faults.next(POST, PartialFill(0.25))
+    sent = order(1, quantity=0.4)
+    r.venue.submit(sent)
+    seen = [r.venue.order(sent.id).filled]
+    states = [r.venue.order(sent.id).state]
+    for _ in range(3):
+        emulator.advance()
+        r.venue.poll()
+        seen.append(r.venue.order(sent.id).filled)
+        states.append(r.venue.order(sent.id).state)
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert states == [S.PARTIALLY_FILLED] * 3 + [S.FILLED]
+    fills = [e for e in r.journal.events if isinstance(e, TradeFill)]
+    assert [f.fill.bar for f in fills] == [START, START + 1, START + 2, START + 3]
+    assert [f.fill.price for f in fills] == BARS["open"].iloc[START : START + 4].tolist()
+    [placed] = emulator.exchange.orders()
+    assert Decimal(str(r.venue.order(sent.id).filled)) == placed.executed_qty
+    assert {f.trade_id for f in fills} == {str(t.trade_id) for t in emulator.exchange.trades()}
+
+
+def test_a_limit_order_rests_then_fills_at_its_price(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    price, reaching_bar = resting_buy()
+    sent = order(1, quantity=0.2)
+    report = r.venue.submit(sent, limit_price=price + 0.004)  # rounded to the tick
+    assert (report.fills, r.venue.order(sent.id).state) == ((), S.ACCEPTED)
+    assert emulator.requests(POST)[0].params["price"] == f"{price:.2f}"
+    emulator.set_bar(reaching_bar)
+    assert r.venue.poll().fills == ()
+    assert [o.id for o in r.venue.pending()] == [sent.id]
+    emulator.advance()
+    [fill] = [f.fill for f in r.venue.poll().fills]
+    assert (fill.price, fill.quantity, fill.bar) == (price, 0.2, reaching_bar + 1)
+    assert r.venue.order(sent.id).state == S.FILLED
+
+
+def test_cancelling_a_partly_filled_limit_order_reports_what_remains(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    price, reaching_bar = resting_buy()
+    emulator.faults.next(POST, PartialFill(0.5))
+    sent = order(1, quantity=0.2)
+    r.venue.submit(sent, limit_price=price)
+    emulator.set_bar(reaching_bar + 1)
+    r.venue.poll()
+    assert (r.venue.order(sent.id).state, r.venue.order(sent.id).filled) == (
+        S.PARTIALLY_FILLED,
+        0.1,
+    )
+    report = r.venue.cancel(sent.id, reason="REPLACED")
+    [cancellation] = report.cancellations
+    assert (cancellation.order_id, cancellation.remaining, cancellation.reason) == (
+        sent.id,
+        pytest.approx(0.1),
+        "REPLACED",
+    )
+    assert cancellation.bar == reaching_bar + 1
+    assert r.venue.order(sent.id).state == S.CANCELLED
+    assert emulator.exchange.orders()[0].status == "CANCELED"
+    assert r.venue.cancel(sent.id).transitions == ()  # finished: left alone
+    assert len(emulator.requests("DELETE /api/v3/order")) == 1
+
+
+def test_a_market_buy_the_venue_expires_is_cancelled_with_its_remainder(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    emulator.faults.next(POST, PartialFill(0.5))
+    buy = order(1, quantity=2.0)
+    r.venue.submit(buy)
+    # Lock nearly all the quote left, so the second half cannot be paid at the next open.
+    free = float(emulator.exchange.balance("USDT").free)
+    r.venue.submit(order(2, quantity=round(free / 10_000 - 0.01, 5)), limit_price=10_000.0)
+    emulator.advance()
+    report = r.venue.poll()
+    [cancellation] = report.cancellations
+    assert (cancellation.order_id, cancellation.reason, cancellation.remaining) == (
+        buy.id,
+        "EXPIRED",
+        1.0,
+    )
+    assert r.venue.order(buy.id).state == S.CANCELLED
+    assert venue_orders(emulator)[buy.id].status == "EXPIRED"
+
+
+# --- refused before sending, refused by the venue -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("quantity", "limit_price", "code", "message"),
+    [
+        (
+            0.000004,
+            None,
+            "VENUE_MIN_AMOUNT",
+            r"^quantity=4e-06 rounds to 0, below the market's minimum 1e-05$",
+        ),
+        (
+            0.0002,
+            None,
+            "VENUE_MIN_NOTIONAL",
+            r"^notional=\d\.\d+ below the market's minimum 5$",
+        ),
+        (0.001, 1_000.0, "VENUE_MIN_NOTIONAL", r"^notional=1 below the market's minimum 5$"),
+        (9_001.0, None, "VENUE_MAX_AMOUNT", r"^quantity=9001 above the market's maximum 9000$"),
+        (
+            0.1,
+            2_000_000.0,
+            "VENUE_PRICE_RANGE",
+            r"^limit price=2e\+06 outside the market's range \[0\.01, 1e\+06\]$",
+        ),
+    ],
+)
+def test_an_order_outside_the_market_limits_is_refused_and_never_sent(
+    emulator: ExchangeEmulator,
+    quantity: float,
+    limit_price: float | None,
+    code: str,
+    message: str,
+) -> None:
+    r = rig(emulator)
+    sent = order(1, quantity=quantity)
+    report = r.venue.submit(sent, limit_price=limit_price)
+    [rejection] = report.rejections
+    assert rejection.code == code
+    assert rejection.bar == START
+    assert pytest.approx(rejection.values["quantity"]) == quantity
+    assert r.venue.order(sent.id).state == S.REJECTED
+    assert r.journal.transitions(sent.id) == [(S.PENDING, S.REJECTED)]
+    assert [e.rejection for e in r.journal.events if isinstance(e, Transition)] == [rejection]
+    assert r.journal.intents == []
+    assert emulator.requests(POST) == []
+    assert re.match(message, rejection.message), rejection.message
+
+
+def test_the_quantity_is_rounded_down_to_the_lot_step_before_sending(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    sent = order(1, quantity=0.123456789)
+    r.venue.submit(sent)
+    assert emulator.requests(POST)[0].params["quantity"] == "0.12345"
+    assert r.journal.intents[0].amount == 0.12345
+    assert r.venue.order(sent.id).quantity == 0.12345
+    assert r.venue.order(sent.id).state == S.FILLED
+
+
+def test_insufficient_balance_is_a_journaled_rejection_with_the_venue_message(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    emulator.faults.next(POST, Reject(-2010, INSUFFICIENT))
+    sent = order(1)
+    report = r.venue.submit(sent)
+    [rejection] = report.rejections
+    assert (rejection.code, rejection.message) == (
+        "VENUE_REJECTED",
+        f"InsufficientFunds -2010: {INSUFFICIENT}",
+    )
+    assert rejection.values == {"venue_code": -2010.0}
+    assert r.journal.transitions(sent.id) == [(S.PENDING, S.SUBMITTED), (S.SUBMITTED, S.REJECTED)]
+    assert posts_of(emulator, sent.id) == 1
+    assert emulator.exchange.orders() == []
+
+
+def test_a_real_refusal_by_the_venue_carries_its_code(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    sent = order(1, side=-1, quantity=5.0)  # holds 2 BTC
+    [rejection] = r.venue.submit(sent).rejections
+    assert rejection.message == f"InsufficientFunds -2010: {INSUFFICIENT}"
+
+
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        (RateLimited(), S.REJECTED),
+        (
+            Reject(-1015, "Too many new orders; current limit is 100 orders per 10 SECOND."),
+            S.REJECTED,
+        ),
+        (Reject(-1021, "Timestamp for this request is outside of the recvWindow."), S.REJECTED),
+        (Reject(-1013, "Filter failure: NOTIONAL"), S.REJECTED),
+        (Reject(-1013, "Filter failure: LOT_SIZE"), S.REJECTED),
+        (Reject(-1013, "Market is closed."), S.REJECTED),
+        (Reject(-2015, "Invalid API-key, IP, or permissions for action.", 401), S.REJECTED),
+        (ServerError(503), S.UNKNOWN),
+        (
+            ServerError(500, code=-1001, msg="Internal error; unable to process your request."),
+            S.UNKNOWN,
+        ),
+        (ServerError(504), S.UNKNOWN),
+        (DropConnection(), S.UNKNOWN),
+        (Reject(-2010, "Duplicate order sent."), S.UNKNOWN),
+    ],
+    ids=lambda v: repr(v)[:50],
+)
+def test_each_failed_submission_is_classified_and_never_resent(
+    emulator: ExchangeEmulator, fault: Fault, state: OrderState
+) -> None:
+    r = rig(emulator, timeout=1000)
+    emulator.faults.next(POST, fault)
+    sent = order(1)
+    report = r.venue.submit(sent)
+    assert r.venue.order(sent.id).state == state
+    assert [t.state for t in report.transitions] == [S.SUBMITTED, state]
+    assert (len(report.rejections), posts_of(emulator, sent.id)) == (state == S.REJECTED, 1)
+
+
+def test_the_classification_of_every_ccxt_error() -> None:
+    rejected = [
+        ccxt.InsufficientFunds,
+        ccxt.InvalidOrder,
+        ccxt.BadRequest,
+        ccxt.BadSymbol,
+        ccxt.MarketClosed,
+        ccxt.AuthenticationError,
+        ccxt.PermissionDenied,
+        ccxt.DDoSProtection,
+        ccxt.RateLimitExceeded,
+        ccxt.InvalidNonce,
+        ccxt.ExchangeError,
+    ]
+    unknown = [
+        ccxt.RequestTimeout,
+        ccxt.NetworkError,
+        ccxt.ExchangeNotAvailable,
+        ccxt.OnMaintenance,
+        ccxt.OperationFailed,
+        ccxt.BadResponse,
+        ccxt.NullResponse,
+        ccxt.DuplicateOrderId,
+        KeyError,
+    ]
+    assert {e.__name__: submission_outcome(e("x")) for e in rejected} == {
+        e.__name__: "rejected" for e in rejected
+    }
+    assert {e.__name__: submission_outcome(e("x")) for e in unknown} == {
+        e.__name__: "unknown" for e in unknown
+    }
+    assert submission_outcome(ccxt.InvalidOrder("binance Duplicate order sent.")) == "unknown"
+
+
+def test_venue_messages_keep_the_code_and_drop_signed_query_strings() -> None:
+    timeout = ccxt.RequestTimeout(
+        "binance GET https://api.binance.com/api/v3/order?symbol=BTCUSDT&signature=abc123"
+    )
+    assert str(VenueMessage.of(timeout)) == (
+        "RequestTimeout: binance GET https://api.binance.com/api/v3/order"
+    )
+    limited = ccxt.DDoSProtection('binance 429 Too Many Requests {"code": -1003, "msg": "Slow."}')
+    assert str(VenueMessage.of(limited)) == "DDoSProtection -1003: Slow."
+    funds = ccxt.InsufficientFunds(f"binance {INSUFFICIENT}")
+    body = f'{{"code": -2010, "msg": "{INSUFFICIENT}"}}'
+    assert VenueMessage.of(funds, body).code == -2010
+    # A body from an earlier request whose message is not this error's is not trusted.
+    assert VenueMessage.of(funds, '{"code": -1013, "msg": "Filter failure: NOTIONAL"}').code is None
+
+
+# --- lost answers, resolved by client order id ---------------------------------------------
+
+
+def test_a_timeout_after_the_venue_accepted_is_unknown_until_resolved_by_client_id(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator, timeout=1500)
+    emulator.faults.next(POST, PartialFill(0.5), Timeout(after_accept=True))
+    sent = order(1, quantity=0.3)
+    report = r.venue.submit(sent)
+    assert [t.state for t in report.transitions] == [S.SUBMITTED, S.UNKNOWN]
+    assert report.transitions[-1].reason.startswith("RequestTimeout: binance POST http://")
+    assert [o.id for o in r.venue.pending()] == [sent.id]
+    assert emulator.wait_idle()
+    emulator.advance()  # the venue fills the rest while we do not know the order
+    resolved = r.venue.resolve_unknown()
+    view = r.venue.order(sent.id)
+    assert (view.state, view.filled) == (S.FILLED, pytest.approx(0.3))
+    assert view.venue_id == str(emulator.exchange.orders()[0].order_id)
+    assert [t.state for t in resolved.transitions] == [S.ACCEPTED, S.PARTIALLY_FILLED, S.FILLED]
+    assert resolved.transitions[0].reason == "found by client order id"
+    assert [f.fill.price for f in resolved.fills] == BARS["open"].iloc[START : START + 2].tolist()
+    [lookup] = emulator.requests("GET /api/v3/order")
+    assert lookup.params["origClientOrderId"] == sent.id
+    assert posts_of(emulator, sent.id) == 1 and len(emulator.requests(POST)) == 1
+    assert r.venue.poll().fills == ()  # the fills are not counted again
+
+
+def test_a_connection_dropped_before_the_venue_saw_it_resolves_as_never_arrived(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    emulator.faults.next(POST, DropConnection())
+    sent = order(1)
+    r.venue.submit(sent)
+    assert r.venue.order(sent.id).state == S.UNKNOWN
+    # Too soon to tell: a request in flight may still arrive within the recvWindow.
+    early = r.venue.resolve_unknown()
+    assert (early.unresolved, r.venue.order(sent.id).state) == ((sent.id,), S.UNKNOWN)
+    r.clock.advance(r.venue.settle_seconds)
+    late = r.venue.resolve_unknown()
+    [rejection] = late.rejections
+    assert rejection.code == "ORDER_NEVER_ARRIVED"
+    assert rejection.message == (
+        f"the venue has no order {sent.id} 15s after it was sent; it was never placed"
+    )
+    assert r.venue.order(sent.id).state == S.REJECTED
+    assert r.venue.pending() == []
+    assert posts_of(emulator, sent.id) == 1
+    assert emulator.exchange.orders() == []
+    assert r.venue.resolve_unknown().transitions == ()
+
+
+def test_a_duplicate_client_id_at_the_venue_adopts_the_order_it_already_has(
+    emulator: ExchangeEmulator,
+) -> None:
+    """A crash after sending and before journaling the answer: the order is there."""
+    price, _ = resting_buy()
+    sent = order(1, quantity=0.1)
+    earlier = emulator.client(timeout=5000)
+    earlier.create_order(SYMBOL, "limit", "buy", 0.1, price, {"clientOrderId": sent.id})
+    r = rig(emulator)
+    report = r.venue.submit(sent, limit_price=price)
+    assert report.transitions[-1].state == S.UNKNOWN
+    assert report.transitions[-1].reason == "InvalidOrder -2010: Duplicate order sent."
+    r.venue.resolve_unknown()
+    view = r.venue.order(sent.id)
+    assert (view.state, view.venue_id) == (S.ACCEPTED, "1")
+    assert len(emulator.exchange.orders()) == 1
+
+
+def test_after_a_restart_journaled_intents_are_looked_up_never_resent(
+    emulator: ExchangeEmulator,
+) -> None:
+    first = rig(emulator, timeout=1500)
+    emulator.faults.next(POST, Timeout(after_accept=True))
+    arrived = order(1, quantity=0.2)
+    first.venue.submit(arrived)
+    assert emulator.wait_idle()
+    lost = order(2, quantity=0.3)
+    # The process died after journaling this intent and before sending it.
+    intents = [first.journal.intents[0], VenueOrder(lost, SYMBOL, "market", "buy", 0.3, None)]
+
+    second = rig(emulator)
+    for intent in intents:
+        report = second.venue.recover(intent, sent_at=second.clock() - 60)
+        assert [(t.previous, t.state) for t in report.transitions] == [(S.SUBMITTED, S.UNKNOWN)]
+    second.venue.resolve_unknown()
+    assert (second.venue.order(arrived.id).state, second.venue.order(arrived.id).filled) == (
+        S.FILLED,
+        0.2,
+    )
+    assert second.venue.order(lost.id).state == S.REJECTED
+    assert len(emulator.requests(POST)) == 1
+    with pytest.raises(ValueError, match=r"is already tracked here$"):
+        second.venue.recover(intents[0], sent_at=0.0)
+
+
+def test_a_timed_out_order_is_cancelled_after_it_is_found(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator, timeout=1500)
+    price, _ = resting_buy()
+    emulator.faults.next(POST, Timeout(after_accept=True))
+    sent = order(1)
+    r.venue.submit(sent, limit_price=price)
+    assert emulator.wait_idle()
+    [cancellation] = r.venue.cancel(sent.id, reason="REPLACED").cancellations
+    assert (cancellation.remaining, r.venue.order(sent.id).state) == (0.1, S.CANCELLED)
+    assert emulator.exchange.orders()[0].status == "CANCELED"
+
+
+# --- reads: retried, capped --------------------------------------------------------------
+
+
+def test_reads_are_retried_on_5xx_and_429_with_capped_exponential_delays(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator, backoff=Backoff(max_attempts=6, base_delay=1.0, max_delay=3.0), draw=1.0)
+    r.venue.submit(order(1))
+    for fault in (ServerError(503), RateLimited(retry_after=0), ServerError(502), DropConnection()):
+        emulator.faults.next(TRADES, fault)
+    report = r.venue.poll()
+    assert r.venue.retrier.delays == [1.0, 2.0, 3.0, 3.0]
+    assert r.sleeps == r.venue.retrier.delays
+    assert len(emulator.requests(TRADES)) == 5
+    assert report.duplicates == ("1",)  # the first page repeats the order's own fill
+
+
+def test_jitter_keeps_each_delay_between_half_and_all_of_its_ceiling(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator, backoff=Backoff(max_attempts=5, base_delay=1.0, max_delay=4.0), draw=0.0)
+    emulator.faults.next(TRADES, ServerError(503), times=4)
+    r.venue.poll()
+    assert r.venue.retrier.delays == [0.5, 1.0, 2.0, 2.0]
+    assert Backoff(base_delay=1.0, max_delay=4.0).delay(10, 0.999) <= 4.0
+
+
+def test_retry_after_is_honoured_up_to_the_cap(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator, backoff=Backoff(max_attempts=3, base_delay=0.5, max_delay=3.0), draw=0.0)
+    emulator.faults.next("GET /api/v3/ticker/24hr", RateLimited(retry_after=2))
+    emulator.faults.next("GET /api/v3/ticker/24hr", RateLimited(retry_after=60))
+    assert r.venue.last_price() == BARS["open"].iloc[START]
+    assert r.venue.retrier.delays == [2.0, 3.0]
+
+
+def test_a_read_that_keeps_failing_gives_up_after_max_attempts(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator, backoff=Backoff(max_attempts=3, base_delay=0.5, max_delay=1.0))
+    sent = order(1)
+    r.venue.submit(sent)
+    emulator.faults.always(TRADES, ServerError(503))
+    with pytest.raises(
+        RetriesExhausted,
+        match=r"^fetch_my_trades failed 3 times; last: ExchangeNotAvailable: binance GET "
+        r"http://127\.0\.0\.1:\d+/api/v3/myTrades 503 Service Unavailable",
+    ):
+        r.venue.poll()
+    assert len(emulator.requests(TRADES)) == 3
+    assert r.venue.order(sent.id).state == S.FILLED
+    emulator.faults.clear()
+    assert r.venue.poll().fills == ()
+
+
+def test_a_refused_read_is_not_retried(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    emulator.faults.next(TRADES, Reject(-2015, "Invalid API-key, IP, or permissions for action."))
+    with pytest.raises(ccxt.AuthenticationError):
+        r.venue.poll()
+    assert (len(emulator.requests(TRADES)), r.venue.retrier.delays) == (1, [])
+
+
+def test_balance_reads_are_retried_and_match_the_venue(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    r.venue.submit(order(1, quantity=0.5))
+    emulator.faults.next("GET /api/v3/account", ServerError(502))
+    totals = r.venue.balance()
+    venue = emulator.exchange.balances()
+    assert totals["BTC"] == float(venue["BTC"].total)
+    assert totals["USDT"] == float(venue["USDT"].total)
+    assert len(r.venue.retrier.delays) == 1
+
+
+# --- ccxt itself must not retry ---------------------------------------------------------
+
+
+def test_ccxt_retries_stay_off_even_when_the_client_was_configured_with_them(
+    emulator: ExchangeEmulator,
+) -> None:
+    # ccxt reads the per-endpoint option ("order") before the global one: setting the
+    # global option to 0 alone still resends; only the 0 passed with the call stops it.
+    r = rig(emulator, options={"maxRetriesOnFailure": 3, "order": {"maxRetriesOnFailure": 3}})
+    assert r.client.options["maxRetriesOnFailure"] == 0
+    # -1001 is an OperationFailed: the one error ccxt's own loop would resend.
+    emulator.faults.next(POST, ServerError(500, code=-1001, msg="Internal error."))
+    sent = order(1)
+    r.venue.submit(sent)
+    assert r.venue.order(sent.id).state == S.UNKNOWN
+    assert len(emulator.requests(POST)) == 1
+    # The order never got past the fault: after the window it is known never to have arrived.
+    r.clock.advance(r.venue.settle_seconds)
+    r.venue.resolve_unknown()
+    assert r.venue.order(sent.id).state == S.REJECTED
+
+
+def test_a_client_whose_http_session_retries_is_refused(emulator: ExchangeEmulator) -> None:
+    client = emulator.client()
+    client.session.mount("http://", HTTPAdapter(max_retries=2))
+    with pytest.raises(
+        ValueError,
+        match=r"^the ccxt client's HTTP session retries requests to 'http://'; an order must "
+        r"never be resent: mount adapters with max_retries=0$",
+    ):
+        CcxtVenue(client, SYMBOL, MemoryJournal(emulator), bar_clock=lambda: 0)
+
+
+# --- client order ids --------------------------------------------------------------------
+
+
+def test_client_order_ids_are_deterministic_and_valid_at_the_venue() -> None:
+    assert client_order_id("btc_rf", "1a2b3c4d", 7) == "btc_rf-1a2b3c4d-000007"
+    long = client_order_id("a very long strategy name.v2 with spaces", "1a2b3c4d", 123)
+    assert long == "averylongstrategynam-1a2b3c4d-000123"
+    assert len(long) == 36 and check_client_id(long) == long
+    assert client_order_id("x", "k", 5) == client_order_id("x", "k", 5)
+    with pytest.raises(ValueError, match=r"^client order id 'a\.b' has '\.' at 1; the venue"):
+        check_client_id("a.b")
+    with pytest.raises(ValueError, match=r"has 37 characters; the venue accepts at most 36$"):
+        check_client_id("x" * 37)
+    with pytest.raises(ValueError, match=r"^run key 'a b' must be 1 or more of"):
+        client_order_id("s", "a b", 1)
+
+
+def test_an_invalid_or_reused_client_id_is_refused_before_anything_is_sent(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    bad = Order("btc rf 1", START, BARS.index[START], 1, 0.1, "ENTRY", 20_000.0)
+    with pytest.raises(ValueError, match=r"^client order id 'btc rf 1' has ' ' at 3"):
+        r.venue.submit(bad)
+    sent = order(1)
+    r.venue.submit(sent)
+    with pytest.raises(ValueError, match=r"was submitted before; an order is sent at most once$"):
+        r.venue.submit(sent)
+    assert len(emulator.requests(POST)) == 1
+    assert r.journal.intents == [r.venue.order(sent.id).request]
+
+
+def test_a_journal_that_fails_stops_the_send(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+
+    def broken(order: VenueOrder) -> None:
+        raise OSError("disk full")
+
+    r.journal.before_send = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        r.venue.submit(order(1))
+    assert emulator.requests(POST) == []
+    assert r.venue.orders() == []
+
+
+# --- fills exactly once --------------------------------------------------------------------
+
+
+def test_trades_repeated_by_the_venue_are_counted_once(emulator: ExchangeEmulator) -> None:
+    r = rig(emulator)
+    real = r.client.fetch_my_trades
+
+    def stuttering(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        page = real(*args, **kwargs)
+        return page + page  # every trade twice, as a venue paging badly would
+
+    r.client.fetch_my_trades = stuttering  # type: ignore[method-assign]
+    emulator.faults.next(POST, PartialFill(0.25))
+    sent = order(1, quantity=0.4)
+    r.venue.submit(sent)
+    for _ in range(3):
+        emulator.advance()
+        r.venue.poll()
+        r.venue.poll()
+    fills = [e for e in r.journal.events if isinstance(e, TradeFill)]
+    assert Counter(f.trade_id for f in fills) == {"1": 1, "2": 1, "3": 1, "4": 1}
+    assert r.venue.order(sent.id).filled == pytest.approx(0.4)
+    assert Decimal(str(r.venue.order(sent.id).filled)) == emulator.exchange.orders()[0].executed_qty
+
+
+def test_injected_duplicates_are_ignored_and_an_overfill_is_refused(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    emulator.faults.next(POST, PartialFill(0.5))
+    sent = order(1, quantity=0.2)
+    r.venue.submit(sent)
+    [trade] = r.client.fetch_my_trades(SYMBOL)
+    again = r.venue.ingest([trade, dict(trade)])
+    assert (again.fills, again.duplicates) == ((), ("1", "1"))
+    forged = {**trade, "id": "999", "amount": 0.15}
+    refused = r.venue.ingest([forged])
+    [bad] = refused.refused
+    assert bad == RefusedFill(
+        sent.id,
+        "999",
+        0.15,
+        f"OVERFILL: order {sent.id}: trade 999 would fill 0.25 of at most 0.2; refused",
+    )
+    assert bad in r.journal.events
+    view = r.venue.order(sent.id)
+    assert (view.filled, view.trade_ids, view.state) == (0.1, {"1"}, S.PARTIALLY_FILLED)
+    emulator.advance()
+    r.venue.poll()
+    assert (r.venue.order(sent.id).filled, r.venue.order(sent.id).state) == (0.2, S.FILLED)
+    foreign = {**trade, "id": "1000", "order": "424242"}
+    assert r.venue.ingest([foreign]).fills == ()
+
+
+def test_a_cancel_whose_answer_is_lost_is_retried_and_settled_by_a_lookup(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    price, _ = resting_buy()
+    sent = order(1)
+    r.venue.submit(sent, limit_price=price)
+    emulator.faults.next("DELETE /api/v3/order", DropConnection(after_accept=True))
+    report = r.venue.cancel(sent.id, reason="REPLACED")
+    assert [c.reason for c in report.cancellations] == ["REPLACED"]
+    assert r.venue.order(sent.id).state == S.CANCELLED
+    assert len(emulator.requests("DELETE /api/v3/order")) == 2  # the second: "unknown order"
+    assert emulator.requests("GET /api/v3/order")[-1].params["orderId"] == "1"
+
+
+def test_cancelling_an_order_that_filled_meanwhile_reports_it_filled(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator)
+    price, reaching_bar = resting_buy()
+    sent = order(1)
+    r.venue.submit(sent, limit_price=price)
+    emulator.set_bar(reaching_bar + 1)
+    report = r.venue.cancel(sent.id)
+    assert report.cancellations == ()
+    assert [f.fill.price for f in report.fills] == [price]
+    assert r.venue.order(sent.id).state == S.FILLED
+
+
+# --- property: fault schedules -------------------------------------------------------------
+
+POST_FAULTS: list[tuple[Fault, ...]] = [
+    (),
+    (),
+    (PartialFill(0.5),),
+    (Timeout(after_accept=True),),
+    (PartialFill(0.5), Timeout(after_accept=True)),
+    (Timeout(),),
+    (DropConnection(after_accept=True),),
+    (DropConnection(),),
+    (ServerError(503, after_accept=True),),
+    (ServerError(503),),
+    (RateLimited(),),
+    (Reject(-2010, INSUFFICIENT),),
+]
+READ_ROUTES = [TRADES, "GET /api/v3/order", "GET /api/v3/openOrders", "DELETE /api/v3/order"]
+READ_FAULTS: list[Fault] = [ServerError(503), ServerError(502), RateLimited(), DropConnection()]
+
+orders = st.tuples(
+    st.just("order"),
+    st.sampled_from(["market", "limit"]),
+    st.sampled_from([1, -1]),
+    st.integers(1, 40),
+    st.integers(-200, 200),
+    st.sampled_from(POST_FAULTS),
+)
+plans = st.lists(
+    st.one_of(
+        orders,
+        orders,
+        orders,
+        st.tuples(st.just("advance"), st.integers(1, 3)),
+        st.tuples(st.just("poll")),
+        st.tuples(st.just("resolve")),
+        st.tuples(st.just("cancel"), st.integers(0, 10)),
+        st.tuples(
+            st.just("read_fault"), st.sampled_from(READ_ROUTES), st.sampled_from(READ_FAULTS)
+        ),
+    ),
+    min_size=3,
+    max_size=16,
+)
+
+
+def _play(r: Rig, plan: list[tuple[Any, ...]]) -> list[str]:
+    sent: list[str] = []
+    for step, action in enumerate(plan):
+        kind = action[0]
+        if kind == "order":
+            _, order_type, side, size, offset, faults = action
+            if faults:
+                r.emulator.faults.next(POST, *faults)
+            position = min(r.emulator.exchange.position, len(BARS) - 1)
+            current = float(BARS["open"].iloc[position])
+            the_order = order(step, side=side, quantity=size / 100)
+            limit = round(current + offset, 2) if order_type == "limit" else None
+            r.venue.submit(the_order, limit_price=limit)
+            sent.append(the_order.id)
+        elif kind == "advance":
+            r.emulator.advance(action[1])
+        elif kind == "read_fault":
+            r.emulator.faults.next(action[1], action[2])
+        else:
+            with contextlib.suppress(RetriesExhausted):
+                if kind == "poll":
+                    r.venue.poll()
+                elif kind == "resolve":
+                    r.venue.resolve_unknown()
+                elif sent:
+                    r.venue.cancel(sent[action[1] % len(sent)])
+    return sent
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans)
+def test_over_fault_schedules_no_order_is_sent_twice_and_no_fill_counts_twice(
+    plan: list[tuple[Any, ...]],
+) -> None:
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
+    ) as emulator:
+        r = rig(emulator, timeout=300, backoff=Backoff(max_attempts=3, base_delay=0.1))
+        sent = _play(r, plan)
+        assert emulator.wait_idle()
+        emulator.faults.clear()
+        r.clock.advance(r.venue.settle_seconds)
+        r.venue.resolve_unknown()
+        r.venue.poll()
+        posts = Counter(rec.params.get("newClientOrderId") for rec in emulator.requests(POST))
+        on_venue = venue_orders(emulator)
+        assert emulator.errors == []
+
+    # At most one POST per client order id, and never one the journal did not hold first.
+    assert all(count == 1 for count in posts.values())
+    assert set(posts) <= {i.client_id for i in r.journal.intents}
+    assert r.journal.posts_at_intent == sorted(r.journal.posts_at_intent)
+    # No trade counted twice, and every order's fills match the venue's.
+    fills = [e for e in r.journal.events if isinstance(e, TradeFill)]
+    assert len({f.trade_id for f in fills}) == len(fills)
+    assert not [e for e in r.journal.events if isinstance(e, RefusedFill)]
+    for client_id in sent:
+        view = r.venue.order(client_id)
+        assert view.state != S.UNKNOWN
+        venue_order = on_venue.get(client_id)
+        if venue_order is None:
+            assert (view.state, view.filled) == (S.REJECTED, 0.0)
+            continue
+        assert view.filled == pytest.approx(float(venue_order.executed_qty), abs=1e-12)
+        assert view.venue_id == str(venue_order.order_id)
+        expected = {
+            "NEW": S.ACCEPTED,
+            "PARTIALLY_FILLED": S.PARTIALLY_FILLED,
+            "FILLED": S.FILLED,
+            "CANCELED": S.CANCELLED,
+            "EXPIRED": S.CANCELLED,
+        }[venue_order.status]
+        if venue_order.status == "NEW" and venue_order.executed_qty:
+            expected = S.PARTIALLY_FILLED
+        assert view.state == expected
+        assert sum(f.fill.quantity for f in fills if f.fill.order_id == client_id) == (
+            pytest.approx(float(venue_order.executed_qty), abs=1e-12)
+        )

@@ -1,0 +1,740 @@
+"""Orders on a real exchange through a ccxt client, sent once and never lost.
+
+`CcxtVenue` trades one symbol. Its promises, in the order an order meets them:
+
+1. **Checked before sending.** The client order id must be valid at the venue
+   (`check_client_id`) and new to this venue object. The quantity is rounded with
+   ccxt's ``amount_to_precision`` and a limit price with ``price_to_precision``; an
+   order below the market's minimum amount or notional, above its maximum amount,
+   or with a limit price outside the market's range, is refused here: a
+   `Rejection` is journaled and nothing is sent
+   (`tradeloom.plugins.execution.order_checks`).
+2. **Journaled before sending.** `OrderJournal.before_send` gets the rounded
+   order and must return (durably) before the request leaves.
+3. **Sent once.** ``create_order`` is called exactly once, with the client order
+   id as ``clientOrderId`` (Binance's ``newClientOrderId``). ccxt's own retry is
+   switched off (its ``maxRetriesOnFailure`` option set to 0 on the client and
+   passed as 0 with the call, which overrides any per-endpoint setting), and a
+   client whose HTTP session retries requests is refused at construction.
+4. **Classified.** An answer makes the order ``ACCEPTED`` (and counts any fills
+   it carries); a refusal makes it ``REJECTED`` with the venue's code and message;
+   a lost answer makes it ``UNKNOWN`` (see `tradeloom.plugins.execution.ccxt_errors`
+   for which exception is which).
+5. **Resolved, not resent.** `CcxtVenue.resolve_unknown` looks every unknown order
+   up by its client order id. Found, it takes the state the venue gives and its
+   trades. Not found, it is ``REJECTED`` as never arrived, but only once
+   ``settle_seconds`` have passed since it was sent: until then the request may
+   still be in flight (Binance drops a request whose signed timestamp is older
+   than ``recvWindow`` when it arrives, so the default is the client's
+   ``recvWindow`` plus 5 s for clock skew).
+6. **Filled exactly once.** `CcxtVenue.poll` reads new trades (Binance: by trade
+   id from the last one seen, page by page; other venues: since the last trade's
+   time) and the status of every working order; a trade id counted before is
+   ignored, an overfill is refused and reported, never applied. An order whose
+   status shows more filled than its counted trades has its own trades fetched.
+
+Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
+are idempotent) are retried on network-side errors with capped exponential
+backoff and jitter (`Backoff`); the sleep, the random draw and the clock are
+injectable. A read that fails every attempt raises `RetriesExhausted` and leaves
+every order as it was.
+
+Fills are stamped with ``bar_clock()``, the bar in progress when the venue
+learned of them, and with the venue's trade time. A triggered stop (``kind:
+stop``) is sent as a market order. The venue is not thread-safe: one caller.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+import pandas as pd
+import structlog
+
+from tradeloom.domain import Cancellation, Fill, Order, Rejection
+from tradeloom.plugins.execution.backoff import Backoff, ReadRetrier, RetriesExhausted
+from tradeloom.plugins.execution.ccxt_errors import (
+    VenueMessage,
+    is_retryable_read,
+    submission_outcome,
+)
+from tradeloom.plugins.execution.client_ids import check_client_id
+from tradeloom.plugins.execution.order_checks import prepare_order
+from tradeloom.plugins.execution.order_checks import rejection as order_rejection
+from tradeloom.plugins.execution.order_events import (
+    OrderJournal,
+    OrderView,
+    RefusedFill,
+    TradeFill,
+    VenueEvent,
+    VenueOrder,
+    VenueReport,
+)
+from tradeloom.plugins.execution.order_state import (
+    FILL_TOLERANCE,
+    OrderLifecycle,
+    OrderState,
+    OrderStateError,
+    OverfillError,
+    Transition,
+    VenueStatus,
+)
+
+__all__ = ["CcxtVenue", "RetriesExhausted"]
+
+_log = structlog.get_logger("tradeloom.execution")
+
+_STATUSES: Mapping[str, VenueStatus] = {
+    "open": "open",
+    "canceling": "open",
+    "closed": "closed",
+    "canceled": "canceled",
+    "cancelled": "canceled",
+    "expired": "expired",
+    "rejected": "rejected",
+}
+"""ccxt's order statuses, as the state machine reads them (``canceling``: still working)."""
+
+_WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
+_TRADE_PAGE = 1000
+_SKEW_SECONDS = 5.0
+
+
+@dataclass
+class _Tracked:
+    request: VenueOrder
+    life: OrderLifecycle
+    sent_at: float | None = None
+
+
+@dataclass
+class _Collector:
+    transitions: list[Transition] = field(default_factory=list)
+    fills: list[TradeFill] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    refused: list[RefusedFill] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+
+    def report(self) -> VenueReport:
+        return VenueReport(
+            tuple(self.transitions),
+            tuple(self.fills),
+            tuple(self.cancellations),
+            tuple(self.rejections),
+            tuple(self.duplicates),
+            tuple(self.refused),
+            tuple(self.unresolved),
+        )
+
+
+class CcxtVenue:
+    """Send, track, resolve and cancel one symbol's orders through a ccxt client.
+
+    Args:
+        client: A synchronous ccxt exchange with API keys. Its ``maxRetriesOnFailure``
+            option is set to 0.
+        symbol: The unified symbol traded (``BTC/USDT``).
+        journal: Where intents and events are made durable.
+        bar_clock: Returns the index of the bar in progress; stamped on fills and
+            cancellations.
+        backoff: How reads are retried.
+        sleep: Waits that many seconds (between read attempts).
+        draw: Uniform numbers in [0, 1) for the backoff's jitter.
+        clock: Seconds since the epoch; times unknown orders and stamps cancellations.
+        settle_seconds: How long after sending a lookup that finds nothing means the
+            order never arrived (default: the client's ``recvWindow`` + 5 s).
+        tolerance: Relative slack on an order's quantity for float sums of fills.
+        after_trade_id: The last trade id already journaled (a restart); `poll` reads
+            the trades after it. None: the first poll reads the latest page.
+
+    Raises:
+        ValueError: The client's HTTP session retries requests, or ``symbol`` is empty.
+    """
+
+    def __init__(
+        self,
+        client: ccxt.Exchange,
+        symbol: str,
+        journal: OrderJournal,
+        *,
+        bar_clock: Callable[[], int],
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        draw: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        settle_seconds: float | None = None,
+        tolerance: float = FILL_TOLERANCE,
+        after_trade_id: str | None = None,
+    ) -> None:
+        if not symbol:
+            raise ValueError("the venue needs a symbol, e.g. 'BTC/USDT'")
+        _refuse_http_retries(client)
+        client.options["maxRetriesOnFailure"] = 0
+        self.client = client
+        self.symbol = symbol
+        self.journal = journal
+        self.retrier = ReadRetrier(
+            backoff or Backoff(),
+            is_retryable_read,
+            sleep=sleep,
+            draw=draw,
+            retry_after=self._retry_after,
+            describe=lambda error: str(VenueMessage.of(error)),
+        )
+        self.settle_seconds = (
+            settle_seconds
+            if settle_seconds is not None
+            else float(client.options.get("recvWindow", 10_000)) / 1000.0 + _SKEW_SECONDS
+        )
+        self._bar_clock = bar_clock
+        self._clock = clock
+        self._tolerance = tolerance
+        self._orders: dict[str, _Tracked] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._uses_trade_ids = str(getattr(client, "id", "")).startswith("binance")
+        self._next_trade_id: int | None = None
+        self._since_ms: int | None = None
+        if after_trade_id is not None:
+            self._next_trade_id = int(after_trade_id) + 1
+
+    # --- what it holds --------------------------------------------------------------
+
+    def order(self, client_id: str) -> OrderView:
+        """Return one order as tracked now.
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+        """
+        tracked = self._orders[client_id]
+        life = tracked.life
+        return OrderView(
+            tracked.request,
+            life.state,
+            life.venue_id,
+            life.quantity,
+            life.filled,
+            life.trade_ids,
+        )
+
+    def orders(self) -> list[OrderView]:
+        """Return every order submitted here, in submission order."""
+        return [self.order(client_id) for client_id in self._orders]
+
+    def pending(self) -> list[Order]:
+        """Return the orders that are not finished (working, or unknown)."""
+        return [t.request.order for t in self._orders.values() if not t.life.terminal]
+
+    # --- orders ---------------------------------------------------------------------
+
+    def submit(self, order: Order, *, limit_price: float | None = None) -> VenueReport:
+        """Check, journal and send one order, once.
+
+        Args:
+            order: The engine's order; ``order.id`` is its client order id.
+            limit_price: Send a limit order at this price; None: a market order.
+
+        Returns:
+            What happened: accepted (with any immediate fills), rejected, or unknown.
+
+        Raises:
+            ValueError: An invalid or already used client order id, a side other than
+                +1/-1, or a quantity that is not positive.
+        """
+        check_client_id(order.id)
+        if order.id in self._orders:
+            raise ValueError(
+                f"order {order.id} was submitted before; an order is sent at most once"
+            )
+        if order.side not in (1, -1):
+            raise ValueError(f"order {order.id}: side must be +1 or -1, was {order.side}")
+        if not order.quantity > 0 or math.isinf(order.quantity):
+            raise ValueError(f"order {order.id}: quantity must be > 0, was {order.quantity}")
+        out = _Collector()
+        request, refusal = prepare_order(
+            self.client, self._market(), order, limit_price, self.last_price
+        )
+        quantity = request.amount if refusal is None else order.quantity
+        tracked = _Tracked(request, OrderLifecycle(order.id, quantity, tolerance=self._tolerance))
+        self._orders[order.id] = tracked
+        if refusal is not None:
+            self._emit(out, [tracked.life.reject(refusal)])
+            return out.report()
+        try:
+            self.journal.before_send(request)
+        except BaseException:
+            del self._orders[order.id]
+            raise
+        self._emit(out, [tracked.life.send()])
+        tracked.sent_at = self._clock()
+        try:
+            answer = self.client.create_order(
+                self.symbol,
+                request.type,
+                request.side,
+                request.amount,
+                request.price,
+                {"clientOrderId": order.id, "maxRetriesOnFailure": 0},
+            )
+        except Exception as error:
+            message = VenueMessage.of(error, getattr(self.client, "last_http_response", None))
+            if submission_outcome(error) == "rejected":
+                rejection = order_rejection(
+                    order,
+                    "VENUE_REJECTED",
+                    str(message),
+                    {} if message.code is None else {"venue_code": float(message.code)},
+                )
+                self._emit(out, [tracked.life.reject(rejection)])
+            else:
+                _log.warning("order_unknown", client_id=order.id, error=str(message))
+                self._emit(out, [tracked.life.lose(str(message))])
+            return out.report()
+        self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
+        return out.report()
+
+    def recover(self, request: VenueOrder, *, sent_at: float) -> VenueReport:
+        """Track an order whose intent is in the journal but whose answer is not (a restart).
+
+        The process may have died before, during or after the send: the order is
+        ``UNKNOWN`` until `resolve_unknown` looks it up. It is never sent again.
+
+        Args:
+            request: The order as `OrderJournal.before_send` recorded it.
+            sent_at: When it was (or would have been) sent, seconds since the epoch;
+                it starts the ``settle_seconds`` wait.
+
+        Raises:
+            ValueError: The client order id is invalid or already tracked here.
+        """
+        check_client_id(request.client_id)
+        if request.client_id in self._orders:
+            raise ValueError(f"order {request.client_id} is already tracked here")
+        quantity = request.amount if request.amount > 0 else request.order.quantity
+        life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
+        life.send()
+        self._orders[request.client_id] = _Tracked(request, life, sent_at)
+        out = _Collector()
+        self._emit(out, [life.lose("restart: the intent was journaled, its answer was not")])
+        return out.report()
+
+    def resolve_unknown(self) -> VenueReport:
+        """Look every unknown order up by its client order id; never send it again.
+
+        A found order takes the venue's state and its trades are counted. An order
+        the venue does not have is rejected as never arrived once ``settle_seconds``
+        have passed since it was sent; before that it stays unknown (listed in
+        ``unresolved``).
+
+        Raises:
+            RetriesExhausted: A lookup failed every attempt (the order stays unknown).
+        """
+        out = _Collector()
+        for tracked in list(self._orders.values()):
+            if tracked.life.state == OrderState.UNKNOWN:
+                self._resolve(tracked, out)
+        return out.report()
+
+    def poll(self) -> VenueReport:
+        """Count new trades and read the status of every working order.
+
+        Raises:
+            RetriesExhausted: A read failed every attempt; what was counted before it
+                stays counted, and the next poll goes on from there.
+        """
+        out = _Collector()
+        self._poll_trades(out)
+        working = [t for t in self._orders.values() if t.life.state in _WORKING]
+        if working:
+            listed = self._read("fetch_open_orders", self.client.fetch_open_orders, self.symbol)
+            by_venue_id = {str(o.get("id")): o for o in listed}
+            by_client_id = {str(o.get("clientOrderId")): o for o in listed}
+            for tracked in working:
+                found = by_venue_id.get(str(tracked.life.venue_id)) or by_client_id.get(
+                    tracked.request.client_id
+                )
+                if found is None:
+                    found = self._lookup(tracked)
+                if found is not None:
+                    self._absorb(tracked, found, out, cancel_reason=None)
+        for tracked in self._orders.values():
+            if tracked.life.awaiting_trades:
+                self._fetch_order_trades(tracked, out)
+        return out.report()
+
+    def ingest(self, trades: Iterable[Mapping[str, Any]]) -> VenueReport:
+        """Count trades from another source (a websocket stream, a journal replay).
+
+        Trades of orders not tracked here are ignored; the rest go through the same
+        de-duplication and overfill checks as polled ones.
+        """
+        out = _Collector()
+        for trade in trades:
+            self._route_trade(trade, out)
+        return out.report()
+
+    def cancel(self, client_id: str, *, reason: str = "CANCELLED") -> VenueReport:
+        """Ask the venue to stop working an order; report what it says.
+
+        A finished order is left alone. An unknown order is looked up first; one the
+        venue does not have (yet) cannot be cancelled and stays unknown. A cancel
+        whose answer is lost is tried again (cancelling is idempotent); "unknown
+        order" from the venue means it finished meanwhile, which a lookup settles.
+
+        Args:
+            client_id: The order's client order id.
+            reason: The cancellation's reason code (``REPLACED``, ``EXIT_HALT``...).
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+            RetriesExhausted: The venue could not be reached.
+            ccxt.ExchangeError: The venue refused the cancel for another reason.
+        """
+        tracked = self._orders[client_id]
+        out = _Collector()
+        if tracked.life.state == OrderState.UNKNOWN:
+            self._resolve(tracked, out)
+        if tracked.life.terminal or tracked.life.state not in _WORKING:
+            return out.report()
+        venue_id = tracked.life.venue_id
+        params = {} if venue_id is not None else {"clientOrderId": client_id}
+        try:
+            answer = self._read(
+                "cancel_order", self.client.cancel_order, venue_id, self.symbol, params
+            )
+        except ccxt.OrderNotFound:
+            answer = self._lookup(tracked)
+        if answer is not None:
+            self._absorb(tracked, answer, out, cancel_reason=reason)
+        if tracked.life.awaiting_trades:
+            self._fetch_order_trades(tracked, out)
+        return out.report()
+
+    # --- account --------------------------------------------------------------------
+
+    def balance(self) -> dict[str, float]:
+        """Return each asset's total balance (free + locked), read with retries."""
+        balance = self._read("fetch_balance", self.client.fetch_balance)
+        totals = balance.get("total") or {}
+        return {str(asset): float(amount) for asset, amount in totals.items() if amount is not None}
+
+    def last_price(self) -> float:
+        """Return the symbol's last traded price, read with retries."""
+        ticker = self._read("fetch_ticker", self.client.fetch_ticker, self.symbol)
+        return float(ticker["last"])
+
+    def _market(self) -> dict[str, Any]:
+        if not getattr(self.client, "markets", None):
+            self._read("load_markets", self.client.load_markets)
+        market: dict[str, Any] = self.client.market(self.symbol)
+        return market
+
+    # --- reading --------------------------------------------------------------------
+
+    def _read(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        return self.retrier.call(operation, lambda: call(*args))
+
+    def _retry_after(self, error: BaseException) -> float | None:
+        if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            return None
+        headers = getattr(self.client, "last_response_headers", None) or {}
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
+        venue_id = tracked.life.venue_id
+        params = {} if venue_id is not None else {"clientOrderId": tracked.request.client_id}
+        try:
+            found: dict[str, Any] = self._read(
+                "fetch_order", self.client.fetch_order, venue_id, self.symbol, params
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return found
+
+    def _resolve(self, tracked: _Tracked, out: _Collector) -> None:
+        found = self._lookup(tracked)
+        if found is not None:
+            self._absorb(
+                tracked, found, out, cancel_reason=None, found_by="found by client order id"
+            )
+            if tracked.life.awaiting_trades:
+                self._fetch_order_trades(tracked, out)
+            return
+        client_id = tracked.request.client_id
+        # An unknown order was always sent (or recovered) with its time.
+        age = self._clock() - (tracked.sent_at or 0.0)
+        if age < self.settle_seconds:
+            out.unresolved.append(client_id)
+            return
+        rejection = order_rejection(
+            tracked.request.order,
+            "ORDER_NEVER_ARRIVED",
+            f"the venue has no order {client_id} {age:.0f}s after it was sent; it was never placed",
+            {"seconds_since_sent": age},
+        )
+        self._emit(out, [tracked.life.reject(rejection)])
+
+    def _poll_trades(self, out: _Collector) -> None:
+        while True:
+            params: dict[str, Any] = {}
+            since = None
+            if self._uses_trade_ids and self._next_trade_id is not None:
+                params["fromId"] = self._next_trade_id
+            elif not self._uses_trade_ids:
+                since = self._since_ms
+            page = self._read(
+                "fetch_my_trades",
+                self.client.fetch_my_trades,
+                self.symbol,
+                since,
+                _TRADE_PAGE,
+                params,
+            )
+            for trade in sorted(page, key=_trade_order):
+                self._route_trade(trade, out)
+                self._advance_cursor(trade)
+            if not (self._uses_trade_ids and len(page) >= _TRADE_PAGE):
+                return
+
+    def _advance_cursor(self, trade: Mapping[str, Any]) -> None:
+        trade_id = trade.get("id")
+        if self._uses_trade_ids and trade_id is not None and str(trade_id).isdigit():
+            following = int(trade_id) + 1
+            self._next_trade_id = max(self._next_trade_id or 0, following)
+        stamp = trade.get("timestamp")
+        if isinstance(stamp, int | float):
+            self._since_ms = max(self._since_ms or 0, int(stamp))
+
+    def _fetch_order_trades(self, tracked: _Tracked, out: _Collector) -> None:
+        venue_id = tracked.life.venue_id
+        if venue_id is None:
+            return
+        if self.client.has.get("fetchOrderTrades"):
+            trades = self._read(
+                "fetch_order_trades",
+                self.client.fetch_order_trades,
+                venue_id,
+                self.symbol,
+                None,
+                _TRADE_PAGE,
+            )
+        else:
+            every = self._read(
+                "fetch_my_trades", self.client.fetch_my_trades, self.symbol, None, _TRADE_PAGE
+            )
+            trades = [t for t in every if str(t.get("order")) == venue_id]
+        for trade in sorted(trades, key=_trade_order):
+            self._take_trade(tracked, trade, out, None)
+
+    # --- applying what the venue says -------------------------------------------------
+
+    def _absorb(
+        self,
+        tracked: _Tracked,
+        answer: Mapping[str, Any],
+        out: _Collector,
+        *,
+        cancel_reason: str | None,
+        found_by: str = "venue status",
+    ) -> None:
+        """Apply an order structure: acknowledgement, the trades it carries, its status.
+
+        Trades the status shows but the structure does not carry are left to the
+        caller (`_fetch_order_trades`): a submit must not fail on a read after its send.
+        """
+        life = tracked.life
+        venue_id = _text(answer.get("id"))
+        if venue_id is not None:
+            self._by_venue_id.setdefault(venue_id, life.client_id)
+        status = _STATUSES.get(str(answer.get("status")))
+        filled = _number(answer.get("filled"))
+        if status == "rejected" and life.state in (OrderState.SUBMITTED, OrderState.UNKNOWN):
+            rejection = order_rejection(
+                tracked.request.order,
+                "VENUE_REJECTED",
+                f"the venue reports order {life.client_id} rejected",
+                {},
+            )
+            self._apply(tracked, out, status, filled, venue_id, rejection, cancel_reason)
+            return
+        if not life.terminal:
+            self._emit(out, life.accept(venue_id, reason=found_by))
+        for trade in answer.get("trades") or ():
+            self._take_trade(tracked, trade, out, answer)
+        if status is not None:
+            self._apply(tracked, out, status, filled, venue_id, None, cancel_reason)
+
+    def _apply(
+        self,
+        tracked: _Tracked,
+        out: _Collector,
+        status: VenueStatus,
+        filled: float | None,
+        venue_id: str | None,
+        rejection: Rejection | None,
+        cancel_reason: str | None,
+    ) -> None:
+        life = tracked.life
+        try:
+            moves = life.observe(status, filled, venue_id, rejection)
+        except OverfillError as error:
+            self._refuse(out, RefusedFill(life.client_id, None, error.quantity, str(error)))
+            return
+        self._emit(out, moves)
+        for move in moves:
+            if move.state != OrderState.CANCELLED:
+                continue
+            if cancel_reason is not None:
+                reason = cancel_reason
+            else:
+                reason = "EXPIRED" if status == "expired" else "VENUE_CANCELLED"
+            cancellation = Cancellation(
+                order_id=life.client_id,
+                bar=self._bar_clock(),
+                timestamp=pd.Timestamp(self._clock(), unit="s", tz="UTC"),
+                remaining=max(0.0, life.quantity - life.fill_limit),
+                reason=reason,
+            )
+            out.cancellations.append(cancellation)
+
+    def _route_trade(self, trade: Mapping[str, Any], out: _Collector) -> None:
+        client_id = self._by_venue_id.get(str(trade.get("order")))
+        if client_id is None:
+            return
+        self._take_trade(self._orders[client_id], trade, out, None)
+
+    def _take_trade(
+        self,
+        tracked: _Tracked,
+        trade: Mapping[str, Any],
+        out: _Collector,
+        order_answer: Mapping[str, Any] | None,
+    ) -> None:
+        life = tracked.life
+        trade_id = _text(trade.get("id"))
+        amount = _number(trade.get("amount"))
+        price = _number(trade.get("price"))
+        if trade_id is None or amount is None or price is None or amount <= 0:
+            self._refuse(
+                out,
+                RefusedFill(
+                    life.client_id,
+                    trade_id,
+                    amount or 0.0,
+                    f"order {life.client_id}: a trade without an id, amount or price "
+                    "cannot be counted exactly once; ignored",
+                ),
+            )
+            return
+        try:
+            result = life.fill(trade_id, amount)
+        except OrderStateError as error:
+            self._refuse(out, RefusedFill(life.client_id, trade_id, amount, str(error)))
+            return
+        if not result.applied:
+            _log.debug("duplicate_trade", client_id=life.client_id, trade_id=trade_id)
+            out.duplicates.append(trade_id)
+            return
+        stamp = trade.get("timestamp")
+        if stamp is None and order_answer is not None:
+            stamp = order_answer.get("timestamp")
+        fee_cost, fee_currency = _fee(trade.get("fee"))
+        fill = Fill(
+            order_id=life.client_id,
+            bar=self._bar_clock(),
+            timestamp=(
+                pd.Timestamp(int(stamp), unit="ms", tz="UTC")
+                if isinstance(stamp, int | float)
+                else pd.Timestamp(self._clock(), unit="s", tz="UTC")
+            ),
+            side=tracked.request.order.side,
+            quantity=amount,
+            price=price,
+            fee=self._fee_in_quote(fee_cost, fee_currency, price),
+            slippage=0.0,
+        )
+        venue_order = _text(trade.get("order")) or life.venue_id
+        trade_fill = TradeFill(trade_id, venue_order, fill, fee_cost, fee_currency)
+        self.journal.record(trade_fill)
+        out.fills.append(trade_fill)
+        if result.transition is not None:
+            self._emit(out, [result.transition])
+
+    def _fee_in_quote(self, cost: float, currency: str | None, price: float) -> float:
+        if cost == 0.0 or currency is None:
+            return 0.0
+        market = self.client.market(self.symbol)
+        if currency == market.get("quote"):
+            return cost
+        if currency == market.get("base"):
+            return cost * price
+        return 0.0
+
+    def _emit(self, out: _Collector, moves: list[Transition]) -> None:
+        for move in moves:
+            self._journal(move)
+            out.transitions.append(move)
+            if move.rejection is not None:
+                out.rejections.append(move.rejection)
+
+    def _refuse(self, out: _Collector, refused: RefusedFill) -> None:
+        _log.error("fill_refused", client_id=refused.client_id, message=refused.message)
+        self._journal(refused)
+        out.refused.append(refused)
+
+    def _journal(self, event: VenueEvent) -> None:
+        self.journal.record(event)
+
+
+def _refuse_http_retries(client: ccxt.Exchange) -> None:
+    session = getattr(client, "session", None)
+    adapters = getattr(session, "adapters", None) or {}
+    for prefix, adapter in adapters.items():
+        retries = getattr(adapter, "max_retries", None)
+        total = getattr(retries, "total", retries)
+        counts = [total] + [getattr(retries, name, 0) for name in ("connect", "read", "other")]
+        if any(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in counts):
+            raise ValueError(
+                f"the ccxt client's HTTP session retries requests to '{prefix}'; an order must "
+                "never be resent: mount adapters with max_retries=0"
+            )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fee(fee: object) -> tuple[float, str | None]:
+    if not isinstance(fee, Mapping):
+        return 0.0, None
+    cost = _number(fee.get("cost")) or 0.0
+    currency = fee.get("currency")
+    return cost, None if currency is None else str(currency)
+
+
+def _trade_order(trade: Mapping[str, Any]) -> tuple[int, int, str]:
+    trade_id = str(trade.get("id"))
+    stamp = trade.get("timestamp")
+    numeric = int(trade_id) if trade_id.isdigit() else 0
+    return (int(stamp) if isinstance(stamp, int | float) else 0, numeric, trade_id)
