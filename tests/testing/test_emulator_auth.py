@@ -11,7 +11,7 @@ import urllib.request
 
 import ccxt
 import pytest
-from conftest import SYMBOL
+from emulator_series import SYMBOL
 
 from tradeloom.testing import ExchangeEmulator
 from tradeloom.testing.emulator.binance import ROUTES

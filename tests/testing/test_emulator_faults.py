@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ccxt
 import pytest
-from conftest import SYMBOL
+from emulator_series import SYMBOL
 
 from tradeloom.testing import (
     DropConnection,

@@ -8,7 +8,7 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import START, SYMBOL, make_bars
+from emulator_series import START, SYMBOL, make_bars
 
 from tradeloom.testing import BarSeries, ExchangeEmulator, MarketRules
 

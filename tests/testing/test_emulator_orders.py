@@ -7,7 +7,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import ccxt
 import pandas as pd
 import pytest
-from conftest import START, SYMBOL
+from emulator_series import START, SYMBOL
 
 from tradeloom.testing import ExchangeEmulator, PartialFill
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt
-from conftest import SYMBOL, make_bars
+from emulator_series import SYMBOL, make_bars
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

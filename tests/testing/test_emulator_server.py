@@ -7,7 +7,7 @@ import threading
 import ccxt
 import pandas as pd
 import pytest
-from conftest import SYMBOL
+from emulator_series import SYMBOL
 
 from tradeloom.testing import ExchangeEmulator, Timeout
 
