@@ -1,4 +1,4 @@
-"""Built-in data sources: ``synthetic``, ``csv`` and ``parquet``.
+"""Built-in data sources: ``synthetic``, ``csv``, ``parquet`` and ``ccxt``.
 
 A plugin module like any third-party one: it provides its components through
 ``tradeloom_components``. Every source returns `tradeloom.domain.Bars` checked by
@@ -8,6 +8,7 @@ A plugin module like any third-party one: it provides its components through
 from __future__ import annotations
 
 from tradeloom.plugins.component import Component
+from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.plugins.data.files import CsvParams, ParquetParams, build_csv, build_parquet
 from tradeloom.plugins.data.synthetic import SyntheticParams, build_synthetic
 from tradeloom.plugins.hookspecs import hookimpl
@@ -39,5 +40,12 @@ def tradeloom_components() -> list[Component]:
             params=ParquetParams,
             factory=build_parquet,
             summary="OHLCV bars from a Parquet file (ISO or epoch timestamps, UTC)",
+        ),
+        Component(
+            layer="data",
+            kind="ccxt",
+            params=CcxtParams,
+            factory=build_ccxt,
+            summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
         ),
     ]

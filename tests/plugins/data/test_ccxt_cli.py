@@ -1,0 +1,253 @@
+"""``tradeloom data fetch`` and a ``kind: ccxt`` strategy through the real command line."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
+
+from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
+from tradeloom.runner.cli import main
+from tradeloom.runner.data_fetch import run_fetch
+from tradeloom.testing import ExchangeEmulator, ServerError
+
+pytestmark = pytest.mark.usefixtures("cli_logging")
+
+FETCH = ["data", "fetch", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
+
+
+def cached_file(cache: Path) -> Path:
+    return cache / "ohlcv" / "binance" / "BTC-USDT" / "1h.parquet"
+
+
+def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a fresh process, without the test's PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def test_fetch_downloads_then_tops_up_the_cache(
+    tmp_path: Path,
+    emulator: ExchangeEmulator,
+    bars: pd.DataFrame,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = tmp_path / "cache"
+    args = [*FETCH, "--start", "2024-01-01", "--cache-dir", str(cache)]
+
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert (out.splitlines(), err) == (
+        [
+            "binance BTC/USDT 1h: fetched 250 bars from 2024-01-01T00:00Z to "
+            "2024-01-11T09:00Z in 1 request",
+            "binance BTC/USDT 1h: 250 bars cached from 2024-01-01T00:00Z to 2024-01-11T09:00Z "
+            f"in {cached_file(cache)}",
+        ],
+        "",
+    )
+
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "binance BTC/USDT 1h: nothing new to fetch"
+
+    emulator.advance(10)
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "binance BTC/USDT 1h: fetched 10 bars from 2024-01-11T10:00Z to 2024-01-11T19:00Z "
+        "in 1 request",
+        "binance BTC/USDT 1h: 260 bars cached from 2024-01-01T00:00Z to 2024-01-11T19:00Z "
+        f"in {cached_file(cache)}",
+    ]
+    assert [int(r.params["startTime"]) for r in emulator.requests(KLINES)] == [
+        ms(bars.index[0]),
+        ms(bars.index[START]),
+    ]
+    cached = pd.read_parquet(cached_file(cache)).set_index("timestamp")
+    pd.testing.assert_frame_equal(
+        cached, bars.iloc[: START + 10], check_freq=False, check_index_type=False
+    )
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_fetch_shows_progress_on_a_terminal_only(
+    tmp_path: Path, emulator: ExchangeEmulator
+) -> None:
+    params = CcxtParams(
+        exchange="binance",
+        symbol="BTC/USDT",
+        timeframe="1h",
+        start="2024-01-01",
+        page_limit=100,
+        cache_dir="cache",
+    )
+    source = build_ccxt(params, BuildContext("s", tmp_path, seed=0))
+    out, err = io.StringIO(), Terminal()
+
+    assert run_fetch(source, out=out, err=err) == 0
+
+    assert err.getvalue() == (
+        "\rfetched 100 bars, up to 2024-01-05T03:00Z  "
+        "\rfetched 200 bars, up to 2024-01-09T07:00Z  "
+        "\rfetched 250 bars, up to 2024-01-11T09:00Z  \n"
+    )
+    assert out.getvalue().startswith("binance BTC/USDT 1h: fetched 250 bars")
+
+
+def test_fetch_warns_about_gaps_as_the_data_layer_reports_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bars = make_bars(120).drop(pd.Timestamp("2024-01-02 05:00", tz="UTC"))
+    with emulated_binance(bars, 110):
+        code = main([*FETCH, "--start", "2024-01-01", "--cache-dir", str(tmp_path)])
+
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith("binance BTC/USDT 1h: fetched 110 bars")
+    assert err.splitlines() == [
+        "warning: data: binance BTC/USDT 1h: 1 gap in the 1h bars, 1 bar missing (first at "
+        "2024-01-02T05:00Z, before bar 30); fill it or set data.validation: repair to keep it"
+    ]
+
+
+def test_fetch_with_bad_arguments_exits_2_with_one_line_each(tmp_path: Path) -> None:
+    proc = tradeloom(
+        "data",
+        "fetch",
+        "--exchange",
+        "bitfinexx",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1hour",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "yesterday",
+        cwd=tmp_path,
+    )
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [
+        "--exchange: must be a ccxt exchange id such as binance, kraken or okx; was "
+        "'bitfinexx' (did you mean 'bitfinex'?)",
+        "--timeframe: timeframe must be a number and a unit (s, m, h, d, w) such as 1m, 4h, "
+        "1d; was '1hour'",
+        "--end: must be a UTC timestamp such as 2024-03-01T04:00:00Z or 2024-03-01; was "
+        "'yesterday'",
+    ]
+
+
+def test_fetch_of_a_timeframe_the_exchange_lacks_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*FETCH[:-1], "2m", "--start", "2024-01-01", "--cache-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "--timeframe: binance serves no 2m bars; its timeframes: 1s, 1m, 3m, 5m, 15m, 30m, 1h, "
+        "2h, 4h, 6h, 8h, 12h, 1d, 3d, 1w, 1M"
+    ]
+
+
+STRATEGY = """\
+name: ccxt_btc
+data:
+  kind: ccxt
+  exchange: binance
+  symbol: BTC/USDT
+  timeframe: 1h
+  start: "2024-01-01"
+  end: "2024-01-11"
+  cache_dir: cache
+  offline: {offline}
+features: [{{kind: log_return}}, {{kind: rsi, window: 14}}]
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  walk_forward: {{train_window: 100, retrain_every: 50}}
+signal: {{kind: threshold, threshold: 0.05}}
+risk: {{sizing: {{kind: fixed_fraction, fraction: 0.1}}}}
+execution: {{kind: simulated}}
+"""
+
+
+def test_a_ccxt_strategy_backtests_online_then_offline_from_the_cache(
+    tmp_path: Path, emulator: ExchangeEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    online = tmp_path / "online.yaml"
+    online.write_text(STRATEGY.format(offline="false"))
+    offline = tmp_path / "offline.yaml"
+    offline.write_text(STRATEGY.format(offline="true"))
+
+    assert main(["run", str(online), "--out", str(tmp_path / "run1")]) == 0
+    capsys.readouterr()
+    assert emulator.requests(KLINES) != []
+
+    # A fresh process with no exchange at all: the bars come from the cache.
+    proc = tradeloom("run", offline, "--out", tmp_path / "run2", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    first = json.loads((tmp_path / "run1" / "metrics.json").read_text())
+    second = json.loads((tmp_path / "run2" / "metrics.json").read_text())
+    assert first["bars"] == second["bars"] == 240  # 2024-01-01 to 2024-01-11, exclusive
+    for key in ("total_return", "trades", "final_equity", "fees"):
+        assert first[key] == second[key], key
+    orders = [
+        pd.read_csv(tmp_path / run / "orders.csv").drop(columns="id") for run in ("run1", "run2")
+    ]
+    assert len(orders[0]) > 0
+    pd.testing.assert_frame_equal(orders[0], orders[1])  # ids differ: they name the run
+
+
+def test_an_offline_strategy_without_a_cache_exits_2(tmp_path: Path) -> None:
+    offline = tmp_path / "offline.yaml"
+    offline.write_text(STRATEGY.format(offline="true"))
+
+    proc = tradeloom("run", offline, "--out", tmp_path / "run", cwd=tmp_path)
+
+    cache = (tmp_path / "cache").resolve()
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.splitlines() == [
+        f"data: binance BTC/USDT 1h: offline and nothing is cached at {cached_file(cache)}; "
+        "run tradeloom data fetch --exchange binance --symbol BTC/USDT --timeframe 1h "
+        f"--start 2024-01-01 --end 2024-01-11 --cache-dir {cache} or set data.offline: false"
+    ]
+
+
+def test_an_exchange_that_never_answers_is_a_run_failure(
+    tmp_path: Path, emulator: ExchangeEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.faults.always(KLINES, ServerError(503))
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        STRATEGY.format(offline="false").replace(
+            "  offline: false\n",
+            "  offline: false\n  retry: {max_attempts: 2, base_delay: 0.01, max_delay: 0.01}\n",
+        )
+    )
+
+    assert main(["run", str(strategy), "--out", str(tmp_path / "run")]) == 1
+
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(
+        "run failed: ExchangeUnavailable: data: binance BTC/USDT 1h: bars from "
+        "2024-01-01T00:00Z: no answer after 2 attempts; last error ExchangeNotAvailable: "
+    ), last
+    assert len(emulator.requests(KLINES)) == 2

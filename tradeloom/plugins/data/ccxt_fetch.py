@@ -1,0 +1,435 @@
+"""Download closed OHLCV bars through ccxt's ``fetch_ohlcv``, page by page.
+
+Why not ccxt's own ``paginate`` option: it neither knows which bar is still open, nor
+checks what the exchange sent, nor stops on an exchange that keeps sending the same
+page. Here:
+
+- Only closed bars are kept. A bar is closed when its open time plus the timeframe is
+  at or before *now*, and *now* is the exchange's clock (``fetch_time``) when it has
+  one, so a fast local clock cannot promote the bar in progress (which Binance serves
+  with the klines) to a closed one. Callers may pass *now* instead (tests, the live
+  runner's scheduler).
+- Pages are requested forward from ``since`` with the exchange's largest page size
+  (ccxt's ``features``), until the end of the window, an empty page, or a page that
+  brings nothing new: the cursor moves past the last bar kept, so every request either
+  makes progress or ends the download. A short page does not end it, because some
+  exchanges cap pages below the limit they were asked for.
+- Every page is checked (`check_page`): a list of six-field rows, numeric, no negative
+  price or volume, timestamps strictly increasing. A bad page is a `DataError` naming
+  the exchange, symbol, timeframe and bar time; nothing of it is kept. Bars a page
+  repeats from an earlier one are dropped. Missing bars between pages are not an error
+  here; the data layer's validation reports gaps (`validate_bars`).
+- Reads are retried on network errors (`call_with_retries`); ccxt's rate limiter
+  (``enableRateLimit``, on by default in `create_client`) spaces the requests.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any, TypeVar
+
+import ccxt
+import numpy as np
+import pandas as pd
+import structlog
+
+from tradeloom.domain import OHLCV
+from tradeloom.errors import DataError
+from tradeloom.plugins.data.ccxt_retry import call_with_retries, describe
+from tradeloom.plugins.data.retry_policy import RetryPolicy
+from tradeloom.plugins.registry import did_you_mean
+from tradeloom.timeframes import format_timestamp, parse_timeframe
+
+__all__ = [
+    "BarFeed",
+    "FetchResult",
+    "Page",
+    "bars_frame",
+    "check_page",
+    "closed_end",
+    "fetch_closed_bars",
+    "iter_closed_pages",
+    "ms_stamp",
+    "poll_closed_bars",
+]
+
+_log = structlog.get_logger("tradeloom.data")
+
+T = TypeVar("T")
+
+_FIELDS = ("timestamp", *OHLCV)
+_PRICES = ("open", "high", "low", "close")
+_SHOWN_VALUE = 40
+
+
+@dataclass(frozen=True)
+class Page:
+    """Checked bars of one response.
+
+    Attributes:
+        times: Open times in epoch milliseconds, strictly increasing.
+        values: ``open high low close volume`` per bar (rows x 5); volume may be NaN.
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def select(self, keep: np.ndarray) -> Page:
+        """Return the bars where ``keep`` is True."""
+        return Page(self.times[keep], self.values[keep])
+
+
+@dataclass
+class BarFeed:
+    """One market's bars on one exchange, read through a ccxt client, with retries.
+
+    Args:
+        client: A ccxt client (`create_client`); its markets are loaded on first use.
+        symbol: Unified symbol (``BTC/USDT``).
+        timeframe: ccxt timeframe (``1h``), also a tradeloom timeframe.
+        retry: Attempts and delays for every read.
+        sleep: Waits between attempts (tests pass a recorder).
+        draw: Uniform draws for the retry jitter (tests pass a constant).
+        page_limit: Bars per request; None: the exchange's maximum from ccxt's
+            ``features``, or the exchange's default when ccxt does not know it.
+    """
+
+    client: ccxt.Exchange
+    symbol: str
+    timeframe: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    draw: Callable[[], float] = random.random
+    page_limit: int | None = None
+    requests: int = field(default=0, init=False)
+    timeframe_ms: int = field(init=False)
+    _ready: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.timeframe_ms = parse_timeframe(self.timeframe) * 1000
+
+    @property
+    def label(self) -> str:
+        """``binance BTC/USDT 1h``: how messages name this feed."""
+        return f"{self.client.id} {self.symbol} {self.timeframe}"
+
+    def prepare(self) -> None:
+        """Load the exchange's markets once; check the symbol and timeframe against them.
+
+        Raises:
+            DataError: The exchange has no such market or no such timeframe.
+            ExchangeUnavailable: The markets could not be loaded.
+        """
+        if self._ready:
+            return
+        markets = self._read(lambda: self.client.load_markets(), "markets")
+        if self.symbol not in markets:
+            hint = did_you_mean(self.symbol, list(markets))
+            raise DataError(
+                f"data: {self.label}: {self.client.id} has no market '{self.symbol}'{hint}; "
+                "check data.symbol (unified form such as BTC/USDT)"
+            )
+        timeframes = dict(self.client.timeframes or {})
+        if timeframes and self.timeframe not in timeframes:
+            raise DataError(
+                f"data: {self.label}: {self.client.id} serves no {self.timeframe} bars"
+                f"{did_you_mean(self.timeframe, list(timeframes))}; its timeframes: "
+                f"{', '.join(timeframes)}"
+            )
+        if self.page_limit is None:
+            self.page_limit = _exchange_page_limit(self.client, markets[self.symbol])
+        self._ready = True
+
+    def now_ms(self) -> int:
+        """Return the exchange's time in epoch ms, or the local clock if it has none."""
+        if self.client.has.get("fetchTime"):
+            now = self._read(lambda: self.client.fetch_time(), "the exchange's time")
+            if isinstance(now, int | float) and math.isfinite(now):
+                return int(now)
+        return int(time.time() * 1000)
+
+    def page(self, since_ms: int) -> Page:
+        """Request one page of bars opening at or after ``since_ms`` and check it.
+
+        Raises:
+            DataError: The exchange refused the request or sent a bad page.
+            ExchangeUnavailable: No answer after every attempt.
+        """
+        self.prepare()
+        self.requests += 1
+        rows = self._read(
+            lambda: self.client.fetch_ohlcv(
+                self.symbol, self.timeframe, since=since_ms, limit=self.page_limit
+            ),
+            f"bars from {ms_stamp(since_ms)}",
+        )
+        return check_page(rows, label=self.label, since_ms=since_ms)
+
+    def _read(self, call: Callable[[], T], what: str) -> T:
+        try:
+            return call_with_retries(
+                call,
+                what=f"data: {self.label}: {what}",
+                policy=self.retry,
+                sleep=self.sleep,
+                draw=self.draw,
+                client=self.client,
+            )
+        except ccxt.ExchangeError as error:
+            raise DataError(
+                f"data: {self.label}: the exchange refused the request for {what}: "
+                f"{describe(error)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Closed bars of a window and how far the window is known complete.
+
+    Attributes:
+        frame: OHLCV (float64) indexed by UTC open time, named ``timestamp``.
+        end_ms: Every closed bar opening before this (epoch ms) has been read; the
+            next download starts here.
+        requests: Requests made for bars (retries not counted).
+    """
+
+    frame: pd.DataFrame
+    end_ms: int
+    requests: int
+
+
+def closed_end(now_ms: int, timeframe_ms: int, until_ms: int | None = None) -> int:
+    """Return the exclusive bound on open times of bars closed at ``now_ms``.
+
+    A bar opening at ``t`` is closed when ``t + timeframe <= now``, that is when
+    ``t < now - timeframe + 1``; ``until_ms`` (exclusive) may bound it further.
+    """
+    end = now_ms - timeframe_ms + 1
+    return end if until_ms is None else min(end, until_ms)
+
+
+def iter_closed_pages(
+    feed: BarFeed,
+    since_ms: int,
+    end_ms: int,
+    on_page: Callable[[Page], None] | None = None,
+) -> Iterator[Page]:
+    """Yield the new bars of each page, opening in ``[since_ms, end_ms)``, in order.
+
+    Stops at the end of the window, on an empty page, or on a page with nothing
+    after the last bar kept (an exchange that ignores ``since`` and resends a page).
+
+    Args:
+        feed: The market to read.
+        since_ms: First open time wanted (inclusive).
+        end_ms: Bound on open times (exclusive), e.g. `closed_end`.
+        on_page: Called with each page's new bars (progress display).
+    """
+    cursor = since_ms
+    while cursor < end_ms:
+        page = feed.page(cursor)
+        if len(page) == 0:
+            return
+        fresh = page.select((page.times >= cursor) & (page.times < end_ms))
+        if len(fresh) == 0:
+            if page.times[-1] < cursor:
+                _log.warning(
+                    "exchange_repeated_page",
+                    feed=feed.label,
+                    asked_from=ms_stamp(cursor),
+                    last_sent=ms_stamp(int(page.times[-1])),
+                )
+            return
+        if on_page is not None:
+            on_page(fresh)
+        yield fresh
+        if page.times[-1] >= end_ms:
+            return
+        cursor = int(fresh.times[-1]) + feed.timeframe_ms
+
+
+def fetch_closed_bars(
+    feed: BarFeed,
+    since_ms: int,
+    until_ms: int | None = None,
+    *,
+    now_ms: int | None = None,
+    on_page: Callable[[Page], None] | None = None,
+) -> FetchResult:
+    """Download every closed bar opening in ``[since_ms, until_ms)``.
+
+    Args:
+        feed: The market to read.
+        since_ms: First open time wanted (inclusive).
+        until_ms: Bound on open times (exclusive); None: up to the last closed bar.
+        now_ms: The time that decides which bars are closed; None: the exchange's.
+        on_page: Called with each page's new bars.
+
+    Raises:
+        DataError: The market or timeframe does not exist, or a page is bad.
+        ExchangeUnavailable: The exchange did not answer.
+    """
+    feed.prepare()
+    before = feed.requests
+    now = feed.now_ms() if now_ms is None else now_ms
+    end = closed_end(now, feed.timeframe_ms, until_ms)
+    pages = list(iter_closed_pages(feed, since_ms, end, on_page))
+    return FetchResult(bars_frame(pages), max(end, since_ms), feed.requests - before)
+
+
+def poll_closed_bars(
+    feed: BarFeed, last_seen: pd.Timestamp, *, now: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Return the bars closed since ``last_seen``, the newest closed bar the caller has.
+
+    The live runner's polling path (when the exchange has no websocket stream, or it
+    dropped): call it at each bar close. An empty frame means the exchange has not
+    published the bar yet; `StaleDataWatch` says when that has gone on too long.
+
+    Args:
+        feed: The market to read.
+        last_seen: Open time of the newest bar already processed.
+        now: The time that decides which bars are closed; None: the exchange's clock.
+
+    Returns:
+        OHLCV indexed by UTC open time, only bars opening after ``last_seen``.
+    """
+    since = _to_ms(last_seen) + feed.timeframe_ms
+    now_ms = None if now is None else _to_ms(now)
+    return fetch_closed_bars(feed, since, now_ms=now_ms).frame
+
+
+def bars_frame(pages: Sequence[Page]) -> pd.DataFrame:
+    """Return pages as one OHLCV frame indexed by UTC open time (``timestamp``)."""
+    times = np.concatenate([p.times for p in pages]) if pages else np.empty(0, np.int64)
+    values = np.concatenate([p.values for p in pages]) if pages else np.empty((0, 5))
+    index = pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="timestamp")
+    return pd.DataFrame(values, index=index.as_unit("ns"), columns=list(OHLCV), dtype=np.float64)
+
+
+def check_page(rows: object, *, label: str, since_ms: int) -> Page:
+    """Check one ``fetch_ohlcv`` response and return it as arrays.
+
+    Args:
+        rows: What ccxt returned: a list of ``[timestamp, open, high, low, close,
+            volume]`` rows.
+        label: ``binance BTC/USDT 1h``, for messages.
+        since_ms: The ``since`` the page was asked for, for messages.
+
+    Raises:
+        DataError: The page is not such a list, a value is missing or not a number, a
+            price or volume is negative, or the timestamps are not strictly increasing.
+    """
+    where = f"data: {label}: bad response from the exchange"
+    if not isinstance(rows, list | tuple):
+        raise DataError(
+            f"{where} for bars from {ms_stamp(since_ms)}: expected a list of bars, got "
+            f"{_kind(rows)}"
+        )
+    n = len(rows)
+    times = np.empty(n, dtype=np.int64)
+    values = np.empty((n, 5), dtype=np.float64)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) < len(_FIELDS):
+            size = f"{len(row)} fields" if isinstance(row, list | tuple) else _kind(row)
+            raise DataError(
+                f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has {size}, "
+                f"expected {len(_FIELDS)} ({', '.join(_FIELDS)})"
+            )
+        stamp = _integer(row[0])
+        if stamp is None:
+            raise DataError(
+                f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has "
+                f"timestamp {_shown(row[0])}, expected epoch milliseconds"
+            )
+        times[i] = stamp
+        for j, name in enumerate(OHLCV):
+            raw = row[j + 1]
+            value = _number(raw)
+            if value is None:
+                raise DataError(
+                    f"{where}: the bar at {ms_stamp(stamp)} has a non-numeric {name} "
+                    f"({_shown(raw)})"
+                )
+            if math.isnan(value) and name in _PRICES:
+                raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has no {name}")
+            if value < 0:
+                raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
+            values[i, j] = value
+    steps = np.diff(times)
+    if (steps <= 0).any():
+        k = int(np.flatnonzero(steps <= 0)[0])
+        what = "repeats" if steps[k] == 0 else "comes after"
+        raise DataError(
+            f"{where}: the bar at {ms_stamp(int(times[k + 1]))} {what} the bar at "
+            f"{ms_stamp(int(times[k]))}; bars must be in time order without duplicates"
+        )
+    return Page(times, values)
+
+
+def ms_stamp(ms: int) -> str:
+    """Return epoch milliseconds as ``2024-03-01T04:00Z``."""
+    return format_timestamp(int(ms) * 1_000_000)
+
+
+def _exchange_page_limit(client: ccxt.Exchange, market: dict[str, Any]) -> int | None:
+    # ccxt's features: {"spot": {"fetchOHLCV": {"limit": 1000}}, "swap": {"linear": {...}}}
+    features: dict[str, Any] = dict(getattr(client, "features", None) or {})
+    kind = market.get("type") or "spot"
+    section = features.get(kind) or {}
+    if kind in ("swap", "future") and isinstance(section, dict):
+        section = section.get("linear" if market.get("linear") else "inverse") or {}
+    ohlcv = section.get("fetchOHLCV") if isinstance(section, dict) else None
+    limit = ohlcv.get("limit") if isinstance(ohlcv, dict) else None
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def _integer(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
+        return int(float(value))
+    return None
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Real):
+        number = float(value)
+        return None if math.isinf(number) else number
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _to_ms(stamp: pd.Timestamp) -> int:
+    ts = pd.Timestamp(stamp)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
