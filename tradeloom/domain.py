@@ -24,6 +24,8 @@ __all__ = [
     "FeatureReference",
     "Fill",
     "Halt",
+    "HealthAction",
+    "HealthActionKind",
     "HealthChange",
     "HealthStatus",
     "ModelOutput",
@@ -32,6 +34,7 @@ __all__ = [
     "OrderIntent",
     "PortfolioView",
     "Rejection",
+    "Retraining",
     "RunInfo",
     "Signal",
 ]
@@ -39,6 +42,8 @@ __all__ = [
 OHLCV = ("open", "high", "low", "close", "volume")
 
 HealthStatus = Literal["HEALTHY", "WARNING", "CRITICAL"]
+
+HealthActionKind = Literal["warn", "retrain", "halt"]
 
 
 @dataclass(frozen=True)
@@ -152,12 +157,36 @@ class ModelOutput:
     """Probabilities that the forward return is positive, one per bar (NaN: no prediction).
 
     ``anomalous`` marks the bars the model's anomaly detector finds unlike its training
-    rows (None: the model has no detector).
+    rows (None: the model has no detector); no position is opened on them.
+    ``anomaly_score`` is the detector's score of each bar, journaled with a rejection
+    (below 0: anomalous; NaN: not scored; None: no detector or no scores).
     """
 
     probability: pd.Series
     trainings: tuple[ModelTraining, ...] = ()
     anomalous: pd.Series | None = None
+    anomaly_score: pd.Series | None = None
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """A fold trained at a bar's close because a health rule asked for it.
+
+    Attributes:
+        training: The fold: it trains on rows whose labels are known at the bar and
+            predicts from the next one (``training.predict_start``) to
+            ``training.predict_end``; ``training.reason`` says why.
+        probability: The new probability of each bar ``predict_start .. predict_end``
+            (NaN: no prediction), which replaces the old ones; None when the fold was
+            skipped (``training.skipped``) and the old predictions stand.
+        anomaly_score: The new fold's anomaly detector's score of the same bars (NaN:
+            not scored; below 0: anomalous), which replaces the old scores and flags;
+            None when the model has no detector or the fold was skipped.
+    """
+
+    training: ModelTraining
+    probability: npt.NDArray[np.float64] | None
+    anomaly_score: npt.NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +332,35 @@ class HealthChange:
     previous: HealthStatus
     metric: str
     value: float
+
+
+@dataclass(frozen=True)
+class HealthAction:
+    """A health rule fired: its condition became true at a bar's close.
+
+    Attributes:
+        rule: The rule's index under ``health:``.
+        metric: ``<monitor name>.<metric>``, as the rule names it.
+        condition: ``above`` or ``below``.
+        threshold: The value the metric crossed.
+        value: The metric's value at the bar.
+        action: ``warn``, ``retrain`` or ``halt``.
+    """
+
+    bar: int
+    timestamp: pd.Timestamp
+    rule: int
+    metric: str
+    condition: Literal["above", "below"]
+    threshold: float
+    value: float
+    action: HealthActionKind
+
+    @property
+    def reason(self) -> str:
+        """Return why it fired, e.g. ``health.0: calibration.brier 0.291047 > 0.27``."""
+        sign = ">" if self.condition == "above" else "<"
+        return f"health.{self.rule}: {self.metric} {self.value:.6g} {sign} {self.threshold:g}"
 
 
 @dataclass(frozen=True)

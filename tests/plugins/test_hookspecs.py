@@ -18,6 +18,7 @@ import pytest
 from tradeloom.domain import (
     Fill,
     Halt,
+    HealthAction,
     HealthChange,
     ModelTraining,
     Order,
@@ -50,6 +51,7 @@ PUBLISHED = {
     "tradeloom_halt",
     "tradeloom_model_trained",
     "tradeloom_health_changed",
+    "tradeloom_health_action",
 }
 
 _TS = pd.Timestamp("2024-03-01T04:00:00Z")
@@ -132,6 +134,19 @@ EVENTS: dict[str, dict[str, Any]] = {
             previous="HEALTHY",
             metric="auc",
             value=0.51,
+        ),
+    },
+    "tradeloom_health_action": {
+        "run": _RUN,
+        "action": HealthAction(
+            bar=12,
+            timestamp=_TS,
+            rule=0,
+            metric="calibration.brier",
+            condition="above",
+            threshold=0.27,
+            value=0.291,
+            action="retrain",
         ),
     },
 }

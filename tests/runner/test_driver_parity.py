@@ -3,7 +3,8 @@
 Over generated markets and strategies (every built-in sequential component and
 option: both fill conventions, slippage, fees, shorting, partial fills by volume,
 spot cash limits, Kelly and fixed sizing, drawdown halts, holding limits,
-stop-loss and take-profit), the compiled batch driver and the per-bar driver give
+stop-loss and take-profit, regime labels and the ``signal.regimes`` filter, the
+anomaly gate), the compiled batch driver and the per-bar driver give
 the same journal digest, the same equity curve and the same trades. Then whole
 strategies: the default one (a walk-forward forest with a monitor), shortened.
 """
@@ -30,7 +31,22 @@ from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 START = pd.Timestamp("2024-01-01T00:00:00Z")
+SMALL_REGIME = {
+    "trend_window": 4,
+    "trend_threshold": 0.4,
+    "volatility_window": 3,
+    "volatility_lookback": 6,
+    "high_volatility_quantile": 0.6,
+}
+"""Windows short enough for every label to turn up within the generated markets."""
+
+
+@pytest.fixture(autouse=True)
+def fixture_plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make flagged_model (probabilities and anomaly scores from columns) importable."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
 
 
 def _market(seed: int, n: int, volume_scale: float) -> pd.DataFrame:
@@ -47,6 +63,8 @@ def _market(seed: int, n: int, volume_scale: float) -> pd.DataFrame:
             "close": close,
             "volume": volume_scale * rng.uniform(0.05, 2.0, n),
             "p_up": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+            # an anomaly detector's scores: about one bar in five below 0 (anomalous)
+            "anomaly": np.random.default_rng([seed, 1]).normal(0.1, 0.12, n),
         }
     )
 
@@ -82,6 +100,11 @@ _strategies = st.fixed_dictionaries(
         "threshold": st.sampled_from([0.05, 0.3, 0.8]),
         "min_interval": st.sampled_from([1, 3]),
         "monitor": st.booleans(),
+        "regime": st.sampled_from([None, SMALL_REGIME, {"trend_window": 2}]),
+        "regimes": st.sampled_from(
+            [None, ["trending"], ["ranging", "high_volatility"], ["low_volatility"]]
+        ),
+        "anomaly": st.booleans(),
     }
 )
 
@@ -101,8 +124,30 @@ PLAIN: dict[str, Any] = {
     "threshold": 0.3,
     "min_interval": 1,
     "monitor": False,
+    "regime": None,
+    "regimes": None,
+    "anomaly": False,
 }
 """A strategy spec with every option off; tests override what they exercise."""
+
+
+MONITORS: list[dict[str, Any]] = [
+    {"kind": "rolling_auc", "window": 20, "min_samples": 10},
+    {"kind": "calibration", "window": 20, "min_samples": 10, "bins": 4},
+    {"kind": "prediction_rate", "window": 10, "min_samples": 5},
+    {"kind": "execution_quality", "window": 10, "min_samples": 2},
+    {"kind": "feature_drift", "window": 10, "min_samples": 5},
+]
+"""Every built-in monitor, with windows these short markets fill."""
+
+WARN_RULES: list[dict[str, Any]] = [
+    {"metric": "calibration.brier", "above": 0.3, "action": "warn"},
+    {"metric": "prediction_rate.up_share", "below": 0.5, "action": "warn", "cooldown": 5},
+    {"metric": "execution_quality.shortfall_bps", "above": 20, "action": "warn"},
+    {"metric": "execution_quality.fill_ratio", "below": 0.99, "action": "warn"},
+    {"metric": "rolling_auc.auc", "below": 0.5, "action": "warn", "cooldown": 3},
+]
+"""Health rules that only warn: they run under both drivers and journal alike."""
 
 
 def _write(folder: Path, spec: dict[str, Any]) -> Path:
@@ -137,8 +182,17 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
         "risk": risk,
         "execution": execution,
     }
+    if spec["anomaly"]:
+        doc["plugins"] = ["flagged_model"]
+        doc["model"] = {"kind": "flagged", "column": "p_up", "anomaly_column": "anomaly"}
+        doc["model"]["horizon"] = 2
+    if spec["regime"] is not None:
+        doc["regime"] = spec["regime"]
+    if spec["regimes"] is not None:
+        doc["signal"]["regimes"] = spec["regimes"]
     if spec["monitor"]:
-        doc["monitoring"] = [{"kind": "rolling_auc", "window": 20, "min_samples": 10}]
+        doc["monitoring"] = MONITORS
+        doc["health"] = WARN_RULES
     path = folder / "strategy.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
@@ -199,6 +253,8 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
     reasons: set[str] = set()
     cancels: set[str] = set()
     rejections: set[str] = set()
+    fired: set[str] = set()
+    outcomes: set[str] = set()
     base = {
         "bars": 160,
         "volume_scale": 20.0,
@@ -215,6 +271,9 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         "threshold": 0.3,
         "min_interval": 1,
         "monitor": True,
+        "regime": None,
+        "regimes": None,
+        "anomaly": False,
     }
     variants = [
         {},
@@ -238,6 +297,12 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
             "max_volume_fraction": None,
             "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
         },
+        {
+            "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
+            "regime": SMALL_REGIME,
+            "regimes": ["ranging", "high_volatility"],
+            "anomaly": True,
+        },
     ]
     for i, variant in enumerate(variants):
         folder = tmp_path / str(i)
@@ -253,11 +318,18 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
                 reasons.add(data["reason"])
             elif kind == "order_cancelled":
                 cancels.add(data["reason"])
-            elif kind == "risk_decision" and data["outcome"] == "rejected":
-                rejections.add(data["code"])
-    assert {"signal", "risk_decision", "order", "fill", "order_cancelled", "halt", "health"} <= set(
-        seen
-    )
+            elif kind == "health_action":
+                fired.add(data["metric"])
+            elif kind == "risk_decision":
+                outcomes.add(data["outcome"])
+                if data["outcome"] == "rejected":
+                    rejections.add(data["code"])
+    assert {
+        "signal", "risk_decision", "order", "fill", "order_cancelled", "halt", "health",
+        "regime_changed", "health_action",
+    } <= set(seen)  # fmt: skip
+    assert fired >= {rule["metric"] for rule in WARN_RULES}
+    assert outcomes == {"accepted", "hold", "ignored", "rejected", "filtered"}
     assert reasons >= {
         "ENTRY",
         "REVERSE",
@@ -268,7 +340,33 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         "EXIT_TAKE_PROFIT",
     }
     assert cancels >= {"REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH"}
-    assert rejections >= {"KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED"}
+    assert rejections >= {"KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED", "ANOMALY"}
+
+
+@pytest.mark.slow
+def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(tmp_path: Path) -> None:
+    """eth_hgb_stops' monitors (drift against each fold's training rows included), with its
+    rules turned into warnings so that the batch driver may run them."""
+    doc = yaml.safe_load((ROOT / "strategies" / "eth_hgb_stops.yaml").read_text())
+    doc["data"]["bars"] = 3000
+    doc["model"]["walk_forward"].update(train_window=1000, retrain_every=500)
+    doc["model"]["params"]["max_iter"] = 20
+    for monitor in doc["monitoring"]:
+        monitor.update(window=200, min_samples=min(monitor.get("min_samples", 100), 100))
+    doc["health"] = [{**rule, "action": "warn"} for rule in doc["health"]]
+    doc["health"].append({"metric": "feature_drift.psi_max", "above": 1.0, "action": "warn"})
+    path = tmp_path / "strategy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    batch = _run(path, tmp_path / "batch", "auto")
+    per_bar = _run(path, tmp_path / "per_bar", "per_bar")
+    _assert_same(batch, per_bar)
+    metrics = json.loads((batch.run_dir / "metrics.json").read_text())
+    assert metrics["model_trainings"] >= 3 and metrics["fills"] >= 10
+    assert metrics["monitoring"]["feature_drift"]["folds"] >= 3
+    assert {r["metric"] for r in metrics["health_actions"] if r["fired"]} >= {
+        "calibration.brier",
+        "feature_drift.psi_max",
+    }
 
 
 @pytest.mark.slow

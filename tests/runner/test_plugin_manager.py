@@ -27,7 +27,8 @@ from tradeloom.runner.plugin_manager import (
 )
 
 HOOKS = (
-    "tradeloom_components, tradeloom_fill, tradeloom_halt, tradeloom_health_changed, "
+    "tradeloom_components, tradeloom_fill, tradeloom_halt, tradeloom_health_action, "
+    "tradeloom_health_changed, "
     "tradeloom_model_trained, tradeloom_order, tradeloom_risk_rejection, "
     "tradeloom_run_finished, tradeloom_run_started, tradeloom_signal"
 )

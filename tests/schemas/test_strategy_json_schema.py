@@ -13,7 +13,7 @@ from tradeloom.plugins.component import Component, Params
 from tradeloom.plugins.registry import PluginInfo, Registry
 from tradeloom.runner.plugin_manager import Plugins
 from tradeloom.schemas import load_strategy, strategy_json_schema
-from tradeloom.schemas.strategy import LIST_SECTIONS, SINGLE_SECTIONS, StrategyFile
+from tradeloom.schemas.strategy import LIST_SECTIONS, RUNNER_KEYS, SINGLE_SECTIONS, StrategyFile
 
 
 def _section(schema: dict[str, Any], layer: str) -> dict[str, Any]:
@@ -31,11 +31,17 @@ def test_every_installed_kind_is_an_alternative_of_its_layer(plugins: Plugins) -
     for layer in {*SINGLE_SECTIONS.values(), *LIST_SECTIONS.values()}:
         alternatives = _alternatives(schema, layer)
         assert sorted(alternatives) == plugins.registry.kinds(layer)
+        runner_keys = {
+            key
+            for path, keys in RUNNER_KEYS.items()
+            if SINGLE_SECTIONS[path] == layer
+            for key in keys
+        }
         for kind, alt in alternatives.items():
             params = plugins.registry.get(layer, kind).component.params
             assert alt["type"] == "object"
             assert alt["additionalProperties"] is False
-            assert set(alt["properties"]) == {"kind", *params.model_fields}
+            assert set(alt["properties"]) == {"kind", *params.model_fields, *runner_keys}
             required = {name for name, f in params.model_fields.items() if f.is_required()}
             assert set(alt["required"]) == {"kind", *required}
 
@@ -55,6 +61,17 @@ def test_sections_point_at_their_layer(plugins: Plugins) -> None:
     assert risk["properties"]["sizing"]["$ref"] == "#/$defs/component.sizing"
     assert risk["properties"]["rules"]["items"] == {"$ref": "#/$defs/component.risk"}
     assert _section(schema, "data")["oneOf"][1]["description"] == "random-walk bars"
+
+
+def test_signal_regimes_is_offered_by_every_signal_kind(plugins: Plugins) -> None:
+    for alt in _alternatives(strategy_json_schema(plugins.registry), "signal").values():
+        regimes = alt["properties"]["regimes"]["anyOf"][0]
+        assert regimes["items"] == {
+            "type": "string",
+            "enum": ["trending", "ranging", "high_volatility", "low_volatility"],
+        }
+        assert regimes["minItems"] == 1
+        assert "regimes" not in alt["required"]
 
 
 def test_secret_fields_take_a_reference(plugins: Plugins) -> None:

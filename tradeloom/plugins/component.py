@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -51,6 +51,9 @@ class BuildContext:
         feature_columns: Feature columns defined before this component (for a feature),
             or all of them (for the other layers).
         horizon: The model's label horizon in bars (0 before the model is built).
+        feature_spec: For the layers after the features, the features section as
+            `StrategyConfig.feature_spec` gives it (a saved model compares it with the
+            one it was trained with).
     """
 
     strategy_name: str
@@ -58,6 +61,7 @@ class BuildContext:
     seed: int
     feature_columns: tuple[str, ...] = ()
     horizon: int = 0
+    feature_spec: tuple[Mapping[str, Any], ...] = ()
 
     def resolve_path(self, path: str | Path) -> Path:
         """Return ``path`` made absolute against the strategy file's folder."""

@@ -7,7 +7,7 @@ specs may gain arguments later; they are never renamed or removed.
 Two kinds of hook:
 
 * ``tradeloom_components`` registers components; every plugin's answer is collected.
-* The event hooks (``tradeloom_run_started`` ... ``tradeloom_health_changed``) are
+* The event hooks (``tradeloom_run_started`` ... ``tradeloom_health_action``) are
   broadcast to observers: alerts, metrics exporters, dashboards. Their return values
   are ignored and they never change a trading decision. An exception in an observer
   fails the run (an observer that breaks silently is worse).
@@ -23,6 +23,7 @@ import pluggy
 from tradeloom.domain import (
     Fill,
     Halt,
+    HealthAction,
     HealthChange,
     ModelTraining,
     Order,
@@ -139,4 +140,15 @@ def tradeloom_health_changed(run: RunInfo, change: HealthChange) -> None:
     Args:
         run: The run.
         change: The monitor, the new and previous status, and the metric behind it.
+    """
+
+
+@hookspec
+def tradeloom_health_action(run: RunInfo, action: HealthAction) -> None:
+    """Observe a health rule firing, after it is journaled and before its action is taken.
+
+    Args:
+        run: The run.
+        action: The rule (its index under ``health:``), the metric, its value and
+            threshold, and the action: ``warn``, ``retrain`` or ``halt``.
     """

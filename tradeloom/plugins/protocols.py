@@ -8,8 +8,8 @@ driven exactly like a built-in one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -21,10 +21,12 @@ from tradeloom.domain import (
     Halt,
     HealthChange,
     ModelOutput,
+    ModelTraining,
     Order,
     OrderIntent,
     PortfolioView,
     Rejection,
+    Retraining,
     Signal,
 )
 
@@ -34,6 +36,8 @@ __all__ = [
     "Model",
     "Monitor",
     "MonitorInput",
+    "MonitorMetrics",
+    "Retrainable",
     "RiskContext",
     "RiskRule",
     "SignalRule",
@@ -167,22 +171,40 @@ class Venue(Protocol):
 class MonitorInput:
     """What a monitor sees at a bar's close.
 
+    Both drivers fill it alike (a monitor's figures are the same in a backtest and a
+    replay), after the fills of the bar's open and stops and before any decision.
+
     Attributes:
         probability: This bar's prediction (NaN if none).
         resolved_probability: The prediction made ``horizon`` bars ago, whose outcome is
             now known (NaN if none).
         resolved_up: Whether the close rose over those ``horizon`` bars.
+        features: This bar's features by column.
+        orders: The orders sent since the previous bar's monitors ran, in journal order.
+        fills: The fills since then, in journal order.
+        cancellations: The orders the venue stopped working since then.
+        training: The model's fold in effect at this bar (its ``reference`` is the
+            distribution of its training rows); None before the first fold, in a
+            skipped fold's segment, or for a model that journals none.
     """
 
     bar: Bar
     probability: float
     resolved_probability: float
     resolved_up: bool
+    features: Mapping[str, float] = field(default_factory=dict)
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    cancellations: tuple[Cancellation, ...] = ()
+    training: ModelTraining | None = None
 
 
 @runtime_checkable
 class Monitor(Protocol):
-    """Monitoring layer: watch predictions and outcomes, report health."""
+    """Monitoring layer: watch predictions, outcomes and fills, report health.
+
+    A monitor whose figures health rules may act on also implements `MonitorMetrics`.
+    """
 
     name: str
 
@@ -190,6 +212,47 @@ class Monitor(Protocol):
         """Update with one bar; return a change of health status, or None."""
         ...
 
-    def summary(self) -> dict[str, float | str]:
+    def summary(self) -> Mapping[str, Any]:
         """Return figures for ``metrics.json`` (JSON-safe)."""
+        ...
+
+
+@runtime_checkable
+class MonitorMetrics(Protocol):
+    """A monitor's figures, by name, for the strategy's ``health:`` rules.
+
+    Separate from `Monitor` so that a monitor written before health rules still is
+    one; a rule naming a monitor without metrics is refused when the file is validated.
+    """
+
+    metric_names: tuple[str, ...]
+    """Every name `metrics` returns, known when the monitor is built (before any data),
+    so that a rule naming a metric is checked before the run starts."""
+
+    def metrics(self) -> Mapping[str, float]:
+        """Return the current value of each metric (NaN: not enough data yet).
+
+        Called after `Monitor.on_bar` at each bar that a rule reads the monitor.
+        """
+        ...
+
+
+@runtime_checkable
+class Retrainable(Protocol):
+    """A model that can train a new fold mid-run, when a health rule says ``retrain``."""
+
+    def retrain(self, bar: int, reason: str) -> Retraining | None:
+        """Train at ``bar``'s close on rows whose labels are known then; predict from bar + 1.
+
+        Called after `Model.fit_predict`. The new fold predicts ``bar + 1`` up to the
+        bar before the next scheduled fold (or the last bar); scheduled folds stay.
+
+        Args:
+            bar: The bar at whose close the rule fired.
+            reason: Why, for the journal (``ModelTraining.reason``).
+
+        Returns:
+            The fold and its probabilities; None when there is nothing to retrain (no
+            bar before the next scheduled fold, or too few labelled rows yet).
+        """
         ...

@@ -4,6 +4,8 @@ The sequential layers (signal, risk, execution, portfolio) run under one of two
 drivers that journal identical events: the compiled batch driver
 (`tradeloom.runner.batch`) when every one of them offers a kernel, else the
 per-bar driver (`tradeloom.runner.engine.BarEngine`), the one live trading uses.
+A health rule that retrains or halts changes every bar after the one it fires at,
+from a metric known only bar by bar: such a strategy runs under the per-bar driver.
 ``driver="per_bar"`` forces the per-bar driver (a replay as live would run it): it
 also steps the features bar by bar and checks each row against the batch features.
 A decision at t's close uses nothing after t, and fills no earlier than t's close.
@@ -18,12 +20,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tradeloom.domain import OHLCV, Bar, Bars, ModelTraining, Order
+from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
+from tradeloom.plugins.protocols import Retrainable
 from tradeloom.runner.batch import core_params, execute_core, replay_events
 from tradeloom.runner.engine import BarEngine
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.health import batch_refusal
 from tradeloom.runner.portfolio import Portfolio
+from tradeloom.runner.retraining import Retrainer
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["BacktestResult", "Driver", "compute_features", "run_backtest"]
@@ -92,11 +97,15 @@ def run_backtest(
         pipeline: The built components.
         recorder: Journals and broadcasts the events.
         order_prefix: Start of every client order id (strategy and run key).
-        driver: ``auto`` (batch when every sequential layer has a kernel), ``batch``
-            (refused when one has none) or ``per_bar``.
+        driver: ``auto`` (batch when every sequential layer has a kernel and no health
+            rule retrains or halts), ``batch`` (refused otherwise) or ``per_bar``.
+
+    The result's ``probability`` is what was traded on: a fold retrained by a health
+    rule replaces the scheduled predictions of the bars after it.
 
     Raises:
-        ValueError: ``driver="batch"`` for a pipeline with a plain-Python sequential layer.
+        ValueError: ``driver="batch"`` for a pipeline with a plain-Python sequential layer,
+            or with a health rule that retrains or halts.
     """
     bars = pipeline.data.load()
     recorder.note(
@@ -123,12 +132,16 @@ def run_backtest(
     for training in output.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
     p = probability.to_numpy(np.float64)
-    params = None if driver == "per_bar" else core_params(pipeline)
+    anomalous, anomaly_score = _anomalies(pipeline, output, len(bars))
+    acting = batch_refusal(pipeline.config)
+    if driver == "batch" and acting is not None:
+        raise ValueError(f"driver='batch': {acting.path}: {acting.message}")
+    params = None if driver == "per_bar" or acting else core_params(pipeline)
     if driver == "batch" and params is None:
         raise ValueError("driver='batch' needs a kernel for every sequential layer")
     if params is not None:
         _check_probabilities(p)
-        core = execute_core(params, bars.frame, p)
+        core = execute_core(params, bars.frame, p, anomalous=anomalous)
         portfolio, working = replay_events(
             core,
             pipeline=pipeline,
@@ -137,12 +150,27 @@ def run_backtest(
             trainings_at=trainings_at,
             recorder=recorder,
             order_prefix=order_prefix,
+            anomaly_score=anomaly_score,
+            features=features,
         )
         columns = np.column_stack([core.position, core.cash, core.equity])
     else:
-        engine = BarEngine(pipeline, recorder, order_prefix)
-        columns = _per_bar(engine, bars, features, p, trainings_at, recorder)
+        retrainer = None
+        if any(rule.action == "retrain" for rule in pipeline.config.health):
+            model = pipeline.model
+            assert isinstance(model, Retrainable)  # checked when the strategy was built
+            p = p.copy()  # the folds a rule retrains write over the bars after it
+            anomalous, anomaly_score = anomalous.copy(), anomaly_score.copy()
+            retrainer = Retrainer(
+                model, p, trainings_at, recorder, bars.frame.index, (anomalous, anomaly_score)
+            )
+        engine = BarEngine(pipeline, recorder, order_prefix, retrain=retrainer)
+        columns = _per_bar(
+            engine, bars, features, p, trainings_at, recorder, (anomalous, anomaly_score)
+        )
         portfolio, working = engine.portfolio, pipeline.venue.pending()
+        if retrainer is not None and retrainer.retrained:
+            probability = pd.Series(p, index=probability.index, name=probability.name)
     equity = _equity_frame(bars, columns, portfolio.initial_cash)
     unfilled = tuple(working)
     for order in unfilled:
@@ -170,8 +198,11 @@ def _per_bar(
     probability: np.ndarray,
     trainings_at: dict[int, list[ModelTraining]],
     recorder: Recorder,
+    anomalies: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Drive the bars one at a time, as live trading does.
+
+    ``anomalies`` are the model's anomaly flags and scores per bar (`_anomalies`).
 
     When every feature has a per-bar driver, the features are stepped bar by bar too
     (what the risk rules see) and each row must equal the batch row: a difference is
@@ -186,6 +217,7 @@ def _per_bar(
     if all(isinstance(f, SteppedFeature) for f in engine.p.features):
         stepper = FeatureStepper(engine.p.features, StepContext.of(bars))
     rows = np.empty((len(frame), 3))
+    flags, scores = anomalies
     for t in range(len(frame)):
         ts = times[t]
         for training in trainings_at.get(t, ()):
@@ -202,8 +234,34 @@ def _per_bar(
                     f"feature column {features.columns[j]} at bar {t}: the per-bar driver "
                     f"gives {float(row[j])!r}, the batch driver {float(feats[t, j])!r}"
                 )
-        rows[t] = engine.on_bar(bar, float(probability[t]), _Row(names, row))
+        rows[t] = engine.on_bar(
+            bar,
+            float(probability[t]),
+            _Row(names, row),
+            anomalous=bool(flags[t]),
+            anomaly_score=float(scores[t]),
+        )
     return rows
+
+
+def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar.
+
+    Raises:
+        RuntimeError: The model returned flags or scores for another number of bars.
+    """
+    flags, scores = np.zeros(n, bool), np.full(n, np.nan)
+    for name, series in (("anomalous", output.anomalous), ("anomaly_score", output.anomaly_score)):
+        if series is not None and len(series) != n:
+            raise RuntimeError(
+                f"model ({pipeline.config.model.kind}) returned {len(series)} {name} values "
+                f"for {n} bars"
+            )
+    if output.anomalous is not None:
+        flags = output.anomalous.to_numpy(dtype=bool, na_value=False)
+    if output.anomaly_score is not None:
+        scores = output.anomaly_score.to_numpy(dtype=np.float64, na_value=np.nan)
+    return flags, scores
 
 
 def _equity_frame(bars: Bars, columns: np.ndarray, initial_cash: float) -> pd.DataFrame:

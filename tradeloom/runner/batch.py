@@ -3,8 +3,9 @@
 `run_core` is the compiled mirror of `tradeloom.runner.engine.BarEngine.on_bar`,
 step for step, calling the same kernels (`threshold_step`, `kelly_size`,
 `stop_exit`, `holding_expired`, `sizing_quantity`, `fill_order`, `apply_fill`,
-`mark_equity`). It records every signal, decision, rejection, halt, order, fill,
-cancellation and closed trade as a row of a float64 event array; `replay_events`
+`mark_equity`, and the regime labels of `regime_step`). It records every regime
+change, signal, decision, rejection, halt, order, fill, cancellation and closed trade
+as a row of a float64 event array; `replay_events`
 turns the rows into the same domain objects, in the same order, that the per-bar
 driver journals, interleaved with the model's trainings and the monitors.
 It runs when every sequential component offers a kernel (`kernel_specs`).
@@ -28,15 +29,18 @@ from tradeloom.plugins.kernel_specs import (
     ThresholdKernel,
     VenueKernel,
 )
-from tradeloom.plugins.protocols import MonitorInput
 from tradeloom.plugins.risk.drawdown_halt import drawdown_halt
 from tradeloom.plugins.risk.kelly import kelly_no_edge, kelly_size
+from tradeloom.plugins.signal.regime import RegimeParams, regime_codes, regime_mask
 from tradeloom.plugins.signal.threshold import new_threshold_state, threshold_step
 from tradeloom.runner.engine import (
+    anomaly_rejection,
+    filtered_decision,
     halted_rejection,
     hold_reason,
     ignored_reason,
     no_equity_rejection,
+    regime_changed,
     short_not_allowed,
 )
 from tradeloom.runner.events import Recorder
@@ -55,14 +59,15 @@ from tradeloom.runner.portfolio import (
     mark_equity,
     new_portfolio_state,
 )
+from tradeloom.runner.watch import FeatureRow, Watch
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["CoreParams", "CoreResult", "core_params", "execute_core", "replay_events", "run_core"]
 
 # Event rows: kind, bar, phase (0: before the monitors, 1: after), then up to 8 values.
 _WIDTH = 11
-SIGNAL, DECISION, REJECT, HALT, ORDER, FILL, CANCEL, TRADE = 1, 2, 3, 4, 5, 6, 7, 8
-_ACCEPTED, _HOLD, _IGNORED = 0, 1, 2
+SIGNAL, DECISION, REJECT, HALT, ORDER, FILL, CANCEL, TRADE, REGIME = 1, 2, 3, 4, 5, 6, 7, 8, 9
+_ACCEPTED, _HOLD, _IGNORED, _FILTERED = 0, 1, 2, 3
 _REASONS = (
     "",
     "ENTRY",
@@ -75,11 +80,11 @@ _REASONS = (
 )
 _ENTRY, _REVERSE, _EXIT_SIGNAL, _EXIT_MAX_HOLDING, _EXIT_HALT = 1, 2, 3, 4, 5
 _EXIT_STOP = 5  # + stop_exit's code: 6 stop-loss, 7 take-profit
-_KELLY_NO_EDGE, _HALTED, _SHORT_NOT_ALLOWED, _NO_EQUITY = 1, 2, 3, 4
+_KELLY_NO_EDGE, _HALTED, _SHORT_NOT_ALLOWED, _NO_EQUITY, _ANOMALY = 1, 2, 3, 4, 5
 _CANCEL_REASONS = ("", "REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH")
 _REPLACED, _PROTECTIVE_EXIT, _INSUFFICIENT_CASH = 1, 2, 3
 _SIZING_KINDS = {"fixed_fraction": 0, "kelly": 1}
-_MAX_EVENTS_PER_BAR = 32  # at most 15: fills, trades, cancels, a stop, a halt, a decision
+_MAX_EVENTS_PER_BAR = 32  # at most 16: fills, trades, cancels, a stop, a regime, a halt...
 # The working order: active, sequence, decision bar, side, remaining, quantity.
 _ACTIVE, _SEQ, _BAR, _SIDE, _REMAINING, _QTY = 0, 1, 2, 3, 4, 5
 
@@ -95,6 +100,10 @@ class CoreParams:
     max_holding_bars: int
     stop_loss: float
     take_profit: float
+    regime: RegimeParams | None = None
+    """Label the bars and journal regime changes (None: no regime section or filter)."""
+    regime_filter: int = 0
+    """`regime_mask` of ``signal.regimes`` (0: every regime)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ def core_params(pipeline: Pipeline) -> CoreParams | None:
         max_holding_bars=config.max_holding_bars or 0,
         stop_loss=math.nan if config.stop_loss is None else config.stop_loss,
         take_profit=math.nan if config.take_profit is None else config.take_profit,
+        regime=config.regime,
+        regime_filter=regime_mask(config.signal_regimes),
     )
 
 
@@ -254,6 +265,10 @@ def run_core(
     max_holding: int,
     stop_loss: float,
     take_profit: float,
+    regime: np.ndarray,
+    journal_regime: bool,
+    regime_filter: int,
+    anomalous: np.ndarray,
     start: int,
     ev: np.ndarray,
     count: np.ndarray,
@@ -271,9 +286,15 @@ def run_core(
     whose events might not fit in ``ev`` and resume there with a larger buffer.
 
     Args:
+        regime: Each bar's regime code (`regime_codes`); read only with
+            ``journal_regime`` or a ``regime_filter``.
+        journal_regime: Record a row when a bar's regime differs from the previous one's.
+        regime_filter: `regime_mask` of ``signal.regimes``; 0 filters nothing.
+        anomalous: 1 on the bars where no position may be opened (uint8).
         start: The first bar to run.
         ev: The event rows; ``count[0]`` of them are used.
-        scalars: ``[order sequence, halted, halting rule, working order's direction]``.
+        scalars: ``[order sequence, halted, halting rule, working order's direction,
+            previous bar's regime]``.
         port, signal_state, work: The portfolio, signal rule and working order.
         position_out, cash_out, equity_out: Receive each bar's row of the equity curve.
 
@@ -288,6 +309,7 @@ def run_core(
     halted = scalars[1] != 0.0
     halt_rule = int(scalars[2])
     working_direction = int(scalars[3])
+    previous_regime = int(scalars[4])
     capacity = ev.shape[0]
     for t in range(start, n):
         if count[0] + _MAX_EVENTS_PER_BAR > capacity:
@@ -295,6 +317,7 @@ def run_core(
             scalars[1] = 1.0 if halted else 0.0
             scalars[2] = halt_rule
             scalars[3] = working_direction
+            scalars[4] = previous_regime
             return t
         c = close[t]
         # 1. fills due at the open
@@ -332,6 +355,12 @@ def run_core(
         peak = port[PEAK]
         drawdown = 0.0 if peak <= 0 else 1.0 - equity / peak
         position = port[POSITION]
+        if journal_regime and regime[t] != previous_regime:
+            _emit(
+                ev, count, REGIME, t, 1, regime[t], previous_regime, 0.0, 0.0, 0.0, 0.0, 0.0,
+                0.0,
+            )  # fmt: skip
+            previous_regime = int(regime[t])
         # 4. halts, 5. holding limit
         intent_reason = 0
         intent_direction = 0
@@ -366,7 +395,12 @@ def run_core(
                 held = working_direction
             else:
                 held = 1 if position > 0 else (-1 if position < 0 else 0)
-            if halted:
+            if regime_filter != 0 and (regime[t] & regime_filter) == 0:
+                _emit(
+                    ev, count, DECISION, t, 1, _FILTERED, regime[t], 0.0, 0.0, 0.0, 0.0, 0.0,
+                    0.0,
+                )  # fmt: skip
+            elif halted:
                 _emit(ev, count, REJECT, t, 1, _HALTED, halt_rule, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
             elif wanted == -1 and not allow_short and held <= 0:
                 _emit(
@@ -385,6 +419,10 @@ def run_core(
                 exiting = held != 0
                 fallback = _EXIT_SIGNAL if exiting and intent_reason == 0 else intent_reason
                 if exiting and wanted == -1 and not allow_short:
+                    intent_reason = fallback
+                    intent_direction = 0
+                elif anomalous[t] != 0:
+                    _emit(ev, count, REJECT, t, 1, _ANOMALY, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
                     intent_reason = fallback
                     intent_direction = 0
                 elif equity <= 0.0:
@@ -449,14 +487,21 @@ def run_core(
 
 
 def execute_core(
-    params: CoreParams, frame: pd.DataFrame, probability: np.ndarray, *, capacity: int = 0
+    params: CoreParams,
+    frame: pd.DataFrame,
+    probability: np.ndarray,
+    *,
+    anomalous: np.ndarray | None = None,
+    capacity: int = 0,
 ) -> CoreResult:
     """Run `run_core` over the bars of ``frame`` with ``params``.
 
     Args:
-        params: The kernels' parameters.
+        params: The kernels' parameters; with ``params.regime`` the bars are labelled
+            first (`regime_codes`).
         frame: The bars.
         probability: The model's probability per bar.
+        anomalous: Per bar, whether the model's anomaly detector flags it (None: never).
         capacity: Event rows to start with (default: grows from ``len(frame) / 16``).
     """
     o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
@@ -464,7 +509,9 @@ def execute_core(
     venue = params.venue
     ev = np.empty((max(_MAX_EVENTS_PER_BAR, capacity or n // 16), _WIDTH))
     count = np.zeros(1, np.int64)
-    scalars = np.array([0.0, 0.0, -1.0, 0.0])
+    scalars = np.array([0.0, 0.0, -1.0, 0.0, 0.0])
+    regime = np.zeros(n, np.uint8) if params.regime is None else regime_codes(c, params.regime)
+    flagged = np.zeros(n, np.uint8) if anomalous is None else anomalous.astype(np.uint8)
     port = new_portfolio_state(venue.initial_cash)
     signal_state = new_threshold_state(-1)
     work = np.zeros(6)
@@ -495,6 +542,10 @@ def execute_core(
             params.max_holding_bars,
             params.stop_loss,
             params.take_profit,
+            regime,
+            params.regime is not None,
+            params.regime_filter,
+            flagged,
             start,
             ev,
             count,
@@ -523,16 +574,30 @@ def replay_events(
     trainings_at: dict[int, list[ModelTraining]],
     recorder: Recorder,
     order_prefix: str,
+    anomaly_score: np.ndarray | None = None,
+    features: pd.DataFrame | None = None,
 ) -> tuple[Portfolio, list[Order]]:
     """Journal the events of `run_core` as the per-bar driver would, bar by bar.
 
     Trainings come first in their bar, the monitors between the fills of the open
-    (phase 0) and the decisions at the close (phase 1).
+    (phase 0) and the decisions at the close (phase 1). ``anomaly_score`` (per bar)
+    gives the score an ``ANOMALY`` rejection carries (None: NaN). ``features`` are
+    what the monitors see of each bar (None: no columns). Health rules run here only
+    when none of them acts beyond a warning (`tradeloom.runner.health.ACTING`).
 
     Returns:
         The final portfolio and the orders still working after the last bar.
     """
-    replay = _Replay(pipeline, frame, probability, trainings_at, recorder, order_prefix)
+    replay = _Replay(
+        pipeline,
+        frame,
+        probability,
+        trainings_at,
+        recorder,
+        order_prefix,
+        anomaly_score,
+        features=features,
+    )
     replay.box_times(result.events)
     for row in result.events:
         replay.event(row)
@@ -553,10 +618,18 @@ class _Replay:
         trainings_at: dict[int, list[ModelTraining]],
         recorder: Recorder,
         order_prefix: str,
+        anomaly_score: np.ndarray | None = None,
+        *,
+        features: pd.DataFrame | None = None,
     ) -> None:
         self.rec = recorder
         self.prefix = order_prefix
         self.monitors = pipeline.monitors
+        self.watch = Watch(pipeline.monitors, pipeline.config.health, recorder)
+        if features is None:
+            features = pd.DataFrame(index=frame.index)
+        self.features = features.to_numpy(np.float64)
+        self.columns = {str(name): j for j, name in enumerate(features.columns)}
         self.horizon = max(int(pipeline.model.horizon), 1)
         self.index = frame.index
         self.last = len(frame) - 1
@@ -571,6 +644,8 @@ class _Replay:
         self.orders: dict[int, Order] = {}
         self.trades: list[Trade] = []
         self.signals: dict[int, Signal] = {}
+        self.allowed_regimes = pipeline.config.signal_regimes
+        self.anomaly_score = anomaly_score
         self.payoff = float(getattr(pipeline.sizer.kernel_spec(), "payoff", 1.0))  # type: ignore[attr-defined]
         self.limits = [rule.kernel_spec().limit for rule in pipeline.rules]  # type: ignore[attr-defined]
 
@@ -623,6 +698,10 @@ class _Replay:
             order = self.orders[int(v[0])]
             reason = _CANCEL_REASONS[int(v[2])]
             self.rec.cancelled(Cancellation(order.id, t, ts, float(v[1]), reason), int(v[3]))
+        elif kind == REGIME:
+            self.rec.note(
+                "regime_changed", regime_changed(int(v[0]), int(v[1])), bar=t, timestamp=ts
+            )
         elif kind == TRADE:
             values = np.asarray(v[: len(TRADE_FIELDS)])
             entry = self.times[int(values[1])]
@@ -657,16 +736,18 @@ class _Replay:
             p = float(probability[t])
             full = t >= h
             then_p = float(probability[t - h]) if full else math.nan
-            data = MonitorInput(bar, p, then_p, full and bool(close[t] > close[t - h]))
-            for monitor in self.monitors:
-                change = monitor.on_bar(data)
-                if change is not None:
-                    self.rec.health(change)
+            up = full and bool(close[t] > close[t - h])
+            row = FeatureRow(self.columns, self.features[t])
+            for action in self.watch.on_bar(bar, p, then_p, up, row):
+                if action.action != "warn":  # run_backtest sends these to the per-bar driver
+                    raise RuntimeError(f"{action.reason}: {action.action} under the batch driver")
         self.monitored = max(self.monitored, last)
 
     def _decision(self, t: int, ts: pd.Timestamp, outcome: int, reason: int, target: float) -> None:
-        if outcome == _HOLD:
-            payload: dict[str, object] = {"outcome": "hold", "reason": hold_reason()}
+        if outcome == _FILTERED:
+            payload: dict[str, object] = dict(filtered_decision(reason, self.allowed_regimes))
+        elif outcome == _HOLD:
+            payload = {"outcome": "hold", "reason": hold_reason()}
         elif outcome == _IGNORED:
             payload = {"outcome": "ignored", "reason": ignored_reason(_REASONS[reason])}
         else:
@@ -682,5 +763,9 @@ class _Replay:
             self.rec.rejection(halted_rejection(t, ts, "MAX_DRAWDOWN_HALT"))
         elif code == _SHORT_NOT_ALLOWED:
             self.rec.rejection(short_not_allowed(t, ts))
+        elif code == _ANOMALY:
+            scores = self.anomaly_score
+            score = math.nan if scores is None else float(scores[t])
+            self.rec.rejection(anomaly_rejection(t, ts, score))
         else:
             self.rec.rejection(no_equity_rejection(t, ts, float(v[1])))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from tradeloom import __version__
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tradeloom.runner.plugin_manager import Plugins
@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
         "-m", "--module", action="append", default=[], help="also load this plugin module"
     )
     schema.set_defaults(command=_schema)
+
+    from tradeloom.runner.data_fetch import add_fetch_parser
+
+    data = sub.add_parser("data", help="market data: download exchange bars into the cache")
+    add_fetch_parser(data.add_subparsers(required=True, metavar="ACTION"))
     return parser
 
 
@@ -168,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     from tradeloom.runner.backtest import Driver
     from tradeloom.runner.batch import core_params
+    from tradeloom.runner.health import batch_refusal
     from tradeloom.runner.run import run_strategy
     from tradeloom.runner.summary import format_summary
 
@@ -178,6 +184,9 @@ def _run(args: argparse.Namespace) -> int:
             f"{args.file}: --driver batch needs a compiled kernel for every sequential layer; "
             "a plugin component here is plain Python (use --driver auto or per-bar)"
         )
+    refusal = batch_refusal(pipeline.config) if driver == "batch" else None
+    if refusal is not None:
+        raise ConfigError([refusal])
     outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
     print(format_summary(outcome.metrics))
     return 0

@@ -6,12 +6,17 @@
    ``fill: next_open``);
 2. a stop-loss or take-profit that the bar's range reaches exits during the bar;
 3. the portfolio is marked to the close; monitors see the prediction whose outcome
-   this bar resolves;
-4. the risk rules may halt trading (the position is then closed);
+   this bar resolves, the bar's features and its fills; health rules act on their
+   metrics (``retrain``: a new fold predicts from the next bar; ``halt``: step 4);
+   the bar's regime is labelled (journaled when it changes);
+4. a health rule's ``halt`` or a risk rule may halt trading (the position is closed);
 5. a position held ``max_holding_bars`` since its entry fill is closed;
-6. the signal rule sees the bar's probability; a signal sets the target position:
-   flat -> enter (sized by the sizing component, checked by the risk rules);
-   same direction -> hold; opposite -> exit, or reverse where shorting is allowed;
+6. the signal rule sees the bar's probability; a signal on a bar whose regime is none
+   of ``signal.regimes`` is filtered (journaled, it changes nothing); otherwise it sets
+   the target position: flat -> enter (sized by the sizing component, checked by the
+   risk rules); same direction -> hold; opposite -> exit, or reverse where shorting is
+   allowed. On a bar the model's detector finds anomalous, entries and reversals are
+   rejected (``ANOMALY``); exits still go through;
 7. a new order first cancels the working one, then goes to the venue; with
    ``fill: close`` it fills at the bar's close;
 8. the bar's position, cash and equity are returned for the equity curve.
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -38,18 +43,29 @@ from tradeloom.domain import (
     Rejection,
     Signal,
 )
-from tradeloom.plugins.protocols import MonitorInput, RiskContext
+from tradeloom.plugins.protocols import RiskContext
+from tradeloom.plugins.signal.regime import (
+    RegimeStepper,
+    regime_mask,
+    trend_label,
+    volatility_label,
+)
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.exits import EXIT_REASONS, NO_EXIT, holding_expired, stop_exit
+from tradeloom.runner.health import health_halt
 from tradeloom.runner.portfolio import Portfolio
+from tradeloom.runner.watch import Watch
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = [
     "BarEngine",
+    "anomaly_rejection",
+    "filtered_decision",
     "halted_rejection",
     "hold_reason",
     "ignored_reason",
     "no_equity_rejection",
+    "regime_changed",
     "short_not_allowed",
 ]
 
@@ -75,6 +91,39 @@ def no_equity_rejection(bar: int, timestamp: pd.Timestamp, equity: float) -> Rej
     return Rejection(bar, timestamp, "NO_EQUITY", f"equity={equity:.2f} <= 0", {"equity": equity})
 
 
+def anomaly_rejection(bar: int, timestamp: pd.Timestamp, score: float) -> Rejection:
+    """Return the rejection of an entry or reversal on a bar the anomaly detector flags."""
+    return Rejection(
+        bar,
+        timestamp,
+        "ANOMALY",
+        f"anomaly_score={score:.4f} < 0: the bar is unlike the model's training rows",
+        {"anomaly_score": score},
+    )
+
+
+def filtered_decision(code: int, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Return the risk decision of a signal on a bar whose regime ``code`` is not allowed."""
+    trend, volatility = trend_label(code), volatility_label(code)
+    return {
+        "outcome": "filtered",
+        "reason": f"regime ({trend}, {volatility}) is none of signal.regimes "
+        f"({', '.join(allowed)})",
+        "trend": trend,
+        "volatility": volatility,
+    }
+
+
+def regime_changed(code: int, previous: int) -> dict[str, str]:
+    """Return the journal payload of a bar whose regime differs from the previous bar's."""
+    return {
+        "trend": trend_label(code),
+        "volatility": volatility_label(code),
+        "previous_trend": trend_label(previous),
+        "previous_volatility": volatility_label(previous),
+    }
+
+
 def hold_reason() -> str:
     """Return the reason of a signal in the direction already held."""
     return "position already in the signal's direction"
@@ -92,9 +141,19 @@ class BarEngine:
         pipeline: The built components (their state is the engine's state).
         recorder: Journals and broadcasts every event.
         order_prefix: Start of every client order id (strategy and run key).
+        retrain: Called with the bar and the reason when a health rule says ``retrain``
+            (a backtest's `tradeloom.runner.retraining.Retrainer`); required only when
+            the strategy has such a rule.
     """
 
-    def __init__(self, pipeline: Pipeline, recorder: Recorder, order_prefix: str) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        recorder: Recorder,
+        order_prefix: str,
+        *,
+        retrain: Callable[[int, str], None] | None = None,
+    ) -> None:
         config = pipeline.config
         self.p = pipeline
         self.rec = recorder
@@ -110,6 +169,15 @@ class BarEngine:
         self.working_direction = 0
         horizon = max(int(pipeline.model.horizon), 1)
         self._resolving: deque[tuple[float, float]] = deque(maxlen=horizon)
+        self.watch = None
+        if pipeline.monitors:
+            self.watch = Watch(pipeline.monitors, config.health, recorder)
+        self._retrain = retrain
+        self._health_halted = False
+        self.allowed_regimes = config.signal_regimes
+        self.regime_filter = regime_mask(config.signal_regimes)
+        self.regimes = None if config.regime is None else RegimeStepper(config.regime)
+        self.regime = 0
 
     @property
     def halted(self) -> bool:
@@ -117,20 +185,48 @@ class BarEngine:
         return bool(self.halt_code)
 
     def on_bar(
-        self, bar: Bar, probability: float, features: Mapping[str, float]
+        self,
+        bar: Bar,
+        probability: float,
+        features: Mapping[str, float],
+        *,
+        anomalous: bool = False,
+        anomaly_score: float = math.nan,
     ) -> tuple[float, float, float]:
-        """Run one bar through the layers; return its ``(position, cash, equity)``."""
+        """Run one bar through the layers; return its ``(position, cash, equity)``.
+
+        The regime is labelled here, from the bars' closes, when the strategy has a
+        ``regime:`` section or ``signal.regimes``; the anomaly verdict comes from the
+        model, which scored the bar's features (`SklearnModel.anomalous_row` live).
+
+        Args:
+            bar: The bar, closed.
+            probability: The model's probability of an up move (NaN: none).
+            features: The bar's features by column.
+            anomalous: The model's anomaly detector flags this bar: no new position.
+            anomaly_score: The detector's score, journaled with an ``ANOMALY`` rejection.
+        """
         self._match(bar, "open")
         self._protect(bar)
         view = self.portfolio.mark(bar.close)
-        if self.p.monitors:
-            self._monitor(bar, probability)
+        if self.watch is not None:
+            self._monitor(bar, probability, features)
+        if self.regimes is not None:
+            self._label(bar)
         ctx = RiskContext(bar, view, features, probability)
         intents = self._exits(ctx)
         signal = self.p.signal.on_bar(bar, probability)
         if signal is not None:
             self.rec.signal(signal)
-            intents = self._decide(signal, ctx, intents)
+            if self.regime_filter and not self.regime & self.regime_filter:
+                self.rec.note(
+                    "risk_decision",
+                    filtered_decision(self.regime, self.allowed_regimes),
+                    bar=bar.index,
+                    timestamp=bar.timestamp,
+                )
+            else:
+                intents = self._decide(signal, ctx, intents, anomalous, anomaly_score)
         for intent in intents:
             self._send(intent, ctx)
         self._match(bar, "close")
@@ -167,20 +263,45 @@ class BarEngine:
         self._order(bar, -direction, abs(position), EXIT_REASONS[code], price, "stop")
         self._match(bar, "intrabar")
 
-    def _monitor(self, bar: Bar, probability: float) -> None:
+    def _monitor(self, bar: Bar, probability: float, features: Mapping[str, float]) -> None:
+        assert self.watch is not None
         resolving = self._resolving
         full = len(resolving) == resolving.maxlen
         then_p, then_close = resolving[0] if full else (math.nan, math.nan)
-        data = MonitorInput(bar, probability, then_p, full and bar.close > then_close)
         resolving.append((probability, bar.close))
-        for monitor in self.p.monitors:
-            change = monitor.on_bar(data)
-            if change is not None:
-                self.rec.health(change)
+        up = full and bar.close > then_close
+        for action in self.watch.on_bar(bar, probability, then_p, up, features):
+            if action.action == "halt" and not self.halted:
+                halt = health_halt(action)
+                self.halt_code = halt.code
+                self.rec.halted(halt)
+                self._health_halted = True  # _exits closes the position at this bar
+            elif action.action == "retrain":
+                if self._retrain is None:
+                    raise RuntimeError(
+                        f"{action.reason}: retrain fired, but this engine was given no "
+                        "retrain callback"
+                    )
+                self._retrain(bar.index, action.reason)
+
+    def _label(self, bar: Bar) -> None:
+        assert self.regimes is not None
+        previous = self.regime
+        self.regime = self.regimes.step(bar.close)
+        if self.regime != previous:
+            self.rec.note(
+                "regime_changed",
+                regime_changed(self.regime, previous),
+                bar=bar.index,
+                timestamp=bar.timestamp,
+            )
 
     def _exits(self, ctx: RiskContext) -> list[OrderIntent]:
         view = ctx.portfolio
         exposed = view.position != 0.0 or bool(self.venue.pending())
+        if self._health_halted:
+            self._health_halted = False
+            return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)] if exposed else []
         if not self.halted:
             for rule in self.p.rules:
                 halt = rule.on_bar(ctx)
@@ -194,7 +315,12 @@ class BarEngine:
         return []
 
     def _decide(
-        self, signal: Signal, ctx: RiskContext, intents: list[OrderIntent]
+        self,
+        signal: Signal,
+        ctx: RiskContext,
+        intents: list[OrderIntent],
+        anomalous: bool,
+        anomaly_score: float,
     ) -> list[OrderIntent]:
         view = ctx.portfolio
         held = self.working_direction if self.venue.pending() else view.direction
@@ -216,6 +342,9 @@ class BarEngine:
         exit_signal = [self._intent(ctx, 0, 0.0, "EXIT_SIGNAL", False, signal)]
         if exiting and wanted == -1 and not self.venue.allow_short:
             return intents or exit_signal
+        if anomalous:
+            self.rec.rejection(anomaly_rejection(bar, ts, anomaly_score))
+            return intents or (exit_signal if exiting else [])
         if view.equity <= 0.0:
             self.rec.rejection(no_equity_rejection(bar, ts, view.equity))
             return intents or (exit_signal if exiting else [])

@@ -16,6 +16,7 @@ from tradeloom.domain import (
     Cancellation,
     Fill,
     Halt,
+    HealthAction,
     HealthChange,
     ModelTraining,
     Order,
@@ -49,6 +50,8 @@ class Recorder:
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
         self.trainings: list[ModelTraining] = []
+        self.cancellations: list[Cancellation] = []
+        self.health_actions: list[HealthAction] = []
 
     def note(
         self, kind: str, payload: dict[str, Any], *, bar: int | None = None, timestamp: Any = None
@@ -110,6 +113,7 @@ class Recorder:
 
     def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
         """Record that the venue stopped working an order, and how much was left."""
+        self.cancellations.append(cancellation)
         self._journal(
             "order_cancelled",
             _fields(cancellation),
@@ -130,6 +134,20 @@ class Recorder:
             bar=change.bar,
         )
         self.hook.tradeloom_health_changed(run=self.run, change=change)
+
+    def health_action(self, action: HealthAction) -> None:
+        """Record a health rule that fired, before its action is taken."""
+        self.health_actions.append(action)
+        payload = {**_fields(action), "reason": action.reason}
+        self._journal("health_action", payload, action.bar, action.timestamp)
+        _log.warning(
+            "health_action",
+            action=action.action,
+            reason=action.reason,
+            bar=action.bar,
+            correlation_id=_corr(action.bar),
+        )
+        self.hook.tradeloom_health_action(run=self.run, action=action)
 
     def _journal(
         self,

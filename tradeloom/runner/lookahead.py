@@ -19,7 +19,9 @@ third-party components included:
      column is not blamed: the first one is;
    * then, cut by cut, the model's probabilities at rows <= t;
    * and the journal rows at bars <= t: signals, risk decisions, orders, fills,
-     halts, cancellations, model trainings, health changes. A decision at t's close
+     halts, cancellations, model trainings, health changes, regime changes (so the
+     regime labels of ``regime:`` are checked too, as are the signals they filter
+     and the entries the anomaly gate rejects). A decision at t's close
      fills at t+1's open at the earliest, so a fill at bar <= t belongs to a decision
      at a bar <= t. Left out: ``run`` and ``data_loaded`` rows, and rows journaled
      after the last bar (orders that expire or are cancelled because the data ended);
@@ -57,6 +59,7 @@ from tradeloom.errors import UserError
 from tradeloom.plugins import hookspecs
 from tradeloom.runner.backtest import compute_features, run_backtest
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.health import HEALTH_HALT
 from tradeloom.runner.journal import Journal, read_journal
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
@@ -545,8 +548,16 @@ def _source(config: StrategyConfig, pipeline: Pipeline, row: _Row) -> str:
         return _label(config.model)
     if row.type in ("fill", "order_cancelled", "order_expired"):
         return _label(config.execution)
+    if row.type == "regime_changed":
+        return "the regime labels (regime:)"
+    if row.type == "risk_decision" and row.payload.get("outcome") == "filtered":
+        return "the regime filter (signal.regimes)"
+    if row.type == "risk_decision" and row.payload.get("code") == "ANOMALY":
+        return f"{_label(config.model)} anomaly detector"
     if row.type == "risk_decision":
         return " or ".join(_label(item) for item in (config.sizing, *config.risk_rules))
+    if row.type == "halt" and row.payload.get("code") == HEALTH_HALT:
+        return f"the health rules ({row.payload.get('message', '')})"
     if row.type == "halt" and config.risk_rules:
         return " or ".join(_label(item) for item in config.risk_rules)
     if row.type == "health":
@@ -555,6 +566,13 @@ def _source(config: StrategyConfig, pipeline: Pipeline, row: _Row) -> str:
             if getattr(monitor, "name", None) == name:
                 return _label(item)
         return "monitoring"
+    if row.type == "health_action":
+        rule = f"health.{row.payload.get('rule')}"
+        name = str(row.payload.get("metric", "")).partition(".")[0]
+        for item, monitor in zip(config.monitoring, pipeline.monitors, strict=True):
+            if getattr(monitor, "name", None) == name:
+                return f"{rule} on {_label(item)}"
+        return rule
     return "the engine"
 
 

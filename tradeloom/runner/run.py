@@ -15,9 +15,11 @@ import structlog
 
 from tradeloom import __version__
 from tradeloom.domain import RunInfo
+from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.runner import outputs
 from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.health import action_counts, retrains
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.metrics import performance, prediction_auc
 from tradeloom.runner.plugin_manager import Plugins
@@ -81,7 +83,18 @@ def run_strategy(
         recorder = Recorder(journal, plugins.hook, run)
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, recorder, key, driver=driver)
+        # at the end, so that folds retrained mid-run are saved with the scheduled ones
+        saved = save_models(
+            run_dir / MODELS_DIR,
+            pipeline.model,
+            strategy=config.name,
+            feature_spec=config.feature_spec(),
+            timestamps=result.bars.frame.index,
+        )
+        if saved is not None:
+            recorder.note("models_saved", saved.journal_row())
         metrics = _metrics(pipeline, result, run_dir)
+        metrics["model_registry"] = registry_metrics(saved, pipeline.model)
         _write(run_dir, result, metrics)
         journal.append(
             "run",
@@ -149,6 +162,8 @@ def _metrics(pipeline: Pipeline, result: BacktestResult, run_dir: Path) -> dict[
         "predictions": predictions["predictions"],
         "monitoring": monitors,
         "health": worst,
+        "retrains": retrains(rec.trainings, index),
+        "health_actions": action_counts(pipeline.config.health, rec.health_actions),
     }
 
 

@@ -28,15 +28,47 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_SHOWN_RETRAINS = 5
+"""Retrains listed one per line; the rest are counted (metrics.json lists them all)."""
+
+
 def format_summary(metrics: Mapping[str, Any]) -> str:
-    """Return a two-column table of the main figures of a run."""
+    """Return a two-column table of the main figures of a run.
+
+    With health rules, it also says how often they fired and, when the model was
+    retrained, when and why (the first few retrains, one per line).
+    """
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
-    width = max(len(label) for _, label, _ in _ROWS)
+    rows: list[tuple[str, str]] = []
     for key, label, fmt in _ROWS:
         value = metrics.get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             text = "-"
         else:
             text = fmt.format(value)
-        lines.append(f"  {label:<{width}}  {text}")
+        rows.append((label, text))
+        if key == "halt":
+            rows.extend(_health_rows(metrics))
+    width = max(len(label) for label, _ in rows)
+    lines.extend(f"  {label:<{width}}  {text}" for label, text in rows)
     return "\n".join(lines)
+
+
+def _health_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rules = metrics.get("health_actions") or []
+    if not rules:
+        return []
+    fired: dict[str, int] = {}
+    for rule in rules:
+        fired[rule["action"]] = fired.get(rule["action"], 0) + rule["fired"]
+    total = sum(fired.values())
+    detail = ", ".join(f"{n} {action}" for action, n in fired.items() if n)
+    rows = [("health actions", f"{total}" + (f" ({detail})" if detail else ""))]
+    retrains = metrics.get("retrains") or []
+    rows.append(("model retrains", f"{len(retrains)}"))
+    for retrain in retrains[:_SHOWN_RETRAINS]:
+        when = retrain["timestamp"][:16].replace("T", " ")
+        rows.append((f"  at {when}", retrain["reason"]))
+    if len(retrains) > _SHOWN_RETRAINS:
+        rows.append(("  ...", f"{len(retrains) - _SHOWN_RETRAINS} more in metrics.json"))
+    return rows

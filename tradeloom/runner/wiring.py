@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.runner.health import check_health_rules
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = ["Pipeline", "build_pipeline"]
@@ -99,7 +100,7 @@ def build_pipeline(config: StrategyConfig) -> Pipeline:
             owners[column] = item.path
             columns.append(column)
         features.append(feature)
-    ctx = replace(ctx, feature_columns=tuple(columns))
+    ctx = replace(ctx, feature_columns=tuple(columns), feature_spec=tuple(config.feature_spec()))
     model = build(config.model, ctx)
     horizon = int(getattr(model, "horizon", 0) or 0)
     ctx = replace(ctx, horizon=horizon)
@@ -108,6 +109,7 @@ def build_pipeline(config: StrategyConfig) -> Pipeline:
     rules = [build(item, ctx) for item in config.risk_rules]
     venue = build(config.execution, ctx)
     monitors = [build(item, ctx) for item in config.monitoring]
+    problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
     if problems:
         raise ConfigError(problems)

@@ -8,6 +8,8 @@ factory's `ParamError`, a missing data file) can still be reported as
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from tradeloom.plugins.registry import RegisteredComponent
+from tradeloom.plugins.signal.regime import RegimeParams
+from tradeloom.schemas.health import HealthRule
 
 __all__ = ["ComponentConfig", "StrategyConfig"]
 
@@ -48,12 +52,16 @@ class StrategyConfig:
         plugins: Module paths listed under ``plugins:``.
         data, model, signal, sizing, execution: One component each.
         features: The feature components, in file order.
+        signal_regimes: The labels of ``signal.regimes``, in file order (empty: no filter).
+        regime: The ``regime:`` settings; the defaults when only ``signal.regimes`` is
+            given; None when neither is (no bar is labelled).
         risk_rules: The risk rules, in file order.
         max_holding_bars: A position is closed after this many bars (None: never).
         stop_loss: A position is closed during the bar when the price moves this
             fraction against its entry price (None: never).
         take_profit: Likewise when it moves this fraction in its favour (None: never).
         monitoring: The monitors, in file order.
+        health: The rules of ``health:``, in file order.
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -67,6 +75,8 @@ class StrategyConfig:
     features: tuple[ComponentConfig, ...]
     model: ComponentConfig
     signal: ComponentConfig
+    signal_regimes: tuple[str, ...]
+    regime: RegimeParams | None
     sizing: ComponentConfig
     risk_rules: tuple[ComponentConfig, ...]
     max_holding_bars: int | None
@@ -76,3 +86,37 @@ class StrategyConfig:
     monitoring: tuple[ComponentConfig, ...]
     document: Mapping[str, Any]
     locate: Callable[[str], str]
+    health: tuple[HealthRule, ...] = ()
+
+    def feature_spec(self) -> list[dict[str, Any]]:
+        """Return the features as a saved model records them: each entry's ``kind`` and
+        every key of its params, defaults filled in, as JSON data.
+
+        Built from the validated params rather than the file's text, so that two files
+        that spell the same features differently (a default written out or left implicit)
+        give equal specifications, and a model trained with one loads with the other.
+        """
+        return [_plain({"kind": item.kind, **_dump(item.params)}) for item in self.features]
+
+
+def _dump(params: BaseModel) -> dict[str, Any]:
+    try:
+        return params.model_dump(mode="json")
+    except Exception:  # a third-party params type with no JSON form: its repr stands in
+        return params.model_dump()
+
+
+def _plain(value: Any) -> Any:
+    # JSON data that survives a round trip unchanged: tuples as lists, an unknown type as
+    # its repr, NaN and infinities as their repr (NaN would never equal itself)
+    return _finite(json.loads(json.dumps(value, default=repr)))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value

@@ -21,7 +21,13 @@ from pydantic.json_schema import (
 
 from tradeloom.plugins.component import LAYERS
 from tradeloom.plugins.registry import Registry
-from tradeloom.schemas.strategy import LIST_SECTIONS, SINGLE_SECTIONS, StrategyFile
+from tradeloom.schemas.strategy import (
+    IMPLIED_KINDS,
+    LIST_SECTIONS,
+    RUNNER_KEYS,
+    SINGLE_SECTIONS,
+    StrategyFile,
+)
 
 __all__ = ["JSON_SCHEMA_DIALECT", "strategy_json_schema"]
 
@@ -82,13 +88,24 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
         ]
         defs[_layer_def(layer)] = _section_schema(layer, alternatives)
 
+    for path, (kind, _) in IMPLIED_KINDS.items():
+        # the loader fills in its kind, so the section is valid without one
+        for alternative in defs[_layer_def(SINGLE_SECTIONS[path])].get("oneOf", []):
+            if alternative["properties"]["kind"] == {"const": kind}:
+                alternative["required"].remove("kind")
     for path, layer in SINGLE_SECTIONS.items():
         node = _property(schema, defs, path)
+        # keys the runner handles for every kind (signal.regimes) go into each alternative
+        keys = RUNNER_KEYS.get(path, ())
+        runner = {key: _resolve(defs, node)["properties"][key] for key in keys}
+        for alternative in defs[_layer_def(layer)].get("oneOf", []):
+            alternative["properties"].update(runner)
         description = node.get("description")
         node.clear()
         node["$ref"] = f"#/$defs/{_layer_def(layer)}"
         if description:
             node["description"] = description
+    defs.pop("strategy.SignalSection", None)
     for path, layer in LIST_SECTIONS.items():
         _property(schema, defs, path)["items"] = {"$ref": f"#/$defs/{_layer_def(layer)}"}
     _mark_secrets(schema)
@@ -107,7 +124,14 @@ def _alternative(kind: str, summary: str, params: dict[str, Any]) -> dict[str, A
     alternative["properties"] = {"kind": {"const": kind}, **params.get("properties", {})}
     alternative["required"] = ["kind", *params.get("required", [])]
     alternative["additionalProperties"] = params.get("additionalProperties", False)
+    # cross-key rules a params model declares (exactly one of two keys, one needing another)
+    for rule in _KEY_RULES:
+        if rule in params:
+            alternative[rule] = params[rule]
     return alternative
+
+
+_KEY_RULES = ("oneOf", "anyOf", "allOf", "not", "dependentRequired")
 
 
 def _section_schema(layer: str, alternatives: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,13 +17,19 @@ from pydantic import BaseModel, ValidationError
 
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins.registry import Registry
+from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.runner import plugin_manager
 from tradeloom.runner.plugin_manager import PluginImportError, Plugins
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.secrets import check_secret_fields, resolve_secrets, to_document
-from tradeloom.schemas.strategy import StrategyFile, iter_sections
+from tradeloom.schemas.strategy import (
+    RUNNER_KEYS,
+    StrategyFile,
+    fill_implied_kinds,
+    iter_sections,
+)
 from tradeloom.schemas.yaml_loader import SourceMap, load_yaml
 
 __all__ = ["load_strategy"]
@@ -54,6 +60,7 @@ def load_strategy(
     data, source_map, problems = apply_overrides(document.data, overrides, document.source_map)
     data, secret_problems = resolve_secrets(data, source_map.locate)
     problems.extend(secret_problems)
+    data = fill_implied_kinds(data)
 
     plugins: Plugins | None = None
     indices, modules = _plugin_modules(data)
@@ -107,7 +114,9 @@ def _component(
             Problem(source_map.locate(where), where, registry.unknown_kind_message(layer, kind))
         )
         return None
-    keys = {key: value for key, value in section.items() if key != "kind"}
+    # the runner's keys (signal.regimes) were validated with the top level
+    runner_keys = ("kind", *RUNNER_KEYS.get(path, ()))
+    keys = {key: value for key, value in section.items() if key not in runner_keys}
     model = registered.component.params
     misplaced = check_secret_fields(model, keys)
     for below, message in misplaced:
@@ -151,6 +160,9 @@ def _strategy_config(
     def listed(path: str, count: int) -> tuple[ComponentConfig, ...]:
         return tuple(components[f"{path}.{i}"] for i in range(count))
 
+    signal_regimes = tuple(dict.fromkeys(top.signal.regimes or ()))
+    regime = top.regime if top.regime is not None or not signal_regimes else RegimeParams()
+
     return StrategyConfig(
         source=source,
         name=top.name,
@@ -160,6 +172,8 @@ def _strategy_config(
         features=listed("features", len(top.features)),
         model=components["model"],
         signal=components["signal"],
+        signal_regimes=signal_regimes,
+        regime=regime,
         sizing=components["risk.sizing"],
         risk_rules=listed("risk.rules", len(top.risk.rules)),
         max_holding_bars=top.risk.max_holding_bars,
@@ -167,6 +181,7 @@ def _strategy_config(
         take_profit=top.risk.take_profit,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
+        health=tuple(top.health),
         document=to_document(data),
         locate=source_map.locate,
     )

@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
+from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.messages import show
 
 __all__ = [
+    "IMPLIED_KINDS",
     "LIST_SECTIONS",
     "NAME_PATTERN",
+    "RUNNER_KEYS",
     "SINGLE_SECTIONS",
     "ComponentSection",
     "RiskSection",
+    "SignalSection",
     "StrategyFile",
+    "fill_implied_kinds",
     "iter_sections",
     "layer_of",
 ]
@@ -44,6 +50,13 @@ LIST_SECTIONS: dict[str, str] = {
 }
 """Key path of each section holding a list of components, and their layer."""
 
+RUNNER_KEYS: dict[str, tuple[str, ...]] = {"signal": ("regimes",)}
+"""Keys of a component section that the runner handles for any kind (not the component's)."""
+
+IMPLIED_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {"model": ("saved", ("path", "from_run"))}
+"""Top-level section -> the ``kind`` it gets when it has none but has one of these keys
+(``model: {from_run: RUN_DIR}`` is a saved model, without writing ``kind: saved``)."""
+
 
 class ComponentSection(BaseModel):
     """A component in the strategy file: ``kind`` picks it, the other keys configure it.
@@ -63,6 +76,24 @@ class ComponentSection(BaseModel):
                 f"expected a component: a mapping with 'kind' and its keys, was {show(data)}"
             )
         return data
+
+
+_RegimeLabel = Annotated[
+    str,
+    AfterValidator(check_regime_label),  # did-you-mean, which a Literal's message lacks
+    WithJsonSchema({"type": "string", "enum": list(REGIME_LABELS)}),
+]
+
+
+class SignalSection(ComponentSection):
+    """The ``signal:`` section: the signal rule, and the regimes its signals may act in."""
+
+    regimes: Annotated[list[_RegimeLabel], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Act on a signal only on a bar labelled with one of these regimes "
+        "(trending, ranging, high_volatility, low_volatility; see regime:); a signal on "
+        "any other bar is journaled as filtered and changes nothing. Null: every bar.",
+    )
 
 
 class RiskSection(BaseModel):
@@ -106,10 +137,19 @@ class StrategyFile(BaseModel):
     data: ComponentSection
     features: list[ComponentSection] = Field(min_length=1)
     model: ComponentSection
-    signal: ComponentSection
+    signal: SignalSection
+    regime: RegimeParams | None = Field(
+        default=None,
+        description="Label every bar's trend and volatility regime from past bars "
+        "(journaled as regime_changed); signal.regimes alone uses the defaults.",
+    )
     risk: RiskSection
     execution: ComponentSection
     monitoring: list[ComponentSection] = Field(default_factory=list)
+    health: list[HealthRule] = Field(
+        default_factory=list,
+        description="Rules that act on the monitors' metrics: warn, retrain or halt.",
+    )
 
 
 def layer_of(path: str) -> str | None:
@@ -120,6 +160,24 @@ def layer_of(path: str) -> str | None:
     if parent in LIST_SECTIONS and index.isdigit():
         return LIST_SECTIONS[parent]
     return None
+
+
+def fill_implied_kinds(document: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Return a copy of ``document`` with ``kind`` set where `IMPLIED_KINDS` implies it.
+
+    Only a section that is a mapping without ``kind`` and holds one of the implying keys
+    gets it; any other is left as it is (one without either still reports its missing
+    ``kind``). The added key has no position of its own, so messages about it are
+    located at its section.
+    """
+    filled = dict(document)
+    for key, (kind, keys) in IMPLIED_KINDS.items():
+        section = filled.get(key)
+        if not isinstance(section, Mapping) or "kind" in section:
+            continue
+        if any(k in section for k in keys):
+            filled[key] = {"kind": kind, **section}
+    return filled
 
 
 def iter_sections(document: Mapping[Any, Any]) -> Iterator[tuple[str, str, Any]]:

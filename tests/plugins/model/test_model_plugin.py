@@ -5,8 +5,10 @@ from __future__ import annotations
 from tradeloom.plugins import model
 from tradeloom.plugins.model import (
     PrecomputedParams,
+    SavedParams,
     SklearnParams,
     build_precomputed_model,
+    build_saved_model,
     build_sklearn_model,
 )
 from tradeloom.plugins.registry import PluginInfo, Registry
@@ -15,7 +17,7 @@ from tradeloom.plugins.registry import PluginInfo, Registry
 def test_components_register() -> None:
     components = tuple(model.tradeloom_components())
     registry = Registry([PluginInfo("tradeloom.plugins.model", "built-in", components)])
-    assert registry.kinds("model") == ["precomputed", "sklearn"]
+    assert registry.kinds("model") == ["precomputed", "saved", "sklearn"]
     sklearn = registry.get("model", "sklearn")
     assert sklearn is not None
     assert sklearn.component.params is SklearnParams
@@ -24,4 +26,8 @@ def test_components_register() -> None:
     assert precomputed is not None
     assert precomputed.component.params is PrecomputedParams
     assert precomputed.component.factory is build_precomputed_model
+    saved = registry.get("model", "saved")
+    assert saved is not None
+    assert saved.component.params is SavedParams
+    assert saved.component.factory is build_saved_model
     assert all(component.summary for component in components)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
 from tradeloom.domain import Bar
-from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams
+from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams, WindowAuc
 from tradeloom.plugins.protocols import MonitorInput
 from tradeloom.stats import auc
 
@@ -79,3 +80,38 @@ def test_hysteresis_keeps_a_worse_status_until_the_auc_clears_the_margin() -> No
     assert monitor._judge(0.65) == "WARNING"  # above 0.6 but not by 0.1
     assert monitor._judge(0.71) == "HEALTHY"
     assert monitor._judge(0.1) == "CRITICAL"  # worse at once
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 6), st.booleans()), max_size=120),
+    window=st.integers(2, 40),
+)
+def test_the_sliding_auc_equals_a_recomputation_bit_for_bit(pairs, window) -> None:
+    sliding = WindowAuc(window)
+    for i, (score, up) in enumerate(pairs):
+        sliding.add(score / 6, up)
+        last = pairs[max(0, i + 1 - window) : i + 1]
+        expected = auc(np.array([s / 6 for s, _ in last]), np.array([u for _, u in last]))
+        value = sliding.value()
+        assert value == expected or (math.isnan(value) and math.isnan(expected)), i
+
+
+def test_metrics_give_the_auc_of_the_window_and_nan_before_min_samples() -> None:
+    monitor = RollingAuc(RollingAucParams(window=20, min_samples=10))
+    assert monitor.metric_names == ("auc",)
+    feed(monitor, [(0.9, True), (0.1, False)] * 4)
+    assert math.isnan(monitor.metrics()["auc"])
+    feed(monitor, [(0.9, True), (0.1, False)])
+    assert monitor.metrics()["auc"] == 1.0
+
+
+def test_the_name_key_names_the_monitor() -> None:
+    from tradeloom.plugins.component import BuildContext
+    from tradeloom.plugins.monitoring.auc import build
+
+    ctx = BuildContext(strategy_name="s", strategy_dir=Path("."), seed=0)
+    assert build(RollingAucParams(name="auc_fast"), ctx).name == "auc_fast"
+    assert build(RollingAucParams(), ctx).name == "rolling_auc"
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        RollingAucParams(name="has.dot")

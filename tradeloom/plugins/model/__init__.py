@@ -1,4 +1,5 @@
-"""Built-in model components: ``sklearn`` (walk-forward) and ``precomputed`` (a data column)."""
+"""Built-in model components: ``sklearn`` (walk-forward), ``precomputed`` (a data column)
+and ``saved`` (a fold another run trained, from the model registry)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tradeloom.plugins.model.precomputed import (
     PrecomputedParams,
     build_precomputed_model,
 )
+from tradeloom.plugins.model.saved_model import SavedModel, SavedParams, build_saved_model
 from tradeloom.plugins.model.sklearn_model import (
     SklearnModel,
     SklearnParams,
@@ -21,9 +23,12 @@ __all__ = [
     "Fold",
     "PrecomputedModel",
     "PrecomputedParams",
+    "SavedModel",
+    "SavedParams",
     "SklearnModel",
     "SklearnParams",
     "build_precomputed_model",
+    "build_saved_model",
     "build_sklearn_model",
     "direction_labels",
     "plan_folds",
@@ -48,5 +53,12 @@ def tradeloom_components() -> list[Component]:
             params=PrecomputedParams,
             factory=build_precomputed_model,
             summary="probabilities read from a column of the data",
+        ),
+        Component(
+            layer="model",
+            kind="saved",
+            params=SavedParams,
+            factory=build_saved_model,
+            summary="a fold another run trained and saved (path + sha256, or from_run)",
         ),
     ]

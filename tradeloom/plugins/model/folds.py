@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Fold", "PurgingError", "check_purging", "plan_folds"]
+__all__ = ["Fold", "PurgingError", "check_purging", "plan_folds", "plan_retrain"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,64 @@ def plan_folds(
             )
         )
     return folds
+
+
+def plan_retrain(
+    bar: int,
+    valid_mask: npt.ArrayLike,
+    horizon: int,
+    train_window: int,
+    min_train_rows: int,
+    embargo: int,
+    scheduled: Sequence[Fold],
+) -> Fold | None:
+    """Plan a fold trained at ``bar``'s close, between the scheduled folds.
+
+    The fold predicts ``bar + 1`` up to the bar before the next scheduled fold's first
+    bar (or the last bar), and trains as `plan_folds` would train a fold starting at
+    ``bar + 1``: on the last ``train_window`` valid rows ``i`` with ``i + horizon +
+    embargo < bar + 1``, the rows whose labels are known at ``bar``. The scheduled
+    folds are not changed. It keeps the number of the scheduled fold whose bars it
+    takes over: a number that depends only on the folds started by ``bar`` (how many
+    folds the rest of the data holds is not known at ``bar``).
+
+    Args:
+        bar: The bar at whose close it trains.
+        valid_mask: Per bar, whether the row may be trained on.
+        horizon: Label horizon in bars (>= 1).
+        train_window: Most rows it trains on (>= 1).
+        min_train_rows: Fewest rows it trains on (>= 1).
+        embargo: Bars dropped before the purged rows (>= 0).
+        scheduled: The folds of `plan_folds`, in order.
+
+    Returns:
+        The fold, or None when there is no bar to predict before the next scheduled fold
+        (``bar`` is the last bar, or one starts at ``bar + 1``) or fewer than
+        ``min_train_rows`` rows are known at ``bar``.
+
+    Raises:
+        ValueError: ``bar`` is not a bar of the mask.
+    """
+    valid = np.asarray(valid_mask, dtype=bool)
+    n = len(valid)
+    if not 0 <= bar < n:
+        raise ValueError(f"bar must be in [0, {n - 1}], was {bar}")
+    start = bar + 1
+    end = min((f.predict_start for f in scheduled if f.predict_start > bar), default=n) - 1
+    if end < start:
+        return None
+    rows_at = np.flatnonzero(valid[: max(start - horizon - embargo, 0)])
+    if len(rows_at) < min_train_rows:
+        return None
+    kept = rows_at[-train_window:]
+    return Fold(
+        index=max((f.index for f in scheduled if f.predict_start <= bar), default=0),
+        train_start=int(kept[0]),
+        train_end=int(kept[-1]),
+        predict_start=start,
+        predict_end=end,
+        rows=len(kept),
+    )
 
 
 class PurgingError(AssertionError):

@@ -24,10 +24,16 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom.domain import Bars, FeatureReference, ModelOutput, ModelTraining
+from tradeloom.domain import Bars, FeatureReference, ModelOutput, ModelTraining, Retraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds
+from tradeloom.plugins.model.anomaly import (
+    AnomalyParams,
+    anomaly_scores,
+    fit_detector,
+    make_detector,
+)
+from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import LabelKind, make_labels
 from tradeloom.plugins.registry import did_you_mean
 
@@ -46,6 +52,7 @@ __all__ = [
     "WalkForwardParams",
     "build_sklearn_model",
     "import_estimator",
+    "predict_up",
 ]
 
 Scaler = Literal["none", "standard", "minmax", "robust"]
@@ -168,6 +175,11 @@ class SklearnParams(Params):
     )
     label: LabelParams = Field(default_factory=LabelParams)
     walk_forward: WalkForwardParams
+    anomaly: AnomalyParams | None = Field(
+        default=None,
+        description="Fit an IsolationForest beside each fold's model; no new position is "
+        "opened on a bar it finds anomalous (null: no anomaly gate).",
+    )
 
     @model_validator(mode="after")
     def _horizon_fits_window(self) -> SklearnParams:
@@ -194,12 +206,15 @@ class TrainedFold:
         columns: The feature columns it was trained on, in order.
         data_sha256: SHA-256 of the training rows' features and labels (float64 and int64
             bytes, C order), so that two models can be shown to share their training data.
+        detector: The fold's fitted IsolationForest (``model.anomaly``), trained on the
+            same rows, unscaled; None without an anomaly gate.
     """
 
     training: ModelTraining
     fitted: Any
     columns: tuple[str, ...]
     data_sha256: str
+    detector: Any | None = None
 
 
 def training_data_sha256(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> str:
@@ -236,13 +251,17 @@ class SklearnModel:
             estimator's own ``n_jobs`` is separate: that is parallelism inside a fold.
         on_single_class: ``skip`` a fold whose training labels are one class (journaled
             with `SINGLE_CLASS`) or ``fail`` with a `ModelFitError`.
+        detector: An unfitted, seeded anomaly detector (`make_detector`): each fold fits
+            a clone on its training rows and scores its segment (None: no anomaly gate).
 
     Attributes:
         horizon: Label horizon in bars.
         estimator_name: The estimator's class name, as journaled with each fold.
         fitted: The estimator of the latest trained fold after `fit_predict` (None before);
-            a ``Pipeline`` of the fold's scaler and estimator when ``scaler`` is set.
-        trained: Every fold trained by `fit_predict`, in fold order (skipped ones excluded).
+            a ``Pipeline`` of the fold's scaler and estimator when ``scaler`` is set. A
+            fold of `retrain` replaces it when no scheduled fold comes after it.
+        trained: Every fold trained by `fit_predict`, in fold order (skipped ones excluded),
+            then those trained by `retrain`, in the order they were.
     """
 
     def __init__(
@@ -257,8 +276,10 @@ class SklearnModel:
         embargo: int = 0,
         n_jobs: int = 1,
         on_single_class: OnSingleClass = "skip",
+        detector: Any | None = None,
     ) -> None:
         self.estimator = estimator
+        self.detector = detector
         self.label = label
         self.horizon = label.horizon
         self.train_window = train_window
@@ -272,6 +293,7 @@ class SklearnModel:
         self.fitted: Any | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: _RowModel | None = None
+        self._history: _History | None = None
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
         """Train walk-forward and predict; a prediction at bar s uses only labels known at s.
@@ -353,19 +375,141 @@ class SklearnModel:
             )
         by_fold = {t.fold: t for t in trainings}
         probability = np.full(len(frame), np.nan)
+        scores = np.full(len(frame), np.nan)
         self.trained = []
         for (fold, rows, segment), (fitted, predicted) in zip(
             jobs, self._run(jobs, x, y), strict=True
         ):
             probability[segment] = predicted
+            detector = None
+            if self.detector is not None:
+                detector, scores[segment] = self._detect(fold, x[rows], x[segment])
             self.fitted = fitted
             self.trained.append(
                 TrainedFold(
-                    by_fold[fold.index], fitted, columns, training_data_sha256(x[rows], y[rows])
+                    by_fold[fold.index],
+                    fitted,
+                    columns,
+                    training_data_sha256(x[rows], y[rows]),
+                    detector,
                 )
             )
+        self._history = _History(x, y, trainable, usable, columns, tuple(folds))
         series = pd.Series(probability, index=frame.index, name="probability_up")
-        return ModelOutput(probability=series, trainings=tuple(trainings))
+        if self.detector is None:
+            return ModelOutput(probability=series, trainings=tuple(trainings))
+        return ModelOutput(
+            probability=series,
+            trainings=tuple(trainings),
+            anomalous=pd.Series(scores < 0.0, index=frame.index, name="anomalous"),
+            anomaly_score=pd.Series(scores, index=frame.index, name="anomaly_score"),
+        )
+
+    def retrain(self, bar: int, reason: str) -> Retraining | None:
+        """Train a fold at ``bar``'s close on the rows whose labels are known then.
+
+        The fold is planned by `plan_retrain` (purged and embargoed like a scheduled
+        fold starting at ``bar + 1``, and checked by `check_purging`), trains and
+        predicts exactly as a scheduled fold does, and predicts ``bar + 1`` up to the bar
+        before the next scheduled fold; it keeps the number of the scheduled fold whose
+        bars it takes over. A fold whose labels are one class follows
+        ``on_single_class``: skipped (the old predictions stand) or a `ModelFitError`.
+
+        Args:
+            bar: The bar at whose close a health rule fired.
+            reason: Why (``ModelTraining.reason``), e.g. ``health.0: calibration.brier
+                0.291 > 0.27``.
+
+        Returns:
+            The fold and its probabilities (NaN where a feature is not finite), or None
+            when there is nothing to retrain (see `plan_retrain`).
+
+        Raises:
+            RuntimeError: Called before `fit_predict`.
+            ModelFitError: As for a scheduled fold.
+        """
+        history = self._history
+        if history is None:
+            raise RuntimeError("retrain needs the data of fit_predict; call it first")
+        trainable, n = history.trainable, len(history.trainable)
+        fold = plan_retrain(
+            bar,
+            trainable,
+            self.horizon,
+            self.train_window,
+            self.min_train_rows,
+            self.embargo,
+            history.folds,
+        )
+        if fold is None:
+            return None
+        check_purging([fold], trainable, np.arange(n) + self.horizon)
+        x, y = history.x, history.y
+        rows = fold.training_rows(trainable)
+        positives = int(y[rows].sum())
+        skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
+        if skipped and self.on_single_class == "fail":
+            raise self._single_class(fold, positives)
+        training = ModelTraining(
+            fold=fold.index,
+            train_start=fold.train_start,
+            train_end=fold.train_end,
+            predict_start=fold.predict_start,
+            predict_end=fold.predict_end,
+            rows=fold.rows,
+            positives=positives,
+            horizon=self.horizon,
+            estimator=self.estimator_name,
+            skipped=skipped,
+            embargo=self.embargo,
+            reason=reason,
+            reference=None if skipped else FeatureReference.of(x[rows], history.columns),
+        )
+        if skipped:
+            return Retraining(training, None)
+        bars = np.arange(fold.predict_start, fold.predict_end + 1)
+        segment = bars[history.usable[bars]]
+        outcome = self._train(fold, rows, segment, x, y)
+        if isinstance(outcome, ModelFitError):
+            raise outcome
+        fitted, predicted = outcome
+        detector, scores = None, None
+        if self.detector is not None:
+            detector, segment_scores = self._detect(fold, x[rows], x[segment])
+            scores = np.full(len(bars), np.nan)
+            scores[history.usable[bars]] = segment_scores
+        self.trained.append(
+            TrainedFold(
+                training,
+                fitted,
+                history.columns,
+                training_data_sha256(x[rows], y[rows]),
+                detector,
+            )
+        )
+        if fold.predict_end == n - 1:  # no scheduled fold after it: the latest model
+            self.fitted = fitted
+        probability = np.full(len(bars), np.nan)
+        probability[history.usable[bars]] = predicted
+        return Retraining(training, probability, scores)
+
+    def _detect(
+        self, fold: Fold, train: npt.NDArray[np.float64], segment: npt.NDArray[np.float64]
+    ) -> tuple[Any, npt.NDArray[np.float64]]:
+        """Fit the fold's anomaly detector on its training rows; score its segment's rows.
+
+        After the folds, one by one: an IsolationForest's trees are grown in Python,
+        holding the GIL, so fold threads would not make it faster.
+        """
+        try:
+            detector = fit_detector(self.detector, train)
+            return detector, anomaly_scores(detector, segment)
+        except Exception as exc:  # a failure of sklearn's fit is reported like the model's
+            raise ModelFitError(
+                f"model.anomaly: IsolationForest failed on fold {fold.index} (training rows "
+                f"{fold.train_start}..{fold.train_end}, predicting bars "
+                f"{fold.predict_start}..{fold.predict_end}): {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _run(
         self,
@@ -474,6 +618,47 @@ class SklearnModel:
             return float("nan")
         return row_model.predict(row)
 
+    def anomaly_score_row(self, values: npt.ArrayLike) -> float:
+        """Return the anomaly score of one bar's features, as `fit_predict` scores it.
+
+        Uses the latest trained fold's detector; the number is the one `fit_predict`
+        gives the same row in that fold's segment (see `anomaly_scores`). Below 0 is
+        anomalous.
+
+        Args:
+            values: One value per feature column, in the order `fit_predict` was given.
+
+        Returns:
+            The score, or NaN without an anomaly gate, before the first fold, or when a
+            value is not finite (rows the batch path does not score either).
+
+        Raises:
+            ValueError: ``values`` does not hold one value per feature column.
+        """
+        row = np.asarray(values, dtype=np.float64)
+        latest = self.trained[-1] if self.trained else None
+        if latest is None or latest.detector is None:
+            return float("nan")
+        if row.ndim != 1 or len(row) != len(latest.columns):
+            raise ValueError(
+                f"values must hold one value per feature column ({len(latest.columns)}), "
+                f"has shape {row.shape}"
+            )
+        if not np.isfinite(row).all():
+            return float("nan")
+        return float(anomaly_scores(latest.detector, row[None, :])[0])
+
+    def anomalous_row(self, values: npt.ArrayLike) -> bool:
+        """Return whether the latest fold's detector finds one bar's features anomalous.
+
+        What `fit_predict` says in ``ModelOutput.anomalous`` for the same row: False
+        without an anomaly gate, before the first fold and for a non-finite value.
+
+        Raises:
+            ValueError: ``values`` does not hold one value per feature column.
+        """
+        return self.anomaly_score_row(values) < 0.0
+
     def _latest_row_model(self) -> _RowModel | None:
         fitted = self.fitted
         if fitted is None:
@@ -504,11 +689,7 @@ class SklearnModel:
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         try:
-            up = np.flatnonzero(np.asarray(model.classes_) == 1)
-            if len(up) != 1:
-                raise ValueError(f"classes_ is {model.classes_!r}, expected one class 1")
-            column = int(up[0])
-            return np.asarray(model.predict_proba(x), dtype=np.float64)[:, column]
+            return predict_up(model, x)
         except Exception as exc:  # as for fit
             raise self._failure("predict", fold, exc) from exc
 
@@ -527,6 +708,18 @@ class SklearnModel:
             f"(training rows {fold.train_start}..{fold.train_end}, predicting bars "
             f"{fold.predict_start}..{fold.predict_end}): {type(exc).__name__}: {exc}"
         )
+
+
+@dataclass
+class _History:
+    """What `SklearnModel.retrain` needs of the data `fit_predict` was given."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.int64]
+    trainable: npt.NDArray[np.bool_]
+    usable: npt.NDArray[np.bool_]
+    columns: tuple[str, ...]
+    folds: tuple[Fold, ...]
 
 
 class _RowModel:
@@ -590,6 +783,21 @@ def _shift_divide(
 ) -> npt.NDArray[np.float64]:
     out = row if shift is None else row - shift
     return out if divisor is None else out / divisor
+
+
+def predict_up(model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return ``model``'s probability of class 1 (an up move) for each row of ``x``.
+
+    The one batch prediction of every model that holds a fitted classifier (walk-forward
+    folds, and a fold loaded from the registry), so that both give the same numbers.
+
+    Raises:
+        ValueError: ``model.classes_`` does not hold exactly one class 1.
+    """
+    up = np.flatnonzero(np.asarray(model.classes_) == 1)
+    if len(up) != 1:
+        raise ValueError(f"classes_ is {model.classes_!r}, expected one class 1")
+    return np.asarray(model.predict_proba(x), dtype=np.float64)[:, int(up[0])]
 
 
 def _predict_serially(model: Any) -> None:
@@ -705,6 +913,7 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         embargo=walk_forward.embargo,
         n_jobs=walk_forward.n_jobs,
         on_single_class=walk_forward.on_single_class,
+        detector=None if params.anomaly is None else make_detector(params.anomaly, ctx.seed),
     )
 
 

@@ -1,0 +1,257 @@
+"""Load a saved model: find its files, check them in a fixed order, then unpickle.
+
+The order is the trust model (the README's "Trust model for model files"):
+
+1. The pickle exists and its metadata (``fold-NNNN.json`` beside it) is valid.
+2. The pickle's SHA-256 equals the expected hash: the one the strategy file pins, or
+   else the one the run's ``models/index.json`` lists. Nothing has read the bytes as a
+   pickle yet, so a swapped or truncated file is refused before any of its code runs.
+3. The metadata describes that file (it records the same hash).
+4. The libraries it was saved with are compatible with these (`version_problem`).
+5. It was trained on this strategy's features (`feature_problem`).
+6. The detector pickle, if any, has the hash the metadata records.
+7. Both are unpickled with `restricted_loads`'s allow-list, a second line of defence
+   for a run directory whose index could have been edited along with the file.
+
+Every refusal is a `ParamError` at the ``model`` key that gave the file, so the CLI
+reports it as one located line and exits 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.model.compatibility import feature_problem, version_problem
+from tradeloom.plugins.model.metadata import (
+    FileInfo,
+    IndexEntry,
+    ModelIndex,
+    ModelMetadata,
+    describe_invalid,
+)
+from tradeloom.plugins.model.registry import INDEX_FILE, MODELS_DIR, top_package
+from tradeloom.plugins.model.safe_pickle import RefusedGlobalError, restricted_loads
+
+__all__ = ["LoadedModel", "ModelRequest", "load_saved_model"]
+
+_R = TypeVar("_R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Which saved model a strategy asks for, paths already resolved.
+
+    Attributes:
+        path: A model pickle (its metadata is the ``.json`` beside it), or None.
+        from_run: A run directory whose ``models/index.json`` names the folds, or None.
+        sha256: The hash the strategy file pins (required with ``path``).
+        fold: With ``from_run``, the fold number to load (None: the latest).
+    """
+
+    path: Path | None = None
+    from_run: Path | None = None
+    sha256: str | None = None
+    fold: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A saved fold, checked and unpickled.
+
+    Attributes:
+        source: The pickle it came from.
+        sha256: Its SHA-256.
+        metadata: Its metadata.
+        fitted: The fitted estimator (or pipeline).
+        detector: The fold's anomaly detector, or None.
+    """
+
+    source: Path
+    sha256: str
+    metadata: ModelMetadata
+    fitted: Any
+    detector: Any | None
+
+
+def load_saved_model(
+    request: ModelRequest, *, feature_spec: list[dict[str, Any]], columns: tuple[str, ...]
+) -> LoadedModel:
+    """Find, check and unpickle the model ``request`` names (see the module's order).
+
+    Args:
+        request: The model to load.
+        feature_spec: This strategy's features (`StrategyConfig.feature_spec`).
+        columns: The columns they produce, in order.
+
+    Raises:
+        ParamError: At ``path``, ``from_run``, ``sha256`` or ``fold``, or at the model
+            as a whole when its features differ, saying what is wrong.
+    """
+    if request.from_run is not None:
+        key = "from_run"
+        entry, index_path = _index_entry(request.from_run, request.fold)
+        folder = index_path.parent
+        pickle_path = folder / entry.model.file
+        metadata_path = folder / entry.metadata
+        expected = request.sha256 or entry.model.sha256
+        trusted = "pinned in the strategy file" if request.sha256 else f"listed in {index_path}"
+    else:
+        assert request.path is not None and request.sha256 is not None
+        key, pickle_path, expected = "path", request.path, request.sha256
+        metadata_path = pickle_path.with_suffix(".json")
+        trusted = "pinned in the strategy file"
+    hash_key = "sha256" if request.sha256 else key
+
+    _require_file(pickle_path, key)
+    metadata = _read_record(
+        metadata_path,
+        ModelMetadata,
+        key,
+        missing=f"no metadata for {pickle_path}: {metadata_path} not found (a model file is "
+        "loaded with the metadata its run saved beside it)",
+    )
+    data = pickle_path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ParamError(
+            hash_key,
+            f"sha256 of {pickle_path} is {actual}, expected {expected} ({trusted})"
+            f"{_size_hint(len(data), metadata.model)}; refusing to load it",
+        )
+    if metadata.model.sha256 != actual:
+        raise ParamError(
+            key,
+            f"{metadata_path} describes a model file with sha256 {metadata.model.sha256}, "
+            f"not {pickle_path} ({actual}); keep each model file with its own metadata",
+        )
+    problem = version_problem(metadata.libraries)
+    if problem is not None:
+        raise ParamError(key, f"cannot load {pickle_path}: {problem}")
+    spec = metadata.feature_spec
+    if spec.sha256() != metadata.feature_spec_sha256:
+        raise ParamError(
+            key, f"{metadata_path}: feature_spec does not match its feature_spec_sha256 (edited?)"
+        )
+    problem = feature_problem(spec, feature_spec, columns)
+    if problem is not None:
+        raise ParamError("", f"{pickle_path.name} was trained on other features: {problem}")
+    detector_data = _detector_bytes(pickle_path.parent, metadata, key)
+    package = top_package(metadata.estimator.import_path)
+    fitted = _unpickle(data, pickle_path, package, key)
+    if not callable(getattr(fitted, "predict_proba", None)) or not hasattr(fitted, "classes_"):
+        raise ParamError(key, f"{pickle_path} holds a {type(fitted).__name__}, not a classifier")
+    detector = None
+    if detector_data is not None:
+        detector_path = pickle_path.parent / _plain_name(metadata.detector, key).file
+        detector = _unpickle(detector_data, detector_path, package, key)
+        if not callable(getattr(detector, "decision_function", None)):
+            raise ParamError(
+                key, f"{detector_path} holds a {type(detector).__name__}, not a detector"
+            )
+    return LoadedModel(pickle_path, actual, metadata, fitted, detector)
+
+
+def _index_entry(run_dir: Path, fold: int | None) -> tuple[IndexEntry, Path]:
+    if not run_dir.is_dir():
+        raise ParamError("from_run", f"not a run directory: {run_dir}")
+    index_path = run_dir / MODELS_DIR / INDEX_FILE
+    index = _read_record(
+        index_path,
+        ModelIndex,
+        "from_run",
+        missing=f"{run_dir} holds no saved models ({MODELS_DIR}/{INDEX_FILE} not found); "
+        "give the directory of a run whose model trained (an sklearn model)",
+    )
+    if fold is None:
+        matches = [e for e in index.folds if e.model.file == index.latest]
+        if not matches:
+            raise ParamError(
+                "from_run", f"{index_path}: latest names {index.latest}, which it does not list"
+            )
+    else:
+        matches = [e for e in index.folds if e.fold == fold]
+        if not matches:
+            listed = ", ".join(str(n) for n in dict.fromkeys(e.fold for e in index.folds))
+            raise ParamError("fold", f"{run_dir} saved no fold {fold}; it saved folds {listed}")
+    entry = matches[-1]  # a fold retrained mid-run: its latest version
+    _plain_name(entry.model, "from_run")
+    if Path(entry.metadata).name != entry.metadata:
+        raise ParamError("from_run", f"{index_path}: metadata must be a file name in its folder")
+    return entry, index_path
+
+
+def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:
+    if not path.is_file():
+        raise ParamError(key, missing)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParamError(key, f"{path} is not valid JSON: {exc}") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        what = "index" if model is ModelIndex else "metadata"
+        raise ParamError(
+            key, f"{path} is not tradeloom model {what}: {describe_invalid(exc)}"
+        ) from exc
+
+
+def _require_file(path: Path, key: str) -> None:
+    if not path.exists():
+        raise ParamError(key, f"file not found: {path}")
+    if not path.is_file():
+        raise ParamError(key, f"not a file: {path}")
+
+
+def _detector_bytes(folder: Path, metadata: ModelMetadata, key: str) -> bytes | None:
+    if metadata.detector is None:
+        return None
+    info = _plain_name(metadata.detector, key)
+    path = folder / info.file
+    _require_file(path, key)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != info.sha256:
+        raise ParamError(
+            key,
+            f"sha256 of {path} is {actual}, expected {info.sha256} (recorded in its model's "
+            f"metadata){_size_hint(len(data), info)}; refusing to load it",
+        )
+    return data
+
+
+def _plain_name(info: FileInfo | None, key: str) -> FileInfo:
+    # A file name, never a path: the metadata may not point outside its folder.
+    assert info is not None
+    if Path(info.file).name != info.file:
+        raise ParamError(key, f"model file names must be plain file names, was '{info.file}'")
+    return info
+
+
+def _unpickle(data: bytes, path: Path, package: str, key: str) -> Any:
+    try:
+        return restricted_loads(data, extra_package=package)
+    except RefusedGlobalError as exc:
+        raise ParamError(
+            key,
+            f"refused to unpickle {path}: it names {exc.name}, which a model file does not "
+            "need; it may have been tampered with",
+        ) from exc
+    except Exception as exc:  # a corrupt pickle can raise nearly anything
+        raise ParamError(
+            key, f"cannot unpickle {path}: {type(exc).__name__}: {exc}".rstrip(": ")
+        ) from exc
+
+
+def _size_hint(size: int, info: FileInfo) -> str:
+    if size == info.size:
+        return ""
+    shorter = " (truncated?)" if size < info.size else ""
+    return f"; it is {size:,} bytes, its metadata says {info.size:,}{shorter}"

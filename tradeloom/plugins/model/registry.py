@@ -1,0 +1,286 @@
+"""Save every trained fold of a run in its ``models`` folder, with what it takes to trust it.
+
+For each fold ``models/fold-NNNN.pkl`` (the fitted estimator, pickle protocol 5), its
+anomaly detector if it has one (``fold-NNNN.detector.pkl``), and ``fold-NNNN.json``: the
+feature specification and its hash, the training and prediction windows as bar indices
+and UTC times, the hash of the training data, label, estimator and params, library
+versions, the feature distribution drift monitoring compares against, and the SHA-256 and
+size of each pickle. ``models/index.json`` lists the folds in training order and names
+the latest. Reading them back is `tradeloom.plugins.model.loading`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tradeloom.plugins.model.compatibility import library_versions
+from tradeloom.plugins.model.metadata import (
+    FORMAT,
+    EstimatorInfo,
+    FeatureSpec,
+    FileInfo,
+    FoldInfo,
+    IndexEntry,
+    ModelIndex,
+    ModelMetadata,
+    ReferenceInfo,
+    TimeWindow,
+    TrainingWindow,
+)
+
+__all__ = [
+    "INDEX_FILE",
+    "MODELS_DIR",
+    "SavedModels",
+    "file_info",
+    "registry_metrics",
+    "save_models",
+    "top_package",
+]
+
+MODELS_DIR = "models"
+"""The folder of a run directory that holds its saved models."""
+
+INDEX_FILE = "index.json"
+"""The file of `MODELS_DIR` that lists the saved folds."""
+
+PICKLE_PROTOCOL = 5
+
+
+@dataclass(frozen=True)
+class SavedModels:
+    """What `save_models` wrote.
+
+    Attributes:
+        folder: The ``models`` folder.
+        index: The index it wrote (``index.latest`` names the latest fold's pickle).
+    """
+
+    folder: Path
+    index: ModelIndex
+
+    @property
+    def latest(self) -> IndexEntry:
+        """Return the index entry of the latest fold."""
+        return next(e for e in self.index.folds if e.model.file == self.index.latest)
+
+    def journal_row(self) -> dict[str, Any]:
+        """Return the ``models_saved`` journal payload (the folder relative to the run)."""
+        latest = self.latest
+        return {
+            "dir": MODELS_DIR,
+            "count": len(self.index.folds),
+            "latest": latest.model.file,
+            "sha256": latest.model.sha256,
+        }
+
+
+def save_models(
+    folder: Path,
+    model: Any,
+    *,
+    strategy: str,
+    feature_spec: Sequence[Mapping[str, Any]],
+    timestamps: pd.DatetimeIndex,
+) -> SavedModels | None:
+    """Save every fold in ``model.trained`` into ``folder``; return None if there is none.
+
+    Called at the end of a run, so that folds retrained mid-run are saved too. The index
+    lists the folds in ``model.trained`` order; its ``latest`` is the fold predicting the
+    last bars (the model a live run would trade on). A model without ``trained``
+    (``precomputed``, a loaded model) saves nothing.
+
+    Args:
+        folder: The run's ``models`` folder (created).
+        model: The run's model; ``model.trained`` holds `TrainedFold` items in order.
+        strategy: The strategy's name.
+        feature_spec: The strategy's features (`StrategyConfig.feature_spec`).
+        timestamps: The run's bar times, to turn bar indices into UTC times.
+    """
+    trained = list(getattr(model, "trained", None) or ())
+    if not trained:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    entries: list[IndexEntry] = []
+    used: set[str] = set()
+    for trained_fold in trained:
+        stem = _stem(trained_fold.training.fold, used)
+        metadata = _save_fold(folder, stem, trained_fold, model, strategy, feature_spec, timestamps)
+        training = metadata.training_window
+        entries.append(
+            IndexEntry(
+                fold=metadata.training.fold,
+                reason=metadata.training.reason,
+                model=metadata.model,
+                metadata=f"{stem}.json",
+                detector=metadata.detector,
+                train_start=training.start_bar,
+                train_end=training.end_bar,
+                train_start_time=training.start,
+                train_end_time=training.end,
+            )
+        )
+    # A health rule's retraining is appended after the scheduled folds; the latest model
+    # is the one predicting the last bars (of two, the one that starts predicting later).
+    latest = max(
+        range(len(trained)),
+        key=lambda i: (trained[i].training.predict_end, trained[i].training.predict_start, i),
+    )
+    index = ModelIndex(
+        format=FORMAT, strategy=strategy, folds=entries, latest=entries[latest].model.file
+    )
+    _write_json(folder / INDEX_FILE, index)
+    return SavedModels(folder=folder, index=index)
+
+
+def registry_metrics(saved: SavedModels | None, model: Any) -> dict[str, Any] | None:
+    """Return ``metrics.json``'s ``model_registry``: what was saved, and what was loaded.
+
+    None for a model that neither saves folds nor was loaded from a file.
+    """
+    loaded = getattr(model, "loaded_from", None)
+    if saved is None and loaded is None and not hasattr(model, "trained"):
+        return None
+    figures: dict[str, Any] = {"dir": None, "files": 0, "latest": None}
+    if saved is not None:
+        latest = saved.latest.model
+        figures = {
+            "dir": MODELS_DIR,  # relative to the run directory, as in the journal
+            "files": len(saved.index.folds),
+            "latest": {"file": latest.file, "sha256": latest.sha256},
+        }
+    if loaded is not None:
+        figures["loaded"] = dict(loaded)
+    return figures
+
+
+def file_info(path: Path, data: bytes) -> FileInfo:
+    """Return the `FileInfo` of ``data`` saved as ``path``."""
+    return FileInfo(file=path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def top_package(import_path: str) -> str:
+    """Return the top-level package of a dotted import path."""
+    return import_path.split(".")[0]
+
+
+def _save_fold(
+    folder: Path,
+    stem: str,
+    trained_fold: Any,
+    model: Any,
+    strategy: str,
+    feature_spec: Sequence[Mapping[str, Any]],
+    timestamps: pd.DatetimeIndex,
+) -> ModelMetadata:
+    training = trained_fold.training
+    model_info = _write_pickle(folder / f"{stem}.pkl", trained_fold.fitted)
+    detector = getattr(trained_fold, "detector", None)
+    detector_info = (
+        None if detector is None else _write_pickle(folder / f"{stem}.detector.pkl", detector)
+    )
+    spec = FeatureSpec(
+        features=[dict(entry) for entry in feature_spec], columns=list(trained_fold.columns)
+    )
+    estimator = _estimator_info(model, trained_fold.fitted)
+    horizon = int(training.horizon)
+    labels_end = min(training.train_end + horizon, len(timestamps) - 1)
+    fields = {
+        f.name: getattr(training, f.name)
+        for f in dataclasses.fields(training)
+        if f.metadata.get("journal", True)
+    }
+    label = getattr(model, "label", None)
+    metadata = ModelMetadata(
+        format=FORMAT,
+        strategy=strategy,
+        model=model_info,
+        detector=detector_info,
+        training=FoldInfo(**_json_safe(fields)),
+        training_window=TrainingWindow(
+            start_bar=training.train_start,
+            end_bar=training.train_end,
+            start=_time(timestamps, training.train_start),
+            end=_time(timestamps, training.train_end),
+            labels_end=_time(timestamps, labels_end),
+        ),
+        predict_window=TimeWindow(
+            start_bar=training.predict_start,
+            end_bar=training.predict_end,
+            start=_time(timestamps, training.predict_start),
+            end=_time(timestamps, training.predict_end),
+        ),
+        feature_spec=spec,
+        feature_spec_sha256=spec.sha256(),
+        training_data_sha256=trained_fold.data_sha256,
+        label=_json_safe(label.model_dump(mode="json")) if label is not None else {},
+        horizon=horizon,
+        estimator=estimator,
+        libraries=library_versions(top_package(estimator.import_path)),
+        reference=None if training.reference is None else ReferenceInfo.of(training.reference),
+    )
+    _write_json(folder / f"{stem}.json", metadata)
+    return metadata
+
+
+def _estimator_info(model: Any, fitted: Any) -> EstimatorInfo:
+    estimator = getattr(model, "estimator", None)
+    if estimator is None:  # a model without a configured estimator: describe the fitted one
+        estimator = fitted
+    cls = type(estimator)
+    get_params = getattr(estimator, "get_params", None)
+    params = get_params(deep=False) if callable(get_params) else {}
+    return EstimatorInfo(
+        import_path=f"{cls.__module__}.{cls.__qualname__}",
+        name=cls.__name__,
+        params=_json_safe(dict(params)),
+        scaler=str(getattr(model, "scaler", "none")),
+    )
+
+
+def _stem(fold: int, used: set[str]) -> str:
+    # A fold retrained mid-run keeps its number; its files get a suffix.
+    stem, n = f"fold-{fold:04d}", 1
+    while stem in used:
+        n += 1
+        stem = f"fold-{fold:04d}-{n}"
+    used.add(stem)
+    return stem
+
+
+def _write_pickle(path: Path, obj: Any) -> FileInfo:
+    data = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+    path.write_bytes(data)
+    return file_info(path, data)
+
+
+def _write_json(path: Path, record: Any) -> None:
+    text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _time(timestamps: pd.DatetimeIndex, bar: int) -> str:
+    return pd.Timestamp(timestamps[bar]).isoformat()
+
+
+def _json_safe(value: Any) -> Any:
+    """Return ``value`` with what JSON cannot hold (classes, NaN, arrays) as its repr."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    return repr(value)

@@ -1,0 +1,275 @@
+"""The ``saved`` model: trade a fold that another run trained and saved.
+
+``model: {path: models/fold-0007.pkl, sha256: ...}`` loads one model file, trusting the
+hash written in the strategy file; ``model: {from_run: runs/btc_rf-...}`` loads the
+latest fold (or ``fold: N``) of a run directory, trusting the hash its index lists
+unless ``sha256`` pins it. The section needs no ``kind:``: a model section with
+``path`` or ``from_run`` is this one. The model is loaded and checked when the strategy
+is built (`tradeloom.plugins.model.loading`), so ``tradeloom validate`` refuses a
+missing, tampered or incompatible model file before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from tradeloom.domain import Bars, ModelOutput, ModelTraining
+from tradeloom.errors import UserError
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.model.anomaly import anomaly_scores
+from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
+from tradeloom.plugins.model.sklearn_model import (
+    TrainedFold,
+    _predict_serially,
+    _RowModel,
+    predict_up,
+)
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.model.compiled_trees import CompiledClassifier
+
+__all__ = ["SavedModel", "SavedParams", "build_saved_model"]
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SavedParams(Params):
+    """YAML keys of the ``saved`` model: exactly one of ``path`` and ``from_run``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "oneOf": [{"required": ["path"]}, {"required": ["from_run"]}],
+            "dependentRequired": {"path": ["sha256"]},
+        },
+    )
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A model file a run saved (models/fold-NNNN.pkl), its fold-NNNN.json "
+        "beside it; relative to the strategy file. Needs sha256.",
+    )
+    from_run: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A run directory; its models/index.json names the fold to load.",
+    )
+    sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the model file (64 hex digits, as sha256sum prints it): "
+        "required with path; with from_run, pins the file the run's index names.",
+        json_schema_extra={"pattern": _SHA256.pattern},
+    )
+    fold: int | None = Field(
+        default=None, ge=0, description="With from_run: the fold to load (default: the latest)."
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _is_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().lower()
+        if not _SHA256.match(text):
+            raise ValueError("expected 64 hexadecimal digits (a SHA-256, as sha256sum prints it)")
+        return text
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SavedParams:
+        if self.path is not None and self.from_run is not None:
+            raise ValueError("give path or from_run, not both")
+        if self.path is None and self.from_run is None:
+            raise ValueError("give path (with sha256) or from_run")
+        if self.path is not None and self.sha256 is None:
+            raise ValueError(
+                "path needs sha256: the model file's SHA-256, written here so that "
+                "a swapped file is refused (sha256sum FILE prints it)"
+            )
+        if self.path is not None and self.fold is not None:
+            raise ValueError("fold goes with from_run; path names one fold's file")
+        return self
+
+
+class SavedModel:
+    """A fold trained elsewhere, predicting the bars after its training data.
+
+    It trains nothing: `fit_predict` checks the feature columns, leaves NaN on every bar
+    up to the one whose close its training labels reached (``labels_end``: the training
+    rows' last bar plus the horizon; the model has seen those prices), and predicts the
+    others exactly as the fold did in the run that trained it. Its one `ModelTraining`
+    is journaled at the first bar it predicts, with ``reason`` naming the file and hash;
+    ``train_start``, ``train_end``, ``rows`` and ``positives`` are the fold's own (bars
+    of the run that trained it). It has no ``retrain``: health rules cannot retrain it.
+
+    Args:
+        loaded: The checked, unpickled fold.
+
+    Attributes:
+        horizon: The label horizon it was trained with.
+        fitted: The fitted estimator (or scaler and estimator pipeline).
+        detector: The fold's anomaly detector, or None; with one, `fit_predict` scores the
+            bars it predicts (below 0: anomalous, no position is opened there).
+        trained: Always empty: a loaded model saves nothing of its own.
+        loaded_from: ``{source, sha256}`` of the file, for ``metrics.json``.
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        metadata = loaded.metadata
+        self.horizon = metadata.horizon
+        self.columns = tuple(metadata.feature_spec.columns)
+        self.fitted = loaded.fitted
+        self.detector = loaded.detector
+        self.estimator_name = metadata.training.estimator
+        self.labels_end = pd.Timestamp(metadata.training_window.labels_end)
+        self.trained: list[TrainedFold] = []
+        self.loaded_from = {"source": str(loaded.source), "sha256": loaded.sha256}
+        self._loaded = loaded
+        self._row_model: _RowModel | None = None
+        _predict_serially(self.fitted)
+
+    def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
+        """Predict the bars after the model's training data; train nothing.
+
+        Raises:
+            UserError: The feature columns are not the model's, or no bar is after the
+                model's training data, or the estimator fails to predict.
+        """
+        frame = bars.frame
+        if not features.index.equals(frame.index):
+            raise ValueError("features must be indexed like bars.frame")
+        name = self._loaded.source.name
+        columns = tuple(str(c) for c in features.columns)
+        if columns != self.columns:
+            raise UserError(
+                f"model: {name} was trained on columns {', '.join(self.columns)}; "
+                f"the features give {', '.join(columns)}"
+            )
+        n = len(frame)
+        first = int(frame.index.searchsorted(self.labels_end, side="right"))
+        if first >= n:
+            raise UserError(
+                f"model: every bar is inside {name}'s training data (its labels reach "
+                f"{self.labels_end.isoformat()}, the bars end {frame.index[-1].isoformat()}); "
+                "give it bars after that"
+            )
+        x = features.to_numpy(dtype=np.float64)
+        usable = np.isfinite(x).all(axis=1)
+        usable[:first] = False
+        rows = np.flatnonzero(usable)
+        probability = np.full(n, np.nan)
+        scores = np.full(n, np.nan)
+        try:
+            if len(rows):
+                probability[rows] = predict_up(self.fitted, x[rows])
+                if self.detector is not None:
+                    scores[rows] = anomaly_scores(self.detector, x[rows])
+        except Exception as exc:  # a third-party estimator may raise anything
+            raise UserError(
+                f"model: {name} failed to predict: {type(exc).__name__}: {exc}"
+            ) from exc
+        metadata = self._loaded.metadata
+        fold = metadata.training
+        reference = metadata.reference
+        training = ModelTraining(
+            fold=fold.fold,
+            train_start=fold.train_start,
+            train_end=fold.train_end,
+            predict_start=first,
+            predict_end=n - 1,
+            rows=fold.rows,
+            positives=fold.positives,
+            horizon=self.horizon,
+            estimator=self.estimator_name,
+            reason=f"loaded {name} sha256 {self._loaded.sha256}",
+            reference=None if reference is None else reference.to_reference(),
+        )
+        series = pd.Series(probability, index=frame.index, name="probability_up")
+        if self.detector is None:
+            return ModelOutput(probability=series, trainings=(training,))
+        return ModelOutput(
+            probability=series,
+            trainings=(training,),
+            anomalous=pd.Series(scores < 0.0, index=frame.index, name="anomalous"),
+            anomaly_score=pd.Series(scores, index=frame.index, name="anomaly_score"),
+        )
+
+    @property
+    def compiled(self) -> CompiledClassifier | None:
+        """The compiled trees `predict_row` uses; None if the estimator is not supported."""
+        return self._row().compiled
+
+    def predict_row(self, values: npt.ArrayLike) -> float:
+        """Return the probability of an up move for one bar's features, as `fit_predict` does.
+
+        As `SklearnModel.predict_row` for its latest fold: compiled trees when supported.
+
+        Returns:
+            The probability, or NaN when a value is not finite.
+
+        Raises:
+            ValueError: ``values`` does not hold one value per feature column.
+        """
+        row = self._checked(values)
+        if not np.isfinite(row).all():
+            return float("nan")
+        return self._row().predict(row)
+
+    def anomaly_score_row(self, values: npt.ArrayLike) -> float:
+        """Return the detector's score of one bar's features, as `fit_predict` scores it.
+
+        Returns:
+            The score (below 0: anomalous), or NaN without a detector or when a value is
+            not finite.
+
+        Raises:
+            ValueError: ``values`` does not hold one value per feature column.
+        """
+        row = self._checked(values)
+        if self.detector is None or not np.isfinite(row).all():
+            return float("nan")
+        return float(anomaly_scores(self.detector, row[None, :])[0])
+
+    def anomalous_row(self, values: npt.ArrayLike) -> bool:
+        """Return whether the detector finds one bar's features anomalous (False: none)."""
+        return self.anomaly_score_row(values) < 0.0
+
+    def _checked(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        row = np.asarray(values, dtype=np.float64)
+        if row.ndim != 1 or len(row) != len(self.columns):
+            raise ValueError(
+                f"values must hold one value per feature column ({len(self.columns)}), "
+                f"has shape {row.shape}"
+            )
+        return row
+
+    def _row(self) -> _RowModel:
+        if self._row_model is None:  # compiling a large forest takes a moment: on first use
+            self._row_model = _RowModel(self.fitted)
+        return self._row_model
+
+
+def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:
+    """Load, check and unpickle the model file (see `tradeloom.plugins.model.loading`).
+
+    Raises:
+        ParamError: The file is missing, truncated, of another hash, of incompatible
+            library versions, trained on other features, or names a refused global.
+    """
+    request = ModelRequest(
+        path=None if params.path is None else ctx.resolve_path(params.path),
+        from_run=None if params.from_run is None else ctx.resolve_path(params.from_run),
+        sha256=params.sha256,
+        fold=params.fold,
+    )
+    loaded = load_saved_model(
+        request, feature_spec=[dict(f) for f in ctx.feature_spec], columns=ctx.feature_columns
+    )
+    return SavedModel(loaded)

@@ -1,0 +1,139 @@
+"""Calibration of the predictions: rolling Brier score and expected calibration error.
+
+A model can rank bars well (a good AUC) and still be wrong about how likely an up
+move is; Kelly sizing trusts the probability itself, so a drifting calibration
+costs money before the AUC notices. The monitor keeps the last ``window``
+predictions whose outcome is known and reports, at every bar:
+
+* ``brier``: the mean of ``(p - y)^2``, y = 1 for an up move (0 is perfect, 0.25 is
+  a constant 0.5);
+* ``ece``: the expected calibration error over ``bins`` equal-width bins of p:
+  ``sum_b (n_b / n) |mean p_b - mean y_b|`` (p = 1 falls in the last bin);
+* ``bias``: ``mean p - mean y``, how far the probabilities sit above the frequency
+  of up moves (calibration in the large).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from tradeloom.domain import HealthChange
+from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.protocols import MonitorInput
+
+__all__ = ["Calibration", "CalibrationParams", "build", "calibration_error"]
+
+
+class CalibrationParams(WindowParams):
+    """Keys of a ``monitoring`` entry with ``kind: calibration``."""
+
+    window: int = Field(default=500, ge=10, description="Resolved predictions in the window.")
+    bins: int = Field(
+        default=10, ge=2, le=100, description="Equal-width probability bins of the ECE."
+    )
+
+
+def calibration_error(
+    p: npt.NDArray[np.float64], y: npt.NDArray[np.float64], bins: int
+) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the ECE of probabilities ``p`` against outcomes ``y`` (0 or 1), and the bins.
+
+    Returns:
+        ``(ece, counts, predicted, observed)``: per bin the number of predictions, their
+        mean probability and the share of up moves (NaN for an empty bin).
+    """
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        predicted = np.bincount(index, weights=p, minlength=bins) / counts
+        observed = np.bincount(index, weights=y, minlength=bins) / counts
+    filled = counts > 0
+    gaps = np.abs(predicted[filled] - observed[filled])
+    return float(np.sum(counts[filled] * gaps) / len(p)), counts, predicted, observed
+
+
+class Calibration:
+    """Rolling Brier score, ECE and bias of the last ``window`` resolved predictions.
+
+    Metrics (NaN before ``min_samples`` resolved predictions): ``brier``, ``ece``, ``bias``.
+    """
+
+    metric_names: tuple[str, ...] = ("brier", "ece", "bias")
+
+    def __init__(self, params: CalibrationParams, name: str = "calibration") -> None:
+        self.name = name
+        self.params = params
+        self._p = np.zeros(params.window)
+        self._y = np.zeros(params.window)
+        self._filled = 0
+        self._next = 0
+        self._values: dict[str, float] | None = None
+        self._resolved = 0
+        self._squared_errors = 0.0
+
+    def on_bar(self, data: MonitorInput) -> HealthChange | None:
+        """Add the prediction this bar resolves; never reports a status of its own."""
+        p = data.resolved_probability
+        if math.isnan(p):
+            return None
+        y = 1.0 if data.resolved_up else 0.0
+        self._p[self._next] = p
+        self._y[self._next] = y
+        self._next = (self._next + 1) % self.params.window
+        self._filled = min(self._filled + 1, self.params.window)
+        self._values = None
+        self._resolved += 1
+        self._squared_errors += (p - y) ** 2
+        return None
+
+    def metrics(self) -> Mapping[str, float]:
+        """Return ``brier``, ``ece`` and ``bias`` of the window (NaN before ``min_samples``)."""
+        if self._values is None:
+            if self._filled < self.params.min_samples:
+                self._values = dict.fromkeys(self.metric_names, math.nan)
+            else:
+                p, y = self._p[: self._filled], self._y[: self._filled]
+                ece = calibration_error(p, y, self.params.bins)[0]
+                self._values = {
+                    "brier": float(np.mean((p - y) ** 2)),
+                    "ece": ece,
+                    "bias": float(np.mean(p) - np.mean(y)),
+                }
+        return self._values
+
+    def summary(self) -> dict[str, Any]:
+        """Return the last window's metrics and reliability bins, and the run's Brier score."""
+        reliability: list[dict[str, float]] = []
+        if self._filled:
+            p, y = self._p[: self._filled], self._y[: self._filled]
+            _, counts, predicted, observed = calibration_error(p, y, self.params.bins)
+            width = 1.0 / self.params.bins
+            reliability = [
+                {
+                    "from": round(b * width, 10),
+                    "to": round((b + 1) * width, 10),
+                    "count": int(counts[b]),
+                    "predicted": float(predicted[b]),
+                    "observed": float(observed[b]),
+                }
+                for b in np.flatnonzero(counts)
+            ]
+        resolved = self._resolved
+        return {
+            **self.metrics(),
+            "brier_all": self._squared_errors / resolved if resolved else math.nan,
+            "resolved": resolved,
+            "reliability": reliability,
+        }
+
+
+def build(params: CalibrationParams, ctx: BuildContext) -> Calibration:
+    """Build the monitor."""
+    return Calibration(params, params.name or "calibration")
