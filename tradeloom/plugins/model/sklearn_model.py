@@ -525,10 +525,12 @@ class SklearnModel:
             )
         else:
             # scikit-learn's wrappers carry its configuration into the fold threads (and
-            # keep an estimator's own n_jobs from warning that they were not used).
+            # keep an estimator's own n_jobs from warning that they were not used). All
+            # folds finish before the first failure is raised: the fitted folds are kept
+            # anyway, and a generator dropped half way makes joblib warn from its threads.
             from sklearn.utils.parallel import Parallel, delayed
 
-            outcomes = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator")(
+            outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
                 delayed(self._train_one_thread)(fold, rows, seg, x, y) for fold, rows, seg in jobs
             )
         for outcome in outcomes:
