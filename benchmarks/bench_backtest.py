@@ -13,8 +13,6 @@ benchmarks/bench_core.py compares the compiled core with vectorbt and others.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import describe
 
 from tradeloom.domain import ModelOutput, RunInfo
 from tradeloom.runner.backtest import Driver, compute_features, run_backtest
@@ -44,13 +43,6 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
-    )
 
 
 def stages(runs: int) -> None:
@@ -164,7 +156,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     configure_logging("warning")
-    print(f"machine: {machine()}")
+    print("machine:", describe("numpy", "numba", "pandas", "scikit-learn", "tradeloom"))
     stages(args.runs)
     engine_vs_floor(args.bars, args.runs)
 

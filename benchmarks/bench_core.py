@@ -38,7 +38,6 @@ import argparse
 import gc
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -48,13 +47,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 import pandas as pd
+from machine import describe
 
 from tradeloom.domain import OHLCV, Bar, RunInfo
 from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
@@ -140,28 +139,6 @@ def line(name: str, seconds: list[float], bars: int) -> str:
     return (
         f"  {name:<40} {bars / med / 1e6:10.3f} M bars/s  median {med * 1e3:10.2f} ms  "
         f"(min {min(seconds) * 1e3:.2f}, max {max(seconds) * 1e3:.2f}, n={len(seconds)})"
-    )
-
-
-def cpu_model() -> str:
-    try:
-        for row in Path("/proc/cpuinfo").read_text().splitlines():
-            if row.startswith("model name"):
-                return row.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    versions = ", ".join(
-        f"{name} {version(name)}"
-        for name in ("numpy", "numba", "pandas", "vectorbt", "backtesting", "tradeloom")
-    )
-    return (
-        f"{platform.platform()}; {cpu_model()}; {os.cpu_count()} cores ({usable} usable); "
-        f"Python {platform.python_version()}; {versions}"
     )
 
 
@@ -582,7 +559,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
     configure_logging("error")  # the latency runs halt on drawdown
-    print(f"machine: {machine()}")
+    print("machine:", describe("numpy", "numba", "pandas", "vectorbt", "backtesting", "tradeloom"))
     throughput(args)
     latency(args)
     if not args.skip_startup:

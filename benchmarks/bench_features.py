@@ -19,16 +19,14 @@ per bar.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numba
 import numpy as np
 import talib
+from machine import describe
 
 from tradeloom.domain import Bar
 from tradeloom.plugins.features.bollinger import bb_width
@@ -40,24 +38,6 @@ from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    return (
-        f"{platform.platform()}; {cpu_model()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"numba {numba.__version__}, TA-Lib {talib.__version__}"
-    )
 
 
 def alternate(ours: Callable[[], object], theirs: Callable[[], object], runs: int) -> tuple:
@@ -136,7 +116,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--bars", type=int, default=20_000, help="bars stepped one at a time")
     args = parser.parse_args()
-    print(machine())
+    print(describe("numpy", "numba", "TA-Lib", "tradeloom"))
     batch(args.elements, args.runs)
     per_bar(args.bars)
 

@@ -13,19 +13,14 @@ microseconds of each path and the ratio of the medians, each the median over --r
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
-import scipy
-import sklearn
+from machine import describe
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
@@ -52,24 +47,6 @@ MODELS: dict[str, Callable[[int], Any]] = {
     "DecisionTreeClassifier": lambda seed: DecisionTreeClassifier(random_state=seed),
 }
 WARM_UP_CALLS = 200
-
-
-def cpu_model() -> str:
-    path = Path("/proc/cpuinfo")
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    return (
-        f"{platform.platform()}; {cpu_model()}; {os.cpu_count()} logical CPUs "
-        f"({usable} usable); Python {platform.python_version()}, numpy {np.__version__}, "
-        f"numba {numba.__version__}, scikit-learn {sklearn.__version__}, scipy {scipy.__version__}"
-    )
 
 
 def market(rows: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +114,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
 
-    print(f"machine: {machine()}")
+    print("machine:", describe("numpy", "numba", "scikit-learn", "scipy", "tradeloom"))
     print(
         f"data: {args.rows:,} training rows x {args.features} features; single rows drawn "
         f"from 5,000 held-out rows; per run {args.calls:,} compiled and "

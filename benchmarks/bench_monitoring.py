@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from machine import describe
 
 from tradeloom.domain import Bar, FeatureReference, Fill, ModelTraining, Order
 from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams, WindowAuc
@@ -96,6 +97,7 @@ def main() -> None:
         "execution_quality": ExecutionQuality(ExecutionQualityParams(window=100)),
         "prediction_rate": PredictionRate(PredictionRateParams(window=w, min_samples=100)),
     }
+    print("machine:", describe("numpy", "numba", "scikit-learn", "tradeloom"))
     print(f"{args.bars:,} bars, window {w}, on_bar + metrics() per bar, microseconds")
     for name, monitor in monitors.items():
 

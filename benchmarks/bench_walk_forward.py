@@ -17,16 +17,13 @@ using the cores.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
-import sklearn
+from machine import describe
 
 from tradeloom.domain import Bars, ModelOutput
 from tradeloom.runner.backtest import compute_features
@@ -46,23 +43,6 @@ ESTIMATORS = {
         "model.params={max_iter: 30, max_depth: 5, early_stopping: false}",
     ],
 }
-
-
-def cpu_model() -> str:
-    path = Path("/proc/cpuinfo")
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    return (
-        f"{platform.platform()}; {cpu_model()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, joblib {joblib.__version__}"
-    )
 
 
 def walk_forward(
@@ -95,7 +75,7 @@ def main() -> None:
     bars = pipeline.data.load()
     features = compute_features(pipeline, bars)
     model = pipeline.model
-    print(machine())
+    print(describe("numpy", "scikit-learn", "joblib", "tradeloom"))
     print(
         f"walk-forward over {len(bars):,} bars, {features.shape[1]} features, "
         f"{type(model.estimator).__name__}, "
