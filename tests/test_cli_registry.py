@@ -435,8 +435,8 @@ def test_a_pickle_whose_index_was_edited_too_is_refused_by_the_unpickler(
     edit_json(metadata_of(pkl), lambda m: forge(m["model"]))
     strategy("model:\n  from_run: train\n")
     assert refused(capsys, "validate", "s.yaml") == (
-        f"s.yaml:18:13 model.from_run: refused to unpickle {pkl}: it names io.open, which a "
-        "model file does not need; it may have been tampered with"
+        f"s.yaml:18:13 model.from_run: refused to unpickle {pkl}: it names io.open, which the "
+        "model allow-list does not admit; it may have been tampered with"
     )
     assert not marker.exists()
 
@@ -458,7 +458,183 @@ def test_a_pinned_malicious_pickle_is_still_refused(
     # the metadata forged as well: the allow-list is the line that holds
     edit_json(metadata_of(pkl), lambda m: m["model"].update({"sha256": evil}))
     assert refused(capsys, "validate", "s.yaml") == (
-        f"s.yaml:18:9 model.path: refused to unpickle {pkl}: it names io.open, which a "
-        "model file does not need; it may have been tampered with"
+        f"s.yaml:18:9 model.path: refused to unpickle {pkl}: it names io.open, which the "
+        "model allow-list does not admit; it may have been tampered with"
     )
     assert not marker.exists()
+
+
+# --- the security review's attacks: refused, nothing created or deleted ------------------------
+
+
+class _Reduce:
+    """Pickles as ``func(*args)``; ``func`` may be an instance, which loading then calls."""
+
+    def __init__(self, func: Any, args: tuple[Any, ...]) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.func, self.args)
+
+
+def pytest_running(marker: Path, test_file: Path) -> bytes:
+    """Return the review's detector pickle: a scipy test runner called on attacker code."""
+    from scipy._lib._testutils import PytestTester
+
+    argv = ["-p", "no:cacheprovider", "-q", f"--junitxml={marker}"]
+    runner = _Reduce(PytestTester("scipy"), ("full", 0, argv, False, False, [str(test_file)]))
+    return pickle.dumps(runner, protocol=5)
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_forged_detector_entry_beside_a_pinned_model_is_refused(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker, ran = tmp_path / "junit.xml", tmp_path / "ran"
+    models = run_dir / "models"
+    attack = models / "test_payload.py"
+    attack.write_text(f"import pathlib\npathlib.Path({str(ran)!r}).write_text('pwned')\n")
+    evil = models / "fold-0000.detector.pkl"
+    evil.write_bytes(pytest_running(marker, attack))
+    pkl = models / FIRST_FOLD
+    forged = {"file": evil.name, "sha256": sha(evil), "size": evil.stat().st_size}
+    edit_json(metadata_of(pkl), lambda m: m.update(detector=forged))
+    strategy(f"model:\n  path: train/models/{FIRST_FOLD}\n  sha256: {sha(pkl)}\n")
+    assert refused(capsys, "run", "s.yaml", "--out", "out") == (
+        f"s.yaml:18:9 model.path: {metadata_of(pkl)} is not tradeloom model metadata: "
+        "detector: Extra inputs are not permitted"
+    )
+    assert not marker.exists() and not ran.exists() and not Path("out").exists()
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_forged_import_path_does_not_widen_the_allow_list(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from joblib.memory import Memory
+
+    created = tmp_path / "created_by_joblib"
+    pkl = latest(run_dir)
+    genuine = sha(pkl)
+    edit_json(metadata_of(pkl), lambda m: m["estimator"].update(import_path="joblib.Anything"))
+    strategy("model:\n  from_run: train\n  trusted_packages: [lightgbm]\n")
+    assert refused(capsys, "validate", "s.yaml") == (
+        f"s.yaml:18:13 model.from_run: cannot load {pkl}: its metadata names the estimator "
+        "joblib.Anything; only scikit-learn estimators load, and those of packages the "
+        "strategy file trusts (model.trusted_packages: [joblib])"
+    )
+    # trusting joblib lets the metadata through, but the model file says otherwise
+    strategy(f"model:\n  from_run: train\n  sha256: {genuine}\n  trusted_packages: [joblib]\n")
+    assert refused(capsys, "validate", "s.yaml") == (
+        f"s.yaml:18:13 model.from_run: metadata file does not match the model file: "
+        f"{metadata_of(pkl)} differs from what {pkl} holds in estimator; it was edited, or "
+        "belongs to another model file"
+    )
+    # the model file swapped for the review's folder-creating pickle, index and metadata
+    # forged to match, the estimator named as scikit-learn's: the allow-list refuses it
+    pkl.write_bytes(pickle.dumps(_Reduce(Memory, (str(created),)), protocol=5))
+    forged = {"sha256": sha(pkl), "size": pkl.stat().st_size}
+    edit_json(run_dir / "models" / "index.json", lambda i: i["folds"][-1]["model"].update(forged))
+    edit_json(metadata_of(pkl), lambda m: m["model"].update(forged))
+    edit_json(
+        metadata_of(pkl),
+        lambda m: m["estimator"].update(import_path="sklearn.ensemble.RandomForestClassifier"),
+    )
+    strategy("model:\n  from_run: train\n")
+    assert refused(capsys, "run", "s.yaml", "--out", "out") == (
+        f"s.yaml:18:13 model.from_run: refused to unpickle {pkl}: it names "
+        "joblib.memory.Memory, which the model allow-list does not admit; it may have been "
+        "tampered with"
+    )
+    assert not created.exists() and not Path("out").exists()
+
+
+@pytest.mark.usefixtures("cli_logging", "run_dir")
+def test_the_standard_library_cannot_be_trusted(capsys: pytest.CaptureFixture[str]) -> None:
+    strategy("model:\n  from_run: train\n  trusted_packages: [lightgbm, os]\n")
+    assert refused(capsys, "validate", "s.yaml") == (
+        "s.yaml:19:32 model.trusted_packages.1: part of Python's standard library, which a "
+        "model never needs, was 'os'"
+    )
+
+
+# --- hand-edited metadata: one line at the model key, exit 2 -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda m: m["libraries"].update({"": "1.0"}),
+            "libraries: '' is not a distribution name (such as scikit-learn)",
+        ),
+        (
+            lambda m: m["training_window"].update(labels_end="not a time"),
+            "training_window.labels_end: Input should be a valid datetime or date, invalid "
+            "character in year",
+        ),
+        (
+            lambda m: m["training_window"].update(labels_end="2023-01-28T15:00:00"),
+            "training_window.labels_end: Input should have timezone info",
+        ),
+        (
+            lambda m: m["reference"].update(edges=[[1.0]]),
+            "reference: columns, edges and proportions must have one entry per column; they "
+            "have 4, 1 and 4",
+        ),
+        (
+            lambda m: m["reference"]["edges"][0].append(1e9),
+            "reference: log_return_1: 10 edges need 11 proportions, there are 10",
+        ),
+        (
+            lambda m: m["reference"]["proportions"][1].__setitem__(0, 0.5),
+            "reference: rsi_14: proportions must be >= 0 and sum to 1",
+        ),
+        (
+            lambda m: m.update(horizon=10**30),
+            "horizon: Input should be less than or equal to 1000000",
+        ),
+        (
+            lambda m: m.update(horizon=1e30),
+            "horizon: Unable to parse input string as an integer, exceeded maximum size",
+        ),
+        (lambda m: m.update(horizon=4), "horizon: must equal label.horizon (3), was 4"),
+        (
+            lambda m: m.update(format=1),
+            "format: this tradeloom reads format 2, the file is format 1 (saved by an older "
+            "tradeloom, with the anomaly detector in a file of its own; train the model "
+            "again to save it in this format)",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("cli_logging")
+def test_hand_edited_metadata_is_one_line_at_the_model_key(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], change: Any, problem: str
+) -> None:
+    meta = metadata_of(latest(run_dir))
+    edit_json(meta, change)
+    strategy("model:\n  from_run: train\nmonitoring:\n  - kind: feature_drift\n")
+    assert refused(capsys, "run", "s.yaml", "--out", "out") == (
+        f"s.yaml:18:13 model.from_run: {meta} is not tradeloom model metadata: {problem}"
+    )
+    assert not Path("out").exists()
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_metadata_that_passes_its_checks_but_differs_from_the_model_file_is_refused(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pkl = latest(run_dir)
+
+    def shift(m: dict[str, Any]) -> None:
+        window = m["training_window"]
+        window["labels_end"] = window["end"]  # would let the model predict in-sample bars
+        m["libraries"]["scikit-learn"] += ".post1"
+
+    edit_json(metadata_of(pkl), shift)
+    strategy("model:\n  from_run: train\n")
+    assert refused(capsys, "run", "s.yaml", "--out", "out") == (
+        f"s.yaml:18:13 model.from_run: metadata file does not match the model file: "
+        f"{metadata_of(pkl)} differs from what {pkl} holds in labels_end, libraries; it was "
+        "edited, or belongs to another model file"
+    )

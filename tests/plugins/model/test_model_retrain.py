@@ -160,3 +160,50 @@ def test_retrain_needs_fit_predict_first() -> None:
         RuntimeError, match=r"^retrain needs the data of fit_predict; call it first$"
     ):
         _model().retrain(10, "why")
+
+
+def test_a_retrain_of_a_middle_segment_leaves_the_latest_fold_for_both_row_paths(
+    tmp_path: Path,
+) -> None:
+    from tradeloom.plugins.model.anomaly import anomaly_scores
+    from tradeloom.plugins.model.registry import save_models
+    from tradeloom.plugins.model.sklearn_model import predict_up
+
+    params = SklearnParams.model_validate(
+        {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "walk_forward": {"train_window": 30, "retrain_every": 50},
+            "anomaly": {"n_estimators": 10},
+        }
+    )
+    model = build_sklearn_model(params, CTX)
+    bars, features = _rising_then_random()
+    output = model.fit_predict(bars, features)
+    assert [t.predict_end for t in output.trainings][-1] == 199
+    scheduled = model.latest
+    assert scheduled is not None and scheduled is model.trained[-1]
+    middle = model.retrain(100, "health.0: test")
+    assert middle is not None and middle.training.predict_end < 199
+    retrained = model.trained[-1]
+    assert retrained.training.reason == "health.0: test"
+    assert model.latest is scheduled and model.fitted is scheduled.fitted
+    x = features.to_numpy()
+    assert scheduled.detector is not None and retrained.detector is not None
+    mine = anomaly_scores(scheduled.detector, x)
+    assert (mine != anomaly_scores(retrained.detector, x)).any()  # a wrong pick would show
+    assert [model.anomaly_score_row(row) for row in x[:20]] == mine[:20].tolist()
+    assert model.predict_row(x[5]) == pytest.approx(predict_up(scheduled.fitted, x[5:6])[0])
+    saved = save_models(
+        tmp_path / "a", model, strategy="t", feature_spec=[], timestamps=bars.frame.index
+    )
+    assert saved is not None
+    assert (saved.latest.fold, saved.latest.reason) == (scheduled.training.fold, "scheduled")
+    # a retraining that predicts the last bars becomes the latest, for all of them
+    last = model.retrain(190, "health.0: late")
+    assert last is not None and last.training.predict_end == 199
+    assert model.latest is model.trained[-1] and model.fitted is model.latest.fitted
+    saved = save_models(
+        tmp_path / "b", model, strategy="t", feature_spec=[], timestamps=bars.frame.index
+    )
+    assert saved is not None and saved.latest.reason == "health.0: late"
+    assert model.anomaly_score_row(x[0]) == anomaly_scores(model.latest.detector, x[:1])[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tradeloom.errors import ConfigError
 from tradeloom.plugins.signal.regime import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
@@ -26,6 +28,7 @@ from tradeloom.plugins.signal.regime import (
     trend_label,
     volatility_label,
 )
+from tradeloom.schemas import load_strategy
 
 # log returns: mostly noise, with runs of zeros (flat prices) and of one sign (trends)
 _moves = st.lists(
@@ -192,6 +195,22 @@ def test_the_defaults_are_documented_numbers() -> None:
         RegimeParams(trend_window=1)
     with pytest.raises(ValidationError):
         RegimeParams(high_volatility_quantile=0.0)
+
+
+@pytest.mark.parametrize("key", ["trend_window", "volatility_window", "volatility_lookback"])
+def test_a_window_of_more_than_a_million_bars_is_refused_before_it_exhausts_memory(
+    key: str, tmp_path: Path
+) -> None:
+    assert getattr(RegimeParams(**{key: 1_000_000}), key) == 1_000_000
+    with pytest.raises(ValidationError, match=r"less than or equal to 1000000"):
+        RegimeParams(**{key: 1_000_001})
+    text = (Path(__file__).parents[3] / "strategies" / "btc_rf.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "s.yaml"
+    path.write_text(f"{text}regime: {{{key}: 100000000000}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_strategy(path)
+    (line,) = caught.value.lines()
+    assert line.endswith(f" regime.{key}: must be <= 1000000, was 100000000000")
 
 
 def test_a_random_walk_trends_about_as_often_as_the_threshold_implies() -> None:

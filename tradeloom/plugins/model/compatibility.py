@@ -70,7 +70,8 @@ def version_problem(saved: Mapping[str, str]) -> str | None:
         there = saved[library]
         try:
             here = importlib.metadata.version(library)
-        except importlib.metadata.PackageNotFoundError:
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            # ValueError: a name importlib refuses; the metadata's own check names it first
             return f"it was saved with {library} {there}, which is not installed here"
         if _release(there)[:parts] != _release(here)[:parts]:
             what = "major.minor" if parts == 2 else "major"

@@ -2,16 +2,23 @@
 
 The order is the trust model (the README's "Trust model for model files"):
 
-1. The pickle exists and its metadata (``fold-NNNN.json`` beside it) is valid.
-2. The pickle's SHA-256 equals the expected hash: the one the strategy file pins, or
-   else the one the run's ``models/index.json`` lists. Nothing has read the bytes as a
+1. The model file exists and its metadata (``fold-NNNN.json`` beside it) is valid.
+2. The file's SHA-256 equals the expected hash: the one the strategy file pins, or else
+   the one the run's ``models/index.json`` lists. Nothing has read the bytes as a
    pickle yet, so a swapped or truncated file is refused before any of its code runs.
 3. The metadata describes that file (it records the same hash).
 4. The libraries it was saved with are compatible with these (`version_problem`).
 5. It was trained on this strategy's features (`feature_problem`).
-6. The detector pickle, if any, has the hash the metadata records.
-7. Both are unpickled with `restricted_loads`'s allow-list, a second line of defence
-   for a run directory whose index could have been edited along with the file.
+6. Its estimator is a scikit-learn one, or of a package the strategy file trusts.
+7. It is unpickled with `restricted_loads`'s allow-list, a second line of defence for a
+   run directory whose index could have been edited along with the file. The packages
+   it trusts beyond scikit-learn come from the strategy file, never from the metadata.
+8. The file holds a model bundle (`read_bundle`): the classifier, its detector, and the
+   metadata it acts on, which the JSON must match field for field.
+
+Steps 3 to 6 read the JSON, which the hash does not cover: they give early, readable
+refusals. Step 8 ties the JSON to the hashed file, and the loaded model uses the values
+from inside the file.
 
 Every refusal is a `ParamError` at the ``model`` key that gave the file, so the CLI
 reports it as one located line and exits 2.
@@ -28,8 +35,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.model.bundle import Bundle, BundleError, read_bundle
 from tradeloom.plugins.model.compatibility import feature_problem, version_problem
 from tradeloom.plugins.model.metadata import (
+    BundledMetadata,
     FileInfo,
     IndexEntry,
     ModelIndex,
@@ -37,7 +46,11 @@ from tradeloom.plugins.model.metadata import (
     describe_invalid,
 )
 from tradeloom.plugins.model.registry import INDEX_FILE, MODELS_DIR, top_package
-from tradeloom.plugins.model.safe_pickle import RefusedGlobalError, restricted_loads
+from tradeloom.plugins.model.safe_pickle import (
+    RefusedGlobalError,
+    restricted_loads,
+    trusted_package_problem,
+)
 
 __all__ = ["LoadedModel", "ModelRequest", "load_saved_model"]
 
@@ -53,12 +66,15 @@ class ModelRequest:
         from_run: A run directory whose ``models/index.json`` names the folds, or None.
         sha256: The hash the strategy file pins (required with ``path``).
         fold: With ``from_run``, the fold number to load (None: the latest).
+        trusted_packages: Third-party packages whose classes the model file may name,
+            as the strategy file lists them (``model.trusted_packages``).
     """
 
     path: Path | None = None
     from_run: Path | None = None
     sha256: str | None = None
     fold: int | None = None
+    trusted_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,9 +82,11 @@ class LoadedModel:
     """A saved fold, checked and unpickled.
 
     Attributes:
-        source: The pickle it came from.
+        source: The model file it came from.
         sha256: Its SHA-256.
-        metadata: Its metadata.
+        metadata: The metadata file beside it (its readable description).
+        bundled: The metadata saved inside the model file, which the metadata file
+            matches: the values to act on.
         fitted: The fitted estimator (or pipeline).
         detector: The fold's anomaly detector, or None.
     """
@@ -76,6 +94,7 @@ class LoadedModel:
     source: Path
     sha256: str
     metadata: ModelMetadata
+    bundled: BundledMetadata
     fitted: Any
     detector: Any | None
 
@@ -142,20 +161,12 @@ def load_saved_model(
     problem = feature_problem(spec, feature_spec, columns)
     if problem is not None:
         raise ParamError("", f"{pickle_path.name} was trained on other features: {problem}")
-    detector_data = _detector_bytes(pickle_path.parent, metadata, key)
-    package = top_package(metadata.estimator.import_path)
-    fitted = _unpickle(data, pickle_path, package, key)
-    if not callable(getattr(fitted, "predict_proba", None)) or not hasattr(fitted, "classes_"):
-        raise ParamError(key, f"{pickle_path} holds a {type(fitted).__name__}, not a classifier")
-    detector = None
-    if detector_data is not None:
-        detector_path = pickle_path.parent / _plain_name(metadata.detector, key).file
-        detector = _unpickle(detector_data, detector_path, package, key)
-        if not callable(getattr(detector, "decision_function", None)):
-            raise ParamError(
-                key, f"{detector_path} holds a {type(detector).__name__}, not a detector"
-            )
-    return LoadedModel(pickle_path, actual, metadata, fitted, detector)
+    _check_estimator_package(metadata, request.trusted_packages, pickle_path, key)
+    bundle = _unpickle(data, pickle_path, request.trusted_packages, key)
+    _check_bundle(bundle, metadata, metadata_path, pickle_path, key)
+    return LoadedModel(
+        pickle_path, actual, metadata, bundle.metadata, bundle.model, bundle.detector
+    )
 
 
 def _index_entry(run_dir: Path, fold: int | None) -> tuple[IndexEntry, Path]:
@@ -210,44 +221,65 @@ def _require_file(path: Path, key: str) -> None:
         raise ParamError(key, f"not a file: {path}")
 
 
-def _detector_bytes(folder: Path, metadata: ModelMetadata, key: str) -> bytes | None:
-    if metadata.detector is None:
-        return None
-    info = _plain_name(metadata.detector, key)
-    path = folder / info.file
-    _require_file(path, key)
-    data = path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != info.sha256:
-        raise ParamError(
-            key,
-            f"sha256 of {path} is {actual}, expected {info.sha256} (recorded in its model's "
-            f"metadata){_size_hint(len(data), info)}; refusing to load it",
-        )
-    return data
-
-
-def _plain_name(info: FileInfo | None, key: str) -> FileInfo:
-    # A file name, never a path: the metadata may not point outside its folder.
-    assert info is not None
+def _plain_name(info: FileInfo, key: str) -> FileInfo:
+    # A file name, never a path: the index may not point outside its folder.
     if Path(info.file).name != info.file:
         raise ParamError(key, f"model file names must be plain file names, was '{info.file}'")
     return info
 
 
-def _unpickle(data: bytes, path: Path, package: str, key: str) -> Any:
+def _check_estimator_package(
+    metadata: ModelMetadata, trusted: tuple[str, ...], path: Path, key: str
+) -> None:
+    # Only narrows what loads: the unpickler's allow-list never reads the metadata.
+    import_path = metadata.estimator.import_path
+    package = top_package(import_path)
+    if package == "sklearn" or package in trusted:
+        return
+    remedy = (
+        f" (model.trusted_packages: [{package}])"
+        if trusted_package_problem(package) is None
+        else ""
+    )
+    raise ParamError(
+        key,
+        f"cannot load {path}: its metadata names the estimator {import_path}; only "
+        f"scikit-learn estimators load, and those of packages the strategy file trusts{remedy}",
+    )
+
+
+def _unpickle(data: bytes, path: Path, trusted: tuple[str, ...], key: str) -> Bundle:
     try:
-        return restricted_loads(data, extra_package=package)
+        content = restricted_loads(data, trusted_packages=trusted)
     except RefusedGlobalError as exc:
         raise ParamError(
             key,
-            f"refused to unpickle {path}: it names {exc.name}, which a model file does not "
-            "need; it may have been tampered with",
+            f"refused to unpickle {path}: it names {exc.name}, which the model allow-list "
+            "does not admit; it may have been tampered with",
         ) from exc
     except Exception as exc:  # a corrupt pickle can raise nearly anything
         raise ParamError(
             key, f"cannot unpickle {path}: {type(exc).__name__}: {exc}".rstrip(": ")
         ) from exc
+    try:
+        return read_bundle(content)
+    except BundleError as exc:
+        raise ParamError(key, f"cannot load {path}: {exc}") from exc
+
+
+def _check_bundle(
+    bundle: Bundle, metadata: ModelMetadata, metadata_path: Path, path: Path, key: str
+) -> None:
+    differing = metadata.bundled().differences(bundle.metadata)
+    if (bundle.detector is not None) != metadata.has_detector:
+        differing.append("has_detector")
+    if differing:
+        raise ParamError(
+            key,
+            f"metadata file does not match the model file: {metadata_path} differs from "
+            f"what {path} holds in {', '.join(differing)}; it was edited, or belongs to "
+            "another model file",
+        )
 
 
 def _size_hint(size: int, info: FileInfo) -> str:

@@ -1,12 +1,14 @@
 """Save every trained fold of a run in its ``models`` folder, with what it takes to trust it.
 
-For each fold ``models/fold-NNNN.pkl`` (the fitted estimator, pickle protocol 5), its
-anomaly detector if it has one (``fold-NNNN.detector.pkl``), and ``fold-NNNN.json``: the
-feature specification and its hash, the training and prediction windows as bar indices
-and UTC times, the hash of the training data, label, estimator and params, library
-versions, the feature distribution drift monitoring compares against, and the SHA-256 and
-size of each pickle. ``models/index.json`` lists the folds in training order and names
-the latest. Reading them back is `tradeloom.plugins.model.loading`.
+For each fold ``models/fold-NNNN.pkl``: one pickle (protocol 5) of the fitted estimator,
+its anomaly detector if it has one, and the metadata a loaded model acts on (see
+`tradeloom.plugins.model.bundle`), so that the file's SHA-256 covers all three. Beside it
+``fold-NNNN.json``, the readable description: the feature specification and its hash,
+the training and prediction windows as bar indices and UTC times, the hash of the
+training data, label, estimator and params, library versions, the feature distribution
+drift monitoring compares against, and the SHA-256 and size of the pickle.
+``models/index.json`` lists the folds in training order and names the latest. Reading
+them back is `tradeloom.plugins.model.loading`.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import dataclasses
 import hashlib
 import json
 import math
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tradeloom.plugins.model.bundle import Bundle, dump_bundle
 from tradeloom.plugins.model.compatibility import library_versions
 from tradeloom.plugins.model.metadata import (
     FORMAT,
+    BundledMetadata,
     EstimatorInfo,
     FeatureSpec,
     FileInfo,
@@ -33,10 +37,10 @@ from tradeloom.plugins.model.metadata import (
     IndexEntry,
     ModelIndex,
     ModelMetadata,
-    ReferenceInfo,
     TimeWindow,
     TrainingWindow,
 )
+from tradeloom.plugins.model.reference_info import ReferenceInfo
 
 __all__ = [
     "INDEX_FILE",
@@ -53,8 +57,6 @@ MODELS_DIR = "models"
 
 INDEX_FILE = "index.json"
 """The file of `MODELS_DIR` that lists the saved folds."""
-
-PICKLE_PROTOCOL = 5
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def save_models(
                 reason=metadata.training.reason,
                 model=metadata.model,
                 metadata=f"{stem}.json",
-                detector=metadata.detector,
+                has_detector=metadata.has_detector,
                 train_start=training.start_bar,
                 train_end=training.end_bar,
                 train_start_time=training.start,
@@ -184,11 +186,7 @@ def _save_fold(
     timestamps: pd.DatetimeIndex,
 ) -> ModelMetadata:
     training = trained_fold.training
-    model_info = _write_pickle(folder / f"{stem}.pkl", trained_fold.fitted)
     detector = getattr(trained_fold, "detector", None)
-    detector_info = (
-        None if detector is None else _write_pickle(folder / f"{stem}.detector.pkl", detector)
-    )
     spec = FeatureSpec(
         features=[dict(entry) for entry in feature_spec], columns=list(trained_fold.columns)
     )
@@ -201,19 +199,34 @@ def _save_fold(
         if f.metadata.get("journal", True)
     }
     label = getattr(model, "label", None)
+    training_window = TrainingWindow(
+        start_bar=training.train_start,
+        end_bar=training.train_end,
+        start=_time(timestamps, training.train_start),
+        end=_time(timestamps, training.train_end),
+        labels_end=_time(timestamps, labels_end),
+    )
+    bundled = BundledMetadata(
+        estimator=estimator.import_path,
+        columns=spec.columns,
+        feature_spec_sha256=spec.sha256(),
+        label=_json_safe(label.model_dump(mode="json")) if label is not None else {},
+        horizon=horizon,
+        labels_end=training_window.labels_end,
+        reference=None if training.reference is None else ReferenceInfo.of(training.reference),
+        libraries=library_versions(top_package(estimator.import_path)),
+        training=FoldInfo(**_json_safe(fields)),
+    )
+    data = dump_bundle(Bundle(trained_fold.fitted, detector, bundled))
+    path = folder / f"{stem}.pkl"
+    path.write_bytes(data)
     metadata = ModelMetadata(
         format=FORMAT,
         strategy=strategy,
-        model=model_info,
-        detector=detector_info,
-        training=FoldInfo(**_json_safe(fields)),
-        training_window=TrainingWindow(
-            start_bar=training.train_start,
-            end_bar=training.train_end,
-            start=_time(timestamps, training.train_start),
-            end=_time(timestamps, training.train_end),
-            labels_end=_time(timestamps, labels_end),
-        ),
+        model=file_info(path, data),
+        has_detector=detector is not None,
+        training=bundled.training,
+        training_window=training_window,
         predict_window=TimeWindow(
             start_bar=training.predict_start,
             end_bar=training.predict_end,
@@ -221,14 +234,15 @@ def _save_fold(
             end=_time(timestamps, training.predict_end),
         ),
         feature_spec=spec,
-        feature_spec_sha256=spec.sha256(),
+        feature_spec_sha256=bundled.feature_spec_sha256,
         training_data_sha256=trained_fold.data_sha256,
-        label=_json_safe(label.model_dump(mode="json")) if label is not None else {},
+        label=bundled.label,
         horizon=horizon,
         estimator=estimator,
-        libraries=library_versions(top_package(estimator.import_path)),
-        reference=None if training.reference is None else ReferenceInfo.of(training.reference),
+        libraries=bundled.libraries,
+        reference=bundled.reference,
     )
+    assert not metadata.bundled().differences(bundled)  # one source for both copies
     _write_json(folder / f"{stem}.json", metadata)
     return metadata
 
@@ -258,19 +272,13 @@ def _stem(fold: int, used: set[str]) -> str:
     return stem
 
 
-def _write_pickle(path: Path, obj: Any) -> FileInfo:
-    data = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
-    path.write_bytes(data)
-    return file_info(path, data)
-
-
 def _write_json(path: Path, record: Any) -> None:
     text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def _time(timestamps: pd.DatetimeIndex, bar: int) -> str:
-    return pd.Timestamp(timestamps[bar]).isoformat()
+def _time(timestamps: pd.DatetimeIndex, bar: int) -> datetime:
+    return pd.Timestamp(timestamps[bar]).to_pydatetime()
 
 
 def _json_safe(value: Any) -> Any:

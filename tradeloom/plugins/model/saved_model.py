@@ -6,24 +6,26 @@ latest fold (or ``fold: N``) of a run directory, trusting the hash its index lis
 unless ``sha256`` pins it. The section needs no ``kind:``: a model section with
 ``path`` or ``from_run`` is this one. The model is loaded and checked when the strategy
 is built (`tradeloom.plugins.model.loading`), so ``tradeloom validate`` refuses a
-missing, tampered or incompatible model file before anything runs.
+missing, tampered or incompatible model file before anything runs. A model of a
+third-party estimator loads only if ``trusted_packages`` names its package.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from tradeloom.domain import Bars, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
+from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_model import (
     TrainedFold,
     _predict_serially,
@@ -37,6 +39,16 @@ if TYPE_CHECKING:
 __all__ = ["SavedModel", "SavedParams", "build_saved_model"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _trustable(package: str) -> str:
+    problem = trusted_package_problem(package)
+    if problem is not None:
+        raise ValueError(problem)
+    return package
+
+
+_Package = Annotated[str, AfterValidator(_trustable)]
 
 
 class SavedParams(Params):
@@ -70,6 +82,13 @@ class SavedParams(Params):
     )
     fold: int | None = Field(
         default=None, ge=0, description="With from_run: the fold to load (default: the latest)."
+    )
+    trusted_packages: list[_Package] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Third-party packages (top-level import names, e.g. lightgbm) whose "
+        "classes the model file may name when it is unpickled; scikit-learn's estimators "
+        "need none. Trust only a package you would run code from.",
     )
 
     @field_validator("sha256")
@@ -122,13 +141,13 @@ class SavedModel:
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
-        metadata = loaded.metadata
-        self.horizon = metadata.horizon
-        self.columns = tuple(metadata.feature_spec.columns)
+        bundled = loaded.bundled  # what the hashed file holds, not the editable JSON
+        self.horizon = bundled.horizon
+        self.columns = tuple(bundled.columns)
         self.fitted = loaded.fitted
         self.detector = loaded.detector
-        self.estimator_name = metadata.training.estimator
-        self.labels_end = pd.Timestamp(metadata.training_window.labels_end)
+        self.estimator_name = bundled.training.estimator
+        self.labels_end = pd.Timestamp(bundled.labels_end)
         self.trained: list[TrainedFold] = []
         self.loaded_from = {"source": str(loaded.source), "sha256": loaded.sha256}
         self._loaded = loaded
@@ -175,9 +194,9 @@ class SavedModel:
             raise UserError(
                 f"model: {name} failed to predict: {type(exc).__name__}: {exc}"
             ) from exc
-        metadata = self._loaded.metadata
-        fold = metadata.training
-        reference = metadata.reference
+        bundled = self._loaded.bundled
+        fold = bundled.training
+        reference = bundled.reference
         training = ModelTraining(
             fold=fold.fold,
             train_start=fold.train_start,
@@ -261,13 +280,15 @@ def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:
 
     Raises:
         ParamError: The file is missing, truncated, of another hash, of incompatible
-            library versions, trained on other features, or names a refused global.
+            library versions, trained on other features, names a refused global, or
+            does not match its metadata file.
     """
     request = ModelRequest(
         path=None if params.path is None else ctx.resolve_path(params.path),
         from_run=None if params.from_run is None else ctx.resolve_path(params.from_run),
         sha256=params.sha256,
         fold=params.fold,
+        trusted_packages=tuple(params.trusted_packages),
     )
     loaded = load_saved_model(
         request, feature_spec=[dict(f) for f in ctx.feature_spec], columns=ctx.feature_columns

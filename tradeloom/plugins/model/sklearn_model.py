@@ -257,9 +257,12 @@ class SklearnModel:
     Attributes:
         horizon: Label horizon in bars.
         estimator_name: The estimator's class name, as journaled with each fold.
-        fitted: The estimator of the latest trained fold after `fit_predict` (None before);
-            a ``Pipeline`` of the fold's scaler and estimator when ``scaler`` is set. A
-            fold of `retrain` replaces it when no scheduled fold comes after it.
+        latest: The latest trained fold (None before `fit_predict`): the one predicting
+            the last bars, of two the one that starts predicting later, as the registry's
+            ``index.json`` names it. A fold of `retrain` replaces it when no scheduled
+            fold comes after it. `predict_row` and `anomaly_score_row` both use it.
+        fitted: ``latest``'s fitted estimator (None before `fit_predict`); a ``Pipeline``
+            of the fold's scaler and estimator when ``scaler`` is set.
         trained: Every fold trained by `fit_predict`, in fold order (skipped ones excluded),
             then those trained by `retrain`, in the order they were.
     """
@@ -290,7 +293,7 @@ class SklearnModel:
         self.n_jobs = n_jobs
         self.on_single_class = on_single_class
         self.estimator_name = type(estimator).__name__
-        self.fitted: Any | None = None
+        self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: _RowModel | None = None
         self._history: _History | None = None
@@ -376,7 +379,7 @@ class SklearnModel:
         by_fold = {t.fold: t for t in trainings}
         probability = np.full(len(frame), np.nan)
         scores = np.full(len(frame), np.nan)
-        self.trained = []
+        self.trained, self.latest = [], None
         for (fold, rows, segment), (fitted, predicted) in zip(
             jobs, self._run(jobs, x, y), strict=True
         ):
@@ -384,16 +387,14 @@ class SklearnModel:
             detector = None
             if self.detector is not None:
                 detector, scores[segment] = self._detect(fold, x[rows], x[segment])
-            self.fitted = fitted
-            self.trained.append(
-                TrainedFold(
-                    by_fold[fold.index],
-                    fitted,
-                    columns,
-                    training_data_sha256(x[rows], y[rows]),
-                    detector,
-                )
+            self.latest = TrainedFold(
+                by_fold[fold.index],
+                fitted,
+                columns,
+                training_data_sha256(x[rows], y[rows]),
+                detector,
             )
+            self.trained.append(self.latest)
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
         series = pd.Series(probability, index=frame.index, name="probability_up")
         if self.detector is None:
@@ -478,17 +479,21 @@ class SklearnModel:
             detector, segment_scores = self._detect(fold, x[rows], x[segment])
             scores = np.full(len(bars), np.nan)
             scores[history.usable[bars]] = segment_scores
-        self.trained.append(
-            TrainedFold(
-                training,
-                fitted,
-                history.columns,
-                training_data_sha256(x[rows], y[rows]),
-                detector,
-            )
+        retrained = TrainedFold(
+            training,
+            fitted,
+            history.columns,
+            training_data_sha256(x[rows], y[rows]),
+            detector,
         )
-        if fold.predict_end == n - 1:  # no scheduled fold after it: the latest model
-            self.fitted = fitted
+        self.trained.append(retrained)
+        latest = self.latest
+        # as the registry's index picks its latest: the fold predicting the last bars
+        if latest is None or (fold.predict_end, fold.predict_start) >= (
+            latest.training.predict_end,
+            latest.training.predict_start,
+        ):
+            self.latest = retrained
         probability = np.full(len(bars), np.nan)
         probability[history.usable[bars]] = predicted
         return Retraining(training, probability, scores)
@@ -574,6 +579,11 @@ class SklearnModel:
         return fitted, predicted
 
     @property
+    def fitted(self) -> Any | None:
+        """The fitted estimator of the latest fold (`latest`), or None before `fit_predict`."""
+        return None if self.latest is None else self.latest.fitted
+
+    @property
     def compiled(self) -> CompiledClassifier | None:
         """The compiled trees `predict_row` uses for the latest fold; None if it cannot.
 
@@ -587,7 +597,7 @@ class SklearnModel:
     def predict_row(self, values: npt.ArrayLike) -> float:
         """Return the probability of an up move for one bar's features, as the batch path does.
 
-        Uses the latest trained fold (`fitted`): its scaler, if any, with scikit-learn's
+        Uses the latest trained fold (`latest`): its scaler, if any, with scikit-learn's
         arithmetic, then the compiled trees of `compile_classifier` when it supports the
         estimator. The number is then the one `fit_predict` gives the same row in that
         fold's segment, bit for bit (for a forest with ``n_jobs`` > 1, the one it gives
@@ -623,9 +633,9 @@ class SklearnModel:
     def anomaly_score_row(self, values: npt.ArrayLike) -> float:
         """Return the anomaly score of one bar's features, as `fit_predict` scores it.
 
-        Uses the latest trained fold's detector; the number is the one `fit_predict`
-        gives the same row in that fold's segment (see `anomaly_scores`). Below 0 is
-        anomalous.
+        Uses the detector of the latest trained fold (`latest`, as `predict_row` does);
+        the number is the one `fit_predict` gives the same row in that fold's segment
+        (see `anomaly_scores`). Below 0 is anomalous.
 
         Args:
             values: One value per feature column, in the order `fit_predict` was given.
@@ -638,7 +648,7 @@ class SklearnModel:
             ValueError: ``values`` does not hold one value per feature column.
         """
         row = np.asarray(values, dtype=np.float64)
-        latest = self.trained[-1] if self.trained else None
+        latest = self.latest
         if latest is None or latest.detector is None:
             return float("nan")
         if row.ndim != 1 or len(row) != len(latest.columns):
