@@ -51,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        from tradeloom.redaction import redact_text
+
         _log.exception("run_failed", error=f"{type(exc).__name__}: {exc}")
-        print(f"run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(redact_text(f"run failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.redaction import redact_text
+
 __all__ = ["Journal", "JournalRow", "journal_digest", "read_journal"]
 
 _SCHEMA = """
@@ -84,7 +86,9 @@ class Journal:
             data: object = dataclasses.asdict(payload)
         else:
             data = payload
-        text = json.dumps(_jsonable(data), sort_keys=True, separators=(",", ":"))
+        # Defense in depth: a secret that reached a payload (an exchange's error text)
+        # is written as ***.
+        text = redact_text(json.dumps(_jsonable(data), sort_keys=True, separators=(",", ":")))
         ts = None if timestamp is None else _iso(timestamp)
         self._buffer.append((self._seq, bar, ts, kind, correlation_id, text))
         if len(self._buffer) >= self._flush_every:

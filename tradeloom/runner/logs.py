@@ -7,6 +7,12 @@ import sys
 
 import structlog
 
+from tradeloom.redaction import (
+    install_excepthook,
+    install_record_redaction,
+    redact_processor,
+)
+
 __all__ = ["configure_logging"]
 
 
@@ -17,7 +23,12 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         level: ``debug``, ``info``, ``warning`` or ``error``.
         json: JSON lines (True) or the console renderer (False); by default JSON
             unless stderr is a terminal.
+
+    Secrets are redacted (`tradeloom.redaction`) from these logs, from stdlib logging
+    (ccxt's and urllib3's debug lines) and from uncaught exceptions' tracebacks.
     """
+    install_record_redaction()
+    install_excepthook()
     use_json = not sys.stderr.isatty() if json is None else json
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
@@ -28,6 +39,8 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            # Last before rendering: every field, the traceback text included.
+            redact_processor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -25,6 +25,7 @@ from typing import Any
 import ccxt
 
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.redaction import guard_client
 
 __all__ = [
     "CREDENTIAL_SETTINGS",
@@ -64,6 +65,9 @@ def check_exchange_id(exchange_id: str) -> str:
 def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -> ccxt.Exchange:
     """Return a ccxt client of ``exchange_id``; no request is made.
 
+    The client's ``verbose`` output goes to the redacted logs, not stdout
+    (`tradeloom.redaction.guard_client`).
+
     Args:
         exchange_id: A ccxt exchange id (``binance``).
         settings: ccxt constructor settings; ``enableRateLimit`` defaults to True.
@@ -73,9 +77,9 @@ def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -
     with _lock:
         factory = _factories.get(exchange_id)
     if factory is not None:
-        return factory(merged)
+        return guard_client(factory(merged))
     exchange_class: type[ccxt.Exchange] = getattr(ccxt, exchange_id)
-    return exchange_class(merged)
+    return guard_client(exchange_class(merged))
 
 
 def unknown_settings(exchange_id: str, settings: Mapping[str, Any]) -> dict[str, str]:

@@ -85,6 +85,7 @@ from tradeloom.plugins.execution.order_state import (
     Transition,
     VenueStatus,
 )
+from tradeloom.redaction import guard_client
 
 __all__ = ["CcxtVenue", "RetriesExhausted"]
 
@@ -140,7 +141,7 @@ class CcxtVenue:
 
     Args:
         client: A synchronous ccxt exchange with API keys. Its ``maxRetriesOnFailure``
-            option is set to 0.
+            option is set to 0, and its ``verbose`` output goes to the redacted logs.
         symbol: The unified symbol traded (``BTC/USDT``).
         journal: Where intents and events are made durable.
         bar_clock: Returns the index of the bar in progress; stamped on fills and
@@ -178,7 +179,7 @@ class CcxtVenue:
             raise ValueError("the venue needs a symbol, e.g. 'BTC/USDT'")
         _refuse_http_retries(client)
         client.options["maxRetriesOnFailure"] = 0
-        self.client = client
+        self.client = guard_client(client)
         self.symbol = symbol
         self.journal = journal
         self.retrier = ReadRetrier(
