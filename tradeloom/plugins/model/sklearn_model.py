@@ -353,29 +353,11 @@ class SklearnModel:
         trainings: list[ModelTraining] = []
         for fold in folds:
             rows = fold.training_rows(trainable)
-            positives = int(labels[rows].sum())
-            skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
-            if skipped and self.on_single_class == "fail":
-                raise self._single_class(fold, positives)
-            if not skipped:
+            training = self._plan_training(fold, rows, labels, x, columns, "scheduled")
+            if not training.skipped:
                 segment = np.arange(fold.predict_start, fold.predict_end + 1)
                 jobs.append((fold, rows, segment[usable[segment]]))
-            trainings.append(
-                ModelTraining(
-                    fold=fold.index,
-                    train_start=fold.train_start,
-                    train_end=fold.train_end,
-                    predict_start=fold.predict_start,
-                    predict_end=fold.predict_end,
-                    rows=fold.rows,
-                    positives=positives,
-                    horizon=self.horizon,
-                    estimator=self.estimator_name,
-                    skipped=skipped,
-                    embargo=self.embargo,
-                    reference=None if skipped else FeatureReference.of(x[rows], columns),
-                )
-            )
+            trainings.append(training)
         by_fold = {t.fold: t for t in trainings}
         probability = np.full(len(frame), np.nan)
         scores = np.full(len(frame), np.nan)
@@ -447,26 +429,8 @@ class SklearnModel:
         check_purging([fold], trainable, np.arange(n) + self.horizon)
         x, y = history.x, history.y
         rows = fold.training_rows(trainable)
-        positives = int(y[rows].sum())
-        skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
-        if skipped and self.on_single_class == "fail":
-            raise self._single_class(fold, positives)
-        training = ModelTraining(
-            fold=fold.index,
-            train_start=fold.train_start,
-            train_end=fold.train_end,
-            predict_start=fold.predict_start,
-            predict_end=fold.predict_end,
-            rows=fold.rows,
-            positives=positives,
-            horizon=self.horizon,
-            estimator=self.estimator_name,
-            skipped=skipped,
-            embargo=self.embargo,
-            reason=reason,
-            reference=None if skipped else FeatureReference.of(x[rows], history.columns),
-        )
-        if skipped:
+        training = self._plan_training(fold, rows, y, x, history.columns, reason)
+        if training.skipped:
             return Retraining(training, None)
         bars = np.arange(fold.predict_start, fold.predict_end + 1)
         segment = bars[history.usable[bars]]
@@ -704,6 +668,40 @@ class SklearnModel:
             return predict_up(model, x)
         except Exception as exc:  # as for fit
             raise self._failure("predict", fold, exc) from exc
+
+    def _plan_training(
+        self,
+        fold: Fold,
+        rows: npt.NDArray[np.intp],
+        labels: npt.NDArray[np.float64] | npt.NDArray[np.int64],
+        x: npt.NDArray[np.float64],
+        columns: tuple[str, ...],
+        reason: str,
+    ) -> ModelTraining:
+        """Return the fold's `ModelTraining` (skipped when its labels are one class).
+
+        Raises:
+            ModelFitError: The labels are one class and ``on_single_class`` is ``fail``.
+        """
+        positives = int(labels[rows].sum())
+        skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
+        if skipped and self.on_single_class == "fail":
+            raise self._single_class(fold, positives)
+        return ModelTraining(
+            fold=fold.index,
+            train_start=fold.train_start,
+            train_end=fold.train_end,
+            predict_start=fold.predict_start,
+            predict_end=fold.predict_end,
+            rows=fold.rows,
+            positives=positives,
+            horizon=self.horizon,
+            estimator=self.estimator_name,
+            skipped=skipped,
+            embargo=self.embargo,
+            reason=reason,
+            reference=None if skipped else FeatureReference.of(x[rows], columns),
+        )
 
     def _single_class(self, fold: Fold, positives: int) -> ModelFitError:
         return ModelFitError(
