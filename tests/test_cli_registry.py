@@ -30,42 +30,9 @@ from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema
 
-TRAIN = """\
-name: reg
-seed: 7
-data:
-  kind: synthetic
-  symbol: BTC/USDT
-  timeframe: 1h
-  bars: 700
-  start: "2023-01-01T00:00:00Z"
-features:
-  - kind: log_return
-    period: 1
-  - kind: rsi
-    window: 14
-  - kind: lags
-    of: [log_return_1]
-    lags: [1, 2]
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 8, max_depth: 3, min_samples_leaf: 5}
-  scaler: standard
-  label: {horizon: 3}
-  walk_forward: {train_window: 200, retrain_every: 150, embargo: 2}
-signal:
-  kind: threshold
-  threshold: 0.1
-risk:
-  sizing:
-    kind: kelly
-    fraction: 0.25
-    avg_win: 0.02
-    avg_loss: 0.02
-execution:
-  kind: simulated
-"""
+TRAIN = (Path(__file__).resolve().parent / "fixtures" / "registry_train.yaml").read_text(
+    encoding="utf-8"
+)
 """The training strategy; the model section of the strategies below starts at line 17."""
 
 _MODEL_BLOCK = TRAIN[TRAIN.index("model:\n") : TRAIN.index("signal:\n")]

@@ -39,42 +39,9 @@ from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 
-TRAIN = """\
-name: reg
-seed: 7
-data:
-  kind: synthetic
-  symbol: BTC/USDT
-  timeframe: 1h
-  bars: 700
-  start: "2023-01-01T00:00:00Z"
-features:
-  - kind: log_return
-    period: 1
-  - kind: rsi
-    window: 14
-  - kind: lags
-    of: [log_return_1]
-    lags: [1, 2]
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 8, max_depth: 3, min_samples_leaf: 5}
-  scaler: standard
-  label: {horizon: 3}
-  walk_forward: {train_window: 200, retrain_every: 150, embargo: 2}
-signal:
-  kind: threshold
-  threshold: 0.1
-risk:
-  sizing:
-    kind: kelly
-    fraction: 0.25
-    avg_win: 0.02
-    avg_loss: 0.02
-execution:
-  kind: simulated
-"""
+TRAIN = (Path(__file__).resolve().parents[2] / "fixtures" / "registry_train.yaml").read_text(
+    encoding="utf-8"
+)
 """The training strategy: several folds over 700 synthetic bars, in a couple of seconds."""
 
 _MODEL_BLOCK = TRAIN[TRAIN.index("model:\n") : TRAIN.index("signal:\n")]
