@@ -21,8 +21,8 @@ from tradeloom.plugins.data.ccxt_fetch import (
     fetch_closed_bars,
     poll_closed_bars,
 )
-from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
-from tradeloom.plugins.data.retry_policy import RetryPolicy
+from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable, retry_after
+from tradeloom.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,
@@ -185,12 +185,18 @@ def test_a_rate_limit_waits_at_least_its_retry_after(
     assert sleeps == [7.0]  # longer than max_delay: retrying early earns a ban
 
 
-def test_jitter_shortens_waits_by_up_to_its_fraction() -> None:
-    policy = RetryPolicy(max_attempts=9, base_delay=1.0, max_delay=8.0, jitter=0.5)
-    assert [policy.delay(n, 0.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 8.0]
-    assert [policy.delay(n, 0.5) for n in range(1, 6)] == [0.75, 1.5, 3.0, 6.0, 6.0]
-    assert policy.delay(5, 0.999) == pytest.approx(4.004)
-    assert policy.delay(1, 0.5, retry_after=2.0) == 2.0
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ccxt.DDoSProtection("418"), 120.0),
+        (ccxt.RateLimitExceeded("429 without -1003"), 120.0),
+        (ccxt.RequestTimeout("the headers are an older response's"), 0.0),
+    ],
+)
+def test_only_a_rate_limit_answer_sets_a_retry_after(error: Exception, expected: float) -> None:
+    client = ccxt.binance()
+    client.last_response_headers = {"retry-after": "120"}
+    assert retry_after(error, client) == expected
 
 
 def test_giving_up_after_max_attempts_names_the_read_and_the_last_error(
@@ -209,7 +215,11 @@ def test_giving_up_after_max_attempts_names_the_read_and_the_last_error(
         r"Service Unavailable <html>.*",
         str(info.value),
     ), str(info.value)
-    assert info.value.attempts == 3
+    assert isinstance(info.value, RetriesExhausted)
+    assert (info.value.operation, info.value.attempts) == (
+        f"data: {LABEL}: bars from 2024-01-01T00:00Z",
+        3,
+    )
     assert sleeps == [1.0, 2.0]
     assert len(emulator.requests(KLINES)) == 3
 

@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
 from tradeloom.domain import Order
-from tradeloom.plugins.execution.backoff import Backoff, RetriesExhausted
 from tradeloom.plugins.execution.ccxt_errors import VenueMessage, submission_outcome
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import check_client_id, client_order_id
@@ -36,6 +35,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueOrder,
 )
 from tradeloom.plugins.execution.order_state import OrderState, Transition
+from tradeloom.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.runner.journal import Journal, read_journal
 from tradeloom.testing import (
     DropConnection,
@@ -138,7 +138,7 @@ def rig(
     emulator: ExchangeEmulator,
     *,
     timeout: int = 5000,
-    backoff: Backoff | None = None,
+    retry: RetryPolicy | None = None,
     draw: float = 0.5,
     **config: Any,
 ) -> Rig:
@@ -151,7 +151,7 @@ def rig(
         SYMBOL,
         journal,
         bar_clock=lambda: emulator.exchange.position,
-        backoff=backoff or Backoff(max_attempts=4, base_delay=0.5, max_delay=4.0),
+        retry=retry or RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=4.0),
         sleep=sleeps.append,
         draw=lambda: draw,
         clock=clock,
@@ -638,52 +638,54 @@ def test_a_timed_out_order_is_cancelled_after_it_is_found(emulator: ExchangeEmul
     assert emulator.exchange.orders()[0].status == "CANCELED"
 
 
-# --- reads: retried, capped --------------------------------------------------------------
+# --- reads: retried, capped, rate limits honoured ----------------------------------------
 
 
 def test_reads_are_retried_on_5xx_and_429_with_capped_exponential_delays(
     emulator: ExchangeEmulator,
 ) -> None:
-    r = rig(emulator, backoff=Backoff(max_attempts=6, base_delay=1.0, max_delay=3.0), draw=1.0)
+    r = rig(emulator, retry=RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=3.0), draw=0.0)
     r.venue.submit(order(1))
     for fault in (ServerError(503), RateLimited(retry_after=0), ServerError(502), DropConnection()):
         emulator.faults.next(TRADES, fault)
     report = r.venue.poll()
-    assert r.venue.retrier.delays == [1.0, 2.0, 3.0, 3.0]
-    assert r.sleeps == r.venue.retrier.delays
+    assert r.sleeps == [1.0, 2.0, 3.0, 3.0]
     assert len(emulator.requests(TRADES)) == 5
     assert report.duplicates == ("1",)  # the first page repeats the order's own fill
 
 
-def test_jitter_keeps_each_delay_between_half_and_all_of_its_ceiling(
+def test_jitter_shortens_each_delay_by_up_to_half_of_its_ceiling(
     emulator: ExchangeEmulator,
 ) -> None:
-    r = rig(emulator, backoff=Backoff(max_attempts=5, base_delay=1.0, max_delay=4.0), draw=0.0)
+    r = rig(emulator, retry=RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=4.0), draw=0.5)
     emulator.faults.next(TRADES, ServerError(503), times=4)
     r.venue.poll()
-    assert r.venue.retrier.delays == [0.5, 1.0, 2.0, 2.0]
-    assert Backoff(base_delay=1.0, max_delay=4.0).delay(10, 0.999) <= 4.0
+    assert r.sleeps == [0.75, 1.5, 3.0, 3.0]
 
 
-def test_retry_after_is_honoured_up_to_the_cap(emulator: ExchangeEmulator) -> None:
-    r = rig(emulator, backoff=Backoff(max_attempts=3, base_delay=0.5, max_delay=3.0), draw=0.0)
+def test_a_retry_after_longer_than_max_delay_is_waited_in_full(
+    emulator: ExchangeEmulator,
+) -> None:
+    r = rig(emulator, retry=RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=3.0), draw=0.0)
     emulator.faults.next("GET /api/v3/ticker/24hr", RateLimited(retry_after=2))
     emulator.faults.next("GET /api/v3/ticker/24hr", RateLimited(retry_after=60))
     assert r.venue.last_price() == BARS["open"].iloc[START]
-    assert r.venue.retrier.delays == [2.0, 3.0]
+    # 60 s is above max_delay: retrying a Binance 429 early earns a 418 ban
+    assert r.sleeps == [2.0, 60.0]
+    assert len(emulator.requests("GET /api/v3/ticker/24hr")) == 3
 
 
 def test_a_read_that_keeps_failing_gives_up_after_max_attempts(
     emulator: ExchangeEmulator,
 ) -> None:
-    r = rig(emulator, backoff=Backoff(max_attempts=3, base_delay=0.5, max_delay=1.0))
+    r = rig(emulator, retry=RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=1.0))
     sent = order(1)
     r.venue.submit(sent)
     emulator.faults.always(TRADES, ServerError(503))
     with pytest.raises(
         RetriesExhausted,
-        match=r"^fetch_my_trades failed 3 times; last: ExchangeNotAvailable: binance GET "
-        r"http://127\.0\.0\.1:\d+/api/v3/myTrades 503 Service Unavailable",
+        match=r"^fetch_my_trades: no answer after 3 attempts; last error ExchangeNotAvailable: "
+        r"binance GET http://127\.0\.0\.1:\d+/api/v3/myTrades 503 Service Unavailable",
     ):
         r.venue.poll()
     assert len(emulator.requests(TRADES)) == 3
@@ -697,7 +699,7 @@ def test_a_refused_read_is_not_retried(emulator: ExchangeEmulator) -> None:
     emulator.faults.next(TRADES, Reject(-2015, "Invalid API-key, IP, or permissions for action."))
     with pytest.raises(ccxt.AuthenticationError):
         r.venue.poll()
-    assert (len(emulator.requests(TRADES)), r.venue.retrier.delays) == (1, [])
+    assert (len(emulator.requests(TRADES)), r.sleeps) == (1, [])
 
 
 def test_balance_reads_are_retried_and_match_the_venue(emulator: ExchangeEmulator) -> None:
@@ -708,7 +710,7 @@ def test_balance_reads_are_retried_and_match_the_venue(emulator: ExchangeEmulato
     venue = emulator.exchange.balances()
     assert totals["BTC"] == float(venue["BTC"].total)
     assert totals["USDT"] == float(venue["USDT"].total)
-    assert len(r.venue.retrier.delays) == 1
+    assert len(r.sleeps) == 1
 
 
 # --- ccxt itself must not retry ---------------------------------------------------------
@@ -954,7 +956,7 @@ def test_over_fault_schedules_no_order_is_sent_twice_and_no_fill_counts_twice(
     with ExchangeEmulator(
         {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
     ) as emulator:
-        r = rig(emulator, timeout=300, backoff=Backoff(max_attempts=3, base_delay=0.1))
+        r = rig(emulator, timeout=300, retry=RetryPolicy(max_attempts=3, base_delay=0.1))
         sent = _play(r, plan)
         assert emulator.wait_idle()
         emulator.faults.clear()

@@ -19,7 +19,8 @@ page. Here:
   the exchange, symbol, timeframe and bar time; nothing of it is kept. Bars a page
   repeats from an earlier one are dropped. Missing bars between pages are not an error
   here; the data layer's validation reports gaps (`validate_bars`).
-- Reads are retried on network errors (`call_with_retries`); ccxt's rate limiter
+- Reads are retried on network errors (`call_with_retries`, with the errors
+  `ccxt_retry` classifies), waiting at least a 429's ``Retry-After``; ccxt's rate limiter
   (``enableRateLimit``, on by default in `create_client`) spaces the requests.
 """
 
@@ -40,9 +41,14 @@ import structlog
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError
-from tradeloom.plugins.data.ccxt_retry import call_with_retries, describe
-from tradeloom.plugins.data.retry_policy import RetryPolicy
+from tradeloom.plugins.data.ccxt_retry import (
+    ExchangeUnavailable,
+    describe,
+    is_network_error,
+    retry_after,
+)
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.retrying import RetryPolicy, call_with_retries
 from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 __all__ = [
@@ -179,9 +185,12 @@ class BarFeed:
                 call,
                 what=f"data: {self.label}: {what}",
                 policy=self.retry,
+                is_retryable=is_network_error,
+                retry_after=lambda error: retry_after(error, self.client),
+                describe=describe,
                 sleep=self.sleep,
                 draw=self.draw,
-                client=self.client,
+                exhausted=ExchangeUnavailable,
             )
         except ccxt.ExchangeError as error:
             raise DataError(

@@ -1,60 +1,18 @@
-"""How patiently to repeat a read that failed on the network: attempts and waits.
+"""The ``data.retry`` keys of the ``ccxt`` source: how patiently to repeat a read.
 
-The wait before retry ``n`` (1-based) is ``min(max_delay, base_delay * 2**(n-1))``,
-shortened by up to ``jitter`` of itself at random, so that many clients hit by the same
-outage do not come back in lockstep ("equal jitter" at the default 0.5), and never
-shorter than a ``Retry-After`` the exchange asked for: retrying a Binance 429 early
-earns a 418 ban. Kept apart from `ccxt_retry` (which calls ccxt) so that validating a
-strategy file does not import ccxt.
+The keys describe a `tradeloom.retrying.RetryPolicy` (capped exponential backoff with
+jitter, never shorter than an exchange's ``Retry-After``). Kept apart from `ccxt_retry`
+(which imports ccxt) so that validating a strategy file does not import ccxt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import Field, model_validator
 
 from tradeloom.plugins.component import Params
+from tradeloom.retrying import RetryPolicy
 
-__all__ = ["RetryParams", "RetryPolicy"]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to repeat a read that failed on the network.
-
-    Attributes:
-        max_attempts: Requests per read, the first included (1: never retry).
-        base_delay: Seconds before the first retry.
-        max_delay: Cap on the backoff (a longer ``Retry-After`` is still honoured).
-        jitter: Fraction in [0, 1] by which a wait is shortened at random.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    jitter: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, was {self.max_attempts}")
-        if not 0 < self.base_delay <= self.max_delay:
-            raise ValueError(
-                f"need 0 < base_delay <= max_delay, was {self.base_delay} and {self.max_delay}"
-            )
-        if not 0 <= self.jitter <= 1:
-            raise ValueError(f"jitter must be in [0, 1], was {self.jitter}")
-
-    def delay(self, retry: int, draw: float, retry_after: float = 0.0) -> float:
-        """Return the seconds to wait before retry number ``retry`` (1-based).
-
-        Args:
-            retry: 1 for the wait after the first failure.
-            draw: A uniform draw in [0, 1): how much of the jitter to take.
-            retry_after: The exchange's ``Retry-After``, a floor on the wait.
-        """
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
-        return max(backoff * (1.0 - self.jitter * draw), retry_after)
+__all__ = ["RetryParams"]
 
 
 class RetryParams(Params):

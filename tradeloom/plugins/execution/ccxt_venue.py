@@ -35,9 +35,10 @@
 
 Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
 are idempotent) are retried on network-side errors with capped exponential
-backoff and jitter (`Backoff`); the sleep, the random draw and the clock are
-injectable. A read that fails every attempt raises `RetriesExhausted` and leaves
-every order as it was.
+backoff and jitter (`tradeloom.retrying`), and never before a rate limit's
+``Retry-After`` has passed, however long it is; the sleep, the random draw and the
+clock are injectable. A read that fails every attempt raises `RetriesExhausted`
+and leaves every order as it was.
 
 Fills are stamped with ``bar_clock()``, the bar in progress when the venue
 learned of them, and with the venue's trade time. A triggered stop (``kind:
@@ -58,7 +59,6 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
-from tradeloom.plugins.execution.backoff import Backoff, ReadRetrier, RetriesExhausted
 from tradeloom.plugins.execution.ccxt_errors import (
     VenueMessage,
     is_retryable_read,
@@ -86,6 +86,12 @@ from tradeloom.plugins.execution.order_state import (
     VenueStatus,
 )
 from tradeloom.redaction import guard_client
+from tradeloom.retrying import (
+    RetriesExhausted,
+    RetryPolicy,
+    call_with_retries,
+    retry_after_seconds,
+)
 
 __all__ = ["CcxtVenue", "RetriesExhausted"]
 
@@ -105,6 +111,7 @@ _STATUSES: Mapping[str, VenueStatus] = {
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 _TRADE_PAGE = 1000
 _SKEW_SECONDS = 5.0
+_READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
 
 
 @dataclass
@@ -146,9 +153,9 @@ class CcxtVenue:
         journal: Where intents and events are made durable.
         bar_clock: Returns the index of the bar in progress; stamped on fills and
             cancellations.
-        backoff: How reads are retried.
+        retry: How reads are retried (default: 5 attempts, waits from 0.5 s to 10 s).
         sleep: Waits that many seconds (between read attempts).
-        draw: Uniform numbers in [0, 1) for the backoff's jitter.
+        draw: Uniform numbers in [0, 1) for the retry jitter.
         clock: Seconds since the epoch; times unknown orders and stamps cancellations.
         settle_seconds: How long after sending a lookup that finds nothing means the
             order never arrived (default: the client's ``recvWindow`` + 5 s).
@@ -167,7 +174,7 @@ class CcxtVenue:
         journal: OrderJournal,
         *,
         bar_clock: Callable[[], int],
-        backoff: Backoff | None = None,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
@@ -182,14 +189,9 @@ class CcxtVenue:
         self.client = guard_client(client)
         self.symbol = symbol
         self.journal = journal
-        self.retrier = ReadRetrier(
-            backoff or Backoff(),
-            is_retryable_read,
-            sleep=sleep,
-            draw=draw,
-            retry_after=self._retry_after,
-            describe=lambda error: str(VenueMessage.of(error)),
-        )
+        self.retry = retry or _READ_RETRY
+        self._sleep = sleep
+        self._draw = draw
         self.settle_seconds = (
             settle_seconds
             if settle_seconds is not None
@@ -440,17 +442,23 @@ class CcxtVenue:
     # --- reading --------------------------------------------------------------------
 
     def _read(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
-        return self.retrier.call(operation, lambda: call(*args))
+        return call_with_retries(
+            lambda: call(*args),
+            what=operation,
+            policy=self.retry,
+            is_retryable=is_retryable_read,
+            retry_after=self._retry_after,
+            describe=lambda error: str(VenueMessage.of(error)),
+            sleep=self._sleep,
+            draw=self._draw,
+        )
 
-    def _retry_after(self, error: BaseException) -> float | None:
+    def _retry_after(self, error: BaseException) -> float:
+        # Only a rate limit's headers are about this request (ccxt keeps the last
+        # response's); RateLimitExceeded is not a subclass of DDoSProtection.
         if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-            return None
-        headers = getattr(self.client, "last_response_headers", None) or {}
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+            return 0.0
+        return retry_after_seconds(getattr(self.client, "last_response_headers", None))
 
     def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
         venue_id = tracked.life.venue_id
