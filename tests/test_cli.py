@@ -447,10 +447,14 @@ def test_override_without_a_value(strategy: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["paper", "live"])
-def test_paper_and_live_modes_are_refused(strategy: Path, tmp_path: Path, mode: str) -> None:
+def test_paper_and_live_need_an_exchange_data_source(
+    strategy: Path, tmp_path: Path, mode: str
+) -> None:
     proc = tradeloom("run", "s.yaml", "--mode", mode, "--out", "run", cwd=tmp_path)
     assert_user_error(
-        proc, f"--mode {mode}: not available in this version; only backtest runs here"
+        proc,
+        f"s.yaml:3:9 data.kind: --mode {mode} needs live bars from an exchange (kind: ccxt); "
+        "'csv' is a backtest source",
     )
     assert not (tmp_path / "run").exists()
 

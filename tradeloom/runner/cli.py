@@ -71,7 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="validate a strategy file and run it")
     run.add_argument("file", type=Path)
     run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
-    run.add_argument("--out", type=Path, help="run directory (default runs/<name>-<time>)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        help="run directory (default: runs/<name>-<time> for a backtest; runs/<name>-<mode> "
+        "for paper and live, so that the same command restarts the run)",
+    )
+    run.add_argument(
+        "--max-bars",
+        type=_positive_int,
+        metavar="N",
+        help="paper and live: stop after N live bars (default: run until stopped)",
+    )
     run.add_argument(
         "--driver",
         choices=["auto", "batch", "per-bar"],
@@ -125,6 +136,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(command=_schema)
 
+    kill = sub.add_parser(
+        "kill",
+        help="kill switch: a paper or live run cancels every open order and halts",
+        description="Latch the kill switch of a paper or live run: the running process "
+        "cancels every open order and halts, and stays halted across restarts until "
+        "'tradeloom resume'. With no process running, the kill is latched when it next starts.",
+    )
+    kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    kill.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    kill.set_defaults(command=_kill)
+
+    resume = sub.add_parser(
+        "resume",
+        help="lift the kill switch of a paper or live run",
+        description="Let a halted paper or live run trade again. Refused while RUN_DIR/KILL "
+        "exists: delete that file first.",
+    )
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    resume.set_defaults(command=_resume)
+
     from tradeloom.runner.data_fetch import add_fetch_parser
 
     data = sub.add_parser("data", help="market data: download exchange bars into the cache")
@@ -170,9 +202,9 @@ def _load(args: argparse.Namespace) -> tuple[Pipeline, Plugins]:
 
 def _run(args: argparse.Namespace) -> int:
     if args.mode != "backtest":
-        raise UserError(
-            f"--mode {args.mode}: not available in this version; only backtest runs here"
-        )
+        return _run_live(args)
+    if args.max_bars is not None:
+        raise UserError("--max-bars applies to --mode paper and live only")
     from tradeloom.runner.backtest import Driver
     from tradeloom.runner.batch import core_params
     from tradeloom.runner.health import batch_refusal
@@ -191,6 +223,23 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError([refusal])
     outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
     print(format_summary(outcome.metrics))
+    return 0
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from tradeloom.runner.live.launch import run_live
+
+    pipeline, plugins = _load(args)
+    print(
+        run_live(
+            pipeline,
+            plugins,
+            mode=args.mode,
+            out=args.out,
+            overrides=args.overrides,
+            max_bars=args.max_bars,
+        )
+    )
     return 0
 
 
@@ -242,6 +291,20 @@ def _schema(args: argparse.Namespace) -> int:
 
     registry = load_plugins(args.module).registry
     print(json.dumps(strategy_json_schema(registry), indent=2))
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from tradeloom.runner.live.control import request_kill
+
+    print(request_kill(args.run_dir, args.reason).describe())
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from tradeloom.runner.live.control import request_resume
+
+    print(request_resume(args.run_dir, args.reason).describe())
     return 0
 
 

@@ -144,6 +144,8 @@ class BarEngine:
         retrain: Called with the bar and the reason when a health rule says ``retrain``
             (a backtest's `tradeloom.runner.retraining.Retrainer`); required only when
             the strategy has such a rule.
+        order_id: Makes the client order id of the n-th order (live: one the venue
+            accepts, `client_order_id`); default ``{order_prefix}-{n:06d}``.
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class BarEngine:
         order_prefix: str,
         *,
         retrain: Callable[[int, str], None] | None = None,
+        order_id: Callable[[int], str] | None = None,
     ) -> None:
         config = pipeline.config
         self.p = pipeline
@@ -163,6 +166,8 @@ class BarEngine:
         self.stop_loss = math.nan if config.stop_loss is None else config.stop_loss
         self.take_profit = math.nan if config.take_profit is None else config.take_profit
         self.order_prefix = order_prefix
+        self._order_id = order_id or (lambda n: f"{order_prefix}-{n:06d}")
+        self.dust = float(getattr(pipeline.venue, "dust", 0.0))
         self.sequence = 0
         self.halt_code = ""
         self.decision_bar: dict[str, int] = {}
@@ -243,7 +248,9 @@ class BarEngine:
 
     def _protect(self, bar: Bar) -> None:
         position = self.portfolio.position
-        if position == 0.0 or (math.isnan(self.stop_loss) and math.isnan(self.take_profit)):
+        if abs(position) <= self.dust or (
+            math.isnan(self.stop_loss) and math.isnan(self.take_profit)
+        ):
             return
         direction = 1 if position > 0 else -1
         entry_price = self.portfolio.entry_price
@@ -298,7 +305,7 @@ class BarEngine:
 
     def _exits(self, ctx: RiskContext) -> list[OrderIntent]:
         view = ctx.portfolio
-        exposed = view.position != 0.0 or bool(self.venue.pending())
+        exposed = abs(view.position) > self.dust or bool(self.venue.pending())
         if self._health_halted:
             self._health_halted = False
             return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)] if exposed else []
@@ -310,7 +317,9 @@ class BarEngine:
                     self.rec.halted(halt)
                     return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)] if exposed else []
         entry = -1 if view.entry_bar is None else view.entry_bar
-        if view.position != 0.0 and holding_expired(ctx.bar.index, entry, self.max_holding):
+        if abs(view.position) > self.dust and holding_expired(
+            ctx.bar.index, entry, self.max_holding
+        ):
             return [self._intent(ctx, 0, 0.0, "EXIT_MAX_HOLDING", False)]
         return []
 
@@ -323,7 +332,7 @@ class BarEngine:
         anomaly_score: float,
     ) -> list[OrderIntent]:
         view = ctx.portfolio
-        held = self.working_direction if self.venue.pending() else view.direction
+        held = self.working_direction if self.venue.pending() else self._direction(view.position)
         wanted = signal.direction
         bar, ts = signal.bar, signal.timestamp
         if self.halted:
@@ -393,9 +402,19 @@ class BarEngine:
             notional = abs(intent.target_fraction) * view.equity
             delta = intent.direction * self.venue.quantity_for(notional, view.price) - position
         self.working_direction = intent.direction
-        if delta == 0.0:
+        if abs(delta) <= self.dust:  # 0.0 on a venue without lots
             return
         self._order(bar, 1 if delta > 0 else -1, abs(delta), intent.reason, view.price, "market")
+
+    def _direction(self, position: float) -> int:
+        """Return the side held: +1, -1, or 0 for flat (a position within ``dust`` of 0)."""
+        if abs(position) <= self.dust:
+            return 0
+        return 1 if position > 0 else -1
+
+    def cancel_working(self, bar: Bar, reason: str) -> None:
+        """Cancel every pending order (the kill switch); journal what the venue cancels."""
+        self._cancel_working(bar, reason)
 
     def _cancel_working(self, bar: Bar, reason: str) -> None:
         for order in self.venue.pending():
@@ -408,7 +427,7 @@ class BarEngine:
     ) -> None:
         self.sequence += 1
         order = Order(
-            id=f"{self.order_prefix}-{self.sequence:06d}",
+            id=self._order_id(self.sequence),
             bar=bar.index,
             timestamp=bar.timestamp,
             side=side,

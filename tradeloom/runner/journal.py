@@ -103,6 +103,15 @@ class Journal:
             self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", self._buffer)
         self._buffer.clear()
 
+    def rows(self) -> list[JournalRow]:
+        """Commit, then return every row in sequence order."""
+        self.flush()
+        return list(
+            self._db.execute(
+                "SELECT seq, bar, ts, type, correlation_id, payload FROM events ORDER BY seq"
+            )
+        )
+
     def close(self) -> None:
         """Commit and close."""
         self.flush()

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tradeloom.plugins.registry import RegisteredComponent
 from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.live import LiveSection
 
 __all__ = ["ComponentConfig", "StrategyConfig"]
 
@@ -62,6 +63,7 @@ class StrategyConfig:
         take_profit: Likewise when it moves this fraction in its favour (None: never).
         monitoring: The monitors, in file order.
         health: The rules of ``health:``, in file order.
+        live: The ``live:`` section (paper and live runs).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -87,6 +89,7 @@ class StrategyConfig:
     document: Mapping[str, Any]
     locate: Callable[[str], str]
     health: tuple[HealthRule, ...] = ()
+    live: LiveSection = field(default_factory=LiveSection)
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

@@ -182,6 +182,7 @@ def _strategy_config(
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         health=tuple(top.health),
+        live=top.live,
         document=to_document(data),
         locate=source_map.locate,
     )

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 
 __all__ = [
@@ -149,6 +150,11 @@ class StrategyFile(BaseModel):
     health: list[HealthRule] = Field(
         default_factory=list,
         description="Rules that act on the monitors' metrics: warn, retrain or halt.",
+    )
+    live: LiveSection = Field(
+        default_factory=LiveSection,
+        description="Paper and live runs: capital, pre-trade limits, retraining cron, "
+        "scheduling and the stale-data alarm.",
     )
 
 

@@ -303,16 +303,27 @@ class CcxtVenue:
         self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
         return out.report()
 
-    def recover(self, request: VenueOrder, *, sent_at: float) -> VenueReport:
-        """Track an order whose intent is in the journal but whose answer is not (a restart).
+    def recover(
+        self,
+        request: VenueOrder,
+        *,
+        sent_at: float,
+        venue_id: str | None = None,
+        counted: Iterable[tuple[str, float]] = (),
+    ) -> VenueReport:
+        """Track an order whose intent is in the journal but whose end is not (a restart).
 
         The process may have died before, during or after the send: the order is
-        ``UNKNOWN`` until `resolve_unknown` looks it up. It is never sent again.
+        ``UNKNOWN`` until `resolve_unknown` looks it up. It is never sent again. Trades
+        the journal already counted are counted again here without a report, so a
+        lookup that finds them again ignores them.
 
         Args:
             request: The order as `OrderJournal.before_send` recorded it.
             sent_at: When it was (or would have been) sent, seconds since the epoch;
                 it starts the ``settle_seconds`` wait.
+            venue_id: The venue's id of the order, if the journal has it.
+            counted: ``(trade id, quantity)`` of the trades the journal counted.
 
         Raises:
             ValueError: The client order id is invalid or already tracked here.
@@ -325,7 +336,16 @@ class CcxtVenue:
         life.send()
         self._orders[request.client_id] = _Tracked(request, life, sent_at)
         out = _Collector()
-        self._emit(out, [life.lose("restart: the intent was journaled, its answer was not")])
+        self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
+        known = list(counted)
+        if known:
+            if venue_id is not None:
+                self._by_venue_id[venue_id] = request.client_id
+            self._emit(out, life.accept(venue_id, reason="restart: its trades are journaled"))
+            for trade_id, amount in known:
+                result = life.fill(trade_id, amount)
+                if result.transition is not None:
+                    self._emit(out, [result.transition])
         return out.report()
 
     def resolve_unknown(self) -> VenueReport:

@@ -16,7 +16,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -316,25 +316,7 @@ class SklearnModel:
                 fold in order, however many jobs there are).
         """
         frame = bars.frame
-        if not features.index.equals(frame.index):
-            raise ValueError("features must be indexed like bars.frame")
-        if features.shape[1] == 0:
-            raise UserError(
-                "model: the sklearn model needs at least one feature column; "
-                "add one under features:"
-            )
-        x = features.to_numpy(dtype=np.float64)
-        label = self.label
-        labels = make_labels(
-            *(frame[column].to_numpy(dtype=np.float64) for column in ("high", "low", "close")),
-            kind=label.kind,
-            horizon=label.horizon,
-            dead_zone=label.dead_zone,
-            take_profit=label.take_profit,
-            stop_loss=label.stop_loss,
-        )
-        usable = np.isfinite(x).all(axis=1)
-        trainable = usable & ~np.isnan(labels)
+        x, labels, usable, trainable = self._rows(bars, features)
         folds = plan_folds(
             len(frame),
             trainable,
@@ -387,6 +369,102 @@ class SklearnModel:
             anomalous=pd.Series(scores < 0.0, index=frame.index, name="anomalous"),
             anomaly_score=pd.Series(scores, index=frame.index, name="anomaly_score"),
         )
+
+    def train_next(
+        self, bars: Bars, features: pd.DataFrame, *, reason: str | None = None
+    ) -> ModelTraining | None:
+        """Train, at the last bar's close, the fold that predicts from the next bar.
+
+        The live driver's training: ``bars`` are every bar known at the close of the
+        last one. When the walk-forward plan starts a fold at the next bar, that fold
+        trains here on the rows, labels and seeded clone `fit_predict` over any longer
+        history gives it, so it predicts what the backtest predicts. Otherwise, with a
+        ``reason`` (a retraining cron, a health rule), a fold planned as `retrain` plans
+        one trains on every label known now and predicts up to the next scheduled fold.
+        The fold becomes `latest`: `predict_row` and `anomaly_score_row` use it.
+
+        Args:
+            bars: Every bar known now, the last one just closed.
+            features: Their feature rows, indexed like ``bars.frame``.
+            reason: Why to train when no scheduled fold is due (None: only if one is).
+
+        Returns:
+            The training (a skipped one included), or None when none was due or
+            possible (fewer than ``min_train_rows`` rows are known).
+
+        Raises:
+            ModelFitError: As for a scheduled fold of `fit_predict`.
+        """
+        x, labels, _, trainable = self._rows(bars, features)
+        n = len(x)
+        mask = np.append(trainable, False)  # the next bar: known to exist, not its label
+        plan = (self.horizon, self.train_window, self.retrain_every, self.min_train_rows)
+        folds = plan_folds(n + 1, mask, *plan, self.embargo)
+        fold = next((f for f in folds if f.predict_start == n), None)
+        kind, end = "scheduled", n + self.retrain_every - 1
+        if fold is None and reason is not None:
+            horizon, window, _, least = plan
+            fold = plan_retrain(n - 1, mask, horizon, window, least, self.embargo, folds)
+            kind, end = reason, n
+            if folds:  # it predicts up to the next scheduled fold
+                first, every = folds[0].predict_start, self.retrain_every
+                end = first + -(-(n - first) // every) * every - 1
+        if fold is None:
+            return None
+        check_purging([fold], mask, np.arange(n + 1) + self.horizon)
+        fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
+        columns = tuple(str(c) for c in features.columns)
+        y = np.where(trainable, labels, 0.0).astype(np.int64)
+        rows = fold.training_rows(mask)
+        training = self._plan_training(fold, rows, labels, x, columns, kind)
+        if training.skipped:
+            return training
+        outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
+        if isinstance(outcome, ModelFitError):
+            raise outcome
+        detector = None
+        if self.detector is not None:
+            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
+        self.latest = TrainedFold(
+            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
+        )
+        self.trained.append(self.latest)
+        return training
+
+    def _rows(
+        self, bars: Bars, features: pd.DataFrame
+    ) -> tuple[
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.bool_],
+    ]:
+        """Return the feature matrix, the labels, and which rows are usable and trainable.
+
+        Raises:
+            ValueError: ``features`` is not indexed like ``bars.frame``.
+            UserError: There are no feature columns.
+        """
+        frame = bars.frame
+        if not features.index.equals(frame.index):
+            raise ValueError("features must be indexed like bars.frame")
+        if features.shape[1] == 0:
+            raise UserError(
+                "model: the sklearn model needs at least one feature column; "
+                "add one under features:"
+            )
+        x = features.to_numpy(dtype=np.float64)
+        label = self.label
+        labels = make_labels(
+            *(frame[column].to_numpy(dtype=np.float64) for column in ("high", "low", "close")),
+            kind=label.kind,
+            horizon=label.horizon,
+            dead_zone=label.dead_zone,
+            take_profit=label.take_profit,
+            stop_loss=label.stop_loss,
+        )
+        usable = np.isfinite(x).all(axis=1)
+        return x, labels, usable, usable & ~np.isnan(labels)
 
     def retrain(self, bar: int, reason: str) -> Retraining | None:
         """Train a fold at ``bar``'s close on the rows whose labels are known then.

@@ -1,0 +1,140 @@
+"""A strategy traded live (or on paper) against the loopback emulator, on its clock.
+
+Imported by name from the live tests. The emulator's market clock drives the run:
+`EmulatedRun.clock` is the open time of the bar in progress, so a bar is closed
+once the emulator has moved past it, exactly as on an exchange. The emulator keeps
+the wall clock for request signatures and serves closed klines only, so the data
+source's history download stops at the last closed bar too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeloom.plugins.data.ccxt_client import use_client_factory
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.live.runner import LiveRunner, Mode
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
+
+SYMBOL = "BTC/USDT"
+HISTORY = 100
+"""Bars closed when the run starts: fewer than the first walk-forward fold needs."""
+
+STRATEGY = """\
+name: live_rf
+seed: 3
+data:
+  kind: ccxt
+  exchange: binance
+  symbol: BTC/USDT
+  timeframe: 1h
+  start: "2024-01-01"
+  cache_dir: cache
+  api_key: ${EMU_API_KEY}
+  secret: ${EMU_API_SECRET}
+features:
+  - {kind: log_return, period: 1}
+  - {kind: log_return, period: 6}
+  - {kind: rsi, window: 14}
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}
+  label: {horizon: 3}
+  walk_forward: {train_window: 120, retrain_every: 40}
+signal: {kind: threshold, threshold: 0.04, min_interval: 2}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.5}
+execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
+live:
+  stream: poll
+  capital: 50000
+  stale_after_bars: null
+"""
+
+
+def make_bars(n: int = 420, seed: int = 5) -> pd.DataFrame:
+    """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick."""
+    rng = np.random.default_rng(seed)
+    close = 20_000 + np.cumsum(rng.normal(0, 60, n))
+    open_ = np.r_[20_000.0, close[:-1]]
+    high = np.maximum(open_, close) + rng.uniform(1, 60, n)
+    low = np.minimum(open_, close) - rng.uniform(1, 60, n)
+    frame = pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.uniform(1, 50, n)},
+        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
+    )
+    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+@dataclass
+class EmulatedRun:
+    """An emulator playing ``bars`` and a strategy file pointed at it."""
+
+    emulator: ExchangeEmulator
+    strategy: Path
+    bars: pd.DataFrame
+
+    def clock(self) -> pd.Timestamp:
+        """The emulator's market time: the open of the bar in progress."""
+        return pd.Timestamp(self.emulator.exchange.now_ms(), unit="ms", tz="UTC")
+
+    def runner(
+        self, run_dir: Path, mode: Mode = "live", overrides: tuple[str, ...] = ()
+    ) -> LiveRunner:
+        """Return a runner of the strategy on the emulator's clock (not started)."""
+        config, plugins = load_strategy(self.strategy, overrides)
+        return LiveRunner(
+            build_pipeline(config),
+            plugins,
+            mode=mode,
+            run_dir=run_dir,
+            clock=self.clock,
+            overrides=overrides,
+            watch_file=False,
+        )
+
+
+@contextmanager
+def emulated_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    bars: pd.DataFrame | None = None,
+    text: str = STRATEGY,
+    history: int = HISTORY,
+    quote: str = "100000",
+    **emulator: Any,
+) -> Iterator[EmulatedRun]:
+    """Start an emulator at bar ``history`` and route every ``binance`` client to it."""
+    bars = make_bars() if bars is None else bars
+    monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(text)
+    with ExitStack() as stack:
+        emu = stack.enter_context(
+            ExchangeEmulator(
+                {SYMBOL: bars},
+                {"USDT": Decimal(quote)},
+                start=history,
+                include_open_kline=False,
+                **emulator,
+            )
+        )
+        stack.enter_context(
+            use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False}))
+        )
+        stack.enter_context(use_pro_client_factory("binance", None))
+        yield EmulatedRun(emu, strategy, bars)

@@ -1,0 +1,1 @@
+"""Live and paper runs: the bar-close clock, the venue, and reloading the strategy file."""

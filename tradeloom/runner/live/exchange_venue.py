@@ -1,0 +1,200 @@
+"""A `CcxtVenue` behind the engine's `Venue` protocol: live orders, per-bar fills.
+
+The engine (`tradeloom.runner.engine.BarEngine`) asks a venue to ``submit`` an
+order, to ``cancel`` one, for what is ``pending``, and at each bar's ``open``
+phase for the fills and cancellations that happened since the last bar. Here:
+
+- ``submit`` sends the order at once (journaled first, sent once: `CcxtVenue`);
+  a refusal becomes a cancellation of the whole quantity, reported at the next
+  bar with the refusal's code;
+- at ``open`` (the close of the previous bar, when the live runner wakes) unknown
+  orders are looked up by client order id and the venue is polled; every trade
+  counted since the last bar is reported, stamped with this bar, as the
+  backtest's ``next_open`` fills are: the order was sent at the previous close
+  and filled during this bar;
+- ``close`` and ``intrabar`` do nothing: a live order fills when the exchange
+  fills it, so a stop-loss the engine sends at a bar's close is a market order
+  filled during the next bar (the backtest fills it at the stop price);
+- a read that fails every retry leaves everything as it was, is reported to
+  ``on_trouble``, and is tried again at the next bar;
+- a buy whose fee the exchange takes in the base asset (Binance spot) books the
+  quantity received, net of that fee, and the fee in quote: the position is what
+  the account holds, cash what it paid.
+
+Positions smaller than one lot (``dust``: what is left when a sell rounds down
+to the market's step) count as flat for decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill, VenueReport
+from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
+from tradeloom.retrying import RetriesExhausted
+
+__all__ = ["ExchangeVenue"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+class ExchangeVenue:
+    """Trade ``venue``'s symbol as the engine's venue.
+
+    Args:
+        venue: The ccxt order layer (journaling through the run's journal).
+        initial_cash: The quote capital the strategy trades with.
+        fee_rate: The taker fee as a fraction, used to size buys (``quantity_for``).
+        on_trouble: Told ``(operation, message)`` when a venue read failed every retry.
+        on_delivery: Told the bar and the number of events each ``open`` phase
+            reports, before the engine journals them (a restart's replay reads it).
+
+    Attributes:
+        allow_short: Always False: spot.
+        dust: The market's smallest tradable amount (its step or minimum, whichever
+            is larger); a position below it is flat for decisions.
+        refused: Fills refused as impossible (overfills): a human must look; the live
+            runner halts on the first.
+    """
+
+    allow_short = False
+
+    def __init__(
+        self,
+        venue: CcxtVenue,
+        *,
+        initial_cash: float,
+        fee_rate: float,
+        on_trouble: Callable[[str, str], None],
+        on_delivery: Callable[[int, int], None],
+    ) -> None:
+        self.venue = venue
+        self.initial_cash = initial_cash
+        self.fee_rate = fee_rate
+        self._on_trouble = on_trouble
+        self._on_delivery = on_delivery
+        market = venue.client.market(venue.symbol)
+        self.base = str(market.get("base"))
+        limits = market.get("limits") or {}
+        step = (market.get("precision") or {}).get("amount")
+        least = (limits.get("amount") or {}).get("min")
+        self.dust = max(float(step or 0.0), float(least or 0.0))
+        self.refused: list[RefusedFill] = []
+        self._events: list[Fill | Cancellation] = []
+        self._adopted: dict[str, Order] = {}
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price`` with the taker fee."""
+        return notional / (price * (1.0 + self.fee_rate))
+
+    def submit(self, order: Order) -> None:
+        """Check, journal and send ``order`` once (`CcxtVenue.submit`)."""
+        self._take(self.venue.submit(order))
+
+    def pending(self) -> list[Order]:
+        """Return the orders not finished for the engine.
+
+        Working at the venue, unknown, or finished at the venue with a fill or a
+        cancellation not yet reported to the engine (as a backtest's order is
+        pending until the bar that fills it).
+        """
+        undelivered = {event.order_id for event in self._events}
+        tracked = [
+            view.request.order
+            for view in self.venue.orders()
+            if view.state not in TERMINAL or view.client_id in undelivered
+        ]
+        return tracked + [o for i, o in self._adopted.items() if i in undelivered]
+
+    def adopt(self, order: Order) -> None:
+        """Count ``order`` pending until its held events are reported (a restart).
+
+        For an order the journal shows finished at the venue whose last fills the
+        engine had not applied yet: the venue is not asked about it again.
+        """
+        self._adopted[order.id] = order
+
+    def hold(self, events: list[Fill | Cancellation]) -> None:
+        """Queue events read back from the journal (a restart) for the next ``open``."""
+        self._events.extend(events)
+
+    def undelivered_position(self) -> float:
+        """Return the signed quantity of the fills counted but not yet reported."""
+        return sum(e.side * e.quantity for e in self._events if isinstance(e, Fill))
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Cancel ``order_id`` at the venue; return its cancellation if it took effect now.
+
+        Fills the venue reports while cancelling are delivered at the next bar.
+        """
+        try:
+            report = self.venue.cancel(order_id, reason=reason)
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
+            return None
+        self._take(report)
+        for i, event in enumerate(self._events):
+            if isinstance(event, Cancellation) and event.order_id == order_id:
+                del self._events[i]
+                return replace(event, bar=bar.index, timestamp=bar.timestamp)
+        return None
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """At ``open``: resolve unknown orders, poll, and report what happened since."""
+        if phase != "open":
+            return []
+        self.refresh()
+        events = [replace(e, bar=bar.index) for e in self._events]
+        self._events.clear()
+        if events:
+            self._on_delivery(bar.index, len(events))
+        return events
+
+    def refresh(self) -> None:
+        """Resolve unknown orders and poll the venue; keep what they report for `match`."""
+        for operation, call in (
+            ("resolve_unknown", self.venue.resolve_unknown),
+            ("poll", self.venue.poll),
+        ):
+            try:
+                self._take(call())
+            except RetriesExhausted as error:
+                self._on_trouble(operation, str(error))
+
+    def _take(self, report: VenueReport) -> None:
+        for trade in report.fills:
+            self._events.append(self._booked(trade))
+        self._events.extend(report.cancellations)
+        for move in report.transitions:
+            refusal = move.rejection
+            if move.state is OrderState.REJECTED and refusal is not None:
+                order = self.venue.order(move.client_id)
+                remaining = max(order.quantity - order.filled, 0.0)
+                reason = f"REJECTED {refusal.code}"
+                self._events.append(
+                    Cancellation(move.client_id, refusal.bar, refusal.timestamp, remaining, reason)
+                )
+        for refused in report.refused:
+            self.refused.append(refused)
+
+    def book(self, trade: TradeFill) -> Fill:
+        """Return the fill the portfolio books for ``trade`` (net of a base-asset fee)."""
+        return self._booked(trade)
+
+    def _booked(self, trade: TradeFill) -> Fill:
+        fill = trade.fill
+        if trade.fee_currency == self.base and fill.side > 0 and trade.fee_cost > 0.0:
+            received = fill.quantity - trade.fee_cost
+            if not (math.isfinite(received) and received > 0.0):
+                raise RuntimeError(
+                    f"order {fill.order_id}: trade {trade.trade_id} charged a fee of "
+                    f"{trade.fee_cost} {self.base} on {fill.quantity} bought"
+                )
+            return replace(fill, quantity=received)
+        return fill

@@ -1,0 +1,56 @@
+"""``tradeloom run FILE --mode paper|live``: the run directory, the runner, the loop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from tradeloom.runner.live.loop import run_forever, stop_on_signals
+from tradeloom.runner.live.runner import LiveRunner, Mode
+from tradeloom.runner.plugin_manager import Plugins
+from tradeloom.runner.wiring import Pipeline
+
+__all__ = ["default_run_dir", "run_live"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+def default_run_dir(name: str, mode: Mode) -> Path:
+    """Return ``runs/<name>-<mode>``: the same command restarts the same run."""
+    return Path("runs") / f"{name}-{mode}"
+
+
+def run_live(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    *,
+    mode: Mode,
+    out: Path | None,
+    overrides: Sequence[str] = (),
+    max_bars: int | None = None,
+) -> str:
+    """Start (or restart) the run and trade until stopped; return a one-line summary."""
+    run_dir = (out or default_run_dir(pipeline.config.name, mode)).resolve()
+    runner = LiveRunner(pipeline, plugins, mode=mode, run_dir=run_dir, overrides=overrides)
+    reason = "failed"
+    with stop_on_signals() as stop:
+        if threading.current_thread() is threading.main_thread():
+            runner.inbox.install_signal_handlers()
+        try:
+            runner.start()
+            reason = run_forever(runner, stop, max_bars=max_bars)
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            runner.stop(reason)
+            runner.inbox.restore_signal_handlers()
+    session = runner.session_or_fail
+    book = session.engine.portfolio
+    return (
+        f"{mode} run {run_dir}: {reason}; position {book.position:.8g}, cash {book.cash:.2f}, "
+        f"state {session.checks.state.state}"
+    )

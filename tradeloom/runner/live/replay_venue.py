@@ -1,0 +1,96 @@
+"""The live venue as a run's journal saw it, for replaying that run after a restart.
+
+A restarted live run rebuilds its engine (portfolio, signal and risk state,
+monitors, the client-id counter) by running its journaled bars through a new
+engine. Orders cannot be sent again, so this venue stands in for the exchange:
+at each bar's ``open`` it reports what the live venue reported then (the
+``venue_delivered`` count of the journal's fills and cancellations at that
+bar), and a cancel returns the cancellation the journal has for it. An order
+stays pending, as it did live, until its cancellation or its last counted
+fill has been reported; what is still pending at the end of the replay is what
+the restart must resolve with the exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.runner.live.journal_state import JournalState
+
+__all__ = ["ReplayVenue"]
+
+_FINISHED = frozenset({"filled", "cancelled", "rejected"})
+
+
+class ReplayVenue:
+    """Report the journal's fills and cancellations back to a replaying engine.
+
+    Args:
+        state: The journal, read.
+        initial_cash: The capital the run started with.
+        fee_rate: The rate the live venue sized buys with.
+        dust: The live venue's smallest tradable amount.
+    """
+
+    allow_short = False
+
+    def __init__(
+        self, state: JournalState, *, initial_cash: float, fee_rate: float, dust: float
+    ) -> None:
+        self.state = state
+        self.initial_cash = initial_cash
+        self.fee_rate = fee_rate
+        self.dust = dust
+        self._orders: dict[str, Order] = {}
+        self._reported: dict[str, int] = {}
+        self._consumed: set[tuple[int, int]] = set()
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Size as the live venue did."""
+        return notional / (price * (1.0 + self.fee_rate))
+
+    def submit(self, order: Order) -> None:
+        """Take the order as pending (it was sent, or refused, back then)."""
+        self._orders[order.id] = order
+
+    def pending(self) -> list[Order]:
+        """Return the orders pending at this point of the replay."""
+        return list(self._orders.values())
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """At ``open``, report what the live venue reported at this bar's open."""
+        if phase != "open":
+            return []
+        count = self.state.delivered.get(bar.index, 0)
+        events = self.state.events.get(bar.index, [])[:count]
+        for i in range(count):
+            self._consumed.add((bar.index, i))
+        self._settle(events)
+        return list(events)
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Return the cancellation the journal has for this cancel, if it took effect."""
+        for i, event in enumerate(self.state.events.get(bar.index, [])):
+            if (
+                (bar.index, i) not in self._consumed
+                and isinstance(event, Cancellation)
+                and event.order_id == order_id
+                and event.reason == reason
+            ):
+                self._consumed.add((bar.index, i))
+                self._orders.pop(order_id, None)
+                return event
+        return None
+
+    def _settle(self, events: Iterable[Fill | Cancellation]) -> None:
+        for event in events:
+            order_id = event.order_id
+            if isinstance(event, Cancellation):
+                self._orders.pop(order_id, None)
+                continue
+            self._reported[order_id] = self._reported.get(order_id, 0) + 1
+            counted = len(self.state.venue_fills.get(order_id, ()))
+            finished = self.state.order_states.get(order_id) in _FINISHED
+            if finished and self._reported[order_id] >= counted:
+                self._orders.pop(order_id, None)

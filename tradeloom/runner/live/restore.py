@@ -1,0 +1,337 @@
+"""Restart a paper or live run from its journal, then check it against the venue.
+
+The journal is the source of truth. A restart:
+
+1. checks that the history the run started from is the same (its SHA-256);
+2. replays the history and every journaled bar through a new engine, with the
+   model's journaled verdicts, the journal's fills (`ReplayVenue`; a paper run
+   simply replays its simulated venue) and the kill switch's journaled halts and
+   resumes, into a scratch journal; the rows it writes must be the journal's (the
+   last bar may have been cut short by the crash: its replayed rows beyond the
+   journal's are appended). This rebuilds cash, position, peak equity, the
+   signal, risk and monitor state and the client-id counter exactly;
+3. live: tracks again every order still pending: one whose intent was journaled
+   is looked up by its client order id (`CcxtVenue.recover`; the trades the
+   journal counted are not counted again, the ones it counted but had not
+   applied are applied once); one whose intent was not journaled was never sent;
+4. retrains the fold in effect when the run stopped (same rows, same seed);
+5. live: reconciles: resolves and polls the venue, then compares the account's
+   base balance with the balance at the first start plus the position, and
+   refuses to trade on a difference beyond ``live.position_tolerance``, or on an
+   open order of this run the journal does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from tradeloom.domain import Bars, Cancellation, Fill, Order
+from tradeloom.errors import UserError
+from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
+from tradeloom.runner.journal import Journal
+from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState
+from tradeloom.runner.live.replay_venue import ReplayVenue
+from tradeloom.runner.live.session import KILL_CODE, LiveSession
+
+if TYPE_CHECKING:
+    from tradeloom.runner.live.exchange_venue import ExchangeVenue
+    from tradeloom.runner.live.runner import LiveRunner
+
+__all__ = ["RestartRefused", "restart"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+class RestartRefused(UserError):
+    """The journal, the data or the venue disagree: the run must not trade."""
+
+
+class _PinnedClock:
+    """The runner's clock, or during a replay the journaled wall time of the bar."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.pinned: pd.Timestamp | None = None
+
+    def __call__(self) -> pd.Timestamp:
+        return self.pinned if self.pinned is not None else self.clock()
+
+
+class _SilentHook:
+    """A hook relay that tells no observer anything (a replay's events were told)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda **kwargs: None
+
+
+def restart(
+    runner: LiveRunner, state: JournalState, bars: Bars, features: pd.DataFrame
+) -> tuple[LiveSession, ExchangeVenue | None]:
+    """Rebuild the run's session from ``state``; return it and the live venue (if live).
+
+    Raises:
+        RestartRefused: The history changed, the replay disagrees with the journal,
+            or the venue disagrees with the journal's position.
+    """
+    assert runner.journal is not None and runner.recorder is not None
+    started = state.started
+    warm = state.warm_up
+    first = int(warm.get("bars", 0))
+    history = _history(runner, bars, features, first, warm)
+    clock = _PinnedClock(runner.now)
+    runner.now = clock
+    exchange: ExchangeVenue | None = None
+    if runner.mode == "live":
+        from tradeloom.runner.live.venues import open_exchange_venue
+
+        exchange, _ = open_exchange_venue(runner, started, after_trade_id=state.max_trade_id)
+        replay_venue: Any = ReplayVenue(
+            state,
+            initial_cash=float(started["capital"]),
+            fee_rate=exchange.fee_rate,
+            dust=exchange.dust,
+        )
+    else:
+        replay_venue = runner.p.venue
+    recorder = runner.recorder
+    real_journal, real_hook = recorder.journal, recorder.hook
+    scratch = Journal(runner.run_dir / ".replay.sqlite", flush_every=1_000_000)
+    recorder.journal, recorder.hook = scratch, _SilentHook()  # type: ignore[assignment]
+    try:
+        session = runner.build_session(history, replay_venue, str(started["run_key"]))
+        session.replaying = True
+        runner.warm_up(session)
+        kills = list(state.kill_switch)
+        _apply_kills(session, kills, first - 1)
+        for live in state.bars:
+            clock.pinned = live.wall_time
+            session.step(live.time, live.values, given=live.verdict)
+            _apply_kills(session, kills, live.index)
+        clock.pinned = None
+        session.replaying = False
+        replayed = scratch.rows()
+    finally:
+        recorder.journal, recorder.hook = real_journal, real_hook
+        scratch.close()
+        (runner.run_dir / ".replay.sqlite").unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            (runner.run_dir / f".replay.sqlite{suffix}").unlink(missing_ok=True)
+    extra = _compare(state, replayed)
+    for bar, ts, kind, payload in extra:
+        real_journal.append(
+            kind,
+            json.loads(payload),
+            bar=bar,
+            timestamp=ts and pd.Timestamp(ts),
+            correlation_id="" if bar is None else f"bar-{bar}",
+        )
+    engine_venue: Any = session.engine.venue
+    if exchange is not None:
+        _track_pending(session, state, replay_venue, exchange)
+        engine_venue.inner = exchange
+    _retrain(session, state, history)
+    recorder.note(
+        "restarted",
+        {
+            "bars_replayed": len(state.bars),
+            "rows_completed": len(extra),
+            "position": session.engine.portfolio.position,
+            "cash": session.engine.portfolio.cash,
+            "state": str(session.checks.state.state),
+            "wall_time": pd.Timestamp.now(tz="UTC").isoformat(),
+        },
+        bar=len(history) - 1,
+    )
+    real_journal.flush()
+    if exchange is not None:
+        _reconcile(runner, session, exchange, started)
+    _log.info(
+        "live_restarted",
+        bars_replayed=len(state.bars),
+        position=session.engine.portfolio.position,
+        state=str(session.checks.state.state),
+    )
+    return session, exchange
+
+
+def _history(
+    runner: LiveRunner, bars: Bars, features: pd.DataFrame, first: int, warm: dict[str, Any]
+) -> BarHistory:
+    from tradeloom.runner.live.runner import history_sha256
+
+    if first < 1 or len(bars) < first:
+        raise RestartRefused(
+            f"{runner.run_dir}: the journal's warm-up covers {first} bars, the data source "
+            f"has {len(bars)}: not the history this run started from"
+        )
+    head = Bars(bars.frame.iloc[:first], bars.symbol, bars.timeframe, bars.timeframe_seconds)
+    if history_sha256(head) != warm.get("sha256"):
+        raise RestartRefused(
+            f"{runner.run_dir}: the data source's first {first} bars are not the ones this "
+            "run started from (their SHA-256 differs); the cache or data.start changed"
+        )
+    return BarHistory(head, features.iloc[:first])
+
+
+def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -> None:
+    while kills and kills[0][0] <= bar:
+        _, change = kills.pop(0)
+        if change.code == KILL_CODE:
+            session.kill(change.message)
+        else:
+            session.resume(change.message)
+
+
+def _compare(
+    state: JournalState, replayed: list[tuple[int, int | None, str | None, str, str, str]]
+) -> list[tuple[int | None, str | None, str, str]]:
+    """Check the replay's engine rows against the journal's; return the replay's extra rows."""
+    mine = [(bar, ts, kind, text) for _, bar, ts, kind, _, text in replayed if kind in ENGINE_TYPES]
+    theirs = state.engine_rows
+    for i, (journaled, again) in enumerate(zip(theirs, mine, strict=False)):
+        if journaled != again:
+            raise RestartRefused(
+                f"the journal and a replay of its bars disagree at its engine row {i} "
+                f"(bar {journaled[0]}): journal {journaled[2]} {journaled[3][:160]}, replay "
+                f"{again[2]} {again[3][:160]}; the strategy file or tradeloom changed since "
+                "the run started: start a new run (another --out)"
+            )
+    if len(mine) < len(theirs):
+        missing = theirs[len(mine)]
+        raise RestartRefused(
+            f"the journal has engine rows the replay does not make, from bar {missing[0]} "
+            f"({missing[2]}); the strategy file or tradeloom changed since the run started"
+        )
+    last = state.bars[-1].index if state.bars else None
+    extra = mine[len(theirs) :]
+    for bar, _, kind, _ in extra:
+        if bar is not None and last is not None and bar != last:
+            raise RestartRefused(
+                f"a replay of the journal makes a {kind} row at bar {bar} the journal does "
+                f"not have; only the last bar ({last}) may have been cut short"
+            )
+    return extra
+
+
+def _track_pending(
+    session: LiveSession, state: JournalState, replayed: ReplayVenue, exchange: ExchangeVenue
+) -> None:
+    """Hand the orders still pending after the replay to the exchange venue."""
+    held: list[Fill | Cancellation] = []
+    for order in replayed.pending():
+        sent = state.sent.get(order.id)
+        if sent is None:
+            _log.warning("order_never_sent", client_id=order.id)
+            held.append(
+                Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
+            )
+            continue
+        fills = state.venue_fills.get(order.id, [])
+        applied = state.engine_fills.get(order.id, 0)
+        venue_id = next((f["venue_order_id"] for f in fills if f.get("venue_order_id")), None)
+        request = _request(sent)
+        finished = state.order_states.get(order.id) in ("filled", "cancelled", "rejected")
+        if finished:
+            exchange.adopt(order)
+        else:
+            exchange.venue.recover(
+                request,
+                sent_at=float(sent["sent_at"]),
+                venue_id=venue_id,
+                counted=[(str(f["trade_id"]), float(f["quantity"])) for f in fills],
+            )
+        for fill in fills[applied:]:
+            held.append(exchange.book(_trade_fill(fill)))
+    exchange.hold(held)
+
+
+def _request(sent: dict[str, Any]) -> VenueOrder:
+    fields = dict(sent["order"])
+    fields["timestamp"] = pd.Timestamp(fields["timestamp"])
+    fields["stop_price"] = math.nan if fields.get("stop_price") is None else fields["stop_price"]
+    order = Order(**fields)
+    return VenueOrder(
+        order, sent["symbol"], sent["type"], sent["side"], sent["amount"], sent["price"]
+    )
+
+
+def _trade_fill(row: dict[str, Any]) -> TradeFill:
+    fill = Fill(
+        row["order_id"],
+        int(row["bar"]),
+        pd.Timestamp(row["timestamp"]),
+        int(row["side"]),
+        float(row["quantity"]),
+        float(row["price"]),
+        float(row["fee"] or 0.0),
+        float(row["slippage"] or 0.0),
+    )
+    return TradeFill(
+        str(row["trade_id"]),
+        row.get("venue_order_id"),
+        fill,
+        float(row.get("fee_cost") or 0.0),
+        row.get("fee_currency"),
+    )
+
+
+def _retrain(session: LiveSession, state: JournalState, history: BarHistory) -> None:
+    """Train again the fold that was in effect: the same rows and seed give the same model."""
+    if state.training is None:
+        return
+    predicts_from, reason = state.training
+    train_next = getattr(session.p.model, "train_next", None)
+    if train_next is None or predicts_from > len(history):
+        return
+    train_next(
+        history.bars(predicts_from),
+        history.features(predicts_from),
+        reason=None if reason == "scheduled" else reason,
+    )
+
+
+def _reconcile(
+    runner: LiveRunner, session: LiveSession, exchange: ExchangeVenue, started: dict[str, Any]
+) -> None:
+    """Refuse to trade when the venue's base balance is not the journal's position."""
+    exchange.refresh()
+    venue = exchange.venue
+    market = venue.client.market(venue.symbol)
+    base = str(market["base"])
+    position = session.engine.portfolio.position + exchange.undelivered_position()
+    balance = venue.balance().get(base, 0.0)
+    held = balance - float(started.get("base_at_start", 0.0))
+    tolerance = runner.config.live.position_tolerance * abs(position) + exchange.dust
+    recorder = runner.recorder_or_fail
+    row = {
+        "position": position,
+        "venue_position": held,
+        "base_balance": balance,
+        "tolerance": tolerance,
+    }
+    recorder.note("reconciled", row, bar=len(session.history) - 1)
+    assert runner.journal is not None
+    runner.journal.flush()
+    if not np.isfinite(held) or abs(held - position) > tolerance:
+        raise RestartRefused(
+            f"{runner.run_dir}: the journal's position is {position:.8g} {base}, the venue "
+            f"holds {held:.8g} {base} more than at the first start (tolerance {tolerance:.3g}); "
+            "refusing to trade: find the difference (a manual trade? another run on this "
+            "account?) before restarting"
+        )
+    key = str(started["run_key"])
+    tracked = {view.client_id for view in venue.orders()}
+    for order in venue.client.fetch_open_orders(venue.symbol):
+        client_id = str(order.get("clientOrderId") or "")
+        if f"-{key}-" in client_id and client_id not in tracked:
+            raise RestartRefused(
+                f"{runner.run_dir}: the venue has an open order {client_id} of this run "
+                "that the journal does not know; refusing to trade"
+            )

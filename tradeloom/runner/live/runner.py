@@ -1,0 +1,483 @@
+"""A paper or live run in its run directory: start or restart, then one tick at a time.
+
+`LiveRunner.start` opens the run directory's journal. A new run loads the
+history (the ``ccxt`` data source: cache, then the exchange up to the last
+closed bar), steps the features and the engine through it without trading,
+trains the model's current fold, and journals how it started. A run whose
+journal exists is restarted (`tradeloom.runner.live.restore`).
+
+`LiveRunner.tick` is one wake-up of the clock (`tradeloom.runner.live.loop`
+schedules them; tests call it after moving a simulated clock): it acts on the
+kill switch's requests, swaps a valid edited strategy file in at this bar
+boundary, then runs every bar that has closed since the last one through the
+`LiveSession`, and raises the stale-data alarm when the next bar is late.
+
+Paper mode trades the simulated venue of ``execution:`` against the live bars;
+it needs no keys. Live mode trades on the data source's exchange with its
+``${ENV}`` keys, through `CcxtVenue`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from tradeloom import __version__
+from tradeloom.domain import OHLCV, Bars, RunInfo
+from tradeloom.errors import UserError
+from tradeloom.plugins.data.stale_data import StaleDataWatch
+from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.runner import outputs
+from tradeloom.runner.backtest import compute_features
+from tradeloom.runner.events import Recorder
+from tradeloom.runner.journal import Journal
+from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.live.control import ControlInbox
+from tradeloom.runner.live.guarded_venue import GuardedVenue
+from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
+from tradeloom.runner.live.session import KILL_CODE, LiveSession
+from tradeloom.runner.plugin_manager import Plugins
+from tradeloom.runner.pretrade import PreTradeChecks
+from tradeloom.runner.wiring import Pipeline
+
+__all__ = ["LiveRunner", "Mode", "history_sha256"]
+
+Mode = Literal["paper", "live"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+def history_sha256(bars: Bars) -> str:
+    """Return a SHA-256 over the bars' open times and OHLCV (a restart checks it)."""
+    digest = hashlib.sha256()
+    digest.update(bars.frame.index.asi8.tobytes())
+    digest.update(np.ascontiguousarray(bars.frame[list(OHLCV)].to_numpy(np.float64)).tobytes())
+    return digest.hexdigest()
+
+
+def wall_clock() -> pd.Timestamp:
+    """Return the time now, UTC."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+class LiveRunner:
+    """Run ``pipeline`` as ``mode`` in ``run_dir``.
+
+    Args:
+        pipeline: The built strategy; its data source must be ``kind: ccxt``.
+        plugins: The plugin manager (observers hear of the run's events).
+        mode: ``paper`` (simulated venue) or ``live`` (the exchange).
+        run_dir: The run directory; its journal is the run's state.
+        clock: The time now (UTC); the wall clock by default, the emulator's in tests.
+        overrides: The run's ``--set`` values (re-applied to an edited strategy file).
+        watch_file: Hot-reload the strategy file when it changes.
+
+    Raises:
+        UserError: The data source is not a live one.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plugins: Plugins,
+        *,
+        mode: Mode,
+        run_dir: Path,
+        clock: Callable[[], pd.Timestamp] = wall_clock,
+        overrides: Sequence[str] = (),
+        watch_file: bool = True,
+    ) -> None:
+        source = pipeline.data
+        if not hasattr(source, "feed") or not hasattr(source, "params"):
+            kind = pipeline.config.data.kind
+            raise UserError(
+                f"{pipeline.config.locate('data.kind')} data.kind: --mode {mode} needs live "
+                f"bars from an exchange (kind: ccxt); '{kind}' is a backtest source"
+            )
+        self.p = pipeline
+        self.plugins = plugins
+        self.mode = mode
+        self.run_dir = run_dir
+        self.now = clock
+        self.overrides = tuple(overrides)
+        self.source: Any = source
+        self.config = pipeline.config
+        self.journal: Journal | None = None
+        self.recorder: Recorder | None = None
+        self.session: LiveSession | None = None
+        self.inbox = ControlInbox(run_dir)
+        self.watcher: StrategyWatcher | None = None
+        self._watch_file = watch_file
+        self.stale: StaleDataWatch | None = None
+        self.exchange_venue: Any = None
+        self.bars_processed = 0
+        self._stale_alarmed = 0
+        self.stream: Any = None
+
+    # --- start ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the run directory and start the run, or restart it from its journal.
+
+        Raises:
+            UserError: The run directory belongs to another strategy or mode, or a
+                restart found the journal and the venue in disagreement.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        journal_path = self.run_dir / "journal.sqlite"
+        restarting = journal_path.exists()
+        self.inbox.claim_pid()
+        state = None
+        if restarting:
+            from tradeloom.runner.live.journal_state import read_state
+
+            state = read_state(journal_path)
+            self._check_owner(state.started)
+        else:
+            outputs.write_strategy(self.run_dir, self.config.document)
+        self.journal = Journal(journal_path)
+        run = RunInfo(
+            run_id=self.run_dir.name,
+            strategy=self.config.name,
+            mode=self.mode,
+            run_dir=str(self.run_dir),
+        )
+        self.recorder = Recorder(self.journal, self.plugins.hook, run)
+        bars = self.source.load()
+        features = compute_features(self.p, bars)
+        if state is None:
+            self._start_new(bars, features)
+        else:
+            from tradeloom.runner.live.restore import restart
+
+            self.session, self.exchange_venue = restart(self, state, bars, features)
+        if self._watch_file:
+            self.watcher = StrategyWatcher(self.config.source, self.config, self.overrides)
+        history = self.session_or_fail.history
+        late = self.config.live.stale_after_bars
+        if late is not None:
+            self.stale = StaleDataWatch(
+                history.symbol,
+                history.timeframe,
+                grace_seconds=late * history.timeframe_seconds,
+                started=self.now(),
+                last_bar=history.last_time,
+            )
+        self._open_stream()
+        self.plugins.hook.tradeloom_run_started(run=run)
+        self.journal.flush()
+
+    @property
+    def recorder_or_fail(self) -> Recorder:
+        """The recorder (after `start`)."""
+        if self.recorder is None:
+            raise RuntimeError("the runner has not started")
+        return self.recorder
+
+    @property
+    def session_or_fail(self) -> LiveSession:
+        """The session (after `start`)."""
+        if self.session is None:
+            raise RuntimeError("the runner has not started")
+        return self.session
+
+    def started_row(self, capital: float, extra: dict[str, Any]) -> dict[str, Any]:
+        """Return the first journal row of a new run."""
+        return {
+            "event": "started",
+            "mode": self.mode,
+            "strategy": self.config.name,
+            "source": str(self.config.source),
+            "tradeloom": __version__,
+            "wall_time": datetime.now(UTC).isoformat(),
+            "run_key": _run_key(self.run_dir),
+            "capital": capital,
+            **extra,
+        }
+
+    def _start_new(self, bars: Bars, features: pd.DataFrame) -> None:
+        assert self.journal is not None and self.recorder is not None
+        key = _run_key(self.run_dir)
+        venue: Any = self.p.venue
+        extra: dict[str, Any] = {}
+        if self.mode == "live":
+            from tradeloom.runner.live.venues import open_exchange_venue
+
+            venue, extra = open_exchange_venue(self, None)
+            self.exchange_venue = venue
+        capital = float(venue.initial_cash)
+        self.journal.append("run", self.started_row(capital, extra))
+        session = self.build_session(BarHistory(bars, features), venue, key)
+        self.session = session
+        self.recorder.note(
+            "warm_up",
+            {
+                "bars": len(bars),
+                "first": bars.frame.index[0],
+                "last": bars.frame.index[-1],
+                "sha256": history_sha256(bars),
+            },
+        )
+        self.warm_up(session)
+        session.train("startup")
+        self.journal.flush()
+        _log.info(
+            "live_started",
+            mode=self.mode,
+            run_dir=str(self.run_dir),
+            history_bars=len(bars),
+            capital=capital,
+        )
+
+    def build_session(self, history: BarHistory, venue: Any, key: str) -> LiveSession:
+        """Return a session over ``history`` trading ``venue`` behind the pre-trade checks."""
+        assert self.recorder is not None
+        checks = PreTradeChecks(self.config.live.limits)
+        holder: list[LiveSession] = []
+
+        def portfolio() -> tuple[float, float, float]:
+            session = holder[0]
+            price = session.history.bar(len(session.history) - 1).close
+            book = session.engine.portfolio
+            return book.position, price, book.equity(price)
+
+        guarded = GuardedVenue(venue, checks, self.recorder, self.now, portfolio)
+        name = self.config.name
+        session = LiveSession(
+            replace(self.p, venue=guarded),
+            self.recorder,
+            history,
+            order_id=lambda n: client_order_id(name, key, n),
+            checks=checks,
+            clock=self.now,
+            cron=_cron(self.config.live.retrain_cron),
+        )
+        holder.append(session)
+        return session
+
+    def warm_up(self, session: LiveSession) -> None:
+        """Step the features and the engine through the history, without predictions."""
+        session.warm_up()
+        history = session.history
+        for t in range(len(history)):
+            session.engine.on_bar(
+                history.bar(t),
+                float("nan"),
+                _columns(history.columns, history.feature_row(t)),
+            )
+
+    def _check_owner(self, started: dict[str, Any]) -> None:
+        if not started:
+            raise UserError(f"{self.run_dir}: the journal has no 'started' row; not a live run")
+        if started.get("mode") != self.mode or started.get("strategy") != self.config.name:
+            raise UserError(
+                f"{self.run_dir}: this run directory holds a {started.get('mode')} run of "
+                f"'{started.get('strategy')}'; it cannot continue as a {self.mode} run of "
+                f"'{self.config.name}' (use another --out)"
+            )
+
+    # --- ticks ----------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Act on control requests and file edits, then run every newly closed bar.
+
+        Returns:
+            How many bars were processed.
+        """
+        session = self.session_or_fail
+        self._control()
+        self._reload()
+        frame = self._closed_bars()
+        for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
+            session.step(ts, values)
+            self.bars_processed += 1
+            self._check_refused()
+            if self.stale is not None:
+                self.stale.observe(ts)
+        if self.stale is not None and len(frame) == 0:
+            alarm = self.stale.check(self.now())
+            if alarm is not None and alarm.missed_bars != self._stale_alarmed:
+                self._stale_alarmed = alarm.missed_bars  # once per missed bar, not per tick
+                self.recorder_or_fail.note(
+                    "stale_data", {"message": alarm.message}, bar=len(session.history) - 1
+                )
+                _log.warning("stale_data", message=alarm.message)
+        assert self.journal is not None
+        self.journal.flush()
+        return len(frame)
+
+    def _closed_bars(self) -> pd.DataFrame:
+        from tradeloom.plugins.data.ccxt_fetch import bars_frame, check_page, poll_closed_bars
+
+        last = self.session_or_fail.history.last_time
+        if self.stream is not None:
+            after_ms = int(last.value // 1_000_000)
+            rows = self.stream.closed_since(after_ms)
+            if rows is not None:
+                page = check_page(rows, label=self.source.feed.label, since_ms=after_ms + 1)
+                return bars_frame([page])
+        return poll_closed_bars(self.source.feed, last, now=self.now())
+
+    def _open_stream(self) -> None:
+        """Start the websocket stream of ``live.stream`` (None: poll REST only).
+
+        Raises:
+            UserError: ``live.stream: websocket`` and the exchange has no stream.
+        """
+        from tradeloom.plugins.data.ccxt_stream import ClosedBarStream, pro_client_factory
+
+        choice = self.config.live.stream
+        if choice == "poll":
+            return
+        params = self.source.params
+        factory = pro_client_factory(params.exchange, params.settings())
+        if factory is None:
+            if choice == "websocket":
+                raise UserError(
+                    f"{self.config.locate('live.stream')} live.stream: {params.exchange} has "
+                    "no websocket OHLCV stream in ccxt.pro; use auto or poll"
+                )
+            return
+        self.stream = ClosedBarStream(
+            factory,
+            params.symbol,
+            params.timeframe,
+            grace_seconds=self.config.live.close_delay_seconds,
+        )
+        self.stream.start()
+
+    def _check_refused(self) -> None:
+        venue = self.exchange_venue
+        if venue is None or not venue.refused:
+            return
+        refused = venue.refused[0]
+        self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")
+
+    def _control(self) -> None:
+        session = self.session_or_fail
+        self.inbox.wake.clear()
+        for request in self.inbox.pending():
+            assert self.recorder is not None
+            self.recorder.note(
+                "control_request",
+                {"action": request.action, "reason": request.reason, "by": request.by},
+                bar=len(session.history) - 1,
+            )
+            if request.action == "kill":
+                if session.checks.state.last_change is None or (
+                    session.checks.state.last_change.code != KILL_CODE
+                ):
+                    session.kill(f"{request.reason} (by {request.by})")
+                else:
+                    session.engine.cancel_working(
+                        session.history.bar(len(session.history) - 1), KILL_CODE
+                    )
+            else:
+                session.resume(f"{request.reason} (by {request.by})")
+            assert self.journal is not None
+            self.journal.flush()
+            self.inbox.done(request)
+
+    def _reload(self) -> None:
+        if self.watcher is None:
+            return
+        outcome = self.watcher.check()
+        if outcome is None:
+            return
+        assert self.recorder is not None
+        session = self.session_or_fail
+        bar = len(session.history) - 1
+        if isinstance(outcome, ReloadRefused):
+            self.recorder.note("config_reload_refused", {"errors": list(outcome.errors)}, bar=bar)
+            _log.error("config_reload_refused", errors=list(outcome.errors))
+            return
+        self._apply(outcome)
+        self.recorder.note(
+            "config_reloaded",
+            {"changed": list(outcome.changed), "changes": list(outcome.changes)},
+            bar=bar,
+        )
+        _log.warning("config_reloaded", changed=outcome.describe())
+
+    def _apply(self, reload: Reload) -> None:
+        from tradeloom.plugins.signal.regime import RegimeStepper, regime_mask
+        from tradeloom.runner.watch import Watch
+
+        session = self.session_or_fail
+        engine = session.engine
+        swapped = reload.apply(engine.p)
+        config = reload.config
+        engine.p = swapped
+        session.p = swapped
+        if "risk" in reload.changed:
+            engine.max_holding = config.max_holding_bars or 0
+            engine.stop_loss = float("nan") if config.stop_loss is None else config.stop_loss
+            engine.take_profit = float("nan") if config.take_profit is None else config.take_profit
+        if "signal" in reload.changed:
+            engine.allowed_regimes = config.signal_regimes
+            engine.regime_filter = regime_mask(config.signal_regimes)
+        if "regime" in reload.changed:
+            engine.regimes = None if config.regime is None else RegimeStepper(config.regime)
+        if "monitoring" in reload.changed or "health" in reload.changed:
+            assert self.recorder is not None
+            engine.watch = (
+                Watch(swapped.monitors, config.health, self.recorder) if swapped.monitors else None
+            )
+        if "live" in reload.changed:
+            session.checks.limits = config.live.limits
+            session.set_cron(_cron(config.live.retrain_cron))
+        self.config = config
+
+    # --- stop -----------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Journal why the run stops, commit, and release the run directory."""
+        try:
+            if self.stream is not None:
+                self.stream.stop()
+            if self.journal is not None:
+                self.journal.append(
+                    "run",
+                    {
+                        "event": "stopped",
+                        "reason": reason,
+                        "bars": self.bars_processed,
+                        "wall_time": datetime.now(UTC).isoformat(),
+                    },
+                )
+                self.journal.close()
+                self.journal = None
+        finally:
+            self.inbox.release_pid()
+
+
+def _run_key(run_dir: Path) -> str:
+    """8 hex digits naming the run in client order ids: its directory, resolved."""
+    return hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
+
+
+def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | None] | None:
+    if expression is None:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(expression, timezone="UTC")
+
+    def following(now: pd.Timestamp) -> pd.Timestamp | None:
+        later = now + pd.Timedelta(seconds=1)  # not the fire time that is now
+        fire = trigger.get_next_fire_time(None, later.to_pydatetime())
+        return None if fire is None else pd.Timestamp(fire)
+
+    return following
+
+
+def _columns(columns: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
+    return {c: float(v) for c, v in zip(columns, values, strict=True)}

@@ -1,0 +1,311 @@
+"""The live driver: closed bars in, the backtest's per-bar steps, orders out.
+
+`LiveSession.step` takes one closed bar and does what the backtest's per-bar
+driver does with it, in the same order, with the same components:
+
+1. the features are stepped (`FeatureStepper`), the row appended to the history;
+2. the model's latest fold predicts the bar (`predict_row`, bit for bit the
+   backtest's number) and its detector scores it;
+3. the bar is journaled (``live_bar``: prices, prediction, anomaly verdict, the
+   wall time): a restart replays these rows;
+4. `BarEngine.on_bar` runs the signal, risk, execution and portfolio layers;
+5. the model trains the fold that predicts from the next bar when the
+   walk-forward plan starts one there (the backtest's fold, the same rows and
+   seed), or when a health rule or the retraining cron asked for one;
+6. the journal is committed.
+
+The trading state (ACTIVE / REDUCING / HALTED) and the daily loss limit are
+observed after each bar's mark; the kill switch moves the state to HALTED,
+cancels every open order, and makes the engine reject every signal
+(``HALTED``, code ``KILL_SWITCH``) until `resume`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+from tradeloom.domain import Bar, ModelTraining
+from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.runner.engine import BarEngine
+from tradeloom.runner.events import Recorder
+from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.pretrade import PreTradeChecks
+from tradeloom.runner.trading_state import StateChange, TradingState
+from tradeloom.runner.wiring import Pipeline
+
+__all__ = ["KILL_CODE", "BarInput", "LiveSession", "trading_state_row"]
+
+KILL_CODE = "KILL_SWITCH"
+"""The halt code of the kill switch (journaled, latched until resume)."""
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+@dataclass(frozen=True)
+class BarInput:
+    """What the model said about one bar (computed live, or read back from the journal)."""
+
+    probability: float
+    anomalous: bool
+    anomaly_score: float
+
+
+def trading_state_row(change: StateChange) -> dict[str, Any]:
+    """Return the journal payload of a trading state change."""
+    return {
+        "previous": str(change.previous),
+        "state": str(change.state),
+        "code": change.code,
+        "message": change.message,
+        "at": change.timestamp.isoformat(),
+    }
+
+
+class LiveSession:
+    """Drive ``pipeline`` over closed bars, one at a time, after ``history``.
+
+    Args:
+        pipeline: The built strategy; its venue is the live (or paper) venue.
+        recorder: Journals and broadcasts.
+        history: The bars before the first live bar, with their features; the
+            session steps the features through them to warm up.
+        order_id: The client order id of the n-th order.
+        checks: The pre-trade checks and trading state the venue applies.
+        clock: The time now (UTC): wall clock live, the emulator's in tests.
+        cron: Fire times of ``live.retrain_cron`` (None: no cron).
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        recorder: Recorder,
+        history: BarHistory,
+        *,
+        order_id: Callable[[int], str],
+        checks: PreTradeChecks,
+        clock: Callable[[], pd.Timestamp],
+        cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None = None,
+    ) -> None:
+        self.p = pipeline
+        self.rec = recorder
+        self.history = history
+        self.checks = checks
+        self.clock = clock
+        self._cron = cron
+        self._retrain_reasons: list[str] = []
+        self.engine = BarEngine(
+            pipeline, recorder, "", retrain=self._ask_retrain, order_id=order_id
+        )
+        self.stepper = FeatureStepper(
+            pipeline.features,
+            StepContext(history.symbol, history.timeframe, history.timeframe_seconds),
+        )
+        self._next_cron: pd.Timestamp | None = None
+        self.replaying = False
+
+    # --- warm-up ------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Step the features through the history, checking each row against the batch.
+
+        Raises:
+            RuntimeError: A feature's per-bar value differs from its batch value.
+        """
+        for t in range(len(self.history)):
+            row = self.stepper.step(self.history.bar(t))
+            expected = self.history.feature_row(t)
+            same = (row == expected) | (np.isnan(row) & np.isnan(expected))
+            if not same.all():
+                j = int(np.flatnonzero(~same)[0])
+                raise RuntimeError(
+                    f"feature column {self.history.columns[j]} at bar {t}: stepped "
+                    f"{float(row[j])!r}, computed {float(expected[j])!r}"
+                )
+
+    def train(self, reason: str | None) -> ModelTraining | None:
+        """Train the fold that predicts from the next bar (see `SklearnModel.train_next`).
+
+        Journals the training at the next bar; None when none was due.
+        """
+        model = self.p.model
+        train_next = getattr(model, "train_next", None)
+        if train_next is None:
+            return None
+        n = len(self.history)
+        training: ModelTraining | None = train_next(
+            self.history.bars(), self.history.features(), reason=reason
+        )
+        if training is not None:
+            when = self.history.last_time + pd.Timedelta(seconds=self.history.timeframe_seconds)
+            self.rec.training(training, when)
+            _log.info(
+                "model_trained",
+                fold=training.fold,
+                rows=training.rows,
+                predicts_from=n,
+                reason=training.reason,
+                skipped=training.skipped or None,
+            )
+        return training
+
+    # --- one bar ------------------------------------------------------------------
+
+    def predict(self, features: npt.NDArray[np.float64]) -> BarInput:
+        """Return the model's prediction and anomaly verdict for one feature row."""
+        model = self.p.model
+        predict_row = getattr(model, "predict_row", None)
+        if predict_row is None:
+            raise RuntimeError(
+                f"model ({self.p.config.model.kind}) cannot predict one bar at a time "
+                "(it has no predict_row); it cannot run live"
+            )
+        probability = float(predict_row(features))
+        score = math.nan
+        anomalous = False
+        score_row = getattr(model, "anomaly_score_row", None)
+        if score_row is not None and getattr(model, "detector", None) is not None:
+            score = float(score_row(features))
+            anomalous = bool(score < 0.0)
+        return BarInput(probability, anomalous, score)
+
+    def step(self, time: pd.Timestamp, values: npt.ArrayLike, given: BarInput | None = None) -> Bar:
+        """Run one closed bar (opening at ``time``, ``values`` = OHLCV) through the layers.
+
+        Args:
+            time: The bar's open time (UTC).
+            values: Its open, high, low, close and volume.
+            given: The model's verdict read from the journal (a replay); None: ask
+                the model now and journal it.
+        """
+        ohlcv = np.asarray(values, np.float64)
+        row = self.stepper.step(Bar(len(self.history), time, *(float(v) for v in ohlcv)))
+        bar = self.history.append(time, ohlcv, row)
+        verdict = self.predict(row) if given is None else given
+        now = self.clock()
+        if given is None:
+            self.rec.note(
+                "live_bar",
+                {
+                    "open": bar.open,
+                    "high": bar.high,
+                    "low": bar.low,
+                    "close": bar.close,
+                    "volume": bar.volume,
+                    "probability": verdict.probability,
+                    "anomalous": verdict.anomalous,
+                    "anomaly_score": verdict.anomaly_score,
+                    "wall_time": now.isoformat(),
+                },
+                bar=bar.index,
+                timestamp=bar.timestamp,
+            )
+        self.engine.on_bar(
+            bar,
+            verdict.probability,
+            _Row(self.history.columns, row),
+            anomalous=verdict.anomalous,
+            anomaly_score=verdict.anomaly_score,
+        )
+        self._observe(now, bar)
+        if given is None:
+            reason = self._due_retrain(now)
+            self.train(reason)
+            self.rec.journal.flush()
+        else:
+            self._retrain_reasons.clear()
+        return bar
+
+    # --- the trading state ----------------------------------------------------------
+
+    def kill(self, message: str, bar: Bar | None = None) -> None:
+        """Halt (latched until `resume`), cancel every open order; journaled."""
+        now = self.clock()
+        change = self.checks.state.halt(KILL_CODE, message, now)
+        if change is not None:
+            self._journal_state(change)
+        self.engine.halt_code = KILL_CODE
+        where = bar or self.history.bar(len(self.history) - 1)
+        self.engine.cancel_working(where, KILL_CODE)
+        self.rec.journal.flush()
+        _log.warning("kill_switch", message=message)
+
+    def resume(self, message: str) -> None:
+        """Leave HALTED for ACTIVE (the operator's resume); journaled.
+
+        A halt of a risk rule (drawdown) stays: only the kill switch's is lifted.
+        """
+        if self.checks.state.state is not TradingState.HALTED:
+            _log.info("resume_ignored", state=str(self.checks.state.state))
+            return
+        change = self.checks.state.resume(message, self.clock())
+        self._journal_state(change)
+        if self.engine.halt_code == KILL_CODE:
+            self.engine.halt_code = ""
+        self.rec.journal.flush()
+        _log.warning("resumed", message=message)
+
+    def restore_state(self, change: StateChange | None) -> None:
+        """Take the trading state a restarted run had (HALTED stays latched)."""
+        if change is None:
+            return
+        self.checks.state._last_change = change
+        if change.state is TradingState.HALTED and change.code == KILL_CODE:
+            self.engine.halt_code = KILL_CODE
+
+    def _observe(self, now: pd.Timestamp, bar: Bar) -> None:
+        equity = self.engine.portfolio.equity(bar.close)
+        change = self.checks.observe(now, equity)
+        if change is not None and not self.replaying:
+            self._journal_state(change)
+
+    def _journal_state(self, change: StateChange) -> None:
+        self.rec.note("trading_state", trading_state_row(change), bar=len(self.history) - 1)
+
+    # --- retraining ---------------------------------------------------------------
+
+    def set_cron(self, cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None) -> None:
+        """Retrain on another cron from now on (a reloaded ``live.retrain_cron``)."""
+        self._cron = cron
+        self._next_cron = None
+
+    def _ask_retrain(self, bar: int, reason: str) -> None:
+        self._retrain_reasons.append(reason)
+
+    def _due_retrain(self, now: pd.Timestamp) -> str | None:
+        reasons = self._retrain_reasons[:]
+        self._retrain_reasons.clear()
+        if self._cron is not None:
+            if self._next_cron is None:
+                self._next_cron = self._cron(now)
+            elif now >= self._next_cron:
+                reasons.append(f"live.retrain_cron fired at {self._next_cron.isoformat()}")
+                self._next_cron = self._cron(now)
+        return "; ".join(reasons) if reasons else None
+
+
+class _Row(Mapping[str, float]):
+    """One bar's features by column name, without copying the row."""
+
+    __slots__ = ("_columns", "_index", "_values")
+
+    def __init__(self, columns: tuple[str, ...], values: npt.NDArray[np.float64]) -> None:
+        self._columns = columns
+        self._values = values
+        self._index = {c: i for i, c in enumerate(columns)}
+
+    def __getitem__(self, key: str) -> float:
+        return float(self._values[self._index[key]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)

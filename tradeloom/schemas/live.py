@@ -1,0 +1,101 @@
+"""The ``live:`` section: how a paper or live run meets the market.
+
+A backtest ignores it. Every key has a default, so a strategy that backtests also
+runs with ``--mode paper`` (given a ``ccxt`` data source); ``--mode live`` trades
+on the data source's exchange with its ``${ENV}`` keys.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tradeloom.runner.pretrade import PreTradeLimits
+
+__all__ = ["LiveSection", "check_crontab"]
+
+
+def check_crontab(value: str) -> str:
+    """Return ``value`` if APScheduler reads it as a five-field crontab expression (UTC).
+
+    Raises:
+        ValueError: It does not, with APScheduler's reason.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(
+            f"expected a crontab expression such as '0 */6 * * *' (minute hour day month "
+            f"weekday, UTC), was '{value}': {exc}"
+        ) from None
+    return value
+
+
+class LiveSection(BaseModel):
+    """Keys of ``live:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    capital: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Quote amount the strategy trades with (live). Default: the free quote "
+        "balance when the run first starts. Paper runs use execution.initial_cash.",
+    )
+    limits: PreTradeLimits = Field(
+        default_factory=PreTradeLimits,
+        description="Pre-trade checks on every order of a paper or live run.",
+    )
+    retrain_cron: str | None = Field(
+        default=None,
+        description="Also retrain the model at the first bar close after each time this "
+        "crontab expression (UTC) fires, on every label known then; scheduled "
+        "walk-forward folds train as in the backtest either way.",
+    )
+    close_delay_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="The bar-close job runs this long after each bar's close, giving the "
+        "exchange time to publish the bar.",
+    )
+    poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Between bar closes, look for closed bars (late ones, control requests, "
+        "strategy file edits) this often.",
+    )
+    health_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the stale-data alarm and the venue's open orders are checked.",
+    )
+    stale_after_bars: float | None = Field(
+        default=2.0,
+        gt=0,
+        description="Alarm when the next bar is this many bar lengths late (null: never).",
+    )
+    stream: Literal["auto", "websocket", "poll"] = Field(
+        default="auto",
+        description="auto: ccxt.pro websocket where the exchange has one, REST polling "
+        "otherwise or while it is down; websocket: the same, an error if the exchange has "
+        "none; poll: REST only.",
+    )
+    position_tolerance: float = Field(
+        default=0.005,
+        ge=0,
+        lt=1,
+        description="At a restart, refuse to trade when the journal's position and the "
+        "venue's differ by more than this fraction of the position (plus one lot step; "
+        "fees charged in the base asset are allowed for).",
+    )
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_crontab(value)
