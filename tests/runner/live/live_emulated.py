@@ -91,7 +91,12 @@ class EmulatedRun:
         return pd.Timestamp(self.emulator.exchange.now_ms(), unit="ms", tz="UTC")
 
     def runner(
-        self, run_dir: Path, mode: Mode = "live", overrides: tuple[str, ...] = ()
+        self,
+        run_dir: Path,
+        mode: Mode = "live",
+        overrides: tuple[str, ...] = (),
+        *,
+        watch_file: bool = False,
     ) -> LiveRunner:
         """Return a runner of the strategy on the emulator's clock (not started)."""
         config, plugins = load_strategy(self.strategy, overrides)
@@ -102,7 +107,7 @@ class EmulatedRun:
             run_dir=run_dir,
             clock=self.clock,
             overrides=overrides,
-            watch_file=False,
+            watch_file=watch_file,
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.domain import Cancellation, Fill
+from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.runner.journal import JournalRow, read_journal
 from tradeloom.runner.live.session import BarInput
 from tradeloom.runner.trading_state import StateChange, TradingState
@@ -70,6 +70,9 @@ class JournalState:
         kill_switch: The kill switch's halts and resumes: ``(bar, change)``, in order;
             the bar is the last one processed when it happened.
         training: The last live model training: ``(predicts_from, reason)``.
+        orders: Client id -> the engine's order, as journaled.
+        reloaded_at: The last bar after which an edited strategy file was swapped in
+            (None: never): the bars up to it were decided under older settings.
         requests: Control request files already acted on (their names).
         last_seq: The journal's last sequence number.
     """
@@ -87,6 +90,8 @@ class JournalState:
     trading_state: StateChange | None = None
     kill_switch: list[tuple[int, StateChange]] = field(default_factory=list)
     training: tuple[int, str] | None = None
+    orders: dict[str, Order] = field(default_factory=dict)
+    reloaded_at: int | None = None
     last_seq: int = 0
 
     @property
@@ -152,6 +157,10 @@ def _take(state: JournalState, row: JournalRow) -> None:
                 payload["reason"],
             )
         )
+    elif kind == "order":
+        state.orders[payload["id"]] = _order(payload)
+    elif kind == "config_reloaded":
+        state.reloaded_at = bar
     elif kind == "order_sent":
         state.sent[payload["client_id"]] = payload
     elif kind == "order_state":
@@ -171,6 +180,13 @@ def _take(state: JournalState, row: JournalRow) -> None:
             state.kill_switch.append((-1 if bar is None else bar, change))
     elif kind == "model_trained" and not payload.get("skipped") and bar is not None:
         state.training = (int(payload["predict_start"]), str(payload.get("reason") or ""))
+
+
+def _order(payload: dict[str, Any]) -> Order:
+    fields = dict(payload)
+    fields["timestamp"] = pd.Timestamp(fields["timestamp"])
+    fields["stop_price"] = _f(fields.get("stop_price"))
+    return Order(**fields)
 
 
 def _fill(payload: dict[str, Any]) -> Fill:

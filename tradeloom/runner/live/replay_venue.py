@@ -45,6 +45,7 @@ class ReplayVenue:
         self._orders: dict[str, Order] = {}
         self._reported: dict[str, int] = {}
         self._consumed: set[tuple[int, int]] = set()
+        self._done: set[str] = set()
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Size as the live venue did."""
@@ -58,10 +59,21 @@ class ReplayVenue:
         """Return the orders pending at this point of the replay."""
         return list(self._orders.values())
 
+    def adopt_journaled(self, through: int) -> None:
+        """Take as pending the journal's orders decided by bar ``through``, not settled.
+
+        After a hot reload the replay (under the settings of the file now) may not
+        decide an order the run did; the venue had it all the same.
+        """
+        for order_id, order in self.state.orders.items():
+            if order.bar <= through and order_id not in self._done:
+                self._orders.setdefault(order_id, order)
+
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """At ``open``, report what the live venue reported at this bar's open."""
         if phase != "open":
             return []
+        self.adopt_journaled(bar.index - 1)
         count = self.state.delivered.get(bar.index, 0)
         events = self.state.events.get(bar.index, [])[:count]
         for i in range(count):
@@ -80,6 +92,7 @@ class ReplayVenue:
             ):
                 self._consumed.add((bar.index, i))
                 self._orders.pop(order_id, None)
+                self._done.add(order_id)
                 return event
         return None
 
@@ -88,9 +101,11 @@ class ReplayVenue:
             order_id = event.order_id
             if isinstance(event, Cancellation):
                 self._orders.pop(order_id, None)
+                self._done.add(order_id)
                 continue
             self._reported[order_id] = self._reported.get(order_id, 0) + 1
             counted = len(self.state.venue_fills.get(order_id, ()))
             finished = self.state.order_states.get(order_id) in _FINISHED
             if finished and self._reported[order_id] >= counted:
                 self._orders.pop(order_id, None)
+                self._done.add(order_id)

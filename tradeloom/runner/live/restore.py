@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -132,8 +133,14 @@ def restart(
             timestamp=ts and pd.Timestamp(ts),
             correlation_id="" if bar is None else f"bar-{bar}",
         )
+    # the client-id counter: never below an id the journal holds (after a hot reload the
+    # replay may have decided fewer orders than the run did)
+    session.engine.sequence = max(
+        session.engine.sequence, *(int(i.rsplit("-", 1)[-1]) for i in state.orders), 0
+    )
     engine_venue: Any = session.engine.venue
     if exchange is not None:
+        replay_venue.adopt_journaled(len(history) - 1)
         _track_pending(session, state, replay_venue, exchange)
         engine_venue.inner = exchange
     _retrain(session, state, history)
@@ -192,32 +199,55 @@ def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -
 def _compare(
     state: JournalState, replayed: list[tuple[int, int | None, str | None, str, str, str]]
 ) -> list[tuple[int | None, str | None, str, str]]:
-    """Check the replay's engine rows against the journal's; return the replay's extra rows."""
-    mine = [(bar, ts, kind, text) for _, bar, ts, kind, _, text in replayed if kind in ENGINE_TYPES]
-    theirs = state.engine_rows
-    for i, (journaled, again) in enumerate(zip(theirs, mine, strict=False)):
-        if journaled != again:
-            raise RestartRefused(
-                f"the journal and a replay of its bars disagree at its engine row {i} "
-                f"(bar {journaled[0]}): journal {journaled[2]} {journaled[3][:160]}, replay "
-                f"{again[2]} {again[3][:160]}; the strategy file or tradeloom changed since "
-                "the run started: start a new run (another --out)"
-            )
-    if len(mine) < len(theirs):
-        missing = theirs[len(mine)]
-        raise RestartRefused(
-            f"the journal has engine rows the replay does not make, from bar {missing[0]} "
-            f"({missing[2]}); the strategy file or tradeloom changed since the run started"
-        )
+    """Check the replay's engine rows against the journal's, bar by bar.
+
+    Bars up to the last hot reload were decided under older settings than the file
+    replayed now: they are not compared (their fills come from the journal all the
+    same). The last bar may have been cut short by the crash: the replay's rows of it
+    beyond the journal's are returned, to be journaled.
+    """
+    mine = _by_bar((bar, ts, kind, text) for _, bar, ts, kind, _, text in replayed)
+    theirs = _by_bar(state.engine_rows)
     last = state.bars[-1].index if state.bars else None
-    extra = mine[len(theirs) :]
-    for bar, _, kind, _ in extra:
-        if bar is not None and last is not None and bar != last:
+    settled = -1 if state.reloaded_at is None else state.reloaded_at
+    extra: list[tuple[int | None, str | None, str, str]] = []
+    for bar in sorted(set(mine) | set(theirs), key=lambda b: -1 if b is None else b):
+        if bar is not None and bar <= settled:
+            continue
+        again, journaled = mine.get(bar, []), theirs.get(bar, [])
+        common = min(len(again), len(journaled))
+        for i in range(common):
+            if again[i] != journaled[i]:
+                raise RestartRefused(
+                    f"the journal and a replay of its bars disagree at bar {bar}: journal "
+                    f"{journaled[i][2]} {journaled[i][3][:160]}, replay {again[i][2]} "
+                    f"{again[i][3][:160]}; the strategy file or tradeloom changed since the "
+                    "run started: start a new run (another --out)"
+                )
+        if len(journaled) > common:
             raise RestartRefused(
-                f"a replay of the journal makes a {kind} row at bar {bar} the journal does "
-                f"not have; only the last bar ({last}) may have been cut short"
+                f"the journal has rows at bar {bar} the replay does not make "
+                f"({journaled[common][2]}); the strategy file or tradeloom changed since the "
+                "run started: start a new run (another --out)"
             )
+        if len(again) > common:
+            if bar != last:
+                raise RestartRefused(
+                    f"a replay of the journal makes a {again[common][2]} row at bar {bar} the "
+                    f"journal does not have; only the last bar ({last}) may have been cut short"
+                )
+            extra.extend(again[common:])
     return extra
+
+
+def _by_bar(
+    rows: Iterable[tuple[int | None, str | None, str, str]],
+) -> dict[int | None, list[tuple[int | None, str | None, str, str]]]:
+    grouped: dict[int | None, list[tuple[int | None, str | None, str, str]]] = {}
+    for row in rows:
+        if row[2] in ENGINE_TYPES:
+            grouped.setdefault(row[0], []).append(row)
+    return grouped
 
 
 def _track_pending(

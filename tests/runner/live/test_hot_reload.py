@@ -1,0 +1,100 @@
+"""Editing the strategy file of a running strategy: a valid change of a swappable section
+takes effect at the next bar with the position kept; anything else is refused, logged and
+journaled, and the old configuration keeps running."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_emulated import STRATEGY, EmulatedRun, emulated_run
+
+from tradeloom.runner.journal import read_journal
+from tradeloom.runner.live.runner import LiveRunner
+
+
+def rows(path: Path, kind: str) -> list[dict[str, Any]]:
+    return [
+        {"bar": bar, **json.loads(text)}
+        for _, bar, _, type_, _, text in read_journal(path)
+        if type_ == kind
+    ]
+
+
+def drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
+    for _ in range(bars):
+        run.emulator.advance()
+        runner.tick()
+
+
+def test_edits_are_swapped_in_at_the_next_bar_or_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, mode="paper", watch_file=True)
+        runner.start()
+        drive(run, runner, 120)
+        position = runner.session_or_fail.engine.portfolio.position
+        before = len(rows(journal, "signal"))
+        assert before > 10
+
+        # a stricter signal rule: swapped at the next tick, the position kept
+        run.strategy.write_text(
+            STRATEGY.replace("threshold: 0.04, min_interval: 2", "threshold: 0.99")
+        )
+        reload_bar = len(runner.session_or_fail.history)
+        runner.tick()
+        (reloaded,) = rows(journal, "config_reloaded")
+        assert reloaded["changed"] == ["signal"]
+        assert "signal.threshold: 0.04 -> 0.99" in reloaded["changes"]
+        assert runner.session_or_fail.engine.portfolio.position == position
+        drive(run, runner, 40)
+        after = [r for r in rows(journal, "signal") if r["bar"] >= reload_bar]
+        assert after == []  # no probability is 99% confident
+
+        # features change: refused, the running configuration stays
+        run.strategy.write_text(STRATEGY.replace("window: 14", "window: 21"))
+        runner.tick()
+        (refused,) = rows(journal, "config_reload_refused")
+        assert "features" in refused["errors"][0] and "restart" in refused["errors"][0]
+
+        # a broken file: refused with its location, trading goes on
+        run.strategy.write_text("name: live_rf\nsignal: [\n")
+        runner.tick()
+        broken = rows(journal, "config_reload_refused")[-1]
+        assert broken["errors"][0].startswith(str(run.strategy))
+        drive(run, runner, 5)
+        assert runner.session_or_fail.p.config.name == "live_rf"
+        runner.stop("test over")
+
+
+def test_a_run_restarts_after_a_hot_reload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, watch_file=True)
+        runner.start()
+        drive(run, runner, 150)
+        run.strategy.write_text(STRATEGY.replace("fraction: 0.5", "fraction: 0.3"))
+        drive(run, runner, 60)
+        assert rows(journal, "config_reloaded")
+        ids = {r["id"] for r in rows(journal, "order")}
+        assert runner.journal is not None
+        runner.journal._db.close()  # crash
+        runner.inbox.release_pid()
+        again = run.runner(run_dir, watch_file=True)
+        again.start()  # replayed under the edited file: the bars before the edit are not compared
+        drive(run, again, 60)
+        again.stop("test over")
+        sent = [o.client_order_id for o in run.emulator.exchange.orders()]
+    assert len(sent) == len(set(sent))
+    new_ids = {r["id"] for r in rows(journal, "order")} - ids
+    assert new_ids and not new_ids & ids
+    (reconciled,) = rows(journal, "reconciled")
+    assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
