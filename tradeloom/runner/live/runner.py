@@ -351,6 +351,7 @@ class LiveRunner:
             params.symbol,
             params.timeframe,
             grace_seconds=self.config.live.close_delay_seconds,
+            clock=lambda: self.now().timestamp(),
         )
         self.stream.start()
 

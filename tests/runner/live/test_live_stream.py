@@ -1,0 +1,71 @@
+"""Bars from a websocket stream (ccxt.pro) reach the live run; REST only fills its gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from live_emulated import STRATEGY, EmulatedRun, emulated_run
+
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.journal import read_journal
+
+
+class FakeProBinance:
+    """A ccxt.pro client whose watch_ohlcv answers with the emulator's candles."""
+
+    has: Mapping[str, bool] = {"watchOHLCV": True}
+
+    def __init__(self, run: EmulatedRun) -> None:
+        self.run = run
+        self.calls = 0
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str, *args: Any, **kw: Any) -> list[Any]:
+        await asyncio.sleep(0.002)
+        self.calls += 1
+        position = self.run.emulator.exchange.position
+        bars = self.run.bars
+        rows = []
+        for i in range(max(position - 2, 0), min(position + 1, len(bars))):
+            stamp = int(bars.index[i].value // 1_000_000)
+            o, h, lo, c, v = (float(x) for x in bars.iloc[i])
+            if i == position:  # in progress: only its open is known
+                h = lo = c = o
+                v = 0.0
+            rows.append([stamp, o, h, lo, c, v])
+        return rows
+
+    async def close(self) -> None:
+        return None
+
+
+def test_bars_come_from_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = STRATEGY.replace("stream: poll", "stream: websocket")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        fake = FakeProBinance(run)
+        with use_pro_client_factory("binance", lambda settings: fake):
+            runner = run.runner(tmp_path / "run", mode="paper")
+            runner.start()
+            klines_at_start = sum("/klines" in r.path for r in run.emulator.log.records())
+            for _ in range(30):
+                run.emulator.advance()
+                deadline = pd.Timestamp.now() + pd.Timedelta(seconds=5)
+                while runner.tick() == 0 and pd.Timestamp.now() < deadline:
+                    pass
+            runner.stop("test over")
+            klines = sum("/klines" in r.path for r in run.emulator.log.records())
+    assert fake.calls > 0
+    bars = [
+        (bar, json.loads(text)["close"])
+        for _, bar, _, kind, _, text in read_journal(tmp_path / "run" / "journal.sqlite")
+        if kind == "live_bar"
+    ]
+    expected = [(i, float(run.bars["close"].iloc[i])) for i in range(100, 130)]
+    assert bars == expected  # each bar once, closed, with its final close
+    assert klines - klines_at_start < 5  # REST served the history, the stream the live bars
