@@ -260,8 +260,8 @@ def iter_closed_pages(
         if on_page is not None:
             on_page(fresh)
         yield fresh
-        if page.times[-1] >= end_ms:
-            return
+        if page.times[-1] + feed.timeframe_ms >= end_ms:
+            return  # no bar opening later is closed yet: asking again costs a request
         cursor = int(fresh.times[-1]) + feed.timeframe_ms
 
 

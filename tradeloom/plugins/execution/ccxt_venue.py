@@ -231,6 +231,11 @@ class CcxtVenue:
         """Return every order submitted here, in submission order."""
         return [self.order(client_id) for client_id in self._orders]
 
+    @property
+    def settled(self) -> bool:
+        """Whether every order is finished with all its trades counted (nothing to poll)."""
+        return all(t.life.terminal and not t.life.awaiting_trades for t in self._orders.values())
+
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
         return [t.request.order for t in self._orders.values() if not t.life.terminal]

@@ -157,7 +157,12 @@ class ExchangeVenue:
         return events
 
     def refresh(self) -> None:
-        """Resolve unknown orders and poll the venue; keep what they report for `match`."""
+        """Resolve unknown orders and poll the venue; keep what they report for `match`.
+
+        With every order finished and its trades counted there is nothing to ask.
+        """
+        if self.venue.settled:
+            return
         for operation, call in (
             ("resolve_unknown", self.venue.resolve_unknown),
             ("poll", self.venue.poll),

@@ -109,6 +109,7 @@ class LiveSession:
             StepContext(history.symbol, history.timeframe, history.timeframe_seconds),
         )
         self._next_cron: pd.Timestamp | None = None
+        self._next_fold: int | None = None
         self.replaying = False
 
     # --- warm-up ------------------------------------------------------------------
@@ -140,9 +141,14 @@ class LiveSession:
         if train_next is None:
             return None
         n = len(self.history)
+        if reason is None and self._next_fold is not None and n != self._next_fold:
+            return None  # the walk-forward plan starts no fold at the next bar
         training: ModelTraining | None = train_next(
             self.history.bars(), self.history.features(), reason=reason
         )
+        every = getattr(model, "retrain_every", None)
+        if training is not None and training.reason == "scheduled" and every:
+            self._next_fold = training.predict_start + int(every)
         if training is not None:
             when = self.history.last_time + pd.Timedelta(seconds=self.history.timeframe_seconds)
             self.rec.training(training, when)

@@ -1,0 +1,205 @@
+"""What one live bar costs: a paper and a live tick against the loopback emulator.
+
+A tick is what the live runner does when a bar closes: fetch the closed bar
+(REST ``fetch_ohlcv``), step the features, predict with the fold's compiled trees,
+journal the bar, run the engine, send any order (live: through ccxt to the
+emulator, intent committed first), poll the venue's trades (live), train a fold
+when one is due, commit the journal. Two references measured in the same run:
+
+- the floor: one bare ccxt ``fetch_ohlcv`` round trip to the same emulator (the
+  least any REST-polling tick can cost);
+- the backtest's per-bar engine over the same strategy and bars (no I/O).
+
+Ticks that train a walk-forward fold are reported apart (p50 of those).
+
+    python benchmarks/bench_live_tick.py [--bars 400] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from machine import describe
+
+from tradeloom.plugins.data.ccxt_client import use_client_factory
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
+
+HISTORY = 300
+STRATEGY = """\
+name: bench_live
+seed: 3
+data:
+  kind: ccxt
+  exchange: binance
+  symbol: BTC/USDT
+  timeframe: 1h
+  start: "2024-01-01"
+  cache_dir: cache
+  api_key: ${BENCH_API_KEY}
+  secret: ${BENCH_API_SECRET}
+features:
+  - {kind: log_return, period: 1}
+  - {kind: log_return, period: 6}
+  - {kind: rsi, window: 14}
+  - {kind: volatility, window: 24}
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 50, max_depth: 5, min_samples_leaf: 10, n_jobs: 1}
+  label: {horizon: 3}
+  walk_forward: {train_window: 250, retrain_every: 100}
+signal: {kind: threshold, threshold: 0.04, min_interval: 2}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
+live: {stream: poll, stale_after_bars: null, capital: 50000}
+"""
+
+
+def make_bars(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    close = 20_000 + np.cumsum(rng.normal(0, 60, n))
+    open_ = np.r_[20_000.0, close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + rng.uniform(1, 60, n),
+            "low": np.minimum(open_, close) - rng.uniform(1, 60, n),
+            "close": close,
+            "volume": rng.uniform(1, 50, n),
+        },
+        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
+    )
+    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+def one_run(mode: str, bars: int, folder: Path) -> dict[str, list[float]]:
+    frame = make_bars(HISTORY + bars + 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    strategy = folder / f"{mode}.yaml"
+    strategy.write_text(STRATEGY)
+    times: dict[str, list[float]] = {"tick": [], "train": [], "floor": []}
+    with ExitStack() as stack:
+        emu = stack.enter_context(
+            ExchangeEmulator(
+                {"BTC/USDT": frame},
+                {"USDT": Decimal(100_000)},
+                start=HISTORY,
+                include_open_kline=False,
+            )
+        )
+        stack.enter_context(
+            use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False}))
+        )
+        stack.enter_context(use_pro_client_factory("binance", None))
+        config, plugins = load_strategy(strategy, ())
+        runner = LiveRunner(
+            build_pipeline(config),
+            plugins,
+            mode=mode,  # type: ignore[arg-type]
+            run_dir=folder / f"run-{mode}",
+            clock=lambda: pd.Timestamp(emu.exchange.now_ms(), unit="ms", tz="UTC"),
+            watch_file=False,
+        )
+        runner.start()
+        floor_client = emu.client(enableRateLimit=False)
+        floor_client.load_markets()
+        for _ in range(bars):
+            emu.advance()
+            trainings = len(runner.recorder_or_fail.trainings)
+            started = time.perf_counter()
+            runner.tick()
+            elapsed = time.perf_counter() - started
+            key = "train" if len(runner.recorder_or_fail.trainings) > trainings else "tick"
+            times[key].append(elapsed)
+            started = time.perf_counter()
+            floor_client.fetch_ohlcv("BTC/USDT", "1h", limit=2)
+            times["floor"].append(time.perf_counter() - started)
+        runner.stop("benchmark over")
+    return times
+
+
+def backtest_per_bar(bars: int, folder: Path) -> float:
+    """Seconds per bar of the backtest's per-bar driver over the same bars (no I/O)."""
+    from dataclasses import replace
+
+    from tradeloom.domain import Bars, RunInfo
+    from tradeloom.runner.backtest import run_backtest
+    from tradeloom.runner.events import Recorder
+    from tradeloom.runner.journal import Journal
+
+    frame = make_bars(HISTORY + bars)
+    frame.index = frame.index.as_unit("ns")
+    strategy = folder / "backtest.yaml"
+    strategy.write_text(STRATEGY)
+    config, plugins = load_strategy(strategy, ())
+    pipeline = build_pipeline(config)
+
+    class Frame:
+        def load(self) -> Bars:
+            return Bars(frame, "BTC/USDT", "1h", 3600)
+
+    pipeline = replace(pipeline, data=Frame())  # type: ignore[arg-type]
+    pipeline.model.fit_predict(pipeline.data.load(), _features(pipeline))  # warm the imports
+    journal = Journal(folder / "bt.sqlite")
+    recorder = Recorder(journal, plugins.hook, RunInfo("bt", "bench", "backtest", str(folder)))
+    started = time.perf_counter()
+    run_backtest(pipeline, recorder, "bt", driver="per_bar")
+    journal.close()
+    return (time.perf_counter() - started) / len(frame)
+
+
+def _features(pipeline: object) -> pd.DataFrame:
+    from tradeloom.runner.backtest import compute_features
+
+    return compute_features(pipeline, pipeline.data.load())  # type: ignore[arg-type, attr-defined]
+
+
+def p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1e3 if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
+    os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)
+    print(describe("ccxt", "scikit-learn", "numba"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.chdir(folder)
+        per_bar = [backtest_per_bar(args.bars, folder) for _ in range(args.runs)]
+        print(
+            f"backtest per-bar driver (whole run incl. walk-forward fits): "
+            f"{statistics.median(per_bar) * 1e3:.3f} ms/bar (median of {args.runs})"
+        )
+        for mode in ("paper", "live"):
+            runs = [one_run(mode, args.bars, folder / f"{mode}{i}") for i in range(args.runs)]
+            tick = statistics.median(p(r["tick"], 50) for r in runs)
+            tick99 = statistics.median(p(r["tick"], 99) for r in runs)
+            train = statistics.median(p(r["train"], 50) for r in runs)
+            floor = statistics.median(p(r["floor"], 50) for r in runs)
+            print(
+                f"{mode:5s} tick p50 {tick:6.2f} ms, p99 {tick99:6.2f} ms; ticks that train "
+                f"a fold p50 {train:6.1f} ms; fetch_ohlcv floor p50 {floor:5.2f} ms; "
+                f"tick / floor {tick / floor:4.1f}x (medians of {args.runs} runs, "
+                f"{args.bars} bars)"
+            )
+
+
+if __name__ == "__main__":
+    main()
