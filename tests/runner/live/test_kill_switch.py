@@ -121,3 +121,5 @@ def test_the_kill_file_halts_and_blocks_resume_while_it_exists(
     changes = rows(run_dir / "journal.sqlite", "trading_state")
     assert [(c["state"], c["code"]) for c in changes] == [("HALTED", "KILL_SWITCH")]
     assert "maintenance window" in changes[0]["message"]
+    requests = rows(run_dir / "journal.sqlite", "control_request")
+    assert [(r["action"], r["by"]) for r in requests] == [("kill", "file")]

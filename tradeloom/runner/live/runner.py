@@ -133,15 +133,17 @@ class LiveRunner:
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         journal_path = self.run_dir / "journal.sqlite"
-        restarting = journal_path.exists()
         self.inbox.claim_pid()
         state = None
-        if restarting:
+        if journal_path.exists():
             from tradeloom.runner.live.journal_state import read_state
 
             state = read_state(journal_path)
-            self._check_owner(state.started)
-        else:
+            if not state.started:  # the first start failed before it began trading
+                state = None
+            else:
+                self._check_owner(state.started)
+        if state is None:
             outputs.write_strategy(self.run_dir, self.config.document)
         self.journal = Journal(journal_path)
         run = RunInfo(
@@ -365,22 +367,22 @@ class LiveRunner:
     def _control(self) -> None:
         session = self.session_or_fail
         self.inbox.wake.clear()
+        last = len(session.history) - 1
         for request in self.inbox.pending():
-            assert self.recorder is not None
-            self.recorder.note(
+            change = session.checks.state.last_change
+            killed = change is not None and change.code == KILL_CODE
+            if request.action == "kill" and killed:
+                # the KILL file asks again at every tick: cancel anything new, quietly
+                session.engine.cancel_working(session.history.bar(last), KILL_CODE)
+                self.inbox.done(request)
+                continue
+            self.recorder_or_fail.note(
                 "control_request",
                 {"action": request.action, "reason": request.reason, "by": request.by},
-                bar=len(session.history) - 1,
+                bar=last,
             )
             if request.action == "kill":
-                if session.checks.state.last_change is None or (
-                    session.checks.state.last_change.code != KILL_CODE
-                ):
-                    session.kill(f"{request.reason} (by {request.by})")
-                else:
-                    session.engine.cancel_working(
-                        session.history.bar(len(session.history) - 1), KILL_CODE
-                    )
+                session.kill(f"{request.reason} (by {request.by})")
             else:
                 session.resume(f"{request.reason} (by {request.by})")
             assert self.journal is not None
