@@ -37,8 +37,9 @@ Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
 are idempotent) are retried on network-side errors with capped exponential
 backoff and jitter (`tradeloom.retrying`), and never before a rate limit's
 ``Retry-After`` has passed, however long it is; the sleep, the random draw and the
-clock are injectable. A read that fails every attempt raises `RetriesExhausted`
-and leaves every order as it was.
+clock are injectable. A read that fails every attempt raises `RetriesExhausted`;
+what the call counted before it (a poll's new trades, a lookup's order) stays
+counted and is reported by the next poll, lookup or cancel.
 
 Fills are stamped with ``bar_clock()``, the bar in progress when the venue
 learned of them, and with the venue's trade time. A triggered stop (``kind:
@@ -142,6 +143,11 @@ class _Collector:
             tuple(self.unresolved),
         )
 
+    def empty(self) -> bool:
+        return not (
+            self.transitions or self.fills or self.cancellations or self.rejections or self.refused
+        )
+
 
 class CcxtVenue:
     """Send, track, resolve and cancel one symbol's orders through a ccxt client.
@@ -205,6 +211,9 @@ class CcxtVenue:
         self._uses_trade_ids = str(getattr(client, "id", "")).startswith("binance")
         self._next_trade_id: int | None = None
         self._since_ms: int | None = None
+        # What a poll, lookup or cancel counted before a read failed every attempt:
+        # the next of them reports it (its trades are counted, they must be reported).
+        self._held = _Collector()
         if after_trade_id is not None:
             self._next_trade_id = int(after_trade_id) + 1
 
@@ -233,8 +242,10 @@ class CcxtVenue:
 
     @property
     def settled(self) -> bool:
-        """Whether every order is finished with all its trades counted (nothing to poll)."""
-        return all(t.life.terminal and not t.life.awaiting_trades for t in self._orders.values())
+        """Whether every order is finished with all its trades counted and reported."""
+        return self._held.empty() and all(
+            t.life.terminal and not t.life.awaiting_trades for t in self._orders.values()
+        )
 
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
@@ -362,22 +373,24 @@ class CcxtVenue:
         ``unresolved``).
 
         Raises:
-            RetriesExhausted: A lookup failed every attempt (the order stays unknown).
+            RetriesExhausted: A lookup failed every attempt (the order stays unknown);
+                what was found before it is reported by the next call.
         """
-        out = _Collector()
+        out = self._held
         for tracked in list(self._orders.values()):
             if tracked.life.state == OrderState.UNKNOWN:
                 self._resolve(tracked, out)
-        return out.report()
+        return self._hand_over()
 
     def poll(self) -> VenueReport:
         """Count new trades and read the status of every working order.
 
         Raises:
             RetriesExhausted: A read failed every attempt; what was counted before it
-                stays counted, and the next poll goes on from there.
+                stays counted and is reported by the next call (`poll`,
+                `resolve_unknown` or `cancel`), and the next poll goes on from there.
         """
-        out = _Collector()
+        out = self._held
         self._poll_trades(out)
         working = [t for t in self._orders.values() if t.life.state in _WORKING]
         if working:
@@ -395,7 +408,7 @@ class CcxtVenue:
         for tracked in self._orders.values():
             if tracked.life.awaiting_trades:
                 self._fetch_order_trades(tracked, out)
-        return out.report()
+        return self._hand_over()
 
     def ingest(self, trades: Iterable[Mapping[str, Any]]) -> VenueReport:
         """Count trades from another source (a websocket stream, a journal replay).
@@ -422,15 +435,16 @@ class CcxtVenue:
 
         Raises:
             KeyError: No order with this client id was submitted here.
-            RetriesExhausted: The venue could not be reached.
+            RetriesExhausted: The venue could not be reached (what the cancel learned
+                before is reported by the next call).
             ccxt.ExchangeError: The venue refused the cancel for another reason.
         """
         tracked = self._orders[client_id]
-        out = _Collector()
+        out = self._held
         if tracked.life.state == OrderState.UNKNOWN:
             self._resolve(tracked, out)
         if tracked.life.terminal or tracked.life.state not in _WORKING:
-            return out.report()
+            return self._hand_over()
         venue_id = tracked.life.venue_id
         params = {} if venue_id is not None else {"clientOrderId": client_id}
         try:
@@ -443,7 +457,7 @@ class CcxtVenue:
             self._absorb(tracked, answer, out, cancel_reason=reason)
         if tracked.life.awaiting_trades:
             self._fetch_order_trades(tracked, out)
-        return out.report()
+        return self._hand_over()
 
     # --- account --------------------------------------------------------------------
 
@@ -452,6 +466,13 @@ class CcxtVenue:
         balance = self._read("fetch_balance", self.client.fetch_balance)
         totals = balance.get("total") or {}
         return {str(asset): float(amount) for asset, amount in totals.items() if amount is not None}
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Return the symbol's working orders at the venue (ccxt's), read with retries."""
+        listed: list[dict[str, Any]] = self._read(
+            "fetch_open_orders", self.client.fetch_open_orders, self.symbol
+        )
+        return listed
 
     def last_price(self) -> float:
         """Return the symbol's last traded price, read with retries."""
@@ -477,6 +498,11 @@ class CcxtVenue:
             sleep=self._sleep,
             draw=self._draw,
         )
+
+    def _hand_over(self) -> VenueReport:
+        report = self._held.report()
+        self._held = _Collector()
+        return report
 
     def _retry_after(self, error: BaseException) -> float:
         # Only a rate limit's headers are about this request (ccxt keeps the last

@@ -6,9 +6,9 @@ engine. Orders cannot be sent again, so this venue stands in for the exchange:
 at each bar's ``open`` it reports what the live venue reported then (the
 ``venue_delivered`` count of the journal's fills and cancellations at that
 bar), and a cancel returns the cancellation the journal has for it. An order
-stays pending, as it did live, until its cancellation or its last counted
-fill has been reported; what is still pending at the end of the replay is what
-the restart must resolve with the exchange.
+stays pending, as it did live, until its cancellation has been reported, or, for
+an order the journal shows filled, its last counted fill; what is still pending
+at the end of the replay is what the restart must resolve with the exchange.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.runner.live.journal_state import JournalState
 
 __all__ = ["ReplayVenue"]
-
-_FINISHED = frozenset({"filled", "cancelled", "rejected"})
 
 
 class ReplayVenue:
@@ -105,7 +103,10 @@ class ReplayVenue:
                 continue
             self._reported[order_id] = self._reported.get(order_id, 0) + 1
             counted = len(self.state.venue_fills.get(order_id, ()))
-            finished = self.state.order_states.get(order_id) in _FINISHED
-            if finished and self._reported[order_id] >= counted:
+            # Only a filled order ends with its fills: one cancelled later was still
+            # working when they were reported (its fills at a bar's open, the cancel at
+            # that bar's close), so it ends with its cancellation.
+            filled = self.state.order_states.get(order_id) == "filled"
+            if filled and self._reported[order_id] >= counted:
                 self._orders.pop(order_id, None)
                 self._done.add(order_id)

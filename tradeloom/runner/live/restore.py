@@ -140,6 +140,9 @@ def restart(
     )
     engine_venue: Any = session.engine.venue
     if exchange is not None:
+        # The venue stamps what it learns from here on with the session's bar in
+        # progress (`open_exchange_venue`'s bar clock), not bar 0.
+        runner.session = session
         replay_venue.adopt_journaled(len(history) - 1)
         _track_pending(session, state, replay_venue, exchange)
         engine_venue.inner = exchange
@@ -358,7 +361,7 @@ def _reconcile(
         )
     key = str(started["run_key"])
     tracked = {view.client_id for view in venue.orders()}
-    for order in venue.client.fetch_open_orders(venue.symbol):
+    for order in venue.open_orders():
         client_id = str(order.get("clientOrderId") or "")
         if f"-{key}-" in client_id and client_id not in tracked:
             raise RestartRefused(

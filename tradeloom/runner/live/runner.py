@@ -10,7 +10,10 @@ journal exists is restarted (`tradeloom.runner.live.restore`).
 schedules them; tests call it after moving a simulated clock): it acts on the
 kill switch's requests, swaps a valid edited strategy file in at this bar
 boundary, then runs every bar that has closed since the last one through the
-`LiveSession`, and raises the stale-data alarm when the next bar is late.
+`LiveSession`, and raises the stale-data alarm when the next bar is late. A
+request for the closed bars that fails every retry is journaled
+(``venue_unreachable``) and made again at the next tick: an outage does not end
+the run.
 
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
 it needs no keys. Live mode trades on the data source's exchange with its
@@ -35,6 +38,7 @@ from tradeloom.domain import OHLCV, Bars, RunInfo
 from tradeloom.errors import UserError
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner import outputs
 from tradeloom.runner.backtest import compute_features
 from tradeloom.runner.events import Recorder
@@ -297,7 +301,18 @@ class LiveRunner:
         session = self.session_or_fail
         self._control()
         self._reload()
-        frame = self._closed_bars()
+        try:
+            frame = self._closed_bars()
+        except RetriesExhausted as error:
+            # No answer on any attempt: no bar is known closed; the next tick asks again
+            # and the stale-data alarm says when the outage lasts.
+            self.recorder_or_fail.note(
+                "venue_unreachable",
+                {"operation": "closed_bars", "error": str(error)},
+                bar=len(session.history) - 1,
+            )
+            _log.error("venue_unreachable", operation="closed_bars", error=str(error))
+            frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
         for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
             session.step(ts, values)
             self.bars_processed += 1

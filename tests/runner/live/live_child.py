@@ -1,0 +1,91 @@
+"""The child process of the crash tests: a live run against the test's emulator, and its killer.
+
+Run as a script, it is ``tradeloom run STRATEGY --mode live --out RUN_DIR [ARGS...]`` with
+every ``binance`` client pointed at the emulator at ``URL`` and no websocket::
+
+    python live_child.py URL STRATEGY RUN_DIR [ARGS...]
+
+Imported as the plugin ``live_child`` (the crash tests' strategy lists it under
+``plugins:``), it kills its own process with SIGKILL, as ``kill -9`` would, where
+``TRADELOOM_CRASH`` says (unset: never):
+
+- ``order:N``: at the N-th order the engine records, before the venue receives it
+  (``tradeloom_order``: the ``order`` row is journaled, not yet committed);
+- ``fill:N``: at the N-th fill the engine applies (``tradeloom_fill``: the fill and
+  the venue's trade rows are journaled, not yet committed);
+- ``intent:N``: right after the N-th ``order_sent`` row is committed, before the
+  order request leaves (no hook sits there: the script wraps the journal's
+  ``before_send``).
+
+Counts start at the process's start; a restart's replay tells observers nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from tradeloom.plugins.hookspecs import hookimpl
+
+CRASH_ENV = "TRADELOOM_CRASH"
+"""``point:N``, where this process kills itself (see the module's docstring)."""
+
+_point, _, _nth = os.environ.get(CRASH_ENV, "").partition(":")
+_counts = {"order": 0, "fill": 0, "intent": 0}
+
+
+def _reached(point: str) -> None:
+    if point != _point:
+        return
+    _counts[point] += 1
+    if _counts[point] == int(_nth):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@hookimpl
+def tradeloom_order(order: Any) -> None:
+    """Count an order; die at the one ``TRADELOOM_CRASH=order:N`` names."""
+    _reached("order")
+
+
+@hookimpl
+def tradeloom_fill(fill: Any) -> None:
+    """Count a fill; die at the one ``TRADELOOM_CRASH=fill:N`` names."""
+    _reached("fill")
+
+
+def _arm_intent() -> None:
+    from tradeloom.runner.live.order_journal import JournalOrders
+
+    before_send = JournalOrders.before_send
+
+    def committed_then_die(self: JournalOrders, order: Any) -> None:
+        before_send(self, order)
+        _reached("intent")
+
+    JournalOrders.before_send = committed_then_die  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    """Run ``tradeloom run`` in live mode against the emulator at ``argv[0]``."""
+    url, strategy, run_dir, *rest = argv
+    from tradeloom.plugins.data.ccxt_client import use_client_factory
+    from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+    from tradeloom.runner.cli import main as tradeloom
+
+    if _point == "intent":
+        _arm_intent()
+
+    def client(settings: dict[str, Any]) -> Any:
+        from tradeloom.testing import loopback_client
+
+        return loopback_client(url, **{**settings, "enableRateLimit": False})
+
+    with use_client_factory("binance", client), use_pro_client_factory("binance", None):
+        return tradeloom(["run", strategy, "--mode", "live", "--out", run_dir, *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
