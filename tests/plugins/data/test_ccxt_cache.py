@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from ccxt_emulated import HOUR_MS, KLINES, START, SYMBOL, Sleeps, ms
+from ccxt_emulated import KLINES, START, SYMBOL, Sleeps, emulated_binance, ms
 
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext
@@ -185,7 +185,7 @@ def test_a_second_download_asks_only_for_the_bars_after_the_cached_ones(
     cached = cache.read(KEY)
     assert cached is not None
     pd.testing.assert_frame_equal(cached.frame, bars.iloc[: START + 30], check_freq=False)
-    assert cached.end_ms == ms(bars.index[START + 30]) - HOUR_MS + 1
+    assert cached.end_ms == ms(bars.index[START + 30])  # through the last bar served
 
 
 def test_a_covered_past_window_needs_no_request(
@@ -256,3 +256,18 @@ def test_a_damaged_file_is_not_downloaded_over(
 
     assert path.read_bytes() == b"garbage"
     assert emulator.requests() == []
+
+
+def test_a_closed_bar_not_yet_served_is_asked_for_again(tmp_path: Path, bars: pd.DataFrame) -> None:
+    cache = OhlcvCache(tmp_path)
+    with emulated_binance(bars, START, include_open_kline=False) as emulator:
+        # by this clock bar START has closed, but the exchange has not published it yet
+        late = ms(bars.index[START + 1]) + 5_000
+        first = download(feed(), cache, ms(bars.index[0]), now_ms=late)
+        assert first.last == bars.index[START - 1]
+        emulator.advance(5)
+        second = download(feed(), cache, ms(bars.index[0]))
+    assert second.first == bars.index[START]  # not skipped as if it were a gap
+    cached = cache.read(KEY)
+    assert cached is not None
+    pd.testing.assert_frame_equal(cached.frame, bars.iloc[: START + 5], check_freq=False)

@@ -55,6 +55,10 @@ class Download:
     last: pd.Timestamp | None = None
 
 
+SETTLE_BARS = 3
+"""Bars after which a closed bar the exchange has not served is taken as a gap."""
+
+
 def download(
     feed: BarFeed,
     cache: OhlcvCache,
@@ -88,13 +92,24 @@ def download(
     before = feed.requests
     now = feed.now_ms() if now_ms is None else now_ms
     end = closed_end(now, feed.timeframe_ms, until_ms)
+    # A missing tail newer than this may just not be published yet: it is not recorded as
+    # known, so the next download asks for it again (a bar missing longer is a real gap).
+    settled = now - SETTLE_BARS * feed.timeframe_ms
     new: list[Page] = []
 
     if cached is None:
         if end <= start_ms:
             return Download(None, 0, feed.requests - before)
         cached = _append(
-            feed, cache, key, _empty(key, cache, start_ms), end, new, on_page, checkpoint_bars
+            feed,
+            cache,
+            key,
+            _empty(key, cache, start_ms),
+            end,
+            new,
+            on_page,
+            checkpoint_bars,
+            settled,
         )
     else:
         if start_ms < cached.start_ms:
@@ -104,7 +119,7 @@ def download(
             path = cache.write(key, frame, start_ms, cached.end_ms)
             cached = CachedBars(frame, start_ms, cached.end_ms, path)
         if end > cached.end_ms:
-            cached = _append(feed, cache, key, cached, end, new, on_page, checkpoint_bars)
+            cached = _append(feed, cache, key, cached, end, new, on_page, checkpoint_bars, settled)
     times = [p.times for p in new if len(p)]
     first = pd.Timestamp(min(int(t[0]) for t in times), unit="ms", tz="UTC") if times else None
     last = pd.Timestamp(max(int(t[-1]) for t in times), unit="ms", tz="UTC") if times else None
@@ -120,6 +135,7 @@ def _append(
     new: list[Page],
     on_page: Callable[[Page], None] | None,
     checkpoint_bars: int,
+    settled_ms: int,
 ) -> CachedBars:
     written = cached
     pending: list[Page] = []
@@ -146,7 +162,7 @@ def _append(
         if pending:
             flush(cursor)
         raise
-    return flush(end_ms)
+    return flush(max(cursor, min(end_ms, settled_ms)))
 
 
 def _empty(key: CacheKey, cache: OhlcvCache, start_ms: int) -> CachedBars:
