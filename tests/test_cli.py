@@ -2,8 +2,10 @@
 
 Every strategy file shipped in ``strategies/`` and ``examples/`` validates and runs
 (shortened with ``--set`` where it uses synthetic data; the default strategy also runs
-unmodified, marked slow). Every user mistake exits 2 with one exact line per problem
-on stderr and no traceback.
+unmodified, marked slow). A file whose bars come from an exchange (``kind: ccxt``) runs
+in process against the loopback exchange emulator instead of the network: its backtest,
+then ``--mode paper`` for a few live bars, twice (the same command restarts the run).
+Every user mistake exits 2 with one exact line per problem on stderr and no traceback.
 """
 
 from __future__ import annotations
@@ -15,19 +17,29 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 import yaml
 
 from tradeloom import __version__
 from tradeloom.plugins.component import LAYERS
+from tradeloom.plugins.data.ccxt_client import use_client_factory
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.cli import main
 from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
+from tradeloom.testing import ExchangeEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
@@ -57,6 +69,10 @@ SUMMARY_LABELS = (
     "run directory",
 )
 FAST_BARS = 1200
+EXCHANGE_BARS = 300
+"""Bars of an exchange-data strategy's backtest, and the closed bars when its paper run
+starts (the emulator's bars open hourly from 2024-01-01)."""
+KLINES = "GET /api/v3/klines"
 BUILT_IN_KINDS = {
     "data": {"csv", "parquet", "synthetic"},
     "features": {"log_return", "rsi", "bb_width", "volatility", "volume_zscore", "lags"},
@@ -126,18 +142,22 @@ def _fast_overrides(doc: dict[str, Any]) -> list[str]:
     """--set values that shorten a synthetic-data strategy to FAST_BARS bars."""
     if doc["data"]["kind"] != "synthetic":
         return []
-    overrides = [f"data.bars={FAST_BARS}"]
+    return [f"data.bars={FAST_BARS}", *_model_overrides(doc, FAST_BARS // 3)]
+
+
+def _model_overrides(doc: dict[str, Any], window: int) -> list[str]:
+    """--set values that train a walk-forward model on ``window`` rows every ``window`` bars."""
     model = doc["model"]
-    if model["kind"] == "sklearn":
-        window = FAST_BARS // 3
-        overrides += [
-            f"model.walk_forward.train_window={window}",
-            f"model.walk_forward.retrain_every={window}",
-        ]
-        if "min_train_rows" in model["walk_forward"]:
-            overrides.append(f"model.walk_forward.min_train_rows={window}")
-        if "n_jobs" in model.get("params", {}):
-            overrides.append("model.params.n_jobs=1")  # worker start-up costs more than it saves
+    if model["kind"] != "sklearn":
+        return []
+    overrides = [
+        f"model.walk_forward.train_window={window}",
+        f"model.walk_forward.retrain_every={window}",
+    ]
+    if "min_train_rows" in model["walk_forward"]:
+        overrides.append(f"model.walk_forward.min_train_rows={window}")
+    if "n_jobs" in model.get("params", {}):
+        overrides.append("model.params.n_jobs=1")  # worker start-up costs more than it saves
     return overrides
 
 
@@ -206,10 +226,16 @@ def test_every_strategy_file_validates(path: Path) -> None:
     assert re.fullmatch(pattern, proc.stdout), proc.stdout
 
 
+@pytest.mark.usefixtures("cli_logging")
 @pytest.mark.parametrize("path", STRATEGY_FILES, ids=_rel)
-def test_every_strategy_file_runs(path: Path, tmp_path: Path) -> None:
+def test_every_strategy_file_runs(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _needs_installed(path)
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if doc["data"]["kind"] == "ccxt":
+        _runs_on_the_exchange_emulator(path, doc, tmp_path, monkeypatch, capsys)
+        return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
 
@@ -220,6 +246,142 @@ def test_every_strategy_file_runs(path: Path, tmp_path: Path) -> None:
     if overrides:
         assert metrics["bars"] == resolved["data"]["bars"] == FAST_BARS
     assert resolved["name"] == doc["name"]
+
+
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """Put back the logging configuration an in-process ``main`` call changes globally."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def _exchange_bars(n: int = EXCHANGE_BARS + 200, seed: int = 5) -> pd.DataFrame:
+    """Hourly BTC/USDT bars of a random walk near 60,000 from 2024-01-01, on a 0.01 tick."""
+    rng = np.random.default_rng(seed)
+    close = 60_000 + np.cumsum(rng.normal(0, 150, n))
+    open_ = np.r_[60_000.0, close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + rng.uniform(1, 100, n),
+            "low": np.minimum(open_, close) - rng.uniform(1, 100, n),
+            "close": close,
+            "volume": rng.uniform(1, 50, n),
+        },
+        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
+    )
+    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+@contextmanager
+def _bars_closing(emulator: ExchangeEmulator) -> Iterator[None]:
+    """Close the bar in progress each time the run has caught up with the market.
+
+    A thread plays the next bar once the run has asked for the newest closed bar (or
+    later ones) and sent nothing for a moment (it has acted on it), so the emulator does
+    not play its bars away during the run's start-up and each tick finds a new bar.
+    """
+    stop = threading.Event()
+
+    def play() -> None:
+        read, caught_up, last = 0, False, time.monotonic()
+        while not stop.wait(0.002):
+            market = emulator.exchange
+            arrived = emulator.requests()[read:]
+            read += len(arrived)
+            if arrived:
+                last = time.monotonic()
+                newest = market.now_ms() - market.interval_ms  # the last closed bar's open
+                caught_up |= any(
+                    r.route == KLINES and int(r.params.get("startTime", -1)) >= newest
+                    for r in arrived
+                )
+            elif caught_up and time.monotonic() - last > 0.02 and market.position < market.length:
+                emulator.advance()
+                caught_up = False
+
+    thread = threading.Thread(target=play, name="bars-closing", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _in_process(
+    capsys: pytest.CaptureFixture[str], *args: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tradeloom ARGS`` in this process; return its exit code and output."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["tradeloom", *map(str, args)], code, out, err)
+
+
+def _runs_on_the_exchange_emulator(
+    path: Path,
+    doc: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Backtest a ``kind: ccxt`` strategy file, then paper trade it, on the emulator.
+
+    The file is used as shipped, its model's windows shortened; its bars and its
+    ``binance`` come from the emulator (a ``binance`` client anywhere in the process
+    talks to it), the cache is a fresh folder, and ``runs/`` is in tmp_path.
+    """
+    assert doc["data"]["exchange"] == "binance", "the emulator is a Binance spot venue"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADELOOM_CACHE", str(tmp_path / "cache"))
+    bars = _exchange_bars()
+    end = bars.index[EXCHANGE_BARS].strftime("%Y-%m-%dT%H:%M:%SZ")
+    model = [a for o in _model_overrides(doc, EXCHANGE_BARS // 3) for a in ("--set", o)]
+    paper: list[str | Path] = ["run", path, "--mode", "paper", "--max-bars", "3", *model]
+    paper += ["--set", "live.poll_seconds=0.05"]  # look for closed bars often: the clock is fast
+    with (
+        ExchangeEmulator(
+            {"BTC/USDT": bars},
+            {"USDT": Decimal(100_000)},
+            start=EXCHANGE_BARS,
+            include_open_kline=False,  # its bars are of 2024: all closed by the wall clock
+        ) as emulator,
+        use_client_factory("binance", lambda s: emulator.client(**{**s, "enableRateLimit": False})),
+        use_pro_client_factory("binance", None),  # REST polling, not Binance's websocket
+    ):
+        backtest = _in_process(
+            capsys, "run", path, "--out", "backtest", "--set", f'data.end="{end}"', *model
+        )
+        metrics = _check_run_dir(tmp_path / "backtest", backtest, doc["name"])
+        assert metrics["bars"] == EXCHANGE_BARS
+
+        with _bars_closing(emulator):
+            first = _in_process(capsys, *paper)
+            second = _in_process(capsys, *paper)  # the same command restarts the run
+        assert emulator.exchange.orders() == []  # paper trading sends nothing
+        assert emulator.errors == []
+
+    run_dir = tmp_path / "runs" / f"{doc['name']}-paper"
+    for proc in (first, second):
+        assert (proc.returncode, "Traceback" in proc.stderr) == (0, False), proc.stderr
+        assert re.fullmatch(
+            rf"paper run {re.escape(str(run_dir))}: processed \d+ bars \(--max-bars\); "
+            r"position \S+, cash \S+, state ACTIVE\n",
+            proc.stdout,
+        ), proc.stdout
+    rows = [(r[1], r[3], json.loads(r[5])) for r in read_journal(run_dir / "journal.sqlite")]
+    runs = [payload["event"] for _, kind, payload in rows if kind == "run"]
+    assert runs == ["started", "stopped", "stopped"]
+    assert rows[0][2]["mode"] == "paper"
+    warm_up = next(payload for _, kind, payload in rows if kind == "warm_up")
+    assert warm_up["bars"] >= EXCHANGE_BARS
+    live_bars = [bar for bar, kind, _ in rows if kind == "live_bar"]
+    # every closed bar after the history, once, in order, across the restart
+    assert live_bars == list(range(warm_up["bars"], warm_up["bars"] + len(live_bars)))
+    assert len(live_bars) >= 6
+    assert [kind for _, kind, _ in rows].count("restarted") == 1
+    assert yaml.safe_load((run_dir / "strategy.yaml").read_text())["name"] == doc["name"]
 
 
 def test_btc_rf_prints_its_validation_exactly() -> None:

@@ -6,6 +6,13 @@ logs, stdlib logging at DEBUG) signs balance, order and cancel requests through 
 venue, fails with a traceback, and journals. Neither value, nor any request signature
 ccxt computed, may appear in stdout, stderr, the stdlib log, the journal or the run
 directory's files.
+
+The same holds over whole sessions of the command: ``tradeloom --log-level debug run
+FILE --mode live`` trading on the emulator with the canary keys (an order refused with
+a message that echoes them), the same command again (a restart from the journal,
+reconciled with the account), then ``--mode paper``. The same session with the
+redaction layer switched off leaks the canary through every one of those channels, so
+the test sees what it claims to.
 """
 
 from __future__ import annotations
@@ -13,12 +20,17 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import ccxt
+import numpy as np
 import pandas as pd
 import pytest
 import structlog
@@ -27,16 +39,18 @@ from tradeloom.domain import Order
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.runner.cli import main
-from tradeloom.runner.journal import Journal
+from tradeloom.runner.journal import Journal, read_journal
 from tradeloom.schemas.secrets import resolve_secrets
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
 
 SYMBOL = "BTC/USDT"
 START = 250
+KLINES = "GET /api/v3/klines"
 
 STRATEGY = """\
 name: canary
@@ -209,6 +223,235 @@ def test_a_canary_key_appears_nowhere(
     assert err.count("ExchangeNotAvailable") >= 1 and "ExchangeNotAvailable" in logged
 
     texts = {"stdout": out.encode(), "stderr": err.encode(), "stdlib log": logged.encode(), **files}
-    for value in [key, secret, *signatures]:
-        leaks = [name for name, text in texts.items() if value.encode() in text]
-        assert leaks == [], f"{value[:12]}... found in {leaks}"
+    assert leaks(texts, [key, secret, *signatures]) == {}
+
+
+# --- whole live and paper sessions of the command ----------------------------------------
+
+LIVE_START = 160
+"""Bars closed when the live session starts; the rest close while it runs."""
+
+LIVE_STRATEGY = """\
+name: live_canary
+seed: 3
+data:
+  kind: ccxt
+  exchange: binance
+  symbol: BTC/USDT
+  timeframe: 1h
+  start: "2024-01-01"
+  cache_dir: cache
+  api_key: ${CANARY_API_KEY}
+  secret: ${CANARY_API_SECRET}
+  config: {verbose: true}
+features: [{kind: log_return}, {kind: log_return, period: 3}, {kind: rsi, window: 14}]
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  walk_forward: {train_window: 100, retrain_every: 50}
+signal: {kind: threshold, threshold: 0.01}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.2}}
+execution: {kind: simulated, initial_cash: 10000}
+live: {capital: 10000, stream: poll, poll_seconds: 0.05}
+"""
+
+
+def walk_bars(n: int = 600, seed: int = 9) -> pd.DataFrame:
+    """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick."""
+    rng = np.random.default_rng(seed)
+    close = 20_000 + np.cumsum(rng.normal(0, 80, n))
+    open_ = np.r_[20_000.0, close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + rng.uniform(1, 50, n),
+            "low": np.minimum(open_, close) - rng.uniform(1, 50, n),
+            "close": close,
+            "volume": rng.uniform(1, 50, n),
+        },
+        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
+    )
+    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+def signing_clients(
+    emulator: ExchangeEmulator, signatures: list[str]
+) -> Callable[[Mapping[str, Any]], ccxt.Exchange]:
+    """Return a client factory for the emulator whose clients record every signature."""
+
+    def make(settings: Mapping[str, Any]) -> ccxt.Exchange:
+        client = emulator.client(**{**settings, "enableRateLimit": False})
+        sign = client.sign
+
+        def recording_sign(*args: Any, **kwargs: Any) -> Any:
+            request = sign(*args, **kwargs)
+            query = parse_qs(urlsplit(request["url"]).query) | parse_qs(request["body"] or "")
+            signatures.extend(query.get("signature", []))
+            return request
+
+        client.sign = recording_sign
+        return client
+
+    return make
+
+
+@contextmanager
+def bars_closing(emulator: ExchangeEmulator) -> Iterator[None]:
+    """Close the bar in progress each time the run has caught up with the market.
+
+    A thread plays the next bar once the run has asked for the newest closed bar (or
+    later ones) and sent nothing for a moment (it has acted on it), so the emulator
+    never plays its bars away during a slow start-up, each tick finds one new bar, and
+    an order fills at the next bar's open, as on an exchange's clock.
+    """
+    stop = threading.Event()
+
+    def play() -> None:
+        read, caught_up, last = 0, False, time.monotonic()
+        while not stop.wait(0.002):
+            market = emulator.exchange
+            arrived = emulator.requests()[read:]
+            read += len(arrived)
+            if arrived:
+                last = time.monotonic()
+                newest = market.now_ms() - market.interval_ms  # the last closed bar's open
+                caught_up |= any(
+                    r.route == KLINES and int(r.params.get("startTime", -1)) >= newest
+                    for r in arrived
+                )
+            elif caught_up and time.monotonic() - last > 0.02 and market.position < market.length:
+                emulator.advance()
+                caught_up = False
+
+    thread = threading.Thread(target=play, name="bars-closing", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def wire_forms(value: str) -> list[str]:
+    """The value as written and as it travels URL-encoded."""
+    return list(dict.fromkeys([value, quote(value, safe=""), quote_plus(value)]))
+
+
+def leaks(texts: dict[str, bytes], values: list[str]) -> dict[str, list[str]]:
+    """Return, for each value found in some text, the names of those texts."""
+    found = {
+        value: [name for name, text in texts.items() if value.encode() in text] for value in values
+    }
+    return {value: names for value, names in found.items() if names}
+
+
+def run_dir_files(run_dir: Path) -> dict[str, bytes]:
+    """Every file under ``run_dir``, by its path relative to the parent folder."""
+    return {
+        str(path.relative_to(run_dir.parent)): path.read_bytes()
+        for path in sorted(run_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+def journal_text(run_dir: Path) -> bytes:
+    """Every row of the run's journal, every column, as text."""
+    return "\n".join(repr(row) for row in read_journal(run_dir / "journal.sqlite")).encode()
+
+
+def journal_types(run_dir: Path) -> list[str]:
+    return [row[3] for row in read_journal(run_dir / "journal.sqlite")]
+
+
+def switch_redaction_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every redaction of text a no-op, wherever it was imported."""
+    import tradeloom.redaction
+    import tradeloom.runner.journal
+    import tradeloom.runner.live.reload
+
+    for module in (tradeloom.redaction, tradeloom.runner.journal, tradeloom.runner.live.reload):
+        monkeypatch.setattr(module, "redact_text", lambda text: text)
+
+
+@pytest.mark.parametrize("redaction", ["on", "off"])
+def test_a_canary_key_leaks_from_no_live_or_paper_session(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    stdlib_log: io.StringIO,
+    redaction: str,
+) -> None:
+    # "/+=" make the URL-encoded forms differ from the values
+    key = "CANARYKEY" + secrets.token_hex(16) + "/+="
+    secret = "CANARYSECRET" + secrets.token_hex(16) + "/+="
+    monkeypatch.setenv("CANARY_API_KEY", key)
+    monkeypatch.setenv("CANARY_API_SECRET", secret)
+    monkeypatch.chdir(tmp_path)
+    if redaction == "off":
+        switch_redaction_off(monkeypatch)
+    strategy = tmp_path / "live_canary.yaml"
+    strategy.write_text(LIVE_STRATEGY)
+    live_dir, paper_dir = tmp_path / "live", tmp_path / "paper"
+    command = ["--log-level", "debug", "run", str(strategy), "--max-bars", "4"]
+    signatures: list[str] = []
+
+    with (
+        ExchangeEmulator(
+            {SYMBOL: walk_bars()},
+            {"USDT": Decimal(100_000)},
+            api_key=key,
+            secret=secret,
+            start=LIVE_START,
+            include_open_kline=False,
+        ) as emulator,
+        use_client_factory("binance", signing_clients(emulator, signatures)),
+        use_pro_client_factory("binance", None),
+        bars_closing(emulator),
+    ):
+        emulator.faults.next("POST /api/v3/order", Reject(-2010, f"refused {key} {secret}"))
+        live = [*command, "--mode", "live", "--out", str(live_dir)]
+        assert main(live) == 0
+        assert main(live) == 0  # the same command: a restart from the journal
+        # its own cache: its history is downloaded, not read from the live run's
+        paper = [*command, "--mode", "paper", "--out", str(paper_dir)]
+        assert main([*paper, "--set", "data.cache_dir=paper_cache"]) == 0
+        sent = emulator.requests("POST /api/v3/order")
+        filled = emulator.exchange.trades()
+        assert emulator.errors == []
+
+    out, err = capfd.readouterr()
+    logged = stdlib_log.getvalue()
+
+    # The sessions did what the test claims: live orders signed with the canary, one of
+    # them refused with a message holding it, a restart reconciled with the account, a
+    # paper run; ccxt's verbose lines, its debug lines, signatures cut out of them.
+    assert len(sent) >= 2 and sent[0].faults and filled
+    live_types, paper_types = journal_types(live_dir), journal_types(paper_dir)
+    assert {"order_sent", "restarted", "reconciled"} <= set(live_types)
+    assert live_types.count("live_bar") >= 8 and paper_types.count("live_bar") >= 4
+    assert "order_sent" not in paper_types
+    assert len(signatures) >= len(sent) + 2  # the orders, the balance at start and restart
+    assert out.count("live run ") == 2 and out.count("paper run ") == 1
+    assert "ccxt_verbose" in err and "X-MBX-APIKEY" in err
+    assert "Request:" in logged and "/api/v3/order" in logged
+
+    texts = {
+        "stdout": out.encode(),
+        "stderr": err.encode(),
+        "stdlib log": logged.encode(),
+        "live journal rows": journal_text(live_dir),
+        "paper journal rows": journal_text(paper_dir),
+        **run_dir_files(live_dir),
+        **run_dir_files(paper_dir),
+    }
+    values = [*wire_forms(key), *wire_forms(secret), *signatures]
+    found = leaks(texts, values)
+    if redaction == "on":
+        assert "signature=***" in err and "signature=***" in logged
+        assert "'X-MBX-APIKEY': '***'" in err
+        assert b"-2010: refused *** ***" in texts["live journal rows"]
+        assert found == {}
+    else:
+        # Without redaction each channel the test reads carries the canary.
+        channels = {name for names in found.values() for name in names}
+        assert {"stderr", "stdlib log", "live journal rows"} <= channels, found
