@@ -59,6 +59,7 @@ risk:
 execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
 live:
   stream: poll
+  close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
 """

@@ -95,6 +95,7 @@ execution: {{kind: simulated, fee_bps: 10, initial_cash: 50000}}
 live:
   stream: poll
   poll_seconds: 0.02
+  close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
 """

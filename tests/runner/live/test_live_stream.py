@@ -46,7 +46,11 @@ class FakeProBinance:
 
 def test_bars_come_from_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    text = STRATEGY.replace("stream: poll", "stream: websocket")
+    # the stream closes a bar when the next candle arrives (the emulator's clock jumps by
+    # whole bars, so a bar is never closed by the clock within the 2 s grace)
+    text = STRATEGY.replace("stream: poll", "stream: websocket").replace(
+        "close_delay_seconds: 0", "close_delay_seconds: 2"
+    )
     with emulated_run(tmp_path, monkeypatch, text=text) as run:
         fake = FakeProBinance(run)
         with use_pro_client_factory("binance", lambda settings: fake):

@@ -271,14 +271,14 @@ def test_live_limits_added_are_swapped_key_by_key(
 ) -> None:
     path, _ = running
     with path.open("a", encoding="utf-8") as file:
-        file.write("\nlive:\n  poll_seconds: 2\n  limits:\n    max_order_notional: 5000\n")
+        file.write("\nlive:\n  retrain_cron: '0 0 * * *'\n  limits:\n    max_order_notional: 5000\n")
 
     reload = watcher.check()
 
     assert isinstance(reload, Reload)
     assert reload.changed == ("live",)
     assert reload.changes == (
-        "live.poll_seconds: absent -> 2",
+        "live.retrain_cron: absent -> '0 0 * * *'",
         "live.limits.max_order_notional: absent -> 5000",
     )
     assert reload.config.live.limits.max_order_notional == 5000

@@ -12,9 +12,11 @@ phase for the fills and cancellations that happened since the last bar. Here:
   counted since the last bar is reported, stamped with this bar, as the
   backtest's ``next_open`` fills are: the order was sent at the previous close
   and filled during this bar;
-- ``close`` and ``intrabar`` do nothing: a live order fills when the exchange
-  fills it, so a stop-loss the engine sends at a bar's close is a market order
-  filled during the next bar (the backtest fills it at the stop price);
+- at ``intrabar`` (right after the engine sent a stop-loss or take-profit exit,
+  as a market order, at the bar's close) what that order and the cancels before
+  it reported is handed over at once, so the rest of the bar sees the position
+  closed, as the backtest's stop fill at the stop price makes it; ``close`` does
+  nothing;
 - a read that fails every retry leaves everything as it was, is reported to
   ``on_trouble``, and is tried again at the next bar;
 - a buy whose fee the exchange takes in the base asset (Binance spot) books the
@@ -52,8 +54,6 @@ class ExchangeVenue:
         initial_cash: The quote capital the strategy trades with.
         fee_rate: The taker fee as a fraction, used to size buys (``quantity_for``).
         on_trouble: Told ``(operation, message)`` when a venue read failed every retry.
-        on_delivery: Told the bar and the number of events each ``open`` phase
-            reports, before the engine journals them (a restart's replay reads it).
 
     Attributes:
         allow_short: Always False: spot.
@@ -72,13 +72,11 @@ class ExchangeVenue:
         initial_cash: float,
         fee_rate: float,
         on_trouble: Callable[[str, str], None],
-        on_delivery: Callable[[int, int], None],
     ) -> None:
         self.venue = venue
         self.initial_cash = initial_cash
         self.fee_rate = fee_rate
         self._on_trouble = on_trouble
-        self._on_delivery = on_delivery
         market = venue.client.market(venue.symbol)
         self.base = str(market.get("base"))
         limits = market.get("limits") or {}
@@ -131,8 +129,12 @@ class ExchangeVenue:
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Cancel ``order_id`` at the venue; return its cancellation if it took effect now.
 
-        Fills the venue reports while cancelling are delivered at the next bar.
+        Fills the venue reports while cancelling are delivered at the next bar. An
+        order a restart adopted (finished at the venue, its last fills not reported
+        yet) has nothing to cancel.
         """
+        if order_id in self._adopted:
+            return None
         try:
             report = self.venue.cancel(order_id, reason=reason)
         except RetriesExhausted as error:
@@ -146,14 +148,16 @@ class ExchangeVenue:
         return None
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
-        """At ``open``: resolve unknown orders, poll, and report what happened since."""
-        if phase != "open":
+        """At ``open``: resolve unknown orders, poll, and report what happened since.
+
+        At ``intrabar``: report what the orders sent since (a protective exit) did.
+        """
+        if phase == "close":
             return []
-        self.refresh()
+        if phase == "open":
+            self.refresh()
         events = [replace(e, bar=bar.index) for e in self._events]
         self._events.clear()
-        if events:
-            self._on_delivery(bar.index, len(events))
         return events
 
     def refresh(self) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins import protocols
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.live.session import trading_state_row
 from tradeloom.runner.pretrade import PreTradeChecks, PreTradeContext
 
 __all__ = ["GuardedVenue"]
@@ -32,6 +33,9 @@ class GuardedVenue:
         recorder: Journals refusals.
         clock: The time now (UTC).
         portfolio: Returns ``(position, last_price, equity)`` as the engine sees them.
+        on_delivery: Told ``(bar, phase, refused, events)`` whenever a phase reports
+            something: the refusals it puts first and the inner venue's events after
+            them (a live run journals it; a restart's replay reads it back).
     """
 
     def __init__(
@@ -41,12 +45,14 @@ class GuardedVenue:
         recorder: Recorder,
         clock: Callable[[], pd.Timestamp],
         portfolio: Callable[[], tuple[float, float, float]],
+        on_delivery: Callable[[int, str, int, int], None] | None = None,
     ) -> None:
         self.inner = venue
         self.checks = checks
         self.rec = recorder
         self.clock = clock
         self.portfolio = portfolio
+        self.on_delivery = on_delivery
         self.initial_cash = venue.initial_cash
         self.allow_short = venue.allow_short
         self.dust = float(getattr(venue, "dust", 0.0))
@@ -60,7 +66,11 @@ class GuardedVenue:
         """Check ``order``; send it to the inner venue, or journal why not."""
         position, price, equity = self.portfolio()
         now = self.clock()
+        before = self.checks.state.last_change
         refusal = self.checks.check(order, PreTradeContext(now, position, price, equity))
+        change = self.checks.state.last_change
+        if change is not None and change is not before:  # the daily loss limit tripped
+            self.rec.note("trading_state", trading_state_row(change), bar=order.bar)
         if refusal is None:
             self.inner.submit(order)
             self.checks.record_sent(order, now)
@@ -82,11 +92,13 @@ class GuardedVenue:
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """Report the inner venue's events; at ``open`` first the refusals since the last bar."""
         events = self.inner.match(bar, phase)
-        if phase != "open" or not self._refused:
-            return events
-        refused: list[Fill | Cancellation] = [
-            Cancellation(order.id, bar.index, bar.timestamp, order.quantity, reason)
-            for order, reason in self._refused.values()
-        ]
-        self._refused.clear()
+        refused: list[Fill | Cancellation] = []
+        if phase == "open" and self._refused:
+            refused = [
+                Cancellation(order.id, bar.index, bar.timestamp, order.quantity, reason)
+                for order, reason in self._refused.values()
+            ]
+            self._refused.clear()
+        if self.on_delivery is not None and (refused or events):
+            self.on_delivery(bar.index, phase, len(refused), len(events))
         return refused + events

@@ -60,15 +60,16 @@ class JournalState:
         warm_up: The payload of the ``warm_up`` row (history bars and their hash).
         bars: The bars processed live, in order.
         engine_rows: Rows of `ENGINE_TYPES`, in order: ``(bar, ts, type, payload)``.
-        delivered: Bar -> how many events the live venue reported at its open.
+        delivered: ``(bar, phase)`` -> ``(refused, events)``: what the guarded live
+            venue reported at that phase: its refusals first, then the venue's events.
         events: Bar -> the engine's fills and cancellations at that bar, in order.
         sent: Client id -> its ``order_sent`` payload.
         order_states: Client id -> the last state journaled.
         venue_fills: Client id -> its ``venue_fill`` payloads, in order.
         engine_fills: Client id -> how many ``fill`` rows the engine journaled.
         trading_state: The last trading state change (None: ACTIVE throughout).
-        kill_switch: The kill switch's halts and resumes: ``(bar, change)``, in order;
-            the bar is the last one processed when it happened.
+        kill_switch: The kill switch's halts, resumes and later cancels (None): ``(bar,
+            change)``, in order; the bar is the last one processed when it happened.
         training: The last live model training: ``(predicts_from, reason)``.
         orders: Client id -> the engine's order, as journaled.
         reloaded_at: The last bar after which an edited strategy file was swapped in
@@ -81,14 +82,14 @@ class JournalState:
     warm_up: dict[str, Any] = field(default_factory=dict)
     bars: list[LiveBar] = field(default_factory=list)
     engine_rows: list[tuple[int | None, str | None, str, str]] = field(default_factory=list)
-    delivered: dict[int, int] = field(default_factory=dict)
+    delivered: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
     venue_fills: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     trading_state: StateChange | None = None
-    kill_switch: list[tuple[int, StateChange]] = field(default_factory=list)
+    kill_switch: list[tuple[int, StateChange | None]] = field(default_factory=list)
     training: tuple[int, str] | None = None
     orders: dict[str, Order] = field(default_factory=dict)
     reloaded_at: int | None = None
@@ -141,7 +142,8 @@ def _take(state: JournalState, row: JournalRow) -> None:
         )
     elif kind == "venue_delivered":
         assert bar is not None
-        state.delivered[bar] = int(payload["events"])
+        key = (bar, str(payload["phase"]))
+        state.delivered[key] = (int(payload["refused"]), int(payload["events"]))
     elif kind == "fill":
         assert bar is not None
         state.events[bar].append(_fill(payload))
@@ -157,6 +159,8 @@ def _take(state: JournalState, row: JournalRow) -> None:
                 payload["reason"],
             )
         )
+    elif kind == "kill_cancel":
+        state.kill_switch.append((-1 if bar is None else bar, None))
     elif kind == "order":
         state.orders[payload["id"]] = _order(payload)
     elif kind == "config_reloaded":

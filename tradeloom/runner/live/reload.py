@@ -53,10 +53,6 @@ SWAPPABLE: frozenset[str] = frozenset(
         "health",
         "live.limits",
         "live.retrain_cron",
-        "live.close_delay_seconds",
-        "live.poll_seconds",
-        "live.health_check_seconds",
-        "live.stale_after_bars",
         "live.position_tolerance",  # read at a restart only
     }
 )
@@ -76,6 +72,10 @@ RESTART_REASONS: Mapping[str, str] = {
     "execution": "the venue holds the open orders and the cash",
     "live.capital": "the portfolio's accounting started from it",
     "live.stream": "the market data connection is opened when the run starts",
+    "live.close_delay_seconds": "the clock's jobs and the bar stream are set up at the start",
+    "live.poll_seconds": "the clock's jobs are set up when the run starts",
+    "live.health_check_seconds": "the clock's jobs are set up when the run starts",
+    "live.stale_after_bars": "the stale-data alarm is set up when the run starts",
 }
 """Why a change below each key path that is not swappable needs a restart (the most
 specific path listed wins; any other is not known to be safe)."""

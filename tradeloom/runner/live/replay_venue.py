@@ -68,25 +68,36 @@ class ReplayVenue:
                 self._orders.setdefault(order_id, order)
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
-        """At ``open``, report what the live venue reported at this bar's open."""
-        if phase != "open":
+        """Report what the live venue reported at this phase of this bar.
+
+        The journal's rows of that delivery are the guard's refusals (which the
+        replay's guard makes again itself: skipped here), then the venue's events.
+        """
+        if phase == "open":
+            self.adopt_journaled(bar.index - 1)
+        refused, count = self.state.delivered.get((bar.index, phase), (0, 0))
+        if refused + count == 0:
             return []
-        self.adopt_journaled(bar.index - 1)
-        count = self.state.delivered.get(bar.index, 0)
-        events = self.state.events.get(bar.index, [])[:count]
-        for i in range(count):
-            self._consumed.add((bar.index, i))
+        rows = self.state.events.get(bar.index, [])
+        fresh = [i for i in range(len(rows)) if (bar.index, i) not in self._consumed]
+        taken = fresh[: refused + count]
+        self._consumed.update((bar.index, i) for i in taken)
+        events = [rows[i] for i in taken[refused:]]
         self._settle(events)
-        return list(events)
+        return events
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
-        """Return the cancellation the journal has for this cancel, if it took effect."""
+        """Return the cancellation the journal has for this cancel, if it took effect.
+
+        Whatever its reason: the cancel may have found the order finished another way
+        meanwhile (``REJECTED ORDER_NEVER_ARRIVED`` for a ``REPLACED``), and the
+        engine journaled what the venue returned.
+        """
         for i, event in enumerate(self.state.events.get(bar.index, [])):
             if (
                 (bar.index, i) not in self._consumed
                 and isinstance(event, Cancellation)
                 and event.order_id == order_id
-                and event.reason == reason
             ):
                 self._consumed.add((bar.index, i))
                 self._orders.pop(order_id, None)

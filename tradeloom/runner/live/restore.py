@@ -17,8 +17,9 @@ The journal is the source of truth. A restart:
 4. retrains the fold in effect when the run stopped (same rows, same seed);
 5. live: reconciles: resolves and polls the venue, then compares the account's
    base balance with the balance at the first start plus the position, and
-   refuses to trade on a difference beyond ``live.position_tolerance``, or on an
-   open order of this run the journal does not know.
+   refuses to trade on a difference beyond ``live.position_tolerance`` and what
+   the orders still unknown (their lookups failed) may have filled, or on an open
+   order of this run the journal does not know.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import structlog
 from tradeloom.domain import Bars, Cancellation, Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
+from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.bar_history import BarHistory
 from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState
@@ -193,7 +195,9 @@ def _history(
 def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -> None:
     while kills and kills[0][0] <= bar:
         _, change = kills.pop(0)
-        if change.code == KILL_CODE:
+        if change is None:
+            session.cancel_for_kill()
+        elif change.code == KILL_CODE:
             session.kill(change.message)
         else:
             session.resume(change.message)
@@ -342,22 +346,30 @@ def _reconcile(
     balance = venue.balance().get(base, 0.0)
     held = balance - float(started.get("base_at_start", 0.0))
     tolerance = runner.config.live.position_tolerance * abs(position) + exchange.dust
+    # An order the venue did not answer a lookup for (it stays unknown, the next tick
+    # asks again) may have filled anything up to what it has left.
+    unknown = [view for view in venue.orders() if view.state is OrderState.UNKNOWN]
+    moves = [view.request.order.side * max(view.quantity - view.filled, 0.0) for view in unknown]
+    low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
     recorder = runner.recorder_or_fail
     row = {
         "position": position,
         "venue_position": held,
         "base_balance": balance,
         "tolerance": tolerance,
+        "unknown_orders": [view.client_id for view in unknown],
     }
     recorder.note("reconciled", row, bar=len(session.history) - 1)
     assert runner.journal is not None
     runner.journal.flush()
-    if not np.isfinite(held) or abs(held - position) > tolerance:
+    difference = held - position
+    if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
+        pending = f", {len(unknown)} order(s) unknown" if unknown else ""
         raise RestartRefused(
             f"{runner.run_dir}: the journal's position is {position:.8g} {base}, the venue "
-            f"holds {held:.8g} {base} more than at the first start (tolerance {tolerance:.3g}); "
-            "refusing to trade: find the difference (a manual trade? another run on this "
-            "account?) before restarting"
+            f"holds {held:.8g} {base} more than at the first start (tolerance {tolerance:.3g}"
+            f"{pending}); refusing to trade: find the difference (a manual trade? another "
+            "run on this account?) before restarting"
         )
     key = str(started["run_key"])
     tracked = {view.client_id for view in venue.orders()}

@@ -23,6 +23,7 @@ it needs no keys. Live mode trades on the data source's exchange with its
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -123,6 +124,7 @@ class LiveRunner:
         self.stale: StaleDataWatch | None = None
         self.exchange_venue: Any = None
         self.bars_processed = 0
+        self.run_key = ""
         self._stale_alarmed = 0
         self.stream: Any = None
 
@@ -204,14 +206,14 @@ class LiveRunner:
             "source": str(self.config.source),
             "tradeloom": __version__,
             "wall_time": datetime.now(UTC).isoformat(),
-            "run_key": _run_key(self.run_dir),
+            "run_key": self.run_key,
             "capital": capital,
             **extra,
         }
 
     def _start_new(self, bars: Bars, features: pd.DataFrame) -> None:
         assert self.journal is not None and self.recorder is not None
-        key = _run_key(self.run_dir)
+        self.run_key = key = secrets.token_hex(4)
         venue: Any = self.p.venue
         extra: dict[str, Any] = {}
         if self.mode == "live":
@@ -255,7 +257,20 @@ class LiveRunner:
             book = session.engine.portfolio
             return book.position, price, book.equity(price)
 
-        guarded = GuardedVenue(venue, checks, self.recorder, self.now, portfolio)
+        recorder = self.recorder
+
+        def delivered(bar: int, phase: str, refused: int, events: int) -> None:
+            payload = {"phase": phase, "refused": refused, "events": events}
+            recorder.note("venue_delivered", payload, bar=bar)
+
+        guarded = GuardedVenue(
+            venue,
+            checks,
+            recorder,
+            self.now,
+            portfolio,
+            on_delivery=delivered if self.mode == "live" else None,
+        )
         name = self.config.name
         session = LiveSession(
             replace(self.p, venue=guarded),
@@ -341,7 +356,10 @@ class LiveRunner:
             if rows is not None:
                 page = check_page(rows, label=self.source.feed.label, since_ms=after_ms + 1)
                 return bars_frame([page])
-        return poll_closed_bars(self.source.feed, last, now=self.now())
+        # a bar is taken close_delay_seconds after its close: the exchange's last
+        # update of it has arrived by then
+        delay = pd.Timedelta(seconds=self.config.live.close_delay_seconds)
+        return poll_closed_bars(self.source.feed, last, now=self.now() - delay)
 
     def _open_stream(self) -> None:
         """Start the websocket stream of ``live.stream`` (None: poll REST only).
@@ -377,6 +395,7 @@ class LiveRunner:
         if venue is None or not venue.refused:
             return
         refused = venue.refused[0]
+        venue.refused.clear()  # halted until resume; a later refusal halts again
         self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")
 
     def _control(self) -> None:
@@ -387,8 +406,9 @@ class LiveRunner:
             change = session.checks.state.last_change
             killed = change is not None and change.code == KILL_CODE
             if request.action == "kill" and killed:
-                # the KILL file asks again at every tick: cancel anything new, quietly
-                session.engine.cancel_working(session.history.bar(last), KILL_CODE)
+                # the KILL file asks again at every tick: cancel anything new, journaled
+                # once per cancel (a restart's replay cancels at the same bar)
+                session.cancel_for_kill()
                 self.inbox.done(request)
                 continue
             self.recorder_or_fail.note(
@@ -451,7 +471,8 @@ class LiveRunner:
             )
         if "live" in reload.changed:
             session.checks.limits = config.live.limits
-            session.set_cron(_cron(config.live.retrain_cron))
+            if config.live.retrain_cron != self.config.live.retrain_cron:
+                session.set_cron(_cron(config.live.retrain_cron))
         self.config = config
 
     # --- stop -----------------------------------------------------------------------
@@ -475,11 +496,6 @@ class LiveRunner:
                 self.journal = None
         finally:
             self.inbox.release_pid()
-
-
-def _run_key(run_dir: Path) -> str:
-    """8 hex digits naming the run in client order ids: its directory, resolved."""
-    return hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:8]
 
 
 def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | None] | None:

@@ -237,11 +237,24 @@ class LiveSession:
         change = self.checks.state.halt(KILL_CODE, message, now)
         if change is not None:
             self._journal_state(change)
-        self.engine.halt_code = KILL_CODE
+        if not self.engine.halt_code:  # a risk or health halt keeps its own code
+            self.engine.halt_code = KILL_CODE
         where = bar or self.history.bar(len(self.history) - 1)
         self.engine.cancel_working(where, KILL_CODE)
         self.rec.journal.flush()
         _log.warning("kill_switch", message=message)
+
+    def cancel_for_kill(self) -> None:
+        """Cancel what is pending while the kill switch is on (the KILL file asks again).
+
+        Journaled (``kill_cancel``) when there is something to cancel, so that a
+        restart's replay cancels at the same bar.
+        """
+        if not self.engine.venue.pending():
+            return
+        self.rec.note("kill_cancel", {}, bar=len(self.history) - 1)
+        self.engine.cancel_working(self.history.bar(len(self.history) - 1), KILL_CODE)
+        self.rec.journal.flush()
 
     def resume(self, message: str) -> None:
         """Leave HALTED for ACTIVE (the operator's resume); journaled.

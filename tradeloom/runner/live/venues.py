@@ -66,9 +66,6 @@ def open_exchange_venue(
         )
         _log.error("venue_unreachable", operation=operation, error=message)
 
-    def delivered(bar: int, count: int) -> None:
-        runner.recorder_or_fail.note("venue_delivered", {"events": count}, bar=bar)
-
     if started is None:
         balance = venue.balance()
         quote, base = str(market["quote"]), str(market["base"])
@@ -89,6 +86,5 @@ def open_exchange_venue(
         initial_cash=capital,
         fee_rate=fee_rate,
         on_trouble=trouble,
-        on_delivery=delivered,
     )
     return exchange, {**extra, "dust": exchange.dust}
