@@ -431,6 +431,18 @@ class SklearnModel:
         self.trained.append(self.latest)
         return training
 
+    def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
+        """Return the first bar of the latest walk-forward fold that starts by the next bar.
+
+        ``bars`` are every bar known now; None when no fold starts by then (too few rows).
+        """
+        _, _, _, trainable = self._rows(bars, features)
+        n = len(trainable)
+        mask = np.append(trainable, False)
+        plan = (self.horizon, self.train_window, self.retrain_every, self.min_train_rows)
+        folds = plan_folds(n + 1, mask, *plan, self.embargo)
+        return folds[-1].predict_start if folds else None
+
     def _rows(
         self, bars: Bars, features: pd.DataFrame
     ) -> tuple[

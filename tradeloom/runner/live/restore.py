@@ -148,7 +148,7 @@ def restart(
         replay_venue.adopt_journaled(len(history) - 1)
         _track_pending(session, state, replay_venue, exchange)
         engine_venue.inner = exchange
-    _retrain(session, state, history)
+    session.catch_up(state.training)
     recorder.note(
         "restarted",
         {
@@ -316,21 +316,6 @@ def _trade_fill(row: dict[str, Any]) -> TradeFill:
         fill,
         float(row.get("fee_cost") or 0.0),
         row.get("fee_currency"),
-    )
-
-
-def _retrain(session: LiveSession, state: JournalState, history: BarHistory) -> None:
-    """Train again the fold that was in effect: the same rows and seed give the same model."""
-    if state.training is None:
-        return
-    predicts_from, reason = state.training
-    train_next = getattr(session.p.model, "train_next", None)
-    if train_next is None or predicts_from > len(history):
-        return
-    train_next(
-        history.bars(predicts_from),
-        history.features(predicts_from),
-        reason=None if reason == "scheduled" else reason,
     )
 
 

@@ -162,6 +162,48 @@ class LiveSession:
             )
         return training
 
+    def catch_up(self, last: tuple[int, str] | None) -> None:
+        """Train, after a restart, the fold in effect: the journal's last, or one it missed.
+
+        ``last`` is the journal's last training ``(predicts_from, reason)``. The same
+        rows and seed give the same model. A scheduled fold that starts after it (its
+        training was cut short by the crash, or failed) trains now, journaled, and so
+        does a first fold when the journal has none.
+        """
+        model = self.p.model
+        train_next = getattr(model, "train_next", None)
+        if train_next is None:
+            return
+        history = self.history
+        scheduled = getattr(model, "scheduled_start", None)
+        due = None if scheduled is None else scheduled(history.bars(), history.features())
+        if last is not None and (due is None or due <= last[0]):
+            start, reason = last
+            if start <= len(history):
+                train_next(
+                    history.bars(start),
+                    history.features(start),
+                    reason=None if reason == "scheduled" else reason,
+                )
+            self._follow(train_next_reason=reason, start=start)
+            return
+        if due is None:
+            self.train("startup")
+            return
+        training = train_next(history.bars(due), history.features(due), reason=None)
+        if training is not None:
+            self.rec.training(training, history.bar(due - 1).timestamp + self._bar_length)
+            self._follow(train_next_reason=training.reason, start=due)
+
+    def _follow(self, *, train_next_reason: str, start: int) -> None:
+        every = getattr(self.p.model, "retrain_every", None)
+        if train_next_reason == "scheduled" and every:
+            self._next_fold = start + int(every)
+
+    @property
+    def _bar_length(self) -> pd.Timedelta:
+        return pd.Timedelta(seconds=self.history.timeframe_seconds)
+
     # --- one bar ------------------------------------------------------------------
 
     def predict(self, features: npt.NDArray[np.float64]) -> BarInput:
