@@ -98,3 +98,25 @@ def test_a_run_restarts_after_a_hot_reload(tmp_path: Path, monkeypatch: pytest.M
     assert new_ids and not new_ids & ids
     (reconciled,) = rows(journal, "reconciled")
     assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
+
+
+def test_a_restart_refuses_a_file_whose_features_changed_while_it_was_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeloom.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, mode="paper")
+        runner.start()
+        drive(run, runner, 20)
+        runner.stop("deploy")
+        run.strategy.write_text(STRATEGY.replace("window: 14", "window: 21"))
+        again = run.runner(run_dir, mode="paper")
+        with pytest.raises(ConfigError) as refused:
+            again.start()
+        again.stop("refused")
+    (line,) = refused.value.lines()
+    assert "features.2.window: changed since the run last traded (14 -> 21)" in line
+    assert "start a new run" in line

@@ -74,6 +74,8 @@ class JournalState:
         orders: Client id -> the engine's order, as journaled.
         reloaded_at: The last bar after which an edited strategy file was swapped in
             (None: never): the bars up to it were decided under older settings.
+        document: The strategy document the run last traded under (its start's, or
+            its last hot reload's); None in a journal that does not record it.
         requests: Control request files already acted on (their names).
         last_seq: The journal's last sequence number.
     """
@@ -93,6 +95,7 @@ class JournalState:
     training: tuple[int, str] | None = None
     orders: dict[str, Order] = field(default_factory=dict)
     reloaded_at: int | None = None
+    document: dict[str, Any] | None = None
     last_seq: int = 0
 
     @property
@@ -123,6 +126,7 @@ def _take(state: JournalState, row: JournalRow) -> None:
         state.engine_rows.append((bar, ts, kind, text))
     if kind == "run" and not state.started and payload.get("event") == "started":
         state.started = payload
+        state.document = payload.get("document")
     elif kind == "warm_up":
         state.warm_up = payload
     elif kind == "live_bar":
@@ -165,6 +169,7 @@ def _take(state: JournalState, row: JournalRow) -> None:
         state.orders[payload["id"]] = _order(payload)
     elif kind == "config_reloaded":
         state.reloaded_at = bar
+        state.document = payload.get("document", state.document)
     elif kind == "order_sent":
         state.sent[payload["client_id"]] = payload
     elif kind == "order_state":

@@ -41,6 +41,7 @@ __all__ = [
     "Reload",
     "ReloadRefused",
     "StrategyWatcher",
+    "changes_while_down",
 ]
 
 SWAPPABLE: frozenset[str] = frozenset(
@@ -293,6 +294,28 @@ def _ancestors(path: str) -> list[str]:
 
 def _swappable(path: str) -> bool:
     return any(prefix in SWAPPABLE for prefix in _ancestors(path))
+
+
+def changes_while_down(previous: Mapping[str, Any], config: StrategyConfig) -> list[Problem]:
+    """Return a problem per change since ``previous`` a running strategy cannot take.
+
+    A restart checks the file against the document the run last traded under (its
+    first start's, or its last hot reload's): a change of what cannot be swapped while
+    running (the data, the features, the model...) would have the replay and the model
+    disagree with the journal, so the restart is refused instead.
+    """
+    problems = []
+    for path, old, new in _diff(previous, config.document, ""):
+        if _swappable(path):
+            continue
+        reasons = (RESTART_REASONS[p] for p in _ancestors(path) if p in RESTART_REASONS)
+        reason = next(reasons, _UNKNOWN_REASON)
+        message = (
+            f"changed since the run last traded ({old} -> {new}): {reason}; put it back, "
+            "or start a new run (another --out)"
+        )
+        problems.append(Problem(config.locate(path), path, redact_text(message)))
+    return problems
 
 
 def _restart_problem(config: StrategyConfig, path: str, old: str, new: str) -> str:

@@ -149,6 +149,7 @@ class LiveRunner:
                 state = None
             else:
                 self._check_owner(state.started)
+                self._check_unchanged(state.document)
         if state is None:
             outputs.write_strategy(self.run_dir, self.config.document)
         self.journal = Journal(journal_path)
@@ -208,6 +209,7 @@ class LiveRunner:
             "wall_time": datetime.now(UTC).isoformat(),
             "run_key": self.run_key,
             "capital": capital,
+            "document": self.config.document,
             **extra,
         }
 
@@ -294,6 +296,17 @@ class LiveRunner:
                 float("nan"),
                 _columns(history.columns, history.feature_row(t)),
             )
+
+    def _check_unchanged(self, document: dict[str, Any] | None) -> None:
+        """Refuse a restart whose file changed what a running strategy cannot swap."""
+        from tradeloom.errors import ConfigError
+        from tradeloom.runner.live.reload import changes_while_down
+
+        if document is None:
+            return
+        problems = changes_while_down(document, self.config)
+        if problems:
+            raise ConfigError(problems)
 
     def _check_owner(self, started: dict[str, Any]) -> None:
         if not started:
@@ -440,7 +453,11 @@ class LiveRunner:
         self._apply(outcome)
         self.recorder.note(
             "config_reloaded",
-            {"changed": list(outcome.changed), "changes": list(outcome.changes)},
+            {
+                "changed": list(outcome.changed),
+                "changes": list(outcome.changes),
+                "document": outcome.config.document,
+            },
             bar=bar,
         )
         _log.warning("config_reloaded", changed=outcome.describe())
