@@ -271,7 +271,9 @@ def test_live_limits_added_are_swapped_key_by_key(
 ) -> None:
     path, _ = running
     with path.open("a", encoding="utf-8") as file:
-        file.write("\nlive:\n  retrain_cron: '0 0 * * *'\n  limits:\n    max_order_notional: 5000\n")
+        file.write(
+            "\nlive:\n  retrain_cron: '0 0 * * *'\n  limits:\n    max_order_notional: 5000\n"
+        )
 
     reload = watcher.check()
 
