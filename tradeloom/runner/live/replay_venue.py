@@ -82,6 +82,9 @@ class ReplayVenue:
         fresh = [i for i in range(len(rows)) if (bar.index, i) not in self._consumed]
         taken = fresh[: refused + count]
         self._consumed.update((bar.index, i) for i in taken)
+        for i in taken[:refused]:  # the guard refused these: never at the venue
+            self._orders.pop(rows[i].order_id, None)
+            self._done.add(rows[i].order_id)
         events = [rows[i] for i in taken[refused:]]
         self._settle(events)
         return events

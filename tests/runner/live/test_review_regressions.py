@@ -1,0 +1,401 @@
+"""Regressions of the live runner's review: each test failed before its fix.
+
+The runs trade the loopback emulator on its clock (`live_emulated`); a strategy that
+trains its first fold from the history and trades often (``FAST``) keeps them short.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run
+
+from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
+from tradeloom.runner.journal import read_journal
+from tradeloom.runner.live.control import request_kill, request_resume
+from tradeloom.runner.live.runner import LiveRunner, Mode
+from tradeloom.runner.live.session import KILL_CODE
+from tradeloom.runner.trading_state import TradingState
+from tradeloom.testing import ServerError
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, f"the strategy no longer has {old!r}"
+    return text.replace(old, new)
+
+
+FAST = edit(
+    edit(STRATEGY, "threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    "walk_forward: {train_window: 120, retrain_every: 40}",
+    "walk_forward: {train_window: 80, retrain_every: 30}",
+)
+"""The first fold trains on the history (80 rows of 100); signals at most bars."""
+SIZING = "  sizing: {kind: fixed_fraction, fraction: 0.5}\n"
+ORDER = "POST /api/v3/order"
+
+
+def rows(path: Path, kind: str) -> list[dict[str, Any]]:
+    return [
+        {"bar": bar, **json.loads(text)}
+        for _, bar, _, type_, _, text in read_journal(path)
+        if type_ == kind
+    ]
+
+
+def drive(run: EmulatedRun, runner: LiveRunner, done: Callable[[], bool]) -> None:
+    """Close bars one at a time until ``done()``; fail when the bars run out first."""
+    while not done():
+        assert run.emulator.exchange.position < len(run.bars), "the bars ran out"
+        run.emulator.advance()
+        runner.tick()
+
+
+def ticks(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
+    for _ in range(bars):
+        run.emulator.advance()
+        runner.tick()
+
+
+@contextmanager
+def signals(runner: LiveRunner) -> Iterator[LiveRunner]:
+    """Let this process take `request_kill`'s SIGUSR2 (it holds the run directory)."""
+    runner.inbox.install_signal_handlers()
+    try:
+        yield runner
+    finally:
+        runner.inbox.restore_signal_handlers()
+
+
+def ask(runner: LiveRunner, action: str, reason: str) -> None:
+    """Ask the running ``runner`` to kill or resume, as the CLI does, and let it act."""
+    request = request_kill if action == "kill" else request_resume
+    runner.inbox.wake.clear()
+    delivery = request(runner.run_dir, reason)
+    assert delivery.signalled
+    assert runner.inbox.wake.wait(5)
+    runner.tick()  # no bar closes: the request is acted on between bars
+
+
+def state(runner: LiveRunner) -> TradingState:
+    return runner.session_or_fail.checks.state.state
+
+
+def test_a_stop_loss_exit_and_a_signal_exit_in_one_bar_sell_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(FAST, SIZING, SIZING + "  stop_loss: 0.002\n")
+    sells: dict[int, int] = {}
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        while run.emulator.exchange.position < HISTORY + 40:
+            run.emulator.advance()
+            before = len(run.emulator.requests(ORDER))
+            runner.tick()
+            sent = run.emulator.requests(ORDER)[before:]
+            bar = len(runner.session_or_fail.history) - 1  # the bar that just closed
+            sells[bar] = sum(r.params["side"] == "SELL" for r in sent)
+        runner.stop("deploy")
+        stops = [o for o in rows(journal, "order") if o["reason"] == "EXIT_STOP_LOSS"]
+        assert len(stops) >= 3, "the stop-loss never fired: the test proves nothing"
+        assert {bar: n for bar, n in sells.items() if n > 1} == {}
+        # the account starts without BTC: a second sell is refused for want of it
+        assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+
+        again = run.runner(run_dir)
+        again.start()  # reconciles the journal's position with the account's BTC
+        (reconciled,) = rows(journal, "reconciled")
+        difference = reconciled["venue_position"] - reconciled["position"]
+        assert abs(difference) <= reconciled["tolerance"]
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_a_kill_right_after_a_restart_with_a_fill_not_reported_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        # the bar's order filled at the venue as it arrived; the engine hears of it
+        # at the next bar's open, which this run never reaches
+        drive(run, runner, lambda: bool(exchange.orders()))
+        runner.stop("deploy")
+
+        again = run.runner(run_dir)
+        with signals(again):
+            again.start()
+            assert again.session_or_fail.engine.venue.pending(), "no order adopted"
+            ask(again, "kill", "operator: market is going crazy")  # KeyError before the fix
+            assert state(again) is TradingState.HALTED
+            assert again.session_or_fail.engine.halt_code == KILL_CODE
+            again.stop("deploy")
+
+        third = run.runner(run_dir)
+        third.start()
+        assert state(third) is TradingState.HALTED
+        sent = len(exchange.orders())
+        ticks(run, third, 3)
+        assert len(exchange.orders()) == sent
+        third.stop("test over")
+        assert run.emulator.errors == []
+    changes = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert changes == [("HALTED", KILL_CODE)]
+
+
+@pytest.mark.parametrize("mode", ["live", "paper"])
+def test_a_restart_after_the_kill_file_refused_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(STRATEGY, SIZING, SIZING + "  max_holding_bars: 3\n")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir, mode=mode)
+        runner.start()
+        drive(run, runner, lambda: abs(runner.session_or_fail.engine.portfolio.position) > 0.01)
+        (run_dir / "KILL").write_text("operator: stop now\n")
+        ticks(run, runner, 6)
+        runner.stop("deploy")
+        (halt,) = rows(journal, "trading_state")
+        # the max-holding exits the halt refused, cancelled as the KILL file asked again
+        later = [r for r in rows(journal, "order_cancelled") if r["bar"] > halt["bar"]]
+        assert later and all(r["reason"] == KILL_CODE for r in later)
+
+        again = run.runner(run_dir, mode=mode)
+        again.start()  # RestartRefused (order_cancelled) before the fix
+        assert state(again) is TradingState.HALTED
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_a_restart_replays_a_guard_refusal_and_a_fill_of_one_open_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(
+        edit(FAST, SIZING, SIZING + "  stop_loss: 0.002\n"),
+        "  stale_after_bars: null\n",
+        "  stale_after_bars: null\n  limits: {max_orders_per_minute: 1}\n",
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        # every order's answer is lost (it was accepted): a stop-loss exit is learned
+        # filled at the next open, with the refusal of the exit signal after it
+        run.emulator.faults.always(ORDER, ServerError(status=500, after_accept=True))
+        runner = run.runner(run_dir)
+        runner.start()
+        ticks(run, runner, 15)
+        runner.stop("deploy")
+        refused = {
+            r["bar"] for r in rows(journal, "order_cancelled") if "ORDER_RATE" in r["reason"]
+        }
+        filled = {r["bar"] for r in rows(journal, "fill")}
+        assert refused & filled, "no refusal and fill at one open: the test proves nothing"
+
+        again = run.runner(run_dir)
+        again.start()  # RestartRefused (journal fill, replay order_cancelled) before the fix
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_kill_then_resume_leaves_a_risk_halt_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(
+        FAST, SIZING, SIZING + "  rules:\n    - {kind: drawdown_halt, max_drawdown: 0.001}\n"
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir, mode="paper")
+        with signals(runner):
+            runner.start()
+            engine = runner.session_or_fail.engine
+            drive(run, runner, lambda: engine.halt_code == "MAX_DRAWDOWN_HALT")
+            ticks(run, runner, 1)  # the halt's exit fills
+            ask(runner, "kill", "operator: cancel everything")
+            assert state(runner) is TradingState.HALTED
+            ask(runner, "resume", "operator: all clear")
+            assert state(runner) is TradingState.ACTIVE  # the kill switch's halt is lifted
+            assert engine.halt_code == "MAX_DRAWDOWN_HALT"  # the drawdown's stays
+            orders = len(rows(journal, "order"))
+            ticks(run, runner, 10)
+            assert len(rows(journal, "order")) == orders  # still halted
+            runner.stop("test over")
+
+
+def test_a_new_run_in_a_deleted_run_directory_sends_new_client_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "runs" / "live_rf-live"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        first = run.runner(run_dir)
+        first.start()
+        drive(run, first, lambda: len(exchange.orders()) >= 2)
+        first.stop("done")
+        first_ids = {o.client_order_id for o in exchange.orders()}
+        (started,) = [r for r in rows(journal, "run") if r["event"] == "started"]
+        first_key = started["run_key"]
+
+        shutil.rmtree(run_dir)  # start over in the same (default) directory
+        second = run.runner(run_dir)
+        second.start()
+        drive(run, second, lambda: len(exchange.orders()) >= len(first_ids) + 2)
+        second.stop("done")
+        second_ids = {o.client_order_id for o in exchange.orders()} - first_ids
+        (started,) = [r for r in rows(journal, "run") if r["event"] == "started"]
+        assert run.emulator.errors == []
+    assert started["run_key"] != first_key
+    assert len(second_ids) >= 2  # none of them was one of the first run's ids
+    assert all(started["run_key"] in i and first_key not in i for i in second_ids)
+    assert all(first_key in i for i in first_ids)
+
+
+def flaky_training(monkeypatch: pytest.MonkeyPatch, fail_call: int) -> list[int]:
+    """Make the ``fail_call``-th fold's training fail; return the first bar it predicts."""
+    real = SklearnModel._train
+    calls: list[int] = []
+    failed: list[int] = []
+
+    def train(self: SklearnModel, fold: Any, *args: Any) -> Any:
+        calls.append(fold.predict_start)
+        if len(calls) == fail_call:
+            failed.append(fold.predict_start)
+            return ModelFitError("model: killed in fit (out of memory)")
+        return real(self, fold, *args)
+
+    monkeypatch.setattr(SklearnModel, "_train", train)
+    return failed
+
+
+def probabilities(journal: Path, after: int) -> dict[int, float]:
+    return {
+        r["bar"]: math.nan if r["probability"] is None else r["probability"]
+        for r in rows(journal, "live_bar")
+        if r["bar"] > after
+    }
+
+
+def test_a_restart_trains_the_scheduled_fold_whose_training_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    monkeypatch.chdir(reference)  # a cache of its own: the run below starts at bar 100
+    with emulated_run(reference, monkeypatch, text=FAST) as run:
+        runner = run.runner(reference / "run")
+        runner.start()
+        ticks(run, runner, 45)
+        runner.stop("done")
+    expected = probabilities(reference / "run" / "journal.sqlite", HISTORY - 1)
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    failed = flaky_training(monkeypatch, fail_call=2)  # the first fold after the startup's
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        first = run.runner(run_dir)
+        first.start()
+        with pytest.raises(ModelFitError, match="killed in fit"):
+            ticks(run, first, 45)
+        first.stop("ModelFitError")
+        (missed,) = failed
+        stopped_at = run.emulator.exchange.position - 1
+        assert missed == stopped_at + 1  # the fold was due at the next bar
+
+        again = run.runner(run_dir)
+        again.start()
+        latest = again.session_or_fail.p.model.latest
+        assert latest.training.predict_start == missed
+        ticks(run, again, HISTORY + 45 - run.emulator.exchange.position)
+        again.stop("test over")
+    trained = [r for r in rows(journal, "model_trained") if r["reason"] == "scheduled"]
+    assert missed in [r["predict_start"] for r in trained]
+    live = probabilities(journal, stopped_at)
+    assert live, "no bar closed after the restart"
+    assert live == {bar: expected[bar] for bar in live}  # as if the fold never failed
+
+
+def test_a_restart_after_a_failed_startup_training_predicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    failed = flaky_training(monkeypatch, fail_call=1)
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        first = run.runner(run_dir)
+        with pytest.raises(ModelFitError, match="killed in fit"):
+            first.start()
+        first.stop("ModelFitError")
+        assert failed, "the startup training did not fail"
+        assert [r["event"] for r in rows(journal, "run")][:1] == ["started"]
+
+        again = run.runner(run_dir)
+        again.start()  # a restart: the journal has its started row
+        assert rows(journal, "model_trained"), "no fold trained at the restart"
+        ticks(run, again, 10)
+        again.stop("test over")
+    live = probabilities(journal, HISTORY - 1)
+    assert len(live) == 10
+    assert all(math.isfinite(p) for p in live.values()), live
+
+
+def test_a_restart_after_a_rate_refusal_while_catching_up_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two bars close between ticks and the order rate limit refuses one of their orders: the
+    replay used to keep the refused order pending and hold where the run had entered."""
+    monkeypatch.chdir(tmp_path)
+    text = (
+        STRATEGY.replace("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1")
+        .replace(
+            "walk_forward: {train_window: 120, retrain_every: 40}",
+            "walk_forward: {train_window: 80, retrain_every: 30}",
+        )
+        .replace(
+            "  stale_after_bars: null\n",
+            "  stale_after_bars: null\n  limits: {max_orders_per_minute: 1}\n",
+        )
+    )
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        for _ in range(8):
+            run.emulator.advance(2)
+            runner.tick()
+        runner.stop("deploy")
+        refused = [
+            r
+            for r in rows(run_dir / "journal.sqlite", "risk_decision")
+            if r.get("code") == "ORDER_RATE"
+        ]
+        assert refused, "no order was refused by the rate limit"
+        again = run.runner(run_dir)
+        again.start()  # refused before the fix: the replay disagreed with the journal
+        again.stop("test over")
