@@ -31,7 +31,7 @@ from tradeloom.runner.portfolio import Portfolio
 from tradeloom.runner.retraining import Retrainer
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["BacktestResult", "Driver", "compute_features", "run_backtest"]
+__all__ = ["BacktestResult", "Driver", "FeatureRow", "compute_features", "run_backtest"]
 
 Driver = Literal["auto", "batch", "per_bar"]
 
@@ -69,7 +69,7 @@ def compute_features(pipeline: Pipeline, bars: Bars) -> pd.DataFrame:
     return frame
 
 
-class _Row(Mapping[str, float]):
+class FeatureRow(Mapping[str, float]):
     """One bar's features as a read-only mapping, without copying the row."""
 
     __slots__ = ("_columns", "_values")
@@ -237,7 +237,7 @@ def _per_bar(
         rows[t] = engine.on_bar(
             bar,
             float(probability[t]),
-            _Row(names, row),
+            FeatureRow(names, row),
             anomalous=bool(flags[t]),
             anomaly_score=float(scores[t]),
         )

@@ -41,7 +41,7 @@ from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner import outputs
-from tradeloom.runner.backtest import compute_features
+from tradeloom.runner.backtest import FeatureRow, compute_features
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.bar_history import BarHistory
@@ -290,11 +290,12 @@ class LiveRunner:
         """Step the features and the engine through the history, without predictions."""
         session.warm_up()
         history = session.history
+        columns = {c: i for i, c in enumerate(history.columns)}
         for t in range(len(history)):
             session.engine.on_bar(
                 history.bar(t),
                 float("nan"),
-                _columns(history.columns, history.feature_row(t)),
+                FeatureRow(columns, history.feature_row(t)),
             )
 
     def _check_unchanged(self, document: dict[str, Any] | None) -> None:
@@ -528,7 +529,3 @@ def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | Non
         return None if fire is None else pd.Timestamp(fire)
 
     return following
-
-
-def _columns(columns: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
-    return {c: float(v) for c, v in zip(columns, values, strict=True)}

@@ -23,7 +23,7 @@ cancels every open order, and makes the engine reject every signal
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ import structlog
 
 from tradeloom.domain import Bar, ModelTraining
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.runner.backtest import FeatureRow
 from tradeloom.runner.engine import BarEngine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory
@@ -110,6 +111,7 @@ class LiveSession:
         )
         self._next_cron: pd.Timestamp | None = None
         self._next_fold: int | None = None
+        self._columns = {c: i for i, c in enumerate(history.columns)}
         self.replaying = False
 
     # --- warm-up ------------------------------------------------------------------
@@ -149,6 +151,17 @@ class LiveSession:
         every = getattr(model, "retrain_every", None)
         if training is not None and training.reason == "scheduled" and every:
             self._next_fold = training.predict_start + int(every)
+        elif training is not None and self._next_fold is None and every:
+            # a fold off the plan (startup, cron): find the plan's next boundary once,
+            # rather than planning folds at every bar until it comes
+            scheduled = getattr(model, "scheduled_start", None)
+            due = (
+                None
+                if scheduled is None
+                else scheduled(self.history.bars(), self.history.features())
+            )
+            if due is not None:
+                self._next_fold = due + int(every)
         if training is not None:
             when = self.history.last_time + pd.Timedelta(seconds=self.history.timeframe_seconds)
             self.rec.training(training, when)
@@ -258,7 +271,7 @@ class LiveSession:
         self.engine.on_bar(
             bar,
             verdict.probability,
-            _Row(self.history.columns, row),
+            FeatureRow(self._columns, row),
             anomalous=verdict.anomalous,
             anomaly_score=verdict.anomaly_score,
         )
@@ -350,23 +363,3 @@ class LiveSession:
                 reasons.append(f"live.retrain_cron fired at {self._next_cron.isoformat()}")
                 self._next_cron = self._cron(now)
         return "; ".join(reasons) if reasons else None
-
-
-class _Row(Mapping[str, float]):
-    """One bar's features by column name, without copying the row."""
-
-    __slots__ = ("_columns", "_index", "_values")
-
-    def __init__(self, columns: tuple[str, ...], values: npt.NDArray[np.float64]) -> None:
-        self._columns = columns
-        self._values = values
-        self._index = {c: i for i, c in enumerate(columns)}
-
-    def __getitem__(self, key: str) -> float:
-        return float(self._values[self._index[key]])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
-    def __len__(self) -> int:
-        return len(self._columns)
