@@ -17,10 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,7 +36,7 @@ from tradeloom.runner.cli import main
 from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
-from tradeloom.testing import ExchangeEmulator
+from tradeloom.testing import ExchangeEmulator, bars_closing
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
@@ -274,42 +271,6 @@ def _exchange_bars(n: int = EXCHANGE_BARS + 200, seed: int = 5) -> pd.DataFrame:
     return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
 
 
-@contextmanager
-def _bars_closing(emulator: ExchangeEmulator) -> Iterator[None]:
-    """Close the bar in progress each time the run has caught up with the market.
-
-    A thread plays the next bar once the run has asked for the newest closed bar (or
-    later ones) and sent nothing for a moment (it has acted on it), so the emulator does
-    not play its bars away during the run's start-up and each tick finds a new bar.
-    """
-    stop = threading.Event()
-
-    def play() -> None:
-        read, caught_up, last = 0, False, time.monotonic()
-        while not stop.wait(0.002):
-            market = emulator.exchange
-            arrived = emulator.requests()[read:]
-            read += len(arrived)
-            if arrived:
-                last = time.monotonic()
-                newest = market.now_ms() - market.interval_ms  # the last closed bar's open
-                caught_up |= any(
-                    r.route == KLINES and int(r.params.get("startTime", -1)) >= newest
-                    for r in arrived
-                )
-            elif caught_up and time.monotonic() - last > 0.02 and market.position < market.length:
-                emulator.advance()
-                caught_up = False
-
-    thread = threading.Thread(target=play, name="bars-closing", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def _in_process(
     capsys: pytest.CaptureFixture[str], *args: str | Path
 ) -> subprocess.CompletedProcess[str]:
@@ -356,7 +317,7 @@ def _runs_on_the_exchange_emulator(
         metrics = _check_run_dir(tmp_path / "backtest", backtest, doc["name"])
         assert metrics["bars"] == EXCHANGE_BARS
 
-        with _bars_closing(emulator):
+        with bars_closing(emulator):
             first = _in_process(capsys, *paper)
             second = _in_process(capsys, *paper)  # the same command restarts the run
         assert emulator.exchange.orders() == []  # paper trading sends nothing

@@ -20,10 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,7 +43,7 @@ from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.runner.cli import main
 from tradeloom.runner.journal import Journal, read_journal
 from tradeloom.schemas.secrets import resolve_secrets
-from tradeloom.testing import ExchangeEmulator, Reject, ServerError
+from tradeloom.testing import ExchangeEmulator, Reject, ServerError, bars_closing
 
 SYMBOL = "BTC/USDT"
 START = 250
@@ -293,43 +290,6 @@ def signing_clients(
         return client
 
     return make
-
-
-@contextmanager
-def bars_closing(emulator: ExchangeEmulator) -> Iterator[None]:
-    """Close the bar in progress each time the run has caught up with the market.
-
-    A thread plays the next bar once the run has asked for the newest closed bar (or
-    later ones) and sent nothing for a moment (it has acted on it), so the emulator
-    never plays its bars away during a slow start-up, each tick finds one new bar, and
-    an order fills at the next bar's open, as on an exchange's clock.
-    """
-    stop = threading.Event()
-
-    def play() -> None:
-        read, caught_up, last = 0, False, time.monotonic()
-        while not stop.wait(0.002):
-            market = emulator.exchange
-            arrived = emulator.requests()[read:]
-            read += len(arrived)
-            if arrived:
-                last = time.monotonic()
-                newest = market.now_ms() - market.interval_ms  # the last closed bar's open
-                caught_up |= any(
-                    r.route == KLINES and int(r.params.get("startTime", -1)) >= newest
-                    for r in arrived
-                )
-            elif caught_up and time.monotonic() - last > 0.02 and market.position < market.length:
-                emulator.advance()
-                caught_up = False
-
-    thread = threading.Thread(target=play, name="bars-closing", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def wire_forms(value: str) -> list[str]:

@@ -21,6 +21,7 @@ from tradeloom.testing.emulator.faults import (
     ServerError,
     Timeout,
 )
+from tradeloom.testing.emulator.pacing import bars_closing
 from tradeloom.testing.emulator.records import (
     Balance,
     Kline,
@@ -60,5 +61,6 @@ __all__ = [
     "ServerError",
     "Timeout",
     "Trade",
+    "bars_closing",
     "loopback_client",
 ]
