@@ -9,6 +9,7 @@ source's history download stops at the last closed bar too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import pytest
 
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.runner import LiveRunner, Mode
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -77,6 +79,23 @@ def make_bars(n: int = 420, seed: int = 5) -> pd.DataFrame:
         index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
     )
     return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+def rows(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The payloads of one journal event type, with their bar."""
+    return [
+        {"bar": bar, **json.loads(text)}
+        for _, bar, _, type_, _, text in read_journal(path)
+        if type_ == kind
+    ]
+
+
+def crash(runner: LiveRunner) -> None:
+    """Drop the runner as kill -9 would: uncommitted rows are lost, the pid lock freed."""
+    if runner.journal is not None:
+        runner.journal._buffer.clear()
+        runner.journal._db.close()
+    runner.inbox.release_pid()
 
 
 @dataclass

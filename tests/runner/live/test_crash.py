@@ -24,7 +24,6 @@ are the uninterrupted run's.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -38,7 +37,7 @@ from typing import Any, Literal
 
 import pytest
 from live_child import CRASH_ENV
-from live_emulated import SYMBOL, emulated_run, make_bars
+from live_emulated import SYMBOL, emulated_run, make_bars, rows
 
 from tradeloom.runner.journal import read_journal
 from tradeloom.testing import (
@@ -106,15 +105,6 @@ Outcome = Literal["processed", "died", "trapped"]
 def strategy_text(cache: Path, recv_window: int = 10_000) -> str:
     """The strategy, caching bars in ``cache``, its requests valid ``recv_window`` ms."""
     return STRATEGY.format(cache=cache, recv_window=recv_window)
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    """The payloads of one event type, with their bar."""
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:

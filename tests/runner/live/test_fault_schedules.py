@@ -27,7 +27,6 @@ on it, so a restart compares times of the same clock.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -39,14 +38,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
-from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.retrying import RetriesExhausted
-from tradeloom.runner.journal import Journal, read_journal
+from tradeloom.runner.journal import Journal
 from tradeloom.runner.live import venues
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
@@ -253,14 +252,6 @@ def _venue(waits: list[float], clock: Callable[[], float]) -> Callable[..., Ccxt
     return build
 
 
-def crash(runner: LiveRunner) -> None:
-    """Drop the runner as kill -9 would: uncommitted rows are lost, the pid lock freed."""
-    if runner.journal is not None:
-        runner.journal._buffer.clear()
-        runner.journal._db.close()
-    runner.inbox.release_pid()
-
-
 def start(run: EmulatedRun, run_dir: Path, waits: list[float]) -> LiveRunner:
     """Start (or restart) the run; a start that found the venue unreachable is tried again.
 
@@ -286,14 +277,6 @@ def plan(run: EmulatedRun, schedule: list[Planned]) -> None:
         seen = len(run.emulator.requests(item.route))
         for k in range(item.burst):
             run.emulator.faults.on_call(item.route, seen + item.call + k, *item.faults)
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 @contextmanager

@@ -4,23 +4,12 @@ journaled, and the old configuration keeps running."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from live_emulated import STRATEGY, EmulatedRun, emulated_run
+from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows
 
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.runner import LiveRunner
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 def drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:

@@ -3,39 +3,22 @@ the journal across restarts until resume."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import EmulatedRun, emulated_run
+from live_emulated import EmulatedRun, crash, emulated_run, rows
 
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.control import request_kill, request_resume
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.trading_state import TradingState
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 def drive_until(run: EmulatedRun, runner: LiveRunner, done: Any, limit: int) -> None:
     while run.emulator.exchange.position < limit and not done():
         run.emulator.advance()
         runner.tick()
-
-
-def crash(runner: LiveRunner) -> None:
-    assert runner.journal is not None
-    runner.journal._buffer.clear()
-    runner.journal._db.close()
-    runner.inbox.release_pid()
 
 
 def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(

@@ -3,37 +3,19 @@ stopped: the same decisions as an uninterrupted run, each order sent once."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import EmulatedRun, emulated_run
+from live_emulated import EmulatedRun, crash, emulated_run, rows
 
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.runner import LiveRunner
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 def drive(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
     while run.emulator.exchange.position < until:
         run.emulator.advance()
         runner.tick()
-
-
-def crash(runner: LiveRunner) -> None:
-    """Drop the runner as kill -9 would: uncommitted rows are lost, the pid lock freed."""
-    assert runner.journal is not None
-    runner.journal._buffer.clear()
-    runner.journal._db.close()
-    runner.inbox.release_pid()
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:

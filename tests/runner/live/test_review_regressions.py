@@ -6,7 +6,6 @@ trains its first fold from the history and trades often (``FAST``) keeps them sh
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.control import request_kill, request_resume
 from tradeloom.runner.live.runner import LiveRunner, Mode
 from tradeloom.runner.live.session import KILL_CODE
@@ -39,14 +37,6 @@ FAST = edit(
 """The first fold trains on the history (80 rows of 100); signals at most bars."""
 SIZING = "  sizing: {kind: fixed_fraction, fraction: 0.5}\n"
 ORDER = "POST /api/v3/order"
-
-
-def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
-    ]
 
 
 def drive(run: EmulatedRun, runner: LiveRunner, done: Callable[[], bool]) -> None:
