@@ -25,11 +25,11 @@ import pandas as pd
 from machine import describe
 
 from tradeloom.domain import ModelOutput, RunInfo
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.runner.backtest import Driver, compute_features, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.logs import configure_logging
-from tradeloom.runner.plugin_manager import load_plugins
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 

@@ -32,9 +32,9 @@ from tradeloom import __version__
 from tradeloom.plugins.component import LAYERS
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.runner.cli import main
 from tradeloom.runner.journal import journal_digest, read_journal
-from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
 

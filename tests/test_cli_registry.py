@@ -24,8 +24,8 @@ import pytest
 import structlog
 import yaml
 
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.runner.cli import main
-from tradeloom.runner.plugin_manager import load_plugins
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema

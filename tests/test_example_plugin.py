@@ -32,9 +32,9 @@ from structlog.testing import capture_logs
 from tradeloom.domain import Bar, Bars, Halt, OrderIntent, PortfolioView, Rejection, RunInfo
 from tradeloom.errors import ConfigError
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.protocols import Feature, RiskContext, RiskRule
 from tradeloom.runner.journal import journal_digest, read_journal
-from tradeloom.runner.plugin_manager import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"

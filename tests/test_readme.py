@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tradeloom.plugins.hookspecs import PROJECT
+from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.plugins.registry import RegisteredComponent
-from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

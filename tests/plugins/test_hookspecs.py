@@ -27,7 +27,7 @@ from tradeloom.domain import (
     Signal,
 )
 from tradeloom.plugins import hookspecs
-from tradeloom.runner.plugin_manager import Plugins, load_plugins
+from tradeloom.plugins.manager import Plugins, load_plugins
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"
 

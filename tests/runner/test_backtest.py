@@ -32,8 +32,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.runner.journal import journal_digest, read_journal
-from tradeloom.runner.plugin_manager import load_plugins
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy

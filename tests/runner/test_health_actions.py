@@ -457,7 +457,7 @@ def _silent_recorder(folder: Path) -> Any:
 
 
 def test_check_lookahead_finds_nothing_in_a_strategy_that_retrains(tmp_path: Path) -> None:
-    from tradeloom.runner.lookahead import check_lookahead
+    from tradeloom.diagnostics.lookahead import check_lookahead
 
     # retrains inside fold 0, fold 1 and the last fold; cut points fall around them
     path = _strategy(tmp_path, high_at=[160, 250, 300, 350], rules=RETRAIN, busy=True)

@@ -6,14 +6,13 @@ import datetime as dt
 import math
 
 import pandas as pd
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from tradeloom.domain import Order, Rejection
-from tradeloom.runner.pretrade import PreTradeChecks, PreTradeContext, PreTradeLimits
+from tradeloom.runner.pretrade import PreTradeChecks, PreTradeContext
 from tradeloom.runner.trading_state import StateChange, TradingState, TradingStateMachine
+from tradeloom.schemas.limits import PreTradeLimits
 
 T0 = pd.Timestamp("2024-03-01T12:00Z")
 SECOND = pd.Timedelta(seconds=1)
@@ -40,20 +39,6 @@ def checks(state: TradingStateMachine | None = None, **limits: float) -> PreTrad
 
 def code(rejection: Rejection | None) -> str | None:
     return None if rejection is None else rejection.code
-
-
-def test_limits_are_all_optional_and_unknown_keys_are_refused() -> None:
-    assert PreTradeLimits().model_dump() == {
-        "max_order_notional": None,
-        "max_position_quantity": None,
-        "max_orders_per_minute": None,
-        "price_collar": None,
-        "daily_loss_limit": None,
-    }
-    with pytest.raises(ValidationError, match="max_position\n  Extra inputs are not permitted"):
-        PreTradeLimits.model_validate({"max_position": 1.0})
-    with pytest.raises(ValidationError, match="price_collar\n  Input should be less than 1"):
-        PreTradeLimits(price_collar=1.5)
 
 
 def test_without_limits_every_order_passes_while_active() -> None:

@@ -23,6 +23,8 @@ import pytest
 import yaml
 
 import tradeloom.runner.batch
+from tradeloom.diagnostics.lookahead import check_lookahead
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.signal.regime import (
     RegimeParams,
     regime_codes,
@@ -30,8 +32,6 @@ from tradeloom.plugins.signal.regime import (
     volatility_label,
 )
 from tradeloom.runner.journal import read_journal
-from tradeloom.runner.lookahead import check_lookahead
-from tradeloom.runner.plugin_manager import load_plugins
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema

@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from tradeloom.plugins.component import Component, Params
+from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.registry import PluginInfo, Registry
-from tradeloom.runner.plugin_manager import PluginImportError, Plugins
 
 
 class Synthetic(Params):

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tradeloom.plugins.component import Component, Params
+from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.registry import PluginInfo, Registry
-from tradeloom.runner.plugin_manager import Plugins
 from tradeloom.schemas import load_strategy, strategy_json_schema
 from tradeloom.schemas.strategy import LIST_SECTIONS, RUNNER_KEYS, SINGLE_SECTIONS, StrategyFile
 

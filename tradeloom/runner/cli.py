@@ -20,7 +20,7 @@ from tradeloom import __version__
 from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
-    from tradeloom.runner.plugin_manager import Plugins
+    from tradeloom.plugins.manager import Plugins
     from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["main"]
@@ -205,11 +205,11 @@ def _run(args: argparse.Namespace) -> int:
         return _run_live(args)
     if args.max_bars is not None:
         raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.reporting.summary import format_summary
     from tradeloom.runner.backtest import Driver
     from tradeloom.runner.batch import core_params
     from tradeloom.runner.health import batch_refusal
     from tradeloom.runner.run import run_strategy
-    from tradeloom.runner.summary import format_summary
 
     pipeline, plugins = _load(args)
     driver: Driver = _DRIVERS[args.driver]
@@ -257,7 +257,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _check_lookahead(args: argparse.Namespace) -> int:
-    from tradeloom.runner.lookahead import check_lookahead
+    from tradeloom.diagnostics.lookahead import check_lookahead
 
     pipeline, _ = _load(args)  # validated and built like run: invalid input exits 2
     report = check_lookahead(
@@ -275,7 +275,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from tradeloom.runner.plugin_manager import load_plugins
+    from tradeloom.plugins.manager import load_plugins
 
     registry = load_plugins(args.module).registry
     for plugin in registry.plugins:
@@ -286,7 +286,7 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from tradeloom.runner.plugin_manager import load_plugins
+    from tradeloom.plugins.manager import load_plugins
     from tradeloom.schemas.json_schema import strategy_json_schema
 
     registry = load_plugins(args.module).registry

@@ -39,53 +39,20 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from pydantic import Field
 
 from tradeloom.domain import Order, Rejection
-from tradeloom.plugins.component import Params
 from tradeloom.runner.trading_state import (
     StateChange,
     TradingState,
     TradingStateMachine,
     is_reducing,
 )
+from tradeloom.schemas.limits import PreTradeLimits
 
-__all__ = ["RATE_WINDOW", "PreTradeChecks", "PreTradeContext", "PreTradeLimits"]
+__all__ = ["RATE_WINDOW", "PreTradeChecks", "PreTradeContext"]
 
 RATE_WINDOW = pd.Timedelta(seconds=60)
 """The sliding window of ``max_orders_per_minute``."""
-
-
-class PreTradeLimits(Params):
-    """The pre-trade limits of a live or paper run; a limit left out is not checked."""
-
-    max_order_notional: float | None = Field(
-        default=None,
-        gt=0,
-        description="Largest quote amount of one order (quantity x reference price).",
-    )
-    max_position_quantity: float | None = Field(
-        default=None,
-        gt=0,
-        description="Largest absolute position after an order, in base units (e.g. BTC).",
-    )
-    max_orders_per_minute: int | None = Field(
-        default=None, ge=1, description="Most orders sent in any 60 s window."
-    )
-    price_collar: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Largest distance of an order's price from the last price, as a "
-        "fraction of the last price (0.05 = within 5%).",
-    )
-    daily_loss_limit: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Loss, as a fraction of the UTC day's starting equity, that moves "
-        "trading to REDUCING for the rest of the day (0.03 = 3%).",
-    )
 
 
 @dataclass(frozen=True)

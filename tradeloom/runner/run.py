@@ -15,14 +15,14 @@ import structlog
 
 from tradeloom import __version__
 from tradeloom.domain import RunInfo
+from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
-from tradeloom.runner import outputs
+from tradeloom.reporting import outputs
+from tradeloom.reporting.metrics import performance, prediction_auc
 from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import action_counts, retrains
 from tradeloom.runner.journal import Journal
-from tradeloom.runner.metrics import performance, prediction_auc
-from tradeloom.runner.plugin_manager import Plugins
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["RunOutcome", "run_key", "run_strategy"]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tradeloom.runner.pretrade import PreTradeLimits
+from tradeloom.schemas.limits import PreTradeLimits
 
 __all__ = ["LiveSection", "check_crontab"]
 

@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins import manager
+from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.registry import Registry
 from tradeloom.plugins.signal.regime import RegimeParams
-from tradeloom.runner import plugin_manager
-from tradeloom.runner.plugin_manager import PluginImportError, Plugins
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
@@ -39,7 +39,7 @@ def load_strategy(
     path: str | Path,
     overrides: Sequence[str] = (),
     *,
-    load_plugins: Callable[[Sequence[str]], Plugins] = plugin_manager.load_plugins,
+    load_plugins: Callable[[Sequence[str]], Plugins] = manager.load_plugins,
 ) -> tuple[StrategyConfig, Plugins]:
     """Load the strategy file at ``path`` and validate it completely.
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import structlog
 
+from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.live.loop import run_forever, stop_on_signals
 from tradeloom.runner.live.runner import LiveRunner, Mode
-from tradeloom.runner.plugin_manager import Plugins
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["default_run_dir", "run_live"]

@@ -39,8 +39,9 @@ from tradeloom.domain import OHLCV, Bars, RunInfo
 from tradeloom.errors import UserError
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.plugins.manager import Plugins
+from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
-from tradeloom.runner import outputs
 from tradeloom.runner.backtest import FeatureRow, compute_features
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
@@ -49,7 +50,6 @@ from tradeloom.runner.live.control import ControlInbox
 from tradeloom.runner.live.guarded_venue import GuardedVenue
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
-from tradeloom.runner.plugin_manager import Plugins
 from tradeloom.runner.pretrade import PreTradeChecks
 from tradeloom.runner.wiring import Pipeline
 

@@ -26,10 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tradeloom.domain import Bars
-from tradeloom.errors import UserError
-from tradeloom.runner.journal import read_journal
-from tradeloom.runner.lookahead import (
+from tradeloom.diagnostics.lookahead import (
     Finding,
     LookaheadReport,
     check_lookahead,
@@ -37,7 +34,10 @@ from tradeloom.runner.lookahead import (
     replace_after,
     truncate_after,
 )
-from tradeloom.runner.plugin_manager import BUILTIN_PLUGINS, load_plugins
+from tradeloom.domain import Bars
+from tradeloom.errors import UserError
+from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
+from tradeloom.runner.journal import read_journal
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy

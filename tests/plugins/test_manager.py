@@ -16,15 +16,15 @@ import pytest
 import structlog
 
 from tradeloom.errors import UserError
-from tradeloom.plugins.registry import RegistrationError
-from tradeloom.runner import plugin_manager
-from tradeloom.runner.cli import main
-from tradeloom.runner.plugin_manager import (
+from tradeloom.plugins import manager
+from tradeloom.plugins.manager import (
     BUILTIN_PLUGINS,
     ENTRY_POINT_GROUP,
     PluginImportError,
     load_plugins,
 )
+from tradeloom.plugins.registry import RegistrationError
+from tradeloom.runner.cli import main
 
 HOOKS = (
     "tradeloom_components, tradeloom_fill, tradeloom_halt, tradeloom_health_action, "
@@ -140,7 +140,7 @@ def _entry_points(
         asked.append(("group", group))
         return list(points) if group == ENTRY_POINT_GROUP else []
 
-    monkeypatch.setattr(plugin_manager.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(manager.metadata, "entry_points", entry_points)
     return asked
 
 

@@ -1,0 +1,1 @@
+"""Proofs about a strategy: look-ahead checking (``tradeloom check-lookahead``)."""
