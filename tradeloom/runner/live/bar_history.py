@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV, Bar, Bars
 
-__all__ = ["BarHistory"]
+__all__ = ["BarHistory", "history_sha256"]
 
 
 class BarHistory:
@@ -80,3 +82,11 @@ class BarHistory:
         n = self._n if end is None else end
         index = pd.DatetimeIndex(self._times[:n], name="timestamp").tz_localize("UTC")
         return pd.DataFrame(self._features[:n].copy(), index=index, columns=list(self.columns))
+
+
+def history_sha256(bars: Bars) -> str:
+    """Return a SHA-256 over the bars' open times and OHLCV (a restart checks it)."""
+    digest = hashlib.sha256()
+    digest.update(bars.frame.index.asi8.tobytes())
+    digest.update(np.ascontiguousarray(bars.frame[list(OHLCV)].to_numpy(np.float64)).tobytes())
+    return digest.hexdigest()

@@ -38,7 +38,7 @@ from tradeloom.errors import UserError
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.runner.journal import Journal
-from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState
 from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
@@ -176,8 +176,6 @@ def restart(
 def _history(
     runner: LiveRunner, bars: Bars, features: pd.DataFrame, first: int, warm: dict[str, Any]
 ) -> BarHistory:
-    from tradeloom.runner.live.runner import history_sha256
-
     if first < 1 or len(bars) < first:
         raise RestartRefused(
             f"{runner.run_dir}: the journal's warm-up covers {first} bars, the data source "

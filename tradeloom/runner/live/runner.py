@@ -22,7 +22,6 @@ it needs no keys. Live mode trades on the data source's exchange with its
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -45,27 +44,20 @@ from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.backtest import FeatureRow, compute_features
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
-from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.control import ControlInbox
 from tradeloom.runner.live.guarded_venue import GuardedVenue
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
+from tradeloom.runner.live.restore import restart
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
 from tradeloom.runner.pretrade import PreTradeChecks
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["LiveRunner", "Mode", "history_sha256"]
+__all__ = ["LiveRunner", "Mode"]
 
 Mode = Literal["paper", "live"]
 
 _log = structlog.get_logger("tradeloom.live")
-
-
-def history_sha256(bars: Bars) -> str:
-    """Return a SHA-256 over the bars' open times and OHLCV (a restart checks it)."""
-    digest = hashlib.sha256()
-    digest.update(bars.frame.index.asi8.tobytes())
-    digest.update(np.ascontiguousarray(bars.frame[list(OHLCV)].to_numpy(np.float64)).tobytes())
-    return digest.hexdigest()
 
 
 def wall_clock() -> pd.Timestamp:
@@ -165,8 +157,6 @@ class LiveRunner:
         if state is None:
             self._start_new(bars, features)
         else:
-            from tradeloom.runner.live.restore import restart
-
             self.session, self.exchange_venue = restart(self, state, bars, features)
         if self._watch_file:
             self.watcher = StrategyWatcher(self.config.source, self.config, self.overrides)

@@ -1,0 +1,288 @@
+"""The package's imports run one way: no circles, and no layer below the runner imports it.
+
+Every module under ``tradeloom/`` is parsed (nothing is imported or executed) and each
+import statement becomes an edge of a graph, wherever it stands: an import inside a
+function, written to dodge a circle at import time, is still a dependency and counts.
+Imports under ``if TYPE_CHECKING:`` are for type checkers only and do not count.
+
+An import of ``a.b.c`` is an edge to the module ``a.b.c`` only, not to the packages
+``a`` and ``a.b`` that Python initialises on the way: a package whose ``__init__``
+registers its own submodules is not a circle.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BELOW_THE_RUNNER = (
+    "tradeloom.plugin",
+    "tradeloom.schemas",
+    "tradeloom.plugins",
+    "tradeloom.core",
+    "tradeloom.journal",
+)
+"""Modules (and packages) that must never import ``tradeloom.runner``."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``source`` imports ``target`` at ``line`` of ``path``."""
+
+    source: str
+    target: str
+    path: Path
+    line: int
+
+    def where(self, root: Path) -> str:
+        return f"{self.path.relative_to(root)}:{self.line}"
+
+
+def modules(root: Path, package: str) -> dict[str, Path]:
+    """Return every module of ``package`` under ``root`` by dotted name."""
+    found: dict[str, Path] = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def _type_checking_nodes(tree: ast.Module) -> set[int]:
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If):
+            continue
+        test = node.test
+        name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
+        if name == "TYPE_CHECKING":
+            for statement in node.body:
+                skipped.update(id(n) for n in ast.walk(statement))
+    return skipped
+
+
+def _imported(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    """Yield the dotted names an import statement may refer to, most precise first."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name
+    elif isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            origin = ".".join([*base, *([node.module] if node.module else [])])
+        else:
+            origin = node.module or ""
+        for alias in node.names:
+            yield f"{origin}.{alias.name}"  # a submodule, or a name defined in origin
+        yield origin
+
+
+def import_graph(root: Path, package: str) -> list[Edge]:
+    """Return the import edges between the modules of ``package`` (TYPE_CHECKING aside)."""
+    known = modules(root, package)
+
+    def resolve(name: str) -> str | None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges: list[Edge] = []
+    for module, path in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        skipped = _type_checking_nodes(tree)
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            names = list(_imported(node, module, path.name == "__init__.py"))
+            if isinstance(node, ast.ImportFrom):
+                # `from a import b`: the module a.b if there is one, else a itself
+                origin = names[-1]
+                targets = {n if n in known else origin for n in names[:-1]}
+            else:
+                targets = set(names)
+            for name in targets:
+                if not (name == package or name.startswith(f"{package}.")):
+                    continue
+                target = resolve(name)
+                if target is not None and target != module:
+                    edges.append(Edge(module, target, path, node.lineno))
+    return edges
+
+
+def cycles(edges: list[Edge]) -> list[list[Edge]]:
+    """Return one circle through each strongly connected group of modules (Tarjan)."""
+    graph: dict[str, list[Edge]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, []).append(edge)
+        graph.setdefault(edge.target, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for edge in graph[node]:
+            if edge.target not in index:
+                visit(edge.target)
+                low[node] = min(low[node], low[edge.target])
+            elif edge.target in on_stack:
+                low[node] = min(low[node], index[edge.target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_circle(graph, group) for group in groups]
+
+
+def _circle(graph: dict[str, list[Edge]], group: set[str]) -> list[Edge]:
+    # breadth-first from the group's first module back to itself, inside the group
+    start = min(group)
+    paths: dict[str, list[Edge]] = {start: []}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for edge in sorted(graph[node], key=lambda e: e.target):
+            if edge.target not in group:
+                continue
+            if edge.target == start:
+                return [*paths[node], edge]
+            if edge.target not in paths:
+                paths[edge.target] = [*paths[node], edge]
+                queue.append(edge.target)
+    raise AssertionError(f"no circle through {start}")  # a strongly connected group has one
+
+
+def describe(circle: list[Edge], root: Path) -> str:
+    steps = " -> ".join(f"{e.source} ({e.where(root)})" for e in circle)
+    return f"{steps} -> {circle[0].source}"
+
+
+def upward(edges: list[Edge]) -> list[Edge]:
+    """Return the imports of ``tradeloom.runner`` by modules that must not import it."""
+    return [
+        edge
+        for edge in edges
+        if any(edge.source == p or edge.source.startswith(f"{p}.") for p in BELOW_THE_RUNNER)
+        and (edge.target == "tradeloom.runner" or edge.target.startswith("tradeloom.runner."))
+    ]
+
+
+# --- the package -----------------------------------------------------------------------------
+
+
+def test_tradeloom_has_no_import_circle() -> None:
+    found = cycles(import_graph(ROOT, "tradeloom"))
+
+    assert [describe(c, ROOT) for c in found] == []
+
+
+def test_nothing_below_the_runner_imports_it() -> None:
+    found = upward(import_graph(ROOT, "tradeloom"))
+
+    assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_the_graph_sees_the_package() -> None:
+    # a guard against a graph that finds nothing and so passes everything
+    edges = {(e.source, e.target) for e in import_graph(ROOT, "tradeloom")}
+    assert ("tradeloom.schemas.loader", "tradeloom.plugins.manager") in edges
+    assert ("tradeloom.runner.live.runner", "tradeloom.runner.live.restore") in edges
+    assert ("tradeloom.runner.cli", "tradeloom.runner.wiring") in edges  # inside a function
+
+
+# --- the checks themselves, on a package made for them ----------------------------------------
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """A package ``pkg`` in tmp_path: write modules with ``write(name, source)``."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    return tmp_path
+
+
+def write(root: Path, name: str, source: str) -> None:
+    path = root / Path(*name.split(".")).with_suffix(".py")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent != root and not (path.parent / "__init__.py").exists():
+        (path.parent / "__init__.py").write_text("")
+    path.write_text(textwrap.dedent(source))
+
+
+def test_a_circle_through_a_function_level_import_is_found(package: Path) -> None:
+    write(package, "pkg.a", "from pkg.b import thing\n")
+    write(package, "pkg.b", "thing = 1\n\ndef later():\n    from pkg import a\n    return a\n")
+
+    found = cycles(import_graph(package, "pkg"))
+
+    assert [describe(c, package) for c in found] == [
+        "pkg.a (pkg/a.py:1) -> pkg.b (pkg/b.py:4) -> pkg.a"
+    ]
+
+
+def test_relative_imports_and_three_module_circles_are_found(package: Path) -> None:
+    write(package, "pkg.live.runner", "from . import restore\n")
+    write(package, "pkg.live.restore", "from .venues import open_venue\n")
+    write(package, "pkg.live.venues", "def open_venue():\n    import pkg.live.runner\n")
+
+    found = cycles(import_graph(package, "pkg"))
+
+    assert [describe(c, package) for c in found] == [
+        "pkg.live.restore (pkg/live/restore.py:1) -> pkg.live.venues (pkg/live/venues.py:2) "
+        "-> pkg.live.runner (pkg/live/runner.py:1) -> pkg.live.restore"
+    ]
+
+
+def test_type_checking_imports_and_package_initialisation_are_not_circles(
+    package: Path,
+) -> None:
+    write(package, "pkg.a", "from pkg.b import B\n")
+    write(
+        package,
+        "pkg.b",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import A\nB = 1\n",
+    )
+    write(package, "pkg.sub.__init__", "from pkg.sub.part import x\n")
+    write(package, "pkg.sub.part", "from pkg.sub.other import y\nx = y\n")
+    write(package, "pkg.sub.other", "y = 2\n")
+
+    assert cycles(import_graph(package, "pkg")) == []
+
+
+def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> None:
+    # core/ and journal/ are checked as soon as they exist
+    write(tmp_path, "tradeloom.__init__", "")
+    write(tmp_path, "tradeloom.runner.engine", "STEP = 1\n")
+    write(tmp_path, "tradeloom.core.bar", "def f():\n    from tradeloom.runner import engine\n")
+    write(tmp_path, "tradeloom.journal.events", "import tradeloom.runner.engine\n")
+    write(tmp_path, "tradeloom.reporting.metrics", "from tradeloom.runner.engine import STEP\n")
+
+    found = upward(import_graph(tmp_path, "tradeloom"))
+
+    assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
+        "tradeloom/core/bar.py:2 tradeloom.runner.engine",
+        "tradeloom/journal/events.py:1 tradeloom.runner.engine",
+    ]
