@@ -40,10 +40,13 @@ __all__ = [
 ]
 
 OHLCV = ("open", "high", "low", "close", "volume")
+"""The columns of every bars frame, in this order."""
 
 HealthStatus = Literal["HEALTHY", "WARNING", "CRITICAL"]
+"""A monitor's verdict on the model's health."""
 
 HealthActionKind = Literal["warn", "retrain", "halt"]
+"""What a health rule does when it fires."""
 
 
 @dataclass(frozen=True)

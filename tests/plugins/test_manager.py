@@ -34,8 +34,7 @@ HOOKS = (
 )
 
 _HEADER = """\
-from tradeloom.plugins.component import Component, Params
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugin import Component, Params, hookimpl
 
 
 class CoinParams(Params):
@@ -278,7 +277,7 @@ def test_tradeloom_components_without_hookimpl_fails_at_start_up(
 
     assert str(caught.value) == (
         "plugin 'unmarked_plugin' defines 'tradeloom_components' without @hookimpl "
-        "(from tradeloom.plugins.hookspecs import hookimpl)"
+        "(from tradeloom.plugin import hookimpl)"
     )
 
 
@@ -361,7 +360,7 @@ def test_a_plugins_module_that_fails_while_importing_raises_plugin_import_error(
                 return [("signal", "coin_flip", CoinParams, build)]
             """,
             "plugin 'malformed' returned tuple from tradeloom_components; "
-            "expected tradeloom.plugins.component.Component",
+            "expected tradeloom.plugin.Component",
             id="not-a-component",
         ),
     ],

@@ -15,6 +15,7 @@ Layer = Literal["data", "features", "model", "signal", "sizing", "risk", "execut
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk layer."""
 
 LAYERS: tuple[str, ...] = get_args(Layer)
+"""Every `Layer`, in the order of a strategy file."""
 
 
 class Params(BaseModel):

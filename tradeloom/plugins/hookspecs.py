@@ -38,7 +38,10 @@ __all__ = ["PROJECT", "hookimpl", "hookspec"]
 PROJECT = "tradeloom"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks the hook specifications below (tradeloom's own use)."""
+
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's hook implementation: ``@hookimpl def tradeloom_components(): ...``."""
 
 
 @hookspec

@@ -151,7 +151,7 @@ def _check_hooks(pm: pluggy.PluginManager) -> None:
             if not hasattr(function, marker):
                 raise UserError(
                     f"plugin '{name}' defines '{attr}' without @hookimpl "
-                    "(from tradeloom.plugins.hookspecs import hookimpl)"
+                    "(from tradeloom.plugin import hookimpl)"
                 )
     try:
         pm.check_pending()

@@ -1,16 +1,24 @@
-"""What each layer's component must implement.
+"""What each layer's component must implement, and what trading live asks besides.
 
 A factory returns an object of the protocol of its layer. The engines call these
 methods and nothing else, so a third-party component written in plain Python is
 driven exactly like a built-in one.
+
+A paper or live run asks more of some layers: a data source that is a `LiveFeed`, a
+model that is a `LiveModel` (and may be a `LiveTrainer` and a `LiveAnomalyGate`), and
+for ``--mode live`` a venue that is a `LiveVenue`. These capabilities are checked when
+the pipeline is wired for that mode (``tradeloom validate FILE --mode live``), before
+any bar, and the live driver calls them and nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import (
@@ -31,8 +39,14 @@ from tradeloom.domain import (
 )
 
 __all__ = [
+    "BarStream",
     "DataSource",
     "Feature",
+    "LiveAnomalyGate",
+    "LiveFeed",
+    "LiveModel",
+    "LiveTrainer",
+    "LiveVenue",
     "Model",
     "Monitor",
     "MonitorInput",
@@ -43,7 +57,20 @@ __all__ = [
     "SignalRule",
     "Sizer",
     "Venue",
+    "missing_members",
 ]
+
+
+def missing_members(obj: object, protocol: type) -> list[str]:
+    """Return the attributes and methods of ``protocol`` that ``obj`` lacks, in order."""
+    names: list[str] = []
+    for cls in reversed(protocol.__mro__):
+        if cls in (object, Protocol) or not getattr(cls, "_is_protocol", False):
+            continue
+        for name in [*getattr(cls, "__annotations__", {}), *vars(cls)]:
+            if not name.startswith("_") and name not in names:
+                names.append(name)
+    return [name for name in names if not hasattr(obj, name)]
 
 
 @runtime_checkable
@@ -254,5 +281,154 @@ class Retrainable(Protocol):
         Returns:
             The fold and its probabilities; None when there is nothing to retrain (no
             bar before the next scheduled fold, or too few labelled rows yet).
+        """
+        ...
+
+
+# --- live capabilities ------------------------------------------------------------------
+
+
+@runtime_checkable
+class BarStream(Protocol):
+    """A push stream of closed bars (a websocket), as a `LiveFeed` offers one.
+
+    The live runner starts it, asks it at each wake-up for the bars closed since the
+    last one it has, and falls back to `LiveFeed.closed_bars` whenever it cannot vouch
+    for them (not connected yet, reconnecting, a gap).
+    """
+
+    def start(self) -> None:
+        """Start receiving (in the background)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop receiving and release the connection; safe to call twice."""
+        ...
+
+    def closed_since(self, last_seen: pd.Timestamp) -> pd.DataFrame | None:
+        """Return the bars opened after ``last_seen`` that have closed, or None: poll.
+
+        Returns:
+            OHLCV indexed by UTC open time (possibly empty), or None when the stream
+            cannot vouch for every bar after ``last_seen``.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveFeed(Protocol):
+    """Data layer, paper and live: an exchange's bars as they close.
+
+    `DataSource.load` gives the history a run starts from (its last bar closed); then
+    the live runner asks for the bars closed since the newest one it has.
+    """
+
+    def load(self) -> Bars:
+        """Return the validated history, up to the last closed bar."""
+        ...
+
+    def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
+        """Return the bars opened after ``last_seen`` and closed by ``now``, checked.
+
+        Returns:
+            OHLCV indexed by UTC open time; empty when the exchange has published none.
+
+        Raises:
+            tradeloom.retrying.RetriesExhausted: The exchange did not answer; the runner
+                journals it and asks again at its next wake-up.
+        """
+        ...
+
+    def bar_stream(self, *, grace_seconds: float, clock: Callable[[], float]) -> BarStream | None:
+        """Return a stream of closed bars (not started), or None when there is none.
+
+        Args:
+            grace_seconds: How long after its close a bar counts as closed without a
+                later one (``live.close_delay_seconds``).
+            clock: Epoch seconds now (the run's clock).
+        """
+        ...
+
+
+@runtime_checkable
+class LiveModel(Protocol):
+    """Model layer, paper and live: predict one bar from its feature row.
+
+    The number must be the one `Model.fit_predict` gives the same row (the backtest's),
+    so that a paper run replays its backtest.
+    """
+
+    def predict_row(self, values: npt.NDArray[np.float64]) -> float:
+        """Return the probability of an up move for one feature row (NaN: no prediction).
+
+        Args:
+            values: One value per feature column, in the order `fit_predict` was given.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveTrainer(Protocol):
+    """Model layer, paper and live: train the walk-forward fold that predicts from the next bar.
+
+    Optional: a `LiveModel` without it trades with the fold it has (a saved model).
+    """
+
+    retrain_every: int
+    """Bars each fold predicts before the next scheduled one."""
+
+    def train_next(
+        self, bars: Bars, features: pd.DataFrame, *, reason: str | None = None
+    ) -> ModelTraining | None:
+        """Train, at the last bar's close, the fold that predicts from the next bar.
+
+        Args:
+            bars: Every bar known now, the last one just closed.
+            features: Their feature rows, indexed like ``bars.frame``.
+            reason: Why to train when no scheduled fold starts at the next bar (a
+                retraining cron, a health rule); None: only a scheduled fold.
+
+        Returns:
+            The training (journaled by the runner), or None when none was due.
+        """
+        ...
+
+    def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
+        """Return the first bar of the latest scheduled fold that starts by the next bar."""
+        ...
+
+
+@runtime_checkable
+class LiveAnomalyGate(Protocol):
+    """Model layer, paper and live: score one bar's features for anomaly (optional).
+
+    A model whose `fit_predict` fills ``ModelOutput.anomalous`` scores each live bar
+    the same way; below 0 is anomalous (no position is opened on it).
+    """
+
+    def anomaly_score_row(self, values: npt.NDArray[np.float64]) -> float:
+        """Return the score of one feature row; NaN when there is no detector (yet)."""
+        ...
+
+
+@runtime_checkable
+class LiveVenue(Protocol):
+    """Execution layer, live: the exchange account that ``--mode live`` sends orders to.
+
+    Live orders go through ccxt (`tradeloom.plugins.execution.ccxt_venue.CcxtVenue`:
+    journaled before they are sent, sent once, found again by client order id), so a
+    live venue names the exchange and makes the account's client. The same component
+    is a `Venue` for backtests and paper runs.
+    """
+
+    exchange: str
+    """The ccxt exchange id (``binance``)."""
+
+    def trading_client(self) -> Any:
+        """Return a ccxt client of the account, with its keys; no request is made.
+
+        Raises:
+            tradeloom.plugins.component.ParamError: The account cannot trade (no keys);
+                its key names the setting to give.
         """
         ...

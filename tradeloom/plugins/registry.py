@@ -98,7 +98,7 @@ def _check_component(component: object, plugin: PluginInfo) -> None:
     if not isinstance(component, Component):
         raise RegistrationError(
             f"plugin '{plugin.name}' returned {type(component).__name__} from "
-            "tradeloom_components; expected tradeloom.plugins.component.Component"
+            "tradeloom_components; expected tradeloom.plugin.Component"
         )
     if component.layer not in LAYERS:
         raise RegistrationError(

@@ -21,8 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from tradeloom.domain import Bars
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugin import Bars, BuildContext, Params
 
 __all__ = ["FutureReturn", "FutureReturnParams", "build"]
 

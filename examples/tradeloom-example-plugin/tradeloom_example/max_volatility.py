@@ -14,10 +14,16 @@ from __future__ import annotations
 import math
 
 from pydantic import Field
-from tradeloom.domain import Halt, OrderIntent, Rejection
-from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.protocols import RiskContext
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.plugin import (
+    BuildContext,
+    Halt,
+    OrderIntent,
+    ParamError,
+    Params,
+    Rejection,
+    RiskContext,
+    did_you_mean,
+)
 
 __all__ = ["CODE", "MaxVolatility", "MaxVolatilityParams", "build"]
 

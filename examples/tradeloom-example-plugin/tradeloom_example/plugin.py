@@ -2,7 +2,7 @@
 
 ``pyproject.toml`` points the entry-point group ``tradeloom`` here. tradeloom imports
 this module at start-up and registers it: every function below named ``tradeloom_*``
-must carry ``@hookimpl`` and be a hook of ``tradeloom.plugins.hookspecs`` (a misspelt
+must carry ``@hookimpl`` and be one of tradeloom's hooks (a misspelt
 name fails at start-up, it is never ignored).
 """
 
@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from tradeloom.domain import Halt, RunInfo
-from tradeloom.plugins.component import Component
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugin import Component, Halt, RunInfo, hookimpl
 
 from tradeloom_example import future_return, max_volatility, range_position
 

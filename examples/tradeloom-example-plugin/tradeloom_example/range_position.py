@@ -19,8 +19,7 @@ from typing import Self
 
 import pandas as pd
 from pydantic import Field, model_validator
-from tradeloom.domain import Bars
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugin import Bars, BuildContext, Params
 
 __all__ = ["RangePosition", "RangePositionParams", "build"]
 

@@ -1,0 +1,136 @@
+"""The public API for plugin authors: everything a third-party package imports.
+
+Import this module, and only this one, as pytest users import ``pytest``::
+
+    from tradeloom.plugin import BuildContext, Component, Params, hookimpl
+
+It is tradeloom's stable surface: the names below change only with a deprecation (a
+warning for at least one minor release, and a note in the changelog). Everything else
+under ``tradeloom`` may move between releases.
+
+What is here:
+
+- registering components: `hookimpl`, `Component`, `Params`, `ParamError`,
+  `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
+- what each layer's component implements (`DataSource`, `Feature`, `Model`,
+  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`) and its helper types
+  (`RiskContext`, `MonitorInput`, `MonitorMetrics`, `Retrainable`, `FeatureStep`,
+  `SteppedFeature`, `StepContext`);
+- what trading live asks besides (`LiveFeed`, `BarStream`, `LiveModel`,
+  `LiveTrainer`, `LiveAnomalyGate`, `LiveVenue`), checked by ``tradeloom validate
+  FILE --mode paper|live``;
+- the value objects components take and return (`Bar`, `Bars`, `Signal`,
+  `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Halt`, ...);
+- the errors a component raises for a user's mistake (`ParamError`, `DataError`,
+  `UserError`) or an exchange that does not answer (`RetriesExhausted`).
+
+The hooks themselves are documented in ``tradeloom/plugins/hookspecs.py``.
+"""
+
+from __future__ import annotations
+
+from tradeloom.domain import (
+    OHLCV,
+    Bar,
+    Bars,
+    Cancellation,
+    DataIssue,
+    FeatureReference,
+    Fill,
+    Halt,
+    HealthAction,
+    HealthActionKind,
+    HealthChange,
+    HealthStatus,
+    ModelOutput,
+    ModelTraining,
+    Order,
+    OrderIntent,
+    PortfolioView,
+    Rejection,
+    Retraining,
+    RunInfo,
+    Signal,
+)
+from tradeloom.errors import DataError, UserError
+from tradeloom.plugins.component import LAYERS, BuildContext, Component, Layer, ParamError, Params
+from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFeature
+from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.protocols import (
+    BarStream,
+    DataSource,
+    Feature,
+    LiveAnomalyGate,
+    LiveFeed,
+    LiveModel,
+    LiveTrainer,
+    LiveVenue,
+    Model,
+    Monitor,
+    MonitorInput,
+    MonitorMetrics,
+    Retrainable,
+    RiskContext,
+    RiskRule,
+    SignalRule,
+    Sizer,
+    Venue,
+)
+from tradeloom.plugins.registry import did_you_mean
+from tradeloom.retrying import RetriesExhausted
+
+__all__ = [
+    "LAYERS",
+    "OHLCV",
+    "Bar",
+    "BarStream",
+    "Bars",
+    "BuildContext",
+    "Cancellation",
+    "Component",
+    "DataError",
+    "DataIssue",
+    "DataSource",
+    "Feature",
+    "FeatureReference",
+    "FeatureStep",
+    "Fill",
+    "Halt",
+    "HealthAction",
+    "HealthActionKind",
+    "HealthChange",
+    "HealthStatus",
+    "Layer",
+    "LiveAnomalyGate",
+    "LiveFeed",
+    "LiveModel",
+    "LiveTrainer",
+    "LiveVenue",
+    "Model",
+    "ModelOutput",
+    "ModelTraining",
+    "Monitor",
+    "MonitorInput",
+    "MonitorMetrics",
+    "Order",
+    "OrderIntent",
+    "ParamError",
+    "Params",
+    "PortfolioView",
+    "Rejection",
+    "RetriesExhausted",
+    "Retrainable",
+    "Retraining",
+    "RiskContext",
+    "RiskRule",
+    "RunInfo",
+    "Signal",
+    "SignalRule",
+    "Sizer",
+    "StepContext",
+    "SteppedFeature",
+    "UserError",
+    "Venue",
+    "did_you_mean",
+    "hookimpl",
+]
