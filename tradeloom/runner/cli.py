@@ -21,6 +21,7 @@ from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.runner.live.capabilities import Mode
     from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["main"]
@@ -93,8 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(run)
     run.set_defaults(command=_run)
 
-    validate = sub.add_parser("validate", help="check a strategy file; exit 0 or 2")
+    validate = sub.add_parser(
+        "validate",
+        help="check a strategy file; exit 0 or 2",
+        description="Validate the file and build every component without loading data. "
+        "With --mode paper or live, also check that each component can trade live (a "
+        "live data feed, a model that predicts one bar, for live an exchange account "
+        "with keys). Exit 0 valid, 2 invalid.",
+    )
     validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--mode",
+        choices=["backtest", "paper", "live"],
+        default="backtest",
+        help="what to check the file for (default backtest)",
+    )
     _add_set(validate)
     validate.set_defaults(command=_validate)
 
@@ -192,12 +206,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _load(args: argparse.Namespace) -> tuple[Pipeline, Plugins]:
+def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, Plugins]:
     from tradeloom.runner.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     config, plugins = load_strategy(args.file, args.overrides)
-    return build_pipeline(config), plugins
+    return build_pipeline(config, mode=mode), plugins
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -229,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace) -> int:
     from tradeloom.runner.live.launch import run_live
 
-    pipeline, plugins = _load(args)
+    pipeline, plugins = _load(args, args.mode)
     print(
         run_live(
             pipeline,
@@ -244,10 +258,11 @@ def _run_live(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    pipeline, _ = _load(args)
+    pipeline, _ = _load(args, args.mode)
     config = pipeline.config
+    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
     print(
-        f"{args.file}: valid strategy '{config.name}' (data {config.data.kind}, "
+        f"{args.file}: valid strategy '{config.name}'{mode} (data {config.data.kind}, "
         f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
         f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
         f"{_count(len(config.risk_rules), 'risk rule')}, execution {config.execution.kind}, "

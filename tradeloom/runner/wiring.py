@@ -8,6 +8,7 @@ from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.runner.health import check_health_rules
+from tradeloom.runner.live.capabilities import Mode, live_problems
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = ["Pipeline", "build_pipeline"]
@@ -40,12 +41,18 @@ class Pipeline:
     monitors: tuple[protocols.Monitor, ...]
 
 
-def build_pipeline(config: StrategyConfig) -> Pipeline:
+def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeline:
     """Build every component of ``config``, collecting every problem before raising.
+
+    Args:
+        config: The validated strategy.
+        mode: What it is built for; ``paper`` and ``live`` also check that the
+            components can trade live (`tradeloom.runner.live.capabilities`).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
-            that does not implement its layer, or features produce the same column twice.
+            that does not implement its layer, features produce the same column twice,
+            or a component cannot run in ``mode``.
     """
     problems: list[Problem] = []
     ctx = BuildContext(
@@ -62,11 +69,7 @@ def build_pipeline(config: StrategyConfig) -> Pipeline:
             return None
         expected = _PROTOCOLS[component.layer]
         if not isinstance(built, expected):
-            missing = [
-                name
-                for name in getattr(expected, "__protocol_attrs__", ())
-                if not hasattr(built, name)
-            ]
+            missing = protocols.missing_members(built, expected)
             problems.append(
                 Problem(
                     config.locate(item.path),
@@ -111,6 +114,7 @@ def build_pipeline(config: StrategyConfig) -> Pipeline:
     monitors = [build(item, ctx) for item in config.monitoring]
     problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
+    problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
     if problems:
         raise ConfigError(problems)
     return Pipeline(

@@ -2,7 +2,8 @@
 
 A backtest ignores it. Every key has a default, so a strategy that backtests also
 runs with ``--mode paper`` (given a ``ccxt`` data source); ``--mode live`` trades
-on the data source's exchange with its ``${ENV}`` keys.
+on the account of ``execution: {kind: ccxt}``, or, with ``kind: simulated``, on the
+data source's exchange with its ``${ENV}`` keys.
 """
 
 from __future__ import annotations

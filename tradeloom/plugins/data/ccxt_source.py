@@ -7,7 +7,10 @@ talks to the exchange and fails, naming the command that would fill the cache, w
 the cache does not cover the range.
 
 Building the source makes the ccxt client but sends nothing, so ``tradeloom validate``
-works without a network. Credentials are not needed for public bars; when an exchange
+works without a network. The source is a `LiveFeed` (a paper or live run reads the
+bars closed since its last one, by REST or by ccxt.pro's websocket) and a `LiveVenue`:
+``execution: {kind: simulated}`` in ``--mode live`` trades on this exchange with
+these keys. Credentials are not needed for public bars; when an exchange
 wants them, they come only from ``${ENV}`` references (``api_key``, ``secret``,
 ``password``), never from ``config``.
 """
@@ -15,16 +18,18 @@ wants them, they come only from ``${ENV}`` references (``api_key``, ``secret``,
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from tradeloom.domain import Bars
 from tradeloom.errors import DataError
-from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
@@ -36,14 +41,14 @@ if TYPE_CHECKING:
     import ccxt
 
     from tradeloom.plugins.data.ccxt_fetch import BarFeed
+    from tradeloom.plugins.data.ccxt_stream import ClosedBarStream
 
-__all__ = ["CcxtParams", "CcxtSource", "build_ccxt", "fetch_command_hint"]
+__all__ = ["CcxtParams", "CcxtSource", "ClosedBarFrames", "build_ccxt", "fetch_command_hint"]
 
 
-class CcxtParams(Params):
-    """Keys of the ``ccxt`` data source."""
+class CcxtParams(ExchangeAccountParams):
+    """Keys of the ``ccxt`` data source (and of its connection: `ExchangeAccountParams`)."""
 
-    exchange: str = Field(description="A ccxt exchange id such as binance, kraken or okx.")
     symbol: str = Field(min_length=1, description="Unified market symbol such as BTC/USDT.")
     timeframe: str = Field(description="Bar length such as 1m, 1h, 1d, as the exchange names it.")
     start: str = Field(description="UTC open time of the first bar (inclusive).")
@@ -73,27 +78,6 @@ class CcxtParams(Params):
     retry: RetryParams = Field(
         default_factory=RetryParams, description="Retries of network errors."
     )
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="ccxt client options (exchange.options), as ccxt takes them.",
-    )
-    config: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Other ccxt client settings (timeout, enableRateLimit, proxies...); "
-        "no credentials.",
-    )
-    api_key: SecretStr | None = Field(default=None, description="API key, as ${ENV_VAR}.")
-    secret: SecretStr | None = Field(default=None, description="API secret, as ${ENV_VAR}.")
-    password: SecretStr | None = Field(
-        default=None, description="API passphrase (some exchanges), as ${ENV_VAR}."
-    )
-
-    @field_validator("exchange")
-    @classmethod
-    def _check_exchange(cls, value: str) -> str:
-        from tradeloom.plugins.data.ccxt_client import check_exchange_id
-
-        return check_exchange_id(value)
 
     @field_validator("timeframe")
     @classmethod
@@ -117,20 +101,6 @@ class CcxtParams(Params):
         if start is not None and end <= parse_utc_timestamp(start):
             raise ValueError(f"must be after start ({start}), was '{value}'")
         return value
-
-    def settings(self) -> dict[str, Any]:
-        """Return the ccxt constructor settings: ``config``, ``options`` and credentials."""
-        settings: dict[str, Any] = dict(self.config)
-        if self.options:
-            settings["options"] = dict(self.options)
-        for name, value in (
-            ("apiKey", self.api_key),
-            ("secret", self.secret),
-            ("password", self.password),
-        ):
-            if value is not None:
-                settings[name] = value.get_secret_value()
-        return settings
 
 
 @dataclass
@@ -163,6 +133,54 @@ class CcxtSource:
             retry=self.params.retry.policy(),
             page_limit=self.params.page_limit,
         )
+
+    @property
+    def exchange(self) -> str:
+        """The ccxt exchange id."""
+        return self.params.exchange
+
+    def trading_client(self) -> ccxt.Exchange:
+        """Return the client, for a live run that trades here (``execution: simulated``).
+
+        Raises:
+            ParamError: The source has no ``api_key`` and ``secret``.
+        """
+        if self.params.api_key is None or self.params.secret is None:
+            raise ParamError(
+                "",
+                f"--mode live with execution kind simulated trades on {self.exchange} with "
+                "the data source's keys: set api_key: ${ENV_VAR} and secret: ${ENV_VAR} "
+                "here, or trade with execution: {kind: ccxt, ...}",
+            )
+        return self.client
+
+    def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
+        """Return the bars opened after ``last_seen`` and closed by ``now`` (REST).
+
+        Raises:
+            RetriesExhausted: The exchange did not answer.
+        """
+        from tradeloom.plugins.data.ccxt_fetch import poll_closed_bars
+
+        return poll_closed_bars(self.feed, last_seen, now=now)
+
+    def bar_stream(
+        self, *, grace_seconds: float, clock: Callable[[], float]
+    ) -> ClosedBarFrames | None:
+        """Return the exchange's websocket stream of closed bars, or None (no ccxt.pro one)."""
+        from tradeloom.plugins.data.ccxt_stream import ClosedBarStream, pro_client_factory
+
+        factory = pro_client_factory(self.params.exchange, self.params.settings())
+        if factory is None:
+            return None
+        stream = ClosedBarStream(
+            factory,
+            self.params.symbol,
+            self.params.timeframe,
+            grace_seconds=grace_seconds,
+            clock=clock,
+        )
+        return ClosedBarFrames(stream, self.feed.label)
 
     @property
     def key(self) -> CacheKey:
@@ -230,23 +248,42 @@ class CcxtSource:
         return cached
 
 
+@dataclass
+class ClosedBarFrames:
+    """A `ClosedBarStream` as a `tradeloom.plugins.protocols.BarStream`: checked frames.
+
+    Args:
+        stream: The websocket stream.
+        label: The market's label in messages (``binance BTC/USDT 1h``).
+    """
+
+    stream: ClosedBarStream
+    label: str
+
+    def start(self) -> None:
+        """Start watching (`ClosedBarStream.start`)."""
+        self.stream.start()
+
+    def stop(self) -> None:
+        """Stop watching (`ClosedBarStream.stop`)."""
+        self.stream.stop()
+
+    def closed_since(self, last_seen: pd.Timestamp) -> pd.DataFrame | None:
+        """Return the checked bars closed after ``last_seen``, or None: poll REST."""
+        from tradeloom.plugins.data.ccxt_fetch import bars_frame, check_page
+
+        after_ms = int(last_seen.value // 1_000_000)
+        rows = self.stream.closed_since(after_ms)
+        if rows is None:
+            return None
+        return bars_frame([check_page(rows, label=self.label, since_ms=after_ms + 1)])
+
+
 def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
     """Return the ``ccxt`` source; checks the settings and timeframe, sends nothing."""
-    from tradeloom.plugins.data.ccxt_client import (
-        CREDENTIAL_SETTINGS,
-        create_client,
-        unknown_settings,
-    )
+    from tradeloom.plugins.data.ccxt_client import create_client
 
-    for key in params.config:
-        if key in CREDENTIAL_SETTINGS:
-            raise ParamError(
-                f"config.{key}",
-                "credentials never go in config; use api_key, secret or password with an "
-                "${ENV_VAR} reference",
-            )
-    for key, problem in unknown_settings(params.exchange, params.config).items():
-        raise ParamError(f"config.{key}", problem)
+    check_account(params)
     client = create_client(params.exchange, params.settings())
     if not client.has.get("fetchOHLCV"):
         raise ParamError("exchange", f"ccxt cannot read OHLCV bars from {params.exchange}")

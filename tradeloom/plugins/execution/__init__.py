@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradeloom.plugins.component import Component
-from tradeloom.plugins.execution import simulated
+from tradeloom.plugins.execution import ccxt_execution, simulated
 from tradeloom.plugins.hookspecs import hookimpl
 
 __all__ = ["tradeloom_components"]
@@ -11,7 +11,7 @@ __all__ = ["tradeloom_components"]
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
-    """Return the simulated venue."""
+    """Return the simulated venue and the ccxt account."""
     return [
         Component(
             "execution",
@@ -19,5 +19,12 @@ def tradeloom_components() -> list[Component]:
             simulated.SimulatedVenueParams,
             simulated.build,
             "fills at the next open or the close, with slippage and fees",
-        )
+        ),
+        Component(
+            "execution",
+            "ccxt",
+            ccxt_execution.CcxtExecutionParams,
+            ccxt_execution.build,
+            "an exchange account through ccxt: live orders; simulated fills in backtests",
+        ),
     ]

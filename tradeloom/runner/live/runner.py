@@ -16,8 +16,9 @@ request for the closed bars that fails every retry is journaled
 the run.
 
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
-it needs no keys. Live mode trades on the data source's exchange with its
-``${ENV}`` keys, through `CcxtVenue`.
+it needs no keys. Live mode trades, through `CcxtVenue`, on the account of
+``execution: {kind: ccxt}``, or with ``kind: simulated`` on the data source's exchange
+with its ``${ENV}`` keys (`tradeloom.runner.live.capabilities.live_account`).
 """
 
 from __future__ import annotations
@@ -35,16 +36,18 @@ import structlog
 
 from tradeloom import __version__
 from tradeloom.domain import OHLCV, Bars, RunInfo
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError, UserError
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.manager import Plugins
+from tradeloom.plugins.protocols import BarStream, LiveFeed
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.backtest import FeatureRow, compute_features
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
+from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
 from tradeloom.runner.live.guarded_venue import GuardedVenue
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
@@ -78,7 +81,9 @@ class LiveRunner:
         watch_file: Hot-reload the strategy file when it changes.
 
     Raises:
-        UserError: The data source is not a live one.
+        ConfigError: A component cannot trade in ``mode`` (`live_problems`): the data
+            source is not a live feed, the model cannot predict one bar, live mode has
+            no account to trade or no keys for it.
     """
 
     def __init__(
@@ -92,20 +97,20 @@ class LiveRunner:
         overrides: Sequence[str] = (),
         watch_file: bool = True,
     ) -> None:
-        source = pipeline.data
-        if not hasattr(source, "feed") or not hasattr(source, "params"):
-            kind = pipeline.config.data.kind
-            raise UserError(
-                f"{pipeline.config.locate('data.kind')} data.kind: --mode {mode} needs live "
-                f"bars from an exchange (kind: ccxt); '{kind}' is a backtest source"
-            )
+        problems = live_problems(
+            pipeline.config, mode, data=pipeline.data, model=pipeline.model, venue=pipeline.venue
+        )
+        if problems:
+            raise ConfigError(problems)
+        assert isinstance(pipeline.data, LiveFeed)
         self.p = pipeline
         self.plugins = plugins
         self.mode = mode
         self.run_dir = run_dir
         self.now = clock
         self.overrides = tuple(overrides)
-        self.source: Any = source
+        self.source: LiveFeed = pipeline.data
+        self.symbol = ""
         self.config = pipeline.config
         self.journal: Journal | None = None
         self.recorder: Recorder | None = None
@@ -118,7 +123,7 @@ class LiveRunner:
         self.bars_processed = 0
         self.run_key = ""
         self._stale_alarmed = 0
-        self.stream: Any = None
+        self.stream: BarStream | None = None
 
     # --- start ----------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class LiveRunner:
         )
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
         bars = self.source.load()
+        self.symbol = bars.symbol
         features = compute_features(self.p, bars)
         if state is None:
             self._start_new(bars, features)
@@ -290,7 +296,6 @@ class LiveRunner:
 
     def _check_unchanged(self, document: dict[str, Any] | None) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap."""
-        from tradeloom.errors import ConfigError
         from tradeloom.runner.live.reload import changes_while_down
 
         if document is None:
@@ -351,47 +356,38 @@ class LiveRunner:
         return len(frame)
 
     def _closed_bars(self) -> pd.DataFrame:
-        from tradeloom.plugins.data.ccxt_fetch import bars_frame, check_page, poll_closed_bars
-
         last = self.session_or_fail.history.last_time
         if self.stream is not None:
-            after_ms = int(last.value // 1_000_000)
-            rows = self.stream.closed_since(after_ms)
-            if rows is not None:
-                page = check_page(rows, label=self.source.feed.label, since_ms=after_ms + 1)
-                return bars_frame([page])
+            frame = self.stream.closed_since(last)
+            if frame is not None:
+                return frame
         # a bar is taken close_delay_seconds after its close: the exchange's last
         # update of it has arrived by then
         delay = pd.Timedelta(seconds=self.config.live.close_delay_seconds)
-        return poll_closed_bars(self.source.feed, last, now=self.now() - delay)
+        return self.source.closed_bars(last, self.now() - delay)
 
     def _open_stream(self) -> None:
         """Start the websocket stream of ``live.stream`` (None: poll REST only).
 
         Raises:
-            UserError: ``live.stream: websocket`` and the exchange has no stream.
+            UserError: ``live.stream: websocket`` and the data source has no stream.
         """
-        from tradeloom.plugins.data.ccxt_stream import ClosedBarStream, pro_client_factory
-
         choice = self.config.live.stream
         if choice == "poll":
             return
-        params = self.source.params
-        factory = pro_client_factory(params.exchange, params.settings())
-        if factory is None:
-            if choice == "websocket":
-                raise UserError(
-                    f"{self.config.locate('live.stream')} live.stream: {params.exchange} has "
-                    "no websocket OHLCV stream in ccxt.pro; use auto or poll"
-                )
-            return
-        self.stream = ClosedBarStream(
-            factory,
-            params.symbol,
-            params.timeframe,
+        stream = self.source.bar_stream(
             grace_seconds=self.config.live.close_delay_seconds,
             clock=lambda: self.now().timestamp(),
         )
+        if stream is None:
+            if choice == "websocket":
+                raise UserError(
+                    f"{self.config.locate('live.stream')} live.stream: the data source "
+                    f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                    "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
+                )
+            return
+        self.stream = stream
         self.stream.start()
 
     def _check_refused(self) -> None:

@@ -4,12 +4,12 @@
 driver does with it, in the same order, with the same components:
 
 1. the features are stepped (`FeatureStepper`), the row appended to the history;
-2. the model's latest fold predicts the bar (`predict_row`, bit for bit the
-   backtest's number) and its detector scores it;
+2. the model's latest fold predicts the bar (`LiveModel.predict_row`, bit for bit
+   the backtest's number) and its detector scores it (`LiveAnomalyGate`);
 3. the bar is journaled (``live_bar``: prices, prediction, anomaly verdict, the
    wall time): a restart replays these rows;
 4. `BarEngine.on_bar` runs the signal, risk, execution and portfolio layers;
-5. the model trains the fold that predicts from the next bar when the
+5. the model (a `LiveTrainer`) trains the fold that predicts from the next bar when the
    walk-forward plan starts one there (the backtest's fold, the same rows and
    seed), or when a health rule or the retraining cron asked for one;
 6. the journal is committed.
@@ -34,6 +34,7 @@ import structlog
 
 from tradeloom.domain import Bar, ModelTraining
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel, LiveTrainer
 from tradeloom.runner.backtest import FeatureRow
 from tradeloom.runner.engine import BarEngine
 from tradeloom.runner.events import Recorder
@@ -139,27 +140,19 @@ class LiveSession:
         Journals the training at the next bar; None when none was due.
         """
         model = self.p.model
-        train_next = getattr(model, "train_next", None)
-        if train_next is None:
-            return None
+        if not isinstance(model, LiveTrainer):
+            return None  # it trades with the fold it has (a saved model)
         n = len(self.history)
         if reason is None and self._next_fold is not None and n != self._next_fold:
             return None  # the walk-forward plan starts no fold at the next bar
-        training: ModelTraining | None = train_next(
-            self.history.bars(), self.history.features(), reason=reason
-        )
-        every = getattr(model, "retrain_every", None)
+        training = model.train_next(self.history.bars(), self.history.features(), reason=reason)
+        every = model.retrain_every
         if training is not None and training.reason == "scheduled" and every:
             self._next_fold = training.predict_start + int(every)
         elif training is not None and self._next_fold is None and every:
             # a fold off the plan (startup, cron): find the plan's next boundary once,
             # rather than planning folds at every bar until it comes
-            scheduled = getattr(model, "scheduled_start", None)
-            due = (
-                None
-                if scheduled is None
-                else scheduled(self.history.bars(), self.history.features())
-            )
+            due = model.scheduled_start(self.history.bars(), self.history.features())
             if due is not None:
                 self._next_fold = due + int(every)
         if training is not None:
@@ -184,16 +177,14 @@ class LiveSession:
         does a first fold when the journal has none.
         """
         model = self.p.model
-        train_next = getattr(model, "train_next", None)
-        if train_next is None:
+        if not isinstance(model, LiveTrainer):
             return
         history = self.history
-        scheduled = getattr(model, "scheduled_start", None)
-        due = None if scheduled is None else scheduled(history.bars(), history.features())
+        due = model.scheduled_start(history.bars(), history.features())
         if last is not None and (due is None or due <= last[0]):
             start, reason = last
             if start <= len(history):
-                train_next(
+                model.train_next(
                     history.bars(start),
                     history.features(start),
                     reason=None if reason == "scheduled" else reason,
@@ -203,13 +194,14 @@ class LiveSession:
         if due is None:
             self.train("startup")
             return
-        training = train_next(history.bars(due), history.features(due), reason=None)
+        training = model.train_next(history.bars(due), history.features(due), reason=None)
         if training is not None:
             self.rec.training(training, history.bar(due - 1).timestamp + self._bar_length)
             self._follow(train_next_reason=training.reason, start=due)
 
     def _follow(self, *, train_next_reason: str, start: int) -> None:
-        every = getattr(self.p.model, "retrain_every", None)
+        model = self.p.model
+        every = model.retrain_every if isinstance(model, LiveTrainer) else None
         if train_next_reason == "scheduled" and every:
             self._next_fold = start + int(every)
 
@@ -222,20 +214,13 @@ class LiveSession:
     def predict(self, features: npt.NDArray[np.float64]) -> BarInput:
         """Return the model's prediction and anomaly verdict for one feature row."""
         model = self.p.model
-        predict_row = getattr(model, "predict_row", None)
-        if predict_row is None:
-            raise RuntimeError(
-                f"model ({self.p.config.model.kind}) cannot predict one bar at a time "
-                "(it has no predict_row); it cannot run live"
-            )
-        probability = float(predict_row(features))
+        # LiveRunner refused a model that is not a LiveModel before any bar
+        assert isinstance(model, LiveModel)
+        probability = float(model.predict_row(features))
         score = math.nan
-        anomalous = False
-        score_row = getattr(model, "anomaly_score_row", None)
-        if score_row is not None and getattr(model, "detector", None) is not None:
-            score = float(score_row(features))
-            anomalous = bool(score < 0.0)
-        return BarInput(probability, anomalous, score)
+        if isinstance(model, LiveAnomalyGate):
+            score = float(model.anomaly_score_row(features))  # NaN without a detector
+        return BarInput(probability, bool(score < 0.0), score)
 
     def step(self, time: pd.Timestamp, values: npt.ArrayLike, given: BarInput | None = None) -> Bar:
         """Run one closed bar (opening at ``time``, ``values`` = OHLCV) through the layers.

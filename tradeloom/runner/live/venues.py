@@ -1,4 +1,4 @@
-"""The live venue of a run: the data source's exchange, its keys, the run's journal."""
+"""The live venue of a run: the account of `live_account`, its keys, the run's journal."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.runner.live.capabilities import live_account
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
 
@@ -30,16 +32,21 @@ def open_exchange_venue(
     ``started``.
 
     Raises:
-        UserError: The exchange has no keys, or less quote balance than ``live.capital``.
+        ConfigError: The account has no keys.
+        UserError: The exchange has no market of the data's symbol, or less quote
+            balance than ``live.capital``.
     """
     assert runner.journal is not None
-    source = runner.source
-    params = source.params
-    if params.api_key is None or params.secret is None:
-        raise UserError(
-            f"{runner.config.locate('data')} data: --mode live trades on {params.exchange} "
-            "with the data source's keys: set api_key: ${ENV_VAR} and secret: ${ENV_VAR}"
-        )
+    account = live_account(runner.config, runner.p.data, runner.p.venue)
+    if isinstance(account, Problem):  # LiveRunner checked it; a reloaded file cannot change it
+        raise ConfigError([account])
+    path, connection = account
+    try:
+        client = connection.trading_client()
+    except ParamError as exc:
+        where = f"{path}.{exc.key}" if exc.key else path
+        raise ConfigError([Problem(runner.config.locate(where), where, exc.message)]) from exc
+    symbol = runner.symbol
     session_bar = [0]
 
     def bar_clock() -> int:
@@ -48,16 +55,21 @@ def open_exchange_venue(
 
     orders = JournalOrders(runner.journal, bar_clock)
     venue = CcxtVenue(
-        source.client,
-        params.symbol,
+        client,
+        symbol,
         orders,
         bar_clock=bar_clock,
         after_trade_id=after_trade_id,
     )
-    market = venue.client.market(params.symbol) if venue.client.markets else None
+    market = venue.client.market(symbol) if venue.client.markets else None
     if market is None:
         venue.client.load_markets()
-        market = venue.client.market(params.symbol)
+        if symbol not in venue.client.markets:
+            raise UserError(
+                f"{runner.config.locate(path)} {path}: {connection.exchange} has no market "
+                f"{symbol} (the data's symbol) to trade"
+            )
+        market = venue.client.market(symbol)
     fee_rate = float(market.get("taker") or 0.0)
 
     def trouble(operation: str, message: str) -> None:
@@ -74,7 +86,7 @@ def open_exchange_venue(
         if capital > free_quote:
             raise UserError(
                 f"{runner.config.locate('live.capital')} live.capital: {capital:g} {quote} is "
-                f"more than the account's {free_quote:g} {quote} on {params.exchange}"
+                f"more than the account's {free_quote:g} {quote} on {connection.exchange}"
             )
         extra = {"base_at_start": balance.get(base, 0.0), "fee_rate": fee_rate}
     else:
