@@ -205,31 +205,49 @@ def test_a_module_both_installed_and_listed_under_plugins_is_registered_once(
 # -- strict registration --------------------------------------------------------------------
 
 
-def test_the_same_layer_and_kind_from_two_plugins_is_refused_naming_both(
+def test_the_same_layer_and_kind_from_two_plugins_is_kept_and_named_by_plugin(
     plugin_module: PluginWriter,
 ) -> None:
+    # Two installed packages that happen to share a kind must not lock out every
+    # command: both are kept, the bare kind is ambiguous, PLUGIN:KIND picks one.
     first = plugin_module("coin_a", _coin_plugin())
     second = plugin_module("coin_b", _coin_plugin())
 
-    with pytest.raises(RegistrationError) as caught:
-        load_plugins([first, second], entry_points=False)
+    registry = load_plugins([first, second], entry_points=False).registry
 
-    assert str(caught.value) == (
-        "component signal kind 'coin_flip' is registered twice: by plugin 'coin_a' "
-        "(module coin_a) and by plugin 'coin_b' (module coin_b)"
+    assert [e.plugin.name for e in registry.matches("signal", "coin_flip")] == ["coin_a", "coin_b"]
+    assert registry.get("signal", "coin_flip") is None
+    chosen = registry.get("signal", "coin_b:coin_flip")
+    assert chosen is not None and chosen.plugin.name == "coin_b"
+    assert [[e.plugin.name for e in clash] for clash in registry.clashes()] == [
+        ["coin_a", "coin_b"]
+    ]
+    assert registry.kinds("signal").count("coin_flip") == 1
+    assert registry.ambiguous_kind_message("signal", "coin_flip") == (
+        "signal kind 'coin_flip' is provided by 2 plugins, 'coin_a' (module coin_a) and "
+        "'coin_b' (module coin_b); name one: kind: coin_a:coin_flip or kind: coin_b:coin_flip"
+    )
+    assert registry.unknown_kind_message("signal", "coin_c:coin_flip") == (
+        "unknown signal kind 'coin_c:coin_flip': no plugin 'coin_c' provides 'coin_flip' (did "
+        "you mean 'coin_b'?); it is provided by coin_a:coin_flip and coin_b:coin_flip"
     )
 
 
-def test_a_plugin_cannot_replace_a_builtin_component(plugin_module: PluginWriter) -> None:
+def test_a_plugin_may_provide_a_builtin_kind_and_both_stay_reachable(
+    plugin_module: PluginWriter,
+) -> None:
     module = plugin_module("my_drawdown", _coin_plugin("risk", "drawdown_halt"))
 
-    with pytest.raises(RegistrationError) as caught:
-        load_plugins([module], entry_points=False)
+    registry = load_plugins([module], entry_points=False).registry
 
-    assert str(caught.value) == (
-        "component risk kind 'drawdown_halt' is registered twice: by plugin "
-        "'tradeloom.plugins.risk' (built-in) and by plugin 'my_drawdown' (module my_drawdown)"
+    assert registry.get("risk", "drawdown_halt") is None
+    assert registry.ambiguous_kind_message("risk", "drawdown_halt") == (
+        "risk kind 'drawdown_halt' is provided by 2 plugins, 'tradeloom.plugins.risk' "
+        "(built-in) and 'my_drawdown' (module my_drawdown); name one: kind: "
+        "tradeloom.plugins.risk:drawdown_halt or kind: my_drawdown:drawdown_halt"
     )
+    builtin = registry.get("risk", "tradeloom.plugins.risk:drawdown_halt")
+    assert builtin is not None and builtin.plugin.source == "built-in"
 
 
 def test_the_same_kind_in_two_layers_is_allowed(plugin_module: PluginWriter) -> None:

@@ -21,7 +21,7 @@ def _section(schema: dict[str, Any], layer: str) -> dict[str, Any]:
 
 
 def _alternatives(schema: dict[str, Any], layer: str) -> dict[str, dict[str, Any]]:
-    return {alt["properties"]["kind"]["const"]: alt for alt in _section(schema, layer)["oneOf"]}
+    return {alt["title"]: alt for alt in _section(schema, layer)["oneOf"]}
 
 
 def test_every_installed_kind_is_an_alternative_of_its_layer(plugins: Plugins) -> None:

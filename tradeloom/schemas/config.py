@@ -31,7 +31,8 @@ class ComponentConfig:
 
     Attributes:
         path: Dotted key path of its section, e.g. ``features.3`` or ``risk.sizing``.
-        kind: The ``kind:`` it names.
+        kind: The component's kind, bare (``range_position`` also where the file chose
+            the plugin with ``example:range_position``).
         params: Its keys, validated by the component's params model.
         registered: The component and the plugin that provides it.
     """

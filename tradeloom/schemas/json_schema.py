@@ -3,8 +3,9 @@
 Point yaml-language-server at the output of ``tradeloom schema`` (``# yaml-language-server:
 $schema=strategy.schema.json``) and an editor completes keys, shows each key's
 description and flags a typo as you type. Each component section is a ``oneOf`` over the
-installed kinds of its layer; each alternative fixes ``kind`` to one value and lists
-that component's keys, refusing any other.
+installed components of its layer; each alternative fixes ``kind`` to the component's
+spellings (``rsi`` or ``tradeloom.plugins.features:rsi``; only the qualified one when two
+plugins provide the kind) and lists that component's keys, refusing any other.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic.json_schema import (
 )
 
 from tradeloom.plugins.component import LAYERS
-from tradeloom.plugins.registry import Registry
+from tradeloom.plugins.registry import Registry, qualified_kind
 from tradeloom.schemas.strategy import (
     IMPLIED_KINDS,
     LIST_SECTIONS,
@@ -81,6 +82,9 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
         alternatives = [
             _alternative(
                 entry.component.kind,
+                [qualified_kind(entry)]
+                if registry.is_clash(entry)
+                else [entry.component.kind, qualified_kind(entry)],
                 entry.component.summary,
                 _resolve(defs, refs[(entry.component.params, "validation")]),
             )
@@ -91,7 +95,7 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
     for path, (kind, _) in IMPLIED_KINDS.items():
         # the loader fills in its kind, so the section is valid without one
         for alternative in defs[_layer_def(SINGLE_SECTIONS[path])].get("oneOf", []):
-            if alternative["properties"]["kind"] == {"const": kind}:
+            if kind in alternative["properties"]["kind"]["enum"]:
                 alternative["required"].remove("kind")
     for path, layer in SINGLE_SECTIONS.items():
         node = _property(schema, defs, path)
@@ -116,12 +120,14 @@ def _layer_def(layer: str) -> str:
     return f"component.{layer}"
 
 
-def _alternative(kind: str, summary: str, params: dict[str, Any]) -> dict[str, Any]:
+def _alternative(
+    kind: str, spellings: list[str], summary: str, params: dict[str, Any]
+) -> dict[str, Any]:
     alternative: dict[str, Any] = {"type": "object", "title": kind}
     description = summary or params.get("description")
     if description:
         alternative["description"] = description
-    alternative["properties"] = {"kind": {"const": kind}, **params.get("properties", {})}
+    alternative["properties"] = {"kind": {"enum": spellings}, **params.get("properties", {})}
     alternative["required"] = ["kind", *params.get("required", [])]
     alternative["additionalProperties"] = params.get("additionalProperties", False)
     # cross-key rules a params model declares (exactly one of two keys, one needing another)

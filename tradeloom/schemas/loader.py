@@ -107,13 +107,17 @@ def _component(
     if not isinstance(section, Mapping) or not isinstance(section.get("kind"), str):
         return None
     kind = section["kind"]
-    registered = registry.get(layer, kind)
-    if registered is None:
+    found = registry.matches(layer, kind)
+    if len(found) != 1:
         where = join_path(path, "kind")
-        problems.append(
-            Problem(source_map.locate(where), where, registry.unknown_kind_message(layer, kind))
+        message = (
+            registry.ambiguous_kind_message(layer, kind)
+            if found
+            else registry.unknown_kind_message(layer, kind)
         )
+        problems.append(Problem(source_map.locate(where), where, message))
         return None
+    registered = found[0]
     # the runner's keys (signal.regimes) were validated with the top level
     runner_keys = ("kind", *RUNNER_KEYS.get(path, ()))
     keys = {key: value for key, value in section.items() if key not in runner_keys}
@@ -125,6 +129,8 @@ def _component(
     params = _validate(model, keys, path, source_map, problems)
     if params is None or misplaced:
         return None
+    # the bare kind, however the file spelt it (messages name the plugin beside it)
+    kind = registered.component.kind
     return ComponentConfig(path=path, kind=kind, params=params, registered=registered)
 
 
