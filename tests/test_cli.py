@@ -2,22 +2,23 @@
 
 Every strategy file shipped in ``strategies/`` and ``examples/`` validates and runs
 (shortened with ``--set`` where it uses synthetic data; the default strategy also runs
-unmodified, marked slow). A file whose bars come from an exchange (``kind: ccxt``) runs
-in process against the loopback exchange emulator instead of the network: its backtest,
+unmodified, marked slow); a file that uses the example plugin runs in a throwaway venv
+with the plugin installed (``tests/plugin_venv.py``). A file whose bars come from an
+exchange (``kind: ccxt``) runs in process against the loopback exchange emulator
+instead of the network: its backtest,
 then ``--mode paper`` for a few live bars, twice (the same command restarts the run).
 Every user mistake exits 2 with one exact line per problem on stderr and no traceback.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pandas as pd
 import pytest
 import structlog
 import yaml
+from plugin_venv import EXAMPLE_GROUP
 
 from tradeloom import __version__
 from tradeloom.plugins.component import LAYERS
@@ -110,29 +112,27 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def _missing_components(path: Path) -> list[str]:
-    """What the file needs that is not installed (plugin modules, kinds)."""
+def _needs_example_plugin(path: Path) -> bool:
+    """Whether the file uses a kind the built-ins lack (the example plugin's)."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    missing = [
-        f"plugin module {m}"
-        for m in doc.get("plugins", [])
-        if importlib.util.find_spec(m.split(".")[0]) is None
-    ]
-    if missing:
-        return missing
-    registry = load_plugins(doc.get("plugins", [])).registry
-    for _, layer, section in iter_sections(doc):
-        if registry.get(layer, section["kind"]) is None:
-            missing.append(f"{layer} kind '{section['kind']}'")
-    return missing
+    registry = load_plugins(entry_points=False).registry
+    return any(registry.get(layer, s["kind"]) is None for _, layer, s in iter_sections(doc))
 
 
-def _needs_installed(path: Path) -> None:
-    # examples/*.yaml may use the example third-party plugin; tests/test_example_plugin.py
-    # installs it and covers those files. Here they are skipped when it is not installed.
-    missing = _missing_components(path)
-    if missing:
-        pytest.skip(f"{_rel(path)} needs {', '.join(missing)}, not installed")
+STRATEGY_PARAMS = [
+    pytest.param(path, id=_rel(path), marks=pytest.mark.xdist_group(EXAMPLE_GROUP))
+    if _needs_example_plugin(path)
+    else pytest.param(path, id=_rel(path))
+    for path in STRATEGY_FILES
+]
+"""Every shipped file; those that use the example plugin run in its venv, on one worker."""
+
+
+def _command(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``tradeloom`` here, or in a venv with the example plugin installed if the file needs it."""
+    if _needs_example_plugin(path):
+        return request.getfixturevalue("example_venv").tradeloom  # type: ignore[no-any-return]
+    return tradeloom
 
 
 def _fast_overrides(doc: dict[str, Any]) -> list[str]:
@@ -204,12 +204,11 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
 # --- every shipped strategy file ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", STRATEGY_FILES, ids=_rel)
-def test_every_strategy_file_validates(path: Path) -> None:
-    _needs_installed(path)
+@pytest.mark.parametrize("path", STRATEGY_PARAMS)
+def test_every_strategy_file_validates(path: Path, request: pytest.FixtureRequest) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = tradeloom("validate", _rel(path))
+    proc = _command(path, request)("validate", _rel(path))
 
     assert (proc.returncode, proc.stderr) == (0, "")
     pattern = (
@@ -224,11 +223,14 @@ def test_every_strategy_file_validates(path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cli_logging")
-@pytest.mark.parametrize("path", STRATEGY_FILES, ids=_rel)
+@pytest.mark.parametrize("path", STRATEGY_PARAMS)
 def test_every_strategy_file_runs(
-    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
-    _needs_installed(path)
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     if doc["data"]["kind"] == "ccxt":
         _runs_on_the_exchange_emulator(path, doc, tmp_path, monkeypatch, capsys)
@@ -236,7 +238,8 @@ def test_every_strategy_file_runs(
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
 
-    proc = tradeloom("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
+    run = _command(path, request)
+    proc = run("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
 
     metrics = _check_run_dir(out, proc, doc["name"])
     resolved = yaml.safe_load((out / "strategy.yaml").read_text())

@@ -1,7 +1,8 @@
 """The example third-party plugin (examples/tradeloom-example-plugin), as a user meets it.
 
 Unit tests import it from its source folder. The end-to-end tests (marked slow) install
-it with pip, as a plugin author would, and drive the real ``tradeloom`` command: entry-
+it with pip into a throwaway virtual environment, as a plugin's user would, and drive the
+real ``tradeloom`` command there: entry-
 point discovery, ``plugins``, ``validate`` and ``run``, and the journal of that run; and
 ``check-lookahead``, which passes the example strategy and catches the package's
 deliberately leaky ``future_return`` feature in ``examples/leaky_strategy.yaml``.
@@ -9,15 +10,10 @@ deliberately leaky ``future_return`` feature in ``examples/leaky_strategy.yaml``
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import json
 import math
 import re
-import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
+from plugin_venv import EXAMPLE_GROUP, PluginVenv, make_plugin_venv
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -41,7 +38,6 @@ EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"
 STRATEGY = "examples/example_strategy.yaml"  # relative to ROOT, as a user types it
 LEAKY_STRATEGY = "examples/leaky_strategy.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
-DISTRIBUTION = "tradeloom-example-plugin"
 PLUGIN_MODULE = "tradeloom_example.plugin"
 
 
@@ -429,78 +425,18 @@ def test_observers_see_every_event_of_a_run_and_change_no_decision(
 
 
 # -- end to end: installed with pip, driven through the real command -------------------------
-
-
-def _pip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _is_installed() -> bool:
-    try:
-        importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _editable_build_problem() -> str | None:
-    # Without build isolation pip uses this environment's setuptools; before 70.1 it
-    # builds the editable wheel with the separate `wheel` package.
-    version = importlib.metadata.version("setuptools")
-    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
-    if (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None:
-        return None
-    return (
-        "cannot install the example plugin without build isolation: setuptools "
-        f"{version} builds editable wheels with the 'wheel' package, which is not "
-        "installed; tradeloom's test extra must list 'wheel' (then pip install -e '.[test]')"
-    )
-
-
-@pytest.fixture(scope="module")
-def installed_example() -> Iterator[None]:
-    """Install the example package with pip for this module's tests, then uninstall it.
-
-    A package installed before the tests ran is left as it was. Module scope keeps the
-    entry point visible only while these tests run.
-    """
-    if _is_installed():
-        yield
-        return
-    problem = _editable_build_problem()
-    if problem is not None:
-        pytest.fail(problem)
-    left_before = {p.name for p in EXAMPLE_DIR.iterdir()}
-    result = _pip("install", "--no-build-isolation", "--no-deps", "-e", str(EXAMPLE_DIR))
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
-        yield
-    finally:
-        result = _pip("uninstall", "-y", DISTRIBUTION)
-        # The build leaves its metadata (and perhaps build/) in the source folder.
-        for path in EXAMPLE_DIR.iterdir():
-            if path.name not in left_before and path.is_dir():
-                shutil.rmtree(path)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _tradeloom(*args: str) -> subprocess.CompletedProcess[str]:
-    script = shutil.which("tradeloom", path=str(Path(sys.executable).parent))
-    command = [script] if script else [sys.executable, "-m", "tradeloom.runner.cli"]
-    return subprocess.run([*command, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+#
+# In a throwaway virtual environment (tests/plugin_venv.py) that sees this interpreter's
+# packages plus the example package installed by pip: the interpreter running the tests
+# is never modified. One xdist worker builds it and runs these tests.
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_plugins_lists_the_installed_package_and_its_components(
-    installed_example: None,
+    example_venv: PluginVenv,
 ) -> None:
-    result = _tradeloom("plugins")
+    result = example_venv.tradeloom("plugins")
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -515,8 +451,9 @@ def test_tradeloom_plugins_lists_the_installed_package_and_its_components(
 
 
 @pytest.mark.slow
-def test_tradeloom_validate_accepts_the_example_strategy(installed_example: None) -> None:
-    result = _tradeloom("validate", STRATEGY)
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_tradeloom_validate_accepts_the_example_strategy(example_venv: PluginVenv) -> None:
+    result = example_venv.tradeloom("validate", STRATEGY)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{STRATEGY}: valid strategy 'example_plugin' (")
@@ -525,10 +462,13 @@ def test_tradeloom_validate_accepts_the_example_strategy(installed_example: None
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_validate_reports_a_missing_feature_column_in_one_line(
-    installed_example: None,
+    example_venv: PluginVenv,
 ) -> None:
-    result = _tradeloom("validate", STRATEGY, "--set", "risk.rules.0.feature=volatility_42")
+    result = example_venv.tradeloom(
+        "validate", STRATEGY, "--set", "risk.rules.0.feature=volatility_42"
+    )
 
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -538,12 +478,13 @@ def test_tradeloom_validate_reports_a_missing_feature_column_in_one_line(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
-    installed_example: None, tmp_path: Path
+    example_venv: PluginVenv, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
 
-    result = _tradeloom("--log-level", "info", "run", STRATEGY, "--out", str(out))
+    result = example_venv.tradeloom("--log-level", "info", "run", STRATEGY, "--out", str(out))
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("tradeloom backtest: example_plugin\n")
@@ -578,12 +519,13 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_run_runs_the_leaky_strategy_too_well(
-    installed_example: None, tmp_path: Path
+    example_venv: PluginVenv, tmp_path: Path
 ) -> None:
     out = tmp_path / "leaky"
 
-    result = _tradeloom("run", LEAKY_STRATEGY, "--out", str(out))
+    result = example_venv.tradeloom("run", LEAKY_STRATEGY, "--out", str(out))
 
     # valid, and it runs: the leak is not an error a validator could see
     assert result.returncode == 0, result.stderr
@@ -595,8 +537,9 @@ def test_tradeloom_run_runs_the_leaky_strategy_too_well(
 
 
 @pytest.mark.slow
-def test_tradeloom_check_lookahead_passes_the_example_strategy(installed_example: None) -> None:
-    result = _tradeloom("check-lookahead", STRATEGY)
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_tradeloom_check_lookahead_passes_the_example_strategy(example_venv: PluginVenv) -> None:
+    result = example_venv.tradeloom("check-lookahead", STRATEGY)
 
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     lines = result.stdout.splitlines()
@@ -607,8 +550,9 @@ def test_tradeloom_check_lookahead_passes_the_example_strategy(installed_example
 
 
 @pytest.mark.slow
-def test_tradeloom_check_lookahead_names_the_leaky_feature(installed_example: None) -> None:
-    result = _tradeloom("check-lookahead", LEAKY_STRATEGY)
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_tradeloom_check_lookahead_names_the_leaky_feature(example_venv: PluginVenv) -> None:
+    result = example_venv.tradeloom("check-lookahead", LEAKY_STRATEGY)
 
     assert (result.returncode, result.stderr) == (1, ""), result.stderr
     first, finding = result.stdout.splitlines()
@@ -629,3 +573,166 @@ def test_tradeloom_check_lookahead_names_the_leaky_feature(installed_example: No
         f"at bar {t} ({when}) changed from {math.log(close[t + 1] / close[t]):.6g} to nan "
         f"when bars after {t} were truncated"
     )
+
+
+# -- two installed packages with the same kind ------------------------------------------------
+
+OTHER_PACKAGE = {
+    "pyproject.toml": """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "tradeloom-other-range"
+version = "2.0.0"
+
+[project.entry-points.tradeloom]
+other = "other_range"
+""",
+    "other_range.py": '''\
+"""Another package with a features kind range_position: a clash with the example's."""
+
+import pandas as pd
+
+from tradeloom.plugin import Component, Params, hookimpl
+
+
+class OtherParams(Params):
+    window: int = 10
+
+
+class OtherRange:
+    def __init__(self, params):
+        self.window = params.window
+
+    def columns(self):
+        return [f"other_range_{self.window}"]
+
+    def compute(self, bars, features):
+        return pd.DataFrame({self.columns()[0]: 0.5}, index=bars.frame.index)
+
+
+@hookimpl
+def tradeloom_components():
+    return [
+        Component("features", "range_position", OtherParams, lambda p, c: OtherRange(p), "other")
+    ]
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def clash_venv(example_venv: PluginVenv, tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    """The example venv plus a second package that also provides features range_position."""
+    folder = tmp_path_factory.mktemp("clash")
+    source = folder / "tradeloom-other-range"
+    source.mkdir()
+    for name, text in OTHER_PACKAGE.items():
+        (source / name).write_text(text, encoding="utf-8")
+    return make_plugin_venv(
+        folder / "venv",
+        [source],
+        over=[str(example_venv.site_packages), *site_dirs_of(example_venv)],
+    )
+
+
+def site_dirs_of(built: PluginVenv) -> list[str]:
+    """The site directories ``built`` layers over (its .pth file names them)."""
+    layer = (built.site_packages / "_tradeloom_tests_layer.pth").read_text(encoding="utf-8")
+    return re.findall(r"addsitedir\('([^']+)'\)", layer)
+
+
+EXAMPLE_SOURCE = "distribution tradeloom-example-plugin 0.1.0 (entry point example)"
+OTHER_SOURCE = "distribution tradeloom-other-range 2.0.0 (entry point other)"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_two_packages_with_one_kind_are_both_listed_and_the_clash_is_marked(
+    clash_venv: PluginVenv,
+) -> None:
+    result = clash_venv.tradeloom("plugins")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert f"example  [{EXAMPLE_SOURCE}]" in lines and f"other  [{OTHER_SOURCE}]" in lines
+    marked = [line for line in lines if line.startswith("    features    range_position ")]
+    assert sorted(line.rpartition("  (")[2] for line in marked) == [
+        "clash with example: kind other:range_position)",
+        "clash with other: kind example:range_position)",
+    ]
+    first, second = sorted(
+        [lines.index(f"example  [{EXAMPLE_SOURCE}]"), lines.index(f"other  [{OTHER_SOURCE}]")]
+    )
+    named = [lines[first].split()[0], lines[second].split()[0]]  # in discovery order
+    assert lines[-1] == (
+        f"clash: features kind 'range_position' is provided by {named[0]} and {named[1]}; a "
+        f"strategy using it names one: kind: {named[0]}:range_position or kind: "
+        f"{named[1]}:range_position"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_a_clash_refuses_only_the_strategies_that_use_the_kind(clash_venv: PluginVenv) -> None:
+    unrelated = clash_venv.tradeloom("validate", "strategies/btc_rf.yaml")
+    assert (unrelated.returncode, unrelated.stderr) == (0, ""), unrelated.stderr
+
+    refused = clash_venv.tradeloom("validate", STRATEGY)
+
+    assert (refused.returncode, refused.stdout) == (2, "")
+    # the plugins in discovery order: this venv's package first, then the example's
+    assert refused.stderr.splitlines() == [
+        f"{STRATEGY}:23:11 features.3.kind: features kind 'range_position' is provided by 2 "
+        f"plugins, 'other' ({OTHER_SOURCE}) and 'example' ({EXAMPLE_SOURCE}); name one: kind: "
+        "other:range_position or kind: example:range_position"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_a_strategy_names_the_provider_of_a_clashing_kind(
+    clash_venv: PluginVenv, tmp_path: Path
+) -> None:
+    chosen = ("--set", "features.3.kind=example:range_position")
+
+    validated = clash_venv.tradeloom("validate", STRATEGY, *chosen)
+    ran = clash_venv.tradeloom(
+        "run", STRATEGY, *chosen, "--set", "data.bars=2500", "--out", tmp_path / "run"
+    )
+    other = clash_venv.tradeloom(
+        "validate",
+        STRATEGY,
+        "--set",
+        "features.3.kind=other:range_position",
+        "--set",
+        "risk.rules.0.feature=volatility_24",
+    )
+
+    assert (validated.returncode, validated.stderr) == (0, ""), validated.stderr
+    assert "4 feature columns" in validated.stdout
+    assert (ran.returncode, "Traceback" in ran.stderr) == (0, False), ran.stderr
+    resolved = (tmp_path / "run" / "strategy.yaml").read_text(encoding="utf-8")
+    assert "kind: example:range_position" in resolved
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["bars"] == 2500
+    assert (other.returncode, other.stderr) == (0, ""), other.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(EXAMPLE_GROUP)
+def test_the_json_schema_takes_the_qualified_kind_of_a_clash(clash_venv: PluginVenv) -> None:
+    import jsonschema
+    import yaml
+
+    result = clash_venv.tradeloom("schema")
+    assert (result.returncode, result.stderr) == (0, "")
+    validator = jsonschema.Draft202012Validator(json.loads(result.stdout))
+    document = yaml.safe_load((ROOT / STRATEGY).read_text(encoding="utf-8"))
+
+    assert not validator.is_valid(document)  # range_position: which one?
+    document["features"][3]["kind"] = "example:range_position"
+    assert validator.is_valid(document)
+    document["features"][3]["kind"] = "tradeloom.plugins.features:rsi"
+    document["features"][3].pop("window")
+    assert validator.is_valid(document)  # a qualified built-in is accepted too

@@ -1,0 +1,45 @@
+"""The suite runs in parallel, and installs plugin packages only into throwaway venvs.
+
+``pytest`` alone runs on every core (pytest-xdist: ``-n auto --dist loadgroup``), so
+``.ci/run`` and the README's ``pytest`` are parallel without a flag; ``pytest -n 0``
+or ``pytest -p no:xdist`` runs serially. Tests that share something built once per
+worker (a virtual environment) carry ``@pytest.mark.xdist_group(name)``, so that
+one worker builds it.
+
+A test that needs the example plugin package installed, as its users have it, takes
+the `example_venv` fixture (`plugin_venv.PluginVenv`): the interpreter running the
+tests is never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Default to ``-n auto`` and ``--dist loadgroup`` when xdist is loaded.
+
+    Explicit options win: ``-n 0`` runs serially, ``--dist load`` ignores the groups.
+    """
+    if not config.pluginmanager.hasplugin("xdist") or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    if config.option.collectonly:
+        return
+    if config.option.numprocesses is None:
+        config.option.numprocesses = "auto"
+    if config.option.numprocesses != 0 and config.option.dist == "no":
+        config.option.dist = "loadgroup"  # -n 2 alone keeps the groups too
+
+
+@pytest.fixture(scope="session")
+def example_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
+    """A venv with the example plugin package installed, as a plugin's user has it."""
+    folder = tmp_path_factory.mktemp("example-venv")
+    built = make_plugin_venv(folder / "venv", [EXAMPLE_PLUGIN])
+    assert sys.prefix != str(built.path)
+    return built
