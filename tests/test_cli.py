@@ -222,6 +222,7 @@ def test_every_strategy_file_validates(path: Path, request: pytest.FixtureReques
     assert re.fullmatch(pattern, proc.stdout), proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("cli_logging")
 @pytest.mark.parametrize("path", STRATEGY_PARAMS)
 def test_every_strategy_file_runs(

@@ -281,6 +281,7 @@ def _builtin_doc() -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_every_built_in_feature_kind_passes_with_every_layer_at_work(tmp_path: Path) -> None:
     doc = _builtin_doc()
     path = write_strategy(tmp_path, doc)

@@ -229,6 +229,7 @@ def _assert_same(batch: RunOutcome, per_bar: RunOutcome) -> None:
     assert _outputs(batch) == _outputs(per_bar)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,

@@ -267,6 +267,7 @@ def _assert_matches_vectorbt(
 COSTS = [(0.0, 0.0), (10.0, 0.0), (0.0, 25.0), (10.0, 5.0), (75.0, 30.0)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fill", ["close", "next_open"])
 @pytest.mark.parametrize(("fee_bps", "slippage_bps"), COSTS)
 @pytest.mark.parametrize("seed", [0, 1, 2])

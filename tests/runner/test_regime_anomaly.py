@@ -342,6 +342,7 @@ def test_an_unknown_regime_and_a_bad_contamination_exit_2(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.slow
 def test_the_shipped_strategy_filters_and_gates_through_the_cli(tmp_path: Path) -> None:
     overrides = [
         "data.bars=4000",

@@ -187,6 +187,7 @@ execution: {{kind: simulated}}
 """
 
 
+@pytest.mark.slow
 def test_a_ccxt_strategy_backtests_online_then_offline_from_the_cache(
     tmp_path: Path, emulator: ExchangeEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -179,6 +179,7 @@ def _cases(draw: st.DrawFn) -> tuple[Any, np.ndarray, np.ndarray]:
     return estimator, x, rows
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(_cases())
 def test_random_models_predict_exactly_what_sklearn_predicts(
@@ -190,6 +191,7 @@ def test_random_models_predict_exactly_what_sklearn_predicts(
     _assert_exact(compiled, estimator, x[:50])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "estimator",
     [

@@ -395,6 +395,7 @@ def test_single_class_failure_exits_2_through_the_cli(
 # --- parallel folds -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("estimator", "params"),
     [

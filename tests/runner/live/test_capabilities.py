@@ -110,8 +110,8 @@ def strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "capability_plugin.py").write_text(PLUGIN, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CAP_KEY", "key")
-    monkeypatch.setenv("CAP_SECRET", "secret")
+    monkeypatch.setenv("CAP_KEY", "capability-test-key-5e1f0c7a")
+    monkeypatch.setenv("CAP_SECRET", "capability-test-secret-9b2d4e61")
     path = tmp_path / "s.yaml"
     path.write_text(BASE, encoding="utf-8")
     saved = structlog.get_config()
