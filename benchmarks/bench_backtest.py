@@ -25,10 +25,10 @@ import pandas as pd
 from machine import describe
 
 from tradeloom.domain import ModelOutput, RunInfo
+from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.runner.backtest import Driver, compute_features, run_backtest
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.logs import configure_logging
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
@@ -81,7 +81,8 @@ class _Fixed:
 
 
 def backtest(pipeline: Pipeline, folder: Path, driver: Driver) -> None:
-    journal = Journal(folder / f"j{time.perf_counter_ns()}.sqlite")
+    identity = RunIdentity("bench", "bench", "backtest")
+    journal = open_journal(folder / f"j{time.perf_counter_ns()}.sqlite", identity)
     run = RunInfo("bench", "bench", "backtest", str(folder))
     run_backtest(pipeline, Recorder(journal, load_plugins([]).hook, run), "bench", driver=driver)
     journal.close()

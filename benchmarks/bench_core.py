@@ -6,10 +6,14 @@ engine), long-only, all-in, 0.1% fees, no slippage, fills at the signal bar's cl
 100,000 initial cash. Each engine is warmed up once, then timed ``--runs`` times
 (the fast engines interleaved, round by round); medians are quoted, with min and max.
 
-  a. tradeloom's compiled core, `execute_core` (signal, risk, execution, portfolio),
-     recording every signal, decision, rejection, order, fill and trade as event rows;
-  b. the same plus `replay_events` into a Recorder over a SQLite Journal (what a
-     backtest journals; I/O bound);
+  a. tradeloom's compiled core, `CoreState.run` (signal, risk engine, execution,
+     portfolio: the step every mode runs), recording every signal, decision,
+     rejection, order, fill and trade as event rows; the equity curve is not a per-bar
+     output of the core (it follows from the fills' rows, `tradeloom.core.curves`), as
+     vectorbt's ``from_signals`` leaves ``value()`` to a later call; line a'. adds it;
+  b. the same plus the full typed journal: the rows as column batches written in bulk
+     to a fresh SQLite journal (WAL, synchronous=FULL, hash-chained), committed and
+     closed: what a backtest journals;
   c. vectorbt's ``Portfolio.from_signals`` with ``size=np.inf`` (the call, which runs the
      simulation; ``final_value()`` is computed outside that timing, and timed with it on
      a second line); ``min_size=0`` and a tz-naive index, see `throughput`;
@@ -22,10 +26,10 @@ The engines must agree before their speeds mean anything: final equities, trade
 counts, and whether the trades have the same bars and sizes are printed.
 
 Then the per-bar driver's latency: one bar of strategies/btc_rf.yaml through the
-per-bar features (`FeatureStepper`) and `BarEngine.on_bar` (signal, sizing, risk
-rules, simulated venue, portfolio, journal over SQLite), the model's output replaced
-by precomputed probabilities; with the journal committing every event (as live runs)
-and every 1000, and with the strategy's AUC monitor. Last, ``tradeloom run`` as a
+per-bar features (`FeatureStepper`) and the engine (the compiled step for one bar,
+each event journaled as it comes, as paper and live run), the model's output
+replaced by precomputed probabilities; committing at every bar (as live runs) and
+every 1000 bars, and with the strategy's AUC monitor. Last, ``tradeloom run`` as a
 subprocess, cold (a fresh ``NUMBA_CACHE_DIR``, every kernel compiled) and warm.
 
     python benchmarks/bench_core.py [--bars 1000000] [--runs 7] [--peer-bars N]
@@ -36,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import shutil
 import statistics
@@ -55,12 +58,18 @@ import numpy as np
 import pandas as pd
 from machine import describe
 
+from tradeloom.core.curves import equity_curve, fill_marks
+from tradeloom.core.decode import RowContext
+from tradeloom.core.layout import EV_TRADE
+from tradeloom.core.params import CoreSpec
+from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import OHLCV, Bar, RunInfo
+from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
-from tradeloom.runner.batch import CoreParams, core_params, execute_core, replay_events
-from tradeloom.runner.engine import BarEngine
+from tradeloom.runner.bulk_journal import rows_to_batches
+from tradeloom.runner.core_spec import core_spec
+from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.logs import configure_logging
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -70,7 +79,6 @@ STRATEGY_FILE = ROOT / "strategies" / "btc_rf.yaml"
 CASH = 100_000.0
 FEE = 0.001
 FRACTIONAL_UNIT = 1e-14  # backtesting.py trades whole units of this
-TRADE_KIND = 8  # a closed trade's event row (tradeloom.runner.batch)
 
 
 # -- the market and the signals ------------------------------------------------------------
@@ -156,7 +164,7 @@ execution: {kind: simulated, initial_cash: 100000, fill: close, fee_bps: 10, all
 """
 
 
-def tradeloom_setup(folder: Path) -> tuple[object, object, CoreParams]:
+def tradeloom_setup(folder: Path) -> tuple[object, object, CoreSpec]:
     """Build the strategy the engines run, through the real schema and wiring.
 
     The precomputed model gives probability 1.0 at an entry, 0.0 at an exit and 0.5
@@ -168,19 +176,26 @@ def tradeloom_setup(folder: Path) -> tuple[object, object, CoreParams]:
     (folder / "strategy.yaml").write_text(STRATEGY)
     config, plugins = load_strategy(folder / "strategy.yaml", [])
     pipeline = build_pipeline(config)
-    params = core_params(pipeline)
-    assert params is not None, "every sequential layer of this strategy has a kernel"
+    spec = core_spec(pipeline, 60)
+    assert spec.compiled, "every sequential layer of this strategy runs in the core"
+    got = (spec.signal, spec.sizing, spec.drawdown_limits, spec.venue, spec.max_holding_bars)
     expected = (
         ThresholdKernel(1.0, 1),
         SizingKernel("fixed_fraction", 1.0),
         (),
         VenueKernel(True, 0.0, FEE, False, CASH, None),
-        0,
+        None,
     )
-    got = (params.signal, params.sizing, params.drawdown_limits, params.venue)
-    assert (*got, params.max_holding_bars) == expected, params
-    assert math.isnan(params.stop_loss) and math.isnan(params.take_profit), params
-    return pipeline, plugins, params
+    assert got == expected, spec
+    assert spec.stop_loss is None and spec.take_profit is None, spec
+    return pipeline, plugins, spec
+
+
+def run_core(spec: CoreSpec, inputs: BarInputs) -> CoreState:
+    """Run every bar through the compiled step; return its state and rows."""
+    state = CoreState(spec, capacity=len(inputs) // 8)
+    state.run(inputs, len(inputs))
+    return state
 
 
 @numba.njit(cache=False)
@@ -235,38 +250,28 @@ def backtesting_py(frame: pd.DataFrame, entries: np.ndarray, exits: np.ndarray) 
     )
 
 
-def journal_replay(
-    folder: Path,
-    pipeline: object,
-    plugins: object,
-    params: CoreParams,
-    frame: pd.DataFrame,
-    probability: np.ndarray,
-    runs: int,
+def core_and_journal(
+    folder: Path, spec: CoreSpec, inputs: BarInputs, runs: int
 ) -> tuple[list[float], int]:
-    """Time `execute_core` plus `replay_events` into a fresh SQLite journal, as a backtest."""
+    """Time the core plus its full journal, written in bulk to a fresh SQLite file."""
     seconds = []
     rows = 0
     for k in range(runs + 1):  # the first is the warm-up
         path = folder / f"journal-{k}.sqlite"
-        journal = Journal(path)
-        run = RunInfo("bench", "bench_core", "backtest", str(folder))
-        recorder = Recorder(journal, plugins.hook, run)  # type: ignore[attr-defined]
+        journal = open_journal(path, RunIdentity("bench_core", "bench", "backtest"))
         start = time.perf_counter()
-        result = execute_core(params, frame, probability)
-        replay_events(
-            result,
-            pipeline=pipeline,  # type: ignore[arg-type]
-            frame=frame,
-            probability=probability,
-            trainings_at={},
-            recorder=recorder,
+        state = run_core(spec, inputs)
+        ctx = RowContext(
+            times=lambda i: pd.Timestamp(0),
+            order_id=lambda n: f"bench-{n:06d}",
             order_prefix="bench",
         )
+        converted = rows_to_batches(state.rows(), ctx, inputs.time_ns, "BTC/USDT")
+        journal.write_columns(converted.batches)
         journal.close()
         if k:
             seconds.append(time.perf_counter() - start)
-        rows = journal._seq
+        rows = journal.last_seq
         path.unlink()
     return seconds, rows
 
@@ -308,10 +313,17 @@ def throughput(args: argparse.Namespace) -> None:
     exits_s = pd.Series(exits, index=index)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pipeline, plugins, params = tradeloom_setup(folder)
+        _, _, spec = tradeloom_setup(folder)
+        inputs = BarInputs.of(
+            [frame[k].to_numpy(np.float64) for k in OHLCV], probability, frame.index.asi8
+        )
 
         def core() -> Any:
-            return execute_core(params, frame, probability)
+            return run_core(spec, inputs)
+
+        def core_curve() -> Any:
+            state = run_core(spec, inputs)
+            return equity_curve(fill_marks(state.rows()), close, CASH)
 
         def vectorbt() -> Any:
             return vbt.Portfolio.from_signals(
@@ -332,16 +344,15 @@ def throughput(args: argparse.Namespace) -> None:
             return floor_loop(close, entries, exits, FEE, CASH)
 
         fast = {
-            "tradeloom core (execute_core)": core,
+            "tradeloom core (CoreState.run)": core,
+            "tradeloom core + equity curve": core_curve,
             "vectorbt from_signals": vectorbt,
             "vectorbt from_signals + final_value()": vectorbt_value,
             "bare numba loop (floor)": floor,
         }
         times = interleaved(fast, args.runs)
-        journal_seconds, rows = journal_replay(
-            folder, pipeline, plugins, params, frame, probability, max(1, min(args.runs, 3))
-        )
-        times["tradeloom core + journal (replay)"] = journal_seconds
+        journal_seconds, rows = core_and_journal(folder, spec, inputs, max(3, args.runs))
+        times["tradeloom core + full journal (bulk)"] = journal_seconds
 
     peer_n = min(args.peer_bars or n, n)
     bt = backtesting_py(frame.iloc[:peer_n], entries[:peer_n].copy(), exits[:peer_n].copy())
@@ -351,19 +362,20 @@ def throughput(args: argparse.Namespace) -> None:
         bt_times = [timed(bt.run) for _ in range(args.peer_runs)]
 
     # -- do the engines compute the same thing?
-    result = core()
-    ours = result.equity
-    kinds = np.bincount(result.events[:, 0].astype(int), minlength=9)
+    state = core()
+    events = state.rows()
+    ours = equity_curve(fill_marks(events), close, CASH)[:, 2]
+    kinds = np.bincount(events[:, 0].astype(int), minlength=EV_TRADE + 1)
     pf = vectorbt()
     value = pf.value().to_numpy()
     records = pf.trades.records
     floor_final, floor_trades = floor()
     print(
-        f"tradeloom recorded {len(result.events):,} event rows: {kinds[1]:,} signals, "
-        f"{kinds[2]:,} decisions, {kinds[3]:,} rejections, {kinds[5]:,} orders, "
-        f"{kinds[6]:,} fills, {kinds[8]:,} trades; the journal replay wrote {rows:,} rows"
+        f"tradeloom recorded {len(events):,} event rows: {kinds[2]:,} signals, "
+        f"{kinds[3]:,} decisions, {kinds[4]:,} rejections, {kinds[6]:,} orders, "
+        f"{kinds[7]:,} fills, {kinds[EV_TRADE]:,} trades; the journal holds {rows:,} rows"
     )
-    trades = result.events[result.events[:, 0] == TRADE_KIND][:, 3:]
+    trades = events[events[:, 0] == EV_TRADE][:, 3:]
     print("agreement with tradeloom: final equity; closed trades (entry and exit bars, size)")
     print(f"  tradeloom core          {ours[-1]:.12e}  {len(trades):7,d}")
     closed = records[records["status"] == 1]
@@ -403,15 +415,16 @@ def throughput(args: argparse.Namespace) -> None:
     print(line(f"backtesting.py run() [{peer_n:,} bars]", bt_times, peer_n))
     rate = {name: n / statistics.median(seconds) for name, seconds in times.items()}
     rate["backtesting.py"] = peer_n / statistics.median(bt_times)
-    ours_rate = rate["tradeloom core (execute_core)"]
-    print("tradeloom core's median bars/s over:")
-    for name in (
-        "vectorbt from_signals",
-        "vectorbt from_signals + final_value()",
-        "backtesting.py",
-        "bare numba loop (floor)",
-    ):
-        print(f"  {name:<38} {ours_rate / rate[name]:9.3f}")
+    for ours_name in ("tradeloom core (CoreState.run)", "tradeloom core + full journal (bulk)"):
+        ours_rate = rate[ours_name]
+        print(f"{ours_name}: median bars/s over")
+        for name in (
+            "vectorbt from_signals",
+            "vectorbt from_signals + final_value()",
+            "backtesting.py",
+            "bare numba loop (floor)",
+        ):
+            print(f"  {name:<38} {ours_rate / rate[name]:9.3f}")
     rust = "available" if _vectorbt_rust() else "not installed: numba engine"
     print(f"  (vectorbt-rust {rust})")
 
@@ -452,14 +465,15 @@ def latency(args: argparse.Namespace) -> None:
     warm, measured = 2_000, args.latency_bars
     print(
         f"\nper-bar driver latency, strategies/btc_rf.yaml: features (FeatureStepper), then "
-        f"BarEngine.on_bar (signal, Kelly sizing, drawdown halt, holding limit, simulated "
-        f"venue, journal); the model's output replaced by seeded uniform probabilities; "
-        f"{measured:,} bars timed after {warm:,}; microseconds"
+        f"the engine, one bar per call of the compiled step (signal, Kelly sizing, drawdown "
+        f"halt, holding limit, simulated venue; each event journaled as it comes); the "
+        f"model's output replaced by seeded uniform probabilities; {measured:,} bars timed "
+        f"after {warm:,}; microseconds"
     )
     cases = [
-        ("no monitor, journal flush_every=1", False, 1),
-        ("no monitor, journal flush_every=1000", False, 1000),
-        ("+ rolling_auc monitor, flush_every=1000", True, 1000),
+        ("no monitor, commit every bar", False, 1),
+        ("no monitor, commit every 1000 bars", False, 1000),
+        ("+ rolling_auc monitor, every 1000 bars", True, 1000),
     ]
     for label, monitored, flush_every in cases:
         config, plugins = load_strategy(STRATEGY_FILE, [f"data.bars={warm + measured}"])
@@ -473,10 +487,21 @@ def latency(args: argparse.Namespace) -> None:
         frame = bars.frame
         o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
         times = list(frame.index)
+        inputs = BarInputs.of([o, h, lo, c, v], p, frame.index.asi8)
         with tempfile.TemporaryDirectory() as tmp:
-            journal = Journal(Path(tmp) / "journal.sqlite", flush_every=flush_every)
+            journal = open_journal(
+                Path(tmp) / "journal.sqlite", RunIdentity(config.name, "bench", "paper")
+            )
             run = RunInfo("bench", config.name, "paper", tmp)
-            engine = BarEngine(pipeline, Recorder(journal, plugins.hook, run), "bench")
+            engine = Engine(
+                pipeline,
+                Recorder(journal, plugins.hook, run),
+                lambda n: f"bench-{n:06d}",
+                times=times.__getitem__,
+                timeframe_seconds=bars.timeframe_seconds,
+                features=lambda i, row=row: row.values,  # type: ignore[misc]
+                columns=tuple(stepper.columns),
+            )
             ns = np.empty((len(bars), 3), np.int64)
             clock = time.perf_counter_ns
             for t in range(len(bars)):
@@ -486,10 +511,12 @@ def latency(args: argparse.Namespace) -> None:
                 ns[t, 0] = clock()
                 row.values = stepper.step(bar)
                 ns[t, 1] = clock()
-                engine.on_bar(bar, float(p[t]), row)
+                engine.run(inputs, t + 1)
+                if (t + 1) % flush_every == 0:
+                    journal.flush()
                 ns[t, 2] = clock()
             journal.close()
-            rows = journal._seq
+            rows = journal.last_seq
         us = np.diff(ns[warm:], axis=1) / 1e3
         total = us.sum(axis=1)
         p50, p99, p999 = np.percentile(total, [50, 99, 99.9])
@@ -498,7 +525,7 @@ def latency(args: argparse.Namespace) -> None:
         print(
             f"  {label:<40} p50 {p50:7.1f}  p99 {p99:8.1f}  p99.9 {p999:8.1f}  "
             f"max {total.max():8.1f}  | features p50 {f50:5.1f} p99 {f99:6.1f}  "
-            f"on_bar p50 {e50:6.1f} p99 {e99:8.1f}  ({rows:,} journal rows)"
+            f"engine p50 {e50:6.1f} p99 {e99:8.1f}  ({rows:,} journal rows)"
         )
     stepped = sum(hasattr(f, "stepper") for f in pipeline.features)
     print(

@@ -136,9 +136,9 @@ def backtest_per_bar(bars: int, folder: Path) -> float:
     from dataclasses import replace
 
     from tradeloom.domain import Bars, RunInfo
+    from tradeloom.journal import RunIdentity, open_journal
     from tradeloom.runner.backtest import run_backtest
     from tradeloom.runner.events import Recorder
-    from tradeloom.runner.journal import Journal
 
     frame = make_bars(HISTORY + bars)
     frame.index = frame.index.as_unit("ns")
@@ -153,7 +153,7 @@ def backtest_per_bar(bars: int, folder: Path) -> float:
 
     pipeline = replace(pipeline, data=Frame())  # type: ignore[arg-type]
     pipeline.model.fit_predict(pipeline.data.load(), _features(pipeline))  # warm the imports
-    journal = Journal(folder / "bt.sqlite")
+    journal = open_journal(folder / "bt.sqlite", RunIdentity("bench", "bt", "backtest"))
     recorder = Recorder(journal, plugins.hook, RunInfo("bt", "bench", "backtest", str(folder)))
     started = time.perf_counter()
     run_backtest(pipeline, recorder, "bt", driver="per_bar")

@@ -31,12 +31,12 @@ import yaml
 from plugin_venv import EXAMPLE_GROUP
 
 from tradeloom import __version__
+from tradeloom.journal import RunFailed, RunStarted, journal_digest, read_events, read_sequenced
 from tradeloom.plugins.component import LAYERS
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.runner.cli import main
-from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
 
@@ -192,10 +192,8 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
     assert len(pd.read_csv(out / "orders.csv")) == metrics["orders"]
     assert metrics["fees"] == pytest.approx(fills["fee"].sum(), rel=1e-12, abs=1e-12)
 
-    rows = list(read_journal(out / "journal.sqlite"))
-    assert (rows[0][3], json.loads(rows[0][5])["event"]) == ("run", "started")
-    assert (rows[-1][3], json.loads(rows[-1][5])["event"]) == ("run", "finished")
-    types = [r[3] for r in rows]
+    types = [e.KIND for e in read_events(out / "journal.sqlite")]
+    assert (types[0], types[-1]) == ("run_started", "run_finished")
     assert types.count("order") == metrics["orders"]
     assert types.count("fill") == metrics["fills"]
     return metrics
@@ -335,17 +333,18 @@ def _runs_on_the_exchange_emulator(
             r"position \S+, cash \S+, state ACTIVE\n",
             proc.stdout,
         ), proc.stdout
-    rows = [(r[1], r[3], json.loads(r[5])) for r in read_journal(run_dir / "journal.sqlite")]
-    runs = [payload["event"] for _, kind, payload in rows if kind == "run"]
-    assert runs == ["started", "stopped", "stopped"]
-    assert rows[0][2]["mode"] == "paper"
-    warm_up = next(payload for _, kind, payload in rows if kind == "warm_up")
-    assert warm_up["bars"] >= EXCHANGE_BARS
-    live_bars = [bar for bar, kind, _ in rows if kind == "live_bar"]
+    events = list(read_events(run_dir / "journal.sqlite"))
+    runs = [e.KIND for e in events if e.KIND.startswith("run_")]
+    assert runs == ["run_started", "run_stopped", "run_stopped"]
+    assert getattr(events[0], "mode") == "paper"  # noqa: B009
+    warm_up = next(e for e in events if e.KIND == "warm_up")
+    assert warm_up.bars >= EXCHANGE_BARS
+    live_bars = [e.bar for e in events if e.KIND == "live_bar"]
     # every closed bar after the history, once, in order, across the restart
-    assert live_bars == list(range(warm_up["bars"], warm_up["bars"] + len(live_bars)))
+    first = warm_up.bars
+    assert live_bars == list(range(first, first + len(live_bars)))
     assert len(live_bars) >= 6
-    assert [kind for _, kind, _ in rows].count("restarted") == 1
+    assert [e.KIND for e in events].count("restarted") == 1
     assert yaml.safe_load((run_dir / "strategy.yaml").read_text())["name"] == doc["name"]
 
 
@@ -511,17 +510,10 @@ def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
     )
     # the journal was opened before the data was read: what it holds is kept,
     # and the failure is its last row
-    start_row, failed_row = list(read_journal(tmp_path / "run" / "journal.sqlite"))
-    assert (start_row[3], failed_row[3]) == ("run", "run")
-    started = json.loads(start_row[5])
-    assert (started["event"], started["strategy"], started["mode"]) == (
-        "started",
-        "tiny",
-        "backtest",
-    )
-    failed = json.loads(failed_row[5])
-    assert failed["event"] == "failed"
-    assert failed["error"].startswith("DataValidationError: data: ")
+    started, failed = list(read_events(tmp_path / "run" / "journal.sqlite"))
+    assert isinstance(started, RunStarted) and isinstance(failed, RunFailed)
+    assert (started.strategy, started.mode) == ("tiny", "backtest")
+    assert failed.error.startswith("DataValidationError: data: ")
     assert not (tmp_path / "run" / "metrics.json").exists()
 
     repaired = tradeloom(
@@ -545,18 +537,13 @@ def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before
         r"run failed: RuntimeError: observer failed on the fill of tiny-[0-9a-f]{8}-000001",
         proc.stderr.splitlines()[-1],
     )
-    rows = list(read_journal(tmp_path / "run" / "journal.sqlite"))
-    # the fill is journaled before observers hear of it
-    assert [r[3] for r in rows] == [
-        "run",
-        "data_loaded",
-        "signal",
-        "risk_decision",
-        "order",
-        "fill",
-        "run",
-    ]
-    assert json.loads(rows[-1][5])["event"] == "failed"
+    kinds = [e.KIND for e in read_events(tmp_path / "run" / "journal.sqlite")]
+    # a backtest journals its events in bulk, then observers hear of them: the fill the
+    # observer failed on is in the journal, and the run is marked failed after it
+    assert kinds[:2] == ["run_started", "data_loaded"]
+    assert "fill" in kinds
+    assert kinds[-1] == "run_failed"
+    assert "run_finished" not in kinds
 
 
 def test_bad_override_value(strategy: Path, tmp_path: Path) -> None:
@@ -607,12 +594,13 @@ def test_out_folder_holding_a_run_is_refused(strategy: Path, tmp_path: Path) -> 
     first = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     journal = tmp_path / "run" / "journal.sqlite"
-    before = list(read_journal(journal))
+    before = journal.read_bytes()
 
     again = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
 
     assert_user_error(again, "--out run: already holds a run (journal.sqlite); give a new folder")
-    assert list(read_journal(journal)) == before
+    assert journal.read_bytes() == before
+    assert [seq for seq, _ in read_sequenced(journal)][-1] > 1
 
 
 # --- plugins and schema ------------------------------------------------------------------
@@ -691,7 +679,8 @@ def test_per_bar_driver_writes_the_same_journal_as_the_batch_driver(
     )
 
 
-def test_batch_driver_refuses_a_plain_python_layer(strategy: Path, tmp_path: Path) -> None:
+def test_batch_driver_runs_a_plain_python_layer_too(strategy: Path, tmp_path: Path) -> None:
+    # the core asks the plugin's rule at each bar, in whichever driver
     _edit(
         strategy,
         "risk:\n  sizing:",
@@ -700,10 +689,12 @@ def test_batch_driver_refuses_a_plain_python_layer(strategy: Path, tmp_path: Pat
     )
     _edit(strategy, "name: tiny\n", "name: tiny\nplugins: [feature_limit_rule]\n")
     fixtures = ROOT / "tests/fixtures/plugins"
-    proc = tradeloom("run", "s.yaml", "--driver", "batch", cwd=tmp_path, pythonpath=fixtures)
-    assert_user_error(
-        proc,
-        "s.yaml: --driver batch needs a compiled kernel for every sequential layer; "
-        "a plugin component here is plain Python (use --driver auto or per-bar)",
-    )
-    assert tradeloom("run", "s.yaml", cwd=tmp_path, pythonpath=fixtures).returncode == 0
+    digests = []
+    for driver in ("batch", "per-bar"):
+        out = tmp_path / driver
+        proc = tradeloom(
+            "run", "s.yaml", "--driver", driver, "--out", out, cwd=tmp_path, pythonpath=fixtures
+        )
+        assert proc.returncode == 0, proc.stderr
+        digests.append(journal_digest(out / "journal.sqlite"))
+    assert digests[0] == digests[1]

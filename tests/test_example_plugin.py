@@ -28,10 +28,10 @@ from structlog.testing import capture_logs
 
 from tradeloom.domain import Bar, Bars, Halt, OrderIntent, PortfolioView, Rejection, RunInfo
 from tradeloom.errors import ConfigError
+from tradeloom.journal import journal_digest, read_rows
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.protocols import Feature, RiskContext, RiskRule
-from tradeloom.runner.journal import journal_digest, read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"
@@ -399,11 +399,11 @@ def test_observers_see_every_event_of_a_run_and_change_no_decision(
     }
     argument_of = dict(hook_of.values())
     expected = []
-    for _, bar, _, kind, _, payload in read_journal(observed / "journal.sqlite"):
-        data = json.loads(payload)
+    for row in read_rows(observed / "journal.sqlite"):
+        bar, kind, data = row.bar, row.kind, row.values
         if kind in hook_of:
             expected.append((hook_of[kind][0], bar))
-        elif kind == "risk_decision" and data["outcome"] == "rejected":
+        elif kind == "rejection":
             expected.append(("tradeloom_risk_rejection", data["code"]))
     seen = []
     for name, kwargs in calls[2:-1]:
@@ -492,21 +492,22 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
     assert metrics["strategy"] == "example_plugin"
     assert metrics["bars"] == 6000
 
+    # SQL reads the rejections as typed columns; only the values mapping is JSON
     db = sqlite3.connect(f"file:{out / 'journal.sqlite'}?mode=ro", uri=True)
     try:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
+        columns = [row[1] for row in db.execute("PRAGMA table_info(rejection)")]
         rows = db.execute(
-            "SELECT payload FROM events WHERE type = 'risk_decision' ORDER BY seq"
+            "SELECT code, message, \"values\" FROM rejection WHERE code = 'MAX_VOLATILITY' "
+            "ORDER BY seq"
         ).fetchall()
     finally:
         db.close()
-    assert columns == ["seq", "bar", "ts", "type", "correlation_id", "payload"]
-    rejected = [
-        p for p in map(json.loads, (r[0] for r in rows)) if p.get("code") == "MAX_VOLATILITY"
-    ]
+    assert columns == [
+        "seq", "bar", "timestamp", "symbol", "correlation_id", "code", "message", "values", "hash"
+    ]  # fmt: skip
+    rejected = [{"code": c, "message": m, "values": json.loads(v)} for c, m, v in rows]
     assert rejected, "the limit is set so that max_volatility rejects some entries"
     for payload in rejected:
-        assert payload["outcome"] == "rejected"
         value = payload["values"]["volatility_24"]
         assert value > 0.8 and payload["values"]["limit"] == 0.8
         assert re.fullmatch(r"volatility_24=\d+\.\d+ > limit=0\.8", payload["message"])

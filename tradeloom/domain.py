@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.calendars import CRYPTO, TradingCalendar
+
 __all__ = [
     "OHLCV",
     "Bar",
@@ -37,6 +39,7 @@ __all__ = [
     "Retraining",
     "RunInfo",
     "Signal",
+    "Trade",
 ]
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -71,6 +74,8 @@ class Bars:
         timeframe_seconds: Bar length in seconds; metrics are annualized from it.
         repaired: Issues that ``validation: repair`` dropped or fixed.
         gaps: Issues kept as they are (gaps cannot be repaired by dropping rows).
+        calendar: When the market trades (`tradeloom.calendars`): closures are not gaps,
+            and metrics are annualized over its year.
     """
 
     frame: pd.DataFrame
@@ -79,6 +84,7 @@ class Bars:
     timeframe_seconds: int
     repaired: tuple[DataIssue, ...] = ()
     gaps: tuple[DataIssue, ...] = ()
+    calendar: TradingCalendar = CRYPTO
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -374,3 +380,51 @@ class RunInfo:
     strategy: str
     mode: str
     run_dir: str
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A round trip: from the fill that opened a position to the one that closed it.
+
+    Attributes:
+        direction: +1 long, -1 short.
+        quantity: The largest size the position reached.
+        entry_price: The average entry price.
+        exit_price: The average price of the reductions that closed it.
+        fees: Every fee paid while it was open (a flipping fill's fee is split).
+        pnl: The profit, net of those fees, in quote currency.
+    """
+
+    direction: int
+    entry_bar: int
+    entry_time: pd.Timestamp
+    exit_bar: int
+    exit_time: pd.Timestamp
+    quantity: float
+    entry_price: float
+    exit_price: float
+    fees: float
+    pnl: float
+
+    @property
+    def return_pct(self) -> float:
+        """Return the profit as a fraction of the entry notional."""
+        return self.pnl / (self.quantity * self.entry_price)
+
+    @classmethod
+    def from_kernel(
+        cls, values: npt.NDArray[np.float64], entry_time: pd.Timestamp, exit_time: pd.Timestamp
+    ) -> Trade:
+        """Build a trade from the core's array (`tradeloom.core.accounting.TRADE_FIELDS`)."""
+        return cls(
+            direction=int(values[0]),
+            entry_bar=int(values[1]),
+            entry_time=entry_time,
+            exit_bar=int(values[2]),
+            exit_time=exit_time,
+            quantity=float(values[3]),
+            entry_price=float(values[4]),
+            exit_price=float(values[5]),
+            fees=float(values[6]),
+            pnl=float(values[7]),
+        )

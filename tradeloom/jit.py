@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 import numba
 from numba.core import caching
 
-__all__ = ["kernel", "package_stamp"]
+__all__ = ["core_kernel", "kernel", "package_stamp"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,3 +88,17 @@ _install_locators()
 def kernel(func: F) -> F:
     """Compile ``func`` in nopython mode, cached on disk, on its first call."""
     return cast(F, numba.njit(cache=True, error_model="numpy")(func))
+
+
+def core_kernel(func: F) -> F:
+    """A `kernel` for the bar's state machine: compiled without numba's reference counting.
+
+    numba counts references to arrays: every call that passes an array takes and
+    releases a count, two atomic operations per array, and a step that calls a
+    helper with five arrays at every bar spends far more on them than on its work
+    (measured: 25 ns per bar for marking one position, 0.9 ns without). The core's
+    kernels never allocate (their arrays are passed in), so they need no counting;
+    numba refuses to compile one that allocates, which keeps it that way.
+    """
+    compile_ = numba.njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
+    return cast(F, compile_(func))

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pandas as pd
 
-__all__ = ["SECONDS_PER_YEAR", "format_timestamp", "parse_timeframe", "periods_per_year"]
+from tradeloom.bounds import MAX_TIMEFRAME_SECONDS
+
+__all__ = [
+    "SECONDS_PER_YEAR",
+    "TIMESTAMP_RANGE",
+    "format_timestamp",
+    "last_bar_problem",
+    "parse_timeframe",
+    "periods_per_year",
+]
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
 """Crypto markets trade around the clock: a year is 365 days of bars."""
@@ -19,15 +29,27 @@ def parse_timeframe(text: str) -> int:
     """Return the length of a timeframe such as ``15m`` or ``1h`` in seconds.
 
     Raises:
-        ValueError: ``text`` is not a number followed by one of s, m, h, d, w.
+        ValueError: ``text`` is not a number followed by one of s, m, h, d, w, or is
+            longer than `MAX_TIMEFRAME_SECONDS` (366 days).
     """
     match = _PATTERN.match(text.strip())
     if match is None:
         raise ValueError(
             "timeframe must be a number and a unit (s, m, h, d, w) such as 1m, 4h, 1d; "
-            f"was '{text}'"
+            f"was '{_short(text)}'"
         )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    digits, unit = match.groups()
+    seconds = int(digits) * _UNITS[unit] if len(digits) <= 12 else MAX_TIMEFRAME_SECONDS + 1
+    if seconds > MAX_TIMEFRAME_SECONDS:
+        raise ValueError(
+            f"timeframe must be at most {MAX_TIMEFRAME_SECONDS // 86_400} days (such as 1d, "
+            f"1w or 30d); was '{_short(text)}'"
+        )
+    return seconds
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def periods_per_year(timeframe_seconds: int) -> float:
@@ -48,3 +70,32 @@ def format_timestamp(value: pd.Timestamp | int) -> str:
     if ts.second:
         return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
     return ts.strftime("%Y-%m-%dT%H:%MZ")
+
+
+TIMESTAMP_RANGE = "1677-09-21T00:13Z .. 2262-04-11T23:47Z"
+"""The times a bar may have: what pandas' nanosecond timestamps hold."""
+
+
+def last_bar_problem(start: pd.Timestamp, bars: int, timeframe: str, seconds: int) -> str | None:
+    """Return why ``bars`` bars of ``seconds`` from ``start`` do not fit, or None.
+
+    The last bar must open no later than pandas' last timestamp (2262-04-11); a series
+    past it would wrap around to 1677 silently.
+    """
+    last_ns = start.value + (bars - 1) * seconds * 1_000_000_000
+    if last_ns <= pd.Timestamp.max.value:
+        return None
+    fitting = (pd.Timestamp.max.value - start.value) // (seconds * 1_000_000_000) + 1
+    try:
+        when = f"in {pd.Timestamp(0, tz='UTC').to_pydatetime() + _delta(last_ns):%Y}"
+    except OverflowError:
+        when = "after the year 9999"
+    return (
+        f"{bars:,} {timeframe} bars from {format_timestamp(start)} would end {when}, past the "
+        f"last time a bar may have (2262-04-11T23:47Z); give at most {max(fitting, 0):,} bars "
+        "or an earlier start"
+    )
+
+
+def _delta(nanoseconds: int) -> datetime.timedelta:
+    return datetime.timedelta(microseconds=nanoseconds // 1000)

@@ -10,7 +10,6 @@ reads. The command's exit codes are checked through the real CLI.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -36,8 +35,8 @@ from tradeloom.diagnostics.lookahead import (
 )
 from tradeloom.domain import Bars
 from tradeloom.errors import UserError
+from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -300,12 +299,12 @@ def test_every_built_in_feature_kind_passes_with_every_layer_at_work(tmp_path: P
     config, plugins = load_strategy(path)
     outcome = run_strategy(build_pipeline(config), plugins, out=tmp_path / "run")
     first = report.cuts[0]
-    rows = list(read_journal(outcome.run_dir / "journal.sqlite"))
-    early = Counter(row[3] for row in rows if row[1] is not None and row[1] <= first)
+    rows = list(read_rows(outcome.run_dir / "journal.sqlite"))
+    early = Counter(row.kind for row in rows if 0 <= row.bar <= first)
     for kind in ("model_trained", "signal", "risk_decision", "order", "fill", "health"):
         assert early[kind] > 0, (kind, early)
     # a fold trained before a cut predicts past it: its predict_end is compared clipped
-    folds = [json.loads(row[5]) for row in rows if row[3] == "model_trained"]
+    folds = [row.values for row in rows if row.kind == "model_trained"]
     assert any(f["predict_start"] <= t < f["predict_end"] for f in folds for t in report.cuts)
     assert re.fullmatch(
         rf"reference: 900 bars, first prediction at bar \d+; cut points "
@@ -340,10 +339,10 @@ def _journal_rows(folder: Path, path: Path) -> list[int]:
     outcome = run_strategy(build_pipeline(config), plugins, out=folder / "rows")
     rows = [
         r
-        for r in read_journal(outcome.run_dir / "journal.sqlite")
-        if r[3] not in ("run", "data_loaded")
+        for r in read_rows(outcome.run_dir / "journal.sqlite")
+        if r.kind not in RUN_KINDS | {"data_loaded"}
     ]
-    return [sum(1 for r in rows if r[1] <= t) for t in CUTS]
+    return [sum(1 for r in rows if r.bar <= t) for t in CUTS]
 
 
 # --- leaky components are caught and named -----------------------------------------------

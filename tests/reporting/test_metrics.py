@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from tradeloom.domain import Trade
 from tradeloom.reporting.metrics import performance, prediction_auc
-from tradeloom.runner.portfolio import Trade
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 

@@ -32,8 +32,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.runner.journal import journal_digest, read_journal
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -131,10 +131,10 @@ def write_strategy(folder: Path, doc: dict[str, Any], name: str = "strategy.yaml
 @dataclass(frozen=True)
 class JournalEvent:
     seq: int
-    bar: int | None
+    bar: int
     ts: str | None
     type: str
-    correlation_id: str
+    correlation_id: int
     payload: dict[str, Any]
 
 
@@ -151,8 +151,8 @@ class Run:
     @property
     def journal(self) -> list[JournalEvent]:
         return [
-            JournalEvent(seq, bar, ts, kind, corr, json.loads(payload))
-            for seq, bar, ts, kind, corr, payload in read_journal(self.dir / "journal.sqlite")
+            JournalEvent(r.seq, r.bar, r.timestamp, r.kind, r.correlation_id, r.values)
+            for r in read_rows(self.dir / "journal.sqlite")
         ]
 
     def events(self, kind: str, **match: Any) -> list[JournalEvent]:
@@ -209,10 +209,13 @@ def approx(value: float) -> Any:
 
 
 def decisions(run: Run) -> list[tuple[int | None, str, str]]:
-    """(bar, outcome, code or reason) of every risk decision in the journal."""
+    """(bar, outcome, code or reason) of every risk decision and rejection in the journal."""
     return [
-        (e.bar, e.payload["outcome"], e.payload.get("code", e.payload.get("reason")))
-        for e in run.events("risk_decision")
+        (e.bar, "rejected", e.payload["code"])
+        if e.type == "rejection"
+        else (e.bar, e.payload["outcome"], e.payload["reason"])
+        for e in run.journal
+        if e.type in ("risk_decision", "rejection")
     ]
 
 
@@ -262,7 +265,7 @@ def test_next_open_fills_at_the_next_open_with_slippage_and_fee(tmp_path: Path) 
         approx(quantity * 91 * slip),
     ]
     # a fill carries the correlation id of the decision behind it, not of its own bar
-    assert [e.correlation_id for e in run.events("fill")] == ["bar-0", "bar-4"]
+    assert [e.correlation_id for e in run.events("fill")] == [0, 4]
 
     equity = run.equity
     assert list(equity.columns) == ["timestamp", "close", "position", "cash", "equity", "drawdown"]
@@ -350,6 +353,8 @@ def test_entry_is_sized_on_equity_at_the_decision_close(tmp_path: Path) -> None:
         "outcome": "accepted",
         "reason": "ENTRY",
         "target_fraction": 0.5,
+        "trend": "",
+        "volatility": "",
     }
 
 
@@ -375,12 +380,10 @@ def test_opposite_signal_exits_a_long_only_position_then_short_is_refused(
 
     assert run.orders == [(0, 1, 50.0, "ENTRY"), (2, -1, 50.0, "EXIT_SIGNAL")]
     assert run.equity["position"].tolist() == [0.0, 50.0, 50.0, 0.0, 0.0]
-    [rejection] = run.events("risk_decision", outcome="rejected")
+    [rejection] = run.events("rejection")
     assert rejection.bar == 3
+    assert rejection.ts == "2024-01-01T03:00:00+00:00"
     assert rejection.payload == {
-        "outcome": "rejected",
-        "bar": 3,
-        "timestamp": "2024-01-01T03:00:00+00:00",
         "code": "SHORT_NOT_ALLOWED",
         "message": "short signal on a long-only venue (execution.allow_short: false)",
         "values": {},
@@ -546,7 +549,7 @@ def test_drawdown_halt_closes_the_position_and_refuses_every_later_signal(
     assert [e.type for e in run.journal if e.bar == 2] == [
         "halt",
         "signal",
-        "risk_decision",
+        "rejection",
         "order",
     ]
     assert run.orders == [(0, 1, 100.0, "ENTRY"), (2, -1, 100.0, "EXIT_HALT")]
@@ -554,7 +557,7 @@ def test_drawdown_halt_closes_the_position_and_refuses_every_later_signal(
     assert decisions(run) == [(0, "accepted", "ENTRY")] + [
         (bar, "rejected", "HALTED") for bar in range(2, 7)
     ]
-    messages = {e.payload["message"] for e in run.events("risk_decision", code="HALTED")}
+    messages = {e.payload["message"] for e in run.events("rejection", code="HALTED")}
     assert messages == {"trading is halted (MAX_DRAWDOWN_HALT)"}
     assert run.equity["position"].tolist() == [0.0, 100.0, 100.0, 0.0, 0.0, 0.0, 0.0]
     metrics = run.metrics
@@ -581,7 +584,7 @@ def test_kelly_sizing_rejects_no_edge_and_caps_at_max_position(tmp_path: Path) -
     )
 
     # payoff b = 1/3; full Kelly p - (1 - p) / b = 4p - 3
-    [no_edge] = run.events("risk_decision", outcome="rejected")
+    [no_edge] = run.events("rejection")
     assert no_edge.bar == 0
     assert no_edge.payload["code"] == "KELLY_NO_EDGE"
     assert no_edge.payload["message"] == "kelly=-0.2000 <= 0 (p_win=0.7000, payoff=0.3333)"
@@ -642,7 +645,7 @@ def test_an_order_decided_on_the_last_bar_expires_unfilled(tmp_path: Path) -> No
     [expired] = run.events("order_expired")
     assert expired.bar == 3
     assert expired.payload == {"order_id": order.id, "reason": "no bar left to fill"}
-    assert [e.type for e in run.journal][-3:] == ["order", "order_expired", "run"]
+    assert [e.type for e in run.journal][-3:] == ["order", "order_expired", "run_finished"]
     metrics = run.metrics
     assert (metrics["orders"], metrics["fills"], metrics["unfilled_orders"]) == (1, 0, 1)
     assert metrics["open_position"] == 0
@@ -691,7 +694,7 @@ def test_a_third_party_rule_blocks_entries_and_its_rejection_is_journaled(
         execution={"fill": "close"},
     )
 
-    rejected = run.events("risk_decision", outcome="rejected")
+    rejected = run.events("rejection")
     assert [(e.bar, e.payload["code"]) for e in rejected] == [
         (2, "FEATURE_ABOVE_LIMIT"),
         (7, "FEATURE_ABOVE_LIMIT"),
@@ -756,7 +759,7 @@ def test_a_third_party_halt_stops_trading(tmp_path: Path, feature_limit_rule: An
         "halted at bar 2",
     )
     assert run.orders == [(1, 1, 50.0, "ENTRY"), (2, -1, 50.0, "EXIT_HALT")]
-    [rejected] = run.events("risk_decision", outcome="rejected")
+    [rejected] = run.events("rejection")
     assert (rejected.bar, rejected.payload["code"], rejected.payload["message"]) == (
         4,
         "HALTED",
@@ -826,7 +829,7 @@ def test_every_observer_hook_fires_once_per_journaled_event(
     for name, kw in calls:
         by_hook.setdefault(name, []).append(kw)
     journal = Counter(e.type for e in run.journal)
-    rejected = run.events("risk_decision", outcome="rejected")
+    rejected = run.events("rejection")
     expected = {
         "tradeloom_run_started": 1,
         "tradeloom_run_finished": 1,
@@ -970,9 +973,9 @@ def _until(events: list[JournalEvent], bar: int) -> list[tuple[Any, ...]]:
     """The journal up to and including bar ``bar``'s decisions (without run rows)."""
     kept = []
     for e in events:
-        if e.type == "run":
+        if e.type in RUN_KINDS:
             continue
-        if e.bar is not None and e.bar > bar:
+        if e.bar > bar:
             break
         kept.append((e.bar, e.ts, e.type, e.correlation_id, e.payload))
     return kept
@@ -1114,6 +1117,7 @@ def test_default_strategy_fills_match_their_orders_and_the_venue(default_run: Ru
 def test_default_strategy_trades_are_the_round_trips_of_the_fills(default_run: Run) -> None:
     fills = default_run.csv("fills.csv")
     trades = default_run.csv("trades.csv")
+    reasons = dict(default_run.csv("orders.csv")[["id", "reason"]].itertuples(index=False))
     rebuilt = []
     position, current = 0.0, None
     for fill in fills.itertuples():
@@ -1128,22 +1132,30 @@ def test_default_strategy_trades_are_the_round_trips_of_the_fills(default_run: R
             assert fill.quantity == pytest.approx(position, rel=1e-12)  # exits close it all
             current["fees"] += fill.fee
             gross = fill.quantity * (fill.price - current["entry_price"])
+            pnl = gross - current["fees"]
             rebuilt.append(
                 {
                     "direction": 1,
+                    "side": "long",
                     "entry_bar": current["entry_bar"],
                     "entry_time": current["entry_time"],
                     "exit_bar": fill.bar,
                     "exit_time": fill.timestamp,
+                    "holding_bars": fill.bar - current["entry_bar"],
                     "quantity": current["quantity"],
                     "entry_price": current["entry_price"],
                     "exit_price": fill.price,
                     "fees": current["fees"],
-                    "pnl": gross - current["fees"],
+                    "pnl": pnl,
+                    "return": pnl / (current["quantity"] * current["entry_price"]),
+                    "exit_reason": reasons[fill.order_id],  # the closing order's reason
                 }
             )
         position = 0.0 if abs(position + signed) < 1e-9 else position + signed
     expected = pd.DataFrame(rebuilt, columns=list(trades.columns))
     assert len(trades) == default_run.metrics["trades"] >= 5
-    pd.testing.assert_frame_equal(trades, expected, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        trades, expected, check_exact=False, rtol=1e-12, check_dtype=False
+    )
+    assert set(trades["exit_reason"]) <= {"EXIT_SIGNAL", "EXIT_MAX_HOLDING", "EXIT_HALT"}
     assert default_run.metrics["win_rate"] == pytest.approx((trades["pnl"] > 0).mean())

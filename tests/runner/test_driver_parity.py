@@ -24,8 +24,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeloom.runner.batch import core_params, execute_core
-from tradeloom.runner.journal import journal_digest, read_journal
+from tradeloom.core.layout import NEED_DONE
+from tradeloom.core.state import BarInputs, CoreState
+from tradeloom.domain import OHLCV
+from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
+from tradeloom.runner.core_spec import core_spec
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -219,7 +222,11 @@ def _outputs(outcome: RunOutcome) -> dict[str, Any]:
 
 
 def _journal_rows(outcome: RunOutcome) -> list[tuple[Any, ...]]:
-    return [row[1:] for row in read_journal(outcome.run_dir / "journal.sqlite") if row[3] != "run"]
+    return [
+        (r.bar, r.timestamp, r.kind, r.correlation_id, r.values)
+        for r in read_rows(outcome.run_dir / "journal.sqlite")
+        if r.kind not in RUN_KINDS
+    ]
 
 
 def _assert_same(batch: RunOutcome, per_bar: RunOutcome) -> None:
@@ -242,7 +249,9 @@ def test_batch_and_per_bar_journals_are_identical(
     folder = tmp_path_factory.mktemp("parity")
     path = _write(folder, spec)
     config, _ = load_strategy(path, [])
-    assert core_params(build_pipeline(config)) is not None  # auto really is the batch driver
+    cspec = core_spec(build_pipeline(config), 3600)
+    # every sequential layer is built in: compiled in the core (monitors stop it per bar)
+    assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
     batch = _run(path, folder / "batch", "auto")
     per_bar = _run(path, folder / "per_bar", "per_bar")
     _assert_same(batch, per_bar)
@@ -312,9 +321,9 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         batch = _run(path, folder / "batch", "auto")
         per_bar = _run(path, folder / "per_bar", "per_bar")
         _assert_same(batch, per_bar)
-        for _, _, _, kind, _, payload in read_journal(batch.run_dir / "journal.sqlite"):
+        for row in read_rows(batch.run_dir / "journal.sqlite"):
+            kind, data = row.kind, row.values
             seen[kind] = seen.get(kind, 0) + 1
-            data = json.loads(payload)
             if kind == "order":
                 reasons.add(data["reason"])
             elif kind == "order_cancelled":
@@ -323,11 +332,12 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
                 fired.add(data["metric"])
             elif kind == "risk_decision":
                 outcomes.add(data["outcome"])
-                if data["outcome"] == "rejected":
-                    rejections.add(data["code"])
+            elif kind == "rejection":
+                outcomes.add("rejected")
+                rejections.add(data["code"])
     assert {
-        "signal", "risk_decision", "order", "fill", "order_cancelled", "halt", "health",
-        "regime_changed", "health_action",
+        "signal", "risk_decision", "rejection", "order", "fill", "order_cancelled", "halt",
+        "health", "regime_changed", "health_action",
     } <= set(seen)  # fmt: skip
     assert fired >= {rule["metric"] for rule in WARN_RULES}
     assert outcomes == {"accepted", "hold", "ignored", "rejected", "filtered"}
@@ -416,14 +426,22 @@ def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path
     path = _write(tmp_path, spec)
     config, _ = load_strategy(path, [])
     pipeline = build_pipeline(config)
-    params = core_params(pipeline)
-    assert params is not None
+    cspec = core_spec(pipeline, 3600)
+    assert cspec.compiled
     bars = pipeline.data.load()
-    p = bars.frame["p_up"].to_numpy()
-    whole = execute_core(params, bars.frame, p, capacity=100_000)
-    resumed = execute_core(params, bars.frame, p, capacity=32)
-    assert len(whole.events) > 3 * 32  # the small buffer had to grow several times
-    for field in ("events", "position", "cash", "equity", "portfolio", "working"):
+    frame = bars.frame
+    inputs = BarInputs.of(
+        [frame[k].to_numpy(np.float64) for k in OHLCV],
+        frame["p_up"].to_numpy(np.float64),
+        frame.index.asi8,
+    )
+    whole = CoreState(cspec, capacity=100_000)
+    assert whole.run(inputs, len(frame)) == NEED_DONE
+    resumed = CoreState(cspec, capacity=1)  # room for one bar at a time: it grows
+    assert resumed.run(inputs, len(frame)) == NEED_DONE
+    assert whole.count > 3 * resumed.reserve  # the small buffer had to grow several times
+    np.testing.assert_array_equal(resumed.rows(), whole.rows())
+    for field in ("acct", "sym", "cur"):
         np.testing.assert_array_equal(getattr(resumed, field), getattr(whole, field))
 
 

@@ -24,10 +24,8 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 
 from tradeloom.domain import ModelTraining, Retraining
+from tradeloom.journal import RUN_KINDS, open_journal, read_events, read_rows
 from tradeloom.plugins.model.anomaly import anomaly_scores
-from tradeloom.runner.backtest import run_backtest
-from tradeloom.runner.cli import main
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.retraining import Retrainer
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
@@ -116,11 +114,7 @@ def _run(path: Path, out: Path, driver: str = "auto") -> RunOutcome:
 
 
 def _rows(outcome: RunOutcome, kind: str) -> list[tuple[int, dict[str, Any]]]:
-    return [
-        (bar, json.loads(payload))
-        for _, bar, _, row_kind, _, payload in read_journal(outcome.run_dir / "journal.sqlite")
-        if row_kind == kind
-    ]
+    return [(r.bar, r.values) for r in read_rows(outcome.run_dir / "journal.sqlite", [kind])]
 
 
 RETRAIN = [{"metric": "scripted.level", "above": 0.5, "action": "retrain"}]
@@ -160,21 +154,21 @@ def _other_future(frame: pd.DataFrame, last: int) -> pd.DataFrame:
 def test_retrain_fires_at_the_bar_its_condition_becomes_true_and_again_after_false(
     runs: dict[str, RunOutcome],
 ) -> None:
-    actions = _rows(runs["retrained"], "health_action")
-    assert [(bar, a["rule"], a["action"], a["reason"]) for bar, a in actions] == [
+    journal = runs["retrained"].run_dir / "journal.sqlite"
+    fired = list(read_events(journal, ["health_action"]))
+    assert [(e.bar, e.rule, e.action, e.reason) for e in fired] == [  # type: ignore[attr-defined]
         (250, 0, "retrain", REASON),  # 251 and 252 stay true: no second firing
         (300, 0, "retrain", REASON),
     ]
-    assert actions[0][1] | {"timestamp": None} == {
-        "bar": 250,
-        "timestamp": None,
+    # the reason is derived from the fields (HealthAction.reason), not stored
+    actions = _rows(runs["retrained"], "health_action")
+    assert actions[0][1] == {
         "rule": 0,
         "metric": "scripted.level",
         "condition": "above",
         "threshold": 0.5,
         "value": 1.0,
         "action": "retrain",
-        "reason": REASON,
     }
 
 
@@ -289,8 +283,8 @@ def test_the_retrained_folds_detector_gates_the_bars_it_takes_over(tmp_path: Pat
     assert ((new < 0) != (old < 0)).any()  # the two detectors disagree on some bars
     rejected = {
         b: r["values"]["anomaly_score"]
-        for b, r in _rows(outcome, "risk_decision")
-        if r["outcome"] == "rejected" and r["code"] == "ANOMALY" and 251 <= b <= 327
+        for b, r in _rows(outcome, "rejection")
+        if r["code"] == "ANOMALY" and 251 <= b <= 327
     }
     assert rejected and all(new[b - 251] < 0 and s == new[b - 251] for b, s in rejected.items())
     accepted = [
@@ -323,11 +317,7 @@ def test_halt_closes_the_position_and_rejects_every_later_signal(tmp_path: Path)
     ]
     orders = outcome.result.recorder.orders
     assert [(o.bar, o.reason) for o in orders] == [(0, "ENTRY"), (40, "EXIT_HALT")]
-    rejected = [
-        (b, r["code"], r["message"])
-        for b, r in _rows(outcome, "risk_decision")
-        if r["outcome"] == "rejected"
-    ]
+    rejected = [(b, r["code"], r["message"]) for b, r in _rows(outcome, "rejection")]
     assert rejected and {b for b, *_ in rejected} == set(range(40, 80))  # 40's signal too
     assert {(c, m) for _, c, m in rejected} == {("HALTED", "trading is halted (HEALTH_HALT)")}
     assert outcome.result.portfolio.position == 0.0
@@ -338,59 +328,23 @@ def test_halt_closes_the_position_and_rejects_every_later_signal(tmp_path: Path)
 # --- drivers ---------------------------------------------------------------------------------
 
 
-def test_acting_rules_run_under_the_per_bar_driver_and_refuse_batch(tmp_path: Path) -> None:
+def test_acting_rules_run_under_every_driver_with_the_same_journal(tmp_path: Path) -> None:
+    # the bar is written once: a retrain or a halt needs no particular driver
     path = _strategy(tmp_path, high_at=[250], rules=RETRAIN)
-    config, _ = load_strategy(path, [])
-    pipeline = build_pipeline(config)
-    with pytest.raises(
-        ValueError,
-        match=r"^driver='batch': health\.0\.action: retrain runs under the per-bar driver only "
-        r"\(it changes every bar after the one it fires at\); use --driver auto or per-bar, "
-        r"not batch$",
-    ):
-        run_backtest(pipeline, _silent_recorder(tmp_path), "x", driver="batch")
-    auto = _run(path, tmp_path / "auto", "auto")
-    per_bar = _run(path, tmp_path / "per_bar", "per_bar")
-    assert _journal(auto) == _journal(per_bar)
+    runs = {d: _run(path, tmp_path / d, d) for d in ("batch", "auto", "per_bar")}
+    assert _journal(runs["batch"]) == _journal(runs["auto"]) == _journal(runs["per_bar"])
+    assert [b for b, _ in _rows(runs["batch"], "health_action")] == [250]
 
 
-@pytest.mark.usefixtures("cli_logging")
-def test_cli_refuses_driver_batch_with_an_acting_rule(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = _strategy(tmp_path, high_at=[250], rules=RETRAIN)
-    line, column = _position_of(path, "retrain")
-    assert main(["run", str(path), "--driver", "batch", "--out", str(tmp_path / "r")]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == (
-        f"{path}:{line}:{column} health.0.action: retrain runs under the per-bar driver only (it "
-        "changes every bar after the one it fires at); use --driver auto or per-bar, not batch\n"
-    )
-    assert not (tmp_path / "r").exists()
-
-
-def test_warn_rules_alone_keep_the_batch_driver(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tradeloom.runner import backtest
-
-    calls: list[int] = []
-    real = backtest.execute_core
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(backtest, "execute_core", counting)
+def test_warn_rules_journal_their_actions_under_the_batch_driver(tmp_path: Path) -> None:
     warn = [{"metric": "scripted.level", "above": 0.5, "action": "warn"}]
     model = {"kind": "precomputed", "column": "p_up"}
     frame = _bars(60, 4, p_up=np.random.default_rng(4).random(60))
     outcome = _run(
         _strategy(tmp_path, high_at=[10, 30], rules=warn, model=model, frame=frame),
         tmp_path / "run",
+        "batch",
     )
-    assert calls == [1]
     assert [b for b, _ in _rows(outcome, "health_action")] == [10, 30]
 
 
@@ -430,7 +384,11 @@ def test_both_drivers_show_monitors_the_same_inputs(tmp_path: Path) -> None:
 
 
 def _journal(outcome: RunOutcome) -> list[tuple[Any, ...]]:
-    return [row[1:] for row in read_journal(outcome.run_dir / "journal.sqlite") if row[3] != "run"]
+    return [
+        (r.bar, r.timestamp, r.kind, r.correlation_id, r.values)
+        for r in read_rows(outcome.run_dir / "journal.sqlite")
+        if r.kind not in RUN_KINDS
+    ]
 
 
 def _position_of(path: Path, text: str) -> tuple[int, int]:
@@ -443,14 +401,15 @@ def _silent_recorder(folder: Path) -> Any:
     import pluggy
 
     from tradeloom.domain import RunInfo
+    from tradeloom.journal import RunIdentity
     from tradeloom.plugins import hookspecs
     from tradeloom.runner.events import Recorder
-    from tradeloom.runner.journal import Journal
 
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     run = RunInfo("r", "health", "backtest", str(folder))
-    return Recorder(Journal(folder / "j.sqlite"), manager.hook, run)
+    journal = open_journal(folder / "j.sqlite", RunIdentity("health", "r", "backtest"))
+    return Recorder(journal, manager.hook, run)
 
 
 # --- no look-ahead through a retrain ---------------------------------------------------------

@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradeloom.domain import Bar
+from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.runner.cli import main
 from tradeloom.runner.health import HealthRules
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -276,8 +276,12 @@ def test_a_calibration_rule_fires_at_the_first_bar_past_its_threshold(
         outcome = run_strategy(
             build_pipeline(config), plugins, out=tmp_path / driver, driver=driver
         )
-        rows = [row for row in read_journal(outcome.run_dir / "journal.sqlite") if row[3] != "run"]
-        fired = [row[1] for row in rows if row[3] == "health_action"]
+        rows = [
+            (r.bar, r.timestamp, r.kind, r.correlation_id, r.values)
+            for r in read_rows(outcome.run_dir / "journal.sqlite")
+            if r.kind not in RUN_KINDS
+        ]
+        fired = [row[0] for row in rows if row[2] == "health_action"]
         assert fired == expected and len(expected) >= 2
-        journals.append([row[1:] for row in rows])
+        journals.append(rows)
     assert journals[0] == journals[1]

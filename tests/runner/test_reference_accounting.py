@@ -73,7 +73,7 @@ from backtesting.lib import FractionalBacktest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeloom.runner.journal import read_journal
+from tradeloom.journal import read_rows
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -122,8 +122,8 @@ class _Tradeloom:
         self.metrics = json.loads((run_dir / "metrics.json").read_text())
 
     def cancellations(self) -> list[str]:
-        rows = read_journal(self.run_dir / "journal.sqlite")
-        return [json.loads(row[5])["reason"] for row in rows if row[3] == "order_cancelled"]
+        rows = read_rows(self.run_dir / "journal.sqlite", ["order_cancelled"])
+        return [row.values["reason"] for row in rows]
 
 
 def _run_tradeloom(

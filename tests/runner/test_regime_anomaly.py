@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import tradeloom.runner.batch
+import tradeloom.runner.backtest
 from tradeloom.diagnostics.lookahead import check_lookahead
+from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.signal.regime import (
     RegimeParams,
@@ -31,7 +32,6 @@ from tradeloom.plugins.signal.regime import (
     trend_label,
     volatility_label,
 )
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema
@@ -122,14 +122,18 @@ def _run(path: Path, driver: str) -> RunOutcome:
 
 def _rows(outcome: RunOutcome) -> list[tuple[str, int, dict[str, Any]]]:
     return [
-        (kind, bar, json.loads(payload))
-        for _, bar, _, kind, _, payload in read_journal(outcome.run_dir / "journal.sqlite")
-        if kind not in ("run", "data_loaded")
+        (r.kind, r.bar, r.values)
+        for r in read_rows(outcome.run_dir / "journal.sqlite")
+        if r.kind not in RUN_KINDS | {"data_loaded"}
     ]
 
 
 def _decisions(rows: list[tuple[str, int, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
-    return {bar: payload for kind, bar, payload in rows if kind == "risk_decision"}
+    return {
+        bar: {"outcome": "rejected", **payload} if kind == "rejection" else payload
+        for kind, bar, payload in rows
+        if kind in ("risk_decision", "rejection")
+    }
 
 
 def _orders(rows: list[tuple[str, int, dict[str, Any]]]) -> dict[int, str]:
@@ -156,6 +160,7 @@ def test_a_signal_outside_the_listed_regimes_changes_nothing(tmp_path: Path, dri
     decisions = _decisions(rows)
     assert decisions[2] == {
         "outcome": "filtered",
+        "target_fraction": None,  # NaN: not accepted
         "reason": "regime (unknown, unknown) is none of signal.regimes (trending)",
         "trend": "unknown",
         "volatility": "unknown",
@@ -163,6 +168,7 @@ def test_a_signal_outside_the_listed_regimes_changes_nothing(tmp_path: Path, dri
     assert decisions[10]["outcome"] == "accepted"
     assert decisions[30] == {
         "outcome": "filtered",
+        "target_fraction": None,  # NaN: not accepted
         "reason": f"regime (ranging, {volatility}) is none of signal.regimes (trending)",
         "trend": "ranging",
         "volatility": volatility,
@@ -245,8 +251,6 @@ def test_the_gate_blocks_entries_and_reversals_but_not_exits(tmp_path: Path, dri
     decisions = _decisions(rows)
     assert decisions[5] == {
         "outcome": "rejected",
-        "bar": 5,
-        "timestamp": decisions[5]["timestamp"],
         "code": "ANOMALY",
         "message": "anomaly_score=-0.2500 < 0: the bar is unlike the model's training rows",
         "values": {"anomaly_score": -0.25},
@@ -266,7 +270,7 @@ def test_a_long_only_exit_on_an_anomalous_bar_is_not_even_checked(
     path = _write(tmp_path, close, {3: 0.9, 9: 0.1}, anomaly={9: -1.0})
     rows = _rows(_run(path, driver))
     assert _orders(rows) == {3: "ENTRY", 9: "EXIT_SIGNAL"}
-    assert not [p for k, _, p in rows if k == "risk_decision" and p.get("code") == "ANOMALY"]
+    assert not [p for k, _, p in rows if k == "rejection" and p.get("code") == "ANOMALY"]
 
 
 def test_a_filtered_signal_never_reaches_the_gate(tmp_path: Path, driver: str) -> None:
@@ -297,7 +301,7 @@ def test_check_lookahead_sees_regime_labels_that_peek(
     def peeking(close: np.ndarray, params: RegimeParams) -> np.ndarray:
         return np.r_[regime_codes(close, params)[1:], 0].astype(np.uint8)  # bar t+1's labels
 
-    monkeypatch.setattr(tradeloom.runner.batch, "regime_codes", peeking)
+    monkeypatch.setattr(tradeloom.runner.backtest, "regime_codes", peeking)
     finding = check_lookahead(config, points=2).finding
     assert finding is not None
     assert (finding.component, finding.subject) == (
@@ -364,8 +368,8 @@ def test_the_shipped_strategy_filters_and_gates_through_the_cli(tmp_path: Path) 
     counts = {"filtered": 0, "accepted": 0, "ANOMALY": 0, "regime_changed": 0}
     orders: dict[int, list[str]] = {}
     anomalous: list[int] = []
-    for _, bar, _, kind, _, text in read_journal(out / "journal.sqlite"):
-        payload = json.loads(text)
+    for row in read_rows(out / "journal.sqlite"):
+        bar, kind, payload = row.bar, row.kind, row.values
         if kind == "regime_changed":
             counts["regime_changed"] += 1
             assert (payload["previous_trend"], payload["previous_volatility"]) == labels
@@ -377,7 +381,7 @@ def test_the_shipped_strategy_filters_and_gates_through_the_cli(tmp_path: Path) 
         elif kind == "risk_decision" and payload["outcome"] == "accepted":
             counts["accepted"] += 1
             assert allowed & set(labels), bar  # decided in a listed regime
-        elif kind == "risk_decision" and payload.get("code") == "ANOMALY":
+        elif kind == "rejection" and payload.get("code") == "ANOMALY":
             counts["ANOMALY"] += 1
             assert payload["values"]["anomaly_score"] < 0
             anomalous.append(bar)

@@ -33,15 +33,15 @@ import pytest
 import structlog
 
 from tradeloom.domain import Order
+from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.runner.cli import main
-from tradeloom.runner.journal import Journal, read_journal
+from tradeloom.runner.live.order_journal import JournalOrders
 from tradeloom.schemas.secrets import resolve_secrets
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError, bars_closing
 
@@ -80,21 +80,6 @@ def make_bars(n: int = 400) -> pd.DataFrame:
         {"open": close, "high": close + 20, "low": close - 20, "close": close, "volume": 5.0},
         index=index,
     )
-
-
-class WalJournal:
-    """The venue's journal contract on the run's SQLite journal."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-
-    def before_send(self, order: VenueOrder) -> None:
-        self.journal.append("order_intent", order, bar=order.order.bar)
-        self.journal.flush()
-
-    def record(self, event: VenueEvent) -> None:
-        self.journal.append(f"order_{type(event).__name__.lower()}", event)
-        self.journal.flush()
 
 
 @pytest.fixture
@@ -166,9 +151,13 @@ def test_a_canary_key_appears_nowhere(
         )
         client = build_ccxt(params, BuildContext("canary", tmp_path, seed=0)).client
         assert client.verbose and client.apiKey == key
-        journal = Journal(run_dir / "venue.sqlite")
+        journal = open_journal(run_dir / "venue.sqlite", RunIdentity("canary", "venue", "live"))
         venue = CcxtVenue(
-            client, SYMBOL, WalJournal(journal), bar_clock=lambda: START, sleep=lambda _: None
+            client,
+            SYMBOL,
+            JournalOrders(journal, lambda: START, symbol=SYMBOL),
+            bar_clock=lambda: START,
+            sleep=lambda _: None,
         )
         assert venue.balance()["USDT"] == 100_000
         price = float(make_bars()["close"].iloc[START - 1])
@@ -195,7 +184,9 @@ def test_a_canary_key_appears_nowhere(
                 price,
             )
         )
-        journal.append("note", {"text": f"{key} {secret} signature={signatures[-1]}"})
+        journal.append(
+            VenueUnreachable(operation="note", error=f"{key} {secret} signature={signatures[-1]}")
+        )
         journal.close()
 
         # 3. An error path with a traceback, logged by structlog and by stdlib logging.
@@ -316,20 +307,27 @@ def run_dir_files(run_dir: Path) -> dict[str, bytes]:
 
 def journal_text(run_dir: Path) -> bytes:
     """Every row of the run's journal, every column, as text."""
-    return "\n".join(repr(row) for row in read_journal(run_dir / "journal.sqlite")).encode()
+    return "\n".join(repr(row) for row in read_rows(run_dir / "journal.sqlite")).encode()
 
 
 def journal_types(run_dir: Path) -> list[str]:
-    return [row[3] for row in read_journal(run_dir / "journal.sqlite")]
+    return [row.kind for row in read_rows(run_dir / "journal.sqlite")]
 
 
 def switch_redaction_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every redaction of text a no-op, wherever it was imported."""
+    import tradeloom.journal.columns
+    import tradeloom.journal.schema
     import tradeloom.redaction
-    import tradeloom.runner.journal
     import tradeloom.runner.live.reload
 
-    for module in (tradeloom.redaction, tradeloom.runner.journal, tradeloom.runner.live.reload):
+    modules = (
+        tradeloom.redaction,
+        tradeloom.journal.schema,
+        tradeloom.journal.columns,
+        tradeloom.runner.live.reload,
+    )
+    for module in modules:
         monkeypatch.setattr(module, "redact_text", lambda text: text)
 
 

@@ -124,7 +124,7 @@ def test_all_problems_are_collected_in_file_order(problems: Callable[..., list[s
         extras: 1
         """
     assert problems(text) == [
-        "s.yaml:1:7 name: must match ^[A-Za-z0-9_.-]+$, was 'my strategy'",
+        "s.yaml:1:7 name: may hold only letters, digits, _ . and -, was 'my strategy' (' ' at 3)",
         "s.yaml:2:7 seed: must be >= 0, was -1",
         "s.yaml:5:9 data.bars: expected an integer, was 'many'",
         "s.yaml:6:14 data.timeframe: expected '1m', '1h' or '1d', was '2h'",
@@ -142,7 +142,7 @@ def test_all_problems_are_collected_in_file_order(problems: Callable[..., list[s
         "s.yaml:35:16 execution.allow_short: expected true or false, was 'maybe'",
         "s.yaml:37:5 monitoring.0: critical_below must be <= warning_below",
         "s.yaml:39:1 extras: unknown key; valid keys: name, description, seed, plugins, data, "
-        "features, model, signal, regime, risk, execution, monitoring, health, live",
+        "features, model, signal, regime, risk, execution, monitoring, health, live, outputs",
     ]
 
 

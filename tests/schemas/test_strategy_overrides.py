@@ -91,8 +91,15 @@ def test_missing_mappings_on_the_way_are_created() -> None:
         ("=5", "--set: invalid override '=5': the key path is empty"),
         ("data..bars=5", "--set: invalid override 'data..bars=5': the key path has an empty part"),
         ("features.2.window=5", "--set features.2: index 2 is out of range: features has 2 items"),
-        ("features.first.window=5", "--set features.first: expected a list index, was 'first'"),
-        ("features.-1.window=5", "--set features.-1: expected a list index, was '-1'"),
+        (
+            "features.first.window=5",
+            "--set features.first: expected a list index (digits without leading zeros), "
+            "was 'first'",
+        ),
+        (
+            "features.-1.window=5",
+            "--set features.-1: expected a list index (digits without leading zeros), was '-1'",
+        ),
         (
             "data.bars.max=5",
             "--set data.bars.max: cannot set a key inside data.bars, which is 20000",
@@ -112,9 +119,16 @@ def test_malformed_overrides(override: str, line: str) -> None:
 
 
 @given(
-    value=st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.text(), st.none())
+    value=st.one_of(
+        st.integers(-(10**90), 10**90),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.text(),
+        st.none(),
+    )
 )
 def test_values_written_as_yaml_round_trip(value: object) -> None:
+    # Every finite value a strategy file can hold (non-finite numbers are refused below).
     text = yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix("\n")
     text = text.removesuffix("\n...")
     data, _, problems = _apply(f"data.bars={text}")

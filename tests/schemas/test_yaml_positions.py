@@ -101,10 +101,16 @@ def test_merge_keys_are_not_duplicates() -> None:
     ("text", "line"),
     [
         ("a: [1, 2\n", "s.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
-        ("a: 1\n b: 2\n", "s.yaml:2:3: invalid YAML: mapping values are not allowed here"),
+        (
+            "a: 1\n b: 2\n",
+            "s.yaml:2:3: invalid YAML: mapping values are not allowed here; usually a missing "
+            "space after a colon (write key: value) or an unquoted colon in a value "
+            "(quote it: 'a: b')",
+        ),
         (
             "a: 1\n\tb: 2\n",
-            "s.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token",
+            "s.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token; "
+            "indent with spaces: YAML does not allow tabs there",
         ),
         (
             "a: 1\n---\nb: 2\n",
@@ -119,8 +125,9 @@ def test_invalid_yaml_syntax(text: str, line: str) -> None:
 
 def test_python_tags_are_refused() -> None:
     assert _lines("a: !!python/object/apply:os.system [echo hi]\n") == [
-        "s.yaml:1:4 a: invalid YAML: could not determine a constructor for the tag "
-        "'!!python/object/apply:os.system'"
+        "s.yaml:1:4 a: invalid YAML: the tag !!python/object/apply:os.system is not allowed "
+        "in a strategy file; use plain values (!!str, !!int, !!float, !!bool, !!null, "
+        "!!seq, !!map)"
     ]
 
 

@@ -40,7 +40,6 @@ probability; a look-ahead moves values far more.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Callable, Sequence
@@ -54,13 +53,14 @@ import pandas as pd
 import pluggy
 import structlog
 
+from tradeloom import progress as progress_bars
 from tradeloom.domain import OHLCV, Bars, RunInfo
 from tradeloom.errors import UserError
+from tradeloom.journal import RUN_KINDS, RunIdentity, open_journal, read_rows
 from tradeloom.plugins import hookspecs
 from tradeloom.runner.backtest import compute_features, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import HEALTH_HALT
-from tradeloom.runner.journal import Journal, read_journal
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import format_timestamp
@@ -80,7 +80,7 @@ __all__ = [
 ALTERATIONS: tuple[str, ...] = ("truncated", "replaced")
 """How the bars after a cut are altered, in the order they are checked."""
 
-IGNORED_ROW_TYPES: frozenset[str] = frozenset({"run", "data_loaded"})
+IGNORED_ROW_TYPES: frozenset[str] = RUN_KINDS | {"data_loaded"}
 """Journal rows that are run bookkeeping, never compared."""
 
 END_OF_DATA_ROW_TYPES: frozenset[str] = frozenset({"order_expired", "order_cancelled"})
@@ -287,29 +287,36 @@ def check_lookahead(
             return LookaheadReport(tuple(cuts), components, tuple(lines), finding)
 
         # Features first, for every cut: they are cheap, and a leak there is the most common.
-        frames = [
-            _on_altered(variant, lambda v: compute_features(build_pipeline(config), v.bars))
-            for variant in variants
-        ]
+        def features_of(variant: _Variant) -> pd.DataFrame:
+            return compute_features(build_pipeline(config), variant.bars)
+
+        frames = []
+        with progress_bars.task("check-lookahead: features", total=len(variants)) as shown:
+            for variant in variants:
+                frames.append(_on_altered(variant, features_of))
+                shown.advance()
         finding = _compare_features(config, reference, variants, frames)
         if finding is not None:
             return done(finding)
         n_columns = reference.features.shape[1]
-        for variant in variants:
-            run = _on_altered(variant, lambda v: runner.run(v.bars, _describe(v)))
-            finding = _compare_model(config, reference, run, variant, times)
-            if finding is None:
-                finding = _compare_journal(config, reference, run, variant, times)
-            if finding is not None:
-                return done(finding)
-            t = variant.cut
-            predictions = int(np.isfinite(reference.probability[: t + 1]).sum())
-            rows = len(_until(reference.rows, t))
-            say(
-                f"bars after {t} ({format_timestamp(times[t])}) {variant.alteration}: "
-                f"{_count(n_columns, 'feature column')}, {_count(predictions, 'prediction')} "
-                f"and {_count(rows, 'journal row')} at bars <= {t} unchanged"
-            )
+        with progress_bars.task("check-lookahead: runs", total=len(variants)) as shown:
+            for variant in variants:
+                run = _on_altered(variant, lambda v: runner.run(v.bars, _describe(v)))
+                shown.advance()
+                finding = _compare_model(config, reference, run, variant, times)
+                if finding is None:
+                    finding = _compare_journal(config, reference, run, variant, times)
+                if finding is not None:
+                    return done(finding)
+                t = variant.cut
+                predictions = int(np.isfinite(reference.probability[: t + 1]).sum())
+                rows = len(_until(reference.rows, t))
+                say(
+                    f"bars after {t} ({format_timestamp(times[t])}) {variant.alteration}: "
+                    f"{_count(n_columns, 'feature column')}, "
+                    f"{_count(predictions, 'prediction')} "
+                    f"and {_count(rows, 'journal row')} at bars <= {t} unchanged"
+                )
         return done(None)
 
 
@@ -370,7 +377,7 @@ class _Runner:
             mode="check-lookahead",
             run_dir=str(self.folder),
         )
-        journal = Journal(path, flush_every=100_000)
+        journal = open_journal(path, RunIdentity(name, run.run_id, run.mode), flush_every=100_000)
         _log.info("lookahead_run", run=label, bars=len(bars))
         try:
             with structlog.contextvars.bound_contextvars(lookahead_run=label):
@@ -378,9 +385,9 @@ class _Runner:
         finally:
             journal.close()
         rows = [
-            _Row(kind, bar, ts, json.loads(payload))
-            for _, bar, ts, kind, _, payload in read_journal(path)
-            if kind not in IGNORED_ROW_TYPES and bar is not None
+            _decision(row.kind, row.bar, row.timestamp, row.values)
+            for row in read_rows(path)
+            if row.kind not in IGNORED_ROW_TYPES and row.bar >= 0
         ]
         while rows and rows[-1].type in END_OF_DATA_ROW_TYPES:
             rows.pop()
@@ -393,6 +400,14 @@ class _Runner:
 
 
 _T = TypeVar("_T")
+
+
+def _decision(kind: str, bar: int, ts: str | None, values: dict[str, Any]) -> _Row:
+    """A rejection is compared as the risk decision it is, so that a signal accepted in one
+    run and rejected in the other reads as one decision that changed its outcome."""
+    if kind == "rejection":
+        return _Row("risk_decision", bar, ts, {"outcome": "rejected", **values})
+    return _Row(kind, bar, ts, values)
 
 
 def _on_altered(variant: _Variant, work: Callable[[_Variant], _T]) -> _T:

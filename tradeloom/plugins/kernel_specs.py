@@ -17,6 +17,7 @@ __all__ = [
     "CompiledComponent",
     "DrawdownKernel",
     "KernelSpec",
+    "MarginKernel",
     "SizingKernel",
     "ThresholdKernel",
     "VenueKernel",
@@ -49,8 +50,23 @@ class DrawdownKernel:
 
 
 @dataclass(frozen=True)
+class MarginKernel:
+    """A margin account: initial and maintenance margin fractions, leverage, liquidation fee."""
+
+    initial: float = 1.0
+    maintenance: float = 0.0
+    leverage: float = 1.0
+    liquidation_fee: float = 0.0
+
+
+@dataclass(frozen=True)
 class VenueKernel:
-    """The simulated venue: fill convention, costs, volume participation, account."""
+    """The simulated venue: fill convention, costs, volume participation, account.
+
+    ``margin`` None is a spot cash account (long-only: buys are limited by the cash);
+    a venue that allows shorts without margin settings borrows with the defaults of
+    `MarginKernel`.
+    """
 
     fill_at_close: bool
     slippage: float
@@ -58,6 +74,7 @@ class VenueKernel:
     allow_short: bool
     initial_cash: float
     max_volume_fraction: float | None
+    margin: MarginKernel | None = None
 
 
 KernelSpec = ThresholdKernel | SizingKernel | DrawdownKernel | VenueKernel

@@ -1,1 +1,2 @@
-"""What a run reports: metrics, the printed summary, the files of the run directory."""
+"""What a run did: metrics, statistics, the printed summary, the files of the run
+directory, report.html and compare."""

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.runner.portfolio import Trade
+from tradeloom.domain import Trade
 from tradeloom.stats import auc
-from tradeloom.timeframes import SECONDS_PER_YEAR, periods_per_year
+from tradeloom.timeframes import SECONDS_PER_YEAR
+from tradeloom.timeframes import periods_per_year as _periods
 
 __all__ = ["performance", "prediction_auc"]
 
@@ -24,6 +25,7 @@ def performance(
     timeframe_seconds: int,
     trades: Sequence[Trade],
     fees: float,
+    periods_per_year: float | None = None,
 ) -> dict[str, Any]:
     """Return the performance figures of an equity curve.
 
@@ -34,18 +36,23 @@ def performance(
         timeframe_seconds: Bar length; Sharpe, Sortino and CAGR are annualized from it.
         trades: Closed round trips.
         fees: Fees paid.
+        periods_per_year: Bars in a year of the data's trading calendar (default: the
+            bars of the timeframe in 365 days, a market that never closes).
 
     Returns:
         total_return, cagr, sharpe, sortino, max_drawdown, volatility, trades, win_rate,
         avg_trade_return, profit_factor, exposure, fees, final_equity.
     """
     values = equity.to_numpy(np.float64)
-    ppy = periods_per_year(timeframe_seconds)
+    ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
     previous = np.concatenate(([initial_cash], values[:-1]))
     returns = values / previous - 1.0
     final = float(values[-1])
     total = final / initial_cash - 1.0
-    years = len(values) * timeframe_seconds / SECONDS_PER_YEAR
+    if periods_per_year is None:
+        years = len(values) * timeframe_seconds / SECONDS_PER_YEAR
+    else:
+        years = len(values) / periods_per_year
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
     std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
     mean = float(returns.mean())

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from tradeloom.reporting.labels import format_value, label_of
+
 __all__ = ["format_summary"]
 
-_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("bars", "bars", "{:,}"),
-    ("period", "period", "{}"),
-    ("total_return", "total return", "{:+.2%}"),
-    ("cagr", "CAGR", "{:+.2%}"),
-    ("sharpe", "Sharpe (ann.)", "{:.2f}"),
-    ("sortino", "Sortino (ann.)", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.2%}"),
-    ("trades", "trades", "{:,}"),
-    ("win_rate", "win rate", "{:.1%}"),
-    ("exposure", "exposure", "{:.1%}"),
-    ("fees", "fees", "{:,.2f}"),
-    ("final_equity", "final equity", "{:,.2f}"),
-    ("auc", "AUC (all predictions)", "{:.4f}"),
-    ("health", "health", "{}"),
-    ("halt", "halt", "{}"),
-    ("run_dir", "run directory", "{}"),
+_ROWS: tuple[str, ...] = (
+    "bars",
+    "period",
+    "total_return",
+    "buy_and_hold_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_duration_days",
+    "trades",
+    "win_rate",
+    "avg_trade_return",
+    "best_trade",
+    "worst_trade",
+    "profit_factor",
+    "expectancy",
+    "sqn",
+    "avg_holding_seconds",
+    "exposure",
+    "turnover",
+    "fees",
+    "final_equity",
+    "open_position",
+    "exits",
+    "rejections",
+    "auc",
+    "health",
+    "halt",
+    "run_dir",
 )
-
+"""Figures shown, in order; labels and formats come from `tradeloom.reporting.labels`."""
 
 _SHOWN_RETRAINS = 5
 """Retrains listed one per line; the rest are counted (metrics.json lists them all)."""
@@ -35,23 +50,66 @@ _SHOWN_RETRAINS = 5
 def format_summary(metrics: Mapping[str, Any]) -> str:
     """Return a two-column table of the main figures of a run.
 
-    With health rules, it also says how often they fired and, when the model was
+    It names the position still open at the end, the exits by reason and the
+    rejections by code; health is the monitors' status at the end with the worst one
+    reached, so that a halt for health never sits beside a bare ``HEALTHY``. With
+    health rules, it also says how often they fired and, when the model was
     retrained, when and why (the first few retrains, one per line).
     """
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
     rows: list[tuple[str, str]] = []
-    for key, label, fmt in _ROWS:
-        value = metrics.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            text = "-"
-        else:
-            text = fmt.format(value)
-        rows.append((label, text))
+    for key in _ROWS:
+        rows.append(_row(key, metrics))
         if key == "halt":
             rows.extend(_health_rows(metrics))
     width = max(len(label) for label, _ in rows)
     lines.extend(f"  {label:<{width}}  {text}" for label, text in rows)
     return "\n".join(lines)
+
+
+def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
+    if key == "run_dir":
+        return "run directory", str(metrics.get(key, "-"))
+    if key == "open_position":
+        return "open at the end", _open_position(metrics)
+    if key in ("exits", "rejections"):
+        label = "exits by reason" if key == "exits" else "rejections by code"
+        return label, _counts(metrics.get(key) or {})
+    if key == "health":
+        return "health", _health(metrics)
+    if key == "halt":
+        halt = metrics.get("halt")
+        return "halt", f"{halt} (no new positions after it)" if halt else "-"
+    return label_of(key), format_value(key, metrics)
+
+
+def _open_position(metrics: Mapping[str, Any]) -> str:
+    position = metrics.get("open_position") or 0.0
+    if not position:
+        return "nothing (flat)"
+    text = f"{'long' if position > 0 else 'short'} {abs(position):.8g}"
+    entry, when = metrics.get("open_position_entry_price"), metrics.get("open_position_entry_time")
+    if entry is not None and when:
+        text += f" since {str(when)[:16].replace('T', ' ')} at {entry:,.2f}"
+    pnl = metrics.get("open_position_pnl")
+    if pnl is not None:
+        text += f", unrealized {pnl:+,.2f}"
+    return text
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{n:,} {code}" for code, n in counts.items())
+
+
+def _health(metrics: Mapping[str, Any]) -> str:
+    status, worst = metrics.get("health"), metrics.get("health_worst")
+    if status is None:
+        return "-"
+    if worst is None or worst == status:
+        return f"{status} at the end"
+    return f"{status} at the end, {worst} at worst"
 
 
 def _health_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -1,14 +1,13 @@
 """The backtest: data, features and the model over the history, then the sequential layers.
 
-The sequential layers (signal, risk, execution, portfolio) run under one of two
-drivers that journal identical events: the compiled batch driver
-(`tradeloom.runner.batch`) when every one of them offers a kernel, else the
-per-bar driver (`tradeloom.runner.engine.BarEngine`), the one live trading uses.
-A health rule that retrains or halts changes every bar after the one it fires at,
-from a metric known only bar by bar: such a strategy runs under the per-bar driver.
-``driver="per_bar"`` forces the per-bar driver (a replay as live would run it): it
-also steps the features bar by bar and checks each row against the batch features.
-A decision at t's close uses nothing after t, and fills no earlier than t's close.
+The sequential layers (signal, risk, execution, portfolio) run in the compiled core
+(`tradeloom.runner.engine.Engine`, `tradeloom.core.bar`), the same step paper and
+live trading run. Two drivers give it the bars and journal identical events: the
+batch driver hands it every bar at once (it stops only where a plugin's component
+or the monitors need Python), the per-bar driver one bar at a time, as live
+trading does; the per-bar driver also steps the features bar by bar and checks each
+row against the batch features. A decision at t's close uses nothing after t, and
+fills no earlier than t's close.
 """
 
 from __future__ import annotations
@@ -20,16 +19,20 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tradeloom import progress
+from tradeloom.core import layout as L
+from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order
+from tradeloom.journal import DataLoaded, OrderExpired
+from tradeloom.plugins.features.finite import check_finite_features
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
-from tradeloom.plugins.protocols import Retrainable
-from tradeloom.runner.batch import core_params, execute_core, replay_events
-from tradeloom.runner.engine import BarEngine
+from tradeloom.plugins.protocols import Feature, Retrainable
+from tradeloom.plugins.signal.regime import regime_codes
+from tradeloom.runner.engine import Book, Engine
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.health import batch_refusal
-from tradeloom.runner.portfolio import Portfolio
 from tradeloom.runner.retraining import Retrainer
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.config import ComponentConfig
 
 __all__ = ["BacktestResult", "Driver", "FeatureRow", "compute_features", "run_backtest"]
 
@@ -44,7 +47,7 @@ class BacktestResult:
     features: pd.DataFrame
     probability: pd.Series
     equity: pd.DataFrame
-    portfolio: Portfolio
+    portfolio: Book
     recorder: Recorder
     unfilled: tuple[Order, ...]
 
@@ -54,19 +57,36 @@ def compute_features(pipeline: Pipeline, bars: Bars) -> pd.DataFrame:
 
     Raises:
         RuntimeError: A feature returned other columns than it declared, or other rows.
+        DataError: A feature value is infinite (`check_finite_features`).
     """
     frame = pd.DataFrame(index=bars.frame.index)
-    for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
-        out = feature.compute(bars, frame)
-        declared = feature.columns()
-        if list(out.columns) != declared or not out.index.equals(bars.frame.index):
-            raise RuntimeError(
-                f"{item.path} ({item.kind}, plugin '{item.registered.plugin.name}') returned "
-                f"columns {list(out.columns)} over {len(out)} rows; it declared {declared} "
-                f"over the {len(bars)} bars"
-            )
-        frame = pd.concat([frame, out.astype(np.float64)], axis=1)
+    with progress.task("features", total=len(pipeline.features)) as shown:
+        for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
+            shown.describe(f"features: {item.kind}")
+            frame = _feature(item, feature, bars, frame)
+            shown.advance()
+    check_finite_features(
+        frame,
+        [
+            (f.path, f.kind, c.columns())
+            for f, c in zip(pipeline.config.features, pipeline.features, strict=True)
+        ],
+    )
     return frame
+
+
+def _feature(
+    item: ComponentConfig, feature: Feature, bars: Bars, frame: pd.DataFrame
+) -> pd.DataFrame:
+    out = feature.compute(bars, frame)
+    declared = feature.columns()
+    if list(out.columns) != declared or not out.index.equals(bars.frame.index):
+        raise RuntimeError(
+            f"{item.path} ({item.kind}, plugin '{item.registered.plugin.name}') returned "
+            f"columns {list(out.columns)} over {len(out)} rows; it declared {declared} "
+            f"over the {len(bars)} bars"
+        )
+    return pd.concat([frame, out.astype(np.float64)], axis=1)
 
 
 class FeatureRow(Mapping[str, float]):
@@ -97,134 +117,156 @@ def run_backtest(
         pipeline: The built components.
         recorder: Journals and broadcasts the events.
         order_prefix: Start of every client order id (strategy and run key).
-        driver: ``auto`` (batch when every sequential layer has a kernel and no health
-            rule retrains or halts), ``batch`` (refused otherwise) or ``per_bar``.
+        driver: ``auto`` or ``batch`` (every bar in one call of the core) or ``per_bar``
+            (one bar per call, the features stepped as live steps them).
 
     The result's ``probability`` is what was traded on: a fold retrained by a health
     rule replaces the scheduled predictions of the bars after it.
-
-    Raises:
-        ValueError: ``driver="batch"`` for a pipeline with a plain-Python sequential layer,
-            or with a health rule that retrains or halts.
     """
     bars = pipeline.data.load()
-    recorder.note(
-        "data_loaded",
-        {
-            "symbol": bars.symbol,
-            "timeframe": bars.timeframe,
-            "bars": len(bars),
-            "first": bars.frame.index[0],
-            "last": bars.frame.index[-1],
-            "repaired": [vars(i) for i in bars.repaired],
-            "gaps": [vars(i) for i in bars.gaps],
-        },
+    recorder.symbol = bars.symbol
+    recorder.record(
+        DataLoaded(
+            symbol=bars.symbol,
+            timeframe=bars.timeframe,
+            bars=len(bars),
+            first=bars.frame.index[0],
+            last=bars.frame.index[-1],
+            repaired=[vars(i) for i in bars.repaired],
+            gaps=[vars(i) for i in bars.gaps],
+        )
     )
     features = compute_features(pipeline, bars)
     output = pipeline.model.fit_predict(bars, features)
     probability = output.probability
-    if len(probability) != len(bars):
+    n = len(bars)
+    if len(probability) != n:
         raise RuntimeError(
             f"model ({pipeline.config.model.kind}) returned {len(probability)} probabilities "
-            f"for {len(bars)} bars"
+            f"for {n} bars"
         )
+    _check_probabilities(probability.to_numpy(np.float64))
     trainings_at: dict[int, list[ModelTraining]] = {}
     for training in output.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
-    p = probability.to_numpy(np.float64)
-    anomalous, anomaly_score = _anomalies(pipeline, output, len(bars))
-    acting = batch_refusal(pipeline.config)
-    if driver == "batch" and acting is not None:
-        raise ValueError(f"driver='batch': {acting.path}: {acting.message}")
-    params = None if driver == "per_bar" or acting else core_params(pipeline)
-    if driver == "batch" and params is None:
-        raise ValueError("driver='batch' needs a kernel for every sequential layer")
-    if params is not None:
-        _check_probabilities(p)
-        core = execute_core(params, bars.frame, p, anomalous=anomalous)
-        portfolio, working = replay_events(
-            core,
-            pipeline=pipeline,
-            frame=bars.frame,
-            probability=p,
-            trainings_at=trainings_at,
-            recorder=recorder,
-            order_prefix=order_prefix,
-            anomaly_score=anomaly_score,
-            features=features,
+    anomalous, anomaly_score = _anomalies(pipeline, output, n)
+    frame = bars.frame
+    config = pipeline.config
+    inputs = BarInputs.of(
+        [frame[k].to_numpy(np.float64) for k in OHLCV],
+        probability.to_numpy(np.float64),
+        frame.index.asi8,
+        anomalous=anomalous,
+        score=anomaly_score,
+        regime=None
+        if config.regime is None
+        else regime_codes(frame["close"].to_numpy(np.float64), config.regime),
+        trainings=np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64),
+    )
+    index = frame.index
+    feats = features.to_numpy(np.float64)
+    p = inputs.px[5, :, 0]  # a view: a retrained fold writes over the bars it predicts
+    retrainer = None
+    if any(rule.action == "retrain" for rule in config.health):
+        model = pipeline.model
+        assert isinstance(model, Retrainable)  # checked when the strategy was built
+        retrainer = _Retrain(
+            Retrainer(
+                model,
+                p,
+                trainings_at,
+                recorder,
+                index,
+                (inputs.flags[0, :, 0], inputs.score[:, 0]),
+            ),
+            inputs,
+            trainings_at,
         )
-        columns = np.column_stack([core.position, core.cash, core.equity])
+    engine = Engine(
+        pipeline,
+        recorder,
+        lambda seq: f"{order_prefix}-{seq:06d}",
+        times=index.__getitem__,
+        timeframe_seconds=bars.timeframe_seconds,
+        features=feats.__getitem__,
+        columns=tuple(str(c) for c in features.columns),
+        retrain=retrainer,
+        trainings_at=trainings_at,
+        bulk=driver != "per_bar",  # per bar, as live: each event journaled as it comes
+        order_prefix=order_prefix,
+    )
+    if driver == "per_bar":
+        _per_bar(engine, bars, features, inputs)
     else:
-        retrainer = None
-        if any(rule.action == "retrain" for rule in pipeline.config.health):
-            model = pipeline.model
-            assert isinstance(model, Retrainable)  # checked when the strategy was built
-            p = p.copy()  # the folds a rule retrains write over the bars after it
-            anomalous, anomaly_score = anomalous.copy(), anomaly_score.copy()
-            retrainer = Retrainer(
-                model, p, trainings_at, recorder, bars.frame.index, (anomalous, anomaly_score)
-            )
-        engine = BarEngine(pipeline, recorder, order_prefix, retrain=retrainer)
-        columns = _per_bar(
-            engine, bars, features, p, trainings_at, recorder, (anomalous, anomaly_score)
-        )
-        portfolio, working = engine.portfolio, pipeline.venue.pending()
-        if retrainer is not None and retrainer.retrained:
-            probability = pd.Series(p, index=probability.index, name=probability.name)
-    equity = _equity_frame(bars, columns, portfolio.initial_cash)
-    unfilled = tuple(working)
+        engine.run(inputs, n)
+    engine.finish(inputs.time_ns, bars.symbol)
+    if retrainer is not None and retrainer.retrainer.retrained:
+        probability = pd.Series(p.copy(), index=probability.index, name=probability.name)
+    columns = engine.equity_curve(frame["close"].to_numpy(np.float64))
+    equity = _equity_frame(bars, columns, engine.portfolio.initial_cash)
+    unfilled = tuple(_working(engine))
     for order in unfilled:
-        recorder.note(
-            "order_expired",
-            {"order_id": order.id, "reason": "no bar left to fill"},
-            bar=order.bar,
-            timestamp=order.timestamp,
+        recorder.record(
+            OrderExpired(
+                **recorder.at(order.bar, order.timestamp, market=True),
+                order_id=order.id,
+                reason="no bar left to fill",
+            )
         )
     return BacktestResult(
         bars=bars,
         features=features,
         probability=probability,
         equity=equity,
-        portfolio=portfolio,
+        portfolio=engine.portfolio,
         recorder=recorder,
         unfilled=unfilled,
     )
 
 
-def _per_bar(
-    engine: BarEngine,
-    bars: Bars,
-    features: pd.DataFrame,
-    probability: np.ndarray,
-    trainings_at: dict[int, list[ModelTraining]],
-    recorder: Recorder,
-    anomalies: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
+class _Retrain:
+    """A health rule's retrain: the model's new fold, journaled at the bar it starts."""
+
+    def __init__(
+        self, retrainer: Retrainer, inputs: BarInputs, trainings_at: dict[int, list[ModelTraining]]
+    ) -> None:
+        self.retrainer = retrainer
+        self.inputs = inputs
+        self.trainings_at = trainings_at
+
+    def __call__(self, bar: int, reason: str) -> None:
+        self.retrainer(bar, reason)
+        for start, trainings in self.trainings_at.items():
+            self.inputs.trainings[start] = len(trainings)
+
+
+def _working(engine: Engine) -> list[Order]:
+    """Return the orders still working after the last bar."""
+    if engine.spec.venue is None:
+        return list(engine.venue.pending())
+    row = engine.state.sym[0]
+    if row[L.S_W_ACTIVE] == 0.0:
+        return []
+    return [engine.ctx.orders[int(row[L.S_W_SEQ])]]
+
+
+def _per_bar(engine: Engine, bars: Bars, features: pd.DataFrame, inputs: BarInputs) -> None:
     """Drive the bars one at a time, as live trading does.
 
-    ``anomalies`` are the model's anomaly flags and scores per bar (`_anomalies`).
-
     When every feature has a per-bar driver, the features are stepped bar by bar too
-    (what the risk rules see) and each row must equal the batch row: a difference is
-    a bug in a feature, raised with its column and bar.
+    and each row must equal the batch row: a difference is a bug in a feature, raised
+    with its column and bar.
     """
-    frame = bars.frame
-    times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
-    o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
-    feats = features.to_numpy(np.float64)
-    names = {name: j for j, name in enumerate(features.columns)}
     stepper = None
     if all(isinstance(f, SteppedFeature) for f in engine.p.features):
         stepper = FeatureStepper(engine.p.features, StepContext.of(bars))
-    rows = np.empty((len(frame), 3))
-    flags, scores = anomalies
+    feats = features.to_numpy(np.float64)
+    frame = bars.frame
+    times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
+    o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
     for t in range(len(frame)):
-        ts = times[t]
-        for training in trainings_at.get(t, ()):
-            recorder.training(training, ts)
-        bar = Bar(t, ts, float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
-        row = feats[t]
         if stepper is not None:
+            bar = Bar(t, times[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
             row = stepper.step(bar)
             if not np.array_equal(row, feats[t], equal_nan=True):
                 j = int(
@@ -234,14 +276,7 @@ def _per_bar(
                     f"feature column {features.columns[j]} at bar {t}: the per-bar driver "
                     f"gives {float(row[j])!r}, the batch driver {float(feats[t, j])!r}"
                 )
-        rows[t] = engine.on_bar(
-            bar,
-            float(probability[t]),
-            FeatureRow(names, row),
-            anomalous=bool(flags[t]),
-            anomaly_score=float(scores[t]),
-        )
-    return rows
+        engine.run(inputs, t + 1)
 
 
 def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:

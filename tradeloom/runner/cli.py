@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from tradeloom import __version__
-from tradeloom.errors import ConfigError, UserError
+from tradeloom.errors import UserError
 
 if TYPE_CHECKING:
     from tradeloom.plugins.manager import Plugins
@@ -39,9 +39,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "mode", "backtest") != "backtest":
+        # before the heavy imports and the validation: a signal during start-up stops
+        # the run cleanly, journaled, instead of killing it (exit 143)
+        from tradeloom.runner.live.early_stop import catch_stop_signals_early
+
+        catch_stop_signals_early()
     from tradeloom.runner.logs import configure_logging
 
     configure_logging(args.log_level)
+    from tradeloom import progress
+
+    progress.enable(quiet=args.quiet)
     try:
         return int(args.command(args))
     except UserError as exc:
@@ -53,10 +62,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from tradeloom.redaction import redact_text
+        from tradeloom.runner.run_dir import environment_fault
 
+        fault = environment_fault(exc)
+        if fault is not None:
+            # The machine's problem, not a bug: one line; the traceback only in a log file.
+            saved = _save_traceback(exc)
+            where = f" (traceback in {saved})" if saved is not None else ""
+            print(redact_text(f"run failed: {fault}{where}"), file=sys.stderr)
+            return 1
         _log.exception("run_failed", error=f"{type(exc).__name__}: {exc}")
         print(redact_text(f"run failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
+
+
+def _save_traceback(exc: BaseException) -> Path | None:
+    import tempfile
+    import traceback
+
+    from tradeloom.redaction import redact_text
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="tradeloom-", suffix=".log", delete=False, encoding="utf-8"
+        ) as file:
+            file.write(redact_text(text))
+        return Path(file.name)
+    except OSError:  # the temporary folder is full or read-only too
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they show only on a terminal, never under CI or in a pipe)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="validate a strategy file and run it")
@@ -74,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
     run.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         help="run directory (default: runs/<name>-<time> for a backtest; runs/<name>-<mode> "
         "for paper and live, so that the same command restarts the run)",
     )
@@ -88,8 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         "--driver",
         choices=["auto", "batch", "per-bar"],
         default="auto",
-        help="auto: the compiled batch loop when every sequential layer is built in; "
-        "per-bar: one bar at a time, as live trading runs (same journal)",
+        help="auto or batch: every bar in one call of the compiled core (it stops only "
+        "where a plugin's component or a monitor needs Python); per-bar: one bar at a "
+        "time with the features stepped, as live trading runs (same journal)",
     )
     _add_set(run)
     run.set_defaults(command=_run)
@@ -142,7 +183,39 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seed of the markets that replace the bars after each cut (default 0)",
     )
+    lookahead.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the findings and the internal runs' logs go "
+        "(default: runs/<name>-lookahead-<time>)",
+    )
     lookahead.set_defaults(command=_check_lookahead)
+
+    report = sub.add_parser(
+        "report",
+        help="write a run's report.html (charts and tables, opens offline)",
+        description="Write RUN_DIR/report.html from the run's files: price with every trade, "
+        "equity against buy and hold, drawdown, exposure, the model's probability, "
+        "monitoring, events, monthly returns, trade returns, rejections and the statistics.",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
+    report.set_defaults(command=_report)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs: a side-by-side table and an HTML page with their equity curves",
+    )
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        default=Path("compare.html"),
+        metavar="FILE",
+        help="the HTML page to write (default: compare.html)",
+    )
+    compare.set_defaults(command=_compare)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
     schema.add_argument(
@@ -171,11 +244,35 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     resume.set_defaults(command=_resume)
 
+    journal = sub.add_parser("journal", help="inspect a run's journal")
+    journal_actions = journal.add_subparsers(required=True, metavar="ACTION")
+    verify = journal_actions.add_parser(
+        "verify",
+        help="check a run's journal: readable, this format, every row in its hash chain",
+        description="Check RUN_DIR/journal.sqlite (or a journal file): that it is a "
+        "tradeloom journal of this format and that every row chains to the one before it. "
+        "Exit 0 with the row count and the last hash, or 2 with one line naming the first "
+        "bad sequence number (a row deleted, inserted or edited) or what else is wrong.",
+    )
+    verify.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    verify.set_defaults(command=_journal_verify)
+
     from tradeloom.runner.data_fetch import add_fetch_parser
 
     data = sub.add_parser("data", help="market data: download exchange bars into the cache")
     add_fetch_parser(data.add_subparsers(required=True, metavar="ACTION"))
     return parser
+
+
+def _journal_verify(args: argparse.Namespace) -> int:
+    from tradeloom.journal import verify
+
+    path = args.run_dir
+    if path.is_dir() and not path.name.endswith(".sqlite"):
+        path = path / "journal.sqlite"
+    verified = verify(path)
+    print(f"{path}: {verified.rows} rows, hash chain intact (head {verified.head})")
+    return 0
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -187,6 +284,12 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
         metavar="KEY.PATH=VALUE",
         help="override a key of the file (repeatable), validated like the file",
     )
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, was empty (use . for this folder)")
+    return Path(text)
 
 
 def _positive_int(text: str) -> int:
@@ -221,20 +324,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--max-bars applies to --mode paper and live only")
     from tradeloom.reporting.summary import format_summary
     from tradeloom.runner.backtest import Driver
-    from tradeloom.runner.batch import core_params
-    from tradeloom.runner.health import batch_refusal
     from tradeloom.runner.run import run_strategy
 
     pipeline, plugins = _load(args)
     driver: Driver = _DRIVERS[args.driver]
-    if driver == "batch" and core_params(pipeline) is None:
-        raise UserError(
-            f"{args.file}: --driver batch needs a compiled kernel for every sequential layer; "
-            "a plugin component here is plain Python (use --driver auto or per-bar)"
-        )
-    refusal = batch_refusal(pipeline.config) if driver == "batch" else None
-    if refusal is not None:
-        raise ConfigError([refusal])
     outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
     print(format_summary(outcome.metrics))
     return 0
@@ -272,17 +365,62 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _check_lookahead(args: argparse.Namespace) -> int:
-    from tradeloom.diagnostics.lookahead import check_lookahead
+    from tradeloom.runner.run_dir import open_run_dir
 
     pipeline, _ = _load(args)  # validated and built like run: invalid input exits 2
-    report = check_lookahead(
-        pipeline.config,
-        points=args.points,
-        seed=args.seed,
-        progress=lambda line: print(line, flush=True),
-    )
+    out, lock = open_run_dir(f"{pipeline.config.name}-lookahead", args.out)
+    try:
+        return _lookahead_in(args, pipeline, out.resolve())
+    finally:
+        lock.release_pid()
+
+
+def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> int:
+    from tradeloom.diagnostics.lookahead import check_lookahead
+    from tradeloom.runner.logs import configure_logging
+
+    log_path = out / "lookahead.log"
+    # the internal runs' logs (one backtest per variant) go to the file, the findings here
+    with log_path.open("w", encoding="utf-8") as log:
+        configure_logging(args.log_level, stream=log)
+        try:
+            report = check_lookahead(
+                pipeline.config,
+                points=args.points,
+                seed=args.seed,
+                progress=lambda line: print(line, flush=True),
+            )
+        finally:
+            configure_logging(args.log_level)
+    (out / "findings.txt").write_text("\n".join([*report.lines, report.summary]) + "\n")
     print(report.summary)
+    logged = sum(1 for _ in log_path.open(encoding="utf-8"))
+    if logged:
+        print(f"the internal runs logged {_count(logged, 'line')}: {log_path}")
     return 0 if report.finding is None else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tradeloom.reporting.report import write_report
+
+    path = write_report(args.run_dir)
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tradeloom.reporting.compare import compare_runs
+
+    if len(args.run_dirs) < 2:
+        raise UserError("compare: give two run directories or more")
+    table, path = compare_runs(args.run_dirs, args.out)
+    print(table)
+    print(f"equity curves: {path}")
+    return 0
 
 
 def _count(n: int, noun: str) -> str:

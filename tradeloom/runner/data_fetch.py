@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pydantic import ValidationError
 
+from tradeloom import progress
 from tradeloom.errors import UserError
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.data.ccxt_fetch import Page
     from tradeloom.plugins.data.ccxt_source import CcxtSource
 
 __all__ = ["add_fetch_parser", "fetch"]
@@ -78,13 +77,11 @@ def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
     params = source.params
     start = int(parse_utc_timestamp(params.start).value // 1_000_000)
     end = None if params.end is None else int(parse_utc_timestamp(params.end).value // 1_000_000)
-    progress = _progress(err) if err.isatty() else None
-    try:
-        result = download(source.feed, source.cache, start, end, on_page=progress)
-    finally:
-        if progress is not None:
-            err.write("\n")
     label = str(source.key)
+    with progress.task(f"downloading {label} bars") as shown:
+        result = download(
+            source.feed, source.cache, start, end, on_page=lambda page: shown.advance(len(page))
+        )
     if result.fetched and result.first is not None and result.last is not None:
         requests = "1 request" if result.requests == 1 else f"{result.requests} requests"
         print(
@@ -152,21 +149,6 @@ class _ArgumentErrors(UserError):
 
     def lines(self) -> list[str]:
         return list(self._lines)
-
-
-def _progress(err: TextIO) -> Callable[[Page], None]:
-    # One line rewritten in place: on a terminal only, so logs and CI stay quiet.
-    from tradeloom.plugins.data.ccxt_fetch import ms_stamp
-
-    total = 0
-
-    def show(page: Page) -> None:
-        nonlocal total
-        total += len(page)
-        err.write(f"\rfetched {_bars(total)}, up to {ms_stamp(int(page.times[-1]))}  ")
-        err.flush()
-
-    return show
 
 
 def _bars(n: int) -> str:

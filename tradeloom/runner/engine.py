@@ -1,30 +1,15 @@
-"""The per-bar driver of the sequential layers: signal, risk, execution and the portfolio.
+"""The driver of the compiled bar: run the core, answer what it asks, journal what it did.
 
-`BarEngine.on_bar` takes one bar, in this order:
+`Engine` holds one run's core state (`tradeloom.core.state.CoreState`) and calls
+the compiled step (`tradeloom.core.bar.run_bars`) over the bars it is given:
+every bar of a backtest in one call when every sequential layer is built in, one
+bar at a time in paper and live. Whenever the step needs Python (a plugin's signal
+rule, sizing or risk rule, a live venue, the monitors) it stops; `Engine` answers
+through the layer's protocol and calls it again. Before each answer, and at the
+end, the event rows written so far are journaled (`Engine.flush`): an order is in
+the journal before a venue sees it.
 
-1. the venue fills what is due at the bar's open (orders decided at t-1 under
-   ``fill: next_open``);
-2. a stop-loss or take-profit that the bar's range reaches exits during the bar;
-3. the portfolio is marked to the close; monitors see the prediction whose outcome
-   this bar resolves, the bar's features and its fills; health rules act on their
-   metrics (``retrain``: a new fold predicts from the next bar; ``halt``: step 4);
-   the bar's regime is labelled (journaled when it changes);
-4. a health rule's ``halt`` or a risk rule may halt trading (the position is closed);
-5. a position held ``max_holding_bars`` since its entry fill is closed;
-6. the signal rule sees the bar's probability; a signal on a bar whose regime is none
-   of ``signal.regimes`` is filtered (journaled, it changes nothing); otherwise it sets
-   the target position: flat -> enter (sized by the sizing component, checked by the
-   risk rules); same direction -> hold; opposite -> exit, or reverse where shorting is
-   allowed. On a bar the model's detector finds anomalous, entries and reversals are
-   rejected (``ANOMALY``); exits still go through;
-7. a new order first cancels the working one, then goes to the venue; with
-   ``fill: close`` it fills at the bar's close;
-8. the bar's position, cash and equity are returned for the equity curve.
-
-Every layer is called through its protocol, so a plain-Python third-party component
-works here exactly like a built-in one; the built-ins are thin wrappers over the
-same compiled kernels the batch driver (`tradeloom.runner.batch`) runs, and the two
-drivers journal identical events. The live runner drives this class.
+The order of a bar and every rule live in `tradeloom.core`; nothing here decides.
 """
 
 from __future__ import annotations
@@ -32,418 +17,682 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.core import codes
+from tradeloom.core import layout as L
+from tradeloom.core.curves import equity_curve, fill_marks
+from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.feed import (
+    feed_cancel,
+    feed_fill,
+    kill,
+    latch_halt,
+    record_external,
+    resume,
+)
+from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import (
     Bar,
+    Cancellation,
     Fill,
+    HealthAction,
+    HealthChange,
+    ModelTraining,
     Order,
     OrderIntent,
+    PortfolioView,
     Rejection,
     Signal,
+    Trade,
 )
-from tradeloom.plugins.protocols import RiskContext
-from tradeloom.plugins.signal.regime import (
-    RegimeStepper,
-    regime_mask,
-    trend_label,
-    volatility_label,
-)
+from tradeloom.journal import Event, Liquidation, TradingStateChanged
+from tradeloom.plugins.protocols import RiskContext, Venue
+from tradeloom.plugins.signal.regime import trend_label, volatility_label
+from tradeloom.runner.bulk_journal import rows_to_batches
+from tradeloom.runner.core_spec import core_spec
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.exits import EXIT_REASONS, NO_EXIT, holding_expired, stop_exit
 from tradeloom.runner.health import health_halt
-from tradeloom.runner.portfolio import Portfolio
-from tradeloom.runner.watch import Watch
+from tradeloom.runner.watch import EventLog, FeatureRow, Watch
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = [
-    "BarEngine",
-    "anomaly_rejection",
-    "filtered_decision",
-    "halted_rejection",
-    "hold_reason",
-    "ignored_reason",
-    "no_equity_rejection",
-    "regime_changed",
-    "short_not_allowed",
-]
+__all__ = ["Book", "Engine"]
 
 
-def halted_rejection(bar: int, timestamp: pd.Timestamp, halt_code: str) -> Rejection:
-    """Return the rejection of a signal after trading halted."""
-    return Rejection(bar, timestamp, "HALTED", f"trading is halted ({halt_code})", {})
+_SUMMARY_KINDS = np.array(
+    [
+        L.EV_TRAINING,
+        L.EV_SIGNAL,
+        L.EV_REJECT,
+        L.EV_HALT,
+        L.EV_ORDER,
+        L.EV_FILL,
+        L.EV_CANCEL,
+        L.EV_TRADE,
+        L.EV_EXTERNAL,
+    ],
+    np.float64,
+)
+"""Rows whose objects the recorder keeps for the outputs after a bulk write."""
 
 
-def short_not_allowed(bar: int, timestamp: pd.Timestamp) -> Rejection:
-    """Return the rejection of a short entry on a long-only venue."""
-    return Rejection(
-        bar,
-        timestamp,
-        "SHORT_NOT_ALLOWED",
-        "short signal on a long-only venue (execution.allow_short: false)",
-        {},
-    )
+class _RowLog:
+    """What the monitors of a bulk run see: the rows read back, as they reach them."""
+
+    def __init__(self) -> None:
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.cancellations: list[Cancellation] = []
+        self.trainings: list[ModelTraining] = []
+        self.read = 0
+
+    def take(self, event: Decoded) -> None:
+        if event.kind == "order":
+            self.orders.append(event.value)
+        elif event.kind == "fill":
+            self.fills.append(event.value)
+        elif event.kind == "cancel":
+            self.cancellations.append(event.value)
+        elif event.kind == "training":
+            self.trainings.append(event.value)
 
 
-def no_equity_rejection(bar: int, timestamp: pd.Timestamp, equity: float) -> Rejection:
-    """Return the rejection of an entry when nothing is left to size it on."""
-    return Rejection(bar, timestamp, "NO_EQUITY", f"equity={equity:.2f} <= 0", {"equity": equity})
+class Book:
+    """The account as the core holds it, for one symbol: read-only views of its arrays."""
+
+    def __init__(self, state: CoreState, initial_cash: float, trades: list[Trade]) -> None:
+        self._state = state
+        self.initial_cash = initial_cash
+        self.trades = trades
+
+    @property
+    def cash(self) -> float:
+        """Return the cash in quote currency."""
+        return float(self._state.acct[L.A_CASH])
+
+    @property
+    def position(self) -> float:
+        """Return the signed position."""
+        return float(self._state.sym[0, L.S_QTY])
+
+    @property
+    def peak_equity(self) -> float:
+        """Return the highest equity marked so far."""
+        return float(self._state.acct[L.A_PEAK])
+
+    @property
+    def fees(self) -> float:
+        """Return every fee paid."""
+        return float(self._state.acct[L.A_FEES])
+
+    @property
+    def entry_bar(self) -> int | None:
+        """Return the bar of the fill that opened the position, or None when flat."""
+        bar = int(self._state.sym[0, L.S_ENTRY_BAR])
+        return None if bar < 0 else bar
+
+    @property
+    def entry_price(self) -> float | None:
+        """Return the position's average entry price, or None when flat."""
+        price = float(self._state.sym[0, L.S_ENTRY_PRICE])
+        return None if math.isnan(price) else price
+
+    def equity(self, price: float) -> float:
+        """Return cash plus the position marked at ``price``."""
+        return self.cash + self.position * price
+
+    def view(self, price: float) -> PortfolioView:
+        """Return the portfolio as a risk rule sees it at ``price``."""
+        return PortfolioView(
+            cash=self.cash,
+            position=self.position,
+            equity=float(self._state.acct[L.A_EQUITY]),
+            peak_equity=self.peak_equity,
+            price=price,
+            entry_bar=self.entry_bar,
+            entry_price=self.entry_price,
+        )
 
 
-def anomaly_rejection(bar: int, timestamp: pd.Timestamp, score: float) -> Rejection:
-    """Return the rejection of an entry or reversal on a bar the anomaly detector flags."""
-    return Rejection(
-        bar,
-        timestamp,
-        "ANOMALY",
-        f"anomaly_score={score:.4f} < 0: the bar is unlike the model's training rows",
-        {"anomaly_score": score},
-    )
-
-
-def filtered_decision(code: int, allowed: tuple[str, ...]) -> dict[str, str]:
-    """Return the risk decision of a signal on a bar whose regime ``code`` is not allowed."""
-    trend, volatility = trend_label(code), volatility_label(code)
-    return {
-        "outcome": "filtered",
-        "reason": f"regime ({trend}, {volatility}) is none of signal.regimes "
-        f"({', '.join(allowed)})",
-        "trend": trend,
-        "volatility": volatility,
-    }
-
-
-def regime_changed(code: int, previous: int) -> dict[str, str]:
-    """Return the journal payload of a bar whose regime differs from the previous bar's."""
-    return {
-        "trend": trend_label(code),
-        "volatility": volatility_label(code),
-        "previous_trend": trend_label(previous),
-        "previous_volatility": volatility_label(previous),
-    }
-
-
-def hold_reason() -> str:
-    """Return the reason of a signal in the direction already held."""
-    return "position already in the signal's direction"
-
-
-def ignored_reason(closing: str) -> str:
-    """Return the reason of a signal ignored because an exit of this bar closes the position."""
-    return f"position is being closed ({closing})"
-
-
-class BarEngine:
-    """Drive the sequential layers of ``pipeline`` one bar at a time.
+class Engine:
+    """Run ``pipeline``'s sequential layers through the compiled core.
 
     Args:
-        pipeline: The built components (their state is the engine's state).
-        recorder: Journals and broadcasts every event.
-        order_prefix: Start of every client order id (strategy and run key).
-        retrain: Called with the bar and the reason when a health rule says ``retrain``
-            (a backtest's `tradeloom.runner.retraining.Retrainer`); required only when
-            the strategy has such a rule.
-        order_id: Makes the client order id of the n-th order (live: one the venue
-            accepts, `client_order_id`); default ``{order_prefix}-{n:06d}``.
+        pipeline: The built components.
+        recorder: Journals and broadcasts the events, in the core's order.
+        order_id: The client order id of the n-th order.
+        times: The open time of bar ``i``.
+        timeframe_seconds: The bars' length.
+        features: Returns bar ``i``'s feature row (what plugins and monitors see).
+        columns: The feature columns, in row order.
+        venue: A Python venue to trade instead of the strategy's own (live, a replay).
+        retrain: Called with the bar and the reason when a health rule says retrain.
+        trainings_at: The model trainings journaled at each bar (their rows are the core's).
+        on_delivery: Told ``(bar, phase, events)`` when a Python venue reports something,
+            before its events are booked (a live run journals it; a restart reads it).
+        bulk: Journal in bulk at `finish` (a backtest): the rows are kept and written
+            as columns, without a Python object per event. Otherwise each event is
+            journaled when the step stops, before Python acts (paper, live).
+        order_prefix: When ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest),
+            the bulk journal builds the ids without calling it.
     """
 
     def __init__(
         self,
         pipeline: Pipeline,
         recorder: Recorder,
-        order_prefix: str,
+        order_id: Callable[[int], str],
         *,
+        times: Callable[[int], pd.Timestamp],
+        timeframe_seconds: int,
+        features: Callable[[int], npt.NDArray[np.float64]],
+        columns: tuple[str, ...],
+        venue: Venue | None = None,
         retrain: Callable[[int, str], None] | None = None,
-        order_id: Callable[[int], str] | None = None,
+        trainings_at: Mapping[int, list[ModelTraining]] | None = None,
+        on_delivery: Callable[[int, str, int], None] | None = None,
+        bulk: bool = False,
+        order_prefix: str | None = None,
     ) -> None:
-        config = pipeline.config
         self.p = pipeline
         self.rec = recorder
-        self.venue = pipeline.venue
-        self.portfolio = Portfolio(pipeline.venue.initial_cash)
-        self.max_holding = config.max_holding_bars or 0
-        self.stop_loss = math.nan if config.stop_loss is None else config.stop_loss
-        self.take_profit = math.nan if config.take_profit is None else config.take_profit
-        self.order_prefix = order_prefix
-        self._order_id = order_id or (lambda n: f"{order_prefix}-{n:06d}")
-        self.dust = float(getattr(pipeline.venue, "dust", 0.0))
-        self.sequence = 0
-        self.halt_code = ""
-        self.decision_bar: dict[str, int] = {}
-        self.working_direction = 0
-        horizon = max(int(pipeline.model.horizon), 1)
-        self._resolving: deque[tuple[float, float]] = deque(maxlen=horizon)
-        self.watch = None
-        if pipeline.monitors:
-            self.watch = Watch(pipeline.monitors, config.health, recorder)
+        self.venue: Venue = pipeline.venue if venue is None else venue
+        self.spec = core_spec(pipeline, timeframe_seconds, venue=venue)
+        self.state = CoreState(self.spec)
+        self.trainings_at: Mapping[int, list[ModelTraining]] = trainings_at or {}
+        self.ctx = RowContext(
+            times=times,
+            order_id=order_id,
+            trainings_at=self.trainings_at,
+            allowed_regimes=pipeline.config.signal_regimes,
+            bar_length=pd.Timedelta(seconds=timeframe_seconds),
+            order_prefix=order_prefix,
+        )
+        self.trades: list[Trade] = []
+        self.portfolio = Book(self.state, float(self.venue.initial_cash), self.trades)
+        self._features = features
+        self._columns = {c: j for j, c in enumerate(columns)}
         self._retrain = retrain
-        self._health_halted = False
-        self.allowed_regimes = config.signal_regimes
-        self.regime_filter = regime_mask(config.signal_regimes)
-        self.regimes = None if config.regime is None else RegimeStepper(config.regime)
-        self.regime = 0
+        self._on_delivery = on_delivery
+        self._timeframe_seconds = timeframe_seconds
+        self._external: Venue | None = venue
+        self.bulk = bulk
+        self.log: EventLog = _RowLog() if bulk else recorder
+        self.watch = (
+            Watch(pipeline.monitors, pipeline.config.health, self.log, recorder.monitor_metrics)
+            if pipeline.monitors
+            else None
+        )
+        horizon = max(int(getattr(pipeline.model, "horizon", 0) or 0), 1)
+        self._resolving: deque[tuple[float, float]] = deque(maxlen=horizon)
+        self._journaled = 0
+        self._orders_read = 0
+        self._fills: list[npt.NDArray[np.float64]] = []
+
+    # --- the account ------------------------------------------------------------------
+
+    @property
+    def sequence(self) -> int:
+        """Return how many orders were sent (the last order's number)."""
+        return int(self.state.acct[L.A_SEQ])
+
+    @sequence.setter
+    def sequence(self, value: int) -> None:
+        self.state.acct[L.A_SEQ] = value
+
+    @property
+    def halt_code(self) -> str:
+        """Return the code that halted trading ('' while trading)."""
+        return self.ctx.table.name(int(self.state.acct[L.A_HALT]))
 
     @property
     def halted(self) -> bool:
-        """Return whether a risk rule halted trading."""
-        return bool(self.halt_code)
+        """Return whether trading is halted."""
+        return self.state.acct[L.A_HALT] != 0.0
 
-    def on_bar(
-        self,
-        bar: Bar,
-        probability: float,
-        features: Mapping[str, float],
-        *,
-        anomalous: bool = False,
-        anomaly_score: float = math.nan,
-    ) -> tuple[float, float, float]:
-        """Run one bar through the layers; return its ``(position, cash, equity)``.
+    # --- running ----------------------------------------------------------------------
 
-        The regime is labelled here, from the bars' closes, when the strategy has a
-        ``regime:`` section or ``signal.regimes``; the anomaly verdict comes from the
-        model, which scored the bar's features (`SklearnModel.anomalous_row` live).
+    def run(self, inputs: BarInputs, t_end: int) -> None:
+        """Run the bars of ``inputs`` up to ``t_end`` (exclusive), answering every need."""
+        state = self.state
+        while True:
+            need = state.run(inputs, t_end)
+            self.flush()
+            if need == L.NEED_DONE:
+                return
+            self._answer(need, inputs)
 
-        Args:
-            bar: The bar, closed.
-            probability: The model's probability of an up move (NaN: none).
-            features: The bar's features by column.
-            anomalous: The model's anomaly detector flags this bar: no new position.
-            anomaly_score: The detector's score, journaled with an ``ANOMALY`` rejection.
-        """
-        self._match(bar, "open")
-        self._protect(bar)
-        view = self.portfolio.mark(bar.close)
-        if self.watch is not None:
-            self._monitor(bar, probability, features)
-        if self.regimes is not None:
-            self._label(bar)
-        ctx = RiskContext(bar, view, features, probability)
-        intents = self._exits(ctx)
-        signal = self.p.signal.on_bar(bar, probability)
-        if signal is not None:
-            self.rec.signal(signal)
-            if self.regime_filter and not self.regime & self.regime_filter:
-                self.rec.note(
-                    "risk_decision",
-                    filtered_decision(self.regime, self.allowed_regimes),
-                    bar=bar.index,
-                    timestamp=bar.timestamp,
-                )
-            else:
-                intents = self._decide(signal, ctx, intents, anomalous, anomaly_score)
-        for intent in intents:
-            self._send(intent, ctx)
-        self._match(bar, "close")
-        return self.portfolio.position, self.portfolio.cash, self.portfolio.equity(bar.close)
-
-    def _match(self, bar: Bar, phase: str) -> None:
-        for event in self.venue.match(bar, phase):
-            decided = self.decision_bar.get(event.order_id, bar.index)
-            if isinstance(event, Fill):
-                self.portfolio.apply(event)
-                self.rec.fill(event, decided)
-            else:
-                self.rec.cancelled(event, decided)
-
-    def _protect(self, bar: Bar) -> None:
-        position = self.portfolio.position
-        if abs(position) <= self.dust or (
-            math.isnan(self.stop_loss) and math.isnan(self.take_profit)
-        ):
+    def flush(self) -> None:
+        """Journal the event rows written since the last flush, in order (bulk: keep them)."""
+        if self.bulk:
             return
-        direction = 1 if position > 0 else -1
-        entry_price = self.portfolio.entry_price
-        assert entry_price is not None  # a position has an entry price
-        code, price = stop_exit(
-            direction,
-            entry_price,
-            bar.open,
-            bar.high,
-            bar.low,
-            self.stop_loss,
-            self.take_profit,
+        rows = self.state.rows(self._journaled)
+        self._journaled = self.state.count
+        self._fills.append(fill_marks(rows))
+        for event in decode(rows, self.ctx):
+            self._record(event)
+        self.state.clear()
+        self._journaled = 0
+
+    def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return each bar's position, cash and equity (columns), from the fills booked."""
+        marks = np.concatenate(self._fills) if self._fills else np.empty((0, 3))
+        return equity_curve(marks, close, self.portfolio.initial_cash)
+
+    def _record(self, event: Decoded) -> None:
+        rec, value, bar = self.rec, event.value, event.bar
+        kind = event.kind
+        if kind == "training":
+            rec.training(value, self.ctx.times(bar))
+        elif kind == "signal":
+            rec.signal(value)
+        elif kind == "decision":
+            rec.decision(bar, self.ctx.times(bar), **value)
+        elif kind == "rejection":
+            rec.rejection(value)
+        elif kind == "halt":
+            rec.halted(value)
+        elif kind == "order":
+            rec.order(value)
+        elif kind == "fill":
+            rec.fill(value, event.decision_bar)
+        elif kind == "cancel":
+            rec.cancelled(value, event.decision_bar)
+        elif kind == "trade":
+            self.trades.append(
+                Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
+            )
+        elif kind == "regime":
+            code, previous = value
+            change = {
+                "trend": trend_label(code),
+                "volatility": volatility_label(code),
+                "previous_trend": trend_label(previous),
+                "previous_volatility": volatility_label(previous),
+            }
+            rec.regime(bar, self.ctx.times(bar), change)
+        elif kind == "state":
+            rec.record(TradingStateChanged(**rec.at(bar), **value))
+        elif kind == "liquidation":
+            rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
+        elif kind == "external":
+            self._record_external(value)
+
+    def _record_external(self, value: Any) -> None:
+        rec = self.rec
+        if isinstance(value, HealthChange):
+            rec.health(value)
+        elif isinstance(value, HealthAction):
+            rec.health_action(value)
+        elif isinstance(value, Event):
+            rec.record(value)
+        else:  # pragma: no cover - the engine refers to nothing else
+            raise TypeError(f"cannot journal {value!r}")
+
+    # --- the needs --------------------------------------------------------------------
+
+    def _bar(self, inputs: BarInputs, t: int, s: int = 0) -> Bar:
+        i = t - inputs.base
+        px = inputs.px
+        return Bar(
+            t,
+            self.ctx.times(t),
+            float(px[0, i, s]),
+            float(px[1, i, s]),
+            float(px[2, i, s]),
+            float(px[3, i, s]),
+            float(px[4, i, s]),
         )
-        if code == NO_EXIT:
-            return
-        self._cancel_working(bar, "PROTECTIVE_EXIT")
-        self._order(bar, -direction, abs(position), EXIT_REASONS[code], price, "stop")
-        self._match(bar, "intrabar")
 
-    def _monitor(self, bar: Bar, probability: float, features: Mapping[str, float]) -> None:
-        assert self.watch is not None
+    def _context(self, inputs: BarInputs, t: int, s: int = 0) -> RiskContext:
+        bar = self._bar(inputs, t, s)
+        row = FeatureRow(self._columns, self._features(t))
+        probability = float(inputs.px[5, t - inputs.base, s])
+        return RiskContext(bar, self.portfolio.view(bar.close), row, probability)
+
+    def _answer(self, need: int, inputs: BarInputs) -> None:
+        state, io = self.state, self.state.io
+        t = int(state.cur[L.C_T])
+        s = int(state.cur[L.C_SYM])
+        if need in (L.NEED_OPEN, L.NEED_CLOSE):
+            phase = "open" if need == L.NEED_OPEN else "close"
+            self._report(self.venue.match(self._bar(inputs, t, s), phase), t, s, phase)
+        elif need == L.NEED_STOP:
+            self._send_last(t)
+            self._report(self.venue.match(self._bar(inputs, t, s), "intrabar"), t, s, "intrabar")
+        elif need == L.NEED_SEND:
+            self._send_last(t)
+        elif need == L.NEED_CANCEL:
+            self.cancel_working(self._bar(inputs, t, s), self.ctx.table.name(int(io[L.IO_CODE])))
+        elif need == L.NEED_QUANTITY:
+            io[L.IO_QUANTITY] = self.venue.quantity_for(float(io[L.IO_QUANTITY]), float(io[L.IO_P]))
+        elif need == L.NEED_MONITOR:
+            self._monitor(inputs, t)
+        elif need == L.NEED_RULES:
+            self._rules_on_bar(inputs, t)
+        elif need == L.NEED_SIGNAL:
+            self._signal(inputs, t, s)
+        elif need == L.NEED_SIZE:
+            self._size(inputs, t, s)
+        elif need == L.NEED_CHECK:
+            self._check(inputs, t, s)
+        else:  # pragma: no cover - the step asks for nothing else
+            raise RuntimeError(f"the core asked for {L.NEED_NAMES[need]!r}")
+        self._mirror_pending()
+
+    def _mirror_pending(self) -> None:
+        """Tell the core whether the Python venue still works an order."""
+        if self.spec.venue is None:
+            self.state.sym[0, L.S_W_ACTIVE] = 1.0 if self.venue.pending() else 0.0
+
+    def _send_last(self, t: int) -> None:
+        """Send the order of the last ORDER row (journaled by the flush before this)."""
+        seq = int(self.state.acct[L.A_SEQ])
+        if self.bulk:
+            self._read_orders()
+        self.venue.submit(self.ctx.orders[seq])
+
+    def _read_orders(self) -> None:
+        """Read the ORDER rows not read yet (bulk: a Python venue needs the orders)."""
+        rows = self.state.rows(self._orders_read)
+        self._orders_read = self.state.count
+        for _ in decode(rows[rows[:, L.E_KIND] == L.EV_ORDER], self.ctx):
+            pass  # decoding registers each order under its number and id
+
+    def _report(self, events: list[Fill | Cancellation], t: int, s: int, phase: str) -> None:
+        if events and self._on_delivery is not None:
+            self._on_delivery(t, phase, len(events))
+        self._deliver(events, t, s)
+
+    def _deliver(self, events: list[Fill | Cancellation], t: int, s: int) -> None:
+        state = self.state
+        state.make_room(2 * len(events))
+        for event in events:
+            seq = self._seq(event.order_id)
+            decided = self.ctx.orders[seq].bar
+            if isinstance(event, Fill):
+                feed_fill(
+                    state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
+                    event.side, event.quantity, event.price, event.fee, event.slippage, decided,
+                )  # fmt: skip
+            else:
+                reason = self.ctx.table.intern(event.reason)
+                feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)
+
+    def _seq(self, order_id: str) -> int:
+        return self.ctx.order_seq[order_id]
+
+    def use_venue(self, venue: Venue) -> None:
+        """Send orders to ``venue`` from now on (a restart: the exchange after the replay).
+
+        Both must be Python venues: the core keeps asking for the venue's reports.
+        """
+        if self.spec.venue is not None:
+            raise ValueError("the engine trades the simulated venue; it cannot switch venue")
+        self.venue = self._external = venue
+        self._mirror_pending()
+
+    def venue_pending(self) -> bool:
+        """Return whether an order is working: at a Python venue, or the simulated one's."""
+        if self.spec.venue is None:
+            return bool(self.venue.pending())
+        return bool(self.state.sym[0, L.S_W_ACTIVE] != 0.0)
+
+    def cancel_all(self, bar: Bar, reason: str) -> None:
+        """Cancel every working order between bars (the kill switch); journaled."""
+        if self.spec.venue is None:
+            self.cancel_working(bar, reason)
+        else:
+            state = self.state
+            row = state.sym[0]
+            if row[L.S_W_ACTIVE] != 0.0:
+                state.make_room(1)
+                feed_cancel(
+                    state.ev, state.cur, bar.index, 0, int(row[L.S_W_SEQ]),
+                    float(row[L.S_W_REMAINING]), self.ctx.table.intern(reason),
+                    int(row[L.S_W_BAR]),
+                )  # fmt: skip
+                row[L.S_W_ACTIVE] = 0.0
+        self.flush()
+
+    def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
+        """Trade ``pipeline``'s settings from the next bar on, with every state kept.
+
+        A hot reload: the account, positions, working orders and the risk engine's
+        state stay; the parameters (signal, sizing, risk rules and limits) are the new
+        file's, and with ``monitoring`` (the monitors or health rules changed) so are the
+        monitors and rules, which then see the events from the next bar on.
+        """
+        self.p = pipeline
+        spec = core_spec(pipeline, self._timeframe_seconds, venue=self._external)
+        state = self.state
+        state.spec = self.spec = spec
+        state.prm[:] = spec.vector()
+        state.limits = np.asarray(spec.drawdown_limits, np.float64)
+        capacity = int(state.prm[L.P_RATE_CAPACITY])
+        if capacity != len(state.sent):  # keep the newest sends that still fit
+            count = int(state.acct[L.A_RATE_COUNT])
+            head = int(state.acct[L.A_RATE_HEAD])
+            kept = [state.sent[(head + k) % len(state.sent)] for k in range(count)][-capacity:]
+            state.sent = np.zeros(capacity, np.int64)
+            state.sent[: len(kept)] = kept
+            state.acct[L.A_RATE_COUNT] = len(kept)
+            state.acct[L.A_RATE_HEAD] = 0
+        self.ctx.allowed_regimes = pipeline.config.signal_regimes
+        if monitoring:
+            watch = self.watch
+            self.watch = (
+                Watch(pipeline.monitors, pipeline.config.health, self.log, self.rec.monitor_metrics)
+                if pipeline.monitors
+                else None
+            )
+            if watch is not None and self.watch is not None:
+                self.watch.follow(watch)
+
+    def cancel_working(self, bar: Bar, reason: str) -> None:
+        """Cancel every order the venue works (a replacement, a protective exit, the kill)."""
+        events: list[Fill | Cancellation] = []
+        for order in self.venue.pending():
+            cancellation = self.venue.cancel(order.id, bar, reason)
+            if cancellation is not None:
+                events.append(cancellation)
+        self._deliver(events, bar.index, 0)
+        self._mirror_pending()
+
+    def _monitor(self, inputs: BarInputs, t: int) -> None:
+        watch = self.watch
+        assert watch is not None
+        bar = self._bar(inputs, t)
+        probability = float(inputs.px[5, t - inputs.base, 0])
         resolving = self._resolving
         full = len(resolving) == resolving.maxlen
         then_p, then_close = resolving[0] if full else (math.nan, math.nan)
         resolving.append((probability, bar.close))
         up = full and bar.close > then_close
-        for action in self.watch.on_bar(bar, probability, then_p, up, features):
-            if action.action == "halt" and not self.halted:
-                halt = health_halt(action)
-                self.halt_code = halt.code
-                self.rec.halted(halt)
-                self._health_halted = True  # _exits closes the position at this bar
+        features = FeatureRow(self._columns, self._features(t))
+        if self.bulk:
+            self._read_for_monitors()
+        changes, actions = watch.on_bar(bar, probability, then_p, up, features, halted=self.halted)
+        for change in changes:
+            self._record_object(change, t)
+        for action in actions:
+            self._record_object(action, t)
+        for action in actions:
+            if action.action == "halt":
+                state = self.state
+                ref = self.ctx.ref(health_halt(action))
+                state.make_room(1)
+                latch_halt(state.acct, state.ev, state.cur, t, codes.HEALTH_HALT, ref)
             elif action.action == "retrain":
                 if self._retrain is None:
                     raise RuntimeError(
                         f"{action.reason}: retrain fired, but this engine was given no "
                         "retrain callback"
                     )
-                self._retrain(bar.index, action.reason)
+                self._retrain(t, action.reason)
 
-    def _label(self, bar: Bar) -> None:
-        assert self.regimes is not None
-        previous = self.regime
-        self.regime = self.regimes.step(bar.close)
-        if self.regime != previous:
-            self.rec.note(
-                "regime_changed",
-                regime_changed(self.regime, previous),
-                bar=bar.index,
-                timestamp=bar.timestamp,
-            )
+    def _record_object(self, value: HealthChange | HealthAction, t: int) -> None:
+        """Journal a Python object at this point of the run's order."""
+        if not self.bulk:
+            self._record_external(value)
+            return
+        state = self.state
+        state.make_room(1)
+        record_external(state.ev, state.cur, t, -1, self.ctx.ref(value))
+        self.rec.observe(value)  # observers hear of it now; the journal has it in bulk
 
-    def _exits(self, ctx: RiskContext) -> list[OrderIntent]:
-        view = ctx.portfolio
-        exposed = abs(view.position) > self.dust or bool(self.venue.pending())
-        if self._health_halted:
-            self._health_halted = False
-            return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)] if exposed else []
-        if not self.halted:
-            for rule in self.p.rules:
-                halt = rule.on_bar(ctx)
-                if halt is not None:
-                    self.halt_code = halt.code
-                    self.rec.halted(halt)
-                    return [self._intent(ctx, 0, 0.0, "EXIT_HALT", False)] if exposed else []
-        entry = -1 if view.entry_bar is None else view.entry_bar
-        if abs(view.position) > self.dust and holding_expired(
-            ctx.bar.index, entry, self.max_holding
-        ):
-            return [self._intent(ctx, 0, 0.0, "EXIT_MAX_HOLDING", False)]
-        return []
+    def _read_for_monitors(self) -> None:
+        """Read what the monitors see from the rows since they last looked (bulk)."""
+        log = self.log
+        assert isinstance(log, _RowLog)
+        rows = self.state.rows(log.read)
+        log.read = self.state.count
+        kinds = rows[:, 0]
+        wanted = (kinds == L.EV_ORDER) | (kinds == L.EV_FILL) | (kinds == L.EV_CANCEL)
+        wanted |= kinds == L.EV_TRAINING
+        for event in decode(rows[wanted], self.ctx):
+            log.take(event)
 
-    def _decide(
-        self,
-        signal: Signal,
-        ctx: RiskContext,
-        intents: list[OrderIntent],
-        anomalous: bool,
-        anomaly_score: float,
-    ) -> list[OrderIntent]:
-        view = ctx.portfolio
-        held = self.working_direction if self.venue.pending() else self._direction(view.position)
-        wanted = signal.direction
-        bar, ts = signal.bar, signal.timestamp
-        if self.halted:
-            self.rec.rejection(halted_rejection(bar, ts, self.halt_code))
-            return intents
-        if wanted == -1 and not self.venue.allow_short and held <= 0:
-            self.rec.rejection(short_not_allowed(bar, ts))
-            return intents
-        if held == wanted:
-            if not intents:
-                self._decision(bar, ts, "hold", hold_reason())
-                return intents
-            self._decision(bar, ts, "ignored", ignored_reason(intents[0].reason))
-            return intents
-        exiting = held != 0
-        exit_signal = [self._intent(ctx, 0, 0.0, "EXIT_SIGNAL", False, signal)]
-        if exiting and wanted == -1 and not self.venue.allow_short:
-            return intents or exit_signal
-        if anomalous:
-            self.rec.rejection(anomaly_rejection(bar, ts, anomaly_score))
-            return intents or (exit_signal if exiting else [])
-        if view.equity <= 0.0:
-            self.rec.rejection(no_equity_rejection(bar, ts, view.equity))
-            return intents or (exit_signal if exiting else [])
-        size = self.p.sizer.size(signal, ctx)
+    def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
+        """Journal what the run did: in bulk, the rows kept since the start (a backtest).
+
+        The recorder then holds what the outputs read (the counts, the orders and fills,
+        the halt, the trainings) and the observers that listen hear of each event.
+        """
+        if not self.bulk:
+            self.flush()
+            return
+        rows = self.state.rows()
+        converted = rows_to_batches(rows, self.ctx, times_ns, symbol)
+        self.rec.journal.write_columns(converted.batches)
+        self._fills.append(fill_marks(rows))
+        summary = rows[np.isin(rows[:, 0], _SUMMARY_KINDS)]
+        events = list(decode(summary, self.ctx))
+        self.rec.absorb(events)
+        for event in events:
+            if event.kind == "trade":
+                value, bar = event.value, event.bar
+                self.trades.append(
+                    Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
+                )
+        self.state.clear()
+
+    def _rules_on_bar(self, inputs: BarInputs, t: int) -> None:
+        io = self.state.io
+        io[L.IO_REF] = -1.0
+        ctx = self._context(inputs, t)
+        for rule in self.p.rules:
+            halt = rule.on_bar(ctx)
+            if halt is not None:
+                io[L.IO_REF] = self.ctx.ref(halt)
+                io[L.IO_CODE] = self.ctx.table.intern(halt.code)
+                return
+
+    def _signal(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        probability = float(io[L.IO_P])
+        signal = self.p.signal.on_bar(self._bar(inputs, t, s), probability)
+        if signal is None:
+            io[L.IO_DIR], io[L.IO_CONF] = 0.0, math.nan
+            return
+        io[L.IO_DIR] = signal.direction
+        io[L.IO_CONF] = signal.confidence
+        io[L.IO_P] = signal.probability
+
+    def _pending_signal(self, inputs: BarInputs, t: int, s: int) -> Signal:
+        row = self.state.sym[s]
+        return Signal(
+            t,
+            self.ctx.times(t),
+            int(row[L.S_X_DIR]),
+            float(row[L.S_X_CONF]),
+            float(row[L.S_X_P]),
+        )
+
+    def _size(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        signal = self._pending_signal(inputs, t, s)
+        size = self.p.sizer.size(signal, self._context(inputs, t, s))
         if isinstance(size, Rejection):
-            self.rec.rejection(size)
-            return intents or (exit_signal if exiting else [])
+            io[L.IO_FRACTION] = 0.0
+            io[L.IO_REF] = self.ctx.ref(size)
+            return
         if not (0.0 < size <= 1.0):
             raise RuntimeError(f"risk.sizing returned {size!r}; expected a fraction in (0, 1]")
-        reason = "REVERSE" if exiting else "ENTRY"
-        intent = self._intent(ctx, wanted, wanted * size, reason, True, signal)
+        io[L.IO_FRACTION] = size
+
+    def _check(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        row = self.state.sym[s]
+        signal = self._pending_signal(inputs, t, s)
+        wanted = int(row[L.S_X_DIR])
+        intent = OrderIntent(
+            bar=t,
+            timestamp=signal.timestamp,
+            direction=wanted,
+            target_fraction=wanted * float(row[L.S_X_SIZE]),
+            reason="REVERSE" if row[L.S_X_HELD] != 0.0 else "ENTRY",
+            increases_exposure=True,
+            probability=signal.probability,
+        )
+        io[L.IO_REF] = -1.0
+        ctx = self._context(inputs, t, s)
         for rule in self.p.rules:
             rejection = rule.check(intent, ctx)
             if rejection is not None:
-                self.rec.rejection(rejection)
-                return intents or (exit_signal if exiting else [])
-        self._decision(bar, ts, "accepted", reason, target_fraction=intent.target_fraction)
-        return [intent]
+                io[L.IO_REF] = self.ctx.ref(rejection)
+                return
 
-    def _intent(
-        self,
-        ctx: RiskContext,
-        direction: int,
-        target: float,
-        reason: str,
-        increases: bool,
-        signal: Signal | None = None,
-    ) -> OrderIntent:
-        return OrderIntent(
-            bar=ctx.bar.index,
-            timestamp=ctx.bar.timestamp,
-            direction=direction,
-            target_fraction=target,
-            reason=reason,
-            increases_exposure=increases,
-            probability=signal.probability if signal else ctx.probability,
-        )
+    # --- the kill switch ----------------------------------------------------------------
 
-    def _send(self, intent: OrderIntent, ctx: RiskContext) -> None:
-        bar, view = ctx.bar, ctx.portfolio
-        self._cancel_working(bar, "REPLACED")
-        position = view.position
-        if intent.target_fraction == 0.0:
-            delta = -position
-        else:
-            notional = abs(intent.target_fraction) * view.equity
-            delta = intent.direction * self.venue.quantity_for(notional, view.price) - position
-        self.working_direction = intent.direction
-        if abs(delta) <= self.dust:  # 0.0 on a venue without lots
-            return
-        self._order(bar, 1 if delta > 0 else -1, abs(delta), intent.reason, view.price, "market")
+    def kill(self, bar: Bar, message: str, at: pd.Timestamp) -> bool:
+        """Halt for the kill switch (latched until `resume`); cancel every open order.
 
-    def _direction(self, position: float) -> int:
-        """Return the side held: +1, -1, or 0 for flat (a position within ``dust`` of 0)."""
-        if abs(position) <= self.dust:
-            return 0
-        return 1 if position > 0 else -1
+        Returns:
+            Whether the trading state changed (False: already HALTED).
+        """
+        state = self.state
+        previous = int(state.acct[L.A_STATE])
+        kill(state.acct)
+        changed = previous != codes.HALTED_STATE
+        if changed:
+            self._journal_state(bar.index, previous, codes.HALTED_STATE, "KILL_SWITCH", message, at)
+        self.cancel_all(bar, "KILL_SWITCH")
+        return changed
 
-    def cancel_working(self, bar: Bar, reason: str) -> None:
-        """Cancel every pending order (the kill switch); journal what the venue cancels."""
-        self._cancel_working(bar, reason)
+    def resume(self, bar: int, message: str, at: pd.Timestamp) -> bool:
+        """Leave HALTED for ACTIVE (the kill switch's latch lifts; another halt stays)."""
+        state = self.state
+        if not resume(state.acct):
+            return False
+        self._journal_state(bar, codes.HALTED_STATE, codes.ACTIVE, "RESUME", message, at)
+        self.flush()
+        return True
 
-    def _cancel_working(self, bar: Bar, reason: str) -> None:
-        for order in self.venue.pending():
-            cancellation = self.venue.cancel(order.id, bar, reason)
-            if cancellation is not None:
-                self.rec.cancelled(cancellation, self.decision_bar.get(order.id, bar.index))
-
-    def _order(
-        self, bar: Bar, side: int, quantity: float, reason: str, price: float, kind: str
+    def _journal_state(
+        self, bar: int, previous: int, new: int, code: str, message: str, at: pd.Timestamp
     ) -> None:
-        self.sequence += 1
-        order = Order(
-            id=self._order_id(self.sequence),
-            bar=bar.index,
-            timestamp=bar.timestamp,
-            side=side,
-            quantity=quantity,
-            reason=reason,
-            reference_price=price,
-            kind="stop" if kind == "stop" else "market",
-            stop_price=price if kind == "stop" else math.nan,
+        change = TradingStateChanged(
+            **self.rec.at(bar),
+            previous=codes.STATE_NAMES[previous],
+            state=codes.STATE_NAMES[new],
+            code=code,
+            message=message,
+            at=at,
         )
-        self.decision_bar[order.id] = bar.index
-        self.rec.order(order)
-        self.venue.submit(order)
+        self.journal(change)
 
-    def _decision(
-        self, bar: int, ts: pd.Timestamp, outcome: str, reason: str, **values: float
-    ) -> None:
-        self.rec.note(
-            "risk_decision", {"outcome": outcome, "reason": reason, **values}, bar=bar, timestamp=ts
-        )
+    def journal(self, event: Event) -> None:
+        """Journal ``event`` at this point of the engine's order (a live run's own events)."""
+        state = self.state
+        state.make_room(1)
+        record_external(state.ev, state.cur, event.bar, -1, self.ctx.ref(event))
+        self.flush()
+
+    def restore_halt(self, code: str) -> None:
+        """Take a journaled halt back (a restart): latched as it was."""
+        self.state.acct[L.A_HALT] = self.ctx.table.intern(code)

@@ -1,17 +1,22 @@
 """Record what happens in a run: journal it, tell the observers, keep it for the outputs.
 
 Every event is journaled first and broadcast second, so an observer never sees
-an event the journal does not hold.
+an event the journal does not hold. Events are the typed kinds of
+`tradeloom.journal.events`; the recorder stamps the header (the run's symbol on
+market events, the correlation id of the decision).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
+import pandas as pd
 import pluggy
 import structlog
 
+from tradeloom.core.decode import Decoded
 from tradeloom.domain import (
     Cancellation,
     Fill,
@@ -24,11 +29,28 @@ from tradeloom.domain import (
     RunInfo,
     Signal,
 )
-from tradeloom.runner.journal import Journal
+from tradeloom.journal import (
+    NO_TIME,
+    Event,
+    FillEvent,
+    HaltEvent,
+    HealthActionFired,
+    HealthChanged,
+    JournalStore,
+    ModelTrained,
+    OrderCancelled,
+    OrderEvent,
+    RegimeChanged,
+    RejectionEvent,
+    RiskDecision,
+    SignalEvent,
+)
 
 __all__ = ["Recorder"]
 
 _log = structlog.get_logger("tradeloom.run")
+
+_E = TypeVar("_E", bound=Event)
 
 
 class Recorder:
@@ -38,45 +60,165 @@ class Recorder:
         journal: The run's journal.
         hook: The plugin manager's hook relay.
         run: The run observers are told about.
+        symbol: The market the run trades (stamped on market events).
     """
 
-    def __init__(self, journal: Journal, hook: pluggy.HookRelay, run: RunInfo) -> None:
+    def __init__(
+        self, journal: JournalStore, hook: pluggy.HookRelay, run: RunInfo, symbol: str = ""
+    ) -> None:
         self.journal = journal
         self.hook = hook
         self.run = run
+        self.symbol = symbol
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.signals = 0
+        self.signal_events: list[Signal] = []
+        self.monitor_values: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
         self.trainings: list[ModelTraining] = []
         self.cancellations: list[Cancellation] = []
         self.health_actions: list[HealthAction] = []
+        self.health_changes: list[HealthChange] = []
+        self._listened = _listened(hook)
 
-    def note(
-        self, kind: str, payload: dict[str, Any], *, bar: int | None = None, timestamp: Any = None
+    def record(self, event: Event) -> None:
+        """Journal an event no observer hook exists for (data loaded, live bars...)."""
+        self.journal.append(event)
+
+    def at(
+        self, bar: int | None, timestamp: Any = NO_TIME, *, market: bool = False
+    ) -> dict[str, Any]:
+        """Return the header of an event at ``bar`` (its own decision; -1/None: no bar).
+
+        Args:
+            bar: The bar (None: none).
+            timestamp: That bar's time (NaT: none).
+            market: Stamp the run's symbol (the event concerns its market).
+        """
+        index = -1 if bar is None else bar
+        return {
+            "bar": index,
+            "timestamp": NO_TIME if timestamp is None else timestamp,
+            "symbol": self.symbol if market else "",
+            "correlation_id": index,
+        }
+
+    def decision(
+        self, bar: int, timestamp: pd.Timestamp, outcome: str, reason: str, **values: Any
     ) -> None:
-        """Journal an event no observer hook exists for (data loaded, decisions...)."""
-        self.journal.append(kind, payload, bar=bar, timestamp=timestamp, correlation_id=_corr(bar))
+        """Journal what the risk layer did with a signal it did not reject."""
+        self.record(
+            RiskDecision(
+                **self.at(bar, timestamp, market=True), outcome=outcome, reason=reason, **values
+            )
+        )
+
+    def regime(self, bar: int, timestamp: pd.Timestamp, change: dict[str, Any]) -> None:
+        """Journal a bar whose regime differs from the previous bar's."""
+        self.record(RegimeChanged(**self.at(bar, timestamp, market=True), **change))
 
     def training(self, training: ModelTraining, timestamp: Any) -> None:
         """Record a walk-forward fold (journaled at the first bar it predicts)."""
-        self.trainings.append(training)
-        self._journal("model_trained", _fields(training), training.predict_start, timestamp)
-        _log.debug("model_trained", **_fields(training))
-        self.hook.tradeloom_model_trained(run=self.run, training=training)
+        self.record(_event(ModelTrained, training, **self.at(training.predict_start, timestamp)))
+        self._training(training)
 
     def signal(self, signal: Signal) -> None:
         """Record a signal."""
-        self.signals += 1
-        self._journal("signal", _fields(signal), signal.bar, signal.timestamp)
-        self.hook.tradeloom_signal(run=self.run, signal=signal)
+        self.record(_event(SignalEvent, signal, symbol=self.symbol, correlation_id=signal.bar))
+        self._signal(signal)
+
+    def monitor_metrics(self, bar: int, monitor: str, values: Mapping[str, float]) -> None:
+        """Keep a monitor's figures at a bar for the report's charts (not journaled)."""
+        self.monitor_values.setdefault(monitor, []).append((bar, dict(values)))
 
     def rejection(self, rejection: Rejection) -> None:
         """Record a refused intent with its reason code and values."""
+        self.record(
+            _event(RejectionEvent, rejection, symbol=self.symbol, correlation_id=rejection.bar)
+        )
+        self._rejection(rejection)
+
+    def halted(self, halt: Halt) -> None:
+        """Record a halt."""
+        self.record(_event(HaltEvent, halt, correlation_id=halt.bar))
+        self._halted(halt)
+
+    def order(self, order: Order) -> None:
+        """Record an order before the venue receives it."""
+        self.record(_event(OrderEvent, order, symbol=self.symbol, correlation_id=order.bar))
+        self._order(order)
+
+    def fill(self, fill: Fill, decision_bar: int) -> None:
+        """Record a fill; it carries the correlation id of the decision behind its order."""
+        self.record(_event(FillEvent, fill, symbol=self.symbol, correlation_id=decision_bar))
+        self._fill(fill)
+
+    def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
+        """Record that the venue stopped working an order, and how much was left."""
+        self.record(
+            _event(OrderCancelled, cancellation, symbol=self.symbol, correlation_id=decision_bar)
+        )
+        self.cancellations.append(cancellation)
+
+    def health(self, change: HealthChange) -> None:
+        """Record a change of health status."""
+        self.record(_event(HealthChanged, change, correlation_id=change.bar))
+        self._health(change)
+
+    def health_action(self, action: HealthAction) -> None:
+        """Record a health rule that fired, before its action is taken."""
+        self.record(_event(HealthActionFired, action, correlation_id=action.bar))
+        self._health_action(action)
+
+    # --- what a bulk journal leaves to the recorder ------------------------------------
+
+    def observe(self, value: HealthChange | HealthAction) -> None:
+        """Keep and tell a health event whose journal row is written in bulk later."""
+        if isinstance(value, HealthChange):
+            self._health(value)
+        else:
+            self._health_action(value)
+
+    def absorb(self, events: Iterable[Decoded]) -> None:
+        """Keep and tell the events of rows a backtest journaled in bulk, in their order.
+
+        What the outputs read (counts, orders, fills, cancellations, the halt, the
+        trainings) is kept; observers hear of each event their plugin listens to.
+        Health events were told when they happened (`observe`).
+        """
+        for event in events:
+            kind, value = event.kind, event.value
+            if kind == "signal":
+                self._signal(value)
+            elif kind == "rejection":
+                self._rejection(value)
+            elif kind == "order":
+                self._order(value)
+            elif kind == "fill":
+                self._fill(value)
+            elif kind == "cancel":
+                self.cancellations.append(value)
+            elif kind == "halt":
+                self._halted(value)
+            elif kind == "training":
+                self._training(value)
+
+    def _training(self, training: ModelTraining) -> None:
+        self.trainings.append(training)
+        _log.debug("model_trained", **_fields(training))
+        if "tradeloom_model_trained" in self._listened:
+            self.hook.tradeloom_model_trained(run=self.run, training=training)
+
+    def _signal(self, signal: Signal) -> None:
+        self.signals += 1
+        self.signal_events.append(signal)
+        if "tradeloom_signal" in self._listened:
+            self.hook.tradeloom_signal(run=self.run, signal=signal)
+
+    def _rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
-        payload = {"outcome": "rejected", **_fields(rejection)}
-        self._journal("risk_decision", payload, rejection.bar, rejection.timestamp)
         _log.debug(
             "risk_rejection",
             bar=rejection.bar,
@@ -84,12 +226,11 @@ class Recorder:
             message=rejection.message,
             correlation_id=_corr(rejection.bar),
         )
-        self.hook.tradeloom_risk_rejection(run=self.run, rejection=rejection)
+        if "tradeloom_risk_rejection" in self._listened:
+            self.hook.tradeloom_risk_rejection(run=self.run, rejection=rejection)
 
-    def halted(self, halt: Halt) -> None:
-        """Record a halt."""
+    def _halted(self, halt: Halt) -> None:
         self.halt = halt
-        self._journal("halt", _fields(halt), halt.bar, halt.timestamp)
         _log.warning(
             "halt",
             bar=halt.bar,
@@ -97,34 +238,21 @@ class Recorder:
             message=halt.message,
             correlation_id=_corr(halt.bar),
         )
-        self.hook.tradeloom_halt(run=self.run, halt=halt)
+        if "tradeloom_halt" in self._listened:
+            self.hook.tradeloom_halt(run=self.run, halt=halt)
 
-    def order(self, order: Order) -> None:
-        """Record an order before the venue receives it."""
+    def _order(self, order: Order) -> None:
         self.orders.append(order)
-        self._journal("order", _fields(order), order.bar, order.timestamp)
-        self.hook.tradeloom_order(run=self.run, order=order)
+        if "tradeloom_order" in self._listened:
+            self.hook.tradeloom_order(run=self.run, order=order)
 
-    def fill(self, fill: Fill, decision_bar: int) -> None:
-        """Record a fill; it carries the correlation id of the decision behind its order."""
+    def _fill(self, fill: Fill) -> None:
         self.fills.append(fill)
-        self._journal("fill", _fields(fill), fill.bar, fill.timestamp, decision_bar)
-        self.hook.tradeloom_fill(run=self.run, fill=fill)
+        if "tradeloom_fill" in self._listened:
+            self.hook.tradeloom_fill(run=self.run, fill=fill)
 
-    def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
-        """Record that the venue stopped working an order, and how much was left."""
-        self.cancellations.append(cancellation)
-        self._journal(
-            "order_cancelled",
-            _fields(cancellation),
-            cancellation.bar,
-            cancellation.timestamp,
-            decision_bar,
-        )
-
-    def health(self, change: HealthChange) -> None:
-        """Record a change of health status."""
-        self._journal("health", _fields(change), change.bar, change.timestamp)
+    def _health(self, change: HealthChange) -> None:
+        self.health_changes.append(change)
         _log.info(
             "health_changed",
             monitor=change.monitor,
@@ -133,13 +261,11 @@ class Recorder:
             value=round(change.value, 4),
             bar=change.bar,
         )
-        self.hook.tradeloom_health_changed(run=self.run, change=change)
+        if "tradeloom_health_changed" in self._listened:
+            self.hook.tradeloom_health_changed(run=self.run, change=change)
 
-    def health_action(self, action: HealthAction) -> None:
-        """Record a health rule that fired, before its action is taken."""
+    def _health_action(self, action: HealthAction) -> None:
         self.health_actions.append(action)
-        payload = {**_fields(action), "reason": action.reason}
-        self._journal("health_action", payload, action.bar, action.timestamp)
         _log.warning(
             "health_action",
             action=action.action,
@@ -147,24 +273,39 @@ class Recorder:
             bar=action.bar,
             correlation_id=_corr(action.bar),
         )
-        self.hook.tradeloom_health_action(run=self.run, action=action)
+        if "tradeloom_health_action" in self._listened:
+            self.hook.tradeloom_health_action(run=self.run, action=action)
 
-    def _journal(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        bar: int,
-        timestamp: Any,
-        decision_bar: int | None = None,
-    ) -> None:
-        corr = _corr(bar if decision_bar is None else decision_bar)
-        self.journal.append(kind, payload, bar=bar, timestamp=timestamp, correlation_id=corr)
+
+def _listened(hook: pluggy.HookRelay) -> frozenset[str]:
+    """Return the event hooks some plugin implements (the others are not called)."""
+    names = [name for name in dir(hook) if name.startswith("tradeloom_")]
+    return frozenset(
+        name for name in names if getattr(getattr(hook, name), "get_hookimpls", list)()
+    )
 
 
 def _corr(bar: int | None) -> str:
     return "" if bar is None else f"bar-{bar}"
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        names = _NAMES[cls] = tuple(f.name for f in fields if f.metadata.get("journal", True))
+    return names
+
+
+def _event(cls: type[_E], value: object, **header: Any) -> _E:
+    """Return the event ``cls`` of a domain ``value`` (the event subclasses its class)."""
+    fields = {name: getattr(value, name) for name in _names(type(value))}
+    fields.update(header)  # a value read back from a journal is an event already
+    return cls(**fields)
+
+
 def _fields(obj: object) -> dict[str, Any]:
-    fields = dataclasses.fields(obj)  # type: ignore[arg-type]
-    return {f.name: getattr(obj, f.name) for f in fields if f.metadata.get("journal", True)}
+    return {name: getattr(obj, name) for name in _names(type(obj))}

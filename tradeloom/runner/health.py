@@ -24,12 +24,9 @@ from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.health import HealthRule
 
 __all__ = [
-    "ACTING",
     "HEALTH_HALT",
     "HealthRules",
-    "acting_rules",
     "action_counts",
-    "batch_refusal",
     "check_health_rules",
     "health_halt",
     "retrains",
@@ -37,34 +34,6 @@ __all__ = [
 
 HEALTH_HALT = "HEALTH_HALT"
 """The code of a halt that a health rule's ``halt`` action caused."""
-
-ACTING = frozenset({"retrain", "halt"})
-"""Actions that change what happens after their bar (only the per-bar driver runs them)."""
-
-
-def acting_rules(rules: Sequence[HealthRule]) -> list[int]:
-    """Return the indices of the rules whose action is ``retrain`` or ``halt``."""
-    return [i for i, rule in enumerate(rules) if rule.action in ACTING]
-
-
-def batch_refusal(config: StrategyConfig) -> Problem | None:
-    """Return why the batch driver cannot run ``config`` (its first acting rule), or None.
-
-    The batch driver decides every bar in one compiled loop over probabilities fixed
-    before it starts; a retrain changes the probabilities after its bar, and a halt
-    every decision after it, from a metric known only as the bars go by.
-    """
-    acting = acting_rules(config.health)
-    if not acting:
-        return None
-    i = acting[0]
-    path = f"health.{i}.action"
-    return Problem(
-        config.locate(path),
-        path,
-        f"{config.health[i].action} runs under the per-bar driver only (it changes every bar "
-        "after the one it fires at); use --driver auto or per-bar, not batch",
-    )
 
 
 def health_halt(action: HealthAction) -> Halt:
@@ -185,13 +154,18 @@ class HealthRules:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def check(self, bar: Bar) -> list[HealthAction]:
-        """Return the rules that fire at ``bar``, in file order (after the monitors saw it)."""
+    def check(self, bar: Bar, *, halted: bool = False) -> list[HealthAction]:
+        """Return the rules that fire at ``bar``, in file order (after the monitors saw it).
+
+        While trading is ``halted``, ``halt`` rules are not checked (and do not fire).
+        """
         fired: list[HealthAction] = []
         values: dict[int, Mapping[str, float]] = {}
         for i, (rule, (monitor, key), state) in enumerate(
             zip(self.rules, self._reads, self._states, strict=True)
         ):
+            if halted and rule.action == "halt":
+                continue
             metrics = values.get(id(monitor))
             if metrics is None:
                 metrics = values[id(monitor)] = monitor.metrics()

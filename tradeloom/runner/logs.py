@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -16,13 +17,16 @@ from tradeloom.redaction import (
 __all__ = ["configure_logging"]
 
 
-def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
-    """Send structured logs to stderr.
+def configure_logging(
+    level: str = "info", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Send structured logs to stderr (or to ``stream``).
 
     Args:
         level: ``debug``, ``info``, ``warning`` or ``error``.
         json: JSON lines (True) or the console renderer (False); by default JSON
             unless stderr is a terminal.
+        stream: Where to write instead of stderr (a log file: always JSON lines).
 
     Secrets are redacted (`tradeloom.redaction`) from these logs, from stdlib logging
     (ccxt's and urllib3's debug lines) and from uncaught exceptions' tracebacks.
@@ -30,6 +34,8 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     install_record_redaction()
     install_excepthook()
     use_json = not sys.stderr.isatty() if json is None else json
+    if stream is not None:
+        use_json = True
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
@@ -48,7 +54,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         ),
         # The stderr of the moment, not the one at configuration: a caller (a test, an
         # embedding program) may swap sys.stderr and close the old one.
-        logger_factory=_current_stderr,
+        logger_factory=_current_stderr if stream is None else structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
 

@@ -16,6 +16,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import ModelTraining
+from tradeloom.journal import RetrainSkipped
 from tradeloom.plugins.protocols import Retrainable
 from tradeloom.runner.events import Recorder
 
@@ -49,7 +50,7 @@ class Retrainer:
         trainings_at: dict[int, list[ModelTraining]],
         recorder: Recorder,
         index: pd.DatetimeIndex,
-        anomalies: tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]] | None = None,
+        anomalies: tuple[npt.NDArray[np.bool_ | np.uint8], npt.NDArray[np.float64]] | None = None,
     ) -> None:
         self.model = model
         self.anomalies = anomalies
@@ -72,15 +73,13 @@ class Retrainer:
             _log.info("retrain_skipped", bar=bar, reason=reason)
             if bar == len(self.probability) - 1:
                 return  # the data ends here: live, a next bar would come (nothing to journal)
-            self.rec.note(
-                "retrain_skipped",
-                {
-                    "reason": reason,
-                    "why": "nothing to retrain: no bar before the next scheduled fold, "
+            self.rec.record(
+                RetrainSkipped(
+                    **self.rec.at(bar, self.index[bar]),
+                    reason=reason,
+                    why="nothing to retrain: no bar before the next scheduled fold, "
                     "or too few labelled rows",
-                },
-                bar=bar,
-                timestamp=self.index[bar],
+                )
             )
             return
         training = result.training

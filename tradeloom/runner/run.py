@@ -14,15 +14,26 @@ import pandas as pd
 import structlog
 
 from tradeloom import __version__
+from tradeloom.calendars import CRYPTO
 from tradeloom.domain import RunInfo
+from tradeloom.journal import (
+    ModelsSaved,
+    RunFailed,
+    RunFinished,
+    RunIdentity,
+    RunStarted,
+    open_journal,
+)
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
-from tradeloom.reporting import outputs
+from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.metrics import performance, prediction_auc
+from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import action_counts, retrains
-from tradeloom.runner.journal import Journal
+from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["RunOutcome", "run_key", "run_strategy"]
@@ -60,23 +71,31 @@ def run_strategy(
         driver: Which driver runs the sequential layers (`run_backtest`).
     """
     config = pipeline.config
-    run_dir = outputs.make_run_dir(config.name, out).resolve()
+    run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
+    run_dir = run_dir.resolve()
+    try:
+        return _run(pipeline, plugins, run_dir, driver)
+    finally:
+        lock.release_pid()
+
+
+def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
+    config = pipeline.config
     outputs.write_strategy(run_dir, config.document)
     run = RunInfo(run_id=run_dir.name, strategy=config.name, mode="backtest", run_dir=str(run_dir))
-    journal = Journal(run_dir / "journal.sqlite")
+    identity = RunIdentity(config.name, run.run_id, "backtest")
+    journal = open_journal(run_dir / "journal.sqlite", identity)
     log = _log.bind(run_id=run.run_id, strategy=config.name)
     started = time.perf_counter()
     try:
         journal.append(
-            "run",
-            {
-                "event": "started",
-                "mode": "backtest",
-                "strategy": config.name,
-                "source": str(config.source),
-                "tradeloom": __version__,
-                "wall_time": datetime.now(UTC).isoformat(),
-            },
+            RunStarted(
+                mode="backtest",
+                strategy=config.name,
+                source=str(config.source),
+                tradeloom=__version__,
+                wall_time=_now(),
+            )
         )
         plugins.hook.tradeloom_run_started(run=run)
         log.info("run_started", run_dir=str(run_dir))
@@ -92,27 +111,21 @@ def run_strategy(
             timestamps=result.bars.frame.index,
         )
         if saved is not None:
-            recorder.note("models_saved", saved.journal_row())
-        metrics = _metrics(pipeline, result, run_dir)
+            recorder.record(ModelsSaved(**saved.journal_row()))
+        trades = trade_frame(result.portfolio.trades, result.recorder.orders, result.recorder.fills)
+        metrics = _metrics(pipeline, result, run_dir, trades)
         metrics["model_registry"] = registry_metrics(saved, pipeline.model)
-        _write(run_dir, result, metrics)
+        _write(run_dir, result, metrics, trades)
+        _write_tables(run_dir, pipeline, result)
+        if config.outputs.report:
+            from tradeloom.reporting.report import write_report
+
+            write_report(run_dir)
         journal.append(
-            "run",
-            {
-                "event": "finished",
-                "wall_time": datetime.now(UTC).isoformat(),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
+            RunFinished(wall_time=_now(), seconds=round(time.perf_counter() - started, 3))
         )
     except BaseException as exc:
-        journal.append(
-            "run",
-            {
-                "event": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-                "wall_time": datetime.now(UTC).isoformat(),
-            },
-        )
+        journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=_now()))
         raise
     finally:
         journal.close()
@@ -121,10 +134,18 @@ def run_strategy(
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
 
-def _metrics(pipeline: Pipeline, result: BacktestResult, run_dir: Path) -> dict[str, Any]:
+def _now() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(UTC))
+
+
+def _metrics(
+    pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
+) -> dict[str, Any]:
     bars = result.bars
     rec = result.recorder
     index = bars.frame.index
+    calendar = bars.calendar
+    year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     perf = performance(
         result.equity["equity"],
         result.equity["position"],
@@ -132,24 +153,42 @@ def _metrics(pipeline: Pipeline, result: BacktestResult, run_dir: Path) -> dict[
         timeframe_seconds=bars.timeframe_seconds,
         trades=result.portfolio.trades,
         fees=result.portfolio.fees,
+        # None for crypto: the 365-day year, computed exactly as before calendars
+        periods_per_year=None if calendar is CRYPTO else year,
     )
     predictions = prediction_auc(
         result.probability, bars.frame["close"], max(int(pipeline.model.horizon), 1)
     )
+    perf.update(trade_statistics(trades, bars.timeframe_seconds))
+    perf["turnover"] = turnover(rec.fills, result.equity["equity"])
+    stats = equity_statistics(
+        result.equity["equity"],
+        bars.frame["close"],
+        initial_cash=result.portfolio.initial_cash,
+        cagr=perf["cagr"],
+        max_drawdown=perf["max_drawdown"],
+    )
     monitors = {m.name: m.summary() for m in pipeline.monitors}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
-    worst = max(statuses, key=["HEALTHY", "WARNING", "CRITICAL"].index) if statuses else None
+    worst = _worst(statuses)
     return {
         "strategy": pipeline.config.name,
         "run_dir": str(run_dir),
         "symbol": bars.symbol,
         "timeframe": bars.timeframe,
         "bars": len(bars),
+        "calendar": calendar.name,
+        "periods_per_year": year,
         "start": index[0].isoformat(),
         "end": index[-1].isoformat(),
         "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": result.portfolio.initial_cash,
         **perf,
+        **stats,
         "open_position": float(result.portfolio.position),
+        "open_position_entry_price": result.portfolio.entry_price,
+        "open_position_entry_time": _entry_time(result),
+        "open_position_pnl": _open_pnl(result),
         "signals": rec.signals,
         "orders": len(rec.orders),
         "fills": len(rec.fills),
@@ -162,34 +201,55 @@ def _metrics(pipeline: Pipeline, result: BacktestResult, run_dir: Path) -> dict[
         "predictions": predictions["predictions"],
         "monitoring": monitors,
         "health": worst,
+        "health_worst": _worst([str(c.status) for c in rec.health_changes] + statuses),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
     }
 
 
-def _write(run_dir: Path, result: BacktestResult, metrics: dict[str, Any]) -> None:
+def _worst(statuses: list[str]) -> str | None:
+    ranks = ["HEALTHY", "WARNING", "CRITICAL"]
+    known = [s for s in statuses if s in ranks]
+    return max(known, key=ranks.index) if known else None
+
+
+def _entry_time(result: BacktestResult) -> str | None:
+    bar = result.portfolio.entry_bar
+    return None if bar is None else result.bars.frame.index[bar].isoformat()
+
+
+def _open_pnl(result: BacktestResult) -> float | None:
+    """Return the open position's P&L at the last close, before the fees of closing it."""
+    portfolio = result.portfolio
+    if portfolio.entry_price is None or portfolio.position == 0.0:
+        return None
+    last = float(result.bars.frame["close"].iloc[-1])
+    return portfolio.position * (last - portfolio.entry_price)
+
+
+def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
+    rec = result.recorder
+    if pipeline.config.outputs.features:
+        frame = exports.features_frame(result.features, result.probability, rec.signal_events)
+        exports.write_parquet(run_dir / exports.FEATURES_FILE, frame)
+    if rec.monitor_values:
+        frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
+        exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+
+
+def _write(
+    run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
+) -> None:
     outputs.write_metrics(run_dir, metrics)
     equity = result.equity.reset_index(names="timestamp")
     outputs.write_frame(run_dir, "equity.csv", equity)
     outputs.write_frame(run_dir, "orders.csv", _records(result.recorder.orders, _ORDER_COLUMNS))
     outputs.write_frame(run_dir, "fills.csv", _records(result.recorder.fills, _FILL_COLUMNS))
-    outputs.write_frame(run_dir, "trades.csv", _records(result.portfolio.trades, _TRADE_COLUMNS))
+    outputs.write_frame(run_dir, "trades.csv", trades)
 
 
 _ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")
 _FILL_COLUMNS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
-_TRADE_COLUMNS = (
-    "direction",
-    "entry_bar",
-    "entry_time",
-    "exit_bar",
-    "exit_time",
-    "quantity",
-    "entry_price",
-    "exit_price",
-    "fees",
-    "pnl",
-)
 
 
 def _records(items: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
@@ -115,6 +117,7 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
+    problems.extend(_data_problems(config, data, features, model))
     if problems:
         raise ConfigError(problems)
     return Pipeline(
@@ -129,3 +132,48 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
         venue=venue,  # type: ignore[arg-type]
         monitors=tuple(monitors),  # type: ignore[arg-type]
     )
+
+
+def _data_problems(
+    config: StrategyConfig, data: object, features: Sequence[object], model: object
+) -> list[Problem]:
+    """Refuse, before any bar, what the data cannot give: volume to a feature that reads it,
+    and enough bars for the model's first fold."""
+    problems = []
+    has_volume = getattr(data, "has_volume", None)
+    if callable(has_volume) and not has_volume():
+        for item, feature in zip(config.features, features, strict=False):
+            if getattr(feature, "needs_volume", False):
+                problems.append(
+                    Problem(
+                        config.locate(item.path),
+                        item.path,
+                        f"{item.kind} reads volume, and the data has no volume column; "
+                        "remove this feature or use data with volume",
+                    )
+                )
+    bar_count = getattr(data, "bar_count", None)
+    first_fold = getattr(model, "first_fold_bar", None)
+    bars = bar_count() if callable(bar_count) else None
+    needed = first_fold() if callable(first_fold) else None
+    if bars is not None and needed is not None and bars <= needed[0]:
+        path = "model.walk_forward.train_window"
+        problems.append(
+            Problem(
+                config.locate(path) if _has(config.document, path) else config.locate("model"),
+                path,
+                f"the model can never train: its first fold predicts bar {needed[0]:,} at the "
+                f"earliest ({needed[1]}), and the data has {bars:,} bars; lower train_window "
+                "(or min_train_rows) or use more bars",
+            )
+        )
+    return problems
+
+
+def _has(document: Mapping[str, Any], path: str) -> bool:
+    current: Any = document
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        current = current[part]
+    return True

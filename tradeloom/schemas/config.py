@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from tradeloom.plugins.registry import RegisteredComponent
 from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
+from tradeloom.schemas.strategy import OutputsSection
 
 __all__ = ["ComponentConfig", "StrategyConfig"]
 
@@ -65,6 +67,8 @@ class StrategyConfig:
         monitoring: The monitors, in file order.
         health: The rules of ``health:``, in file order.
         live: The ``live:`` section (paper and live runs).
+        risk_limits: The pre-trade limits (``risk.limits``), applied in every mode.
+        outputs: The ``outputs:`` section (optional files of the run directory).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -91,6 +95,8 @@ class StrategyConfig:
     locate: Callable[[str], str]
     health: tuple[HealthRule, ...] = ()
     live: LiveSection = field(default_factory=LiveSection)
+    risk_limits: PreTradeLimits = field(default_factory=PreTradeLimits)
+    outputs: OutputsSection = field(default_factory=OutputsSection)
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

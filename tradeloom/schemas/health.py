@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthActionKind
 
 __all__ = ["HealthRule"]
@@ -41,7 +42,10 @@ class HealthRule(BaseModel):
         "on past data; halt: close the position and stop trading (HEALTH_HALT)."
     )
     cooldown: int = Field(
-        default=0, ge=0, description="Bars after firing before the rule may fire again."
+        default=0,
+        ge=0,
+        le=MAX_WINDOW,
+        description="Bars after firing before the rule may fire again (0 .. 1,000,000).",
     )
 
     @field_validator("metric")

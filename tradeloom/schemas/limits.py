@@ -1,21 +1,22 @@
-"""The pre-trade limits: largest order, position and rate, price collar, daily loss.
+"""The pre-trade limits (``risk.limits``): largest order, position and rate, price collar,
+daily loss.
 
-Declared here, with the strategy file's other sections, so that the schema does not
-depend on the runner that applies them (`tradeloom.runner.pretrade.PreTradeChecks`).
-Read from ``live.limits`` today.
+The core's risk engine applies them to every order in every mode, on the bar clock
+(`tradeloom.core.risk.pretrade_check`), so a backtest refuses what its paper run would.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.plugins.component import Params
 
 __all__ = ["PreTradeLimits"]
 
 
 class PreTradeLimits(Params):
-    """The pre-trade limits of a live or paper run; a limit left out is not checked."""
+    """The pre-trade limits of every run; a limit left out is not checked."""
 
     max_order_notional: float | None = Field(
         default=None,
@@ -28,7 +29,10 @@ class PreTradeLimits(Params):
         description="Largest absolute position after an order, in base units (e.g. BTC).",
     )
     max_orders_per_minute: int | None = Field(
-        default=None, ge=1, description="Most orders sent in any 60 s window."
+        default=None,
+        ge=1,
+        le=MAX_WINDOW,
+        description="Most orders sent in any 60 s window (1 .. 1,000,000).",
     )
     price_collar: float | None = Field(
         default=None,

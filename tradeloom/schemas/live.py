@@ -8,11 +8,12 @@ data source's exchange with its ``${ENV}`` keys.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from tradeloom.schemas.limits import PreTradeLimits
+from tradeloom.bounds import MAX_CASH
 
 __all__ = ["LiveSection", "check_crontab"]
 
@@ -43,13 +44,14 @@ class LiveSection(BaseModel):
     capital: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_CASH,
         allow_inf_nan=False,
-        description="Quote amount the strategy trades with (live). Default: the free quote "
-        "balance when the run first starts. Paper runs use execution.initial_cash.",
+        description="Quote amount the strategy trades with (live; at most 1e15). Default: the "
+        "free quote balance when the run first starts. Paper runs use execution.initial_cash.",
     )
-    limits: PreTradeLimits = Field(
-        default_factory=PreTradeLimits,
-        description="Pre-trade checks on every order of a paper or live run.",
+    limits: SkipJsonSchema[Any] = Field(
+        default=None,
+        description="Moved to risk.limits (the limits apply to backtests too).",
     )
     retrain_cron: str | None = Field(
         default=None,
@@ -95,6 +97,16 @@ class LiveSection(BaseModel):
         "venue's differ by more than this fraction of the position (plus one lot step; "
         "fees charged in the base asset are allowed for).",
     )
+
+    @field_validator("limits")
+    @classmethod
+    def _moved(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                "the pre-trade limits moved to risk.limits, where backtests apply them too "
+                "(a backtest refuses what its paper run refuses): move this section there"
+            )
+        return None
 
     @field_validator("retrain_cron")
     @classmethod

@@ -9,6 +9,7 @@ them all, in file order, each as ``FILE:LINE:COL key.path: message``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
-from tradeloom.schemas.secrets import check_secret_fields, resolve_secrets, to_document
+from tradeloom.schemas.secrets import (
+    check_secret_fields,
+    credential_problems,
+    resolve_secrets,
+    to_document,
+)
 from tradeloom.schemas.strategy import (
     RUNNER_KEYS,
     StrategyFile,
@@ -58,12 +64,16 @@ def load_strategy(
     """
     document = load_yaml(path)
     data, source_map, problems = apply_overrides(document.data, overrides, document.source_map)
+    credentials = credential_problems(data, source_map.locate)
+    problems.extend(credentials)
     data, secret_problems = resolve_secrets(data, source_map.locate)
     problems.extend(secret_problems)
     data = fill_implied_kinds(data)
 
     plugins: Plugins | None = None
     indices, modules = _plugin_modules(data)
+    if modules:
+        _importable(Path(path).resolve().parent)
     try:
         plugins = load_plugins(modules)
     except PluginImportError as exc:
@@ -80,10 +90,28 @@ def load_strategy(
             if component is not None:
                 components[section_path] = component
     if problems:
+        # A credential written out is reported once, by its own check: what pydantic says
+        # at or below its key may show the value.
+        hidden = {p.path for p in credentials}
+        problems = [
+            p
+            for p in problems
+            if p in credentials
+            or not any(p.path == h or p.path.startswith(h + ".") for h in hidden)
+        ]
         # A secret in a string field is found both by pydantic and by the secret check.
         raise ConfigError(list(dict.fromkeys(problems)))
     assert isinstance(top, StrategyFile) and plugins is not None
     return _strategy_config(Path(path), top, components, data, source_map), plugins
+
+
+def _importable(folder: Path) -> None:
+    """Let ``plugins:`` name a module that sits beside the strategy file (no PYTHONPATH).
+
+    Appended, not prepended: an installed package keeps its name.
+    """
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def _plugin_modules(data: Mapping[Any, Any]) -> tuple[list[int], list[str]]:
@@ -185,10 +213,12 @@ def _strategy_config(
         max_holding_bars=top.risk.max_holding_bars,
         stop_loss=top.risk.stop_loss,
         take_profit=top.risk.take_profit,
+        risk_limits=top.risk.limits,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         health=tuple(top.health),
         live=top.live,
+        outputs=top.outputs,
         document=to_document(data),
         locate=source_map.locate,
     )

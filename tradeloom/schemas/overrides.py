@@ -1,27 +1,29 @@
 """``--set key.path=value`` overrides, applied to the document before it is validated.
 
-The key path is dotted, list items by index (``features.0.window=10``); the value is
-parsed as YAML (``yaml.safe_load``), so ``0.5`` is a number, ``[a, b]`` a list and
-``"10"`` a string. A key that does not exist yet in a mapping is added (validation then
-refuses it if the component does not know it); a list index must exist. Problems in an
+The key path is dotted, list items by index (``features.0.window=10``; an index is
+written as digits without leading zeros); the value is parsed as YAML by the same reader
+and with the same limits as a strategy file (`parse_yaml_value`), so ``0.5`` is a number,
+``[a, b]`` a list and ``"10"`` a string. A key that does not exist yet in a mapping is
+added (validation then refuses it if the component does not know it); a list index must
+exist. Problems in an
 overridden value are located at ``--set`` instead of ``FILE:LINE:COL``.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from tradeloom.errors import Problem
 from tradeloom.schemas.messages import join_path, show
-from tradeloom.schemas.yaml_loader import OVERRIDE_LOCATION, SourceMap
+from tradeloom.schemas.yaml_loader import OVERRIDE_LOCATION, SourceMap, parse_yaml_value
 
 __all__ = ["apply_overrides"]
 
 _FORMAT = "expected KEY.PATH=VALUE, e.g. risk.sizing.fraction=0.5"
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}", re.ASCII)
 
 
 def apply_overrides(
@@ -66,11 +68,9 @@ def _parse(text: str) -> tuple[list[str], Any] | Problem:
         return Problem(
             OVERRIDE_LOCATION, "", f"invalid override {text!r}: the key path has an empty part"
         )
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        return Problem(OVERRIDE_LOCATION, path, f"invalid YAML value {raw!r}: {problem}")
+    value, problems = parse_yaml_value(raw, path)
+    if problems:
+        return problems[0]
     return parts, value
 
 
@@ -88,8 +88,12 @@ def _assign(document: dict[Any, Any], parts: list[str], value: Any) -> Problem |
                 container[key] = {}
             container = container[key]
         elif isinstance(container, list):
-            if not part.isdigit():
-                return Problem(OVERRIDE_LOCATION, here, f"expected a list index, was {show(part)}")
+            if not _INDEX.fullmatch(part):
+                return Problem(
+                    OVERRIDE_LOCATION,
+                    here,
+                    f"expected a list index (digits without leading zeros), was {show(part)}",
+                )
             index = int(part)
             if index >= len(container):
                 parent = join_path("", *parts[:depth])

@@ -5,8 +5,12 @@ is replaced, before validation, by a `Secret` holding the value of the environme
 variable ``NAME``. A `Secret` prints as its reference (``${NAME}``), never as its value,
 and the resolved document written to a run directory keeps the reference.
 
-Only component fields typed `pydantic.SecretStr` accept a secret, and such a field
-accepts nothing else: a key written into the file is refused.
+Only component fields typed `pydantic.SecretStr`, and credential keys inside a free-form
+mapping (ccxt's ``headers``), accept a secret. Every key that names a credential
+(`is_credential_key`: keys, secrets, passwords, one-time codes, auth headers), wherever it
+is in the file, accepts nothing else: a value written out is refused at validation, and
+the message never shows it. A secret that cannot be sent in an HTTP header (not
+Latin-1) is refused at its key.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from tradeloom.schemas.annotations import annotations_at, members
 from tradeloom.schemas.messages import SECRET_ONLY_MESSAGE, join_path, show
 
 __all__ = [
+    "CREDENTIAL_NAMES",
     "SECRET_ONLY_MESSAGE",
     "Secret",
     "check_secret_fields",
+    "credential_problems",
+    "is_credential_key",
     "resolve_secrets",
     "secret_reference",
     "to_document",
@@ -121,6 +128,18 @@ def resolve_secrets(
         if name not in env:
             problems.append(Problem(locate(path), path, f"environment variable {name} is not set"))
             return value
+        try:
+            env[name].encode("latin-1")
+        except UnicodeEncodeError:
+            problems.append(
+                Problem(
+                    locate(path),
+                    path,
+                    f"environment variable {name} holds a character that cannot be sent in "
+                    "an HTTP header (only Latin-1 can); check that it holds the right value",
+                )
+            )
+            return value
         return Secret(env[name], name)
 
     return resolve(data, ""), problems
@@ -135,6 +154,101 @@ def to_document(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [to_document(value) for value in data]
     return copy.deepcopy(data)
+
+
+CREDENTIAL_NAMES = frozenset(
+    {
+        "apikey",
+        "apisecret",
+        "secret",
+        "secretkey",
+        "password",
+        "passphrase",
+        "passwd",
+        "twofa",
+        "2fa",
+        "otp",
+        "totp",
+        "token",
+        "accesstoken",
+        "authtoken",
+        "privatekey",
+        "authorization",
+        "proxyauthorization",
+        "cookie",
+        "uid",
+        "login",
+        "walletaddress",
+    }
+)
+"""Key names (lower case, without ``-`` and ``_``) that hold a credential anywhere in a
+strategy file: ccxt's credential settings, auth headers and the usual names of keys,
+secrets, passwords and one-time codes."""
+
+_CREDENTIAL_SUFFIXES = ("apikey", "secret", "secretkey", "password", "passphrase", "token")
+"""A key ending in one of these is a credential too (``X-MBX-APIKEY``, ``OK-ACCESS-KEY``
+is matched by its ``key`` below)."""
+
+_CREDENTIAL_HEADERS = frozenset({"okaccesskey", "okaccesspassphrase", "cbaccesskey", "xapikey"})
+
+_CREDENTIAL_MESSAGE = (
+    "a secret must be an environment variable reference such as ${{{name}}}, never the value itself"
+)
+
+
+_CONFIG_MESSAGE = (
+    "credentials never go in config; use api_key, secret or password with an ${ENV_VAR} reference"
+)
+
+
+def is_credential_key(key: object) -> bool:
+    """Return whether a mapping key names a credential (see `CREDENTIAL_NAMES`)."""
+    if not isinstance(key, str):
+        return False
+    folded = key.lower().replace("-", "").replace("_", "")
+    return (
+        folded in CREDENTIAL_NAMES
+        or folded in _CREDENTIAL_HEADERS
+        or folded.endswith(_CREDENTIAL_SUFFIXES)
+    )
+
+
+def credential_problems(data: Any, locate: Callable[[str], str]) -> list[Problem]:
+    """Return a problem for each credential key of ``data`` whose value is written out.
+
+    A credential key (`is_credential_key`) anywhere in the document accepts only a
+    ``${NAME}`` reference (or null); text, a number or a list given instead is refused
+    without showing it, so that the message cannot leak it.
+
+    Args:
+        data: The document, secrets not yet resolved.
+        locate: Map a dotted key path to its location.
+    """
+    problems: list[Problem] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = join_path(path, key)
+                if is_credential_key(key) and not _is_reference_or_null(item):
+                    if path.rpartition(".")[2] == "config":
+                        message = _CONFIG_MESSAGE  # ccxt's client settings: use the keys' fields
+                    else:
+                        suggested = re.sub(r"[^A-Za-z0-9]+", "_", str(key)).strip("_").upper()
+                        message = _CREDENTIAL_MESSAGE.format(name=suggested or "SECRET")
+                    problems.append(Problem(locate(child), child, message))
+                else:
+                    walk(item, child)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, join_path(path, index))
+
+    walk(data, "")
+    return problems
+
+
+def _is_reference_or_null(value: Any) -> bool:
+    return value is None or secret_reference(value) is not None
 
 
 def check_secret_fields(model: type[BaseModel], data: Any) -> list[tuple[str, str]]:
@@ -166,7 +280,9 @@ def check_secret_fields(model: type[BaseModel], data: Any) -> list[tuple[str, st
             if not declared:
                 return
             accepts = any(_is_secret_type(t) for a in declared for t in members(a))
-            if isinstance(value, Secret) and not accepts:
+            # an untyped mapping (ccxt's headers) takes a secret at a credential key
+            untyped = bool(parts) and is_credential_key(parts[-1])
+            if isinstance(value, Secret) and not accepts and not untyped:
                 found.append((join_path("", *parts), f"{SECRET_ONLY_MESSAGE}, was {show(value)}"))
             elif isinstance(value, str) and accepts and secret_reference(value) is None:
                 # An unresolved reference is already reported as an unset variable.

@@ -8,13 +8,24 @@ up by the section's layer (`SECTION_LAYERS`) and ``kind``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
 from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 
@@ -25,6 +36,7 @@ __all__ = [
     "RUNNER_KEYS",
     "SINGLE_SECTIONS",
     "ComponentSection",
+    "OutputsSection",
     "RiskSection",
     "SignalSection",
     "StrategyFile",
@@ -33,7 +45,9 @@ __all__ = [
     "layer_of",
 ]
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""A strategy name: it names run directories (so no ``..`` or hidden ``.name``) and
+client order ids (so at least one character the venue accepts), at most 64 characters."""
 
 SINGLE_SECTIONS: dict[str, str] = {
     "data": "data",
@@ -104,10 +118,13 @@ class RiskSection(BaseModel):
 
     sizing: ComponentSection = Field(description="How large a position each signal opens.")
     rules: list[ComponentSection] = Field(
-        default_factory=list, description="Checks every order intent must pass, in order."
+        default_factory=list,
+        max_length=100,
+        description="Checks every order intent must pass, in order (at most 100).",
     )
-    max_holding_bars: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="Close a position after this many bars (null: never)."
+    max_holding_bars: Annotated[int, Field(ge=1, le=MAX_WINDOW)] | None = Field(
+        default=None,
+        description="Close a position after this many bars (1 .. 1,000,000; null: never).",
     )
     stop_loss: Annotated[float, Field(gt=0, lt=1)] | None = Field(
         default=None,
@@ -119,6 +136,28 @@ class RiskSection(BaseModel):
         description="Close a position when the price moves this fraction in its favour, "
         "during the bar (0.04 = 4%; null: never).",
     )
+    limits: PreTradeLimits = Field(
+        default_factory=PreTradeLimits,
+        description="Pre-trade checks on every order, in backtests, paper and live runs "
+        "alike: a backtest refuses what its paper run would refuse.",
+    )
+
+
+class OutputsSection(BaseModel):
+    """The ``outputs:`` section: which optional files a run writes into its directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: bool = Field(
+        default=True,
+        description="Write features.parquet: every feature column, the model's probability "
+        "and the signal at each bar (what the model saw). Turn it off for very large runs.",
+    )
+    report: bool = Field(
+        default=True,
+        description="Write report.html, the run's charts and tables in one offline page "
+        "(`tradeloom report RUN_DIR` writes it later).",
+    )
 
 
 class StrategyFile(BaseModel):
@@ -128,15 +167,27 @@ class StrategyFile(BaseModel):
 
     name: str = Field(
         pattern=NAME_PATTERN,
-        description="Names run directories and client order ids: letters, digits, _ . -",
+        description="Names run directories and client order ids: 1 to 64 letters, digits, "
+        "_ . -, starting with a letter or digit.",
     )
     description: str = ""
-    seed: int = Field(default=0, ge=0, description="Seed of every random source of the run.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed of every random source of the run (0 .. 4294967295).",
+    )
     plugins: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="Modules to import for their components."
+        default_factory=list,
+        max_length=100,
+        description="Modules to import for their components (at most 100).",
     )
     data: ComponentSection
-    features: list[ComponentSection] = Field(min_length=1)
+    features: list[ComponentSection] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Features computed in order; each may use the ones before it (1 .. 1000).",
+    )
     model: ComponentSection
     signal: SignalSection
     regime: RegimeParams | None = Field(
@@ -146,16 +197,44 @@ class StrategyFile(BaseModel):
     )
     risk: RiskSection
     execution: ComponentSection
-    monitoring: list[ComponentSection] = Field(default_factory=list)
+    monitoring: list[ComponentSection] = Field(
+        default_factory=list, max_length=100, description="Monitors of the model (at most 100)."
+    )
     health: list[HealthRule] = Field(
         default_factory=list,
-        description="Rules that act on the monitors' metrics: warn, retrain or halt.",
+        max_length=100,
+        description="Rules that act on the monitors' metrics: warn, retrain or halt (at most 100).",
     )
     live: LiveSection = Field(
         default_factory=LiveSection,
-        description="Paper and live runs: capital, pre-trade limits, retraining cron, "
+        description="Paper and live runs: capital, retraining cron, "
         "scheduling and the stale-data alarm.",
     )
+    outputs: OutputsSection = Field(
+        default_factory=OutputsSection,
+        description="Optional files of the run directory: features.parquet and report.html.",
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, value: Any) -> Any:
+        # Say which rule a name breaks; the pattern alone would be cryptic.
+        if not isinstance(value, str) or re.fullmatch(NAME_PATTERN, value):
+            return value
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(
+                f"must be at most {MAX_NAME_LENGTH} characters (it names run directories), "
+                f"was {len(value):,}"
+            )
+        bad = re.search(r"[^A-Za-z0-9_.-]", value)
+        if bad is not None:
+            raise ValueError(
+                f"may hold only letters, digits, _ . and -, was {show(value)} "
+                f"({show(bad.group())} at {bad.start() + 1})"
+            )
+        raise ValueError(f"must start with a letter or digit, was {show(value)}")
 
 
 def layer_of(path: str) -> str | None:

@@ -1,14 +1,34 @@
-"""Load a strategy file as YAML, remembering where every key and value came from.
+"""Read a strategy file safely and load it as YAML, remembering where every value came from.
 
-Loading has ``yaml.safe_load`` semantics (PyYAML's ``SafeLoader``: plain data, no Python
-objects), but the document is composed into nodes first and constructed here, so that
-every dotted key path (``features.3.window``) keeps the line and column of its value and
-of its key. Stricter than ``safe_load`` on purpose: a key given twice in one mapping is an
-error naming both lines, and the top level must be a mapping.
+One reader serves ``validate``, ``run``, every ``--set`` value and hot reload:
+
+- only a regular file is read: a FIFO, a device or a directory is refused at once;
+- its size is checked before it is read: at most 256 KiB (`DEFAULT_MAX_FILE_BYTES`),
+  or the number of bytes in the environment variable ``TRADELOOM_MAX_STRATEGY_BYTES``;
+- it must be UTF-8, and a control character (NUL, BEL, ESC, DEL...) is refused at its
+  line:col;
+- only the standard tags of plain data are read (``!!str``, ``!!int``, ``!!float``,
+  ``!!bool``, ``!!null``, ``!!seq``, ``!!map``, ``!!timestamp``): ``!!binary``,
+  ``!!set``, ``!!python/...`` and local tags are refused at their value;
+- nesting deeper than `MAX_DEPTH` levels, more than `MAX_VALUES` values once aliases and
+  merge keys are expanded, a number written with more than `MAX_NUMBER_LENGTH`
+  characters, a number that is not finite (``.inf``, ``.nan``, ``1e+999``) and an alias
+  that refers to a value containing it are refused at file:line:col.
+
+Loading has ``yaml.safe_load`` semantics otherwise (PyYAML's ``SafeLoader``: plain data,
+no Python objects), but the document is composed into nodes first and constructed here,
+so that every dotted key path (``features.3.window``) keeps the line and column of its
+value and of its key. Stricter than ``safe_load`` on purpose: a key given twice in one
+mapping is an error naming both lines, and the top level must be a mapping. A syntax
+error that usually has one cause says what to do (a tab: indent with spaces).
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,19 +40,96 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.schemas.messages import join_path, show
 
-__all__ = ["OVERRIDE_LOCATION", "Position", "SourceMap", "YamlDocument", "load_yaml", "parse_yaml"]
+__all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES_ENV",
+    "MAX_NUMBER_LENGTH",
+    "MAX_VALUES",
+    "OVERRIDE_LOCATION",
+    "Position",
+    "SourceMap",
+    "YamlDocument",
+    "control_character_problem",
+    "decode_strategy_bytes",
+    "load_yaml",
+    "max_file_bytes",
+    "parse_yaml",
+    "parse_yaml_value",
+    "read_strategy_text",
+]
 
 OVERRIDE_LOCATION = "--set"
 """The location of a value given on the command line instead of in the file."""
+
+MAX_FILE_BYTES_ENV = "TRADELOOM_MAX_STRATEGY_BYTES"
+"""Environment variable that sets the largest strategy file read, in bytes."""
+
+DEFAULT_MAX_FILE_BYTES = 256 * 1024
+"""The largest strategy file read by default: 256 KiB, some 80 times the largest shipped
+(PyYAML's pure-Python parser takes about 2 s for the worst 256 KiB on one core)."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings (a strategy file needs about 6 levels)."""
+
+MAX_VALUES = 100_000
+"""Most values in a document once aliases are expanded ("billion laughs" are refused)."""
+
+MAX_NUMBER_LENGTH = 100
+"""Longest number, in characters: YAML 1.1's base-60 integers (``1:2:3``) otherwise let a
+short file ask for an integer of millions of digits."""
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TAG_PREFIX = "tag:yaml.org,2002:"
+_NUMBER_TAGS = frozenset({_TAG_PREFIX + "int", _TAG_PREFIX + "float"})
+_SCALAR_TAGS = frozenset(
+    _TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
+_ALLOWED_TAGS = "!!str, !!int, !!float, !!bool, !!null, !!seq, !!map"
 
-# Aliases can make a small file expand enormously ("billion laughs"); no strategy file
-# comes near this many values.
-_MAX_NODES = 100_000
+# What YAML 1.1 allows in a stream (PyYAML's Reader.NON_PRINTABLE, plus lone surrogates).
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\x07": "BEL",
+    "\x08": "BS",
+    "\x0b": "VT",
+    "\x0c": "FF",
+    "\x1b": "ESC",
+    "\x7f": "DEL",
+}
+# A line break as PyYAML counts lines (a CR alone, CR LF, NEL, LS, PS, LF).
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    head = text[:index]
+    breaks = list(_LINE_BREAK.finditer(head))
+    line_start = breaks[-1].end() if breaks else 0
+    return len(breaks) + 1, index - line_start + 1
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _too_large(source: str, size: int, limit: int) -> str:
+    return (
+        f"{source}: {size:,} bytes is larger than the {limit:,}-byte limit for a strategy "
+        f"file; give the right file, or raise {MAX_FILE_BYTES_ENV}"
+    )
 
 
 @dataclass(frozen=True)
@@ -106,8 +203,126 @@ class YamlDocument:
     source_map: SourceMap
 
 
+def max_file_bytes() -> int:
+    """Return the largest strategy file read, in bytes: `MAX_FILE_BYTES_ENV`, else 256 KiB.
+
+    Raises:
+        UserError: The variable is set to something other than a positive integer.
+    """
+    raw = os.environ.get(MAX_FILE_BYTES_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MAX_FILE_BYTES
+    if not re.fullmatch(r"[1-9][0-9]{0,15}", raw.strip()):
+        raise UserError(
+            f"{MAX_FILE_BYTES_ENV}: expected a positive number of bytes such as 262144, "
+            f"was {show(raw)}"
+        )
+    return int(raw.strip())
+
+
+def read_strategy_text(path: str | Path) -> str:
+    """Return the text of the strategy file at ``path``, read safely.
+
+    Only a regular file is read (a FIFO, a device or a directory is refused without
+    waiting on it), its size is checked against `max_file_bytes` before any byte is
+    read, and it must be UTF-8 (a byte-order mark is allowed) without control characters.
+
+    Raises:
+        UserError: The file cannot be read, is not a regular file, or is too large.
+        ConfigError: It is not UTF-8, or holds a control character (at its line:col).
+    """
+    source = str(path)
+    limit = max_file_bytes()
+    try:
+        # O_NONBLOCK: opening a FIFO that no one writes returns at once instead of hanging.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{source}: is a directory, not a strategy file") from None
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{source}: is a directory, not a strategy file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(
+                f"{source}: is {_file_kind(info.st_mode)}, not a regular file; give a strategy file"
+            )
+        if info.st_size > limit:
+            raise UserError(_too_large(source, info.st_size, limit))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # it grew while being read
+            raise UserError(_too_large(source, size, limit))
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return decode_strategy_bytes(b"".join(chunks), source)
+
+
+def decode_strategy_bytes(data: bytes, source: str) -> str:
+    """Return ``data`` decoded as UTF-8 (a leading byte-order mark dropped).
+
+    Raises:
+        ConfigError: It is not UTF-8, or holds a control character; at its line:col.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        head = data[offset : exc.start].decode("utf-8", errors="replace")
+        line, column = _line_column(head, len(head))
+        raise ConfigError(
+            [
+                Problem(
+                    f"{source}:{line}:{column}",
+                    "",
+                    f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded; "
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
+    problem = control_character_problem(text, source)
+    if problem is not None:
+        raise ConfigError([problem])
+    return text
+
+
+def control_character_problem(text: str, source: str) -> Problem | None:
+    """Return a problem at the first character YAML does not allow, or None.
+
+    YAML allows tab, line breaks and printable characters; anything else (NUL, BEL,
+    ESC, DEL, C1 controls, lone surrogates) is refused at its line:col, with a count of
+    the others.
+    """
+    found = _NON_PRINTABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    line, column = _line_column(text, found.start())
+    more = len(_NON_PRINTABLE.findall(text, found.end()))
+    others = f" (and {more} more)" if more else ""
+    name = _CONTROL_NAMES.get(char)
+    shown = f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+    where = f"{source}:{line}:{column}" if source != OVERRIDE_LOCATION else source
+    return Problem(
+        where,
+        "",
+        f"invalid YAML: control character {shown} is not allowed{others}; remove it",
+    )
+
+
 def load_yaml(path: str | Path) -> YamlDocument:
-    """Read and parse the strategy file at ``path``.
+    """Read and parse the strategy file at ``path`` (`read_strategy_text`, `parse_yaml`).
 
     Args:
         path: The file; its name as given is used in every location.
@@ -116,20 +331,14 @@ def load_yaml(path: str | Path) -> YamlDocument:
         The document and its source map.
 
     Raises:
-        UserError: The file does not exist or cannot be read.
-        ConfigError: Invalid YAML, duplicate keys, or a top level that is not a mapping.
+        UserError: The file does not exist, cannot be read, is not a regular file, or
+            is larger than `max_file_bytes`.
+        ConfigError: Not UTF-8, a control character, invalid YAML, a tag other than
+            the standard ones, nesting deeper than `MAX_DEPTH`, more than `MAX_VALUES`
+            values once aliases are expanded, duplicate keys, or a top level that is
+            not a mapping.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a strategy file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_strategy_text(path), str(path))
 
 
 def parse_yaml(text: str, source: str) -> YamlDocument:
@@ -143,22 +352,9 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         The document and its source map.
 
     Raises:
-        ConfigError: Invalid YAML, duplicate keys, or a top level that is not a mapping.
+        ConfigError: Invalid YAML (see `load_yaml`), or a top level that is not a mapping.
     """
-    loader = yaml.SafeLoader(text)
-    try:
-        try:
-            root = loader.get_single_node()
-            builder = _Builder(loader, source)
-            data = builder.build(root, "") if root is not None else None
-        except yaml.MarkedYAMLError as exc:
-            raise ConfigError([_syntax_problem(exc, source)]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([Problem(source, "", f"invalid YAML: {exc}")]) from None
-        except RecursionError:
-            raise ConfigError([Problem(source, "", "invalid YAML: nested too deeply")]) from None
-    finally:
-        loader.dispose()
+    root, data, builder = _parse(text, source)
     problems = builder.problems
     if not isinstance(data, dict) and not problems:
         where = f"{source}:{builder.values['']}" if "" in builder.values else f"{source}:1:1"
@@ -172,6 +368,113 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
     return YamlDocument(data, SourceMap(source, builder.values, builder.keys))
 
 
+def parse_yaml_value(text: str, path: str) -> tuple[Any, list[Problem]]:
+    """Parse the value of a ``--set`` override with the same limits as a file.
+
+    Args:
+        text: The text after ``=``.
+        path: The dotted key path it is set at, for problems.
+
+    Returns:
+        The value (None when empty or invalid) and the problems found, each located at
+        ``--set`` and ``path``.
+    """
+    problem = control_character_problem(text, OVERRIDE_LOCATION)
+    if problem is not None:
+        return None, [Problem(OVERRIDE_LOCATION, path, problem.message)]
+    try:
+        _, data, builder = _parse(text, OVERRIDE_LOCATION)
+    except ConfigError as exc:
+        builder_problems = exc.problems
+    else:
+        builder_problems = builder.problems
+        if not builder_problems:
+            return data, []
+    return None, [
+        Problem(
+            OVERRIDE_LOCATION,
+            path,
+            f"invalid YAML value {show(text)}: {p.message.removeprefix('invalid YAML: ')}",
+        )
+        for p in builder_problems
+    ]
+
+
+def _parse(text: str, source: str) -> tuple[Node | None, Any, _Builder]:
+    problem = control_character_problem(text, source)
+    if problem is not None:
+        raise ConfigError([problem])
+    loader = _Loader(text)
+    builder = _Builder(loader, source)
+    root: Node | None = None
+    data: Any = None
+    try:
+        try:
+            root = loader.get_single_node()
+            data = builder.build(root, "") if root is not None else None
+        except _TooDeep as exc:
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{source}:{exc.mark.line + 1}:{exc.mark.column + 1}",
+                        "",
+                        f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
+                    )
+                ]
+            ) from None
+        except yaml.MarkedYAMLError as exc:
+            raise ConfigError([_syntax_problem(exc, source)]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([Problem(source, "", f"invalid YAML: {exc}")]) from None
+        except RecursionError:  # pragma: no cover - MAX_DEPTH is far below the limit
+            raise ConfigError([Problem(source, "", "invalid YAML: nested too deeply")]) from None
+    finally:
+        loader.dispose()
+    return root, data, builder
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    # PyYAML composes nodes recursively: cap the depth before Python's recursion limit
+    # does, and cap how far merge keys ('<<: *a') may multiply a mapping's entries.
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)
+            if self._nodes > MAX_VALUES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"more than {MAX_VALUES} values once aliases are expanded",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        super().flatten_mapping(node)
+        if len(node.value) > MAX_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"more than {MAX_VALUES} values once aliases are expanded",
+                node.start_mark,
+            )
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, source: str) -> None:
         self.loader = loader
@@ -179,7 +482,7 @@ class _Builder:
         self.values: dict[str, Position] = {}
         self.keys: dict[str, Position] = {}
         self.problems: list[Problem] = []
-        self._budget = _MAX_NODES
+        self._budget = MAX_VALUES
         self._open: set[int] = set()
 
     def build(self, node: Node, path: str) -> Any:
@@ -190,7 +493,7 @@ class _Builder:
                     Problem(
                         self._where(node),
                         path,
-                        f"invalid YAML: more than {_MAX_NODES} values once aliases are expanded",
+                        f"invalid YAML: more than {MAX_VALUES} values once aliases are expanded",
                     )
                 ]
             )
@@ -210,7 +513,30 @@ class _Builder:
                 return [self.build(item, join_path(path, i)) for i, item in enumerate(node.value)]
             finally:
                 self._open.discard(id(node))
+        if not self._plain(node, path):
+            return None
         return self._construct(node, path)
+
+    def _plain(self, node: Node, path: str) -> bool:
+        # Only plain data: a strategy file has no use for bytes, sets or Python objects.
+        if not isinstance(node, ScalarNode) or node.tag not in _SCALAR_TAGS:
+            tag = node.tag.replace(_TAG_PREFIX, "!!")
+            self._problem(
+                node,
+                path,
+                f"invalid YAML: the tag {tag} is not allowed in a strategy file; "
+                f"use plain values ({_ALLOWED_TAGS})",
+            )
+            return False
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_LENGTH:
+            self._problem(
+                node,
+                path,
+                f"invalid YAML: a number of {len(node.value):,} characters; at most "
+                f"{MAX_NUMBER_LENGTH} are read",
+            )
+            return False
+        return True
 
     def _mapping(self, node: MappingNode, path: str) -> dict[Any, Any]:
         explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
@@ -242,15 +568,22 @@ class _Builder:
         if not isinstance(node, ScalarNode):
             self._problem(node, path, "invalid YAML: a mapping key must be a plain value")
             return _INVALID
+        if not self._plain(node, path):
+            return _INVALID
         return self._construct(node, path, failed=_INVALID)
 
     def _construct(self, node: Node, path: str, failed: Any = None) -> Any:
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, float) and not math.isfinite(value):
+                written = node.value if isinstance(node, ScalarNode) else show(value)
+                self._problem(node, path, f"must be a finite number, was {written}")
+                return failed
+            return value
         except yaml.MarkedYAMLError as exc:
             problem = (exc.problem or str(exc)).replace(_TAG_PREFIX, "!!")
             self._problem(node, path, f"invalid YAML: {problem}")
-        except (ValueError, TypeError, OverflowError):
+        except Exception:  # a constructor given a value its tag cannot hold (!!timestamp 7)
             tag = node.tag.replace(_TAG_PREFIX, "!!")
             value = node.value if isinstance(node, ScalarNode) else node.id
             self._problem(node, path, f"invalid YAML: cannot read {show(value)} as {tag}")
@@ -276,4 +609,18 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
     problem = exc.problem or exc.context or "cannot parse"
     if exc.context and problem.startswith("but "):
         problem = f"{exc.context} {problem}"
+    for cause, hint in _HINTS:
+        if cause in problem:
+            problem = f"{problem}; {hint}"
+            break
     return Problem(where, "", f"invalid YAML: {problem}")
+
+
+_HINTS = (
+    (r"found character '\t'", "indent with spaces: YAML does not allow tabs there"),
+    (
+        "mapping values are not allowed here",
+        "usually a missing space after a colon (write key: value) or an unquoted colon "
+        "in a value (quote it: 'a: b')",
+    ),
+)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
 
+from tradeloom import progress
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.runner.cli import main
@@ -83,14 +86,11 @@ def test_fetch_downloads_then_tops_up_the_cache(
     )
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_fetch_shows_progress_on_a_terminal_only(
-    tmp_path: Path, emulator: ExchangeEmulator
+    tmp_path: Path, emulator: ExchangeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The download advances a progress bar (`tradeloom.progress`: rich, on a terminal
+    only) by the bars of each page; off a terminal nothing is written."""
     params = CcxtParams(
         exchange="binance",
         symbol="BTC/USDT",
@@ -100,15 +100,25 @@ def test_fetch_shows_progress_on_a_terminal_only(
         cache_dir="cache",
     )
     source = build_ccxt(params, BuildContext("s", tmp_path, seed=0))
-    out, err = io.StringIO(), Terminal()
+    out, err = io.StringIO(), io.StringIO()
+    shown: list[tuple[str, float]] = []
 
+    class Shown(progress.Task):
+        def __init__(self, description: str) -> None:
+            self.description = description
+
+        def advance(self, steps: float = 1.0) -> None:
+            shown.append((self.description, steps))
+
+    @contextlib.contextmanager
+    def task(description: str, total: float | None = None) -> Iterator[progress.Task]:
+        yield Shown(description)
+
+    monkeypatch.setattr(progress, "task", task)
     assert run_fetch(source, out=out, err=err) == 0
 
-    assert err.getvalue() == (
-        "\rfetched 100 bars, up to 2024-01-05T03:00Z  "
-        "\rfetched 200 bars, up to 2024-01-09T07:00Z  "
-        "\rfetched 250 bars, up to 2024-01-11T09:00Z  \n"
-    )
+    assert shown == [("downloading binance BTC/USDT 1h bars", n) for n in (100, 100, 50)]
+    assert err.getvalue() == ""
     assert out.getvalue().startswith("binance BTC/USDT 1h: fetched 250 bars")
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
 from tradeloom.domain import Order
+from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.plugins.execution.ccxt_errors import VenueMessage, submission_outcome
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import check_client_id, client_order_id
@@ -36,7 +37,7 @@ from tradeloom.plugins.execution.order_events import (
 )
 from tradeloom.plugins.execution.order_state import OrderState, Transition
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
-from tradeloom.runner.journal import Journal, read_journal
+from tradeloom.runner.live.order_journal import JournalOrders
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,
@@ -227,27 +228,15 @@ def test_the_intent_is_in_the_journal_before_the_request_leaves(
 ) -> None:
     """The contract with the live runner's WAL journal, with the real SQLite journal."""
 
-    class WalJournal:
-        def __init__(self, journal: Journal) -> None:
-            self.journal = journal
-            self.rows_seen_by_venue: list[int] = []
-
-        def before_send(self, order: VenueOrder) -> None:
-            self.journal.append("order_intent", order, bar=order.order.bar)
-            self.journal.flush()  # durable before returning: the venue sends only after
-
-        def record(self, event: VenueEvent) -> None:
-            self.journal.append(f"order_{type(event).__name__.lower()}", event)
-            self.journal.flush()
-
     path = tmp_path / "journal.sqlite"
-    wal = WalJournal(Journal(path, flush_every=1000))
+    journal = open_journal(path, RunIdentity("s", "run", "live"), flush_every=1000)
+    wal = JournalOrders(journal, lambda: emulator.exchange.position, symbol=SYMBOL)
     posted_when_durable: list[int] = []
     original = wal.before_send
 
     def before_send(order: VenueOrder) -> None:
-        original(order)
-        rows = [row for row in read_journal(path) if row[3] == "order_intent"]
+        original(order)  # commits before it returns: the venue sends only after
+        rows = list(read_rows(path, ["order_sent"]))  # another connection sees it
         posted_when_durable.append(len(emulator.requests(POST)) if rows else -1)
 
     wal.before_send = before_send  # type: ignore[method-assign]
@@ -262,9 +251,9 @@ def test_the_intent_is_in_the_journal_before_the_request_leaves(
     venue.submit(order(2, side=-1))
     wal.journal.close()
     assert posted_when_durable == [0, 1]
-    kinds = [row[3] for row in read_journal(path)]
-    assert kinds[:4] == ["order_intent", "order_transition", "order_transition", "order_tradefill"]
-    assert kinds.count("order_intent") == 2
+    kinds = [row.kind for row in read_rows(path)]
+    assert kinds[:4] == ["order_sent", "order_state", "order_state", "venue_fill"]
+    assert kinds.count("order_sent") == 2
 
 
 def test_partial_fills_accumulate_over_bars(emulator: ExchangeEmulator) -> None:

@@ -23,6 +23,7 @@ import pytest
 import tradeloom
 from tradeloom.domain import Bars
 from tradeloom.errors import ConfigError, UserError
+from tradeloom.journal import read_rows
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.compatibility import (
     feature_problem,
@@ -34,7 +35,6 @@ from tradeloom.plugins.model.registry import registry_metrics, save_models
 from tradeloom.plugins.model.safe_pickle import RefusedGlobalError, restricted_loads
 from tradeloom.plugins.model.saved_model import SavedModel
 from tradeloom.plugins.model.sklearn_model import SklearnModel, predict_up
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
@@ -186,8 +186,8 @@ def test_the_run_journals_models_saved_and_reports_them_in_its_metrics(
     latest = (
         folder / "train" / "models" / f"fold-{pipeline.model.trained[-1].training.fold:04d}.pkl"
     )
-    rows = [r for r in read_journal(folder / "train" / "journal.sqlite") if r[3] == "models_saved"]
-    assert [json.loads(r[5]) for r in rows] == [
+    rows = list(read_rows(folder / "train" / "journal.sqlite", ["models_saved"]))
+    assert [r.values for r in rows] == [
         {
             "dir": "models",
             "count": len(pipeline.model.trained),
@@ -296,9 +296,9 @@ def test_from_run_gives_the_latest_folds_probabilities_exactly(
     assert np.isfinite(p2[labels_end + 1 :]).all()
     # one training journaled, at the first bar it predicts, naming the file and its hash
     source = folder / "train" / "models" / f"fold-{latest.training.fold:04d}.pkl"
-    rows = [r for r in read_journal(folder / "again" / "journal.sqlite") if r[3] == "model_trained"]
-    assert len(rows) == 1 and rows[0][1] == labels_end + 1
-    payload = json.loads(rows[0][5])
+    rows = list(read_rows(folder / "again" / "journal.sqlite", ["model_trained"]))
+    assert len(rows) == 1 and rows[0].bar == labels_end + 1
+    payload = rows[0].values
     assert payload["reason"] == f"loaded {source.name} sha256 {_sha(source)}"
     assert (payload["fold"], payload["train_end"], payload["predict_start"]) == (
         latest.training.fold,

@@ -21,7 +21,6 @@ from tradeloom.plugins.signal import (
     ThresholdParams,
     ThresholdRule,
     build_threshold_rule,
-    new_threshold_state,
     threshold_step,
 )
 from tradeloom.plugins.signal.threshold import NO_SIGNAL
@@ -139,16 +138,14 @@ def test_state_resumes() -> None:
     assert rule.on_bar(_bar(14), 0.9) is not None
 
 
-def test_step_updates_only_its_state() -> None:
-    state = new_threshold_state(NO_SIGNAL)
-    assert state.tolist() == [NO_SIGNAL]
-    direction, confidence = threshold_step(state, 7, 0.8, 0.5, 3)
-    assert (direction, state.tolist()) == (1, [7.0])
+def test_step_returns_its_next_state() -> None:
+    direction, confidence, state = threshold_step(NO_SIGNAL, 7, 0.8, 0.5, 3)
+    assert (direction, state) == (1, 7.0)
     assert confidence == pytest.approx(0.6)
     held = threshold_step(state, 8, 0.1, 0.5, 3)
-    assert (held[0], state.tolist()) == (0, [7.0])
+    assert (held[0], held[2]) == (0, 7.0)
     quiet = threshold_step(state, 8, math.nan, 0.5, 3)
-    assert quiet[0] == 0 and math.isnan(quiet[1]) and state.tolist() == [7.0]
+    assert quiet[0] == 0 and math.isnan(quiet[1]) and quiet[2] == 7.0
 
 
 @pytest.mark.parametrize("p", [1.5, -0.1, math.inf])

@@ -32,7 +32,13 @@ from tradeloom.plugins.hookspecs import hookimpl
 CRASH_ENV = "TRADELOOM_CRASH"
 """``point:N``, where this process kills itself (see the module's docstring)."""
 
+SIGNAL_ENV = "TRADELOOM_SIGNAL_AT_IMPORT"
+"""Set: this module sends its own process SIGTERM when it is imported, which is while the
+run validates its strategy file (a signal during start-up)."""
+
 _point, _, _nth = os.environ.get(CRASH_ENV, "").partition(":")
+if os.environ.get(SIGNAL_ENV) and __name__ != "__main__":  # imported as the plugin
+    os.kill(os.getpid(), signal.SIGTERM)
 _counts = {"order": 0, "fill": 0, "intent": 0}
 
 

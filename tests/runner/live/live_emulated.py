@@ -9,7 +9,6 @@ source's history download stops at the last closed bar too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.journal import read_journal
 from tradeloom.runner.live.runner import LiveRunner, Mode
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -82,11 +81,14 @@ def make_bars(n: int = 420, seed: int = 5) -> pd.DataFrame:
 
 
 def rows(path: Path, kind: str) -> list[dict[str, Any]]:
-    """The payloads of one journal event type, with their bar."""
+    """The fields of one journal event kind (plain values), with their bar."""
+    return [{"bar": row.bar, **row.values} for row in read_rows(path, [kind])]
+
+
+def journal_tuples(path: Path) -> list[tuple[Any, ...]]:
+    """Every row as ``(seq, bar, timestamp, kind, correlation_id, values)``."""
     return [
-        {"bar": bar, **json.loads(text)}
-        for _, bar, _, type_, _, text in read_journal(path)
-        if type_ == kind
+        (r.seq, r.bar, r.timestamp, r.kind, r.correlation_id, r.values) for r in read_rows(path)
     ]
 
 
@@ -94,6 +96,7 @@ def crash(runner: LiveRunner) -> None:
     """Drop the runner as kill -9 would: uncommitted rows are lost, the pid lock freed."""
     if runner.journal is not None:
         runner.journal._buffer.clear()
+        runner.journal._buffered = 0
         runner.journal._db.close()
     runner.inbox.release_pid()
 

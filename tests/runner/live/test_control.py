@@ -20,8 +20,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from tradeloom.errors import UserError
+from tradeloom.journal import RunIdentity, RunStarted, open_journal
 from tradeloom.runner.cli import main
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.control import (
     ControlInbox,
     ControlRequest,
@@ -56,8 +56,10 @@ _CHILD = textwrap.dedent(
 
 def _run_dir(path: Path, mode: str) -> Path:
     path.mkdir()
-    journal = Journal(path / "journal.sqlite")
-    journal.append("run", {"event": "started", "mode": mode})
+    journal = open_journal(path / "journal.sqlite", RunIdentity("s", path.name, mode))
+    journal.append(
+        RunStarted(mode=mode, strategy="s", source="s.yaml", tradeloom="0", wall_time=pd.NaT)
+    )
     journal.close()
     return path
 
@@ -428,8 +430,8 @@ def test_cli_refuses_what_is_not_a_paper_or_live_run(
         backtest: f"{backtest} is a backtest run; only paper and live runs have a kill switch",
         tmp_path / "missing": f"{tmp_path / 'missing'}: no such run directory",
         empty: f"{empty}: not a run directory (no journal.sqlite)",
-        not_sqlite: f"{not_sqlite / 'journal.sqlite'}: not a readable tradeloom journal "
-        "(file is not a database)",
+        not_sqlite: f"{not_sqlite / 'journal.sqlite'}: not a SQLite database (damaged, or "
+        "another kind of file)",
     }
     for run_dir, line in expected.items():
         assert main([command, str(run_dir)]) == 2

@@ -37,9 +37,8 @@ from typing import Any, Literal
 
 import pytest
 from live_child import CRASH_ENV
-from live_emulated import SYMBOL, emulated_run, make_bars, rows
+from live_emulated import SYMBOL, emulated_run, journal_tuples, make_bars, rows
 
-from tradeloom.runner.journal import read_journal
 from tradeloom.testing import (
     DEFAULT_API_KEY,
     DEFAULT_SECRET,
@@ -268,7 +267,7 @@ class CrashRig:
 
     def _journal_rows(self) -> list[tuple[Any, ...]]:
         try:
-            return list(read_journal(self.journal))
+            return list(journal_tuples(self.journal))
         except Exception:  # not created yet, or being created
             return []
 
@@ -372,7 +371,7 @@ def finish(rig: CrashRig, at_least: int = END) -> None:
     ):
         rig.advance_to(rig.emulator.exchange.position + 1)
     rig.stop()
-    (stopped,) = [r for r in rig.rows("run") if r["event"] == "stopped"]
+    (stopped,) = [r for r in rig.rows("run_stopped")]
     assert stopped["reason"] == "stopped by a signal"
 
 
@@ -387,7 +386,7 @@ def check_sent_once_and_reconciled(rig: CrashRig, never_sent: frozenset[str] = f
     assert emulator.errors == []
     ids = rig.order_ids()
     assert len(ids) == len(set(ids))
-    intents = Counter(r["client_id"] for r in rig.rows("order_sent"))
+    intents = Counter(r["id"] for r in rig.rows("order_sent"))
     assert set(intents) == set(ids) and set(intents.values()) == {1}
     posted = rig.posted()
     assert sorted(posted) == sorted(set(ids) - never_sent)
@@ -406,7 +405,7 @@ def check_sent_once_and_reconciled(rig: CrashRig, never_sent: frozenset[str] = f
     assert position == pytest.approx(float(btc.free + btc.locked), abs=1e-8)
     # what the venue said is stamped with the bar in progress, a restart's lookups too
     stamped = [
-        b for _, b, _, k, _, _ in read_journal(rig.journal) if k in ("order_state", "venue_fill")
+        b for _, b, _, k, _, _ in journal_tuples(rig.journal) if k in ("order_state", "venue_fill")
     ]
     assert min(stamped) > START
 
@@ -447,7 +446,7 @@ def test_killed_after_the_intent_is_committed_before_the_request_leaves(
     crash_at(rig, f"intent:{NTH}")
     third = rig.order_ids()[-1]
     assert len(rig.order_ids()) == NTH
-    assert third in {r["client_id"] for r in rig.rows("order_sent")}
+    assert third in {r["id"] for r in rig.rows("order_sent")}
     assert third not in rig.posted()
     rig.launch()
     # The restarted run cannot tell that the request never left: it looks the order up

@@ -40,12 +40,12 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
+from tradeloom.journal import JournalStore
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.retrying import RetriesExhausted
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.live import venues
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
@@ -228,9 +228,7 @@ class _Tripwire:
         self.countdown -= 1
 
 
-def _journal_orders(
-    trip: _Tripwire, clock: Callable[[], float]
-) -> Callable[[Journal, Callable[[], int]], JournalOrders]:
+def _journal_orders(trip: _Tripwire, clock: Callable[[], float]) -> Callable[..., JournalOrders]:
     class Tripping(JournalOrders):
         def before_send(self, order: VenueOrder) -> None:
             super().before_send(order)
@@ -240,7 +238,10 @@ def _journal_orders(
             super().record(event)
             trip.passed()  # the venue answered, the bar is not committed
 
-    return lambda journal, bar_clock: Tripping(journal, bar_clock, clock)
+    def build(journal: JournalStore, bar_clock: Callable[[], int], symbol: str = "") -> Tripping:
+        return Tripping(journal, bar_clock, clock, symbol=symbol)
+
+    return build
 
 
 def _venue(waits: list[float], clock: Callable[[], float]) -> Callable[..., CcxtVenue]:
@@ -433,11 +434,11 @@ def check(journal: Path, venue: Exchange, posts: list[RequestRecord], undelivere
         if abs(executed[o.client_order_id] - float(o.executed_qty)) > 1e-12
     } == {}
     # 3. the journal's position is the venue's; every venue order known and settled
-    (started,) = [r for r in rows(journal, "run") if r["event"] == "started"]
+    (started,) = rows(journal, "run_started")
     position = sum(f["side"] * f["quantity"] for f in fills)
     held = float(venue.balance("BTC").total) - float(started["base_at_start"])
     assert abs(held - position - undelivered) <= 1e-8, (held, position, undelivered)
-    sent = {r["client_id"] for r in rows(journal, "order_sent")}
+    sent = {r["id"] for r in rows(journal, "order_sent")}
     assert set(venue_ids) <= sent
     last = {r["client_id"]: r["state"] for r in rows(journal, "order_state")}
     assert [cid for cid in venue_ids if last.get(cid) == OrderState.REJECTED] == []

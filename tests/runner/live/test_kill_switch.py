@@ -12,7 +12,6 @@ from live_emulated import EmulatedRun, crash, emulated_run, rows
 
 from tradeloom.runner.live.control import request_kill, request_resume
 from tradeloom.runner.live.runner import LiveRunner
-from tradeloom.runner.trading_state import TradingState
 
 
 def drive_until(run: EmulatedRun, runner: LiveRunner, done: Any, limit: int) -> None:
@@ -43,7 +42,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         runner.tick()
         assert exchange.open_orders() == []
         session = runner.session_or_fail
-        assert session.checks.state.state is TradingState.HALTED
+        assert session.state == "HALTED"
         (change,) = rows(journal, "trading_state")
         assert (change["state"], change["code"]) == ("HALTED", "KILL_SWITCH")
         cancelled = [r for r in rows(journal, "order_cancelled") if r["reason"] == "KILL_SWITCH"]
@@ -56,7 +55,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
             runner.tick()
         assert len(rows(journal, "signal")) > signals_before  # it keeps deciding...
         assert len(exchange.orders()) == sent_before  # ...and sends nothing
-        halted = [r for r in rows(journal, "risk_decision") if r.get("code") == "HALTED"]
+        halted = [r for r in rows(journal, "rejection") if r.get("code") == "HALTED"]
         assert halted and all("KILL_SWITCH" in r["message"] for r in halted)
 
         crash(runner)
@@ -65,7 +64,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         again = run.runner(run_dir)
         again.inbox.install_signal_handlers()
         again.start()  # the replay applies the journaled kill at the bar it happened
-        assert again.session_or_fail.checks.state.state is TradingState.HALTED
+        assert again.session_or_fail.state == "HALTED"
         for _ in range(10):
             run.emulator.advance()
             again.tick()
@@ -73,7 +72,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
 
         request_resume(run_dir, "operator: all clear")
         again.tick()
-        assert again.session_or_fail.checks.state.state is TradingState.ACTIVE
+        assert again.session_or_fail.state == "ACTIVE"
         drive_until(run, again, lambda: len(exchange.orders()) > sent_before, len(run.bars))
         assert len(exchange.orders()) > sent_before  # trading again
         again.stop("test over")
@@ -96,7 +95,7 @@ def test_the_kill_file_halts_and_blocks_resume_while_it_exists(
         (run_dir / "KILL").write_text("maintenance window\n")
         run.emulator.advance()
         runner.tick()
-        assert runner.session_or_fail.checks.state.state is TradingState.HALTED
+        assert runner.session_or_fail.state == "HALTED"
         for _ in range(5):  # the file is read every tick; the halt is journaled once
             run.emulator.advance()
             runner.tick()

@@ -21,7 +21,8 @@ def test_an_order_over_the_notional_limit_is_refused_and_never_sent(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     text = STRATEGY.replace(
-        "  capital: 50000\n", "  capital: 50000\n  limits:\n    max_order_notional: 1000\n"
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n  limits: {max_order_notional: 1000}\n",
     )
     with emulated_run(tmp_path, monkeypatch, text=text) as run:
         runner = run.runner(tmp_path / "run")
@@ -30,12 +31,13 @@ def test_an_order_over_the_notional_limit_is_refused_and_never_sent(
         runner.stop("test over")
         assert run.emulator.exchange.orders() == []
     journal = tmp_path / "run" / "journal.sqlite"
-    refused = [r for r in rows(journal, "risk_decision") if r.get("code") == "MAX_ORDER_NOTIONAL"]
-    orders = rows(journal, "order")
-    assert orders and len(refused) == len(orders)
-    cancelled = rows(journal, "order_cancelled")
-    assert {c["order_id"] for c in cancelled} == {o["id"] for o in orders}
-    assert all(c["reason"] == "REJECTED MAX_ORDER_NOTIONAL" for c in cancelled)
+    refused = [r for r in rows(journal, "rejection") if r.get("code") == "MAX_ORDER_NOTIONAL"]
+    accepted = [r for r in rows(journal, "risk_decision") if r["outcome"] == "accepted"]
+    # the risk engine refuses the order before it is one: no order row, nothing sent
+    assert accepted and len(refused) == len(accepted)
+    assert all(r["message"].endswith(", limit=1000") for r in refused)
+    assert rows(journal, "order") == []
+    assert rows(journal, "order_sent") == []
     assert rows(journal, "fill") == []
 
 

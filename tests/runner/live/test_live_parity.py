@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import HISTORY, EmulatedRun, emulated_run, rows
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 
 from tradeloom.domain import Bars, RunInfo
+from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.runner.backtest import run_backtest
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -46,7 +46,7 @@ def backtest(run: EmulatedRun, tmp_path: Path) -> Path:
     bars = Bars(frame, "BTC/USDT", "1h", 3600)
     pipeline = replace(pipeline, data=_Frame(bars))  # type: ignore[arg-type]
     path = tmp_path / "backtest.sqlite"
-    journal = Journal(path)
+    journal = open_journal(path, RunIdentity("live_rf", "bt", "backtest"))
     recorder = Recorder(journal, plugins.hook, RunInfo("bt", "live_rf", "backtest", str(tmp_path)))
     run_backtest(pipeline, recorder, "live_rf-bt", driver="per_bar")
     journal.close()
@@ -92,7 +92,7 @@ def test_live_run_against_the_emulator_makes_the_backtests_decisions(
         (f["bar"], f["side"], f["price"]) for f in reference_fills
     ]
     # every order went to the venue once, under its client order id
-    sent = [r["client_id"] for r in rows(live, "order_sent")]
+    sent = [r["id"] for r in rows(live, "order_sent")]
     assert sorted(sent) == sorted(o.client_order_id for o in venue_orders)
     assert len(set(sent)) == len(sent) == len(live_orders)
     assert all(len(c) <= 36 for c in sent)
@@ -116,8 +116,50 @@ def test_paper_run_reproduces_the_backtest_exactly(
     def strip(row: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in row.items() if k not in ("id", "order_id")}  # client ids differ
 
-    for kind in ("signal", "risk_decision", "order", "fill", "order_cancelled"):
+    for kind in ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled"):
         mine = [strip(r) for r in rows(paper, kind)]
         theirs = [strip(r) for r in rows(reference, kind) if r["bar"] >= HISTORY]
         assert mine == theirs, kind
     assert len(rows(paper, "fill")) > 5
+
+
+def test_a_paper_run_refuses_what_its_backtest_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One risk engine in every mode: binding risk.limits journal the same refusals."""
+    monkeypatch.chdir(tmp_path)
+    limits = (
+        "  limits: {max_position_quantity: 1.3, max_orders_per_minute: 1, "
+        "daily_loss_limit: 0.003}\n"
+    )
+    text = STRATEGY.replace(
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n" + limits + "  stop_loss: 0.004\n",
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            drive(run, runner, len(run.bars))
+        finally:
+            runner.stop("test over")
+        paper = tmp_path / "paper" / "journal.sqlite"
+        reference = backtest(run, tmp_path)
+
+    def strip(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in row.items() if k not in ("id", "order_id")}  # client ids differ
+
+    refused = rows(paper, "rejection")
+    codes = {r["code"] for r in refused}
+    # the limits bind, each of them, and not always: the run still trades
+    assert {"MAX_POSITION", "ORDER_RATE", "TRADING_REDUCING"} <= codes, codes
+    assert len(rows(paper, "fill")) > 5
+    for kind in ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled"):
+        mine = [strip(r) for r in rows(paper, kind)]
+        theirs = [strip(r) for r in rows(reference, kind) if r["bar"] >= HISTORY]
+        assert mine == theirs, kind
+    states = [(r["bar"], r["code"]) for r in rows(paper, "trading_state")]
+    assert states == [
+        (r["bar"], r["code"]) for r in rows(reference, "trading_state") if r["bar"] >= HISTORY
+    ]
+    assert any(code == "DAILY_LOSS" for _, code in states)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from live_emulated import STRATEGY, EmulatedRun, emulated_run
+from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows
 
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.journal import read_journal
 
 
 class FakeProBinance:
@@ -65,11 +63,7 @@ def test_bars_come_from_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             runner.stop("test over")
             klines = sum("/klines" in r.path for r in run.emulator.log.records())
     assert fake.calls > 0
-    bars = [
-        (bar, json.loads(text)["close"])
-        for _, bar, _, kind, _, text in read_journal(tmp_path / "run" / "journal.sqlite")
-        if kind == "live_bar"
-    ]
+    bars = [(r["bar"], r["close"]) for r in rows(tmp_path / "run" / "journal.sqlite", "live_bar")]
     expected = [(i, float(run.bars["close"].iloc[i])) for i in range(100, 130)]
     assert bars == expected  # each bar once, closed, with its final close
     assert klines - klines_at_start < 5  # REST served the history, the stream the live bars

@@ -266,24 +266,27 @@ def test_secrets_are_masked_in_refusals(
     assert all(canary not in line and "TL_RELOAD_KEY" not in line for line in refused.errors)
 
 
-def test_live_limits_added_are_swapped_key_by_key(
+def test_risk_limits_added_are_swapped_key_by_key(
     watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
 ) -> None:
     path, _ = running
+    _edit(
+        path,
+        "max_holding_bars: 48",
+        "max_holding_bars: 48\n  limits:\n    max_order_notional: 5000",
+    )
     with path.open("a", encoding="utf-8") as file:
-        file.write(
-            "\nlive:\n  retrain_cron: '0 0 * * *'\n  limits:\n    max_order_notional: 5000\n"
-        )
+        file.write("\nlive:\n  retrain_cron: '0 0 * * *'\n")
 
     reload = watcher.check()
 
     assert isinstance(reload, Reload)
-    assert reload.changed == ("live",)
+    assert reload.changed == ("risk", "live")
     assert reload.changes == (
+        "risk.limits.max_order_notional: absent -> 5000",
         "live.retrain_cron: absent -> '0 0 * * *'",
-        "live.limits.max_order_notional: absent -> 5000",
     )
-    assert reload.config.live.limits.max_order_notional == 5000
+    assert reload.config.risk_limits.max_order_notional == 5000
 
 
 def test_live_capital_is_refused(

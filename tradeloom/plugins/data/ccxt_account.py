@@ -30,7 +30,7 @@ class ExchangeAccountParams(Params):
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="Other ccxt client settings (timeout, enableRateLimit, proxies...); "
-        "no credentials.",
+        "credentials (api keys, auth headers) only as ${ENV_VAR}.",
     )
     api_key: SecretStr | None = Field(default=None, description="API key, as ${ENV_VAR}.")
     secret: SecretStr | None = Field(default=None, description="API secret, as ${ENV_VAR}.")
@@ -47,9 +47,10 @@ class ExchangeAccountParams(Params):
 
     def settings(self) -> dict[str, Any]:
         """Return the ccxt constructor settings: ``config``, ``options`` and credentials."""
-        settings: dict[str, Any] = dict(self.config)
+        # ${ENV} credentials in config (headers) and options reach ccxt as their values
+        settings: dict[str, Any] = _reveal(dict(self.config))
         if self.options:
-            settings["options"] = dict(self.options)
+            settings["options"] = _reveal(dict(self.options))
         for name, value in (
             ("apiKey", self.api_key),
             ("secret", self.secret),
@@ -58,6 +59,17 @@ class ExchangeAccountParams(Params):
             if value is not None:
                 settings[name] = value.get_secret_value()
         return settings
+
+
+def _reveal(value: Any) -> Any:
+    # for ccxt's constructor only: never logged, never written
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {key: _reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reveal(item) for item in value]
+    return value
 
 
 def check_account(params: ExchangeAccountParams) -> None:

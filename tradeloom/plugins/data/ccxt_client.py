@@ -40,7 +40,17 @@ ClientFactory = Callable[[Mapping[str, Any]], ccxt.Exchange]
 """Make a client from ccxt constructor settings (``{"enableRateLimit": True, ...}``)."""
 
 CREDENTIAL_SETTINGS = frozenset(
-    {"apiKey", "secret", "password", "uid", "login", "privateKey", "walletAddress", "token"}
+    {
+        "apiKey",
+        "secret",
+        "password",
+        "uid",
+        "login",
+        "privateKey",
+        "walletAddress",
+        "token",
+        "twofa",
+    }
 )
 """ccxt settings that hold credentials: only ever from ``${ENV}`` secrets, never config."""
 

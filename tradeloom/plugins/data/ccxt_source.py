@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
+from tradeloom import progress
 from tradeloom.domain import Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError
@@ -204,7 +205,15 @@ class CcxtSource:
         if self.params.offline:
             cached = self._offline(start, end)
         else:
-            cached = download(self.feed, self.cache, start, end, now_ms=self.now_ms).cached
+            with progress.task(f"downloading {self.key} bars") as shown:
+                cached = download(
+                    self.feed,
+                    self.cache,
+                    start,
+                    end,
+                    now_ms=self.now_ms,
+                    on_page=lambda page: shown.advance(len(page)),
+                ).cached
         label = str(self.key)
         frame = None if cached is None else _window(cached.frame, start, end)
         if frame is None or len(frame) == 0:

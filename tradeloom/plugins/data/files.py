@@ -4,14 +4,17 @@ Columns ``timestamp open high low close volume`` are found in any case; extra
 numeric columns (a precomputed probability, for example) are kept as float64;
 other extra columns are dropped with a warning in the log. Timestamps are
 ISO 8601 (naive ones are UTC) or epoch seconds or milliseconds, told apart by
-magnitude.
+magnitude. A first column without a header (a pandas index written to CSV, read
+back as ``Unnamed: 0``) is the timestamp when no column is named ``timestamp``.
+``volume`` may be missing: the bars then have no volume (NaN), and a feature that
+reads volume is refused when the strategy is validated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +22,7 @@ import structlog
 from pandas.api import types as ptypes
 from pydantic import Field, field_validator, model_validator
 
+from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
@@ -46,7 +50,10 @@ __all__ = [
 FileFormat = Literal["csv", "parquet"]
 
 _SHOWN_VALUE = 40
-_TIMESTAMP_HELP = "expected ISO 8601 such as 2024-03-01T04:00:00Z, or epoch seconds or milliseconds"
+_TIMESTAMP_HELP = (
+    "expected ISO 8601 such as 2024-03-01T04:00:00Z, or epoch seconds or milliseconds, "
+    "between 1677-09-21 and 2262-04-11"
+)
 
 
 class FileParams(Params):
@@ -74,6 +81,19 @@ class FileParams(Params):
         default=None, description="Keep bars at or after this UTC time (inclusive)."
     )
     end: str | None = Field(default=None, description="Keep bars before this UTC time (exclusive).")
+    calendar: str | dict[str, Any] = Field(
+        default="crypto",
+        description="When the market trades: crypto (24/7), forex (24/5, Sunday to Friday "
+        "17:00 New York), an exchange code such as XNYS (its sessions and holidays), or a "
+        "mapping of timezone, weekdays, open, close and holidays. A closure is not a gap, "
+        "and metrics are annualized over the calendar's year.",
+    )
+
+    @field_validator("calendar")
+    @classmethod
+    def _check_calendar(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        get_calendar(value)
+        return value
 
     @field_validator("timeframe")
     @classmethod
@@ -131,6 +151,7 @@ class FileSource:
         label = "line" if self.file_format == "csv" else "row"
         raw, rows = self._read()
         raw = _columns_from_index(raw, self.params.timestamp_column)
+        raw = _unnamed_timestamp(raw, self.params.timestamp_column)
         columns = _find_columns(raw, self.params.timestamp_column, source)
         stamps, frame = _parse(raw, columns, rows, source, label)
         keep = np.ones(len(stamps), dtype=bool)
@@ -157,7 +178,34 @@ class FileSource:
             policy=self.params.validation,
             row_numbers=rows,
             row_label=label,
+            calendar=get_calendar(self.params.calendar),
         )
+
+    def bar_count(self) -> int | None:
+        """Return at most how many bars the file holds (rows, before start/end and
+        validation), from its lines or its metadata; None if it cannot be read."""
+        try:
+            if self.file_format == "csv":
+                with self.path.open("rb") as fh:
+                    return max(0, sum(1 for line in fh if line.strip()) - 1)
+            import pyarrow.parquet as pq
+
+            return int(pq.read_metadata(self.path).num_rows)
+        except Exception:  # unreadable: load() says why, with the file's name
+            return None
+
+    def has_volume(self) -> bool:
+        """Return whether the file has a volume column (reads only its header or schema)."""
+        try:
+            if self.file_format == "csv":
+                names = pd.read_csv(self.path, nrows=0, encoding="utf-8-sig").columns
+            else:
+                import pyarrow.parquet as pq
+
+                names = pq.read_schema(self.path).names
+        except Exception:  # unreadable: load() says why, with the file's name
+            return True
+        return any(str(n).strip().lower() == "volume" for n in names)
 
     def _read(self) -> tuple[pd.DataFrame, np.ndarray]:
         source = str(self.path)
@@ -222,6 +270,17 @@ def _columns_from_index(raw: pd.DataFrame, timestamp_column: str) -> pd.DataFram
     return raw
 
 
+def _unnamed_timestamp(raw: pd.DataFrame, timestamp_column: str) -> pd.DataFrame:
+    # pandas writes its index to CSV under an empty header, read back as "Unnamed: 0"
+    names = [str(c).strip().lower() for c in raw.columns]
+    if timestamp_column.strip().lower() in names or not len(raw.columns):
+        return raw
+    first = str(raw.columns[0])
+    if first.strip() == "" or first.startswith("Unnamed: 0"):
+        return raw.rename(columns={raw.columns[0]: timestamp_column})
+    return raw
+
+
 def _find_columns(raw: pd.DataFrame, timestamp_column: str, source: str) -> dict[str, str]:
     by_name: dict[str, list[str]] = {}
     for column in raw.columns:
@@ -237,10 +296,10 @@ def _find_columns(raw: pd.DataFrame, timestamp_column: str, source: str) -> dict
             problems.append(f"data: {source}: columns {listed} both match {name}; keep one")
         elif matches:
             found[role] = matches[0]
-        else:
+        elif role != "volume":  # optional: a feature that needs it is refused at validation
             missing.append(timestamp_column if role == "timestamp" else name)
     if missing:
-        expected = ", ".join([timestamp_column, *OHLCV])
+        expected = ", ".join([timestamp_column, *OHLCV[:-1]]) + " and volume if the data has it"
         present = ", ".join(str(c) for c in raw.columns) or "none"
         noun = "column" if len(missing) == 1 else "columns"
         problems.insert(
@@ -267,6 +326,9 @@ def _parse(
         )
     data: dict[str, np.ndarray] = {}
     for role in OHLCV:
+        if role not in columns:  # no volume column: no volume
+            data[role] = np.full(len(raw), np.nan)
+            continue
         values, bad = _numbers(raw[columns[role]])
         if bad.any():
             problems.append(

@@ -37,13 +37,14 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from tradeloom.bounds import MAX_BARS, MAX_SEED, MAX_WINDOW
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
-from tradeloom.timeframes import parse_timeframe, periods_per_year
+from tradeloom.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
 __all__ = [
     "REGIMES",
@@ -109,22 +110,34 @@ class SyntheticParams(Params):
 
     symbol: str = Field(default="BTC/USDT", min_length=1, description="Market symbol.")
     timeframe: str = Field(default="1h", description="Bar length such as 1m, 1h, 1d.")
-    bars: int = Field(default=20000, ge=100, le=10_000_000, strict=True, description="Bars.")
+    bars: int = Field(
+        default=20000, ge=100, le=MAX_BARS, strict=True, description="Bars (100 .. 10,000,000)."
+    )
     start: str = Field(
-        default="2023-01-01T00:00:00Z", description="UTC time of the first bar's open."
+        default="2023-01-01T00:00:00Z",
+        validate_default=True,  # the last bar's time is checked for the default start too
+        description="UTC time of the first bar's open; the last bar must open by 2262-04-11.",
     )
     initial_price: float = Field(default=20000.0, gt=0, description="Price before the first bar.")
     volatility: float = Field(
         default=0.6, gt=0, le=5.0, description="Annualized volatility of log returns."
     )
     regime_bars: int = Field(
-        default=500, ge=10, strict=True, description="Mean length of a regime, in bars."
+        default=500,
+        ge=10,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Mean length of a regime, in bars (10 .. 1,000,000).",
     )
     validation: ValidationPolicy = Field(
         default="reject", description="reject: bad bars are an error; repair: drop them."
     )
     seed_offset: int = Field(
-        default=0, strict=True, description="Added to the strategy's seed: another market."
+        default=0,
+        ge=-MAX_SEED,
+        le=MAX_SEED,
+        strict=True,
+        description="Added to the strategy's seed: another market (-4294967295 .. 4294967295).",
     )
 
     @field_validator("timeframe")
@@ -135,8 +148,13 @@ class SyntheticParams(Params):
 
     @field_validator("start")
     @classmethod
-    def _check_start(cls, value: str) -> str:
-        parse_utc_timestamp(value)
+    def _check_start(cls, value: str, info: ValidationInfo) -> str:
+        start = parse_utc_timestamp(value)
+        timeframe, bars = info.data.get("timeframe"), info.data.get("bars")
+        if isinstance(timeframe, str) and isinstance(bars, int):
+            problem = last_bar_problem(start, bars, timeframe, parse_timeframe(timeframe))
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
 
@@ -221,6 +239,10 @@ class SyntheticSource:
 
     params: SyntheticParams
     seed: int
+
+    def bar_count(self) -> int:
+        """Return how many bars `load` gives (known before any is made)."""
+        return int(self.params.bars)
 
     def load(self) -> Bars:
         """Simulate and validate the bars."""

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tradeloom.timeframes import TIMESTAMP_RANGE
+
 __all__ = ["EPOCH_UNITS", "epoch_unit", "parse_timestamps", "parse_utc_timestamp"]
 
 EPOCH_UNITS: tuple[tuple[str, float, int], ...] = (
@@ -38,7 +40,12 @@ def parse_utc_timestamp(text: str) -> pd.Timestamp:
             f"must be a UTC timestamp such as 2024-03-01T04:00:00Z or 2024-03-01; was '{text}'"
         )
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit("ns")
+    try:
+        return ts.as_unit("ns")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime
+        raise ValueError(
+            f"must be a UTC timestamp between {TIMESTAMP_RANGE}; was '{text}'"
+        ) from None
 
 
 def epoch_unit(magnitude: float) -> tuple[str, int]:
@@ -53,7 +60,8 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Parse a column of timestamps to UTC nanoseconds since the epoch.
 
     Accepts datetimes (naive ones are UTC), ISO 8601 strings (naive ones are UTC,
-    others converted), and epoch seconds, milliseconds, microseconds or nanoseconds
+    others converted; a word such as ``now`` or ``today`` is not a timestamp), and epoch
+    seconds, milliseconds, microseconds or nanoseconds
     (numbers or numeric strings; the unit is detected from the column's median
     magnitude, see `EPOCH_UNITS`).
 
@@ -62,14 +70,14 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(nanoseconds, bad)``: int64 nanoseconds (0 where bad) and a mask of the
-        values that are missing or cannot be parsed.
+        values that are missing, cannot be parsed, or fall outside the times nanoseconds
+        hold (`tradeloom.timeframes.TIMESTAMP_RANGE`).
     """
     n = len(values)
     if isinstance(values.dtype, pd.DatetimeTZDtype) or ptypes.is_datetime64_dtype(values.dtype):
         index = pd.DatetimeIndex(values)
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        bad = np.asarray(index.isna())
-        return np.where(bad, 0, index.as_unit("ns").asi8), bad
+        return _in_range(index, np.asarray(index.isna()))
     if ptypes.is_bool_dtype(values.dtype):
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
     if ptypes.is_numeric_dtype(values.dtype):
@@ -80,9 +88,25 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if present.any() and np.asarray(numeric.notna(), dtype=bool)[present].all():
         return _from_epoch(numeric)
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    index = pd.DatetimeIndex(parsed).as_unit("ns")
-    bad = np.asarray(index.isna())
-    return np.where(bad, 0, index.asi8), bad
+    # pandas reads "now" and "today" as the wall-clock time: a run would not be
+    # reproducible. A time is written with digits; a cell without any is not one.
+    words = np.asarray(text.str.contains(r"[0-9]", regex=True).fillna(True) == False)  # noqa: E712
+    return _in_range(pd.DatetimeIndex(parsed), np.asarray(parsed.isna()) | words)
+
+
+def _in_range(index: pd.DatetimeIndex, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Times outside what nanoseconds hold (before 1677-09-21, after 2262-04-11) are bad
+    # values too, not an overflow later.
+    low = pd.Timestamp.min.tz_localize("UTC")
+    high = pd.Timestamp.max.tz_localize("UTC")
+    with np.errstate(invalid="ignore"):
+        outside = np.asarray((index < low) | (index > high), dtype=bool)
+    bad = bad | outside
+    out = np.zeros(len(index), dtype=np.int64)
+    ok = ~bad
+    if ok.any():
+        out[ok] = index[ok].as_unit("ns").asi8
+    return out, bad
 
 
 def _from_epoch(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

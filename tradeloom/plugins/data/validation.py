@@ -5,15 +5,20 @@ the first problem it has, so the counts of the issues add up to the rows dropped
 
 1. ``missing_values``: NaN (or infinity) in open, high, low, close or volume.
 2. ``non_positive_price``: a price <= 0.
-3. ``high_below_low``: high < low.
-4. ``open_close_outside_range``: open or close outside [low, high].
-5. ``non_positive_volume``: volume <= 0.
-6. ``duplicate_timestamp``: a timestamp seen in an earlier row (the first is kept).
-7. ``unsorted``: a timestamp earlier than the row before it (repair sorts the rows).
-8. ``gap``: consecutive bars further apart than the timeframe.
+3. ``out_of_range``: a price above `tradeloom.bounds.MAX_PRICE` (1e12) or a volume above
+   `tradeloom.bounds.MAX_VOLUME` (1e18): a corrupt row, whose size would also swamp
+   every sum and ratio computed over the bars.
+4. ``high_below_low``: high < low.
+5. ``open_close_outside_range``: open or close outside [low, high].
+6. ``non_positive_volume``: volume <= 0.
+7. ``duplicate_timestamp``: a timestamp seen in an earlier row (the first is kept).
+8. ``unsorted``: a timestamp earlier than the row before it (repair sorts the rows).
+9. ``gap``: bars missing between two consecutive bars, where the trading calendar
+   (``data.calendar``, `tradeloom.calendars`) says the market was open: a weekend, a
+   night or a holiday of a market that closes is not a gap.
 
 Under ``reject`` any problem raises `DataValidationError`, one line per kind. Under
-``repair`` rows with problems 1-6 are dropped, the rows are sorted, and each kind
+``repair`` rows with problems 1-7 are dropped, the rows are sorted, and each kind
 is reported as a `DataIssue` in ``Bars.repaired``. Gaps cannot be repaired by
 dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
 """
@@ -27,6 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
+from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
 from tradeloom.timeframes import format_timestamp
@@ -43,6 +50,7 @@ ValidationPolicy = Literal["reject", "repair"]
 _SHOWN_ROWS = 3
 _REPAIR = "set data.validation: repair"
 _PRICES = ("open", "high", "low", "close")
+_OUT_OF_RANGE = f"a price above {MAX_PRICE:.0e} or a volume above {MAX_VOLUME:.0e}"
 
 
 class DataValidationError(DataError):
@@ -82,6 +90,7 @@ def validate_bars(
     policy: ValidationPolicy,
     row_numbers: Sequence[int] | np.ndarray | None = None,
     row_label: str = "row",
+    calendar: TradingCalendar = CRYPTO,
 ) -> Bars:
     """Check raw bars and return them validated, or raise naming every kind of problem.
 
@@ -97,6 +106,7 @@ def validate_bars(
         row_numbers: The number of each row as the user sees it in the source (the
             line number for CSV); defaults to 1, 2, 3...
         row_label: What a row number is called in messages: ``row`` or ``line``.
+        calendar: When the market trades; bars are expected only then (default: always).
 
     Returns:
         The bars, sorted and unique, with issues repaired (and gaps) reported.
@@ -131,19 +141,24 @@ def validate_bars(
             findings.append(_Finding(code, positions, _rows_have(len(positions), what), remedy))
             keep[bad] = False
 
-    missing_by_column = {c: ~np.isfinite(values[c]) for c in OHLCV}
+    # a source without volume gives NaN on every row: no volume, not missing values
+    measured = [c for c in OHLCV if c != "volume" or not np.isnan(values[c]).all()]
+    missing_by_column = {c: ~np.isfinite(values[c]) for c in measured}
     any_missing = np.logical_or.reduce(list(missing_by_column.values()))
-    columns = ", ".join(c for c in OHLCV if missing_by_column[c].any())
+    columns = ", ".join(c for c in measured if missing_by_column[c].any())
     blame("missing_values", any_missing, f"missing or infinite values in {columns}")
     with np.errstate(invalid="ignore"):
         non_positive = np.logical_or.reduce([values[c] <= 0 for c in _PRICES])
         blame("non_positive_price", non_positive, "a price <= 0")
+        huge = np.logical_or.reduce([values[c] > MAX_PRICE for c in _PRICES])
+        blame("out_of_range", huge | (values["volume"] > MAX_VOLUME), _OUT_OF_RANGE)
         blame("high_below_low", values["high"] < values["low"], "high < low")
         outside = np.logical_or.reduce(
             [(values[c] < values["low"]) | (values[c] > values["high"]) for c in ("open", "close")]
         )
         blame("open_close_outside_range", outside, "open or close outside [low, high]")
-        blame("non_positive_volume", values["volume"] <= 0, "volume <= 0")
+        if "volume" in measured:
+            blame("non_positive_volume", values["volume"] <= 0, "volume <= 0")
 
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)
@@ -179,7 +194,7 @@ def validate_bars(
     else:
         kept = np.flatnonzero(keep)
         order = kept[np.argsort(stamps[kept], kind="stable")]
-    gap_finding, gap_issue = _gaps(stamps, rows, order, step, timeframe, row_label)
+    gap_finding, gap_issue = _gaps(stamps, rows, order, step, timeframe, row_label, calendar)
 
     issues = [_issue(f, stamps, rows) for f in findings]
     if policy == "reject":
@@ -213,6 +228,7 @@ def validate_bars(
         timeframe_seconds=int(timeframe_seconds),
         repaired=tuple(issues),
         gaps=() if gap_issue is None else (gap_issue,),
+        calendar=calendar,
     )
 
 
@@ -223,16 +239,17 @@ def _gaps(
     step: int,
     timeframe: str,
     row_label: str,
+    calendar: TradingCalendar,
 ) -> tuple[str | None, DataIssue | None]:
     if len(order) < 2:
         return None, None
     sorted_stamps = stamps[order]
-    deltas = np.diff(sorted_stamps)
-    where = np.flatnonzero(deltas > step)
+    expected = calendar.missing(sorted_stamps, step)
+    where = np.flatnonzero(expected > 0)
     if len(where) == 0:
         return None, None
-    missing = int(np.sum(-(-deltas[where] // step) - 1))
-    first_missing = format_timestamp(int(sorted_stamps[where[0]] + step))
+    missing = int(expected[where].sum())
+    first_missing = format_timestamp(_first_open(calendar, int(sorted_stamps[where[0]]), step))
     after = rows[order[where + 1]]
     count = len(where)
     shown = _row_list(after, f"before {row_label}")
@@ -244,6 +261,14 @@ def _gaps(
     )
     issue = DataIssue("gap", count, first_missing, tuple(int(r) for r in after))
     return text, issue
+
+
+def _first_open(calendar: TradingCalendar, after: int, step: int) -> int:
+    """Return the first bar time after ``after`` that the calendar expects."""
+    slot = after + step
+    while not calendar.expected(np.array([slot], dtype=np.int64), step)[0]:
+        slot += step
+    return slot
 
 
 def _issue(finding: _Finding, stamps: np.ndarray, rows: np.ndarray) -> DataIssue:

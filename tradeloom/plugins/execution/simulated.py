@@ -16,17 +16,19 @@ the batch driver inside its compiled loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from tradeloom.bounds import MAX_CASH
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.kernel_specs import VenueKernel
+from tradeloom.plugins.kernel_specs import MarginKernel, VenueKernel
 
 __all__ = [
     "DONE_FRACTION",
+    "MarginParams",
     "SimulatedVenue",
     "SimulatedVenueParams",
     "fill_order",
@@ -37,10 +39,72 @@ DONE_FRACTION = 1e-9
 """An order whose unfilled rest is at most this share of its quantity is complete."""
 
 
+class MarginParams(Params):
+    """Keys of ``execution.margin``: a margin account, which may borrow, and be liquidated.
+
+    A position's notional needs ``initial`` of it as equity when it is opened or
+    grown (``INSUFFICIENT_MARGIN`` otherwise); when the equity falls below
+    ``maintenance`` of the notional during a bar, the venue liquidates the position
+    at the price where that happens (or at the open, on a gap) and charges
+    ``liquidation_fee`` of the notional on top of the usual fee. Sizing fractions are
+    of ``leverage`` times the equity.
+    """
+
+    initial: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Initial margin: the share of a position's notional the equity must "
+        "cover to open or grow it (0.1 = up to 10x).",
+    )
+    maintenance: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Maintenance margin: below this share of the notional the position is "
+        "liquidated (0: only at zero equity).",
+    )
+    leverage: float = Field(
+        default=1.0,
+        ge=1,
+        le=100,
+        description="Sizing fractions are of leverage x equity; at most 1 / initial.",
+    )
+    liquidation_fee: float = Field(
+        default=0.0,
+        ge=0,
+        lt=0.1,
+        description="Fee on a liquidated position's notional, on top of fee_bps (0.005 = 0.5%).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.maintenance >= self.initial:
+            raise ValueError(
+                f"maintenance ({self.maintenance:g}) must be below initial ({self.initial:g}): "
+                "a position would be liquidated as soon as it is opened"
+            )
+        if self.leverage * self.initial > 1.0 + 1e-12:
+            raise ValueError(
+                f"leverage {self.leverage:g} needs initial <= {1.0 / self.leverage:.6g}, was "
+                f"{self.initial:g} (the equity covers initial x leverage of a full position)"
+            )
+        return self
+
+    def kernel(self) -> MarginKernel:
+        """Return the core's margin settings."""
+        return MarginKernel(self.initial, self.maintenance, self.leverage, self.liquidation_fee)
+
+
 class SimulatedVenueParams(Params):
     """Keys of ``execution`` with ``kind: simulated``."""
 
-    initial_cash: float = Field(default=100_000.0, gt=0, description="Starting cash (quote).")
+    initial_cash: float = Field(
+        default=100_000.0,
+        gt=0,
+        le=MAX_CASH,
+        description="Starting cash (quote; at most 1e15).",
+    )
     fill: Literal["next_open", "close"] = Field(
         default="next_open",
         description="next_open: fill at the open of the bar after the decision; "
@@ -55,6 +119,12 @@ class SimulatedVenueParams(Params):
         le=1,
         description="Most of a bar's volume an order may take (0.1 = 10%); the rest "
         "fills on later bars. Unlimited by default.",
+    )
+    margin: MarginParams | None = Field(
+        default=None,
+        description="A margin account (leverage, liquidation). Without it: spot cash, "
+        "buys limited by the cash; with allow_short, the defaults (no leverage, "
+        "liquidation at zero equity).",
     )
 
 
@@ -123,6 +193,7 @@ class SimulatedVenue:
         self.slippage = params.slippage_bps / 10_000.0
         self.fee_rate = params.fee_bps / 10_000.0
         self.max_volume_fraction = params.max_volume_fraction
+        self.margin = None if params.margin is None else params.margin.kernel()
         self._working: list[_Working] = []
 
     def kernel_spec(self) -> VenueKernel:
@@ -134,6 +205,7 @@ class SimulatedVenue:
             allow_short=self.allow_short,
             initial_cash=self.initial_cash,
             max_volume_fraction=self.max_volume_fraction,
+            margin=self.margin,
         )
 
     def quantity_for(self, notional: float, price: float) -> float:

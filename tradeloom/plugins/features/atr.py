@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -32,7 +33,13 @@ __all__ = ["Atr", "AtrParams", "atr", "atr_step", "build_atr", "new_atr_state"]
 class AtrParams(SingleColumnParams):
     """Keys of ``atr``; the column is ``atr_{window}``."""
 
-    window: int = Field(default=14, ge=1, strict=True, description="Smoothing window in bars.")
+    window: int = Field(
+        default=14,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Smoothing window in bars (1 .. 1,000,000).",
+    )
 
 
 @kernel

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -45,7 +46,9 @@ __all__ = [
 class BollingerWidthParams(SingleColumnParams):
     """Keys of ``bb_width``; the column is ``bb_width_{window}``."""
 
-    window: int = Field(default=20, ge=2, strict=True, description="Window in bars.")
+    window: int = Field(
+        default=20, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
+    )
     std: float = Field(default=2.0, gt=0, description="Band distance in standard deviations.")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -31,7 +32,9 @@ __all__ = ["Ema", "EmaParams", "build_ema", "ema"]
 class EmaParams(SingleColumnParams):
     """Keys of ``ema``; the column is ``ema_{period}``."""
 
-    period: int = Field(default=20, ge=2, strict=True, description="Period in bars.")
+    period: int = Field(
+        default=20, ge=2, le=MAX_WINDOW, strict=True, description="Period in bars (2 .. 1,000,000)."
+    )
 
 
 @kernel

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -24,17 +25,23 @@ from tradeloom.plugins.features.window import ring_back, ring_push
 __all__ = ["Lags", "LagsParams", "build_lags", "lag", "lags", "lags_step", "new_lags_state"]
 
 _Column = Annotated[str, Field(min_length=1)]
-_Lag = Annotated[int, Field(ge=1, strict=True)]
+_Lag = Annotated[int, Field(ge=1, le=MAX_WINDOW, strict=True)]
 
 
 def _column_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
+MAX_LAGS = 100
+"""Most lags, and most columns in ``of``: each pair is a column of the feature matrix."""
+
+
 def _lag_list(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise ValueError(f"must be n >= 1 (lags 1..n) or a list of lags >= 1; was {value}")
+        if value > MAX_LAGS:
+            raise ValueError(f"must be n <= {MAX_LAGS} (lags 1..n); was {value}")
         return list(range(1, value + 1))
     return value
 
@@ -63,10 +70,13 @@ class LagsParams(Params):
     """
 
     of: Annotated[list[_Column], BeforeValidator(_column_list), WithJsonSchema(_OF_SCHEMA)] = Field(
-        description="Feature column(s) defined earlier in the features list."
+        max_length=MAX_LAGS,
+        description="Feature column(s) defined earlier in the features list (at most 100).",
     )
     lags: Annotated[list[_Lag], BeforeValidator(_lag_list), WithJsonSchema(_LAGS_SCHEMA)] = Field(
-        description="Lags in bars: a list such as [1, 2, 5], or n for 1..n."
+        max_length=MAX_LAGS,
+        description="Lags in bars: a list such as [1, 2, 5], or n for 1..n (at most 100 lags, "
+        "each 1 .. 1,000,000).",
     )
 
     @field_validator("of")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -32,16 +33,27 @@ class MacdParams(Params):
     or ``{name}``, ``{name}_signal`` and ``{name}_hist``.
     """
 
-    fast: int = Field(default=12, ge=2, strict=True, description="Period of the fast EMA.")
+    fast: int = Field(
+        default=12,
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Period of the fast EMA (2 .. 1,000,000).",
+    )
     slow: int = Field(
         default=26,
         ge=2,
+        le=MAX_WINDOW,
         strict=True,
         validate_default=True,
-        description="Period of the slow EMA (> fast).",
+        description="Period of the slow EMA (> fast; at most 1,000,000).",
     )
     signal: int = Field(
-        default=9, ge=2, strict=True, description="Period of the EMA of the MACD line."
+        default=9,
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Period of the EMA of the MACD line (2 .. 1,000,000).",
     )
     name: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -47,13 +48,25 @@ _SIMPLE = 1
 class LogReturnParams(SingleColumnParams):
     """Keys of ``log_return``; the column is ``log_return_{period}``."""
 
-    period: int = Field(default=1, ge=1, strict=True, description="Bars to look back.")
+    period: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Bars to look back (1 .. 1,000,000).",
+    )
 
 
 class ReturnsParams(SingleColumnParams):
     """Keys of ``returns``; the column is ``returns_{period}``."""
 
-    period: int = Field(default=1, ge=1, strict=True, description="Bars to look back.")
+    period: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Bars to look back (1 .. 1,000,000).",
+    )
 
 
 @kernel

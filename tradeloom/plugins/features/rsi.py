@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -33,7 +34,13 @@ __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]
 class RsiParams(SingleColumnParams):
     """Keys of ``rsi``; the column is ``rsi_{window}``."""
 
-    window: int = Field(default=14, ge=2, strict=True, description="Smoothing window in bars.")
+    window: int = Field(
+        default=14,
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Smoothing window in bars (2 .. 1,000,000).",
+    )
 
 
 @kernel

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -50,8 +51,20 @@ class StochasticParams(Params):
     ``{name}_k`` and ``{name}_d``.
     """
 
-    k_window: int = Field(default=14, ge=1, strict=True, description="Bars of the range of %K.")
-    d_window: int = Field(default=3, ge=1, strict=True, description="Values of %K averaged in %D.")
+    k_window: int = Field(
+        default=14,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Bars of the range of %K (1 .. 1,000,000).",
+    )
+    d_window: int = Field(
+        default=3,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Values of %K averaged in %D (1 .. 1,000,000).",
+    )
     name: str | None = Field(
         default=None, description="Names the columns {name}_k and {name}_d (e.g. stoch_fast)."
     )

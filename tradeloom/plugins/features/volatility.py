@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -48,7 +49,13 @@ __all__ = [
 class VolatilityParams(SingleColumnParams):
     """Keys of ``volatility``; the column is ``volatility_{window}``."""
 
-    window: int = Field(default=24, ge=2, strict=True, description="Returns per window.")
+    window: int = Field(
+        default=24,
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Returns per window (2 .. 1,000,000).",
+    )
     annualize: bool = Field(
         default=True, description="Scale by sqrt(bars per year) of the bars' timeframe."
     )

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
@@ -31,7 +33,9 @@ __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_
 class VolumeZScoreParams(SingleColumnParams):
     """Keys of ``volume_zscore``; the column is ``volume_zscore_{window}``."""
 
-    window: int = Field(default=24, ge=2, strict=True, description="Window in bars.")
+    window: int = Field(
+        default=24, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
+    )
 
 
 def volume_zscore(volume: np.ndarray, window: int) -> np.ndarray:
@@ -61,6 +65,9 @@ class _VolumeZScoreStep:
 @dataclass(frozen=True)
 class VolumeZScore:
     """Compute the z-score of volume within its rolling window."""
+
+    needs_volume: ClassVar[bool] = True
+    """Refused at validation on data without volume."""
 
     window: int
     column: str

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -48,7 +49,9 @@ class ZScoreParams(Params):
     """Keys of ``zscore``; the column is ``{of}_zscore_{window}``."""
 
     of: str = Field(min_length=1, description="A feature column defined earlier in the list.")
-    window: int = Field(default=24, ge=2, strict=True, description="Window in bars.")
+    window: int = Field(
+        default=24, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
+    )
     name: str | None = Field(
         default=None, description="Column name instead of the default (e.g. rsi_z)."
     )

@@ -28,7 +28,13 @@ __all__ = ["AnomalyParams", "anomaly_scores", "fit_detector", "make_detector"]
 class AnomalyParams(Params):
     """Keys of ``model.anomaly``: the IsolationForest of the anomaly gate."""
 
-    n_estimators: int = Field(default=100, ge=1, strict=True, description="Trees in the forest.")
+    n_estimators: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="Trees in the forest (1 .. 10,000).",
+    )
     contamination: Literal["auto"] | float = Field(
         default="auto",
         description="Expected share of outliers in the training rows, in (0, 0.5]; auto: "

@@ -2,7 +2,11 @@
 
 The order is the trust model (the README's "Trust model for model files"):
 
-1. The model file exists and its metadata (``fold-NNNN.json`` beside it) is valid.
+1. The model file exists and its metadata (``fold-NNNN.json`` beside it) is valid. The
+   JSON is read only up to `MAX_METADATA_BYTES` and `MAX_JSON_DEPTH`; the model file's
+   size (through a symbolic link, which every message names with its target) must be at
+   most `MAX_MODEL_BYTES`, checked before a byte of it is read, and it is hashed in
+   chunks: it is held in memory only once its hash is the expected one.
 2. The file's SHA-256 equals the expected hash: the one the strategy file pins, or else
    the one the run's ``models/index.json`` lists. Nothing has read the bytes as a
    pickle yet, so a swapped or truncated file is refused before any of its code runs.
@@ -52,7 +56,23 @@ from tradeloom.plugins.model.safe_pickle import (
     trusted_package_problem,
 )
 
-__all__ = ["LoadedModel", "ModelRequest", "load_saved_model"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_METADATA_BYTES",
+    "MAX_MODEL_BYTES",
+    "LoadedModel",
+    "ModelRequest",
+    "load_saved_model",
+]
+
+MAX_MODEL_BYTES = 2 << 30
+"""Largest model file read: 2 GiB (a forest of 1,000 deep trees is a few hundred MB)."""
+
+MAX_METADATA_BYTES = 16 << 20
+"""Largest metadata or index file read: 16 MiB (one is a few kilobytes)."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting read in a metadata or index file (one nests 5 levels)."""
 
 _R = TypeVar("_R", bound=BaseModel)
 
@@ -128,7 +148,7 @@ def load_saved_model(
         trusted = "pinned in the strategy file"
     hash_key = "sha256" if request.sha256 else key
 
-    _require_file(pickle_path, key)
+    size = _require_file(pickle_path, key)
     metadata = _read_record(
         metadata_path,
         ModelMetadata,
@@ -136,13 +156,20 @@ def load_saved_model(
         missing=f"no metadata for {pickle_path}: {metadata_path} not found (a model file is "
         "loaded with the metadata its run saved beside it)",
     )
-    data = pickle_path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    shown = _shown(pickle_path)
+    if size > MAX_MODEL_BYTES:
+        # refused before a byte of it is read: a link to a huge file costs nothing
+        raise ParamError(
+            hash_key if size != metadata.model.size else key,
+            f"{shown} is {size:,} bytes, its metadata says {metadata.model.size:,}; at most "
+            f"{MAX_MODEL_BYTES:,} bytes are read; refusing to load it",
+        )
+    actual = _sha256_of(pickle_path)  # in chunks: the file is held in memory only once trusted
     if actual != expected:
         raise ParamError(
             hash_key,
-            f"sha256 of {pickle_path} is {actual}, expected {expected} ({trusted})"
-            f"{_size_hint(len(data), metadata.model)}; refusing to load it",
+            f"sha256 of {shown} is {actual}, expected {expected} ({trusted})"
+            f"{_size_hint(size, metadata.model)}; refusing to load it",
         )
     if metadata.model.sha256 != actual:
         raise ParamError(
@@ -162,6 +189,9 @@ def load_saved_model(
     if problem is not None:
         raise ParamError("", f"{pickle_path.name} was trained on other features: {problem}")
     _check_estimator_package(metadata, request.trusted_packages, pickle_path, key)
+    data = pickle_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != actual:  # replaced since it was hashed
+        raise ParamError(hash_key, f"{shown} changed while it was loaded; refusing to load it")
     bundle = _unpickle(data, pickle_path, request.trusted_packages, key)
     _check_bundle(bundle, metadata, metadata_path, pickle_path, key)
     return LoadedModel(
@@ -201,24 +231,88 @@ def _index_entry(run_dir: Path, fold: int | None) -> tuple[IndexEntry, Path]:
 def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:
     if not path.is_file():
         raise ParamError(key, missing)
+    shown = _shown(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParamError(key, f"{path} is not valid JSON: {exc}") from exc
+        size = path.stat().st_size
+        if size > MAX_METADATA_BYTES:
+            raise ParamError(
+                key,
+                f"{shown} is {size:,} bytes; tradeloom model {_what(model)} is at most "
+                f"{MAX_METADATA_BYTES:,}: refusing to read it",
+            )
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamError(key, f"{shown} is not valid JSON: {exc}") from None
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ParamError(
+            key,
+            f"{shown} nests more than {MAX_JSON_DEPTH} levels deep; tradeloom model "
+            f"{_what(model)} never does: refusing to read it",
+        )
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: an integer of more digits than Python converts
+        raise ParamError(key, f"{shown} is not valid JSON: {exc}") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        what = "index" if model is ModelIndex else "metadata"
         raise ParamError(
-            key, f"{path} is not tradeloom model {what}: {describe_invalid(exc)}"
+            key, f"{shown} is not tradeloom model {_what(model)}: {describe_invalid(exc)}"
         ) from exc
 
 
-def _require_file(path: Path, key: str) -> None:
+def _what(model: type[BaseModel]) -> str:
+    return "index" if model is ModelIndex else "metadata"
+
+
+def _json_depth(text: str) -> int:
+    # The deepest nesting of [ and { outside strings, counted before json.loads recurses.
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _shown(path: Path) -> str:
+    # A link is named with what it points at: the user sees which file was read.
+    if path.is_symlink():
+        return f"{path} (a link to {path.resolve()})"
+    return str(path)
+
+
+def _require_file(path: Path, key: str) -> int:
     if not path.exists():
         raise ParamError(key, f"file not found: {path}")
     if not path.is_file():
-        raise ParamError(key, f"not a file: {path}")
+        raise ParamError(key, f"not a file: {_shown(path)}")
+    return path.stat().st_size  # of the file a link points at
 
 
 def _plain_name(info: FileInfo, key: str) -> FileInfo:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
@@ -24,7 +25,10 @@ class PrecomputedParams(Params):
         min_length=1, description="Column of the data holding the probability of an up move."
     )
     horizon: int = Field(
-        default=1, ge=1, description="Bars ahead the probabilities refer to (for monitoring)."
+        default=1,
+        ge=1,
+        le=MAX_WINDOW,
+        description="Bars ahead the probabilities refer to (for monitoring; 1 .. 1,000,000).",
     )
 
 

@@ -112,13 +112,18 @@ def trusted_package_problem(package: str) -> str | None:
     """Return why ``package`` cannot be trusted for model files, or None if it can.
 
     A trusted package is a third-party estimator's top-level import package (such as
-    ``lightgbm``): not a dotted path, not part of Python's standard library, and none of
-    numpy, scipy and scikit-learn (which the fixed rules decide on).
+    ``lightgbm``): not a dotted path, not part of Python's standard library, not tradeloom,
+    and none of numpy, scipy and scikit-learn (which the fixed rules decide on).
     """
     if not _IDENTIFIER.match(package):
         return "expected a top-level package name such as lightgbm"
     if package in sys.stdlib_module_names or package == "builtins":
         return "part of Python's standard library, which a model never needs"
+    if package == "tradeloom":
+        return (
+            "tradeloom itself: its classes open journals, files and exchange connections, "
+            "and a model never needs one"
+        )
     if package in CORE_PACKAGES:
         return (
             "covered by the built-in allow-list (scikit-learn's estimators and the numpy "

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, Params
@@ -81,7 +82,10 @@ class SavedParams(Params):
         json_schema_extra={"pattern": _SHA256.pattern},
     )
     fold: int | None = Field(
-        default=None, ge=0, description="With from_run: the fold to load (default: the latest)."
+        default=None,
+        ge=0,
+        le=MAX_WINDOW,
+        description="With from_run: the fold to load (default: the latest).",
     )
     trusted_packages: list[_Package] = Field(
         default_factory=list,

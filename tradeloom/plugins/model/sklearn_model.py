@@ -24,6 +24,8 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
+from tradeloom import progress
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, FeatureReference, ModelOutput, ModelTraining, Retraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
@@ -82,7 +84,10 @@ class LabelParams(Params):
         "is the take-profit touched before the stop-loss within horizon bars.",
     )
     horizon: int = Field(
-        default=1, ge=1, description="Bars ahead the label looks (the triple barrier's time limit)."
+        default=1,
+        ge=1,
+        le=MAX_WINDOW,
+        description="Bars ahead the label looks (the triple barrier's time limit; 1 .. 1,000,000).",
     )
     dead_zone: float = Field(
         default=0.0,
@@ -123,20 +128,30 @@ class LabelParams(Params):
 class WalkForwardParams(Params):
     """How the walk-forward folds are laid out."""
 
-    train_window: int = Field(ge=20, description="Most rows a fold trains on.")
-    retrain_every: int = Field(ge=1, description="Bars each fold predicts before retraining.")
+    train_window: int = Field(
+        ge=20, le=MAX_WINDOW, description="Most rows a fold trains on (20 .. 1,000,000)."
+    )
+    retrain_every: int = Field(
+        ge=1,
+        le=MAX_WINDOW,
+        description="Bars each fold predicts before retraining (1 .. 1,000,000).",
+    )
     min_train_rows: int | None = Field(
         default=None,
         ge=1,
-        description="Rows needed before the first fold (default: train_window).",
+        le=MAX_WINDOW,
+        description="Rows needed before the first fold (default: train_window; at most 1,000,000).",
     )
     embargo: int = Field(
         default=0,
         ge=0,
-        description="Bars dropped from each fold's training rows before the purged ones.",
+        le=MAX_WINDOW,
+        description="Bars dropped from each fold's training rows before the purged ones "
+        "(0 .. 1,000,000).",
     )
     n_jobs: int = Field(
-        default=1, description="Folds trained at once: 1 one after another, -1 every core."
+        default=1,
+        description="Folds trained at once: 1 one after another, -1 every core (at most 1024).",
     )
     on_single_class: OnSingleClass = Field(
         default="skip",
@@ -148,6 +163,8 @@ class WalkForwardParams(Params):
     def _jobs_in_range(cls, value: int) -> int:
         if value == 0 or value < -1:
             raise ValueError(f"must be >= 1, or -1 for every core, was {value}")
+        if value > 1024:
+            raise ValueError(f"must be <= 1024, or -1 for every core, was {value}")
         return value
 
     @model_validator(mode="after")
@@ -168,7 +185,10 @@ class SklearnParams(Params):
         description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier.",
     )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Constructor parameters of the estimator."
+        default_factory=dict,
+        description="Constructor parameters of the estimator. Those that size the work "
+        "have ceilings: n_estimators at most 10,000, max_iter and n_iter at most 100,000, "
+        "max_fun at most 1,000,000, n_restarts_optimizer at most 100.",
     )
     scaler: Scaler = Field(
         default="none", description="Feature scaling, fitted on each fold's training rows."
@@ -298,6 +318,19 @@ class SklearnModel:
         self._row_model: _RowModel | None = None
         self._history: _History | None = None
 
+    def first_fold_bar(self) -> tuple[int, str]:
+        """Return the earliest bar the first walk-forward fold can predict, and why.
+
+        That fold trains on ``min_train_rows`` rows whose labels (``horizon`` bars ahead)
+        and embargo end before it; rows whose features are still warming up come on top.
+        """
+        bar = self.min_train_rows + self.horizon + self.embargo
+        why = (
+            f"min_train_rows {self.min_train_rows} + label.horizon {self.horizon} + "
+            f"embargo {self.embargo}"
+        )
+        return bar, why
+
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
         """Train walk-forward and predict; a prediction at bar s uses only labels known at s.
 
@@ -344,21 +377,22 @@ class SklearnModel:
         probability = np.full(len(frame), np.nan)
         scores = np.full(len(frame), np.nan)
         self.trained, self.latest = [], None
-        for (fold, rows, segment), (fitted, predicted) in zip(
-            jobs, self._run(jobs, x, y), strict=True
-        ):
-            probability[segment] = predicted
-            detector = None
-            if self.detector is not None:
-                detector, scores[segment] = self._detect(fold, x[rows], x[segment])
-            self.latest = TrainedFold(
-                by_fold[fold.index],
-                fitted,
-                columns,
-                training_data_sha256(x[rows], y[rows]),
-                detector,
-            )
-            self.trained.append(self.latest)
+        with progress.task("walk-forward folds", total=len(jobs)) as shown:
+            for (fold, rows, segment), (fitted, predicted) in zip(
+                jobs, self._run(jobs, x, y, shown), strict=True
+            ):
+                probability[segment] = predicted
+                detector = None
+                if self.detector is not None:
+                    detector, scores[segment] = self._detect(fold, x[rows], x[segment])
+                self.latest = TrainedFold(
+                    by_fold[fold.index],
+                    fitted,
+                    columns,
+                    training_data_sha256(x[rows], y[rows]),
+                    detector,
+                )
+                self.trained.append(self.latest)
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
         series = pd.Series(probability, index=frame.index, name="probability_up")
         if self.detector is None:
@@ -575,12 +609,14 @@ class SklearnModel:
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]],
         x: npt.NDArray[np.float64],
         y: npt.NDArray[np.int64],
+        shown: progress.Task | None = None,
     ) -> Iterator[tuple[Any, npt.NDArray[np.float64]]]:
         """Yield each job's fitted model and predictions, in job order; raise the first
-        job's failure in that order (not in the order the threads finish)."""
+        job's failure in that order (not in the order the threads finish). Each fold
+        trained advances ``shown``."""
         if self.n_jobs == 1 or len(jobs) < 2:
             outcomes: Iterable[Any] = (
-                self._train(fold, rows, seg, x, y) for fold, rows, seg in jobs
+                self._train(fold, rows, seg, x, y, shown) for fold, rows, seg in jobs
             )
         else:
             # scikit-learn's wrappers carry its configuration into the fold threads (and
@@ -590,7 +626,8 @@ class SklearnModel:
             from sklearn.utils.parallel import Parallel, delayed
 
             outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
-                delayed(self._train_one_thread)(fold, rows, seg, x, y) for fold, rows, seg in jobs
+                delayed(self._train_one_thread)(fold, rows, seg, x, y, shown)
+                for fold, rows, seg in jobs
             )
         for outcome in outcomes:
             if isinstance(outcome, ModelFitError):
@@ -604,6 +641,7 @@ class SklearnModel:
         segment: npt.NDArray[np.intp],
         x: npt.NDArray[np.float64],
         y: npt.NDArray[np.int64],
+        shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         """`_train` with this thread's OpenMP pool limited to one thread.
 
@@ -615,7 +653,7 @@ class SklearnModel:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="openmp"):
-            return self._train(fold, rows, segment, x, y)
+            return self._train(fold, rows, segment, x, y, shown)
 
     def _train(
         self,
@@ -624,12 +662,16 @@ class SklearnModel:
         segment: npt.NDArray[np.intp],
         x: npt.NDArray[np.float64],
         y: npt.NDArray[np.int64],
+        shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         try:
             fitted = self._fit(fold, x[rows], y[rows])
             predicted = self._predict(fold, fitted, x[segment]) if len(segment) else np.empty(0)
         except ModelFitError as exc:  # returned, so that the caller raises in fold order
             return exc
+        finally:
+            if shown is not None:
+                shown.advance()  # from a fold's thread too: rich's display takes a lock
         return fitted, predicted
 
     @property
@@ -994,6 +1036,7 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         raise ParamError(
             "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
         ) from exc
+    _check_work(estimator.get_params(deep=True), name)
     _validate_values(estimator, name)
     if not hasattr(estimator, "predict_proba"):
         remedy = " (set params.probability: true)" if "probability" in known else ""
@@ -1024,6 +1067,30 @@ def _is_classifier(estimator: Any) -> bool:
         return bool(is_classifier(estimator))
     except Exception:  # no sklearn tags: a compatible estimator may still declare its type
         return getattr(estimator, "_estimator_type", None) == "classifier"
+
+
+WORK_CEILINGS: dict[str, int] = {
+    "n_estimators": 10_000,
+    "max_iter": 100_000,
+    "n_iter": 100_000,
+    "max_fun": 1_000_000,
+    "n_restarts_optimizer": 100,
+}
+"""Ceilings of the estimator params that size a fold's work (a forest of 1e20 trees
+would never finish): each is some ten times what a strategy sensibly asks for."""
+
+
+def _check_work(settings: dict[str, Any], name: str) -> None:
+    for key, value in settings.items():
+        ceiling = WORK_CEILINGS.get(key.rpartition("__")[2])
+        if ceiling is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value > ceiling:
+            raise ParamError(
+                f"params.{key}",
+                f"must be <= {ceiling:,} for {name} (the ceiling on the work of one fold), "
+                f"was {value:,}",
+            )
 
 
 def _validate_values(estimator: Any, name: str) -> None:

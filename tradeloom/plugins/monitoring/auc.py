@@ -10,6 +10,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange, HealthStatus
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams
@@ -23,8 +24,18 @@ _RANKS: tuple[HealthStatus, ...] = ("HEALTHY", "WARNING", "CRITICAL")
 class RollingAucParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: rolling_auc``."""
 
-    window: int = Field(default=500, ge=10, description="Resolved predictions in the window.")
-    min_samples: int = Field(default=100, ge=10, description="Samples before health is judged.")
+    window: int = Field(
+        default=500,
+        ge=10,
+        le=MAX_WINDOW,
+        description="Resolved predictions in the window (10 .. 1,000,000).",
+    )
+    min_samples: int = Field(
+        default=100,
+        ge=10,
+        le=MAX_WINDOW,
+        description="Samples before health is judged (10 .. 1,000,000).",
+    )
     warning_below: float = Field(default=0.52, ge=0, le=1, description="WARNING below this.")
     critical_below: float = Field(default=0.48, ge=0, le=1, description="CRITICAL below this.")
     hysteresis: float = Field(
@@ -162,7 +173,7 @@ class RollingAuc:
             return "CRITICAL"
         return "WARNING" if value < self.params.warning_below else "HEALTHY"
 
-    def summary(self) -> dict[str, float | str]:
+    def summary(self) -> dict[str, float | int | str]:
         """Return the last, mean and minimum rolling AUC and the final status."""
         judged = self._judged
         return {
@@ -170,7 +181,7 @@ class RollingAuc:
             "rolling_auc_last": self.last_auc,
             "rolling_auc_mean": self._sum / judged if judged else math.nan,
             "rolling_auc_min": self._min if judged else math.nan,
-            "health_changes": float(self._changes),
+            "health_changes": self._changes,
         }
 
 

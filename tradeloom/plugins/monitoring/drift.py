@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import FeatureReference, HealthChange, ModelTraining
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams
@@ -38,7 +39,9 @@ __all__ = ["FeatureDrift", "FeatureDriftParams", "build", "psi"]
 class FeatureDriftParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: feature_drift``."""
 
-    window: int = Field(default=500, ge=10, description="Bars in the window.")
+    window: int = Field(
+        default=500, ge=10, le=MAX_WINDOW, description="Bars in the window (10 .. 1,000,000)."
+    )
     epsilon: float = Field(
         default=1e-4,
         gt=0,

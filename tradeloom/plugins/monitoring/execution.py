@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.execution.simulated import DONE_FRACTION
@@ -40,9 +41,17 @@ __all__ = ["ExecutionQuality", "ExecutionQualityParams", "build"]
 class ExecutionQualityParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: execution_quality``."""
 
-    window: int = Field(default=100, ge=10, description="Fills (and finished orders) kept.")
+    window: int = Field(
+        default=100,
+        ge=10,
+        le=MAX_WINDOW,
+        description="Fills (and finished orders) kept (10 .. 1,000,000).",
+    )
     min_samples: int = Field(
-        default=10, ge=1, description="Fills (finished orders for fill_ratio) needed first."
+        default=10,
+        ge=1,
+        le=MAX_WINDOW,
+        description="Fills (finished orders for fill_ratio) needed first (1 .. 1,000,000).",
     )
 
 
@@ -136,6 +145,7 @@ class ExecutionQuality:
         """Return the current figures and the run's totals."""
         return {
             **self.metrics(),
+            "fills": int(self.metrics()["fills"]),  # a count: an integer in metrics.json
             "fills_total": self._total_fills,
             "orders_finished": self._total_orders,
             "slippage_cost": self._slippage_cost,

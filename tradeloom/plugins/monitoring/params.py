@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.plugins.component import Params
 
 __all__ = ["MONITOR_NAME_PATTERN", "MonitorParams", "WindowParams"]
@@ -28,9 +29,17 @@ class MonitorParams(Params):
 class WindowParams(MonitorParams):
     """A monitor over the last ``window`` observations, silent before ``min_samples``."""
 
-    window: int = Field(default=500, ge=10, description="Observations in the rolling window.")
+    window: int = Field(
+        default=500,
+        ge=10,
+        le=MAX_WINDOW,
+        description="Observations in the rolling window (10 .. 1,000,000).",
+    )
     min_samples: int = Field(
-        default=100, ge=1, description="Observations needed before a metric has a value."
+        default=100,
+        ge=1,
+        le=MAX_WINDOW,
+        description="Observations needed before a metric has a value (1 .. 1,000,000).",
     )
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams
@@ -31,7 +32,9 @@ _NONE, _DOWN, _UP = 0, 1, 2
 class PredictionRateParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: prediction_rate``."""
 
-    window: int = Field(default=500, ge=10, description="Bars in the window.")
+    window: int = Field(
+        default=500, ge=10, le=MAX_WINDOW, description="Bars in the window (10 .. 1,000,000)."
+    )
 
 
 class PredictionRate:

@@ -8,7 +8,6 @@ from tradeloom.plugins.signal.threshold import (
     ThresholdParams,
     ThresholdRule,
     build_threshold_rule,
-    new_threshold_state,
     threshold_step,
 )
 
@@ -16,7 +15,6 @@ __all__ = [
     "ThresholdParams",
     "ThresholdRule",
     "build_threshold_rule",
-    "new_threshold_state",
     "threshold_step",
     "tradeloom_components",
 ]

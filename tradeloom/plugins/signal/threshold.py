@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Signal
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -21,7 +21,6 @@ __all__ = [
     "ThresholdParams",
     "ThresholdRule",
     "build_threshold_rule",
-    "new_threshold_state",
     "threshold_step",
 ]
 
@@ -40,23 +39,17 @@ class ThresholdParams(Params):
     min_interval: int = Field(
         default=1,
         ge=1,
-        description="Bars from one signal to the earliest next one (1: every bar may signal).",
+        le=MAX_WINDOW,
+        description="Bars from one signal to the earliest next one (1: every bar may signal; "
+        "at most 1,000,000).",
     )
 
 
 @kernel
-def new_threshold_state(last_signal_bar: int) -> np.ndarray:
-    """Return the rule's whole state: ``[last_signal_bar]`` (`NO_SIGNAL` if none yet)."""
-    state = np.empty(1)
-    state[0] = last_signal_bar
-    return state
-
-
-@kernel
 def threshold_step(
-    state: np.ndarray, bar: int, probability: float, threshold: float, min_interval: int
-) -> tuple[int, float]:
-    """Decide at ``bar`` whether ``probability`` makes a signal; update ``state`` in place.
+    last_signal_bar: float, bar: int, probability: float, threshold: float, min_interval: int
+) -> tuple[int, float, float]:
+    """Decide at ``bar`` whether ``probability`` makes a signal.
 
     ``confidence = |p - 0.5| * 2``; a signal needs ``confidence >= threshold`` and at
     least ``min_interval`` bars since the last signal emitted, whatever its direction
@@ -64,25 +57,24 @@ def threshold_step(
     ``p > 0.5`` else -1. NaN is no prediction: no signal, state unchanged.
 
     Args:
-        state: `new_threshold_state` after the previous bar.
+        last_signal_bar: The rule's state: the bar of the last signal (`NO_SIGNAL`).
         bar: This bar's index.
         probability: Probability of an up move, in [0, 1], or NaN.
         threshold: Confidence needed, in (0, 1].
         min_interval: Bars from one signal to the earliest next one (>= 1).
 
     Returns:
-        ``(direction, confidence)``: direction 0 is no signal; confidence is NaN for NaN.
+        ``(direction, confidence, last_signal_bar)``: direction 0 is no signal;
+        confidence is NaN for NaN; the state after this bar.
     """
     if math.isnan(probability):
-        return 0, math.nan
+        return 0, math.nan, last_signal_bar
     confidence = abs(probability - 0.5) * 2.0
     if confidence < threshold:
-        return 0, confidence
-    last = state[0]
-    if last != NO_SIGNAL and bar - last < min_interval:
-        return 0, confidence
-    state[0] = bar
-    return (1 if probability > 0.5 else -1), confidence
+        return 0, confidence, last_signal_bar
+    if last_signal_bar != NO_SIGNAL and bar - last_signal_bar < min_interval:
+        return 0, confidence, last_signal_bar
+    return (1 if probability > 0.5 else -1), confidence, float(bar)
 
 
 class ThresholdRule:
@@ -99,12 +91,12 @@ class ThresholdRule:
     ) -> None:
         self.threshold = threshold
         self.min_interval = min_interval
-        self.state = new_threshold_state(last_signal_bar)
+        self._last = float(last_signal_bar)
 
     @property
     def last_signal_bar(self) -> int:
         """Return the bar of the last signal emitted (`NO_SIGNAL` if none)."""
-        return int(self.state[0])
+        return int(self._last)
 
     def kernel_spec(self) -> ThresholdKernel:
         """Return the kernel's parameters for the batch driver."""
@@ -119,8 +111,8 @@ class ThresholdRule:
         p = float(probability)
         if not (0.0 <= p <= 1.0 or math.isnan(p)):
             raise ValueError(f"probability must be in [0, 1] or NaN, was {p} at bar {bar.index}")
-        direction, confidence = threshold_step(
-            self.state, bar.index, p, self.threshold, self.min_interval
+        direction, confidence, self._last = threshold_step(
+            self._last, bar.index, p, self.threshold, self.min_interval
         )
         if direction == 0:
             return None

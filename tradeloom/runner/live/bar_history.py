@@ -52,6 +52,14 @@ class BarHistory:
         o, h, lo, c, v = (float(x) for x in self._values[index])
         return Bar(index, pd.Timestamp(self._times[index]).tz_localize("UTC"), o, h, lo, c, v)
 
+    def values(self, end: int) -> npt.NDArray[np.float64]:
+        """Return the OHLCV rows of the first ``end`` bars (a view)."""
+        return self._values[:end]
+
+    def times_ns(self, end: int) -> npt.NDArray[np.int64]:
+        """Return the open times of the first ``end`` bars, UTC nanoseconds."""
+        return self._times[:end].view(np.int64)
+
     def feature_row(self, index: int) -> npt.NDArray[np.float64]:
         """Return bar ``index``'s feature row (a view)."""
         return self._features[index]

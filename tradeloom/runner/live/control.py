@@ -35,7 +35,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +47,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.errors import UserError
-from tradeloom.runner.journal import read_journal
+from tradeloom.journal import read_info
 
 __all__ = [
     "CONTROL_DIR",
@@ -558,12 +557,5 @@ def _user() -> str:
 
 
 def _started_mode(journal: Path) -> object:
-    try:
-        # the generator is closed (and its connection with it) when dropped on return
-        for row in read_journal(journal):
-            if row[3] == "run":
-                payload = json.loads(row[5])
-                return payload.get("mode") if isinstance(payload, dict) else None
-    except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
-        raise UserError(f"{journal}: not a readable tradeloom journal ({exc})") from None
-    raise UserError(f"{journal}: no run row; not a tradeloom run journal")
+    # the journal's meta says which run it is; JournalError is one line, exit 2
+    return read_info(journal).identity.mode

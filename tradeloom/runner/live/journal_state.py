@@ -1,6 +1,6 @@
 """What a paper or live run's journal says, read back for a restart.
 
-`read_state` groups the rows a restart needs: how the run started (mode, run
+`read_state` groups the events a restart needs: how the run started (mode, run
 key, capital), the bars it processed with the model's verdicts, what the venue
 delivered at each bar, the intents sent and every trade counted, the last
 trading state change, and the last model training.
@@ -8,26 +8,43 @@ trading state change, and the last model training.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from tradeloom.domain import Cancellation, Fill, Order
-from tradeloom.runner.journal import JournalRow, read_journal
+from tradeloom.journal import (
+    ConfigReloaded,
+    Event,
+    FillEvent,
+    KillCancel,
+    LiveBar,
+    ModelTrained,
+    OrderCancelled,
+    OrderEvent,
+    OrderSent,
+    OrderStateChanged,
+    RunStarted,
+    TradingStateChanged,
+    VenueDelivered,
+    VenueFill,
+    WarmUp,
+    read_sequenced,
+)
 from tradeloom.runner.live.session import BarInput
-from tradeloom.runner.trading_state import StateChange, TradingState
 
-__all__ = ["ENGINE_TYPES", "JournalState", "LiveBar", "read_state"]
+__all__ = ["ENGINE_TYPES", "JournalState", "LiveBarRow", "domain_value", "read_state"]
 
 ENGINE_TYPES = frozenset(
     {
         "signal",
         "risk_decision",
+        "rejection",
         "order",
         "fill",
         "order_cancelled",
@@ -37,11 +54,11 @@ ENGINE_TYPES = frozenset(
         "health_action",
     }
 )
-"""Rows the engine writes: a replay of the journal's bars must write the same."""
+"""Kinds the engine writes: a replay of the journal's bars must write the same."""
 
 
 @dataclass(frozen=True)
-class LiveBar:
+class LiveBarRow:
     """One bar the run processed live: its prices, the model's verdict, the wall time."""
 
     index: int
@@ -53,19 +70,19 @@ class LiveBar:
 
 @dataclass
 class JournalState:
-    """The rows of a journal a restart needs, grouped.
+    """The events of a journal a restart needs, grouped.
 
     Attributes:
-        started: The payload of the first ``run`` row (``mode``, ``run_key``...).
-        warm_up: The payload of the ``warm_up`` row (history bars and their hash).
+        started: The run's start (None: the first start failed before it).
+        warm_up: The history the run warmed up on (None: not journaled).
         bars: The bars processed live, in order.
-        engine_rows: Rows of `ENGINE_TYPES`, in order: ``(bar, ts, type, payload)``.
-        delivered: ``(bar, phase)`` -> ``(refused, events)``: what the guarded live
-            venue reported at that phase: its refusals first, then the venue's events.
+        engine_events: Events of `ENGINE_TYPES`, in order.
+        delivered: ``(bar, phase)`` -> how many fills and cancellations the live venue
+            reported at that phase of that bar.
         events: Bar -> the engine's fills and cancellations at that bar, in order.
-        sent: Client id -> its ``order_sent`` payload.
+        sent: Client id -> its ``order_sent`` event.
         order_states: Client id -> the last state journaled.
-        venue_fills: Client id -> its ``venue_fill`` payloads, in order.
+        venue_fills: Client id -> its ``venue_fill`` events, in order.
         engine_fills: Client id -> how many ``fill`` rows the engine journaled.
         trading_state: The last trading state change (None: ACTIVE throughout).
         kill_switch: The kill switch's halts, resumes and later cancels (None): ``(bar,
@@ -76,22 +93,21 @@ class JournalState:
             (None: never): the bars up to it were decided under older settings.
         document: The strategy document the run last traded under (its start's, or
             its last hot reload's); None in a journal that does not record it.
-        requests: Control request files already acted on (their names).
         last_seq: The journal's last sequence number.
     """
 
-    started: dict[str, Any] = field(default_factory=dict)
-    warm_up: dict[str, Any] = field(default_factory=dict)
-    bars: list[LiveBar] = field(default_factory=list)
-    engine_rows: list[tuple[int | None, str | None, str, str]] = field(default_factory=list)
-    delivered: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    started: RunStarted | None = None
+    warm_up: WarmUp | None = None
+    bars: list[LiveBarRow] = field(default_factory=list)
+    engine_events: list[Event] = field(default_factory=list)
+    delivered: dict[tuple[int, str], int] = field(default_factory=dict)
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
-    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: dict[str, OrderSent] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
-    venue_fills: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    venue_fills: dict[str, list[VenueFill]] = field(default_factory=lambda: defaultdict(list))
     engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    trading_state: StateChange | None = None
-    kill_switch: list[tuple[int, StateChange | None]] = field(default_factory=list)
+    trading_state: TradingStateChanged | None = None
+    kill_switch: list[tuple[int, TradingStateChanged | None]] = field(default_factory=list)
     training: tuple[int, str] | None = None
     orders: dict[str, Order] = field(default_factory=dict)
     reloaded_at: int | None = None
@@ -102,114 +118,79 @@ class JournalState:
     def max_trade_id(self) -> str | None:
         """The largest numeric trade id counted (the venue's poll goes on after it)."""
         ids = [
-            int(f["trade_id"])
+            int(f.trade_id)
             for fills in self.venue_fills.values()
             for f in fills
-            if str(f.get("trade_id", "")).isdigit()
+            if f.trade_id.isdigit()
         ]
         return str(max(ids)) if ids else None
 
 
+_D = TypeVar("_D")
+
+
+def domain_value(event: Event, cls: type[_D]) -> _D:
+    """Return the plain domain object (``Fill``, ``Order``...) an event of its kind holds."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: getattr(event, name) for name in names})
+
+
 def read_state(path: Path) -> JournalState:
-    """Read the journal at ``path`` into a `JournalState`."""
+    """Read the journal at ``path`` into a `JournalState`.
+
+    Raises:
+        JournalError: Not a readable journal (one line: what is wrong).
+    """
     state = JournalState()
-    for row in read_journal(path):
-        _take(state, row)
+    for seq, event in read_sequenced(path):
+        state.last_seq = seq
+        _take(state, event)
     return state
 
 
-def _take(state: JournalState, row: JournalRow) -> None:
-    seq, bar, ts, kind, _, text = row
-    state.last_seq = seq
-    payload = json.loads(text)
-    if kind in ENGINE_TYPES:
-        state.engine_rows.append((bar, ts, kind, text))
-    if kind == "run" and not state.started and payload.get("event") == "started":
-        state.started = payload
-        state.document = payload.get("document")
-    elif kind == "warm_up":
-        state.warm_up = payload
-    elif kind == "live_bar":
-        assert bar is not None and ts is not None
+def _take(state: JournalState, event: Event) -> None:
+    bar = event.bar
+    if event.KIND in ENGINE_TYPES:
+        state.engine_events.append(event)
+    if isinstance(event, RunStarted):
+        if state.started is None:
+            state.started = event
+            state.document = event.document
+    elif isinstance(event, WarmUp):
+        state.warm_up = event
+    elif isinstance(event, LiveBar):
         state.bars.append(
-            LiveBar(
+            LiveBarRow(
                 bar,
-                pd.Timestamp(ts),
-                np.array([_f(payload[k]) for k in ("open", "high", "low", "close", "volume")]),
-                BarInput(
-                    _f(payload["probability"]),
-                    bool(payload["anomalous"]),
-                    _f(payload["anomaly_score"]),
-                ),
-                pd.Timestamp(payload["wall_time"]),
+                event.timestamp,
+                np.array([event.open, event.high, event.low, event.close, event.volume]),
+                BarInput(event.probability, event.anomalous, event.anomaly_score),
+                event.wall_time,
             )
         )
-    elif kind == "venue_delivered":
-        assert bar is not None
-        key = (bar, str(payload["phase"]))
-        state.delivered[key] = (int(payload["refused"]), int(payload["events"]))
-    elif kind == "fill":
-        assert bar is not None
-        state.events[bar].append(_fill(payload))
-        state.engine_fills[payload["order_id"]] += 1
-    elif kind == "order_cancelled":
-        assert bar is not None
-        state.events[bar].append(
-            Cancellation(
-                payload["order_id"],
-                int(payload["bar"]),
-                pd.Timestamp(payload["timestamp"]),
-                _f(payload["remaining"]),
-                payload["reason"],
-            )
-        )
-    elif kind == "kill_cancel":
-        state.kill_switch.append((-1 if bar is None else bar, None))
-    elif kind == "order":
-        state.orders[payload["id"]] = _order(payload)
-    elif kind == "config_reloaded":
+    elif isinstance(event, VenueDelivered):
+        state.delivered[(bar, event.phase)] = event.events
+    elif isinstance(event, FillEvent):
+        state.events[bar].append(domain_value(event, Fill))
+        state.engine_fills[event.order_id] += 1
+    elif isinstance(event, OrderCancelled):
+        state.events[bar].append(domain_value(event, Cancellation))
+    elif isinstance(event, KillCancel):
+        state.kill_switch.append((bar, None))
+    elif isinstance(event, OrderEvent):
+        state.orders[event.id] = domain_value(event, Order)
+    elif isinstance(event, ConfigReloaded):
         state.reloaded_at = bar
-        state.document = payload.get("document", state.document)
-    elif kind == "order_sent":
-        state.sent[payload["client_id"]] = payload
-    elif kind == "order_state":
-        state.order_states[payload["client_id"]] = payload["state"]
-    elif kind == "venue_fill":
-        state.venue_fills[payload["order_id"]].append(payload)
-    elif kind == "trading_state":
-        change = StateChange(
-            TradingState(payload["previous"]),
-            TradingState(payload["state"]),
-            payload["code"],
-            payload["message"],
-            pd.Timestamp(payload["at"]),
-        )
-        state.trading_state = change
-        if change.code in ("KILL_SWITCH", "RESUME"):
-            state.kill_switch.append((-1 if bar is None else bar, change))
-    elif kind == "model_trained" and not payload.get("skipped") and bar is not None:
-        state.training = (int(payload["predict_start"]), str(payload.get("reason") or ""))
-
-
-def _order(payload: dict[str, Any]) -> Order:
-    fields = dict(payload)
-    fields["timestamp"] = pd.Timestamp(fields["timestamp"])
-    fields["stop_price"] = _f(fields.get("stop_price"))
-    return Order(**fields)
-
-
-def _fill(payload: dict[str, Any]) -> Fill:
-    return Fill(
-        payload["order_id"],
-        int(payload["bar"]),
-        pd.Timestamp(payload["timestamp"]),
-        int(payload["side"]),
-        _f(payload["quantity"]),
-        _f(payload["price"]),
-        _f(payload["fee"]),
-        _f(payload["slippage"]),
-    )
-
-
-def _f(value: object) -> float:
-    return float("nan") if value is None else float(value)  # type: ignore[arg-type]
+        state.document = event.document
+    elif isinstance(event, OrderSent):
+        state.sent[event.id] = event
+    elif isinstance(event, OrderStateChanged):
+        state.order_states[event.client_id] = event.state
+    elif isinstance(event, VenueFill):
+        state.venue_fills[event.order_id].append(event)
+    elif isinstance(event, TradingStateChanged):
+        state.trading_state = event
+        if event.code in ("KILL_SWITCH", "RESUME"):
+            state.kill_switch.append((bar, event))
+    elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:
+        state.training = (event.predict_start, event.reason)

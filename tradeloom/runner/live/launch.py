@@ -11,6 +11,7 @@ import structlog
 from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.live.loop import run_forever, stop_on_signals
 from tradeloom.runner.live.runner import LiveRunner, Mode
+from tradeloom.runner.run_dir import check_live_run_dir
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["default_run_dir", "run_live"]
@@ -34,6 +35,7 @@ def run_live(
 ) -> str:
     """Start (or restart) the run and trade until stopped; return a one-line summary."""
     run_dir = (out or default_run_dir(pipeline.config.name, mode)).resolve()
+    check_live_run_dir(out if out is not None else run_dir, given=out is not None)
     runner = LiveRunner(pipeline, plugins, mode=mode, run_dir=run_dir, overrides=overrides)
     reason = "failed"
     with stop_on_signals() as stop:
@@ -52,5 +54,5 @@ def run_live(
     book = session.engine.portfolio
     return (
         f"{mode} run {run_dir}: {reason}; position {book.position:.8g}, cash {book.cash:.2f}, "
-        f"state {session.checks.state.state}"
+        f"state {session.state}"
     )

@@ -26,6 +26,7 @@ from types import FrameType
 
 import structlog
 
+from tradeloom.runner.live.early_stop import take_early_stop
 from tradeloom.runner.live.runner import LiveRunner
 
 __all__ = ["run_forever", "stop_on_signals"]
@@ -87,7 +88,20 @@ def run_forever(runner: LiveRunner, stop: threading.Event, *, max_bars: int | No
 
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
-    """Yield an event SIGINT and SIGTERM set (main thread only); restore the handlers."""
+    """Yield an event SIGINT and SIGTERM set (main thread only); restore the handlers.
+
+    After `tradeloom.runner.live.early_stop.catch_stop_signals_early` it is that call's
+    event, set already if a signal came during start-up.
+    """
+    taken = take_early_stop() if threading.current_thread() is threading.main_thread() else None
+    if taken is not None:
+        early, previous_early = taken
+        try:
+            yield early
+        finally:
+            for sig, old in previous_early.items():
+                signal.signal(sig, old)
+        return
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop

@@ -18,30 +18,34 @@ client order id and counts its trades by id).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import Any
 
+from tradeloom.domain import Order
+from tradeloom.journal import FillRefused, JournalStore, OrderSent, OrderStateChanged, VenueFill
+from tradeloom.journal.events import NO_TIME
 from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill, VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import Transition
-from tradeloom.runner.journal import Journal
 
 __all__ = ["JournalOrders", "sent_row"]
 
+_ORDER_FIELDS = tuple(Order.__dataclass_fields__)
+_FILL_FIELDS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
-def sent_row(order: VenueOrder, sent_at: float) -> dict[str, Any]:
-    """Return the ``order_sent`` payload of ``order`` (what `restore` reads back)."""
-    return {
-        "client_id": order.client_id,
-        "symbol": order.symbol,
-        "type": order.type,
-        "side": order.side,
-        "amount": order.amount,
-        "price": order.price,
-        "sent_at": sent_at,
-        "order": asdict(order.order),
-    }
+
+def sent_row(order: VenueOrder, sent_at: float) -> OrderSent:
+    """Return the ``order_sent`` event of ``order`` (what `restore` reads back)."""
+    engine = order.order
+    return OrderSent(
+        **{name: getattr(engine, name) for name in _ORDER_FIELDS},
+        symbol=order.symbol,
+        correlation_id=engine.bar,
+        order_type=order.type,
+        amount=order.amount,
+        limit_price=math.nan if order.price is None else order.price,
+        sent_at=sent_at,
+    )
 
 
 class JournalOrders:
@@ -51,59 +55,67 @@ class JournalOrders:
         journal: The run's journal.
         bar_clock: The bar in progress (its index), stamped on each row.
         clock: Seconds since the epoch, recorded as the intent's send time.
+        symbol: The venue's market, stamped on its orders' rows.
     """
 
     def __init__(
         self,
-        journal: Journal,
+        journal: JournalStore,
         bar_clock: Callable[[], int],
         clock: Callable[[], float] = time.time,
+        symbol: str = "",
     ) -> None:
         self.journal = journal
         self._bar_clock = bar_clock
         self._clock = clock
+        self.symbol = symbol
 
     def before_send(self, order: VenueOrder) -> None:
         """Journal the intent and commit it; nothing is sent before this returns."""
-        self.journal.append(
-            "order_sent",
-            sent_row(order, self._clock()),
-            bar=order.order.bar,
-            timestamp=order.order.timestamp,
-            correlation_id=f"bar-{order.order.bar}",
-        )
+        self.journal.append(sent_row(order, self._clock()))
         self.journal.flush()
 
     def record(self, event: VenueEvent) -> None:
         """Journal a state change, a counted trade or a refused fill."""
         bar = self._bar_clock()
         if isinstance(event, Transition):
-            payload: dict[str, Any] = {
-                "client_id": event.client_id,
-                "previous": str(event.previous),
-                "state": str(event.state),
-                "reason": event.reason,
-                "filled": event.filled,
-            }
-            if event.rejection is not None:
-                payload["code"] = event.rejection.code
-                payload["message"] = event.rejection.message
-            self.journal.append("order_state", payload, bar=bar)
+            rejection = event.rejection
+            self.journal.append(
+                OrderStateChanged(
+                    bar=bar,
+                    timestamp=NO_TIME,
+                    symbol=self.symbol,
+                    client_id=event.client_id,
+                    previous=str(event.previous),
+                    state=str(event.state),
+                    reason=event.reason,
+                    filled=event.filled,
+                    code="" if rejection is None else rejection.code,
+                    message="" if rejection is None else rejection.message,
+                )
+            )
         elif isinstance(event, TradeFill):
             fill = event.fill
             self.journal.append(
-                "venue_fill",
-                {
-                    "trade_id": event.trade_id,
-                    "venue_order_id": event.venue_order_id,
-                    "fee_cost": event.fee_cost,
-                    "fee_currency": event.fee_currency,
-                    **asdict(fill),
-                },
-                bar=bar,
-                timestamp=fill.timestamp,
+                VenueFill(
+                    **{name: getattr(fill, name) for name in _FILL_FIELDS},
+                    symbol=self.symbol,
+                    trade_id=event.trade_id,
+                    venue_order_id=event.venue_order_id,
+                    fee_cost=event.fee_cost,
+                    fee_currency=event.fee_currency,
+                )
             )
         elif isinstance(event, RefusedFill):
-            self.journal.append("fill_refused", asdict(event), bar=bar)
+            self.journal.append(
+                FillRefused(
+                    bar=bar,
+                    symbol=self.symbol,
+                    client_id=event.client_id,
+                    trade_id=event.trade_id,
+                    quantity=event.quantity,
+                    message=event.message,
+                )
+            )
         else:  # pragma: no cover - the venue emits nothing else
             raise TypeError(f"not a venue event: {event!r}")

@@ -4,10 +4,13 @@ A live or paper run keeps a `StrategyWatcher` on its strategy file and calls
 `StrategyWatcher.check` (at each bar close, or on a timer). The answer is:
 
 - None: the file's bytes are as last checked, or only comments and layout changed.
-- `ReloadRefused`: the new file is invalid (YAML, validation, a factory refusing its
-  params), or it changes a section that cannot be swapped while the run holds positions
-  (``data``, ``features``, ``model``, ``execution``...); the running configuration keeps
-  running. The same content is not reported again.
+- `ReloadRefused`: the new file is invalid (it is read by the same safe reader as at the
+  start: YAML, control characters, size, validation, a factory refusing its params), or
+  it changes a section that cannot be swapped while the run holds positions (``data``,
+  ``features``, ``model``, ``execution``...), or validating it failed in any other way;
+  the running configuration keeps running. The same content is not reported again. A
+  changed ``plugins:`` list is refused before any of its modules is imported: a reload
+  imports nothing.
 - `Reload`: a valid file whose changes are all swappable; the caller applies it at the
   next bar boundary with `Reload.apply`, positions and open orders kept, and journals
   `Reload.changes`.
@@ -24,10 +27,14 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from tradeloom.errors import Problem, UserError
+from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.redaction import REDACTED, redact, redact_text
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import StrategyConfig, load_strategy
@@ -49,10 +56,9 @@ SWAPPABLE: frozenset[str] = frozenset(
         "description",  # no effect on trading
         "signal",  # signal.regimes included
         "regime",
-        "risk",  # sizing, rules, max_holding_bars, stop_loss, take_profit
+        "risk",  # sizing, rules, limits, max_holding_bars, stop_loss, take_profit
         "monitoring",
         "health",
-        "live.limits",
         "live.retrain_cron",
         "live.position_tolerance",  # read at a restart only
     }
@@ -87,6 +93,8 @@ PIPELINE_FIELDS: Mapping[str, tuple[str, ...]] = {
     "monitoring": ("monitors",),
 }
 """The `Pipeline` fields rebuilt when a section changes; other sections are config only."""
+
+_log = structlog.get_logger("tradeloom.live")
 
 _UNKNOWN_REASON = "it is not known to be safe to swap while the strategy runs"
 
@@ -159,10 +167,17 @@ class StrategyWatcher:
             new version, so an overridden key keeps its value whatever the file says.
     """
 
-    def __init__(self, path: Path, current: StrategyConfig, overrides: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        current: StrategyConfig,
+        overrides: Sequence[str] = (),
+        plugins: Plugins | None = None,
+    ) -> None:
         self.path = path
         self.current = current
         self.overrides = tuple(overrides)
+        self.plugins = plugins
         self._stat: tuple[int, int, int] | None = None
         # None: the first check reads the file and compares it with `current`, so an edit
         # made between the run's start and the watcher's is not missed.
@@ -193,7 +208,27 @@ class StrategyWatcher:
 
     def _reload(self) -> Reload | ReloadRefused | None:
         try:
-            config, _ = load_strategy(self.path, self.overrides)
+            return self._validate()
+        except Exception as exc:  # a bug must not end a run that trades: refuse the edit
+            _log.exception("config_reload_failed", error=f"{type(exc).__name__}: {exc}")
+            return _refused([f"{self.path}: reload failed: {type(exc).__name__}: {exc}"])
+
+    def _running_plugins(self, modules: Sequence[str]) -> Plugins:
+        # A reload imports nothing: the running plugins serve the same list, and a
+        # changed list is refused before any module of it is imported.
+        running = [m for m in self.current.plugins if m]
+        for index, (old, new) in enumerate(zip_longest(running, modules)):
+            if old != new:
+                raise _PluginsChanged(index, new if new is not None else str(old))
+        if self.plugins is None:
+            from tradeloom.plugins.manager import load_plugins
+
+            self.plugins = load_plugins(modules)
+        return self.plugins
+
+    def _validate(self) -> Reload | ReloadRefused | None:
+        try:
+            config, _ = load_strategy(self.path, self.overrides, load_plugins=self._running_plugins)
         except UserError as exc:
             return _refused(exc.lines())
         changes = list(_diff(self.current.document, config.document, ""))
@@ -234,6 +269,18 @@ class StrategyWatcher:
 _ABSENT = object()
 
 
+class _PluginsChanged(PluginImportError):
+    def __init__(self, index: int, module: str) -> None:
+        UserError.__init__(
+            self,
+            f"'{module}' is not imported while the strategy runs: plugins are imported once, "
+            "when the run starts; restart the run to change them",
+        )
+        self.index = index
+        self.module = module
+        self.reason = "plugins cannot change while the strategy runs"
+
+
 def _signature(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
@@ -245,7 +292,7 @@ def _refused(lines: Sequence[str]) -> ReloadRefused:
 def _diff(old: Any, new: Any, path: str) -> Iterator[tuple[str, str, str]]:
     # (key path, old value, new value) for each leaf that differs, values as written
     # A section added or removed is compared with an empty one, so each of its keys is
-    # named (live.limits.max_order_notional, not live); an empty one is a change itself.
+    # named (risk.limits.max_order_notional, not risk); an empty one is a change itself.
     if old is _ABSENT and isinstance(new, Mapping | list) and new:
         old = type(new)()
     elif new is _ABSENT and isinstance(old, Mapping | list) and old:

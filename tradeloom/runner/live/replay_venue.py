@@ -50,7 +50,7 @@ class ReplayVenue:
         return notional / (price * (1.0 + self.fee_rate))
 
     def submit(self, order: Order) -> None:
-        """Take the order as pending (it was sent, or refused, back then)."""
+        """Take the order as pending (it was sent back then)."""
         self._orders[order.id] = order
 
     def pending(self) -> list[Order]:
@@ -68,24 +68,17 @@ class ReplayVenue:
                 self._orders.setdefault(order_id, order)
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
-        """Report what the live venue reported at this phase of this bar.
-
-        The journal's rows of that delivery are the guard's refusals (which the
-        replay's guard makes again itself: skipped here), then the venue's events.
-        """
+        """Report what the live venue reported at this phase of this bar."""
         if phase == "open":
             self.adopt_journaled(bar.index - 1)
-        refused, count = self.state.delivered.get((bar.index, phase), (0, 0))
-        if refused + count == 0:
+        count = self.state.delivered.get((bar.index, phase), 0)
+        if count == 0:
             return []
         rows = self.state.events.get(bar.index, [])
         fresh = [i for i in range(len(rows)) if (bar.index, i) not in self._consumed]
-        taken = fresh[: refused + count]
+        taken = fresh[:count]
         self._consumed.update((bar.index, i) for i in taken)
-        for i in taken[:refused]:  # the guard refused these: never at the venue
-            self._orders.pop(rows[i].order_id, None)
-            self._done.add(rows[i].order_id)
-        events = [rows[i] for i in taken[refused:]]
+        events = [rows[i] for i in taken]
         self._settle(events)
         return events
 

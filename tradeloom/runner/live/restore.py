@@ -24,7 +24,6 @@ The journal is the source of truth. A restart:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -35,11 +34,21 @@ import structlog
 
 from tradeloom.domain import Bars, Cancellation, Fill, Order
 from tradeloom.errors import UserError
+from tradeloom.journal import (
+    Event,
+    OrderSent,
+    Reconciled,
+    Restarted,
+    RunIdentity,
+    RunStarted,
+    VenueFill,
+    WarmUp,
+)
+from tradeloom.journal.schema import schema_of
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
-from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState
+from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState, domain_value
 from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
 
@@ -67,6 +76,31 @@ class _PinnedClock:
         return self.pinned if self.pinned is not None else self.clock()
 
 
+class _Scratch:
+    """Where a replay's events go: kept in memory, to be compared with the journal's."""
+
+    def __init__(self, identity: RunIdentity) -> None:
+        self.identity = identity
+        self.events: list[Event] = []
+
+    @property
+    def last_seq(self) -> int:
+        return len(self.events)
+
+    def append(self, event: Event) -> int:
+        self.events.append(event)
+        return len(self.events)
+
+    def flush(self) -> None:
+        pass
+
+    def write_columns(self, batches: Any) -> None:  # pragma: no cover - not a backtest
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 class _SilentHook:
     """A hook relay that tells no observer anything (a replay's events were told)."""
 
@@ -85,8 +119,9 @@ def restart(
     """
     assert runner.journal is not None and runner.recorder is not None
     started = state.started
+    assert started is not None  # checked by the runner
     warm = state.warm_up
-    first = int(warm.get("bars", 0))
+    first = 0 if warm is None else warm.bars
     history = _history(runner, bars, features, first, warm)
     clock = _PinnedClock(runner.now)
     runner.now = clock
@@ -97,7 +132,7 @@ def restart(
         exchange, _ = open_exchange_venue(runner, started, after_trade_id=state.max_trade_id)
         replay_venue: Any = ReplayVenue(
             state,
-            initial_cash=float(started["capital"]),
+            initial_cash=started.capital,
             fee_rate=exchange.fee_rate,
             dust=exchange.dust,
         )
@@ -105,11 +140,10 @@ def restart(
         replay_venue = runner.p.venue
     recorder = runner.recorder
     real_journal, real_hook = recorder.journal, recorder.hook
-    scratch = Journal(runner.run_dir / ".replay.sqlite", flush_every=1_000_000)
+    scratch = _Scratch(real_journal.identity)
     recorder.journal, recorder.hook = scratch, _SilentHook()  # type: ignore[assignment]
     try:
-        session = runner.build_session(history, replay_venue, str(started["run_key"]))
-        session.replaying = True
+        session = runner.build_session(history, replay_venue, started.run_key)
         runner.warm_up(session)
         kills = list(state.kill_switch)
         _apply_kills(session, kills, first - 1)
@@ -118,48 +152,35 @@ def restart(
             session.step(live.time, live.values, given=live.verdict)
             _apply_kills(session, kills, live.index)
         clock.pinned = None
-        session.replaying = False
-        replayed = scratch.rows()
+        replayed = scratch.events
     finally:
         recorder.journal, recorder.hook = real_journal, real_hook
-        scratch.close()
-        (runner.run_dir / ".replay.sqlite").unlink(missing_ok=True)
-        for suffix in ("-wal", "-shm"):
-            (runner.run_dir / f".replay.sqlite{suffix}").unlink(missing_ok=True)
     extra = _compare(state, replayed)
-    for bar, ts, kind, payload in extra:
-        real_journal.append(
-            kind,
-            json.loads(payload),
-            bar=bar,
-            timestamp=ts and pd.Timestamp(ts),
-            correlation_id="" if bar is None else f"bar-{bar}",
-        )
+    for event in extra:
+        real_journal.append(event)
     # the client-id counter: never below an id the journal holds (after a hot reload the
     # replay may have decided fewer orders than the run did)
     session.engine.sequence = max(
         session.engine.sequence, *(int(i.rsplit("-", 1)[-1]) for i in state.orders), 0
     )
-    engine_venue: Any = session.engine.venue
     if exchange is not None:
         # The venue stamps what it learns from here on with the session's bar in
         # progress (`open_exchange_venue`'s bar clock), not bar 0.
         runner.session = session
         replay_venue.adopt_journaled(len(history) - 1)
         _track_pending(session, state, replay_venue, exchange)
-        engine_venue.inner = exchange
+        session.engine.use_venue(exchange)
     session.catch_up(state.training)
-    recorder.note(
-        "restarted",
-        {
-            "bars_replayed": len(state.bars),
-            "rows_completed": len(extra),
-            "position": session.engine.portfolio.position,
-            "cash": session.engine.portfolio.cash,
-            "state": str(session.checks.state.state),
-            "wall_time": pd.Timestamp.now(tz="UTC").isoformat(),
-        },
-        bar=len(history) - 1,
+    recorder.record(
+        Restarted(
+            **recorder.at(len(history) - 1),
+            bars_replayed=len(state.bars),
+            rows_completed=len(extra),
+            position=session.engine.portfolio.position,
+            cash=session.engine.portfolio.cash,
+            state=session.state,
+            wall_time=pd.Timestamp.now(tz="UTC"),
+        )
     )
     real_journal.flush()
     if exchange is not None:
@@ -168,13 +189,13 @@ def restart(
         "live_restarted",
         bars_replayed=len(state.bars),
         position=session.engine.portfolio.position,
-        state=str(session.checks.state.state),
+        state=session.state,
     )
     return session, exchange
 
 
 def _history(
-    runner: LiveRunner, bars: Bars, features: pd.DataFrame, first: int, warm: dict[str, Any]
+    runner: LiveRunner, bars: Bars, features: pd.DataFrame, first: int, warm: WarmUp | None
 ) -> BarHistory:
     if first < 1 or len(bars) < first:
         raise RestartRefused(
@@ -182,7 +203,7 @@ def _history(
             f"has {len(bars)}: not the history this run started from"
         )
     head = Bars(bars.frame.iloc[:first], bars.symbol, bars.timeframe, bars.timeframe_seconds)
-    if history_sha256(head) != warm.get("sha256"):
+    if warm is None or history_sha256(head) != warm.sha256:
         raise RestartRefused(
             f"{runner.run_dir}: the data source's first {first} bars are not the ones this "
             "run started from (their SHA-256 differs); the cache or data.start changed"
@@ -201,57 +222,63 @@ def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -
             session.resume(change.message)
 
 
-def _compare(
-    state: JournalState, replayed: list[tuple[int, int | None, str | None, str, str, str]]
-) -> list[tuple[int | None, str | None, str, str]]:
-    """Check the replay's engine rows against the journal's, bar by bar.
+def _compare(state: JournalState, replayed: list[Event]) -> list[Event]:
+    """Check the replay's engine events against the journal's, bar by bar.
 
     Bars up to the last hot reload were decided under older settings than the file
     replayed now: they are not compared (their fills come from the journal all the
-    same). The last bar may have been cut short by the crash: the replay's rows of it
-    beyond the journal's are returned, to be journaled.
+    same). The last bar may have been cut short by the crash: the replay's events of
+    it beyond the journal's are returned, to be journaled. Events are compared as
+    stored (their typed values, NaN equal to NaN).
     """
-    mine = _by_bar((bar, ts, kind, text) for _, bar, ts, kind, _, text in replayed)
-    theirs = _by_bar(state.engine_rows)
+    mine = _by_bar(replayed)
+    theirs = _by_bar(state.engine_events)
     last = state.bars[-1].index if state.bars else None
     settled = -1 if state.reloaded_at is None else state.reloaded_at
-    extra: list[tuple[int | None, str | None, str, str]] = []
-    for bar in sorted(set(mine) | set(theirs), key=lambda b: -1 if b is None else b):
-        if bar is not None and bar <= settled:
+    extra: list[Event] = []
+    for bar in sorted(set(mine) | set(theirs)):
+        if 0 <= bar <= settled:
             continue
         again, journaled = mine.get(bar, []), theirs.get(bar, [])
         common = min(len(again), len(journaled))
         for i in range(common):
-            if again[i] != journaled[i]:
+            if _stored(again[i]) != _stored(journaled[i]):
                 raise RestartRefused(
                     f"the journal and a replay of its bars disagree at bar {bar}: journal "
-                    f"{journaled[i][2]} {journaled[i][3][:160]}, replay {again[i][2]} "
-                    f"{again[i][3][:160]}; the strategy file or tradeloom changed since the "
-                    "run started: start a new run (another --out)"
+                    f"{_shown(journaled[i])}, replay {_shown(again[i])}; the strategy file or "
+                    "tradeloom changed since the run started: start a new run (another --out)"
                 )
         if len(journaled) > common:
             raise RestartRefused(
                 f"the journal has rows at bar {bar} the replay does not make "
-                f"({journaled[common][2]}); the strategy file or tradeloom changed since the "
+                f"({journaled[common].KIND}); the strategy file or tradeloom changed since the "
                 "run started: start a new run (another --out)"
             )
         if len(again) > common:
             if bar != last:
                 raise RestartRefused(
-                    f"a replay of the journal makes a {again[common][2]} row at bar {bar} the "
+                    f"a replay of the journal makes a {again[common].KIND} row at bar {bar} the "
                     f"journal does not have; only the last bar ({last}) may have been cut short"
                 )
             extra.extend(again[common:])
     return extra
 
 
-def _by_bar(
-    rows: Iterable[tuple[int | None, str | None, str, str]],
-) -> dict[int | None, list[tuple[int | None, str | None, str, str]]]:
-    grouped: dict[int | None, list[tuple[int | None, str | None, str, str]]] = {}
-    for row in rows:
-        if row[2] in ENGINE_TYPES:
-            grouped.setdefault(row[0], []).append(row)
+def _stored(event: Event) -> tuple[str, list[Any]]:
+    return event.KIND, schema_of(event.KIND).to_sql(event)
+
+
+def _shown(event: Event) -> str:
+    schema = schema_of(event.KIND)
+    values = dict(zip(schema.names, schema.to_sql(event), strict=True))
+    return f"{event.KIND} {values}"[:200]
+
+
+def _by_bar(events: Iterable[Event]) -> dict[int, list[Event]]:
+    grouped: dict[int, list[Event]] = {}
+    for event in events:
+        if event.KIND in ENGINE_TYPES:
+            grouped.setdefault(event.bar, []).append(event)
     return grouped
 
 
@@ -270,7 +297,7 @@ def _track_pending(
             continue
         fills = state.venue_fills.get(order.id, [])
         applied = state.engine_fills.get(order.id, 0)
-        venue_id = next((f["venue_order_id"] for f in fills if f.get("venue_order_id")), None)
+        venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
         request = _request(sent)
         finished = state.order_states.get(order.id) in ("filled", "cancelled", "rejected")
         if finished:
@@ -278,47 +305,40 @@ def _track_pending(
         else:
             exchange.venue.recover(
                 request,
-                sent_at=float(sent["sent_at"]),
+                sent_at=sent.sent_at,
                 venue_id=venue_id,
-                counted=[(str(f["trade_id"]), float(f["quantity"])) for f in fills],
+                counted=[(f.trade_id, f.quantity) for f in fills],
             )
         for fill in fills[applied:]:
             held.append(exchange.book(_trade_fill(fill)))
     exchange.hold(held)
 
 
-def _request(sent: dict[str, Any]) -> VenueOrder:
-    fields = dict(sent["order"])
-    fields["timestamp"] = pd.Timestamp(fields["timestamp"])
-    fields["stop_price"] = math.nan if fields.get("stop_price") is None else fields["stop_price"]
-    order = Order(**fields)
-    return VenueOrder(
-        order, sent["symbol"], sent["type"], sent["side"], sent["amount"], sent["price"]
-    )
+def _request(sent: OrderSent) -> VenueOrder:
+    order = domain_value(sent, Order)
+    side: Any = "buy" if order.side > 0 else "sell"
+    price = None if math.isnan(sent.limit_price) else sent.limit_price
+    order_type: Any = sent.order_type
+    return VenueOrder(order, sent.symbol, order_type, side, sent.amount, price)
 
 
-def _trade_fill(row: dict[str, Any]) -> TradeFill:
+def _trade_fill(row: VenueFill) -> TradeFill:
     fill = Fill(
-        row["order_id"],
-        int(row["bar"]),
-        pd.Timestamp(row["timestamp"]),
-        int(row["side"]),
-        float(row["quantity"]),
-        float(row["price"]),
-        float(row["fee"] or 0.0),
-        float(row["slippage"] or 0.0),
+        row.order_id,
+        row.bar,
+        row.timestamp,
+        row.side,
+        row.quantity,
+        row.price,
+        0.0 if math.isnan(row.fee) else row.fee,
+        0.0 if math.isnan(row.slippage) else row.slippage,
     )
-    return TradeFill(
-        str(row["trade_id"]),
-        row.get("venue_order_id"),
-        fill,
-        float(row.get("fee_cost") or 0.0),
-        row.get("fee_currency"),
-    )
+    fee_cost = 0.0 if math.isnan(row.fee_cost) else row.fee_cost
+    return TradeFill(row.trade_id, row.venue_order_id, fill, fee_cost, row.fee_currency)
 
 
 def _reconcile(
-    runner: LiveRunner, session: LiveSession, exchange: ExchangeVenue, started: dict[str, Any]
+    runner: LiveRunner, session: LiveSession, exchange: ExchangeVenue, started: RunStarted
 ) -> None:
     """Refuse to trade when the venue's base balance is not the journal's position."""
     exchange.refresh()
@@ -327,7 +347,8 @@ def _reconcile(
     base = str(market["base"])
     position = session.engine.portfolio.position + exchange.undelivered_position()
     balance = venue.balance().get(base, 0.0)
-    held = balance - float(started.get("base_at_start", 0.0))
+    base_at_start = 0.0 if math.isnan(started.base_at_start) else started.base_at_start
+    held = balance - base_at_start
     tolerance = runner.config.live.position_tolerance * abs(position) + exchange.dust
     # An order the venue did not answer a lookup for (it stays unknown, the next tick
     # asks again) may have filled anything up to what it has left.
@@ -335,14 +356,16 @@ def _reconcile(
     moves = [view.request.order.side * max(view.quantity - view.filled, 0.0) for view in unknown]
     low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
     recorder = runner.recorder_or_fail
-    row = {
-        "position": position,
-        "venue_position": held,
-        "base_balance": balance,
-        "tolerance": tolerance,
-        "unknown_orders": [view.client_id for view in unknown],
-    }
-    recorder.note("reconciled", row, bar=len(session.history) - 1)
+    recorder.record(
+        Reconciled(
+            **recorder.at(len(session.history) - 1),
+            position=position,
+            venue_position=held,
+            base_balance=balance,
+            tolerance=tolerance,
+            unknown_orders=[view.client_id for view in unknown],
+        )
+    )
     assert runner.journal is not None
     runner.journal.flush()
     difference = held - position
@@ -354,7 +377,7 @@ def _reconcile(
             f"{pending}); refusing to trade: find the difference (a manual trade? another "
             "run on this account?) before restarting"
         )
-    key = str(started["run_key"])
+    key = started.run_key
     tracked = {view.client_id for view in venue.orders()}
     for order in venue.open_orders():
         client_id = str(order.get("clientOrderId") or "")

@@ -24,8 +24,8 @@ with its ``${ENV}`` keys (`tradeloom.runner.live.capabilities.live_account`).
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -37,23 +37,36 @@ import structlog
 from tradeloom import __version__
 from tradeloom.domain import OHLCV, Bars, RunInfo
 from tradeloom.errors import ConfigError, UserError
+from tradeloom.journal import (
+    ConfigReloaded,
+    ConfigReloadRefused,
+    ControlRequest,
+    JournalError,
+    RunIdentity,
+    RunStarted,
+    RunStopped,
+    SqliteJournal,
+    StaleData,
+    VenueDelivered,
+    VenueUnreachable,
+    WarmUp,
+    open_journal,
+    verify,
+)
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import BarStream, LiveFeed
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
-from tradeloom.runner.backtest import FeatureRow, compute_features
+from tradeloom.runner.backtest import compute_features
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.journal import Journal
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
-from tradeloom.runner.live.guarded_venue import GuardedVenue
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
-from tradeloom.runner.live.session import KILL_CODE, LiveSession
-from tradeloom.runner.pretrade import PreTradeChecks
+from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["LiveRunner", "Mode"]
@@ -112,7 +125,7 @@ class LiveRunner:
         self.source: LiveFeed = pipeline.data
         self.symbol = ""
         self.config = pipeline.config
-        self.journal: Journal | None = None
+        self.journal: SqliteJournal | None = None
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
         self.inbox = ControlInbox(run_dir)
@@ -138,18 +151,26 @@ class LiveRunner:
         journal_path = self.run_dir / "journal.sqlite"
         self.inbox.claim_pid()
         state = None
-        if journal_path.exists():
+        identity = RunIdentity(self.config.name, self.run_dir.name, self.mode)
+        if journal_path.exists() or journal_path.is_symlink():
             from tradeloom.runner.live.journal_state import read_state
 
-            state = read_state(journal_path)
-            if not state.started:  # the first start failed before it began trading
+            try:
+                verify(journal_path)  # the hash chain, before anything is trusted
+                state = read_state(journal_path)
+            except JournalError as error:
+                raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
+            if state.started is None:  # the first start failed before it began trading
                 state = None
             else:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
         if state is None:
             outputs.write_strategy(self.run_dir, self.config.document)
-        self.journal = Journal(journal_path)
+        try:
+            self.journal = open_journal(journal_path, identity)
+        except JournalError as error:
+            raise JournalError(f"{error}; nothing was sent") from None
         run = RunInfo(
             run_id=self.run_dir.name,
             strategy=self.config.name,
@@ -159,13 +180,16 @@ class LiveRunner:
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
         bars = self.source.load()
         self.symbol = bars.symbol
+        self.recorder.symbol = bars.symbol
         features = compute_features(self.p, bars)
         if state is None:
             self._start_new(bars, features)
         else:
             self.session, self.exchange_venue = restart(self, state, bars, features)
         if self._watch_file:
-            self.watcher = StrategyWatcher(self.config.source, self.config, self.overrides)
+            self.watcher = StrategyWatcher(
+                self.config.source, self.config, self.overrides, plugins=self.plugins
+            )
         history = self.session_or_fail.history
         late = self.config.live.stale_after_bars
         if late is not None:
@@ -194,20 +218,19 @@ class LiveRunner:
             raise RuntimeError("the runner has not started")
         return self.session
 
-    def started_row(self, capital: float, extra: dict[str, Any]) -> dict[str, Any]:
-        """Return the first journal row of a new run."""
-        return {
-            "event": "started",
-            "mode": self.mode,
-            "strategy": self.config.name,
-            "source": str(self.config.source),
-            "tradeloom": __version__,
-            "wall_time": datetime.now(UTC).isoformat(),
-            "run_key": self.run_key,
-            "capital": capital,
-            "document": self.config.document,
+    def started_row(self, capital: float, extra: dict[str, Any]) -> RunStarted:
+        """Return the first journal row of a new run (``extra``: the live venue's values)."""
+        return RunStarted(
+            mode=self.mode,
+            strategy=self.config.name,
+            source=str(self.config.source),
+            tradeloom=__version__,
+            wall_time=pd.Timestamp(datetime.now(UTC)),
+            run_key=self.run_key,
+            capital=capital,
+            document=dict(self.config.document),
             **extra,
-        }
+        )
 
     def _start_new(self, bars: Bars, features: pd.DataFrame) -> None:
         assert self.journal is not None and self.recorder is not None
@@ -220,17 +243,17 @@ class LiveRunner:
             venue, extra = open_exchange_venue(self, None)
             self.exchange_venue = venue
         capital = float(venue.initial_cash)
-        self.journal.append("run", self.started_row(capital, extra))
+        self.journal.append(self.started_row(capital, extra))
         session = self.build_session(BarHistory(bars, features), venue, key)
         self.session = session
-        self.recorder.note(
-            "warm_up",
-            {
-                "bars": len(bars),
-                "first": bars.frame.index[0],
-                "last": bars.frame.index[-1],
-                "sha256": history_sha256(bars),
-            },
+        self.recorder.record(
+            WarmUp(
+                symbol=bars.symbol,
+                bars=len(bars),
+                first=bars.frame.index[0],
+                last=bars.frame.index[-1],
+                sha256=history_sha256(bars),
+            )
         )
         self.warm_up(session)
         session.train("startup")
@@ -244,55 +267,33 @@ class LiveRunner:
         )
 
     def build_session(self, history: BarHistory, venue: Any, key: str) -> LiveSession:
-        """Return a session over ``history`` trading ``venue`` behind the pre-trade checks."""
+        """Return a session over ``history`` trading ``venue``.
+
+        ``venue`` is the exchange (live), the journal (a live restart's replay), or the
+        strategy's simulated venue (paper), which the core runs itself.
+        """
         assert self.recorder is not None
-        checks = PreTradeChecks(self.config.live.limits)
-        holder: list[LiveSession] = []
-
-        def portfolio() -> tuple[float, float, float]:
-            session = holder[0]
-            price = session.history.bar(len(session.history) - 1).close
-            book = session.engine.portfolio
-            return book.position, price, book.equity(price)
-
         recorder = self.recorder
 
-        def delivered(bar: int, phase: str, refused: int, events: int) -> None:
-            payload = {"phase": phase, "refused": refused, "events": events}
-            recorder.note("venue_delivered", payload, bar=bar)
+        def delivered(bar: int, phase: str, events: int) -> None:
+            recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
 
-        guarded = GuardedVenue(
-            venue,
-            checks,
-            recorder,
-            self.now,
-            portfolio,
-            on_delivery=delivered if self.mode == "live" else None,
-        )
         name = self.config.name
-        session = LiveSession(
-            replace(self.p, venue=guarded),
-            self.recorder,
+        python_venue = venue is not self.p.venue
+        return LiveSession(
+            self.p,
+            recorder,
             history,
             order_id=lambda n: client_order_id(name, key, n),
-            checks=checks,
             clock=self.now,
+            venue=venue if python_venue else None,
+            on_delivery=delivered if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
         )
-        holder.append(session)
-        return session
 
     def warm_up(self, session: LiveSession) -> None:
         """Step the features and the engine through the history, without predictions."""
         session.warm_up()
-        history = session.history
-        columns = {c: i for i, c in enumerate(history.columns)}
-        for t in range(len(history)):
-            session.engine.on_bar(
-                history.bar(t),
-                float("nan"),
-                FeatureRow(columns, history.feature_row(t)),
-            )
 
     def _check_unchanged(self, document: dict[str, Any] | None) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap."""
@@ -304,13 +305,11 @@ class LiveRunner:
         if problems:
             raise ConfigError(problems)
 
-    def _check_owner(self, started: dict[str, Any]) -> None:
-        if not started:
-            raise UserError(f"{self.run_dir}: the journal has no 'started' row; not a live run")
-        if started.get("mode") != self.mode or started.get("strategy") != self.config.name:
+    def _check_owner(self, started: RunStarted) -> None:
+        if started.mode != self.mode or started.strategy != self.config.name:
             raise UserError(
-                f"{self.run_dir}: this run directory holds a {started.get('mode')} run of "
-                f"'{started.get('strategy')}'; it cannot continue as a {self.mode} run of "
+                f"{self.run_dir}: this run directory holds a {started.mode} run of "
+                f"'{started.strategy}'; it cannot continue as a {self.mode} run of "
                 f"'{self.config.name}' (use another --out)"
             )
 
@@ -330,10 +329,13 @@ class LiveRunner:
         except RetriesExhausted as error:
             # No answer on any attempt: no bar is known closed; the next tick asks again
             # and the stale-data alarm says when the outage lasts.
-            self.recorder_or_fail.note(
-                "venue_unreachable",
-                {"operation": "closed_bars", "error": str(error)},
-                bar=len(session.history) - 1,
+            recorder = self.recorder_or_fail
+            recorder.record(
+                VenueUnreachable(
+                    **recorder.at(len(session.history) - 1),
+                    operation="closed_bars",
+                    error=str(error),
+                )
             )
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
             frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
@@ -347,10 +349,10 @@ class LiveRunner:
             alarm = self.stale.check(self.now())
             if alarm is not None and alarm.missed_bars != self._stale_alarmed:
                 self._stale_alarmed = alarm.missed_bars  # once per missed bar, not per tick
-                self.recorder_or_fail.note(
-                    "stale_data", {"message": alarm.message}, bar=len(session.history) - 1
-                )
-                _log.warning("stale_data", message=alarm.message)
+                recorder = self.recorder_or_fail
+                at = recorder.at(len(session.history) - 1, market=True)
+                recorder.record(StaleData(**at, message=alarm.message()))
+                _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
         self.journal.flush()
         return len(frame)
@@ -403,18 +405,20 @@ class LiveRunner:
         self.inbox.wake.clear()
         last = len(session.history) - 1
         for request in self.inbox.pending():
-            change = session.checks.state.last_change
-            killed = change is not None and change.code == KILL_CODE
-            if request.action == "kill" and killed:
+            if request.action == "kill" and session.killed:
                 # the KILL file asks again at every tick: cancel anything new, journaled
                 # once per cancel (a restart's replay cancels at the same bar)
                 session.cancel_for_kill()
                 self.inbox.done(request)
                 continue
-            self.recorder_or_fail.note(
-                "control_request",
-                {"action": request.action, "reason": request.reason, "by": request.by},
-                bar=last,
+            recorder = self.recorder_or_fail
+            recorder.record(
+                ControlRequest(
+                    **recorder.at(last),
+                    action=request.action,
+                    reason=request.reason,
+                    by=request.by,
+                )
             )
             if request.action == "kill":
                 session.kill(f"{request.reason} (by {request.by})")
@@ -434,49 +438,35 @@ class LiveRunner:
         session = self.session_or_fail
         bar = len(session.history) - 1
         if isinstance(outcome, ReloadRefused):
-            self.recorder.note("config_reload_refused", {"errors": list(outcome.errors)}, bar=bar)
+            errors = [str(e) for e in outcome.errors]
+            self.recorder.record(ConfigReloadRefused(**self.recorder.at(bar), errors=errors))
             _log.error("config_reload_refused", errors=list(outcome.errors))
             return
         self._apply(outcome)
-        self.recorder.note(
-            "config_reloaded",
-            {
-                "changed": list(outcome.changed),
-                "changes": list(outcome.changes),
-                "document": outcome.config.document,
-            },
-            bar=bar,
+        self.recorder.record(
+            ConfigReloaded(
+                **self.recorder.at(bar),
+                changed=[str(c) for c in outcome.changed],
+                changes=[str(c) for c in outcome.changes],
+                document=dict(outcome.config.document),
+            )
         )
         _log.warning("config_reloaded", changed=outcome.describe())
 
     def _apply(self, reload: Reload) -> None:
-        from tradeloom.plugins.signal.regime import RegimeStepper, regime_mask
-        from tradeloom.runner.watch import Watch
+        from tradeloom.plugins.signal.regime import RegimeStepper
 
         session = self.session_or_fail
-        engine = session.engine
-        swapped = reload.apply(engine.p)
+        swapped = reload.apply(session.p)
         config = reload.config
-        engine.p = swapped
         session.p = swapped
-        if "risk" in reload.changed:
-            engine.max_holding = config.max_holding_bars or 0
-            engine.stop_loss = float("nan") if config.stop_loss is None else config.stop_loss
-            engine.take_profit = float("nan") if config.take_profit is None else config.take_profit
-        if "signal" in reload.changed:
-            engine.allowed_regimes = config.signal_regimes
-            engine.regime_filter = regime_mask(config.signal_regimes)
+        session.engine.reconfigure(
+            swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
+        )
         if "regime" in reload.changed:
-            engine.regimes = None if config.regime is None else RegimeStepper(config.regime)
-        if "monitoring" in reload.changed or "health" in reload.changed:
-            assert self.recorder is not None
-            engine.watch = (
-                Watch(swapped.monitors, config.health, self.recorder) if swapped.monitors else None
-            )
-        if "live" in reload.changed:
-            session.checks.limits = config.live.limits
-            if config.live.retrain_cron != self.config.live.retrain_cron:
-                session.set_cron(_cron(config.live.retrain_cron))
+            session.regimes = None if config.regime is None else RegimeStepper(config.regime)
+        if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
+            session.set_cron(_cron(config.live.retrain_cron))
         self.config = config
 
     # --- stop -----------------------------------------------------------------------
@@ -487,17 +477,19 @@ class LiveRunner:
             if self.stream is not None:
                 self.stream.stop()
             if self.journal is not None:
-                self.journal.append(
-                    "run",
-                    {
-                        "event": "stopped",
-                        "reason": reason,
-                        "bars": self.bars_processed,
-                        "wall_time": datetime.now(UTC).isoformat(),
-                    },
-                )
-                self.journal.close()
-                self.journal = None
+                journal, self.journal = self.journal, None
+                try:
+                    journal.append(
+                        RunStopped(
+                            reason=reason,
+                            bars=self.bars_processed,
+                            wall_time=pd.Timestamp(datetime.now(UTC)),
+                        )
+                    )
+                    journal.close()
+                except (sqlite3.Error, OSError) as exc:
+                    # A full disk: the error that stopped the run is the one to report.
+                    _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
         finally:
             self.inbox.release_pid()
 

@@ -8,16 +8,17 @@ driver does with it, in the same order, with the same components:
    the backtest's number) and its detector scores it (`LiveAnomalyGate`);
 3. the bar is journaled (``live_bar``: prices, prediction, anomaly verdict, the
    wall time): a restart replays these rows;
-4. `BarEngine.on_bar` runs the signal, risk, execution and portfolio layers;
+4. the engine runs the bar through the compiled core (`tradeloom.runner.engine.Engine`):
+   signal, risk, execution and portfolio, as in the backtest;
 5. the model (a `LiveTrainer`) trains the fold that predicts from the next bar when the
    walk-forward plan starts one there (the backtest's fold, the same rows and
    seed), or when a health rule or the retraining cron asked for one;
 6. the journal is committed.
 
-The trading state (ACTIVE / REDUCING / HALTED) and the daily loss limit are
-observed after each bar's mark; the kill switch moves the state to HALTED,
-cancels every open order, and makes the engine reject every signal
-(``HALTED``, code ``KILL_SWITCH``) until `resume`.
+The trading state (ACTIVE / REDUCING / HALTED), the pre-trade limits and the
+daily loss limit are the core's risk engine, on the bar clock, as in a backtest;
+the kill switch moves the state to HALTED, cancels every open order, and makes
+the engine reject every signal (``HALTED``, code ``KILL_SWITCH``) until `resume`.
 """
 
 from __future__ import annotations
@@ -25,25 +26,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import structlog
 
+from tradeloom.core import codes
+from tradeloom.core import layout as L
+from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bar, ModelTraining
+from tradeloom.journal import KillCancel, LiveBar
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
-from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel, LiveTrainer
-from tradeloom.runner.backtest import FeatureRow
-from tradeloom.runner.engine import BarEngine
+from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel, LiveTrainer, Venue
+from tradeloom.plugins.signal.regime import RegimeStepper
+from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory
-from tradeloom.runner.pretrade import PreTradeChecks
-from tradeloom.runner.trading_state import StateChange, TradingState
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["KILL_CODE", "BarInput", "LiveSession", "trading_state_row"]
+__all__ = ["KILL_CODE", "BarInput", "LiveSession"]
 
 KILL_CODE = "KILL_SWITCH"
 """The halt code of the kill switch (journaled, latched until resume)."""
@@ -60,17 +62,6 @@ class BarInput:
     anomaly_score: float
 
 
-def trading_state_row(change: StateChange) -> dict[str, Any]:
-    """Return the journal payload of a trading state change."""
-    return {
-        "previous": str(change.previous),
-        "state": str(change.state),
-        "code": change.code,
-        "message": change.message,
-        "at": change.timestamp.isoformat(),
-    }
-
-
 class LiveSession:
     """Drive ``pipeline`` over closed bars, one at a time, after ``history``.
 
@@ -80,8 +71,10 @@ class LiveSession:
         history: The bars before the first live bar, with their features; the
             session steps the features through them to warm up.
         order_id: The client order id of the n-th order.
-        checks: The pre-trade checks and trading state the venue applies.
         clock: The time now (UTC): wall clock live, the emulator's in tests.
+        venue: The Python venue orders go to (live: the exchange; a restart's replay:
+            the journal); None trades the strategy's simulated venue (paper).
+        on_delivery: Told ``(bar, phase, events)`` when the venue reports something.
         cron: Fire times of ``live.retrain_cron`` (None: no cron).
     """
 
@@ -92,47 +85,70 @@ class LiveSession:
         history: BarHistory,
         *,
         order_id: Callable[[int], str],
-        checks: PreTradeChecks,
         clock: Callable[[], pd.Timestamp],
+        venue: Venue | None = None,
+        on_delivery: Callable[[int, str, int], None] | None = None,
         cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None = None,
     ) -> None:
         self.p = pipeline
         self.rec = recorder
         self.history = history
-        self.checks = checks
         self.clock = clock
         self._cron = cron
         self._retrain_reasons: list[str] = []
-        self.engine = BarEngine(
-            pipeline, recorder, "", retrain=self._ask_retrain, order_id=order_id
+        self.engine = Engine(
+            pipeline,
+            recorder,
+            order_id,
+            times=lambda i: history.bar(i).timestamp,
+            timeframe_seconds=history.timeframe_seconds,
+            features=history.feature_row,
+            columns=history.columns,
+            venue=venue,
+            retrain=self._ask_retrain,
+            on_delivery=on_delivery,
         )
         self.stepper = FeatureStepper(
             pipeline.features,
             StepContext(history.symbol, history.timeframe, history.timeframe_seconds),
         )
+        config = pipeline.config
+        self.regimes = None if config.regime is None else RegimeStepper(config.regime)
         self._next_cron: pd.Timestamp | None = None
         self._next_fold: int | None = None
-        self._columns = {c: i for i, c in enumerate(history.columns)}
-        self.replaying = False
 
     # --- warm-up ------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Step the features through the history, checking each row against the batch.
+        """Run the history through the features and the engine, without predictions.
+
+        The features are stepped bar by bar and each row checked against the batch
+        row; the engine sees every bar with no probability (no signal, no order), so
+        its monitors, regime labels and peak equity start where the history ends.
 
         Raises:
             RuntimeError: A feature's per-bar value differs from its batch value.
         """
-        for t in range(len(self.history)):
-            row = self.stepper.step(self.history.bar(t))
-            expected = self.history.feature_row(t)
+        history = self.history
+        n = len(history)
+        for t in range(n):
+            row = self.stepper.step(history.bar(t))
+            expected = history.feature_row(t)
             same = (row == expected) | (np.isnan(row) & np.isnan(expected))
             if not same.all():
                 j = int(np.flatnonzero(~same)[0])
                 raise RuntimeError(
-                    f"feature column {self.history.columns[j]} at bar {t}: stepped "
+                    f"feature column {history.columns[j]} at bar {t}: stepped "
                     f"{float(row[j])!r}, computed {float(expected[j])!r}"
                 )
+        values = history.values(n)
+        regime = None
+        if self.regimes is not None:
+            regime = np.array([self.regimes.step(c) for c in values[:, 3]], np.uint8)
+        inputs = BarInputs.of(
+            list(values.T), np.full(n, np.nan), history.times_ns(n), regime=regime
+        )
+        self.engine.run(inputs, n)
 
     def train(self, reason: str | None) -> ModelTraining | None:
         """Train the fold that predicts from the next bar (see `SklearnModel.train_next`).
@@ -237,30 +253,33 @@ class LiveSession:
         verdict = self.predict(row) if given is None else given
         now = self.clock()
         if given is None:
-            self.rec.note(
-                "live_bar",
-                {
-                    "open": bar.open,
-                    "high": bar.high,
-                    "low": bar.low,
-                    "close": bar.close,
-                    "volume": bar.volume,
-                    "probability": verdict.probability,
-                    "anomalous": verdict.anomalous,
-                    "anomaly_score": verdict.anomaly_score,
-                    "wall_time": now.isoformat(),
-                },
-                bar=bar.index,
-                timestamp=bar.timestamp,
+            self.rec.record(
+                LiveBar(
+                    **self.rec.at(bar.index, bar.timestamp, market=True),
+                    open=bar.open,
+                    high=bar.high,
+                    low=bar.low,
+                    close=bar.close,
+                    volume=bar.volume,
+                    probability=verdict.probability,
+                    anomalous=verdict.anomalous,
+                    anomaly_score=verdict.anomaly_score,
+                    wall_time=now,
+                )
             )
-        self.engine.on_bar(
-            bar,
-            verdict.probability,
-            FeatureRow(self._columns, row),
-            anomalous=verdict.anomalous,
-            anomaly_score=verdict.anomaly_score,
+        regime = None
+        if self.regimes is not None:
+            regime = np.array([self.regimes.step(bar.close)], np.uint8)
+        inputs = BarInputs.of(
+            [np.array([x]) for x in ohlcv],
+            np.array([verdict.probability]),
+            np.array([bar.timestamp.value], np.int64),
+            anomalous=np.array([verdict.anomalous]),
+            score=np.array([verdict.anomaly_score]),
+            regime=regime,
+            base=bar.index,
         )
-        self._observe(now, bar)
+        self.engine.run(inputs, bar.index + 1)
         if given is None:
             reason = self._due_retrain(now)
             self.train(reason)
@@ -271,16 +290,23 @@ class LiveSession:
 
     # --- the trading state ----------------------------------------------------------
 
+    @property
+    def state(self) -> str:
+        """Return the trading state: ``ACTIVE``, ``REDUCING`` or ``HALTED``."""
+        return codes.STATE_NAMES[int(self.engine.state.acct[L.A_STATE])]
+
+    @property
+    def killed(self) -> bool:
+        """Return whether the kill switch holds the run HALTED."""
+        acct = self.engine.state.acct
+        return bool(
+            acct[L.A_STATE] == codes.HALTED_STATE and acct[L.A_STATE_WHY] == codes.KILL_SWITCH
+        )
+
     def kill(self, message: str, bar: Bar | None = None) -> None:
         """Halt (latched until `resume`), cancel every open order; journaled."""
-        now = self.clock()
-        change = self.checks.state.halt(KILL_CODE, message, now)
-        if change is not None:
-            self._journal_state(change)
-        if not self.engine.halt_code:  # a risk or health halt keeps its own code
-            self.engine.halt_code = KILL_CODE
         where = bar or self.history.bar(len(self.history) - 1)
-        self.engine.cancel_working(where, KILL_CODE)
+        self.engine.kill(where, message, self.clock())
         self.rec.journal.flush()
         _log.warning("kill_switch", message=message)
 
@@ -290,10 +316,11 @@ class LiveSession:
         Journaled (``kill_cancel``) when there is something to cancel, so that a
         restart's replay cancels at the same bar.
         """
-        if not self.engine.venue.pending():
+        if not self.engine.venue_pending():
             return
-        self.rec.note("kill_cancel", {}, bar=len(self.history) - 1)
-        self.engine.cancel_working(self.history.bar(len(self.history) - 1), KILL_CODE)
+        last = len(self.history) - 1
+        self.engine.journal(KillCancel(**self.rec.at(last)))
+        self.engine.cancel_all(self.history.bar(last), KILL_CODE)
         self.rec.journal.flush()
 
     def resume(self, message: str) -> None:
@@ -301,32 +328,11 @@ class LiveSession:
 
         A halt of a risk rule (drawdown) stays: only the kill switch's is lifted.
         """
-        if self.checks.state.state is not TradingState.HALTED:
-            _log.info("resume_ignored", state=str(self.checks.state.state))
+        if not self.engine.resume(len(self.history) - 1, message, self.clock()):
+            _log.info("resume_ignored", state=self.state)
             return
-        change = self.checks.state.resume(message, self.clock())
-        self._journal_state(change)
-        if self.engine.halt_code == KILL_CODE:
-            self.engine.halt_code = ""
         self.rec.journal.flush()
         _log.warning("resumed", message=message)
-
-    def restore_state(self, change: StateChange | None) -> None:
-        """Take the trading state a restarted run had (HALTED stays latched)."""
-        if change is None:
-            return
-        self.checks.state._last_change = change
-        if change.state is TradingState.HALTED and change.code == KILL_CODE:
-            self.engine.halt_code = KILL_CODE
-
-    def _observe(self, now: pd.Timestamp, bar: Bar) -> None:
-        equity = self.engine.portfolio.equity(bar.close)
-        change = self.checks.observe(now, equity)
-        if change is not None and not self.replaying:
-            self._journal_state(change)
-
-    def _journal_state(self, change: StateChange) -> None:
-        self.rec.note("trading_state", trading_state_row(change), bar=len(self.history) - 1)
 
     # --- retraining ---------------------------------------------------------------
 

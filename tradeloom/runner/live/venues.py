@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.journal import RunStarted, VenueUnreachable
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.runner.live.capabilities import live_account
@@ -22,7 +24,7 @@ _log = structlog.get_logger("tradeloom.live")
 
 
 def open_exchange_venue(
-    runner: LiveRunner, started: dict[str, Any] | None, *, after_trade_id: str | None = None
+    runner: LiveRunner, started: RunStarted | None, *, after_trade_id: str | None = None
 ) -> tuple[ExchangeVenue, dict[str, Any]]:
     """Return the exchange venue and, for a new run, what its ``started`` row records.
 
@@ -53,7 +55,7 @@ def open_exchange_venue(
         session = runner.session
         return len(session.history) if session is not None else session_bar[0]
 
-    orders = JournalOrders(runner.journal, bar_clock)
+    orders = JournalOrders(runner.journal, bar_clock, symbol=symbol)
     venue = CcxtVenue(
         client,
         symbol,
@@ -73,9 +75,7 @@ def open_exchange_venue(
     fee_rate = float(market.get("taker") or 0.0)
 
     def trouble(operation: str, message: str) -> None:
-        runner.recorder_or_fail.note(
-            "venue_unreachable", {"operation": operation, "error": message}
-        )
+        runner.recorder_or_fail.record(VenueUnreachable(operation=operation, error=message))
         _log.error("venue_unreachable", operation=operation, error=message)
 
     if started is None:
@@ -90,9 +90,9 @@ def open_exchange_venue(
             )
         extra = {"base_at_start": balance.get(base, 0.0), "fee_rate": fee_rate}
     else:
-        capital = float(started["capital"])
+        capital = started.capital
         extra = {}
-        fee_rate = float(started.get("fee_rate", fee_rate))
+        fee_rate = fee_rate if math.isnan(started.fee_rate) else started.fee_rate
     exchange = ExchangeVenue(
         venue,
         initial_cash=capital,

@@ -1,0 +1,221 @@
+"""mkdocs hooks: the reference pages are generated from the code at every build.
+
+A page holds a marker comment where a generated table goes:
+
+- ``<!-- reference: LAYER -->``: every built-in component of a layer, each key with its
+  type, default and the description of its params model's field;
+- ``<!-- reference: top-level -->``: the keys outside the components (``name``, ``seed``,
+  ``signal.regimes``, ``risk``...), from the strategy file's own models; ``regime``,
+  ``health``, ``live`` and ``outputs`` for those sections;
+- ``<!-- reference: hooks -->``: every hook with its signature and docstring, from
+  ``tradeloom.plugins.hookspecs``;
+- ``<!-- reference: cli -->``: every command's ``--help``.
+
+So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import re
+import textwrap
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+_MARKER = re.compile(r"<!-- reference: ([a-z_-]+) -->")
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    """Replace every reference marker of a page with its generated markdown."""
+    return _MARKER.sub(lambda m: generate(m.group(1)), markdown)
+
+
+def generate(name: str) -> str:
+    """Return the generated markdown of one marker."""
+    if name == "hooks":
+        return hooks_markdown()
+    if name == "cli":
+        return cli_markdown()
+    if name == "top-level":
+        return top_level_markdown()
+    if name in _SECTIONS:
+        module, model, prefix, skip = _SECTIONS[name]
+        return fields_table(getattr(importlib.import_module(module), model), prefix, skip)
+    return layer_markdown(name)
+
+
+_SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "regime": ("tradeloom.plugins.signal.regime", "RegimeParams", "regime.", ()),
+    "health": ("tradeloom.schemas.health", "HealthRule", "health[].", ()),
+    "live": ("tradeloom.schemas.live", "LiveSection", "live.", ()),
+    "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),
+    "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
+}
+"""Sections of the strategy file outside the components: module, model, key prefix, and
+the keys that hold components (listed with their layer instead)."""
+
+
+def builtin_components(layer: str) -> list[Any]:
+    """Return the built-in components of a layer, by kind."""
+    from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
+
+    registry = load_plugins(entry_points=False).registry
+    found = [rc for rc in registry.components(layer) if rc.plugin.name in BUILTIN_PLUGINS]
+    return sorted(found, key=lambda rc: rc.component.kind)
+
+
+def layer_markdown(layer: str) -> str:
+    """Return one section per built-in component of ``layer`` with its keys."""
+    parts = []
+    for rc in builtin_components(layer):
+        c = rc.component
+        parts.append(f"### `{c.kind}`\n\n{c.summary}\n\n")
+        doc = inspect.getdoc(c.params) or ""
+        first = doc.split("\n\n", 1)[0].strip()
+        if first and first != c.summary:
+            parts.append(f"{first}\n\n")
+        parts.append(fields_table(c.params))
+        parts.append("\n")
+    return "".join(parts) or f"No built-in {layer} component.\n"
+
+
+def fields_table(model: type[BaseModel], prefix: str = "", skip: tuple[str, ...] = ()) -> str:
+    """Return a markdown table of a params model's keys (nested models expanded)."""
+    rows = list(_rows(model, prefix, skip))
+    if not rows:
+        return "No keys.\n"
+    lines = ["| key | type | default | description |", "|---|---|---|---|"]
+    lines.extend(f"| `{k}` | {t} | {d} | {desc} |" for k, t, d, desc in rows)
+    return "\n".join(lines) + "\n"
+
+
+def _rows(model: type[BaseModel], prefix: str, skip: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for key, field in model.model_fields.items():
+        if key in skip:
+            continue
+        name = f"{prefix}{field.alias or key}"
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            yield name, _cell(_type_name(field.annotation)), _default(field), _describe(field)
+            yield from _rows(nested, f"{name}.", ())
+            continue
+        yield name, _cell(_type_name(field.annotation)), _default(field), _describe(field)
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *typing.get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        try:
+            value = field.default_factory()  # type: ignore[call-arg]
+        except TypeError:
+            return "(computed)"
+        if isinstance(value, BaseModel):
+            return "(see below)"
+        return _cell(f"`{value!r}`")
+    if field.default is PydanticUndefined:
+        return "required"
+    return _cell(f"`{field.default!r}`")
+
+
+def _describe(field: FieldInfo) -> str:
+    return _cell(field.description or "")
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def top_level_markdown() -> str:
+    """Return the strategy file's own keys: top level, risk, health rules, live, outputs."""
+    from tradeloom.schemas.health import HealthRule
+    from tradeloom.schemas.strategy import RiskSection, SignalSection, StrategyFile
+
+    components = ("data", "features", "model", "signal", "risk", "execution", "monitoring")
+    parts = [
+        "### Top level\n\n",
+        "The sections `data`, `features`, `model`, `signal`, `risk.sizing`, `risk.rules`, "
+        "`execution` and `monitoring` hold components: `kind:` picks one, the other keys are "
+        "its own (the tables of each layer).\n\n",
+        fields_table(StrategyFile, skip=components),
+        "\n### `signal` (for any kind)\n\n",
+        fields_table(SignalSection, "signal.", skip=("kind",)),
+        "\n### `risk`\n\n",
+        fields_table(RiskSection, "risk.", skip=("sizing", "rules")),
+        "\n### `health` rules\n\n",
+        fields_table(HealthRule, "health[].", ()),
+    ]
+    return "".join(parts)
+
+
+def hooks_markdown() -> str:
+    """Return every hook of the hookspecs module: signature and docstring."""
+    from tradeloom.plugins import hookspecs
+
+    parts = []
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not name.startswith(f"{hookspecs.PROJECT}_"):
+            continue
+        signature = str(inspect.signature(function)).replace("'", "")
+        doc = inspect.getdoc(function) or ""
+        parts.append(f"### `{name}`\n\n```python\ndef {name}{signature}\n```\n\n{doc}\n\n")
+    return "".join(parts)
+
+
+def cli_markdown() -> str:
+    """Return ``tradeloom --help`` and each command's ``--help``."""
+    from tradeloom.runner.cli import _parser
+
+    parser = _parser()
+    parts = [f"### `tradeloom`\n\n```text\n{_help(parser)}\n```\n\n"]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                parts.append(f"### `tradeloom {name}`\n\n```text\n{_help(sub)}\n```\n\n")
+                for inner in sub._actions:
+                    if isinstance(inner, argparse._SubParsersAction):
+                        for sub_name, subsub in inner.choices.items():
+                            parts.append(
+                                f"### `tradeloom {name} {sub_name}`\n\n"
+                                f"```text\n{_help(subsub)}\n```\n\n"
+                            )
+    return "".join(parts)
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    formatter = parser.formatter_class
+    parser.formatter_class = lambda prog: formatter(prog, width=90)  # type: ignore[misc]
+    try:
+        return textwrap.dedent(parser.format_help()).strip()
+    finally:
+        parser.formatter_class = formatter

@@ -1,0 +1,231 @@
+"""Every kind round-trips, by each write path, into identical rows and chains."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from journal_values import events, expected, same
+
+from tradeloom.journal import (
+    KINDS,
+    ColumnBatch,
+    Event,
+    FillEvent,
+    JournalValueError,
+    RunIdentity,
+    SignalEvent,
+    open_journal,
+    read_events,
+    read_frame,
+    read_sequenced,
+    verify,
+)
+from tradeloom.journal.schema import schema_of
+
+IDENTITY = RunIdentity("strategy", "run-1", "backtest")
+SETTINGS = settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _fresh(folder: Path, name: str) -> Path:
+    path = folder / name
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as db:
+        return {
+            kind: db.execute(f'SELECT * FROM "{schema_of(kind).table}" ORDER BY seq').fetchall()
+            for kind in KINDS
+        }
+
+
+def _batch(kind: type[Event], items: list[tuple[int, Event]]) -> ColumnBatch:
+    return ColumnBatch.of([e for _, e in items], [p for p, _ in items])
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@SETTINGS
+@given(data=st.data())
+def test_every_kind_round_trips(tmp_path: Path, kind: str, data: st.DataObject) -> None:
+    written = data.draw(st.lists(events(kind), min_size=1, max_size=3))
+    path = _fresh(tmp_path, "j.sqlite")
+    journal = open_journal(path, IDENTITY)
+    for event in written:
+        journal.append(event)
+    journal.close()
+    read = list(read_events(path))
+    assert [type(e) for e in read] == [type(e) for e in written]
+    for before, after in zip(written, read, strict=True):
+        want = expected(before)
+        for name, value in want.items():
+            assert same(getattr(after, name), value), (name, getattr(after, name), value)
+    assert verify(path).rows == len(written)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_bulk_and_per_event_writes_make_identical_rows_and_chains(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    kinds = data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=6))
+    written = [data.draw(events(kind)) for kind in kinds]
+    one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
+    journal = open_journal(one, IDENTITY)
+    for event in written:
+        journal.append(event)
+    journal.close()
+    by_kind: dict[type[Event], list[tuple[int, Event]]] = {}
+    for position, event in enumerate(written):
+        by_kind.setdefault(type(event), []).append((position, event))
+    journal = open_journal(bulk, IDENTITY)
+    journal.write_columns([_batch(kind, items) for kind, items in by_kind.items()])
+    journal.close()
+    assert _rows(one) == _rows(bulk)
+    assert verify(one) == verify(bulk)
+
+
+def test_bulk_after_appended_events_continues_the_sequence_and_chain(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    fills = [
+        FillEvent(
+            order_id=f"o-{i}",
+            bar=i,
+            timestamp=ts,
+            side=1,
+            quantity=1.0,
+            price=2.0,
+            fee=0.0,
+            slippage=0.0,
+        )
+        for i in range(3)
+    ]
+    signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
+    one, bulk = tmp_path / "one.sqlite", tmp_path / "bulk.sqlite"
+    journal = open_journal(one, IDENTITY)
+    for event in [signal, *fills, signal]:
+        journal.append(event)
+    journal.close()
+    journal = open_journal(bulk, IDENTITY)
+    journal.append(signal)
+    journal.write_columns([_batch(FillEvent, [(0, f) for f in fills[:1]] + [(1, fills[1])])])
+    journal.write_columns([_batch(FillEvent, [(0, fills[2])]), _batch(SignalEvent, [(1, signal)])])
+    journal.close()
+    assert _rows(one) == _rows(bulk)
+    assert [seq for seq, _ in read_sequenced(bulk)] == [1, 2, 3, 4, 5]
+
+
+def test_a_reopened_journal_appends_after_its_last_row(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
+    path = tmp_path / "j.sqlite"
+    for _ in range(3):
+        journal = open_journal(path, IDENTITY)
+        journal.append(signal)
+        journal.close()
+    assert verify(path).rows == 3
+
+
+def test_bulk_positions_must_cover_the_write_once(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
+    journal = open_journal(tmp_path / "j.sqlite", IDENTITY)
+    with pytest.raises(JournalValueError, match=r"^position 0 is given 2 times$"):
+        journal.write_columns([_batch(SignalEvent, [(0, signal), (0, signal)])])
+    with pytest.raises(JournalValueError, match=r"^signal: the column 'direction' is missing$"):
+        journal.write_columns(
+            [ColumnBatch(SignalEvent, np.arange(1), {"bar": [0], "timestamp": [0]})]
+        )
+    journal.close()
+
+
+def test_an_int_beyond_64_bits_is_refused_with_its_field(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    journal = open_journal(tmp_path / "j.sqlite", IDENTITY)
+    message = r"^signal.direction: 18446744073709551616 does not fit a 64-bit integer$"
+    with pytest.raises(JournalValueError, match=message):
+        journal.append(
+            SignalEvent(bar=0, timestamp=ts, direction=2**64, confidence=0.5, probability=0.6)
+        )
+    journal.close()
+
+
+def test_frames_have_typed_columns(tmp_path: Path) -> None:
+    ts = pd.Timestamp("2024-01-01 01:00", tz="UTC")
+    path = tmp_path / "j.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(
+        FillEvent(
+            order_id="o-1",
+            bar=3,
+            timestamp=ts,
+            side=-1,
+            quantity=1.5,
+            price=math.nan,
+            fee=0.25,
+            slippage=0.0,
+            symbol="BTC/USDT",
+            correlation_id=2,
+        )
+    )
+    journal.close()
+    frame = read_frame(path, FillEvent)
+    assert list(frame.columns) == [
+        "seq",
+        "bar",
+        "timestamp",
+        "symbol",
+        "correlation_id",
+        "order_id",
+        "side",
+        "quantity",
+        "price",
+        "fee",
+        "slippage",
+    ]
+    row = frame.iloc[0]
+    assert (row.seq, row.bar, row.timestamp, row.symbol, row.correlation_id) == (
+        1,
+        3,
+        ts,
+        "BTC/USDT",
+        2,
+    )
+    assert math.isnan(row.price) and row.fee == 0.25 and row.side == -1
+    assert read_frame(path, "signal").empty
+
+
+def test_sql_reads_fills_orders_and_rejections_without_json(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = open_journal(path, IDENTITY)
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    journal.append(
+        FillEvent(
+            order_id="o-1",
+            bar=3,
+            timestamp=ts,
+            side=1,
+            quantity=2.0,
+            price=10.0,
+            fee=0.1,
+            slippage=0.0,
+        )
+    )
+    journal.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT order_id, quantity * price FROM fill").fetchall() == [
+            ("o-1", 20.0)
+        ]
+        assert db.execute("SELECT seq, kind FROM events").fetchall() == [(1, "fill")]
+        assert db.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM rejection").fetchone() == (0,)

@@ -1,0 +1,163 @@
+"""Open a page in headless Chromium and see it as a person would: console errors, what is
+drawn, a screenshot.
+
+Chromium (Debian's ``chromium``; ``.ci/run`` installs it) is driven over the DevTools
+protocol with aiohttp's websocket client (aiohttp comes with ccxt). The network is
+closed to it: nothing but the page's own file can load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--remote-debugging-port=0",
+    "--window-size=1300,900",
+)
+
+
+def chromium() -> str | None:
+    """Return the Chromium executable, or None when it is not installed."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@dataclass
+class PageVisit:
+    """What a page showed: its console errors and the value of a script run once it settled."""
+
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    """Every URL the page asked for besides itself (``data:`` and ``blob:`` excepted)."""
+    result: Any = None
+
+
+def visit(
+    page: Path, check: str, *, wait_for: str, screenshot: Path, timeout: float = 60.0
+) -> PageVisit:
+    """Open ``page``, wait until the script ``wait_for`` is true, evaluate ``check``, and save
+    a full-page screenshot."""
+    executable = chromium()
+    assert executable is not None
+    with tempfile.TemporaryDirectory(prefix="tradeloom-chromium-") as profile:
+        proc = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            port = _port(Path(profile), proc, timeout)
+            return asyncio.run(
+                asyncio.wait_for(_drive(port, page, check, wait_for, screenshot), timeout)
+            )
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _port(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> int:
+    marker = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.is_file():
+            text = marker.read_text().split()
+            if text:
+                return int(text[0])
+        if proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {proc.returncode} before listening")
+        time.sleep(0.05)
+    raise TimeoutError("chromium did not open its DevTools port")
+
+
+async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -> PageVisit:
+    visit = PageVisit()
+    page_url = page.resolve().as_uri()
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"http://127.0.0.1:{port}/json/new?about:blank") as answer:
+            target = json.loads(await answer.text())
+        async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            ids = itertools.count(1)
+            pending: dict[int, asyncio.Future[Any]] = {}
+
+            async def reader() -> None:
+                async for message in ws:
+                    data = json.loads(message.data)
+                    if "id" in data and data["id"] in pending:
+                        pending.pop(data["id"]).set_result(data)
+                    elif data.get("method") == "Runtime.exceptionThrown":
+                        details = data["params"]["exceptionDetails"]
+                        text = details.get("exception", {}).get("description") or details["text"]
+                        visit.errors.append(text)
+                    elif data.get("method") == "Runtime.consoleAPICalled":
+                        if data["params"]["type"] in ("error", "assert"):
+                            args = data["params"]["args"]
+                            visit.errors.append(" ".join(str(a.get("value", a)) for a in args))
+                    elif data.get("method") == "Network.requestWillBeSent":
+                        url = data["params"]["request"]["url"]
+                        if url != page_url and not url.startswith(("data:", "blob:")):
+                            visit.requests.append(url)
+                    elif data.get("method") == "Log.entryAdded":
+                        entry = data["params"]["entry"]
+                        if entry["level"] == "error":
+                            visit.errors.append(f"{entry['source']}: {entry['text']}")
+
+            async def call(method: str, **params: Any) -> dict[str, Any]:
+                n = next(ids)
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                pending[n] = future
+                await ws.send_str(json.dumps({"id": n, "method": method, "params": params}))
+                answer = await future
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer["result"]
+
+            async def evaluate(expression: str) -> Any:
+                result = await call("Runtime.evaluate", expression=expression, returnByValue=True)
+                return result["result"].get("value")
+
+            task = asyncio.create_task(reader())
+            for domain in ("Runtime", "Log", "Page", "Network"):
+                await call(f"{domain}.enable")
+            await call("Page.navigate", url=page_url)
+            while not await evaluate(f"document.readyState === 'complete' && ({wait_for})"):
+                await asyncio.sleep(0.1)
+            visit.result = await evaluate(check)
+            height = await evaluate("document.documentElement.scrollHeight")
+            await call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1300,
+                height=int(height),
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            image = await call("Page.captureScreenshot", format="png")
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            shot.write_bytes(base64.b64decode(image["data"]))
+            task.cancel()
+    return visit

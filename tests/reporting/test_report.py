@@ -1,0 +1,264 @@
+"""report.html, `tradeloom report` and `tradeloom compare`, down to what a browser shows."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import structlog
+from browser import chromium, visit
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeloom.journal import RunFailed, RunIdentity, open_journal
+from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.reporting.report import _trade_returns_chart
+from tradeloom.runner.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+"""Screenshots the browser tests leave for a person to look at (not committed)."""
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """`main` configures structlog for the process (warning level); put it back, so that
+    tests that capture info logs after these still see them."""
+    yield
+    structlog.reset_defaults()
+
+
+def run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
+    out = tmp_path_factory.mktemp(name) / "run"
+    args = ["run", str(ROOT / "strategies" / f"{name}.yaml"), "--out", str(out)]
+    for override in overrides:
+        args += ["--set", override]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def btc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(
+        tmp_path_factory,
+        "btc_rf",
+        "data.bars=3000",
+        "model.walk_forward.train_window=1000",
+        "model.walk_forward.retrain_every=500",
+        "model.params.n_jobs=1",
+    )
+
+
+@pytest.fixture(scope="module")
+def eth_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shorts, stops, monitors with health rules that retrain: every chart has data."""
+    return run(tmp_path_factory, "eth_hgb_stops")
+
+
+def test_every_run_writes_a_self_contained_report(btc_run: Path) -> None:
+    text = (btc_run / "report.html").read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in text and len(text) > 3_000_000  # plotly.js is in the page
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=|@import", text)
+    metrics = json.loads((btc_run / "metrics.json").read_text())
+    for label in ("Price and trades", "Equity against buy and hold", "Monthly returns"):
+        assert label in text
+    assert f"{metrics['trades']:,} trades" in text
+
+
+def test_features_parquet_holds_what_the_model_saw(btc_run: Path) -> None:
+    features = pd.read_parquet(btc_run / "features.parquet")
+    equity = pd.read_csv(btc_run / "equity.csv")
+    assert len(features) == len(equity) == 3000
+    assert {"timestamp", "rsi_14", "log_return_1", "probability", "signal"} <= set(features)
+    signals = features["signal"].dropna()
+    metrics = json.loads((btc_run / "metrics.json").read_text())
+    assert len(signals) == metrics["signals"] and set(signals) <= {-1.0, 0.0, 1.0}
+    assert features["probability"].notna().sum() >= metrics["predictions"]
+
+
+def test_features_export_can_be_turned_off(tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = run(
+        tmp_path_factory,
+        "btc_rf",
+        "data.bars=1500",
+        "model.walk_forward.train_window=1000",
+        "model.params.n_jobs=1",
+        "outputs.features=false",
+    )
+    assert not (out / "features.parquet").exists()
+    assert "not recorded: this run was made with outputs.features: false" in (
+        out / "report.html"
+    ).read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_report_in_a_real_browser(eth_run: Path) -> None:
+    if chromium() is None:
+        pytest.skip(
+            "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
+            "it): the report was not opened in a browser"
+        )
+    seen = visit(
+        eth_run / "report.html",
+        """Array.from(document.querySelectorAll('div.chart')).map(function (div) {
+            return {
+                title: div.dataset.title,
+                rendered: div.dataset.rendered === 'true',
+                svg: div.querySelectorAll('.main-svg').length,
+                marks: div.querySelectorAll(
+                    '.scatterlayer path, .barlayer path, .hm image, .heatmaplayer image'
+                ).length,
+                width: div.getBoundingClientRect().width,
+            };
+        })""",
+        wait_for="Array.from(document.querySelectorAll('div.chart'))"
+        ".every(function (d) { return d.dataset.rendered === 'true'; })",
+        screenshot=ARTIFACTS / "report.png",
+    )
+    assert seen.errors == []
+    assert seen.requests == []  # nothing fetched: the page is self-contained
+    titles = [c["title"] for c in seen.result]
+    assert titles == [
+        "Price and trades (ETH/USDT)",
+        "Equity against buy and hold, drawdown and exposure",
+        "Model probability and the signal thresholds",
+        "Monitoring and the health thresholds",
+        "Timeline: folds, retrains, health, halts and the kill switch",
+        "Monthly returns",
+        "Trade returns",
+        "Rejections by code and exits by reason",
+    ]
+    for chart in seen.result:
+        assert chart["rendered"] and chart["svg"] > 0 and chart["width"] > 600, chart
+        assert chart["marks"] > 0, f"{chart['title']}: nothing drawn"
+    assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+def test_report_command_rewrites_the_report(btc_run: Path, capsys: pytest.CaptureFixture) -> None:
+    (btc_run / "report.html").unlink()
+    assert main(["report", str(btc_run)]) == 0
+    assert capsys.readouterr().out == f"{btc_run / 'report.html'}\n"
+    assert (btc_run / "report.html").stat().st_size > 3_000_000
+    assert not list(btc_run.glob(".report.html.*"))  # the temporary file was renamed
+
+
+def test_report_refuses_what_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(tmp_path)]) == 2
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "strategy.yaml").write_text("name: x\n")
+    assert main(["report", str(unfinished)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path / 'missing'}: not a directory; give a run directory (runs/<name>-<time>)",
+        f"{tmp_path}: not a run directory (no metrics.json and equity.csv, no journal.sqlite)",
+        f"{unfinished}: no metrics.json and equity.csv; the run did not finish "
+        "(still running, or killed)",
+    ]
+
+
+def test_report_of_a_failed_run_says_why(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    journal = open_journal(failed / "journal.sqlite", RunIdentity("s", "failed", "backtest"))
+    journal.append(RunFailed(error="RuntimeError: model exploded", wall_time=pd.Timestamp.now()))
+    journal.close()
+    assert main(["report", str(failed)]) == 2
+    assert capsys.readouterr().err == (
+        f"{failed}: the run failed (RuntimeError: model exploded), so it has no metrics.json "
+        "and equity.csv; fix and run it again\n"
+    )
+
+
+def test_compare_prints_a_table_and_overlays_the_equity(
+    btc_run: Path, eth_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "cmp.html"
+    assert main(["compare", str(btc_run), str(eth_run), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"strategy +btc_rf +eth_hgb_stops", lines[1])
+    trades = [json.loads((d / "metrics.json").read_text())["trades"] for d in (btc_run, eth_run)]
+    assert re.fullmatch(
+        rf"trades +{trades[0]:,} +{trades[1]:,}", next(x for x in lines if x.startswith("trades "))
+    )
+    assert lines[-1] == f"equity curves: {out}"
+    text = out.read_text(encoding="utf-8")
+    assert text.count('"name":"run"') == 2 and "Plotly.newPlot" in text
+
+
+def test_compare_needs_two_runs(btc_run: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["compare", str(btc_run)]) == 2
+    assert capsys.readouterr().err == "compare: give two run directories or more\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6) | st.just(float("nan")), min_size=1, max_size=3000),
+    st.integers(4, 400),
+)
+def test_downsampling_keeps_every_bucket_extreme(values: list[float], points: int) -> None:
+    y = np.array(values)
+    kept = minmax_indices(y, points)
+    assert np.all(np.diff(kept) > 0) and kept[0] == 0 and kept[-1] == len(y) - 1
+    if len(y) <= points:
+        assert len(kept) == len(y)
+        return
+    assert len(kept) <= points + 2
+    finite = ~np.isnan(y)
+    if finite.any():  # the extremes of the whole series are drawn at their own bars
+        assert np.nanmax(y[kept]) == np.nanmax(y) and np.nanmin(y[kept]) == np.nanmin(y)
+    buckets = points // 2
+    size = -(-len(y) // buckets)
+    for start in range(0, len(y), size):
+        part = y[start : start + size]
+        if np.isnan(part).all():
+            continue
+        inside = kept[(kept >= start) & (kept < start + size)]
+        assert np.nanmax(y[inside]) == np.nanmax(part)
+        assert np.nanmin(y[inside]) == np.nanmin(part)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(-0.99, 10.0), min_size=1, max_size=50),
+    st.integers(0, 3),
+)
+def test_the_trade_histogram_bins_any_returns_with_an_edge_at_zero(
+    returns: list[float], ulps: int
+) -> None:
+    """Trades a float apart (two stop-losses at the same distance) once crashed numpy's bins."""
+    near = np.array(returns)
+    for _ in range(ulps):
+        near = np.nextafter(near, np.inf)
+    values = np.r_[returns, near]
+    chart = _trade_returns_chart(pd.DataFrame({"return": values}))
+    assert chart is not None
+    winners, losers = chart.data
+    bins = winners["xbins"]
+    assert bins == losers["xbins"] and bins["size"] > 0
+    pct = values * 100
+    assert bins["start"] <= pct.min() and bins["end"] > pct.max()
+    assert abs(round(bins["start"] / bins["size"]) * bins["size"] - bins["start"]) < 1e-9
+    assert len(winners["x"]) + len(losers["x"]) == len(values)
+
+
+def test_report_of_a_run_written_by_an_older_version(btc_run: Path, tmp_path: Path) -> None:
+    """No features.parquet, monitoring.parquet, side, return or exit reason: still a page."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(btc_run, old)
+    for name in ("features.parquet", "monitoring.parquet", "report.html"):
+        (old / name).unlink()
+    trades = pd.read_csv(old / "trades.csv")
+    trades.drop(columns=["side", "holding_bars", "return", "exit_reason"]).to_csv(
+        old / "trades.csv", index=False
+    )
+    assert main(["report", str(old)]) == 0
+    text = (old / "report.html").read_text(encoding="utf-8")
+    assert "Price and trades" in text and "Monitoring" not in text

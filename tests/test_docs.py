@@ -1,0 +1,99 @@
+"""The docs site builds with ``mkdocs build --strict``, and its generated reference holds
+every key of every built-in component and every hook."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeloom.plugins import hookspecs
+from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
+from tradeloom.plugins.registry import RegisteredComponent
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER_PAGES = {
+    "data": "data",
+    "features": "features",
+    "model": "model",
+    "signal": "signal",
+    "sizing": "risk",
+    "risk": "risk",
+    "execution": "execution",
+    "monitoring": "monitoring",
+}
+"""The reference page that lists each layer's built-in components."""
+
+BUILTINS = [
+    rc
+    for layer in LAYER_PAGES
+    for rc in load_plugins(entry_points=False).registry.components(layer)
+    if rc.plugin.name in BUILTIN_PLUGINS
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def page_text(site: Path, page: str) -> str:
+    return html.unescape((site / page / "index.html").read_text(encoding="utf-8"))
+
+
+def keys(model: type) -> list[str]:
+    names = []
+    for key, field in model.model_fields.items():
+        names.append(key)
+        nested = field.annotation
+        if isinstance(nested, type) and hasattr(nested, "model_fields"):
+            names.extend(f"{key}.{sub}" for sub in nested.model_fields)
+    return names
+
+
+@pytest.mark.parametrize("rc", BUILTINS, ids=lambda rc: f"{rc.component.layer}.{rc.component.kind}")
+def test_every_key_of_every_builtin_component_is_in_the_reference(
+    site: Path, rc: RegisteredComponent
+) -> None:
+    text = page_text(site, f"reference/{LAYER_PAGES[rc.component.layer]}")
+    assert f"<code>{rc.component.kind}</code>" in text
+    section = text.split(f"<code>{rc.component.kind}</code>", 1)[1]
+    for key in keys(rc.component.params):
+        assert f"<code>{key}</code>" in section, f"{rc.component.kind}: {key}"
+
+
+def test_every_hook_is_on_the_hooks_page(site: Path) -> None:
+    text = page_text(site, "plugins/hooks")
+    hooks = [n for n in dir(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_")]
+    assert len(hooks) > 5
+    for hook in hooks:
+        assert f"<code>{hook}</code>" in text, hook
+        first_line = (getattr(hookspecs, hook).__doc__ or "").strip().splitlines()[0]
+        assert first_line in text
+
+
+def test_every_command_is_in_the_cli_reference(site: Path) -> None:
+    text = page_text(site, "reference/cli")
+    for command in ("run", "validate", "report", "compare", "check-lookahead", "data fetch"):
+        assert f"<code>tradeloom {command}</code>" in text
+    assert "--quiet" in text
+
+
+def test_the_readme_is_short_and_links_to_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme) < 8_000
+    for page in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / page).is_file(), page

@@ -1,0 +1,174 @@
+"""Accounting: cash, positions keyed by symbol, fees and the round-trip trades.
+
+Quantities are signed (+ long, - short). A fill moves the account's cash by its
+notional and its fee; a position that returns to zero (or flips) closes a trade,
+whose profit includes every fee paid while it was open (the fee of a fill that
+flips the position is split between the trade it closes and the one it opens).
+Cash is shared by every symbol; each symbol has its own position and open trade
+(a row of ``sym``, see `tradeloom.core.layout`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tradeloom.core.layout import (
+    A_CASH,
+    A_FEES,
+    A_PEAK,
+    S_ENTRY_BAR,
+    S_ENTRY_PRICE,
+    S_EXIT_QTY,
+    S_EXIT_VALUE,
+    S_MARK,
+    S_MAX_QTY,
+    S_QTY,
+    S_REALIZED,
+    S_TRADE_FEES,
+)
+from tradeloom.jit import core_kernel
+
+__all__ = ["CLOSED", "OPENED", "TRADE_FIELDS", "apply_fill", "mark_equity"]
+
+TRADE_FIELDS = (
+    "direction",
+    "entry_bar",
+    "exit_bar",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "pnl",
+)
+"""Layout of the array `apply_fill` writes a closed trade into."""
+
+CLOSED = 1
+"""Flag of `apply_fill`: the fill closed a trade."""
+OPENED = 2
+"""Flag of `apply_fill`: the fill opened a position (from flat, or by flipping)."""
+
+_EPS = 1e-12
+
+
+@core_kernel
+def mark_equity(acct: np.ndarray, sym: np.ndarray, px: np.ndarray, t: int) -> float:
+    """Mark every position at input row ``t``'s close; return the equity and raise the peak.
+
+    ``px`` is `tradeloom.core.state.BarInputs.px`; a symbol whose close is NaN (no bar)
+    keeps its last mark.
+    """
+    equity = acct[A_CASH]
+    for s in range(sym.shape[0]):
+        c = px[3, t, s]
+        if c == c:
+            sym[s, S_MARK] = c
+        quantity = sym[s, S_QTY]
+        if quantity != 0.0:
+            equity += quantity * sym[s, S_MARK]
+    if equity > acct[A_PEAK]:
+        acct[A_PEAK] = equity
+    return equity
+
+
+@core_kernel
+def _grow(
+    sym: np.ndarray, s: int, bar: int, price: float, before: float, signed: float, fee: float
+) -> None:
+    if before == 0.0:
+        sym[s, S_ENTRY_BAR] = bar
+        sym[s, S_ENTRY_PRICE] = price
+        sym[s, S_MAX_QTY] = abs(signed)
+        sym[s, S_EXIT_VALUE] = 0.0
+        sym[s, S_EXIT_QTY] = 0.0
+        sym[s, S_TRADE_FEES] = 0.0
+        sym[s, S_REALIZED] = 0.0
+    else:
+        total = abs(before) + abs(signed)
+        sym[s, S_ENTRY_PRICE] = (sym[s, S_ENTRY_PRICE] * abs(before) + price * abs(signed)) / total
+        sym[s, S_MAX_QTY] = max(sym[s, S_MAX_QTY], total)
+    sym[s, S_TRADE_FEES] += fee
+
+
+@core_kernel
+def _reduce(
+    sym: np.ndarray,
+    s: int,
+    bar: int,
+    price: float,
+    before: float,
+    closing: float,
+    fee: float,
+    trade: np.ndarray,
+) -> bool:
+    direction = 1.0 if before > 0 else -1.0
+    sym[s, S_REALIZED] += closing * (price - sym[s, S_ENTRY_PRICE]) * direction
+    sym[s, S_EXIT_VALUE] += closing * price
+    sym[s, S_EXIT_QTY] += closing
+    sym[s, S_TRADE_FEES] += fee
+    if closing < abs(before) * (1.0 - _EPS):
+        return False
+    trade[0] = direction
+    trade[1] = sym[s, S_ENTRY_BAR]
+    trade[2] = bar
+    trade[3] = sym[s, S_MAX_QTY]
+    trade[4] = sym[s, S_ENTRY_PRICE]
+    trade[5] = sym[s, S_EXIT_VALUE] / sym[s, S_EXIT_QTY]
+    trade[6] = sym[s, S_TRADE_FEES]
+    trade[7] = sym[s, S_REALIZED] - sym[s, S_TRADE_FEES]
+    sym[s, S_ENTRY_BAR] = -1.0
+    sym[s, S_ENTRY_PRICE] = math.nan
+    return True
+
+
+@core_kernel
+def apply_fill(
+    acct: np.ndarray,
+    sym: np.ndarray,
+    s: int,
+    bar: int,
+    side: int,
+    quantity: float,
+    price: float,
+    fee: float,
+    trade: np.ndarray,
+) -> int:
+    """Apply a fill: the account's cash and fees, the symbol's position and trade.
+
+    Args:
+        acct: The account, updated in place.
+        sym: The symbols' rows, updated in place (row ``s``).
+        s: The fill's symbol.
+        bar: The fill's bar.
+        side: +1 buy, -1 sell.
+        quantity: Filled quantity (> 0).
+        price: Fill price.
+        fee: Fee in quote currency.
+        trade: Receives a closed trade (`TRADE_FIELDS`) when the result has `CLOSED`.
+
+    Returns:
+        Flags: `CLOSED` if a trade closed, `OPENED` if a position opened.
+    """
+    signed = side * quantity
+    acct[A_CASH] -= signed * price + fee
+    acct[A_FEES] += fee
+    before = sym[s, S_QTY]
+    after = before + signed
+    if abs(after) <= _EPS * max(abs(before), abs(signed)):
+        after = 0.0  # a close that leaves rounding dust; relative, so tiny positions count
+    flags = 0
+    if before == 0.0 or (before > 0) == (signed > 0):
+        _grow(sym, s, bar, price, before, signed, fee)
+        if before == 0.0:
+            flags |= OPENED
+    else:
+        closing = min(abs(signed), abs(before))
+        share = closing / abs(signed)
+        if _reduce(sym, s, bar, price, before, closing, fee * share, trade):
+            flags |= CLOSED
+        if after != 0.0 and (after > 0) != (before > 0):
+            _grow(sym, s, bar, price, 0.0, after, fee * (1.0 - share))
+            flags |= OPENED
+    sym[s, S_QTY] = after
+    return flags

@@ -1,0 +1,811 @@
+"""The order of a bar and the rejection ladder: `run_bars`, the one step every mode runs.
+
+A bar, for every symbol of the strategy (in symbol order where a stage goes through
+them):
+
+1. **begin**: the model's folds that start predicting at this bar are journaled;
+2. **open**: the venue fills what is due at the bar's open (orders decided at the
+   previous close under ``fill: next_open``);
+3. **protect**: a stop-loss, take-profit or (margin accounts) liquidation that the
+   bar's range reaches exits during the bar (`tradeloom.core.exits`); the working
+   order is cancelled first (``PROTECTIVE_EXIT``);
+4. **mark**: the positions are marked to the close; the daily-loss clock observes
+   the equity (`tradeloom.core.risk.observe_day`);
+5. **monitor**: the monitors and health rules see the bar (Python; a health halt
+   latches here and closes every position at step 7);
+6. **regime**: the bar's regime label is journaled when it changes;
+7. **halts**: zero equity (``NO_EQUITY``), a drawdown rule or a plugin's rule may
+   halt trading: every position is closed (``EXIT_HALT``). Otherwise a position held
+   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``);
+8. **signal**: the signal rule sees the bar's probability;
+9. **decide**, the rejection ladder, for a signal: a regime not in
+   ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
+   long-only venue while flat -> ``SHORT_NOT_ALLOWED``; the side already held ->
+   hold (or ignored, when an exit of this bar closes it); an exit from a long on a
+   long-only venue -> the exit; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
+   ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
+   rules; else accepted. A refused entry or reversal still exits what is held;
+10. **send**: the intent's order (target minus position, sized at the close) first
+    cancels the working order (``REPLACED``), then passes the pre-trade checks
+    (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
+11. **close**: under ``fill: close`` the venue fills it at the close.
+
+Every layer a built-in component implements runs here, compiled; a layer a plugin
+implements, the live venue, and the monitors are Python: the step stops with a
+*need* (`tradeloom.core.layout` ``NEED_*``), the driver answers it (writes ``io``,
+or feeds the venue's events with `tradeloom.core.feed`) and calls again; the step
+resumes where it stopped. A backtest of built-in components runs every bar in one
+call. Everything that happens is an event row (`tradeloom.core.rows.emit`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tradeloom.core import codes
+from tradeloom.core.accounting import CLOSED, apply_fill, mark_equity
+from tradeloom.core.exits import holding_expired, liquidation_price, protective_exit
+from tradeloom.core.layout import (
+    A_CASH,
+    A_EQUITY,
+    A_EXIT_HALT,
+    A_HALT,
+    A_PEAK,
+    A_SEQ,
+    A_STATE,
+    C_BASE,
+    C_COUNT,
+    C_NEED,
+    C_STAGE,
+    C_SYM,
+    C_T,
+    EV_CANCEL,
+    EV_DECISION,
+    EV_FILL,
+    EV_HALT,
+    EV_LIQUIDATION,
+    EV_ORDER,
+    EV_REGIME,
+    EV_REJECT,
+    EV_SIGNAL,
+    EV_TRADE,
+    EV_TRAINING,
+    IO_CODE,
+    IO_CONF,
+    IO_DIR,
+    IO_FRACTION,
+    IO_P,
+    IO_QUANTITY,
+    IO_REF,
+    NEED_BAR,
+    NEED_BUFFER,
+    NEED_CANCEL,
+    NEED_CHECK,
+    NEED_CLOSE,
+    NEED_DONE,
+    NEED_MONITOR,
+    NEED_OPEN,
+    NEED_QUANTITY,
+    NEED_RULES,
+    NEED_SEND,
+    NEED_SIGNAL,
+    NEED_SIZE,
+    NEED_STOP,
+    P_ALLOW_SHORT,
+    P_DAILY_LOSS,
+    P_DUST,
+    P_EXT_RULES,
+    P_EXT_SIGNAL,
+    P_EXT_SIZER,
+    P_EXT_VENUE,
+    P_FEE,
+    P_FILL_AT_CLOSE,
+    P_FRACTION,
+    P_JOURNAL_REGIME,
+    P_LEVERAGE,
+    P_LIQUIDATION_FEE,
+    P_MAINTENANCE_MARGIN,
+    P_MARGIN,
+    P_MAX_HOLDING,
+    P_MAX_POSITION,
+    P_MAX_VOLUME_FRACTION,
+    P_MIN_INTERVAL,
+    P_MONITORS,
+    P_PAYOFF,
+    P_REGIME_FILTER,
+    P_SIZING_KIND,
+    P_SLIPPAGE,
+    P_STOP_LOSS,
+    P_TAKE_PROFIT,
+    P_THRESHOLD,
+    P_TIMEFRAME_NS,
+    P_YIELD_BARS,
+    S_ENTRY_BAR,
+    S_ENTRY_PRICE,
+    S_I_DIR,
+    S_I_REASON,
+    S_I_TARGET,
+    S_MARK,
+    S_O_QTY,
+    S_P_LEVEL,
+    S_P_REASON,
+    S_QTY,
+    S_REGIME,
+    S_SIG_LAST,
+    S_W_ACTIVE,
+    S_W_BAR,
+    S_W_DIR,
+    S_W_QTY,
+    S_W_REMAINING,
+    S_W_SEQ,
+    S_W_SIDE,
+    S_W_STOP,
+    S_X_CONF,
+    S_X_DIR,
+    S_X_HELD,
+    S_X_P,
+    S_X_SIZE,
+    STAGE_BEGIN,
+    STAGE_CANCELLED,
+    STAGE_CHECKED,
+    STAGE_CLOSE,
+    STAGE_DECIDE,
+    STAGE_END,
+    STAGE_HALTS,
+    STAGE_MARK,
+    STAGE_MONITOR,
+    STAGE_OPEN,
+    STAGE_PROTECT,
+    STAGE_QUANTITY,
+    STAGE_REGIME,
+    STAGE_SEND,
+    STAGE_SENT,
+    STAGE_SIGNAL,
+    STAGE_SIZED,
+)
+from tradeloom.core.risk import observe_day, pretrade_check, record_send
+from tradeloom.core.rows import emit
+from tradeloom.jit import core_kernel
+from tradeloom.plugins.execution.simulated import DONE_FRACTION, fill_order, sizing_quantity
+from tradeloom.plugins.risk.kelly import kelly_size
+from tradeloom.plugins.signal.threshold import threshold_step
+
+__all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
+
+SCRATCH_SIZE = 16
+"""Floats of `run_bars`'s ``scratch`` (it allocates nothing itself)."""
+
+ROWS_PER_SYMBOL = 24
+"""Most event rows one bar writes per symbol (the step checks for room once per bar)."""
+
+# Sub-stages of the per-symbol stages that stop for Python (resume points).
+STAGE_PROTECT_ORDER = 20
+STAGE_HALTS_RULED = 21
+STAGE_SIGNALLED = 22
+STAGE_PROTECT_SENT = 23
+
+
+@core_kernel
+def _save(cur: np.ndarray, t: int, stage: int, symbol: int, need: int) -> int:
+    cur[C_T] = t
+    cur[C_STAGE] = stage
+    cur[C_SYM] = symbol
+    cur[C_NEED] = need
+    return need
+
+
+@core_kernel
+def _direction(quantity: float, dust: float) -> int:
+    """Return the side held: +1, -1, or 0 for flat (within ``dust`` of 0)."""
+    if abs(quantity) <= dust:
+        return 0
+    return 1 if quantity > 0.0 else -1
+
+
+@core_kernel
+def _execute(
+    acct: np.ndarray,
+    sym: np.ndarray,
+    prm: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    trade: np.ndarray,
+    t: int,
+    s: int,
+    price_now: float,
+    volume: float,
+    cap: float,
+    extra_fee: float,
+) -> None:
+    """Fill what the simulated venue can of the symbol's working order, now."""
+    side = int(sym[s, S_W_SIDE])
+    spot = prm[P_MARGIN] == 0.0
+    quantity, price, fee, slipped, limited = fill_order(
+        side,
+        sym[s, S_W_REMAINING],
+        price_now,
+        volume,
+        prm[P_SLIPPAGE],
+        prm[P_FEE] + extra_fee,
+        cap,
+        acct[A_CASH],
+        spot,
+    )
+    if quantity > 0.0:
+        flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
+        sym[s, S_W_REMAINING] -= quantity
+        emit(
+            ev, cur, EV_FILL, t, s, sym[s, S_W_SEQ], side, quantity, price, fee, slipped,
+            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH],
+        )  # fmt: skip
+        if flags & CLOSED:
+            emit(
+                ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4],
+                trade[5], trade[6], trade[7],
+            )  # fmt: skip
+    if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
+        sym[s, S_W_ACTIVE] = 0.0
+    elif limited:
+        emit(
+            ev, cur, EV_CANCEL, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING],
+            codes.INSUFFICIENT_CASH, sym[s, S_W_BAR],
+        )  # fmt: skip
+        sym[s, S_W_ACTIVE] = 0.0
+
+
+@core_kernel
+def _cancel(ev: np.ndarray, cur: np.ndarray, sym: np.ndarray, t: int, s: int, reason: int) -> None:
+    """Stop the simulated venue working the symbol's order."""
+    if sym[s, S_W_ACTIVE] != 0.0:
+        emit(
+            ev,
+            cur,
+            EV_CANCEL,
+            t,
+            s,
+            sym[s, S_W_SEQ],
+            sym[s, S_W_REMAINING],
+            reason,
+            sym[s, S_W_BAR],
+        )
+        sym[s, S_W_ACTIVE] = 0.0
+
+
+@core_kernel
+def _order(
+    acct: np.ndarray,
+    sym: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    t: int,
+    s: int,
+    side: int,
+    quantity: float,
+    reason: int,
+    price: float,
+    stop: bool,
+) -> None:
+    """Record an order and make it the symbol's working order."""
+    seq = acct[A_SEQ] + 1.0
+    acct[A_SEQ] = seq
+    emit(
+        ev, cur, EV_ORDER, t, s, seq, side, quantity, reason, price, 1.0 if stop else 0.0,
+        price if stop else math.nan,
+    )  # fmt: skip
+    sym[s, S_W_ACTIVE] = 1.0
+    sym[s, S_W_SEQ] = seq
+    sym[s, S_W_BAR] = t
+    sym[s, S_W_SIDE] = side
+    sym[s, S_W_REMAINING] = quantity
+    sym[s, S_W_QTY] = quantity
+    sym[s, S_W_STOP] = 1.0 if stop else 0.0
+
+
+@core_kernel
+def _other_equity(acct: np.ndarray, sym: np.ndarray, s: int) -> float:
+    """Return cash plus every position but symbol ``s``'s, at their marks."""
+    other = acct[A_CASH]
+    for k in range(sym.shape[0]):
+        if k != s and sym[k, S_QTY] != 0.0:
+            other += sym[k, S_QTY] * sym[k, S_MARK]
+    return other
+
+
+@core_kernel
+def _gross_after(sym: np.ndarray, s: int, after: float, price: float) -> float:
+    gross = abs(after) * price
+    for k in range(sym.shape[0]):
+        if k != s:
+            gross += abs(sym[k, S_QTY]) * sym[k, S_MARK]
+    return gross
+
+
+@core_kernel
+def _fallback(sym: np.ndarray, s: int) -> None:
+    """A refused signal: keep the bar's exit intent, or exit what the signal turns from."""
+    if sym[s, S_I_REASON] == 0.0 and sym[s, S_X_HELD] != 0.0:
+        sym[s, S_I_REASON] = codes.EXIT_SIGNAL
+    sym[s, S_I_DIR] = 0.0
+    sym[s, S_I_TARGET] = 0.0
+
+
+@core_kernel
+def _ladder(
+    acct: np.ndarray,
+    sym: np.ndarray,
+    prm: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    t: int,
+    s: int,
+    regime: int,
+    anomalous: bool,
+    score: float,
+) -> bool:
+    """Run the signal down the ladder up to the sizing; return whether to size it.
+
+    Journals the signal and any outcome before the sizing; sets the intent where the
+    ladder ends early.
+    """
+    wanted = int(sym[s, S_X_DIR])
+    emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
+    dust = prm[P_DUST]
+    held = int(sym[s, S_W_DIR]) if sym[s, S_W_ACTIVE] != 0.0 else _direction(sym[s, S_QTY], dust)
+    sym[s, S_X_HELD] = held
+    allow_short = prm[P_ALLOW_SHORT] != 0.0
+    regime_filter = int(prm[P_REGIME_FILTER])
+    intent = int(sym[s, S_I_REASON])
+    if regime_filter != 0 and (regime & regime_filter) == 0:
+        emit(ev, cur, EV_DECISION, t, s, codes.FILTERED, regime)
+        return False
+    if acct[A_HALT] != 0.0:
+        emit(ev, cur, EV_REJECT, t, s, codes.HALTED, acct[A_HALT])
+        return False
+    if wanted == -1 and not allow_short and held <= 0:
+        emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
+        return False
+    if held == wanted:
+        if intent == 0:
+            emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
+        else:
+            emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
+        return False
+    if held != 0 and wanted == -1 and not allow_short:
+        _fallback(sym, s)
+        return False
+    if anomalous:
+        emit(ev, cur, EV_REJECT, t, s, codes.ANOMALY, score)
+        _fallback(sym, s)
+        return False
+    equity = acct[A_EQUITY]
+    if equity <= 0.0:
+        emit(ev, cur, EV_REJECT, t, s, codes.NO_EQUITY_REJECT, equity)
+        _fallback(sym, s)
+        return False
+    return True
+
+
+@core_kernel
+def _accept(sym: np.ndarray, ev: np.ndarray, cur: np.ndarray, t: int, s: int, size: float) -> None:
+    """The signal passed every rung: its intent replaces the bar's exit."""
+    wanted = sym[s, S_X_DIR]
+    reason = codes.REVERSE if sym[s, S_X_HELD] != 0.0 else codes.ENTRY
+    sym[s, S_I_REASON] = reason
+    sym[s, S_I_DIR] = wanted
+    sym[s, S_I_TARGET] = wanted * size
+    emit(ev, cur, EV_DECISION, t, s, codes.ACCEPTED, reason, wanted * size)
+
+
+@core_kernel
+def run_bars(
+    t_end: int,
+    px: np.ndarray,
+    flags: np.ndarray,
+    score: np.ndarray,
+    time_ns: np.ndarray,
+    trainings: np.ndarray,
+    acct: np.ndarray,
+    sym: np.ndarray,
+    prm: np.ndarray,
+    limits: np.ndarray,
+    sent: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    io: np.ndarray,
+    scratch: np.ndarray,
+) -> int:
+    """Run bars from where ``cur`` stands up to ``t_end`` (exclusive); return why it stopped.
+
+    Args:
+        t_end: The bar to stop before.
+        px: ``[6, bars, symbols]``: open, high, low, close, volume, probability (NaN: no
+            prediction; a close of NaN: the symbol has no bar). Row 0 is bar
+            ``cur[C_BASE]``.
+        flags: ``[2, bars, symbols]`` uint8: anomalous (1: no new position), regime code.
+        score: ``[bars, symbols]``: the anomaly detector's score (journaled with ANOMALY).
+        time_ns: ``[bars]``: each bar's open time (UTC, ns).
+        trainings: ``[bars]``: how many model trainings are journaled at each bar.
+        acct, sym, prm, limits, sent: The state and parameters (`tradeloom.core.layout`);
+            ``limits`` are the drawdown rules' limits, in file order.
+        ev, cur, io: The event rows, the cursor, Python's answers.
+        scratch: `SCRATCH_SIZE` floats the step may use as it likes.
+
+    Returns:
+        A ``NEED_*`` code: `NEED_DONE` once ``t_end`` is reached.
+    """
+    nsym = sym.shape[0]
+    capacity = ev.shape[0]
+    base = cur[C_BASE]
+    t = cur[C_T]
+    stage = cur[C_STAGE]
+    resume = cur[C_SYM]
+    trade = scratch[0:8]
+    out = scratch[8:16]
+    # The parameters do not change during a call: read once (the compiler cannot keep
+    # them in registers across stores to the other arrays, which it must assume alias).
+    ext_venue = prm[P_EXT_VENUE] != 0.0
+    ext_signal = prm[P_EXT_SIGNAL] != 0.0
+    ext_sizer = prm[P_EXT_SIZER] != 0.0
+    ext_rules = prm[P_EXT_RULES] != 0.0
+    monitors = prm[P_MONITORS] != 0.0
+    yield_bars = prm[P_YIELD_BARS] != 0.0
+    dust = prm[P_DUST]
+    margin = prm[P_MARGIN] != 0.0
+    protect = not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin
+    fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
+    volume_cap = prm[P_MAX_VOLUME_FRACTION]
+    journal_regime = prm[P_JOURNAL_REGIME] != 0.0
+    daily_loss = not math.isnan(prm[P_DAILY_LOSS])
+    max_holding = int(prm[P_MAX_HOLDING])
+    threshold = prm[P_THRESHOLD]
+    min_interval = int(prm[P_MIN_INTERVAL])
+    kelly = prm[P_SIZING_KIND] != 0.0
+    fraction = prm[P_FRACTION]
+    payoff = prm[P_PAYOFF]
+    max_position = prm[P_MAX_POSITION]
+    leverage = prm[P_LEVERAGE]
+    slippage = prm[P_SLIPPAGE]
+    fee = prm[P_FEE]
+    tf = int(prm[P_TIMEFRAME_NS])
+    n_limits = limits.shape[0]
+    while t < t_end:
+        i = t - base
+        if stage == STAGE_BEGIN:
+            if cur[C_COUNT] + ROWS_PER_SYMBOL * nsym + trainings[i] + 8 > capacity:
+                return _save(cur, t, STAGE_BEGIN, 0, NEED_BUFFER)
+            for k in range(trainings[i]):
+                emit(ev, cur, EV_TRAINING, t, -1, k)
+            for s in range(nsym):
+                sym[s, S_I_REASON] = 0.0
+                sym[s, S_X_DIR] = 0.0
+            stage = STAGE_OPEN
+            resume = 0
+        # 2. fills due at the open
+        if stage == STAGE_OPEN:
+            stage = STAGE_PROTECT
+            if ext_venue:
+                return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
+            if not fill_at_close:
+                for s in range(nsym):
+                    if (
+                        sym[s, S_W_ACTIVE] != 0.0
+                        and sym[s, S_W_BAR] < t
+                        and sym[s, S_W_STOP] == 0.0
+                        and px[0, i, s] == px[0, i, s]  # the symbol has a bar
+                    ):
+                        _execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
+                            volume_cap, 0.0,
+                        )  # fmt: skip
+        # 3. protective exits
+        if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT):
+            s = resume
+            resume = 0
+            sub = stage
+            if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
+                s += 1
+                sub = STAGE_PROTECT
+            killed = acct[A_STATE] == codes.HALTED_STATE
+            while protect and s < nsym and not (killed and not margin):
+                if sub == STAGE_PROTECT:
+                    quantity = sym[s, S_QTY]
+                    if abs(quantity) <= dust or px[3, i, s] != px[3, i, s]:
+                        s += 1
+                        continue
+                    liq = math.nan
+                    if margin:
+                        liq = liquidation_price(
+                            _other_equity(acct, sym, s), quantity, prm[P_MAINTENANCE_MARGIN]
+                        )
+                    # HALTED sends nothing of the trader's: only the venue liquidates
+                    reason, level = protective_exit(
+                        1 if quantity > 0.0 else -1,
+                        sym[s, S_ENTRY_PRICE],
+                        px[0, i, s],
+                        px[1, i, s],
+                        px[2, i, s],
+                        math.nan if killed else prm[P_STOP_LOSS],
+                        math.nan if killed else prm[P_TAKE_PROFIT],
+                        liq,
+                    )
+                    if reason == 0:
+                        s += 1
+                        continue
+                    sym[s, S_P_REASON] = reason
+                    sym[s, S_P_LEVEL] = level
+                    if sym[s, S_W_ACTIVE] != 0.0:
+                        if ext_venue:
+                            io[IO_CODE] = codes.PROTECTIVE_EXIT
+                            return _save(cur, t, STAGE_PROTECT_ORDER, s, NEED_CANCEL)
+                        _cancel(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
+                sub = STAGE_PROTECT
+                reason = int(sym[s, S_P_REASON])
+                level = sym[s, S_P_LEVEL]
+                quantity = sym[s, S_QTY]
+                side = -1 if quantity > 0.0 else 1
+                extra = 0.0
+                if reason == codes.EXIT_LIQUIDATION:
+                    extra = prm[P_LIQUIDATION_FEE]
+                    notional = abs(quantity) * level
+                    emit(
+                        ev, cur, EV_LIQUIDATION, t, s, side, abs(quantity), level,
+                        extra * notional, _other_equity(acct, sym, s) + quantity * level,
+                        prm[P_MAINTENANCE_MARGIN] * notional,
+                    )  # fmt: skip
+                _order(acct, sym, ev, cur, t, s, side, abs(quantity), reason, level, True)
+                record_send(acct, prm, sent, time_ns[i] + tf)
+                if ext_venue:
+                    return _save(cur, t, STAGE_PROTECT_SENT, s, NEED_STOP)
+                _execute(acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, extra)
+                s += 1
+            stage = STAGE_MARK
+        # 4. mark to the close
+        if stage == STAGE_MARK:
+            equity = mark_equity(acct, sym, px, i)
+            acct[A_EQUITY] = equity
+            if daily_loss:
+                observe_day(acct, prm, ev, cur, t, time_ns[i] + tf, equity)
+            stage = STAGE_MONITOR
+        if stage == STAGE_MONITOR:
+            stage = STAGE_REGIME
+            if monitors:
+                return _save(cur, t, STAGE_REGIME, 0, NEED_MONITOR)
+        if stage == STAGE_REGIME:
+            if journal_regime:
+                for s in range(nsym):
+                    code = flags[1, i, s]
+                    if code != sym[s, S_REGIME]:
+                        emit(ev, cur, EV_REGIME, t, s, code, sym[s, S_REGIME])
+                        sym[s, S_REGIME] = code
+            stage = STAGE_HALTS
+        # 7. halts and the holding limit
+        if stage in (STAGE_HALTS, STAGE_HALTS_RULED):
+            halting = False
+            if stage == STAGE_HALTS_RULED:
+                ref = io[IO_REF]
+                if ref >= 0.0:
+                    acct[A_HALT] = io[IO_CODE]
+                    emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
+                    halting = True
+            elif acct[A_EXIT_HALT] != 0.0:
+                acct[A_EXIT_HALT] = 0.0
+                halting = True
+            elif acct[A_HALT] == 0.0 and acct[A_STATE] != codes.HALTED_STATE:
+                equity = acct[A_EQUITY]
+                if equity <= 0.0:
+                    acct[A_HALT] = codes.NO_EQUITY
+                    emit(ev, cur, EV_HALT, t, -1, codes.NO_EQUITY, equity)
+                    halting = True
+                elif ext_rules:
+                    return _save(cur, t, STAGE_HALTS_RULED, 0, NEED_RULES)
+                elif n_limits:
+                    peak = acct[A_PEAK]
+                    drawdown = 0.0 if peak <= 0.0 else 1.0 - equity / peak
+                    for k in range(n_limits):
+                        if not drawdown < limits[k]:
+                            acct[A_HALT] = codes.MAX_DRAWDOWN_HALT
+                            emit(
+                                ev, cur, EV_HALT, t, -1, codes.MAX_DRAWDOWN_HALT, drawdown,
+                                limits[k],
+                            )  # fmt: skip
+                            halting = True
+                            break
+            # a halt closes every position: at the bar it latches, and again at each bar
+            # whose position its exit has not closed (refused by the order rate, cut
+            # short); never while the kill switch holds the run (it sends nothing)
+            unwinding = acct[A_HALT] != 0.0 and acct[A_STATE] != codes.HALTED_STATE
+            if halting or unwinding or max_holding > 0:
+                for s in range(nsym):
+                    quantity = sym[s, S_QTY]
+                    if halting or (
+                        unwinding and abs(quantity) > dust and sym[s, S_W_ACTIVE] == 0.0
+                    ):
+                        if abs(quantity) > dust or sym[s, S_W_ACTIVE] != 0.0:
+                            sym[s, S_I_REASON] = codes.EXIT_HALT
+                            sym[s, S_I_DIR] = 0.0
+                            sym[s, S_I_TARGET] = 0.0
+                    elif (
+                        abs(quantity) > dust
+                        and acct[A_STATE] != codes.HALTED_STATE
+                        and holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding)
+                    ):
+                        sym[s, S_I_REASON] = codes.EXIT_MAX_HOLDING
+                        sym[s, S_I_DIR] = 0.0
+                        sym[s, S_I_TARGET] = 0.0
+            stage = STAGE_SIGNAL
+            resume = 0
+        # 8. the signal
+        pending = False  # any symbol with a signal or an intent this bar
+        if stage in (STAGE_SIGNAL, STAGE_SIGNALLED):
+            s = resume
+            resume = 0
+            while s < nsym:
+                if stage == STAGE_SIGNAL:
+                    p = px[5, i, s]
+                    if px[3, i, s] != px[3, i, s]:  # no bar: no signal
+                        s += 1
+                        continue
+                    if ext_signal:
+                        io[IO_P] = p
+                        return _save(cur, t, STAGE_SIGNALLED, s, NEED_SIGNAL)
+                    wanted, confidence, last = threshold_step(
+                        sym[s, S_SIG_LAST], t, p, threshold, min_interval
+                    )
+                    if wanted != 0:
+                        sym[s, S_SIG_LAST] = last
+                        sym[s, S_X_DIR] = wanted
+                        sym[s, S_X_CONF] = confidence
+                        sym[s, S_X_P] = p
+                else:
+                    sym[s, S_X_DIR] = io[IO_DIR]
+                    sym[s, S_X_CONF] = io[IO_CONF]
+                    sym[s, S_X_P] = io[IO_P]
+                    stage = STAGE_SIGNAL
+                s += 1
+            stage = STAGE_DECIDE
+            for s in range(nsym):
+                if sym[s, S_X_DIR] != 0.0 or sym[s, S_I_REASON] != 0.0:
+                    pending = True
+            if not pending:
+                stage = STAGE_CLOSE
+        else:
+            pending = True
+        # 9. the ladder
+        if stage in (STAGE_DECIDE, STAGE_SIZED, STAGE_CHECKED):
+            s = resume
+            resume = 0
+            while s < nsym:
+                if stage == STAGE_DECIDE:
+                    if sym[s, S_X_DIR] == 0.0:
+                        s += 1
+                        continue
+                    if not _ladder(
+                        acct, sym, prm, ev, cur, t, s, int(flags[1, i, s]), flags[0, i, s] != 0,
+                        score[i, s],
+                    ):  # fmt: skip
+                        s += 1
+                        continue
+                    if ext_sizer:
+                        return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
+                    if kelly:
+                        size, full, p_win = kelly_size(
+                            sym[s, S_X_P], int(sym[s, S_X_DIR]), fraction, payoff, max_position
+                        )
+                        if size == 0.0:
+                            emit(ev, cur, EV_REJECT, t, s, codes.KELLY_NO_EDGE, full, p_win, payoff)
+                            _fallback(sym, s)
+                            s += 1
+                            continue
+                    else:
+                        size = fraction
+                    io[IO_FRACTION] = size
+                    stage = STAGE_SIZED
+                if stage == STAGE_SIZED:
+                    size = io[IO_FRACTION]
+                    if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
+                        emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                        _fallback(sym, s)
+                        stage = STAGE_DECIDE
+                        s += 1
+                        continue
+                    sym[s, S_X_SIZE] = size
+                    if ext_rules:
+                        return _save(cur, t, STAGE_CHECKED, s, NEED_CHECK)
+                    io[IO_REF] = -1.0
+                    stage = STAGE_CHECKED
+                if stage == STAGE_CHECKED:
+                    if io[IO_REF] >= 0.0:  # a plugin's rule refused
+                        emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                        _fallback(sym, s)
+                    else:
+                        _accept(sym, ev, cur, t, s, sym[s, S_X_SIZE])
+                    stage = STAGE_DECIDE
+                s += 1
+            stage = STAGE_SEND
+            resume = 0
+        # 10. send
+        if stage in (STAGE_SEND, STAGE_QUANTITY, STAGE_CANCELLED, STAGE_SENT):
+            s = resume
+            resume = 0
+            while s < nsym:
+                if stage == STAGE_SENT:  # a Python venue took the order
+                    stage = STAGE_SEND
+                    s += 1
+                    continue
+                if stage == STAGE_SEND:
+                    if sym[s, S_I_REASON] == 0.0:
+                        s += 1
+                        continue
+                    target = sym[s, S_I_TARGET]
+                    price = sym[s, S_MARK]
+                    if target != 0.0:
+                        notional = abs(target) * acct[A_EQUITY] * leverage
+                        if ext_venue:
+                            io[IO_QUANTITY] = notional
+                            io[IO_P] = price
+                            return _save(cur, t, STAGE_QUANTITY, s, NEED_QUANTITY)
+                        io[IO_QUANTITY] = sizing_quantity(notional, price, slippage, fee)
+                    stage = STAGE_QUANTITY
+                if stage == STAGE_QUANTITY:
+                    if sym[s, S_I_TARGET] == 0.0:
+                        delta = -sym[s, S_QTY]
+                    else:
+                        delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
+                    sym[s, S_O_QTY] = delta
+                    if sym[s, S_W_ACTIVE] != 0.0:
+                        if ext_venue:
+                            io[IO_CODE] = codes.REPLACED
+                            return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
+                        _cancel(ev, cur, sym, t, s, codes.REPLACED)
+                # STAGE_CANCELLED: the working order is gone; the new one goes out
+                stage = STAGE_SEND
+                sym[s, S_W_DIR] = sym[s, S_I_DIR]
+                delta = sym[s, S_O_QTY]
+                if abs(delta) <= dust:  # 0.0 on a venue without lots
+                    s += 1
+                    continue
+                side = 1 if delta > 0.0 else -1
+                price = sym[s, S_MARK]
+                now = time_ns[i] + tf
+                after = sym[s, S_QTY] + delta
+                code = pretrade_check(
+                    acct, prm, sent, now, sym[s, S_QTY], side, abs(delta), price, price,
+                    acct[A_EQUITY], _gross_after(sym, s, after, price), out,
+                )  # fmt: skip
+                if code != 0:
+                    emit(
+                        ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
+                    )  # fmt: skip
+                    s += 1
+                    continue
+                reason = int(sym[s, S_I_REASON])
+                _order(acct, sym, ev, cur, t, s, side, abs(delta), reason, price, False)
+                record_send(acct, prm, sent, now)
+                if ext_venue:
+                    return _save(cur, t, STAGE_SENT, s, NEED_SEND)
+                s += 1
+            stage = STAGE_CLOSE
+        # 11. fills at the close
+        if stage == STAGE_CLOSE:
+            stage = STAGE_END
+            if fill_at_close:
+                if ext_venue:
+                    return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
+                for s in range(nsym):
+                    if (
+                        sym[s, S_W_ACTIVE] != 0.0
+                        and sym[s, S_W_BAR] <= t
+                        and px[3, i, s] == px[3, i, s]  # the symbol has a bar
+                    ):
+                        _execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                            volume_cap, 0.0,
+                        )  # fmt: skip
+        if stage == STAGE_END:
+            t += 1
+            stage = STAGE_BEGIN
+            if yield_bars:
+                return _save(cur, t, STAGE_BEGIN, 0, NEED_BAR)
+    return _save(cur, t, stage, resume, NEED_DONE)  # at a bar's start once bars ran

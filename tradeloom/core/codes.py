@@ -1,0 +1,352 @@
+"""Every reason code of the bar, its number in the compiled core, and its message.
+
+The compiled step records a code as a small integer and the values behind it as
+floats; this module is the one place that says what each number means and how
+it reads. A rejection reads ``CODE: message`` with the values in it, e.g.
+``MAX_DRAWDOWN_HALT: drawdown=0.1530, limit=0.15``. Adding a rule or a reason
+means adding a row here and the branch that emits it in `tradeloom.core.bar`.
+
+Codes that a third-party component or an exchange brings (a plugin's rejection
+code, a venue's cancel reason) have no number here: a run interns them in its
+`CodeTable` from `DYNAMIC_BASE` up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from tradeloom.plugins.signal.regime import trend_label, volatility_label
+
+__all__ = [
+    "CANCEL_REASONS",
+    "DYNAMIC_BASE",
+    "HALT_CODES",
+    "ORDER_REASONS",
+    "OUTCOMES",
+    "REJECTIONS",
+    "STATE_CODES",
+    "Code",
+    "CodeTable",
+    "decision",
+    "describe",
+]
+
+# --- order reasons (why the engine sent an order) -----------------------------------------
+ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT = 1, 2, 3, 4, 5
+EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION = 6, 7, 8
+
+# --- decision outcomes of a signal ---------------------------------------------------------
+ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = 1, 2, 3, 4, 5
+
+# --- rejection codes -----------------------------------------------------------------------
+KELLY_NO_EDGE, HALTED, SHORT_NOT_ALLOWED, NO_EQUITY_REJECT, ANOMALY = 20, 21, 22, 23, 24
+DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE = 25, 26, 27, 28
+MAX_ORDER_NOTIONAL, MAX_POSITION, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
+
+# --- halt codes (trading stops for the rest of the run) ------------------------------------
+MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
+
+# --- trading state changes -----------------------------------------------------------------
+DAY_ROLLOVER, RESUME = 50, 51  # with DAILY_LOSS and KILL_SWITCH
+
+# --- cancel reasons ------------------------------------------------------------------------
+REPLACED, PROTECTIVE_EXIT, INSUFFICIENT_CASH, EXPIRED = 60, 61, 62, 63
+
+ACTIVE, REDUCING, HALTED_STATE = 0, 1, 2
+"""Trading states, in the core's state array."""
+STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
+
+DYNAMIC_BASE = 1000
+"""First number a run gives a code it interns (a plugin's or a venue's)."""
+
+
+@dataclass(frozen=True)
+class Code:
+    """A reason code: its number, its name, the values a row carries, and its message.
+
+    Attributes:
+        number: What the compiled core records.
+        name: What the journal and the user read (``MAX_DRAWDOWN_HALT``).
+        values: Names of the values the core records with it, in row order.
+        message: Builds the message from the values and the run's `CodeTable`.
+    """
+
+    number: int
+    name: str
+    values: tuple[str, ...] = ()
+    message: Callable[[Mapping[str, float], CodeTable], str] = field(
+        default=lambda values, table: "", repr=False, compare=False
+    )
+
+
+def _f(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _g(value: float) -> str:
+    return f"{value:.10g}"
+
+
+REJECTIONS: tuple[Code, ...] = (
+    Code(
+        KELLY_NO_EDGE,
+        "KELLY_NO_EDGE",
+        ("kelly", "p_win", "payoff"),
+        lambda v, t: (
+            f"kelly={_f(v['kelly'])} <= 0 (p_win={_f(v['p_win'])}, payoff={_f(v['payoff'])})"
+        ),
+    ),
+    Code(
+        HALTED,
+        "HALTED",
+        ("halt",),
+        lambda v, t: f"trading is halted ({t.name(int(v['halt']))})",
+    ),
+    Code(
+        SHORT_NOT_ALLOWED,
+        "SHORT_NOT_ALLOWED",
+        (),
+        lambda v, t: "short signal on a long-only venue (execution.allow_short: false)",
+    ),
+    Code(
+        NO_EQUITY_REJECT,
+        "NO_EQUITY",
+        ("equity",),
+        lambda v, t: f"equity={_f(v['equity'], 2)} <= 0",
+    ),
+    Code(
+        ANOMALY,
+        "ANOMALY",
+        ("anomaly_score",),
+        lambda v, t: (
+            f"anomaly_score={_f(v['anomaly_score'])} < 0: the bar is unlike the "
+            "model's training rows"
+        ),
+    ),
+    Code(
+        DAILY_LOSS,
+        "DAILY_LOSS",
+        ("loss", "limit", "day_start_equity"),
+        lambda v, t: (
+            f"loss={_f(v['loss'])}, limit={_g(v['limit'])}, "
+            f"day_start_equity={_g(v['day_start_equity'])}"
+        ),
+    ),
+    Code(
+        TRADING_HALTED,
+        "TRADING_HALTED",
+        ("position", "side", "quantity", "why"),
+        lambda v, t: f"trading is HALTED ({t.name(int(v['why']))}); only cancels are allowed",
+    ),
+    Code(
+        TRADING_REDUCING,
+        "TRADING_REDUCING",
+        ("position", "after", "why"),
+        lambda v, t: (
+            f"trading is REDUCING ({t.name(int(v['why']))}); the order would "
+            f"{'flip' if v['position'] * v['after'] < 0 else 'increase'} the position: "
+            f"position={_g(v['position'])}, after={_g(v['after'])}"
+        ),
+    ),
+    Code(
+        ORDER_RATE,
+        "ORDER_RATE",
+        ("orders", "limit"),
+        lambda v, t: f"orders_sent_last_60s={int(v['orders'])}, limit={int(v['limit'])}",
+    ),
+    Code(
+        MAX_ORDER_NOTIONAL,
+        "MAX_ORDER_NOTIONAL",
+        ("notional", "limit"),
+        lambda v, t: f"notional={_g(v['notional'])}, limit={_g(v['limit'])}",
+    ),
+    Code(
+        MAX_POSITION,
+        "MAX_POSITION",
+        ("position", "after", "limit"),
+        lambda v, t: f"position_after={_g(v['after'])}, limit={_g(v['limit'])}",
+    ),
+    Code(
+        PRICE_COLLAR,
+        "PRICE_COLLAR",
+        ("price", "last", "collar", "low", "high"),
+        lambda v, t: (
+            f"price={_g(v['price'])}, last={_g(v['last'])}, collar={_g(v['collar'])}, "
+            f"allowed=[{_g(v['low'])}, {_g(v['high'])}]"
+        ),
+    ),
+    Code(
+        INSUFFICIENT_MARGIN,
+        "INSUFFICIENT_MARGIN",
+        ("required", "equity", "initial"),
+        lambda v, t: (
+            f"initial margin={_g(v['required'])} > equity={_g(v['equity'])} "
+            f"(execution.margin.initial={_g(v['initial'])})"
+        ),
+    ),
+)
+"""Why a signal's intent or an order was refused."""
+
+HALT_CODES: tuple[Code, ...] = (
+    Code(
+        MAX_DRAWDOWN_HALT,
+        "MAX_DRAWDOWN_HALT",
+        ("drawdown", "limit"),
+        lambda v, t: f"drawdown={_f(v['drawdown'])}, limit={v['limit']}",
+    ),
+    Code(HEALTH_HALT, "HEALTH_HALT", ("value", "threshold")),
+    Code(KILL_SWITCH, "KILL_SWITCH"),
+    Code(
+        NO_EQUITY,
+        "NO_EQUITY",
+        ("equity",),
+        lambda v, t: (
+            f"equity={_f(v['equity'], 2)} <= 0: the account has nothing left to trade with"
+        ),
+    ),
+)
+"""Why trading stopped; a halt is latched (`KILL_SWITCH` alone is lifted by resume)."""
+
+STATE_CODES: tuple[Code, ...] = (
+    Code(DAY_ROLLOVER, "DAY_ROLLOVER", ("day",)),
+    Code(RESUME, "RESUME"),
+)
+"""Why the trading state changed (besides `DAILY_LOSS` and `KILL_SWITCH`)."""
+
+ORDER_REASONS: tuple[Code, ...] = tuple(
+    Code(number, name)
+    for number, name in (
+        (ENTRY, "ENTRY"),
+        (REVERSE, "REVERSE"),
+        (EXIT_SIGNAL, "EXIT_SIGNAL"),
+        (EXIT_MAX_HOLDING, "EXIT_MAX_HOLDING"),
+        (EXIT_HALT, "EXIT_HALT"),
+        (EXIT_STOP_LOSS, "EXIT_STOP_LOSS"),
+        (EXIT_TAKE_PROFIT, "EXIT_TAKE_PROFIT"),
+        (EXIT_LIQUIDATION, "EXIT_LIQUIDATION"),
+    )
+)
+"""Why the engine sent an order."""
+
+CANCEL_REASONS: tuple[Code, ...] = tuple(
+    Code(number, name)
+    for number, name in (
+        (REPLACED, "REPLACED"),
+        (PROTECTIVE_EXIT, "PROTECTIVE_EXIT"),
+        (INSUFFICIENT_CASH, "INSUFFICIENT_CASH"),
+        (EXPIRED, "EXPIRED"),
+    )
+)
+"""Why the venue stopped working an order (a venue may bring its own: interned)."""
+
+OUTCOMES: tuple[Code, ...] = tuple(
+    Code(number, name)
+    for number, name in (
+        (ACCEPTED, "accepted"),
+        (HOLD, "hold"),
+        (IGNORED, "ignored"),
+        (FILTERED, "filtered"),
+        (REJECTED, "rejected"),
+    )
+)
+"""What became of a signal."""
+
+_BUILT_IN: dict[int, Code] = {
+    code.number: code
+    for table in (REJECTIONS, HALT_CODES, STATE_CODES, ORDER_REASONS, CANCEL_REASONS)
+    for code in table
+}
+_BUILT_IN[DAILY_LOSS] = next(c for c in REJECTIONS if c.number == DAILY_LOSS)
+_BUILT_IN[KILL_SWITCH] = next(c for c in HALT_CODES if c.number == KILL_SWITCH)
+
+
+class CodeTable:
+    """The codes of one run: the built-in ones, and the ones it interned.
+
+    A plugin's rejection code or a venue's cancel reason gets a number the first
+    time the run meets it, so the compiled core can carry it like a built-in one.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._numbers: dict[str, int] = {}
+
+    def intern(self, name: str) -> int:
+        """Return the number of ``name``: a built-in code's, or a new one from `DYNAMIC_BASE`."""
+        for code in _BUILT_IN.values():
+            if code.name == name:
+                return code.number
+        number = self._numbers.get(name)
+        if number is None:
+            number = DYNAMIC_BASE + len(self._numbers)
+            self._numbers[name] = number
+            self._names[number] = name
+        return number
+
+    def name(self, number: int) -> str:
+        """Return the name of code ``number`` ('' for 0)."""
+        if number == 0:
+            return ""
+        code = _BUILT_IN.get(number)
+        if code is not None:
+            return code.name
+        return self._names.get(number, f"CODE_{number}")
+
+    def code(self, number: int) -> Code:
+        """Return the built-in code ``number``.
+
+        Raises:
+            KeyError: ``number`` is not a built-in code.
+        """
+        return _BUILT_IN[number]
+
+
+def describe(
+    number: int, values: tuple[float, ...], table: CodeTable
+) -> tuple[str, dict[str, float]]:
+    """Return the message of built-in code ``number`` and its values by name.
+
+    Args:
+        number: The code.
+        values: The values the core recorded with it, in `Code.values` order (extra
+            ones are ignored).
+        table: The run's codes (a message may name another code, e.g. HALTED's halt).
+    """
+    code = _BUILT_IN[number]
+    named = {name: float(values[i]) for i, name in enumerate(code.values)}
+    return code.message(named, table), {k: v for k, v in named.items() if not _hidden(k)}
+
+
+def decision(
+    outcome: int, reason: int, target: float, allowed_regimes: tuple[str, ...], table: CodeTable
+) -> dict[str, object]:
+    """Return the journal payload of a signal's decision that is not a rejection.
+
+    Args:
+        outcome: `ACCEPTED`, `HOLD`, `IGNORED` or `FILTERED`.
+        reason: The order reason (accepted: the intent's; ignored: the exit's); the
+            bar's regime code when filtered.
+        target: The accepted intent's target fraction of equity.
+        allowed_regimes: ``signal.regimes`` (a filtered decision names them).
+        table: The run's codes.
+    """
+    if outcome == ACCEPTED:
+        return {"outcome": "accepted", "reason": table.name(reason), "target_fraction": target}
+    if outcome == HOLD:
+        return {"outcome": "hold", "reason": "position already in the signal's direction"}
+    if outcome == IGNORED:
+        return {"outcome": "ignored", "reason": f"position is being closed ({table.name(reason)})"}
+    trend, volatility = trend_label(reason), volatility_label(reason)
+    return {
+        "outcome": "filtered",
+        "reason": f"regime ({trend}, {volatility}) is none of signal.regimes "
+        f"({', '.join(allowed_regimes)})",
+        "trend": trend,
+        "volatility": volatility,
+    }
+
+
+def _hidden(name: str) -> bool:
+    # codes carried as values to build the message, not journaled as numbers
+    return name in ("halt", "why")

@@ -1,0 +1,133 @@
+"""What Python tells the core between two calls of the step: a venue's reports, a halt, a kill.
+
+A Python venue (live, paper replay, a plugin's) reports fills and cancellations;
+`feed_fill` books a fill exactly as the simulated venue's fills are booked and
+records its row, `feed_cancel` records a cancellation. The kill switch and resume
+move the trading state between bars (`kill`, `resume`); a halt that Python decides
+(a health rule's) is latched with `latch_halt`. `record_external` places a row that
+stands for a Python object (a health change, a plugin's rejection...) at this point
+of the run's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tradeloom.core import codes
+from tradeloom.core.accounting import CLOSED, apply_fill
+from tradeloom.core.layout import (
+    A_CASH,
+    A_EXIT_HALT,
+    A_HALT,
+    A_STATE,
+    A_STATE_WHY,
+    EV_CANCEL,
+    EV_EXTERNAL,
+    EV_FILL,
+    EV_HALT,
+    EV_TRADE,
+    S_QTY,
+)
+from tradeloom.core.rows import emit
+from tradeloom.jit import core_kernel
+
+__all__ = ["feed_cancel", "feed_fill", "kill", "latch_halt", "record_external", "resume"]
+
+
+@core_kernel
+def feed_fill(
+    acct: np.ndarray,
+    sym: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    trade: np.ndarray,
+    t: int,
+    s: int,
+    seq: int,
+    side: int,
+    quantity: float,
+    price: float,
+    fee: float,
+    slippage: float,
+    decision_bar: int,
+) -> None:
+    """Book a fill a Python venue reported for order ``seq`` of symbol ``s`` at bar ``t``."""
+    flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
+    emit(
+        ev, cur, EV_FILL, t, s, seq, side, quantity, price, fee, slippage, decision_bar,
+        sym[s, S_QTY], acct[A_CASH],
+    )  # fmt: skip
+    if flags & CLOSED:
+        emit(
+            ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4], trade[5],
+            trade[6], trade[7],
+        )  # fmt: skip
+
+
+@core_kernel
+def feed_cancel(
+    ev: np.ndarray,
+    cur: np.ndarray,
+    t: int,
+    s: int,
+    seq: int,
+    remaining: float,
+    reason: int,
+    decision_bar: int,
+) -> None:
+    """Record that a Python venue stopped working order ``seq`` (``remaining`` unfilled)."""
+    emit(ev, cur, EV_CANCEL, t, s, seq, remaining, reason, decision_bar)
+
+
+@core_kernel
+def record_external(ev: np.ndarray, cur: np.ndarray, t: int, s: int, ref: int) -> None:
+    """Record a row standing for Python's object number ``ref``, at this point of the run."""
+    emit(ev, cur, EV_EXTERNAL, t, s, ref)
+
+
+@core_kernel
+def latch_halt(
+    acct: np.ndarray, ev: np.ndarray, cur: np.ndarray, t: int, code: int, ref: int
+) -> bool:
+    """Halt trading for ``code`` (its halt is Python's object ``ref``); close every position.
+
+    Returns:
+        False, changing nothing, when trading is already halted.
+    """
+    if acct[A_HALT] != 0.0:
+        return False
+    acct[A_HALT] = code
+    acct[A_EXIT_HALT] = 1.0
+    emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
+    return True
+
+
+@core_kernel
+def kill(acct: np.ndarray) -> int:
+    """Move to HALTED for the kill switch (latched until `resume`); return the previous state.
+
+    The halt latch takes ``KILL_SWITCH`` unless another halt holds it already. The
+    caller journals the change and cancels what is working.
+    """
+    previous = int(acct[A_STATE])
+    acct[A_STATE] = codes.HALTED_STATE
+    acct[A_STATE_WHY] = codes.KILL_SWITCH
+    if acct[A_HALT] == 0.0:
+        acct[A_HALT] = codes.KILL_SWITCH
+    return previous
+
+
+@core_kernel
+def resume(acct: np.ndarray) -> bool:
+    """Leave HALTED for ACTIVE; lift the kill switch's latch (another halt stays).
+
+    Returns:
+        False, changing nothing, when the state is not HALTED.
+    """
+    if acct[A_STATE] != codes.HALTED_STATE:
+        return False
+    acct[A_STATE] = codes.ACTIVE
+    acct[A_STATE_WHY] = codes.RESUME
+    if acct[A_HALT] == codes.KILL_SWITCH:
+        acct[A_HALT] = 0.0
+    return True

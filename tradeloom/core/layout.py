@@ -1,0 +1,209 @@
+"""Where each number lives in the core's arrays.
+
+The compiled step keeps every state in a few float64 arrays so that one call can
+run any number of bars, stop wherever it needs Python (a plugin's component, a
+live venue, the monitors), and resume there. This module names the slots.
+
+Arrays:
+
+- ``acct`` (`ACCT_SIZE`): the account: cash, peak equity, fees, the order counter,
+  the halt latch, the trading state and the daily-loss clock.
+- ``sym`` (symbols x `SYM_SIZE`): per symbol, the position and its open trade, the
+  working order, the signal rule's state, the previous regime, and the bar's scratch
+  (its intent, its signal). A single-symbol strategy has one row.
+- ``prm`` (`PRM_SIZE`): the parameters of the built-in components and the risk engine.
+- ``cur`` (int64, `CUR_SIZE`): where the step is (bar, stage, symbol) and how many
+  event rows are used.
+- ``io`` (`IO_SIZE`): what Python answers to a need (a plugin's signal, size, ...).
+- ``ev`` (rows x `EV_WIDTH`): the event rows: kind, bar, symbol, then `EV_VALUES` values.
+- ``sent`` (int64): the order-rate window's send times (ns), a ring.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACCT_SIZE",
+    "CUR_SIZE",
+    "EV_VALUES",
+    "EV_WIDTH",
+    "IO_SIZE",
+    "NEED_NAMES",
+    "PRM_SIZE",
+    "SYM_SIZE",
+]
+
+# --- acct ----------------------------------------------------------------------------------
+A_CASH = 0
+A_PEAK = 1
+A_FEES = 2
+A_SEQ = 3  # orders sent so far (the next order's sequence number is A_SEQ + 1)
+A_HALT = 4  # the halt latch: 0, or the code that halted trading
+A_STATE = 5  # trading state: codes.ACTIVE, REDUCING or HALTED_STATE
+A_STATE_WHY = 6  # the code of the last trading state change
+A_DAY = 7  # the UTC day (days since the epoch) of the daily-loss clock; -1 before any
+A_DAY_EQUITY = 8  # the equity at that day's first mark
+A_EQUITY = 9  # the equity at the last mark
+A_EXIT_HALT = 10  # 1: a halt this bar closes every position (set by a health halt)
+A_RATE_COUNT = 11  # sends in the ring
+A_RATE_HEAD = 12  # the ring's oldest slot
+ACCT_SIZE = 13
+
+# --- sym (one row per symbol) --------------------------------------------------------------
+S_QTY = 0  # signed position
+S_ENTRY_BAR = 1  # bar of the fill that opened it (-1 flat)
+S_ENTRY_PRICE = 2  # average entry price (NaN flat)
+S_MAX_QTY = 3  # largest size of the open trade
+S_EXIT_VALUE = 4  # sum of quantity x price of the open trade's reductions
+S_EXIT_QTY = 5  # quantity reduced so far
+S_TRADE_FEES = 6  # fees paid while the trade is open
+S_REALIZED = 7  # realized profit of the open trade, before fees
+S_MARK = 8  # the last close the position was marked at
+S_W_ACTIVE = 9  # 1 while an order is working (external venue: anything pending)
+S_W_SEQ = 10
+S_W_BAR = 11  # its decision bar
+S_W_SIDE = 12
+S_W_REMAINING = 13
+S_W_QTY = 14
+S_W_STOP = 15  # 1: a protective exit filling during its bar
+S_W_DIR = 16  # the direction the engine wants (a working order's target)
+S_SIG_LAST = 17  # the threshold rule's last signal bar (-1: none yet)
+S_REGIME = 18  # the previous bar's regime code
+S_I_REASON = 19  # the bar's intent: order reason (0: none)
+S_I_DIR = 20  # its direction
+S_I_TARGET = 21  # its target, a signed fraction of equity
+S_X_DIR = 22  # the bar's signal: direction (0: none)
+S_X_CONF = 23
+S_X_P = 24
+S_X_HELD = 25  # the side held when the signal came
+S_X_SIZE = 26  # the size the sizing gave
+S_O_QTY = 27  # the order being sent: its signed quantity (target minus position)
+S_P_REASON = 28  # the protective exit the bar triggered: its reason
+S_P_LEVEL = 29  # and its trigger price
+SYM_SIZE = 30
+
+# --- prm -----------------------------------------------------------------------------------
+P_THRESHOLD = 0
+P_MIN_INTERVAL = 1
+P_SIZING_KIND = 2  # 0 fixed fraction, 1 kelly
+P_FRACTION = 3
+P_PAYOFF = 4
+P_MAX_POSITION = 5
+P_FILL_AT_CLOSE = 6
+P_SLIPPAGE = 7
+P_FEE = 8
+P_ALLOW_SHORT = 9
+P_MAX_VOLUME_FRACTION = 10  # <= 0: no limit
+P_MAX_HOLDING = 11  # <= 0: no limit
+P_STOP_LOSS = 12  # NaN: none
+P_TAKE_PROFIT = 13  # NaN: none
+P_JOURNAL_REGIME = 14
+P_REGIME_FILTER = 15  # regime_mask of signal.regimes (0: every regime)
+P_MAX_ORDER_NOTIONAL = 16  # NaN: no limit (and the four below)
+P_MAX_POSITION_QTY = 17
+P_MAX_ORDERS_PER_MINUTE = 18
+P_PRICE_COLLAR = 19
+P_DAILY_LOSS = 20
+P_MARGIN = 21  # 1: a margin account (shorts, or execution.margin); 0: spot cash
+P_INITIAL_MARGIN = 22
+P_MAINTENANCE_MARGIN = 23
+P_LEVERAGE = 24
+P_LIQUIDATION_FEE = 25
+P_TIMEFRAME_NS = 26  # a bar's length: the risk clock reads a bar at its close
+P_DUST = 27  # a position within this of zero is flat for decisions
+P_EXT_VENUE = 28  # 1: the venue is Python (live, a plugin's): ask for its events
+P_EXT_SIGNAL = 29
+P_EXT_SIZER = 30
+P_EXT_RULES = 31
+P_MONITORS = 32  # 1: stop at each bar for the monitors and health rules
+P_YIELD_BARS = 33  # 1: stop at the end of every bar (the per-bar driver)
+P_RATE_CAPACITY = 34  # slots of the ``sent`` ring
+PRM_SIZE = 35
+
+# --- cur (int64) ---------------------------------------------------------------------------
+C_COUNT = 0  # event rows used
+C_T = 1  # the bar being run
+C_STAGE = 2  # where in the bar (STAGE_*)
+C_SYM = 3  # which symbol, for a stage that goes through them
+C_BASE = 4  # the bar of the inputs' row 0 (live steps one bar with one-row inputs)
+C_NEED = 5  # what the step asked for when it stopped
+CUR_SIZE = 6
+
+# --- io: Python's answers ------------------------------------------------------------------
+IO_DIR = 0  # a plugin's signal: direction (0: none)
+IO_CONF = 1
+IO_P = 2
+IO_FRACTION = 3  # a plugin sizer's fraction (0: refused, see IO_REF)
+IO_REF = 4  # the index of a Python object the row refers to (-1: none)
+IO_CODE = 5  # an interned code (a plugin's halt)
+IO_QUANTITY = 6  # a Python venue's quantity for a notional
+IO_PENDING = 7  # a Python venue: 1 if it still works an order of the symbol
+IO_SIZE = 8
+
+# --- stages of a bar, in order ---------------------------------------------------------------
+STAGE_BEGIN = 0
+STAGE_OPEN = 1
+STAGE_PROTECT = 2
+STAGE_MARK = 3
+STAGE_MONITOR = 4
+STAGE_REGIME = 5
+STAGE_HALTS = 6
+STAGE_SIGNAL = 7
+STAGE_DECIDE = 8
+STAGE_SIZED = 9
+STAGE_CHECKED = 10
+STAGE_SEND = 11
+STAGE_QUANTITY = 12
+STAGE_CANCELLED = 13
+STAGE_SENT = 14
+STAGE_CLOSE = 15
+STAGE_END = 16
+
+# --- needs: why the step stopped ---------------------------------------------------------------
+NEED_DONE = 0  # every bar asked for ran
+NEED_BUFFER = 1  # the event rows are full: empty or grow them, then call again
+NEED_OPEN = 2  # a Python venue: report the fills and cancels due at the bar's open
+NEED_STOP = 3  # a Python venue: send the protective exit (ORDER row), report its fills
+NEED_MONITOR = 4  # run the monitors and health rules
+NEED_RULES = 5  # a plugin's risk rules: may one halt trading?
+NEED_SIGNAL = 6  # a plugin's signal rule: the bar's signal
+NEED_SIZE = 7  # a plugin's sizing: the signal's size
+NEED_CHECK = 8  # a plugin's risk rules: may the intent go?
+NEED_QUANTITY = 9  # a Python venue: the quantity a notional buys
+NEED_CANCEL = 10  # a Python venue: cancel what works for the symbol
+NEED_SEND = 11  # a Python venue: send the order of the last ORDER row
+NEED_CLOSE = 12  # a Python venue: report what fills at the bar's close
+NEED_BAR = 13  # the per-bar driver: a bar ended
+NEED_NAMES = (
+    "done",
+    "buffer",
+    "open",
+    "stop",
+    "monitor",
+    "rules",
+    "signal",
+    "size",
+    "check",
+    "quantity",
+    "cancel",
+    "send",
+    "close",
+    "bar",
+)
+
+# --- event rows ----------------------------------------------------------------------------
+EV_VALUES = 9
+EV_WIDTH = 3 + EV_VALUES  # kind, bar, symbol, values
+E_KIND, E_BAR, E_SYM = 0, 1, 2
+EV_TRAINING = 1  # a fold journaled at the first bar it predicts (Python's k-th training)
+EV_SIGNAL = 2  # direction, confidence, probability
+EV_DECISION = 3  # outcome, reason, target fraction
+EV_REJECT = 4  # code (0: a plugin's, see ref), values... / (0, ref)
+EV_HALT = 5  # code (0: a plugin's), values... / (0, ref)
+EV_ORDER = 6  # seq, side, quantity, reason, reference price, stop (0/1), stop price
+EV_FILL = 7  # seq, side, quantity, price, fee, slippage, decision bar, position, cash
+EV_CANCEL = 8  # seq, remaining, reason, decision bar
+EV_TRADE = 9  # direction, entry bar, exit bar, quantity, entry, exit, fees, pnl
+EV_REGIME = 10  # code, previous code
+EV_STATE = 11  # previous state, state, code, values...
+EV_LIQUIDATION = 12  # side, quantity, price, liquidation fee, equity before, maintenance
+EV_EXTERNAL = 13  # ref: a Python object journaled at this point (health, a plugin's...)

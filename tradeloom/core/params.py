@@ -1,0 +1,139 @@
+"""The core's parameters: built-in components' kernel specs and the risk engine's settings.
+
+`CoreSpec` gathers what the compiled step needs from a strategy; `CoreSpec.vector`
+packs it into the ``prm`` array (`tradeloom.core.layout`). A layer whose component
+is a plugin's (no kernel spec) is marked external: the step stops and asks Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tradeloom.core import layout as L
+from tradeloom.plugins.kernel_specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
+
+__all__ = ["CoreSpec", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The pre-trade limits (`risk.limits`); None: not checked."""
+
+    max_order_notional: float | None = None
+    max_position_quantity: float | None = None
+    max_orders_per_minute: int | None = None
+    price_collar: float | None = None
+    daily_loss_limit: float | None = None
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    """Everything the compiled step reads besides the bars.
+
+    Attributes:
+        signal: The threshold rule's kernel; None: a plugin's signal rule.
+        sizing: The sizing kernel; None: a plugin's sizing.
+        venue: The simulated venue's kernel; None: a Python venue (live, a plugin's),
+            whose costs the driver answers for.
+        drawdown_limits: The drawdown rules' limits, in file order.
+        external_rules: A risk rule is a plugin's: every rule runs in Python.
+        allow_short: Shorts allowed (a Python venue says so itself).
+        initial_cash: The account's starting cash.
+        dust: A position within this of zero counts as flat (a live venue's lot).
+        margin: The margin account's settings; None: spot cash (long-only, buys
+            limited by the cash). A venue that allows shorts is a margin account.
+        max_holding_bars, stop_loss, take_profit: The engine's own exits (None: off).
+        journal_regime: Journal regime changes.
+        regime_filter: `regime_mask` of ``signal.regimes`` (0: every regime).
+        limits: The pre-trade limits.
+        timeframe_ns: A bar's length (the risk clock reads a bar at its close).
+        monitors: Stop at each bar for the monitors and health rules.
+        yield_bars: Stop at the end of every bar (the per-bar driver).
+    """
+
+    signal: ThresholdKernel | None
+    sizing: SizingKernel | None
+    venue: VenueKernel | None
+    drawdown_limits: tuple[float, ...] = ()
+    external_rules: bool = False
+    allow_short: bool = False
+    initial_cash: float = 100_000.0
+    dust: float = 0.0
+    margin: MarginKernel | None = None
+    max_holding_bars: int | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    journal_regime: bool = False
+    regime_filter: int = 0
+    limits: Limits = field(default_factory=Limits)
+    timeframe_ns: int = 0
+    monitors: bool = False
+    yield_bars: bool = False
+
+    @property
+    def compiled(self) -> bool:
+        """Whether every bar runs in one call: no layer needs Python."""
+        return (
+            self.signal is not None
+            and self.sizing is not None
+            and self.venue is not None
+            and not self.external_rules
+            and not self.monitors
+            and not self.yield_bars
+        )
+
+    def vector(self) -> np.ndarray:
+        """Return the ``prm`` array."""
+        p = np.zeros(L.PRM_SIZE)
+        signal, sizing, venue = self.signal, self.sizing, self.venue
+        if signal is not None:
+            p[L.P_THRESHOLD] = signal.threshold
+            p[L.P_MIN_INTERVAL] = signal.min_interval
+        if sizing is not None:
+            p[L.P_SIZING_KIND] = 0.0 if sizing.kind == "fixed_fraction" else 1.0
+            p[L.P_FRACTION] = sizing.fraction
+            p[L.P_PAYOFF] = sizing.payoff
+            p[L.P_MAX_POSITION] = sizing.max_position
+        if venue is not None:
+            p[L.P_FILL_AT_CLOSE] = venue.fill_at_close
+            p[L.P_SLIPPAGE] = venue.slippage
+            p[L.P_FEE] = venue.fee_rate
+            p[L.P_MAX_VOLUME_FRACTION] = venue.max_volume_fraction or -1.0
+        p[L.P_ALLOW_SHORT] = self.allow_short
+        p[L.P_MAX_HOLDING] = self.max_holding_bars or 0
+        p[L.P_STOP_LOSS] = _nan(self.stop_loss)
+        p[L.P_TAKE_PROFIT] = _nan(self.take_profit)
+        p[L.P_JOURNAL_REGIME] = self.journal_regime
+        p[L.P_REGIME_FILTER] = self.regime_filter
+        limits = self.limits
+        p[L.P_MAX_ORDER_NOTIONAL] = _nan(limits.max_order_notional)
+        p[L.P_MAX_POSITION_QTY] = _nan(limits.max_position_quantity)
+        p[L.P_MAX_ORDERS_PER_MINUTE] = _nan(limits.max_orders_per_minute)
+        p[L.P_PRICE_COLLAR] = _nan(limits.price_collar)
+        p[L.P_DAILY_LOSS] = _nan(limits.daily_loss_limit)
+        p[L.P_RATE_CAPACITY] = max(1, limits.max_orders_per_minute or 1)
+        margin = self.margin
+        p[L.P_MARGIN] = margin is not None
+        if margin is not None:
+            p[L.P_INITIAL_MARGIN] = margin.initial
+            p[L.P_MAINTENANCE_MARGIN] = margin.maintenance
+            p[L.P_LEVERAGE] = margin.leverage
+            p[L.P_LIQUIDATION_FEE] = margin.liquidation_fee
+        else:
+            p[L.P_LEVERAGE] = 1.0
+        p[L.P_TIMEFRAME_NS] = self.timeframe_ns
+        p[L.P_DUST] = self.dust
+        p[L.P_EXT_VENUE] = venue is None
+        p[L.P_EXT_SIGNAL] = signal is None
+        p[L.P_EXT_SIZER] = sizing is None
+        p[L.P_EXT_RULES] = self.external_rules
+        p[L.P_MONITORS] = self.monitors
+        p[L.P_YIELD_BARS] = self.yield_bars
+        return p

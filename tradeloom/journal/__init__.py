@@ -1,0 +1,160 @@
+"""The typed journal: what a run decided and did, append-only, one table per kind, chained.
+
+Write (a run does this):
+
+    store = open_journal(run_dir / "journal.sqlite", RunIdentity(name, run_id, "live"))
+    store.append(OrderEvent(...)); store.flush()   # durable before the order leaves
+    store.write_columns([ColumnBatch(FillEvent, positions, {...}), ...])   # a backtest
+
+Read (anyone):
+
+    for event in read_events(path, kinds=[FillEvent, "order"]): ...
+    fills = read_frame(path, "fill")          # one DataFrame per kind
+    verify(path)                              # the hash chain, first bad sequence named
+
+SQL reads the file too: ``SELECT * FROM fill``; ``SELECT * FROM events`` lists every
+row's header and kind in sequence order. Every failure to read a file (missing, a
+directory, empty, not SQLite, damaged, another format version, a broken chain) raises
+a `JournalError` whose message is one line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from tradeloom.journal.errors import (
+    ChainBroken,
+    JournalDamaged,
+    JournalError,
+    JournalOwnerError,
+    JournalVersionError,
+)
+from tradeloom.journal.events import (
+    FORMAT_VERSION,
+    KINDS,
+    NO_BAR,
+    NO_TIME,
+    RUN_KINDS,
+    ConfigReloaded,
+    ConfigReloadRefused,
+    ControlRequest,
+    DataLoaded,
+    Event,
+    FillEvent,
+    FillRefused,
+    HaltEvent,
+    HealthActionFired,
+    HealthChanged,
+    KillCancel,
+    Liquidation,
+    LiveBar,
+    ModelsSaved,
+    ModelTrained,
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderSent,
+    OrderStateChanged,
+    Reconciled,
+    RegimeChanged,
+    RejectionEvent,
+    Restarted,
+    RetrainSkipped,
+    RiskDecision,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    SignalEvent,
+    StaleData,
+    TradingStateChanged,
+    VenueDelivered,
+    VenueFill,
+    VenueUnreachable,
+    WarmUp,
+    correlation,
+    event_class,
+)
+from tradeloom.journal.reader import (
+    JournalInfo,
+    Row,
+    Verified,
+    journal_digest,
+    read_events,
+    read_frame,
+    read_frames,
+    read_info,
+    read_rows,
+    read_sequenced,
+    verify,
+)
+from tradeloom.journal.schema import JournalValueError
+from tradeloom.journal.sqlite import SqliteJournal, open_journal
+from tradeloom.journal.store import ColumnBatch, JournalStore, RunIdentity
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KINDS",
+    "NO_BAR",
+    "NO_TIME",
+    "RUN_KINDS",
+    "ChainBroken",
+    "ColumnBatch",
+    "ConfigReloadRefused",
+    "ConfigReloaded",
+    "ControlRequest",
+    "DataLoaded",
+    "Event",
+    "FillEvent",
+    "FillRefused",
+    "HaltEvent",
+    "HealthActionFired",
+    "HealthChanged",
+    "JournalDamaged",
+    "JournalError",
+    "JournalInfo",
+    "JournalOwnerError",
+    "JournalStore",
+    "JournalValueError",
+    "JournalVersionError",
+    "KillCancel",
+    "Liquidation",
+    "LiveBar",
+    "ModelTrained",
+    "ModelsSaved",
+    "OrderCancelled",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderSent",
+    "OrderStateChanged",
+    "Reconciled",
+    "RegimeChanged",
+    "RejectionEvent",
+    "Restarted",
+    "RetrainSkipped",
+    "RiskDecision",
+    "Row",
+    "RunFailed",
+    "RunFinished",
+    "RunIdentity",
+    "RunStarted",
+    "RunStopped",
+    "SignalEvent",
+    "SqliteJournal",
+    "StaleData",
+    "TradingStateChanged",
+    "VenueDelivered",
+    "VenueFill",
+    "VenueUnreachable",
+    "Verified",
+    "WarmUp",
+    "correlation",
+    "event_class",
+    "journal_digest",
+    "open_journal",
+    "read_events",
+    "read_frame",
+    "read_frames",
+    "read_info",
+    "read_rows",
+    "read_sequenced",
+    "verify",
+]

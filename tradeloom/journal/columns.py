@@ -1,0 +1,306 @@
+"""Rows of one kind as columns: the SQL values and the chain digests, without a per-row object.
+
+`prepare` turns a `ColumnBatch` into what a store writes: the columns as lists of
+SQL values (what the driver binds) and each row's digest, computed by
+`tradeloom.journal.chain.row_digests` over the canonical words. `stored_digests`
+does the same for rows read back from a store, so that a row hashes the same
+whichever path wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradeloom.journal.chain import pack_text, row_digests
+from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
+from tradeloom.journal.store import ColumnBatch
+from tradeloom.redaction import redact_text
+
+__all__ = ["PreparedBatch", "prepare", "stored_digests"]
+
+_INT64_MIN = np.iinfo(np.int64).min
+_QUIET_NAN = np.array([0x7FF8000000000000], np.uint64).view(np.float64)[0]
+_HEADER_DEFAULTS = {"bar": -1, "timestamp": _INT64_MIN, "symbol": "", "correlation_id": -1}
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One batch, ready to write.
+
+    Attributes:
+        schema: The kind's table.
+        positions: Each row's position in the write, increasing.
+        values: The SQL values of every column after ``seq`` and before ``hash``, one
+            list per column (`Schema.columns` order).
+        digests: Each row's digest (the chain links them in position order).
+    """
+
+    schema: Schema
+    positions: npt.NDArray[np.int64]
+    values: list[list[Any]]
+    digests: npt.NDArray[np.uint64]
+
+
+def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch:
+    """Convert ``batch`` to SQL values and digests; its rows get ``first_seq + position``.
+
+    Raises:
+        JournalValueError: A column is missing or has the wrong length or type.
+    """
+    positions = np.asarray(batch.positions, dtype=np.int64)
+    if positions.ndim != 1:
+        raise JournalValueError(f"{schema.kind}: positions must be one-dimensional")
+    n = len(positions)
+    order = None
+    if n > 1 and not bool(np.all(positions[1:] > positions[:-1])):
+        order = np.argsort(positions, kind="stable")
+        positions = positions[order]
+    defaults = _defaults(schema)
+    unknown = set(batch.columns) - set(schema.names)
+    if unknown:
+        raise JournalValueError(f"{schema.kind}: no field {sorted(unknown)[0]!r}")
+    fixed: list[npt.NDArray[Any]] = []
+    texts: list[_Texts] = []
+    values: list[list[Any]] = []
+    for column in schema.columns:
+        if column.name in batch.columns:
+            given = batch.columns[column.name]
+        elif column.name in defaults:
+            given = defaults[column.name]
+            if column.codec in (Codec.JSON, Codec.FLOAT_MAP):
+                given = [given] * n
+        else:
+            raise JournalValueError(f"{schema.kind}: the column {column.name!r} is missing")
+        where = f"{schema.kind}.{column.name}"
+        if column.codec.fixed:
+            array = _fixed_array(column, given, n, where, order)
+            fixed.append(array)
+            values.append(_sql_fixed(column, array))
+        else:
+            text = _text_values(column, given, n, where, order)
+            texts.append(text)
+            values.append(text.values)
+    seq = positions + first_seq
+    digests = _digests(schema, seq, fixed, texts)
+    return PreparedBatch(schema, positions, values, digests)
+
+
+def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:
+    """Return the digests of stored rows (``SELECT *``: ``seq`` first, ``hash`` last).
+
+    Texts may be ``bytes`` (read with ``text_factory=bytes``): they hash as stored.
+    """
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    columns = list(zip(*rows, strict=True))
+    seq = np.asarray(columns[0], dtype=np.int64)
+    fixed: list[npt.NDArray[Any]] = []
+    texts: list[_Texts] = []
+    for j, column in enumerate(schema.columns, start=1):
+        raw = columns[j]
+        if column.codec.fixed:
+            fixed.append(_stored_fixed(column, raw))
+        else:
+            texts.append(_texts(list(raw)))
+    return _digests(schema, seq, fixed, texts)
+
+
+# --- fixed-width columns ---------------------------------------------------------
+
+
+def _fixed_array(
+    column: Column, given: Any, n: int, where: str, order: npt.NDArray[np.intp] | None
+) -> npt.NDArray[Any]:
+    codec = column.codec
+    if codec is Codec.TIME:
+        array = _times(given, n)
+    elif codec is Codec.FLOAT:
+        array = np.asarray(given, dtype=np.float64)
+    else:
+        array = np.asarray(given)
+        if array.dtype.kind not in "iub":
+            raise JournalValueError(f"{where}: expected integers, was {array.dtype}")
+        array = array.astype(np.int64)
+    if array.ndim == 0:
+        array = np.full(n, array[()], dtype=array.dtype)
+    if array.shape != (n,):
+        raise JournalValueError(f"{where}: {len(array)} values for {n} positions")
+    if codec is Codec.BOOL and not bool(np.all((array == 0) | (array == 1))):
+        raise JournalValueError(f"{where}: booleans must be 0 or 1")
+    return array if order is None else array[order]
+
+
+def _times(given: Any, n: int) -> npt.NDArray[np.int64]:
+    if isinstance(given, pd.Timestamp):
+        return np.asarray(_INT64_MIN if given is pd.NaT else given.value, dtype=np.int64)
+    if isinstance(given, pd.DatetimeIndex | pd.Series):
+        given = pd.DatetimeIndex(given)
+        return np.asarray(given.asi8 if given.tz is None else given.tz_convert("UTC").asi8)
+    array = np.asarray(given)
+    if array.dtype.kind == "M":
+        return array.astype("datetime64[ns]").view(np.int64)
+    if array.dtype.kind not in "iu":
+        raise JournalValueError(f"times must be int64 ns or datetime64, were {array.dtype}")
+    return array.astype(np.int64)
+
+
+def _sql_fixed(column: Column, array: npt.NDArray[Any]) -> list[Any]:
+    values = array.tolist()
+    if column.codec is Codec.ID:
+        if bool(np.any(array == -1)):
+            values = [None if v == -1 else v for v in values]
+    elif column.codec is Codec.TIME and bool(np.any(array == _INT64_MIN)):
+        values = [None if v == _INT64_MIN else v for v in values]
+    return values
+
+
+def _stored_fixed(column: Column, raw: Sequence[Any]) -> npt.NDArray[Any]:
+    codec = column.codec
+    if codec is Codec.FLOAT:
+        return np.array(raw, dtype=np.float64)  # None (NULL) -> NaN
+    if None in raw:
+        null = -1 if codec is Codec.ID else _INT64_MIN
+        raw = [null if v is None else v for v in raw]
+    try:
+        return np.array(raw, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        # a value of another type (a damaged row): hash something that cannot match
+        return np.array([v if isinstance(v, int) else _INT64_MIN for v in raw], np.int64)
+
+
+# --- texts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """One text column: its SQL values and its UTF-8 bytes for the digests.
+
+    ``data`` holds the texts one after the other, each followed by one separator
+    byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each.
+    """
+
+    values: list[Any]
+    data: bytes
+    starts: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+
+
+def _text_values(
+    column: Column, given: Any, n: int, where: str, order: npt.NDArray[np.intp] | None
+) -> _Texts:
+    codec = column.codec
+    if codec in (Codec.TEXT, Codec.OPT_TEXT) and isinstance(given, str):
+        text = redact_text(given)
+        data = text.encode("utf-8")
+        zeros = np.zeros(n, dtype=np.int64)
+        return _Texts([text] * n, data, zeros, np.full(n, len(data), dtype=np.int64))
+    values = given if isinstance(given, list) else list(given)
+    if len(values) != n:
+        raise JournalValueError(f"{where}: {len(values)} values for {n} positions")
+    if codec in (Codec.JSON, Codec.FLOAT_MAP):
+        encode = value_encoder(codec, where)
+        values = [encode(v) for v in values]
+    elif codec is Codec.OPT_TEXT and None in values:
+        values = [None if v is None else redact_text(_text(v, where)) for v in values]
+    else:
+        try:
+            joined = "\n".join(values)
+        except TypeError:
+            bad = next(v for v in values if not isinstance(v, str))
+            raise JournalValueError(f"{where}: expected texts, found {bad!r}") from None
+        if redact_text(joined) != joined:
+            values = [redact_text(v) for v in values]
+    if order is not None:
+        values = [values[i] for i in order.tolist()]
+    return _texts(values)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise JournalValueError(f"{where}: expected a text, found {value!r}")
+    return value
+
+
+def _texts(values: list[Any]) -> _Texts:
+    """Locate ``values`` (str, bytes as stored, or None) in one byte string."""
+    n = len(values)
+    nulls: list[int] = []
+    if None in values:
+        nulls = [i for i, v in enumerate(values) if v is None]
+        clean = ["" if v is None else v for v in values]
+    else:
+        clean = values
+    joined = None
+    if not any(isinstance(v, bytes) for v in clean[:1]):
+        try:
+            joined = "\n".join(clean)
+        except TypeError:  # bytes as stored, or a damaged row's number
+            joined = None
+    if joined is None:
+        parts = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in clean]
+        data = b"\n".join(parts)
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=n)
+    else:
+        data = joined.encode("utf-8")
+        if len(data) == len(joined):
+            lengths = np.fromiter(map(len, clean), dtype=np.int64, count=n)
+        else:
+            lengths = np.fromiter((len(v.encode("utf-8")) for v in clean), np.int64, count=n)
+    starts = np.empty(n, dtype=np.int64)
+    if n:
+        starts[0] = 0
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+    if nulls:
+        lengths[nulls] = -1
+    return _Texts(values, data, starts, lengths)
+
+
+def _digests(
+    schema: Schema,
+    seq: npt.NDArray[np.int64],
+    fixed: list[npt.NDArray[Any]],
+    texts: list[_Texts],
+) -> npt.NDArray[np.uint64]:
+    n = len(seq)
+    words = np.empty((n, 1 + len(schema.fixed_columns)), dtype=np.int64)
+    words[:, 0] = seq
+    # fixed arrives in Schema.columns order; the words want Schema.fixed_columns order
+    by_name = dict(zip((c.name for c in schema.columns if c.codec.fixed), fixed, strict=True))
+    for j, column in enumerate(schema.fixed_columns, start=1):
+        array = by_name[column.name]
+        if column.codec is Codec.FLOAT:
+            canonical = np.where(np.isnan(array), _QUIET_NAN, array + 0.0)
+            words[:, j] = canonical.view(np.int64)
+        else:
+            words[:, j] = array
+    lengths = np.empty((n, len(texts)), dtype=np.int64)
+    starts = np.empty((n, len(texts)), dtype=np.int64)
+    offset = 0
+    for j, text in enumerate(texts):
+        lengths[:, j] = text.lengths
+        starts[:, j] = text.starts + offset
+        offset += len(text.data)
+    blob = np.frombuffer(b"".join(t.data for t in texts) or b"\0", dtype=np.uint8)
+    kind = np.frombuffer(pack_text(schema.kind), dtype=np.uint64)
+    out = np.empty(n, dtype=np.uint64)
+    if n:
+        row_digests(words, kind, lengths, starts, blob, out)
+    return out
+
+
+def _defaults(schema: Schema) -> dict[str, Any]:
+    defaults: dict[str, Any] = dict(_HEADER_DEFAULTS)
+    for f in dataclasses.fields(schema.cls):
+        if f.default is not dataclasses.MISSING:
+            defaults.setdefault(f.name, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults.setdefault(f.name, f.default_factory())
+    return defaults

@@ -1,0 +1,606 @@
+"""The journal's events: one frozen dataclass per kind, and the registry of kinds.
+
+Every event carries the header of `Event`: the bar it belongs to, that bar's time
+(UTC), the market symbol ('' where none) and the correlation id (the bar of the
+decision it belongs to; logs print it as ``bar-N``). Each kind adds its own fields.
+
+Where a value object of `tradeloom.domain` already holds a kind's fields (a fill,
+an order, a signal...), the event *is* that object: ``FillEvent`` subclasses
+`tradeloom.domain.Fill` and `Event`, so its fields are written once, in the domain,
+and a consumer that wants a `Fill` can use the event as one. Such events take their
+``bar`` and ``timestamp`` from the domain object. The other kinds are declared here.
+
+A field's Python type chooses its column (`tradeloom.journal.schema`): ``int``,
+``bool``, ``float``, ``str``, ``str | None``, ``pandas.Timestamp``, and anything
+else (mappings, lists, a strategy document) as a JSON column. The header values
+``bar = -1``, ``timestamp = NaT`` and ``correlation_id = -1`` mean "none".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+
+from tradeloom.domain import (
+    Cancellation,
+    Fill,
+    Halt,
+    HealthAction,
+    HealthChange,
+    ModelTraining,
+    Order,
+    Rejection,
+    Signal,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KINDS",
+    "NO_BAR",
+    "NO_TIME",
+    "RUN_KINDS",
+    "ConfigReloadRefused",
+    "ConfigReloaded",
+    "ControlRequest",
+    "DataLoaded",
+    "Event",
+    "FillEvent",
+    "FillRefused",
+    "HaltEvent",
+    "HealthActionFired",
+    "HealthChanged",
+    "KillCancel",
+    "Liquidation",
+    "LiveBar",
+    "ModelTrained",
+    "ModelsSaved",
+    "OrderCancelled",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderSent",
+    "OrderStateChanged",
+    "Reconciled",
+    "RegimeChanged",
+    "RejectionEvent",
+    "Restarted",
+    "RetrainSkipped",
+    "RiskDecision",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "RunStopped",
+    "SignalEvent",
+    "StaleData",
+    "TradingStateChanged",
+    "VenueDelivered",
+    "VenueFill",
+    "VenueUnreachable",
+    "WarmUp",
+    "correlation",
+    "event_class",
+    "table_of",
+]
+
+FORMAT_VERSION = 2
+"""The journal format this tradeloom writes and reads (1: the JSON ``events`` table)."""
+
+NO_BAR = -1
+"""``bar`` and ``correlation_id`` of an event that belongs to no bar (NULL in SQL)."""
+
+NO_TIME: pd.Timestamp = pd.NaT
+"""``timestamp`` of an event that belongs to no bar (NULL in SQL)."""
+
+_NAN = math.nan
+
+KINDS: dict[str, type[Event]] = {}
+"""Kind name -> event class, for every kind a journal can hold."""
+
+_TABLES: dict[str, str] = {}
+
+_E = TypeVar("_E", bound="type[Event]")
+
+
+def _kind(name: str, *, table: str | None = None) -> Any:
+    """Register the decorated event class as kind ``name`` (stored in ``table``)."""
+
+    def register(cls: _E) -> _E:
+        if name in KINDS:
+            raise ValueError(f"journal kind {name!r} registered twice")
+        cls.KIND = name
+        KINDS[name] = cls
+        _TABLES[name] = table or name
+        return cls
+
+    return register
+
+
+def event_class(kind: str) -> type[Event]:
+    """Return the event class of ``kind``.
+
+    Raises:
+        KeyError: No such kind.
+    """
+    return KINDS[kind]
+
+
+def table_of(kind: str) -> str:
+    """Return the SQL table that holds the events of ``kind``."""
+    return _TABLES[kind]
+
+
+def correlation(bar: int | None) -> int:
+    """Return the correlation id of a decision made at ``bar`` (-1: none)."""
+    return NO_BAR if bar is None else bar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """What every journal row carries.
+
+    Attributes:
+        bar: The bar the event belongs to (-1: none, e.g. a run's start).
+        timestamp: That bar's open time, UTC (NaT: none); a venue's fill carries the
+            trade's time.
+        symbol: The market ('' where the event concerns no single market).
+        correlation_id: The bar of the decision the event belongs to (a fill carries
+            its order's decision bar; -1: none). Logs print it as ``bar-N``.
+    """
+
+    KIND: ClassVar[str] = ""
+
+    bar: int = NO_BAR
+    timestamp: pd.Timestamp = NO_TIME
+    symbol: str = ""
+    correlation_id: int = NO_BAR
+
+
+# --- the run ---------------------------------------------------------------------
+
+
+@_kind("run_started")
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    """A run started (the first row of a journal).
+
+    Attributes:
+        mode: ``backtest``, ``paper`` or ``live``.
+        strategy: The strategy's name.
+        source: The strategy file.
+        tradeloom: The tradeloom version.
+        wall_time: When it started.
+        run_key: A paper or live run's key (client order ids carry it); '' for a backtest.
+        capital: A paper or live run's starting cash (NaN: a backtest).
+        document: The strategy document a paper or live run trades under (None: not kept).
+        base_at_start: A live run's base currency balance at its first start.
+        fee_rate: A live run's taker fee.
+        dust: A live run's smallest tradeable quantity.
+    """
+
+    mode: str
+    strategy: str
+    source: str
+    tradeloom: str
+    wall_time: pd.Timestamp
+    run_key: str = ""
+    capital: float = _NAN
+    document: dict[str, Any] | None = None
+    base_at_start: float = _NAN
+    fee_rate: float = _NAN
+    dust: float = _NAN
+
+
+@_kind("run_finished")
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    """A backtest finished and wrote its outputs."""
+
+    wall_time: pd.Timestamp
+    seconds: float
+
+
+@_kind("run_failed")
+@dataclass(frozen=True, kw_only=True)
+class RunFailed(Event):
+    """A run ended with an error (``Type: message``)."""
+
+    error: str
+    wall_time: pd.Timestamp
+
+
+@_kind("run_stopped")
+@dataclass(frozen=True, kw_only=True)
+class RunStopped(Event):
+    """A paper or live run stopped (a signal, the operator): why, after how many bars."""
+
+    reason: str
+    bars: int
+    wall_time: pd.Timestamp
+
+
+RUN_KINDS: frozenset[str] = frozenset({"run_started", "run_finished", "run_failed", "run_stopped"})
+"""Run bookkeeping, with wall-clock times: left out of `journal_digest`."""
+
+
+@_kind("data_loaded")
+@dataclass(frozen=True, kw_only=True)
+class DataLoaded(Event):
+    """The market data of a backtest, validated.
+
+    Attributes:
+        timeframe: The bar length as written in the strategy.
+        bars: How many bars.
+        first: The first bar's time.
+        last: The last bar's time.
+        repaired: The issues ``validation: repair`` fixed (``code``, ``count``,
+            ``first``, ``rows``), as `tradeloom.domain.DataIssue` fields.
+        gaps: The gaps kept.
+    """
+
+    timeframe: str
+    bars: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+    repaired: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+
+
+@_kind("warm_up")
+@dataclass(frozen=True, kw_only=True)
+class WarmUp(Event):
+    """The history a paper or live run warmed up on (a restart checks its SHA-256)."""
+
+    bars: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+    sha256: str
+
+
+@_kind("live_bar")
+@dataclass(frozen=True, kw_only=True)
+class LiveBar(Event):
+    """A bar a paper or live run processed, with the model's verdict (a restart replays it)."""
+
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    probability: float
+    anomalous: bool
+    anomaly_score: float
+    wall_time: pd.Timestamp
+
+
+# --- decisions -------------------------------------------------------------------
+
+
+@_kind("signal")
+@dataclass(frozen=True, kw_only=True)
+class SignalEvent(Signal, Event):
+    """A signal (`tradeloom.domain.Signal`)."""
+
+
+@_kind("risk_decision")
+@dataclass(frozen=True, kw_only=True)
+class RiskDecision(Event):
+    """What the risk layer did with a signal, when it did not reject it.
+
+    Attributes:
+        outcome: ``accepted``, ``hold`` (already positioned), ``ignored`` (an exit
+            of the bar closes the position) or ``filtered`` (a regime the signal
+            does not trade).
+        reason: ``ENTRY`` or ``REVERSE`` when accepted; otherwise why, in words.
+        target_fraction: The signed fraction of equity to hold (NaN unless accepted).
+        trend: The bar's trend regime (filtered only).
+        volatility: The bar's volatility regime (filtered only).
+    """
+
+    outcome: str
+    reason: str
+    target_fraction: float = _NAN
+    trend: str = ""
+    volatility: str = ""
+
+
+@_kind("rejection")
+@dataclass(frozen=True, kw_only=True)
+class RejectionEvent(Rejection, Event):
+    """A risk rejection with its reason code and values (`tradeloom.domain.Rejection`)."""
+
+
+@_kind("order", table="orders")
+@dataclass(frozen=True, kw_only=True)
+class OrderEvent(Order, Event):
+    """An order, journaled before the venue receives it (`tradeloom.domain.Order`)."""
+
+
+@_kind("fill")
+@dataclass(frozen=True, kw_only=True)
+class FillEvent(Fill, Event):
+    """A fill (`tradeloom.domain.Fill`); its correlation id is its order's decision bar."""
+
+
+@_kind("order_cancelled")
+@dataclass(frozen=True, kw_only=True)
+class OrderCancelled(Cancellation, Event):
+    """The venue stopped working an order (`tradeloom.domain.Cancellation`)."""
+
+
+@_kind("order_expired")
+@dataclass(frozen=True, kw_only=True)
+class OrderExpired(Event):
+    """An order still working when the data ended."""
+
+    order_id: str
+    reason: str
+
+
+@_kind("halt")
+@dataclass(frozen=True, kw_only=True)
+class HaltEvent(Halt, Event):
+    """Trading halted (`tradeloom.domain.Halt`)."""
+
+
+@_kind("liquidation")
+@dataclass(frozen=True, kw_only=True)
+class Liquidation(Event):
+    """A position closed by the venue because equity fell below the maintenance margin.
+
+    Attributes:
+        quantity: The quantity closed.
+        side: The side of the closing trade (+1 buy, -1 sell).
+        price: The liquidation price.
+        fee: The liquidation fee, in quote currency.
+        equity_before: Equity just before the liquidation.
+        maintenance: The maintenance margin required at that moment.
+    """
+
+    quantity: float
+    side: int
+    price: float
+    fee: float
+    equity_before: float
+    maintenance: float
+
+
+@_kind("regime_changed")
+@dataclass(frozen=True, kw_only=True)
+class RegimeChanged(Event):
+    """The bar's regime differs from the previous bar's."""
+
+    trend: str
+    volatility: str
+    previous_trend: str
+    previous_volatility: str
+
+
+# --- monitoring and models ---------------------------------------------------------
+
+
+@_kind("health")
+@dataclass(frozen=True, kw_only=True)
+class HealthChanged(HealthChange, Event):
+    """A monitor's health status changed (`tradeloom.domain.HealthChange`)."""
+
+
+@_kind("health_action")
+@dataclass(frozen=True, kw_only=True)
+class HealthActionFired(HealthAction, Event):
+    """A health rule fired (`tradeloom.domain.HealthAction`; ``reason`` is derived)."""
+
+
+@_kind("model_trained")
+@dataclass(frozen=True, kw_only=True)
+class ModelTrained(ModelTraining, Event):
+    """A walk-forward fold, journaled at the first bar it predicts (its feature
+    reference is not journaled)."""
+
+
+@_kind("retrain_skipped")
+@dataclass(frozen=True, kw_only=True)
+class RetrainSkipped(Event):
+    """A health rule asked for a retraining the model could not do."""
+
+    reason: str
+    why: str
+
+
+@_kind("models_saved")
+@dataclass(frozen=True, kw_only=True)
+class ModelsSaved(Event):
+    """The run's trained folds were saved (folder relative to the run, the latest fold)."""
+
+    dir: str
+    count: int
+    latest: str
+    sha256: str
+
+
+# --- paper and live ----------------------------------------------------------------
+
+
+@_kind("trading_state")
+@dataclass(frozen=True, kw_only=True)
+class TradingStateChanged(Event):
+    """The trading state moved (ACTIVE, REDUCING, HALTED).
+
+    Attributes:
+        previous: The state before.
+        state: The state after.
+        code: Why, as a reason code (``DAILY_LOSS``, ``KILL_SWITCH``, ``RESUME``...).
+        message: Why, in words.
+        at: When (the run's clock).
+    """
+
+    previous: str
+    state: str
+    code: str
+    message: str
+    at: pd.Timestamp
+
+
+@_kind("kill_cancel")
+@dataclass(frozen=True, kw_only=True)
+class KillCancel(Event):
+    """The kill switch cancelled what was pending (a restart cancels at the same bar)."""
+
+
+@_kind("control_request")
+@dataclass(frozen=True, kw_only=True)
+class ControlRequest(Event):
+    """An operator's request (``kill`` or ``resume``), before it is acted on."""
+
+    action: str
+    reason: str
+    by: str
+
+
+@_kind("config_reloaded")
+@dataclass(frozen=True, kw_only=True)
+class ConfigReloaded(Event):
+    """An edited strategy file was swapped in after this bar.
+
+    Attributes:
+        changed: The top-level sections that changed.
+        changes: Each change in words.
+        document: The strategy document traded from the next bar on.
+    """
+
+    changed: list[str]
+    changes: list[str]
+    document: dict[str, Any]
+
+
+@_kind("config_reload_refused")
+@dataclass(frozen=True, kw_only=True)
+class ConfigReloadRefused(Event):
+    """An edited strategy file was refused; the run trades on under the old one."""
+
+    errors: list[str]
+
+
+@_kind("venue_delivered")
+@dataclass(frozen=True, kw_only=True)
+class VenueDelivered(Event):
+    """How many fills and cancellations the live venue reported at a phase of a bar."""
+
+    phase: str
+    events: int
+
+
+@_kind("venue_unreachable")
+@dataclass(frozen=True, kw_only=True)
+class VenueUnreachable(Event):
+    """A request to the exchange failed every retry."""
+
+    operation: str
+    error: str
+
+
+@_kind("stale_data")
+@dataclass(frozen=True, kw_only=True)
+class StaleData(Event):
+    """The next bar is late (the stale-data alarm)."""
+
+    message: str
+
+
+@_kind("restarted")
+@dataclass(frozen=True, kw_only=True)
+class Restarted(Event):
+    """A paper or live run restarted from its journal."""
+
+    bars_replayed: int
+    rows_completed: int
+    position: float
+    cash: float
+    state: str
+    wall_time: pd.Timestamp
+
+
+@_kind("reconciled")
+@dataclass(frozen=True, kw_only=True)
+class Reconciled(Event):
+    """A restarted live run compared the journal's position with the venue's balance."""
+
+    position: float
+    venue_position: float
+    base_balance: float
+    tolerance: float
+    unknown_orders: list[str]
+
+
+@_kind("order_sent")
+@dataclass(frozen=True, kw_only=True)
+class OrderSent(Order, Event):
+    """A live order as it will be sent, committed before the request leaves.
+
+    The order's ``id`` is the client order id; ``symbol`` is the market.
+
+    Attributes:
+        order_type: ``market`` or ``limit``.
+        amount: The quantity after the market's precision (0: it rounds away).
+        limit_price: The limit price after the market's precision (NaN: a market order).
+        sent_at: When it was sent, seconds since the epoch.
+    """
+
+    order_type: str
+    amount: float
+    limit_price: float
+    sent_at: float
+
+
+@_kind("order_state")
+@dataclass(frozen=True, kw_only=True)
+class OrderStateChanged(Event):
+    """A live order moved from one state to another.
+
+    Attributes:
+        client_id: The order's client order id.
+        previous: The state it left.
+        state: The state it entered.
+        reason: Why (``sent``, ``acknowledged``, ``RequestTimeout: ...``).
+        filled: The quantity filled when it moved.
+        code: A rejection's reason code ('' unless rejected).
+        message: A rejection's message.
+    """
+
+    client_id: str
+    previous: str
+    state: str
+    reason: str
+    filled: float
+    code: str = ""
+    message: str = ""
+
+
+@_kind("venue_fill")
+@dataclass(frozen=True, kw_only=True)
+class VenueFill(Fill, Event):
+    """A venue trade counted against one of the run's orders (once, by its trade id).
+
+    Attributes:
+        trade_id: The venue's trade id.
+        venue_order_id: The venue's id of the order (None: not known).
+        fee_cost: The fee as the venue charged it.
+        fee_currency: Its currency (None: no fee reported).
+    """
+
+    trade_id: str
+    venue_order_id: str | None
+    fee_cost: float
+    fee_currency: str | None
+
+
+@_kind("fill_refused")
+@dataclass(frozen=True, kw_only=True)
+class FillRefused(Event):
+    """A trade or status that would overfill an order, not counted."""
+
+    client_id: str
+    trade_id: str | None
+    quantity: float
+    message: str

@@ -1,0 +1,347 @@
+"""Read a journal file: typed events in sequence order, one DataFrame per kind, its chain."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.journal.chain import chain_scan
+from tradeloom.journal.columns import stored_digests
+from tradeloom.journal.errors import ChainBroken, JournalDamaged
+from tradeloom.journal.events import KINDS, RUN_KINDS, Event
+from tradeloom.journal.schema import (
+    Codec,
+    JournalValueError,
+    Schema,
+    jsonable,
+    schema_of,
+    value_decoder,
+)
+from tradeloom.journal.sqlite import chain_seed, connect
+from tradeloom.journal.store import RunIdentity
+
+__all__ = [
+    "JournalInfo",
+    "Row",
+    "Verified",
+    "journal_digest",
+    "read_events",
+    "read_frame",
+    "read_frames",
+    "read_info",
+    "read_rows",
+    "read_sequenced",
+    "verify",
+]
+
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class JournalInfo:
+    """What a journal's meta table records.
+
+    Attributes:
+        format_version: The journal format.
+        identity: The run it belongs to.
+        tradeloom: The tradeloom version that created it.
+    """
+
+    format_version: int
+    identity: RunIdentity
+    tradeloom: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One event as plain values: for diffs, logs and JSON (`read_rows`).
+
+    Attributes:
+        seq: Its sequence number.
+        kind: Its kind.
+        bar: The bar (-1: none).
+        timestamp: The bar's time as ISO 8601 (None: none).
+        symbol: The market ('' where none).
+        correlation_id: The decision's bar (-1: none).
+        values: The kind's own fields as JSON values (NaN and infinities None, times
+            ISO 8601).
+    """
+
+    seq: int
+    kind: str
+    bar: int
+    timestamp: str | None
+    symbol: str
+    correlation_id: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A journal whose chain holds.
+
+    Attributes:
+        rows: How many rows it has.
+        head: The last row's chain value (hex); record it elsewhere to detect a
+            rewrite of the whole file later.
+    """
+
+    rows: int
+    head: str
+
+
+def read_info(path: Path) -> JournalInfo:
+    """Return the meta of the journal at ``path``.
+
+    Raises:
+        JournalError: Not a readable journal of this format (one line: what is wrong).
+    """
+    db, meta = connect(path)
+    db.close()
+    identity = RunIdentity(meta.get("strategy", ""), meta.get("run_id", ""), meta.get("mode", ""))
+    return JournalInfo(int(meta["format_version"]), identity, meta.get("tradeloom", ""))
+
+
+def read_sequenced(
+    path: Path, kinds: Iterable[str | type[Event]] | None = None
+) -> Iterator[tuple[int, Event]]:
+    """Yield ``(seq, event)`` for the journal's events of ``kinds`` (None: all), in order.
+
+    Raises:
+        JournalError: Not a readable journal, or a row that does not decode.
+    """
+    db, _ = connect(path)
+    try:
+        streams = [_decoded(path, db, schema_of(k)) for k in _kinds(kinds)]
+        yield from heapq.merge(*streams, key=lambda item: item[0])
+    finally:
+        db.close()
+
+
+def read_events(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Event]:
+    """Yield the journal's events of ``kinds`` (names or classes; None: all) in sequence order.
+
+    Raises:
+        JournalError: Not a readable journal, or a row that does not decode.
+    """
+    for _, event in read_sequenced(path, kinds):
+        yield event
+
+
+def read_rows(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Row]:
+    """Yield the journal's events of ``kinds`` (None: all) as plain `Row` values, in order.
+
+    Raises:
+        JournalError: Not a readable journal, or a row that does not decode.
+    """
+    for seq, event in read_sequenced(path, kinds):
+        schema = schema_of(event.KIND)
+        stamp = event.timestamp
+        yield Row(
+            seq,
+            event.KIND,
+            event.bar,
+            None if stamp is pd.NaT else stamp.isoformat(),
+            event.symbol,
+            event.correlation_id,
+            {c.name: jsonable(getattr(event, c.name)) for c in schema.fields},
+        )
+
+
+def read_frame(path: Path, kind: str | type[Event]) -> pd.DataFrame:
+    """Return the events of one kind as a DataFrame.
+
+    Columns: ``seq``, the header (``bar``, ``timestamp`` as UTC datetimes, ``symbol``,
+    ``correlation_id``) and the kind's fields; floats NaN and times NaT where none.
+
+    Raises:
+        JournalError: Not a readable journal.
+    """
+    return read_frames(path, [kind])[_name(kind)]
+
+
+def read_frames(
+    path: Path, kinds: Iterable[str | type[Event]] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Return one DataFrame per kind (see `read_frame`), for ``kinds`` (None: all).
+
+    Raises:
+        JournalError: Not a readable journal.
+    """
+    db, _ = connect(path)
+    try:
+        return {k: _frame(path, db, schema_of(k)) for k in _kinds(kinds)}
+    finally:
+        db.close()
+
+
+def verify(path: Path) -> Verified:
+    """Check the hash chain of every row; return the row count and the head.
+
+    Raises:
+        ChainBroken: A row is missing, duplicated, or does not match its hash (edited,
+            inserted or damaged); the message names the first bad sequence number.
+        JournalError: Not a readable journal.
+    """
+    db, meta = connect(path)
+    db.text_factory = bytes  # texts hash as stored, even bytes that are not UTF-8
+    seqs, digests, stored = [], [], []
+    try:
+        for kind in KINDS:
+            schema = schema_of(kind)
+            rows = _fetch(path, db, schema)
+            if not rows:
+                continue
+            for row in rows:
+                if not (isinstance(row[0], int) and isinstance(row[-1], int)):
+                    raise JournalDamaged(
+                        f"{path}: a {schema.table} row has no sequence number or hash (damaged)"
+                    )
+            seqs.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+            stored.append(np.fromiter((r[-1] for r in rows), np.int64, len(rows)))
+            digests.append(stored_digests(schema, [r[:-1] for r in rows]))
+    finally:
+        db.close()
+    if not seqs:
+        return Verified(0, f"{chain_seed(meta):016x}")
+    seq = np.concatenate(seqs)
+    order = np.argsort(seq, kind="stable")
+    seq = seq[order]
+    digest = np.concatenate(digests)[order]
+    hashes = np.concatenate(stored)[order].view(np.uint64)
+    chained = np.empty(len(seq), dtype=np.uint64)
+    chain_scan(digest, np.uint64(chain_seed(meta)), chained)
+    expected = np.arange(1, len(seq) + 1, dtype=np.int64)
+    problems: list[tuple[int, int, str]] = []  # seq, structural first, why
+    off = np.flatnonzero(seq != expected)
+    if len(off):
+        i = int(off[0])
+        if i > 0 and seq[i] == seq[i - 1]:
+            problems.append((int(seq[i]), 0, f"two rows have sequence {seq[i]} (a row inserted)"))
+        else:
+            missing = int(expected[i])
+            problems.append((missing, 0, f"the row of sequence {missing} is missing (deleted)"))
+    bad = np.flatnonzero(chained != hashes)
+    if len(bad):
+        s = int(seq[int(bad[0])])
+        why = "the row does not match its hash (edited, inserted or damaged after it was written)"
+        if s == 1:
+            why += ", or the meta table was edited"
+        problems.append((s, 1, why))
+    if problems:
+        s, _, why = min(problems)
+        raise ChainBroken(f"{path}: the hash chain breaks at sequence {s}: {why}", s)
+    return Verified(len(seq), f"{int(chained[-1]):016x}")
+
+
+def journal_digest(path: Path, *, exclude: Iterable[str] = RUN_KINDS) -> str:
+    """Return a SHA-256 over the journal's rows but their sequence numbers and hashes.
+
+    Rows of ``exclude`` (run bookkeeping, with wall-clock times, by default) are left
+    out: two runs of one strategy over the same bars then have the same digest.
+
+    Raises:
+        JournalError: Not a readable journal.
+    """
+    skip = set(exclude)
+    digest = hashlib.sha256()
+    db, _ = connect(path)
+    try:
+        schemas = [schema_of(k) for k in KINDS if k not in skip]
+        streams = [_raw(path, db, schema) for schema in schemas]
+        for seq, schema, row in heapq.merge(*streams, key=lambda item: item[0]):
+            try:
+                digest.update(schema.words(0, row[1:-1]))
+            except (struct.error, TypeError, ValueError, AttributeError) as exc:
+                raise JournalDamaged(
+                    f"{path}: {schema.table} row {seq} cannot be decoded ({exc})"
+                ) from None
+    finally:
+        db.close()
+    return digest.hexdigest()
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _name(kind: str | type[Event]) -> str:
+    return kind if isinstance(kind, str) else kind.KIND
+
+
+def _kinds(kinds: Iterable[str | type[Event]] | None) -> list[str]:
+    if kinds is None:
+        return list(KINDS)
+    names = [_name(k) for k in kinds]
+    unknown = [k for k in names if k not in KINDS]
+    if unknown:
+        raise KeyError(f"no journal kind {unknown[0]!r}; kinds: {', '.join(sorted(KINDS))}")
+    return names
+
+
+def _fetch(path: Path, db: sqlite3.Connection, schema: Schema) -> list[Any]:
+    try:
+        return db.execute(schema.select_sql()).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(f"{path}: the {schema.table} table cannot be read ({exc})") from None
+
+
+def _raw(
+    path: Path, db: sqlite3.Connection, schema: Schema
+) -> Iterator[tuple[int, Schema, tuple[Any, ...]]]:
+    try:
+        for row in db.execute(schema.select_sql()):
+            if not isinstance(row[0], int):
+                raise JournalDamaged(f"{path}: a {schema.table} row has no sequence number")
+            yield row[0], schema, row
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(f"{path}: the {schema.table} table cannot be read ({exc})") from None
+
+
+def _decoded(path: Path, db: sqlite3.Connection, schema: Schema) -> Iterator[tuple[int, Event]]:
+    for seq, _, row in _raw(path, db, schema):
+        try:
+            yield seq, schema.from_sql(row[1:-1])
+        except (JournalValueError, TypeError) as exc:
+            raise JournalDamaged(
+                f"{path}: {schema.table} row {seq} cannot be decoded ({exc})"
+            ) from None
+
+
+def _frame(path: Path, db: sqlite3.Connection, schema: Schema) -> pd.DataFrame:
+    rows = _fetch(path, db, schema)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.columns) + 2)
+    data: dict[str, Any] = {"seq": np.array(columns[0], dtype=np.int64)}
+    for j, column in enumerate(schema.columns, start=1):
+        try:
+            data[column.name] = _frame_column(column.codec, list(columns[j]))
+        except (TypeError, ValueError) as exc:
+            raise JournalDamaged(
+                f"{path}: {schema.table}.{column.name} cannot be decoded ({exc})"
+            ) from None
+    return pd.DataFrame(data)
+
+
+def _frame_column(codec: Codec, values: list[Any]) -> Any:
+    if codec is Codec.FLOAT:
+        return np.array(values, dtype=np.float64)
+    if codec in (Codec.INT, Codec.BOOL, Codec.ID, Codec.TIME):
+        null = -1 if codec is Codec.ID else _INT64_MIN
+        array = np.array([null if v is None else v for v in values], dtype=np.int64)
+        if codec is Codec.BOOL:
+            return array.astype(bool)
+        if codec is Codec.TIME:
+            return pd.DatetimeIndex(array.view("datetime64[ns]")).tz_localize("UTC")
+        return array
+    if codec in (Codec.JSON, Codec.FLOAT_MAP):
+        decode = value_decoder(codec)
+        return pd.Series([decode(v) for v in values], dtype=object)
+    return pd.Series(values, dtype=object)

@@ -1,0 +1,439 @@
+"""Each kind's table, generated from its event class's fields (never written by hand).
+
+A table per kind, named after it (`tradeloom.journal.events.table_of`): ``seq``
+(INTEGER PRIMARY KEY, the row's place in the run), the header (``bar``,
+``timestamp``, ``symbol``, ``correlation_id``), the kind's fields in declaration
+order, and ``hash`` (the chain, `tradeloom.journal.chain`). The tables are STRICT:
+SQLite refuses a value of the wrong type.
+
+Columns by Python type:
+
+============================  ==================  ==========================================
+field type                    SQL                 notes
+============================  ==================  ==========================================
+``int``                       INTEGER NOT NULL    64-bit; header ``bar``, ``correlation_id``:
+                                                  NULL for -1 (none)
+``bool``                      INTEGER NOT NULL    0 or 1
+``float``                     REAL                NaN is NULL; ``-0.0`` is stored as ``0.0``
+``pandas.Timestamp``          INTEGER             ns since the epoch, UTC; NaT is NULL
+``str``                       TEXT NOT NULL       secrets redacted (`tradeloom.redaction`)
+``str | None``                TEXT                None is NULL
+anything else                 TEXT NOT NULL       JSON, keys sorted; a non-finite float is
+                                                  ``null`` (a ``Mapping[str, float]`` reads
+                                                  it back as NaN)
+============================  ==================  ==========================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import struct
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from functools import cache
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.journal.chain import pack_text
+from tradeloom.journal.events import KINDS, Event, table_of
+from tradeloom.redaction import redact_text
+
+__all__ = [
+    "HEADER",
+    "Codec",
+    "Column",
+    "JournalValueError",
+    "Schema",
+    "jsonable",
+    "schema_of",
+    "value_decoder",
+    "value_encoder",
+]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_QUIET_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000000))[0]
+
+
+class JournalValueError(ValueError):
+    """A value an event field cannot hold in its column (an int beyond 64 bits...)."""
+
+
+class Codec(Enum):
+    """How a field is stored, hashed and read back."""
+
+    INT = "int"
+    ID = "id"  # an int where -1 means none (NULL)
+    BOOL = "bool"
+    FLOAT = "float"
+    TIME = "time"
+    TEXT = "text"
+    OPT_TEXT = "opt_text"
+    JSON = "json"
+    FLOAT_MAP = "float_map"
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the value is hashed as one 64-bit word (else as a text)."""
+        return self in _FIXED
+
+    @property
+    def sql(self) -> str:
+        """The column's declaration after its name."""
+        return _SQL[self]
+
+
+_FIXED = frozenset({Codec.INT, Codec.ID, Codec.BOOL, Codec.FLOAT, Codec.TIME})
+_SQL = {
+    Codec.INT: "INTEGER NOT NULL",
+    Codec.ID: "INTEGER",
+    Codec.BOOL: "INTEGER NOT NULL",
+    Codec.FLOAT: "REAL",
+    Codec.TIME: "INTEGER",
+    Codec.TEXT: "TEXT NOT NULL",
+    Codec.OPT_TEXT: "TEXT",
+    Codec.JSON: "TEXT NOT NULL",
+    Codec.FLOAT_MAP: "TEXT NOT NULL",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a kind's table."""
+
+    name: str
+    codec: Codec
+
+
+HEADER: tuple[Column, ...] = (
+    Column("bar", Codec.ID),
+    Column("timestamp", Codec.TIME),
+    Column("symbol", Codec.TEXT),
+    Column("correlation_id", Codec.ID),
+)
+"""The header columns every table has after ``seq``, in this order."""
+
+_HEADER_NAMES = frozenset(c.name for c in HEADER)
+
+
+class Schema:
+    """The table of one kind: its columns, SQL, and row conversions.
+
+    Attributes:
+        kind: The kind's name.
+        table: Its table.
+        cls: Its event class.
+        fields: The kind's own columns, in declaration order.
+        columns: Every column after ``seq`` and before ``hash``: the header, then
+            ``fields``.
+    """
+
+    def __init__(self, cls: type[Event]) -> None:
+        self.cls = cls
+        self.kind = cls.KIND
+        self.table = table_of(cls.KIND)
+        hints = typing.get_type_hints(cls)
+        own = [
+            Column(f.name, _codec(hints[f.name], f"{self.kind}.{f.name}"))
+            for f in dataclasses.fields(cls)
+            if f.name not in _HEADER_NAMES and f.metadata.get("journal", True)
+        ]
+        self.fields: tuple[Column, ...] = tuple(own)
+        self.columns: tuple[Column, ...] = HEADER + self.fields
+        names = [c.name for c in self.columns]
+        self.names = tuple(names)
+        self._get = attrgetter(*names)
+        self._encoders: tuple[Callable[[Any], Any], ...] = tuple(
+            value_encoder(c.codec, f"{self.kind}.{c.name}") for c in self.columns
+        )
+        self._decoders = tuple(value_decoder(c.codec) for c in self.columns)
+        # the hash's word order: seq, the header's integers, the fixed fields; then texts
+        self.fixed_index = tuple(
+            [0, 1, 3] + [4 + i for i, c in enumerate(self.fields) if c.codec.fixed]
+        )
+        self.fixed_columns = tuple(self.columns[i] for i in self.fixed_index)
+        self.text_index = tuple(
+            [2] + [4 + i for i, c in enumerate(self.fields) if not c.codec.fixed]
+        )
+        self.text_columns = tuple(self.columns[i] for i in self.text_index)
+        formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
+        self.fixed_format = struct.Struct("<q" + formats)
+        self.kind_words = pack_text(self.kind)
+
+    # --- SQL --------------------------------------------------------------------
+
+    def create_sql(self) -> str:
+        """Return the CREATE TABLE and its append-only triggers."""
+        columns = ",\n  ".join(f'"{c.name}" {c.codec.sql}' for c in self.columns)
+        table = self.table
+        return (
+            f'CREATE TABLE IF NOT EXISTS "{table}" (\n  "seq" INTEGER PRIMARY KEY,\n  '
+            f'{columns},\n  "hash" INTEGER NOT NULL\n) STRICT;\n'
+            f'CREATE TRIGGER IF NOT EXISTS "{table}_no_update" BEFORE UPDATE ON "{table}" '
+            "BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;\n"
+            f'CREATE TRIGGER IF NOT EXISTS "{table}_no_delete" BEFORE DELETE ON "{table}" '
+            "BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;\n"
+        )
+
+    def insert_sql(self, rows: int = 1) -> str:
+        """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
+        one = "(" + ",".join("?" * (len(self.columns) + 2)) + ")"
+        return f'INSERT INTO "{self.table}" VALUES ' + ",".join([one] * rows)
+
+    def select_sql(self) -> str:
+        """Return the SELECT of every row in sequence order (``seq`` first, ``hash`` last)."""
+        return f'SELECT * FROM "{self.table}" ORDER BY "seq"'
+
+    # --- rows -------------------------------------------------------------------
+
+    def to_sql(self, event: Event) -> list[Any]:
+        """Return ``event``'s values as stored, the header first (canonical, redacted).
+
+        Raises:
+            JournalValueError: A value that its column cannot hold.
+        """
+        values = self._get(event)
+        return [encode(value) for encode, value in zip(self._encoders, values, strict=True)]
+
+    def words(self, seq: int, row: list[Any] | tuple[Any, ...]) -> bytes:
+        """Return the hash words of a stored row (``row``: the values after ``seq``)."""
+        fixed = [seq]
+        for i, column in zip(self.fixed_index, self.fixed_columns, strict=True):
+            value = row[i]
+            if value is None:  # NOT NULL columns read NULL only from a damaged file
+                value = _NULL_WORD.get(column.codec, _INT64_MIN)
+            fixed.append(value)
+        packed = [self.fixed_format.pack(*fixed), self.kind_words]
+        for i in self.text_index:
+            packed.append(pack_text(row[i]))
+        return b"".join(packed)
+
+    def from_sql(self, row: tuple[Any, ...] | list[Any]) -> Event:
+        """Return the event of a stored row (``row``: the values after ``seq``, no ``hash``).
+
+        Raises:
+            JournalValueError: A value that does not decode (JSON that is not JSON...).
+        """
+        kwargs = {}
+        for name, decode, value in zip(self.names, self._decoders, row, strict=True):
+            try:
+                kwargs[name] = decode(value)
+            except (TypeError, ValueError) as exc:
+                raise JournalValueError(f"{self.kind}.{name}: {exc}") from None
+        return self.cls(**kwargs)
+
+
+@cache
+def schema_of(kind: str) -> Schema:
+    """Return the schema of ``kind``.
+
+    Raises:
+        KeyError: No such kind.
+    """
+    return Schema(KINDS[kind])
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON values: non-finite floats become None."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return str(value)
+
+
+# --- codecs ------------------------------------------------------------------------
+
+
+def _codec(annotation: Any, where: str) -> Codec:
+    if annotation is bool:
+        return Codec.BOOL
+    if annotation is int:
+        return Codec.INT
+    if annotation is float:
+        return Codec.FLOAT
+    if annotation is str:
+        return Codec.TEXT
+    if annotation is pd.Timestamp:
+        return Codec.TIME
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal and all(isinstance(a, str) for a in args):
+        return Codec.TEXT
+    if set(args) == {str, type(None)}:
+        return Codec.OPT_TEXT
+    if origin in (Mapping, dict, typing.Mapping) and args == (str, float):
+        return Codec.FLOAT_MAP
+    if origin in (dict, list, tuple, Mapping) or annotation is Any or type(None) in args:
+        return Codec.JSON
+    raise TypeError(f"{where}: no journal column for the type {annotation!r}")
+
+
+_NULL_WORD: dict[Codec, Any] = {
+    Codec.ID: -1,
+    Codec.TIME: _INT64_MIN,
+    Codec.FLOAT: _QUIET_NAN,
+}
+
+
+def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
+    """Return the function that turns a field's value into its SQL value (``where``: the
+    field, for error messages)."""
+
+    def integer(value: Any) -> int:
+        number = int(value)
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise JournalValueError(f"{where}: {number} does not fit a 64-bit integer")
+        return number
+
+    def identifier(value: Any) -> int | None:
+        number = integer(value)
+        return None if number == -1 else number
+
+    def boolean(value: Any) -> int:
+        return 1 if value else 0
+
+    def real(value: Any) -> float | None:
+        number = float(value)
+        return None if number != number else number + 0.0
+
+    def time(value: Any) -> int | None:
+        if value is None or value is pd.NaT:
+            return None
+        if not isinstance(value, pd.Timestamp):
+            value = pd.Timestamp(value)
+            if value is pd.NaT:
+                return None
+        return int(value.value)
+
+    def text(value: Any) -> str:
+        if not isinstance(value, str):
+            raise JournalValueError(f"{where}: expected a text, was {type(value).__name__}")
+        return redact_text(value)
+
+    def optional_text(value: Any) -> str | None:
+        return None if value is None else text(value)
+
+    def document(value: Any) -> str:
+        dumped = json.dumps(
+            jsonable(value),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        return redact_text(dumped)
+
+    return {
+        Codec.INT: integer,
+        Codec.ID: identifier,
+        Codec.BOOL: boolean,
+        Codec.FLOAT: real,
+        Codec.TIME: time,
+        Codec.TEXT: text,
+        Codec.OPT_TEXT: optional_text,
+        Codec.JSON: document,
+        Codec.FLOAT_MAP: lambda value: document({k: _number(v) for k, v in value.items()}),
+    }[codec]
+
+
+def _number(value: Any) -> Any:
+    # a float map holds floats: an int (a side, a count) is written as the float it reads
+    # back as, so that a value and its reading encode alike
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    ):
+        return float(value)
+    return value
+
+
+def _decode_int(value: Any) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer, was {value!r}")
+    return value
+
+
+def _decode_id(value: Any) -> int:
+    return -1 if value is None else _decode_int(value)
+
+
+def _decode_bool(value: Any) -> bool:
+    if value not in (0, 1):
+        raise TypeError(f"expected 0 or 1, was {value!r}")
+    return bool(value)
+
+
+def _decode_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if not isinstance(value, float | int):
+        raise TypeError(f"expected a number, was {value!r}")
+    return float(value)
+
+
+def _decode_time(value: Any) -> pd.Timestamp:
+    if value is None:
+        return pd.NaT
+    return pd.Timestamp(_decode_int(value), tz="UTC")
+
+
+def _decode_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a text, was {value!r}")
+    return value
+
+
+def _decode_optional_text(value: Any) -> str | None:
+    return None if value is None else _decode_text(value)
+
+
+def _decode_json(value: Any) -> Any:
+    try:
+        return json.loads(_decode_text(value))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+
+
+def _decode_float_map(value: Any) -> dict[str, float]:
+    data = _decode_json(value)
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, was {value!r}")
+    return {str(k): math.nan if v is None else float(v) for k, v in data.items()}
+
+
+def value_decoder(codec: Codec) -> Callable[[Any], Any]:
+    """Return the function that turns a stored SQL value back into a field's value."""
+    return _DECODERS[codec]
+
+
+_DECODERS: dict[Codec, Callable[[Any], Any]] = {
+    Codec.INT: _decode_int,
+    Codec.ID: _decode_id,
+    Codec.BOOL: _decode_bool,
+    Codec.FLOAT: _decode_float,
+    Codec.TIME: _decode_time,
+    Codec.TEXT: _decode_text,
+    Codec.OPT_TEXT: _decode_optional_text,
+    Codec.JSON: _decode_json,
+    Codec.FLOAT_MAP: _decode_float_map,
+}

@@ -1,0 +1,385 @@
+"""The SQLite journal store: one STRICT table per kind, a meta table, triggers, WAL.
+
+Layout (format `FORMAT_VERSION`):
+
+- ``meta(key, value)``: ``format_version``, ``strategy``, ``run_id``, ``mode`` and
+  ``tradeloom`` (the version that created the file). The chain starts from a hash of
+  the first four, so an edited meta breaks it at the first row.
+- one table per kind (`tradeloom.journal.schema`), its rows chained across tables
+  in ``seq`` order;
+- ``events``: a view of every row's header with its kind, in sequence order.
+
+Every table refuses UPDATE and DELETE (triggers). The file runs in WAL mode with
+``synchronous=FULL``: a committed row survives a crash of the process or the machine.
+
+Writes: `SqliteJournal.append` buffers one event and `SqliteJournal.flush` commits
+(paper and live flush before they act: an order is durable before it is sent);
+`SqliteJournal.write_columns` writes a backtest's column batches in one transaction
+with multi-row INSERTs of `INSERT_ROWS` rows (about twice as fast as ``executemany``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloom import __version__
+from tradeloom.journal.chain import chain_scan, chain_step, pack_text, xxh64_words
+from tradeloom.journal.columns import PreparedBatch, prepare
+from tradeloom.journal.errors import (
+    JournalDamaged,
+    JournalOwnerError,
+    JournalVersionError,
+)
+from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
+from tradeloom.journal.schema import JournalValueError, Schema, schema_of
+from tradeloom.journal.store import ColumnBatch, RunIdentity
+
+__all__ = ["INSERT_ROWS", "SqliteJournal", "chain_seed", "connect", "open_journal"]
+
+INSERT_ROWS = 100
+"""Rows per INSERT statement of a bulk write (measured: 50..400 perform alike)."""
+
+_HEADER = b"SQLite format 3\x00"
+_META_KEYS = ("format_version", "strategy", "run_id", "mode")
+
+
+def chain_seed(meta: dict[str, str]) -> int:
+    """Return the chain value before the first row: XXH64 of the meta's identity texts."""
+    words = b"".join(pack_text(key) + pack_text(meta.get(key, "")) for key in _META_KEYS)
+    array = np.frombuffer(words, dtype=np.uint64)
+    return int(xxh64_words(array, len(array), np.uint64(0)))
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """Open an existing journal; return the connection and its meta.
+
+    Raises:
+        JournalDamaged: Missing, a directory, empty, not SQLite, malformed, or its
+            tables gone (a write-ahead log lost after a crash).
+        JournalVersionError: Another format version.
+    """
+    if not path.exists():
+        raise JournalDamaged(f"{path}: no such journal")
+    if path.is_dir():
+        raise JournalDamaged(f"{path}: is a directory, not a journal file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_HEADER))
+    except OSError as exc:
+        raise JournalDamaged(f"{path}: cannot be read ({exc.strerror})") from None
+    if not head:
+        raise JournalDamaged(f"{path}: an empty file, not a journal")
+    if head != _HEADER:
+        raise JournalDamaged(f"{path}: not a SQLite database (damaged, or another kind of file)")
+    uri = f"file:{path.resolve()}?mode={'ro' if readonly else 'rw'}"
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise JournalDamaged(f"{path}: cannot be opened (SQLite: {exc})") from None
+    try:
+        meta = _read_meta(path, db)
+    except BaseException:
+        db.close()
+        raise
+    return db, meta
+
+
+def _read_meta(path: Path, db: sqlite3.Connection) -> dict[str, str]:
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            if "events" in tables:
+                raise JournalVersionError(
+                    f"{path}: a journal of format 1 (tradeloom before the typed journal); "
+                    f"this tradeloom reads format {FORMAT_VERSION}: start a new run in "
+                    "another folder, or read it with the tradeloom that wrote it"
+                )
+            raise JournalDamaged(
+                f"{path}: holds no journal tables (no such table: meta); its write-ahead "
+                f"log ({path.name}-wal) was lost after a crash, or it is not a journal"
+            )
+        meta = {str(k): str(v) for k, v in db.execute("SELECT key, value FROM meta")}
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+    version = meta.get("format_version", "")
+    if version != str(FORMAT_VERSION):
+        newer = version.isdigit() and int(version) > FORMAT_VERSION
+        remedy = (
+            "upgrade tradeloom to read it"
+            if newer
+            else "start a new run in another folder, or read it with the tradeloom that wrote it"
+        )
+        raise JournalVersionError(
+            f"{path}: a journal of format {_shown(version) or '(none)'}; this tradeloom "
+            f"({__version__}) reads format {FORMAT_VERSION}: {remedy}"
+        )
+    return meta
+
+
+def open_journal(path: Path, identity: RunIdentity, *, flush_every: int = 1000) -> SqliteJournal:
+    """Create the journal at ``path``, or reopen it to append (a restart).
+
+    Raises:
+        JournalError: An existing file that is not a journal of ``identity``'s strategy
+            and mode, is of another format, or is damaged.
+    """
+    return SqliteJournal(path, identity, flush_every=flush_every)
+
+
+class SqliteJournal:
+    """A run's journal in a SQLite file (`tradeloom.journal.store.JournalStore`).
+
+    Args:
+        path: The file; created with every table if missing.
+        identity: The run; an existing file must belong to its strategy and mode.
+        flush_every: Commit by itself after this many buffered events.
+
+    Raises:
+        JournalError: See `open_journal`.
+    """
+
+    def __init__(self, path: Path, identity: RunIdentity, *, flush_every: int = 1000) -> None:
+        self.path = path
+        self._identity = identity
+        self._flush_every = max(1, flush_every)
+        if path.exists():
+            self._db, meta = connect(path, readonly=False)
+            try:
+                _check_owner(path, meta, identity)
+                self._configure()
+                self._seq, self._head = _last_row(path, self._db, meta)
+            except BaseException:
+                self._db.close()
+                raise
+        else:
+            self._db = _create(path, identity)
+            meta = {k: v for k, v in zip(_META_KEYS, _meta_values(identity), strict=True)}
+            self._seq, self._head = 0, chain_seed(meta)
+        self._buffer: dict[Schema, list[list[Any]]] = {}
+        self._buffered = 0
+        self._schemas: dict[type[Event], Schema] = {}
+
+    @property
+    def identity(self) -> RunIdentity:
+        """Whose journal it is."""
+        return self._identity
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event appended (0: none)."""
+        return self._seq
+
+    def _configure(self) -> None:
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA cache_size=-32768")
+
+    def append(self, event: Event) -> int:
+        """Append ``event`` (committed by `flush`); return its sequence number.
+
+        Raises:
+            JournalValueError: A field value its column cannot hold.
+        """
+        schema = self._schemas.get(type(event))
+        if schema is None:
+            schema = self._schemas[type(event)] = schema_of(event.KIND)
+        row = schema.to_sql(event)
+        seq = self._seq + 1
+        words = schema.words(seq, row)
+        array = np.frombuffer(words, dtype=np.uint64)
+        head = int(chain_step(array, len(array), np.uint64(self._head)))
+        row.insert(0, seq)
+        row.append(_signed(head))
+        self._seq, self._head = seq, head
+        self._buffer.setdefault(schema, []).append(row)
+        self._buffered += 1
+        if self._buffered >= self._flush_every:
+            self.flush()
+        return seq
+
+    def flush(self) -> None:
+        """Commit every buffered event (fsync'd: ``synchronous=FULL``)."""
+        if not self._buffered:
+            return
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for schema, rows in self._buffer.items():
+                if rows:
+                    db.executemany(schema.insert_sql(), rows)
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        self._buffer.clear()
+        self._buffered = 0
+
+    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
+        """Append the rows of ``batches`` in their positions' order, hashed, and commit.
+
+        Events appended before and not flushed are committed first (they come first).
+
+        Raises:
+            JournalValueError: Positions that are not ``0 .. rows - 1`` each once, a
+                missing column, or values of the wrong type or length.
+        """
+        self.flush()
+        first = self._seq + 1
+        prepared = [prepare(schema_of(b.kind.KIND), b, first) for b in batches]
+        total = sum(len(p.positions) for p in prepared)
+        if total == 0:
+            return
+        digests = np.empty(total, dtype=np.uint64)
+        for batch in prepared:
+            _check_positions(batch.positions, total)
+            digests[batch.positions] = batch.digests
+        _check_all_once(prepared, total)
+        chained = np.empty(total, dtype=np.uint64)
+        head = int(chain_scan(digests, np.uint64(self._head), chained))
+        hashes = chained.view(np.int64)
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for batch in prepared:
+                _insert(db, batch, first, hashes)
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        self._seq += total
+        self._head = head
+
+    def close(self) -> None:
+        """Commit and close."""
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+
+def _insert(
+    db: sqlite3.Connection, batch: PreparedBatch, first: int, hashes: npt.NDArray[np.int64]
+) -> None:
+    schema = batch.schema
+    n = len(batch.positions)
+    columns = [(batch.positions + first).tolist(), *batch.values, hashes[batch.positions].tolist()]
+    width = len(columns)
+    flat: list[Any] = [None] * (n * width)
+    for j, column in enumerate(columns):
+        flat[j::width] = column
+    step = INSERT_ROWS * width
+    whole = n // INSERT_ROWS
+    if whole:
+        sql = schema.insert_sql(INSERT_ROWS)
+        for i in range(whole):
+            db.execute(sql, flat[i * step : (i + 1) * step])
+    rest = n - whole * INSERT_ROWS
+    if rest:
+        db.execute(schema.insert_sql(rest), flat[whole * step :])
+
+
+def _check_positions(positions: npt.NDArray[np.int64], total: int) -> None:
+    if len(positions) and (positions[0] < 0 or positions[-1] >= total):
+        raise JournalValueError(f"positions must be 0 .. {total - 1}, found {positions[-1]}")
+
+
+def _check_all_once(prepared: list[PreparedBatch], total: int) -> None:
+    counts = np.zeros(total, dtype=np.int64)
+    for batch in prepared:
+        counts += np.bincount(batch.positions, minlength=total)
+    if not bool(np.all(counts == 1)):
+        missing = int(np.flatnonzero(counts != 1)[0])
+        raise JournalValueError(f"position {missing} is given {int(counts[missing])} times")
+
+
+def _shown(text: str) -> str:
+    """``text`` as it can stand in a one-line message (a damaged one as its repr)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _meta_values(identity: RunIdentity) -> tuple[str, ...]:
+    return (str(FORMAT_VERSION), identity.strategy, identity.run_id, identity.mode)
+
+
+def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA page_size=16384")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA cache_size=-32768")
+        script = [
+            "BEGIN;",
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+            "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
+            "BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
+            "CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta "
+            "BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
+        ]
+        schemas = [schema_of(kind) for kind in KINDS]
+        script += [schema.create_sql() for schema in schemas]
+        header = '"seq", "bar", "timestamp", "symbol", "correlation_id"'
+        union = " UNION ALL ".join(
+            f"SELECT {header}, '{s.kind}' AS kind FROM \"{s.table}\"" for s in schemas
+        )
+        script.append(f"CREATE VIEW events AS {union} ORDER BY seq;")
+        db.executescript("\n".join(script))
+        entries = [
+            *zip(_META_KEYS, _meta_values(identity), strict=True),
+            ("tradeloom", __version__),
+        ]
+        db.executemany("INSERT INTO meta VALUES (?, ?)", entries)
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _check_owner(path: Path, meta: dict[str, str], identity: RunIdentity) -> None:
+    strategy, mode = meta.get("strategy", ""), meta.get("mode", "")
+    if (strategy, mode) != (identity.strategy, identity.mode):
+        run_id = _shown(meta.get("run_id", ""))
+        raise JournalOwnerError(
+            f"{path}: the journal of a {_shown(mode)} run of '{_shown(strategy)}' (run {run_id}); "
+            f"it cannot continue as a {identity.mode} run of '{identity.strategy}': use "
+            "another folder"
+        )
+
+
+def _last_row(path: Path, db: sqlite3.Connection, meta: dict[str, str]) -> tuple[int, int]:
+    seq, head = 0, chain_seed(meta)
+    try:
+        for kind in KINDS:
+            table = schema_of(kind).table
+            row = db.execute(
+                f'SELECT seq, hash FROM "{table}" ORDER BY seq DESC LIMIT 1'
+            ).fetchone()
+            if row is not None and row[0] > seq:
+                seq, head = int(row[0]), _unsigned(int(row[1]))
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+    return seq, head
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction; SQLite has undone it itself after a full disk.
+
+    A ROLLBACK with none open would raise "no transaction is active" and hide the
+    error that matters (`environment_fault` names a full disk).
+    """
+    if db.in_transaction:
+        db.execute("ROLLBACK")

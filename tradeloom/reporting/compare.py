@@ -1,0 +1,84 @@
+"""``tradeloom compare RUN_DIR...``: runs side by side, as a table and as one HTML page with
+their equity curves overlaid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tradeloom.reporting.charts import Chart, escape, layout, line, naive_times, page
+from tradeloom.reporting.labels import STATISTICS, format_value
+from tradeloom.reporting.run_data import RunData, load_run
+
+__all__ = ["compare_page", "compare_runs", "compare_table"]
+
+_COLORS = ("#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a")
+
+
+def compare_runs(run_dirs: Sequence[Path], out: Path) -> tuple[str, Path]:
+    """Read the runs, write the comparison page to ``out``; return the table and the path.
+
+    Raises:
+        UserError: A directory is not a finished run (`load_run`).
+    """
+    runs = [load_run(path, per_bar=False) for path in run_dirs]
+    out.write_text(compare_page(runs), encoding="utf-8")
+    return compare_table(runs), out
+
+
+def _names(runs: Sequence[RunData]) -> list[str]:
+    return [run.run_dir.name for run in runs]
+
+
+def compare_table(runs: Sequence[RunData]) -> str:
+    """Return the runs' figures side by side: one row per figure, one column per run."""
+    names = _names(runs)
+    rows = [("", names), ("strategy", [run.name for run in runs])]
+    for _, group in STATISTICS:
+        for key, label, _ in group:
+            rows.append((label, [format_value(key, run.metrics) for run in runs]))
+    label_width = max(len(label) for label, _ in rows)
+    widths = [max(len(values[i]) for _, values in rows) for i in range(len(runs))]
+    lines = []
+    for label, values in rows:
+        cells = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"{label:<{label_width}}  {cells}".rstrip())
+    return "\n".join(lines)
+
+
+def compare_page(runs: Sequence[RunData]) -> str:
+    """Return the comparison page: the table and the equity curves, each run's starting
+    equity set to 100 so that runs with different cash compare."""
+    data = []
+    for i, run in enumerate(runs):
+        equity = run.equity["equity"].to_numpy(np.float64)
+        start = float(run.metrics.get("initial_cash") or equity[0])
+        data.append(
+            line(naive_times(run.equity), equity / start * 100, run.run_dir.name, _COLORS[i % 7])
+        )
+    chart = Chart(
+        "Equity (100 = starting cash)",
+        data,
+        layout(460, yaxis={"title": "equity, start = 100", "gridcolor": "#e5e5e5"}),
+    )
+    names = _names(runs)
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    body = []
+    for group, rows in STATISTICS:
+        body.append(f"<tr><th class='group' colspan='{len(runs) + 1}'>{escape(group)}</th></tr>")
+        for key, label, _ in rows:
+            cells = "".join(f"<td>{escape(format_value(key, run.metrics))}</td>" for run in runs)
+            body.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
+    table = (
+        "<section><h2>Figures</h2><div class='scroll'><table class='trades'>"
+        f"<tr><th></th>{head}</tr>{''.join(body)}</table></div></section>"
+    )
+    title = f"tradeloom compare: {', '.join(names)}"
+    sections = [
+        f"<h1>Compare {len(runs)} runs</h1>",
+        "<section><h2>Equity</h2><div class='chart' id='chart-0'></div></section>",
+        table,
+    ]
+    return page(title, sections, [chart])

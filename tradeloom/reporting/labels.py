@@ -1,0 +1,125 @@
+"""How each figure of ``metrics.json`` is named and printed: one table for the summary,
+the report and ``compare``, so the three say the same thing the same way."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["STATISTICS", "format_value", "label_of"]
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.2%}"
+
+
+def _plain_pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _count(value: float) -> str:
+    return f"{int(value):,}"
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def _bars(value: float) -> str:
+    return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
+
+
+def _days(value: float) -> str:
+    return f"{value:,.1f} days"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:,.1f} days"
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:,.1f} hours"
+    return f"{seconds / 60:,.1f} minutes"
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+Formatter = Callable[[Any], str]
+
+STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
+    (
+        "Returns",
+        (
+            ("total_return", "total return", _pct),
+            ("buy_and_hold_return", "buy and hold", _pct),
+            ("cagr", "CAGR", _pct),
+            ("sharpe", "Sharpe (ann.)", _ratio),
+            ("sortino", "Sortino (ann.)", _ratio),
+            ("calmar", "Calmar", _ratio),
+            ("volatility", "volatility (ann.)", _plain_pct),
+            ("max_drawdown", "max drawdown", _plain_pct),
+            ("max_drawdown_duration_days", "max drawdown duration", _days),
+            ("exposure", "exposure", _plain_pct),
+            ("final_equity", "final equity", _money),
+        ),
+    ),
+    (
+        "Trades",
+        (
+            ("trades", "trades", _count),
+            ("long_trades", "long", _count),
+            ("short_trades", "short", _count),
+            ("win_rate", "win rate", lambda v: f"{v:.1%}"),
+            ("avg_trade_return", "average trade", _pct),
+            ("best_trade", "best trade", _pct),
+            ("worst_trade", "worst trade", _pct),
+            ("expectancy", "expectancy (per trade)", _money),
+            ("profit_factor", "profit factor", _ratio),
+            ("sqn", "SQN", _ratio),
+            ("avg_holding_bars", "average holding (bars)", _bars),
+            ("avg_holding_seconds", "average holding time", _duration),
+            ("turnover", "turnover (x mean equity)", _ratio),
+            ("fees", "fees", _money),
+        ),
+    ),
+    (
+        "Model and run",
+        (
+            ("bars", "bars", _count),
+            ("period", "period", _text),
+            ("auc", "AUC (all predictions)", lambda v: f"{v:.4f}"),
+            ("predictions", "predictions", _count),
+            ("model_trainings", "model trainings", _count),
+            ("signals", "signals", _count),
+            ("orders", "orders", _count),
+            ("fills", "fills", _count),
+        ),
+    ),
+)
+"""Groups of ``(key, label, formatter)``, in the order they are shown."""
+
+_LABELS = {key: label for _, rows in STATISTICS for key, label, _ in rows}
+_FORMATS = {key: fmt for _, rows in STATISTICS for key, _, fmt in rows}
+
+
+def label_of(key: str) -> str:
+    """Return the label of a metric (the key itself when it has none)."""
+    return _LABELS.get(key, key)
+
+
+def format_value(key: str, metrics: Mapping[str, Any]) -> str:
+    """Return a metric formatted for a person: ``-`` when missing or not a number."""
+    value = metrics.get(key)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    fmt = _FORMATS.get(key, _text)
+    try:
+        return fmt(value)
+    except (TypeError, ValueError):
+        return str(value)

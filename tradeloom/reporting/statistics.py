@@ -1,0 +1,170 @@
+"""Statistics of a run beyond the headline metrics: benchmark, drawdown duration, trades,
+period returns.
+
+Definitions (where backtesting.py defines a figure the same way, its ``compute_stats``
+gives the same number on the same equity and trades; the tests check it):
+
+- ``buy_and_hold_return``: last close over first close, minus one.
+- ``calmar``: CAGR over the maximum drawdown (backtesting.py: its annualized return,
+  which equals the CAGR when both count the same bars per year).
+- ``max_drawdown_duration_bars`` and ``_days``: the longest stretch from a bar at the
+  equity peak to the next bar at the peak, or to the last bar if the peak was never
+  regained (backtesting.py's "Max. Drawdown Duration").
+- ``avg_trade_return``: the arithmetic mean of the trades' returns after fees (also
+  backtesting.py's "Expectancy [%]"; its "Avg. Trade" is the geometric mean).
+- ``expectancy``: the mean P&L of a trade after fees, in quote currency.
+- ``profit_factor``: gross profit over gross loss in quote currency (backtesting.py
+  divides the sums of the trades' returns instead; the two agree when every trade has
+  the same entry notional).
+- ``sqn``: Van Tharp's system quality number, sqrt(trades) times the mean P&L over
+  its standard deviation (ddof 1), as backtesting.py.
+- ``turnover``: traded notional over the mean equity.
+- ``monthly_returns`` and ``yearly_returns``: the equity at the period's last bar over
+  the equity at the previous period's last bar (the starting cash for the first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "drawdown_duration",
+    "equity_statistics",
+    "period_returns",
+    "trade_statistics",
+    "turnover",
+]
+
+
+def equity_statistics(
+    equity: pd.Series,
+    close: pd.Series,
+    *,
+    initial_cash: float,
+    cagr: float,
+    max_drawdown: float,
+) -> dict[str, Any]:
+    """Return the benchmark, Calmar, drawdown duration and period returns of an equity curve.
+
+    Args:
+        equity: Equity at each bar's close, indexed by the bars' UTC timestamps.
+        close: The market's close at each bar.
+        initial_cash: Equity before the first bar.
+        cagr: The run's CAGR (annualized by the data's calendar).
+        max_drawdown: The run's maximum drawdown (a fraction).
+    """
+    c = close.to_numpy(np.float64)
+    bars, duration = drawdown_duration(equity, initial_cash)
+    return {
+        "buy_and_hold_return": float(c[-1] / c[0] - 1.0) if len(c) else math.nan,
+        "calmar": cagr / max_drawdown if max_drawdown > 0 else None,
+        "max_drawdown_duration_bars": bars,
+        "max_drawdown_duration_days": duration.total_seconds() / 86_400.0,
+        "monthly_returns": period_returns(equity, initial_cash, "M"),
+        "yearly_returns": period_returns(equity, initial_cash, "Y"),
+    }
+
+
+def drawdown_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.Timedelta]:
+    """Return the longest drawdown in bars and in time (see the module's definition).
+
+    The peak includes the starting cash: a run that loses from its first bar is in
+    drawdown from that bar.
+    """
+    values = equity.to_numpy(np.float64)
+    if len(values) == 0:
+        return 0, pd.Timedelta(0)
+    peak = np.maximum.accumulate(np.maximum(values, initial_cash))
+    at_peak = np.flatnonzero(values >= peak)
+    ends = np.unique(np.concatenate(([0], at_peak, [len(values) - 1])))
+    starts, stops = ends[:-1], ends[1:]
+    # a stretch counts when a bar between its ends is below the peak; a run in drawdown
+    # from its first bar starts there
+    long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
+    if values[0] < peak[0]:
+        long[0] = True
+    if not long.any():
+        return 0, pd.Timedelta(0)
+    index = equity.index
+    spans = stops[long] - starts[long]
+    times = index[stops[long]] - index[starts[long]]
+    return int(spans.max()), pd.Timedelta(times.max())
+
+
+def period_returns(equity: pd.Series, initial_cash: float, period: str) -> dict[str, float]:
+    """Return each calendar month's (``M``) or year's (``Y``) return, keyed ``2024-03``/``2024``.
+
+    Timestamps are UTC; a period is labelled by the UTC calendar.
+    """
+    if len(equity) == 0:
+        return {}
+    index = equity.index.tz_convert("UTC") if equity.index.tz is not None else equity.index
+    labels = index.strftime("%Y-%m" if period == "M" else "%Y")
+    last = pd.Series(equity.to_numpy(np.float64), index=labels).groupby(level=0, sort=False).last()
+    previous = np.concatenate(([initial_cash], last.to_numpy()[:-1]))
+    returns = last.to_numpy() / previous - 1.0
+    return {str(k): float(r) for k, r in zip(last.index, returns, strict=True)}
+
+
+def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, Any]:
+    """Return the trade figures of a ``trades.csv`` table (`tradeloom.reporting.trades`).
+
+    Args:
+        trades: One row per closed trade: ``pnl``, ``return``, ``holding_bars``,
+            ``entry_time``, ``exit_time``, ``side``, ``exit_reason``.
+        timeframe_seconds: Bar length (for the holding time when times are absent).
+    """
+    n = len(trades)
+    pnl = trades["pnl"].to_numpy(np.float64) if n else np.zeros(0)
+    returns = trades["return"].to_numpy(np.float64) if n else np.zeros(0)
+    holding = trades["holding_bars"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    std = float(np.std(pnl, ddof=1)) if n > 1 else 0.0
+    seconds = _holding_seconds(trades, timeframe_seconds)
+    return {
+        "trades": n,
+        "long_trades": int((trades["side"] == "long").sum()) if n else 0,
+        "short_trades": int((trades["side"] == "short").sum()) if n else 0,
+        "win_rate": float(len(wins) / n) if n else 0.0,
+        "avg_trade_return": float(returns.mean()) if n else 0.0,
+        "best_trade": float(returns.max()) if n else None,
+        "worst_trade": float(returns.min()) if n else None,
+        "avg_win": float(wins.mean()) if len(wins) else None,
+        "avg_loss": float(losses.mean()) if len(losses) else None,
+        "expectancy": float(pnl.mean()) if n else None,
+        "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
+        "sqn": math.sqrt(n) * float(pnl.mean()) / std if std > 0 else None,
+        "avg_holding_bars": float(holding.mean()) if n else None,
+        "max_holding_bars": int(holding.max()) if n else None,
+        "avg_holding_seconds": float(seconds.mean()) if n else None,
+        "exits": _counts(trades["exit_reason"]) if n else {},
+    }
+
+
+def turnover(fills: Iterable[Any], equity: pd.Series) -> float:
+    """Return the traded notional (every fill's quantity times price) over the mean equity."""
+    notional = math.fsum(abs(float(f.quantity) * float(f.price)) for f in fills)
+    mean = float(equity.mean()) if len(equity) else math.nan
+    return notional / mean if mean > 0 else math.nan
+
+
+def _holding_seconds(trades: pd.DataFrame, timeframe_seconds: int) -> np.ndarray:
+    if not len(trades):
+        return np.zeros(0)
+    entry = pd.to_datetime(trades["entry_time"], utc=True)
+    exit_ = pd.to_datetime(trades["exit_time"], utc=True)
+    seconds = (exit_ - entry).dt.total_seconds().to_numpy(np.float64)
+    return np.where(np.isnan(seconds), trades["holding_bars"] * timeframe_seconds, seconds)
+
+
+def _counts(values: Iterable[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        key = str(value) if isinstance(value, str) and value else "UNKNOWN"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

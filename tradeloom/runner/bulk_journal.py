@@ -1,0 +1,307 @@
+"""A backtest's event rows into the journal in bulk: one column batch per kind.
+
+The compiled core records what happened as rows of floats (`tradeloom.core.layout`);
+`rows_to_batches` turns every kind's rows into the columns of its typed event
+(`tradeloom.journal`) with numpy, so the journal writes them without a Python object
+per event (`tradeloom.journal.JournalStore.write_columns`). Texts are built once per
+distinct value (an order reason, a regime's labels), except the messages of the
+rarer kinds (rejections, halts, state changes), built row by row. Rows that stand for
+a Python object (a plugin's rejection, a health change) are written from it.
+
+A per-event decoding of the same rows (`tradeloom.core.decode`) gives the same events:
+the drivers' journals are identical whichever path wrote them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradeloom.core import codes
+from tradeloom.core import layout as L
+from tradeloom.core.decode import RowContext, state_payload
+from tradeloom.domain import HealthAction, HealthChange, ModelTraining
+from tradeloom.journal import (
+    ColumnBatch,
+    Event,
+    FillEvent,
+    HaltEvent,
+    HealthActionFired,
+    HealthChanged,
+    Liquidation,
+    ModelTrained,
+    OrderCancelled,
+    OrderEvent,
+    RegimeChanged,
+    RejectionEvent,
+    RiskDecision,
+    SignalEvent,
+    TradingStateChanged,
+)
+from tradeloom.plugins.signal.regime import trend_label, volatility_label
+
+__all__ = ["BulkRows", "rows_to_batches"]
+
+_HOLD = "position already in the signal's direction"
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """A backtest's rows, converted.
+
+    Attributes:
+        batches: One per kind present, for `JournalStore.write_columns`.
+        counts: Rows written, by kind name.
+    """
+
+    batches: list[ColumnBatch]
+    counts: dict[str, int]
+
+
+def rows_to_batches(
+    rows: npt.NDArray[np.float64],
+    ctx: RowContext,
+    times_ns: npt.NDArray[np.int64],
+    symbol: str,
+) -> BulkRows:
+    """Return the journal batches of ``rows`` (the core's, in the run's order).
+
+    Args:
+        rows: The event rows.
+        ctx: The run's row context (order ids, codes, the Python objects rows refer to,
+            the trainings at each bar).
+        times_ns: Each bar's open time, UTC ns, by bar.
+        symbol: The market (one-symbol strategies).
+    """
+    kinds = rows[:, L.E_KIND].astype(np.int64)
+    journaled = kinds != L.EV_TRADE  # trades are outputs, not events
+    rows = rows[journaled]
+    kinds = kinds[journaled]
+    positions = np.arange(len(rows), dtype=np.int64)
+    bars = rows[:, L.E_BAR].astype(np.int64)
+    batches: list[ColumnBatch] = []
+    counts: dict[str, int] = {}
+
+    def header(mask: npt.NDArray[np.bool_], market: bool, corr: Any = None) -> dict[str, Any]:
+        b = bars[mask]
+        return {
+            "bar": b,
+            "timestamp": times_ns[b],
+            "symbol": symbol if market else "",
+            "correlation_id": b if corr is None else corr,
+        }
+
+    def add(cls: type[Event], mask: npt.NDArray[np.bool_], columns: dict[str, Any]) -> None:
+        n = int(mask.sum())
+        if n:
+            batches.append(ColumnBatch(cls, positions[mask], columns))
+            counts[cls.KIND] = counts.get(cls.KIND, 0) + n
+
+    v = rows[:, 3:]
+    table = ctx.table
+    # signals
+    m = kinds == L.EV_SIGNAL
+    add(
+        SignalEvent,
+        m,
+        {
+            **header(m, True),
+            "direction": v[m, 0].astype(np.int64),
+            "confidence": v[m, 1],
+            "probability": v[m, 2],
+        },
+    )
+    # decisions that are not rejections: a handful of distinct texts, looked up
+    m = kinds == L.EV_DECISION
+    if m.any():
+        outcome = v[m, 0].astype(np.int64)
+        reason = v[m, 1].astype(np.int64)
+        keys, inverse = np.unique(outcome * 1000 + reason, return_inverse=True)
+        texts = [
+            codes.decision(int(k) // 1000, int(k) % 1000, 0.0, ctx.allowed_regimes, table)
+            for k in keys
+        ]
+
+        def text(field: str) -> list[str]:
+            return np.array([str(t.get(field, "")) for t in texts], dtype=object)[inverse].tolist()
+
+        add(
+            RiskDecision,
+            m,
+            {
+                **header(m, True),
+                "outcome": text("outcome"),
+                "reason": text("reason"),
+                "target_fraction": np.where(outcome == codes.ACCEPTED, v[m, 2], np.nan),
+                "trend": text("trend"),
+                "volatility": text("volatility"),
+            },
+        )
+    # orders, and the fills and cancellations that name them by id
+    m = kinds == L.EV_ORDER
+    ids: dict[int, str] = {}
+    if m.any():
+        seq = v[m, 0].astype(np.int64).tolist()
+        prefix = ctx.order_prefix
+        order_ids = (
+            [f"{prefix}-{k:06d}" for k in seq]
+            if prefix is not None
+            else [ctx.order_id(k) for k in seq]
+        )
+        ids = dict(zip(seq, order_ids, strict=True))
+        stop = v[m, 5] == 1.0
+        add(
+            OrderEvent,
+            m,
+            {
+                **header(m, True),
+                "id": order_ids,
+                "side": v[m, 1].astype(np.int64),
+                "quantity": v[m, 2],
+                "reason": _names(v[m, 3], table),
+                "reference_price": v[m, 4],
+                "kind": np.where(stop, "stop", "market").tolist(),
+                "stop_price": v[m, 6],
+            },
+        )
+    for kind, cls in ((L.EV_FILL, FillEvent), (L.EV_CANCEL, OrderCancelled)):
+        m = kinds == kind
+        if not m.any():
+            continue
+        named = [ids.get(k) or ctx.order_id(k) for k in v[m, 0].astype(np.int64).tolist()]
+        if kind == L.EV_FILL:
+            columns = {
+                **header(m, True, v[m, 6].astype(np.int64)),
+                "order_id": named,
+                "side": v[m, 1].astype(np.int64),
+                "quantity": v[m, 2],
+                "price": v[m, 3],
+                "fee": v[m, 4],
+                "slippage": v[m, 5],
+            }
+        else:
+            columns = {
+                **header(m, True, v[m, 3].astype(np.int64)),
+                "order_id": named,
+                "remaining": v[m, 1],
+                "reason": _names(v[m, 2], table),
+            }
+        add(cls, m, columns)
+    # regime changes
+    m = kinds == L.EV_REGIME
+    if m.any():
+        now, before = v[m, 0].astype(np.int64), v[m, 1].astype(np.int64)
+        add(
+            RegimeChanged,
+            m,
+            {
+                **header(m, True),
+                "trend": [trend_label(int(c)) for c in now],
+                "volatility": [volatility_label(int(c)) for c in now],
+                "previous_trend": [trend_label(int(c)) for c in before],
+                "previous_volatility": [volatility_label(int(c)) for c in before],
+            },
+        )
+    # the rarer kinds, row by row: rejections, halts, state changes, liquidations,
+    # trainings and Python's objects
+    rest = np.flatnonzero(
+        np.isin(
+            kinds,
+            (L.EV_REJECT, L.EV_HALT, L.EV_STATE, L.EV_LIQUIDATION, L.EV_TRAINING, L.EV_EXTERNAL),
+        )
+    )
+    grouped: dict[type[Event], list[tuple[int, Event]]] = defaultdict(list)
+    seen: dict[int, int] = {}
+    for i in rest:
+        event = _event(int(kinds[i]), int(bars[i]), v[i], ctx, times_ns, symbol, seen)
+        grouped[type(event)].append((int(positions[i]), event))
+    for event_class, items in grouped.items():
+        batches.append(ColumnBatch.of([e for _, e in items], [p for p, _ in items]))
+        counts[event_class.KIND] = counts.get(event_class.KIND, 0) + len(items)
+    return BulkRows(batches, counts)
+
+
+def _names(values: npt.NDArray[np.float64], table: codes.CodeTable) -> list[str]:
+    keys, inverse = np.unique(values.astype(np.int64), return_inverse=True)
+    names = np.array([table.name(int(k)) for k in keys], dtype=object)
+    return names[inverse].tolist()  # type: ignore[no-any-return]
+
+
+def _event(
+    kind: int,
+    bar: int,
+    v: npt.NDArray[np.float64],
+    ctx: RowContext,
+    times_ns: npt.NDArray[np.int64],
+    symbol: str,
+    seen: dict[int, int],
+) -> Event:
+    """Return the event of one of the rarer rows (as the per-event path would)."""
+    ts = pd.Timestamp(int(times_ns[bar]), tz="UTC")
+    head: dict[str, Any] = {"bar": bar, "timestamp": ts, "correlation_id": bar}
+    table = ctx.table
+    if kind == L.EV_TRAINING:
+        k = seen.get(bar, 0)
+        seen[bar] = k + 1
+        training = ctx.trainings_at[bar][k]
+        return _from(ModelTrained, training, {**head, "correlation_id": training.predict_start})
+    if kind == L.EV_EXTERNAL:
+        return _external(ctx.refs[int(v[0])], symbol)
+    code = int(v[0])
+    if kind == L.EV_REJECT:
+        if code == 0:
+            rejection = ctx.refs[int(v[1])]
+            header = {"symbol": symbol, "correlation_id": rejection.bar}
+            return _from(RejectionEvent, rejection, header)
+        message, values = codes.describe(code, tuple(float(x) for x in v[1:]), table)
+        return RejectionEvent(
+            **head, symbol=symbol, code=table.name(code), message=message, values=values
+        )
+    if kind == L.EV_HALT:
+        if code == 0:
+            halt = ctx.refs[int(v[1])]
+            return _from(HaltEvent, halt, {"correlation_id": halt.bar})
+        message, values = codes.describe(code, tuple(float(x) for x in v[1:]), table)
+        return HaltEvent(**head, code=table.name(code), message=message, values=values)
+    if kind == L.EV_STATE:
+        return TradingStateChanged(**head, **state_payload(v, ctx, ts))
+    if kind == L.EV_LIQUIDATION:
+        return Liquidation(
+            **head,
+            symbol=symbol,
+            side=int(v[0]),
+            quantity=float(v[1]),
+            price=float(v[2]),
+            fee=float(v[3]),
+            equity_before=float(v[4]),
+            maintenance=float(v[5]),
+        )
+    raise ValueError(f"unknown event row kind {kind} at bar {bar}")  # pragma: no cover
+
+
+def _external(value: Any, symbol: str) -> Event:
+    if isinstance(value, HealthChange):
+        return _from(HealthChanged, value, {"correlation_id": value.bar})
+    if isinstance(value, HealthAction):
+        return _from(HealthActionFired, value, {"correlation_id": value.bar})
+    if isinstance(value, Event):
+        return value
+    raise TypeError(f"cannot journal {value!r}")  # pragma: no cover
+
+
+def _from(cls: type[Event], value: Any, header: Mapping[str, Any]) -> Event:
+    if isinstance(value, cls):
+        return dataclasses.replace(value, **header) if header else value
+    names = [f.name for f in dataclasses.fields(value) if f.metadata.get("journal", True)]
+    fields = {name: getattr(value, name) for name in names}
+    fields.update(header)
+    if isinstance(value, ModelTraining):
+        fields.pop("reference", None)
+    return cls(**fields)

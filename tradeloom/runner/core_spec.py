@@ -1,0 +1,85 @@
+"""From a built strategy to the compiled core's parameters (`tradeloom.core.params.CoreSpec`).
+
+A layer whose component offers a kernel spec runs inside the compiled step; any
+other layer (a plugin's, or a live venue) is external and the step asks for it.
+"""
+
+from __future__ import annotations
+
+from tradeloom.core.params import CoreSpec, Limits
+from tradeloom.plugins.kernel_specs import (
+    CompiledComponent,
+    DrawdownKernel,
+    MarginKernel,
+    SizingKernel,
+    ThresholdKernel,
+    VenueKernel,
+)
+from tradeloom.plugins.protocols import Venue
+from tradeloom.plugins.signal.regime import regime_mask
+from tradeloom.runner.wiring import Pipeline
+
+__all__ = ["core_spec"]
+
+
+def _spec(component: object) -> object | None:
+    if isinstance(component, CompiledComponent):
+        return component.kernel_spec()
+    return None
+
+
+def core_spec(
+    pipeline: Pipeline,
+    timeframe_seconds: int,
+    *,
+    venue: Venue | None = None,
+    monitors: bool = True,
+) -> CoreSpec:
+    """Return the core's parameters for ``pipeline``.
+
+    Args:
+        pipeline: The built strategy.
+        timeframe_seconds: The bars' length (the risk clock reads a bar at its close).
+        venue: The venue orders go to instead of the strategy's (live: the exchange; a
+            paper replay); a Python venue, external to the step.
+        monitors: Stop at each bar for the monitors (when the strategy has any).
+    """
+    config = pipeline.config
+    signal = _spec(pipeline.signal)
+    sizing = _spec(pipeline.sizer)
+    rules = [_spec(rule) for rule in pipeline.rules]
+    target = pipeline.venue if venue is None else venue
+    venue_spec = _spec(target) if venue is None else None
+    simulated = venue_spec if isinstance(venue_spec, VenueKernel) else None
+    allow_short = bool(target.allow_short)
+    margin = None
+    if simulated is not None:
+        margin = simulated.margin
+        if margin is None and allow_short:
+            margin = MarginKernel()  # shorts borrow: liquidated at zero equity at the latest
+    limits = config.risk_limits
+    return CoreSpec(
+        signal=signal if isinstance(signal, ThresholdKernel) else None,
+        sizing=sizing if isinstance(sizing, SizingKernel) else None,
+        venue=simulated,
+        drawdown_limits=tuple(r.limit for r in rules if isinstance(r, DrawdownKernel)),
+        external_rules=not all(isinstance(r, DrawdownKernel) for r in rules),
+        allow_short=allow_short,
+        initial_cash=float(target.initial_cash),
+        dust=float(getattr(target, "dust", 0.0)),
+        margin=margin,
+        max_holding_bars=config.max_holding_bars,
+        stop_loss=config.stop_loss,
+        take_profit=config.take_profit,
+        journal_regime=config.regime is not None,
+        regime_filter=regime_mask(config.signal_regimes),
+        limits=Limits(
+            max_order_notional=limits.max_order_notional,
+            max_position_quantity=limits.max_position_quantity,
+            max_orders_per_minute=limits.max_orders_per_minute,
+            price_collar=limits.price_collar,
+            daily_loss_limit=limits.daily_loss_limit,
+        ),
+        timeframe_ns=timeframe_seconds * 1_000_000_000,
+        monitors=monitors and bool(pipeline.monitors),
+    )
