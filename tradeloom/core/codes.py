@@ -5,6 +5,9 @@ floats; this module is the one place that says what each number means and how
 it reads. A rejection reads ``CODE: message`` with the values in it, e.g.
 ``MAX_DRAWDOWN_HALT: drawdown=0.1530, limit=0.15``. Adding a rule or a reason
 means adding a row here and the branch that emits it in `tradeloom.core.bar`.
+A built-in plugin's code (KELLY_NO_EDGE, MAX_DRAWDOWN_HALT) reads through that
+plugin's message function, which the plugin's Python path calls too, so the
+wording is written once for both drivers.
 
 Codes that a third-party component or an exchange brings (a plugin's rejection
 code, a venue's cancel reason) have no number here: a run interns them in its
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tradeloom.plugins.risk.drawdown_halt import halt_message
+from tradeloom.plugins.risk.kelly import no_edge_message
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
 
 __all__ = [
@@ -93,9 +98,7 @@ REJECTIONS: tuple[Code, ...] = (
         KELLY_NO_EDGE,
         "KELLY_NO_EDGE",
         ("kelly", "p_win", "payoff"),
-        lambda v, t: (
-            f"kelly={_f(v['kelly'])} <= 0 (p_win={_f(v['p_win'])}, payoff={_f(v['payoff'])})"
-        ),
+        lambda v, t: no_edge_message(v["kelly"], v["p_win"], v["payoff"]),
     ),
     Code(
         HALTED,
@@ -193,7 +196,7 @@ HALT_CODES: tuple[Code, ...] = (
         MAX_DRAWDOWN_HALT,
         "MAX_DRAWDOWN_HALT",
         ("drawdown", "limit"),
-        lambda v, t: f"drawdown={_f(v['drawdown'])}, limit={v['limit']}",
+        lambda v, t: halt_message(v["drawdown"], v["limit"]),
     ),
     Code(HEALTH_HALT, "HEALTH_HALT", ("value", "threshold")),
     Code(KILL_SWITCH, "KILL_SWITCH"),

@@ -10,7 +10,7 @@ from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.kernel_specs import DrawdownKernel
 from tradeloom.plugins.protocols import RiskContext
 
-__all__ = ["DrawdownHalt", "DrawdownHaltParams", "drawdown_halt"]
+__all__ = ["DrawdownHalt", "DrawdownHaltParams", "drawdown_halt", "halt_message"]
 
 
 class DrawdownHaltParams(Params):
@@ -43,13 +43,18 @@ class DrawdownHalt:
         return drawdown_halt(context.bar.index, context.bar.timestamp, drawdown, self.limit)
 
 
+def halt_message(drawdown: float, limit: float) -> str:
+    """Return the message of a MAX_DRAWDOWN_HALT (the compiled core's codes use it too)."""
+    return f"drawdown={drawdown:.4f}, limit={limit}"
+
+
 def drawdown_halt(bar: int, timestamp: pd.Timestamp, drawdown: float, limit: float) -> Halt:
     """Return the MAX_DRAWDOWN_HALT halt (both drivers word it the same)."""
     return Halt(
         bar=bar,
         timestamp=timestamp,
         code="MAX_DRAWDOWN_HALT",
-        message=f"drawdown={drawdown:.4f}, limit={limit}",
+        message=halt_message(drawdown, limit),
         values={"drawdown": drawdown, "limit": limit},
     )
 

@@ -12,7 +12,14 @@ from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.kernel_specs import SizingKernel
 from tradeloom.plugins.protocols import RiskContext
 
-__all__ = ["KellyParams", "KellySizer", "kelly_fraction", "kelly_no_edge", "kelly_size"]
+__all__ = [
+    "KellyParams",
+    "KellySizer",
+    "kelly_fraction",
+    "kelly_no_edge",
+    "kelly_size",
+    "no_edge_message",
+]
 
 
 class KellyParams(Params):
@@ -61,13 +68,18 @@ def kelly_size(
     return min(fraction * full, max_position), full, p_win
 
 
+def no_edge_message(kelly: float, p_win: float, payoff: float) -> str:
+    """Return the message of a KELLY_NO_EDGE rejection (the compiled core's codes use it too)."""
+    return f"kelly={kelly:.4f} <= 0 (p_win={p_win:.4f}, payoff={payoff:.4f})"
+
+
 def kelly_no_edge(signal: Signal, full: float, p_win: float, payoff: float) -> Rejection:
     """Return the KELLY_NO_EDGE rejection of ``signal`` (both drivers word it the same)."""
     return Rejection(
         bar=signal.bar,
         timestamp=signal.timestamp,
         code="KELLY_NO_EDGE",
-        message=f"kelly={full:.4f} <= 0 (p_win={p_win:.4f}, payoff={payoff:.4f})",
+        message=no_edge_message(full, p_win, payoff),
         values={"kelly": full, "p_win": p_win, "payoff": payoff},
     )
 
