@@ -61,6 +61,21 @@ def test_drawdown_counts_a_loss_from_the_initial_cash() -> None:
     assert m["profit_factor"] is None
 
 
+def test_an_account_below_zero_has_lost_everything_not_more() -> None:
+    """A short gapped through: equity -40 of 100 is a drawdown of 100%, not 140%."""
+    m = performance(
+        pd.Series([120.0, -40.0, -40.0]),
+        pd.Series([-1.0, 0.0, 0.0]),
+        initial_cash=100.0,
+        timeframe_seconds=86_400,
+        trades=[],
+        fees=0.0,
+    )
+    assert m["max_drawdown"] == 1.0
+    assert m["final_equity"] == -40.0 and m["total_return"] == pytest.approx(-1.4)
+    assert m["cagr"] == -1.0
+
+
 def test_flat_equity_has_zero_ratios() -> None:
     m = performance(
         pd.Series([100.0] * 10),

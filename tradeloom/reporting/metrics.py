@@ -66,7 +66,9 @@ def performance(
         "cagr": cagr,
         "sharpe": mean / std * math.sqrt(ppy) if std > 0 else 0.0,
         "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else 0.0,
-        "max_drawdown": float(np.max(1.0 - values / peak)),
+        # 1.0 is everything lost: equity that a gap took below zero cannot lose more than all
+        # of it (final_equity says how far below; trading stopped there with NO_EQUITY)
+        "max_drawdown": min(1.0, float(np.max(1.0 - values / peak))),
         "volatility": std * math.sqrt(ppy),
         "trades": len(trades),
         "win_rate": float(len(wins) / len(trades)) if trades else 0.0,
