@@ -570,7 +570,10 @@ class Engine:
         converted = rows_to_batches(rows, self.ctx, times_ns, symbol)
         self.rec.journal.write_columns(converted.batches)
         self._fills.append(fill_marks(rows))
-        summary = rows[np.isin(rows[:, 0], _SUMMARY_KINDS)]
+        kinds = _SUMMARY_KINDS
+        if self.rec.debug:  # the decisions are decoded only to be logged
+            kinds = np.append(kinds, float(L.EV_DECISION))
+        summary = rows[np.isin(rows[:, 0], kinds)]
         events = list(decode(summary, self.ctx))
         self.rec.absorb(events)
         for event in events:
