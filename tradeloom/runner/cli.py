@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bars (they show only on a terminal, never under CI or in a pipe)",
+        help="no progress bars (they show only on a terminal, never under CI or in a pipe), "
+        "no line per bar of a paper or live run",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -123,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="paper and live: stop after N live bars (default: run until stopped)",
+    )
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would reset 'tradeloom --quiet run'
+        help="no progress bars; paper and live: no line per bar on stdout",
     )
     run.add_argument(
         "--driver",
@@ -359,6 +367,7 @@ def _run_live(args: argparse.Namespace) -> int:
             out=args.out,
             overrides=args.overrides,
             max_bars=args.max_bars,
+            quiet=args.quiet,
         )
     )
     return 0

@@ -281,6 +281,7 @@ class Engine:
     def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return each bar's position, cash and equity (columns), from the fills booked."""
         marks = np.concatenate(self._fills) if self._fills else np.empty((0, 3))
+        self._fills = [marks]  # compacted: a live run asks after every bar
         return equity_curve(marks, close, self.portfolio.initial_cash)
 
     def _record(self, event: Decoded) -> None:
