@@ -12,7 +12,10 @@ when one is due, commit the journal. Two references measured in the same run:
 
 Ticks that train a walk-forward fold are reported apart (p50 of those).
 
-    python benchmarks/bench_live_tick.py [--bars 400] [--runs 3]
+Logs go to stderr at ``--log-level`` (warning, the command line's default), so that
+what is measured is the tick, not the console renderer printing debug lines.
+
+    python benchmarks/bench_live_tick.py [--bars 400] [--runs 3] [--log-level warning]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from machine import describe
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.runner.logs import configure_logging
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
@@ -175,7 +179,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=400)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
     args = parser.parse_args()
+    configure_logging(args.log_level, json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
     os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)
     print(describe("ccxt", "scikit-learn", "numba"))

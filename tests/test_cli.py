@@ -321,7 +321,8 @@ def _runs_on_the_exchange_emulator(
 
         with bars_closing(emulator):
             first = _in_process(capsys, *paper)
-            second = _in_process(capsys, *paper)  # the same command restarts the run
+            # the same command restarts the run; --quiet: no line per bar
+            second = _in_process(capsys, *paper, "--quiet")
         assert emulator.exchange.orders() == []  # paper trading sends nothing
         assert emulator.errors == []
 
@@ -329,10 +330,24 @@ def _runs_on_the_exchange_emulator(
     for proc in (first, second):
         assert (proc.returncode, "Traceback" in proc.stderr) == (0, False), proc.stderr
         assert re.fullmatch(
-            rf"paper run {re.escape(str(run_dir))}: processed \d+ bars \(--max-bars\); "
+            rf"(.*\n)*paper run {re.escape(str(run_dir))}: processed 3 bars \(--max-bars\); "
             r"position \S+, cash \S+, state ACTIVE\n",
             proc.stdout,
         ), proc.stdout
+    # one line per bar traded (time, bar, close, signal, decision, position, equity, state)
+    per_bar = first.stdout.splitlines()[:-1]
+    assert len(per_bar) == 3, first.stdout
+    for line in per_bar:
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\dZ bar \d+ close \S+ \| signal .+ \| decision .+"
+            r" \| position \S+ \| equity \S+ \| ACTIVE",
+            line,
+        ), line
+    assert second.stdout.count("\n") == 1, second.stdout  # --quiet
+    # the files a paper run keeps current, rewritten after each bar and at the stop
+    assert len(pd.read_csv(run_dir / "equity.csv")) == 6
+    assert json.loads((run_dir / "metrics.json").read_text())["bars"] == 6
+    assert (run_dir / "report.html").is_file()
     events = list(read_events(run_dir / "journal.sqlite"))
     runs = [e.KIND for e in events if e.KIND.startswith("run_")]
     assert runs == ["run_started", "run_stopped", "run_stopped"]

@@ -174,12 +174,18 @@ def read_frames(
 ) -> dict[str, pd.DataFrame]:
     """Return one DataFrame per kind (see `read_frame`), for ``kinds`` (None: all).
 
+    The frames are read in one transaction: a journal that a run is writing gives the
+    rows committed at one moment, in every frame.
+
     Raises:
         JournalError: Not a readable journal.
     """
+    names = _kinds(kinds)
     db, _ = connect(path)
     try:
-        return {k: _frame(path, db, schema_of(k)) for k in _kinds(kinds)}
+        # one read transaction: the frames are one moment of a journal being written
+        db.execute("BEGIN")
+        return {k: _frame(path, db, schema_of(k)) for k in names}
     finally:
         db.close()
 

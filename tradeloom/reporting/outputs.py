@@ -1,17 +1,25 @@
-"""The files a run writes into its directory (`tradeloom.runner.run_dir` makes it)."""
+"""The files a run writes into its directory (`tradeloom.runner.run_dir` makes it).
+
+Every file is written atomically (`atomic_file`): a reader (``tradeloom report``, a
+dashboard polling a paper run's ``metrics.json``) sees the old file or the new one,
+never half of one, even when a paper or live run rewrites it at every bar.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 import yaml
 
-__all__ = ["RUN_FILES", "write_frame", "write_metrics", "write_strategy"]
+__all__ = ["RUN_FILES", "atomic_file", "write_frame", "write_metrics", "write_strategy"]
 
 RUN_FILES = (
     "strategy.yaml",
@@ -24,6 +32,35 @@ RUN_FILES = (
 )
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[IO[str]]:
+    """Yield a text file that replaces ``path`` when the block ends without an error.
+
+    The text goes to a temporary file in the same folder, is flushed to the disk
+    (``fsync``), then renamed over ``path`` (`os.replace`, atomic on POSIX); an error
+    leaves ``path`` as it was and removes the temporary file.
+    """
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, on every path
+        "w",
+        dir=path.parent,
+        prefix=f".{path.name}.",
+        suffix=".tmp",
+        delete=False,
+        encoding="utf-8",
+        newline="",
+    )
+    temporary = Path(handle.name)
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_strategy(run_dir: Path, document: Mapping[str, Any]) -> None:
     """Write the resolved strategy file (overrides applied, secrets as references)."""
     text = yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True)
@@ -33,7 +70,8 @@ def write_strategy(run_dir: Path, document: Mapping[str, Any]) -> None:
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
     """Write ``metrics.json`` (NaN and infinities as null)."""
     text = json.dumps(_finite(metrics), indent=2, sort_keys=True)
-    (run_dir / "metrics.json").write_text(text + "\n", encoding="utf-8")
+    with atomic_file(run_dir / "metrics.json") as file:
+        file.write(text + "\n")
 
 
 def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
@@ -42,7 +80,8 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
     Floats are written in their shortest form that reads back to the same number
     (``806.19``, not ``806.19000000000005``): pandas' default, Python's ``repr``.
     """
-    frame.to_csv(run_dir / name, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    with atomic_file(run_dir / name) as file:
+        frame.to_csv(file, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
 
 
 def _finite(value: Any) -> Any:

@@ -8,7 +8,6 @@ is drawn. The numbers in the tables are those of ``metrics.json`` and ``trades.c
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tradeloom.reporting.charts import (
     page,
 )
 from tradeloom.reporting.labels import STATISTICS, format_value
+from tradeloom.reporting.outputs import atomic_file
 from tradeloom.reporting.run_data import RunData, RunEvent, load_run
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
@@ -56,13 +56,8 @@ def write_report(run_dir: Path) -> Path:
     """
     text = render_report(load_run(run_dir))
     path = run_dir / REPORT_FILE
-    temporary = run_dir / f".{REPORT_FILE}.{os.getpid()}.tmp"
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as file:
+        file.write(text)
     return path
 
 

@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bars (they show only on a terminal, never under CI or in a pipe)",
+        help="no progress bars (they show only on a terminal, never under CI or in a pipe), "
+        "no line per bar of a paper or live run",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -123,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="paper and live: stop after N live bars (default: run until stopped)",
+    )
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would reset 'tradeloom --quiet run'
+        help="no progress bars; paper and live: no line per bar on stdout",
     )
     run.add_argument(
         "--driver",
@@ -244,6 +252,20 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     resume.set_defaults(command=_resume)
 
+    status = sub.add_parser(
+        "status",
+        help="what a run is doing: trading state, position, orders, equity, last bar, errors",
+        description="Show a run's trading state (ACTIVE, REDUCING or HALTED, and why), its "
+        "positions, open orders, equity and today's P&L, the last bar and how long ago it "
+        "closed, data staleness, health and the last errors, from its journal. Works while a "
+        "paper or live run trades (it reads the journal without locking it), after it "
+        "stopped or was killed, and on a backtest's directory. Exit 0, or 2 with one line "
+        "when RUN_DIR is not a run or its journal cannot be read.",
+    )
+    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(command=_status)
+
     journal = sub.add_parser("journal", help="inspect a run's journal")
     journal_actions = journal.add_subparsers(required=True, metavar="ACTION")
     verify = journal_actions.add_parser(
@@ -345,6 +367,7 @@ def _run_live(args: argparse.Namespace) -> int:
             out=args.out,
             overrides=args.overrides,
             max_bars=args.max_bars,
+            quiet=args.quiet,
         )
     )
     return 0
@@ -460,6 +483,17 @@ def _schema(args: argparse.Namespace) -> int:
 
     registry = load_plugins(args.module).registry
     print(json.dumps(strategy_json_schema(registry), indent=2))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from tradeloom.runner.status import format_status, read_status
+
+    status = read_status(args.run_dir)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(format_status(status))
     return 0
 
 

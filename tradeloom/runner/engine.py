@@ -281,6 +281,7 @@ class Engine:
     def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return each bar's position, cash and equity (columns), from the fills booked."""
         marks = np.concatenate(self._fills) if self._fills else np.empty((0, 3))
+        self._fills = [marks]  # compacted: a live run asks after every bar
         return equity_curve(marks, close, self.portfolio.initial_cash)
 
     def _record(self, event: Decoded) -> None:
@@ -570,7 +571,10 @@ class Engine:
         converted = rows_to_batches(rows, self.ctx, times_ns, symbol)
         self.rec.journal.write_columns(converted.batches)
         self._fills.append(fill_marks(rows))
-        summary = rows[np.isin(rows[:, 0], _SUMMARY_KINDS)]
+        kinds = _SUMMARY_KINDS
+        if self.rec.debug:  # the decisions are decoded only to be logged
+            kinds = np.append(kinds, float(L.EV_DECISION))
+        summary = rows[np.isin(rows[:, 0], kinds)]
         events = list(decode(summary, self.ctx))
         self.rec.absorb(events)
         for event in events:

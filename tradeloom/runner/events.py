@@ -1,14 +1,19 @@
 """Record what happens in a run: journal it, tell the observers, keep it for the outputs.
 
 Every event is journaled first and broadcast second, so an observer never sees
-an event the journal does not hold. Events are the typed kinds of
-`tradeloom.journal.events`; the recorder stamps the header (the run's symbol on
-market events, the correlation id of the decision).
+an event the journal does not hold. At ``--log-level debug`` every signal, risk
+decision, order and fill is also logged, one line each, with its bar, correlation id
+and client order id; a backtest's are logged as its bulk rows are decoded after the
+compiled run (`Recorder.absorb`), so the default level costs nothing per event.
+
+Events are the typed kinds of `tradeloom.journal.events`; the recorder stamps the
+header (the run's symbol on market events, the correlation id of the decision).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -46,7 +51,7 @@ from tradeloom.journal import (
     SignalEvent,
 )
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "debug_logging"]
 
 _log = structlog.get_logger("tradeloom.run")
 
@@ -81,7 +86,13 @@ class Recorder:
         self.cancellations: list[Cancellation] = []
         self.health_actions: list[HealthAction] = []
         self.health_changes: list[HealthChange] = []
+        self.last_decision = ""
+        """The last risk decision (``accepted``, ``hold``... or ``rejected CODE``)."""
+        self.decision_count = 0
+        """How many risk decisions and rejections were recorded."""
         self._listened = _listened(hook)
+        self.debug = debug_logging()
+        """Whether signals, decisions, orders and fills are logged (debug level)."""
 
     def record(self, event: Event) -> None:
         """Journal an event no observer hook exists for (data loaded, live bars...)."""
@@ -114,6 +125,7 @@ class Recorder:
                 **self.at(bar, timestamp, market=True), outcome=outcome, reason=reason, **values
             )
         )
+        self._decision(bar, outcome, reason, values)
 
     def regime(self, bar: int, timestamp: pd.Timestamp, change: dict[str, Any]) -> None:
         """Journal a bar whose regime differs from the previous bar's."""
@@ -153,7 +165,7 @@ class Recorder:
     def fill(self, fill: Fill, decision_bar: int) -> None:
         """Record a fill; it carries the correlation id of the decision behind its order."""
         self.record(_event(FillEvent, fill, symbol=self.symbol, correlation_id=decision_bar))
-        self._fill(fill)
+        self._fill(fill, decision_bar)
 
     def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
         """Record that the venue stopped working an order, and how much was left."""
@@ -197,13 +209,29 @@ class Recorder:
             elif kind == "order":
                 self._order(value)
             elif kind == "fill":
-                self._fill(value)
+                self._fill(value, event.decision_bar)
             elif kind == "cancel":
                 self.cancellations.append(value)
             elif kind == "halt":
                 self._halted(value)
             elif kind == "training":
                 self._training(value)
+            elif kind == "decision":
+                self._decision(event.bar, value["outcome"], value["reason"], value)
+
+    def _decision(self, bar: int, outcome: str, reason: str, values: Mapping[str, Any]) -> None:
+        self.last_decision = outcome
+        self.decision_count += 1
+        if self.debug:
+            extra = {k: v for k, v in values.items() if k not in ("outcome", "reason")}
+            _log.debug(
+                "risk_decision",
+                bar=bar,
+                outcome=outcome,
+                reason=reason,
+                correlation_id=_corr(bar),
+                **extra,
+            )
 
     def _training(self, training: ModelTraining) -> None:
         self.trainings.append(training)
@@ -214,11 +242,23 @@ class Recorder:
     def _signal(self, signal: Signal) -> None:
         self.signals += 1
         self.signal_events.append(signal)
+        if self.debug:
+            _log.debug(
+                "signal",
+                bar=signal.bar,
+                timestamp=_time(signal.timestamp),
+                direction=signal.direction,
+                confidence=signal.confidence,
+                probability=signal.probability,
+                correlation_id=_corr(signal.bar),
+            )
         if "tradeloom_signal" in self._listened:
             self.hook.tradeloom_signal(run=self.run, signal=signal)
 
     def _rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
+        self.last_decision = f"rejected {rejection.code}"
+        self.decision_count += 1
         _log.debug(
             "risk_rejection",
             bar=rejection.bar,
@@ -243,11 +283,34 @@ class Recorder:
 
     def _order(self, order: Order) -> None:
         self.orders.append(order)
+        if self.debug:
+            _log.debug(
+                "order",
+                bar=order.bar,
+                client_order_id=order.id,
+                side=order.side,
+                quantity=order.quantity,
+                reason=order.reason,
+                reference_price=order.reference_price,
+                correlation_id=_corr(order.bar),
+            )
         if "tradeloom_order" in self._listened:
             self.hook.tradeloom_order(run=self.run, order=order)
 
-    def _fill(self, fill: Fill) -> None:
+    def _fill(self, fill: Fill, decision_bar: int | None = None) -> None:
         self.fills.append(fill)
+        if self.debug:
+            _log.debug(
+                "fill",
+                bar=fill.bar,
+                client_order_id=fill.order_id,
+                side=fill.side,
+                quantity=fill.quantity,
+                price=fill.price,
+                fee=fill.fee,
+                slippage=fill.slippage,
+                correlation_id=_corr(decision_bar),
+            )
         if "tradeloom_fill" in self._listened:
             self.hook.tradeloom_fill(run=self.run, fill=fill)
 
@@ -283,6 +346,19 @@ def _listened(hook: pluggy.HookRelay) -> frozenset[str]:
     return frozenset(
         name for name in names if getattr(getattr(hook, name), "get_hookimpls", list)()
     )
+
+
+def debug_logging() -> bool:
+    """Return whether structlog, as configured now, writes debug lines."""
+    logger = structlog.get_logger("tradeloom.run")
+    try:
+        return bool(logger.is_enabled_for(logging.DEBUG))
+    except AttributeError:  # a wrapper class without levels (structlog unconfigured)
+        return True
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None or value is pd.NaT else pd.Timestamp(value).isoformat()
 
 
 def _corr(bar: int | None) -> str:

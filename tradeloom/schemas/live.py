@@ -89,6 +89,14 @@ class LiveSection(BaseModel):
         "otherwise or while it is down; websocket: the same, an error if the exchange has "
         "none; poll: REST only.",
     )
+    report_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="While the run trades, redraw report.html at most this often (seconds; "
+        "0: after every bar); metrics.json, equity.csv and trades.csv are rewritten after "
+        "every bar, and the report when the run stops.",
+    )
     position_tolerance: float = Field(
         default=0.005,
         ge=0,

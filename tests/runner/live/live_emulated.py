@@ -120,8 +120,12 @@ class EmulatedRun:
         overrides: tuple[str, ...] = (),
         *,
         watch_file: bool = False,
+        **options: Any,
     ) -> LiveRunner:
-        """Return a runner of the strategy on the emulator's clock (not started)."""
+        """Return a runner of the strategy on the emulator's clock (not started).
+
+        ``options`` go to `LiveRunner` (``echo``, ``refresh``).
+        """
         config, plugins = load_strategy(self.strategy, overrides)
         return LiveRunner(
             build_pipeline(config),
@@ -131,6 +135,7 @@ class EmulatedRun:
             clock=self.clock,
             overrides=overrides,
             watch_file=watch_file,
+            **options,
         )
 
 

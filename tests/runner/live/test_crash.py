@@ -24,6 +24,7 @@ are the uninterrupted run's.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -517,3 +518,45 @@ def test_killed_after_a_fill_before_it_is_committed(
     assert [r["order_id"] for r in rig.rows("fill")].count(third) == 1
     check_sent_once_and_reconciled(rig)
     check_same_decisions(rig, uninterrupted)
+
+
+def test_status_reads_the_run_while_it_trades_and_after_a_kill_9(
+    rig: CrashRig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.runner.cli import main
+
+    def status() -> dict[str, Any]:
+        capsys.readouterr()
+        assert main(["status", str(rig.run_dir), "--json"]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    def journal_position() -> float:
+        return sum(r["side"] * r["quantity"] for r in rig.rows("fill"))
+
+    rig.launch(f"fill:{NTH}")
+    assert rig.child is not None
+    pid = rig.child.pid
+    while (outcome := rig.advance()) == "processed":
+        # read while the other process writes the journal (WAL), its lock untouched
+        st = status()
+        assert (st["process"], st["pid"]) == ("running", pid)
+        assert st["last_bar"] == rig.rows("live_bar")[-1]["bar"]
+        assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(journal_position())
+        assert rig.emulator.exchange.position < END
+    assert outcome == "died"
+    rig.reap(-signal.SIGKILL)
+    st = status()
+    assert (st["process"], st["pid"]) == ("not running", None)
+    assert "killed (kill -9)" in st["process_detail"]
+    # the bar that died mid-way left what it committed: status shows the journal's last bar
+    assert st["last_bar"] == rig.rows("live_bar")[-1]["bar"]
+    assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(journal_position())
+    # the venue filled the third order (its state row committed with the venue's trade),
+    # so it is not open; the engine's fill of it died with the process
+    third = rig.order_ids()[NTH - 1]
+    assert [r["state"] for r in rig.rows("order_state") if r["client_id"] == third][-1] == "filled"
+    assert st["open_orders"] == []
+    # and the same command then continues the run, status or not
+    rig.launch()
+    rig.stop()
+    assert status()["process"] == "stopped"

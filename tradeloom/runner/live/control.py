@@ -62,6 +62,7 @@ __all__ = [
     "controllable_mode",
     "request_kill",
     "request_resume",
+    "running_pid",
 ]
 
 CONTROL_DIR = "control"
@@ -487,7 +488,7 @@ def _text(data: dict[str, Any], key: str) -> str:
 
 
 def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:
-    pid = _running_pid(run_dir)
+    pid = running_pid(run_dir)
     if pid is None:
         return Delivery(action, run_dir, path, None, False)
     try:
@@ -499,7 +500,12 @@ def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:
     return Delivery(action, run_dir, path, pid, True)
 
 
-def _running_pid(run_dir: Path) -> int | None:
+def running_pid(run_dir: Path) -> int | None:
+    """Return the pid of the process running ``run_dir`` (None: none is).
+
+    A pid counts when it is alive and holds ``live.pid``'s lock; the lock is only
+    tested (a shared lock tried and dropped at once), never kept.
+    """
     path = run_dir / PID_FILE
     pid = _read_pid(path)
     if pid is None or not _alive(pid) or not _locked(path):

@@ -19,6 +19,10 @@ __all__ = ["default_run_dir", "run_live"]
 _log = structlog.get_logger("tradeloom.live")
 
 
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def default_run_dir(name: str, mode: Mode) -> Path:
     """Return ``runs/<name>-<mode>``: the same command restarts the same run."""
     return Path("runs") / f"{name}-{mode}"
@@ -32,11 +36,22 @@ def run_live(
     out: Path | None,
     overrides: Sequence[str] = (),
     max_bars: int | None = None,
+    quiet: bool = False,
 ) -> str:
-    """Start (or restart) the run and trade until stopped; return a one-line summary."""
+    """Start (or restart) the run and trade until stopped; return a one-line summary.
+
+    Unless ``quiet``, each bar traded prints one line on stdout (`LiveRunner.bar_line`).
+    """
     run_dir = (out or default_run_dir(pipeline.config.name, mode)).resolve()
     check_live_run_dir(out if out is not None else run_dir, given=out is not None)
-    runner = LiveRunner(pipeline, plugins, mode=mode, run_dir=run_dir, overrides=overrides)
+    runner = LiveRunner(
+        pipeline,
+        plugins,
+        mode=mode,
+        run_dir=run_dir,
+        overrides=overrides,
+        echo=None if quiet else _print_line,
+    )
     reason = "failed"
     with stop_on_signals() as stop:
         if threading.current_thread() is threading.main_thread():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +36,7 @@ import pandas as pd
 import structlog
 
 from tradeloom import __version__
-from tradeloom.domain import OHLCV, Bars, RunInfo
+from tradeloom.domain import OHLCV, Bar, Bars, RunInfo
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
     ConfigReloaded,
@@ -64,6 +65,7 @@ from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
+from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
 from tradeloom.runner.live.session import LiveSession
@@ -92,6 +94,9 @@ class LiveRunner:
         clock: The time now (UTC); the wall clock by default, the emulator's in tests.
         overrides: The run's ``--set`` values (re-applied to an edited strategy file).
         watch_file: Hot-reload the strategy file when it changes.
+        echo: Told one line per bar processed live (`bar_line`); None: no lines.
+        refresh: Rewrite ``metrics.json``, ``equity.csv``, ``trades.csv`` and (throttled)
+            ``report.html`` after each tick that processed a bar (`LiveOutputs`).
 
     Raises:
         ConfigError: A component cannot trade in ``mode`` (`live_problems`): the data
@@ -109,6 +114,8 @@ class LiveRunner:
         clock: Callable[[], pd.Timestamp] = wall_clock,
         overrides: Sequence[str] = (),
         watch_file: bool = True,
+        echo: Callable[[str], None] | None = None,
+        refresh: bool = True,
     ) -> None:
         problems = live_problems(
             pipeline.config, mode, data=pipeline.data, model=pipeline.model, venue=pipeline.venue
@@ -137,6 +144,10 @@ class LiveRunner:
         self.run_key = ""
         self._stale_alarmed = 0
         self.stream: BarStream | None = None
+        self.echo = echo
+        self.outputs = LiveOutputs(run_dir) if refresh else None
+        self.first_live_bar = 0
+        """The first bar traded live (the bars before it are the warm-up history)."""
 
     # --- start ----------------------------------------------------------------------
 
@@ -183,8 +194,10 @@ class LiveRunner:
         self.recorder.symbol = bars.symbol
         features = compute_features(self.p, bars)
         if state is None:
+            self.first_live_bar = len(bars)
             self._start_new(bars, features)
         else:
+            self.first_live_bar = 0 if state.warm_up is None else state.warm_up.bars
             self.session, self.exchange_venue = restart(self, state, bars, features)
         if self._watch_file:
             self.watcher = StrategyWatcher(
@@ -203,6 +216,8 @@ class LiveRunner:
         self._open_stream()
         self.plugins.hook.tradeloom_run_started(run=run)
         self.journal.flush()
+        if self.outputs is not None:
+            self.outputs.refresh(self)  # a restart's files are current before its first bar
 
     @property
     def recorder_or_fail(self) -> Recorder:
@@ -340,8 +355,11 @@ class LiveRunner:
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
             frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
         for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
-            session.step(ts, values)
+            before = _Counts.of(self.recorder_or_fail)
+            bar = session.step(ts, values)
             self.bars_processed += 1
+            if self.echo is not None:
+                self.echo(self.bar_line(bar, before))
             self._check_refused()
             if self.stale is not None:
                 self.stale.observe(ts)
@@ -355,7 +373,39 @@ class LiveRunner:
                 _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
         self.journal.flush()
+        if len(frame) and self.outputs is not None:
+            self.outputs.refresh(self)  # after the commit: the journal first, always
         return len(frame)
+
+    def bar_line(self, bar: Bar, before: _Counts) -> str:
+        """Return the one line printed for a bar: time, close, signal, decision, position,
+        equity, state."""
+        rec = self.recorder_or_fail
+        session = self.session_or_fail
+        signal = "-"
+        if rec.signals > before.signals:
+            last = rec.signal_events[-1]
+            side = {1: "long", -1: "short"}.get(last.direction, "flat")
+            signal = f"{side} p={last.probability:.3f}"
+        new_orders = rec.orders[before.orders :]
+        decision = rec.last_decision if rec.decision_count > before.decisions else "-"
+        if decision == "-" and new_orders:  # an exit (a signal's, a stop's): no risk decision
+            decision = new_orders[0].reason
+        orders = [f"{_SIDES[o.side]} {o.quantity:.8g}" for o in new_orders]
+        fills = [
+            f"{_SIDES[f.side]} {f.quantity:.8g}@{f.price:.8g}" for f in rec.fills[before.fills :]
+        ]
+        book = session.engine.portfolio
+        state = session.state
+        if session.engine.halted and state != "HALTED":
+            state += f" halted:{session.engine.halt_code}"
+        return (
+            f"{bar.timestamp:%Y-%m-%d %H:%M}Z bar {bar.index} close {bar.close:.8g} "
+            f"| signal {signal} | decision {decision}"
+            + (f" order {', '.join(orders)}" if orders else "")
+            + (f" | filled {', '.join(fills)}" if fills else "")
+            + f" | position {book.position:.8g} | equity {book.equity(bar.close):.2f} | {state}"
+        )
 
     def _closed_bars(self) -> pd.DataFrame:
         last = self.session_or_fail.history.last_time
@@ -472,7 +522,7 @@ class LiveRunner:
     # --- stop -----------------------------------------------------------------------
 
     def stop(self, reason: str) -> None:
-        """Journal why the run stops, commit, and release the run directory."""
+        """Journal why the run stops, commit, refresh its files, release the run directory."""
         try:
             if self.stream is not None:
                 self.stream.stop()
@@ -490,8 +540,27 @@ class LiveRunner:
                 except (sqlite3.Error, OSError) as exc:
                     # A full disk: the error that stopped the run is the one to report.
                     _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
+            if self.outputs is not None:
+                self.outputs.refresh(self, final=True)
         finally:
             self.inbox.release_pid()
+
+
+_SIDES = {1: "buy", -1: "sell"}
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What the recorder had counted before a bar (its line shows what the bar added)."""
+
+    signals: int
+    decisions: int
+    orders: int
+    fills: int
+
+    @classmethod
+    def of(cls, rec: Recorder) -> _Counts:
+        return cls(rec.signals, rec.decision_count, len(rec.orders), len(rec.fills))
 
 
 def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | None] | None:

@@ -1,0 +1,131 @@
+"""``tradeloom status`` on a backtest's directory, and on what is not a readable run (one
+line naming the path, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tradeloom.journal import FORMAT_VERSION, read_frames
+from tradeloom.runner.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = [
+    "--set",
+    "data.bars=1500",
+    "--set",
+    "model.walk_forward.train_window=400",
+    "--set",
+    "model.walk_forward.retrain_every=400",
+    "--set",
+    "model.params.n_jobs=1",
+    "--set",
+    "model.params.n_estimators=20",
+]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def backtest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short btc_rf backtest's run directory (journal of this format)."""
+    out = tmp_path_factory.mktemp("backtest") / "run"
+    code = main(
+        ["--quiet", "run", str(ROOT / "strategies" / "btc_rf.yaml"), "--out", str(out), *FAST]
+    )
+    assert code == 0
+    return out
+
+
+def test_status_of_a_backtest_is_its_last_bar_and_the_journal_fills(
+    backtest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "status", backtest, "--json")
+    assert (code, err) == (0, "")
+    st: dict[str, Any] = json.loads(out)
+    equity = pd.read_csv(backtest / "equity.csv")
+    metrics = json.loads((backtest / "metrics.json").read_text())
+    fills = read_frames(backtest / "journal.sqlite", ["fill"])["fill"]
+    assert (st["mode"], st["process"], st["stale"]) == ("backtest", "finished", None)
+    assert st["last_bar"] == len(equity) - 1 == metrics["bars"] - 1
+    assert st["last_bar_time"] == equity["timestamp"].iloc[-1]
+    assert st["last_close"] == equity["close"].iloc[-1]
+    held = sum(p["quantity"] for p in st["positions"])
+    assert held == pytest.approx(float((fills["side"] * fills["quantity"]).sum()), abs=1e-12)
+    assert held == pytest.approx(metrics["open_position"], abs=1e-9)
+    assert st["equity"] == pytest.approx(equity["equity"].iloc[-1], rel=1e-12)
+    assert st["cash"] == pytest.approx(equity["cash"].iloc[-1], rel=1e-12)
+    assert (st["orders"], st["fills"], st["signals"]) == (
+        metrics["orders"],
+        metrics["fills"],
+        metrics["signals"],
+    )
+    assert st["open_orders"] == []
+    code, text, _ = cli(capsys, "status", backtest)
+    assert code == 0
+    assert text.startswith(
+        f"run        {backtest}\n           backtest run of 'btc_rf', BTC/USDT 1h\n"
+    )
+    assert "process    finished (in " in text
+    assert f"last bar   #{st['last_bar']} {st['last_bar_time']} " in text
+
+
+def test_status_of_a_folder_that_is_not_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    assert cli(capsys, "status", tmp_path) == (
+        2,
+        "",
+        f"{tmp_path}: not a run directory (no journal.sqlite); give the folder a "
+        "'tradeloom run' wrote\n",
+    )
+    missing = tmp_path / "nowhere"
+    assert cli(capsys, "status", missing) == (
+        2,
+        "",
+        f"{missing}: not a directory; give a run directory (runs/<name>-...)\n",
+    )
+
+
+def test_status_of_a_journal_of_another_format_version(
+    backtest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(backtest, run)
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            db.execute(f'DROP TRIGGER "{name}"')
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'format_version'")
+    code, out, err = cli(capsys, "status", run)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"{run / 'journal.sqlite'}: a journal of format 99; this tradeloom (0.1.0) reads "
+        f"format {FORMAT_VERSION}: upgrade tradeloom to read it\n"
+    )
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_status_of_a_truncated_journal(
+    backtest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], keep: float
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(backtest, run)
+    journal = run / "journal.sqlite"
+    data = journal.read_bytes()
+    journal.write_bytes(data[: int(len(data) * keep)])
+    code, out, err = cli(capsys, "status", run)
+    assert (code, out) == (2, ""), out
+    assert err.startswith(f"{journal}: ") and err.count("\n") == 1, err
+    assert "malformed" in err, err
