@@ -60,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout's reader stopped reading (`tradeloom status RUN | head`): not an error
+        from tradeloom.runner.stdout import silence_stdout
+
+        silence_stdout()
+        return 0
     except Exception as exc:
         from tradeloom.redaction import redact_text
         from tradeloom.runner.run_dir import environment_fault

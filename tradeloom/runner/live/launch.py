@@ -12,6 +12,7 @@ from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.live.loop import run_forever, stop_on_signals
 from tradeloom.runner.live.runner import LiveRunner, Mode
 from tradeloom.runner.run_dir import check_live_run_dir
+from tradeloom.runner.stdout import silence_stdout
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["default_run_dir", "run_live"]
@@ -19,8 +20,26 @@ __all__ = ["default_run_dir", "run_live"]
 _log = structlog.get_logger("tradeloom.live")
 
 
-def _print_line(line: str) -> None:
-    print(line, flush=True)
+class _BarLines:
+    """Print one line per bar; a stdout that went away stops the lines, never the trading.
+
+    A closed pipe (``tradeloom run ... | head``) or a lost terminal makes ``print`` raise
+    in the middle of a tick: the lines stop, once logged, and stdout is pointed at
+    /dev/null so that the interpreter's exit does not complain either.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __call__(self, line: str) -> None:
+        if self.stopped:
+            return
+        try:
+            print(line, flush=True)
+        except OSError as exc:
+            self.stopped = True
+            silence_stdout()
+            _log.warning("bar_lines_stopped", error=f"{type(exc).__name__}: {exc}")
 
 
 def default_run_dir(name: str, mode: Mode) -> Path:
@@ -50,7 +69,7 @@ def run_live(
         mode=mode,
         run_dir=run_dir,
         overrides=overrides,
-        echo=None if quiet else _print_line,
+        echo=None if quiet else _BarLines(),
     )
     reason = "failed"
     with stop_on_signals() as stop:

@@ -3,7 +3,7 @@
 After every tick that processed a bar (the journal committed first), `LiveOutputs`
 rewrites ``metrics.json``, ``equity.csv`` and ``trades.csv`` from the engine's state,
 each atomically (`tradeloom.reporting.outputs.atomic_file`: a temporary file in the run
-directory, fsync, `os.replace`), so a reader never sees half a file. ``report.html``
+directory, then `os.replace`), so a reader never sees half a file. ``report.html``
 takes longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars):
 it is redrawn at most every ``live.report_seconds`` (60 s by default), and always when
 the run stops.
