@@ -17,10 +17,11 @@ import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
+from tradeloom.runner.live import venues
 from tradeloom.runner.live.control import request_kill, request_resume
 from tradeloom.runner.live.runner import LiveRunner, Mode
 from tradeloom.runner.live.session import KILL_CODE
-from tradeloom.testing import ServerError
+from tradeloom.testing import PartialFill, ServerError
 
 
 def edit(text: str, old: str, new: str) -> str:
@@ -347,3 +348,40 @@ def test_a_restart_after_a_failed_startup_training_predicts(
     live = probabilities(journal, HISTORY - 1)
     assert len(live) == 10
     assert all(math.isfinite(p) for p in live.values()), live
+
+
+def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    real = venues.CcxtVenue
+    monkeypatch.setattr(
+        venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
+    )
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        run.emulator.faults.next(ORDER, PartialFill(0.25))
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
+        runner.stop("deploy")
+        run.emulator.advance()  # down for a bar: the venue fills another quarter
+
+        # The restart's poll counts that trade, then its read of the open orders fails
+        # every attempt: the trade is held for the next call, and the account has it.
+        run.emulator.faults.next("GET /api/v3/openOrders", ServerError(503), times=5)
+        again = run.runner(run_dir)
+        again.start()  # refused before the fix: the held trade was not in the position
+        (reconciled,) = rows(journal, "reconciled")
+        assert len(rows(journal, "venue_fill")) == 2
+        assert reconciled["position"] == pytest.approx(reconciled["venue_position"])
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    fills = rows(journal, "fill")
+    held = float(exchange.balance("BTC").total)
+    (started,) = rows(journal, "run_started")
+    position = sum(f["side"] * f["quantity"] for f in fills)
+    assert position == pytest.approx(held - started["base_at_start"], abs=1e-8)

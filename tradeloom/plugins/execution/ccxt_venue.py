@@ -247,6 +247,15 @@ class CcxtVenue:
             t.life.terminal and not t.life.awaiting_trades for t in self._orders.values()
         )
 
+    @property
+    def held(self) -> VenueReport:
+        """What a call counted before a read failed every attempt, not reported yet.
+
+        Its trades are counted and journaled (the account holds them); the next
+        `poll`, `resolve_unknown` or `cancel` reports them.
+        """
+        return self._held.report()
+
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
         return [t.request.order for t in self._orders.values() if not t.life.terminal]

@@ -123,8 +123,14 @@ class ExchangeVenue:
         self._events.extend(events)
 
     def undelivered_position(self) -> float:
-        """Return the signed quantity of the fills counted but not yet reported."""
-        return sum(e.side * e.quantity for e in self._events if isinstance(e, Fill))
+        """Return the signed quantity of the fills counted but not yet reported.
+
+        Those queued for the next ``open``, and those the venue holds since a call
+        that counted them failed on a later read (its next call reports them).
+        """
+        queued = [e for e in self._events if isinstance(e, Fill)]
+        held = [self._booked(trade) for trade in self.venue.held.fills]
+        return sum(f.side * f.quantity for f in queued + held)
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Cancel ``order_id`` at the venue; return its cancellation if it took effect now.
