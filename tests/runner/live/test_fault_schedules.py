@@ -452,3 +452,54 @@ def check(journal: Path, venue: Exchange, posts: list[RequestRecord], undelivere
     last = {r["client_id"]: r["state"] for r in rows(journal, "order_state")}
     assert [cid for cid in venue_ids if last.get(cid) == OrderState.REJECTED] == []
     assert [cid for cid, state in last.items() if state == OrderState.UNKNOWN] == []
+
+
+def test_a_restart_counts_the_trades_of_a_cancel_it_died_holding() -> None:
+    """A cancel the venue answers "canceled" with more filled than counted, the reads of
+    the missing trade failing every attempt, then a kill -9 right after the next intent
+    (which commits the order's ``cancelled`` row): every restart refused to trade before
+    the fix, the journal one trade short (the order, journaled finished, was never asked
+    about again)."""
+    with run_with_faults() as (run, run_dir, waits, trip):
+        emulator = run.emulator
+        runner = start(run, run_dir, waits)
+        plan(run, [Planned(ORDER, 3, 1, (PartialFill(0.25),))])  # entry ...000003
+        while emulator.exchange.position < HISTORY + 13:
+            emulator.advance()
+            runner.tick()
+        emulator.advance()
+        # the tick runs bar HISTORY + 13: its exit cancels ...000003 (three quarters
+        # filled, two counted) and sends a sell, dying once that intent is committed
+        emulator.faults.always("GET /api/v3/myTrades", ServerError(503))
+        trip.countdown = 1
+        with pytest.raises(_Crash):
+            runner.tick()
+        emulator.faults.clear()
+        crash(runner)
+        journal = run_dir / "journal.sqlite"
+        (entry,) = [o for o in emulator.exchange.orders() if o.client_order_id.endswith("03")]
+        last = [r for r in rows(journal, "order_state") if r["client_id"] == entry.client_order_id]
+        assert last[-1]["state"] == OrderState.CANCELLED, "the scenario drifted: no cancel"
+        assert last[-1]["filled"] < float(entry.executed_qty), "no trade held: proves nothing"
+
+        runner = start(run, run_dir, waits)  # RestartRefused before the fix
+        (reconciled,) = rows(journal, "reconciled")
+        assert reconciled["position"] == pytest.approx(reconciled["venue_position"])
+        for _ in range(3):
+            emulator.advance()
+            runner.tick()
+        runner.stop("deploy")
+        runner = start(run, run_dir, waits)  # its replay makes the journal's rows again
+        emulator.advance()
+        runner.tick()
+        runner.stop("test over")
+        assert emulator.errors == []
+        counted = [f for f in rows(journal, "venue_fill") if f["order_id"] == entry.client_order_id]
+        assert len(counted) == len({f["trade_id"] for f in counted}) == 3
+        assert sum(f["quantity"] for f in counted) == pytest.approx(float(entry.executed_qty))
+        check(
+            journal,
+            emulator.exchange,
+            emulator.requests(ORDER),
+            runner.exchange_venue.undelivered_position(),
+        )

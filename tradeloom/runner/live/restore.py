@@ -13,7 +13,9 @@ The journal is the source of truth. A restart:
 3. live: tracks again every order still pending: one whose intent was journaled
    is looked up by its client order id (`CcxtVenue.recover`; the trades the
    journal counted are not counted again, the ones it counted but had not
-   applied are applied once); one whose intent was not journaled was never sent;
+   applied are applied once), unless the journal shows it filled or rejected (a
+   cancelled one may owe trades: the venue held its cancellation when the
+   process died); one whose intent was not journaled was never sent;
 4. retrains the fold in effect when the run stopped (same rows, same seed);
 5. live: reconciles: resolves and polls the venue, then compares the account's
    base balance with the balance at the first start plus the position, and
@@ -299,7 +301,12 @@ def _track_pending(
         applied = state.engine_fills.get(order.id, 0)
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
         request = _request(sent)
-        finished = state.order_states.get(order.id) in ("filled", "cancelled", "rejected")
+        # A cancelled order is still pending here only when the engine never heard of
+        # its cancellation: the venue held it, a later read of that call having failed
+        # (the missing trades of a cancel the venue said had filled more), and the
+        # process died. The journal's row says what was counted, not what the venue
+        # said had filled: the order is looked up again, never resent.
+        finished = state.order_states.get(order.id) in ("filled", "rejected")
         if finished:
             exchange.adopt(order)
         else:
