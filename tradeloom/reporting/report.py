@@ -389,8 +389,12 @@ def _trade_returns_chart(trades: pd.DataFrame) -> Chart | None:
         return None
     size = _bin_size(returns)
     # one set of bins for both, with an edge at 0 so that no bin mixes wins and losses
+    low = float(returns.min())
+    start = math.floor(low / size) * size
+    if start > low:  # a loss so small that low / size rounded to -0.0
+        start -= size
     bins = {
-        "start": math.floor(float(returns.min()) / size) * size,
+        "start": start,
         "end": float(returns.max()) + size,
         "size": size,
     }
