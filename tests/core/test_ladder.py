@@ -727,3 +727,73 @@ def test_running_in_one_call_per_bar_or_in_pieces_gives_the_same_run(
     assert _same(state.acct, whole.acct) and _same(state.sym, whole.sym)
     # A Python rule's state is Python's: compare the journal only.
     assert _same(_python_layers(spec, inputs), expected)
+
+
+# --- quiet bars: the fast path leaves what the full bar leaves ---------------------------------
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategy=strategies(), data=st.data())
+def test_quiet_bars_run_as_the_full_bar_runs_them(
+    strategy: tuple[CoreSpec, BarInputs], data: st.DataObject
+) -> None:
+    """The same bars with `tradeloom.core.quiet` on and off: the same rows and state."""
+    spec, inputs = strategy
+    n = len(inputs)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    if data.draw(st.booleans(), label="mostly quiet"):
+        # long stretches without trainings, signals or regime changes, as in a backtest
+        inputs.trainings[:] = np.where(rng.random(n) < 0.05, inputs.trainings, 0)
+        p = inputs.px[5, :, 0]
+        inputs.px[5, :, 0] = np.where(rng.random(n) < 0.2, p, 0.5)
+        inputs.flags[1, :, 0] = np.where(rng.random(n) < 0.1, inputs.flags[1, :, 0], 0)
+    if data.draw(st.booleans(), label="gaps"):
+        inputs.px[3, rng.random(n) < 0.2, 0] = np.nan  # bars the symbol has not
+    spec = replace(spec, limits=replace(spec.limits, daily_loss_limit=None))
+    if data.draw(st.booleans(), label="unprotected"):
+        # a spot long-only account without stops: positions held through quiet bars
+        assert spec.venue is not None
+        spec = replace(
+            spec,
+            venue=replace(spec.venue, allow_short=False, margin=None),
+            allow_short=False,
+            margin=None,
+            stop_loss=None,
+            take_profit=None,
+            max_holding_bars=data.draw(st.sampled_from([None, 2, 3])),
+            drawdown_limits=data.draw(st.sampled_from([(), (0.05,), (0.3, 0.02)])),
+        )
+    stops = sorted(data.draw(st.lists(st.integers(1, n), unique=True), label="stops"))
+    _assert_quiet_runs_as_full(spec, inputs, stops if stops and stops[-1] == n else [*stops, n])
+
+
+@pytest.mark.parametrize(
+    ("spec", "p"),
+    [
+        (make_spec(max_holding_bars=3), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1, 0.5]),
+        (make_spec(drawdown_limits=(0.02,)), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+    ],
+)
+def test_a_quiet_stretch_ends_where_the_full_bar_acts(spec: CoreSpec, p: list[float]) -> None:
+    """The holding limit and a drawdown halt end a run of quiet bars, as in the full bar."""
+    close = [100.0, 101.0, 103.0, 102.0, 99.0, 97.0, 98.0, 99.0]
+    got = _assert_quiet_runs_as_full(spec, bars(close, p=p), [len(close)])
+    assert list(got[:, L.E_KIND]).count(L.EV_ORDER) == 2  # the entry, and the exit it forces
+
+
+def _assert_quiet_runs_as_full(spec: CoreSpec, inputs: BarInputs, stops: list[int]) -> np.ndarray:
+    runs = []
+    for quiet in (1.0, 0.0):
+        state = CoreState(spec, capacity=1)
+        state.prm[L.P_QUIET] = quiet
+        taken = []
+        for t_end in stops:
+            assert state.run(inputs, t_end) == L.NEED_DONE
+            taken.append(state.rows().copy())
+            state.clear()
+        runs.append((state, np.concatenate(taken)))
+    (fast, fast_rows), (full, full_rows) = runs
+    assert _same(fast_rows, full_rows)
+    for name in ("acct", "sym", "sent", "cur"):
+        assert _same(getattr(fast, name), getattr(full, name)), name
+    return full_rows

@@ -165,6 +165,7 @@ from tradeloom.core.layout import (
     STAGE_SIGNAL,
     STAGE_SIZED,
 )
+from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
@@ -473,6 +474,11 @@ def run_bars(
     while t < t_end:
         i = t - base
         if stage == STAGE_BEGIN:
+            resume = 0
+            t = quiet_bars(t, t_end, base, px, flags, trainings, acct, sym, prm, limits)
+            if t == t_end:
+                break
+            i = t - base
             if cur[C_COUNT] + ROWS_PER_SYMBOL * nsym + trainings[i] + 8 > capacity:
                 return _save(cur, t, STAGE_BEGIN, 0, NEED_BUFFER)
             for k in range(trainings[i]):
@@ -481,7 +487,6 @@ def run_bars(
                 sym[s, S_I_REASON] = 0.0
                 sym[s, S_X_DIR] = 0.0
             stage = STAGE_OPEN
-            resume = 0
         # 2. fills due at the open
         if stage == STAGE_OPEN:
             stage = STAGE_PROTECT

@@ -117,7 +117,8 @@ P_EXT_RULES = 31
 P_MONITORS = 32  # 1: stop at each bar for the monitors and health rules
 P_YIELD_BARS = 33  # 1: stop at the end of every bar (the per-bar driver)
 P_RATE_CAPACITY = 34  # slots of the ``sent`` ring
-PRM_SIZE = 35
+P_QUIET = 35  # 1: quiet bars skip the ladder (`tradeloom.core.quiet`); 0: every bar runs it
+PRM_SIZE = 36
 
 # --- cur (int64) ---------------------------------------------------------------------------
 C_COUNT = 0  # event rows used

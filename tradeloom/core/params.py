@@ -136,4 +136,5 @@ class CoreSpec:
         p[L.P_EXT_RULES] = self.external_rules
         p[L.P_MONITORS] = self.monitors
         p[L.P_YIELD_BARS] = self.yield_bars
+        p[L.P_QUIET] = 1.0
         return p

@@ -1,0 +1,186 @@
+"""Quiet bars: the bars where nothing happens but the mark, run without the ladder.
+
+Most bars of a backtest change nothing but the marks: no order works, no signal
+comes, no exit or halt is due, nothing is journaled. `quiet_bars` runs such bars
+one after the other with the account in locals, and stops at the first bar that
+is not quiet, untouched, for `tradeloom.core.bar.run_bars` to run in full. A
+quiet bar leaves exactly the state the full bar would leave: the marks, the
+equity and the peak, the bar's intent and signal cleared. (The tests run the same
+bars with ``prm[P_QUIET]`` off and compare every row and every state array.)
+
+A bar is quiet when, for every symbol, the full bar would:
+
+- fill nothing and send nothing: no order works (so none fills at the open or the
+  close), no signal comes from the threshold rule, and so nothing is decided;
+- exit nothing: no position under a stop-loss, take-profit or liquidation level, no
+  halt to unwind, no position held for ``max_holding_bars``;
+- journal nothing: no training starts at the bar, the regime label is unchanged
+  (when journaled), no halt latches (zero equity, a drawdown limit);
+- stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
+  stop, no daily-loss clock (which journals at each UTC day's first bar).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tradeloom.core import codes
+from tradeloom.core.exits import holding_expired
+from tradeloom.core.layout import (
+    A_CASH,
+    A_EQUITY,
+    A_EXIT_HALT,
+    A_HALT,
+    A_PEAK,
+    A_STATE,
+    P_DAILY_LOSS,
+    P_DUST,
+    P_EXT_RULES,
+    P_EXT_SIGNAL,
+    P_EXT_VENUE,
+    P_JOURNAL_REGIME,
+    P_MARGIN,
+    P_MAX_HOLDING,
+    P_MIN_INTERVAL,
+    P_MONITORS,
+    P_QUIET,
+    P_STOP_LOSS,
+    P_TAKE_PROFIT,
+    P_THRESHOLD,
+    P_YIELD_BARS,
+    S_ENTRY_BAR,
+    S_I_REASON,
+    S_MARK,
+    S_QTY,
+    S_REGIME,
+    S_SIG_LAST,
+    S_W_ACTIVE,
+    S_X_DIR,
+)
+from tradeloom.jit import core_kernel, core_loop
+from tradeloom.plugins.signal.threshold import threshold_step
+
+__all__ = ["quiet_bars"]
+
+
+@core_kernel
+def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
+    """Return whether the strategy and the state let a bar be quiet at all."""
+    if (
+        sym.shape[0] != 1
+        or prm[P_QUIET] == 0.0
+        or prm[P_EXT_VENUE] != 0.0
+        or prm[P_EXT_SIGNAL] != 0.0
+        or prm[P_EXT_RULES] != 0.0
+        or prm[P_MONITORS] != 0.0
+        or prm[P_YIELD_BARS] != 0.0
+        or not math.isnan(prm[P_DAILY_LOSS])
+        or acct[A_EXIT_HALT] != 0.0
+        or sym[0, S_W_ACTIVE] != 0.0
+    ):
+        return False
+    if abs(sym[0, S_QTY]) <= prm[P_DUST]:
+        return True
+    protect = (
+        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
+        or prm[P_MARGIN] != 0.0
+    )
+    unwinding = acct[A_HALT] != 0.0 and acct[A_STATE] != codes.HALTED_STATE
+    return not (protect or unwinding)
+
+
+@core_loop
+def quiet_bars(
+    t: int,
+    t_end: int,
+    base: int,
+    px: np.ndarray,
+    flags: np.ndarray,
+    trainings: np.ndarray,
+    acct: np.ndarray,
+    sym: np.ndarray,
+    prm: np.ndarray,
+    limits: np.ndarray,
+) -> int:
+    """Run the quiet bars from bar ``t`` (at its start) on; return the first bar not run.
+
+    Args:
+        t, t_end: The bar to start at, and the bar to stop before.
+        base: The bar of the inputs' row 0.
+        px, flags, trainings: The bars (`tradeloom.core.bar.run_bars`).
+        acct, sym, prm, limits: The state and parameters; the mark, the equity and
+            the peak move with every quiet bar.
+
+    Returns:
+        The bar the full step runs next (``t_end``: every bar was quiet); its state is
+        as the quiet bars before it left it.
+    """
+    first = t - base
+    if first < 0 or t >= t_end or not _may_be_quiet(acct, sym, prm):
+        return t
+    threshold = prm[P_THRESHOLD]
+    min_interval = int(prm[P_MIN_INTERVAL])
+    journal_regime = prm[P_JOURNAL_REGIME] != 0.0
+    max_holding = int(prm[P_MAX_HOLDING])
+    halted = acct[A_STATE] == codes.HALTED_STATE
+    # zero equity or a drawdown limit may latch a halt (not once one is latched or killed)
+    may_halt = acct[A_HALT] == 0.0 and not halted
+    n_limits = limits.shape[0]
+    cash = acct[A_CASH]
+    peak = acct[A_PEAK]
+    equity = acct[A_EQUITY]
+    quantity = sym[0, S_QTY]
+    mark = sym[0, S_MARK]
+    last_signal = sym[0, S_SIG_LAST]
+    regime = sym[0, S_REGIME]
+    entry_bar = int(sym[0, S_ENTRY_BAR])
+    holding = not halted and abs(quantity) > prm[P_DUST]
+    closes = px[3, :, 0]
+    probabilities = px[5, :, 0]
+    regimes = flags[1, :, 0]
+    i = first
+    last = t_end - base
+    while i < last:
+        if trainings[i] != 0:
+            break
+        bar = base + i
+        close = closes[i]
+        marked = mark
+        if close == close:  # the symbol has a bar: marked at its close, and a signal?
+            marked = close
+            wanted, _, _ = threshold_step(
+                last_signal, bar, probabilities[i], threshold, min_interval
+            )
+            if wanted != 0:
+                break
+        # the equity and the peak as `tradeloom.core.accounting.mark_equity` makes them
+        value = cash + quantity * marked if quantity != 0.0 else cash
+        raised = value if value > peak else peak
+        if may_halt:
+            if value <= 0.0:
+                break
+            if n_limits:
+                drawdown = 0.0 if raised <= 0.0 else 1.0 - value / raised
+                halts = False
+                for k in range(n_limits):
+                    if not drawdown < limits[k]:
+                        halts = True
+                if halts:
+                    break
+        if holding and holding_expired(bar, entry_bar, max_holding):
+            break
+        if journal_regime and regimes[i] != regime:
+            break
+        mark = marked
+        equity = value
+        peak = raised
+        i += 1
+    if i > first:
+        sym[0, S_MARK] = mark
+        acct[A_PEAK] = peak
+        acct[A_EQUITY] = equity
+        sym[0, S_I_REASON] = 0.0
+        sym[0, S_X_DIR] = 0.0
+    return base + i
