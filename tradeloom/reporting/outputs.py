@@ -19,7 +19,14 @@ from typing import IO, Any
 import pandas as pd
 import yaml
 
-__all__ = ["RUN_FILES", "atomic_file", "write_frame", "write_metrics", "write_strategy"]
+__all__ = [
+    "RUN_FILES",
+    "atomic_file",
+    "json_safe",
+    "write_frame",
+    "write_metrics",
+    "write_strategy",
+]
 
 RUN_FILES = (
     "strategy.yaml",
@@ -70,7 +77,7 @@ def write_strategy(run_dir: Path, document: Mapping[str, Any]) -> None:
 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
     """Write ``metrics.json`` (NaN and infinities as null)."""
-    text = json.dumps(_finite(metrics), indent=2, sort_keys=True)
+    text = json.dumps(json_safe(metrics), indent=2, sort_keys=True)
     with atomic_file(run_dir / "metrics.json") as file:
         file.write(text + "\n")
 
@@ -85,11 +92,12 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
         frame.to_csv(file, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with every non-finite float (NaN, inf) as None, for strict JSON."""
     if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -25,6 +25,7 @@ import yaml
 
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalDamaged, read_frames, read_info
+from tradeloom.reporting.outputs import json_safe
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
@@ -147,7 +148,7 @@ class RunStatus:
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
-        return _finite(asdict(self))
+        return json_safe(asdict(self))
 
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
@@ -670,13 +671,3 @@ def _money(value: float | None) -> str:
 
 def _signed_money(value: float) -> str:
     return f"{value:+,.2f}"
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
