@@ -1,11 +1,16 @@
-"""One kernel, two drivers: the batch backtest and a per-bar replay journal the same rows.
+"""One kernel, three drivers: the batch backtest, a per-bar replay and a paper run journal
+the same rows.
 
 Over generated markets and strategies (every built-in sequential component and
 option: both fill conventions, slippage, fees, shorting, partial fills by volume,
 spot cash limits, Kelly and fixed sizing, drawdown halts, holding limits,
 stop-loss and take-profit, regime labels and the ``signal.regimes`` filter, the
-anomaly gate), the compiled batch driver and the per-bar driver give
-the same journal digest, the same equity curve and the same trades. Then whole
+anomaly gate, margin accounts with their liquidations and NO_EQUITY halts through
+price gaps, and every ``risk.limits``), the compiled batch driver and the per-bar
+driver give the same journal digest, the same equity curve and the same trades, and
+the real paper runner (`paper_replay.paper_run`: warm-up, one tick per bar, the
+simulated venue, sometimes killed and restarted from its journal mid-run) journals
+the per-bar driver's rows (`_assert_paper_same` says exactly which). Then whole
 strategies: the default one (a walk-forward forest with a monitor), shortened.
 """
 
@@ -21,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tradeloom.core.layout import NEED_DONE
@@ -32,6 +37,8 @@ from tradeloom.runner.core_spec import core_spec
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
+
+from paper_replay import PAPER_ONLY, paper_run  # isort: skip
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -52,11 +59,26 @@ def fixture_plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(FIXTURES))
 
 
-def _market(seed: int, n: int, volume_scale: float) -> pd.DataFrame:
+def _market(
+    seed: int, n: int, volume_scale: float, *, warm: int = 0, jump: float = 0.0
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, n)))
     open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0.0, 0.004, n))
     wick = np.abs(rng.normal(0.0, 0.01, (2, n)))
+    if jump:
+        # now and then a bar opens far from the last close, and the market stays there:
+        # a leveraged position is liquidated at the open, past its liquidation price
+        jumps = np.random.default_rng([seed, 2])
+        gap = np.where(jumps.random(n) < 0.04, jumps.choice([-jump, jump], n), 0.0)
+        level = np.exp(np.cumsum(gap))
+        open_, close = open_ * level, close * level
+    probability = np.where(rng.random(n) < 0.1, np.nan, rng.random(n))
+    # an anomaly detector's scores: about one bar in five below 0 (anomalous)
+    anomaly = np.random.default_rng([seed, 1]).normal(0.1, 0.12, n)
+    # the history a paper run starts from is not traded: no prediction there
+    probability[:warm] = np.nan
+    anomaly[:warm] = np.nan
     return pd.DataFrame(
         {
             "timestamp": [(START + pd.Timedelta(hours=i)).isoformat() for i in range(n)],
@@ -65,51 +87,121 @@ def _market(seed: int, n: int, volume_scale: float) -> pd.DataFrame:
             "low": np.minimum(open_, close) * (1 - wick[1]),
             "close": close,
             "volume": volume_scale * rng.uniform(0.05, 2.0, n),
-            "p_up": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
-            # an anomaly detector's scores: about one bar in five below 0 (anomalous)
-            "anomaly": np.random.default_rng([seed, 1]).normal(0.1, 0.12, n),
+            "p_up": probability,
+            "anomaly": anomaly,
         }
     )
 
 
-_strategies = st.fixed_dictionaries(
+MARGINS: list[dict[str, float] | None] = [
+    None,
+    {"initial": 0.5, "maintenance": 0.25, "leverage": 2.0, "liquidation_fee": 0.005},
+    {"initial": 0.2, "maintenance": 0.15, "leverage": 5.0, "liquidation_fee": 0.0},
+    {"initial": 0.1, "maintenance": 0.08, "leverage": 10.0, "liquidation_fee": 0.01},
+]
+"""No margin account, or one whose full position is liquidated after an adverse move of
+about 33%, 5% or 2%."""
+
+_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "seed": st.integers(0, 10_000),
+    # short markets for the edge cases, long ones for positions to run into limits
+    "bars": st.one_of(st.integers(2, 40), st.integers(100, 160)),
+    "volume_scale": st.sampled_from([1.0, 20.0, 1e6]),
+    "fill": st.sampled_from(["next_open", "close"]),
+    "slippage_bps": st.sampled_from([0.0, 5.0, 30.0]),
+    "fee_bps": st.sampled_from([0.0, 10.0]),
+    "allow_short": st.booleans(),
+    "max_volume_fraction": st.sampled_from([None, 0.05, 0.5, 1.0]),
+    "sizing": st.one_of(
+        st.fixed_dictionaries(
+            {"kind": st.just("fixed_fraction"), "fraction": st.sampled_from([0.3, 1.0])}
+        ),
+        st.fixed_dictionaries(
+            {
+                "kind": st.just("kelly"),
+                "fraction": st.sampled_from([0.5, 1.0]),
+                "avg_win": st.sampled_from([0.01, 0.03]),
+                "avg_loss": st.sampled_from([0.01, 0.02]),
+                "max_position": st.sampled_from([0.2, 1.0]),
+            }
+        ),
+    ),
+    "drawdown": st.sampled_from([None, 0.03, 0.2]),
+    "max_holding_bars": st.sampled_from([None, 1, 3, 12]),
+    "stop_loss": st.sampled_from([None, 0.01, 0.05]),
+    "take_profit": st.sampled_from([None, 0.02, 0.1]),
+    "threshold": st.sampled_from([0.05, 0.3, 0.8]),
+    "min_interval": st.sampled_from([1, 3]),
+    "monitor": st.booleans(),
+    "regime": st.sampled_from([None, SMALL_REGIME, {"trend_window": 2}]),
+    "regimes": st.one_of(
+        st.none(),
+        st.sampled_from([["trending"], ["ranging", "high_volatility"], ["low_volatility"]]),
+    ),
+    "anomaly": st.booleans(),
+    "warm": st.integers(1, 30),
+    "jump": st.sampled_from([0.0, 0.12]),
+    "margin": st.sampled_from(MARGINS),
+    "limits": st.one_of(
+        st.just({}),
+        st.fixed_dictionaries(
+            {
+                # equity 10,000 at prices near 100: a full position is ~100 units and
+                # ~10,000 notional at 1x, a reversal's order twice that; up to 10x
+                "max_order_notional": st.sampled_from([None, 12_000.0, 40_000.0]),
+                "max_position_quantity": st.sampled_from([None, 120.0, 400.0]),
+                "max_orders_per_minute": st.sampled_from([None, 1, 2]),
+                "price_collar": st.sampled_from([None, 0.01]),
+                "daily_loss_limit": st.sampled_from([None, 0.004, 0.03]),
+            }
+        ),
+    ),
+    "restart_at": st.one_of(st.none(), st.integers(0, 159)),
+}
+"""Every option a generated strategy draws."""
+
+_strategies = st.fixed_dictionaries(_FIELDS)
+
+_risk_engine_strategies = st.fixed_dictionaries(
     {
-        "seed": st.integers(0, 10_000),
-        "bars": st.integers(2, 160),
-        "volume_scale": st.sampled_from([1.0, 20.0, 1e6]),
-        "fill": st.sampled_from(["next_open", "close"]),
-        "slippage_bps": st.sampled_from([0.0, 5.0, 30.0]),
-        "fee_bps": st.sampled_from([0.0, 10.0]),
-        "allow_short": st.booleans(),
-        "max_volume_fraction": st.sampled_from([None, 0.05, 0.5, 1.0]),
-        "sizing": st.one_of(
-            st.fixed_dictionaries(
-                {"kind": st.just("fixed_fraction"), "fraction": st.sampled_from([0.3, 1.0])}
-            ),
-            st.fixed_dictionaries(
-                {
-                    "kind": st.just("kelly"),
-                    "fraction": st.sampled_from([0.5, 1.0]),
-                    "avg_win": st.sampled_from([0.01, 0.03]),
-                    "avg_loss": st.sampled_from([0.01, 0.02]),
-                    "max_position": st.sampled_from([0.2, 1.0]),
-                }
-            ),
+        **_FIELDS,
+        "bars": st.integers(100, 160),
+        "margin": st.sampled_from(MARGINS[1:]),
+        "jump": st.sampled_from([0.0, 0.12]),
+        "allow_short": st.just(True),
+        # a deep market: the volume cap does not keep positions small
+        "volume_scale": st.just(1e6),
+        "threshold": st.sampled_from([0.05, 0.3]),
+        # most of the leverage used: a liquidation is some percent away
+        "sizing": st.sampled_from(
+            [
+                {"kind": "fixed_fraction", "fraction": 1.0},
+                {"kind": "fixed_fraction", "fraction": 0.6},
+                {"kind": "kelly", "fraction": 1.0, "avg_win": 0.03, "avg_loss": 0.01},
+            ]
         ),
-        "drawdown": st.sampled_from([None, 0.03, 0.2]),
-        "max_holding_bars": st.sampled_from([None, 1, 3, 12]),
-        "stop_loss": st.sampled_from([None, 0.01, 0.05]),
-        "take_profit": st.sampled_from([None, 0.02, 0.1]),
-        "threshold": st.sampled_from([0.05, 0.3, 0.8]),
-        "min_interval": st.sampled_from([1, 3]),
-        "monitor": st.booleans(),
-        "regime": st.sampled_from([None, SMALL_REGIME, {"trend_window": 2}]),
-        "regimes": st.sampled_from(
-            [None, ["trending"], ["ranging", "high_volatility"], ["low_volatility"]]
+        "drawdown": st.sampled_from([None, 0.3]),
+        # limits that bind some of the leveraged orders (a full position at 10x: ~1,000
+        # units, ~100,000 notional), not all of them
+        "limits": st.fixed_dictionaries(
+            {
+                "max_order_notional": st.sampled_from([None, 60_000.0, 250_000.0]),
+                "max_position_quantity": st.sampled_from([None, 700.0, 2500.0]),
+                "max_orders_per_minute": st.sampled_from([None, 1]),
+                "price_collar": st.sampled_from([None, 0.01]),
+                "daily_loss_limit": st.sampled_from([None, 0.05]),
+            }
         ),
-        "anomaly": st.booleans(),
+        # exits that rarely come before a liquidation; no filters
+        "max_holding_bars": st.sampled_from([None, 12]),
+        "stop_loss": st.sampled_from([None, 0.05]),
+        "take_profit": st.sampled_from([None, 0.1]),
+        "regimes": st.none(),
+        "anomaly": st.just(False),
+        "monitor": st.just(False),
     }
 )
+"""Long markets traded on margin under risk.limits: liquidations and limits that bind."""
 
 
 PLAIN: dict[str, Any] = {
@@ -130,6 +222,11 @@ PLAIN: dict[str, Any] = {
     "regime": None,
     "regimes": None,
     "anomaly": False,
+    "warm": 0,
+    "jump": 0.0,
+    "margin": None,
+    "limits": {},
+    "restart_at": None,
 }
 """A strategy spec with every option off; tests override what they exercise."""
 
@@ -154,12 +251,17 @@ WARN_RULES: list[dict[str, Any]] = [
 
 
 def _write(folder: Path, spec: dict[str, Any]) -> Path:
-    frame = _market(spec["seed"], spec["bars"], spec["volume_scale"])
+    frame = _market(
+        spec["seed"], spec["bars"], spec["volume_scale"], warm=spec["warm"], jump=spec["jump"]
+    )
     frame.to_csv(folder / "bars.csv", index=False, float_format="%.17g")
     risk: dict[str, Any] = {"sizing": spec["sizing"]}
     for key in ("max_holding_bars", "stop_loss", "take_profit"):
         if spec[key] is not None:
             risk[key] = spec[key]
+    limits = {k: v for k, v in spec["limits"].items() if v is not None}
+    if limits:
+        risk["limits"] = limits
     if spec["drawdown"] is not None:
         risk["rules"] = [{"kind": "drawdown_halt", "max_drawdown": spec["drawdown"]}]
     execution: dict[str, Any] = {
@@ -172,6 +274,8 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
     }
     if spec["max_volume_fraction"] is not None:
         execution["max_volume_fraction"] = spec["max_volume_fraction"]
+    if spec["margin"] is not None:
+        execution["margin"] = spec["margin"]
     doc: dict[str, Any] = {
         "name": "parity",
         "data": {"kind": "csv", "path": "bars.csv"},
@@ -223,7 +327,7 @@ def _outputs(outcome: RunOutcome) -> dict[str, Any]:
 
 def _journal_rows(outcome: RunOutcome) -> list[tuple[Any, ...]]:
     return [
-        (r.bar, r.timestamp, r.kind, r.correlation_id, r.values)
+        (r.bar, r.timestamp, r.symbol, r.kind, r.correlation_id, r.values)
         for r in read_rows(outcome.run_dir / "journal.sqlite")
         if r.kind not in RUN_KINDS
     ]
@@ -236,6 +340,79 @@ def _assert_same(batch: RunOutcome, per_bar: RunOutcome) -> None:
     assert _outputs(batch) == _outputs(per_bar)
 
 
+BACKTEST_ONLY = frozenset({"data_loaded", "order_expired"})
+"""Kinds only a backtest journals: the data it loaded, the orders left when the data ends."""
+
+
+def _order_number(value: Any) -> Any:
+    # a backtest's order ids are {strategy}-{hash of the file}-{n:06d}, a paper run's
+    # {strategy}-{run key}-{n:06d}: the same order has the same n
+    return int(value.rsplit("-", 1)[1]) if isinstance(value, str) else value
+
+
+def _trading_rows(journal: Path, left_out: frozenset[str]) -> list[tuple[Any, ...]]:
+    """Every row but the run bookkeeping and ``left_out``, client order ids as numbers."""
+    return [
+        (
+            r.bar,
+            r.timestamp,
+            r.symbol,
+            r.kind,
+            r.correlation_id,
+            {k: _order_number(v) if k in ("id", "order_id") else v for k, v in r.values.items()},
+        )
+        for r in read_rows(journal)
+        if r.kind not in RUN_KINDS and r.kind not in left_out
+    ]
+
+
+def _assert_paper_same(per_bar: RunOutcome, paper: Path, spec: dict[str, Any]) -> None:
+    """The paper run journals the per-bar backtest's rows, row for row.
+
+    Compared: every row of both journals (bar, timestamp, symbol, kind, correlation id
+    and every value) but the run bookkeeping (`RUN_KINDS`: wall-clock times), the
+    backtest's `BACKTEST_ONLY` kinds and the paper run's `PAPER_ONLY` kinds, with the
+    client order ids reduced to their order number (the run keys differ by design).
+    So the signals, risk decisions, rejections, trading states, halts, orders, fills,
+    cancellations, liquidations, regime and health rows must be equal, in the same
+    order, the warm-up bars' included. The journal digest cannot be compared: it
+    covers those kinds and the ids. Then the paper run's own rows: it predicted each
+    bar after the warm-up, once, as the backtest's model did.
+    """
+    mine = _trading_rows(paper, PAPER_ONLY)
+    theirs = _trading_rows(per_bar.run_dir / "journal.sqlite", BACKTEST_ONLY)
+    for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+        assert a == b, f"journal row {i}"
+    assert len(mine) == len(theirs)
+    at = spec["restart_at"]
+    restarted = at is not None and spec["warm"] <= at < spec["bars"]
+    assert len(list(read_rows(paper, ["restarted"]))) == restarted
+    probability = pd.read_csv(per_bar.run_dir.parent / "bars.csv")["p_up"].to_numpy()
+    live = [(r.bar, r.values["probability"]) for r in read_rows(paper, ["live_bar"])]
+    assert [bar for bar, _ in live] == list(range(spec["warm"], spec["bars"]))
+    for bar, p in live:
+        assert (p is None and math.isnan(probability[bar])) or p == probability[bar]
+
+
+def _show_reached(batch: RunOutcome) -> None:
+    """Tell hypothesis what the example journaled (--hypothesis-show-statistics)."""
+    journal = batch.run_dir / "journal.sqlite"
+    for row in read_rows(journal, ["rejection", "halt", "liquidation", "trading_state"]):
+        event(f"{row.kind} {row.values.get('code', '')}".strip())
+
+
+def _three_drivers(folder: Path, spec: dict[str, Any]) -> RunOutcome:
+    """Run the batch and per-bar backtests and the paper run; assert they agree."""
+    path = _write(folder, spec)
+    batch = _run(path, folder / "batch", "auto")
+    per_bar = _run(path, folder / "per_bar", "per_bar")
+    _assert_same(batch, per_bar)
+    warm = min(spec["warm"], spec["bars"])
+    paper = paper_run(path, folder / "paper", warm=warm, restart_at=spec["restart_at"])
+    _assert_paper_same(per_bar, paper, {**spec, "warm": warm})
+    return batch
+
+
 @pytest.mark.slow
 @settings(
     max_examples=60,
@@ -243,7 +420,7 @@ def _assert_same(batch: RunOutcome, per_bar: RunOutcome) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(spec=_strategies)
-def test_batch_and_per_bar_journals_are_identical(
+def test_batch_per_bar_and_paper_journals_are_identical(
     tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]
 ) -> None:
     folder = tmp_path_factory.mktemp("parity")
@@ -252,17 +429,35 @@ def test_batch_and_per_bar_journals_are_identical(
     cspec = core_spec(build_pipeline(config), 3600)
     # every sequential layer is built in: compiled in the core (monitors stop it per bar)
     assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
-    batch = _run(path, folder / "batch", "auto")
-    per_bar = _run(path, folder / "per_bar", "per_bar")
-    _assert_same(batch, per_bar)
+    batch = _three_drivers(folder, spec)
+    _show_reached(batch)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=_risk_engine_strategies)
+def test_margin_accounts_under_risk_limits_journal_alike_in_every_driver(
+    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]
+) -> None:
+    """Liquidations, NO_EQUITY halts and refusals by risk.limits, in the three drivers."""
+    folder = tmp_path_factory.mktemp("risk")
+    _show_reached(_three_drivers(folder, spec))
 
 
 def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
-    """The generator is not vacuous: together, a few fixed specs journal every event type."""
+    """The generator is not vacuous: together, a few fixed specs journal every event type,
+    every rejection and halt the options generated can cause, liquidations included, and
+    the three drivers agree on each."""
     seen: dict[str, int] = {}
     reasons: set[str] = set()
     cancels: set[str] = set()
     rejections: set[str] = set()
+    halts: set[str] = set()
+    states: set[str] = set()
     fired: set[str] = set()
     outcomes: set[str] = set()
     base = {
@@ -284,9 +479,16 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         "regime": None,
         "regimes": None,
         "anomaly": False,
+        "warm": 1,
+        "jump": 0.0,
+        "margin": None,
+        "limits": {},
+        "restart_at": None,
     }
+    fixed = {"kind": "fixed_fraction", "fraction": 1.0}
+    bare = {"max_volume_fraction": None, "stop_loss": None, "take_profit": None}
     variants = [
-        {},
+        {"warm": 20, "restart_at": 70},
         {
             "allow_short": False,
             "max_volume_fraction": None,
@@ -295,32 +497,48 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
             "stop_loss": None,
             "take_profit": None,
         },
+        {"drawdown": 0.03, "sizing": fixed, **bare},
+        {"allow_short": False, "max_volume_fraction": None, "sizing": fixed},
         {
-            "drawdown": 0.03,
-            "max_volume_fraction": None,
-            "stop_loss": None,
-            "take_profit": None,
-            "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
-        },
-        {
-            "allow_short": False,
-            "max_volume_fraction": None,
-            "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
-        },
-        {
-            "sizing": {"kind": "fixed_fraction", "fraction": 1.0},
+            "sizing": fixed,
             "regime": SMALL_REGIME,
             "regimes": ["ranging", "high_volatility"],
             "anomaly": True,
+            "warm": 12,
+        },
+        # a leveraged account through gaps: liquidated, then out of equity (halted); a
+        # daily loss limit that trips REDUCING and rolls over at midnight
+        {
+            "seed": 7,
+            "sizing": fixed,
+            **bare,
+            "max_holding_bars": None,
+            "jump": 0.12,
+            "margin": MARGINS[3],
+            "limits": {"max_orders_per_minute": 1, "daily_loss_limit": 0.03},
+            "restart_at": 60,
+        },
+        # the size limits on Kelly fractions at 2x: some orders too large, some not; one
+        # order a minute: a stop's exit takes the bar's one, the signal's order is refused
+        {
+            "sizing": {"kind": "kelly", "fraction": 1.0, "avg_win": 0.03, "avg_loss": 0.01},
+            **bare,
+            "stop_loss": 0.01,
+            "max_holding_bars": None,
+            "margin": MARGINS[1],
+            "limits": {
+                "max_order_notional": 20_000.0,
+                "max_position_quantity": 150.0,
+                "max_orders_per_minute": 1,
+            },
+            "warm": 5,
+            "restart_at": 90,
         },
     ]
     for i, variant in enumerate(variants):
         folder = tmp_path / str(i)
         folder.mkdir()
-        path = _write(folder, {**base, "seed": i, **variant})
-        batch = _run(path, folder / "batch", "auto")
-        per_bar = _run(path, folder / "per_bar", "per_bar")
-        _assert_same(batch, per_bar)
+        batch = _three_drivers(folder, {**base, "seed": i, **variant})
         for row in read_rows(batch.run_dir / "journal.sqlite"):
             kind, data = row.kind, row.values
             seen[kind] = seen.get(kind, 0) + 1
@@ -335,9 +553,13 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
             elif kind == "rejection":
                 outcomes.add("rejected")
                 rejections.add(data["code"])
+            elif kind == "halt":
+                halts.add(data["code"])
+            elif kind == "trading_state":
+                states.add(data["code"])
     assert {
         "signal", "risk_decision", "rejection", "order", "fill", "order_cancelled", "halt",
-        "health", "regime_changed", "health_action",
+        "health", "regime_changed", "health_action", "liquidation", "trading_state",
     } <= set(seen)  # fmt: skip
     assert fired >= {rule["metric"] for rule in WARN_RULES}
     assert outcomes == {"accepted", "hold", "ignored", "rejected", "filtered"}
@@ -349,9 +571,18 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         "EXIT_HALT",
         "EXIT_STOP_LOSS",
         "EXIT_TAKE_PROFIT",
+        "EXIT_LIQUIDATION",
     }
     assert cancels >= {"REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH"}
-    assert rejections >= {"KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED", "ANOMALY"}
+    # PRICE_COLLAR and INSUFFICIENT_MARGIN cannot bind here: a market order's reference
+    # price is the last price, and one symbol's order is sized within its margin
+    # (tests/core/test_margin.py and test_risk.py reach them)
+    assert rejections >= {
+        "KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED", "ANOMALY", "MAX_ORDER_NOTIONAL",
+        "MAX_POSITION", "ORDER_RATE", "TRADING_REDUCING",
+    }  # fmt: skip
+    assert halts >= {"MAX_DRAWDOWN_HALT", "NO_EQUITY"}
+    assert states >= {"DAILY_LOSS", "DAY_ROLLOVER"}
 
 
 @pytest.mark.slow

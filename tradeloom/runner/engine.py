@@ -317,7 +317,8 @@ class Engine:
             }
             rec.regime(bar, self.ctx.times(bar), change)
         elif kind == "state":
-            rec.record(TradingStateChanged(**rec.at(bar), **value))
+            # stamped with the bar's time, as the bulk journal stamps it
+            rec.record(TradingStateChanged(**rec.at(bar, self.ctx.times(bar)), **value))
         elif kind == "liquidation":
             rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
         elif kind == "external":

@@ -176,12 +176,13 @@ class LiveRunner:
             else:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
-        if state is None:
-            outputs.write_strategy(self.run_dir, self.config.document)
         try:
             self.journal = open_journal(journal_path, identity)
         except JournalError as error:
             raise JournalError(f"{error}; nothing was sent") from None
+        if state is None:
+            # after the journal's owner was checked: never over another run's file
+            outputs.write_strategy(self.run_dir, self.config.document)
         run = RunInfo(
             run_id=self.run_dir.name,
             strategy=self.config.name,
