@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
+import structlog
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 
 
@@ -34,6 +36,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = "auto"
     if config.option.numprocesses != 0 and config.option.dist == "no":
         config.option.dist = "loadgroup"  # -n 2 alone keeps the groups too
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs `main` configures structlog for the whole process (its log level);
+    put the defaults back after every test, so that the next one sees all it logs."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from tradeloom.runner.cli import main
 
@@ -33,12 +31,6 @@ SUBPROCESS_CASES = 12
 """Of which this many again through the installed command, in a subprocess."""
 BOUND_SECONDS = 20.0
 """Longest a case may take (the slowest take about 1 s on one core)."""
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
 
 
 def _case(seed: int) -> tuple[Path, str, bytes]:

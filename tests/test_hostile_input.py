@@ -17,13 +17,11 @@ import sqlite3
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import structlog
 
 from tradeloom.runner.cli import main
 
@@ -54,12 +52,6 @@ signal: {kind: threshold, threshold: 0.02}
 risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
 execution: {kind: simulated, initial_cash: 10000}
 """
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture

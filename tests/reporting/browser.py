@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -61,11 +64,15 @@ def visit(
     a full-page screenshot."""
     executable = chromium()
     assert executable is not None
-    with tempfile.TemporaryDirectory(prefix="tradeloom-chromium-") as profile:
+    # chromium's helper processes may still be writing the profile as it is removed
+    with tempfile.TemporaryDirectory(
+        prefix="tradeloom-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: every helper is stopped with it
         )
         try:
             port = _port(Path(profile), proc, timeout)
@@ -73,12 +80,18 @@ def visit(
                 asyncio.wait_for(_drive(port, page, check, wait_for, screenshot), timeout)
             )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop chromium, then whatever of its helpers (renderer, GPU, zygote) outlived it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _port(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> int:

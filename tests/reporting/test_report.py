@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import structlog
 from browser import chromium, visit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -23,14 +21,6 @@ from tradeloom.runner.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 """Screenshots the browser tests leave for a person to look at (not committed)."""
-
-
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """`main` configures structlog for the process (warning level); put it back, so that
-    tests that capture info logs after these still see them."""
-    yield
-    structlog.reset_defaults()
 
 
 def run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:

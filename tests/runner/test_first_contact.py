@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import structlog
 import yaml
 
 from tradeloom.reporting.summary import format_summary
 from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()  # main configured it for the process
 
 
 def short_btc(tmp_path: Path, **changes: object) -> Path:

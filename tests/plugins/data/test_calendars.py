@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import structlog
 
 from tradeloom.calendars import CRYPTO, FOREX, get_calendar
 from tradeloom.runner.cli import main
@@ -54,14 +52,6 @@ execution:
   kind: simulated
   initial_cash: 10000
 """
-
-
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """`main` configures structlog for the process (warning level); put it back, so that
-    tests that capture info logs after these still see them."""
-    yield
-    structlog.reset_defaults()
 
 
 def strategy(tmp_path: Path, file: str, calendar: str, *, drop: str | None = None) -> Path:
