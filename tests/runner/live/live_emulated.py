@@ -92,6 +92,20 @@ def journal_tuples(path: Path) -> list[tuple[Any, ...]]:
     ]
 
 
+def tick_bars(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
+    """Close ``bars`` bars on the emulator's clock, ticking the runner after each."""
+    for _ in range(bars):
+        run.emulator.advance()
+        runner.tick()
+
+
+def tick_until(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
+    """Close bars on the emulator's clock up to bar ``until``, ticking after each."""
+    while run.emulator.exchange.position < until:
+        run.emulator.advance()
+        runner.tick()
+
+
 def crash(runner: LiveRunner) -> None:
     """Drop the runner as kill -9 would: uncommitted rows are lost, the pid lock freed."""
     if runner.journal is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows
+from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows, tick_bars
 
 from tradeloom.runner.cli import main
 from tradeloom.runner.live.runner import LiveRunner
@@ -279,9 +279,7 @@ def _ccxt_account(text: str) -> str:
 
 def _drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
     runner.start()
-    for _ in range(bars):
-        run.emulator.advance()
-        runner.tick()
+    tick_bars(run, runner, bars)
     runner.stop("test over")
 
 

@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 from live_child import SIGNAL_ENV
-from live_emulated import STRATEGY, EmulatedRun, emulated_run, make_bars, rows
+from live_emulated import STRATEGY, emulated_run, make_bars, rows, tick_bars
 from test_crash import CHILD, START, strategy_text
 
 from tradeloom.errors import ConfigError
 from tradeloom.journal import OrderSent, RunStarted, RunStopped, read_events
-from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
-    for _ in range(bars):
-        run.emulator.advance()
-        runner.tick()
 
 
 def test_a_control_character_in_an_edit_is_refused_and_the_run_trades_on(
@@ -38,10 +31,10 @@ def test_a_control_character_in_an_edit_is_refused_and_the_run_trades_on(
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, mode="paper", watch_file=True)
         runner.start()
-        drive(run, runner, 5)
+        tick_bars(run, runner, 5)
         broken = STRATEGY.replace("seed: 3", "seed: 3  # bell\x07")
         run.strategy.write_text(broken)
-        drive(run, runner, 3)
+        tick_bars(run, runner, 3)
         (refused,) = rows(journal, "config_reload_refused")
         assert refused["errors"] == [
             f"{run.strategy}:2:16: invalid YAML: control character U+0007 (BEL) is not "
@@ -65,7 +58,7 @@ def test_a_refused_reload_imports_nothing(tmp_path: Path, monkeypatch: pytest.Mo
         runner = run.runner(run_dir, mode="paper", watch_file=True)
         runner.start()
         run.strategy.write_text(STRATEGY.replace("seed: 3", f"seed: 3\nplugins: [{module}]"))
-        drive(run, runner, 2)
+        tick_bars(run, runner, 2)
         (refused,) = rows(run_dir / "journal.sqlite", "config_reload_refused")
         assert refused["errors"] == [
             f"{run.strategy}:3:11 plugins.0: '{module}' is not imported while the strategy "
@@ -125,7 +118,7 @@ def test_a_full_disk_stops_the_live_run_before_it_sends_an_order(
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here on
         with pytest.raises(sqlite3.OperationalError) as caught:
-            drive(run, runner, 200)
+            tick_bars(run, runner, 200)
         at_venue = {o.client_order_id for o in run.emulator.exchange.orders()}
         runner.stop(f"{type(caught.value).__name__}: {caught.value}")  # no second error
     # every order the venue holds was committed to the journal before it was sent

@@ -7,15 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows
-
-from tradeloom.runner.live.runner import LiveRunner
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
-    for _ in range(bars):
-        run.emulator.advance()
-        runner.tick()
+from live_emulated import STRATEGY, emulated_run, rows, tick_bars
 
 
 def test_edits_are_swapped_in_at_the_next_bar_or_refused(
@@ -27,7 +19,7 @@ def test_edits_are_swapped_in_at_the_next_bar_or_refused(
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, mode="paper", watch_file=True)
         runner.start()
-        drive(run, runner, 120)
+        tick_bars(run, runner, 120)
         position = runner.session_or_fail.engine.portfolio.position
         before = len(rows(journal, "signal"))
         assert before > 10
@@ -42,7 +34,7 @@ def test_edits_are_swapped_in_at_the_next_bar_or_refused(
         assert reloaded["changed"] == ["signal"]
         assert "signal.threshold: 0.04 -> 0.99" in reloaded["changes"]
         assert runner.session_or_fail.engine.portfolio.position == position
-        drive(run, runner, 40)
+        tick_bars(run, runner, 40)
         after = [r for r in rows(journal, "signal") if r["bar"] >= reload_bar]
         assert after == []  # no probability is 99% confident
 
@@ -57,7 +49,7 @@ def test_edits_are_swapped_in_at_the_next_bar_or_refused(
         runner.tick()
         broken = rows(journal, "config_reload_refused")[-1]
         assert broken["errors"][0].startswith(str(run.strategy))
-        drive(run, runner, 5)
+        tick_bars(run, runner, 5)
         assert runner.session_or_fail.p.config.name == "live_rf"
         runner.stop("test over")
 
@@ -69,9 +61,9 @@ def test_a_run_restarts_after_a_hot_reload(tmp_path: Path, monkeypatch: pytest.M
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, watch_file=True)
         runner.start()
-        drive(run, runner, 150)
+        tick_bars(run, runner, 150)
         run.strategy.write_text(STRATEGY.replace("fraction: 0.5", "fraction: 0.3"))
-        drive(run, runner, 60)
+        tick_bars(run, runner, 60)
         assert rows(journal, "config_reloaded")
         ids = {r["id"] for r in rows(journal, "order")}
         assert runner.journal is not None
@@ -79,7 +71,7 @@ def test_a_run_restarts_after_a_hot_reload(tmp_path: Path, monkeypatch: pytest.M
         runner.inbox.release_pid()
         again = run.runner(run_dir, watch_file=True)
         again.start()  # replayed under the edited file: the bars before the edit are not compared
-        drive(run, again, 60)
+        tick_bars(run, again, 60)
         again.stop("test over")
         sent = [o.client_order_id for o in run.emulator.exchange.orders()]
     assert len(sent) == len(set(sent))
@@ -99,7 +91,7 @@ def test_a_restart_refuses_a_file_whose_features_changed_while_it_was_down(
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, mode="paper")
         runner.start()
-        drive(run, runner, 20)
+        tick_bars(run, runner, 20)
         runner.stop("deploy")
         run.strategy.write_text(STRATEGY.replace("window: 14", "window: 21"))
         again = run.runner(run_dir, mode="paper")

@@ -6,16 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from live_emulated import EmulatedRun, emulated_run
+from live_emulated import emulated_run, tick_until
 
 from tradeloom.journal import JournalError
-from tradeloom.runner.live.runner import LiveRunner
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
-    while run.emulator.exchange.position < until:
-        run.emulator.advance()
-        runner.tick()
 
 
 def _unlocked(path: Path) -> sqlite3.Connection:
@@ -54,7 +47,7 @@ def test_a_restart_refuses_a_tampered_journal_naming_the_first_bad_row(
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(tmp_path / "run")
         runner.start()
-        drive(run, runner, 200)
+        tick_until(run, runner, 200)
         runner.stop("done")
         journal = tmp_path / "run" / "journal.sqlite"
         seq = _first_fill(journal)
@@ -93,7 +86,7 @@ def test_a_restart_refuses_a_damaged_journal_in_one_line(
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(tmp_path / "run")
         runner.start()
-        drive(run, runner, 150)
+        tick_until(run, runner, 150)
         runner.stop("done")
         journal = tmp_path / "run" / "journal.sqlite"
         if damage == "empty file":

@@ -5,15 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows
-
-from tradeloom.runner.live.runner import LiveRunner
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
-    for _ in range(bars):
-        run.emulator.advance()
-        runner.tick()
+from live_emulated import STRATEGY, emulated_run, rows, tick_bars
 
 
 def test_an_order_over_the_notional_limit_is_refused_and_never_sent(
@@ -27,7 +19,7 @@ def test_an_order_over_the_notional_limit_is_refused_and_never_sent(
     with emulated_run(tmp_path, monkeypatch, text=text) as run:
         runner = run.runner(tmp_path / "run")
         runner.start()
-        drive(run, runner, 200)
+        tick_bars(run, runner, 200)
         runner.stop("test over")
         assert run.emulator.exchange.orders() == []
     journal = tmp_path / "run" / "journal.sqlite"
@@ -51,7 +43,7 @@ def test_the_retraining_cron_trains_a_fold_at_the_first_bar_close_after_it_fires
     with emulated_run(tmp_path, monkeypatch, text=text) as run:
         runner = run.runner(tmp_path / "run", mode="paper")
         runner.start()
-        drive(run, runner, 150)
+        tick_bars(run, runner, 150)
         runner.stop("test over")
     trainings = rows(tmp_path / "run" / "journal.sqlite", "model_trained")
     cron = [t for t in trainings if t["reason"].startswith("live.retrain_cron fired at")]

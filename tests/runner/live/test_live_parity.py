@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows, tick_until
 
 from tradeloom.domain import Bars, RunInfo
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.runner.backtest import run_backtest
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
@@ -28,13 +27,6 @@ class _Frame:
 
     def load(self) -> Bars:
         return self.bars
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
-    """Move the emulator's clock bar by bar up to ``until`` and tick after each bar."""
-    while run.emulator.exchange.position < until:
-        run.emulator.advance()
-        runner.tick()
 
 
 def backtest(run: EmulatedRun, tmp_path: Path) -> Path:
@@ -61,7 +53,7 @@ def test_live_run_against_the_emulator_makes_the_backtests_decisions(
         runner = run.runner(tmp_path / "live")
         runner.start()
         try:
-            drive(run, runner, len(run.bars))
+            tick_until(run, runner, len(run.bars))
         finally:
             runner.stop("test over")
         assert run.emulator.errors == []
@@ -106,7 +98,7 @@ def test_paper_run_reproduces_the_backtest_exactly(
         runner = run.runner(tmp_path / "paper", mode="paper")
         runner.start()
         try:
-            drive(run, runner, len(run.bars))
+            tick_until(run, runner, len(run.bars))
         finally:
             runner.stop("test over")
         paper = tmp_path / "paper" / "journal.sqlite"
@@ -140,7 +132,7 @@ def test_a_paper_run_refuses_what_its_backtest_refuses(
         runner = run.runner(tmp_path / "paper", mode="paper")
         runner.start()
         try:
-            drive(run, runner, len(run.bars))
+            tick_until(run, runner, len(run.bars))
         finally:
             runner.stop("test over")
         paper = tmp_path / "paper" / "journal.sqlite"

@@ -7,15 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import EmulatedRun, crash, emulated_run, rows
-
-from tradeloom.runner.live.runner import LiveRunner
-
-
-def drive(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
-    while run.emulator.exchange.position < until:
-        run.emulator.advance()
-        runner.tick()
+from live_emulated import crash, emulated_run, rows, tick_until
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:
@@ -36,18 +28,18 @@ def test_a_restarted_run_continues_the_uninterrupted_one(
     with emulated_run(tmp_path / "a", monkeypatch) as run:
         whole = run.runner(tmp_path / "whole")
         whole.start()
-        drive(run, whole, len(run.bars))
+        tick_until(run, whole, len(run.bars))
         whole.stop("done")
     with emulated_run(tmp_path / "b", monkeypatch) as run:
         first = run.runner(tmp_path / "cut")
         first.start()
-        drive(run, first, stop_at)
+        tick_until(run, first, stop_at)
         crash(first)
         if down:
             run.emulator.advance(down)  # bars close while the run is down
         second = run.runner(tmp_path / "cut")
         second.start()
-        drive(run, second, len(run.bars))
+        tick_until(run, second, len(run.bars))
         second.stop("done")
         assert run.emulator.errors == []
         client_ids = [o.client_order_id for o in run.emulator.exchange.orders()]
