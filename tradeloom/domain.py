@@ -40,6 +40,7 @@ __all__ = [
     "RunInfo",
     "Signal",
     "Trade",
+    "Universe",
 ]
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -88,6 +89,50 @@ class Bars:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+@dataclass(frozen=True)
+class Universe:
+    """The bars of several symbols on one clock.
+
+    Each symbol keeps its own validated `Bars` (its own index: a symbol not listed yet,
+    delisted or halted has no row there); ``index`` is the common clock, the sorted
+    union of every symbol's timestamps. A symbol without a bar at a time of the clock
+    gets no signal and no fill then.
+
+    Attributes:
+        bars: One `Bars` per symbol, in the strategy file's order (symbols unique).
+        index: The common clock: UTC ``DatetimeIndex`` named ``timestamp``.
+        auxiliary: Series that are not bars (funding rates, sentiment, ...), already
+            joined as-of onto ``index`` with their publication delay: one column per
+            series (a per-symbol series is named ``<name>[<symbol>]``).
+    """
+
+    bars: tuple[Bars, ...]
+    index: pd.DatetimeIndex
+    auxiliary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols, in order."""
+        return tuple(b.symbol for b in self.bars)
+
+    @property
+    def timeframe(self) -> str:
+        """The common timeframe, as written in the file."""
+        return self.bars[0].timeframe
+
+    @property
+    def timeframe_seconds(self) -> int:
+        """The common timeframe in seconds."""
+        return self.bars[0].timeframe_seconds
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def present(self) -> npt.NDArray[np.bool_]:
+        """Return ``[bars, symbols]``: True where the symbol has a bar on the clock."""
+        return np.stack([self.index.isin(b.frame.index) for b in self.bars], axis=1)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from tradeloom.domain import (
     Retraining,
     RunInfo,
     Signal,
+    Universe,
 )
 from tradeloom.errors import DataError, UserError
 from tradeloom.plugins.component import LAYERS, BuildContext, Component, Layer, ParamError, Params
@@ -74,6 +75,7 @@ from tradeloom.plugins.protocols import (
     RiskRule,
     SignalRule,
     Sizer,
+    UniverseSource,
     Venue,
 )
 from tradeloom.plugins.registry import did_you_mean
@@ -129,6 +131,8 @@ __all__ = [
     "Sizer",
     "StepContext",
     "SteppedFeature",
+    "Universe",
+    "UniverseSource",
     "UserError",
     "Venue",
     "did_you_mean",

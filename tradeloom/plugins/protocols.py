@@ -36,6 +36,7 @@ from tradeloom.domain import (
     Rejection,
     Retraining,
     Signal,
+    Universe,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "RiskRule",
     "SignalRule",
     "Sizer",
+    "UniverseSource",
     "Venue",
     "missing_members",
 ]
@@ -79,6 +81,18 @@ class DataSource(Protocol):
 
     def load(self) -> Bars:
         """Return validated bars; raise `tradeloom.errors.DataError` for bad data."""
+        ...
+
+
+@runtime_checkable
+class UniverseSource(Protocol):
+    """Data layer over several symbols (``data.symbols``): bars on one clock."""
+
+    def load_universe(self) -> Universe:
+        """Return every symbol's validated bars and the common clock.
+
+        Raises `tradeloom.errors.DataError` for bad data, naming the symbol.
+        """
         ...
 
 
