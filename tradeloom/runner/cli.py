@@ -346,6 +346,12 @@ def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, 
 
 
 def _run(args: argparse.Namespace) -> int:
+    if _is_portfolio(args.file):
+        raise UserError(
+            f"{args.file}: a portfolio file; running several strategies on one account is "
+            "not built yet: `tradeloom validate` checks it, `tradeloom run` runs each "
+            "strategy file alone"
+        )
     if args.mode != "backtest":
         return _run_live(args)
     if args.max_bars is not None:
@@ -379,7 +385,16 @@ def _run_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_portfolio(path: Path) -> bool:
+    from tradeloom.schemas.portfolio import is_portfolio_document
+    from tradeloom.schemas.yaml_loader import load_yaml
+
+    return is_portfolio_document(load_yaml(path).data)
+
+
 def _validate(args: argparse.Namespace) -> int:
+    if _is_portfolio(args.file):
+        return _validate_portfolio(args)
     pipeline, _ = _load(args, args.mode)
     config = pipeline.config
     mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
@@ -389,6 +404,34 @@ def _validate(args: argparse.Namespace) -> int:
         f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
         f"{_count(len(config.risk_rules), 'risk rule')}, execution {config.execution.kind}, "
         f"{_count(len(config.monitoring), 'monitor')})"
+    )
+    return 0
+
+
+def _validate_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.schemas.portfolio import load_portfolio
+
+    portfolio = load_portfolio(args.file, args.overrides)
+    for config in portfolio.strategies:
+        build_pipeline(config, mode=args.mode)
+    top = portfolio.file
+    shares = ", ".join(
+        f"{config.name} {weight:.4g}"
+        for config, weight in zip(portfolio.strategies, portfolio.weights, strict=True)
+    )
+    allocation = top.allocation
+    how = (
+        f"inverse volatility over {allocation.window} bars, equal until then"
+        if allocation.kind == "inverse_volatility"
+        else "fixed"
+    )
+    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
+    print(
+        f"{args.file}: valid portfolio '{top.name}'{mode}: "
+        f"{len(portfolio.strategies)} strateg{'y' if len(portfolio.strategies) == 1 else 'ies'}"
+        f" on one account of "
+        f"{top.initial_cash:,.2f} ({how}: {shares})"
     )
     return 0
 

@@ -38,7 +38,7 @@ from tradeloom.schemas.strategy import (
 )
 from tradeloom.schemas.yaml_loader import SourceMap, load_yaml
 
-__all__ = ["load_strategy"]
+__all__ = ["load_strategy", "validate_model"]
 
 
 def load_strategy(
@@ -80,7 +80,7 @@ def load_strategy(
         where = f"plugins.{indices[exc.index]}" if exc.index < len(indices) else "plugins"
         problems.append(Problem(source_map.locate(where), where, str(exc)))
 
-    top = _validate(StrategyFile, data, "", source_map, problems)
+    top = validate_model(StrategyFile, data, "", source_map, problems)
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
         for section_path, layer, section in iter_sections(data):
@@ -154,7 +154,7 @@ def _component(
     for below, message in misplaced:
         where = join_path(path, below)
         problems.append(Problem(source_map.locate(where), where, message))
-    params = _validate(model, keys, path, source_map, problems)
+    params = validate_model(model, keys, path, source_map, problems)
     if params is None or misplaced:
         return None
     # the bare kind, however the file spelt it (messages name the plugin beside it)
@@ -162,13 +162,18 @@ def _component(
     return ComponentConfig(path=path, kind=kind, params=params, registered=registered)
 
 
-def _validate(
+def validate_model(
     model: type[BaseModel],
     data: Any,
     prefix: str,
     source_map: SourceMap,
     problems: list[Problem],
 ) -> Any:
+    """Validate ``data`` against ``model``; append each error, located, to ``problems``.
+
+    Returns:
+        The model, or None when ``data`` is invalid.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,169 @@
+"""A portfolio file: several strategy files on one account, validated together.
+
+Every problem is reported at its own file: the portfolio's at the portfolio file's
+line, a strategy's at the strategy file's line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeloom.errors import ConfigError
+from tradeloom.schemas.portfolio import is_portfolio_document, load_portfolio
+
+ROOT = Path(__file__).resolve().parents[2]
+STRATEGIES = ROOT / "strategies"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name in ("btc_rf.yaml", "eth_hgb_stops.yaml"):
+        shutil.copy(STRATEGIES / name, tmp_path / name)
+    return tmp_path
+
+
+def _write(folder: Path, text: str, name: str = "portfolio.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _problems(path: Path, *overrides: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_portfolio(path, overrides)
+    return caught.value.lines()
+
+
+def test_fixed_weights_and_the_strategies_are_loaded(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 50000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.25}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.75}\n",
+    )
+    portfolio = load_portfolio(path)
+    assert [c.name for c in portfolio.strategies] == ["btc_rf", "eth_hgb_stops"]
+    assert portfolio.weights == (0.25, 0.75)
+    assert portfolio.file.initial_cash == 50000
+    assert portfolio.file.allocation.kind == "fixed"
+
+
+def test_normalize_scales_the_weights(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\nallocation: {normalize: true}\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.2}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.6}\n",
+    )
+    assert load_portfolio(path).weights == pytest.approx((0.25, 0.75), rel=1e-15)
+
+
+def test_weights_that_do_not_sum_to_one_are_refused_at_the_list(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.2}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.6}\n",
+    )
+    assert _problems(path) == [
+        f"{path}:4:3 strategies: the weights sum to 0.8, not 1; fix them or set "
+        "allocation.normalize: true"
+    ]
+    # an override is located at --set
+    assert load_portfolio(path, ["strategies.1.weight=0.8"]).weights == (0.2, 0.8)
+
+
+def test_inverse_volatility_needs_a_window_and_no_weights(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\nallocation: {kind: inverse_volatility, window: 50}\n"
+        "strategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.5}\n"
+        "  - {file: eth_hgb_stops.yaml}\n",
+    )
+    assert _problems(path) == [
+        f"{path}:5:33 strategies.0.weight: a weight is not used by allocation kind "
+        "inverse_volatility; remove it, or use kind fixed"
+    ]
+    path.write_text(path.read_text().replace(", window: 50", ""))
+    assert _problems(path) == [
+        f"{path}:3:13 allocation: allocation kind inverse_volatility needs window: BARS"
+    ]
+    path.write_text(
+        path.read_text().replace("inverse_volatility}", "inverse_volatility, window: 9}")
+    )
+    path.write_text(path.read_text().replace(", weight: 0.5", ""))
+    assert load_portfolio(path).weights == (0.5, 0.5)
+
+
+def test_every_problem_at_its_own_file(folder: Path) -> None:
+    bad = folder / "btc_rf.yaml"
+    bad.write_text(bad.read_text().replace("bars: 20000", "bars: -5"))
+    line = bad.read_text().splitlines().index("  bars: -5") + 1
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.5}\n"
+        "  - {file: missing.yaml, weight: 0.25}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.25}\n"
+        "  - {file: eth_hgb_stops.yaml}\n",
+    )
+    assert _problems(path) == [
+        f"{bad}:{line}:9 data.bars: must be >= 100, was -5",
+        f"{path}:5:12 strategies.1.file: {folder / 'missing.yaml'}: no such file",
+        f"{path}:7:5 strategies.3: allocation kind fixed needs a weight per strategy",
+        f"{path}:7:12 strategies.3.file: strategy name 'eth_hgb_stops' is also the name of "
+        "strategies.2; names attribute every order and must differ",
+    ]
+
+
+def test_a_strategy_file_is_not_a_portfolio() -> None:
+    assert is_portfolio_document({"strategies": []})
+    assert not is_portfolio_document({"name": "x", "data": {}})
+    assert not is_portfolio_document(["strategies"])
+
+
+def test_validate_through_the_cli(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 100000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.6}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.3}\n",
+    )
+    command = [sys.executable, "-m", "tradeloom.runner.cli", "validate", path.name]
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        "portfolio.yaml:4:3 strategies: the weights sum to 0.9, not 1; fix them or set "
+        "allocation.normalize: true\n"
+    )
+    path.write_text(path.read_text().replace("0.3", "0.4"))
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == (
+        "portfolio.yaml: valid portfolio 'two': 2 strategies on one account of 100,000.00 "
+        "(fixed: btc_rf 0.6, eth_hgb_stops 0.4)\n"
+    )
+
+
+def test_run_refuses_a_portfolio_file_in_one_line(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 100000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.5}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.5}\n",
+    )
+    for mode in ("backtest", "paper"):
+        command = [sys.executable, "-m", "tradeloom.runner.cli", "run", path.name, "--mode", mode]
+        proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+        assert (proc.returncode, proc.stdout) == (2, "")
+        assert proc.stderr == (
+            "portfolio.yaml: a portfolio file; running several strategies on one account is "
+            "not built yet: `tradeloom validate` checks it, `tradeloom run` runs each strategy "
+            "file alone\n"
+        )

@@ -1,0 +1,294 @@
+"""A portfolio file: several strategy files trading one account.
+
+A portfolio file names strategy files and how the account's capital is allocated
+between them; each strategy keeps its own data, features, model, signal and sizing,
+and the account (its cash, its venue, its pre-trade limits and drawdown rules) is the
+portfolio's. It is told from a strategy file by its top-level ``strategies:`` key::
+
+    name: two_strategies
+    initial_cash: 100000
+    allocation: {kind: fixed}          # or {kind: inverse_volatility, window: 500}
+    strategies:
+      - {file: ../strategies/btc_rf.yaml, weight: 0.6}
+      - {file: ../strategies/eth_hgb_stops.yaml, weight: 0.4}
+    risk:
+      limits: {max_order_notional: 50000}
+
+`load_portfolio` validates the file and every strategy file it lists; a problem in a
+strategy file is reported at that file's own ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tradeloom.bounds import MAX_WINDOW
+from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.plugins import manager
+from tradeloom.schemas.config import StrategyConfig
+from tradeloom.schemas.limits import PreTradeLimits
+from tradeloom.schemas.loader import load_strategy, validate_model
+from tradeloom.schemas.overrides import apply_overrides
+from tradeloom.schemas.strategy import NAME_PATTERN
+from tradeloom.schemas.yaml_loader import load_yaml
+
+__all__ = [
+    "WEIGHT_TOLERANCE",
+    "Allocation",
+    "PortfolioConfig",
+    "PortfolioFile",
+    "StrategyEntry",
+    "is_portfolio_document",
+    "load_portfolio",
+]
+
+WEIGHT_TOLERANCE = 1e-9
+"""How far from 1 fixed weights may sum (rounding in the file) without ``normalize``."""
+
+MAX_STRATEGIES = 100
+
+
+class StrategyEntry(BaseModel):
+    """One strategy file of the portfolio and its share of the account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="The strategy file, relative to the portfolio file's folder.",
+    )
+    weight: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Its share of the account's equity under allocation kind fixed "
+        "(0 < weight <= 1); not used by inverse_volatility.",
+    )
+
+
+class Allocation(BaseModel):
+    """How the account's capital is shared between the strategies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fixed", "inverse_volatility"] = Field(
+        default="fixed",
+        description="fixed: each strategy's weight; inverse_volatility: weights "
+        "proportional to 1 / the volatility of each strategy's returns over a trailing "
+        "window.",
+    )
+    window: int | None = Field(
+        default=None,
+        ge=2,
+        le=MAX_WINDOW,
+        description="inverse_volatility: bars of returns in the trailing window "
+        "(2 .. 1,000,000); required for it.",
+    )
+    normalize: bool = Field(
+        default=False,
+        description="fixed: scale the weights to sum to 1; without it they must.",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Allocation:
+        if self.kind == "inverse_volatility" and self.window is None:
+            raise ValueError("allocation kind inverse_volatility needs window: BARS")
+        if self.kind == "fixed" and self.window is not None:
+            raise ValueError("window applies to allocation kind inverse_volatility only")
+        return self
+
+
+class PortfolioRisk(BaseModel):
+    """The account's risk: what every strategy's orders, summed, must pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limits: PreTradeLimits = Field(
+        default_factory=PreTradeLimits,
+        description="Pre-trade checks on every order of every strategy, on the one account.",
+    )
+    max_drawdown: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Halt every strategy when the account's drawdown reaches this "
+        "fraction of its peak equity (null: never).",
+    )
+
+
+class PortfolioFile(BaseModel):
+    """The top level of a portfolio file."""
+
+    model_config = ConfigDict(extra="forbid", title="tradeloom portfolio")
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Names run directories and client order ids (like a strategy's name).",
+    )
+    description: str = ""
+    initial_cash: float = Field(
+        gt=0, allow_inf_nan=False, description="The account's cash at the start."
+    )
+    allocation: Allocation = Field(
+        default_factory=Allocation, description="How the capital is shared."
+    )
+    strategies: list[StrategyEntry] = Field(
+        min_length=1,
+        max_length=MAX_STRATEGIES,
+        description="The strategy files (1 .. 100), each with its own data, features, "
+        "model, signal and sizing.",
+    )
+    risk: PortfolioRisk = Field(
+        default_factory=PortfolioRisk, description="The account's risk limits."
+    )
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """A validated portfolio file and its validated strategies.
+
+    Attributes:
+        source: The portfolio file.
+        file: Its top level.
+        strategies: Each listed strategy, validated, in file order.
+        weights: Under fixed allocation, each strategy's weight (normalized if asked);
+            under inverse_volatility, equal weights (what applies until the window fills).
+    """
+
+    source: Path
+    file: PortfolioFile
+    strategies: tuple[StrategyConfig, ...]
+    weights: tuple[float, ...]
+
+
+def is_portfolio_document(data: Any) -> bool:
+    """Return whether a loaded YAML document is a portfolio file (it lists strategies)."""
+    return isinstance(data, Mapping) and "strategies" in data
+
+
+def load_portfolio(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    load_plugins: Any = manager.load_plugins,
+) -> PortfolioConfig:
+    """Load the portfolio file at ``path`` and every strategy file it lists.
+
+    Args:
+        path: The portfolio file; its name as given is used in every location.
+        overrides: ``KEY.PATH=VALUE`` strings (``--set``) for the portfolio file.
+        load_plugins: Builds the plugins a strategy file lists (`load_strategy`).
+
+    Raises:
+        UserError: The portfolio file cannot be read.
+        ConfigError: Every problem in the portfolio file and in the strategy files, each
+            at its own ``FILE:LINE:COL``.
+    """
+    document = load_yaml(path)
+    data, source_map, problems = apply_overrides(document.data, overrides, document.source_map)
+    top = validate_model(PortfolioFile, data, "", source_map, problems)
+    # every strategy file is checked even when the portfolio file has other problems
+    strategies = _load_strategies(data, Path(path).parent, source_map.locate, load_plugins)
+    problems.extend(strategies.problems)
+    if isinstance(top, PortfolioFile):
+        problems.extend(_weight_problems(top, source_map.locate))
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    assert isinstance(top, PortfolioFile)
+    return PortfolioConfig(
+        source=Path(path), file=top, strategies=strategies.configs, weights=_weights(top)
+    )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    configs: tuple[StrategyConfig, ...]
+    problems: tuple[Problem, ...]
+
+
+def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) -> _Loaded:
+    """Load every strategy file listed under ``strategies``; collect their problems."""
+    listed = data.get("strategies") if isinstance(data, Mapping) else None
+    if not isinstance(listed, list):
+        return _Loaded((), ())  # reported by the top-level validation
+    configs: list[StrategyConfig] = []
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    for i, entry in enumerate(listed):
+        file = entry.get("file") if isinstance(entry, Mapping) else None
+        if not isinstance(file, str) or not file:
+            continue  # reported by the top-level validation
+        where = f"strategies.{i}.file"
+        try:
+            config, _ = load_strategy(folder / file, load_plugins=load_plugins)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        except UserError as exc:
+            problems.append(Problem(locate(where), where, str(exc)))
+            continue
+        if config.name in names:
+            problems.append(
+                Problem(
+                    locate(where),
+                    where,
+                    f"strategy name '{config.name}' is also the name of strategies."
+                    f"{names[config.name]}; names attribute every order and must differ",
+                )
+            )
+        names.setdefault(config.name, i)
+        configs.append(config)
+    return _Loaded(tuple(configs), tuple(problems))
+
+
+def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
+    allocation = top.allocation
+    problems: list[Problem] = []
+    if allocation.kind == "inverse_volatility":
+        for i, entry in enumerate(top.strategies):
+            if entry.weight is not None:
+                where = f"strategies.{i}.weight"
+                problems.append(
+                    Problem(
+                        locate(where),
+                        where,
+                        "a weight is not used by allocation kind inverse_volatility; "
+                        "remove it, or use kind fixed",
+                    )
+                )
+        return problems
+    missing = [i for i, entry in enumerate(top.strategies) if entry.weight is None]
+    for i in missing:
+        where = f"strategies.{i}"
+        problems.append(
+            Problem(locate(where), where, "allocation kind fixed needs a weight per strategy")
+        )
+    if missing or allocation.normalize:
+        return problems
+    total = math.fsum(entry.weight or 0.0 for entry in top.strategies)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        problems.append(
+            Problem(
+                locate("strategies"),
+                "strategies",
+                f"the weights sum to {total:.10g}, not 1; fix them or set "
+                "allocation.normalize: true",
+            )
+        )
+    return problems
+
+
+def _weights(top: PortfolioFile) -> tuple[float, ...]:
+    count = len(top.strategies)
+    if top.allocation.kind == "inverse_volatility":
+        return (1.0 / count,) * count
+    weights = [entry.weight or 0.0 for entry in top.strategies]
+    total = math.fsum(weights)
+    return tuple(w / total for w in weights)
