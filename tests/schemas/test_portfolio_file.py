@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tradeloom.errors import ConfigError
-from tradeloom.schemas.portfolio import is_portfolio_document, load_portfolio
+from tradeloom.schemas.portfolio_file import is_portfolio_document, load_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ROOT / "strategies"

@@ -386,7 +386,7 @@ def _run_live(args: argparse.Namespace) -> int:
 
 
 def _is_portfolio(path: Path) -> bool:
-    from tradeloom.schemas.portfolio import is_portfolio_document
+    from tradeloom.schemas.portfolio_file import is_portfolio_document
     from tradeloom.schemas.yaml_loader import load_yaml
 
     return is_portfolio_document(load_yaml(path).data)
@@ -410,7 +410,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _validate_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.runner.wiring import build_pipeline
-    from tradeloom.schemas.portfolio import load_portfolio
+    from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
     for config in portfolio.strategies:
