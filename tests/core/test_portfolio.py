@@ -67,8 +67,8 @@ def messages(state: CoreState, symbols: tuple[str, ...], groups: tuple[str, ...]
     ctx = RowContext(
         times=lambda bar: pd.Timestamp(T0 + bar * HOUR, tz="UTC"),
         order_id=lambda seq: f"o{seq}",
-        table=codes.CodeTable(symbols, groups),
         symbols=symbols,
+        groups=groups,
     )
     return [
         f"{e.value.code}: {e.value.message}"

@@ -338,8 +338,9 @@ class CodeTable:
         self.groups = tuple(groups)
 
     def symbol(self, index: int) -> str:
-        """Return the name of symbol ``index`` (``#index`` when the table has no names)."""
-        return self.symbols[index] if 0 <= index < len(self.symbols) else f"#{index}"
+        """Return the name of symbol ``index`` (``#index`` when the table has no name for it)."""
+        name = self.symbols[index] if 0 <= index < len(self.symbols) else ""
+        return name or f"#{index}"
 
     def group(self, index: int) -> str:
         """Return the name of group ``index`` (``#index`` when the table has no names)."""
