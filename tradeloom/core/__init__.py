@@ -4,7 +4,9 @@ Every mode (the backtest's compiled loop, the per-bar driver, paper and live)
 runs the same compiled step, `tradeloom.core.bar.run_bars`, over the same
 state arrays (`tradeloom.core.layout`): the order of a bar, the rejection
 ladder, the risk engine (trading states, pre-trade checks, halts, the kill
-latch, margin and liquidation) and the accounting live here and nowhere else.
+latch, margin and liquidation), the portfolio checks (`tradeloom.core.portfolio`:
+signal ranking, exposure, group and correlation limits) and the accounting live
+here and nowhere else.
 Reason codes and their messages live in `tradeloom.core.codes`.
 
 Nothing here imports `tradeloom.runner`: the drivers call down into the core.

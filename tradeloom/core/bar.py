@@ -24,7 +24,10 @@ them):
    hold (or ignored, when an exit of this bar closes it); an exit from a long on a
    long-only venue -> the exit; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
-   rules; else accepted. A refused entry or reversal still exits what is held;
+   rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
+   candidate: once every symbol went down the ladder, the candidates are ranked by
+   confidence and checked against the portfolio limits in rank order
+   (`tradeloom.core.portfolio`). A refused entry or reversal still exits what is held;
 10. **send**: the intent's order (target minus position, sized at the close) first
     cancels the working order (``REPLACED``), then passes the pre-trade checks
     (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
@@ -47,6 +50,7 @@ import numpy as np
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill, mark_equity
 from tradeloom.core.exits import holding_expired, liquidation_price, protective_exit
+from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
@@ -114,6 +118,7 @@ from tradeloom.core.layout import (
     P_MIN_INTERVAL,
     P_MONITORS,
     P_PAYOFF,
+    P_PORTFOLIO,
     P_REGIME_FILTER,
     P_SIZING_KIND,
     P_SLIPPAGE,
@@ -122,6 +127,8 @@ from tradeloom.core.layout import (
     P_THRESHOLD,
     P_TIMEFRAME_NS,
     P_YIELD_BARS,
+    PORT_ROWS,
+    S_CANDIDATE,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
     S_I_DIR,
@@ -165,6 +172,7 @@ from tradeloom.core.layout import (
     STAGE_SIGNAL,
     STAGE_SIZED,
 )
+from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
@@ -324,15 +332,6 @@ def _gross_after(sym: np.ndarray, s: int, after: float, price: float) -> float:
 
 
 @core_kernel
-def _fallback(sym: np.ndarray, s: int) -> None:
-    """A refused signal: keep the bar's exit intent, or exit what the signal turns from."""
-    if sym[s, S_I_REASON] == 0.0 and sym[s, S_X_HELD] != 0.0:
-        sym[s, S_I_REASON] = codes.EXIT_SIGNAL
-    sym[s, S_I_DIR] = 0.0
-    sym[s, S_I_TARGET] = 0.0
-
-
-@core_kernel
 def _ladder(
     acct: np.ndarray,
     sym: np.ndarray,
@@ -374,29 +373,18 @@ def _ladder(
             emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
         return False
     if held != 0 and wanted == -1 and not allow_short:
-        _fallback(sym, s)
+        fall_back(sym, s)
         return False
     if anomalous:
         emit(ev, cur, EV_REJECT, t, s, codes.ANOMALY, score)
-        _fallback(sym, s)
+        fall_back(sym, s)
         return False
     equity = acct[A_EQUITY]
     if equity <= 0.0:
         emit(ev, cur, EV_REJECT, t, s, codes.NO_EQUITY_REJECT, equity)
-        _fallback(sym, s)
+        fall_back(sym, s)
         return False
     return True
-
-
-@core_kernel
-def _accept(sym: np.ndarray, ev: np.ndarray, cur: np.ndarray, t: int, s: int, size: float) -> None:
-    """The signal passed every rung: its intent replaces the bar's exit."""
-    wanted = sym[s, S_X_DIR]
-    reason = codes.REVERSE if sym[s, S_X_HELD] != 0.0 else codes.ENTRY
-    sym[s, S_I_REASON] = reason
-    sym[s, S_I_DIR] = wanted
-    sym[s, S_I_TARGET] = wanted * size
-    emit(ev, cur, EV_DECISION, t, s, codes.ACCEPTED, reason, wanted * size)
 
 
 @core_kernel
@@ -412,6 +400,7 @@ def run_bars(
     prm: np.ndarray,
     limits: np.ndarray,
     sent: np.ndarray,
+    port: np.ndarray,
     ev: np.ndarray,
     cur: np.ndarray,
     io: np.ndarray,
@@ -430,6 +419,7 @@ def run_bars(
         trainings: ``[bars]``: how many model trainings are journaled at each bar.
         acct, sym, prm, limits, sent: The state and parameters (`tradeloom.core.layout`);
             ``limits`` are the drawdown rules' limits, in file order.
+        port: The portfolio checks' scratch and returns ring (`tradeloom.core.portfolio`).
         ev, cur, io: The event rows, the cursor, Python's answers.
         scratch: `SCRATCH_SIZE` floats the step may use as it likes.
 
@@ -471,6 +461,8 @@ def run_bars(
     fee = prm[P_FEE]
     tf = int(prm[P_TIMEFRAME_NS])
     n_limits = limits.shape[0]
+    portfolio = prm[P_PORTFOLIO] != 0.0
+    returns = port.shape[0] > PORT_ROWS
     while t < t_end:
         i = t - base
         if stage == STAGE_BEGIN:
@@ -570,6 +562,8 @@ def run_bars(
         if stage == STAGE_MARK:
             equity = mark_equity(acct, sym, px, i)
             acct[A_EQUITY] = equity
+            if returns:
+                push_returns(acct, sym, port, px, i)
             if daily_loss:
                 observe_day(acct, prm, ev, cur, t, time_ns[i] + tf, equity)
             stage = STAGE_MONITOR
@@ -700,7 +694,7 @@ def run_bars(
                         )
                         if size == 0.0:
                             emit(ev, cur, EV_REJECT, t, s, codes.KELLY_NO_EDGE, full, p_win, payoff)
-                            _fallback(sym, s)
+                            fall_back(sym, s)
                             s += 1
                             continue
                     else:
@@ -711,7 +705,7 @@ def run_bars(
                     size = io[IO_FRACTION]
                     if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
                         emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
-                        _fallback(sym, s)
+                        fall_back(sym, s)
                         stage = STAGE_DECIDE
                         s += 1
                         continue
@@ -723,11 +717,15 @@ def run_bars(
                 if stage == STAGE_CHECKED:
                     if io[IO_REF] >= 0.0:  # a plugin's rule refused
                         emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
-                        _fallback(sym, s)
+                        fall_back(sym, s)
+                    elif portfolio:  # ranked and checked with the bar's others, below
+                        sym[s, S_CANDIDATE] = 1.0
                     else:
-                        _accept(sym, ev, cur, t, s, sym[s, S_X_SIZE])
+                        accept(sym, ev, cur, t, s, sym[s, S_X_SIZE])
                     stage = STAGE_DECIDE
                 s += 1
+            if portfolio:
+                decide_candidates(acct, sym, prm, port, ev, cur, t)
             stage = STAGE_SEND
             resume = 0
         # 10. send

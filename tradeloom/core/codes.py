@@ -16,7 +16,7 @@ code, a venue's cancel reason) have no number here: a run interns them in its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tradeloom.plugins.risk.drawdown_halt import halt_message
@@ -48,6 +48,8 @@ ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = 1, 2, 3, 4, 5
 KELLY_NO_EDGE, HALTED, SHORT_NOT_ALLOWED, NO_EQUITY_REJECT, ANOMALY = 20, 21, 22, 23, 24
 DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE = 25, 26, 27, 28
 MAX_ORDER_NOTIONAL, MAX_POSITION, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
+RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
+MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
 
 # --- halt codes (trading stops for the rest of the run) ------------------------------------
 MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
@@ -188,6 +190,60 @@ REJECTIONS: tuple[Code, ...] = (
             f"(execution.margin.initial={_g(v['initial'])})"
         ),
     ),
+    Code(
+        RANK,
+        "RANK",
+        ("rank", "top_k"),
+        lambda v, t: (
+            f"rank={int(v['rank'])} by confidence among this bar's candidates, "
+            f"signal.top_k={int(v['top_k'])}"
+        ),
+    ),
+    Code(
+        MAX_OPEN_POSITIONS,
+        "MAX_OPEN_POSITIONS",
+        ("open", "limit"),
+        lambda v, t: (
+            f"open_positions={int(v['open'])} (held and accepted this bar), limit={int(v['limit'])}"
+        ),
+    ),
+    Code(
+        MAX_WEIGHT,
+        "MAX_WEIGHT",
+        ("weight", "limit"),
+        lambda v, t: f"weight={_f(v['weight'])} of equity, limit={_g(v['limit'])}",
+    ),
+    Code(
+        MAX_GROSS_EXPOSURE,
+        "MAX_GROSS_EXPOSURE",
+        ("gross", "limit"),
+        lambda v, t: f"gross_exposure_after={_f(v['gross'])} of equity, limit={_g(v['limit'])}",
+    ),
+    Code(
+        MAX_NET_EXPOSURE,
+        "MAX_NET_EXPOSURE",
+        ("net", "limit"),
+        lambda v, t: f"net_exposure_after={_f(v['net'])} of equity, limit={_g(v['limit'])}",
+    ),
+    Code(
+        GROUP_EXPOSURE,
+        "GROUP_EXPOSURE",
+        ("group", "gross", "limit"),
+        lambda v, t: (
+            f"group {t.group(int(v['group']))}: gross_exposure_after={_f(v['gross'])} "
+            f"of equity, limit={_g(v['limit'])}"
+        ),
+    ),
+    Code(
+        CORRELATION,
+        "CORRELATION",
+        ("other", "correlation", "limit", "window"),
+        lambda v, t: (
+            f"correlation={_f(v['correlation'])} with {t.symbol(int(v['other']))} "
+            f"(signed by the two directions), limit={_g(v['limit'])}, "
+            f"window={int(v['window'])} returns"
+        ),
+    ),
 )
 """Why a signal's intent or an order was refused."""
 
@@ -269,11 +325,26 @@ class CodeTable:
 
     A plugin's rejection code or a venue's cancel reason gets a number the first
     time the run meets it, so the compiled core can carry it like a built-in one.
+
+    Args:
+        symbols: The run's symbols, by index (a portfolio refusal names another symbol).
+        groups: The names of ``risk.portfolio.groups``, by index.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, symbols: Sequence[str] = (), groups: Sequence[str] = ()) -> None:
         self._names: dict[int, str] = {}
         self._numbers: dict[str, int] = {}
+        self.symbols = tuple(symbols)
+        self.groups = tuple(groups)
+
+    def symbol(self, index: int) -> str:
+        """Return the name of symbol ``index`` (``#index`` when the table has no name for it)."""
+        name = self.symbols[index] if 0 <= index < len(self.symbols) else ""
+        return name or f"#{index}"
+
+    def group(self, index: int) -> str:
+        """Return the name of group ``index`` (``#index`` when the table has no names)."""
+        return self.groups[index] if 0 <= index < len(self.groups) else f"#{index}"
 
     def intern(self, name: str) -> int:
         """Return the number of ``name``: a built-in code's, or a new one from `DYNAMIC_BASE`."""

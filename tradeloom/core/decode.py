@@ -49,6 +49,10 @@ class RowContext:
         bar_length: The bars' length: the risk clock reads a bar at its close.
         order_prefix: ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest's ids,
             built in bulk); None: ask ``order_id``.
+        groups: The names of ``risk.portfolio.groups``, in file order.
+
+    The table learns the symbols' and the groups' names unless it has its own, so a
+    portfolio refusal names them (``CORRELATION: ... with ETH/USDT``).
     """
 
     times: Callable[[int], pd.Timestamp]
@@ -62,6 +66,13 @@ class RowContext:
     order_seq: dict[str, int] = field(default_factory=dict)
     bar_length: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))
     order_prefix: str | None = None
+    groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.table.symbols:
+            self.table.symbols = tuple(self.symbols)
+        if not self.table.groups:
+            self.table.groups = tuple(self.groups)
 
     def ref(self, obj: object) -> int:
         """Keep ``obj`` for a row to refer to; return its index."""

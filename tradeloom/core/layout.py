@@ -17,6 +17,9 @@ Arrays:
 - ``io`` (`IO_SIZE`): what Python answers to a need (a plugin's signal, size, ...).
 - ``ev`` (rows x `EV_WIDTH`): the event rows: kind, bar, symbol, then `EV_VALUES` values.
 - ``sent`` (int64): the order-rate window's send times (ns), a ring.
+- ``port`` (`PORT_ROWS` + window, symbols): the portfolio checks' scratch (the rank
+  order, the weights) and the ring of close-to-close returns the correlation limit
+  reads (`tradeloom.core.portfolio`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "EV_WIDTH",
     "IO_SIZE",
     "NEED_NAMES",
+    "PORT_ROWS",
     "PRM_SIZE",
     "SYM_SIZE",
 ]
@@ -46,7 +50,8 @@ A_EQUITY = 9  # the equity at the last mark
 A_EXIT_HALT = 10  # 1: a halt this bar closes every position (set by a health halt)
 A_RATE_COUNT = 11  # sends in the ring
 A_RATE_HEAD = 12  # the ring's oldest slot
-ACCT_SIZE = 13
+A_RETURNS = 13  # bars pushed to the returns ring (``port``) so far
+ACCT_SIZE = 14
 
 # --- sym (one row per symbol) --------------------------------------------------------------
 S_QTY = 0  # signed position
@@ -79,7 +84,10 @@ S_X_SIZE = 26  # the size the sizing gave
 S_O_QTY = 27  # the order being sent: its signed quantity (target minus position)
 S_P_REASON = 28  # the protective exit the bar triggered: its reason
 S_P_LEVEL = 29  # and its trigger price
-SYM_SIZE = 30
+S_LAST_CLOSE = 30  # the last close the symbol had (NaN: none yet): the returns ring's
+S_CANDIDATE = 31  # 1: the bar's signal passed the ladder and waits for the portfolio checks
+S_GROUP = 32  # the symbol's group (risk.portfolio.groups), -1: none
+SYM_SIZE = 33
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -118,7 +126,21 @@ P_MONITORS = 32  # 1: stop at each bar for the monitors and health rules
 P_YIELD_BARS = 33  # 1: stop at the end of every bar (the per-bar driver)
 P_RATE_CAPACITY = 34  # slots of the ``sent`` ring
 P_QUIET = 35  # 1: quiet bars skip the ladder (`tradeloom.core.quiet`); 0: every bar runs it
-PRM_SIZE = 36
+P_PORTFOLIO = 36  # 1: entries and reversals are ranked and checked together (below)
+P_TOP_K = 37  # signal.top_k (0: every candidate)
+P_MAX_OPEN = 38  # risk.portfolio.max_open_positions (NaN: no limit, and the four below)
+P_MAX_GROSS = 39
+P_MAX_NET = 40
+P_MAX_WEIGHT = 41
+P_MAX_GROUP = 42  # risk.portfolio.max_group_exposure
+P_MAX_CORRELATION = 43  # risk.portfolio.correlation.max (NaN: no limit)
+P_CORRELATION_WINDOW = 44  # its window, in returns (0: no ring)
+PRM_SIZE = 45
+
+# --- port: rows of the portfolio checks (then the returns ring, one row per bar) -----
+PORT_ORDER = 0  # the candidates' symbols, best first
+PORT_WEIGHT = 1  # each symbol's signed weight as the checks go (notional / equity)
+PORT_ROWS = 2
 
 # --- cur (int64) ---------------------------------------------------------------------------
 C_COUNT = 0  # event rows used

@@ -15,7 +15,7 @@ import numpy as np
 from tradeloom.core import layout as L
 from tradeloom.plugins.kernel_specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 
-__all__ = ["CoreSpec", "Limits"]
+__all__ = ["CoreSpec", "Limits", "PortfolioLimits"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,41 @@ class Limits:
     max_orders_per_minute: int | None = None
     price_collar: float | None = None
     daily_loss_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioLimits:
+    """Signal ranking and the portfolio limits (`tradeloom.core.portfolio`); None: off.
+
+    Attributes:
+        top_k: ``signal.top_k``: the candidates kept at a bar, best first.
+        max_open_positions, max_gross_exposure, max_net_exposure, max_weight,
+        max_group_exposure: ``risk.portfolio``'s limits (exposures are fractions of
+            equity).
+        groups: The group index of each symbol, by symbol index (-1: in no group);
+            empty: no groups.
+        max_correlation, correlation_window: ``risk.portfolio.correlation``.
+    """
+
+    top_k: int | None = None
+    max_open_positions: int | None = None
+    max_gross_exposure: float | None = None
+    max_net_exposure: float | None = None
+    max_weight: float | None = None
+    max_group_exposure: float | None = None
+    groups: tuple[int, ...] = ()
+    max_correlation: float | None = None
+    correlation_window: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether any is set: the bar's candidates are then ranked and checked together."""
+        return self != PortfolioLimits()
+
+    @property
+    def window(self) -> int:
+        """Return the returns ring's length (0: no correlation limit)."""
+        return self.correlation_window if self.max_correlation is not None else 0
 
 
 def _nan(value: float | None) -> float:
@@ -56,6 +91,7 @@ class CoreSpec:
         timeframe_ns: A bar's length (the risk clock reads a bar at its close).
         monitors: Stop at each bar for the monitors and health rules.
         yield_bars: Stop at the end of every bar (the per-bar driver).
+        portfolio: Signal ranking and the portfolio limits.
     """
 
     signal: ThresholdKernel | None
@@ -76,6 +112,7 @@ class CoreSpec:
     timeframe_ns: int = 0
     monitors: bool = False
     yield_bars: bool = False
+    portfolio: PortfolioLimits = field(default_factory=PortfolioLimits)
 
     @property
     def compiled(self) -> bool:
@@ -136,5 +173,16 @@ class CoreSpec:
         p[L.P_EXT_RULES] = self.external_rules
         p[L.P_MONITORS] = self.monitors
         p[L.P_YIELD_BARS] = self.yield_bars
-        p[L.P_QUIET] = 1.0
+        portfolio = self.portfolio
+        p[L.P_PORTFOLIO] = portfolio.active
+        p[L.P_TOP_K] = portfolio.top_k or 0
+        p[L.P_MAX_OPEN] = _nan(portfolio.max_open_positions)
+        p[L.P_MAX_GROSS] = _nan(portfolio.max_gross_exposure)
+        p[L.P_MAX_NET] = _nan(portfolio.max_net_exposure)
+        p[L.P_MAX_WEIGHT] = _nan(portfolio.max_weight)
+        p[L.P_MAX_GROUP] = _nan(portfolio.max_group_exposure)
+        p[L.P_MAX_CORRELATION] = _nan(portfolio.max_correlation)
+        p[L.P_CORRELATION_WINDOW] = portfolio.window
+        # the returns ring must see every bar's close: no bar may be skipped as quiet
+        p[L.P_QUIET] = 0.0 if portfolio.window else 1.0
         return p

@@ -97,6 +97,14 @@ class CoreState:
         self.sym[:, L.S_ENTRY_PRICE] = np.nan
         self.sym[:, L.S_SIG_LAST] = -1.0
         self.sym[:, L.S_MARK] = np.nan
+        self.sym[:, L.S_LAST_CLOSE] = np.nan
+        groups = spec.portfolio.groups
+        if groups and len(groups) != symbols:
+            raise ValueError(
+                f"portfolio groups name {len(groups)} symbols, the state has {symbols}"
+            )
+        self.sym[:, L.S_GROUP] = groups or -1.0
+        self.port = np.full((L.PORT_ROWS + spec.portfolio.window, symbols), np.nan)
         self.sent = np.zeros(int(self.prm[L.P_RATE_CAPACITY]), np.int64)
         self.ev = np.empty((max(capacity, self.reserve), L.EV_WIDTH))
         self.cur = np.zeros(L.CUR_SIZE, np.int64)
@@ -152,6 +160,7 @@ class CoreState:
                     self.prm,
                     self.limits,
                     self.sent,
+                    self.port,
                     self.ev,
                     self.cur,
                     self.io,

@@ -6,7 +6,9 @@ other layer (a plugin's, or a live venue) is external and the step asks for it.
 
 from __future__ import annotations
 
-from tradeloom.core.params import CoreSpec, Limits
+from collections.abc import Sequence
+
+from tradeloom.core.params import CoreSpec, Limits, PortfolioLimits
 from tradeloom.plugins.kernel_specs import (
     CompiledComponent,
     DrawdownKernel,
@@ -34,6 +36,7 @@ def core_spec(
     *,
     venue: Venue | None = None,
     monitors: bool = True,
+    symbols: Sequence[str] | None = None,
 ) -> CoreSpec:
     """Return the core's parameters for ``pipeline``.
 
@@ -43,6 +46,8 @@ def core_spec(
         venue: The venue orders go to instead of the strategy's (live: the exchange; a
             paper replay); a Python venue, external to the step.
         monitors: Stop at each bar for the monitors (when the strategy has any).
+        symbols: The symbols the core trades, by index (the groups of
+            ``risk.portfolio`` are mapped onto them); None: the data section's ``symbol``.
     """
     config = pipeline.config
     signal = _spec(pipeline.signal)
@@ -82,4 +87,25 @@ def core_spec(
         ),
         timeframe_ns=timeframe_seconds * 1_000_000_000,
         monitors=monitors and bool(pipeline.monitors),
+        portfolio=_portfolio(pipeline, symbols),
+    )
+
+
+def _portfolio(pipeline: Pipeline, symbols: Sequence[str] | None) -> PortfolioLimits:
+    config = pipeline.config
+    risk = config.risk_portfolio
+    if symbols is None:
+        symbol = getattr(config.data.params, "symbol", None)
+        symbols = (symbol,) if isinstance(symbol, str) else ()
+    correlation = risk.correlation
+    return PortfolioLimits(
+        top_k=config.signal_top_k,
+        max_open_positions=risk.max_open_positions,
+        max_gross_exposure=risk.max_gross_exposure,
+        max_net_exposure=risk.max_net_exposure,
+        max_weight=risk.max_weight,
+        max_group_exposure=risk.max_group_exposure,
+        groups=risk.group_of(symbols),
+        max_correlation=None if correlation is None else correlation.max,
+        correlation_window=0 if correlation is None else correlation.window,
     )

@@ -22,6 +22,7 @@ from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
+from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.strategy import OutputsSection
 
 __all__ = ["ComponentConfig", "StrategyConfig"]
@@ -68,6 +69,9 @@ class StrategyConfig:
         health: The rules of ``health:``, in file order.
         live: The ``live:`` section (paper and live runs).
         risk_limits: The pre-trade limits (``risk.limits``), applied in every mode.
+        signal_top_k: ``signal.top_k``: the entries and reversals kept per bar, ranked
+            by confidence (None: every one).
+        risk_portfolio: The portfolio limits (``risk.portfolio``).
         outputs: The ``outputs:`` section (optional files of the run directory).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
@@ -96,6 +100,8 @@ class StrategyConfig:
     health: tuple[HealthRule, ...] = ()
     live: LiveSection = field(default_factory=LiveSection)
     risk_limits: PreTradeLimits = field(default_factory=PreTradeLimits)
+    signal_top_k: int | None = None
+    risk_portfolio: PortfolioRisk = field(default_factory=PortfolioRisk)
     outputs: OutputsSection = field(default_factory=OutputsSection)
 
     def feature_spec(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
+from tradeloom.schemas.portfolio import unknown_group_symbols
 from tradeloom.schemas.secrets import (
     check_secret_fields,
     credential_problems,
@@ -81,6 +82,9 @@ def load_strategy(
         problems.append(Problem(source_map.locate(where), where, str(exc)))
 
     top = validate_model(StrategyFile, data, "", source_map, problems)
+    if isinstance(top, StrategyFile) and isinstance(data.get("data"), Mapping):
+        for where, message in unknown_group_symbols(top.risk.portfolio, data["data"]):
+            problems.append(Problem(source_map.locate(where), where, message))
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
         for section_path, layer, section in iter_sections(data):
@@ -219,6 +223,8 @@ def _strategy_config(
         stop_loss=top.risk.stop_loss,
         take_profit=top.risk.take_profit,
         risk_limits=top.risk.limits,
+        signal_top_k=top.signal.top_k,
+        risk_portfolio=top.risk.portfolio,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         health=tuple(top.health),

@@ -28,6 +28,7 @@ from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
+from tradeloom.schemas.portfolio import PortfolioRisk
 
 __all__ = [
     "IMPLIED_KINDS",
@@ -65,7 +66,7 @@ LIST_SECTIONS: dict[str, str] = {
 }
 """Key path of each section holding a list of components, and their layer."""
 
-RUNNER_KEYS: dict[str, tuple[str, ...]] = {"signal": ("regimes",)}
+RUNNER_KEYS: dict[str, tuple[str, ...]] = {"signal": ("regimes", "top_k")}
 """Keys of a component section that the runner handles for any kind (not the component's)."""
 
 IMPLIED_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {"model": ("saved", ("path", "from_run"))}
@@ -101,13 +102,21 @@ _RegimeLabel = Annotated[
 
 
 class SignalSection(ComponentSection):
-    """The ``signal:`` section: the signal rule, and the regimes its signals may act in."""
+    """The ``signal:`` section: the signal rule, the regimes its signals may act in, and
+    how many entries a bar may take (``top_k``)."""
 
     regimes: Annotated[list[_RegimeLabel], Field(min_length=1)] | None = Field(
         default=None,
         description="Act on a signal only on a bar labelled with one of these regimes "
         "(trending, ranging, high_volatility, low_volatility; see regime:); a signal on "
         "any other bar is journaled as filtered and changes nothing. Null: every bar.",
+    )
+    top_k: Annotated[int, Field(ge=1, le=MAX_WINDOW)] | None = Field(
+        default=None,
+        description="Act on at most this many entries and reversals per bar: the bar's "
+        "candidates are ranked by confidence, highest first, ties in the order of the "
+        "symbols in the data section; the others are refused RANK (1 .. 1,000,000; null: "
+        "every one). Exits never compete.",
     )
 
 
@@ -140,6 +149,11 @@ class RiskSection(BaseModel):
         default_factory=PreTradeLimits,
         description="Pre-trade checks on every order, in backtests, paper and live runs "
         "alike: a backtest refuses what its paper run would refuse.",
+    )
+    portfolio: PortfolioRisk = Field(
+        default_factory=PortfolioRisk,
+        description="Limits on the whole book (open positions, exposures, concentration, "
+        "groups, correlation), checked on each bar's entries and reversals in rank order.",
     )
 
 

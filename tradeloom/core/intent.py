@@ -1,0 +1,44 @@
+"""The bar's intent for a symbol: what a signal that passed, or failed, leaves to send.
+
+The ladder (`tradeloom.core.bar`) and the portfolio checks (`tradeloom.core.portfolio`)
+end a signal the same two ways: `accept` makes its entry or reversal the intent;
+`fall_back` keeps the bar's exit, or exits the side the signal turned from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tradeloom.core import codes
+from tradeloom.core.layout import (
+    EV_DECISION,
+    S_I_DIR,
+    S_I_REASON,
+    S_I_TARGET,
+    S_X_DIR,
+    S_X_HELD,
+)
+from tradeloom.core.rows import emit
+from tradeloom.jit import core_kernel
+
+__all__ = ["accept", "fall_back"]
+
+
+@core_kernel
+def fall_back(sym: np.ndarray, s: int) -> None:
+    """A refused signal: keep the bar's exit intent, or exit what the signal turns from."""
+    if sym[s, S_I_REASON] == 0.0 and sym[s, S_X_HELD] != 0.0:
+        sym[s, S_I_REASON] = codes.EXIT_SIGNAL
+    sym[s, S_I_DIR] = 0.0
+    sym[s, S_I_TARGET] = 0.0
+
+
+@core_kernel
+def accept(sym: np.ndarray, ev: np.ndarray, cur: np.ndarray, t: int, s: int, size: float) -> None:
+    """The signal passed every rung: its intent replaces the bar's exit."""
+    wanted = sym[s, S_X_DIR]
+    reason = codes.REVERSE if sym[s, S_X_HELD] != 0.0 else codes.ENTRY
+    sym[s, S_I_REASON] = reason
+    sym[s, S_I_DIR] = wanted
+    sym[s, S_I_TARGET] = wanted * size
+    emit(ev, cur, EV_DECISION, t, s, codes.ACCEPTED, reason, wanted * size)
