@@ -19,7 +19,14 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+
+# Properties are about values, not speed: on a shared machine an example can take longer
+# than hypothesis's default 200 ms deadline, or generate slower than its health check
+# allows, which would fail a correct test.
+settings.register_profile("tradeloom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tradeloom")
 
 
 @pytest.hookimpl(tryfirst=True)
