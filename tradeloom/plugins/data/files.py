@@ -268,6 +268,7 @@ class FileSource:
         column = self.params.symbol_column
         assert column is not None
         source = str(self.path)
+        raw = _columns_from_index(raw, self.params.timestamp_column)
         found = _find_column(raw, column, source)
         owner = raw[found].astype("string").str.strip().to_numpy()
         raw = raw.drop(columns=[found])
@@ -381,7 +382,10 @@ def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
 def _build(params: FileParams, ctx: BuildContext, file_format: FileFormat) -> FileSource:
     auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=False)
     if _TEMPLATE not in params.path:
-        return FileSource(_existing(params.path, ctx), file_format, params, auxiliary)
+        path = _existing(params.path, ctx)
+        if params.symbol_column is not None:
+            _check_listed(path, file_format, params)
+        return FileSource(path, file_format, params, auxiliary)
     source = FileSource(ctx.resolve_path(params.path), file_format, params, auxiliary)
     for symbol in params.symbols or []:
         path = source.path_of(symbol)
@@ -396,6 +400,37 @@ def timeframe_text(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _check_listed(path: Path, file_format: FileFormat, params: FileParams) -> None:
+    """Refuse a listed symbol that the long file has no row of (reads one column)."""
+    column = params.symbol_column or ""
+    wanted = column.strip().lower()
+    try:
+        if file_format == "csv":
+            raw = pd.read_csv(
+                path, usecols=lambda c: str(c).strip().lower() == wanted, encoding="utf-8-sig"
+            )
+        else:
+            import pyarrow.parquet as pq
+
+            names = [n for n in pq.read_schema(path).names if n.strip().lower() == wanted]
+            raw = pd.read_parquet(path, columns=names[:1])
+    except Exception:  # unreadable: load() says why, with the file's name
+        return
+    if raw.shape[1] == 0:
+        raise ParamError("symbol_column", f"{path} has no column '{column}'")
+    present = set(raw.iloc[:, 0].astype("string").str.strip().dropna())
+    listed = [(f"symbols.{i}", s) for i, s in enumerate(params.symbols or [])]
+    if params.symbol is not None:
+        listed.append(("symbol", params.symbol))
+    for key, symbol in listed:
+        if symbol not in present:
+            raise ParamError(
+                key,
+                f"{path} has no rows for symbol {symbol} in column '{column}'; add them or "
+                "remove the symbol",
+            )
 
 
 def _existing(path: str, ctx: BuildContext) -> Path:
