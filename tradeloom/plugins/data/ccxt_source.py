@@ -270,7 +270,10 @@ class CcxtSource:
         """Return the declared auxiliary series as read (funding rates through the cache)."""
         symbols = self.params.symbols or [self.params.market]
         start = _ms(self.params.start) - LOOKBACK_MS
-        end = None if self.params.end is None else _ms(self.params.end)
+        # the last bar opens before end and its decision, at its close, may see a rate
+        # published up to one bar later
+        bar_ms = parse_timeframe(self.params.timeframe) * 1000
+        end = None if self.params.end is None else _ms(self.params.end) + bar_ms
         rates = FundingRates(
             self.client,
             FundingCache(self.cache.root),
