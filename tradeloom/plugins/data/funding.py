@@ -2,12 +2,13 @@
 
 A ``kind: funding_rate`` series under a ccxt source's ``data.auxiliary`` reads each
 symbol's funding rate history from one day before ``data.start`` (so the first bar
-has the rate then in force) to one bar after ``data.end`` (the last bar's close), or now. The cache keeps one Parquet file
-per exchange and symbol, ``<root>/funding/<exchange>/<symbol>.parquet`` (the symbol
-spelt as in the bars cache), with a ``timestamp`` (UTC ms, the funding time) and a
-float64 ``rate`` column, and the window it covers in its schema metadata: a window
-the cache covers is never asked for again. With ``offline: true`` a window the cache
-does not cover is an error naming the file.
+has the rate then in force) to one bar after ``data.end`` (the last bar's close), or
+now. The cache keeps one Parquet file per exchange and symbol,
+``<root>/funding/<exchange>/<symbol>.parquet`` (the symbol spelt as in the bars
+cache), with a ``timestamp`` (UTC ms, the funding time) and a float64 ``rate``
+column, and the window it covers in its schema metadata: a window the cache covers
+is never asked for again. With ``offline: true`` a window the cache does not cover is
+an error naming the file.
 """
 
 from __future__ import annotations
