@@ -200,3 +200,16 @@ def make_sentiment() -> str:
 
 def test_the_shipped_sentiment_file_is_its_generators_output() -> None:
     assert SENTIMENT.read_text() == make_sentiment()
+
+
+def test_paper_and_live_runs_refuse_auxiliary_series_at_validation(tmp_path: Path) -> None:
+    funding = {"name": "funding", "kind": "funding_rate", "available_after": "0s"}
+    data = {"kind": "ccxt", "exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h"}
+    data |= {"start": "2024-01-01", "auxiliary": [funding]}
+    path = strategy(tmp_path, data, [{"kind": "series", "of": "funding"}])
+    assert tradeloom("validate", path.name, cwd=tmp_path).returncode == 0
+    assert one_line(tradeloom("validate", path.name, "--mode", "paper", cwd=tmp_path)) == (
+        f"strategy.yaml:{line_of(path, '- name: funding')}:3 data.auxiliary: --mode paper does "
+        "not read auxiliary series yet (only backtests join them); remove data.auxiliary and "
+        "the series features, or run a backtest"
+    )
