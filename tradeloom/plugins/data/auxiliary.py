@@ -43,6 +43,7 @@ __all__ = [
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
+    "asof_values",
     "build_auxiliary",
     "join_asof",
     "parse_delay",
