@@ -19,6 +19,7 @@ from tradeloom.calendars import CRYPTO, TradingCalendar
 
 __all__ = [
     "OHLCV",
+    "Absence",
     "Bar",
     "Bars",
     "Cancellation",
@@ -103,14 +104,14 @@ class Universe:
     Attributes:
         bars: One `Bars` per symbol, in the strategy file's order (symbols unique).
         index: The common clock: UTC ``DatetimeIndex`` named ``timestamp``.
-        auxiliary: Series that are not bars (funding rates, sentiment, ...), already
-            joined as-of onto ``index`` with their publication delay: one column per
-            series (a per-symbol series is named ``<name>[<symbol>]``).
+
+    Series that are not bars (``data.auxiliary``: funding rates, sentiment...) are
+    columns of each symbol's ``Bars.frame``, joined as-of with their publication delay
+    (`tradeloom.plugins.data.auxiliary`).
     """
 
     bars: tuple[Bars, ...]
     index: pd.DatetimeIndex
-    auxiliary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -133,6 +134,42 @@ class Universe:
     def present(self) -> npt.NDArray[np.bool_]:
         """Return ``[bars, symbols]``: True where the symbol has a bar on the clock."""
         return np.stack([self.index.isin(b.frame.index) for b in self.bars], axis=1)
+
+    def absences(self) -> tuple[Absence, ...]:
+        """Return every run of clock bars where a symbol has no bar, symbol by symbol."""
+        out: list[Absence] = []
+        for j, present in enumerate(self.present().T):
+            steps = np.diff(np.r_[0, (~present).astype(np.int8), 0])
+            for first, stop in zip(
+                np.flatnonzero(steps == 1), np.flatnonzero(steps == -1), strict=True
+            ):
+                out.append(
+                    Absence(
+                        self.bars[j].symbol,
+                        self.index[first],
+                        self.index[stop - 1],
+                        int(stop - first),
+                    )
+                )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Absence:
+    """A run of bars of the common clock where one symbol has no bar (a gap, not listed
+    yet, delisted or halted): it gets no signal and no fill there.
+
+    Attributes:
+        symbol: The symbol.
+        first: The clock's first bar without one (open time).
+        last: The clock's last bar without one.
+        bars: How many clock bars that is.
+    """
+
+    symbol: str
+    first: pd.Timestamp
+    last: pd.Timestamp
+    bars: int
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from tradeloom.domain import (
     OHLCV,
+    Absence,
     Bar,
     Bars,
     Cancellation,
@@ -84,6 +85,7 @@ from tradeloom.retrying import RetriesExhausted
 __all__ = [
     "LAYERS",
     "OHLCV",
+    "Absence",
     "Bar",
     "BarStream",
     "Bars",

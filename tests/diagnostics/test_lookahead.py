@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,13 @@ CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts f
 
 FEATURE_KEYS: dict[str, dict[str, Any]] = {
     "lags": {"lags": 2},
+    "series": {"of": "mood", "transform": "zscore", "window": 12},
 }
 """Keys for built-in feature kinds that cannot be built from their defaults alone.
 
 A kind with an ``of`` key (it transforms an earlier column) comes after the others and
-gets the first of their columns; that key is not listed here.
+gets the first of their columns unless its ``of`` is listed here (``series`` reads the
+auxiliary series ``mood`` of `_builtin_doc`'s data, with a publication delay).
 """
 
 
@@ -227,7 +230,7 @@ def _builtin_feature_sections() -> list[dict[str, Any]]:
     for rc in sorted(builtins, key=consumer_last):
         kind, fields = rc.component.kind, rc.component.params.model_fields
         keys = dict(FEATURE_KEYS.get(kind, {}))
-        if "of" in fields:
+        if "of" in fields and "of" not in keys:
             keys["of"] = named[0]
         missing = [k for k, f in fields.items() if f.is_required() and k not in keys]
         assert not missing, (
@@ -240,11 +243,25 @@ def _builtin_feature_sections() -> list[dict[str, Any]]:
     return sections
 
 
+def write_mood(folder: Path) -> None:
+    """A series stamped every 40 minutes from 2023-01-01 (the synthetic bars' start)."""
+    times = pd.date_range("2023-01-01", periods=1500, freq="40min", tz="UTC")
+    values = np.random.default_rng(2).normal(size=len(times)).round(3)
+    pd.DataFrame({"timestamp": times, "mood": values}).to_csv(folder / "mood.csv", index=False)
+
+
 def _builtin_doc() -> dict[str, Any]:
     return {
         "name": "all_builtins",
         "seed": 5,
-        "data": {"kind": "synthetic", "bars": 900, "timeframe": "1h"},
+        "data": {
+            "kind": "synthetic",
+            "bars": 900,
+            "timeframe": "1h",
+            "auxiliary": [
+                {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "90m"}
+            ],
+        },
         "features": _builtin_feature_sections(),
         "model": {
             "kind": "sklearn",
@@ -283,6 +300,7 @@ def _builtin_doc() -> dict[str, Any]:
 @pytest.mark.slow
 def test_every_built_in_feature_kind_passes_with_every_layer_at_work(tmp_path: Path) -> None:
     doc = _builtin_doc()
+    write_mood(tmp_path)
     path = write_strategy(tmp_path, doc)
     lines: list[str] = []
 
@@ -638,3 +656,65 @@ def test_the_default_strategy_passes_shortened(tmp_path: Path) -> None:
     assert len(lines) == 8
     assert all(line.endswith("unchanged") for line in lines[1:-1])
     assert lines[-1] == "no look-ahead found (3 cut points, 13 components)"
+
+
+# --- auxiliary series ---------------------------------------------------------------------
+
+
+def _mood_doc() -> dict[str, Any]:
+    doc = strategy_doc(
+        plugins=[],
+        features=[{"kind": "log_return", "period": 1}, {"kind": "series", "of": "mood"}],
+    )
+    doc["data"]["auxiliary"] = [
+        {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "2h"}
+    ]
+    return doc
+
+
+def _write_mood(folder: Path) -> None:
+    times = [START + i * pd.Timedelta(minutes=25) for i in range(N_BARS * 3)]
+    values = np.random.default_rng(9).normal(size=len(times)).round(4)
+    pd.DataFrame({"timestamp": times, "mood": values}).to_csv(folder / "mood.csv", index=False)
+
+
+def test_an_auxiliary_series_with_its_delay_passes(tmp_path: Path) -> None:
+    write_bars(tmp_path, random_walk(), alternating())
+    _write_mood(tmp_path)
+    path = write_strategy(tmp_path, _mood_doc())
+
+    report = check(path)
+
+    assert report.finding is None, report.finding.message
+
+
+def test_a_source_that_uses_a_value_before_its_publication_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeloom.plugins.data import files
+    from tradeloom.plugins.data.auxiliary import join_asof
+
+    def ignores_the_delay(bars: Bars, series: Sequence[Any]) -> Bars:
+        return join_asof(bars, [replace(s, delay_ns=0) for s in series])
+
+    monkeypatch.setattr(files, "join_asof", ignores_the_delay)  # the source's join, not the check's
+    write_bars(tmp_path, random_walk(), alternating())
+    _write_mood(tmp_path)
+    path = write_strategy(tmp_path, _mood_doc())
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert (finding.layer, finding.component, finding.subject, finding.alteration) == (
+        "features",
+        "features.1 (kind series, plugin tradeloom.plugins.features)",
+        "column mood",
+        "truncated",
+    )
+    # bar 0 closes at 01:00; the first value, stamped 00:00, is published at 02:00
+    assert re.match(
+        r"^look-ahead: features\.1 \(kind series, plugin tradeloom\.plugins\.features\) column "
+        r"mood at bar 0 \(2024-01-01T00:00Z\) changed from -?[0-9.]+ to nan when bars after 74 "
+        r"were truncated$",
+        finding.message,
+    )

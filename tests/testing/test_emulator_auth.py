@@ -153,6 +153,7 @@ MINIMAL_PARAMS = {
     "GET /api/v3/account": "omitZeroBalances=true",
     "DELETE /api/v3/order": "symbol=BTCUSDT&origClientOrderId=emulator-1",
     "DELETE /api/v3/openOrders": "symbol=BTCUSDT",
+    "GET /fapi/v1/fundingRate": "symbol=BTCUSDT&limit=3",
 }
 
 

@@ -10,7 +10,11 @@ third-party components included:
    layer is at work). For each, two altered histories are made: the bars after t
    dropped (*truncated*), and the bars after t replaced by another plausible market
    (*replaced*: a seeded random walk from bar t's close, timestamps kept; columns
-   other than OHLCV are kept as they are).
+   other than OHLCV are kept as they are). In both, the auxiliary series of
+   ``data.auxiliary`` are joined again from the values published by bar t's close
+   (`tradeloom.plugins.data.auxiliary.rejoin_published_by`): what was not published
+   yet is dropped with the future bars, so a value used before its publication
+   (a violated ``available_after``) moves a row <= t.
 3. Nothing at a bar <= t may move. Compared in this order, the first difference is
    reported and the check stops:
 
@@ -58,6 +62,7 @@ from tradeloom.domain import OHLCV, Bars, RunInfo
 from tradeloom.errors import UserError
 from tradeloom.journal import RUN_KINDS, RunIdentity, open_journal, read_rows
 from tradeloom.plugins import hookspecs
+from tradeloom.plugins.data.auxiliary import AuxiliarySeries, rejoin_published_by
 from tradeloom.runner.backtest import compute_features, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import HEALTH_HALT
@@ -256,7 +261,10 @@ def check_lookahead(
     """
     if points < 1:
         raise ValueError(f"points must be >= 1, was {points}")
-    bars = build_pipeline(config).data.load()
+    data = build_pipeline(config).data
+    bars = data.load()
+    auxiliary = getattr(data, "auxiliary_series", None)
+    series: tuple[AuxiliarySeries, ...] = auxiliary() if callable(auxiliary) else ()
     lines: list[str] = []
 
     def say(line: str) -> None:
@@ -278,7 +286,7 @@ def check_lookahead(
             f"cut points {', '.join(map(str, cuts))}"
         )
         variants = [
-            _Variant(cut, alteration, _alter(bars, cut, alteration, seed))
+            _Variant(cut, alteration, _alter(bars, cut, alteration, seed, series))
             for cut in cuts
             for alteration in ALTERATIONS
         ]
@@ -423,10 +431,14 @@ def _describe(variant: _Variant) -> str:
     return f"bars after {variant.cut} {variant.alteration}"
 
 
-def _alter(bars: Bars, cut: int, alteration: str, seed: int) -> Bars:
+def _alter(
+    bars: Bars, cut: int, alteration: str, seed: int, series: Sequence[AuxiliarySeries] = ()
+) -> Bars:
     if alteration == "truncated":
-        return truncate_after(bars, cut)
-    return replace_after(bars, cut, np.random.default_rng([seed, cut]))
+        altered = truncate_after(bars, cut)
+    else:
+        altered = replace_after(bars, cut, np.random.default_rng([seed, cut]))
+    return rejoin_published_by(altered, series, cut)
 
 
 def _first_prediction(reference: _Output) -> int:

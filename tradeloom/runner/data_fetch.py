@@ -105,7 +105,7 @@ def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
         validate_bars(
             frame,
             source=label,
-            symbol=params.symbol,
+            symbol=params.market,
             timeframe=params.timeframe,
             timeframe_seconds=parse_timeframe(params.timeframe),
             policy="reject",

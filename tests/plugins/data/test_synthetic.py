@@ -34,6 +34,8 @@ def test_defaults_match_the_documented_keys() -> None:
     params = SyntheticParams()
     assert params.model_dump() == {
         "symbol": "BTC/USDT",
+        "symbols": None,
+        "correlation": 0.5,
         "timeframe": "1h",
         "bars": 20000,
         "start": "2023-01-01T00:00:00Z",
@@ -42,6 +44,7 @@ def test_defaults_match_the_documented_keys() -> None:
         "regime_bars": 500,
         "validation": "reject",
         "seed_offset": 0,
+        "auxiliary": [],
     }
 
 

@@ -24,6 +24,7 @@ from tradeloom.plugins.features.returns import (
     build_returns,
 )
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.series import SeriesParams, build_series
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
@@ -44,6 +45,8 @@ PIPELINE = [
     (build_atr, AtrParams(window=2)),
     (build_stochastic, StochasticParams(k_window=3, d_window=2)),
     (build_zscore, ZScoreParams(of="rsi_3", window=3)),
+    (build_series, SeriesParams(of="aux", transform="diff")),  # the bars' extra column
+    (build_series, SeriesParams(of="aux", transform="zscore", window=3)),
     (
         build_lags,
         LagsParams(
@@ -65,6 +68,7 @@ KINDS = {
     build_atr: "atr",
     build_stochastic: "stochastic",
     build_zscore: "zscore",
+    build_series: "series",
     build_lags: "lags",
 }
 
@@ -79,6 +83,7 @@ def compute_all(close: np.ndarray, volume: np.ndarray, spread: np.ndarray) -> pd
             "low": close / (1 + spread),
             "close": close,
             "volume": volume,
+            "aux": spread,  # as an auxiliary series joined to the bars
         },
         index=index,
     )
@@ -163,6 +168,8 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
         "stoch_k_3": 2,
         "stoch_d_3_2": 3,
         "rsi_3_zscore_3": 5,
+        "aux_diff": 1,
+        "aux_zscore_3": 2,
         "log_return_1_lag_1": 2,
         "log_return_1_lag_2": 3,
         "rsi_3_lag_1": 4,

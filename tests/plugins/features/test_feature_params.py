@@ -219,12 +219,13 @@ def test_components_are_registered_through_the_hook() -> None:
         "macd",
         "returns",
         "rsi",
+        "series",
         "stochastic",
         "volatility",
         "volume_zscore",
         "zscore",
     ]
-    defaults = {"lags": {"of": "x", "lags": 1}, "zscore": {"of": "x"}}
+    defaults = {"lags": {"of": "x", "lags": 1}, "zscore": {"of": "x"}, "series": {"of": "y"}}
     for registered in registry.components("features"):
         component = registered.component
         assert issubclass(component.params, Params) and component.summary

@@ -3,6 +3,7 @@ output, bit for bit, on any valid bars."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,13 @@ def market(draw: st.DrawFn) -> Bars:
         pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.cumsum(steps) * seconds, "s"),
         name="timestamp",
     )
+    # an auxiliary series joined as-of: nothing published at first, then held values
+    published = draw(st.integers(0, n))
+    aux = [math.nan] * published + [
+        draw(st.sampled_from([0.0, -1.5, 2.25, 1e9])) for _ in range(n - published)
+    ]
     frame = pd.DataFrame(
-        {"open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes},
+        {"open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes, "aux": aux},
         index=index,
         dtype=np.float64,
     )
@@ -132,6 +138,9 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
         ("zscore", {"of": "rsi", "window": draw(window)}),
         ("zscore", {"of": "ret", "window": draw(window)}),
         ("lags", {"of": ["ret", "rsi", "macd_hist", "vz"], "lags": draw(st.integers(1, 4))}),
+        ("series", {"of": "aux"}),
+        ("series", {"of": "aux", "transform": "diff"}),
+        ("series", {"of": "aux", "transform": "zscore", "window": draw(window)}),
     ]
     return pipeline
 

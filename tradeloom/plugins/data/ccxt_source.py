@@ -24,16 +24,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom import progress
-from tradeloom.domain import Bars
+from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.data.auxiliary import (
+    Auxiliary,
+    AuxiliaryParams,
+    AuxiliarySeries,
+    build_auxiliary,
+    join_asof,
+)
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
+from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
+from tradeloom.plugins.data.universe import (
+    MAX_SYMBOLS,
+    SYMBOLS_HELP,
+    check_symbols,
+    one_market_only,
+    universe_of,
+)
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.timeframes import format_timestamp, parse_timeframe
@@ -50,7 +65,14 @@ __all__ = ["CcxtParams", "CcxtSource", "ClosedBarFrames", "build_ccxt", "fetch_c
 class CcxtParams(ExchangeAccountParams):
     """Keys of the ``ccxt`` data source (and of its connection: `ExchangeAccountParams`)."""
 
-    symbol: str = Field(min_length=1, description="Unified market symbol such as BTC/USDT.")
+    symbol: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Unified market symbol such as BTC/USDT (or symbols: a universe).",
+    )
+    symbols: list[str] | None = Field(
+        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
+    )
     timeframe: str = Field(description="Bar length such as 1m, 1h, 1d, as the exchange names it.")
     start: str = Field(description="UTC open time of the first bar (inclusive).")
     end: str | None = Field(
@@ -79,6 +101,31 @@ class CcxtParams(ExchangeAccountParams):
     retry: RetryParams = Field(
         default_factory=RetryParams, description="Retries of network errors."
     )
+    auxiliary: list[AuxiliaryParams] = Field(
+        default_factory=list,
+        description="Series that are not bars (files, or funding_rate: the exchange's "
+        "funding rates, cached like bars), joined to the bars as-of with their publication "
+        "delay; see the data reference.",
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
+        return check_symbols(value)
+
+    @model_validator(mode="after")
+    def _one_symbol_key(self) -> CcxtParams:
+        if (self.symbol is None) == (self.symbols is None):
+            raise ValueError(
+                "set symbol (one market) or symbols (a universe)"
+                + (", not both" if self.symbol is not None else "")
+            )
+        return self
+
+    @property
+    def market(self) -> str:
+        """The one market's symbol (the first of ``symbols``)."""
+        return self.symbol if self.symbol is not None else (self.symbols or [""])[0]
 
     @field_validator("timeframe")
     @classmethod
@@ -122,6 +169,7 @@ class CcxtSource:
     cache: OhlcvCache
     client: ccxt.Exchange
     now_ms: int | None = None
+    auxiliary: Auxiliary = field(default_factory=Auxiliary)
     feed: BarFeed = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +177,7 @@ class CcxtSource:
 
         self.feed = BarFeed(
             self.client,
-            self.params.symbol,
+            self.params.market,
             self.params.timeframe,
             retry=self.params.retry.policy(),
             page_limit=self.params.page_limit,
@@ -176,7 +224,7 @@ class CcxtSource:
             return None
         stream = ClosedBarStream(
             factory,
-            self.params.symbol,
+            self.params.market,
             self.params.timeframe,
             grace_seconds=grace_seconds,
             clock=clock,
@@ -186,7 +234,7 @@ class CcxtSource:
     @property
     def key(self) -> CacheKey:
         """The market's cache key."""
-        return CacheKey(self.params.exchange, self.params.symbol, self.params.timeframe)
+        return CacheKey(self.params.exchange, self.params.market, self.params.timeframe)
 
     def load(self) -> Bars:
         """Return the validated bars of the range, downloading what the cache lacks.
@@ -194,9 +242,54 @@ class CcxtSource:
         Raises:
             DataError: Offline and the cache lacks part of the range; a bad cache
                 file; no such market or timeframe; a bad response; no bars in range;
-                bars failing validation.
+                bars failing validation; the source lists ``symbols`` (use
+                `load_universe`).
             ExchangeUnavailable: The exchange did not answer.
         """
+        if self.params.symbols is not None:
+            raise one_market_only(self.params.symbols)
+        bars = self._bars()
+        if not self.auxiliary:
+            return bars
+        return join_asof(bars, self.auxiliary_series())
+
+    def load_universe(self) -> Universe:
+        """Return every symbol's validated bars on one clock, each fetched and cached.
+
+        Raises:
+            DataError: As `load`, naming the symbol's market.
+            ExchangeUnavailable: The exchange did not answer.
+        """
+        if self.params.symbols is None:
+            return universe_of([self.load()])
+        bars = [self._for(symbol)._bars() for symbol in self.params.symbols]
+        series = self.auxiliary_series() if self.auxiliary else ()
+        return universe_of([join_asof(b, series) for b in bars])
+
+    def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
+        """Return the declared auxiliary series as read (funding rates through the cache)."""
+        symbols = self.params.symbols or [self.params.market]
+        start = _ms(self.params.start) - LOOKBACK_MS
+        # the last bar opens before end and its decision, at its close, may see a rate
+        # published up to one bar later
+        bar_ms = parse_timeframe(self.params.timeframe) * 1000
+        end = None if self.params.end is None else _ms(self.params.end) + bar_ms
+        rates = FundingRates(
+            self.client,
+            FundingCache(self.cache.root),
+            start,
+            end,
+            self.params.offline,
+            self.params.retry.policy(),
+            self.feed.sleep,
+        )
+        return self.auxiliary.load(symbols, rates.series)
+
+    def _for(self, symbol: str) -> CcxtSource:
+        params = self.params.model_copy(update={"symbol": symbol, "symbols": None})
+        return CcxtSource(params, self.cache, self.client, self.now_ms)
+
+    def _bars(self) -> Bars:
         from tradeloom.plugins.data.ccxt_download import download
 
         start = _ms(self.params.start)
@@ -225,7 +318,7 @@ class CcxtSource:
         return validate_bars(
             frame,
             source=label,
-            symbol=self.params.symbol,
+            symbol=self.params.market,
             timeframe=self.params.timeframe,
             timeframe_seconds=parse_timeframe(self.params.timeframe),
             policy=self.params.validation,
@@ -293,6 +386,7 @@ def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
     from tradeloom.plugins.data.ccxt_client import create_client
 
     check_account(params)
+    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=True)
     client = create_client(params.exchange, params.settings())
     if not client.has.get("fetchOHLCV"):
         raise ParamError("exchange", f"ccxt cannot read OHLCV bars from {params.exchange}")
@@ -305,7 +399,7 @@ def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
             f"{', '.join(timeframes)}",
         )
     root = default_cache_dir() if params.cache_dir is None else ctx.resolve_path(params.cache_dir)
-    return CcxtSource(params=params, cache=OhlcvCache(root), client=client)
+    return CcxtSource(params=params, cache=OhlcvCache(root), client=client, auxiliary=auxiliary)
 
 
 def fetch_command_hint(params: CcxtParams, cache_root: Path | None = None) -> str:
@@ -318,7 +412,7 @@ def fetch_command_hint(params: CcxtParams, cache_root: Path | None = None) -> st
     parts = [
         "tradeloom data fetch",
         f"--exchange {params.exchange}",
-        f"--symbol {shlex.quote(params.symbol)}",
+        f"--symbol {shlex.quote(params.market)}",
         f"--timeframe {params.timeframe}",
         f"--start {shlex.quote(params.start)}",
     ]

@@ -12,7 +12,7 @@ reads volume is refused when the strategy is validated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,10 +23,26 @@ from pandas.api import types as ptypes
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.calendars import get_calendar
-from tradeloom.domain import OHLCV, Bars
+from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.data.auxiliary import (
+    Auxiliary,
+    AuxiliaryParams,
+    AuxiliarySeries,
+    build_auxiliary,
+    join_asof,
+)
+from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp
+from tradeloom.plugins.data.universe import (
+    MAX_SYMBOLS,
+    SYMBOLS_HELP,
+    check_symbols,
+    one_market_only,
+    symbol_file_part,
+    universe_of,
+)
 from tradeloom.plugins.data.validation import (
     DataValidationError,
     ValidationPolicy,
@@ -50,6 +66,7 @@ __all__ = [
 FileFormat = Literal["csv", "parquet"]
 
 _SHOWN_VALUE = 40
+_TEMPLATE = "{symbol}"
 _TIMESTAMP_HELP = (
     "expected ISO 8601 such as 2024-03-01T04:00:00Z, or epoch seconds or milliseconds, "
     "between 1677-09-21 and 2262-04-11"
@@ -60,10 +77,24 @@ class FileParams(Params):
     """Keys shared by the file sources."""
 
     path: str = Field(
-        min_length=1, description="The file; a relative path is relative to the strategy file."
+        min_length=1,
+        description="The file; a relative path is relative to the strategy file. With "
+        "symbols, a template holding {symbol} (one file per symbol, the symbol written "
+        "with / as - and : as _: BTC/USDT -> BTC-USDT), or one long file with symbol_column.",
     )
     symbol: str | None = Field(
-        default=None, min_length=1, description="Market symbol; defaults to the file's stem."
+        default=None,
+        min_length=1,
+        description="Market symbol; defaults to the file's stem (or symbols: a universe).",
+    )
+    symbols: list[str] | None = Field(
+        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
+    )
+    symbol_column: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A column naming each row's symbol (any case): one long file holding "
+        "several symbols; the rows of symbol, or of each of symbols, are read.",
     )
     timeframe: str | None = Field(
         default=None,
@@ -88,6 +119,38 @@ class FileParams(Params):
         "mapping of timezone, weekdays, open, close and holidays. A closure is not a gap, "
         "and metrics are annualized over the calendar's year.",
     )
+
+    auxiliary: list[AuxiliaryParams] = Field(
+        default_factory=list,
+        description="Series that are not bars (files), joined to the bars as-of with their "
+        "publication delay; see the data reference.",
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
+        return check_symbols(value)
+
+    @model_validator(mode="after")
+    def _check_symbol_keys(self) -> FileParams:
+        template = _TEMPLATE in self.path
+        if self.symbols is not None and self.symbol is not None:
+            raise ValueError("set symbol (one market) or symbols (a universe), not both")
+        if template and self.symbols is None:
+            raise ValueError(f"path holds {_TEMPLATE}, which needs symbols: [...] to fill it")
+        if template and self.symbol_column is not None:
+            raise ValueError(
+                f"path holds {_TEMPLATE} (one file per symbol) and symbol_column is set (one "
+                "long file); keep one"
+            )
+        if self.symbols is not None and not template and self.symbol_column is None:
+            raise ValueError(
+                f"symbols needs a path holding {_TEMPLATE} (one file per symbol) or "
+                "symbol_column (one long file)"
+            )
+        if self.symbol_column is not None and self.symbol is None and self.symbols is None:
+            raise ValueError("symbol_column needs symbol or symbols: which rows to read")
+        return self
 
     @field_validator("calendar")
     @classmethod
@@ -128,28 +191,101 @@ class ParquetParams(FileParams):
 
 @dataclass(frozen=True)
 class FileSource:
-    """Load validated bars from a CSV or Parquet file.
+    """Load validated bars from CSV or Parquet files.
 
     Attributes:
-        path: The file, absolute.
+        path: The file, absolute; with a ``{symbol}`` template, the template.
         file_format: ``csv`` or ``parquet``.
         params: The component's keys.
+        auxiliary: The series of ``auxiliary``.
     """
 
     path: Path
     file_format: FileFormat
     params: FileParams
+    auxiliary: Auxiliary = field(default_factory=Auxiliary)
 
     def load(self) -> Bars:
         """Read, check and return the bars.
 
         Raises:
             DataError: The file cannot be read, a column is missing, a value cannot be
-                parsed, no rows are left, or the rows fail validation.
+                parsed, no rows are left, or the rows fail validation; the source lists
+                ``symbols`` (use `load_universe`).
         """
+        if self.params.symbols is not None:
+            raise one_market_only(self.params.symbols)
+        raw, rows = self._read(self.path)
+        symbol = self.params.symbol or self.path.stem
+        if self.params.symbol_column is None:
+            bars = self._bars(raw, rows, str(self.path), symbol)
+        else:
+            bars = self._from_long(raw, rows, [symbol])[0]
+        if not self.auxiliary:
+            return bars
+        return join_asof(bars, self.auxiliary.load([symbol]))
+
+    def load_universe(self) -> Universe:
+        """Read every symbol's bars (a file each, or one long file) on one clock.
+
+        Raises:
+            DataError: As `load`, naming the symbol; a symbol with no file or no rows.
+        """
+        symbols = self.params.symbols
+        if symbols is None:
+            return universe_of([self.load()])
+        if self.params.symbol_column is not None:
+            raw, rows = self._read(self.path)
+            bars = self._from_long(raw, rows, symbols)
+        else:
+            bars = []
+            for symbol in symbols:
+                path = self.path_of(symbol)
+                raw, rows = self._read(path)
+                bars.append(self._bars(raw, rows, str(path), symbol))
+        series = self.auxiliary.load(symbols) if self.auxiliary else ()
+        return universe_of([join_asof(b, series) for b in bars])
+
+    def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
+        """Return the declared auxiliary series as read (for `check_lookahead`)."""
+        return self.auxiliary.load(self._symbols())
+
+    def path_of(self, symbol: str) -> Path:
+        """Return the file of ``symbol`` (the ``{symbol}`` template filled in)."""
+        return Path(str(self.path).replace(_TEMPLATE, symbol_file_part(symbol)))
+
+    def _symbols(self) -> list[str]:
+        if self.params.symbols is not None:
+            return list(self.params.symbols)
+        return [self.params.symbol or self.path.stem]
+
+    def _files(self) -> list[Path]:
+        if _TEMPLATE in str(self.path):
+            return [self.path_of(s) for s in self._symbols()]
+        return [self.path]
+
+    def _from_long(self, raw: pd.DataFrame, rows: np.ndarray, symbols: list[str]) -> list[Bars]:
+        column = self.params.symbol_column
+        assert column is not None
         source = str(self.path)
+        raw = _columns_from_index(raw, self.params.timestamp_column)
+        found = _find_column(raw, column, source)
+        owner = raw[found].astype("string").str.strip().to_numpy()
+        raw = raw.drop(columns=[found])
+        out = []
+        for symbol in symbols:
+            mine = owner == symbol
+            if not mine.any():
+                raise DataError(
+                    f"data: {source}: no rows for symbol {symbol} in column '{found}'; add "
+                    "them or remove the symbol from data.symbols"
+                )
+            part = raw[mine].reset_index(drop=True)
+            out.append(self._bars(part, rows[mine], f"{source} ({symbol})", symbol))
+        return out
+
+    def _bars(self, raw: pd.DataFrame, rows: np.ndarray, source: str, symbol: str) -> Bars:
         label = "line" if self.file_format == "csv" else "row"
-        raw, rows = self._read()
         raw = _columns_from_index(raw, self.params.timestamp_column)
         raw = _unnamed_timestamp(raw, self.params.timestamp_column)
         columns = _find_columns(raw, self.params.timestamp_column, source)
@@ -172,7 +308,7 @@ class FileSource:
         return validate_bars(
             frame.set_axis(index),
             source=source,
-            symbol=self.params.symbol or self.path.stem,
+            symbol=symbol,
             timeframe=timeframe,
             timeframe_seconds=seconds,
             policy=self.params.validation,
@@ -182,38 +318,47 @@ class FileSource:
         )
 
     def bar_count(self) -> int | None:
-        """Return at most how many bars the file holds (rows, before start/end and
+        """Return at most how many bars a symbol's file holds (rows, before start/end and
         validation), from its lines or its metadata; None if it cannot be read."""
+        counts = [self._rows_in(path) for path in self._files()]
+        if any(c is None for c in counts):
+            return None
+        return max(c for c in counts if c is not None)
+
+    def _rows_in(self, path: Path) -> int | None:
         try:
             if self.file_format == "csv":
-                with self.path.open("rb") as fh:
+                with path.open("rb") as fh:
                     return max(0, sum(1 for line in fh if line.strip()) - 1)
             import pyarrow.parquet as pq
 
-            return int(pq.read_metadata(self.path).num_rows)
+            return int(pq.read_metadata(path).num_rows)
         except Exception:  # unreadable: load() says why, with the file's name
             return None
 
     def has_volume(self) -> bool:
-        """Return whether the file has a volume column (reads only its header or schema)."""
+        """Return whether every file has a volume column (reads only headers or schemas)."""
+        return all(self._has_volume(path) for path in self._files())
+
+    def _has_volume(self, path: Path) -> bool:
         try:
             if self.file_format == "csv":
-                names = pd.read_csv(self.path, nrows=0, encoding="utf-8-sig").columns
+                names = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
             else:
                 import pyarrow.parquet as pq
 
-                names = pq.read_schema(self.path).names
+                names = pq.read_schema(path).names
         except Exception:  # unreadable: load() says why, with the file's name
             return True
         return any(str(n).strip().lower() == "volume" for n in names)
 
-    def _read(self) -> tuple[pd.DataFrame, np.ndarray]:
-        source = str(self.path)
+    def _read(self, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+        source = str(path)
         try:
             if self.file_format == "csv":
-                raw = pd.read_csv(self.path, encoding="utf-8-sig", skipinitialspace=True)
-                return raw, _csv_line_numbers(self.path, len(raw))
-            raw = pd.read_parquet(self.path)
+                raw = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
+                return raw, csv_line_numbers(path, len(raw))
+            raw = pd.read_parquet(path)
         except FileNotFoundError:
             raise DataError(f"data: {source}: file not found") from None
         except Exception as exc:  # any reader failure is the file's, not ours
@@ -225,13 +370,28 @@ class FileSource:
 
 
 def build_csv(params: CsvParams, ctx: BuildContext) -> FileSource:
-    """Return the ``csv`` source; the file must exist."""
-    return FileSource(_existing(params.path, ctx), "csv", params)
+    """Return the ``csv`` source; the file (each symbol's) must exist."""
+    return _build(params, ctx, "csv")
 
 
 def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
-    """Return the ``parquet`` source; the file must exist."""
-    return FileSource(_existing(params.path, ctx), "parquet", params)
+    """Return the ``parquet`` source; the file (each symbol's) must exist."""
+    return _build(params, ctx, "parquet")
+
+
+def _build(params: FileParams, ctx: BuildContext, file_format: FileFormat) -> FileSource:
+    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=False)
+    if _TEMPLATE not in params.path:
+        path = _existing(params.path, ctx)
+        if params.symbol_column is not None:
+            _check_listed(path, file_format, params)
+        return FileSource(path, file_format, params, auxiliary)
+    source = FileSource(ctx.resolve_path(params.path), file_format, params, auxiliary)
+    for symbol in params.symbols or []:
+        path = source.path_of(symbol)
+        if not path.is_file():
+            raise ParamError("path", f"no file for symbol {symbol}: {path}")
+    return source
 
 
 def timeframe_text(seconds: int) -> str:
@@ -242,6 +402,37 @@ def timeframe_text(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def _check_listed(path: Path, file_format: FileFormat, params: FileParams) -> None:
+    """Refuse a listed symbol that the long file has no row of (reads one column)."""
+    column = params.symbol_column or ""
+    wanted = column.strip().lower()
+    try:
+        if file_format == "csv":
+            raw = pd.read_csv(
+                path, usecols=lambda c: str(c).strip().lower() == wanted, encoding="utf-8-sig"
+            )
+        else:
+            import pyarrow.parquet as pq
+
+            names = [n for n in pq.read_schema(path).names if n.strip().lower() == wanted]
+            raw = pd.read_parquet(path, columns=names[:1])
+    except Exception:  # unreadable: load() says why, with the file's name
+        return
+    if raw.shape[1] == 0:
+        raise ParamError("symbol_column", f"{path} has no column '{column}'")
+    present = set(raw.iloc[:, 0].astype("string").str.strip().dropna())
+    listed = [(f"symbols.{i}", s) for i, s in enumerate(params.symbols or [])]
+    if params.symbol is not None:
+        listed.append(("symbol", params.symbol))
+    for key, symbol in listed:
+        if symbol not in present:
+            raise ParamError(
+                key,
+                f"{path} has no rows for symbol {symbol} in column '{column}'; add them or "
+                "remove the symbol",
+            )
+
+
 def _existing(path: str, ctx: BuildContext) -> Path:
     resolved = ctx.resolve_path(path)
     if not resolved.exists():
@@ -249,16 +440,6 @@ def _existing(path: str, ctx: BuildContext) -> Path:
     if not resolved.is_file():
         raise ParamError("path", f"not a file: {resolved}")
     return resolved
-
-
-def _csv_line_numbers(path: Path, rows: int) -> np.ndarray:
-    # pandas skips blank lines; count them too so a row is named by its line in the file.
-    # (A quoted field spanning lines would break the count; then rows are numbered plainly.)
-    with path.open("rb") as fh:
-        lines = [number for number, line in enumerate(fh, start=1) if line.strip()]
-    if len(lines) == rows + 1:
-        return np.asarray(lines[1:], dtype=np.int64)
-    return np.arange(2, rows + 2, dtype=np.int64)
 
 
 def _columns_from_index(raw: pd.DataFrame, timestamp_column: str) -> pd.DataFrame:
@@ -279,6 +460,14 @@ def _unnamed_timestamp(raw: pd.DataFrame, timestamp_column: str) -> pd.DataFrame
     if first.strip() == "" or first.startswith("Unnamed: 0"):
         return raw.rename(columns={raw.columns[0]: timestamp_column})
     return raw
+
+
+def _find_column(raw: pd.DataFrame, name: str, source: str) -> str:
+    matches = [c for c in raw.columns if str(c).strip().lower() == name.strip().lower()]
+    if not matches:
+        present = ", ".join(str(c) for c in raw.columns) or "none"
+        raise DataError(f"data: {source}: no column '{name}' (data.symbol_column); found {present}")
+    return str(matches[0])
 
 
 def _find_columns(raw: pd.DataFrame, timestamp_column: str, source: str) -> dict[str, str]:

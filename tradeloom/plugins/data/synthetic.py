@@ -32,17 +32,31 @@ same market: every random stream is drawn in bar order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_BARS, MAX_SEED, MAX_WINDOW
-from tradeloom.domain import Bars
+from tradeloom.domain import Bars, Universe
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.data.auxiliary import (
+    Auxiliary,
+    AuxiliaryParams,
+    AuxiliarySeries,
+    build_auxiliary,
+    join_asof,
+)
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
+from tradeloom.plugins.data.universe import (
+    MAX_SYMBOLS,
+    SYMBOLS_HELP,
+    check_symbols,
+    one_market_only,
+    universe_of,
+)
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
@@ -53,6 +67,7 @@ __all__ = [
     "SyntheticSource",
     "build_synthetic",
     "simulate",
+    "simulate_universe",
 ]
 
 REGIMES: tuple[str, ...] = ("trend_up", "trend_down", "mean_revert", "volatile")
@@ -103,12 +118,25 @@ _TRANSIENT = 0.7  # std of the temporary price dislocation, in bar volatilities
 _TRANSIENT_PERSISTENCE = 0.5  # AR(1) of the dislocation: it fades within a few bars
 _GAP = 0.05  # open-to-previous-close gap, in bar volatilities
 _VOLUME_PER_HOUR = 1e7  # quote currency traded per hour at the base volatility
+_FACTOR_KEY = 2**40  # the common factor's stream: no market index reaches it
 
 
 class SyntheticParams(Params):
     """Keys of the ``synthetic`` data source."""
 
-    symbol: str = Field(default="BTC/USDT", min_length=1, description="Market symbol.")
+    symbol: str = Field(
+        default="BTC/USDT", min_length=1, description="Market symbol (or symbols: a universe)."
+    )
+    symbols: list[str] | None = Field(
+        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
+    )
+    correlation: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=0.99,
+        description="With symbols: the correlation of two markets' log returns (0 .. 0.99), "
+        "from a common factor every market follows beside its own regimes.",
+    )
     timeframe: str = Field(default="1h", description="Bar length such as 1m, 1h, 1d.")
     bars: int = Field(
         default=20000, ge=100, le=MAX_BARS, strict=True, description="Bars (100 .. 10,000,000)."
@@ -140,11 +168,32 @@ class SyntheticParams(Params):
         description="Added to the strategy's seed: another market (-4294967295 .. 4294967295).",
     )
 
+    auxiliary: list[AuxiliaryParams] = Field(
+        default_factory=list,
+        description="Series that are not bars (files), joined to the bars as-of with their "
+        "publication delay; see the data reference.",
+    )
+
     @field_validator("timeframe")
     @classmethod
     def _check_timeframe(cls, value: str) -> str:
         parse_timeframe(value)
         return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
+        return check_symbols(value)
+
+    @model_validator(mode="after")
+    def _one_symbol_key(self) -> SyntheticParams:
+        if self.symbols is not None and "symbol" in self.model_fields_set:
+            raise ValueError("set symbol (one market) or symbols (a universe), not both")
+        if "correlation" in self.model_fields_set and self.symbols is None:
+            raise ValueError(
+                "correlation applies to symbols (a universe); remove it or list symbols"
+            )
+        return self
 
     @field_validator("start")
     @classmethod
@@ -181,15 +230,57 @@ def simulate(params: SyntheticParams, seed: int) -> SyntheticMarket:
     Returns:
         The frame and the true regimes.
     """
+    return _simulate(params, _entropy(params, seed), params.volatility, None)
+
+
+def simulate_universe(params: SyntheticParams, seed: int) -> tuple[SyntheticMarket, ...]:
+    """Simulate the correlated markets of ``params.symbols`` from ``seed``.
+
+    Each market's log price is its own regime-switching walk, with the volatility
+    ``volatility * sqrt(1 - correlation)``, plus a common factor: a Gaussian walk with
+    the volatility ``volatility * sqrt(correlation)``, the same for every market. Two
+    markets' log returns are then correlated by about ``correlation``. Market k is
+    drawn from its own streams (market 0 from those of `simulate`), so appending a
+    symbol changes no earlier one; with ``correlation: 0`` market 0 is `simulate`'s.
+
+    Args:
+        params: The source's keys (``symbols`` set).
+        seed: The strategy's seed.
+    """
+    symbols = params.symbols or [params.symbol]
+    base = _entropy(params, seed)
+    c = params.correlation
+    factor = None
+    if c > 0.0:
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([base, _FACTOR_KEY])))
+        step = params.volatility * math.sqrt(
+            c / periods_per_year(parse_timeframe(params.timeframe))
+        )
+        factor = np.cumsum(rng.standard_normal(params.bars)) * step
+    own = params.volatility * math.sqrt(1.0 - c)
+    return tuple(
+        _simulate(params, base if k == 0 else [base, k], own, factor) for k in range(len(symbols))
+    )
+
+
+def _entropy(params: SyntheticParams, seed: int) -> int:
+    return (seed + params.seed_offset) % 2**64
+
+
+def _simulate(
+    params: SyntheticParams,
+    entropy: int | list[int],
+    volatility: float,
+    factor: np.ndarray | None,
+) -> SyntheticMarket:
     n = params.bars
     seconds = parse_timeframe(params.timeframe)
-    entropy = (seed + params.seed_offset) % 2**64
     # One stream per quantity, each drawn in bar order: fewer bars give a prefix.
     streams = [np.random.Generator(np.random.PCG64(s)) for s in _seeds(entropy, 9)]
     regime_rng, shock_rng, tail_rng, vol_rng, transient_rng = streams[:5]
     gap_rng, high_rng, low_rng, volume_rng = streams[5:]
 
-    sigma = params.volatility / math.sqrt(periods_per_year(seconds)) / _vol_scale()
+    sigma = volatility / math.sqrt(periods_per_year(seconds)) / _vol_scale()
     normal = shock_rng.standard_normal(n)
     tails = tail_rng.standard_t(_TAIL_DF, n) * math.sqrt((_TAIL_DF - 2.0) / _TAIL_DF)
     tails = np.clip(tails, -_MAX_SHOCK, _MAX_SHOCK)
@@ -199,6 +290,8 @@ def simulate(params: SyntheticParams, seed: int) -> SyntheticMarket:
     log_close, bar_sigma, regimes = _walk(
         n, x0, sigma, params.regime_bars, normal, tails, vol_noise, transient, regime_rng
     )
+    if factor is not None:
+        log_close = log_close + factor
 
     previous = np.concatenate(([x0], log_close[:-1]))
     log_open = previous + _GAP * bar_sigma * gap_rng.standard_normal(n)
@@ -239,18 +332,48 @@ class SyntheticSource:
 
     params: SyntheticParams
     seed: int
+    auxiliary: Auxiliary = field(default_factory=Auxiliary)
 
     def bar_count(self) -> int:
         """Return how many bars `load` gives (known before any is made)."""
         return int(self.params.bars)
 
     def load(self) -> Bars:
-        """Simulate and validate the bars."""
-        market = simulate(self.params, self.seed)
+        """Simulate and validate the bars.
+
+        Raises:
+            DataError: The source lists ``symbols``: use `load_universe`.
+        """
+        if self.params.symbols is not None:
+            raise one_market_only(self.params.symbols)
+        bars = self._validated(simulate(self.params, self.seed), self.params.symbol)
+        if not self.auxiliary:
+            return bars
+        return join_asof(bars, self.auxiliary.load([bars.symbol]))
+
+    def load_universe(self) -> Universe:
+        """Simulate and validate every symbol's bars; one symbol: `load`'s bars."""
+        if self.params.symbols is None:
+            return universe_of([self.load()])
+        symbols = self.params.symbols
+        markets = simulate_universe(self.params, self.seed)
+        series = self.auxiliary.load(symbols) if self.auxiliary else ()
+        return universe_of(
+            [
+                join_asof(self._validated(m, s), series)
+                for m, s in zip(markets, symbols, strict=True)
+            ]
+        )
+
+    def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
+        """Return the declared auxiliary series as read (for `check_lookahead`)."""
+        return self.auxiliary.load(self.params.symbols or [self.params.symbol])
+
+    def _validated(self, market: SyntheticMarket, symbol: str) -> Bars:
         return validate_bars(
             market.frame,
-            source=f"synthetic {self.params.symbol}",
-            symbol=self.params.symbol,
+            source=f"synthetic {symbol}",
+            symbol=symbol,
             timeframe=self.params.timeframe,
             timeframe_seconds=parse_timeframe(self.params.timeframe),
             policy=self.params.validation,
@@ -260,10 +383,11 @@ class SyntheticSource:
 
 def build_synthetic(params: SyntheticParams, ctx: BuildContext) -> SyntheticSource:
     """Return the ``synthetic`` source, seeded by the strategy's seed."""
-    return SyntheticSource(params=params, seed=ctx.seed)
+    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=False)
+    return SyntheticSource(params=params, seed=ctx.seed, auxiliary=auxiliary)
 
 
-def _seeds(entropy: int, count: int) -> list[np.random.SeedSequence]:
+def _seeds(entropy: int | list[int], count: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(entropy).spawn(count)
 
 

@@ -27,6 +27,7 @@ from tradeloom.plugins.features.returns import (
     build_returns,
 )
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
+from tradeloom.plugins.features.series import SeriesParams, build_series
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
@@ -123,5 +124,12 @@ def tradeloom_components() -> list[Component]:
             params=LagsParams,
             factory=build_lags,
             summary="Earlier feature columns k bars ago -> {column}_lag_{k}",
+        ),
+        Component(
+            layer="features",
+            kind="series",
+            params=SeriesParams,
+            factory=build_series,
+            summary="An auxiliary series (data.auxiliary) as a feature: level, diff or z-score",
         ),
     ]

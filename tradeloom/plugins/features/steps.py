@@ -15,7 +15,7 @@ same semantics.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -50,16 +50,22 @@ class StepContext:
         symbol: Market symbol, e.g. ``BTC/USDT``.
         timeframe: Bar length as written, e.g. ``1h``.
         timeframe_seconds: Bar length in seconds (``volatility`` annualizes from it).
+        extra: The bars' columns other than OHLCV (auxiliary series joined as-of, a
+            file's extra columns), indexed by bar time, for a feature that reads one
+            (``series``); None when the driver has none (paper and live runs).
     """
 
     symbol: str
     timeframe: str
     timeframe_seconds: int
+    extra: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, bars: Bars) -> StepContext:
         """Return the context of ``bars``, whose continuation will be stepped."""
-        return cls(bars.symbol, bars.timeframe, bars.timeframe_seconds)
+        others = [c for c in bars.frame.columns if c not in OHLCV]
+        extra = bars.frame[others] if others else None
+        return cls(bars.symbol, bars.timeframe, bars.timeframe_seconds, extra)
 
 
 @runtime_checkable

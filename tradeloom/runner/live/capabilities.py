@@ -98,6 +98,16 @@ def live_problems(
                 f"--mode {mode} needs a model that predicts one bar at a time",
             )
         )
+    if data is not None and getattr(data, "auxiliary", None):
+        where = f"{config.data.path}.auxiliary"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                f"--mode {mode} does not read auxiliary series yet (only backtests join "
+                "them); remove data.auxiliary and the series features, or run a backtest",
+            )
+        )
     if mode == "live" and venue is not None and isinstance(data, LiveFeed):
         account = live_account(config, data, venue)
         if isinstance(account, Problem):

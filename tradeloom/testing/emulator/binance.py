@@ -126,6 +126,7 @@ ROUTES: dict[str, _Route] = {
         "_my_trades", "symbol orderId startTime endTime fromId limit", signed=True
     ),
     "GET /api/v3/account": _route("_account", "omitZeroBalances", signed=True),
+    "GET /fapi/v1/fundingRate": _route("_funding_rate", "symbol startTime endTime limit"),
 }
 """Every ``METHOD /path`` the emulator serves."""
 
@@ -284,6 +285,18 @@ class BinanceApi:
             include_open=self._include_open,
         )
         return [_kline(k) for k in rows]
+
+    def _funding_rate(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market = self._market(params)
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        limit = _bounded(params, "limit", default=100, high=1000)
+        rows = self._exchange.visible_funding_rates(
+            market.id, start_ms=start, end_ms=end, limit=limit
+        )
+        return [
+            {"symbol": market.id, "fundingTime": t, "fundingRate": _fmt(r), "markPrice": ""}
+            for t, r in rows
+        ]
 
     def _ticker_24hr(self, params: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
         return self._per_market(params, self._day_stats)

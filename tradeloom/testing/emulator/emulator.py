@@ -85,6 +85,9 @@ class ExchangeEmulator:
         include_open_kline: Serve the kline in progress (open price only), as
             Binance serves its current kline.
         wall_clock: Seconds since the epoch, for the signature window and ``/time``.
+        funding_rates: Funding rates per unified symbol: a float Series indexed by UTC
+            funding time, served by ``GET /fapi/v1/fundingRate`` (what ccxt's
+            ``fetch_funding_rate_history`` calls) once market time reaches each.
 
     Attributes:
         exchange: The venue state: clock, balances, orders, trades.
@@ -110,6 +113,7 @@ class ExchangeEmulator:
         timeframe: str | None = None,
         include_open_kline: bool = True,
         wall_clock: Callable[[], float] = time.time,
+        funding_rates: Mapping[str, pd.Series] | None = None,
     ) -> None:
         self.exchange = Exchange(
             markets,
@@ -121,6 +125,7 @@ class ExchangeEmulator:
             volume_participation=volume_participation,
             start=start,
             timeframe=timeframe,
+            funding_rates=funding_rates,
         )
         self.api_key = api_key
         self.secret = secret

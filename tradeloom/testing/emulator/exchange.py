@@ -93,6 +93,9 @@ class Exchange:
             (0.1 = 10%); unlimited when None.
         start: Initial clock position: bars before it are history, already closed.
         timeframe: Bar length (``1h``); inferred from the timestamps when omitted.
+        funding_rates: Funding rates per unified symbol of the markets: a float Series
+            indexed by UTC funding time (served by ``GET /fapi/v1/fundingRate``, each
+            once market time reaches it).
 
     Raises:
         ValueError: Bad bars, symbols, rates or start (the message names the remedy).
@@ -110,6 +113,7 @@ class Exchange:
         volume_participation: Decimal | None = None,
         start: int = 0,
         timeframe: str | None = None,
+        funding_rates: Mapping[str, pd.Series] | None = None,
     ) -> None:
         if not markets:
             raise ValueError("the emulator needs at least one market, e.g. {'BTC/USDT': bars}")
@@ -157,6 +161,7 @@ class Exchange:
                 raise ValueError(f"balance of {asset} must be >= 0, was {value}")
             self._free[asset] = value
             self._locked.setdefault(asset, Decimal(0))
+        self._funding = _funding_by_id(funding_rates or {}, self._markets)
         self._orders: dict[int, Order] = {}
         self._trades: list[Trade] = []
         self._use = _BarUse()
@@ -244,6 +249,34 @@ class Exchange:
             else:
                 stop = first + limit
         return [self._kline(bars, i, closed=i < position) for i in range(first, max(first, stop))]
+
+    def visible_funding_rates(
+        self,
+        market_id: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[tuple[int, Decimal]]:
+        """Return the funding rates a client may see now: funding times up to market time.
+
+        Args:
+            market_id: Binance market id.
+            start_ms: Only rates at or after this time.
+            end_ms: Only rates at or before this time.
+            limit: At most this many: the first from ``start_ms`` when it is given, else
+                the latest (Binance's selection).
+        """
+        times, rates = self._funding.get(self.market(market_id).id, ([], []))
+        now = self.now_ms()
+        stop = bisect.bisect_right(times, now if end_ms is None else min(now, end_ms))
+        first = 0 if start_ms is None else bisect.bisect_left(times, start_ms, 0, stop)
+        if stop - first > limit:
+            if start_ms is None:
+                first = stop - limit
+            else:
+                stop = first + limit
+        return list(zip(times[first:stop], rates[first:stop], strict=True))
 
     def advance(self, bars: int = 1) -> None:
         """Play ``bars`` bars: resting limit orders fill within each bar's range, then
@@ -639,6 +672,22 @@ class Exchange:
             )
         price = bars.open[i]
         return Kline(bars.open_ms[i], close_ms, price, price, price, price, Decimal(0), False)
+
+
+def _funding_by_id(
+    rates: Mapping[str, pd.Series], markets: Mapping[str, Market]
+) -> dict[str, tuple[list[int], list[Decimal]]]:
+    by_symbol = {m.symbol: m.id for m in markets.values()}
+    out: dict[str, tuple[list[int], list[Decimal]]] = {}
+    for symbol, series in rates.items():
+        if symbol not in by_symbol:
+            raise ValueError(f"funding rates of {symbol}, which is not one of the markets")
+        index = pd.DatetimeIndex(series.index)
+        if index.tz is None or not index.is_monotonic_increasing or index.has_duplicates:
+            raise ValueError(f"funding rates of {symbol} need a sorted, unique UTC index")
+        times = [int(t) for t in index.as_unit("ms").asi8]
+        out[by_symbol[symbol]] = (times, [Decimal(repr(float(r))) for r in series])
+    return out
 
 
 def _rules_for(symbol: str, rules: MarketRules | Mapping[str, MarketRules] | None) -> MarketRules:

@@ -1,0 +1,465 @@
+"""Series that are not bars (``data.auxiliary``), joined to the bars as-of, without look-ahead.
+
+A data source may declare series beside its bars: a timestamped file (sentiment,
+on-chain figures, macro releases: one global series, or one per symbol with a symbol
+column) or an exchange's funding rates (``kind: funding_rate``, ccxt sources only).
+Each is published some time after its timestamp, declared by ``available_after``
+(required; ``0s`` allowed). A value stamped ``x`` is visible at a bar whose decision
+time, the bar's close (open time + timeframe), is at or after ``x + available_after``;
+never earlier. Each bar gets the latest visible value (NaN before the first one) in a
+column of its ``Bars.frame`` named after the series; the ``series`` feature makes a
+feature column of it.
+
+Times follow the source's ``validation`` policy: under ``reject`` unsorted or
+repeated times and missing values are an error naming the file, its line and the
+remedy; under ``repair`` the rows are sorted, the first of repeated times kept and
+missing values dropped. `check_lookahead` rebuilds these columns from what was
+published by each cut (`AuxiliarySeries.published_by`), so a value used before its
+publication is found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from tradeloom.domain import OHLCV, Bars
+from tradeloom.errors import DataError
+from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.timestamps import parse_timestamps
+from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
+from tradeloom.timeframes import format_timestamp
+
+__all__ = [
+    "Auxiliary",
+    "AuxiliaryParams",
+    "AuxiliarySeries",
+    "FundingFetcher",
+    "asof_values",
+    "build_auxiliary",
+    "join_asof",
+    "parse_delay",
+    "rejoin_published_by",
+]
+
+_DELAY = re.compile(r"^(0|[1-9][0-9]{0,8})([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REPAIR = "set data.validation: repair"
+_SHOWN = 3
+
+
+def parse_delay(text: str) -> int:
+    """Return a publication delay such as ``15m`` or ``0s`` in seconds.
+
+    Raises:
+        ValueError: Not a whole number and one of the units s, m, h, d, w.
+    """
+    match = _DELAY.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"must be a delay such as 0s, 90s, 15m, 8h or 1d (a whole number and s, m, h, d "
+            f"or w); was '{text}'"
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class AuxiliaryParams(Params):
+    """Keys of one series under ``data.auxiliary``."""
+
+    name: str = Field(
+        description="The series' name: the column of the bars it is joined to, and what a "
+        "series feature's of: names (letters, digits and _)."
+    )
+    kind: Literal["file", "funding_rate"] = Field(
+        description="file: a timestamped CSV or Parquet file; funding_rate: the exchange's "
+        "funding rate history of each symbol (data kind ccxt only)."
+    )
+    available_after: str = Field(
+        description="Required: how long after its timestamp a value is published, such as "
+        "15m or 0s. A value stamped x is used from the first bar whose close is at or "
+        "after x + available_after."
+    )
+    path: str | None = Field(
+        default=None,
+        description="kind file: the file (.parquet or .pq: Parquet, else CSV); relative to "
+        "the strategy file.",
+    )
+    column: str | None = Field(
+        default=None, description="kind file: the value column (any case); default: name."
+    )
+    timestamp_column: str = Field(
+        default="timestamp",
+        min_length=1,
+        description="kind file: the timestamp column (any case): ISO 8601 or epoch seconds or "
+        "milliseconds, UTC.",
+    )
+    symbol_column: str | None = Field(
+        default=None,
+        description="kind file: a column naming each row's symbol, for a series per symbol; "
+        "omitted: one series for every symbol.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "must start with a letter or _ and hold only letters, digits and _ "
+                f"(e.g. sentiment); was '{value}'"
+            )
+        if value.lower() in OHLCV:
+            raise ValueError(f"'{value}' is a bars column; name the series otherwise")
+        return value
+
+    @field_validator("available_after")
+    @classmethod
+    def _check_delay(cls, value: str) -> str:
+        parse_delay(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> AuxiliaryParams:
+        file_keys = ("path", "column", "symbol_column")
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind file needs path: the file holding the series")
+        if self.kind == "funding_rate":
+            given = [k for k in (*file_keys, "timestamp_column") if k in self.model_fields_set]
+            if given:
+                raise ValueError(
+                    f"kind funding_rate reads the exchange, not a file; remove {', '.join(given)}"
+                )
+        return self
+
+    @property
+    def delay_seconds(self) -> int:
+        """``available_after`` in seconds."""
+        return parse_delay(self.available_after)
+
+
+@dataclass(frozen=True)
+class AuxiliarySeries:
+    """One validated series: sorted unique times and their values.
+
+    Attributes:
+        name: The column it is joined to.
+        times: UTC nanoseconds, sorted, unique.
+        values: float64, one per time.
+        delay_ns: ``available_after`` in nanoseconds.
+        symbol: The symbol it belongs to; None: every symbol's.
+    """
+
+    name: str
+    times: np.ndarray
+    values: np.ndarray
+    delay_ns: int
+    symbol: str | None = None
+
+    def published(self) -> np.ndarray:
+        """Return when each value is published: its time plus the delay."""
+        return self.times + self.delay_ns
+
+    def published_by(self, time_ns: int) -> AuxiliarySeries:
+        """Return the values published at or before ``time_ns`` (what was known then)."""
+        keep = self.published() <= time_ns
+        return replace(self, times=self.times[keep], values=self.values[keep])
+
+    def applies_to(self, symbol: str) -> bool:
+        """Return whether it is joined to ``symbol``'s bars."""
+        return self.symbol is None or self.symbol == symbol
+
+
+FundingFetcher = Callable[[str, str, int], AuxiliarySeries]
+"""Returns the funding rates of a symbol as a series: ``fetch(name, symbol, delay_ns)``."""
+
+
+@dataclass(frozen=True)
+class Auxiliary:
+    """A source's declared series, ready to load.
+
+    Args:
+        items: The ``data.auxiliary`` entries.
+        paths: Each entry's file, absolute (None for ``funding_rate``).
+        policy: The source's ``validation`` policy.
+    """
+
+    items: tuple[AuxiliaryParams, ...] = ()
+    paths: tuple[Path | None, ...] = ()
+    policy: ValidationPolicy = "reject"
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def load(
+        self, symbols: Sequence[str], funding: FundingFetcher | None = None
+    ) -> tuple[AuxiliarySeries, ...]:
+        """Read every series for ``symbols`` (per-symbol series: one each).
+
+        Raises:
+            DataError: A file cannot be read or fails validation, or a per-symbol
+                file has no rows for a symbol.
+        """
+        out: list[AuxiliarySeries] = []
+        for position, (item, path) in enumerate(zip(self.items, self.paths, strict=True)):
+            label = f"data.auxiliary.{position} ({item.name})"
+            delay = item.delay_seconds * 1_000_000_000
+            if item.kind == "funding_rate":
+                if funding is None:  # refused when built; kept for a direct caller
+                    raise DataError(f"{label}: funding rates come from an exchange")
+                out.extend(funding(item.name, symbol, delay) for symbol in symbols)
+                continue
+            assert path is not None
+            out.extend(_read_file(item, path, label, delay, symbols, self.policy))
+        return tuple(out)
+
+
+def build_auxiliary(
+    items: Sequence[AuxiliaryParams], ctx: BuildContext, policy: ValidationPolicy, *, exchange: bool
+) -> Auxiliary:
+    """Return the series of ``items``; every file must exist.
+
+    Args:
+        items: The ``data.auxiliary`` entries.
+        ctx: Resolves relative paths.
+        policy: The source's ``validation``.
+        exchange: Whether the source is an exchange (``funding_rate`` allowed).
+
+    Raises:
+        ParamError: A file that does not exist, or ``funding_rate`` on a source that
+            is not an exchange.
+    """
+    paths: list[Path | None] = []
+    names: set[str] = set()
+    for position, item in enumerate(items):
+        key = f"auxiliary.{position}"
+        if item.name in names:
+            raise ParamError(f"{key}.name", f"'{item.name}' names two series; name each once")
+        names.add(item.name)
+        if item.kind == "funding_rate":
+            if not exchange:
+                raise ParamError(
+                    f"{key}.kind",
+                    "funding_rate series come from an exchange: use data kind ccxt, or a "
+                    "kind file series of saved rates",
+                )
+            paths.append(None)
+            continue
+        assert item.path is not None
+        path = ctx.resolve_path(item.path)
+        if not path.is_file():
+            raise ParamError(f"{key}.path", f"file not found: {path}")
+        paths.append(path)
+    return Auxiliary(tuple(items), tuple(paths), policy)
+
+
+def join_asof(bars: Bars, series: Sequence[AuxiliarySeries]) -> Bars:
+    """Return ``bars`` with a column per series that applies to its symbol.
+
+    Bar i (open time o) gets the value of the latest time x with
+    ``x + delay <= o + timeframe`` (its close, when its decision is made); NaN when
+    no value is published yet.
+
+    Raises:
+        DataError: A series' name is a column the bars already have.
+    """
+    wanted = [s for s in series if s.applies_to(bars.symbol)]
+    if not wanted:
+        return bars
+    frame = bars.frame.copy()
+    decision = frame.index.as_unit("ns").asi8 + bars.timeframe_seconds * 1_000_000_000
+    for s in wanted:
+        if s.name in frame.columns:
+            raise DataError(
+                f"data: {bars.symbol}: the bars already have a column '{s.name}'; "
+                "give the auxiliary series another name"
+            )
+        frame[s.name] = asof_values(s.published(), s.values, decision)
+    return replace(bars, frame=frame)
+
+
+def asof_values(published: np.ndarray, values: np.ndarray, decision: np.ndarray) -> np.ndarray:
+    """Return, per decision time, the last value published at or before it (NaN: none).
+
+    Args:
+        published: Sorted publication times (ns).
+        values: A value per publication time.
+        decision: The decision times (ns).
+    """
+    last = np.searchsorted(published, decision, side="right") - 1
+    out = np.full(len(decision), np.nan)
+    seen = last >= 0
+    out[seen] = values[last[seen]]
+    return out
+
+
+def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int) -> Bars:
+    """Return ``bars`` with every series' column rebuilt from what was published by the
+    decision time of bar ``cut`` (`check_lookahead`'s altered histories)."""
+    wanted = [s for s in series if s.applies_to(bars.symbol)]
+    if not wanted or cut >= len(bars):
+        return bars
+    known_ns = int(bars.frame.index[cut].value) + bars.timeframe_seconds * 1_000_000_000
+    stripped = replace(bars, frame=bars.frame.drop(columns=[s.name for s in wanted]))
+    return join_asof(stripped, [s.published_by(known_ns) for s in wanted])
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def _read_file(
+    item: AuxiliaryParams,
+    path: Path,
+    label: str,
+    delay_ns: int,
+    symbols: Sequence[str],
+    policy: ValidationPolicy,
+) -> list[AuxiliarySeries]:
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    row_label = "row" if parquet else "line"
+    source = f"{label}: {path}"
+    try:
+        raw = pd.read_parquet(path) if parquet else pd.read_csv(path, encoding="utf-8-sig")
+    except Exception as exc:  # any reader failure is the file's
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{source}: cannot read it: {reason}") from exc
+    if parquet:
+        raw = raw.reset_index() if any(n is not None for n in raw.index.names) else raw
+        rows = np.arange(1, len(raw) + 1)
+    else:
+        rows = csv_line_numbers(path, len(raw))
+    value_column = item.column or item.name
+    wanted = {"timestamp": item.timestamp_column, "value": value_column}
+    if item.symbol_column is not None:
+        wanted["symbol"] = item.symbol_column
+    columns = _columns(raw, wanted, source)
+    stamps, bad = parse_timestamps(raw[columns["timestamp"]])
+    if bad.any():
+        raise DataError(
+            f"{source}: column '{columns['timestamp']}' has {int(bad.sum())} unparsable "
+            f"timestamp(s) (first at {row_label} {rows[np.flatnonzero(bad)[0]]}); expected "
+            "ISO 8601 or epoch seconds or milliseconds"
+        )
+    text = raw[columns["value"]]
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    typo = np.asarray(text.notna() & np.isnan(values), dtype=bool)
+    if typo.any():
+        first = np.flatnonzero(typo)[0]
+        raise DataError(
+            f"{source}: column '{columns['value']}' has {int(typo.sum())} non-numeric "
+            f"value(s) (first '{text.iloc[first]}' at {row_label} {rows[first]}); expected numbers"
+        )
+    if item.symbol_column is None:
+        return [_series(item.name, stamps, values, rows, delay_ns, None, source, row_label, policy)]
+    owner = raw[columns["symbol"]].astype("string").str.strip().to_numpy()
+    out = []
+    for symbol in symbols:
+        mine = owner == symbol
+        if not mine.any():
+            raise DataError(
+                f"{source}: no rows for symbol {symbol} in column '{columns['symbol']}'; "
+                "add them or remove the symbol"
+            )
+        out.append(
+            _series(
+                item.name,
+                stamps[mine],
+                values[mine],
+                rows[mine],
+                delay_ns,
+                symbol,
+                f"{source} ({symbol})",
+                row_label,
+                policy,
+            )
+        )
+    return out
+
+
+def _columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> dict[str, str]:
+    by_name = {str(c).strip().lower(): c for c in raw.columns}
+    found = {}
+    for role, name in wanted.items():
+        column = by_name.get(name.strip().lower())
+        if column is None:
+            present = ", ".join(str(c) for c in raw.columns) or "none"
+            raise DataError(f"{source}: no column '{name}'; found {present}")
+        found[role] = column
+    return found
+
+
+def _series(
+    name: str,
+    stamps: np.ndarray,
+    values: np.ndarray,
+    rows: np.ndarray,
+    delay_ns: int,
+    symbol: str | None,
+    source: str,
+    row_label: str,
+    policy: ValidationPolicy,
+) -> AuxiliarySeries:
+    keep = ~np.isnan(values)
+    problems: list[str] = []
+    if not keep.all():
+        problems.append(_line(source, ~keep, stamps, rows, row_label, "an empty value", "drop"))
+    kept = np.flatnonzero(keep)
+    repeated = np.zeros(len(stamps), dtype=bool)
+    repeated[kept[pd.Index(stamps[kept]).duplicated(keep="first")]] = True
+    if repeated.any():
+        problems.append(
+            _line(source, repeated, stamps, rows, row_label, "the time of an earlier row", "drop")
+        )
+    keep &= ~repeated
+    kept = np.flatnonzero(keep)
+    backwards = np.zeros(len(stamps), dtype=bool)
+    backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
+    if backwards.any():
+        problems.append(
+            _line(
+                source,
+                backwards,
+                stamps,
+                rows,
+                row_label,
+                "a time earlier than the row before",
+                "sort",
+            )
+        )
+    if problems and policy == "reject":
+        raise DataValidationError(problems)
+    kept = np.flatnonzero(keep)
+    if len(kept) == 0:
+        raise DataError(f"{source}: no values")
+    order = kept[np.argsort(stamps[kept], kind="stable")]
+    return AuxiliarySeries(
+        name, stamps[order].astype(np.int64), values[order].astype(np.float64), delay_ns, symbol
+    )
+
+
+def _line(
+    source: str,
+    bad: np.ndarray,
+    stamps: np.ndarray,
+    rows: np.ndarray,
+    row_label: str,
+    what: str,
+    remedy: str,
+) -> str:
+    positions = np.flatnonzero(bad)
+    count = len(positions)
+    shown = ", ".join(str(int(r)) for r in rows[positions[:_SHOWN]])
+    more = ", ..." if count > _SHOWN else ""
+    noun = row_label if count == 1 else row_label + "s"
+    has = "row has" if count == 1 else "rows have"
+    them = "it" if count == 1 else "them"
+    fix = f"sort the rows by time or {_REPAIR}" if remedy == "sort" else f"drop {them} or {_REPAIR}"
+    first = format_timestamp(int(stamps[positions[0]]))
+    return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {fix}"

@@ -1,0 +1,173 @@
+"""The ``series`` feature: a column of the bars that is not OHLCV, as a feature column.
+
+Made for the auxiliary series of ``data.auxiliary`` (sentiment, funding rates...),
+which the data source joins to the bars as-of with their publication delay, so that
+row t holds what was published by bar t's close; any numeric extra column of a file
+source works too. ``transform`` is ``level`` (the value), ``diff`` (the change since
+the previous bar) or ``zscore`` (the rolling z-score over ``window`` bars, the
+``zscore`` feature's kernel).
+
+Step kernel state: none for ``level``; the previous value for ``diff``; a ring
+(`tradeloom.plugins.features.window`) of the last ``window`` values for ``zscore``.
+The per-bar driver reads the bar's value from `StepContext.extra` by the bar's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from tradeloom.bounds import MAX_WINDOW
+from tradeloom.domain import OHLCV, Bar, Bars
+from tradeloom.errors import DataError
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.features._base import check_name, check_new_columns, column_frame
+from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.window import new_ring
+from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
+
+__all__ = ["Series", "SeriesParams", "build_series", "transform_series"]
+
+Transform = Literal["level", "diff", "zscore"]
+
+
+class SeriesParams(Params):
+    """Keys of ``series``; the column is ``{of}``, ``{of}_diff`` or ``{of}_zscore_{window}``."""
+
+    of: str = Field(
+        min_length=1,
+        description="A column of the bars that is not OHLCV: the name of a data.auxiliary "
+        "series, or an extra numeric column of a file.",
+    )
+    transform: Transform = Field(
+        default="level",
+        description="level: the value; diff: its change since the previous bar; zscore: its "
+        "rolling z-score over window bars.",
+    )
+    window: int = Field(
+        default=24,
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Window in bars of transform zscore (2 .. 1,000,000).",
+    )
+    name: str | None = Field(
+        default=None, description="Column name instead of the default (e.g. sentiment_z)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return check_name(value)
+
+    def column(self) -> str:
+        """Return ``name`` if given, else the transform's default column."""
+        if self.name:
+            return self.name
+        return {
+            "level": self.of,
+            "diff": f"{self.of}_diff",
+            "zscore": f"{self.of}_zscore_{self.window}",
+        }[self.transform]
+
+
+def transform_series(values: np.ndarray, transform: Transform, window: int) -> np.ndarray:
+    """Return the transform of ``values`` at every row (row t uses rows <= t).
+
+    ``diff`` is NaN at row 0; ``zscore`` is `tradeloom.plugins.features.zscore.zscore`
+    (population std, 0.0 in a flat window, NaN while the window holds a NaN).
+    """
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    if transform == "level":
+        return x.copy()
+    if transform == "diff":
+        out = np.full(len(x), np.nan)
+        out[1:] = x[1:] - x[:-1]
+        return out
+    return rolling_zscore(x, window, 0)
+
+
+class _SeriesStep:
+    """Per-bar driver of `Series`: the bar's value by its time, then the transform."""
+
+    __slots__ = ("_previous", "_ring", "_times", "_transform", "_values")
+
+    def __init__(self, feature: Series, context: StepContext) -> None:
+        extra = context.extra
+        if extra is None or feature.of not in extra.columns:
+            raise DataError(
+                f"features: series of '{feature.of}': the bars stepped have no such column; "
+                "auxiliary series are read by backtests only (paper and live runs do not "
+                "fetch them yet)"
+            )
+        self._times = extra.index.as_unit("ns").asi8
+        self._values = extra[feature.of].to_numpy(np.float64)
+        self._transform = feature.transform
+        self._previous = np.nan
+        self._ring = new_ring(feature.window)
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's transformed value."""
+        at = int(np.searchsorted(self._times, bar.timestamp.value))
+        if at >= len(self._times) or self._times[at] != bar.timestamp.value:
+            raise DataError(f"features: series: no value for the bar at {bar.timestamp}")
+        value = float(self._values[at])
+        if self._transform == "level":
+            return (value,)
+        if self._transform == "diff":
+            change = value - self._previous
+            self._previous = value
+            return (change,)
+        return (zscore_step(self._ring, value, 0),)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Expose a column of the bars (an auxiliary series) as a feature column."""
+
+    of: str
+    transform: Transform
+    window: int
+    column: str
+
+    def columns(self) -> list[str]:
+        """Return the one column."""
+        return [self.column]
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        """Return the transformed column; row t uses rows <= t.
+
+        Raises:
+            DataError: The bars have no column ``of``.
+        """
+        if self.of not in bars.frame.columns:
+            extra = [str(c) for c in bars.frame.columns if c not in OHLCV]
+            has = f"its extra columns: {', '.join(extra)}" if extra else "it has no extra column"
+            raise DataError(
+                f"features: series of '{self.of}': the bars have no such column ({has}); "
+                "declare the series under data.auxiliary"
+            )
+        values = bars.frame[self.of].to_numpy(np.float64)
+        return column_frame(
+            bars, {self.column: transform_series(values, self.transform, self.window)}
+        )
+
+    def stepper(self, context: StepContext) -> FeatureStep:
+        """Return the per-bar driver.
+
+        Raises:
+            DataError: The context has no column ``of`` (a paper or live run).
+        """
+        return _SeriesStep(self, context)
+
+
+def build_series(params: SeriesParams, ctx: BuildContext) -> Series:
+    """Return the feature; its column must not be defined already."""
+    feature = Series(params.of, params.transform, params.window, params.column())
+    check_new_columns(feature.columns(), ctx, "name")
+    return feature
