@@ -239,3 +239,13 @@ def test_structure_is_learnable_but_weak(seed: int) -> None:
         labels.append(up[test])
     auc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
     assert 0.51 < auc < 0.6
+
+
+def test_an_explosive_walk_stays_within_the_prices_validation_accepts() -> None:
+    # 400% a year on weekly bars from 10,000,000 leaves 1e12 without the mirror
+    params = SyntheticParams(bars=800, timeframe="1w", volatility=5.0, initial_price=1e7)
+    tops = []
+    for seed in range(8):
+        SyntheticSource(params, seed).load()  # validated: no price above MAX_PRICE
+        tops.append(simulate(params, seed).frame["high"].max())
+    assert max(tops) > 1e8  # the walks do run far up

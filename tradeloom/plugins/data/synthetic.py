@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from tradeloom.bounds import MAX_BARS, MAX_SEED, MAX_WINDOW
+from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED, MAX_WINDOW
 from tradeloom.domain import Bars, Universe
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.data.auxiliary import (
@@ -117,6 +117,7 @@ _VOL_OF_VOL = 0.05
 _TRANSIENT = 0.7  # std of the temporary price dislocation, in bar volatilities
 _TRANSIENT_PERSISTENCE = 0.5  # AR(1) of the dislocation: it fades within a few bars
 _GAP = 0.05  # open-to-previous-close gap, in bar volatilities
+_LOG_CEILING = math.log(MAX_PRICE) - math.log(1e3)  # closes stay 1000x below the price bound
 _VOLUME_PER_HOUR = 1e7  # quote currency traded per hour at the base volatility
 _FACTOR_KEY = 2**40  # the common factor's stream: no market index reaches it
 
@@ -292,6 +293,9 @@ def _simulate(
     )
     if factor is not None:
         log_close = log_close + factor
+    # a walk that would leave the prices data validation accepts folds back below the
+    # ceiling (a mirror): a path that stays below it, any usual one, is untouched
+    log_close = np.where(log_close > _LOG_CEILING, 2.0 * _LOG_CEILING - log_close, log_close)
 
     previous = np.concatenate(([x0], log_close[:-1]))
     log_open = previous + _GAP * bar_sigma * gap_rng.standard_normal(n)
