@@ -147,7 +147,12 @@ class SyntheticParams(Params):
         validate_default=True,  # the last bar's time is checked for the default start too
         description="UTC time of the first bar's open; the last bar must open by 2262-04-11.",
     )
-    initial_price: float = Field(default=20000.0, gt=0, description="Price before the first bar.")
+    initial_price: float = Field(
+        default=20000.0,
+        gt=0,
+        le=1e8,
+        description="Price before the first bar (at most 100,000,000: the walk stays below 1e9).",
+    )
     volatility: float = Field(
         default=0.6, gt=0, le=5.0, description="Annualized volatility of log returns."
     )
