@@ -9,6 +9,7 @@ from typing import Any
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runner.health import check_health_rules
 from tradeloom.runner.live.capabilities import Mode, live_problems
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
@@ -150,6 +151,23 @@ def _data_problems(
                         item.path,
                         f"{item.kind} reads volume, and the data has no volume column; "
                         "remove this feature or use data with volume",
+                    )
+                )
+    extra_columns = getattr(data, "extra_columns", None)
+    extra = extra_columns() if callable(extra_columns) else None
+    if extra is not None:
+        for item, feature in zip(config.features, features, strict=False):
+            column = getattr(feature, "bars_column", None)
+            if isinstance(column, str) and column not in extra:
+                path = f"{item.path}.of"
+                has = ", ".join(sorted(extra)) if extra else "none"
+                problems.append(
+                    Problem(
+                        config.locate(path),
+                        path,
+                        f"the bars have no column '{column}'{did_you_mean(column, sorted(extra))}"
+                        f" (their columns beside OHLCV: {has}); declare it under "
+                        "data.auxiliary",
                     )
                 )
     bar_count = getattr(data, "bar_count", None)

@@ -135,6 +135,35 @@ def test_bad_auxiliary_series_are_one_line_and_exit_2(tmp_path: Path) -> None:
     )
 
 
+def test_a_series_of_a_column_the_bars_will_not_have_is_refused_at_validation(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mood.csv").write_text("time,mood\n2023-01-01,1\n2023-01-02,2\n")
+    series = {"name": "mood", "kind": "file", "path": "mood.csv", "timestamp_column": "time"}
+    series["available_after"] = "1h"
+    data = {"kind": "synthetic", "bars": 300, "auxiliary": [series]}
+    path = strategy(tmp_path, data, [{"kind": "series", "of": "moood"}])
+    assert one_line(tradeloom("validate", path.name, cwd=tmp_path)) == (
+        f"strategy.yaml:{line_of(path, 'of: moood')}:7 features.0.of: the bars have no column "
+        "'moood' (did you mean 'mood'?) (their columns beside OHLCV: mood); declare it under "
+        "data.auxiliary"
+    )
+    # a file's own extra columns count, read from its header
+    frame = simulate(SyntheticParams(bars=300), 1).frame.assign(funding=0.001)
+    frame.to_csv(tmp_path / "bars.csv")
+    path = strategy(
+        tmp_path, {"kind": "csv", "path": "bars.csv"}, [{"kind": "series", "of": "funding"}]
+    )
+    assert tradeloom("validate", path.name, cwd=tmp_path).returncode == 0
+    path = strategy(
+        tmp_path, {"kind": "csv", "path": "bars.csv"}, [{"kind": "series", "of": "fund"}]
+    )
+    assert one_line(tradeloom("validate", path.name, cwd=tmp_path)).endswith(
+        "features.0.of: the bars have no column 'fund' (did you mean 'funding'?) (their "
+        "columns beside OHLCV: funding); declare it under data.auxiliary"
+    )
+
+
 @pytest.fixture
 def cli_logging() -> Iterator[None]:
     """Put back the logging configuration an in-process ``main`` call changes globally."""

@@ -198,6 +198,10 @@ class Auxiliary:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    def names(self) -> set[str]:
+        """Return the columns the series become in each symbol's bars."""
+        return {item.name for item in self.items}
+
     def load(
         self, symbols: Sequence[str], funding: FundingFetcher | None = None
     ) -> tuple[AuxiliarySeries, ...]:

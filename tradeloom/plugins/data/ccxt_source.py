@@ -266,6 +266,10 @@ class CcxtSource:
         series = self.auxiliary_series() if self.auxiliary else ()
         return universe_of([join_asof(b, series) for b in bars])
 
+    def extra_columns(self) -> set[str]:
+        """Return the columns beside OHLCV its bars will have: the auxiliary series."""
+        return self.auxiliary.names()
+
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the declared auxiliary series as read (funding rates through the cache)."""
         symbols = self.params.symbols or [self.params.market]

@@ -338,9 +338,26 @@ class FileSource:
 
     def has_volume(self) -> bool:
         """Return whether every file has a volume column (reads only headers or schemas)."""
-        return all(self._has_volume(path) for path in self._files())
+        headers = [self._header(path) for path in self._files()]
+        return all(
+            names is None or any(n.strip().lower() == "volume" for n in names) for names in headers
+        )
 
-    def _has_volume(self, path: Path) -> bool:
+    def extra_columns(self) -> set[str] | None:
+        """Return the columns beside OHLCV its bars will have (the files' other columns and
+        the auxiliary series), from headers or schemas only; None if a file is unreadable."""
+        found = self.auxiliary.names()
+        skip = {*OHLCV, self.params.timestamp_column.lower()}
+        if self.params.symbol_column is not None:
+            skip.add(self.params.symbol_column.lower())
+        for path in self._files():
+            names = self._header(path)
+            if names is None:
+                return None
+            found.update(n for n in names if n.strip().lower() not in skip)
+        return found
+
+    def _header(self, path: Path) -> list[str] | None:
         try:
             if self.file_format == "csv":
                 names = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
@@ -349,8 +366,8 @@ class FileSource:
 
                 names = pq.read_schema(path).names
         except Exception:  # unreadable: load() says why, with the file's name
-            return True
-        return any(str(n).strip().lower() == "volume" for n in names)
+            return None
+        return [str(n) for n in names]
 
     def _read(self, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
         source = str(path)

@@ -374,6 +374,10 @@ class SyntheticSource:
             ]
         )
 
+    def extra_columns(self) -> set[str]:
+        """Return the columns beside OHLCV its bars will have: the auxiliary series."""
+        return self.auxiliary.names()
+
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the declared auxiliary series as read (for `check_lookahead`)."""
         return self.auxiliary.load(self.params.symbols or [self.params.symbol])

@@ -135,6 +135,11 @@ class Series:
     window: int
     column: str
 
+    @property
+    def bars_column(self) -> str:
+        """The column of the bars it reads (checked against the data at validation)."""
+        return self.of
+
     def columns(self) -> list[str]:
         """Return the one column."""
         return [self.column]
