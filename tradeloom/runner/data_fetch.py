@@ -44,7 +44,12 @@ def add_fetch_parser(data: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "1 the exchange did not answer, 2 invalid input.",
     )
     fetch_parser.add_argument("--exchange", required=True, help="ccxt exchange id (binance)")
-    fetch_parser.add_argument("--symbol", required=True, help="unified symbol (BTC/USDT)")
+    fetch_parser.add_argument(
+        "--symbol",
+        required=True,
+        action="append",
+        help="unified symbol (BTC/USDT); repeat it for several, fetched in turn",
+    )
     fetch_parser.add_argument("--timeframe", required=True, help="bar length (1h)")
     fetch_parser.add_argument("--start", required=True, help="UTC time of the first bar")
     fetch_parser.add_argument(
@@ -63,8 +68,14 @@ def fetch(args: argparse.Namespace) -> int:
         UserError: A bad argument, a bad cache file, no such market, a bad response.
         ExchangeUnavailable: The exchange did not answer (exit 1).
     """
-    source = _source(args)
-    return run_fetch(source, out=sys.stdout, err=sys.stderr)
+    symbols: list[str] = args.symbol
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:
+        raise UserError(f"--symbol: {', '.join(twice)} given more than once; give each once")
+    sources = [_source(args, symbol) for symbol in symbols]  # every argument checked first
+    for source in sources:
+        run_fetch(source, out=sys.stdout, err=sys.stderr)
+    return 0
 
 
 def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
@@ -117,12 +128,13 @@ def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _source(args: argparse.Namespace) -> CcxtSource:
+def _source(args: argparse.Namespace, symbol: str) -> CcxtSource:
     from tradeloom.plugins.component import BuildContext, ParamError
     from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
     from tradeloom.schemas.messages import show
 
     given = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
+    given["symbol"] = symbol
     try:
         params = CcxtParams.model_validate(given)
     except ValidationError as exc:

@@ -262,3 +262,45 @@ def test_an_exchange_that_never_answers_is_a_run_failure(
         "2024-01-01T00:00Z: no answer after 2 attempts; last error ExchangeNotAvailable: "
     ), last
     assert len(emulator.requests(KLINES)) == 2
+
+
+def test_fetch_downloads_each_symbol_given(
+    tmp_path: Path, bars: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.plugins.data.ccxt_client import use_client_factory
+
+    markets = {"BTC/USDT": bars, "ETH/USDT": bars * 0.05}
+    clock: list[ExchangeEmulator] = []
+    with ExchangeEmulator(
+        markets, {"USDT": 1000}, start=START, wall_clock=lambda: clock[0].exchange.now_ms() / 1000
+    ) as emulator:
+        clock.append(emulator)
+        with use_client_factory("binance", lambda settings: emulator.client(**settings)):
+            cache = tmp_path / "cache"
+            args = [*FETCH, "--symbol", "ETH/USDT", "--start", "2024-01-01"]
+            assert main([*args, "--cache-dir", str(cache)]) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert [line.split(":")[0] for line in lines] == [
+                "binance BTC/USDT 1h",
+                "binance BTC/USDT 1h",
+                "binance ETH/USDT 1h",
+                "binance ETH/USDT 1h",
+            ]
+            for symbol, part in (("BTC/USDT", "BTC-USDT"), ("ETH/USDT", "ETH-USDT")):
+                cached = pd.read_parquet(cache / "ohlcv" / "binance" / part / "1h.parquet")
+                pd.testing.assert_frame_equal(
+                    cached.set_index("timestamp"),
+                    markets[symbol].iloc[:START],
+                    check_freq=False,
+                    check_index_type=False,
+                )
+        assert emulator.wait_idle()
+
+
+def test_fetch_refuses_a_symbol_given_twice_before_any_request(tmp_path: Path) -> None:
+    proc = tradeloom(*FETCH, "--symbol", "BTC/USDT", "--start", "2024-01-01", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2,
+        "",
+        "--symbol: BTC/USDT given more than once; give each once\n",
+    )
