@@ -59,6 +59,7 @@ from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFe
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.protocols import (
     BarStream,
+    CrossSectionalFeature,
     DataSource,
     Feature,
     LiveAnomalyGate,
@@ -75,6 +76,7 @@ from tradeloom.plugins.protocols import (
     RiskRule,
     SignalRule,
     Sizer,
+    UniverseModel,
     UniverseSource,
     Venue,
 )
@@ -90,6 +92,7 @@ __all__ = [
     "BuildContext",
     "Cancellation",
     "Component",
+    "CrossSectionalFeature",
     "DataError",
     "DataIssue",
     "DataSource",
@@ -132,6 +135,7 @@ __all__ = [
     "StepContext",
     "SteppedFeature",
     "Universe",
+    "UniverseModel",
     "UniverseSource",
     "UserError",
     "Venue",

@@ -76,6 +76,8 @@ class Recorder:
         self.run = run
         self.symbol = symbol
         self.orders: list[Order] = []
+        self.order_symbols: dict[str, str] = {}
+        """The market of each order, by client order id (the symbol when it was kept)."""
         self.fills: list[Fill] = []
         self.signals = 0
         self.signal_events: list[Signal] = []
@@ -283,6 +285,7 @@ class Recorder:
 
     def _order(self, order: Order) -> None:
         self.orders.append(order)
+        self.order_symbols[order.id] = self.symbol
         if self.debug:
             _log.debug(
                 "order",
