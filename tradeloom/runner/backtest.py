@@ -45,7 +45,8 @@ class BacktestResult:
 
     ``bars``, ``features`` and ``probability`` are the first symbol's (the one symbol
     of a one-symbol strategy); ``universe``, ``symbol_features`` and ``probabilities``
-    hold every symbol's on the common clock. ``positions`` is ``[bars, symbols]``.
+    hold every symbol's on the common clock; ``closes`` and ``positions`` are
+    ``[bars, symbols]`` (a NaN close: the symbol has no bar).
     """
 
     bars: Bars
@@ -58,6 +59,7 @@ class BacktestResult:
     universe: Universe
     symbol_features: SymbolFeatures
     probabilities: pd.DataFrame
+    closes: np.ndarray
     positions: np.ndarray
     models: Mapping[str, Any]
 
@@ -177,6 +179,7 @@ def run_backtest(
         universe=universe,
         symbol_features=features,
         probabilities=probabilities,
+        closes=close.copy(),
         positions=positions,
         models=fitted.models,
     )

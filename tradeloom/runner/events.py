@@ -81,6 +81,8 @@ class Recorder:
         self.fills: list[Fill] = []
         self.signals = 0
         self.signal_events: list[Signal] = []
+        self.signal_symbols: list[str] = []
+        """The market of each of `signal_events`."""
         self.monitor_values: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
@@ -244,6 +246,7 @@ class Recorder:
     def _signal(self, signal: Signal) -> None:
         self.signals += 1
         self.signal_events.append(signal)
+        self.signal_symbols.append(self.symbol)
         if self.debug:
             _log.debug(
                 "signal",
