@@ -38,7 +38,7 @@ def equity_curve(
     """
     n = len(close)
     start = np.array([[-1.0, 0.0, initial_cash]])  # before the first fill
-    done = np.concatenate([start, marks])
+    done = np.concatenate([start, marks[:, :3]])
     last = np.searchsorted(done[:, 0], np.arange(n), side="right") - 1
     out = np.empty((n, 3))
     out[:, 0] = done[last, 1]

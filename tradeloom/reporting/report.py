@@ -113,7 +113,7 @@ def _universe_columns(run: RunData, kind: str) -> np.ndarray:
 def _price_chart(run: RunData) -> Chart:
     eq = run.equity
     x = naive_times(eq)
-    symbol, close, trades, more = _market(run)
+    market, close, trades, more = _market(run)
     data = [line(x, close, "close", "#555555")]
     if len(trades):
         long = trades["side"] == "long" if "side" in trades else trades["direction"] > 0
@@ -172,7 +172,7 @@ def _price_chart(run: RunData) -> Chart:
         f"highs{more}"
     )
     return Chart(
-        f"Price and trades ({symbol})",
+        f"Price and trades ({market})",
         data,
         layout(420, yaxis={"title": "price", "gridcolor": "#e5e5e5"}),
         note,
