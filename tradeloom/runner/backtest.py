@@ -216,7 +216,8 @@ def _inputs(
                 codes = pd.Series(own, index=bars.frame.index).reindex(index).ffill()
                 flags[1, :, s] = codes.fillna(0).to_numpy(np.uint8)
     counts = np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64)
-    return BarInputs(px, flags, scores, np.ascontiguousarray(index.asi8, np.int64), counts)
+    time_ns = np.ascontiguousarray(index.as_unit("ns").asi8, np.int64)  # whatever its unit
+    return BarInputs(px, flags, scores, time_ns, counts)
 
 
 class _Retrain:
