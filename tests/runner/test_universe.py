@@ -39,6 +39,12 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 SYMBOLS = ("AAA/USDT", "BBB/USDT", "CCC/USDT", "DDD/USDT")
 _ENTRIES = ("ENTRY", "REVERSE")
+CROSS = [
+    {"kind": "cross_rank", "of": "rsi_3"},
+    {"kind": "cross_zscore", "of": "log_return_1"},
+    {"kind": "cross_mean", "of": "log_return_1"},
+]
+"""Every cross-sectional feature: the per-bar driver checks its rows against the batch's."""
 
 sys.path.insert(0, str(FIXTURES))
 from universe_data import market  # noqa: E402  (the test plugin's generator)
@@ -66,7 +72,8 @@ def _doc(spec: dict[str, Any]) -> dict[str, Any]:
             "bars": spec["bars"],
             "absent": {k: [list(r) for r in v] for k, v in spec["absent"].items()},
         },
-        "features": [{"kind": "log_return", "period": 1}, {"kind": "rsi", "window": 3}],
+        "features": [{"kind": "log_return", "period": 1}, {"kind": "rsi", "window": 3}]
+        + (CROSS if len(spec["symbols"]) > 1 else []),
         "model": {"kind": "precomputed", "column": "p_up", "horizon": 2},
         "signal": {"kind": "threshold", "threshold": spec["threshold"], "min_interval": 1},
         "risk": risk,
@@ -222,19 +229,41 @@ def test_a_universe_of_one_is_the_one_symbol_run(tmp_path: Path) -> None:
     assert len(single.portfolio.trades) > 0
 
 
+SPEC: dict[str, Any] = {
+    "seed": 1,
+    "symbols": SYMBOLS[:2],
+    "bars": 30,
+    "absent": {},
+    "fraction": 0.5,
+    "threshold": 0.1,
+    "fill": "next_open",
+    "fee_bps": 0.0,
+    "allow_short": False,
+}
+
+
+def test_a_cross_sectional_feature_of_one_symbol_is_refused_at_validation(
+    tmp_path: Path,
+) -> None:
+    frame = market(1, 0, 30, 1.0)
+    frame.reset_index().to_csv(tmp_path / "bars.csv", index=False)
+    spec = {**SPEC, "symbols": SYMBOLS[:1]}
+    doc = {**_doc(spec), "plugins": [], "data": {"kind": "csv", "path": "bars.csv"}}
+    doc["features"] = [*doc["features"], CROSS[0]]
+    path = tmp_path / "strategy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    config, _ = load_strategy(path, [])
+    with pytest.raises(ConfigError) as caught:
+        build_pipeline(config)
+    line = path.read_text().splitlines().index("- kind: cross_rank") + 1
+    assert caught.value.lines() == [
+        f"{path}:{line}:3 features.2: cross_rank is computed across the symbols of a universe, "
+        "and the data has one symbol; list several under data.symbols or remove it"
+    ]
+
+
 def test_monitors_over_a_universe_are_refused(tmp_path: Path) -> None:
-    spec = {
-        "seed": 1,
-        "symbols": SYMBOLS[:2],
-        "bars": 30,
-        "absent": {},
-        "fraction": 0.5,
-        "threshold": 0.1,
-        "fill": "next_open",
-        "fee_bps": 0.0,
-        "allow_short": False,
-    }
-    doc = _doc(spec)
+    doc = _doc(SPEC)
     doc["monitoring"] = [{"kind": "rolling_auc", "window": 20, "min_samples": 10}]
     with pytest.raises(ConfigError) as caught:
         _backtest(tmp_path, doc, "batch")

@@ -13,14 +13,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.domain import Universe
-from tradeloom.errors import ConfigError, Problem
+from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
-from tradeloom.plugins.kernel_specs import CompiledComponent, VenueKernel
-from tradeloom.plugins.protocols import CrossSectionalFeature, UniverseSource
+from tradeloom.plugins.protocols import UniverseSource
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.universe_checks import universe_problems
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["absences", "check_universe", "journal_universe", "load_universe", "universe_problems"]
+__all__ = ["absences", "check_universe", "journal_universe", "load_universe"]
 
 
 def load_universe(pipeline: Pipeline) -> Universe:
@@ -42,58 +42,9 @@ def load_universe(pipeline: Pipeline) -> Universe:
 
 def check_universe(pipeline: Pipeline, symbols: int) -> None:
     """Raise `ConfigError` listing `universe_problems`, if any."""
-    problems = universe_problems(pipeline, symbols)
+    problems = universe_problems(pipeline.config, pipeline.features, pipeline.venue, symbols)
     if problems:
         raise ConfigError(problems)
-
-
-def universe_problems(pipeline: Pipeline, symbols: int) -> list[Problem]:
-    """Return what ``pipeline`` cannot run over ``symbols`` symbols, each located.
-
-    A cross-sectional feature needs several symbols, and per-symbol features after it
-    cannot read it. Over several symbols, the monitors and health rules (which watch
-    one model's predictions of one market) and a venue that is not compiled (which
-    works one market's orders) are not supported yet.
-    """
-    config = pipeline.config
-    problems: list[Problem] = []
-
-    def refuse(path: str, message: str) -> None:
-        problems.append(Problem(config.locate(path), path, message))
-
-    crossing = False
-    for item, feature in zip(config.features, pipeline.features, strict=True):
-        if isinstance(feature, CrossSectionalFeature):
-            crossing = True
-            if symbols < 2:
-                refuse(
-                    item.path,
-                    f"{item.kind} is computed across the symbols of a universe, and the "
-                    "data has one symbol; list several under data.symbols or remove it",
-                )
-        elif crossing:
-            refuse(
-                item.path,
-                f"{item.kind} comes after a cross-sectional feature; put the "
-                "cross-sectional features last",
-            )
-    if symbols < 2:
-        return problems
-    if config.monitoring:
-        refuse(
-            config.monitoring[0].path,
-            f"monitoring over a universe of {symbols} symbols is not supported yet",
-        )
-    if config.health:
-        refuse("health", f"health rules over a universe of {symbols} symbols are not supported yet")
-    venue = pipeline.venue
-    if not (isinstance(venue, CompiledComponent) and isinstance(venue.kernel_spec(), VenueKernel)):
-        refuse(
-            config.execution.path,
-            f"execution kind '{config.execution.kind}' is not compiled; a universe of "
-            f"{symbols} symbols trades the simulated venue only for now",
-        )
-    return problems
 
 
 def journal_universe(recorder: Recorder, universe: Universe) -> None:
