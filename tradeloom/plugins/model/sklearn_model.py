@@ -44,6 +44,7 @@ from tradeloom.plugins.model.anomaly import (
 )
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import LabelKind, make_labels
+from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
 from tradeloom.plugins.registry import did_you_mean
 
 if TYPE_CHECKING:
@@ -452,13 +453,73 @@ class SklearnModel:
         Returns:
             Each symbol's output on the clock (`tradeloom.plugins.model.universe_fit`).
         """
-        from tradeloom.plugins.model.universe_fit import fit_per_symbol, fit_pooled
-
         if self.pooling == "pooled":
-            return fit_pooled(self, universe, features, symbol_id=self.symbol_id)
+            return self._fit_pooled(universe, features)
         outputs, models = fit_per_symbol(self, universe, features)
         self.per_symbol = models
         return outputs
+
+    def _fit_pooled(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Train the estimator on every symbol's rows; return each symbol's output.
+
+        The folds (`plan_pooled_folds`) train and predict as `fit_predict`'s do (same
+        clone, scaler, single-class rule, threads); each fold's predictions are the rows
+        of every symbol in its clock segment. `trained` and `latest` are the pooled folds,
+        in clock bars, for the registry.
+        """
+        n, m = len(universe), len(universe.symbols)
+        rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
+        plan = plan_pooled_folds(
+            rows, n, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
+        )
+        x, labels, columns = rows.x, rows.labels, rows.columns
+        y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
+        trainings: list[ModelTraining] = []
+        for fold, kept in plan:
+            training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
+            if not training.skipped:
+                inside = (rows.bar >= fold.predict_start) & (rows.bar <= fold.predict_end)
+                jobs.append((fold, kept, np.flatnonzero(inside & rows.usable)))
+            trainings.append(training)
+        by_fold = {t.fold: t for t in trainings}
+        probability = np.full((n, m), np.nan)
+        scores = np.full((n, m), np.nan)
+        self.trained, self.latest = [], None
+        with progress.task("walk-forward folds (pooled)", total=len(jobs)) as shown:
+            for (fold, kept, segment), (fitted, predicted) in zip(
+                jobs, self._run(jobs, x, y, shown), strict=True
+            ):
+                probability[rows.bar[segment], rows.symbol[segment]] = predicted
+                detector = None
+                if self.detector is not None:
+                    detector, scored = self._detect(fold, x[kept], x[segment])
+                    scores[rows.bar[segment], rows.symbol[segment]] = scored
+                self.latest = TrainedFold(
+                    by_fold[fold.index],
+                    fitted,
+                    columns,
+                    training_data_sha256(x[kept], y[kept]),
+                    detector,
+                )
+                self.trained.append(self.latest)
+        index = universe.index
+        outputs = []
+        for s in range(m):
+            output = ModelOutput(
+                probability=pd.Series(probability[:, s], index=index, name="probability_up"),
+                trainings=tuple(trainings) if s == 0 else (),
+            )
+            if self.detector is not None:
+                output = replace(
+                    output,
+                    anomalous=pd.Series(scores[:, s] < 0.0, index=index, name="anomalous"),
+                    anomaly_score=pd.Series(scores[:, s], index=index, name="anomaly_score"),
+                )
+            outputs.append(output)
+        return tuple(outputs)
 
     def train_next(
         self, bars: Bars, features: pd.DataFrame, *, reason: str | None = None

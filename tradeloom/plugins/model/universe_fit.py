@@ -2,8 +2,9 @@
 
 ``per_symbol``: each symbol gets its own copy of the model, trained walk-forward on its
 own bars as a one-symbol strategy's model is; its predictions and folds are then placed
-on the clock. ``pooled``: one estimator is trained on the rows of every symbol. Its folds
-are planned on the clock by `plan_pooled_folds`: a fold predicting from clock bar ``s``
+on the clock. ``pooled``: one estimator is trained on the rows of every symbol
+(`pooled_rows`, `tradeloom.plugins.model.sklearn_model.SklearnModel`). Its folds are
+planned on the clock by `plan_pooled_folds`: a fold predicting from clock bar ``s``
 trains only on rows (of any symbol) whose label is known ``embargo`` bars before ``s``,
 a label being known at the clock bar of its symbol's bar ``horizon`` bars ahead.
 """
@@ -11,26 +12,24 @@ a label being known at the clock bar of its symbol's bar ``horizon`` bars ahead.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom import progress
-from tradeloom.domain import ModelOutput, ModelTraining, Universe
+from tradeloom.domain import Bars, ModelOutput, Universe
 from tradeloom.plugins.model.folds import Fold, PurgingError
 
-if TYPE_CHECKING:
-    from tradeloom.plugins.model.sklearn_model import SklearnModel
+RowsOf = Callable[[Bars, pd.DataFrame], tuple[Any, Any, Any, Any]]
+"""A model's rows of one symbol: features, labels, usable and trainable masks."""
 
 __all__ = [
     "SYMBOL_ID",
     "PooledRows",
     "fit_per_symbol",
-    "fit_pooled",
     "on_clock",
     "plan_pooled_folds",
     "pooled_rows",
@@ -118,22 +117,31 @@ class PooledRows:
 
 
 def pooled_rows(
-    model: SklearnModel,
+    rows_of: RowsOf,
+    horizon: int,
     universe: Universe,
     features: Sequence[pd.DataFrame],
     *,
     symbol_id: bool,
 ) -> PooledRows:
-    """Return the stacked rows of every symbol (see `PooledRows`)."""
+    """Return the stacked rows of every symbol (see `PooledRows`).
+
+    Args:
+        rows_of: The model's rows of one symbol's bars and features.
+        horizon: The label horizon, in each symbol's own bars.
+        universe: The symbols' bars.
+        features: Per symbol, its feature rows indexed like its bars.
+        symbol_id: Add each row's symbol index as the last column (`SYMBOL_ID`).
+    """
     index = universe.index
     never = np.iinfo(np.int64).max // 4
     parts: list[tuple[Any, ...]] = []
     for s, (bars, frame) in enumerate(zip(universe.bars, features, strict=True)):
-        x, labels, usable, trainable = model._rows(bars, frame)
+        x, labels, usable, trainable = rows_of(bars, frame)
         if symbol_id:
             x = np.column_stack([x, np.full(len(x), float(s))])
         position = index.get_indexer(bars.frame.index).astype(np.int64)
-        ahead = np.arange(len(x)) + model.horizon
+        ahead = np.arange(len(x)) + horizon
         known = np.full(len(x), never, np.int64)
         inside = ahead < len(x)
         known[inside] = position[ahead[inside]]
@@ -202,72 +210,3 @@ def plan_pooled_folds(
         )
         plan.append((fold, kept))
     return plan
-
-
-def fit_pooled(
-    model: SklearnModel,
-    universe: Universe,
-    features: Sequence[pd.DataFrame],
-    *,
-    symbol_id: bool,
-) -> tuple[ModelOutput, ...]:
-    """Train ``model``'s estimator on every symbol's rows; return each symbol's output.
-
-    The folds (`plan_pooled_folds`) train and predict as `SklearnModel.fit_predict`'s
-    do (same clone, scaler, single-class rule, threads); each fold's predictions are
-    the rows of every symbol in its clock segment. ``model.trained`` and
-    ``model.latest`` are the pooled folds, in clock bars, for the registry.
-    """
-    from tradeloom.plugins.model.sklearn_model import TrainedFold, training_data_sha256
-
-    n, m = len(universe), len(universe.symbols)
-    rows = pooled_rows(model, universe, features, symbol_id=symbol_id)
-    plan = plan_pooled_folds(
-        rows, n, model.train_window, model.retrain_every, model.min_train_rows, model.embargo
-    )
-    x, labels, columns = rows.x, rows.labels, rows.columns
-    y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
-    jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
-    trainings: list[ModelTraining] = []
-    for fold, kept in plan:
-        training = model._plan_training(fold, kept, labels, x, columns, "scheduled")
-        if not training.skipped:
-            inside = (rows.bar >= fold.predict_start) & (rows.bar <= fold.predict_end)
-            jobs.append((fold, kept, np.flatnonzero(inside & rows.usable)))
-        trainings.append(training)
-    by_fold = {t.fold: t for t in trainings}
-    probability = np.full((n, m), np.nan)
-    scores = np.full((n, m), np.nan)
-    model.trained, model.latest = [], None
-    with progress.task("walk-forward folds (pooled)", total=len(jobs)) as shown:
-        for (fold, kept, segment), (fitted, predicted) in zip(
-            jobs, model._run(jobs, x, y, shown), strict=True
-        ):
-            probability[rows.bar[segment], rows.symbol[segment]] = predicted
-            detector = None
-            if model.detector is not None:
-                detector, scored = model._detect(fold, x[kept], x[segment])
-                scores[rows.bar[segment], rows.symbol[segment]] = scored
-            model.latest = TrainedFold(
-                by_fold[fold.index],
-                fitted,
-                columns,
-                training_data_sha256(x[kept], y[kept]),
-                detector,
-            )
-            model.trained.append(model.latest)
-    index = universe.index
-    outputs = []
-    for s in range(m):
-        output = ModelOutput(
-            probability=pd.Series(probability[:, s], index=index, name="probability_up"),
-            trainings=tuple(trainings) if s == 0 else (),
-        )
-        if model.detector is not None:
-            output = replace(
-                output,
-                anomalous=pd.Series(scores[:, s] < 0.0, index=index, name="anomalous"),
-                anomaly_score=pd.Series(scores[:, s], index=index, name="anomaly_score"),
-            )
-        outputs.append(output)
-    return tuple(outputs)
