@@ -370,3 +370,21 @@ def test_a_universe_strategy_runs_through_the_cli(tmp_path: Path) -> None:
     assert "equity" in status.stdout
     compare = _cli("compare", "run", "run", cwd=tmp_path)
     assert compare.returncode == 0, compare.stderr
+
+
+def test_per_symbol_models_are_saved_and_journaled_by_symbol(tmp_path: Path) -> None:
+    text = POOLED.replace("pooling: pooled\n  symbol_id: true\n", "pooling: per_symbol\n")
+    assert "per_symbol" in text
+    (tmp_path / "per_symbol.yaml").write_text(text, encoding="utf-8")
+    proc = _cli("run", "per_symbol.yaml", "--out", "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    registry = json.loads((run / "metrics.json").read_text())["model_registry"]
+    folders = {"AAA/USDT": "AAA-USDT", "BBB/USDT": "BBB-USDT", "CCC/USDT": "CCC-USDT"}
+    assert list(registry) == list(folders)
+    for symbol, folder in folders.items():
+        index = json.loads((run / "models" / folder / "index.json").read_text())
+        assert index["folds"] and registry[symbol]["files"] > 0
+        assert registry[symbol]["dir"] == f"models/{folder}"
+    saved = [e for e in read_events(run / "journal.sqlite") if e.KIND == "models_saved"]
+    assert [(e.symbol, e.dir) for e in saved] == [(s, f"models/{f}") for s, f in folders.items()]

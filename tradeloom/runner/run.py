@@ -145,19 +145,20 @@ def _save_models(
     models = result.models or {"": pipeline.model}
     registry: dict[str, Any] = {}
     for symbol, model in models.items():
-        folder = run_dir / MODELS_DIR
-        if symbol:
-            folder = folder / _folder_name(symbol)
+        relative = f"{MODELS_DIR}/{_folder_name(symbol)}" if symbol else MODELS_DIR
         saved = save_models(
-            folder,
+            run_dir / relative,
             model,
             strategy=config.name,
             feature_spec=config.feature_spec(),
             timestamps=result.universe.index,
         )
         if saved is not None:
-            recorder.record(replace(ModelsSaved(**saved.journal_row()), symbol=symbol))
+            event = ModelsSaved(**saved.journal_row())
+            recorder.record(replace(event, symbol=symbol, dir=relative))
         registry[symbol] = registry_metrics(saved, model)
+        if saved is not None:
+            registry[symbol]["dir"] = relative
     if list(registry) == [""]:
         return registry[""]  # type: ignore[no-any-return]
     return registry
