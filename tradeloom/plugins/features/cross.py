@@ -36,6 +36,7 @@ from tradeloom.plugins.features._base import (
 )
 
 __all__ = [
+    "CROSS_KINDS",
     "CrossParams",
     "CrossSectional",
     "build_cross_mean",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 Array = npt.NDArray[np.float64]
+
+CROSS_KINDS = ("cross_rank", "cross_zscore", "cross_mean")
+"""The built-in cross-sectional feature kinds (they need a universe of several symbols)."""
 
 
 class CrossParams(Params):
