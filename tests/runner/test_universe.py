@@ -388,3 +388,33 @@ def test_per_symbol_models_are_saved_and_journaled_by_symbol(tmp_path: Path) -> 
         assert registry[symbol]["dir"] == f"models/{folder}"
     saved = [e for e in read_events(run / "journal.sqlite") if e.KIND == "models_saved"]
     assert [(e.symbol, e.dir) for e in saved] == [(s, f"models/{f}") for s, f in folders.items()]
+
+
+def test_a_plugin_rule_sees_each_symbols_own_row(tmp_path: Path) -> None:
+    """A Python risk rule is asked about each symbol with that symbol's features: every
+    intent it refuses is one whose own rsi is not under the limit, and every entry it
+    lets through is one whose own rsi is."""
+    spec = {**SPEC, "symbols": SYMBOLS[:3], "bars": 150, "absent": {"BBB/USDT": [(10, 30)]}}
+    doc = _doc(spec)
+    doc["plugins"] = ["universe_data", "feature_limit_rule"]
+    doc["risk"]["rules"] = [{"kind": "feature_limit", "feature": "rsi_3", "limit": 60.0}]
+    batch, batch_digest = _backtest(tmp_path, doc, "batch")
+    _, per_bar_digest = _backtest(tmp_path / "per_bar", doc, "per_bar")
+    assert batch_digest == per_bar_digest
+
+    rsi = {
+        s: f["rsi_3"].to_numpy()
+        for s, f in zip(SYMBOLS[:3], batch.symbol_features.clock, strict=True)
+    }
+    events = list(read_events(tmp_path / "batch.sqlite"))
+    refused = [(e.symbol, e.bar) for e in events if getattr(e, "code", "") == "FEATURE_ABOVE_LIMIT"]
+    entered = [
+        (e.symbol, e.bar)
+        for e in events
+        if e.KIND == "risk_decision" and e.outcome == "accepted" and e.reason in _ENTRIES
+    ]
+    assert len(refused) > 5 and len(entered) > 5
+    assert {s for s, _ in refused} == set(SYMBOLS[:3])
+    # the rule passes a value <= the limit only (a warm-up NaN is refused too)
+    assert [(s, t) for s, t in refused if rsi[s][t] <= 60.0] == []
+    assert [(s, t) for s, t in entered if not rsi[s][t] <= 60.0] == []
