@@ -367,6 +367,7 @@ def test_a_universe_strategy_runs_through_the_cli(tmp_path: Path) -> None:
 
     status = _cli("status", "run", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
+    assert "backtest run of 'pooled', AAA/USDT, BBB/USDT, CCC/USDT 1h" in status.stdout
     assert "equity" in status.stdout
     compare = _cli("compare", "run", "run", cwd=tmp_path)
     assert compare.returncode == 0, compare.stderr

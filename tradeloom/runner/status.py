@@ -364,6 +364,9 @@ class _Status:
     def _symbol(self, bars: pd.DataFrame | None) -> str:
         if bars is not None and len(bars) and bars["symbol"].iloc[-1]:
             return str(bars["symbol"].iloc[-1])
+        loaded = self.f["data_loaded"]
+        if len(loaded) > 1:  # a universe: every symbol, in order
+            return ", ".join(dict.fromkeys(str(s) for s in loaded["symbol"]))
         for kind in ("data_loaded", "warm_up", "order"):
             frame = self.f[kind]
             if len(frame) and frame["symbol"].iloc[-1]:
