@@ -174,7 +174,7 @@ class Absence:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar as the per-bar layers see it."""
+    """One bar as the per-bar layers see it (``symbol``: its market; '' when not told)."""
 
     index: int
     timestamp: pd.Timestamp
@@ -183,6 +183,7 @@ class Bar:
     low: float
     close: float
     volume: float
+    symbol: str = ""
 
 
 @dataclass(frozen=True)
@@ -475,6 +476,7 @@ class Trade:
         exit_price: The average price of the reductions that closed it.
         fees: Every fee paid while it was open (a flipping fill's fee is split).
         pnl: The profit, net of those fees, in quote currency.
+        symbol: Its market ('' when the run did not name it).
     """
 
     direction: int
@@ -487,6 +489,7 @@ class Trade:
     exit_price: float
     fees: float
     pnl: float
+    symbol: str = ""
 
     @property
     def return_pct(self) -> float:

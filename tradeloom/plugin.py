@@ -60,6 +60,7 @@ from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFe
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.protocols import (
     BarStream,
+    CrossSectionalFeature,
     DataSource,
     Feature,
     LiveAnomalyGate,
@@ -76,6 +77,7 @@ from tradeloom.plugins.protocols import (
     RiskRule,
     SignalRule,
     Sizer,
+    UniverseModel,
     UniverseSource,
     Venue,
 )
@@ -92,6 +94,7 @@ __all__ = [
     "BuildContext",
     "Cancellation",
     "Component",
+    "CrossSectionalFeature",
     "DataError",
     "DataIssue",
     "DataSource",
@@ -134,6 +137,7 @@ __all__ = [
     "StepContext",
     "SteppedFeature",
     "Universe",
+    "UniverseModel",
     "UniverseSource",
     "UserError",
     "Venue",

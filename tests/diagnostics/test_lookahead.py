@@ -37,6 +37,7 @@ from tradeloom.diagnostics.lookahead import (
 from tradeloom.domain import Bars
 from tradeloom.errors import UserError
 from tradeloom.journal import RUN_KINDS, read_rows
+from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.runner.run import run_strategy
 from tradeloom.runner.wiring import build_pipeline
@@ -229,6 +230,8 @@ def _builtin_feature_sections() -> list[dict[str, Any]]:
 
     for rc in sorted(builtins, key=consumer_last):
         kind, fields = rc.component.kind, rc.component.params.model_fields
+        if kind in CROSS_KINDS:  # they need several symbols: this strategy trades one
+            continue
         keys = dict(FEATURE_KEYS.get(kind, {}))
         if "of" in fields and "of" not in keys:
             keys["of"] = named[0]

@@ -1135,6 +1135,7 @@ def test_default_strategy_trades_are_the_round_trips_of_the_fills(default_run: R
             pnl = gross - current["fees"]
             rebuilt.append(
                 {
+                    "symbol": fill.symbol,  # the market of every row
                     "direction": 1,
                     "side": "long",
                     "entry_bar": current["entry_bar"],

@@ -13,13 +13,16 @@ import numpy.typing as npt
 
 from tradeloom.core import layout as L
 
-__all__ = ["equity_curve", "fill_marks"]
+__all__ = ["equity_curve", "fill_marks", "universe_curve"]
 
 
 def fill_marks(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return ``(bar, position, cash)`` after each fill among ``rows``, in order."""
+    """Return ``(bar, position, cash, symbol)`` after each fill among ``rows``, in order.
+
+    ``position`` is the filled symbol's position after the fill.
+    """
     fills = rows[rows[:, L.E_KIND] == L.EV_FILL]
-    return fills[:, [L.E_BAR, 3 + 7, 3 + 8]]
+    return fills[:, [L.E_BAR, 3 + 7, 3 + 8, L.E_SYM]]
 
 
 def equity_curve(
@@ -35,10 +38,44 @@ def equity_curve(
     """
     n = len(close)
     start = np.array([[-1.0, 0.0, initial_cash]])  # before the first fill
-    done = np.concatenate([start, marks])
+    done = np.concatenate([start, marks[:, :3]])
     last = np.searchsorted(done[:, 0], np.arange(n), side="right") - 1
     out = np.empty((n, 3))
     out[:, 0] = done[last, 1]
     out[:, 1] = done[last, 2]
     out[:, 2] = out[:, 1] + out[:, 0] * close
     return out
+
+
+def universe_curve(
+    marks: npt.NDArray[np.float64], close: npt.NDArray[np.float64], initial_cash: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each bar's positions (bars x symbols), cash and equity over several symbols.
+
+    The equity is marked as the core marks it: the cash, plus each symbol's non-zero
+    position times its last close (a symbol without a bar keeps its last mark), added
+    in symbol order. With one symbol, the numbers are `equity_curve`'s, bit for bit.
+
+    Args:
+        marks: `fill_marks` of the run, in order.
+        close: ``[bars, symbols]``: each bar's close (NaN: the symbol has no bar).
+        initial_cash: The cash before the first fill.
+    """
+    n, m = close.shape
+    bars = np.arange(n)
+    done = np.concatenate([[[-1.0, 0.0, initial_cash, 0.0]], marks.reshape(-1, 4)])
+    cash = done[np.searchsorted(done[:, 0], bars, side="right") - 1, 2]
+    positions = np.zeros((n, m))
+    equity = cash.copy()
+    for s in range(m):
+        own = np.concatenate([[[-1.0, 0.0]], done[1:][done[1:, 3] == s][:, :2]])
+        positions[:, s] = own[np.searchsorted(own[:, 0], bars, side="right") - 1, 1]
+        mark = _last_close(close[:, s])
+        held = positions[:, s] != 0.0
+        equity[held] = equity[held] + positions[held, s] * mark[held]
+    return positions, cash, equity
+
+
+def _last_close(close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    seen = np.where(np.isnan(close), 0, np.arange(len(close)))
+    return close[np.maximum.accumulate(seen)]  # NaN before the first close: never held

@@ -74,6 +74,7 @@ __all__ = [
     "RunStopped",
     "SignalEvent",
     "StaleData",
+    "SymbolAbsent",
     "TradingStateChanged",
     "VenueDelivered",
     "VenueFill",
@@ -245,6 +246,23 @@ class DataLoaded(Event):
     last: pd.Timestamp
     repaired: list[dict[str, Any]] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
+
+
+@_kind("symbol_absent")
+@dataclass(frozen=True, kw_only=True)
+class SymbolAbsent(Event):
+    """A stretch of the common clock where one symbol of a universe has no bar.
+
+    The symbol gets no signal and no fill there (not listed yet, delisted, halted);
+    journaled once per stretch, at its first bar (``bar``, ``timestamp``, ``symbol``).
+
+    Attributes:
+        last: The time of the stretch's last bar of the clock.
+        bars: How many bars of the clock it spans.
+    """
+
+    last: pd.Timestamp
+    bars: int
 
 
 @_kind("warm_up")

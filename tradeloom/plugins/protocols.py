@@ -13,7 +13,7 @@ any bar, and the live driver calls them and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +41,7 @@ from tradeloom.domain import (
 
 __all__ = [
     "BarStream",
+    "CrossSectionalFeature",
     "DataSource",
     "Feature",
     "LiveAnomalyGate",
@@ -57,6 +58,7 @@ __all__ = [
     "RiskRule",
     "SignalRule",
     "Sizer",
+    "UniverseModel",
     "UniverseSource",
     "Venue",
     "missing_members",
@@ -121,6 +123,58 @@ class Feature(Protocol):
 
 
 @runtime_checkable
+class CrossSectionalFeature(Feature, Protocol):
+    """A feature computed across the symbols of a universe at each bar (rank, z-score).
+
+    It reads per-symbol columns (`inputs`, of features defined before it) and, at each
+    bar of the common clock, sees that bar's values of every symbol present then, and
+    nothing else: row t uses only row t of each symbol (causal by construction). The
+    engines call `compute_cross`; `compute` is the universe of one (a strategy trading
+    one symbol is refused one at validation).
+    """
+
+    def inputs(self) -> list[str]:
+        """Return the per-symbol columns it reads, in order."""
+        ...
+
+    def compute_cross(
+        self, values: npt.NDArray[np.float64], present: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        """Return ``[bars, symbols, columns]`` from ``values`` ``[bars, symbols, inputs]``.
+
+        Args:
+            values: Each bar's `inputs` of each symbol (NaN where it has no bar or no value).
+            present: ``[bars, symbols]``: whether the symbol has a bar then; a symbol that
+                is not present takes no part in the bar's statistics.
+        """
+        ...
+
+
+@runtime_checkable
+class UniverseModel(Protocol):
+    """A model that trains over several symbols at once (``pooling: pooled``).
+
+    A model without it is trained on each symbol of a universe apart (one copy each).
+    """
+
+    def fit_predict_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Train walk-forward over every symbol; return each symbol's output on the clock.
+
+        Args:
+            universe: The symbols' bars on one clock.
+            features: Per symbol, its feature rows indexed like its own bars.
+
+        Returns:
+            One output per symbol, indexed by ``universe.index`` (NaN where the symbol
+            has no bar); the trainings are those of the whole universe, in clock bars,
+            on the first.
+        """
+        ...
+
+
+@runtime_checkable
 class Model(Protocol):
     """Model layer: the probability that the forward return over `horizon` bars is up."""
 
@@ -142,7 +196,11 @@ class SignalRule(Protocol):
 
 @dataclass(frozen=True)
 class RiskContext:
-    """What a risk rule sees at a bar's close."""
+    """What a risk rule sees at a bar's close, for one symbol (``bar.symbol``).
+
+    ``portfolio`` is the account with that symbol's position; ``features`` and
+    ``probability`` are that symbol's.
+    """
 
     bar: Bar
     portfolio: PortfolioView

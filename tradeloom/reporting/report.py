@@ -87,11 +87,34 @@ def render_report(run: RunData) -> str:
     return page(title, body, charts)
 
 
+def _market(run: RunData) -> tuple[str, np.ndarray, pd.DataFrame, str]:
+    """Return the market the price chart draws: the run's symbol, or a universe's first.
+
+    Returns:
+        The symbol, its closes (NaN: no bar), its trades, and what the note adds.
+    """
+    eq, trades = run.equity, run.trades
+    symbols = run.metrics.get("symbols")
+    if not symbols:
+        return str(run.metrics.get("symbol", "")), eq["close"].to_numpy(np.float64), trades, ""
+    first = str(symbols[0])
+    if len(trades):
+        trades = trades[trades["symbol"] == first].reset_index(drop=True)
+    note = f"; {first} is the first of {len(symbols)} symbols (trades.csv has them all)"
+    return first, eq[f"close[{first}]"].to_numpy(np.float64), trades, note
+
+
+def _universe_columns(run: RunData, kind: str) -> np.ndarray:
+    """Return a universe's per-symbol columns ``kind[S]`` of equity.csv (bars x symbols)."""
+    columns = [f"{kind}[{s}]" for s in run.metrics.get("symbols") or ()]
+    return run.equity[columns].to_numpy(np.float64)
+
+
 def _price_chart(run: RunData) -> Chart:
     eq = run.equity
     x = naive_times(eq)
-    data = [line(x, eq["close"].to_numpy(np.float64), "close", "#555555")]
-    trades = run.trades
+    market, close, trades, more = _market(run)
+    data = [line(x, close, "close", "#555555")]
     if len(trades):
         long = trades["side"] == "long" if "side" in trades else trades["direction"] > 0
         entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
@@ -144,9 +167,12 @@ def _price_chart(run: RunData) -> Chart:
                 "hovertemplate": "%{text}<br>exit %{y}<extra></extra>",
             }
         )
-    note = f"{len(trades):,} trades, every one marked; the close is drawn from its lows and highs"
+    note = (
+        f"{len(trades):,} trades, every one marked; the close is drawn from its lows and "
+        f"highs{more}"
+    )
     return Chart(
-        f"Price and trades ({run.metrics.get('symbol', '')})",
+        f"Price and trades ({market})",
         data,
         layout(420, yaxis={"title": "price", "gridcolor": "#e5e5e5"}),
         note,
@@ -157,15 +183,23 @@ def _equity_chart(run: RunData) -> Chart:
     eq = run.equity
     x = naive_times(eq)
     equity = eq["equity"].to_numpy(np.float64)
-    close = eq["close"].to_numpy(np.float64)
     start = float(run.metrics.get("initial_cash") or (equity[0] if len(equity) else 1.0))
-    hold = start * close / close[0] if len(close) else close
+    if run.metrics.get("symbols"):  # a universe: its equal-weight index, its gross exposure
+        closes = pd.DataFrame(_universe_columns(run, "close")).ffill()
+        hold = start * (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
+        held = np.abs(_universe_columns(run, "value")).sum(axis=1)
+        benchmark = "equal weight"
+    else:
+        close = eq["close"].to_numpy(np.float64)
+        hold = start * close / close[0] if len(close) else close
+        held = eq["position"].to_numpy(np.float64) * close
+        benchmark = "buy and hold"
     drawdown = -eq["drawdown"].to_numpy(np.float64) * 100
     with np.errstate(divide="ignore", invalid="ignore"):
-        exposure = np.where(equity > 0, eq["position"].to_numpy(np.float64) * close / equity, 0.0)
+        exposure = np.where(equity > 0, held / equity, 0.0)
     data = [
         line(x, equity, "equity", _BLUE, yaxis="y"),
-        line(x, hold, "buy and hold", _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
+        line(x, hold, benchmark, _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
         line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"),
         line(x, exposure * 100, "exposure %", _ORANGE, yaxis="y3"),
     ]
@@ -188,6 +222,11 @@ def _probability_chart(run: RunData) -> Chart:
             layout(120),
             "not recorded: this run was made with outputs.features: false",
         )
+    title = "Model probability and the signal thresholds"
+    if "symbol" in features:  # a universe: the first symbol's, as the price chart
+        first = str((run.metrics.get("symbols") or [""])[0])
+        features = features[features["symbol"] == first]
+        title += f" ({first})"
     x = naive_times(features)
     p = features["probability"].to_numpy(np.float64)
     data = [line(x, p, "probability up", _BLUE)]
@@ -196,7 +235,7 @@ def _probability_chart(run: RunData) -> Chart:
         shapes.append(_hline(level, _RED if level < 0.5 else _GREEN))
         data.append(_legend_only(name, _RED if level < 0.5 else _GREEN))
     fig = layout(300, shapes=shapes, yaxis={"title": "P(up)", "range": [0, 1]})
-    return Chart("Model probability and the signal thresholds", data, fig)
+    return Chart(title, data, fig)
 
 
 def _signal_levels(strategy: Mapping[str, Any]) -> list[tuple[float, str]]:

@@ -54,7 +54,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     rejections by code; health is the monitors' status at the end with the worst one
     reached, so that a halt for health never sits beside a bare ``HEALTHY``. With
     health rules, it also says how often they fired and, when the model was
-    retrained, when and why (the first few retrains, one per line).
+    retrained, when and why (the first few retrains, one per line). Over several
+    symbols, one line per symbol gives its P&L, fees, exposure, trades and open
+    position (``attribution``).
     """
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
     rows: list[tuple[str, str]] = []
@@ -62,6 +64,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
         rows.append(_row(key, metrics))
         if key == "halt":
             rows.extend(_health_rows(metrics))
+        if key == "final_equity" and metrics.get("symbols"):
+            rows.extend(_symbol_rows(metrics.get("attribution") or {}))
     width = max(len(label) for label, _ in rows)
     lines.extend(f"  {label:<{width}}  {text}" for label, text in rows)
     return "\n".join(lines)
@@ -83,7 +87,22 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
     return label_of(key), format_value(key, metrics)
 
 
+def _symbol_rows(attribution: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    rows = []
+    for symbol, a in attribution.items():
+        text = (
+            f"P&L {a['pnl']:+,.2f}, fees {a['fees']:,.2f}, exposure {a['exposure']:.2%}, "
+            f"{a['trades']} trades"
+        )
+        if a["open_position"]:
+            text += f", open {a['open_position']:+.8g}"
+        rows.append((f"  {symbol}", text))
+    return rows
+
+
 def _open_position(metrics: Mapping[str, Any]) -> str:
+    if metrics.get("symbols"):
+        return "by symbol, above"
     position = metrics.get("open_position") or 0.0
     if not position:
         return "nothing (flat)"

@@ -10,7 +10,7 @@ zero or flips it closes the next trade, so the n-th such fill belongs to the n-t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,6 +19,7 @@ import pandas as pd
 __all__ = ["TRADE_COLUMNS", "exit_reasons", "trade_frame"]
 
 TRADE_COLUMNS = (
+    "symbol",
     "direction",
     "side",
     "entry_bar",
@@ -56,25 +57,41 @@ class _Fill(Protocol):
     def quantity(self) -> float: ...
 
 
-def exit_reasons(orders: Iterable[_Order], fills: Iterable[_Fill]) -> list[str]:
-    """Return the reason of each fill that closed a trade, in the order the trades closed."""
+def exit_reasons(
+    orders: Iterable[_Order],
+    fills: Iterable[_Fill],
+    symbols: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Return the reason of each fill that closed a trade, in the order the trades closed.
+
+    Args:
+        orders: Every order (``id``, ``reason``).
+        fills: Every fill, in journal order.
+        symbols: The symbol of each order, by id (None: one symbol); each symbol's
+            position is followed apart.
+    """
     reason = {str(o.id): str(o.reason) for o in orders}
-    position = 0.0
+    positions: dict[str, float] = {}
     closed: list[str] = []
     for fill in fills:
+        order_id = str(fill.order_id)
+        symbol = "" if symbols is None else symbols[order_id]
         signed = float(fill.side) * float(fill.quantity)
-        before = position
+        before = positions.get(symbol, 0.0)
         after = before + signed
         if abs(after) <= _EPS * max(abs(before), abs(signed)):
             after = 0.0
         if before != 0.0 and (after == 0.0 or (after > 0) != (before > 0)):
-            closed.append(reason.get(str(fill.order_id), ""))
-        position = after
+            closed.append(reason.get(order_id, ""))
+        positions[symbol] = after
     return closed
 
 
 def trade_frame(
-    trades: Sequence[Any], orders: Iterable[_Order], fills: Iterable[_Fill]
+    trades: Sequence[Any],
+    orders: Iterable[_Order],
+    fills: Iterable[_Fill],
+    symbols: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Return the trades as the ``trades.csv`` table (`TRADE_COLUMNS`).
 
@@ -83,11 +100,12 @@ def trade_frame(
             same attributes), in the order they closed.
         orders: Every order of the run (``id``, ``reason``).
         fills: Every fill of the run in journal order (``order_id``, ``side``, ``quantity``).
+        symbols: The symbol of each order, by id (None: one symbol, see `exit_reasons`).
 
     Raises:
         RuntimeError: The fills close another number of trades than were recorded.
     """
-    reasons = exit_reasons(orders, fills)
+    reasons = exit_reasons(orders, fills, symbols)
     if len(reasons) != len(trades):
         raise RuntimeError(
             f"the fills close {len(reasons)} trades, the portfolio recorded {len(trades)}"
@@ -97,6 +115,7 @@ def trade_frame(
         *("entry_price", "exit_price", "fees", "pnl"),
     )
     frame = pd.DataFrame([[getattr(t, c) for c in columns] for t in trades], columns=columns)
+    frame["symbol"] = [str(getattr(t, "symbol", "")) for t in trades]
     frame["direction"] = frame["direction"].astype(np.int64)
     frame["entry_bar"] = frame["entry_bar"].astype(np.int64)
     frame["exit_bar"] = frame["exit_bar"].astype(np.int64)

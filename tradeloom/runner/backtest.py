@@ -14,25 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from tradeloom import progress
 from tradeloom.core import layout as L
 from tradeloom.core.state import BarInputs
-from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order
-from tradeloom.journal import DataLoaded, OrderExpired
-from tradeloom.plugins.features.finite import check_finite_features
+from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
+from tradeloom.journal import OrderExpired
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
-from tradeloom.plugins.protocols import Feature, Retrainable
+from tradeloom.plugins.protocols import CrossSectionalFeature, Retrainable
 from tradeloom.plugins.signal.regime import regime_codes
 from tradeloom.runner.engine import Book, Engine
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.features import SymbolFeatures, compute_features, universe_features
 from tradeloom.runner.retraining import Retrainer
+from tradeloom.runner.universe import journal_universe, load_universe
+from tradeloom.runner.universe_model import fit_universe
 from tradeloom.runner.wiring import Pipeline
-from tradeloom.schemas.config import ComponentConfig
 
 __all__ = ["BacktestResult", "Driver", "FeatureRow", "compute_features", "run_backtest"]
 
@@ -41,7 +41,13 @@ Driver = Literal["auto", "batch", "per_bar"]
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a backtest produced, for the outputs and the metrics."""
+    """Everything a backtest produced, for the outputs and the metrics.
+
+    ``bars``, ``features`` and ``probability`` are the first symbol's (the one symbol
+    of a one-symbol strategy); ``universe``, ``symbol_features`` and ``probabilities``
+    hold every symbol's on the common clock; ``closes`` and ``positions`` are
+    ``[bars, symbols]`` (a NaN close: the symbol has no bar).
+    """
 
     bars: Bars
     features: pd.DataFrame
@@ -50,43 +56,12 @@ class BacktestResult:
     portfolio: Book
     recorder: Recorder
     unfilled: tuple[Order, ...]
-
-
-def compute_features(pipeline: Pipeline, bars: Bars) -> pd.DataFrame:
-    """Compute every feature in file order; each sees the bars and the features before it.
-
-    Raises:
-        RuntimeError: A feature returned other columns than it declared, or other rows.
-        DataError: A feature value is infinite (`check_finite_features`).
-    """
-    frame = pd.DataFrame(index=bars.frame.index)
-    with progress.task("features", total=len(pipeline.features)) as shown:
-        for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
-            shown.describe(f"features: {item.kind}")
-            frame = _feature(item, feature, bars, frame)
-            shown.advance()
-    check_finite_features(
-        frame,
-        [
-            (f.path, f.kind, c.columns())
-            for f, c in zip(pipeline.config.features, pipeline.features, strict=True)
-        ],
-    )
-    return frame
-
-
-def _feature(
-    item: ComponentConfig, feature: Feature, bars: Bars, frame: pd.DataFrame
-) -> pd.DataFrame:
-    out = feature.compute(bars, frame)
-    declared = feature.columns()
-    if list(out.columns) != declared or not out.index.equals(bars.frame.index):
-        raise RuntimeError(
-            f"{item.path} ({item.kind}, plugin '{item.registered.plugin.name}') returned "
-            f"columns {list(out.columns)} over {len(out)} rows; it declared {declared} "
-            f"over the {len(bars)} bars"
-        )
-    return pd.concat([frame, out.astype(np.float64)], axis=1)
+    universe: Universe
+    symbol_features: SymbolFeatures
+    probabilities: pd.DataFrame
+    closes: np.ndarray
+    positions: np.ndarray
+    models: Mapping[str, Any]
 
 
 class FeatureRow(Mapping[str, float]):
@@ -111,7 +86,7 @@ class FeatureRow(Mapping[str, float]):
 def run_backtest(
     pipeline: Pipeline, recorder: Recorder, order_prefix: str, *, driver: Driver = "auto"
 ) -> BacktestResult:
-    """Run ``pipeline`` over its data and return the result.
+    """Run ``pipeline`` over its data (one symbol, or a universe) and return the result.
 
     Args:
         pipeline: The built components.
@@ -123,51 +98,24 @@ def run_backtest(
     The result's ``probability`` is what was traded on: a fold retrained by a health
     rule replaces the scheduled predictions of the bars after it.
     """
-    bars = pipeline.data.load()
-    recorder.symbol = bars.symbol
-    recorder.record(
-        DataLoaded(
-            symbol=bars.symbol,
-            timeframe=bars.timeframe,
-            bars=len(bars),
-            first=bars.frame.index[0],
-            last=bars.frame.index[-1],
-            repaired=[vars(i) for i in bars.repaired],
-            gaps=[vars(i) for i in bars.gaps],
-        )
-    )
-    features = compute_features(pipeline, bars)
-    output = pipeline.model.fit_predict(bars, features)
-    probability = output.probability
-    n = len(bars)
-    if len(probability) != n:
-        raise RuntimeError(
-            f"model ({pipeline.config.model.kind}) returned {len(probability)} probabilities "
-            f"for {n} bars"
-        )
-    _check_probabilities(probability.to_numpy(np.float64))
+    universe = load_universe(pipeline)
+    symbols = universe.symbols
+    recorder.symbol = symbols[0]
+    journal_universe(recorder, universe)
+    features = universe_features(pipeline, universe)
+    fitted = fit_universe(pipeline, universe, features)
+    n, m = len(universe), len(symbols)
     trainings_at: dict[int, list[ModelTraining]] = {}
-    for training in output.trainings:
+    for training in fitted.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
-    anomalous, anomaly_score = _anomalies(pipeline, output, n)
-    frame = bars.frame
-    config = pipeline.config
-    inputs = BarInputs.of(
-        [frame[k].to_numpy(np.float64) for k in OHLCV],
-        probability.to_numpy(np.float64),
-        frame.index.asi8,
-        anomalous=anomalous,
-        score=anomaly_score,
-        regime=None
-        if config.regime is None
-        else regime_codes(frame["close"].to_numpy(np.float64), config.regime),
-        trainings=np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64),
-    )
-    index = frame.index
-    feats = features.to_numpy(np.float64)
+    inputs = _inputs(pipeline, universe, fitted.outputs, trainings_at)
+    _check_probabilities(inputs.px[5])
+    index = universe.index
+    feats = features.clock[0].to_numpy(np.float64) if m == 1 else features.array()
     p = inputs.px[5, :, 0]  # a view: a retrained fold writes over the bars it predicts
     retrainer = None
-    if any(rule.action == "retrain" for rule in config.health):
+    config = pipeline.config
+    if any(rule.action == "retrain" for rule in config.health):  # one symbol (checked)
         model = pipeline.model
         assert isinstance(model, Retrainable)  # checked when the strategy was built
         retrainer = _Retrain(
@@ -187,25 +135,31 @@ def run_backtest(
         recorder,
         lambda seq: f"{order_prefix}-{seq:06d}",
         times=index.__getitem__,
-        timeframe_seconds=bars.timeframe_seconds,
+        timeframe_seconds=universe.timeframe_seconds,
         features=feats.__getitem__,
-        columns=tuple(str(c) for c in features.columns),
+        columns=features.columns,
+        symbols=symbols,
         retrain=retrainer,
         trainings_at=trainings_at,
-        bulk=driver != "per_bar",  # per bar, as live: each event journaled as it comes
+        # per bar, as live: each event journaled as it comes; several symbols are
+        # journaled event by event too (the bulk journal stamps one symbol)
+        bulk=driver != "per_bar" and m == 1,
         order_prefix=order_prefix,
     )
     if driver == "per_bar":
-        _per_bar(engine, bars, features, inputs)
+        _per_bar(engine, universe, features, inputs)
     else:
         engine.run(inputs, n)
-    engine.finish(inputs.time_ns, bars.symbol)
+    engine.finish(inputs.time_ns, symbols[0])
+    first = fitted.outputs[0].probability
     if retrainer is not None and retrainer.retrainer.retrained:
-        probability = pd.Series(p.copy(), index=probability.index, name=probability.name)
-    columns = engine.equity_curve(frame["close"].to_numpy(np.float64))
-    equity = _equity_frame(bars, columns, engine.portfolio.initial_cash)
+        first = pd.Series(p.copy(), index=first.index, name=first.name)
+    close = inputs.px[3]
+    positions, cash, equity_values = engine.universe_curve(close)
+    equity = _equity_frame(universe, close, positions, cash, equity_values, engine)
     unfilled = tuple(_working(engine))
     for order in unfilled:
+        recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)
         recorder.record(
             OrderExpired(
                 **recorder.at(order.bar, order.timestamp, market=True),
@@ -213,15 +167,57 @@ def run_backtest(
                 reason="no bar left to fill",
             )
         )
+    probabilities = pd.DataFrame(inputs.px[5].copy(), index=index, columns=list(symbols))
     return BacktestResult(
-        bars=bars,
-        features=features,
-        probability=probability,
+        bars=universe.bars[0],
+        features=features.own[0],
+        probability=first,
         equity=equity,
         portfolio=engine.portfolio,
         recorder=recorder,
         unfilled=unfilled,
+        universe=universe,
+        symbol_features=features,
+        probabilities=probabilities,
+        closes=close.copy(),
+        positions=positions,
+        models=fitted.models,
     )
+
+
+def _inputs(
+    pipeline: Pipeline,
+    universe: Universe,
+    outputs: tuple[ModelOutput, ...],
+    trainings_at: dict[int, list[ModelTraining]],
+) -> BarInputs:
+    """Return the core's inputs: each symbol's bars and model output on the clock.
+
+    A symbol without a bar at t has a NaN close there (no signal, no fill); its regime
+    label is carried from its last bar, so that no regime change is journaled for it.
+    """
+    n, m = len(universe), len(universe.symbols)
+    index = universe.index
+    config = pipeline.config
+    px = np.empty((6, n, m))
+    flags = np.zeros((2, n, m), np.uint8)
+    scores = np.full((n, m), np.nan)
+    for s, (bars, output) in enumerate(zip(universe.bars, outputs, strict=True)):
+        frame = bars.frame if m == 1 else bars.frame.reindex(index)
+        for k, column in enumerate(OHLCV):
+            px[k, :, s] = frame[column].to_numpy(np.float64)
+        px[5, :, s] = output.probability.to_numpy(np.float64)
+        flags[0, :, s], scores[:, s] = _anomalies(pipeline, output, n)
+        if config.regime is not None:
+            own = regime_codes(bars.frame["close"].to_numpy(np.float64), config.regime)
+            if m == 1:
+                flags[1, :, s] = own
+            else:
+                codes = pd.Series(own, index=bars.frame.index).reindex(index).ffill()
+                flags[1, :, s] = codes.fillna(0).to_numpy(np.uint8)
+    counts = np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64)
+    time_ns = np.ascontiguousarray(index.as_unit("ns").asi8, np.int64)  # whatever its unit
+    return BarInputs(px, flags, scores, time_ns, counts)
 
 
 class _Retrain:
@@ -241,42 +237,79 @@ class _Retrain:
 
 
 def _working(engine: Engine) -> list[Order]:
-    """Return the orders still working after the last bar."""
+    """Return the orders still working after the last bar, in symbol order."""
     if engine.spec.venue is None:
         return list(engine.venue.pending())
-    row = engine.state.sym[0]
-    if row[L.S_W_ACTIVE] == 0.0:
-        return []
-    return [engine.ctx.orders[int(row[L.S_W_SEQ])]]
+    return [
+        engine.ctx.orders[int(row[L.S_W_SEQ])]
+        for row in engine.state.sym
+        if row[L.S_W_ACTIVE] != 0.0
+    ]
 
 
-def _per_bar(engine: Engine, bars: Bars, features: pd.DataFrame, inputs: BarInputs) -> None:
-    """Drive the bars one at a time, as live trading does.
+def _per_bar(
+    engine: Engine, universe: Universe, features: SymbolFeatures, inputs: BarInputs
+) -> None:
+    """Drive the bars of the clock one at a time, as live trading does.
 
-    When every feature has a per-bar driver, the features are stepped bar by bar too
-    and each row must equal the batch row: a difference is a bug in a feature, raised
-    with its column and bar.
+    When every per-symbol feature has a per-bar driver, each symbol's features are
+    stepped over its own bars too (one stepper per symbol; the cross-sectional columns
+    from the stepped rows of the symbols present at the bar) and each row must equal
+    the batch row: a difference is a bug in a feature, raised with its column and bar.
     """
-    stepper = None
-    if all(isinstance(f, SteppedFeature) for f in engine.p.features):
-        stepper = FeatureStepper(engine.p.features, StepContext.of(bars))
-    feats = features.to_numpy(np.float64)
-    frame = bars.frame
-    times = list(frame.index)  # boxed once: indexing a DatetimeIndex per bar is slow
-    o, h, lo, c, v = (frame[k].to_numpy(np.float64) for k in OHLCV)
-    for t in range(len(frame)):
-        if stepper is not None:
-            bar = Bar(t, times[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]), float(v[t]))
-            row = stepper.step(bar)
-            if not np.array_equal(row, feats[t], equal_nan=True):
-                j = int(
-                    np.flatnonzero(~((row == feats[t]) | (np.isnan(row) & np.isnan(feats[t]))))[0]
-                )
-                raise RuntimeError(
-                    f"feature column {features.columns[j]} at bar {t}: the per-bar driver "
-                    f"gives {float(row[j])!r}, the batch driver {float(feats[t, j])!r}"
-                )
+    own = [f for f in engine.p.features if not isinstance(f, CrossSectionalFeature)]
+    crossing = [f for f in engine.p.features if isinstance(f, CrossSectionalFeature)]
+    steppers = None
+    if all(isinstance(f, SteppedFeature) for f in own):
+        steppers = [FeatureStepper(own, StepContext.of(bars)) for bars in universe.bars]
+    clock = features.array()
+    present = universe.present()
+    columns = features.columns
+    width = len(columns) - sum(len(f.columns()) for f in crossing)
+    px = inputs.px
+    times = list(universe.index)  # boxed once: indexing a DatetimeIndex per bar is slow
+    row = np.full((len(universe.symbols), len(columns)), np.nan)
+    for t in range(len(times)):
+        if steppers is not None:
+            row[:] = np.nan
+            for s, stepper in enumerate(steppers):
+                if present[t, s]:
+                    o, h, lo, c, v = (float(px[k, t, s]) for k in range(5))
+                    row[s, :width] = stepper.step(
+                        Bar(t, times[t], o, h, lo, c, v, engine.symbol(s))
+                    )
+            _cross_row(crossing, columns, row, present[t])
+            _check_row(row, clock[t], columns, t, universe.symbols)
         engine.run(inputs, t + 1)
+
+
+def _cross_row(
+    crossing: list[CrossSectionalFeature],
+    columns: tuple[str, ...],
+    row: np.ndarray,
+    present: np.ndarray,
+) -> None:
+    """Fill the cross-sectional columns of one bar's rows (in place) from the stepped ones."""
+    at = {c: j for j, c in enumerate(columns)}
+    for feature in crossing:
+        values = row[:, [at[c] for c in feature.inputs()]][None]
+        out = np.asarray(feature.compute_cross(values, present[None]), np.float64)[0]
+        for j, column in enumerate(feature.columns()):
+            row[:, at[column]] = np.where(present, out[:, j], np.nan)
+
+
+def _check_row(
+    row: np.ndarray, batch: np.ndarray, columns: tuple[str, ...], t: int, symbols: tuple[str, ...]
+) -> None:
+    same = (row == batch) | (np.isnan(row) & np.isnan(batch))
+    if same.all():
+        return
+    s, j = (int(k[0]) for k in np.nonzero(~same))
+    where = f" of {symbols[s]}" if len(symbols) > 1 else ""
+    raise RuntimeError(
+        f"feature column {columns[j]}{where} at bar {t}: the per-bar driver "
+        f"gives {float(row[s, j])!r}, the batch driver {float(batch[s, j])!r}"
+    )
 
 
 def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,25 +332,48 @@ def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndar
     return flags, scores
 
 
-def _equity_frame(bars: Bars, columns: np.ndarray, initial_cash: float) -> pd.DataFrame:
-    equity = pd.DataFrame(
-        {
-            "close": bars.frame["close"].to_numpy(np.float64),
-            "position": columns[:, 0],
-            "cash": columns[:, 1],
-            "equity": columns[:, 2],
-        },
-        index=bars.frame.index,
-    )
-    peak = np.maximum.accumulate(np.maximum(columns[:, 2], initial_cash))
-    equity["drawdown"] = 1.0 - columns[:, 2] / peak
-    return equity
+def _equity_frame(
+    universe: Universe,
+    close: np.ndarray,
+    positions: np.ndarray,
+    cash: np.ndarray,
+    equity: np.ndarray,
+    engine: Engine,
+) -> pd.DataFrame:
+    """Return the equity curve: one symbol's close and position, or every symbol's.
+
+    One symbol: ``close position cash equity drawdown``. Several: ``cash equity
+    drawdown``, then per symbol ``close[S]`` (NaN: no bar), ``position[S]`` and
+    ``value[S]`` (the position at its last close).
+    """
+    index = universe.index
+    if len(universe.symbols) == 1:
+        frame = pd.DataFrame(
+            {"close": close[:, 0], "position": positions[:, 0], "cash": cash, "equity": equity},
+            index=index,
+        )
+    else:
+        frame = pd.DataFrame({"cash": cash, "equity": equity}, index=index)
+    peak = np.maximum.accumulate(np.maximum(equity, engine.portfolio.initial_cash))
+    frame["drawdown"] = 1.0 - equity / peak
+    if len(universe.symbols) > 1:
+        marks = pd.DataFrame(close, index=index).ffill().to_numpy()
+        per_symbol = {}
+        for s, symbol in enumerate(universe.symbols):
+            per_symbol[f"close[{symbol}]"] = close[:, s]
+            per_symbol[f"position[{symbol}]"] = positions[:, s]
+            per_symbol[f"value[{symbol}]"] = np.where(
+                positions[:, s] != 0.0, positions[:, s] * marks[:, s], 0.0
+            )
+        frame = pd.concat([frame, pd.DataFrame(per_symbol, index=index)], axis=1)
+    return frame
 
 
 def _check_probabilities(probability: np.ndarray) -> None:
+    """Refuse a probability outside [0, 1] (``[bars, symbols]``; NaN: no prediction)."""
     bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
     if bad.any():
-        t = int(np.argmax(bad))
+        t, s = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(
-            f"probability must be in [0, 1] or NaN, was {float(probability[t])} at bar {t}"
+            f"probability must be in [0, 1] or NaN, was {float(probability[t, s])} at bar {t}"
         )

@@ -14,9 +14,11 @@ The order of a bar and every rule live in `tradeloom.core`; nothing here decides
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.curves import equity_curve, fill_marks
+from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.decode import Decoded, RowContext, decode
 from tradeloom.core.feed import (
     feed_cancel,
@@ -102,12 +104,27 @@ class _RowLog:
 
 
 class Book:
-    """The account as the core holds it, for one symbol: read-only views of its arrays."""
+    """The account as the core holds it: read-only views of its arrays.
+
+    The per-symbol figures (`position`, `entry_bar`, `entry_price`) are the first
+    symbol's, the one symbol of a one-symbol strategy; `position_of` and `view` take
+    any symbol's index.
+    """
 
     def __init__(self, state: CoreState, initial_cash: float, trades: list[Trade]) -> None:
         self._state = state
         self.initial_cash = initial_cash
         self.trades = trades
+
+    def position_of(self, symbol: int) -> float:
+        """Return the signed position of the ``symbol``-th symbol."""
+        return float(self._state.sym[symbol, L.S_QTY])
+
+    def entry_of(self, symbol: int) -> tuple[int | None, float | None]:
+        """Return the ``symbol``-th symbol's entry bar and average price (None: flat)."""
+        row = self._state.sym[symbol]
+        bar, price = int(row[L.S_ENTRY_BAR]), float(row[L.S_ENTRY_PRICE])
+        return (None if bar < 0 else bar), (None if math.isnan(price) else price)
 
     @property
     def cash(self) -> float:
@@ -116,8 +133,8 @@ class Book:
 
     @property
     def position(self) -> float:
-        """Return the signed position."""
-        return float(self._state.sym[0, L.S_QTY])
+        """Return the signed position (of the first symbol)."""
+        return self.position_of(0)
 
     @property
     def peak_equity(self) -> float:
@@ -132,29 +149,28 @@ class Book:
     @property
     def entry_bar(self) -> int | None:
         """Return the bar of the fill that opened the position, or None when flat."""
-        bar = int(self._state.sym[0, L.S_ENTRY_BAR])
-        return None if bar < 0 else bar
+        return self.entry_of(0)[0]
 
     @property
     def entry_price(self) -> float | None:
         """Return the position's average entry price, or None when flat."""
-        price = float(self._state.sym[0, L.S_ENTRY_PRICE])
-        return None if math.isnan(price) else price
+        return self.entry_of(0)[1]
 
     def equity(self, price: float) -> float:
         """Return cash plus the position marked at ``price``."""
         return self.cash + self.position * price
 
-    def view(self, price: float) -> PortfolioView:
-        """Return the portfolio as a risk rule sees it at ``price``."""
+    def view(self, price: float, symbol: int = 0) -> PortfolioView:
+        """Return the portfolio as a risk rule sees it at ``price``, for one symbol."""
+        entry_bar, entry_price = self.entry_of(symbol)
         return PortfolioView(
             cash=self.cash,
-            position=self.position,
+            position=self.position_of(symbol),
             equity=float(self._state.acct[L.A_EQUITY]),
             peak_equity=self.peak_equity,
             price=price,
-            entry_bar=self.entry_bar,
-            entry_price=self.entry_price,
+            entry_bar=entry_bar,
+            entry_price=entry_price,
         )
 
 
@@ -167,8 +183,11 @@ class Engine:
         order_id: The client order id of the n-th order.
         times: The open time of bar ``i``.
         timeframe_seconds: The bars' length.
-        features: Returns bar ``i``'s feature row (what plugins and monitors see).
+        features: Returns bar ``i``'s feature row (what plugins and monitors see): one
+            row, or over several symbols ``[symbols, columns]``.
         columns: The feature columns, in row order.
+        symbols: The symbols traded, in the order of the inputs' symbol axis (None:
+            one, the recorder's).
         venue: A Python venue to trade instead of the strategy's own (live, a replay).
         retrain: Called with the bar and the reason when a health rule says retrain.
         trainings_at: The model trainings journaled at each bar (their rows are the core's).
@@ -191,6 +210,7 @@ class Engine:
         timeframe_seconds: int,
         features: Callable[[int], npt.NDArray[np.float64]],
         columns: tuple[str, ...],
+        symbols: tuple[str, ...] | None = None,
         venue: Venue | None = None,
         retrain: Callable[[int, str], None] | None = None,
         trainings_at: Mapping[int, list[ModelTraining]] | None = None,
@@ -202,7 +222,12 @@ class Engine:
         self.rec = recorder
         self.venue: Venue = pipeline.venue if venue is None else venue
         self.spec = core_spec(pipeline, timeframe_seconds, venue=venue)
-        self.state = CoreState(self.spec)
+        self.symbols = symbols
+        self.state = CoreState(self.spec, symbols=1 if symbols is None else len(symbols))
+        # a plugin's signal rule keeps state (its last signal...): one per symbol
+        self._signals = [pipeline.signal] + [
+            copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
+        ]
         self.trainings_at: Mapping[int, list[ModelTraining]] = trainings_at or {}
         self.ctx = RowContext(
             times=times,
@@ -211,6 +236,7 @@ class Engine:
             allowed_regimes=pipeline.config.signal_regimes,
             bar_length=pd.Timedelta(seconds=timeframe_seconds),
             order_prefix=order_prefix,
+            symbols=("",) if symbols is None else symbols,
         )
         self.trades: list[Trade] = []
         self.portfolio = Book(self.state, float(self.venue.initial_cash), self.trades)
@@ -280,13 +306,29 @@ class Engine:
 
     def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return each bar's position, cash and equity (columns), from the fills booked."""
-        marks = np.concatenate(self._fills) if self._fills else np.empty((0, 3))
+        return equity_curve(self._marks(), close, self.portfolio.initial_cash)
+
+    def universe_curve(
+        self, close: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return each bar's positions ``[bars, symbols]``, cash and equity (``close``:
+        ``[bars, symbols]``, NaN where a symbol has no bar)."""
+        return universe_curve(self._marks(), close, self.portfolio.initial_cash)
+
+    def _marks(self) -> npt.NDArray[np.float64]:
+        marks = np.concatenate(self._fills) if self._fills else np.empty((0, 4))
         self._fills = [marks]  # compacted: a live run asks after every bar
-        return equity_curve(marks, close, self.portfolio.initial_cash)
+        return marks
+
+    def symbol(self, s: int) -> str:
+        """Return the name of the ``s``-th symbol."""
+        return self.rec.symbol if self.symbols is None else self.symbols[s]
 
     def _record(self, event: Decoded) -> None:
         rec, value, bar = self.rec, event.value, event.bar
         kind = event.kind
+        if self.symbols is not None and event.symbol >= 0:
+            rec.symbol = self.symbols[event.symbol]  # stamped on the event's market rows
         if kind == "training":
             rec.training(value, self.ctx.times(bar))
         elif kind == "signal":
@@ -304,9 +346,7 @@ class Engine:
         elif kind == "cancel":
             rec.cancelled(value, event.decision_bar)
         elif kind == "trade":
-            self.trades.append(
-                Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
-            )
+            self.trades.append(self._trade(value, bar, event.symbol))
         elif kind == "regime":
             code, previous = value
             change = {
@@ -348,13 +388,17 @@ class Engine:
             float(px[2, i, s]),
             float(px[3, i, s]),
             float(px[4, i, s]),
+            self.symbol(s),
         )
+
+    def _row(self, t: int, s: int) -> FeatureRow:
+        values = self._features(t)
+        return FeatureRow(self._columns, values if values.ndim == 1 else values[s])
 
     def _context(self, inputs: BarInputs, t: int, s: int = 0) -> RiskContext:
         bar = self._bar(inputs, t, s)
-        row = FeatureRow(self._columns, self._features(t))
         probability = float(inputs.px[5, t - inputs.base, s])
-        return RiskContext(bar, self.portfolio.view(bar.close), row, probability)
+        return RiskContext(bar, self.portfolio.view(bar.close, s), self._row(t, s), probability)
 
     def _answer(self, need: int, inputs: BarInputs) -> None:
         state, io = self.state, self.state.io
@@ -442,7 +486,7 @@ class Engine:
         """Return whether an order is working: at a Python venue, or the simulated one's."""
         if self.spec.venue is None:
             return bool(self.venue.pending())
-        return bool(self.state.sym[0, L.S_W_ACTIVE] != 0.0)
+        return bool((self.state.sym[:, L.S_W_ACTIVE] != 0.0).any())
 
     def cancel_all(self, bar: Bar, reason: str) -> None:
         """Cancel every working order between bars (the kill switch); journaled."""
@@ -450,15 +494,15 @@ class Engine:
             self.cancel_working(bar, reason)
         else:
             state = self.state
-            row = state.sym[0]
-            if row[L.S_W_ACTIVE] != 0.0:
-                state.make_room(1)
-                feed_cancel(
-                    state.ev, state.cur, bar.index, 0, int(row[L.S_W_SEQ]),
-                    float(row[L.S_W_REMAINING]), self.ctx.table.intern(reason),
-                    int(row[L.S_W_BAR]),
-                )  # fmt: skip
-                row[L.S_W_ACTIVE] = 0.0
+            for s, row in enumerate(state.sym):
+                if row[L.S_W_ACTIVE] != 0.0:
+                    state.make_room(1)
+                    feed_cancel(
+                        state.ev, state.cur, bar.index, s, int(row[L.S_W_SEQ]),
+                        float(row[L.S_W_REMAINING]), self.ctx.table.intern(reason),
+                        int(row[L.S_W_BAR]),
+                    )  # fmt: skip
+                    row[L.S_W_ACTIVE] = 0.0
         self.flush()
 
     def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
@@ -470,6 +514,9 @@ class Engine:
         monitors and rules, which then see the events from the next bar on.
         """
         self.p = pipeline
+        self._signals = [pipeline.signal] + [
+            copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
+        ]
         spec = core_spec(pipeline, self._timeframe_seconds, venue=self._external)
         state = self.state
         state.spec = self.spec = spec
@@ -515,7 +562,7 @@ class Engine:
         then_p, then_close = resolving[0] if full else (math.nan, math.nan)
         resolving.append((probability, bar.close))
         up = full and bar.close > then_close
-        features = FeatureRow(self._columns, self._features(t))
+        features = self._row(t, 0)
         if self.bulk:
             self._read_for_monitors()
         changes, actions = watch.on_bar(bar, probability, then_p, up, features, halted=self.halted)
@@ -580,27 +627,33 @@ class Engine:
         self.rec.absorb(events)
         for event in events:
             if event.kind == "trade":
-                value, bar = event.value, event.bar
-                self.trades.append(
-                    Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
-                )
+                self.trades.append(self._trade(event.value, event.bar, event.symbol))
         self.state.clear()
 
+    def _trade(self, value: npt.NDArray[np.float64], bar: int, s: int) -> Trade:
+        trade = Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
+        return replace(trade, symbol=self.symbol(s))
+
     def _rules_on_bar(self, inputs: BarInputs, t: int) -> None:
+        """Ask each rule about each symbol with a bar at ``t``; the first halt wins."""
         io = self.state.io
         io[L.IO_REF] = -1.0
-        ctx = self._context(inputs, t)
-        for rule in self.p.rules:
-            halt = rule.on_bar(ctx)
-            if halt is not None:
-                io[L.IO_REF] = self.ctx.ref(halt)
-                io[L.IO_CODE] = self.ctx.table.intern(halt.code)
-                return
+        close = inputs.px[3, t - inputs.base]
+        for s in range(len(close)):
+            if close[s] != close[s]:  # no bar
+                continue
+            ctx = self._context(inputs, t, s)
+            for rule in self.p.rules:
+                halt = rule.on_bar(ctx)
+                if halt is not None:
+                    io[L.IO_REF] = self.ctx.ref(halt)
+                    io[L.IO_CODE] = self.ctx.table.intern(halt.code)
+                    return
 
     def _signal(self, inputs: BarInputs, t: int, s: int) -> None:
         io = self.state.io
         probability = float(io[L.IO_P])
-        signal = self.p.signal.on_bar(self._bar(inputs, t, s), probability)
+        signal = self._signals[s].on_bar(self._bar(inputs, t, s), probability)
         if signal is None:
             io[L.IO_DIR], io[L.IO_CONF] = 0.0, math.nan
             return

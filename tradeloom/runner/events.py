@@ -76,9 +76,13 @@ class Recorder:
         self.run = run
         self.symbol = symbol
         self.orders: list[Order] = []
+        self.order_symbols: dict[str, str] = {}
+        """The market of each order, by client order id (the symbol when it was kept)."""
         self.fills: list[Fill] = []
         self.signals = 0
         self.signal_events: list[Signal] = []
+        self.signal_symbols: list[str] = []
+        """The market of each of `signal_events`."""
         self.monitor_values: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
@@ -242,6 +246,7 @@ class Recorder:
     def _signal(self, signal: Signal) -> None:
         self.signals += 1
         self.signal_events.append(signal)
+        self.signal_symbols.append(self.symbol)
         if self.debug:
             _log.debug(
                 "signal",
@@ -283,6 +288,7 @@ class Recorder:
 
     def _order(self, order: Order) -> None:
         self.orders.append(order)
+        self.order_symbols[order.id] = self.symbol
         if self.debug:
             _log.debug(
                 "order",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import structlog
 
@@ -27,6 +29,7 @@ from tradeloom.journal import (
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.metrics import performance, prediction_auc
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
 from tradeloom.reporting.trades import trade_frame
@@ -35,6 +38,7 @@ from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import action_counts, retrains
 from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.stats import auc
 
 __all__ = ["RunOutcome", "run_key", "run_strategy"]
 
@@ -102,19 +106,11 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         recorder = Recorder(journal, plugins.hook, run)
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, recorder, key, driver=driver)
-        # at the end, so that folds retrained mid-run are saved with the scheduled ones
-        saved = save_models(
-            run_dir / MODELS_DIR,
-            pipeline.model,
-            strategy=config.name,
-            feature_spec=config.feature_spec(),
-            timestamps=result.bars.frame.index,
-        )
-        if saved is not None:
-            recorder.record(ModelsSaved(**saved.journal_row()))
-        trades = trade_frame(result.portfolio.trades, result.recorder.orders, result.recorder.fills)
+        registry = _save_models(pipeline, result, run_dir, recorder)
+        rec = result.recorder
+        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = _metrics(pipeline, result, run_dir, trades)
-        metrics["model_registry"] = registry_metrics(saved, pipeline.model)
+        metrics["model_registry"] = registry
         _write(run_dir, result, metrics, trades)
         _write_tables(run_dir, pipeline, result)
         if config.outputs.report:
@@ -138,17 +134,56 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(UTC))
 
 
+def _save_models(
+    pipeline: Pipeline, result: BacktestResult, run_dir: Path, recorder: Recorder
+) -> dict[str, Any] | None:
+    """Save what was trained: the model, or (``per_symbol``) each symbol's in its folder.
+
+    At the end, so that folds retrained mid-run are saved with the scheduled ones.
+    """
+    config = pipeline.config
+    models = result.models or {"": pipeline.model}
+    registry: dict[str, Any] = {}
+    for symbol, model in models.items():
+        relative = f"{MODELS_DIR}/{_folder_name(symbol)}" if symbol else MODELS_DIR
+        saved = save_models(
+            run_dir / relative,
+            model,
+            strategy=config.name,
+            feature_spec=config.feature_spec(),
+            timestamps=result.universe.index,
+        )
+        if saved is not None:
+            event = ModelsSaved(**saved.journal_row())
+            recorder.record(replace(event, symbol=symbol, dir=relative))
+        registry[symbol] = registry_metrics(saved, model)
+        if saved is not None:
+            registry[symbol]["dir"] = relative
+    if list(registry) == [""]:
+        return registry[""]  # type: ignore[no-any-return]
+    return registry
+
+
+def _folder_name(symbol: str) -> str:
+    """Return a folder name for ``symbol`` (``BTC/USDT`` -> ``BTC-USDT``)."""
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
+
+
 def _metrics(
     pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
 ) -> dict[str, Any]:
     bars = result.bars
     rec = result.recorder
-    index = bars.frame.index
+    universe = result.universe
+    one = len(universe.symbols) == 1
+    index = universe.index
     calendar = bars.calendar
     year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
+    close = result.closes
     perf = performance(
         result.equity["equity"],
-        result.equity["position"],
+        # the bars with a position: any symbol's
+        result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
         initial_cash=result.portfolio.initial_cash,
         timeframe_seconds=bars.timeframe_seconds,
         trades=result.portfolio.trades,
@@ -156,14 +191,17 @@ def _metrics(
         # None for crypto: the 365-day year, computed exactly as before calendars
         periods_per_year=None if calendar is CRYPTO else year,
     )
-    predictions = prediction_auc(
-        result.probability, bars.frame["close"], max(int(pipeline.model.horizon), 1)
+    horizon = max(int(pipeline.model.horizon), 1)
+    predictions = (
+        prediction_auc(result.probability, bars.frame["close"], horizon)
+        if one
+        else _pooled_auc(result, horizon)
     )
     perf.update(trade_statistics(trades, bars.timeframe_seconds))
     perf["turnover"] = turnover(rec.fills, result.equity["equity"])
     stats = equity_statistics(
         result.equity["equity"],
-        bars.frame["close"],
+        bars.frame["close"] if one else _equal_weight(close, index),
         initial_cash=result.portfolio.initial_cash,
         cagr=perf["cagr"],
         max_drawdown=perf["max_drawdown"],
@@ -171,10 +209,14 @@ def _metrics(
     monitors = {m.name: m.summary() for m in pipeline.monitors}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     worst = _worst(statuses)
+    universe_keys: dict[str, Any] = {}
+    if not one:
+        universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
     return {
         "strategy": pipeline.config.name,
         "run_dir": str(run_dir),
-        "symbol": bars.symbol,
+        "symbol": bars.symbol if one else ",".join(universe.symbols),
+        **universe_keys,
         "timeframe": bars.timeframe,
         "bars": len(bars),
         "calendar": calendar.name,
@@ -185,9 +227,9 @@ def _metrics(
         "initial_cash": result.portfolio.initial_cash,
         **perf,
         **stats,
-        "open_position": float(result.portfolio.position),
-        "open_position_entry_price": result.portfolio.entry_price,
-        "open_position_entry_time": _entry_time(result),
+        "open_position": float(result.portfolio.position) if one else None,
+        "open_position_entry_price": result.portfolio.entry_price if one else None,
+        "open_position_entry_time": _entry_time(result) if one else None,
         "open_position_pnl": _open_pnl(result),
         "signals": rec.signals,
         "orders": len(rec.orders),
@@ -204,7 +246,43 @@ def _metrics(
         "health_worst": _worst([str(c.status) for c in rec.health_changes] + statuses),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
+        "attribution": symbol_attribution(
+            universe.symbols,
+            rec.fills,
+            rec.order_symbols,
+            result.portfolio.trades,
+            result.positions,
+            close,
+            result.equity["equity"].to_numpy(np.float64),
+        ),
     }
+
+
+def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
+    """Return the AUC of every symbol's predictions whose outcome is known, pooled.
+
+    Each symbol's outcome is its own close ``horizon`` of its bars later.
+    """
+    scores, ups = [], []
+    for bars, symbol in zip(result.universe.bars, result.universe.symbols, strict=True):
+        p = result.probabilities[symbol].reindex(bars.frame.index).to_numpy(np.float64)
+        c = bars.frame["close"].to_numpy(np.float64)
+        n = len(p) - horizon
+        if n > 0:
+            known = ~np.isnan(p[:n])
+            scores.append(p[:n][known])
+            ups.append((c[horizon:] > c[:n])[known])
+    if not scores:
+        return {"auc": math.nan, "predictions": 0}
+    score = np.concatenate(scores)
+    return {"auc": auc(score, np.concatenate(ups)), "predictions": len(score)}
+
+
+def _equal_weight(close: np.ndarray, index: pd.DatetimeIndex) -> pd.Series:
+    """Return the equal-weight index of the symbols (each from 1 at its first bar)."""
+    marks = pd.DataFrame(close, index=index).ffill()
+    first = marks.bfill().iloc[0]
+    return (marks / first).fillna(1.0).mean(axis=1)
 
 
 def _worst(statuses: list[str]) -> str | None:
@@ -221,6 +299,8 @@ def _entry_time(result: BacktestResult) -> str | None:
 def _open_pnl(result: BacktestResult) -> float | None:
     """Return the open position's P&L at the last close, before the fees of closing it."""
     portfolio = result.portfolio
+    if len(result.universe.symbols) > 1:
+        return None  # by symbol: the attribution's open positions
     if portfolio.entry_price is None or portfolio.position == 0.0:
         return None
     last = float(result.bars.frame["close"].iloc[-1])
@@ -230,11 +310,31 @@ def _open_pnl(result: BacktestResult) -> float | None:
 def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
     rec = result.recorder
     if pipeline.config.outputs.features:
-        frame = exports.features_frame(result.features, result.probability, rec.signal_events)
-        exports.write_parquet(run_dir / exports.FEATURES_FILE, frame)
+        exports.write_parquet(run_dir / exports.FEATURES_FILE, _features_table(result))
     if rec.monitor_values:
         frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
         exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+
+
+def _features_table(result: BacktestResult) -> pd.DataFrame:
+    """Return ``features.parquet``'s rows: per bar, or per bar and symbol (``symbol`` first)."""
+    rec, universe = result.recorder, result.universe
+    if len(universe.symbols) == 1:
+        return exports.features_frame(result.features, result.probability, rec.signal_events)
+    present = universe.present()
+    frames = []
+    for s, symbol in enumerate(universe.symbols):
+        signals = [
+            signal
+            for signal, market in zip(rec.signal_events, rec.signal_symbols, strict=True)
+            if market == symbol
+        ]
+        frame = exports.features_frame(
+            result.symbol_features.clock[s], result.probabilities[symbol], signals
+        )
+        frame.insert(0, "symbol", symbol)
+        frames.append(frame[present[:, s]])
+    return pd.concat(frames).sort_index(kind="stable")
 
 
 def _write(
@@ -243,9 +343,33 @@ def _write(
     outputs.write_metrics(run_dir, metrics)
     equity = result.equity.reset_index(names="timestamp")
     outputs.write_frame(run_dir, "equity.csv", equity)
-    outputs.write_frame(run_dir, "orders.csv", _records(result.recorder.orders, _ORDER_COLUMNS))
-    outputs.write_frame(run_dir, "fills.csv", _records(result.recorder.fills, _FILL_COLUMNS))
+    rec = result.recorder
+    orders = _records(rec.orders, _ORDER_COLUMNS)
+    orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
+    outputs.write_frame(run_dir, "orders.csv", orders)
+    fills = _records(rec.fills, _FILL_COLUMNS)
+    fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
+    outputs.write_frame(run_dir, "fills.csv", fills)
     outputs.write_frame(run_dir, "trades.csv", trades)
+    outputs.write_frame(run_dir, "positions.csv", _positions(result))
+
+
+def _positions(result: BacktestResult) -> pd.DataFrame:
+    """Return every bar's non-zero position of each symbol, marked at its last close."""
+    universe = result.universe
+    marks = pd.DataFrame(result.closes).ffill().to_numpy(np.float64)
+    at, which = np.nonzero(result.positions)
+    held = result.positions[at, which]
+    return pd.DataFrame(
+        {
+            "timestamp": universe.index[at],
+            "bar": at,
+            "symbol": np.asarray(universe.symbols, dtype=object)[which],
+            "position": held,
+            "close": marks[at, which],
+            "value": held * marks[at, which],
+        }
+    )
 
 
 _ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")

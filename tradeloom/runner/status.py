@@ -195,6 +195,8 @@ class _Status:
         self.strategy = strategy
         self.now = now
         self.timeframe, self.seconds = _timeframe(run_dir, frames["data_loaded"])
+        self._closes: dict[str, float] = {}
+        """A universe backtest's last close of each symbol (its equity.csv's)."""
 
     def build(self) -> RunStatus:
         process, detail, pid = self._process()
@@ -203,12 +205,19 @@ class _Status:
         capital = self._capital()
         marks = _fill_marks(self.f["fill"])
         last_close = float(bars["close"].iloc[-1]) if len(bars) else None
+        if last_close is not None and math.isnan(last_close):
+            last_close = None  # a universe: each symbol's, with its position
         cash = equity = total = day_pnl = day_return = None
         day = None
         if capital is not None:
             cash = capital - float(marks["flow"].sum()) if len(marks) else capital
             if len(bars):
-                curve = _equity_curve(bars, marks, capital)
+                # a universe backtest's equity.csv has its equity: several markets
+                curve = (
+                    bars["equity"].to_numpy(np.float64)
+                    if "equity" in bars
+                    else _equity_curve(bars, marks, capital)
+                )
                 equity = float(curve[-1])
                 day, start = _day_start(bars, curve, capital, self.seconds)
                 day_pnl = equity - start
@@ -317,8 +326,11 @@ class _Status:
         path = self.run_dir / "equity.csv"
         if self.mode == "backtest" and path.is_file():
             try:
+                header = pd.read_csv(path, nrows=0).columns
+                if "close" not in header:
+                    return self._universe_bars(pd.read_csv(path))
                 frame = pd.read_csv(path, usecols=["timestamp", "close"])
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, KeyError) as exc:
                 raise UserError(f"{path}: unreadable ({exc})") from None
             times = pd.to_datetime(frame["timestamp"], utc=True)
             return pd.DataFrame(
@@ -331,9 +343,30 @@ class _Status:
             )
         return pd.DataFrame({"bar": [], "timestamp": [], "symbol": [], "close": []})
 
+    def _universe_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return a universe backtest's clock and equity (``close`` NaN: several markets);
+        keep each symbol's last close for its position."""
+        for column in frame.columns:
+            if column.startswith("close[") and column.endswith("]"):
+                closes = frame[column].dropna()
+                if len(closes):
+                    self._closes[column[6:-1]] = float(closes.iloc[-1])
+        return pd.DataFrame(
+            {
+                "bar": np.arange(len(frame)),
+                "timestamp": pd.to_datetime(frame["timestamp"], utc=True),
+                "symbol": "",
+                "close": np.nan,
+                "equity": frame["equity"].to_numpy(np.float64),
+            }
+        )
+
     def _symbol(self, bars: pd.DataFrame | None) -> str:
         if bars is not None and len(bars) and bars["symbol"].iloc[-1]:
             return str(bars["symbol"].iloc[-1])
+        loaded = self.f["data_loaded"]
+        if len(loaded) > 1:  # a universe: every symbol, in order
+            return ", ".join(dict.fromkeys(str(s) for s in loaded["symbol"]))
         for kind in ("data_loaded", "warm_up", "order"):
             frame = self.f[kind]
             if len(frame) and frame["symbol"].iloc[-1]:
@@ -365,7 +398,7 @@ class _Status:
             if abs(quantity) <= _EPS:
                 continue
             cost = _average_cost(fills[fills["symbol"] == market])
-            mark = last_close if market == symbol else None
+            mark = last_close if market == symbol else self._closes.get(market)
             unrealized = None if mark is None or cost is None else quantity * (mark - cost)
             out.append(Position(market, quantity, cost, mark, unrealized))
         return out

@@ -12,11 +12,12 @@ from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runner.health import check_health_rules
 from tradeloom.runner.live.capabilities import Mode, live_problems
+from tradeloom.runner.universe_checks import declared_symbols, universe_problems
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = ["Pipeline", "build_pipeline"]
 
-_PROTOCOLS: dict[str, type] = {
+_PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
     "data": protocols.DataSource,
     "features": protocols.Feature,
     "model": protocols.Model,
@@ -119,6 +120,9 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
     problems.extend(_data_problems(config, data, features, model))
+    symbols = declared_symbols(data)
+    if data is not None and symbols is not None and len(features) == len(config.features):
+        problems.extend(universe_problems(config, features, venue, symbols))
     if problems:
         raise ConfigError(problems)
     return Pipeline(

@@ -13,6 +13,7 @@ from tradeloom.plugins import hookspecs
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.features.atr import AtrParams
 from tradeloom.plugins.features.bollinger import BollingerWidthParams
+from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.features.ema import EmaParams
 from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.macd import MacdParams, build_macd
@@ -23,7 +24,7 @@ from tradeloom.plugins.features.stochastic import StochasticParams, build_stocha
 from tradeloom.plugins.features.volatility import VolatilityParams
 from tradeloom.plugins.features.volume import VolumeZScoreParams
 from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
-from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
 from tradeloom.plugins.registry import PluginInfo, Registry
 
 
@@ -213,6 +214,9 @@ def test_components_are_registered_through_the_hook() -> None:
     assert registry.kinds("features") == [
         "atr",
         "bb_width",
+        "cross_mean",
+        "cross_rank",
+        "cross_zscore",
         "ema",
         "lags",
         "log_return",
@@ -226,10 +230,14 @@ def test_components_are_registered_through_the_hook() -> None:
         "zscore",
     ]
     defaults = {"lags": {"of": "x", "lags": 1}, "zscore": {"of": "x"}, "series": {"of": "y"}}
+    defaults.update({kind: {"of": "x"} for kind in CROSS_KINDS})
     for registered in registry.components("features"):
         component = registered.component
         assert issubclass(component.params, Params) and component.summary
         params = component.params.model_validate(defaults.get(component.kind, {}))
         feature = component.factory(params, ctx("x"))
         assert isinstance(feature, Feature)
-        assert isinstance(feature, SteppedFeature)
+        # each bar of a cross-sectional feature is one row of the symbols: no state to step
+        cross = isinstance(feature, CrossSectionalFeature)
+        assert cross == (component.kind in CROSS_KINDS)
+        assert cross or isinstance(feature, SteppedFeature)

@@ -1,4 +1,5 @@
-"""Built-in features: returns, oscillators, bands, volatility, z-scores, averages, lags.
+"""Built-in features: returns, oscillators, bands, volatility, z-scores, averages, lags,
+and cross-sectional ones over a universe (`tradeloom.plugins.features.cross`).
 
 A plugin module like any third-party one: it provides its components through
 ``tradeloom_components``. Every feature at bar t uses bars <= t only; warm-up rows
@@ -17,6 +18,12 @@ from __future__ import annotations
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.cross import (
+    CrossParams,
+    build_cross_mean,
+    build_cross_rank,
+    build_cross_zscore,
+)
 from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.macd import MacdParams, build_macd
@@ -131,5 +138,29 @@ def tradeloom_components() -> list[Component]:
             params=SeriesParams,
             factory=build_series,
             summary="An auxiliary series (data.auxiliary) as a feature: level, diff or z-score",
+        ),
+        Component(
+            layer="features",
+            kind="cross_rank",
+            params=CrossParams,
+            factory=build_cross_rank,
+            summary="Percentile rank of a column across the universe's symbols at each bar "
+            "-> {of}_cross_rank",
+        ),
+        Component(
+            layer="features",
+            kind="cross_zscore",
+            params=CrossParams,
+            factory=build_cross_zscore,
+            summary="Z-score of a column across the universe's symbols at each bar "
+            "-> {of}_cross_zscore",
+        ),
+        Component(
+            layer="features",
+            kind="cross_mean",
+            params=CrossParams,
+            factory=build_cross_mean,
+            summary="Mean of a column over the universe's symbols at each bar (of a "
+            "return: the universe's mean return) -> {of}_cross_mean",
         ),
     ]

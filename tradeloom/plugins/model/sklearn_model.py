@@ -15,7 +15,7 @@ import hashlib
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +26,14 @@ from pydantic import Field, field_validator, model_validator
 
 from tradeloom import progress
 from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bars, FeatureReference, ModelOutput, ModelTraining, Retraining
+from tradeloom.domain import (
+    Bars,
+    FeatureReference,
+    ModelOutput,
+    ModelTraining,
+    Retraining,
+    Universe,
+)
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.model.anomaly import (
@@ -37,6 +44,7 @@ from tradeloom.plugins.model.anomaly import (
 )
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import LabelKind, make_labels
+from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
 from tradeloom.plugins.registry import did_you_mean
 
 if TYPE_CHECKING:
@@ -60,6 +68,8 @@ __all__ = [
 Scaler = Literal["none", "standard", "minmax", "robust"]
 
 OnSingleClass = Literal["skip", "fail"]
+
+Pooling = Literal["pooled", "per_symbol"]
 
 SINGLE_CLASS = "single class in training rows"
 """`ModelTraining.skipped` of a fold whose training labels are all up or all down."""
@@ -200,6 +210,23 @@ class SklearnParams(Params):
         description="Fit an IsolationForest beside each fold's model; no new position is "
         "opened on a bar it finds anomalous (null: no anomaly gate).",
     )
+    pooling: Pooling = Field(
+        default="pooled",
+        description="Over several symbols (data.symbols): pooled trains one model on every "
+        "symbol's rows, walk-forward on the common clock; per_symbol trains one model per "
+        "symbol on its own bars. One symbol: the same model either way.",
+    )
+    symbol_id: bool = Field(
+        default=False,
+        description="pooled: add the symbol's index in data.symbols as a feature column "
+        "(symbol_id).",
+    )
+
+    @model_validator(mode="after")
+    def _symbol_id_needs_pooling(self) -> SklearnParams:
+        if self.symbol_id and self.pooling != "pooled":
+            raise ValueError("symbol_id is a pooled key; pooling is per_symbol")
+        return self
 
     @model_validator(mode="after")
     def _horizon_fits_window(self) -> SklearnParams:
@@ -273,6 +300,9 @@ class SklearnModel:
             with `SINGLE_CLASS`) or ``fail`` with a `ModelFitError`.
         detector: An unfitted, seeded anomaly detector (`make_detector`): each fold fits
             a clone on its training rows and scores its segment (None: no anomaly gate).
+        pooling: Over several symbols: ``pooled`` or ``per_symbol``
+            (`fit_predict_universe`).
+        symbol_id: ``pooled``: add each row's symbol index as a feature column.
 
     Attributes:
         horizon: Label horizon in bars.
@@ -285,6 +315,8 @@ class SklearnModel:
             of the fold's scaler and estimator when ``scaler`` is set.
         trained: Every fold trained by `fit_predict`, in fold order (skipped ones excluded),
             then those trained by `retrain`, in the order they were.
+        per_symbol: After `fit_predict_universe` with ``per_symbol``: each symbol's
+            trained model (empty otherwise).
     """
 
     def __init__(
@@ -300,6 +332,8 @@ class SklearnModel:
         n_jobs: int = 1,
         on_single_class: OnSingleClass = "skip",
         detector: Any | None = None,
+        pooling: Pooling = "pooled",
+        symbol_id: bool = False,
     ) -> None:
         self.estimator = estimator
         self.detector = detector
@@ -312,6 +346,9 @@ class SklearnModel:
         self.embargo = embargo
         self.n_jobs = n_jobs
         self.on_single_class = on_single_class
+        self.pooling: Pooling = pooling
+        self.symbol_id = symbol_id
+        self.per_symbol: dict[str, SklearnModel] = {}
         self.estimator_name = type(estimator).__name__
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
@@ -403,6 +440,86 @@ class SklearnModel:
             anomalous=pd.Series(scores < 0.0, index=frame.index, name="anomalous"),
             anomaly_score=pd.Series(scores, index=frame.index, name="anomaly_score"),
         )
+
+    def fit_predict_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Train over every symbol of ``universe``, pooled or per symbol; see `pooling`.
+
+        Args:
+            universe: The symbols' bars on one clock.
+            features: Per symbol, its feature rows indexed like its own bars.
+
+        Returns:
+            Each symbol's output on the clock (`tradeloom.plugins.model.universe_fit`).
+        """
+        if self.pooling == "pooled":
+            return self._fit_pooled(universe, features)
+        outputs, models = fit_per_symbol(self, universe, features)
+        self.per_symbol = models
+        return outputs
+
+    def _fit_pooled(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Train the estimator on every symbol's rows; return each symbol's output.
+
+        The folds (`plan_pooled_folds`) train and predict as `fit_predict`'s do (same
+        clone, scaler, single-class rule, threads); each fold's predictions are the rows
+        of every symbol in its clock segment. `trained` and `latest` are the pooled folds,
+        in clock bars, for the registry.
+        """
+        n, m = len(universe), len(universe.symbols)
+        rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
+        plan = plan_pooled_folds(
+            rows, n, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
+        )
+        x, labels, columns = rows.x, rows.labels, rows.columns
+        y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
+        trainings: list[ModelTraining] = []
+        for fold, kept in plan:
+            training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
+            if not training.skipped:
+                inside = (rows.bar >= fold.predict_start) & (rows.bar <= fold.predict_end)
+                jobs.append((fold, kept, np.flatnonzero(inside & rows.usable)))
+            trainings.append(training)
+        by_fold = {t.fold: t for t in trainings}
+        probability = np.full((n, m), np.nan)
+        scores = np.full((n, m), np.nan)
+        self.trained, self.latest = [], None
+        with progress.task("walk-forward folds (pooled)", total=len(jobs)) as shown:
+            for (fold, kept, segment), (fitted, predicted) in zip(
+                jobs, self._run(jobs, x, y, shown), strict=True
+            ):
+                probability[rows.bar[segment], rows.symbol[segment]] = predicted
+                detector = None
+                if self.detector is not None:
+                    detector, scored = self._detect(fold, x[kept], x[segment])
+                    scores[rows.bar[segment], rows.symbol[segment]] = scored
+                self.latest = TrainedFold(
+                    by_fold[fold.index],
+                    fitted,
+                    columns,
+                    training_data_sha256(x[kept], y[kept]),
+                    detector,
+                )
+                self.trained.append(self.latest)
+        index = universe.index
+        outputs = []
+        for s in range(m):
+            output = ModelOutput(
+                probability=pd.Series(probability[:, s], index=index, name="probability_up"),
+                trainings=tuple(trainings) if s == 0 else (),
+            )
+            if self.detector is not None:
+                output = replace(
+                    output,
+                    anomalous=pd.Series(scores[:, s] < 0.0, index=index, name="anomalous"),
+                    anomaly_score=pd.Series(scores[:, s], index=index, name="anomaly_score"),
+                )
+            outputs.append(output)
+        return tuple(outputs)
 
     def train_next(
         self, bars: Bars, features: pd.DataFrame, *, reason: str | None = None
@@ -1057,6 +1174,8 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         n_jobs=walk_forward.n_jobs,
         on_single_class=walk_forward.on_single_class,
         detector=None if params.anomaly is None else make_detector(params.anomaly, ctx.seed),
+        pooling=params.pooling,
+        symbol_id=params.symbol_id,
     )
 
 

@@ -248,7 +248,8 @@ class LiveSession:
                 the model now and journal it.
         """
         ohlcv = np.asarray(values, np.float64)
-        row = self.stepper.step(Bar(len(self.history), time, *(float(v) for v in ohlcv)))
+        o, h, lo, c, v = (float(x) for x in ohlcv)
+        row = self.stepper.step(Bar(len(self.history), time, o, h, lo, c, v))
         bar = self.history.append(time, ohlcv, row)
         verdict = self.predict(row) if given is None else given
         now = self.clock()

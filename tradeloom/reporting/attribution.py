@@ -1,0 +1,73 @@
+"""Performance attribution by symbol: where a run's P&L, fees, exposure and trades came from.
+
+Definitions, per symbol:
+
+- ``pnl``: every fill's cash flow (sales minus purchases, net of fees) plus the open
+  position marked at the symbol's last close. The symbols' P&L add up to the run's
+  (final equity minus the initial cash), up to float rounding.
+- ``fees``: the fees of its fills.
+- ``exposure``: the mean over the bars of its position's value (at its last close) in
+  absolute terms, as a fraction of the equity.
+- ``trades``: its closed round trips; ``open_position``: its position at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradeloom.domain import Fill, Trade
+
+__all__ = ["symbol_attribution"]
+
+
+def symbol_attribution(
+    symbols: Sequence[str],
+    fills: Sequence[Fill],
+    order_symbols: Mapping[str, str],
+    trades: Sequence[Trade],
+    positions: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    equity: npt.NDArray[np.float64],
+) -> dict[str, dict[str, Any]]:
+    """Return ``{symbol: {pnl, fees, exposure, trades, open_position}}``; see the module.
+
+    Args:
+        symbols: The symbols, in order.
+        fills: Every fill.
+        order_symbols: The symbol of each order, by client order id.
+        trades: The closed trades (``Trade.symbol`` set).
+        positions: ``[bars, symbols]``: each bar's positions.
+        close: ``[bars, symbols]``: each bar's closes (NaN: no bar).
+        equity: Each bar's equity.
+    """
+    marks = pd.DataFrame(close).ffill().to_numpy()
+    flows = dict.fromkeys(symbols, 0.0)
+    fees = dict.fromkeys(symbols, 0.0)
+    for fill in fills:
+        symbol = order_symbols[fill.order_id]
+        flows[symbol] -= fill.side * fill.quantity * fill.price + fill.fee
+        fees[symbol] += fill.fee
+    counts = dict.fromkeys(symbols, 0)
+    for trade in trades:
+        counts[trade.symbol] += 1
+    out: dict[str, dict[str, Any]] = {}
+    for s, symbol in enumerate(symbols):
+        held = positions[:, s] != 0.0
+        value = np.where(held, positions[:, s] * marks[:, s], 0.0)
+        last = float(positions[-1, s])
+        open_value = last * float(marks[-1, s]) if last != 0.0 else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(equity > 0.0, np.abs(value) / equity, 0.0)
+        out[symbol] = {
+            "pnl": flows[symbol] + open_value,
+            "fees": fees[symbol],
+            "exposure": float(share.mean()) if len(share) else 0.0,
+            "trades": counts[symbol],
+            "open_position": last,
+        }
+    return out
