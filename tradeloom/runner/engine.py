@@ -221,7 +221,7 @@ class Engine:
         self.p = pipeline
         self.rec = recorder
         self.venue: Venue = pipeline.venue if venue is None else venue
-        self.spec = core_spec(pipeline, timeframe_seconds, venue=venue)
+        self.spec = core_spec(pipeline, timeframe_seconds, venue=venue, symbols=symbols)
         self.symbols = symbols
         self.state = CoreState(self.spec, symbols=1 if symbols is None else len(symbols))
         # a plugin's signal rule keeps state (its last signal...): one per symbol
@@ -237,6 +237,7 @@ class Engine:
             bar_length=pd.Timedelta(seconds=timeframe_seconds),
             order_prefix=order_prefix,
             symbols=("",) if symbols is None else symbols,
+            groups=tuple(pipeline.config.risk_portfolio.groups),
         )
         self.trades: list[Trade] = []
         self.portfolio = Book(self.state, float(self.venue.initial_cash), self.trades)
@@ -517,10 +518,17 @@ class Engine:
         self._signals = [pipeline.signal] + [
             copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
         ]
-        spec = core_spec(pipeline, self._timeframe_seconds, venue=self._external)
+        spec = core_spec(
+            pipeline, self._timeframe_seconds, venue=self._external, symbols=self.symbols
+        )
         state = self.state
         state.spec = self.spec = spec
         state.prm[:] = spec.vector()
+        state.sym[:, L.S_GROUP] = spec.portfolio.groups or -1.0
+        if state.port.shape[0] != L.PORT_ROWS + spec.portfolio.window:
+            # a new correlation window: its ring fills again from the next bar
+            state.port = np.full((L.PORT_ROWS + spec.portfolio.window, state.sym.shape[0]), np.nan)
+            state.acct[L.A_RETURNS] = 0.0
         state.limits = np.asarray(spec.drawdown_limits, np.float64)
         capacity = int(state.prm[L.P_RATE_CAPACITY])
         if capacity != len(state.sent):  # keep the newest sends that still fit
