@@ -101,13 +101,15 @@ def test_bad_universes_are_one_line_at_their_place_and_exit_2(tmp_path: Path) ->
     )
 
 
-def test_a_universe_the_runner_cannot_trade_yet_is_one_line(tmp_path: Path) -> None:
+def test_a_synthetic_universe_runs_through_the_cli(tmp_path: Path) -> None:
     path = strategy(tmp_path, {"kind": "synthetic", "bars": 300, "symbols": ["A/B", "C/D"]})
     assert tradeloom("validate", path.name, cwd=tmp_path).returncode == 0
-    assert one_line(tradeloom("run", path.name, "--out", "run", cwd=tmp_path)) == (
-        "data.symbols: 2 symbols (A/B, C/D) need a run that trades a universe; this one "
-        "trades one market: set data.symbol instead"
-    )
+    proc = tradeloom("run", path.name, "--out", "run", cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    loaded = pd.read_csv(tmp_path / "run" / "positions.csv")
+    assert set(loaded["symbol"]) <= {"A/B", "C/D"}
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(metrics["attribution"]) == ["A/B", "C/D"]
 
 
 def test_bad_auxiliary_series_are_one_line_and_exit_2(tmp_path: Path) -> None:
