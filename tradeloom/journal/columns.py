@@ -184,7 +184,8 @@ class _Texts:
     """One text column: its SQL values and its UTF-8 bytes for the digests.
 
     ``data`` holds the texts one after the other, each followed by one separator
-    byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each.
+    byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each row's
+    (rows of a vocabulary share one copy of each distinct text).
     """
 
     values: list[Any]
@@ -197,6 +198,12 @@ def _text_values(
     column: Column, given: Any, n: int, where: str, order: npt.NDArray[np.intp] | None
 ) -> _Texts:
     codec = column.codec
+    if isinstance(given, pd.Categorical):
+        if len(given) != n:
+            raise JournalValueError(f"{where}: {len(given)} values for {n} positions")
+        if codec in (Codec.TEXT, Codec.OPT_TEXT):
+            return _vocabulary(codec, given, where, order)
+        given = list(np.asarray(given, dtype=object))
     if codec in (Codec.TEXT, Codec.OPT_TEXT) and isinstance(given, str):
         text = redact_text(given)
         data = text.encode("utf-8")
@@ -221,6 +228,27 @@ def _text_values(
     if order is not None:
         values = [values[i] for i in order.tolist()]
     return _texts(values)
+
+
+def _vocabulary(
+    codec: Codec, given: pd.Categorical, where: str, order: npt.NDArray[np.intp] | None
+) -> _Texts:
+    """Texts from a small vocabulary: each distinct text redacted and encoded once."""
+    labels = [_text(label, where) for label in given.categories]
+    codes = np.asarray(given.codes, dtype=np.int64)
+    if order is not None:
+        codes = codes[order]
+    if codec is Codec.TEXT and len(codes) and int(codes.min()) < 0:
+        raise JournalValueError(f"{where}: expected texts, found None")
+    texts = [redact_text(label) for label in labels]
+    encoded = [text.encode("utf-8") for text in texts]
+    # one more entry, at index -1: a missing value (code -1) is NULL
+    lengths = np.array([*map(len, encoded), -1], dtype=np.int64)
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1 : len(encoded) + 1])
+    starts[-1] = 0
+    values = np.array([*texts, None], dtype=object)[codes].tolist()
+    return _Texts(values, b"\n".join(encoded), starts[codes], lengths[codes])
 
 
 def _text(value: Any, where: str) -> str:
