@@ -195,6 +195,27 @@ def test_a_categorical_text_with_a_missing_value_is_refused_where_a_text_is_requ
     journal.close()
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@SETTINGS
+@given(data=st.data())
+def test_columns_that_hold_one_value_in_every_row_are_written_as_single_events_write_them(
+    tmp_path: Path, kind: str, data: st.DataObject
+) -> None:
+    # copies of one event: every column but seq and hash repeats (bound once per INSERT)
+    event = data.draw(events(kind))
+    copies = data.draw(st.integers(min_value=2, max_value=250))
+    one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
+    journal = open_journal(one, IDENTITY)
+    for _ in range(copies):
+        journal.append(event)
+    journal.close()
+    journal = open_journal(bulk, IDENTITY)
+    journal.write_columns([_batch(type(event), [(p, event) for p in range(copies)])])
+    journal.close()
+    assert _rows(one) == _rows(bulk)
+    assert verify(one) == verify(bulk)
+
+
 def test_bulk_after_appended_events_continues_the_sequence_and_chain(tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01", tz="UTC")
     fills = [

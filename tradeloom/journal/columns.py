@@ -38,14 +38,18 @@ class PreparedBatch:
         schema: The kind's table.
         positions: Each row's position in the write, increasing.
         values: The SQL values of every column after ``seq`` and before ``hash``, one
-            list per column (`Schema.columns` order).
+            list per column (`Schema.columns` order): a value per row, or, for a column
+            whose rows all hold the same value, that value alone (``repeated``).
         digests: Each row's digest (the chain links them in position order).
+        repeated: Per column, whether ``values`` holds the one value of every row (a
+            store binds it once per statement rather than once per row).
     """
 
     schema: Schema
     positions: npt.NDArray[np.int64]
     values: list[list[Any]]
     digests: npt.NDArray[np.uint64]
+    repeated: tuple[bool, ...] = ()
 
 
 def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch:
@@ -69,6 +73,7 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
     fixed: list[npt.NDArray[Any]] = []
     texts: list[_Texts] = []
     values: list[list[Any]] = []
+    repeated: list[bool] = []
     for column in schema.columns:
         if column.name in batch.columns:
             given = batch.columns[column.name]
@@ -82,14 +87,17 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
         if column.codec.fixed:
             array = _fixed_array(column, given, n, where, order)
             fixed.append(array)
-            values.append(_sql_fixed(column, array))
+            same = n > 1 and _all_same(array)
+            values.append(_sql_fixed(column, array[:1] if same else array))
         else:
             text = _text_values(column, given, n, where, order)
             texts.append(text)
-            values.append(text.values)
+            same = n > 1 and text.values.count(text.values[0]) == n
+            values.append(text.values[:1] if same else text.values)
+        repeated.append(same)
     seq = positions + first_seq
     digests = _digests(schema, seq, fixed, texts)
-    return PreparedBatch(schema, positions, values, digests)
+    return PreparedBatch(schema, positions, values, digests, tuple(repeated))
 
 
 def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:
@@ -150,6 +158,12 @@ def _times(given: Any, n: int) -> npt.NDArray[np.int64]:
     if array.dtype.kind not in "iu":
         raise JournalValueError(f"times must be int64 ns or datetime64, were {array.dtype}")
     return array.astype(np.int64)
+
+
+def _all_same(array: npt.NDArray[Any]) -> bool:
+    """Whether every value has the bits of the first (each NaN, each -0.0 as stored)."""
+    bits = array.view(np.int64) if array.dtype == np.float64 else array
+    return bool(np.all(bits == bits[0]))
 
 
 def _sql_fixed(column: Column, array: npt.NDArray[Any]) -> list[Any]:
