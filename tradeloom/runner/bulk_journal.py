@@ -92,7 +92,7 @@ def rows_to_batches(
     def of_kind(kind: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Return the positions of ``kind``'s rows and their values (one gather)."""
         where = np.flatnonzero(kinds == kind)
-        return where, rows[where, 3:]
+        return where, np.take(rows, where, axis=0)[:, 3:]
 
     def header(where: npt.NDArray[np.int64], market: bool, corr: Any = None) -> dict[str, Any]:
         b = bars[where]
@@ -126,7 +126,7 @@ def rows_to_batches(
     if len(where):
         outcome = v[:, 0].astype(np.int64)
         reason = v[:, 1].astype(np.int64)
-        keys, inverse = np.unique(outcome * 1000 + reason, return_inverse=True)
+        keys, inverse = _distinct(outcome * 1000 + reason)
         texts = [
             codes.decision(int(k) // 1000, int(k) % 1000, 0.0, ctx.allowed_regimes, table)
             for k in keys
@@ -223,8 +223,19 @@ def rows_to_batches(
 
 
 def _names(values: npt.NDArray[np.float64], table: codes.CodeTable) -> pd.Categorical:
-    keys, inverse = np.unique(values.astype(np.int64), return_inverse=True)
+    keys, inverse = _distinct(values.astype(np.int64))
     return _vocabulary(inverse, [table.name(int(k)) for k in keys])
+
+
+def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return ``np.unique(values, return_inverse=True)``; counted, not sorted, for codes."""
+    if len(values) and values.min() >= 0 and values.max() < 1 << 16:
+        keys = np.flatnonzero(np.bincount(values))
+        lookup = np.zeros(int(keys[-1]) + 1, dtype=np.int64)
+        lookup[keys] = np.arange(len(keys))
+        return keys, lookup[values]
+    keys, inverse = np.unique(values, return_inverse=True)
+    return keys, inverse
 
 
 def _vocabulary(codes_: npt.NDArray[np.int64], labels: list[str]) -> pd.Categorical:
@@ -252,9 +263,12 @@ class _Named:
     """The order ids of the orders of this write, looked up by order number."""
 
     def __init__(self, seq: npt.NDArray[np.int64], ids: list[str], ctx: RowContext) -> None:
-        order = np.argsort(seq, kind="stable")
-        self._seq = seq[order]
-        self._ids = np.array(ids, dtype=object)[order] if ids else np.array([], dtype=object)
+        ids_ = np.array(ids, dtype=object) if ids else np.array([], dtype=object)
+        if len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1])):  # numbered in order
+            order = np.argsort(seq, kind="stable")
+            seq, ids_ = seq[order], ids_[order]
+        self._seq = seq
+        self._ids = ids_
         self._ctx = ctx
 
     def __call__(self, seq: npt.NDArray[np.int64]) -> list[str]:
