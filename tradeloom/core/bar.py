@@ -467,7 +467,10 @@ def run_bars(
         i = t - base
         if stage == STAGE_BEGIN:
             resume = 0
-            t = quiet_bars(t, t_end, base, px, flags, trainings, acct, sym, prm, limits)
+            t = quiet_bars(
+                t, t_end, base, px, flags, score, time_ns, trainings, acct, sym, prm, limits, ev,
+                cur,
+            )  # fmt: skip
             if t == t_end:
                 break
             i = t - base

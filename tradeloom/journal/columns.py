@@ -38,14 +38,18 @@ class PreparedBatch:
         schema: The kind's table.
         positions: Each row's position in the write, increasing.
         values: The SQL values of every column after ``seq`` and before ``hash``, one
-            list per column (`Schema.columns` order).
+            list per column (`Schema.columns` order): a value per row, or, for a column
+            whose rows all hold the same value, that value alone (``repeated``).
         digests: Each row's digest (the chain links them in position order).
+        repeated: Per column, whether ``values`` holds the one value of every row (a
+            store binds it once per statement rather than once per row).
     """
 
     schema: Schema
     positions: npt.NDArray[np.int64]
     values: list[list[Any]]
     digests: npt.NDArray[np.uint64]
+    repeated: tuple[bool, ...] = ()
 
 
 def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch:
@@ -69,6 +73,7 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
     fixed: list[npt.NDArray[Any]] = []
     texts: list[_Texts] = []
     values: list[list[Any]] = []
+    repeated: list[bool] = []
     for column in schema.columns:
         if column.name in batch.columns:
             given = batch.columns[column.name]
@@ -82,14 +87,17 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
         if column.codec.fixed:
             array = _fixed_array(column, given, n, where, order)
             fixed.append(array)
-            values.append(_sql_fixed(column, array))
+            same = n > 1 and _all_same(array)
+            values.append(_sql_fixed(column, array[:1] if same else array))
         else:
             text = _text_values(column, given, n, where, order)
             texts.append(text)
-            values.append(text.values)
+            same = n > 1 and text.values.count(text.values[0]) == n
+            values.append(text.values[:1] if same else text.values)
+        repeated.append(same)
     seq = positions + first_seq
     digests = _digests(schema, seq, fixed, texts)
-    return PreparedBatch(schema, positions, values, digests)
+    return PreparedBatch(schema, positions, values, digests, tuple(repeated))
 
 
 def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:
@@ -152,6 +160,12 @@ def _times(given: Any, n: int) -> npt.NDArray[np.int64]:
     return array.astype(np.int64)
 
 
+def _all_same(array: npt.NDArray[Any]) -> bool:
+    """Whether every value has the bits of the first (each NaN, each -0.0 as stored)."""
+    bits = array.view(np.int64) if array.dtype == np.float64 else array
+    return bool(np.all(bits == bits[0]))
+
+
 def _sql_fixed(column: Column, array: npt.NDArray[Any]) -> list[Any]:
     values = array.tolist()
     if column.codec is Codec.ID:
@@ -184,7 +198,8 @@ class _Texts:
     """One text column: its SQL values and its UTF-8 bytes for the digests.
 
     ``data`` holds the texts one after the other, each followed by one separator
-    byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each.
+    byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each row's
+    (rows of a vocabulary share one copy of each distinct text).
     """
 
     values: list[Any]
@@ -197,6 +212,12 @@ def _text_values(
     column: Column, given: Any, n: int, where: str, order: npt.NDArray[np.intp] | None
 ) -> _Texts:
     codec = column.codec
+    if isinstance(given, pd.Categorical):
+        if len(given) != n:
+            raise JournalValueError(f"{where}: {len(given)} values for {n} positions")
+        if codec in (Codec.TEXT, Codec.OPT_TEXT):
+            return _vocabulary(codec, given, where, order)
+        given = list(np.asarray(given, dtype=object))
     if codec in (Codec.TEXT, Codec.OPT_TEXT) and isinstance(given, str):
         text = redact_text(given)
         data = text.encode("utf-8")
@@ -221,6 +242,27 @@ def _text_values(
     if order is not None:
         values = [values[i] for i in order.tolist()]
     return _texts(values)
+
+
+def _vocabulary(
+    codec: Codec, given: pd.Categorical, where: str, order: npt.NDArray[np.intp] | None
+) -> _Texts:
+    """Texts from a small vocabulary: each distinct text redacted and encoded once."""
+    labels = [_text(label, where) for label in given.categories]
+    codes = np.asarray(given.codes, dtype=np.int64)
+    if order is not None:
+        codes = codes[order]
+    if codec is Codec.TEXT and len(codes) and int(codes.min()) < 0:
+        raise JournalValueError(f"{where}: expected texts, found None")
+    texts = [redact_text(label) for label in labels]
+    encoded = [text.encode("utf-8") for text in texts]
+    # one more entry, at index -1: a missing value (code -1) is NULL
+    lengths = np.array([*map(len, encoded), -1], dtype=np.int64)
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1 : len(encoded) + 1])
+    starts[-1] = 0
+    values = np.array([*texts, None], dtype=object)[codes].tolist()
+    return _Texts(values, b"\n".join(encoded), starts[codes], lengths[codes])
 
 
 def _text(value: Any, where: str) -> str:

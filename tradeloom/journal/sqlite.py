@@ -15,13 +15,16 @@ Every table refuses UPDATE and DELETE (triggers). The file runs in WAL mode with
 Writes: `SqliteJournal.append` buffers one event and `SqliteJournal.flush` commits
 (paper and live flush before they act: an order is durable before it is sent);
 `SqliteJournal.write_columns` writes a backtest's column batches in one transaction
-with multi-row INSERTs of `INSERT_ROWS` rows (about twice as fast as ``executemany``).
+with multi-row INSERTs of `INSERT_ROWS` rows (about twice as fast as ``executemany``);
+a column that holds one value in every row of a batch (the symbol, a constant fee...)
+is bound once per INSERT.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -275,20 +278,46 @@ def _insert(
 ) -> None:
     schema = batch.schema
     n = len(batch.positions)
+    repeated = (False, *(batch.repeated or [False] * len(batch.values)), False)
     columns = [(batch.positions + first).tolist(), *batch.values, hashes[batch.positions].tolist()]
-    width = len(columns)
+    once = [column[0] for column, same in zip(columns, repeated, strict=True) if same]
+    varying = [column for column, same in zip(columns, repeated, strict=True) if not same]
+    width = len(varying)
     flat: list[Any] = [None] * (n * width)
-    for j, column in enumerate(columns):
+    for j, column in enumerate(varying):
         flat[j::width] = column
     step = INSERT_ROWS * width
     whole = n // INSERT_ROWS
     if whole:
-        sql = schema.insert_sql(INSERT_ROWS)
+        sql = _insert_sql(schema, INSERT_ROWS, repeated)
         for i in range(whole):
-            db.execute(sql, flat[i * step : (i + 1) * step])
+            db.execute(sql, once + flat[i * step : (i + 1) * step])
     rest = n - whole * INSERT_ROWS
     if rest:
-        db.execute(schema.insert_sql(rest), flat[whole * step :])
+        db.execute(_insert_sql(schema, rest, repeated), once + flat[whole * step :])
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(schema: Schema, rows: int, repeated: tuple[bool, ...]) -> str:
+    """Return an INSERT of ``rows`` rows whose ``repeated`` columns share one parameter each.
+
+    The shared parameters come first (``?1``...), then each row's own, row by row.
+    """
+    if not any(repeated):
+        return schema.insert_sql(rows)
+    shared = {j: k for k, j in enumerate(j for j, same in enumerate(repeated) if same)}
+    number = len(shared)
+    tuples = []
+    for _ in range(rows):
+        cells = []
+        for j in range(len(repeated)):
+            if j in shared:
+                cells.append(f"?{shared[j] + 1}")
+            else:
+                number += 1
+                cells.append(f"?{number}")
+        tuples.append("(" + ",".join(cells) + ")")
+    return f'INSERT INTO "{schema.table}" VALUES ' + ",".join(tuples)
 
 
 def _check_positions(positions: npt.NDArray[np.int64], total: int) -> None:

@@ -23,8 +23,8 @@ among all the events of this write, in the run's order)::
         ColumnBatch(SignalEvent, signal_rows, {...}),
     ])
 
-Texts from a small vocabulary are cheapest as ``np.asarray(labels, dtype=object)[codes]``
-turned into a list; a constant text as one ``str``.
+Texts from a small vocabulary are cheapest as a ``pd.Categorical`` (each distinct text
+is redacted, encoded and measured once); a constant text as one ``str``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class ColumnBatch:
             (int64 ns UTC, ``datetime64``, or a ``DatetimeIndex``), ``symbol`` (text;
             default ''), ``correlation_id`` (int; default -1). Then the kind's fields:
             ints and bools as integer arrays, floats as float64, times like
-            ``timestamp``, texts as sequences of ``str`` (or one ``str``), JSON fields as
+            ``timestamp``, texts as sequences of ``str`` (or one ``str``, or a
+            ``pd.Categorical`` of texts, a missing value being NULL), JSON fields as
             sequences of values. A field with a default may be left out.
     """
 

@@ -82,15 +82,20 @@ def rows_to_batches(
     """
     kinds = rows[:, L.E_KIND].astype(np.int64)
     journaled = kinds != L.EV_TRADE  # trades are outputs, not events
-    rows = rows[journaled]
-    kinds = kinds[journaled]
-    positions = np.arange(len(rows), dtype=np.int64)
+    if not journaled.all():
+        rows = rows[journaled]
+        kinds = kinds[journaled]
     bars = rows[:, L.E_BAR].astype(np.int64)
     batches: list[ColumnBatch] = []
     counts: dict[str, int] = {}
 
-    def header(mask: npt.NDArray[np.bool_], market: bool, corr: Any = None) -> dict[str, Any]:
-        b = bars[mask]
+    def of_kind(kind: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Return the positions of ``kind``'s rows and their values (one gather)."""
+        where = np.flatnonzero(kinds == kind)
+        return where, np.take(rows, where, axis=0)[:, 3:]
+
+    def header(where: npt.NDArray[np.int64], market: bool, corr: Any = None) -> dict[str, Any]:
+        b = bars[where]
         return {
             "bar": b,
             "timestamp": times_ns[b],
@@ -98,111 +103,100 @@ def rows_to_batches(
             "correlation_id": b if corr is None else corr,
         }
 
-    def add(cls: type[Event], mask: npt.NDArray[np.bool_], columns: dict[str, Any]) -> None:
-        n = int(mask.sum())
-        if n:
-            batches.append(ColumnBatch(cls, positions[mask], columns))
-            counts[cls.KIND] = counts.get(cls.KIND, 0) + n
+    def add(cls: type[Event], where: npt.NDArray[np.int64], columns: dict[str, Any]) -> None:
+        if len(where):
+            batches.append(ColumnBatch(cls, where, columns))
+            counts[cls.KIND] = counts.get(cls.KIND, 0) + len(where)
 
-    v = rows[:, 3:]
     table = ctx.table
     # signals
-    m = kinds == L.EV_SIGNAL
+    where, v = of_kind(L.EV_SIGNAL)
     add(
         SignalEvent,
-        m,
+        where,
         {
-            **header(m, True),
-            "direction": v[m, 0].astype(np.int64),
-            "confidence": v[m, 1],
-            "probability": v[m, 2],
+            **header(where, True),
+            "direction": v[:, 0].astype(np.int64),
+            "confidence": v[:, 1],
+            "probability": v[:, 2],
         },
     )
     # decisions that are not rejections: a handful of distinct texts, looked up
-    m = kinds == L.EV_DECISION
-    if m.any():
-        outcome = v[m, 0].astype(np.int64)
-        reason = v[m, 1].astype(np.int64)
-        keys, inverse = np.unique(outcome * 1000 + reason, return_inverse=True)
+    where, v = of_kind(L.EV_DECISION)
+    if len(where):
+        outcome = v[:, 0].astype(np.int64)
+        reason = v[:, 1].astype(np.int64)
+        keys, inverse = _distinct(outcome * 1000 + reason)
         texts = [
             codes.decision(int(k) // 1000, int(k) % 1000, 0.0, ctx.allowed_regimes, table)
             for k in keys
         ]
 
-        def text(field: str) -> list[str]:
-            return np.array([str(t.get(field, "")) for t in texts], dtype=object)[inverse].tolist()
+        def text(field: str) -> pd.Categorical:
+            return _vocabulary(inverse, [str(t.get(field, "")) for t in texts])
 
         add(
             RiskDecision,
-            m,
+            where,
             {
-                **header(m, True),
+                **header(where, True),
                 "outcome": text("outcome"),
                 "reason": text("reason"),
-                "target_fraction": np.where(outcome == codes.ACCEPTED, v[m, 2], np.nan),
+                "target_fraction": np.where(outcome == codes.ACCEPTED, v[:, 2], np.nan),
                 "trend": text("trend"),
                 "volatility": text("volatility"),
             },
         )
     # orders, and the fills and cancellations that name them by id
-    m = kinds == L.EV_ORDER
-    ids: dict[int, str] = {}
-    if m.any():
-        seq = v[m, 0].astype(np.int64).tolist()
-        prefix = ctx.order_prefix
-        order_ids = (
-            [f"{prefix}-{k:06d}" for k in seq]
-            if prefix is not None
-            else [ctx.order_id(k) for k in seq]
-        )
-        ids = dict(zip(seq, order_ids, strict=True))
-        stop = v[m, 5] == 1.0
-        add(
-            OrderEvent,
-            m,
-            {
-                **header(m, True),
-                "id": order_ids,
-                "side": v[m, 1].astype(np.int64),
-                "quantity": v[m, 2],
-                "reason": _names(v[m, 3], table),
-                "reference_price": v[m, 4],
-                "kind": np.where(stop, "stop", "market").tolist(),
-                "stop_price": v[m, 6],
-            },
-        )
+    where, v = of_kind(L.EV_ORDER)
+    order_seq = v[:, 0].astype(np.int64)
+    order_ids = _order_ids(order_seq.tolist(), ctx)
+    add(
+        OrderEvent,
+        where,
+        {
+            **header(where, True),
+            "id": order_ids,
+            "side": v[:, 1].astype(np.int64),
+            "quantity": v[:, 2],
+            "reason": _names(v[:, 3], table),
+            "reference_price": v[:, 4],
+            "kind": _vocabulary((v[:, 5] == 1.0).astype(np.int64), ["market", "stop"]),
+            "stop_price": v[:, 6],
+        },
+    )
+    named = _Named(order_seq, order_ids, ctx)
     for kind, cls in ((L.EV_FILL, FillEvent), (L.EV_CANCEL, OrderCancelled)):
-        m = kinds == kind
-        if not m.any():
+        where, v = of_kind(kind)
+        if not len(where):
             continue
-        named = [ids.get(k) or ctx.order_id(k) for k in v[m, 0].astype(np.int64).tolist()]
         if kind == L.EV_FILL:
             columns = {
-                **header(m, True, v[m, 6].astype(np.int64)),
-                "order_id": named,
-                "side": v[m, 1].astype(np.int64),
-                "quantity": v[m, 2],
-                "price": v[m, 3],
-                "fee": v[m, 4],
-                "slippage": v[m, 5],
+                **header(where, True, v[:, 6].astype(np.int64)),
+                "order_id": named(v[:, 0].astype(np.int64)),
+                "side": v[:, 1].astype(np.int64),
+                "quantity": v[:, 2],
+                "price": v[:, 3],
+                "fee": v[:, 4],
+                "slippage": v[:, 5],
             }
         else:
             columns = {
-                **header(m, True, v[m, 3].astype(np.int64)),
-                "order_id": named,
-                "remaining": v[m, 1],
-                "reason": _names(v[m, 2], table),
+                **header(where, True, v[:, 3].astype(np.int64)),
+                "order_id": named(v[:, 0].astype(np.int64)),
+                "remaining": v[:, 1],
+                "reason": _names(v[:, 2], table),
             }
-        add(cls, m, columns)
+        add(cls, where, columns)
     # regime changes
-    m = kinds == L.EV_REGIME
-    if m.any():
-        now, before = v[m, 0].astype(np.int64), v[m, 1].astype(np.int64)
+    where, v = of_kind(L.EV_REGIME)
+    if len(where):
+        now, before = v[:, 0].astype(np.int64), v[:, 1].astype(np.int64)
         add(
             RegimeChanged,
-            m,
+            where,
             {
-                **header(m, True),
+                **header(where, True),
                 "trend": [trend_label(int(c)) for c in now],
                 "volatility": [volatility_label(int(c)) for c in now],
                 "previous_trend": [trend_label(int(c)) for c in before],
@@ -219,19 +213,75 @@ def rows_to_batches(
     )
     grouped: dict[type[Event], list[tuple[int, Event]]] = defaultdict(list)
     seen: dict[int, int] = {}
-    for i in rest:
-        event = _event(int(kinds[i]), int(bars[i]), v[i], ctx, times_ns, symbol, seen)
-        grouped[type(event)].append((int(positions[i]), event))
+    for i in rest.tolist():
+        event = _event(int(kinds[i]), int(bars[i]), rows[i, 3:], ctx, times_ns, symbol, seen)
+        grouped[type(event)].append((i, event))
     for event_class, items in grouped.items():
         batches.append(ColumnBatch.of([e for _, e in items], [p for p, _ in items]))
         counts[event_class.KIND] = counts.get(event_class.KIND, 0) + len(items)
     return BulkRows(batches, counts)
 
 
-def _names(values: npt.NDArray[np.float64], table: codes.CodeTable) -> list[str]:
-    keys, inverse = np.unique(values.astype(np.int64), return_inverse=True)
-    names = np.array([table.name(int(k)) for k in keys], dtype=object)
-    return names[inverse].tolist()  # type: ignore[no-any-return]
+def _names(values: npt.NDArray[np.float64], table: codes.CodeTable) -> pd.Categorical:
+    keys, inverse = _distinct(values.astype(np.int64))
+    return _vocabulary(inverse, [table.name(int(k)) for k in keys])
+
+
+def _distinct(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return ``np.unique(values, return_inverse=True)``; counted, not sorted, for codes."""
+    if len(values) and values.min() >= 0 and values.max() < 1 << 16:
+        keys = np.flatnonzero(np.bincount(values))
+        lookup = np.zeros(int(keys[-1]) + 1, dtype=np.int64)
+        lookup[keys] = np.arange(len(keys))
+        return keys, lookup[values]
+    keys, inverse = np.unique(values, return_inverse=True)
+    return keys, inverse
+
+
+def _vocabulary(codes_: npt.NDArray[np.int64], labels: list[str]) -> pd.Categorical:
+    """Return the texts ``labels[codes_]`` as the journal takes them cheapest."""
+    distinct = list(dict.fromkeys(labels))
+    if len(distinct) < len(labels):  # a Categorical's labels are unique
+        remap = np.array([distinct.index(label) for label in labels], dtype=np.int64)
+        codes_ = remap[codes_]
+    return pd.Categorical.from_codes(codes_, categories=distinct)
+
+
+def _order_ids(seq: list[int], ctx: RowContext) -> list[str]:
+    """Return the client order ids of the orders numbered ``seq``."""
+    prefix = ctx.order_prefix
+    if prefix is None:
+        return [ctx.order_id(k) for k in seq]
+    if "\0" in prefix:
+        return [f"{prefix}-{k:06d}" for k in seq]
+    # one % over every number: the same texts as f"{prefix}-{k:06d}", formatted in C
+    joined = (prefix.replace("%", "%%") + "-%06d\0") * len(seq) % tuple(seq)
+    return joined.split("\0")[:-1]
+
+
+class _Named:
+    """The order ids of the orders of this write, looked up by order number."""
+
+    def __init__(self, seq: npt.NDArray[np.int64], ids: list[str], ctx: RowContext) -> None:
+        ids_ = np.array(ids, dtype=object) if ids else np.array([], dtype=object)
+        if len(seq) > 1 and not bool(np.all(seq[1:] > seq[:-1])):  # numbered in order
+            order = np.argsort(seq, kind="stable")
+            seq, ids_ = seq[order], ids_[order]
+        self._seq = seq
+        self._ids = ids_
+        self._ctx = ctx
+
+    def __call__(self, seq: npt.NDArray[np.int64]) -> list[str]:
+        """Return the ids of orders ``seq``; an order of an earlier write asks the context."""
+        if not len(self._seq):
+            return [self._ctx.order_id(k) for k in seq.tolist()]
+        at = np.minimum(np.searchsorted(self._seq, seq), len(self._seq) - 1)
+        found = self._seq[at] == seq
+        ids: list[str] = self._ids[at].tolist()
+        if not found.all():
+            for i in np.flatnonzero(~found).tolist():
+                ids[i] = self._ctx.order_id(int(seq[i]))
+        return ids
 
 
 def _event(
