@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tradeloom.diagnostics.lookahead import (
+    ALTERATIONS,
     Finding,
     LookaheadReport,
     check_lookahead,
@@ -721,3 +722,104 @@ def test_a_source_that_uses_a_value_before_its_publication_is_caught(
         r"were truncated$",
         finding.message,
     )
+
+
+# --- universes ----------------------------------------------------------------------------
+
+
+def _universe_doc() -> dict[str, Any]:
+    """Three synthetic markets, a pooled model over per-symbol and cross-sectional
+    features and a mood series published two hours after its stamp."""
+    return {
+        "name": "universe",
+        "data": {
+            "kind": "synthetic",
+            "symbols": ["A/USDT", "B/USDT", "C/USDT"],
+            "timeframe": "1h",
+            "bars": 400,
+            "start": "2024-01-01T00:00:00Z",
+            "auxiliary": [
+                {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "2h"}
+            ],
+        },
+        "features": [
+            {"kind": "log_return", "period": 1},
+            {"kind": "rsi", "window": 14},
+            {"kind": "series", "of": "mood"},
+            {"kind": "cross_rank", "of": "rsi_14"},
+            {"kind": "cross_zscore", "of": "log_return_1"},
+        ],
+        "model": {
+            "kind": "sklearn",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "pooling": "pooled",
+            "label": {"horizon": 2},
+            "walk_forward": {"train_window": 120, "retrain_every": 60},
+        },
+        "signal": {"kind": "threshold", "threshold": 0.02, "min_interval": 1, "top_k": 2},
+        "risk": {
+            "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
+            "portfolio": {"max_open_positions": 2, "correlation": {"max": 0.9, "window": 48}},
+        },
+        "execution": {"kind": "simulated", "initial_cash": 10_000.0, "fill": "next_open"},
+    }
+
+
+def test_a_universe_with_cross_sectional_features_and_a_delayed_series_passes(
+    tmp_path: Path,
+) -> None:
+    _write_mood(tmp_path)
+    path = write_strategy(tmp_path, _universe_doc())
+
+    report = check(path)
+
+    assert report.finding is None, report.finding.message
+    assert report.lines[0].startswith("reference: 400 bars of 3 symbols, first prediction at bar")
+    assert len(report.lines) == 1 + 3 * len(ALTERATIONS)  # the reference, then each variant
+
+
+def test_a_universe_source_that_uses_a_value_before_its_publication_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeloom.plugins.data import synthetic
+    from tradeloom.plugins.data.auxiliary import join_asof
+
+    def ignores_the_delay(bars: Bars, series: Sequence[Any]) -> Bars:
+        return join_asof(bars, [replace(s, delay_ns=0) for s in series])
+
+    monkeypatch.setattr(synthetic, "join_asof", ignores_the_delay)
+    _write_mood(tmp_path)
+    path = write_strategy(tmp_path, _universe_doc())
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert (finding.layer, finding.component, finding.subject, finding.alteration) == (
+        "features",
+        "features.2 (kind series, plugin tradeloom.plugins.features)",
+        "column mood of A/USDT",
+        "truncated",
+    )
+
+
+def test_a_leaky_cross_sectional_input_is_blamed_on_the_per_symbol_feature(
+    tmp_path: Path,
+) -> None:
+    doc = _universe_doc()
+    doc["plugins"] = ["leaky_feature"]
+    doc["data"].pop("auxiliary")
+    doc["features"] = [
+        {"kind": "log_return", "period": 1},
+        {"kind": "next_return"},
+        {"kind": "cross_rank", "of": "next_return_1"},
+    ]
+    path = write_strategy(tmp_path, doc)
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert (finding.layer, finding.component) == (
+        "features",
+        "features.1 (kind next_return, plugin leaky_feature)",
+    )
+    assert finding.subject.endswith(" of A/USDT")

@@ -14,7 +14,10 @@ third-party components included:
    ``data.auxiliary`` are joined again from the values published by bar t's close
    (`tradeloom.plugins.data.auxiliary.rejoin_published_by`): what was not published
    yet is dropped with the future bars, so a value used before its publication
-   (a violated ``available_after``) moves a row <= t.
+   (a violated ``available_after``) moves a row <= t. A universe is cut on its common
+   clock: every symbol's bars after the clock's bar t are altered (each symbol its own
+   walk), so a cross-sectional feature that looks ahead, or a per-symbol one feeding
+   it, moves a row <= t; cuts fall where every symbol has been listed.
 3. Nothing at a bar <= t may move. Compared in this order, the first difference is
    reported and the check stops:
 
@@ -58,14 +61,16 @@ import pluggy
 import structlog
 
 from tradeloom import progress as progress_bars
-from tradeloom.domain import OHLCV, Bars, RunInfo
+from tradeloom.domain import OHLCV, Bars, RunInfo, Universe
 from tradeloom.errors import UserError
 from tradeloom.journal import RUN_KINDS, RunIdentity, open_journal, read_rows
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, rejoin_published_by
-from tradeloom.runner.backtest import compute_features, run_backtest
+from tradeloom.runner.backtest import run_backtest
 from tradeloom.runner.events import Recorder
+from tradeloom.runner.features import universe_features
 from tradeloom.runner.health import HEALTH_HALT
+from tradeloom.runner.universe import load_universe
 from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import format_timestamp
@@ -261,8 +266,9 @@ def check_lookahead(
     """
     if points < 1:
         raise ValueError(f"points must be >= 1, was {points}")
-    data = build_pipeline(config).data
-    bars = data.load()
+    pipeline = build_pipeline(config)
+    data = pipeline.data
+    universe = load_universe(pipeline)
     auxiliary = getattr(data, "auxiliary_series", None)
     series: tuple[AuxiliarySeries, ...] = auxiliary() if callable(auxiliary) else ()
     lines: list[str] = []
@@ -277,16 +283,18 @@ def check_lookahead(
     components = len(config.features) + 4 + len(config.risk_rules) + len(config.monitoring)
     with tempfile.TemporaryDirectory(prefix="tradeloom-lookahead-") as folder:
         runner = _Runner(config, Path(folder))
-        reference = runner.run(bars, "reference")
-        first = _first_prediction(reference)
-        cuts = cut_points(len(bars), first, points)
-        times = bars.frame.index
+        reference = runner.run(universe, "reference")
+        # every symbol has a bar at or before each cut: a cut keeps each symbol's past
+        first = max(_first_prediction(reference), _every_symbol_listed(universe))
+        times = universe.index
+        cuts = cut_points(len(times), first, points)
+        listed = "" if len(universe.bars) == 1 else f" of {len(universe.bars)} symbols"
         say(
-            f"reference: {len(bars):,} bars, first prediction at bar {first}; "
+            f"reference: {len(times):,} bars{listed}, first prediction at bar {first}; "
             f"cut points {', '.join(map(str, cuts))}"
         )
         variants = [
-            _Variant(cut, alteration, _alter(bars, cut, alteration, seed, series))
+            _Variant(cut, alteration, _alter(universe, cut, alteration, seed, series))
             for cut in cuts
             for alteration in ALTERATIONS
         ]
@@ -295,23 +303,23 @@ def check_lookahead(
             return LookaheadReport(tuple(cuts), components, tuple(lines), finding)
 
         # Features first, for every cut: they are cheap, and a leak there is the most common.
-        def features_of(variant: _Variant) -> pd.DataFrame:
-            return compute_features(build_pipeline(config), variant.bars)
+        def features_of(variant: _Variant) -> npt.NDArray[np.float64]:
+            return universe_features(build_pipeline(config), variant.universe).array()
 
         frames = []
         with progress_bars.task("check-lookahead: features", total=len(variants)) as shown:
             for variant in variants:
                 frames.append(_on_altered(variant, features_of))
                 shown.advance()
-        finding = _compare_features(config, reference, variants, frames)
+        finding = _compare_features(config, reference, variants, frames, universe)
         if finding is not None:
             return done(finding)
-        n_columns = reference.features.shape[1]
+        n_columns = reference.features.shape[2]
         with progress_bars.task("check-lookahead: runs", total=len(variants)) as shown:
             for variant in variants:
-                run = _on_altered(variant, lambda v: runner.run(v.bars, _describe(v)))
+                run = _on_altered(variant, lambda v: runner.run(v.universe, _describe(v)))
                 shown.advance()
-                finding = _compare_model(config, reference, run, variant, times)
+                finding = _compare_model(config, reference, run, variant, universe)
                 if finding is None:
                     finding = _compare_journal(config, reference, run, variant, times)
                 if finding is not None:
@@ -335,7 +343,7 @@ def check_lookahead(
 class _Variant:
     cut: int
     alteration: str
-    bars: Bars
+    universe: Universe
 
 
 @dataclass(frozen=True)
@@ -349,19 +357,22 @@ class _Row:
 @dataclass(frozen=True)
 class _Output:
     pipeline: Pipeline
-    features: pd.DataFrame
-    probability: npt.NDArray[np.float64]
+    features: npt.NDArray[np.float64]  # [bars, symbols, columns] on the clock
+    probability: npt.NDArray[np.float64]  # [bars, symbols]
     rows: tuple[_Row, ...]
 
 
 class _FixedSource:
-    """A data source that returns bars it was given."""
+    """A data source that returns the universe it was given."""
 
-    def __init__(self, bars: Bars) -> None:
-        self.bars = bars
+    def __init__(self, universe: Universe) -> None:
+        self.universe = universe
 
     def load(self) -> Bars:
-        return self.bars
+        return self.universe.bars[0]
+
+    def load_universe(self) -> Universe:
+        return self.universe
 
 
 class _Runner:
@@ -374,9 +385,9 @@ class _Runner:
         manager.add_hookspecs(hookspecs)
         self.hook = manager.hook
 
-    def run(self, bars: Bars, label: str) -> _Output:
+    def run(self, universe: Universe, label: str) -> _Output:
         self.count += 1
-        pipeline = replace(build_pipeline(self.config), data=_FixedSource(bars))
+        pipeline = replace(build_pipeline(self.config), data=_FixedSource(universe))
         name = self.config.name
         path = self.folder / f"run-{self.count}.sqlite"
         run = RunInfo(
@@ -386,7 +397,7 @@ class _Runner:
             run_dir=str(self.folder),
         )
         journal = open_journal(path, RunIdentity(name, run.run_id, run.mode), flush_every=100_000)
-        _log.info("lookahead_run", run=label, bars=len(bars))
+        _log.info("lookahead_run", run=label, bars=len(universe))
         try:
             with structlog.contextvars.bound_contextvars(lookahead_run=label):
                 result = run_backtest(pipeline, Recorder(journal, self.hook, run), f"{name}-check")
@@ -401,8 +412,8 @@ class _Runner:
             rows.pop()
         return _Output(
             pipeline=pipeline,
-            features=result.features,
-            probability=result.probability.to_numpy(np.float64),
+            features=result.symbol_features.array(),
+            probability=result.probabilities.to_numpy(np.float64),
             rows=tuple(rows),
         )
 
@@ -432,20 +443,39 @@ def _describe(variant: _Variant) -> str:
 
 
 def _alter(
-    bars: Bars, cut: int, alteration: str, seed: int, series: Sequence[AuxiliarySeries] = ()
-) -> Bars:
-    if alteration == "truncated":
-        altered = truncate_after(bars, cut)
-    else:
-        altered = replace_after(bars, cut, np.random.default_rng([seed, cut]))
-    return rejoin_published_by(altered, series, cut)
+    universe: Universe,
+    cut: int,
+    alteration: str,
+    seed: int,
+    series: Sequence[AuxiliarySeries] = (),
+) -> Universe:
+    """Alter every symbol's bars after the clock's bar ``cut``; see the module docstring."""
+    last = universe.index[cut]
+    altered = []
+    for s, bars in enumerate(universe.bars):
+        mine = int(bars.frame.index.searchsorted(last, side="right")) - 1  # its bar <= last
+        if alteration == "truncated":
+            one = truncate_after(bars, mine)
+        else:
+            # symbol 0's walk is seeded as a one-symbol strategy's always was
+            rng = np.random.default_rng([seed, cut] if s == 0 else [seed, cut, s])
+            one = replace_after(bars, mine, rng)
+        altered.append(rejoin_published_by(one, series, mine))
+    index = universe.index[: cut + 1] if alteration == "truncated" else universe.index
+    return Universe(tuple(altered), index)
+
+
+def _every_symbol_listed(universe: Universe) -> int:
+    """Return the first clock bar at which every symbol has had a bar."""
+    return max(int(universe.index.searchsorted(b.frame.index[0])) for b in universe.bars)
 
 
 def _first_prediction(reference: _Output) -> int:
-    predicted = np.flatnonzero(np.isfinite(reference.probability))
+    predicted = np.flatnonzero(np.isfinite(reference.probability).any(axis=1))
     if len(predicted):
         return int(predicted[0])
-    complete = np.flatnonzero(np.isfinite(reference.features.to_numpy(np.float64)).all(axis=1))
+    features = reference.features.reshape(len(reference.features), -1)
+    complete = np.flatnonzero(np.isfinite(features).all(axis=1))
     return int(complete[0]) if len(complete) else 0
 
 
@@ -460,30 +490,39 @@ def _compare_features(
     config: StrategyConfig,
     reference: _Output,
     variants: Sequence[_Variant],
-    frames: Sequence[pd.DataFrame],
+    frames: Sequence[npt.NDArray[np.float64]],
+    universe: Universe,
 ) -> Finding | None:
-    times = reference.features.index
+    times = universe.index
+    names = list(reference.pipeline.feature_columns)
     for item, feature in zip(config.features, reference.pipeline.features, strict=True):
         columns = feature.columns()
+        at = [names.index(c) for c in columns]
         for variant, frame in zip(variants, frames, strict=True):
             t = variant.cut
-            before = reference.features[columns].to_numpy(np.float64)[: t + 1]
-            after = frame[columns].to_numpy(np.float64)[: t + 1]
+            before = reference.features[: t + 1][:, :, at]
+            after = frame[: t + 1][:, :, at]
             moved = ~((before == after) | (np.isnan(before) & np.isnan(after)))
             if not moved.any():
                 continue
-            row, column = (int(i) for i in np.argwhere(moved)[0])
+            row, symbol, column = (int(i) for i in np.argwhere(moved)[0])
+            old, new = before[row, symbol, column], after[row, symbol, column]
             return Finding(
                 layer="features",
                 component=_label(item),
-                subject=f"column {columns[column]}",
+                subject=f"column {columns[column]}{_of(universe, symbol)}",
                 bar=row,
                 timestamp=times[row],
-                change=f"changed {_from_to(before[row, column], after[row, column])}",
+                change=f"changed {_from_to(old, new)}",
                 cut=t,
                 alteration=variant.alteration,
             )
     return None
+
+
+def _of(universe: Universe, symbol: int) -> str:
+    """Name the symbol in a finding when the strategy trades several."""
+    return "" if len(universe.bars) == 1 else f" of {universe.symbols[symbol]}"
 
 
 def _compare_model(
@@ -491,7 +530,7 @@ def _compare_model(
     reference: _Output,
     run: _Output,
     variant: _Variant,
-    times: pd.DatetimeIndex,
+    universe: Universe,
 ) -> Finding | None:
     t = variant.cut
     before, after = reference.probability[: t + 1], run.probability[: t + 1]
@@ -500,14 +539,14 @@ def _compare_model(
     )
     if same.all():
         return None
-    row = int(np.flatnonzero(~same)[0])
+    row, symbol = (int(i) for i in np.argwhere(~same)[0])
     return Finding(
         layer="model",
         component=_label(config.model),
-        subject="probability",
+        subject=f"probability{_of(universe, symbol)}",
         bar=row,
-        timestamp=times[row],
-        change=f"changed {_from_to(before[row], after[row])}",
+        timestamp=universe.index[row],
+        change=f"changed {_from_to(before[row, symbol], after[row, symbol])}",
         cut=t,
         alteration=variant.alteration,
     )
