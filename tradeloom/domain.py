@@ -498,7 +498,11 @@ class Trade:
 
     @classmethod
     def from_kernel(
-        cls, values: npt.NDArray[np.float64], entry_time: pd.Timestamp, exit_time: pd.Timestamp
+        cls,
+        values: npt.NDArray[np.float64],
+        entry_time: pd.Timestamp,
+        exit_time: pd.Timestamp,
+        symbol: str = "",
     ) -> Trade:
         """Build a trade from the core's array (`tradeloom.core.accounting.TRADE_FIELDS`)."""
         return cls(
@@ -512,4 +516,5 @@ class Trade:
             exit_price=float(values[5]),
             fees=float(values[6]),
             pnl=float(values[7]),
+            symbol=symbol,
         )

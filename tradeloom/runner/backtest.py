@@ -265,32 +265,39 @@ def _per_bar(
     clock = features.array()
     present = universe.present()
     columns = features.columns
+    at = {c: j for j, c in enumerate(columns)}
     width = len(columns) - sum(len(f.columns()) for f in crossing)
-    px = inputs.px
     times = list(universe.index)  # boxed once: indexing a DatetimeIndex per bar is slow
-    row = np.full((len(universe.symbols), len(columns)), np.nan)
+    m = len(universe.symbols)
+    ohlcv = [[inputs.px[k, :, s] for k in range(5)] for s in range(m)]
+    names = [engine.symbol(s) for s in range(m)]
+    here = present.tolist()
+    row = np.full((m, len(columns)), np.nan)
     for t in range(len(times)):
         if steppers is not None:
-            row[:] = np.nan
+            if m > 1:
+                row[:] = np.nan
             for s, stepper in enumerate(steppers):
-                if present[t, s]:
-                    o, h, lo, c, v = (float(px[k, t, s]) for k in range(5))
-                    row[s, :width] = stepper.step(
-                        Bar(t, times[t], o, h, lo, c, v, engine.symbol(s))
-                    )
-            _cross_row(crossing, columns, row, present[t])
+                if here[t][s]:
+                    o, h, lo, c, v = ohlcv[s]
+                    bar = Bar(
+                        t, times[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]),
+                        float(v[t]), names[s],
+                    )  # fmt: skip
+                    row[s, :width] = stepper.step(bar)
+            if crossing:
+                _cross_row(crossing, at, row, present[t])
             _check_row(row, clock[t], columns, t, universe.symbols)
         engine.run(inputs, t + 1)
 
 
 def _cross_row(
-    crossing: list[CrossSectionalFeature],
-    columns: tuple[str, ...],
-    row: np.ndarray,
-    present: np.ndarray,
+    crossing: list[CrossSectionalFeature], at: dict[str, int], row: np.ndarray, present: np.ndarray
 ) -> None:
-    """Fill the cross-sectional columns of one bar's rows (in place) from the stepped ones."""
-    at = {c: j for j, c in enumerate(columns)}
+    """Fill the cross-sectional columns of one bar's rows (in place) from the stepped ones.
+
+    ``at``: each column's position in a row.
+    """
     for feature in crossing:
         values = row[:, [at[c] for c in feature.inputs()]][None]
         out = np.asarray(feature.compute_cross(values, present[None]), np.float64)[0]
@@ -301,9 +308,9 @@ def _cross_row(
 def _check_row(
     row: np.ndarray, batch: np.ndarray, columns: tuple[str, ...], t: int, symbols: tuple[str, ...]
 ) -> None:
-    same = (row == batch) | (np.isnan(row) & np.isnan(batch))
-    if same.all():
+    if np.array_equal(row, batch, equal_nan=True):
         return
+    same = (row == batch) | (np.isnan(row) & np.isnan(batch))
     s, j = (int(k[0]) for k in np.nonzero(~same))
     where = f" of {symbols[s]}" if len(symbols) > 1 else ""
     raise RuntimeError(

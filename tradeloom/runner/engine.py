@@ -18,7 +18,6 @@ import copy
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -639,8 +638,8 @@ class Engine:
         self.state.clear()
 
     def _trade(self, value: npt.NDArray[np.float64], bar: int, s: int) -> Trade:
-        trade = Trade.from_kernel(value, self.ctx.times(int(value[1])), self.ctx.times(bar))
-        return replace(trade, symbol=self.symbol(s))
+        times = self.ctx.times
+        return Trade.from_kernel(value, times(int(value[1])), times(bar), self.symbol(s))
 
     def _rules_on_bar(self, inputs: BarInputs, t: int) -> None:
         """Ask each rule about each symbol with a bar at ``t``; the first halt wins."""
