@@ -141,9 +141,7 @@ def run_backtest(
         symbols=symbols,
         retrain=retrainer,
         trainings_at=trainings_at,
-        # per bar, as live: each event journaled as it comes; several symbols are
-        # journaled event by event too (the bulk journal stamps one symbol)
-        bulk=driver != "per_bar" and m == 1,
+        bulk=driver != "per_bar",  # per bar, as live: each event journaled as it comes
         order_prefix=order_prefix,
     )
     if driver == "per_bar":

@@ -78,7 +78,8 @@ def rows_to_batches(
         ctx: The run's row context (order ids, codes, the Python objects rows refer to,
             the trainings at each bar).
         times_ns: Each bar's open time, UTC ns, by bar.
-        symbol: The market (one-symbol strategies).
+        symbol: The market of a one-symbol strategy; over several (``ctx.symbols``),
+            each market event is stamped with its own row's symbol.
     """
     kinds = rows[:, L.E_KIND].astype(np.int64)
     journaled = kinds != L.EV_TRADE  # trades are outputs, not events
@@ -86,6 +87,9 @@ def rows_to_batches(
         rows = rows[journaled]
         kinds = kinds[journaled]
     bars = rows[:, L.E_BAR].astype(np.int64)
+    names = list(ctx.symbols)
+    several = len(names) > 1
+    symbols = rows[:, L.E_SYM].astype(np.int64) if several else None
     batches: list[ColumnBatch] = []
     counts: dict[str, int] = {}
 
@@ -99,7 +103,9 @@ def rows_to_batches(
         return {
             "bar": b,
             "timestamp": times_ns[b],
-            "symbol": symbol if market else "",
+            "symbol": _markets(symbols[where], names)
+            if market and symbols is not None
+            else (symbol if market else ""),
             "correlation_id": b if corr is None else corr,
         }
 
@@ -214,12 +220,20 @@ def rows_to_batches(
     grouped: dict[type[Event], list[tuple[int, Event]]] = defaultdict(list)
     seen: dict[int, int] = {}
     for i in rest.tolist():
-        event = _event(int(kinds[i]), int(bars[i]), rows[i, 3:], ctx, times_ns, symbol, seen)
+        market = symbol if symbols is None or symbols[i] < 0 else names[symbols[i]]
+        event = _event(int(kinds[i]), int(bars[i]), rows[i, 3:], ctx, times_ns, market, seen)
         grouped[type(event)].append((i, event))
     for event_class, items in grouped.items():
         batches.append(ColumnBatch.of([e for _, e in items], [p for p, _ in items]))
         counts[event_class.KIND] = counts.get(event_class.KIND, 0) + len(items)
     return BulkRows(batches, counts)
+
+
+def _markets(index: npt.NDArray[np.int64], names: list[str]) -> pd.Categorical:
+    """Return each market row's symbol by its index (a market row always has one)."""
+    if len(index) and index.min() < 0:
+        raise RuntimeError("a market event row names no symbol")
+    return pd.Categorical.from_codes(index, categories=names)
 
 
 def _names(values: npt.NDArray[np.float64], table: codes.CodeTable) -> pd.Categorical:

@@ -631,7 +631,7 @@ class Engine:
             kinds = np.append(kinds, float(L.EV_DECISION))
         summary = rows[np.isin(rows[:, 0], kinds)]
         events = list(decode(summary, self.ctx))
-        self.rec.absorb(events)
+        self.rec.absorb(events, self.symbols)
         for event in events:
             if event.kind == "trade":
                 self.trades.append(self._trade(event.value, event.bar, event.symbol))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -197,14 +197,18 @@ class Recorder:
         else:
             self._health_action(value)
 
-    def absorb(self, events: Iterable[Decoded]) -> None:
+    def absorb(self, events: Iterable[Decoded], symbols: Sequence[str] | None = None) -> None:
         """Keep and tell the events of rows a backtest journaled in bulk, in their order.
 
         What the outputs read (counts, orders, fills, cancellations, the halt, the
         trainings) is kept; observers hear of each event their plugin listens to.
-        Health events were told when they happened (`observe`).
+        Health events were told when they happened (`observe`). Over several
+        ``symbols``, each event is told with its own row's market.
         """
+        run_symbol = self.symbol
         for event in events:
+            if symbols is not None and event.symbol >= 0:
+                self.symbol = symbols[event.symbol]
             kind, value = event.kind, event.value
             if kind == "signal":
                 self._signal(value)
@@ -222,6 +226,7 @@ class Recorder:
                 self._training(value)
             elif kind == "decision":
                 self._decision(event.bar, value["outcome"], value["reason"], value)
+        self.symbol = run_symbol
 
     def _decision(self, bar: int, outcome: str, reason: str, values: Mapping[str, Any]) -> None:
         self.last_decision = outcome

@@ -266,6 +266,10 @@ class CcxtSource:
         series = self.auxiliary_series() if self.auxiliary else ()
         return universe_of([join_asof(b, series) for b in bars])
 
+    def symbol_count(self) -> int:
+        """Return how many symbols it loads, known before loading (validation's checks)."""
+        return len(self.params.symbols or [self.params.market])
+
     def extra_columns(self) -> set[str]:
         """Return the columns beside OHLCV its bars will have: the auxiliary series."""
         return self.auxiliary.names()

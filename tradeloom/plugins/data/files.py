@@ -343,6 +343,10 @@ class FileSource:
             names is None or any(n.strip().lower() == "volume" for n in names) for names in headers
         )
 
+    def symbol_count(self) -> int:
+        """Return how many symbols it loads, known before loading (validation's checks)."""
+        return len(self._symbols())
+
     def extra_columns(self) -> set[str] | None:
         """Return the columns beside OHLCV its bars will have (the files' other columns and
         the auxiliary series), from headers or schemas only; None if a file is unreadable."""

@@ -374,6 +374,10 @@ class SyntheticSource:
             ]
         )
 
+    def symbol_count(self) -> int:
+        """Return how many symbols it loads, known before loading (validation's checks)."""
+        return len(self.params.symbols or [self.params.symbol])
+
     def extra_columns(self) -> set[str]:
         """Return the columns beside OHLCV its bars will have: the auxiliary series."""
         return self.auxiliary.names()
