@@ -181,12 +181,17 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
     assert table["run directory"] == given
 
     equity_text = (out / "equity.csv").read_text().splitlines()
-    assert equity_text[0] == EQUITY_HEADER
     assert len(equity_text) == metrics["bars"] + 1
     equity = pd.read_csv(out / "equity.csv")
-    np.testing.assert_allclose(
-        equity["equity"], equity["cash"] + equity["position"] * equity["close"], rtol=1e-12
-    )
+    symbols = metrics.get("symbols") or [metrics["symbol"]]
+    if len(symbols) == 1:
+        assert equity_text[0] == EQUITY_HEADER
+        held = equity["position"] * equity["close"]
+    else:  # a universe: the total, then each symbol's close, position and value
+        per_symbol = [f"{k}[{s}]" for s in symbols for k in ("close", "position", "value")]
+        assert equity_text[0] == ",".join(["timestamp", "cash", "equity", "drawdown", *per_symbol])
+        held = equity[[f"value[{s}]" for s in symbols]].sum(axis=1)
+    np.testing.assert_allclose(equity["equity"], equity["cash"] + held, rtol=1e-12)
     fills = pd.read_csv(out / "fills.csv")
     assert len(fills) == metrics["fills"]
     assert len(pd.read_csv(out / "orders.csv")) == metrics["orders"]

@@ -147,7 +147,7 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_the_parity_pipeline_covers_every_built_in_kind() -> None:
-    # the cross-sectional kinds run over a universe: tests/runner/test_universe.py
+    # the cross-sectional kinds run over a universe: tests/runner/test_universe_backtest.py
     expected = set(COMPONENTS) - set(CROSS_KINDS)
     assert {kind for kind, _ in find(pipelines(), lambda _: True)} == expected
 
