@@ -48,6 +48,7 @@ __all__ = [
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
+    "LiveUniverseFeed",
     "LiveVenue",
     "Model",
     "Monitor",
@@ -383,6 +384,32 @@ class BarStream(Protocol):
         Returns:
             OHLCV indexed by UTC open time (possibly empty), or None when the stream
             cannot vouch for every bar after ``last_seen``.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveUniverseFeed(Protocol):
+    """Data layer, paper over a universe: every symbol's history, then each one's bars.
+
+    `UniverseSource.load_universe` gives the history a run starts from; then the live
+    runner asks each symbol for the bars closed since the newest one it has.
+    """
+
+    def load_universe(self) -> Universe:
+        """Return every symbol's validated history on one clock, up to the last closed bar."""
+        ...
+
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now``.
+
+        Returns:
+            OHLCV indexed by UTC open time; empty when the exchange has published none.
+
+        Raises:
+            tradeloom.retrying.RetriesExhausted: The exchange did not answer.
         """
         ...
 

@@ -20,7 +20,13 @@ from typing import Literal
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution import simulated
-from tradeloom.plugins.protocols import LiveFeed, LiveModel, LiveVenue, missing_members
+from tradeloom.plugins.protocols import (
+    LiveFeed,
+    LiveModel,
+    LiveUniverseFeed,
+    LiveVenue,
+    missing_members,
+)
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = ["Mode", "live_account", "live_problems"]
@@ -98,6 +104,9 @@ def live_problems(
                 f"--mode {mode} needs a model that predicts one bar at a time",
             )
         )
+    symbols = getattr(config.data.params, "symbols", None) or ()
+    if len(symbols) > 1:
+        problems.extend(_universe_problems(config, mode, data, len(symbols)))
     if data is not None and getattr(data, "auxiliary", None):
         where = f"{config.data.path}.auxiliary"
         problems.append(
@@ -119,6 +128,43 @@ def live_problems(
             except ParamError as exc:
                 where = f"{path}.{exc.key}" if exc.key else path
                 problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
+
+
+def _universe_problems(
+    config: StrategyConfig, mode: Mode, data: object, symbols: int
+) -> list[Problem]:
+    """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
+    where = f"{config.data.path}.symbols"
+    if mode == "live":
+        return [
+            Problem(
+                config.locate(where),
+                where,
+                f"--mode live over a universe of {symbols} symbols is not supported yet (the "
+                "exchange venue trades one market); run it with --mode paper, or list one symbol",
+            )
+        ]
+    problems: list[Problem] = []
+    if data is not None and not isinstance(data, LiveUniverseFeed):
+        problems.append(
+            _lacks(
+                config,
+                config.data,
+                data,
+                LiveUniverseFeed,
+                f"--mode {mode} over a universe needs each symbol's live bars (kind: ccxt)",
+            )
+        )
+    if config.live.stream == "websocket":
+        problems.append(
+            Problem(
+                config.locate("live.stream"),
+                "live.stream",
+                f"--mode {mode} over a universe polls each symbol's bars; set live.stream to "
+                "poll or auto",
+            )
+        )
     return problems
 
 

@@ -1,0 +1,190 @@
+"""A paper run over a universe of three markets against the emulator, one tick per bar of
+the common clock: it journals the per-bar backtest's decisions over the same bars, and a
+restart rebuilds every symbol's position from the journal without deciding an order twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
+
+from tradeloom.domain import Bars, RunInfo, Universe
+from tradeloom.journal import RunIdentity, open_journal, read_rows
+from tradeloom.plugins.data.ccxt_client import use_client_factory
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.backtest import run_backtest
+from tradeloom.runner.events import Recorder
+from tradeloom.runner.live.universe_start import UniverseTicker
+from tradeloom.runner.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
+
+SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+HISTORY = 100
+KINDS = ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled")
+
+STRATEGY = """\
+name: live_universe
+seed: 3
+data:
+  kind: ccxt
+  exchange: binance
+  symbols: [BTC/USDT, ETH/USDT, SOL/USDT]
+  timeframe: 1h
+  start: "2024-01-01"
+  cache_dir: cache
+  api_key: ${EMU_API_KEY}
+  secret: ${EMU_API_SECRET}
+features:
+  - {kind: log_return, period: 1}
+  - {kind: log_return, period: 6}
+  - {kind: rsi, window: 14}
+  - {kind: cross_rank, of: log_return_6}
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}
+  label: {horizon: 3}
+  walk_forward: {train_window: 120, retrain_every: 40}
+  pooling: POOLING
+signal: {kind: threshold, threshold: 0.04, min_interval: 2, top_k: 2}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.3}
+execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
+live:
+  stream: poll
+  close_delay_seconds: 0
+  capital: 50000
+  stale_after_bars: null
+"""
+
+
+@contextmanager
+def universe_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooling: str = "pooled"
+) -> Iterator[EmulatedRun]:
+    """An emulator playing three markets from bar ``HISTORY``, the strategy pointed at it."""
+    monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+    monkeypatch.chdir(tmp_path)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(STRATEGY.replace("POOLING", pooling))
+    markets = {symbol: make_bars(seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
+    with (
+        ExchangeEmulator(
+            markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False
+        ) as emu,
+        use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False})),
+        use_pro_client_factory("binance", None),
+    ):
+        run = EmulatedRun(emu, strategy, markets[SYMBOLS[0]])
+        run.markets = markets  # type: ignore[attr-defined]
+        yield run
+
+
+class _Frames:
+    """A data source of fixed bars: the universe the paper run saw."""
+
+    def __init__(self, markets: dict[str, pd.DataFrame]) -> None:
+        bars = []
+        for symbol, frame in markets.items():
+            frame = frame.copy()
+            frame.index = frame.index.as_unit("ns")
+            bars.append(Bars(frame, symbol, "1h", 3600))
+        self.universe = Universe(tuple(bars), bars[0].frame.index)
+
+    def load(self) -> Bars:
+        return self.universe.bars[0]
+
+    def load_universe(self) -> Universe:
+        return self.universe
+
+
+def backtest(run: EmulatedRun, tmp_path: Path) -> Path:
+    """Backtest the strategy over the emulator's bars with the per-bar driver."""
+    config, plugins = load_strategy(run.strategy, ())
+    pipeline = replace(build_pipeline(config), data=_Frames(run.markets))  # type: ignore[attr-defined,arg-type]
+    path = tmp_path / "backtest.sqlite"
+    journal = open_journal(path, RunIdentity("live_universe", "bt", "backtest"))
+    info = RunInfo("bt", "live_universe", "backtest", str(tmp_path))
+    run_backtest(pipeline, Recorder(journal, plugins.hook, info), "bt", driver="per_bar")
+    journal.close()
+    return path
+
+
+def strip(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("id", "order_id")}  # client ids differ
+
+
+def symbols_of(path: Path, kind: str) -> list[str]:
+    return [r.symbol for r in read_rows(path, [kind])]
+
+
+@pytest.mark.parametrize("pooling", ["pooled", "per_symbol"])
+def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooling: str
+) -> None:
+    with universe_run(tmp_path, monkeypatch, pooling) as run:
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            tick_until(run, runner, len(run.bars))
+        finally:
+            runner.stop("test over")
+        assert run.emulator.exchange.orders() == []  # paper sends nothing
+        paper = tmp_path / "paper" / "journal.sqlite"
+        reference = backtest(run, tmp_path)
+    for kind in KINDS:
+        mine = [strip(r) for r in rows(paper, kind)]
+        theirs = [strip(r) for r in rows(reference, kind) if r["bar"] >= HISTORY]
+        assert mine == theirs, kind
+        assert symbols_of(paper, kind) == [
+            s for s, r in zip(symbols_of(reference, kind), rows(reference, kind), strict=True)
+            if r["bar"] >= HISTORY
+        ], kind
+    fills = rows(paper, "fill")
+    assert len(fills) > 5
+    assert len(set(symbols_of(paper, "fill"))) == 3  # every market traded
+    assert len(rows(paper, "live_bar")) == 3 * (len(run.bars) - HISTORY)
+    ids = [r["id"] for r in rows(paper, "order")]
+    assert len(set(ids)) == len(ids)  # one counter across the symbols
+
+
+def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with universe_run(tmp_path, monkeypatch) as run:
+        straight = run.runner(tmp_path / "straight", mode="paper")
+        straight.start()
+        killed = run.runner(tmp_path / "killed", mode="paper")
+        killed.start()
+        while run.emulator.exchange.position < 300:
+            run.emulator.advance()
+            straight.tick()
+            killed.tick()
+        held = [killed.session_or_fail.engine.portfolio.position_of(s) for s in range(3)]
+        assert sum(1 for q in held if q != 0.0) >= 1
+        crash(killed)
+        again = run.runner(tmp_path / "killed", mode="paper")
+        again.start()
+        book = again.session_or_fail.engine.portfolio
+        assert [book.position_of(s) for s in range(3)] == held
+        while run.emulator.exchange.position < len(run.bars):
+            run.emulator.advance()
+            straight.tick()
+            again.tick()
+        straight.stop("test over")
+        again.stop("test over")
+    one, two = tmp_path / "straight" / "journal.sqlite", tmp_path / "killed" / "journal.sqlite"
+    for kind in KINDS:
+        assert [strip(r) for r in rows(two, kind)] == [strip(r) for r in rows(one, kind)], kind
+    ids = [r["id"] for r in rows(two, "order")]
+    assert len(set(ids)) == len(ids)
+    assert len(rows(two, "restarted")) == 1
