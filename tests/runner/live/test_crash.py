@@ -134,6 +134,10 @@ class CrashRig:
         self.journal = self.run_dir / "journal.sqlite"
         self.child: subprocess.Popen[bytes] | None = None
         self.exit_codes: list[int] = []
+        self.args: tuple[str, ...] = ()
+        """More arguments of ``tradeloom run`` (``--mode paper``: the last one wins)."""
+        self.started_kinds = ("warm_up", "reconciled")
+        """The rows that say a (re)start is over (a paper restart: ``restarted``)."""
 
     # --- the child ------------------------------------------------------------------
 
@@ -151,7 +155,7 @@ class CrashRig:
         seq = max((row[0] for row in self._journal_rows()), default=0)
         with self._log(len(self.exit_codes) + 1).open("wb") as log:
             self.child = subprocess.Popen(
-                [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir],
+                [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir, *self.args],
                 env=env,
                 cwd=self.tmp,
                 stdout=log,
@@ -159,7 +163,7 @@ class CrashRig:
             )
         started = self._wait(
             lambda: any(
-                s > seq and kind in ("warm_up", "reconciled")
+                s > seq and kind in self.started_kinds
                 for s, _, _, kind, _, _ in self._journal_rows()
             ),
             "the run to start",

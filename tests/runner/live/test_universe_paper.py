@@ -21,7 +21,6 @@ from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.runner.backtest import run_backtest
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.live.universe_start import UniverseTicker
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
@@ -146,7 +145,8 @@ def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
         theirs = [strip(r) for r in rows(reference, kind) if r["bar"] >= HISTORY]
         assert mine == theirs, kind
         assert symbols_of(paper, kind) == [
-            s for s, r in zip(symbols_of(reference, kind), rows(reference, kind), strict=True)
+            s
+            for s, r in zip(symbols_of(reference, kind), rows(reference, kind), strict=True)
             if r["bar"] >= HISTORY
         ], kind
     fills = rows(paper, "fill")
@@ -188,3 +188,52 @@ def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     ids = [r["id"] for r in rows(two, "order")]
     assert len(set(ids)) == len(ids)
     assert len(rows(two, "restarted")) == 1
+
+
+@pytest.mark.slow  # child processes
+def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real CLI in a child process, killed at its third order before it is committed,
+    then started again with the same command: every order once, the journal continuous."""
+    from test_crash import CrashRig
+
+    start = HISTORY  # before the first fold: see the going-live guide on long histories
+
+    markets = {symbol: make_bars(n=200, seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
+    text = STRATEGY.replace("POOLING", "pooled").replace(
+        "seed: 3\n", "seed: 3\nplugins: [live_child]\n"
+    )
+    text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
+    text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
+    with ExchangeEmulator(
+        markets, {"USDT": Decimal("100000")}, start=start, include_open_kline=False
+    ) as emu:
+        rig = CrashRig(emu, tmp_path, 10_000)
+        rig.strategy.write_text(text)
+        rig.args = ("--mode", "paper")
+        rig.started_kinds = ("warm_up", "restarted")
+        try:
+            rig.launch(crash="order:3")
+            while rig.child is not None and rig.advance() == "processed":
+                pass
+            rig.reap(-9)
+            killed_at = max(r["bar"] for r in rig.rows("live_bar"))
+            rig.launch()
+            rig.advance_to(len(markets[SYMBOLS[0]]))
+            rig.stop()
+        finally:
+            rig.close()
+    journal = rig.journal
+    ids = rig.order_ids()
+    assert len(ids) >= 3 and len(set(ids)) == len(ids)  # no order decided twice
+    decided = [
+        (r["bar"], s)
+        for r, s in zip(rows(journal, "order"), symbols_of(journal, "order"), strict=True)
+    ]
+    assert len(set(decided)) == len(decided)  # no symbol ordered twice at a bar
+    assert len(rows(journal, "restarted")) == 1
+    assert killed_at < len(markets[SYMBOLS[0]]) - 1  # it died mid-run
+    assert len(set(symbols_of(journal, "live_bar"))) == 3
+    seqs = [row.seq for row in read_rows(journal)]
+    assert seqs == list(range(1, len(seqs) + 1))  # the journal is continuous

@@ -475,9 +475,7 @@ class LiveRunner:
         self.journal.flush()
         return processed
 
-    def universe_line(
-        self, t: int, time: pd.Timestamp, prices: np.ndarray, before: _Counts
-    ) -> str:
+    def universe_line(self, t: int, time: pd.Timestamp, prices: np.ndarray, before: _Counts) -> str:
         """Return the one line printed for a tick over a universe: time, symbols with a
         bar, signals, orders and fills, each symbol held, equity, state."""
         rec = self.recorder_or_fail

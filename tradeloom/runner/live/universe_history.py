@@ -78,9 +78,7 @@ class UniverseHistory:
         """Return clock bar ``index``'s ``[symbols, columns]`` feature rows (a view)."""
         return self._features[index]
 
-    def append(
-        self, time: pd.Timestamp, prices: npt.ArrayLike, features: npt.ArrayLike
-    ) -> int:
+    def append(self, time: pd.Timestamp, prices: npt.ArrayLike, features: npt.ArrayLike) -> int:
         """Add the next tick's ``[symbols, OHLCV]`` and feature rows; return its bar."""
         if self._n == len(self._times):
             grow = len(self._times)

@@ -105,9 +105,7 @@ class UniverseSession(LiveSession):
         self._crossing = [f for f in pipeline.features if isinstance(f, CrossSectionalFeature)]
         self._width = len(history.columns) - sum(len(f.columns()) for f in self._crossing)
         self.steppers = [
-            FeatureStepper(
-                self._own, StepContext(s, history.timeframe, history.timeframe_seconds)
-            )
+            FeatureStepper(self._own, StepContext(s, history.timeframe, history.timeframe_seconds))
             for s in symbols
         ]
         config = pipeline.config
@@ -349,9 +347,7 @@ class UniverseSession(LiveSession):
             verdict = verdicts[s]
             if verdict is None:
                 if not self._absent[s]:  # once per stretch, at its first bar
-                    rec.record(
-                        SymbolAbsent(**rec.at(t, time, market=True), last=time, bars=1)
-                    )
+                    rec.record(SymbolAbsent(**rec.at(t, time, market=True), last=time, bars=1))
                     _log.warning("symbol_absent", symbol=symbol, bar=t, time=str(time))
                 continue
             o, h, lo, c, v = (float(x) for x in prices[s])

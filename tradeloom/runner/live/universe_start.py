@@ -228,7 +228,10 @@ class UniverseTicker:
         self.symbols = symbols
         self.bar = pd.Timedelta(seconds=timeframe_seconds)
         self.grace = pd.Timedelta(seconds=grace_seconds)
-        self.held = [pd.DataFrame(columns=list(OHLCV), dtype=np.float64) for _ in symbols]
+        empty = pd.DatetimeIndex([], tz="UTC", name="timestamp")
+        self.held = [
+            pd.DataFrame(columns=list(OHLCV), index=empty, dtype=np.float64) for _ in symbols
+        ]
 
     def poll(self, last: pd.Timestamp, now: pd.Timestamp) -> None:
         """Ask each symbol for its bars closed since ``last`` (the clock's newest bar).
@@ -244,9 +247,7 @@ class UniverseTicker:
             if len(frame):
                 self.held[s] = frame if not len(held) else pd.concat([held, frame])
 
-    def due(
-        self, last: pd.Timestamp, now: pd.Timestamp
-    ) -> tuple[pd.Timestamp, np.ndarray] | None:
+    def due(self, last: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, np.ndarray] | None:
         """Return the next clock bar to run and its ``[symbols, OHLCV]``, or None (wait).
 
         Bars at or before ``last`` (arrived after their tick) are dropped first.
@@ -254,9 +255,7 @@ class UniverseTicker:
         for s, held in enumerate(self.held):
             late = held.index <= last
             if late.any():
-                _log.warning(
-                    "bar_after_its_tick", symbol=self.symbols[s], bars=int(late.sum())
-                )
+                _log.warning("bar_after_its_tick", symbol=self.symbols[s], bars=int(late.sum()))
                 self.held[s] = held.loc[~late]
         firsts = [held.index[0] if len(held) else None for held in self.held]
         known = [f for f in firsts if f is not None]
