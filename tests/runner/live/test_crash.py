@@ -138,6 +138,9 @@ class CrashRig:
         """More arguments of ``tradeloom run`` (``--mode paper``: the last one wins)."""
         self.started_kinds = ("warm_up", "reconciled")
         """The rows that say a (re)start is over (a paper restart: ``restarted``)."""
+        self.polls_per_tick = 1
+        """Kline requests a tick makes (a universe: one per symbol): the test plays the
+        next bar only after the next tick has made them all."""
 
     # --- the child ------------------------------------------------------------------
 
@@ -230,8 +233,8 @@ class CrashRig:
         """Wait until ``bar`` (None: none) is journaled and the child's tick is over.
 
         An order's intent commits the bar's rows before the order leaves, so the
-        ``live_bar`` row alone does not say the bar is done. The next tick's request
-        for new bars does: one that arrives after the row is seen comes from a later
+        ``live_bar`` row alone does not say the bar is done. The next tick's requests
+        for new bars do: those that arrive after the row is seen come from a later
         tick than the one that processed the bar.
         """
         polls: list[int] = []
@@ -245,7 +248,7 @@ class CrashRig:
                 ):
                     polls.append(self._polls())
                 return False
-            return self._polls() > polls[0]
+            return self._polls() >= polls[0] + self.polls_per_tick
 
         if not self._wait(done, f"bar {bar}"):
             return "died"

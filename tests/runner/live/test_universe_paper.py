@@ -195,10 +195,11 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real CLI in a child process, killed at its third order before it is committed,
-    then started again with the same command: every order once, the journal continuous."""
+    then started again with the same command: every order once, the journal continuous,
+    every symbol's decisions and fills those of the backtest over the same bars."""
     from test_crash import CrashRig
 
-    start = HISTORY  # before the first fold: see the going-live guide on long histories
+    start = HISTORY  # before the first prediction: the backtest has traded nothing yet
 
     markets = {symbol: make_bars(n=200, seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
     text = STRATEGY.replace("POOLING", "pooled").replace(
@@ -213,6 +214,7 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
         rig.strategy.write_text(text)
         rig.args = ("--mode", "paper")
         rig.started_kinds = ("warm_up", "restarted")
+        rig.polls_per_tick = len(SYMBOLS)  # else a bar played mid-tick is absent for some
         try:
             rig.launch(crash="order:3")
             while rig.child is not None and rig.advance() == "processed":
@@ -237,3 +239,19 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
     assert len(set(symbols_of(journal, "live_bar"))) == 3
     seqs = [row.seq for row in read_rows(journal)]
     assert seqs == list(range(1, len(seqs) + 1))  # the journal is continuous
+    run = EmulatedRun(emu, rig.strategy, markets[SYMBOLS[0]])
+    run.markets = markets  # type: ignore[attr-defined]
+    monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+    reference = backtest(run, tmp_path)
+    for kind in KINDS:  # the decisions of a run never killed, each symbol's fills included
+        mine = [
+            (strip(r), s)
+            for r, s in zip(rows(journal, kind), symbols_of(journal, kind), strict=True)
+        ]
+        theirs = [
+            (strip(r), s)
+            for r, s in zip(rows(reference, kind), symbols_of(reference, kind), strict=True)
+            if r["bar"] >= start
+        ]
+        assert mine == theirs, kind

@@ -9,8 +9,8 @@ into a scratch journal whose engine rows must be the journal's, as
 `tradeloom.runner.live.restore` does for one symbol: every symbol's position, the
 working orders and the client-id counter are rebuilt, and no order is decided twice.
 
-Each tick of the clock (`UniverseTicker`) polls every symbol for its closed bars and
-runs the clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
+Each tick of the clock (`UniverseTicker`) polls every symbol for its closed bars (a
+symbol behind the newest bar another one returned is asked once more) and runs the clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
 or after ``T``, or once ``live.close_delay_seconds`` have passed since ``T`` closed: a
 symbol whose bar has not arrived by then has no bar at ``T`` (no signal, no fill) and a
 bar of it that arrives later is dropped.
@@ -240,12 +240,22 @@ class UniverseTicker:
             RetriesExhausted: The exchange did not answer for a symbol (the bars
                 fetched before it are kept).
         """
-        for s, symbol in enumerate(self.symbols):
-            held = self.held[s]
-            seen = held.index[-1] if len(held) else last
-            frame = self.source.closed_bars_of(symbol, seen, now - self.grace)
-            if len(frame):
-                self.held[s] = frame if not len(held) else pd.concat([held, frame])
+        for s in range(len(self.symbols)):
+            self._ask(s, last, now)
+        # The symbols answer one after the other: one asked before a bar closed at the
+        # exchange lags one asked after. A symbol behind the newest bar held is asked
+        # once more, so that a bar is missing only when the exchange had none.
+        newest = max((held.index[-1] for held in self.held if len(held)), default=last)
+        for s, held in enumerate(self.held):
+            if (held.index[-1] if len(held) else last) < newest:
+                self._ask(s, last, now)
+
+    def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
+        held = self.held[s]
+        seen = held.index[-1] if len(held) else last
+        frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
+        if len(frame):
+            self.held[s] = frame if not len(held) else pd.concat([held, frame])
 
     def due(self, last: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, np.ndarray] | None:
         """Return the next clock bar to run and its ``[symbols, OHLCV]``, or None (wait).
