@@ -255,3 +255,44 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
             if r["bar"] >= start
         ]
         assert mine == theirs, kind
+
+
+def test_status_of_a_running_paper_universe_shows_every_symbols_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tradeloom.core import layout as L
+    from tradeloom.runner.cli import main
+
+    with universe_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            book = runner.session_or_fail.engine.portfolio
+            while sum(1 for s in range(3) if book.position_of(s) != 0.0) < 2:
+                run.emulator.advance()
+                runner.tick()
+            capsys.readouterr()
+            assert main(["status", str(tmp_path / "paper"), "--json"]) == 0
+            shown = json.loads(capsys.readouterr().out)
+            engine = runner.session_or_fail.engine
+            held = {s: book.position_of(k) for k, s in enumerate(SYMBOLS) if book.position_of(k)}
+            assert {p["symbol"]: p["quantity"] for p in shown["positions"]} == pytest.approx(held)
+            for position in shown["positions"]:  # each marked at its own last close
+                k = SYMBOLS.index(position["symbol"])
+                assert (
+                    position["mark"]
+                    == runner.session_or_fail.history.prices(  # type: ignore[attr-defined]
+                        len(runner.session_or_fail.history) - 1
+                    )[k, 3]
+                )
+            assert shown["symbol"] == ", ".join(SYMBOLS)
+            assert shown["process"] == "running"
+            assert shown["cash"] == pytest.approx(book.cash, rel=1e-9)
+            assert shown["equity"] == pytest.approx(float(engine.state.acct[L.A_EQUITY]), rel=1e-9)
+            assert main(["status", str(tmp_path / "paper")]) == 0
+            text = capsys.readouterr().out
+            assert all(symbol in text for symbol in held)
+        finally:
+            runner.stop("test over")
