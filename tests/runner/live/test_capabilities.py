@@ -309,3 +309,28 @@ def test_live_trades_on_the_ccxt_account_and_paper_fills_it_simulated(
         rows(paper, "order")[0]["bar"],
         rows(paper, "order")[0]["side"],
     )
+
+
+def test_a_universe_trades_on_paper_and_is_refused_live_at_its_symbols(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(strategy, "  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT]\n")
+
+    assert validate(capsys, "--mode", "paper")[:2] == (0, [])
+    assert validate(capsys, "--mode", "live") == (
+        2,
+        [
+            "s.yaml:6:12 data.symbols: --mode live over a universe of 2 symbols is not supported "
+            "yet (the exchange venue trades one market); run it with --mode paper, or list one "
+            "symbol"
+        ],
+        "",
+    )
+    edit(strategy, "execution:\n", "live: {stream: websocket}\nexecution:\n")
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:21:16 live.stream: --mode paper over a universe polls each symbol's bars; "
+            "set live.stream to poll or auto"
+        ],
+    )

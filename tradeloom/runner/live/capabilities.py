@@ -117,7 +117,7 @@ def live_problems(
                 "them); remove data.auxiliary and the series features, or run a backtest",
             )
         )
-    if mode == "live" and venue is not None and isinstance(data, LiveFeed):
+    if mode == "live" and venue is not None and isinstance(data, LiveFeed) and len(symbols) < 2:
         account = live_account(config, data, venue)
         if isinstance(account, Problem):
             problems.append(account)
