@@ -296,3 +296,41 @@ def test_status_of_a_running_paper_universe_shows_every_symbols_position(
             assert all(symbol in text for symbol in held)
         finally:
             runner.stop("test over")
+
+
+def test_a_symbol_whose_bar_never_comes_has_none_at_that_tick_as_in_the_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOL/USDT publishes nothing for bars 150-154 and ETH/USDT nothing at bar 200: at those
+    ticks they get no bar (no signal, no fill), as the backtest over the same gaps has it."""
+    gaps = {"SOL/USDT": range(150, 155), "ETH/USDT": range(200, 201)}
+    with universe_run(tmp_path, monkeypatch) as run:
+        for symbol, bars in gaps.items():
+            run.emulator.exchange.withhold(symbol, bars)
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            tick_until(run, runner, len(run.bars))
+        finally:
+            runner.stop("test over")
+        for symbol, bars in gaps.items():  # the backtest's data: the bars the exchange had
+            frame = run.markets[symbol]  # type: ignore[attr-defined]
+            run.markets[symbol] = frame.drop(frame.index[list(bars)])  # type: ignore[attr-defined]
+        paper = tmp_path / "paper" / "journal.sqlite"
+        reference = backtest(run, tmp_path)
+    for kind in KINDS:
+        mine = [
+            (strip(r), s) for r, s in zip(rows(paper, kind), symbols_of(paper, kind), strict=True)
+        ]
+        theirs = [
+            (strip(r), s)
+            for r, s in zip(rows(reference, kind), symbols_of(reference, kind), strict=True)
+            if r["bar"] >= HISTORY
+        ]
+        assert mine == theirs, kind
+    absent = [(r.bar, r.symbol) for r in read_rows(paper, ["symbol_absent"])]
+    assert absent == [(150, "SOL/USDT"), (200, "ETH/USDT")]  # once per stretch
+    bars = [(r.bar, r.symbol) for r in read_rows(paper, ["live_bar"])]
+    assert all((b, s) not in bars for s, gap in gaps.items() for b in gap)
+    signalled = set(zip((r["bar"] for r in rows(paper, "signal")), symbols_of(paper, "signal")))
+    assert not {(b, s) for s, gap in gaps.items() for b in gap} & signalled
