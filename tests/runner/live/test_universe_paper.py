@@ -332,5 +332,7 @@ def test_a_symbol_whose_bar_never_comes_has_none_at_that_tick_as_in_the_backtest
     assert absent == [(150, "SOL/USDT"), (200, "ETH/USDT")]  # once per stretch
     bars = [(r.bar, r.symbol) for r in read_rows(paper, ["live_bar"])]
     assert all((b, s) not in bars for s, gap in gaps.items() for b in gap)
-    signalled = set(zip((r["bar"] for r in rows(paper, "signal")), symbols_of(paper, "signal")))
+    signalled = set(
+        zip((r["bar"] for r in rows(paper, "signal")), symbols_of(paper, "signal"), strict=True)
+    )
     assert not {(b, s) for s, gap in gaps.items() for b in gap} & signalled

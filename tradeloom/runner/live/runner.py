@@ -628,8 +628,6 @@ class LiveRunner:
         _log.warning("config_reloaded", changed=outcome.describe())
 
     def _apply(self, reload: Reload) -> None:
-        from tradeloom.plugins.signal.regime import RegimeStepper
-
         session = self.session_or_fail
         swapped = reload.apply(session.p)
         config = reload.config
@@ -638,7 +636,7 @@ class LiveRunner:
             swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
         )
         if "regime" in reload.changed:
-            session.regimes = None if config.regime is None else RegimeStepper(config.regime)
+            session.reset_regimes(config.regime)
         if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
             session.set_cron(_cron(config.live.retrain_cron))
         self.config = config

@@ -42,7 +42,7 @@ from tradeloom.plugins.protocols import (
     LiveModel,
     LiveTrainer,
 )
-from tradeloom.plugins.signal.regime import RegimeStepper
+from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.features import cross_row
@@ -192,6 +192,12 @@ class UniverseSession(LiveSession):
                 )
         cross_row(self._crossing, history.columns, row, present)
         return row
+
+    def reset_regimes(self, regime: RegimeParams | None) -> None:
+        """Label each symbol's regimes with ``regime`` from the next bar on, from scratch."""
+        symbols = self.universe.symbols
+        self._regimes = None if regime is None else [RegimeStepper(regime) for _ in symbols]
+        self._codes = np.zeros(len(symbols), np.uint8)
 
     # --- training -----------------------------------------------------------------
 

@@ -10,7 +10,8 @@ into a scratch journal whose engine rows must be the journal's, as
 working orders and the client-id counter are rebuilt, and no order is decided twice.
 
 Each tick of the clock (`UniverseTicker`) polls every symbol for its closed bars (a
-symbol behind the newest bar another one returned is asked once more) and runs the clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
+symbol behind the newest bar another one returned is asked once more) and runs the
+clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
 or after ``T``, or once ``live.close_delay_seconds`` have passed since ``T`` closed: a
 symbol whose bar has not arrived by then has no bar at ``T`` (no signal, no fill) and a
 bar of it that arrives later is dropped.
