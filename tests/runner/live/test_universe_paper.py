@@ -224,6 +224,7 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
             rig.launch()
             rig.advance_to(len(markets[SYMBOLS[0]]))
             rig.stop()
+            assert "; positions BTC/USDT " in rig.log_tail()  # its last line: each symbol's
         finally:
             rig.close()
     journal = rig.journal
