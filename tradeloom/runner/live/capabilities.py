@@ -146,7 +146,8 @@ def _universe_problems(
             )
         ]
     problems: list[Problem] = []
-    if data is not None and not isinstance(data, LiveUniverseFeed):
+    if isinstance(data, LiveFeed) and not isinstance(data, LiveUniverseFeed):
+        # (a source that is no live feed at all is reported once, as such)
         problems.append(
             _lacks(
                 config,
