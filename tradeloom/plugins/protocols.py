@@ -49,6 +49,7 @@ __all__ = [
     "LiveModel",
     "LiveTrainer",
     "LiveUniverseFeed",
+    "LiveUniverseTrainer",
     "LiveVenue",
     "Model",
     "Monitor",
@@ -463,6 +464,28 @@ class LiveModel(Protocol):
         Args:
             values: One value per feature column, in the order `fit_predict` was given.
         """
+        ...
+
+
+@runtime_checkable
+class LiveUniverseTrainer(Protocol):
+    """Model layer, paper over a universe: train the pooled fold that predicts from the next
+    bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
+
+    A `UniverseModel` that pools needs it to trade a universe on paper; one that does
+    not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
+    """
+
+    @property
+    def pooled(self) -> bool:
+        """Whether it trains one model on every symbol's rows (else one per symbol)."""
+        ...
+
+    def train_next_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
+    ) -> ModelTraining | None:
+        """Train the pooled fold that starts at the next clock bar (``in_effect``: the latest
+        that starts by then); None when none does."""
         ...
 
 

@@ -46,6 +46,13 @@ class RowModel(BatchOnlyModel):
         return 0.5
 
 
+class PoolingRowModel(RowModel):
+    """A model that pools a universe in a backtest and cannot train its pooled folds live."""
+
+    def fit_predict_universe(self, universe, features):
+        return tuple(ModelOutput(pd.Series(0.5, index=universe.index)) for _ in universe.bars)
+
+
 class PaperVenue:
     """A venue that fills nothing: a Venue, not an exchange account."""
 
@@ -73,6 +80,7 @@ def tradeloom_components():
     return [
         Component("model", "batch_only", NoParams, lambda p, c: BatchOnlyModel()),
         Component("model", "row_model", NoParams, lambda p, c: RowModel()),
+        Component("model", "pooling_row_model", NoParams, lambda p, c: PoolingRowModel()),
         Component("execution", "paper_venue", NoParams, lambda p, c: PaperVenue()),
     ]
 '''
@@ -334,3 +342,20 @@ def test_a_universe_trades_on_paper_and_is_refused_live_at_its_symbols(
             "set live.stream to poll or auto"
         ],
     )
+
+
+def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(strategy, "  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT]\n")
+    edit(strategy, "  kind: row_model\n", "  kind: pooling_row_model\n")
+
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:13:9 model.kind: --mode paper over a universe needs a model that trains its "
+            "pooled folds one bar at a time; 'pooling_row_model' (plugin capability_plugin) "
+            "cannot: it lacks pooled and train_next_universe (LiveUniverseTrainer)"
+        ],
+    )
+    assert validate(capsys)[0] == 0  # it backtests

@@ -582,6 +582,11 @@ class SklearnModel:
         self.trained.append(self.latest)
         return training
 
+    @property
+    def pooled(self) -> bool:
+        """Whether it trains one estimator on every symbol's rows (``pooling: pooled``)."""
+        return self.pooling == "pooled"
+
     def train_next_universe(
         self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
     ) -> ModelTraining | None:

@@ -24,7 +24,9 @@ from tradeloom.plugins.protocols import (
     LiveFeed,
     LiveModel,
     LiveUniverseFeed,
+    LiveUniverseTrainer,
     LiveVenue,
+    UniverseModel,
     missing_members,
 )
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
@@ -106,7 +108,7 @@ def live_problems(
         )
     symbols = getattr(config.data.params, "symbols", None) or ()
     if len(symbols) > 1:
-        problems.extend(_universe_problems(config, mode, data, len(symbols)))
+        problems.extend(_universe_problems(config, mode, data, model, len(symbols)))
     if data is not None and getattr(data, "auxiliary", None):
         where = f"{config.data.path}.auxiliary"
         problems.append(
@@ -132,7 +134,7 @@ def live_problems(
 
 
 def _universe_problems(
-    config: StrategyConfig, mode: Mode, data: object, symbols: int
+    config: StrategyConfig, mode: Mode, data: object, model: object, symbols: int
 ) -> list[Problem]:
     """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
     where = f"{config.data.path}.symbols"
@@ -155,6 +157,17 @@ def _universe_problems(
                 data,
                 LiveUniverseFeed,
                 f"--mode {mode} over a universe needs each symbol's live bars (kind: ccxt)",
+            )
+        )
+    if isinstance(model, UniverseModel) and not isinstance(model, LiveUniverseTrainer):
+        problems.append(
+            _lacks(
+                config,
+                config.model,
+                model,
+                LiveUniverseTrainer,
+                f"--mode {mode} over a universe needs a model that trains its pooled folds "
+                "one bar at a time",
             )
         )
     if config.live.stream == "websocket":

@@ -41,6 +41,7 @@ from tradeloom.plugins.protocols import (
     LiveAnomalyGate,
     LiveModel,
     LiveTrainer,
+    LiveUniverseTrainer,
 )
 from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
@@ -114,7 +115,8 @@ class UniverseSession(LiveSession):
         )
         self._codes = np.zeros(len(symbols), np.uint8)
         model = pipeline.model
-        self.pooled = getattr(model, "pooling", None) == "pooled"
+        # a pooled model trains one fold over every symbol's rows (the backtest's folds)
+        self.pooled = isinstance(model, LiveUniverseTrainer) and model.pooled
         self.symbol_id = bool(getattr(model, "symbol_id", False))
         self.models = [model] if self.pooled else [copy.deepcopy(model) for _ in symbols]
         self._absent = np.zeros(len(symbols), bool)
@@ -130,6 +132,7 @@ class UniverseSession(LiveSession):
         history = self.universe
         n, m = len(history), len(history.symbols)
         present = history.present(n)
+        codes = np.zeros((n, m), np.uint8)  # each symbol's carried over its missing bars
         for t in range(n):
             row = self._features(t, history.time(t), history.prices(t), present[t])
             expected = history.feature_row(t)
@@ -141,31 +144,16 @@ class UniverseSession(LiveSession):
                     f"stepped {float(row[s, j])!r}, computed {float(expected[s, j])!r}"
                 )
             self._regime(history.prices(t), present[t])
+            codes[t] = self._codes
         self._absent = ~present[n - 1]
         px = np.full((6, n, m), np.nan)
         px[:5] = np.stack([history.prices(t) for t in range(n)]).transpose(2, 0, 1)
         flags = np.zeros((2, n, m), np.uint8)
-        flags[1] = self._warm_codes(n)
+        flags[1] = codes
         inputs = BarInputs(
             px, flags, np.full((n, m), np.nan), history.times_ns(n), np.zeros(n, np.int64)
         )
         self.engine.run(inputs, n)
-
-    def _warm_codes(self, n: int) -> npt.NDArray[np.uint8]:
-        """Each bar's regime codes, each symbol's carried over its missing bars."""
-        m = len(self.universe.symbols)
-        codes = np.zeros((n, m), np.uint8)
-        if self._regimes is None:
-            return codes
-        steppers = [RegimeStepper(self.p.config.regime) for _ in range(m)]  # type: ignore[arg-type]
-        last = np.zeros(m, np.uint8)
-        for t in range(n):
-            prices = self.universe.prices(t)
-            for s in range(m):
-                if not math.isnan(prices[s, 3]):
-                    last[s] = steppers[s].step(float(prices[s, 3]))
-            codes[t] = last
-        return codes
 
     def _regime(self, prices: npt.NDArray[np.float64], present: npt.NDArray[np.bool_]) -> None:
         if self._regimes is None:
@@ -214,10 +202,9 @@ class UniverseSession(LiveSession):
         trainings: list[ModelTraining] = []
         if self.pooled:
             model = self.models[0]
+            assert isinstance(model, LiveUniverseTrainer)
             features = [history.own_features(s) for s in range(len(history.symbols))]
-            training = model.train_next_universe(  # type: ignore[attr-defined]
-                history.universe(), features, in_effect=in_effect
-            )
+            training = model.train_next_universe(history.universe(), features, in_effect=in_effect)
             if training is not None:
                 trainings.append(training)
         else:
