@@ -334,7 +334,15 @@ def test_a_universe_trades_on_paper_and_is_refused_live_at_its_symbols(
         ],
         "",
     )
-    edit(strategy, "execution:\n", "live: {stream: websocket}\nexecution:\n")
+    edit(strategy, "execution:\n", "live: {retrain_cron: '0 0 * * *'}\nexecution:\n")
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:21:22 live.retrain_cron: --mode paper over a universe retrains on the "
+            "walk-forward plan only; remove live.retrain_cron"
+        ],
+    )
+    edit(strategy, "live: {retrain_cron: '0 0 * * *'}\n", "live: {stream: websocket}\n")
     assert validate(capsys, "--mode", "paper")[:2] == (
         2,
         [

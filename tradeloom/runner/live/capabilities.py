@@ -170,6 +170,15 @@ def _universe_problems(
                 "one bar at a time",
             )
         )
+    if config.live.retrain_cron is not None:
+        problems.append(
+            Problem(
+                config.locate("live.retrain_cron"),
+                "live.retrain_cron",
+                f"--mode {mode} over a universe retrains on the walk-forward plan only; "
+                "remove live.retrain_cron",
+            )
+        )
     if config.live.stream == "websocket":
         problems.append(
             Problem(
