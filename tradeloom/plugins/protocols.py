@@ -476,6 +476,9 @@ class LiveUniverseTrainer(Protocol):
     not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
     """
 
+    retrain_every: int
+    """Bars of the clock each pooled fold predicts before the next scheduled one."""
+
     @property
     def pooled(self) -> bool:
         """Whether it trains one model on every symbol's rows (else one per symbol)."""

@@ -363,7 +363,7 @@ def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
         [
             "s.yaml:13:9 model.kind: --mode paper over a universe needs a model that trains its "
             "pooled folds one bar at a time; 'pooling_row_model' (plugin capability_plugin) "
-            "cannot: it lacks pooled and train_next_universe (LiveUniverseTrainer)"
+            "cannot: it lacks retrain_every, pooled and train_next_universe (LiveUniverseTrainer)"
         ],
     )
     assert validate(capsys)[0] == 0  # it backtests

@@ -120,6 +120,8 @@ class UniverseSession(LiveSession):
         self.symbol_id = bool(getattr(model, "symbol_id", False))
         self.models = [model] if self.pooled else [copy.deepcopy(model) for _ in symbols]
         self._absent = np.zeros(len(symbols), bool)
+        self._due: list[int | None] = [None] * len(self.models)
+        """Per model, the bar (its own, per symbol) its next scheduled fold starts at."""
 
     # --- warm-up ------------------------------------------------------------------
 
@@ -203,10 +205,14 @@ class UniverseSession(LiveSession):
         if self.pooled:
             model = self.models[0]
             assert isinstance(model, LiveUniverseTrainer)
-            features = [history.own_features(s) for s in range(len(history.symbols))]
-            training = model.train_next_universe(history.universe(), features, in_effect=in_effect)
-            if training is not None:
-                trainings.append(training)
+            due = self._due[0]
+            if in_effect or due is None or due == n:
+                features = [history.own_features(s) for s in range(len(history.symbols))]
+                universe = history.universe()
+                training = model.train_next_universe(universe, features, in_effect=in_effect)
+                self._due[0] = self._next(training, model.retrain_every)
+                if training is not None:
+                    trainings.append(training)
         else:
             for s, model in enumerate(self.models):
                 if not isinstance(model, LiveTrainer):
@@ -220,19 +226,31 @@ class UniverseSession(LiveSession):
             _log.info("model_trained", fold=training.fold, rows=training.rows, predicts_from=n)
         return trainings[0] if trainings else None
 
+    @staticmethod
+    def _next(training: ModelTraining | None, every: int) -> int | None:
+        """The bar the plan's next fold starts at (None: not known yet, ask every bar)."""
+        return None if training is None else training.predict_start + int(every)
+
     def _train_own(self, model: LiveTrainer, s: int, in_effect: bool) -> ModelTraining | None:
         history = self.universe
-        bars, features = history.own_bars(s), history.own_features(s)
         if not in_effect:
             if math.isnan(history.prices(len(history) - 1)[s, 3]):
                 return None  # its own clock did not move: no fold starts
+            due = self._due[s]
+            if due is not None and due != int(history.present()[:, s].sum()):
+                return None  # the walk-forward plan starts no fold at its next bar
+        bars, features = history.own_bars(s), history.own_features(s)
+        if not in_effect:
             training = model.train_next(bars, features, reason=None)
         else:
-            due = model.scheduled_start(bars, features)
-            if due is None:
+            start = model.scheduled_start(bars, features)
+            if start is None:
                 return None
-            head = Bars(bars.frame.iloc[:due], bars.symbol, bars.timeframe, bars.timeframe_seconds)
-            training = model.train_next(head, features.iloc[:due], reason=None)
+            head = Bars(
+                bars.frame.iloc[:start], bars.symbol, bars.timeframe, bars.timeframe_seconds
+            )
+            training = model.train_next(head, features.iloc[:start], reason=None)
+        self._due[s] = self._next(training, model.retrain_every)
         if training is None:
             return None
         # its folds are in its own bars; journaled in clock bars, as the backtest's
