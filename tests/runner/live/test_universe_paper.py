@@ -337,3 +337,31 @@ def test_a_symbol_whose_bar_never_comes_has_none_at_that_tick_as_in_the_backtest
         zip((r["bar"] for r in rows(paper, "signal")), symbols_of(paper, "signal"), strict=True)
     )
     assert not {(b, s) for s, gap in gaps.items() for b in gap} & signalled
+
+
+def test_a_symbol_the_exchange_does_not_answer_for_stalls_the_tick_not_its_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ETH/USDT's request fails: no bar runs at that tick (the symbols not asked would read
+    as missing); the next tick asks every symbol again and runs the bar with all three."""
+    from tradeloom.testing import ServerError
+
+    with universe_run(tmp_path, monkeypatch) as run:
+        text = run.strategy.read_text().replace(
+            "  cache_dir: cache\n", "  cache_dir: cache\n  retry: {max_attempts: 1}\n"
+        )
+        run.strategy.write_text(text)
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            run.emulator.advance()
+            seen = len(run.emulator.requests("GET /api/v3/klines"))
+            run.emulator.faults.on_call("GET /api/v3/klines", seen + 2, ServerError(503))
+            assert runner.tick() == 0
+            assert runner.tick() == 1
+        finally:
+            runner.stop("test over")
+    journal = tmp_path / "paper" / "journal.sqlite"
+    assert [r["operation"] for r in rows(journal, "venue_unreachable")] == ["closed_bars"]
+    assert symbols_of(journal, "live_bar") == list(SYMBOLS)
+    assert rows(journal, "symbol_absent") == []

@@ -439,9 +439,13 @@ class LiveRunner:
         session = self.session_or_fail
         assert isinstance(session, UniverseSession) and self.ticker is not None
         last = session.history.last_time
+        reached = True
         try:
             self.ticker.poll(last, self.now())
         except RetriesExhausted as error:
+            # The symbols not asked would read as missing their bars: no bar runs before
+            # the next tick has asked every symbol again.
+            reached = False
             recorder = self.recorder_or_fail
             recorder.record(
                 VenueUnreachable(
@@ -452,7 +456,7 @@ class LiveRunner:
             )
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
         processed = 0
-        while (due := self.ticker.due(session.history.last_time, self.now())) is not None:
+        while reached and (due := self.ticker.due(session.history.last_time, self.now())):
             time, prices = due
             before = _Counts.of(self.recorder_or_fail)
             t = session.step(time, prices)
