@@ -15,6 +15,10 @@ request for the closed bars that fails every retry is journaled
 (``venue_unreachable``) and made again at the next tick: an outage does not end
 the run.
 
+A strategy over a universe (``data.symbols``) runs on paper through
+`tradeloom.runner.live.universe_start`: one `UniverseSession` over every symbol, one
+tick per bar of the common clock (`UniverseTicker`).
+
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
 it needs no keys. Live mode trades, through `CcxtVenue`, on the account of
 ``execution: {kind: ccxt}``, or with ``kind: simulated`` on the data source's exchange
