@@ -176,6 +176,7 @@ def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
         again.start()
         book = again.session_or_fail.engine.portfolio
         assert [book.position_of(s) for s in range(3)] == held
+        assert again.first_live_bar == HISTORY
         while run.emulator.exchange.position < len(run.bars):
             run.emulator.advance()
             straight.tick()

@@ -253,7 +253,8 @@ class LiveRunner:
             self.session = start_universe(self, universe)
         else:
             self.session = restart_universe(self, state, universe)
-            self.first_live_bar = len(self.session.history) - len(state.bars)
+            ticks = len({row.index for row in state.bars})  # a row per symbol and tick
+            self.first_live_bar = len(self.session.history) - ticks
         assert isinstance(self.source, LiveUniverseFeed)  # checked by live_problems
         self.ticker = UniverseTicker(
             self.source,
