@@ -366,3 +366,50 @@ def test_a_symbol_the_exchange_does_not_answer_for_stalls_the_tick_not_its_bar(
     assert [r["operation"] for r in rows(journal, "venue_unreachable")] == ["closed_bars"]
     assert symbols_of(journal, "live_bar") == list(SYMBOLS)
     assert rows(journal, "symbol_absent") == []
+
+
+def test_the_kill_switch_halts_every_symbol_of_a_paper_universe_across_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeloom.runner.live.control import request_kill, request_resume
+
+    run_dir = tmp_path / "paper"
+    with universe_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, mode="paper")
+        runner.inbox.install_signal_handlers()  # the request wakes the run with SIGUSR2
+        runner.start()
+        while run.emulator.exchange.position < 150:
+            run.emulator.advance()
+            runner.tick()
+        request_kill(run_dir, "operator: stop everything")
+        runner.tick()
+        assert runner.session_or_fail.state == "HALTED"
+        killed_at = len(runner.session_or_fail.history) - 1
+        for _ in range(20):
+            run.emulator.advance()
+            runner.tick()
+        crash(runner)
+        runner.inbox.restore_signal_handlers()
+        again = run.runner(run_dir, mode="paper")
+        again.inbox.install_signal_handlers()
+        again.start()  # the replay applies the journaled kill where it happened
+        assert again.session_or_fail.state == "HALTED"
+        request_resume(run_dir, "operator: all clear")
+        again.tick()
+        assert again.session_or_fail.state == "ACTIVE"
+        while run.emulator.exchange.position < len(run.bars):
+            run.emulator.advance()
+            again.tick()
+        again.stop("test over")
+        again.inbox.restore_signal_handlers()
+    journal = run_dir / "journal.sqlite"
+    states = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert states == [("HALTED", "KILL_SWITCH"), ("ACTIVE", "RESUME")]
+    resumed = rows(journal, "trading_state")[1]["bar"]
+    orders = rows(journal, "order")
+    assert not [o for o in orders if killed_at < o["bar"] <= resumed]  # no symbol ordered
+    assert {
+        s for o, s in zip(orders, symbols_of(journal, "order"), strict=True) if o["bar"] > resumed
+    }
+    halted = [r for r in rows(journal, "rejection") if r["code"] == "HALTED"]
+    assert len(set(symbols_of(journal, "rejection"))) >= 2 and halted
