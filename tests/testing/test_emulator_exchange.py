@@ -34,6 +34,20 @@ def test_clock_moves_forward_only_and_stops_at_the_end() -> None:
         exchange.set_bar(2)
 
 
+def test_a_market_that_withholds_bars_publishes_the_others_and_its_later_ones() -> None:
+    exchange = Exchange({SYMBOL: FLAT, "ETH/USDT": FLAT}, {}, start=5)
+    exchange.withhold("ETH/USDT", [1, 2])
+    opens = [k.open_ms for k in exchange.visible_klines("ETHUSDT")]
+    assert opens == [
+        k.open_ms for i, k in enumerate(exchange.visible_klines("BTCUSDT")) if i not in (1, 2)
+    ]
+    assert len(exchange.visible_klines("BTCUSDT")) == 5
+    with pytest.raises(
+        KeyError, match=r"no market SOL/USDT; the markets are \['BTC/USDT', 'ETH/USDT'\]"
+    ):
+        exchange.withhold("SOL/USDT", [0])
+
+
 def test_the_bar_in_progress_shows_only_its_open() -> None:
     bars = frame([(100, 110, 90, 105, 10), (105, 120, 101, 119, 20)])
     exchange = Exchange({SYMBOL: bars}, {}, start=1)

@@ -48,6 +48,8 @@ __all__ = [
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
+    "LiveUniverseFeed",
+    "LiveUniverseTrainer",
     "LiveVenue",
     "Model",
     "Monitor",
@@ -388,6 +390,32 @@ class BarStream(Protocol):
 
 
 @runtime_checkable
+class LiveUniverseFeed(Protocol):
+    """Data layer, paper over a universe: every symbol's history, then each one's bars.
+
+    `UniverseSource.load_universe` gives the history a run starts from; then the live
+    runner asks each symbol for the bars closed since the newest one it has.
+    """
+
+    def load_universe(self) -> Universe:
+        """Return every symbol's validated history on one clock, up to the last closed bar."""
+        ...
+
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now``.
+
+        Returns:
+            OHLCV indexed by UTC open time; empty when the exchange has published none.
+
+        Raises:
+            tradeloom.retrying.RetriesExhausted: The exchange did not answer.
+        """
+        ...
+
+
+@runtime_checkable
 class LiveFeed(Protocol):
     """Data layer, paper and live: an exchange's bars as they close.
 
@@ -436,6 +464,31 @@ class LiveModel(Protocol):
         Args:
             values: One value per feature column, in the order `fit_predict` was given.
         """
+        ...
+
+
+@runtime_checkable
+class LiveUniverseTrainer(Protocol):
+    """Model layer, paper over a universe: train the pooled fold that predicts from the next
+    bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
+
+    A `UniverseModel` that pools needs it to trade a universe on paper; one that does
+    not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
+    """
+
+    retrain_every: int
+    """Bars of the clock each pooled fold predicts before the next scheduled one."""
+
+    @property
+    def pooled(self) -> bool:
+        """Whether it trains one model on every symbol's rows (else one per symbol)."""
+        ...
+
+    def train_next_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
+    ) -> ModelTraining | None:
+        """Train the pooled fold that starts at the next clock bar (``in_effect``: the latest
+        that starts by then); None when none does."""
         ...
 
 

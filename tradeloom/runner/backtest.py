@@ -28,7 +28,12 @@ from tradeloom.plugins.protocols import CrossSectionalFeature, Retrainable
 from tradeloom.plugins.signal.regime import regime_codes
 from tradeloom.runner.engine import Book, Engine
 from tradeloom.runner.events import Recorder
-from tradeloom.runner.features import SymbolFeatures, compute_features, universe_features
+from tradeloom.runner.features import (
+    SymbolFeatures,
+    compute_features,
+    cross_row,
+    universe_features,
+)
 from tradeloom.runner.retraining import Retrainer
 from tradeloom.runner.universe import journal_universe, load_universe
 from tradeloom.runner.universe_model import fit_universe
@@ -263,7 +268,6 @@ def _per_bar(
     clock = features.array()
     present = universe.present()
     columns = features.columns
-    at = {c: j for j, c in enumerate(columns)}
     width = len(columns) - sum(len(f.columns()) for f in crossing)
     times = list(universe.index)  # boxed once: indexing a DatetimeIndex per bar is slow
     m = len(universe.symbols)
@@ -284,23 +288,9 @@ def _per_bar(
                     )  # fmt: skip
                     row[s, :width] = stepper.step(bar)
             if crossing:
-                _cross_row(crossing, at, row, present[t])
+                cross_row(crossing, columns, row, present[t])
             _check_row(row, clock[t], columns, t, universe.symbols)
         engine.run(inputs, t + 1)
-
-
-def _cross_row(
-    crossing: list[CrossSectionalFeature], at: dict[str, int], row: np.ndarray, present: np.ndarray
-) -> None:
-    """Fill the cross-sectional columns of one bar's rows (in place) from the stepped ones.
-
-    ``at``: each column's position in a row.
-    """
-    for feature in crossing:
-        values = row[:, [at[c] for c in feature.inputs()]][None]
-        out = np.asarray(feature.compute_cross(values, present[None]), np.float64)[0]
-        for j, column in enumerate(feature.columns()):
-            row[:, at[column]] = np.where(present, out[:, j], np.nan)
 
 
 def _check_row(

@@ -19,7 +19,7 @@ from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.config import ComponentConfig
 
-__all__ = ["SymbolFeatures", "compute_features", "universe_features"]
+__all__ = ["SymbolFeatures", "compute_features", "cross_row", "universe_features"]
 
 
 def compute_features(pipeline: Pipeline, bars: Bars) -> pd.DataFrame:
@@ -136,3 +136,25 @@ def _feature(
             f"over the {len(bars)} bars"
         )
     return pd.concat([frame, out.astype(np.float64)], axis=1)
+
+
+def cross_row(
+    crossing: list[CrossSectionalFeature],
+    columns: tuple[str, ...],
+    row: np.ndarray,
+    present: np.ndarray,
+) -> None:
+    """Fill the cross-sectional columns of one bar's rows (in place) from the stepped ones.
+
+    Args:
+        crossing: The cross-sectional features, in file order.
+        columns: Every feature column, in row order.
+        row: ``[symbols, columns]``: the bar's rows, per-symbol columns filled.
+        present: ``[symbols]``: which symbols have a bar (the others get NaN).
+    """
+    at = {c: j for j, c in enumerate(columns)}
+    for feature in crossing:
+        values = row[:, [at[c] for c in feature.inputs()]][None]
+        out = np.asarray(feature.compute_cross(values, present[None]), np.float64)[0]
+        for j, column in enumerate(feature.columns()):
+            row[:, at[column]] = np.where(present, out[:, j], np.nan)

@@ -321,6 +321,8 @@ class _Status:
     def _bars(self) -> pd.DataFrame:
         """Return the closes the run saw: live bars, or a backtest's ``equity.csv``."""
         live = self.f["live_bar"]
+        if len(live) and live["symbol"].nunique() > 1:
+            return self._universe_live_bars(live)
         if len(live):
             return live[["bar", "timestamp", "symbol", "close"]].reset_index(drop=True)
         path = self.run_dir / "equity.csv"
@@ -342,6 +344,34 @@ class _Status:
                 }
             )
         return pd.DataFrame({"bar": [], "timestamp": [], "symbol": [], "close": []})
+
+    def _universe_live_bars(self, live: pd.DataFrame) -> pd.DataFrame:
+        """Return a paper universe's clock (one row per tick) and its equity: the fills up
+        to each tick, each symbol marked at its last close; keep each symbol's last close
+        for its position."""
+        closes = live.pivot_table(index="bar", columns="symbol", values="close", aggfunc="last")
+        closes = closes.ffill()
+        for symbol, close in closes.iloc[-1].items():
+            if math.isfinite(float(close)):
+                self._closes[str(symbol)] = float(close)
+        times = live.groupby("bar")["timestamp"].first().reindex(closes.index)
+        capital = self._capital() or 0.0
+        marks = _fill_marks(self.f["fill"])
+        held = marks.pivot_table(index="bar", columns="symbol", values="signed", aggfunc="sum")
+        held = held.reindex(columns=closes.columns, fill_value=0.0).fillna(0.0).cumsum()
+        held = held.reindex(closes.index, method="ffill").fillna(0.0)
+        flow = marks.groupby("bar")["flow"].sum().cumsum()
+        cash = capital - flow.reindex(closes.index, method="ffill").fillna(0.0)
+        equity = cash + (held * closes.fillna(0.0)).sum(axis=1)
+        return pd.DataFrame(
+            {
+                "bar": closes.index.to_numpy(np.int64),
+                "timestamp": pd.to_datetime(times.to_numpy(), utc=True),
+                "symbol": ", ".join(dict.fromkeys(str(s) for s in live["symbol"])),
+                "close": np.nan,
+                "equity": equity.to_numpy(np.float64),
+            }
+        )
 
     def _universe_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a universe backtest's clock and equity (``close`` NaN: several markets);

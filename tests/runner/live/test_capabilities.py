@@ -46,6 +46,13 @@ class RowModel(BatchOnlyModel):
         return 0.5
 
 
+class PoolingRowModel(RowModel):
+    """A model that pools a universe in a backtest and cannot train its pooled folds live."""
+
+    def fit_predict_universe(self, universe, features):
+        return tuple(ModelOutput(pd.Series(0.5, index=universe.index)) for _ in universe.bars)
+
+
 class PaperVenue:
     """A venue that fills nothing: a Venue, not an exchange account."""
 
@@ -73,6 +80,7 @@ def tradeloom_components():
     return [
         Component("model", "batch_only", NoParams, lambda p, c: BatchOnlyModel()),
         Component("model", "row_model", NoParams, lambda p, c: RowModel()),
+        Component("model", "pooling_row_model", NoParams, lambda p, c: PoolingRowModel()),
         Component("execution", "paper_venue", NoParams, lambda p, c: PaperVenue()),
     ]
 '''
@@ -309,3 +317,53 @@ def test_live_trades_on_the_ccxt_account_and_paper_fills_it_simulated(
         rows(paper, "order")[0]["bar"],
         rows(paper, "order")[0]["side"],
     )
+
+
+def test_a_universe_trades_on_paper_and_is_refused_live_at_its_symbols(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(strategy, "  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT]\n")
+
+    assert validate(capsys, "--mode", "paper")[:2] == (0, [])
+    assert validate(capsys, "--mode", "live") == (
+        2,
+        [
+            "s.yaml:6:12 data.symbols: --mode live over a universe of 2 symbols is not supported "
+            "yet (the exchange venue trades one market); run it with --mode paper, or list one "
+            "symbol"
+        ],
+        "",
+    )
+    edit(strategy, "execution:\n", "live: {retrain_cron: '0 0 * * *'}\nexecution:\n")
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:21:22 live.retrain_cron: --mode paper over a universe retrains on the "
+            "walk-forward plan only; remove live.retrain_cron"
+        ],
+    )
+    edit(strategy, "live: {retrain_cron: '0 0 * * *'}\n", "live: {stream: websocket}\n")
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:21:16 live.stream: --mode paper over a universe polls each symbol's bars; "
+            "set live.stream to poll or auto"
+        ],
+    )
+
+
+def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(strategy, "  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT]\n")
+    edit(strategy, "  kind: row_model\n", "  kind: pooling_row_model\n")
+
+    assert validate(capsys, "--mode", "paper")[:2] == (
+        2,
+        [
+            "s.yaml:13:9 model.kind: --mode paper over a universe needs a model that trains its "
+            "pooled folds one bar at a time; 'pooling_row_model' (plugin capability_plugin) "
+            "cannot: it lacks retrain_every, pooled and train_next_universe (LiveUniverseTrainer)"
+        ],
+    )
+    assert validate(capsys)[0] == 0  # it backtests

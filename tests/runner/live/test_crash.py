@@ -134,6 +134,13 @@ class CrashRig:
         self.journal = self.run_dir / "journal.sqlite"
         self.child: subprocess.Popen[bytes] | None = None
         self.exit_codes: list[int] = []
+        self.args: tuple[str, ...] = ()
+        """More arguments of ``tradeloom run`` (``--mode paper``: the last one wins)."""
+        self.started_kinds = ("warm_up", "reconciled")
+        """The rows that say a (re)start is over (a paper restart: ``restarted``)."""
+        self.polls_per_tick = 1
+        """Kline requests a tick makes (a universe: one per symbol): the test plays the
+        next bar only after the next tick has made them all."""
 
     # --- the child ------------------------------------------------------------------
 
@@ -151,7 +158,7 @@ class CrashRig:
         seq = max((row[0] for row in self._journal_rows()), default=0)
         with self._log(len(self.exit_codes) + 1).open("wb") as log:
             self.child = subprocess.Popen(
-                [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir],
+                [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir, *self.args],
                 env=env,
                 cwd=self.tmp,
                 stdout=log,
@@ -159,7 +166,7 @@ class CrashRig:
             )
         started = self._wait(
             lambda: any(
-                s > seq and kind in ("warm_up", "reconciled")
+                s > seq and kind in self.started_kinds
                 for s, _, _, kind, _, _ in self._journal_rows()
             ),
             "the run to start",
@@ -226,8 +233,8 @@ class CrashRig:
         """Wait until ``bar`` (None: none) is journaled and the child's tick is over.
 
         An order's intent commits the bar's rows before the order leaves, so the
-        ``live_bar`` row alone does not say the bar is done. The next tick's request
-        for new bars does: one that arrives after the row is seen comes from a later
+        ``live_bar`` row alone does not say the bar is done. The next tick's requests
+        for new bars do: those that arrive after the row is seen come from a later
         tick than the one that processed the bar.
         """
         polls: list[int] = []
@@ -241,7 +248,7 @@ class CrashRig:
                 ):
                     polls.append(self._polls())
                 return False
-            return self._polls() > polls[0]
+            return self._polls() >= polls[0] + self.polls_per_tick
 
         if not self._wait(done, f"bar {bar}"):
             return "died"

@@ -171,6 +171,7 @@ class CcxtSource:
     now_ms: int | None = None
     auxiliary: Auxiliary = field(default_factory=Auxiliary)
     feed: BarFeed = field(init=False)
+    _feeds: dict[str, CcxtSource] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         from tradeloom.plugins.data.ccxt_fetch import BarFeed
@@ -212,6 +213,17 @@ class CcxtSource:
         from tradeloom.plugins.data.ccxt_fetch import poll_closed_bars
 
         return poll_closed_bars(self.feed, last_seen, now=now)
+
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now`` (REST):
+        one market of the universe, as `closed_bars` reads the one market.
+
+        Raises:
+            RetriesExhausted: The exchange did not answer.
+        """
+        return self._feeds.setdefault(symbol, self._for(symbol)).closed_bars(last_seen, now)
 
     def bar_stream(
         self, *, grace_seconds: float, clock: Callable[[], float]

@@ -582,6 +582,65 @@ class SklearnModel:
         self.trained.append(self.latest)
         return training
 
+    @property
+    def pooled(self) -> bool:
+        """Whether it trains one estimator on every symbol's rows (``pooling: pooled``)."""
+        return self.pooling == "pooled"
+
+    def train_next_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
+    ) -> ModelTraining | None:
+        """Train, at the close of the clock's last bar, the pooled fold that predicts from
+        the next one, if the pooled walk-forward plan starts one there.
+
+        The live driver's pooled training: the fold trains on the rows, labels and seeded
+        clone `fit_predict_universe` over any longer history gives it (its plan over the
+        clock, `plan_pooled_folds`), so it predicts what the backtest predicts. It
+        becomes `latest`, which `predict_row` uses for every symbol's row.
+
+        Args:
+            universe: Every bar known now, on the clock.
+            features: Per symbol, its feature rows indexed like its own bars.
+            in_effect: Train the latest fold that starts by the next bar, wherever it
+                starts (a run starting or restarting over a long history).
+
+        Returns:
+            The training (a skipped one included), or None when no fold starts next
+            (``in_effect``: none starts by then).
+
+        Raises:
+            ModelFitError: As for a fold of `fit_predict_universe`.
+        """
+        n = len(universe)
+        rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
+        plan = plan_pooled_folds(
+            rows, n + 1, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
+        )
+        found = plan[-1] if in_effect and plan else None
+        if not in_effect:
+            found = next(((f, k) for f, k in plan if f.predict_start == n), None)
+        if found is None:
+            return None
+        fold, kept = found
+        # unclipped, as the backtest's fold has it
+        fold = replace(fold, predict_end=fold.predict_start + self.retrain_every - 1)
+        x, labels, columns = rows.x, rows.labels, rows.columns
+        y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
+        training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
+        if training.skipped:
+            return training
+        outcome = self._train(fold, kept, np.empty(0, np.intp), x, y)
+        if isinstance(outcome, ModelFitError):
+            raise outcome
+        detector = None
+        if self.detector is not None:
+            detector, _ = self._detect(fold, x[kept], x[kept[:1]])
+        self.latest = TrainedFold(
+            training, outcome[0], columns, training_data_sha256(x[kept], y[kept]), detector
+        )
+        self.trained.append(self.latest)
+        return training
+
     def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
         """Return the first bar of the latest walk-forward fold that starts by the next bar.
 

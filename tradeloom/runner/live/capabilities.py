@@ -20,7 +20,15 @@ from typing import Literal
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution import simulated
-from tradeloom.plugins.protocols import LiveFeed, LiveModel, LiveVenue, missing_members
+from tradeloom.plugins.protocols import (
+    LiveFeed,
+    LiveModel,
+    LiveUniverseFeed,
+    LiveUniverseTrainer,
+    LiveVenue,
+    UniverseModel,
+    missing_members,
+)
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = ["Mode", "live_account", "live_problems"]
@@ -98,6 +106,9 @@ def live_problems(
                 f"--mode {mode} needs a model that predicts one bar at a time",
             )
         )
+    symbols = getattr(config.data.params, "symbols", None) or ()
+    if len(symbols) > 1:
+        problems.extend(_universe_problems(config, mode, data, model, len(symbols)))
     if data is not None and getattr(data, "auxiliary", None):
         where = f"{config.data.path}.auxiliary"
         problems.append(
@@ -108,7 +119,7 @@ def live_problems(
                 "them); remove data.auxiliary and the series features, or run a backtest",
             )
         )
-    if mode == "live" and venue is not None and isinstance(data, LiveFeed):
+    if mode == "live" and venue is not None and isinstance(data, LiveFeed) and len(symbols) < 2:
         account = live_account(config, data, venue)
         if isinstance(account, Problem):
             problems.append(account)
@@ -119,6 +130,64 @@ def live_problems(
             except ParamError as exc:
                 where = f"{path}.{exc.key}" if exc.key else path
                 problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
+
+
+def _universe_problems(
+    config: StrategyConfig, mode: Mode, data: object, model: object, symbols: int
+) -> list[Problem]:
+    """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
+    where = f"{config.data.path}.symbols"
+    if mode == "live":
+        return [
+            Problem(
+                config.locate(where),
+                where,
+                f"--mode live over a universe of {symbols} symbols is not supported yet (the "
+                "exchange venue trades one market); run it with --mode paper, or list one symbol",
+            )
+        ]
+    problems: list[Problem] = []
+    if isinstance(data, LiveFeed) and not isinstance(data, LiveUniverseFeed):
+        # (a source that is no live feed at all is reported once, as such)
+        problems.append(
+            _lacks(
+                config,
+                config.data,
+                data,
+                LiveUniverseFeed,
+                f"--mode {mode} over a universe needs each symbol's live bars (kind: ccxt)",
+            )
+        )
+    if isinstance(model, UniverseModel) and not isinstance(model, LiveUniverseTrainer):
+        problems.append(
+            _lacks(
+                config,
+                config.model,
+                model,
+                LiveUniverseTrainer,
+                f"--mode {mode} over a universe needs a model that trains its pooled folds "
+                "one bar at a time",
+            )
+        )
+    if config.live.retrain_cron is not None:
+        problems.append(
+            Problem(
+                config.locate("live.retrain_cron"),
+                "live.retrain_cron",
+                f"--mode {mode} over a universe retrains on the walk-forward plan only; "
+                "remove live.retrain_cron",
+            )
+        )
+    if config.live.stream == "websocket":
+        problems.append(
+            Problem(
+                config.locate("live.stream"),
+                "live.stream",
+                f"--mode {mode} over a universe polls each symbol's bars; set live.stream to "
+                "poll or auto",
+            )
+        )
     return problems
 
 

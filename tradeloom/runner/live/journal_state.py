@@ -66,6 +66,7 @@ class LiveBarRow:
     values: np.ndarray
     verdict: BarInput
     wall_time: pd.Timestamp
+    symbol: str = ""
 
 
 @dataclass
@@ -74,7 +75,9 @@ class JournalState:
 
     Attributes:
         started: The run's start (None: the first start failed before it).
-        warm_up: The history the run warmed up on (None: not journaled).
+        warm_up: The history the run warmed up on (None: not journaled); over a
+            universe, the last symbol's.
+        warm_ups: Every ``warm_up`` row: one per symbol over a universe.
         bars: The bars processed live, in order.
         engine_events: Events of `ENGINE_TYPES`, in order.
         delivered: ``(bar, phase)`` -> how many fills and cancellations the live venue
@@ -98,6 +101,7 @@ class JournalState:
 
     started: RunStarted | None = None
     warm_up: WarmUp | None = None
+    warm_ups: list[WarmUp] = field(default_factory=list)
     bars: list[LiveBarRow] = field(default_factory=list)
     engine_events: list[Event] = field(default_factory=list)
     delivered: dict[tuple[int, str], int] = field(default_factory=dict)
@@ -158,6 +162,7 @@ def _take(state: JournalState, event: Event) -> None:
             state.document = event.document
     elif isinstance(event, WarmUp):
         state.warm_up = event
+        state.warm_ups.append(event)
     elif isinstance(event, LiveBar):
         state.bars.append(
             LiveBarRow(
@@ -166,6 +171,7 @@ def _take(state: JournalState, event: Event) -> None:
                 np.array([event.open, event.high, event.low, event.close, event.volume]),
                 BarInput(event.probability, event.anomalous, event.anomaly_score),
                 event.wall_time,
+                event.symbol,
             )
         )
     elif isinstance(event, VenueDelivered):

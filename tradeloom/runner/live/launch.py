@@ -86,7 +86,10 @@ def run_live(
             runner.inbox.restore_signal_handlers()
     session = runner.session_or_fail
     book = session.engine.portfolio
-    return (
-        f"{mode} run {run_dir}: {reason}; position {book.position:.8g}, cash {book.cash:.2f}, "
-        f"state {session.state}"
-    )
+    held = f"position {book.position:.8g}"
+    symbols = session.engine.symbols
+    if symbols is not None and len(symbols) > 1:  # a universe: each symbol's
+        held = "positions " + ", ".join(
+            f"{symbol} {book.position_of(s):.8g}" for s, symbol in enumerate(symbols)
+        )
+    return f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"

@@ -15,6 +15,10 @@ request for the closed bars that fails every retry is journaled
 (``venue_unreachable``) and made again at the next tick: an outage does not end
 the run.
 
+A strategy over a universe (``data.symbols``) runs on paper through
+`tradeloom.runner.live.universe_start`: one `UniverseSession` over every symbol, one
+tick per bar of the common clock (`UniverseTicker`).
+
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
 it needs no keys. Live mode trades, through `CcxtVenue`, on the account of
 ``execution: {kind: ccxt}``, or with ``kind: simulated`` on the data source's exchange
@@ -29,13 +33,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import structlog
 
 from tradeloom import __version__
+from tradeloom.core import layout as L
 from tradeloom.domain import OHLCV, Bar, Bars, RunInfo
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
@@ -57,7 +62,7 @@ from tradeloom.journal import (
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.manager import Plugins
-from tradeloom.plugins.protocols import BarStream, LiveFeed
+from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.backtest import compute_features
@@ -70,6 +75,9 @@ from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
+
+if TYPE_CHECKING:
+    from tradeloom.runner.live.universe_start import UniverseTicker
 
 __all__ = ["LiveRunner", "Mode"]
 
@@ -148,6 +156,11 @@ class LiveRunner:
         self.outputs = LiveOutputs(run_dir) if refresh else None
         self.first_live_bar = 0
         """The first bar traded live (the bars before it are the warm-up history)."""
+        self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
+        """The data lists several symbols: the run ticks a universe (paper)."""
+        self.ticker: UniverseTicker | None = None
+        if self.universe:
+            self.outputs = None  # the live files are one market's (see the going-live guide)
 
     # --- start ----------------------------------------------------------------------
 
@@ -190,6 +203,11 @@ class LiveRunner:
             run_dir=str(self.run_dir),
         )
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
+        if self.universe:
+            self._start_universe(state)
+            self.plugins.hook.tradeloom_run_started(run=run)
+            self.journal.flush()
+            return
         bars = self.source.load()
         self.symbol = bars.symbol
         self.recorder.symbol = bars.symbol
@@ -219,6 +237,45 @@ class LiveRunner:
         self.journal.flush()
         if self.outputs is not None:
             self.outputs.refresh(self)  # a restart's files are current before its first bar
+
+    def _start_universe(self, state: Any) -> None:
+        from tradeloom.runner.live.universe_start import (
+            UniverseTicker,
+            restart_universe,
+            start_universe,
+        )
+        from tradeloom.runner.universe import load_universe
+
+        universe = load_universe(self.p)
+        self.symbol = universe.symbols[0]
+        if state is None:
+            self.first_live_bar = len(universe)
+            self.session = start_universe(self, universe)
+        else:
+            self.session = restart_universe(self, state, universe)
+            ticks = len({row.index for row in state.bars})  # a row per symbol and tick
+            self.first_live_bar = len(self.session.history) - ticks
+        assert isinstance(self.source, LiveUniverseFeed)  # checked by live_problems
+        self.ticker = UniverseTicker(
+            self.source,
+            universe.symbols,
+            universe.timeframe_seconds,
+            self.config.live.close_delay_seconds,
+        )
+        if self._watch_file:
+            self.watcher = StrategyWatcher(
+                self.config.source, self.config, self.overrides, plugins=self.plugins
+            )
+        history = self.session.history
+        late = self.config.live.stale_after_bars
+        if late is not None:
+            self.stale = StaleDataWatch(
+                ",".join(universe.symbols),
+                history.timeframe,
+                grace_seconds=late * history.timeframe_seconds,
+                started=self.now(),
+                last_bar=history.last_time,
+            )
 
     @property
     def recorder_or_fail(self) -> Recorder:
@@ -340,6 +397,8 @@ class LiveRunner:
         session = self.session_or_fail
         self._control()
         self._reload()
+        if self.ticker is not None:
+            return self._tick_universe()
         try:
             frame = self._closed_bars()
         except RetriesExhausted as error:
@@ -377,6 +436,79 @@ class LiveRunner:
         if len(frame) and self.outputs is not None:
             self.outputs.refresh(self)  # after the commit: the journal first, always
         return len(frame)
+
+    def _tick_universe(self) -> int:
+        """Poll every symbol, then run each clock bar that is due (`UniverseTicker`)."""
+        from tradeloom.runner.live.universe_session import UniverseSession
+
+        session = self.session_or_fail
+        assert isinstance(session, UniverseSession) and self.ticker is not None
+        last = session.history.last_time
+        reached = True
+        try:
+            self.ticker.poll(last, self.now())
+        except RetriesExhausted as error:
+            # The symbols not asked would read as missing their bars: no bar runs before
+            # the next tick has asked every symbol again.
+            reached = False
+            recorder = self.recorder_or_fail
+            recorder.record(
+                VenueUnreachable(
+                    **recorder.at(len(session.history) - 1),
+                    operation="closed_bars",
+                    error=str(error),
+                )
+            )
+            _log.error("venue_unreachable", operation="closed_bars", error=str(error))
+        processed = 0
+        while reached and (due := self.ticker.due(session.history.last_time, self.now())):
+            time, prices = due
+            before = _Counts.of(self.recorder_or_fail)
+            t = session.step(time, prices)
+            processed += 1
+            self.bars_processed += 1
+            if self.echo is not None:
+                self.echo(self.universe_line(t, time, prices, before))
+            if self.stale is not None:
+                self.stale.observe(time)
+        if self.stale is not None and processed == 0:
+            alarm = self.stale.check(self.now())
+            if alarm is not None and alarm.missed_bars != self._stale_alarmed:
+                self._stale_alarmed = alarm.missed_bars
+                recorder = self.recorder_or_fail
+                recorder.record(
+                    StaleData(**recorder.at(len(session.history) - 1), message=alarm.message())
+                )
+                _log.warning("stale_data", message=alarm.message())
+        assert self.journal is not None
+        self.journal.flush()
+        return processed
+
+    def universe_line(self, t: int, time: pd.Timestamp, prices: np.ndarray, before: _Counts) -> str:
+        """Return the one line printed for a tick over a universe: time, symbols with a
+        bar, signals, orders and fills, each symbol held, equity, state."""
+        rec = self.recorder_or_fail
+        session = self.session_or_fail
+        symbols = self.session_or_fail.history.symbols  # type: ignore[attr-defined]
+        present = int((~np.isnan(prices[:, 3])).sum())
+        orders = [f"{_SIDES[o.side]} {o.quantity:.8g}" for o in rec.orders[before.orders :]]
+        fills = [
+            f"{_SIDES[f.side]} {f.quantity:.8g}@{f.price:.8g}" for f in rec.fills[before.fills :]
+        ]
+        book = session.engine.portfolio
+        held = [
+            f"{symbol} {book.position_of(s):.8g}"
+            for s, symbol in enumerate(symbols)
+            if book.position_of(s) != 0.0
+        ]
+        equity = float(session.engine.state.acct[L.A_EQUITY])
+        return (
+            f"{time:%Y-%m-%d %H:%M}Z bar {t} | {present}/{len(symbols)} symbols "
+            f"| signals {rec.signals - before.signals}"
+            + (f" | order {', '.join(orders)}" if orders else "")
+            + (f" | filled {', '.join(fills)}" if fills else "")
+            + f" | held {', '.join(held) or '-'} | equity {equity:.2f} | {session.state}"
+        )
 
     def bar_line(self, bar: Bar, before: _Counts) -> str:
         """Return the one line printed for a bar: time, close, signal, decision, position,
@@ -505,8 +637,6 @@ class LiveRunner:
         _log.warning("config_reloaded", changed=outcome.describe())
 
     def _apply(self, reload: Reload) -> None:
-        from tradeloom.plugins.signal.regime import RegimeStepper
-
         session = self.session_or_fail
         swapped = reload.apply(session.p)
         config = reload.config
@@ -515,7 +645,7 @@ class LiveRunner:
             swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
         )
         if "regime" in reload.changed:
-            session.regimes = None if config.regime is None else RegimeStepper(config.regime)
+            session.reset_regimes(config.regime)
         if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
             session.set_cron(_cron(config.live.retrain_cron))
         self.config = config

@@ -39,7 +39,7 @@ from tradeloom.domain import Bar, ModelTraining
 from tradeloom.journal import KillCancel, LiveBar
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel, LiveTrainer, Venue
-from tradeloom.plugins.signal.regime import RegimeStepper
+from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory
@@ -288,6 +288,10 @@ class LiveSession:
         else:
             self._retrain_reasons.clear()
         return bar
+
+    def reset_regimes(self, regime: RegimeParams | None) -> None:
+        """Label regimes with ``regime`` from the next bar on (a hot reload), from scratch."""
+        self.regimes = None if regime is None else RegimeStepper(regime)
 
     # --- the trading state ----------------------------------------------------------
 

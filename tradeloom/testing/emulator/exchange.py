@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
@@ -166,6 +166,7 @@ class Exchange:
         self._trades: list[Trade] = []
         self._use = _BarUse()
         self._lock = threading.RLock()
+        self._withheld: dict[str, frozenset[int]] = {}
 
     # --- markets and the clock -------------------------------------------------
 
@@ -214,6 +215,24 @@ class Exchange:
                 return bars.open[self._position]
             return bars.close[-1]
 
+    def withhold(self, symbol: str, bars: Iterable[int]) -> None:
+        """Publish no kline of ``symbol`` for ``bars`` (positions): a halted market.
+
+        The clock goes on; the other markets publish their bars as before.
+
+        Raises:
+            KeyError: No such market.
+        """
+        market = next((m for m in self._markets.values() if m.symbol == symbol), None)
+        if market is None:
+            raise KeyError(f"no market {symbol}; the markets are {sorted(self.symbols())}")
+        with self._lock:
+            self._withheld[market.id] = frozenset(int(b) for b in bars)
+
+    def symbols(self) -> list[str]:
+        """Return the unified symbols of the markets."""
+        return [m.symbol for m in self._markets.values()]
+
     def visible_klines(
         self,
         market_id: str,
@@ -248,7 +267,12 @@ class Exchange:
                 first = stop - limit
             else:
                 stop = first + limit
-        return [self._kline(bars, i, closed=i < position) for i in range(first, max(first, stop))]
+        withheld = self._withheld.get(market_id, frozenset())
+        return [
+            self._kline(bars, i, closed=i < position)
+            for i in range(first, max(first, stop))
+            if i not in withheld
+        ]
 
     def visible_funding_rates(
         self,
