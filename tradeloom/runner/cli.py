@@ -371,13 +371,12 @@ def _run_portfolio(args: argparse.Namespace) -> int:
         )
     if args.max_bars is not None:
         raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.plugins.manager import load_plugins
     from tradeloom.reporting.summary import format_summary
     from tradeloom.runner.backtest import Driver
     from tradeloom.runner.portfolio_run import run_portfolio
     from tradeloom.runner.wiring import build_pipeline
     from tradeloom.schemas.portfolio_file import load_portfolio
-
-    from tradeloom.plugins.manager import load_plugins
 
     portfolio = load_portfolio(args.file, args.overrides)
     pipelines = [build_pipeline(config) for config in portfolio.strategies]
