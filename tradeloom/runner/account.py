@@ -331,7 +331,7 @@ class Ledger:
             self.history[tau] = self.weights
             held = self._qty != 0.0
             self.pnl[tau] = self._flow + np.where(held, self._qty * self._marks[tau], 0.0)
-            total = np.bincount(self._owner, self.pnl[tau], minlength=k)
+            total = np.bincount(self._owner, self.pnl[tau], minlength=k).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 returns = np.where(self._capital > 0.0, (total - self._last) / self._capital, 0.0)
             equity = self.initial_cash + total.sum()

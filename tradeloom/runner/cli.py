@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from tradeloom import __version__
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tradeloom.plugins.manager import Plugins
@@ -430,12 +430,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _validate_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.runner.account import account_problems
     from tradeloom.runner.wiring import build_pipeline
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    for config in portfolio.strategies:
-        build_pipeline(config, mode=args.mode)
+    pipelines = [build_pipeline(config, mode=args.mode) for config in portfolio.strategies]
+    problems = account_problems(pipelines)
+    if problems:
+        raise ConfigError(problems)
     top = portfolio.file
     shares = ", ".join(
         f"{config.name} {weight:.4g}"

@@ -19,12 +19,11 @@ import pandas as pd
 
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import ModelTraining, Order, Universe
-from tradeloom.errors import ConfigError, UserError
+from tradeloom.errors import UserError
 from tradeloom.journal import OrderExpired
 from tradeloom.runner.account import (
     AccountEngine,
     Books,
-    account_problems,
     account_spec,
     account_venue,
 )
@@ -102,13 +101,12 @@ def run_portfolio_backtest(
         key: The run's key: a book's client order ids start ``STRATEGY-KEY-``.
         driver: ``auto`` or ``batch`` (every bar in one call of the core) or ``per_bar``.
 
+    The strategies must be able to share one account (`account_problems`, checked by
+    `tradeloom.runner.portfolio_run.run_portfolio` before the run starts).
+
     Raises:
-        ConfigError: The strategies cannot share one account (`account_problems`).
         UserError: Their bars are not on one clock.
     """
-    problems = account_problems(pipelines)
-    if problems:
-        raise ConfigError(problems)
     strategies = [_strategy(pipeline, recorder) for pipeline in pipelines]
     index = _common_clock(portfolio, pipelines, strategies)
     names = tuple(p.config.name for p in pipelines)

@@ -22,6 +22,7 @@ import structlog
 from tradeloom import __version__
 from tradeloom.calendars import CRYPTO
 from tradeloom.domain import RunInfo
+from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ModelsSaved,
     RunFailed,
@@ -37,6 +38,7 @@ from tradeloom.reporting.attribution import group_attribution, symbol_attributio
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.runner.account import account_problems
 from tradeloom.runner.backtest import Driver
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.portfolio_backtest import PortfolioResult, run_portfolio_backtest
@@ -85,7 +87,14 @@ def run_portfolio(
         plugins: The plugin manager whose observers are told about the run.
         out: The run directory to use instead of ``runs/<name>-<time>``.
         driver: Which driver runs the account's core (`run_portfolio_backtest`).
+
+    Raises:
+        ConfigError: The strategies cannot share one account (`account_problems`),
+            before the run directory is made.
     """
+    problems = account_problems(pipelines)
+    if problems:
+        raise ConfigError(problems)
     top = portfolio.file
     run_dir, lock = open_run_dir(top.name, out)
     run_dir = run_dir.resolve()
