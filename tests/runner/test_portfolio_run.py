@@ -215,6 +215,13 @@ def test_the_batch_and_per_bar_drivers_journal_the_same_events(
         assert a == b, f"journal row {i}"
     for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv"):
         assert (batch.run_dir / name).read_bytes() == (per_bar.run_dir / name).read_bytes()
+    weights = pd.read_csv(batch.run_dir / "equity.csv")[
+        ["weight[trend_btc]", "weight[reversion_eth]"]
+    ].to_numpy()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    if allocation == "inverse_volatility":  # equal for the window's 100 bars, then moving
+        np.testing.assert_array_equal(weights[:100], 0.5)
+        assert len(np.unique(weights[100:, 0])) > 10
 
 
 def test_strategies_that_disagree_on_the_engines_exits_are_refused_at_their_line(
