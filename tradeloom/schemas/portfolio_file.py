@@ -9,8 +9,8 @@ portfolio's. It is told from a strategy file by its top-level ``strategies:`` ke
     initial_cash: 100000
     allocation: {kind: fixed}          # or {kind: inverse_volatility, window: 500}
     strategies:
-      - {file: ../strategies/btc_rf.yaml, weight: 0.6}
-      - {file: ../strategies/eth_hgb_stops.yaml, weight: 0.4}
+      - {file: two_strategies/trend_btc.yaml, weight: 0.6}
+      - {file: two_strategies/reversion_eth.yaml, weight: 0.4}
     risk:
       limits: {max_order_notional: 50000}
 
