@@ -211,6 +211,11 @@ def test_the_batch_and_per_bar_drivers_journal_the_same_events(
 
     rows = _trading_rows(batch)
     assert sum(1 for r in rows if r[3] == "order") > 10
+    # every event names its strategy: its book, or (a fold) the strategy itself
+    books = {"trend_btc:BTC/USDT", "reversion_eth:ETH/USDT"}
+    kinds = {"signal", "risk_decision", "rejection", "order", "fill"}
+    assert {r[2] for r in rows if r[3] in kinds} == books
+    assert {r[2] for r in rows if r[3] == "model_trained"} == {"trend_btc", "reversion_eth"}
     for i, (a, b) in enumerate(zip(rows, _trading_rows(per_bar), strict=True)):
         assert a == b, f"journal row {i}"
     for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv"):

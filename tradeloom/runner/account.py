@@ -20,20 +20,21 @@ regime filter and the venue are one per account: the strategies must agree on th
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.core.params import CoreSpec, Limits, PortfolioLimits
+from tradeloom.core.decode import Decoded
+from tradeloom.core.params import CoreSpec
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.kernel_specs import DrawdownKernel, MarginKernel, VenueKernel
+from tradeloom.plugins.kernel_specs import DrawdownKernel
 from tradeloom.plugins.protocols import RiskRule, Sizer, Venue
-from tradeloom.plugins.signal.regime import regime_mask
 from tradeloom.runner.allocation import FixedWeights, InverseVolatility
+from tradeloom.runner.core_spec import core_spec, kernel_spec_of, pre_trade_limits
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.watch import FeatureRow
 from tradeloom.runner.wiring import Pipeline
@@ -161,52 +162,29 @@ def account_spec(
 ) -> CoreSpec:
     """Return the core's parameters for the account.
 
-    The signal and the sizing are always answered in Python (each book by its own
-    strategy); the drawdown limits are the portfolio file's ``risk.max_drawdown`` then
-    each strategy's ``drawdown_halt`` limits, all on the account's equity.
+    The first strategy's (`core_spec`: the shared exits, regime filter and venue), with
+    the signal and the sizing answered in Python (each book by its own strategy), the
+    portfolio file's ``risk.limits``, and as drawdown limits its ``risk.max_drawdown``
+    then each strategy's ``drawdown_halt`` limits, all on the account's equity.
     """
-    first = pipelines[0].config
     risk = portfolio.file.risk
     drawdown = [] if risk.max_drawdown is None else [risk.max_drawdown]
     external = False
     for pipeline in pipelines:
         for rule in pipeline.rules:
-            kernel = rule.kernel_spec() if hasattr(rule, "kernel_spec") else None
+            kernel = kernel_spec_of(rule)
             if isinstance(kernel, DrawdownKernel):
                 drawdown.append(kernel.limit)
             else:
                 external = True
-    spec = venue.kernel_spec() if hasattr(venue, "kernel_spec") else None
-    simulated = spec if isinstance(spec, VenueKernel) else None
-    allow_short = bool(venue.allow_short)
-    margin = None if simulated is None else simulated.margin
-    if simulated is not None and margin is None and allow_short:
-        margin = MarginKernel()  # as a strategy's own core (`core_spec`)
-    limits = risk.limits
-    return CoreSpec(
+    own = core_spec(replace(pipelines[0], venue=venue), timeframe_seconds, monitors=False)
+    return replace(
+        own,
         signal=None,
         sizing=None,
-        venue=simulated,
         drawdown_limits=tuple(drawdown),
         external_rules=external,
-        allow_short=allow_short,
-        initial_cash=float(venue.initial_cash),
-        dust=float(getattr(venue, "dust", 0.0)),
-        margin=margin,
-        max_holding_bars=first.max_holding_bars,
-        stop_loss=first.stop_loss,
-        take_profit=first.take_profit,
-        journal_regime=first.regime is not None,
-        regime_filter=regime_mask(first.signal_regimes),
-        limits=Limits(
-            max_order_notional=limits.max_order_notional,
-            max_position_quantity=limits.max_position_quantity,
-            max_orders_per_minute=limits.max_orders_per_minute,
-            price_collar=limits.price_collar,
-            daily_loss_limit=limits.daily_loss_limit,
-        ),
-        timeframe_ns=timeframe_seconds * 1_000_000_000,
-        portfolio=PortfolioLimits(),
+        limits=pre_trade_limits(risk.limits),
     )
 
 
@@ -222,6 +200,8 @@ class AccountEngine(Engine):
         row_columns: Per strategy, its feature columns.
         prefixes: Per book, the start of its orders' client ids (its strategy's name
             first).
+        trainers: The strategy whose model trained each fold, by the fold's ``id``
+            (journaled as the fold's symbol).
         **engine: `Engine`'s arguments (the account's pipeline stands for the strategies
             where one object is needed: its venue, its spec).
     """
@@ -236,6 +216,7 @@ class AccountEngine(Engine):
         rows: Sequence[npt.NDArray[np.float64]],
         row_columns: Sequence[tuple[str, ...]],
         prefixes: Sequence[str],
+        trainers: Mapping[int, str],
         **engine: Any,
     ) -> None:
         super().__init__(**engine)
@@ -247,6 +228,7 @@ class AccountEngine(Engine):
         self._strategy_rows = rows
         self._strategy_columns = [{c: j for j, c in enumerate(cs)} for cs in row_columns]
         self.ctx.prefixes = tuple(prefixes)
+        self._trainers = trainers
         self.ledger = Ledger(books, closes, self.portfolio.initial_cash, allocation)
 
     def weights_at(self, t: int) -> npt.NDArray[np.float64]:
@@ -258,6 +240,13 @@ class AccountEngine(Engine):
         """Journal what is left, and book the ledger up to the last bar."""
         super().finish(times_ns, symbol)
         self.ledger.advance(len(times_ns) - 1, self._marks())
+
+    def _record(self, event: Decoded) -> None:
+        if event.kind == "training":
+            owner = self._trainers[id(event.value)]
+            self.rec.training(event.value, self.ctx.times(event.bar), owner)
+            return
+        super()._record(event)
 
     def _row(self, t: int, s: int) -> FeatureRow:
         k = self.books.owner[s]

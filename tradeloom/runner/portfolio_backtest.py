@@ -138,6 +138,12 @@ def run_portfolio_backtest(
         rows=[s.features for s in strategies],
         row_columns=[s.columns for s in strategies],
         prefixes=[f"{books.strategies[k]}-{key}" for k in books.owner],
+        trainers={
+            id(training): name
+            for name, strategy in zip(names, strategies, strict=True)
+            for trainings in strategy.trainings_at.values()
+            for training in trainings
+        },
         pipeline=replace(pipelines[0], venue=venue, monitors=()),
         recorder=recorder,
         order_id=lambda seq: f"{key}-{seq:06d}",  # unused: each book has its prefix
