@@ -233,7 +233,8 @@ class AccountEngine(Engine):
 
     def weights_at(self, t: int) -> npt.NDArray[np.float64]:
         """Return the strategies' weights the decisions at bar ``t`` use."""
-        self.ledger.advance(t - 1, self._marks())
+        if self.allocation.moves:  # fixed weights: the ledger is booked at the end
+            self.ledger.advance(t - 1, self._marks())
         return self.ledger.weights
 
     def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:

@@ -28,6 +28,9 @@ __all__ = ["FixedWeights", "InverseVolatility", "inverse_volatility_weights"]
 class FixedWeights:
     """The same weights at every bar."""
 
+    moves = False
+    """Whether the weights depend on the returns (the engine books them as it goes)."""
+
     def __init__(self, weights: Sequence[float]) -> None:
         self.weights = np.asarray(weights, np.float64)
 
@@ -42,6 +45,8 @@ class InverseVolatility:
         strategies: How many strategies share the account.
         window: The returns in the trailing window.
     """
+
+    moves = True
 
     def __init__(self, strategies: int, window: int) -> None:
         self.window = window
