@@ -285,3 +285,31 @@ def test_strategies_on_different_clocks_are_refused(
         r"2024-01-01T00:00Z; give them the same timeframe, start and bars$",
     ):
         _run(Path(path.name), tmp_path / "run")
+
+
+def test_a_strategys_python_risk_rule_answers_for_its_own_books_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "fixtures" / "plugins"))
+    import feature_limit_rule
+
+    feature_limit_rule.SEEN.clear()
+    nan = math.nan
+    _market(tmp_path, [100.0, 110.0, 110.0], [nan, 0.9, nan], [nan, 0.9, nan])
+    path = _pair(tmp_path, PORTFOLIO.replace("max_order_notional: 2500", "max_order_notional: 1e9"))
+    rule = "  rules:\n    - {kind: feature_limit, feature: log_return_1, limit: -10}\n"
+    text = (tmp_path / "b.yaml").read_text().replace("fraction: 0.5\n", f"fraction: 0.5\n{rule}")
+    (tmp_path / "b.yaml").write_text("plugins: [feature_limit_rule]\n" + text, encoding="utf-8")
+
+    _run(path, tmp_path / "run")
+
+    journal = tmp_path / "run" / "journal.sqlite"
+    (rejection,) = read_rows(journal, ["rejection"])
+    assert (rejection.symbol, rejection.values["code"]) == ("b:BTC/USDT", "FEATURE_ABOVE_LIMIT")
+    (order,) = read_rows(journal, ["order"])
+    assert order.symbol == "a:BTC/USDT"
+    # asked about b's book only, with b's own feature row (log(110 / 100) at bar 1)
+    checks = [(bar, d["value"]) for kind, bar, d in feature_limit_rule.SEEN if kind == "check"]
+    assert checks == [(1, pytest.approx(math.log(1.1), rel=1e-12))]
+    assert [bar for kind, bar, _ in feature_limit_rule.SEEN if kind == "on_bar"] == [0, 1, 2]
