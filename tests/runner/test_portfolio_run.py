@@ -216,6 +216,10 @@ def test_the_batch_and_per_bar_drivers_journal_the_same_events(
     kinds = {"signal", "risk_decision", "rejection", "order", "fill"}
     assert {r[2] for r in rows if r[3] in kinds} == books
     assert {r[2] for r in rows if r[3] == "model_trained"} == {"trend_btc", "reversion_eth"}
+    assert [r.symbol for r in read_rows(batch.run_dir / "journal.sqlite", ["data_loaded"])] == [
+        "trend_btc:BTC/USDT",
+        "reversion_eth:ETH/USDT",
+    ]
     for i, (a, b) in enumerate(zip(rows, _trading_rows(per_bar), strict=True)):
         assert a == b, f"journal row {i}"
     for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv"):

@@ -40,7 +40,14 @@ from tradeloom.runner.watch import FeatureRow
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 
-__all__ = ["AccountEngine", "Books", "account_problems", "account_spec", "account_venue"]
+__all__ = [
+    "SEPARATOR",
+    "AccountEngine",
+    "Books",
+    "account_problems",
+    "account_spec",
+    "account_venue",
+]
 
 SEPARATOR = ":"
 """Between a book's strategy and symbol (strategy names cannot hold it)."""

@@ -22,6 +22,7 @@ from tradeloom.domain import ModelTraining, Order, Universe
 from tradeloom.errors import UserError
 from tradeloom.journal import OrderExpired
 from tradeloom.runner.account import (
+    SEPARATOR,
     AccountEngine,
     Books,
     account_spec,
@@ -192,7 +193,8 @@ def run_portfolio_backtest(
 def _strategy(pipeline: Pipeline, recorder: Recorder) -> _Strategy:
     """Load, compute and fit one strategy alone, as its own backtest does."""
     universe = load_universe(pipeline)
-    journal_universe(recorder, universe)
+    name = pipeline.config.name
+    journal_universe(recorder, universe, [f"{name}{SEPARATOR}{s}" for s in universe.symbols])
     features = universe_features(pipeline, universe)
     fitted = fit_universe(pipeline, universe, features)
     trainings_at: dict[int, list[ModelTraining]] = {}
