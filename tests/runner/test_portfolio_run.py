@@ -317,3 +317,54 @@ def test_a_strategys_python_risk_rule_answers_for_its_own_books_only(
     checks = [(bar, d["value"]) for kind, bar, d in feature_limit_rule.SEEN if kind == "check"]
     assert checks == [(1, pytest.approx(math.log(1.1), rel=1e-12))]
     assert [bar for kind, bar, _ in feature_limit_rule.SEEN if kind == "on_bar"] == [0, 1, 2]
+
+
+def test_the_accounts_gross_exposure_sums_every_strategys_books(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    nan = math.nan
+    # a (more confident) is ranked first: 0.3 of the equity passes; b's 0.2 more would
+    # make 0.5 > 0.45
+    _market(tmp_path, [100.0, 100.0], [0.95, nan], [0.9, nan])
+    path = _pair(
+        tmp_path,
+        PORTFOLIO.replace(
+            "limits: {max_order_notional: 2500}",
+            "portfolio: {max_gross_exposure: 0.45, groups: {majors: [BTC/USDT]}, "
+            "max_group_exposure: 0.9}",
+        ),
+    )
+
+    _run(path, tmp_path / "run")
+
+    journal = tmp_path / "run" / "journal.sqlite"
+    (rejection,) = read_rows(journal, ["rejection"])
+    assert (rejection.symbol, rejection.values["code"]) == ("b:BTC/USDT", "MAX_GROSS_EXPOSURE")
+    (order,) = read_rows(journal, ["order"])
+    assert (order.symbol, order.values["quantity"]) == ("a:BTC/USDT", pytest.approx(30.0))
+
+
+def test_the_accounts_max_weight_is_refused_and_a_group_must_name_a_traded_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _market(tmp_path, [100.0, 100.0], [0.9, 0.9], [0.9, 0.9])
+    path = _pair(tmp_path, PORTFOLIO + "  portfolio: {max_weight: 0.5}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_portfolio(Path(path.name))
+    assert raised.value.lines() == [
+        "pair.yaml:7:3 risk: portfolio.max_weight is not checked on an account yet (a market's "
+        "weight is split across the strategies' books); use max_gross_exposure or groups"
+    ]
+
+    path = _pair(
+        tmp_path,
+        PORTFOLIO + "  portfolio: {groups: {alts: [SOL/USDT]}, max_group_exposure: 0.5}\n",
+    )
+    with pytest.raises(
+        UserError,
+        match=r"^pair.yaml: risk.portfolio.groups.alts: 'SOL/USDT' "
+        r"is not a market of any strategy \(they trade BTC/USDT\)$",
+    ):
+        _run(Path(path.name), tmp_path / "run")

@@ -34,7 +34,12 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.kernel_specs import DrawdownKernel
 from tradeloom.plugins.protocols import RiskRule, Sizer, Venue
 from tradeloom.runner.allocation import FixedWeights, InverseVolatility
-from tradeloom.runner.core_spec import core_spec, kernel_spec_of, pre_trade_limits
+from tradeloom.runner.core_spec import (
+    core_spec,
+    kernel_spec_of,
+    portfolio_limits,
+    pre_trade_limits,
+)
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.watch import FeatureRow
 from tradeloom.runner.wiring import Pipeline
@@ -165,14 +170,19 @@ def account_venue(portfolio: PortfolioConfig, pipeline: Pipeline) -> Venue:
 
 
 def account_spec(
-    portfolio: PortfolioConfig, pipelines: Sequence[Pipeline], venue: Venue, timeframe_seconds: int
+    portfolio: PortfolioConfig,
+    pipelines: Sequence[Pipeline],
+    venue: Venue,
+    timeframe_seconds: int,
+    books: Books,
 ) -> CoreSpec:
     """Return the core's parameters for the account.
 
     The first strategy's (`core_spec`: the shared exits, regime filter and venue), with
     the signal and the sizing answered in Python (each book by its own strategy), the
-    portfolio file's ``risk.limits``, and as drawdown limits its ``risk.max_drawdown``
-    then each strategy's ``drawdown_halt`` limits, all on the account's equity.
+    portfolio file's ``risk.limits`` and ``risk.portfolio`` (its groups of markets
+    mapped onto the books), and as drawdown limits its ``risk.max_drawdown`` then each
+    strategy's ``drawdown_halt`` limits, all on the account's equity.
     """
     risk = portfolio.file.risk
     drawdown = [] if risk.max_drawdown is None else [risk.max_drawdown]
@@ -192,6 +202,7 @@ def account_spec(
         drawdown_limits=tuple(drawdown),
         external_rules=external,
         limits=pre_trade_limits(risk.limits),
+        portfolio=portfolio_limits(risk.portfolio, None, books.symbols),
     )
 
 
@@ -209,6 +220,8 @@ class AccountEngine(Engine):
             first).
         trainers: The strategy whose model trained each fold, by the fold's ``id``
             (journaled as the fold's symbol).
+        group_names: The names of the account's ``risk.portfolio.groups`` (refusals
+            name them).
         **engine: `Engine`'s arguments (the account's pipeline stands for the strategies
             where one object is needed: its venue, its spec).
     """
@@ -224,6 +237,7 @@ class AccountEngine(Engine):
         row_columns: Sequence[tuple[str, ...]],
         prefixes: Sequence[str],
         trainers: Mapping[int, str],
+        group_names: Sequence[str] = (),
         **engine: Any,
     ) -> None:
         super().__init__(**engine)
@@ -235,6 +249,7 @@ class AccountEngine(Engine):
         self._strategy_rows = rows
         self._strategy_columns = [{c: j for j, c in enumerate(cs)} for cs in row_columns]
         self.ctx.prefixes = tuple(prefixes)
+        self.ctx.table.groups = tuple(group_names)
         self._trainers = trainers
         self.ledger = Ledger(books, closes, self.portfolio.initial_cash, allocation)
 

@@ -21,8 +21,9 @@ from tradeloom.plugins.protocols import Venue
 from tradeloom.plugins.signal.regime import regime_mask
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.limits import PreTradeLimits
+from tradeloom.schemas.portfolio import PortfolioRisk
 
-__all__ = ["core_spec", "kernel_spec_of", "pre_trade_limits"]
+__all__ = ["core_spec", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
 
 
 def kernel_spec_of(component: object) -> object | None:
@@ -99,13 +100,25 @@ def core_spec(
 
 def _portfolio(pipeline: Pipeline, symbols: Sequence[str] | None) -> PortfolioLimits:
     config = pipeline.config
-    risk = config.risk_portfolio
     if symbols is None:
         symbol = getattr(config.data.params, "symbol", None)
         symbols = (symbol,) if isinstance(symbol, str) else ()
+    return portfolio_limits(config.risk_portfolio, config.signal_top_k, symbols)
+
+
+def portfolio_limits(
+    risk: PortfolioRisk, top_k: int | None, symbols: Sequence[str]
+) -> PortfolioLimits:
+    """Return the core's form of ``risk.portfolio`` and ``signal.top_k``.
+
+    Args:
+        risk: The portfolio limits.
+        top_k: The candidates kept per bar (None: every one).
+        symbols: The market of each row of the core (the groups are mapped onto them).
+    """
     correlation = risk.correlation
     return PortfolioLimits(
-        top_k=config.signal_top_k,
+        top_k=top_k,
         max_open_positions=risk.max_open_positions,
         max_gross_exposure=risk.max_gross_exposure,
         max_net_exposure=risk.max_net_exposure,

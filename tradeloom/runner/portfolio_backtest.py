@@ -106,7 +106,8 @@ def run_portfolio_backtest(
     `tradeloom.runner.portfolio_run.run_portfolio` before the run starts).
 
     Raises:
-        UserError: Their bars are not on one clock.
+        UserError: Their bars are not on one clock, or a group of ``risk.portfolio``
+            names a market no strategy trades.
     """
     strategies = [_strategy(pipeline, recorder) for pipeline in pipelines]
     index = _common_clock(portfolio, pipelines, strategies)
@@ -116,6 +117,7 @@ def run_portfolio_backtest(
         owner=tuple(k for k, s in enumerate(strategies) for _ in s.universe.symbols),
         symbols=tuple(symbol for s in strategies for symbol in s.universe.symbols),
     )
+    _check_groups(portfolio, books)
     inputs = _joined(strategies)
     n = len(index)
     closes = inputs.px[3].copy()
@@ -154,7 +156,8 @@ def run_portfolio_backtest(
         columns=(),
         symbols=books.names,
         trainings_at=trainings_at,
-        spec=account_spec(portfolio, pipelines, venue, timeframe),
+        spec=account_spec(portfolio, pipelines, venue, timeframe, books),
+        group_names=tuple(portfolio.file.risk.portfolio.groups),
     )
     if driver == "per_bar":
         for t in range(n):
@@ -224,6 +227,17 @@ def _common_clock(
                 f"has {_clock(universe)}; give them the same timeframe, start and bars"
             )
     return first.index
+
+
+def _check_groups(portfolio: PortfolioConfig, books: Books) -> None:
+    """Refuse a group of ``risk.portfolio`` naming a market no strategy trades."""
+    for name, members in portfolio.file.risk.portfolio.groups.items():
+        for symbol in members:
+            if symbol not in books.symbols:
+                raise UserError(
+                    f"{portfolio.source}: risk.portfolio.groups.{name}: {symbol!r} is not a "
+                    f"market of any strategy (they trade {', '.join(books.markets)})"
+                )
 
 
 def _clock(universe: Universe) -> str:
