@@ -4,7 +4,8 @@ The compiled core trades rows with shared cash; a portfolio file's rows are *boo
 one per (strategy, symbol), named ``STRATEGY:SYMBOL``. Two strategies on the same
 market hold separate books. The account is the core's: one cash balance (the
 portfolio's ``initial_cash``), one venue, the portfolio file's ``risk.limits`` checked
-on every order and its ``risk.max_drawdown`` (with each strategy's own
+on every order, its ``risk.portfolio`` over every book (exposures summed over the
+books, groups of markets) and its ``risk.max_drawdown`` (with each strategy's own
 ``drawdown_halt``) on the account's equity.
 
 What is a strategy's own is answered by that strategy's components, in Python, for
