@@ -41,9 +41,14 @@ from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
 
 ROOT = Path(__file__).resolve().parents[1]
-STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
+SHIPPED_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
     (ROOT / "examples").glob("*.yaml")
 )
+PORTFOLIO_FILES = [
+    p for p in SHIPPED_FILES if "strategies" in yaml.safe_load(p.read_text(encoding="utf-8"))
+]
+"""Portfolio files: their strategy files sit in a subfolder (run through the portfolio)."""
+STRATEGY_FILES = [p for p in SHIPPED_FILES if p not in PORTFOLIO_FILES]
 RUN_FILES = (
     "strategy.yaml",
     "metrics.json",
@@ -250,6 +255,63 @@ def test_every_strategy_file_runs(
     if overrides:
         assert metrics["bars"] == resolved["data"]["bars"] == FAST_BARS
     assert resolved["name"] == doc["name"]
+
+
+@pytest.mark.parametrize("path", PORTFOLIO_FILES, ids=_rel)
+def test_every_portfolio_file_validates(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    proc = tradeloom("validate", _rel(path))
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    count = len(doc["strategies"])
+    assert proc.stdout.startswith(
+        f"{_rel(path)}: valid portfolio '{doc['name']}': {count} strategies on one account of "
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PORTFOLIO_FILES, ids=_rel)
+def test_every_portfolio_file_runs(path: Path, tmp_path: Path) -> None:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = tmp_path / "run"
+
+    proc = tradeloom("run", _rel(path), "--out", out)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    names = list(metrics["attribution_by_strategy"])
+    assert (metrics["strategy"], metrics["run_dir"]) == (doc["name"], str(out.resolve()))
+    assert len(names) == len(doc["strategies"])
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"tradeloom backtest: {doc['name']}"
+    table = dict(re.fullmatch(r"  (.+?)  +(\S.*)", line).groups() for line in lines[1:])
+    assert table["final equity"] == f"{metrics['final_equity']:,.2f}"
+    assert {f"  strategy {name}" for name in names} <= set(table)
+    for file in RUN_FILES:
+        assert (out / file).is_file(), file
+    assert sorted(p.stem for p in (out / "strategies").glob("*.yaml")) == sorted(names)
+    equity = pd.read_csv(out / "equity.csv")
+    assert len(equity) == metrics["bars"]
+    # the strategies' P&L add up to the account's
+    pnl = sum(equity[f"pnl[{name}]"] for name in names)
+    np.testing.assert_allclose(equity["equity"], metrics["initial_cash"] + pnl, rtol=1e-9)
+    fills = pd.read_csv(out / "fills.csv")
+    assert len(fills) == metrics["fills"] > 0
+    assert set(fills["strategy"]) <= set(names)
+    assert all(
+        i.startswith(f"{s}-") for s, i in zip(fills["strategy"], fills["order_id"], strict=True)
+    )
+    types = [e.KIND for e in read_events(out / "journal.sqlite")]
+    assert (types[0], types[-1]) == ("run_started", "run_finished")
+    assert types.count("fill") == metrics["fills"]
+    status = tradeloom("status", out)
+    assert status.returncode == 0, status.stderr
+    for name in names:
+        assert f"{name}: P&L " in status.stdout
+    report = tradeloom("report", out)
+    assert (report.returncode, report.stdout) == (0, f"{out / 'report.html'}\n")
 
 
 @pytest.fixture

@@ -144,26 +144,47 @@ def test_validate_through_the_cli(folder: Path) -> None:
     )
     path.write_text(path.read_text().replace("0.3", "0.4"))
     proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    # valid files each, which cannot share one account: each difference at its line
+    shared = "strategies on one account share the engine's exits and regime filter; make them equal"
+    eth = "eth_hgb_stops.yaml"
+    assert proc.stderr.splitlines() == [
+        f"{eth}:69:21 risk.max_holding_bars: is 96 here and 48 in btc_rf.yaml: {shared}",
+        f"{eth}:70:14 risk.stop_loss: is 0.02 here and unset in btc_rf.yaml: {shared}",
+        f"{eth}:71:16 risk.take_profit: is 0.04 here and unset in btc_rf.yaml: {shared}",
+        "eth_hgb_stops.yaml:74:3 execution: differs from btc_rf.yaml's: strategies on one account "
+        "trade through one venue; make the execution sections equal (initial_cash aside: the "
+        "account's is the portfolio file's)",
+        "eth_hgb_stops.yaml:102:3 health: health rules are not run on a portfolio's account yet; "
+        "remove them",
+    ]
+    for name in ("trend_btc.yaml", "reversion_eth.yaml"):
+        shutil.copy(ROOT / "examples" / "two_strategies" / name, folder / name)
+    path.write_text(
+        path.read_text()
+        .replace("btc_rf.yaml", "trend_btc.yaml")
+        .replace("eth_hgb_stops.yaml", "reversion_eth.yaml")
+    )
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == (
         "portfolio.yaml: valid portfolio 'two': 2 strategies on one account of 100,000.00 "
-        "(fixed: btc_rf 0.6, eth_hgb_stops 0.4)\n"
+        "(fixed: trend_btc 0.6, reversion_eth 0.4)\n"
     )
 
 
-def test_run_refuses_a_portfolio_file_in_one_line(folder: Path) -> None:
+def test_paper_and_live_refuse_a_portfolio_file_in_one_line(folder: Path) -> None:
     path = _write(
         folder,
         "name: two\ninitial_cash: 100000\nstrategies:\n"
         "  - {file: btc_rf.yaml, weight: 0.5}\n"
         "  - {file: eth_hgb_stops.yaml, weight: 0.5}\n",
     )
-    for mode in ("backtest", "paper"):
+    for mode in ("paper", "live"):
         command = [sys.executable, "-m", "tradeloom.runner.cli", "run", path.name, "--mode", mode]
         proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
         assert (proc.returncode, proc.stdout) == (2, "")
         assert proc.stderr == (
-            "portfolio.yaml: a portfolio file; running several strategies on one account is "
-            "not built yet: `tradeloom validate` checks it, `tradeloom run` runs each strategy "
-            "file alone\n"
+            f"portfolio.yaml: a portfolio file runs as a backtest only; --mode {mode} of several "
+            "strategies on one account is not built yet\n"
         )

@@ -50,6 +50,8 @@ class RowContext:
         order_prefix: ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest's ids,
             built in bulk); None: ask ``order_id``.
         groups: The names of ``risk.portfolio.groups``, in file order.
+        prefixes: Per symbol row, the start of its orders' client ids (a portfolio
+            file's books: ``f"{prefixes[row]}-{n:06d}"``); empty: ask ``order_id``.
 
     The table learns the symbols' and the groups' names unless it has its own, so a
     portfolio refusal names them (``CORRELATION: ... with ETH/USDT``).
@@ -67,6 +69,7 @@ class RowContext:
     bar_length: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))
     order_prefix: str | None = None
     groups: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.table.symbols:
@@ -146,7 +149,7 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
             seq = int(v[0])
             stop = v[5] == 1.0
             order = Order(
-                id=ctx.order_id(seq),
+                id=f"{ctx.prefixes[sym]}-{seq:06d}" if ctx.prefixes else ctx.order_id(seq),
                 bar=bar,
                 timestamp=ts,
                 side=int(v[1]),

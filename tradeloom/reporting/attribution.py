@@ -22,7 +22,7 @@ import pandas as pd
 
 from tradeloom.domain import Fill, Trade
 
-__all__ = ["symbol_attribution"]
+__all__ = ["group_attribution", "symbol_attribution"]
 
 
 def symbol_attribution(
@@ -70,4 +70,24 @@ def symbol_attribution(
             "trades": counts[symbol],
             "open_position": last,
         }
+    return out
+
+
+def group_attribution(
+    attribution: Mapping[str, Mapping[str, Any]], groups: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Sum `symbol_attribution`'s rows by group (a portfolio's books by strategy or market).
+
+    Args:
+        attribution: One row per book, in book order.
+        groups: Each book's group, in the same order.
+
+    ``pnl``, ``fees``, ``exposure`` (each a fraction of the same equity) and ``trades``
+    add up; ``open_position`` is left out (positions on different markets do not add).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row, group in zip(attribution.values(), groups, strict=True):
+        total = out.setdefault(group, {"pnl": 0.0, "fees": 0.0, "exposure": 0.0, "trades": 0})
+        for key in total:
+            total[key] += row[key]
     return out

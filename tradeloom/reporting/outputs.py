@@ -69,10 +69,10 @@ def atomic_file(path: Path) -> Iterator[IO[str]]:
         raise
 
 
-def write_strategy(run_dir: Path, document: Mapping[str, Any]) -> None:
+def write_strategy(run_dir: Path, document: Mapping[str, Any], name: str = "strategy.yaml") -> None:
     """Write the resolved strategy file (overrides applied, secrets as references)."""
     text = yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True)
-    (run_dir / "strategy.yaml").write_text(text, encoding="utf-8")
+    (run_dir / name).write_text(text, encoding="utf-8")
 
 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:

@@ -56,7 +56,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     health rules, it also says how often they fired and, when the model was
     retrained, when and why (the first few retrains, one per line). Over several
     symbols, one line per symbol gives its P&L, fees, exposure, trades and open
-    position (``attribution``).
+    position (``attribution``); for a portfolio file, one line per strategy first
+    (``attribution_by_strategy``, with its weight at the end).
     """
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
     rows: list[tuple[str, str]] = []
@@ -64,6 +65,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
         rows.append(_row(key, metrics))
         if key == "halt":
             rows.extend(_health_rows(metrics))
+        if key == "final_equity":
+            rows.extend(_symbol_rows(metrics.get("attribution_by_strategy") or {}, "strategy "))
         if key == "final_equity" and metrics.get("symbols"):
             rows.extend(_symbol_rows(metrics.get("attribution") or {}))
     width = max(len(label) for label, _ in rows)
@@ -87,16 +90,20 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
     return label_of(key), format_value(key, metrics)
 
 
-def _symbol_rows(attribution: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+def _symbol_rows(
+    attribution: Mapping[str, Mapping[str, Any]], kind: str = ""
+) -> list[tuple[str, str]]:
     rows = []
     for symbol, a in attribution.items():
         text = (
             f"P&L {a['pnl']:+,.2f}, fees {a['fees']:,.2f}, exposure {a['exposure']:.2%}, "
             f"{a['trades']} trades"
         )
-        if a["open_position"]:
+        if a.get("open_position"):
             text += f", open {a['open_position']:+.8g}"
-        rows.append((f"  {symbol}", text))
+        if "weight" in a:
+            text += f", weight {a['weight']:.2%}"
+        rows.append((f"  {kind}{symbol}", text))
     return rows
 
 

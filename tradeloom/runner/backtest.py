@@ -39,7 +39,16 @@ from tradeloom.runner.universe import journal_universe, load_universe
 from tradeloom.runner.universe_model import fit_universe
 from tradeloom.runner.wiring import Pipeline
 
-__all__ = ["BacktestResult", "Driver", "FeatureRow", "compute_features", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "Driver",
+    "FeatureRow",
+    "bar_inputs",
+    "check_probabilities",
+    "compute_features",
+    "run_backtest",
+    "working_orders",
+]
 
 Driver = Literal["auto", "batch", "per_bar"]
 
@@ -113,8 +122,8 @@ def run_backtest(
     trainings_at: dict[int, list[ModelTraining]] = {}
     for training in fitted.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
-    inputs = _inputs(pipeline, universe, fitted.outputs, trainings_at)
-    _check_probabilities(inputs.px[5])
+    inputs = bar_inputs(pipeline, universe, fitted.outputs, trainings_at)
+    check_probabilities(inputs.px[5])
     index = universe.index
     feats = features.clock[0].to_numpy(np.float64) if m == 1 else features.array()
     p = inputs.px[5, :, 0]  # a view: a retrained fold writes over the bars it predicts
@@ -160,7 +169,7 @@ def run_backtest(
     close = inputs.px[3]
     positions, cash, equity_values = engine.universe_curve(close)
     equity = _equity_frame(universe, close, positions, cash, equity_values, engine)
-    unfilled = tuple(_working(engine))
+    unfilled = tuple(working_orders(engine))
     for order in unfilled:
         recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)
         recorder.record(
@@ -188,7 +197,7 @@ def run_backtest(
     )
 
 
-def _inputs(
+def bar_inputs(
     pipeline: Pipeline,
     universe: Universe,
     outputs: tuple[ModelOutput, ...],
@@ -239,7 +248,7 @@ class _Retrain:
             self.inputs.trainings[start] = len(trainings)
 
 
-def _working(engine: Engine) -> list[Order]:
+def working_orders(engine: Engine) -> list[Order]:
     """Return the orders still working after the last bar, in symbol order."""
     if engine.spec.venue is None:
         return list(engine.venue.pending())
@@ -364,7 +373,7 @@ def _equity_frame(
     return frame
 
 
-def _check_probabilities(probability: np.ndarray) -> None:
+def check_probabilities(probability: np.ndarray) -> None:
     """Refuse a probability outside [0, 1] (``[bars, symbols]``; NaN: no prediction)."""
     bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
     if bad.any():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from tradeloom import __version__
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from tradeloom.plugins.manager import Plugins
@@ -347,11 +347,7 @@ def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, 
 
 def _run(args: argparse.Namespace) -> int:
     if _is_portfolio(args.file):
-        raise UserError(
-            f"{args.file}: a portfolio file; running several strategies on one account is "
-            "not built yet: `tradeloom validate` checks it, `tradeloom run` runs each "
-            "strategy file alone"
-        )
+        return _run_portfolio(args)
     if args.mode != "backtest":
         return _run_live(args)
     if args.max_bars is not None:
@@ -363,6 +359,31 @@ def _run(args: argparse.Namespace) -> int:
     pipeline, plugins = _load(args)
     driver: Driver = _DRIVERS[args.driver]
     outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
+    print(format_summary(outcome.metrics))
+    return 0
+
+
+def _run_portfolio(args: argparse.Namespace) -> int:
+    if args.mode != "backtest":
+        raise UserError(
+            f"{args.file}: a portfolio file runs as a backtest only; --mode {args.mode} of "
+            "several strategies on one account is not built yet"
+        )
+    if args.max_bars is not None:
+        raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.reporting.summary import format_summary
+    from tradeloom.runner.backtest import Driver
+    from tradeloom.runner.portfolio_run import run_portfolio
+    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    portfolio = load_portfolio(args.file, args.overrides)
+    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
+    plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
+    driver: Driver = _DRIVERS[args.driver]
+    outcome = run_portfolio(portfolio, pipelines, plugins, out=args.out, driver=driver)
     print(format_summary(outcome.metrics))
     return 0
 
@@ -409,12 +430,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _validate_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.runner.account import account_problems
     from tradeloom.runner.wiring import build_pipeline
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    for config in portfolio.strategies:
-        build_pipeline(config, mode=args.mode)
+    pipelines = [build_pipeline(config, mode=args.mode) for config in portfolio.strategies]
+    problems = account_problems(pipelines)
+    if problems:
+        raise ConfigError(problems)
     top = portfolio.file
     shares = ", ".join(
         f"{config.name} {weight:.4g}"

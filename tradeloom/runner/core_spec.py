@@ -20,14 +20,28 @@ from tradeloom.plugins.kernel_specs import (
 from tradeloom.plugins.protocols import Venue
 from tradeloom.plugins.signal.regime import regime_mask
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.limits import PreTradeLimits
+from tradeloom.schemas.portfolio import PortfolioRisk
 
-__all__ = ["core_spec"]
+__all__ = ["core_spec", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
 
 
-def _spec(component: object) -> object | None:
+def kernel_spec_of(component: object) -> object | None:
+    """Return the component's kernel spec (None: a Python component, external to the step)."""
     if isinstance(component, CompiledComponent):
         return component.kernel_spec()
     return None
+
+
+def pre_trade_limits(limits: PreTradeLimits) -> Limits:
+    """Return the core's form of ``risk.limits``."""
+    return Limits(
+        max_order_notional=limits.max_order_notional,
+        max_position_quantity=limits.max_position_quantity,
+        max_orders_per_minute=limits.max_orders_per_minute,
+        price_collar=limits.price_collar,
+        daily_loss_limit=limits.daily_loss_limit,
+    )
 
 
 def core_spec(
@@ -50,11 +64,11 @@ def core_spec(
             ``risk.portfolio`` are mapped onto them); None: the data section's ``symbol``.
     """
     config = pipeline.config
-    signal = _spec(pipeline.signal)
-    sizing = _spec(pipeline.sizer)
-    rules = [_spec(rule) for rule in pipeline.rules]
+    signal = kernel_spec_of(pipeline.signal)
+    sizing = kernel_spec_of(pipeline.sizer)
+    rules = [kernel_spec_of(rule) for rule in pipeline.rules]
     target = pipeline.venue if venue is None else venue
-    venue_spec = _spec(target) if venue is None else None
+    venue_spec = kernel_spec_of(target) if venue is None else None
     simulated = venue_spec if isinstance(venue_spec, VenueKernel) else None
     allow_short = bool(target.allow_short)
     margin = None
@@ -62,7 +76,6 @@ def core_spec(
         margin = simulated.margin
         if margin is None and allow_short:
             margin = MarginKernel()  # shorts borrow: liquidated at zero equity at the latest
-    limits = config.risk_limits
     return CoreSpec(
         signal=signal if isinstance(signal, ThresholdKernel) else None,
         sizing=sizing if isinstance(sizing, SizingKernel) else None,
@@ -78,13 +91,7 @@ def core_spec(
         take_profit=config.take_profit,
         journal_regime=config.regime is not None,
         regime_filter=regime_mask(config.signal_regimes),
-        limits=Limits(
-            max_order_notional=limits.max_order_notional,
-            max_position_quantity=limits.max_position_quantity,
-            max_orders_per_minute=limits.max_orders_per_minute,
-            price_collar=limits.price_collar,
-            daily_loss_limit=limits.daily_loss_limit,
-        ),
+        limits=pre_trade_limits(config.risk_limits),
         timeframe_ns=timeframe_seconds * 1_000_000_000,
         monitors=monitors and bool(pipeline.monitors),
         portfolio=_portfolio(pipeline, symbols),
@@ -93,13 +100,25 @@ def core_spec(
 
 def _portfolio(pipeline: Pipeline, symbols: Sequence[str] | None) -> PortfolioLimits:
     config = pipeline.config
-    risk = config.risk_portfolio
     if symbols is None:
         symbol = getattr(config.data.params, "symbol", None)
         symbols = (symbol,) if isinstance(symbol, str) else ()
+    return portfolio_limits(config.risk_portfolio, config.signal_top_k, symbols)
+
+
+def portfolio_limits(
+    risk: PortfolioRisk, top_k: int | None, symbols: Sequence[str]
+) -> PortfolioLimits:
+    """Return the core's form of ``risk.portfolio`` and ``signal.top_k``.
+
+    Args:
+        risk: The portfolio limits.
+        top_k: The candidates kept per bar (None: every one).
+        symbols: The market of each row of the core (the groups are mapped onto them).
+    """
     correlation = risk.correlation
     return PortfolioLimits(
-        top_k=config.signal_top_k,
+        top_k=top_k,
         max_open_positions=risk.max_open_positions,
         max_gross_exposure=risk.max_gross_exposure,
         max_net_exposure=risk.max_net_exposure,

@@ -36,6 +36,7 @@ from tradeloom.core.feed import (
     record_external,
     resume,
 )
+from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import (
     Bar,
@@ -52,7 +53,7 @@ from tradeloom.domain import (
     Trade,
 )
 from tradeloom.journal import Event, Liquidation, TradingStateChanged
-from tradeloom.plugins.protocols import RiskContext, Venue
+from tradeloom.plugins.protocols import RiskContext, RiskRule, Sizer, Venue
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
 from tradeloom.runner.bulk_journal import rows_to_batches
 from tradeloom.runner.core_spec import core_spec
@@ -197,6 +198,8 @@ class Engine:
             journaled when the step stops, before Python acts (paper, live).
         order_prefix: When ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest),
             the bulk journal builds the ids without calling it.
+        spec: The core's parameters, when not the pipeline's own (`core_spec`): a
+            portfolio file's account (`tradeloom.runner.account`).
     """
 
     def __init__(
@@ -216,11 +219,12 @@ class Engine:
         on_delivery: Callable[[int, str, int], None] | None = None,
         bulk: bool = False,
         order_prefix: str | None = None,
+        spec: CoreSpec | None = None,
     ) -> None:
         self.p = pipeline
         self.rec = recorder
         self.venue: Venue = pipeline.venue if venue is None else venue
-        self.spec = core_spec(pipeline, timeframe_seconds, venue=venue, symbols=symbols)
+        self.spec = spec or core_spec(pipeline, timeframe_seconds, venue=venue, symbols=symbols)
         self.symbols = symbols
         self.state = CoreState(self.spec, symbols=1 if symbols is None else len(symbols))
         # a plugin's signal rule keeps state (its last signal...): one per symbol
@@ -650,12 +654,27 @@ class Engine:
             if close[s] != close[s]:  # no bar
                 continue
             ctx = self._context(inputs, t, s)
-            for rule in self.p.rules:
+            for rule in self._rules_of(s):
                 halt = rule.on_bar(ctx)
                 if halt is not None:
                     io[L.IO_REF] = self.ctx.ref(halt)
                     io[L.IO_CODE] = self.ctx.table.intern(halt.code)
                     return
+
+    # the components answering for row ``s`` (a portfolio file's account: its strategy's)
+
+    def _rules_of(self, s: int) -> tuple[RiskRule, ...]:
+        return self.p.rules
+
+    def _sizer_of(self, s: int) -> Sizer:
+        return self.p.sizer
+
+    def _sizing_name(self, s: int) -> str:
+        return "risk.sizing"
+
+    def _share_of(self, t: int, s: int) -> float:
+        """Return the share of the equity row ``s`` sizes against at bar ``t`` (1: all)."""
+        return 1.0
 
     def _signal(self, inputs: BarInputs, t: int, s: int) -> None:
         io = self.state.io
@@ -681,14 +700,16 @@ class Engine:
     def _size(self, inputs: BarInputs, t: int, s: int) -> None:
         io = self.state.io
         signal = self._pending_signal(inputs, t, s)
-        size = self.p.sizer.size(signal, self._context(inputs, t, s))
+        size = self._sizer_of(s).size(signal, self._context(inputs, t, s))
         if isinstance(size, Rejection):
             io[L.IO_FRACTION] = 0.0
             io[L.IO_REF] = self.ctx.ref(size)
             return
         if not (0.0 < size <= 1.0):
-            raise RuntimeError(f"risk.sizing returned {size!r}; expected a fraction in (0, 1]")
-        io[L.IO_FRACTION] = size
+            raise RuntimeError(
+                f"{self._sizing_name(s)} returned {size!r}; expected a fraction in (0, 1]"
+            )
+        io[L.IO_FRACTION] = size * self._share_of(t, s)
 
     def _check(self, inputs: BarInputs, t: int, s: int) -> None:
         io = self.state.io
@@ -706,7 +727,7 @@ class Engine:
         )
         io[L.IO_REF] = -1.0
         ctx = self._context(inputs, t, s)
-        for rule in self.p.rules:
+        for rule in self._rules_of(s):
             rejection = rule.check(intent, ctx)
             if rejection is not None:
                 io[L.IO_REF] = self.ctx.ref(rejection)

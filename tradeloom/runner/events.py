@@ -135,9 +135,15 @@ class Recorder:
         """Journal a bar whose regime differs from the previous bar's."""
         self.record(RegimeChanged(**self.at(bar, timestamp, market=True), **change))
 
-    def training(self, training: ModelTraining, timestamp: Any) -> None:
-        """Record a walk-forward fold (journaled at the first bar it predicts)."""
-        self.record(_event(ModelTrained, training, **self.at(training.predict_start, timestamp)))
+    def training(self, training: ModelTraining, timestamp: Any, owner: str = "") -> None:
+        """Record a walk-forward fold (journaled at the first bar it predicts).
+
+        ``owner`` is stamped as its symbol: a portfolio file's strategy whose model it is.
+        """
+        header = self.at(training.predict_start, timestamp)
+        if owner:
+            header["symbol"] = owner
+        self.record(_event(ModelTrained, training, **header))
         self._training(training)
 
     def signal(self, signal: Signal) -> None:

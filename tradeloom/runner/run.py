@@ -40,7 +40,17 @@ from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.stats import auc
 
-__all__ = ["RunOutcome", "run_key", "run_strategy"]
+__all__ = [
+    "FILL_COLUMNS",
+    "ORDER_COLUMNS",
+    "RunOutcome",
+    "equal_weight",
+    "folder_name",
+    "now_utc",
+    "records",
+    "run_key",
+    "run_strategy",
+]
 
 _log = structlog.get_logger("tradeloom.run")
 
@@ -98,7 +108,7 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
                 strategy=config.name,
                 source=str(config.source),
                 tradeloom=__version__,
-                wall_time=_now(),
+                wall_time=now_utc(),
             )
         )
         plugins.hook.tradeloom_run_started(run=run)
@@ -118,10 +128,10 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
 
             write_report(run_dir)
         journal.append(
-            RunFinished(wall_time=_now(), seconds=round(time.perf_counter() - started, 3))
+            RunFinished(wall_time=now_utc(), seconds=round(time.perf_counter() - started, 3))
         )
     except BaseException as exc:
-        journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=_now()))
+        journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=now_utc()))
         raise
     finally:
         journal.close()
@@ -130,7 +140,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
 
-def _now() -> pd.Timestamp:
+def now_utc() -> pd.Timestamp:
+    """Return the wall-clock time, UTC."""
     return pd.Timestamp(datetime.now(UTC))
 
 
@@ -145,7 +156,7 @@ def _save_models(
     models = result.models or {"": pipeline.model}
     registry: dict[str, Any] = {}
     for symbol, model in models.items():
-        relative = f"{MODELS_DIR}/{_folder_name(symbol)}" if symbol else MODELS_DIR
+        relative = f"{MODELS_DIR}/{folder_name(symbol)}" if symbol else MODELS_DIR
         saved = save_models(
             run_dir / relative,
             model,
@@ -164,7 +175,7 @@ def _save_models(
     return registry
 
 
-def _folder_name(symbol: str) -> str:
+def folder_name(symbol: str) -> str:
     """Return a folder name for ``symbol`` (``BTC/USDT`` -> ``BTC-USDT``)."""
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
 
@@ -201,7 +212,7 @@ def _metrics(
     perf["turnover"] = turnover(rec.fills, result.equity["equity"])
     stats = equity_statistics(
         result.equity["equity"],
-        bars.frame["close"] if one else _equal_weight(close, index),
+        bars.frame["close"] if one else equal_weight(close, index),
         initial_cash=result.portfolio.initial_cash,
         cagr=perf["cagr"],
         max_drawdown=perf["max_drawdown"],
@@ -278,7 +289,7 @@ def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
     return {"auc": auc(score, np.concatenate(ups)), "predictions": len(score)}
 
 
-def _equal_weight(close: np.ndarray, index: pd.DatetimeIndex) -> pd.Series:
+def equal_weight(close: np.ndarray, index: pd.DatetimeIndex) -> pd.Series:
     """Return the equal-weight index of the symbols (each from 1 at its first bar)."""
     marks = pd.DataFrame(close, index=index).ffill()
     first = marks.bfill().iloc[0]
@@ -344,10 +355,10 @@ def _write(
     equity = result.equity.reset_index(names="timestamp")
     outputs.write_frame(run_dir, "equity.csv", equity)
     rec = result.recorder
-    orders = _records(rec.orders, _ORDER_COLUMNS)
+    orders = records(rec.orders, ORDER_COLUMNS)
     orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
     outputs.write_frame(run_dir, "orders.csv", orders)
-    fills = _records(rec.fills, _FILL_COLUMNS)
+    fills = records(rec.fills, FILL_COLUMNS)
     fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
     outputs.write_frame(run_dir, "fills.csv", fills)
     outputs.write_frame(run_dir, "trades.csv", trades)
@@ -372,9 +383,10 @@ def _positions(result: BacktestResult) -> pd.DataFrame:
     )
 
 
-_ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")
-_FILL_COLUMNS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
+ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")
+FILL_COLUMNS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
 
-def _records(items: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+def records(items: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Return one row per item of ``columns``, read as its attributes."""
     return pd.DataFrame([[getattr(i, c) for c in columns] for i in items], columns=list(columns))

@@ -37,6 +37,7 @@ RUN_OWNED = frozenset(
         "KILL",
         "control",
         "models",
+        "strategies",
         "report.html",
     }
 )

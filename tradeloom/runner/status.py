@@ -145,6 +145,8 @@ class RunStatus:
     fills: int = 0
     rejections: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    strategies: dict[str, float] = field(default_factory=dict)
+    """A portfolio file's backtest: each strategy's P&L at the last bar (equity.csv's)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -197,6 +199,8 @@ class _Status:
         self.timeframe, self.seconds = _timeframe(run_dir, frames["data_loaded"])
         self._closes: dict[str, float] = {}
         """A universe backtest's last close of each symbol (its equity.csv's)."""
+        self._strategies: dict[str, float] = {}
+        """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
 
     def build(self) -> RunStatus:
         process, detail, pid = self._process()
@@ -269,6 +273,7 @@ class _Status:
             fills=len(self.f["fill"]),
             rejections=len(self.f["rejection"]),
             errors=self._errors(),
+            strategies=dict(self._strategies),
         )
 
     # --- the process ------------------------------------------------------------------
@@ -381,6 +386,8 @@ class _Status:
                 closes = frame[column].dropna()
                 if len(closes):
                     self._closes[column[6:-1]] = float(closes.iloc[-1])
+            if column.startswith("pnl[") and column.endswith("]") and len(frame):
+                self._strategies[column[4:-1]] = float(frame[column].iloc[-1])
         return pd.DataFrame(
             {
                 "bar": np.arange(len(frame)),
@@ -412,6 +419,8 @@ class _Status:
         document = _strategy(self.run_dir)
         execution = document.get("execution") if isinstance(document, dict) else None
         cash = execution.get("initial_cash") if isinstance(execution, dict) else None
+        if cash is None and isinstance(document, dict):
+            cash = document.get("initial_cash")  # a portfolio file's account
         if isinstance(cash, int | float) and not isinstance(cash, bool):
             return float(cash)
         return None
@@ -429,6 +438,8 @@ class _Status:
                 continue
             cost = _average_cost(fills[fills["symbol"] == market])
             mark = last_close if market == symbol else self._closes.get(market)
+            if mark is None and ":" in market:  # a portfolio's book: STRATEGY:SYMBOL
+                mark = self._closes.get(market.split(":", 1)[1])
             unrealized = None if mark is None or cost is None else quantity * (mark - cost)
             out.append(Position(market, quantity, cost, mark, unrealized))
         return out
@@ -544,6 +555,9 @@ def format_status(status: RunStatus) -> str:
     if s.day_pnl is not None:
         pct = "" if s.day_return is None else f" ({s.day_return:+.2%})"
         lines.append(f"today      {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
+    for i, (name, pnl) in enumerate(s.strategies.items()):
+        head = "strategy   " if i == 0 else "           "
+        lines.append(f"{head}{name}: P&L {_signed_money(pnl)}")
     if not s.positions:
         lines.append("position   flat")
     for i, p in enumerate(s.positions):

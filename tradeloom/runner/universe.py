@@ -9,6 +9,8 @@ a symbol has no bar (not listed yet, delisted, halted) once, as a `SymbolAbsent`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -47,13 +49,20 @@ def check_universe(pipeline: Pipeline, symbols: int) -> None:
         raise ConfigError(problems)
 
 
-def journal_universe(recorder: Recorder, universe: Universe) -> None:
-    """Journal each symbol's `DataLoaded`, then each stretch a symbol is absent from the clock."""
+def journal_universe(
+    recorder: Recorder, universe: Universe, names: Sequence[str] | None = None
+) -> None:
+    """Journal each symbol's `DataLoaded`, then each stretch a symbol is absent from the clock.
+
+    ``names`` stand for the symbols in the events (a portfolio file's books); None: the
+    symbols.
+    """
     index = universe.index
-    for bars in universe.bars:
+    symbols = universe.symbols if names is None else tuple(names)
+    for bars, symbol in zip(universe.bars, symbols, strict=True):
         recorder.record(
             DataLoaded(
-                symbol=bars.symbol,
+                symbol=symbol,
                 timeframe=bars.timeframe,
                 bars=len(bars),
                 first=bars.frame.index[0],
@@ -65,7 +74,7 @@ def journal_universe(recorder: Recorder, universe: Universe) -> None:
     if len(universe.bars) == 1:
         return  # the clock is the symbol's own index
     present = universe.present()
-    for s, symbol in enumerate(universe.symbols):
+    for s, symbol in enumerate(symbols):
         for first, last in absences(present[:, s]):
             recorder.record(
                 SymbolAbsent(

@@ -9,8 +9,8 @@ portfolio's. It is told from a strategy file by its top-level ``strategies:`` ke
     initial_cash: 100000
     allocation: {kind: fixed}          # or {kind: inverse_volatility, window: 500}
     strategies:
-      - {file: ../strategies/btc_rf.yaml, weight: 0.6}
-      - {file: ../strategies/eth_hgb_stops.yaml, weight: 0.4}
+      - {file: two_strategies/trend_btc.yaml, weight: 0.6}
+      - {file: two_strategies/reversion_eth.yaml, weight: 0.4}
     risk:
       limits: {max_order_notional: 50000}
 
@@ -35,6 +35,7 @@ from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.loader import load_strategy, validate_model
 from tradeloom.schemas.overrides import apply_overrides
+from tradeloom.schemas.portfolio import PortfolioRisk as PortfolioLimits
 from tradeloom.schemas.strategy import NAME_PATTERN
 from tradeloom.schemas.yaml_loader import load_yaml
 
@@ -121,6 +122,22 @@ class PortfolioRisk(BaseModel):
         description="Halt every strategy when the account's drawdown reaches this "
         "fraction of its peak equity (null: never).",
     )
+    portfolio: PortfolioLimits = Field(
+        default_factory=PortfolioLimits,
+        description="The portfolio limits over every strategy's books (a book: one "
+        "strategy's position on one market): exposures summed over the books, groups of "
+        "markets, the correlation limit; max_open_positions counts books. max_weight is "
+        "not checked on an account yet.",
+    )
+
+    @model_validator(mode="after")
+    def _no_weight(self) -> PortfolioRisk:
+        if self.portfolio.max_weight is not None:
+            raise ValueError(
+                "portfolio.max_weight is not checked on an account yet (a market's weight is "
+                "split across the strategies' books); use max_gross_exposure or groups"
+            )
+        return self
 
 
 class PortfolioFile(BaseModel):
