@@ -10,26 +10,17 @@ strategy's name. ``strategy.yaml`` is the resolved portfolio file, and
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import structlog
 
-from tradeloom import __version__
 from tradeloom.calendars import CRYPTO
-from tradeloom.domain import RunInfo
 from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ModelsSaved,
-    RunFailed,
-    RunFinished,
-    RunIdentity,
-    RunStarted,
-    open_journal,
 )
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
@@ -40,14 +31,13 @@ from tradeloom.reporting.statistics import equity_statistics, trade_statistics, 
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.account import account_problems
 from tradeloom.runner.backtest import Driver
-from tradeloom.runner.events import Recorder
+from tradeloom.runner.journaled_run import journaled_run
 from tradeloom.runner.portfolio_backtest import PortfolioResult, run_portfolio_backtest
 from tradeloom.runner.run import (
     FILL_COLUMNS,
     ORDER_COLUMNS,
     equal_weight,
     folder_name,
-    now_utc,
     records,
     run_key,
 )
@@ -57,7 +47,6 @@ from tradeloom.schemas.portfolio_file import PortfolioConfig
 
 __all__ = ["PortfolioOutcome", "run_portfolio"]
 
-_log = structlog.get_logger("tradeloom.run")
 
 STRATEGIES_DIR = "strategies"
 
@@ -118,42 +107,16 @@ def _run(
     for pipeline in pipelines:
         config = pipeline.config
         outputs.write_strategy(run_dir / STRATEGIES_DIR, config.document, f"{config.name}.yaml")
-    run = RunInfo(run_id=run_dir.name, strategy=top.name, mode="backtest", run_dir=str(run_dir))
-    identity = RunIdentity(top.name, run.run_id, "backtest")
-    journal = open_journal(run_dir / "journal.sqlite", identity)
-    log = _log.bind(run_id=run.run_id, strategy=top.name)
-    started = time.perf_counter()
-    try:
-        journal.append(
-            RunStarted(
-                mode="backtest",
-                strategy=top.name,
-                source=str(portfolio.source),
-                tradeloom=__version__,
-                wall_time=now_utc(),
-            )
-        )
-        plugins.hook.tradeloom_run_started(run=run)
-        log.info("run_started", run_dir=str(run_dir))
-        recorder = Recorder(journal, plugins.hook, run)
+    with journaled_run(run_dir, top.name, portfolio.source, plugins) as session:
         key = run_key([document, *(p.config.document for p in pipelines)])
-        result = run_portfolio_backtest(portfolio, pipelines, recorder, key, driver=driver)
+        result = run_portfolio_backtest(portfolio, pipelines, session.recorder, key, driver=driver)
         registry = _save_models(pipelines, result, run_dir)
         rec = result.recorder
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = portfolio_metrics(portfolio, pipelines, result, run_dir, trades)
         metrics["model_registry"] = registry
         _write(run_dir, result, metrics, trades)
-        journal.append(
-            RunFinished(wall_time=now_utc(), seconds=round(time.perf_counter() - started, 3))
-        )
-    except BaseException as exc:
-        journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=now_utc()))
-        raise
-    finally:
-        journal.close()
-    log.info("run_finished", seconds=round(time.perf_counter() - started, 2))
-    plugins.hook.tradeloom_run_finished(run=run, metrics=metrics)
+        session.metrics = metrics
     return PortfolioOutcome(run_dir, metrics, result)
 
 

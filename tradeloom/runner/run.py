@@ -5,27 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import structlog
 
-from tradeloom import __version__
 from tradeloom.calendars import CRYPTO
-from tradeloom.domain import RunInfo
-from tradeloom.journal import (
-    ModelsSaved,
-    RunFailed,
-    RunFinished,
-    RunIdentity,
-    RunStarted,
-    open_journal,
-)
+from tradeloom.journal import ModelsSaved
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
@@ -36,6 +24,7 @@ from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import action_counts, retrains
+from tradeloom.runner.journaled_run import journaled_run
 from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.stats import auc
@@ -46,13 +35,10 @@ __all__ = [
     "RunOutcome",
     "equal_weight",
     "folder_name",
-    "now_utc",
     "records",
     "run_key",
     "run_strategy",
 ]
-
-_log = structlog.get_logger("tradeloom.run")
 
 
 @dataclass(frozen=True)
@@ -96,27 +82,10 @@ def run_strategy(
 def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
     config = pipeline.config
     outputs.write_strategy(run_dir, config.document)
-    run = RunInfo(run_id=run_dir.name, strategy=config.name, mode="backtest", run_dir=str(run_dir))
-    identity = RunIdentity(config.name, run.run_id, "backtest")
-    journal = open_journal(run_dir / "journal.sqlite", identity)
-    log = _log.bind(run_id=run.run_id, strategy=config.name)
-    started = time.perf_counter()
-    try:
-        journal.append(
-            RunStarted(
-                mode="backtest",
-                strategy=config.name,
-                source=str(config.source),
-                tradeloom=__version__,
-                wall_time=now_utc(),
-            )
-        )
-        plugins.hook.tradeloom_run_started(run=run)
-        log.info("run_started", run_dir=str(run_dir))
-        recorder = Recorder(journal, plugins.hook, run)
+    with journaled_run(run_dir, config.name, config.source, plugins) as session:
         key = f"{config.name}-{run_key(config.document)}"
-        result = run_backtest(pipeline, recorder, key, driver=driver)
-        registry = _save_models(pipeline, result, run_dir, recorder)
+        result = run_backtest(pipeline, session.recorder, key, driver=driver)
+        registry = _save_models(pipeline, result, run_dir, session.recorder)
         rec = result.recorder
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = _metrics(pipeline, result, run_dir, trades)
@@ -127,22 +96,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
             from tradeloom.reporting.report import write_report
 
             write_report(run_dir)
-        journal.append(
-            RunFinished(wall_time=now_utc(), seconds=round(time.perf_counter() - started, 3))
-        )
-    except BaseException as exc:
-        journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=now_utc()))
-        raise
-    finally:
-        journal.close()
-    log.info("run_finished", seconds=round(time.perf_counter() - started, 2))
-    plugins.hook.tradeloom_run_finished(run=run, metrics=metrics)
+        session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
-
-
-def now_utc() -> pd.Timestamp:
-    """Return the wall-clock time, UTC."""
-    return pd.Timestamp(datetime.now(UTC))
 
 
 def _save_models(
