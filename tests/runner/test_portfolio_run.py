@@ -154,6 +154,17 @@ def test_two_strategies_on_one_market_hold_separate_books(
     np.testing.assert_allclose(equity["equity"], [10000.0, 10000.0, 11000.0, 11000.0])
     fills = pd.read_csv(tmp_path / "run" / "fills.csv")
     assert fills[["strategy", "side"]].values.tolist() == [["a", 1], ["b", 1], ["a", -1]]
+    positions = pd.read_csv(tmp_path / "run" / "positions.csv")
+    assert list(positions.columns) == [
+        "timestamp", "bar", "strategy", "symbol", "position", "close", "value",
+    ]  # fmt: skip
+    assert positions[["bar", "strategy", "position", "value"]].values.tolist() == [
+        [0, "a", 30.0, 3000.0],
+        [1, "a", 30.0, 3000.0],
+        [1, "b", 20.0, 2000.0],
+        [2, "b", 20.0, 2400.0],
+        [3, "b", 20.0, 2400.0],
+    ]
 
 
 def test_a_portfolio_of_one_strategy_trades_as_the_strategy_alone(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from tradeloom.runner.run import (
     ORDER_COLUMNS,
     equal_weight,
     folder_name,
+    position_rows,
     records,
     run_key,
 )
@@ -316,17 +317,7 @@ def equity_frame(result: PortfolioResult) -> pd.DataFrame:
 def _positions(result: PortfolioResult) -> pd.DataFrame:
     """Return every bar's non-zero position of each book, marked at its last close."""
     books = result.books
-    marks = pd.DataFrame(result.closes).ffill().to_numpy(np.float64)
-    at, which = np.nonzero(result.positions)
-    held = result.positions[at, which]
-    return pd.DataFrame(
-        {
-            "timestamp": result.index[at],
-            "bar": at,
-            "strategy": np.asarray([books.strategies[k] for k in books.owner], object)[which],
-            "symbol": np.asarray(books.symbols, dtype=object)[which],
-            "position": held,
-            "close": marks[at, which],
-            "value": held * marks[at, which],
-        }
+    strategy = [books.strategies[k] for k in books.owner]
+    return position_rows(
+        result.index, result.closes, result.positions, books.symbols, {"strategy": strategy}
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.calendars import CRYPTO
@@ -35,6 +37,7 @@ __all__ = [
     "RunOutcome",
     "equal_weight",
     "folder_name",
+    "position_rows",
     "records",
     "run_key",
     "run_strategy",
@@ -323,14 +326,34 @@ def _write(
 def _positions(result: BacktestResult) -> pd.DataFrame:
     """Return every bar's non-zero position of each symbol, marked at its last close."""
     universe = result.universe
-    marks = pd.DataFrame(result.closes).ffill().to_numpy(np.float64)
-    at, which = np.nonzero(result.positions)
-    held = result.positions[at, which]
+    return position_rows(universe.index, result.closes, result.positions, universe.symbols)
+
+
+def position_rows(
+    index: pd.DatetimeIndex,
+    closes: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64],
+    symbols: Sequence[str],
+    labels: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """Return ``positions.csv``: every bar's non-zero position of each column, marked at
+    its last close (``closes`` and ``positions`` are ``[bars, columns]``).
+
+    Args:
+        symbols: Each column's market.
+        labels: More columns named before ``symbol``, each a value per column
+            (a portfolio's ``strategy``).
+    """
+    marks = pd.DataFrame(closes).ffill().to_numpy(np.float64)
+    at, which = np.nonzero(positions)
+    held = positions[at, which]
+    named = {k: np.asarray(v, dtype=object)[which] for k, v in (labels or {}).items()}
     return pd.DataFrame(
         {
-            "timestamp": universe.index[at],
+            "timestamp": index[at],
             "bar": at,
-            "symbol": np.asarray(universe.symbols, dtype=object)[which],
+            **named,
+            "symbol": np.asarray(symbols, dtype=object)[which],
             "position": held,
             "close": marks[at, which],
             "value": held * marks[at, which],
