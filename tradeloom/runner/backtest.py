@@ -279,7 +279,8 @@ def _per_bar(
     columns = features.columns
     width = len(columns) - sum(len(f.columns()) for f in crossing)
     times = list(universe.index)  # boxed once: indexing a DatetimeIndex per bar is slow
-    m = len(universe.symbols)
+    symbols = universe.symbols  # a tuple built per call: once, not per bar
+    m = len(symbols)
     ohlcv = [[inputs.px[k, :, s] for k in range(5)] for s in range(m)]
     names = [engine.symbol(s) for s in range(m)]
     here = present.tolist()
@@ -298,7 +299,7 @@ def _per_bar(
                     row[s, :width] = stepper.step(bar)
             if crossing:
                 cross_row(crossing, columns, row, present[t])
-            _check_row(row, clock[t], columns, t, universe.symbols)
+            _check_row(row, clock[t], columns, t, symbols)
         engine.run(inputs, t + 1)
 
 
