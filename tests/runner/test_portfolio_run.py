@@ -132,6 +132,8 @@ def test_two_strategies_share_the_cash_and_the_accounts_limit_refuses_one(
         "a.yaml",
         "b.yaml",
     ]
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Equity by strategy" in report and "Attribution by strategy" in report
 
 
 def test_two_strategies_on_one_market_hold_separate_books(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.charts import (
     Chart,
     chart_html,
@@ -26,6 +27,7 @@ from tradeloom.reporting.charts import (
 )
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.outputs import atomic_file
+from tradeloom.reporting.price_chart import price_chart, symbol_menu
 from tradeloom.reporting.run_data import RunData, RunEvent, load_run
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
@@ -65,8 +67,11 @@ def render_report(run: RunData) -> str:
     """Return the page of one run."""
     m = run.metrics
     made = (
-        _price_chart(run),
+        price_chart(run),
         _equity_chart(run),
+        strategy_equity_chart(run),
+        attribution_chart(m, "strategy"),
+        attribution_chart(m, "symbol"),
         _probability_chart(run),
         _monitoring_chart(run),
         _events_chart(run),
@@ -87,96 +92,10 @@ def render_report(run: RunData) -> str:
     return page(title, body, charts)
 
 
-def _market(run: RunData) -> tuple[str, np.ndarray, pd.DataFrame, str]:
-    """Return the market the price chart draws: the run's symbol, or a universe's first.
-
-    Returns:
-        The symbol, its closes (NaN: no bar), its trades, and what the note adds.
-    """
-    eq, trades = run.equity, run.trades
-    symbols = run.metrics.get("symbols")
-    if not symbols:
-        return str(run.metrics.get("symbol", "")), eq["close"].to_numpy(np.float64), trades, ""
-    first = str(symbols[0])
-    if len(trades):
-        trades = trades[trades["symbol"] == first].reset_index(drop=True)
-    note = f"; {first} is the first of {len(symbols)} symbols (trades.csv has them all)"
-    return first, eq[f"close[{first}]"].to_numpy(np.float64), trades, note
-
-
 def _universe_columns(run: RunData, kind: str) -> np.ndarray:
     """Return a universe's per-symbol columns ``kind[S]`` of equity.csv (bars x symbols)."""
     columns = [f"{kind}[{s}]" for s in run.metrics.get("symbols") or ()]
     return run.equity[columns].to_numpy(np.float64)
-
-
-def _price_chart(run: RunData) -> Chart:
-    eq = run.equity
-    x = naive_times(eq)
-    market, close, trades, more = _market(run)
-    data = [line(x, close, "close", "#555555")]
-    if len(trades):
-        long = trades["side"] == "long" if "side" in trades else trades["direction"] > 0
-        entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
-        exit_t = trades["exit_time"].dt.tz_localize(None).to_numpy()
-        reason = trades["exit_reason"].astype(str) if "exit_reason" in trades else ""
-        text = (
-            pd.Series(np.where(long, "long", "short"))
-            + " #"
-            + pd.Series(np.arange(1, len(trades) + 1)).astype(str)
-        )
-        for side, mask, symbol, color in (
-            ("long entry", long.to_numpy(), "triangle-up", _GREEN),
-            ("short entry", ~long.to_numpy(), "triangle-down", _RED),
-        ):
-            if mask.any():
-                data.append(
-                    {
-                        "type": "scatter",
-                        "mode": "markers",
-                        "name": side,
-                        "x": entry_t[mask],
-                        "y": trades["entry_price"].to_numpy(np.float64)[mask],
-                        "marker": {"symbol": symbol, "size": 9, "color": color},
-                        "text": text[mask].to_numpy(),
-                        "hovertemplate": "%{text}<br>entry %{y}<extra></extra>",
-                    }
-                )
-        pnl = trades["pnl"].to_numpy(np.float64)
-        exit_text = (
-            text
-            + "<br>exit: "
-            + reason
-            + "<br>return "
-            + pd.Series(trades["return"].to_numpy(np.float64) * 100).map("{:+.2f}%".format)
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": "exit",
-                "x": exit_t,
-                "y": trades["exit_price"].to_numpy(np.float64),
-                "marker": {
-                    "symbol": "x",
-                    "size": 8,
-                    "color": np.where(pnl > 0, _GREEN, _RED),
-                    "line": {"width": 1},
-                },
-                "text": exit_text.to_numpy(),
-                "hovertemplate": "%{text}<br>exit %{y}<extra></extra>",
-            }
-        )
-    note = (
-        f"{len(trades):,} trades, every one marked; the close is drawn from its lows and "
-        f"highs{more}"
-    )
-    return Chart(
-        f"Price and trades ({market})",
-        data,
-        layout(420, yaxis={"title": "price", "gridcolor": "#e5e5e5"}),
-        note,
-    )
 
 
 def _equity_chart(run: RunData) -> Chart:
@@ -210,11 +129,13 @@ def _equity_chart(run: RunData) -> Chart:
         yaxis3={"title": "exposure %", "domain": [0.0, 0.18], "gridcolor": "#e5e5e5"},
         xaxis={"anchor": "y3", "gridcolor": "#e5e5e5"},
     )
-    return Chart("Equity against buy and hold, drawdown and exposure", data, fig)
+    return Chart(f"Equity against {benchmark}, drawdown and exposure", data, fig)
 
 
-def _probability_chart(run: RunData) -> Chart:
+def _probability_chart(run: RunData) -> Chart | None:
     features = run.features
+    if "portfolio" in run.metrics:  # a portfolio file's run: its strategies' own features
+        return None
     if features is None or "probability" not in features:
         return Chart(
             "Model probability",
@@ -223,18 +144,32 @@ def _probability_chart(run: RunData) -> Chart:
             "not recorded: this run was made with outputs.features: false",
         )
     title = "Model probability and the signal thresholds"
-    if "symbol" in features:  # a universe: the first symbol's, as the price chart
-        first = str((run.metrics.get("symbols") or [""])[0])
-        features = features[features["symbol"] == first]
-        title += f" ({first})"
-    x = naive_times(features)
-    p = features["probability"].to_numpy(np.float64)
-    data = [line(x, p, "probability up", _BLUE)]
+    symbols = [str(s) for s in run.metrics.get("symbols") or ()]
+    x_all = naive_times(features)
+    if "symbol" in features and symbols:  # a universe: a menu of symbols, as the price chart
+        owner = features["symbol"].astype(str).to_numpy()
+        p_all = features["probability"].to_numpy(np.float64)
+        data = [
+            dict(line(x_all[owner == s], p_all[owner == s], f"{s} P(up)", _BLUE), visible=i == 0)
+            for i, s in enumerate(symbols)
+        ]
+        menus = [symbol_menu(symbols, [1] * len(symbols))]
+    else:
+        data = [line(x_all, features["probability"].to_numpy(np.float64), "probability up", _BLUE)]
+        menus = []
     shapes = []
     for level, name in _signal_levels(run.strategy):
         shapes.append(_hline(level, _RED if level < 0.5 else _GREEN))
         data.append(_legend_only(name, _RED if level < 0.5 else _GREEN))
-    fig = layout(300, shapes=shapes, yaxis={"title": "P(up)", "range": [0, 1]})
+    if menus:  # the thresholds stay shown whichever symbol is chosen
+        legend = len(data) - len(symbols)
+        menus[0]["buttons"] = [
+            {**b, "args": [{"visible": b["args"][0]["visible"] + [True] * legend}]}
+            for b in menus[0]["buttons"]
+        ]
+    fig = layout(300, shapes=shapes, yaxis={"title": "P(up)", "range": [0, 1]}, updatemenus=menus)
+    if menus:
+        fig["margin"] = {**fig["margin"], "t": 40}
     return Chart(title, data, fig)
 
 

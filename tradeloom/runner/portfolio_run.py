@@ -117,6 +117,9 @@ def _run(
         metrics = portfolio_metrics(portfolio, pipelines, result, run_dir, trades)
         metrics["model_registry"] = registry
         _write(run_dir, result, metrics, trades)
+        from tradeloom.reporting.report import write_report  # plotly: only when a run ends
+
+        write_report(run_dir)
         session.metrics = metrics
     return PortfolioOutcome(run_dir, metrics, result)
 

@@ -1,0 +1,151 @@
+"""report.html of a universe: a menu of symbols over the price and probability charts, and
+the P&L attribution by symbol, checked in the page's figures and in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser import chromium, visit
+
+from tradeloom.runner.cli import main
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SYMBOLS = ["AAA/USDT", "BBB/USDT", "CCC/USDT"]
+
+UNIVERSE = """\
+name: three
+seed: 5
+data:
+  kind: synthetic
+  symbols: [AAA/USDT, BBB/USDT, CCC/USDT]
+  timeframe: 1h
+  bars: 900
+features:
+  - kind: log_return
+    period: 1
+  - kind: rsi
+    window: 14
+  - kind: cross_rank
+    of: rsi_14
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  pooling: pooled
+  label: {horizon: 2}
+  walk_forward: {train_window: 300, retrain_every: 200}
+signal:
+  kind: threshold
+  threshold: 0.02
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.2}
+  max_holding_bars: 12
+execution:
+  kind: simulated
+  initial_cash: 10000
+  fee_bps: 5
+"""
+
+
+@pytest.fixture(scope="module")
+def universe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("universe")
+    (folder / "three.yaml").write_text(UNIVERSE, encoding="utf-8")
+    assert main(["run", str(folder / "three.yaml"), "--out", str(folder / "run"), "--quiet"]) == 0
+    return folder / "run"
+
+
+def _figures(page: Path) -> dict[str, dict[str, Any]]:
+    """Return the page's plotly figures by chart title (as the page draws them)."""
+    text = page.read_text(encoding="utf-8")
+    titles = re.findall(r"data-title='([^']*)'", text)
+    start = text.index("const FIGURES = [") + len("const FIGURES = ")
+    end = text.index("];\nFIGURES.forEach", start) + 1
+    figures = json.loads(text[start:end].replace("<\\/", "</"))
+    return dict(zip(titles, figures, strict=True))
+
+
+def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_run: Path) -> None:
+    price = _figures(universe_run / "report.html")["Price and trades"]
+    (menu,) = price["layout"]["updatemenus"]
+    assert [b["label"] for b in menu["buttons"]] == SYMBOLS
+    traces = price["data"]
+    closes = [i for i, t in enumerate(traces) if t["name"] == "close"]
+    assert len(closes) == len(SYMBOLS)
+    # when the page opens, the first symbol's traces alone are visible
+    assert [t["visible"] for t in traces] == [i < closes[1] for i in range(len(traces))]
+    trades = pd.read_csv(universe_run / "trades.csv")
+    assert len(trades) > 0
+    equity = pd.read_csv(universe_run / "equity.csv")
+    for s, (symbol, button) in enumerate(zip(SYMBOLS, menu["buttons"], strict=True)):
+        shown = np.flatnonzero(button["args"][0]["visible"])
+        stop = closes[s + 1] if s + 1 < len(closes) else len(traces)
+        assert shown.tolist() == list(range(closes[s], stop)), symbol
+        # its own close (thinned for display, never rescaled) and its own trades' exits
+        close = np.asarray(traces[closes[s]]["y"], dtype=np.float64)
+        assert set(close[~np.isnan(close)]) <= set(equity[f"close[{symbol}]"].dropna())
+        exits = [traces[i] for i in shown if traces[i]["name"] == "exit"]
+        mine = trades[trades["symbol"] == symbol]
+        assert sum(len(t["x"]) for t in exits) == len(mine), symbol
+        if len(mine):
+            np.testing.assert_allclose(sorted(exits[0]["y"]), sorted(mine["exit_price"]))
+
+
+def test_the_probability_chart_has_the_same_menu(universe_run: Path) -> None:
+    figure = _figures(universe_run / "report.html")["Model probability and the signal thresholds"]
+    (menu,) = figure["layout"]["updatemenus"]
+    assert [b["label"] for b in menu["buttons"]] == SYMBOLS
+    names = [t["name"] for t in figure["data"]]
+    assert names[:3] == [f"{s} P(up)" for s in SYMBOLS]
+    for s, button in enumerate(menu["buttons"]):
+        visible = button["args"][0]["visible"]
+        # one symbol's probabilities, and the thresholds' legend entries always
+        assert visible == [i == s for i in range(3)] + [True] * (len(names) - 3)
+
+
+def test_the_attribution_chart_adds_up_to_the_runs_pnl(universe_run: Path) -> None:
+    metrics = json.loads((universe_run / "metrics.json").read_text())
+    figure = _figures(universe_run / "report.html")["Attribution by symbol"]
+    pnl, fees = figure["data"]
+    assert sorted(pnl["y"]) == SYMBOLS
+    by_symbol = dict(zip(pnl["y"], pnl["x"], strict=True))
+    for symbol in SYMBOLS:
+        assert by_symbol[symbol] == pytest.approx(metrics["attribution"][symbol]["pnl"])
+    assert sum(pnl["x"]) == pytest.approx(metrics["final_equity"] - 10_000, abs=1e-6)
+    assert sum(fees["x"]) == pytest.approx(metrics["fees"], rel=1e-9)
+    assert list(pnl["x"]) == sorted(pnl["x"])  # the largest contribution at the top
+
+
+@pytest.mark.slow
+def test_a_universe_report_in_a_real_browser(universe_run: Path) -> None:
+    if chromium() is None:
+        pytest.skip(
+            "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
+            "it): the report was not opened in a browser"
+        )
+    seen = visit(
+        universe_run / "report.html",
+        """Array.from(document.querySelectorAll('div.chart')).map(function (div) {
+            return {
+                title: div.dataset.title,
+                rendered: div.dataset.rendered === 'true',
+                menus: div.querySelectorAll('.updatemenu-header-group').length,
+                marks: div.querySelectorAll('.scatterlayer path, .barlayer path').length,
+            };
+        })""",
+        wait_for="Array.from(document.querySelectorAll('div.chart'))"
+        ".every(function (d) { return d.dataset.rendered === 'true'; })",
+        screenshot=ARTIFACTS / "universe-report.png",
+    )
+    assert seen.errors == []
+    assert seen.requests == []
+    charts = {c["title"]: c for c in seen.result}
+    assert all(c["rendered"] for c in seen.result)
+    assert charts["Price and trades"]["menus"] == 1
+    assert charts["Model probability and the signal thresholds"]["menus"] == 1
+    assert charts["Attribution by symbol"]["marks"] > 0
