@@ -15,9 +15,10 @@ request for the closed bars that fails every retry is journaled
 (``venue_unreachable``) and made again at the next tick: an outage does not end
 the run.
 
-A strategy over a universe (``data.symbols``) runs on paper through
+A strategy over a universe (``data.symbols``) runs on paper or live through
 `tradeloom.runner.live.universe_start`: one `UniverseSession` over every symbol, one
-tick per bar of the common clock (`UniverseTicker`).
+tick per bar of the common clock (`UniverseTicker`); live, each symbol's orders go to
+its own market of the account (`tradeloom.runner.live.universe_venue`).
 
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
 it needs no keys. Live mode trades, through `CcxtVenue`, on the account of
@@ -157,7 +158,7 @@ class LiveRunner:
         self.first_live_bar = 0
         """The first bar traded live (the bars before it are the warm-up history)."""
         self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
-        """The data lists several symbols: the run ticks a universe (paper)."""
+        """The data lists several symbols: the run ticks a universe."""
         self.ticker: UniverseTicker | None = None
         if self.universe:
             self.outputs = None  # the live files are one market's (see the going-live guide)
@@ -345,24 +346,23 @@ class LiveRunner:
         ``venue`` is the exchange (live), the journal (a live restart's replay), or the
         strategy's simulated venue (paper), which the core runs itself.
         """
-        assert self.recorder is not None
-        recorder = self.recorder
-
-        def delivered(bar: int, phase: str, events: int) -> None:
-            recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
-
         name = self.config.name
         python_venue = venue is not self.p.venue
         return LiveSession(
             self.p,
-            recorder,
+            self.recorder_or_fail,
             history,
             order_id=lambda n: client_order_id(name, key, n),
             clock=self.now,
             venue=venue if python_venue else None,
-            on_delivery=delivered if self.mode == "live" else None,
+            on_delivery=self.record_delivery if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
         )
+
+    def record_delivery(self, bar: int, phase: str, events: int) -> None:
+        """Journal that the live venue reported ``events`` at ``phase`` of ``bar``."""
+        recorder = self.recorder_or_fail
+        recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
 
     def warm_up(self, session: LiveSession) -> None:
         """Step the features and the engine through the history, without predictions."""
@@ -469,6 +469,7 @@ class LiveRunner:
             self.bars_processed += 1
             if self.echo is not None:
                 self.echo(self.universe_line(t, time, prices, before))
+            self._check_refused()
             if self.stale is not None:
                 self.stale.observe(time)
         if self.stale is not None and processed == 0:
