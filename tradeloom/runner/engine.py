@@ -544,6 +544,7 @@ class Engine:
         state.spec = self.spec = spec
         state.prm[:] = spec.vector()
         state.sym[:, L.S_GROUP] = spec.portfolio.groups or -1.0
+        state.sym[:, L.S_DUST] = spec.dusts or spec.dust
         if state.port.shape[0] != L.PORT_ROWS + spec.portfolio.window:
             # a new correlation window: its ring fills again from the next bar
             state.port = np.full((L.PORT_ROWS + spec.portfolio.window, state.sym.shape[0]), np.nan)

@@ -22,6 +22,7 @@ from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.runner.live.restore import RestartRefused
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
+from tradeloom.testing.emulator import MarketRules
 
 HISTORY = 100
 BARS = 300
@@ -29,6 +30,8 @@ OPEN = BARS - 1
 """The emulator's last position a run plays to: an order decided then still finds the
 market open (at ``BARS`` the series is over and the venue takes no order)."""
 BASES = {symbol: symbol.split("/")[0] for symbol in SYMBOLS}
+RULES = {"SOL/USDT": MarketRules(step_size=Decimal("0.01"), min_qty=Decimal("0.01"))}
+"""SOL trades in lots of 0.01, the others of 0.00001 (the emulator's default)."""
 
 
 def _markets(n: int = BARS) -> dict[str, Any]:
@@ -46,7 +49,11 @@ def live_universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     markets = _markets()
     with (
         ExchangeEmulator(
-            markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False
+            markets,
+            {"USDT": Decimal("100000")},
+            start=HISTORY,
+            include_open_kline=False,
+            rules=RULES,
         ) as emu,
         use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False})),
         use_pro_client_factory("binance", None),
@@ -110,7 +117,18 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
     assert sum(1 for q in holdings.values() if q > 1e-4) >= 1  # not 0 == 0 everywhere
     at_start = {r.symbol: r.values for r in read_rows(journal, ["market_at_start"])}
     assert {s: v["base"] for s, v in at_start.items()} == BASES
-    assert all(v["base_at_start"] == 0.0 and v["dust"] > 0.0 for v in at_start.values())
+    assert {s: v["dust"] for s, v in at_start.items()} == {
+        "BTC/USDT": 1e-5,
+        "ETH/USDT": 1e-5,
+        "SOL/USDT": 0.01,
+    }
+    assert all(v["base_at_start"] == 0.0 for v in at_start.values())
+    # A SOL sell rounds down to its lot and leaves less than one (its buys paid their fee
+    # in SOL): flat for the decisions of SOL, which enters again, and never orders less
+    # than a lot (with the other markets' lot, SOL would stay "long" on what is left).
+    sol = [r for r, s in ordered if s == "SOL/USDT"]
+    assert sum(1 for r in sol if r["reason"] == "ENTRY") >= 2
+    assert min(r["quantity"] for r in sol) >= 0.01
 
 
 def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(
@@ -201,7 +219,7 @@ def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(tmp_path: Path)
     text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
     text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
     with ExchangeEmulator(
-        markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False
+        markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False, rules=RULES
     ) as emu:
         rig = CrashRig(emu, tmp_path, 10_000)
         rig.strategy.write_text(text)

@@ -29,17 +29,26 @@ class ReplayVenue:
         initial_cash: The capital the run started with.
         fee_rate: The rate the live venue sized buys with.
         dust: The live venue's smallest tradable amount.
+        dusts: Over a universe, each market's (in the universe's order); empty: one
+            market's ``dust``.
     """
 
     allow_short = False
 
     def __init__(
-        self, state: JournalState, *, initial_cash: float, fee_rate: float, dust: float
+        self,
+        state: JournalState,
+        *,
+        initial_cash: float,
+        fee_rate: float,
+        dust: float,
+        dusts: tuple[float, ...] = (),
     ) -> None:
         self.state = state
         self.initial_cash = initial_cash
         self.fee_rate = fee_rate
         self.dust = dust
+        self.dusts = dusts
         self._orders: dict[str, Order] = {}
         self._reported: dict[str, int] = {}
         self._consumed: set[tuple[int, int]] = set()

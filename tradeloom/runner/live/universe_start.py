@@ -161,7 +161,11 @@ def restart_universe(
     if runner.mode == "live":
         exchange = _reopen(runner, state, universe.symbols)
         replay_venue = ReplayVenue(
-            state, initial_cash=started.capital, fee_rate=exchange.fee_rate, dust=exchange.dust
+            state,
+            initial_cash=started.capital,
+            fee_rate=exchange.fee_rate,
+            dust=exchange.dust,
+            dusts=exchange.dusts,
         )
     recorder = runner.recorder_or_fail
     real_journal, real_hook = recorder.journal, recorder.hook

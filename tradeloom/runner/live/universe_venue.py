@@ -12,8 +12,8 @@ by symbol, journaled with the symbol on every row), all on one ccxt client:
   cancellations are reported in the universe's symbol order, and the engine books
   each to its own order's symbol;
 - buys are sized with the largest taker fee of the markets (a buy never costs more
-  than its notional), and a position within the smallest market's lot of zero is
-  flat for the engine's decisions.
+  than its notional), and a position within its own market's lot of zero is flat for
+  the engine's decisions (what a sell rounded down to the lot leaves).
 
 `open_universe_venue` opens the markets; `MarketAtStart` rows hold what a restart
 reconciles each market against.
@@ -52,7 +52,9 @@ class UniverseVenue:
     Attributes:
         allow_short: Always False: spot.
         fee_rate: The largest taker fee of the markets (sizes buys).
-        dust: The smallest market's lot: a position within it of zero is flat.
+        dusts: Each market's lot, in the universe's order: a position within its
+            market's lot of zero is flat.
+        dust: The smallest of them.
     """
 
     allow_short = False
@@ -68,7 +70,8 @@ class UniverseVenue:
         self.initial_cash = initial_cash
         self._symbol_of = symbol_of
         self.fee_rate = max(m.fee_rate for m in self.markets.values())
-        self.dust = min(m.dust for m in self.markets.values())
+        self.dusts = tuple(m.dust for m in self.markets.values())
+        self.dust = min(self.dusts)
         self._refused: list[RefusedFill] = []
 
     def quantity_for(self, notional: float, price: float) -> float:
