@@ -11,16 +11,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
 from test_universe_paper import STRATEGY, SYMBOLS, symbols_of
 
+from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.runner.live.restore import RestartRefused
+from tradeloom.runner.live.universe_venue import _check_assets
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 from tradeloom.testing.emulator import MarketRules
 
@@ -255,3 +258,72 @@ def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(tmp_path: Path)
     reconciled = list(read_rows(journal, ["reconciled"]))
     assert [r.symbol for r in reconciled] == list(SYMBOLS)
     assert rig.exit_codes == [-signal.SIGKILL, 0]
+
+
+@pytest.mark.parametrize(
+    ("symbols", "problem"),
+    [
+        (
+            ("BTC/USDT", "ETH/BTC"),
+            "--mode live trades one account's cash; the symbols are quoted in BTC, USDT: "
+            "list symbols of one quote asset",
+        ),
+        (
+            ("ETH/USDT", "ETH/USDC"),
+            "--mode live trades one account's cash; the symbols are quoted in USDC, USDT: "
+            "list symbols of one quote asset",
+        ),
+    ],
+)
+def test_a_live_universe_must_share_one_quote_asset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, symbols: tuple[str, str], problem: str
+) -> None:
+    _refused_at_start(tmp_path, monkeypatch, symbols, problem)
+
+
+def test_a_live_universe_trades_each_base_asset_in_one_symbol() -> None:
+    # a spot market and a swap of one base asset, both quoted in USDT (the emulator
+    # serves spot markets only: the markets as ccxt describes them)
+    config = SimpleNamespace(data=SimpleNamespace(path="data"), locate=lambda _: "s.yaml:6:12")
+    runner: Any = SimpleNamespace(config=config)
+    markets = {
+        "ETH/USDT": {"base": "ETH", "quote": "USDT"},
+        "BTC/USDT": {"base": "BTC", "quote": "USDT"},
+        "ETH/USDT:USDT": {"base": "ETH", "quote": "USDT"},
+    }
+    with pytest.raises(UserError) as refused:
+        _check_assets(runner, markets)
+    assert str(refused.value) == (
+        "s.yaml:6:12 data.symbols: ETH/USDT and ETH/USDT:USDT both trade ETH; --mode live "
+        "reconciles each base asset's balance with one symbol's position: list one symbol "
+        "per base asset"
+    )
+
+
+def _refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, symbols: tuple[str, ...], problem: str
+) -> None:
+    monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+    monkeypatch.chdir(tmp_path)
+    strategy = tmp_path / "strategy.yaml"
+    listed = ", ".join(symbols)
+    strategy.write_text(
+        STRATEGY.replace("POOLING", "pooled").replace(
+            "symbols: [BTC/USDT, ETH/USDT, SOL/USDT]", f"symbols: [{listed}]"
+        )
+    )
+    markets = {s: make_bars(n=HISTORY + 5, seed=5 + k) for k, s in enumerate(symbols)}
+    with (
+        ExchangeEmulator(
+            markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False
+        ) as emu,
+        use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False})),
+        use_pro_client_factory("binance", None),
+    ):
+        runner = EmulatedRun(emu, strategy, markets[symbols[0]]).runner(tmp_path / "live")
+        with pytest.raises(UserError) as refused:
+            runner.start()
+        runner.inbox.release_pid()
+        assert emu.exchange.orders() == []
+    assert str(refused.value) == f"{strategy}:6:12 data.symbols: {problem}"
