@@ -5,6 +5,7 @@ order id twice and reconciles every market, refusing one whose balance disagrees
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pandas as pd
 import pytest
 from live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
 from test_universe_paper import STRATEGY, SYMBOLS, symbols_of
@@ -132,6 +134,27 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
     sol = [r for r, s in ordered if s == "SOL/USDT"]
     assert sum(1 for r in sol if r["reason"] == "ENTRY") >= 2
     assert min(r["quantity"] for r in sol) >= 0.01
+    # the run's files, refreshed after each tick, cover its live bars, symbol by symbol
+    run_dir = tmp_path / "live"
+    equity = pd.read_csv(run_dir / "equity.csv")
+    assert len(equity) == len(rows(journal, "live_bar")) // 3
+    last = equity.iloc[-1]
+    assert {s: last[f"position[{s}]"] for s in SYMBOLS} == pytest.approx(held(journal))
+    positions = pd.read_csv(run_dir / "positions.csv")
+    final = positions[positions["bar"] == positions["bar"].max()]
+    assert dict(zip(final["symbol"], final["position"], strict=True)) == pytest.approx(
+        {s: q for s, q in held(journal).items() if q != 0.0}
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["symbols"] == list(SYMBOLS)
+    assert metrics["orders"] == len(ordered)
+    assert metrics["final_equity"] == pytest.approx(last["equity"])
+    attribution = metrics["attribution"]
+    assert set(attribution) == set(SYMBOLS)
+    assert sum(a["trades"] for a in attribution.values()) == len(
+        pd.read_csv(run_dir / "trades.csv")
+    )
+    assert (run_dir / "report.html").exists()
 
 
 def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(
@@ -192,9 +215,7 @@ def test_a_restart_refuses_a_market_whose_balance_moved_while_it_was_down(
         again.inbox.release_pid()
         posted = len(run.emulator.exchange.orders())
     message = str(refused.value)
-    assert message.startswith(
-        f"{tmp_path / 'live'}: ETH/USDT: the journal's position is "
-    ), message
+    assert message.startswith(f"{tmp_path / 'live'}: ETH/USDT: the journal's position is "), message
     assert message.endswith(
         "; refusing to trade: find the difference (a manual trade? another run on this "
         "account?) before restarting"

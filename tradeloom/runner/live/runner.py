@@ -160,8 +160,10 @@ class LiveRunner:
         self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
         """The data lists several symbols: the run ticks a universe."""
         self.ticker: UniverseTicker | None = None
-        if self.universe:
-            self.outputs = None  # the live files are one market's (see the going-live guide)
+        if self.universe and refresh:
+            from tradeloom.runner.live.universe_outputs import UniverseOutputs
+
+            self.outputs = UniverseOutputs(run_dir)  # every symbol's columns and rows
 
     # --- start ----------------------------------------------------------------------
 
@@ -208,6 +210,8 @@ class LiveRunner:
             self._start_universe(state)
             self.plugins.hook.tradeloom_run_started(run=run)
             self.journal.flush()
+            if self.outputs is not None:
+                self.outputs.refresh(self)
             return
         bars = self.source.load()
         self.symbol = bars.symbol
@@ -483,6 +487,8 @@ class LiveRunner:
                 _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
         self.journal.flush()
+        if processed and self.outputs is not None:
+            self.outputs.refresh(self)  # after the commit: the journal first, always
         return processed
 
     def universe_line(self, t: int, time: pd.Timestamp, prices: np.ndarray, before: _Counts) -> str:
