@@ -49,6 +49,7 @@ __all__ = [
     "LiveModel",
     "LiveTrainer",
     "LiveUniverseFeed",
+    "LiveUniverseStreams",
     "LiveUniverseTrainer",
     "LiveVenue",
     "Model",
@@ -385,6 +386,25 @@ class BarStream(Protocol):
         Returns:
             OHLCV indexed by UTC open time (possibly empty), or None when the stream
             cannot vouch for every bar after ``last_seen``.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveUniverseStreams(Protocol):
+    """Data layer, paper and live over a universe with ``live.stream``: each symbol's
+    websocket stream of closed bars (REST fills what a stream cannot vouch for)."""
+
+    def bar_stream_of(
+        self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
+    ) -> BarStream | None:
+        """Return ``symbol``'s stream of closed bars (not started), or None: none.
+
+        Args:
+            symbol: One symbol of the universe.
+            grace_seconds: How long after its close a bar counts as closed without a
+                later one (``live.close_delay_seconds``).
+            clock: Epoch seconds now (the run's clock).
         """
         ...
 

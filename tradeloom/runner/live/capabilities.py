@@ -169,15 +169,6 @@ def _universe_problems(
                 "remove live.retrain_cron",
             )
         )
-    if config.live.stream == "websocket":
-        problems.append(
-            Problem(
-                config.locate("live.stream"),
-                "live.stream",
-                f"--mode {mode} over a universe polls each symbol's bars; set live.stream to "
-                "poll or auto",
-            )
-        )
     return problems
 
 

@@ -267,6 +267,8 @@ class LiveRunner:
             universe.timeframe_seconds,
             self.config.live.close_delay_seconds,
         )
+        if not self.ticker.watch(self.config.live.stream, self.now):
+            self._no_stream()
         if self._watch_file:
             self.watcher = StrategyWatcher(
                 self.config.source, self.config, self.overrides, plugins=self.plugins
@@ -572,15 +574,19 @@ class LiveRunner:
             clock=lambda: self.now().timestamp(),
         )
         if stream is None:
-            if choice == "websocket":
-                raise UserError(
-                    f"{self.config.locate('live.stream')} live.stream: the data source "
-                    f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
-                    "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
-                )
+            self._no_stream()
             return
         self.stream = stream
         self.stream.start()
+
+    def _no_stream(self) -> None:
+        """Refuse ``live.stream: websocket`` when the source has no stream (else: poll)."""
+        if self.config.live.stream == "websocket":
+            raise UserError(
+                f"{self.config.locate('live.stream')} live.stream: the data source "
+                f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
+            )
 
     def _check_refused(self) -> None:
         venue = self.exchange_venue
@@ -664,6 +670,8 @@ class LiveRunner:
         try:
             if self.stream is not None:
                 self.stream.stop()
+            if self.ticker is not None:
+                self.ticker.stop()
             if self.journal is not None:
                 journal, self.journal = self.journal, None
                 try:

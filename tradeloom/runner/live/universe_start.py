@@ -18,7 +18,8 @@ base asset must be the balance at the first start plus the journal's position in
 that symbol, and the market's open orders of this run must be the journal's
 (`reconcile_market`, as for one market; a refusal names the symbol).
 
-Each tick of the clock (`UniverseTicker`) polls every symbol for its closed bars (a
+Each tick of the clock (`UniverseTicker`) asks every symbol for its closed bars (its
+websocket stream with ``live.stream``, else REST; a
 symbol behind the newest bar another one returned is asked once more) and runs the
 clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
 or after ``T``, or once ``live.close_delay_seconds`` have passed since ``T`` closed: a
@@ -29,6 +30,7 @@ bar of it that arrives later is dropped.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +40,7 @@ import structlog
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.journal import MarketAtStart, Restarted, SymbolAbsent, WarmUp
 from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.protocols import LiveUniverseFeed, Venue
+from tradeloom.plugins.protocols import BarStream, LiveUniverseFeed, LiveUniverseStreams, Venue
 from tradeloom.runner.features import universe_features
 from tradeloom.runner.live.bar_history import history_sha256
 from tradeloom.runner.live.journal_state import JournalState
@@ -290,6 +292,10 @@ def _head(runner: LiveRunner, state: JournalState, universe: Universe) -> Univer
 class UniverseTicker:
     """Each symbol's closed bars, held until the clock bar they belong to is run.
 
+    With `watch`, each symbol's bars come from its websocket stream; a symbol whose
+    stream cannot vouch for every bar since the last one it gave is asked by REST, as
+    one market's stream is backed.
+
     Args:
         source: The data source.
         symbols: The universe's symbols, in order.
@@ -312,6 +318,37 @@ class UniverseTicker:
         self.held = [
             pd.DataFrame(columns=list(OHLCV), index=empty, dtype=np.float64) for _ in symbols
         ]
+        self.streams: list[BarStream] = []
+
+    def watch(self, choice: str, clock: Callable[[], pd.Timestamp]) -> bool:
+        """Start each symbol's websocket stream for ``live.stream`` = ``choice``.
+
+        Returns:
+            Whether the symbols are watched: False with ``poll``, or with ``auto`` when
+            the source has no stream; the ticks then poll REST.
+        """
+        if choice == "poll" or not isinstance(self.source, LiveUniverseStreams):
+            return False
+        source = self.source
+        streams = [
+            source.bar_stream_of(
+                symbol,
+                grace_seconds=self.grace.total_seconds(),
+                clock=lambda: clock().timestamp(),
+            )
+            for symbol in self.symbols
+        ]
+        if any(stream is None for stream in streams):
+            return False
+        self.streams = [stream for stream in streams if stream is not None]
+        for stream in self.streams:
+            stream.start()
+        return True
+
+    def stop(self) -> None:
+        """Stop every symbol's stream."""
+        for stream in self.streams:
+            stream.stop()
 
     def poll(self, last: pd.Timestamp, now: pd.Timestamp) -> None:
         """Ask each symbol for its bars closed since ``last`` (the clock's newest bar).
@@ -333,7 +370,9 @@ class UniverseTicker:
     def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
         held = self.held[s]
         seen = held.index[-1] if len(held) else last
-        frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
+        frame = self.streams[s].closed_since(seen) if self.streams else None
+        if frame is None:
+            frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
         if len(frame):
             self.held[s] = frame if not len(held) else pd.concat([held, frame])
 
