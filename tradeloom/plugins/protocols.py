@@ -411,7 +411,7 @@ class LiveUniverseStreams(Protocol):
 
 @runtime_checkable
 class LiveUniverseFeed(Protocol):
-    """Data layer, paper over a universe: every symbol's history, then each one's bars.
+    """Data layer, paper and live over a universe: every symbol's history, then each one's bars.
 
     `UniverseSource.load_universe` gives the history a run starts from; then the live
     runner asks each symbol for the bars closed since the newest one it has.
@@ -489,10 +489,10 @@ class LiveModel(Protocol):
 
 @runtime_checkable
 class LiveUniverseTrainer(Protocol):
-    """Model layer, paper over a universe: train the pooled fold that predicts from the next
-    bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
+    """Model layer, paper and live over a universe: train the pooled fold that predicts from
+    the next bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
 
-    A `UniverseModel` that pools needs it to trade a universe on paper; one that does
+    A `UniverseModel` that pools needs it to trade a universe on paper or live; one that does
     not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
     """
 

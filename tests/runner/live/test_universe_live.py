@@ -24,6 +24,7 @@ from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.cli import main
 from tradeloom.runner.live.restore import RestartRefused
 from tradeloom.runner.live.universe_venue import _check_assets
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
@@ -94,7 +95,7 @@ def decisions(path: Path) -> dict[str, list[Any]]:
 
 
 def test_a_live_universe_sends_each_order_to_its_own_market(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with live_universe(tmp_path, monkeypatch) as run:
         runner = run.runner(tmp_path / "live", mode="live")
@@ -155,6 +156,14 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
         pd.read_csv(run_dir / "trades.csv")
     )
     assert (run_dir / "report.html").exists()
+    # tradeloom status reads each symbol's position from the journal
+    capsys.readouterr()
+    assert main(["status", str(run_dir), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert {p["symbol"]: p["quantity"] for p in shown["positions"]} == pytest.approx(
+        {s: q for s, q in held(journal).items() if q != 0.0}
+    )
+    assert shown["mode"] == "live"
 
 
 def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(
