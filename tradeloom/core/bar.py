@@ -99,7 +99,6 @@ from tradeloom.core.layout import (
     NEED_STOP,
     P_ALLOW_SHORT,
     P_DAILY_LOSS,
-    P_DUST,
     P_EXT_RULES,
     P_EXT_SIGNAL,
     P_EXT_SIZER,
@@ -129,6 +128,7 @@ from tradeloom.core.layout import (
     P_YIELD_BARS,
     PORT_ROWS,
     S_CANDIDATE,
+    S_DUST,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
     S_I_DIR,
@@ -351,7 +351,7 @@ def _ladder(
     """
     wanted = int(sym[s, S_X_DIR])
     emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
-    dust = prm[P_DUST]
+    dust = sym[s, S_DUST]
     held = int(sym[s, S_W_DIR]) if sym[s, S_W_ACTIVE] != 0.0 else _direction(sym[s, S_QTY], dust)
     sym[s, S_X_HELD] = held
     allow_short = prm[P_ALLOW_SHORT] != 0.0
@@ -442,7 +442,6 @@ def run_bars(
     ext_rules = prm[P_EXT_RULES] != 0.0
     monitors = prm[P_MONITORS] != 0.0
     yield_bars = prm[P_YIELD_BARS] != 0.0
-    dust = prm[P_DUST]
     margin = prm[P_MARGIN] != 0.0
     protect = not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin
     fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
@@ -511,7 +510,7 @@ def run_bars(
             while protect and s < nsym and not (killed and not margin):
                 if sub == STAGE_PROTECT:
                     quantity = sym[s, S_QTY]
-                    if abs(quantity) <= dust or px[3, i, s] != px[3, i, s]:
+                    if abs(quantity) <= sym[s, S_DUST] or px[3, i, s] != px[3, i, s]:
                         s += 1
                         continue
                     liq = math.nan
@@ -621,6 +620,7 @@ def run_bars(
             if halting or unwinding or max_holding > 0:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
+                    dust = sym[s, S_DUST]
                     if halting or (
                         unwinding and abs(quantity) > dust and sym[s, S_W_ACTIVE] == 0.0
                     ):
@@ -769,7 +769,7 @@ def run_bars(
                 stage = STAGE_SEND
                 sym[s, S_W_DIR] = sym[s, S_I_DIR]
                 delta = sym[s, S_O_QTY]
-                if abs(delta) <= dust:  # 0.0 on a venue without lots
+                if abs(delta) <= sym[s, S_DUST]:  # 0.0 on a venue without lots
                     s += 1
                     continue
                 side = 1 if delta > 0.0 else -1

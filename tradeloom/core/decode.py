@@ -46,6 +46,7 @@ class RowContext:
         symbols: The symbols, by index.
         orders: The orders read so far, by number (fills and cancellations name them).
         order_seq: Their numbers, by client order id.
+        order_rows: The symbol row of each order, by number.
         bar_length: The bars' length: the risk clock reads a bar at its close.
         order_prefix: ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest's ids,
             built in bulk); None: ask ``order_id``.
@@ -66,6 +67,7 @@ class RowContext:
     symbols: tuple[str, ...] = ("",)
     orders: dict[int, Order] = field(default_factory=dict)
     order_seq: dict[str, int] = field(default_factory=dict)
+    order_rows: dict[int, int] = field(default_factory=dict)
     bar_length: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(0))
     order_prefix: str | None = None
     groups: tuple[str, ...] = ()
@@ -161,6 +163,7 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
             )
             ctx.orders[seq] = order
             ctx.order_seq[order.id] = seq
+            ctx.order_rows[seq] = sym
             yield Decoded("order", bar, sym, order, bar)
         elif kind == L.EV_FILL:
             order = ctx.orders[int(v[0])]

@@ -87,7 +87,8 @@ S_P_LEVEL = 29  # and its trigger price
 S_LAST_CLOSE = 30  # the last close the symbol had (NaN: none yet): the returns ring's
 S_CANDIDATE = 31  # 1: the bar's signal passed the ladder and waits for the portfolio checks
 S_GROUP = 32  # the symbol's group (risk.portfolio.groups), -1: none
-SYM_SIZE = 33
+S_DUST = 33  # a position within this of zero is flat: the symbol's market's lot (live)
+SYM_SIZE = 34
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0

@@ -82,6 +82,8 @@ class CoreSpec:
         allow_short: Shorts allowed (a Python venue says so itself).
         initial_cash: The account's starting cash.
         dust: A position within this of zero counts as flat (a live venue's lot).
+        dusts: Per symbol, its own ``dust`` (a live venue over a universe: each market's
+            lot); empty: ``dust`` for every symbol.
         margin: The margin account's settings; None: spot cash (long-only, buys
             limited by the cash). A venue that allows shorts is a margin account.
         max_holding_bars, stop_loss, take_profit: The engine's own exits (None: off).
@@ -102,6 +104,7 @@ class CoreSpec:
     allow_short: bool = False
     initial_cash: float = 100_000.0
     dust: float = 0.0
+    dusts: tuple[float, ...] = ()
     margin: MarginKernel | None = None
     max_holding_bars: int | None = None
     stop_loss: float | None = None

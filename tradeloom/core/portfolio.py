@@ -53,7 +53,6 @@ from tradeloom.core.layout import (
     A_EQUITY,
     A_RETURNS,
     EV_REJECT,
-    P_DUST,
     P_LEVERAGE,
     P_MAX_CORRELATION,
     P_MAX_GROSS,
@@ -66,6 +65,7 @@ from tradeloom.core.layout import (
     PORT_ROWS,
     PORT_WEIGHT,
     S_CANDIDATE,
+    S_DUST,
     S_GROUP,
     S_I_REASON,
     S_I_TARGET,
@@ -207,7 +207,6 @@ def decide_candidates(
     weight = port[PORT_WEIGHT]
     nsym = sym.shape[0]
     equity = acct[A_EQUITY]
-    dust = prm[P_DUST]
     leverage = prm[P_LEVERAGE]
     top_k = int(prm[P_TOP_K])
     max_open = prm[P_MAX_OPEN]
@@ -229,7 +228,7 @@ def decide_candidates(
         if sym[s, S_W_ACTIVE] != 0.0:
             side = sym[s, S_W_DIR]
         else:
-            side = 0.0 if abs(quantity) <= dust else quantity
+            side = 0.0 if abs(quantity) <= sym[s, S_DUST] else quantity
         if side != 0.0 and not exiting:
             held += 1
     for r in range(n):

@@ -41,7 +41,6 @@ from tradeloom.core.layout import (
     A_STATE,
     C_COUNT,
     P_DAILY_LOSS,
-    P_DUST,
     P_EXT_RULES,
     P_EXT_SIGNAL,
     P_EXT_VENUE,
@@ -55,6 +54,7 @@ from tradeloom.core.layout import (
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_YIELD_BARS,
+    S_DUST,
     S_ENTRY_BAR,
     S_I_REASON,
     S_MARK,
@@ -94,7 +94,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or sym[0, S_W_ACTIVE] != 0.0
     ):
         return False
-    if abs(sym[0, S_QTY]) <= prm[P_DUST]:
+    if abs(sym[0, S_QTY]) <= sym[0, S_DUST]:
         return True
     protect = (
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
@@ -154,7 +154,7 @@ def quiet_bars(
     last_signal = sym[0, S_SIG_LAST]
     regime = sym[0, S_REGIME]
     entry_bar = int(sym[0, S_ENTRY_BAR])
-    holding = not halted and abs(quantity) > prm[P_DUST]
+    holding = not halted and abs(quantity) > sym[0, S_DUST]
     closes = px[3, :, 0]
     probabilities = px[5, :, 0]
     regimes = flags[1, :, 0]

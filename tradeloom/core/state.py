@@ -104,6 +104,10 @@ class CoreState:
                 f"portfolio groups name {len(groups)} symbols, the state has {symbols}"
             )
         self.sym[:, L.S_GROUP] = groups or -1.0
+        dusts = spec.dusts
+        if dusts and len(dusts) != symbols:
+            raise ValueError(f"the venue's lots name {len(dusts)} symbols, the state has {symbols}")
+        self.sym[:, L.S_DUST] = dusts or spec.dust
         self.port = np.full((L.PORT_ROWS + spec.portfolio.window, symbols), np.nan)
         self.sent = np.zeros(int(self.prm[L.P_RATE_CAPACITY]), np.int64)
         self.ev = np.empty((max(capacity, self.reserve), L.EV_WIDTH))

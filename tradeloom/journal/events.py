@@ -55,6 +55,7 @@ __all__ = [
     "KillCancel",
     "Liquidation",
     "LiveBar",
+    "MarketAtStart",
     "ModelTrained",
     "ModelsSaved",
     "OrderCancelled",
@@ -537,6 +538,27 @@ class Restarted(Event):
     cash: float
     state: str
     wall_time: pd.Timestamp
+
+
+@_kind("market_at_start")
+@dataclass(frozen=True, kw_only=True)
+class MarketAtStart(Event):
+    """One market of a live run over a universe, as its account held it at the first start.
+
+    A restart reconciles the market (its ``symbol``) against these values: the base
+    balance then plus the journal's position is what the account must hold.
+
+    Attributes:
+        base: The market's base asset (``ETH`` of ``ETH/USDT``).
+        base_at_start: The account's balance of ``base`` at the run's first start.
+        dust: The market's smallest tradable amount (its lot step or minimum).
+        fee_rate: The market's taker fee.
+    """
+
+    base: str
+    base_at_start: float
+    dust: float
+    fee_rate: float
 
 
 @_kind("reconciled")

@@ -49,6 +49,7 @@ __all__ = [
     "LiveModel",
     "LiveTrainer",
     "LiveUniverseFeed",
+    "LiveUniverseStreams",
     "LiveUniverseTrainer",
     "LiveVenue",
     "Model",
@@ -390,8 +391,27 @@ class BarStream(Protocol):
 
 
 @runtime_checkable
+class LiveUniverseStreams(Protocol):
+    """Data layer, paper and live over a universe with ``live.stream``: each symbol's
+    websocket stream of closed bars (REST fills what a stream cannot vouch for)."""
+
+    def bar_stream_of(
+        self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
+    ) -> BarStream | None:
+        """Return ``symbol``'s stream of closed bars (not started), or None: none.
+
+        Args:
+            symbol: One symbol of the universe.
+            grace_seconds: How long after its close a bar counts as closed without a
+                later one (``live.close_delay_seconds``).
+            clock: Epoch seconds now (the run's clock).
+        """
+        ...
+
+
+@runtime_checkable
 class LiveUniverseFeed(Protocol):
-    """Data layer, paper over a universe: every symbol's history, then each one's bars.
+    """Data layer, paper and live over a universe: every symbol's history, then each one's bars.
 
     `UniverseSource.load_universe` gives the history a run starts from; then the live
     runner asks each symbol for the bars closed since the newest one it has.
@@ -469,10 +489,10 @@ class LiveModel(Protocol):
 
 @runtime_checkable
 class LiveUniverseTrainer(Protocol):
-    """Model layer, paper over a universe: train the pooled fold that predicts from the next
-    bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
+    """Model layer, paper and live over a universe: train the pooled fold that predicts from
+    the next bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
 
-    A `UniverseModel` that pools needs it to trade a universe on paper; one that does
+    A `UniverseModel` that pools needs it to trade a universe on paper or live; one that does
     not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
     """
 

@@ -46,6 +46,7 @@ __all__ = [
     "bar_inputs",
     "check_probabilities",
     "compute_features",
+    "equity_frame",
     "run_backtest",
     "working_orders",
 ]
@@ -168,7 +169,15 @@ def run_backtest(
         first = pd.Series(p.copy(), index=first.index, name=first.name)
     close = inputs.px[3]
     positions, cash, equity_values = engine.universe_curve(close)
-    equity = _equity_frame(universe, close, positions, cash, equity_values, engine)
+    equity = equity_frame(
+        universe.index,
+        universe.symbols,
+        close,
+        positions,
+        cash,
+        equity_values,
+        engine.portfolio.initial_cash,
+    )
     unfilled = tuple(working_orders(engine))
     for order in unfilled:
         recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)
@@ -337,34 +346,35 @@ def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndar
     return flags, scores
 
 
-def _equity_frame(
-    universe: Universe,
+def equity_frame(
+    index: pd.DatetimeIndex,
+    symbols: tuple[str, ...],
     close: np.ndarray,
     positions: np.ndarray,
     cash: np.ndarray,
     equity: np.ndarray,
-    engine: Engine,
+    initial_cash: float,
 ) -> pd.DataFrame:
     """Return the equity curve: one symbol's close and position, or every symbol's.
 
     One symbol: ``close position cash equity drawdown``. Several: ``cash equity
     drawdown``, then per symbol ``close[S]`` (NaN: no bar), ``position[S]`` and
-    ``value[S]`` (the position at its last close).
+    ``value[S]`` (the position at its last close). ``close`` and ``positions`` are
+    ``[bars, symbols]``.
     """
-    index = universe.index
-    if len(universe.symbols) == 1:
+    if len(symbols) == 1:
         frame = pd.DataFrame(
             {"close": close[:, 0], "position": positions[:, 0], "cash": cash, "equity": equity},
             index=index,
         )
     else:
         frame = pd.DataFrame({"cash": cash, "equity": equity}, index=index)
-    peak = np.maximum.accumulate(np.maximum(equity, engine.portfolio.initial_cash))
+    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
     frame["drawdown"] = 1.0 - equity / peak
-    if len(universe.symbols) > 1:
+    if len(symbols) > 1:
         marks = pd.DataFrame(close, index=index).ffill().to_numpy()
         per_symbol = {}
-        for s, symbol in enumerate(universe.symbols):
+        for s, symbol in enumerate(symbols):
             per_symbol[f"close[{symbol}]"] = close[:, s]
             per_symbol[f"position[{symbol}]"] = positions[:, s]
             per_symbol[f"value[{symbol}]"] = np.where(

@@ -85,6 +85,7 @@ def core_spec(
         allow_short=allow_short,
         initial_cash=float(target.initial_cash),
         dust=float(getattr(target, "dust", 0.0)),
+        dusts=tuple(float(d) for d in getattr(target, "dusts", ())),
         margin=margin,
         max_holding_bars=config.max_holding_bars,
         stop_loss=config.stop_loss,

@@ -417,7 +417,8 @@ class Engine:
         elif need == L.NEED_SEND:
             self._send_last(t)
         elif need == L.NEED_CANCEL:
-            self.cancel_working(self._bar(inputs, t, s), self.ctx.table.name(int(io[L.IO_CODE])))
+            reason = self.ctx.table.name(int(io[L.IO_CODE]))
+            self.cancel_working(self._bar(inputs, t, s), reason, symbol=s)
         elif need == L.NEED_QUANTITY:
             io[L.IO_QUANTITY] = self.venue.quantity_for(float(io[L.IO_QUANTITY]), float(io[L.IO_P]))
         elif need == L.NEED_MONITOR:
@@ -435,9 +436,22 @@ class Engine:
         self._mirror_pending()
 
     def _mirror_pending(self) -> None:
-        """Tell the core whether the Python venue still works an order."""
-        if self.spec.venue is None:
-            self.state.sym[0, L.S_W_ACTIVE] = 1.0 if self.venue.pending() else 0.0
+        """Tell the core whether the Python venue still works an order (of each symbol)."""
+        if self.spec.venue is not None:
+            return
+        pending = self.venue.pending()
+        if self.symbols is None:
+            self.state.sym[0, L.S_W_ACTIVE] = 1.0 if pending else 0.0
+            return
+        working = self.state.sym[:, L.S_W_ACTIVE]
+        working[:] = 0.0
+        for order in pending:
+            working[self._row_of(order.id)] = 1.0
+
+    def _row_of(self, order_id: str) -> int:
+        """Return the symbol row of an order (0: one symbol, or an order not decided here)."""
+        seq = self.ctx.order_seq.get(order_id)
+        return 0 if seq is None else self.ctx.order_rows.get(seq, 0)
 
     def _send_last(self, t: int) -> None:
         """Send the order of the last ORDER row (journaled by the flush before this)."""
@@ -464,6 +478,8 @@ class Engine:
         for event in events:
             seq = self._seq(event.order_id)
             decided = self.ctx.orders[seq].bar
+            if self.symbols is not None:  # a Python venue over a universe: the order's own
+                s = self.ctx.order_rows.get(seq, s)
             if isinstance(event, Fill):
                 feed_fill(
                     state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
@@ -528,6 +544,7 @@ class Engine:
         state.spec = self.spec = spec
         state.prm[:] = spec.vector()
         state.sym[:, L.S_GROUP] = spec.portfolio.groups or -1.0
+        state.sym[:, L.S_DUST] = spec.dusts or spec.dust
         if state.port.shape[0] != L.PORT_ROWS + spec.portfolio.window:
             # a new correlation window: its ring fills again from the next bar
             state.port = np.full((L.PORT_ROWS + spec.portfolio.window, state.sym.shape[0]), np.nan)
@@ -553,10 +570,16 @@ class Engine:
             if watch is not None and self.watch is not None:
                 self.watch.follow(watch)
 
-    def cancel_working(self, bar: Bar, reason: str) -> None:
-        """Cancel every order the venue works (a replacement, a protective exit, the kill)."""
+    def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> None:
+        """Cancel the orders the venue works (a replacement, a protective exit, the kill).
+
+        ``symbol``: only that symbol row's (a replacement, a protective exit over a
+        universe); None: every order (the kill switch).
+        """
         events: list[Fill | Cancellation] = []
         for order in self.venue.pending():
+            if symbol is not None and self.symbols is not None and self._row_of(order.id) != symbol:
+                continue
             cancellation = self.venue.cancel(order.id, bar, reason)
             if cancellation is not None:
                 events.append(cancellation)

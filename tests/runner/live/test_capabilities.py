@@ -319,37 +319,38 @@ def test_live_trades_on_the_ccxt_account_and_paper_fills_it_simulated(
     )
 
 
-def test_a_universe_trades_on_paper_and_is_refused_live_at_its_symbols(
+def test_a_universe_trades_on_paper_and_live(
     strategy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     edit(strategy, "  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT]\n")
 
     assert validate(capsys, "--mode", "paper")[:2] == (0, [])
-    assert validate(capsys, "--mode", "live") == (
+    # live, each symbol trades on the data source's exchange with its keys, as one does
+    assert validate(capsys, "--mode", "live")[:2] == (
         2,
         [
-            "s.yaml:6:12 data.symbols: --mode live over a universe of 2 symbols is not supported "
-            "yet (the exchange venue trades one market); run it with --mode paper, or list one "
-            "symbol"
+            "s.yaml:4:3 data: --mode live with execution kind simulated trades on binance with "
+            "the data source's keys: set api_key: ${ENV_VAR} and secret: ${ENV_VAR} here, or "
+            "trade with execution: {kind: ccxt, ...}"
         ],
-        "",
     )
+    edit(
+        strategy,
+        '  start: "2024-01-01"\n',
+        '  start: "2024-01-01"\n  api_key: ${CAP_KEY}\n  secret: ${CAP_SECRET}\n',
+    )
+    assert validate(capsys, "--mode", "live")[:2] == (0, [])
     edit(strategy, "execution:\n", "live: {retrain_cron: '0 0 * * *'}\nexecution:\n")
     assert validate(capsys, "--mode", "paper")[:2] == (
         2,
         [
-            "s.yaml:21:22 live.retrain_cron: --mode paper over a universe retrains on the "
+            "s.yaml:23:22 live.retrain_cron: --mode paper over a universe retrains on the "
             "walk-forward plan only; remove live.retrain_cron"
         ],
     )
+    # each symbol watched through its websocket stream (checked when the run starts)
     edit(strategy, "live: {retrain_cron: '0 0 * * *'}\n", "live: {stream: websocket}\n")
-    assert validate(capsys, "--mode", "paper")[:2] == (
-        2,
-        [
-            "s.yaml:21:16 live.stream: --mode paper over a universe polls each symbol's bars; "
-            "set live.stream to poll or auto"
-        ],
-    )
+    assert validate(capsys, "--mode", "paper")[:2] == (0, [])
 
 
 def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(

@@ -23,11 +23,15 @@ class FakeProBinance:
         self.run = run
         self.calls = 0
 
+    def bars_of(self, symbol: str) -> pd.DataFrame:
+        """The bars the emulator plays for ``symbol``."""
+        return self.run.bars
+
     async def watch_ohlcv(self, symbol: str, timeframe: str, *args: Any, **kw: Any) -> list[Any]:
         await asyncio.sleep(0.002)
         self.calls += 1
         position = self.run.emulator.exchange.position
-        bars = self.run.bars
+        bars = self.bars_of(symbol)
         rows = []
         for i in range(max(position - 2, 0), min(position + 1, len(bars))):
             stamp = int(bars.index[i].value // 1_000_000)
@@ -67,3 +71,61 @@ def test_bars_come_from_the_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     expected = [(i, float(run.bars["close"].iloc[i])) for i in range(100, 130)]
     assert bars == expected  # each bar once, closed, with its final close
     assert klines - klines_at_start < 5  # REST served the history, the stream the live bars
+
+
+class FakeProUniverse(FakeProBinance):
+    """As `FakeProBinance`, each symbol answered with its own market's candles."""
+
+    def __init__(self, run: EmulatedRun, markets: Mapping[str, pd.DataFrame]) -> None:
+        super().__init__(run)
+        self.markets = markets
+
+    def bars_of(self, symbol: str) -> pd.DataFrame:
+        """The bars the emulator plays for ``symbol``."""
+        return self.markets[symbol]
+
+
+def test_a_universe_takes_each_symbols_bars_from_its_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_universe_paper import SYMBOLS, symbols_of, universe_run
+
+    with universe_run(tmp_path, monkeypatch) as run:
+        text = run.strategy.read_text()
+        run.strategy.write_text(
+            text.replace("stream: poll", "stream: websocket").replace(
+                "close_delay_seconds: 0", "close_delay_seconds: 2"
+            )
+        )
+        markets = run.markets  # type: ignore[attr-defined]
+        clients: list[FakeProUniverse] = []
+
+        def client(settings: Any) -> FakeProUniverse:
+            clients.append(FakeProUniverse(run, markets))
+            return clients[-1]
+
+        with use_pro_client_factory("binance", client):
+            runner = run.runner(tmp_path / "run", mode="paper")
+            runner.start()
+            klines_at_start = sum("/klines" in r.path for r in run.emulator.log.records())
+            for _ in range(20):
+                run.emulator.advance()
+                deadline = pd.Timestamp.now() + pd.Timedelta(seconds=5)
+                while runner.tick() == 0 and pd.Timestamp.now() < deadline:
+                    pass
+            runner.stop("test over")
+            klines = sum("/klines" in r.path for r in run.emulator.log.records())
+    journal = tmp_path / "run" / "journal.sqlite"
+    bars = [
+        (r["bar"], s, r["close"])
+        for r, s in zip(rows(journal, "live_bar"), symbols_of(journal, "live_bar"), strict=True)
+    ]
+    expected = [
+        (i, symbol, float(markets[symbol]["close"].iloc[i]))
+        for i in range(100, 120)
+        for symbol in SYMBOLS
+    ]
+    assert bars == expected  # each symbol's bar once a tick, closed, with its final close
+    assert rows(journal, "symbol_absent") == []
+    assert len(clients) == 3 and all(c.calls > 0 for c in clients)  # a stream per symbol
+    assert klines - klines_at_start < 5  # REST served the history, the streams the bars

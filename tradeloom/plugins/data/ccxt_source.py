@@ -243,6 +243,14 @@ class CcxtSource:
         )
         return ClosedBarFrames(stream, self.feed.label)
 
+    def bar_stream_of(
+        self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
+    ) -> ClosedBarFrames | None:
+        """Return ``symbol``'s websocket stream of closed bars (one market of the universe,
+        as `bar_stream` is the one market's), or None (no ccxt.pro one)."""
+        own = self._feeds.setdefault(symbol, self._for(symbol))
+        return own.bar_stream(grace_seconds=grace_seconds, clock=clock)
+
     @property
     def key(self) -> CacheKey:
         """The market's cache key."""

@@ -119,7 +119,7 @@ def live_problems(
                 "them); remove data.auxiliary and the series features, or run a backtest",
             )
         )
-    if mode == "live" and venue is not None and isinstance(data, LiveFeed) and len(symbols) < 2:
+    if mode == "live" and venue is not None and isinstance(data, LiveFeed):
         account = live_account(config, data, venue)
         if isinstance(account, Problem):
             problems.append(account)
@@ -137,16 +137,6 @@ def _universe_problems(
     config: StrategyConfig, mode: Mode, data: object, model: object, symbols: int
 ) -> list[Problem]:
     """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
-    where = f"{config.data.path}.symbols"
-    if mode == "live":
-        return [
-            Problem(
-                config.locate(where),
-                where,
-                f"--mode live over a universe of {symbols} symbols is not supported yet (the "
-                "exchange venue trades one market); run it with --mode paper, or list one symbol",
-            )
-        ]
     problems: list[Problem] = []
     if isinstance(data, LiveFeed) and not isinstance(data, LiveUniverseFeed):
         # (a source that is no live feed at all is reported once, as such)
@@ -177,15 +167,6 @@ def _universe_problems(
                 "live.retrain_cron",
                 f"--mode {mode} over a universe retrains on the walk-forward plan only; "
                 "remove live.retrain_cron",
-            )
-        )
-    if config.live.stream == "websocket":
-        problems.append(
-            Problem(
-                config.locate("live.stream"),
-                "live.stream",
-                f"--mode {mode} over a universe polls each symbol's bars; set live.stream to "
-                "poll or auto",
             )
         )
     return problems

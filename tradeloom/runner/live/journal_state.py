@@ -24,6 +24,7 @@ from tradeloom.journal import (
     FillEvent,
     KillCancel,
     LiveBar,
+    MarketAtStart,
     ModelTrained,
     OrderCancelled,
     OrderEvent,
@@ -80,8 +81,9 @@ class JournalState:
         warm_ups: Every ``warm_up`` row: one per symbol over a universe.
         bars: The bars processed live, in order.
         engine_events: Events of `ENGINE_TYPES`, in order.
-        delivered: ``(bar, phase)`` -> how many fills and cancellations the live venue
-            reported at that phase of that bar.
+        deliveries: ``(bar, phase)`` -> how many fills and cancellations the live venue
+            reported at that phase of that bar, each report's in order (over a universe a
+            bar may have several ``intrabar`` reports: one per symbol's stop).
         events: Bar -> the engine's fills and cancellations at that bar, in order.
         sent: Client id -> its ``order_sent`` event.
         order_states: Client id -> the last state journaled.
@@ -92,6 +94,8 @@ class JournalState:
             change)``, in order; the bar is the last one processed when it happened.
         training: The last live model training: ``(predicts_from, reason)``.
         orders: Client id -> the engine's order, as journaled.
+        order_symbols: Client id -> the symbol the engine journaled its order with.
+        markets: Symbol -> its ``market_at_start`` row (a live run over a universe).
         reloaded_at: The last bar after which an edited strategy file was swapped in
             (None: never): the bars up to it were decided under older settings.
         document: The strategy document the run last traded under (its start's, or
@@ -104,7 +108,7 @@ class JournalState:
     warm_ups: list[WarmUp] = field(default_factory=list)
     bars: list[LiveBarRow] = field(default_factory=list)
     engine_events: list[Event] = field(default_factory=list)
-    delivered: dict[tuple[int, str], int] = field(default_factory=dict)
+    deliveries: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(list))
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, OrderSent] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
@@ -114,6 +118,8 @@ class JournalState:
     kill_switch: list[tuple[int, TradingStateChanged | None]] = field(default_factory=list)
     training: tuple[int, str] | None = None
     orders: dict[str, Order] = field(default_factory=dict)
+    order_symbols: dict[str, str] = field(default_factory=dict)
+    markets: dict[str, MarketAtStart] = field(default_factory=dict)
     reloaded_at: int | None = None
     document: dict[str, Any] | None = None
     last_seq: int = 0
@@ -126,6 +132,16 @@ class JournalState:
             for fills in self.venue_fills.values()
             for f in fills
             if f.trade_id.isdigit()
+        ]
+        return str(max(ids)) if ids else None
+
+    def max_trade_id_of(self, symbol: str) -> str | None:
+        """The largest numeric trade id counted in ``symbol``'s market."""
+        ids = [
+            int(f.trade_id)
+            for fills in self.venue_fills.values()
+            for f in fills
+            if f.symbol == symbol and f.trade_id.isdigit()
         ]
         return str(max(ids)) if ids else None
 
@@ -175,7 +191,7 @@ def _take(state: JournalState, event: Event) -> None:
             )
         )
     elif isinstance(event, VenueDelivered):
-        state.delivered[(bar, event.phase)] = event.events
+        state.deliveries[(bar, event.phase)].append(event.events)
     elif isinstance(event, FillEvent):
         state.events[bar].append(domain_value(event, Fill))
         state.engine_fills[event.order_id] += 1
@@ -185,6 +201,9 @@ def _take(state: JournalState, event: Event) -> None:
         state.kill_switch.append((bar, None))
     elif isinstance(event, OrderEvent):
         state.orders[event.id] = domain_value(event, Order)
+        state.order_symbols[event.id] = event.symbol
+    elif isinstance(event, MarketAtStart):
+        state.markets[event.symbol] = event
     elif isinstance(event, ConfigReloaded):
         state.reloaded_at = bar
         state.document = event.document

@@ -29,21 +29,31 @@ class ReplayVenue:
         initial_cash: The capital the run started with.
         fee_rate: The rate the live venue sized buys with.
         dust: The live venue's smallest tradable amount.
+        dusts: Over a universe, each market's (in the universe's order); empty: one
+            market's ``dust``.
     """
 
     allow_short = False
 
     def __init__(
-        self, state: JournalState, *, initial_cash: float, fee_rate: float, dust: float
+        self,
+        state: JournalState,
+        *,
+        initial_cash: float,
+        fee_rate: float,
+        dust: float,
+        dusts: tuple[float, ...] = (),
     ) -> None:
         self.state = state
         self.initial_cash = initial_cash
         self.fee_rate = fee_rate
         self.dust = dust
+        self.dusts = dusts
         self._orders: dict[str, Order] = {}
         self._reported: dict[str, int] = {}
         self._consumed: set[tuple[int, int]] = set()
         self._done: set[str] = set()
+        self._calls: dict[tuple[int, str], int] = {}
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Size as the live venue did."""
@@ -71,7 +81,11 @@ class ReplayVenue:
         """Report what the live venue reported at this phase of this bar."""
         if phase == "open":
             self.adopt_journaled(bar.index - 1)
-        count = self.state.delivered.get((bar.index, phase), 0)
+        # the reports of this phase of this bar, in order (a universe's stops: several)
+        reports = self.state.deliveries.get((bar.index, phase), [])
+        nth = self._calls.get((bar.index, phase), 0)
+        self._calls[(bar.index, phase)] = nth + 1
+        count = reports[nth] if nth < len(reports) else 0
         if count == 0:
             return []
         rows = self.state.events.get(bar.index, [])

@@ -27,7 +27,7 @@ The journal is the source of truth. A restart:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +42,6 @@ from tradeloom.journal import (
     Reconciled,
     Restarted,
     RunIdentity,
-    RunStarted,
     VenueFill,
     WarmUp,
 )
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
     from tradeloom.runner.live.exchange_venue import ExchangeVenue
     from tradeloom.runner.live.runner import LiveRunner
 
-__all__ = ["RestartRefused", "restart"]
+__all__ = ["RestartRefused", "reconcile_market", "restart", "track_pending"]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -170,7 +169,7 @@ def restart(
         # progress (`open_exchange_venue`'s bar clock), not bar 0.
         runner.session = session
         replay_venue.adopt_journaled(len(history) - 1)
-        _track_pending(session, state, replay_venue, exchange)
+        track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
     recorder.record(
@@ -186,7 +185,13 @@ def restart(
     )
     real_journal.flush()
     if exchange is not None:
-        _reconcile(runner, session, exchange, started)
+        reconcile_market(
+            runner,
+            exchange,
+            position=session.engine.portfolio.position,
+            base_at_start=started.base_at_start,
+            run_key=started.run_key,
+        )
     _log.info(
         "live_restarted",
         bars_replayed=len(state.bars),
@@ -284,16 +289,24 @@ def _by_bar(events: Iterable[Event]) -> dict[int, list[Event]]:
     return grouped
 
 
-def _track_pending(
-    session: LiveSession, state: JournalState, replayed: ReplayVenue, exchange: ExchangeVenue
+def track_pending(
+    state: JournalState, replayed: ReplayVenue, market_of: Callable[[str], ExchangeVenue]
 ) -> None:
-    """Hand the orders still pending after the replay to the exchange venue."""
-    held: list[Fill | Cancellation] = []
+    """Hand the orders still pending after the replay to the exchange venue of each.
+
+    Args:
+        state: The journal, read.
+        replayed: The replay's venue, at the end of the replay.
+        market_of: The exchange venue (the market) of an order, by client order id.
+    """
+    held: dict[int, tuple[ExchangeVenue, list[Fill | Cancellation]]] = {}
     for order in replayed.pending():
+        exchange = market_of(order.id)
+        _, events = held.setdefault(id(exchange), (exchange, []))
         sent = state.sent.get(order.id)
         if sent is None:
             _log.warning("order_never_sent", client_id=order.id)
-            held.append(
+            events.append(
                 Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
             )
             continue
@@ -317,8 +330,9 @@ def _track_pending(
                 counted=[(f.trade_id, f.quantity) for f in fills],
             )
         for fill in fills[applied:]:
-            held.append(exchange.book(_trade_fill(fill)))
-    exchange.hold(held)
+            events.append(exchange.book(_trade_fill(fill)))
+    for exchange, events in held.values():
+        exchange.hold(events)
 
 
 def _request(sent: OrderSent) -> VenueOrder:
@@ -344,18 +358,39 @@ def _trade_fill(row: VenueFill) -> TradeFill:
     return TradeFill(row.trade_id, row.venue_order_id, fill, fee_cost, row.fee_currency)
 
 
-def _reconcile(
-    runner: LiveRunner, session: LiveSession, exchange: ExchangeVenue, started: RunStarted
+def reconcile_market(
+    runner: LiveRunner,
+    exchange: ExchangeVenue,
+    *,
+    position: float,
+    base_at_start: float,
+    run_key: str,
+    symbol: str = "",
 ) -> None:
-    """Refuse to trade when the venue's base balance is not the journal's position."""
+    """Refuse to trade when the venue's base balance is not the journal's position.
+
+    Journals what it compared (``reconciled``, stamped with ``symbol``).
+
+    Args:
+        runner: The restarted run.
+        exchange: The market's exchange venue, its pending orders handed over.
+        position: The journal's position in the market (the replay's).
+        base_at_start: The account's base balance at the run's first start (NaN: 0).
+        run_key: The run's key (its client order ids carry it).
+        symbol: The market, named in the row and the refusal (a universe's); '' for a
+            run of one market.
+
+    Raises:
+        RestartRefused: The balance differs from the position beyond the tolerance and
+            what unknown orders may have filled, or the venue has an open order of this
+            run that the journal does not know.
+    """
     exchange.refresh()
     venue = exchange.venue
-    market = venue.client.market(venue.symbol)
-    base = str(market["base"])
-    position = session.engine.portfolio.position + exchange.undelivered_position()
+    base = exchange.base
+    position += exchange.undelivered_position()
     balance = venue.balance().get(base, 0.0)
-    base_at_start = 0.0 if math.isnan(started.base_at_start) else started.base_at_start
-    held = balance - base_at_start
+    held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
     tolerance = runner.config.live.position_tolerance * abs(position) + exchange.dust
     # An order the venue did not answer a lookup for (it stays unknown, the next tick
     # asks again) may have filled anything up to what it has left.
@@ -363,9 +398,10 @@ def _reconcile(
     moves = [view.request.order.side * max(view.quantity - view.filled, 0.0) for view in unknown]
     low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
     recorder = runner.recorder_or_fail
+    header = recorder.at(len(runner.session_or_fail.history) - 1)
     recorder.record(
         Reconciled(
-            **recorder.at(len(session.history) - 1),
+            **{**header, "symbol": symbol},
             position=position,
             venue_position=held,
             base_balance=balance,
@@ -375,21 +411,21 @@ def _reconcile(
     )
     assert runner.journal is not None
     runner.journal.flush()
+    market = f" {symbol}:" if symbol else ""
     difference = held - position
     if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
         pending = f", {len(unknown)} order(s) unknown" if unknown else ""
         raise RestartRefused(
-            f"{runner.run_dir}: the journal's position is {position:.8g} {base}, the venue "
-            f"holds {held:.8g} {base} more than at the first start (tolerance {tolerance:.3g}"
-            f"{pending}); refusing to trade: find the difference (a manual trade? another "
-            "run on this account?) before restarting"
+            f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, the "
+            f"venue holds {held:.8g} {base} more than at the first start (tolerance "
+            f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
+            "trade? another run on this account?) before restarting"
         )
-    key = started.run_key
     tracked = {view.client_id for view in venue.orders()}
     for order in venue.open_orders():
         client_id = str(order.get("clientOrderId") or "")
-        if f"-{key}-" in client_id and client_id not in tracked:
+        if f"-{run_key}-" in client_id and client_id not in tracked:
             raise RestartRefused(
-                f"{runner.run_dir}: the venue has an open order {client_id} of this run "
-                "that the journal does not know; refusing to trade"
+                f"{runner.run_dir}:{market} the venue has an open order {client_id} of this "
+                "run that the journal does not know; refusing to trade"
             )

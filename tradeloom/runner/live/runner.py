@@ -15,9 +15,10 @@ request for the closed bars that fails every retry is journaled
 (``venue_unreachable``) and made again at the next tick: an outage does not end
 the run.
 
-A strategy over a universe (``data.symbols``) runs on paper through
+A strategy over a universe (``data.symbols``) runs on paper or live through
 `tradeloom.runner.live.universe_start`: one `UniverseSession` over every symbol, one
-tick per bar of the common clock (`UniverseTicker`).
+tick per bar of the common clock (`UniverseTicker`); live, each symbol's orders go to
+its own market of the account (`tradeloom.runner.live.universe_venue`).
 
 Paper mode trades the simulated venue of ``execution:`` against the live bars;
 it needs no keys. Live mode trades, through `CcxtVenue`, on the account of
@@ -157,10 +158,12 @@ class LiveRunner:
         self.first_live_bar = 0
         """The first bar traded live (the bars before it are the warm-up history)."""
         self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
-        """The data lists several symbols: the run ticks a universe (paper)."""
+        """The data lists several symbols: the run ticks a universe."""
         self.ticker: UniverseTicker | None = None
-        if self.universe:
-            self.outputs = None  # the live files are one market's (see the going-live guide)
+        if self.universe and refresh:
+            from tradeloom.runner.live.universe_outputs import UniverseOutputs
+
+            self.outputs = UniverseOutputs(run_dir)  # every symbol's columns and rows
 
     # --- start ----------------------------------------------------------------------
 
@@ -207,6 +210,8 @@ class LiveRunner:
             self._start_universe(state)
             self.plugins.hook.tradeloom_run_started(run=run)
             self.journal.flush()
+            if self.outputs is not None:
+                self.outputs.refresh(self)
             return
         bars = self.source.load()
         self.symbol = bars.symbol
@@ -262,6 +267,8 @@ class LiveRunner:
             universe.timeframe_seconds,
             self.config.live.close_delay_seconds,
         )
+        if not self.ticker.watch(self.config.live.stream, self.now):
+            self._no_stream()
         if self._watch_file:
             self.watcher = StrategyWatcher(
                 self.config.source, self.config, self.overrides, plugins=self.plugins
@@ -345,24 +352,23 @@ class LiveRunner:
         ``venue`` is the exchange (live), the journal (a live restart's replay), or the
         strategy's simulated venue (paper), which the core runs itself.
         """
-        assert self.recorder is not None
-        recorder = self.recorder
-
-        def delivered(bar: int, phase: str, events: int) -> None:
-            recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
-
         name = self.config.name
         python_venue = venue is not self.p.venue
         return LiveSession(
             self.p,
-            recorder,
+            self.recorder_or_fail,
             history,
             order_id=lambda n: client_order_id(name, key, n),
             clock=self.now,
             venue=venue if python_venue else None,
-            on_delivery=delivered if self.mode == "live" else None,
+            on_delivery=self.record_delivery if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
         )
+
+    def record_delivery(self, bar: int, phase: str, events: int) -> None:
+        """Journal that the live venue reported ``events`` at ``phase`` of ``bar``."""
+        recorder = self.recorder_or_fail
+        recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
 
     def warm_up(self, session: LiveSession) -> None:
         """Step the features and the engine through the history, without predictions."""
@@ -469,6 +475,7 @@ class LiveRunner:
             self.bars_processed += 1
             if self.echo is not None:
                 self.echo(self.universe_line(t, time, prices, before))
+            self._check_refused()
             if self.stale is not None:
                 self.stale.observe(time)
         if self.stale is not None and processed == 0:
@@ -482,6 +489,8 @@ class LiveRunner:
                 _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
         self.journal.flush()
+        if processed and self.outputs is not None:
+            self.outputs.refresh(self)  # after the commit: the journal first, always
         return processed
 
     def universe_line(self, t: int, time: pd.Timestamp, prices: np.ndarray, before: _Counts) -> str:
@@ -565,15 +574,19 @@ class LiveRunner:
             clock=lambda: self.now().timestamp(),
         )
         if stream is None:
-            if choice == "websocket":
-                raise UserError(
-                    f"{self.config.locate('live.stream')} live.stream: the data source "
-                    f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
-                    "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
-                )
+            self._no_stream()
             return
         self.stream = stream
         self.stream.start()
+
+    def _no_stream(self) -> None:
+        """Refuse ``live.stream: websocket`` when the source has no stream (else: poll)."""
+        if self.config.live.stream == "websocket":
+            raise UserError(
+                f"{self.config.locate('live.stream')} live.stream: the data source "
+                f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
+            )
 
     def _check_refused(self) -> None:
         venue = self.exchange_venue
@@ -657,6 +670,8 @@ class LiveRunner:
         try:
             if self.stream is not None:
                 self.stream.stop()
+            if self.ticker is not None:
+                self.ticker.stop()
             if self.journal is not None:
                 journal, self.journal = self.journal, None
                 try:

@@ -42,6 +42,7 @@ from tradeloom.plugins.protocols import (
     LiveModel,
     LiveTrainer,
     LiveUniverseTrainer,
+    Venue,
 )
 from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
@@ -66,11 +67,15 @@ class UniverseSession(LiveSession):
     keeps the kill switch, the trading state and the retraining cron of `LiveSession`.
 
     Args:
-        pipeline: The built strategy; its venue is the simulated one (paper).
+        pipeline: The built strategy.
         recorder: Journals and broadcasts.
         history: The universe before the first tick, with its features.
         order_id: The client order id of the n-th order (unique across the symbols).
         clock: The time now (UTC).
+        venue: The Python venue orders go to (live: the exchange's markets,
+            `UniverseVenue`; a restart's replay: the journal); None trades the strategy's
+            simulated venue (paper).
+        on_delivery: Told ``(bar, phase, events)`` when the venue reports something.
     """
 
     def __init__(  # the base's __init__ builds a one-symbol engine: not called
@@ -81,6 +86,8 @@ class UniverseSession(LiveSession):
         *,
         order_id: Callable[[int], str],
         clock: Callable[[], pd.Timestamp],
+        venue: Venue | None = None,
+        on_delivery: Callable[[int, str, int], None] | None = None,
     ) -> None:
         self.p = pipeline
         self.rec = recorder
@@ -101,6 +108,8 @@ class UniverseSession(LiveSession):
             features=history.feature_row,
             columns=history.columns,
             symbols=symbols,
+            venue=venue,
+            on_delivery=on_delivery,
         )
         self._own = [f for f in pipeline.features if not isinstance(f, CrossSectionalFeature)]
         self._crossing = [f for f in pipeline.features if isinstance(f, CrossSectionalFeature)]

@@ -1,4 +1,4 @@
-"""Start, restart and tick a paper run over a universe (`LiveRunner` over N symbols).
+"""Start, restart and tick a paper or live run over a universe (`LiveRunner` over N symbols).
 
 A new run journals one ``warm_up`` per symbol (its own bars, their SHA-256) and each
 stretch of the history where a symbol has no bar (``symbol_absent``), warms the session
@@ -9,7 +9,17 @@ into a scratch journal whose engine rows must be the journal's, as
 `tradeloom.runner.live.restore` does for one symbol: every symbol's position, the
 working orders and the client-id counter are rebuilt, and no order is decided twice.
 
-Each tick of the clock (`UniverseTicker`) polls every symbol for its closed bars (a
+Live, a new run opens each symbol's market on the account (`UniverseVenue`) and
+journals what the account held of each base asset (``market_at_start``). A restart
+replays against the journal (`ReplayVenue`: what each market reported, bar by bar),
+hands every order still pending to its symbol's market to be looked up by client
+order id (never resent), and reconciles each market: the account's balance of its
+base asset must be the balance at the first start plus the journal's position in
+that symbol, and the market's open orders of this run must be the journal's
+(`reconcile_market`, as for one market; a refusal names the symbol).
+
+Each tick of the clock (`UniverseTicker`) asks every symbol for its closed bars (its
+websocket stream with ``live.stream``, else REST; a
 symbol behind the newest bar another one returned is asked once more) and runs the
 clock bar ``T`` (the earliest bar not run yet) once every symbol has a bar at
 or after ``T``, or once ``live.close_delay_seconds`` have passed since ``T`` closed: a
@@ -20,6 +30,7 @@ bar of it that arrives later is dropped.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,12 +38,13 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import OHLCV, Bars, Universe
-from tradeloom.journal import Restarted, SymbolAbsent, WarmUp
+from tradeloom.journal import MarketAtStart, Restarted, SymbolAbsent, WarmUp
 from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.protocols import LiveUniverseFeed
+from tradeloom.plugins.protocols import BarStream, LiveUniverseFeed, LiveUniverseStreams, Venue
 from tradeloom.runner.features import universe_features
 from tradeloom.runner.live.bar_history import history_sha256
 from tradeloom.runner.live.journal_state import JournalState
+from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.restore import (
     RestartRefused,
     _apply_kills,
@@ -40,10 +52,13 @@ from tradeloom.runner.live.restore import (
     _PinnedClock,
     _Scratch,
     _SilentHook,
+    reconcile_market,
+    track_pending,
 )
 from tradeloom.runner.live.session import BarInput
 from tradeloom.runner.live.universe_history import UniverseHistory
 from tradeloom.runner.live.universe_session import UniverseSession
+from tradeloom.runner.live.universe_venue import UniverseVenue, open_universe_venue
 from tradeloom.runner.universe import absences
 
 if TYPE_CHECKING:
@@ -54,7 +69,9 @@ __all__ = ["UniverseTicker", "restart_universe", "start_universe"]
 _log = structlog.get_logger("tradeloom.live")
 
 
-def _session(runner: LiveRunner, history: UniverseHistory, key: str) -> UniverseSession:
+def _session(
+    runner: LiveRunner, history: UniverseHistory, key: str, venue: Venue | None = None
+) -> UniverseSession:
     name = runner.config.name
     return UniverseSession(
         runner.p,
@@ -62,18 +79,33 @@ def _session(runner: LiveRunner, history: UniverseHistory, key: str) -> Universe
         history,
         order_id=lambda n: client_order_id(name, key, n),
         clock=runner.now,
+        venue=venue,
+        on_delivery=runner.record_delivery if runner.mode == "live" else None,
     )
 
 
 def start_universe(runner: LiveRunner, universe: Universe) -> UniverseSession:
-    """Start a new paper run over ``universe`` (the history); return its session."""
+    """Start a new paper or live run over ``universe`` (the history); return its session.
+
+    Live, each symbol's market is opened on the account (`open_universe_venue`) and
+    journaled (``market_at_start``) before the warm-up.
+    """
     assert runner.journal is not None
     recorder = runner.recorder_or_fail
     runner.run_key = key = secrets.token_hex(4)
-    capital = float(runner.p.venue.initial_cash)
-    runner.journal.append(runner.started_row(capital, {}))
+    venue: UniverseVenue | None = None
+    markets: list[MarketAtStart] = []
+    extra: dict[str, Any] = {}
+    if runner.mode == "live":
+        venue, markets = open_universe_venue(runner, universe.symbols, None)
+        runner.exchange_venue = venue
+        extra = {"fee_rate": venue.fee_rate, "dust": venue.dust}
+    capital = float((venue or runner.p.venue).initial_cash)
+    runner.journal.append(runner.started_row(capital, extra))
+    for market in markets:
+        recorder.record(market)
     history = UniverseHistory(universe, universe_features(runner.p, universe))
-    session = _session(runner, history, key)
+    session = _session(runner, history, key, venue)
     for bars in universe.bars:
         recorder.record(
             WarmUp(
@@ -121,17 +153,29 @@ def restart_universe(
             journal.
     """
     assert runner.journal is not None and state.started is not None
+    started = state.started
     head = _head(runner, state, universe)
     history = UniverseHistory(head, universe_features(runner.p, head))
     clock = _PinnedClock(runner.now)
     runner.now = clock
+    exchange: UniverseVenue | None = None
+    replay_venue: ReplayVenue | None = None
+    if runner.mode == "live":
+        exchange = _reopen(runner, state, universe.symbols)
+        replay_venue = ReplayVenue(
+            state,
+            initial_cash=started.capital,
+            fee_rate=exchange.fee_rate,
+            dust=exchange.dust,
+            dusts=exchange.dusts,
+        )
     recorder = runner.recorder_or_fail
     real_journal, real_hook = recorder.journal, recorder.hook
     recorder.journal = _Scratch(real_journal.identity)  # type: ignore[assignment]
     recorder.hook = _SilentHook()  # type: ignore[assignment]
     scratch = recorder.journal
     try:
-        session = _session(runner, history, state.started.run_key)
+        session = _session(runner, history, started.run_key, replay_venue)
         session.warm_up()
         kills = list(state.kill_switch)
         _apply_kills(session, kills, len(head) - 1)
@@ -159,6 +203,13 @@ def restart_universe(
         real_journal.append(event)
     ids = (int(i.rsplit("-", 1)[-1]) for i in state.orders)
     session.engine.sequence = max(session.engine.sequence, *ids, 0)
+    if exchange is not None and replay_venue is not None:
+        # the venues stamp what they learn from here on with the bar in progress
+        runner.session = session
+        replay_venue.adopt_journaled(len(history) - 1)
+        symbol_of = {**recorder.order_symbols, **state.order_symbols}
+        track_pending(state, replay_venue, lambda i: exchange.markets[symbol_of[i]])
+        session.engine.use_venue(exchange)
     session.catch_up(state.training)
     book = session.engine.portfolio
     recorder.record(
@@ -173,6 +224,16 @@ def restart_universe(
         )
     )
     real_journal.flush()
+    if exchange is not None:
+        for s, symbol in enumerate(universe.symbols):
+            reconcile_market(
+                runner,
+                exchange.markets[symbol],
+                position=book.position_of(s),
+                base_at_start=state.markets[symbol].base_at_start,
+                run_key=started.run_key,
+                symbol=symbol,
+            )
     _log.info(
         "live_restarted",
         bars_replayed=len(ticks),
@@ -180,6 +241,26 @@ def restart_universe(
         state=session.state,
     )
     return session
+
+
+def _reopen(runner: LiveRunner, state: JournalState, symbols: tuple[str, ...]) -> UniverseVenue:
+    """Open a restarted live run's markets with what its journal recorded of each."""
+    assert state.started is not None
+    missing = [s for s in symbols if s not in state.markets]
+    if missing:
+        raise RestartRefused(
+            f"{runner.run_dir}: the journal records no market_at_start of "
+            f"{', '.join(missing)}: not the universe this live run started with"
+        )
+    venue, _ = open_universe_venue(
+        runner,
+        symbols,
+        state.markets,
+        capital=state.started.capital,
+        after_trade_ids={s: state.max_trade_id_of(s) for s in symbols},
+    )
+    runner.exchange_venue = venue
+    return venue
 
 
 def _head(runner: LiveRunner, state: JournalState, universe: Universe) -> Universe:
@@ -211,6 +292,10 @@ def _head(runner: LiveRunner, state: JournalState, universe: Universe) -> Univer
 class UniverseTicker:
     """Each symbol's closed bars, held until the clock bar they belong to is run.
 
+    With `watch`, each symbol's bars come from its websocket stream; a symbol whose
+    stream cannot vouch for every bar since the last one it gave is asked by REST, as
+    one market's stream is backed.
+
     Args:
         source: The data source.
         symbols: The universe's symbols, in order.
@@ -233,6 +318,37 @@ class UniverseTicker:
         self.held = [
             pd.DataFrame(columns=list(OHLCV), index=empty, dtype=np.float64) for _ in symbols
         ]
+        self.streams: list[BarStream] = []
+
+    def watch(self, choice: str, clock: Callable[[], pd.Timestamp]) -> bool:
+        """Start each symbol's websocket stream for ``live.stream`` = ``choice``.
+
+        Returns:
+            Whether the symbols are watched: False with ``poll``, or with ``auto`` when
+            the source has no stream; the ticks then poll REST.
+        """
+        if choice == "poll" or not isinstance(self.source, LiveUniverseStreams):
+            return False
+        source = self.source
+        streams = [
+            source.bar_stream_of(
+                symbol,
+                grace_seconds=self.grace.total_seconds(),
+                clock=lambda: clock().timestamp(),
+            )
+            for symbol in self.symbols
+        ]
+        if any(stream is None for stream in streams):
+            return False
+        self.streams = [stream for stream in streams if stream is not None]
+        for stream in self.streams:
+            stream.start()
+        return True
+
+    def stop(self) -> None:
+        """Stop every symbol's stream."""
+        for stream in self.streams:
+            stream.stop()
 
     def poll(self, last: pd.Timestamp, now: pd.Timestamp) -> None:
         """Ask each symbol for its bars closed since ``last`` (the clock's newest bar).
@@ -254,7 +370,9 @@ class UniverseTicker:
     def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
         held = self.held[s]
         seen = held.index[-1] if len(held) else last
-        frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
+        frame = self.streams[s].closed_since(seen) if self.streams else None
+        if frame is None:
+            frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
         if len(frame):
             self.held[s] = frame if not len(held) else pd.concat([held, frame])
 
