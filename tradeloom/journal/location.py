@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "POINTER_FILE",
     "SQLITE_FILE",
+    "SCHEMA_PATTERN",
     "PgTarget",
     "journal_path",
     "read_pointer",
@@ -41,6 +42,9 @@ POINTER_FILE = "journal.json"
 
 DEFAULT_SCHEMA = "tradeloom"
 """The PostgreSQL schema (namespace) of the journal's tables unless the file names one."""
+
+SCHEMA_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+"""A schema name the journal accepts: lower-case letters, digits and _, at most 63."""
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -41,14 +41,13 @@ from tradeloom.journal.chain import chain_scan, chain_step
 from tradeloom.journal.columns import PreparedBatch, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
-from tradeloom.journal.location import PgTarget
+from tradeloom.journal.location import SCHEMA_PATTERN, PgTarget
 from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
 from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.redaction import redact_text
 
 __all__ = [
-    "SCHEMA_PATTERN",
     "JournalUnavailable",
     "PostgresJournal",
     "connect_pg",
@@ -57,9 +56,6 @@ __all__ = [
     "read_run",
     "select_sql",
 ]
-
-SCHEMA_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
-"""A schema name the journal accepts: lower-case letters, digits and _, at most 63."""
 
 _SQL_TYPES = {
     Codec.INT: "BIGINT NOT NULL",
@@ -262,21 +258,31 @@ class PostgresJournal:
         target: The database and schema; the tables are made if the schema has none.
         identity: The run; its run id must be new, or belong to its strategy and mode.
         flush_every: Commit by itself after this many buffered events.
+        new: The run directory has no journal yet: the run id must be new too (a run
+            id already there is another folder's or machine's run).
 
     Raises:
         JournalUnavailable: The server cannot be reached.
         JournalVersionError: The schema holds tables of another journal format.
-        JournalOwnerError: The run id belongs to another strategy or mode.
+        JournalOwnerError: The run id belongs to another strategy or mode, or, for a
+            ``new`` run, exists already.
     """
 
-    def __init__(self, target: PgTarget, identity: RunIdentity, *, flush_every: int = 1000) -> None:
+    def __init__(
+        self,
+        target: PgTarget,
+        identity: RunIdentity,
+        *,
+        flush_every: int = 1000,
+        new: bool = False,
+    ) -> None:
         _check_schema(target.schema)
         self.target = target
         self._identity = identity
         self._flush_every = max(1, flush_every)
         self._db = connect_pg(target, what="nothing was written")
         try:
-            meta = self._claim()
+            meta = self._claim(new)
             found = last_row(self._db, target.schema, identity.run_id)
             self._db.commit()
         except BaseException:
@@ -303,7 +309,7 @@ class PostgresJournal:
         """How many appended events are not committed yet."""
         return self._seq - self._committed
 
-    def _claim(self) -> dict[str, str]:
+    def _claim(self, new: bool) -> dict[str, str]:
         """Make the tables if need be and claim the run id; return the run's meta."""
         db, target, identity = self._db, self.target, self._identity
         what = "nothing was written"
@@ -322,11 +328,11 @@ class PostgresJournal:
                 version = str(FORMAT_VERSION)
         _check_version(target, version, what)
         runs = _name(target.schema, "runs")
-        db.execute(
+        inserted = db.execute(
             f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
             (identity.run_id, identity.strategy, identity.mode, FORMAT_VERSION, __version__),
-        )
+        ).rowcount
         meta = read_run(db, target, identity.run_id)
         assert meta is not None  # inserted, or there already
         if (meta["strategy"], meta["mode"]) != (identity.strategy, identity.mode):
@@ -335,6 +341,13 @@ class PostgresJournal:
                 f"{target.where}: run id '{identity.run_id}' belongs to a {meta['mode']} run of "
                 f"'{meta['strategy']}'; it cannot be a {identity.mode} run of "
                 f"'{identity.strategy}': give another run directory (--out); {what}"
+            )
+        if new and inserted != 1:
+            db.rollback()
+            raise JournalOwnerError(
+                f"{target.where}: run id '{identity.run_id}' exists already (another run "
+                "directory or machine journals it): give another run directory (--out); "
+                f"{what}"
             )
         return meta
 

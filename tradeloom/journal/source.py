@@ -65,8 +65,11 @@ class _SqliteSource:
         self.db, self.meta = connect(path)
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        # a loop, not ``yield from``: closing this generator must not close the cursor
+        # of a database closed already
         try:
-            yield from self.db.execute(schema.select_sql())
+            for row in self.db.execute(schema.select_sql()):
+                yield row
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(
                 f"{self.path}: the {schema.table} table cannot be read ({exc})"
@@ -111,7 +114,8 @@ class _PgSource:
         try:
             with self.db.cursor() as cursor:
                 cursor.execute(select_sql(self.target.schema, schema), (self.run_id,))  # type: ignore[arg-type]
-                yield from cursor
+                for row in cursor:
+                    yield row
         except self._error as exc:
             first = " ".join(str(exc).split())
             raise JournalDamaged(

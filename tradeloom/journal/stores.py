@@ -65,7 +65,8 @@ def open_store(
             )
     from tradeloom.journal.postgres import PostgresJournal
 
-    store = PostgresJournal(target, identity, flush_every=flush_every)
+    new = not pointer.exists()
+    store = PostgresJournal(target, identity, flush_every=flush_every, new=new)
     try:
         write_pointer(run_dir, target, identity.run_id)
     except BaseException:

@@ -48,15 +48,17 @@ from tradeloom.journal import (
     ConfigReloadRefused,
     ControlRequest,
     JournalError,
+    JournalStore,
+    JournalUnavailable,
     RunIdentity,
     RunStarted,
     RunStopped,
-    SqliteJournal,
     StaleData,
     VenueDelivered,
     VenueUnreachable,
     WarmUp,
-    open_journal,
+    journal_path,
+    open_store,
     verify,
 )
 from tradeloom.plugins.data.stale_data import StaleDataWatch
@@ -75,6 +77,7 @@ from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.universe_start import UniverseTicker
@@ -140,7 +143,7 @@ class LiveRunner:
         self.source: LiveFeed = pipeline.data
         self.symbol = ""
         self.config = pipeline.config
-        self.journal: SqliteJournal | None = None
+        self.journal: JournalStore | None = None
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
         self.inbox = ControlInbox(run_dir)
@@ -172,16 +175,16 @@ class LiveRunner:
                 restart found the journal and the venue in disagreement.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        journal_path = self.run_dir / "journal.sqlite"
+        path = journal_path(self.run_dir)
         self.inbox.claim_pid()
         state = None
         identity = RunIdentity(self.config.name, self.run_dir.name, self.mode)
-        if journal_path.exists() or journal_path.is_symlink():
+        if path.exists() or path.is_symlink():
             from tradeloom.runner.live.journal_state import read_state
 
             try:
-                verify(journal_path)  # the hash chain, before anything is trusted
-                state = read_state(journal_path)
+                verify(path)  # the hash chain, before anything is trusted
+                state = read_state(path)
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
@@ -190,7 +193,7 @@ class LiveRunner:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
         try:
-            self.journal = open_journal(journal_path, identity)
+            self.journal = open_store(self.run_dir, identity, journal_target(self.config.journal))
         except JournalError as error:
             raise JournalError(f"{error}; nothing was sent") from None
         if state is None:
@@ -668,7 +671,7 @@ class LiveRunner:
                         )
                     )
                     journal.close()
-                except (sqlite3.Error, OSError) as exc:
+                except (sqlite3.Error, OSError, JournalUnavailable) as exc:
                     # A full disk: the error that stopped the run is the one to report.
                     _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
             if self.outputs is not None:
