@@ -21,9 +21,14 @@ one transaction (``synchronous_commit`` as the server has it: ``on`` by default,
 committed event survives a crash of the server); `PostgresJournal.write_columns`
 writes a backtest's batches with ``COPY`` in one transaction.
 
-A lost connection makes `flush` raise `JournalUnavailable` with the buffer kept;
-`PostgresJournal.reconnect` connects again, learns whether the lost commit landed, and
-commits what did not.
+A PostgreSQL text cannot hold the character NUL (U+0000): a text holding one (an
+exchange's message, say) is journaled with U+FFFD in its place, hashed as stored. It is
+the one way a row can differ from the SQLite journal's.
+
+A lost connection makes `flush` raise `JournalUnavailable`. What it had not committed
+is as lost as in a crash: `PostgresJournal.reconnect` connects again and continues
+after the run's last committed row (a commit whose answer was lost may have landed:
+the database says), and the run rebuilds itself from the journal as a restart does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 
 from tradeloom import __version__
@@ -48,7 +54,7 @@ from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.redaction import redact_text
 
 __all__ = [
-    "JournalUnavailable",
+    "NUL_STAND_IN",
     "PostgresJournal",
     "connect_pg",
     "create_sql",
@@ -247,6 +253,35 @@ def last_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int
     return int(row[0]), int(row[1]) % (1 << 64)
 
 
+NUL_STAND_IN = "\ufffd"
+"""What stands for a NUL character in a text (PostgreSQL's texts cannot hold one)."""
+
+
+def _has_nul(batch: PreparedBatch) -> bool:
+    for column, values in zip(batch.schema.columns, batch.values, strict=True):
+        if not column.codec.fixed and any(type(v) is str and "\0" in v for v in values):
+            return True
+    return False
+
+
+def _without_nul(batch: ColumnBatch) -> ColumnBatch:
+    """``batch`` with every NUL of its texts replaced (`NUL_STAND_IN`)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\0", NUL_STAND_IN)
+        if isinstance(value, pd.Categorical):
+            return value.rename_categories([clean(c) for c in value.categories])
+        if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+            return value
+        if isinstance(value, Sequence | np.ndarray):
+            return [clean(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    columns = {name: clean(value) for name, value in batch.columns.items()}
+    return ColumnBatch(batch.kind, batch.positions, columns)
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -288,7 +323,8 @@ class PostgresJournal:
         except BaseException:
             self._db.close()
             raise
-        self._seq, self._head = found or (0, chain_seed(meta))
+        self._seed = chain_seed(meta)
+        self._seq, self._head = found or (0, self._seed)
         self._committed = self._seq
         self._buffer: list[tuple[Schema, list[Any]]] = []
         self._schemas: dict[type[Event], Schema] = {}
@@ -361,6 +397,8 @@ class PostgresJournal:
         if schema is None:
             schema = self._schemas[type(event)] = schema_of(event.KIND)
         row = schema.to_sql(event)
+        if any(type(v) is str and "\0" in v for v in row):
+            row = [v.replace("\0", NUL_STAND_IN) if type(v) is str else v for v in row]
         seq = self._seq + 1
         array = np.frombuffer(schema.words(seq, row), dtype=np.uint64)
         head = int(chain_step(array, len(array), np.uint64(self._head)))
@@ -374,8 +412,7 @@ class PostgresJournal:
         """Commit every buffered event in one transaction.
 
         Raises:
-            JournalUnavailable: The connection is lost; the events stay buffered (see
-                `reconnect`).
+            JournalUnavailable: The connection is lost (see `reconnect`).
         """
         if not self._buffer:
             return
@@ -415,7 +452,7 @@ class PostgresJournal:
     def _lost(self, exc: BaseException) -> JournalUnavailable:
         return JournalUnavailable(
             f"{self.target.where}: the connection to the journal is lost ({_reason(exc)}); "
-            f"{self.pending} events wait to be committed"
+            f"{self.pending} events are not committed"
         )
 
     @property
@@ -423,20 +460,21 @@ class PostgresJournal:
         """Whether the connection is open (it may still fail at the next write)."""
         return not self._db.closed and not self._db.broken
 
-    def reconnect(self) -> int:
-        """Connect again after a lost connection and commit what the loss left buffered.
+    def reconnect(self) -> tuple[int, int]:
+        """Connect again after a lost connection; continue after the last committed row.
 
-        A commit whose answer was lost may have landed: the run's last row in the
-        database says, and only what is not there is written again.
+        The events appended and not committed are dropped, as a crash drops them (a
+        commit whose answer was lost may have landed: the database's last row of the
+        run says which). The caller rebuilds its state from the journal.
 
         Returns:
-            The sequence number of the last event committed before the connection was
-            lost (the journal's gap starts after it).
+            The last committed sequence number, and how many appended events were
+            dropped.
 
         Raises:
             JournalUnavailable: The server still cannot be reached.
         """
-        db = connect_pg(self.target, what=f"{self.pending} events wait to be committed")
+        db = connect_pg(self.target, what="the journal is still unavailable")
         try:
             found = last_row(db, self.target.schema, self._identity.run_id)
             db.commit()
@@ -446,12 +484,11 @@ class PostgresJournal:
         if not self._db.closed:
             self._db.close()
         self._db = db
-        landed = 0 if found is None else found[0]
-        self._buffer = [(s, row) for s, row in self._buffer if row[1] > landed]
-        self._committed = min(self._seq, max(self._committed, landed))
-        before = self._committed
-        self.flush()
-        return before
+        seq, head = found or (0, self._seed)
+        dropped = self._seq - seq
+        self._seq, self._head, self._committed = seq, head, seq
+        self._buffer.clear()
+        return seq, dropped
 
     def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
         """Append the rows of ``batches`` in their positions' order, hashed; COPY and commit.
@@ -466,6 +503,10 @@ class PostgresJournal:
         self.flush()
         first = self._seq + 1
         prepared = [prepare(schema_of(b.kind.KIND), b, first) for b in batches]
+        prepared = [
+            prepare(p.schema, _without_nul(b), first) if _has_nul(p) else p
+            for p, b in zip(prepared, batches, strict=True)
+        ]
         total = sum(len(p.positions) for p in prepared)
         if total == 0:
             return
