@@ -40,7 +40,7 @@ class PgSchema:
 
     def yaml(self) -> str:
         """Return the strategy file's ``journal:`` section for it."""
-        return f"journal: {{url: ${{{PG_ENV}}}, schema: {self.name}}}\n"
+        return f"journal:\n  url: ${{{PG_ENV}}}\n  schema: {self.name}\n"
 
     def connect(self) -> psycopg.Connection[tuple[object, ...]]:
         """Return an autocommit connection as the ``postgres`` superuser."""

@@ -55,7 +55,13 @@ class RunOutcome:
 
 
 def run_key(document: Any) -> str:
-    """Return 8 hex digits identifying the resolved strategy (client order ids use it)."""
+    """Return 8 hex digits identifying the resolved strategy (client order ids use it).
+
+    Where the run is journaled (``journal:``) is not the strategy: it is left out, so a
+    run journaled to PostgreSQL decides the same order ids as one journaled to SQLite.
+    """
+    if isinstance(document, dict) and "journal" in document:
+        document = {k: v for k, v in document.items() if k != "journal"}
     text = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 

@@ -42,15 +42,15 @@ class JournalSection(BaseModel):
             url = value.get_secret_value()
             if not url.startswith(_SCHEMES):
                 raise ValueError(
-                    f"{value.reference} must hold a postgresql:// URL "
-                    "(postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+                    "must hold a postgresql:// URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
                 )
             return value
         if secret_reference(value) is not None:
             return value  # an unset variable: reported as such
+        # " was " in the message: the value is not appended (it may hold a password)
         raise ValueError(
-            "must be an environment variable reference such as ${TRADELOOM_JOURNAL_URL}, "
-            "never the URL itself (it holds a password)"
+            "must be an environment variable reference such as ${TRADELOOM_JOURNAL_URL}: "
+            "the URL was written out (not shown: it may hold a password)"
         )
 
 
