@@ -63,8 +63,15 @@ class _SqliteSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db, self.meta = connect(path)
+        try:
+            self.tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        if schema.table not in self.tables:
+            return  # a kind added to the format after the file was made: none
         # a loop, not ``yield from``: closing this generator must not close the cursor
         # of a database closed already
         try:

@@ -72,6 +72,7 @@ from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
+from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
@@ -162,6 +163,8 @@ class LiveRunner:
         self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
         """The data lists several symbols: the run ticks a universe (paper)."""
         self.ticker: UniverseTicker | None = None
+        self.journal_outage: JournalOutage | None = None
+        """Set while the journal's database is unreachable (no order is sent)."""
         if self.universe:
             self.outputs = None  # the live files are one market's (see the going-live guide)
 
@@ -235,7 +238,7 @@ class LiveRunner:
                 started=self.now(),
                 last_bar=history.last_time,
             )
-        self._open_stream()
+        self.open_stream()
         self.plugins.hook.tradeloom_run_started(run=run)
         self.journal.flush()
         if self.outputs is not None:
@@ -394,9 +397,28 @@ class LiveRunner:
     def tick(self) -> int:
         """Act on control requests and file edits, then run every newly closed bar.
 
+        With the journal's database lost, only try to reconnect (`journal_outage`): no
+        bar runs and no order is sent until it is back.
+
         Returns:
             How many bars were processed.
         """
+        if self.journal_outage is not None:
+            if not self.journal_outage.rejoin(self):
+                return 0
+            self.journal_outage = None
+        try:
+            return self._tick()
+        except JournalUnavailable as error:
+            self.journal_outage = lose_journal(self, error)
+            return 0
+
+    @property
+    def trading_state(self) -> str:
+        """Return the trading state: the session's, REDUCING while the journal is lost."""
+        return "REDUCING" if self.journal_outage is not None else self.session_or_fail.state
+
+    def _tick(self) -> int:
         session = self.session_or_fail
         self._control()
         self._reload()
@@ -554,7 +576,7 @@ class LiveRunner:
         delay = pd.Timedelta(seconds=self.config.live.close_delay_seconds)
         return self.source.closed_bars(last, self.now() - delay)
 
-    def _open_stream(self) -> None:
+    def open_stream(self) -> None:
         """Start the websocket stream of ``live.stream`` (None: poll REST only).
 
         Raises:
