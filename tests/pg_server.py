@@ -23,7 +23,7 @@ PG_URL = os.environ.get("TRADELOOM_TEST_PG_URL", "postgresql://postgres@127.0.0.
 """The test server (``TRADELOOM_TEST_PG_URL`` overrides it)."""
 
 PG_ENV = "TRADELOOM_TEST_JOURNAL_URL"
-"""The variable the tests' strategy files name: ``journal: {url: ${TRADELOOM_TEST_JOURNAL_URL}}``."""
+"""The variable the tests' strategy files name (``journal.url``), set to `PG_URL`."""
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ append-only enforced by the database, several runs in one schema, refusals in on
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import fields
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +124,11 @@ def test_a_bulk_write_is_copied_with_the_rows_and_chain_of_sqlite(
     stale = ColumnBatch(
         StaleData,
         np.arange(1, 2 * n, 2, dtype=np.int64),
-        {"bar": bars, "timestamp": T0.value, "message": pd.Categorical(["late", "late ü"] * (n // 2))},
+        {
+            "bar": bars,
+            "timestamp": T0.value,
+            "message": pd.Categorical(["late", "late ü"] * (n // 2)),
+        },
     )
     for run_dir, target in ((lite, None), (post, pg_schema.target)):
         store = open_store(run_dir, identity, target)
@@ -175,7 +179,9 @@ def test_the_database_refuses_update_delete_and_truncate_even_to_the_superuser(
     store.append(StaleData(bar=1, message="kept"))
     store.close()
     with pg_schema.connect() as db:
-        assert db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+        assert db.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (True,)
         sql = statement.format(s=pg_schema.name)
         table = sql.split('"."')[1].split('"')[0]
         op = sql.split()[0]
@@ -203,13 +209,16 @@ def test_several_runs_share_a_schema_each_with_its_own_chain(
     assert verify(a).rows == 3 and verify(b).rows == 5
     with pg_schema.connect() as db:
         runs = db.execute(
-            f'SELECT run_id, strategy, mode, format_version, tradeloom FROM "{pg_schema.name}".runs '  # type: ignore[arg-type]
-            "ORDER BY run_id"
+            "SELECT run_id, strategy, mode, format_version, tradeloom "  # type: ignore[arg-type]
+            f'FROM "{pg_schema.name}".runs ORDER BY run_id'
         ).fetchall()
         kinds = db.execute(
             f'SELECT run_id, kind, count(*) FROM "{pg_schema.name}".events GROUP BY 1, 2 ORDER BY 1'  # type: ignore[arg-type]
         ).fetchall()
-    assert runs == [("a", "s", "paper", FORMAT_VERSION, __version__), ("b", "s", "paper", FORMAT_VERSION, __version__)]
+    assert runs == [
+        ("a", "s", "paper", FORMAT_VERSION, __version__),
+        ("b", "s", "paper", FORMAT_VERSION, __version__),
+    ]
     assert kinds == [("a", "stale_data", 3), ("b", "stale_data", 5)]
 
 
@@ -293,7 +302,7 @@ def test_a_server_that_cannot_be_reached_is_refused_in_one_line(tmp_path: Path) 
     target = PgTarget("postgresql://postgres@127.0.0.1:1/test", "${UNREACHABLE_PG}")
     with pytest.raises(
         JournalUnavailable,
-        match=r'^\$\{UNREACHABLE_PG\}: cannot connect to the PostgreSQL journal \(connection to '
+        match=r"^\$\{UNREACHABLE_PG\}: cannot connect to the PostgreSQL journal \(connection to "
         r'server at "127\.0\.0\.1", port 1 failed: Connection refused\); nothing was written$',
     ):
         open_store(tmp_path, RunIdentity("s", "r", "paper"), target)

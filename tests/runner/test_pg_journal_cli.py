@@ -87,7 +87,10 @@ def test_a_backtest_journals_to_postgresql_and_status_report_and_verify_read_it_
 
 
 def test_reading_a_postgresql_run_needs_its_variable(
-    tmp_path: Path, pg_schema: PgSchema, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    pg_schema: PgSchema,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_dir = tmp_path / "bt"
     assert _cli(capsys, "run", _file(tmp_path, pg_schema), "--out", run_dir)[0] == 0
@@ -112,7 +115,9 @@ def _nothing_in(pg: PgSchema) -> int:
 def test_a_run_id_owned_by_another_strategy_exits_2_with_nothing_written(
     tmp_path: Path, pg_schema: PgSchema, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _cli(capsys, "run", _file(tmp_path, pg_schema), "--out", tmp_path / "one" / "same")[0] == 0
+    assert (
+        _cli(capsys, "run", _file(tmp_path, pg_schema), "--out", tmp_path / "one" / "same")[0] == 0
+    )
     other = tmp_path / "two" / "same"
     code, out, err = _cli(capsys, "run", _file(tmp_path, pg_schema, "other"), "--out", other)
     assert (code, out) == (2, "")

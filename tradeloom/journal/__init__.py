@@ -78,6 +78,7 @@ from tradeloom.journal.events import (
     correlation,
     event_class,
 )
+from tradeloom.journal.location import PgTarget, journal_path
 from tradeloom.journal.reader import (
     JournalInfo,
     Row,
@@ -91,7 +92,6 @@ from tradeloom.journal.reader import (
     read_sequenced,
     verify,
 )
-from tradeloom.journal.location import PgTarget, journal_path
 from tradeloom.journal.schema import JournalValueError
 from tradeloom.journal.sqlite import SqliteJournal, open_journal
 from tradeloom.journal.store import ColumnBatch, JournalStore, RunIdentity

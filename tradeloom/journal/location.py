@@ -26,8 +26,8 @@ from tradeloom.redaction import register_secret
 __all__ = [
     "DEFAULT_SCHEMA",
     "POINTER_FILE",
-    "SQLITE_FILE",
     "SCHEMA_PATTERN",
+    "SQLITE_FILE",
     "PgTarget",
     "journal_path",
     "read_pointer",
@@ -104,7 +104,7 @@ def read_pointer(path: Path) -> tuple[PgTarget, str]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JournalDamaged(f"{path}: not a journal pointer ({exc})") from None
     if not isinstance(data, dict) or data.get("store") != "postgresql":
-        raise JournalDamaged(f"{path}: not a journal pointer (no \"store\": \"postgresql\")")
+        raise JournalDamaged(f'{path}: not a journal pointer (no "store": "postgresql")')
     reference, schema, run_id = data.get("url"), data.get("schema"), data.get("run_id")
     if not (isinstance(schema, str) and isinstance(run_id, str) and isinstance(reference, str)):
         raise JournalDamaged(f"{path}: not a journal pointer (url, schema and run_id are texts)")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -94,8 +94,7 @@ def connect_pg(target: PgTarget, *, what: str) -> psycopg.Connection[Any]:
         return psycopg.connect(target.url, autocommit=False, connect_timeout=10)
     except psycopg.Error as exc:
         raise JournalUnavailable(
-            f"{target.reference}: cannot connect to the PostgreSQL journal ({_reason(exc)}); "
-            f"{what}"
+            f"{target.reference}: cannot connect to the PostgreSQL journal ({_reason(exc)}); {what}"
         ) from None
     except Exception as exc:  # a malformed URL: libpq's parser says what
         raise JournalUnavailable(
@@ -121,8 +120,7 @@ def create_sql(schema: str) -> list[str]:
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN RAISE EXCEPTION 'the journal is append-only (% on %)', TG_OP, TG_TABLE_NAME "
         "USING ERRCODE = 'insufficient_privilege'; END $$",
-        f"CREATE TABLE {_name(schema, 'journal_meta')} "
-        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE {_name(schema, 'journal_meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"CREATE TABLE {_name(schema, 'runs')} (run_id TEXT PRIMARY KEY, "
         "strategy TEXT NOT NULL, mode TEXT NOT NULL, format_version INTEGER NOT NULL, "
         "tradeloom TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
@@ -154,9 +152,7 @@ def create_sql(schema: str) -> list[str]:
             f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]
-    statements.append(
-        f"CREATE VIEW {_name(schema, 'events')} AS " + " UNION ALL ".join(union)
-    )
+    statements.append(f"CREATE VIEW {_name(schema, 'events')} AS " + " UNION ALL ".join(union))
     return statements
 
 
@@ -167,8 +163,7 @@ def _column_list(s: Schema) -> str:
 def select_sql(schema: str, s: Schema) -> str:
     """Return the SELECT of one run's rows of a kind (``seq`` first, ``hash`` last)."""
     return (
-        f"SELECT {_column_list(s)} FROM {_name(schema, s.table)} "
-        'WHERE run_id = %s ORDER BY "seq"'
+        f'SELECT {_column_list(s)} FROM {_name(schema, s.table)} WHERE run_id = %s ORDER BY "seq"'
     )
 
 
@@ -207,9 +202,7 @@ def _check_version(target: PgTarget, version: str, what: str) -> None:
     )
 
 
-def read_run(
-    db: psycopg.Connection[Any], target: PgTarget, run_id: str
-) -> dict[str, str] | None:
+def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict[str, str] | None:
     """Return the meta of run ``run_id`` (the SQLite meta table's keys), None if unknown.
 
     Raises:
@@ -443,10 +436,8 @@ class PostgresJournal:
             db.commit()
         except BaseException:
             if not db.closed:
-                try:
+                with suppress(psycopg.Error):  # a broken connection: nothing to undo
                     db.rollback()
-                except psycopg.Error:
-                    pass
             raise
 
     def _lost(self, exc: BaseException) -> JournalUnavailable:

@@ -75,7 +75,7 @@ class _SqliteSource:
         # a loop, not ``yield from``: closing this generator must not close the cursor
         # of a database closed already
         try:
-            for row in self.db.execute(schema.select_sql()):
+            for row in self.db.execute(schema.select_sql()):  # noqa: UP028
                 yield row
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(
@@ -121,7 +121,7 @@ class _PgSource:
         try:
             with self.db.cursor() as cursor:
                 cursor.execute(select_sql(self.target.schema, schema), (self.run_id,))  # type: ignore[arg-type]
-                for row in cursor:
+                for row in cursor:  # noqa: UP028 (as above)
                     yield row
         except self._error as exc:
             first = " ".join(str(exc).split())

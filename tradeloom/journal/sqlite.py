@@ -390,9 +390,7 @@ def _add_kinds(path: Path, db: sqlite3.Connection) -> None:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         missing = [schema_of(kind) for kind in KINDS if schema_of(kind).table not in tables]
         if missing:
-            db.executescript(
-                "BEGIN;\n" + "".join(s.create_sql() for s in missing) + "COMMIT;"
-            )
+            db.executescript("BEGIN;\n" + "".join(s.create_sql() for s in missing) + "COMMIT;")
     except sqlite3.DatabaseError as exc:
         _rollback(db)
         raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None

@@ -20,13 +20,13 @@ import yaml
 
 from tradeloom.errors import UserError
 from tradeloom.journal import (
-    journal_path,
     HaltEvent,
     HealthActionFired,
     HealthChanged,
     ModelTrained,
     RunFailed,
     TradingStateChanged,
+    journal_path,
     read_events,
 )
 from tradeloom.reporting.exports import FEATURES_FILE, MONITORING_FILE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -27,9 +28,9 @@ from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.health import action_counts, retrains
 from tradeloom.runner.journaled_run import journaled_run
-from tradeloom.schemas.journal import journal_target
 from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.journal import journal_target
 from tradeloom.stats import auc
 
 __all__ = [
@@ -96,10 +97,8 @@ def run_strategy(
 
 
 def _remove_if_empty(run_dir: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # something else put a file there: left as it is
         run_dir.rmdir()
-    except OSError:
-        pass  # something else put a file there meanwhile: left as it is
 
 
 def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
