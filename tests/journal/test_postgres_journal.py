@@ -141,6 +141,9 @@ def test_a_bulk_write_is_copied_with_the_rows_and_chain_of_sqlite(
         pd.testing.assert_frame_equal(pg_frames[kind], lite_frames[kind])
     assert verify(journal_path(post)) == verify(journal_path(lite))
     assert verify(journal_path(post)).rows == 2 * n + 2
+    with pg_schema.connect() as db:  # a NaN is NULL in SQL, as in SQLite
+        nulls = db.execute(f'SELECT count(*) FROM "{pg_schema.name}".fill WHERE fee IS NULL')  # type: ignore[arg-type]
+        assert nulls.fetchone() == (n,)
 
 
 def test_a_text_holding_nul_is_journaled_with_a_stand_in_and_still_chains(
