@@ -5,6 +5,7 @@ there, and every refusal is one line with exit 2 and nothing written."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,27 @@ def test_a_bad_journal_section_is_refused_at_its_line(
     assert "hunter22" not in err
     assert err.splitlines()[-1].endswith(message), err
     assert err.startswith(f"{path}:1")
+
+
+def test_a_portfolio_strategy_with_a_journal_section_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "two_strategies"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOME_JOURNAL_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    for name in ("trend_btc.yaml", "reversion_eth.yaml"):
+        shutil.copy(examples / name, tmp_path / name)
+    text = (tmp_path / "trend_btc.yaml").read_text()
+    line = len(text.splitlines()) + 1  # journal: there; located at its first key
+    (tmp_path / "trend_btc.yaml").write_text(text + "journal:\n  url: ${SOME_JOURNAL_URL}\n")
+    (tmp_path / "portfolio.yaml").write_text(
+        "name: two\ninitial_cash: 100000\nstrategies:\n"
+        "  - {file: trend_btc.yaml, weight: 0.6}\n"
+        "  - {file: reversion_eth.yaml, weight: 0.4}\n"
+    )
+    code, out, err = _cli(capsys, "validate", "portfolio.yaml")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"trend_btc.yaml:{line + 1}:3 journal: a portfolio's run journals to its run directory "
+        "(journal.sqlite); a strategy file's journal section is not read there: remove it\n"
+    )
