@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tradeloom.journal.errors import JournalOwnerError
@@ -77,8 +78,6 @@ def open_store(
 
 def _recorded(pointer: Path) -> tuple[str, str]:
     """Where ``journal.json`` says the journal is, without reading the environment."""
-    import json
-
     try:
         data = json.loads(pointer.read_text(encoding="utf-8"))
         return f"PostgreSQL {data['url']} schema {data['schema']}", str(data["run_id"])

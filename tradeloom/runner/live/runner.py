@@ -198,7 +198,10 @@ class LiveRunner:
         try:
             self.journal = open_store(self.run_dir, identity, journal_target(self.config.journal))
         except JournalError as error:
-            raise JournalError(f"{error}; nothing was sent") from None
+            said = str(error)  # a database's refusal says already that nothing was written
+            raise JournalError(
+                said if said.endswith("nothing was written") else f"{said}; nothing was sent"
+            ) from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
             outputs.write_strategy(self.run_dir, self.config.document)
