@@ -12,15 +12,20 @@ bar's open). Timed, each in a fresh file, ``--runs`` times (median, min, max):
      Python tuples, written by a bare ``executemany`` per table into the same tables,
      one transaction, committed;
   c. the per-event path (`SqliteJournal.append` of each typed event, then one
-     ``flush``), as the per-bar driver and paper/live runs write.
+     ``flush``), as the per-bar driver and paper/live runs write;
+  d. the PostgreSQL journal (`PostgresJournal`, a schema of its own, dropped after):
+     ``write_columns`` (``COPY``) and the per-event path, each as a ratio of (a) or
+     (c) measured in the same run. ``--pg-url`` names the server (default: the local
+     test server, ``postgresql://postgres@127.0.0.1:5432/test``); ``--no-pg`` skips it.
 
-    python benchmarks/bench_journal.py [--runs 7] [--decisions 27000]
+    python benchmarks/bench_journal.py [--runs 7] [--decisions 27000] [--pg-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -37,6 +42,7 @@ from tradeloom.journal import (
     Event,
     FillEvent,
     OrderEvent,
+    PgTarget,
     RiskDecision,
     RunIdentity,
     SignalEvent,
@@ -204,6 +210,59 @@ def per_event(folder: Path, events: list[Event], k: int) -> float:
     return seconds
 
 
+def pg_bulk(target: PgTarget, batches: list[ColumnBatch], k: int) -> float:
+    from tradeloom.journal.postgres import PostgresJournal
+
+    journal = PostgresJournal(target, RunIdentity("bench", f"bulk-{k}", "backtest"))
+    seconds = timed(lambda: journal.write_columns(batches))
+    journal.close()
+    return seconds
+
+
+def pg_per_event(target: PgTarget, events: list[Event], k: int) -> float:
+    from tradeloom.journal.postgres import PostgresJournal
+
+    identity = RunIdentity("bench", f"append-{k}", "backtest")
+    journal = PostgresJournal(target, identity, flush_every=len(events) + 1)
+
+    def write() -> None:
+        for event in events:
+            journal.append(event)
+        journal.flush()
+
+    seconds = timed(write)
+    journal.close()
+    return seconds
+
+
+def postgres(
+    url: str, batches: list[ColumnBatch], events: list[Event], runs: int
+) -> tuple[list[float], list[float]]:
+    """Time the PostgreSQL journal's two write paths in a schema of its own; return the
+    seconds of each ``write_columns`` and of each per-event write."""
+    import psycopg
+
+    schema = f"bench_journal_{os.getpid()}"
+    target = PgTarget(url, "--pg-url", schema)
+    try:
+        with psycopg.connect(url, autocommit=True) as db:
+            version = db.execute("SHOW server_version").fetchone()
+            sync = db.execute("SHOW synchronous_commit").fetchone()
+    except psycopg.Error as exc:
+        print(f"\nPostgreSQL: not reachable ({' '.join(str(exc).split())}); --no-pg skips it")
+        raise SystemExit(1) from None
+    shown = (version[0] if version else "?", sync[0] if sync else "?")
+    print(f"\nPostgreSQL {shown[0]}, synchronous_commit={shown[1]}")
+    try:
+        pg_bulk(target, batches, -1)  # makes the tables
+        copied = [pg_bulk(target, batches, k) for k in range(runs)]
+        appended = [pg_per_event(target, events, k) for k in range(max(1, runs // 2))]
+    finally:
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')  # type: ignore[arg-type]
+    return copied, appended
+
+
 def line(label: str, seconds: list[float], rows: int, floor_median: float | None) -> str:
     median = statistics.median(seconds)
     ratio = "" if floor_median is None else f"  {median / floor_median:5.2f} x the floor"
@@ -218,6 +277,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--decisions", type=int, default=27_000)
     parser.add_argument("--event-runs", type=int, default=3)
+    parser.add_argument(
+        "--pg-url", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL server"
+    )
+    parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL journal")
     args = parser.parse_args()
     print(describe("numpy", "numba", "pandas"))
     print(f"SQLite {sqlite3.sqlite_version}")
@@ -240,6 +303,14 @@ def main() -> None:
         print(line("append per event, one flush", appended, rows, floor_median))
         per_row = statistics.median(appended) / rows * 1e6
         print(f"  ({per_row:.1f} us per appended event)")
+        if not args.no_pg:
+            copied, pg_appended = postgres(args.pg_url, batches, events, args.runs)
+            sqlite_bulk = statistics.median(ours)
+            sqlite_append = statistics.median(appended)
+            print(line("PostgreSQL write_columns (COPY, chained)", copied, rows, None))
+            print(f"    {statistics.median(copied) / sqlite_bulk:5.2f} x SQLite write_columns")
+            print(line("PostgreSQL append per event, one flush", pg_appended, rows, None))
+            print(f"    {statistics.median(pg_appended) / sqlite_append:5.2f} x SQLite append")
 
 
 if __name__ == "__main__":

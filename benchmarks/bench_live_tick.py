@@ -12,15 +12,21 @@ when one is due, commit the journal. Two references measured in the same run:
 
 Ticks that train a walk-forward fold are reported apart (p50 of those).
 
+Each mode runs with the SQLite journal and with the PostgreSQL journal (``journal:
+{url: ...}``, a schema of its own on ``--pg-url``, dropped after; ``--no-pg`` skips
+it): the PostgreSQL tick's p50 is also given as a ratio of the SQLite tick's.
+
 Logs go to stderr at ``--log-level`` (warning, the command line's default), so that
 what is measured is the tick, not the console renderer printing debug lines.
 
     python benchmarks/bench_live_tick.py [--bars 400] [--runs 3] [--log-level warning]
+                                         [--pg-url URL | --no-pg]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -89,11 +95,18 @@ def make_bars(n: int) -> pd.DataFrame:
     return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
 
 
-def one_run(mode: str, bars: int, folder: Path) -> dict[str, list[float]]:
+PG_SCHEMA = f"bench_live_{os.getpid()}"
+"""The PostgreSQL journal's schema in this run (dropped at the end)."""
+
+JOURNAL = f"journal:\n  url: ${{BENCH_JOURNAL_URL}}\n  schema: {PG_SCHEMA}\n"
+"""The strategy file's section that journals to PostgreSQL."""
+
+
+def one_run(mode: str, bars: int, folder: Path, *, pg: bool = False) -> dict[str, list[float]]:
     frame = make_bars(HISTORY + bars + 1)
     folder.mkdir(parents=True, exist_ok=True)
     strategy = folder / f"{mode}.yaml"
-    strategy.write_text(STRATEGY)
+    strategy.write_text(STRATEGY + (JOURNAL if pg else ""))
     times: dict[str, list[float]] = {"tick": [], "train": [], "floor": []}
     with ExitStack() as stack:
         emu = stack.enter_context(
@@ -113,7 +126,7 @@ def one_run(mode: str, bars: int, folder: Path) -> dict[str, list[float]]:
             build_pipeline(config),
             plugins,
             mode=mode,  # type: ignore[arg-type]
-            run_dir=folder / f"run-{mode}",
+            run_dir=folder / f"run-{mode}-{folder.name}",  # a run id per run (PostgreSQL)
             clock=lambda: pd.Timestamp(emu.exchange.now_ms(), unit="ms", tz="UTC"),
             watch_file=False,
         )
@@ -171,6 +184,13 @@ def _features(pipeline: object) -> pd.DataFrame:
     return compute_features(pipeline, pipeline.data.load())  # type: ignore[arg-type, attr-defined]
 
 
+def _drop_schema(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')  # type: ignore[arg-type]
+
+
 def p(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1e3 if values else float("nan")
 
@@ -182,7 +202,12 @@ def main() -> None:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--pg-url", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL server"
+    )
+    parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL journal")
     args = parser.parse_args()
+    os.environ["BENCH_JOURNAL_URL"] = args.pg_url
     configure_logging(args.log_level, json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
     os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)
@@ -195,18 +220,31 @@ def main() -> None:
             f"backtest per-bar driver (whole run incl. walk-forward fits): "
             f"{statistics.median(per_bar) * 1e3:.3f} ms/bar (median of {args.runs})"
         )
-        for mode in ("paper", "live"):
-            runs = [one_run(mode, args.bars, folder / f"{mode}{i}") for i in range(args.runs)]
-            tick = statistics.median(p(r["tick"], 50) for r in runs)
-            tick99 = statistics.median(p(r["tick"], 99) for r in runs)
-            train = statistics.median(p(r["train"], 50) for r in runs)
-            floor = statistics.median(p(r["floor"], 50) for r in runs)
-            print(
-                f"{mode:5s} tick p50 {tick:6.2f} ms, p99 {tick99:6.2f} ms; ticks that train "
-                f"a fold p50 {train:6.1f} ms; fetch_ohlcv floor p50 {floor:5.2f} ms; "
-                f"tick / floor {tick / floor:4.1f}x (medians of {args.runs} runs, "
-                f"{args.bars} bars)"
-            )
+        journals = ("sqlite",) if args.no_pg else ("sqlite", "postgresql")
+        try:
+            for mode in ("paper", "live"):
+                sqlite_tick = math.nan
+                for journal in journals:
+                    pg = journal == "postgresql"
+                    runs = [
+                        one_run(mode, args.bars, folder / f"{mode}{journal}{i}", pg=pg)
+                        for i in range(args.runs)
+                    ]
+                    tick = statistics.median(p(r["tick"], 50) for r in runs)
+                    tick99 = statistics.median(p(r["tick"], 99) for r in runs)
+                    train = statistics.median(p(r["train"], 50) for r in runs)
+                    floor = statistics.median(p(r["floor"], 50) for r in runs)
+                    sqlite_tick = tick if not pg else sqlite_tick
+                    versus = f"; {tick / sqlite_tick:4.2f}x the SQLite tick" if pg else ""
+                    print(
+                        f"{mode:5s} {journal:10s} tick p50 {tick:6.2f} ms, p99 {tick99:6.2f} ms; "
+                        f"ticks that train a fold p50 {train:6.1f} ms; fetch_ohlcv floor p50 "
+                        f"{floor:5.2f} ms; tick / floor {tick / floor:4.1f}x{versus} (medians "
+                        f"of {args.runs} runs, {args.bars} bars)"
+                    )
+        finally:
+            if not args.no_pg:
+                _drop_schema(args.pg_url)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "health": ("tradeloom.schemas.health", "HealthRule", "health[].", ()),
     "live": ("tradeloom.schemas.live", "LiveSection", "live.", ()),
     "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),
+    "journal": ("tradeloom.schemas.journal", "JournalSection", "journal.", ()),
     "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
 }
 """Sections of the strategy file outside the components: module, model, key prefix, and

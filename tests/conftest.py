@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
+from pg_server import PgSchema, pg_schema_of
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 
 # Properties are about values, not speed: on a shared machine an example can take longer
@@ -60,3 +61,9 @@ def example_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     built = make_plugin_venv(folder / "venv", [EXAMPLE_PLUGIN])
     assert sys.prefix != str(built.path)
     return built
+
+
+@pytest.fixture
+def pg_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[PgSchema]:
+    """A schema of its own on the real PostgreSQL server (`pg_server`), dropped after."""
+    yield from pg_schema_of(monkeypatch)

@@ -2,11 +2,13 @@
 
 Write (a run does this):
 
-    store = open_journal(run_dir / "journal.sqlite", RunIdentity(name, run_id, "live"))
+    store = open_store(run_dir, RunIdentity(name, run_id, "live"))   # journal.sqlite
+    store = open_store(run_dir, identity, PgTarget(url, "${PG_URL}"))  # PostgreSQL
     store.append(OrderEvent(...)); store.flush()   # durable before the order leaves
     store.write_columns([ColumnBatch(FillEvent, positions, {...}), ...])   # a backtest
 
-Read (anyone):
+Read (anyone; ``path`` is ``journal_path(run_dir)``: journal.sqlite, or journal.json
+naming a run in PostgreSQL):
 
     for event in read_events(path, kinds=[FillEvent, "order"]): ...
     fills = read_frame(path, "fill")          # one DataFrame per kind
@@ -25,6 +27,7 @@ from tradeloom.journal.errors import (
     JournalDamaged,
     JournalError,
     JournalOwnerError,
+    JournalUnavailable,
     JournalVersionError,
 )
 from tradeloom.journal.events import (
@@ -43,6 +46,7 @@ from tradeloom.journal.events import (
     HaltEvent,
     HealthActionFired,
     HealthChanged,
+    JournalReconnected,
     KillCancel,
     Liquidation,
     LiveBar,
@@ -75,6 +79,7 @@ from tradeloom.journal.events import (
     correlation,
     event_class,
 )
+from tradeloom.journal.location import PgTarget, journal_path
 from tradeloom.journal.reader import (
     JournalInfo,
     Row,
@@ -91,6 +96,7 @@ from tradeloom.journal.reader import (
 from tradeloom.journal.schema import JournalValueError
 from tradeloom.journal.sqlite import SqliteJournal, open_journal
 from tradeloom.journal.store import ColumnBatch, JournalStore, RunIdentity
+from tradeloom.journal.stores import open_store
 
 __all__ = [
     "FORMAT_VERSION",
@@ -114,7 +120,9 @@ __all__ = [
     "JournalError",
     "JournalInfo",
     "JournalOwnerError",
+    "JournalReconnected",
     "JournalStore",
+    "JournalUnavailable",
     "JournalValueError",
     "JournalVersionError",
     "KillCancel",
@@ -128,6 +136,7 @@ __all__ = [
     "OrderExpired",
     "OrderSent",
     "OrderStateChanged",
+    "PgTarget",
     "Reconciled",
     "RegimeChanged",
     "RejectionEvent",
@@ -153,7 +162,9 @@ __all__ = [
     "correlation",
     "event_class",
     "journal_digest",
+    "journal_path",
     "open_journal",
+    "open_store",
     "read_events",
     "read_frame",
     "read_frames",

@@ -9,6 +9,7 @@ __all__ = [
     "JournalDamaged",
     "JournalError",
     "JournalOwnerError",
+    "JournalUnavailable",
     "JournalVersionError",
 ]
 
@@ -46,3 +47,7 @@ class ChainBroken(JournalDamaged):
     def __init__(self, message: str, seq: int) -> None:
         super().__init__(message)
         self.seq = seq
+
+
+class JournalUnavailable(JournalError):
+    """A journal database that cannot be reached (at start, or lost during a run)."""

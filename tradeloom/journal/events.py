@@ -52,6 +52,7 @@ __all__ = [
     "HaltEvent",
     "HealthActionFired",
     "HealthChanged",
+    "JournalReconnected",
     "KillCancel",
     "Liquidation",
     "LiveBar",
@@ -559,6 +560,22 @@ class MarketAtStart(Event):
     base_at_start: float
     dust: float
     fee_rate: float
+
+
+@_kind("journal_reconnected")
+@dataclass(frozen=True, kw_only=True)
+class JournalReconnected(Event):
+    """The journal's database was lost and is back: the gap, journaled once it could be.
+
+    No bar ran and no order was sent between ``lost_at`` and ``back_at``; the run then
+    rebuilt itself from the journal as a restart does (``restarted`` follows).
+    """
+
+    lost_at: pd.Timestamp
+    back_at: pd.Timestamp
+    error: str
+    last_seq: int
+    events_lost: int
 
 
 @_kind("reconciled")

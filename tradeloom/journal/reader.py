@@ -1,10 +1,14 @@
-"""Read a journal file: typed events in sequence order, one DataFrame per kind, its chain."""
+"""Read a journal: typed events in sequence order, one DataFrame per kind, its chain.
+
+Each function takes the journal's path: a ``journal.sqlite`` file, or a run directory's
+``journal.json``, which names a run in PostgreSQL (`tradeloom.journal.source`);
+`tradeloom.journal.location.journal_path` returns the one a run directory has.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +30,8 @@ from tradeloom.journal.schema import (
     schema_of,
     value_decoder,
 )
-from tradeloom.journal.sqlite import chain_seed, connect
+from tradeloom.journal.source import Source, open_source
+from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import RunIdentity
 
 __all__ = [
@@ -105,8 +110,9 @@ def read_info(path: Path) -> JournalInfo:
     Raises:
         JournalError: Not a readable journal of this format (one line: what is wrong).
     """
-    db, meta = connect(path)
-    db.close()
+    source = open_source(path)
+    source.close()
+    meta = source.meta
     identity = RunIdentity(meta.get("strategy", ""), meta.get("run_id", ""), meta.get("mode", ""))
     return JournalInfo(int(meta["format_version"]), identity, meta.get("tradeloom", ""))
 
@@ -119,12 +125,12 @@ def read_sequenced(
     Raises:
         JournalError: Not a readable journal, or a row that does not decode.
     """
-    db, _ = connect(path)
+    source = open_source(path)
     try:
-        streams = [_decoded(path, db, schema_of(k)) for k in _kinds(kinds)]
+        streams = [_decoded(source, schema_of(k)) for k in _kinds(kinds)]
         yield from heapq.merge(*streams, key=lambda item: item[0])
     finally:
-        db.close()
+        source.close()
 
 
 def read_events(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Event]:
@@ -181,13 +187,13 @@ def read_frames(
         JournalError: Not a readable journal.
     """
     names = _kinds(kinds)
-    db, _ = connect(path)
+    source = open_source(path)
     try:
         # one read transaction: the frames are one moment of a journal being written
-        db.execute("BEGIN")
-        return {k: _frame(path, db, schema_of(k)) for k in names}
+        source.snapshot()
+        return {k: _frame(source, schema_of(k)) for k in names}
     finally:
-        db.close()
+        source.close()
 
 
 def verify(path: Path) -> Verified:
@@ -198,13 +204,14 @@ def verify(path: Path) -> Verified:
             inserted or damaged); the message names the first bad sequence number.
         JournalError: Not a readable journal.
     """
-    db, meta = connect(path)
-    db.text_factory = bytes  # texts hash as stored, even bytes that are not UTF-8
+    source = open_source(path)
+    meta = source.meta
+    source.stored_texts()  # texts hash as stored, even bytes that are not UTF-8
     seqs, digests, stored = [], [], []
     try:
         for kind in KINDS:
             schema = schema_of(kind)
-            rows = _fetch(path, db, schema)
+            rows = list(source.rows(schema))
             if not rows:
                 continue
             for row in rows:
@@ -216,7 +223,7 @@ def verify(path: Path) -> Verified:
             stored.append(np.fromiter((r[-1] for r in rows), np.int64, len(rows)))
             digests.append(stored_digests(schema, [r[:-1] for r in rows]))
     finally:
-        db.close()
+        source.close()
     if not seqs:
         return Verified(0, f"{chain_seed(meta):016x}")
     seq = np.concatenate(seqs)
@@ -260,10 +267,10 @@ def journal_digest(path: Path, *, exclude: Iterable[str] = RUN_KINDS) -> str:
     """
     skip = set(exclude)
     digest = hashlib.sha256()
-    db, _ = connect(path)
+    source = open_source(path)
     try:
         schemas = [schema_of(k) for k in KINDS if k not in skip]
-        streams = [_raw(path, db, schema) for schema in schemas]
+        streams = [_raw(source, schema) for schema in schemas]
         for seq, schema, row in heapq.merge(*streams, key=lambda item: item[0]):
             try:
                 digest.update(schema.words(0, row[1:-1]))
@@ -272,7 +279,7 @@ def journal_digest(path: Path, *, exclude: Iterable[str] = RUN_KINDS) -> str:
                     f"{path}: {schema.table} row {seq} cannot be decoded ({exc})"
                 ) from None
     finally:
-        db.close()
+        source.close()
     return digest.hexdigest()
 
 
@@ -293,37 +300,26 @@ def _kinds(kinds: Iterable[str | type[Event]] | None) -> list[str]:
     return names
 
 
-def _fetch(path: Path, db: sqlite3.Connection, schema: Schema) -> list[Any]:
-    try:
-        return db.execute(schema.select_sql()).fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise JournalDamaged(f"{path}: the {schema.table} table cannot be read ({exc})") from None
+def _raw(source: Source, schema: Schema) -> Iterator[tuple[int, Schema, tuple[Any, ...]]]:
+    for row in source.rows(schema):
+        if not isinstance(row[0], int):
+            raise JournalDamaged(f"{source.path}: a {schema.table} row has no sequence number")
+        yield row[0], schema, row
 
 
-def _raw(
-    path: Path, db: sqlite3.Connection, schema: Schema
-) -> Iterator[tuple[int, Schema, tuple[Any, ...]]]:
-    try:
-        for row in db.execute(schema.select_sql()):
-            if not isinstance(row[0], int):
-                raise JournalDamaged(f"{path}: a {schema.table} row has no sequence number")
-            yield row[0], schema, row
-    except sqlite3.DatabaseError as exc:
-        raise JournalDamaged(f"{path}: the {schema.table} table cannot be read ({exc})") from None
-
-
-def _decoded(path: Path, db: sqlite3.Connection, schema: Schema) -> Iterator[tuple[int, Event]]:
-    for seq, _, row in _raw(path, db, schema):
+def _decoded(source: Source, schema: Schema) -> Iterator[tuple[int, Event]]:
+    for seq, _, row in _raw(source, schema):
         try:
             yield seq, schema.from_sql(row[1:-1])
         except (JournalValueError, TypeError) as exc:
             raise JournalDamaged(
-                f"{path}: {schema.table} row {seq} cannot be decoded ({exc})"
+                f"{source.path}: {schema.table} row {seq} cannot be decoded ({exc})"
             ) from None
 
 
-def _frame(path: Path, db: sqlite3.Connection, schema: Schema) -> pd.DataFrame:
-    rows = _fetch(path, db, schema)
+def _frame(source: Source, schema: Schema) -> pd.DataFrame:
+    path = source.path
+    rows = list(source.rows(schema))
     columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.columns) + 2)
     data: dict[str, Any] = {"seq": np.array(columns[0], dtype=np.int64)}
     for j, column in enumerate(schema.columns, start=1):

@@ -164,6 +164,7 @@ class SqliteJournal:
             try:
                 _check_owner(path, meta, identity)
                 self._configure()
+                _add_kinds(path, self._db)
                 self._seq, self._head = _last_row(path, self._db, meta)
             except BaseException:
                 self._db.close()
@@ -376,6 +377,23 @@ def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _add_kinds(path: Path, db: sqlite3.Connection) -> None:
+    """Make the tables of kinds added to this format since the file was created.
+
+    A kind may be added to a format (its rows are new; no row of an older kind
+    changes): a journal reopened to append gets its table, and readers read a table
+    that is not there as empty.
+    """
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        missing = [schema_of(kind) for kind in KINDS if schema_of(kind).table not in tables]
+        if missing:
+            db.executescript("BEGIN;\n" + "".join(s.create_sql() for s in missing) + "COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        _rollback(db)
+        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
 
 
 def _check_owner(path: Path, meta: dict[str, str], identity: RunIdentity) -> None:

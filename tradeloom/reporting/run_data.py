@@ -26,6 +26,7 @@ from tradeloom.journal import (
     ModelTrained,
     RunFailed,
     TradingStateChanged,
+    journal_path,
     read_events,
 )
 from tradeloom.reporting.exports import FEATURES_FILE, MONITORING_FILE
@@ -112,16 +113,16 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
         strategy,
         features=_parquet(run_dir / FEATURES_FILE),
         monitoring=_parquet(run_dir / MONITORING_FILE),
-        events=tuple(_journal_events(run_dir / "journal.sqlite", equity)),
+        events=tuple(_journal_events(journal_path(run_dir), equity)),
     )
 
 
 def _missing_message(run_dir: Path, missing: list[str]) -> str:
     names = " and ".join(missing)
-    failure = _failure(run_dir / "journal.sqlite")
+    failure = _failure(journal_path(run_dir))
     if failure is not None:
         return f"{run_dir}: the run failed ({failure}), so it has no {names}; fix and run it again"
-    if not (run_dir / "journal.sqlite").exists() and not (run_dir / "strategy.yaml").exists():
+    if not journal_path(run_dir).exists() and not (run_dir / "strategy.yaml").exists():
         return f"{run_dir}: not a run directory (no {names}, no journal.sqlite)"
     return f"{run_dir}: no {names}; the run did not finish (still running, or killed)"
 

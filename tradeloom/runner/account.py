@@ -135,6 +135,12 @@ def account_problems(pipelines: Sequence[Pipeline]) -> list[Problem]:
         ):
             path = "signal.top_k" if config.signal_top_k is not None else "risk.portfolio"
             refuse(path, "ranking and risk.portfolio are not run on a portfolio's account yet")
+        if getattr(config, "journal", None) is not None:
+            refuse(
+                "journal",
+                "a portfolio's run journals to its run directory (journal.sqlite); a strategy "
+                "file's journal section is not read there: remove it",
+            )
     return problems
 
 

@@ -277,7 +277,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = journal_actions.add_parser(
         "verify",
         help="check a run's journal: readable, this format, every row in its hash chain",
-        description="Check RUN_DIR/journal.sqlite (or a journal file): that it is a "
+        description="Check RUN_DIR's journal (journal.sqlite, or the PostgreSQL run its "
+        "journal.json names; or a journal file): that it is a "
         "tradeloom journal of this format and that every row chains to the one before it. "
         "Exit 0 with the row count and the last hash, or 2 with one line naming the first "
         "bad sequence number (a row deleted, inserted or edited) or what else is wrong.",
@@ -293,11 +294,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _journal_verify(args: argparse.Namespace) -> int:
-    from tradeloom.journal import verify
+    from tradeloom.journal import journal_path, verify
 
     path = args.run_dir
     if path.is_dir() and not path.name.endswith(".sqlite"):
-        path = path / "journal.sqlite"
+        path = journal_path(path)
     verified = verify(path)
     print(f"{path}: {verified.rows} rows, hash chain intact (head {verified.head})")
     return 0

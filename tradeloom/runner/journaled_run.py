@@ -23,7 +23,7 @@ import structlog
 
 from tradeloom import __version__
 from tradeloom.domain import RunInfo
-from tradeloom.journal import RunFailed, RunFinished, RunIdentity, RunStarted, open_journal
+from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
 from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.events import Recorder
 
@@ -54,15 +54,18 @@ class JournaledRun:
 
 @contextmanager
 def journaled_run(
-    run_dir: Path, name: str, source: Path, plugins: Plugins
+    run_dir: Path, name: str, source: Path, plugins: Plugins, target: PgTarget | None = None
 ) -> Iterator[JournaledRun]:
     """Journal a backtest named ``name`` (from the file ``source``) in ``run_dir``.
+
+    The journal is ``run_dir``'s journal.sqlite, or run ``run_dir.name`` of the
+    PostgreSQL database ``target`` (`tradeloom.journal.open_store`).
 
     Yields:
         The run; its work records through ``recorder`` and sets ``metrics``.
     """
     run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
-    journal = open_journal(run_dir / "journal.sqlite", RunIdentity(name, run.run_id, "backtest"))
+    journal = open_store(run_dir, RunIdentity(name, run.run_id, "backtest"), target)
     log = _log.bind(run_id=run.run_id, strategy=name)
     started = time.perf_counter()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -15,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.calendars import CRYPTO
-from tradeloom.journal import ModelsSaved
+from tradeloom.journal import JournalError, ModelsSaved
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
@@ -29,6 +30,7 @@ from tradeloom.runner.health import action_counts, retrains
 from tradeloom.runner.journaled_run import journaled_run
 from tradeloom.runner.run_dir import open_run_dir
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.journal import journal_target
 from tradeloom.stats import auc
 
 __all__ = [
@@ -54,7 +56,13 @@ class RunOutcome:
 
 
 def run_key(document: Any) -> str:
-    """Return 8 hex digits identifying the resolved strategy (client order ids use it)."""
+    """Return 8 hex digits identifying the resolved strategy (client order ids use it).
+
+    Where the run is journaled (``journal:``) is not the strategy: it is left out, so a
+    run journaled to PostgreSQL decides the same order ids as one journaled to SQLite.
+    """
+    if isinstance(document, dict) and "journal" in document:
+        document = {k: v for k, v in document.items() if k != "journal"}
     text = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -74,18 +82,31 @@ def run_strategy(
         driver: Which driver runs the sequential layers (`run_backtest`).
     """
     config = pipeline.config
+    created = out is None or not out.exists()
     run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
     run_dir = run_dir.resolve()
     try:
         return _run(pipeline, plugins, run_dir, driver)
+    except JournalError:
+        lock.release_pid()
+        if created:
+            _remove_if_empty(run_dir)  # the journal refused the run: nothing was written
+        raise
     finally:
         lock.release_pid()
 
 
+def _remove_if_empty(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):  # something else put a file there: left as it is
+        run_dir.rmdir()
+
+
 def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
     config = pipeline.config
-    outputs.write_strategy(run_dir, config.document)
-    with journaled_run(run_dir, config.name, config.source, plugins) as session:
+    target = journal_target(config.journal)
+    with journaled_run(run_dir, config.name, config.source, plugins, target) as session:
+        # after the journal accepted the run: a refused one leaves its folder empty
+        outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
         registry = _save_models(pipeline, result, run_dir, session.recorder)

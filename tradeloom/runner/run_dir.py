@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tradeloom.errors import UserError
+from tradeloom.journal.location import journal_path
 from tradeloom.runner.live.control import PID_FILE, ControlInbox
 
 __all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir"]
@@ -33,6 +34,7 @@ RUN_OWNED = frozenset(
         "journal.sqlite-wal",
         "journal.sqlite-shm",
         "journal.sqlite-journal",
+        "journal.json",
         "live.pid",
         "KILL",
         "control",
@@ -83,8 +85,9 @@ def open_run_dir(
         lock.claim_pid()
         return path, lock
     _check_out(out)
-    if (out / "journal.sqlite").exists():
-        raise UserError(f"--out {out}: already holds a run (journal.sqlite); give a new folder")
+    held = journal_path(out)
+    if held.exists():
+        raise UserError(f"--out {out}: already holds a run ({held.name}); give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     lock = ControlInbox(out)
     lock.claim_pid()  # a second process on this folder is refused here, naming the first
@@ -113,7 +116,7 @@ def check_live_run_dir(run_dir: Path, *, given: bool) -> None:
         _check_out(run_dir)
     elif run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{label}: is a file; give a folder with --out")
-    if (run_dir / "journal.sqlite").exists():
+    if journal_path(run_dir).exists():
         return  # a run: the runner checks it is this strategy's, in this mode
     found = [name for name in _entries(run_dir) if name not in RUN_OWNED]
     if found:

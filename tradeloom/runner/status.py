@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalDamaged, read_frames, read_info
+from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.timeframes import parse_timeframe
 
@@ -166,7 +166,7 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
             (one line naming it and the problem).
     """
     now = pd.Timestamp.now(tz="UTC") if now is None else now
-    journal = run_dir / "journal.sqlite"
+    journal = journal_path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-...)")
     if not journal.exists():

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tradeloom.plugins.registry import RegisteredComponent
 from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
@@ -73,6 +74,7 @@ class StrategyConfig:
             by confidence (None: every one).
         risk_portfolio: The portfolio limits (``risk.portfolio``).
         outputs: The ``outputs:`` section (optional files of the run directory).
+        journal: The ``journal:`` section (None: the run directory's journal.sqlite).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -103,6 +105,7 @@ class StrategyConfig:
     signal_top_k: int | None = None
     risk_portfolio: PortfolioRisk = field(default_factory=PortfolioRisk)
     outputs: OutputsSection = field(default_factory=OutputsSection)
+    journal: JournalSection | None = None
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

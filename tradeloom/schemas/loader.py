@@ -230,6 +230,7 @@ def _strategy_config(
         health=tuple(top.health),
         live=top.live,
         outputs=top.outputs,
+        journal=top.journal,
         document=to_document(data),
         locate=source_map.locate,
     )

@@ -25,6 +25,7 @@ from pydantic import (
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
 from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
 from tradeloom.schemas.health import HealthRule
+from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
@@ -227,6 +228,11 @@ class StrategyFile(BaseModel):
     outputs: OutputsSection = Field(
         default_factory=OutputsSection,
         description="Optional files of the run directory: features.parquet and report.html.",
+    )
+    journal: JournalSection | None = Field(
+        default=None,
+        description="Journal to a PostgreSQL database (url: ${NAME}) instead of the run "
+        "directory's journal.sqlite.",
     )
 
     @field_validator("name", mode="before")

@@ -47,7 +47,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.errors import UserError
-from tradeloom.journal import read_info
+from tradeloom.journal import journal_path, read_info
 
 __all__ = [
     "CONTROL_DIR",
@@ -173,7 +173,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     """Return the mode of a paper or live run directory.
 
     Args:
-        run_dir: The run directory, holding ``journal.sqlite``.
+        run_dir: The run directory, holding ``journal.sqlite`` (or ``journal.json``).
 
     Raises:
         UserError: The directory is missing, holds no readable journal, or is a
@@ -181,7 +181,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     """
     if not run_dir.exists():
         raise UserError(f"{run_dir}: no such run directory")
-    journal = run_dir / "journal.sqlite"
+    journal = journal_path(run_dir)
     if not run_dir.is_dir() or not journal.is_file():
         raise UserError(f"{run_dir}: not a run directory (no journal.sqlite)")
     mode = _started_mode(journal)

@@ -83,6 +83,7 @@ RESTART_REASONS: Mapping[str, str] = {
     "live.poll_seconds": "the clock's jobs are set up when the run starts",
     "live.health_check_seconds": "the clock's jobs are set up when the run starts",
     "live.stale_after_bars": "the stale-data alarm is set up when the run starts",
+    "journal": "the run's journal lives there (its run directory's journal.json names it)",
 }
 """Why a change below each key path that is not swappable needs a restart (the most
 specific path listed wins; any other is not known to be safe)."""

@@ -49,15 +49,17 @@ from tradeloom.journal import (
     ConfigReloadRefused,
     ControlRequest,
     JournalError,
+    JournalStore,
+    JournalUnavailable,
     RunIdentity,
     RunStarted,
     RunStopped,
-    SqliteJournal,
     StaleData,
     VenueDelivered,
     VenueUnreachable,
     WarmUp,
-    open_journal,
+    journal_path,
+    open_store,
     verify,
 )
 from tradeloom.plugins.data.stale_data import StaleDataWatch
@@ -71,11 +73,13 @@ from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
+from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
+from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.universe_start import UniverseTicker
@@ -141,7 +145,7 @@ class LiveRunner:
         self.source: LiveFeed = pipeline.data
         self.symbol = ""
         self.config = pipeline.config
-        self.journal: SqliteJournal | None = None
+        self.journal: JournalStore | None = None
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
         self.inbox = ControlInbox(run_dir)
@@ -160,6 +164,8 @@ class LiveRunner:
         self.universe = len(getattr(pipeline.config.data.params, "symbols", None) or ()) > 1
         """The data lists several symbols: the run ticks a universe."""
         self.ticker: UniverseTicker | None = None
+        self.journal_outage: JournalOutage | None = None
+        """Set while the journal's database is unreachable (no order is sent)."""
         if self.universe and refresh:
             from tradeloom.runner.live.universe_outputs import UniverseOutputs
 
@@ -175,16 +181,16 @@ class LiveRunner:
                 restart found the journal and the venue in disagreement.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        journal_path = self.run_dir / "journal.sqlite"
+        path = journal_path(self.run_dir)
         self.inbox.claim_pid()
         state = None
         identity = RunIdentity(self.config.name, self.run_dir.name, self.mode)
-        if journal_path.exists() or journal_path.is_symlink():
+        if path.exists() or path.is_symlink():
             from tradeloom.runner.live.journal_state import read_state
 
             try:
-                verify(journal_path)  # the hash chain, before anything is trusted
-                state = read_state(journal_path)
+                verify(path)  # the hash chain, before anything is trusted
+                state = read_state(path)
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
@@ -193,9 +199,12 @@ class LiveRunner:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
         try:
-            self.journal = open_journal(journal_path, identity)
+            self.journal = open_store(self.run_dir, identity, journal_target(self.config.journal))
         except JournalError as error:
-            raise JournalError(f"{error}; nothing was sent") from None
+            said = str(error)  # a database's refusal says already that nothing was written
+            raise JournalError(
+                said if said.endswith("nothing was written") else f"{said}; nothing was sent"
+            ) from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
             outputs.write_strategy(self.run_dir, self.config.document)
@@ -237,7 +246,7 @@ class LiveRunner:
                 started=self.now(),
                 last_bar=history.last_time,
             )
-        self._open_stream()
+        self.open_stream()
         self.plugins.hook.tradeloom_run_started(run=run)
         self.journal.flush()
         if self.outputs is not None:
@@ -397,9 +406,28 @@ class LiveRunner:
     def tick(self) -> int:
         """Act on control requests and file edits, then run every newly closed bar.
 
+        With the journal's database lost, only try to reconnect (`journal_outage`): no
+        bar runs and no order is sent until it is back.
+
         Returns:
             How many bars were processed.
         """
+        if self.journal_outage is not None:
+            if not self.journal_outage.rejoin(self):
+                return 0
+            self.journal_outage = None
+        try:
+            return self._tick()
+        except JournalUnavailable as error:
+            self.journal_outage = lose_journal(self, error)
+            return 0
+
+    @property
+    def trading_state(self) -> str:
+        """Return the trading state: the session's, REDUCING while the journal is lost."""
+        return "REDUCING" if self.journal_outage is not None else self.session_or_fail.state
+
+    def _tick(self) -> int:
         session = self.session_or_fail
         self._control()
         self._reload()
@@ -560,7 +588,7 @@ class LiveRunner:
         delay = pd.Timedelta(seconds=self.config.live.close_delay_seconds)
         return self.source.closed_bars(last, self.now() - delay)
 
-    def _open_stream(self) -> None:
+    def open_stream(self) -> None:
         """Start the websocket stream of ``live.stream`` (None: poll REST only).
 
         Raises:
@@ -683,7 +711,7 @@ class LiveRunner:
                         )
                     )
                     journal.close()
-                except (sqlite3.Error, OSError) as exc:
+                except (sqlite3.Error, OSError, JournalUnavailable) as exc:
                     # A full disk: the error that stopped the run is the one to report.
                     _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
             if self.outputs is not None:

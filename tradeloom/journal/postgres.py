@@ -1,0 +1,572 @@
+"""The PostgreSQL journal store: the SQLite journal's tables, shared by many runs.
+
+Layout (in one schema, ``tradeloom`` unless the strategy file names another):
+
+- ``journal_meta(key, value)``: ``format_version`` (`FORMAT_VERSION`) and ``tradeloom``
+  (the version that created the tables). A database of another format is refused.
+- ``runs(run_id, strategy, mode, format_version, tradeloom, created_at)``: one row per
+  run; a run id belongs to one strategy and mode for ever.
+- one table per kind, with the SQLite table's columns after ``run_id``; the primary key
+  is ``(run_id, seq)``; the rows of a run are chained across tables in ``seq`` order
+  exactly as in SQLite (`tradeloom.journal.chain`, seeded by the run's identity), so a
+  run hashes the same whichever store holds it;
+- ``events``: a view of every row's header with its run id and kind.
+
+Append-only is enforced by the database: a trigger on every table raises on UPDATE,
+DELETE and TRUNCATE, for every role, the superuser too (a role that must not even
+drop the triggers should not own the tables: see the docs' how-to).
+
+Writes: `PostgresJournal.append` buffers, `PostgresJournal.flush` commits the buffer in
+one transaction (``synchronous_commit`` as the server has it: ``on`` by default, so a
+committed event survives a crash of the server); `PostgresJournal.write_columns`
+writes a backtest's batches with ``COPY`` in one transaction.
+
+A PostgreSQL text cannot hold the character NUL (U+0000): a text holding one (an
+exchange's message, say) is journaled with U+FFFD in its place, hashed as stored. It is
+the one way a row can differ from the SQLite journal's.
+
+A lost connection makes `flush` raise `JournalUnavailable`. What it had not committed
+is as lost as in a crash: `PostgresJournal.reconnect` connects again and continues
+after the run's last committed row (a commit whose answer was lost may have landed:
+the database says), and the run rebuilds itself from the journal as a restart does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from tradeloom import __version__
+from tradeloom.journal.chain import chain_scan, chain_step
+from tradeloom.journal.columns import PreparedBatch, prepare
+from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
+from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
+from tradeloom.journal.location import SCHEMA_PATTERN, PgTarget
+from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
+from tradeloom.journal.sqlite import chain_seed
+from tradeloom.journal.store import ColumnBatch, RunIdentity
+from tradeloom.redaction import redact_text
+
+__all__ = [
+    "NUL_STAND_IN",
+    "PostgresJournal",
+    "connect_pg",
+    "create_sql",
+    "last_row",
+    "read_run",
+    "select_sql",
+]
+
+_SQL_TYPES = {
+    Codec.INT: "BIGINT NOT NULL",
+    Codec.ID: "BIGINT",
+    Codec.BOOL: "SMALLINT NOT NULL",
+    Codec.FLOAT: "DOUBLE PRECISION",
+    Codec.TIME: "BIGINT",
+    Codec.TEXT: "TEXT NOT NULL",
+    Codec.OPT_TEXT: "TEXT",
+    Codec.JSON: "TEXT NOT NULL",
+    Codec.FLOAT_MAP: "TEXT NOT NULL",
+}
+_LOCK = 0x7472_6C6A  # pg_advisory_xact_lock key while the tables are made ("trlj")
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver error, redacted (libpq's own words)."""
+    text = str(exc).strip() or type(exc).__name__
+    line = " ".join(text.splitlines()[0].split())
+    return redact_text(line.removeprefix("connection failed: "))
+
+
+def connect_pg(target: PgTarget, *, what: str) -> psycopg.Connection[Any]:
+    """Connect to ``target`` (``what``: the sentence's end, after the reason).
+
+    Raises:
+        JournalUnavailable: The server cannot be reached or refuses the login.
+    """
+    try:
+        return psycopg.connect(target.url, autocommit=False, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise JournalUnavailable(
+            f"{target.reference}: cannot connect to the PostgreSQL journal ({_reason(exc)}); {what}"
+        ) from None
+    except Exception as exc:  # a malformed URL: libpq's parser says what
+        raise JournalUnavailable(
+            f"{target.reference}: not a PostgreSQL URL ({_reason(exc)}); {what}"
+        ) from None
+
+
+def _name(schema: str, table: str) -> str:
+    return f'"{schema}"."{table}"'
+
+
+def _check_schema(name: str) -> None:
+    if not re.fullmatch(SCHEMA_PATTERN, name):
+        raise JournalValueError(f"journal schema {name!r}: must match {SCHEMA_PATTERN}")
+
+
+def create_sql(schema: str) -> list[str]:
+    """Return the statements that create the journal's tables, view and triggers in ``schema``."""
+    _check_schema(schema)
+    function = _name(schema, "append_only")
+    statements = [
+        f'CREATE SCHEMA IF NOT EXISTS "{schema}"',
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'the journal is append-only (% on %)', TG_OP, TG_TABLE_NAME "
+        "USING ERRCODE = 'insufficient_privilege'; END $$",
+        f"CREATE TABLE {_name(schema, 'journal_meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE {_name(schema, 'runs')} (run_id TEXT PRIMARY KEY, "
+        "strategy TEXT NOT NULL, mode TEXT NOT NULL, format_version INTEGER NOT NULL, "
+        "tradeloom TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    ]
+    tables = ["journal_meta", "runs"]
+    union = []
+    for kind in KINDS:
+        s = schema_of(kind)
+        columns = ",\n  ".join(
+            f'"{c.name}" {_SQL_TYPES[c.codec]}'
+            + (f' CHECK ("{c.name}" IN (0, 1))' if c.codec is Codec.BOOL else "")
+            for c in s.columns
+        )
+        statements.append(
+            f"CREATE TABLE {_name(schema, s.table)} (\n  run_id TEXT NOT NULL,\n"
+            f'  "seq" BIGINT NOT NULL,\n  {columns},\n  "hash" BIGINT NOT NULL,\n'
+            '  PRIMARY KEY (run_id, "seq")\n)'
+        )
+        tables.append(s.table)
+        union.append(
+            f'SELECT run_id, "seq", "bar", "timestamp", "symbol", "correlation_id", '
+            f"'{s.kind}' AS kind FROM {_name(schema, s.table)}"
+        )
+    for table in tables:
+        name = _name(schema, table)
+        statements += [
+            f'CREATE TRIGGER "{table}_no_change" BEFORE UPDATE OR DELETE ON {name} '
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+            f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]
+    statements.append(f"CREATE VIEW {_name(schema, 'events')} AS " + " UNION ALL ".join(union))
+    return statements
+
+
+def _column_list(s: Schema) -> str:
+    return ", ".join(['"seq"', *(f'"{c.name}"' for c in s.columns), '"hash"'])
+
+
+def select_sql(schema: str, s: Schema) -> str:
+    """Return the SELECT of one run's rows of a kind (``seq`` first, ``hash`` last)."""
+    return (
+        f'SELECT {_column_list(s)} FROM {_name(schema, s.table)} WHERE run_id = %s ORDER BY "seq"'
+    )
+
+
+def _insert_sql(schema: str, s: Schema) -> str:
+    marks = ", ".join(["%s"] * (len(s.columns) + 3))
+    return f"INSERT INTO {_name(schema, s.table)} (run_id, {_column_list(s)}) VALUES ({marks})"
+
+
+def _copy_sql(schema: str, s: Schema) -> str:
+    return f"COPY {_name(schema, s.table)} (run_id, {_column_list(s)}) FROM STDIN"
+
+
+def _format_version(db: psycopg.Connection[Any], schema: str) -> str | None:
+    """The format of the journal tables in ``schema`` (None: there are none)."""
+    found = db.execute("SELECT to_regclass(%s)", (_name(schema, "journal_meta"),)).fetchone()
+    if found is None or found[0] is None:
+        return None
+    row = db.execute(
+        f"SELECT value FROM {_name(schema, 'journal_meta')} WHERE key = 'format_version'"
+    ).fetchone()
+    return "" if row is None else str(row[0])
+
+
+def _check_version(target: PgTarget, version: str, what: str) -> None:
+    if version == str(FORMAT_VERSION):
+        return
+    newer = version.isdigit() and int(version) > FORMAT_VERSION
+    remedy = (
+        "upgrade tradeloom to use it"
+        if newer
+        else "give another journal.schema, or use the tradeloom that wrote it"
+    )
+    raise JournalVersionError(
+        f"{target.where}: a journal database of format {version or '(none)'}; this tradeloom "
+        f"({__version__}) uses format {FORMAT_VERSION}: {remedy}; {what}"
+    )
+
+
+def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict[str, str] | None:
+    """Return the meta of run ``run_id`` (the SQLite meta table's keys), None if unknown.
+
+    Raises:
+        JournalVersionError: The tables are of another format.
+    """
+    version = _format_version(db, target.schema)
+    if version is None:
+        return None
+    _check_version(target, version, "nothing was read")
+    row = db.execute(
+        f"SELECT strategy, mode, format_version, tradeloom FROM {_name(target.schema, 'runs')} "
+        "WHERE run_id = %s",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    strategy, mode, fmt, made_by = row
+    return {
+        "format_version": str(fmt),
+        "strategy": strategy,
+        "run_id": run_id,
+        "mode": mode,
+        "tradeloom": made_by,
+    }
+
+
+def last_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int, int] | None:
+    """Return ``(seq, hash)`` of run ``run_id``'s last row (None: no rows), hash unsigned."""
+    parts = [
+        f'(SELECT "seq", "hash" FROM {_name(schema, schema_of(k).table)} '
+        'WHERE run_id = %(run)s ORDER BY "seq" DESC LIMIT 1)'
+        for k in KINDS
+    ]
+    row = db.execute(
+        "SELECT seq, hash FROM (" + " UNION ALL ".join(parts) + ") AS last ORDER BY seq DESC "
+        "LIMIT 1",
+        {"run": run_id},
+    ).fetchone()
+    if row is None:
+        return None
+    return int(row[0]), int(row[1]) % (1 << 64)
+
+
+NUL_STAND_IN = "\ufffd"
+"""What stands for a NUL character in a text (PostgreSQL's texts cannot hold one)."""
+
+
+def _has_nul(batch: PreparedBatch) -> bool:
+    for column, values in zip(batch.schema.columns, batch.values, strict=True):
+        if not column.codec.fixed and any(type(v) is str and "\0" in v for v in values):
+            return True
+    return False
+
+
+def _without_nul(batch: ColumnBatch) -> ColumnBatch:
+    """``batch`` with every NUL of its texts replaced (`NUL_STAND_IN`)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\0", NUL_STAND_IN)
+        if isinstance(value, pd.Categorical):
+            return value.rename_categories([clean(c) for c in value.categories])
+        if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+            return value
+        if isinstance(value, Sequence | np.ndarray):
+            return [clean(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    columns = {name: clean(value) for name, value in batch.columns.items()}
+    return ColumnBatch(batch.kind, batch.positions, columns)
+
+
+def _sql_column(codec: Codec, values: list[Any]) -> list[Any]:
+    """A bulk write's column as `append` stores it: a float NaN is NULL, -0.0 is 0.0."""
+    if codec is Codec.FLOAT:
+        return [None if v is None or v != v else v + 0.0 for v in values]
+    return values
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+class PostgresJournal:
+    """A run's journal in a PostgreSQL database (`tradeloom.journal.store.JournalStore`).
+
+    Args:
+        target: The database and schema; the tables are made if the schema has none.
+        identity: The run; its run id must be new, or belong to its strategy and mode.
+        flush_every: Commit by itself after this many buffered events.
+        new: The run directory has no journal yet: the run id must be new too (a run
+            id already there is another folder's or machine's run).
+
+    Raises:
+        JournalUnavailable: The server cannot be reached.
+        JournalVersionError: The schema holds tables of another journal format.
+        JournalOwnerError: The run id belongs to another strategy or mode, or, for a
+            ``new`` run, exists already.
+    """
+
+    def __init__(
+        self,
+        target: PgTarget,
+        identity: RunIdentity,
+        *,
+        flush_every: int = 1000,
+        new: bool = False,
+    ) -> None:
+        _check_schema(target.schema)
+        self.target = target
+        self._identity = identity
+        self._flush_every = max(1, flush_every)
+        self._db = connect_pg(target, what="nothing was written")
+        try:
+            meta = self._claim(new)
+            found = last_row(self._db, target.schema, identity.run_id)
+            self._db.commit()
+        except BaseException:
+            self._db.close()
+            raise
+        self._seed = chain_seed(meta)
+        self._seq, self._head = found or (0, self._seed)
+        self._committed = self._seq
+        self._buffer: list[tuple[Schema, list[Any]]] = []
+        self._schemas: dict[type[Event], Schema] = {}
+        self._inserts: dict[Schema, str] = {}
+
+    @property
+    def identity(self) -> RunIdentity:
+        """Whose journal it is."""
+        return self._identity
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event appended (0: none)."""
+        return self._seq
+
+    @property
+    def pending(self) -> int:
+        """How many appended events are not committed yet."""
+        return self._seq - self._committed
+
+    def _claim(self, new: bool) -> dict[str, str]:
+        """Make the tables if need be and claim the run id; return the run's meta."""
+        db, target, identity = self._db, self.target, self._identity
+        what = "nothing was written"
+        version = _format_version(db, target.schema)
+        if version is None:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+            version = _format_version(db, target.schema)  # another run made them meanwhile
+            if version is None:
+                for statement in create_sql(target.schema):
+                    db.execute(statement)  # type: ignore[arg-type]  # generated, not user text
+                db.execute(
+                    f"INSERT INTO {_name(target.schema, 'journal_meta')} VALUES "
+                    "('format_version', %s), ('tradeloom', %s)",
+                    (str(FORMAT_VERSION), __version__),
+                )
+                version = str(FORMAT_VERSION)
+        _check_version(target, version, what)
+        runs = _name(target.schema, "runs")
+        inserted = db.execute(
+            f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            (identity.run_id, identity.strategy, identity.mode, FORMAT_VERSION, __version__),
+        ).rowcount
+        meta = read_run(db, target, identity.run_id)
+        assert meta is not None  # inserted, or there already
+        if (meta["strategy"], meta["mode"]) != (identity.strategy, identity.mode):
+            db.rollback()
+            raise JournalOwnerError(
+                f"{target.where}: run id '{identity.run_id}' belongs to a {meta['mode']} run of "
+                f"'{meta['strategy']}'; it cannot be a {identity.mode} run of "
+                f"'{identity.strategy}': give another run directory (--out); {what}"
+            )
+        if new and inserted != 1:
+            db.rollback()
+            raise JournalOwnerError(
+                f"{target.where}: run id '{identity.run_id}' exists already (another run "
+                "directory or machine journals it): give another run directory (--out); "
+                f"{what}"
+            )
+        return meta
+
+    def append(self, event: Event) -> int:
+        """Append ``event`` (committed by `flush`); return its sequence number.
+
+        Raises:
+            JournalValueError: A field value its column cannot hold.
+        """
+        schema = self._schemas.get(type(event))
+        if schema is None:
+            schema = self._schemas[type(event)] = schema_of(event.KIND)
+        row = schema.to_sql(event)
+        if any(type(v) is str and "\0" in v for v in row):
+            row = [v.replace("\0", NUL_STAND_IN) if type(v) is str else v for v in row]
+        seq = self._seq + 1
+        array = np.frombuffer(schema.words(seq, row), dtype=np.uint64)
+        head = int(chain_step(array, len(array), np.uint64(self._head)))
+        self._buffer.append((schema, [self._identity.run_id, seq, *row, _signed(head)]))
+        self._seq, self._head = seq, head
+        if len(self._buffer) >= self._flush_every:
+            self.flush()
+        return seq
+
+    def flush(self) -> None:
+        """Commit every buffered event in one transaction.
+
+        Raises:
+            JournalUnavailable: The connection is lost (see `reconnect`).
+        """
+        if not self._buffer:
+            return
+        by_schema: dict[Schema, list[list[Any]]] = {}
+        for schema, row in self._buffer:
+            by_schema.setdefault(schema, []).append(row)
+        try:
+            with self._transaction() as cursor:
+                for schema, rows in by_schema.items():
+                    cursor.executemany(self._insert(schema), rows)
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from None
+        self._buffer.clear()
+        self._committed = self._seq
+
+    def _insert(self, schema: Schema) -> str:
+        sql = self._inserts.get(schema)
+        if sql is None:
+            sql = self._inserts[schema] = _insert_sql(self.target.schema, schema)
+        return sql
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        db = self._db
+        try:
+            with db.cursor() as cursor:
+                yield cursor
+            db.commit()
+        except BaseException:
+            if not db.closed:
+                with suppress(psycopg.Error):  # a broken connection: nothing to undo
+                    db.rollback()
+            raise
+
+    def _lost(self, exc: BaseException) -> JournalUnavailable:
+        return JournalUnavailable(
+            f"{self.target.where}: the connection to the journal is lost ({_reason(exc)}); "
+            f"{self.pending} events are not committed"
+        )
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open (it may still fail at the next write)."""
+        return not self._db.closed and not self._db.broken
+
+    def reconnect(self) -> tuple[int, int]:
+        """Connect again after a lost connection; continue after the last committed row.
+
+        The events appended and not committed are dropped, as a crash drops them (a
+        commit whose answer was lost may have landed: the database's last row of the
+        run says which). The caller rebuilds its state from the journal.
+
+        Returns:
+            The last committed sequence number, and how many appended events were
+            dropped.
+
+        Raises:
+            JournalUnavailable: The server still cannot be reached.
+        """
+        db = connect_pg(self.target, what="the journal is still unavailable")
+        try:
+            found = last_row(db, self.target.schema, self._identity.run_id)
+            db.commit()
+        except psycopg.Error as exc:
+            db.close()
+            raise self._lost(exc) from None
+        if not self._db.closed:
+            self._db.close()
+        self._db = db
+        seq, head = found or (0, self._seed)
+        dropped = self._seq - seq
+        self._seq, self._head, self._committed = seq, head, seq
+        self._buffer.clear()
+        return seq, dropped
+
+    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
+        """Append the rows of ``batches`` in their positions' order, hashed; COPY and commit.
+
+        Events appended before and not flushed are committed first (they come first).
+
+        Raises:
+            JournalValueError: Positions that are not ``0 .. rows - 1`` each once, a
+                missing column, or values of the wrong type or length.
+            JournalUnavailable: The connection is lost (nothing of this write is kept).
+        """
+        self.flush()
+        first = self._seq + 1
+        prepared = [prepare(schema_of(b.kind.KIND), b, first) for b in batches]
+        prepared = [
+            prepare(p.schema, _without_nul(b), first) if _has_nul(p) else p
+            for p, b in zip(prepared, batches, strict=True)
+        ]
+        total = sum(len(p.positions) for p in prepared)
+        if total == 0:
+            return
+        digests = np.empty(total, dtype=np.uint64)
+        counts = np.zeros(total, dtype=np.int64)
+        for batch in prepared:
+            if len(batch.positions) and (batch.positions[0] < 0 or batch.positions[-1] >= total):
+                raise JournalValueError(
+                    f"positions must be 0 .. {total - 1}, found {batch.positions[-1]}"
+                )
+            digests[batch.positions] = batch.digests
+            counts += np.bincount(batch.positions, minlength=total)
+        if not bool(np.all(counts == 1)):
+            missing = int(np.flatnonzero(counts != 1)[0])
+            raise JournalValueError(f"position {missing} is given {int(counts[missing])} times")
+        chained = np.empty(total, dtype=np.uint64)
+        head = int(chain_scan(digests, np.uint64(self._head), chained))
+        hashes = chained.view(np.int64)
+        try:
+            with self._transaction() as cursor:
+                for batch in prepared:
+                    self._copy(cursor, batch, first, hashes)
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from None
+        self._seq += total
+        self._committed = self._seq
+        self._head = head
+
+    def _copy(
+        self, cursor: psycopg.Cursor[Any], batch: PreparedBatch, first: int, hashes: np.ndarray
+    ) -> None:
+        n = len(batch.positions)
+        if n == 0:
+            return
+        repeated = batch.repeated or (False,) * len(batch.values)
+        columns: list[Any] = [
+            [self._identity.run_id] * n,
+            (batch.positions + first).tolist(),
+            *(
+                _sql_column(column.codec, v) * (n if same else 1)
+                for column, v, same in zip(
+                    batch.schema.columns, batch.values, repeated, strict=True
+                )
+            ),
+            hashes[batch.positions].tolist(),
+        ]
+        # write_row per row measured faster than building COPY's text format in Python
+        with cursor.copy(_copy_sql(self.target.schema, batch.schema)) as copy:  # type: ignore[arg-type]
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+
+    def close(self) -> None:
+        """Commit and close (a lost connection closes without committing; logged by the caller).
+
+        Raises:
+            JournalUnavailable: The buffered events could not be committed.
+        """
+        try:
+            if self.connected:
+                self.flush()
+            elif self._buffer:
+                raise self._lost(ConnectionError("closed"))
+        finally:
+            if not self._db.closed:
+                self._db.close()

@@ -1,0 +1,143 @@
+"""A journal to read, whichever store holds it: a SQLite file, or a run in PostgreSQL.
+
+`open_source` takes the path a reader is given: ``journal.sqlite`` (or any journal
+file), or a run directory's ``journal.json``, which names a run of a PostgreSQL
+database (`tradeloom.journal.location`). Both give the same rows: ``seq``, the
+columns of the kind's table, ``hash``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from tradeloom.journal.errors import JournalDamaged
+from tradeloom.journal.location import POINTER_FILE, read_pointer
+from tradeloom.journal.schema import Schema
+from tradeloom.journal.sqlite import connect
+
+__all__ = ["Source", "open_source"]
+
+
+class Source(Protocol):
+    """An open journal, read-only."""
+
+    path: Path
+    meta: dict[str, str]
+
+    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of one kind in sequence order (``seq`` first, ``hash`` last).
+
+        Raises:
+            JournalDamaged: The table cannot be read.
+        """
+        ...
+
+    def snapshot(self) -> None:
+        """Read every later row as of one moment (one read transaction)."""
+        ...
+
+    def stored_texts(self) -> None:
+        """Read texts as stored (SQLite: bytes, even those that are not UTF-8)."""
+        ...
+
+    def close(self) -> None:
+        """Close it."""
+        ...
+
+
+def open_source(path: Path) -> Source:
+    """Open the journal at ``path`` (a journal file, or a run directory's ``journal.json``).
+
+    Raises:
+        JournalError: Not a readable journal of this format (one line: what is wrong).
+    """
+    if path.name == POINTER_FILE and path.is_file():
+        return _PgSource(path)
+    return _SqliteSource(path)
+
+
+class _SqliteSource:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db, self.meta = connect(path)
+        try:
+            self.tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+
+    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        if schema.table not in self.tables:
+            return  # a kind added to the format after the file was made: none
+        # a loop, not ``yield from``: closing this generator must not close the cursor
+        # of a database closed already
+        try:
+            for row in self.db.execute(schema.select_sql()):  # noqa: UP028
+                yield row
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamaged(
+                f"{self.path}: the {schema.table} table cannot be read ({exc})"
+            ) from None
+
+    def snapshot(self) -> None:
+        self.db.execute("BEGIN")
+
+    def stored_texts(self) -> None:
+        self.db.text_factory = bytes
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _PgSource:
+    def __init__(self, path: Path) -> None:
+        import psycopg
+
+        from tradeloom.journal.postgres import connect_pg, read_run
+
+        self.path = path
+        self.target, self.run_id = read_pointer(path)
+        self._error = psycopg.Error
+        self.db = connect_pg(self.target, what=f"{path} cannot be read")
+        try:
+            self.db.read_only = True
+            meta = read_run(self.db, self.target, self.run_id)
+        except BaseException:
+            self.db.close()
+            raise
+        if meta is None:
+            self.db.close()
+            raise JournalDamaged(
+                f"{path}: {self.target.where} holds no run {self.run_id} (its rows were removed)"
+            )
+        self.meta = meta
+
+    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        from tradeloom.journal.postgres import select_sql
+
+        try:
+            with self.db.cursor() as cursor:
+                cursor.execute(select_sql(self.target.schema, schema), (self.run_id,))  # type: ignore[arg-type]
+                for row in cursor:  # noqa: UP028 (as above)
+                    yield row
+        except self._error as exc:
+            first = " ".join(str(exc).split())
+            raise JournalDamaged(
+                f"{self.path}: the {schema.table} table of {self.target.where} cannot be read "
+                f"({first})"
+            ) from None
+
+    def snapshot(self) -> None:
+        import psycopg
+
+        self.db.rollback()
+        self.db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+    def stored_texts(self) -> None:
+        return None  # PostgreSQL holds valid UTF-8 only: texts read back as written
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,86 @@
+"""Open a run's journal store where the strategy file says: the one way every mode opens it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tradeloom.journal.errors import JournalOwnerError
+from tradeloom.journal.location import (
+    POINTER_FILE,
+    SQLITE_FILE,
+    PgTarget,
+    read_pointer,
+    write_pointer,
+)
+from tradeloom.journal.sqlite import SqliteJournal
+from tradeloom.journal.store import JournalStore, RunIdentity
+
+__all__ = ["open_store"]
+
+
+def open_store(
+    run_dir: Path,
+    identity: RunIdentity,
+    target: PgTarget | None = None,
+    *,
+    flush_every: int = 1000,
+) -> JournalStore:
+    """Create the journal of ``identity`` (run ``run_dir``), or reopen it to append.
+
+    Args:
+        run_dir: The run directory; it must exist. Its journal is ``journal.sqlite``
+            there, or, with ``target``, run ``identity.run_id`` of that PostgreSQL
+            database, which ``journal.json`` then names (written once the database has
+            accepted the run).
+        identity: The run.
+        target: A PostgreSQL database (None: SQLite).
+        flush_every: Commit by itself after this many buffered events.
+
+    Raises:
+        JournalError: The journal belongs to another strategy or mode, is of another
+            format, is damaged, cannot be reached, or the run directory's journal is in
+            the other store than the strategy file names; nothing is written then.
+    """
+    pointer = run_dir / POINTER_FILE
+    sqlite = run_dir / SQLITE_FILE
+    if target is None:
+        if pointer.exists():
+            recorded, _ = _recorded(pointer)
+            raise JournalOwnerError(
+                f"{run_dir}: its journal is in {recorded}; the strategy file has no "
+                "journal.url: give the same journal section, or another run directory"
+            )
+        return SqliteJournal(sqlite, identity, flush_every=flush_every)
+    if sqlite.exists():
+        raise JournalOwnerError(
+            f"{run_dir}: its journal is {SQLITE_FILE}; the strategy file names "
+            f"{target.where}: remove the journal section, or give another run directory"
+        )
+    if pointer.exists():
+        recorded, run_id = _recorded(pointer)
+        if recorded != target.where or run_id != identity.run_id:
+            raise JournalOwnerError(
+                f"{run_dir}: its journal is run {run_id} in {recorded}; the strategy file "
+                f"names {target.where}: give the same journal section, or another run directory"
+            )
+    from tradeloom.journal.postgres import PostgresJournal
+
+    new = not pointer.exists()
+    store = PostgresJournal(target, identity, flush_every=flush_every, new=new)
+    try:
+        write_pointer(run_dir, target, identity.run_id)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _recorded(pointer: Path) -> tuple[str, str]:
+    """Where ``journal.json`` says the journal is, without reading the environment."""
+    try:
+        data = json.loads(pointer.read_text(encoding="utf-8"))
+        return f"PostgreSQL {data['url']} schema {data['schema']}", str(data["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        read_pointer(pointer)  # says what is wrong with it
+        raise
