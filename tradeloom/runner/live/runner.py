@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,6 +162,12 @@ class LiveRunner:
         self.ticker: UniverseTicker | None = None
         if self.universe:
             self.outputs = None  # the live files are one market's (see the going-live guide)
+        self.stages: Callable[[str, float], None] | None = None
+        """Told ``(stage, seconds)`` of each timed stage of a tick (the metrics)."""
+        self.tick_listeners: list[Callable[[LiveRunner, int], None]] = []
+        """Told ``(runner, bars processed)`` after each tick (the metrics' gauges)."""
+        self.metrics_port: int | None = None
+        """The port the run's metrics are served on (``live.metrics``), once bound."""
 
     # --- start ----------------------------------------------------------------------
 
@@ -203,6 +210,7 @@ class LiveRunner:
             run_dir=str(self.run_dir),
         )
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
+        self.recorder.tell_live_events()
         if self.universe:
             self._start_universe(state)
             self.plugins.hook.tradeloom_run_started(run=run)
@@ -353,6 +361,8 @@ class LiveRunner:
 
         name = self.config.name
         python_venue = venue is not self.p.venue
+        if self.stages is not None and hasattr(venue, "on_send"):
+            venue.on_send = self.stages
         return LiveSession(
             self.p,
             recorder,
@@ -362,6 +372,7 @@ class LiveRunner:
             venue=venue if python_venue else None,
             on_delivery=delivered if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
+            stages=self.stages,
         )
 
     def warm_up(self, session: LiveSession) -> None:
@@ -398,9 +409,15 @@ class LiveRunner:
         self._control()
         self._reload()
         if self.ticker is not None:
-            return self._tick_universe()
+            processed = self._tick_universe()
+            for listener in self.tick_listeners:
+                listener(self, processed)
+            return processed
         try:
+            started = time.perf_counter()
             frame = self._closed_bars()
+            if self.stages is not None:
+                self.stages("fetch", time.perf_counter() - started)
         except RetriesExhausted as error:
             # No answer on any attempt: no bar is known closed; the next tick asks again
             # and the stale-data alarm says when the outage lasts.
@@ -435,6 +452,8 @@ class LiveRunner:
         self.journal.flush()
         if len(frame) and self.outputs is not None:
             self.outputs.refresh(self)  # after the commit: the journal first, always
+        for listener in self.tick_listeners:
+            listener(self, len(frame))
         return len(frame)
 
     def _tick_universe(self) -> int:
