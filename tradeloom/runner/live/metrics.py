@@ -333,7 +333,7 @@ def serve(metrics: LiveMetrics, host: str, port: int, where: str) -> Iterator[in
         metrics: The run's metrics.
         host: The address to bind (127.0.0.1 unless the strategy says otherwise).
         port: The port (0: any free one).
-        where: How messages name the setting (``file:line:col live.metrics``).
+        where: How messages name the setting (``file:line:col live.metrics.port``).
 
     Raises:
         UserError: The port is taken, or the address cannot be bound.
@@ -345,8 +345,8 @@ def serve(metrics: LiveMetrics, host: str, port: int, where: str) -> Iterator[in
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UserError(
-                f"{where}: port {port} on {host} is taken by another program; choose another "
-                "live.metrics.port"
+                f"{where}: port {port} on {host} is taken by another program; choose a free "
+                "port (0: any free one)"
             ) from None
         raise UserError(
             f"{where}: cannot serve metrics on {host}:{port}: {exc.strerror or exc}"

@@ -46,7 +46,7 @@ def attach_observers(runner: LiveRunner, stack: ExitStack) -> None:
         from tradeloom.runner.live.metrics import LiveMetrics, serve
 
         metrics = LiveMetrics(run)
-        where = f"{runner.config.locate('live.metrics')} live.metrics"
+        where = f"{runner.config.locate('live.metrics.port')} live.metrics.port"
         port = stack.enter_context(serve(metrics, live.metrics.host, live.metrics.port, where))
         url = f"http://{live.metrics.host}:{port}/metrics"
         _log.info("metrics_serving", url=url)
