@@ -24,6 +24,7 @@ it never stops the run. URLs and tokens are secrets: only ``${ENV_VAR}`` referen
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import queue
 import threading
@@ -127,8 +128,8 @@ class AlertTarget(BaseModel):
     def _secret_only(cls, value: SecretStr | None) -> SecretStr | None:
         if not _is_reference(value):
             raise ValueError(
-                "a webhook URL or token is a secret: give an environment variable reference "
-                "such as ${ALERT_WEBHOOK_URL}, never the value itself"
+                "a webhook URL carries its token: give an environment variable reference such "
+                "as ${ALERT_WEBHOOK_URL}, never the value itself"
             )
         return value
 
@@ -318,7 +319,7 @@ class Alerts:
                 self._queue.put_nowait(alert)
             except queue.Full:
                 self.on_dropped("queue_full")
-                _log.warning("alert_dropped", reason="queue_full", event=alert.event)
+                _log.warning("alert_dropped", reason="queue_full", alert=alert.event)
                 return False
             self._last_sent[identity] = now
             self._recent.append(now)
@@ -398,7 +399,11 @@ class Alerts:
             if alert is None:
                 return
             for target, name in zip(self.params.targets, self.names, strict=True):
-                self._deliver(target, name, alert)
+                try:
+                    self._deliver(target, name, alert)
+                except Exception as exc:  # the sender outlives any one target's failure
+                    self.on_failed(name)
+                    _log.error("alert_failed", target=name, alert=alert.event, error=_reason(exc))
 
     def _deliver(self, target: AlertTarget, name: str, alert: Alert) -> None:
         url, body = _request_of(target, alert)
@@ -409,10 +414,10 @@ class Alerts:
         try:
             with urllib.request.urlopen(request, timeout=self.params.timeout_seconds) as reply:
                 reply.read(65536)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             self.on_failed(name)
             # the URL is a secret: the log names the target, never the URL
-            _log.warning("alert_failed", target=name, event=alert.event, error=_reason(exc))
+            _log.warning("alert_failed", target=name, alert=alert.event, error=_reason(exc))
             return
         self.on_sent(name)
 

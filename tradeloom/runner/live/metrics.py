@@ -261,6 +261,12 @@ class LiveMetrics:
 
     # --- alerts' own counts -------------------------------------------------------------
 
+    def alert_targets(self, names: list[str]) -> None:
+        """Show every target's sent and failed counts from zero."""
+        for name in names:
+            self.alerts_sent.labels(target=name)
+            self.alerts_failed.labels(target=name)
+
     def alert_sent(self, target: str) -> None:
         """Count an alert delivered to ``target``."""
         self.alerts_sent.labels(target=target).inc()

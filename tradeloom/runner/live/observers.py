@@ -64,6 +64,8 @@ def attach_observers(runner: LiveRunner, stack: ExitStack) -> None:
             on_failed=metrics.alert_failed if metrics else _ignore,
             on_dropped=metrics.alert_dropped if metrics else _ignore,
         )
+        if metrics is not None:
+            metrics.alert_targets(alerts.names)
         alerts.start()
         stack.callback(alerts.stop)
         _register(manager, alerts, "alerts", stack)
