@@ -46,12 +46,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tradeloom.runner.live.early_stop import catch_stop_signals_early
 
         catch_stop_signals_early()
-    from tradeloom.runner.logs import configure_logging
+    from tradeloom.runner.logs import configure_logging, open_log_file
 
-    configure_logging(args.log_level)
+    try:
+        log_file = None if args.log_file is None else open_log_file(args.log_file)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, stream=log_file)
     from tradeloom import progress
 
     progress.enable(quiet=args.quiet)
+    try:
+        return _command(args)
+    finally:
+        if log_file is not None:
+            configure_logging(args.log_level)  # an embedding program logs on after us
+            log_file.close()
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         return int(args.command(args))
     except UserError as exc:
@@ -107,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append the logs to PATH as JSON lines (secrets redacted) instead of stderr",
     )
     parser.add_argument(
         "-q",

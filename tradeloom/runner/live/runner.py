@@ -211,6 +211,10 @@ class LiveRunner:
         )
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
         self.recorder.tell_live_events()
+        # every log line of the run names it (structlog's context, this thread's)
+        structlog.contextvars.bind_contextvars(
+            run_id=run.run_id, strategy=run.strategy, mode=self.mode
+        )
         if self.universe:
             self._start_universe(state)
             self.plugins.hook.tradeloom_run_started(run=run)
@@ -432,6 +436,8 @@ class LiveRunner:
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
             frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
         for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
+            index = len(session.history)  # the bar's lines carry its decision's correlation id
+            structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
             before = _Counts.of(self.recorder_or_fail)
             bar = session.step(ts, values)
             self.bars_processed += 1
@@ -694,9 +700,13 @@ class LiveRunner:
                 self.outputs.refresh(self, final=True)
         finally:
             self.inbox.release_pid()
+            structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT)
 
 
 _SIDES = {1: "buy", -1: "sell"}
+
+_LOG_CONTEXT = ("run_id", "strategy", "mode", "bar", "correlation_id")
+"""The keys a run binds into structlog's context (unbound when it stops)."""
 
 
 @dataclass(frozen=True)
