@@ -240,3 +240,18 @@ execution: {kind: simulated, initial_cash: 10000}
 live:
   metrics: {port: PORT}
 """
+
+
+def test_exchange_errors_are_counted_by_ccxt_class(metered_run: tuple) -> None:
+    from tradeloom.testing import ServerError
+
+    run, runner, _ = metered_run
+    run.emulator.faults.next("GET /api/v3/klines", ServerError(503), times=2)
+
+    tick_bars(run, runner, 1)  # the read is retried past both failures
+    samples = scrape(runner.metrics_port)
+
+    assert by_label(samples, "tradeloom_exchange_errors_total", "error") == {
+        "ExchangeNotAvailable": 2
+    }
+    assert one(samples, "tradeloom_bars_processed_total") == 1
