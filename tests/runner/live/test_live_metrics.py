@@ -25,7 +25,16 @@ ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "examples" / "grafana" / "tradeloom-dashboard.json"
 RULES = ROOT / "examples" / "prometheus" / "alerts.yml"
 
-METERED = STRATEGY.replace("live:\n", "live:\n  metrics: {port: 0}\n")
+METERED = STRATEGY.replace(
+    "live:\n",
+    """monitoring:
+  - {kind: rolling_auc, window: 20, min_samples: 10}
+  - {kind: calibration, window: 20, min_samples: 10}
+  - {kind: feature_drift, window: 20, min_samples: 10}
+live:
+  metrics: {port: 0}
+""",
+)
 
 
 def scrape(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -103,6 +112,14 @@ def test_a_paper_run_scraped_while_it_trades_agrees_with_its_journal(metered_run
     assert one(second, "tradeloom_equity") == pytest.approx(book.equity(close))
     assert 0 <= one(second, "tradeloom_drawdown_ratio") < 1
     assert one(second, "tradeloom_data_staleness_seconds") == 0  # the last bar just closed
+    recorder = runner.recorder_or_fail
+    for name, monitor, key in (
+        ("tradeloom_model_auc", "rolling_auc", "auc"),
+        ("tradeloom_model_brier", "calibration", "brier"),
+        ("tradeloom_feature_psi_max", "feature_drift", "psi_max"),
+    ):
+        expected = recorder.monitor_values[monitor][-1][1][key]
+        assert one(second, name, monitor=monitor) == pytest.approx(expected), name
     info = dict(next(iter(second["tradeloom_run_info"])))
     assert info["strategy"] == "live_rf" and info["mode"] == "paper" and info["run_id"] == "run"
 
