@@ -151,3 +151,21 @@ def test_offline_a_paper_run_fails_at_once_naming_the_host(
         "",
     )
     assert rows(tmp_path / "run" / "journal.sqlite", "live_bar") == []
+
+
+def test_a_symbol_the_emulator_cannot_serve_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(STRATEGY.replace("symbol: BTC/USDT", "symbol: BTCUSDT"))
+
+    code = main(["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--out", "run"])
+
+    column = STRATEGY.splitlines()[2].index("BTC/USDT") + 1
+    assert (code, capsys.readouterr().err) == (
+        2,
+        f"s.yaml:3:{column} data.symbol: --clock simulated serves the bars as a BASE/QUOTE "
+        "market such as BTC/USDT, was 'BTCUSDT'\n",
+    )
+    assert not (tmp_path / "run" / "journal.sqlite").exists()
