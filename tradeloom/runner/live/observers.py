@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+import pluggy
 import structlog
 
 from tradeloom.domain import RunInfo
@@ -80,9 +81,9 @@ def attach_observers(runner: LiveRunner, stack: ExitStack) -> None:
     stack.enter_context(watch_errors(exchange_error))
 
 
-def _register(manager: object, plugin: object, name: str, stack: ExitStack) -> None:
-    manager.register(plugin, name=name)  # type: ignore[attr-defined]
-    stack.callback(manager.unregister, plugin)  # type: ignore[attr-defined]
+def _register(manager: pluggy.PluginManager, plugin: object, name: str, stack: ExitStack) -> None:
+    manager.register(plugin, name=name)
+    stack.callback(manager.unregister, plugin)
 
 
 def _ignore(_: str) -> None:
