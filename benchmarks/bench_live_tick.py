@@ -16,6 +16,12 @@ Each mode runs with the SQLite journal and with the PostgreSQL journal (``journa
 {url: ...}``, a schema of its own on ``--pg-url``, dropped after; ``--no-pg`` skips
 it): the PostgreSQL tick's p50 is also given as a ratio of the SQLite tick's.
 
+Then the run's observers: paper ticks with ``live.metrics`` and ``live.alerts`` off,
+on (alerts delivered to a local HTTP server that answers at once), and on with a
+webhook that hangs (it never answers: the alerts' queue fills and drops). Every variant
+flips the kill switch on and off every 10 bars, so each one raises the same alerts; the
+ratio to the "off" variant is the observers' cost per tick.
+
 Logs go to stderr at ``--log-level`` (warning, the command line's default), so that
 what is measured is the tick, not the console renderer printing debug lines.
 
@@ -30,9 +36,12 @@ import math
 import os
 import statistics
 import tempfile
+import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +50,7 @@ from machine import describe
 
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.live.observers import attach_observers
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.logs import configure_logging
 from tradeloom.runner.wiring import build_pipeline
@@ -102,11 +112,57 @@ JOURNAL = f"journal:\n  url: ${{BENCH_JOURNAL_URL}}\n  schema: {PG_SCHEMA}\n"
 """The strategy file's section that journals to PostgreSQL."""
 
 
-def one_run(mode: str, bars: int, folder: Path, *, pg: bool = False) -> dict[str, list[float]]:
+OBSERVED = STRATEGY.replace(
+    "live: {stream: poll, stale_after_bars: null, capital: 50000}",
+    """live:
+  stream: poll
+  stale_after_bars: null
+  capital: 50000
+  metrics: {port: 0}
+  alerts:
+    targets: [{kind: webhook, url: "${BENCH_WEBHOOK_URL}"}]
+    queue_size: 10
+    timeout_seconds: 30""",
+)
+
+
+@contextmanager
+def webhook(hang: bool) -> Iterator[str]:
+    """Serve a webhook on 127.0.0.1 that answers at once, or never (until the end)."""
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if hang:
+                release.wait()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def one_run(
+    mode: str, bars: int, folder: Path, *, pg: bool = False, observers: str | None = None
+) -> dict[str, list[float]]:
+    """Tick ``bars`` bars; ``pg``: journal to PostgreSQL; ``observers``: None (as before),
+    off, on or hanging."""
     frame = make_bars(HISTORY + bars + 1)
     folder.mkdir(parents=True, exist_ok=True)
     strategy = folder / f"{mode}.yaml"
-    strategy.write_text(STRATEGY + (JOURNAL if pg else ""))
+    text = STRATEGY if observers in (None, "off") else OBSERVED
+    strategy.write_text(text + (JOURNAL if pg else ""))
     times: dict[str, list[float]] = {"tick": [], "train": [], "floor": []}
     with ExitStack() as stack:
         emu = stack.enter_context(
@@ -121,6 +177,9 @@ def one_run(mode: str, bars: int, folder: Path, *, pg: bool = False) -> dict[str
             use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False}))
         )
         stack.enter_context(use_pro_client_factory("binance", None))
+        if observers is not None:
+            url = stack.enter_context(webhook(hang=observers == "hanging"))
+            os.environ["BENCH_WEBHOOK_URL"] = url
         config, plugins = load_strategy(strategy, ())
         runner = LiveRunner(
             build_pipeline(config),
@@ -130,10 +189,18 @@ def one_run(mode: str, bars: int, folder: Path, *, pg: bool = False) -> dict[str
             clock=lambda: pd.Timestamp(emu.exchange.now_ms(), unit="ms", tz="UTC"),
             watch_file=False,
         )
+        if observers is not None:
+            attach_observers(runner, stack)
         runner.start()
         floor_client = emu.client(enableRateLimit=False)
         floor_client.load_markets()
-        for _ in range(bars):
+        for n in range(bars):
+            if observers is not None and n % 10 == 9:  # the same alerts in every variant
+                session = runner.session_or_fail
+                if session.killed:
+                    session.resume("benchmark")
+                else:
+                    session.kill("benchmark")
             emu.advance()
             trainings = len(runner.recorder_or_fail.trainings)
             started = time.perf_counter()
@@ -242,6 +309,20 @@ def main() -> None:
                         f"{floor:5.2f} ms; tick / floor {tick / floor:4.1f}x{versus} (medians "
                         f"of {args.runs} runs, {args.bars} bars)"
                     )
+            base = 0.0
+            for variant in ("off", "on", "hanging"):
+                runs = [
+                    one_run("paper", args.bars, folder / f"obs-{variant}{i}", observers=variant)
+                    for i in range(args.runs)
+                ]
+                tick = statistics.median(p(r["tick"], 50) for r in runs)
+                tick99 = statistics.median(p(r["tick"], 99) for r in runs)
+                base = base or tick
+                print(
+                    f"paper, metrics and alerts {variant:7s}: tick p50 {tick:6.2f} ms, p99 "
+                    f"{tick99:6.2f} ms; p50 / off {tick / base:4.2f}x (medians of {args.runs} "
+                    f"runs, {args.bars} bars)"
+                )
         finally:
             if not args.no_pg:
                 _drop_schema(args.pg_url)

@@ -9,7 +9,10 @@ A page holds a marker comment where a generated table goes:
   ``health``, ``live`` and ``outputs`` for those sections;
 - ``<!-- reference: hooks -->``: every hook with its signature and docstring, from
   ``tradeloom.plugins.hookspecs``;
-- ``<!-- reference: cli -->``: every command's ``--help``.
+- ``<!-- reference: cli -->``: every command's ``--help``;
+- ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
+  from ``tradeloom.runner.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
+  ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
 
 So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
 """
@@ -46,6 +49,8 @@ def generate(name: str) -> str:
         return cli_markdown()
     if name == "top-level":
         return top_level_markdown()
+    if name == "metrics":
+        return metrics_markdown()
     if name in _SECTIONS:
         module, model, prefix, skip = _SECTIONS[name]
         return fields_table(getattr(importlib.import_module(module), model), prefix, skip)
@@ -59,9 +64,30 @@ _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),
     "journal": ("tradeloom.schemas.journal", "JournalSection", "journal.", ()),
     "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
+    "live-metrics": ("tradeloom.schemas.live", "MetricsSection", "live.metrics.", ()),
+    "live-alerts": ("tradeloom.plugins.monitoring.alerts", "AlertsParams", "live.alerts.", ()),
+    "alert-target": (
+        "tradeloom.plugins.monitoring.alerts",
+        "AlertTarget",
+        "live.alerts.targets[].",
+        (),
+    ),
 }
 """Sections of the strategy file outside the components: module, model, key prefix, and
 the keys that hold components (listed with their layer instead)."""
+
+
+def metrics_markdown() -> str:
+    """Return the table of every metric a paper or live run exports."""
+    from tradeloom.runner.live.metrics import METRICS
+
+    suffix = {"counter": "_total", "info": "_info"}
+    rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
+    for spec in METRICS:
+        labels = ", ".join(f"`{label}`" for label in spec.labels) or "-"
+        name = spec.name + suffix.get(spec.kind, "")
+        rows.append(f"| `{name}` | {spec.kind} | {labels} | {spec.help} |")
+    return "\n".join(rows) + "\n"
 
 
 def builtin_components(layer: str) -> list[Any]:

@@ -26,6 +26,7 @@ from tradeloom.domain import (
     RunInfo,
     Signal,
 )
+from tradeloom.journal import StaleData
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.manager import Plugins, load_plugins
 
@@ -148,6 +149,18 @@ EVENTS: dict[str, dict[str, Any]] = {
             value=0.291,
             action="retrain",
         ),
+    },
+    "tradeloom_live_event": {
+        "run": _RUN,
+        "event": StaleData(
+            bar=13, timestamp=_TS, symbol="BTC/USDT", correlation_id=13, message="2 bars late"
+        ),
+    },
+    "tradeloom_exchange_error": {
+        "run": _RUN,
+        "exchange": "binance",
+        "error": "RequestTimeout",
+        "message": "binance GET https://api.binance.com/api/v3/klines timed out",
     },
 }
 

@@ -31,6 +31,7 @@ from tradeloom.domain import (
     RunInfo,
     Signal,
 )
+from tradeloom.journal import Event
 from tradeloom.plugins.component import Component
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
@@ -154,4 +155,36 @@ def tradeloom_health_action(run: RunInfo, action: HealthAction) -> None:
         run: The run.
         action: The rule (its index under ``health:``), the metric, its value and
             threshold, and the action: ``warn``, ``retrain`` or ``halt``.
+    """
+
+
+@hookspec
+def tradeloom_live_event(run: RunInfo, event: Event) -> None:
+    """Observe an event a paper or live run journaled, after it is journaled.
+
+    Called for every event the run's recorder journals while it trades (not for a
+    restart's replay, whose events were told when they happened): live bars, trading
+    state changes (a halt, the kill switch, a resume), liquidations, stale-data alarms,
+    restarts, control requests, cancellations, unreachable venues... The events other
+    hooks report (signals, orders, fills, rejections, halts, health) come here too, so
+    an observer of this hook alone sees the run's whole story. Backtests do not call it.
+
+    Args:
+        run: The run.
+        event: The journal event (`tradeloom.journal.events`); its ``KIND`` names it.
+    """
+
+
+@hookspec
+def tradeloom_exchange_error(run: RunInfo, exchange: str, error: str, message: str) -> None:
+    """Observe an error an exchange's ccxt client raised during a paper or live run.
+
+    Called for every failed request, retried or not (a timeout, a 429, a refused order),
+    from the thread that made it, before the caller handles it.
+
+    Args:
+        run: The run.
+        exchange: The ccxt exchange id (``binance``).
+        error: The ccxt error class (``RequestTimeout``, ``InsufficientFunds``...).
+        message: The error's message, on one line, secrets redacted.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,12 +46,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tradeloom.runner.live.early_stop import catch_stop_signals_early
 
         catch_stop_signals_early()
-    from tradeloom.runner.logs import configure_logging
+    from tradeloom.runner.logs import configure_logging, open_log_file
 
-    configure_logging(args.log_level)
+    try:
+        log_file = None if args.log_file is None else open_log_file(args.log_file)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, stream=log_file)
     from tradeloom import progress
 
     progress.enable(quiet=args.quiet)
+    try:
+        return _command(args)
+    finally:
+        if log_file is not None:
+            configure_logging(args.log_level)  # an embedding program logs on after us
+            log_file.close()
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         return int(args.command(args))
     except UserError as exc:
@@ -108,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append the logs to PATH as JSON lines (secrets redacted) instead of stderr",
+    )
+    parser.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -124,6 +145,21 @@ def _parser() -> argparse.ArgumentParser:
         type=_folder,
         help="run directory (default: runs/<name>-<time> for a backtest; runs/<name>-<mode> "
         "for paper and live, so that the same command restarts the run)",
+    )
+    run.add_argument(
+        "--clock",
+        choices=["wall", "simulated"],
+        default="wall",
+        help="paper: simulated plays the strategy's own bars (synthetic, file) through the "
+        "built-in exchange emulator, with no exchange and no keys (default: wall, the "
+        "exchange's bars as they close)",
+    )
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        metavar="Nx",
+        help="--clock simulated: play bars at N times real time, or max (default 3600x: an "
+        "hourly bar a second)",
     )
     run.add_argument(
         "--max-bars",
@@ -328,6 +364,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _speed(text: str) -> float:
+    """``--speed``: ``60x`` (60 times real time) or ``max`` (no waiting)."""
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a speed such as 60x (60 times real time) or max, was '{text}'"
+        )
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -347,6 +398,10 @@ def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, 
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.clock == "simulated" and args.mode != "paper":
+        raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
+    if args.speed is not None and args.clock != "simulated":
+        raise UserError("--speed applies to --clock simulated only")
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":
@@ -392,7 +447,10 @@ def _run_portfolio(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace) -> int:
     from tradeloom.runner.live.launch import run_live
 
-    pipeline, plugins = _load(args, args.mode)
+    simulated = args.clock == "simulated"
+    # simulated: the data source is swapped for the emulator's after it loaded the bars
+    pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
+    speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
         run_live(
             pipeline,
@@ -402,6 +460,7 @@ def _run_live(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             max_bars=args.max_bars,
             quiet=args.quiet,
+            speed=speed,
         )
     )
     return 0

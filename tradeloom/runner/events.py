@@ -97,10 +97,17 @@ class Recorder:
         self._listened = _listened(hook)
         self.debug = debug_logging()
         """Whether signals, decisions, orders and fills are logged (debug level)."""
+        self._live_events = False
+
+    def tell_live_events(self) -> None:
+        """Tell observers of every event from now on (`tradeloom_live_event`): a live run."""
+        self._live_events = "tradeloom_live_event" in self._listened
 
     def record(self, event: Event) -> None:
-        """Journal an event no observer hook exists for (data loaded, live bars...)."""
+        """Journal an event (and, in a live run, tell `tradeloom_live_event` of it)."""
         self.journal.append(event)
+        if self._live_events:
+            self.hook.tradeloom_live_event(run=self.run, event=event)
 
     def at(
         self, bar: int | None, timestamp: Any = NO_TIME, *, market: bool = False

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import structlog
 
+from tradeloom.errors import UserError
 from tradeloom.redaction import (
     install_excepthook,
     install_record_redaction,
     redact_processor,
 )
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "open_log_file"]
 
 
 def configure_logging(
@@ -61,3 +63,15 @@ def configure_logging(
 
 def _current_stderr(*args: object) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
+
+
+def open_log_file(path: Path) -> TextIO:
+    """Open ``path`` to append log lines (``--log-file``), line-buffered.
+
+    Raises:
+        UserError: It cannot be opened (a folder, a missing parent, no permission).
+    """
+    try:
+        return path.open("a", encoding="utf-8", buffering=1)
+    except OSError as exc:
+        raise UserError(f"--log-file {path}: cannot open it: {exc.strerror or exc}") from None

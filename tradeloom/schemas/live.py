@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tradeloom.bounds import MAX_CASH
+from tradeloom.plugins.monitoring.alerts import AlertsParams
 
-__all__ = ["LiveSection", "check_crontab"]
+__all__ = ["LiveSection", "MetricsSection", "check_crontab"]
 
 
 def check_crontab(value: str) -> str:
@@ -34,6 +35,25 @@ def check_crontab(value: str) -> str:
             f"weekday, UTC), was '{value}': {exc}"
         ) from None
     return value
+
+
+class MetricsSection(BaseModel):
+    """Keys of ``live.metrics``: where the run serves its Prometheus metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int = Field(
+        ge=0,
+        le=65_535,
+        strict=True,
+        description="TCP port of http://HOST:PORT/metrics (0: any free port, logged).",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address to bind: 127.0.0.1 (this machine only) unless a Prometheus "
+        "server elsewhere scrapes it (0.0.0.0: every interface).",
+    )
 
 
 class LiveSection(BaseModel):
@@ -104,6 +124,17 @@ class LiveSection(BaseModel):
         description="At a restart, refuse to trade when the journal's position and the "
         "venue's differ by more than this fraction of the position (plus one lot step; "
         "fees charged in the base asset are allowed for).",
+    )
+
+    metrics: MetricsSection | None = Field(
+        default=None,
+        description="Serve Prometheus metrics while the run trades (null: none); see the "
+        "operating guide for the list.",
+    )
+    alerts: AlertsParams | None = Field(
+        default=None,
+        description="Send alerts (webhook, Slack, Telegram) on halts, the kill switch, "
+        "stale data and other events (null: none).",
     )
 
     @field_validator("limits")

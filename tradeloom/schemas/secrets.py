@@ -31,6 +31,7 @@ from tradeloom.schemas.messages import SECRET_ONLY_MESSAGE, join_path, show
 __all__ = [
     "CREDENTIAL_NAMES",
     "SECRET_ONLY_MESSAGE",
+    "SECRET_PATHS",
     "Secret",
     "check_secret_fields",
     "credential_problems",
@@ -196,6 +197,15 @@ _CREDENTIAL_MESSAGE = (
 )
 
 
+SECRET_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"^live\.alerts\.targets\.\d+\.url$"),)
+"""Key paths that hold a secret wherever the key's name would not say so (a webhook's URL
+carries its token)."""
+
+_SECRET_PATH_MESSAGE = (
+    "a webhook URL carries its token: give an environment variable reference such as "
+    "${ALERT_WEBHOOK_URL}, never the value itself"
+)
+
 _CONFIG_MESSAGE = (
     "credentials never go in config; use api_key, secret or password with an ${ENV_VAR} reference"
 )
@@ -230,8 +240,11 @@ def credential_problems(data: Any, locate: Callable[[str], str]) -> list[Problem
         if isinstance(value, dict):
             for key, item in value.items():
                 child = join_path(path, key)
-                if is_credential_key(key) and not _is_reference_or_null(item):
-                    if path.rpartition(".")[2] == "config":
+                secret_path = any(p.match(child) for p in SECRET_PATHS)
+                if (is_credential_key(key) or secret_path) and not _is_reference_or_null(item):
+                    if secret_path:
+                        message = _SECRET_PATH_MESSAGE
+                    elif path.rpartition(".")[2] == "config":
                         message = _CONFIG_MESSAGE  # ccxt's client settings: use the keys' fields
                     else:
                         suggested = re.sub(r"[^A-Za-z0-9]+", "_", str(key)).strip("_").upper()

@@ -13,6 +13,10 @@ changing the strategy file::
     with ExchangeEmulator(markets, balances) as emulator:
         with use_client_factory("binance", lambda settings: emulator.client(**settings)):
             main(["run", "strategy.yaml"])
+
+`watch_errors` tells a listener of every error any of these clients raises, for as
+long as a ``with`` block lasts: a paper or live run counts them by ccxt class (its
+metrics) and alerts on repeated ones.
 """
 
 from __future__ import annotations
@@ -30,11 +34,16 @@ from tradeloom.redaction import guard_client
 __all__ = [
     "CREDENTIAL_SETTINGS",
     "ClientFactory",
+    "ErrorListener",
     "check_exchange_id",
     "create_client",
     "unknown_settings",
     "use_client_factory",
+    "watch_errors",
 ]
+
+ErrorListener = Callable[[str, BaseException], None]
+"""Told ``(exchange id, error)`` of each ccxt error a client raises."""
 
 ClientFactory = Callable[[Mapping[str, Any]], ccxt.Exchange]
 """Make a client from ccxt constructor settings (``{"enableRateLimit": True, ...}``)."""
@@ -56,6 +65,7 @@ CREDENTIAL_SETTINGS = frozenset(
 
 _factories: dict[str, ClientFactory] = {}
 _lock = threading.Lock()
+_listeners: tuple[ErrorListener, ...] = ()
 
 
 def check_exchange_id(exchange_id: str) -> str:
@@ -87,9 +97,47 @@ def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -
     with _lock:
         factory = _factories.get(exchange_id)
     if factory is not None:
-        return guard_client(factory(merged))
+        return _watched(guard_client(factory(merged)))
     exchange_class: type[ccxt.Exchange] = getattr(ccxt, exchange_id)
-    return guard_client(exchange_class(merged))
+    return _watched(guard_client(exchange_class(merged)))
+
+
+@contextmanager
+def watch_errors(listener: ErrorListener) -> Iterator[None]:
+    """Tell ``listener`` of every ccxt error a client of `create_client` raises meanwhile.
+
+    Each HTTP request that fails (a timeout, a 5xx, a 429, an exchange's refusal) is
+    told once, from the thread that made it, before the error reaches the caller (who
+    may retry it). Blocks nest.
+    """
+    global _listeners
+    with _lock:
+        _listeners = (*_listeners, listener)
+    try:
+        yield
+    finally:
+        with _lock:
+            remaining = list(_listeners)
+            remaining.remove(listener)
+            _listeners = tuple(remaining)
+
+
+def _watched(client: ccxt.Exchange) -> ccxt.Exchange:
+    # ccxt's every REST request goes through Exchange.fetch, which raises its network
+    # errors and maps the exchange's error replies (handle_errors) to ccxt classes.
+    fetch = client.fetch
+    exchange_id = str(getattr(client, "id", ""))
+
+    def fetch_watched(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fetch(*args, **kwargs)
+        except ccxt.BaseError as error:
+            for listener in _listeners:
+                listener(exchange_id, error)
+            raise
+
+    client.fetch = fetch_watched
+    return client
 
 
 def unknown_settings(exchange_id: str, settings: Mapping[str, Any]) -> dict[str, str]:

@@ -46,6 +46,7 @@ from tradeloom.plugins.data.ccxt_retry import (
     describe,
     is_network_error,
     retry_after,
+    unresolved_host,
 )
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.retrying import RetryPolicy, call_with_retries
@@ -185,7 +186,7 @@ class BarFeed:
                 call,
                 what=f"data: {self.label}: {what}",
                 policy=self.retry,
-                is_retryable=is_network_error,
+                is_retryable=self._retryable,
                 retry_after=lambda error: retry_after(error, self.client),
                 describe=describe,
                 sleep=self.sleep,
@@ -197,6 +198,22 @@ class BarFeed:
                 f"data: {self.label}: the exchange refused the request for {what}: "
                 f"{describe(error)}"
             ) from None
+        except ccxt.NetworkError as error:
+            host = None if self._ready else unresolved_host(error)
+            if host is None:
+                raise
+            raise DataError(
+                f"data: {self.label}: cannot reach {host}: its name does not resolve "
+                "(this machine is offline, or the exchange's URL is wrong); nothing was sent"
+            ) from None
+
+    def _retryable(self, error: BaseException) -> bool:
+        # The first request of the run (its markets) does not wait out retries for a
+        # host that does not resolve: offline, the run fails at once, naming the host.
+        # Once the exchange has answered, such a failure is a network blip, retried.
+        if not is_network_error(error):
+            return False
+        return self._ready or unresolved_host(error) is None
 
 
 @dataclass(frozen=True)

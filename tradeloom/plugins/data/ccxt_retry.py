@@ -13,11 +13,21 @@ bad symbol, a bad interval, bad keys), which the same request would get again.
 
 from __future__ import annotations
 
+import re
+import socket
+from urllib.parse import urlsplit
+
 import ccxt
 
 from tradeloom.retrying import RetriesExhausted, retry_after_seconds
 
-__all__ = ["ExchangeUnavailable", "describe", "is_network_error", "retry_after"]
+__all__ = [
+    "ExchangeUnavailable",
+    "describe",
+    "is_network_error",
+    "retry_after",
+    "unresolved_host",
+]
 
 _MAX_MESSAGE = 200
 
@@ -49,3 +59,35 @@ def describe(error: BaseException) -> str:
         text = text[: _MAX_MESSAGE - 3] + "..."
     name = type(error).__name__
     return f"{name}: {text}" if text else name
+
+
+_RESOLVE = re.compile(r"Failed to resolve '([^']+)'")
+_URL = re.compile(r"\b(?:GET|POST|PUT|DELETE) (\S+)")
+
+
+def unresolved_host(error: BaseException) -> str | None:
+    """Return the host whose name did not resolve behind ``error`` (None: another error).
+
+    A name that does not resolve (the machine is offline, or the exchange's URL is
+    wrong) shows as a ``socket.gaierror`` in the chain of causes of ccxt's
+    ``NetworkError``; the host is read from urllib3's message, else from the URL ccxt
+    names (``binance GET https://api.binance.com/api/v3/exchangeInfo``).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    resolved_failed = False
+    host: str | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            resolved_failed = True
+        found = _RESOLVE.search(str(current))
+        if found is not None and host is None:
+            host = found.group(1)
+        current = current.__cause__ or current.__context__
+    if not resolved_failed:
+        return None
+    if host is None:
+        url = _URL.search(str(error))
+        host = (urlsplit(url.group(1)).hostname if url else None) or "the exchange"
+    return host

@@ -30,6 +30,7 @@ to the market's step) count as flat for decisions.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -86,6 +87,8 @@ class ExchangeVenue:
         self.refused: list[RefusedFill] = []
         self._events: list[Fill | Cancellation] = []
         self._adopted: dict[str, Order] = {}
+        self.on_send: Callable[[str, float], None] | None = None
+        """Told ``("send", seconds)`` for each order sent (the metrics' send stage)."""
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the taker fee."""
@@ -93,7 +96,10 @@ class ExchangeVenue:
 
     def submit(self, order: Order) -> None:
         """Check, journal and send ``order`` once (`CcxtVenue.submit`)."""
+        started = time.perf_counter()
         self._take(self.venue.submit(order))
+        if self.on_send is not None:
+            self.on_send("send", time.perf_counter() - started)
 
     def pending(self) -> list[Order]:
         """Return the orders not finished for the engine.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
+import pandas as pd
 import structlog
 
 from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.live.loop import run_forever, stop_on_signals
-from tradeloom.runner.live.runner import LiveRunner, Mode
+from tradeloom.runner.live.observers import attach_observers
+from tradeloom.runner.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.runner.run_dir import check_live_run_dir
 from tradeloom.runner.stdout import silence_stdout
 from tradeloom.runner.wiring import Pipeline
@@ -56,34 +59,61 @@ def run_live(
     overrides: Sequence[str] = (),
     max_bars: int | None = None,
     quiet: bool = False,
+    speed: float | None = None,
 ) -> str:
     """Start (or restart) the run and trade until stopped; return a one-line summary.
 
     Unless ``quiet``, each bar traded prints one line on stdout (`LiveRunner.bar_line`).
+    With ``speed`` (``--clock simulated``), a paper run trades the strategy's own bars
+    served by the exchange emulator at that many times real time
+    (`tradeloom.runner.live.sim_clock.SimulatedMarket`).
+
+    Raises:
+        UserError: The run directory is not a run's, the metrics port is taken, or
+            the simulated market cannot serve the strategy's data.
     """
-    run_dir = (out or default_run_dir(pipeline.config.name, mode)).resolve()
+    name = pipeline.config.name
+    simulated = speed is not None
+    if out is not None:
+        run_dir = out.resolve()
+    elif simulated:
+        from tradeloom.runner.live.sim_clock import simulated_run_dir
+
+        run_dir = simulated_run_dir(name).resolve()
+    else:
+        run_dir = default_run_dir(name, mode).resolve()
     check_live_run_dir(out if out is not None else run_dir, given=out is not None)
-    runner = LiveRunner(
-        pipeline,
-        plugins,
-        mode=mode,
-        run_dir=run_dir,
-        overrides=overrides,
-        echo=None if quiet else _BarLines(),
-    )
-    reason = "failed"
-    with stop_on_signals() as stop:
-        if threading.current_thread() is threading.main_thread():
-            runner.inbox.install_signal_handlers()
-        try:
-            runner.start()
-            reason = run_forever(runner, stop, max_bars=max_bars)
-        except BaseException as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            runner.stop(reason)
-            runner.inbox.restore_signal_handlers()
+    with ExitStack() as stack:
+        clock: Callable[[], pd.Timestamp] = wall_clock
+        loop: Callable[..., str] = run_forever
+        if speed is not None:
+            from tradeloom.runner.live.sim_clock import SimulatedMarket
+
+            market = stack.enter_context(SimulatedMarket(pipeline, run_dir, speed=speed))
+            pipeline, clock, loop = market.live_pipeline(), market.now, market.run
+        runner = LiveRunner(
+            pipeline,
+            plugins,
+            mode=mode,
+            run_dir=run_dir,
+            clock=clock,
+            overrides=overrides,
+            echo=None if quiet else _BarLines(),
+        )
+        attach_observers(runner, stack)  # metrics and alerts: before any bar
+        reason = "failed"
+        with stop_on_signals() as stop:
+            if threading.current_thread() is threading.main_thread():
+                runner.inbox.install_signal_handlers()
+            try:
+                runner.start()
+                reason = loop(runner, stop, max_bars=max_bars)
+            except BaseException as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                runner.stop(reason)
+                runner.inbox.restore_signal_handlers()
     session = runner.session_or_fail
     book = session.engine.portfolio
     held = f"position {book.position:.8g}"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,6 +171,12 @@ class LiveRunner:
             from tradeloom.runner.live.universe_outputs import UniverseOutputs
 
             self.outputs = UniverseOutputs(run_dir)  # every symbol's columns and rows
+        self.stages: Callable[[str, float], None] | None = None
+        """Told ``(stage, seconds)`` of each timed stage of a tick (the metrics)."""
+        self.tick_listeners: list[Callable[[LiveRunner, int], None]] = []
+        """Told ``(runner, bars processed)`` after each tick (the metrics' gauges)."""
+        self.metrics_port: int | None = None
+        """The port the run's metrics are served on (``live.metrics``), once bound."""
 
     # --- start ----------------------------------------------------------------------
 
@@ -215,6 +222,11 @@ class LiveRunner:
             run_dir=str(self.run_dir),
         )
         self.recorder = Recorder(self.journal, self.plugins.hook, run)
+        self.recorder.tell_live_events()
+        # every log line of the run names it (structlog's context, this thread's)
+        structlog.contextvars.bind_contextvars(
+            run_id=run.run_id, strategy=run.strategy, mode=self.mode
+        )
         if self.universe:
             self._start_universe(state)
             self.plugins.hook.tradeloom_run_started(run=run)
@@ -363,6 +375,8 @@ class LiveRunner:
         """
         name = self.config.name
         python_venue = venue is not self.p.venue
+        if self.stages is not None and hasattr(venue, "on_send"):
+            venue.on_send = self.stages
         return LiveSession(
             self.p,
             self.recorder_or_fail,
@@ -372,6 +386,7 @@ class LiveRunner:
             venue=venue if python_venue else None,
             on_delivery=self.record_delivery if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
+            stages=self.stages,
         )
 
     def record_delivery(self, bar: int, phase: str, events: int) -> None:
@@ -432,9 +447,15 @@ class LiveRunner:
         self._control()
         self._reload()
         if self.ticker is not None:
-            return self._tick_universe()
+            processed = self._tick_universe()
+            for listener in self.tick_listeners:
+                listener(self, processed)
+            return processed
         try:
+            started = time.perf_counter()
             frame = self._closed_bars()
+            if self.stages is not None:
+                self.stages("fetch", time.perf_counter() - started)
         except RetriesExhausted as error:
             # No answer on any attempt: no bar is known closed; the next tick asks again
             # and the stale-data alarm says when the outage lasts.
@@ -449,6 +470,8 @@ class LiveRunner:
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
             frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
         for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
+            index = len(session.history)  # the bar's lines carry its decision's correlation id
+            structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
             before = _Counts.of(self.recorder_or_fail)
             bar = session.step(ts, values)
             self.bars_processed += 1
@@ -469,6 +492,8 @@ class LiveRunner:
         self.journal.flush()
         if len(frame) and self.outputs is not None:
             self.outputs.refresh(self)  # after the commit: the journal first, always
+        for listener in self.tick_listeners:
+            listener(self, len(frame))
         return len(frame)
 
     def _tick_universe(self) -> int:
@@ -718,9 +743,13 @@ class LiveRunner:
                 self.outputs.refresh(self, final=True)
         finally:
             self.inbox.release_pid()
+            structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT)
 
 
 _SIDES = {1: "buy", -1: "sell"}
+
+_LOG_CONTEXT = ("run_id", "strategy", "mode", "bar", "correlation_id")
+"""The keys a run binds into structlog's context (unbound when it stops)."""
 
 
 @dataclass(frozen=True)

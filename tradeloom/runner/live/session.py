@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +77,8 @@ class LiveSession:
             the journal); None trades the strategy's simulated venue (paper).
         on_delivery: Told ``(bar, phase, events)`` when the venue reports something.
         cron: Fire times of ``live.retrain_cron`` (None: no cron).
+        stages: Told ``(stage, seconds)`` for each stage of a live bar (features,
+            predict, decide, train, journal); None: not timed.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class LiveSession:
         venue: Venue | None = None,
         on_delivery: Callable[[int, str, int], None] | None = None,
         cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None = None,
+        stages: Callable[[str, float], None] | None = None,
     ) -> None:
         self.p = pipeline
+        self.stages = stages
         self.rec = recorder
         self.history = history
         self.clock = clock
@@ -247,11 +252,15 @@ class LiveSession:
             given: The model's verdict read from the journal (a replay); None: ask
                 the model now and journal it.
         """
+        clock = perf_counter
+        t0 = clock()
         ohlcv = np.asarray(values, np.float64)
         o, h, lo, c, v = (float(x) for x in ohlcv)
         row = self.stepper.step(Bar(len(self.history), time, o, h, lo, c, v))
         bar = self.history.append(time, ohlcv, row)
+        t1 = clock()
         verdict = self.predict(row) if given is None else given
+        t2 = clock()
         now = self.clock()
         if given is None:
             self.rec.record(
@@ -280,11 +289,21 @@ class LiveSession:
             regime=regime,
             base=bar.index,
         )
+        t3 = clock()
         self.engine.run(inputs, bar.index + 1)
+        t4 = clock()
         if given is None:
             reason = self._due_retrain(now)
             self.train(reason)
+            t5 = clock()
             self.rec.journal.flush()
+            if self.stages is not None:
+                stages = self.stages
+                stages("features", t1 - t0)
+                stages("predict", t2 - t1)
+                stages("decide", t4 - t3)
+                stages("train", t5 - t4)
+                stages("journal", (t3 - t2) + (clock() - t5))
         else:
             self._retrain_reasons.clear()
         return bar
