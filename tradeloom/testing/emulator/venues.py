@@ -12,7 +12,7 @@ Example:
     ... ]
     >>> with EmulatedVenues({"BTC/USDT": bars}, venues, start=100) as emulated:  # doctest: +SKIP
     ...     clients = emulated.clients()
-    ...     emulated["dear"].faults.add("POST /api/v3/order", ServerError())
+    ...     emulated["dear"].faults.next("POST /api/v3/order", ServerError())
     ...     emulated.advance()
 """
 
