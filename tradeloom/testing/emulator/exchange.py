@@ -434,9 +434,7 @@ class Exchange:
             notional = stop_price * quantity
         else:
             notional = quote_order_qty if quote_order_qty is not None else current * quantity
-        if notional < rules.min_notional or (
-            type in LIMIT_TYPES and notional > rules.max_notional
-        ):
+        if notional < rules.min_notional or (type in LIMIT_TYPES and notional > rules.max_notional):
             raise Rejected(
                 Reason.NOTIONAL,
                 f"notional {notional} outside [{rules.min_notional}, {rules.max_notional}]",
