@@ -58,7 +58,8 @@ def book_levels(
     Level ``k`` (0 = best) of the bids is at ``price * (1 - (spread_bps / 2 + k *
     level_gap_bps) / 10_000)`` rounded down to the tick, of the asks at ``price * (1 +
     ...)`` rounded up, each at least one tick beyond the level before; it holds
-    ``size * growth ** k`` rounded down to the lot step (at least one step). Bids
+    ``size * growth ** k`` (times ``1 + tilt`` on the bids, ``1 - tilt`` on the asks)
+    rounded down to the lot step (at least one step). Bids
     that would fall below the market's minimum price are left out.
 
     Args:
@@ -74,15 +75,17 @@ def book_levels(
     asks: list[Level] = []
     for k in range(count):
         distance = (profile.spread_bps / 2 + k * profile.level_gap_bps) / _BPS
-        size = max(step, _round(profile.size * profile.growth**k, step, ROUND_FLOOR))
+        size = profile.size * profile.growth**k
+        bid_size = max(step, _round(size * (1 + profile.tilt), step, ROUND_FLOOR))
+        ask_size = max(step, _round(size * (1 - profile.tilt), step, ROUND_FLOOR))
         bid = _round(price * (1 - distance), tick, ROUND_FLOOR)
         ask = _round(price * (1 + distance), tick, ROUND_CEILING)
         if bids:
             bid = min(bid, bids[-1][0] - tick)
             ask = max(ask, asks[-1][0] + tick)
         if bid >= rules.min_price:
-            bids.append((bid, size))
-        asks.append((ask, size))
+            bids.append((bid, bid_size))
+        asks.append((ask, ask_size))
     return OrderBook(tuple(bids), tuple(asks), time_ms)
 
 

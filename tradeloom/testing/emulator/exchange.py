@@ -114,7 +114,9 @@ class Exchange:
         price_offset_bps: This venue's prices are the bars' times ``1 + offset / 10_000``
             (klines, tickers, book and fills alike): two venues replaying the same
             bars quote different prices. Volumes are kept.
-        book: The order book quoted around the price now (`BookProfile`).
+        book: The order book quoted around the price now (`BookProfile`). The
+            attribute ``book`` may be replaced between bars (a book that changes over
+            time); fills do not walk it: they follow the bar prices above.
 
     Raises:
         ValueError: Bad bars, symbols, rates or start (the message names the remedy).

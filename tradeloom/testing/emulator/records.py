@@ -132,6 +132,8 @@ class BookProfile:
         level_gap_bps: Distance between consecutive levels, in basis points (> 0).
         size: Base quantity at the best level (> 0).
         growth: Each level holds this multiple of the one before (> 0; 1: flat).
+        tilt: Lean of the book, in (-1, 1): bid sizes are multiplied by ``1 + tilt``
+            and ask sizes by ``1 - tilt`` (0: as many buyers as sellers queue).
     """
 
     spread_bps: Decimal = Decimal(2)
@@ -139,6 +141,7 @@ class BookProfile:
     level_gap_bps: Decimal = Decimal(1)
     size: Decimal = Decimal(1)
     growth: Decimal = Decimal("1.5")
+    tilt: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         for name in ("spread_bps", "level_gap_bps", "size", "growth"):
@@ -147,6 +150,8 @@ class BookProfile:
                 raise ValueError(f"BookProfile.{name} must be a positive Decimal, was {value!r}")
         if not isinstance(self.levels, int) or not 1 <= self.levels <= 5000:
             raise ValueError(f"BookProfile.levels must be an int in [1, 5000], was {self.levels!r}")
+        if not isinstance(self.tilt, Decimal) or not -1 < self.tilt < 1:
+            raise ValueError(f"BookProfile.tilt must be a Decimal in (-1, 1), was {self.tilt!r}")
 
 
 @dataclass(frozen=True)
