@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from tradeloom.timeframes import format_timestamp
 
 __all__ = [
     "Auxiliary",
+    "AuxiliaryColumns",
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
@@ -177,6 +178,19 @@ class AuxiliarySeries:
         return self.symbol is None or self.symbol == symbol
 
 
+class AuxiliaryColumns(Protocol):
+    """Several series read from one file, such as a recorded order book's level columns
+    (`tradeloom.plugins.data.order_book.OrderBookInput`)."""
+
+    def names(self) -> set[str]:
+        """Return the columns the series become in the bars."""
+        ...
+
+    def load(self, symbols: tuple[str, ...], policy: ValidationPolicy) -> list[AuxiliarySeries]:
+        """Read and check the series for ``symbols`` under ``policy``."""
+        ...
+
+
 FundingFetcher = Callable[[str, str, int], AuxiliarySeries]
 """Returns the funding rates of a symbol as a series: ``fetch(name, symbol, delay_ns)``."""
 
@@ -189,18 +203,22 @@ class Auxiliary:
         items: The ``data.auxiliary`` entries.
         paths: Each entry's file, absolute (None for ``funding_rate``).
         policy: The source's ``validation`` policy.
+        book: The recorded order book of ``data.order_book``, whose level columns are
+            series like the others (`tradeloom.plugins.data.order_book`).
     """
 
     items: tuple[AuxiliaryParams, ...] = ()
     paths: tuple[Path | None, ...] = ()
     policy: ValidationPolicy = "reject"
+    book: AuxiliaryColumns | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.items) or self.book is not None
 
     def names(self) -> set[str]:
         """Return the columns the series become in each symbol's bars."""
-        return {item.name for item in self.items}
+        names = {item.name for item in self.items}
+        return names | self.book.names() if self.book is not None else names
 
     def load(
         self, symbols: Sequence[str], funding: FundingFetcher | None = None
@@ -222,19 +240,27 @@ class Auxiliary:
                 continue
             assert path is not None
             out.extend(_read_file(item, path, label, delay, symbols, self.policy))
+        if self.book is not None:
+            out.extend(self.book.load(tuple(symbols), self.policy))
         return tuple(out)
 
 
 def build_auxiliary(
-    items: Sequence[AuxiliaryParams], ctx: BuildContext, policy: ValidationPolicy, *, exchange: bool
+    items: Sequence[AuxiliaryParams],
+    ctx: BuildContext,
+    policy: ValidationPolicy,
+    *,
+    exchange: bool,
+    book: AuxiliaryColumns | None = None,
 ) -> Auxiliary:
-    """Return the series of ``items``; every file must exist.
+    """Return the series of ``items`` (and of a recorded book); every file must exist.
 
     Args:
         items: The ``data.auxiliary`` entries.
         ctx: Resolves relative paths.
         policy: The source's ``validation``.
         exchange: Whether the source is an exchange (``funding_rate`` allowed).
+        book: The recorded order book of ``data.order_book``, built, if any.
 
     Raises:
         ParamError: A file that does not exist, or ``funding_rate`` on a source that
@@ -261,7 +287,12 @@ def build_auxiliary(
         if not path.is_file():
             raise ParamError(f"{key}.path", f"file not found: {path}")
         paths.append(path)
-    return Auxiliary(tuple(items), tuple(paths), policy)
+    taken = names & book.names() if book is not None else set()
+    if taken:
+        raise ParamError(
+            "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
+        )
+    return Auxiliary(tuple(items), tuple(paths), policy, book)
 
 
 def join_asof(bars: Bars, series: Sequence[AuxiliarySeries]) -> Bars:
