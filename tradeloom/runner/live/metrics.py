@@ -234,7 +234,7 @@ class LiveMetrics:
         symbols = session.engine.symbols or (runner.symbol,)
         for s, symbol in enumerate(symbols):
             self.position.labels(symbol=symbol).set(float(book.position_of(s)))
-        self.state.state(session.state)
+        self.state.state(runner.trading_state)  # REDUCING while the journal is lost
         recorder = runner.recorder
         if recorder is not None:
             for monitor, values in recorder.monitor_values.items():

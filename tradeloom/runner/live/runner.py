@@ -429,6 +429,8 @@ class LiveRunner:
         """
         if self.journal_outage is not None:
             if not self.journal_outage.rejoin(self):
+                for listener in self.tick_listeners:  # the metrics show REDUCING meanwhile
+                    listener(self, 0)
                 return 0
             self.journal_outage = None
         try:

@@ -97,10 +97,11 @@ class SimulatedMarket:
     def _resume_bar(self) -> int:
         """Return the first bar to play: half the data, or after the journal's last bar."""
         first = max(1, len(self.bars) // 2)
-        journal = self.run_dir / "journal.sqlite"
+        from tradeloom.journal import journal_path, read_rows
+
+        journal = journal_path(self.run_dir)  # journal.sqlite, or journal.json (PostgreSQL)
         if not journal.exists():
             return first
-        from tradeloom.journal import read_rows
 
         last = first
         for row in read_rows(journal, ["warm_up", "live_bar"]):
