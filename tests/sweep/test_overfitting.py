@@ -52,7 +52,9 @@ def test_deflated_sharpe_ratio_of_returns_worked_by_hand() -> None:
     sharpe = r.mean() / r.std(ddof=1)
     skew = stats.skew(r)  # the moment estimators (bias=True)
     kurt = stats.kurtosis(r, fisher=False)
-    sr0 = 0.2 * ((1 - EULER) * stats.norm.ppf(1 - 1 / 20) + EULER * stats.norm.ppf(1 - 1 / (20 * math.e)))
+    sr0 = 0.2 * (
+        (1 - EULER) * stats.norm.ppf(1 - 1 / 20) + EULER * stats.norm.ppf(1 - 1 / (20 * math.e))
+    )
     z = (sharpe - sr0) * 3.0 / math.sqrt(1 - skew * sharpe + (kurt - 1) / 4 * sharpe**2)
     assert result.sharpe == pytest.approx(sharpe, rel=1e-12)
     assert result.skewness == pytest.approx(skew, rel=1e-10)
@@ -70,7 +72,9 @@ def test_one_trial_is_the_probabilistic_sharpe_ratio() -> None:
     result = deflated_sharpe_ratio(r, n_trials=1, trial_sharpe_variance=0.3)
     sharpe = r.mean() / r.std(ddof=1)
     skew, kurt = stats.skew(r), stats.kurtosis(r, fisher=False)
-    psr = stats.norm.cdf(sharpe * math.sqrt(5) / math.sqrt(1 - skew * sharpe + (kurt - 1) / 4 * sharpe**2))
+    psr = stats.norm.cdf(
+        sharpe * math.sqrt(5) / math.sqrt(1 - skew * sharpe + (kurt - 1) / 4 * sharpe**2)
+    )
     assert result.sr0 == 0.0
     assert result.dsr == pytest.approx(psr, rel=1e-12)
     assert result.sharpe_annualised is None
@@ -115,11 +119,15 @@ def test_a_higher_sharpe_ratio_never_lowers_the_deflated_one(
 def test_deflated_sharpe_ratio_refuses_what_it_cannot_use() -> None:
     with pytest.raises(ValueError, match=r"^n_trials must be a whole number >= 1, was 0$"):
         deflated_sharpe_ratio([0.01, 0.02], n_trials=0, trial_sharpe_variance=0.1)
-    with pytest.raises(ValueError, match=r"^trial_sharpe_variance must be finite and >= 0, was -1\.0$"):
+    with pytest.raises(
+        ValueError, match=r"^trial_sharpe_variance must be finite and >= 0, was -1\.0$"
+    ):
         deflated_sharpe_ratio([0.01, 0.02], n_trials=3, trial_sharpe_variance=-1.0)
     with pytest.raises(ValueError, match=r"^returns hold 1 NaN values$"):
         deflated_sharpe_ratio([0.01, math.nan, 0.0], n_trials=3, trial_sharpe_variance=0.1)
-    with pytest.raises(ValueError, match=r"^returns must be a series of at least 2 bars, had shape \(1,\)$"):
+    with pytest.raises(
+        ValueError, match=r"^returns must be a series of at least 2 bars, had shape \(1,\)$"
+    ):
         deflated_sharpe_ratio([0.01], n_trials=3, trial_sharpe_variance=0.1)
 
 
@@ -261,7 +269,8 @@ def test_pbo_refuses_what_it_cannot_use() -> None:
         probability_of_backtest_overfitting(m, n_partitions=4)
     with pytest.raises(
         ValueError,
-        match=r"^metric must be one of sharpe, sortino, mean, total_return or a function, was 'calmar'$",
+        match=r"^metric must be one of sharpe, sortino, mean, total_return or a function, "
+        r"was 'calmar'$",
     ):
         probability_of_backtest_overfitting(np.zeros((40, 3)), metric="calmar")  # type: ignore[arg-type]
 

@@ -41,7 +41,7 @@ Conventions (deterministic, whatever the input):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
@@ -186,8 +186,7 @@ def per_bar_sharpe(returns: np.ndarray) -> np.ndarray | float:
     than two rows.
     """
     r = np.asarray(returns, dtype=np.float64)
-    n = r.shape[0]
-    if n < 2:
+    if r.shape[0] < 2:
         out = np.full(r.shape[1:], math.nan)
     else:
         out = _ratio(r.mean(axis=0), r.std(axis=0, ddof=1))
@@ -293,8 +292,8 @@ def probability_of_backtest_overfitting(
             paper's choice (12,870 combinations).
         metric: What the variants are compared by: ``sharpe`` (per bar), ``sortino``
             (mean over the root mean square of the losses; +inf with gains and no loss),
-            ``mean``, ``total_return`` (compounded), or a function of a rows x variants array returning one number
-            per column (slower: it is called twice per combination).
+            ``mean``, ``total_return`` (compounded), or a function of a rows x variants
+            array returning one number per column (slower: it is called twice per combination).
 
     Raises:
         ValueError: ``n_partitions`` odd or under 2, fewer than 2 rows per block, fewer
@@ -488,7 +487,8 @@ def _block_performance(
     for row, half in enumerate(halves):
         indicator[row, list(half)] = 1.0
     n = block * (s // 2)
-    is_out, oos_out = [], []
+    is_out: list[np.ndarray] = []
+    oos_out: list[np.ndarray] = []
     for start in range(0, len(halves), _COMBINATION_CHUNK):
         part = indicator[start : start + _COMBINATION_CHUNK]
         for weights, out in ((part, is_out), (1.0 - part, oos_out)):
@@ -497,7 +497,9 @@ def _block_performance(
     return np.concatenate(is_out), np.concatenate(oos_out)
 
 
-def _from_sums(totals: dict[str, np.ndarray], n: int, centre: np.ndarray, metric: str) -> np.ndarray:
+def _from_sums(
+    totals: dict[str, np.ndarray], n: int, centre: np.ndarray, metric: str
+) -> np.ndarray:
     if metric == "total_return":
         with np.errstate(over="ignore"):
             return np.where(totals["wiped"] > 0.0, -1.0, np.expm1(totals["log"]))
@@ -539,4 +541,3 @@ def _callable_performance(
         is_perf[row] = np.asarray(metric(blocks[list(half)].reshape(-1, m.shape[1])), np.float64)
         oos_perf[row] = np.asarray(metric(blocks[rest].reshape(-1, m.shape[1])), np.float64)
     return is_perf, oos_perf
-
