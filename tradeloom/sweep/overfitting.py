@@ -50,6 +50,7 @@ import numpy as np
 from scipy.stats import norm
 
 __all__ = [
+    "DSR_THRESHOLD",
     "PBO",
     "DeflatedSharpe",
     "Overfitting",

@@ -207,6 +207,7 @@ class WalkForwardResult:
         objective: Name of the objective the choices were made by.
         stability: How often and how far the choice moved.
         timestamps: The timestamps of ``bars`` (None when not given).
+        initial_equity: Equity before the first out-of-sample bar.
     """
 
     windows: tuple[WindowResult, ...]
@@ -216,6 +217,7 @@ class WalkForwardResult:
     objective: str
     stability: Stability
     timestamps: np.ndarray | None = None
+    initial_equity: float = 1.0
 
 
 def walk_forward(
@@ -289,6 +291,7 @@ def walk_forward(
         objective=objective,
         stability=_stability(results, variants, params),
         timestamps=None if timestamps is None else np.asarray(timestamps)[bars],
+        initial_equity=float(initial_equity),
     )
 
 
