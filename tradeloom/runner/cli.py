@@ -147,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
         "time with the features stepped, as live trading runs (same journal)",
     )
     _add_set(run)
+    run.add_argument(
+        "--variant",
+        metavar="SWEEP_DIR:ROW",
+        help="run a sweep's variant: the overrides of row ROW of SWEEP_DIR/results.parquet "
+        "(its number, or its key), before any --set",
+    )
     run.set_defaults(command=_run)
 
     validate = sub.add_parser(
@@ -285,6 +291,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     verify.set_defaults(command=_journal_verify)
 
+    from tradeloom.sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
+
     from tradeloom.runner.data_fetch import add_fetch_parser
 
     data = sub.add_parser("data", help="market data: download exchange bars into the cache")
@@ -346,6 +356,10 @@ def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, 
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.variant is not None:
+        from tradeloom.sweep.cli import variant_overrides
+
+        args.overrides = [*variant_overrides(args.variant), *args.overrides]
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":
