@@ -59,10 +59,20 @@ def sweep(settings: Settings) -> SweepOutcome:
     source = StrategySource(settings.strategy, settings.overrides)
     space = settings.space
     axes = space.axes
+    if settings.problems:
+        check_variants(source, axes, [], settings.problems)  # raises them with the axes'
     identity = settings.identity()
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     name = str(source.document.data.get("name", settings.strategy.stem))
     out = settings.out or Path("sweeps") / f"{name}-{digest}"
+    checked: list[CheckedVariant] = []
+    if settings.search == "optuna":
+        check_variants(source, axes, [])  # the file and each axis value, before any trial
+    else:
+        variants = list(space.grid()) if settings.search == "grid" else space.sample(
+            settings.count, settings.seed
+        )
+        checked = check_variants(source, axes, variants)  # every one, before anything runs
     store = ResultStore(out, identity)
     cache = StageCache(settings.cache_dir or out / "cache")
 
@@ -83,13 +93,15 @@ def sweep(settings: Settings) -> SweepOutcome:
             source, space, settings, store, cache, executor
         )
     else:
-        variants = list(space.grid()) if settings.search == "grid" else space.sample(
-            settings.count, settings.seed
+        from tradeloom.sweep.engine import variant_key
+
+        source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
+        done = store.done()
+        left = sum(
+            variant_key(source_hash, [*source.overrides, *c.overrides]) not in done for c in checked
         )
-        checked = check_variants(source, axes, variants)
-        total = sum(1 for _ in checked)
-        with SweepProgress(total, settings.objective, higher_is_better=maximize) as bar:
-            done = run_sweep(
+        with SweepProgress(left, settings.objective, higher_is_better=maximize) as bar:
+            swept = run_sweep(
                 source,
                 axes,
                 checked,
@@ -100,7 +112,7 @@ def sweep(settings: Settings) -> SweepOutcome:
                 on_rows=lambda rows: [bar.advance(_number(r.get(settings.objective))) for r in rows],
                 executor=executor,
             )
-        ran, stage_runs = done.ran, done.stage_runs
+        ran, stage_runs = swept.ran, swept.stage_runs
     return _write(settings, source, checked, store, out, ran, stage_runs)
 
 

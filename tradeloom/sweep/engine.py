@@ -90,7 +90,7 @@ def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[s
     series = prepare_series(pipeline, StageCache(Path(cache_root)))
     if series is None:
         return None
-    computed = {k: STAGE_RUNS[k] - before.get(k, 0) for k in STAGE_RUNS}
+    computed = {k: n - before.get(k, 0) for k, n in STAGE_RUNS.items() if n != before.get(k, 0)}
     return {
         "inputs_key": series.hashes.inputs,
         "timeframe_seconds": series.timeframe_seconds,

@@ -43,6 +43,8 @@ class Settings:
     scheduler_timeout: float
     partitions: int
     walk_forward: WalkForwardSpec | None
+    problems: tuple[Problem, ...] = ()
+    """Axes that could not be read; the sweep reports them with the other axes' problems."""
 
     def identity(self) -> dict[str, Any]:
         """Return what makes two sweeps the same sweep (their directory's ``sweep.json``)."""
@@ -83,7 +85,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
             axes = [a for a in axes if a.key != axis.key or a.where.startswith("--grid")]
             axes.append(axis)
     problems.extend(_repeated(axes))
-    if problems:
+    if not axes and problems:
         raise ConfigError(problems)
     if not axes:
         raise UserError(f"{path}: nothing to sweep; give --grid KEY.PATH=V1,V2,... (repeatable)")
@@ -115,7 +117,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         search, count = "grid", space.size
     objective = check_objective(pick("objective", "sharpe"))
     max_variants = pick("max_variants", 100_000)
-    if count > max_variants:
+    if count > max_variants and not problems:
         what = "trials" if search == "optuna" else "variants"
         sizes = " x ".join(str(len(a.values)) for a in space.axes)
         grid = f" (a grid of {sizes})" if search == "grid" else ""
@@ -147,4 +149,5 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         scheduler_timeout=args.scheduler_timeout,
         partitions=partitions,
         walk_forward=args.walk_forward,
+        problems=tuple(problems),
     )

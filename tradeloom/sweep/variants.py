@@ -73,9 +73,18 @@ class StrategySource:
 
 
 def check_variants(
-    source: StrategySource, axes: Sequence[Axis], variants: Sequence[Variant]
+    source: StrategySource,
+    axes: Sequence[Axis],
+    variants: Sequence[Variant],
+    earlier: Sequence[Problem] = (),
 ) -> list[CheckedVariant]:
     """Validate and build every variant; raise every problem found, each once.
+
+    Args:
+        source: The strategy file.
+        axes: The axes.
+        variants: The variants to build.
+        earlier: Problems found before (axes that could not be read), raised with these.
 
     Raises:
         ConfigError: The base file is invalid, an axis value is invalid, or a
@@ -83,8 +92,8 @@ def check_variants(
     """
     base = source.problems(())
     if base:
-        raise ConfigError(base)
-    problems: list[Problem] = []
+        raise ConfigError([*earlier, *base])
+    problems: list[Problem] = list(earlier)
     for axis in axes:
         for value in axis.values:
             found = source.problems([override_text(axis.key, value)])
