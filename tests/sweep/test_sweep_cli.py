@@ -34,8 +34,10 @@ def test_a_random_sweep_prints_the_leaderboard_and_the_statistics(
     )  # fmt: skip
     assert code == 0
     assert "best 6 of 6 by total_return" in stdout
-    assert "variants: 6 (6 run now, 0 from earlier parts); objective total_return (maximize); " \
+    assert (
+        "variants: 6 (6 run now, 0 from earlier parts); objective total_return (maximize); "
         "NaN objective: 0 (ranked last)" in stdout
+    )
     assert "deflated Sharpe ratio of the best: " in stdout
     assert "probability of backtest overfitting: " in stdout
     assert len(list((out / "runs").iterdir())) == 2
@@ -73,7 +75,9 @@ def test_optuna_proposes_grid_values_and_is_seeded(
     assert 1 <= len(a) <= 8
 
 
-def test_walk_forward_reports_each_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_walk_forward_reports_each_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, stdout, _ = _sweep(
         capsys, "--grid", "signal.threshold=0.02,0.06,0.1", "--out", str(tmp_path / "wf"),
         "--partitions", "4", "--walk-forward", "in_sample=500,out_of_sample=250",
@@ -89,10 +93,7 @@ def test_a_sweep_file_runs_and_the_command_line_wins(
     shutil.copy(STRATEGY, tmp_path / "small.yaml")
     sweep_file = tmp_path / "small.sweep.yaml"
     sweep_file.write_text(
-        "strategy: small.yaml\n"
-        "grid:\n"
-        "  signal.threshold: [0.02, 0.06]\n"
-        "objective: sortino\n"
+        "strategy: small.yaml\ngrid:\n  signal.threshold: [0.02, 0.06]\nobjective: sortino\n"
     )
     code = main(["sweep", str(sweep_file), "--objective", "sharpe", "--out", str(tmp_path / "o"),
                  "--partitions", "2"])  # fmt: skip
@@ -109,14 +110,17 @@ def test_a_sweep_file_runs_and_the_command_line_wins(
         (
             ["--grid", "signal.treshold=0.1,0.2", "--grid", "risk.sizing.fraction=0.1,abc"],
             [
-                "--grid risk.sizing.fraction=0.1,abc risk.sizing.fraction: expected a number, was 'abc'",
-                "--grid signal.treshold=0.1,0.2 signal.treshold: unknown key (did you mean 'threshold'?)",
+                "--grid risk.sizing.fraction=0.1,abc risk.sizing.fraction: "
+                "expected a number, was 'abc'",
+                "--grid signal.treshold=0.1,0.2 signal.treshold: "
+                "unknown key (did you mean 'threshold'?)",
             ],
         ),
         (
             ["--grid", "risk.stop_loss=0.1:0.05:0.01", "--grid", "risk.take_profit=0.1:0.2:0"],
             [
-                "--grid risk.stop_loss=0.1:0.05:0.01 risk.stop_loss: stop (0.05) is before start (0.1)",
+                "--grid risk.stop_loss=0.1:0.05:0.01 risk.stop_loss: "
+                "stop (0.05) is before start (0.1)",
                 "--grid risk.take_profit=0.1:0.2:0 risk.take_profit: step must not be 0",
             ],
         ),
@@ -142,20 +146,25 @@ def test_a_sweep_file_runs_and_the_command_line_wins(
             ["--grid", "risk.sizing.fraction=0.5,1.5"],
             ["--grid risk.sizing.fraction=0.5,1.5 risk.sizing.fraction: must be <= 1, was 1.5"],
         ),
-        (["--search", "optuna", "--grid", "signal.threshold=0.1,0.2"], ["--search optuna needs --trials N"]),
+        (
+            ["--search", "optuna", "--grid", "signal.threshold=0.1,0.2"],
+            ["--search optuna needs --trials N"],
+        ),
         ([], [f"{STRATEGY}: nothing to sweep; give --grid KEY.PATH=V1,V2,... (repeatable)"]),
     ],
 )
 def test_bad_input_is_one_line_each_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], lines: list[str]
 ) -> None:
-    code, stdout, stderr = _sweep(capsys, *argv, "--out", str(tmp_path / "s"))
+    code, _, stderr = _sweep(capsys, *argv, "--out", str(tmp_path / "s"))
     assert code == 2
     assert stderr.splitlines() == lines
     assert not (tmp_path / "s").exists()  # refused before anything ran
 
 
-def test_a_bad_variant_reference_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_variant_reference_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["run", str(STRATEGY), "--variant", f"{tmp_path}:0"])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [f"--variant: no results.parquet in {tmp_path}"]

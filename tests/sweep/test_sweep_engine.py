@@ -45,7 +45,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.parametrize("row", [0, 5, 7])
-def test_a_batched_variant_equals_tradeloom_run_of_it(swept: Path, tmp_path: Path, row: int) -> None:
+def test_a_batched_variant_equals_tradeloom_run_of_it(
+    swept: Path, tmp_path: Path, row: int
+) -> None:
     results = pd.read_parquet(swept / "results.parquet")
     assert list(results["variant"]) == list(range(8))
     chosen = results.iloc[row]
@@ -79,12 +81,22 @@ def test_a_variant_replays_from_its_row(swept: Path, tmp_path: Path) -> None:
     by_key = tmp_path / "by-key"
     key = results.iloc[3]["key"]
     assert main(["run", str(STRATEGY), "--variant", f"{swept}:{key}", "--out", str(by_key)]) == 0
-    assert json.loads((by_key / "metrics.json").read_text())["final_equity"] == metrics["final_equity"]
+    assert (
+        json.loads((by_key / "metrics.json").read_text())["final_equity"] == metrics["final_equity"]
+    )
 
 
 def test_the_sweep_directory_holds_every_output(swept: Path) -> None:
     results = pd.read_parquet(swept / "results.parquet")
-    for column in ("key", "param.signal.threshold", "sharpe", "rank", "dsr", "hash.model", "seconds"):
+    for column in (
+        "key",
+        "param.signal.threshold",
+        "sharpe",
+        "rank",
+        "dsr",
+        "hash.model",
+        "seconds",
+    ):
         assert column in results.columns
     returns = np.load(swept / "returns.npy")
     assert returns.shape == (1500, 8)
@@ -131,7 +143,9 @@ def test_a_corrupt_cache_entry_is_computed_again(tmp_path: Path) -> None:
     assert again.stage_runs == {}  # the inputs are rebuilt from the model's cached entry
     rows_a = ResultStore(tmp_path / "a", {"test": [0.02]}).rows
     rows_b = ResultStore(tmp_path / "b", {"test": [0.02]}).rows
-    assert [r["final_equity"] for r in rows_a.values()] == [r["final_equity"] for r in rows_b.values()]
+    assert [r["final_equity"] for r in rows_a.values()] == [
+        r["final_equity"] for r in rows_b.values()
+    ]
 
 
 class _Interrupted(Exception):

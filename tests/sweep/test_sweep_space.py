@@ -1,4 +1,5 @@
-"""The axes of a sweep: ``--grid`` lists and ranges, the grid, the seeded random draw, the sweep file."""
+"""The axes of a sweep: ``--grid`` lists and ranges, the grid, the seeded random draw, the
+sweep file."""
 
 from __future__ import annotations
 
@@ -36,15 +37,33 @@ def test_a_timestamp_is_a_value_not_a_range() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("signal.threshold=0.1:0.3:0", "--grid signal.threshold=0.1:0.3:0 signal.threshold: step must not be 0"),
+        (
+            "signal.threshold=0.1:0.3:0",
+            "--grid signal.threshold=0.1:0.3:0 signal.threshold: step must not be 0",
+        ),
         (
             "signal.threshold=0.3:0.1:0.1",
-            "--grid signal.threshold=0.3:0.1:0.1 signal.threshold: stop (0.1) is before start (0.3)",
+            "--grid signal.threshold=0.3:0.1:0.1 signal.threshold: "
+            "stop (0.1) is before start (0.3)",
         ),
-        ("signal.threshold=0.1:x:0.1", "--grid signal.threshold=0.1:x:0.1 signal.threshold: stop must be a number, was 'x'"),
-        ("signal.threshold=0.1,,0.2", "--grid signal.threshold=0.1,,0.2 signal.threshold: a value is empty (write V1,V2,... without empty items)"),
-        ("signal.threshold=0.1,0.1", "--grid signal.threshold=0.1,0.1 signal.threshold: the value 0.1 is given twice"),
-        ("threshold", "--grid threshold: expected KEY.PATH=V1,V2,... or KEY.PATH=START:STOP:STEP, e.g. signal.threshold=0.1,0.2,0.3"),
+        (
+            "signal.threshold=0.1:x:0.1",
+            "--grid signal.threshold=0.1:x:0.1 signal.threshold: stop must be a number, was 'x'",
+        ),
+        (
+            "signal.threshold=0.1,,0.2",
+            "--grid signal.threshold=0.1,,0.2 signal.threshold: "
+            "a value is empty (write V1,V2,... without empty items)",
+        ),
+        (
+            "signal.threshold=0.1,0.1",
+            "--grid signal.threshold=0.1,0.1 signal.threshold: the value 0.1 is given twice",
+        ),
+        (
+            "threshold",
+            "--grid threshold: expected KEY.PATH=V1,V2,... or KEY.PATH=START:STOP:STEP, "
+            "e.g. signal.threshold=0.1,0.2,0.3",
+        ),
     ],
 )
 def test_a_bad_axis_is_one_line_naming_the_argument(text: str, message: str) -> None:
@@ -102,8 +121,12 @@ def test_a_bad_sweep_file_names_file_line_and_column(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         load_sweep_file(sweep)
-    assert caught.value.lines() == [f"{sweep}:4:1 objectiv: unknown key (did you mean 'objective'?)"]
-    sweep.write_text("strategy: missing.yaml\ngrid:\n  signal.threshold: {start: 0.3, stop: 0.1, step: 0.1}\n")
+    assert caught.value.lines() == [
+        f"{sweep}:4:1 objectiv: unknown key (did you mean 'objective'?)"
+    ]
+    sweep.write_text(
+        "strategy: missing.yaml\ngrid:\n  signal.threshold: {start: 0.3, stop: 0.1, step: 0.1}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load_sweep_file(sweep)
     assert caught.value.lines() == [

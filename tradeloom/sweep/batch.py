@@ -109,7 +109,6 @@ def run_batch(series: Series, specs: Sequence[CoreSpec]) -> BatchResult:
         raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
     trades = trades[:n_trades]
     starts = np.searchsorted(trades[:, 0], np.arange(count + 1)) if n_trades else None
-    index = series.index
     table = CodeTable()
     metrics = []
     returns = np.empty((count, n))
@@ -137,9 +136,7 @@ def _metrics(
     """Return one variant's metrics as ``tradeloom.runner.run`` computes them."""
     index = series.index
     equity = pd.Series(equity_values, index=index)
-    trades = [
-        Trade.from_kernel(row, index[int(row[1])], index[int(row[2])]) for row in trade_rows
-    ]
+    trades = [Trade.from_kernel(row, index[int(row[1])], index[int(row[2])]) for row in trade_rows]
     initial_cash = spec.initial_cash
     perf = performance(
         equity,

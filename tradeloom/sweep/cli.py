@@ -132,7 +132,9 @@ def variant_overrides(text: str) -> list[str]:
     frame = pd.read_parquet(path, columns=["key", "overrides"])
     if row.isdigit():
         if int(row) >= len(frame):
-            raise UserError(f"--variant: {folder} has {len(frame)} rows (0 to {len(frame) - 1}), was {row}")
+            raise UserError(
+                f"--variant: {folder} has {len(frame)} rows (0 to {len(frame) - 1}), was {row}"
+            )
         chosen = frame.iloc[int(row)]
     else:
         match = frame[frame["key"] == row]
@@ -157,4 +159,3 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
     return value
-

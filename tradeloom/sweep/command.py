@@ -69,8 +69,10 @@ def sweep(settings: Settings) -> SweepOutcome:
     if settings.search == "optuna":
         check_variants(source, axes, [])  # the file and each axis value, before any trial
     else:
-        variants = list(space.grid()) if settings.search == "grid" else space.sample(
-            settings.count, settings.seed
+        variants = (
+            list(space.grid())
+            if settings.search == "grid"
+            else space.sample(settings.count, settings.seed)
         )
         checked = check_variants(source, axes, variants)  # every one, before anything runs
     store = ResultStore(out, identity)
@@ -89,9 +91,7 @@ def sweep(settings: Settings) -> SweepOutcome:
     ran = 0
     stage_runs: dict[str, int] = {}
     if settings.search == "optuna":
-        checked, ran, stage_runs = optuna_variants(
-            source, space, settings, store, cache, executor
-        )
+        checked, ran, stage_runs = optuna_variants(source, space, settings, store, cache, executor)
     else:
         from tradeloom.sweep.engine import variant_key
 
@@ -109,7 +109,7 @@ def sweep(settings: Settings) -> SweepOutcome:
                 cache=cache,
                 workers=settings.workers,
                 scheduler=settings.scheduler,
-                on_rows=lambda rows: [bar.advance(_number(r.get(settings.objective))) for r in rows],
+                on_rows=lambda rows: _advance(bar, rows, settings.objective),
                 executor=executor,
             )
         ran, stage_runs = swept.ran, swept.stage_runs
@@ -168,8 +168,9 @@ def _write(
     if overfitting_json is not None:
         d = overfitting_json["deflated_sharpe"]
         lines.append(
-            f"deflated Sharpe ratio of the best: {d['dsr']:.4f} (per-bar Sharpe {d['sharpe']:.4g}, "
-            f"SR0 {d['sr0']:.4g}, {d['n_trials']} trials, variance {d['trial_sharpe_variance']:.4g}, "
+            f"deflated Sharpe ratio of the best: {d['dsr']:.4f} "
+            f"(per-bar Sharpe {d['sharpe']:.4g}, SR0 {d['sr0']:.4g}, {d['n_trials']} trials, "
+            f"variance {d['trial_sharpe_variance']:.4g}, "
             f"{d['n_obs']} bars, skew {d['skewness']:.3g}, kurtosis {d['kurtosis']:.3g})"
         )
         p = overfitting_json["pbo"]
@@ -180,7 +181,8 @@ def _write(
                 f"{p['n_variants']} variants)"
             )
         else:
-            lines.append(f"probability of backtest overfitting: not computed ({overfitting_json['pbo_problem']})")
+            problem = overfitting_json["pbo_problem"]
+            lines.append(f"probability of backtest overfitting: not computed ({problem})")
     wf = None
     if settings.walk_forward is not None:
         from tradeloom.sweep.walk_forward_run import run_walk_forward
@@ -300,6 +302,11 @@ def _report(
         walk_forward=walk_forward,
         title=f"sweep of {name}",
     )
+
+
+def _advance(bar: SweepProgress, rows: list[dict[str, Any]], objective: str) -> None:
+    for row in rows:
+        bar.advance(_number(row.get(objective)))
 
 
 def _plain(value: Any) -> Any:

@@ -104,7 +104,9 @@ def batch_task(task: BatchTask) -> tuple[list[dict[str, Any]], npt.NDArray[np.fl
     started = time.perf_counter()
     series = load_series(StageCache(Path(task.cache_root)), task.inputs_key)
     if series is None:
-        raise RuntimeError(f"the stage cache lost the series {task.inputs_key}; run the sweep again")
+        raise RuntimeError(
+            f"the stage cache lost the series {task.inputs_key}; run the sweep again"
+        )
     result = run_batch(series, task.specs)
     return result.metrics, result.returns.astype(np.float32), time.perf_counter() - started
 
@@ -137,9 +139,7 @@ def run_sweep(
     """
     started = time.perf_counter()
     source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
-    keyed = [
-        (variant_key(source_hash, [*source.overrides, *c.overrides]), c) for c in checked
-    ]
+    keyed = [(variant_key(source_hash, [*source.overrides, *c.overrides]), c) for c in checked]
     done = store.done()
     pending = [(k, c) for k, c in keyed if k not in done]
     groups: dict[str, list[tuple[str, CheckedVariant]]] = {}
@@ -156,7 +156,11 @@ def run_sweep(
     path = str(source.path.resolve())
     cache_root = str(cache.root.resolve())
     stage_tasks = [
-        Task(f"stage-{group}", stage_task, (path, (*source.overrides, *members[0][1].overrides), cache_root))
+        Task(
+            f"stage-{group}",
+            stage_task,
+            (path, (*source.overrides, *members[0][1].overrides), cache_root),
+        )
         for group, members in groups.items()
     ]
     executor(stage_tasks, on_result=staged, workers=workers, scheduler=scheduler)
@@ -171,12 +175,14 @@ def run_sweep(
                 tasks.append(Task(f"run-{key}", run_full, (path, overrides, key)))
             else:
                 batched.append((key, variant, spec))
-        assert stage is not None or not batched
         for at in range(0, len(batched), chunk):
+            assert stage is not None  # a variant is batched only over a prepared series
             part = batched[at : at + chunk]
             keys = tuple(k for k, _, _ in part)
             task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
-            spec_task = BatchTask(cache_root, str(stage["inputs_key"]), keys, tuple(s for _, _, s in part))  # type: ignore[index]
+            spec_task = BatchTask(
+                cache_root, str(stage["inputs_key"]), keys, tuple(s for _, _, s in part)
+            )
             tasks.append(Task(task_key, batch_task, (spec_task,)))
     by_key = {k: c for k, c in pending}
 
@@ -195,7 +201,15 @@ def run_sweep(
         for key, metrics, hashes in zip(keys, metrics_list, hash_list, strict=True):
             variant = by_key[key]
             rows.append(
-                _row(key, variant.variant, axes, variant.overrides, metrics, hashes, seconds / len(keys))
+                _row(
+                    key,
+                    variant.variant,
+                    axes,
+                    variant.overrides,
+                    metrics,
+                    hashes,
+                    seconds / len(keys),
+                )
             )
         store.add(task.key, rows, returns)
         if on_rows is not None:

@@ -38,9 +38,7 @@ def check_objective(name: str, where: str = "--objective") -> str:
         return name
     close = difflib.get_close_matches(name, OBJECTIVES, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    raise UserError(
-        f"{where}: unknown objective '{name}' ({hint}one of: {', '.join(OBJECTIVES)})"
-    )
+    raise UserError(f"{where}: unknown objective '{name}' ({hint}one of: {', '.join(OBJECTIVES)})")
 
 
 def objective_values(frame: pd.DataFrame, objective: str) -> np.ndarray:
@@ -55,7 +53,9 @@ def rank(frame: pd.DataFrame, objective: str, direction: Direction) -> pd.DataFr
     """
     values = objective_values(frame, objective)
     signed = -values if direction == "maximize" else values
-    order = np.lexsort((np.arange(len(values)), np.where(np.isnan(signed), np.inf, signed), np.isnan(signed)))
+    order = np.lexsort(
+        (np.arange(len(values)), np.where(np.isnan(signed), np.inf, signed), np.isnan(signed))
+    )
     ranked = frame.iloc[order].copy()
     ranked.insert(0, "rank", np.arange(1, len(order) + 1))
     ranked["objective_value"] = values[order]
@@ -82,7 +82,10 @@ def leaderboard_table(
     table.add_column("#", justify="right")
     for param in params:
         table.add_column(param.removeprefix("param."))
-    shown = [objective, *(k for k in ("sharpe", "total_return", "max_drawdown", "trades") if k != objective)]
+    shown = [
+        objective,
+        *(k for k in ("sharpe", "total_return", "max_drawdown", "trades") if k != objective),
+    ]
     for name in shown:
         table.add_column(name, justify="right")
     if marked is not None:

@@ -54,7 +54,9 @@ def optuna_variants(
     import hashlib
 
     source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
-    with SweepProgress(settings.count, settings.objective, higher_is_better=direction == "maximize") as bar:
+    with SweepProgress(
+        settings.count, settings.objective, higher_is_better=direction == "maximize"
+    ) as bar:
         while asked < settings.count:
             trials = [study.ask() for _ in range(min(round_size, settings.count - asked))]
             asked += len(trials)
@@ -86,7 +88,9 @@ def _suggest(trial: Any, axis: Axis) -> Any:
     if axis.is_range:
         assert axis.low is not None and axis.high is not None and axis.step is not None
         if all(isinstance(v, int) for v in axis.values):
-            return trial.suggest_int(axis.key, int(axis.low), int(axis.values[-1]), step=int(axis.step))
+            return trial.suggest_int(
+                axis.key, int(axis.low), int(axis.values[-1]), step=int(axis.step)
+            )
         value = trial.suggest_float(axis.key, axis.low, float(axis.values[-1]), step=axis.step)
         return min(axis.values, key=lambda v: abs(v - value))  # the grid's own float
     index = trial.suggest_categorical(axis.key, list(range(len(axis.values))))

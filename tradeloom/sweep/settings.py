@@ -129,7 +129,9 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     if partitions % 2 or partitions < 2:
         raise UserError(f"--partitions must be even and >= 2, was {partitions}")
     if args.workers > 1 and args.scheduler:
-        raise UserError("--workers and --scheduler exclude each other: the cluster's workers run it")
+        raise UserError(
+            "--workers and --scheduler exclude each other: the cluster's workers run it"
+        )
     return Settings(
         strategy=strategy,
         overrides=tuple(args.overrides),

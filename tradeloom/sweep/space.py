@@ -226,7 +226,9 @@ def _repeated(axes: Sequence[Axis]) -> list[Problem]:
     for axis in axes:
         if axis.key in first:
             problems.append(
-                Problem(axis.where, axis.key, f"the key is swept twice (also {first[axis.key].where})")
+                Problem(
+                    axis.where, axis.key, f"the key is swept twice (also {first[axis.key].where})"
+                )
             )
         else:
             first[axis.key] = axis

@@ -88,15 +88,13 @@ class StageCache:
             meta = json.loads(bytes(npz["__meta__"]).decode())
         return CacheEntry(arrays, meta)
 
-    def put(
-        self, stage: str, key: str, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]
-    ) -> None:
+    def put(self, stage: str, key: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
         """Write the entry atomically (the data first, then its digest)."""
         path, digest_path = self._paths(stage, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         packed = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-        np.savez(buffer, __meta__=packed, **arrays)
+        np.savez(buffer, __meta__=packed, **dict(arrays))  # type: ignore[arg-type]
         data = buffer.getvalue()
         _atomic_write(path, data)
         _atomic_write(digest_path, hashlib.sha256(data).hexdigest().encode())

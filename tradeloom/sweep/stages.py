@@ -46,7 +46,17 @@ STAGE_RUNS: Counter[str] = Counter()
 """Stages computed (not read from the cache) in this process, by name."""
 
 _DOWNSTREAM = frozenset(
-    {"name", "description", "signal", "risk", "execution", "monitoring", "health", "outputs", "live"}
+    {
+        "name",
+        "description",
+        "signal",
+        "risk",
+        "execution",
+        "monitoring",
+        "health",
+        "outputs",
+        "live",
+    }
 )
 """Top-level sections that do not change the bars, the features or the predictions."""
 
@@ -139,7 +149,7 @@ def prepare_series(pipeline: Pipeline, cache: StageCache) -> Series | None:
             "model_folds_skipped": sum(1 for t in output.trainings if t.skipped),
             "hashes": [data_hash, features_key, model_key, inputs_key],
         }
-        arrays = {
+        arrays: dict[str, Any] = {
             "px": inputs.px,
             "flags": inputs.flags,
             "score": inputs.score,

@@ -94,7 +94,7 @@ def load_sweep_file(path: Path) -> tuple[SweepFile, Space, Path]:
     if model.search == "optuna" and model.trials is None:
         where = source_map.locate("search")
         problems.append(Problem(where, "trials", "search: optuna needs trials: N"))
-    strategy = (path.parent / model.strategy)
+    strategy = path.parent / model.strategy
     if not strategy.is_file():
         where = source_map.locate("strategy")
         problems.append(Problem(where, "strategy", f"no strategy file at {strategy}"))

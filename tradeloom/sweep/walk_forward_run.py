@@ -71,8 +71,10 @@ def run_walk_forward(
     for key, variant in zip(keys, checked, strict=True):
         inputs_key = store.rows[key].get("hash.inputs") or ""
         if not inputs_key:
-            raise UserError("--walk-forward: a variant runs as a whole backtest (a plugin's "
-                            "component, acting health rules or several symbols); not supported")
+            raise UserError(
+                "--walk-forward: a variant runs as a whole backtest (a plugin's "
+                "component, acting health rules or several symbols); not supported"
+            )
         if inputs_key not in series_of:
             loaded = load_series(cache, inputs_key)
             if loaded is None:
@@ -106,7 +108,9 @@ def run_walk_forward(
                 answers[v] = Evaluation(sign * number, result.returns[k])
         return [answers[v] for v in variants]
 
-    params = {i: c.variant.params(settings.space.axes) for i, c in enumerate(checked)}
+    params: dict[Hashable, dict[str, Any]] = {
+        i: c.variant.params(settings.space.axes) for i, c in enumerate(checked)
+    }
     result = walk_forward(
         n_bars,
         in_sample=spec.in_sample,
