@@ -57,7 +57,7 @@ CASH = 100_000.0
 FEE = 0.001
 PAYOFF = 1.0
 MAX_POSITION = 0.5
-THRESHOLDS = np.round(np.linspace(0.02, 0.2, 10), 6)
+THRESHOLDS = np.round(np.linspace(0.06, 0.24, 10), 6)
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 6)
 STOPS = np.round(np.linspace(0.005, 0.05, 10), 6)
 
@@ -79,7 +79,7 @@ def market(n: int, seed: int = 7) -> pd.DataFrame:
         },
         index=index,
     )
-    frame["p"] = np.clip(0.5 + rng.normal(0.0, 0.06, n), 0.01, 0.99)
+    frame["p"] = np.clip(0.5 + rng.normal(0.0, 0.04, n), 0.01, 0.99)
     return frame
 
 

@@ -168,3 +168,32 @@ def test_a_bad_variant_reference_is_one_line(
     code = main(["run", str(STRATEGY), "--variant", f"{tmp_path}:0"])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [f"--variant: no results.parquet in {tmp_path}"]
+
+
+def test_an_unreachable_scheduler_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, stderr = _sweep(
+        capsys, "--grid", "signal.threshold=0.02,0.06", "--out", str(tmp_path / "s"),
+        "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1",
+    )  # fmt: skip
+    assert code == 2
+    assert len(stderr.splitlines()) == 1
+    assert "tcp://127.0.0.1:9" in stderr
+
+
+@pytest.mark.slow
+def test_two_local_workers_give_the_serial_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grids = ["--grid", "signal.threshold=0.02,0.04,0.06", "--grid", "risk.stop_loss=0.01,0.2"]
+    frames = []
+    for name, workers in (("serial", "1"), ("pool", "2")):
+        code, _, _ = _sweep(
+            capsys, *grids, "--workers", workers, "--out", str(tmp_path / name),
+            "--partitions", "2",
+        )  # fmt: skip
+        assert code == 0
+        frames.append(pd.read_parquet(tmp_path / name / "results.parquet"))
+    columns = ["key", "sharpe", "final_equity", "trades", "dsr", "rank"]
+    pd.testing.assert_frame_equal(frames[0][columns], frames[1][columns])

@@ -197,3 +197,18 @@ def test_a_nan_objective_ranks_last_whatever_the_direction() -> None:
     lowest_first = rank(frame, "calmar", "minimize")
     assert list(lowest_first.index) == [0, 4, 2, 1, 3]
     assert np.isnan(lowest_first["objective_value"].to_numpy()[-2:]).all()
+
+
+def test_a_variant_run_as_a_whole_backtest_gives_the_batched_numbers(swept: Path) -> None:
+    from tradeloom.sweep.full_run import run_full
+
+    results = pd.read_parquet(swept / "results.parquet")
+    chosen = results.iloc[6]
+    metrics, returns, _, _ = run_full(
+        str(STRATEGY), tuple(json.loads(chosen["overrides"])), str(chosen["key"])
+    )
+    assert metrics["sharpe"] == chosen["sharpe"]
+    assert metrics["final_equity"] == chosen["final_equity"]
+    assert metrics["rejections"] == json.loads(chosen["rejections"])
+    batched = np.load(swept / "returns.npy")[:, 6]
+    assert np.array_equal(returns[0], batched)

@@ -3,7 +3,7 @@
 `run_batch` packs the variants' parameters (`tradeloom.core.params.CoreSpec.vector`)
 into one matrix, runs them in one compiled call (`tradeloom.sweep.batch_kernel`) and
 computes each variant's metrics with the very functions ``tradeloom run`` uses
-(`tradeloom.reporting.metrics.performance`, `tradeloom.reporting.statistics`), on the
+(`tradeloom.reporting.metrics.curve_performance`, `tradeloom.reporting.statistics`), on the
 same equity curve and trades: each number equals the one in that variant's
 ``metrics.json``, bit for bit (`METRIC_KEYS` lists them; the tests compare them).
 """
@@ -22,8 +22,7 @@ from tradeloom.core import layout as L
 from tradeloom.core.codes import CodeTable
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import CoreState
-from tradeloom.domain import Trade
-from tradeloom.reporting.metrics import performance
+from tradeloom.reporting.metrics import curve_performance
 from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
 from tradeloom.sweep.batch_kernel import MAX_CODE, run_variants
 from tradeloom.sweep.stages import Series
@@ -136,14 +135,16 @@ def _metrics(
     """Return one variant's metrics as ``tradeloom.runner.run`` computes them."""
     index = series.index
     equity = pd.Series(equity_values, index=index)
-    trades = [Trade.from_kernel(row, index[int(row[1])], index[int(row[2])]) for row in trade_rows]
+    pnl = trade_rows[:, 7]
     initial_cash = spec.initial_cash
-    perf = performance(
+    perf = curve_performance(
         equity,
         pd.Series(held, index=index),
         initial_cash=initial_cash,
         timeframe_seconds=series.timeframe_seconds,
-        trades=trades,
+        # `Trade.from_kernel`'s pnl and `Trade.return_pct`, on the core's trade fields
+        pnl=pnl,
+        trade_returns=pnl / (trade_rows[:, 3] * trade_rows[:, 4]),
         fees=float(counts[3]),
         periods_per_year=series.calendar_year,
     )
