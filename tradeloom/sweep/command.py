@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.reporting.outputs import atomic_bytes
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
-from tradeloom.sweep.results import ResultStore, _atomic_write
+from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
 from tradeloom.sweep.stage_cache import StageCache
@@ -146,7 +147,7 @@ def _write(
     ranked.sort_values("variant").to_parquet(out / "results.parquet.tmp", index=False)
     (out / "results.parquet.tmp").replace(out / "results.parquet")  # rows in variant order
     if overfitting_json is not None:
-        _atomic_write(out / "overfitting.json", json.dumps(overfitting_json, indent=2).encode())
+        atomic_bytes(out / "overfitting.json", json.dumps(overfitting_json, indent=2).encode())
     nan = int(np.isnan(ranked["objective_value"]).sum())
     best = ranked.iloc[0] if len(ranked) else None
     lines.append(

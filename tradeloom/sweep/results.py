@@ -11,8 +11,6 @@ axes, the objective); a directory holding another sweep is refused.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.errors import UserError
+from tradeloom.reporting.outputs import atomic_bytes
 
 __all__ = ["PARTS_DIR", "ResultStore"]
 
@@ -50,7 +49,7 @@ class ResultStore:
                     "file, axes or objective); give another --out or delete the folder"
                 )
         else:
-            _atomic_write(path, text.encode())
+            atomic_bytes(path, text.encode())
         self.rows: dict[str, dict[str, Any]] = {}
         self._returns_at: dict[str, tuple[str, int]] = {}
         for part in sorted(self.parts.glob("*.json")):
@@ -67,9 +66,9 @@ class ResultStore:
     ) -> None:
         """Persist a task's rows and ``[variants, bars]`` returns (in the rows' order)."""
         buffer = _npy_bytes(np.ascontiguousarray(returns, np.float32))
-        _atomic_write(self.parts / f"{task_key}.npy", buffer)
+        atomic_bytes(self.parts / f"{task_key}.npy", buffer)
         data = json.dumps(rows, default=_plain, allow_nan=True).encode()
-        _atomic_write(self.parts / f"{task_key}.json", data)
+        atomic_bytes(self.parts / f"{task_key}.json", data)
         for k, row in enumerate(rows):
             self.rows[row["key"]] = row
             self._returns_at[row["key"]] = (task_key, k)
@@ -100,14 +99,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in a sweep's results")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

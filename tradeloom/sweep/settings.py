@@ -14,7 +14,7 @@ from typing import Any, Literal
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
-from tradeloom.sweep.space import Axis, Space, _repeated, axis_from_text
+from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
 from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
 
@@ -84,7 +84,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         else:
             axes = [a for a in axes if a.key != axis.key or a.where.startswith("--grid")]
             axes.append(axis)
-    problems.extend(_repeated(axes))
+    problems.extend(repeated_axes(axes))
     if not axes and problems:
         raise ConfigError(problems)
     if not axes:

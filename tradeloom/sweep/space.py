@@ -35,6 +35,7 @@ __all__ = [
     "override_text",
     "parse_grid",
     "range_axis",
+    "repeated_axes",
 ]
 
 _ROUND = 12
@@ -143,7 +144,7 @@ def parse_grid(texts: Sequence[str]) -> Space:
             problems.append(axis)
         else:
             axes.append(axis)
-    problems.extend(_repeated(axes))
+    problems.extend(repeated_axes(axes))
     if problems:
         raise ConfigError(problems)
     return Space(tuple(axes))
@@ -220,7 +221,8 @@ def _range_axis(key: str, start: float, stop: float, step: float, where: str) ->
     return Axis(key, values, where, float(start), float(stop), float(step))
 
 
-def _repeated(axes: Sequence[Axis]) -> list[Problem]:
+def repeated_axes(axes: Sequence[Axis]) -> list[Problem]:
+    """Return a problem for each axis whose key an earlier axis sweeps already."""
     problems = []
     first: dict[str, Axis] = {}
     for axis in axes:

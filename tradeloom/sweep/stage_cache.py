@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import structlog
+
+from tradeloom.reporting.outputs import atomic_bytes
 
 __all__ = ["CacheEntry", "StageCache", "stage_key", "versions"]
 
@@ -96,16 +96,5 @@ class StageCache:
         packed = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
         np.savez(buffer, __meta__=packed, **dict(arrays))  # type: ignore[arg-type]
         data = buffer.getvalue()
-        _atomic_write(path, data)
-        _atomic_write(digest_path, hashlib.sha256(data).hexdigest().encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        atomic_bytes(path, data)
+        atomic_bytes(digest_path, hashlib.sha256(data).hexdigest().encode())

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.schemas.loader import validate_model
 from tradeloom.schemas.yaml_loader import load_yaml
-from tradeloom.sweep.space import Axis, Space, _repeated, axis_from_values, range_axis
+from tradeloom.sweep.space import Axis, Space, axis_from_values, range_axis, repeated_axes
 
 __all__ = ["SweepFile", "is_sweep_document", "load_sweep_file"]
 
@@ -90,7 +90,7 @@ def load_sweep_file(path: Path) -> tuple[SweepFile, Space, Path]:
             problems.append(axis)
         else:
             axes.append(axis)
-    problems.extend(_repeated(axes))
+    problems.extend(repeated_axes(axes))
     if model.search == "optuna" and model.trials is None:
         where = source_map.locate("search")
         problems.append(Problem(where, "trials", "search: optuna needs trials: N"))
