@@ -429,7 +429,7 @@ def _overfitting_tables(o: Overfitting, results: pd.DataFrame, params: list[str]
     chosen = ", ".join(f"{p}={_label(best[p])}" for p in params)
     verdict = "under" if not d.dsr >= DSR_THRESHOLD else "at or above"
     dsr_rows = [
-        ("variant", f"the best by Sharpe ratio: {chosen}" if chosen else "the best"),
+        ("variant", f"the chosen one: {chosen}" if chosen else "the chosen one"),
         ("Sharpe ratio per bar (SR)", f"{d.sharpe:.5f}"),
         ("Sharpe ratio, annualised", _number(d.sharpe_annualised)),
         ("trials (N)", f"{d.n_trials:,}"),
