@@ -332,3 +332,31 @@ def test_a_bar_that_loses_everything_makes_the_total_return_minus_one() -> None:
     np.testing.assert_allclose(result.in_sample, [1.03**2 - 1, 1.02**4 - 1])
     np.testing.assert_allclose(result.out_of_sample, [0.0, -1.0], atol=1e-15)
     np.testing.assert_allclose(result.logits, [math.log(1 / 3), math.log(1 / 3)])
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([2, 4, 6]),
+    st.integers(2, 12),
+    st.integers(0, 5),
+)
+def test_pbo_holds_for_any_matrix(seed: int, s: int, n: int, extra_rows: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.normal(0.0, 0.01, size=(2 * s + extra_rows, n)) + rng.normal(0.0, 0.005, size=n)
+    result = probability_of_backtest_overfitting(m, n_partitions=s)
+    assert result.n_combinations == len(result.logits) == math.comb(s, s // 2)
+    assert 0.0 <= result.probability <= 1.0
+    # the rank is 1..N: the logit lies between ln(1/N) and ln(N)
+    assert (result.logits >= math.log(1 / n) - 1e-12).all()
+    assert (result.logits <= math.log(n) + 1e-12).all()
+    assert result.probability == np.mean(result.logits <= 0)
+    # the variants' order does not matter (no ties in continuous returns)
+    order = rng.permutation(n)
+    shuffled = probability_of_backtest_overfitting(m[:, order], n_partitions=s)
+    np.testing.assert_allclose(shuffled.logits, result.logits, rtol=1e-12)
+    assert order[shuffled.chosen].tolist() == result.chosen.tolist()
+    # CSCV is symmetric: combination i and its complement swap in- and out-of-sample
+    mirrored = result.in_sample[::-1]
+    chosen_back = result.chosen[::-1]
+    same = chosen_back == result.chosen
+    np.testing.assert_allclose(result.out_of_sample[same], mirrored[same], rtol=1e-9)

@@ -329,7 +329,7 @@ def probability_of_backtest_overfitting(
             f"({len(excluded)} left out for NaN)"
         )
     dropped = n_rows - block * s
-    kept = m[dropped:, columns]
+    kept = m[dropped:] if not excluded else m[dropped:, columns]  # a view when it can be
     halves = list(combinations(range(s), s // 2))
     if callable(metric):
         is_perf, oos_perf = _callable_performance(kept, s, block, halves, metric)
@@ -396,8 +396,7 @@ def overfitting_statistics(
         part = m[:, start : start + _COLUMN_CHUNK]
         known = ~np.isnan(part).any(axis=0)
         columns = np.arange(start, start + part.shape[1])[known]
-        sharpes[columns] = per_bar_sharpe(part[:, known])
-        skewness[columns], kurtosis[columns] = _moments(part[:, known])
+        sharpes[columns], skewness[columns], kurtosis[columns] = _column_statistics(part[:, known])
     valid = np.flatnonzero(~np.isnan(sharpes))
     if len(valid) == 0:
         raise ValueError(f"every one of the {m.shape[1]} variants has NaN returns")
@@ -465,6 +464,22 @@ def _moments(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     skewness = np.where(flat, 0.0, np.mean(centred**3, axis=0) / safe**1.5)
     kurtosis = np.where(flat, 3.0, np.mean(centred**4, axis=0) / safe**2)
     return skewness, kurtosis
+
+
+def _column_statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar Sharpe ratio, skewness and kurtosis of each column, in one pass over the
+    centred returns (as `per_bar_sharpe` and `_moments`)."""
+    n = r.shape[0]
+    mean = r.mean(axis=0)
+    centred = r - mean
+    squares = centred * centred
+    m2 = squares.mean(axis=0)
+    flat = m2 == 0.0
+    safe = np.where(flat, 1.0, m2)
+    sharpe = _ratio(mean, np.sqrt(m2 * n / (n - 1)))
+    skewness = np.where(flat, 0.0, (squares * centred).mean(axis=0) / safe**1.5)
+    kurtosis = np.where(flat, 3.0, (squares * squares).mean(axis=0) / safe**2)
+    return sharpe, skewness, kurtosis
 
 
 def _best(performance: np.ndarray) -> np.ndarray:
