@@ -251,3 +251,21 @@ def test_sweep_html_in_a_real_browser(sweep: Sweep, tmp_path: Path) -> None:
         for chart in seen.result:
             assert chart["rendered"] and chart["svg"] > 0 and chart["width"] > 600, chart
             assert chart["marks"] > 0, f"{chart['title']}: nothing drawn"
+
+
+def test_walk_forward_parameters_come_from_the_results_rows_without_params(sweep: Sweep) -> None:
+    bare = walk_forward(
+        N_BARS,
+        in_sample=120,
+        out_of_sample=60,
+        variants=list(range(len(GRID))),
+        evaluate=sweep.evaluate,
+        objective="sharpe",
+    )
+    assert bare.stability.params == ()
+    text = _render(sweep, wf=bare)
+    table = text.split("Walk-forward windows and the stability")[1].split("</table>")[0]
+    for w in bare.windows:
+        threshold, fraction, side = GRID[int(w.chosen)]  # type: ignore[call-overload]
+        assert f"<td>{threshold:g}</td><td>{fraction:g}</td><td>{side}</td>" in table
+    assert "bars 0-119</td>" in table  # no timestamps: bars only
