@@ -260,9 +260,7 @@ def deflated_sharpe_ratio(
     if np.isnan(r).any():
         raise ValueError(f"returns hold {int(np.isnan(r).sum())} NaN values")
     sr0 = expected_maximum_sharpe(n_trials, trial_sharpe_variance)
-    sharpe = float(per_bar_sharpe(r))
-    moments = _moments(r)
-    skewness, kurtosis = float(moments[0]), float(moments[1])
+    sharpe, skewness, kurtosis = (float(v[0]) for v in _column_statistics(r[:, np.newaxis]))
     z, dsr = probabilistic_sharpe_ratio(
         sharpe, sr0, n_obs=len(r), skewness=skewness, kurtosis=kurtosis
     )
@@ -454,21 +452,10 @@ def _annualise(value: float, periods_per_year: float | None) -> float | None:
     return None if periods_per_year is None else value * math.sqrt(periods_per_year)
 
 
-def _moments(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Skewness and kurtosis (moment estimators) of each column; 0 and 3 (the normal
-    distribution's, harmless next to a Sharpe ratio of 0) where the returns do not vary."""
-    centred = r - r.mean(axis=0)
-    m2 = np.mean(centred**2, axis=0)
-    flat = m2 == 0.0
-    safe = np.where(flat, 1.0, m2)
-    skewness = np.where(flat, 0.0, np.mean(centred**3, axis=0) / safe**1.5)
-    kurtosis = np.where(flat, 3.0, np.mean(centred**4, axis=0) / safe**2)
-    return skewness, kurtosis
-
-
 def _column_statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bar Sharpe ratio, skewness and kurtosis of each column, in one pass over the
-    centred returns (as `per_bar_sharpe` and `_moments`)."""
+    """Per-bar Sharpe ratio (as `per_bar_sharpe`), skewness and kurtosis (the moment
+    estimators) of each column, from one centring of the returns. Returns that do not
+    vary get 0 and 3, the normal distribution's, harmless next to a Sharpe ratio of 0."""
     n = r.shape[0]
     mean = r.mean(axis=0)
     centred = r - mean
