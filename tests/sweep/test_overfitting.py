@@ -296,3 +296,67 @@ def test_overfitting_statistics_of_a_sweep() -> None:
         "20 bars cannot be cut into 16 partitions of at least 2 bars: "
         "need at least 32 bars, or fewer partitions"
     )
+
+
+def test_overfitting_statistics_of_the_variant_the_sweep_chose() -> None:
+    rng = np.random.default_rng(2)
+    m = rng.normal(0.0, 0.01, size=(50, 300))  # more columns than one chunk of the loop
+    m[:, 280] = math.nan
+    result = overfitting_statistics(m, chosen=270, n_partitions=4, periods_per_year=365)
+    valid = [c for c in range(300) if c != 280]
+    variance = float(np.var([m[:, c].mean() / m[:, c].std(ddof=1) for c in valid], ddof=1))
+    for column in (0, 255, 256, 270, 299):
+        alone = deflated_sharpe_ratio(m[:, column], n_trials=299, trial_sharpe_variance=variance)
+        assert result.variant_dsr[column] == pytest.approx(alone.dsr, rel=1e-9)
+    assert result.best == 270
+    expected = deflated_sharpe_ratio(
+        m[:, 270], n_trials=299, trial_sharpe_variance=variance, periods_per_year=365
+    )
+    assert result.deflated.dsr == pytest.approx(expected.dsr, rel=1e-9)
+    assert result.deflated.sharpe == pytest.approx(expected.sharpe, rel=1e-12)
+    with pytest.raises(
+        ValueError, match=r"^chosen column 280 is not one of the variants with returns$"
+    ):
+        overfitting_statistics(m, chosen=280)
+
+
+def test_a_bar_that_loses_everything_makes_the_total_return_minus_one() -> None:
+    m = np.full((8, 3), 0.01)
+    m[:, 1] = 0.02
+    m[0, 1] = -1.0  # the best variant otherwise, wiped out in block 0
+    m[:, 2] = np.r_[0.0, 0.03, 0.0, 0.03, 0.0, 0.0, 0.0, 0.0]
+    result = probability_of_backtest_overfitting(m, n_partitions=2, metric="total_return")
+    # IS block 0 (bars 0-3): 1 is wiped (-1), 2 makes 1.03^2 - 1 = 6.09% > 1.01^4 - 1 -> 2
+    # IS block 1 (bars 4-7): 1 makes 1.02^4 - 1, the best -> 1; OOS block 0: 1 is -1, last
+    assert result.chosen.tolist() == [2, 1]
+    np.testing.assert_allclose(result.in_sample, [1.03**2 - 1, 1.02**4 - 1])
+    np.testing.assert_allclose(result.out_of_sample, [0.0, -1.0], atol=1e-15)
+    np.testing.assert_allclose(result.logits, [math.log(1 / 3), math.log(1 / 3)])
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([2, 4, 6]),
+    st.integers(2, 12),
+    st.integers(0, 5),
+)
+def test_pbo_holds_for_any_matrix(seed: int, s: int, n: int, extra_rows: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = rng.normal(0.0, 0.01, size=(2 * s + extra_rows, n)) + rng.normal(0.0, 0.005, size=n)
+    result = probability_of_backtest_overfitting(m, n_partitions=s)
+    assert result.n_combinations == len(result.logits) == math.comb(s, s // 2)
+    assert 0.0 <= result.probability <= 1.0
+    # the rank is 1..N: the logit lies between ln(1/N) and ln(N)
+    assert (result.logits >= math.log(1 / n) - 1e-12).all()
+    assert (result.logits <= math.log(n) + 1e-12).all()
+    assert result.probability == np.mean(result.logits <= 0)
+    # the variants' order does not matter (no ties in continuous returns)
+    order = rng.permutation(n)
+    shuffled = probability_of_backtest_overfitting(m[:, order], n_partitions=s)
+    np.testing.assert_allclose(shuffled.logits, result.logits, rtol=1e-12)
+    assert order[shuffled.chosen].tolist() == result.chosen.tolist()
+    # CSCV is symmetric: combination i and its complement swap in- and out-of-sample
+    mirrored = result.in_sample[::-1]
+    chosen_back = result.chosen[::-1]
+    same = chosen_back == result.chosen
+    np.testing.assert_allclose(result.out_of_sample[same], mirrored[same], rtol=1e-9)

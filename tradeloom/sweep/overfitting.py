@@ -69,6 +69,7 @@ Metric = Literal["sharpe", "sortino", "mean", "total_return"]
 """Metrics computed from per-block sums (fast: no copy of the rows per combination)."""
 
 _COMBINATION_CHUNK = 2048
+_COLUMN_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,8 @@ class Overfitting:
     """A sweep's overfitting statistics, as the report shows them.
 
     Attributes:
-        best: The column of the variant with the highest per-bar Sharpe ratio.
-        deflated: The best variant's deflated Sharpe ratio.
+        best: The column of the chosen variant (the sweep's best).
+        deflated: The chosen variant's deflated Sharpe ratio.
         variant_dsr: Every column's deflated Sharpe ratio (NaN for excluded columns),
             all against the same ``n_trials`` and ``trial_sharpe_variance``.
         pbo: The probability of backtest overfitting (None when the matrix is too short).
@@ -259,9 +260,7 @@ def deflated_sharpe_ratio(
     if np.isnan(r).any():
         raise ValueError(f"returns hold {int(np.isnan(r).sum())} NaN values")
     sr0 = expected_maximum_sharpe(n_trials, trial_sharpe_variance)
-    sharpe = float(per_bar_sharpe(r))
-    moments = _moments(r)
-    skewness, kurtosis = float(moments[0]), float(moments[1])
+    sharpe, skewness, kurtosis = (float(v[0]) for v in _column_statistics(r[:, np.newaxis]))
     z, dsr = probabilistic_sharpe_ratio(
         sharpe, sr0, n_obs=len(r), skewness=skewness, kurtosis=kurtosis
     )
@@ -328,7 +327,7 @@ def probability_of_backtest_overfitting(
             f"({len(excluded)} left out for NaN)"
         )
     dropped = n_rows - block * s
-    kept = m[dropped:, columns]
+    kept = m[dropped:] if not excluded else m[dropped:, columns]  # a view when it can be
     halves = list(combinations(range(s), s // 2))
     if callable(metric):
         is_perf, oos_perf = _callable_performance(kept, s, block, halves, metric)
@@ -361,63 +360,88 @@ def probability_of_backtest_overfitting(
 def overfitting_statistics(
     returns: np.ndarray,
     *,
+    chosen: int | None = None,
     n_partitions: int = 16,
+    metric: Metric | Callable[[np.ndarray], np.ndarray] = "sharpe",
     periods_per_year: float | None = None,
 ) -> Overfitting:
     """Return the deflated Sharpe ratios and the PBO of a sweep's bars x variants returns.
 
     ``n_trials`` is the number of variants without NaN returns, and ``V`` the variance
     (ddof 1) of their per-bar Sharpe ratios; each variant's DSR is computed against the
-    same ``SR0`` (the leaderboard marks those under `DSR_THRESHOLD`). The best variant is
-    the one with the highest per-bar Sharpe ratio (ties: the first). When the matrix has
+    same ``SR0`` (the leaderboard marks those under `DSR_THRESHOLD`). When the matrix has
     too few rows for ``n_partitions``, ``pbo`` is None and ``pbo_problem`` says why.
 
+    Args:
+        returns: Per-bar returns, one row per bar, one column per variant.
+        chosen: The column the sweep chose (by its objective); default: the highest
+            per-bar Sharpe ratio (ties: the first).
+        n_partitions: Blocks for the PBO (`probability_of_backtest_overfitting`).
+        metric: What the PBO compares the variants by.
+        periods_per_year: Bars in a year, for the annualised figures.
+
     Raises:
-        ValueError: No variant without NaN returns, or fewer than 2 rows.
+        ValueError: No variant without NaN returns, fewer than 2 rows, or a ``chosen``
+            column that is out of range or holds NaN returns.
     """
     m = np.asarray(returns, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] < 2:
         raise ValueError(f"returns must be a bars x variants matrix of >= 2 bars, had {m.shape}")
-    valid = np.flatnonzero(~np.isnan(m).any(axis=0))
+    sharpes = np.full(m.shape[1], math.nan)
+    skewness = np.full(m.shape[1], math.nan)
+    kurtosis = np.full(m.shape[1], math.nan)
+    for start in range(0, m.shape[1], _COLUMN_CHUNK):  # no copy of the whole matrix
+        part = m[:, start : start + _COLUMN_CHUNK]
+        known = ~np.isnan(part).any(axis=0)
+        columns = np.arange(start, start + part.shape[1])[known]
+        sharpes[columns], skewness[columns], kurtosis[columns] = _column_statistics(part[:, known])
+    valid = np.flatnonzero(~np.isnan(sharpes))
     if len(valid) == 0:
         raise ValueError(f"every one of the {m.shape[1]} variants has NaN returns")
-    trials = m[:, valid]
-    sharpes = np.asarray(per_bar_sharpe(trials))
-    skewness, kurtosis = _moments(trials)
-    variance = float(np.var(sharpes, ddof=1)) if len(valid) > 1 else 0.0
+    if chosen is None:
+        chosen = int(valid[_best(sharpes[np.newaxis, valid])[0]])
+    elif not 0 <= chosen < m.shape[1] or math.isnan(sharpes[chosen]):
+        raise ValueError(f"chosen column {chosen} is not one of the variants with returns")
+    variance = float(np.var(sharpes[valid], ddof=1)) if len(valid) > 1 else 0.0
     sr0 = expected_maximum_sharpe(len(valid), variance)
     variant_dsr = np.full(m.shape[1], math.nan)
-    deflated = {}
-    for i, column in enumerate(valid):
-        z, dsr = probabilistic_sharpe_ratio(
-            float(sharpes[i]),
+    for column in valid:
+        _, variant_dsr[column] = probabilistic_sharpe_ratio(
+            float(sharpes[column]),
             sr0,
             n_obs=m.shape[0],
-            skewness=float(skewness[i]),
-            kurtosis=float(kurtosis[i]),
+            skewness=float(skewness[column]),
+            kurtosis=float(kurtosis[column]),
         )
-        deflated[int(column)] = DeflatedSharpe(
-            sharpe=float(sharpes[i]),
-            sr0=sr0,
-            n_trials=len(valid),
-            trial_sharpe_variance=variance,
-            n_obs=m.shape[0],
-            skewness=float(skewness[i]),
-            kurtosis=float(kurtosis[i]),
-            z=z,
-            dsr=dsr,
-            periods_per_year=periods_per_year,
-        )
-        variant_dsr[column] = dsr
-    best = int(valid[_best(sharpes[np.newaxis, :])[0]])
+    z, dsr = probabilistic_sharpe_ratio(
+        float(sharpes[chosen]),
+        sr0,
+        n_obs=m.shape[0],
+        skewness=float(skewness[chosen]),
+        kurtosis=float(kurtosis[chosen]),
+    )
+    deflated = DeflatedSharpe(
+        sharpe=float(sharpes[chosen]),
+        sr0=sr0,
+        n_trials=len(valid),
+        trial_sharpe_variance=variance,
+        n_obs=m.shape[0],
+        skewness=float(skewness[chosen]),
+        kurtosis=float(kurtosis[chosen]),
+        z=z,
+        dsr=dsr,
+        periods_per_year=periods_per_year,
+    )
     try:
-        pbo: PBO | None = probability_of_backtest_overfitting(m, n_partitions=n_partitions)
+        pbo: PBO | None = probability_of_backtest_overfitting(
+            m, n_partitions=n_partitions, metric=metric
+        )
         problem = ""
     except ValueError as error:
         pbo, problem = None, str(error)
     return Overfitting(
-        best=best,
-        deflated=deflated[best],
+        best=chosen,
+        deflated=deflated,
         variant_dsr=variant_dsr,
         pbo=pbo,
         pbo_problem=problem,
@@ -428,16 +452,21 @@ def _annualise(value: float, periods_per_year: float | None) -> float | None:
     return None if periods_per_year is None else value * math.sqrt(periods_per_year)
 
 
-def _moments(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Skewness and kurtosis (moment estimators) of each column; 0 and 3 (the normal
-    distribution's, harmless next to a Sharpe ratio of 0) where the returns do not vary."""
-    centred = r - r.mean(axis=0)
-    m2 = np.mean(centred**2, axis=0)
+def _column_statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar Sharpe ratio (as `per_bar_sharpe`), skewness and kurtosis (the moment
+    estimators) of each column, from one centring of the returns. Returns that do not
+    vary get 0 and 3, the normal distribution's, harmless next to a Sharpe ratio of 0."""
+    n = r.shape[0]
+    mean = r.mean(axis=0)
+    centred = r - mean
+    squares = centred * centred
+    m2 = squares.mean(axis=0)
     flat = m2 == 0.0
     safe = np.where(flat, 1.0, m2)
-    skewness = np.where(flat, 0.0, np.mean(centred**3, axis=0) / safe**1.5)
-    kurtosis = np.where(flat, 3.0, np.mean(centred**4, axis=0) / safe**2)
-    return skewness, kurtosis
+    sharpe = _ratio(mean, np.sqrt(m2 * n / (n - 1)))
+    skewness = np.where(flat, 0.0, (squares * centred).mean(axis=0) / safe**1.5)
+    kurtosis = np.where(flat, 3.0, (squares * squares).mean(axis=0) / safe**2)
+    return sharpe, skewness, kurtosis
 
 
 def _best(performance: np.ndarray) -> np.ndarray:

@@ -74,8 +74,8 @@ def write_sweep_report(
         params: The parameter columns, in the order they are shown.
         objective: The metric column the variants are ranked by (higher is better).
         overfitting: The sweep's overfitting statistics (`overfitting_statistics`).
-        walk_forward: A walk-forward optimisation whose variants are ``results``' row
-            labels (its ``params`` name the parameters shown per window).
+        walk_forward: A walk-forward optimisation; each window's parameters are taken
+            from its ``params`` or else from the ``results`` row its variant labels.
         title: The page's heading (the strategy's name).
 
     Raises:
@@ -324,7 +324,8 @@ def _walk_forward_chart(wf: WalkForwardResult, results: pd.DataFrame, params: li
     offsets = np.cumsum([0, *lengths])[:-1]  # each window's first bar in the stitched curve
     starts = x[offsets]
     labels = [
-        f"window {w.window.index + 1}: {_choice(w.chosen, results, params)}" for w in wf.windows
+        f"window {w.window.index + 1}: {_choice(wf, w.window.index, results, params)}"
+        for w in wf.windows
     ]
     start_equity = np.concatenate(([wf.initial_equity], wf.equity))
     data.append(
@@ -379,7 +380,7 @@ def _walk_forward_table(wf: WalkForwardResult, results: pd.DataFrame, params: li
             str(win.index + 1),
             _bounds(win.in_start, win.in_stop, w.in_sample_times),
             _bounds(win.out_start, win.out_stop, w.out_of_sample_times),
-            *(_label(_param(w.chosen, results, p)) for p in params),
+            *(_label(_param(wf, win.index, results, p)) for p in params),
             _metric(wf.objective, w.in_sample_objective),
             _metric(wf.objective, w.out_of_sample_objective),
         ]
@@ -415,11 +416,17 @@ def _bounds(start: int, stop: int, times: tuple[Any, Any] | None) -> str:
     return text
 
 
-def _choice(variant: Any, results: pd.DataFrame, params: list[str]) -> str:
-    return ", ".join(f"{p}={_label(_param(variant, results, p))}" for p in params)
+def _choice(wf: WalkForwardResult, window: int, results: pd.DataFrame, params: list[str]) -> str:
+    return ", ".join(f"{p}={_label(_param(wf, window, results, p))}" for p in params)
 
 
-def _param(variant: Any, results: pd.DataFrame, name: str) -> Any:
+def _param(wf: WalkForwardResult, window: int, results: pd.DataFrame, name: str) -> Any:
+    """The window's chosen value of a parameter: from the walk-forward's own record when
+    it was given the variants' params, else from the results row the variant labels."""
+    for stability in wf.stability.params:
+        if stability.name == name:
+            return stability.values[window]
+    variant = wf.windows[window].chosen
     return results.at[variant, name] if variant in results.index else None
 
 
@@ -429,7 +436,7 @@ def _overfitting_tables(o: Overfitting, results: pd.DataFrame, params: list[str]
     chosen = ", ".join(f"{p}={_label(best[p])}" for p in params)
     verdict = "under" if not d.dsr >= DSR_THRESHOLD else "at or above"
     dsr_rows = [
-        ("variant", f"the best by Sharpe ratio: {chosen}" if chosen else "the best"),
+        ("variant", f"the chosen one: {chosen}" if chosen else "the chosen one"),
         ("Sharpe ratio per bar (SR)", f"{d.sharpe:.5f}"),
         ("Sharpe ratio, annualised", _number(d.sharpe_annualised)),
         ("trials (N)", f"{d.n_trials:,}"),
