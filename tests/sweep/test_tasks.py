@@ -104,14 +104,15 @@ def test_a_dead_pool_worker_has_its_tasks_rerun_each_handed_over_once(tmp_path: 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["0.died", "5.died"]
 
 
-def test_a_pool_that_keeps_dying_stops_after_its_retries() -> None:
+@pytest.mark.parametrize(("retries", "deaths"), [(0, "once"), (1, "2 times")])
+def test_a_pool_that_keeps_dying_stops_after_its_retries(retries: int, deaths: str) -> None:
     tasks = [Task(f"t{x}", toy.always_die, (x,)) for x in range(2)]
     message = (
-        r"^a worker process of the local pool died 2 times \(killed, out of memory, or a"
+        rf"^a worker process of the local pool died {deaths} \(killed, out of memory, or a"
         r" crash in compiled code\); 2 tasks not run, the first t0$"
     )
     with pytest.raises(WorkersDied, match=message) as info:
-        execute(tasks, on_result=lambda task, result: None, workers=2, retries=1)
+        execute(tasks, on_result=lambda task, result: None, workers=2, retries=retries)
     assert info.value.keys == ["t0", "t1"]
 
 

@@ -29,7 +29,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
-from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
+from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def run_on_cluster(
         for task in tasks:
             args = [shared.get(id(arg), arg) for arg in task.args]
             future = client.submit(
-                call_single_threaded, task.function, *args, key=f"tradeloom-{task.key}-{token}"
+                call_single_threaded, task.function, *args, key=f"tradeloom-{token}-{task.key}"
             )
             futures[future] = task
         for future in as_completed(futures, loop=client.loop):
@@ -172,7 +172,7 @@ def _shared_arguments(client: Client, tasks: Sequence[Task], token: str) -> dict
     # A task that returns the object, rather than `Client.scatter`: the scheduler keeps
     # the task, so it can compute the object again if every worker holding it dies.
     return {
-        ident: client.submit(_same, value, key=f"tradeloom-shared-{n}-{token}")
+        ident: client.submit(_same, value, key=f"tradeloom-shared-{token}-{n}")
         for n, (ident, value) in enumerate(shared.items())
     }
 
@@ -189,7 +189,7 @@ def _result(future: Future[Any], task: Task, address: str) -> Any:
         if isinstance(error, KilledWorker):
             raise WorkersDied(
                 f"task {task.key}: the Dask workers running it died"
-                f" {error.allowed_failures + 1} times (killed, out of memory, or a crash in"
+                f" {times(error.allowed_failures + 1)} (killed, out of memory, or a crash in"
                 " compiled code)",
                 [task.key],
             ) from error

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tradeloom.sweep.task_errors import TaskFailed, WorkersDied
+from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
 if TYPE_CHECKING:
@@ -63,8 +63,9 @@ def run_on_pool(
     """
     context = multiprocessing.get_context(start_method or default_start_method())
     if context.get_start_method() == "forkserver":
-        modules = sorted({task.function.__module__ for task in tasks} - {"__main__"})
-        context.set_forkserver_preload(modules)  # type: ignore[attr-defined]
+        modules = {task.function.__module__ for task in tasks} - {"__main__"}
+        preload = sorted(modules | {call_single_threaded.__module__, "threadpoolctl"})
+        context.set_forkserver_preload(preload)  # type: ignore[attr-defined]
     left = list(tasks)
     for rebuilds in range(retries + 1):
         left = _run_until_broken(left, on_result, workers, context)
@@ -72,9 +73,8 @@ def run_on_pool(
             return
         _log.warning("sweep_worker_died", tasks_left=len(left), rebuilds_left=retries - rebuilds)
     raise WorkersDied(
-        f"a worker process of the local pool died {retries + 1} times (killed, out of"
-        f" memory, or a crash in compiled code); {len(left)} tasks not run, the first"
-        f" {left[0].key}",
+        f"a worker process of the local pool died {times(retries + 1)} (killed, out of memory, or a"
+        f" crash in compiled code); {len(left)} tasks not run, the first {left[0].key}",
         [task.key for task in left],
     )
 
