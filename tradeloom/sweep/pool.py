@@ -3,8 +3,9 @@
 The pool is a `concurrent.futures.ProcessPoolExecutor` started with ``forkserver`` where
 the platform has it and ``spawn`` elsewhere, never ``fork``: a forked child inherits the
 locks of the threads numba, BLAS or a logging handler had started, and can hang on one.
-The forkserver imports the task functions' modules once, so each worker starts with
-them (and their compiled kernels) loaded.
+The forkserver imports the task functions' modules once and starts numba's compiler
+(`tradeloom.sweep.warm_compiler`), so each worker starts with them loaded and the
+compiler ready (a second or more per worker otherwise).
 
 A worker process that dies (killed, out of memory, a crash in compiled code) breaks the
 whole pool: every task not finished gets `BrokenProcessPool`, and which one killed it is
@@ -64,7 +65,12 @@ def run_on_pool(
     context = multiprocessing.get_context(start_method or default_start_method())
     if context.get_start_method() == "forkserver":
         modules = {task.function.__module__ for task in tasks} - {"__main__"}
-        preload = sorted(modules | {call_single_threaded.__module__, "threadpoolctl"})
+        helpers = {
+            call_single_threaded.__module__,
+            "threadpoolctl",
+            "tradeloom.sweep.warm_compiler",
+        }
+        preload = sorted(modules | helpers)
         context.set_forkserver_preload(preload)  # type: ignore[attr-defined]
     left = list(tasks)
     for rebuilds in range(retries + 1):
