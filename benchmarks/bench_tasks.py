@@ -68,8 +68,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    logging.getLogger("distributed").setLevel(logging.ERROR)
     from distributed import LocalCluster
+
+    # after the import, which sets distributed's own levels: the nannies' shutdown
+    # warnings are not the benchmark's business
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
     print("machine:", describe("numpy", "numba", "dask", "distributed", "tradeloom"))
     print("load average (1, 5, 15 min):", ", ".join(f"{load:.2f}" for load in os.getloadavg()))

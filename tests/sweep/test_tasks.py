@@ -117,10 +117,11 @@ def test_a_pool_that_keeps_dying_stops_after_its_retries(retries: int, deaths: s
 
 
 def test_an_interrupt_stops_the_pool_processes() -> None:
-    workers: list[multiprocessing.Process] = []
+    before = set(multiprocessing.active_children())
+    workers: set[multiprocessing.Process] = set()
 
     def on_result(task: Task, result: Any) -> None:
-        workers.extend(multiprocessing.active_children())
+        workers.update(set(multiprocessing.active_children()) - before)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
