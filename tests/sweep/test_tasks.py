@@ -9,12 +9,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.sweep import tasks_fixture as toy
 from tradeloom import progress
 from tradeloom.errors import UserError
 from tradeloom.sweep.pool import run_on_pool
+from tradeloom.sweep.shared_args import shared_arguments
 from tradeloom.sweep.sweep_progress import SweepProgress
 from tradeloom.sweep.tasks import Task, TaskFailed, WorkersDied, execute
 
@@ -76,6 +78,21 @@ def test_the_pool_gives_the_serial_results() -> None:
     pooled, seen = collect(scores(12), workers=2)
     assert pooled == serial
     assert set(seen.values()) == {1}
+
+
+def test_the_pool_gives_the_serial_results_with_a_shared_argument() -> None:
+    values = np.linspace(0.0, 1.0, 50_000)
+    tasks = [Task(f"w{x}", toy.weighted, (values, x)) for x in range(6)]
+    serial, _ = collect(tasks)
+    pooled, _ = collect(tasks, workers=2)
+    assert pooled == serial
+
+
+def test_only_objects_several_tasks_pass_are_shared() -> None:
+    values, other, name = np.zeros(3), np.ones(3), "x" * 100
+    tasks = [Task("a", toy.weighted, (values, name)), Task("b", toy.weighted, (values, name))]
+    tasks.append(Task("c", toy.weighted, (other, 1)))
+    assert [id(value) for value in shared_arguments(tasks).values()] == [id(values)]
 
 
 def test_spawned_pool_gives_the_serial_results() -> None:

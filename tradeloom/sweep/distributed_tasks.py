@@ -29,6 +29,7 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
+from tradeloom.sweep.shared_args import shared_arguments
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from tradeloom.sweep.tasks import Task
 
 __all__ = ["connect", "run_on_cluster"]
-
-_PLAIN = (int, float, complex, str, bytes, bool, type(None))
 
 
 def run_on_cluster(
@@ -168,20 +167,11 @@ def _tradeloom_version() -> str:
 
 
 def _shared_arguments(client: Client, tasks: Sequence[Task], token: str) -> dict[int, Future[Any]]:
-    seen: set[int] = set()
-    shared: dict[int, Any] = {}
-    for task in tasks:
-        for arg in task.args:
-            if isinstance(arg, _PLAIN):
-                continue
-            if id(arg) in seen:
-                shared[id(arg)] = arg
-            seen.add(id(arg))
     # A task that returns the object, rather than `Client.scatter`: the scheduler keeps
     # the task, so it can compute the object again if every worker holding it dies.
     return {
         ident: client.submit(_same, value, key=f"tradeloom-shared-{token}-{n}")
-        for n, (ident, value) in enumerate(shared.items())
+        for n, (ident, value) in enumerate(shared_arguments(tasks).items())
     }
 
 
