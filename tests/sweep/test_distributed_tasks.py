@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from distributed import LocalCluster
 
+import tradeloom
 from tests.sweep import tasks_fixture as toy
+from tradeloom.errors import UserError
 from tradeloom.sweep.tasks import SchedulerUnavailable, Task, TaskFailed, WorkersDied, execute
 
 
@@ -44,14 +46,14 @@ def sweep_keys(cluster: LocalCluster) -> list[str]:
     return [key for key in cluster.scheduler.tasks if str(key).startswith("tradeloom-")]
 
 
-def forgotten(cluster: LocalCluster) -> bool:
-    """Return whether the scheduler lets go of this module's tasks within 30 s.
+def eventually(condition: Callable[[], bool]) -> bool:
+    """Return whether ``condition`` holds within 30 s.
 
-    A client's cancel and close reach the scheduler as messages it handles later, so
-    this polls its state (in this process) until the keys are gone.
+    A client's cancel and close reach the scheduler as messages it handles later, on
+    its own thread of this process, so this polls the scheduler's state.
     """
     deadline = time.monotonic() + 30.0
-    while sweep_keys(cluster):
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -89,8 +91,8 @@ def test_a_raising_task_stops_the_sweep_naming_its_key(cluster: LocalCluster) ->
     with pytest.raises(TaskFailed, match=r"^task t4 failed: ValueError: no variant 4$") as info:
         collect(tasks, scheduler=cluster.scheduler_address)
     assert isinstance(info.value.__cause__, ValueError)
-    assert len(cluster.scheduler.clients) == clients
-    assert forgotten(cluster)
+    assert eventually(lambda: len(cluster.scheduler.clients) == clients)
+    assert eventually(lambda: not sweep_keys(cluster))
 
 
 @pytest.mark.slow
@@ -105,7 +107,7 @@ def test_an_interrupt_cancels_the_outstanding_tasks(cluster: LocalCluster) -> No
     with pytest.raises(KeyboardInterrupt):
         execute(tasks, on_result=on_result, scheduler=cluster.scheduler_address)
     assert len(handed) == 1
-    assert forgotten(cluster)
+    assert eventually(lambda: not sweep_keys(cluster))
 
 
 @pytest.mark.slow
@@ -132,6 +134,21 @@ def test_a_task_that_keeps_killing_workers_stops_the_sweep(
     )
     with pytest.raises(WorkersDied, match=message):
         collect([Task("t0", toy.always_die, (0,))], scheduler=cluster.scheduler_address)
+
+
+@pytest.mark.slow
+def test_workers_of_another_version_are_refused(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tradeloom, "__version__", "9.9.9")
+    clients = len(cluster.scheduler.clients)
+    message = (
+        r"^the Dask worker tcp://127\.0\.0\.1:\d+ has tradeloom \S+ and this machine 9\.9\.9:"
+        r" install the same version on every worker$"
+    )
+    with pytest.raises(UserError, match=message):
+        collect([Task("t0", toy.score, (0,))], scheduler=cluster.scheduler_address)
+    assert eventually(lambda: len(cluster.scheduler.clients) == clients)
 
 
 def test_an_unreachable_scheduler_is_named_with_the_timeout() -> None:

@@ -9,12 +9,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.sweep import tasks_fixture as toy
 from tradeloom import progress
 from tradeloom.errors import UserError
 from tradeloom.sweep.pool import run_on_pool
+from tradeloom.sweep.shared_args import shared_arguments
 from tradeloom.sweep.sweep_progress import SweepProgress
 from tradeloom.sweep.tasks import Task, TaskFailed, WorkersDied, execute
 
@@ -78,6 +80,21 @@ def test_the_pool_gives_the_serial_results() -> None:
     assert set(seen.values()) == {1}
 
 
+def test_the_pool_gives_the_serial_results_with_a_shared_argument() -> None:
+    values = np.linspace(0.0, 1.0, 50_000)
+    tasks = [Task(f"w{x}", toy.weighted, (values, x)) for x in range(6)]
+    serial, _ = collect(tasks)
+    pooled, _ = collect(tasks, workers=2)
+    assert pooled == serial
+
+
+def test_only_objects_several_tasks_pass_are_shared() -> None:
+    values, other, name = np.zeros(3), np.ones(3), "x" * 100
+    tasks = [Task("a", toy.weighted, (values, name)), Task("b", toy.weighted, (values, name))]
+    tasks.append(Task("c", toy.weighted, (other, 1)))
+    assert [id(value) for value in shared_arguments(tasks).values()] == [id(values)]
+
+
 def test_spawned_pool_gives_the_serial_results() -> None:
     tasks = scores(6)
     serial, _ = collect(tasks)
@@ -104,22 +121,24 @@ def test_a_dead_pool_worker_has_its_tasks_rerun_each_handed_over_once(tmp_path: 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["0.died", "5.died"]
 
 
-def test_a_pool_that_keeps_dying_stops_after_its_retries() -> None:
+@pytest.mark.parametrize(("retries", "deaths"), [(0, "once"), (1, "2 times")])
+def test_a_pool_that_keeps_dying_stops_after_its_retries(retries: int, deaths: str) -> None:
     tasks = [Task(f"t{x}", toy.always_die, (x,)) for x in range(2)]
     message = (
-        r"^a worker process of the local pool died 2 times \(killed, out of memory, or a"
+        rf"^a worker process of the local pool died {deaths} \(killed, out of memory, or a"
         r" crash in compiled code\); 2 tasks not run, the first t0$"
     )
     with pytest.raises(WorkersDied, match=message) as info:
-        execute(tasks, on_result=lambda task, result: None, workers=2, retries=1)
+        execute(tasks, on_result=lambda task, result: None, workers=2, retries=retries)
     assert info.value.keys == ["t0", "t1"]
 
 
 def test_an_interrupt_stops_the_pool_processes() -> None:
-    workers: list[multiprocessing.Process] = []
+    before = set(multiprocessing.active_children())
+    workers: set[multiprocessing.Process] = set()
 
     def on_result(task: Task, result: Any) -> None:
-        workers.extend(multiprocessing.active_children())
+        workers.update(set(multiprocessing.active_children()) - before)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

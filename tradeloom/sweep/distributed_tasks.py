@@ -29,7 +29,8 @@ from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
-from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
+from tradeloom.sweep.shared_args import shared_arguments
+from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from tradeloom.sweep.tasks import Task
 
 __all__ = ["connect", "run_on_cluster"]
-
-_PLAIN = (int, float, complex, str, bytes, bool, type(None))
 
 
 def run_on_cluster(
@@ -73,13 +72,19 @@ def run_on_cluster(
         for task in tasks:
             args = [shared.get(id(arg), arg) for arg in task.args]
             future = client.submit(
-                call_single_threaded, task.function, *args, key=f"tradeloom-{task.key}-{token}"
+                call_single_threaded, task.function, *args, key=f"tradeloom-{token}-{task.key}"
             )
             futures[future] = task
-        for future in as_completed(futures, loop=client.loop):
-            task = futures[future]
-            on_result(task, _result(future, task, address))
-            future.release()
+        # In batches: one gather per batch of finished futures, not a round trip each.
+        for batch in as_completed(futures, loop=client.loop).batches():
+            finished = [future for future in batch if future.status == "finished"]
+            failed = [future for future in batch if future.status != "finished"]
+            results = _gather(client, finished, futures, address)
+            for future, result in zip(finished, results, strict=True):
+                on_result(futures[future], result)
+                future.release()
+            for future in failed:
+                _raise_for(future, futures[future], address)
     except BaseException:
         # Cancelling the finished futures too releases their results on the workers; a
         # scheduler that is gone has nothing to cancel, and its error is the one to see.
@@ -137,7 +142,9 @@ async def _handshake(address: str, timeout: float) -> None:
 
 
 def _check_versions(client: Client, address: str) -> None:
-    here = _tradeloom_version()
+    import tradeloom
+
+    here = tradeloom.__version__
     try:
         there = client.run(_tradeloom_version)
     except ModuleNotFoundError as exc:
@@ -154,26 +161,17 @@ def _check_versions(client: Client, address: str) -> None:
 
 
 def _tradeloom_version() -> str:
-    from importlib.metadata import version
+    import tradeloom
 
-    return version("tradeloom")
+    return tradeloom.__version__
 
 
 def _shared_arguments(client: Client, tasks: Sequence[Task], token: str) -> dict[int, Future[Any]]:
-    seen: set[int] = set()
-    shared: dict[int, Any] = {}
-    for task in tasks:
-        for arg in task.args:
-            if isinstance(arg, _PLAIN):
-                continue
-            if id(arg) in seen:
-                shared[id(arg)] = arg
-            seen.add(id(arg))
     # A task that returns the object, rather than `Client.scatter`: the scheduler keeps
     # the task, so it can compute the object again if every worker holding it dies.
     return {
-        ident: client.submit(_same, value, key=f"tradeloom-shared-{n}-{token}")
-        for n, (ident, value) in enumerate(shared.items())
+        ident: client.submit(_same, value, key=f"tradeloom-shared-{token}-{n}")
+        for n, (ident, value) in enumerate(shared_arguments(tasks).items())
     }
 
 
@@ -181,23 +179,34 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _result(future: Future[Any], task: Task, address: str) -> Any:
+def _gather(
+    client: Client, finished: list[Future[Any]], futures: dict[Future[Any], Task], address: str
+) -> list[Any]:
+    try:
+        return list(client.gather(finished))
+    except CancelledError:
+        lost = next(future for future in finished if future.cancelled())
+        raise _cancelled(futures[lost], address) from None
+
+
+def _raise_for(future: Future[Any], task: Task, address: str) -> None:
     from distributed import KilledWorker
 
-    if future.status == "error":
-        error = future.exception()
-        if isinstance(error, KilledWorker):
-            raise WorkersDied(
-                f"task {task.key}: the Dask workers running it died"
-                f" {error.allowed_failures + 1} times (killed, out of memory, or a crash in"
-                " compiled code)",
-                [task.key],
-            ) from error
-        raise TaskFailed(task.key, error) from error
-    try:
-        return future.result()
-    except CancelledError:
-        raise SchedulerUnavailable(
-            f"the Dask scheduler at {address} cancelled task {task.key}"
-            " (lost, or the cluster was restarted)"
-        ) from None
+    if future.status != "error":
+        raise _cancelled(task, address)
+    error = future.exception()
+    if isinstance(error, KilledWorker):
+        raise WorkersDied(
+            f"task {task.key}: the Dask workers running it died"
+            f" {times(error.allowed_failures + 1)} (killed, out of memory, or a crash in"
+            " compiled code)",
+            [task.key],
+        ) from error
+    raise TaskFailed(task.key, error) from error
+
+
+def _cancelled(task: Task, address: str) -> SchedulerUnavailable:
+    return SchedulerUnavailable(
+        f"the Dask scheduler at {address} cancelled task {task.key}"
+        " (lost, or the cluster was restarted)"
+    )

@@ -3,8 +3,10 @@
 The pool is a `concurrent.futures.ProcessPoolExecutor` started with ``forkserver`` where
 the platform has it and ``spawn`` elsewhere, never ``fork``: a forked child inherits the
 locks of the threads numba, BLAS or a logging handler had started, and can hang on one.
-The forkserver imports the task functions' modules once, so each worker starts with
-them (and their compiled kernels) loaded.
+The forkserver imports the task functions' modules once and starts numba's compiler
+(`tradeloom.sweep.warm_compiler`), so each worker starts with them loaded and the
+compiler ready (a second or more per worker otherwise). An argument object several tasks
+share is sent to each worker once, when it starts (`tradeloom.sweep.shared_args`).
 
 A worker process that dies (killed, out of memory, a crash in compiled code) breaks the
 whole pool: every task not finished gets `BrokenProcessPool`, and which one killed it is
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tradeloom.sweep.task_errors import TaskFailed, WorkersDied
+from tradeloom.sweep.shared_args import SharedRef, shared_arguments
+from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
 if TYPE_CHECKING:
@@ -63,18 +66,19 @@ def run_on_pool(
     """
     context = multiprocessing.get_context(start_method or default_start_method())
     if context.get_start_method() == "forkserver":
-        modules = sorted({task.function.__module__ for task in tasks} - {"__main__"})
-        context.set_forkserver_preload(modules)  # type: ignore[attr-defined]
+        modules = {task.function.__module__ for task in tasks} - {"__main__"}
+        helpers = {__name__, "threadpoolctl", "tradeloom.sweep.warm_compiler"}
+        context.set_forkserver_preload(sorted(modules | helpers))  # type: ignore[attr-defined]
+    shared = list(shared_arguments(tasks).values())
     left = list(tasks)
     for rebuilds in range(retries + 1):
-        left = _run_until_broken(left, on_result, workers, context)
+        left = _run_until_broken(left, on_result, workers, context, shared)
         if not left:
             return
         _log.warning("sweep_worker_died", tasks_left=len(left), rebuilds_left=retries - rebuilds)
     raise WorkersDied(
-        f"a worker process of the local pool died {retries + 1} times (killed, out of"
-        f" memory, or a crash in compiled code); {len(left)} tasks not run, the first"
-        f" {left[0].key}",
+        f"a worker process of the local pool died {times(retries + 1)} (killed, out of memory, or a"
+        f" crash in compiled code); {len(left)} tasks not run, the first {left[0].key}",
         [task.key for task in left],
     )
 
@@ -84,15 +88,20 @@ def _run_until_broken(
     on_result: Callable[[Task, Any], None],
     workers: int,
     context: BaseContext,
+    shared: list[Any],
 ) -> list[Task]:
     """Run ``tasks`` on a new pool; return those not run because the pool broke."""
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_keep, initargs=(shared,)
+    )
+    refs = {id(value): SharedRef(n) for n, value in enumerate(shared)}
     futures: dict[Future[Any], int] = {}
     lost: list[int] = []
     try:
         for index, task in enumerate(tasks):
+            args = [refs.get(id(arg), arg) for arg in task.args]
             try:
-                futures[executor.submit(call_single_threaded, task.function, *task.args)] = index
+                futures[executor.submit(_call, task.function, *args)] = index
             except BrokenProcessPool:
                 lost.extend(range(index, len(tasks)))
                 break
@@ -116,6 +125,19 @@ def _run_until_broken(
         raise
     executor.shutdown(wait=True)
     return [tasks[index] for index in sorted(lost)]
+
+
+_shared: list[Any] = []  # in a worker: the sweep's shared arguments
+
+
+def _keep(shared: list[Any]) -> None:
+    global _shared
+    _shared = shared
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    resolved = [_shared[arg.ident] if isinstance(arg, SharedRef) else arg for arg in args]
+    return call_single_threaded(function, *resolved)
 
 
 def _stop_now(executor: ProcessPoolExecutor) -> None:

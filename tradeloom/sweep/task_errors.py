@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tradeloom.errors import UserError
 
-__all__ = ["SchedulerUnavailable", "TaskFailed", "WorkersDied"]
+__all__ = ["SchedulerUnavailable", "TaskFailed", "WorkersDied", "times"]
 
 
 class TaskFailed(Exception):
@@ -38,3 +38,8 @@ class WorkersDied(Exception):
 
 class SchedulerUnavailable(UserError):
     """The Dask scheduler cannot be reached, or has no worker to run the tasks."""
+
+
+def times(count: int) -> str:
+    """Return ``count`` as the messages say it: ``once``, ``2 times``."""
+    return "once" if count == 1 else f"{count} times"

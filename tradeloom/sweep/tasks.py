@@ -38,6 +38,9 @@ Failures, the same in every mode:
   names the address and the timeout).
 - KeyboardInterrupt (Ctrl-C) cancels the outstanding tasks, stops the pool's processes
   and propagates. Any other exception (from ``on_result`` too) cancels them as well.
+
+The progress line (`tradeloom.sweep.sweep_progress.SweepProgress`) is driven from
+``on_result``, which knows each variant's objective.
 """
 
 from __future__ import annotations
