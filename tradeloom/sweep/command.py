@@ -136,14 +136,20 @@ def _write(
     lines: list[str] = []
     overfitting_json: dict[str, Any] | None = None
     periods = float(frame["periods_per_year"].iloc[0]) if len(frame) else None
+    ranked = rank(frame, settings.objective, settings.direction)
     if returns is not None:
         np.save(out / "returns.npy", returns)
-        overfitting_json, dsr, stats = _overfitting(returns, settings.partitions, periods)
-        frame["dsr"] = dsr
+        # the DSR of the variant the sweep chose by its objective (else the best Sharpe)
+        first = ranked.iloc[0] if len(ranked) else None
+        chosen = None
+        if first is not None and not math.isnan(first["objective_value"]):
+            column = int(first["variant"])
+            chosen = column if not np.isnan(returns[:, column]).any() else None
+        overfitting_json, dsr, stats = _overfitting(returns, settings.partitions, periods, chosen)
+        ranked["dsr"] = dsr[ranked["variant"].to_numpy()]
     else:
         stats = None
         lines.append("overfitting statistics: skipped (the variants' bar counts differ)")
-    ranked = rank(frame, settings.objective, settings.direction)
     ranked.sort_values("variant").to_parquet(out / "results.parquet.tmp", index=False)
     (out / "results.parquet.tmp").replace(out / "results.parquet")  # rows in variant order
     if overfitting_json is not None:
@@ -169,7 +175,7 @@ def _write(
     if overfitting_json is not None:
         d = overfitting_json["deflated_sharpe"]
         lines.append(
-            f"deflated Sharpe ratio of the best: {d['dsr']:.4f} "
+            f"deflated Sharpe ratio of row {d['variant']}: {d['dsr']:.4f} "
             f"(per-bar Sharpe {d['sharpe']:.4g}, SR0 {d['sr0']:.4g}, {d['n_trials']} trials, "
             f"variance {d['trial_sharpe_variance']:.4g}, "
             f"{d['n_obs']} bars, skew {d['skewness']:.3g}, kurtosis {d['kurtosis']:.3g})"
@@ -199,12 +205,12 @@ def _write(
 
 
 def _overfitting(
-    returns: np.ndarray, partitions: int, periods: float | None
+    returns: np.ndarray, partitions: int, periods: float | None, chosen: int | None
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     from tradeloom.sweep.overfitting import overfitting_statistics
 
     stats = overfitting_statistics(
-        returns.astype(np.float64), n_partitions=partitions, periods_per_year=periods
+        returns, chosen=chosen, n_partitions=partitions, periods_per_year=periods
     )
     d = stats.deflated
     deflated = {
