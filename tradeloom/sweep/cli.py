@@ -32,12 +32,10 @@ from tradeloom.errors import UserError
 
 __all__ = ["add_sweep_parser", "variant_overrides"]
 
-DEFAULT_MAX_VARIANTS = 100_000
-DSR_MARK = 0.95
-
 
 def add_sweep_parser(sub: Any) -> None:
     """Add the ``sweep`` subcommand to the CLI's subparsers."""
+    from tradeloom.sweep.settings import DEFAULT_MAX_VARIANTS
     from tradeloom.sweep.walk_forward import walk_forward_argument
 
     p = sub.add_parser(

@@ -15,6 +15,7 @@ import pandas as pd
 from tradeloom.reporting.outputs import atomic_bytes
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
+from tradeloom.sweep.overfitting import DSR_THRESHOLD
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
@@ -25,8 +26,8 @@ from tradeloom.sweep.variants import CheckedVariant, StrategySource, check_varia
 
 __all__ = ["SweepOutcome", "run_settings", "sweep"]
 
-DSR_MARK = 0.95
-"""The leaderboard marks variants whose deflated Sharpe ratio is under this."""
+DSR_MARK = DSR_THRESHOLD
+"""The leaderboard marks variants whose deflated Sharpe ratio is under this (0.95)."""
 
 
 class SweepOutcome:

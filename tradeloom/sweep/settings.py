@@ -18,7 +18,10 @@ from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
 from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
 
-__all__ = ["Settings", "resolve_settings"]
+__all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "resolve_settings"]
+
+DEFAULT_MAX_VARIANTS = 100_000
+"""A larger sweep is refused before anything runs (``--max-variants``)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
     else:
         search, count = "grid", space.size
     objective = check_objective(pick("objective", "sharpe"))
-    max_variants = pick("max_variants", 100_000)
+    max_variants = pick("max_variants", DEFAULT_MAX_VARIANTS)
     if count > max_variants and not problems:
         what = "trials" if search == "optuna" else "variants"
         sizes = " x ".join(str(len(a.values)) for a in space.axes)
