@@ -111,6 +111,21 @@ def test_an_interrupt_cancels_the_outstanding_tasks(cluster: LocalCluster) -> No
 
 
 @pytest.mark.slow
+def test_workers_of_another_version_are_refused(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tradeloom, "__version__", "9.9.9")
+    clients = len(cluster.scheduler.clients)
+    message = (
+        r"^the Dask worker tcp://127\.0\.0\.1:\d+ has tradeloom \S+ and this machine 9\.9\.9:"
+        r" install the same version on every worker$"
+    )
+    with pytest.raises(UserError, match=message):
+        collect([Task("t0", toy.score, (0,))], scheduler=cluster.scheduler_address)
+    assert eventually(lambda: len(cluster.scheduler.clients) == clients)
+
+
+@pytest.mark.slow
 def test_a_dead_worker_has_its_tasks_rerun_each_handed_over_once(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -134,21 +149,6 @@ def test_a_task_that_keeps_killing_workers_stops_the_sweep(
     )
     with pytest.raises(WorkersDied, match=message):
         collect([Task("t0", toy.always_die, (0,))], scheduler=cluster.scheduler_address)
-
-
-@pytest.mark.slow
-def test_workers_of_another_version_are_refused(
-    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tradeloom, "__version__", "9.9.9")
-    clients = len(cluster.scheduler.clients)
-    message = (
-        r"^the Dask worker tcp://127\.0\.0\.1:\d+ has tradeloom \S+ and this machine 9\.9\.9:"
-        r" install the same version on every worker$"
-    )
-    with pytest.raises(UserError, match=message):
-        collect([Task("t0", toy.score, (0,))], scheduler=cluster.scheduler_address)
-    assert eventually(lambda: len(cluster.scheduler.clients) == clients)
 
 
 def test_an_unreachable_scheduler_is_named_with_the_timeout() -> None:

@@ -76,9 +76,15 @@ def run_on_cluster(
             )
             futures[future] = task
         # In batches: one gather per batch of finished futures, not a round trip each.
-        for batch in as_completed(futures, loop=client.loop).batches():
+        completed = as_completed(futures, loop=client.loop)
+        for batch in completed.batches():
             finished = [future for future in batch if future.status == "finished"]
-            failed = [future for future in batch if future.status != "finished"]
+            failed = [future for future in batch if future.status in ("error", "cancelled")]
+            for future in batch:
+                if future.status not in ("finished", "error", "cancelled"):
+                    # "lost": its worker died before the result was fetched, and the
+                    # scheduler computes it again; wait for it once more
+                    completed.add(future)
             results = _gather(client, finished, futures, address)
             for future, result in zip(finished, results, strict=True):
                 on_result(futures[future], result)
@@ -145,15 +151,18 @@ def _check_versions(client: Client, address: str) -> None:
     import tradeloom
 
     here = tradeloom.__version__
-    try:
-        there = client.run(_tradeloom_version)
-    except ModuleNotFoundError as exc:
-        raise UserError(
-            f"a Dask worker of {address} cannot import {exc.name}:"
-            f" install tradeloom {here} on every worker"
-        ) from None
+    # A worker that died since it registered answers with an OSError: skip it, the
+    # scheduler will not give it a task.
+    there = client.run(_tradeloom_version, on_error="return")
     for worker, version in sorted(there.items()):
-        if version != here:
+        if isinstance(version, ModuleNotFoundError):
+            raise UserError(
+                f"the Dask worker {worker} cannot import {version.name}:"
+                f" install tradeloom {here} on every worker"
+            )
+        if isinstance(version, BaseException) and not isinstance(version, OSError):
+            raise version
+        if isinstance(version, str) and version != here:
             raise UserError(
                 f"the Dask worker {worker} has tradeloom {version} and this machine {here}:"
                 " install the same version on every worker"
