@@ -14,7 +14,7 @@ from tradeloom.stats import auc
 from tradeloom.timeframes import SECONDS_PER_YEAR
 from tradeloom.timeframes import periods_per_year as _periods
 
-__all__ = ["performance", "prediction_auc"]
+__all__ = ["curve_performance", "performance", "prediction_auc"]
 
 
 def performance(
@@ -43,6 +43,35 @@ def performance(
         total_return, cagr, sharpe, sortino, max_drawdown, volatility, trades, win_rate,
         avg_trade_return, profit_factor, exposure, fees, final_equity.
     """
+    return curve_performance(
+        equity,
+        position,
+        initial_cash=initial_cash,
+        timeframe_seconds=timeframe_seconds,
+        pnl=np.array([t.pnl for t in trades], dtype=np.float64),
+        trade_returns=np.array([t.return_pct for t in trades], dtype=np.float64),
+        fees=fees,
+        periods_per_year=periods_per_year,
+    )
+
+
+def curve_performance(
+    equity: pd.Series,
+    position: pd.Series,
+    *,
+    initial_cash: float,
+    timeframe_seconds: int,
+    pnl: np.ndarray,
+    trade_returns: np.ndarray,
+    fees: float,
+    periods_per_year: float | None = None,
+) -> dict[str, Any]:
+    """Return `performance`'s figures from the trades' P&L and returns as arrays.
+
+    A sweep measures thousands of variants: building a `Trade` per round trip costs
+    more than the figures themselves. ``pnl`` and ``trade_returns`` are each closed
+    trade's ``Trade.pnl`` and ``Trade.return_pct``, in order.
+    """
     values = equity.to_numpy(np.float64)
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
     previous = np.concatenate(([initial_cash], values[:-1]))
@@ -58,7 +87,7 @@ def performance(
     mean = float(returns.mean())
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
     peak = np.maximum.accumulate(np.concatenate(([initial_cash], values)))[1:]
-    pnl = np.array([t.pnl for t in trades])
+    count = len(pnl)
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]
     return {
@@ -70,9 +99,9 @@ def performance(
         # of it (final_equity says how far below; trading stopped there with NO_EQUITY)
         "max_drawdown": min(1.0, float(np.max(1.0 - values / peak))),
         "volatility": std * math.sqrt(ppy),
-        "trades": len(trades),
-        "win_rate": float(len(wins) / len(trades)) if trades else 0.0,
-        "avg_trade_return": float(np.mean([t.return_pct for t in trades])) if trades else 0.0,
+        "trades": count,
+        "win_rate": float(len(wins) / count) if count else 0.0,
+        "avg_trade_return": float(np.mean(trade_returns)) if count else 0.0,
         "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else None,
         "exposure": float(np.mean(position.to_numpy() != 0.0)),
         "fees": fees,

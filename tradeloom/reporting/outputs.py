@@ -21,6 +21,7 @@ import yaml
 
 __all__ = [
     "RUN_FILES",
+    "atomic_bytes",
     "atomic_file",
     "json_safe",
     "write_frame",
@@ -101,3 +102,15 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def atomic_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as `atomic_file` writes text: all of it, or nothing."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -35,6 +35,7 @@ import pandas as pd
 __all__ = [
     "drawdown_duration",
     "equity_statistics",
+    "headline_statistics",
     "period_returns",
     "trade_statistics",
     "turnover",
@@ -58,15 +59,22 @@ def equity_statistics(
         cagr: The run's CAGR (annualized by the data's calendar).
         max_drawdown: The run's maximum drawdown (a fraction).
     """
-    c = close.to_numpy(np.float64)
     bars, duration = drawdown_duration(equity, initial_cash)
     return {
-        "buy_and_hold_return": float(c[-1] / c[0] - 1.0) if len(c) else math.nan,
-        "calmar": cagr / max_drawdown if max_drawdown > 0 else None,
+        **headline_statistics(close, cagr=cagr, max_drawdown=max_drawdown),
         "max_drawdown_duration_bars": bars,
         "max_drawdown_duration_days": duration.total_seconds() / 86_400.0,
         "monthly_returns": period_returns(equity, initial_cash, "M"),
         "yearly_returns": period_returns(equity, initial_cash, "Y"),
+    }
+
+
+def headline_statistics(close: pd.Series, *, cagr: float, max_drawdown: float) -> dict[str, Any]:
+    """Return the benchmark's return and the Calmar ratio (see the module's definitions)."""
+    c = close.to_numpy(np.float64)
+    return {
+        "buy_and_hold_return": float(c[-1] / c[0] - 1.0) if len(c) else math.nan,
+        "calmar": cagr / max_drawdown if max_drawdown > 0 else None,
     }
 
 

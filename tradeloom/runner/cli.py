@@ -183,6 +183,12 @@ def _parser() -> argparse.ArgumentParser:
         "time with the features stepped, as live trading runs (same journal)",
     )
     _add_set(run)
+    run.add_argument(
+        "--variant",
+        metavar="SWEEP_DIR:ROW",
+        help="run a sweep's variant: the overrides of row ROW of SWEEP_DIR/results.parquet "
+        "(its number, or its key), before any --set",
+    )
     run.set_defaults(command=_run)
 
     validate = sub.add_parser(
@@ -322,6 +328,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     verify.set_defaults(command=_journal_verify)
 
+    from tradeloom.sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
+
     from tradeloom.runner.data_fetch import add_fetch_parser
     from tradeloom.runner.data_record_book import add_record_book_parser
 
@@ -405,6 +415,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
     if args.speed is not None and args.clock != "simulated":
         raise UserError("--speed applies to --clock simulated only")
+    if args.variant is not None:
+        from tradeloom.sweep.cli import variant_overrides
+
+        args.overrides = [*variant_overrides(args.variant), *args.overrides]
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":

@@ -37,7 +37,7 @@ from tradeloom.schemas.strategy import (
     fill_implied_kinds,
     iter_sections,
 )
-from tradeloom.schemas.yaml_loader import SourceMap, load_yaml
+from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument, load_yaml
 
 __all__ = ["load_strategy", "validate_model"]
 
@@ -47,6 +47,7 @@ def load_strategy(
     overrides: Sequence[str] = (),
     *,
     load_plugins: Callable[[Sequence[str]], Plugins] = manager.load_plugins,
+    document: YamlDocument | None = None,
 ) -> tuple[StrategyConfig, Plugins]:
     """Load the strategy file at ``path`` and validate it completely.
 
@@ -54,6 +55,8 @@ def load_strategy(
         path: The strategy file; its name as given is used in every location.
         overrides: ``KEY.PATH=VALUE`` strings (``--set``), applied before validation.
         load_plugins: Builds the plugins from the module paths under ``plugins:``.
+        document: The file as already loaded from ``path`` (a sweep validates many
+            variants of one file: it is read once).
 
     Returns:
         The validated strategy and the plugins it was validated against.
@@ -63,7 +66,8 @@ def load_strategy(
             other than a listed module failing to import.
         ConfigError: Every problem found in the file and the overrides.
     """
-    document = load_yaml(path)
+    if document is None:
+        document = load_yaml(path)
     data, source_map, problems = apply_overrides(document.data, overrides, document.source_map)
     credentials = credential_problems(data, source_map.locate)
     problems.extend(credentials)

@@ -1,0 +1,302 @@
+"""How fast a sweep runs its variants, against vectorbt's parameter grid, and on a Dask cluster.
+
+One run, one seeded market: ``--bars`` one-minute bars (100,000) and a fixed model
+output (a seeded probability per bar: the predictions are the shared stage, computed
+once). The sweep is ``--variants`` (1,000) = 10 thresholds x 10 Kelly fractions x 10
+stop-losses, long-only, the whole fraction-of-Kelly bet (capped at 50% of equity) on a
+long signal, an exit on a short one, fills at the signal bar's close, 0.1% fees.
+
+- **tradeloom**: `tradeloom.sweep.batch.run_batch`, one compiled call of the backtest's
+  bar step per parameter row, then each variant's metrics as ``metrics.json`` has them
+  (Sharpe, Sortino, CAGR, drawdowns, trades...) and its bar returns;
+- **vectorbt**: ``vbt.Portfolio.from_signals`` broadcast over the same 1,000 columns:
+  entries and exits of each threshold, the Kelly size of each (threshold, fraction) as
+  a percent of the cash (all of the equity when flat, as in the core), ``sl_stop`` from
+  the bars' lows; then its Sharpe ratio and total return per column (its stats are
+  vectorised).
+
+Both are warmed up, then timed ``--runs`` times interleaved; medians are quoted as
+variants per second, and the ratio. The two engines do not trade identically (vectorbt
+checks a stop from the bar after the entry, at the stop price; the core at the bar's
+range, and sizes at the close): the line "agreement" quotes the median relative
+difference of final equity over the columns, for scale.
+
+Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`) of 125
+variants each: on a local pool of 2 processes against a 2-worker
+``distributed.LocalCluster`` (processes, one thread each), medians of ``--pool-runs``.
+
+    python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from machine import describe
+
+from tradeloom.core.params import CoreSpec
+from tradeloom.core.state import BarInputs
+from tradeloom.domain import OHLCV
+from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
+from tradeloom.sweep.batch import run_batch
+from tradeloom.sweep.engine import BatchTask, batch_task
+from tradeloom.sweep.stage_cache import StageCache
+from tradeloom.sweep.stages import Series, StageHashes
+from tradeloom.sweep.tasks import Task, execute
+
+CASH = 100_000.0
+FEE = 0.001
+PAYOFF = 1.0
+MAX_POSITION = 0.5
+THRESHOLDS = np.round(np.linspace(0.06, 0.24, 10), 6)
+FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 6)
+STOPS = np.round(np.linspace(0.005, 0.05, 10), 6)
+
+
+def market(n: int, seed: int = 7) -> pd.DataFrame:
+    """Return ``n`` one-minute random-walk bars and a seeded probability per bar."""
+    rng = np.random.default_rng(seed)
+    close = 30_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0008, n)))
+    open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0.0, 0.0002, n))
+    wick = np.abs(rng.normal(0.0, 0.0004, (2, n)))
+    index = pd.date_range("2020-01-01", periods=n, freq="1min", tz="UTC", name="timestamp")
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + wick[0]),
+            "low": np.minimum(open_, close) * (1 - wick[1]),
+            "close": close,
+            "volume": rng.uniform(1.0, 10.0, n),
+        },
+        index=index,
+    )
+    frame["p"] = np.clip(0.5 + rng.normal(0.0, 0.04, n), 0.01, 0.99)
+    return frame
+
+
+def grid() -> list[tuple[float, float, float]]:
+    """Return the (threshold, fraction, stop-loss) of each variant, the threshold slowest."""
+    return [(t, f, s) for t in THRESHOLDS for f in FRACTIONS for s in STOPS]
+
+
+def specs() -> list[CoreSpec]:
+    """Return each variant's core parameters (a spot account, fills at the close)."""
+    venue = VenueKernel(
+        fill_at_close=True,
+        slippage=0.0,
+        fee_rate=FEE,
+        allow_short=False,
+        initial_cash=CASH,
+        max_volume_fraction=None,
+    )
+    return [
+        CoreSpec(
+            signal=ThresholdKernel(float(t), 1),
+            sizing=SizingKernel("kelly", float(f), PAYOFF, MAX_POSITION),
+            venue=venue,
+            initial_cash=CASH,
+            stop_loss=float(s),
+            timeframe_ns=60 * 10**9,
+        )
+        for t, f, s in grid()
+    ]
+
+
+def series_of(frame: pd.DataFrame) -> Series:
+    """Return the shared stage: the bars and the fixed predictions, as a sweep caches them."""
+    inputs = BarInputs.of(
+        [frame[k].to_numpy(np.float64) for k in OHLCV],
+        frame["p"].to_numpy(np.float64),
+        frame.index.as_unit("ns").asi8,
+    )
+    return Series(
+        inputs=inputs,
+        index=frame.index,
+        timeframe_seconds=60,
+        periods_per_year=525_600.0,
+        calendar_year=None,
+        model_trainings=0,
+        model_folds_skipped=0,
+        hashes=StageHashes("bench", "bench", "bench", "bench"),
+    )
+
+
+def vectorbt_inputs(frame: pd.DataFrame) -> dict[str, Any]:
+    """Return from_signals' arguments over the 1,000 columns (the same grid's order)."""
+    p = frame["p"].to_numpy()
+    confidence = np.abs(p - 0.5) * 2.0
+    combos = grid()
+    t_of = np.array([np.searchsorted(THRESHOLDS, t) for t, _, _ in combos])
+    f_of = np.array([np.searchsorted(FRACTIONS, f) for _, f, _ in combos])
+    entries = np.stack([(confidence >= t) & (p > 0.5) for t in THRESHOLDS], axis=1)[:, t_of]
+    exits = np.stack([(confidence >= t) & (p < 0.5) for t in THRESHOLDS], axis=1)[:, t_of]
+    full = 2.0 * p - 1.0  # Kelly's bet at payoff 1 on a long: p - (1 - p)
+    sizes = np.stack([np.minimum(f * full, MAX_POSITION) for f in FRACTIONS], axis=1)[:, f_of]
+    index = frame.index.tz_localize(None)  # tz-aware indexes slow vectorbt's wrapper down
+    return {
+        "close": pd.Series(frame["close"].to_numpy(), index=index),
+        "open": pd.Series(frame["open"].to_numpy(), index=index),
+        "high": pd.Series(frame["high"].to_numpy(), index=index),
+        "low": pd.Series(frame["low"].to_numpy(), index=index),
+        "entries": entries,
+        "exits": exits,
+        "size": np.where(entries, np.maximum(sizes, 0.0), np.nan),
+        "sl_stop": np.array([s for _, _, s in combos])[None, :],
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Return the seconds one call takes, with the garbage collector held off."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pool-runs", type=int, default=2)
+    args = parser.parse_args()
+    import vectorbt as vbt
+
+    print(describe("numba", "numpy", "pandas", "vectorbt", "dask", "distributed"))
+    frame = market(args.bars)
+    series = series_of(frame)
+    variants = specs()
+    vin = vectorbt_inputs(frame)
+    n_var = len(variants)
+    print(f"\n{args.bars:,} one-minute bars x {n_var:,} variants (10 thresholds x 10 Kelly "
+          "fractions x 10 stop-losses); predictions fixed")  # fmt: skip
+
+    def ours() -> Any:
+        return run_batch(series, variants)
+
+    def theirs() -> Any:
+        pf = vbt.Portfolio.from_signals(
+            vin["close"], vin["entries"], vin["exits"], open=vin["open"], high=vin["high"],
+            low=vin["low"], size=vin["size"], size_type="percent", sl_stop=vin["sl_stop"],
+            fees=FEE, init_cash=CASH, freq="1min", accumulate=False,
+        )  # fmt: skip
+        return pf, pf.sharpe_ratio(), pf.total_return()
+
+    engines = {
+        "tradeloom run_batch (core + metrics)": ours,
+        "vectorbt from_signals + stats": theirs,
+    }
+    for fn in engines.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(args.runs):
+        for name, fn in engines.items():
+            times[name].append(timed(fn))
+    result = ours()
+    pf, _, _ = theirs()
+    mine = np.array([m["final_equity"] for m in result.metrics])
+    vbt_final = pf.final_value().to_numpy()
+    trades = int(sum(m["trades"] for m in result.metrics))
+    diff = float(np.median(np.abs(mine - vbt_final) / vbt_final))
+    print(
+        f"tradeloom closed {trades:,} trades over the variants; agreement with vectorbt: "
+        f"median rel. diff of final equity {diff:.1e}"
+    )
+    rate = {}
+    for name, seconds in times.items():
+        med = statistics.median(seconds)
+        rate[name] = n_var / med
+        print(f"  {name:<42} {n_var / med:10.1f} variants/s  median {med:8.3f} s  "
+              f"(min {min(seconds):.3f}, max {max(seconds):.3f}, n={len(seconds)})")  # fmt: skip
+    names = list(rate)
+    print(f"tradeloom over vectorbt: {rate[names[0]] / rate[names[1]]:.2f}x variants/s")
+    scale_out(series, variants, args.pool_runs)
+
+
+def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
+    """Time the sweep as tasks on a 2-process local pool and on a 2-worker LocalCluster."""
+    from distributed import LocalCluster
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = StageCache(Path(tmp))
+        inputs = series.inputs
+        cache.put(
+            "inputs",
+            "bench",
+            {
+                "px": inputs.px,
+                "flags": inputs.flags,
+                "score": inputs.score,
+                "time_ns": inputs.time_ns,
+                "trainings": inputs.trainings,
+            },
+            {
+                "timeframe_seconds": 60,
+                "periods_per_year": series.periods_per_year,
+                "calendar_year": None,
+                "model_trainings": 0,
+                "model_folds_skipped": 0,
+                "hashes": ["bench"] * 4,
+            },
+        )
+        chunk = 125
+        tasks = [
+            Task(
+                f"batch-{k}",
+                batch_task,
+                (
+                    BatchTask(
+                        tmp,
+                        "bench",
+                        tuple(map(str, range(k, k + chunk))),
+                        tuple(variants[k : k + chunk]),
+                    ),
+                ),
+            )
+            for k in range(0, len(variants), chunk)
+        ]
+        finals: dict[str, list[float]] = {}
+
+        def run(**where: Any) -> Callable[[], None]:
+            def go() -> None:
+                got: dict[str, Any] = {}
+                execute(tasks, on_result=lambda t, r: got.__setitem__(t.key, r), **where)
+                finals[str(where)] = [m["final_equity"] for k in sorted(got) for m in got[k][0]]
+
+            return go
+
+        serial = run(workers=1)
+        pool = run(workers=2)
+        timings = {"serial (1 process)": [timed(serial) for _ in range(runs)]}
+        timings["local pool, 2 processes"] = [timed(pool) for _ in range(runs)]
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+            dask = run(scheduler=cluster.scheduler_address)
+            dask()  # warm-up: the workers import tradeloom and load the kernels
+            timings["dask LocalCluster, 2 workers"] = [timed(dask) for _ in range(runs)]
+        print(f"the same sweep as {len(tasks)} tasks of {chunk} variants (first call warms up "
+              "the pool's processes, included)")  # fmt: skip
+        for name, seconds in timings.items():
+            med = statistics.median(seconds)
+            print(f"  {name:<32} {len(variants) / med:10.1f} variants/s  median {med:8.3f} s "
+                  f"(n={len(seconds)})")  # fmt: skip
+        same = len({tuple(v) for v in finals.values()}) == 1
+        print(f"  results identical in every mode: {same}")
+        pool_rate = statistics.median(timings["local pool, 2 processes"])
+        dask_rate = statistics.median(timings["dask LocalCluster, 2 workers"])
+        print(f"dask over the local pool: {pool_rate / dask_rate:.2f}x variants/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The sweep engine: batched variants equal their own runs, stages are shared and cached,
+an interrupted sweep resumes, a NaN objective ranks last."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradeloom.runner.cli import main
+from tradeloom.sweep.batch import METRIC_KEYS
+from tradeloom.sweep.engine import run_sweep
+from tradeloom.sweep.leaderboard import rank
+from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.space import Axis, Space
+from tradeloom.sweep.stage_cache import StageCache
+from tradeloom.sweep.stages import STAGE_RUNS
+from tradeloom.sweep.tasks import execute
+from tradeloom.sweep.variants import StrategySource, check_variants
+
+STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
+GRID = [
+    "--grid", "signal.threshold=0.02,0.06",
+    "--grid", "risk.sizing.fraction=0.25,1.0",
+    "--grid", "risk.stop_loss=0.01,0.2",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    assert main(["sweep", str(STRATEGY), *GRID, "--out", str(out), "--partitions", "4"]) == 0
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("row", [0, 5, 7])
+def test_a_batched_variant_equals_tradeloom_run_of_it(
+    swept: Path, tmp_path: Path, row: int
+) -> None:
+    results = pd.read_parquet(swept / "results.parquet")
+    assert list(results["variant"]) == list(range(8))
+    chosen = results.iloc[row]
+    overrides = json.loads(chosen["overrides"])
+    run = tmp_path / "run"
+    argv = ["run", str(STRATEGY), "--out", str(run)]
+    for text in overrides:
+        argv += ["--set", text]
+    assert main(argv) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in METRIC_KEYS:
+        mine = chosen[key]
+        if key == "rejections":
+            mine = json.loads(mine)
+        if isinstance(mine, np.generic):
+            mine = mine.item()
+        theirs = metrics[key]
+        if mine is None or (isinstance(mine, float) and math.isnan(mine)):
+            assert theirs is None or math.isnan(theirs), key
+        else:
+            assert _same(mine, theirs), (key, mine, theirs)
+    assert metrics["trades"] > 0  # the comparison covers trades, not an idle strategy
+
+
+def test_a_variant_replays_from_its_row(swept: Path, tmp_path: Path) -> None:
+    results = pd.read_parquet(swept / "results.parquet")
+    run = tmp_path / "replay"
+    assert main(["run", str(STRATEGY), "--variant", f"{swept}:3", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["final_equity"] == results.iloc[3]["final_equity"]
+    by_key = tmp_path / "by-key"
+    key = results.iloc[3]["key"]
+    assert main(["run", str(STRATEGY), "--variant", f"{swept}:{key}", "--out", str(by_key)]) == 0
+    assert (
+        json.loads((by_key / "metrics.json").read_text())["final_equity"] == metrics["final_equity"]
+    )
+
+
+def test_the_sweep_directory_holds_every_output(swept: Path) -> None:
+    results = pd.read_parquet(swept / "results.parquet")
+    for column in (
+        "key",
+        "param.signal.threshold",
+        "sharpe",
+        "rank",
+        "dsr",
+        "hash.model",
+        "seconds",
+    ):
+        assert column in results.columns
+    returns = np.load(swept / "returns.npy")
+    assert returns.shape == (1500, 8)
+    overfitting = json.loads((swept / "overfitting.json").read_text())
+    assert overfitting["deflated_sharpe"]["n_trials"] == 8
+    assert overfitting["pbo"]["n_combinations"] == 6
+    assert (swept / "sweep.html").stat().st_size > 10_000
+    assert not (swept / "runs").exists()  # no --keep-top: no run directories
+
+
+def _variants(cache_root: Path, out: Path, thresholds: tuple[float, ...]) -> tuple[Any, ...]:
+    source = StrategySource(STRATEGY)
+    axes = (Axis("signal.threshold", thresholds, "--grid t"),)
+    checked = check_variants(source, axes, list(Space(axes).grid()))
+    store = ResultStore(out, {"test": list(thresholds)})
+    return source, axes, checked, store, StageCache(cache_root)
+
+
+def test_a_second_sweep_reads_the_features_and_the_model_from_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    source, axes, checked, store, stages = _variants(cache, tmp_path / "a", (0.02, 0.04))
+    before = dict(STAGE_RUNS)
+    first = run_sweep(source, axes, checked, store, cache=stages)
+    assert first.stage_runs == {"features": 1, "model": 1}
+    assert STAGE_RUNS["model"] == before.get("model", 0) + 1
+    assert len(list((cache / "model").glob("*.npz"))) == 1
+    source, axes, checked, store, stages = _variants(cache, tmp_path / "b", (0.03, 0.05))
+    second = run_sweep(source, axes, checked, store, cache=stages)
+    assert second.stage_runs == {}  # nothing computed: read from the cache
+    assert STAGE_RUNS["model"] == before.get("model", 0) + 1
+    assert second.ran == 2
+
+
+def test_a_corrupt_cache_entry_is_computed_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    source, axes, checked, store, stages = _variants(cache, tmp_path / "a", (0.02,))
+    run_sweep(source, axes, checked, store, cache=stages)
+    for path in (cache / "inputs").glob("*.npz"):
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0xFF
+        path.write_bytes(bytes(data))
+    source, axes, checked, store, stages = _variants(cache, tmp_path / "b", (0.02,))
+    again = run_sweep(source, axes, checked, store, cache=stages)
+    assert again.stage_runs == {}  # the inputs are rebuilt from the model's cached entry
+    rows_a = ResultStore(tmp_path / "a", {"test": [0.02]}).rows
+    rows_b = ResultStore(tmp_path / "b", {"test": [0.02]}).rows
+    assert [r["final_equity"] for r in rows_a.values()] == [
+        r["final_equity"] for r in rows_b.values()
+    ]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_sweep_resumes_with_the_variants_left(tmp_path: Path) -> None:
+    thresholds = (0.02, 0.03, 0.04, 0.05, 0.06)
+    source, axes, checked, store, stages = _variants(tmp_path / "cache", tmp_path / "s", thresholds)
+    handed: list[str] = []
+
+    def stops_after_two(tasks: Any, *, on_result: Any, workers: int, scheduler: Any) -> None:
+        def counted(task: Any, result: Any) -> None:
+            on_result(task, result)
+            if task.key.startswith("batch-"):
+                handed.append(task.key)
+                if len(handed) == 2:
+                    raise _Interrupted
+
+        execute(tasks, on_result=counted, workers=workers, scheduler=scheduler)
+
+    with pytest.raises(_Interrupted):
+        run_sweep(source, axes, checked, store, cache=stages, chunk=1, executor=stops_after_two)
+    reopened = ResultStore(tmp_path / "s", {"test": list(thresholds)})
+    assert len(reopened.done()) == 2
+    resumed = run_sweep(source, axes, checked, reopened, cache=stages, chunk=1)
+    assert resumed.ran == 3
+    assert len(reopened.done()) == 5
+    fresh_source, _, fresh_checked, fresh, fresh_stages = _variants(
+        tmp_path / "cache", tmp_path / "fresh", thresholds
+    )
+    run_sweep(fresh_source, axes, fresh_checked, fresh, cache=fresh_stages)
+    assert {k: r["sharpe"] for k, r in reopened.rows.items()} == {
+        k: r["sharpe"] for k, r in fresh.rows.items()
+    }
+
+
+def test_another_sweep_in_the_same_directory_is_refused(tmp_path: Path) -> None:
+    ResultStore(tmp_path / "s", {"axes": [1]})
+    with pytest.raises(Exception, match=r"holds another sweep"):
+        ResultStore(tmp_path / "s", {"axes": [2]})
+
+
+def test_a_nan_objective_ranks_last_whatever_the_direction() -> None:
+    frame = pd.DataFrame({"calmar": [1.0, None, 3.0, float("nan"), 2.0]})
+    best_first = rank(frame, "calmar", "maximize")
+    assert list(best_first.index) == [2, 4, 0, 1, 3]
+    assert list(best_first["rank"]) == [1, 2, 3, 4, 5]
+    lowest_first = rank(frame, "calmar", "minimize")
+    assert list(lowest_first.index) == [0, 4, 2, 1, 3]
+    assert np.isnan(lowest_first["objective_value"].to_numpy()[-2:]).all()
+
+
+def test_a_variant_run_as_a_whole_backtest_gives_the_batched_numbers(swept: Path) -> None:
+    from tradeloom.sweep.full_run import run_full
+
+    results = pd.read_parquet(swept / "results.parquet")
+    chosen = results.iloc[6]
+    metrics, returns, _, _ = run_full(
+        str(STRATEGY), tuple(json.loads(chosen["overrides"])), str(chosen["key"])
+    )
+    assert metrics["sharpe"] == chosen["sharpe"]
+    assert metrics["final_equity"] == chosen["final_equity"]
+    assert metrics["rejections"] == json.loads(chosen["rejections"])
+    batched = np.load(swept / "returns.npy")[:, 6]
+    assert np.array_equal(returns[0], batched)

@@ -1,0 +1,178 @@
+"""Many parameter sets over one series in one compiled call: the sweep's batched core.
+
+`run_variants` runs the bar step every backtest runs (`tradeloom.core.bar.run_bars`)
+once per row of a ``prm`` matrix, over the same bars, each from a fresh state. It
+writes no second bar loop: the step is called as `tradeloom.core.state.CoreState.run`
+calls it, and each variant's event rows are read back as the backtest's outputs read
+them. What a sweep keeps of a variant is reduced from its rows before the next one
+reuses the buffer:
+
+- each bar's equity, marked as `tradeloom.core.curves.universe_curve` marks it (the
+  cash after the bar's last fill plus the position times the last close), bit for bit;
+- whether a position is held at each bar's close (the exposure);
+- the counts of signals, orders and fills, the rejections per code, the last halt;
+- the closed trades (`tradeloom.core.accounting.TRADE_FIELDS`).
+
+One symbol only: a universe's rows go through the backtest itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tradeloom.core.bar import run_bars
+from tradeloom.core.layout import (
+    A_CASH,
+    A_FEES,
+    C_BASE,
+    CUR_SIZE,
+    EV_FILL,
+    EV_HALT,
+    EV_ORDER,
+    EV_REJECT,
+    EV_SIGNAL,
+    EV_TRADE,
+    EV_WIDTH,
+    IO_SIZE,
+    NEED_BUFFER,
+    NEED_DONE,
+)
+from tradeloom.jit import kernel
+
+__all__ = ["MAX_CODE", "TRADE_WIDTH", "run_variants"]
+
+MAX_CODE = 1024
+"""Rejection codes counted per variant: the built-in ones (below `codes.DYNAMIC_BASE`)."""
+
+TRADE_WIDTH = 9
+"""A trade row: the variant's index, then the core's 8 trade fields."""
+
+_SCRATCH = 16
+_ROW_RESERVE = 112  # a bar's rows beside the step's own (`CoreState.reserve`, one symbol)
+
+
+@kernel
+def run_variants(
+    px: np.ndarray,
+    flags: np.ndarray,
+    score: np.ndarray,
+    time_ns: np.ndarray,
+    trainings: np.ndarray,
+    prm: np.ndarray,
+    acct0: np.ndarray,
+    sym0: np.ndarray,
+    port0: np.ndarray,
+    limits: np.ndarray,
+    limits_at: np.ndarray,
+    sent_at: np.ndarray,
+    equity: np.ndarray,
+    held: np.ndarray,
+    counts: np.ndarray,
+    rejections: np.ndarray,
+    rows: int,
+) -> tuple[np.ndarray, int]:
+    """Run every row of ``prm`` over the bars from its own fresh state.
+
+    Args:
+        px, flags, score, time_ns, trainings: One symbol's bars (`BarInputs`), base 0.
+        prm: ``[variants, PRM_SIZE]``: each variant's parameters (`CoreSpec.vector`).
+        acct0: ``[variants, ACCT_SIZE]``: each variant's starting account.
+        sym0: ``[1, SYM_SIZE]``: the symbol's starting row (the same for every variant).
+        port0: The portfolio scratch's starting value (the same for every variant).
+        limits: Every variant's drawdown limits, one after another;
+            ``limits[limits_at[v]:limits_at[v + 1]]`` are variant ``v``'s.
+        sent_at: ``sent_at[v + 1] - sent_at[v]``: the rate limiter's ring length of ``v``.
+        equity: ``[variants, bars]`` out: the equity at each bar's close.
+        held: ``[variants, bars]`` out: 1 where a position is held at the close.
+        counts: ``[variants, 6]`` out: signals, orders, fills, fees, the last halt's
+            code and bar (0 and -1: none).
+        rejections: ``[variants, MAX_CODE]`` out: rejections per code.
+        rows: Event rows to start each variant's buffer with (it grows as needed).
+
+    Returns:
+        The trade rows (`TRADE_WIDTH` columns, by variant then in order) and their count.
+    """
+    n_var = prm.shape[0]
+    n = px.shape[1]
+    close = px[3, :, 0]
+    ev = np.empty((max(rows, 4 * _ROW_RESERVE), EV_WIDTH))
+    trades = np.empty((64, TRADE_WIDTH))
+    n_trades = 0
+    for v in range(n_var):
+        acct = acct0[v].copy()
+        sym = sym0.copy()
+        port = port0.copy()
+        sent = np.zeros(sent_at[v + 1] - sent_at[v], np.int64)
+        own_limits = limits[limits_at[v] : limits_at[v + 1]]
+        cur = np.zeros(CUR_SIZE, np.int64)
+        io = np.zeros(IO_SIZE)
+        scratch = np.zeros(_SCRATCH)
+        own = prm[v]
+        cur[C_BASE] = 0
+        while True:
+            need = run_bars(
+                n, px, flags, score, time_ns, trainings, acct, sym, own, own_limits, sent,
+                port, ev, cur, io, scratch,
+            )  # fmt: skip
+            if need != NEED_BUFFER:
+                break
+            grown = np.empty((2 * ev.shape[0], EV_WIDTH))
+            grown[: ev.shape[0]] = ev
+            ev = grown
+        if need != NEED_DONE:
+            counts[v, 0] = -1.0  # the step asked for Python: not a batched variant
+            continue
+        used = cur[0]
+        signals = 0
+        orders = 0
+        fills = 0
+        halt_code = 0.0
+        halt_bar = -1.0
+        cash = acct0[v, A_CASH]  # the starting cash, before the first fill
+        position = 0.0
+        mark = np.nan
+        k = 0
+        for t in range(n):
+            while k < used and ev[k, 1] <= t:
+                kind = ev[k, 0]
+                if kind == EV_FILL:
+                    fills += 1
+                    position = ev[k, 3 + 7]
+                    cash = ev[k, 3 + 8]
+                elif kind == EV_SIGNAL:
+                    signals += 1
+                elif kind == EV_ORDER:
+                    orders += 1
+                elif kind == EV_REJECT:
+                    code = int(ev[k, 3])
+                    if 0 < code < MAX_CODE:
+                        rejections[v, code] += 1
+                elif kind == EV_HALT:
+                    halt_code = ev[k, 3]
+                    halt_bar = ev[k, 1]
+                elif kind == EV_TRADE:
+                    if n_trades == trades.shape[0]:
+                        more = np.empty((2 * trades.shape[0], TRADE_WIDTH))
+                        more[:n_trades] = trades[:n_trades]
+                        trades = more
+                    trades[n_trades, 0] = v
+                    for j in range(8):
+                        trades[n_trades, 1 + j] = ev[k, 3 + j]
+                    n_trades += 1
+                k += 1
+            c = close[t]
+            if c == c:
+                mark = c
+            if position != 0.0:
+                equity[v, t] = cash + position * mark
+                held[v, t] = 1
+            else:
+                equity[v, t] = cash
+                held[v, t] = 0
+        counts[v, 0] = signals
+        counts[v, 1] = orders
+        counts[v, 2] = fills
+        counts[v, 3] = acct[A_FEES]
+        counts[v, 4] = halt_code
+        counts[v, 5] = halt_bar
+    return trades, n_trades

@@ -1,0 +1,159 @@
+"""``tradeloom sweep``: explore a strategy's settings; rank, persist and judge the variants.
+
+``tradeloom sweep FILE --grid key.path=v1,v2 --grid key.path=start:stop:step`` runs
+every combination (``--random N``: N of them drawn with ``--seed``; ``--search optuna
+--trials N``: optuna's TPE sampler), ranks them by ``--objective`` and writes the sweep
+directory (``--out``; default ``sweeps/<name>-<hash of the sweep>``, so the same command
+resumes the same sweep):
+
+- ``results.parquet``: one row per variant: ``key``, ``param.<key path>`` per axis,
+  every metric (`tradeloom.sweep.batch.METRIC_KEYS`), ``objective_value``, ``rank``,
+  ``dsr``, the stage hashes (``hash.*``), ``seconds`` and the ``overrides`` that make it;
+- ``returns.npy``: ``[bars, variants]`` bar returns (float32), in the rows' order;
+- ``overfitting.json`` and ``sweep.html``: the deflated Sharpe ratio and the PBO with
+  their inputs, heatmaps or parallel coordinates, the leaderboard;
+- ``runs/``: run directories of the best ``--keep-top K`` variants (all: ``--keep-runs``).
+
+``tradeloom run FILE --variant SWEEP_DIR:ROW`` replays a row (its number in
+``results.parquet``, or its ``key``). FILE may also be a sweep file
+(`tradeloom.sweep.sweep_file`); options given on the command line win over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tradeloom.errors import UserError
+
+__all__ = ["add_sweep_parser", "variant_overrides"]
+
+
+def add_sweep_parser(sub: Any) -> None:
+    """Add the ``sweep`` subcommand to the CLI's subparsers."""
+    from tradeloom.sweep.settings import DEFAULT_MAX_VARIANTS
+    from tradeloom.sweep.walk_forward import walk_forward_argument
+
+    p = sub.add_parser(
+        "sweep",
+        help="run many variants of a strategy (grid, random, optuna); rank and judge them",
+        description="Run every variant of FILE (a strategy file, or a sweep file naming one) "
+        "given by the axes, sharing the data, features and model predictions between "
+        "variants and running those that differ downstream in one compiled call. Writes "
+        "results.parquet, returns.npy, overfitting.json and sweep.html to the sweep "
+        "directory; the same command resumes an interrupted sweep. Exit 0, 1 run "
+        "failure, 2 invalid input.",
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=V1,V2|START:STOP:STEP",
+        help="an axis: listed values, or a range with the stop included (repeatable)",
+    )
+    p.add_argument("--random", type=_positive_int, metavar="N", help="N distinct combinations")
+    p.add_argument("--search", choices=["grid", "optuna"], help="grid (default) or optuna")
+    p.add_argument("--trials", type=_positive_int, metavar="N", help="optuna's trials")
+    p.add_argument("--objective", metavar="METRIC", help="ranked by (default sharpe)")
+    p.add_argument("--direction", choices=["maximize", "minimize"], help="default maximize")
+    p.add_argument("--seed", type=_non_negative_int, metavar="S", help="of --random and optuna")
+    p.add_argument("--out", type=Path, metavar="DIR", help="the sweep directory")
+    p.add_argument(
+        "--max-variants",
+        type=_positive_int,
+        metavar="N",
+        help=f"refuse a sweep of more variants (default {DEFAULT_MAX_VARIANTS:,})",
+    )
+    p.add_argument("--keep-top", type=_non_negative_int, metavar="K", help="run dirs of the best K")
+    p.add_argument("--keep-runs", action="store_true", help="a run directory for every variant")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/cache)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="local processes")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler to run on")
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the scheduler and a worker (default 10)",
+    )
+    p.add_argument(
+        "--partitions",
+        type=_positive_int,
+        default=16,
+        metavar="S",
+        help="the PBO's partitions of the bars (even; default 16)",
+    )
+    p.add_argument(
+        "--walk-forward",
+        type=walk_forward_argument,
+        metavar="in_sample=N,out_of_sample=M[,step=K]",
+        help="choose the best variant on each in-sample window, trade it on the next bars",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a key of the strategy file for every variant (repeatable)",
+    )
+    p.set_defaults(command=run_sweep_command)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Run ``tradeloom sweep`` (see the module's docstring)."""
+    from tradeloom.sweep.settings import resolve_settings
+
+    settings = resolve_settings(args)
+    from tradeloom.sweep.command import run_settings
+
+    return run_settings(settings)
+
+
+def variant_overrides(text: str) -> list[str]:
+    """Return the ``--set`` strings of ``SWEEP_DIR:ROW`` (a row number or a variant key).
+
+    Raises:
+        UserError: No results there, or no such row.
+    """
+    folder, sep, row = text.rpartition(":")
+    if not sep or not folder or not row:
+        raise UserError(f"--variant: expected SWEEP_DIR:ROW, was '{text}'")
+    path = Path(folder) / "results.parquet"
+    if not path.is_file():
+        raise UserError(f"--variant: no results.parquet in {folder}")
+    frame = pd.read_parquet(path, columns=["key", "overrides"])
+    if row.isdigit():
+        if int(row) >= len(frame):
+            raise UserError(
+                f"--variant: {folder} has {len(frame)} rows (0 to {len(frame) - 1}), was {row}"
+            )
+        chosen = frame.iloc[int(row)]
+    else:
+        match = frame[frame["key"] == row]
+        if match.empty:
+            raise UserError(f"--variant: no variant with key '{row}' in {folder}")
+        chosen = match.iloc[0]
+    return list(json.loads(chosen["overrides"]))
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, was '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
+    return value

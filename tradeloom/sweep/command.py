@@ -1,0 +1,329 @@
+"""Run a resolved sweep and write its directory: results, returns, statistics, report, runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.sweep.engine import run_sweep
+from tradeloom.sweep.leaderboard import leaderboard_table, rank
+from tradeloom.sweep.overfitting import DSR_THRESHOLD
+from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.search import optuna_variants
+from tradeloom.sweep.settings import Settings
+from tradeloom.sweep.stage_cache import StageCache
+from tradeloom.sweep.sweep_progress import SweepProgress
+from tradeloom.sweep.tasks import execute
+from tradeloom.sweep.variants import CheckedVariant, StrategySource, check_variants
+
+__all__ = ["SweepOutcome", "run_settings", "sweep"]
+
+DSR_MARK = DSR_THRESHOLD
+"""The leaderboard marks variants whose deflated Sharpe ratio is under this (0.95)."""
+
+
+class SweepOutcome:
+    """What a sweep wrote: its directory, the ranked rows, the statistics, the summary lines."""
+
+    def __init__(
+        self, out: Path, ranked: pd.DataFrame, overfitting: dict[str, Any] | None, lines: list[str]
+    ) -> None:
+        self.out = out
+        self.ranked = ranked
+        self.overfitting = overfitting
+        self.lines = lines
+
+
+def run_settings(settings: Settings) -> int:
+    """Run the sweep, print its leaderboard and summary; return the exit code."""
+    from rich.console import Console
+
+    outcome = sweep(settings)
+    console = Console(width=160)
+    params = [c for c in outcome.ranked.columns if c.startswith("param.")]
+    marked = outcome.ranked["dsr"] < DSR_MARK if "dsr" in outcome.ranked else None
+    console.print(leaderboard_table(outcome.ranked, params, settings.objective, marked=marked))
+    for line in outcome.lines:
+        print(line)
+    return 0
+
+
+def sweep(settings: Settings) -> SweepOutcome:
+    """Run the sweep of ``settings`` and write its directory (see `tradeloom.sweep.cli`)."""
+    source = StrategySource(settings.strategy, settings.overrides)
+    space = settings.space
+    axes = space.axes
+    if settings.problems:
+        check_variants(source, axes, [], settings.problems)  # raises them with the axes'
+    identity = settings.identity()
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+    name = str(source.document.data.get("name", settings.strategy.stem))
+    out = settings.out or Path("sweeps") / f"{name}-{digest}"
+    checked: list[CheckedVariant] = []
+    if settings.search == "optuna":
+        check_variants(source, axes, [])  # the file and each axis value, before any trial
+    else:
+        variants = (
+            list(space.grid())
+            if settings.search == "grid"
+            else space.sample(settings.count, settings.seed)
+        )
+        checked = check_variants(source, axes, variants)  # every one, before anything runs
+    store = ResultStore(out, identity)
+    cache = StageCache(settings.cache_dir or out / "cache")
+
+    def executor(tasks: Any, *, on_result: Any, workers: int, scheduler: str | None) -> None:
+        execute(
+            tasks,
+            on_result=on_result,
+            workers=workers,
+            scheduler=scheduler,
+            connect_timeout=settings.scheduler_timeout,
+        )
+
+    maximize = settings.direction == "maximize"
+    ran = 0
+    stage_runs: dict[str, int] = {}
+    if settings.search == "optuna":
+        checked, ran, stage_runs = optuna_variants(source, space, settings, store, cache, executor)
+    else:
+        from tradeloom.sweep.engine import variant_key
+
+        source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
+        done = store.done()
+        left = sum(
+            variant_key(source_hash, [*source.overrides, *c.overrides]) not in done for c in checked
+        )
+        with SweepProgress(left, settings.objective, higher_is_better=maximize) as bar:
+            swept = run_sweep(
+                source,
+                axes,
+                checked,
+                store,
+                cache=cache,
+                workers=settings.workers,
+                scheduler=settings.scheduler,
+                on_rows=lambda rows: _advance(bar, rows, settings.objective),
+                executor=executor,
+            )
+        ran, stage_runs = swept.ran, swept.stage_runs
+    return _write(settings, source, checked, store, out, ran, stage_runs)
+
+
+def _write(
+    settings: Settings,
+    source: StrategySource,
+    checked: Sequence[CheckedVariant],
+    store: ResultStore,
+    out: Path,
+    ran: int,
+    stage_runs: dict[str, int],
+) -> SweepOutcome:
+    from tradeloom.sweep.engine import variant_key
+
+    source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
+    keys = [variant_key(source_hash, [*source.overrides, *c.overrides]) for c in checked]
+    frame = pd.DataFrame([store.rows[k] for k in keys])
+    frame.insert(1, "variant", np.arange(len(frame)))
+    returns = store.returns(keys)
+    lines: list[str] = []
+    overfitting_json: dict[str, Any] | None = None
+    periods = float(frame["periods_per_year"].iloc[0]) if len(frame) else None
+    ranked = rank(frame, settings.objective, settings.direction)
+    if returns is not None:
+        np.save(out / "returns.npy", returns)
+        # the DSR of the variant the sweep chose by its objective (else the best Sharpe)
+        first = ranked.iloc[0] if len(ranked) else None
+        chosen = None
+        if first is not None and not math.isnan(first["objective_value"]):
+            column = int(first["variant"])
+            chosen = column if not np.isnan(returns[:, column]).any() else None
+        overfitting_json, dsr, stats = _overfitting(returns, settings.partitions, periods, chosen)
+        ranked["dsr"] = dsr[ranked["variant"].to_numpy()]
+    else:
+        stats = None
+        lines.append("overfitting statistics: skipped (the variants' bar counts differ)")
+    ranked.sort_values("variant").to_parquet(out / "results.parquet.tmp", index=False)
+    (out / "results.parquet.tmp").replace(out / "results.parquet")  # rows in variant order
+    if overfitting_json is not None:
+        atomic_bytes(out / "overfitting.json", json.dumps(overfitting_json, indent=2).encode())
+    nan = int(np.isnan(ranked["objective_value"]).sum())
+    best = ranked.iloc[0] if len(ranked) else None
+    lines.append(
+        f"variants: {len(ranked)} ({ran} run now, {len(ranked) - ran} from earlier parts); "
+        f"objective {settings.objective} ({settings.direction}); NaN objective: {nan} (ranked last)"
+    )
+    computed = ", ".join(f"{k} {v}" for k, v in sorted(stage_runs.items())) or "none (all cached)"
+    lines.append(f"stages computed: {computed}")
+    if best is not None:
+        params = ", ".join(
+            f"{c.removeprefix('param.')}={_plain(best[c])!r}"
+            for c in ranked.columns
+            if c.startswith("param.")
+        )
+        lines.append(
+            f"best: row {int(best['variant'])} ({params}) "
+            f"{settings.objective}={best['objective_value']:.6g}"
+        )
+    if overfitting_json is not None:
+        d = overfitting_json["deflated_sharpe"]
+        lines.append(
+            f"deflated Sharpe ratio of row {d['variant']}: {d['dsr']:.4f} "
+            f"(per-bar Sharpe {d['sharpe']:.4g}, SR0 {d['sr0']:.4g}, {d['n_trials']} trials, "
+            f"variance {d['trial_sharpe_variance']:.4g}, "
+            f"{d['n_obs']} bars, skew {d['skewness']:.3g}, kurtosis {d['kurtosis']:.3g})"
+        )
+        p = overfitting_json["pbo"]
+        if p is not None:
+            lines.append(
+                f"probability of backtest overfitting: {p['probability']:.4f} "
+                f"({p['n_combinations']} combinations of {p['n_partitions']} partitions, "
+                f"{p['n_variants']} variants)"
+            )
+        else:
+            problem = overfitting_json["pbo_problem"]
+            lines.append(f"probability of backtest overfitting: not computed ({problem})")
+    wf = None
+    if settings.walk_forward is not None:
+        from tradeloom.sweep.walk_forward_run import run_walk_forward
+
+        wf = run_walk_forward(settings, checked, keys, out)
+        lines.extend(wf.lines)
+    kept = _keep_runs(settings, source, ranked, out)
+    if kept:
+        lines.append(f"run directories: {kept} under {out / 'runs'}")
+    report = _report(settings, ranked, stats, out, source, wf.result if wf is not None else None)
+    lines.append(f"sweep directory: {out}  (results.parquet, sweep.html: {report.name})")
+    return SweepOutcome(out, ranked, overfitting_json, lines)
+
+
+def _overfitting(
+    returns: np.ndarray, partitions: int, periods: float | None, chosen: int | None
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    from tradeloom.sweep.overfitting import overfitting_statistics
+
+    stats = overfitting_statistics(
+        returns, chosen=chosen, n_partitions=partitions, periods_per_year=periods
+    )
+    d = stats.deflated
+    deflated = {
+        "variant": stats.best,
+        "dsr": d.dsr,
+        "sharpe": d.sharpe,
+        "sr0": d.sr0,
+        "n_trials": d.n_trials,
+        "trial_sharpe_variance": d.trial_sharpe_variance,
+        "n_obs": d.n_obs,
+        "skewness": d.skewness,
+        "kurtosis": d.kurtosis,
+        "z": d.z,
+        "periods_per_year": d.periods_per_year,
+    }
+    pbo = None
+    if stats.pbo is not None:
+        p = stats.pbo
+        pbo = {
+            "probability": p.probability,
+            "n_partitions": p.n_partitions,
+            "n_combinations": p.n_combinations,
+            "n_variants": p.n_variants,
+            "excluded": list(p.excluded),
+            "rows_used": p.rows_used,
+            "rows_dropped": p.rows_dropped,
+            "metric": p.metric,
+            "logits": [float(x) for x in p.logits],
+        }
+    payload = {
+        "deflated_sharpe": deflated,
+        "dsr_threshold": DSR_MARK,
+        "variants_under_threshold": int(np.sum(stats.variant_dsr < DSR_MARK)),
+        "pbo": pbo,
+        "pbo_problem": stats.pbo_problem,
+    }
+    return _finite(payload), stats.variant_dsr, stats
+
+
+def _finite(value: Any) -> Any:
+    """Return ``value`` with NaN and infinities as None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _keep_runs(settings: Settings, source: StrategySource, ranked: pd.DataFrame, out: Path) -> int:
+    count = len(ranked) if settings.keep_runs else min(settings.keep_top, len(ranked))
+    if not count:
+        return 0
+    from tradeloom.runner.run import run_strategy
+    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.schemas import load_strategy
+
+    kept = 0
+    for _, row in ranked.head(count).iterrows():
+        folder = out / "runs" / f"{int(row['variant']):05d}-{row['key']}"
+        if (folder / "metrics.json").is_file():
+            kept += 1
+            continue
+        overrides = json.loads(row["overrides"])
+        config, plugins = load_strategy(settings.strategy, overrides)
+        run_strategy(build_pipeline(config), plugins, out=folder)
+        kept += 1
+    return kept
+
+
+def _report(
+    settings: Settings,
+    ranked: pd.DataFrame,
+    stats: Any,
+    out: Path,
+    source: StrategySource,
+    walk_forward: Any,
+) -> Path:
+    from tradeloom.sweep.report import write_sweep_report
+
+    by_variant = ranked.sort_values("variant").reset_index(drop=True)
+    params = [c.removeprefix("param.") for c in by_variant.columns if c.startswith("param.")]
+    shown = by_variant.rename(columns={f"param.{p}": p for p in params})
+    objective = settings.objective
+    if settings.direction == "minimize":
+        objective = f"-{settings.objective}"
+        shown[objective] = -pd.to_numeric(shown[settings.objective], errors="coerce")
+    name = str(source.document.data.get("name", settings.strategy.stem))
+    return write_sweep_report(
+        out / "sweep.html",
+        shown,
+        params=params,
+        objective=objective,
+        overfitting=stats,
+        walk_forward=walk_forward,
+        title=f"sweep of {name}",
+    )
+
+
+def _advance(bar: SweepProgress, rows: list[dict[str, Any]], objective: str) -> None:
+    for row in rows:
+        bar.advance(_number(row.get(objective)))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number

@@ -1,0 +1,259 @@
+"""Run a sweep: validate every variant, share the stages, batch the core, persist each result.
+
+The work is two rounds of tasks (`tradeloom.sweep.tasks.execute`, so a local pool or a
+Dask cluster runs them as it runs one):
+
+1. one *stage* task per group of variants that share everything upstream of the
+   signal (`tradeloom.sweep.stages.upstream_key`): load the data, compute or read the
+   features and the model's predictions, cache them;
+2. *batch* tasks of up to ``chunk`` variants of one group, each one compiled call of
+   the core over the group's series (`tradeloom.sweep.batch.run_batch`). A variant
+   the batched core cannot run (a plugin's component, health rules that act, a
+   universe of several symbols) runs as a whole backtest instead
+   (`tradeloom.sweep.full_run`), with the same metrics.
+
+Each finished task's rows are persisted at once (`tradeloom.sweep.results`): a sweep
+started again with the same command runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloom.core.params import CoreSpec
+from tradeloom.runner.core_spec import core_spec
+from tradeloom.sweep.batch import run_batch
+from tradeloom.sweep.full_run import run_full
+from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.space import Axis, Variant
+from tradeloom.sweep.stage_cache import StageCache
+from tradeloom.sweep.stages import STAGE_RUNS, load_series, prepare_series, upstream_key
+from tradeloom.sweep.tasks import Task, execute
+from tradeloom.sweep.variants import CheckedVariant, StrategySource
+
+__all__ = ["BatchTask", "SweepRun", "batch_task", "run_sweep", "stage_task", "variant_key"]
+
+DEFAULT_CHUNK = 256
+"""Variants per batch task: large enough to amortise a call, small enough to spread."""
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What `run_sweep` did.
+
+    Attributes:
+        keys: Every variant's key, in the variants' order.
+        ran: Variants measured by this call (the others were done before).
+        stage_runs: Stages this process computed (not read from the cache), by name.
+        seconds: Wall time of this call.
+    """
+
+    keys: tuple[str, ...]
+    ran: int
+    stage_runs: dict[str, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """A batch task's input: the variants of one group, as core parameters."""
+
+    cache_root: str
+    inputs_key: str
+    keys: tuple[str, ...]
+    specs: tuple[CoreSpec, ...]
+
+
+def variant_key(source_hash: str, overrides: Sequence[str]) -> str:
+    """Return a variant's stable key: the strategy file's content and its overrides."""
+    text = json.dumps([source_hash, list(overrides)])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[str, Any] | None:
+    """Prepare a group's stages (a task); return its inputs' key and timeframe, or None.
+
+    None: the data is a universe of several symbols (its variants run as backtests).
+    """
+    before = dict(STAGE_RUNS)
+    pipeline = StrategySource(Path(path)).build(overrides)
+    series = prepare_series(pipeline, StageCache(Path(cache_root)))
+    if series is None:
+        return None
+    computed = {k: n - before.get(k, 0) for k, n in STAGE_RUNS.items() if n != before.get(k, 0)}
+    return {
+        "inputs_key": series.hashes.inputs,
+        "timeframe_seconds": series.timeframe_seconds,
+        "hashes": vars(series.hashes),
+        "computed": computed,
+    }
+
+
+def batch_task(task: BatchTask) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32], float]:
+    """Run a batch task; return its rows' metrics, returns and the seconds it took."""
+    started = time.perf_counter()
+    series = load_series(StageCache(Path(task.cache_root)), task.inputs_key)
+    if series is None:
+        raise RuntimeError(
+            f"the stage cache lost the series {task.inputs_key}; run the sweep again"
+        )
+    result = run_batch(series, task.specs)
+    return result.metrics, result.returns.astype(np.float32), time.perf_counter() - started
+
+
+def run_sweep(
+    source: StrategySource,
+    axes: Sequence[Axis],
+    checked: Sequence[CheckedVariant],
+    store: ResultStore,
+    *,
+    cache: StageCache,
+    workers: int = 1,
+    scheduler: str | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    executor: Callable[..., None] = execute,
+) -> SweepRun:
+    """Measure every variant of ``checked`` not yet in ``store``; persist each result.
+
+    Args:
+        source: The strategy file (its path and base overrides).
+        axes: The axes (each row records its values).
+        checked: The validated variants.
+        store: Where results go and what is done.
+        cache: The stage cache.
+        workers, scheduler: Where tasks run (`tradeloom.sweep.tasks.execute`).
+        chunk: Variants per batch task.
+        on_rows: Told each finished task's rows (the progress bar).
+        executor: Runs the tasks (`execute`, or a wrapper adding keywords).
+    """
+    started = time.perf_counter()
+    source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
+    keyed = [(variant_key(source_hash, [*source.overrides, *c.overrides]), c) for c in checked]
+    done = store.done()
+    pending = [(k, c) for k, c in keyed if k not in done]
+    groups: dict[str, list[tuple[str, CheckedVariant]]] = {}
+    for key, variant in pending:
+        groups.setdefault(upstream_key(variant.pipeline), []).append((key, variant))
+    stage_runs: dict[str, int] = {}
+    stages: dict[str, dict[str, Any] | None] = {}
+
+    def staged(task: Task, result: dict[str, Any] | None) -> None:
+        stages[task.key] = result
+        for name, count in (result or {}).get("computed", {}).items():
+            stage_runs[name] = stage_runs.get(name, 0) + count
+
+    path = str(source.path.resolve())
+    cache_root = str(cache.root.resolve())
+    stage_tasks = [
+        Task(
+            f"stage-{group}",
+            stage_task,
+            (path, (*source.overrides, *members[0][1].overrides), cache_root),
+        )
+        for group, members in groups.items()
+    ]
+    executor(stage_tasks, on_result=staged, workers=workers, scheduler=scheduler)
+    tasks: list[Task] = []
+    for group, members in groups.items():
+        stage = stages[f"stage-{group}"]
+        batched: list[tuple[str, CheckedVariant, CoreSpec]] = []
+        for key, variant in members:
+            spec = _batched_spec(variant, stage)
+            if spec is None:
+                overrides = (*source.overrides, *variant.overrides)
+                tasks.append(Task(f"run-{key}", run_full, (path, overrides, key)))
+            else:
+                batched.append((key, variant, spec))
+        for at in range(0, len(batched), chunk):
+            assert stage is not None  # a variant is batched only over a prepared series
+            part = batched[at : at + chunk]
+            keys = tuple(k for k, _, _ in part)
+            task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
+            spec_task = BatchTask(
+                cache_root, str(stage["inputs_key"]), keys, tuple(s for _, _, s in part)
+            )
+            tasks.append(Task(task_key, batch_task, (spec_task,)))
+    by_key = {k: c for k, c in pending}
+
+    def measured(task: Task, result: Any) -> None:
+        if task.function is run_full:
+            metrics, returns, seconds, hashes = result
+            keys: tuple[str, ...] = (task.args[2],)
+            metrics_list = [metrics]
+            hash_list = [hashes]
+        else:
+            metrics_list, returns, seconds = result
+            keys = task.args[0].keys
+            group = upstream_key(by_key[keys[0]].pipeline)
+            hash_list = [stages[f"stage-{group}"]["hashes"]] * len(keys)  # type: ignore[index]
+        rows = []
+        for key, metrics, hashes in zip(keys, metrics_list, hash_list, strict=True):
+            variant = by_key[key]
+            rows.append(
+                _row(
+                    key,
+                    variant.variant,
+                    axes,
+                    variant.overrides,
+                    metrics,
+                    hashes,
+                    seconds / len(keys),
+                )
+            )
+        store.add(task.key, rows, returns)
+        if on_rows is not None:
+            on_rows(rows)
+
+    executor(tasks, on_result=measured, workers=workers, scheduler=scheduler)
+    return SweepRun(
+        keys=tuple(k for k, _ in keyed),
+        ran=len(pending),
+        stage_runs=stage_runs,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> CoreSpec | None:
+    """Return the variant's core parameters if the batched core can run it (else None).
+
+    The monitors are left out: without health rules they only observe (their figures
+    are not a sweep's metrics); health rules that act run the variant as a backtest.
+    """
+    if stage is None or variant.pipeline.config.health:
+        return None
+    spec = core_spec(variant.pipeline, int(stage["timeframe_seconds"]), monitors=False)
+    return spec if spec.compiled else None
+
+
+def _row(
+    key: str,
+    variant: Variant,
+    axes: Sequence[Axis],
+    overrides: Sequence[str],
+    metrics: dict[str, Any],
+    hashes: dict[str, str],
+    seconds: float,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"key": key}
+    row.update({f"param.{a.key}": v for a, v in zip(axes, variant.values, strict=True)})
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        elif isinstance(value, float) and math.isinf(value):
+            value = float(value)
+        row[name] = value
+    row.update({f"hash.{k}": v for k, v in hashes.items()})
+    row["seconds"] = seconds
+    row["overrides"] = json.dumps(list(overrides))
+    return row

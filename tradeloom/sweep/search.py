@@ -1,0 +1,105 @@
+"""``--search optuna``: the variants optuna's TPE sampler proposes, measured as a sweep's.
+
+The sampler is seeded (``--seed``); each axis is a distribution: a list of values is
+categorical, a range is an integer or float range with its step (so every value
+proposed is one the grid has). Trials are asked in rounds of ``max(1, workers)`` (the
+round runs like any sweep: shared stages, one batched call) and told their objective;
+a NaN objective is told as a failed trial. A resumed sweep replays the same seeded
+proposals, finds their results in the sweep directory, and tells them without running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.sweep.engine import run_sweep
+from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.space import Axis, Space, Variant
+from tradeloom.sweep.stage_cache import StageCache
+from tradeloom.sweep.sweep_progress import SweepProgress
+from tradeloom.sweep.variants import CheckedVariant, StrategySource, check_variants
+
+if TYPE_CHECKING:
+    from tradeloom.sweep.settings import Settings
+
+__all__ = ["optuna_variants"]
+
+
+def optuna_variants(
+    source: StrategySource,
+    space: Space,
+    settings: Settings,
+    store: ResultStore,
+    cache: StageCache,
+    executor: Callable[..., None],
+) -> tuple[list[CheckedVariant], int, dict[str, int]]:
+    """Run ``settings.count`` optuna trials; return the distinct variants, the count run
+    now and the stages computed."""
+    import optuna
+
+    from tradeloom.sweep.engine import variant_key
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=settings.seed)
+    direction = settings.direction
+    study = optuna.create_study(direction=direction, sampler=sampler)
+    axes = space.axes
+    check_variants(source, axes, [])  # the base file and each axis value, before any trial
+    seen: dict[tuple[Any, ...], CheckedVariant] = {}
+    ran = 0
+    stage_runs: dict[str, int] = {}
+    round_size = max(1, settings.workers)
+    asked = 0
+    import hashlib
+
+    source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
+    with SweepProgress(
+        settings.count, settings.objective, higher_is_better=direction == "maximize"
+    ) as bar:
+        while asked < settings.count:
+            trials = [study.ask() for _ in range(min(round_size, settings.count - asked))]
+            asked += len(trials)
+            variants = [Variant(tuple(_suggest(t, a) for a in axes)) for t in trials]
+            fresh = [v for v in dict.fromkeys(variants) if v.values not in seen]
+            checked = check_variants(source, axes, fresh)
+            for item in checked:
+                seen[item.variant.values] = item
+            done = run_sweep(
+                source, axes, checked, store, cache=cache, workers=settings.workers,
+                scheduler=settings.scheduler, executor=executor,
+            )  # fmt: skip
+            ran += done.ran
+            for name, count in done.stage_runs.items():
+                stage_runs[name] = stage_runs.get(name, 0) + count
+            for trial, variant in zip(trials, variants, strict=True):
+                item = seen[variant.values]
+                key = variant_key(source_hash, [*source.overrides, *item.overrides])
+                value = _float(store.rows[key].get(settings.objective))
+                if value is None:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, value)
+                bar.advance(value)
+    return list(seen.values()), ran, stage_runs
+
+
+def _suggest(trial: Any, axis: Axis) -> Any:
+    if axis.is_range:
+        assert axis.low is not None and axis.high is not None and axis.step is not None
+        if all(isinstance(v, int) for v in axis.values):
+            return trial.suggest_int(
+                axis.key, int(axis.low), int(axis.values[-1]), step=int(axis.step)
+            )
+        value = trial.suggest_float(axis.key, axis.low, float(axis.values[-1]), step=axis.step)
+        return min(axis.values, key=lambda v: abs(v - value))  # the grid's own float
+    index = trial.suggest_categorical(axis.key, list(range(len(axis.values))))
+    return axis.values[index]
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number

@@ -1,0 +1,158 @@
+"""A sweep's settings: the command line's options over a sweep file's, checked together.
+
+Every problem of the axes is reported at once (one line each, exit 2), then the count
+of variants is checked against ``--max-variants`` before anything is validated or run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.schemas.yaml_loader import load_yaml
+from tradeloom.sweep.leaderboard import check_objective
+from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
+from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
+from tradeloom.sweep.walk_forward import WalkForwardSpec
+
+__all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "resolve_settings"]
+
+DEFAULT_MAX_VARIANTS = 100_000
+"""A larger sweep is refused before anything runs (``--max-variants``)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a sweep run needs, resolved."""
+
+    strategy: Path
+    overrides: tuple[str, ...]
+    space: Space
+    search: Literal["grid", "random", "optuna"]
+    count: int
+    objective: str
+    direction: Literal["maximize", "minimize"]
+    seed: int
+    max_variants: int
+    out: Path | None
+    cache_dir: Path | None
+    keep_top: int
+    keep_runs: bool
+    workers: int
+    scheduler: str | None
+    scheduler_timeout: float
+    partitions: int
+    walk_forward: WalkForwardSpec | None
+    problems: tuple[Problem, ...] = ()
+    """Axes that could not be read; the sweep reports them with the other axes' problems."""
+
+    def identity(self) -> dict[str, Any]:
+        """Return what makes two sweeps the same sweep (their directory's ``sweep.json``)."""
+        import hashlib
+
+        return {
+            "strategy": str(self.strategy),
+            "strategy_sha256": hashlib.sha256(self.strategy.read_bytes()).hexdigest(),
+            "overrides": list(self.overrides),
+            "axes": [[a.key, list(a.values)] for a in self.space.axes],
+            "search": self.search,
+            "count": self.count,
+            "seed": self.seed,
+        }
+
+
+def resolve_settings(args: argparse.Namespace) -> Settings:
+    """Return the settings of ``tradeloom sweep``'s arguments (and the sweep file, if FILE is one).
+
+    Raises:
+        UserError: A bad option, axis or sweep file; too many variants.
+    """
+    path: Path = args.file
+    from_file: SweepFile | None = None
+    file_axes: tuple[Axis, ...] = ()
+    if is_sweep_document(load_yaml(path).data):
+        from_file, space, strategy = load_sweep_file(path)
+        file_axes = space.axes
+    else:
+        strategy = path
+    problems: list[Problem] = []
+    axes = list(file_axes)
+    for text in args.grid:
+        axis = axis_from_text(text)
+        if isinstance(axis, Problem):
+            problems.append(axis)
+        else:
+            axes = [a for a in axes if a.key != axis.key or a.where.startswith("--grid")]
+            axes.append(axis)
+    problems.extend(repeated_axes(axes))
+    if not axes and problems:
+        raise ConfigError(problems)
+    if not axes:
+        raise UserError(f"{path}: nothing to sweep; give --grid KEY.PATH=V1,V2,... (repeatable)")
+    space = Space(tuple(axes))
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        if value is not None:
+            return value
+        if from_file is not None:
+            return getattr(from_file, name)
+        return default
+
+    search_name = pick("search", "grid")
+    random_count = pick("random", None)
+    trials = pick("trials", None)
+    if search_name == "optuna":
+        if trials is None:
+            raise UserError("--search optuna needs --trials N")
+        if random_count is not None:
+            raise UserError("--random and --search optuna exclude each other; give one")
+        search: Literal["grid", "random", "optuna"] = "optuna"
+        count = trials
+    elif trials is not None:
+        raise UserError("--trials applies to --search optuna only")
+    elif random_count is not None:
+        search, count = "random", min(random_count, space.size)
+    else:
+        search, count = "grid", space.size
+    objective = check_objective(pick("objective", "sharpe"))
+    max_variants = pick("max_variants", DEFAULT_MAX_VARIANTS)
+    if count > max_variants and not problems:
+        what = "trials" if search == "optuna" else "variants"
+        sizes = " x ".join(str(len(a.values)) for a in space.axes)
+        grid = f" (a grid of {sizes})" if search == "grid" else ""
+        raise UserError(
+            f"the sweep has {count:,} {what}{grid}, more than --max-variants {max_variants:,}; "
+            "narrow the axes, use --random N, or raise --max-variants"
+        )
+    partitions = args.partitions
+    if partitions % 2 or partitions < 2:
+        raise UserError(f"--partitions must be even and >= 2, was {partitions}")
+    if args.workers > 1 and args.scheduler:
+        raise UserError(
+            "--workers and --scheduler exclude each other: the cluster's workers run it"
+        )
+    return Settings(
+        strategy=strategy,
+        overrides=tuple(args.overrides),
+        space=space,
+        search=search,
+        count=count,
+        objective=objective,
+        direction=pick("direction", "maximize"),
+        seed=pick("seed", 0),
+        max_variants=max_variants,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        keep_top=pick("keep_top", 0),
+        keep_runs=bool(args.keep_runs),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        scheduler_timeout=args.scheduler_timeout,
+        partitions=partitions,
+        walk_forward=args.walk_forward,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,103 @@
+"""A sweep written as a file next to the strategy file, read and validated like one.
+
+```yaml
+strategy: btc_rf.yaml          # the strategy file, relative to this file
+grid:                          # one axis per key path: a list, or a range (stop inclusive)
+  signal.threshold: [0.1, 0.2, 0.3]
+  risk.sizing.fraction: {start: 0.1, stop: 0.5, step: 0.1}
+random: 20                     # optional: 20 distinct combinations instead of the grid
+search: optuna                 # optional: optuna's TPE sampler instead (with trials:)
+trials: 50
+objective: sharpe              # default sharpe
+direction: maximize            # or minimize
+seed: 0
+max_variants: 100000
+keep_top: 3
+```
+
+A file is a sweep file when its top level has ``strategy:``. Problems are reported
+together, at ``FILE:LINE:COL`` (an axis's at its key), with the strategy loader's
+messages (unknown keys get a did-you-mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.schemas.loader import validate_model
+from tradeloom.schemas.yaml_loader import load_yaml
+from tradeloom.sweep.space import Axis, Space, axis_from_values, range_axis, repeated_axes
+
+__all__ = ["SweepFile", "is_sweep_document", "load_sweep_file"]
+
+
+class _Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: float
+    stop: float
+    step: float
+
+
+class SweepFile(BaseModel):
+    """The keys of a sweep file (see the module's docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strategy: str = Field(description="The strategy file, relative to the sweep file.")
+    grid: dict[str, list[Any] | _Range] = Field(description="The axes, by key path.")
+    random: int | None = Field(None, ge=1, description="Distinct random combinations.")
+    search: Literal["grid", "optuna"] = Field("grid", description="grid or optuna.")
+    trials: int | None = Field(None, ge=1, description="optuna's trials.")
+    objective: str = Field("sharpe", description="The metric ranked by.")
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="Of the objective.")
+    seed: int = Field(0, ge=0, description="Seed of the random draw and of optuna's sampler.")
+    max_variants: int = Field(100_000, ge=1, description="Refuse a larger sweep.")
+    keep_top: int = Field(0, ge=0, description="Run directories kept for the best K.")
+
+
+def is_sweep_document(data: Mapping[Any, Any]) -> bool:
+    """Return whether a loaded YAML document is a sweep file (it names a ``strategy``)."""
+    return "strategy" in data
+
+
+def load_sweep_file(path: Path) -> tuple[SweepFile, Space, Path]:
+    """Return the sweep file's settings, its axes and the strategy file's path.
+
+    Raises:
+        ConfigError: Every problem of the file.
+    """
+    document = load_yaml(path)
+    source_map = document.source_map
+    problems: list[Problem] = []
+    model = validate_model(SweepFile, document.data, "", source_map, problems)
+    if model is None:
+        raise ConfigError(problems)
+    assert isinstance(model, SweepFile)
+    axes: list[Axis] = []
+    raw_grid = document.data.get("grid") or {}
+    for key, spec in model.grid.items():
+        where = source_map.locate_key(f"grid.{key}")
+        raw = raw_grid.get(key)
+        if isinstance(spec, _Range) and isinstance(raw, Mapping):
+            axis = range_axis(key, raw["start"], raw["stop"], raw["step"], where)
+        else:
+            axis = axis_from_values(key, list(spec) if isinstance(spec, list) else [], where)
+        if isinstance(axis, Problem):
+            problems.append(axis)
+        else:
+            axes.append(axis)
+    problems.extend(repeated_axes(axes))
+    if model.search == "optuna" and model.trials is None:
+        where = source_map.locate("search")
+        problems.append(Problem(where, "trials", "search: optuna needs trials: N"))
+    strategy = path.parent / model.strategy
+    if not strategy.is_file():
+        where = source_map.locate("strategy")
+        problems.append(Problem(where, "strategy", f"no strategy file at {strategy}"))
+    if problems:
+        raise ConfigError(problems)
+    return model, Space(tuple(axes)), strategy
