@@ -24,6 +24,7 @@ from tradeloom.bounds import MAX_CASH
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.kernel_specs import MarginKernel, VenueKernel
 
 __all__ = [
@@ -111,7 +112,19 @@ class SimulatedVenueParams(Params):
         "close: at the decision bar's close.",
     )
     slippage_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Adverse slippage.")
-    fee_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Fee on filled notional.")
+    fee_bps: float = Field(
+        default=0.0,
+        ge=0,
+        lt=10_000,
+        description="Taker fee on filled notional: market orders, stops and marketable limits.",
+    )
+    maker_fee_bps: float | None = Field(
+        default=None,
+        ge=-10,
+        lt=10_000,
+        description="Maker fee on a resting limit order's fill (negative: a rebate, at most "
+        "10 bps). None: fee_bps.",
+    )
     allow_short: bool = Field(default=False, description="Long/short (true) or long-only spot.")
     max_volume_fraction: float | None = Field(
         default=None,
@@ -125,6 +138,10 @@ class SimulatedVenueParams(Params):
         description="A margin account (leverage, liquidation). Without it: spot cash, "
         "buys limited by the cash; with allow_short, the defaults (no leverage, "
         "liquidation at zero equity).",
+    )
+    orders: OrdersParams = Field(
+        default_factory=OrdersParams,
+        description="Order types: market, limit or auto, stops, slicing (see Order types).",
     )
 
 
