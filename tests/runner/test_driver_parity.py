@@ -630,7 +630,9 @@ def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[
     }
     batch = _three_drivers(tmp_path, spec)
     journal = batch.run_dir / "journal.sqlite"
-    kinds = {(r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])}
+    kinds = {
+        (r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])
+    }
     fills = list(read_rows(journal, ["fill"]))
     assert len(fills) > 5
     if orders.get("type") == "limit":
