@@ -380,7 +380,10 @@ def _trading_rows(journal: Path, left_out: frozenset[str]) -> list[tuple[Any, ..
             r.symbol,
             r.kind,
             r.correlation_id,
-            {k: _order_number(v) if k in ("id", "order_id") else v for k, v in r.values.items()},
+            {
+                k: _order_number(v) if k in ("id", "order_id", "parent_id") else v
+                for k, v in r.values.items()
+            },
         )
         for r in read_rows(journal)
         if r.kind not in RUN_KINDS and r.kind not in left_out
