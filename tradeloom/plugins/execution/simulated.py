@@ -11,6 +11,11 @@ venue has no lot size.
 
 `fill_order` is the one kernel both drivers call: `SimulatedVenue` per order, and
 the batch driver inside its compiled loop.
+
+The order types of ``execution.orders`` (limit orders, stops at the close, slicing;
+`tradeloom.plugins.execution.order_params`) are the compiled core's
+(`tradeloom.core.orders`), which every driver of a simulated venue runs; the
+per-order `SimulatedVenue.match` below fills market and stop orders only.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from tradeloom.bounds import MAX_CASH
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.kernel_specs import MarginKernel, VenueKernel
 
 __all__ = [
@@ -111,7 +117,19 @@ class SimulatedVenueParams(Params):
         "close: at the decision bar's close.",
     )
     slippage_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Adverse slippage.")
-    fee_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Fee on filled notional.")
+    fee_bps: float = Field(
+        default=0.0,
+        ge=0,
+        lt=10_000,
+        description="Taker fee on filled notional: market orders, stops and marketable limits.",
+    )
+    maker_fee_bps: float | None = Field(
+        default=None,
+        ge=-10,
+        lt=10_000,
+        description="Maker fee on a resting limit order's fill (negative: a rebate, at most "
+        "10 bps). None: fee_bps.",
+    )
     allow_short: bool = Field(default=False, description="Long/short (true) or long-only spot.")
     max_volume_fraction: float | None = Field(
         default=None,
@@ -125,6 +143,10 @@ class SimulatedVenueParams(Params):
         description="A margin account (leverage, liquidation). Without it: spot cash, "
         "buys limited by the cash; with allow_short, the defaults (no leverage, "
         "liquidation at zero equity).",
+    )
+    orders: OrdersParams = Field(
+        default_factory=OrdersParams,
+        description="Order types: market, limit or auto, stops, slicing (see Order types).",
     )
 
 
@@ -194,6 +216,8 @@ class SimulatedVenue:
         self.fee_rate = params.fee_bps / 10_000.0
         self.max_volume_fraction = params.max_volume_fraction
         self.margin = None if params.margin is None else params.margin.kernel()
+        self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
+        self.orders = params.orders.kernel()
         self._working: list[_Working] = []
 
     def kernel_spec(self) -> VenueKernel:
@@ -206,6 +230,8 @@ class SimulatedVenue:
             initial_cash=self.initial_cash,
             max_volume_fraction=self.max_volume_fraction,
             margin=self.margin,
+            maker_fee_rate=self.maker_fee_rate,
+            orders=self.orders,
         )
 
     def quantity_for(self, notional: float, price: float) -> float:

@@ -30,7 +30,8 @@ from tradeloom.plugins.execution.order_state import Transition
 
 __all__ = ["JournalOrders", "sent_row"]
 
-_ORDER_FIELDS = tuple(Order.__dataclass_fields__)
+# the engine's order, but its limit price: the one sent, at the market's precision
+_ORDER_FIELDS = tuple(name for name in Order.__dataclass_fields__ if name != "limit_price")
 _FILL_FIELDS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
 
