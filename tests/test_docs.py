@@ -87,7 +87,8 @@ def test_every_hook_is_on_the_hooks_page(site: Path) -> None:
 
 def test_every_command_is_in_the_cli_reference(site: Path) -> None:
     text = page_text(site, "reference/cli")
-    for command in ("run", "validate", "report", "compare", "check-lookahead", "data fetch"):
+    commands = ("run", "validate", "report", "compare", "check-lookahead", "data fetch")
+    for command in (*commands, "data record-book"):
         assert f"<code>tradeloom {command}</code>" in text
     assert "--quiet" in text
 

@@ -55,12 +55,15 @@ CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts f
 FEATURE_KEYS: dict[str, dict[str, Any]] = {
     "lags": {"lags": 2},
     "series": {"of": "mood", "transform": "zscore", "window": 12},
+    "book_imbalance": {"levels": 2},
+    "book_depth": {"within_bps": 15},
 }
 """Keys for built-in feature kinds that cannot be built from their defaults alone.
 
 A kind with an ``of`` key (it transforms an earlier column) comes after the others and
 gets the first of their columns unless its ``of`` is listed here (``series`` reads the
-auxiliary series ``mood`` of `_builtin_doc`'s data, with a publication delay).
+auxiliary series ``mood`` of `_builtin_doc`'s data, with a publication delay; the book
+kinds read its ``order_book``, published 20 minutes after each snapshot).
 """
 
 
@@ -252,6 +255,22 @@ def write_mood(folder: Path) -> None:
     times = pd.date_range("2023-01-01", periods=1500, freq="40min", tz="UTC")
     values = np.random.default_rng(2).normal(size=len(times)).round(3)
     pd.DataFrame({"timestamp": times, "mood": values}).to_csv(folder / "mood.csv", index=False)
+    write_book(folder)
+
+
+def write_book(folder: Path) -> None:
+    """A recorded book of three levels every 50 minutes from 2023-01-01, leaning at random."""
+    rng = np.random.default_rng(4)
+    times = pd.date_range("2023-01-01", periods=1100, freq="50min", tz="UTC")
+    mid = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, len(times))))
+    table: dict[str, Any] = {"timestamp": times}
+    for level in range(3):
+        half = mid * (0.0005 + 0.001 * level)
+        table[f"bid_price_{level}"] = (mid - half).round(4)
+        table[f"bid_size_{level}"] = rng.uniform(0.1, 3, len(times)).round(3)
+        table[f"ask_price_{level}"] = (mid + half).round(4)
+        table[f"ask_size_{level}"] = rng.uniform(0.1, 3, len(times)).round(3)
+    pd.DataFrame(table).to_parquet(folder / "book.parquet", index=False)
 
 
 def _builtin_doc() -> dict[str, Any]:
@@ -265,6 +284,7 @@ def _builtin_doc() -> dict[str, Any]:
             "auxiliary": [
                 {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "90m"}
             ],
+            "order_book": {"path": "book.parquet", "available_after": "20m"},
         },
         "features": _builtin_feature_sections(),
         "model": {

@@ -142,6 +142,7 @@ MINIMAL_PARAMS = {
     "GET /api/v3/ticker/24hr": "",
     "GET /api/v3/ticker/price": "symbol=BTCUSDT",
     "GET /api/v3/ticker/bookTicker": "",
+    "GET /api/v3/depth": "symbol=BTCUSDT&limit=5",
     "POST /api/v3/order": (
         "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1000"
     ),

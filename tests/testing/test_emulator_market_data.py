@@ -122,7 +122,10 @@ def test_ticker_quotes_the_open_of_the_bar_in_progress(
 ) -> None:
     ticker = client.fetch_ticker(SYMBOL)
     now = float(bars["open"].iloc[START])
-    assert (ticker["last"], ticker["bid"], ticker["ask"]) == (now, now, now)
+    assert ticker["last"] == now
+    book = emulator.exchange.order_book("BTCUSDT", limit=1)
+    assert (ticker["bid"], ticker["ask"]) == (float(book.best_bid), float(book.best_ask))
+    assert ticker["bid"] < now < ticker["ask"]
     assert ticker["timestamp"] == _ms(bars.index[START])
     day = bars.iloc[START - 24 : START]
     assert ticker["open"] == day["open"].iloc[0]

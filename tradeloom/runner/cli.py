@@ -286,9 +286,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(command=_journal_verify)
 
     from tradeloom.runner.data_fetch import add_fetch_parser
+    from tradeloom.runner.data_record_book import add_record_book_parser
 
-    data = sub.add_parser("data", help="market data: download exchange bars into the cache")
-    add_fetch_parser(data.add_subparsers(required=True, metavar="ACTION"))
+    data = sub.add_parser("data", help="market data: download exchange bars, record order books")
+    actions = data.add_subparsers(required=True, metavar="ACTION")
+    add_fetch_parser(actions)
+    add_record_book_parser(actions)
     return parser
 
 

@@ -14,6 +14,14 @@ from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.book import (
+    BookDepthParams,
+    BookImbalanceParams,
+    SpreadBpsParams,
+    build_book_depth,
+    build_book_imbalance,
+    build_spread_bps,
+)
 from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
@@ -48,6 +56,9 @@ PIPELINE = [
     (build_zscore, ZScoreParams(of="rsi_3", window=3)),
     (build_series, SeriesParams(of="aux", transform="diff")),  # the bars' extra column
     (build_series, SeriesParams(of="aux", transform="zscore", window=3)),
+    (build_spread_bps, SpreadBpsParams()),  # the book's columns, joined like "aux"
+    (build_book_imbalance, BookImbalanceParams(levels=2)),
+    (build_book_depth, BookDepthParams(within_bps=30, side="bid")),
     (
         build_lags,
         LagsParams(
@@ -70,6 +81,9 @@ KINDS = {
     build_stochastic: "stochastic",
     build_zscore: "zscore",
     build_series: "series",
+    build_spread_bps: "spread_bps",
+    build_book_imbalance: "book_imbalance",
+    build_book_depth: "book_depth",
     build_lags: "lags",
 }
 
@@ -85,6 +99,16 @@ def compute_all(close: np.ndarray, volume: np.ndarray, spread: np.ndarray) -> pd
             "close": close,
             "volume": volume,
             "aux": spread,  # as an auxiliary series joined to the bars
+            # a two-level book joined the same way, leaning with the volume
+            **{
+                f"book_{side}_{field}_{level}": values
+                for level in range(2)
+                for side, sign in (("bid", -1), ("ask", 1))
+                for field, values in (
+                    ("price", close * (1 + sign * (spread + 1e-4) * (level + 1) / 4)),
+                    ("size", volume ** (0.5 if side == "bid" else 0.25) * (level + 1)),
+                )
+            },
         },
         index=index,
     )
@@ -154,6 +178,9 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
     features = compute_all(close, volume, np.full(40, 0.01))
     first_value = {column: int(np.flatnonzero(features[column].notna())[0]) for column in features}
     assert first_value == {
+        "spread_bps": 0,  # the book is there from the first bar
+        "book_imbalance_2": 0,
+        "book_depth_bid_30": 0,
         "log_return_1": 1,
         "log_return_3": 3,
         "returns_2": 2,

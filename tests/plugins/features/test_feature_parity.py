@@ -100,8 +100,30 @@ def market(draw: st.DrawFn) -> Bars:
     aux = [math.nan] * published + [
         draw(st.sampled_from([0.0, -1.5, 2.25, 1e9])) for _ in range(n - published)
     ]
+    # a recorded book of three levels joined the same way; a shallow side lacks level 2
+    book: dict[str, list[float]] = {}
+    sizes = st.sampled_from([0.0, 1e-3, 0.5, 2.0, 1e6])
+    for level in range(3):
+        for side, sign in (("bid", -1.0), ("ask", 1.0)):
+            gap = draw(st.sampled_from([1e-4, 1e-3, 0.02]))
+            shallow = level == 2 and draw(st.booleans())
+            book[f"book_{side}_price_{level}"] = [
+                math.nan if t < published or shallow else c * (1 + sign * gap * (level + 1))
+                for t, c in enumerate(closes)
+            ]
+            book[f"book_{side}_size_{level}"] = [
+                math.nan if t < published or shallow else draw(sizes) for t in range(n)
+            ]
     frame = pd.DataFrame(
-        {"open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes, "aux": aux},
+        {
+            "open": opens,
+            "high": highs,
+            "low": lows,
+            "close": closes,
+            "volume": volumes,
+            "aux": aux,
+            **book,
+        },
         index=index,
         dtype=np.float64,
     )
@@ -142,6 +164,10 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
         ("series", {"of": "aux"}),
         ("series", {"of": "aux", "transform": "diff"}),
         ("series", {"of": "aux", "transform": "zscore", "window": draw(window)}),
+        ("spread_bps", {}),
+        ("book_imbalance", {"levels": draw(st.integers(1, 3))}),
+        ("book_depth", {"within_bps": draw(st.sampled_from([1, 25, 500])), "side": "both"}),
+        ("book_depth", {"within_bps": 40, "side": "ask", "name": "ask_depth"}),
     ]
     return pipeline
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
 from tradeloom.timeframes import format_timestamp
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams
 
 __all__ = [
     "Auxiliary",
@@ -189,18 +192,22 @@ class Auxiliary:
         items: The ``data.auxiliary`` entries.
         paths: Each entry's file, absolute (None for ``funding_rate``).
         policy: The source's ``validation`` policy.
+        book: The recorded order book of ``data.order_book``, whose level columns are
+            series like the others (`tradeloom.plugins.data.order_book`).
     """
 
     items: tuple[AuxiliaryParams, ...] = ()
     paths: tuple[Path | None, ...] = ()
     policy: ValidationPolicy = "reject"
+    book: OrderBookInput | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.items) or self.book is not None
 
     def names(self) -> set[str]:
         """Return the columns the series become in each symbol's bars."""
-        return {item.name for item in self.items}
+        names = {item.name for item in self.items}
+        return names | self.book.names() if self.book is not None else names
 
     def load(
         self, symbols: Sequence[str], funding: FundingFetcher | None = None
@@ -222,19 +229,27 @@ class Auxiliary:
                 continue
             assert path is not None
             out.extend(_read_file(item, path, label, delay, symbols, self.policy))
+        if self.book is not None:
+            out.extend(self.book.load(tuple(symbols), self.policy))
         return tuple(out)
 
 
 def build_auxiliary(
-    items: Sequence[AuxiliaryParams], ctx: BuildContext, policy: ValidationPolicy, *, exchange: bool
+    items: Sequence[AuxiliaryParams],
+    ctx: BuildContext,
+    policy: ValidationPolicy,
+    *,
+    exchange: bool,
+    book: OrderBookParams | None = None,
 ) -> Auxiliary:
-    """Return the series of ``items``; every file must exist.
+    """Return the series of ``items`` (and of a recorded book); every file must exist.
 
     Args:
         items: The ``data.auxiliary`` entries.
         ctx: Resolves relative paths.
         policy: The source's ``validation``.
         exchange: Whether the source is an exchange (``funding_rate`` allowed).
+        book: The ``data.order_book`` entry, if any.
 
     Raises:
         ParamError: A file that does not exist, or ``funding_rate`` on a source that
@@ -261,7 +276,17 @@ def build_auxiliary(
         if not path.is_file():
             raise ParamError(f"{key}.path", f"file not found: {path}")
         paths.append(path)
-    return Auxiliary(tuple(items), tuple(paths), policy)
+    recorded = None
+    if book is not None:
+        from tradeloom.plugins.data.order_book import build_order_book
+
+        recorded = build_order_book(book, ctx)
+        taken = names & recorded.names()
+        if taken:
+            raise ParamError(
+                "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
+            )
+    return Auxiliary(tuple(items), tuple(paths), policy, recorded)
 
 
 def join_asof(bars: Bars, series: Sequence[AuxiliarySeries]) -> Bars:

@@ -40,6 +40,7 @@ from tradeloom.plugins.data.auxiliary import (
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
 from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
+from tradeloom.plugins.data.order_book import OrderBookParams
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
@@ -106,6 +107,12 @@ class CcxtParams(ExchangeAccountParams):
         description="Series that are not bars (files, or funding_rate: the exchange's "
         "funding rates, cached like bars), joined to the bars as-of with their publication "
         "delay; see the data reference.",
+    )
+    order_book: OrderBookParams | None = Field(
+        default=None,
+        description="A recorded order book (tradeloom data record-book), joined to the bars "
+        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
+        "features; see the order-book guide.",
     )
 
     @field_validator("symbols")
@@ -406,7 +413,9 @@ def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
     from tradeloom.plugins.data.ccxt_client import create_client
 
     check_account(params)
-    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=True)
+    auxiliary = build_auxiliary(
+        params.auxiliary, ctx, params.validation, exchange=True, book=params.order_book
+    )
     client = create_client(params.exchange, params.settings())
     if not client.has.get("fetchOHLCV"):
         raise ParamError("exchange", f"ccxt cannot read OHLCV bars from {params.exchange}")

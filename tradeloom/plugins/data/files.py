@@ -34,6 +34,7 @@ from tradeloom.plugins.data.auxiliary import (
     join_asof,
 )
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.order_book import OrderBookParams
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
@@ -124,6 +125,12 @@ class FileParams(Params):
         default_factory=list,
         description="Series that are not bars (files), joined to the bars as-of with their "
         "publication delay; see the data reference.",
+    )
+    order_book: OrderBookParams | None = Field(
+        default=None,
+        description="A recorded order book (tradeloom data record-book), joined to the bars "
+        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
+        "features; see the order-book guide.",
     )
 
     @field_validator("symbols")
@@ -401,7 +408,9 @@ def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
 
 
 def _build(params: FileParams, ctx: BuildContext, file_format: FileFormat) -> FileSource:
-    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=False)
+    auxiliary = build_auxiliary(
+        params.auxiliary, ctx, params.validation, exchange=False, book=params.order_book
+    )
     if _TEMPLATE not in params.path:
         path = _existing(params.path, ctx)
         if params.symbol_column is not None:

@@ -49,6 +49,7 @@ from tradeloom.plugins.data.auxiliary import (
     build_auxiliary,
     join_asof,
 )
+from tradeloom.plugins.data.order_book import OrderBookParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
@@ -178,6 +179,12 @@ class SyntheticParams(Params):
         default_factory=list,
         description="Series that are not bars (files), joined to the bars as-of with their "
         "publication delay; see the data reference.",
+    )
+    order_book: OrderBookParams | None = Field(
+        default=None,
+        description="A recorded order book (tradeloom data record-book), joined to the bars "
+        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
+        "features; see the order-book guide.",
     )
 
     @field_validator("timeframe")
@@ -400,7 +407,9 @@ class SyntheticSource:
 
 def build_synthetic(params: SyntheticParams, ctx: BuildContext) -> SyntheticSource:
     """Return the ``synthetic`` source, seeded by the strategy's seed."""
-    auxiliary = build_auxiliary(params.auxiliary, ctx, params.validation, exchange=False)
+    auxiliary = build_auxiliary(
+        params.auxiliary, ctx, params.validation, exchange=False, book=params.order_book
+    )
     return SyntheticSource(params=params, seed=ctx.seed, auxiliary=auxiliary)
 
 

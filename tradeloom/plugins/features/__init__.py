@@ -18,6 +18,14 @@ from __future__ import annotations
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.book import (
+    BookDepthParams,
+    BookImbalanceParams,
+    SpreadBpsParams,
+    build_book_depth,
+    build_book_imbalance,
+    build_spread_bps,
+)
 from tradeloom.plugins.features.cross import (
     CrossParams,
     build_cross_mean,
@@ -138,6 +146,30 @@ def tradeloom_components() -> list[Component]:
             params=SeriesParams,
             factory=build_series,
             summary="An auxiliary series (data.auxiliary) as a feature: level, diff or z-score",
+        ),
+        Component(
+            layer="features",
+            kind="spread_bps",
+            params=SpreadBpsParams,
+            factory=build_spread_bps,
+            summary="Best ask - best bid of the recorded book (data.order_book), in bps of "
+            "the mid -> spread_bps",
+        ),
+        Component(
+            layer="features",
+            kind="book_imbalance",
+            params=BookImbalanceParams,
+            factory=build_book_imbalance,
+            summary="(bid size - ask size) / (bid size + ask size) over the first levels of "
+            "the recorded book -> book_imbalance_{levels}",
+        ),
+        Component(
+            layer="features",
+            kind="book_depth",
+            params=BookDepthParams,
+            factory=build_book_depth,
+            summary="Size resting within within_bps of the mid in the recorded book, per side "
+            "or both -> book_depth_{side}_{within_bps}",
         ),
         Component(
             layer="features",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tradeloom.testing.emulator.bars import BarSeries
+from tradeloom.testing.emulator.book import Level, OrderBook, book_levels
 from tradeloom.testing.emulator.client import CLIENT_OPTIONS, LoopbackBinance, loopback_client
 from tradeloom.testing.emulator.emulator import (
     DEFAULT_API_KEY,
@@ -24,6 +25,7 @@ from tradeloom.testing.emulator.faults import (
 from tradeloom.testing.emulator.pacing import bars_closing
 from tradeloom.testing.emulator.records import (
     Balance,
+    BookProfile,
     Kline,
     Market,
     MarketRules,
@@ -33,6 +35,7 @@ from tradeloom.testing.emulator.records import (
     Trade,
 )
 from tradeloom.testing.emulator.requestlog import RequestLog, RequestRecord
+from tradeloom.testing.emulator.venues import EmulatedVenues, VenueSpec
 
 __all__ = [
     "CLIENT_OPTIONS",
@@ -40,17 +43,21 @@ __all__ = [
     "DEFAULT_SECRET",
     "Balance",
     "BarSeries",
+    "BookProfile",
     "DropConnection",
+    "EmulatedVenues",
     "Exchange",
     "ExchangeEmulator",
     "Fault",
     "FaultSchedule",
     "Kline",
     "Latency",
+    "Level",
     "LoopbackBinance",
     "Market",
     "MarketRules",
     "Order",
+    "OrderBook",
     "PartialFill",
     "RateLimited",
     "Reason",
@@ -61,6 +68,8 @@ __all__ = [
     "ServerError",
     "Timeout",
     "Trade",
+    "VenueSpec",
     "bars_closing",
+    "book_levels",
     "loopback_client",
 ]

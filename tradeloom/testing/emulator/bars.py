@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ BINANCE_INTERVALS: dict[int, str] = {
 """Kline intervals Binance serves, by length in seconds (``1M`` has no fixed length)."""
 
 _MONDAY_MS = 4 * 86_400_000
+_EIGHT = Decimal("0.00000001")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,31 @@ class BarSeries:
             volume=decimals["volume"],
             interval_ms=interval_ms,
             interval=BINANCE_INTERVALS[interval_ms // 1000],
+        )
+
+    def scaled(self, factor: Decimal) -> BarSeries:
+        """Return the series with every price multiplied by ``factor`` (volumes kept).
+
+        Prices are rounded half-even to 8 decimals, Binance's price precision: a venue
+        quoting ``1 + offset_bps / 10_000`` times another's prices.
+
+        Raises:
+            ValueError: ``factor`` is not a positive Decimal.
+        """
+        if not isinstance(factor, Decimal) or not factor > 0:
+            raise ValueError(f"a price factor must be a positive Decimal, was {factor!r}")
+        if factor == 1:
+            return self
+
+        def scale(prices: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+            return tuple((p * factor).quantize(_EIGHT, rounding=ROUND_HALF_EVEN) for p in prices)
+
+        return replace(
+            self,
+            open=scale(self.open),
+            high=scale(self.high),
+            low=scale(self.low),
+            close=scale(self.close),
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl
 
 from tradeloom.testing.emulator.exchange import Exchange
 from tradeloom.testing.emulator.records import (
+    LIMIT_TYPES,
+    STOP_TYPES,
     Kline,
     Market,
     Order,
@@ -39,7 +41,18 @@ from tradeloom.testing.emulator.records import (
 )
 from tradeloom.testing.emulator.server import HttpReply, HttpRequest
 
-__all__ = ["ROUTES", "BinanceApi", "error_reply", "parse_params"]
+__all__ = ["ORDER_TYPES", "ROUTES", "BinanceApi", "error_reply", "parse_params"]
+
+ORDER_TYPES: tuple[str, ...] = (
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+)
+"""Binance spot's order types, every one the emulator takes (its ``orderTypes``)."""
 
 _DAY_MS = 86_400_000
 _MAX_RECV_WINDOW = 60_000
@@ -62,6 +75,8 @@ _REJECTIONS: dict[Reason, tuple[int, int, str]] = {
     Reason.MARKET_CLOSED: (400, -1013, "Market is closed."),
     Reason.NO_SUCH_ORDER: (400, -2013, "Order does not exist."),
     Reason.NOT_CANCELABLE: (400, -2011, "Unknown order sent."),
+    Reason.WOULD_TAKE: (400, -2010, "Order would immediately match and take."),
+    Reason.WOULD_TRIGGER: (400, -2010, "Order would trigger immediately."),
 }
 """How Binance answers each refusal: HTTP status, error code, message."""
 
@@ -98,16 +113,17 @@ ROUTES: dict[str, _Route] = {
     "GET /api/v3/ticker/24hr": _route("_ticker_24hr", "symbol symbols type"),
     "GET /api/v3/ticker/price": _route("_ticker_price", "symbol symbols"),
     "GET /api/v3/ticker/bookTicker": _route("_book_ticker", "symbol symbols"),
+    "GET /api/v3/depth": _route("_depth", "symbol limit"),
     "POST /api/v3/order": _route(
         "_new_order",
-        "symbol side type timeInForce quantity quoteOrderQty price newClientOrderId "
+        "symbol side type timeInForce quantity quoteOrderQty price stopPrice newClientOrderId "
         "newOrderRespType",
         signed=True,
         creates_order=True,
     ),
     "POST /api/v3/order/test": _route(
         "_test_order",
-        "symbol side type timeInForce quantity quoteOrderQty price newClientOrderId "
+        "symbol side type timeInForce quantity quoteOrderQty price stopPrice newClientOrderId "
         "newOrderRespType computeCommissionRates",
         signed=True,
     ),
@@ -345,15 +361,26 @@ class BinanceApi:
         }
 
     def _book(self, market: Market) -> dict[str, Any]:
-        # No order book is modelled: both sides quote the current price.
-        price = _fmt(self._exchange.current_price(market.id))
-        zero = _fmt(Decimal(0))
+        book = self._exchange.order_book(market.id, limit=1)
+        bid = book.bids[0] if book.bids else (Decimal(0), Decimal(0))
         return {
             "symbol": market.id,
-            "bidPrice": price,
-            "bidQty": zero,
-            "askPrice": price,
-            "askQty": zero,
+            "bidPrice": _fmt(bid[0]),
+            "bidQty": _fmt(bid[1]),
+            "askPrice": _fmt(book.asks[0][0]),
+            "askQty": _fmt(book.asks[0][1]),
+        }
+
+    def _depth(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._market(params)
+        limit = _bounded(params, "limit", default=100, high=5000)
+        book = self._exchange.order_book(market.id, limit=limit)
+        # Binance's update id grows with every change of the book; here the book
+        # changes once a bar, so the bar's open time serves.
+        return {
+            "lastUpdateId": book.time_ms,
+            "bids": [[_fmt(p), _fmt(q)] for p, q in book.bids],
+            "asks": [[_fmt(p), _fmt(q)] for p, q in book.asks],
         }
 
     # --- trading --------------------------------------------------------------------------
@@ -372,6 +399,8 @@ class BinanceApi:
         if response_type == "ACK":
             return base
         result = base | _order_body(order)
+        if order.stop_price is not None:
+            result["stopPrice"] = _fmt(order.stop_price)
         if response_type == "FULL":
             # Every fill of an order this new is this request's own.
             mine = set(order.trade_ids)
@@ -393,21 +422,33 @@ class BinanceApi:
         if side not in ("BUY", "SELL"):
             raise _ApiError(400, -1117, "Invalid side.")
         type_ = _required(params, "type")
-        if type_ not in ("MARKET", "LIMIT"):
+        if type_ not in ORDER_TYPES:
             raise _ApiError(400, -1116, "Invalid orderType.")
         client_id = params.get("newClientOrderId")
         if client_id is not None and not _CLIENT_ID.match(client_id):
             raise _illegal("newClientOrderId", _CLIENT_ID.pattern)
         fields: dict[str, Any] = {"client_order_id": client_id}
-        if type_ == "LIMIT":
-            tif = _required(params, "timeInForce")
-            if tif != "GTC":
+        if type_ in STOP_TYPES:
+            fields["stop_price"] = _decimal(params, "stopPrice", required=True)
+        elif "stopPrice" in params:
+            raise _not_required("stopPrice")
+        if type_ in LIMIT_TYPES:
+            if type_ == "LIMIT_MAKER":
+                # A post-only order has no time in force: it rests or is refused.
+                if "timeInForce" in params:
+                    raise _not_required("timeInForce")
+            elif _required(params, "timeInForce") != "GTC":
                 # IOC and FOK are Binance's too; the emulator keeps orders GTC only.
                 raise _ApiError(400, -1115, "Invalid timeInForce.")
             fields["price"] = _decimal(params, "price", required=True)
             fields["quantity"] = _decimal(params, "quantity", required=True)
             if "quoteOrderQty" in params:
                 raise _not_required("quoteOrderQty")
+        elif type_ != "MARKET":
+            for name in ("price", "timeInForce", "quoteOrderQty"):
+                if name in params:
+                    raise _not_required(name)
+            fields["quantity"] = _decimal(params, "quantity", required=True)
         else:
             for name in ("price", "timeInForce"):
                 if name in params:
@@ -665,7 +706,7 @@ def _symbol_info(market: Market) -> dict[str, Any]:
         "quoteAssetPrecision": 8,
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "MARKET"],
+        "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,
@@ -750,11 +791,11 @@ def _order_body(o: Order) -> dict[str, Any]:
 def _order_times(o: Order) -> dict[str, Any]:
     zero = _fmt(Decimal(0))
     return {
-        "stopPrice": zero,
+        "stopPrice": _fmt(o.stop_price) if o.stop_price is not None else zero,
         "icebergQty": zero,
         "time": o.created_ms,
         "updateTime": o.updated_ms,
-        "isWorking": True,
+        "isWorking": o.is_working,
     }
 
 

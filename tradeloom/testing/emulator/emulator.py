@@ -38,7 +38,7 @@ from tradeloom.testing.emulator.faults import (
     ServerError,
     Timeout,
 )
-from tradeloom.testing.emulator.records import MarketRules
+from tradeloom.testing.emulator.records import BookProfile, MarketRules
 from tradeloom.testing.emulator.requestlog import RequestLog, RequestRecord
 from tradeloom.testing.emulator.server import (
     Drop,
@@ -88,6 +88,10 @@ class ExchangeEmulator:
         funding_rates: Funding rates per unified symbol: a float Series indexed by UTC
             funding time, served by ``GET /fapi/v1/fundingRate`` (what ccxt's
             ``fetch_funding_rate_history`` calls) once market time reaches each.
+        price_offset_bps: Quote the bars' prices times ``1 + offset / 10_000``: another
+            venue's prices for the same bars (see `EmulatedVenues`).
+        book: Spread and depth of the book served by ``GET /api/v3/depth`` and the
+            book ticker (`BookProfile`; its defaults when None).
 
     Attributes:
         exchange: The venue state: clock, balances, orders, trades.
@@ -114,6 +118,8 @@ class ExchangeEmulator:
         include_open_kline: bool = True,
         wall_clock: Callable[[], float] = time.time,
         funding_rates: Mapping[str, pd.Series] | None = None,
+        price_offset_bps: Decimal = Decimal(0),
+        book: BookProfile | None = None,
     ) -> None:
         self.exchange = Exchange(
             markets,
@@ -126,6 +132,8 @@ class ExchangeEmulator:
             start=start,
             timeframe=timeframe,
             funding_rates=funding_rates,
+            price_offset_bps=price_offset_bps,
+            book=book,
         )
         self.api_key = api_key
         self.secret = secret

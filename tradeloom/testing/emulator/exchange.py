@@ -22,6 +22,17 @@ backtest's ``fill: next_open`` fills it:
   Otherwise it rests, and fills as a maker at its limit price during any later
   bar whose range reaches it (a buy when ``low <= price``, a sell when
   ``high >= price``); a resting order keeps its price even through a gap.
+  ``LIMIT_MAKER`` (post-only) is a limit order refused when it would be marketable.
+- Stop-loss and take-profit orders (``STOP_LOSS``, ``TAKE_PROFIT`` and their
+  ``_LIMIT`` variants) wait off the book, holding their balance locked, until a
+  played bar reaches ``stop_price``: a sell stop-loss or a buy take-profit when
+  ``low <= stop_price``, a buy stop-loss or a sell take-profit when
+  ``high >= stop_price``. Each triggers at the first price of the bar at or
+  beyond its stop: the open when the bar gaps through it, else the stop price
+  (for a stop-loss the worse of the two, as the backtest fills stops). The market
+  variants then fill there as takers (a rest at the following opens); the limit
+  variants fill there as takers when their limit allows it, else rest at their
+  limit from the next bar on. One is refused when it would trigger at once.
 - Each order fills at most ``fill_fraction`` of its quantity per bar (at least
   one lot step), and with ``volume_participation`` all orders together take at
   most that share of a bar's volume. Earlier orders fill first.
@@ -47,9 +58,13 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 import pandas as pd
 
 from tradeloom.testing.emulator.bars import BarSeries
+from tradeloom.testing.emulator.book import OrderBook, book_levels
 from tradeloom.testing.emulator.records import (
     ASSET_PRECISION,
+    LIMIT_TYPES,
+    STOP_TYPES,
     Balance,
+    BookProfile,
     Kline,
     Market,
     MarketRules,
@@ -96,6 +111,12 @@ class Exchange:
         funding_rates: Funding rates per unified symbol of the markets: a float Series
             indexed by UTC funding time (served by ``GET /fapi/v1/fundingRate``, each
             once market time reaches it).
+        price_offset_bps: This venue's prices are the bars' times ``1 + offset / 10_000``
+            (klines, tickers, book and fills alike): two venues replaying the same
+            bars quote different prices. Volumes are kept.
+        book: The order book quoted around the price now (`BookProfile`). The
+            attribute ``book`` may be replaced between bars (a book that changes over
+            time); fills do not walk it: they follow the bar prices above.
 
     Raises:
         ValueError: Bad bars, symbols, rates or start (the message names the remedy).
@@ -114,9 +135,16 @@ class Exchange:
         start: int = 0,
         timeframe: str | None = None,
         funding_rates: Mapping[str, pd.Series] | None = None,
+        price_offset_bps: Decimal = Decimal(0),
+        book: BookProfile | None = None,
     ) -> None:
         if not markets:
             raise ValueError("the emulator needs at least one market, e.g. {'BTC/USDT': bars}")
+        if not isinstance(price_offset_bps, Decimal) or not -10_000 < price_offset_bps < 10_000:
+            raise ValueError(
+                f"price_offset_bps must be a Decimal in (-10000, 10000), was {price_offset_bps!r}"
+            )
+        factor = 1 + price_offset_bps / 10_000
         self._markets: dict[str, Market] = {}
         for symbol, bars in markets.items():
             match = _SYMBOL.match(symbol)
@@ -125,6 +153,7 @@ class Exchange:
                     f"market symbols are BASE/QUOTE in capitals such as BTC/USDT; was '{symbol}'"
                 )
             series = bars if isinstance(bars, BarSeries) else BarSeries.from_frame(bars, timeframe)
+            series = series.scaled(factor)
             market_rules = _rules_for(symbol, rules)
             market = Market(symbol, match.group(1), match.group(2), series, market_rules)
             self._markets[market.id] = market
@@ -148,6 +177,8 @@ class Exchange:
         self.taker_fee = taker_fee
         self.fill_fraction = fill_fraction
         self.volume_participation = volume_participation
+        self.price_offset_bps = price_offset_bps
+        self.book = book if book is not None else BookProfile()
         self._position = start
         self._free: dict[str, Decimal] = {}
         self._locked: dict[str, Decimal] = {}
@@ -214,6 +245,22 @@ class Exchange:
             if self._position < len(bars):
                 return bars.open[self._position]
             return bars.close[-1]
+
+    def order_book(self, market_id: str, limit: int | None = None) -> OrderBook:
+        """Return the book quoted now: `book_levels` around `current_price`.
+
+        Args:
+            market_id: Binance market id.
+            limit: At most this many levels a side.
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL.
+        """
+        with self._lock:
+            market = self.market(market_id)
+            price = self.current_price(market_id)
+            now = self._time_of(self._position)
+        return book_levels(price, market.rules, self.book, now, limit)
 
     def withhold(self, symbol: str, bars: Iterable[int]) -> None:
         """Publish no kline of ``symbol`` for ``bars`` (positions): a halted market.
@@ -346,10 +393,12 @@ class Exchange:
         quantity: Decimal | None = None,
         price: Decimal | None = None,
         quote_order_qty: Decimal | None = None,
+        stop_price: Decimal | None = None,
     ) -> Decimal:
         """Check an order against the market's filters without placing it.
 
-        What Binance's test-order endpoint does: the filters, not the balance.
+        What Binance's test-order endpoint does: the filters, not the balance. A stop
+        or take-profit order's ``stop_price`` is held to the price filter too.
 
         Returns:
             The base quantity (for a ``quote_order_qty`` market order, what the quote
@@ -364,12 +413,16 @@ class Exchange:
             if self._position >= len(self._times):
                 raise Rejected(Reason.MARKET_CLOSED, f"the series ended at bar {len(self._times)}")
             current = self.current_price(market_id)
-        if type == "LIMIT":
+        if type in LIMIT_TYPES:
             if price is None or quantity is None or quote_order_qty is not None:
                 raise ValueError("a limit order needs price and quantity, and no quote_order_qty")
             _check_price(price, rules)
         elif price is not None:
             raise ValueError("a market order takes no price")
+        if (type in STOP_TYPES) != (stop_price is not None):
+            raise ValueError("stop and take-profit orders, and only they, need a stop_price")
+        if stop_price is not None:
+            _check_price(stop_price, rules)
         if type == "MARKET" and quote_order_qty is not None:
             if quantity is not None:
                 raise ValueError("give a market order quantity or quote_order_qty, not both")
@@ -379,9 +432,11 @@ class Exchange:
         _check_quantity(quantity, rules)
         if price is not None:
             notional = price * quantity
+        elif stop_price is not None:
+            notional = stop_price * quantity
         else:
             notional = quote_order_qty if quote_order_qty is not None else current * quantity
-        if notional < rules.min_notional or (type == "LIMIT" and notional > rules.max_notional):
+        if notional < rules.min_notional or (type in LIMIT_TYPES and notional > rules.max_notional):
             raise Rejected(
                 Reason.NOTIONAL,
                 f"notional {notional} outside [{rules.min_notional}, {rules.max_notional}]",
@@ -399,25 +454,28 @@ class Exchange:
         quote_order_qty: Decimal | None = None,
         client_order_id: str | None = None,
         fill_fraction: Decimal | None = None,
+        stop_price: Decimal | None = None,
     ) -> Order:
         """Check, accept and match a new order against the bar in progress.
 
         Args:
             market_id: Binance market id.
             side: ``BUY`` or ``SELL``.
-            type: ``MARKET`` or ``LIMIT``.
+            type: Binance's order type (see `Order.type`).
             quantity: Base quantity (a market order may give ``quote_order_qty`` instead).
-            price: Limit price (limit orders only).
+            price: Limit price (limit types only).
             quote_order_qty: Quote amount to spend or receive (market orders only).
             client_order_id: Caller's id; the venue makes one when None.
             fill_fraction: Most of the quantity filled per bar; the venue default when None.
+            stop_price: Trigger price (stop-loss and take-profit types only).
 
         Returns:
             The order after matching at the current price (it may already be filled).
 
         Raises:
             Rejected: UNKNOWN_SYMBOL, MARKET_CLOSED, PRICE_FILTER, LOT_SIZE, NOTIONAL,
-                DUPLICATE_ORDER or INSUFFICIENT_BALANCE.
+                DUPLICATE_ORDER, INSUFFICIENT_BALANCE, WOULD_TAKE (a ``LIMIT_MAKER``
+                that is marketable) or WOULD_TRIGGER (a stop already reached).
             ValueError: A combination of arguments no client should send (the Binance
                 layer checks parameters before calling).
         """
@@ -430,8 +488,21 @@ class Exchange:
                 quantity=quantity,
                 price=price,
                 quote_order_qty=quote_order_qty,
+                stop_price=stop_price,
             )
             current = market.bars.open[self._position]
+            marketable = type in ("MARKET", "STOP_LOSS", "TAKE_PROFIT") or (
+                price is not None and (current <= price if side == "BUY" else current >= price)
+            )
+            if type == "LIMIT_MAKER" and marketable:
+                raise Rejected(
+                    Reason.WOULD_TAKE, f"{side} at {price} would match the price now, {current}"
+                )
+            if stop_price is not None and _reached(type, side, stop_price, current, current):
+                raise Rejected(
+                    Reason.WOULD_TRIGGER,
+                    f"{type} {side} at stop {stop_price} is reached by the price now, {current}",
+                )
             if client_order_id is not None:
                 for order in self._orders.values():
                     if (
@@ -446,16 +517,15 @@ class Exchange:
                         )
             if side == "BUY":
                 asset = market.quote
-                if type == "LIMIT":
-                    assert price is not None
+                if price is not None:
                     need = _ceil8(price * quantity)
                 else:
                     need = (
                         quote_order_qty
                         if quote_order_qty is not None
-                        else _ceil8(current * quantity)
+                        else _ceil8((stop_price or current) * quantity)
                     )
-                lock = need if type == "LIMIT" else Decimal(0)
+                lock = need if price is not None else Decimal(0)
             else:
                 asset = market.base
                 need = lock = quantity
@@ -479,15 +549,13 @@ class Exchange:
                 created_ms=now,
                 updated_ms=now,
                 locked=lock,
+                stop_price=stop_price,
             )
             _check_rate("fill_fraction", order.fill_fraction, allow_zero=False)
             self._free[asset] -= lock
             self._locked[asset] += lock
             self._orders[order_id] = order
-            marketable = type == "MARKET" or (
-                price is not None and (current <= price if side == "BUY" else current >= price)
-            )
-            if marketable:
+            if marketable and stop_price is None:
                 self._fill(order_id, current, is_maker=False, time_ms=now)
             return self._orders[order_id]
 
@@ -564,8 +632,11 @@ class Exchange:
         bar = self._position
         working = [o for o in self._orders.values() if o.is_open]
         close_ms = self._times[bar] + self._interval_ms - 1
+        triggered = {o.order_id for o in working if o.is_stop and not o.triggered}
+        for order_id in triggered:
+            self._trigger(self._orders[order_id], bar, close_ms)
         for order in working:
-            if order.type != "LIMIT" or order.price is None:
+            if order.order_id in triggered or order.price is None or not order.is_working:
                 continue
             bars = self._markets[order.market_id].bars
             if (order.side == "BUY" and bars.low[bar] <= order.price) or (
@@ -578,7 +649,7 @@ class Exchange:
         opened = self._time_of(self._position)
         for order in working:
             current = self._orders[order.order_id]
-            if current.is_open and current.type == "MARKET":
+            if current.is_open and current.is_working and current.price is None:
                 price = self._markets[current.market_id].bars.open[self._position]
                 self._fill(current.order_id, price, is_maker=False, time_ms=opened)
 
@@ -593,7 +664,7 @@ class Exchange:
         locked = order.locked
         if order.side == "BUY":
             cost = _round8(price * qty)
-            if order.type == "LIMIT" and order.price is not None:
+            if order.price is not None:
                 release = locked if final else min(locked, _round8(order.price * qty))
                 locked -= release
                 self._locked[market.quote] -= release
@@ -642,6 +713,19 @@ class Exchange:
             updated_ms=time_ms,
             trade_ids=(*order.trade_ids, trade.trade_id),
         )
+
+    def _trigger(self, order: Order, bar: int, close_ms: int) -> None:
+        bars = self._markets[order.market_id].bars
+        assert order.stop_price is not None
+        stop, open_ = order.stop_price, bars.open[bar]
+        if not _reached(order.type, order.side, stop, bars.low[bar], bars.high[bar]):
+            return
+        # The first price of the bar at or beyond the stop: the open if it gapped past.
+        falls = _falls(order.type, order.side)
+        at = min(open_, stop) if falls else max(open_, stop)
+        self._orders[order.order_id] = replace(order, triggered=True, updated_ms=close_ms)
+        if order.price is None or (at <= order.price if order.side == "BUY" else at >= order.price):
+            self._fill(order.order_id, at, is_maker=False, time_ms=close_ms)
 
     def _allowance(self, order: Order, market: Market) -> Decimal:
         if self._use.bar != self._position:
@@ -696,6 +780,15 @@ class Exchange:
             )
         price = bars.open[i]
         return Kline(bars.open_ms[i], close_ms, price, price, price, price, Decimal(0), False)
+
+
+def _falls(type: OrderType, side: Side) -> bool:
+    """Whether a stop triggers on a fall (a sell stop-loss, a buy take-profit)."""
+    return (side == "SELL") == type.startswith("STOP_LOSS")
+
+
+def _reached(type: OrderType, side: Side, stop: Decimal, low: Decimal, high: Decimal) -> bool:
+    return low <= stop if _falls(type, side) else high >= stop
 
 
 def _funding_by_id(

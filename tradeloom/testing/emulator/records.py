@@ -15,8 +15,11 @@ from tradeloom.testing.emulator.bars import BarSeries
 
 __all__ = [
     "ASSET_PRECISION",
+    "LIMIT_TYPES",
     "OPEN_STATUSES",
+    "STOP_TYPES",
     "Balance",
+    "BookProfile",
     "Kline",
     "Market",
     "MarketRules",
@@ -30,7 +33,15 @@ __all__ = [
 ]
 
 Side = Literal["BUY", "SELL"]
-OrderType = Literal["MARKET", "LIMIT"]
+OrderType = Literal[
+    "MARKET",
+    "LIMIT",
+    "LIMIT_MAKER",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+]
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"]
 
 ASSET_PRECISION = Decimal("0.00000001")
@@ -38,6 +49,16 @@ ASSET_PRECISION = Decimal("0.00000001")
 
 OPEN_STATUSES: tuple[OrderStatus, ...] = ("NEW", "PARTIALLY_FILLED")
 """Statuses of an order still working."""
+
+STOP_TYPES: frozenset[str] = frozenset(
+    {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
+)
+"""Order types held off the book until the price reaches their ``stopPrice``."""
+
+LIMIT_TYPES: frozenset[str] = frozenset(
+    {"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+)
+"""Order types with a limit price."""
 
 
 class Reason(StrEnum):
@@ -52,6 +73,8 @@ class Reason(StrEnum):
     MARKET_CLOSED = "MARKET_CLOSED"
     NO_SUCH_ORDER = "NO_SUCH_ORDER"
     NOT_CANCELABLE = "NOT_CANCELABLE"
+    WOULD_TAKE = "WOULD_TAKE"
+    WOULD_TRIGGER = "WOULD_TRIGGER"
 
 
 class Rejected(Exception):
@@ -90,6 +113,45 @@ class MarketRules:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or value <= 0:
                 raise ValueError(f"MarketRules.{name} must be a positive Decimal, was {value!r}")
+
+
+@dataclass(frozen=True)
+class BookProfile:
+    """The shape of the order book a venue quotes around its current price.
+
+    The book is a deterministic function of the price now (the open of the bar in
+    progress) and this profile, so a test knows what it holds at any bar: the best
+    bid and ask sit ``spread_bps / 2`` below and above the price, each further level
+    ``level_gap_bps`` beyond the one before, level ``k`` (from 0) holding
+    ``size * growth ** k`` of the base asset. Prices are rounded away from the price
+    to the market's tick (bids down, asks up) and quantities down to its lot step.
+
+    Attributes:
+        spread_bps: Best ask minus best bid, in basis points of the price (> 0).
+        levels: Levels on each side (1 .. 5000, Binance's deepest depth request).
+        level_gap_bps: Distance between consecutive levels, in basis points (> 0).
+        size: Base quantity at the best level (> 0).
+        growth: Each level holds this multiple of the one before (> 0; 1: flat).
+        tilt: Lean of the book, in (-1, 1): bid sizes are multiplied by ``1 + tilt``
+            and ask sizes by ``1 - tilt`` (0: as many buyers as sellers queue).
+    """
+
+    spread_bps: Decimal = Decimal(2)
+    levels: int = 20
+    level_gap_bps: Decimal = Decimal(1)
+    size: Decimal = Decimal(1)
+    growth: Decimal = Decimal("1.5")
+    tilt: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        for name in ("spread_bps", "level_gap_bps", "size", "growth"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value > 0:
+                raise ValueError(f"BookProfile.{name} must be a positive Decimal, was {value!r}")
+        if not isinstance(self.levels, int) or not 1 <= self.levels <= 5000:
+            raise ValueError(f"BookProfile.levels must be an int in [1, 5000], was {self.levels!r}")
+        if not isinstance(self.tilt, Decimal) or not -1 < self.tilt < 1:
+            raise ValueError(f"BookProfile.tilt must be a Decimal in (-1, 1), was {self.tilt!r}")
 
 
 @dataclass(frozen=True)
@@ -138,7 +200,8 @@ class Order:
         client_order_id: The caller's id (``newClientOrderId``), or one the venue made.
         market_id: Binance market id (``BTCUSDT``).
         side: ``BUY`` or ``SELL``.
-        type: ``MARKET`` or ``LIMIT``.
+        type: Binance's order type (``MARKET``, ``LIMIT``, ``LIMIT_MAKER``,
+            ``STOP_LOSS``, ``STOP_LOSS_LIMIT``, ``TAKE_PROFIT``, ``TAKE_PROFIT_LIMIT``).
         quantity: Ordered base quantity (for a ``quoteOrderQty`` market order, what
             that quote amount bought at the price when it arrived, rounded down to
             the lot step).
@@ -152,6 +215,9 @@ class Order:
         created_ms: Market time it arrived, epoch milliseconds.
         updated_ms: Market time of its last change.
         trade_ids: Its fills, in order.
+        stop_price: The trigger price of a stop or take-profit order, else None.
+        triggered: A stop or take-profit order whose trigger price was reached: it
+            now works as a market or limit order (Binance's ``isWorking``).
     """
 
     order_id: int
@@ -170,6 +236,18 @@ class Order:
     cumulative_quote_qty: Decimal = Decimal(0)
     locked: Decimal = Decimal(0)
     trade_ids: tuple[int, ...] = ()
+    stop_price: Decimal | None = None
+    triggered: bool = False
+
+    @property
+    def is_stop(self) -> bool:
+        """A stop-loss or take-profit order (triggered or not)."""
+        return self.type in STOP_TYPES
+
+    @property
+    def is_working(self) -> bool:
+        """On the book or filling: not a stop still waiting for its trigger price."""
+        return not self.is_stop or self.triggered
 
     @property
     def is_open(self) -> bool:
