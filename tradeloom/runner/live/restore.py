@@ -300,7 +300,7 @@ def _track_pending(
         fills = state.venue_fills.get(order.id, [])
         applied = state.engine_fills.get(order.id, 0)
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
-        request = _request(sent)
+        request = sent_request(sent)
         # A cancelled order is still pending here only when the engine never heard of
         # its cancellation: the venue held it, a later read of that call having failed
         # (the missing trades of a cancel the venue said had filled more), and the
@@ -321,12 +321,17 @@ def _track_pending(
     exchange.hold(held)
 
 
-def _request(sent: OrderSent) -> VenueOrder:
+def sent_request(sent: OrderSent) -> VenueOrder:
+    """Return the order a journaled ``order_sent`` row asked the venue for."""
     order = domain_value(sent, Order)
     side: Any = "buy" if order.side > 0 else "sell"
     price = None if math.isnan(sent.limit_price) else sent.limit_price
+    trigger = None if math.isnan(sent.trigger_price) else sent.trigger_price
     order_type: Any = sent.order_type
-    return VenueOrder(order, sent.symbol, order_type, side, sent.amount, price)
+    tif: Any = sent.time_in_force
+    return VenueOrder(
+        order, sent.symbol, order_type, side, sent.amount, price, trigger, sent.post_only, tif
+    )
 
 
 def _trade_fill(row: VenueFill) -> TradeFill:
