@@ -366,10 +366,13 @@ class Order:
     """An order sent to a venue. ``id`` is deterministic: strategy, run, sequence.
 
     Attributes:
-        kind: ``market``, or ``stop``: a protective exit (stop-loss or take-profit)
-            that triggered during the bar and fills at ``stop_price``.
+        kind: ``market``; ``stop``: a protective exit (stop-loss or take-profit)
+            that triggered during the bar and fills at ``stop_price``; ``limit``: a
+            limit order at ``limit_price`` (``execution.orders``).
         reference_price: The price the quantity was sized at (the decision bar's close,
             or the trigger price of a stop).
+        limit_price: A limit order's price (NaN: not a limit order).
+        parent_id: The id of the sliced order this is a child of (None: not a child).
     """
 
     id: str
@@ -379,8 +382,10 @@ class Order:
     quantity: float
     reason: str
     reference_price: float
-    kind: Literal["market", "stop"] = "market"
+    kind: Literal["market", "stop", "limit"] = "market"
     stop_price: float = float("nan")
+    limit_price: float = float("nan")
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ KIND = {
     L.EV_STATE: "STATE",
     L.EV_LIQUIDATION: "LIQUIDATION",
     L.EV_EXTERNAL: "EXTERNAL",
+    L.EV_PARENT: "PARENT",
 }
 NAN = math.nan
 

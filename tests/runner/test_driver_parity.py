@@ -102,6 +102,22 @@ MARGINS: list[dict[str, float] | None] = [
 """No margin account, or one whose full position is liquidated after an adverse move of
 about 33%, 5% or 2%."""
 
+ORDERS: list[dict[str, Any]] = [
+    {"type": "limit", "limit": {"offset_bps": 20, "fallback_after_bars": 2}},
+    {"type": "limit", "limit": {"offset_bps": 5, "post_only": True, "expire_after_bars": 3}},
+    {"type": "limit", "limit": {"offset_bps": 0, "time_in_force": "IOC"}, "queue": "touch"},
+    {"type": "auto", "auto": {"max_spread_bps": 150, "urgent_confidence": 0.9}},
+    {"stops": "bar_close"},
+    {"slicing": {"kind": "twap", "children": 3, "every_bars": 2}},
+    {
+        "type": "limit",
+        "limit": {"offset_bps": 10, "fallback_after_bars": 1},
+        "slicing": {"kind": "participation", "max_volume_fraction": 0.3},
+    },
+]
+"""``execution.orders`` settings: limits with a fallback, an expiry, IOC and touch, auto,
+stops at the close, and TWAP and participation slicing (of limit children too)."""
+
 _FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "seed": st.integers(0, 10_000),
     # short markets for the edge cases, long ones for positions to run into limits
@@ -157,6 +173,7 @@ _FIELDS: dict[str, st.SearchStrategy[Any]] = {
         ),
     ),
     "restart_at": st.one_of(st.none(), st.integers(0, 159)),
+    "orders": st.one_of(st.none(), st.sampled_from(ORDERS)),
 }
 """Every option a generated strategy draws."""
 
@@ -227,6 +244,7 @@ PLAIN: dict[str, Any] = {
     "margin": None,
     "limits": {},
     "restart_at": None,
+    "orders": None,
 }
 """A strategy spec with every option off; tests override what they exercise."""
 
@@ -276,6 +294,9 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
         execution["max_volume_fraction"] = spec["max_volume_fraction"]
     if spec["margin"] is not None:
         execution["margin"] = spec["margin"]
+    if spec.get("orders") is not None:
+        execution["orders"] = spec["orders"]
+        execution["maker_fee_bps"] = 2.0
     doc: dict[str, Any] = {
         "name": "parity",
         "data": {"kind": "csv", "path": "bars.csv"},
@@ -583,6 +604,41 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
     }  # fmt: skip
     assert halts >= {"MAX_DRAWDOWN_HALT", "NO_EQUITY"}
     assert states >= {"DAILY_LOSS", "DAY_ROLLOVER"}
+
+
+@pytest.mark.parametrize("orders", ORDERS)
+def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[str, Any]) -> None:
+    """Limit, stop and sliced orders: the batch and per-bar backtests and a paper run
+    (restarted mid-run from its journal) journal the same orders, fills and cancels."""
+    spec = {
+        **PLAIN,
+        "seed": 3,
+        "bars": 120,
+        "volume_scale": 20.0,
+        "fill": "next_open",
+        "slippage_bps": 5.0,
+        "fee_bps": 10.0,
+        "allow_short": True,
+        "margin": MARGINS[1],
+        "max_volume_fraction": 0.5,
+        "stop_loss": 0.01,
+        "take_profit": 0.02,
+        "threshold": 0.3,
+        "warm": 10,
+        "restart_at": 60,
+        "orders": orders,
+    }
+    batch = _three_drivers(tmp_path, spec)
+    journal = batch.run_dir / "journal.sqlite"
+    kinds = {(r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])}
+    fills = list(read_rows(journal, ["fill"]))
+    assert len(fills) > 5
+    if orders.get("type") == "limit":
+        assert ("limit", bool(orders.get("slicing"))) in kinds
+    if orders.get("slicing"):
+        assert list(read_rows(journal, ["sliced_order"]))
+    if orders.get("stops") == "bar_close":
+        assert ("stop", False) not in kinds
 
 
 @pytest.mark.slow

@@ -48,8 +48,8 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import CLOSED, apply_fill, mark_equity
-from tradeloom.core.exits import holding_expired, liquidation_price, protective_exit
+from tradeloom.core.accounting import mark_equity
+from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
     A_CASH,
@@ -57,7 +57,6 @@ from tradeloom.core.layout import (
     A_EXIT_HALT,
     A_HALT,
     A_PEAK,
-    A_SEQ,
     A_STATE,
     C_BASE,
     C_COUNT,
@@ -65,16 +64,12 @@ from tradeloom.core.layout import (
     C_STAGE,
     C_SYM,
     C_T,
-    EV_CANCEL,
     EV_DECISION,
-    EV_FILL,
     EV_HALT,
     EV_LIQUIDATION,
-    EV_ORDER,
     EV_REGIME,
     EV_REJECT,
     EV_SIGNAL,
-    EV_TRADE,
     EV_TRAINING,
     IO_CODE,
     IO_CONF,
@@ -97,6 +92,9 @@ from tradeloom.core.layout import (
     NEED_SIGNAL,
     NEED_SIZE,
     NEED_STOP,
+    ORDER_LIMIT,
+    ORDER_MARKET,
+    ORDER_STOP,
     P_ALLOW_SHORT,
     P_DAILY_LOSS,
     P_DUST,
@@ -109,6 +107,7 @@ from tradeloom.core.layout import (
     P_FRACTION,
     P_JOURNAL_REGIME,
     P_LEVERAGE,
+    P_LIMIT_OFFSET,
     P_LIQUIDATION_FEE,
     P_MAINTENANCE_MARGIN,
     P_MARGIN,
@@ -117,12 +116,15 @@ from tradeloom.core.layout import (
     P_MAX_VOLUME_FRACTION,
     P_MIN_INTERVAL,
     P_MONITORS,
+    P_ORDER_TYPE,
     P_PAYOFF,
     P_PORTFOLIO,
     P_REGIME_FILTER,
     P_SIZING_KIND,
+    P_SLICE_KIND,
     P_SLIPPAGE,
     P_STOP_LOSS,
+    P_STOPS_AT_CLOSE,
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_TIMEFRAME_NS,
@@ -138,17 +140,16 @@ from tradeloom.core.layout import (
     S_O_QTY,
     S_P_LEVEL,
     S_P_REASON,
+    S_PA_SEQ,
     S_QTY,
     S_REGIME,
     S_SIG_LAST,
     S_W_ACTIVE,
     S_W_BAR,
     S_W_DIR,
-    S_W_QTY,
-    S_W_REMAINING,
-    S_W_SEQ,
-    S_W_SIDE,
+    S_W_FIRST,
     S_W_STOP,
+    S_W_TYPE,
     S_X_CONF,
     S_X_DIR,
     S_X_HELD,
@@ -172,12 +173,24 @@ from tradeloom.core.layout import (
     STAGE_SIGNAL,
     STAGE_SIZED,
 )
+from tradeloom.core.orders import (
+    cancel_working,
+    choose_order,
+    execute,
+    limit_arrives,
+    limit_at_open,
+    limit_price,
+    next_child,
+    send_order,
+    signal_reason,
+    start_parent,
+)
 from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
-from tradeloom.plugins.execution.simulated import DONE_FRACTION, fill_order, sizing_quantity
+from tradeloom.plugins.execution.simulated import sizing_quantity
 from tradeloom.plugins.risk.kelly import kelly_size
 from tradeloom.plugins.signal.threshold import threshold_step
 
@@ -186,7 +199,7 @@ __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 SCRATCH_SIZE = 16
 """Floats of `run_bars`'s ``scratch`` (it allocates nothing itself)."""
 
-ROWS_PER_SYMBOL = 24
+ROWS_PER_SYMBOL = 28
 """Most event rows one bar writes per symbol (the step checks for room once per bar)."""
 
 # Sub-stages of the per-symbol stages that stop for Python (resume points).
@@ -211,105 +224,6 @@ def _direction(quantity: float, dust: float) -> int:
     if abs(quantity) <= dust:
         return 0
     return 1 if quantity > 0.0 else -1
-
-
-@core_kernel
-def _execute(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    trade: np.ndarray,
-    t: int,
-    s: int,
-    price_now: float,
-    volume: float,
-    cap: float,
-    extra_fee: float,
-) -> None:
-    """Fill what the simulated venue can of the symbol's working order, now."""
-    side = int(sym[s, S_W_SIDE])
-    spot = prm[P_MARGIN] == 0.0
-    quantity, price, fee, slipped, limited = fill_order(
-        side,
-        sym[s, S_W_REMAINING],
-        price_now,
-        volume,
-        prm[P_SLIPPAGE],
-        prm[P_FEE] + extra_fee,
-        cap,
-        acct[A_CASH],
-        spot,
-    )
-    if quantity > 0.0:
-        flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
-        sym[s, S_W_REMAINING] -= quantity
-        emit(
-            ev, cur, EV_FILL, t, s, sym[s, S_W_SEQ], side, quantity, price, fee, slipped,
-            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH],
-        )  # fmt: skip
-        if flags & CLOSED:
-            emit(
-                ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4],
-                trade[5], trade[6], trade[7],
-            )  # fmt: skip
-    if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
-        sym[s, S_W_ACTIVE] = 0.0
-    elif limited:
-        emit(
-            ev, cur, EV_CANCEL, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING],
-            codes.INSUFFICIENT_CASH, sym[s, S_W_BAR],
-        )  # fmt: skip
-        sym[s, S_W_ACTIVE] = 0.0
-
-
-@core_kernel
-def _cancel(ev: np.ndarray, cur: np.ndarray, sym: np.ndarray, t: int, s: int, reason: int) -> None:
-    """Stop the simulated venue working the symbol's order."""
-    if sym[s, S_W_ACTIVE] != 0.0:
-        emit(
-            ev,
-            cur,
-            EV_CANCEL,
-            t,
-            s,
-            sym[s, S_W_SEQ],
-            sym[s, S_W_REMAINING],
-            reason,
-            sym[s, S_W_BAR],
-        )
-        sym[s, S_W_ACTIVE] = 0.0
-
-
-@core_kernel
-def _order(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    t: int,
-    s: int,
-    side: int,
-    quantity: float,
-    reason: int,
-    price: float,
-    stop: bool,
-) -> None:
-    """Record an order and make it the symbol's working order."""
-    seq = acct[A_SEQ] + 1.0
-    acct[A_SEQ] = seq
-    emit(
-        ev, cur, EV_ORDER, t, s, seq, side, quantity, reason, price, 1.0 if stop else 0.0,
-        price if stop else math.nan,
-    )  # fmt: skip
-    sym[s, S_W_ACTIVE] = 1.0
-    sym[s, S_W_SEQ] = seq
-    sym[s, S_W_BAR] = t
-    sym[s, S_W_SIDE] = side
-    sym[s, S_W_REMAINING] = quantity
-    sym[s, S_W_QTY] = quantity
-    sym[s, S_W_STOP] = 1.0 if stop else 0.0
 
 
 @core_kernel
@@ -446,6 +360,11 @@ def run_bars(
     margin = prm[P_MARGIN] != 0.0
     protect = not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin
     fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
+    limits_on = prm[P_ORDER_TYPE] != ORDER_MARKET
+    slicing = prm[P_SLICE_KIND] != 0.0
+    stops_close = prm[P_STOPS_AT_CLOSE] != 0.0
+    stop_loss = math.nan if stops_close else prm[P_STOP_LOSS]
+    take_profit = math.nan if stops_close else prm[P_TAKE_PROFIT]
     volume_cap = prm[P_MAX_VOLUME_FRACTION]
     journal_regime = prm[P_JOURNAL_REGIME] != 0.0
     daily_loss = not math.isnan(prm[P_DAILY_LOSS])
@@ -487,7 +406,7 @@ def run_bars(
             stage = STAGE_PROTECT
             if ext_venue:
                 return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
-            if not fill_at_close:
+            if not fill_at_close or limits_on:
                 for s in range(nsym):
                     if (
                         sym[s, S_W_ACTIVE] != 0.0
@@ -495,10 +414,17 @@ def run_bars(
                         and sym[s, S_W_STOP] == 0.0
                         and px[0, i, s] == px[0, i, s]  # the symbol has a bar
                     ):
-                        _execute(
-                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
-                            volume_cap, 0.0,
-                        )  # fmt: skip
+                        if sym[s, S_W_TYPE] == ORDER_LIMIT:
+                            if limit_at_open(
+                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
+                                px[2, i, s], px[4, i, s], volume_cap,
+                            ):  # fmt: skip
+                                record_send(acct, prm, sent, time_ns[i])
+                        elif not fill_at_close:
+                            execute(
+                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
+                                volume_cap, slippage, fee,
+                            )  # fmt: skip
         # 3. protective exits
         if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT):
             s = resume
@@ -526,8 +452,8 @@ def run_bars(
                         px[0, i, s],
                         px[1, i, s],
                         px[2, i, s],
-                        math.nan if killed else prm[P_STOP_LOSS],
-                        math.nan if killed else prm[P_TAKE_PROFIT],
+                        math.nan if killed else stop_loss,
+                        math.nan if killed else take_profit,
                         liq,
                     )
                     if reason == 0:
@@ -535,11 +461,12 @@ def run_bars(
                         continue
                     sym[s, S_P_REASON] = reason
                     sym[s, S_P_LEVEL] = level
+                    sym[s, S_PA_SEQ] = 0.0  # a sliced order's children stop with the position
                     if sym[s, S_W_ACTIVE] != 0.0:
                         if ext_venue:
                             io[IO_CODE] = codes.PROTECTIVE_EXIT
                             return _save(cur, t, STAGE_PROTECT_ORDER, s, NEED_CANCEL)
-                        _cancel(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
+                        cancel_working(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
                 sub = STAGE_PROTECT
                 reason = int(sym[s, S_P_REASON])
                 level = sym[s, S_P_LEVEL]
@@ -554,11 +481,17 @@ def run_bars(
                         extra * notional, _other_equity(acct, sym, s) + quantity * level,
                         prm[P_MAINTENANCE_MARGIN] * notional,
                     )  # fmt: skip
-                _order(acct, sym, ev, cur, t, s, side, abs(quantity), reason, level, True)
+                send_order(
+                    acct, sym, ev, cur, t, s, side, abs(quantity), reason, level, ORDER_STOP, level,
+                    0.0,
+                )  # fmt: skip
                 record_send(acct, prm, sent, time_ns[i] + tf)
                 if ext_venue:
                     return _save(cur, t, STAGE_PROTECT_SENT, s, NEED_STOP)
-                _execute(acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, extra)
+                execute(
+                    acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, slippage,
+                    fee + extra,
+                )  # fmt: skip
                 s += 1
             stage = STAGE_MARK
         # 4. mark to the close
@@ -618,7 +551,7 @@ def run_bars(
             # whose position its exit has not closed (refused by the order rate, cut
             # short); never while the kill switch holds the run (it sends nothing)
             unwinding = acct[A_HALT] != 0.0 and acct[A_STATE] != codes.HALTED_STATE
-            if halting or unwinding or max_holding > 0:
+            if halting or unwinding or max_holding > 0 or stops_close:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
                     if halting or (
@@ -636,6 +569,20 @@ def run_bars(
                         sym[s, S_I_REASON] = codes.EXIT_MAX_HOLDING
                         sym[s, S_I_DIR] = 0.0
                         sym[s, S_I_TARGET] = 0.0
+                    elif (
+                        stops_close
+                        and abs(quantity) > dust
+                        and acct[A_STATE] != codes.HALTED_STATE
+                        and px[3, i, s] == px[3, i, s]  # the symbol has a bar
+                    ):
+                        reason = close_exit(
+                            1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE], px[3, i, s],
+                            prm[P_STOP_LOSS], prm[P_TAKE_PROFIT],
+                        )  # fmt: skip
+                        if reason != 0:
+                            sym[s, S_I_REASON] = reason
+                            sym[s, S_I_DIR] = 0.0
+                            sym[s, S_I_TARGET] = 0.0
             stage = STAGE_SIGNAL
             resume = 0
         # 8. the signal
@@ -668,7 +615,7 @@ def run_bars(
                 s += 1
             stage = STAGE_DECIDE
             for s in range(nsym):
-                if sym[s, S_X_DIR] != 0.0 or sym[s, S_I_REASON] != 0.0:
+                if sym[s, S_X_DIR] != 0.0 or sym[s, S_I_REASON] != 0.0 or sym[s, S_PA_SEQ] != 0.0:
                     pending = True
             if not pending:
                 stage = STAGE_CLOSE
@@ -742,6 +689,12 @@ def run_bars(
                     continue
                 if stage == STAGE_SEND:
                     if sym[s, S_I_REASON] == 0.0:
+                        if slicing and next_child(
+                            acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]
+                        ):
+                            record_send(acct, prm, sent, time_ns[i] + tf)
+                            if ext_venue:
+                                return _save(cur, t, STAGE_SENT, s, NEED_SEND)
                         s += 1
                         continue
                     target = sym[s, S_I_TARGET]
@@ -760,11 +713,12 @@ def run_bars(
                     else:
                         delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
                     sym[s, S_O_QTY] = delta
+                    sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
                     if sym[s, S_W_ACTIVE] != 0.0:
                         if ext_venue:
                             io[IO_CODE] = codes.REPLACED
                             return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
-                        _cancel(ev, cur, sym, t, s, codes.REPLACED)
+                        cancel_working(ev, cur, sym, t, s, codes.REPLACED)
                 # STAGE_CANCELLED: the working order is gone; the new one goes out
                 stage = STAGE_SEND
                 sym[s, S_W_DIR] = sym[s, S_I_DIR]
@@ -787,7 +741,28 @@ def run_bars(
                     s += 1
                     continue
                 reason = int(sym[s, S_I_REASON])
-                _order(acct, sym, ev, cur, t, s, side, abs(delta), reason, price, False)
+                kind = ORDER_MARKET
+                if limits_on or slicing:
+                    kind = choose_order(
+                        prm, reason, sym[s, S_X_CONF], px[1, i, s], px[2, i, s], px[3, i, s]
+                    )
+                if slicing and signal_reason(reason):
+                    start_parent(
+                        acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
+                        sym[s, S_I_DIR],
+                    )  # fmt: skip
+                    # a bar without volume sends no participation child yet
+                    if not next_child(acct, sym, prm, ev, cur, t, s, price, px[4, i, s]):
+                        s += 1
+                        continue
+                else:
+                    level = math.nan
+                    if kind == ORDER_LIMIT:
+                        level = limit_price(side, price, prm[P_LIMIT_OFFSET])
+                    send_order(
+                        acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
+                        0.0,
+                    )  # fmt: skip
                 record_send(acct, prm, sent, now)
                 if ext_venue:
                     return _save(cur, t, STAGE_SENT, s, NEED_SEND)
@@ -805,10 +780,16 @@ def run_bars(
                         and sym[s, S_W_BAR] <= t
                         and px[3, i, s] == px[3, i, s]  # the symbol has a bar
                     ):
-                        _execute(
-                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                            volume_cap, 0.0,
-                        )  # fmt: skip
+                        if sym[s, S_W_TYPE] != ORDER_LIMIT:
+                            execute(
+                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                                volume_cap, slippage, fee,
+                            )  # fmt: skip
+                        elif sym[s, S_W_FIRST] < 0.0:  # arrives; rests from the next bar
+                            limit_arrives(
+                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                                volume_cap, t + 1,
+                            )  # fmt: skip
         if stage == STAGE_END:
             t += 1
             stage = STAGE_BEGIN

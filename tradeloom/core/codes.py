@@ -59,6 +59,8 @@ DAY_ROLLOVER, RESUME = 50, 51  # with DAILY_LOSS and KILL_SWITCH
 
 # --- cancel reasons ------------------------------------------------------------------------
 REPLACED, PROTECTIVE_EXIT, INSUFFICIENT_CASH, EXPIRED = 60, 61, 62, 63
+POST_ONLY_WOULD_CROSS, UNFILLED_IOC, UNFILLED_FOK = 64, 65, 66
+LIMIT_FALLBACK, LIMIT_EXPIRED = 67, 68
 
 ACTIVE, REDUCING, HALTED_STATE = 0, 1, 2
 """Trading states, in the core's state array."""
@@ -295,6 +297,11 @@ CANCEL_REASONS: tuple[Code, ...] = tuple(
         (PROTECTIVE_EXIT, "PROTECTIVE_EXIT"),
         (INSUFFICIENT_CASH, "INSUFFICIENT_CASH"),
         (EXPIRED, "EXPIRED"),
+        (POST_ONLY_WOULD_CROSS, "POST_ONLY_WOULD_CROSS"),
+        (UNFILLED_IOC, "UNFILLED_IOC"),
+        (UNFILLED_FOK, "UNFILLED_FOK"),
+        (LIMIT_FALLBACK, "LIMIT_FALLBACK"),
+        (LIMIT_EXPIRED, "LIMIT_EXPIRED"),
     )
 )
 """Why the venue stopped working an order (a venue may bring its own: interned)."""

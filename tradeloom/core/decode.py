@@ -8,9 +8,10 @@ run's `RowContext`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +29,7 @@ from tradeloom.domain import (
     Signal,
 )
 
-__all__ = ["Decoded", "RowContext", "decode", "state_payload"]
+__all__ = ["Decoded", "RowContext", "decode", "sliced_payload", "state_payload"]
 
 
 @dataclass
@@ -89,8 +90,8 @@ class Decoded:
 
     Attributes:
         kind: ``training``, ``signal``, ``decision``, ``rejection``, ``halt``, ``order``,
-            ``fill``, ``cancel``, ``trade``, ``regime``, ``state``, ``liquidation`` or
-            ``external``.
+            ``fill``, ``cancel``, ``trade``, ``regime``, ``state``, ``liquidation``,
+            ``sliced_order`` or ``external``.
         bar: Its bar.
         symbol: Its symbol's index (-1: the account).
         value: The object (a domain object, or a payload mapping).
@@ -147,17 +148,20 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
                 )
         elif kind == L.EV_ORDER:
             seq = int(v[0])
-            stop = v[5] == 1.0
+            kind_ = int(v[5])
+            parent = int(v[7])
             order = Order(
-                id=f"{ctx.prefixes[sym]}-{seq:06d}" if ctx.prefixes else ctx.order_id(seq),
+                id=_order_id(ctx, sym, seq),
                 bar=bar,
                 timestamp=ts,
                 side=int(v[1]),
                 quantity=float(v[2]),
                 reason=ctx.table.name(int(v[3])),
                 reference_price=float(v[4]),
-                kind="stop" if stop else "market",
-                stop_price=float(v[6]),
+                kind=_ORDER_KINDS[kind_],
+                stop_price=float(v[6]) if kind_ == L.ORDER_STOP else math.nan,
+                limit_price=float(v[6]) if kind_ == L.ORDER_LIMIT else math.nan,
+                parent_id=_order_id(ctx, sym, parent) if parent else None,
             )
             ctx.orders[seq] = order
             ctx.order_seq[order.id] = seq
@@ -192,8 +196,42 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
             yield Decoded("liquidation", bar, sym, payload, bar)
         elif kind == L.EV_EXTERNAL:
             yield Decoded("external", bar, sym, ctx.refs[int(v[0])], bar)
+        elif kind == L.EV_PARENT:
+            yield Decoded(
+                "sliced_order",
+                bar,
+                sym,
+                sliced_payload(v, ctx, _order_id(ctx, sym, int(v[0]))),
+                bar,
+            )
         else:  # pragma: no cover - the core writes no other kind
             raise ValueError(f"unknown event row kind {kind} at bar {bar}")
+
+
+_ORDER_KINDS: dict[int, Literal["market", "stop", "limit"]] = {
+    L.ORDER_MARKET: "market",
+    L.ORDER_STOP: "stop",
+    L.ORDER_LIMIT: "limit",
+}
+
+
+def _order_id(ctx: RowContext, sym: int, seq: int) -> str:
+    return f"{ctx.prefixes[sym]}-{seq:06d}" if ctx.prefixes else ctx.order_id(seq)
+
+
+def sliced_payload(v: npt.NDArray[np.float64], ctx: RowContext, order_id: str) -> dict[str, Any]:
+    """Return the fields of a sliced order's row (``v``: its values), named ``order_id``."""
+    twap = int(v[5]) == L.SLICE_TWAP
+    return {
+        "id": order_id,
+        "side": int(v[1]),
+        "quantity": float(v[2]),
+        "reason": ctx.table.name(int(v[3])),
+        "reference_price": float(v[4]),
+        "slicing": "twap" if twap else "participation",
+        "children": int(v[6]) if twap else 0,
+        "max_volume_fraction": math.nan if twap else float(v[6]),
+    }
 
 
 def state_payload(v: npt.NDArray[np.float64], ctx: RowContext, ts: pd.Timestamp) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import math
 from tradeloom.core.codes import EXIT_LIQUIDATION, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT
 from tradeloom.jit import kernel
 
-__all__ = ["holding_expired", "liquidation_price", "protective_exit", "stop_exit"]
+__all__ = ["close_exit", "holding_expired", "liquidation_price", "protective_exit", "stop_exit"]
 
 NO_EXIT = 0
 
@@ -130,6 +130,33 @@ def stop_exit(
     return protective_exit(  # type: ignore[no-any-return]
         direction, entry_price, open_, high, low, stop_loss, take_profit, math.nan
     )
+
+
+@kernel
+def close_exit(
+    direction: int, entry_price: float, close: float, stop_loss: float, take_profit: float
+) -> int:
+    """Return the exit a bar's close calls for under ``stops: bar_close`` (0: none).
+
+    Without stop orders at the venue the engine watches the levels itself: a close at
+    or beyond the stop-loss (take-profit) level sends a market exit, ``EXIT_STOP_LOSS``
+    (``EXIT_TAKE_PROFIT``), which fills as any market order does.
+
+    Args:
+        direction: +1 long, -1 short (0: nothing to protect).
+        entry_price: The position's average entry price.
+        close: The bar's close.
+        stop_loss, take_profit: Fractions of the entry price; NaN for none.
+    """
+    if direction == 0:
+        return NO_EXIT
+    stop = entry_price * (1.0 - direction * stop_loss)
+    target = entry_price * (1.0 + direction * take_profit)
+    if not math.isnan(stop_loss) and (close <= stop if direction > 0 else close >= stop):
+        return EXIT_STOP_LOSS
+    if not math.isnan(take_profit) and (close >= target if direction > 0 else close <= target):
+        return EXIT_TAKE_PROFIT
+    return NO_EXIT
 
 
 @kernel

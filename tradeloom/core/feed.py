@@ -26,7 +26,10 @@ from tradeloom.core.layout import (
     EV_FILL,
     EV_HALT,
     EV_TRADE,
+    S_PA_REST,
     S_QTY,
+    S_W_PARENT,
+    S_W_SEQ,
 )
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
@@ -53,6 +56,8 @@ def feed_fill(
 ) -> None:
     """Book a fill a Python venue reported for order ``seq`` of symbol ``s`` at bar ``t``."""
     flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
+    if sym[s, S_W_PARENT] != 0.0 and sym[s, S_W_SEQ] == seq:
+        sym[s, S_PA_REST] -= quantity  # a child of a sliced order
     emit(
         ev, cur, EV_FILL, t, s, seq, side, quantity, price, fee, slippage, decision_bar,
         sym[s, S_QTY], acct[A_CASH],

@@ -87,7 +87,21 @@ S_P_LEVEL = 29  # and its trigger price
 S_LAST_CLOSE = 30  # the last close the symbol had (NaN: none yet): the returns ring's
 S_CANDIDATE = 31  # 1: the bar's signal passed the ladder and waits for the portfolio checks
 S_GROUP = 32  # the symbol's group (risk.portfolio.groups), -1: none
-SYM_SIZE = 33
+S_W_TYPE = 33  # the working order's type: ORDER_MARKET or ORDER_LIMIT (a stop: S_W_STOP)
+S_W_LIMIT = 34  # its limit price (NaN: a market order)
+S_W_FIRST = 35  # a limit order: the first bar it rests during (-1: not arrived yet)
+S_W_PARENT = 36  # the slicing parent's sequence number (0: none)
+S_PA_SEQ = 37  # a slicing parent still sending children: its sequence number (0: none)
+S_PA_SIDE = 38
+S_PA_QTY = 39  # its quantity
+S_PA_REST = 40  # what no child has filled yet
+S_PA_NEXT = 41  # the bar its next child goes out
+S_PA_SENT = 42  # children sent so far
+S_PA_REASON = 43
+S_PA_DIR = 44  # the direction the parent works toward
+S_W_REASON = 45  # the working order's reason (a fallback order keeps it)
+S_PA_KIND = 46  # the type of the parent's children (ORDER_MARKET or ORDER_LIMIT)
+SYM_SIZE = 47
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -135,7 +149,27 @@ P_MAX_WEIGHT = 41
 P_MAX_GROUP = 42  # risk.portfolio.max_group_exposure
 P_MAX_CORRELATION = 43  # risk.portfolio.correlation.max (NaN: no limit)
 P_CORRELATION_WINDOW = 44  # its window, in returns (0: no ring)
-PRM_SIZE = 45
+P_ORDER_TYPE = 45  # execution.orders.type: ORDER_MARKET, ORDER_LIMIT or ORDER_AUTO
+P_LIMIT_OFFSET = 46  # limit.offset_bps, as a fraction
+P_POST_ONLY = 47
+P_TIF = 48  # TIF_GTC, TIF_IOC or TIF_FOK
+P_FALLBACK_BARS = 49  # 0: no fallback to market
+P_EXPIRE_BARS = 50  # 0: good till cancelled
+P_AUTO_SPREAD = 51  # auto.max_spread_bps, as a fraction
+P_AUTO_URGENT = 52  # auto.urgent_confidence (NaN: never urgent)
+P_QUEUE_TOUCH = 53  # 1: queue touch; 0: conservative
+P_STOPS_AT_CLOSE = 54  # 1: stops bar_close; 0: exchange
+P_MAKER_FEE = 55  # a resting limit fill's fee rate
+P_SLICE_KIND = 56  # SLICE_NONE, SLICE_TWAP or SLICE_PARTICIPATION
+P_SLICE_CHILDREN = 57
+P_SLICE_EVERY = 58
+P_SLICE_FRACTION = 59
+PRM_SIZE = 60
+
+# --- order types, time in force, slicing (prm values; S_W_TYPE; an ORDER row's kind) -----
+ORDER_MARKET, ORDER_STOP, ORDER_LIMIT, ORDER_AUTO = 0, 1, 2, 3
+TIF_GTC, TIF_IOC, TIF_FOK = 0, 1, 2
+SLICE_NONE, SLICE_TWAP, SLICE_PARTICIPATION = 0, 1, 2
 
 # --- port: rows of the portfolio checks (then the returns ring, one row per bar) -----
 PORT_ORDER = 0  # the candidates' symbols, best first
@@ -222,7 +256,8 @@ EV_SIGNAL = 2  # direction, confidence, probability
 EV_DECISION = 3  # outcome, reason, target fraction
 EV_REJECT = 4  # code (0: a plugin's, see ref), values... / (0, ref)
 EV_HALT = 5  # code (0: a plugin's), values... / (0, ref)
-EV_ORDER = 6  # seq, side, quantity, reason, reference price, stop (0/1), stop price
+EV_ORDER = 6  # seq, side, quantity, reason, reference price, type (ORDER_*), stop or limit
+# price (NaN: a market order), parent seq (0: none)
 EV_FILL = 7  # seq, side, quantity, price, fee, slippage, decision bar, position, cash
 EV_CANCEL = 8  # seq, remaining, reason, decision bar
 EV_TRADE = 9  # direction, entry bar, exit bar, quantity, entry, exit, fees, pnl
@@ -230,3 +265,5 @@ EV_REGIME = 10  # code, previous code
 EV_STATE = 11  # previous state, state, code, values...
 EV_LIQUIDATION = 12  # side, quantity, price, liquidation fee, equity before, maintenance
 EV_EXTERNAL = 13  # ref: a Python object journaled at this point (health, a plugin's...)
+EV_PARENT = 14  # a sliced order: seq, side, quantity, reason, reference price, slicing
+# (SLICE_*), children (twap) or volume fraction (participation)

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tradeloom.core import layout as L
-from tradeloom.plugins.kernel_specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
+from tradeloom.plugins.kernel_specs import (
+    MarginKernel,
+    OrdersKernel,
+    SizingKernel,
+    ThresholdKernel,
+    VenueKernel,
+)
 
 __all__ = ["CoreSpec", "Limits", "PortfolioLimits"]
 
@@ -92,6 +98,8 @@ class CoreSpec:
         monitors: Stop at each bar for the monitors and health rules.
         yield_bars: Stop at the end of every bar (the per-bar driver).
         portfolio: Signal ranking and the portfolio limits.
+        orders: The order types the strategy sends (``execution.orders``), in every
+            mode: a Python venue receives them as the core decides them.
     """
 
     signal: ThresholdKernel | None
@@ -113,6 +121,7 @@ class CoreSpec:
     monitors: bool = False
     yield_bars: bool = False
     portfolio: PortfolioLimits = field(default_factory=PortfolioLimits)
+    orders: OrdersKernel = field(default_factory=OrdersKernel)
 
     @property
     def compiled(self) -> bool:
@@ -185,4 +194,28 @@ class CoreSpec:
         p[L.P_CORRELATION_WINDOW] = portfolio.window
         # the returns ring must see every bar's close: no bar may be skipped as quiet
         p[L.P_QUIET] = 0.0 if portfolio.window else 1.0
+        self._orders(p)
         return p
+
+    def _orders(self, p: np.ndarray) -> None:
+        orders = self.orders
+        p[L.P_ORDER_TYPE] = _ORDER_TYPES[orders.order_type]
+        p[L.P_LIMIT_OFFSET] = orders.limit_offset
+        p[L.P_POST_ONLY] = orders.post_only
+        p[L.P_TIF] = _TIFS[orders.time_in_force]
+        p[L.P_FALLBACK_BARS] = orders.fallback_bars(self.timeframe_ns // 1_000_000_000)
+        p[L.P_EXPIRE_BARS] = orders.expire_after_bars
+        p[L.P_AUTO_SPREAD] = orders.auto_max_spread
+        p[L.P_AUTO_URGENT] = _nan(orders.auto_urgent_confidence)
+        p[L.P_QUEUE_TOUCH] = orders.queue_touch
+        p[L.P_STOPS_AT_CLOSE] = orders.stops_at_close
+        p[L.P_MAKER_FEE] = p[L.P_FEE] if self.venue is None else self.venue.maker_fee
+        p[L.P_SLICE_KIND] = _SLICINGS[orders.slicing]
+        p[L.P_SLICE_CHILDREN] = orders.slice_children
+        p[L.P_SLICE_EVERY] = orders.slice_every_bars
+        p[L.P_SLICE_FRACTION] = orders.slice_volume_fraction
+
+
+_ORDER_TYPES = {"market": L.ORDER_MARKET, "limit": L.ORDER_LIMIT, "auto": L.ORDER_AUTO}
+_TIFS = {"GTC": L.TIF_GTC, "IOC": L.TIF_IOC, "FOK": L.TIF_FOK}
+_SLICINGS = {"none": L.SLICE_NONE, "twap": L.SLICE_TWAP, "participation": L.SLICE_PARTICIPATION}

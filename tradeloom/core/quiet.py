@@ -58,6 +58,7 @@ from tradeloom.core.layout import (
     S_ENTRY_BAR,
     S_I_REASON,
     S_MARK,
+    S_PA_SEQ,
     S_QTY,
     S_REGIME,
     S_SIG_LAST,
@@ -92,6 +93,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or not math.isnan(prm[P_DAILY_LOSS])
         or acct[A_EXIT_HALT] != 0.0
         or sym[0, S_W_ACTIVE] != 0.0
+        or sym[0, S_PA_SEQ] != 0.0
     ):
         return False
     if abs(sym[0, S_QTY]) <= prm[P_DUST]:

@@ -73,6 +73,7 @@ __all__ = [
     "RunStarted",
     "RunStopped",
     "SignalEvent",
+    "SlicedOrder",
     "StaleData",
     "StopFellBack",
     "SymbolAbsent",
@@ -383,6 +384,36 @@ class Liquidation(Event):
     fee: float
     equity_before: float
     maintenance: float
+
+
+@_kind("sliced_order")
+@dataclass(frozen=True, kw_only=True)
+class SlicedOrder(Event):
+    """An order sent as child orders (``execution.orders.slicing``): the parent.
+
+    Its children are orders whose ``parent_id`` is this ``id``; their quantities sum
+    to this ``quantity``, less what was left unfilled when the parent ended.
+
+    Attributes:
+        id: The parent's id (numbered as an order is; no venue sees it).
+        side: +1 buy, -1 sell.
+        quantity: The parent's quantity.
+        reason: Why the engine sent it (``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``).
+        reference_price: The price it was sized at (the decision bar's close).
+        slicing: ``twap`` or ``participation``.
+        children: ``twap``: the number of children (0: participation).
+        max_volume_fraction: ``participation``: a child's most, as a share of the
+            volume of the bar it is sent at (NaN: twap).
+    """
+
+    id: str
+    side: int
+    quantity: float
+    reason: str
+    reference_price: float
+    slicing: str
+    children: int
+    max_volume_fraction: float
 
 
 @_kind("regime_changed")

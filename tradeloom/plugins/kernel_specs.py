@@ -10,6 +10,7 @@ A third-party component simply does not implement ``kernel_spec``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ __all__ = [
     "DrawdownKernel",
     "KernelSpec",
     "MarginKernel",
+    "OrdersKernel",
     "SizingKernel",
     "ThresholdKernel",
     "VenueKernel",
@@ -60,8 +62,38 @@ class MarginKernel:
 
 
 @dataclass(frozen=True)
+class OrdersKernel:
+    """The order types a strategy sends (``execution.orders``; its defaults: market orders).
+
+    Rates are fractions (``offset_bps / 10_000``); 0 bars: off; NaN: none.
+    """
+
+    order_type: Literal["market", "limit", "auto"] = "market"
+    limit_offset: float = 0.0
+    post_only: bool = False
+    time_in_force: Literal["GTC", "IOC", "FOK"] = "GTC"
+    fallback_after_bars: int = 0
+    fallback_after_seconds: float | None = None
+    expire_after_bars: int = 0
+    auto_max_spread: float = 0.0008
+    auto_urgent_confidence: float | None = None
+    queue_touch: bool = False
+    stops_at_close: bool = False
+    slicing: Literal["none", "twap", "participation"] = "none"
+    slice_children: int = 0
+    slice_every_bars: int = 1
+    slice_volume_fraction: float = 0.0
+
+    def fallback_bars(self, timeframe_seconds: int) -> int:
+        """Return the fallback in bars (``fallback_after_seconds`` rounded up; 0: none)."""
+        if self.fallback_after_seconds is not None and timeframe_seconds > 0:
+            return max(1, math.ceil(self.fallback_after_seconds / timeframe_seconds))
+        return self.fallback_after_bars
+
+
+@dataclass(frozen=True)
 class VenueKernel:
-    """The simulated venue: fill convention, costs, volume participation, account.
+    """The simulated venue: fill convention, costs, volume participation, account, orders.
 
     ``margin`` None is a spot cash account (long-only: buys are limited by the cash);
     a venue that allows shorts without margin settings borrows with the defaults of
@@ -75,6 +107,13 @@ class VenueKernel:
     initial_cash: float
     max_volume_fraction: float | None
     margin: MarginKernel | None = None
+    maker_fee_rate: float | None = None
+    orders: OrdersKernel = OrdersKernel()
+
+    @property
+    def maker_fee(self) -> float:
+        """Return the fee rate of a resting limit order's fill (the taker fee if unset)."""
+        return self.fee_rate if self.maker_fee_rate is None else self.maker_fee_rate
 
 
 KernelSpec = ThresholdKernel | SizingKernel | DrawdownKernel | VenueKernel

@@ -26,7 +26,7 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext, state_payload
+from tradeloom.core.decode import RowContext, sliced_payload, state_payload
 from tradeloom.domain import HealthAction, HealthChange, ModelTraining
 from tradeloom.journal import (
     ColumnBatch,
@@ -43,6 +43,7 @@ from tradeloom.journal import (
     RejectionEvent,
     RiskDecision,
     SignalEvent,
+    SlicedOrder,
     TradingStateChanged,
 )
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
@@ -167,8 +168,10 @@ def rows_to_batches(
             "quantity": v[:, 2],
             "reason": _names(v[:, 3], table),
             "reference_price": v[:, 4],
-            "kind": _vocabulary((v[:, 5] == 1.0).astype(np.int64), ["market", "stop"]),
-            "stop_price": v[:, 6],
+            "kind": _vocabulary(v[:, 5].astype(np.int64), ["market", "stop", "limit"]),
+            "stop_price": np.where(v[:, 5] == L.ORDER_STOP, v[:, 6], np.nan),
+            "limit_price": np.where(v[:, 5] == L.ORDER_LIMIT, v[:, 6], np.nan),
+            "parent_id": _parent_ids(v[:, 7].astype(np.int64), ctx),
         },
     )
     named = _Named(order_seq, order_ids, ctx)
@@ -214,7 +217,15 @@ def rows_to_batches(
     rest = np.flatnonzero(
         np.isin(
             kinds,
-            (L.EV_REJECT, L.EV_HALT, L.EV_STATE, L.EV_LIQUIDATION, L.EV_TRAINING, L.EV_EXTERNAL),
+            (
+                L.EV_REJECT,
+                L.EV_HALT,
+                L.EV_STATE,
+                L.EV_LIQUIDATION,
+                L.EV_TRAINING,
+                L.EV_EXTERNAL,
+                L.EV_PARENT,
+            ),
         )
     )
     grouped: dict[type[Event], list[tuple[int, Event]]] = defaultdict(list)
@@ -271,6 +282,14 @@ def _order_ids(seq: list[int], ctx: RowContext) -> list[str]:
     # one % over every number: the same texts as f"{prefix}-{k:06d}", formatted in C
     joined = (prefix.replace("%", "%%") + "-%06d\0") * len(seq) % tuple(seq)
     return joined.split("\0")[:-1]
+
+
+def _parent_ids(parent: npt.NDArray[np.int64], ctx: RowContext) -> list[str | None]:
+    """Return each order's parent id (None: not a child), from the parents' numbers."""
+    if not parent.any():
+        return [None] * len(parent)
+    ids = _order_ids(parent.tolist(), ctx)
+    return [None if k == 0 else ids[i] for i, k in enumerate(parent.tolist())]
 
 
 class _Named:
@@ -336,6 +355,9 @@ def _event(
         return HaltEvent(**head, code=table.name(code), message=message, values=values)
     if kind == L.EV_STATE:
         return TradingStateChanged(**head, **state_payload(v, ctx, ts))
+    if kind == L.EV_PARENT:
+        order_id = _order_ids([int(v[0])], ctx)[0]
+        return SlicedOrder(**head, symbol=symbol, **sliced_payload(v, ctx, order_id))
     if kind == L.EV_LIQUIDATION:
         return Liquidation(
             **head,

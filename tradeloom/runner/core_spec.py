@@ -13,6 +13,7 @@ from tradeloom.plugins.kernel_specs import (
     CompiledComponent,
     DrawdownKernel,
     MarginKernel,
+    OrdersKernel,
     SizingKernel,
     ThresholdKernel,
     VenueKernel,
@@ -70,6 +71,9 @@ def core_spec(
     target = pipeline.venue if venue is None else venue
     venue_spec = kernel_spec_of(target) if venue is None else None
     simulated = venue_spec if isinstance(venue_spec, VenueKernel) else None
+    # the strategy's own venue says which orders to send, whichever venue takes them
+    own = venue_spec if venue is None else kernel_spec_of(pipeline.venue)
+    orders = own.orders if isinstance(own, VenueKernel) else OrdersKernel()
     allow_short = bool(target.allow_short)
     margin = None
     if simulated is not None:
@@ -95,6 +99,7 @@ def core_spec(
         timeframe_ns=timeframe_seconds * 1_000_000_000,
         monitors=monitors and bool(pipeline.monitors),
         portfolio=_portfolio(pipeline, symbols),
+        orders=orders,
     )
 
 

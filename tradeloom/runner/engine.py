@@ -52,7 +52,7 @@ from tradeloom.domain import (
     Signal,
     Trade,
 )
-from tradeloom.journal import Event, Liquidation, TradingStateChanged
+from tradeloom.journal import Event, Liquidation, SlicedOrder, TradingStateChanged
 from tradeloom.plugins.protocols import RiskContext, RiskRule, Sizer, Venue
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
 from tradeloom.runner.bulk_journal import rows_to_batches
@@ -365,6 +365,8 @@ class Engine:
             rec.record(TradingStateChanged(**rec.at(bar, self.ctx.times(bar)), **value))
         elif kind == "liquidation":
             rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
+        elif kind == "sliced_order":
+            rec.record(SlicedOrder(**rec.at(bar, self.ctx.times(bar), market=True), **value))
         elif kind == "external":
             self._record_external(value)
 

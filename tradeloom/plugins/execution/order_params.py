@@ -29,6 +29,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from tradeloom.plugins.component import Params
+from tradeloom.plugins.kernel_specs import OrdersKernel
 
 __all__ = [
     "AutoOrderParams",
@@ -208,3 +209,24 @@ class OrdersParams(Params):
         default=None,
         description="Send a signal's order as TWAP or participation children. None: one order.",
     )
+
+    def kernel(self) -> OrdersKernel:
+        """Return the core's form of these settings."""
+        limit, auto, slicing = self.limit, self.auto, self.slicing
+        return OrdersKernel(
+            order_type=self.type,
+            limit_offset=limit.offset_bps / 10_000.0,
+            post_only=limit.post_only,
+            time_in_force=limit.time_in_force,
+            fallback_after_bars=limit.fallback_after_bars or 0,
+            fallback_after_seconds=limit.fallback_after_seconds,
+            expire_after_bars=limit.expire_after_bars or 0,
+            auto_max_spread=auto.max_spread_bps / 10_000.0,
+            auto_urgent_confidence=auto.urgent_confidence,
+            queue_touch=self.queue == "touch",
+            stops_at_close=self.stops == "bar_close",
+            slicing="none" if slicing is None else slicing.kind,
+            slice_children=0 if slicing is None else slicing.children or 0,
+            slice_every_bars=1 if slicing is None else slicing.every_bars,
+            slice_volume_fraction=0.0 if slicing is None else slicing.max_volume_fraction or 0.0,
+        )

@@ -11,6 +11,11 @@ venue has no lot size.
 
 `fill_order` is the one kernel both drivers call: `SimulatedVenue` per order, and
 the batch driver inside its compiled loop.
+
+The order types of ``execution.orders`` (limit orders, stops at the close, slicing;
+`tradeloom.plugins.execution.order_params`) are the compiled core's
+(`tradeloom.core.orders`), which every driver of a simulated venue runs; the
+per-order `SimulatedVenue.match` below fills market and stop orders only.
 """
 
 from __future__ import annotations
@@ -211,6 +216,8 @@ class SimulatedVenue:
         self.fee_rate = params.fee_bps / 10_000.0
         self.max_volume_fraction = params.max_volume_fraction
         self.margin = None if params.margin is None else params.margin.kernel()
+        self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
+        self.orders = params.orders.kernel()
         self._working: list[_Working] = []
 
     def kernel_spec(self) -> VenueKernel:
@@ -223,6 +230,8 @@ class SimulatedVenue:
             initial_cash=self.initial_cash,
             max_volume_fraction=self.max_volume_fraction,
             margin=self.margin,
+            maker_fee_rate=self.maker_fee_rate,
+            orders=self.orders,
         )
 
     def quantity_for(self, notional: float, price: float) -> float:

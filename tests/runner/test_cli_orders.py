@@ -1,0 +1,179 @@
+"""``execution.orders`` through the ``tradeloom`` command.
+
+A limit order of a YAML strategy rests, fills at its limit with the maker's fee and
+is journaled with its kind and price, in a ``tradeloom run`` over a CSV market this
+test writes; a sliced order's children name their parent; settings that cannot hold
+are refused by ``tradeloom validate`` with one located line each and exit 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tradeloom.journal import read_rows
+from tradeloom.runner.cli import main
+
+STRATEGY = """\
+name: resting
+data:
+  kind: csv
+  path: bars.csv
+features:
+  - kind: log_return
+    period: 1
+model:
+  kind: precomputed
+  column: p_up
+signal:
+  kind: threshold
+  threshold: 0.3
+risk:
+  sizing:
+    kind: fixed_fraction
+    fraction: 0.5
+execution:
+  kind: simulated
+  initial_cash: 10000
+  fill: next_open
+  fee_bps: 10
+  maker_fee_bps: 2
+  orders:
+    type: limit
+    limit:
+      offset_bps: 100
+      time_in_force: GTC
+      fallback_after_bars: 3
+    queue: conservative
+"""
+"""A buy limit 1% under the close; the tests rely on its line numbers."""
+
+
+def _bars(folder: Path) -> None:
+    # bar 0 says up: a buy limit at 99; bar 1 only touches 99, bar 2 trades through
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=4, freq="1h").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "open": [100.0, 100.0, 100.0, 100.0],
+            "high": [101.0, 101.0, 101.0, 101.0],
+            "low": [100.0, 99.0, 98.0, 99.5],
+            "close": [100.0, 100.0, 100.0, 100.0],
+            "volume": 1e6,
+            "p_up": [0.9, math.nan, math.nan, math.nan],
+        }
+    )
+    frame.to_csv(folder / "bars.csv", index=False)
+
+
+def test_a_limit_order_rests_and_fills_at_its_limit_with_the_makers_fee(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _bars(tmp_path)
+    (tmp_path / "s.yaml").write_text(STRATEGY, encoding="utf-8")
+
+    assert main(["run", "s.yaml", "--out", "run"]) == 0
+
+    journal = tmp_path / "run" / "journal.sqlite"
+    quantity = 5_000.0 / (100.0 * 1.001)  # sized with the taker fee, the most it may pay
+    (order,) = read_rows(journal, ["order"])
+    assert order.values == {
+        **order.values,
+        "kind": "limit",
+        "limit_price": 99.0,
+        "reference_price": 100.0,
+        "parent_id": None,
+        "quantity": pytest.approx(quantity, rel=1e-12),
+    }
+    assert math.isnan(order.values["stop_price"])
+    (fill,) = read_rows(journal, ["fill"])
+    assert (fill.bar, fill.values["price"], fill.values["slippage"]) == (2, 99.0, 0.0)
+    assert fill.values["fee"] == pytest.approx(quantity * 99.0 * 0.0002, rel=1e-12)
+    assert fill.values["order_id"] == order.values["id"]
+    assert capsys.readouterr().err == ""
+
+
+def test_twap_children_name_their_parent_and_sum_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _bars(tmp_path)
+    text = STRATEGY.replace(
+        "    type: limit\n", "    type: market\n    slicing: {kind: twap, children: 3}\n"
+    )
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+
+    assert main(["run", "s.yaml", "--out", "run"]) == 0
+
+    journal = tmp_path / "run" / "journal.sqlite"
+    (parent,) = read_rows(journal, ["sliced_order"])
+    assert (parent.values["slicing"], parent.values["children"]) == ("twap", 3)
+    children = [r.values for r in read_rows(journal, ["order"])]
+    assert [c["parent_id"] for c in children] == [parent.values["id"]] * 3
+    assert len({c["id"] for c in children}) == 3
+    assert sum(c["quantity"] for c in children) == pytest.approx(
+        parent.values["quantity"], rel=1e-12
+    )
+    fills = list(read_rows(journal, ["fill"]))
+    assert [f.bar for f in fills] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "      time_in_force: GTC\n",
+            "      time_in_force: GTD\n",
+            "s.yaml:28:22 execution.orders.limit.time_in_force: expected 'GTC', 'IOC' or "
+            "'FOK', was 'GTD'",
+        ),
+        (
+            "      fallback_after_bars: 3\n",
+            "      fallbak_after_bars: 3\n",
+            "s.yaml:29:7 execution.orders.limit.fallbak_after_bars: unknown key (did you "
+            "mean 'fallback_after_bars'?)",
+        ),
+        (
+            "      time_in_force: GTC\n",
+            "      time_in_force: IOC\n",
+            "s.yaml:27:7 execution.orders.limit: time_in_force IOC never rests: a fallback "
+            "or expiry needs GTC",
+        ),
+        (
+            "      offset_bps: 100\n",
+            "      offset_bps: 100\n      expire_after_bars: 2\n",
+            "s.yaml:27:7 execution.orders.limit: give a fallback "
+            "(fallback_after_bars/seconds) or expire_after_bars, not both",
+        ),
+        (
+            "    queue: conservative\n",
+            "    queue: conservative\n    slicing: {kind: participation, children: 3}\n",
+            "s.yaml:31:14 execution.orders.slicing: participation needs max_volume_fraction "
+            "(0.1 = 10%)",
+        ),
+        (
+            "  maker_fee_bps: 2\n",
+            "  maker_fee_bps: -20\n",
+            "s.yaml:23:18 execution.maker_fee_bps: must be >= -10, was -20",
+        ),
+    ],
+)
+def test_order_settings_that_cannot_hold_are_refused_at_validate(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    old: str,
+    new: str,
+    line: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _bars(tmp_path)
+    assert STRATEGY.count(old) == 1
+    (tmp_path / "s.yaml").write_text(STRATEGY.replace(old, new), encoding="utf-8")
+    assert main(["validate", "s.yaml"]) == 2
+    assert capsys.readouterr() == ("", line + "\n")
