@@ -161,7 +161,8 @@ def _problems(out: Path, symbol: str) -> list[str]:
         BuildContext("data record-book", out.parent, seed=0),
     )
     try:
-        book.load((symbol,), "reject")
+        if book is not None:
+            book.load((symbol,), "reject")
     except DataValidationError as problems:
         return problems.lines()
     return []

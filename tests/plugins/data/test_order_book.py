@@ -290,3 +290,36 @@ def test_a_symbol_missing_from_the_book_file_is_named(tmp_path: Path) -> None:
         r"ETH/USDT\); record its book or remove the symbol$",
     ):
         _source(tmp_path).load()
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_paper_and_live_runs_refuse_a_recorded_book_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.runner.cli import main
+
+    _book([T0 + HOUR], [99.0], [100.0]).to_parquet(tmp_path / "book.parquet")
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        "name: s\n"
+        "data:\n"
+        "  kind: ccxt\n"
+        "  exchange: binance\n"
+        "  symbol: BTC/USDT\n"
+        "  timeframe: 1h\n"
+        '  start: "2024-01-01"\n'
+        "  order_book: {path: book.parquet, available_after: 0s}\n"
+        "features:\n"
+        "  - {kind: spread_bps}\n"
+        "model: {kind: precomputed, column: p_up}\n"
+        "signal: {kind: threshold, threshold: 0.1}\n"
+        "risk:\n"
+        "  sizing: {kind: fixed_fraction, fraction: 0.1}\n"
+        "execution: {kind: simulated}\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(strategy), "--mode", "paper"]) == 2
+    assert (
+        f"{strategy}:8:15 data.order_book: --mode paper does not read recorded order books (only "
+        "backtests join them); remove data.order_book and the book features, or run a backtest"
+    ) in capsys.readouterr().err.splitlines()

@@ -214,6 +214,8 @@ def test_components_are_registered_through_the_hook() -> None:
     assert registry.kinds("features") == [
         "atr",
         "bb_width",
+        "book_depth",
+        "book_imbalance",
         "cross_mean",
         "cross_rank",
         "cross_zscore",
@@ -224,12 +226,18 @@ def test_components_are_registered_through_the_hook() -> None:
         "returns",
         "rsi",
         "series",
+        "spread_bps",
         "stochastic",
         "volatility",
         "volume_zscore",
         "zscore",
     ]
-    defaults = {"lags": {"of": "x", "lags": 1}, "zscore": {"of": "x"}, "series": {"of": "y"}}
+    defaults = {
+        "lags": {"of": "x", "lags": 1},
+        "zscore": {"of": "x"},
+        "series": {"of": "y"},
+        "book_depth": {"within_bps": 10},
+    }
     defaults.update({kind: {"of": "x"} for kind in CROSS_KINDS})
     for registered in registry.components("features"):
         component = registered.component

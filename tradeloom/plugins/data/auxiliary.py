@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,11 +38,9 @@ from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
 from tradeloom.timeframes import format_timestamp
 
-if TYPE_CHECKING:
-    from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams
-
 __all__ = [
     "Auxiliary",
+    "AuxiliaryColumns",
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
@@ -180,6 +178,19 @@ class AuxiliarySeries:
         return self.symbol is None or self.symbol == symbol
 
 
+class AuxiliaryColumns(Protocol):
+    """Several series read from one file, such as a recorded order book's level columns
+    (`tradeloom.plugins.data.order_book.OrderBookInput`)."""
+
+    def names(self) -> set[str]:
+        """Return the columns the series become in the bars."""
+        ...
+
+    def load(self, symbols: tuple[str, ...], policy: ValidationPolicy) -> list[AuxiliarySeries]:
+        """Read and check the series for ``symbols`` under ``policy``."""
+        ...
+
+
 FundingFetcher = Callable[[str, str, int], AuxiliarySeries]
 """Returns the funding rates of a symbol as a series: ``fetch(name, symbol, delay_ns)``."""
 
@@ -199,7 +210,7 @@ class Auxiliary:
     items: tuple[AuxiliaryParams, ...] = ()
     paths: tuple[Path | None, ...] = ()
     policy: ValidationPolicy = "reject"
-    book: OrderBookInput | None = None
+    book: AuxiliaryColumns | None = None
 
     def __bool__(self) -> bool:
         return bool(self.items) or self.book is not None
@@ -240,7 +251,7 @@ def build_auxiliary(
     policy: ValidationPolicy,
     *,
     exchange: bool,
-    book: OrderBookParams | None = None,
+    book: AuxiliaryColumns | None = None,
 ) -> Auxiliary:
     """Return the series of ``items`` (and of a recorded book); every file must exist.
 
@@ -249,7 +260,7 @@ def build_auxiliary(
         ctx: Resolves relative paths.
         policy: The source's ``validation``.
         exchange: Whether the source is an exchange (``funding_rate`` allowed).
-        book: The ``data.order_book`` entry, if any.
+        book: The recorded order book of ``data.order_book``, built, if any.
 
     Raises:
         ParamError: A file that does not exist, or ``funding_rate`` on a source that
@@ -276,17 +287,12 @@ def build_auxiliary(
         if not path.is_file():
             raise ParamError(f"{key}.path", f"file not found: {path}")
         paths.append(path)
-    recorded = None
-    if book is not None:
-        from tradeloom.plugins.data.order_book import build_order_book
-
-        recorded = build_order_book(book, ctx)
-        taken = names & recorded.names()
-        if taken:
-            raise ParamError(
-                "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
-            )
-    return Auxiliary(tuple(items), tuple(paths), policy, recorded)
+    taken = names & book.names() if book is not None else set()
+    if taken:
+        raise ParamError(
+            "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
+        )
+    return Auxiliary(tuple(items), tuple(paths), policy, book)
 
 
 def join_asof(bars: Bars, series: Sequence[AuxiliarySeries]) -> Bars:

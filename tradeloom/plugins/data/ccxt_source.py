@@ -40,7 +40,7 @@ from tradeloom.plugins.data.auxiliary import (
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
 from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
-from tradeloom.plugins.data.order_book import OrderBookParams
+from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
@@ -414,7 +414,11 @@ def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
 
     check_account(params)
     auxiliary = build_auxiliary(
-        params.auxiliary, ctx, params.validation, exchange=True, book=params.order_book
+        params.auxiliary,
+        ctx,
+        params.validation,
+        exchange=True,
+        book=build_order_book(params.order_book, ctx),
     )
     client = create_client(params.exchange, params.settings())
     if not client.has.get("fetchOHLCV"):

@@ -34,7 +34,7 @@ from tradeloom.plugins.data.auxiliary import (
     join_asof,
 )
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
-from tradeloom.plugins.data.order_book import OrderBookParams
+from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
@@ -409,7 +409,11 @@ def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
 
 def _build(params: FileParams, ctx: BuildContext, file_format: FileFormat) -> FileSource:
     auxiliary = build_auxiliary(
-        params.auxiliary, ctx, params.validation, exchange=False, book=params.order_book
+        params.auxiliary,
+        ctx,
+        params.validation,
+        exchange=False,
+        book=build_order_book(params.order_book, ctx),
     )
     if _TEMPLATE not in params.path:
         path = _existing(params.path, ctx)

@@ -212,12 +212,14 @@ class OrderBookInput:
         ]
 
 
-def build_order_book(params: OrderBookParams, ctx: BuildContext) -> OrderBookInput:
-    """Return the declared book; the file must exist and hold level 0 in full.
+def build_order_book(params: OrderBookParams | None, ctx: BuildContext) -> OrderBookInput | None:
+    """Return the declared book (None for none); the file must exist and hold level 0.
 
     Raises:
         ParamError: No such file, it cannot be read, or it has no complete level.
     """
+    if params is None:
+        return None
     path = ctx.resolve_path(params.path)
     if not path.is_file():
         raise ParamError("order_book.path", f"file not found: {path}")

@@ -49,7 +49,7 @@ from tradeloom.plugins.data.auxiliary import (
     build_auxiliary,
     join_asof,
 )
-from tradeloom.plugins.data.order_book import OrderBookParams
+from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
@@ -408,7 +408,11 @@ class SyntheticSource:
 def build_synthetic(params: SyntheticParams, ctx: BuildContext) -> SyntheticSource:
     """Return the ``synthetic`` source, seeded by the strategy's seed."""
     auxiliary = build_auxiliary(
-        params.auxiliary, ctx, params.validation, exchange=False, book=params.order_book
+        params.auxiliary,
+        ctx,
+        params.validation,
+        exchange=False,
+        book=build_order_book(params.order_book, ctx),
     )
     return SyntheticSource(params=params, seed=ctx.seed, auxiliary=auxiliary)
 

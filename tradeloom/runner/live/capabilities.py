@@ -109,7 +109,18 @@ def live_problems(
     symbols = getattr(config.data.params, "symbols", None) or ()
     if len(symbols) > 1:
         problems.extend(_universe_problems(config, mode, data, model, len(symbols)))
-    if data is not None and getattr(data, "auxiliary", None):
+    auxiliary = getattr(data, "auxiliary", None)
+    if getattr(auxiliary, "book", None) is not None:
+        where = f"{config.data.path}.order_book"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                f"--mode {mode} does not read recorded order books (only backtests join "
+                "them); remove data.order_book and the book features, or run a backtest",
+            )
+        )
+    if getattr(auxiliary, "items", None):
         where = f"{config.data.path}.auxiliary"
         problems.append(
             Problem(
