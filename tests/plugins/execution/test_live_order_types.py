@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradeloom.domain import Order
+from tradeloom.domain import Bar, Order
 from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_events
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
@@ -25,9 +25,11 @@ from tradeloom.plugins.execution.order_events import (
     VenueEvent,
     VenueOrder,
 )
+from tradeloom.plugins.execution.order_params import LimitOrderParams, OrdersParams
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
 from tradeloom.runner.live.restore import sent_request
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
@@ -388,3 +390,86 @@ def test_the_journal_keeps_a_stop_fallback_row(emulator: ExchangeEmulator, tmp_p
     )
     assert row.reason == "ccxt's binance has no createTakeProfitOrder"
     assert not math.isnan(row.trigger_price)
+
+
+# --- the engine's venue: the core's limit orders, their fallback and expiry -------------------
+
+
+def bar(index: int) -> Bar:
+    o, h, low, c = ROWS[index]
+    return Bar(index, BARS.index[index], o, h, low, c, 50.0, SYMBOL)
+
+
+def limit_order(n: int, price: float, quantity: float = 0.5) -> Order:
+    """A buy the core decided at bar 0's close, as a limit order."""
+    return Order(
+        client_order_id("btc_rf", "run1", n),
+        0,
+        BARS.index[0],
+        1,
+        quantity,
+        "ENTRY",
+        100.0,
+        kind="limit",
+        limit_price=price,
+    )
+
+
+def exchange_venue(emulator: ExchangeEmulator, **limit: object) -> ExchangeVenue:
+    orders = OrdersParams(type="limit", limit=LimitOrderParams(**limit))  # type: ignore[arg-type]
+    v = venue(emulator)
+    v.client.load_markets()
+    return ExchangeVenue(
+        v, initial_cash=10_000.0, fee_rate=0.001, on_trouble=lambda *_: None, orders=orders
+    )
+
+
+def test_the_engine_venue_sends_the_cores_limit_with_the_files_post_only(
+    emulator: ExchangeEmulator,
+) -> None:
+    ex = exchange_venue(emulator, post_only=True)
+    sent = limit_order(1, 96.0)
+    ex.submit(sent)
+    [params] = posted(emulator, sent.id)
+    assert (params["type"], params["price"]) == ("LIMIT_MAKER", "96")
+    assert [o.id for o in ex.pending()] == [sent.id]
+    emulator.advance(2)  # bar 2 trades down to 95
+    [fill] = ex.match(bar(3), "open")
+    assert (fill.order_id, fill.price, fill.bar) == (sent.id, 96.0, 3)
+    assert ex.pending() == []
+
+
+def test_the_engine_sees_one_order_when_its_limit_falls_back_to_market(
+    emulator: ExchangeEmulator,
+) -> None:
+    ex = exchange_venue(emulator, fallback_after_bars=1)
+    sent = limit_order(1, 90.5)
+    ex.submit(sent)
+    assert ex.match(bar(1), "open") == []  # rested through no bar yet
+    emulator.advance()  # bar 1: low 98, unfilled
+    # bar 2's open: the limit is cancelled, then the rest goes at market and fills there
+    [fill] = ex.match(bar(2), "open")
+    fallback_id = derived_client_id(sent.id, "f")
+    assert [p["type"] for p in posted(emulator, fallback_id)] == ["MARKET"]
+    assert (fill.order_id, fill.price, fill.bar) == (sent.id, 99.0, 2)
+    assert fill.quantity == pytest.approx(0.5 * 0.999)  # net of the fee Binance takes in BTC
+    assert ex.pending() == []
+    assert emulator.exchange.orders()[0].status == "CANCELED"
+    emulator.advance()
+    assert ex.match(bar(3), "open") == []
+    ex.match(bar(4), "open")
+    assert len(posted(emulator, fallback_id)) == 1
+
+
+def test_a_resting_limit_expires_after_its_bars(emulator: ExchangeEmulator) -> None:
+    ex = exchange_venue(emulator, expire_after_bars=1)
+    sent = limit_order(1, 90.5)
+    ex.submit(sent)
+    emulator.advance()
+    [cancellation] = ex.match(bar(2), "open")
+    assert (cancellation.order_id, cancellation.reason, cancellation.remaining) == (
+        sent.id,
+        "LIMIT_EXPIRED",
+        0.5,
+    )
+    assert ex.pending() == [] and emulator.exchange.orders()[0].status == "CANCELED"

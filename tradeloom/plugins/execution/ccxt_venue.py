@@ -271,6 +271,14 @@ class CcxtVenue:
         """
         return self._held.report()
 
+    def sent_at(self, client_id: str) -> float | None:
+        """Return when an order was sent (seconds since the epoch; None: never sent).
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+        """
+        return self._orders[client_id].sent_at
+
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
         return [t.request.order for t in self._orders.values() if not t.life.terminal]

@@ -45,7 +45,8 @@ from tradeloom.plugins.execution.order_state import Transition
 
 __all__ = ["JournalOrders", "sent_row"]
 
-_ORDER_FIELDS = tuple(Order.__dataclass_fields__)
+# The row's limit_price is the one sent (rounded to the tick), not the engine's.
+_ORDER_FIELDS = tuple(name for name in Order.__dataclass_fields__ if name != "limit_price")
 _FILL_FIELDS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from tradeloom.journal import (
     WarmUp,
 )
 from tradeloom.journal.schema import schema_of
+from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
@@ -299,6 +301,10 @@ def _track_pending(
             continue
         fills = state.venue_fills.get(order.id, [])
         applied = state.engine_fills.get(order.id, 0)
+        # A limit order that fell back to market: its rest went as {id}-f, whose
+        # fills the engine booked as the limit order's.
+        fallback = state.sent.get(derived_client_id(order.id, "f"))
+        fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
         request = sent_request(sent)
         # A cancelled order is still pending here only when the engine never heard of
@@ -316,8 +322,16 @@ def _track_pending(
                 venue_id=venue_id,
                 counted=[(f.trade_id, f.quantity) for f in fills],
             )
-        for fill in fills[applied:]:
-            held.append(exchange.book(_trade_fill(fill)))
+        if fallback is not None and not finished:
+            exchange.recover_fallback(
+                order,
+                sent_request(fallback),
+                sent_at=fallback.sent_at,
+                venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
+                counted=[(f.trade_id, f.quantity) for f in fallback_fills],
+            )
+        for fill in (fills + fallback_fills)[applied:]:
+            held.append(replace(exchange.book(_trade_fill(fill)), order_id=order.id))
     exchange.hold(held)
 
 

@@ -98,5 +98,6 @@ def open_exchange_venue(
         initial_cash=capital,
         fee_rate=fee_rate,
         on_trouble=trouble,
+        orders=getattr(getattr(runner.p.venue, "params", None), "orders", None),
     )
     return exchange, {**extra, "dust": exchange.dust}
