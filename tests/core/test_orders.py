@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.accounting import mark_equity
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.plugins.kernel_specs import OrdersKernel
@@ -30,12 +31,14 @@ ENTRY = codes.ENTRY
 LIMIT, MARKET = L.ORDER_LIMIT, L.ORDER_MARKET
 
 
-def spec(
-    *, maker: float | None = None, fill_at_close: bool = False, **orders: object
-) -> CoreSpec:
+def spec(*, maker: float | None = None, fill_at_close: bool = False, **orders: object) -> CoreSpec:
     """Return the harness's strategy buying half the equity, with these order settings."""
-    venue_keys = {k: orders.pop(k) for k in ("slippage", "fee", "max_volume_fraction") if k in orders}
-    other = {k: orders.pop(k) for k in ("stop_loss", "take_profit", "max_holding_bars") if k in orders}
+    venue_keys = {
+        k: orders.pop(k) for k in ("slippage", "fee", "max_volume_fraction") if k in orders
+    }
+    other = {
+        k: orders.pop(k) for k in ("stop_loss", "take_profit", "max_holding_bars") if k in orders
+    }
     base = make_spec(fraction=0.5, fill_at_close=fill_at_close, **venue_keys, **other)  # type: ignore[arg-type]
     assert base.venue is not None
     return replace(
@@ -80,9 +83,7 @@ def test_a_limit_order_is_sent_at_its_offset_and_rests_until_the_price_trades_th
         buy([100.0, 99.0, 98.5]),  # bar 1 touches 99, bar 2 trades through
     )
     q = q_of(0.0, f)  # sized with the taker fee, the most it can pay
-    assert_rows(
-        rows(state, 0)[-1:], [("ORDER", 0, 1, 1, q, ENTRY, 100.0, LIMIT, 99.0)]
-    )
+    assert_rows(rows(state, 0)[-1:], [("ORDER", 0, 1, 1, q, ENTRY, 100.0, LIMIT, 99.0)])
     assert rows(state, 1) == []  # conservative: a touch is not enough
     fee = q * 99.0 * maker  # the maker's fee, no slippage
     assert_rows(
@@ -150,9 +151,7 @@ def test_ioc_cancels_what_is_not_marketable_and_fok_what_cannot_fill_whole() -> 
     q = q_of()
     opened = buy([90.0, 90.0], open_=[100.0, 98.0], volume=[1e12, 100.0])
     state = run(
-        spec(
-            order_type="limit", limit_offset=0.01, time_in_force="IOC", max_volume_fraction=0.1
-        ),
+        spec(order_type="limit", limit_offset=0.01, time_in_force="IOC", max_volume_fraction=0.1),
         opened,
     )
     assert_rows(
@@ -163,9 +162,7 @@ def test_ioc_cancels_what_is_not_marketable_and_fok_what_cannot_fill_whole() -> 
         ],
     )
     state = run(
-        spec(
-            order_type="limit", limit_offset=0.01, time_in_force="FOK", max_volume_fraction=0.1
-        ),
+        spec(order_type="limit", limit_offset=0.01, time_in_force="FOK", max_volume_fraction=0.1),
         opened,
     )
     assert_rows(rows(state, 1), [("CANCEL", 0, 1, q, codes.UNFILLED_FOK, 0)])
@@ -226,9 +223,7 @@ def test_a_resting_limit_fills_a_share_of_each_bars_volume() -> None:
 
 
 def test_fill_at_close_a_limit_rests_from_the_next_bar() -> None:
-    state = run(
-        spec(order_type="limit", limit_offset=0.01, fill_at_close=True), buy([100.0, 98.0])
-    )
+    state = run(spec(order_type="limit", limit_offset=0.01, fill_at_close=True), buy([100.0, 98.0]))
     q = q_of()
     assert [r.kind for r in rows(state, 0)] == ["SIGNAL", "DECISION", "ORDER"]
     assert_rows(rows(state, 1), [("FILL", 0, 1, 1, q, 99.0, 0.0, 0.0, 0, q, 10_000.0 - q * 99.0)])
@@ -237,12 +232,12 @@ def test_fill_at_close_a_limit_rests_from_the_next_bar() -> None:
 def test_the_engines_own_exits_stay_market_orders() -> None:
     state = run(
         spec(order_type="limit", limit_offset=0.01, queue_touch=True, max_holding_bars=2),
-        buy([99.0, 100.0, 100.0, 100.0]),
+        buy([100.0, 99.0, 100.0, 100.0, 100.0]),  # filled at bar 1, held 2 bars
     )
     orders = [r for r in rows(state) if r.kind == "ORDER"]
-    assert [(o.values[3], o.values[5]) for o in orders] == [
-        (ENTRY, LIMIT),
-        (codes.EXIT_MAX_HOLDING, MARKET),
+    assert [(o.bar, o.values[3], o.values[5]) for o in orders] == [
+        (0, ENTRY, LIMIT),
+        (3, codes.EXIT_MAX_HOLDING, MARKET),
     ]
 
 
@@ -349,13 +344,17 @@ def test_participation_children_take_a_share_of_the_bars_volume() -> None:
     assert state.sym[0, L.S_QTY] == pytest.approx(q, rel=1e-12)
 
 
-def test_a_new_decision_ends_a_parents_children() -> None:
-    p = [0.9, NAN, 0.1, NAN, NAN, NAN]
-    inputs = bars([100.0] * 6, p=p)
-    state = run(spec(slicing="twap", slice_children=4), inputs)
-    reasons = [(r.bar, r.values[3]) for r in rows(state) if r.kind == "ORDER"]
-    assert reasons == [(0, ENTRY), (1, ENTRY), (2, codes.EXIT_SIGNAL)]
-    assert state.sym[0, L.S_QTY] == 0.0
+def test_a_new_decision_ends_a_parents_children_and_slices_its_own_order() -> None:
+    p = [0.9, NAN, 0.1, NAN, NAN, NAN, NAN]
+    state = run(spec(slicing="twap", slice_children=4), bars([100.0] * 7, p=p))
+    q = q_of()
+    # the entry's parent sent 2 of its 4 children; the exit (a signal's order too) is
+    # a parent of its own, for the half held
+    parents = [(r.bar, r.values[3], r.values[2]) for r in rows(state) if r.kind == "PARENT"]
+    assert parents == [(0, ENTRY, pytest.approx(q)), (2, codes.EXIT_SIGNAL, pytest.approx(q / 2))]
+    children = [(r.bar, r.values[7]) for r in rows(state) if r.kind == "ORDER"]
+    assert children == [(0, 1), (1, 1), (2, 4), (3, 4), (4, 4), (5, 4)]
+    assert state.sym[0, L.S_QTY] == pytest.approx(0.0, abs=1e-9)  # the last fills at bar 6
 
 
 def test_limit_children_rest_and_the_next_waits_for_the_one_before() -> None:
@@ -366,7 +365,10 @@ def test_limit_children_rest_and_the_next_waits_for_the_one_before() -> None:
     children = [r for r in rows(state) if r.kind == "ORDER"]
     fills = [r for r in rows(state) if r.kind == "FILL"]
     # child 1 rests until bar 2 trades through 99; child 2 goes at bar 2's close
-    assert [(c.bar, c.values[5], c.values[6]) for c in children] == [(0, LIMIT, 99.0), (2, LIMIT, 99.0)]
+    assert [(c.bar, c.values[5], c.values[6]) for c in children] == [
+        (0, LIMIT, 99.0),
+        (2, LIMIT, 99.0),
+    ]
     assert [(f.bar, f.values[0]) for f in fills] == [(2, 2), (4, 3)]
 
 
@@ -416,7 +418,6 @@ def test_fills_never_beat_the_limit_children_sum_and_the_books_balance(
     state = run(spec(**kw), inputs)  # type: ignore[arg-type]
     orders: dict[int, tuple[float, ...]] = {}
     parents: dict[int, float] = {}
-    children: dict[int, float] = {}
     filled: dict[int, float] = {}
     cash = 10_000.0
     position = 0.0
@@ -426,15 +427,15 @@ def test_fills_never_beat_the_limit_children_sum_and_the_books_balance(
             parents[int(v[0])] = v[2]
         elif row.kind == "ORDER":
             orders[int(v[0])] = v
-            if v[7]:
-                assert int(v[7]) in parents
-                children[int(v[7])] = children.get(int(v[7]), 0.0) + v[2]
+            assert not v[7] or int(v[7]) in parents  # a child names a parent sent before
         elif row.kind == "FILL":
             order = orders[int(v[0])]
             side, quantity, price, fee = int(v[1]), v[2], v[3], v[4]
             if order[5] == LIMIT:  # never worse than the limit
-                assert (price <= order[6] * (1 + 1e-12)) if side > 0 else (
-                    price >= order[6] * (1 - 1e-12)
+                assert (
+                    (price <= order[6] * (1 + 1e-12))
+                    if side > 0
+                    else (price >= order[6] * (1 - 1e-12))
                 )
             filled[int(v[0])] = filled.get(int(v[0]), 0.0) + quantity
             assert filled[int(v[0])] <= order[2] * (1 + 1e-9)
@@ -442,18 +443,17 @@ def test_fills_never_beat_the_limit_children_sum_and_the_books_balance(
             position += side * quantity
             assert v[8] == pytest.approx(cash, rel=1e-9, abs=1e-6)  # the row's cash
     for parent, quantity in parents.items():
-        # a parent's children never send more than the parent; fallbacks resend a rest
-        sent = children.get(parent, 0.0)
-        fallbacks = sum(
-            o[2] for o in orders.values() if o[7] == parent and o[5] == MARKET and kw["order_type"] != "market"
-        )
-        assert sent - fallbacks <= quantity * (1 + 1e-9)
+        # the children (their fallbacks included) never fill more than the parent
+        done = sum(q for seq, q in filled.items() if orders[seq][7] == parent)
+        assert done <= quantity * (1 + 1e-9)
     assert state.acct[L.A_CASH] == pytest.approx(cash, rel=1e-9, abs=1e-6)
     assert state.sym[0, L.S_QTY] == pytest.approx(position, rel=1e-9, abs=1e-9)
-    # cash + positions at the last mark = equity
-    mark = state.sym[0, L.S_MARK]
-    value = cash + (position * mark if position else 0.0)
-    assert state.acct[L.A_EQUITY] == pytest.approx(value, rel=1e-9, abs=1e-6)
+    # cash + positions at the last close = the equity the core marks (after the last
+    # bar's own close fills, which come after its mark)
+    last = len(inputs) - 1
+    equity = mark_equity(state.acct.copy(), state.sym.copy(), inputs.px, last)
+    value = cash + (position * inputs.px[3, last, 0] if position else 0.0)
+    assert equity == pytest.approx(value, rel=1e-9, abs=1e-6)
 
 
 def test_twap_children_sum_to_the_parent_on_any_volume() -> None:

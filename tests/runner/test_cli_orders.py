@@ -90,7 +90,7 @@ def test_a_limit_order_rests_and_fills_at_its_limit_with_the_makers_fee(
         "parent_id": None,
         "quantity": pytest.approx(quantity, rel=1e-12),
     }
-    assert math.isnan(order.values["stop_price"])
+    assert order.values["stop_price"] is None  # NaN: NULL in the journal
     (fill,) = read_rows(journal, ["fill"])
     assert (fill.bar, fill.values["price"], fill.values["slippage"]) == (2, 99.0, 0.0)
     assert fill.values["fee"] == pytest.approx(quantity * 99.0 * 0.0002, rel=1e-12)

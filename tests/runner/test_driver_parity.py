@@ -380,7 +380,10 @@ def _trading_rows(journal: Path, left_out: frozenset[str]) -> list[tuple[Any, ..
             r.symbol,
             r.kind,
             r.correlation_id,
-            {k: _order_number(v) if k in ("id", "order_id") else v for k, v in r.values.items()},
+            {
+                k: _order_number(v) if k in ("id", "order_id", "parent_id") else v
+                for k, v in r.values.items()
+            },
         )
         for r in read_rows(journal)
         if r.kind not in RUN_KINDS and r.kind not in left_out
@@ -630,7 +633,9 @@ def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[
     }
     batch = _three_drivers(tmp_path, spec)
     journal = batch.run_dir / "journal.sqlite"
-    kinds = {(r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])}
+    kinds = {
+        (r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])
+    }
     fills = list(read_rows(journal, ["fill"]))
     assert len(fills) > 5
     if orders.get("type") == "limit":
