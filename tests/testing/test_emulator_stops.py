@@ -175,3 +175,24 @@ def test_a_post_only_order_rests_as_maker_or_is_refused_when_it_would_take(
     [trade] = client.fetch_my_trades(SYMBOL)
     assert (trade["order"], trade["price"], trade["takerOrMaker"]) == (order["id"], 98.5, "maker")
     assert trade["fee"] == {"cost": float(MAKER), "currency": "BTC"}
+
+
+def test_a_triggered_stop_capped_by_volume_fills_the_rest_at_the_next_open(
+    bars: pd.DataFrame,
+) -> None:
+    with ExchangeEmulator(
+        {SYMBOL: bars}, {"BTC": 5}, start=1, volume_participation=Decimal("0.01")
+    ) as emulator:
+        client = emulator.client(timeout=5000)
+        order = client.create_order(SYMBOL, "market", "sell", 1, params={"stopPrice": 97})
+        emulator.advance(2)  # bar 2 triggers it: 1% of its 50 traded is 0.5, at the stop
+        trades = client.fetch_my_trades(SYMBOL)
+        # the rest fills as a market order would: at the open of bar 3, a gap down to 90
+        assert [(t["price"], t["amount"], t["takerOrMaker"]) for t in trades] == [
+            (97.0, 0.5, "taker"),
+            (90.0, 0.5, "taker"),
+        ]
+        assert trades[1]["timestamp"] == int(bars.index[3].value // 1_000_000)
+        filled = client.fetch_order(order["id"], SYMBOL)
+        assert (filled["status"], filled["filled"], filled["average"]) == ("closed", 1.0, 93.5)
+        assert emulator.errors == []
