@@ -77,6 +77,7 @@ __all__ = [
     "SignalEvent",
     "SlicedOrder",
     "StaleData",
+    "StopFellBack",
     "SymbolAbsent",
     "TradingStateChanged",
     "VenueDelivered",
@@ -629,16 +630,23 @@ class OrderSent(Order, Event):
     The order's ``id`` is the client order id; ``symbol`` is the market.
 
     Attributes:
-        order_type: ``market`` or ``limit``.
+        order_type: ``market``, ``limit``, ``stop_loss`` or ``take_profit``.
         amount: The quantity after the market's precision (0: it rounds away).
-        limit_price: The limit price after the market's precision (NaN: a market order).
+        limit_price: The limit price after the market's precision (NaN: not a limit order).
         sent_at: When it was sent, seconds since the epoch.
+        trigger_price: A stop's trigger price after the market's precision (NaN: not a
+            stop).
+        post_only: A limit order sent post-only.
+        time_in_force: A limit order's ``GTC``, ``IOC`` or ``FOK``.
     """
 
     order_type: str
     amount: float
     limit_price: float
     sent_at: float
+    trigger_price: float = _NAN
+    post_only: bool = False
+    time_in_force: str = "GTC"
 
 
 @_kind("order_state")
@@ -681,6 +689,27 @@ class VenueFill(Fill, Event):
     venue_order_id: str | None
     fee_cost: float
     fee_currency: str | None
+
+
+@_kind("stop_fallback")
+@dataclass(frozen=True, kw_only=True)
+class StopFellBack(Event):
+    """A stop the exchange did not take: the bar-close market exit guards instead.
+
+    Attributes:
+        client_id: The stop order's client order id.
+        order_type: ``stop_loss`` or ``take_profit``.
+        trigger_price: The level the bar-close exit watches.
+        code: ``STOP_UNSUPPORTED`` (the exchange or market cannot take it; not sent)
+            or the exchange's rejection code (``VENUE_REJECTED``).
+        reason: Why, as the check or the exchange said it.
+    """
+
+    client_id: str
+    order_type: str
+    trigger_price: float
+    code: str
+    reason: str
 
 
 @_kind("fill_refused")

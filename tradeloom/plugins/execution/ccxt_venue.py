@@ -52,7 +52,8 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import ccxt
@@ -65,13 +66,14 @@ from tradeloom.plugins.execution.ccxt_errors import (
     is_retryable_read,
     submission_outcome,
 )
-from tradeloom.plugins.execution.client_ids import check_client_id
+from tradeloom.plugins.execution.client_ids import check_client_id, derived_client_id
 from tradeloom.plugins.execution.order_checks import prepare_order
 from tradeloom.plugins.execution.order_checks import rejection as order_rejection
 from tradeloom.plugins.execution.order_events import (
     OrderJournal,
     OrderView,
     RefusedFill,
+    StopFallback,
     TradeFill,
     VenueEvent,
     VenueOrder,
@@ -85,6 +87,12 @@ from tradeloom.plugins.execution.order_state import (
     OverfillError,
     Transition,
     VenueStatus,
+)
+from tradeloom.plugins.execution.order_terms import (
+    STOP_TYPES,
+    OrderTerms,
+    ccxt_arguments,
+    unsupported_reason,
 )
 from tradeloom.redaction import guard_client
 from tradeloom.retrying import (
@@ -131,6 +139,7 @@ class _Collector:
     duplicates: list[str] = field(default_factory=list)
     refused: list[RefusedFill] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    stop_fallbacks: list[StopFallback] = field(default_factory=list)
 
     def report(self) -> VenueReport:
         return VenueReport(
@@ -141,11 +150,17 @@ class _Collector:
             tuple(self.duplicates),
             tuple(self.refused),
             tuple(self.unresolved),
+            tuple(self.stop_fallbacks),
         )
 
     def empty(self) -> bool:
         return not (
-            self.transitions or self.fills or self.cancellations or self.rejections or self.refused
+            self.transitions
+            or self.fills
+            or self.cancellations
+            or self.rejections
+            or self.refused
+            or self.stop_fallbacks
         )
 
 
@@ -256,25 +271,46 @@ class CcxtVenue:
         """
         return self._held.report()
 
+    def sent_at(self, client_id: str) -> float | None:
+        """Return when an order was sent (seconds since the epoch; None: never sent).
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+        """
+        return self._orders[client_id].sent_at
+
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
         return [t.request.order for t in self._orders.values() if not t.life.terminal]
 
     # --- orders ---------------------------------------------------------------------
 
-    def submit(self, order: Order, *, limit_price: float | None = None) -> VenueReport:
+    def submit(
+        self,
+        order: Order,
+        *,
+        limit_price: float | None = None,
+        terms: OrderTerms | None = None,
+    ) -> VenueReport:
         """Check, journal and send one order, once.
+
+        A stop (``terms.type`` ``stop_loss`` or ``take_profit``) the exchange cannot
+        take (`unsupported_reason`) is refused here with ``STOP_UNSUPPORTED`` and not
+        sent; one the exchange refuses is ``REJECTED`` as any order is. The caller
+        falls back (`tradeloom.plugins.execution.exchange_stops`).
 
         Args:
             order: The engine's order; ``order.id`` is its client order id.
-            limit_price: Send a limit order at this price; None: a market order.
+            limit_price: Send a GTC limit order at this price; None: a market order.
+            terms: The order's type, prices and flags, in place of ``limit_price``.
 
         Returns:
             What happened: accepted (with any immediate fills), rejected, or unknown.
 
         Raises:
             ValueError: An invalid or already used client order id, a side other than
-                +1/-1, or a quantity that is not positive.
+                +1/-1, a quantity that is not positive, or both ``limit_price`` and
+                ``terms``.
         """
         check_client_id(order.id)
         if order.id in self._orders:
@@ -286,14 +322,20 @@ class CcxtVenue:
         if not order.quantity > 0 or math.isinf(order.quantity):
             raise ValueError(f"order {order.id}: quantity must be > 0, was {order.quantity}")
         out = _Collector()
+        market = self._market()
         request, refusal = prepare_order(
-            self.client, self._market(), order, limit_price, self.last_price
+            self.client, market, order, limit_price, self.last_price, terms
         )
+        if refusal is None and terms is not None:
+            reason = unsupported_reason(self.client.has, str(self.client.id), market, terms)
+            if reason is not None:
+                refusal = order_rejection(order, "STOP_UNSUPPORTED", reason, {})
         quantity = request.amount if refusal is None else order.quantity
         tracked = _Tracked(request, OrderLifecycle(order.id, quantity, tolerance=self._tolerance))
         self._orders[order.id] = tracked
         if refusal is not None:
             self._emit(out, [tracked.life.reject(refusal)])
+            self._fall_back(request, refusal, out)
             return out.report()
         try:
             self.journal.before_send(request)
@@ -303,13 +345,14 @@ class CcxtVenue:
         self._emit(out, [tracked.life.send()])
         tracked.sent_at = self._clock()
         try:
+            kind, params = _ccxt_request(request)
             answer = self.client.create_order(
                 self.symbol,
-                request.type,
+                kind,
                 request.side,
                 request.amount,
                 request.price,
-                {"clientOrderId": order.id, "maxRetriesOnFailure": 0},
+                {**params, "clientOrderId": order.id, "maxRetriesOnFailure": 0},
             )
         except Exception as error:
             message = VenueMessage.of(error, getattr(self.client, "last_http_response", None))
@@ -321,12 +364,57 @@ class CcxtVenue:
                     {} if message.code is None else {"venue_code": float(message.code)},
                 )
                 self._emit(out, [tracked.life.reject(rejection)])
+                self._fall_back(request, rejection, out)
             else:
                 _log.warning("order_unknown", client_id=order.id, error=str(message))
                 self._emit(out, [tracked.life.lose(str(message))])
             return out.report()
         self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
+        if tracked.life.state is OrderState.REJECTED and out.rejections:
+            self._fall_back(request, out.rejections[-1], out)
         return out.report()
+
+    def fall_back_to_market(self, client_id: str, *, reason: str = "LIMIT_FALLBACK") -> VenueReport:
+        """Cancel a working limit order and send what it left unfilled as a market order.
+
+        In this order, so that one intent never has two live orders: the limit order
+        is cancelled, and only once the venue confirms it finished (cancelled, or
+        filled meanwhile) with its trades counted is the rest sent, under the derived
+        client id ``{client_id}-f`` (`derived_client_id`). Until then nothing is sent
+        and the call is to be made again (at the next bar); a call after the market
+        order was sent (a restart that recovered it) sends nothing either.
+
+        Args:
+            client_id: The limit order's client order id.
+            reason: The limit order's cancellation reason.
+
+        Returns:
+            What the cancel and the market order's send reported.
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+            RetriesExhausted: The cancel could not reach the venue (nothing was sent).
+            ccxt.ExchangeError: The venue refused the cancel for another reason.
+        """
+        fallback_id = derived_client_id(client_id, "f")
+        tracked = self._orders[client_id]
+        if fallback_id in self._orders:
+            return self._hand_over()
+        report = self.cancel(client_id, reason=reason)
+        life = tracked.life
+        if not life.terminal or life.awaiting_trades:
+            _log.info("fallback_waits", client_id=client_id, state=str(life.state))
+            return report
+        remaining = life.quantity - life.filled
+        # A rejected limit order never worked: there is nothing to fall back from.
+        if life.state is OrderState.REJECTED or remaining <= life.quantity * self._tolerance:
+            return report
+        parent = tracked.request.order
+        order = dataclass_replace(
+            parent, id=fallback_id, quantity=remaining, kind="market", stop_price=math.nan
+        )
+        sent = self.submit(order)
+        return _joined(report, sent)
 
     def recover(
         self,
@@ -762,8 +850,43 @@ class CcxtVenue:
         self._journal(refused)
         out.refused.append(refused)
 
+    def _fall_back(self, request: VenueOrder, refusal: Rejection, out: _Collector) -> None:
+        if request.trigger_price is None or request.type not in STOP_TYPES:
+            return
+        fallback = StopFallback(
+            request.client_id, request.type, request.trigger_price, refusal.code, refusal.message
+        )
+        _log.warning(
+            "stop_fallback",
+            client_id=request.client_id,
+            code=refusal.code,
+            reason=refusal.message,
+        )
+        self._journal(fallback)
+        out.stop_fallbacks.append(fallback)
+
     def _journal(self, event: VenueEvent) -> None:
         self.journal.record(event)
+
+
+def _joined(first: VenueReport, second: VenueReport) -> VenueReport:
+    return VenueReport(*(a + b for a, b in zip(_parts(first), _parts(second), strict=True)))
+
+
+def _parts(report: VenueReport) -> tuple[tuple[Any, ...], ...]:
+    return tuple(getattr(report, f.name) for f in fields(report))
+
+
+def _ccxt_request(request: VenueOrder) -> tuple[str, dict[str, Any]]:
+    # The request carries the prices as rounded to the market's precision.
+    terms = OrderTerms(
+        request.type,
+        request.price if request.type == "limit" else None,
+        request.trigger_price,
+        request.post_only,
+        request.time_in_force,
+    )
+    return ccxt_arguments(terms)
 
 
 def _refuse_http_retries(client: ccxt.Exchange) -> None:

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CLIENT_ID_PATTERN", "MAX_CLIENT_ID_LENGTH", "check_client_id", "client_order_id"]
+__all__ = [
+    "CLIENT_ID_PATTERN",
+    "MAX_CLIENT_ID_LENGTH",
+    "check_client_id",
+    "client_order_id",
+    "derived_client_id",
+]
 
 MAX_CLIENT_ID_LENGTH = 36
 """Binance's limit on ``newClientOrderId``."""
@@ -73,3 +79,29 @@ def client_order_id(strategy: str, run: str, sequence: int) -> str:
             f"leaves no room for the strategy name in {MAX_CLIENT_ID_LENGTH} characters"
         )
     return check_client_id(name + tail)
+
+
+_SUFFIX = re.compile(r"^[a-zA-Z0-9]{1,8}$")
+
+
+def derived_client_id(parent: str, suffix: str) -> str:
+    """Return the id of an order sent on behalf of ``parent``: a child or a fallback.
+
+    ``{parent}-{suffix}`` (``...-000007-c2``: the second TWAP child; ``...-f``: the
+    market order a limit order fell back to). A parent id is up to 36 characters
+    already, so when the whole does not fit, characters are dropped from the front:
+    the strategy name goes first, the run key and the sequence (what makes the id
+    unique) stay. The same parent and suffix give the same id after a restart, so a
+    child found at the venue is never sent again.
+
+    Raises:
+        ValueError: ``parent`` is not a valid client order id, or ``suffix`` is not 1
+            to 8 of ``[a-zA-Z0-9]``.
+    """
+    check_client_id(parent)
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"client id suffix '{suffix}' must be 1 to 8 of [a-zA-Z0-9]")
+    whole = f"{parent}-{suffix}"
+    if len(whole) > MAX_CLIENT_ID_LENGTH:
+        whole = whole[len(whole) - MAX_CLIENT_ID_LENGTH :].lstrip("-_")
+    return check_client_id(whole)

@@ -27,6 +27,7 @@ import ccxt
 
 from tradeloom.domain import Order, Rejection
 from tradeloom.plugins.execution.order_events import VenueOrder
+from tradeloom.plugins.execution.order_terms import OrderTerms
 
 __all__ = ["prepare_order", "rejection"]
 
@@ -37,6 +38,7 @@ def prepare_order(
     order: Order,
     limit_price: float | None,
     last_price: Callable[[], float],
+    terms: OrderTerms | None = None,
 ) -> tuple[VenueOrder, Rejection | None]:
     """Return the order as it would be sent, and why it must not be (None: send it).
 
@@ -44,13 +46,22 @@ def prepare_order(
         client: The ccxt client, its markets loaded.
         market: ``client.market(symbol)``.
         order: The engine's order.
-        limit_price: The limit price; None for a market order.
+        limit_price: The limit price; None for a market order (or given in ``terms``).
         last_price: Returns the market's last price (read only when the order has no
             usable reference price).
+        terms: The order's type, prices and flags (a stop's trigger price is rounded
+            and checked against the price range as a limit price is). None: a market
+            order, or a GTC limit order at ``limit_price``.
 
     Raises:
-        ValueError: ``limit_price`` is not a positive finite number.
+        ValueError: ``limit_price`` is not a positive finite number, or is given with
+            ``terms``.
     """
+    if terms is not None and limit_price is not None:
+        raise ValueError(f"order {order.id}: give the limit price in terms, not both")
+    if terms is None:
+        terms = OrderTerms() if limit_price is None else _gtc_limit(order, limit_price)
+    limit_price = terms.limit_price
     symbol = str(market["symbol"])
     side: Literal["buy", "sell"] = "buy" if order.side > 0 else "sell"
     limits = market.get("limits") or {}
@@ -66,7 +77,23 @@ def prepare_order(
             price = float(client.price_to_precision(symbol, limit_price))
         except ccxt.InvalidOrder:
             price = 0.0
-    request = VenueOrder(order, symbol, "market" if price is None else "limit", side, amount, price)
+    trigger = None
+    if terms.trigger_price is not None:
+        try:
+            trigger = float(client.price_to_precision(symbol, terms.trigger_price))
+        except ccxt.InvalidOrder:
+            trigger = 0.0
+    request = VenueOrder(
+        order,
+        symbol,
+        terms.type,
+        side,
+        amount,
+        price,
+        trigger,
+        terms.post_only,
+        terms.time_in_force,
+    )
     values = {"quantity": order.quantity, "rounded": amount}
     amount_min = _limit(limits, "amount", "min")
     if amount <= 0 or (amount_min is not None and amount < amount_min):
@@ -86,19 +113,23 @@ def prepare_order(
             f"quantity={amount:g} above the market's maximum {amount_max:g}",
             {**values, "maximum": amount_max},
         )
-    if price is not None:
+    for label, level in (("limit price", price), ("trigger price", trigger)):
+        if level is None:
+            continue
         low, high = _limit(limits, "price", "min"), _limit(limits, "price", "max")
-        if price <= 0 or (low is not None and price < low) or (high is not None and price > high):
+        if level <= 0 or (low is not None and level < low) or (high is not None and level > high):
             return request, rejection(
                 order,
                 "VENUE_PRICE_RANGE",
-                f"limit price={price:g} outside the market's range "
+                f"{label}={level:g} outside the market's range "
                 f"[{low or 0.0:g}, {high or math.inf:g}]",
-                {**values, "price": price},
+                {**values, "price": level},
             )
     notional_min = _limit(limits, "cost", "min")
     if notional_min is not None:
-        reference = price if price is not None else order.reference_price
+        reference = price if price is not None else trigger
+        if reference is None:
+            reference = order.reference_price
         if not reference > 0 or math.isinf(reference):
             reference = last_price()
         notional = amount * reference
@@ -115,6 +146,12 @@ def prepare_order(
 def rejection(order: Order, code: str, message: str, values: Mapping[str, float]) -> Rejection:
     """Return the rejection of ``order``, stamped with its decision bar."""
     return Rejection(order.bar, order.timestamp, code, message, dict(values))
+
+
+def _gtc_limit(order: Order, limit_price: float) -> OrderTerms:
+    if not limit_price > 0 or math.isinf(limit_price):
+        raise ValueError(f"order {order.id}: limit price must be > 0, was {limit_price}")
+    return OrderTerms("limit", limit_price)
 
 
 def _limit(limits: Mapping[str, Any], kind: str, bound: str) -> float | None:

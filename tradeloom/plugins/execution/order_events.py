@@ -20,6 +20,7 @@ __all__ = [
     "OrderJournal",
     "OrderView",
     "RefusedFill",
+    "StopFallback",
     "TradeFill",
     "VenueEvent",
     "VenueOrder",
@@ -34,18 +35,26 @@ class VenueOrder:
     Attributes:
         order: The engine's order; ``order.id`` is the client order id.
         symbol: Unified market symbol (``BTC/USDT``).
-        type: ``market`` or ``limit``.
+        type: ``market``, ``limit``, or a stop resting at the exchange: ``stop_loss``,
+            ``take_profit`` (`tradeloom.plugins.execution.order_terms`).
         side: ``buy`` or ``sell``.
         amount: Base quantity after ``amount_to_precision`` (0 when it rounds away).
         price: Limit price after ``price_to_precision``; None for a market order.
+        trigger_price: A stop's trigger price after ``price_to_precision``; None for
+            the other types.
+        post_only: A limit order the exchange must refuse rather than fill as a taker.
+        time_in_force: A limit order's ``GTC``, ``IOC`` or ``FOK``.
     """
 
     order: Order
     symbol: str
-    type: Literal["market", "limit"]
+    type: Literal["market", "limit", "stop_loss", "take_profit"]
     side: Literal["buy", "sell"]
     amount: float
     price: float | None
+    trigger_price: float | None = None
+    post_only: bool = False
+    time_in_force: Literal["GTC", "IOC", "FOK"] = "GTC"
 
     @property
     def client_id(self) -> str:
@@ -92,7 +101,26 @@ class RefusedFill:
     message: str
 
 
-VenueEvent = Transition | TradeFill | RefusedFill
+@dataclass(frozen=True)
+class StopFallback:
+    """A stop the exchange did not take: the bar-close market exit guards instead.
+
+    Attributes:
+        client_id: The stop order's client order id (never working at the venue).
+        type: ``stop_loss`` or ``take_profit``.
+        trigger_price: The level the bar-close exit now watches.
+        code: ``STOP_UNSUPPORTED`` (refused before sending) or the rejection's code.
+        reason: Why, as the check or the exchange said it.
+    """
+
+    client_id: str
+    type: str
+    trigger_price: float
+    code: str
+    reason: str
+
+
+VenueEvent = Transition | TradeFill | RefusedFill | StopFallback
 """What the venue hands to `OrderJournal.record`."""
 
 
@@ -153,6 +181,8 @@ class VenueReport:
             order): the venue and the journal disagree, and a human should look.
         unresolved: Client ids still unknown after a lookup (the venue does not
             have the order yet, but the request may still arrive).
+        stop_fallbacks: Stops the exchange did not take; the caller exits at the bar
+            close at their level instead.
     """
 
     transitions: tuple[Transition, ...] = ()
@@ -162,3 +192,4 @@ class VenueReport:
     duplicates: tuple[str, ...] = ()
     refused: tuple[RefusedFill, ...] = ()
     unresolved: tuple[str, ...] = ()
+    stop_fallbacks: tuple[StopFallback, ...] = ()

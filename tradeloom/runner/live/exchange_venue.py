@@ -23,6 +23,17 @@ phase for the fills and cancellations that happened since the last bar. Here:
   quantity received, net of that fee, and the fee in quote: the position is what
   the account holds, cash what it paid.
 
+Limit orders (``execution.orders``, decided by the core as in a backtest) go to the
+exchange as limit orders at the core's price, post-only and with the time in force
+of ``execution.orders.limit``. The exchange works them; at each bar's ``open`` a
+resting one whose time is up is handled here, as the core handles it for the
+simulated venue: ``expire_after_bars`` cancels the rest (``LIMIT_EXPIRED``), and
+``fallback_after_bars`` / ``fallback_after_seconds`` cancel it and, once the
+exchange confirms the cancel, send the rest as one market order
+(`CcxtVenue.fall_back_to_market`, client id ``{id}-f``). The engine sees one
+order: the fallback's fills are reported as its limit order's, and the limit's
+``LIMIT_FALLBACK`` cancellation is not reported (the rest is still being worked).
+
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
 """
@@ -38,11 +49,21 @@ import structlog
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill, VenueReport
+from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.execution.order_events import (
+    RefusedFill,
+    TradeFill,
+    VenueOrder,
+    VenueReport,
+)
+from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
+from tradeloom.plugins.execution.order_terms import OrderTerms
 from tradeloom.retrying import RetriesExhausted
 
 __all__ = ["ExchangeVenue"]
+
+_WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -55,6 +76,9 @@ class ExchangeVenue:
         initial_cash: The quote capital the strategy trades with.
         fee_rate: The taker fee as a fraction, used to size buys (``quantity_for``).
         on_trouble: Told ``(operation, message)`` when a venue read failed every retry.
+        orders: ``execution.orders``: the limit orders' flags, fallback and expiry
+            (default: market orders only).
+        clock: Seconds since the epoch (``fallback_after_seconds``).
 
     Attributes:
         allow_short: Always False: spot.
@@ -73,8 +97,14 @@ class ExchangeVenue:
         initial_cash: float,
         fee_rate: float,
         on_trouble: Callable[[str, str], None],
+        orders: OrdersParams | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.venue = venue
+        self.orders = orders or OrdersParams()
+        self._clock = clock
+        # fallback market order's client id -> its limit order's (the engine's) id
+        self._fallbacks: dict[str, str] = {}
         self.initial_cash = initial_cash
         self.fee_rate = fee_rate
         self._on_trouble = on_trouble
@@ -95,11 +125,43 @@ class ExchangeVenue:
         return notional / (price * (1.0 + self.fee_rate))
 
     def submit(self, order: Order) -> None:
-        """Check, journal and send ``order`` once (`CcxtVenue.submit`)."""
+        """Check, journal and send ``order`` once (`CcxtVenue.submit`).
+
+        A limit order (``order.kind == "limit"``) goes at its ``limit_price`` with
+        ``execution.orders.limit``'s post-only flag and time in force.
+        """
         started = time.perf_counter()
-        self._take(self.venue.submit(order))
+        self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
+
+    def terms(self, order: Order) -> OrderTerms | None:
+        """Return how ``order`` goes to the exchange (None: a market order)."""
+        if order.kind != "limit":
+            return None
+        limit = self.orders.limit
+        return OrderTerms(
+            "limit",
+            order.limit_price,
+            post_only=limit.post_only,
+            time_in_force=limit.time_in_force,
+        )
+
+    def recover_fallback(
+        self,
+        parent: Order,
+        request: VenueOrder,
+        *,
+        sent_at: float,
+        venue_id: str | None,
+        counted: list[tuple[str, float]],
+    ) -> None:
+        """Track the fallback market order of ``parent`` found in the journal (a restart).
+
+        It is looked up by its client id, never sent again (`CcxtVenue.recover`).
+        """
+        self._fallbacks[request.client_id] = parent.id
+        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
 
     def pending(self) -> list[Order]:
         """Return the orders not finished for the engine.
@@ -109,12 +171,13 @@ class ExchangeVenue:
         pending until the bar that fills it).
         """
         undelivered = {event.order_id for event in self._events}
-        tracked = [
-            view.request.order
-            for view in self.venue.orders()
-            if view.state not in TERMINAL or view.client_id in undelivered
-        ]
-        return tracked + [o for i, o in self._adopted.items() if i in undelivered]
+        tracked: dict[str, Order] = {}
+        for view in self.venue.orders():
+            engine_id = self._fallbacks.get(view.client_id, view.client_id)
+            if view.state not in TERMINAL or engine_id in undelivered:
+                tracked.setdefault(engine_id, self.venue.order(engine_id).request.order)
+        adopted = [o for i, o in self._adopted.items() if i in undelivered]
+        return list(tracked.values()) + adopted
 
     def adopt(self, order: Order) -> None:
         """Count ``order`` pending until its held events are reported (a restart).
@@ -147,8 +210,10 @@ class ExchangeVenue:
         """
         if order_id in self._adopted:
             return None
+        fallback = derived_client_id(order_id, "f")
+        target = fallback if fallback in self._fallbacks else order_id
         try:
-            report = self.venue.cancel(order_id, reason=reason)
+            report = self.venue.cancel(target, reason=reason)
         except RetriesExhausted as error:
             self._on_trouble("cancel", str(error))
             return None
@@ -168,6 +233,7 @@ class ExchangeVenue:
             return []
         if phase == "open":
             self.refresh()
+            self._age_limits(bar)
         events = [replace(e, bar=bar.index) for e in self._events]
         self._events.clear()
         return events
@@ -188,21 +254,69 @@ class ExchangeVenue:
             except RetriesExhausted as error:
                 self._on_trouble(operation, str(error))
 
+    def _age_limits(self, bar: Bar) -> None:
+        """Expire or fall back the resting limit orders whose time is up at ``bar``'s open."""
+        limit = self.orders.limit
+        by_bars = limit.fallback_after_bars
+        by_seconds = limit.fallback_after_seconds
+        expiry = limit.expire_after_bars
+        if by_bars is None and by_seconds is None and expiry is None:
+            return
+        for view in self.venue.orders():
+            order = view.request.order
+            if view.state not in _WORKING or view.request.type != "limit":
+                continue
+            # Sent at the decision bar's close: it has rested through the bars since.
+            rested = bar.index - 1 - order.bar
+            try:
+                if expiry is not None and rested >= expiry:
+                    self._take(self.venue.cancel(order.id, reason="LIMIT_EXPIRED"))
+                    continue
+                sent_at = self.venue.sent_at(order.id)
+                due = (by_bars is not None and rested >= by_bars) or (
+                    by_seconds is not None
+                    and sent_at is not None
+                    and self._clock() - sent_at >= by_seconds
+                )
+                if due:
+                    self._fallbacks[derived_client_id(order.id, "f")] = order.id
+                    self._take(self.venue.fall_back_to_market(order.id))
+            except RetriesExhausted as error:
+                self._on_trouble("cancel", str(error))
+
     def _take(self, report: VenueReport) -> None:
         for trade in report.fills:
-            self._events.append(self._booked(trade))
-        self._events.extend(report.cancellations)
+            self._events.append(self._engine_fill(self._booked(trade)))
+        for cancellation in report.cancellations:
+            if self._fell_back(cancellation.order_id):
+                continue  # the rest goes on as the fallback market order
+            self._events.append(self._engine_event(cancellation))
         for move in report.transitions:
             refusal = move.rejection
             if move.state is OrderState.REJECTED and refusal is not None:
                 order = self.venue.order(move.client_id)
                 remaining = max(order.quantity - order.filled, 0.0)
                 reason = f"REJECTED {refusal.code}"
+                engine_id = self._fallbacks.get(move.client_id, move.client_id)
                 self._events.append(
-                    Cancellation(move.client_id, refusal.bar, refusal.timestamp, remaining, reason)
+                    Cancellation(engine_id, refusal.bar, refusal.timestamp, remaining, reason)
                 )
         for refused in report.refused:
             self.refused.append(refused)
+
+    def _fell_back(self, client_id: str) -> bool:
+        fallback = derived_client_id(client_id, "f")
+        return fallback in self._fallbacks and fallback in {
+            view.client_id for view in self.venue.orders()
+        }
+
+    def _engine_fill(self, fill: Fill) -> Fill:
+        parent = self._fallbacks.get(fill.order_id)
+        return fill if parent is None else replace(fill, order_id=parent)
+
+    def _engine_event(self, cancellation: Cancellation) -> Cancellation:
+        parent = self._fallbacks.get(cancellation.order_id)
+        return cancellation if parent is None else replace(cancellation, order_id=parent)
 
     def book(self, trade: TradeFill) -> Fill:
         """Return the fill the portfolio books for ``trade`` (net of a base-asset fee)."""

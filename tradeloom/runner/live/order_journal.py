@@ -9,7 +9,9 @@ what a restart reads (`tradeloom.runner.live.restore`):
 - ``order_state``: every state change (submitted, accepted, unknown, filled...);
 - ``venue_fill``: every trade counted, with the venue's trade id (the key that
   makes a fill count once, across restarts too) and the fee as charged;
-- ``fill_refused``: a trade or status that would overfill an order, not counted.
+- ``fill_refused``: a trade or status that would overfill an order, not counted;
+- ``stop_fallback``: a stop the exchange did not take, and why: the bar-close
+  market exit guards its level instead.
 
 The rows after ``order_sent`` are committed with the bar's other rows: a crash
 loses at most what the venue can tell again (a restart looks the order up by its
@@ -23,14 +25,27 @@ import time
 from collections.abc import Callable
 
 from tradeloom.domain import Order
-from tradeloom.journal import FillRefused, JournalStore, OrderSent, OrderStateChanged, VenueFill
+from tradeloom.journal import (
+    FillRefused,
+    JournalStore,
+    OrderSent,
+    OrderStateChanged,
+    StopFellBack,
+    VenueFill,
+)
 from tradeloom.journal.events import NO_TIME
-from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill, VenueEvent, VenueOrder
+from tradeloom.plugins.execution.order_events import (
+    RefusedFill,
+    StopFallback,
+    TradeFill,
+    VenueEvent,
+    VenueOrder,
+)
 from tradeloom.plugins.execution.order_state import Transition
 
 __all__ = ["JournalOrders", "sent_row"]
 
-# the engine's order, but its limit price: the one sent, at the market's precision
+# The row's limit_price is the one sent (rounded to the tick), not the engine's.
 _ORDER_FIELDS = tuple(name for name in Order.__dataclass_fields__ if name != "limit_price")
 _FILL_FIELDS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
@@ -46,6 +61,9 @@ def sent_row(order: VenueOrder, sent_at: float) -> OrderSent:
         amount=order.amount,
         limit_price=math.nan if order.price is None else order.price,
         sent_at=sent_at,
+        trigger_price=math.nan if order.trigger_price is None else order.trigger_price,
+        post_only=order.post_only,
+        time_in_force=order.time_in_force,
     )
 
 
@@ -116,6 +134,18 @@ class JournalOrders:
                     trade_id=event.trade_id,
                     quantity=event.quantity,
                     message=event.message,
+                )
+            )
+        elif isinstance(event, StopFallback):
+            self.journal.append(
+                StopFellBack(
+                    bar=bar,
+                    symbol=self.symbol,
+                    client_id=event.client_id,
+                    order_type=event.type,
+                    trigger_price=event.trigger_price,
+                    code=event.code,
+                    reason=event.reason,
                 )
             )
         else:  # pragma: no cover - the venue emits nothing else

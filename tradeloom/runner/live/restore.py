@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from tradeloom.journal import (
     WarmUp,
 )
 from tradeloom.journal.schema import schema_of
+from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
@@ -312,8 +314,12 @@ def track_pending(
             continue
         fills = state.venue_fills.get(order.id, [])
         applied = state.engine_fills.get(order.id, 0)
+        # A limit order that fell back to market: its rest went as {id}-f, whose
+        # fills the engine booked as the limit order's.
+        fallback = state.sent.get(derived_client_id(order.id, "f"))
+        fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
-        request = _request(sent)
+        request = sent_request(sent)
         # A cancelled order is still pending here only when the engine never heard of
         # its cancellation: the venue held it, a later read of that call having failed
         # (the missing trades of a cancel the venue said had filled more), and the
@@ -329,18 +335,31 @@ def track_pending(
                 venue_id=venue_id,
                 counted=[(f.trade_id, f.quantity) for f in fills],
             )
-        for fill in fills[applied:]:
-            events.append(exchange.book(_trade_fill(fill)))
+        if fallback is not None and not finished:
+            exchange.recover_fallback(
+                order,
+                sent_request(fallback),
+                sent_at=fallback.sent_at,
+                venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
+                counted=[(f.trade_id, f.quantity) for f in fallback_fills],
+            )
+        for fill in (fills + fallback_fills)[applied:]:
+            events.append(replace(exchange.book(_trade_fill(fill)), order_id=order.id))
     for exchange, events in held.values():
         exchange.hold(events)
 
 
-def _request(sent: OrderSent) -> VenueOrder:
+def sent_request(sent: OrderSent) -> VenueOrder:
+    """Return the order a journaled ``order_sent`` row asked the venue for."""
     order = domain_value(sent, Order)
     side: Any = "buy" if order.side > 0 else "sell"
     price = None if math.isnan(sent.limit_price) else sent.limit_price
+    trigger = None if math.isnan(sent.trigger_price) else sent.trigger_price
     order_type: Any = sent.order_type
-    return VenueOrder(order, sent.symbol, order_type, side, sent.amount, price)
+    tif: Any = sent.time_in_force
+    return VenueOrder(
+        order, sent.symbol, order_type, side, sent.amount, price, trigger, sent.post_only, tif
+    )
 
 
 def _trade_fill(row: VenueFill) -> TradeFill:

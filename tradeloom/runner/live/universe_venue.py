@@ -175,6 +175,7 @@ def open_universe_venue(
             initial_cash=capital,
             fee_rate=fee_rate,
             on_trouble=_trouble_of(runner, symbol),
+            orders=getattr(getattr(runner.p.venue, "params", None), "orders", None),
         )
         if at_start is None:
             rows.append(

@@ -70,6 +70,7 @@ def open_exchange_venue(
         initial_cash=capital,
         fee_rate=fee_rate,
         on_trouble=lambda operation, message: trouble(runner, operation, message),
+        orders=getattr(getattr(runner.p.venue, "params", None), "orders", None),
     )
     return exchange, {**extra, "dust": exchange.dust}
 

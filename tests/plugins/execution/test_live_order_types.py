@@ -1,0 +1,475 @@
+"""Live order types through the real ccxt client against the loopback emulator.
+
+Limit orders (post-only, time in force), the fallback of a resting limit order to a
+market order, exchange-side stop-loss and take-profit orders, the journaled fallback
+when the exchange cannot take a stop, and a stop that fills while the runner is down,
+reconciled from the journal at restart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tradeloom.domain import Bar, Order
+from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_events
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
+from tradeloom.plugins.execution.order_events import (
+    StopFallback,
+    Transition,
+    VenueEvent,
+    VenueOrder,
+)
+from tradeloom.plugins.execution.order_params import LimitOrderParams, OrdersParams
+from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
+from tradeloom.retrying import RetriesExhausted, RetryPolicy
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
+from tradeloom.runner.live.order_journal import JournalOrders
+from tradeloom.runner.live.restore import sent_request
+from tradeloom.testing import ExchangeEmulator, Reject, ServerError
+
+S = OrderState
+SYMBOL = "BTC/USDT"
+POST = "POST /api/v3/order"
+CANCEL = "DELETE /api/v3/order"
+
+# open, high, low, close: bar 2 trades down to 95, bar 3 gaps down to 90, bar 5 up to 104.
+ROWS = [
+    (100, 101, 99, 100),
+    (100, 102, 98, 99),
+    (99, 100, 95, 96),
+    (90, 92, 89, 91),
+    (91, 93, 90, 92.8),
+    (93, 104, 92, 103),
+    (103, 104, 102, 103),
+]
+
+
+def _bars() -> pd.DataFrame:
+    frame = pd.DataFrame(ROWS, columns=["open", "high", "low", "close"], dtype=float)
+    frame["volume"] = 50.0
+    frame.index = pd.date_range("2024-01-01", periods=len(ROWS), freq="1h", tz="UTC")
+    return frame
+
+
+BARS = _bars()
+
+
+class Recorder:
+    """An `OrderJournal` that keeps intents and events in memory."""
+
+    def __init__(self) -> None:
+        self.intents: list[VenueOrder] = []
+        self.events: list[VenueEvent] = []
+
+    def before_send(self, order: VenueOrder) -> None:
+        self.intents.append(order)
+
+    def record(self, event: VenueEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def emulator() -> Iterator[ExchangeEmulator]:
+    with ExchangeEmulator({SYMBOL: BARS}, {"USDT": 10_000, "BTC": 5}, start=1) as emu:
+        yield emu
+        assert emu.wait_idle()
+        assert emu.errors == []
+
+
+def venue(emulator: ExchangeEmulator, journal: Recorder | JournalOrders | None = None) -> CcxtVenue:
+    return CcxtVenue(
+        emulator.client(timeout=5000),
+        SYMBOL,
+        journal if journal is not None else Recorder(),
+        bar_clock=lambda: emulator.exchange.position,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.1),
+        sleep=lambda _: None,
+        settle_seconds=0.0,
+    )
+
+
+def order(n: int, side: int = -1, quantity: float = 1.0) -> Order:
+    bar = 1
+    return Order(
+        client_order_id("btc_rf", "run1", n),
+        bar,
+        BARS.index[bar],
+        side,
+        quantity,
+        "ENTRY" if side > 0 else "STOP_LOSS",
+        float(BARS["close"].iloc[bar - 1]),
+    )
+
+
+def posted(emulator: ExchangeEmulator, client_id: str) -> list[dict[str, str]]:
+    return [
+        dict(r.params)
+        for r in emulator.requests(POST)
+        if r.params.get("newClientOrderId") == client_id
+    ]
+
+
+# --- terms and ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("terms", "expected"),
+    [
+        (OrderTerms(), ("market", {})),
+        (OrderTerms("limit", 99.5), ("limit", {"timeInForce": "GTC"})),
+        (OrderTerms("limit", 99.5, time_in_force="IOC"), ("limit", {"timeInForce": "IOC"})),
+        (OrderTerms("limit", 99.5, post_only=True), ("limit", {"postOnly": True})),
+        (OrderTerms("stop_loss", trigger_price=97.0), ("market", {"stopLossPrice": 97.0})),
+        (OrderTerms("take_profit", trigger_price=104.0), ("market", {"takeProfitPrice": 104.0})),
+    ],
+)
+def test_terms_become_ccxt_unified_arguments(
+    terms: OrderTerms, expected: tuple[str, dict[str, object]]
+) -> None:
+    assert ccxt_arguments(terms) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"type": "limit"}, r"^a limit order needs limit_price > 0, was None$"),
+        (
+            {"type": "limit", "limit_price": -1.0},
+            r"^a limit order needs limit_price > 0, was -1.0$",
+        ),
+        ({"type": "stop_loss"}, r"^a stop_loss order needs trigger_price > 0, was None$"),
+        ({"limit_price": 5.0}, r"^a market order has no limit_price, was 5.0$"),
+        (
+            {"type": "stop_loss", "trigger_price": 9.0, "limit_price": 5.0},
+            r"^a stop_loss order has no limit_price, was 5.0$",
+        ),
+        ({"post_only": True}, r"^post_only is a limit order's, not a market order's$"),
+        (
+            {"type": "limit", "limit_price": 5.0, "post_only": True, "time_in_force": "IOC"},
+            r"^post_only needs time_in_force GTC, was IOC$",
+        ),
+        ({"time_in_force": "FOK"}, r"^time_in_force is a limit order's, not a market order's$"),
+    ],
+)
+def test_impossible_terms_are_refused_with_what_was_wrong(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        OrderTerms(**kwargs)  # type: ignore[arg-type]
+
+
+def test_derived_ids_are_deterministic_valid_and_keep_the_unique_tail() -> None:
+    parent = client_order_id("btc_rf", "run1", 7)
+    assert derived_client_id(parent, "c2") == "btc_rf-run1-000007-c2"
+    assert derived_client_id(parent, "c2") == derived_client_id(parent, "c2")
+    long_parent = client_order_id("a_very_long_strategy_name_indeed", "0123456789ab", 42)
+    assert len(long_parent) == 36
+    child = derived_client_id(long_parent, "c10")
+    assert len(child) == 36 and child.endswith("-0123456789ab-000042-c10")
+    assert len({derived_client_id(long_parent, f"c{n}") for n in range(1, 50)}) == 49
+    with pytest.raises(
+        ValueError, match=r"^client id suffix 'c-1' must be 1 to 8 of \[a-zA-Z0-9\]$"
+    ):
+        derived_client_id(parent, "c-1")
+
+
+# --- limit orders ----------------------------------------------------------------------
+
+
+def test_a_post_only_limit_goes_as_limit_maker_and_rests_journaled_as_post_only(
+    emulator: ExchangeEmulator,
+) -> None:
+    journal = Recorder()
+    v = venue(emulator, journal)
+    sent = order(1, side=1, quantity=0.5)
+    v.submit(sent, terms=OrderTerms("limit", 96.004, post_only=True))
+    [params] = posted(emulator, sent.id)
+    assert (params["type"], params["price"], "timeInForce" in params) == (
+        "LIMIT_MAKER",
+        "96",
+        False,
+    )
+    [intent] = journal.intents
+    assert (intent.type, intent.price, intent.post_only) == ("limit", 96.0, True)
+    assert v.order(sent.id).state is S.ACCEPTED
+    emulator.advance()  # bar 1: low 98, resting
+    assert v.poll().fills == ()
+    emulator.advance()  # bar 2 trades down to 95: the resting buy fills as maker at 96
+    v.poll()
+    view = v.order(sent.id)
+    assert (view.state, view.filled) == (S.FILLED, 0.5)
+
+
+def test_a_post_only_limit_that_would_take_is_rejected_and_never_falls_back(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    sent = order(1, side=1, quantity=0.5)
+    report = v.submit(sent, terms=OrderTerms("limit", 150.0, post_only=True))
+    [rejection] = report.rejections
+    assert rejection.code == "VENUE_REJECTED"
+    assert rejection.message.endswith("Order would immediately match and take.")
+    assert report.stop_fallbacks == ()
+    assert v.fall_back_to_market(sent.id).transitions == ()
+    assert posted(emulator, derived_client_id(sent.id, "f")) == []
+
+
+def test_an_unfilled_limit_falls_back_to_one_market_order_for_the_rest(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    sent = order(1, side=1, quantity=0.5)
+    v.submit(sent, terms=OrderTerms("limit", 90.5))
+    report = v.fall_back_to_market(sent.id)
+    [cancellation] = report.cancellations
+    assert (cancellation.order_id, cancellation.reason, cancellation.remaining) == (
+        sent.id,
+        "LIMIT_FALLBACK",
+        0.5,
+    )
+    fallback_id = derived_client_id(sent.id, "f")
+    [params] = posted(emulator, fallback_id)
+    assert (params["type"], params["quantity"]) == ("MARKET", "0.5")
+    assert (v.order(sent.id).state, v.order(fallback_id).state) == (S.CANCELLED, S.FILLED)
+    # The cancel was confirmed before the market order went: never two live orders.
+    kinds = [r.route for r in emulator.requests() if r.route in (POST, CANCEL)]
+    assert kinds == [POST, CANCEL, POST]
+    again = v.fall_back_to_market(sent.id)
+    assert again.transitions == () and len(posted(emulator, fallback_id)) == 1
+
+
+def test_a_fallback_whose_cancel_is_not_confirmed_sends_nothing(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    sent = order(1, side=1, quantity=0.5)
+    v.submit(sent, terms=OrderTerms("limit", 90.5))
+    emulator.faults.next(CANCEL, ServerError(503), times=2)
+    with pytest.raises(RetriesExhausted):
+        v.fall_back_to_market(sent.id)
+    assert v.order(sent.id).state is S.ACCEPTED
+    assert posted(emulator, derived_client_id(sent.id, "f")) == []
+    v.fall_back_to_market(sent.id)  # the next bar: confirmed, then sent
+    assert len(posted(emulator, derived_client_id(sent.id, "f"))) == 1
+
+
+# --- exchange-side stops -----------------------------------------------------------------
+
+
+def test_a_stop_loss_rests_at_the_exchange_and_fills_at_its_trigger(
+    emulator: ExchangeEmulator,
+) -> None:
+    journal = Recorder()
+    v = venue(emulator, journal)
+    stop = order(1)
+    report = v.submit(stop, terms=OrderTerms("stop_loss", trigger_price=97.004))
+    [params] = posted(emulator, stop.id)
+    assert (params["type"], params["stopPrice"], params["quantity"]) == ("STOP_LOSS", "97", "1")
+    assert report.stop_fallbacks == () and v.order(stop.id).state is S.ACCEPTED
+    assert (journal.intents[0].type, journal.intents[0].trigger_price) == ("stop_loss", 97.0)
+    emulator.advance()  # bar 1: low 98, not reached
+    assert v.poll().fills == ()
+    emulator.advance()  # bar 2: low 95, triggered at 97
+    [trade] = v.poll().fills
+    assert (trade.fill.price, trade.fill.quantity, trade.fill.side) == (97.0, 1.0, -1)
+    assert v.order(stop.id).state is S.FILLED
+
+
+def test_a_take_profit_rests_until_the_price_rises_to_it(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    target = order(1)
+    v.submit(target, terms=OrderTerms("take_profit", trigger_price=102.5))
+    [params] = posted(emulator, target.id)
+    assert (params["type"], params["stopPrice"]) == ("TAKE_PROFIT", "102.5")
+    emulator.advance(4)  # bars 1 to 4 stay below 94
+    assert v.poll().fills == ()
+    emulator.advance()  # bar 5 trades up to 104
+    [trade] = v.poll().fills
+    assert trade.fill.price == 102.5
+
+
+def test_a_stop_the_exchange_lacks_falls_back_journaled_and_is_never_sent(
+    emulator: ExchangeEmulator,
+) -> None:
+    journal = Recorder()
+    v = venue(emulator, journal)
+    v.client.has = {**v.client.has, "createStopLossOrder": False}
+    stop = order(1)
+    report = v.submit(stop, terms=OrderTerms("stop_loss", trigger_price=97.0))
+    assert posted(emulator, stop.id) == [] and journal.intents == []
+    expected = StopFallback(
+        stop.id, "stop_loss", 97.0, "STOP_UNSUPPORTED", "ccxt's binance has no createStopLossOrder"
+    )
+    assert report.stop_fallbacks == (expected,)
+    assert expected in journal.events
+    assert v.order(stop.id).state is S.REJECTED
+
+
+def test_a_market_without_the_stop_type_falls_back_naming_the_types_it_takes(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    v.client.load_markets()
+    info = v.client.markets[SYMBOL]["info"]
+    info["orderTypes"] = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+    [fallback] = v.submit(
+        order(1), terms=OrderTerms("take_profit", trigger_price=104.0)
+    ).stop_fallbacks
+    assert (fallback.code, fallback.reason) == (
+        "STOP_UNSUPPORTED",
+        "binance BTC/USDT takes order types [LIMIT, LIMIT_MAKER, MARKET], not TAKE_PROFIT",
+    )
+    assert emulator.requests(POST) == []
+
+
+def test_a_stop_the_exchange_rejects_falls_back_with_its_message(
+    emulator: ExchangeEmulator,
+) -> None:
+    v = venue(emulator)
+    emulator.faults.next(POST, Reject(-2010, "Stop price would trigger immediately."))
+    [fallback] = v.submit(
+        order(1), terms=OrderTerms("stop_loss", trigger_price=97.0)
+    ).stop_fallbacks
+    assert fallback.code == "VENUE_REJECTED"
+    assert fallback.reason.endswith("Stop price would trigger immediately.")
+
+
+def test_a_stop_filled_while_the_runner_was_down_is_reconciled_at_restart(
+    emulator: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run1", "live"), flush_every=1)
+    before = venue(emulator, JournalOrders(journal, lambda: 1, symbol=SYMBOL))
+    stop = order(1)
+    before.submit(stop, terms=OrderTerms("stop_loss", trigger_price=97.0))
+    journal.close()
+    del before  # the runner is down from here
+
+    emulator.advance(2)  # bar 2 trades through 97: the stop fills at the exchange
+    assert emulator.exchange.orders()[0].status == "FILLED"
+
+    sent = [e for e in read_events(path) if e.KIND == "order_sent"]
+    [request] = [sent_request(e) for e in sent]  # type: ignore[arg-type]
+    assert (request.type, request.trigger_price) == ("stop_loss", 97.0)
+    after_journal = Recorder()
+    after = venue(emulator, after_journal)
+    after.recover(request, sent_at=0.0)
+    report = after.resolve_unknown()
+    [trade] = report.fills
+    assert (trade.fill.order_id, trade.fill.price, trade.fill.quantity) == (stop.id, 97.0, 1.0)
+    assert after.order(stop.id).state is S.FILLED
+    assert posted(emulator, stop.id) != [] and len(posted(emulator, stop.id)) == 1
+    assert after.poll().fills == ()  # counted once
+    moves = [e for e in after_journal.events if isinstance(e, Transition)]
+    assert moves[-1].state is S.FILLED
+
+
+def test_the_journal_keeps_a_stop_fallback_row(emulator: ExchangeEmulator, tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run1", "live"), flush_every=1)
+    v = venue(emulator, JournalOrders(journal, lambda: 3, symbol=SYMBOL))
+    v.client.has = {**v.client.has, "createTakeProfitOrder": False}
+    v.submit(order(1), terms=OrderTerms("take_profit", trigger_price=104.0))
+    journal.close()
+    [row] = [e for e in read_events(path) if isinstance(e, StopFellBack)]
+    assert (row.bar, row.symbol, row.order_type, row.trigger_price, row.code) == (
+        3,
+        SYMBOL,
+        "take_profit",
+        104.0,
+        "STOP_UNSUPPORTED",
+    )
+    assert row.reason == "ccxt's binance has no createTakeProfitOrder"
+    assert not math.isnan(row.trigger_price)
+
+
+# --- the engine's venue: the core's limit orders, their fallback and expiry -------------------
+
+
+def bar(index: int) -> Bar:
+    o, h, low, c = ROWS[index]
+    return Bar(index, BARS.index[index], o, h, low, c, 50.0, SYMBOL)
+
+
+def limit_order(n: int, price: float, quantity: float = 0.5) -> Order:
+    """A buy the core decided at bar 0's close, as a limit order."""
+    return Order(
+        client_order_id("btc_rf", "run1", n),
+        0,
+        BARS.index[0],
+        1,
+        quantity,
+        "ENTRY",
+        100.0,
+        kind="limit",
+        limit_price=price,
+    )
+
+
+def exchange_venue(emulator: ExchangeEmulator, **limit: object) -> ExchangeVenue:
+    orders = OrdersParams(type="limit", limit=LimitOrderParams(**limit))  # type: ignore[arg-type]
+    v = venue(emulator)
+    v.client.load_markets()
+    return ExchangeVenue(
+        v, initial_cash=10_000.0, fee_rate=0.001, on_trouble=lambda *_: None, orders=orders
+    )
+
+
+def test_the_engine_venue_sends_the_cores_limit_with_the_files_post_only(
+    emulator: ExchangeEmulator,
+) -> None:
+    ex = exchange_venue(emulator, post_only=True)
+    sent = limit_order(1, 96.0)
+    ex.submit(sent)
+    [params] = posted(emulator, sent.id)
+    assert (params["type"], params["price"]) == ("LIMIT_MAKER", "96")
+    assert [o.id for o in ex.pending()] == [sent.id]
+    emulator.advance(2)  # bar 2 trades down to 95
+    [fill] = ex.match(bar(3), "open")
+    assert (fill.order_id, fill.price, fill.bar) == (sent.id, 96.0, 3)
+    assert ex.pending() == []
+
+
+def test_the_engine_sees_one_order_when_its_limit_falls_back_to_market(
+    emulator: ExchangeEmulator,
+) -> None:
+    ex = exchange_venue(emulator, fallback_after_bars=1)
+    sent = limit_order(1, 90.5)
+    ex.submit(sent)
+    assert ex.match(bar(1), "open") == []  # rested through no bar yet
+    emulator.advance()  # bar 1: low 98, unfilled
+    # bar 2's open: the limit is cancelled, then the rest goes at market and fills there
+    [fill] = ex.match(bar(2), "open")
+    fallback_id = derived_client_id(sent.id, "f")
+    assert [p["type"] for p in posted(emulator, fallback_id)] == ["MARKET"]
+    assert (fill.order_id, fill.price, fill.bar) == (sent.id, 99.0, 2)
+    assert fill.quantity == pytest.approx(0.5 * 0.999)  # net of the fee Binance takes in BTC
+    assert ex.pending() == []
+    assert emulator.exchange.orders()[0].status == "CANCELED"
+    emulator.advance()
+    assert ex.match(bar(3), "open") == []
+    ex.match(bar(4), "open")
+    assert len(posted(emulator, fallback_id)) == 1
+
+
+def test_a_resting_limit_expires_after_its_bars(emulator: ExchangeEmulator) -> None:
+    ex = exchange_venue(emulator, expire_after_bars=1)
+    sent = limit_order(1, 90.5)
+    ex.submit(sent)
+    emulator.advance()
+    [cancellation] = ex.match(bar(2), "open")
+    assert (cancellation.order_id, cancellation.reason, cancellation.remaining) == (
+        sent.id,
+        "LIMIT_EXPIRED",
+        0.5,
+    )
+    assert ex.pending() == [] and emulator.exchange.orders()[0].status == "CANCELED"
