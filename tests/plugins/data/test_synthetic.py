@@ -45,6 +45,7 @@ def test_defaults_match_the_documented_keys() -> None:
         "validation": "reject",
         "seed_offset": 0,
         "auxiliary": [],
+        "order_book": None,
     }
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from live_emulated import STRATEGY, emulated_run, tick_bars
 
-from tests.runner.live.live_emulated import STRATEGY, emulated_run, tick_bars
 from tradeloom.runner.cli import main
 from tradeloom.runner.live.observers import attach_observers
 
@@ -171,7 +171,7 @@ def test_a_hanging_webhook_never_holds_up_trading_and_drops_are_counted(
         before = runner.bars_processed
         tick_bars(run, runner, 5)  # the webhook still hangs on the first alert
         inbox.wait_for(1)
-        from tests.runner.live.test_live_metrics import one, scrape
+        from test_live_metrics import one, scrape
 
         samples = scrape(runner.metrics_port)
 

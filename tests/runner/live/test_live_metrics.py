@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.runner.live.live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from tradeloom.runner.cli import main
 from tradeloom.runner.live.metrics import METRICS
 from tradeloom.runner.live.observers import attach_observers

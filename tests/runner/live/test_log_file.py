@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from test_sim_clock import STRATEGY
 
-from tests.runner.live.test_sim_clock import STRATEGY
 from tradeloom.runner.cli import main
 
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from live_emulated import rows
 
-from tests.runner.live.live_emulated import rows
 from tradeloom.runner.cli import main
 
 STRATEGY = """\
