@@ -63,6 +63,10 @@ def backtest_features(strategy: Path, bars: pd.DataFrame, book: Path) -> pd.Data
     return compute_features(build_pipeline(config), joined)
 
 
+def _book(bid: str, ask: str, size: str = "1") -> OrderBook:
+    return OrderBook(((Decimal(bid), Decimal(size)),), ((Decimal(ask), Decimal(1)),), 0)
+
+
 def test_paper_reads_the_book_at_each_bar_and_steps_the_backtests_features(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,31 +86,49 @@ def test_paper_reads_the_book_at_each_bar_and_steps_the_backtests_features(
         runner.start()
         runner.source.feed.sleep = lambda seconds: None  # type: ignore[attr-defined]
         tick_bars(run, runner, 3)  # bars 100 .. 102
-        hostile.append(
-            OrderBook(((Decimal(30000), Decimal(1)),), ((Decimal(20000), Decimal(1)),), 0)
-        )
+        hostile.append(_book("30000", "20000"))
         tick_bars(run, runner, 1)  # bar 103: a crossed book
         run.emulator.faults.next("GET /api/v3/depth", ServerError(), times=5)
         tick_bars(run, runner, 1)  # bar 104: the exchange does not answer, 5 times
-        tick_bars(run, runner, 2)  # bars 105, 106
+        hostile.append(_book("20000", "20001", size="-2"))
+        tick_bars(run, runner, 1)  # bar 105: a negative size
+        hostile.append(_book("NaN", "20001"))
+        tick_bars(run, runner, 1)  # bar 106: a price that is not a number
+        tick_bars(run, runner, 2)  # bars 107, 108
         session = runner.session_or_fail
         assert isinstance(session, LiveSession)
         live = session.history.features()
-        runner.stop("test over")
+        crash(runner)  # kill -9: what the ticks committed is all there is
 
         journal = tmp_path / "paper" / "journal.sqlite"
-        problems = [(r["bar"], r["code"]) for r in rows(journal, "book_problem")]
-        assert problems == [(103, "crossed"), (104, "unreachable")]
-        message = rows(journal, "book_problem")[0]["message"]
-        assert message == (
+        problems = rows(journal, "book_problem")
+        assert [(r["bar"], r["code"]) for r in problems] == [
+            (103, "crossed"),
+            (104, "unreachable"),
+            (105, "negative_size"),
+            (106, "malformed"),
+        ]
+        assert problems[0]["message"] == (
             "order book of BTC/USDT at 2024-01-05T08:00Z: a crossed book (best bid >= best "
             "ask); rejected (1 so far), the snapshot before stays in force"
         )
+        assert problems[1]["message"].startswith(
+            "order book of BTC/USDT: no snapshot (ExchangeUnavailable: order book of "
+            "BTC/USDT: no answer after 5 attempts; last error ExchangeNotAvailable: "
+        )
+        assert problems[1]["message"].endswith(
+            "the snapshot before stays in force (2024-01-05T07:00Z)"
+        )
+        assert problems[3]["message"] == (
+            "order book of BTC/USDT: no snapshot (DataError: order book of BTC/USDT: a level "
+            "of bids is not finite: [nan, 1.0]); the snapshot before stays in force "
+            "(2024-01-05T07:00Z)"
+        )
         taken = rows(journal, "book_snapshot")
-        assert [r["bar"] for r in taken] == [100, 101, 102, 105, 106]
+        assert [r["bar"] for r in taken] == [100, 101, 102, 107, 108]
         # read at the bar's close, on the run's clock (the emulator's: no close delay)
         read_at = [pd.Timestamp(r["read_at"]) for r in taken]
-        assert read_at == [bars.index[b + 1] for b in (100, 101, 102, 105, 106)]
+        assert read_at == [bars.index[b + 1] for b in (100, 101, 102, 107, 108)]
 
         # the first live snapshot is the emulator's book then: around bar 101's open
         price = Decimal(repr(float(bars["open"].iloc[101])))
@@ -118,26 +140,26 @@ def test_paper_reads_the_book_at_each_bar_and_steps_the_backtests_features(
 
         # a backtest over the recorded snapshots computes the same features, bit for bit
         reference = backtest_features(
-            run.strategy, bars.iloc[:107], tmp_path / "paper" / "book.parquet"
+            run.strategy, bars.iloc[:109], tmp_path / "paper" / "book.parquet"
         )
         pd.testing.assert_frame_equal(live, reference, check_freq=False)
         spread = live["spread_bps"]
-        # bar 103 saw the snapshot read at 103's open (crossed at its close: rejected);
-        # bar 104 still that one (the exchange did not answer); bar 105 a fresh one
-        assert spread.iloc[103] == spread.iloc[104]
+        # bars 103 to 106 keep the snapshot read at 102's close; 107 reads a fresh one
+        assert spread.iloc[103:107].tolist() == [spread.iloc[102]] * 4
         fresh = [float(x) for x in taken[3]["bids"][0] + taken[3]["asks"][0]]
         mid = (fresh[0] + fresh[2]) / 2
-        assert spread.iloc[105] == (fresh[2] - fresh[0]) / mid * 10_000
+        assert spread.iloc[107] == (fresh[2] - fresh[0]) / mid * 10_000 != spread.iloc[102]
 
-        # kill -9 and a restart: the past bars get the same features, then it goes on
+        # the restart gives the past bars the same features, then goes on reading
         runner = run.runner(tmp_path / "paper", mode="paper")
         runner.start()
         session = runner.session_or_fail
         assert isinstance(session, LiveSession)
         pd.testing.assert_frame_equal(session.history.features(), live)
         tick_bars(run, runner, 1)
-        crash(runner)
-        assert [r["bar"] for r in rows(journal, "book_snapshot")][-1] == 107
+        runner.stop("test over")
+        assert [r["bar"] for r in rows(journal, "book_snapshot")][-1] == 109
+        assert len(pd.read_parquet(tmp_path / "paper" / "book.parquet")) == 101 + 6
 
 
 SIMULATED = """\
