@@ -4,6 +4,9 @@ snapshot leaves the one before in force, and a restart rebuilds the same feature
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,11 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows, tick_bars
+from live_emulated import STRATEGY, EmulatedRun, crash, emulated_run, make_bars, rows, tick_bars
+from test_live_stream import FakeProBinance
 
 from tradeloom.domain import Bars
 from tradeloom.plugins.data.auxiliary import join_asof
 from tradeloom.plugins.data.book_snapshots import BookSnapshot, snapshots_frame
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.data.order_book import OrderBookInput
 from tradeloom.runner.backtest import compute_features
 from tradeloom.runner.cli import main
@@ -39,13 +44,13 @@ def record_book(bars: pd.DataFrame, path: Path, seed: int = 11) -> None:
     """Write a recorded book of two levels, one snapshot at each bar's open."""
     rng = np.random.default_rng(seed)
     snapshots = []
-    for time, price in zip(bars.index, bars["open"], strict=True):
+    for opened, price in zip(bars.index, bars["open"], strict=True):
         half = float(rng.uniform(0.5, 3.0))
         sizes = rng.uniform(0.1, 4.0, 4).round(4)
         snapshots.append(
             BookSnapshot(
                 SYMBOL,
-                int(time.value // 1_000_000),
+                int(opened.value // 1_000_000),
                 ((price - half, sizes[0]), (price - half - 1, sizes[1])),
                 ((price + half, sizes[2]), (price + half + 1, sizes[3])),
             )
@@ -228,3 +233,62 @@ def test_a_backtest_over_the_book_a_simulated_paper_run_recorded_makes_its_decis
     assert len(decisions(paper, "signal")) > 5 and len(decisions(paper, "order")) >= 2
     # the live book mattered: over the original recording the decisions differ
     assert decisions(paper, "signal") != decisions(tmp_path / "original", "signal")
+
+
+class FakeProBook(FakeProBinance):
+    """A ccxt.pro client streaming the emulator's candles and, marked by its sizes, a book."""
+
+    has: Mapping[str, bool] = {"watchOHLCV": True, "watchOrderBook": True}
+
+    def __init__(self, run: EmulatedRun) -> None:
+        super().__init__(run)
+        self.books = 0
+
+    async def watch_order_book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        await asyncio.sleep(0.002)
+        self.books += 1
+        price = float(self.run.bars["open"].iloc[self.run.emulator.exchange.position])
+        return {
+            "bids": [[price - 1.0, 7.5], [price - 2.0, 8.5]][:limit],
+            "asks": [[price + 1.0, 2.5], [price + 2.0, 3.5]][:limit],
+            "timestamp": None,
+        }
+
+
+def test_with_a_websocket_the_book_comes_from_watch_order_book(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bars = make_bars()
+    record_book(bars, tmp_path / "book.parquet")
+    # as in test_live_stream: a bar closes when the next candle arrives, within a 2 s grace
+    text = BOOKED.replace("stream: poll", "stream: websocket").replace(
+        "close_delay_seconds: 0", "close_delay_seconds: 2"
+    )
+    with emulated_run(tmp_path, monkeypatch, bars=bars, text=text) as run:
+        fake = FakeProBook(run)
+        with use_pro_client_factory("binance", lambda settings: fake):
+            runner = run.runner(tmp_path / "run", mode="paper")
+            runner.start()
+            feed = runner.book_feed
+            assert feed is not None and feed.stream is not None
+            deadline = time.monotonic() + 10
+            while not feed.stream.healthy and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for _ in range(6):
+                run.emulator.advance()
+                deadline = time.monotonic() + 10
+                while runner.tick() == 0 and time.monotonic() < deadline:
+                    pass
+            session = runner.session_or_fail
+            assert isinstance(session, LiveSession)
+            live = session.history.features()
+            runner.stop("test over")
+        depth_requests = len(run.emulator.requests("GET /api/v3/depth"))
+
+    taken = rows(tmp_path / "run" / "journal.sqlite", "book_snapshot")
+    assert [r["bar"] for r in taken] == list(range(100, 106))
+    assert all([b[1] for b in r["bids"]] == [7.5, 8.5] for r in taken)  # the stream's
+    assert fake.books > 0 and depth_requests == 0  # no REST read of the book
+    reference = backtest_features(run.strategy, bars.iloc[:106], tmp_path / "run" / "book.parquet")
+    pd.testing.assert_frame_equal(live, reference, check_freq=False)

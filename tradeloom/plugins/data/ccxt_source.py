@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     import ccxt
 
     from tradeloom.plugins.data.book_snapshots import BookSnapshot
+    from tradeloom.plugins.data.book_stream import BookStream
     from tradeloom.plugins.data.ccxt_fetch import BarFeed
     from tradeloom.plugins.data.ccxt_stream import ClosedBarStream
     from tradeloom.plugins.data.live_book import LiveBook
@@ -295,6 +296,28 @@ class CcxtSource:
             depth,
             policy=self.params.retry.policy(),
             sleep=self.feed.sleep,
+        )
+
+    def book_stream(
+        self, depth: int, *, stale_after: float, clock: Callable[[], float]
+    ) -> BookStream | None:
+        """Return the exchange's websocket stream of the market's book (not started), or
+        None (no ccxt.pro ``watch_order_book`` for it)."""
+        from tradeloom.plugins.data.book_stream import BookStream
+        from tradeloom.plugins.data.ccxt_stream import pro_client_factory
+
+        factory = pro_client_factory(
+            self.params.exchange, self.params.settings(), needs="watchOrderBook"
+        )
+        if factory is None:
+            return None
+        return BookStream(
+            factory,
+            self.params.market,
+            depth,
+            stale_after=stale_after,
+            policy=self.params.retry.policy(),
+            clock=clock,
         )
 
     @property

@@ -13,6 +13,10 @@ read is journaled before the bars run:
   its code, one warning line in the log, and the snapshot before stays in force (the
   features see a stale book; the run goes on).
 
+With a websocket (``live.stream`` ``auto`` or ``websocket``, and a ccxt.pro
+``watch_order_book``), the snapshot is the stream's newest one, when the stream vouches
+for it (`tradeloom.plugins.data.book_stream.BookStream`), else the REST read.
+
 A snapshot is stamped with the time the run read it (its clock), not with a time the
 exchange may send: a read never lands before a bar already decided, so the as-of join
 over the journaled snapshots gives every past bar what it saw. A restart offers them
@@ -41,6 +45,7 @@ from tradeloom.timeframes import format_timestamp
 
 if TYPE_CHECKING:
     from tradeloom.domain import Bars
+    from tradeloom.plugins.data.book_stream import BookStream
     from tradeloom.runner.events import Recorder
     from tradeloom.runner.live.journal_state import JournalState
 
@@ -60,6 +65,8 @@ class BookFeed:
         read: Returns the exchange's book now (`CcxtSource.order_book` with the depth).
         now_ms: The run's clock, epoch milliseconds (a snapshot's time).
         run_dir: Where ``book.parquet`` is written.
+        stream: The websocket stream of the book, started; its newest snapshot is taken
+            when it vouches for one, else ``read`` is called (None: always ``read``).
     """
 
     def __init__(
@@ -68,8 +75,10 @@ class BookFeed:
         read: Callable[[], BookSnapshot],
         now_ms: Callable[[], int],
         run_dir: Path,
+        stream: BookStream | None = None,
     ) -> None:
         self.book = book
+        self.stream = stream
         self._read = read
         self._now_ms = now_ms
         self._path = run_dir / BOOK_FILE
@@ -80,7 +89,8 @@ class BookFeed:
         at its close)."""
         header = recorder.at(bar, market=True)
         try:
-            raw = self._read()
+            streamed = None if self.stream is None else self.stream.latest()
+            raw = self._read() if streamed is None else streamed
         except Exception as error:  # any failed read: the book before stays in force
             code = "malformed" if isinstance(error, DataError) else "unreachable"
             self._problem(recorder, header, code, self._stale(describe(error)))
@@ -98,6 +108,11 @@ class BookFeed:
                 asks=[list(level) for level in snapshot.asks],
             )
         )
+
+    def stop(self) -> None:
+        """Stop the websocket stream, if any."""
+        if self.stream is not None:
+            self.stream.stop()
 
     def write(self) -> None:
         """Write ``book.parquet`` if the book changed since it was last written."""
@@ -127,19 +142,24 @@ def open_book_feed(
     state: JournalState | None,
     run_dir: Path,
     now: Callable[[], pd.Timestamp],
+    stream: str = "poll",
 ) -> BookFeed | None:
     """Return the run's book feed, or None when the strategy reads no order book.
 
     A new run cuts the recorded book at its last history bar's decision time; a
     restart at the one its journal's warm-up names, then takes back the journaled
-    snapshots.
+    snapshots. Unless ``stream`` is ``poll``, the book comes from the exchange's
+    websocket (``watch_order_book``) where ccxt.pro has one, with REST as the
+    fallback; the stream counts as stale after one bar without an update.
 
     Args:
-        source: The live data source (`CcxtSource`: ``live_book`` and ``order_book``).
+        source: The live data source (`CcxtSource`: ``live_book``, ``order_book`` and
+            ``book_stream``).
         bars: The history loaded at this start.
         state: The journal's state on a restart (None: a new run).
         run_dir: The run directory.
         now: The run's clock.
+        stream: ``live.stream``: ``poll``, ``auto`` or ``websocket``.
     """
     warm = None if state is None else state.warm_up
     last = bars.frame.index[-1] if warm is None else warm.last
@@ -159,9 +179,17 @@ def open_book_feed(
                 )
             )
     depth = book.depth
+    watched: BookStream | None = None
+    if stream != "poll":
+        watched = source.book_stream(
+            depth, stale_after=float(bars.timeframe_seconds), clock=lambda: now().timestamp()
+        )
+        if watched is not None:
+            watched.start()
     return BookFeed(
         book,
         lambda: source.order_book(depth),
         lambda: int(now().value) // 1_000_000,
         run_dir,
+        watched,
     )

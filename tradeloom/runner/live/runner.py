@@ -240,7 +240,9 @@ class LiveRunner:
         bars = self.source.load()
         self.symbol = bars.symbol
         self.recorder.symbol = bars.symbol
-        self.book_feed = open_book_feed(self.source, bars, state, self.run_dir, self.now)
+        self.book_feed = open_book_feed(
+            self.source, bars, state, self.run_dir, self.now, self.config.live.stream
+        )
         if self.book_feed is not None:
             bars = self.book_feed.book.join(bars)  # the book the bars saw, history and live
         features = compute_features(self.p, bars)
@@ -740,6 +742,8 @@ class LiveRunner:
                 self.stream.stop()
             if self.ticker is not None:
                 self.ticker.stop()
+            if self.book_feed is not None:
+                self.book_feed.stop()
             if self.journal is not None:
                 journal, self.journal = self.journal, None
                 try:
