@@ -10,7 +10,9 @@ Building the source makes the ccxt client but sends nothing, so ``tradeloom vali
 works without a network. The source is a `LiveFeed` (a paper or live run reads the
 bars closed since its last one, by REST or by ccxt.pro's websocket) and a `LiveVenue`:
 ``execution: {kind: simulated}`` in ``--mode live`` trades on this exchange with
-these keys. Credentials are not needed for public bars; when an exchange
+these keys. With ``order_book``, a paper or live run also reads the market's book here
+(`live_book`: the recording as the history's book; `order_book` over REST and
+`book_stream` over ccxt.pro, at each bar). Credentials are not needed for public bars; when an exchange
 wants them, they come only from ``${ENV}`` references (``api_key``, ``secret``,
 ``password``), never from ``config``.
 """
