@@ -12,9 +12,9 @@ bars closed since its last one, by REST or by ccxt.pro's websocket) and a `LiveV
 ``execution: {kind: simulated}`` in ``--mode live`` trades on this exchange with
 these keys. With ``order_book``, a paper or live run also reads the market's book here
 (`live_book`: the recording as the history's book; `order_book` over REST and
-`book_stream` over ccxt.pro, at each bar). Credentials are not needed for public bars; when an exchange
-wants them, they come only from ``${ENV}`` references (``api_key``, ``secret``,
-``password``), never from ``config``.
+`book_stream` over ccxt.pro, at each bar). Credentials are not needed for public
+bars; when an exchange wants them, they come only from ``${ENV}`` references
+(``api_key``, ``secret``, ``password``), never from ``config``.
 """
 
 from __future__ import annotations

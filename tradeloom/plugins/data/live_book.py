@@ -95,19 +95,23 @@ class LiveBook:
             keep = first.published() <= cut_ns
             times = first.times[keep].astype(np.int64)
             rows = np.column_stack([mine[c].values[keep] for c in self.columns])
-        self._times: list[int] = [int(t) for t in times]
-        self._rows: list[np.ndarray] = list(rows)
-        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        # arrays that double when full: an append is amortized O(1), a read a view
+        capacity = max(2 * len(times), 64)
+        self._times = np.empty(capacity, np.int64)
+        self._rows = np.empty((capacity, len(self.columns)))
+        self._times[: len(times)] = times
+        self._rows[: len(times)] = rows
+        self._n = len(times)
         self.rejected: Counter[str] = Counter()
         self.live: list[BookSnapshot] = []
 
     def __len__(self) -> int:
-        return len(self._times)
+        return self._n
 
     @property
     def last_time_ns(self) -> int | None:
         """The time of the newest snapshot held (None: none)."""
-        return self._times[-1] if self._times else None
+        return int(self._times[self._n - 1]) if self._n else None
 
     def offer(self, snapshot: BookSnapshot) -> BookRejection | None:
         """Take ``snapshot`` if it passes the checks; return why not otherwise (counted)."""
@@ -115,9 +119,10 @@ class LiveBook:
         time_ns = int(snapshot.time_ms) * 1_000_000
         values = {column: row[j : j + 1] for j, column in enumerate(self.columns)}
         failed = [(f.code, f.what) for f in book_faults(values, self.depth) if f.mask[0]]
-        if not failed and self._times and time_ns == self._times[-1]:
+        last = self.last_time_ns
+        if not failed and last is not None and time_ns == last:
             failed = [("duplicate_timestamp", REPEATED_TIME)]
-        elif not failed and self._times and time_ns < self._times[-1]:
+        elif not failed and last is not None and time_ns < last:
             failed = [("unsorted", EARLIER_TIME)]
         if failed:
             code, what = failed[0]
@@ -127,9 +132,12 @@ class LiveBook:
                 f"order book of {self.symbol} at {format_timestamp(time_ns)}: {what}; rejected "
                 f"({self.rejected[code]} so far), the snapshot before stays in force",
             )
-        self._times.append(time_ns)
-        self._rows.append(row)
-        self._arrays = None
+        if self._n == len(self._times):
+            self._times = np.concatenate([self._times, np.empty_like(self._times)])
+            self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
+        self._times[self._n] = time_ns
+        self._rows[self._n] = row
+        self._n += 1
         self.live.append(snapshot)
         return None
 
@@ -163,13 +171,7 @@ class LiveBook:
         return pd.DataFrame(data)
 
     def _table(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._arrays is None:
-            times = np.array(self._times, np.int64)
-            rows = (
-                np.vstack(self._rows) if self._rows else np.empty((0, len(self.columns)))
-            ).astype(np.float64)
-            self._arrays = (times, rows)
-        return self._arrays
+        return self._times[: self._n], self._rows[: self._n]
 
     def _row_of(self, snapshot: BookSnapshot) -> np.ndarray:
         row = np.full(len(self.columns), np.nan)
