@@ -132,3 +132,17 @@ def test_the_join_is_the_backtests_join_of_the_same_table() -> None:
                                 for s in history]).frame  # fmt: skip
 
     pd.testing.assert_frame_equal(mine, recorded[mine.columns])
+
+
+def test_the_book_grows_past_its_first_capacity_and_keeps_every_snapshot() -> None:
+    book = LiveBook(SYMBOL, 1, 0, 3600, _history([0]), cut_ns=T0.value + HOUR)
+    for k in range(1, 201):
+        price = 100.0 + k
+        assert (
+            book.offer(BookSnapshot(SYMBOL, _at(k), ((price, 1.0),), ((price + 1, 1.0),))) is None
+        )
+
+    table = book.table()
+    assert len(book) == len(table) == 201 and len(book.live) == 200
+    assert table["bid_price_0"].tolist() == [99.0] + [100.0 + k for k in range(1, 201)]
+    assert book.row_at(T0 + pd.Timedelta(hours=149))["book_bid_price_0"].tolist() == [250.0]
