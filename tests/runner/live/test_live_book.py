@@ -5,6 +5,7 @@ snapshot leaves the one before in force, and a restart rebuilds the same feature
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -165,6 +166,13 @@ def test_paper_reads_the_book_at_each_bar_and_steps_the_backtests_features(
         runner.stop("test over")
         assert [r["bar"] for r in rows(journal, "book_snapshot")][-1] == 109
         assert len(pd.read_parquet(tmp_path / "paper" / "book.parquet")) == 101 + 6
+        metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text())
+        assert metrics["order_book"] == {  # counted across the restart
+            "snapshots": 107,
+            "live_snapshots": 6,
+            "last_snapshot": "2024-01-05T14:00Z",
+            "problems": {"crossed": 1, "malformed": 1, "negative_size": 1, "unreachable": 1},
+        }
 
 
 SIMULATED = """\

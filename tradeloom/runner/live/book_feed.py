@@ -29,6 +29,7 @@ the run's decisions again.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,9 @@ __all__ = ["BOOK_FILE", "BookFeed", "open_book_feed"]
 
 BOOK_FILE = "book.parquet"
 """The run directory's copy of the book it used, as a book table."""
+
+_NO_ANSWER = ("unreachable", "malformed")
+"""Codes of a read that brought no book to check."""
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -79,6 +83,8 @@ class BookFeed:
     ) -> None:
         self.book = book
         self.stream = stream
+        self.problems: Counter[str] = Counter()
+        """Reads without a new snapshot, by code, over the whole run (restarts included)."""
         self._read = read
         self._now_ms = now_ms
         self._path = run_dir / BOOK_FILE
@@ -109,6 +115,17 @@ class BookFeed:
             )
         )
 
+    def summary(self) -> dict[str, Any]:
+        """Return the book's figures for ``metrics.json``: snapshots held and read live,
+        the newest one's time, and the reads without a new snapshot by code."""
+        last = self.book.last_time_ns
+        return {
+            "snapshots": len(self.book),
+            "live_snapshots": len(self.book.live),
+            "last_snapshot": None if last is None else format_timestamp(last),
+            "problems": dict(sorted(self.problems.items())),
+        }
+
     def stop(self) -> None:
         """Stop the websocket stream, if any."""
         if self.stream is not None:
@@ -132,6 +149,7 @@ class BookFeed:
         )
 
     def _problem(self, recorder: Recorder, header: dict[str, Any], code: str, message: str) -> None:
+        self.problems[code] += 1
         recorder.record(BookProblem(**header, code=code, message=message))
         _log.warning("order_book_problem", code=code, message=message)
 
@@ -167,8 +185,14 @@ def open_book_feed(
     book: LiveBook | None = source.live_book(cut)
     if book is None:
         return None
+    problems: Counter[str] = Counter()
     if state is not None:
-        for event in read_events(journal_path(run_dir), [BookSnapshotTaken]):
+        for event in read_events(journal_path(run_dir), [BookSnapshotTaken, BookProblem]):
+            if isinstance(event, BookProblem):
+                problems[event.code] += 1
+                if event.code not in _NO_ANSWER:  # a check failed: it counts as before
+                    book.rejected[event.code] += 1
+                continue
             assert isinstance(event, BookSnapshotTaken)
             book.offer(
                 BookSnapshot(
@@ -186,10 +210,12 @@ def open_book_feed(
         )
         if watched is not None:
             watched.start()
-    return BookFeed(
+    feed = BookFeed(
         book,
         lambda: source.order_book(depth),
         lambda: int(now().value) // 1_000_000,
         run_dir,
         watched,
     )
+    feed.problems = problems
+    return feed
