@@ -13,7 +13,7 @@ A backtest (and a paper run, which runs the same compiled core) has one fee sche
 and no book, so the router is modelled as the venue the same policy picks with no book,
 decided once at build time from the venues' parameters: for market orders the lowest
 taker fee plus slippage, for resting limit orders the lowest maker fee (ties: file
-order). The account's cash is the sum of the venues' ``initial_cash``. `RouterVenue`
+order). The account's cash is the sum of the venues' ``initial_cash``. `Router`
 journals that choice at the run's start (``route_model``).
 """
 
@@ -35,8 +35,8 @@ from tradeloom.plugins.execution.simulated import SimulatedVenue, SimulatedVenue
 
 __all__ = [
     "CcxtRouteParams",
+    "Router",
     "RouterParams",
-    "RouterVenue",
     "RoutingPolicyParams",
     "SimulatedRouteParams",
     "build",
@@ -141,7 +141,7 @@ class RouterParams(Params):
     )
 
 
-class RouterVenue(SimulatedVenue):
+class Router(SimulatedVenue):
     """The router: its venues, and the simulated venue that models it in backtests.
 
     Attributes:
@@ -202,7 +202,7 @@ def _pick(entries: dict[str, SimulatedRouteParams | CcxtRouteParams], *, is_limi
     return route(order, candidates).allocations[0].venue
 
 
-def build(params: RouterParams, ctx: BuildContext) -> RouterVenue:
+def build(params: RouterParams, ctx: BuildContext) -> Router:
     """Build every venue, then the router; sends nothing.
 
     Raises:
@@ -220,7 +220,7 @@ def build(params: RouterParams, ctx: BuildContext) -> RouterVenue:
             )
         seen[entry.name] = i
         venues[entry.name] = _build_venue(i, entry, ctx)
-    return RouterVenue(params, venues)
+    return Router(params, venues)
 
 
 def _build_venue(

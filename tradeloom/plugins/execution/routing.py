@@ -7,7 +7,8 @@ and one `Candidate` per venue it returns the allocation and each candidate's
 
 The rule (documented in docs/reference/execution.md, "Routing"):
 
-1. A candidate is excluded when it is marked down, has no free balance for the
+1. A candidate is excluded when it is unavailable (it refused this order, its book
+   or balance could not be read), marked down, has no free balance for the
    order's side (quote to buy, base to sell), no price, or cannot take one lot of at
    least the market's minimum amount and notional.
 2. Taking: each remaining candidate is priced for the quantity it can take now, up to
@@ -26,9 +27,9 @@ The rule (documented in docs/reference/execution.md, "Routing"):
    amount or notional is not sent (no dust children): its quantity moves on.
 4. Resting (limit orders only): what no venue can take now rests at the limit price
    on the venue with the lowest maker fee, as far as its balance left goes, then on
-   the next (ties: file order); a venue that also took part of the order gets one child for both (a limit
-   order at the limit price takes, then rests). A candidate that cannot take at all
-   is quoted at its resting cost (``rests``).
+   the next (ties: file order); a venue that also took part of the order gets one
+   child for both (a limit order at the limit price takes, then rests). A candidate
+   that cannot take at all is quoted at its resting cost (``rests``).
 5. A market order's quantity no venue's depth or balance can take, or a limit
    order's that no venue's balance can rest, is left ``unfilled``.
 """
@@ -87,6 +88,8 @@ class Candidate:
         min_amount: Smallest quantity of an order (0: none).
         min_notional: Smallest notional of an order (0: none).
         down: Marked down by its health (recent failures): not routed to.
+        unavailable: Why the caller cannot route to it now ('' when it can): a venue
+            that refused this order, or whose book or balance could not be read.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Candidate:
     min_amount: float = 0.0
     min_notional: float = 0.0
     down: bool = False
+    unavailable: str = ""
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,8 @@ def _quote(order: RouteOrder, candidate: Candidate) -> Quote:
 
 
 def _why_excluded(order: RouteOrder, candidate: Candidate) -> str:
+    if candidate.unavailable:
+        return candidate.unavailable
     if candidate.down:
         return "marked down"
     free = candidate.free_quote if order.side > 0 else candidate.free_base

@@ -65,7 +65,7 @@ from tradeloom.journal import (
 )
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.execution.router import RouterVenue
+from tradeloom.plugins.execution.router import Router
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed
 from tradeloom.reporting import outputs
@@ -346,7 +346,7 @@ class LiveRunner:
             self.exchange_venue = venue
         capital = float(venue.initial_cash)
         self.journal.append(self.started_row(capital, extra))
-        if isinstance(venue, RouterVenue):  # paper: the core models the router
+        if isinstance(venue, Router):  # paper: the core models the router
             self.recorder.record(venue.route_model())
         session = self.build_session(BarHistory(bars, features), venue, key)
         self.session = session

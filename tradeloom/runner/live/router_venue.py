@@ -1,0 +1,309 @@
+"""The live venue of a router: each order split over several exchanges by the policy.
+
+`RouterVenue` is the engine's `Venue` over N `ExchangeVenue` objects, each with its own
+ccxt client, account, balances and journaled `CcxtVenue`. The engine sees one order;
+the venues see its children:
+
+- ``submit`` reads each venue's book (``policy.book_levels`` levels) and free balance,
+  asks `tradeloom.plugins.execution.routing.route` for the allocation, and for each
+  child journals a ``route_decision`` row *before* sending it (so a crash between the
+  two leaves the decision, and the order layer's own ``order_sent`` row, behind; a
+  child id is never sent twice). Child ids are ``{parent}-r{k}``, ``k`` counting
+  every child of the parent over all venues: unique across venues, and the same after
+  a restart;
+- a child a venue refuses (on the POST itself, or when the venue stops working it
+  with a quantity left, e.g. after a partial fill) sends its remainder to the next
+  venues by the policy, the refusing venue excluded for that order; the refusal is
+  not reported to the engine, only what no venue could take is (``NO_ROUTE``);
+- fills of every child are reported as the parent's; ``cancel`` cancels every
+  working child and reports one cancellation of what they left;
+- each venue's failed reads and refusals count towards its health
+  (`tradeloom.plugins.execution.venue_health.HealthBook`): marked down after
+  ``policy.failures_to_down`` in a row, skipped for ``policy.cool_off_seconds``; each
+  change is journaled (``venue_health``).
+
+The run's position is the sum of the fills over the venues (one account per venue).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.journal import Event, RouteDecision
+from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.execution.order_events import RefusedFill
+from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.execution.router import RoutingPolicyParams
+from tradeloom.plugins.execution.routing import Candidate, Route, RouteOrder, route
+from tradeloom.plugins.execution.venue_health import HealthBook
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
+
+__all__ = ["RoutedExchange", "RouterVenue"]
+
+NO_ROUTE = "NO_ROUTE"
+"""Cancellation reason of what no venue could take (depth, balance, health)."""
+
+
+@dataclass(frozen=True)
+class RoutedExchange:
+    """One venue of the router, live.
+
+    Attributes:
+        exchange: Its engine venue (its own client, account and journaled order layer).
+        taker_fee: Its taker fee rate (the file's ``fee_bps``: the account's tier).
+        maker_fee: Its maker fee rate.
+        slippage: Adverse move assumed when its book cannot be read.
+    """
+
+    exchange: ExchangeVenue
+    taker_fee: float
+    maker_fee: float
+    slippage: float = 0.0
+
+
+@dataclass
+class _Parent:
+    order: Order
+    children: dict[str, str] = field(default_factory=dict)  # child id -> venue
+    refused: set[str] = field(default_factory=set)  # venues that refused a child
+    cancelling: bool = False
+
+
+class RouterVenue:
+    """Route the engine's orders over several exchanges.
+
+    Args:
+        venues: Each venue by name, in file order (the policy's tie-break).
+        policy: ``execution.policy``.
+        record: Journals an event (``route_decision``, ``venue_health``) before the
+            caller goes on.
+        initial_cash: The quote capital the strategy trades with.
+        clock: Seconds since the epoch (health cool-off).
+
+    Attributes:
+        allow_short: Always False: spot.
+        fee_rate: The largest taker fee of the venues (sizes buys).
+        dust: The smallest lot of the venues.
+        health: Each venue's failures, latency and state.
+    """
+
+    allow_short = False
+
+    def __init__(
+        self,
+        venues: Mapping[str, RoutedExchange],
+        *,
+        policy: RoutingPolicyParams,
+        record: Callable[[Event], None],
+        initial_cash: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.venues = dict(venues)
+        self.policy = policy
+        self._record = record
+        self.initial_cash = initial_cash
+        self.fee_rate = max(v.taker_fee for v in self.venues.values())
+        self.dust = min(v.exchange.dust for v in self.venues.values())
+        self.health = HealthBook(
+            self.venues,
+            failures_to_down=policy.failures_to_down,
+            cool_off_seconds=policy.cool_off_seconds,
+            clock=clock,
+        )
+        self._parents: dict[str, _Parent] = {}
+        self._parent_of: dict[str, str] = {}  # child id -> parent id
+        self._events: list[Fill | Cancellation] = []
+        self._refused: list[RefusedFill] = []
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
+        return notional / (price * (1.0 + self.fee_rate))
+
+    # --- orders ---------------------------------------------------------------------
+
+    def submit(self, order: Order) -> None:
+        """Route ``order``: journal each child's decision, then send it (once)."""
+        parent = _Parent(order)
+        self._parents[order.id] = parent
+        self._send(parent, order.quantity, bar=order.bar)
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Cancel every working child of ``order_id``; return one cancellation of the rest.
+
+        Children whose cancel is not confirmed now report theirs at the next bar.
+        """
+        parent = self._parents.get(order_id)
+        if parent is None:
+            return None
+        parent.cancelling = True
+        remaining = 0.0
+        for child_id, name in parent.children.items():
+            exchange = self.venues[name].exchange
+            if any(o.id == child_id for o in exchange.pending()):
+                cancelled = exchange.cancel(child_id, bar, reason)
+                if cancelled is not None:
+                    remaining += cancelled.remaining
+        if remaining <= 0.0:
+            return None
+        return Cancellation(order_id, bar.index, bar.timestamp, remaining, reason)
+
+    def pending(self) -> list[Order]:
+        """Return the engine's orders with a child working or an event not reported."""
+        working = {o.id for v in self.venues.values() for o in v.exchange.pending()}
+        undelivered = {e.order_id for e in self._events}
+        return [
+            p.order
+            for p in self._parents.values()
+            if p.order.id in undelivered or any(c in working for c in p.children)
+        ]
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """Report every venue's fills as their parents'; send refused remainders on."""
+        if phase == "open":
+            for row in self.health.came_back():
+                self._record(row)
+        for name, routed in self.venues.items():
+            for event in routed.exchange.match(bar, phase):
+                self._take(name, event, bar)
+        events = [replace(e, bar=bar.index) for e in self._events]
+        self._events.clear()
+        return events
+
+    @property
+    def refused(self) -> list[RefusedFill]:
+        """Fills refused as impossible (overfills), each message led by its venue."""
+        for name, routed in self.venues.items():
+            self._refused.extend(
+                replace(r, message=f"{name}: {r.message}") for r in routed.exchange.refused
+            )
+            routed.exchange.refused.clear()
+        return self._refused
+
+    def route_of(self, parent: Order, quantity: float) -> Route:
+        """Return the policy's allocation of ``quantity`` of ``parent`` now (no sending)."""
+        excluded = self._parents[parent.id].refused if parent.id in self._parents else set()
+        return route(self._route_order(parent, quantity), self._candidates(parent, excluded))
+
+    # --- routing --------------------------------------------------------------------
+
+    def _send(self, parent: _Parent, quantity: float, *, bar: int) -> None:
+        order = parent.order
+        decided = route(self._route_order(order, quantity), self._candidates(order, parent.refused))
+        candidates = json.dumps([q.as_dict() for q in decided.quotes])
+        left = decided.unfilled
+        rejected = 0.0
+        for allocation in decided.allocations:
+            child_id = derived_client_id(order.id, f"r{len(parent.children)}")
+            parent.children[child_id] = allocation.venue
+            self._parent_of[child_id] = order.id
+            self._record(
+                RouteDecision(
+                    bar=order.bar,
+                    timestamp=order.timestamp,
+                    correlation_id=order.bar,
+                    order_id=child_id,
+                    parent_id=order.id,
+                    venue=allocation.venue,
+                    quantity=allocation.quantity,
+                    expected_price=allocation.expected_price,
+                    expected_cost_bps=allocation.cost_bps,
+                    candidates=candidates,
+                )
+            )
+            exchange = self.venues[allocation.venue].exchange
+            child = replace(order, id=child_id, quantity=allocation.quantity)
+            started = time.perf_counter()
+            exchange.submit(child)
+            view = exchange.venue.order(child_id)
+            if view.state is OrderState.REJECTED:
+                parent.refused.add(allocation.venue)
+                self._failed(allocation.venue, f"order {child_id} rejected")
+                rejected += max(view.quantity - view.filled, 0.0)
+            else:
+                self.health.succeeded(allocation.venue, time.perf_counter() - started)
+        if rejected > 0.0:
+            # what a venue refused goes to the others, the refusing ones excluded
+            self._send(parent, rejected, bar=bar)
+        if left > order.quantity * 1e-9:
+            self._events.append(Cancellation(order.id, bar, order.timestamp, left, NO_ROUTE))
+
+    def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
+        parent_id = self._parent_of.get(event.order_id)
+        if parent_id is None:  # an order the router did not send: passed on as it is
+            self._events.append(event)
+            return
+        parent = self._parents[parent_id]
+        if isinstance(event, Fill):
+            self._events.append(replace(event, order_id=parent_id))
+            return
+        if event.reason.startswith("REJECTED") and name in parent.refused:
+            return  # refused when sent: its quantity was routed on already
+        if parent.cancelling or event.remaining <= 0.0:
+            self._events.append(replace(event, order_id=parent_id))
+            return
+        # the venue stopped working a child with a quantity left: the others take it
+        parent.refused.add(name)
+        self._failed(name, f"order {event.order_id}: {event.reason}")
+        self._send(parent, event.remaining, bar=bar.index)
+
+    def _failed(self, name: str, reason: str) -> None:
+        row = self.health.failed(name, reason)
+        if row is not None:
+            self._record(row)
+
+    def _route_order(self, order: Order, quantity: float) -> RouteOrder:
+        limit = order.limit_price if order.kind == "limit" else math.nan
+        return RouteOrder(order.side, quantity, order.reference_price, limit_price=limit)
+
+    def _candidates(self, order: Order, refused: set[str]) -> list[Candidate]:
+        return [
+            self._candidate(name, routed, "refused this order" if name in refused else "")
+            for name, routed in self.venues.items()
+        ]
+
+    def _candidate(self, name: str, routed: RoutedExchange, unavailable: str) -> Candidate:
+        venue = routed.exchange.venue
+        client = venue.client
+        if not unavailable and self.health.is_down(name):
+            unavailable = "marked down"
+        market = client.market(venue.symbol)
+        limits = market.get("limits") or {}
+        bids: tuple[tuple[float, float], ...] = ()
+        asks: tuple[tuple[float, float], ...] = ()
+        free: dict[str, float] = {}
+        last = math.nan
+        if not unavailable:
+            started = time.perf_counter()
+            try:
+                book = client.fetch_order_book(venue.symbol, self.policy.book_levels)
+                balance = client.fetch_balance()
+            except Exception as error:  # any failed read: this venue sits this order out
+                self._failed(name, f"{type(error).__name__}: {error}")
+                unavailable = f"unreachable: {type(error).__name__}"
+            else:
+                self.health.observed(name, time.perf_counter() - started)
+                bids = tuple((float(p), float(q)) for p, q, *_ in book.get("bids") or ())
+                asks = tuple((float(p), float(q)) for p, q, *_ in book.get("asks") or ())
+                free = {str(k): float(v) for k, v in (balance.get("free") or {}).items() if v}
+                if bids and asks:
+                    last = (bids[0][0] + asks[0][0]) / 2.0
+        return Candidate(
+            name,
+            taker_fee=routed.taker_fee,
+            maker_fee=routed.maker_fee,
+            last_price=last,
+            slippage=routed.slippage,
+            bids=bids,
+            asks=asks,
+            free_quote=free.get(str(market.get("quote")), 0.0),
+            free_base=free.get(str(market.get("base")), 0.0),
+            lot=float((market.get("precision") or {}).get("amount") or 0.0),
+            min_amount=float((limits.get("amount") or {}).get("min") or 0.0),
+            min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
+            unavailable=unavailable,
+        )
