@@ -180,3 +180,17 @@ def test_a_router_without_venues_or_with_a_name_twice_exits_2(
     [shown] = err.splitlines()
     assert shown.startswith(f"{path}:{line}:")
     assert shown.endswith(f" {message}")
+
+
+def test_live_mode_needs_every_venue_to_be_an_exchange_account(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["validate", str(EXAMPLE), "--mode", "live"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert [line.split(" ", 1)[1] for line in lines if "execution" in line] == [
+        "execution.venues.0.kind: --mode live sends every venue's orders to its exchange: "
+        "venue 'cheap' needs kind ccxt, was simulated",
+        "execution.venues.1.kind: --mode live sends every venue's orders to its exchange: "
+        "venue 'deep' needs kind ccxt, was simulated",
+    ]

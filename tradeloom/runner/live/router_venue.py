@@ -32,18 +32,26 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, RouteDecision
+from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.execution.ccxt_execution import CcxtExecution
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import RefusedFill
 from tradeloom.plugins.execution.order_state import OrderState
-from tradeloom.plugins.execution.router import RoutingPolicyParams
+from tradeloom.plugins.execution.router import Router, RoutingPolicyParams
 from tradeloom.plugins.execution.routing import Candidate, Route, RouteOrder, route
 from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 
-__all__ = ["RoutedExchange", "RouterVenue"]
+if TYPE_CHECKING:
+    from tradeloom.runner.live.runner import LiveRunner
+
+__all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
 
 NO_ROUTE = "NO_ROUTE"
 """Cancellation reason of what no venue could take (depth, balance, health)."""
@@ -307,3 +315,95 @@ class RouterVenue:
             min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
             unavailable=unavailable,
         )
+
+
+def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
+    """Open each venue's account for a new live run; return the router and what its
+    ``started`` row records.
+
+    Each venue gets its own client (its own keys), its own journaled order layer and
+    its own market of the data's symbol. The capital is ``live.capital``, or the sum
+    of the venues' free quote balances.
+
+    Raises:
+        ConfigError: A venue has no keys.
+        UserError: A venue's exchange has no market of the data's symbol, the venues
+            quote the symbol in different assets, or they hold less quote in all than
+            ``live.capital``.
+    """
+    from tradeloom.runner.live.order_journal import JournalOrders
+    from tradeloom.runner.live.venues import trouble
+
+    router = runner.p.venue
+    assert isinstance(router, Router) and runner.journal is not None
+    path = runner.config.execution.path
+    symbol = runner.symbol
+
+    def bar_clock() -> int:
+        session = runner.session
+        return len(session.history) if session is not None else 0
+
+    routed: dict[str, RoutedExchange] = {}
+    quotes: dict[str, float] = {}
+    bases: dict[str, float] = {}
+    for i, entry in enumerate(router.params.venues):
+        built = router.venues[entry.name]
+        assert isinstance(built, CcxtExecution)  # live_problems refused a simulated venue
+        where = f"{path}.venues.{i}"
+        try:
+            client = built.trading_client()
+        except ParamError as exc:
+            at = f"{where}.{exc.key}" if exc.key else where
+            raise ConfigError([Problem(runner.config.locate(at), at, exc.message)]) from exc
+        orders = JournalOrders(runner.journal, bar_clock, symbol=symbol)
+        venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock)
+        venue.client.load_markets()
+        if symbol not in venue.client.markets:
+            raise UserError(
+                f"{runner.config.locate(where)} {where}: {entry.name} ({built.exchange}) has "
+                f"no market {symbol} (the data's symbol) to trade"
+            )
+        market = venue.client.market(symbol)
+        free = venue.balance()
+        quotes[entry.name] = free.get(str(market["quote"]), 0.0)
+        bases[entry.name] = free.get(str(market["base"]), 0.0)
+        taker = entry.fee_bps / 1e4
+        maker = taker if entry.maker_fee_bps is None else entry.maker_fee_bps / 1e4
+        exchange = ExchangeVenue(
+            venue,
+            initial_cash=0.0,  # the router holds the run's capital
+            fee_rate=taker,
+            on_trouble=_trouble_of(runner, entry.name, trouble),
+            orders=router.params.orders,
+        )
+        routed[entry.name] = RoutedExchange(exchange, taker, maker, entry.slippage_bps / 1e4)
+    quoted = {str(r.exchange.venue.client.market(symbol)["quote"]) for r in routed.values()}
+    if len(quoted) > 1:
+        raise UserError(
+            f"{runner.config.locate(path)} {path}: the venues quote {symbol} in "
+            f"{', '.join(sorted(quoted))}; a router trades one quote asset"
+        )
+    held = sum(quotes.values())
+    capital = runner.config.live.capital or held
+    if capital > held:
+        raise UserError(
+            f"{runner.config.locate('live.capital')} live.capital: {capital:g} is more than "
+            f"the venues' {held:g} {quoted.pop()} in all"
+        )
+    opened = RouterVenue(
+        routed,
+        policy=router.params.policy,
+        record=runner.recorder_or_fail.record,
+        initial_cash=float(capital),
+    )
+    extra = {"base_at_start": sum(bases.values()), "fee_rate": opened.fee_rate}
+    return opened, extra
+
+
+def _trouble_of(
+    runner: LiveRunner, name: str, trouble: Callable[[LiveRunner, str, str], None]
+) -> Callable[[str, str], None]:
+    def told(operation: str, message: str) -> None:
+        trouble(runner, operation, f"{name}: {message}")
+
+    return told

@@ -243,6 +243,12 @@ class LiveRunner:
             self.first_live_bar = len(bars)
             self._start_new(bars, features)
         else:
+            if self.mode == "live" and isinstance(self.p.venue, Router):
+                raise UserError(
+                    f"{self.run_dir}: restarting a live run of execution kind router is not "
+                    "supported yet (its children are journaled, but not read back); nothing "
+                    "was sent: check each venue's open orders and start a new run directory"
+                )
             self.first_live_bar = 0 if state.warm_up is None else state.warm_up.bars
             self.session, self.exchange_venue = restart(self, state, bars, features)
         if self._watch_file:
@@ -339,7 +345,12 @@ class LiveRunner:
         self.run_key = key = secrets.token_hex(4)
         venue: Any = self.p.venue
         extra: dict[str, Any] = {}
-        if self.mode == "live":
+        if self.mode == "live" and isinstance(venue, Router):
+            from tradeloom.runner.live.router_venue import open_router_venue
+
+            venue, extra = open_router_venue(self)
+            self.exchange_venue = venue
+        elif self.mode == "live":
             from tradeloom.runner.live.venues import open_exchange_venue
 
             venue, extra = open_exchange_venue(self, None)
