@@ -190,7 +190,9 @@ def route(order: RouteOrder, candidates: Sequence[Candidate]) -> Route:
         raise ValueError(f"side must be +1 or -1, was {order.side}")
     if not (order.quantity > 0 and math.isfinite(order.quantity)):
         raise ValueError(f"quantity must be > 0, was {order.quantity}")
-    quotes = tuple(_quote(order, c) for c in candidates)
+    # each venue's pieces are read once per decision (the walks below reuse them)
+    pieces = [_segments(order, c) for c in candidates]
+    quotes = tuple(_quote(order, c, p) for c, p in zip(candidates, pieces, strict=True))
     ranked = sorted(
         (i for i, q in enumerate(quotes) if not q.excluded),
         key=lambda i: (quotes[i].rests, quotes[i].cost_bps, i),
@@ -202,7 +204,7 @@ def route(order: RouteOrder, candidates: Sequence[Candidate]) -> Route:
             break
         candidate = candidates[i]
         take = _round_lot(min(left, quotes[i].capacity), candidate.lot)
-        if take > 0.0 and _big_enough(order, candidate, take, 0.0):
+        if take > 0.0 and _big_enough(order, candidate, pieces[i], take, 0.0):
             taken[i] = take
             left -= take
     rested = [0.0] * len(candidates)
@@ -211,35 +213,36 @@ def route(order: RouteOrder, candidates: Sequence[Candidate]) -> Route:
             if left <= order.quantity * _EPSILON:
                 break
             candidate = candidates[i]
-            rest = _round_lot(min(left, _rest_capacity(order, candidate, taken[i])), candidate.lot)
-            if rest > 0.0 and _big_enough(order, candidate, taken[i], rest):
+            room = _rest_capacity(order, candidate, pieces[i], taken[i])
+            rest = _round_lot(min(left, room), candidate.lot)
+            if rest > 0.0 and _big_enough(order, candidate, pieces[i], taken[i], rest):
                 rested[i] = rest
                 left -= rest
     allocations = tuple(
-        _allocation(order, candidates[i], taken[i], rested[i])
+        _allocation(order, candidates[i], pieces[i], taken[i], rested[i])
         for i in ranked
         if taken[i] + rested[i] > 0.0
     )
     return Route(allocations, quotes, max(left, 0.0))
 
 
-def _quote(order: RouteOrder, candidate: Candidate) -> Quote:
+def _quote(order: RouteOrder, candidate: Candidate, pieces: list[Level]) -> Quote:
     excluded = _why_excluded(order, candidate)
     if excluded:
         return Quote(candidate.name, 0.0, math.nan, math.nan, excluded)
-    capacity = _take_capacity(order, candidate)
+    capacity = _take_capacity(order, candidate, pieces)
     take = _round_lot(min(order.quantity, capacity), candidate.lot)
     rests = take <= 0.0 and order.is_limit
     if rests:
-        capacity = _rest_capacity(order, candidate, 0.0)
+        capacity = _rest_capacity(order, candidate, pieces, 0.0)
         take = _round_lot(min(order.quantity, capacity), candidate.lot)
     if take <= 0.0:
-        reason = "no depth" if _depth(order, candidate) <= 0 else "balance below one lot"
+        reason = "no depth" if _depth(order, pieces) <= 0 else "balance below one lot"
         return Quote(candidate.name, 0.0, math.nan, math.nan, reason)
     taking, resting = (0.0, take) if rests else (take, 0.0)
-    if not _big_enough(order, candidate, taking, resting):
+    if not _big_enough(order, candidate, pieces, taking, resting):
         return Quote(candidate.name, 0.0, math.nan, math.nan, "below the minimum order")
-    child = _allocation(order, candidate, taking, resting)
+    child = _allocation(order, candidate, pieces, taking, resting)
     return Quote(candidate.name, capacity, child.expected_price, child.cost_bps, rests=rests)
 
 
@@ -277,14 +280,13 @@ def _segments(order: RouteOrder, candidate: Candidate) -> list[Level]:
     return pieces
 
 
-def _depth(order: RouteOrder, candidate: Candidate) -> float:
-    depth = sum(q for _, q in _segments(order, candidate))
+def _depth(order: RouteOrder, pieces: list[Level]) -> float:
+    depth = sum(q for _, q in pieces)
     return math.inf if order.is_limit else depth
 
 
-def _take_capacity(order: RouteOrder, candidate: Candidate) -> float:
+def _take_capacity(order: RouteOrder, candidate: Candidate, segments: list[Level]) -> float:
     """Return the most the venue can take now: its depth, bounded by its free balance."""
-    segments = _segments(order, candidate)
     if order.side < 0:
         return min(sum(q for _, q in segments), candidate.free_base)
     budget = candidate.free_quote
@@ -298,21 +300,25 @@ def _take_capacity(order: RouteOrder, candidate: Candidate) -> float:
     return taken
 
 
-def _rest_capacity(order: RouteOrder, candidate: Candidate, taken: float) -> float:
+def _rest_capacity(
+    order: RouteOrder, candidate: Candidate, pieces: list[Level], taken: float
+) -> float:
     """Return how much more the venue's balance can rest at the limit after ``taken``."""
     if order.side < 0:
         return max(candidate.free_base - taken, 0.0)
-    _, spent = _walk(order, candidate, taken)
+    _, spent = _walk(order, candidate, pieces, taken)
     # a rebate is paid after the fill: the balance must cover the notional first
     unit = order.limit_price * (1.0 + max(candidate.maker_fee, 0.0))
     return max((candidate.free_quote - spent) / unit, 0.0) if unit > 0 else 0.0
 
 
-def _walk(order: RouteOrder, candidate: Candidate, quantity: float) -> tuple[float, float]:
+def _walk(
+    order: RouteOrder, candidate: Candidate, pieces: list[Level], quantity: float
+) -> tuple[float, float]:
     """Return the notional before and after taker fees of taking ``quantity`` now."""
     gross = net = 0.0
     left = quantity
-    for price, available in _segments(order, candidate):
+    for price, available in pieces:
         if left <= 0.0:
             break
         part = min(left, available)
@@ -322,8 +328,10 @@ def _walk(order: RouteOrder, candidate: Candidate, quantity: float) -> tuple[flo
     return gross, net
 
 
-def _allocation(order: RouteOrder, candidate: Candidate, taken: float, rested: float) -> Allocation:
-    gross, net = _walk(order, candidate, taken)
+def _allocation(
+    order: RouteOrder, candidate: Candidate, pieces: list[Level], taken: float, rested: float
+) -> Allocation:
+    gross, net = _walk(order, candidate, pieces, taken)
     gross += rested * order.limit_price if rested else 0.0
     net += rested * order.limit_price * (1.0 + order.side * candidate.maker_fee) if rested else 0.0
     quantity = taken + rested
@@ -331,9 +339,11 @@ def _allocation(order: RouteOrder, candidate: Candidate, taken: float, rested: f
     return Allocation(candidate.name, quantity, gross / quantity, cost)
 
 
-def _big_enough(order: RouteOrder, candidate: Candidate, taken: float, rested: float) -> bool:
+def _big_enough(
+    order: RouteOrder, candidate: Candidate, pieces: list[Level], taken: float, rested: float
+) -> bool:
     quantity = taken + rested
-    notional, _ = _walk(order, candidate, taken)
+    notional, _ = _walk(order, candidate, pieces, taken)
     notional += rested * order.limit_price if rested else 0.0
     return quantity >= candidate.min_amount and notional >= candidate.min_notional
 
