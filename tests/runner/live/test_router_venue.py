@@ -9,7 +9,9 @@ venue marked down after failing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 import pandas as pd
@@ -78,7 +80,12 @@ def _venues(*specs: VenueSpec) -> Iterator[EmulatedVenues]:
         assert emulated.errors() == {}
 
 
-def router(emulated: EmulatedVenues, journal: Journal, **policy: object) -> RouterVenue:
+def router(
+    emulated: EmulatedVenues,
+    journal: Journal,
+    clock: Callable[[], float] = time.time,
+    **policy: object,
+) -> RouterVenue:
     routed = {}
     for name in emulated.names:
         emulator = emulated[name]
@@ -102,6 +109,7 @@ def router(emulated: EmulatedVenues, journal: Journal, **policy: object) -> Rout
         policy=RoutingPolicyParams(**policy),  # type: ignore[arg-type]
         record=journal,
         initial_cash=20_000.0,
+        clock=clock,
     )
 
 
@@ -302,3 +310,40 @@ def test_a_venue_failing_in_a_row_is_marked_down_journaled_and_skipped(
     assert posts(two, "b")[-1] == (child(order(3), 0), "1")
     quotes = {q["venue"]: q for q in json.loads(journal.decisions()[-1].candidates)}
     assert quotes["a"]["excluded"] == "marked down"
+
+
+def test_cancelling_a_split_order_cancels_every_child_and_reports_one_rest() -> None:
+    thin = BookProfile(levels=2, size=Decimal("0.5"), growth=Decimal(1))
+    for emulated in _venues(spec("a", book=thin), spec("b", offset=-5)):
+        journal = Journal()
+        r = router(emulated, journal)
+        # a limit sell at 100.5: nothing on the books reaches it, so it rests, on a
+        sent = replace(order(1, quantity=2.0), kind="limit", limit_price=100.5)
+        r.submit(sent)
+        assert posts(emulated, "a") == [(child(sent, 0), "2")]
+        cancelled = r.cancel(sent.id, bar(1), "REPLACED")
+        assert cancelled is not None
+        assert (cancelled.order_id, cancelled.remaining, cancelled.reason) == (
+            sent.id,
+            2.0,
+            "REPLACED",
+        )
+        emulated.advance()
+        assert r.match(bar(2), "open") == []
+        assert r.pending() == []
+
+
+def test_a_venue_marked_down_comes_back_after_its_cool_off(two: EmulatedVenues) -> None:
+    journal = Journal()
+    now = [1_000.0]
+    r = router(two, journal, lambda: now[0], failures_to_down=1, cool_off_seconds=60)
+    two["a"].faults.next(POST, INSUFFICIENT)
+    r.submit(order(1))
+    assert r.health.is_down("a")
+    now[0] += 60
+    two.advance()
+    r.match(bar(2), "open")
+    health = [(h.venue, h.state) for h in journal.rows if isinstance(h, VenueHealth)]
+    assert health == [("a", "down"), ("a", "up")]
+    r.submit(order(2))
+    assert posts(two, "a")[-1] == (child(order(2), 0), "1")
