@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from live_emulated import STRATEGY, make_bars, rows
+from live_emulated import STRATEGY, emulated_run, make_bars, rows
 
 from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
@@ -166,3 +166,27 @@ def test_a_stopped_live_router_run_is_not_restarted(
         with pytest.raises(UserError, match=r"restarting a live run of execution kind router"):
             again.start()
         assert posted(run.venues, "dear") == posted(run.venues, "cheap") == []
+
+
+PAPER_ROUTER = """\
+execution:
+  kind: router
+  venues:
+    - {name: dear, kind: simulated, fee_bps: 30, initial_cash: 25000}
+    - {name: cheap, kind: simulated, fee_bps: 5, maker_fee_bps: 2, initial_cash: 25000}
+"""
+
+
+def test_a_paper_router_run_journals_the_venue_it_is_modelled_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = STRATEGY.replace(
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}\n", PAPER_ROUTER
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(tmp_path / "run", mode="paper")
+        runner.start()
+        runner.stop("done")
+    [row] = rows(tmp_path / "run" / "journal.sqlite", "route_model")
+    assert (row["market_venue"], row["limit_venue"], row["taker_fee"]) == ("cheap", "cheap", 5e-4)
+    assert row["initial_cash"] == 50_000
