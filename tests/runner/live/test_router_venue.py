@@ -25,7 +25,14 @@ from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.retrying import RetryPolicy
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.router_venue import RoutedExchange, RouterVenue
-from tradeloom.testing import BookProfile, EmulatedVenues, PartialFill, Reject, VenueSpec
+from tradeloom.testing import (
+    BookProfile,
+    EmulatedVenues,
+    PartialFill,
+    Reject,
+    Timeout,
+    VenueSpec,
+)
 
 SYMBOL = "BTC/USDT"
 POST = "POST /api/v3/order"
@@ -84,13 +91,14 @@ def router(
     emulated: EmulatedVenues,
     journal: Journal,
     clock: Callable[[], float] = time.time,
+    timeout_ms: int = 5000,
     **policy: object,
 ) -> RouterVenue:
     routed = {}
     for name in emulated.names:
         emulator = emulated[name]
         venue = CcxtVenue(
-            emulator.client(timeout=5000),
+            emulator.client(timeout=timeout_ms),
             SYMBOL,
             _Orders(),
             bar_clock=lambda e=emulator: e.exchange.position,  # type: ignore[misc]
@@ -347,3 +355,28 @@ def test_a_venue_marked_down_comes_back_after_its_cool_off(two: EmulatedVenues) 
     assert health == [("a", "down"), ("a", "up")]
     r.submit(order(2))
     assert posts(two, "a")[-1] == (child(order(2), 0), "1")
+
+
+@pytest.mark.parametrize("accepted", [False, True])
+def test_a_post_lost_in_flight_is_looked_up_before_anything_goes_elsewhere(
+    accepted: bool,
+) -> None:
+    for emulated in _venues(spec("a"), spec("b", offset=-5)):
+        journal = Journal()
+        r = router(emulated, journal, timeout_ms=500)
+        emulated["a"].faults.next(POST, Timeout(after_accept=accepted, max_seconds=2))
+        sent = order(1)
+        r.submit(sent)
+        # the answer was lost: a may hold the order, so nothing is sent to b yet
+        assert posts(emulated, "b") == []
+        assert [o.id for o in r.pending()] == [sent.id]
+        emulated["a"].wait_idle()
+        emulated.advance()
+        events = r.match(bar(2), "open")
+        if accepted:  # a had it: found by its client id, filled there
+            assert posts(emulated, "b") == []
+        else:  # it never arrived: the order goes to b under the next id
+            assert posts(emulated, "b") == [(child(sent, 1), "1")]
+        assert fills_of(events, sent.id) == pytest.approx(1.0)
+        assert r.pending() == []
+        assert no_id_posted_twice(emulated)
