@@ -28,6 +28,7 @@ from tradeloom.runner.live.router_venue import RoutedExchange, RouterVenue
 from tradeloom.testing import (
     BookProfile,
     EmulatedVenues,
+    Latency,
     PartialFill,
     Reject,
     Timeout,
@@ -380,3 +381,16 @@ def test_a_post_lost_in_flight_is_looked_up_before_anything_goes_elsewhere(
         assert fills_of(events, sent.id) == pytest.approx(1.0)
         assert r.pending() == []
         assert no_id_posted_twice(emulated)
+
+
+def test_a_venue_slower_than_the_policys_latency_is_skipped_and_says_why(
+    two: EmulatedVenues,
+) -> None:
+    journal = Journal()
+    r = router(two, journal, max_latency_ms=150)
+    two["a"].faults.next("GET /api/v3/depth", Latency(0.4))
+    r.submit(order(1))  # a is read slowly: its median latency is now above 150 ms
+    quotes = {q["venue"]: q for q in json.loads(journal.decisions()[-1].candidates)}
+    assert quotes["a"]["excluded"].startswith("slow: median latency ")
+    assert posts(two, "a") == []
+    assert posts(two, "b") == [(child(order(1), 0), "1")]

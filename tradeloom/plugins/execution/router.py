@@ -69,6 +69,12 @@ class RoutingPolicyParams(Params):
         le=86_400,
         description="How long a venue marked down is skipped before it is tried again.",
     )
+    max_latency_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="Skip a venue whose median latency over its recent requests is above "
+        "this (milliseconds). None: latency does not exclude.",
+    )
 
 
 def _without_router_keys(schema: dict[str, Any]) -> None:

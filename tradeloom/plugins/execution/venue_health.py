@@ -18,8 +18,9 @@ from tradeloom.journal import VenueHealth
 
 __all__ = ["HealthBook"]
 
-_LATENCIES = 50
-"""Latencies kept per venue (the recent ones)."""
+_LATENCIES = 9
+"""Latencies kept per venue: the recent ones, so that a venue slow for a while is
+fast again after a few quick requests."""
 
 
 @dataclass

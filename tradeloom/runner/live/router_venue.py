@@ -20,7 +20,8 @@ the venues see its children:
 - each venue's failed reads and refusals count towards its health
   (`tradeloom.plugins.execution.venue_health.HealthBook`): marked down after
   ``policy.failures_to_down`` in a row, skipped for ``policy.cool_off_seconds``; each
-  change is journaled (``venue_health``).
+  change is journaled (``venue_health``). With ``policy.max_latency_ms``, a venue
+  whose median recent latency is above it is skipped as slow.
 
 The run's position is the sum of the fills over the venues (one account per venue).
 """
@@ -44,7 +45,7 @@ from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import RefusedFill
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.router import Router, RoutingPolicyParams
-from tradeloom.plugins.execution.routing import Candidate, Route, RouteOrder, route
+from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
 from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 
@@ -192,11 +193,6 @@ class RouterVenue:
             routed.exchange.refused.clear()
         return self._refused
 
-    def route_of(self, parent: Order, quantity: float) -> Route:
-        """Return the policy's allocation of ``quantity`` of ``parent`` now (no sending)."""
-        excluded = self._parents[parent.id].refused if parent.id in self._parents else set()
-        return route(self._route_order(parent, quantity), self._candidates(parent, excluded))
-
     # --- routing --------------------------------------------------------------------
 
     def _send(self, parent: _Parent, quantity: float, *, bar: int) -> None:
@@ -277,15 +273,14 @@ class RouterVenue:
     def _candidate(self, name: str, routed: RoutedExchange, unavailable: str) -> Candidate:
         venue = routed.exchange.venue
         client = venue.client
-        if not unavailable and self.health.is_down(name):
-            unavailable = "marked down"
+        down = self.health.is_down(name)
         market = client.market(venue.symbol)
         limits = market.get("limits") or {}
         bids: tuple[tuple[float, float], ...] = ()
         asks: tuple[tuple[float, float], ...] = ()
         free: dict[str, float] = {}
         last = math.nan
-        if not unavailable:
+        if not (unavailable or down):
             started = time.perf_counter()
             try:
                 book = client.fetch_order_book(venue.symbol, self.policy.book_levels)
@@ -300,6 +295,11 @@ class RouterVenue:
                 free = {str(k): float(v) for k, v in (balance.get("free") or {}).items() if v}
                 if bids and asks:
                     last = (bids[0][0] + asks[0][0]) / 2.0
+                # read all the same, so that a slow venue is measured until it is fast
+                slowest = self.policy.max_latency_ms
+                latency = self.health.latency(name) * 1e3
+                if slowest is not None and latency > slowest:
+                    unavailable = f"slow: median latency {latency:.0f} ms"
         return Candidate(
             name,
             taker_fee=routed.taker_fee,
@@ -313,6 +313,7 @@ class RouterVenue:
             lot=float((market.get("precision") or {}).get("amount") or 0.0),
             min_amount=float((limits.get("amount") or {}).get("min") or 0.0),
             min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
+            down=down,
             unavailable=unavailable,
         )
 
