@@ -137,8 +137,9 @@ def main() -> None:
             ref50s.append(float(np.percentile(bare, 50)))
         p50, p99, ref = (statistics.median(x) for x in (p50s, p99s, ref50s))
         print(
-            f"  {count} venues: route p50 {p50 * 1e6:7.1f} us  p99 {p99 * 1e6:7.1f} us "
-            f"(runs' p50 {min(p50s) * 1e6:.1f} to {max(p50s) * 1e6:.1f} us); "
+            f"  {count} venues: route p50 {p50 * 1e6:6.1f} us (runs {min(p50s) * 1e6:.1f} to "
+            f"{max(p50s) * 1e6:.1f})  p99 {p99 * 1e6:7.1f} us (runs {min(p99s) * 1e6:.1f} to "
+            f"{max(p99s) * 1e6:.1f}); "
             f"reference (bare walk of one book) p50 {ref * 1e6:5.2f} us: "
             f"{p50 / ref:5.1f} x; {split:.0%} of orders split"
         )
