@@ -248,9 +248,9 @@ def test_a_venue_stopping_mid_order_sends_the_remainder_to_the_other(
     ]
     assert not any(isinstance(e, Cancellation) for e in events)
     assert r.pending() == []
-    assert [(d.order_id, d.venue, d.quantity) for d in journal.decisions()] == [
-        (first, "a", 1.0),
-        (child(sent, 1), "b", pytest.approx(0.6)),
+    assert [(d.order_id, d.venue, d.quantity, d.bar) for d in journal.decisions()] == [
+        (first, "a", 1.0, 0),  # decided at bar 0's close
+        (child(sent, 1), "b", pytest.approx(0.6), 2),  # sent on at bar 2's open
     ]
     two.advance()
     assert r.match(bar(4), "open") == []

@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, RouteDecision
@@ -139,7 +141,7 @@ class RouterVenue:
         """Route ``order``: journal each child's decision, then send it (once)."""
         parent = _Parent(order)
         self._parents[order.id] = parent
-        self._send(parent, order.quantity, bar=order.bar)
+        self._send(parent, order.quantity, bar=order.bar, timestamp=order.timestamp)
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Cancel every working child of ``order_id``; return one cancellation of the rest.
@@ -195,7 +197,9 @@ class RouterVenue:
 
     # --- routing --------------------------------------------------------------------
 
-    def _send(self, parent: _Parent, quantity: float, *, bar: int) -> None:
+    def _send(self, parent: _Parent, quantity: float, *, bar: int, timestamp: pd.Timestamp) -> None:
+        """Route ``quantity`` of ``parent`` at ``bar`` (its decision's, or a later one's
+        when a venue's refusal sends the rest on)."""
         order = parent.order
         decided = route(self._route_order(order, quantity), self._candidates(order, parent.refused))
         candidates = json.dumps([q.as_dict() for q in decided.quotes])
@@ -207,8 +211,8 @@ class RouterVenue:
             self._parent_of[child_id] = order.id
             self._record(
                 RouteDecision(
-                    bar=order.bar,
-                    timestamp=order.timestamp,
+                    bar=bar,
+                    timestamp=timestamp,
                     correlation_id=order.bar,
                     order_id=child_id,
                     parent_id=order.id,
@@ -232,9 +236,9 @@ class RouterVenue:
                 self.health.succeeded(allocation.venue, time.perf_counter() - started)
         if rejected > 0.0:
             # what a venue refused goes to the others, the refusing ones excluded
-            self._send(parent, rejected, bar=bar)
+            self._send(parent, rejected, bar=bar, timestamp=timestamp)
         if left > order.quantity * 1e-9:
-            self._events.append(Cancellation(order.id, bar, order.timestamp, left, NO_ROUTE))
+            self._events.append(Cancellation(order.id, bar, timestamp, left, NO_ROUTE))
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
         parent_id = self._parent_of.get(event.order_id)
@@ -253,7 +257,7 @@ class RouterVenue:
         # the venue stopped working a child with a quantity left: the others take it
         parent.refused.add(name)
         self._failed(name, f"order {event.order_id}: {event.reason}")
-        self._send(parent, event.remaining, bar=bar.index)
+        self._send(parent, event.remaining, bar=bar.index, timestamp=bar.timestamp)
 
     def _failed(self, name: str, reason: str) -> None:
         row = self.health.failed(name, reason)
