@@ -31,6 +31,7 @@ from tradeloom.testing import (
     Latency,
     PartialFill,
     Reject,
+    ServerError,
     Timeout,
     VenueSpec,
 )
@@ -394,3 +395,23 @@ def test_a_venue_slower_than_the_policys_latency_is_skipped_and_says_why(
     assert quotes["a"]["excluded"].startswith("slow: median latency ")
     assert posts(two, "a") == []
     assert posts(two, "b") == [(child(order(1), 0), "1")]
+
+
+def test_a_split_order_is_reported_cancelled_once_when_every_child_is() -> None:
+    # a holds 1 BTC: a limit sell of 2 that rests goes 1 to a, the rest to b
+    for emulated in _venues(spec("a", btc=1), spec("b", offset=-5)):
+        r = router(emulated, Journal())
+        sent = replace(order(1, quantity=2.0), kind="limit", limit_price=100.5)
+        r.submit(sent)
+        assert posts(emulated, "a") == [(child(sent, 0), "1")]
+        assert posts(emulated, "b") == [(child(sent, 1), "1")]
+        emulated["b"].faults.next("DELETE /api/v3/order", ServerError())
+        # a's cancel is confirmed, b's is not: the engine hears nothing yet
+        assert r.cancel(sent.id, bar(1), "REPLACED") is None
+        assert [o.id for o in r.pending()] == [sent.id]
+        cancelled = r.cancel(sent.id, bar(1), "REPLACED")  # the engine asks again
+        assert cancelled is not None
+        assert (cancelled.order_id, cancelled.remaining) == (sent.id, 2.0)
+        emulated.advance()
+        assert r.match(bar(2), "open") == []
+        assert r.pending() == []

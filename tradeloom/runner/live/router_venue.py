@@ -16,7 +16,7 @@ the venues see its children:
   venues by the policy, the refusing venue excluded for that order; the refusal is
   not reported to the engine, only what no venue could take is (``NO_ROUTE``);
 - fills of every child are reported as the parent's; ``cancel`` cancels every
-  working child and reports one cancellation of what they left;
+  working child and reports one cancellation of what they left, once none works;
 - each venue's failed reads and refusals count towards its health
   (`tradeloom.plugins.execution.venue_health.HealthBook`): marked down after
   ``policy.failures_to_down`` in a row, skipped for ``policy.cool_off_seconds``; each
@@ -83,6 +83,8 @@ class _Parent:
     children: dict[str, str] = field(default_factory=dict)  # child id -> venue
     refused: set[str] = field(default_factory=set)  # venues that refused a child
     cancelling: bool = False
+    cancelled: float = 0.0  # what the children cancelled left, summed
+    reported: bool = False  # the engine heard of the cancellation
 
 
 class RouterVenue:
@@ -146,22 +148,21 @@ class RouterVenue:
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Cancel every working child of ``order_id``; return one cancellation of the rest.
 
-        Children whose cancel is not confirmed now report theirs at the next bar.
+        The engine hears of one cancellation per order: while a child's cancel is not
+        confirmed (it reports at a later bar, or the engine asks again), what the
+        others left is kept and reported with it, once no child works any more.
         """
         parent = self._parents.get(order_id)
         if parent is None:
             return None
         parent.cancelling = True
-        remaining = 0.0
         for child_id, name in parent.children.items():
             exchange = self.venues[name].exchange
-            if any(o.id == child_id for o in exchange.pending()):
+            if self._works(name, child_id):
                 cancelled = exchange.cancel(child_id, bar, reason)
                 if cancelled is not None:
-                    remaining += cancelled.remaining
-        if remaining <= 0.0:
-            return None
-        return Cancellation(order_id, bar.index, bar.timestamp, remaining, reason)
+                    parent.cancelled += cancelled.remaining
+        return self._cancelled(parent, bar.index, bar.timestamp, reason)
 
     def pending(self) -> list[Order]:
         """Return the engine's orders with a child working or an event not reported."""
@@ -251,13 +252,34 @@ class RouterVenue:
             return
         if event.reason.startswith("REJECTED") and name in parent.refused:
             return  # refused when sent: its quantity was routed on already
-        if parent.cancelling or event.remaining <= 0.0:
+        if parent.cancelling:
+            parent.cancelled += event.remaining
+            done = self._cancelled(parent, bar.index, event.timestamp, event.reason)
+            if done is not None:
+                self._events.append(done)
+            return
+        if event.remaining <= 0.0:
             self._events.append(replace(event, order_id=parent_id))
             return
         # the venue stopped working a child with a quantity left: the others take it
         parent.refused.add(name)
         self._failed(name, f"order {event.order_id}: {event.reason}")
         self._send(parent, event.remaining, bar=bar.index, timestamp=bar.timestamp)
+
+    def _works(self, name: str, child_id: str) -> bool:
+        return any(o.id == child_id for o in self.venues[name].exchange.pending())
+
+    def _cancelled(
+        self, parent: _Parent, bar: int, timestamp: pd.Timestamp, reason: str
+    ) -> Cancellation | None:
+        """Return the parent's one cancellation once no child works (None: not yet, or
+        nothing was left)."""
+        if any(self._works(name, child) for child, name in parent.children.items()):
+            return None
+        if parent.cancelled <= 0.0 or parent.reported:
+            return None
+        parent.reported = True
+        return Cancellation(parent.order.id, bar, timestamp, parent.cancelled, reason)
 
     def _failed(self, name: str, reason: str) -> None:
         row = self.health.failed(name, reason)
