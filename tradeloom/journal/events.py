@@ -82,6 +82,7 @@ __all__ = [
     "StopFellBack",
     "SymbolAbsent",
     "TradingStateChanged",
+    "VenueAtStart",
     "VenueDelivered",
     "VenueFill",
     "VenueHealth",
@@ -761,6 +762,25 @@ class RouteModel(Event):
     slippage: float
     maker_fee: float
     initial_cash: float
+
+
+@_kind("venue_at_start")
+@dataclass(frozen=True, kw_only=True)
+class VenueAtStart(Event):
+    """One venue of a live router when the run first started: what a restart
+    reconciles that venue's account against.
+
+    Attributes:
+        venue: The venue's name.
+        base: The base asset of the traded market on it.
+        base_at_start: Its base balance then.
+        dust: Its market's lot (a position within it of zero is flat).
+    """
+
+    venue: str
+    base: str
+    base_at_start: float
+    dust: float
 
 
 @_kind("venue_health")

@@ -3,7 +3,7 @@
 Each venue is its own account (its own keys, client and balances); every order the
 engine sends is journaled as route_decision rows before its children are POSTed; no
 client id reaches two venues; the run's position is the fills over both venues. A
-live router run that stopped is not restarted (refused before anything is sent).
+live router run killed mid-way restarts from its journal, each venue reconciled.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from live_emulated import STRATEGY, emulated_run, make_bars, rows
+from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows
 
-from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -87,15 +86,17 @@ class RouterRun:
 
 
 @contextmanager
-def router_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RouterRun]:
+def router_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap_usdt: int = 30_000
+) -> Iterator[RouterRun]:
     monkeypatch.setenv("EMU_DEAR_KEY", "dear-" + DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_CHEAP_KEY", "cheap-" + DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     strategy = tmp_path / "strategy.yaml"
     strategy.write_text(TEXT)
     specs = [
-        VenueSpec("dear", {"USDT": 30_000}, taker_fee=Decimal("0.003")),
-        VenueSpec("cheap", {"USDT": 30_000}, taker_fee=Decimal("0.0005")),
+        VenueSpec("dear", {"USDT": 40_000}, taker_fee=Decimal("0.003")),
+        VenueSpec("cheap", {"USDT": cheap_usdt}, taker_fee=Decimal("0.0005")),
     ]
     with ExitStack() as stack:
         venues = stack.enter_context(
@@ -155,17 +156,45 @@ def test_a_live_router_run_routes_each_order_journaled_before_its_post(
     assert booked == pytest.approx(position, abs=1e-9)
 
 
-def test_a_stopped_live_router_run_is_not_restarted(
+@pytest.mark.slow
+def test_a_live_router_run_killed_and_restarted_sends_no_child_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with router_run(tmp_path, monkeypatch) as run:
-        runner = run.runner(tmp_path / "run")
-        runner.start()
-        runner.stop("done")
-        again = run.runner(tmp_path / "run")
-        with pytest.raises(UserError, match=r"restarting a live run of execution kind router"):
-            again.start()
-        assert posted(run.venues, "dear") == posted(run.venues, "cheap") == []
+    # cheap holds less quote than a buy needs: buys split over both venues
+    with router_run(tmp_path, monkeypatch, cheap_usdt=12_000) as run:
+        first = run.runner(tmp_path / "run")
+        first.start()
+        run.tick(first, 21)  # the buy of bar 120 is sent to both venues, not yet heard of
+        journal = tmp_path / "run" / "journal.sqlite"
+        before = rows(journal, "route_decision")
+        crash(first)  # kill -9: what was not committed is lost
+        run.venues.advance(2)  # bars close while the run is down
+        second = run.runner(tmp_path / "run")
+        second.start()
+        run.tick(second, 30)
+        second.stop("done")
+        dear, cheap = posted(run.venues, "dear"), posted(run.venues, "cheap")
+        held = {
+            name: sum(
+                float(b.free) + float(b.locked)
+                for asset, b in run.venues[name].exchange.balances().items()
+                if asset == "BTC"
+            )
+            for name in run.venues.names
+        }
+    decisions = rows(journal, "route_decision")
+    assert before and len(decisions) > len(before)
+    assert {d["venue"] for d in decisions} == {"dear", "cheap"}
+    assert len(dear + cheap) == len(set(dear + cheap))  # no client id POSTed twice
+    assert sorted(dear + cheap) == sorted(d["order_id"] for d in decisions)
+    reconciled = {r.symbol: r.values for r in read_rows(journal, ["reconciled"])}
+    assert set(reconciled) == {"venue dear", "venue cheap"}
+    for row in reconciled.values():
+        assert row["position"] > 0.5  # each venue holds its part of the position
+        assert abs(row["venue_position"] - row["position"]) <= row["tolerance"]
+    fills = rows(journal, "fill")
+    booked = sum(f["side"] * f["quantity"] for f in fills)
+    assert booked == pytest.approx(sum(held.values()), abs=1e-9)
 
 
 PAPER_ROUTER = """\

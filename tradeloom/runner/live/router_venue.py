@@ -24,6 +24,9 @@ the venues see its children:
   whose median recent latency is above it is skipped as slow.
 
 The run's position is the sum of the fills over the venues (one account per venue).
+`open_router_venue` opens the venues for a new run (journaling each venue's base
+balance, ``venue_at_start``) or a restart, which `RouterVenue.recover` and
+`RouterVenue.reconcile` complete from the journal, venue by venue.
 """
 
 from __future__ import annotations
@@ -39,12 +42,12 @@ import pandas as pd
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.journal import Event, RouteDecision
+from tradeloom.journal import Event, RouteDecision, VenueAtStart
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_execution import CcxtExecution
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
-from tradeloom.plugins.execution.order_events import RefusedFill
+from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.router import Router, RoutingPolicyParams
 from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
@@ -52,6 +55,8 @@ from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 
 if TYPE_CHECKING:
+    from tradeloom.runner.live.journal_state import JournalState
+    from tradeloom.runner.live.replay_venue import ReplayVenue
     from tradeloom.runner.live.runner import LiveRunner
 
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
@@ -132,6 +137,8 @@ class RouterVenue:
         self._parent_of: dict[str, str] = {}  # child id -> parent id
         self._events: list[Fill | Cancellation] = []
         self._refused: list[RefusedFill] = []
+        self.at_start: list[VenueAtStart] = []
+        """A new live run's `VenueAtStart` rows, to journal after its ``run_started``."""
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
@@ -196,6 +203,68 @@ class RouterVenue:
             routed.exchange.refused.clear()
         return self._refused
 
+    # --- a restart ------------------------------------------------------------------
+
+    def recover(self, state: JournalState, replayed: ReplayVenue) -> None:
+        """Track again the children of the orders still pending after the replay.
+
+        A child whose ``route_decision`` row is in the journal but whose ``order_sent``
+        row is not was never sent: it is sent now, under its journaled id. A child that
+        was sent is looked up at its venue by its client id (`CcxtVenue.recover`),
+        never sent again, unless the journal shows it filled or rejected. The trades
+        the journal counted but the engine had not applied are reported at the next
+        bar, once.
+        """
+        from tradeloom.runner.live.restore import sent_request
+
+        for order in replayed.pending():
+            parent = _Parent(order)
+            self._parents[order.id] = parent
+            held = _unapplied(state, order.id)
+            for child_id, decision in state.routes.items():
+                if decision.parent_id != order.id:
+                    continue
+                name = decision.venue
+                parent.children[child_id] = name
+                self._parent_of[child_id] = order.id
+                exchange = self.venues[name].exchange
+                sent = state.sent.get(child_id)
+                if sent is None:
+                    exchange.submit(replace(order, id=child_id, quantity=decision.quantity))
+                    continue
+                child = replace(order, id=child_id, quantity=decision.quantity)
+                if state.order_states.get(child_id) in ("filled", "rejected"):
+                    exchange.adopt(child)
+                else:
+                    fills = state.venue_fills.get(child_id, [])
+                    exchange.venue.recover(
+                        sent_request(sent),
+                        sent_at=sent.sent_at,
+                        venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
+                        counted=[(f.trade_id, f.quantity) for f in fills],
+                    )
+                exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
+
+    def reconcile(self, runner: LiveRunner, state: JournalState, run_key: str) -> None:
+        """Reconcile each venue's base balance with the position the journal puts there.
+
+        Raises:
+            RestartRefused: A venue (named) holds another position than the journal's.
+        """
+        from tradeloom.runner.live.restore import reconcile_market
+
+        positions = _positions(state, self)
+        for name, routed in self.venues.items():
+            row = state.venues.get(name)
+            reconcile_market(
+                runner,
+                routed.exchange,
+                position=positions.get(name, 0.0),
+                base_at_start=math.nan if row is None else row.base_at_start,
+                run_key=run_key,
+                symbol=f"venue {name}",
+            )
+
     # --- routing --------------------------------------------------------------------
 
     def _send(self, parent: _Parent, quantity: float, *, bar: int, timestamp: pd.Timestamp) -> None:
@@ -238,7 +307,8 @@ class RouterVenue:
         if rejected > 0.0:
             # what a venue refused goes to the others, the refusing ones excluded
             self._send(parent, rejected, bar=bar, timestamp=timestamp)
-        if left > order.quantity * 1e-9:
+        # less than every venue's lot is what rounding to the lots leaves, not a refusal
+        if left > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
             self._events.append(Cancellation(order.id, bar, timestamp, left, NO_ROUTE))
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
@@ -344,13 +414,18 @@ class RouterVenue:
         )
 
 
-def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
-    """Open each venue's account for a new live run; return the router and what its
-    ``started`` row records.
+def open_router_venue(
+    runner: LiveRunner, state: JournalState | None = None
+) -> tuple[RouterVenue, dict[str, Any]]:
+    """Open each venue's account; return the router and what a new run's ``started``
+    row records.
 
     Each venue gets its own client (its own keys), its own journaled order layer and
-    its own market of the data's symbol. The capital is ``live.capital``, or the sum
-    of the venues' free quote balances.
+    its own market of the data's symbol. A new run (``state`` None) takes
+    ``live.capital``, or the venues' free quote in all, as its capital, and keeps a
+    `VenueAtStart` row per venue (``at_start``) for the caller to journal; a restart
+    takes the capital from the journal and polls each venue's trades after the last
+    one the journal counted there.
 
     Raises:
         ConfigError: A venue has no keys.
@@ -372,7 +447,7 @@ def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
 
     routed: dict[str, RoutedExchange] = {}
     quotes: dict[str, float] = {}
-    bases: dict[str, float] = {}
+    rows: list[VenueAtStart] = []
     for i, entry in enumerate(router.params.venues):
         built = router.venues[entry.name]
         assert isinstance(built, CcxtExecution)  # live_problems refused a simulated venue
@@ -383,7 +458,8 @@ def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
             at = f"{where}.{exc.key}" if exc.key else where
             raise ConfigError([Problem(runner.config.locate(at), at, exc.message)]) from exc
         orders = JournalOrders(runner.journal, bar_clock, symbol=symbol)
-        venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock)
+        after = None if state is None else _last_trade_id(state, entry.name)
+        venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after)
         venue.client.load_markets()
         if symbol not in venue.client.markets:
             raise UserError(
@@ -391,9 +467,6 @@ def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
                 f"no market {symbol} (the data's symbol) to trade"
             )
         market = venue.client.market(symbol)
-        free = venue.balance()
-        quotes[entry.name] = free.get(str(market["quote"]), 0.0)
-        bases[entry.name] = free.get(str(market["base"]), 0.0)
         taker = entry.fee_bps / 1e4
         maker = taker if entry.maker_fee_bps is None else entry.maker_fee_bps / 1e4
         exchange = ExchangeVenue(
@@ -404,27 +477,86 @@ def open_router_venue(runner: LiveRunner) -> tuple[RouterVenue, dict[str, Any]]:
             orders=router.params.orders,
         )
         routed[entry.name] = RoutedExchange(exchange, taker, maker, entry.slippage_bps / 1e4)
+        if state is None:
+            free = venue.balance()
+            quotes[entry.name] = free.get(str(market["quote"]), 0.0)
+            base = free.get(exchange.base, 0.0)
+            rows.append(
+                VenueAtStart(
+                    venue=entry.name, base=exchange.base, base_at_start=base, dust=exchange.dust
+                )
+            )
     quoted = {str(r.exchange.venue.client.market(symbol)["quote"]) for r in routed.values()}
     if len(quoted) > 1:
         raise UserError(
             f"{runner.config.locate(path)} {path}: the venues quote {symbol} in "
             f"{', '.join(sorted(quoted))}; a router trades one quote asset"
         )
-    held = sum(quotes.values())
-    capital = runner.config.live.capital or held
-    if capital > held:
-        raise UserError(
-            f"{runner.config.locate('live.capital')} live.capital: {capital:g} is more than "
-            f"the venues' {held:g} {quoted.pop()} in all"
-        )
+    if state is not None and state.started is not None:
+        capital = state.started.capital
+    else:
+        held = sum(quotes.values())
+        capital = runner.config.live.capital or held
+        if capital > held:
+            raise UserError(
+                f"{runner.config.locate('live.capital')} live.capital: {capital:g} is more "
+                f"than the venues' {held:g} {quoted.pop()} in all"
+            )
     opened = RouterVenue(
         routed,
         policy=router.params.policy,
         record=runner.recorder_or_fail.record,
         initial_cash=float(capital),
     )
-    extra = {"base_at_start": sum(bases.values()), "fee_rate": opened.fee_rate}
+    opened.at_start = rows
+    extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.fee_rate}
     return opened, extra
+
+
+def _last_trade_id(state: JournalState, venue: str) -> str | None:
+    ids = [
+        int(f.trade_id)
+        for f in state.all_venue_fills
+        if f.order_id in state.routes
+        and state.routes[f.order_id].venue == venue
+        and f.trade_id.isdigit()
+    ]
+    return str(max(ids)) if ids else None
+
+
+def _unapplied(state: JournalState, parent_id: str) -> list[TradeFill]:
+    """Return the trades of ``parent_id``'s children the engine had not applied."""
+    from tradeloom.runner.live.restore import trade_fill
+
+    mine = [f for f in state.all_venue_fills if _parent(state, f.order_id) == parent_id]
+    return [trade_fill(f) for f in mine[state.engine_fills.get(parent_id, 0) :]]
+
+
+def _positions(state: JournalState, router: RouterVenue) -> dict[str, float]:
+    """Return the position the engine applied on each venue (the trades it booked).
+
+    The engine books each parent's fills in the order the venues counted them: the
+    first ``n`` of a parent's trades, ``n`` its journaled fills, are applied.
+    """
+    from tradeloom.runner.live.restore import trade_fill
+
+    by_parent: dict[str, list[Any]] = {}
+    for row in state.all_venue_fills:
+        parent = _parent(state, row.order_id)
+        if parent is not None:
+            by_parent.setdefault(parent, []).append(row)
+    positions: dict[str, float] = {}
+    for parent, rows in by_parent.items():
+        for row in rows[: state.engine_fills.get(parent, 0)]:
+            name = state.routes[row.order_id].venue
+            fill = router.venues[name].exchange.book(trade_fill(row))
+            positions[name] = positions.get(name, 0.0) + fill.side * fill.quantity
+    return positions
+
+
+def _parent(state: JournalState, child_id: str) -> str | None:
+    decision = state.routes.get(child_id)
+    return None if decision is None else decision.parent_id
 
 
 def _trouble_of(

@@ -243,12 +243,6 @@ class LiveRunner:
             self.first_live_bar = len(bars)
             self._start_new(bars, features)
         else:
-            if self.mode == "live" and isinstance(self.p.venue, Router):
-                raise UserError(
-                    f"{self.run_dir}: restarting a live run of execution kind router is not "
-                    "supported yet (its children are journaled, but not read back); nothing "
-                    "was sent: check each venue's open orders and start a new run directory"
-                )
             self.first_live_bar = 0 if state.warm_up is None else state.warm_up.bars
             self.session, self.exchange_venue = restart(self, state, bars, features)
         if self._watch_file:
@@ -345,11 +339,13 @@ class LiveRunner:
         self.run_key = key = secrets.token_hex(4)
         venue: Any = self.p.venue
         extra: dict[str, Any] = {}
+        at_start: list[Any] = []
         if self.mode == "live" and isinstance(venue, Router):
             from tradeloom.runner.live.router_venue import open_router_venue
 
             venue, extra = open_router_venue(self)
             self.exchange_venue = venue
+            at_start = venue.at_start
         elif self.mode == "live":
             from tradeloom.runner.live.venues import open_exchange_venue
 
@@ -357,6 +353,8 @@ class LiveRunner:
             self.exchange_venue = venue
         capital = float(venue.initial_cash)
         self.journal.append(self.started_row(capital, extra))
+        for row in at_start:  # a live router's venues, reconciled at a restart
+            self.recorder.record(row)
         if isinstance(venue, Router):  # paper: the core models the router
             self.recorder.record(venue.route_model())
         session = self.build_session(BarHistory(bars, features), venue, key)
