@@ -22,6 +22,7 @@ from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows
 from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.runner.live.restore import RestartRefused
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
@@ -219,3 +220,26 @@ def test_a_paper_router_run_journals_the_venue_it_is_modelled_on(
     [row] = rows(tmp_path / "run" / "journal.sqlite", "route_model")
     assert (row["market_venue"], row["limit_venue"], row["taker_fee"]) == ("cheap", "cheap", 5e-4)
     assert row["initial_cash"] == 50_000
+
+
+@pytest.mark.slow
+def test_a_restart_refuses_to_trade_naming_the_venue_whose_balance_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with router_run(tmp_path, monkeypatch, cheap_usdt=12_000) as run:
+        first = run.runner(tmp_path / "run")
+        first.start()
+        run.tick(first, 22)  # a position is open on both venues
+        crash(first)
+        # someone sells on cheap by hand while the run is down
+        run.venues["cheap"].exchange.place_order(
+            "BTCUSDT", "SELL", "MARKET", quantity=Decimal("0.1")
+        )
+        second = run.runner(tmp_path / "run")
+        with pytest.raises(RestartRefused, match=r": venue cheap: the journal's position is "):
+            second.start()
+        assert posted(run.venues, "cheap") == [
+            d["order_id"]
+            for d in rows(tmp_path / "run" / "journal.sqlite", "route_decision")
+            if d["venue"] == "cheap"
+        ]
