@@ -72,6 +72,8 @@ __all__ = [
     "Restarted",
     "RetrainSkipped",
     "RiskDecision",
+    "RouteDecision",
+    "RouteModel",
     "RunFailed",
     "RunFinished",
     "RunStarted",
@@ -82,8 +84,10 @@ __all__ = [
     "StopFellBack",
     "SymbolAbsent",
     "TradingStateChanged",
+    "VenueAtStart",
     "VenueDelivered",
     "VenueFill",
+    "VenueHealth",
     "VenueUnreachable",
     "WarmUp",
     "correlation",
@@ -747,6 +751,91 @@ class StopFellBack(Event):
     order_type: str
     trigger_price: float
     code: str
+    reason: str
+
+
+@_kind("route_decision")
+@dataclass(frozen=True, kw_only=True)
+class RouteDecision(Event):
+    """One child order the router sends, journaled before it is sent.
+
+    Attributes:
+        order_id: The child's client order id (``{parent}-r{k}``), as sent to ``venue``.
+        parent_id: The engine's order id the child is part of.
+        venue: The venue's name (``execution.venues[].name``).
+        quantity: The child's base quantity.
+        expected_price: The average price the policy expects, before fees.
+        expected_cost_bps: Its expected cost after fees against the order's decision
+            price, adverse positive.
+        candidates: JSON text: every venue with its capacity, expected price, cost and
+            why it was excluded ('' when it was not).
+    """
+
+    order_id: str
+    parent_id: str
+    venue: str
+    quantity: float
+    expected_price: float
+    expected_cost_bps: float
+    candidates: str
+
+
+@_kind("route_model")
+@dataclass(frozen=True, kw_only=True)
+class RouteModel(Event):
+    """The venues a backtest or paper run models its router with (one row at its start).
+
+    Attributes:
+        market_venue: The venue of market orders: lowest taker fee plus slippage.
+        limit_venue: The venue of resting limit orders: lowest maker fee.
+        taker_fee: The market venue's taker fee rate.
+        slippage: The market venue's slippage, as a fraction.
+        maker_fee: The limit venue's maker fee rate.
+        initial_cash: The sum of the venues' cash.
+    """
+
+    market_venue: str
+    limit_venue: str
+    taker_fee: float
+    slippage: float
+    maker_fee: float
+    initial_cash: float
+
+
+@_kind("venue_at_start")
+@dataclass(frozen=True, kw_only=True)
+class VenueAtStart(Event):
+    """One venue of a live router when the run first started: what a restart
+    reconciles that venue's account against.
+
+    Attributes:
+        venue: The venue's name.
+        base: The base asset of the traded market on it.
+        base_at_start: Its base balance then.
+        dust: Its market's lot (a position within it of zero is flat).
+    """
+
+    venue: str
+    base: str
+    base_at_start: float
+    dust: float
+
+
+@_kind("venue_health")
+@dataclass(frozen=True, kw_only=True)
+class VenueHealth(Event):
+    """A router's venue was marked down, or came back after its cool-off.
+
+    Attributes:
+        venue: The venue's name.
+        state: ``down`` or ``up``.
+        failures: Consecutive failed requests when it changed.
+        reason: The last failure's message ('' when it came back).
+    """
+
+    venue: str
+    state: str
+    failures: int
     reason: str
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tradeloom.calendars import CRYPTO
 from tradeloom.journal import JournalError, ModelsSaved
+from tradeloom.plugins.execution.router import Router
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
@@ -108,6 +109,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         # after the journal accepted the run: a refused one leaves its folder empty
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
+        if isinstance(pipeline.venue, Router):
+            session.recorder.record(pipeline.venue.route_model())
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
         registry = _save_models(pipeline, result, run_dir, session.recorder)
         rec = result.recorder

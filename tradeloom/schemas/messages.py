@@ -95,7 +95,11 @@ def describe_validation_error(
     grouped: dict[tuple[tuple[Part, ...], bool, bool], list[dict[str, Any]]] = {}
     for err in error.errors(include_url=False):
         missing = err["type"] == "missing"
-        parts, at_key = _data_parts(tuple(err["loc"]), data, missing)
+        loc = tuple(err["loc"])
+        if err["type"] in _TAG_ERRORS:  # a tagged union: the tag's own key is at fault
+            loc = (*loc, str((err.get("ctx") or {}).get("discriminator", "")).strip("'"))
+            missing = err["type"] == "union_tag_not_found"
+        parts, at_key = _data_parts(loc, data, missing)
         grouped.setdefault((parts, at_key, missing), []).append(dict(err))
     result = []
     for (parts, at_key, missing), errs in grouped.items():
@@ -179,6 +183,9 @@ _EXPECTED = {
     "callable_type": "a callable",
 }
 
+_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+"""Errors of a tagged union (``kind: ...``) about its tag."""
+
 _BOUNDS = {
     "greater_than": ("gt", ">"),
     "greater_than_equal": ("ge", ">="),
@@ -207,6 +214,10 @@ def _message(err: Mapping[str, Any], parts: tuple[Part, ...], model: type[BaseMo
         return f"must be a multiple of {_number(ctx.get('multiple_of'))}, was {was}"
     if kind == "finite_number":
         return f"must be a finite number, was {was}"
+    if kind == "union_tag_invalid":
+        return f"expected one of {ctx.get('expected_tags')}, was {show(ctx.get('tag'))}"
+    if kind == "union_tag_not_found":
+        return "required key is missing"
     if kind in ("literal_error", "enum"):
         return f"expected {ctx.get('expected', 'one of the allowed values')}, was {was}"
     if kind == "too_short":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradeloom.plugins.component import Component
-from tradeloom.plugins.execution import ccxt_execution, simulated
+from tradeloom.plugins.execution import ccxt_execution, router, simulated
 from tradeloom.plugins.hookspecs import hookimpl
 
 __all__ = ["tradeloom_components"]
@@ -11,7 +11,7 @@ __all__ = ["tradeloom_components"]
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
-    """Return the simulated venue and the ccxt account."""
+    """Return the simulated venue, the ccxt account and the router over several venues."""
     return [
         Component(
             "execution",
@@ -26,5 +26,12 @@ def tradeloom_components() -> list[Component]:
             ccxt_execution.CcxtExecutionParams,
             ccxt_execution.build,
             "an exchange account through ccxt: live orders; simulated fills in backtests",
+        ),
+        Component(
+            "execution",
+            "router",
+            router.RouterParams,
+            router.build,
+            "several venues; each order routed by expected cost after fees",
         ),
     ]

@@ -20,6 +20,7 @@ from typing import Literal
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution import simulated
+from tradeloom.plugins.execution.router import Router
 from tradeloom.plugins.protocols import (
     LiveFeed,
     LiveModel,
@@ -124,7 +125,9 @@ def live_problems(
                 "them); remove data.auxiliary and the series features, or run a backtest",
             )
         )
-    if mode == "live" and venue is not None and isinstance(data, LiveFeed):
+    if mode == "live" and isinstance(venue, Router):
+        problems.extend(_router_problems(config, venue, len(symbols)))
+    elif mode == "live" and venue is not None and isinstance(data, LiveFeed):
         account = live_account(config, data, venue)
         if isinstance(account, Problem):
             problems.append(account)
@@ -151,6 +154,40 @@ def _book_problem(config: StrategyConfig, mode: Mode, data: object, symbols: int
             "cannot (it lacks live_book and order_book); use data kind ccxt"
         )
     return None
+
+
+def _router_problems(config: StrategyConfig, router: Router, symbols: int) -> list[Problem]:
+    """Return why ``router`` cannot trade live: a venue without an account or keys."""
+    path = config.execution.path
+    problems: list[Problem] = []
+    if symbols > 1:
+        where = f"{config.data.path}.symbols"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                "--mode live with execution kind router trades one symbol; list one",
+            )
+        )
+    for i, entry in enumerate(router.params.venues):
+        built = router.venues[entry.name]
+        if not isinstance(built, LiveVenue):
+            where = f"{path}.venues.{i}.kind"
+            problems.append(
+                Problem(
+                    config.locate(where),
+                    where,
+                    f"--mode live sends every venue's orders to its exchange: venue "
+                    f"'{entry.name}' needs kind ccxt, was {entry.kind}",
+                )
+            )
+            continue
+        try:
+            built.trading_client()
+        except ParamError as exc:
+            where = f"{path}.venues.{i}" + (f".{exc.key}" if exc.key else "")
+            problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
 
 
 def _universe_problems(

@@ -30,8 +30,10 @@ from tradeloom.journal import (
     OrderEvent,
     OrderSent,
     OrderStateChanged,
+    RouteDecision,
     RunStarted,
     TradingStateChanged,
+    VenueAtStart,
     VenueDelivered,
     VenueFill,
     WarmUp,
@@ -100,6 +102,9 @@ class JournalState:
             (None: never): the bars up to it were decided under older settings.
         document: The strategy document the run last traded under (its start's, or
             its last hot reload's); None in a journal that does not record it.
+        routes: A live router's child client id -> its ``route_decision`` row.
+        venues: A live router's venue -> its ``venue_at_start`` row.
+        all_venue_fills: Every ``venue_fill`` row, in journal order.
         last_seq: The journal's last sequence number.
     """
 
@@ -122,6 +127,9 @@ class JournalState:
     markets: dict[str, MarketAtStart] = field(default_factory=dict)
     reloaded_at: int | None = None
     document: dict[str, Any] | None = None
+    routes: dict[str, RouteDecision] = field(default_factory=dict)
+    venues: dict[str, VenueAtStart] = field(default_factory=dict)
+    all_venue_fills: list[VenueFill] = field(default_factory=list)
     last_seq: int = 0
 
     @property
@@ -213,6 +221,11 @@ def _take(state: JournalState, event: Event) -> None:
         state.order_states[event.client_id] = event.state
     elif isinstance(event, VenueFill):
         state.venue_fills[event.order_id].append(event)
+        state.all_venue_fills.append(event)
+    elif isinstance(event, RouteDecision):
+        state.routes[event.order_id] = event
+    elif isinstance(event, VenueAtStart):
+        state.venues[event.venue] = event
     elif isinstance(event, TradingStateChanged):
         state.trading_state = event
         if event.code in ("KILL_SWITCH", "RESUME"):

@@ -10,18 +10,20 @@ The journal is the source of truth. A restart:
    last bar may have been cut short by the crash: its replayed rows beyond the
    journal's are appended). This rebuilds cash, position, peak equity, the
    signal, risk and monitor state and the client-id counter exactly;
-3. live: tracks again every order still pending: one whose intent was journaled
+3. live: tracks again every order still pending (a router's: each of its children
+   at its venue, `RouterVenue.recover`): one whose intent was journaled
    is looked up by its client order id (`CcxtVenue.recover`; the trades the
    journal counted are not counted again, the ones it counted but had not
    applied are applied once), unless the journal shows it filled or rejected (a
    cancelled one may owe trades: the venue held its cancellation when the
    process died); one whose intent was not journaled was never sent;
 4. retrains the fold in effect when the run stopped (same rows, same seed);
-5. live: reconciles: resolves and polls the venue, then compares the account's
-   base balance with the balance at the first start plus the position, and
-   refuses to trade on a difference beyond ``live.position_tolerance`` and what
-   the orders still unknown (their lookups failed) may have filled, or on an open
-   order of this run the journal does not know.
+5. live: reconciles (a router: each venue, named in a refusal): resolves and polls
+   the venue, then compares the account's base balance with the balance at the
+   first start plus the position, and refuses to trade on a difference beyond
+   ``live.position_tolerance`` and what the orders still unknown (their lookups
+   failed) may have filled, or on an open order of this run the journal does not
+   know.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from tradeloom.journal.schema import schema_of
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.execution.router import Router
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState, domain_value
 from tradeloom.runner.live.replay_venue import ReplayVenue
@@ -59,7 +62,14 @@ if TYPE_CHECKING:
     from tradeloom.runner.live.exchange_venue import ExchangeVenue
     from tradeloom.runner.live.runner import LiveRunner
 
-__all__ = ["RestartRefused", "reconcile_market", "restart", "track_pending"]
+__all__ = [
+    "RestartRefused",
+    "reconcile_market",
+    "restart",
+    "sent_request",
+    "track_pending",
+    "trade_fill",
+]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -113,8 +123,9 @@ class _SilentHook:
 
 def restart(
     runner: LiveRunner, state: JournalState, bars: Bars, features: pd.DataFrame
-) -> tuple[LiveSession, ExchangeVenue | None]:
-    """Rebuild the run's session from ``state``; return it and the live venue (if live).
+) -> tuple[LiveSession, Any]:
+    """Rebuild the run's session from ``state``; return it and the live venue (if live):
+    an `ExchangeVenue`, or a router's `RouterVenue`.
 
     Raises:
         RestartRefused: The history changed, the replay disagrees with the journal,
@@ -128,11 +139,17 @@ def restart(
     history = _history(runner, bars, features, first, warm)
     clock = _PinnedClock(runner.now)
     runner.now = clock
-    exchange: ExchangeVenue | None = None
-    if runner.mode == "live":
+    exchange: Any = None
+    routed = runner.mode == "live" and isinstance(runner.p.venue, Router)
+    if routed:
+        from tradeloom.runner.live.router_venue import open_router_venue
+
+        exchange, _ = open_router_venue(runner, state)
+    elif runner.mode == "live":
         from tradeloom.runner.live.venues import open_exchange_venue
 
         exchange, _ = open_exchange_venue(runner, started, after_trade_id=state.max_trade_id)
+    if exchange is not None:
         replay_venue: Any = ReplayVenue(
             state,
             initial_cash=started.capital,
@@ -171,7 +188,10 @@ def restart(
         # progress (`open_exchange_venue`'s bar clock), not bar 0.
         runner.session = session
         replay_venue.adopt_journaled(len(history) - 1)
-        track_pending(state, replay_venue, lambda _: exchange)
+        if routed:
+            exchange.recover(state, replay_venue)
+        else:
+            track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
     recorder.record(
@@ -186,7 +206,9 @@ def restart(
         )
     )
     real_journal.flush()
-    if exchange is not None:
+    if routed:
+        exchange.reconcile(runner, state, started.run_key)
+    elif exchange is not None:
         reconcile_market(
             runner,
             exchange,
@@ -344,7 +366,7 @@ def track_pending(
                 counted=[(f.trade_id, f.quantity) for f in fallback_fills],
             )
         for fill in (fills + fallback_fills)[applied:]:
-            events.append(replace(exchange.book(_trade_fill(fill)), order_id=order.id))
+            events.append(replace(exchange.book(trade_fill(fill)), order_id=order.id))
     for exchange, events in held.values():
         exchange.hold(events)
 
@@ -362,7 +384,8 @@ def sent_request(sent: OrderSent) -> VenueOrder:
     )
 
 
-def _trade_fill(row: VenueFill) -> TradeFill:
+def trade_fill(row: VenueFill) -> TradeFill:
+    """Return the trade a journaled ``venue_fill`` row counted."""
     fill = Fill(
         row.order_id,
         row.bar,

@@ -65,6 +65,7 @@ from tradeloom.journal import (
 )
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.plugins.execution.router import Router
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed
 from tradeloom.reporting import outputs
@@ -348,13 +349,24 @@ class LiveRunner:
         self.run_key = key = secrets.token_hex(4)
         venue: Any = self.p.venue
         extra: dict[str, Any] = {}
-        if self.mode == "live":
+        at_start: list[Any] = []
+        if self.mode == "live" and isinstance(venue, Router):
+            from tradeloom.runner.live.router_venue import open_router_venue
+
+            venue, extra = open_router_venue(self)
+            self.exchange_venue = venue
+            at_start = venue.at_start
+        elif self.mode == "live":
             from tradeloom.runner.live.venues import open_exchange_venue
 
             venue, extra = open_exchange_venue(self, None)
             self.exchange_venue = venue
         capital = float(venue.initial_cash)
         self.journal.append(self.started_row(capital, extra))
+        for row in at_start:  # a live router's venues, reconciled at a restart
+            self.recorder.record(row)
+        if isinstance(venue, Router):  # paper: the core models the router
+            self.recorder.record(venue.route_model())
         session = self.build_session(BarHistory(bars, features), venue, key)
         self.session = session
         self.recorder.record(

@@ -73,6 +73,8 @@ class EmulatedVenues:
         start: Initial bar position of every venue.
         timeframe: Bar length, inferred when omitted.
         wall_clock: Seconds since the epoch, for request signatures.
+        include_open_kline: Serve the kline in progress, as Binance does (False: closed
+            klines only, so that a live run's history download stops at the last one).
 
     Raises:
         ValueError: No venue, or two venues with the same name (and whatever
@@ -87,6 +89,7 @@ class EmulatedVenues:
         start: int = 0,
         timeframe: str | None = None,
         wall_clock: Callable[[], float] = time.time,
+        include_open_kline: bool = True,
     ) -> None:
         if not venues:
             raise ValueError("EmulatedVenues needs at least one VenueSpec")
@@ -111,6 +114,7 @@ class EmulatedVenues:
                 wall_clock=wall_clock,
                 price_offset_bps=spec.price_offset_bps,
                 book=spec.book,
+                include_open_kline=include_open_kline,
             )
             for spec in venues
         }
