@@ -34,6 +34,14 @@ exchange confirms the cancel, send the rest as one market order
 order: the fallback's fills are reported as its limit order's, and the limit's
 ``LIMIT_FALLBACK`` cancellation is not reported (the rest is still being worked).
 
+Exchange-side stops (``execution.orders.stops: exchange``, the default): after an
+entry fills, `protect` rests the position's stop-loss at the exchange
+(`tradeloom.plugins.execution.exchange_stops`). Its trades are held, not reported,
+until the engine exits the position: the core's stop-loss exit at the bar that
+reached it (``intrabar``) or any other exit is then bound to the resting stop and
+reported with its trades, and nothing is sent for it. Any exit of the position
+cancels the resting stops before it is sent, and the kill switch cancels them too.
+
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
 """
@@ -50,6 +58,7 @@ import structlog
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.execution.exchange_stops import ExchangeStops
 from tradeloom.plugins.execution.order_events import (
     RefusedFill,
     TradeFill,
@@ -58,7 +67,7 @@ from tradeloom.plugins.execution.order_events import (
 )
 from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
-from tradeloom.plugins.execution.order_terms import OrderTerms
+from tradeloom.plugins.execution.order_terms import STOP_TYPES, OrderTerms
 from tradeloom.retrying import RetriesExhausted
 
 __all__ = ["ExchangeVenue"]
@@ -79,6 +88,8 @@ class ExchangeVenue:
         orders: ``execution.orders``: the limit orders' flags, fallback and expiry
             (default: market orders only).
         clock: Seconds since the epoch (``fallback_after_seconds``).
+        stops: The position's stops resting at the exchange (None: the engine's
+            protective exits are market orders at the bar close).
 
     Attributes:
         allow_short: Always False: spot.
@@ -99,8 +110,12 @@ class ExchangeVenue:
         on_trouble: Callable[[str, str], None],
         orders: OrdersParams | None = None,
         clock: Callable[[], float] = time.time,
+        stops: ExchangeStops | None = None,
     ) -> None:
         self.venue = venue
+        self.stops = stops
+        # the engine order whose fill last bought: the position's entry
+        self.entry_id: str | None = None
         self.orders = orders or OrdersParams()
         self._clock = clock
         # fallback market order's client id -> its limit order's (the engine's) id
@@ -131,9 +146,74 @@ class ExchangeVenue:
         ``execution.orders.limit``'s post-only flag and time in force.
         """
         started = time.perf_counter()
-        self._take(self.venue.submit(order, terms=self.terms(order)))
+        if not self._close_by_stop(order):
+            self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
+
+    def _close_by_stop(self, order: Order) -> bool:
+        """Cancel the resting stops before ``order`` sells; book a traded stop as it.
+
+        Returns:
+            Whether a resting stop traded and took ``order``'s place (its rest, if it
+            traded in part, goes as a market order ``{order.id}-f``).
+        """
+        stops = self.stops
+        if stops is None or order.side > 0 or not stops.legs:
+            return False
+        try:
+            self._take(stops.cancel(order.reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
+        bound = stops.bind(order.id)
+        if bound is None:
+            return False
+        leg, trades = bound
+        for trade in trades:
+            self._events.append(replace(self._booked(trade), order_id=order.id))
+        view = self.venue.order(leg.client_id)
+        rest = view.quantity - view.filled
+        if view.state in TERMINAL and rest > self.dust:
+            fallback = derived_client_id(order.id, "f")
+            self._fallbacks[fallback] = order.id
+            market = replace(order, id=fallback, quantity=rest, kind="market", stop_price=math.nan)
+            self._take(self.venue.submit(market))
+        return True
+
+    def protect(
+        self, position: float, entry_price: float | None, bar: Bar, *, trading: bool
+    ) -> None:
+        """Rest the position's stops at the exchange once its entry has filled.
+
+        Called after each bar. Flat with stops still working (closed another way):
+        cancel them. Nothing is placed while trading is halted, while an order is
+        working, or twice for one entry.
+        """
+        stops = self.stops
+        if stops is None or not stops.enabled:
+            return
+        try:
+            if position <= self.dust:
+                if stops.working():
+                    self._take(stops.cancel("POSITION_CLOSED"))
+                return
+            entry = self.entry_id
+            if not trading or entry is None or entry_price is None or entry in stops.placed_for:
+                return
+            if self.pending():
+                return
+            self._take(stops.place(entry, bar.index, bar.timestamp, position, entry_price))
+        except RetriesExhausted as error:
+            self._on_trouble("stop", str(error))
+
+    def cancel_stops(self, reason: str) -> None:
+        """Cancel the resting stops (the kill switch)."""
+        if self.stops is None:
+            return
+        try:
+            self._take(self.stops.cancel(reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
 
     def terms(self, order: Order) -> OrderTerms | None:
         """Return how ``order`` goes to the exchange (None: a market order)."""
@@ -173,9 +253,11 @@ class ExchangeVenue:
         undelivered = {event.order_id for event in self._events}
         tracked: dict[str, Order] = {}
         for view in self.venue.orders():
-            engine_id = self._fallbacks.get(view.client_id, view.client_id)
+            engine_id = self._engine_id(view.client_id)
+            if engine_id is None:
+                continue  # a resting stop no exit is booked to yet
             if view.state not in TERMINAL or engine_id in undelivered:
-                tracked.setdefault(engine_id, self.venue.order(engine_id).request.order)
+                tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
         return list(tracked.values()) + adopted
 
@@ -199,6 +281,8 @@ class ExchangeVenue:
         """
         queued = [e for e in self._events if isinstance(e, Fill)]
         held = [self._booked(trade) for trade in self.venue.held.fills]
+        if self.stops is not None:
+            held += [self._booked(trade) for trade in self.stops.held_fills()]
         return sum(f.side * f.quantity for f in queued + held)
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
@@ -284,16 +368,43 @@ class ExchangeVenue:
             except RetriesExhausted as error:
                 self._on_trouble("cancel", str(error))
 
+    def _engine_id(self, client_id: str) -> str | None:
+        """Return the engine order a venue order reports to (None: none yet)."""
+        leg = None if self.stops is None else self.stops.leg(client_id)
+        if leg is not None:
+            return leg.bound_to
+        if self.venue.order(client_id).request.type in STOP_TYPES:
+            return None  # a stop refused at placing: its fallback is journaled
+        return self._fallbacks.get(client_id, client_id)
+
+    def _order_of(self, engine_id: str, fallback: Order) -> Order:
+        try:
+            return self.venue.order(engine_id).request.order
+        except KeyError:  # an exit booked to a resting stop: never sent itself
+            return replace(fallback, id=engine_id)
+
     def _take(self, report: VenueReport) -> None:
         for trade in report.fills:
-            self._events.append(self._engine_fill(self._booked(trade)))
+            engine_id = self._engine_id(trade.fill.order_id)
+            if self.stops is not None and self.stops.leg(trade.fill.order_id) is not None:
+                engine_id = self.stops.take(trade)
+            if engine_id is None:
+                continue  # held until the engine's exit is booked to the stop
+            fill = replace(self._booked(trade), order_id=engine_id)
+            if fill.side > 0:
+                self.entry_id = engine_id
+            self._events.append(fill)
         for cancellation in report.cancellations:
+            if self._engine_id(cancellation.order_id) is None:
+                continue  # a resting stop's cancel (OCO): not the engine's order
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
             self._events.append(self._engine_event(cancellation))
         for move in report.transitions:
             refusal = move.rejection
             if move.state is OrderState.REJECTED and refusal is not None:
+                if self._engine_id(move.client_id) is None:
+                    continue  # a stop refused at placing: journaled as its fallback
                 order = self.venue.order(move.client_id)
                 remaining = max(order.quantity - order.filled, 0.0)
                 reason = f"REJECTED {refusal.code}"
@@ -310,13 +421,9 @@ class ExchangeVenue:
             view.client_id for view in self.venue.orders()
         }
 
-    def _engine_fill(self, fill: Fill) -> Fill:
-        parent = self._fallbacks.get(fill.order_id)
-        return fill if parent is None else replace(fill, order_id=parent)
-
     def _engine_event(self, cancellation: Cancellation) -> Cancellation:
-        parent = self._fallbacks.get(cancellation.order_id)
-        return cancellation if parent is None else replace(cancellation, order_id=parent)
+        engine_id = self._engine_id(cancellation.order_id) or cancellation.order_id
+        return replace(cancellation, order_id=engine_id)
 
     def book(self, trade: TradeFill) -> Fill:
         """Return the fill the portfolio books for ``trade`` (net of a base-asset fee)."""
