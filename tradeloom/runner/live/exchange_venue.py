@@ -116,6 +116,8 @@ class ExchangeVenue:
         self.stops = stops
         # the engine order whose fill last bought: the position's entry
         self.entry_id: str | None = None
+        # orders this process asked the exchange to cancel (the others: a restart's)
+        self._asked: set[str] = set()
         self.orders = orders or OrdersParams()
         self._clock = clock
         # fallback market order's client id -> its limit order's (the engine's) id
@@ -296,6 +298,7 @@ class ExchangeVenue:
             return None
         fallback = derived_client_id(order_id, "f")
         target = fallback if fallback in self._fallbacks else order_id
+        self._asked.add(target)
         try:
             report = self.venue.cancel(target, reason=reason)
         except RetriesExhausted as error:
@@ -354,6 +357,7 @@ class ExchangeVenue:
             rested = bar.index - 1 - order.bar
             try:
                 if expiry is not None and rested >= expiry:
+                    self._asked.add(order.id)
                     self._take(self.venue.cancel(order.id, reason="LIMIT_EXPIRED"))
                     continue
                 sent_at = self.venue.sent_at(order.id)
@@ -363,6 +367,7 @@ class ExchangeVenue:
                     and self._clock() - sent_at >= by_seconds
                 )
                 if due:
+                    self._asked.add(order.id)
                     self._fallbacks[derived_client_id(order.id, "f")] = order.id
                     self._take(self.venue.fall_back_to_market(order.id))
             except RetriesExhausted as error:
@@ -397,6 +402,8 @@ class ExchangeVenue:
         for cancellation in report.cancellations:
             if self._engine_id(cancellation.order_id) is None:
                 continue  # a resting stop's cancel (OCO): not the engine's order
+            if self._resume_fallback(cancellation):
+                continue
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
             self._events.append(self._engine_event(cancellation))
@@ -414,6 +421,33 @@ class ExchangeVenue:
                 )
         for refused in report.refused:
             self.refused.append(refused)
+
+    def _resume_fallback(self, cancellation: Cancellation) -> bool:
+        """Send the market order of a fallback whose cancel a killed process had asked for.
+
+        A limit order this process did not ask to cancel, found cancelled once its
+        fallback was due (and not its expiry), was cancelled for its fallback before
+        the process died, the market order not sent yet: send it now, once (the
+        journal has no ``{id}-f``, and the exchange would refuse a second).
+        """
+        client_id = cancellation.order_id
+        limit = self.orders.limit
+        by_bars = limit.fallback_after_bars
+        if by_bars is None or client_id in self._asked or client_id in self._fallbacks.values():
+            return False
+        view = self.venue.order(client_id)
+        order = view.request.order
+        if view.request.type != "limit" or view.quantity - view.filled <= self.dust:
+            return False
+        rested = cancellation.bar - 1 - order.bar
+        expiry = limit.expire_after_bars
+        if rested < by_bars or (expiry is not None and rested >= expiry):
+            return False
+        _log.warning("fallback_resumed", client_id=client_id)
+        self._asked.add(client_id)
+        self._fallbacks[derived_client_id(client_id, "f")] = client_id
+        self._take(self.venue.fall_back_to_market(client_id))
+        return True
 
     def _fell_back(self, client_id: str) -> bool:
         fallback = derived_client_id(client_id, "f")
