@@ -140,3 +140,32 @@ def test_a_stop_filled_while_the_runner_was_down_is_booked_once_at_restart(
         reconciled = rows(journal, "reconciled")
         assert all(abs(r["venue_position"] - r["position"]) <= r["tolerance"] for r in reconciled)
         assert run.emulator.errors == []
+
+
+@pytest.mark.slow
+def test_the_kill_switch_cancels_the_resting_stop_and_a_resume_does_not_place_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not any(o.status == "NEW" for o in _leg_orders(run)):
+            assert exchange.position < HISTORY + 60, "no stop was placed"
+            _drive(run, runner, 1)
+        (leg,) = [o for o in _leg_orders(run) if o.status == "NEW"]
+        session = runner.session_or_fail
+        session.kill("test")
+        assert exchange.order(leg.market_id, order_id=leg.order_id).status == "CANCELED"
+        cancelled = [
+            r for r in rows(journal, "order_state") if r["client_id"] == leg.client_order_id
+        ]
+        assert cancelled[-1]["state"] == "cancelled"
+        session.resume("test")
+        _drive(run, runner, 2)
+        runner.stop("test over")
+        posted = _posted(run)
+        assert [p["newClientOrderId"] for p in posted].count(leg.client_order_id) == 1
+        assert run.emulator.errors == []

@@ -12,9 +12,10 @@ phase for the fills and cancellations that happened since the last bar. Here:
   counted since the last bar is reported, stamped with this bar, as the
   backtest's ``next_open`` fills are: the order was sent at the previous close
   and filled during this bar;
-- at ``intrabar`` (right after the engine sent a stop-loss or take-profit exit,
-  as a market order, at the bar's close) what that order and the cancels before
-  it reported is handed over at once, so the rest of the bar sees the position
+- at ``intrabar`` (right after the engine's stop-loss or take-profit exit: bound
+  to the stop resting at the exchange when that one traded, otherwise sent as a
+  market order at the bar's close) what that order and the cancels before it
+  reported is handed over at once, so the rest of the bar sees the position
   closed, as the backtest's stop fill at the stop price makes it; ``close`` does
   nothing;
 - a read that fails every retry leaves everything as it was, is reported to
