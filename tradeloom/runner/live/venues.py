@@ -83,11 +83,12 @@ def open_exchange_venue(
 def resting_stops(
     runner: LiveRunner, venue: CcxtVenue, orders: OrdersParams | None
 ) -> ExchangeStops | None:
-    """Return the market's exchange-side stops (None: ``stops: bar_close``, or no level)."""
+    """Return the market's exchange-side stops (None: ``stops: bar_close``).
+
+    Without a level in the file they place nothing until a hot reload sets one.
+    """
     config = runner.p.config
-    if (orders is not None and orders.stops != "exchange") or (
-        config.stop_loss is None and config.take_profit is None
-    ):
+    if orders is not None and orders.stops != "exchange":
         return None
     return ExchangeStops(venue, stop_loss=config.stop_loss, take_profit=config.take_profit)
 
