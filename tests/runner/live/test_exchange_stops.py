@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
+from tradeloom.domain import Order
 from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.status import read_status
 
@@ -168,4 +170,52 @@ def test_the_kill_switch_cancels_the_resting_stop_and_a_resume_does_not_place_it
         runner.stop("test over")
         posted = _posted(run)
         assert [p["newClientOrderId"] for p in posted].count(leg.client_order_id) == 1
+        assert run.emulator.errors == []
+
+
+class _Died(Exception):
+    """The process dies here (the test's stand-in for kill -9 inside a bar)."""
+
+
+@pytest.mark.slow
+def test_a_stop_exit_whose_binding_died_with_the_process_is_booked_at_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    close_by_stop = ExchangeVenue._close_by_stop
+
+    def die_at_a_traded_stop(self: ExchangeVenue, order: Order) -> bool:
+        if order.kind == "stop" and self.stops is not None and self.stops.held_fills():
+            # the bar's rows up to the exit's order row are committed (as a full buffer
+            # commits them), the binding is not
+            assert runner.journal is not None
+            runner.journal.flush()
+            raise _Died(order.id)
+        return close_by_stop(self, order)
+
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        with monkeypatch.context() as patch:  # the patch holds `runner` above
+            patch.setattr(ExchangeVenue, "_close_by_stop", die_at_a_traded_stop)
+            with pytest.raises(_Died) as died:
+                while exchange.position < HISTORY + 60:
+                    _drive(run, runner, 1)
+        crash(runner)  # the bar's rows were not committed: the exit is decided again
+        exit_id = str(died.value)
+        (leg,) = [o for o in _leg_orders(run) if o.status == "FILLED"]
+        again = run.runner(run_dir)
+        again.start()
+        _drive(run, again, 1)
+        assert abs(again.session_or_fail.engine.portfolio.position) < 1e-5
+        again.stop("test over")
+        posted = [p["newClientOrderId"] for p in _posted(run)]
+        assert posted.count(leg.client_order_id) == 1 and exit_id not in posted
+        (bound,) = [r for r in rows(journal, "stop_bound") if r["client_id"] == leg.client_order_id]
+        assert bound["order_id"] == exit_id
+        booked = [f for f in rows(journal, "fill") if f["order_id"] == exit_id]
+        assert sum(f["quantity"] for f in booked) == pytest.approx(float(leg.executed_qty))
         assert run.emulator.errors == []

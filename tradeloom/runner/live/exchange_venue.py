@@ -119,6 +119,8 @@ class ExchangeVenue:
         self.entry_id: str | None = None
         # orders this process asked the exchange to cancel (the others: a restart's)
         self._asked: set[str] = set()
+        # a restart's stop exits whose resting stop was not bound yet: sent at the next open
+        self._awaiting: list[Order] = []
         self.orders = orders or OrdersParams()
         self._clock = clock
         # fallback market order's client id -> its limit order's (the engine's) id
@@ -209,6 +211,22 @@ class ExchangeVenue:
         except RetriesExhausted as error:
             self._on_trouble("stop", str(error))
 
+    def await_stop_exit(self, order: Order) -> bool:
+        """Take a restart's stop exit the journal has no send or binding of.
+
+        The process died between the engine's exit and its binding to the stop resting
+        at the exchange. The exit is pending until the next bar's open, when the
+        restart has looked the resting stop up: it is then bound to the stop if that
+        traded, and otherwise sent, as at the bar it was decided (`submit`).
+
+        Returns:
+            Whether it was taken (False: no stop rests for the position).
+        """
+        if self.stops is None or not self.stops.legs:
+            return False
+        self._awaiting.append(order)
+        return True
+
     def cancel_stops(self, reason: str) -> None:
         """Cancel the resting stops (the kill switch)."""
         if self.stops is None:
@@ -262,7 +280,7 @@ class ExchangeVenue:
             if view.state not in TERMINAL or engine_id in undelivered:
                 tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
-        return list(tracked.values()) + adopted
+        return list(tracked.values()) + adopted + self._awaiting
 
     def adopt(self, order: Order) -> None:
         """Count ``order`` pending until its held events are reported (a restart).
@@ -322,6 +340,9 @@ class ExchangeVenue:
         if phase == "open":
             self.refresh()
             self._age_limits(bar)
+            awaiting, self._awaiting = self._awaiting, []
+            for order in awaiting:
+                self.submit(order)
         events = [replace(e, bar=bar.index) for e in self._events]
         self._events.clear()
         return events

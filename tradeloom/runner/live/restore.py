@@ -173,8 +173,8 @@ def restart(
         # progress (`open_exchange_venue`'s bar clock), not bar 0.
         runner.session = session
         replay_venue.adopt_journaled(len(history) - 1)
-        track_pending(state, replay_venue, lambda _: exchange)
         recover_stops(state, exchange)
+        track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
     recorder.record(
@@ -309,6 +309,8 @@ def track_pending(
         exchange = market_of(order.id)
         _, events = held.setdefault(id(exchange), (exchange, []))
         sent = state.sent.get(order.id)
+        if sent is None and order.kind == "stop" and exchange.await_stop_exit(order):
+            continue  # booked to the stop resting at the exchange, or sent, at the next open
         if sent is None:
             _log.warning("order_never_sent", client_id=order.id)
             events.append(
