@@ -47,7 +47,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueReport,
 )
 from tradeloom.plugins.execution.order_state import TERMINAL
-from tradeloom.plugins.execution.order_terms import OrderTerms
+from tradeloom.plugins.execution.order_terms import OrderTerms, OrderTypeName
 
 __all__ = ["ExchangeStops", "StopLeg"]
 
@@ -130,7 +130,7 @@ class ExchangeStops:
         """
         self.placed_for.add(entry_id)
         stop, target = stop_levels(1, entry_price, _nan(self.stop_loss), _nan(self.take_profit))
-        wanted = []
+        wanted: list[tuple[OrderTypeName, float]] = []
         if self.stop_loss is not None:
             wanted.append(("stop_loss", self._tick(stop, down=True)))
         if self.take_profit is not None:
@@ -153,7 +153,7 @@ class ExchangeStops:
             if number > 0:
                 reports.append(self._spot_fallback(client_id, kind, level))
                 continue
-            report = self.venue.submit(order, terms=OrderTerms(kind, trigger_price=level))  # type: ignore[arg-type]
+            report = self.venue.submit(order, terms=OrderTerms(kind, trigger_price=level))
             if not report.stop_fallbacks:
                 self.legs[client_id] = StopLeg(client_id, kind)
             reports.append(report)
