@@ -29,7 +29,14 @@ import math
 from tradeloom.core.codes import EXIT_LIQUIDATION, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT
 from tradeloom.jit import kernel
 
-__all__ = ["close_exit", "holding_expired", "liquidation_price", "protective_exit", "stop_exit"]
+__all__ = [
+    "close_exit",
+    "holding_expired",
+    "liquidation_price",
+    "protective_exit",
+    "stop_exit",
+    "stop_levels",
+]
 
 NO_EXIT = 0
 
@@ -51,6 +58,27 @@ def liquidation_price(other: float, quantity: float, maintenance: float) -> floa
     if quantity < 0.0:
         return other / (-quantity * (1.0 + maintenance))
     return math.nan
+
+
+@kernel
+def stop_levels(
+    direction: int, entry_price: float, stop_loss: float, take_profit: float
+) -> tuple[float, float]:
+    """Return a position's stop-loss and take-profit prices (NaN where there is none).
+
+    The one rule for where the engine's own exits sit, in every mode: the backtest's
+    stop orders, the bar-close exit, and the stop orders a live run rests at the
+    exchange (`tradeloom.plugins.execution.exchange_stops`).
+
+    Args:
+        direction: +1 long, -1 short.
+        entry_price: The position's average entry price.
+        stop_loss: Fraction against the entry price; NaN for none.
+        take_profit: Fraction in favour of the entry price; NaN for none.
+    """
+    if direction > 0:
+        return entry_price * (1.0 - stop_loss), entry_price * (1.0 + take_profit)
+    return entry_price * (1.0 + stop_loss), entry_price * (1.0 - take_profit)
 
 
 @kernel
@@ -83,9 +111,8 @@ def protective_exit(
     has_stop = not math.isnan(stop_loss)
     has_target = not math.isnan(take_profit)
     has_liq = not math.isnan(liquidation)
+    stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
     if direction > 0:
-        stop = entry_price * (1.0 - stop_loss)
-        target = entry_price * (1.0 + take_profit)
         if has_stop and open_ <= stop:
             return EXIT_STOP_LOSS, open_
         if has_liq and open_ <= liquidation:
@@ -99,8 +126,6 @@ def protective_exit(
         if has_target and high >= target:
             return EXIT_TAKE_PROFIT, target
         return NO_EXIT, math.nan
-    stop = entry_price * (1.0 + stop_loss)
-    target = entry_price * (1.0 - take_profit)
     if has_stop and open_ >= stop:
         return EXIT_STOP_LOSS, open_
     if has_liq and open_ >= liquidation:
@@ -150,8 +175,7 @@ def close_exit(
     """
     if direction == 0:
         return NO_EXIT
-    stop = entry_price * (1.0 - direction * stop_loss)
-    target = entry_price * (1.0 + direction * take_profit)
+    stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
     if not math.isnan(stop_loss) and (close <= stop if direction > 0 else close >= stop):
         return EXIT_STOP_LOSS
     if not math.isnan(take_profit) and (close >= target if direction > 0 else close <= target):

@@ -81,6 +81,7 @@ __all__ = [
     "SignalEvent",
     "SlicedOrder",
     "StaleData",
+    "StopBound",
     "StopFellBack",
     "SymbolAbsent",
     "TradingStateChanged",
@@ -837,6 +838,27 @@ class VenueHealth(Event):
     state: str
     failures: int
     reason: str
+
+
+@_kind("stop_bound")
+@dataclass(frozen=True, kw_only=True)
+class StopBound(Event):
+    """An exit of the engine's booked as a stop order resting at the exchange.
+
+    The live runner rests a position's stop-loss (take-profit) at the exchange under
+    ``client_id``; when the engine's exit ``order_id`` comes (the stop the bar
+    reached, or another exit of the position) the resting order's fills are that
+    exit's: nothing more is sent for it.
+
+    Attributes:
+        client_id: The resting stop order's client order id (``{entry}-sl``, ``-tp``).
+        order_id: The engine's exit order its fills are booked to.
+        state: The resting order's state when it was bound (``filled``, ``accepted``...).
+    """
+
+    client_id: str
+    order_id: str
+    state: str
 
 
 @_kind("fill_refused")

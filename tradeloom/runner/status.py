@@ -53,6 +53,7 @@ _KINDS = (
     "stale_data",
     "config_reload_refused",
     "fill_refused",
+    "stop_fallback",
 )
 _ERROR_KINDS = (
     "run_failed",
@@ -61,6 +62,7 @@ _ERROR_KINDS = (
     "stale_data",
     "config_reload_refused",
     "fill_refused",
+    "stop_fallback",
 )
 _TERMINAL_ORDER_STATES = frozenset({"filled", "cancelled", "rejected"})
 _HEALTH_RANKS = ("HEALTHY", "WARNING", "CRITICAL")
@@ -706,6 +708,11 @@ def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         message = "; ".join(str(e) for e in errors)
     elif kind == "fill_refused":
         message = f"{row['client_id']}: {row['message']}"
+    elif kind == "stop_fallback":
+        message = (
+            f"{row['client_id']}: {row['order_type']} at {row['trigger_price']:.8g} watched at "
+            f"the bar close ({row['code']}: {row['reason']})"
+        )
     else:
         message = str(row["message"])
     bar = int(row["bar"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -473,3 +474,63 @@ def test_a_resting_limit_expires_after_its_bars(emulator: ExchangeEmulator) -> N
         0.5,
     )
     assert ex.pending() == [] and emulator.exchange.orders()[0].status == "CANCELED"
+
+
+# --- time in force -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def half_fills() -> Iterator[ExchangeEmulator]:
+    """An emulator that fills at most half an order's quantity per bar."""
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": 10_000, "BTC": 5}, start=1, fill_fraction=Decimal("0.5")
+    ) as emu:
+        yield emu
+        assert emu.wait_idle()
+        assert emu.errors == []
+
+
+def test_an_ioc_limit_fills_what_it_can_at_once_and_the_exchange_expires_the_rest(
+    half_fills: ExchangeEmulator,
+) -> None:
+    v = venue(half_fills)
+    sent = order(1, side=1, quantity=1.0)
+    report = v.submit(sent, terms=OrderTerms("limit", 101.0, time_in_force="IOC"))
+    [params] = posted(half_fills, sent.id)
+    assert (params["type"], params["timeInForce"]) == ("LIMIT", "IOC")
+    [trade] = report.fills
+    assert (trade.fill.quantity, trade.fill.price) == (0.5, 100.0)  # marketable at the open
+    [cancellation] = report.cancellations
+    assert (cancellation.reason, cancellation.remaining) == ("EXPIRED", 0.5)
+    assert v.order(sent.id).state is S.CANCELLED
+    assert half_fills.exchange.open_orders() == []  # nothing rests, nothing stays locked
+    assert float(half_fills.exchange.balance("USDT").locked) == 0.0
+
+
+def test_an_ioc_limit_that_is_not_marketable_expires_whole(emulator: ExchangeEmulator) -> None:
+    v = venue(emulator)
+    sent = order(1, side=1, quantity=1.0)
+    report = v.submit(sent, terms=OrderTerms("limit", 95.0, time_in_force="IOC"))
+    assert report.fills == ()
+    [cancellation] = report.cancellations
+    assert (cancellation.reason, cancellation.remaining) == ("EXPIRED", 1.0)
+
+
+def test_a_fok_limit_fills_whole_at_once_or_expires_whole(
+    emulator: ExchangeEmulator, half_fills: ExchangeEmulator
+) -> None:
+    whole = venue(emulator)
+    sent = order(1, side=1, quantity=1.0)
+    report = whole.submit(sent, terms=OrderTerms("limit", 101.0, time_in_force="FOK"))
+    [params] = posted(emulator, sent.id)
+    assert params["timeInForce"] == "FOK"
+    assert [t.fill.quantity for t in report.fills] == [1.0]
+    assert whole.order(sent.id).state is S.FILLED
+    # half the quantity is all the exchange can fill now: nothing fills, all expires
+    part = venue(half_fills)
+    refused = order(2, side=1, quantity=1.0)
+    report = part.submit(refused, terms=OrderTerms("limit", 101.0, time_in_force="FOK"))
+    assert report.fills == ()
+    [cancellation] = report.cancellations
+    assert (cancellation.reason, cancellation.remaining) == ("EXPIRED", 1.0)
+    assert half_fills.exchange.trades() == []

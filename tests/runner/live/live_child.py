@@ -15,7 +15,10 @@ Imported as the plugin ``live_child`` (the crash tests' strategy lists it under
   the venue's trade rows are journaled, not yet committed);
 - ``intent:N``: right after the N-th ``order_sent`` row is committed, before the
   order request leaves (no hook sits there: the script wraps the journal's
-  ``before_send``).
+  ``before_send``);
+- ``fallback:N``: at the N-th market order a limit order falls back to, after the
+  exchange confirmed the limit order's cancel, before the market order's intent is
+  journaled (the script wraps the venue's ``submit``).
 
 Counts start at the process's start; a restart's replay tells observers nothing.
 """
@@ -39,7 +42,7 @@ run validates its strategy file (a signal during start-up)."""
 _point, _, _nth = os.environ.get(CRASH_ENV, "").partition(":")
 if os.environ.get(SIGNAL_ENV) and __name__ != "__main__":  # imported as the plugin
     os.kill(os.getpid(), signal.SIGTERM)
-_counts = {"order": 0, "fill": 0, "intent": 0}
+_counts = {"order": 0, "fill": 0, "intent": 0, "fallback": 0}
 
 
 def _reached(point: str) -> None:
@@ -74,6 +77,19 @@ def _arm_intent() -> None:
     JournalOrders.before_send = committed_then_die  # type: ignore[method-assign]
 
 
+def _arm_fallback() -> None:
+    from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+
+    submit = CcxtVenue.submit
+
+    def die_at_fallback(self: CcxtVenue, order: Any, **kwargs: Any) -> Any:
+        if order.id.endswith("-f"):
+            _reached("fallback")
+        return submit(self, order, **kwargs)
+
+    CcxtVenue.submit = die_at_fallback  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> int:
     """Run ``tradeloom run`` in live mode against the emulator at ``argv[0]``."""
     url, strategy, run_dir, *rest = argv
@@ -83,6 +99,8 @@ def main(argv: list[str]) -> int:
 
     if _point == "intent":
         _arm_intent()
+    if _point == "fallback":
+        _arm_fallback()
 
     def client(settings: dict[str, Any]) -> Any:
         from tradeloom.testing import loopback_client

@@ -42,6 +42,8 @@ class CcxtExecution(SimulatedVenue):
         client: The account's ccxt client (no request made yet).
     """
 
+    params: CcxtExecutionParams
+
     def __init__(self, params: CcxtExecutionParams, client: ccxt.Exchange) -> None:
         super().__init__(params)
         self.params = params

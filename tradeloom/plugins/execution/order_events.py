@@ -20,6 +20,7 @@ __all__ = [
     "OrderJournal",
     "OrderView",
     "RefusedFill",
+    "StopBinding",
     "StopFallback",
     "TradeFill",
     "VenueEvent",
@@ -120,7 +121,22 @@ class StopFallback:
     reason: str
 
 
-VenueEvent = Transition | TradeFill | RefusedFill | StopFallback
+@dataclass(frozen=True)
+class StopBinding:
+    """A stop resting at the exchange whose fills are booked as one of the engine's exits.
+
+    Attributes:
+        client_id: The resting stop's client order id.
+        order_id: The engine's exit order.
+        state: The resting stop's state when it was bound.
+    """
+
+    client_id: str
+    order_id: str
+    state: str
+
+
+VenueEvent = Transition | TradeFill | RefusedFill | StopFallback | StopBinding
 """What the venue hands to `OrderJournal.record`."""
 
 

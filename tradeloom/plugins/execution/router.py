@@ -151,14 +151,14 @@ class Router(SimulatedVenue):
     """The router: its venues, and the simulated venue that models it in backtests.
 
     Attributes:
-        params: The component's keys.
+        keys: The component's keys (``params`` holds the modelled simulated venue's).
         venues: Each venue's built component, by name, in file order.
         market_venue: The venue a backtest's market orders are modelled on.
         limit_venue: The venue a backtest's resting limit orders are modelled on.
     """
 
     def __init__(self, params: RouterParams, venues: dict[str, SimulatedVenue]) -> None:
-        self.params = params
+        self.keys = params
         self.venues = venues
         entries = {entry.name: entry for entry in params.venues}
         self.market_venue = _pick(entries, is_limit=False)

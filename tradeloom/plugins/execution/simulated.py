@@ -208,6 +208,8 @@ class SimulatedVenue:
     """Fill orders against bars with slippage, fees, volume limits and a cash account."""
 
     def __init__(self, params: SimulatedVenueParams) -> None:
+        # the keys as written: a live run of this file reads execution.orders from them
+        self.params = params
         self.initial_cash = params.initial_cash
         self.cash = params.initial_cash
         self.allow_short = params.allow_short

@@ -169,7 +169,7 @@ def _router_problems(config: StrategyConfig, router: Router, symbols: int) -> li
                 "--mode live with execution kind router trades one symbol; list one",
             )
         )
-    for i, entry in enumerate(router.params.venues):
+    for i, entry in enumerate(router.keys.venues):
         built = router.venues[entry.name]
         if not isinstance(built, LiveVenue):
             where = f"{path}.venues.{i}.kind"

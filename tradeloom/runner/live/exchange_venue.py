@@ -12,9 +12,10 @@ phase for the fills and cancellations that happened since the last bar. Here:
   counted since the last bar is reported, stamped with this bar, as the
   backtest's ``next_open`` fills are: the order was sent at the previous close
   and filled during this bar;
-- at ``intrabar`` (right after the engine sent a stop-loss or take-profit exit,
-  as a market order, at the bar's close) what that order and the cancels before
-  it reported is handed over at once, so the rest of the bar sees the position
+- at ``intrabar`` (right after the engine's stop-loss or take-profit exit: bound
+  to the stop resting at the exchange when that one traded, otherwise sent as a
+  market order at the bar's close) what that order and the cancels before it
+  reported is handed over at once, so the rest of the bar sees the position
   closed, as the backtest's stop fill at the stop price makes it; ``close`` does
   nothing;
 - a read that fails every retry leaves everything as it was, is reported to
@@ -34,6 +35,14 @@ exchange confirms the cancel, send the rest as one market order
 order: the fallback's fills are reported as its limit order's, and the limit's
 ``LIMIT_FALLBACK`` cancellation is not reported (the rest is still being worked).
 
+Exchange-side stops (``execution.orders.stops: exchange``, the default): after an
+entry fills, `protect` rests the position's stop-loss at the exchange
+(`tradeloom.plugins.execution.exchange_stops`). Its trades are held, not reported,
+until the engine exits the position: the core's stop-loss exit at the bar that
+reached it (``intrabar``) or any other exit is then bound to the resting stop and
+reported with its trades, and nothing is sent for it. Any exit of the position
+cancels the resting stops before it is sent, and the kill switch cancels them too.
+
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
 """
@@ -50,6 +59,7 @@ import structlog
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.execution.exchange_stops import ExchangeStops
 from tradeloom.plugins.execution.order_events import (
     RefusedFill,
     TradeFill,
@@ -58,7 +68,7 @@ from tradeloom.plugins.execution.order_events import (
 )
 from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
-from tradeloom.plugins.execution.order_terms import OrderTerms
+from tradeloom.plugins.execution.order_terms import STOP_TYPES, OrderTerms
 from tradeloom.retrying import RetriesExhausted
 
 __all__ = ["ExchangeVenue"]
@@ -79,6 +89,8 @@ class ExchangeVenue:
         orders: ``execution.orders``: the limit orders' flags, fallback and expiry
             (default: market orders only).
         clock: Seconds since the epoch (``fallback_after_seconds``).
+        stops: The position's stops resting at the exchange (None: the engine's
+            protective exits are market orders at the bar close).
 
     Attributes:
         allow_short: Always False: spot.
@@ -99,8 +111,16 @@ class ExchangeVenue:
         on_trouble: Callable[[str, str], None],
         orders: OrdersParams | None = None,
         clock: Callable[[], float] = time.time,
+        stops: ExchangeStops | None = None,
     ) -> None:
         self.venue = venue
+        self.stops = stops
+        # the engine order whose fill last bought: the position's entry
+        self.entry_id: str | None = None
+        # orders this process asked the exchange to cancel (the others: a restart's)
+        self._asked: set[str] = set()
+        # a restart's stop exits whose resting stop was not bound yet: sent at the next open
+        self._awaiting: list[Order] = []
         self.orders = orders or OrdersParams()
         self._clock = clock
         # fallback market order's client id -> its limit order's (the engine's) id
@@ -131,9 +151,90 @@ class ExchangeVenue:
         ``execution.orders.limit``'s post-only flag and time in force.
         """
         started = time.perf_counter()
-        self._take(self.venue.submit(order, terms=self.terms(order)))
+        if not self._close_by_stop(order):
+            self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
+
+    def _close_by_stop(self, order: Order) -> bool:
+        """Cancel the resting stops before ``order`` sells; book a traded stop as it.
+
+        Returns:
+            Whether a resting stop traded and took ``order``'s place (its rest, if it
+            traded in part, goes as a market order ``{order.id}-f``).
+        """
+        stops = self.stops
+        if stops is None or order.side > 0 or not stops.legs:
+            return False
+        try:
+            self._take(stops.cancel(order.reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
+        bound = stops.bind(order.id)
+        if bound is None:
+            return False
+        leg, trades = bound
+        for trade in trades:
+            self._events.append(replace(self._booked(trade), order_id=order.id))
+        view = self.venue.order(leg.client_id)
+        rest = view.quantity - view.filled
+        if view.state in TERMINAL and rest > self.dust:
+            fallback = derived_client_id(order.id, "f")
+            self._fallbacks[fallback] = order.id
+            market = replace(order, id=fallback, quantity=rest, kind="market", stop_price=math.nan)
+            self._take(self.venue.submit(market))
+        return True
+
+    def protect(
+        self, position: float, entry_price: float | None, bar: Bar, *, trading: bool
+    ) -> None:
+        """Rest the position's stops at the exchange once its entry has filled.
+
+        Called after each bar. Flat with stops still working (closed another way):
+        cancel them. Nothing is placed while trading is halted, while an order is
+        working, or twice for one entry.
+        """
+        stops = self.stops
+        if stops is None or not stops.enabled:
+            return
+        try:
+            if position <= self.dust:
+                if stops.working():
+                    self._take(stops.cancel("POSITION_CLOSED"))
+                return
+            entry = self.entry_id
+            if not trading or entry is None or entry_price is None or entry in stops.placed_for:
+                return
+            if self.pending():
+                return
+            self._take(stops.place(entry, bar.index, bar.timestamp, position, entry_price))
+        except RetriesExhausted as error:
+            self._on_trouble("stop", str(error))
+
+    def await_stop_exit(self, order: Order) -> bool:
+        """Take a restart's stop exit the journal has no send or binding of.
+
+        The process died between the engine's exit and its binding to the stop resting
+        at the exchange. The exit is pending until the next bar's open, when the
+        restart has looked the resting stop up: it is then bound to the stop if that
+        traded, and otherwise sent, as at the bar it was decided (`submit`).
+
+        Returns:
+            Whether it was taken (False: no stop rests for the position).
+        """
+        if self.stops is None or not self.stops.legs:
+            return False
+        self._awaiting.append(order)
+        return True
+
+    def cancel_stops(self, reason: str) -> None:
+        """Cancel the resting stops (the kill switch)."""
+        if self.stops is None:
+            return
+        try:
+            self._take(self.stops.cancel(reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
 
     def terms(self, order: Order) -> OrderTerms | None:
         """Return how ``order`` goes to the exchange (None: a market order)."""
@@ -173,11 +274,13 @@ class ExchangeVenue:
         undelivered = {event.order_id for event in self._events}
         tracked: dict[str, Order] = {}
         for view in self.venue.orders():
-            engine_id = self._fallbacks.get(view.client_id, view.client_id)
+            engine_id = self._engine_id(view.client_id)
+            if engine_id is None:
+                continue  # a resting stop no exit is booked to yet
             if view.state not in TERMINAL or engine_id in undelivered:
-                tracked.setdefault(engine_id, self.venue.order(engine_id).request.order)
+                tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
-        return list(tracked.values()) + adopted
+        return list(tracked.values()) + adopted + self._awaiting
 
     def adopt(self, order: Order) -> None:
         """Count ``order`` pending until its held events are reported (a restart).
@@ -199,6 +302,8 @@ class ExchangeVenue:
         """
         queued = [e for e in self._events if isinstance(e, Fill)]
         held = [self._booked(trade) for trade in self.venue.held.fills]
+        if self.stops is not None:
+            held += [self._booked(trade) for trade in self.stops.held_fills()]
         return sum(f.side * f.quantity for f in queued + held)
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
@@ -212,6 +317,7 @@ class ExchangeVenue:
             return None
         fallback = derived_client_id(order_id, "f")
         target = fallback if fallback in self._fallbacks else order_id
+        self._asked.add(target)
         try:
             report = self.venue.cancel(target, reason=reason)
         except RetriesExhausted as error:
@@ -234,6 +340,9 @@ class ExchangeVenue:
         if phase == "open":
             self.refresh()
             self._age_limits(bar)
+            awaiting, self._awaiting = self._awaiting, []
+            for order in awaiting:
+                self.submit(order)
         events = [replace(e, bar=bar.index) for e in self._events]
         self._events.clear()
         return events
@@ -270,6 +379,7 @@ class ExchangeVenue:
             rested = bar.index - 1 - order.bar
             try:
                 if expiry is not None and rested >= expiry:
+                    self._asked.add(order.id)
                     self._take(self.venue.cancel(order.id, reason="LIMIT_EXPIRED"))
                     continue
                 sent_at = self.venue.sent_at(order.id)
@@ -279,21 +389,51 @@ class ExchangeVenue:
                     and self._clock() - sent_at >= by_seconds
                 )
                 if due:
+                    self._asked.add(order.id)
                     self._fallbacks[derived_client_id(order.id, "f")] = order.id
                     self._take(self.venue.fall_back_to_market(order.id))
             except RetriesExhausted as error:
                 self._on_trouble("cancel", str(error))
 
+    def _engine_id(self, client_id: str) -> str | None:
+        """Return the engine order a venue order reports to (None: none yet)."""
+        leg = None if self.stops is None else self.stops.leg(client_id)
+        if leg is not None:
+            return leg.bound_to
+        if self.venue.order(client_id).request.type in STOP_TYPES:
+            return None  # a stop refused at placing: its fallback is journaled
+        return self._fallbacks.get(client_id, client_id)
+
+    def _order_of(self, engine_id: str, fallback: Order) -> Order:
+        try:
+            return self.venue.order(engine_id).request.order
+        except KeyError:  # an exit booked to a resting stop: never sent itself
+            return replace(fallback, id=engine_id)
+
     def _take(self, report: VenueReport) -> None:
         for trade in report.fills:
-            self._events.append(self._engine_fill(self._booked(trade)))
+            engine_id = self._engine_id(trade.fill.order_id)
+            if self.stops is not None and self.stops.leg(trade.fill.order_id) is not None:
+                engine_id = self.stops.take(trade)
+            if engine_id is None:
+                continue  # held until the engine's exit is booked to the stop
+            fill = replace(self._booked(trade), order_id=engine_id)
+            if fill.side > 0:
+                self.entry_id = engine_id
+            self._events.append(fill)
         for cancellation in report.cancellations:
+            if self._engine_id(cancellation.order_id) is None:
+                continue  # a resting stop's cancel (OCO): not the engine's order
+            if self._resume_fallback(cancellation):
+                continue
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
             self._events.append(self._engine_event(cancellation))
         for move in report.transitions:
             refusal = move.rejection
             if move.state is OrderState.REJECTED and refusal is not None:
+                if self._engine_id(move.client_id) is None:
+                    continue  # a stop refused at placing: journaled as its fallback
                 order = self.venue.order(move.client_id)
                 remaining = max(order.quantity - order.filled, 0.0)
                 reason = f"REJECTED {refusal.code}"
@@ -304,19 +444,42 @@ class ExchangeVenue:
         for refused in report.refused:
             self.refused.append(refused)
 
+    def _resume_fallback(self, cancellation: Cancellation) -> bool:
+        """Send the market order of a fallback whose cancel a killed process had asked for.
+
+        A limit order this process did not ask to cancel, found cancelled once its
+        fallback was due (and not its expiry), was cancelled for its fallback before
+        the process died, the market order not sent yet: send it now, once (the
+        journal has no ``{id}-f``, and the exchange would refuse a second).
+        """
+        client_id = cancellation.order_id
+        limit = self.orders.limit
+        by_bars = limit.fallback_after_bars
+        if by_bars is None or client_id in self._asked or client_id in self._fallbacks.values():
+            return False
+        view = self.venue.order(client_id)
+        order = view.request.order
+        if view.request.type != "limit" or view.quantity - view.filled <= self.dust:
+            return False
+        rested = cancellation.bar - 1 - order.bar
+        expiry = limit.expire_after_bars
+        if rested < by_bars or (expiry is not None and rested >= expiry):
+            return False
+        _log.warning("fallback_resumed", client_id=client_id)
+        self._asked.add(client_id)
+        self._fallbacks[derived_client_id(client_id, "f")] = client_id
+        self._take(self.venue.fall_back_to_market(client_id))
+        return True
+
     def _fell_back(self, client_id: str) -> bool:
         fallback = derived_client_id(client_id, "f")
         return fallback in self._fallbacks and fallback in {
             view.client_id for view in self.venue.orders()
         }
 
-    def _engine_fill(self, fill: Fill) -> Fill:
-        parent = self._fallbacks.get(fill.order_id)
-        return fill if parent is None else replace(fill, order_id=parent)
-
     def _engine_event(self, cancellation: Cancellation) -> Cancellation:
-        parent = self._fallbacks.get(cancellation.order_id)
-        return cancellation if parent is None else replace(cancellation, order_id=parent)
+        engine_id = self._engine_id(cancellation.order_id) or cancellation.order_id
+        return replace(cancellation, order_id=engine_id)
 
     def book(self, trade: TradeFill) -> Fill:
         """Return the fill the portfolio books for ``trade`` (net of a base-asset fee)."""

@@ -32,6 +32,7 @@ from tradeloom.journal import (
     OrderStateChanged,
     RouteDecision,
     RunStarted,
+    StopBound,
     TradingStateChanged,
     VenueAtStart,
     VenueDelivered,
@@ -91,6 +92,8 @@ class JournalState:
         order_states: Client id -> the last state journaled.
         venue_fills: Client id -> its ``venue_fill`` events, in order.
         engine_fills: Client id -> how many ``fill`` rows the engine journaled.
+        bound: The engine's exit -> the client id of the stop resting at the exchange
+            whose fills are its (``stop_bound``).
         trading_state: The last trading state change (None: ACTIVE throughout).
         kill_switch: The kill switch's halts, resumes and later cancels (None): ``(bar,
             change)``, in order; the bar is the last one processed when it happened.
@@ -119,6 +122,7 @@ class JournalState:
     order_states: dict[str, str] = field(default_factory=dict)
     venue_fills: dict[str, list[VenueFill]] = field(default_factory=lambda: defaultdict(list))
     engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    bound: dict[str, str] = field(default_factory=dict)
     trading_state: TradingStateChanged | None = None
     kill_switch: list[tuple[int, TradingStateChanged | None]] = field(default_factory=list)
     training: tuple[int, str] | None = None
@@ -226,6 +230,8 @@ def _take(state: JournalState, event: Event) -> None:
         state.routes[event.order_id] = event
     elif isinstance(event, VenueAtStart):
         state.venues[event.venue] = event
+    elif isinstance(event, StopBound):
+        state.bound[event.order_id] = event.client_id
     elif isinstance(event, TradingStateChanged):
         state.trading_state = event
         if event.code in ("KILL_SWITCH", "RESUME"):

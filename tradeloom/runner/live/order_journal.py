@@ -11,7 +11,9 @@ what a restart reads (`tradeloom.runner.live.restore`):
   makes a fill count once, across restarts too) and the fee as charged;
 - ``fill_refused``: a trade or status that would overfill an order, not counted;
 - ``stop_fallback``: a stop the exchange did not take, and why: the bar-close
-  market exit guards its level instead.
+  market exit guards its level instead;
+- ``stop_bound``: a stop resting at the exchange whose fills are booked as one of
+  the engine's exits (`tradeloom.plugins.execution.exchange_stops`).
 
 The rows after ``order_sent`` are committed with the bar's other rows: a crash
 loses at most what the venue can tell again (a restart looks the order up by its
@@ -30,12 +32,14 @@ from tradeloom.journal import (
     JournalStore,
     OrderSent,
     OrderStateChanged,
+    StopBound,
     StopFellBack,
     VenueFill,
 )
 from tradeloom.journal.events import NO_TIME
 from tradeloom.plugins.execution.order_events import (
     RefusedFill,
+    StopBinding,
     StopFallback,
     TradeFill,
     VenueEvent,
@@ -146,6 +150,16 @@ class JournalOrders:
                     trigger_price=event.trigger_price,
                     code=event.code,
                     reason=event.reason,
+                )
+            )
+        elif isinstance(event, StopBinding):
+            self.journal.append(
+                StopBound(
+                    bar=bar,
+                    symbol=self.symbol,
+                    client_id=event.client_id,
+                    order_id=event.order_id,
+                    state=event.state,
                 )
             )
         else:  # pragma: no cover - the venue emits nothing else

@@ -123,11 +123,13 @@ class ReplayVenue:
                 self._done.add(order_id)
                 continue
             self._reported[order_id] = self._reported.get(order_id, 0) + 1
-            counted = len(self.state.venue_fills.get(order_id, ()))
+            # an exit booked to a stop resting at the exchange: the stop's fills are its
+            sent = self.state.bound.get(order_id, order_id)
+            counted = len(self.state.venue_fills.get(sent, ()))
             # Only a filled order ends with its fills: one cancelled later was still
             # working when they were reported (its fills at a bar's open, the cancel at
             # that bar's close), so it ends with its cancellation.
-            filled = self.state.order_states.get(order_id) == "filled"
+            filled = self.state.order_states.get(sent) == "filled"
             if filled and self._reported[order_id] >= counted:
                 self._orders.pop(order_id, None)
                 self._done.add(order_id)

@@ -11,7 +11,8 @@ The journal is the source of truth. A restart:
    journal's are appended). This rebuilds cash, position, peak equity, the
    signal, risk and monitor state and the client-id counter exactly;
 3. live: tracks again every order still pending (a router's: each of its children
-   at its venue, `RouterVenue.recover`): one whose intent was journaled
+   at its venue, `RouterVenue.recover`), and the stops resting at the exchange that
+   no exit was booked to (`recover_stops`): one whose intent was journaled
    is looked up by its client order id (`CcxtVenue.recover`; the trades the
    journal counted are not counted again, the ones it counted but had not
    applied are applied once), unless the journal shows it filled or rejected (a
@@ -52,6 +53,7 @@ from tradeloom.journal.schema import schema_of
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.execution.order_terms import STOP_TYPES
 from tradeloom.plugins.execution.router import Router
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.journal_state import ENGINE_TYPES, JournalState, domain_value
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RestartRefused",
     "reconcile_market",
+    "recover_stops",
     "restart",
     "sent_request",
     "track_pending",
@@ -191,6 +194,7 @@ def restart(
         if routed:
             exchange.recover(state, replay_venue)
         else:
+            recover_stops(state, exchange)
             track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
@@ -328,6 +332,8 @@ def track_pending(
         exchange = market_of(order.id)
         _, events = held.setdefault(id(exchange), (exchange, []))
         sent = state.sent.get(order.id)
+        if sent is None and order.kind == "stop" and exchange.await_stop_exit(order):
+            continue  # booked to the stop resting at the exchange, or sent, at the next open
         if sent is None:
             _log.warning("order_never_sent", client_id=order.id)
             events.append(
@@ -369,6 +375,37 @@ def track_pending(
             events.append(replace(exchange.book(trade_fill(fill)), order_id=order.id))
     for exchange, events in held.values():
         exchange.hold(events)
+
+
+def recover_stops(state: JournalState, exchange: ExchangeVenue) -> None:
+    """Track again the stops the run rested at the exchange and booked to no exit.
+
+    Each is looked up by its client order id (never placed again); trades the journal
+    counted for it wait for the engine's exit, as they did. The position's entry is
+    the last buy the engine booked fills of.
+    """
+    stops = exchange.stops
+    if stops is None:
+        return
+    for order_id, order in state.orders.items():
+        if order.side > 0 and state.engine_fills.get(order_id):
+            exchange.entry_id = order_id
+    bound = set(state.bound.values())
+    for client_id, sent in state.sent.items():
+        if sent.order_type not in STOP_TYPES:
+            continue
+        if sent.parent_id is not None:
+            stops.placed_for.add(sent.parent_id)
+        if client_id in bound or state.order_states.get(client_id) in ("cancelled", "rejected"):
+            continue
+        fills = state.venue_fills.get(client_id, [])
+        stops.recover(
+            sent_request(sent),
+            sent_at=sent.sent_at,
+            venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
+            counted=[(f.trade_id, f.quantity) for f in fills],
+            held=[trade_fill(f) for f in fills],
+        )
 
 
 def sent_request(sent: OrderSent) -> VenueOrder:

@@ -448,7 +448,7 @@ def open_router_venue(
     routed: dict[str, RoutedExchange] = {}
     quotes: dict[str, float] = {}
     rows: list[VenueAtStart] = []
-    for i, entry in enumerate(router.params.venues):
+    for i, entry in enumerate(router.keys.venues):
         built = router.venues[entry.name]
         assert isinstance(built, CcxtExecution)  # live_problems refused a simulated venue
         where = f"{path}.venues.{i}"
@@ -474,7 +474,7 @@ def open_router_venue(
             initial_cash=0.0,  # the router holds the run's capital
             fee_rate=taker,
             on_trouble=_trouble_of(runner, entry.name, trouble),
-            orders=router.params.orders,
+            orders=router.keys.orders,
         )
         routed[entry.name] = RoutedExchange(exchange, taker, maker, entry.slippage_bps / 1e4)
         if state is None:
@@ -504,7 +504,7 @@ def open_router_venue(
             )
     opened = RouterVenue(
         routed,
-        policy=router.params.policy,
+        policy=router.keys.policy,
         record=runner.recorder_or_fail.record,
         initial_cash=float(capital),
     )

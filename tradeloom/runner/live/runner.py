@@ -76,6 +76,7 @@ from tradeloom.runner.live.bar_history import BarHistory, history_sha256
 from tradeloom.runner.live.book_feed import BookFeed, open_book_feed
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
@@ -739,6 +740,11 @@ class LiveRunner:
         session.engine.reconfigure(
             swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
         )
+        venue = session.engine.venue
+        if isinstance(venue, ExchangeVenue) and venue.stops is not None:
+            # the next position's resting stops are at the new levels (a resting one stays)
+            venue.stops.stop_loss = swapped.config.stop_loss
+            venue.stops.take_profit = swapped.config.take_profit
         if "regime" in reload.changed:
             session.reset_regimes(config.regime)
         if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:

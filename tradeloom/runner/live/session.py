@@ -44,6 +44,7 @@ from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["KILL_CODE", "BarInput", "LiveSession"]
@@ -296,6 +297,10 @@ class LiveSession:
         )
         t3 = clock()
         self.engine.run(inputs, bar.index + 1)
+        venue = self.engine.venue
+        if isinstance(venue, ExchangeVenue):  # live: rest a new position's stops
+            book = self.engine.portfolio
+            venue.protect(book.position, book.entry_price, bar, trading=self.state != "HALTED")
         t4 = clock()
         if given is None:
             reason = self._due_retrain(now)
@@ -336,6 +341,8 @@ class LiveSession:
         """Halt (latched until `resume`), cancel every open order; journaled."""
         where = bar or self.history.bar(len(self.history) - 1)
         self.engine.kill(where, message, self.clock())
+        if isinstance(self.engine.venue, ExchangeVenue):
+            self.engine.venue.cancel_stops("KILL_SWITCH")
         self.rec.journal.flush()
         _log.warning("kill_switch", message=message)
 

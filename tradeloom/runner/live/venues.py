@@ -12,6 +12,8 @@ from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import RunStarted, VenueUnreachable
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.plugins.execution.exchange_stops import ExchangeStops
+from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.runner.live.capabilities import live_account
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "market_venue",
     "open_exchange_venue",
+    "resting_stops",
     "starting_capital",
     "trading_client",
     "trouble",
@@ -65,14 +68,29 @@ def open_exchange_venue(
         capital = started.capital
         extra = {}
         fee_rate = fee_rate if math.isnan(started.fee_rate) else started.fee_rate
+    orders = getattr(getattr(runner.p.venue, "params", None), "orders", None)
     exchange = ExchangeVenue(
         venue,
         initial_cash=capital,
         fee_rate=fee_rate,
         on_trouble=lambda operation, message: trouble(runner, operation, message),
-        orders=getattr(getattr(runner.p.venue, "params", None), "orders", None),
+        orders=orders,
+        stops=resting_stops(runner, venue, orders),
     )
     return exchange, {**extra, "dust": exchange.dust}
+
+
+def resting_stops(
+    runner: LiveRunner, venue: CcxtVenue, orders: OrdersParams | None
+) -> ExchangeStops | None:
+    """Return the market's exchange-side stops (None: ``stops: bar_close``).
+
+    Without a level in the file they place nothing until a hot reload sets one.
+    """
+    config = runner.p.config
+    if orders is not None and orders.stops != "exchange":
+        return None
+    return ExchangeStops(venue, stop_loss=config.stop_loss, take_profit=config.take_profit)
 
 
 def trading_client(runner: LiveRunner) -> Any:

@@ -411,6 +411,7 @@ class BinanceApi:
     def _test_order(self, params: Mapping[str, str]) -> dict[str, Any]:
         market, side, type_, fields = self._order_request(params)
         fields.pop("client_order_id")
+        fields.pop("time_in_force", None)
         self._exchange.check_order(market.id, side, type_, **fields)
         return {}
 
@@ -437,9 +438,11 @@ class BinanceApi:
                 # A post-only order has no time in force: it rests or is refused.
                 if "timeInForce" in params:
                     raise _not_required("timeInForce")
-            elif _required(params, "timeInForce") != "GTC":
-                # IOC and FOK are Binance's too; the emulator keeps orders GTC only.
-                raise _ApiError(400, -1115, "Invalid timeInForce.")
+            else:
+                tif = _required(params, "timeInForce")
+                if tif not in ("GTC", "IOC", "FOK"):
+                    raise _ApiError(400, -1115, "Invalid timeInForce.")
+                fields["time_in_force"] = tif
             fields["price"] = _decimal(params, "price", required=True)
             fields["quantity"] = _decimal(params, "quantity", required=True)
             if "quoteOrderQty" in params:
@@ -780,7 +783,7 @@ def _order_body(o: Order) -> dict[str, Any]:
         "origQuoteOrderQty": _fmt(o.quote_order_qty),
         "cummulativeQuoteQty": _fmt(o.cumulative_quote_qty),
         "status": o.status,
-        "timeInForce": "GTC",
+        "timeInForce": o.time_in_force,
         "type": o.type,
         "side": o.side,
         "workingTime": o.created_ms,

@@ -455,6 +455,7 @@ class Exchange:
         client_order_id: str | None = None,
         fill_fraction: Decimal | None = None,
         stop_price: Decimal | None = None,
+        time_in_force: str = "GTC",
     ) -> Order:
         """Check, accept and match a new order against the bar in progress.
 
@@ -468,6 +469,10 @@ class Exchange:
             client_order_id: Caller's id; the venue makes one when None.
             fill_fraction: Most of the quantity filled per bar; the venue default when None.
             stop_price: Trigger price (stop-loss and take-profit types only).
+            time_in_force: A ``LIMIT`` order's: ``GTC`` rests; ``IOC`` fills what it can
+                now (its ``fill_fraction`` of the quantity, if marketable) and expires
+                the rest; ``FOK`` fills whole now or expires whole (Binance's
+                ``EXPIRED``, its balance released).
 
         Returns:
             The order after matching at the current price (it may already be filled).
@@ -550,13 +555,19 @@ class Exchange:
                 updated_ms=now,
                 locked=lock,
                 stop_price=stop_price,
+                time_in_force=time_in_force,
             )
             _check_rate("fill_fraction", order.fill_fraction, allow_zero=False)
             self._free[asset] -= lock
             self._locked[asset] += lock
             self._orders[order_id] = order
+            if time_in_force == "FOK" and marketable:
+                whole = self._allowance(order, market) >= order.quantity
+                marketable = whole
             if marketable and stop_price is None:
                 self._fill(order_id, current, is_maker=False, time_ms=now)
+            if time_in_force in ("IOC", "FOK") and self._orders[order_id].is_open:
+                return self._close(self._orders[order_id], "EXPIRED", now)
             return self._orders[order_id]
 
     def order(

@@ -218,6 +218,8 @@ class Order:
         stop_price: The trigger price of a stop or take-profit order, else None.
         triggered: A stop or take-profit order whose trigger price was reached: it
             now works as a market or limit order (Binance's ``isWorking``).
+        time_in_force: A limit order's ``GTC``, ``IOC`` (fills what it can on arrival,
+            the rest expires) or ``FOK`` (fills whole on arrival or expires whole).
     """
 
     order_id: int
@@ -238,6 +240,7 @@ class Order:
     trade_ids: tuple[int, ...] = ()
     stop_price: Decimal | None = None
     triggered: bool = False
+    time_in_force: str = "GTC"
 
     @property
     def is_stop(self) -> bool:

@@ -1,0 +1,221 @@
+"""A live position's stop-loss rests at the exchange: placed, filled there, booked once.
+
+The runs trade the loopback emulator on its clock (`live_emulated`); the strategy
+trains its first fold from the history and trades often, with a stop-loss tight
+enough to be reached within a few bars.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
+
+from tradeloom.domain import Order
+from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.runner.live.exchange_venue import ExchangeVenue
+from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.runner.status import read_status
+
+FAST = (
+    STRATEGY.replace("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1")
+    .replace(
+        "walk_forward: {train_window: 120, retrain_every: 40}",
+        "walk_forward: {train_window: 80, retrain_every: 30}",
+    )
+    .replace(
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+        "  sizing: {kind: fixed_fraction, fraction: 0.5}\n  stop_loss: 0.002\n"
+        "  take_profit: 0.004\n",
+    )
+)
+ORDER = "POST /api/v3/order"
+
+
+def _posted(run: EmulatedRun) -> list[dict[str, str]]:
+    return [dict(r.params) for r in run.emulator.requests(ORDER)]
+
+
+def _drive(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
+    for _ in range(bars):
+        run.emulator.advance()
+        runner.tick()
+
+
+def _leg_orders(run: EmulatedRun) -> list[object]:
+    return [o for o in run.emulator.exchange.orders() if o.type == "STOP_LOSS"]
+
+
+@pytest.mark.slow
+def test_a_stop_rests_at_the_exchange_and_its_fill_is_the_engines_stop_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        _drive(run, runner, 30)
+        runner.stop("test over")
+        posted = _posted(run)
+        orders = {o["id"]: o for o in rows(journal, "order")}
+        stops = [p for p in posted if p["type"] == "STOP_LOSS"]
+        assert stops, "no stop was placed: the test proves nothing"
+        for stop in stops:  # one per entry, under the entry's derived id
+            entry = stop["newClientOrderId"][: -len("-sl")]
+            assert orders[entry]["side"] == 1
+            assert stop["newClientOrderId"] == derived_client_id(entry, "sl")
+            assert stop["side"] == "SELL"
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        bound = rows(journal, "stop_bound")
+        assert bound, "no stop filled at the exchange: the test proves nothing"
+        fills = rows(journal, "fill")
+        venue_fills = rows(journal, "venue_fill")
+        for row in bound:
+            exit_ = orders[row["order_id"]]
+            assert exit_["reason"] in ("EXIT_STOP_LOSS", "EXIT_SIGNAL", "EXIT_HALT")
+            # nothing was sent for the exit: its fills are the resting stop's
+            assert row["order_id"] not in {p["newClientOrderId"] for p in posted}
+            booked = [f for f in fills if f["order_id"] == row["order_id"]]
+            traded = [f for f in venue_fills if f["order_id"] == row["client_id"]]
+            assert [f["price"] for f in booked] == [f["price"] for f in traded]
+            # the whole position, less what the lot step (1e-5 BTC) leaves as dust
+            assert 0.0 <= exit_["quantity"] - sum(f["quantity"] for f in booked) < 1e-5
+        # every stop-loss exit the exchange filled is the one exit of its position
+        market_sells = [p for p in posted if p["type"] == "MARKET" and p["side"] == "SELL"]
+        stop_exits = {r["order_id"] for r in bound}
+        assert not stop_exits & {p["newClientOrderId"] for p in market_sells}
+        # spot: the stop-loss holds the BTC, the take-profit is watched at the bar close
+        fallbacks = rows(journal, "stop_fallback")
+        assert {f["client_id"] for f in fallbacks} == {
+            derived_client_id(s["newClientOrderId"][: -len("-sl")], "tp") for s in stops
+        }
+        assert {f["code"] for f in fallbacks} == {"STOP_UNSUPPORTED"}
+        assert not [p for p in posted if p["type"] == "TAKE_PROFIT"]
+        shown = read_status(tmp_path / "run").errors
+        assert any(
+            e["kind"] == "stop_fallback" and "-tp: take_profit" in e["message"] for e in shown
+        ), shown
+        # the account agrees with the journal: no BTC left over or missing
+        again = run.runner(tmp_path / "run")
+        again.start()
+        (reconciled,) = rows(journal, "reconciled")
+        assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+@pytest.mark.slow
+def test_a_stop_filled_while_the_runner_was_down_is_booked_once_at_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        while not any(o.status == "NEW" for o in _leg_orders(run)):
+            assert exchange.position < HISTORY + 60, "no stop was placed"
+            _drive(run, runner, 1)
+        (leg,) = [o for o in _leg_orders(run) if o.status == "NEW"]
+        crash(runner)  # as kill -9: the process is gone, the stop rests at the exchange
+        while exchange.order(leg.market_id, order_id=leg.order_id).status != "FILLED":
+            assert exchange.position < len(run.bars), "the stop never filled"
+            exchange.advance()
+        filled = exchange.order(leg.market_id, order_id=leg.order_id)
+        before = len(_posted(run))
+        again = run.runner(run_dir)
+        again.start()  # finds the stop by its client id, holds its fill for the exit
+        _drive(run, again, 2)
+        assert abs(again.session_or_fail.engine.portfolio.position) < 1e-5  # flat, as the account
+        again.stop("test over")
+        posted = _posted(run)
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        assert leg.client_order_id not in {p["newClientOrderId"] for p in posted[before:]}
+        (bound,) = [r for r in rows(journal, "stop_bound") if r["client_id"] == leg.client_order_id]
+        exit_fills = [f for f in rows(journal, "fill") if f["order_id"] == bound["order_id"]]
+        assert sum(f["quantity"] for f in exit_fills) == pytest.approx(float(filled.executed_qty))
+        reconciled = rows(journal, "reconciled")
+        assert all(abs(r["venue_position"] - r["position"]) <= r["tolerance"] for r in reconciled)
+        assert run.emulator.errors == []
+
+
+@pytest.mark.slow
+def test_the_kill_switch_cancels_the_resting_stop_and_a_resume_does_not_place_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not any(o.status == "NEW" for o in _leg_orders(run)):
+            assert exchange.position < HISTORY + 60, "no stop was placed"
+            _drive(run, runner, 1)
+        (leg,) = [o for o in _leg_orders(run) if o.status == "NEW"]
+        session = runner.session_or_fail
+        session.kill("test")
+        assert exchange.order(leg.market_id, order_id=leg.order_id).status == "CANCELED"
+        cancelled = [
+            r for r in rows(journal, "order_state") if r["client_id"] == leg.client_order_id
+        ]
+        assert cancelled[-1]["state"] == "cancelled"
+        session.resume("test")
+        _drive(run, runner, 2)
+        runner.stop("test over")
+        posted = _posted(run)
+        assert [p["newClientOrderId"] for p in posted].count(leg.client_order_id) == 1
+        assert run.emulator.errors == []
+
+
+class _Died(Exception):
+    """The process dies here (the test's stand-in for kill -9 inside a bar)."""
+
+
+@pytest.mark.slow
+def test_a_stop_exit_whose_binding_died_with_the_process_is_booked_at_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    close_by_stop = ExchangeVenue._close_by_stop
+
+    def die_at_a_traded_stop(self: ExchangeVenue, order: Order) -> bool:
+        if order.kind == "stop" and self.stops is not None and self.stops.held_fills():
+            # the bar's rows up to the exit's order row are committed (as a full buffer
+            # commits them), the binding is not
+            assert runner.journal is not None
+            runner.journal.flush()
+            raise _Died(order.id)
+        return close_by_stop(self, order)
+
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        with monkeypatch.context() as patch:  # the patch holds `runner` above
+            patch.setattr(ExchangeVenue, "_close_by_stop", die_at_a_traded_stop)
+            with pytest.raises(_Died) as died:
+                while exchange.position < HISTORY + 60:
+                    _drive(run, runner, 1)
+        crash(runner)  # the bar's rows were not committed: the exit is decided again
+        exit_id = str(died.value)
+        (leg,) = [o for o in _leg_orders(run) if o.status == "FILLED"]
+        again = run.runner(run_dir)
+        again.start()
+        _drive(run, again, 1)
+        assert abs(again.session_or_fail.engine.portfolio.position) < 1e-5
+        again.stop("test over")
+        posted = [p["newClientOrderId"] for p in _posted(run)]
+        assert posted.count(leg.client_order_id) == 1 and exit_id not in posted
+        (bound,) = [r for r in rows(journal, "stop_bound") if r["client_id"] == leg.client_order_id]
+        assert bound["order_id"] == exit_id
+        booked = [f for f in rows(journal, "fill") if f["order_id"] == exit_id]
+        assert sum(f["quantity"] for f in booked) == pytest.approx(float(leg.executed_qty))
+        assert run.emulator.errors == []
