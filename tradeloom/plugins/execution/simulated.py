@@ -297,6 +297,7 @@ class SimulatedVenue:
                         price,
                         fee,
                         slipped,
+                        "taker",
                     )
                 )
             if working.remaining <= order.quantity * DONE_FRACTION:
