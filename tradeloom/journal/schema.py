@@ -203,15 +203,23 @@ class Schema:
     def insert_sql(self, rows: int = 1) -> str:
         """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
         one = "(" + ",".join("?" * (len(self.columns) + 2)) + ")"
-        return f'INSERT INTO "{self.table}" VALUES ' + ",".join([one] * rows)
+        return f"INSERT INTO {self.into} VALUES " + ",".join([one] * rows)
+
+    @property
+    def into(self) -> str:
+        """Return the table and its columns as an INSERT names them (an added column is
+        the table's last when ALTER TABLE gave it to an older file)."""
+        names = ",".join(f'"{n}"' for n in ("seq", *self.names, "hash"))
+        return f'"{self.table}" ({names})'
 
     def select_sql(self, stored: frozenset[str] | None = None) -> str:
         """Return the SELECT of every row in sequence order (``seq`` first, ``hash`` last).
 
         Args:
-            stored: The table's columns when it may lack an added one (read as '').
+            stored: The table's columns when it may lack an added one (read as '') or
+                hold it last (named, then, in the schema's order).
         """
-        if stored is None or all(c.name in stored for c in self.added):
+        if stored is None:
             return f'SELECT * FROM "{self.table}" ORDER BY "seq"'
         names = ['"seq"', *(self.stored_column(c, stored) for c in self.columns), '"hash"']
         return f'SELECT {", ".join(names)} FROM "{self.table}" ORDER BY "seq"'

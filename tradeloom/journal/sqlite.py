@@ -325,7 +325,7 @@ def _insert_sql(schema: Schema, rows: int, repeated: tuple[bool, ...]) -> str:
                 number += 1
                 cells.append(f"?{number}")
         tuples.append("(" + ",".join(cells) + ")")
-    return f'INSERT INTO "{schema.table}" VALUES ' + ",".join(tuples)
+    return f"INSERT INTO {schema.into} VALUES " + ",".join(tuples)
 
 
 def _check_positions(positions: npt.NDArray[np.int64], total: int) -> None:

@@ -52,6 +52,8 @@ __all__ = [
     "ExecutionTerms",
     "execution_quality",
     "journal_execution_quality",
+    "order_type",
+    "shortfall_bps",
     "terms_of",
 ]
 
@@ -153,9 +155,7 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
                 parent.children.append(event.id)
                 parent.done = False  # a child is working
                 continue
-            kind = event.kind
-            if kind == "limit" and terms.post_only:
-                kind = "limit_post_only"
+            kind = order_type(event.kind, terms.post_only)
             order = _Order(
                 event.id, event.side, event.quantity, event.reference_price, event.bar,
                 _seconds(event.timestamp), kind,
@@ -191,6 +191,19 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
     return _report(rows)
 
 
+def order_type(kind: str, post_only: bool) -> str:
+    """Return the type an order of journal ``kind`` is measured as (not a sliced child's)."""
+    return "limit_post_only" if kind == "limit" and post_only else kind
+
+
+def shortfall_bps(side: Any, price: Any, reference: Any) -> Any:
+    """Return a fill's implementation shortfall in bps of its decision price (+: a cost).
+
+    Works on floats and on numpy arrays alike.
+    """
+    return side * (price - reference) / reference * _BPS
+
+
 def _report(orders: list[_Order]) -> dict[str, Any]:
     venues = sorted({o.venue for o in orders})
     types = [t for t in ORDER_TYPES if any(o.order_type == t for o in orders)]
@@ -222,7 +235,7 @@ def _figures(orders: list[_Order]) -> dict[str, Any]:
     unknown = np.array([f.liquidity == "" for _, f in pairs], dtype=bool)
     notional = quantity * price
     traded = float(notional.sum())
-    shortfall = _weighted(side * (price - reference) / reference * _BPS, quantity)
+    shortfall = _weighted(shortfall_bps(side, price, reference), quantity)
     fees = _weighted(fee / (quantity * reference) * _BPS, quantity)
     done = [o for o in orders if o.done]
     ordered = sum(o.quantity for o in done)
