@@ -26,7 +26,7 @@ quantiles are over orders.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,7 +285,7 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
     return float((values * weights).sum() / total) if total > 0 else math.nan
 
 
-def _quantiles(values: list[float]) -> dict[str, float]:
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
     finite = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
     if not len(finite):
         return {"median": math.nan, "p90": math.nan}
