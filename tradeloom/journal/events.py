@@ -42,6 +42,8 @@ __all__ = [
     "NO_BAR",
     "NO_TIME",
     "RUN_KINDS",
+    "BookProblem",
+    "BookSnapshotTaken",
     "ConfigReloadRefused",
     "ConfigReloaded",
     "ControlRequest",
@@ -557,6 +559,42 @@ class VenueUnreachable(Event):
 class StaleData(Event):
     """The next bar is late (the stale-data alarm)."""
 
+    message: str
+
+
+@_kind("book_snapshot")
+@dataclass(frozen=True, kw_only=True)
+class BookSnapshotTaken(Event):
+    """An order-book snapshot a paper or live run read and kept (a restart reads it back).
+
+    Journaled at the tick that read it, before its bars are stepped; ``bar`` is the
+    first of them (the snapshot is read at its close).
+
+    Attributes:
+        read_at: Its time: when the run read it (the time the as-of join uses).
+        bids: ``[price, size]`` levels, best (highest) first.
+        asks: ``[price, size]`` levels, best (lowest) first.
+    """
+
+    read_at: pd.Timestamp
+    bids: list[list[float]]
+    asks: list[list[float]]
+
+
+@_kind("book_problem")
+@dataclass(frozen=True, kw_only=True)
+class BookProblem(Event):
+    """A paper or live run has no new order-book snapshot: the one before stays in force.
+
+    Attributes:
+        code: ``unreachable`` (no answer after every retry, or the exchange refused),
+            ``malformed`` (the answer is not a book: non-numeric levels...), or the
+            check the snapshot failed (``crossed``, ``empty``, ``negative_size``,
+            ``unsorted_levels``, ``duplicate_timestamp``, ``unsorted``).
+        message: One line saying what and when.
+    """
+
+    code: str
     message: str
 
 

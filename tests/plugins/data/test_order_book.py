@@ -246,6 +246,40 @@ def test_crossed_and_empty_snapshots_are_rejected_with_a_count(tmp_path: Path) -
     ]
 
 
+def test_negative_sizes_and_levels_out_of_order_are_rejected_with_a_count(
+    tmp_path: Path,
+) -> None:
+    _bars_csv(tmp_path)
+    good = ((99.0, 1.0), (98.0, 2.0)), ((100.0, 1.0), (101.0, 2.0))
+    levels = [
+        good,
+        (((99.0, 1.0), (98.0, -2.0)), good[1]),  # a negative size deeper down
+        ((good[0][0], (99.0, 2.0)), good[1]),  # the second bid level is not below the first
+        (good[0], (good[1][0], (99.5, 2.0))),  # the second ask level is below the first
+        (((99.0, 1.0),), ((100.0, 1.0),)),  # shallow: the missing levels fail nothing
+    ]
+    snapshots = [
+        BookSnapshot(SYMBOL, int((T0 + i * HOUR).value // 1_000_000), bids, asks)
+        for i, (bids, asks) in enumerate(levels)
+    ]
+    snapshots_frame(snapshots, 2).to_parquet(tmp_path / "book.parquet")
+    where = f"data.order_book: {tmp_path / 'book.parquet'} (BTC/USDT)"
+
+    with pytest.raises(DataValidationError) as caught:
+        _source(tmp_path).load()
+    repaired = _source(tmp_path, validation="repair").load()
+
+    assert caught.value.lines() == [
+        f"{where}: 1 snapshot has a level with a negative size (first at 2024-01-01T01:00Z, "
+        "row 2); drop it or set data.validation: repair",
+        f"{where}: 2 snapshots have levels out of order (bids not falling, asks not rising) "
+        "(first at 2024-01-01T02:00Z, rows 3, 4); drop them or set data.validation: repair",
+    ]
+    deeper = repaired.frame["book_bid_size_1"].tolist()
+    assert deeper[:3] == [2.0, 2.0, 2.0]  # the first snapshot stays in force until 04:00
+    assert all(math.isnan(x) for x in deeper[3:])  # the shallow one, kept, from 04:00
+
+
 def test_repair_drops_bad_snapshots_and_logs_their_counts(tmp_path: Path) -> None:
     _bars_csv(tmp_path)
     times = [T0 + HOUR, T0 + 2 * HOUR, T0 + 2 * HOUR, T0 + HOUR]
@@ -292,34 +326,47 @@ def test_a_symbol_missing_from_the_book_file_is_named(tmp_path: Path) -> None:
         _source(tmp_path).load()
 
 
+_LIVE_BOOK = """\
+name: s
+data:
+  kind: ccxt
+  exchange: binance
+  {symbols}
+  timeframe: 1h
+  start: "2024-01-01"
+  order_book: {{path: book.parquet, available_after: 0s}}
+features:
+  - {{kind: spread_bps}}
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  label: {{horizon: 1}}
+  walk_forward: {{train_window: 50, retrain_every: 10}}
+signal: {{kind: threshold, threshold: 0.1}}
+risk:
+  sizing: {{kind: fixed_fraction, fraction: 0.1}}
+execution: {{kind: simulated}}
+"""
+
+
 @pytest.mark.usefixtures("cli_logging")
-def test_paper_and_live_runs_refuse_a_recorded_book_at_its_line(
+def test_paper_runs_read_a_book_of_one_market_and_refuse_one_over_a_universe(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tradeloom.runner.cli import main
 
     _book([T0 + HOUR], [99.0], [100.0]).to_parquet(tmp_path / "book.parquet")
-    strategy = tmp_path / "s.yaml"
-    strategy.write_text(
-        "name: s\n"
-        "data:\n"
-        "  kind: ccxt\n"
-        "  exchange: binance\n"
-        "  symbol: BTC/USDT\n"
-        "  timeframe: 1h\n"
-        '  start: "2024-01-01"\n'
-        "  order_book: {path: book.parquet, available_after: 0s}\n"
-        "features:\n"
-        "  - {kind: spread_bps}\n"
-        "model: {kind: precomputed, column: p_up}\n"
-        "signal: {kind: threshold, threshold: 0.1}\n"
-        "risk:\n"
-        "  sizing: {kind: fixed_fraction, fraction: 0.1}\n"
-        "execution: {kind: simulated}\n",
-        encoding="utf-8",
+    one = tmp_path / "one.yaml"
+    one.write_text(_LIVE_BOOK.format(symbols="symbol: BTC/USDT"), encoding="utf-8")
+    universe = tmp_path / "universe.yaml"
+    universe.write_text(
+        _LIVE_BOOK.format(symbols="symbols: [BTC/USDT, ETH/USDT]"), encoding="utf-8"
     )
-    assert main(["validate", str(strategy), "--mode", "paper"]) == 2
-    assert (
-        f"{strategy}:8:15 data.order_book: --mode paper does not read recorded order books (only "
-        "backtests join them); remove data.order_book and the book features, or run a backtest"
-    ) in capsys.readouterr().err.splitlines()
+
+    assert main(["validate", str(one), "--mode", "paper"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(universe), "--mode", "paper"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{universe}:8:15 data.order_book: --mode paper reads the order book of one market; "
+        "remove data.order_book and the book features from a universe, or run a backtest"
+    ]

@@ -325,11 +325,12 @@ def asof_values(published: np.ndarray, values: np.ndarray, decision: np.ndarray)
 
     Args:
         published: Sorted publication times (ns).
-        values: A value per publication time.
+        values: A value per publication time (or a row of values: a 2-D array gives a
+            row per decision time).
         decision: The decision times (ns).
     """
     last = np.searchsorted(published, decision, side="right") - 1
-    out = np.full(len(decision), np.nan)
+    out = np.full((len(decision), *values.shape[1:]), np.nan)
     seen = last >= 0
     out[seen] = values[last[seen]]
     return out

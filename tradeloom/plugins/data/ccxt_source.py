@@ -10,9 +10,11 @@ Building the source makes the ccxt client but sends nothing, so ``tradeloom vali
 works without a network. The source is a `LiveFeed` (a paper or live run reads the
 bars closed since its last one, by REST or by ccxt.pro's websocket) and a `LiveVenue`:
 ``execution: {kind: simulated}`` in ``--mode live`` trades on this exchange with
-these keys. Credentials are not needed for public bars; when an exchange
-wants them, they come only from ``${ENV}`` references (``api_key``, ``secret``,
-``password``), never from ``config``.
+these keys. With ``order_book``, a paper or live run also reads the market's book here
+(`live_book`: the recording as the history's book; `order_book` over REST and
+`book_stream` over ccxt.pro, at each bar). Credentials are not needed for public
+bars; when an exchange wants them, they come only from ``${ENV}`` references
+(``api_key``, ``secret``, ``password``), never from ``config``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tradeloom.plugins.data.auxiliary import (
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
 from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
-from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
+from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams, build_order_book
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp
 from tradeloom.plugins.data.universe import (
@@ -57,8 +59,11 @@ from tradeloom.timeframes import format_timestamp, parse_timeframe
 if TYPE_CHECKING:
     import ccxt
 
+    from tradeloom.plugins.data.book_snapshots import BookSnapshot
+    from tradeloom.plugins.data.book_stream import BookStream
     from tradeloom.plugins.data.ccxt_fetch import BarFeed
     from tradeloom.plugins.data.ccxt_stream import ClosedBarStream
+    from tradeloom.plugins.data.live_book import LiveBook
 
 __all__ = ["CcxtParams", "CcxtSource", "ClosedBarFrames", "build_ccxt", "fetch_command_hint"]
 
@@ -257,6 +262,65 @@ class CcxtSource:
         as `bar_stream` is the one market's), or None (no ccxt.pro one)."""
         own = self._feeds.setdefault(symbol, self._for(symbol))
         return own.bar_stream(grace_seconds=grace_seconds, clock=clock)
+
+    def live_book(self, cut_ns: int) -> LiveBook | None:
+        """Return the market's book for a paper or live run, or None (no ``order_book``).
+
+        It starts from the recorded book's snapshots published by ``cut_ns`` (the
+        decision time of the run's last history bar); the run adds those it reads.
+
+        Raises:
+            DataError: The book file cannot be read or fails validation.
+        """
+        from tradeloom.plugins.data.live_book import LiveBook
+
+        book = self.auxiliary.book
+        if not isinstance(book, OrderBookInput):
+            return None
+        symbol = self.params.market
+        history = book.load((symbol,), self.params.validation)
+        seconds = parse_timeframe(self.params.timeframe)
+        return LiveBook(symbol, book.depth, book.delay_ns, seconds, history, cut_ns)
+
+    def order_book(self, depth: int) -> BookSnapshot:
+        """Return the market's book now, ``depth`` levels a side (REST, with retries).
+
+        Raises:
+            ExchangeUnavailable: The exchange did not answer.
+            ccxt.ExchangeError: The exchange refused the request.
+            DataError: The answer is not an order book.
+        """
+        from tradeloom.plugins.data.book_snapshots import fetch_book
+
+        return fetch_book(
+            self.client,
+            self.params.market,
+            depth,
+            policy=self.params.retry.policy(),
+            sleep=self.feed.sleep,
+        )
+
+    def book_stream(
+        self, depth: int, *, stale_after: float, clock: Callable[[], float]
+    ) -> BookStream | None:
+        """Return the exchange's websocket stream of the market's book (not started), or
+        None (no ccxt.pro ``watch_order_book`` for it)."""
+        from tradeloom.plugins.data.book_stream import BookStream
+        from tradeloom.plugins.data.ccxt_stream import pro_client_factory
+
+        factory = pro_client_factory(
+            self.params.exchange, self.params.settings(), needs="watchOrderBook"
+        )
+        if factory is None:
+            return None
+        return BookStream(
+            factory,
+            self.params.market,
+            depth,
+            stale_after=stale_after,
+            policy=self.params.retry.policy(),
+            clock=clock,
+        )
 
     @property
     def key(self) -> CacheKey:

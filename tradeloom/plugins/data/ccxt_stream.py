@@ -88,8 +88,11 @@ _factories: dict[str, ProClientFactory | None] = {}
 _lock = threading.Lock()
 
 
-def pro_client_factory(exchange_id: str, settings: Mapping[str, Any]) -> Callable[[], Any] | None:
-    """Return a maker of ccxt.pro clients of ``exchange_id``, or None if it has no OHLCV stream.
+def pro_client_factory(
+    exchange_id: str, settings: Mapping[str, Any], *, needs: str = "watchOHLCV"
+) -> Callable[[], Any] | None:
+    """Return a maker of ccxt.pro clients of ``exchange_id``, or None if it has no stream
+    ``needs`` (``watchOHLCV``: bars; ``watchOrderBook``: the order book).
 
     Each call of the maker returns a new client (``ccxt.pro.<exchange_id>(settings)``,
     ``enableRateLimit`` on by default), its ``verbose`` output routed to the redacted
@@ -111,7 +114,7 @@ def pro_client_factory(exchange_id: str, settings: Mapping[str, Any]) -> Callabl
         return None
     exchange_class = getattr(ccxt.pro, exchange_id)
     # ``has`` is filled from describe() when a client is made; making one sends nothing.
-    if not exchange_class().has.get("watchOHLCV"):
+    if not exchange_class().has.get(needs):
         return None
     return lambda: guard_client(exchange_class(dict(merged)))
 

@@ -11,17 +11,19 @@ available_after``, never earlier, and `check_lookahead` rebuilds it from what wa
 published by each cut. The ``spread_bps``, ``book_imbalance`` and ``book_depth``
 features read these columns.
 
-A snapshot with an empty side (no best bid or no best ask) or a crossed one (best
-bid >= best ask) cannot be a book and is rejected as data, as are repeated and
-out-of-order times: under ``validation: reject`` each kind is an error line with
-its count, its first time and the remedy; under ``repair`` those snapshots are
-dropped (the rest sorted) and the counts are logged as a warning.
+A snapshot with an empty side (no best bid or no best ask), a crossed one (best
+bid >= best ask), a negative size or levels out of order cannot be a book
+(`book_faults`, the checks a paper or live run's snapshots pass too) and is
+rejected as data, as are repeated and out-of-order times: under ``validation:
+reject`` each kind is an error line with its count, its first time and the remedy;
+under ``repair`` those snapshots are dropped (the rest sorted) and the counts are
+logged as a warning.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +42,13 @@ from tradeloom.timeframes import format_timestamp
 
 __all__ = [
     "BOOK_PREFIX",
+    "EARLIER_TIME",
+    "REPEATED_TIME",
+    "BookFault",
     "OrderBookInput",
     "OrderBookParams",
     "book_column",
+    "book_faults",
     "build_order_book",
     "recorded_depth",
 ]
@@ -54,6 +60,67 @@ _LEVEL = re.compile(r"^(bid_price|bid_size|ask_price|ask_size)_(0|[1-9][0-9]{0,3
 _REPAIR = "set data.validation: repair"
 _SHOWN = 3
 _log = structlog.get_logger("tradeloom.data")
+
+
+REPEATED_TIME = "the time of an earlier snapshot"
+"""What a snapshot stamped at the time of one kept before has (rejected)."""
+
+EARLIER_TIME = "a time earlier than the snapshot before"
+"""What a snapshot stamped before the one kept before has (rejected)."""
+
+
+@dataclass(frozen=True)
+class BookFault:
+    """Snapshots that cannot be a book, found by one check (`book_faults`).
+
+    Attributes:
+        code: The check's name (``empty``, ``crossed``, ``negative_size``,
+            ``unsorted_levels``).
+        mask: Per snapshot, whether it fails the check.
+        what: What such a snapshot has, for a message.
+    """
+
+    code: str
+    mask: np.ndarray
+    what: str
+
+
+def book_faults(values: Mapping[str, np.ndarray], depth: int) -> list[BookFault]:
+    """Return, per check, the snapshots that cannot be a book (every mode calls this).
+
+    A snapshot fails when a side is empty (no best bid or no best ask), when it is
+    crossed (best bid >= best ask), when a level has a negative size, or when its
+    levels are out of order (bids not falling, asks not rising, level by level). A
+    level the snapshot lacks (NaN) fails nothing. A snapshot that fails an earlier
+    check is not counted by a later one.
+
+    Args:
+        values: The book columns (`book_column`), one value per snapshot.
+        depth: Levels a side held in ``values``.
+    """
+    bid, ask = values[book_column("bid_price", 0)], values[book_column("ask_price", 0)]
+    empty = np.isnan(bid) | np.isnan(ask)
+    crossed = ~empty & (bid >= ask)
+    negative = np.zeros(len(bid), dtype=bool)
+    unsorted = np.zeros(len(bid), dtype=bool)
+    for level in range(depth):
+        for field in ("bid_size", "ask_size"):
+            negative |= values[book_column(field, level)] < 0
+        if level:
+            for field, falls in (("bid_price", True), ("ask_price", False)):
+                above = values[book_column(field, level - 1)]
+                here = values[book_column(field, level)]
+                unsorted |= (here >= above) if falls else (here <= above)
+    negative &= ~(empty | crossed)
+    unsorted &= ~(empty | crossed | negative)
+    return [
+        BookFault("empty", empty, "an empty side (no best bid or no best ask)"),
+        BookFault("crossed", crossed, "a crossed book (best bid >= best ask)"),
+        BookFault("negative_size", negative, "a level with a negative size"),
+        BookFault(
+            "unsorted_levels", unsorted, "levels out of order (bids not falling, asks not rising)"
+        ),
+    ]
 
 
 def book_column(field: str, level: int) -> str:
@@ -172,10 +239,10 @@ class OrderBookInput:
         source: str,
         policy: ValidationPolicy,
     ) -> list[AuxiliarySeries]:
-        bid, ask = values[book_column("bid_price", 0)], values[book_column("ask_price", 0)]
-        empty = np.isnan(bid) | np.isnan(ask)
-        crossed = ~empty & (bid >= ask)
-        keep = ~(empty | crossed)
+        faults = book_faults(values, self.depth)
+        keep = np.ones(len(stamps), dtype=bool)
+        for fault in faults:
+            keep &= ~fault.mask
         kept = np.flatnonzero(keep)
         repeated = np.zeros(len(stamps), dtype=bool)
         repeated[kept[pd.Index(stamps[kept]).duplicated(keep="first")]] = True
@@ -184,10 +251,9 @@ class OrderBookInput:
         backwards = np.zeros(len(stamps), dtype=bool)
         backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
         checks = (
-            ("empty", empty, "an empty side (no best bid or no best ask)", "drop"),
-            ("crossed", crossed, "a crossed book (best bid >= best ask)", "drop"),
-            ("duplicate_timestamp", repeated, "the time of an earlier snapshot", "drop"),
-            ("unsorted", backwards, "a time earlier than the snapshot before", "sort"),
+            *((f.code, f.mask, f.what, "drop") for f in faults),
+            ("duplicate_timestamp", repeated, REPEATED_TIME, "drop"),
+            ("unsorted", backwards, EARLIER_TIME, "sort"),
         )
         problems = [
             _line(source, mask, stamps, rows, what, remedy)

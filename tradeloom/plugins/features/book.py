@@ -3,7 +3,9 @@
 They read the recorded book that ``data.order_book`` joins to the bars
 (`tradeloom.plugins.data.order_book`): row t holds the latest snapshot published by
 bar t's close, so each is causal by construction and `check_lookahead` proves it
-as for every auxiliary series. A bar before the first snapshot gets NaN.
+as for every auxiliary series. A bar before the first snapshot gets NaN. A paper
+or live run steps them over its recorded history, then over the snapshots it reads
+from the exchange, joined by the same rule (`tradeloom.plugins.data.live_book`).
 
 - ``spread_bps``: ``(best ask - best bid) / mid * 10_000``, mid the average of the two.
 - ``book_imbalance``: ``(bid size - ask size) / (bid size + ask size)`` over the first
@@ -153,25 +155,37 @@ def _level_sum(sizes: np.ndarray) -> np.ndarray:
 
 
 class _BookStep:
-    """Per-bar driver of `BookFeature`: the bar's book row by its time, then the formula."""
+    """Per-bar driver of `BookFeature`: the bar's book row by its time, then the formula.
 
-    __slots__ = ("_feature", "_rows", "_times")
+    The row comes from the bars' joined book (a backtest's or a replay's), or from a
+    paper or live run's book as the bar closes (`StepContext.live_rows`).
+    """
+
+    __slots__ = ("_feature", "_live", "_rows", "_times")
 
     def __init__(self, feature: BookFeature, context: StepContext) -> None:
-        extra = context.extra
-        if extra is None:
-            raise DataError(
-                f"features: {feature.kind}: the bars stepped have no order book; recorded "
-                "books are read by backtests and paper replays of files only (live runs read "
-                "no data.order_book yet)"
-            )
-        feature.check_depth(extra.columns)
+        extra, live = context.extra, context.live_rows
         self._feature = feature
-        self._times = extra.index.as_unit("ns").asi8
         self._rows = extra
+        self._live = None
+        self._times = None
+        if extra is not None:
+            feature.check_depth(extra.columns)
+            self._times = extra.index.as_unit("ns").asi8
+        elif live is not None:
+            feature.check_depth(live.columns)
+            self._live = live
+        else:
+            raise DataError(
+                f"features: {feature.kind}: the bars stepped have no order book; declare "
+                "data.order_book"
+            )
 
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Return this bar's value."""
+        if self._live is not None:
+            return (float(self._feature.values(self._live.row_at(bar.timestamp))[0]),)
+        assert self._times is not None and self._rows is not None
         at = int(np.searchsorted(self._times, bar.timestamp.value))
         if at >= len(self._times) or self._times[at] != bar.timestamp.value:
             raise DataError(
@@ -246,7 +260,7 @@ class BookFeature:
         """Return the per-bar driver.
 
         Raises:
-            DataError: The context has no book (a live run).
+            DataError: The context has no book.
         """
         return _BookStep(self, context)
 

@@ -24,7 +24,14 @@ import pandas as pd
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.plugins.protocols import Feature
 
-__all__ = ["ComputeStep", "FeatureStep", "FeatureStepper", "StepContext", "SteppedFeature"]
+__all__ = [
+    "ComputeStep",
+    "FeatureStep",
+    "FeatureStepper",
+    "LiveRows",
+    "StepContext",
+    "SteppedFeature",
+]
 
 
 @runtime_checkable
@@ -42,6 +49,18 @@ class FeatureStep(Protocol):
         ...
 
 
+@runtime_checkable
+class LiveRows(Protocol):
+    """Extra columns of a live run's bars, each row known once its bar has closed."""
+
+    columns: tuple[str, ...]
+    """The columns, in order."""
+
+    def row_at(self, time: pd.Timestamp) -> pd.DataFrame:
+        """Return the one row of the bar opening at ``time`` (indexed by that time)."""
+        ...
+
+
 @dataclass(frozen=True)
 class StepContext:
     """What a per-bar driver knows about the bars it will be fed.
@@ -53,12 +72,15 @@ class StepContext:
         extra: The bars' columns other than OHLCV (auxiliary series joined as-of, a
             file's extra columns), indexed by bar time, for a feature that reads one
             (``series``); None when the driver has none (paper and live runs).
+        live_rows: A paper or live run's extra columns, known only as each bar closes
+            (its order book, `tradeloom.plugins.data.live_book.LiveBook`); None: none.
     """
 
     symbol: str
     timeframe: str
     timeframe_seconds: int
     extra: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    live_rows: LiveRows | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, bars: Bars) -> StepContext:

@@ -110,16 +110,10 @@ def live_problems(
     if len(symbols) > 1:
         problems.extend(_universe_problems(config, mode, data, model, len(symbols)))
     auxiliary = getattr(data, "auxiliary", None)
-    if getattr(auxiliary, "book", None) is not None:
+    book_problem = _book_problem(config, mode, data, len(symbols))
+    if getattr(auxiliary, "book", None) is not None and book_problem is not None:
         where = f"{config.data.path}.order_book"
-        problems.append(
-            Problem(
-                config.locate(where),
-                where,
-                f"--mode {mode} does not read recorded order books (only backtests join "
-                "them); remove data.order_book and the book features, or run a backtest",
-            )
-        )
+        problems.append(Problem(config.locate(where), where, book_problem))
     if getattr(auxiliary, "items", None):
         where = f"{config.data.path}.auxiliary"
         problems.append(
@@ -142,6 +136,21 @@ def live_problems(
                 where = f"{path}.{exc.key}" if exc.key else path
                 problems.append(Problem(config.locate(where), where, exc.message))
     return problems
+
+
+def _book_problem(config: StrategyConfig, mode: Mode, data: object, symbols: int) -> str | None:
+    """Return why ``data.order_book`` cannot be read live in ``mode``, or None."""
+    if symbols > 1:
+        return (
+            f"--mode {mode} reads the order book of one market; remove data.order_book and "
+            "the book features from a universe, or run a backtest"
+        )
+    if isinstance(data, LiveFeed) and not callable(getattr(data, "live_book", None)):
+        return (
+            f"--mode {mode} reads the exchange's order book at each bar; '{config.data.kind}' "
+            "cannot (it lacks live_book and order_book); use data kind ccxt"
+        )
+    return None
 
 
 def _universe_problems(

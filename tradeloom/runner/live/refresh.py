@@ -197,6 +197,7 @@ def live_metrics(
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
         "monitoring": monitors,
         "health": _worst(statuses),
+        **({} if runner.book_feed is None else {"order_book": runner.book_feed.summary()}),
     }
 
 

@@ -72,6 +72,7 @@ from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.backtest import compute_features
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory, history_sha256
+from tradeloom.runner.live.book_feed import BookFeed, open_book_feed
 from tradeloom.runner.live.capabilities import live_problems
 from tradeloom.runner.live.control import ControlInbox
 from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
@@ -177,6 +178,8 @@ class LiveRunner:
         """Told ``(runner, bars processed)`` after each tick (the metrics' gauges)."""
         self.metrics_port: int | None = None
         """The port the run's metrics are served on (``live.metrics``), once bound."""
+        self.book_feed: BookFeed | None = None
+        """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
 
     # --- start ----------------------------------------------------------------------
 
@@ -237,6 +240,11 @@ class LiveRunner:
         bars = self.source.load()
         self.symbol = bars.symbol
         self.recorder.symbol = bars.symbol
+        self.book_feed = open_book_feed(
+            self.source, bars, state, self.run_dir, self.now, self.config.live.stream
+        )
+        if self.book_feed is not None:
+            bars = self.book_feed.book.join(bars)  # the book the bars saw, history and live
         features = compute_features(self.p, bars)
         if state is None:
             self.first_live_bar = len(bars)
@@ -261,6 +269,8 @@ class LiveRunner:
         self.open_stream()
         self.plugins.hook.tradeloom_run_started(run=run)
         self.journal.flush()
+        if self.book_feed is not None:
+            self.book_feed.write()
         if self.outputs is not None:
             self.outputs.refresh(self)  # a restart's files are current before its first bar
 
@@ -387,6 +397,7 @@ class LiveRunner:
             on_delivery=self.record_delivery if self.mode == "live" else None,
             cron=_cron(self.config.live.retrain_cron),
             stages=self.stages,
+            book=None if self.book_feed is None else self.book_feed.book,
         )
 
     def record_delivery(self, bar: int, phase: str, events: int) -> None:
@@ -471,6 +482,8 @@ class LiveRunner:
             )
             _log.error("venue_unreachable", operation="closed_bars", error=str(error))
             frame = pd.DataFrame(columns=list(OHLCV), dtype=np.float64)
+        if self.book_feed is not None and len(frame):
+            self.book_feed.tick(self.recorder_or_fail, len(session.history))
         for ts, values in zip(frame.index, frame.to_numpy(np.float64), strict=True):
             index = len(session.history)  # the bar's lines carry its decision's correlation id
             structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
@@ -492,6 +505,8 @@ class LiveRunner:
                 _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
         self.journal.flush()
+        if self.book_feed is not None:
+            self.book_feed.write()  # after the commit: the journal first, always
         if len(frame) and self.outputs is not None:
             self.outputs.refresh(self)  # after the commit: the journal first, always
         for listener in self.tick_listeners:
@@ -727,6 +742,8 @@ class LiveRunner:
                 self.stream.stop()
             if self.ticker is not None:
                 self.ticker.stop()
+            if self.book_feed is not None:
+                self.book_feed.stop()
             if self.journal is not None:
                 journal, self.journal = self.journal, None
                 try:

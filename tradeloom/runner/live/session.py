@@ -38,7 +38,7 @@ from tradeloom.core import layout as L
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bar, ModelTraining
 from tradeloom.journal import KillCancel, LiveBar
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.plugins.features.steps import FeatureStepper, LiveRows, StepContext
 from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel, LiveTrainer, Venue
 from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
@@ -79,6 +79,8 @@ class LiveSession:
         cron: Fire times of ``live.retrain_cron`` (None: no cron).
         stages: Told ``(stage, seconds)`` for each stage of a live bar (features,
             predict, decide, train, journal); None: not timed.
+        book: The run's order book, read by the book features as each bar closes
+            (`tradeloom.plugins.data.live_book.LiveBook`); None: the strategy reads none.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class LiveSession:
         on_delivery: Callable[[int, str, int], None] | None = None,
         cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None = None,
         stages: Callable[[str, float], None] | None = None,
+        book: LiveRows | None = None,
     ) -> None:
         self.p = pipeline
         self.stages = stages
@@ -115,7 +118,9 @@ class LiveSession:
         )
         self.stepper = FeatureStepper(
             pipeline.features,
-            StepContext(history.symbol, history.timeframe, history.timeframe_seconds),
+            StepContext(
+                history.symbol, history.timeframe, history.timeframe_seconds, live_rows=book
+            ),
         )
         config = pipeline.config
         self.regimes = None if config.regime is None else RegimeStepper(config.regime)

@@ -12,7 +12,9 @@ The first half of the bars is the history the run starts with (warm-up and the
 model's first training); the second half is played bar by bar. A restart continues
 from the bar after the last one journaled, so a killed run picks up where it stopped.
 The strategy file keeps its own ``data:`` section (the journal records it as written);
-only the built data source is swapped for a ``ccxt`` one pointed at the emulator.
+only the built data source is swapped for a ``ccxt`` one pointed at the emulator, which
+keeps ``data.order_book``: the recorded book is the history's, and each live bar's
+book is read from the emulator's order-book endpoint.
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ class SimulatedMarket:
             timeframe=self.bars.timeframe,
             start=self.bars.frame.index[0].isoformat(),
             cache_dir=self._cache,
+            # the recorded book is the history's; the emulator's book is read live
+            order_book=getattr(self.pipeline.config.data.params, "order_book", None),
         )
         config = self.pipeline.config
         context = BuildContext(
