@@ -390,7 +390,13 @@ class Order:
 
 @dataclass(frozen=True)
 class Fill:
-    """An execution of an order: price includes slippage; fee is in quote currency."""
+    """An execution of an order: price includes slippage; fee is in quote currency.
+
+    ``liquidity`` says who set the price: ``taker`` (the order crossed the market),
+    ``maker`` (a resting order the market came to), or '' when the venue did not say
+    (an exchange trade without ``takerOrMaker``, a journal written before the field).
+    The journal added the field to format 2 (``added``): an older file reads it as ''.
+    """
 
     order_id: str
     bar: int
@@ -400,6 +406,7 @@ class Fill:
     price: float
     fee: float
     slippage: float
+    liquidity: str = field(default="", metadata={"added": True})
 
 
 @dataclass(frozen=True)

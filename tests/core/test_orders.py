@@ -29,6 +29,7 @@ from .harness import assert_rows, bars, decoded, make_spec, rows, run
 NAN = math.nan
 ENTRY = codes.ENTRY
 LIMIT, MARKET = L.ORDER_LIMIT, L.ORDER_MARKET
+MAKER = L.LIQ_MAKER  # a FILL row's liquidity: a resting limit the bar traded through
 
 
 def spec(*, maker: float | None = None, fill_at_close: bool = False, **orders: object) -> CoreSpec:
@@ -88,14 +89,16 @@ def test_a_limit_order_is_sent_at_its_offset_and_rests_until_the_price_trades_th
     fee = q * 99.0 * maker  # the maker's fee, no slippage
     assert_rows(
         rows(state, 2),
-        [("FILL", 0, 1, 1, q, 99.0, fee, 0.0, 0, q, 10_000.0 - q * 99.0 - fee)],
+        [("FILL", 0, 1, 1, q, 99.0, fee, 0.0, 0, q, 10_000.0 - q * 99.0 - fee, MAKER)],
     )
 
 
 def test_queue_touch_fills_a_limit_the_bar_only_touches() -> None:
     state = run(spec(order_type="limit", limit_offset=0.01, queue_touch=True), buy([100, 99, 98]))
     q = q_of()
-    assert_rows(rows(state, 1), [("FILL", 0, 1, 1, q, 99.0, 0.0, 0.0, 0, q, 10_000.0 - q * 99.0)])
+    assert_rows(
+        rows(state, 1), [("FILL", 0, 1, 1, q, 99.0, 0.0, 0.0, 0, q, 10_000.0 - q * 99.0, MAKER)]
+    )
 
 
 def test_a_marketable_limit_fills_at_the_open_as_a_taker_never_past_its_limit() -> None:
@@ -140,7 +143,8 @@ def test_a_post_only_limit_that_does_not_cross_rests_and_fills_as_a_maker() -> N
     assert rows(state, 1) == []  # arrives at 99.5, above its limit: rests, untouched
     fee = q * 99.0 * 0.0001
     assert_rows(
-        rows(state, 2), [("FILL", 0, 1, 1, q, 99.0, fee, 0.0, 0, q, 10_000.0 - q * 99.0 - fee)]
+        rows(state, 2),
+        [("FILL", 0, 1, 1, q, 99.0, fee, 0.0, 0, q, 10_000.0 - q * 99.0 - fee, MAKER)],
     )
 
 
@@ -213,10 +217,10 @@ def test_a_resting_limit_fills_a_share_of_each_bars_volume() -> None:
     )
     q = q_of()
     assert_rows(
-        rows(state, 1), [("FILL", 0, 1, 1, 10.0, 99.0, 0.0, 0.0, 0, 10.0, 10_000.0 - 990.0)]
+        rows(state, 1), [("FILL", 0, 1, 1, 10.0, 99.0, 0.0, 0.0, 0, 10.0, 10_000.0 - 990.0, MAKER)]
     )
     assert_rows(
-        rows(state, 2), [("FILL", 0, 1, 1, 20.0, 99.0, 0.0, 0.0, 0, 30.0, 10_000.0 - 2970.0)]
+        rows(state, 2), [("FILL", 0, 1, 1, 20.0, 99.0, 0.0, 0.0, 0, 30.0, 10_000.0 - 2970.0, MAKER)]
     )
     assert rows(state, 3) == []  # the low stays at 100: the rest keeps resting
     assert state.sym[0, L.S_W_REMAINING] == pytest.approx(q - 30.0)
@@ -226,7 +230,9 @@ def test_fill_at_close_a_limit_rests_from_the_next_bar() -> None:
     state = run(spec(order_type="limit", limit_offset=0.01, fill_at_close=True), buy([100.0, 98.0]))
     q = q_of()
     assert [r.kind for r in rows(state, 0)] == ["SIGNAL", "DECISION", "ORDER"]
-    assert_rows(rows(state, 1), [("FILL", 0, 1, 1, q, 99.0, 0.0, 0.0, 0, q, 10_000.0 - q * 99.0)])
+    assert_rows(
+        rows(state, 1), [("FILL", 0, 1, 1, q, 99.0, 0.0, 0.0, 0, q, 10_000.0 - q * 99.0, MAKER)]
+    )
 
 
 def test_the_engines_own_exits_stay_market_orders() -> None:

@@ -34,6 +34,7 @@ from tradeloom.journal import (
     journal_digest,
     journal_path,
     open_store,
+    read_events,
     read_frames,
     read_info,
     read_rows,
@@ -323,3 +324,34 @@ def test_a_password_in_the_url_never_reaches_a_message(tmp_path: Path, pg_schema
     assert "hunter2" not in str(caught.value)
     assert str(caught.value).startswith("${PG_URL}: cannot connect to the PostgreSQL journal (")
     assert "postgresql://" not in repr(PgTarget(url, "${PG_URL}"))
+
+
+def test_a_database_made_before_fill_liquidity_reads_and_gets_the_column(
+    tmp_path: Path, pg_schema: PgSchema
+) -> None:
+    t = pd.Timestamp("2024-01-01", tz="UTC")
+
+    def fill(order_id: str, liquidity: str) -> FillEvent:
+        return FillEvent(
+            order_id=order_id, bar=1, timestamp=t, side=1, quantity=2.0, price=10.0, fee=0.01,
+            slippage=0.0, liquidity=liquidity,
+        )  # fmt: skip
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    store = open_store(old, RunIdentity("s", "old", "paper"), pg_schema.target)
+    store.append(fill("a", ""))
+    store.close()
+    head = verify(journal_path(old)).head
+    with pg_schema.connect() as db:  # the tables as tradeloom made them before the field
+        db.execute(f'ALTER TABLE "{pg_schema.name}"."fill" DROP COLUMN "liquidity"')
+
+    assert verify(journal_path(old)).head == head
+    assert [e.liquidity for e in read_events(journal_path(old), ["fill"])] == [""]  # type: ignore[attr-defined]
+
+    store = open_store(new, RunIdentity("s", "new", "paper"), pg_schema.target)
+    store.append(fill("b", "taker"))
+    store.close()
+    assert verify(journal_path(old)).head == head  # the older run's chain holds
+    assert [e.liquidity for e in read_events(journal_path(new), ["fill"])] == ["taker"]  # type: ignore[attr-defined]

@@ -313,6 +313,7 @@ def test_frames_have_typed_columns(tmp_path: Path) -> None:
         "price",
         "fee",
         "slippage",
+        "liquidity",
     ]
     row = frame.iloc[0]
     assert (row.seq, row.bar, row.timestamp, row.symbol, row.correlation_id) == (

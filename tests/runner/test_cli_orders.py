@@ -8,6 +8,7 @@ are refused by ``tradeloom validate`` with one located line each and exit 2.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def test_a_limit_order_rests_and_fills_at_its_limit_with_the_makers_fee(
     assert (fill.bar, fill.values["price"], fill.values["slippage"]) == (2, 99.0, 0.0)
     assert fill.values["fee"] == pytest.approx(quantity * 99.0 * 0.0002, rel=1e-12)
     assert fill.values["order_id"] == order.values["id"]
+    assert fill.values["liquidity"] == "maker"  # the core's resting fill, journaled as one
+    # execution quality: bought at 99 against the decision's 100, 2 bars after it
+    block = json.loads((tmp_path / "run" / "metrics.json").read_text())["execution_quality"]
+    (group,) = block["groups"]
+    assert (group["venue"], group["order_type"], group["maker_share"]) == ("simulated", "limit", 1)
+    assert group["shortfall_bps"] == pytest.approx(-100.0)
+    assert group["fee_bps"] == pytest.approx(2.0 * 99.0 / 100.0)
+    assert group["bars_to_first_fill"] == {"median": 2.0, "p90": 2.0}
+    assert group["seconds_to_first_fill"] == {"median": 7200.0, "p90": 7200.0}
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    table = report.split("<section id='execution-quality'>")[1].split("</section>")[0]
+    assert "<td>simulated</td><td>limit</td><td>1</td><td>100.0%</td><td>-100.00</td>" in table
     assert capsys.readouterr().err == ""
 
 

@@ -33,6 +33,7 @@ from tradeloom.core.layout import NEED_DONE
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import OHLCV
 from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
+from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.runner.core_spec import core_spec
 from tradeloom.runner.run import RunOutcome, run_strategy
 from tradeloom.runner.wiring import build_pipeline
@@ -416,6 +417,12 @@ def _assert_paper_same(per_bar: RunOutcome, paper: Path, spec: dict[str, Any]) -
     assert [bar for bar, _ in live] == list(range(spec["warm"], spec["bars"]))
     for bar, p in live:
         assert (p is None and math.isnan(probability[bar])) or p == probability[bar]
+    # execution quality is measured from either journal alike
+    document = yaml.safe_load((per_bar.run_dir / "strategy.yaml").read_text())
+    mine = journal_execution_quality(paper, document)
+    assert json.dumps(mine, sort_keys=True) == json.dumps(
+        per_bar.metrics["execution_quality"], sort_keys=True
+    )
 
 
 def _show_reached(batch: RunOutcome) -> None:

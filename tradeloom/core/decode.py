@@ -172,8 +172,9 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
         elif kind == L.EV_FILL:
             order = ctx.orders[int(v[0])]
             fill = Fill(
-                order.id, bar, ts, int(v[1]), float(v[2]), float(v[3]), float(v[4]), float(v[5])
-            )
+                order.id, bar, ts, int(v[1]), float(v[2]), float(v[3]), float(v[4]), float(v[5]),
+                L.LIQUIDITY[int(v[9])],
+            )  # fmt: skip
             yield Decoded("fill", bar, sym, fill, int(v[6]))
         elif kind == L.EV_CANCEL:
             order = ctx.orders[int(v[0])]

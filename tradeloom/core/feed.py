@@ -53,14 +53,19 @@ def feed_fill(
     fee: float,
     slippage: float,
     decision_bar: int,
+    liquidity: int,
 ) -> None:
-    """Book a fill a Python venue reported for order ``seq`` of symbol ``s`` at bar ``t``."""
+    """Book a fill a Python venue reported for order ``seq`` of symbol ``s`` at bar ``t``.
+
+    ``liquidity`` is the venue's word for the fill (`LIQ_TAKER`, `LIQ_MAKER` or
+    `LIQ_UNKNOWN`), journaled with it.
+    """
     flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
     if sym[s, S_W_PARENT] != 0.0 and sym[s, S_W_SEQ] == seq:
         sym[s, S_PA_REST] -= quantity  # a child of a sliced order
     emit(
         ev, cur, EV_FILL, t, s, seq, side, quantity, price, fee, slippage, decision_bar,
-        sym[s, S_QTY], acct[A_CASH],
+        sym[s, S_QTY], acct[A_CASH], liquidity,
     )  # fmt: skip
     if flags & CLOSED:
         emit(

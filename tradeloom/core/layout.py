@@ -172,6 +172,10 @@ ORDER_MARKET, ORDER_STOP, ORDER_LIMIT, ORDER_AUTO = 0, 1, 2, 3
 TIF_GTC, TIF_IOC, TIF_FOK = 0, 1, 2
 SLICE_NONE, SLICE_TWAP, SLICE_PARTICIPATION = 0, 1, 2
 
+# --- a FILL row's liquidity: who set the price (a venue that does not say: unknown) ---------
+LIQ_TAKER, LIQ_MAKER, LIQ_UNKNOWN = 0, 1, 2
+LIQUIDITY = ("taker", "maker", "")  # by code: `tradeloom.domain.Fill.liquidity`
+
 # --- port: rows of the portfolio checks (then the returns ring, one row per bar) -----
 PORT_ORDER = 0  # the candidates' symbols, best first
 PORT_WEIGHT = 1  # each symbol's signed weight as the checks go (notional / equity)
@@ -249,7 +253,7 @@ NEED_NAMES = (
 )
 
 # --- event rows ----------------------------------------------------------------------------
-EV_VALUES = 9
+EV_VALUES = 10
 EV_WIDTH = 3 + EV_VALUES  # kind, bar, symbol, values
 E_KIND, E_BAR, E_SYM = 0, 1, 2
 EV_TRAINING = 1  # a fold journaled at the first bar it predicts (Python's k-th training)
@@ -259,7 +263,8 @@ EV_REJECT = 4  # code (0: a plugin's, see ref), values... / (0, ref)
 EV_HALT = 5  # code (0: a plugin's), values... / (0, ref)
 EV_ORDER = 6  # seq, side, quantity, reason, reference price, type (ORDER_*), stop or limit
 # price (NaN: a market order), parent seq (0: none)
-EV_FILL = 7  # seq, side, quantity, price, fee, slippage, decision bar, position, cash
+EV_FILL = 7  # seq, side, quantity, price, fee, slippage, decision bar, position, cash,
+# liquidity (LIQ_*)
 EV_CANCEL = 8  # seq, remaining, reason, decision bar
 EV_TRADE = 9  # direction, entry bar, exit bar, quantity, entry, exit, fees, pnl
 EV_REGIME = 10  # code, previous code

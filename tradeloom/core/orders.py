@@ -37,6 +37,8 @@ from tradeloom.core.layout import (
     EV_ORDER,
     EV_PARENT,
     EV_TRADE,
+    LIQ_MAKER,
+    LIQ_TAKER,
     ORDER_AUTO,
     ORDER_LIMIT,
     ORDER_MARKET,
@@ -213,6 +215,7 @@ def execute(
     cap: float,
     slippage: float,
     fee_rate: float,
+    liquidity: int = LIQ_TAKER,
 ) -> None:
     """Fill what the simulated venue can of the symbol's working order, now.
 
@@ -223,6 +226,8 @@ def execute(
         price_now: The price before slippage (the open, the close, a stop's, a limit's).
         volume, cap: The bar's volume and the share of it the fill may take (<= 0: all).
         slippage, fee_rate: The fill's costs (a resting limit order's: none, the maker fee).
+        liquidity: `LIQ_MAKER` for a resting limit order the bar traded through (the one
+            maker fill of the simulated venue), else `LIQ_TAKER`; journaled with the fill.
     """
     side = int(sym[s, S_W_SIDE])
     spot = prm[P_MARGIN] == 0.0
@@ -237,7 +242,7 @@ def execute(
             sym[s, S_PA_REST] -= quantity
         emit(
             ev, cur, EV_FILL, t, s, sym[s, S_W_SEQ], side, quantity, price, fee, slipped,
-            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH],
+            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH], liquidity,
         )  # fmt: skip
         if flags & CLOSED:
             emit(
@@ -378,7 +383,10 @@ def limit_at_open(
     else:
         reached = high >= limit if touch else high > limit
     if reached:
-        execute(acct, sym, prm, ev, cur, trade, t, s, limit, volume, cap, 0.0, prm[P_MAKER_FEE])
+        execute(
+            acct, sym, prm, ev, cur, trade, t, s, limit, volume, cap, 0.0, prm[P_MAKER_FEE],
+            LIQ_MAKER,
+        )  # fmt: skip
     return False
 
 

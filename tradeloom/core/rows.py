@@ -31,6 +31,7 @@ def emit(
     v6: float = 0.0,
     v7: float = 0.0,
     v8: float = 0.0,
+    v9: float = 0.0,
 ) -> None:
     """Append one row to ``ev`` (``cur[C_COUNT]`` rows are used)."""
     i = cur[C_COUNT]
@@ -46,4 +47,5 @@ def emit(
     ev[i, 9] = v6
     ev[i, 10] = v7
     ev[i, 11] = v8
+    ev[i, 12] = v9
     cur[C_COUNT] = i + 1

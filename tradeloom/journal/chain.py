@@ -21,6 +21,9 @@ XXH64 is the 64-bit xxHash (its specification: github.com/Cyan4973/xxHash,
 3. the texts: the kind's name, ``symbol``, then the kind's text and JSON fields in
    declaration order, each as a word holding its UTF-8 length followed by its bytes
    zero-padded to a whole word; None (a NULL text) is the single word ``2**64 - 1``.
+   A text field added to a kind after its format was released (``added`` in the
+   field's metadata, `tradeloom.journal.schema`) is no word at all when it is empty:
+   the rows written before it existed, which read it as empty, keep their hashes.
 
 The same kernel hashes a backtest's column arrays, a live run's single events (their
 words packed by `pack_row`) and the rows read back by ``verify``.
@@ -46,6 +49,7 @@ import numpy.typing as npt
 from tradeloom.jit import kernel
 
 __all__ = [
+    "ABSENT_TEXT",
     "NULL_TEXT",
     "chain_scan",
     "chain_step",
@@ -63,6 +67,9 @@ _P5 = _U(0x27D4EB2F165667C5)
 
 NULL_TEXT = 0xFFFFFFFFFFFFFFFF
 """The word that stands for a NULL (None) text."""
+
+ABSENT_TEXT = -2
+"""`row_digests`' length of an empty added text field: it adds no word."""
 
 
 @kernel
@@ -164,7 +171,8 @@ def row_digests(
         fixed: ``(rows, k)``: the header integers, then the fixed-width fields, as int64
             (floats already canonical and viewed as int64).
         kind: The words of the kind's name as a text.
-        lengths: ``(rows, t)``: each text's UTF-8 length, -1 for NULL (symbol first).
+        lengths: ``(rows, t)``: each text's UTF-8 length, -1 for NULL (symbol first),
+            `ABSENT_TEXT` for an added field left empty (no word).
         starts: ``(rows, t)``: where each text's bytes start in ``blob``.
         blob: The texts' UTF-8 bytes.
         out: Receives each row's digest.
@@ -191,6 +199,8 @@ def row_digests(
             w += 1
         for j in range(t):
             length = lengths[i, j]
+            if length == ABSENT_TEXT:
+                continue
             if length < 0:
                 scratch[w] = _U(NULL_TEXT)
                 w += 1

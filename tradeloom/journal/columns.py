@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.journal.chain import pack_text, row_digests
+from tradeloom.journal.chain import ABSENT_TEXT, pack_text, row_digests
 from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
 from tradeloom.journal.store import ColumnBatch
 from tradeloom.redaction import redact_text
@@ -326,8 +326,11 @@ def _digests(
     lengths = np.empty((n, len(texts)), dtype=np.int64)
     starts = np.empty((n, len(texts)), dtype=np.int64)
     offset = 0
+    added = [c.added for c in schema.text_columns]
     for j, text in enumerate(texts):
         lengths[:, j] = text.lengths
+        if added[j]:  # an empty added text adds no word (the rows before it existed)
+            lengths[:, j] = np.where(text.lengths <= 0, ABSENT_TEXT, text.lengths)
         starts[:, j] = text.starts + offset
         offset += len(text.data)
     blob = np.frombuffer(b"".join(t.data for t in texts) or b"\0", dtype=np.uint8)

@@ -61,6 +61,7 @@ __all__ = [
     "last_row",
     "read_run",
     "select_sql",
+    "stored_columns",
 ]
 
 _SQL_TYPES = {
@@ -160,11 +161,45 @@ def _column_list(s: Schema) -> str:
     return ", ".join(['"seq"', *(f'"{c.name}"' for c in s.columns), '"hash"'])
 
 
-def select_sql(schema: str, s: Schema) -> str:
-    """Return the SELECT of one run's rows of a kind (``seq`` first, ``hash`` last)."""
-    return (
-        f'SELECT {_column_list(s)} FROM {_name(schema, s.table)} WHERE run_id = %s ORDER BY "seq"'
-    )
+def select_sql(schema: str, s: Schema, stored: frozenset[str] | None = None) -> str:
+    """Return the SELECT of one run's rows of a kind (``seq`` first, ``hash`` last).
+
+    ``stored``: the table's columns when it may lack an added one (read as '').
+    """
+    if stored is None:
+        names = _column_list(s)
+    else:
+        names = ", ".join(['"seq"', *(s.stored_column(c, stored) for c in s.columns), '"hash"'])
+    return f'SELECT {names} FROM {_name(schema, s.table)} WHERE run_id = %s ORDER BY "seq"'
+
+
+def stored_columns(db: psycopg.Connection[Any], schema: str, s: Schema) -> frozenset[str]:
+    """Return the columns the table of ``s`` has in ``schema``."""
+    rows = db.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        (schema, s.table),
+    ).fetchall()
+    return frozenset(str(row[0]) for row in rows)
+
+
+def _add_columns(db: psycopg.Connection[Any], schema: str) -> None:
+    """Give tables made before a field was added (`tradeloom.journal.schema`) its column.
+
+    Their rows read it as '', which adds no word to a row's hash: older runs' chains hold.
+    """
+    for kind in KINDS:
+        s = schema_of(kind)
+        if not s.added:
+            continue
+        stored = stored_columns(db, schema, s)
+        for column in s.added:
+            if stored and column.name not in stored:
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+                db.execute(
+                    f"ALTER TABLE {_name(schema, s.table)} ADD COLUMN IF NOT EXISTS "  # type: ignore[arg-type]
+                    f"\"{column.name}\" TEXT NOT NULL DEFAULT ''"
+                )
 
 
 def _insert_sql(schema: str, s: Schema) -> str:
@@ -363,6 +398,7 @@ class PostgresJournal:
                 )
                 version = str(FORMAT_VERSION)
         _check_version(target, version, what)
+        _add_columns(db, target.schema)
         runs = _name(target.schema, "runs")
         inserted = db.execute(
             f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom) "

@@ -22,6 +22,12 @@ anything else                 TEXT NOT NULL       JSON, keys sorted; a non-finit
                                                   ``null`` (a ``Mapping[str, float]`` reads
                                                   it back as NaN)
 ============================  ==================  ==========================================
+
+A kind may gain a field after its format was released when the field is a ``str``
+marked ``added`` in its metadata (``Fill.liquidity``): a table made before it reads
+it as '' (`Schema.select_sql` of the table's columns), a file or database reopened to
+append gets the column (`Schema.added_sql`, default ''), and an empty value adds no
+word to the row's hash (`tradeloom.journal.chain`), so the older rows keep theirs.
 """
 
 from __future__ import annotations
@@ -110,6 +116,7 @@ class Column:
 
     name: str
     codec: Codec
+    added: bool = False
 
 
 HEADER: tuple[Column, ...] = (
@@ -141,11 +148,19 @@ class Schema:
         self.table = table_of(cls.KIND)
         hints = typing.get_type_hints(cls)
         own = [
-            Column(f.name, _codec(hints[f.name], f"{self.kind}.{f.name}"))
+            Column(
+                f.name,
+                _codec(hints[f.name], f"{self.kind}.{f.name}"),
+                f.metadata.get("added", False),
+            )
             for f in dataclasses.fields(cls)
             if f.name not in _HEADER_NAMES and f.metadata.get("journal", True)
         ]
+        for column in own:
+            if column.added and column.codec is not Codec.TEXT:
+                raise TypeError(f"{self.kind}.{column.name}: only a str field can be added")
         self.fields: tuple[Column, ...] = tuple(own)
+        self.added: tuple[Column, ...] = tuple(c for c in own if c.added)
         self.columns: tuple[Column, ...] = HEADER + self.fields
         names = [c.name for c in self.columns]
         self.names = tuple(names)
@@ -163,6 +178,9 @@ class Schema:
             [2] + [4 + i for i, c in enumerate(self.fields) if not c.codec.fixed]
         )
         self.text_columns = tuple(self.columns[i] for i in self.text_index)
+        self._absent = frozenset(
+            i for i in self.text_index if self.columns[i].added
+        )  # an empty added text hashes as no word
         formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
         self.fixed_format = struct.Struct("<q" + formats)
         self.kind_words = pack_text(self.kind)
@@ -185,11 +203,41 @@ class Schema:
     def insert_sql(self, rows: int = 1) -> str:
         """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
         one = "(" + ",".join("?" * (len(self.columns) + 2)) + ")"
-        return f'INSERT INTO "{self.table}" VALUES ' + ",".join([one] * rows)
+        return f"INSERT INTO {self.into} VALUES " + ",".join([one] * rows)
 
-    def select_sql(self) -> str:
-        """Return the SELECT of every row in sequence order (``seq`` first, ``hash`` last)."""
-        return f'SELECT * FROM "{self.table}" ORDER BY "seq"'
+    @property
+    def into(self) -> str:
+        """Return the table and its columns as an INSERT names them (an added column is
+        the table's last when ALTER TABLE gave it to an older file)."""
+        names = ",".join(f'"{n}"' for n in ("seq", *self.names, "hash"))
+        return f'"{self.table}" ({names})'
+
+    def select_sql(self, stored: frozenset[str] | None = None) -> str:
+        """Return the SELECT of every row in sequence order (``seq`` first, ``hash`` last).
+
+        Args:
+            stored: The table's columns when it may lack an added one (read as '') or
+                hold it last (named, then, in the schema's order).
+        """
+        if stored is None:
+            return f'SELECT * FROM "{self.table}" ORDER BY "seq"'
+        names = ['"seq"', *(self.stored_column(c, stored) for c in self.columns), '"hash"']
+        return f'SELECT {", ".join(names)} FROM "{self.table}" ORDER BY "seq"'
+
+    @staticmethod
+    def stored_column(column: Column, stored: frozenset[str]) -> str:
+        """Return ``column`` in a SELECT list: '' for an added one the table lacks."""
+        if column.added and column.name not in stored:
+            return f"'' AS \"{column.name}\""
+        return f'"{column.name}"'
+
+    def added_sql(self, stored: frozenset[str]) -> list[str]:
+        """Return the ALTER TABLEs that give a table of ``stored`` columns the added ones."""
+        return [
+            f'ALTER TABLE "{self.table}" ADD COLUMN "{c.name}" TEXT NOT NULL DEFAULT \'\''
+            for c in self.added
+            if c.name not in stored
+        ]
 
     # --- rows -------------------------------------------------------------------
 
@@ -212,7 +260,10 @@ class Schema:
             fixed.append(value)
         packed = [self.fixed_format.pack(*fixed), self.kind_words]
         for i in self.text_index:
-            packed.append(pack_text(row[i]))
+            value = row[i]
+            if i in self._absent and not value:
+                continue
+            packed.append(pack_text(value))
         return b"".join(packed)
 
     def from_sql(self, row: tuple[Any, ...] | list[Any]) -> Event:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.location import POINTER_FILE, read_pointer
 from tradeloom.journal.schema import Schema
-from tradeloom.journal.sqlite import connect
+from tradeloom.journal.sqlite import connect, stored_columns
 
 __all__ = ["Source", "open_source"]
 
@@ -75,7 +75,8 @@ class _SqliteSource:
         # a loop, not ``yield from``: closing this generator must not close the cursor
         # of a database closed already
         try:
-            for row in self.db.execute(schema.select_sql()):  # noqa: UP028
+            stored = stored_columns(self.db, schema) if schema.added else None
+            for row in self.db.execute(schema.select_sql(stored)):  # noqa: UP028
                 yield row
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(
@@ -116,11 +117,13 @@ class _PgSource:
         self.meta = meta
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
-        from tradeloom.journal.postgres import select_sql
+        from tradeloom.journal.postgres import select_sql, stored_columns
 
         try:
+            where = self.target.schema
+            stored = stored_columns(self.db, where, schema) if schema.added else None
             with self.db.cursor() as cursor:
-                cursor.execute(select_sql(self.target.schema, schema), (self.run_id,))  # type: ignore[arg-type]
+                cursor.execute(select_sql(where, schema, stored), (self.run_id,))  # type: ignore[arg-type]
                 for row in cursor:  # noqa: UP028 (as above)
                     yield row
         except self._error as exc:

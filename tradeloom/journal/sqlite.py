@@ -43,7 +43,14 @@ from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.schema import JournalValueError, Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 
-__all__ = ["INSERT_ROWS", "SqliteJournal", "chain_seed", "connect", "open_journal"]
+__all__ = [
+    "INSERT_ROWS",
+    "SqliteJournal",
+    "chain_seed",
+    "connect",
+    "open_journal",
+    "stored_columns",
+]
 
 INSERT_ROWS = 100
 """Rows per INSERT statement of a bulk write (measured: 50..400 perform alike)."""
@@ -318,7 +325,7 @@ def _insert_sql(schema: Schema, rows: int, repeated: tuple[bool, ...]) -> str:
                 number += 1
                 cells.append(f"?{number}")
         tuples.append("(" + ",".join(cells) + ")")
-    return f'INSERT INTO "{schema.table}" VALUES ' + ",".join(tuples)
+    return f"INSERT INTO {schema.into} VALUES " + ",".join(tuples)
 
 
 def _check_positions(positions: npt.NDArray[np.int64], total: int) -> None:
@@ -379,18 +386,31 @@ def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
     return db
 
 
+def stored_columns(db: sqlite3.Connection, schema: Schema) -> frozenset[str]:
+    """Return the columns ``schema``'s table has in the file ``db``."""
+    rows = db.execute(f'PRAGMA table_info("{schema.table}")')
+    # names as texts even when the reader takes texts as stored (bytes)
+    return frozenset(n.decode() if isinstance(n, bytes) else str(n) for _, n, *_ in rows)
+
+
 def _add_kinds(path: Path, db: sqlite3.Connection) -> None:
-    """Make the tables of kinds added to this format since the file was created.
+    """Make the tables of kinds, and the columns of fields, added since the file was made.
 
     A kind may be added to a format (its rows are new; no row of an older kind
     changes): a journal reopened to append gets its table, and readers read a table
-    that is not there as empty.
+    that is not there as empty. A field may be added (`tradeloom.journal.schema`):
+    the table gets its column, which its older rows read as ''.
     """
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         missing = [schema_of(kind) for kind in KINDS if schema_of(kind).table not in tables]
-        if missing:
-            db.executescript("BEGIN;\n" + "".join(s.create_sql() for s in missing) + "COMMIT;")
+        script = [s.create_sql() for s in missing]
+        for kind in KINDS:
+            s = schema_of(kind)
+            if s.added and s.table in tables:
+                script += [f"{sql};\n" for sql in s.added_sql(stored_columns(db, s))]
+        if script:
+            db.executescript("BEGIN;\n" + "".join(script) + "COMMIT;")
     except sqlite3.DatabaseError as exc:
         _rollback(db)
         raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None

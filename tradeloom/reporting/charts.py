@@ -120,5 +120,11 @@ table.trades th{position:sticky;top:0;background:#f5f5f5;text-align:right;paddin
 table.trades td{text-align:right;padding:2px 8px;font-variant-numeric:tabular-nums;
 border-top:1px solid #f0f0f0}
 table.trades th.group,table.trades tr th:first-child{text-align:left}
+table.execution{border-collapse:collapse;font-size:13px;width:100%}
+table.execution th{background:#f5f5f5;text-align:right;padding:4px 8px}
+table.execution td{text-align:right;padding:2px 8px;font-variant-numeric:tabular-nums;
+border-top:1px solid #f0f0f0}
+table.execution td:nth-child(-n+2),table.execution th:nth-child(-n+2){text-align:left}
+table.execution tr.total td{font-weight:600}
 .pos{color:#1a9850}.neg{color:#d73027}.foot{color:#aaa;font-size:12px;margin-top:24px}
 """

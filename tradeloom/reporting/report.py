@@ -25,6 +25,7 @@ from tradeloom.reporting.charts import (
     naive_times,
     page,
 )
+from tradeloom.reporting.execution_table import execution_block, execution_table
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.outputs import atomic_file
 from tradeloom.reporting.price_chart import price_chart, symbol_menu
@@ -86,7 +87,7 @@ def render_report(run: RunData) -> str:
         f"{escape(m.get('timeframe', ''))} &middot; {escape(m.get('period', ''))} &middot; "
         f"{escape(run.run_dir.name)}</p>"
     )
-    body = [header, _alerts(m), _statistics_table(m)]
+    body = [header, _alerts(m), _statistics_table(m), execution_table(execution_block(run))]
     body.extend(chart_html(i, c) for i, c in enumerate(charts))
     body.append(_trades_table(run.trades))
     return page(title, body, charts)

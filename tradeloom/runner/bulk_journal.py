@@ -188,6 +188,7 @@ def rows_to_batches(
                 "price": v[:, 3],
                 "fee": v[:, 4],
                 "slippage": v[:, 5],
+                "liquidity": _vocabulary(v[:, 9].astype(np.int64), list(L.LIQUIDITY)),
             }
         else:
             columns = {

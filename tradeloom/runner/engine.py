@@ -64,6 +64,7 @@ from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["Book", "Engine"]
 
+_LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
 
 _SUMMARY_KINDS = np.array(
     [
@@ -486,6 +487,7 @@ class Engine:
                 feed_fill(
                     state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
                     event.side, event.quantity, event.price, event.fee, event.slippage, decided,
+                    _LIQUIDITY.get(event.liquidity, L.LIQ_UNKNOWN),
                 )  # fmt: skip
             else:
                 reason = self.ctx.table.intern(event.reason)

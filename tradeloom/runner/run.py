@@ -16,12 +16,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.calendars import CRYPTO
-from tradeloom.journal import JournalError, ModelsSaved
+from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.plugins.execution.router import Router
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance, prediction_auc
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
 from tradeloom.reporting.trades import trade_frame
@@ -117,6 +118,10 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = _metrics(pipeline, result, run_dir, trades)
         metrics["model_registry"] = registry
+        session.recorder.journal.flush()  # measured from the journal, as every mode is
+        metrics["execution_quality"] = journal_execution_quality(
+            journal_path(run_dir), config.document
+        )
         _write(run_dir, result, metrics, trades)
         _write_tables(run_dir, pipeline, result)
         if config.outputs.report:

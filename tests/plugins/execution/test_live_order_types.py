@@ -203,7 +203,8 @@ def test_a_post_only_limit_goes_as_limit_maker_and_rests_journaled_as_post_only(
     emulator.advance()  # bar 1: low 98, resting
     assert v.poll().fills == ()
     emulator.advance()  # bar 2 trades down to 95: the resting buy fills as maker at 96
-    v.poll()
+    [trade] = v.poll().fills
+    assert trade.fill.liquidity == "maker"  # the exchange's takerOrMaker, as it said it
     view = v.order(sent.id)
     assert (view.state, view.filled) == (S.FILLED, 0.5)
 
@@ -239,6 +240,7 @@ def test_an_unfilled_limit_falls_back_to_one_market_order_for_the_rest(
     [params] = posted(emulator, fallback_id)
     assert (params["type"], params["quantity"]) == ("MARKET", "0.5")
     assert (v.order(sent.id).state, v.order(fallback_id).state) == (S.CANCELLED, S.FILLED)
+    assert [t.fill.liquidity for t in report.fills] == ["taker"]  # the market order took
     # The cancel was confirmed before the market order went: never two live orders.
     kinds = [r.route for r in emulator.requests() if r.route in (POST, CANCEL)]
     assert kinds == [POST, CANCEL, POST]

@@ -33,8 +33,8 @@ TAMPERING = {
         "the row does not match its hash",
     ),
     "inserted": (
-        "INSERT INTO fill SELECT {last} + 1, bar, timestamp, symbol, correlation_id, "
-        "order_id, side, quantity, price, fee, slippage, hash FROM fill WHERE seq = {seq}",
+        "INSERT INTO fill SELECT {last} + 1, bar, timestamp, symbol, correlation_id, order_id, "
+        "side, quantity, price, fee, slippage, liquidity, hash FROM fill WHERE seq = {seq}",
         "the row does not match its hash",
     ),
 }

@@ -17,6 +17,7 @@ import yaml
 from live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from prometheus_client.parser import text_string_to_metric_families
 
+from tradeloom.reporting.execution_quality import shortfall_bps
 from tradeloom.runner.cli import main
 from tradeloom.runner.live.metrics import METRICS
 from tradeloom.runner.live.observers import attach_observers
@@ -74,6 +75,27 @@ def _check_against_journal(samples: dict, journal: Path) -> None:
     for stage in ("fetch", "features", "predict", "decide", "journal"):
         assert stages[stage] >= bars, stage
     assert one(samples, "tradeloom_journal_write_seconds_count") == bars
+    # execution quality: each fill once, by its journaled liquidity, against its order
+    fills = rows(journal, "fill")
+    liquidity: dict[str, float] = {}
+    for row in fills:
+        name = row["liquidity"] or "unknown"
+        liquidity[name] = liquidity.get(name, 0) + 1
+    assert by_label(samples, "tradeloom_execution_fills_total", "liquidity") == liquidity
+    orders = {row["id"]: row for row in rows(journal, "order")}
+    costs = [
+        shortfall_bps(
+            orders[f["order_id"]]["side"], f["price"], orders[f["order_id"]]["reference_price"]
+        )
+        for f in fills
+    ]
+    labels = {"venue": "simulated", "order_type": "market"}
+    assert one(samples, "tradeloom_execution_shortfall_bps_count", **labels) == len(fills)
+    buckets = samples["tradeloom_execution_shortfall_bps_bucket"]
+    for key, count in buckets.items():  # no _sum: a histogram of negative values has none
+        bound = float(dict(key)["le"])
+        assert count == sum(1 for cost in costs if cost <= bound), bound
+    assert one(samples, "tradeloom_execution_fill_seconds_count", **labels) == len(fills)
 
 
 @pytest.fixture

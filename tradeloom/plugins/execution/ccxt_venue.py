@@ -820,6 +820,7 @@ class CcxtVenue:
             price=price,
             fee=self._fee_in_quote(fee_cost, fee_currency, price),
             slippage=0.0,
+            liquidity=_liquidity(trade.get("takerOrMaker"), tracked.request),
         )
         venue_order = _text(trade.get("order")) or life.venue_id
         trade_fill = TradeFill(trade_id, venue_order, fill, fee_cost, fee_currency)
@@ -930,3 +931,14 @@ def _trade_order(trade: Mapping[str, Any]) -> tuple[int, int, str]:
     stamp = trade.get("timestamp")
     numeric = int(trade_id) if trade_id.isdigit() else 0
     return (int(stamp) if isinstance(stamp, int | float) else 0, numeric, trade_id)
+
+
+def _liquidity(taker_or_maker: Any, request: VenueOrder) -> str:
+    """Return a fill's liquidity: the trade's ``takerOrMaker``; where the exchange did not
+    say (an order answer's fills often do not), what the order type makes certain (a
+    market or triggered stop order takes, a post-only limit makes); else ''."""
+    if taker_or_maker in ("taker", "maker"):
+        return str(taker_or_maker)
+    if request.type != "limit":
+        return "taker"
+    return "maker" if request.post_only else ""

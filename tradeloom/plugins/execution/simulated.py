@@ -299,6 +299,7 @@ class SimulatedVenue:
                         price,
                         fee,
                         slipped,
+                        "taker",
                     )
                 )
             if working.remaining <= order.quantity * DONE_FRACTION:

@@ -182,7 +182,8 @@ def open_book_feed(
     warm = None if state is None else state.warm_up
     last = bars.frame.index[-1] if warm is None else warm.last
     cut = int(last.value) + bars.timeframe_seconds * 1_000_000_000
-    book: LiveBook | None = source.live_book(cut)
+    live_book = getattr(source, "live_book", None)  # a feed without one reads no book
+    book: LiveBook | None = None if live_book is None else live_book(cut)
     if book is None:
         return None
     problems: Counter[str] = Counter()

@@ -32,8 +32,25 @@ from tradeloom import __version__
 from tradeloom.core import layout as L
 from tradeloom.domain import Fill, Halt, HealthChange, Order, Rejection, RunInfo
 from tradeloom.errors import UserError
-from tradeloom.journal import Event, Liquidation, OrderCancelled, OrderExpired, StaleData
+from tradeloom.journal import (
+    Event,
+    FillEvent,
+    Liquidation,
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderSent,
+    SlicedOrder,
+    StaleData,
+)
 from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.reporting.execution_quality import (
+    ROUTE_KIND,
+    ExecutionTerms,
+    order_type,
+    shortfall_bps,
+    terms_of,
+)
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.runner import LiveRunner
@@ -53,6 +70,24 @@ _LATENCY_BUCKETS = (
     1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 _SLIPPAGE_BUCKETS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
+# bps: a resting limit fills below its decision price (a gain), a market order above it
+_SHORTFALL_BUCKETS = (
+    -200.0, -100.0, -50.0, -20.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
+    200.0,
+)  # fmt: skip
+# seconds: a market order fills within a second live, a resting limit after bars
+_FILL_BUCKETS = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+
+
+@dataclass
+class _Measured:
+    """What a fill of an order is measured against (a sliced child: its parent's)."""
+
+    venue: str
+    order_type: str
+    side: int
+    reference: float
+    sent: float
 
 
 @dataclass(frozen=True)
@@ -106,6 +141,24 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "tradeloom_exchange_errors", "counter", ("error",), "Exchange errors, by ccxt class."
+    ),
+    MetricSpec(
+        "tradeloom_execution_shortfall_bps",
+        "histogram",
+        ("venue", "order_type"),
+        "Implementation shortfall of each fill, bps of its order's decision price (+: cost).",
+    ),
+    MetricSpec(
+        "tradeloom_execution_fill_seconds",
+        "histogram",
+        ("venue", "order_type"),
+        "Time from an order's send (a sliced order's decision) to each of its fills.",
+    ),
+    MetricSpec(
+        "tradeloom_execution_fills",
+        "counter",
+        ("venue", "order_type", "liquidity"),
+        "Fills by venue, order type and liquidity (maker, taker, unknown).",
     ),
     MetricSpec("tradeloom_alerts_sent", "counter", ("target",), "Alerts delivered."),
     MetricSpec("tradeloom_alerts_failed", "counter", ("target",), "Alert deliveries that failed."),
@@ -198,6 +251,23 @@ class LiveMetrics:
         self.alerts_dropped = counter("tradeloom_alerts_dropped")
         for reason in ("queue_full", "rate_limited", "duplicate"):
             self.alerts_dropped.labels(reason=reason)
+        self.shortfall = Histogram(
+            "tradeloom_execution_shortfall_bps",
+            specs["tradeloom_execution_shortfall_bps"].help,
+            specs["tradeloom_execution_shortfall_bps"].labels,
+            buckets=_SHORTFALL_BUCKETS,
+            registry=registry,
+        )
+        self.fill_seconds = Histogram(
+            "tradeloom_execution_fill_seconds",
+            specs["tradeloom_execution_fill_seconds"].help,
+            specs["tradeloom_execution_fill_seconds"].labels,
+            buckets=_FILL_BUCKETS,
+            registry=registry,
+        )
+        self.execution_fills = counter("tradeloom_execution_fills")
+        self._measured: dict[str, _Measured] = {}
+        self._terms = ExecutionTerms()
         self._health: dict[str, str] = {}
         self._runner: LiveRunner | None = None
 
@@ -214,8 +284,9 @@ class LiveMetrics:
             self.journal_writes.observe(seconds)
 
     def follow(self, runner: LiveRunner) -> None:
-        """Read the data staleness from ``runner`` at each scrape."""
+        """Read the data staleness from ``runner`` at each scrape, its clock and terms."""
         self._runner = runner
+        self._terms = terms_of(runner.config.document)
         self.staleness.set_function(self._staleness)
 
     def after_tick(self, runner: LiveRunner, processed: int) -> None:
@@ -315,8 +386,15 @@ class LiveMetrics:
 
     @hookimpl
     def tradeloom_live_event(self, event: Event) -> None:
-        """Count cancellations, expiries, liquidations and stale-data alarms."""
-        if isinstance(event, OrderCancelled):
+        """Count cancellations, expiries, liquidations and stale-data alarms; measure
+        each fill's execution (`tradeloom.reporting.execution_quality`'s rules)."""
+        if isinstance(event, SlicedOrder | OrderEvent | OrderSent | FillEvent):
+            self._execution(event)
+        elif event.KIND == ROUTE_KIND:
+            measured = self._measured.get(str(getattr(event, "order_id", "")))
+            if measured is not None:
+                measured.venue = str(getattr(event, "venue", measured.venue))
+        elif isinstance(event, OrderCancelled):
             self.orders.labels(status="cancelled").inc()
         elif isinstance(event, OrderExpired):
             self.orders.labels(status="expired").inc()
@@ -324,6 +402,42 @@ class LiveMetrics:
             self.liquidations.inc()
         elif isinstance(event, StaleData):
             self.stale_alarms.inc()
+
+    def _execution(self, event: SlicedOrder | OrderEvent | OrderSent | FillEvent) -> None:
+        venue = self._terms.venue
+        if isinstance(event, SlicedOrder):
+            self._measured[event.id] = _Measured(
+                venue, event.slicing, event.side, event.reference_price, self._now()
+            )
+        elif isinstance(event, OrderSent):
+            measured = self._measured.get(event.id)
+            if measured is not None and measured.order_type == "limit" and event.post_only:
+                measured.order_type = "limit_post_only"
+        elif isinstance(event, OrderEvent):
+            parent = self._measured.get(event.parent_id) if event.parent_id else None
+            if parent is not None:
+                self._measured[event.id] = parent
+            else:
+                kind = order_type(event.kind, self._terms.post_only)
+                self._measured[event.id] = _Measured(
+                    venue, kind, event.side, event.reference_price, self._now()
+                )
+        else:
+            measured = self._measured.get(event.order_id)
+            if measured is None:
+                return  # an order of before a restart
+            labels = {"venue": measured.venue, "order_type": measured.order_type}
+            self.execution_fills.labels(**labels, liquidity=event.liquidity or "unknown").inc()
+            cost = shortfall_bps(measured.side, event.price, measured.reference)
+            if math.isfinite(cost):
+                self.shortfall.labels(**labels).observe(cost)
+            waited = self._now() - measured.sent
+            if math.isfinite(waited):
+                self.fill_seconds.labels(**labels).observe(max(0.0, waited))
+
+    def _now(self) -> float:
+        runner = self._runner
+        return math.nan if runner is None else runner.now().value / 1e9
 
     @hookimpl
     def tradeloom_exchange_error(self, error: str) -> None:

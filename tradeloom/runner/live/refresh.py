@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 import structlog
 
+from tradeloom.journal import journal_path
 from tradeloom.reporting import outputs
+from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
 from tradeloom.reporting.trades import trade_frame
@@ -114,6 +116,9 @@ class LiveOutputs:
             outputs.write_frame(self.run_dir, "trades.csv", trades)
             self._trades = (closed, trades, figures)
         metrics = live_metrics(runner, frame, self._trades[2])
+        metrics["execution_quality"] = journal_execution_quality(
+            journal_path(self.run_dir), runner.config.document
+        )
         outputs.write_frame(self.run_dir, "equity.csv", frame)
         outputs.write_metrics(self.run_dir, metrics)
         return True

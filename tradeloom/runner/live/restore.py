@@ -432,6 +432,7 @@ def trade_fill(row: VenueFill) -> TradeFill:
         row.price,
         0.0 if math.isnan(row.fee) else row.fee,
         0.0 if math.isnan(row.slippage) else row.slippage,
+        row.liquidity,
     )
     fee_cost = 0.0 if math.isnan(row.fee_cost) else row.fee_cost
     return TradeFill(row.trade_id, row.venue_order_id, fill, fee_cost, row.fee_currency)

@@ -1,0 +1,87 @@
+"""A field added to a kind after its format was released (``fill.liquidity``).
+
+A journal written before it (its ``fill`` table without the column) reads the field
+as '', verifies, and takes new rows when reopened; its old rows keep their hashes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from tradeloom.journal import (
+    FillEvent,
+    RunIdentity,
+    open_journal,
+    read_events,
+    read_frame,
+    verify,
+)
+from tradeloom.journal.schema import schema_of
+
+IDENTITY = RunIdentity("s", "run-1", "live")
+T = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def _fill(order_id: str, liquidity: str) -> FillEvent:
+    return FillEvent(
+        order_id=order_id,
+        bar=1,
+        timestamp=T,
+        side=1,
+        quantity=2.0,
+        price=10.0,
+        fee=0.01,
+        slippage=0.0,
+        liquidity=liquidity,
+    )
+
+
+def _drop_liquidity(path: Path) -> None:
+    """Make the file as tradeloom wrote it before the field: no ``liquidity`` column."""
+    table = schema_of("fill").table
+    db = sqlite3.connect(path)
+    db.executescript(
+        f'DROP TRIGGER "{table}_no_update"; DROP TRIGGER "{table}_no_delete";'
+        f'ALTER TABLE "{table}" DROP COLUMN "liquidity";'
+    )
+    db.close()
+
+
+def test_a_journal_without_the_column_reads_verifies_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_fill("old", ""))
+    journal.close()
+    head = verify(path).head
+    _drop_liquidity(path)
+    columns = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(fill)")]
+    assert "liquidity" not in columns
+
+    assert verify(path).head == head  # the old row's hash never covered the field
+    (old,) = read_events(path, ["fill"])
+    assert isinstance(old, FillEvent) and old.liquidity == ""
+    assert list(read_frame(path, "fill")["liquidity"]) == [""]
+
+    journal = open_journal(path, IDENTITY)  # a restart: the table gets the column
+    journal.append(_fill("new", "maker"))
+    journal.close()
+    assert verify(path).rows == 2
+    assert [(e.order_id, e.liquidity) for e in read_events(path, ["fill"])] == [
+        ("old", ""),
+        ("new", "maker"),
+    ]
+
+
+def test_a_filled_liquidity_is_covered_by_the_hash(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_fill("a", "maker"))
+    journal.close()
+    plain = tmp_path / "plain.sqlite"
+    journal = open_journal(plain, IDENTITY)
+    journal.append(_fill("a", ""))
+    journal.close()
+    assert verify(path).head != verify(plain).head

@@ -1,0 +1,296 @@
+"""Execution quality per venue and per order type, from a run's journal, in every mode.
+
+The figures (``docs/reference/execution-quality.md`` defines each one and its sign)
+are computed once, here, from the journal's rows: a backtest, a paper run and a live
+run are measured by the same code from the same kinds of rows.
+
+- An *order* is a journal ``order`` row, except the children of a sliced order, which
+  are measured as their parent (``sliced_order``): its quantity, its decision price and
+  its decision bar, with every child's fills; its type is ``twap`` or ``participation``.
+- Its *type* is ``market``, ``limit``, ``limit_post_only``, ``stop``, ``twap`` or
+  ``participation``. A live order is post-only as it was sent (``order_sent``); a
+  simulated one as ``execution.orders.limit.post_only`` says.
+- Its *venue* is the one the router's ``route_decision`` rows name for it (one row
+  per routed order: ``order_id``, ``venue``; a parent whose children went to several
+  venues is ``a+b``); without such rows, the run's execution component: ``simulated``,
+  or the ccxt exchange id.
+- Time is the bar clock where the venue is simulated (a fill's bar's time less the
+  decision bar's), and the venue's trade time less the time the order was sent
+  (``order_sent.sent_at``) live.
+
+Shortfall, fees, fill ratio and maker share are weighted by quantity (or notional),
+so a group's figure combines linearly into the overall one; the time-to-fill
+quantiles are over orders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pandas import NaT
+
+from tradeloom.journal import (
+    KINDS,
+    Event,
+    FillEvent,
+    OrderCancelled,
+    OrderEvent,
+    OrderSent,
+    SlicedOrder,
+    VenueFill,
+    read_events,
+)
+
+__all__ = [
+    "ORDER_TYPES",
+    "ROUTE_KIND",
+    "ExecutionTerms",
+    "execution_quality",
+    "journal_execution_quality",
+    "order_type",
+    "shortfall_bps",
+    "terms_of",
+]
+
+ORDER_TYPES = ("market", "limit", "limit_post_only", "stop", "twap", "participation")
+"""The order types the figures are grouped by, in the order the report lists them."""
+
+ROUTE_KIND = "route_decision"
+"""The router's journal kind: one row per routed order, with ``order_id`` and ``venue``."""
+
+_KINDS = ("order", "fill", "order_cancelled", "sliced_order", "order_sent", "venue_fill")
+_BPS = 1e4
+_DONE = 1e-9  # a fill this close to the order's quantity completes it (the venue's rule)
+
+
+@dataclass(frozen=True)
+class ExecutionTerms:
+    """What the journal's rows do not say about a run's orders, from its strategy file.
+
+    Attributes:
+        venue: The execution component's name (``simulated``, a ccxt exchange id).
+        post_only: Whether its simulated limit orders are post-only.
+    """
+
+    venue: str = "simulated"
+    post_only: bool = False
+
+
+def terms_of(document: Mapping[str, Any] | None) -> ExecutionTerms:
+    """Return the terms of a run whose strategy document is ``document`` (None: defaults)."""
+    execution = _mapping(_mapping(document).get("execution"))
+    kind = str(execution.get("kind") or "simulated")
+    venue = str(execution.get("exchange") or kind) if kind == "ccxt" else kind
+    limit = _mapping(_mapping(execution.get("orders")).get("limit"))
+    return ExecutionTerms(venue, bool(limit.get("post_only", False)))
+
+
+def journal_execution_quality(path: Path, document: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the ``execution_quality`` block of the run journaled at ``path``.
+
+    Args:
+        path: The journal (``journal_path(run_dir)``).
+        document: The run's strategy document (`terms_of`).
+
+    Raises:
+        JournalError: Not a readable journal.
+    """
+    kinds = [k for k in (*_KINDS, ROUTE_KIND) if k in KINDS]
+    return execution_quality(read_events(path, kinds), terms_of(document))
+
+
+@dataclass
+class _Order:
+    """One measured order (a sliced parent stands for its children)."""
+
+    id: str
+    side: int
+    quantity: float
+    reference: float
+    bar: int
+    timestamp: float
+    order_type: str
+    venue: str = ""
+    done: bool = False
+    sent_at: float = math.nan
+    fills: list[FillEvent] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    trade_times: list[float] = field(default_factory=list)
+
+
+def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[str, Any]:
+    """Return the execution-quality figures of a run's order and fill events.
+
+    Args:
+        events: The journal's ``order``, ``fill``, ``order_cancelled`` and
+            ``sliced_order`` rows, a live run's ``order_sent`` and ``venue_fill`` rows,
+            and the router's ``route_decision`` rows where there are, in sequence order.
+        terms: What the rows do not say (`terms_of`).
+
+    Returns:
+        ``overall``, and the lists ``by_venue``, ``by_order_type`` and ``groups`` (per
+        venue and order type), each entry the figures of `_figures` with its ``venue``
+        and/or ``order_type``.
+    """
+    orders: dict[str, _Order] = {}
+    measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
+    routes: dict[str, str] = {}
+    sent: dict[str, OrderSent] = {}
+    traded: dict[str, list[float]] = {}
+    for event in events:
+        if isinstance(event, SlicedOrder):
+            orders[event.id] = _Order(
+                event.id, event.side, event.quantity, event.reference_price, event.bar,
+                _seconds(event.timestamp), event.slicing,
+            )  # fmt: skip
+        elif isinstance(event, OrderEvent):
+            parent = orders.get(event.parent_id) if event.parent_id else None
+            if parent is not None:
+                measured[event.id] = parent
+                parent.children.append(event.id)
+                parent.done = False  # a child is working
+                continue
+            kind = order_type(event.kind, terms.post_only)
+            order = _Order(
+                event.id, event.side, event.quantity, event.reference_price, event.bar,
+                _seconds(event.timestamp), kind,
+            )  # fmt: skip
+            orders[event.id] = measured[event.id] = order
+        elif isinstance(event, OrderSent):
+            sent[event.id] = event
+        elif isinstance(event, VenueFill):
+            traded.setdefault(event.order_id, []).append(_seconds(event.timestamp))
+        elif isinstance(event, FillEvent):
+            if event.order_id in measured:
+                measured[event.order_id].fills.append(event)
+        elif isinstance(event, OrderCancelled):
+            # a parent is done when its last child is (a later child works again); an
+            # order_expired row is an order still working when the data ended: not done
+            if event.order_id in measured:
+                measured[event.order_id].done = True
+        elif event.KIND == ROUTE_KIND:
+            routes[str(getattr(event, "order_id", ""))] = str(getattr(event, "venue", ""))
+    rows = list(orders.values())
+    for order in rows:
+        ids = order.children or [order.id]
+        named = sorted({routes[i] for i in ids if i in routes})
+        order.venue = "+".join(named) if named else terms.venue
+        live = [sent[i] for i in ids if i in sent]
+        if live:
+            order.sent_at = min(x.sent_at for x in live)
+            order.trade_times = [t for i in ids for t in traded.get(i, [])]
+            if order.order_type == "limit" and live[0].post_only:
+                order.order_type = "limit_post_only"
+        filled = sum(f.quantity for f in order.fills)
+        order.done = order.done or filled >= order.quantity * (1.0 - _DONE)
+    return _report(rows)
+
+
+def order_type(kind: str, post_only: bool) -> str:
+    """Return the type an order of journal ``kind`` is measured as (not a sliced child's)."""
+    return "limit_post_only" if kind == "limit" and post_only else kind
+
+
+def shortfall_bps(side: Any, price: Any, reference: Any) -> Any:
+    """Return a fill's implementation shortfall in bps of its decision price (+: a cost).
+
+    Works on floats and on numpy arrays alike.
+    """
+    return side * (price - reference) / reference * _BPS
+
+
+def _report(orders: list[_Order]) -> dict[str, Any]:
+    venues = sorted({o.venue for o in orders})
+    types = [t for t in ORDER_TYPES if any(o.order_type == t for o in orders)]
+    groups = []
+    for venue in venues:
+        for kind in types:
+            chosen = [o for o in orders if o.venue == venue and o.order_type == kind]
+            if chosen:
+                groups.append({"venue": venue, "order_type": kind, **_figures(chosen)})
+    return {
+        "overall": _figures(orders),
+        "by_venue": [{"venue": v, **_figures([o for o in orders if o.venue == v])} for v in venues],
+        "by_order_type": [
+            {"order_type": t, **_figures([o for o in orders if o.order_type == t])} for t in types
+        ],
+        "groups": groups,
+    }
+
+
+def _figures(orders: list[_Order]) -> dict[str, Any]:
+    """Return one group's figures (NaN where there is nothing to measure)."""
+    pairs = [(o, f) for o in orders for f in o.fills]
+    quantity = np.array([f.quantity for _, f in pairs], dtype=np.float64)
+    price = np.array([f.price for _, f in pairs], dtype=np.float64)
+    reference = np.array([o.reference for o, _ in pairs], dtype=np.float64)
+    side = np.array([o.side for o, _ in pairs], dtype=np.float64)
+    fee = np.array([f.fee for _, f in pairs], dtype=np.float64)
+    maker = np.array([f.liquidity == "maker" for _, f in pairs], dtype=bool)
+    unknown = np.array([f.liquidity == "" for _, f in pairs], dtype=bool)
+    notional = quantity * price
+    traded = float(notional.sum())
+    shortfall = _weighted(shortfall_bps(side, price, reference), quantity)
+    fees = _weighted(fee / (quantity * reference) * _BPS, quantity)
+    done = [o for o in orders if o.done]
+    ordered = sum(o.quantity for o in done)
+    done_filled = sum(f.quantity for o in done for f in o.fills)
+    first_bars, last_bars, first_s, last_s = [], [], [], []
+    for order in orders:
+        if not order.fills:
+            continue
+        bars = [f.bar - order.bar for f in order.fills]
+        first_bars.append(min(bars))
+        last_bars.append(max(bars))
+        if math.isnan(order.sent_at):  # the bar clock
+            times = [_seconds(f.timestamp) - order.timestamp for f in order.fills]
+        else:  # the venue's trade times after the order left
+            times = [max(0.0, t - order.sent_at) for t in order.trade_times] or [math.nan]
+        first_s.append(min(times))
+        last_s.append(max(times))
+    return {
+        "orders": len(orders),
+        "open_orders": len(orders) - len(done),
+        "fills": len(pairs),
+        "ordered_quantity": ordered,
+        "filled_quantity": float(quantity.sum()),
+        "filled_notional": traded,
+        "fill_ratio": done_filled / ordered if ordered > 0 else math.nan,
+        "shortfall_bps": shortfall,
+        "fee_bps": fees,
+        "total_cost_bps": shortfall + fees,
+        "maker_share": float(notional[maker].sum()) / traded if traded > 0 else math.nan,
+        "unknown_liquidity_share": (
+            float(notional[unknown].sum()) / traded if traded > 0 else math.nan
+        ),
+        "bars_to_first_fill": _quantiles(first_bars),
+        "bars_to_last_fill": _quantiles(last_bars),
+        "seconds_to_first_fill": _quantiles(first_s),
+        "seconds_to_last_fill": _quantiles(last_s),
+    }
+
+
+def _seconds(timestamp: Any) -> float:
+    """Return a journal time as seconds since the epoch (NaN: none)."""
+    return math.nan if timestamp is None or timestamp is NaT else timestamp.value / 1e9
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
+    total = float(weights.sum())
+    return float((values * weights).sum() / total) if total > 0 else math.nan
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+    finite = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
+    if not len(finite):
+        return {"median": math.nan, "p90": math.nan}
+    return {"median": float(np.median(finite)), "p90": float(np.quantile(finite, 0.9))}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
