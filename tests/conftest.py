@@ -14,8 +14,11 @@ tests is never modified.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -44,6 +47,21 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = "auto"
     if config.option.numprocesses != 0 and config.option.dist == "no":
         config.option.dist = "loadgroup"  # -n 2 alone keeps the groups too
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before a parallel run's workers start, compile the kernels once (`warm_kernels`).
+
+    Only the controlling process of a run on several workers does it: a serial run
+    compiles in one process anyway, and a worker has ``workerinput``.
+    """
+    workers = getattr(config.option, "numprocesses", None)
+    if hasattr(config, "workerinput") or workers in (None, 0) or config.option.collectonly:
+        return
+    script = Path(__file__).resolve().parent / "warm_kernels.py"
+    done = subprocess.run([sys.executable, str(script)], check=False)
+    if done.returncode != 0:
+        warnings.warn("the kernel cache is cold: each worker compiles its own", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
