@@ -41,7 +41,9 @@ an exchange error, a malformed candle) counts one; the next call reconnects (ccx
 dials a new connection for a watch whose connection failed) after the wait
 `tradeloom.retrying.RetryPolicy.delay` gives. An answer resets the count. After
 ``policy.max_attempts`` consecutive failures the stream gives up for good: it logs
-once, closes the client, and `healthy` stays False, so the runner polls REST.
+once, closes the client, and `healthy` stays False, so the runner polls REST. The
+thread, the reconnects and the give-up are `tradeloom.plugins.data.pro_watch.ProWatcher`'s,
+shared with the order book's stream.
 
 Tests swap the client in with `use_pro_client_factory`, as `ccxt_client.use_client_factory`
 does for REST clients; a run against the loopback REST emulator passes None there, or the
@@ -57,14 +59,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import ccxt.pro
-import structlog
 
 from tradeloom.plugins.data.ccxt_client import check_exchange_id
-from tradeloom.plugins.data.ccxt_retry import describe
+from tradeloom.plugins.data.pro_watch import ProWatcher
 from tradeloom.redaction import guard_client
 from tradeloom.retrying import RetryPolicy
 from tradeloom.timeframes import parse_timeframe
@@ -76,8 +77,6 @@ __all__ = [
     "pro_client_factory",
     "use_pro_client_factory",
 ]
-
-_log = structlog.get_logger("tradeloom.data")
 
 ProClientFactory = Callable[[Mapping[str, Any]], Any]
 """Make a ccxt.pro client from ccxt constructor settings (a stand-in, in tests)."""
@@ -262,11 +261,12 @@ class ClosedBarBuffer:
             self._complete_from = max(self._complete_from or 0, dropped + 1)
 
 
-class ClosedBarStream:
+class ClosedBarStream(ProWatcher):
     """Closed OHLCV bars of one symbol and timeframe from a ccxt.pro websocket.
 
-    The watch runs in a daemon thread with its own asyncio loop; the other methods
-    are called from the runner's thread. See the module docstring for the rules.
+    The watch runs in a daemon thread with its own asyncio loop
+    (`tradeloom.plugins.data.pro_watch.ProWatcher`); the other methods are called
+    from the runner's thread. See the module docstring for the rules.
 
     Args:
         client_factory: Makes the ccxt.pro client (`pro_client_factory`), called once
@@ -291,6 +291,10 @@ class ClosedBarStream:
             ``capacity`` not positive.
     """
 
+    capability = "watchOHLCV"
+    _events = "stream"
+    _fallback = "REST polling"
+
     def __init__(
         self,
         client_factory: Callable[[], Any] | None,
@@ -309,87 +313,22 @@ class ClosedBarStream:
         step_seconds = parse_timeframe(timeframe)
         if grace_seconds < 0:
             raise ValueError(f"grace_seconds must be >= 0, was {grace_seconds}")
-        if stale_after is not None and stale_after <= 0:
-            raise ValueError(f"stale_after must be > 0, was {stale_after}")
+        super().__init__(
+            client_factory,
+            label=f"{symbol} {timeframe} stream",
+            thread_name=f"tradeloom-stream-{symbol}-{timeframe}",
+            stale_after=2.0 * step_seconds if stale_after is None else stale_after,
+            policy=policy,
+            clock=clock,
+            sleep=sleep,
+            draw=draw,
+            stop_timeout=stop_timeout,
+        )
         self.symbol = symbol
         self.timeframe = timeframe
-        self._factory = client_factory
-        self._policy = policy
-        self._clock = clock
-        self._stale_after = 2.0 * step_seconds if stale_after is None else stale_after
-        self._sleep = sleep
-        self._draw = draw
-        self._stop_timeout = stop_timeout
         self._buffer = ClosedBarBuffer(
             step_seconds * 1000, grace_ms=round(grace_seconds * 1000), capacity=capacity
         )
-        self._lock = threading.Lock()
-        self._connected = False
-        self._gave_up = False
-        self._last_message: float | None = None
-        self._exchange = ""
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-
-    @property
-    def supported(self) -> bool:
-        """Whether there is a stream at all (a client factory was given)."""
-        return self._factory is not None
-
-    @property
-    def healthy(self) -> bool:
-        """Whether the stream is connected and a message came within ``stale_after``.
-
-        False before the first candle, while reconnecting, after `stop`, and for good
-        once the stream has given up.
-        """
-        with self._lock:
-            return self._is_healthy()
-
-    @property
-    def gave_up(self) -> bool:
-        """Whether the stream stopped trying after ``policy.max_attempts`` failures."""
-        with self._lock:
-            return self._gave_up
-
-    def start(self) -> None:
-        """Start watching in a daemon thread; does nothing if the stream is not supported.
-
-        Raises:
-            RuntimeError: The stream was started before.
-        """
-        if self._factory is None:
-            return
-        if self._thread is not None:
-            raise RuntimeError(f"the {self.symbol} {self.timeframe} stream was started already")
-        self._thread = threading.Thread(
-            target=self._thread_main,
-            name=f"tradeloom-stream-{self.symbol}-{self.timeframe}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop watching, close the client and join the thread (at most 2 ``stop_timeout``).
-
-        Safe to call more than once, and before `start`.
-        """
-        self._stopping.set()
-        with self._lock:
-            self._connected = False
-        thread, loop = self._thread, self._loop
-        if thread is None:
-            return
-        if loop is not None:
-            with suppress(RuntimeError):  # the loop ended on its own (gave up)
-                loop.call_soon_threadsafe(self._cancel)
-        waited = 2 * self._stop_timeout  # the client's close, then the thread's end
-        thread.join(waited)
-        if thread.is_alive():
-            _log.warning("stream_stop_timeout", **self._fields(), waited_seconds=waited)
 
     def closed_since(self, after_ms: int) -> list[list[float]] | None:
         """Return the closed bars opening after ``after_ms`` (epoch ms), ascending.
@@ -402,96 +341,20 @@ class ClosedBarStream:
         with self._lock:
             if not self._is_healthy():
                 return None
-            self._buffer.close_due(self._now_ms())
+            self._buffer.close_due(int(self._clock() * 1000))
             return self._buffer.since(after_ms)
 
-    def _is_healthy(self) -> bool:
-        return (
-            self._connected
-            and not self._gave_up
-            and self._last_message is not None
-            and self._clock() - self._last_message <= self._stale_after
-        )
+    async def _next(self, client: Any) -> Any:
+        return await client.watch_ohlcv(self.symbol, self.timeframe)
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+    def _take(self, update: Any, now: float) -> None:
+        self._buffer.add(update, int(now * 1000))
+
+    def _broken(self) -> None:
+        self._buffer.break_continuity()
 
     def _fields(self) -> dict[str, str]:
-        # Passed on each call: a logger bound here would keep the processors (and the
-        # redaction) configured at that moment.
         return {"exchange": self._exchange, "symbol": self.symbol, "timeframe": self.timeframe}
-
-    def _thread_main(self) -> None:
-        with suppress(asyncio.CancelledError):
-            asyncio.run(self._run())
-
-    def _cancel(self) -> None:
-        if self._task is not None and not self._closing:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        if self._stopping.is_set() or self._factory is None:
-            return
-        try:
-            client = self._factory()
-        except Exception as error:
-            self._give_up(f"could not make the client: {describe(error)}")
-            return
-        self._exchange = str(getattr(client, "id", ""))
-        try:
-            if (getattr(client, "has", None) or {}).get("watchOHLCV"):
-                await self._watch(client)
-            else:
-                self._give_up("the exchange has no watchOHLCV")
-        finally:
-            self._closing = True
-            try:
-                await asyncio.wait_for(client.close(), self._stop_timeout)
-            except Exception as error:
-                _log.warning("stream_close_failed", **self._fields(), error=describe(error))
-
-    async def _watch(self, client: Any) -> None:
-        failures = 0
-        while True:
-            try:
-                candles = await client.watch_ohlcv(self.symbol, self.timeframe)
-                self._receive(candles)
-            except Exception as error:  # every failure of the stream is one attempt
-                failures += 1
-                with self._lock:
-                    self._connected = False
-                    self._buffer.break_continuity()
-                if failures >= self._policy.max_attempts:
-                    self._give_up(f"{failures} consecutive failures; last {describe(error)}")
-                    return
-                wait = self._policy.delay(failures, self._draw())
-                _log.warning(
-                    "stream_reconnect",
-                    **self._fields(),
-                    attempt=failures,
-                    error=describe(error),
-                    wait_seconds=round(wait, 3),
-                )
-                await self._sleep(wait)
-                continue
-            if failures:
-                _log.info("stream_resumed", **self._fields(), failures=failures)
-                failures = 0
-
-    def _receive(self, candles: Sequence[Sequence[Any]]) -> None:
-        now = self._clock()
-        with self._lock:
-            self._buffer.add(candles, int(now * 1000))
-            self._connected = True
-            self._last_message = now
-
-    def _give_up(self, reason: str) -> None:
-        with self._lock:
-            self._gave_up = True
-            self._connected = False
-        _log.error("stream_gave_up", **self._fields(), reason=reason, fallback="REST polling")
 
 
 def _candle(raw: Any) -> list[float]:
