@@ -32,7 +32,7 @@ from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.order_journal import JournalOrders
-from tradeloom.runner.live.restore import sent_request
+from tradeloom.runner.live.reconcile import sent_request
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
 
 S = OrderState

@@ -22,7 +22,7 @@ from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows
 from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.live.restore import RestartRefused
+from tradeloom.runner.live.reconcile import RestartRefused
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy

@@ -25,7 +25,7 @@ from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.runner.cli import main
-from tradeloom.runner.live.restore import RestartRefused
+from tradeloom.runner.live.reconcile import RestartRefused
 from tradeloom.runner.live.universe_venue import _check_assets
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 from tradeloom.testing.emulator import MarketRules

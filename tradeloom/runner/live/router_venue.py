@@ -53,6 +53,7 @@ from tradeloom.plugins.execution.router import Router, RoutingPolicyParams
 from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
 from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
+from tradeloom.runner.live.reconcile import reconcile_market, sent_request, trade_fill
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.journal_state import JournalState
@@ -215,7 +216,6 @@ class RouterVenue:
         the journal counted but the engine had not applied are reported at the next
         bar, once.
         """
-        from tradeloom.runner.live.restore import sent_request
 
         for order in replayed.pending():
             parent = _Parent(order)
@@ -251,7 +251,6 @@ class RouterVenue:
         Raises:
             RestartRefused: A venue (named) holds another position than the journal's.
         """
-        from tradeloom.runner.live.restore import reconcile_market
 
         positions = _positions(state, self)
         for name, routed in self.venues.items():
@@ -526,7 +525,6 @@ def _last_trade_id(state: JournalState, venue: str) -> str | None:
 
 def _unapplied(state: JournalState, parent_id: str) -> list[TradeFill]:
     """Return the trades of ``parent_id``'s children the engine had not applied."""
-    from tradeloom.runner.live.restore import trade_fill
 
     mine = [f for f in state.all_venue_fills if _parent(state, f.order_id) == parent_id]
     return [trade_fill(f) for f in mine[state.engine_fills.get(parent_id, 0) :]]
@@ -538,7 +536,6 @@ def _positions(state: JournalState, router: RouterVenue) -> dict[str, float]:
     The engine books each parent's fills in the order the venues counted them: the
     first ``n`` of a parent's trades, ``n`` its journaled fills, are applied.
     """
-    from tradeloom.runner.live.restore import trade_fill
 
     by_parent: dict[str, list[Any]] = {}
     for row in state.all_venue_fills:

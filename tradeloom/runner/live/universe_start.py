@@ -44,15 +44,14 @@ from tradeloom.plugins.protocols import BarStream, LiveUniverseFeed, LiveUnivers
 from tradeloom.runner.features import universe_features
 from tradeloom.runner.live.bar_history import history_sha256
 from tradeloom.runner.live.journal_state import JournalState
+from tradeloom.runner.live.reconcile import RestartRefused, reconcile_market
 from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.restore import (
-    RestartRefused,
     _apply_kills,
     _compare,
     _PinnedClock,
     _Scratch,
     _SilentHook,
-    reconcile_market,
     track_pending,
 )
 from tradeloom.runner.live.session import BarInput
