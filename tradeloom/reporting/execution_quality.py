@@ -236,7 +236,10 @@ def _figures(orders: list[_Order]) -> dict[str, Any]:
     notional = quantity * price
     traded = float(notional.sum())
     shortfall = _weighted(shortfall_bps(side, price, reference), quantity)
-    fees = _weighted(fee / (quantity * reference) * _BPS, quantity)
+    # each fill's fee in bps of its notional at the decision price, weighted by quantity
+    # (a fill of no quantity adds its fee, not a 0/0)
+    filled = float(quantity.sum())
+    fees = float((fee / reference).sum()) / filled * _BPS if filled > 0 else math.nan
     done = [o for o in orders if o.done]
     ordered = sum(o.quantity for o in done)
     done_filled = sum(f.quantity for o in done for f in o.fills)
