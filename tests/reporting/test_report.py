@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 """Screenshots the browser tests leave for a person to look at (not committed)."""
 
+# One worker builds the module's runs (eth_hgb_stops in full takes about 40 s), not each.
+pytestmark = pytest.mark.xdist_group("report_runs")
+
 
 def run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
     out = tmp_path_factory.mktemp(name) / "run"
