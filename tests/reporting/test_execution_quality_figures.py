@@ -22,6 +22,8 @@ from tradeloom.journal import (
     OrderCancelled,
     OrderEvent,
     OrderSent,
+    RouteDecision,
+    RouteModel,
     RunIdentity,
     SlicedOrder,
     VenueFill,
@@ -189,6 +191,47 @@ def test_route_decisions_name_each_orders_venue() -> None:
         ("simulated", "market"): 1,
         ("binance+kraken", "twap"): 1,
     }
+
+
+def _routed(child: str, parent: str, venue: str) -> RouteDecision:
+    return RouteDecision(
+        order_id=child, parent_id=parent, venue=venue, quantity=1.0, expected_price=100.0,
+        expected_cost_bps=1.0, candidates="[]",
+    )  # fmt: skip
+
+
+def test_the_live_routers_children_name_their_parents_venues() -> None:
+    # the live router journals each child under its own id, {parent}-r{k}, with the
+    # engine's order as its parent; a TWAP's children are engine orders of their own
+    events = [
+        *_worked(),
+        _routed("A-r0", "A", "deep"),
+        _routed("B-r0", "B", "cheap"),
+        _routed("B-r1", "B", "deep"),
+        _routed("D1-r0", "D1", "cheap"),
+        _routed("D2-r0", "D2", "cheap"),
+        _routed("D3-r0", "D3", "cheap"),
+    ]
+    block = execution_quality(events, ExecutionTerms(venue="router"))
+    venues = {(g["venue"], g["order_type"]): g["orders"] for g in block["groups"]}
+    assert venues == {
+        ("deep", "limit"): 1,
+        ("cheap+deep", "market"): 1,
+        ("router", "limit"): 1,
+        ("cheap", "twap"): 1,
+    }
+
+
+def test_a_modelled_router_books_resting_orders_on_its_limit_venue() -> None:
+    model = RouteModel(
+        market_venue="cheap", limit_venue="deep", taker_fee=0.0004, slippage=0.0002,
+        maker_fee=0.0, initial_cash=100_000.0,
+    )  # fmt: skip
+    unfilled = _order("E", 20, 1, 1.0, 100.0, kind="limit", limit_price=90.0)
+    block = execution_quality([model, *_worked(), unfilled], ExecutionTerms(venue="router"))
+    venues = {(g["venue"], g["order_type"]): g["orders"] for g in block["groups"]}
+    # A and C rested (maker fills), E never filled; B (market) and D (TWAP) took
+    assert venues == {("deep", "limit"): 3, ("cheap", "market"): 1, ("cheap", "twap"): 1}
 
 
 def test_live_orders_take_post_only_and_times_from_what_was_sent() -> None:

@@ -11,9 +11,13 @@ run are measured by the same code from the same kinds of rows.
   ``participation``. A live order is post-only as it was sent (``order_sent``); a
   simulated one as ``execution.orders.limit.post_only`` says.
 - Its *venue* is the one the router's ``route_decision`` rows name for it (one row
-  per routed order: ``order_id``, ``venue``; a parent whose children went to several
-  venues is ``a+b``); without such rows, the run's execution component: ``simulated``,
-  or the ccxt exchange id.
+  per child the live router sent: its ``order_id``, the engine's order as its
+  ``parent_id``, and the ``venue``; an order whose children went to several venues is
+  ``a+b``). A backtest or paper run of a router has no such rows: its ``route_model``
+  row names the venue the run is modelled on, the limit venue for an order that
+  rested (a maker fill, or a limit never filled) and the market venue for the rest.
+  Without either, the run's execution component: ``simulated``, or the ccxt exchange
+  id.
 - Time is the bar clock where the venue is simulated (a fill's bar's time less the
   decision bar's), and the venue's trade time less the time the order was sent
   (``order_sent.sent_at``) live.
@@ -61,7 +65,11 @@ ORDER_TYPES = ("market", "limit", "limit_post_only", "stop", "twap", "participat
 """The order types the figures are grouped by, in the order the report lists them."""
 
 ROUTE_KIND = "route_decision"
-"""The router's journal kind: one row per routed order, with ``order_id`` and ``venue``."""
+"""The router's journal kind: one row per routed child, with ``order_id``, ``parent_id``
+and ``venue``."""
+MODEL_KIND = "route_model"
+"""The router's modelled venues in a backtest or paper run: ``market_venue``,
+``limit_venue``."""
 
 _KINDS = ("order", "fill", "order_cancelled", "sliced_order", "order_sent", "venue_fill")
 _BPS = 1e4
@@ -100,7 +108,7 @@ def journal_execution_quality(path: Path, document: Mapping[str, Any] | None) ->
     Raises:
         JournalError: Not a readable journal.
     """
-    kinds = [k for k in (*_KINDS, ROUTE_KIND) if k in KINDS]
+    kinds = [k for k in (*_KINDS, ROUTE_KIND, MODEL_KIND) if k in KINDS]
     return execution_quality(read_events(path, kinds), terms_of(document))
 
 
@@ -139,7 +147,8 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
     """
     orders: dict[str, _Order] = {}
     measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
-    routes: dict[str, str] = {}
+    routes: dict[str, set[str]] = {}  # an order or child id -> the venues it went to
+    model: tuple[str, str] | None = None  # a modelled router's market and limit venues
     sent: dict[str, OrderSent] = {}
     traded: dict[str, list[float]] = {}
     for event in events:
@@ -174,12 +183,18 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
             if event.order_id in measured:
                 measured[event.order_id].done = True
         elif event.KIND == ROUTE_KIND:
-            routes[str(getattr(event, "order_id", ""))] = str(getattr(event, "venue", ""))
+            venue = str(getattr(event, "venue", ""))
+            for key in (getattr(event, "order_id", None), getattr(event, "parent_id", None)):
+                if key:
+                    routes.setdefault(str(key), set()).add(venue)
+        elif event.KIND == MODEL_KIND:
+            market_venue = str(getattr(event, "market_venue", ""))
+            model = (market_venue, str(getattr(event, "limit_venue", "")))
     rows = list(orders.values())
     for order in rows:
         ids = order.children or [order.id]
-        named = sorted({routes[i] for i in ids if i in routes})
-        order.venue = "+".join(named) if named else terms.venue
+        named = sorted(set().union(*(routes.get(i, set()) for i in ids)))
+        order.venue = "+".join(named) if named else _modelled(order, model) or terms.venue
         live = [sent[i] for i in ids if i in sent]
         if live:
             order.sent_at = min(x.sent_at for x in live)
@@ -189,6 +204,17 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
         filled = sum(f.quantity for f in order.fills)
         order.done = order.done or filled >= order.quantity * (1.0 - _DONE)
     return _report(rows)
+
+
+def _modelled(order: _Order, model: tuple[str, str] | None) -> str:
+    """Return the venue a modelled router books ``order`` on ('' without a model)."""
+    if model is None:
+        return ""
+    market_venue, limit_venue = model
+    rested = any(f.liquidity == "maker" for f in order.fills) or (
+        order.order_type.startswith("limit") and not order.fills
+    )
+    return limit_venue if rested else market_venue
 
 
 def order_type(kind: str, post_only: bool) -> str:
