@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import errno
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -191,6 +191,13 @@ class LiveMetrics:
             spec = specs[name]
             return Gauge(name, spec.help, spec.labels, registry=registry)
 
+        def histogram(name: str, buckets: tuple[float, ...]) -> Histogram:
+            spec = specs[name]
+            return Histogram(name, spec.help, spec.labels, buckets=buckets, registry=registry)
+
+        def enum(name: str, states: Sequence[str]) -> Enum:
+            return Enum(name, specs[name].help, states=list(states), registry=registry)
+
         info = Info("tradeloom_run", specs["tradeloom_run"].help, registry=registry)
         info.info(
             {
@@ -201,10 +208,7 @@ class LiveMetrics:
             }
         )
         self.bars = counter("tradeloom_bars_processed")
-        stage = specs["tradeloom_tick_stage_seconds"]
-        self.stages = Histogram(
-            stage.name, stage.help, stage.labels, buckets=_LATENCY_BUCKETS, registry=registry
-        )
+        self.stages = histogram("tradeloom_tick_stage_seconds", _LATENCY_BUCKETS)
         self._stage = {name: self.stages.labels(stage=name) for name in STAGES}
         self.orders = counter("tradeloom_orders")
         for status in ("submitted", "cancelled", "expired"):
@@ -213,58 +217,26 @@ class LiveMetrics:
         self.rejections = counter("tradeloom_risk_rejections")
         self.halts = counter("tradeloom_halts")
         self.liquidations = counter("tradeloom_liquidations")
-        self.slippage = Histogram(
-            "tradeloom_slippage_bps",
-            specs["tradeloom_slippage_bps"].help,
-            buckets=_SLIPPAGE_BUCKETS,
-            registry=registry,
-        )
+        self.slippage = histogram("tradeloom_slippage_bps", _SLIPPAGE_BUCKETS)
         self.equity = gauge("tradeloom_equity")
         self.drawdown = gauge("tradeloom_drawdown_ratio")
         self.position = gauge("tradeloom_position")
-        self.state = Enum(
-            "tradeloom_trading_state",
-            specs["tradeloom_trading_state"].help,
-            states=list(TRADING_STATES),
-            registry=registry,
-        )
-        self.health = Enum(
-            "tradeloom_health",
-            specs["tradeloom_health"].help,
-            states=list(HEALTH_STATES),
-            registry=registry,
-        )
+        self.state = enum("tradeloom_trading_state", TRADING_STATES)
+        self.health = enum("tradeloom_health", HEALTH_STATES)
         self.auc = gauge("tradeloom_model_auc")
         self.brier = gauge("tradeloom_model_brier")
         self.psi = gauge("tradeloom_feature_psi_max")
         self.staleness = gauge("tradeloom_data_staleness_seconds")
         self.stale_alarms = counter("tradeloom_stale_data_alarms")
-        self.journal_writes = Histogram(
-            "tradeloom_journal_write_seconds",
-            specs["tradeloom_journal_write_seconds"].help,
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self.journal_writes = histogram("tradeloom_journal_write_seconds", _LATENCY_BUCKETS)
         self.exchange_errors = counter("tradeloom_exchange_errors")
         self.alerts_sent = counter("tradeloom_alerts_sent")
         self.alerts_failed = counter("tradeloom_alerts_failed")
         self.alerts_dropped = counter("tradeloom_alerts_dropped")
         for reason in ("queue_full", "rate_limited", "duplicate"):
             self.alerts_dropped.labels(reason=reason)
-        self.shortfall = Histogram(
-            "tradeloom_execution_shortfall_bps",
-            specs["tradeloom_execution_shortfall_bps"].help,
-            specs["tradeloom_execution_shortfall_bps"].labels,
-            buckets=_SHORTFALL_BUCKETS,
-            registry=registry,
-        )
-        self.fill_seconds = Histogram(
-            "tradeloom_execution_fill_seconds",
-            specs["tradeloom_execution_fill_seconds"].help,
-            specs["tradeloom_execution_fill_seconds"].labels,
-            buckets=_FILL_BUCKETS,
-            registry=registry,
-        )
+        self.shortfall = histogram("tradeloom_execution_shortfall_bps", _SHORTFALL_BUCKETS)
+        self.fill_seconds = histogram("tradeloom_execution_fill_seconds", _FILL_BUCKETS)
         self.execution_fills = counter("tradeloom_execution_fills")
         self._measured: dict[str, _Measured] = {}
         self._terms = ExecutionTerms()
