@@ -415,7 +415,8 @@ class Cancellation:
 
     ``reason``: ``REPLACED`` (a newer decision supersedes it), ``PROTECTIVE_EXIT`` (a
     stop-loss or take-profit closed the position), ``INSUFFICIENT_CASH`` (a spot buy
-    larger than the cash left), ``EXPIRED`` (no bar left to fill it).
+    larger than the cash left), ``BELOW_MINIMUM`` (what the cash left buys is below the
+    venue's minimum order notional), ``EXPIRED`` (no bar left to fill it).
     """
 
     order_id: str

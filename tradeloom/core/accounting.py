@@ -18,6 +18,8 @@ from tradeloom.core.layout import (
     A_CASH,
     A_FEES,
     A_PEAK,
+    P_MIN_NOTIONAL,
+    S_DUST,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
     S_EXIT_QTY,
@@ -30,7 +32,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.jit import core_kernel
 
-__all__ = ["CLOSED", "OPENED", "TRADE_FIELDS", "apply_fill", "mark_equity"]
+__all__ = ["CLOSED", "OPENED", "TRADE_FIELDS", "apply_fill", "flat_within", "mark_equity"]
 
 TRADE_FIELDS = (
     "direction",
@@ -172,3 +174,20 @@ def apply_fill(
             flags |= OPENED
     sym[s, S_QTY] = after
     return flags
+
+
+@core_kernel
+def flat_within(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
+    """Return how near zero symbol ``s``'s position counts as flat.
+
+    Its market's lot (a live venue's; 0 on the simulated venue), or what the venue's
+    minimum order notional buys at the mark, whichever is more: a position no order
+    could be sent for is no position to decide on.
+    """
+    dust = sym[s, S_DUST]
+    mark = sym[s, S_MARK]
+    if mark > 0.0:
+        least = prm[P_MIN_NOTIONAL] / mark
+        if least > dust:
+            return least
+    return dust

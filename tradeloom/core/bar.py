@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import mark_equity
+from tradeloom.core.accounting import flat_within, mark_equity
 from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
@@ -114,6 +114,7 @@ from tradeloom.core.layout import (
     P_MAX_POSITION,
     P_MAX_VOLUME_FRACTION,
     P_MIN_INTERVAL,
+    P_MIN_NOTIONAL,
     P_MONITORS,
     P_ORDER_TYPE,
     P_PAYOFF,
@@ -265,7 +266,7 @@ def _ladder(
     """
     wanted = int(sym[s, S_X_DIR])
     emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
-    dust = sym[s, S_DUST]
+    dust = flat_within(sym, prm, s)
     held = int(sym[s, S_W_DIR]) if sym[s, S_W_ACTIVE] != 0.0 else _direction(sym[s, S_QTY], dust)
     sym[s, S_X_HELD] = held
     allow_short = prm[P_ALLOW_SHORT] != 0.0
@@ -436,7 +437,7 @@ def run_bars(
             while protect and s < nsym and not (killed and not margin):
                 if sub == STAGE_PROTECT:
                     quantity = sym[s, S_QTY]
-                    if abs(quantity) <= sym[s, S_DUST] or px[3, i, s] != px[3, i, s]:
+                    if abs(quantity) <= flat_within(sym, prm, s) or px[3, i, s] != px[3, i, s]:
                         s += 1
                         continue
                     liq = math.nan
@@ -553,7 +554,7 @@ def run_bars(
             if halting or unwinding or max_holding > 0 or stops_close:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
-                    dust = sym[s, S_DUST]
+                    dust = flat_within(sym, prm, s)
                     if halting or (
                         unwinding and abs(quantity) > dust and sym[s, S_W_ACTIVE] == 0.0
                     ):
@@ -728,6 +729,13 @@ def run_bars(
                     continue
                 side = 1 if delta > 0.0 else -1
                 price = sym[s, S_MARK]
+                if abs(delta) * price < prm[P_MIN_NOTIONAL]:
+                    emit(
+                        ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, abs(delta),
+                        abs(delta) * price, prm[P_MIN_NOTIONAL],
+                    )  # fmt: skip
+                    s += 1
+                    continue
                 now = time_ns[i] + tf
                 after = sym[s, S_QTY] + delta
                 code = pretrade_check(

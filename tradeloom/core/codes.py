@@ -50,6 +50,7 @@ DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE = 25, 26, 27, 28
 MAX_ORDER_NOTIONAL, MAX_POSITION, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
 RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
 MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
+BELOW_MINIMUM = 44  # also a cancel reason: a fill the cash cuts below the minimum
 
 # --- halt codes (trading stops for the rest of the run) ------------------------------------
 MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
@@ -246,6 +247,15 @@ REJECTIONS: tuple[Code, ...] = (
             f"window={int(v['window'])} returns"
         ),
     ),
+    Code(
+        BELOW_MINIMUM,
+        "BELOW_MINIMUM",
+        ("quantity", "notional", "minimum"),
+        lambda v, t: (
+            f"quantity={_g(v['quantity'])}, notional={_g(v['notional'])} is below the "
+            f"venue's minimum order notional {_g(v['minimum'])} (execution.min_notional)"
+        ),
+    ),
 )
 """Why a signal's intent or an order was refused."""
 
@@ -302,6 +312,7 @@ CANCEL_REASONS: tuple[Code, ...] = tuple(
         (UNFILLED_FOK, "UNFILLED_FOK"),
         (LIMIT_FALLBACK, "LIMIT_FALLBACK"),
         (LIMIT_EXPIRED, "LIMIT_EXPIRED"),
+        (BELOW_MINIMUM, "BELOW_MINIMUM"),
     )
 )
 """Why the venue stopped working an order (a venue may bring its own: interned)."""
@@ -325,6 +336,7 @@ _BUILT_IN: dict[int, Code] = {
 }
 _BUILT_IN[DAILY_LOSS] = next(c for c in REJECTIONS if c.number == DAILY_LOSS)
 _BUILT_IN[KILL_SWITCH] = next(c for c in HALT_CODES if c.number == KILL_SWITCH)
+_BUILT_IN[BELOW_MINIMUM] = next(c for c in REJECTIONS if c.number == BELOW_MINIMUM)
 
 
 class CodeTable:

@@ -51,6 +51,7 @@ from tradeloom.core.layout import (
     P_LIMIT_OFFSET,
     P_MAKER_FEE,
     P_MARGIN,
+    P_MIN_NOTIONAL,
     P_ORDER_TYPE,
     P_POST_ONLY,
     P_QUEUE_TOUCH,
@@ -89,7 +90,12 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel, core_loop
-from tradeloom.plugins.execution.simulated import DONE_FRACTION, fill_order
+from tradeloom.plugins.execution.simulated import (
+    CUT_MINIMUM,
+    CUT_NONE,
+    DONE_FRACTION,
+    fill_order,
+)
 
 __all__ = [
     "cancel_working",
@@ -231,9 +237,9 @@ def execute(
     """
     side = int(sym[s, S_W_SIDE])
     spot = prm[P_MARGIN] == 0.0
-    quantity, price, fee, slipped, limited = fill_order(
+    quantity, price, fee, slipped, cut = fill_order(
         side, sym[s, S_W_REMAINING], price_now, volume, slippage, fee_rate, cap, acct[A_CASH],
-        spot,
+        spot, prm[P_MIN_NOTIONAL],
     )  # fmt: skip
     if quantity > 0.0:
         flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
@@ -251,10 +257,11 @@ def execute(
             )  # fmt: skip
     if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
         sym[s, S_W_ACTIVE] = 0.0
-    elif limited:
+    elif cut != CUT_NONE:
         emit(
             ev, cur, EV_CANCEL, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING],
-            codes.INSUFFICIENT_CASH, sym[s, S_W_BAR],
+            codes.BELOW_MINIMUM if cut == CUT_MINIMUM else codes.INSUFFICIENT_CASH,
+            sym[s, S_W_BAR],
         )  # fmt: skip
         sym[s, S_W_ACTIVE] = 0.0
         sym[s, S_PA_SEQ] = 0.0  # a parent short of cash sends no more children
@@ -307,7 +314,7 @@ def limit_arrives(
         if tif == TIF_FOK:
             whole, _, _, _, _ = fill_order(
                 side, sym[s, S_W_REMAINING], at, volume, slippage, prm[P_FEE], cap, acct[A_CASH],
-                prm[P_MARGIN] == 0.0,
+                prm[P_MARGIN] == 0.0, prm[P_MIN_NOTIONAL],
             )  # fmt: skip
             if whole < sym[s, S_W_REMAINING] * (1.0 - DONE_FRACTION):
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_FOK)

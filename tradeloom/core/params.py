@@ -90,6 +90,9 @@ class CoreSpec:
         dust: A position within this of zero counts as flat (a live venue's lot).
         dusts: Per symbol, its own ``dust`` (a live venue over a universe: each market's
             lot); empty: ``dust`` for every symbol.
+        min_notional: The smallest order notional the strategy's venue takes (quote):
+            an order or a cash-cut fill below it is refused (``BELOW_MINIMUM``), and a
+            position worth less at its mark counts as flat (0: no minimum).
         margin: The margin account's settings; None: spot cash (long-only, buys
             limited by the cash). A venue that allows shorts is a margin account.
         max_holding_bars, stop_loss, take_profit: The engine's own exits (None: off).
@@ -113,6 +116,7 @@ class CoreSpec:
     initial_cash: float = 100_000.0
     dust: float = 0.0
     dusts: tuple[float, ...] = ()
+    min_notional: float = 0.0
     margin: MarginKernel | None = None
     max_holding_bars: int | None = None
     stop_loss: float | None = None
@@ -178,7 +182,7 @@ class CoreSpec:
         else:
             p[L.P_LEVERAGE] = 1.0
         p[L.P_TIMEFRAME_NS] = self.timeframe_ns
-        p[L.P_DUST] = self.dust
+        p[L.P_MIN_NOTIONAL] = self.min_notional
         p[L.P_EXT_VENUE] = venue is None
         p[L.P_EXT_SIGNAL] = signal is None
         p[L.P_EXT_SIZER] = sizing is None

@@ -48,6 +48,7 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
+from tradeloom.core.accounting import flat_within
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
     A_EQUITY,
@@ -65,7 +66,6 @@ from tradeloom.core.layout import (
     PORT_ROWS,
     PORT_WEIGHT,
     S_CANDIDATE,
-    S_DUST,
     S_GROUP,
     S_I_REASON,
     S_I_TARGET,
@@ -228,7 +228,7 @@ def decide_candidates(
         if sym[s, S_W_ACTIVE] != 0.0:
             side = sym[s, S_W_DIR]
         else:
-            side = 0.0 if abs(quantity) <= sym[s, S_DUST] else quantity
+            side = 0.0 if abs(quantity) <= flat_within(sym, prm, s) else quantity
         if side != 0.0 and not exiting:
             held += 1
     for r in range(n):

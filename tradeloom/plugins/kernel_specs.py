@@ -109,6 +109,7 @@ class VenueKernel:
     margin: MarginKernel | None = None
     maker_fee_rate: float | None = None
     orders: OrdersKernel = OrdersKernel()
+    min_notional: float = 0.0
 
     @property
     def maker_fee(self) -> float:

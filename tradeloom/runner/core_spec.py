@@ -90,6 +90,10 @@ def core_spec(
         initial_cash=float(target.initial_cash),
         dust=float(getattr(target, "dust", 0.0)),
         dusts=tuple(float(d) for d in getattr(target, "dusts", ())),
+        # the strategy's own venue's minimum, whichever venue takes the orders (paper
+        # refuses what its backtest refuses); a live market's own limits are checked
+        # again at the exchange (`tradeloom.plugins.execution.order_checks`)
+        min_notional=own.min_notional if isinstance(own, VenueKernel) else 0.0,
         margin=margin,
         max_holding_bars=config.max_holding_bars,
         stop_loss=config.stop_loss,

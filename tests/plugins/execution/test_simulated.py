@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.simulated import (
+    CUT_MINIMUM,
+    CUT_NONE,
     SimulatedVenue,
     SimulatedVenueParams,
     fill_order,
@@ -128,12 +130,13 @@ def test_quantity_for_leaves_room_for_slippage_and_fee() -> None:
     cap=st.one_of(st.just(-1.0), st.floats(1e-3, 1.0)),
     cash=st.floats(-1e6, 1e9),
     spot=st.booleans(),
+    minimum=st.sampled_from([0.0, 1e-4, 10.0]),
 )
 def test_fill_order_properties(
-    side, remaining, price, volume, slippage, fee_rate, cap, cash, spot
+    side, remaining, price, volume, slippage, fee_rate, cap, cash, spot, minimum
 ) -> None:
-    quantity, fill_price, fee, slipped, limited = fill_order(
-        side, remaining, price, volume, slippage, fee_rate, cap, cash, spot
+    quantity, fill_price, fee, slipped, cut = fill_order(
+        side, remaining, price, volume, slippage, fee_rate, cap, cash, spot, minimum
     )
     assert 0.0 <= quantity <= remaining
     if cap > 0:
@@ -144,6 +147,11 @@ def test_fill_order_properties(
     if spot and side > 0:
         # never spends more than the cash (to rounding)
         assert quantity * fill_price + fee <= max(cash, 0.0) * (1 + 1e-12) + 1e-12
-        assert limited == (quantity < min(remaining, cap * volume if cap > 0 else remaining))
+        wanted = min(remaining, cap * volume if cap > 0 else remaining)
+        assert (cut != CUT_NONE) == (quantity < wanted)
+        # a cut never leaves a fill below the minimum: none, or at least the minimum
+        if cut != CUT_NONE:
+            assert quantity == 0.0 or quantity * fill_price >= minimum
+            assert (cut == CUT_MINIMUM) == (quantity == 0.0 < wanted and cash > 0.0)
     else:
-        assert not limited
+        assert cut == CUT_NONE

@@ -7,7 +7,11 @@ that share of a bar's volume and works on over the following bars. Without
 (with its fee) and the rest is cancelled as ``INSUFFICIENT_CASH``. Protective stop
 orders (stop-loss, take-profit) fill during the bar at their trigger price, with
 slippage and fee, regardless of volume. Quantities are not rounded: the simulated
-venue has no lot size.
+venue has no lot size, but it has a minimum order notional (``min_notional``; by
+default a billionth of the initial cash, 0.0001 on 100,000, far above a float residue
+and far below any real order): a buy the cash cuts below it fills nothing and is
+cancelled as ``BELOW_MINIMUM``, so a shared account spent to a residue of 1e-12 never
+opens a dust position.
 
 `fill_order` is the one kernel both drivers call: `SimulatedVenue` per order, and
 the batch driver inside its compiled loop.
@@ -33,11 +37,16 @@ from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.kernel_specs import MarginKernel, VenueKernel
 
 __all__ = [
+    "CUT_CASH",
+    "CUT_MINIMUM",
+    "CUT_NONE",
     "DONE_FRACTION",
+    "MIN_NOTIONAL_SHARE",
     "MarginParams",
     "SimulatedVenue",
     "SimulatedVenueParams",
     "fill_order",
+    "min_notional_of",
     "sizing_quantity",
 ]
 
@@ -148,12 +157,33 @@ class SimulatedVenueParams(Params):
         default_factory=OrdersParams,
         description="Order types: market, limit or auto, stops, slicing (see Order types).",
     )
+    min_notional: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_CASH,
+        description="The smallest order the venue takes, in quote: an order or a cash-cut "
+        "fill below it is refused (BELOW_MINIMUM), and a position worth less counts as "
+        "flat. None: a billionth of initial_cash (0.0001 on 100,000).",
+    )
+
+
+MIN_NOTIONAL_SHARE = 1e-9
+"""The default minimum order notional, as a share of the initial cash."""
+
+
+def min_notional_of(initial_cash: float, min_notional: float | None) -> float:
+    """Return the venue's minimum order notional: ``min_notional``, or its default."""
+    return initial_cash * MIN_NOTIONAL_SHARE if min_notional is None else min_notional
 
 
 @kernel
 def sizing_quantity(notional: float, price: float, slippage: float, fee_rate: float) -> float:
     """Return the quantity that ``notional`` buys at ``price`` after slippage and fee."""
     return notional / (price * (1.0 + slippage) * (1.0 + fee_rate))
+
+
+CUT_NONE, CUT_CASH, CUT_MINIMUM = 0, 1, 2
+"""Why `fill_order` filled less than it was asked: not cut, the cash, the minimum."""
 
 
 @kernel
@@ -167,8 +197,14 @@ def fill_order(
     max_volume_fraction: float,
     cash: float,
     spot: bool,
-) -> tuple[float, float, float, float, bool]:
+    min_notional: float,
+) -> tuple[float, float, float, float, int]:
     """Fill what can be filled of an order now.
+
+    A spot buy is cut to what the cash affords; a cut that leaves less than
+    ``min_notional`` to fill (a cash residue of a shared account, 1e-12 dollars)
+    fills nothing: the order is below the venue's minimum, as an exchange would refuse
+    it, and no dust position is opened.
 
     Args:
         side: +1 buy, -1 sell.
@@ -180,22 +216,28 @@ def fill_order(
         max_volume_fraction: Share of ``volume`` the fill may take; <= 0 for no limit.
         cash: The account's cash before the fill.
         spot: Whether buys are limited to the cash (no margin).
+        min_notional: The venue's minimum order notional (quote).
 
     Returns:
-        ``(quantity, price, fee, slippage_cost, cash_limited)``; quantity may be 0.
+        ``(quantity, price, fee, slippage_cost, cut)``; quantity may be 0; ``cut`` is
+        `CUT_CASH` when the cash cut the order, `CUT_MINIMUM` when what the cash
+        affords is below ``min_notional``, else `CUT_NONE`.
     """
     price = price_now * (1.0 + side * slippage)
     quantity = remaining
     if max_volume_fraction > 0.0:
         quantity = min(quantity, max_volume_fraction * volume)
-    cash_limited = False
+    cut = CUT_NONE
     if spot and side > 0:
         affordable = max(cash / (price * (1.0 + fee_rate)), 0.0)
         if quantity > affordable:
             quantity = affordable
-            cash_limited = True
+            cut = CUT_CASH
+            if quantity > 0.0 and quantity * price < min_notional:
+                quantity = 0.0
+                cut = CUT_MINIMUM
     fee = quantity * price * fee_rate
-    return quantity, price, fee, quantity * abs(price - price_now), cash_limited
+    return quantity, price, fee, quantity * abs(price - price_now), cut
 
 
 @dataclass
@@ -220,6 +262,7 @@ class SimulatedVenue:
         self.margin = None if params.margin is None else params.margin.kernel()
         self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
         self.orders = params.orders.kernel()
+        self.min_notional = min_notional_of(params.initial_cash, params.min_notional)
         self._working: list[_Working] = []
 
     def kernel_spec(self) -> VenueKernel:
@@ -234,6 +277,7 @@ class SimulatedVenue:
             margin=self.margin,
             maker_fee_rate=self.maker_fee_rate,
             orders=self.orders,
+            min_notional=self.min_notional,
         )
 
     def quantity_for(self, notional: float, price: float) -> float:
@@ -275,7 +319,7 @@ class SimulatedVenue:
             if not due:
                 kept.append(working)
                 continue
-            quantity, price, fee, slipped, limited = fill_order(
+            quantity, price, fee, slipped, cut = fill_order(
                 order.side,
                 working.remaining,
                 price_now,
@@ -285,6 +329,7 @@ class SimulatedVenue:
                 cap,
                 self.cash,
                 not self.allow_short,
+                self.min_notional,
             )
             if quantity > 0.0:
                 self.cash -= order.side * quantity * price + fee
@@ -304,11 +349,10 @@ class SimulatedVenue:
                 )
             if working.remaining <= order.quantity * DONE_FRACTION:
                 continue
-            if limited:
+            if cut != CUT_NONE:
+                reason = "BELOW_MINIMUM" if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
                 events.append(
-                    Cancellation(
-                        order.id, bar.index, bar.timestamp, working.remaining, "INSUFFICIENT_CASH"
-                    )
+                    Cancellation(order.id, bar.index, bar.timestamp, working.remaining, reason)
                 )
                 continue
             kept.append(working)
