@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import structlog
-
 from tradeloom import __version__
 from tradeloom.errors import ConfigError, UserError
 
@@ -26,8 +24,6 @@ if TYPE_CHECKING:
     from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["main"]
-
-_log = structlog.get_logger("tradeloom.cli")
 
 _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
     "auto": "auto",
@@ -92,7 +88,11 @@ def _command(args: argparse.Namespace) -> int:
             where = f" (traceback in {saved})" if saved is not None else ""
             print(redact_text(f"run failed: {fault}{where}"), file=sys.stderr)
             return 1
-        _log.exception("run_failed", error=f"{type(exc).__name__}: {exc}")
+        import structlog
+
+        structlog.get_logger("tradeloom.cli").exception(
+            "run_failed", error=f"{type(exc).__name__}: {exc}"
+        )
         print(redact_text(f"run failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
 

@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pydantic import ValidationError
-
 from tradeloom import progress
 from tradeloom.errors import UserError
 
@@ -129,6 +127,8 @@ def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
 
 
 def _source(args: argparse.Namespace, symbol: str) -> CcxtSource:
+    from pydantic import ValidationError
+
     from tradeloom.plugins.component import BuildContext, ParamError
     from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
     from tradeloom.schemas.messages import show

@@ -24,19 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
+
+if TYPE_CHECKING:
+    from tradeloom.sweep.walk_forward import WalkForwardSpec
 
 __all__ = ["add_sweep_parser", "variant_overrides"]
 
 
 def add_sweep_parser(sub: Any) -> None:
     """Add the ``sweep`` subcommand to the CLI's subparsers."""
-    from tradeloom.sweep.settings import DEFAULT_MAX_VARIANTS
-    from tradeloom.sweep.walk_forward import walk_forward_argument
+    # only what parsing needs: `tradeloom --help` imports no pandas, numpy or schemas
+    from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS
 
     p = sub.add_parser(
         "sweep",
@@ -90,7 +91,7 @@ def add_sweep_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--walk-forward",
-        type=walk_forward_argument,
+        type=_walk_forward,
         metavar="in_sample=N,out_of_sample=M[,step=K]",
         help="choose the best variant on each in-sample window, trade it on the next bars",
     )
@@ -127,6 +128,8 @@ def variant_overrides(text: str) -> list[str]:
     path = Path(folder) / "results.parquet"
     if not path.is_file():
         raise UserError(f"--variant: no results.parquet in {folder}")
+    import pandas as pd
+
     frame = pd.read_parquet(path, columns=["key", "overrides"])
     if row.isdigit():
         if int(row) >= len(frame):
@@ -140,6 +143,12 @@ def variant_overrides(text: str) -> list[str]:
             raise UserError(f"--variant: no variant with key '{row}' in {folder}")
         chosen = match.iloc[0]
     return list(json.loads(chosen["overrides"]))
+
+
+def _walk_forward(text: str) -> WalkForwardSpec:
+    from tradeloom.sweep.walk_forward import walk_forward_argument
+
+    return walk_forward_argument(text)
 
 
 def _positive_int(text: str) -> int:

@@ -14,14 +14,12 @@ from typing import Any, Literal
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
+from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS
 from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
 from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
 
 __all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "resolve_settings"]
-
-DEFAULT_MAX_VARIANTS = 100_000
-"""A larger sweep is refused before anything runs (``--max-variants``)."""
 
 
 @dataclass(frozen=True)
