@@ -36,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from tradeloom.threads import apply_native_threads, native_threads
+
+    try:
+        apply_native_threads(native_threads(args.threads))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if getattr(args, "mode", "backtest") != "backtest":
         # before the heavy imports and the validation: a signal during start-up stops
         # the run cleanly, journaled, instead of killing it (exit 143)
@@ -134,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bars (they show only on a terminal, never under CI or in a pipe), "
         "no line per bar of a paper or live run",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="threads of the native libraries (OpenMP, BLAS) per process, for training, "
+        "prediction and the processes a command starts (default: $TRADELOOM_THREADS, else "
+        "1: tradeloom's parallelism is its workers and fold threads)",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 

@@ -1,0 +1,68 @@
+"""One policy for the native libraries' threads (OpenMP, BLAS), set once per process.
+
+tradeloom's own parallelism is processes (a sweep's ``--workers``, Dask workers) and
+fold threads (``model.walk_forward.n_jobs``). The native libraries start pools of their
+own on top: HistGradientBoosting fits with OpenMP, numpy's BLAS with its threads, one
+per core by default, inside every worker and every fold thread. On a shared machine
+their threads spin while they wait for a core, and a run that takes 9.4 s with one
+thread took 43.6 s with the default (issue 27; ``benchmarks/bench_threads.py``
+measures it).
+
+The policy: each process runs the native libraries on ``threads`` threads, from
+``tradeloom --threads N``, else the ``TRADELOOM_THREADS`` environment variable, else 1.
+One is the default because tradeloom's parallelism is elsewhere (workers x threads
+never exceeds the cores a sweep was given), because small fits (a fold of a few
+thousand rows) are faster on one thread than paying a pool's synchronisation, and
+because a threaded reduction sums in an order that depends on the thread count:
+with one thread, ``tradeloom run`` and a sweep's worker give the same numbers on any
+machine. Raise it for one large model on an otherwise idle machine.
+
+The count is exported to the environment (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+``MKL_NUM_THREADS``), so that the libraries read it when they load and every process
+this one starts (a sweep's pool, a check's runs) inherits it, and applied with
+threadpoolctl to the libraries already loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["ENV", "apply_native_threads", "native_threads"]
+
+ENV = "TRADELOOM_THREADS"
+"""The environment variable that sets the native thread count when ``--threads`` is not given."""
+
+_EXPORTED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_NATIVE = ("numpy", "scipy", "sklearn")  # modules that load a thread pool
+
+
+def native_threads(option: int | None = None) -> int:
+    """Return the native thread count: ``option``, else ``TRADELOOM_THREADS``, else 1.
+
+    Raises:
+        ValueError: ``TRADELOOM_THREADS`` is not an integer >= 1 (the message names it).
+    """
+    if option is not None:
+        return option
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{ENV}: expected an integer >= 1, was '{text}'") from None
+    if value < 1:
+        raise ValueError(f"{ENV}: expected an integer >= 1, was {value}")
+    return value
+
+
+def apply_native_threads(threads: int) -> None:
+    """Run this process's native libraries, and those of the processes it starts, on
+    ``threads`` threads."""
+    for name in _EXPORTED:
+        os.environ[name] = str(threads)
+    if any(name in sys.modules for name in _NATIVE):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
