@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 __all__ = [
+    "DATE_FORMAT",
     "RUN_FILES",
     "atomic_bytes",
     "atomic_file",
@@ -28,6 +29,9 @@ __all__ = [
     "write_metrics",
     "write_strategy",
 ]
+
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""How a CSV file of a run writes a timestamp (ISO 8601, UTC)."""
 
 RUN_FILES = (
     "strategy.yaml",
@@ -90,7 +94,7 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
     (``806.19``, not ``806.19000000000005``): pandas' default, Python's ``repr``.
     """
     with atomic_file(run_dir / name) as file:
-        frame.to_csv(file, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+        frame.to_csv(file, index=False, date_format=DATE_FORMAT)
 
 
 def json_safe(value: Any) -> Any:

@@ -65,6 +65,8 @@ def check_against_the_run(st: dict[str, Any], runner: LiveRunner) -> None:
 
 def check_files(run_dir: Path, runner: LiveRunner) -> None:
     """metrics.json and equity.csv parse, cover every live bar, end at the engine's equity."""
+    assert runner.outputs is not None
+    runner.outputs.wait()  # written on the writer's thread
     metrics = json.loads((run_dir / "metrics.json").read_text())
     equity = pd.read_csv(run_dir / "equity.csv")
     bars = len(runner.session_or_fail.history) - runner.first_live_bar
@@ -146,6 +148,9 @@ def test_a_refresh_that_fails_leaves_the_old_files_and_the_run_trades_on(
         for _ in range(3):
             run.emulator.advance()
             runner.tick()
+        outputs = runner.outputs
+        assert outputs is not None
+        outputs.wait()
         before = (run_dir / "equity.csv").read_bytes()
         real = pd.DataFrame.to_csv
 
@@ -156,6 +161,7 @@ def test_a_refresh_that_fails_leaves_the_old_files_and_the_run_trades_on(
         monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
         run.emulator.advance()
         assert runner.tick() == 1  # the bar is traded and journaled all the same
+        outputs.wait()
         assert (run_dir / "equity.csv").read_bytes() == before
         assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
         monkeypatch.setattr(pd.DataFrame, "to_csv", real)

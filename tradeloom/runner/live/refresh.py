@@ -1,12 +1,17 @@
 """A paper or live run's files, kept current: ``metrics.json``, ``equity.csv``, the report.
 
 After every tick that processed a bar (the journal committed first), `LiveOutputs`
-rewrites ``metrics.json``, ``equity.csv`` and ``trades.csv`` from the engine's state,
-each atomically (`tradeloom.reporting.outputs.atomic_file`: a temporary file in the run
-directory, then `os.replace`), so a reader never sees half a file. ``report.html``
-takes longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars):
-it is redrawn at most every ``live.report_seconds`` (60 s by default), and always when
-the run stops.
+copies what the files need from the engine (a `Snapshot`: the equity curve's arrays,
+the trades, orders and fills, the run's state and counts) and hands it to a background
+thread (`LatestWriter`); the trading thread does not wait for the files. The thread
+appends the new bars to ``equity.csv`` (`EquityFile`), rewrites ``trades.csv`` when a
+trade closed and ``metrics.json`` (each atomically: `tradeloom.reporting.outputs`), so
+a reader never sees half a file. When bars come faster than the files are written (a
+simulated clock at ``--speed max``), only the newest snapshot is written: each holds
+the whole run so far. ``report.html`` takes longer to draw (plotly's page: ~0.2 s for
+a short run, ~0.5 s for 20,000 bars): it is redrawn at most every
+``live.report_seconds`` (60 s by default), and always when the run stops, after the
+last snapshot is written.
 
 The files cover the live bars only (not the warm-up history); a refresh that fails
 (a full disk, a plotting error) is logged and the run trades on: the journal, not
@@ -16,12 +21,14 @@ these files, is the run's record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import structlog
 
@@ -31,17 +38,65 @@ from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.runner.live.equity_file import EquityFile
+from tradeloom.runner.live.latest_writer import LatestWriter
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.runner import LiveRunner
 
-__all__ = ["LiveOutputs", "live_metrics"]
+__all__ = ["LiveOutputs", "Snapshot", "live_metrics", "run_facts", "snapshot_of"]
 
 _log = structlog.get_logger("tradeloom.live")
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What the files of a run say after a bar, copied on the trading thread.
+
+    Attributes:
+        times: The live bars' times (ns since the epoch, UTC).
+        close: Each live bar's close (one market) or closes ``[bars, symbols]``.
+        curve: One market: each live bar's position, cash and equity (columns).
+            A universe: each bar's cash and equity (columns).
+        positions: A universe's positions ``[bars, symbols]`` (None: one market).
+        trades: The closed trades.
+        orders: The orders sent.
+        fills: The fills booked.
+        order_symbols: Each order id's symbol (None: one market).
+        facts: The ``metrics.json`` keys read from the run's state (counts, state,
+            open positions, monitors), as of the bar.
+        initial_cash: The account's starting cash.
+        fees: The fees paid so far.
+        timeframe_seconds: The bar's length.
+        document: The strategy document (execution quality's terms).
+        report: Draw ``report.html`` (``outputs.report``).
+        report_seconds: At most once every this many seconds (``live.report_seconds``).
+    """
+
+    times: npt.NDArray[np.int64]
+    close: npt.NDArray[np.float64]
+    curve: npt.NDArray[np.float64]
+    positions: npt.NDArray[np.float64] | None
+    trades: tuple[Any, ...]
+    orders: tuple[Any, ...]
+    fills: tuple[Any, ...]
+    order_symbols: Mapping[str, str] | None
+    facts: dict[str, Any]
+    initial_cash: float
+    fees: float
+    timeframe_seconds: int
+    document: Mapping[str, Any]
+    report: bool
+    report_seconds: float
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The live bars' times."""
+        return pd.DatetimeIndex(self.times.view("datetime64[ns]"), tz="UTC")
+
+
 class LiveOutputs:
-    """Rewrite a live run's files after its bars.
+    """Keep a live run's files current, written on a thread of their own.
 
     Args:
         run_dir: The run directory.
@@ -53,133 +108,189 @@ class LiveOutputs:
         self._clock = clock
         self._report_at: float | None = None
         self._trades: tuple[int, pd.DataFrame, dict[str, Any]] | None = None
+        self.equity = EquityFile(run_dir)
+        self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
         self.refreshes = 0
+        """Snapshots written."""
         self.reports = 0
+        """Reports drawn."""
 
     def refresh(self, runner: LiveRunner, *, final: bool = False) -> None:
-        """Rewrite the files from ``runner``'s state; the report when due (or ``final``).
+        """Hand the files' snapshot of ``runner`` to the writer; ``final``: wait for it,
+        draw the report and end the writer's thread.
 
         Never raises (but for KeyboardInterrupt and the like): a failure is logged.
         """
         try:
-            if not self._write(runner):
-                return
-            self.refreshes += 1
-            every = runner.config.live.report_seconds
-            now = self._clock()
-            due = self._report_at is None or now - self._report_at >= every
-            if (final or due) and runner.config.outputs.report:
-                from tradeloom.reporting.report import write_report
-
-                self._report_at = now
-                write_report(self.run_dir)
-                self.reports += 1
+            snapshot = self.snapshot(runner)
         except Exception as exc:
-            _log.error(
-                "outputs_refresh_failed",
-                run_dir=str(self.run_dir),
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            _failed(self.run_dir, exc)
+            snapshot = None
+        if snapshot is not None:
+            self.writer.submit(snapshot)
+        if final:
+            self.writer.close()
+            if self.refreshes and runner.config.outputs.report:
+                self._draw_report()
 
-    def _write(self, runner: LiveRunner) -> bool:
+    def wait(self) -> None:
+        """Block until every snapshot handed over is written."""
+        self.writer.wait()
+
+    def snapshot(self, runner: LiveRunner) -> Snapshot | None:
+        """Return what the files say after the run's last bar (None: no live bar yet)."""
         session = runner.session
         if session is None:
-            return False
+            return None
         history = session.history
         first = runner.first_live_bar
         n = len(history)
         if n <= first:
-            return False  # no live bar yet
+            return None  # no live bar yet
         engine = session.engine
-        close_all = history.values(n)[:, 3]
-        curve = engine.equity_curve(close_all)[first:]
-        index = pd.DatetimeIndex(history.times_ns(n)[first:].view("datetime64[ns]"), tz="UTC")
-        initial = engine.portfolio.initial_cash
-        equity = curve[:, 2]
+        close_all = np.array(history.values(n)[:, 3], dtype=np.float64)
+        return snapshot_of(
+            runner,
+            times=np.array(history.times_ns(n)[first:], dtype=np.int64),
+            close=close_all[first:],
+            curve=engine.equity_curve(close_all)[first:],
+            positions=None,
+            facts=_facts(runner),
+        )
+
+    def _write(self, snapshot: Snapshot) -> None:
+        try:
+            self.write_files(snapshot)
+            self.refreshes += 1
+            now = self._clock()
+            if snapshot.report and (
+                self._report_at is None or now - self._report_at >= snapshot.report_seconds
+            ):
+                self._draw_report()
+        except Exception as exc:
+            _failed(self.run_dir, exc)
+
+    def _draw_report(self) -> None:
+        from tradeloom.reporting.report import write_report
+
+        try:
+            self._report_at = self._clock()
+            write_report(self.run_dir)
+            self.reports += 1
+        except Exception as exc:
+            _failed(self.run_dir, exc)
+
+    def write_files(self, snapshot: Snapshot) -> None:
+        """Write ``equity.csv``, ``trades.csv`` and ``metrics.json`` of ``snapshot``."""
+        equity = snapshot.curve[:, 2]
+        initial = snapshot.initial_cash
         peak = np.maximum.accumulate(np.maximum(equity, initial))
         frame = pd.DataFrame(
             {
-                "timestamp": index,
-                "close": close_all[first:],
-                "position": curve[:, 0],
-                "cash": curve[:, 1],
+                "timestamp": snapshot.index,
+                "close": snapshot.close,
+                "position": snapshot.curve[:, 0],
+                "cash": snapshot.curve[:, 1],
                 "equity": equity,
                 "drawdown": 1.0 - equity / peak,
             }
         )
-        rec = runner.recorder_or_fail
-        closed = len(engine.trades)
+        figures = self.trade_figures(snapshot)
+        metrics = live_metrics(snapshot, frame, figures)
+        metrics["execution_quality"] = journal_execution_quality(
+            journal_path(self.run_dir), snapshot.document
+        )
+        self.equity.write(frame)
+        outputs.write_metrics(self.run_dir, metrics)
+
+    def trade_figures(self, snapshot: Snapshot) -> dict[str, Any]:
+        """Write ``trades.csv`` when a trade closed since the last; return its figures."""
+        closed = len(snapshot.trades)
         if self._trades is None or self._trades[0] != closed:
             # trades.csv and its figures change only when a trade closes
-            trades = trade_frame(engine.trades, rec.orders, rec.fills)
-            figures = trade_statistics(trades, history.timeframe_seconds)
+            trades = trade_frame(
+                snapshot.trades, snapshot.orders, snapshot.fills, snapshot.order_symbols
+            )
+            figures = trade_statistics(trades, snapshot.timeframe_seconds)
             outputs.write_frame(self.run_dir, "trades.csv", trades)
             self._trades = (closed, trades, figures)
-        metrics = live_metrics(runner, frame, self._trades[2])
-        metrics["execution_quality"] = journal_execution_quality(
-            journal_path(self.run_dir), runner.config.document
-        )
-        outputs.write_frame(self.run_dir, "equity.csv", frame)
-        outputs.write_metrics(self.run_dir, metrics)
-        return True
+        return self._trades[2]
 
 
-def live_metrics(
-    runner: LiveRunner, equity: pd.DataFrame, trade_figures: dict[str, Any]
-) -> dict[str, Any]:
-    """Return ``metrics.json`` of a paper or live run over its live bars so far.
-
-    Args:
-        runner: The running run.
-        equity: Its ``equity.csv`` frame.
-        trade_figures: `trade_statistics` of its ``trades.csv``.
-    """
+def snapshot_of(
+    runner: LiveRunner,
+    *,
+    times: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    curve: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64] | None,
+    facts: dict[str, Any],
+) -> Snapshot:
+    """Return a `Snapshot` of ``runner``: these arrays, and the run's records copied."""
     session = runner.session
     assert session is not None
     engine = session.engine
-    book = engine.portfolio
     rec = runner.recorder_or_fail
-    history = session.history
-    seconds = history.timeframe_seconds
-    curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
-    close = pd.Series(equity["close"].to_numpy(), index=curve.index)
-    perf = performance(
-        curve,
-        equity["position"],
-        initial_cash=book.initial_cash,
-        timeframe_seconds=seconds,
-        trades=engine.trades,
-        fees=book.fees,
+    config = runner.config
+    return Snapshot(
+        times=times,
+        close=close,
+        curve=curve,
+        positions=positions,
+        trades=tuple(engine.trades),
+        orders=tuple(rec.orders),
+        fills=tuple(rec.fills),
+        order_symbols=None if positions is None else dict(rec.order_symbols),
+        facts=facts,
+        initial_cash=engine.portfolio.initial_cash,
+        fees=engine.portfolio.fees,
+        timeframe_seconds=session.history.timeframe_seconds,
+        document=config.document,
+        report=config.outputs.report,
+        report_seconds=config.live.report_seconds,
     )
-    perf.update(trade_figures)
-    perf["turnover"] = turnover(rec.fills, curve)
-    stats = equity_statistics(
-        curve,
-        close,
-        initial_cash=book.initial_cash,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
-    )
-    index = curve.index
-    last_close = float(close.iloc[-1])
-    entry = book.entry_price
-    entry_bar = book.entry_bar
-    monitors = {m.name: m.summary() for m in session.p.monitors}
-    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+
+
+def _failed(run_dir: Path, exc: Exception) -> None:
+    _log.error("outputs_refresh_failed", run_dir=str(run_dir), error=f"{type(exc).__name__}: {exc}")
+
+
+def run_facts(runner: LiveRunner) -> dict[str, Any]:
+    """Return the ``metrics.json`` keys of any live run read from its state: names,
+    state, counts, the halt (on the trading thread: the state changes with the bars)."""
+    session = runner.session
+    assert session is not None
+    rec = runner.recorder_or_fail
     return {
         "strategy": runner.config.name,
         "mode": runner.mode,
         "run_dir": str(runner.run_dir),
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timeframe": session.history.timeframe,
+        "state": session.state,
+        "signals": rec.signals,
+        "orders": len(rec.orders),
+        "fills": len(rec.fills),
+        "rejections": dict(sorted(rec.rejections.items())),
+        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
+        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+    }
+
+
+def _facts(runner: LiveRunner) -> dict[str, Any]:
+    """`run_facts` of one market, with its open position, monitors and order book."""
+    session = runner.session
+    assert session is not None
+    book = session.engine.portfolio
+    history = session.history
+    entry = book.entry_price
+    entry_bar = book.entry_bar
+    last_close = float(history.values(len(history))[-1, 3])
+    monitors = {m.name: m.summary() for m in session.p.monitors}
+    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+    return {
+        **run_facts(runner),
         "symbol": history.symbol,
-        "timeframe": history.timeframe,
-        "bars": len(curve),
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": book.initial_cash,
-        **perf,
-        **stats,
         "open_position": book.position,
         "open_position_entry_price": entry,
         "open_position_entry_time": (
@@ -188,16 +299,54 @@ def live_metrics(
         "open_position_pnl": (
             None if entry is None or book.position == 0.0 else book.position * (last_close - entry)
         ),
-        "state": session.state,
-        "signals": rec.signals,
-        "orders": len(rec.orders),
-        "fills": len(rec.fills),
-        "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
-        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
         "monitoring": monitors,
         "health": _worst(statuses),
         **({} if runner.book_feed is None else {"order_book": runner.book_feed.summary()}),
+    }
+
+
+def live_metrics(
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+) -> dict[str, Any]:
+    """Return ``metrics.json`` of a paper or live run over its live bars so far.
+
+    Args:
+        snapshot: The run after its last bar.
+        equity: Its ``equity.csv`` frame.
+        trade_figures: `trade_statistics` of its ``trades.csv``.
+    """
+    curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
+    close = pd.Series(equity["close"].to_numpy(), index=curve.index)
+    perf = performance(
+        curve,
+        equity["position"],
+        initial_cash=snapshot.initial_cash,
+        timeframe_seconds=snapshot.timeframe_seconds,
+        trades=snapshot.trades,
+        fees=snapshot.fees,
+    )
+    perf.update(trade_figures)
+    perf["turnover"] = turnover(snapshot.fills, curve)
+    stats = equity_statistics(
+        curve,
+        close,
+        initial_cash=snapshot.initial_cash,
+        cagr=perf["cagr"],
+        max_drawdown=perf["max_drawdown"],
+    )
+    index = curve.index
+    facts = snapshot.facts
+    head = {k: facts[k] for k in ("strategy", "mode", "run_dir", "updated", "symbol", "timeframe")}
+    return {
+        **head,
+        "bars": len(curve),
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": snapshot.initial_cash,
+        **perf,
+        **stats,
+        **{k: v for k, v in facts.items() if k not in head},
     }
 
 

@@ -18,19 +18,18 @@ only, the files a backtest over the universe writes:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.reporting import outputs
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.metrics import performance
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
-from tradeloom.reporting.trades import trade_frame
+from tradeloom.reporting.statistics import equity_statistics, turnover
 from tradeloom.runner.backtest import equity_frame
-from tradeloom.runner.live.refresh import LiveOutputs
+from tradeloom.runner.live.refresh import LiveOutputs, Snapshot, run_facts, snapshot_of
 from tradeloom.runner.run import equal_weight, position_rows
 
 if TYPE_CHECKING:
@@ -41,110 +40,106 @@ __all__ = ["UniverseOutputs"]
 
 
 class UniverseOutputs(LiveOutputs):
-    """Rewrite a universe's live files after its ticks (see the module)."""
+    """Keep a universe's live files current (see the module)."""
 
-    def _write(self, runner: LiveRunner) -> bool:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._closes: list[npt.NDArray[np.float64]] = []
+        """Each bar's closes so far (a bar's row is copied once, when it is new)."""
+
+    def snapshot(self, runner: LiveRunner) -> Snapshot | None:
         session = runner.session
         if session is None:
-            return False
+            return None
         history: UniverseHistory = session.history  # type: ignore[assignment]
         first = runner.first_live_bar
         n = len(history)
         if n <= first:
-            return False  # no live bar yet
+            return None  # no live bar yet
         engine = session.engine
-        symbols = history.symbols
-        close_all = np.stack([history.prices(t)[:, 3] for t in range(n)])
+        del self._closes[n:]
+        self._closes.extend(np.array(history.prices(t)[:, 3]) for t in range(len(self._closes), n))
+        close_all = np.stack(self._closes)
         positions, cash, equity = engine.universe_curve(close_all)
-        close, positions = close_all[first:], positions[first:]
-        index = pd.DatetimeIndex(history.times_ns(n)[first:].view("datetime64[ns]"), tz="UTC")
-        initial = engine.portfolio.initial_cash
-        frame = equity_frame(
-            index, symbols, close, positions, cash[first:], equity[first:], initial
+        book = engine.portfolio
+        facts = run_facts(runner) | {
+            "symbol": ",".join(history.symbols),
+            "symbols": list(history.symbols),
+            "benchmark": "equal_weight",
+            "open_positions": {
+                symbol: book.position_of(s)
+                for s, symbol in enumerate(history.symbols)
+                if book.position_of(s) != 0.0
+            },
+        }
+        return snapshot_of(
+            runner,
+            times=np.array(history.times_ns(n)[first:], dtype=np.int64),
+            close=close_all[first:],
+            curve=np.column_stack([cash[first:], equity[first:]]),
+            positions=positions[first:],
+            facts=facts,
         )
-        rec = runner.recorder_or_fail
-        closed = len(engine.trades)
-        if self._trades is None or self._trades[0] != closed:
-            trades = trade_frame(engine.trades, rec.orders, rec.fills, rec.order_symbols)
-            figures = trade_statistics(trades, history.timeframe_seconds)
-            outputs.write_frame(self.run_dir, "trades.csv", trades)
-            self._trades = (closed, trades, figures)
-        metrics = _metrics(runner, frame, close, positions, self._trades[2])
-        outputs.write_frame(self.run_dir, "equity.csv", frame.reset_index(names="timestamp"))
+
+    def write_files(self, snapshot: Snapshot) -> None:
+        assert snapshot.positions is not None
+        symbols = tuple(snapshot.facts["symbols"])
+        index = snapshot.index
+        close, positions = snapshot.close, snapshot.positions
+        cash, equity = snapshot.curve[:, 0], snapshot.curve[:, 1]
+        frame = equity_frame(index, symbols, close, positions, cash, equity, snapshot.initial_cash)
+        metrics = _metrics(snapshot, frame, self.trade_figures(snapshot))
+        self.equity.write(frame.reset_index(names="timestamp"))
         outputs.write_frame(
             self.run_dir, "positions.csv", position_rows(index, close, positions, symbols)
         )
         outputs.write_metrics(self.run_dir, metrics)
-        return True
 
 
 def _metrics(
-    runner: LiveRunner,
-    equity: pd.DataFrame,
-    close: np.ndarray,
-    positions: np.ndarray,
-    trade_figures: dict[str, Any],
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
 ) -> dict[str, Any]:
     """Return ``metrics.json`` of a universe's live bars so far."""
-    session = runner.session
-    assert session is not None
-    engine = session.engine
-    book = engine.portfolio
-    rec = runner.recorder_or_fail
-    history: UniverseHistory = session.history  # type: ignore[assignment]
-    symbols = history.symbols
+    assert snapshot.positions is not None and snapshot.order_symbols is not None
+    positions, close = snapshot.positions, snapshot.close
+    symbols = tuple(snapshot.facts["symbols"])
     curve = equity["equity"]
     index = curve.index
     perf = performance(
         curve,
         pd.Series(np.abs(positions).sum(1), index=index),  # the bars with any position
-        initial_cash=book.initial_cash,
-        timeframe_seconds=history.timeframe_seconds,
-        trades=engine.trades,
-        fees=book.fees,
+        initial_cash=snapshot.initial_cash,
+        timeframe_seconds=snapshot.timeframe_seconds,
+        trades=snapshot.trades,
+        fees=snapshot.fees,
     )
     perf.update(trade_figures)
-    perf["turnover"] = turnover(rec.fills, curve)
+    perf["turnover"] = turnover(snapshot.fills, curve)
     stats = equity_statistics(
         curve,
         equal_weight(close, index),
-        initial_cash=book.initial_cash,
+        initial_cash=snapshot.initial_cash,
         cagr=perf["cagr"],
         max_drawdown=perf["max_drawdown"],
     )
+    facts = snapshot.facts
+    head = ("strategy", "mode", "run_dir", "updated", "symbol", "symbols", "benchmark")
     return {
-        "strategy": runner.config.name,
-        "mode": runner.mode,
-        "run_dir": str(runner.run_dir),
-        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "symbol": ",".join(symbols),
-        "symbols": list(symbols),
-        "benchmark": "equal_weight",
-        "timeframe": history.timeframe,
+        **{k: facts[k] for k in head},
+        "timeframe": facts["timeframe"],
         "bars": len(curve),
         "start": index[0].isoformat(),
         "end": index[-1].isoformat(),
         "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": book.initial_cash,
+        "initial_cash": snapshot.initial_cash,
         **perf,
         **stats,
-        "open_positions": {
-            symbol: book.position_of(s)
-            for s, symbol in enumerate(symbols)
-            if book.position_of(s) != 0.0
-        },
-        "state": session.state,
-        "signals": rec.signals,
-        "orders": len(rec.orders),
-        "fills": len(rec.fills),
-        "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
-        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+        **{k: v for k, v in facts.items() if k not in head and k != "timeframe"},
         "attribution": symbol_attribution(
             symbols,
-            rec.fills,
-            rec.order_symbols,
-            engine.trades,
+            snapshot.fills,
+            snapshot.order_symbols,
+            snapshot.trades,
             positions,
             close,
             curve.to_numpy(np.float64),
