@@ -30,7 +30,9 @@ from tradeloom.reporting import outputs
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.runner import LiveRunner
@@ -161,6 +163,13 @@ def live_metrics(
         max_drawdown=perf["max_drawdown"],
     )
     index = curve.index
+    sheet = tearsheet(
+        curve,
+        close,
+        initial_cash=book.initial_cash,
+        periods_per_year=periods_per_year(seconds),
+        benchmark="buy and hold",
+    )
     last_close = float(close.iloc[-1])
     entry = book.entry_price
     entry_bar = book.entry_bar
@@ -180,6 +189,7 @@ def live_metrics(
         "initial_cash": book.initial_cash,
         **perf,
         **stats,
+        "tearsheet": sheet,
         "open_position": book.position,
         "open_position_entry_price": entry,
         "open_position_entry_time": (
