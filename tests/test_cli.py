@@ -668,7 +668,7 @@ def test_invalid_yaml_is_located(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text("name: tiny\ndata: [\n", encoding="utf-8")
     proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
     assert_user_error(
-        proc, "s.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'"
+        proc, "s.yaml:3:1: invalid YAML: expected the node content, but found the end of the file"
     )
 
 

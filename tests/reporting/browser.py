@@ -60,8 +60,8 @@ class PageVisit:
 def visit(
     page: Path, check: str, *, wait_for: str, screenshot: Path, timeout: float = 60.0
 ) -> PageVisit:
-    """Open ``page``, wait until the script ``wait_for`` is true, evaluate ``check``, and save
-    a full-page screenshot."""
+    """Open ``page``, wait until the script ``wait_for`` is true, evaluate ``check`` (a
+    promise is awaited), and save a full-page screenshot."""
     executable = chromium()
     assert executable is not None
     # chromium's helper processes may still be writing the profile as it is removed
@@ -151,7 +151,13 @@ async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -
                 return answer["result"]
 
             async def evaluate(expression: str) -> Any:
-                result = await call("Runtime.evaluate", expression=expression, returnByValue=True)
+                # a promise (an async check that zooms and waits) is awaited for its value
+                result = await call(
+                    "Runtime.evaluate",
+                    expression=expression,
+                    returnByValue=True,
+                    awaitPromise=True,
+                )
                 return result["result"].get("value")
 
             task = asyncio.create_task(reader())

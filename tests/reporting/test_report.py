@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium, visit
+from browser import chromium
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from page_checks import ARTIFACTS, assert_linked_zoom, assert_titled, by_title, open_page
 
 from tradeloom.journal import RunFailed, RunIdentity, open_journal
 from tradeloom.reporting.downsample import minmax_indices
@@ -19,8 +20,6 @@ from tradeloom.reporting.report import _trade_returns_chart
 from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-"""Screenshots the browser tests leave for a person to look at (not committed)."""
 
 # One worker builds the module's runs (eth_hgb_stops in full takes about 40 s), not each.
 pytestmark = pytest.mark.xdist_group("report_runs")
@@ -89,30 +88,18 @@ def test_features_export_can_be_turned_off(tmp_path_factory: pytest.TempPathFact
     ).read_text(encoding="utf-8")
 
 
-@pytest.mark.slow
-def test_the_report_in_a_real_browser(eth_run: Path) -> None:
+def _skip_without_chromium(what: str) -> None:
     if chromium() is None:
         pytest.skip(
             "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
-            "it): the report was not opened in a browser"
+            f"it): {what} was not opened in a browser"
         )
-    seen = visit(
-        eth_run / "report.html",
-        """Array.from(document.querySelectorAll('div.chart')).map(function (div) {
-            return {
-                title: div.dataset.title,
-                rendered: div.dataset.rendered === 'true',
-                svg: div.querySelectorAll('.main-svg').length,
-                marks: div.querySelectorAll(
-                    '.scatterlayer path, .barlayer path, .hm image, .heatmaplayer image'
-                ).length,
-                width: div.getBoundingClientRect().width,
-            };
-        })""",
-        wait_for="Array.from(document.querySelectorAll('div.chart'))"
-        ".every(function (d) { return d.dataset.rendered === 'true'; })",
-        screenshot=ARTIFACTS / "report.png",
-    )
+
+
+@pytest.mark.slow
+def test_the_report_in_a_real_browser(eth_run: Path) -> None:
+    _skip_without_chromium("the report")
+    seen = open_page(eth_run / "report.html", "report.png")
     assert seen.errors == []
     assert seen.requests == []  # nothing fetched: the page is self-contained
     titles = [c["title"] for c in seen.result]
@@ -120,16 +107,39 @@ def test_the_report_in_a_real_browser(eth_run: Path) -> None:
         "Price and trades (ETH/USDT)",
         "Equity against buy and hold, drawdown and exposure",
         "Model probability and the signal thresholds",
-        "Monitoring and the health thresholds",
         "Timeline: folds, retrains, health, halts and the kill switch",
+        "Rolling Sharpe and volatility",
+        "Monitoring and the health thresholds",
+        "Drift per feature (PSI)",
         "Monthly returns",
         "Trade returns",
         "Rejections by code and exits by reason",
     ]
+    assert_titled(seen.result)
     for chart in seen.result:
-        assert chart["rendered"] and chart["svg"] > 0 and chart["width"] > 600, chart
         assert chart["marks"] > 0, f"{chart['title']}: nothing drawn"
+    charts = by_title(seen.result)
+    price = charts["Price and trades (ETH/USDT)"]
+    assert price["candles"] > 0 and price["bars"] > 0  # the candles and the volume
+    assert {"ema_20", "long entry", "exit"} <= set(price["legend"])  # an overlay, the trades
+    assert {"macd_12_26", "rsi_14", "stoch_k_14"} <= set(price["legend"])  # lower panels
+    assert price["axisTitles"]["y"] == "price" and price["axisTitles"]["y2"] == "volume"
+    assert price["lines"] >= 5  # the EMA and the oscillators are drawn lines
+    equity = charts["Equity against buy and hold, drawdown and exposure"]
+    assert equity["menus"] >= 3  # linear, log, % return
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+@pytest.mark.slow
+def test_a_zoom_of_one_chart_zooms_the_others(eth_run: Path) -> None:
+    _skip_without_chromium("the report")
+    linked = assert_linked_zoom(eth_run / "report.html", "report-zoomed.png")
+    assert linked[:3] == [
+        "Price and trades (ETH/USDT)",
+        "Equity against buy and hold, drawdown and exposure",
+        "Model probability and the signal thresholds",
+    ]
+    assert "Rolling Sharpe and volatility" in linked
 
 
 def test_report_command_rewrites_the_report(btc_run: Path, capsys: pytest.CaptureFixture) -> None:
@@ -174,14 +184,36 @@ def test_compare_prints_a_table_and_overlays_the_equity(
     out = tmp_path / "cmp.html"
     assert main(["compare", str(btc_run), str(eth_run), "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"strategy +btc_rf +eth_hgb_stops", lines[1])
+    # first what differs between the runs' settings, then what the runs did
+    assert re.fullmatch(r"settings that differ +run +run", lines[0])
+    settings = lines[1 : lines.index("")]
+    assert re.fullmatch(r"name +btc_rf +eth_hgb_stops", settings[0])
+    assert any(re.fullmatch(r"data\.symbol +BTC/USDT +ETH/USDT", x) for x in settings)
+    assert any(re.fullmatch(r"data\.bars +3000 +12000", x) for x in settings)
+    assert not any(x.startswith("seed ") and x.split()[1] == x.split()[2] for x in settings)
+    rest = lines[lines.index("") + 1 :]
+    assert re.fullmatch(r"strategy +btc_rf +eth_hgb_stops", rest[1])
     trades = [json.loads((d / "metrics.json").read_text())["trades"] for d in (btc_run, eth_run)]
     assert re.fullmatch(
-        rf"trades +{trades[0]:,} +{trades[1]:,}", next(x for x in lines if x.startswith("trades "))
+        rf"trades +{trades[0]:,} +{trades[1]:,}", next(x for x in rest if x.startswith("trades "))
     )
     assert lines[-1] == f"equity curves: {out}"
     text = out.read_text(encoding="utf-8")
     assert text.count('"name":"run"') == 2 and "Plotly.newPlot" in text
+    assert text.index("Settings that differ") < text.index("<h2>Figures</h2>")
+    assert "<tr><th>data.symbol</th><td>BTC/USDT</td><td>ETH/USDT</td></tr>" in text
+
+
+@pytest.mark.slow
+def test_compare_html_in_a_real_browser(btc_run: Path, eth_run: Path, tmp_path: Path) -> None:
+    _skip_without_chromium("compare.html")
+    out = tmp_path / "compare.html"
+    assert main(["compare", str(btc_run), str(eth_run), "--out", str(out)]) == 0
+    seen = open_page(out, "compare.png")
+    assert seen.errors == [] and seen.requests == []
+    assert [c["title"] for c in seen.result] == ["Equity (100 = starting cash)"]
+    assert_titled(seen.result)
+    assert seen.result[0]["lines"] == 2
 
 
 def test_compare_needs_two_runs(btc_run: Path, capsys: pytest.CaptureFixture) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium, visit
+from browser import chromium
+from page_checks import assert_titled, by_title, open_page
 
 from tradeloom.runner.cli import main
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SYMBOLS = ["AAA/USDT", "BBB/USDT", "CCC/USDT"]
 
 UNIVERSE = """\
@@ -65,7 +65,7 @@ def _figures(page: Path) -> dict[str, dict[str, Any]]:
     text = page.read_text(encoding="utf-8")
     titles = re.findall(r"data-title='([^']*)'", text)
     start = text.index("const FIGURES = [") + len("const FIGURES = ")
-    end = text.index("];\nFIGURES.forEach", start) + 1
+    end = text.index("];\nconst LINKED", start) + 1
     figures = json.loads(text[start:end].replace("<\\/", "</"))
     return dict(zip(titles, figures, strict=True))
 
@@ -75,7 +75,7 @@ def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_ru
     (menu,) = price["layout"]["updatemenus"]
     assert [b["label"] for b in menu["buttons"]] == SYMBOLS
     traces = price["data"]
-    closes = [i for i, t in enumerate(traces) if t["name"] == "close"]
+    closes = [i for i, t in enumerate(traces) if t["type"] == "candlestick"]
     assert len(closes) == len(SYMBOLS)
     # when the page opens, the first symbol's traces alone are visible
     assert [t["visible"] for t in traces] == [i < closes[1] for i in range(len(traces))]
@@ -86,9 +86,11 @@ def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_ru
         shown = np.flatnonzero(button["args"][0]["visible"])
         stop = closes[s + 1] if s + 1 < len(closes) else len(traces)
         assert shown.tolist() == list(range(closes[s], stop)), symbol
-        # its own close (thinned for display, never rescaled) and its own trades' exits
-        close = np.asarray(traces[closes[s]]["y"], dtype=np.float64)
-        assert set(close[~np.isnan(close)]) <= set(equity[f"close[{symbol}]"].dropna())
+        # its own candles (900 bars: one bar a candle) and its own trades' exits
+        close = np.asarray(traces[closes[s]]["close"], dtype=np.float64)
+        np.testing.assert_array_equal(close, equity[f"close[{symbol}]"].dropna())
+        volume = next(traces[i] for i in shown if traces[i]["name"] == "volume")
+        assert len(volume["y"]) == len(close)
         exits = [traces[i] for i in shown if traces[i]["name"] == "exit"]
         mine = trades[trades["symbol"] == symbol]
         assert sum(len(t["x"]) for t in exits) == len(mine), symbol
@@ -128,24 +130,46 @@ def test_a_universe_report_in_a_real_browser(universe_run: Path) -> None:
             "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
             "it): the report was not opened in a browser"
         )
-    seen = visit(
-        universe_run / "report.html",
-        """Array.from(document.querySelectorAll('div.chart')).map(function (div) {
-            return {
-                title: div.dataset.title,
-                rendered: div.dataset.rendered === 'true',
-                menus: div.querySelectorAll('.updatemenu-header-group').length,
-                marks: div.querySelectorAll('.scatterlayer path, .barlayer path').length,
-            };
-        })""",
-        wait_for="Array.from(document.querySelectorAll('div.chart'))"
-        ".every(function (d) { return d.dataset.rendered === 'true'; })",
-        screenshot=ARTIFACTS / "universe-report.png",
-    )
+    seen = open_page(universe_run / "report.html", "universe-report.png")
     assert seen.errors == []
     assert seen.requests == []
-    charts = {c["title"]: c for c in seen.result}
-    assert all(c["rendered"] for c in seen.result)
-    assert charts["Price and trades"]["menus"] == 1
-    assert charts["Model probability and the signal thresholds"]["menus"] == 1
+    assert_titled(seen.result)
+    charts = by_title(seen.result)
+    price = charts["Price and trades"]
+    assert price["menus"] >= 1 and price["candles"] > 0 and price["bars"] > 0
+    assert "rsi_14" in price["legend"]  # an oscillator's panel, for the symbol shown
+    assert charts["Model probability and the signal thresholds"]["menus"] >= 1
     assert charts["Attribution by symbol"]["marks"] > 0
+
+
+def test_the_trades_table_tells_the_symbols_apart(universe_run: Path) -> None:
+    text = (universe_run / "report.html").read_text(encoding="utf-8")
+    trades = pd.read_csv(universe_run / "trades.csv")
+    table = text[text.index("<h2>Trades</h2>") :]
+    assert "<th>symbol</th>" in table
+    rows = re.findall(r"<tr class='trade' data-symbol='([^']+)'", table)
+    assert rows == trades["symbol"].tolist()  # every trade, with its symbol, in order
+    menu = re.search(r"<select class='trade-filter' data-key='symbol'[^>]*>(.*?)</select>", table)
+    assert menu is not None
+    assert re.findall(r"<option value='([^']*)'", menu.group(1)) == ["", *SYMBOLS]
+
+
+@pytest.mark.slow
+def test_the_trades_filter_in_a_real_browser(universe_run: Path) -> None:
+    if chromium() is None:
+        pytest.skip("Chromium is not installed: the trades filter was not tried")
+    seen = open_page(
+        universe_run / "report.html",
+        "universe-trades-filtered.png",
+        """(function () {
+            var menu = document.querySelector("select.trade-filter[data-key='symbol']");
+            menu.value = 'BBB/USDT';
+            menu.dispatchEvent(new Event('change'));
+            var rows = Array.from(document.querySelectorAll('table.trades tr.trade'));
+            return rows.filter(function (r) { return r.style.display !== 'none'; })
+                .map(function (r) { return r.dataset.symbol; });
+        })()""",
+    )
+    trades = pd.read_csv(universe_run / "trades.csv")
+    shown = seen.result
+    assert shown == ["BBB/USDT"] * int((trades["symbol"] == "BBB/USDT").sum()) and shown

@@ -100,7 +100,21 @@ def test_merge_keys_are_not_duplicates() -> None:
 @pytest.mark.parametrize(
     ("text", "line"),
     [
-        ("a: [1, 2\n", "s.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+        (
+            "a: [1, 2\n",
+            "s.yaml:2:1: invalid YAML: expected ',' or ']', but got the end of the file",
+        ),
+        (
+            "data:\n  kind: synthetic\n ? bad\n",
+            "s.yaml:3:2: invalid YAML: this line is indented differently from the lines above it "
+            "(found a key); keys of one mapping, and items of one list, start in the same column",
+        ),
+        (
+            "data:\n  bars: 10\n  - a\n",
+            "s.yaml:3:3: invalid YAML: this line is indented differently from the lines above it "
+            "(found a list item ('-')); keys of one mapping, and items of one list, start in the "
+            "same column",
+        ),
         (
             "a: 1\n b: 2\n",
             "s.yaml:2:3: invalid YAML: mapping values are not allowed here; usually a missing "

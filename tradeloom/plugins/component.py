@@ -82,6 +82,10 @@ class Component:
             object implementing the layer's protocol (see `tradeloom.plugins.protocols`).
             It may raise `ParamError`.
         summary: One line for ``tradeloom plugins``.
+        plot: For a feature, where ``report.html`` draws its columns: ``price`` on the
+            price panel (a moving average, a band: values in the price's units),
+            ``panel`` in a panel of its own below the price (an oscillator), or None
+            (not drawn: returns, lags, z-scores).
     """
 
     layer: Layer
@@ -89,3 +93,4 @@ class Component:
     params: type[BaseModel]
     factory: Callable[[Any, BuildContext], Any]
     summary: str = ""
+    plot: Literal["price", "panel"] | None = None

@@ -60,8 +60,8 @@ def attribution_chart(metrics: Mapping[str, Any], by: str = "symbol") -> Chart |
     fig = layout(
         80 + 26 * len(names),
         barmode="group",
-        yaxis={"type": "category", "automargin": True, "gridcolor": "#e5e5e5"},
-        xaxis={"title": "P&L", "gridcolor": "#e5e5e5", "zeroline": True},
+        yaxis={"title": by, "type": "category", "automargin": True, "gridcolor": "#e5e5e5"},
+        xaxis={"title": "P&L and fees", "gridcolor": "#e5e5e5", "zeroline": True},
     )
     total = float(pnl.sum())
     return Chart(
@@ -77,7 +77,7 @@ def _hover(name: str, row: Mapping[str, Any]) -> str:
     return (
         f"{name}<br>P&L {float(row.get('pnl') or 0.0):,.2f}"
         f"<br>fees {float(row.get('fees') or 0.0):,.2f}<br>trades {int(row.get('trades') or 0)}"
-        f"<br>mean exposure {float(row.get('exposure') or 0.0) * 100:.1f}% of equity"
+        f"<br>mean gross exposure {float(row.get('exposure') or 0.0) * 100:.1f}% of equity"
     )
 
 
@@ -97,6 +97,11 @@ def strategy_equity_chart(run: RunData) -> Chart | None:
     return Chart(
         "Equity by strategy",
         data,
-        layout(360, yaxis={"title": "equity", "gridcolor": "#e5e5e5"}),
+        layout(
+            360,
+            yaxis={"title": "equity", "gridcolor": "#e5e5e5"},
+            xaxis={"title": "time (UTC)", "gridcolor": "#e5e5e5"},
+        ),
         "each strategy's equity: its capital at the first bar plus its books' P&L",
+        link=True,
     )

@@ -1,5 +1,12 @@
 """The page around plotly charts: one self-contained HTML file with plotly.js embedded,
-shared by report.html and the compare page."""
+shared by report.html, sweep.html and the compare page.
+
+Each chart's layout goes through plotly's own `plotly.graph_objects.Layout` before it is
+written, so that a title given as a string (``yaxis={"title": "equity"}``) reaches the
+page as the ``{"text": ...}`` object that the shipped plotly.js draws; the chart's title
+is drawn in the figure itself. Charts made with ``link=True`` share their x range: a zoom
+or pan of one moves the others (``LINKED`` in the page's script).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs
 
@@ -19,15 +27,75 @@ __all__ = ["CSS", "Chart", "chart_html", "escape", "layout", "line", "naive_time
 
 
 class Chart:
-    """One plotly chart of the page: a title, its traces and layout, and a note."""
+    """One plotly chart of the page: a title, its traces and layout, and a note.
+
+    Args:
+        link: Its x axis (time) zooms and pans with the other linked charts of the page.
+    """
 
     def __init__(
-        self, title: str, data: list[dict[str, Any]], layout: dict[str, Any], note: str = ""
+        self,
+        title: str,
+        data: list[dict[str, Any]],
+        layout: dict[str, Any],
+        note: str = "",
+        *,
+        link: bool = False,
     ) -> None:
         self.title = title
         self.data = data
         self.layout = layout
         self.note = note
+        self.link = link
+
+
+_TITLE_PX, _LEGEND_ROW_PX, _MENU_PX = 46, 22, 30
+_LEGEND_WIDTH_PX, _ENTRY_PX, _CHAR_PX = 1100, 46, 6.5
+"""The legend's rows are estimated from its entries' names: plotly lays a horizontal
+legend out in rows of the plot's width, each entry a symbol (~46 px) and its text."""
+
+
+def _legend_rows(chart: Chart) -> int:
+    """Return how many rows the chart's legend takes when the page opens (estimated)."""
+    if chart.layout.get("showlegend") is False:
+        return 0
+    shown = [t for t in chart.data if t.get("visible", True) is True]
+    if len(shown) == 1 and shown[0].get("showlegend") is not True:
+        return 0  # plotly shows no legend for a single trace
+    names = dict.fromkeys(
+        str(t["name"]) for t in shown if t.get("showlegend") is not False and t.get("name")
+    )
+    rows, used = (1, 0.0) if names else (0, 0.0)
+    for name in names:
+        width = _ENTRY_PX + _CHAR_PX * len(name)
+        if used and used + width > _LEGEND_WIDTH_PX:
+            rows, used = rows + 1, 0.0
+        used += width
+    return rows
+
+
+def figure_json(chart: Chart) -> str:
+    """Return the chart as plotly JSON: its layout checked and normalised by plotly."""
+    checked = go.Layout(chart.layout)
+    checked.title = {
+        "text": chart.title,
+        "x": 0.0,
+        "xanchor": "left",
+        "y": 1.0,
+        "yref": "container",
+        "yanchor": "top",
+        "pad": {"t": 12},
+        "font": {"size": 15},
+    }
+    # the legend sits between the title and the plot: make room for its rows
+    rows = _legend_rows(chart)
+    top = _TITLE_PX + _LEGEND_ROW_PX * rows + (_MENU_PX if checked.updatemenus else 0)
+    checked.margin.t = max(checked.margin.t or 0, top)
+    for menu in checked.updatemenus:  # above the legend, at the right
+        menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
+        menu.pad = {"b": _LEGEND_ROW_PX * rows + 4}
+    figure = {"data": chart.data, "layout": checked.to_plotly_json()}
+    return to_json_plotly(figure).replace("</", "<\\/")
 
 
 def page(title: str, body: Sequence[str], charts: Sequence[Chart]) -> str:
@@ -36,17 +104,9 @@ def page(title: str, body: Sequence[str], charts: Sequence[Chart]) -> str:
     Each chart's div is ``<div class="chart" id="chart-<i>">``, numbered as in ``charts``;
     once drawn, it gets ``data-rendered="true"`` (the browser test waits for it).
     """
-    figures = ",".join(
-        to_json_plotly({"data": c.data, "layout": c.layout}).replace("</", "<\\/") for c in charts
-    )
-    script = (
-        "const FIGURES = [" + figures + "];\n"
-        "FIGURES.forEach(function (fig, i) {\n"
-        "  var div = document.getElementById('chart-' + i);\n"
-        "  Plotly.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false})\n"
-        "    .then(function () { div.setAttribute('data-rendered', 'true'); });\n"
-        "});\n"
-    )
+    figures = ",".join(figure_json(c) for c in charts)
+    linked = [i for i, c in enumerate(charts) if c.link]
+    script = "const FIGURES = [" + figures + "];\nconst LINKED = " + str(linked) + ";\n" + _SCRIPT
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title><style>{CSS}</style>"
@@ -57,22 +117,63 @@ def page(title: str, body: Sequence[str], charts: Sequence[Chart]) -> str:
     )
 
 
+_SCRIPT = """\
+var syncing = false;
+function xRange(update) {
+  for (var key in update) {
+    var m = key.match(/^xaxis[0-9]*\\.(range|autorange)/);
+    if (!m) continue;
+    if (m[1] === 'autorange') return {'xaxis.autorange': true};
+    var axis = key.split('.')[0];
+    if (update[axis + '.range']) return {'xaxis.range': update[axis + '.range'].slice()};
+    if (update[axis + '.range[0]'] !== undefined) {
+      return {'xaxis.range': [update[axis + '.range[0]'], update[axis + '.range[1]']]};
+    }
+  }
+  return null;
+}
+FIGURES.forEach(function (fig, i) {
+  var div = document.getElementById('chart-' + i);
+  Plotly.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false})
+    .then(function () {
+      div.setAttribute('data-rendered', 'true');
+      if (LINKED.indexOf(i) < 0) return;
+      div.on('plotly_relayout', function (update) {
+        var range = xRange(update);
+        if (syncing || !range) return;
+        syncing = true;
+        Promise.all(LINKED.filter(function (j) { return j !== i; }).map(function (j) {
+          return Plotly.relayout(document.getElementById('chart-' + j), range);
+        })).then(function () { syncing = false; }, function () { syncing = false; });
+      });
+    });
+});
+"""
+
+
 def chart_html(i: int, chart: Chart) -> str:
+    """Return the chart's section: its note and the div it is drawn into."""
     note = f"<p class='note'>{escape(chart.note)}</p>" if chart.note else ""
+    linked = " data-linked='true'" if chart.link else ""
     return (
-        f"<section><h2>{escape(chart.title)}</h2>{note}"
-        f"<div class='chart' id='chart-{i}' data-title='{escape(chart.title)}'></div></section>"
+        f"<section><div class='chart' id='chart-{i}' "
+        f"data-title='{escape(chart.title)}'{linked}></div>{note}</section>"
     )
 
 
 def layout(height: int, **extra: Any) -> dict[str, Any]:
+    """Return a chart's layout: the page's look, then ``extra`` (titles as strings or dicts).
+
+    The top margin leaves room for the chart's title, its legend and plotly's toolbar
+    above the plotting area, so that the toolbar never covers a heatmap's cells.
+    """
     out: dict[str, Any] = {
-        "height": height,
-        "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
+        "height": height + 60,
+        "margin": {"l": 80, "r": 20, "t": 50, "b": 50},
         "hovermode": "closest",
         "plot_bgcolor": "#fbfbfb",
         "paper_bgcolor": "#ffffff",
-        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
         "xaxis": {"gridcolor": "#e5e5e5"},
         "yaxis": {"gridcolor": "#e5e5e5"},
     }
@@ -109,6 +210,10 @@ margin:0 auto;max-width:1280px;padding:16px 24px;color:#222;background:#fff}
 h1{margin:8px 0 0;font-size:24px}h2{font-size:17px;margin:24px 0 6px;color:#333}
 .sub{color:#666;margin:2px 0 12px}.note{color:#777;font-size:13px;margin:2px 0 6px}
 .alert{background:#fff4e5;border-left:4px solid #fd8d3c;padding:8px 12px;margin:8px 0}
+.halted{background:#d73027;color:#fff;padding:10px 14px;margin:8px 0;font-size:15px;
+border-radius:3px}.halted code{color:#fff;font-weight:600}
+.filters label{margin-right:14px;font-size:13px;color:#444}
+.stats table.drawdowns td,.stats table.drawdowns th{padding:2px 8px;text-align:right}
 .stats{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .stats table{border-collapse:collapse;min-width:300px}
 .stats caption{text-align:left;font-weight:600;padding:4px 0;color:#444}

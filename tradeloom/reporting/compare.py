@@ -1,5 +1,9 @@
 """``tradeloom compare RUN_DIR...``: runs side by side, as a table and as one HTML page with
-their equity curves overlaid."""
+their equity curves overlaid.
+
+Both start with the settings that differ between the runs (`differing_settings` of
+their resolved strategy files), then the figures: what changed, then what it did.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tradeloom.reporting.charts import Chart, escape, layout, line, naive_times, page
+from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, naive_times, page
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
+from tradeloom.reporting.settings_diff import differing_settings
 
 __all__ = ["compare_page", "compare_runs", "compare_table"]
 
@@ -33,18 +38,29 @@ def _names(runs: Sequence[RunData]) -> list[str]:
 
 
 def compare_table(runs: Sequence[RunData]) -> str:
-    """Return the runs' figures side by side: one row per figure, one column per run."""
+    """Return the settings that differ, then the runs' figures side by side: one row per
+    setting or figure, one column per run."""
     names = _names(runs)
+    settings = differing_settings([run.strategy for run in runs])
     rows = [("", names), ("strategy", [run.name for run in runs])]
     for _, group in STATISTICS:
         for key, label, _ in group:
             rows.append((label, [format_value(key, run.metrics) for run in runs]))
-    label_width = max(len(label) for label, _ in rows)
-    widths = [max(len(values[i]) for _, values in rows) for i in range(len(runs))]
-    lines = []
-    for label, values in rows:
+    heading = ("settings that differ", names)
+    every = [heading, *settings, *rows] if settings else rows
+    label_width = max(len(label) for label, _ in every)
+    widths = [max(len(values[i]) for _, values in every) for i in range(len(runs))]
+
+    def text(label: str, values: list[str]) -> str:
         cells = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
-        lines.append(f"{label:<{label_width}}  {cells}".rstrip())
+        return f"{label:<{label_width}}  {cells}".rstrip()
+
+    lines = []
+    if settings:
+        lines = [text(*heading), *(text(k, v) for k, v in settings), ""]
+    elif all(run.strategy for run in runs):
+        lines = ["settings that differ: none (the same resolved strategy file)", ""]
+    lines.extend(text(label, values) for label, values in rows)
     return "\n".join(lines)
 
 
@@ -61,7 +77,11 @@ def compare_page(runs: Sequence[RunData]) -> str:
     chart = Chart(
         "Equity (100 = starting cash)",
         data,
-        layout(460, yaxis={"title": "equity, start = 100", "gridcolor": "#e5e5e5"}),
+        layout(
+            460,
+            yaxis={"title": "equity, start = 100", "gridcolor": "#e5e5e5"},
+            xaxis={"title": "time (UTC)", "gridcolor": "#e5e5e5"},
+        ),
     )
     names = _names(runs)
     head = "".join(f"<th>{escape(n)}</th>" for n in names)
@@ -78,7 +98,28 @@ def compare_page(runs: Sequence[RunData]) -> str:
     title = f"tradeloom compare: {', '.join(names)}"
     sections = [
         f"<h1>Compare {len(runs)} runs</h1>",
-        "<section><h2>Equity</h2><div class='chart' id='chart-0'></div></section>",
+        _settings_table(runs),
+        chart_html(0, chart),
         table,
     ]
     return page(title, sections, [chart])
+
+
+def _settings_table(runs: Sequence[RunData]) -> str:
+    settings = differing_settings([run.strategy for run in runs])
+    if not settings:
+        return (
+            "<section><h2>Settings that differ</h2><p class='note'>none: the runs have the "
+            "same resolved strategy file</p></section>"
+        )
+    head = "".join(f"<th>{escape(n)}</th>" for n in _names(runs))
+    rows = "".join(
+        f"<tr><th>{escape(key)}</th>{''.join(f'<td>{escape(v)}</td>' for v in values)}</tr>"
+        for key, values in settings
+    )
+    return (
+        "<section><h2>Settings that differ</h2><p class='note'>the keys of the runs' resolved "
+        "strategy files (strategy.yaml) whose values are not the same in every run; "
+        "- : not set</p><div class='scroll'><table class='trades settings'>"
+        f"<tr><th>key</th>{head}</tr>{rows}</table></div></section>"
+    )

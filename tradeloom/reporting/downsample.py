@@ -6,16 +6,25 @@ highest value (and the series keeps its first and last bar). Every peak, trough 
 drawdown of the full series is therefore on the drawn line, at its own time and value;
 only the bars between them are left out. Nothing is averaged, so every value drawn is
 a value of the run. Trade markers are never thinned.
+
+Candles are grouped instead (`candle_buckets`): beyond `MAX_CANDLES` bars, each candle
+drawn holds k bars (open of the first, highest high, lowest low, close of the last,
+the volume summed), and the chart says so.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-__all__ = ["DISPLAY_POINTS", "minmax_indices"]
+__all__ = ["DISPLAY_POINTS", "MAX_CANDLES", "candle_buckets", "minmax_indices"]
 
 DISPLAY_POINTS = 4000
 """Points drawn per series at most (two per bucket)."""
+
+MAX_CANDLES = 2500
+"""Candles drawn per symbol at most: beyond, each candle holds several bars."""
 
 
 def minmax_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarray:
@@ -44,3 +53,44 @@ def minmax_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarr
     picked = np.concatenate(([0, n - 1], base + low, base + high))
     picked = np.unique(picked)
     return picked[picked < n]
+
+
+def candle_buckets(
+    times: np.ndarray,
+    ohlcv: np.ndarray,
+    most: int = MAX_CANDLES,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return candles of several bars each when there are more than ``most`` bars.
+
+    Each bucket of ``k`` consecutive bars becomes one candle: the first bar's open and
+    time, the highest high, the lowest low, the last close, and the summed volume; a
+    candle of ``k`` bars, as a chart of a longer timeframe draws it. NaN rows (a bar a
+    symbol does not have) are left out of their bucket.
+
+    Args:
+        times: The bars' times.
+        ohlcv: ``[bars, 5]``: open, high, low, close, volume.
+        most: The most candles returned.
+
+    Returns:
+        The candles' times, their ``[candles, 5]`` values, and ``k`` (1: the bars as they are).
+    """
+    n = len(times)
+    if n <= most:
+        return times, ohlcv, 1
+    k = -(-n // most)
+    buckets = -(-n // k)
+    padded = np.full((buckets * k, 5), np.nan)
+    padded[:n] = ohlcv
+    rows = padded.reshape(buckets, k, 5)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bucket stays NaN
+        high = np.nanmax(rows[:, :, 1], axis=1)
+        low = np.nanmin(rows[:, :, 2], axis=1)
+        volume = np.nansum(rows[:, :, 4], axis=1)
+    present = ~np.isnan(rows[:, :, 3])
+    first = present.argmax(axis=1)
+    last = k - 1 - present[:, ::-1].argmax(axis=1)
+    at = np.arange(buckets)
+    out = np.column_stack((rows[at, first, 0], high, low, rows[at, last, 3], volume))
+    return times[::k], out, k

@@ -15,6 +15,7 @@ from typing import Any
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalError, journal_path
 from tradeloom.reporting.execution_quality import journal_execution_quality
+from tradeloom.reporting.labels import format_duration
 from tradeloom.reporting.run_data import RunData
 
 __all__ = ["execution_block", "execution_table"]
@@ -28,7 +29,7 @@ _COLUMNS = (
     ("maker_share", "maker share", "percent"),
     ("bars_to_first_fill", "bars to first fill (median / p90)", "quantiles"),
     ("bars_to_last_fill", "bars to last fill (median / p90)", "quantiles"),
-    ("seconds_to_first_fill", "seconds to first fill (median / p90)", "quantiles"),
+    ("seconds_to_first_fill", "time to first fill (median / p90)", "durations"),
 )
 
 
@@ -83,11 +84,21 @@ def _shown(value: Any, kind: str) -> str:
         if not isinstance(value, Mapping):
             return "&ndash;"
         return f"{_number(value.get('median'), '.4g')} / {_number(value.get('p90'), '.4g')}"
+    if kind == "durations":
+        if not isinstance(value, Mapping):
+            return "&ndash;"
+        return " / ".join(_duration(value.get(q)) for q in ("median", "p90"))
     if kind == "count":
         return f"{int(value or 0):,}"
     if kind == "percent":
         return _number(None if value is None else 100.0 * float(value), ".1f", "%")
     return _number(value, "+.2f")
+
+
+def _duration(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "&ndash;"
+    return escape(format_duration(float(value)))
 
 
 def _number(value: Any, spec: str, suffix: str = "") -> str:

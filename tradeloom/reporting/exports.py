@@ -1,26 +1,61 @@
-"""Per-bar tables of a run: ``features.parquet`` (what the model saw and what it said) and
-``monitoring.parquet`` (each monitor's figures at each bar, for the report's charts)."""
+"""Per-bar tables of a run: ``bars.parquet`` (the OHLCV bars traded on),
+``features.parquet`` (what the model saw and what it said) and ``monitoring.parquet``
+(each monitor's figures at each bar, for the report's charts).
+
+``features.parquet`` carries, in its schema's metadata under ``tradeloom.plots``, where
+the report draws each feature column (`PLOTS_KEY`): ``price`` (on the price panel) or
+``panel:<feature path>`` (a lower panel per feature), as each feature's component
+declares (`tradeloom.plugins.component.Component.plot`).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tradeloom.domain import Signal
 
 __all__ = [
+    "BARS_FILE",
     "FEATURES_FILE",
     "MONITORING_FILE",
+    "PLOTS_KEY",
+    "bars_frame",
     "features_frame",
     "monitoring_frame",
+    "read_plots",
     "write_parquet",
 ]
 
+BARS_FILE = "bars.parquet"
 FEATURES_FILE = "features.parquet"
 MONITORING_FILE = "monitoring.parquet"
+PLOTS_KEY = "tradeloom.plots"
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+
+
+def bars_frame(frames: Sequence[pd.DataFrame], symbols: Sequence[str]) -> pd.DataFrame:
+    """Return the OHLCV bars of each symbol, indexed by timestamp (``symbol`` first when
+    there are several symbols)."""
+    if len(symbols) == 1:
+        frame = frames[0][list(_OHLCV)].copy()
+        frame.index.name = "timestamp"
+        return frame
+    parts = []
+    for frame, symbol in zip(frames, symbols, strict=True):
+        part = frame[list(_OHLCV)].copy()
+        part.insert(0, "symbol", symbol)
+        parts.append(part)
+    out = pd.concat(parts).sort_index(kind="stable")
+    out.index.name = "timestamp"
+    return out
 
 
 def features_frame(
@@ -50,24 +85,44 @@ def monitoring_frame(
 ) -> pd.DataFrame:
     """Return one column per monitor and metric (``rolling_auc.auc``), one row per bar.
 
-    A metric per feature column (``psi.<column>``) is left out: its monitor's summary
-    (``psi_max``) is charted. Bars a monitor did not see are NaN.
+    A metric per feature column (``drift.psi.<column>``) is kept too: the report draws
+    them as a heatmap of drift per feature over time. Bars a monitor did not see are NaN.
     """
-    frame = pd.DataFrame(index=index)
-    frame.index.name = "timestamp"
+    columns: dict[str, np.ndarray] = {}
     for monitor, rows in values.items():
         if not rows:
             continue
         bars = np.fromiter((bar for bar, _ in rows), np.int64, len(rows))
-        for name in rows[0][1]:
-            if "." in name:
-                continue
+        # a monitor may name its per-column metrics only once its window is full
+        names = dict.fromkeys([*rows[0][1], *rows[-1][1]])
+        for name in names:
             column = np.full(len(index), np.nan)
             column[bars] = [float(v.get(name, np.nan)) for _, v in rows]
-            frame[f"{monitor}.{name}"] = column
+            columns[f"{monitor}.{name}"] = column
+    frame = pd.DataFrame(columns, index=index)
+    frame.index.name = "timestamp"
     return frame
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame with its timestamp index as a column (zstd-compressed)."""
-    frame.reset_index().to_parquet(path, index=False, compression="zstd")
+def write_parquet(path: Path, frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -> None:
+    """Write a frame with its timestamp index as a column (zstd-compressed).
+
+    Args:
+        plots: Where the report draws each column (`PLOTS_KEY`), kept in the file's schema.
+    """
+    table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+    if plots:
+        metadata = dict(table.schema.metadata or {})
+        metadata[PLOTS_KEY.encode()] = json.dumps(dict(plots)).encode()
+        table = table.replace_schema_metadata(metadata)
+    pq.write_table(table, path, compression="zstd")
+
+
+def read_plots(path: Path) -> dict[str, str]:
+    """Return where the report draws each feature column of a parquet file ({} if unsaid)."""
+    metadata = pq.read_schema(path).metadata or {}
+    raw = metadata.get(PLOTS_KEY.encode())
+    if raw is None:
+        return {}
+    plots = json.loads(raw)
+    return {str(k): str(v) for k, v in plots.items()} if isinstance(plots, dict) else {}

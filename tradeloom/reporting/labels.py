@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["STATISTICS", "format_value", "label_of"]
+__all__ = ["STATISTICS", "format_duration", "format_value", "label_of"]
 
 
 def _pct(value: float) -> str:
@@ -38,7 +38,10 @@ def _days(value: float) -> str:
     return f"{value:,.1f} days"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Return a length of time in the unit a person reads it in (``2.5 hours``)."""
+    if seconds < 60:
+        return f"{seconds:,.3g} s"
     if seconds >= 86_400:
         return f"{seconds / 86_400:,.1f} days"
     if seconds >= 3_600:
@@ -65,7 +68,10 @@ STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
             ("volatility", "volatility (ann.)", _plain_pct),
             ("max_drawdown", "max drawdown", _plain_pct),
             ("max_drawdown_duration_days", "max drawdown duration", _days),
-            ("exposure", "exposure", _plain_pct),
+            # "exposure" has one meaning per name: this is the share of bars with a
+            # position; "gross exposure" is the value held over equity (the report's chart,
+            # the attribution by symbol)
+            ("exposure", "time in market", _plain_pct),
             ("final_equity", "final equity", _money),
         ),
     ),
@@ -83,7 +89,7 @@ STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
             ("profit_factor", "profit factor", _ratio),
             ("sqn", "SQN", _ratio),
             ("avg_holding_bars", "average holding (bars)", _bars),
-            ("avg_holding_seconds", "average holding time", _duration),
+            ("avg_holding_seconds", "average holding time", format_duration),
             ("turnover", "turnover (x mean equity)", _ratio),
             ("fees", "fees", _money),
         ),

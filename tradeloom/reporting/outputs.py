@@ -44,6 +44,21 @@ RUN_FILES = (
 )
 
 
+def _file_mode() -> int:
+    """Return the mode a plain ``open`` gives a new file: 0666 less the process's umask.
+
+    A temporary file is created 0600; each run file gets this mode instead, so that all
+    of a run directory's files have one mode (0644 under the usual umask 022), the files
+    written in place and those renamed into place alike.
+    """
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[IO[str]]:
     """Yield a text file that replaces ``path`` when the block ends without an error.
@@ -68,6 +83,7 @@ def atomic_file(path: Path) -> Iterator[IO[str]]:
     try:
         with handle:
             yield handle
+        os.chmod(temporary, _MODE)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -114,6 +130,7 @@ def atomic_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
+        os.chmod(temporary, _MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,8 +1,15 @@
-"""The report's price chart: each market's close with every trade marked.
+"""The report's price chart: candles, volume, the strategy's indicators and every trade.
 
-One market is drawn as is. A universe draws every symbol's close and trades, one symbol
-shown at a time, chosen in a menu above the chart (`symbol_menu`); the first symbol is
-shown when the page opens.
+Panels, top to bottom, on one time axis (a zoom of one zooms all): the candles with the
+features that declare ``plot: price`` drawn over them (moving averages, bands), the
+volume, then one panel per feature that declares ``plot: panel`` (an oscillator: RSI,
+MACD, stochastic). Entries and exits are marked on the candles; hovering one tells the
+trade, its side and why it was entered or left.
+
+One market is drawn as is. A universe draws every symbol's panels and trades, one
+symbol shown at a time, chosen in a menu above the chart (`symbol_menu`); the first
+symbol is shown when the page opens. A run written before ``bars.parquet`` existed
+gets its close as a line instead of candles.
 """
 
 from __future__ import annotations
@@ -14,44 +21,179 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
+from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
 
-__all__ = ["price_chart", "symbol_menu"]
+__all__ = ["market_traces", "price_chart", "symbol_menu"]
 
 _GREEN, _RED, _GREY = "#1a9850", "#d73027", "#555555"
+_OVERLAY_COLORS = ("#2c7fb8", "#fd8d3c", "#6a3d9a", "#b15928", "#e7298a")
+_PRICE_PX, _VOLUME_PX, _PANEL_PX, _GAP_PX = 360, 90, 130, 28
+_GRID = "#e5e5e5"
 
 
 def price_chart(run: RunData) -> Chart:
-    """Return the price and trades chart of a run (a menu of symbols for a universe)."""
-    eq, trades = run.equity, run.trades
-    x = naive_times(eq)
+    """Return the price, indicators and trades chart of a run (a menu of symbols for a
+    universe)."""
     symbols = [str(s) for s in run.metrics.get("symbols") or ()]
-    if not symbols:
-        data = market_traces(x, eq["close"].to_numpy(np.float64), trades)
-        market = str(run.metrics.get("symbol", ""))
-        return Chart(
-            f"Price and trades ({market})",
-            data,
-            layout(420, yaxis={"title": "price", "gridcolor": "#e5e5e5"}),
-            f"{len(trades):,} trades, every one marked; the close is drawn from its lows and highs",
-        )
+    markets = symbols or [str(run.metrics.get("symbol", ""))]
+    columns = set() if run.features is None else set(run.features.columns)
+    panels = _panels(run.plots, columns)
+    overlays = [c for c, p in run.plots.items() if p == "price" and c in columns]
+    has_volume = run.bars is not None
     groups: list[list[dict[str, Any]]] = []
-    for symbol in symbols:
-        own = trades[trades["symbol"] == symbol].reset_index(drop=True) if len(trades) else trades
-        groups.append(market_traces(x, eq[f"close[{symbol}]"].to_numpy(np.float64), own))
-    fig = layout(
-        450,
-        yaxis={"title": "price", "gridcolor": "#e5e5e5"},
-        updatemenus=[symbol_menu(symbols, [len(g) for g in groups])],
-    )
-    fig["margin"] = {**fig["margin"], "t": 40}
-    return Chart(
-        "Price and trades",
-        [dict(trace, visible=s == 0) for s, group in enumerate(groups) for trace in group],
-        fig,
-        f"{len(symbols)} symbols: choose one in the menu; {len(trades):,} trades, every one "
-        "marked; each close is drawn from its lows and highs",
-    )
+    per_candle = 1
+    for symbol in markets:
+        own = _trades_of(run.trades, symbol) if symbols else run.trades
+        bars = _rows_of(run.bars, symbol, bool(symbols))
+        features = _rows_of(run.features, symbol, bool(symbols))
+        if bars is None or not len(bars):
+            close = run.equity[f"close[{symbol}]" if symbols else "close"]
+            traces = market_traces(naive_times(run.equity), close.to_numpy(np.float64), own)
+        else:
+            traces, k = _candle_traces(bars, has_volume)
+            per_candle = max(per_candle, k)
+            traces.extend(_marker_traces(own))
+        if features is not None:
+            traces.extend(_feature_traces(features, overlays, panels))
+        groups.append(traces)
+    fig = layout(_height(len(panels), has_volume), **_axes(panels, has_volume))
+    data = [trace for group in groups for trace in group]
+    if symbols:
+        fig["updatemenus"] = [symbol_menu(symbols, [len(g) for g in groups])]
+        data = [dict(t, visible=s == 0) for s, group in enumerate(groups) for t in group]
+    title = "Price and trades" if symbols else f"Price and trades ({markets[0]})"
+    return Chart(title, data, fig, _note(run, symbols, per_candle, overlays, panels), link=True)
+
+
+def _note(
+    run: RunData,
+    symbols: list[str],
+    per_candle: int,
+    overlays: list[str],
+    panels: list[tuple[str, list[str]]],
+) -> str:
+    parts = []
+    if symbols:
+        parts.append(f"{len(symbols)} symbols: choose one in the menu")
+    parts.append(f"{len(run.trades):,} trades, every one marked")
+    if run.bars is None:
+        parts.append("the close is drawn from its lows and highs (no bars.parquet in this run)")
+    elif per_candle > 1:
+        parts.append(f"each candle holds {per_candle} bars, for display (the run traded every bar)")
+    if overlays:
+        parts.append("on the price: " + ", ".join(overlays))
+    if panels:
+        parts.append("below: " + ", ".join(" ".join(columns) for _, columns in panels))
+    return "; ".join(parts)
+
+
+def _panels(plots: dict[str, str], columns: set[str]) -> list[tuple[str, list[str]]]:
+    """Return the lower panels, in file order: each feature's path and its columns."""
+    panels: dict[str, list[str]] = {}
+    for column, plot in plots.items():
+        if plot.startswith("panel:") and column in columns:
+            panels.setdefault(plot.partition(":")[2], []).append(column)
+    return list(panels.items())
+
+
+def _height(panels: int, volume: bool) -> int:
+    return _PRICE_PX + (_VOLUME_PX + _GAP_PX) * volume + (_PANEL_PX + _GAP_PX) * panels
+
+
+def _axes(panels: list[tuple[str, list[str]]], volume: bool) -> dict[str, Any]:
+    """Return the y axes stacked top to bottom (domains in pixels turned into fractions) and
+    the one time axis at the bottom."""
+    total = _height(len(panels), volume)
+    rows: list[tuple[str, int]] = [("price", _PRICE_PX)]
+    if volume:
+        rows.append(("volume", _VOLUME_PX))
+    rows.extend((columns[0], _PANEL_PX) for _, columns in panels)  # the legend names the rest
+    axes: dict[str, Any] = {}
+    top = total
+    for i, (title, height) in enumerate(rows):
+        name = "yaxis" if i == 0 else f"yaxis{i + 1}"
+        axes[name] = {
+            "title": {"text": title, "font": {"size": 11}},
+            "domain": [max(0.0, (top - height) / total), top / total],
+            "gridcolor": _GRID,
+            "tickformat": ".4~g" if i else None,
+        }
+        top -= height + _GAP_PX
+    axes["xaxis"] = {
+        "title": {"text": "time (UTC)"},
+        "anchor": f"y{len(rows)}" if len(rows) > 1 else "y",
+        "gridcolor": _GRID,
+        "rangeslider": {"visible": False},
+        "type": "date",
+    }
+    return axes
+
+
+def _rows_of(frame: pd.DataFrame | None, symbol: str, universe: bool) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    if universe and "symbol" in frame.columns:
+        return frame[frame["symbol"].astype(str) == symbol].reset_index(drop=True)
+    return frame
+
+
+def _trades_of(trades: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    if not len(trades) or "symbol" not in trades.columns:
+        return trades
+    return trades[trades["symbol"] == symbol].reset_index(drop=True)
+
+
+def _candle_traces(bars: pd.DataFrame, volume: bool) -> tuple[list[dict[str, Any]], int]:
+    values = bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
+    x, candles, k = candle_buckets(naive_times(bars), values)
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "candlestick",
+            "name": "price" if k == 1 else f"price ({k} bars a candle)",
+            "x": x,
+            "open": candles[:, 0],
+            "high": candles[:, 1],
+            "low": candles[:, 2],
+            "close": candles[:, 3],
+            "increasing": {"line": {"color": _GREEN, "width": 1}},
+            "decreasing": {"line": {"color": _RED, "width": 1}},
+            "yaxis": "y",
+        }
+    ]
+    if volume:
+        up = candles[:, 3] >= candles[:, 0]
+        traces.append(
+            {
+                "type": "bar",
+                "name": "volume",
+                "x": x,
+                "y": candles[:, 4],
+                "marker": {"color": np.where(up, _GREEN, _RED).tolist(), "line": {"width": 0}},
+                "opacity": 0.6,
+                "yaxis": "y2",
+                "showlegend": False,
+                "hovertemplate": "volume %{y:.4~g}<extra></extra>",
+            }
+        )
+    return traces, k
+
+
+def _feature_traces(
+    features: pd.DataFrame, overlays: list[str], panels: list[tuple[str, list[str]]]
+) -> list[dict[str, Any]]:
+    x = naive_times(features)
+    traces = []
+    for i, column in enumerate(overlays):
+        color = _OVERLAY_COLORS[i % len(_OVERLAY_COLORS)]
+        traces.append(line(x, features[column].to_numpy(np.float64), column, color, yaxis="y"))
+    first_panel = 3  # y is the price, y2 the volume
+    for p, (_, columns) in enumerate(panels):
+        for i, column in enumerate(columns):
+            color = _OVERLAY_COLORS[i % len(_OVERLAY_COLORS)]
+            values = features[column].to_numpy(np.float64)
+            traces.append(line(x, values, column, color, yaxis=f"y{first_panel + p}"))
+    return traces
 
 
 def symbol_menu(symbols: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:
@@ -70,30 +212,42 @@ def symbol_menu(symbols: Sequence[str], counts: Sequence[int]) -> dict[str, Any]
         "buttons": buttons,
         "direction": "down",
         "showactive": True,
-        "x": 0.5,
-        "xanchor": "center",
-        "y": 1.12,
-        "yanchor": "top",
+        "x": 1.0,
+        "xanchor": "right",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "pad": {"b": 28},
     }
 
 
 def market_traces(x: np.ndarray, close: np.ndarray, trades: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return one market's traces: its close, its entries by side and its exits."""
-    data = [line(x, close, "close", _GREY)]
+    """Return one market's traces without its bars: its close, its entries and its exits."""
+    return [line(x, close, "close", _GREY), *_marker_traces(trades)]
+
+
+def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the entries by side and the exits, each with its reason in its hover text."""
     if not len(trades):
-        return data
-    long = trades["side"] == "long" if "side" in trades else trades["direction"] > 0
+        return []
+    data = []
+    long = (trades["side"] == "long" if "side" in trades else trades["direction"] > 0).to_numpy()
     entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
     exit_t = trades["exit_time"].dt.tz_localize(None).to_numpy()
     reason = trades["exit_reason"].astype(str) if "exit_reason" in trades else ""
+    entered = (
+        trades["entry_reason"].astype(str)
+        if "entry_reason" in trades
+        else pd.Series([""] * len(trades))
+    )
     text = (
         pd.Series(np.where(long, "long", "short"))
         + " #"
         + pd.Series(np.arange(1, len(trades) + 1)).astype(str)
     )
+    entry_text = text + "<br>entry: " + entered.where(entered != "", "signal")
     for side, mask, marker, color in (
-        ("long entry", long.to_numpy(), "triangle-up", _GREEN),
-        ("short entry", ~long.to_numpy(), "triangle-down", _RED),
+        ("long entry", long, "triangle-up", _GREEN),
+        ("short entry", ~long, "triangle-down", _RED),
     ):
         if mask.any():
             data.append(
@@ -104,8 +258,9 @@ def market_traces(x: np.ndarray, close: np.ndarray, trades: pd.DataFrame) -> lis
                     "x": entry_t[mask],
                     "y": trades["entry_price"].to_numpy(np.float64)[mask],
                     "marker": {"symbol": marker, "size": 9, "color": color},
-                    "text": text[mask].to_numpy(),
-                    "hovertemplate": "%{text}<br>entry %{y}<extra></extra>",
+                    "text": entry_text[mask].to_numpy(),
+                    "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
+                    "yaxis": "y",
                 }
             )
     pnl = trades["pnl"].to_numpy(np.float64)
@@ -130,7 +285,8 @@ def market_traces(x: np.ndarray, close: np.ndarray, trades: pd.DataFrame) -> lis
                 "line": {"width": 1},
             },
             "text": exit_text.to_numpy(),
-            "hovertemplate": "%{text}<br>exit %{y}<extra></extra>",
+            "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
+            "yaxis": "y",
         }
     )
     return data

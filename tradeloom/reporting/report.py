@@ -8,7 +8,7 @@ is drawn. The numbers in the tables are those of ``metrics.json`` and ``trades.c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,25 @@ from tradeloom.reporting.charts import (
 )
 from tradeloom.reporting.execution_table import execution_block, execution_table
 from tradeloom.reporting.labels import STATISTICS, format_value
+from tradeloom.reporting.monitoring_charts import (
+    drift_chart,
+    hline,
+    legend_only,
+    monitoring_chart,
+)
 from tradeloom.reporting.outputs import atomic_file
 from tradeloom.reporting.price_chart import price_chart, symbol_menu
-from tradeloom.reporting.run_data import RunData, RunEvent, load_run
+from tradeloom.reporting.run_data import RunData, load_run
+from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
+from tradeloom.reporting.timeline import halted_banner, timeline_chart
+from tradeloom.reporting.trades_table import trades_table
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 
 REPORT_FILE = "report.html"
 
-_TRADES_SHOWN = 2000
-"""Trades listed in the page's table; a longer run shows the first and last half of these
-(trades.csv has them all)."""
-
 _GREEN, _RED, _BLUE, _GREY, _ORANGE = "#1a9850", "#d73027", "#2c7fb8", "#969696", "#fd8d3c"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_EVENT_ROWS = {
-    "fold": ("walk-forward folds", _GREY),
-    "retrain": ("retrains", _BLUE),
-    "health": ("health changes", _ORANGE),
-    "health_action": ("health actions", _ORANGE),
-    "halt": ("halts", _RED),
-    "trading_state": ("trading state / kill switch", _RED),
-}
 
 
 def write_report(run_dir: Path) -> Path:
@@ -70,26 +67,31 @@ def render_report(run: RunData) -> str:
     made = (
         price_chart(run),
         _equity_chart(run),
+        _probability_chart(run),
+        timeline_chart(run),
+        rolling_chart(run),
         strategy_equity_chart(run),
         attribution_chart(m, "strategy"),
         attribution_chart(m, "symbol"),
-        _probability_chart(run),
-        _monitoring_chart(run),
-        _events_chart(run),
+        monitoring_chart(run),
+        drift_chart(run),
         _monthly_chart(m),
         _trade_returns_chart(run.trades),
         _reasons_chart(m),
     )
     charts = [c for c in made if c is not None]  # a chart with nothing to show is left out
     title = f"{run.name}: tradeloom report"
+    mode = f"{run.mode} &middot; " if run.mode != "backtest" else ""
     header = (
-        f"<h1>{escape(run.name)}</h1><p class='sub'>{escape(m.get('symbol', ''))} "
+        f"<h1>{escape(run.name)}</h1><p class='sub'>{mode}{escape(m.get('symbol', ''))} "
         f"{escape(m.get('timeframe', ''))} &middot; {escape(m.get('period', ''))} &middot; "
         f"{escape(run.run_dir.name)}</p>"
     )
-    body = [header, _alerts(m), _statistics_table(m), execution_table(execution_block(run))]
+    body = [header, halted_banner(run), _alerts(m), _statistics_table(m)]
+    body.append(tearsheet_tables(m))
+    body.append(execution_table(execution_block(run)))
     body.extend(chart_html(i, c) for i, c in enumerate(charts))
-    body.append(_trades_table(run.trades))
+    body.append(trades_table(run.trades))
     return page(title, body, charts)
 
 
@@ -112,7 +114,7 @@ def _equity_chart(run: RunData) -> Chart:
     else:
         close = eq["close"].to_numpy(np.float64)
         hold = start * close / close[0] if len(close) else close
-        held = eq["position"].to_numpy(np.float64) * close
+        held = np.abs(eq["position"].to_numpy(np.float64) * close)
         benchmark = "buy and hold"
     drawdown = -eq["drawdown"].to_numpy(np.float64) * 100
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -121,16 +123,47 @@ def _equity_chart(run: RunData) -> Chart:
         line(x, equity, "equity", _BLUE, yaxis="y"),
         line(x, hold, benchmark, _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
         line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"),
-        line(x, exposure * 100, "exposure %", _ORANGE, yaxis="y3"),
+        line(x, exposure * 100, "gross exposure % of equity", _ORANGE, yaxis="y3"),
     ]
     fig = layout(
         560,
         yaxis={"title": "equity", "domain": [0.45, 1.0], "gridcolor": "#e5e5e5"},
-        yaxis2={"title": "drawdown %", "domain": [0.22, 0.41], "gridcolor": "#e5e5e5"},
-        yaxis3={"title": "exposure %", "domain": [0.0, 0.18], "gridcolor": "#e5e5e5"},
-        xaxis={"anchor": "y3", "gridcolor": "#e5e5e5"},
+        yaxis2={"title": "drawdown %", "domain": [0.24, 0.40], "gridcolor": "#e5e5e5"},
+        yaxis3={"title": "exposure %", "domain": [0.0, 0.19], "gridcolor": "#e5e5e5"},
+        xaxis={"title": "time (UTC)", "anchor": "y3", "gridcolor": "#e5e5e5"},
+        updatemenus=[_scale_menu(data[0]["y"], data[1]["y"], start)],
     )
-    return Chart(f"Equity against {benchmark}, drawdown and exposure", data, fig)
+    note = (
+        "scale: linear, log, or % return since the start (menu, top right); "
+        "gross exposure: the value of the positions held over equity, at each bar"
+    )
+    return Chart(f"Equity against {benchmark}, drawdown and exposure", data, fig, note, link=True)
+
+
+def _scale_menu(equity: np.ndarray, hold: np.ndarray, start: float) -> dict[str, Any]:
+    """Return the equity chart's menu: money on a linear or a log axis, or % return."""
+    money = {"y": [equity, hold]}
+    percent = {"y": [(equity / start - 1.0) * 100, (hold / start - 1.0) * 100]}
+    buttons = [
+        ("linear", money, {"yaxis.type": "linear", "yaxis.title.text": "equity"}),
+        ("log", money, {"yaxis.type": "log", "yaxis.title.text": "equity (log scale)"}),
+        ("% return", percent, {"yaxis.type": "linear", "yaxis.title.text": "return %"}),
+    ]
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "showactive": True,
+        "active": 0,
+        "x": 1.0,
+        "xanchor": "right",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "pad": {"b": 28},
+        "buttons": [
+            {"label": label, "method": "update", "args": [restyle, relayout, [0, 1]]}
+            for label, restyle, relayout in buttons
+        ],
+    }
 
 
 def _probability_chart(run: RunData) -> Chart | None:
@@ -138,10 +171,12 @@ def _probability_chart(run: RunData) -> Chart | None:
     if "portfolio" in run.metrics:  # a portfolio file's run: its strategies' own features
         return None
     if features is None or "probability" not in features:
+        if run.mode != "backtest":
+            return None  # a paper run's probabilities are its journal's: none yet
         return Chart(
             "Model probability",
             [],
-            layout(120),
+            layout(120, xaxis={"title": "time (UTC)"}, yaxis={"title": "P(up)"}),
             "not recorded: this run was made with outputs.features: false",
         )
     title = "Model probability and the signal thresholds"
@@ -160,18 +195,32 @@ def _probability_chart(run: RunData) -> Chart | None:
         menus = []
     shapes = []
     for level, name in _signal_levels(run.strategy):
-        shapes.append(_hline(level, _RED if level < 0.5 else _GREEN))
-        data.append(_legend_only(name, _RED if level < 0.5 else _GREEN))
+        shapes.append(hline(level, _RED if level < 0.5 else _GREEN))
+        data.append(legend_only(name, _RED if level < 0.5 else _GREEN))
     if menus:  # the thresholds stay shown whichever symbol is chosen
         legend = len(data) - len(symbols)
         menus[0]["buttons"] = [
             {**b, "args": [{"visible": b["args"][0]["visible"] + [True] * legend}]}
             for b in menus[0]["buttons"]
         ]
-    fig = layout(300, shapes=shapes, yaxis={"title": "P(up)", "range": [0, 1]}, updatemenus=menus)
-    if menus:
-        fig["margin"] = {**fig["margin"], "t": 40}
-    return Chart(title, data, fig)
+    fig = layout(
+        300,
+        shapes=shapes,
+        yaxis={"title": "P(up)", "range": [0, 1], "gridcolor": "#e5e5e5"},
+        xaxis={"title": "time (UTC)", "gridcolor": "#e5e5e5"},
+        updatemenus=menus,
+    )
+    note = _auc_note(run.metrics)
+    if run.mode != "backtest":
+        note = f"from the journal (each live bar's verdict); {note}"
+    return Chart(title, data, fig, note, link=True)
+
+
+def _auc_note(m: Mapping[str, Any]) -> str:
+    auc, count = m.get("auc"), m.get("predictions")
+    if auc is None or (isinstance(auc, float) and math.isnan(auc)):
+        return "AUC: no prediction whose outcome is known yet"
+    return f"AUC {float(auc):.3f} over {int(count or 0):,} predictions whose outcome is known"
 
 
 def _signal_levels(strategy: Mapping[str, Any]) -> list[tuple[float, str]]:
@@ -185,142 +234,6 @@ def _signal_levels(strategy: Mapping[str, Any]) -> list[tuple[float, str]]:
             (0.5 - threshold / 2, f"short at p <= {0.5 - threshold / 2:g}"),
         ]
     return []
-
-
-def _hline(level: float, color: str, yref: str = "y") -> dict[str, Any]:
-    return {
-        "type": "line",
-        "xref": "paper",
-        "x0": 0,
-        "x1": 1,
-        "yref": yref,
-        "y0": level,
-        "y1": level,
-        "line": {"color": color, "dash": "dash", "width": 1},
-    }
-
-
-def _legend_only(name: str, color: str) -> dict[str, Any]:
-    return {
-        "type": "scatter",
-        "mode": "lines",
-        "x": [None],
-        "y": [None],
-        "name": name,
-        "line": {"color": color, "dash": "dash"},
-    }
-
-
-def _monitoring_chart(run: RunData) -> Chart | None:
-    frame = run.monitoring
-    if frame is None:
-        return None
-    watched = _watched(run.strategy)
-    columns = [
-        c
-        for c in frame.columns
-        if (c.partition(".")[2] in _CHARTED_METRICS or c in watched) and frame[c].notna().any()
-    ]
-    if not columns:
-        return None
-    x = naive_times(frame)
-    rows = len(columns)
-    gap = 0.04
-    height = (1.0 - gap * (rows - 1)) / rows
-    data, shapes = [], []
-    fig = layout(180 * rows + 60)
-    colors = (_BLUE, _ORANGE, "#6a3d9a", _GREEN, "#b15928", _GREY)
-    for i, column in enumerate(columns):
-        axis = "y" if i == 0 else f"y{i + 1}"
-        top = 1.0 - i * (height + gap)
-        fig["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
-            "title": {"text": column, "font": {"size": 11}},
-            "tickformat": ".4~g",
-            "domain": [top - height, top],
-            "gridcolor": "#e5e5e5",
-        }
-        values = frame[column].to_numpy(np.float64)
-        data.append(line(x, values, column, colors[i % len(colors)], yaxis=axis))
-        for level, name, color in _health_levels(run.strategy, column):
-            shapes.append(_hline(level, color, axis))
-            data.append(_legend_only(f"{column} {name}", color))
-    fig["shapes"] = shapes
-    fig["xaxis"] = {"anchor": f"y{rows}" if rows > 1 else "y", "gridcolor": "#e5e5e5"}
-    return Chart("Monitoring and the health thresholds", data, fig)
-
-
-_CHARTED_METRICS = ("auc", "brier", "psi_max")
-"""Monitor metrics always charted; any other is charted when a health rule reads it (every
-metric of every monitor is in monitoring.parquet)."""
-
-
-def _watched(strategy: Mapping[str, Any]) -> set[str]:
-    rules = strategy.get("health") or []
-    return {str(r.get("metric")) for r in rules if isinstance(r, Mapping)}
-
-
-def _health_levels(strategy: Mapping[str, Any], column: str) -> list[tuple[float, str, str]]:
-    """Return the thresholds drawn on a monitor's metric: its own and the health rules'."""
-    monitor = column.partition(".")[0]
-    levels: list[tuple[float, str, str]] = []
-    for item in strategy.get("monitoring") or []:
-        if not isinstance(item, Mapping):
-            continue
-        if (item.get("name") or item.get("kind")) != monitor:
-            continue
-        for key, color in (("warning_below", _ORANGE), ("critical_below", _RED)):
-            if isinstance(item.get(key), int | float):
-                levels.append((float(item[key]), key.replace("_", " "), color))
-        if item.get("kind") == "rolling_auc" and not levels:
-            levels = [(0.52, "warning below", _ORANGE), (0.48, "critical below", _RED)]
-    for rule in strategy.get("health") or []:
-        if isinstance(rule, Mapping) and rule.get("metric") == column:
-            for key in ("above", "below"):
-                if isinstance(rule.get(key), int | float):
-                    name = f"{rule.get('action')} when {key} {rule[key]:g}"
-                    levels.append((float(rule[key]), name, _RED))
-    return levels
-
-
-def _events_chart(run: RunData) -> Chart | None:
-    events = [e for e in run.events if e.kind in _EVENT_ROWS]
-    if not events:
-        return None
-    data = []
-    for kind, (name, color) in _EVENT_ROWS.items():
-        chosen = [e for e in events if e.kind == kind]
-        if not chosen:
-            continue
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": f"{name} ({len(chosen)})",
-                "x": np.array([_naive(e.timestamp) for e in chosen]),
-                "y": [name] * len(chosen),
-                "marker": {"symbol": "line-ns-open", "size": 14, "color": color},
-                "text": [_event_text(e) for e in chosen],
-                "hovertemplate": "%{text}<extra></extra>",
-            }
-        )
-    times = naive_times(run.equity)
-    span = [times[0], times[-1]] if len(times) else None
-    fig = layout(
-        90 + 40 * len(data),
-        yaxis={"type": "category", "automargin": True, "gridcolor": "#e5e5e5"},
-        xaxis={"range": span, "gridcolor": "#e5e5e5"},  # the run's period, as the charts above
-    )
-    return Chart("Timeline: folds, retrains, health, halts and the kill switch", data, fig)
-
-
-def _naive(ts: pd.Timestamp) -> np.datetime64:
-    return np.datetime64(ts.tz_convert("UTC").tz_localize(None), "ns")
-
-
-def _event_text(event: RunEvent) -> str:
-    when = event.timestamp.strftime("%Y-%m-%d %H:%M")
-    detail = f"<br>{escape(event.detail)}" if event.detail else ""
-    return f"{escape(event.label)}<br>bar {event.bar}, {when}{detail}"
 
 
 def _monthly_chart(m: Mapping[str, Any]) -> Chart | None:
@@ -351,7 +264,11 @@ def _monthly_chart(m: Mapping[str, Any]) -> Chart | None:
             "colorbar": {"title": {"text": "%"}},
         }
     ]
-    fig = layout(60 + 36 * len(years) + 40, yaxis={"type": "category", "autorange": "reversed"})
+    fig = layout(
+        60 + 36 * len(years) + 40,
+        yaxis={"title": "year", "type": "category", "autorange": "reversed"},
+        xaxis={"title": "month"},
+    )
     return Chart("Monthly returns", data, fig)
 
 
@@ -425,8 +342,10 @@ def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
                 }
             )
     rows = len(rejections) + len(exits)
-    fig = layout(80 + 28 * rows, margin={"l": 260, "r": 20, "t": 10, "b": 40})
-    fig["yaxis"] = {"automargin": True, "autorange": "reversed"}
+    fig = layout(80 + 28 * rows, xaxis={"title": "count", "gridcolor": "#e5e5e5"})
+    longest = max(len(y) for trace in data for y in trace["y"])
+    fig["margin"] = {**fig["margin"], "l": 50 + 7 * longest}  # the codes, then the title
+    fig["yaxis"] = {"title": "code or reason", "autorange": "reversed"}
     return Chart("Rejections by code and exits by reason", data, fig)
 
 
@@ -463,61 +382,3 @@ def _statistics_table(m: Mapping[str, Any]) -> str:
         parts.append(f"<table><caption>{escape(group)}</caption>{cells}</table>")
     parts.append("</div></section>")
     return "".join(parts)
-
-
-_TRADE_TABLE = (
-    ("side", "side"),
-    ("entry_time", "entry"),
-    ("exit_time", "exit"),
-    ("holding_bars", "bars"),
-    ("entry_price", "entry price"),
-    ("exit_price", "exit price"),
-    ("quantity", "quantity"),
-    ("pnl", "P&L"),
-    ("return", "return"),
-    ("exit_reason", "exit reason"),
-)
-
-
-def _trades_table(trades: pd.DataFrame) -> str:
-    n = len(trades)
-    if not n:
-        return "<section><h2>Trades</h2><p class='note'>no closed trades</p></section>"
-    shown: Iterable[int] = range(n)
-    note = f"{n:,} trades"
-    if n > _TRADES_SHOWN:
-        half = _TRADES_SHOWN // 2
-        shown = [*range(half), -1, *range(n - half, n)]
-        note = f"{n:,} trades: the first and last {half:,} (trades.csv has them all)"
-    head = "".join(f"<th>{escape(label)}</th>" for _, label in _TRADE_TABLE)
-    rows = []
-    columns = {key: trades[key].to_numpy() for key, _ in _TRADE_TABLE if key in trades}
-    for i in shown:
-        if i < 0:
-            rows.append(f"<tr><td colspan='{len(_TRADE_TABLE) + 1}'>...</td></tr>")
-            continue
-        cells = "".join(f"<td>{_cell(key, columns.get(key), i)}</td>" for key, _ in _TRADE_TABLE)
-        rows.append(f"<tr><td>{i + 1}</td>{cells}</tr>")
-    return (
-        f"<section><h2>Trades</h2><p class='note'>{escape(note)}</p><div class='scroll'>"
-        f"<table class='trades'><tr><th>#</th>{head}</tr>{''.join(rows)}</table></div></section>"
-    )
-
-
-def _cell(key: str, column: np.ndarray | None, i: int) -> str:
-    if column is None:
-        return ""
-    value = column[i]
-    if key in ("entry_time", "exit_time"):
-        return escape(pd.Timestamp(value).strftime("%Y-%m-%d %H:%M"))
-    if key == "return":
-        cls = "pos" if value > 0 else "neg"
-        return f"<span class='{cls}'>{value * 100:+.2f}%</span>"
-    if key == "pnl":
-        cls = "pos" if value > 0 else "neg"
-        return f"<span class='{cls}'>{value:+,.2f}</span>"
-    if key in ("entry_price", "exit_price"):
-        return f"{value:,.6g}"
-    if key == "quantity":
-        return f"{value:.6g}"
-    return escape(str(value))

@@ -1,11 +1,12 @@
 """Read a finished run's directory: the one place the reporting code reads a run from.
 
 Everything comes from documented run-directory files (``metrics.json``, ``equity.csv``,
-``trades.csv``, ``orders.csv``, ``fills.csv``, ``strategy.yaml``, ``features.parquet``,
-``monitoring.parquet``), except the timeline of events (folds, retrains, halts, health
-changes and trading-state changes), which only the journal holds. The
-journal is read in `_journal_events` alone, so that moving to the typed journal's
-reader changes one function.
+``trades.csv``, ``orders.csv``, ``fills.csv``, ``strategy.yaml``, ``bars.parquet``,
+``features.parquet``, ``monitoring.parquet``), except what only the journal holds: the
+timeline of events (folds, retrains, halts, health changes, trading-state changes, and
+a paper or live run's starts, stops, operator requests and reloads: `run_events`), and
+a paper or live run's bars and probabilities (its ``live_bar`` events stand in for
+``bars.parquet`` and ``features.parquet``, which only a backtest writes).
 """
 
 from __future__ import annotations
@@ -19,42 +20,15 @@ import pandas as pd
 import yaml
 
 from tradeloom.errors import UserError
-from tradeloom.journal import (
-    HaltEvent,
-    HealthActionFired,
-    HealthChanged,
-    ModelTrained,
-    RunFailed,
-    TradingStateChanged,
-    journal_path,
-    read_events,
-)
-from tradeloom.reporting.exports import FEATURES_FILE, MONITORING_FILE
+from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
+from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
+from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.run_events import RunEvent, run_events
 
 __all__ = ["RunData", "RunEvent", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """Something that happened at a bar, for the report's timeline.
-
-    Attributes:
-        kind: ``fold``, ``retrain``, ``halt``, ``health``, ``health_action``,
-            or ``trading_state``.
-        bar: The bar it happened at.
-        timestamp: That bar's time.
-        label: A short text (a code, a status, a reason).
-        detail: The rest, for hover text.
-    """
-
-    kind: str
-    bar: int
-    timestamp: pd.Timestamp
-    label: str
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,11 +43,20 @@ class RunData:
     features: pd.DataFrame | None = None
     monitoring: pd.DataFrame | None = None
     events: tuple[RunEvent, ...] = field(default_factory=tuple)
+    bars: pd.DataFrame | None = None
+    """OHLCV per bar (``timestamp``, [``symbol``,] open, high, low, close, volume)."""
+    plots: dict[str, str] = field(default_factory=dict)
+    """Where the price chart draws each feature column (`tradeloom.reporting.exports`)."""
 
     @property
     def name(self) -> str:
         """Return the strategy's name (the run directory's name if unknown)."""
         return str(self.metrics.get("strategy") or self.run_dir.name)
+
+    @property
+    def mode(self) -> str:
+        """Return ``backtest``, ``paper`` or ``live``."""
+        return str(self.metrics.get("mode") or "backtest")
 
 
 def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
@@ -102,19 +85,79 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     trades = _csv(run_dir / "trades.csv") if (run_dir / "trades.csv").is_file() else None
     if trades is not None:
         trades = _complete_trades(trades)
+        trades = _entry_reasons(run_dir, trades)
     strategy = _strategy(run_dir / "strategy.yaml")
     if not per_bar:
         return RunData(run_dir, metrics, equity, _or_empty(trades), strategy)
+    journal = journal_path(run_dir)
+    bars, features = _parquet(run_dir / BARS_FILE), _parquet(run_dir / FEATURES_FILE)
+    live = _live_bars(journal) if bars is None else None
+    if live is not None:  # a paper or live run: its bars and verdicts are in the journal
+        bars = live.drop(columns=["probability"])
+        if features is None:
+            features = live[[c for c in ("timestamp", "symbol", "probability") if c in live]]
+            metrics = {**metrics, **_journal_auc(metrics, features, bars, strategy)}
+    plots = read_plots(run_dir / FEATURES_FILE) if (run_dir / FEATURES_FILE).is_file() else {}
     return RunData(
         run_dir,
         metrics,
         equity,
         _or_empty(trades),
         strategy,
-        features=_parquet(run_dir / FEATURES_FILE),
+        features=features,
         monitoring=_parquet(run_dir / MONITORING_FILE),
-        events=tuple(_journal_events(journal_path(run_dir), equity)),
+        events=tuple(run_events(journal, equity, str(metrics.get("mode") or "backtest"))),
+        bars=bars,
+        plots=plots,
     )
+
+
+def _live_bars(journal: Path) -> pd.DataFrame | None:
+    """Return a paper or live run's bars from its journal (None: none, or a backtest)."""
+    if not journal.is_file():
+        return None
+    frame = read_frame(journal, "live_bar")
+    if not len(frame):
+        return None
+    columns = ["timestamp", "open", "high", "low", "close", "volume", "probability"]
+    if frame["symbol"].nunique() > 1:
+        columns.insert(1, "symbol")
+    return frame[columns].reset_index(drop=True)
+
+
+def _journal_auc(
+    metrics: dict[str, Any], features: pd.DataFrame, bars: pd.DataFrame, strategy: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the AUC of a paper or live run's journaled probabilities whose outcome (the
+    close ``model.label.horizon`` bars later) is known, and their count."""
+    if metrics.get("auc") is not None or "symbol" in features:
+        return {}
+    model = strategy.get("model")
+    label = model.get("label") if isinstance(model, dict) else None
+    horizon = int(label.get("horizon") or 1) if isinstance(label, dict) else 1
+    return prediction_auc(features["probability"], bars["close"], horizon)
+
+
+def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
+    """Add each trade's ``entry_reason``: the reason of the order whose fill opened it."""
+    orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
+    if not len(trades) or "entry_bar" not in trades or not orders.is_file() or not fills.is_file():
+        return trades
+    order_frame = pd.read_csv(orders, usecols=lambda c: c in ("id", "reason"))
+    fill_frame = pd.read_csv(fills, usecols=lambda c: c in ("symbol", "order_id", "bar"))
+    if not {"id", "reason"} <= set(order_frame) or "order_id" not in fill_frame:
+        return trades
+    reasons = dict(zip(order_frame["id"], order_frame["reason"].astype(str), strict=True))
+    fill_frame["reason"] = fill_frame["order_id"].map(reasons)
+    keys = ["symbol", "bar"] if "symbol" in fill_frame and "symbol" in trades else ["bar"]
+    first = fill_frame.drop_duplicates(keys)[[*keys, "reason"]]
+    merged = trades.merge(
+        first.rename(columns={"bar": "entry_bar", "reason": "entry_reason"}),
+        how="left",
+        on=[k if k != "bar" else "entry_bar" for k in keys],
+    )
+    merged["entry_reason"] = merged["entry_reason"].fillna("")
+    return merged
 
 
 def _missing_message(run_dir: Path, missing: list[str]) -> str:
@@ -182,43 +225,3 @@ def _strategy(path: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError):
         return {}
     return document if isinstance(document, dict) else {}
-
-
-_KINDS = ("model_trained", "halt", "health", "health_action", "trading_state")
-
-
-def _journal_events(path: Path, equity: pd.DataFrame) -> list[RunEvent]:
-    if not path.is_file():
-        return []
-    times = equity["timestamp"] if "timestamp" in equity.columns else None
-    events: list[RunEvent] = []
-    for event in read_events(path, list(_KINDS)):
-        bar = event.bar
-        if isinstance(event, ModelTrained):
-            if event.skipped:
-                continue
-            retrain = event.reason != "scheduled"
-            label = f"fold {event.fold}" + (f" (retrain: {event.reason})" if retrain else "")
-            detail = f"trained on bars {event.train_start}..{event.train_end}"
-            kind = "retrain" if retrain else "fold"
-            events.append(_event(kind, event.predict_start, times, label, detail))
-        elif isinstance(event, HaltEvent):
-            events.append(_event("halt", bar, times, event.code, event.message))
-        elif isinstance(event, HealthChanged):
-            label = f"{event.monitor}: {event.previous} -> {event.status}"
-            detail = f"{event.metric}={event.value}"
-            events.append(_event("health", bar, times, label, detail))
-        elif isinstance(event, HealthActionFired):
-            label = f"health rule: {event.action}"
-            events.append(_event("health_action", bar, times, label, event.reason))
-        elif isinstance(event, TradingStateChanged):
-            label = f"{event.state} ({event.code})"
-            events.append(_event("trading_state", bar, times, label, event.message))
-    return [e for e in events if e.bar >= 0]
-
-
-def _event(kind: str, bar: Any, times: pd.Series | None, label: str, detail: str) -> RunEvent:
-    index = -1 if bar is None else int(bar)
-    if times is None or not 0 <= index < len(times):
-        return RunEvent(kind, -1, pd.NaT, label, detail)
-    return RunEvent(kind, index, times.iloc[index], label, detail)

@@ -96,7 +96,8 @@ def _symbol_rows(
     rows = []
     for symbol, a in attribution.items():
         text = (
-            f"P&L {a['pnl']:+,.2f}, fees {a['fees']:,.2f}, exposure {a['exposure']:.2%}, "
+            f"P&L {a['pnl']:+,.2f}, fees {a['fees']:,.2f}, "
+            f"mean gross exposure {a['exposure']:.2%}, "
             f"{a['trades']} trades"
         )
         if a.get("open_position"):
@@ -109,7 +110,10 @@ def _symbol_rows(
 
 def _open_position(metrics: Mapping[str, Any]) -> str:
     if metrics.get("symbols"):
-        return "by symbol, above"
+        attribution = metrics.get("attribution") or {}
+        if any(a.get("open_position") for a in attribution.values()):
+            return "by symbol, above"
+        return "nothing (flat)"
     position = metrics.get("open_position") or 0.0
     if not position:
         return "nothing (flat)"

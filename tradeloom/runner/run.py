@@ -25,6 +25,7 @@ from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance, prediction_auc
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
 from tradeloom.runner.events import Recorder
@@ -40,6 +41,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "RunOutcome",
     "equal_weight",
+    "feature_plots",
     "folder_name",
     "position_rows",
     "records",
@@ -204,6 +206,13 @@ def _metrics(
         cagr=perf["cagr"],
         max_drawdown=perf["max_drawdown"],
     )
+    sheet = tearsheet(
+        result.equity["equity"],
+        bars.frame["close"] if one else equal_weight(close, index),
+        initial_cash=result.portfolio.initial_cash,
+        periods_per_year=year,
+        benchmark="buy and hold" if one else "equal weight",
+    )
     monitors = {m.name: m.summary() for m in pipeline.monitors}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     worst = _worst(statuses)
@@ -225,6 +234,7 @@ def _metrics(
         "initial_cash": result.portfolio.initial_cash,
         **perf,
         **stats,
+        "tearsheet": sheet,
         "open_position": float(result.portfolio.position) if one else None,
         "open_position_entry_price": result.portfolio.entry_price if one else None,
         "open_position_entry_time": _entry_time(result) if one else None,
@@ -307,11 +317,27 @@ def _open_pnl(result: BacktestResult) -> float | None:
 
 def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
     rec = result.recorder
+    universe = result.universe
+    bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
+    exports.write_parquet(run_dir / exports.BARS_FILE, bars)
     if pipeline.config.outputs.features:
-        exports.write_parquet(run_dir / exports.FEATURES_FILE, _features_table(result))
+        exports.write_parquet(
+            run_dir / exports.FEATURES_FILE, _features_table(result), feature_plots(pipeline)
+        )
     if rec.monitor_values:
         frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
         exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+
+
+def feature_plots(pipeline: Pipeline) -> dict[str, str]:
+    """Return where the report draws each feature column, as its component declares:
+    ``price``, or ``panel:<feature path>`` (one lower panel per feature)."""
+    plots: dict[str, str] = {}
+    for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
+        plot = item.registered.component.plot
+        for column in feature.columns() if plot else ():
+            plots[column] = "price" if plot == "price" else f"panel:{item.path}"
+    return plots
 
 
 def _features_table(result: BacktestResult) -> pd.DataFrame:

@@ -609,11 +609,41 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
     problem = exc.problem or exc.context or "cannot parse"
     if exc.context and problem.startswith("but "):
         problem = f"{exc.context} {problem}"
+    problem = _in_words(problem)
     for cause, hint in _HINTS:
         if cause in problem:
             problem = f"{problem}; {hint}"
             break
     return Problem(where, "", f"invalid YAML: {problem}")
+
+
+_TOKENS = {
+    "'<block mapping start>'": "a key",
+    "'<block sequence start>'": "a list",
+    "'<block end>'": "the end of a block",
+    "'<scalar>'": "a value",
+    "'-'": "a list item ('-')",
+    "'?'": "a '?' (YAML's explicit key mark: a stray '?' or a key indented one space too "
+    "far or too little)",
+    "'<flow mapping start>'": "a '{'",
+    "'<flow sequence start>'": "a '['",
+    "'<stream end>'": "the end of the file",
+    "'<document start>'": "a '---'",
+}
+
+
+def _in_words(problem: str) -> str:
+    """Return PyYAML's parser message in words: its token names are its own jargon."""
+    match = re.fullmatch(r"expected <block end>, but found (.+)", problem)
+    if match is None:
+        for token, words in _TOKENS.items():
+            problem = problem.replace(token, words)
+        return problem.replace("<block end>", "the end of a block")
+    found = _TOKENS.get(match.group(1), match.group(1))
+    return (
+        f"this line is indented differently from the lines above it (found {found}); "
+        "keys of one mapping, and items of one list, start in the same column"
+    )
 
 
 _HINTS = (

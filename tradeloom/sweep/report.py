@@ -218,7 +218,13 @@ def _scatter(scored: pd.DataFrame, x: str, y: str, objective: str, name: str) ->
             "mode": "markers",
             "x": _plain(shown[x]),
             "y": _plain(shown[y]),
-            "marker": {"color": values, "colorscale": _SCALE, "showscale": True, "size": 7},
+            "marker": {
+                "color": values,
+                "colorscale": _SCALE,
+                "showscale": True,
+                "size": 7,
+                "colorbar": {"title": {"text": name}},
+            },
             "text": [_number(v) for v in values],
             "hovertemplate": f"{x}=%{{x}}<br>{y}=%{{y}}<br>{name} %{{text}}<extra></extra>",
             "name": name,
@@ -240,7 +246,7 @@ def _parallel(scored: pd.DataFrame, params: list[str], objective: str, name: str
             "dimensions": dimensions,
         }
     ]
-    fig = layout(460, margin={"l": 80, "r": 80, "t": 50, "b": 30})
+    fig = layout(460, margin={"l": 80, "r": 80, "t": 110, "b": 30})
     note = "each line a variant, coloured by " + name + "; " + _shown_note(len(shown), len(scored))
     return Chart(f"{name} across the parameters", data, fig, note.rstrip("; "))
 
@@ -353,7 +359,12 @@ def _walk_forward_chart(wf: WalkForwardResult, results: pd.DataFrame, params: li
         }
         for s in starts[1:]
     ]
-    fig = layout(420, shapes=shapes, yaxis={"title": "equity", "gridcolor": "#e5e5e5"})
+    fig = layout(
+        420,
+        shapes=shapes,
+        yaxis={"title": "equity", "gridcolor": "#e5e5e5"},
+        xaxis={"title": "time (UTC)", "gridcolor": "#e5e5e5"},
+    )
     note = (
         f"{len(wf.windows)} windows; each traded the variant chosen on its in-sample bars "
         f"by {label_of(wf.objective)} (hover a window's start for its parameters)"

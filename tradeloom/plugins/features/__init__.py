@@ -76,6 +76,7 @@ def tradeloom_components() -> list[Component]:
             params=RsiParams,
             factory=build_rsi,
             summary="Wilder's RSI (TA-Lib definition), 0-100 -> rsi_{window}",
+            plot="panel",
         ),
         Component(
             layer="features",
@@ -83,6 +84,7 @@ def tradeloom_components() -> list[Component]:
             params=BollingerWidthParams,
             factory=build_bb_width,
             summary="Bollinger band width / middle band -> bb_width_{window}",
+            plot="panel",
         ),
         Component(
             layer="features",
@@ -111,6 +113,7 @@ def tradeloom_components() -> list[Component]:
             params=EmaParams,
             factory=build_ema,
             summary="EMA of the close, SMA-seeded (TA-Lib definition) -> ema_{period}",
+            plot="price",
         ),
         Component(
             layer="features",
@@ -118,6 +121,7 @@ def tradeloom_components() -> list[Component]:
             params=MacdParams,
             factory=build_macd,
             summary="EMA(fast) - EMA(slow), signal EMA, histogram -> macd_{fast}_{slow}, ...",
+            plot="panel",
         ),
         Component(
             layer="features",
@@ -125,6 +129,7 @@ def tradeloom_components() -> list[Component]:
             params=AtrParams,
             factory=build_atr,
             summary="Wilder's average true range (TA-Lib definition) -> atr_{window}",
+            plot="panel",
         ),
         Component(
             layer="features",
@@ -132,6 +137,7 @@ def tradeloom_components() -> list[Component]:
             params=StochasticParams,
             factory=build_stochastic,
             summary="Fast stochastic %K and SMA %D -> stoch_k_{k}, stoch_d_{k}_{d}",
+            plot="panel",
         ),
         Component(
             layer="features",

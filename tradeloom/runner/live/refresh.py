@@ -37,9 +37,11 @@ from tradeloom.reporting import outputs
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.live.equity_file import EquityFile
 from tradeloom.runner.live.latest_writer import LatestWriter
+from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.runner import LiveRunner
@@ -335,6 +337,13 @@ def live_metrics(
         max_drawdown=perf["max_drawdown"],
     )
     index = curve.index
+    sheet = tearsheet(
+        curve,
+        close,
+        initial_cash=snapshot.initial_cash,
+        periods_per_year=periods_per_year(snapshot.timeframe_seconds),
+        benchmark="buy and hold",
+    )
     facts = snapshot.facts
     head = {k: facts[k] for k in ("strategy", "mode", "run_dir", "updated", "symbol", "timeframe")}
     return {
@@ -346,6 +355,7 @@ def live_metrics(
         "initial_cash": snapshot.initial_cash,
         **perf,
         **stats,
+        "tearsheet": sheet,
         **{k: v for k, v in facts.items() if k not in head},
     }
 

@@ -238,7 +238,7 @@ def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -
         if change is None:
             session.cancel_for_kill()
         elif change.code == KILL_CODE:
-            session.kill(change.message)
+            session.kill(change.message, since=change.at)
         else:
             session.resume(change.message)
 

@@ -337,14 +337,25 @@ class LiveSession:
             acct[L.A_STATE] == codes.HALTED_STATE and acct[L.A_STATE_WHY] == codes.KILL_SWITCH
         )
 
-    def kill(self, message: str, bar: Bar | None = None) -> None:
-        """Halt (latched until `resume`), cancel every open order; journaled."""
+    def kill(
+        self, message: str, bar: Bar | None = None, *, since: pd.Timestamp | None = None
+    ) -> None:
+        """Halt (latched until `resume`), cancel every open order; journaled.
+
+        Args:
+            since: A restart replaying a kill of the journal: when it was latched. The
+                replay says so once at info level (``kill_switch_latched``, with that
+                time) instead of warning anew as if the operator had just killed the run.
+        """
         where = bar or self.history.bar(len(self.history) - 1)
         self.engine.kill(where, message, self.clock())
         if isinstance(self.engine.venue, ExchangeVenue):
             self.engine.venue.cancel_stops("KILL_SWITCH")
         self.rec.journal.flush()
-        _log.warning("kill_switch", message=message)
+        if since is None:
+            _log.warning("kill_switch", message=message)
+        else:
+            _log.info("kill_switch_latched", message=message, since=since.isoformat())
 
     def cancel_for_kill(self) -> None:
         """Cancel what is pending while the kill switch is on (the KILL file asks again).

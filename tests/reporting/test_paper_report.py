@@ -1,0 +1,140 @@
+"""A paper run's report: the backtest's report plus the run's life from its journal (its
+starts and restarts, the operator's kill, the HALTED banner), its bars and probabilities.
+
+The run is the real paper runner on the simulated clock (the built-in exchange emulator,
+no keys), killed between two of its processes with ``tradeloom kill``, then restarted.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from browser import chromium
+from page_checks import CHARTS, assert_titled, by_title, open_page
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.xdist_group("report_runs")
+
+_SETTINGS = (
+    "data.bars=2500",
+    "model.walk_forward.train_window=1000",
+    "model.params.n_estimators=20",
+    "model.params.n_jobs=1",
+    "signal.threshold=0.1",
+)
+
+
+def _tradeloom(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+
+
+def _paper(out: Path, bars: int) -> subprocess.CompletedProcess[str]:
+    args = ["--quiet", "run", str(ROOT / "strategies" / "btc_rf.yaml"), "--mode", "paper"]
+    args += ["--clock", "simulated", "--speed", "max", "--max-bars", str(bars)]
+    args += ["--out", str(out)]
+    for setting in _SETTINGS:
+        args += ["--set", setting]
+    done = _tradeloom(*args)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A paper run: 120 bars, killed, 30 bars halted, restarted for 20 more; reported.
+
+    Returns the run directory and what the restart logged.
+    """
+    out = tmp_path_factory.mktemp("paper") / "run"
+    _paper(out, 120)
+    killed = _tradeloom("kill", str(out), "--reason", "operator: stop the test")
+    assert killed.returncode == 0, killed.stderr
+    _paper(out, 30)  # the kill is latched when the run next starts
+    restart = _paper(out, 20)
+    reported = _tradeloom("report", str(out))
+    assert reported.returncode == 0, reported.stderr
+    return out, restart.stderr
+
+
+def test_the_report_shows_the_halt_and_the_runs_life(paper_run: tuple[Path, str]) -> None:
+    out, _ = paper_run
+    text = (out / "report.html").read_text(encoding="utf-8")
+    banner = re.search(r"<div class='halted' id='halted-banner'[^>]*>(.*?)</div>", text)
+    assert banner is not None, "no HALTED banner"
+    assert "HALTED" in banner.group(1) and "KILL_SWITCH" in banner.group(1)
+    assert "operator: stop the test" in banner.group(1)
+    assert "paper &middot;" in text  # the header says the run's mode
+    for row in (
+        "starts and restarts (3)",
+        "operator requests (kill, resume) (1)",
+        "trading state \\u002f kill switch (1)",  # plotly escapes / in its JSON
+        "stops (3)",
+    ):
+        assert row in text, row
+
+
+def test_probabilities_and_auc_come_from_the_journal(paper_run: tuple[Path, str]) -> None:
+    out, _ = paper_run
+    text = html.unescape((out / "report.html").read_text(encoding="utf-8"))
+    assert "outputs.features: false" not in text
+    note = re.search(
+        r"from the journal \(each live bar's verdict\); AUC ([0-9.]+) over (\d+)", text
+    )
+    assert note is not None
+    assert 0.0 <= float(note.group(1)) <= 1.0 and int(note.group(2)) > 100
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mode"] == "paper" and metrics["state"] == "HALTED"
+    assert metrics["tearsheet"]["periods_per_year"] == pytest.approx(8760)
+
+
+def test_a_restart_does_not_warn_of_the_old_kill_again(paper_run: tuple[Path, str]) -> None:
+    _, restart = paper_run
+    events = [json.loads(x).get("event") for x in restart.splitlines() if x.startswith("{")]
+    assert "kill_switch" not in events, restart
+
+
+def test_every_run_file_has_one_mode(paper_run: tuple[Path, str]) -> None:
+    out, _ = paper_run
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if p.is_file()}
+    assert len(set(modes.values())) == 1, modes
+
+
+@pytest.mark.slow
+def test_a_paper_report_after_a_kill_in_a_real_browser(paper_run: tuple[Path, str]) -> None:
+    if chromium() is None:
+        pytest.skip(
+            "Chromium is not installed (Debian: apt-get install chromium; .ci/run installs "
+            "it): the paper report was not opened in a browser"
+        )
+    out, _ = paper_run
+    seen = open_page(
+        out / "report.html",
+        "paper-report-after-kill.png",
+        "({charts: " + CHARTS + ", banner: (document.getElementById('halted-banner') || "
+        "{textContent: ''}).textContent})",
+    )
+    assert seen.errors == [] and seen.requests == []
+    assert seen.result["banner"].startswith("HALTED since")
+    charts = by_title(seen.result["charts"])
+    assert_titled(seen.result["charts"])
+    price = charts["Price and trades (BTC/USDT)"]
+    assert price["candles"] > 0 and price["bars"] > 0
+    timeline = next(c for t, c in charts.items() if t.startswith("Timeline"))
+    assert timeline["marks"] >= 3
+    assert charts["Model probability and the signal thresholds"]["lines"] >= 1

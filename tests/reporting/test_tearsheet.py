@@ -1,0 +1,166 @@
+"""The tearsheet's figures in metrics.json, checked against quantstats and empyrical on the
+same equity curve, with the same annualisation (the run's periods per year)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import empyrical
+import numpy as np
+import pandas as pd
+import pytest
+import quantstats as qs
+
+from tradeloom.reporting.tearsheet import (
+    bar_returns,
+    drawdowns,
+    rolling_figures,
+    rolling_window,
+    tearsheet,
+)
+from tradeloom.runner.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.xdist_group("report_runs")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tearsheet") / "run"
+    args = ["run", str(ROOT / "strategies" / "btc_rf.yaml"), "--out", str(out), "--quiet"]
+    for override in (
+        "data.bars=3000",
+        "model.walk_forward.train_window=1000",
+        "model.walk_forward.retrain_every=1000",
+        "model.params.n_estimators=20",
+        "model.params.n_jobs=1",
+        "signal.threshold=0.1",
+    ):
+        args += ["--set", override]
+    assert main(args) == 0
+    return out
+
+
+def _curve(run_dir: Path) -> tuple[pd.Series, pd.Series, dict]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    frame = pd.read_csv(run_dir / "equity.csv", parse_dates=["timestamp"]).set_index("timestamp")
+    return frame["equity"], frame["close"], metrics
+
+
+def test_metrics_json_holds_the_tearsheet_of_its_own_equity(run_dir: Path) -> None:
+    equity, close, metrics = _curve(run_dir)
+    sheet = metrics["tearsheet"]
+    assert metrics["trades"] > 5 and sheet["drawdowns"], "a run with trades and drawdowns"
+    again = tearsheet(
+        equity,
+        close,
+        initial_cash=metrics["initial_cash"],
+        periods_per_year=metrics["periods_per_year"],
+        benchmark="buy and hold",
+    )
+    assert sheet["periods_per_year"] == metrics["periods_per_year"] == pytest.approx(8760)
+    assert sheet["rolling_window_bars"] == rolling_window(8760) == 720
+    assert sheet["drawdowns"] == again["drawdowns"]
+    assert sheet["yearly_returns"] == pytest.approx(again["yearly_returns"])
+    assert sheet["beta"] == pytest.approx(again["beta"])
+
+
+def test_rolling_sharpe_and_volatility_match_quantstats(run_dir: Path) -> None:
+    equity, _, metrics = _curve(run_dir)
+    ppy, window = metrics["periods_per_year"], metrics["tearsheet"]["rolling_window_bars"]
+    returns = bar_returns(equity, metrics["initial_cash"])
+    ours = rolling_figures(returns, window, ppy)
+    sharpe = qs.stats.rolling_sharpe(
+        returns, rolling_period=window, periods_per_year=ppy, prepare_returns=False
+    )
+    volatility = qs.stats.rolling_volatility(
+        returns, rolling_period=window, periods_per_year=ppy, prepare_returns=False
+    )
+    known = ours["sharpe"].notna()
+    assert known.sum() > 1000
+    np.testing.assert_allclose(ours["sharpe"][known], sharpe[known], rtol=1e-9)
+    np.testing.assert_allclose(ours["volatility"].dropna(), volatility.dropna(), rtol=1e-9)
+    summary = metrics["tearsheet"]["rolling_sharpe"]
+    assert summary["last"] == pytest.approx(sharpe.dropna().iloc[-1], rel=1e-9)
+    assert summary["min"] == pytest.approx(sharpe.min(), rel=1e-9)
+    assert summary["max"] == pytest.approx(sharpe.max(), rel=1e-9)
+    assert metrics["tearsheet"]["rolling_volatility"]["median"] == pytest.approx(
+        volatility.median(), rel=1e-9
+    )
+
+
+def test_the_worst_drawdowns_match_quantstats(run_dir: Path) -> None:
+    """quantstats reads a drawdown's start, valley and end as days: the same equity, one
+    bar a day, with the starting cash as a first price (a zero return the day before)."""
+    equity, _, metrics = _curve(run_dir)
+    returns = bar_returns(equity, metrics["initial_cash"])
+    days = pd.date_range("2000-01-01", periods=len(returns) + 1, freq="D")
+    padded = pd.Series(np.r_[0.0, returns.to_numpy()], index=days)
+    details = qs.stats.drawdown_details(qs.stats.to_drawdown_series(padded))
+    theirs = details.sort_values("max drawdown").head(5).reset_index(drop=True)
+    start = pd.Series([metrics["initial_cash"]], index=days[:1])
+    ours = drawdowns(pd.concat([start, pd.Series(equity.to_numpy(), index=days[1:])]))
+    assert len(ours) == len(theirs) == min(5, len(details)) and len(ours) >= 3
+    for mine, (_, row) in zip(ours, theirs.iterrows(), strict=True):
+        assert mine["depth"] == pytest.approx(-row["max drawdown"] / 100, rel=1e-9)
+        assert pd.Timestamp(mine["start"]).date() == pd.Timestamp(row["start"]).date()
+        assert pd.Timestamp(mine["trough"]).date() == pd.Timestamp(row["valley"]).date()
+        last_under = days.get_loc(pd.Timestamp(row["end"]))  # quantstats: its last day under
+        if mine["recovery"] is None:
+            assert last_under == len(days) - 1
+        else:
+            assert pd.Timestamp(mine["recovery"]).date() == days[last_under + 1].date()
+        assert mine["bars"] == int(row["days"])
+    # and metrics.json lists the same drawdowns, at the bars' own times
+    listed = metrics["tearsheet"]["drawdowns"]
+    assert [d["depth"] for d in listed] == [d["depth"] for d in ours]
+    assert [d["bars"] for d in listed] == [d["bars"] for d in ours]
+
+
+def test_yearly_and_monthly_returns_match_empyrical(run_dir: Path) -> None:
+    equity, _, metrics = _curve(run_dir)
+    returns = bar_returns(equity, metrics["initial_cash"])
+    sheet = metrics["tearsheet"]
+    yearly = empyrical.aggregate_returns(returns, "yearly")
+    assert sheet["yearly_returns"] == pytest.approx({str(y): v for y, v in yearly.items()})
+    monthly = empyrical.aggregate_returns(returns, "monthly")
+    expected = {f"{y}-{m:02d}": v for (y, m), v in monthly.items()}
+    assert len(expected) >= 4 and sheet["monthly_returns"] == pytest.approx(expected)
+
+
+def test_alpha_beta_and_correlation_match_empyrical(run_dir: Path) -> None:
+    equity, close, metrics = _curve(run_dir)
+    returns = bar_returns(equity, metrics["initial_cash"])
+    market = close.pct_change().fillna(0.0)
+    ppy = metrics["periods_per_year"]
+    alpha, beta = empyrical.alpha_beta(returns, market, annualization=ppy)
+    sheet = metrics["tearsheet"]
+    assert sheet["benchmark"] == "buy and hold"
+    assert sheet["beta"] == pytest.approx(beta, rel=1e-9) and sheet["beta"] != 0
+    assert sheet["alpha"] == pytest.approx(alpha, rel=1e-9)
+    assert sheet["correlation"] == pytest.approx(returns.corr(market), rel=1e-9)
+
+
+def test_a_drawdown_never_recovered_and_one_from_the_first_bar() -> None:
+    index = pd.date_range("2024-01-01", periods=7, freq="h", tz="UTC")
+    equity = pd.Series([90.0, 95.0, 100.0, 101.0, 99.0, 97.0, 98.0], index=index)
+    start = pd.Series([100.0], index=index[:1])
+    found = drawdowns(pd.concat([start, equity]))
+    assert found == [
+        {
+            "start": index[0].isoformat(),
+            "trough": index[0].isoformat(),
+            "recovery": index[2].isoformat(),
+            "depth": pytest.approx(0.10),
+            "bars": 2,
+        },
+        {
+            "start": index[4].isoformat(),
+            "trough": index[5].isoformat(),
+            "recovery": None,
+            "depth": pytest.approx(1 - 97 / 101),
+            "bars": 3,
+        },
+    ]

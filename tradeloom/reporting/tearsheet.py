@@ -1,0 +1,168 @@
+"""A tearsheet's figures of an equity curve: rolling Sharpe and volatility, the worst
+drawdowns, returns by year and by month, and alpha, beta and correlation against
+buying and holding the market.
+
+Conventions (those of quantstats and empyrical, which the tests check them against):
+
+- Returns are simple returns per bar of the equity at each bar's close, the first bar
+  against the starting cash.
+- Annualisation uses the run's periods per year: the bars of the timeframe in 365 days
+  for a market that never closes, or the data calendar's bars in a year
+  (``metrics.json``'s ``periods_per_year``). Sharpe is ``mean / std * sqrt(periods)``
+  with the sample standard deviation (ddof 1) and no risk-free rate; volatility is
+  ``std * sqrt(periods)``.
+- The rolling window is 30 days of bars (at least 20 bars); a window's figure is at
+  its last bar.
+- A drawdown starts at the first bar below the previous peak, has its trough at its
+  lowest equity, and recovers at the first bar back at or above that peak (None: not
+  recovered at the end). Its depth is ``1 - trough / peak``; its length is counted in
+  bars from its start to its recovery (or to the run's end).
+- Beta is ``cov(strategy, market) / var(market)`` of the per-bar returns; alpha is
+  annualised as empyrical does, ``(1 + mean(r - beta * m)) ** periods - 1``;
+  correlation is Pearson's.
+- Years and months are calendar ones in UTC: the compounded return of the bars in each.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DRAWDOWNS_LISTED", "drawdowns", "rolling_figures", "rolling_window", "tearsheet"]
+
+DRAWDOWNS_LISTED = 5
+_WINDOW_DAYS = 30
+_SECONDS_PER_DAY = 86_400
+
+
+def rolling_window(periods_per_year: float) -> int:
+    """Return the rolling window in bars: 30 days of bars, at least 20."""
+    return max(20, round(periods_per_year * _WINDOW_DAYS / 365))
+
+
+def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) -> pd.DataFrame:
+    """Return the annualised rolling Sharpe ratio and volatility at each bar.
+
+    Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
+    where the window's returns do not vary.
+    """
+    rolling = returns.rolling(window)
+    std = rolling.std(ddof=1)
+    scale = math.sqrt(periods_per_year)
+    sharpe = (rolling.mean() / std.where(std > 0)) * scale
+    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+
+
+def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
+    """Return the ``top`` deepest drawdowns of an equity curve, deepest first.
+
+    Each: ``start``, ``trough`` and ``recovery`` (ISO times; recovery None when still
+    under water at the end), ``depth`` (a fraction of the peak) and ``bars`` (its length).
+    """
+    values = equity.to_numpy(np.float64)
+    if not len(values):
+        return []
+    peak = np.maximum.accumulate(values)
+    under = values < peak
+    edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # the first bar back at the peak (n: never)
+    times = equity.index
+    found = []
+    for start, end in zip(starts, ends, strict=True):
+        trough = start + int(np.argmin(values[start:end]))
+        depth = 1.0 - values[trough] / peak[trough]
+        recovered = end < len(values)
+        found.append(
+            {
+                "start": times[start].isoformat(),
+                "trough": times[trough].isoformat(),
+                "recovery": times[end].isoformat() if recovered else None,
+                "depth": float(depth),
+                "bars": int(end - start),
+            }
+        )
+    found.sort(key=lambda d: -d["depth"])
+    return found[:top]
+
+
+def _calendar_returns(returns: pd.Series, freq: str) -> dict[str, float]:
+    index = returns.index.tz_convert("UTC").tz_localize(None)
+    grown = (1.0 + pd.Series(returns.to_numpy(), index=index)).groupby(index.to_period(freq))
+    return {str(period): float(value - 1.0) for period, value in grown.prod().items()}
+
+
+def _versus(returns: pd.Series, market: pd.Series, periods_per_year: float) -> dict[str, Any]:
+    both = pd.DataFrame({"r": returns, "m": market}).dropna()
+    r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
+    if len(r) < 2 or float(np.var(m)) == 0.0:
+        return {"alpha": None, "beta": None, "correlation": None}
+    beta = float(np.mean((r - r.mean()) * (m - m.mean())) / np.var(m))
+    alpha = float((1.0 + np.mean(r - beta * m)) ** periods_per_year - 1.0)
+    spread = float(np.std(r))
+    correlation = float(np.corrcoef(r, m)[0, 1]) if spread > 0 else None
+    return {"alpha": alpha, "beta": beta, "correlation": correlation}
+
+
+def bar_returns(equity: pd.Series, initial_cash: float) -> pd.Series:
+    """Return the simple return of each bar, the first against the starting cash."""
+    values = equity.to_numpy(np.float64)
+    previous = np.concatenate(([initial_cash], values[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series(values / previous - 1.0, index=equity.index)
+
+
+def tearsheet(
+    equity: pd.Series,
+    market: pd.Series,
+    *,
+    initial_cash: float,
+    periods_per_year: float,
+    benchmark: str,
+) -> dict[str, Any]:
+    """Return the tearsheet's figures for ``metrics.json``.
+
+    Args:
+        equity: The account's equity at each bar's close (a UTC time index).
+        market: The benchmark's value at each bar's close (the close for buy and hold, the
+            equal-weight index of a universe); its first bar is its starting value.
+        initial_cash: Equity before the first bar.
+        periods_per_year: Bars in a year (the annualisation of every figure).
+        benchmark: What ``market`` is, in words (``buy and hold``, ``equal weight``).
+    """
+    returns = bar_returns(equity, initial_cash)
+    market_returns = market.pct_change().fillna(0.0)
+    window = rolling_window(periods_per_year)
+    rolling = rolling_figures(returns, window, periods_per_year)
+    return {
+        "periods_per_year": periods_per_year,
+        "rolling_window_bars": window,
+        "rolling_sharpe": _summary(rolling["sharpe"]),
+        "rolling_volatility": _summary(rolling["volatility"]),
+        "drawdowns": drawdowns(pd.concat([_start(equity, initial_cash), equity])),
+        "yearly_returns": _calendar_returns(returns, "Y"),
+        "monthly_returns": _calendar_returns(returns, "M"),
+        "benchmark": benchmark,
+        **_versus(returns, market_returns, periods_per_year),
+    }
+
+
+def _start(equity: pd.Series, initial_cash: float) -> pd.Series:
+    """The starting cash as a peak before the first bar (at that bar's time), so that a
+    run losing from its first bar is in a drawdown from it."""
+    return pd.Series([initial_cash], index=equity.index[:1])
+
+
+def _summary(series: pd.Series) -> dict[str, float | None]:
+    known = series.dropna()
+    if not len(known):
+        return {"last": None, "min": None, "median": None, "max": None}
+    return {
+        "last": float(known.iloc[-1]),
+        "min": float(known.min()),
+        "median": float(known.median()),
+        "max": float(known.max()),
+    }

@@ -1,0 +1,133 @@
+"""The report's table of trades, with a filter per column that tells trades apart.
+
+A universe's or portfolio's trades carry their ``symbol`` (and a portfolio's their
+``strategy``): both are columns of the table, and with the side and the exit reason
+each gets a menu above it that shows only the matching rows (a few lines of
+JavaScript in the page; nothing is fetched). A long run's table holds the first and
+the last trades (``trades.csv`` has them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.reporting.charts import escape
+
+__all__ = ["TRADES_SHOWN", "trades_table"]
+
+TRADES_SHOWN = 2000
+"""Trades listed in the page's table; a longer run shows the first and last half of these
+(trades.csv has them all)."""
+
+_COLUMNS = (
+    ("strategy", "strategy"),
+    ("symbol", "symbol"),
+    ("side", "side"),
+    ("entry_time", "entry (UTC)"),
+    ("exit_time", "exit (UTC)"),
+    ("holding_bars", "bars"),
+    ("entry_price", "entry price"),
+    ("exit_price", "exit price"),
+    ("quantity", "quantity"),
+    ("pnl", "P&L"),
+    ("return", "return"),
+    ("entry_reason", "entry reason"),
+    ("exit_reason", "exit reason"),
+)
+_FILTERED = ("strategy", "symbol", "side", "exit_reason")
+
+_SCRIPT = """<script>
+function filterTrades() {
+  var menus = document.querySelectorAll('select.trade-filter');
+  var shown = 0;
+  document.querySelectorAll('table.trades tr.trade').forEach(function (row) {
+    var keep = Array.prototype.every.call(menus, function (menu) {
+      return !menu.value || row.dataset[menu.dataset.key] === menu.value;
+    });
+    row.style.display = keep ? '' : 'none';
+    shown += keep ? 1 : 0;
+  });
+  document.getElementById('trades-shown').textContent = shown.toLocaleString() + ' shown';
+}
+</script>"""
+
+
+def trades_table(trades: pd.DataFrame) -> str:
+    """Return the trades section of the page."""
+    n = len(trades)
+    if not n:
+        return "<section><h2>Trades</h2><p class='note'>no closed trades</p></section>"
+    shown: Iterable[int] = range(n)
+    note = f"{n:,} trades"
+    if n > TRADES_SHOWN:
+        half = TRADES_SHOWN // 2
+        shown = [*range(half), -1, *range(n - half, n)]
+        note = f"{n:,} trades: the first and last {half:,} (trades.csv has them all)"
+    columns = [(k, label) for k, label in _COLUMNS if _has(trades, k)]
+    head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
+    values = {key: trades[key].to_numpy() for key, _ in columns}
+    filtered = [k for k in _FILTERED if k in values and trades[k].nunique() > 1]
+    rows = []
+    for i in shown:
+        if i < 0:
+            rows.append(f"<tr><td colspan='{len(columns) + 1}'>...</td></tr>")
+            continue
+        data = "".join(f" data-{_data_key(k)}='{escape(values[k][i])}'" for k in filtered)
+        cells = "".join(f"<td>{_cell(key, values[key], i)}</td>" for key, _ in columns)
+        rows.append(f"<tr class='trade'{data}><td>{i + 1}</td>{cells}</tr>")
+    menus = "".join(_menu(k, trades[k]) for k in filtered)
+    controls = (
+        f"<p class='filters'>{menus} <span id='trades-shown' class='note'></span></p>{_SCRIPT}"
+        if filtered
+        else ""
+    )
+    return (
+        f"<section><h2>Trades</h2><p class='note'>{escape(note)}</p>{controls}"
+        "<div class='scroll'>"
+        f"<table class='trades'><tr><th>#</th>{head}</tr>{''.join(rows)}</table></div></section>"
+    )
+
+
+def _has(trades: pd.DataFrame, key: str) -> bool:
+    if key not in trades:
+        return False
+    if key in ("entry_reason",):
+        return bool((trades[key].astype(str) != "").any())
+    return True
+
+
+def _data_key(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _menu(key: str, column: pd.Series) -> str:
+    label = key.replace("_", " ")
+    options = "".join(
+        f"<option value='{escape(v)}'>{escape(v)}</option>"
+        for v in sorted(column.astype(str).unique())
+    )
+    dataset = "".join(p if i == 0 else p.capitalize() for i, p in enumerate(key.split("_")))
+    return (
+        f"<label>{escape(label)} <select class='trade-filter' data-key='{dataset}' "
+        f"onchange='filterTrades()'><option value=''>all</option>{options}</select></label> "
+    )
+
+
+def _cell(key: str, column: np.ndarray, i: int) -> str:
+    value = column[i]
+    if key in ("entry_time", "exit_time"):
+        return escape(pd.Timestamp(value).strftime("%Y-%m-%d %H:%M"))
+    if key == "return":
+        cls = "pos" if value > 0 else "neg"
+        return f"<span class='{cls}'>{value * 100:+.2f}%</span>"
+    if key == "pnl":
+        cls = "pos" if value > 0 else "neg"
+        return f"<span class='{cls}'>{value:+,.2f}</span>"
+    if key in ("entry_price", "exit_price"):
+        return f"{value:,.6g}"
+    if key == "quantity":
+        return f"{value:.6g}"
+    return escape(str(value))
