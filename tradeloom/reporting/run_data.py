@@ -213,7 +213,10 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 def _parquet(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are both
+        raise UserError(f"{path}: unreadable ({exc})") from None
     if "timestamp" in frame.columns:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
