@@ -15,6 +15,12 @@ A page holds a marker comment where a generated table goes:
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
 
 So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
+
+The generated markdown is also written into the pages themselves, after each marker and
+up to ``<!-- end of reference -->``, so that a page read outside the site (on GitHub, in
+an editor) holds its tables rather than a placeholder: ``python docs/hooks.py`` rewrites
+them, and tests/test_docs.py checks that the pages hold what the code generates now.
+A build replaces each block with a fresh one all the same.
 """
 
 from __future__ import annotations
@@ -27,18 +33,40 @@ import textwrap
 import types
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-_MARKER = re.compile(r"<!-- reference: ([a-z_-]+) -->")
+_END = "<!-- end of reference -->"
+_MARKER = re.compile(
+    r"<!-- reference: ([a-z_-]+) -->\n?(?:(?:(?!<!-- reference: ).)*?" + _END + r"\n?)?",
+    re.DOTALL,
+)
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """Replace every reference marker of a page with its generated markdown."""
-    return _MARKER.sub(lambda m: generate(m.group(1)), markdown)
+    """Replace every reference marker of a page, and the block it holds, with the
+    generated markdown between the marker and its end."""
+    return _MARKER.sub(lambda m: _block(m.group(1)), markdown)
+
+
+def _block(name: str) -> str:
+    return f"<!-- reference: {name} -->\n\n{generate(name).strip()}\n\n{_END}\n"
+
+
+def write_pages(docs: Path) -> list[Path]:
+    """Write each page's generated blocks into it; return the pages that changed."""
+    changed = []
+    for page in sorted(docs.rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        fresh = on_page_markdown(text)
+        if fresh != text:
+            page.write_text(fresh, encoding="utf-8")
+            changed.append(page)
+    return changed
 
 
 def generate(name: str) -> str:
@@ -246,3 +274,8 @@ def _help(parser: argparse.ArgumentParser) -> str:
         return textwrap.dedent(parser.format_help()).strip()
     finally:
         parser.formatter_class = formatter
+
+
+if __name__ == "__main__":
+    for written in write_pages(Path(__file__).resolve().parent):
+        print(f"wrote {written}")

@@ -98,3 +98,21 @@ def test_the_readme_is_short_and_links_to_the_docs() -> None:
     assert len(readme) < 8_000
     for page in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / page).is_file(), page
+
+
+def test_the_reference_pages_hold_their_generated_tables() -> None:
+    """A page read outside the site (GitHub, an editor) shows the tables, not a marker."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    stale = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        if "<!-- reference: " in text and hooks.on_page_markdown(text) != text:
+            stale.append(str(page.relative_to(ROOT)))
+    assert stale == [], f"stale generated tables in {stale}: run python docs/hooks.py"
+    features = (ROOT / "docs" / "reference" / "features.md").read_text(encoding="utf-8")
+    assert "| `window` | int | `14` |" in features  # a table, not a placeholder

@@ -288,3 +288,16 @@ def test_report_of_a_run_written_by_an_older_version(btc_run: Path, tmp_path: Pa
     assert main(["report", str(old)]) == 0
     text = (old / "report.html").read_text(encoding="utf-8")
     assert "Price and trades" in text and "Monitoring" not in text
+
+
+def test_a_damaged_bars_file_is_named(
+    btc_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(btc_run, damaged)
+    (damaged / "bars.parquet").write_bytes(b"not parquet")
+    assert main(["report", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{damaged / 'bars.parquet'}: unreadable (") and err.count("\n") == 1

@@ -173,3 +173,80 @@ def test_the_trades_filter_in_a_real_browser(universe_run: Path) -> None:
     trades = pd.read_csv(universe_run / "trades.csv")
     shown = seen.result
     assert shown == ["BBB/USDT"] * int((trades["symbol"] == "BBB/USDT").sum()) and shown
+
+
+_PORTFOLIO_STRATEGY = """\
+name: {name}
+seed: {seed}
+data:
+  kind: synthetic
+  symbol: {symbol}
+  timeframe: 1h
+  bars: 700
+  start: "2024-01-01T00:00:00Z"
+features:
+  - kind: log_return
+    period: 1
+  - kind: rsi
+    window: 14
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  label: {{horizon: 2}}
+  walk_forward: {{train_window: 300, retrain_every: 200}}
+signal:
+  kind: threshold
+  threshold: 0.02
+risk:
+  sizing: {{kind: fixed_fraction, fraction: 0.2}}
+  max_holding_bars: 12
+execution:
+  kind: simulated
+  initial_cash: 10000
+  fee_bps: 5
+"""
+
+
+@pytest.fixture(scope="module")
+def portfolio_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("portfolio")
+    for name, seed, symbol in (("alpha", 3, "AAA/USDT"), ("beta", 4, "BBB/USDT")):
+        text = _PORTFOLIO_STRATEGY.format(name=name, seed=seed, symbol=symbol)
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    (folder / "pair.yaml").write_text(
+        "name: pair\ninitial_cash: 10000\nstrategies:\n"
+        "  - {file: alpha.yaml, weight: 0.5}\n  - {file: beta.yaml, weight: 0.5}\n",
+        encoding="utf-8",
+    )
+    out = folder / "run"
+    assert main(["run", str(folder / "pair.yaml"), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_a_portfolios_trades_table_has_strategy_and_symbol_filters(portfolio_run: Path) -> None:
+    trades = pd.read_csv(portfolio_run / "trades.csv")
+    assert set(trades["strategy"]) == {"alpha", "beta"}
+    table = (portfolio_run / "report.html").read_text(encoding="utf-8")
+    table = table[table.index("<h2>Trades</h2>") :]
+    assert "<th>strategy</th><th>symbol</th>" in table
+    rows = re.findall(r"<tr class='trade' data-strategy='([^']+)' data-symbol='([^']+)'", table)
+    assert rows == list(zip(trades["strategy"], trades["symbol"], strict=True))
+    for key, values in (("strategy", ["alpha", "beta"]), ("symbol", ["AAA/USDT", "BBB/USDT"])):
+        menu = re.search(
+            rf"<select class='trade-filter' data-key='{key}'[^>]*>(.*?)</select>", table
+        )
+        assert menu is not None and re.findall(r"<option value='([^']*)'", menu.group(1)) == [
+            "",
+            *values,
+        ]
+
+
+def test_a_portfolio_run_has_its_bars_and_tearsheet(portfolio_run: Path) -> None:
+    bars = pd.read_parquet(portfolio_run / "bars.parquet")
+    assert sorted(bars["symbol"].unique()) == ["AAA/USDT", "BBB/USDT"]
+    assert len(bars) == 2 * 700
+    sheet = json.loads((portfolio_run / "metrics.json").read_text())["tearsheet"]
+    assert sheet["benchmark"] == "equal weight" and sheet["beta"] is not None
+    figures = _figures(portfolio_run / "report.html")
+    price = figures["Price and trades"]
+    assert sum(t["type"] == "candlestick" for t in price["data"]) == 2

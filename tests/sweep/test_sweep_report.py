@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT / "tests" / "reporting"))
 from browser import chromium, visit  # noqa: E402
+from page_checks import assert_titled, open_page  # noqa: E402
 
 N_BARS = 600
 PARAMS = ["signal.threshold", "risk.kelly_fraction", "signal.side"]
@@ -251,6 +252,15 @@ def test_sweep_html_in_a_real_browser(sweep: Sweep, tmp_path: Path) -> None:
         for chart in seen.result:
             assert chart["rendered"] and chart["svg"] > 0 and chart["width"] > 600, chart
             assert chart["marks"] > 0, f"{chart['title']}: nothing drawn"
+        # what the page says, as drawn: every chart's title and every axis's
+        drawn = open_page(path, shot.replace(".png", "-titles.png"))
+        assert_titled(drawn.result)
+        if "sweep-heatmap" in shot:
+            heatmap = next(c for c in drawn.result if " and " in c["title"])
+            assert heatmap["axisTitles"] == {
+                "x": "signal.threshold",
+                "y": "risk.kelly_fraction",
+            }
 
 
 def test_walk_forward_parameters_come_from_the_results_rows_without_params(sweep: Sweep) -> None:

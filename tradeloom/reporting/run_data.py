@@ -144,12 +144,14 @@ def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
     if not len(trades) or "entry_bar" not in trades or not orders.is_file() or not fills.is_file():
         return trades
     order_frame = pd.read_csv(orders, usecols=lambda c: c in ("id", "reason"))
-    fill_frame = pd.read_csv(fills, usecols=lambda c: c in ("symbol", "order_id", "bar"))
+    fill_frame = pd.read_csv(
+        fills, usecols=lambda c: c in ("strategy", "symbol", "order_id", "bar")
+    )
     if not {"id", "reason"} <= set(order_frame) or "order_id" not in fill_frame:
         return trades
     reasons = dict(zip(order_frame["id"], order_frame["reason"].astype(str), strict=True))
     fill_frame["reason"] = fill_frame["order_id"].map(reasons)
-    keys = ["symbol", "bar"] if "symbol" in fill_frame and "symbol" in trades else ["bar"]
+    keys = [k for k in ("strategy", "symbol") if k in fill_frame and k in trades] + ["bar"]
     first = fill_frame.drop_duplicates(keys)[[*keys, "reason"]]
     merged = trades.merge(
         first.rename(columns={"bar": "entry_bar", "reason": "entry_reason"}),
@@ -211,7 +213,10 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 def _parquet(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are both
+        raise UserError(f"{path}: unreadable ({exc})") from None
     if "timestamp" in frame.columns:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame

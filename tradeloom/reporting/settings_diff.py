@@ -19,8 +19,9 @@ _IGNORED = ("description",)
 
 
 def flatten(document: Any, prefix: str = "") -> dict[str, Any]:
-    """Return a nested mapping of settings as ``{dotted.key: value}`` (lists by position)."""
-    if isinstance(document, Mapping):
+    """Return a nested mapping of settings as ``{dotted.key: value}`` (lists by position;
+    an empty mapping or list is a value of its own)."""
+    if isinstance(document, Mapping) and document:
         items: list[tuple[str, Any]] = [(str(k), v) for k, v in document.items()]
     elif isinstance(document, list) and document:
         items = [(str(i), v) for i, v in enumerate(document)]
@@ -60,6 +61,6 @@ def _text(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
-        return "[]"
+    if isinstance(value, list | Mapping):
+        return "[]" if isinstance(value, list) else "{}"
     return str(value)

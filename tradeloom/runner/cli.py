@@ -276,7 +276,8 @@ def _parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser(
         "compare",
-        help="compare runs: a side-by-side table and an HTML page with their equity curves",
+        help="compare runs: the settings that differ, the figures side by side, and an HTML "
+        "page with their equity curves",
     )
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(

@@ -24,10 +24,11 @@ from tradeloom.journal import (
 )
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
-from tradeloom.reporting import outputs
+from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.runner.account import account_problems
 from tradeloom.runner.backtest import Driver
@@ -227,6 +228,13 @@ def portfolio_metrics(
         "initial_cash": initial,
         **perf,
         **stats,
+        "tearsheet": tearsheet(
+            equity,
+            equal_weight(result.closes, index),
+            initial_cash=initial,
+            periods_per_year=year,
+            benchmark="equal weight",
+        ),
         "open_position": None,
         "open_position_entry_price": None,
         "open_position_entry_time": None,
@@ -267,6 +275,14 @@ def _write(
         _label(trades, books, strategy_of)
     outputs.write_frame(run_dir, "trades.csv", trades)
     outputs.write_frame(run_dir, "positions.csv", _positions(result))
+    bars: dict[
+        str, pd.DataFrame
+    ] = {}  # each market's bars, as the first strategy that trades it read them
+    for universe in result.universes:
+        for symbol, own in zip(universe.symbols, universe.bars, strict=True):
+            bars.setdefault(symbol, own.frame)
+    frame = exports.bars_frame(list(bars.values()), list(bars))
+    exports.write_parquet(run_dir / exports.BARS_FILE, frame)
 
 
 def _strategy_of(result: PortfolioResult) -> dict[str, tuple[str, str]]:

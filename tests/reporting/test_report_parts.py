@@ -1,0 +1,126 @@
+"""The report's parts on their own: words (durations, the open position of a universe),
+the settings diff of compare, candles of several bars, the plot metadata of
+features.parquet, and the one mode of run files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeloom.reporting import outputs
+from tradeloom.reporting.downsample import candle_buckets
+from tradeloom.reporting.execution_table import execution_table
+from tradeloom.reporting.exports import read_plots, write_parquet
+from tradeloom.reporting.labels import format_duration
+from tradeloom.reporting.settings_diff import differing_settings, flatten
+from tradeloom.reporting.summary import format_summary
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0, "0 s"), (45.0, "45 s"), (900.0, "15.0 minutes"), (86_400.0, "1.0 days")],
+)
+def test_durations_read_in_human_units(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_the_execution_table_gives_fill_times_in_human_units() -> None:
+    overall = {"orders": 2, "seconds_to_first_fill": {"median": 86_400.0, "p90": 5_400.0}}
+    block = {"overall": overall, "groups": [{"venue": "sim", "order_type": "market", **overall}]}
+    html = execution_table(block)
+    assert "<th>time to first fill (median / p90)</th>" in html
+    assert "1.0 days / 1.5 hours" in html and "e+" not in html
+
+
+def _universe_metrics(open_positions: list[float]) -> dict:
+    attribution = {
+        f"S{i}": {"pnl": 1.0, "fees": 0.1, "exposure": 0.2, "trades": 3, "open_position": p}
+        for i, p in enumerate(open_positions)
+    }
+    return {"symbols": list(attribution), "attribution": attribution, "open_position": 0.0}
+
+
+def test_a_universe_says_open_by_symbol_only_when_something_is_open() -> None:
+    def open_line(metrics: dict) -> str:
+        line = next(x for x in format_summary(metrics).splitlines() if "open at the end" in x)
+        return line.split("open at the end", 1)[1].strip()
+
+    assert open_line(_universe_metrics([0.0, 0.0])) == "nothing (flat)"
+    assert open_line(_universe_metrics([0.0, 0.5])) == "by symbol, above"
+    rows = format_summary(_universe_metrics([0.0, 0.5]))
+    assert "mean gross exposure 20.00%" in rows and "exposure 20.00%" not in rows.replace(
+        "gross exposure 20.00%", ""
+    )
+
+
+def test_settings_that_differ_are_listed_key_by_key() -> None:
+    a = {"name": "a", "seed": 1, "features": [{"kind": "rsi", "window": 14}], "risk": {}}
+    b = {"name": "b", "seed": 1, "features": [{"kind": "rsi", "window": 7}, {"kind": "ema"}]}
+    assert flatten(a) == {
+        "name": "a",
+        "seed": 1,
+        "features.0.kind": "rsi",
+        "features.0.window": 14,
+        "risk": {},
+    }
+    assert differing_settings([a, b]) == [
+        ("name", ["a", "b"]),
+        ("features.0.window", ["14", "7"]),
+        ("risk", ["{}", "-"]),
+        ("features.1.kind", ["-", "ema"]),
+    ]
+    assert differing_settings([a, dict(a, description="other words")]) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 50))
+def test_candles_of_several_bars_keep_the_highs_lows_and_volume(n: int, most: int) -> None:
+    rng = np.random.default_rng(n)
+    close = 100 + rng.standard_normal(n).cumsum()
+    ohlcv = np.column_stack(
+        (close + rng.normal(0, 0.1, n), close + 1, close - 1, close, rng.uniform(1, 9, n))
+    )
+    ohlcv[rng.random(n) < 0.1] = np.nan  # bars a symbol lacks
+    times = np.arange(n)
+    x, candles, k = candle_buckets(times, ohlcv, most)
+    assert len(candles) <= max(most, 1) and len(x) == len(candles)
+    assert k == 1 if n <= most else k == -(-n // most)
+    present = ~np.isnan(ohlcv[:, 3])
+    assert np.nansum(candles[:, 4]) == pytest.approx(ohlcv[present, 4].sum())
+    if present.any():
+        assert np.nanmax(candles[:, 1]) == np.nanmax(ohlcv[:, 1])
+        assert np.nanmin(candles[:, 2]) == np.nanmin(ohlcv[:, 2])
+        last = np.flatnonzero(present)[-1]
+        assert candles[(last // k), 3] == ohlcv[last, 3]  # a candle closes at its last bar
+
+
+def test_features_parquet_says_where_each_column_is_drawn(tmp_path: Path) -> None:
+    index = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC", name="timestamp")
+    frame = pd.DataFrame({"ema_20": [1.0, 2.0, 3.0], "rsi_14": [50.0, 60.0, 55.0]}, index=index)
+    write_parquet(tmp_path / "f.parquet", frame, {"ema_20": "price", "rsi_14": "panel:f.1"})
+    assert read_plots(tmp_path / "f.parquet") == {"ema_20": "price", "rsi_14": "panel:f.1"}
+    write_parquet(tmp_path / "g.parquet", frame)
+    assert read_plots(tmp_path / "g.parquet") == {}
+    assert pd.read_parquet(tmp_path / "f.parquet").columns.tolist() == [
+        "timestamp",
+        "ema_20",
+        "rsi_14",
+    ]
+
+
+def test_run_files_written_atomically_have_the_mode_of_the_others(tmp_path: Path) -> None:
+    outputs.write_metrics(tmp_path, {"a": 1})
+    outputs.atomic_bytes(tmp_path / "b.bin", b"x")
+    (tmp_path / "plain.txt").write_text("x")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert len(set(modes.values())) == 1, modes
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert modes["metrics.json"] == 0o666 & ~umask
