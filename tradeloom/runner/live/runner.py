@@ -342,6 +342,7 @@ class LiveRunner:
             run_key=self.run_key,
             capital=capital,
             document=dict(self.config.document),
+            clock="wall" if self.now is wall_clock else "simulated",
             **extra,
         )
 
