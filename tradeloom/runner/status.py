@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info
+from tradeloom.journal import JournalDamaged, check_end, journal_path, read_frames, read_info
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.timeframes import parse_timeframe
 
@@ -179,6 +179,7 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
             f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
             "'tradeloom run' wrote"
         )
+    check_end(journal)  # a cut journal, or another run's, shows nothing
     info = read_info(journal)
     try:
         frames = read_frames(journal, _KINDS)
