@@ -97,6 +97,7 @@ def test_the_order_of_a_bar() -> None:
             ("STATE", -1, codes.ACTIVE, codes.REDUCING, codes.DAILY_LOSS, 0.05, 0.05, 10_000.0),
             ("REGIME", 0, TRENDING | HIGH_VOLATILITY, 0),
             ("HALT", -1, codes.MAX_DRAWDOWN_HALT, 0.05, 0.05),
+            ("STATE", -1, codes.REDUCING, codes.HALTED_STATE, codes.MAX_DRAWDOWN_HALT),
             ("SIGNAL", 0, 1, 0.8, 0.9),
             ("REJECT", 0, codes.HALTED, codes.MAX_DRAWDOWN_HALT),
         ],
@@ -123,6 +124,7 @@ def test_rung_regime_filter() -> None:
         rows(state, 0),
         [
             ("HALT", -1, 0, 7),
+            ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.HEALTH_HALT),
             ("SIGNAL", 0, -1, 0.8, 0.1),
             ("DECISION", 0, codes.FILTERED, RANGING | LOW_VOLATILITY),
         ],
@@ -134,7 +136,7 @@ def test_rung_regime_filter() -> None:
         "volatility": "low_volatility",
     }
     passed = _health_halted(spec, bars([100.0], p=[0.1], regime=[TRENDING]))
-    assert [r.kind for r in rows(passed, 0)] == ["HALT", "SIGNAL", "REJECT"]
+    assert [r.kind for r in rows(passed, 0)] == ["HALT", "STATE", "SIGNAL", "REJECT"]
 
 
 def test_rung_halted() -> None:
@@ -144,6 +146,7 @@ def test_rung_halted() -> None:
         rows(state, 0),
         [
             ("HALT", -1, 0, 7),
+            ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.HEALTH_HALT),
             ("SIGNAL", 0, -1, 0.8, 0.1),
             ("REJECT", 0, codes.HALTED, codes.HEALTH_HALT),
         ],
@@ -159,6 +162,7 @@ def test_a_halt_closes_what_is_held_and_refuses_the_signal() -> None:
         rows(state, 1),
         [
             ("HALT", -1, codes.MAX_DRAWDOWN_HALT, 0.25, 0.25),
+            ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.MAX_DRAWDOWN_HALT),
             ("SIGNAL", 0, 1, 0.8, 0.9),
             ("REJECT", 0, codes.HALTED, codes.MAX_DRAWDOWN_HALT),
             ("ORDER", 0, 2, -1, 100.0, codes.EXIT_HALT, 75.0, 0, NAN),
@@ -192,6 +196,7 @@ def test_a_halts_exit_refused_by_the_order_rate_goes_out_when_the_rate_allows() 
         rows(state, 1),
         [
             ("HALT", -1, codes.MAX_DRAWDOWN_HALT, 0.15, 0.1),
+            ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.MAX_DRAWDOWN_HALT),
             ("REJECT", 0, codes.ORDER_RATE, 1, 1),
         ],
     )
@@ -309,7 +314,8 @@ def test_rung_no_equity_is_met_as_the_no_equity_halt() -> None:
     inputs = bars([100.0, 250.0, 250.0], open_=[100.0, 250.0, 250.0], p=[0.1, NAN, 0.9])
     state = run(spec, inputs)
     # Short 100 at 100 (cash 20,000), bought back at the gap's open, 250: cash -5,000.
-    assert [r.kind for r in rows(state, 1)][-1] == "HALT"
+    assert [r.kind for r in rows(state, 1)][-2:] == ["HALT", "STATE"]
+    assert state.acct[L.A_STATE] == codes.HALTED_STATE
     assert_rows(
         rows(state, 2), [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.HALTED, codes.NO_EQUITY)]
     )
@@ -396,7 +402,11 @@ def test_a_plugins_rule_halts() -> None:
         state.io[L.IO_CODE] = codes.DYNAMIC_BASE  # the plugin's code, interned
 
     assert drive(state, bars([100.0, 100.0], p=[NAN, 0.9]), answer) == [L.NEED_RULES]
-    assert_rows(rows(state, 0), [("HALT", -1, 0, 5)])  # asked once: latched after
+    # asked once: latched after, and HALTED for the plugin's code
+    assert_rows(
+        rows(state, 0),
+        [("HALT", -1, 0, 5), ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.DYNAMIC_BASE)],
+    )
     assert_rows(
         rows(state, 1),
         [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.HALTED, codes.DYNAMIC_BASE)],

@@ -237,6 +237,7 @@ def test_equity_below_zero_after_a_gap_halts_and_every_later_signal_is_refused()
             ("FILL", 0, 2, 1, 200.0, 160.0, 160.0, 0.0, 1, 0.0, -2160.0),
             ("TRADE", 0, -1, 0, 1, 200.0, 100.0, 160.0, 160.0, -12_160.0),
             ("HALT", -1, codes.NO_EQUITY, -2160.0),
+            ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.NO_EQUITY),
             ("SIGNAL", 0, 1, 0.8, 0.9),
             ("REJECT", 0, codes.HALTED, codes.NO_EQUITY),
         ],

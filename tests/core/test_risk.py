@@ -150,7 +150,7 @@ def test_price_collar_at_the_edges_passes_beyond_is_refused() -> None:
     assert check(state, 1, 1.0, 125.0, last=100.0)[0] == 0
     assert check(state, 1, 1.0, 75.0, last=100.0)[0] == 0
     assert refusal(state, 1, 1.0, 125.5, last=100.0) == (
-        "PRICE_COLLAR: price=125.5, last=100, collar=0.25, allowed=[75, 125]"
+        "PRICE_COLLAR: price=125.5, reference=100, collar=0.25, allowed=[75, 125]"
     )
     assert check(state, -1, 1.0, 74.5, last=100.0)[0] == codes.PRICE_COLLAR
 
@@ -442,8 +442,25 @@ def test_resume_lifts_only_the_kill_switchs_latch(halt: int) -> None:
     kill(state.acct)
     assert state.acct[L.A_HALT] == halt  # the kill does not overwrite the first halt
     assert resume(state.acct)
-    assert state.acct[L.A_STATE] == ACTIVE
-    assert state.acct[L.A_HALT] == halt  # the other halt stays
+    # the other halt stays, and holds the run HALTED: its exits alone may go
+    assert (state.acct[L.A_STATE], state.acct[L.A_STATE_WHY]) == (HALTED, halt)
+    assert state.acct[L.A_HALT] == halt
+    assert check(state, -1, 1.0, position=3.0)[0] == 0
+    assert check(state, 1, 1.0, position=3.0)[0] == codes.TRADING_HALTED
+    assert not resume(state.acct)  # nothing left for resume to lift
+
+
+def test_a_halt_other_than_the_kill_switch_lets_its_exits_alone_through() -> None:
+    state = engine(price_collar=0.1)
+    to_state(state, HALTED, codes.MAX_DRAWDOWN_HALT)
+    # closing or reducing passes (the halt's exit); an entry, an increase or a flip does not
+    assert check(state, -1, 3.0, position=3.0)[0] == 0
+    assert check(state, 1, 1.0, position=-3.0)[0] == 0
+    for side, quantity, position in ((1, 1.0, 0.0), (1, 1.0, 3.0), (-1, 4.0, 3.0)):
+        assert refusal(state, side, quantity, position=position) == (
+            "TRADING_HALTED: trading is HALTED (MAX_DRAWDOWN_HALT); only cancels are allowed"
+        )
+    assert not resume(state.acct)  # resume lifts the kill switch only
 
 
 # --- the daily loss ------------------------------------------------------------------------------

@@ -545,13 +545,21 @@ def test_drawdown_halt_closes_the_position_and_refuses_every_later_signal(
     assert halt.payload["code"] == "MAX_DRAWDOWN_HALT"
     assert halt.payload["message"] == "drawdown=0.1500, limit=0.1"
     assert halt.payload["values"] == {"drawdown": approx(0.15), "limit": 0.1}
-    # per bar: halt (step 3), then the signal (5), its rejection, then the order (6)
+    # per bar: halt (step 3) moving the state to HALTED, then the signal (5), its
+    # rejection, then the halt's exit (6), which a HALTED state lets through
     assert [e.type for e in run.journal if e.bar == 2] == [
         "halt",
+        "trading_state",
         "signal",
         "rejection",
         "order",
     ]
+    [state] = run.events("trading_state")
+    assert (state.payload["previous"], state.payload["state"], state.payload["code"]) == (
+        "ACTIVE",
+        "HALTED",
+        "MAX_DRAWDOWN_HALT",
+    )
     assert run.orders == [(0, 1, 100.0, "ENTRY"), (2, -1, 100.0, "EXIT_HALT")]
     assert run.fills[1] == (3, -1, 100.0, 84.0, 0.0)
     assert decisions(run) == [(0, "accepted", "ENTRY")] + [

@@ -188,7 +188,7 @@ from tradeloom.core.orders import (
 )
 from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
-from tradeloom.core.risk import observe_day, pretrade_check, record_send
+from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
 from tradeloom.plugins.execution.simulated import sizing_quantity
@@ -433,7 +433,7 @@ def run_bars(
             if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
                 s += 1
                 sub = STAGE_PROTECT
-            killed = acct[A_STATE] == codes.HALTED_STATE
+            killed = kill_holds(acct)
             while protect and s < nsym and not (killed and not margin):
                 if sub == STAGE_PROTECT:
                     quantity = sym[s, S_QTY]
@@ -547,10 +547,12 @@ def run_bars(
                             )  # fmt: skip
                             halting = True
                             break
+            if halting:  # any halt but the kill switch: HALTED, its exits alone pass
+                move_state(acct, ev, cur, t, codes.HALTED_STATE, int(acct[A_HALT]))
             # a halt closes every position: at the bar it latches, and again at each bar
             # whose position its exit has not closed (refused by the order rate, cut
             # short); never while the kill switch holds the run (it sends nothing)
-            unwinding = acct[A_HALT] != 0.0 and acct[A_STATE] != codes.HALTED_STATE
+            unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
             if halting or unwinding or max_holding > 0 or stops_close:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
@@ -564,7 +566,7 @@ def run_bars(
                             sym[s, S_I_TARGET] = 0.0
                     elif (
                         abs(quantity) > dust
-                        and acct[A_STATE] != codes.HALTED_STATE
+                        and not kill_holds(acct)
                         and holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding)
                     ):
                         sym[s, S_I_REASON] = codes.EXIT_MAX_HOLDING
@@ -573,7 +575,7 @@ def run_bars(
                     elif (
                         stops_close
                         and abs(quantity) > dust
-                        and acct[A_STATE] != codes.HALTED_STATE
+                        and not kill_holds(acct)
                         and px[3, i, s] == px[3, i, s]  # the symbol has a bar
                     ):
                         reason = close_exit(
@@ -736,11 +738,22 @@ def run_bars(
                     )  # fmt: skip
                     s += 1
                     continue
+                reason = int(sym[s, S_I_REASON])
+                kind = ORDER_MARKET
+                if limits_on or slicing:
+                    kind = choose_order(
+                        prm, reason, sym[s, S_X_CONF], px[1, i, s], px[2, i, s], px[3, i, s]
+                    )
+                level = math.nan
+                if kind == ORDER_LIMIT:
+                    level = limit_price(side, price, prm[P_LIMIT_OFFSET])
                 now = time_ns[i] + tf
                 after = sym[s, S_QTY] + delta
+                # the collar measures the order's own price (a limit's level) from the close
                 code = pretrade_check(
-                    acct, prm, sent, now, sym[s, S_QTY], side, abs(delta), price, price,
-                    acct[A_EQUITY], _gross_after(sym, s, after, price), out,
+                    acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
+                    level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
+                    _gross_after(sym, s, after, price), out,
                 )  # fmt: skip
                 if code != 0:
                     emit(
@@ -748,12 +761,6 @@ def run_bars(
                     )  # fmt: skip
                     s += 1
                     continue
-                reason = int(sym[s, S_I_REASON])
-                kind = ORDER_MARKET
-                if limits_on or slicing:
-                    kind = choose_order(
-                        prm, reason, sym[s, S_X_CONF], px[1, i, s], px[2, i, s], px[3, i, s]
-                    )
                 if slicing and signal_reason(reason):
                     start_parent(
                         acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
@@ -764,9 +771,6 @@ def run_bars(
                         s += 1
                         continue
                 else:
-                    level = math.nan
-                    if kind == ORDER_LIMIT:
-                        level = limit_price(side, price, prm[P_LIMIT_OFFSET])
                     send_order(
                         acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
                         0.0,

@@ -178,9 +178,10 @@ REJECTIONS: tuple[Code, ...] = (
     Code(
         PRICE_COLLAR,
         "PRICE_COLLAR",
-        ("price", "last", "collar", "low", "high"),
+        ("price", "reference", "collar", "low", "high"),
         lambda v, t: (
-            f"price={_g(v['price'])}, last={_g(v['last'])}, collar={_g(v['collar'])}, "
+            f"price={_g(v['price'])}, reference={_g(v['reference'])}, "
+            f"collar={_g(v['collar'])}, "
             f"allowed=[{_g(v['low'])}, {_g(v['high'])}]"
         ),
     ),

@@ -31,6 +31,7 @@ from tradeloom.core.layout import (
     S_W_PARENT,
     S_W_SEQ,
 )
+from tradeloom.core.risk import kill_holds
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
 
@@ -129,15 +130,21 @@ def kill(acct: np.ndarray) -> int:
 
 @core_kernel
 def resume(acct: np.ndarray) -> bool:
-    """Leave HALTED for ACTIVE; lift the kill switch's latch (another halt stays).
+    """Lift the kill switch: back to ACTIVE, or to HALTED when another halt is latched.
+
+    A drawdown, health or rule halt latched before the kill outlives it: the state
+    stays HALTED, for that halt.
 
     Returns:
-        False, changing nothing, when the state is not HALTED.
+        False, changing nothing, when the kill switch does not hold the run.
     """
-    if acct[A_STATE] != codes.HALTED_STATE:
+    if not kill_holds(acct):
         return False
-    acct[A_STATE] = codes.ACTIVE
-    acct[A_STATE_WHY] = codes.RESUME
     if acct[A_HALT] == codes.KILL_SWITCH:
         acct[A_HALT] = 0.0
+    if acct[A_HALT] != 0.0:
+        acct[A_STATE_WHY] = acct[A_HALT]
+    else:
+        acct[A_STATE] = codes.ACTIVE
+        acct[A_STATE_WHY] = codes.RESUME
     return True

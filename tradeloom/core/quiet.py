@@ -30,7 +30,6 @@ import math
 
 import numpy as np
 
-from tradeloom.core import codes
 from tradeloom.core.exits import holding_expired
 from tradeloom.core.layout import (
     A_CASH,
@@ -38,7 +37,6 @@ from tradeloom.core.layout import (
     A_EXIT_HALT,
     A_HALT,
     A_PEAK,
-    A_STATE,
     C_COUNT,
     P_DAILY_LOSS,
     P_EXT_RULES,
@@ -66,6 +64,7 @@ from tradeloom.core.layout import (
     S_X_DIR,
 )
 from tradeloom.core.prefetch import prefetch
+from tradeloom.core.risk import kill_holds
 from tradeloom.jit import core_kernel, core_loop
 from tradeloom.plugins.signal.threshold import threshold_step
 
@@ -102,7 +101,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
         or prm[P_MARGIN] != 0.0
     )
-    unwinding = acct[A_HALT] != 0.0 and acct[A_STATE] != codes.HALTED_STATE
+    unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
     return not (protect or unwinding)
 
 
@@ -144,7 +143,7 @@ def quiet_bars(
     min_interval = int(prm[P_MIN_INTERVAL])
     journal_regime = prm[P_JOURNAL_REGIME] != 0.0
     max_holding = int(prm[P_MAX_HOLDING])
-    halted = acct[A_STATE] == codes.HALTED_STATE
+    halted = kill_holds(acct)
     # zero equity or a drawdown limit may latch a halt (not once one is latched or killed)
     may_halt = acct[A_HALT] == 0.0 and not halted
     n_limits = limits.shape[0]

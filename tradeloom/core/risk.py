@@ -1,9 +1,12 @@
 """The risk engine's state and checks: one engine for backtests, paper and live.
 
 - **Trading state**: ``ACTIVE`` (every order may be sent), ``REDUCING`` (only orders
-  that bring ``|position|`` toward zero without flipping it), ``HALTED`` (no order at
-  all; cancels always pass). The kill switch moves to HALTED, latched until resume;
-  a daily loss moves ACTIVE to REDUCING until the next UTC day.
+  that bring ``|position|`` toward zero without flipping it), ``HALTED`` (no new
+  position; cancels always pass). The kill switch moves to HALTED, latched until
+  resume, and sends nothing at all (`kill_holds`); any other halt (a drawdown rule, a
+  health rule, a plugin's rule, zero equity) moves to HALTED for the rest of the run,
+  and only that halt's exits, which reduce positions, pass. A daily loss moves
+  ACTIVE to REDUCING until the next UTC day.
 - **The halt latch** (``acct[A_HALT]``): a drawdown halt, a health rule's halt, a
   plugin rule's halt, zero equity (``NO_EQUITY``) or the kill switch stop new
   positions for the rest of the run; every signal after it is rejected ``HALTED``.
@@ -11,7 +14,9 @@
 - **Pre-trade checks** (`pretrade_check`), in this order, the first failure wins:
   ``TRADING_HALTED``, ``TRADING_REDUCING``, ``ORDER_RATE``; then, for orders that do
   not reduce the position, ``MAX_ORDER_NOTIONAL``, ``MAX_POSITION``,
-  ``PRICE_COLLAR`` and, on a margin account, ``INSUFFICIENT_MARGIN``. A value
+  ``PRICE_COLLAR`` (the order's price, a limit order's limit, further than
+  ``price_collar`` from the reference, the bar's close) and, on a margin account,
+  ``INSUFFICIENT_MARGIN``. A value
   exactly at a limit passes (the limit is the largest value allowed). Reducing
   orders skip the limits so that no limit can trap a position; the state and the
   rate still apply.
@@ -52,6 +57,7 @@ from tradeloom.jit import core_kernel
 __all__ = [
     "RATE_WINDOW_NS",
     "is_reducing",
+    "kill_holds",
     "move_state",
     "observe_day",
     "pretrade_check",
@@ -77,6 +83,12 @@ def is_reducing(position: float, side: int, quantity: float) -> bool:
     # Exact comparison is safe: for 0 <= q <= |p| the float p + side*q is rounded
     # monotonically, so it can neither change sign nor exceed |p|.
     return position != 0.0 and side * position < 0.0 and quantity <= abs(position)
+
+
+@core_kernel
+def kill_holds(acct: np.ndarray) -> bool:
+    """Return whether the kill switch holds the run HALTED (it sends nothing at all)."""
+    return acct[A_STATE] == codes.HALTED_STATE and acct[A_STATE_WHY] == codes.KILL_SWITCH
 
 
 @core_kernel
@@ -176,7 +188,7 @@ def pretrade_check(
     side: int,
     quantity: float,
     price: float,
-    last_price: float,
+    reference: float,
     equity: float,
     gross_after: float,
     out: np.ndarray,
@@ -188,8 +200,9 @@ def pretrade_check(
         now_ns: The risk clock (the bar's close).
         position: The symbol's signed position.
         side, quantity: The order.
-        price: The price it was sized at (its reference price).
-        last_price: The market's last price (the bar's close).
+        price: The order's price: a limit order's limit, else the price it was sized at.
+        reference: The market's price the collar is measured from (the bar's close),
+            and the order's price when it has none.
         equity: The account's equity at the mark.
         gross_after: The account's gross notional after the order, at the mark
             (the initial margin check of a margin account).
@@ -198,7 +211,7 @@ def pretrade_check(
     state = int(acct[A_STATE])
     reducing = is_reducing(position, side, quantity)
     after = position + side * quantity
-    if state == codes.HALTED_STATE:
+    if state == codes.HALTED_STATE and (kill_holds(acct) or not reducing):
         out[0], out[1], out[2], out[3] = position, side, quantity, acct[A_STATE_WHY]
         return codes.TRADING_HALTED
     if state == codes.REDUCING and not reducing:
@@ -213,7 +226,7 @@ def pretrade_check(
     if reducing:
         return 0
     if not (math.isfinite(price) and price > 0.0):
-        price = last_price
+        price = reference
     notional = quantity * price
     limit = prm[P_MAX_ORDER_NOTIONAL]
     if notional > limit:  # False for NaN: no limit
@@ -225,9 +238,9 @@ def pretrade_check(
         return codes.MAX_POSITION
     collar = prm[P_PRICE_COLLAR]
     if not math.isnan(collar):
-        low, high = last_price * (1.0 - collar), last_price * (1.0 + collar)
+        low, high = reference * (1.0 - collar), reference * (1.0 + collar)
         if not low <= price <= high:
-            out[0], out[1], out[2], out[3], out[4] = price, last_price, collar, low, high
+            out[0], out[1], out[2], out[3], out[4] = price, reference, collar, low, high
             return codes.PRICE_COLLAR
     if prm[P_MARGIN] != 0.0:
         required = prm[P_INITIAL_MARGIN] * gross_after

@@ -189,6 +189,10 @@ class RunStarted(Event):
         base_at_start: A live run's base currency balance at its first start.
         fee_rate: A live run's taker fee.
         dust: A live run's smallest tradeable quantity.
+        clock: ``simulated``: the run's clock is not the wall clock (``--clock
+            simulated``, an emulator's market time), so its staleness is judged by
+            the run's own clock, journaled with each live bar; ``wall`` (or '', a
+            journal from before the field): the wall clock.
     """
 
     mode: str
@@ -202,6 +206,7 @@ class RunStarted(Event):
     base_at_start: float = _NAN
     fee_rate: float = _NAN
     dust: float = _NAN
+    clock: str = field(default="", metadata={"added": True})
 
 
 @_kind("run_finished")

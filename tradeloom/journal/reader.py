@@ -22,6 +22,7 @@ from tradeloom.journal.chain import chain_scan
 from tradeloom.journal.columns import stored_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
 from tradeloom.journal.events import KINDS, RUN_KINDS, Event
+from tradeloom.journal.location import POINTER_FILE
 from tradeloom.journal.schema import (
     Codec,
     JournalValueError,
@@ -31,13 +32,15 @@ from tradeloom.journal.schema import (
     value_decoder,
 )
 from tradeloom.journal.source import Source, open_source
-from tradeloom.journal.sqlite import chain_seed
+from tradeloom.journal.sqlite import chain_seed, connect, last_row
 from tradeloom.journal.store import RunIdentity
+from tradeloom.journal.tail import check_tail
 
 __all__ = [
     "JournalInfo",
     "Row",
     "Verified",
+    "check_end",
     "journal_digest",
     "read_events",
     "read_frame",
@@ -224,8 +227,10 @@ def verify(path: Path) -> Verified:
             digests.append(stored_digests(schema, [r[:-1] for r in rows]))
     finally:
         source.close()
+    seed = f"{chain_seed(meta):016x}"
     if not seqs:
-        return Verified(0, f"{chain_seed(meta):016x}")
+        check_tail(path, meta, 0, lambda n: seed if n == 0 else None)
+        return Verified(0, seed)
     seq = np.concatenate(seqs)
     order = np.argsort(seq, kind="stable")
     seq = seq[order]
@@ -253,7 +258,34 @@ def verify(path: Path) -> Verified:
     if problems:
         s, _, why = min(problems)
         raise ChainBroken(f"{path}: the hash chain breaks at sequence {s}: {why}", s)
+
+    def head_at(rows: int) -> str | None:
+        if rows == 0:
+            return seed
+        return f"{int(chained[rows - 1]):016x}" if rows <= len(chained) else None
+
+    check_tail(path, meta, len(seq), head_at)
     return Verified(len(seq), f"{int(chained[-1]):016x}")
+
+
+def check_end(path: Path) -> None:
+    """Refuse a journal its tail record says was cut or is another run's (one line).
+
+    The cheap check of `tradeloom.journal.tail` (the row count and the owner) that
+    ``status`` and ``report`` run before they read; ``verify`` checks the head too.
+    A PostgreSQL journal has no tail record.
+
+    Raises:
+        JournalError: Not a readable journal, cut, or another run's.
+    """
+    if path.name == POINTER_FILE:
+        return
+    db, meta = connect(path)
+    try:
+        rows, _ = last_row(path, db, meta)
+    finally:
+        db.close()
+    check_tail(path, meta, rows)
 
 
 def journal_digest(path: Path, *, exclude: Iterable[str] = RUN_KINDS) -> str:

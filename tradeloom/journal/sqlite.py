@@ -42,12 +42,14 @@ from tradeloom.journal.errors import (
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.schema import JournalValueError, Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
+from tradeloom.journal.tail import TailRecord, check_tail, write_tail
 
 __all__ = [
     "INSERT_ROWS",
     "SqliteJournal",
     "chain_seed",
     "connect",
+    "last_row",
     "open_journal",
     "stored_columns",
 ]
@@ -172,7 +174,9 @@ class SqliteJournal:
                 _check_owner(path, meta, identity)
                 self._configure()
                 _add_kinds(path, self._db)
-                self._seq, self._head = _last_row(path, self._db, meta)
+                self._seq, self._head = last_row(path, self._db, meta)
+                last = self._seq, f"{self._head:016x}"
+                check_tail(path, meta, self._seq, lambda n: last[1] if n == last[0] else None)
             except BaseException:
                 self._db.close()
                 raise
@@ -180,6 +184,9 @@ class SqliteJournal:
             self._db = _create(path, identity)
             meta = {k: v for k, v in zip(_META_KEYS, _meta_values(identity), strict=True)}
             self._seq, self._head = 0, chain_seed(meta)
+        self._meta = meta
+        if self._seq == 0:
+            self._write_tail()
         self._buffer: dict[Schema, list[list[Any]]] = {}
         self._buffered = 0
         self._schemas: dict[type[Event], Schema] = {}
@@ -193,6 +200,18 @@ class SqliteJournal:
     def last_seq(self) -> int:
         """The sequence number of the last event appended (0: none)."""
         return self._seq
+
+    def _write_tail(self) -> None:
+        """Record where the committed journal ends (`tradeloom.journal.tail`)."""
+        meta = self._meta
+        record = TailRecord(
+            meta.get("run_id", ""),
+            meta.get("strategy", ""),
+            meta.get("mode", ""),
+            self._seq,
+            f"{self._head:016x}",
+        )
+        write_tail(self.path, record)
 
     def _configure(self) -> None:
         self._db.execute("PRAGMA synchronous=FULL")
@@ -237,6 +256,7 @@ class SqliteJournal:
             raise
         self._buffer.clear()
         self._buffered = 0
+        self._write_tail()
 
     def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
         """Append the rows of ``batches`` in their positions' order, hashed, and commit.
@@ -272,6 +292,7 @@ class SqliteJournal:
             raise
         self._seq += total
         self._head = head
+        self._write_tail()
 
     def close(self) -> None:
         """Commit and close."""
@@ -427,7 +448,8 @@ def _check_owner(path: Path, meta: dict[str, str], identity: RunIdentity) -> Non
         )
 
 
-def _last_row(path: Path, db: sqlite3.Connection, meta: dict[str, str]) -> tuple[int, int]:
+def last_row(path: Path, db: sqlite3.Connection, meta: dict[str, str]) -> tuple[int, int]:
+    """Return the last row's sequence number and chain value (0 and the seed: none)."""
     seq, head = 0, chain_seed(meta)
     try:
         for kind in KINDS:

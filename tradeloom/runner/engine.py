@@ -37,6 +37,7 @@ from tradeloom.core.feed import (
     resume,
 )
 from tradeloom.core.params import CoreSpec
+from tradeloom.core.risk import kill_holds
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import (
     Bar,
@@ -770,19 +771,20 @@ class Engine:
         """
         state = self.state
         previous = int(state.acct[L.A_STATE])
+        changed = not kill_holds(state.acct)  # a drawdown's HALTED becomes the kill's
         kill(state.acct)
-        changed = previous != codes.HALTED_STATE
         if changed:
             self._journal_state(bar.index, previous, codes.HALTED_STATE, "KILL_SWITCH", message, at)
         self.cancel_all(bar, "KILL_SWITCH")
         return changed
 
     def resume(self, bar: int, message: str, at: pd.Timestamp) -> bool:
-        """Leave HALTED for ACTIVE (the kill switch's latch lifts; another halt stays)."""
+        """Lift the kill switch: ACTIVE, or HALTED while another halt is latched."""
         state = self.state
         if not resume(state.acct):
             return False
-        self._journal_state(bar, codes.HALTED_STATE, codes.ACTIVE, "RESUME", message, at)
+        new = int(state.acct[L.A_STATE])
+        self._journal_state(bar, codes.HALTED_STATE, new, "RESUME", message, at)
         self.flush()
         return True
 

@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info
+from tradeloom.journal import JournalDamaged, check_end, journal_path, read_frames, read_info
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.timeframes import parse_timeframe
 
@@ -55,6 +55,9 @@ _KINDS = (
     "fill_refused",
     "stop_fallback",
 )
+_ENDED = ("stopped", "finished", "failed")
+"""Processes that ended on purpose or by failure (not killed): no bar is due."""
+
 _ERROR_KINDS = (
     "run_failed",
     "halt",
@@ -176,6 +179,7 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
             f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
             "'tradeloom run' wrote"
         )
+    check_end(journal)  # a cut journal, or another run's, shows nothing
     info = read_info(journal)
     try:
         frames = read_frames(journal, _KINDS)
@@ -199,6 +203,9 @@ class _Status:
         self.strategy = strategy
         self.now = now
         self.timeframe, self.seconds = _timeframe(run_dir, frames["data_loaded"])
+        started = frames["run_started"]
+        self.simulated = bool(len(started)) and str(started["clock"].iloc[0]) == "simulated"
+        """The run's clock is not the wall clock: ages are measured on the run's own."""
         self._closes: dict[str, float] = {}
         """A universe backtest's last close of each symbol (its equity.csv's)."""
         self._strategies: dict[str, float] = {}
@@ -234,8 +241,9 @@ class _Status:
         last = bars.iloc[-1] if len(bars) else None
         last_time = None if last is None else pd.Timestamp(last["timestamp"])
         close_time = None if last_time is None else last_time + pd.Timedelta(seconds=self.seconds)
-        age = None if close_time is None else (self.now - close_time).total_seconds()
-        stale, staleness = self._staleness(process, age)
+        now = self._run_now()
+        age = None if close_time is None else (now - close_time).total_seconds()
+        stale, staleness = self._staleness(process, age, close_time)
         health, monitors = self._health()
         symbol = self._symbol(bars)
         return RunStatus(
@@ -486,21 +494,40 @@ class _Status:
 
     # --- data, health, errors -----------------------------------------------------------
 
-    def _staleness(self, process: str, age: float | None) -> tuple[bool | None, str]:
+    def _run_now(self) -> pd.Timestamp:
+        """Return the time ages are measured to: now, or a simulated clock's at the last bar.
+
+        A run on a simulated clock journals its clock with each live bar; the wall
+        clock says nothing about it (its bars may be years old).
+        """
+        live = self.f["live_bar"]
+        if not self.simulated or not len(live):
+            return self.now
+        return pd.Timestamp(live["wall_time"].max())
+
+    def _staleness(
+        self, process: str, age: float | None, close_time: pd.Timestamp | None
+    ) -> tuple[bool | None, str]:
         alarms = self.f["stale_data"]
         alarm = str(alarms["message"].iloc[-1]) if len(alarms) else ""
         if self.mode == "backtest":
             return None, "a backtest (its data is history)"
-        if age is None:
+        if age is None or close_time is None:
             return None, "no live bar yet"
+        clock = " (simulated clock)" if self.simulated else ""
+        closed = f"at {_iso(close_time)}" if self.simulated else _ago(age)
+        if process in _ENDED:  # a run that ended waits for no bar: nothing is overdue
+            return None, f"the run {process}{clock}; its last bar closed {closed}"
         late = age / self.seconds if self.seconds else 0.0
         if process != "running":
-            text = f"the run is not running; its last bar closed {_ago(age)}"
+            text = f"the run is not running{clock}; its last bar closed {closed}"
+            if self.simulated:  # its clock stopped with it: no bar can be late
+                return None, text
             return late >= 1.0, text + (f"; its last alarm: {alarm}" if alarm else "")
         if late < 1.0:
-            return False, f"fresh: the next bar closes in {_duration(self.seconds - age)}"
+            return False, f"fresh{clock}: the next bar closes in {_duration(self.seconds - age)}"
         missed = int(late)
-        text = f"stale: {missed} bar{'s' if missed != 1 else ''} overdue"
+        text = f"stale{clock}: {missed} bar{'s' if missed != 1 else ''} overdue"
         return True, text + (f"; the run's alarm: {alarm}" if alarm else "")
 
     def _health(self) -> tuple[str | None, dict[str, str]]:

@@ -118,12 +118,12 @@ class LiveSection(BaseModel):
         "every bar, and the report when the run stops.",
     )
     position_tolerance: float = Field(
-        default=0.005,
+        default=0.0,
         ge=0,
         lt=1,
         description="At a restart, refuse to trade when the journal's position and the "
-        "venue's differ by more than this fraction of the position (plus one lot step; "
-        "fees charged in the base asset are allowed for).",
+        "venue's differ by more than one lot step plus this fraction of the position "
+        "(default 0: one lot; fees charged in the base asset are allowed for).",
     )
 
     metrics: MetricsSection | None = Field(

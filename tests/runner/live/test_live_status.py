@@ -93,6 +93,9 @@ def drive_until_traded(
         assert (st["process"], st["pid"], st["mode"]) == ("running", os.getpid(), "paper")
         check_against_the_run(st, runner)
         check_files(run_dir, runner)
+        # the emulator's clock is the run's: its bars are of 2024, and none is late
+        assert (st["stale"], st["last_bar_age_seconds"]) == (False, 0.0), st["staleness"]
+        assert st["staleness"] == "fresh (simulated clock): the next bar closes in 60 min"
         seen["open"] += bool(st["open_orders"])
         seen["position"] += bool(st["positions"])
     assert min(seen.values()) >= 3, seen
@@ -126,6 +129,12 @@ def test_status_follows_a_paper_run_while_it_trades_and_after_it_stops(
     after = status(run_dir, capsys)
     assert after["process"] == "stopped" and after["pid"] is None
     assert after["process_detail"].startswith("done (after ")
+    # a stopped run waits for no bar: nothing is overdue, on any clock
+    close = after["last_bar_close_time"]
+    assert (after["stale"], after["staleness"]) == (
+        None,
+        f"the run stopped (simulated clock); its last bar closed at {close}",
+    )
     assert (after["last_bar"], after["last_close"]) == (last.index, last.close)
     assert held(after) == held(halted) and after["equity"] == halted["equity"]
     assert (run_dir / "report.html").stat().st_size > 10_000  # drawn at the stop

@@ -46,6 +46,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueOrder,
 )
 from tradeloom.plugins.execution.order_state import Transition
+from tradeloom.runner.live.sent_mark import SentMark
 
 __all__ = ["JournalOrders", "sent_row"]
 
@@ -79,6 +80,7 @@ class JournalOrders:
         bar_clock: The bar in progress (its index), stamped on each row.
         clock: Seconds since the epoch, recorded as the intent's send time.
         symbol: The venue's market, stamped on its orders' rows.
+        mark: The run's sent-id mark, advanced after the commit (None: none kept).
     """
 
     def __init__(
@@ -87,16 +89,20 @@ class JournalOrders:
         bar_clock: Callable[[], int],
         clock: Callable[[], float] = time.time,
         symbol: str = "",
+        mark: SentMark | None = None,
     ) -> None:
         self.journal = journal
         self._bar_clock = bar_clock
         self._clock = clock
         self.symbol = symbol
+        self.mark = mark
 
     def before_send(self, order: VenueOrder) -> None:
-        """Journal the intent and commit it; nothing is sent before this returns."""
+        """Journal the intent, commit it, advance the sent-id mark; then it may be sent."""
         self.journal.append(sent_row(order, self._clock()))
         self.journal.flush()
+        if self.mark is not None:
+            self.mark.advance(order.client_id)
 
     def record(self, event: VenueEvent) -> None:
         """Journal a state change, a counted trade or a refused fill."""

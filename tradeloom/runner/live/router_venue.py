@@ -456,7 +456,7 @@ def open_router_venue(
         except ParamError as exc:
             at = f"{where}.{exc.key}" if exc.key else where
             raise ConfigError([Problem(runner.config.locate(at), at, exc.message)]) from exc
-        orders = JournalOrders(runner.journal, bar_clock, symbol=symbol)
+        orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
         after = None if state is None else _last_trade_id(state, entry.name)
         venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after)
         venue.client.load_markets()

@@ -81,6 +81,7 @@ from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
+from tradeloom.runner.live.sent_mark import SentMark, check_sent_mark
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.journal import journal_target
@@ -150,6 +151,8 @@ class LiveRunner:
         self.symbol = ""
         self.config = pipeline.config
         self.journal: JournalStore | None = None
+        self.sent_mark: SentMark | None = None
+        """The orders POSTed, kept outside the journal (`tradeloom.runner.live.sent_mark`)."""
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
         self.inbox = ControlInbox(run_dir)
@@ -201,8 +204,10 @@ class LiveRunner:
             from tradeloom.runner.live.journal_state import read_state
 
             try:
-                verify(path)  # the hash chain, before anything is trusted
+                verify(path)  # the hash chain and the tail record, before anything is trusted
                 state = read_state(path)
+                # the journal must hold every order the run ever POSTed
+                check_sent_mark(self.run_dir, path, len(state.sent))
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
@@ -210,6 +215,12 @@ class LiveRunner:
             else:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
+        else:
+            try:  # a journal gone whole, after orders were sent
+                check_sent_mark(self.run_dir, path, 0)
+            except JournalError as error:
+                raise JournalError(f"{error}; refusing to start: nothing was sent") from None
+        self.sent_mark = SentMark(self.run_dir)
         try:
             self.journal = open_store(self.run_dir, identity, journal_target(self.config.journal))
         except JournalError as error:
@@ -342,6 +353,7 @@ class LiveRunner:
             run_key=self.run_key,
             capital=capital,
             document=dict(self.config.document),
+            clock="wall" if self.now is wall_clock else "simulated",
             **extra,
         )
 

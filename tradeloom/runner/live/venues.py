@@ -124,7 +124,7 @@ def market_venue(
         UserError: The exchange has no market ``symbol``.
     """
     assert runner.journal is not None
-    orders = JournalOrders(runner.journal, bar_clock, symbol=symbol)
+    orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
     venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after_trade_id)
     market = venue.client.market(symbol) if venue.client.markets else None
     if market is None:

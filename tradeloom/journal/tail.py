@@ -1,0 +1,140 @@
+"""The journal's tail record: a small file beside it that proves where it ends and whose it is.
+
+The hash chain links every row to the one before it, so an edit, a deletion or an
+insertion inside the journal breaks it; rows cut from the *end* (a lost write-ahead
+log, a hand-deleted last row) leave a valid chain, and so does another run's whole
+journal copied into the folder. The tail record closes both gaps: after each commit
+the SQLite store writes ``<journal>.tail`` (JSON: the run id, strategy and mode of
+the journal's meta, which seed the chain, and the row count and chain head after the
+commit), written to a temporary file, fsync'd and renamed over the old one.
+
+`check_tail` compares a journal with its record:
+
+- the record names another run, strategy or mode: a foreign journal;
+- the journal has fewer rows than the record: its tail was cut;
+- the journal has as many rows but another head: its last rows were replaced;
+- the journal has more rows: a crash between a commit and the record's write (the
+  record is written after the commit); accepted when the journal's chain value at
+  the record's row is the record's head (`verify` checks that; the cheaper checks
+  of status and report see the count only).
+
+A journal without a record (written before it existed) passes. The record is no
+signature: whoever rewrites the journal can rewrite it too; it catches damage and
+mistakes, as the chain does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tradeloom.journal.durable import replace_durably
+from tradeloom.journal.errors import JournalDamaged
+
+__all__ = ["TailRecord", "check_tail", "read_tail", "tail_path", "write_tail"]
+
+_SUFFIX = ".tail"
+_MAX_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class TailRecord:
+    """Where a journal ends and whose it is.
+
+    Attributes:
+        run_id, strategy, mode: The journal's meta (the chain's seed).
+        rows: How many rows it held after the last commit.
+        head: The chain value of its last row then (hex; the seed's when empty).
+    """
+
+    run_id: str
+    strategy: str
+    mode: str
+    rows: int
+    head: str
+
+
+def tail_path(journal: Path) -> Path:
+    """Return the tail record's file of ``journal``."""
+    return journal.with_name(journal.name + _SUFFIX)
+
+
+def write_tail(journal: Path, record: TailRecord) -> None:
+    """Write ``record`` durably: a temporary file, fsync'd, renamed over the old one."""
+    path = tail_path(journal)
+    data = json.dumps(asdict(record), sort_keys=True).encode()
+    replace_durably(path, data)
+
+
+def read_tail(journal: Path) -> TailRecord | None:
+    """Return the tail record of ``journal`` (None: it has none).
+
+    Raises:
+        JournalDamaged: A record that is not a regular file or does not parse.
+    """
+    path = tail_path(journal)
+    if not os.path.lexists(path):
+        return None
+    if not path.is_file() or path.is_symlink():
+        raise JournalDamaged(f"{path}: the journal's tail record is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_BYTES + 1)
+        if len(data) > _MAX_BYTES:
+            raise ValueError("too large")
+        values = json.loads(data.decode("utf-8"))
+        record = TailRecord(
+            run_id=str(values["run_id"]),
+            strategy=str(values["strategy"]),
+            mode=str(values["mode"]),
+            rows=int(values["rows"]),
+            head=str(values["head"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        raise JournalDamaged(f"{path}: the journal's tail record is damaged") from None
+    return record
+
+
+def check_tail(
+    journal: Path,
+    meta: dict[str, str],
+    rows: int,
+    head_at: Callable[[int], str | None] | None = None,
+) -> None:
+    """Refuse a journal that its tail record says was cut, replaced or is another run's.
+
+    Args:
+        journal: The journal file.
+        meta: Its meta (``run_id``, ``strategy``, ``mode``).
+        rows: How many rows it holds.
+        head_at: The chain value (hex) after a number of rows, None where not known
+            (``verify`` knows every one): the record's head is checked at its row count.
+
+    Raises:
+        JournalDamaged: One line naming the journal, what its record says and what it holds.
+    """
+    record = read_tail(journal)
+    if record is None:
+        return
+    owner = (meta.get("run_id", ""), meta.get("strategy", ""), meta.get("mode", ""))
+    if owner != (record.run_id, record.strategy, record.mode):
+        raise JournalDamaged(
+            f"{journal}: another run's journal (run {owner[0]} of '{owner[1]}', {owner[2]}); "
+            f"this folder's tail record names run {record.run_id} of '{record.strategy}', "
+            f"{record.mode}: put the run's own journal back"
+        )
+    if rows < record.rows:
+        cut = record.rows - rows
+        raise JournalDamaged(
+            f"{journal}: its tail was cut: it holds {rows} rows, its tail record says "
+            f"{record.rows} were committed ({cut} row{'s' if cut != 1 else ''} lost)"
+        )
+    head = None if head_at is None else head_at(record.rows)
+    if head is not None and head != record.head:
+        raise JournalDamaged(
+            f"{journal}: row {record.rows} does not match its tail record (hash {head}, "
+            f"the record says {record.head}): its last rows were replaced"
+        )
