@@ -27,9 +27,9 @@ from tradeloom.reporting.charts import (
 )
 from tradeloom.reporting.execution_table import execution_block, execution_table
 from tradeloom.reporting.labels import STATISTICS, format_value
-from tradeloom.reporting.outputs import atomic_file
 from tradeloom.reporting.price_chart import price_chart, symbol_menu
 from tradeloom.reporting.run_data import RunData, RunEvent, load_run
+from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 
@@ -58,10 +58,9 @@ def write_report(run_dir: Path) -> Path:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
     text = render_report(load_run(run_dir))
-    path = run_dir / REPORT_FILE
-    with atomic_file(path) as file:
-        file.write(text)
-    return path
+    # a run directory's report is the report command's own file, whoever wrote it last
+    folder = OutputFolder(run_dir, option="RUN_DIR", owned={REPORT_FILE})
+    return folder.write_text(REPORT_FILE, text)
 
 
 def render_report(run: RunData) -> str:

@@ -10,13 +10,11 @@ reader changes one function.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from tradeloom.errors import UserError
 from tradeloom.journal import (
@@ -30,11 +28,14 @@ from tradeloom.journal import (
     read_events,
 )
 from tradeloom.reporting.exports import FEATURES_FILE, MONITORING_FILE
+from tradeloom.safe_files import UnreadableFile, read_csv, read_json, read_yaml, require_regular
 
 __all__ = ["RunData", "RunEvent", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
+_TEXT_COLUMNS = (*_TIME_COLUMNS, "symbol", "side", "exit_reason", "strategy", "book")
+"""The columns of a run's CSV tables that hold text; every other one holds numbers."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,7 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     missing = [name for name in _REQUIRED if not (run_dir / name).is_file()]
     if missing:
         raise UserError(_missing_message(run_dir, missing))
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{run_dir}/metrics.json: unreadable ({exc})") from None
+    metrics = read_json(run_dir / "metrics.json", "a run's metrics")
     if not isinstance(metrics, dict):
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
     equity = _csv(run_dir / "equity.csv")
@@ -137,13 +135,15 @@ def _failure(path: Path) -> str | None:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, engine="pyarrow")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
+    frame = read_csv(path, "a run's table", text_columns=_TEXT_COLUMNS)
     for column in _TIME_COLUMNS:
         if column in frame.columns:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
+            try:
+                frame[column] = pd.to_datetime(frame[column], utc=True)
+            except (ValueError, TypeError) as exc:
+                raise UserError(
+                    f"{path}: column {column}: not times ({exc}); damaged, or not a run's table"
+                ) from None
     return frame
 
 
@@ -166,21 +166,25 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _parquet(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
+    if not path.exists():
         return None
-    frame = pd.read_parquet(path)
+    require_regular(path, "a run's table")
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are these
+        raise UserError(f"{path}: not a parquet table ({exc}); damaged, or another file") from None
     if "timestamp" in frame.columns:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
 
 def _strategy(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
+        document = read_yaml(path, "a run's strategy file")
+    except UnreadableFile:
+        return {}  # the report shows the run without the strategy's settings
     return document if isinstance(document, dict) else {}
 
 
@@ -188,7 +192,7 @@ _KINDS = ("model_trained", "halt", "health", "health_action", "trading_state")
 
 
 def _journal_events(path: Path, equity: pd.DataFrame) -> list[RunEvent]:
-    if not path.is_file():
+    if not path.exists():
         return []
     times = equity["timestamp"] if "timestamp" in equity.columns else None
     events: list[RunEvent] = []

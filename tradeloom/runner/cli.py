@@ -281,8 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(
         "--out",
-        type=Path,
-        default=Path("compare.html"),
+        default="compare.html",
         metavar="FILE",
         help="the HTML page to write (default: compare.html)",
     )
@@ -433,7 +432,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.variant is not None:
         from tradeloom.sweep.cli import variant_overrides
 
-        args.overrides = [*variant_overrides(args.variant), *args.overrides]
+        args.overrides = [*variant_overrides(args.variant, args.file), *args.overrides]
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":
@@ -602,10 +601,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from tradeloom.reporting.compare import compare_runs
+    from tradeloom.safe_writes import check_out_text
 
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")
-    table, path = compare_runs(args.run_dirs, args.out)
+    table, path = compare_runs(args.run_dirs, check_out_text(args.out))
     print(table)
     print(f"equity curves: {path}")
     return 0

@@ -1,0 +1,241 @@
+"""The hostile-state corpus: damaged state on disk, answered in one line by every command.
+
+A run directory, a sweep directory or an output folder as a crashing machine or a hostile
+user leaves it: a FIFO or ``/dev/zero`` in place of a file, random bytes, JSON nested a
+hundred thousand levels deep, a text cell in a numeric column, a directory where a file
+goes, a symbolic link out of the folder, a user's file of the name a command writes. Each
+case runs the real command in a subprocess bounded by a timeout (a hang fails the test,
+never the suite) and asserts exit 2 with one line naming the path, no traceback, and that
+nothing outside the folder changed. Each failed before the fix (issue 25).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGY = ROOT / "tests" / "sweep" / "small_strategy.yaml"
+FAST = ["--set", "data.bars=700", "--set", "model.walk_forward.train_window=300"]
+TIMEOUT = 120.0
+"""Longest a command may take on a damaged state: a guard against a hang, not a benchmark
+(a loaded CI machine takes ~5 s to import and answer)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: int
+    out: str
+    err: str
+
+
+def tradeloom(*args: str | Path, cwd: Path | None = None, timeout: float = TIMEOUT) -> Answer:
+    """Run the CLI in a subprocess; a hang past ``timeout`` fails the test."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADELOOM_CACHE": str(ROOT / ".no-cache")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tradeloom.runner.cli", "--quiet", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"tradeloom {' '.join(map(str, args))}: no answer in {timeout:.0f} s (a hang)")
+    return Answer(done.returncode, done.stdout, done.stderr)
+
+
+def one_line(answer: Answer, code: int = 2) -> str:
+    """Assert exit ``code`` with one line on stderr, no traceback; return the line."""
+    assert "Traceback" not in answer.out + answer.err, answer.err[-2000:]
+    assert answer.code == code, f"exit {answer.code}: {answer.err[-2000:]}"
+    lines = answer.err.strip().splitlines()
+    assert len(lines) == 1, answer.err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short backtest's run directory, made once; each test damages a copy."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    answer = tradeloom("run", STRATEGY, "--out", out, *FAST, timeout=600)
+    assert answer.code == 0, answer.err
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    return copy
+
+
+# --- the safe reader: journals, pointers, metrics, tables ----------------------------
+
+
+@pytest.mark.parametrize("command", [["journal", "verify"], ["status"], ["report"], ["kill"]])
+def test_a_fifo_in_place_of_the_journal_is_answered_at_once(
+    run_copy: Path, command: list[str]
+) -> None:
+    journal = run_copy / "journal.sqlite"
+    journal.unlink()
+    os.mkfifo(journal)
+    line = one_line(tradeloom(*command, run_copy))
+    assert line == f"{journal}: is a FIFO (named pipe), not a regular file (a journal file)"
+
+
+@pytest.mark.parametrize("command", [["journal", "verify"], ["status"], ["report"], ["kill"]])
+def test_random_bytes_as_the_journal_are_one_line(run_copy: Path, command: list[str]) -> None:
+    journal = run_copy / "journal.sqlite"
+    journal.write_bytes(os.urandom(1) + bytes(range(256)) * 64)
+    line = one_line(tradeloom(*command, run_copy))
+    assert line == f"{journal}: not a SQLite database (damaged, or another kind of file)"
+
+
+def test_status_does_not_hang_on_a_strategy_file_linked_to_dev_zero(run_copy: Path) -> None:
+    strategy = run_copy / "strategy.yaml"
+    strategy.unlink()
+    strategy.symlink_to("/dev/zero")
+    answer = tradeloom("status", run_copy)
+    # the strategy file only tells the timeframe: the journal says the rest
+    assert answer.code == 0, answer.err
+    assert "Traceback" not in answer.err and "bars" in answer.out
+
+
+def test_report_does_not_hang_on_a_strategy_file_that_is_a_fifo(run_copy: Path) -> None:
+    strategy = run_copy / "strategy.yaml"
+    strategy.unlink()
+    os.mkfifo(strategy)
+    answer = tradeloom("report", run_copy)
+    assert answer.code == 0, answer.err
+    assert answer.out.strip() == str(run_copy / "report.html")
+
+
+@pytest.mark.parametrize("command", [["report"], ["compare"]])
+def test_deeply_nested_metrics_are_one_line(run_copy: Path, command: list[str]) -> None:
+    (run_copy / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+    dirs = [run_copy, run_copy] if command == ["compare"] else [run_copy]
+    line = one_line(tradeloom(*command, *dirs, cwd=run_copy.parent))
+    assert line == (
+        f"{run_copy}/metrics.json: nests more than 64 levels deep; a run's metrics never "
+        "does: damaged, or another file"
+    )
+
+
+def test_metrics_of_random_bytes_are_one_line(run_copy: Path) -> None:
+    (run_copy / "metrics.json").write_bytes(b'{"a": "\xff\xfe\x00"}')
+    line = one_line(tradeloom("report", run_copy))
+    assert line == (
+        f"{run_copy}/metrics.json: not UTF-8 text (byte 0xff at offset 7): damaged, or not "
+        "a run's metrics"
+    )
+
+
+@pytest.mark.parametrize("command", [["journal", "verify"], ["status"]])
+def test_a_deeply_nested_journal_pointer_is_one_line(run_copy: Path, command: list[str]) -> None:
+    (run_copy / "journal.sqlite").unlink()
+    (run_copy / "journal.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    line = one_line(tradeloom(*command, run_copy))
+    assert line == (
+        f"{run_copy}/journal.json: nests more than 64 levels deep; a journal pointer never "
+        "does: damaged, or another file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "what"), [(["report"], "a run's table"), (["status"], "a run's equity curve")]
+)
+def test_a_text_cell_in_the_equity_curve_is_one_line(
+    run_copy: Path, command: list[str], what: str
+) -> None:
+    path = run_copy / "equity.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[1] = "hello"
+    lines[5] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    line = one_line(tradeloom(*command, run_copy))
+    assert line == f"{path}:6: column close: expected a number, was 'hello'; damaged, or not {what}"
+
+
+# --- the safe writer ------------------------------------------------------------------
+
+
+def test_report_refuses_a_report_html_that_is_a_directory(run_copy: Path) -> None:
+    (run_copy / "report.html").unlink()
+    (run_copy / "report.html" / "keep").mkdir(parents=True)
+    line = one_line(tradeloom("report", run_copy))
+    assert line == f"{run_copy}/report.html: is a directory; refusing to replace it: remove it"
+    assert (run_copy / "report.html" / "keep").is_dir()
+
+
+def test_report_refuses_to_write_through_a_link_out_of_the_run(
+    run_copy: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's file\n")
+    (run_copy / "report.html").unlink()
+    (run_copy / "report.html").symlink_to(outside)
+    line = one_line(tradeloom("report", run_copy))
+    assert line.startswith(f"{run_copy}/report.html: is a symbolic link to {outside}, outside ")
+    assert outside.read_text() == "the user's file\n"
+
+
+def test_compare_refuses_to_write_through_a_link_out_of_the_folder(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("the user's file\n")
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "compare.html").symlink_to(outside)
+    line = one_line(
+        tradeloom("compare", finished_run, finished_run, "--out", folder / "compare.html")
+    )
+    assert line == (
+        f"{folder}/compare.html: is a symbolic link to {outside}, outside {folder}; refusing "
+        "to write through it: remove the link or give another --out"
+    )
+    assert outside.read_text() == "the user's file\n"
+
+
+def test_compare_refuses_a_dangling_link(finished_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "compare.html").symlink_to(tmp_path / "gone" / "x.html")
+    line = one_line(tradeloom("compare", finished_run, finished_run, cwd=tmp_path))
+    assert line == (
+        f"compare.html: is a symbolic link to {tmp_path}/gone/x.html, which does not exist "
+        "in .; refusing "
+        "to write through it: remove the link or give another --out"
+    )
+
+
+def test_compare_never_replaces_a_users_file_but_rewrites_its_own(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.html"
+    mine.write_text("the user's page\n")
+    line = one_line(tradeloom("compare", finished_run, finished_run, "--out", mine))
+    assert line == (
+        f"{mine}: exists and was not written by tradeloom; refusing to replace it: move it "
+        "away or give another --out"
+    )
+    assert mine.read_text() == "the user's page\n"
+    ours = tmp_path / "ours.html"
+    for _ in range(2):  # the second run replaces the page the first one wrote
+        answer = tradeloom("compare", finished_run, finished_run, "--out", ours)
+        assert answer.code == 0, answer.err
+    assert (tmp_path / ".tradeloom-owned").read_text() == "ours.html\n"
+
+
+def test_compare_refuses_an_empty_out(finished_run: Path, tmp_path: Path) -> None:
+    line = one_line(tradeloom("compare", finished_run, finished_run, "--out", "", cwd=tmp_path))
+    assert line == "--out: expected a folder or file name, was empty (use . for here)"
+    assert list(tmp_path.iterdir()) == []
