@@ -11,12 +11,16 @@ nothing outside the folder changed. Each failed before the fix (issue 25).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,3 +243,158 @@ def test_compare_refuses_an_empty_out(finished_run: Path, tmp_path: Path) -> Non
     line = one_line(tradeloom("compare", finished_run, finished_run, "--out", "", cwd=tmp_path))
     assert line == "--out: expected a folder or file name, was empty (use . for here)"
     assert list(tmp_path.iterdir()) == []
+
+
+# --- sweeps ---------------------------------------------------------------------------
+
+SWEEP = ["--grid", "signal.threshold=0.02,0.06", "--objective", "total_return", *FAST]
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-variant sweep's directory, made once; each test damages a copy."""
+    out = tmp_path_factory.mktemp("swept") / "sweep"
+    answer = tradeloom("sweep", STRATEGY, *SWEEP, "--out", out, timeout=600)
+    assert answer.code == 0, answer.err
+    return out
+
+
+@pytest.fixture
+def sweep_copy(finished_sweep: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "sweep"
+    shutil.copytree(finished_sweep, copy)
+    return copy
+
+
+def _leaderboard(sweep_dir: Path) -> list[tuple[str, float]]:
+    import pandas as pd
+
+    frame = pd.read_parquet(sweep_dir / "results.parquet")
+    return sorted(zip(frame["key"], frame["total_return"], strict=True))
+
+
+def test_a_part_with_an_edited_metric_is_run_again_not_used(sweep_copy: Path) -> None:
+    before = _leaderboard(sweep_copy)
+    part = next((sweep_copy / "parts").glob("*.json"))
+    rows = json.loads(part.read_text())
+    rows[0]["total_return"] = 99.0  # a flattering edit that would top the leaderboard
+    part.write_text(json.dumps(rows))
+    answer = tradeloom("sweep", STRATEGY, *SWEEP, "--out", sweep_copy)
+    assert answer.code == 0, answer.err
+    assert "damaged parts, their variants run again: 1 (" in answer.out
+    assert "differ from its digest (damaged or edited)" in answer.out
+    assert _leaderboard(sweep_copy) == before
+
+
+def test_a_part_of_random_bytes_is_run_again(sweep_copy: Path) -> None:
+    before = _leaderboard(sweep_copy)
+    for part in (sweep_copy / "parts").glob("*.npy"):
+        part.write_bytes(os.urandom(300))
+    answer = tradeloom("sweep", STRATEGY, *SWEEP, "--out", sweep_copy)
+    assert answer.code == 0, answer.err
+    assert "damaged parts, their variants run again" in answer.out
+    assert _leaderboard(sweep_copy) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (b"\x89\xfe random", "not UTF-8 text (byte 0x89 at offset 0): damaged, or not a sweep's"),
+        (b"[" * 50_000, "nests more than 64 levels deep; a sweep's sweep.json never does"),
+        (b"[1, 2]", "not a sweep's sweep.json (not an object): damaged"),
+    ],
+)
+def test_a_damaged_sweep_json_is_one_line(sweep_copy: Path, damage: bytes, expected: str) -> None:
+    (sweep_copy / "sweep.json").write_bytes(damage)
+    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", sweep_copy))
+    assert line.startswith(f"{sweep_copy}/sweep.json: {expected}")
+    assert line.endswith("; delete the sweep directory and run the sweep again")
+
+
+def test_sweep_never_replaces_a_users_files(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "sweep.html").write_text("the user's page\n")
+    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", out))
+    assert line == (
+        f"{out}/sweep.html: exists and was not written by tradeloom; refusing to replace it: "
+        "move it away or give another --out"
+    )
+    assert (out / "sweep.html").read_text() == "the user's page\n"
+    assert sorted(p.name for p in out.iterdir()) == ["sweep.html"]
+
+
+def test_sweep_refuses_an_empty_out(tmp_path: Path) -> None:
+    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", "", cwd=tmp_path))
+    assert line == "--out: expected a folder or file name, was empty (use . for here)"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+@pytest.mark.parametrize("given", ["file", "/dev/null", "dangling"])
+def test_sweep_folders_that_are_not_folders_are_one_line(
+    tmp_path: Path, option: str, given: str
+) -> None:
+    if given == "file":
+        target = tmp_path / "results.txt"
+        target.write_text("a file\n")
+        kind = "a file"
+    elif given == "dangling":
+        target = tmp_path / "link"
+        target.symlink_to(tmp_path / "gone")
+        kind = ""
+    else:
+        target = Path(given)
+        kind = "a character device"
+    extra = ["--out", tmp_path / "sweep"] if option == "--cache-dir" else []
+    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, option, target, *extra))
+    if kind:
+        assert line == f"{option} {target}: is {kind}, not a folder; give a folder"
+    else:
+        assert line == (
+            f"{option} {target}: is a symbolic link to {tmp_path}/gone, which does not exist; "
+            "give a folder"
+        )
+
+
+def test_a_variant_of_another_strategys_sweep_is_refused(
+    finished_sweep: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(STRATEGY.read_text().replace("seed: 7", "seed: 8"))
+    line = one_line(
+        tradeloom("run", other, "--variant", f"{finished_sweep}:0", "--out", tmp_path / "r")
+    )
+    swept = hashlib.sha256(STRATEGY.read_bytes()).hexdigest()[:12]
+    given = hashlib.sha256(other.read_bytes()).hexdigest()[:12]
+    assert line == (
+        f"--variant: {finished_sweep} is a sweep of another strategy file (sha256 {swept}), "
+        f"not of {other} (sha256 {given}); run the file that was swept"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_random_draw_from_a_huge_grid_validates_only_what_it_drew() -> None:
+    from tradeloom.sweep.space import parse_grid
+    from tradeloom.sweep.variants import StrategySource, check_variants
+
+    space = parse_grid(
+        ["signal.threshold=0.00001:1:0.00001", "risk.sizing.fraction=0.00001:1:0.00001"]
+    )
+    assert space.size == 100_000**2  # 1e10 combinations: enumerating them never ends
+    source = StrategySource(STRATEGY)
+    checked_overrides: list[list[str]] = []
+    problems = source.problems
+
+    def counted(overrides: Any) -> Any:
+        checked_overrides.append(list(overrides))
+        return problems(overrides)
+
+    source.problems = counted  # type: ignore[method-assign]
+    started = time.perf_counter()
+    variants = space.sample(5, seed=3)
+    checked = check_variants(source, space.axes, variants)
+    assert time.perf_counter() - started < TIMEOUT
+    assert len(checked) == 5
+    # the base file once, then each drawn value of each axis alone: 1 + 2 x 5
+    assert len(checked_overrides) == 1 + 2 * 5

@@ -108,7 +108,9 @@ class ResultStore:
             return
         for part in sorted(self.parts.glob("*.json")):
             rows = self._read_part(part.stem)
-            if rows is None:
+            if rows is None:  # its variants run again and write it anew
+                for suffix in (".json", ".npy", ".sha256"):
+                    part.with_suffix(suffix).unlink(missing_ok=True)
                 continue
             for k, row in enumerate(rows):
                 self.rows[row["key"]] = row
