@@ -15,14 +15,18 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_server import PG_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = ROOT / "tests" / "sweep" / "small_strategy.yaml"
@@ -398,3 +402,183 @@ def test_a_random_draw_from_a_huge_grid_validates_only_what_it_drew() -> None:
     assert len(checked) == 5
     # the base file once, then each drawn value of each axis alone: 1 + 2 x 5
     assert len(checked_overrides) == 1 + 2 * 5
+
+
+# --- everything else: alerts, PostgreSQL, plugins, signals ----------------------------
+
+
+def _strategy_with(tmp_path: Path, extra: str) -> Path:
+    path = tmp_path / "strategy.yaml"
+    path.write_text(STRATEGY.read_text() + extra)
+    return path
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "https://", "hook"])
+def test_an_alert_url_that_is_not_http_is_refused_at_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("HOSTILE_HOOK", url)
+    path = _strategy_with(
+        tmp_path,
+        'live:\n  alerts:\n    targets:\n      - {kind: webhook, url: "${HOSTILE_HOOK}"}\n',
+    )
+    line = one_line(tradeloom("validate", path))
+    assert line == (
+        f"{path}:46:30 live.alerts.targets.0.url: must hold an http:// or https:// URL with a "
+        "host; it holds another scheme or no URL (not shown: it may carry a token), was "
+        "${HOSTILE_HOOK}"
+    )
+
+
+def test_an_https_alert_url_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSTILE_HOOK", "https://hooks.example.com/T0/B0/x")
+    path = _strategy_with(
+        tmp_path,
+        'live:\n  alerts:\n    targets:\n      - {kind: webhook, url: "${HOSTILE_HOOK}"}\n',
+    )
+    answer = tradeloom("validate", path)
+    assert answer.code == 0, answer.err
+
+
+@pytest.mark.parametrize("schema", ["pg_catalog", "pg_toast", "information_schema"])
+def test_a_postgresql_system_schema_is_refused_at_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema: str
+) -> None:
+    monkeypatch.setenv("HOSTILE_JOURNAL", PG_URL)
+    path = _strategy_with(tmp_path, f"journal:\n  url: ${{HOSTILE_JOURNAL}}\n  schema: {schema}\n")
+    for command in (["validate"], ["run", "--out", tmp_path / "r"]):
+        line = one_line(tradeloom(command[0], path, *command[1:]))
+        assert line == (
+            f"{path}:45:11 journal.schema: '{schema}' is a PostgreSQL system schema name (pg_* "
+            "and information_schema are reserved); name the journal's own schema, such as "
+            f"tradeloom, was '{schema}'"
+        )
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture
+def scratch_database() -> Iterator[str]:
+    """A database of its own on the test server (owned by postgres), dropped after."""
+    import psycopg
+
+    name = f"hostile_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def _url_of(database: str, user: str = "postgres") -> str:
+    base = PG_URL.rsplit("/", 1)[0].split("://", 1)[1].split("@", 1)[1]
+    return f"postgresql://{user}@{base}/{database}"
+
+
+def test_a_read_only_journal_database_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scratch_database: str
+) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as db:
+        db.execute(
+            f'ALTER DATABASE "{scratch_database}" SET default_transaction_read_only = on'  # type: ignore[arg-type]
+        )
+    monkeypatch.setenv("HOSTILE_JOURNAL", _url_of(scratch_database))
+    path = _strategy_with(tmp_path, "journal:\n  url: ${HOSTILE_JOURNAL}\n  schema: hostile\n")
+    line = one_line(tradeloom("run", path, "--out", tmp_path / "r", *FAST))
+    assert line == (
+        "${HOSTILE_JOURNAL}: the PostgreSQL journal cannot be written in schema hostile (cannot "
+        "execute CREATE SCHEMA in a read-only transaction); give a writable database and a "
+        "login that may create the schema and insert into it; nothing was written"
+    )
+
+
+def test_a_login_without_the_right_to_create_the_schema_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scratch_database: str
+) -> None:
+    import psycopg
+
+    role = f"hostile_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as db:
+        db.execute(f'CREATE ROLE "{role}" LOGIN')  # type: ignore[arg-type]
+    try:
+        monkeypatch.setenv("HOSTILE_JOURNAL", _url_of(scratch_database, role))
+        path = _strategy_with(tmp_path, "journal:\n  url: ${HOSTILE_JOURNAL}\n  schema: hostile\n")
+        line = one_line(tradeloom("run", path, "--out", tmp_path / "r", *FAST))
+    finally:
+        with psycopg.connect(_url_of(scratch_database), autocommit=True) as db:
+            db.execute(f'DROP OWNED BY "{role}"')  # type: ignore[arg-type]
+        with psycopg.connect(PG_URL, autocommit=True) as db:
+            db.execute(f'DROP ROLE "{role}"')  # type: ignore[arg-type]
+    assert line == (
+        f"${{HOSTILE_JOURNAL}}: the PostgreSQL journal cannot be written in schema hostile "
+        f"(permission denied for database {scratch_database}); give a writable database and a "
+        "login that may create the schema and insert into it; nothing was written"
+    )
+
+
+@pytest.mark.parametrize("code", ["0", "3", "'bye'"])
+def test_a_plugin_that_exits_at_import_is_an_error_naming_it(tmp_path: Path, code: str) -> None:
+    module = "hostile_exit_" + code.strip("'")
+    (tmp_path / f"{module}.py").write_text(f"import sys\nsys.exit({code})\n")
+    path = _strategy_with(tmp_path, f"plugins: [{module}]\n")
+    line = one_line(tradeloom("validate", path, cwd=tmp_path))
+    assert line == (
+        f"{path}:43:11 plugins.0: cannot import plugin module '{module}': it called "
+        f"sys.exit({code}) while being imported"
+    )
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.8, 1.5, 3.0])
+def test_sigterm_at_any_moment_of_start_up_leaves_no_run_without_a_stop(
+    tmp_path: Path, delay: float
+) -> None:
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradeloom.runner.cli",
+            "--quiet",
+            "run",
+            STRATEGY,
+            "--mode",
+            "paper",
+            "--clock",
+            "simulated",
+            "--speed",
+            "max",
+            "--max-bars",
+            "3",
+            "--out",
+            run_dir,
+            *FAST,
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)  # a moment of start-up, not a wait for something to happen
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"no exit {TIMEOUT:.0f} s after SIGTERM (a hang)")
+    assert "Traceback" not in out + err, err[-2000:]
+    journal = run_dir / "journal.sqlite"
+    if not journal.exists():
+        # killed before anything was made: nothing to journal, nothing was sent
+        assert process.returncode in (0, -signal.SIGTERM, 143), err
+        return
+    assert process.returncode == 0, err[-2000:]
+    from tradeloom.journal import RunStarted, RunStopped, read_events
+
+    runs = list(read_events(journal, [RunStarted, RunStopped]))
+    assert isinstance(runs[-1], RunStopped), runs
+    assert out.startswith(f"paper run {run_dir}: ")

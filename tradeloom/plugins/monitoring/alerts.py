@@ -145,8 +145,8 @@ class AlertTarget(BaseModel):
         # file:// or ftp:// would "deliver" by reading a file: every alert silently lost
         if value is not None and not _is_http_url(value.get_secret_value()):
             raise ValueError(
-                f"{value} must hold an http:// or https:// URL with a host; it holds "
-                "another scheme or no URL (not shown: it may carry a token)"
+                "must hold an http:// or https:// URL with a host; it holds another scheme "
+                "or no URL (not shown: it may carry a token)"
             )
         return value
 
