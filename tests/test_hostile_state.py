@@ -315,17 +315,18 @@ def test_a_damaged_sweep_json_is_one_line(sweep_copy: Path, damage: bytes, expec
     assert line.endswith("; delete the sweep directory and run the sweep again")
 
 
-def test_sweep_never_replaces_a_users_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["sweep.html", "results.parquet"])
+def test_sweep_never_replaces_a_users_files(tmp_path: Path, name: str) -> None:
     out = tmp_path / "mine"
     out.mkdir()
-    (out / "sweep.html").write_text("the user's page\n")
+    (out / name).write_text("the user's file\n")
     line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", out))
     assert line == (
-        f"{out}/sweep.html: exists and was not written by tradeloom; refusing to replace it: "
+        f"{out}/{name}: exists and was not written by tradeloom; refusing to replace it: "
         "move it away or give another --out"
     )
-    assert (out / "sweep.html").read_text() == "the user's page\n"
-    assert sorted(p.name for p in out.iterdir()) == ["sweep.html"]
+    assert (out / name).read_text() == "the user's file\n"
+    assert sorted(p.name for p in out.iterdir()) == [name]
 
 
 def test_sweep_refuses_an_empty_out(tmp_path: Path) -> None:
@@ -582,3 +583,36 @@ def test_sigterm_at_any_moment_of_start_up_leaves_no_run_without_a_stop(
     runs = list(read_events(journal, [RunStarted, RunStopped]))
     assert isinstance(runs[-1], RunStopped), runs
     assert out.startswith(f"paper run {run_dir}: ")
+
+
+@pytest.mark.parametrize(("given", "kind"), [("dangling", ""), ("/dev/null", "a character device")])
+def test_run_out_that_is_not_a_folder_is_one_line(tmp_path: Path, given: str, kind: str) -> None:
+    target = Path(given)
+    if given == "dangling":
+        target = tmp_path / "link"
+        target.symlink_to(tmp_path / "gone")
+    line = one_line(tradeloom("run", STRATEGY, "--out", target, *FAST))
+    if kind:
+        assert line == f"--out {target}: is {kind}, not a folder; give a folder"
+    else:
+        assert line == (
+            f"--out {target}: is a symbolic link to {tmp_path}/gone, which does not exist; "
+            "give a folder"
+        )
+
+
+@pytest.mark.parametrize("damage", ["fifo", "random bytes"])
+def test_a_paper_restart_on_a_damaged_journal_is_one_line(tmp_path: Path, damage: str) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    journal = run_dir / "journal.sqlite"
+    if damage == "fifo":
+        os.mkfifo(journal)
+        expected = f"{journal}: is a FIFO (named pipe), not a regular file (a journal file)"
+    else:
+        journal.write_bytes(bytes(range(256)) * 200)
+        expected = f"{journal}: not a SQLite database (damaged, or another kind of file)"
+    paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "2"]
+    line = one_line(tradeloom("run", STRATEGY, *paper, "--out", run_dir, *FAST))
+    assert line == expected
+    assert sorted(p.name for p in run_dir.iterdir()) == ["journal.sqlite"]  # nothing written

@@ -22,7 +22,7 @@ from pathlib import Path
 from tradeloom.errors import UserError
 from tradeloom.safe_files import UnreadableFile, file_kind, read_text
 
-__all__ = ["MANIFEST", "OutputFolder", "UnsafeOutput", "check_out_text"]
+__all__ = ["MANIFEST", "OutputFolder", "UnsafeOutput", "check_folder", "check_out_text"]
 
 MANIFEST = ".tradeloom-owned"
 """The file, in a folder tradeloom writes into, that lists the names tradeloom wrote."""
@@ -43,6 +43,32 @@ def check_out_text(text: str, option: str = "--out") -> Path:
     return Path(text)
 
 
+def check_folder(folder: Path, option: str = "--out") -> None:
+    """Refuse a folder to write into that is not one: a file, a device, a dangling link.
+
+    A missing folder passes (the command makes it).
+
+    Raises:
+        UnsafeOutput: Empty, a file, a special file, or a link to nothing (one line).
+    """
+    if not str(folder).strip():
+        raise UnsafeOutput(f"{option}: expected a folder, was empty (use . for here)")
+    if folder.is_symlink() and not folder.exists():
+        raise UnsafeOutput(
+            f"{option} {folder}: is a symbolic link to {os.readlink(folder)}, which does "
+            "not exist; give a folder"
+        )
+    try:
+        mode = folder.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UnsafeOutput(f"{option} {folder}: cannot be used: {exc.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        kind = "a file" if stat.S_ISREG(mode) else file_kind(mode)
+        raise UnsafeOutput(f"{option} {folder}: is {kind}, not a folder; give a folder")
+
+
 class OutputFolder:
     """A folder a command writes its files into, created when missing.
 
@@ -57,25 +83,10 @@ class OutputFolder:
     """
 
     def __init__(self, folder: Path, *, option: str = "--out", owned: Iterable[str] = ()) -> None:
-        if not str(folder).strip():
-            raise UnsafeOutput(f"{option}: expected a folder, was empty (use . for here)")
+        check_folder(folder, option)
         self.folder = folder
         self.option = option
         self._owned = frozenset(owned)
-        if folder.is_symlink() and not folder.exists():
-            raise UnsafeOutput(
-                f"{option} {folder}: is a symbolic link to {os.readlink(folder)}, which does "
-                "not exist; give a folder"
-            )
-        try:
-            mode = folder.stat().st_mode
-        except FileNotFoundError:
-            mode = None
-        except OSError as exc:
-            raise UnsafeOutput(f"{option} {folder}: cannot be used: {exc.strerror}") from None
-        if mode is not None and not stat.S_ISDIR(mode):
-            kind = "a file" if stat.S_ISREG(mode) else file_kind(mode)
-            raise UnsafeOutput(f"{option} {folder}: is {kind}, not a folder; give a folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except FileExistsError:

@@ -19,6 +19,7 @@ from pathlib import Path
 from tradeloom.errors import UserError
 from tradeloom.journal.location import journal_path
 from tradeloom.runner.live.control import PID_FILE, ControlInbox
+from tradeloom.safe_writes import check_folder
 
 __all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir"]
 
@@ -174,8 +175,7 @@ def _exchange_fault(exc: BaseException) -> str | None:
 
 def _check_out(out: Path) -> None:
     # An empty --out never reaches here: the CLI refuses it (Path("") would be ".").
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file; give a folder")
+    check_folder(out, "--out")  # a file, a device, a dangling link: one line
 
 
 def _entries(folder: Path) -> list[str]:
