@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tradeloom.journal.errors import JournalDamaged, JournalError
 from tradeloom.redaction import register_secret
+from tradeloom.safe_files import UnreadableFile, read_json
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -100,9 +101,9 @@ def read_pointer(path: Path) -> tuple[PgTarget, str]:
         JournalError: Not a journal pointer, or its environment variable is not set.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise JournalDamaged(f"{path}: not a journal pointer ({exc})") from None
+        data = read_json(path, "a journal pointer", limit=1 << 20)
+    except UnreadableFile as exc:
+        raise JournalDamaged(str(exc)) from None
     if not isinstance(data, dict) or data.get("store") != "postgresql":
         raise JournalDamaged(f'{path}: not a journal pointer (no "store": "postgresql")')
     reference, schema, run_id = data.get("url"), data.get("schema"), data.get("run_id")

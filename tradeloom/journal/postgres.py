@@ -355,6 +355,14 @@ class PostgresJournal:
             meta = self._claim(new)
             found = last_row(self._db, target.schema, identity.run_id)
             self._db.commit()
+        except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.InsufficientPrivilege) as exc:
+            self._db.close()
+            # the database's settings or the login's rights: the operator's to change
+            raise JournalUnavailable(
+                f"{target.reference}: the PostgreSQL journal cannot be written in schema "
+                f"{target.schema} ({_reason(exc)}); give a writable database and a login that "
+                "may create the schema and insert into it; nothing was written"
+            ) from None
         except BaseException:
             self._db.close()
             raise

@@ -43,6 +43,7 @@ from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.schema import JournalValueError, Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailRecord, check_tail, write_tail
+from tradeloom.safe_files import UnreadableFile, read_head
 
 __all__ = [
     "INSERT_ROWS",
@@ -89,10 +90,10 @@ def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, d
     if path.is_dir():
         raise JournalDamaged(f"{path}: is a directory, not a journal file")
     try:
-        with path.open("rb") as handle:
-            head = handle.read(len(_HEADER))
-    except OSError as exc:
-        raise JournalDamaged(f"{path}: cannot be read ({exc.strerror})") from None
+        # a FIFO or a device in the journal's place is refused, never opened (it would block)
+        head = read_head(path, "a journal file", len(_HEADER))
+    except UnreadableFile as exc:
+        raise JournalDamaged(str(exc)) from None
     if not head:
         raise JournalDamaged(f"{path}: an empty file, not a journal")
     if head != _HEADER:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tradeloom.journal.errors import JournalOwnerError
@@ -15,6 +14,7 @@ from tradeloom.journal.location import (
 )
 from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.store import JournalStore, RunIdentity
+from tradeloom.safe_files import UnreadableFile, read_json
 
 __all__ = ["open_store"]
 
@@ -79,8 +79,8 @@ def open_store(
 def _recorded(pointer: Path) -> tuple[str, str]:
     """Where ``journal.json`` says the journal is, without reading the environment."""
     try:
-        data = json.loads(pointer.read_text(encoding="utf-8"))
+        data = read_json(pointer, "a journal pointer", limit=1 << 20)
         return f"PostgreSQL {data['url']} schema {data['schema']}", str(data["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (UnreadableFile, KeyError, TypeError):
         read_pointer(pointer)  # says what is wrong with it
         raise

@@ -91,8 +91,8 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> P
             continue
         try:
             module = importlib.import_module(module_path)
-        except Exception as exc:  # any import failure is the user's module
-            raise PluginImportError(index, module_path, f"{type(exc).__name__}: {exc}") from exc
+        except (Exception, SystemExit) as exc:  # any import failure is the user's module
+            raise PluginImportError(index, module_path, _import_failure(exc)) from None
         if pm.is_registered(module):  # installed by entry point and listed as well
             continue
         _register(pm, module, module_path)
@@ -103,6 +103,14 @@ def load_plugins(modules: Sequence[str] = (), *, entry_points: bool = True) -> P
         for name, p in pm.list_name_plugin()
     ]
     return Plugins(pm, Registry(infos))
+
+
+def _import_failure(exc: BaseException) -> str:
+    # a plugin that calls sys.exit() while imported would end the command with its
+    # code and no word (exit 0: "valid"); it is the plugin's failure, named as such
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _components(name: str, plugin: object) -> tuple[Component, ...]:
@@ -126,11 +134,10 @@ def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> Non
         where = f"distribution {dist.metadata['name']} {dist.version}" if dist else "unknown"
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise UserError(
-                f"plugin entry point '{ep.name}' ({where}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+                f"plugin entry point '{ep.name}' ({where}) failed to load: {_import_failure(exc)}"
+            ) from None
         _register(pm, plugin, ep.name)
         sources[ep.name] = f"{where} (entry point {ep.name})"
 

@@ -16,6 +16,7 @@ from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, 
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings
+from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["compare_page", "compare_runs", "compare_table"]
 
@@ -29,8 +30,8 @@ def compare_runs(run_dirs: Sequence[Path], out: Path) -> tuple[str, Path]:
         UserError: A directory is not a finished run (`load_run`).
     """
     runs = [load_run(path, per_bar=False) for path in run_dirs]
-    out.write_text(compare_page(runs), encoding="utf-8")
-    return compare_table(runs), out
+    folder = OutputFolder(out.parent, option="--out")
+    return compare_table(runs), folder.write_text(out.name, compare_page(runs))
 
 
 def _names(runs: Sequence[RunData]) -> list[str]:

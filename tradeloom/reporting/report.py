@@ -33,12 +33,12 @@ from tradeloom.reporting.monitoring_charts import (
     legend_only,
     monitoring_chart,
 )
-from tradeloom.reporting.outputs import atomic_file
 from tradeloom.reporting.price_chart import price_chart, symbol_menu
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
+from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 
@@ -55,10 +55,9 @@ def write_report(run_dir: Path) -> Path:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
     text = render_report(load_run(run_dir))
-    path = run_dir / REPORT_FILE
-    with atomic_file(path) as file:
-        file.write(text)
-    return path
+    # a run directory's report is the report command's own file, whoever wrote it last
+    folder = OutputFolder(run_dir, option="RUN_DIR", owned={REPORT_FILE})
+    return folder.write_text(REPORT_FILE, text)
 
 
 def render_report(run: RunData) -> str:

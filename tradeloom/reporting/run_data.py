@@ -11,24 +11,25 @@ a paper or live run's bars and probabilities (its ``live_bar`` events stand in f
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from tradeloom.errors import UserError
 from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
+from tradeloom.safe_files import UnreadableFile, read_csv, read_json, read_yaml, require_regular
 
 __all__ = ["RunData", "RunEvent", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
+_TEXT_COLUMNS = (*_TIME_COLUMNS, "symbol", "side", "exit_reason", "strategy", "book")
+"""The columns of a run's CSV tables that hold text; every other one holds numbers."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,7 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     missing = [name for name in _REQUIRED if not (run_dir / name).is_file()]
     if missing:
         raise UserError(_missing_message(run_dir, missing))
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{run_dir}/metrics.json: unreadable ({exc})") from None
+    metrics = read_json(run_dir / "metrics.json", "a run's metrics")
     if not isinstance(metrics, dict):
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
     equity = _csv(run_dir / "equity.csv")
@@ -182,13 +180,15 @@ def _failure(path: Path) -> str | None:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, engine="pyarrow")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
+    frame = read_csv(path, "a run's table", text_columns=_TEXT_COLUMNS)
     for column in _TIME_COLUMNS:
         if column in frame.columns:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
+            try:
+                frame[column] = pd.to_datetime(frame[column], utc=True)
+            except (ValueError, TypeError) as exc:
+                raise UserError(
+                    f"{path}: column {column}: not times ({exc}); damaged, or not a run's table"
+                ) from None
     return frame
 
 
@@ -211,22 +211,23 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _parquet(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
+    if not path.exists():
         return None
+    require_regular(path, "a run's table")
     try:
         frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:  # pyarrow's errors are both
-        raise UserError(f"{path}: unreadable ({exc})") from None
+    except (OSError, ValueError) as exc:  # pyarrow's errors are these
+        raise UserError(f"{path}: not a parquet table ({exc}); damaged, or another file") from None
     if "timestamp" in frame.columns:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
 
 def _strategy(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
+        document = read_yaml(path, "a run's strategy file")
+    except UnreadableFile:
+        return {}  # the report shows the run without the strategy's settings
     return document if isinstance(document, dict) else {}

@@ -74,7 +74,7 @@ _LIFE_KINDS = (
 def run_events(path: Path, equity: pd.DataFrame, mode: str) -> list[RunEvent]:
     """Return the run's events in journal order, each placed at its time ([] without a
     journal)."""
-    if not path.is_file():
+    if not path.exists():
         return []
     # a backtest's bars are equity.csv's rows; a paper run's journal counts warm-up bars too
     backtest = mode == "backtest"

@@ -34,8 +34,15 @@ _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if _trades_live(words):
+        # first thing, before the parser's imports and the validation: a signal during
+        # start-up stops the run cleanly, journaled, instead of killing it (exit 143)
+        from tradeloom.runner.live.early_stop import catch_stop_signals_early
+
+        catch_stop_signals_early()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     from tradeloom.threads import apply_native_threads, native_threads
 
     try:
@@ -43,12 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if getattr(args, "mode", "backtest") != "backtest":
-        # before the heavy imports and the validation: a signal during start-up stops
-        # the run cleanly, journaled, instead of killing it (exit 143)
-        from tradeloom.runner.live.early_stop import catch_stop_signals_early
-
-        catch_stop_signals_early()
     from tradeloom.runner.logs import configure_logging, open_log_file
 
     try:
@@ -66,6 +67,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if log_file is not None:
             configure_logging(args.log_level)  # an embedding program logs on after us
             log_file.close()
+
+
+def _trades_live(words: Sequence[str]) -> bool:
+    # `run ... --mode paper|live`, told from the words alone (no parser built yet)
+    if "run" not in words:
+        return False
+    for k, word in enumerate(words):
+        if word in ("--mode=paper", "--mode=live"):
+            return True
+        if word == "--mode" and k + 1 < len(words) and words[k + 1] in ("paper", "live"):
+            return True
+    return False
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -282,8 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(
         "--out",
-        type=Path,
-        default=Path("compare.html"),
+        default="compare.html",
         metavar="FILE",
         help="the HTML page to write (default: compare.html)",
     )
@@ -434,7 +446,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.variant is not None:
         from tradeloom.sweep.cli import variant_overrides
 
-        args.overrides = [*variant_overrides(args.variant), *args.overrides]
+        args.overrides = [*variant_overrides(args.variant, args.file), *args.overrides]
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":
@@ -607,10 +619,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from tradeloom.reporting.compare import compare_runs
+    from tradeloom.safe_writes import check_out_text
 
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")
-    table, path = compare_runs(args.run_dirs, args.out)
+    table, path = compare_runs(args.run_dirs, check_out_text(args.out))
     print(table)
     print(f"equity curves: {path}")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from tradeloom.errors import UserError
 from tradeloom.journal.location import journal_path
 from tradeloom.runner.live.control import PID_FILE, ControlInbox
+from tradeloom.safe_writes import check_folder
 
 __all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir"]
 
@@ -132,11 +133,15 @@ def environment_fault(exc: BaseException) -> str | None:
     A read-only or full filesystem, a missing permission or an I/O error, met while
     writing the run directory or its journal, is the machine's problem, not a bug:
     the CLI reports it in one line (exit 1) and keeps the traceback for the log file.
+    So is an exchange that refuses the account's keys, or cannot be reached, at start-up.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        exchange = _exchange_fault(current)
+        if exchange is not None:
+            return exchange
         if isinstance(current, OSError) and current.errno in _ENVIRONMENT_ERRNOS:
             where = f" {current.filename}" if current.filename else ""
             return f"cannot write{where}: {current.strerror or current}"
@@ -152,10 +157,25 @@ def environment_fault(exc: BaseException) -> str | None:
     return None
 
 
+def _exchange_fault(exc: BaseException) -> str | None:
+    # told by ccxt's class names, so that this module needs no ccxt import
+    if not type(exc).__module__.startswith("ccxt"):
+        return None
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    text = " ".join(str(exc).split())
+    if names & {"AuthenticationError", "PermissionDenied", "AccountSuspended"}:
+        return (
+            f"the exchange refused the account's API key or secret ({text}); check the "
+            "values of the environment variables the strategy file's keys name"
+        )
+    if "NetworkError" in names:
+        return f"the exchange cannot be reached ({type(exc).__name__}: {text}); try again later"
+    return None
+
+
 def _check_out(out: Path) -> None:
     # An empty --out never reaches here: the CLI refuses it (Path("") would be ".").
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file; give a folder")
+    check_folder(out, "--out")  # a file, a device, a dangling link: one line
 
 
 def _entries(folder: Path) -> list[str]:

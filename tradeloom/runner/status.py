@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalDamaged, check_end, journal_path, read_frames, read_info
 from tradeloom.reporting.outputs import json_safe
+from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
@@ -341,15 +341,16 @@ class _Status:
         if len(live):
             return live[["bar", "timestamp", "symbol", "close"]].reset_index(drop=True)
         path = self.run_dir / "equity.csv"
-        if self.mode == "backtest" and path.is_file():
+        if self.mode == "backtest" and path.exists():
+            frame = read_csv(path, "a run's equity curve", text_columns=("timestamp",))
+            if "close" not in frame.columns:
+                return self._universe_bars(frame)
+            if "timestamp" not in frame.columns:
+                raise UserError(f"{path}: no timestamp column; damaged, or not a run's equity")
             try:
-                header = pd.read_csv(path, nrows=0).columns
-                if "close" not in header:
-                    return self._universe_bars(pd.read_csv(path))
-                frame = pd.read_csv(path, usecols=["timestamp", "close"])
-            except (OSError, ValueError, KeyError) as exc:
-                raise UserError(f"{path}: unreadable ({exc})") from None
-            times = pd.to_datetime(frame["timestamp"], utc=True)
+                times = pd.to_datetime(frame["timestamp"], utc=True)
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"{path}: column timestamp: not times ({exc})") from None
             return pd.DataFrame(
                 {
                     "bar": np.arange(len(frame)),
@@ -642,9 +643,9 @@ def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
 
 def _strategy(run_dir: Path) -> Any:
     try:
-        return yaml.safe_load((run_dir / "strategy.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+        return read_yaml(run_dir / "strategy.yaml", "a run's strategy file")
+    except UnreadableFile:
+        return None  # the timeframe then comes from the journal
 
 
 def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:

@@ -35,6 +35,17 @@ class JournalSection(BaseModel):
         "lower-case letters, digits and _, at most 63.",
     )
 
+    @field_validator("schema_name")
+    @classmethod
+    def _check_schema(cls, value: str) -> str:
+        # PostgreSQL reserves pg_* (CREATE SCHEMA refuses them) and keeps its catalogs there
+        if value.startswith("pg_") or value == "information_schema":
+            raise ValueError(
+                f"'{value}' is a PostgreSQL system schema name (pg_* and information_schema "
+                "are reserved); name the journal's own schema, such as tradeloom"
+            )
+        return value
+
     @field_validator("url", mode="before")
     @classmethod
     def _check_url(cls, value: object) -> object:

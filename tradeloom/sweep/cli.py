@@ -63,7 +63,7 @@ def add_sweep_parser(sub: Any) -> None:
     p.add_argument("--objective", metavar="METRIC", help="ranked by (default sharpe)")
     p.add_argument("--direction", choices=["maximize", "minimize"], help="default maximize")
     p.add_argument("--seed", type=_non_negative_int, metavar="S", help="of --random and optuna")
-    p.add_argument("--out", type=Path, metavar="DIR", help="the sweep directory")
+    p.add_argument("--out", metavar="DIR", help="the sweep directory")
     p.add_argument(
         "--max-variants",
         type=_positive_int,
@@ -72,7 +72,7 @@ def add_sweep_parser(sub: Any) -> None:
     )
     p.add_argument("--keep-top", type=_non_negative_int, metavar="K", help="run dirs of the best K")
     p.add_argument("--keep-runs", action="store_true", help="a run directory for every variant")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="stage cache (default DIR/cache)")
+    p.add_argument("--cache-dir", metavar="DIR", help="stage cache (default DIR/cache)")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="local processes")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler to run on")
     p.add_argument(
@@ -116,21 +116,45 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     return run_settings(settings)
 
 
-def variant_overrides(text: str) -> list[str]:
+def variant_overrides(text: str, strategy: Path) -> list[str]:
     """Return the ``--set`` strings of ``SWEEP_DIR:ROW`` (a row number or a variant key).
 
+    Args:
+        text: ``SWEEP_DIR:ROW``.
+        strategy: The strategy file the variant is to run: the one the sweep swept.
+
     Raises:
-        UserError: No results there, or no such row.
+        UserError: No results there, a damaged sweep, a sweep of another strategy file
+            (its content hash differs), or no such row.
     """
+    import hashlib
+
+    from tradeloom.safe_files import UnreadableFile, read_bytes, require_regular
+    from tradeloom.sweep.results import read_strategy_hash
+
     folder, sep, row = text.rpartition(":")
     if not sep or not folder or not row:
         raise UserError(f"--variant: expected SWEEP_DIR:ROW, was '{text}'")
     path = Path(folder) / "results.parquet"
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"--variant: no results.parquet in {folder}")
+    swept = read_strategy_hash(Path(folder))
+    try:
+        given = hashlib.sha256(read_bytes(strategy, "a strategy file")).hexdigest()
+    except UnreadableFile:
+        given = None  # the strategy file's own loading says what is wrong with it
+    if given is not None and given != swept:
+        raise UserError(
+            f"--variant: {folder} is a sweep of another strategy file (sha256 {swept[:12]}), "
+            f"not of {strategy} (sha256 {given[:12]}); run the file that was swept"
+        )
+    require_regular(path, "a sweep's results")
     import pandas as pd
 
-    frame = pd.read_parquet(path, columns=["key", "overrides"])
+    try:
+        frame = pd.read_parquet(path, columns=["key", "overrides"])
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors are these
+        raise UserError(f"{path}: not a sweep's results ({exc}); damaged") from None
     if row.isdigit():
         if int(row) >= len(frame):
             raise UserError(
@@ -142,7 +166,13 @@ def variant_overrides(text: str) -> list[str]:
         if match.empty:
             raise UserError(f"--variant: no variant with key '{row}' in {folder}")
         chosen = match.iloc[0]
-    return list(json.loads(chosen["overrides"]))
+    try:
+        overrides = json.loads(str(chosen["overrides"]))
+    except (ValueError, RecursionError):
+        overrides = None
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise UserError(f"{path}: row {row}: its overrides are not a list of texts; damaged")
+    return list(overrides)
 
 
 def _walk_forward(text: str) -> WalkForwardSpec:

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.safe_writes import OutputFolder
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
 from tradeloom.sweep.overfitting import DSR_THRESHOLD
-from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
 from tradeloom.sweep.stage_cache import StageCache
@@ -28,6 +28,9 @@ __all__ = ["SweepOutcome", "run_settings", "sweep"]
 
 DSR_MARK = DSR_THRESHOLD
 """The leaderboard marks variants whose deflated Sharpe ratio is under this (0.95)."""
+
+SWEEP_OUTPUTS = (SWEEP_FILE, "results.parquet", "returns.npy", "overfitting.json", "sweep.html")
+"""The files a sweep writes into its directory (besides `SWEEP_OWNED`'s folders)."""
 
 
 class SweepOutcome:
@@ -77,7 +80,14 @@ def sweep(settings: Settings) -> SweepOutcome:
             else space.sample(settings.count, settings.seed)
         )
         checked = check_variants(source, axes, variants)  # every one, before anything runs
-    store = ResultStore(out, identity)
+    # made once the variants are valid; a user's file of a name the sweep writes is
+    # refused before any variant runs
+    folder = OutputFolder(out, owned=SWEEP_OWNED)
+    for written in SWEEP_OUTPUTS:
+        folder.target(written)
+    if settings.cache_dir is not None:
+        OutputFolder(settings.cache_dir, option="--cache-dir")
+    store = ResultStore(folder, identity)
     cache = StageCache(settings.cache_dir or out / "cache")
 
     def executor(tasks: Any, *, on_result: Any, workers: int, scheduler: str | None) -> None:
@@ -115,7 +125,7 @@ def sweep(settings: Settings) -> SweepOutcome:
                 executor=executor,
             )
         ran, stage_runs = swept.ran, swept.stage_runs
-    return _write(settings, source, checked, store, out, ran, stage_runs)
+    return _write(settings, source, checked, store, folder, ran, stage_runs)
 
 
 def _write(
@@ -123,12 +133,13 @@ def _write(
     source: StrategySource,
     checked: Sequence[CheckedVariant],
     store: ResultStore,
-    out: Path,
+    folder: OutputFolder,
     ran: int,
     stage_runs: dict[str, int],
 ) -> SweepOutcome:
     from tradeloom.sweep.engine import variant_key
 
+    out = folder.folder
     source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
     keys = [variant_key(source_hash, [*source.overrides, *c.overrides]) for c in checked]
     frame = pd.DataFrame([store.rows[k] for k in keys])
@@ -139,7 +150,8 @@ def _write(
     periods = float(frame["periods_per_year"].iloc[0]) if len(frame) else None
     ranked = rank(frame, settings.objective, settings.direction)
     if returns is not None:
-        np.save(out / "returns.npy", returns)
+        with folder.replacing("returns.npy") as temporary, temporary.open("wb") as file:
+            np.save(file, returns)
         # the DSR of the variant the sweep chose by its objective (else the best Sharpe)
         first = ranked.iloc[0] if len(ranked) else None
         chosen = None
@@ -151,10 +163,14 @@ def _write(
     else:
         stats = None
         lines.append("overfitting statistics: skipped (the variants' bar counts differ)")
-    ranked.sort_values("variant").to_parquet(out / "results.parquet.tmp", index=False)
-    (out / "results.parquet.tmp").replace(out / "results.parquet")  # rows in variant order
+    with folder.replacing("results.parquet") as temporary:
+        ranked.sort_values("variant").to_parquet(temporary, index=False)  # in variant order
     if overfitting_json is not None:
-        atomic_bytes(out / "overfitting.json", json.dumps(overfitting_json, indent=2).encode())
+        folder.write_text("overfitting.json", json.dumps(overfitting_json, indent=2))
+    if store.damaged:
+        lines.append(
+            f"damaged parts, their variants run again: {len(store.damaged)} ({store.damaged[0]})"
+        )
     nan = int(np.isnan(ranked["objective_value"]).sum())
     best = ranked.iloc[0] if len(ranked) else None
     lines.append(
@@ -200,7 +216,7 @@ def _write(
     kept = _keep_runs(settings, source, ranked, out)
     if kept:
         lines.append(f"run directories: {kept} under {out / 'runs'}")
-    report = _report(settings, ranked, stats, out, source, wf.result if wf is not None else None)
+    report = _report(settings, ranked, stats, folder, source, wf.result if wf is not None else None)
     lines.append(f"sweep directory: {out}  (results.parquet, sweep.html: {report.name})")
     return SweepOutcome(out, ranked, overfitting_json, lines)
 
@@ -287,11 +303,11 @@ def _report(
     settings: Settings,
     ranked: pd.DataFrame,
     stats: Any,
-    out: Path,
+    folder: OutputFolder,
     source: StrategySource,
     walk_forward: Any,
 ) -> Path:
-    from tradeloom.sweep.report import write_sweep_report
+    from tradeloom.sweep.report import render_sweep_report
 
     by_variant = ranked.sort_values("variant").reset_index(drop=True)
     params = [c.removeprefix("param.") for c in by_variant.columns if c.startswith("param.")]
@@ -301,8 +317,7 @@ def _report(
         objective = f"-{settings.objective}"
         shown[objective] = -pd.to_numeric(shown[settings.objective], errors="coerce")
     name = str(source.document.data.get("name", settings.strategy.stem))
-    return write_sweep_report(
-        out / "sweep.html",
+    text = render_sweep_report(
         shown,
         params=params,
         objective=objective,
@@ -310,6 +325,7 @@ def _report(
         walk_forward=walk_forward,
         title=f"sweep of {name}",
     )
+    return folder.write_text("sweep.html", text)
 
 
 def _advance(bar: SweepProgress, rows: list[dict[str, Any]], objective: str) -> None:

@@ -1,15 +1,19 @@
 """A sweep directory's results: persisted as they arrive, so that a sweep resumes.
 
 Every finished task writes one part under ``SWEEP_DIR/parts/``: its variants' bar
-returns (``<task>.npy``), then its rows (``<task>.json``), each written to a temporary
-file and moved into place; a part counts once its rows exist. A sweep started again
-with the same command reads the parts, skips the variants they hold and runs the
-rest. ``sweep.json`` records what the sweep is (the strategy file's content hash, the
-axes, the objective); a directory holding another sweep is refused.
+returns (``<task>.npy``), its rows (``<task>.json``), then the sha256 of both
+(``<task>.sha256``), each written to a temporary file and moved into place; a part counts
+once its digest exists and matches. A sweep started again with the same command reads
+the parts, skips the variants they hold and runs the rest; a part that is damaged or
+edited (a metric changed by hand) fails its digest and is run again, never used.
+``sweep.json`` records what the sweep is (the strategy file's content hash, the axes,
+the objective); a directory holding another sweep, or a damaged ``sweep.json``, is
+refused in one line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,41 +23,96 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.errors import UserError
-from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.safe_files import UnreadableFile, read_bytes, read_json
+from tradeloom.safe_writes import OutputFolder
 
-__all__ = ["PARTS_DIR", "ResultStore"]
+__all__ = [
+    "PARTS_DIR",
+    "SWEEP_FILE",
+    "SWEEP_OWNED",
+    "ResultStore",
+    "read_identity",
+    "read_strategy_hash",
+]
 
 PARTS_DIR = "parts"
 SWEEP_FILE = "sweep.json"
+SWEEP_OWNED = (f"{PARTS_DIR}/", "cache/", "runs/")
+"""What a sweep directory owns whoever wrote it: its parts, its stage cache, its runs."""
+
+
+def read_identity(root: Path) -> dict[str, Any]:
+    """Return the ``sweep.json`` of the sweep directory ``root``.
+
+    Raises:
+        UserError: It is missing, damaged, or not a sweep's (one line naming it).
+    """
+    path = root / SWEEP_FILE
+    try:
+        identity = read_json(path, "a sweep's sweep.json", limit=1 << 26)
+    except UnreadableFile as exc:
+        raise UserError(f"{exc}; delete the sweep directory and run the sweep again") from None
+    if not isinstance(identity, dict):
+        raise UserError(
+            f"{path}: not a sweep's sweep.json (not an object): damaged; delete the sweep "
+            "directory and run the sweep again"
+        )
+    return identity
+
+
+def read_strategy_hash(root: Path) -> str:
+    """Return the sha256 of the strategy file the sweep in ``root`` swept.
+
+    Raises:
+        UserError: Its ``sweep.json`` is missing, damaged, or names no strategy hash.
+    """
+    identity = read_identity(root)
+    if not isinstance(identity.get("strategy_sha256"), str):
+        raise UserError(
+            f"{root / SWEEP_FILE}: not a sweep's sweep.json (no strategy_sha256): damaged; "
+            "delete the sweep directory and run the sweep again"
+        )
+    return str(identity["strategy_sha256"])
 
 
 class ResultStore:
     """The parts of one sweep directory.
 
     Args:
-        root: The sweep directory (created).
+        folder: The sweep directory, checked for writing (`OutputFolder`, owning
+            `SWEEP_OWNED`), or its path.
         identity: What the sweep is; must match a directory's earlier ``sweep.json``.
     """
 
-    def __init__(self, root: Path, identity: Mapping[str, Any]) -> None:
-        self.root = root
+    def __init__(self, folder: OutputFolder | Path, identity: Mapping[str, Any]) -> None:
+        if isinstance(folder, Path):
+            folder = OutputFolder(folder, owned=SWEEP_OWNED)
+        self.folder = folder
+        self.root = root = folder.folder
         self.parts = root / PARTS_DIR
-        self.parts.mkdir(parents=True, exist_ok=True)
-        path = root / SWEEP_FILE
+        self.damaged: list[str] = []
+        """Why each part that failed its digest was dropped (its variants run again)."""
         text = json.dumps(identity, indent=2, sort_keys=True, default=str) + "\n"
-        if path.exists():
-            earlier = json.loads(path.read_text(encoding="utf-8"))
-            if earlier != json.loads(text):
+        if (root / SWEEP_FILE).exists() or (root / SWEEP_FILE).is_symlink():
+            if read_identity(root) != json.loads(text):
                 raise UserError(
                     f"{root}: holds another sweep (its sweep.json differs: another strategy "
                     "file, axes or objective); give another --out or delete the folder"
                 )
         else:
-            atomic_bytes(path, text.encode())
+            folder.write_text(SWEEP_FILE, text)
         self.rows: dict[str, dict[str, Any]] = {}
         self._returns_at: dict[str, tuple[str, int]] = {}
+        self._verified: dict[str, npt.NDArray[np.float32]] = {}
+        if not self.parts.exists():
+            return
         for part in sorted(self.parts.glob("*.json")):
-            for k, row in enumerate(json.loads(part.read_text(encoding="utf-8"))):
+            rows = self._read_part(part.stem)
+            if rows is None:  # its variants run again and write it anew
+                for suffix in (".json", ".npy", ".sha256"):
+                    part.with_suffix(suffix).unlink(missing_ok=True)
+                continue
+            for k, row in enumerate(rows):
                 self.rows[row["key"]] = row
                 self._returns_at[row["key"]] = (part.stem, k)
 
@@ -65,26 +124,60 @@ class ResultStore:
         self, task_key: str, rows: list[dict[str, Any]], returns: npt.NDArray[np.floating[Any]]
     ) -> None:
         """Persist a task's rows and ``[variants, bars]`` returns (in the rows' order)."""
-        buffer = _npy_bytes(np.ascontiguousarray(returns, np.float32))
-        atomic_bytes(self.parts / f"{task_key}.npy", buffer)
+        array = np.ascontiguousarray(returns, np.float32)
+        buffer = _npy_bytes(array)
         data = json.dumps(rows, default=_plain, allow_nan=True).encode()
-        atomic_bytes(self.parts / f"{task_key}.json", data)
+        self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.npy", buffer)
+        self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.json", data)
+        self.folder.write_text(f"{PARTS_DIR}/{task_key}.sha256", _digest(data, buffer) + "\n")
+        self._verified[task_key] = array
         for k, row in enumerate(rows):
             self.rows[row["key"]] = row
             self._returns_at[row["key"]] = (task_key, k)
 
     def returns(self, keys: Iterable[str]) -> npt.NDArray[np.float32] | None:
         """Return ``[bars, variants]`` returns of ``keys`` (None: their lengths differ)."""
-        loaded: dict[str, npt.NDArray[np.float32]] = {}
-        columns = []
-        for key in keys:
-            part, k = self._returns_at[key]
-            if part not in loaded:
-                loaded[part] = np.load(self.parts / f"{part}.npy", mmap_mode="r")
-            columns.append(loaded[part][k])
+        columns = [self._verified[part][k] for part, k in (self._returns_at[key] for key in keys)]
         if not columns or len({len(c) for c in columns}) != 1:
             return None
         return np.stack(columns, axis=1)
+
+    def _read_part(self, stem: str) -> list[dict[str, Any]] | None:
+        # the rows, their returns and the digest of both, read once; None: dropped
+        base = self.parts / stem
+        try:
+            data = read_bytes(base.with_suffix(".json"), "a sweep's part")
+            buffer = read_bytes(base.with_suffix(".npy"), "a sweep's part")
+            digest = read_bytes(base.with_suffix(".sha256"), "a sweep's part", limit=256)
+        except UnreadableFile as exc:
+            self.damaged.append(str(exc))
+            return None
+        if digest.decode("ascii", errors="replace").strip() != _digest(data, buffer):
+            self.damaged.append(
+                f"{base}.json: its rows or returns differ from its digest (damaged or edited)"
+            )
+            return None
+        import io
+
+        try:
+            rows = json.loads(data)
+            array = np.load(io.BytesIO(buffer), allow_pickle=False)
+        except (ValueError, RecursionError) as exc:  # a digest of damaged bytes: rewritten
+            self.damaged.append(f"{base}.json: not a sweep's part ({exc})")
+            return None
+        if not isinstance(rows, list) or array.ndim != 2 or len(array) != len(rows):
+            self.damaged.append(f"{base}.json: not a sweep's part (rows and returns differ)")
+            return None
+        self._verified[stem] = array
+        return rows
+
+
+def _digest(rows: bytes, returns: bytes) -> str:
+    digest = hashlib.sha256()
+    for data in (rows, returns):
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def _npy_bytes(array: npt.NDArray[Any]) -> bytes:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.safe_writes import check_out_text
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
 from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS
@@ -143,8 +144,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         direction=pick("direction", "maximize"),
         seed=pick("seed", 0),
         max_variants=max_variants,
-        out=args.out,
-        cache_dir=args.cache_dir,
+        out=_folder(args.out, "--out"),
+        cache_dir=_folder(args.cache_dir, "--cache-dir"),
         keep_top=pick("keep_top", 0),
         keep_runs=bool(args.keep_runs),
         workers=args.workers,
@@ -154,3 +155,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         walk_forward=args.walk_forward,
         problems=tuple(problems),
     )
+
+
+def _folder(given: str | Path | None, option: str) -> Path | None:
+    # an empty --out would be the current folder: refused (`check_out_text`)
+    return None if given is None else check_out_text(str(given), option)

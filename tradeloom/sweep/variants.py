@@ -80,6 +80,11 @@ def check_variants(
 ) -> list[CheckedVariant]:
     """Validate and build every variant; raise every problem found, each once.
 
+    Each axis value the variants use is validated alone first, so that a bad value is
+    reported once at its axis, not once per variant. With no variants (optuna, which
+    proposes them later) every value of every axis is. A random draw from a huge grid
+    validates the values it drew only: never the grid, nor all of an axis.
+
     Args:
         source: The strategy file.
         axes: The axes.
@@ -94,8 +99,9 @@ def check_variants(
     if base:
         raise ConfigError([*earlier, *base])
     problems: list[Problem] = list(earlier)
-    for axis in axes:
-        for value in axis.values:
+    for k, axis in enumerate(axes):
+        used = {repr(v.values[k]): v.values[k] for v in variants} if variants else None
+        for value in axis.values if used is None else used.values():
             found = source.problems([override_text(axis.key, value)])
             problems.extend(_relocate(found, axes))
     if problems:

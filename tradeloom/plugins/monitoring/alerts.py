@@ -30,6 +30,7 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -92,6 +93,11 @@ _SEVERITY: dict[str, str] = {
 }
 
 
+def _is_http_url(text: str) -> bool:
+    parsed = urllib.parse.urlsplit(text.strip())
+    return parsed.scheme.lower() in ("http", "https") and bool(parsed.hostname)
+
+
 def _is_reference(value: SecretStr | None) -> bool:
     # A resolved ${NAME} prints as its reference; a value written out prints as stars.
     return value is None or str(value).startswith("${")
@@ -130,6 +136,17 @@ class AlertTarget(BaseModel):
             raise ValueError(
                 "a webhook URL carries its token: give an environment variable reference such "
                 "as ${ALERT_WEBHOOK_URL}, never the value itself"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
+        # file:// or ftp:// would "deliver" by reading a file: every alert silently lost
+        if value is not None and not _is_http_url(value.get_secret_value()):
+            raise ValueError(
+                "must hold an http:// or https:// URL with a host; it holds another scheme "
+                "or no URL (not shown: it may carry a token)"
             )
         return value
 

@@ -48,6 +48,7 @@ import structlog
 
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_info
+from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
 
 __all__ = [
     "CONTROL_DIR",
@@ -182,7 +183,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     if not run_dir.exists():
         raise UserError(f"{run_dir}: no such run directory")
     journal = journal_path(run_dir)
-    if not run_dir.is_dir() or not journal.is_file():
+    if not run_dir.is_dir() or not os.path.lexists(journal):
         raise UserError(f"{run_dir}: not a run directory (no journal.sqlite)")
     mode = _started_mode(journal)
     if mode == "backtest":
@@ -384,9 +385,10 @@ class ControlInbox:
 
     def _kill_file_request(self) -> ControlRequest:
         try:
-            text = self._kill_path.read_text(encoding="utf-8", errors="replace").strip()
+            data = read_bytes(self._kill_path, "a kill switch file", limit=1 << 16)
+            text = data.decode("utf-8", errors="replace").strip()
             mtime = self._kill_path.lstat().st_mtime_ns
-        except OSError:
+        except (OSError, UnreadableFile):
             text, mtime = "", time.time_ns()
         reason = text.splitlines()[0] if text else f"{self._kill_path} exists"
         return ControlRequest(
@@ -452,8 +454,8 @@ def _read_request(path: Path) -> ControlRequest:
     if match is None:
         raise ValueError("the name is not <time_ns>-kill.json or <time_ns>-resume.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_json(path, "a control request", limit=1 << 16)
+    except UnreadableFile as exc:
         raise ValueError(f"not readable as JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, was {type(data).__name__}")
@@ -515,8 +517,8 @@ def running_pid(run_dir: Path) -> int | None:
 
 def _read_pid(path: Path) -> int | None:
     try:
-        pid = int(path.read_text(encoding="utf-8").strip())
-    except (OSError, UnicodeDecodeError, ValueError):
+        pid = int(read_text(path, "a pid file", limit=64).strip())
+    except (UnreadableFile, ValueError):
         return None
     return pid if pid > 0 else None  # os.kill(0 or -n) would signal a process group
 

@@ -1,0 +1,313 @@
+"""One safe reader for every file a command reads that a user or a crash may have damaged.
+
+A run directory, a sweep folder or a journal pointer is state on disk, and state on disk
+is hostile: a FIFO or ``/dev/zero`` in place of a file, a directory, a file of random
+bytes, a JSON document nested a million levels deep. Every reader here opens regular
+files only (``O_NONBLOCK`` then ``fstat``: a FIFO that no one writes never blocks),
+caps the size before reading a byte, checks UTF-8, caps the nesting of JSON and YAML
+before a parser recurses, and raises `UnreadableFile` (a `UserError`: one line naming
+the file, exit 2) for each of these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_STATE_BYTES",
+    "UnreadableFile",
+    "file_kind",
+    "read_bytes",
+    "read_csv",
+    "read_head",
+    "read_json",
+    "read_text",
+    "read_yaml",
+    "require_regular",
+]
+
+MAX_STATE_BYTES = 256 * 1024 * 1024
+"""Largest state file read whole (metrics, a sweep part, a resolved strategy file); a
+larger one is a wrong or damaged file, and reading it would exhaust memory first."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of a JSON or YAML document tradeloom reads back: none it writes nests
+more than a handful of levels; Python's parsers recurse once per level and fail near
+1,000 with a RecursionError."""
+
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class UnreadableFile(UserError):
+    """A file that is missing, not a regular file, too large, not UTF-8 or not parsable."""
+
+
+def file_kind(mode: int) -> str:
+    """Return what a non-regular file is, for a message ("a FIFO (named pipe)")."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def require_regular(path: Path, what: str) -> None:
+    """Raise `UnreadableFile` unless ``path`` is a regular file (``stat`` never blocks).
+
+    For files a library opens itself (SQLite, parquet): call this first, so that a FIFO
+    or a device in their place is refused instead of hanging the library's ``open``.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file ({what})") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(f"{path}: is {file_kind(mode)}, not a regular file ({what})")
+
+
+def read_head(path: Path, what: str, size: int) -> bytes:
+    """Return the first ``size`` bytes of the regular file ``path`` (fewer if it is shorter).
+
+    For a file too large to read whole that a library opens afterwards (a SQLite
+    journal): its header is checked here, where a FIFO or a device cannot block.
+
+    Raises:
+        UnreadableFile: Missing, not a regular file, or unreadable.
+    """
+    with _regular(path, what) as (fd, _):
+        try:
+            return os.read(fd, size)
+        except OSError as exc:
+            raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_bytes(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> bytes:
+    """Return the bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Args:
+        path: The file.
+        what: What it should be, for the message ("a run's metrics").
+        limit: Largest size read; a larger file is refused before a byte is read.
+
+    Raises:
+        UnreadableFile: Missing, not a regular file, unreadable, or larger than ``limit``.
+    """
+    with _regular(path, what) as (fd, known):
+        if known > limit:
+            raise UnreadableFile(_too_large(path, known, limit, what))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size <= limit:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if size > limit:  # it grew while being read
+            raise UnreadableFile(_too_large(path, size, limit, what))
+    return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def _regular(path: Path, what: str) -> Iterator[tuple[int, int]]:
+    # O_NONBLOCK: opening a FIFO that no one writes returns at once instead of hanging;
+    # fstat then refuses it (and devices, directories) before a byte is read
+    try:
+        fd = os.open(path, _FLAGS)
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file ({what})") from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path}: is a directory, not a regular file ({what})") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(
+                f"{path}: is {file_kind(info.st_mode)}, not a regular file ({what})"
+            )
+        yield fd, info.st_size
+    finally:
+        os.close(fd)
+
+
+def read_text(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> str:
+    """Return the UTF-8 text of the regular file ``path`` (`read_bytes`, then decoded).
+
+    Raises:
+        UnreadableFile: As `read_bytes`, or the bytes are not UTF-8 (naming the offset).
+    """
+    data = read_bytes(path, what, limit=limit)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            f"damaged, or not {what}"
+        ) from None
+
+
+def read_json(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
+    """Return the JSON document in ``path``, its nesting checked before it is parsed.
+
+    Raises:
+        UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, or not JSON.
+    """
+    text = read_text(path, what, limit=limit)
+    _check_depth(path, what, _bracket_depth(text))
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, or an integer of more digits than Python converts
+        raise UnreadableFile(
+            f"{path}: not valid JSON ({_first_line(exc)}): damaged, or not {what}"
+        ) from None
+
+
+def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
+    """Return the YAML document in ``path`` (PyYAML's safe loader), its nesting checked.
+
+    Raises:
+        UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, or not YAML.
+    """
+    import yaml
+
+    text = read_text(path, what, limit=limit)
+    try:
+        # compose first: the node tree is built without recursion limits being reached
+        # by construction, and its depth is checked before PyYAML builds Python objects
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_depth(path, what, _node_depth(node))
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise UnreadableFile(
+            f"{path}: not valid YAML ({_first_line(exc)}): damaged, or not {what}"
+        ) from None
+
+
+def read_csv(
+    path: Path, what: str, *, text_columns: Collection[str] = (), limit: int = MAX_STATE_BYTES
+) -> pd.DataFrame:
+    """Return the table in the CSV file ``path``; every column but ``text_columns`` numeric.
+
+    A text cell in a numeric column (``hello`` in ``equity.csv``'s ``close``) is refused
+    here, naming its line, instead of failing later in a computation.
+
+    Raises:
+        UnreadableFile: As `read_bytes`, not CSV, or a numeric column holds text.
+    """
+    import io
+
+    import pandas as pd
+
+    data = read_bytes(path, what, limit=limit)
+    try:
+        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow")
+    except (ValueError, UnicodeDecodeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UnreadableFile(
+            f"{path}: not a CSV table ({_first_line(exc)}): damaged, or not {what}"
+        ) from None
+    for column in frame.columns:
+        if column in text_columns or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise UnreadableFile(
+                f"{path}:{row + 2}: column {column}: expected a number, was "
+                f"{str(frame[column].iloc[row])[:40]!r}; damaged, or not {what}"
+            )
+        frame[column] = values
+    return frame
+
+
+def _check_depth(path: Path, what: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise UnreadableFile(
+            f"{path}: nests more than {MAX_DEPTH} levels deep; {what} never does: "
+            "damaged, or another file"
+        )
+
+
+def _bracket_depth(text: str) -> int:
+    # The deepest nesting of [ and { outside strings, counted before json.loads recurses.
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _node_depth(node: Any) -> int:
+    # iterative, so that a deep document cannot exhaust the stack of this check either
+    deepest = 0
+    stack = [(node, 1)] if node is not None else []
+    seen: set[int] = set()
+    while stack:
+        current, depth = stack.pop()
+        if id(current) in seen:  # an alias: counted where it was defined
+            continue
+        seen.add(id(current))
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        value = current.value
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, tuple):
+                    stack.extend((part, depth + 1) for part in item)
+                else:
+                    stack.append((item, depth + 1))
+    return deepest
+
+
+def _too_large(path: Path, size: int, limit: int, what: str) -> str:
+    return (
+        f"{path}: {size:,} bytes is larger than the {limit:,}-byte limit for {what}; "
+        "damaged, or another file"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
