@@ -31,6 +31,8 @@ features:
     period: 1
   - kind: rsi
     window: 14
+  - kind: bollinger
+    window: 20
   - kind: cross_rank
     of: rsi_14
 model:
@@ -138,6 +140,9 @@ def test_a_universe_report_in_a_real_browser(universe_run: Path) -> None:
     price = charts["Price and trades"]
     assert price["menus"] >= 1 and price["candles"] > 0 and price["bars"] > 0
     assert "rsi_14" in price["legend"]  # an oscillator's panel, for the symbol shown
+    # the bands over the candles, drawn on the price's axis
+    assert {"bb_upper_20", "bb_middle_20", "bb_lower_20"} <= set(price["legend"])
+    assert price["lines"] >= 4
     assert charts["Model probability and the signal thresholds"]["menus"] >= 1
     assert charts["Attribution by symbol"]["marks"] > 0
 

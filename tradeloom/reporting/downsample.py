@@ -14,8 +14,6 @@ the volume summed), and the chart says so.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 __all__ = ["DISPLAY_POINTS", "MAX_CANDLES", "candle_buckets", "minmax_indices"]
@@ -79,18 +77,17 @@ def candle_buckets(
     if n <= most:
         return times, ohlcv, 1
     k = -(-n // most)
-    buckets = -(-n // k)
-    padded = np.full((buckets * k, 5), np.nan)
-    padded[:n] = ohlcv
-    rows = padded.reshape(buckets, k, 5)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bucket stays NaN
-        high = np.nanmax(rows[:, :, 1], axis=1)
-        low = np.nanmin(rows[:, :, 2], axis=1)
-        volume = np.nansum(rows[:, :, 4], axis=1)
-    present = ~np.isnan(rows[:, :, 3])
-    first = present.argmax(axis=1)
-    last = k - 1 - present[:, ::-1].argmax(axis=1)
-    at = np.arange(buckets)
-    out = np.column_stack((rows[at, first, 0], high, low, rows[at, last, 3], volume))
+    starts = np.arange(0, n, k)
+    present = ~np.isnan(ohlcv[:, 3])
+    # fmax and fmin skip NaN: a bucket of NaN only stays NaN
+    high = np.fmax.reduceat(ohlcv[:, 1], starts)
+    low = np.fmin.reduceat(ohlcv[:, 2], starts)
+    volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
+    position = np.arange(n)
+    first = np.minimum.reduceat(np.where(present, position, n), starts)
+    last = np.maximum.reduceat(np.where(present, position, -1), starts)
+    empty = first == n
+    first, last = np.where(empty, starts, first), np.where(empty, starts, last)
+    out = np.column_stack((ohlcv[first, 0], high, low, ohlcv[last, 3], volume))
+    out[empty] = np.nan
     return times[::k], out, k

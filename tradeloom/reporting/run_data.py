@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tradeloom.errors import UserError
 from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
@@ -88,14 +89,16 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     if not per_bar:
         return RunData(run_dir, metrics, equity, _or_empty(trades), strategy)
     journal = journal_path(run_dir)
-    bars, features = _parquet(run_dir / BARS_FILE), _parquet(run_dir / FEATURES_FILE)
+    plots = _plots(run_dir / FEATURES_FILE)
+    # the columns the report draws: a long run's model inputs are many and not drawn
+    drawn = ["timestamp", "symbol", "probability", *plots]
+    bars, features = _parquet(run_dir / BARS_FILE), _parquet(run_dir / FEATURES_FILE, drawn)
     live = _live_bars(journal) if bars is None else None
     if live is not None:  # a paper or live run: its bars and verdicts are in the journal
         bars = live.drop(columns=["probability"])
         if features is None:
             features = live[[c for c in ("timestamp", "symbol", "probability") if c in live]]
             metrics = {**metrics, **_journal_auc(metrics, features, bars, strategy)}
-    plots = read_plots(run_dir / FEATURES_FILE) if (run_dir / FEATURES_FILE).is_file() else {}
     return RunData(
         run_dir,
         metrics,
@@ -108,6 +111,15 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
         bars=bars,
         plots=plots,
     )
+
+
+def _plots(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        return read_plots(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are both
+        raise UserError(f"{path}: unreadable ({exc})") from None
 
 
 def _live_bars(journal: Path) -> pd.DataFrame | None:
@@ -210,12 +222,15 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return frame if frame is not None else pd.DataFrame()
 
 
-def _parquet(path: Path) -> pd.DataFrame | None:
+def _parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
     if not path.exists():
         return None
     require_regular(path, "a run's table")
     try:
-        frame = pd.read_parquet(path)
+        if columns is not None:
+            names = set(pq.read_schema(path).names)
+            columns = [c for c in columns if c in names]
+        frame = pd.read_parquet(path, columns=columns)
     except (OSError, ValueError) as exc:  # pyarrow's errors are these
         raise UserError(f"{path}: not a parquet table ({exc}); damaged, or another file") from None
     if "timestamp" in frame.columns:

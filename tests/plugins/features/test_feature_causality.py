@@ -14,6 +14,7 @@ from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.bollinger_bands import BollingerBandsParams, build_bollinger
 from tradeloom.plugins.features.book import (
     BookDepthParams,
     BookImbalanceParams,
@@ -47,6 +48,7 @@ PIPELINE = [
     (build_returns, ReturnsParams(period=2)),
     (build_rsi, RsiParams(window=3)),
     (build_bb_width, BollingerWidthParams(window=4)),
+    (build_bollinger, BollingerBandsParams(window=3)),
     (build_volatility, VolatilityParams(window=3)),
     (build_volume_zscore, VolumeZScoreParams(window=4)),
     (build_ema, EmaParams(period=3)),
@@ -73,6 +75,7 @@ KINDS = {
     build_returns: "returns",
     build_rsi: "rsi",
     build_bb_width: "bb_width",
+    build_bollinger: "bollinger",
     build_volatility: "volatility",
     build_volume_zscore: "volume_zscore",
     build_ema: "ema",
@@ -186,6 +189,9 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
         "returns_2": 2,
         "rsi_3": 3,
         "bb_width_4": 3,
+        "bb_upper_3": 2,
+        "bb_middle_3": 2,
+        "bb_lower_3": 2,
         "volatility_3": 3,
         "volume_zscore_4": 3,
         "ema_3": 2,

@@ -214,6 +214,7 @@ def test_components_are_registered_through_the_hook() -> None:
     assert registry.kinds("features") == [
         "atr",
         "bb_width",
+        "bollinger",
         "book_depth",
         "book_imbalance",
         "cross_mean",

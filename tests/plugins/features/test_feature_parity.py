@@ -140,6 +140,7 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
         ("returns", {"period": draw(st.integers(1, 5)), "name": "ret"}),
         ("rsi", {"window": draw(window), "name": "rsi"}),
         ("bb_width", {"window": draw(window), "std": draw(st.floats(0.1, 4.0)), "name": "bbw"}),
+        ("bollinger", {"window": draw(window), "std": draw(st.floats(0.1, 4.0))}),
         ("volatility", {"window": draw(window), "name": "vol"}),
         ("volatility", {"window": draw(window), "annualize": False, "name": "vol_raw"}),
         ("volume_zscore", {"window": draw(window), "name": "vz"}),

@@ -11,6 +11,7 @@ import talib
 
 from tradeloom.plugins.features.atr import atr
 from tradeloom.plugins.features.bollinger import bb_width
+from tradeloom.plugins.features.bollinger_bands import bollinger_bands
 from tradeloom.plugins.features.ema import ema
 from tradeloom.plugins.features.macd import macd
 from tradeloom.plugins.features.returns import log_return, simple_return
@@ -130,6 +131,17 @@ def test_bb_width(seed: int, level: float, window: int, k: float) -> None:
     close = random_walk(seed, level=level)["close"]
     upper, middle, lower = talib.BBANDS(close, window, k, k, matype=0)
     assert_close(bb_width(close, window, k), (upper - lower) / middle)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize(("window", "k"), [(20, 2.0), (5, 1.0), (50, 3.5)])
+def test_bollinger_bands(seed: int, level: float, window: int, k: float) -> None:
+    close = random_walk(seed, level=level)["close"]
+    upper, middle, lower = talib.BBANDS(close, window, k, k, matype=0)
+    bands = bollinger_bands(close, window, k)
+    for ours, theirs in zip(bands.T, (upper, middle, lower), strict=True):
+        assert_close(ours / level, theirs / level)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

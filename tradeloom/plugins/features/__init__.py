@@ -18,6 +18,7 @@ from __future__ import annotations
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
+from tradeloom.plugins.features.bollinger_bands import BollingerBandsParams, build_bollinger
 from tradeloom.plugins.features.book import (
     BookDepthParams,
     BookImbalanceParams,
@@ -85,6 +86,15 @@ def tradeloom_components() -> list[Component]:
             factory=build_bb_width,
             summary="Bollinger band width / middle band -> bb_width_{window}",
             plot="panel",
+        ),
+        Component(
+            layer="features",
+            kind="bollinger",
+            params=BollingerBandsParams,
+            factory=build_bollinger,
+            summary="Bollinger bands: SMA +/- std x population std -> bb_upper_{window}, "
+            "bb_middle_{window}, bb_lower_{window}",
+            plot="price",
         ),
         Component(
             layer="features",
