@@ -221,8 +221,18 @@ def test_kill_then_resume_leaves_a_risk_halt_in_place(
             ask(runner, "kill", "operator: cancel everything")
             assert state(runner) == "HALTED"
             ask(runner, "resume", "operator: all clear")
-            assert state(runner) == "ACTIVE"  # the kill switch's halt is lifted
-            assert engine.halt_code == "MAX_DRAWDOWN_HALT"  # the drawdown's stays
+            # the kill switch's halt is lifted; the drawdown's stays, and holds the run
+            # HALTED (issue 24: a drawdown halt is the HALTED state)
+            assert state(runner) == "HALTED"
+            assert engine.halt_code == "MAX_DRAWDOWN_HALT"
+            states = [
+                (r["previous"], r["state"], r["code"]) for r in rows(journal, "trading_state")
+            ]
+            assert states == [
+                ("ACTIVE", "HALTED", "MAX_DRAWDOWN_HALT"),
+                ("HALTED", "HALTED", "KILL_SWITCH"),
+                ("HALTED", "HALTED", "RESUME"),
+            ]
             orders = len(rows(journal, "order"))
             ticks(run, runner, 10)
             assert len(rows(journal, "order")) == orders  # still halted
