@@ -300,4 +300,5 @@ def test_a_damaged_bars_file_is_named(
     (damaged / "bars.parquet").write_bytes(b"not parquet")
     assert main(["report", str(damaged)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"{damaged / 'bars.parquet'}: not a parquet table (") and err.count("\n") == 1
+    assert err.startswith(f"{damaged / 'bars.parquet'}: not a parquet table (")
+    assert err.count("\n") == 1
