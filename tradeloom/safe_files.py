@@ -29,6 +29,7 @@ __all__ = [
     "MAX_STATE_BYTES",
     "UnreadableFile",
     "file_kind",
+    "json_depth",
     "read_bytes",
     "read_csv",
     "read_head",
@@ -177,7 +178,7 @@ def read_json(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
         UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, or not JSON.
     """
     text = read_text(path, what, limit=limit)
-    _check_depth(path, what, _bracket_depth(text))
+    _check_depth(path, what, json_depth(text))
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -253,8 +254,10 @@ def _check_depth(path: Path, what: str, depth: int) -> None:
         )
 
 
-def _bracket_depth(text: str) -> int:
-    # The deepest nesting of [ and { outside strings, counted before json.loads recurses.
+def json_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """Return the deepest nesting of ``[`` and ``{`` outside strings in a JSON text,
+    counted without parsing it (before ``json.loads`` recurses); stops counting once it
+    is past ``limit``."""
     depth = deepest = 0
     in_string = escaped = False
     for char in text:
@@ -271,7 +274,7 @@ def _bracket_depth(text: str) -> int:
             depth += 1
             if depth > deepest:
                 deepest = depth
-                if deepest > MAX_DEPTH:
+                if deepest > limit:
                     return deepest
         elif char in "]}":
             depth -= 1

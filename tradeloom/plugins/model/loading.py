@@ -55,6 +55,7 @@ from tradeloom.plugins.model.safe_pickle import (
     restricted_loads,
     trusted_package_problem,
 )
+from tradeloom.safe_files import json_depth
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -243,7 +244,7 @@ def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ParamError(key, f"{shown} is not valid JSON: {exc}") from None
-    depth = _json_depth(text)
+    depth = json_depth(text, MAX_JSON_DEPTH)
     if depth > MAX_JSON_DEPTH:
         raise ParamError(
             key,
@@ -265,31 +266,6 @@ def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:
 
 def _what(model: type[BaseModel]) -> str:
     return "index" if model is ModelIndex else "metadata"
-
-
-def _json_depth(text: str) -> int:
-    # The deepest nesting of [ and { outside strings, counted before json.loads recurses.
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_JSON_DEPTH:
-                    return deepest
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _sha256_of(path: Path) -> str:
