@@ -243,7 +243,7 @@ def hooks_markdown() -> str:
             continue
         signature = str(inspect.signature(function)).replace("'", "")
         doc = inspect.getdoc(function) or ""
-        parts.append(f"### `{name}`\n\n```python\ndef {name}{signature}\n```\n\n{doc}\n\n")
+        parts.append(f"### `{name}`\n\n```python\ndef {name}{signature}: ...\n```\n\n{doc}\n\n")
     return "".join(parts)
 
 

@@ -288,7 +288,7 @@ def test_invalid_yaml_is_reported_before_anything_else(
     problems: Callable[..., list[str]], fake_loader
 ) -> None:
     assert problems("name: x\ndata: [\n") == [
-        "s.yaml:3:1: invalid YAML: expected the node content, but found '<stream end>'"
+        "s.yaml:3:1: invalid YAML: expected the node content, but found the end of the file"
     ]
     assert fake_loader.calls == []
 

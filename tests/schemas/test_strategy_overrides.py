@@ -107,7 +107,7 @@ def test_missing_mappings_on_the_way_are_created() -> None:
         (
             "data.bars=[1, 2",
             "--set data.bars: invalid YAML value '[1, 2': expected ',' or ']', "
-            "but got '<stream end>'",
+            "but got the end of the file",
         ),
     ],
 )

@@ -78,7 +78,7 @@ def monitoring_chart(run: RunData) -> Chart | None:
         fig["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
             "title": {"text": column, "font": {"size": 11}},
             "tickformat": ".4~g",
-            "domain": [top - height, top],
+            "domain": [max(0.0, top - height), min(1.0, top)],  # float residue: -5.6e-17
             "gridcolor": "#e5e5e5",
         }
         values = frame[column].to_numpy(np.float64)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tradeloom.errors import UserError
 from tradeloom.journal.location import journal_path
+from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.live.control import PID_FILE, ControlInbox
 from tradeloom.safe_writes import check_folder
 
@@ -139,6 +140,8 @@ def environment_fault(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, RetriesExhausted):
+            return None  # says already which read gave up, after how many attempts
         exchange = _exchange_fault(current)
         if exchange is not None:
             return exchange

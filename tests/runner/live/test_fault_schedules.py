@@ -238,8 +238,10 @@ def _journal_orders(trip: _Tripwire, clock: Callable[[], float]) -> Callable[...
             super().record(event)
             trip.passed()  # the venue answered, the bar is not committed
 
-    def build(journal: JournalStore, bar_clock: Callable[[], int], symbol: str = "") -> Tripping:
-        return Tripping(journal, bar_clock, clock, symbol=symbol)
+    def build(
+        journal: JournalStore, bar_clock: Callable[[], int], symbol: str = "", **kw: Any
+    ) -> Tripping:
+        return Tripping(journal, bar_clock, clock, symbol=symbol, **kw)
 
     return build
 

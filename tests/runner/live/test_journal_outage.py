@@ -65,7 +65,9 @@ def test_a_lost_journal_stops_orders_until_it_is_back_then_the_gap_is_journaled(
         posted = len(run.emulator.requests("POST /api/v3/order"))
         assert posted > 0
 
-        assert _cut(pg_schema, role) == 1
+        assert runner.outputs is not None
+        runner.outputs.wait()  # the files' thread reads the journal too; it is done
+        assert _cut(pg_schema, role) == 1  # the run's own session
         lost_from = run.emulator.exchange.position
         for _ in range(6):  # bars close while the journal is away: none is traded
             run.emulator.advance()
