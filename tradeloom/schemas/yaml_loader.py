@@ -38,6 +38,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.safe_files import file_kind
 from tradeloom.schemas.messages import join_path, show
 
 __all__ = [
@@ -111,18 +112,6 @@ def _line_column(text: str, index: int) -> tuple[int, int]:
     breaks = list(_LINE_BREAK.finditer(head))
     line_start = breaks[-1].end() if breaks else 0
     return len(breaks) + 1, index - line_start + 1
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
 
 
 def _too_large(source: str, size: int, limit: int) -> str:
@@ -248,7 +237,7 @@ def read_strategy_text(path: str | Path) -> str:
             raise UserError(f"{source}: is a directory, not a strategy file")
         if not stat.S_ISREG(info.st_mode):
             raise UserError(
-                f"{source}: is {_file_kind(info.st_mode)}, not a regular file; give a strategy file"
+                f"{source}: is {file_kind(info.st_mode)}, not a regular file; give a strategy file"
             )
         if info.st_size > limit:
             raise UserError(_too_large(source, info.st_size, limit))
