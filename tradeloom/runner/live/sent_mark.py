@@ -9,9 +9,11 @@ count of orders sent and the last client id, written to a temporary file, fsync'
 and renamed over the old one after the journal's commit and before each POST.
 
 A restart compares (`check_sent_mark`): a journal holding fewer sent orders than
-the mark is behind it, and the run refuses to start, naming both numbers. The
-journal may be one ahead (a crash between its commit and the mark's write): the
-order is in the journal, which is what a restart looks up at the venue.
+the mark is behind it, naming both numbers. A live run on one market asks its venue
+about the ids beyond the journal instead (`tradeloom.runner.live.sent_lookup`); a run
+whose venue cannot be asked refuses to start. The journal may be one ahead (a crash
+between its commit and the mark's write): the order is in the journal, which is what
+a restart looks up at the venue.
 """
 
 from __future__ import annotations
@@ -45,10 +47,29 @@ class SentMark:
 
     def advance(self, client_id: str) -> None:
         """Record one more order sent, ``client_id``, durably (before it is POSTed)."""
-        self.sent += 1
-        self.last = client_id
-        data = json.dumps({"sent": self.sent, "last": client_id}).encode()
-        replace_durably(self.path, data)
+        self.rebase(self.sent + 1, client_id)
+
+    def rebase(self, sent: int, last: str) -> None:
+        """Record ``sent`` orders sent, the last ``last``, durably.
+
+        A restart that asked the venue about the ids beyond its journal sets the count
+        to what the journal now holds: ids the mark counted that the venue proved never
+        arrived were not sent, and go again under the same id.
+        """
+        self.sent, self.last = sent, last
+        replace_durably(self.path, json.dumps({"sent": sent, "last": last}).encode())
+
+    @property
+    def written_at(self) -> float | None:
+        """When the mark was last advanced (seconds since the epoch; None: never).
+
+        Every order it counts was POSTed after this, if at all: a venue's window for
+        a request runs from its send time.
+        """
+        try:
+            return self.path.stat().st_mtime
+        except FileNotFoundError:
+            return None
 
 
 def check_sent_mark(run_dir: Path, journal: Path, journaled: int) -> None:
