@@ -38,7 +38,15 @@ from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.owner import check_strategy
 
-__all__ = ["TailCut", "TailRecord", "check_tail", "read_tail", "tail_path", "write_tail"]
+__all__ = [
+    "TailCut",
+    "TailRecord",
+    "check_tail",
+    "compare_tail",
+    "read_tail",
+    "tail_path",
+    "write_tail",
+]
 
 _SUFFIX = ".tail"
 _MAX_BYTES = 4096
@@ -138,6 +146,24 @@ def check_tail(
                 "put the run's own record back"
             )
         return
+    compare_tail(journal, meta, record, rows, head_at)
+
+
+def compare_tail(
+    journal: Path | str,
+    meta: dict[str, str],
+    record: TailRecord,
+    rows: int,
+    head_at: Callable[[int], str | None] | None = None,
+) -> None:
+    """Refuse a journal that ``record`` says was cut, replaced or is another run's.
+
+    The comparison of `check_tail`, for a record read from anywhere (a PostgreSQL
+    journal keeps its records in its ``tails`` table).
+
+    Raises:
+        JournalDamaged: One line naming the journal, what its record says and what it holds.
+    """
     owner = (meta.get("run_id", ""), meta.get("strategy", ""), meta.get("mode", ""))
     if owner != (record.run_id, record.strategy, record.mode):
         raise JournalDamaged(

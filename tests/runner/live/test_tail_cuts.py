@@ -110,10 +110,10 @@ def test_a_journal_behind_the_sent_id_mark_refuses_to_open_for_trading(tmp_path:
     for i in range(1, 4):
         mark.advance(f"s-k-{i:06d}")
     assert SentMark(run).sent == 3
-    check_sent_mark(run, run / "journal.sqlite", 3)
-    check_sent_mark(run, run / "journal.sqlite", 4)
+    check_sent_mark(SentMark(run), run / "journal.sqlite", 3)
+    check_sent_mark(SentMark(run), run / "journal.sqlite", 4)
     with pytest.raises(JournalDamaged) as caught:
-        check_sent_mark(run, run / "journal.sqlite", 2)
+        check_sent_mark(SentMark(run), run / "journal.sqlite", 2)
     assert str(caught.value) == (
         f"{run / 'journal.sqlite'}: the journal is behind the sent-id mark: it holds 2 sent "
         f"orders, {run / MARK_FILE} says 3 were sent (the last s-k-000003); its tail was lost"

@@ -83,7 +83,12 @@ from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
-from tradeloom.runner.live.sent_mark import SentMark, check_sent_mark
+from tradeloom.runner.live.sent_mark import (
+    PgSentMark,
+    SentMark,
+    check_sent_mark,
+    open_sent_mark,
+)
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.journal import journal_target
@@ -227,7 +232,7 @@ class LiveRunner:
                 # the journal must hold every order the run ever POSTed, or the venue
                 # must say what became of the others
                 if not venue_can_tell or state.started is None:
-                    check_sent_mark(self.run_dir, path, len(state.sent))
+                    check_sent_mark(SentMark(self.run_dir), path, len(state.sent))
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
@@ -237,10 +242,9 @@ class LiveRunner:
                 self._check_unchanged(state.document)
         else:
             try:  # a journal gone whole, after orders were sent
-                check_sent_mark(self.run_dir, path, 0)
+                check_sent_mark(SentMark(self.run_dir), path, 0)
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to start: nothing was sent") from None
-        self.sent_mark = SentMark(self.run_dir)
         try:
             self.journal = open_store(
                 self.run_dir, identity, journal_target(self.config.journal), accept_cut=cut
@@ -250,6 +254,14 @@ class LiveRunner:
             raise JournalError(
                 said if said.endswith("nothing was written") else f"{said}; nothing was sent"
             ) from None
+        self.sent_mark = open_sent_mark(self.run_dir, self.journal)
+        pg_mark = isinstance(self.sent_mark, PgSentMark)  # read once the store is open
+        if state is not None and pg_mark and (not venue_can_tell or state.started is None):
+            try:
+                check_sent_mark(self.sent_mark, path, len(state.sent))
+            except JournalError as error:
+                self.journal.close()
+                raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
             outputs.write_strategy(self.run_dir, self.config.document)

@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
 
-__all__ = ["MARK_FILE", "SentMark", "check_sent_mark"]
+if TYPE_CHECKING:
+    from tradeloom.journal import JournalStore
+    from tradeloom.journal.postgres import PostgresJournal
+
+__all__ = ["MARK_FILE", "PgSentMark", "SentMark", "check_sent_mark", "open_sent_mark"]
 
 MARK_FILE = "sent.mark"
 _MAX_BYTES = 4096
@@ -43,6 +49,8 @@ class SentMark:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / MARK_FILE
+        self.where = str(self.path)
+        """What a message names the mark by."""
         self.sent, self.last = _read(self.path)
 
     def advance(self, client_id: str) -> None:
@@ -57,7 +65,10 @@ class SentMark:
         arrived were not sent, and go again under the same id.
         """
         self.sent, self.last = sent, last
-        replace_durably(self.path, json.dumps({"sent": sent, "last": last}).encode())
+        self._write()
+
+    def _write(self) -> None:
+        replace_durably(self.path, json.dumps({"sent": self.sent, "last": self.last}).encode())
 
     @property
     def written_at(self) -> float | None:
@@ -72,22 +83,57 @@ class SentMark:
             return None
 
 
-def check_sent_mark(run_dir: Path, journal: Path, journaled: int) -> None:
+class PgSentMark(SentMark):
+    """The sent-id mark of a run journaled in PostgreSQL: its rows of ``sent_marks``.
+
+    A row per advance, committed in its own transaction before the order is sent
+    (`PostgresJournal.write_mark`); the last row is the mark.
+
+    Args:
+        store: The run's journal.
+    """
+
+    def __init__(self, store: PostgresJournal) -> None:
+        self.store = store
+        self.path = Path(MARK_FILE)  # not used: the mark is in the database
+        self.where = f"{store.target.where} run {store.identity.run_id} (its sent_marks)"
+        self.sent, self.last, self._at = store.read_mark()
+
+    def _write(self) -> None:
+        now = time.time()
+        self.store.write_mark(self.sent, self.last, now)
+        self._at = now
+
+    @property
+    def written_at(self) -> float | None:
+        """When the mark was last advanced (seconds since the epoch; None: never)."""
+        return self._at
+
+
+def open_sent_mark(run_dir: Path, store: JournalStore) -> SentMark:
+    """Return the run's mark: in its PostgreSQL journal, or ``sent.mark`` beside a file."""
+    from tradeloom.journal.postgres import PostgresJournal
+
+    if isinstance(store, PostgresJournal):
+        return PgSentMark(store)
+    return SentMark(run_dir)
+
+
+def check_sent_mark(mark: SentMark, journal: Path, journaled: int) -> None:
     """Refuse a journal that holds fewer sent orders than the run's mark says it sent.
 
     Args:
-        run_dir: The run directory.
+        mark: The run's mark.
         journal: The journal (named in the message).
         journaled: How many distinct orders its ``order_sent`` rows hold.
 
     Raises:
         JournalDamaged: The journal is behind the mark (one line, both numbers).
     """
-    sent, last = _read(run_dir / MARK_FILE)
-    if journaled < sent:
+    if journaled < mark.sent:
         raise JournalDamaged(
             f"{journal}: the journal is behind the sent-id mark: it holds {journaled} sent "
-            f"orders, {run_dir / MARK_FILE} says {sent} were sent (the last {last}); its "
+            f"orders, {mark.where} says {mark.sent} were sent (the last {mark.last}); its "
             "tail was lost"
         )
 
