@@ -24,8 +24,10 @@ from tradeloom.journal import (
     open_journal,
     verify,
 )
+from tradeloom.journal.owner import strategy_digest
 from tradeloom.journal.schema import schema_of
 from tradeloom.journal.tail import read_tail, tail_path
+from tradeloom.reporting.outputs import write_strategy
 from tradeloom.runner.cli import main
 
 TS = pd.Timestamp("2024-01-01", tz="UTC")
@@ -123,3 +125,84 @@ def test_a_journal_ahead_of_its_record_passes_and_one_behind_its_head_does_not(
     message = _refused(["journal", "verify", str(run)], capsys)
     assert message.startswith(f"{path}: row 30 does not match its tail record (hash ")
     assert message.endswith("): its last rows were replaced")
+
+
+def _strategy_run(folder: Path, document: dict[str, object], rows: int = ROWS) -> Path:
+    """A run folder as a run leaves it: its journal bound to the strategy.yaml beside it."""
+    folder.mkdir(parents=True)
+    identity = RunIdentity("s", folder.name, "paper", strategy_digest(document))
+    journal = open_journal(folder / "journal.sqlite", identity)
+    for i in range(rows):
+        journal.append(
+            SignalEvent(bar=i, timestamp=TS, direction=1, confidence=0.5, probability=0.5)
+        )
+    journal.close()
+    write_strategy(folder, document)
+    return folder
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
+def test_another_strategys_journal_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Same strategy name, run id and mode, another file: the chain's first record differs."""
+    mine = _strategy_run(tmp_path / "a" / "run", {"name": "s", "risk": {"fraction": 0.5}})
+    theirs = _strategy_run(tmp_path / "b" / "run", {"name": "s", "risk": {"fraction": 0.9}})
+    assert main(["journal", "verify", str(mine)]) == 0
+    path = mine / "journal.sqlite"
+    for name in ("journal.sqlite", "journal.sqlite.tail"):  # journal and record both copied
+        shutil.copyfile(theirs / name, mine / name)
+    message = _refused([*command, str(mine)], capsys)
+    assert message.startswith(f"{path}: its first record names strategy sha256 ")
+    assert message.endswith(
+        "another strategy's journal, or the run's strategy file was replaced; put the run's "
+        "own journal and strategy.yaml back"
+    )
+    with pytest.raises(JournalDamaged, match="another strategy's journal"):  # a restart
+        open_journal(path, RunIdentity("s", "run", "paper"))
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
+def test_a_deleted_tail_record_is_refused_when_the_journal_kept_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Rows cut and the record deleted with them: the journal's meta says it kept one."""
+    run = _run_dir(tmp_path / "run")
+    path = run / "journal.sqlite"
+    _delete_last(path, 5)
+    tail_path(path).unlink()
+    assert _refused([*command, str(run)], capsys) == (
+        f"{path}: its tail record journal.sqlite.tail is missing (the journal was written "
+        f"with one; it holds {ROWS - 5} rows): rows may have been cut with it; put the run's "
+        "own record back"
+    )
+    with pytest.raises(JournalDamaged, match=r"its tail record journal\.sqlite\.tail is missing"):
+        open_journal(path, RunIdentity("s", "run", "paper"))
+
+
+def test_a_journal_from_before_tail_records_and_strategy_hashes_still_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its meta has neither key: no record is expected, no strategy compared."""
+    from tradeloom.journal import sqlite as store
+
+    written = store._meta_entries
+    monkeypatch.setattr(store, "_meta_entries", lambda identity: written(identity)[:4])
+    run = _strategy_run(tmp_path / "run", {"name": "s"})
+    monkeypatch.undo()
+    path = run / "journal.sqlite"
+    tail_path(path).unlink()
+    write_strategy(run, {"name": "s", "edited": True})
+    with sqlite3.connect(path) as db:
+        assert dict(db.execute("SELECT key, value FROM meta")).keys() == {
+            "format_version",
+            "strategy",
+            "run_id",
+            "mode",
+            "tradeloom",
+        }
+    for command in COMMANDS[:2]:
+        capsys.readouterr()
+        assert main([*command, str(run)]) == 0, capsys.readouterr().err
+    open_journal(path, RunIdentity("s", "run", "paper")).close()
+    assert verify(path).rows == ROWS

@@ -7,6 +7,10 @@ sequence order::
     chain(0)     = XXH64(words(meta), seed=0)          # binds the chain to the run
     chain(seq)   = XXH64(u64le(digest(row seq)), seed=chain(seq - 1))
 
+``words(meta)`` are the texts (see 3. below) of each key and value of ``format_version``,
+``strategy``, ``run_id`` and ``mode``, then of ``strategy_sha256`` and ``tail`` where the
+meta has them (`tradeloom.journal.owner`; a journal from before them has neither).
+
 XXH64 is the 64-bit xxHash (its specification: github.com/Cyan4973/xxHash,
 ``doc/xxhash_spec.md``); any xxHash library recomputes a chain from the rows.
 

@@ -124,9 +124,11 @@ def create_sql(schema: str) -> list[str]:
         f"CREATE TABLE {_name(schema, 'journal_meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"CREATE TABLE {_name(schema, 'runs')} (run_id TEXT PRIMARY KEY, "
         "strategy TEXT NOT NULL, mode TEXT NOT NULL, format_version INTEGER NOT NULL, "
-        "tradeloom TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "tradeloom TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
+        "strategy_sha256 TEXT NOT NULL DEFAULT '', tail TEXT NOT NULL DEFAULT '')",
     ]
-    tables = ["journal_meta", "runs"]
+    statements += [sql for table in _PROOF_TABLES for sql in _proof_table(schema, table)]
+    tables = ["journal_meta", "runs", *_PROOF_TABLES]
     union = []
     for kind in KINDS:
         s = schema_of(kind)
@@ -155,6 +157,63 @@ def create_sql(schema: str) -> list[str]:
         ]
     statements.append(f"CREATE VIEW {_name(schema, 'events')} AS " + " UNION ALL ".join(union))
     return statements
+
+
+_PROOF_TABLES = ("tails", "sent_marks")
+"""Tables added after the format's first release (a database made before gets them):
+``tails`` (run_id, rows, head): a row per commit, in its transaction, saying how many rows
+the run holds and the chain's head then (`tradeloom.journal.tail`); ``sent_marks`` (id,
+run_id, sent, last, written_at): a live run's sent-id mark, a row per advance, committed
+before each order is sent (`tradeloom.runner.live.sent_mark`)."""
+
+
+def _proof_table(schema: str, table: str) -> list[str]:
+    name = _name(schema, table)
+    if table == "tails":
+        columns = 'run_id TEXT NOT NULL, "rows" BIGINT NOT NULL, head TEXT NOT NULL, '
+        columns += 'PRIMARY KEY (run_id, "rows")'
+    else:
+        columns = "id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, sent BIGINT NOT NULL, "
+        columns += "last TEXT NOT NULL, written_at DOUBLE PRECISION NOT NULL"
+    return [f"CREATE TABLE {name} ({columns})"]
+
+
+def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
+    """Give a database made before them the `_PROOF_TABLES`, append-only as the others,
+    and ``runs`` its ``strategy_sha256`` and ``tail`` columns (its runs read them '')."""
+    function = _name(schema, "append_only")
+    runs = _name(schema, "runs")
+    for column in ("strategy_sha256", "tail"):
+        db.execute(
+            f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''"  # type: ignore[arg-type]
+        )
+    for table in _PROOF_TABLES:
+        name = _name(schema, table)
+        if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:  # type: ignore[index]
+            continue
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:  # type: ignore[index]
+            continue  # another run added it meanwhile
+        for statement in [
+            *_proof_table(schema, table),
+            f'CREATE TRIGGER "{table}_no_change" BEFORE UPDATE OR DELETE ON {name} '
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+            f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]:
+            db.execute(statement)  # type: ignore[arg-type]  # generated, not user text
+
+
+def read_tail_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int, str] | None:
+    """Return run ``run_id``'s last ``tails`` row: its row count and head (None: none)."""
+    name = _name(schema, "tails")
+    if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None:  # type: ignore[index]
+        return None
+    row = db.execute(
+        f'SELECT "rows", head FROM {name} WHERE run_id = %s ORDER BY "rows" DESC LIMIT 1',
+        (run_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def _column_list(s: Schema) -> str:
@@ -247,21 +306,33 @@ def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict
     if version is None:
         return None
     _check_version(target, version, "nothing was read")
+    runs = _name(target.schema, "runs")
+    bound = db.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = 'runs' AND column_name IN ('strategy_sha256', 'tail')",
+        (target.schema,),
+    ).fetchone()
+    extra = ", strategy_sha256, tail" if bound is not None and bound[0] == 2 else ", '', ''"
     row = db.execute(
-        f"SELECT strategy, mode, format_version, tradeloom FROM {_name(target.schema, 'runs')} "
-        "WHERE run_id = %s",
+        f"SELECT strategy, mode, format_version, tradeloom{extra} FROM {runs} WHERE run_id = %s",  # type: ignore[arg-type]
         (run_id,),
     ).fetchone()
     if row is None:
         return None
-    strategy, mode, fmt, made_by = row
-    return {
+    strategy, mode, fmt, made_by, digest, tail = row
+    meta = {
         "format_version": str(fmt),
         "strategy": strategy,
         "run_id": run_id,
         "mode": mode,
         "tradeloom": made_by,
     }
+    # bound into the chain's seed where the run has them, as in a SQLite journal's meta
+    if digest:
+        meta["strategy_sha256"] = digest
+    if tail:
+        meta["tail"] = tail
+    return meta
 
 
 def last_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int, int] | None:
@@ -407,11 +478,20 @@ class PostgresJournal:
                 version = str(FORMAT_VERSION)
         _check_version(target, version, what)
         _add_columns(db, target.schema)
+        _add_proof_tables(db, target.schema)
         runs = _name(target.schema, "runs")
         inserted = db.execute(
-            f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
-            (identity.run_id, identity.strategy, identity.mode, FORMAT_VERSION, __version__),
+            f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom, "
+            "strategy_sha256, tail) VALUES (%s, %s, %s, %s, %s, %s, '1') "
+            "ON CONFLICT (run_id) DO NOTHING",
+            (
+                identity.run_id,
+                identity.strategy,
+                identity.mode,
+                FORMAT_VERSION,
+                __version__,
+                identity.strategy_sha256,
+            ),
         ).rowcount
         meta = read_run(db, target, identity.run_id)
         assert meta is not None  # inserted, or there already
@@ -467,10 +547,44 @@ class PostgresJournal:
             with self._transaction() as cursor:
                 for schema, rows in by_schema.items():
                     cursor.executemany(self._insert(schema), rows)
+                self._record_tail(cursor, self._seq, self._head)
         except psycopg.OperationalError as exc:
             raise self._lost(exc) from None
         self._buffer.clear()
         self._committed = self._seq
+
+    def _record_tail(self, cursor: psycopg.Cursor[Any], rows: int, head: int) -> None:
+        """Record the run's end in the commit's own transaction (`tradeloom.journal.tail`)."""
+        cursor.execute(
+            f"INSERT INTO {_name(self.target.schema, 'tails')} VALUES (%s, %s, %s)",
+            (self._identity.run_id, rows, f"{head:016x}"),
+        )
+
+    def read_mark(self) -> tuple[int, str, float | None]:
+        """Return the run's sent-id mark: orders sent, the last id, when (0, '', None: none)."""
+        row = self._db.execute(
+            f"SELECT sent, last, written_at FROM {_name(self.target.schema, 'sent_marks')} "
+            "WHERE run_id = %s ORDER BY id DESC LIMIT 1",
+            (self._identity.run_id,),
+        ).fetchone()
+        self._db.commit()
+        return (0, "", None) if row is None else (int(row[0]), str(row[1]), float(row[2]))
+
+    def write_mark(self, sent: int, last: str, written_at: float) -> None:
+        """Commit a new sent-id mark of the run (its own transaction, before an order leaves).
+
+        Raises:
+            JournalUnavailable: The connection is lost (the order must not be sent).
+        """
+        try:
+            with self._transaction() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_name(self.target.schema, 'sent_marks')} "
+                    "(run_id, sent, last, written_at) VALUES (%s, %s, %s, %s)",
+                    (self._identity.run_id, sent, last, written_at),
+                )
+        except psycopg.OperationalError as exc:
+            raise self._lost(exc) from None
 
     def _insert(self, schema: Schema) -> str:
         sql = self._inserts.get(schema)
@@ -571,6 +685,7 @@ class PostgresJournal:
             with self._transaction() as cursor:
                 for batch in prepared:
                     self._copy(cursor, batch, first, hashes)
+                self._record_tail(cursor, self._seq + total, head)
         except psycopg.OperationalError as exc:
             raise self._lost(exc) from None
         self._seq += total

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from tradeloom.journal.schema import (
     schema_of,
     value_decoder,
 )
-from tradeloom.journal.source import Source, open_source
+from tradeloom.journal.source import Source, open_pg_source, open_source
 from tradeloom.journal.sqlite import chain_seed, connect, last_row
 from tradeloom.journal.store import RunIdentity
-from tradeloom.journal.tail import check_tail
+from tradeloom.journal.tail import check_tail, compare_tail
 
 __all__ = [
     "JournalInfo",
@@ -210,8 +210,10 @@ def verify(path: Path) -> Verified:
     source = open_source(path)
     meta = source.meta
     source.stored_texts()  # texts hash as stored, even bytes that are not UTF-8
+    source.snapshot()  # the rows and the tail record as of one moment
     seqs, digests, stored = [], [], []
     try:
+        record = source.stored_tail()
         for kind in KINDS:
             schema = schema_of(kind)
             rows = list(source.rows(schema))
@@ -228,8 +230,15 @@ def verify(path: Path) -> Verified:
     finally:
         source.close()
     seed = f"{chain_seed(meta):016x}"
+
+    def check_end(rows: int, head_at: Callable[[int], str | None]) -> None:
+        if record is None:
+            check_tail(path, meta, rows, head_at)
+        else:
+            compare_tail(path, meta, record, rows, head_at)
+
     if not seqs:
-        check_tail(path, meta, 0, lambda n: seed if n == 0 else None)
+        check_end(0, lambda n: seed if n == 0 else None)
         return Verified(0, seed)
     seq = np.concatenate(seqs)
     order = np.argsort(seq, kind="stable")
@@ -264,7 +273,7 @@ def verify(path: Path) -> Verified:
             return seed
         return f"{int(chained[rows - 1]):016x}" if rows <= len(chained) else None
 
-    check_tail(path, meta, len(seq), head_at)
+    check_end(len(seq), head_at)
     return Verified(len(seq), f"{int(chained[-1]):016x}")
 
 
@@ -273,12 +282,20 @@ def check_end(path: Path) -> None:
 
     The cheap check of `tradeloom.journal.tail` (the row count and the owner) that
     ``status`` and ``report`` run before they read; ``verify`` checks the head too.
-    A PostgreSQL journal has no tail record.
+    A PostgreSQL run's record is its last ``tails`` row.
 
     Raises:
         JournalError: Not a readable journal, cut, or another run's.
     """
     if path.name == POINTER_FILE:
+        source = open_pg_source(path)
+        try:
+            source.snapshot()
+            record, rows = source.stored_tail(), source.last_seq()
+        finally:
+            source.close()
+        if record is not None:
+            compare_tail(path, source.meta, record, rows)
         return
     db, meta = connect(path)
     try:

@@ -17,8 +17,9 @@ from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.location import POINTER_FILE, read_pointer
 from tradeloom.journal.schema import Schema
 from tradeloom.journal.sqlite import connect, stored_columns
+from tradeloom.journal.tail import TailRecord
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "open_pg_source", "open_source"]
 
 
 class Source(Protocol):
@@ -43,6 +44,14 @@ class Source(Protocol):
         """Read texts as stored (SQLite: bytes, even those that are not UTF-8)."""
         ...
 
+    def stored_tail(self) -> TailRecord | None:
+        """Return the tail record the store keeps with the rows (PostgreSQL's ``tails``).
+
+        None: none there (a SQLite journal keeps its record in a file beside it, read
+        by `tradeloom.journal.tail.check_tail`; a PostgreSQL run from before records).
+        """
+        ...
+
     def close(self) -> None:
         """Close it."""
         ...
@@ -57,6 +66,15 @@ def open_source(path: Path) -> Source:
     if path.name == POINTER_FILE and path.is_file():
         return _PgSource(path)
     return _SqliteSource(path)
+
+
+def open_pg_source(path: Path) -> _PgSource:
+    """Open the PostgreSQL run a run directory's ``journal.json`` names.
+
+    Raises:
+        JournalError: As `open_source`.
+    """
+    return _PgSource(path)
 
 
 class _SqliteSource:
@@ -88,6 +106,9 @@ class _SqliteSource:
 
     def stored_texts(self) -> None:
         self.db.text_factory = bytes
+
+    def stored_tail(self) -> TailRecord | None:
+        return None
 
     def close(self) -> None:
         self.db.close()
@@ -141,6 +162,33 @@ class _PgSource:
 
     def stored_texts(self) -> None:
         return None  # PostgreSQL holds valid UTF-8 only: texts read back as written
+
+    def stored_tail(self) -> TailRecord | None:
+        from tradeloom.journal.postgres import read_tail_row
+
+        try:
+            found = read_tail_row(self.db, self.target.schema, self.run_id)
+        except self._error as exc:
+            first = " ".join(str(exc).split())
+            raise JournalDamaged(
+                f"{self.path}: the tails table of {self.target.where} cannot be read ({first})"
+            ) from None
+        if found is None:
+            if self.meta.get("tail") == "1" and self.last_seq() > 0:
+                raise JournalDamaged(
+                    f"{self.path}: run {self.run_id}'s tail records in {self.target.where} are "
+                    "missing (the run was written with them): rows may have been cut with them"
+                )
+            return None
+        meta = self.meta
+        return TailRecord(meta["run_id"], meta["strategy"], meta["mode"], *found)
+
+    def last_seq(self) -> int:
+        """Return the run's last sequence number (0: no rows)."""
+        from tradeloom.journal.postgres import last_row
+
+        found = last_row(self.db, self.target.schema, self.run_id)
+        return 0 if found is None else found[0]
 
     def close(self) -> None:
         self.db.close()

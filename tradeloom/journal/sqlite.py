@@ -42,7 +42,7 @@ from tradeloom.journal.errors import (
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.schema import JournalValueError, Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
-from tradeloom.journal.tail import TailRecord, check_tail, write_tail
+from tradeloom.journal.tail import TailCut, TailRecord, check_tail, write_tail
 from tradeloom.safe_files import UnreadableFile, read_head
 
 __all__ = [
@@ -60,11 +60,16 @@ INSERT_ROWS = 100
 
 _HEADER = b"SQLite format 3\x00"
 _META_KEYS = ("format_version", "strategy", "run_id", "mode")
+_BOUND_KEYS = ("strategy_sha256", "tail")
+"""Meta keys bound into the chain when present (a journal from before them has none):
+the strategy document's hash and that the journal keeps a tail record
+(`tradeloom.journal.owner`, `tradeloom.journal.tail`)."""
 
 
 def chain_seed(meta: dict[str, str]) -> int:
     """Return the chain value before the first row: XXH64 of the meta's identity texts."""
-    words = b"".join(pack_text(key) + pack_text(meta.get(key, "")) for key in _META_KEYS)
+    keys = _META_KEYS + tuple(key for key in _BOUND_KEYS if key in meta)
+    words = b"".join(pack_text(key) + pack_text(meta.get(key, "")) for key in keys)
     array = np.frombuffer(words, dtype=np.uint64)
     return int(xxh64_words(array, len(array), np.uint64(0)))
 
@@ -160,12 +165,22 @@ class SqliteJournal:
         path: The file; created with every table if missing.
         identity: The run; an existing file must belong to its strategy and mode.
         flush_every: Commit by itself after this many buffered events.
+        accept_cut: Open a journal its tail record says was cut (`TailCut`): a live
+            restart that asks its venue what was sent; the next commit records the
+            new end.
 
     Raises:
         JournalError: See `open_journal`.
     """
 
-    def __init__(self, path: Path, identity: RunIdentity, *, flush_every: int = 1000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        identity: RunIdentity,
+        *,
+        flush_every: int = 1000,
+        accept_cut: bool = False,
+    ) -> None:
         self.path = path
         self._identity = identity
         self._flush_every = max(1, flush_every)
@@ -177,13 +192,17 @@ class SqliteJournal:
                 _add_kinds(path, self._db)
                 self._seq, self._head = last_row(path, self._db, meta)
                 last = self._seq, f"{self._head:016x}"
-                check_tail(path, meta, self._seq, lambda n: last[1] if n == last[0] else None)
+                try:
+                    check_tail(path, meta, self._seq, lambda n: last[1] if n == last[0] else None)
+                except TailCut:
+                    if not accept_cut:
+                        raise
             except BaseException:
                 self._db.close()
                 raise
         else:
             self._db = _create(path, identity)
-            meta = {k: v for k, v in zip(_META_KEYS, _meta_values(identity), strict=True)}
+            meta = dict(_meta_entries(identity))
             self._seq, self._head = 0, chain_seed(meta)
         self._meta = meta
         if self._seq == 0:
@@ -369,8 +388,12 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _meta_values(identity: RunIdentity) -> tuple[str, ...]:
-    return (str(FORMAT_VERSION), identity.strategy, identity.run_id, identity.mode)
+def _meta_entries(identity: RunIdentity) -> list[tuple[str, str]]:
+    values = (str(FORMAT_VERSION), identity.strategy, identity.run_id, identity.mode)
+    entries = list(zip(_META_KEYS, values, strict=True))
+    if identity.strategy_sha256:
+        entries.append(("strategy_sha256", identity.strategy_sha256))
+    return [*entries, ("tail", "1")]
 
 
 def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
@@ -396,10 +419,7 @@ def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
         )
         script.append(f"CREATE VIEW events AS {union} ORDER BY seq;")
         db.executescript("\n".join(script))
-        entries = [
-            *zip(_META_KEYS, _meta_values(identity), strict=True),
-            ("tradeloom", __version__),
-        ]
+        entries = [*_meta_entries(identity), ("tradeloom", __version__)]
         db.executemany("INSERT INTO meta VALUES (?, ?)", entries)
         db.execute("COMMIT")
     except BaseException:

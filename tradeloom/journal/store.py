@@ -50,11 +50,15 @@ class RunIdentity:
         strategy: The strategy's name.
         run_id: The run's id (its directory's name).
         mode: ``backtest``, ``paper``, ``live`` or ``check-lookahead``.
+        strategy_sha256: The SHA-256 of the resolved strategy document the run writes
+            as its ``strategy.yaml`` (`tradeloom.journal.owner.strategy_digest`); bound
+            into a new SQLite journal's chain ('': none).
     """
 
     strategy: str
     run_id: str
     mode: str
+    strategy_sha256: str = ""
 
 
 @dataclass(frozen=True)

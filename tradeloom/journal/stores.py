@@ -25,6 +25,7 @@ def open_store(
     target: PgTarget | None = None,
     *,
     flush_every: int = 1000,
+    accept_cut: bool = False,
 ) -> JournalStore:
     """Create the journal of ``identity`` (run ``run_dir``), or reopen it to append.
 
@@ -36,6 +37,8 @@ def open_store(
         identity: The run.
         target: A PostgreSQL database (None: SQLite).
         flush_every: Commit by itself after this many buffered events.
+        accept_cut: Open a SQLite journal its tail record says was cut (a live restart
+            that asks its venue what was sent, `SqliteJournal`).
 
     Raises:
         JournalError: The journal belongs to another strategy or mode, is of another
@@ -51,7 +54,7 @@ def open_store(
                 f"{run_dir}: its journal is in {recorded}; the strategy file has no "
                 "journal.url: give the same journal section, or another run directory"
             )
-        return SqliteJournal(sqlite, identity, flush_every=flush_every)
+        return SqliteJournal(sqlite, identity, flush_every=flush_every, accept_cut=accept_cut)
     if sqlite.exists():
         raise JournalOwnerError(
             f"{run_dir}: its journal is {SQLITE_FILE}; the strategy file names "

@@ -18,7 +18,10 @@ commit), written to a temporary file, fsync'd and renamed over the old one.
   the record's row is the record's head (`verify` checks that; the cheaper checks
   of status and report see the count only).
 
-A journal without a record (written before it existed) passes. The record is no
+A journal without a record passes when it was written before records existed; one
+whose meta says it keeps a record (``tail``) and holds rows is refused: the record was
+deleted, as someone who cuts rows would. `check_tail` checks the journal's strategy
+too (`tradeloom.journal.owner.check_strategy`). The record is no
 signature: whoever rewrites the journal can rewrite it too; it catches damage and
 mistakes, as the chain does.
 """
@@ -33,11 +36,28 @@ from pathlib import Path
 
 from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
+from tradeloom.journal.owner import check_strategy
 
-__all__ = ["TailRecord", "check_tail", "read_tail", "tail_path", "write_tail"]
+__all__ = [
+    "TailCut",
+    "TailRecord",
+    "check_tail",
+    "compare_tail",
+    "read_tail",
+    "tail_path",
+    "write_tail",
+]
 
 _SUFFIX = ".tail"
 _MAX_BYTES = 4096
+
+
+class TailCut(JournalDamaged):
+    """A journal holding fewer rows than its tail record says were committed.
+
+    A live run's restart may take it when its venue can say what was sent
+    (`tradeloom.runner.live.sent_lookup`); everything else refuses it.
+    """
 
 
 @dataclass(frozen=True)
@@ -116,9 +136,34 @@ def check_tail(
     Raises:
         JournalDamaged: One line naming the journal, what its record says and what it holds.
     """
+    check_strategy(journal, meta)
     record = read_tail(journal)
     if record is None:
+        if meta.get("tail") == "1" and rows > 0:
+            raise JournalDamaged(
+                f"{journal}: its tail record {tail_path(journal).name} is missing (the journal "
+                f"was written with one; it holds {rows} rows): rows may have been cut with it; "
+                "put the run's own record back"
+            )
         return
+    compare_tail(journal, meta, record, rows, head_at)
+
+
+def compare_tail(
+    journal: Path | str,
+    meta: dict[str, str],
+    record: TailRecord,
+    rows: int,
+    head_at: Callable[[int], str | None] | None = None,
+) -> None:
+    """Refuse a journal that ``record`` says was cut, replaced or is another run's.
+
+    The comparison of `check_tail`, for a record read from anywhere (a PostgreSQL
+    journal keeps its records in its ``tails`` table).
+
+    Raises:
+        JournalDamaged: One line naming the journal, what its record says and what it holds.
+    """
     owner = (meta.get("run_id", ""), meta.get("strategy", ""), meta.get("mode", ""))
     if owner != (record.run_id, record.strategy, record.mode):
         raise JournalDamaged(
@@ -128,7 +173,7 @@ def check_tail(
         )
     if rows < record.rows:
         cut = record.rows - rows
-        raise JournalDamaged(
+        raise TailCut(
             f"{journal}: its tail was cut: it holds {rows} rows, its tail record says "
             f"{record.rows} were committed ({cut} row{'s' if cut != 1 else ''} lost)"
         )

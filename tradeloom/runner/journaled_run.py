@@ -11,7 +11,7 @@ portfolio file's run both go through it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ import structlog
 from tradeloom import __version__
 from tradeloom.domain import RunInfo
 from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
+from tradeloom.journal.owner import strategy_digest
 from tradeloom.plugins.manager import Plugins
 from tradeloom.runner.events import Recorder
 
@@ -54,18 +55,26 @@ class JournaledRun:
 
 @contextmanager
 def journaled_run(
-    run_dir: Path, name: str, source: Path, plugins: Plugins, target: PgTarget | None = None
+    run_dir: Path,
+    name: str,
+    source: Path,
+    plugins: Plugins,
+    target: PgTarget | None = None,
+    *,
+    document: Mapping[str, Any],
 ) -> Iterator[JournaledRun]:
     """Journal a backtest named ``name`` (from the file ``source``) in ``run_dir``.
 
     The journal is ``run_dir``'s journal.sqlite, or run ``run_dir.name`` of the
-    PostgreSQL database ``target`` (`tradeloom.journal.open_store`).
+    PostgreSQL database ``target`` (`tradeloom.journal.open_store`); its chain is
+    bound to ``document``, the resolved strategy the run writes as ``strategy.yaml``.
 
     Yields:
         The run; its work records through ``recorder`` and sets ``metrics``.
     """
     run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
-    journal = open_store(run_dir, RunIdentity(name, run.run_id, "backtest"), target)
+    identity = RunIdentity(name, run.run_id, "backtest", strategy_digest(document))
+    journal = open_store(run_dir, identity, target)
     log = _log.bind(run_id=run.run_id, strategy=name)
     started = time.perf_counter()
     try:

@@ -109,7 +109,7 @@ def _run(
     for pipeline in pipelines:
         config = pipeline.config
         outputs.write_strategy(run_dir / STRATEGIES_DIR, config.document, f"{config.name}.yaml")
-    with journaled_run(run_dir, top.name, portfolio.source, plugins) as session:
+    with journaled_run(run_dir, top.name, portfolio.source, plugins, document=document) as session:
         key = run_key([document, *(p.config.document for p in pipelines)])
         result = run_portfolio_backtest(portfolio, pipelines, session.recorder, key, driver=driver)
         registry = _save_models(pipelines, result, run_dir)

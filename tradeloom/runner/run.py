@@ -108,7 +108,9 @@ def _remove_if_empty(run_dir: Path) -> None:
 def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
     config = pipeline.config
     target = journal_target(config.journal)
-    with journaled_run(run_dir, config.name, config.source, plugins, target) as session:
+    with journaled_run(
+        run_dir, config.name, config.source, plugins, target, document=config.document
+    ) as session:
         # after the journal accepted the run: a refused one leaves its folder empty
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"

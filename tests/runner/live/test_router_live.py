@@ -26,7 +26,13 @@ from tradeloom.runner.live.reconcile import RestartRefused
 from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
-from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, EmulatedVenues, VenueSpec
+from tradeloom.testing import (
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET,
+    EmulatedVenues,
+    ServerError,
+    VenueSpec,
+)
 
 SYMBOL = "BTC/USDT"
 POST = "POST /api/v3/order"
@@ -243,3 +249,46 @@ def test_a_restart_refuses_to_trade_naming_the_venue_whose_balance_differs(
             for d in rows(tmp_path / "run" / "journal.sqlite", "route_decision")
             if d["venue"] == "cheap"
         ]
+
+
+@pytest.mark.slow
+def test_a_venue_down_at_start_is_marked_down_and_the_run_routes_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheaper venue cannot be reached at start: journaled down, the dear one trades."""
+    with router_run(tmp_path, monkeypatch) as run:
+        run.strategy.write_text(TEXT.replace("capital: 50000", "capital: 30000"))
+        run.venues["cheap"].faults.always("GET /api/v3/exchangeInfo", ServerError(503))
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        run.tick(runner, 60)
+        runner.stop("done")
+        dear, cheap = posted(run.venues, "dear"), posted(run.venues, "cheap")
+    journal = tmp_path / "run" / "journal.sqlite"
+    (health,) = rows(journal, "venue_health")
+    assert (health["venue"], health["state"]) == ("cheap", "down")
+    assert health["reason"].startswith("down at start: ExchangeNotAvailable: ")
+    decisions = rows(journal, "route_decision")
+    assert decisions and {d["venue"] for d in decisions} == {"dear"}
+    assert cheap == [] and dear == [d["order_id"] for d in decisions]
+
+
+def test_no_venue_up_at_start_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.runner.cli import main
+
+    with router_run(tmp_path, monkeypatch) as run:
+        for name in run.venues.names:  # the data (on dear) is up: the accounts are not
+            run.venues[name].faults.always("GET /api/v3/account", ServerError(503))
+        capsys.readouterr()
+        code = main(["run", str(run.strategy), "--mode", "live", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if not x.startswith("{")]  # not a JSON log line
+    assert line.startswith(
+        "run failed: the exchange cannot be reached (ExchangeNotAvailable: no venue of "
+        "execution is up at start (dear: fetch_balance: no answer after 5 attempts; "
+    )
+    assert "cheap: fetch_balance: no answer after 5 attempts" in line

@@ -461,6 +461,37 @@ class CcxtVenue:
                     self._emit(out, [result.transition])
         return out.report()
 
+    def find(self, client_id: str) -> dict[str, Any] | None:
+        """Look an order up by its client order id (None: the venue has none).
+
+        Raises:
+            RetriesExhausted: The lookup failed every attempt.
+        """
+        check_client_id(client_id)
+        try:
+            found: dict[str, Any] = self._read(
+                "fetch_order",
+                self.client.fetch_order,
+                None,
+                self.symbol,
+                {"clientOrderId": client_id},
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return found
+
+    def bind(self, order: Order) -> None:
+        """Make the engine's ``order`` the one behind a tracked order of its client id.
+
+        For an order a restart found at the venue beyond its journal and tracked
+        (`recover`) before the engine decided it again: nothing is sent.
+
+        Raises:
+            KeyError: No order with this client id is tracked here.
+        """
+        tracked = self._orders[order.id]
+        tracked.request = dataclass_replace(tracked.request, order=order)
+
     def resolve_unknown(self) -> VenueReport:
         """Look every unknown order up by its client order id; never send it again.
 
@@ -610,10 +641,11 @@ class CcxtVenue:
 
     def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
         venue_id = tracked.life.venue_id
-        params = {} if venue_id is not None else {"clientOrderId": tracked.request.client_id}
+        if venue_id is None:
+            return self.find(tracked.request.client_id)
         try:
             found: dict[str, Any] = self._read(
-                "fetch_order", self.client.fetch_order, venue_id, self.symbol, params
+                "fetch_order", self.client.fetch_order, venue_id, self.symbol, {}
             )
         except ccxt.OrderNotFound:
             return None

@@ -137,6 +137,9 @@ class ExchangeVenue:
         self.refused: list[RefusedFill] = []
         self._events: list[Fill | Cancellation] = []
         self._adopted: dict[str, Order] = {}
+        # orders a restart found at the venue beyond its journal, not decided by the
+        # engine again yet -> their fills and cancellations, held until it does
+        self._unbound: dict[str, list[Fill | Cancellation]] = {}
         self.on_send: Callable[[str, float], None] | None = None
         """Told ``("send", seconds)`` for each order sent (the metrics' send stage)."""
 
@@ -151,10 +154,45 @@ class ExchangeVenue:
         ``execution.orders.limit``'s post-only flag and time in force.
         """
         started = time.perf_counter()
-        if not self._close_by_stop(order):
+        if order.id in self._unbound:
+            self._bind(order)
+        elif not self._close_by_stop(order):
             self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
+
+    def adopt_found(
+        self,
+        request: VenueOrder,
+        *,
+        sent_at: float,
+        venue_id: str | None,
+        counted: list[tuple[str, float]],
+        held: list[Fill],
+    ) -> None:
+        """Track an order of this run the venue has and the engine has not decided (a restart).
+
+        A journal that lost its tail forgot orders the venue took
+        (`tradeloom.runner.live.sent_lookup`): each is looked up by its client id
+        (`CcxtVenue.recover`) and never sent again. Its fills and cancellation wait
+        until the engine decides the order again, under the same client id, as it
+        replays the bars the journal lost: `submit` then binds the engine's order to
+        it and sends nothing.
+
+        Args:
+            request: The order as the venue has it.
+            sent_at: When it was sent (seconds since the epoch).
+            venue_id: The venue's id of the order.
+            counted: ``(trade id, quantity)`` of its trades the journal counted.
+            held: The fills of those trades, booked (waiting for the engine's order).
+        """
+        self._unbound[request.client_id] = list(held)
+        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
+
+    def _bind(self, order: Order) -> None:
+        self.venue.bind(order)
+        self._events.extend(self._unbound.pop(order.id))
+        _log.info("order_adopted", client_id=order.id)
 
     def _close_by_stop(self, order: Order) -> bool:
         """Cancel the resting stops before ``order`` sells; book a traded stop as it.
@@ -275,8 +313,8 @@ class ExchangeVenue:
         tracked: dict[str, Order] = {}
         for view in self.venue.orders():
             engine_id = self._engine_id(view.client_id)
-            if engine_id is None:
-                continue  # a resting stop no exit is booked to yet
+            if engine_id is None or engine_id in self._unbound:
+                continue  # a resting stop no exit is booked to yet, or an adopted order
             if view.state not in TERMINAL or engine_id in undelivered:
                 tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
@@ -300,7 +338,8 @@ class ExchangeVenue:
         Those queued for the next ``open``, and those the venue holds since a call
         that counted them failed on a later read (its next call reports them).
         """
-        queued = [e for e in self._events if isinstance(e, Fill)]
+        events = self._events + [e for held in self._unbound.values() for e in held]
+        queued = [e for e in events if isinstance(e, Fill)]
         held = [self._booked(trade) for trade in self.venue.held.fills]
         if self.stops is not None:
             held += [self._booked(trade) for trade in self.stops.held_fills()]
@@ -420,7 +459,7 @@ class ExchangeVenue:
             fill = replace(self._booked(trade), order_id=engine_id)
             if fill.side > 0:
                 self.entry_id = engine_id
-            self._events.append(fill)
+            self._deliver(fill)
         for cancellation in report.cancellations:
             if self._engine_id(cancellation.order_id) is None:
                 continue  # a resting stop's cancel (OCO): not the engine's order
@@ -428,7 +467,7 @@ class ExchangeVenue:
                 continue
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
-            self._events.append(self._engine_event(cancellation))
+            self._deliver(self._engine_event(cancellation))
         for move in report.transitions:
             refusal = move.rejection
             if move.state is OrderState.REJECTED and refusal is not None:
@@ -438,11 +477,15 @@ class ExchangeVenue:
                 remaining = max(order.quantity - order.filled, 0.0)
                 reason = f"REJECTED {refusal.code}"
                 engine_id = self._fallbacks.get(move.client_id, move.client_id)
-                self._events.append(
+                self._deliver(
                     Cancellation(engine_id, refusal.bar, refusal.timestamp, remaining, reason)
                 )
         for refused in report.refused:
             self.refused.append(refused)
+
+    def _deliver(self, event: Fill | Cancellation) -> None:
+        held = self._unbound.get(event.order_id)
+        (self._events if held is None else held).append(event)
 
     def _resume_fallback(self, cancellation: Cancellation) -> bool:
         """Send the market order of a fallback whose cancel a killed process had asked for.

@@ -10,14 +10,16 @@ The journal is the source of truth. A restart:
    last bar may have been cut short by the crash: its replayed rows beyond the
    journal's are appended). This rebuilds cash, position, peak equity, the
    signal, risk and monitor state and the client-id counter exactly;
-3. live: tracks again every order still pending (a router's: each of its children
-   at its venue, `RouterVenue.recover`), and the stops resting at the exchange that
-   no exit was booked to (`recover_stops`): one whose intent was journaled
-   is looked up by its client order id (`CcxtVenue.recover`; the trades the
-   journal counted are not counted again, the ones it counted but had not
-   applied are applied once), unless the journal shows it filled or rejected (a
-   cancelled one may owe trades: the venue held its cancellation when the
-   process died); one whose intent was not journaled was never sent;
+3. live: asks the venue about every client id the run could have sent beyond its
+   journal, adopts the orders it has and journals the others as never sent
+   (`tradeloom.runner.live.sent_lookup`); then tracks again every order still pending
+   (a router's: each of its children at its venue, `RouterVenue.recover`), and the
+   stops resting at the exchange that no exit was booked to (`recover_stops`): one
+   whose intent was journaled is looked up by its client order id
+   (`CcxtVenue.recover`; the trades the journal counted are not counted again, the
+   ones it counted but had not applied are applied once), unless the journal shows it
+   filled or rejected (a cancelled one may owe trades: the venue held its cancellation
+   when the process died); one whose intent was not journaled was never sent;
 4. retrains the fold in effect when the run stopped (same rows, same seed);
 5. live: reconciles (a router: each venue, named in a refusal): resolves and polls
    the venue, then compares the account's base balance with the balance at the
@@ -56,6 +58,7 @@ from tradeloom.runner.live.reconcile import (
     trade_fill,
 )
 from tradeloom.runner.live.replay_venue import ReplayVenue
+from tradeloom.runner.live.sent_lookup import look_up_beyond_journal
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
 
 if TYPE_CHECKING:
@@ -180,6 +183,8 @@ def restart(
         if routed:
             exchange.recover(state, replay_venue)
         else:
+            assert runner.sent_mark is not None
+            look_up_beyond_journal(runner, state, exchange, runner.sent_mark)
             recover_stops(state, exchange)
             track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)

@@ -38,11 +38,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import ccxt
 import pandas as pd
+import structlog
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.journal import Event, RouteDecision, VenueAtStart
+from tradeloom.journal import Event, RouteDecision, VenueAtStart, VenueHealth
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_execution import CcxtExecution
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
@@ -52,6 +54,7 @@ from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.router import Router, RoutingPolicyParams
 from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
 from tradeloom.plugins.execution.venue_health import HealthBook
+from tradeloom.retrying import RetriesExhausted
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
 from tradeloom.runner.live.reconcile import reconcile_market, sent_request, trade_fill
 
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
     from tradeloom.runner.live.runner import LiveRunner
 
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
+
+_log = structlog.get_logger("tradeloom.live")
 
 NO_ROUTE = "NO_ROUTE"
 """Cancellation reason of what no venue could take (depth, balance, health)."""
@@ -447,6 +452,7 @@ def open_router_venue(
     routed: dict[str, RoutedExchange] = {}
     quotes: dict[str, float] = {}
     rows: list[VenueAtStart] = []
+    down: list[tuple[str, Exception]] = []
     for i, entry in enumerate(router.keys.venues):
         built = router.venues[entry.name]
         assert isinstance(built, CcxtExecution)  # live_problems refused a simulated venue
@@ -459,7 +465,16 @@ def open_router_venue(
         orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
         after = None if state is None else _last_trade_id(state, entry.name)
         venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after)
-        venue.client.load_markets()
+        try:
+            venue.client.load_markets()
+            free = venue.balance() if state is None else {}
+        except (ccxt.NetworkError, RetriesExhausted) as error:
+            # a venue that only trades (the data comes from the data source): the run
+            # can start without it, as long as another venue can route
+            if state is not None and any(r.venue == entry.name for r in state.routes.values()):
+                raise  # the journal sent orders there: it must be reconciled first
+            down.append((entry.name, error))
+            continue
         if symbol not in venue.client.markets:
             raise UserError(
                 f"{runner.config.locate(where)} {where}: {entry.name} ({built.exchange}) has "
@@ -477,7 +492,6 @@ def open_router_venue(
         )
         routed[entry.name] = RoutedExchange(exchange, taker, maker, entry.slippage_bps / 1e4)
         if state is None:
-            free = venue.balance()
             quotes[entry.name] = free.get(str(market["quote"]), 0.0)
             base = free.get(exchange.base, 0.0)
             rows.append(
@@ -485,6 +499,9 @@ def open_router_venue(
                     venue=entry.name, base=exchange.base, base_at_start=base, dust=exchange.dust
                 )
             )
+    if not routed:  # no venue can route: one line, exit 1 (an exchange that cannot be reached)
+        said = "; ".join(f"{name}: {' '.join(str(fault).split())[:200]}" for name, fault in down)
+        raise ccxt.ExchangeNotAvailable(f"no venue of {path} is up at start ({said})") from None
     quoted = {str(r.exchange.venue.client.market(symbol)["quote"]) for r in routed.values()}
     if len(quoted) > 1:
         raise UserError(
@@ -508,6 +525,12 @@ def open_router_venue(
         initial_cash=float(capital),
     )
     opened.at_start = rows
+    for name, fault in down:
+        reason = " ".join(f"down at start: {type(fault).__name__}: {fault}".split())[:300]
+        _log.warning("venue_down_at_start", venue=name, reason=reason)
+        runner.recorder_or_fail.record(
+            VenueHealth(venue=name, state="down", failures=1, reason=reason)
+        )
     extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.fee_rate}
     return opened, extra
 

@@ -63,6 +63,8 @@ from tradeloom.journal import (
     open_store,
     verify,
 )
+from tradeloom.journal.owner import strategy_digest
+from tradeloom.journal.tail import TailCut
 from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.execution.router import Router
@@ -81,7 +83,12 @@ from tradeloom.runner.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.runner.live.refresh import LiveOutputs
 from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.runner.live.restore import restart
-from tradeloom.runner.live.sent_mark import SentMark, check_sent_mark
+from tradeloom.runner.live.sent_mark import (
+    PgSentMark,
+    SentMark,
+    check_sent_mark,
+    open_sent_mark,
+)
 from tradeloom.runner.live.session import LiveSession
 from tradeloom.runner.wiring import Pipeline
 from tradeloom.schemas.journal import journal_target
@@ -199,15 +206,33 @@ class LiveRunner:
         path = journal_path(self.run_dir)
         self.inbox.claim_pid()
         state = None
-        identity = RunIdentity(self.config.name, self.run_dir.name, self.mode)
+        identity = RunIdentity(
+            self.config.name,
+            self.run_dir.name,
+            self.mode,
+            strategy_digest(self.config.document),  # the strategy.yaml it writes
+        )
+        # A live run on one market can ask its venue what it sent beyond a journal that
+        # lost its tail (`tradeloom.runner.live.sent_lookup`); paper's venue is the
+        # journal, and a universe's or a router's venues are not asked yet.
+        venue_can_tell = self.mode == "live" and not self.universe
+        venue_can_tell = venue_can_tell and not isinstance(self.p.venue, Router)
+        cut = False
         if path.exists() or path.is_symlink():
             from tradeloom.runner.live.journal_state import read_state
 
             try:
-                verify(path)  # the hash chain and the tail record, before anything is trusted
+                try:  # the hash chain and the tail record, before anything is trusted
+                    verify(path)
+                except TailCut:
+                    if not venue_can_tell:
+                        raise
+                    cut = True
                 state = read_state(path)
-                # the journal must hold every order the run ever POSTed
-                check_sent_mark(self.run_dir, path, len(state.sent))
+                # the journal must hold every order the run ever POSTed, or the venue
+                # must say what became of the others
+                if not venue_can_tell or state.started is None:
+                    check_sent_mark(SentMark(self.run_dir), path, len(state.sent))
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
@@ -217,17 +242,26 @@ class LiveRunner:
                 self._check_unchanged(state.document)
         else:
             try:  # a journal gone whole, after orders were sent
-                check_sent_mark(self.run_dir, path, 0)
+                check_sent_mark(SentMark(self.run_dir), path, 0)
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to start: nothing was sent") from None
-        self.sent_mark = SentMark(self.run_dir)
         try:
-            self.journal = open_store(self.run_dir, identity, journal_target(self.config.journal))
+            self.journal = open_store(
+                self.run_dir, identity, journal_target(self.config.journal), accept_cut=cut
+            )
         except JournalError as error:
             said = str(error)  # a database's refusal says already that nothing was written
             raise JournalError(
                 said if said.endswith("nothing was written") else f"{said}; nothing was sent"
             ) from None
+        self.sent_mark = open_sent_mark(self.run_dir, self.journal)
+        pg_mark = isinstance(self.sent_mark, PgSentMark)  # read once the store is open
+        if state is not None and pg_mark and (not venue_can_tell or state.started is None):
+            try:
+                check_sent_mark(self.sent_mark, path, len(state.sent))
+            except JournalError as error:
+                self.journal.close()
+                raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
             outputs.write_strategy(self.run_dir, self.config.document)
