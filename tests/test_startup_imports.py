@@ -1,4 +1,5 @@
-"""`tradeloom --version`, `--help` and argument errors answer before any heavy library loads.
+"""`tradeloom --version`, `--help` and argument errors answer before any heavy library loads;
+`validate` imports the plugins' declarations, not their implementations.
 
 Each command runs in a fresh interpreter (as a shell runs it) that prints, after
 `main` returns, which of the heavy libraries ended up in ``sys.modules``. Shell
@@ -9,10 +10,14 @@ command anew, so what it imports is what they wait for.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("sklearn", "numba", "pandas", "plotly", "ccxt", "dask", "distributed", "scipy")
 
@@ -28,13 +33,17 @@ print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
 """
 
 
-def _imported(*argv: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+def _imported(
+    *argv: str, env: dict[str, str] | None = None
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY))), *argv],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
+        cwd=ROOT,
+        env=env,
     )
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
     return json.loads(line.removeprefix("IMPORTED ")), done
@@ -69,3 +78,37 @@ def test_version_and_help_still_say_what_they_said() -> None:
         assert command in done.stdout
     _, done = _imported("run", "x.yaml", "--speed", "fast")
     assert "argument --speed" in done.stderr
+
+
+VALIDATE_MAY_IMPORT = {"pandas"}
+"""What ``validate`` still imports: the built-in features' and data sources' modules are
+written over pandas frames, and their params models live beside the code."""
+
+
+@pytest.mark.parametrize(
+    "strategy", sorted(p.name for p in (ROOT / "strategies").glob("*.yaml")), ids=str
+)
+def test_validate_imports_no_estimator_kernel_or_exchange_client(
+    strategy: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
+    _, first = _imported("validate", f"strategies/{strategy}", env=env)
+    assert first.returncode == 0, first.stderr
+    # the first check of the estimator imports scikit-learn; its verdict is remembered
+    assert list((tmp_path / "estimator-checks").glob("*.json"))
+    heavy, again = _imported("validate", f"strategies/{strategy}", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert set(heavy) <= VALIDATE_MAY_IMPORT, f"validate {strategy} imported {heavy}"
+
+
+def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> None:
+    env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
+    _imported("validate", "strategies/btc_rf.yaml", env=env)
+    _, done = _imported(
+        "validate", "strategies/btc_rf.yaml", "--set", "model.params.n_estimators=0", env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "--set model.params.n_estimators: must be an int in the range [1, inf), was 0"
+    ]
