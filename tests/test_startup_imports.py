@@ -30,6 +30,7 @@ except SystemExit as stop:
     code = stop.code
 heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(HEAVY)))
 print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
+raise SystemExit(code)
 """
 
 
@@ -109,6 +110,42 @@ def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> No
         "validate", "strategies/btc_rf.yaml", "--set", "model.params.n_estimators=0", env=env
     )
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [
+    assert done.stderr.splitlines()[0] == (
         "--set model.params.n_estimators: must be an int in the range [1, inf), was 0"
-    ]
+    )
+
+
+READERS_MAY_IMPORT = {"pandas"}
+"""What ``status``, ``journal verify`` and ``kill`` still import: the journal's events
+carry ``pd.Timestamp`` fields, and status adds up the fills as frames."""
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short paper run of btc_rf on the simulated clock, finished."""
+    out = tmp_path_factory.mktemp("startup") / "run"
+    small = ["data.bars=1500", "model.walk_forward.train_window=400", "model.params.n_jobs=1"]
+    subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", "-q", "run", "strategies/btc_rf.yaml",
+         "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "10",
+         "--out", str(out), *(x for key in small for x in ("--set", key))],
+        check=True, capture_output=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("status", "RUN"),
+        ("status", "RUN", "--json"),
+        ("journal", "verify", "RUN"),
+        ("kill", "RUN", "--reason", "test"),
+    ],
+    ids=" ".join,
+)
+def test_the_journal_readers_import_no_numba(finished_run: Path, argv: tuple[str, ...]) -> None:
+    heavy, done = _imported(*(str(finished_run) if word == "RUN" else word for word in argv))
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert set(heavy) <= READERS_MAY_IMPORT, f"{' '.join(argv)} imported {heavy}"
