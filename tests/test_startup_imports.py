@@ -1,4 +1,5 @@
-"""`tradeloom --version`, `--help` and argument errors answer before any heavy library loads.
+"""`tradeloom --version`, `--help` and argument errors answer before any heavy library loads;
+`validate` imports the plugins' declarations, not their implementations.
 
 Each command runs in a fresh interpreter (as a shell runs it) that prints, after
 `main` returns, which of the heavy libraries ended up in ``sys.modules``. Shell
@@ -9,10 +10,14 @@ command anew, so what it imports is what they wait for.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("sklearn", "numba", "pandas", "plotly", "ccxt", "dask", "distributed", "scipy")
 
@@ -25,16 +30,21 @@ except SystemExit as stop:
     code = stop.code
 heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(HEAVY)))
 print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
+raise SystemExit(code)
 """
 
 
-def _imported(*argv: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+def _imported(
+    *argv: str, env: dict[str, str] | None = None
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY))), *argv],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
+        cwd=ROOT,
+        env=env,
     )
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
     return json.loads(line.removeprefix("IMPORTED ")), done
@@ -69,3 +79,73 @@ def test_version_and_help_still_say_what_they_said() -> None:
         assert command in done.stdout
     _, done = _imported("run", "x.yaml", "--speed", "fast")
     assert "argument --speed" in done.stderr
+
+
+VALIDATE_MAY_IMPORT = {"pandas"}
+"""What ``validate`` still imports: the built-in features' and data sources' modules are
+written over pandas frames, and their params models live beside the code."""
+
+
+@pytest.mark.parametrize(
+    "strategy", sorted(p.name for p in (ROOT / "strategies").glob("*.yaml")), ids=str
+)
+def test_validate_imports_no_estimator_kernel_or_exchange_client(
+    strategy: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
+    _, first = _imported("validate", f"strategies/{strategy}", env=env)
+    assert first.returncode == 0, first.stderr
+    # the first check of the estimator imports scikit-learn; its verdict is remembered
+    assert list((tmp_path / "estimator-checks").glob("*.json"))
+    heavy, again = _imported("validate", f"strategies/{strategy}", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert set(heavy) <= VALIDATE_MAY_IMPORT, f"validate {strategy} imported {heavy}"
+
+
+def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> None:
+    env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
+    _imported("validate", "strategies/btc_rf.yaml", env=env)
+    _, done = _imported(
+        "validate", "strategies/btc_rf.yaml", "--set", "model.params.n_estimators=0", env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "--set model.params.n_estimators: must be an int in the range [1, inf), was 0"
+    )
+
+
+READERS_MAY_IMPORT = {"pandas"}
+"""What ``status``, ``journal verify`` and ``kill`` still import: the journal's events
+carry ``pd.Timestamp`` fields, and status adds up the fills as frames."""
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short paper run of btc_rf on the simulated clock, finished."""
+    out = tmp_path_factory.mktemp("startup") / "run"
+    small = ["data.bars=1500", "model.walk_forward.train_window=400", "model.params.n_jobs=1"]
+    subprocess.run(
+        [sys.executable, "-m", "tradeloom.runner.cli", "-q", "run", "strategies/btc_rf.yaml",
+         "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "10",
+         "--out", str(out), *(x for key in small for x in ("--set", key))],
+        check=True, capture_output=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("status", "RUN"),
+        ("status", "RUN", "--json"),
+        ("journal", "verify", "RUN"),
+        ("kill", "RUN", "--reason", "test"),
+    ],
+    ids=" ".join,
+)
+def test_the_journal_readers_import_no_numba(finished_run: Path, argv: tuple[str, ...]) -> None:
+    heavy, done = _imported(*(str(finished_run) if word == "RUN" else word for word in argv))
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert set(heavy) <= READERS_MAY_IMPORT, f"{' '.join(argv)} imported {heavy}"

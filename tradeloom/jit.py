@@ -12,20 +12,27 @@ No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drive
 give bit-identical numbers and NaN means "no value". Division follows numpy's error
 model (x / 0 is inf or NaN, as IEEE says) rather than raising ZeroDivisionError,
 which also lets loops with a division vectorise.
+
+numba itself is imported when the first kernel is compiled, not when a module defining
+kernels is imported: `kernel` returns a `LazyKernel` while numba is not loaded yet, so
+that ``tradeloom validate`` (which imports the plugins' modules for their parameter
+models) answers without numba's half second. A lazy kernel becomes numba's dispatcher
+at its first call, or when a compiled caller asks numba for its type.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, cast
 
-import numba
-from numba.core import caching
-
-__all__ = ["core_kernel", "core_loop", "kernel", "package_stamp"]
+__all__ = ["LazyKernel", "core_kernel", "core_loop", "kernel", "package_stamp"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +46,7 @@ def package_stamp() -> str:
     A kernel can only call kernels (and numba's own functions), and every module that
     defines one imports this module; the rest of the package does not matter.
     """
-    digest = hashlib.sha256(numba.__version__.encode())
+    digest = hashlib.sha256(_numba().__version__.encode())
     for path in sorted(_PACKAGE.rglob("*.py")):
         source = path.read_bytes()
         if b"tradeloom.jit" in source:
@@ -71,7 +78,12 @@ def _stamped(base: type) -> type:
     return locator
 
 
-def _install_locators() -> None:
+@cache
+def _numba() -> ModuleType:
+    """Import numba and put tradeloom's cache locators first (once per process)."""
+    import numba
+    from numba.core import caching
+
     bases = (
         caching.UserProvidedCacheLocator,
         caching.InTreeCacheLocator,
@@ -80,14 +92,67 @@ def _install_locators() -> None:
     classes: list[Any] = caching.CacheImpl._locator_classes
     if not any(c.__name__.startswith("Tradeloom") for c in classes):
         classes[:0] = [_stamped(base) for base in bases]
+    return numba
 
 
-_install_locators()
+def _compile_kernel(func: Callable[..., Any]) -> Any:
+    return _numba().njit(cache=True, error_model="numpy")(func)
+
+
+class LazyKernel:
+    """A `kernel` defined before numba was imported: numba's dispatcher at first use.
+
+    Calling it, or reading any attribute numba's dispatcher has (numba reads
+    ``_numba_type_`` when a compiled function calls this one, or when it is passed to
+    one), imports numba and compiles as `kernel` would; its module's global then
+    becomes the dispatcher itself. Pickles by name, as a function does.
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, func)
+        self._func = func
+        self._dispatcher: Any = None
+
+    def dispatcher(self) -> Any:
+        """Return numba's dispatcher of this kernel (importing numba the first time)."""
+        if self._dispatcher is None:
+            self._dispatcher = _compile_kernel(self._func)
+            module = sys.modules.get(self._func.__module__)
+            if module is not None and getattr(module, self._func.__name__, None) is self:
+                setattr(module, self._func.__name__, self._dispatcher)
+        return self._dispatcher
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.dispatcher()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_func", "_dispatcher"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher(), name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _kernel_by_name, (self._func.__module__, self._func.__qualname__)
+
+    def __repr__(self) -> str:
+        return f"<kernel {self._func.__module__}.{self._func.__qualname__} (not compiled yet)>"
+
+
+def _kernel_by_name(module: str, qualname: str) -> Any:
+    value: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def kernel(func: F) -> F:
-    """Compile ``func`` in nopython mode, cached on disk, on its first call."""
-    return cast(F, numba.njit(cache=True, error_model="numpy")(func))
+    """Compile ``func`` in nopython mode, cached on disk, on its first call.
+
+    Before numba is imported, return a `LazyKernel` (numba is imported at its first
+    use); once it is, numba's dispatcher directly.
+    """
+    if "numba" not in sys.modules:
+        return cast(F, LazyKernel(func))
+    return cast(F, _compile_kernel(func))
 
 
 def core_kernel(func: F) -> F:
@@ -105,9 +170,7 @@ def core_kernel(func: F) -> F:
     call passes its arrays field by field (callgrind, the bench_core workload: a
     third fewer instructions at a bar with a signal).
     """
-    compile_ = numba.njit(  # type: ignore[call-overload]
-        cache=True, error_model="numpy", _nrt=False, inline="always"
-    )
+    compile_ = _numba().njit(cache=True, error_model="numpy", _nrt=False, inline="always")
     return cast(F, compile_(func))
 
 
@@ -119,5 +182,5 @@ def core_loop(func: F) -> F:
     stage and reloads its state from the stack at every iteration; called, it keeps
     its state in registers.
     """
-    compile_ = numba.njit(cache=True, error_model="numpy", _nrt=False)  # type: ignore[call-overload]
+    compile_ = _numba().njit(cache=True, error_model="numpy", _nrt=False)
     return cast(F, compile_(func))

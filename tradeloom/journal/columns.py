@@ -4,7 +4,8 @@
 SQL values (what the driver binds) and each row's digest, computed by
 `tradeloom.journal.chain.row_digests` over the canonical words. `stored_digests`
 does the same for rows read back from a store, so that a row hashes the same
-whichever path wrote it.
+whichever path wrote it, with `tradeloom.journal.chain_numpy` (the same numbers, no
+compiling: ``journal verify`` imports no numba).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.journal import chain_numpy
 from tradeloom.journal.chain import ABSENT_TEXT, pack_text, row_digests
 from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
 from tradeloom.journal.store import ColumnBatch
@@ -118,7 +120,7 @@ def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray
             fixed.append(_stored_fixed(column, raw))
         else:
             texts.append(_texts(list(raw)))
-    return _digests(schema, seq, fixed, texts)
+    return _digests(schema, seq, fixed, texts, compiled=False)
 
 
 # --- fixed-width columns ---------------------------------------------------------
@@ -310,6 +312,8 @@ def _digests(
     seq: npt.NDArray[np.int64],
     fixed: list[npt.NDArray[Any]],
     texts: list[_Texts],
+    *,
+    compiled: bool = True,
 ) -> npt.NDArray[np.uint64]:
     n = len(seq)
     words = np.empty((n, 1 + len(schema.fixed_columns)), dtype=np.int64)
@@ -335,6 +339,8 @@ def _digests(
         offset += len(text.data)
     blob = np.frombuffer(b"".join(t.data for t in texts) or b"\0", dtype=np.uint8)
     kind = np.frombuffer(pack_text(schema.kind), dtype=np.uint64)
+    if not compiled:
+        return chain_numpy.row_digests(words, kind, lengths, starts, blob)
     out = np.empty(n, dtype=np.uint64)
     if n:
         row_digests(words, kind, lengths, starts, blob, out)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.journal.chain import chain_scan
+from tradeloom.journal.chain_numpy import chain_values
 from tradeloom.journal.columns import stored_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
 from tradeloom.journal.events import KINDS, RUN_KINDS, Event
@@ -245,8 +245,7 @@ def verify(path: Path) -> Verified:
     seq = seq[order]
     digest = np.concatenate(digests)[order]
     hashes = np.concatenate(stored)[order].view(np.uint64)
-    chained = np.empty(len(seq), dtype=np.uint64)
-    chain_scan(digest, np.uint64(chain_seed(meta)), chained)
+    chained = chain_values(digest.tolist(), chain_seed(meta))
     expected = np.arange(1, len(seq) + 1, dtype=np.int64)
     problems: list[tuple[int, int, str]] = []  # seq, structural first, why
     off = np.flatnonzero(seq != expected)

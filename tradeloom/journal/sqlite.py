@@ -32,7 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom import __version__
-from tradeloom.journal.chain import chain_scan, chain_step, pack_text, xxh64_words
+from tradeloom.journal.chain import chain_scan, chain_step, pack_text
+from tradeloom.journal.chain_numpy import xxh64
 from tradeloom.journal.columns import PreparedBatch, prepare
 from tradeloom.journal.errors import (
     JournalDamaged,
@@ -70,8 +71,7 @@ def chain_seed(meta: dict[str, str]) -> int:
     """Return the chain value before the first row: XXH64 of the meta's identity texts."""
     keys = _META_KEYS + tuple(key for key in _BOUND_KEYS if key in meta)
     words = b"".join(pack_text(key) + pack_text(meta.get(key, "")) for key in keys)
-    array = np.frombuffer(words, dtype=np.uint64)
-    return int(xxh64_words(array, len(array), np.uint64(0)))
+    return int(xxh64(np.frombuffer(words, dtype=np.uint64)[None, :])[0])
 
 
 def _signed(value: int) -> int:

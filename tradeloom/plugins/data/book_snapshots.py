@@ -20,9 +20,8 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ccxt
 import numpy as np
 import pandas as pd
 
@@ -34,6 +33,9 @@ from tradeloom.plugins.data.ccxt_retry import (
     retry_after,
 )
 from tradeloom.retrying import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    import ccxt
 
 __all__ = [
     "BOOK_FIELDS",
@@ -143,6 +145,8 @@ async def watch_book(
         DataError: The update is not an order book.
     """
     if not client.has.get("watchOrderBook"):
+        import ccxt
+
         raise ccxt.NotSupported(f"{client.id} has no order-book stream; poll fetch_book")
     book = await client.watch_order_book(symbol, limit=depth)
     now = clock or client.milliseconds

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import ccxt
-
 from tradeloom.retrying import RetriesExhausted, retry_after_seconds
+
+if TYPE_CHECKING:
+    import ccxt
 
 __all__ = [
     "ExchangeUnavailable",
@@ -38,6 +40,8 @@ class ExchangeUnavailable(RetriesExhausted):
 
 def is_network_error(error: BaseException) -> bool:
     """Return whether a read failed for want of a usable answer (and may be repeated)."""
+    import ccxt  # loaded already where a ccxt call failed; imported here for the rest
+
     return isinstance(error, ccxt.OperationFailed)
 
 
@@ -47,6 +51,8 @@ def retry_after(error: BaseException, client: ccxt.Exchange) -> float:
     # Retry-After is about this request (after a timeout they belong to an older one).
     # ccxt maps a 418 and Binance's -1003 to DDoSProtection, a bare 429 and -1015 to
     # RateLimitExceeded, which is not its subclass.
+    import ccxt
+
     if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return 0.0
     return retry_after_seconds(getattr(client, "last_response_headers", None))

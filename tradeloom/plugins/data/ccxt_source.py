@@ -40,7 +40,6 @@ from tradeloom.plugins.data.auxiliary import (
     join_asof,
 )
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
-from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams, build_order_book
 from tradeloom.plugins.data.retry_policy import RetryParams
@@ -367,6 +366,8 @@ class CcxtSource:
 
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the declared auxiliary series as read (funding rates through the cache)."""
+        from tradeloom.plugins.data.funding import LOOKBACK_MS, FundingCache, FundingRates
+
         symbols = self.params.symbols or [self.params.market]
         start = _ms(self.params.start) - LOOKBACK_MS
         # the last bar opens before end and its decision, at its close, may see a rate

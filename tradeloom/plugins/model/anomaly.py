@@ -14,6 +14,7 @@ share of them as outliers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -22,7 +23,7 @@ from pydantic import Field, field_validator
 
 from tradeloom.plugins.component import Params
 
-__all__ = ["AnomalyParams", "anomaly_scores", "fit_detector", "make_detector"]
+__all__ = ["AnomalyParams", "DetectorSpec", "anomaly_scores", "fit_detector", "make_detector"]
 
 
 class AnomalyParams(Params):
@@ -77,6 +78,18 @@ def _show(value: Any) -> str:
     if value is None:
         return "null"
     return repr(value) if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """How to make a model's anomaly detector (`make_detector`), kept until a fold fits one."""
+
+    params: AnomalyParams
+    seed: int
+
+    def make(self) -> Any:
+        """Return the unfitted detector."""
+        return make_detector(self.params, self.seed)
 
 
 def make_detector(params: AnomalyParams, seed: int) -> Any:

@@ -12,9 +12,6 @@ importing it takes most of a second, which every ``tradeloom`` command would pay
 from __future__ import annotations
 
 import hashlib
-import importlib
-import pkgutil
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,17 +32,21 @@ from tradeloom.domain import (
     Universe,
 )
 from tradeloom.errors import UserError
-from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import (
     AnomalyParams,
+    DetectorSpec,
     anomaly_scores,
     fit_detector,
-    make_detector,
+)
+from tradeloom.plugins.model.estimator_checks import (
+    CheckedEstimator,
+    import_estimator,
+    remembered_estimator,
 )
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import LabelKind, make_labels
 from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
-from tradeloom.plugins.registry import did_you_mean
 
 if TYPE_CHECKING:
     from tradeloom.plugins.model.compiled_trees import CompiledClassifier
@@ -76,13 +77,6 @@ SINGLE_CLASS = "single class in training rows"
 
 _SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
 """Scaler name -> class in ``sklearn.preprocessing``."""
-
-# sklearn's InvalidParameterError: "The 'n_estimators' parameter of RandomForestClassifier
-# must be an int in the range [1, inf). Got -1 instead."
-_SKLEARN_INVALID = re.compile(
-    r"^The '(?P<key>[^']+)' parameter of \w+ must be (?P<expected>.+)\. Got (?P<got>.+) instead\.$",
-    re.DOTALL,
-)
 
 
 class LabelParams(Params):
@@ -335,8 +329,8 @@ class SklearnModel:
         pooling: Pooling = "pooled",
         symbol_id: bool = False,
     ) -> None:
-        self.estimator = estimator
-        self.detector = detector
+        self._estimator = estimator
+        self._detector = detector
         self.label = label
         self.horizon = label.horizon
         self.train_window = train_window
@@ -349,11 +343,31 @@ class SklearnModel:
         self.pooling: Pooling = pooling
         self.symbol_id = symbol_id
         self.per_symbol: dict[str, SklearnModel] = {}
-        self.estimator_name = type(estimator).__name__
+        self.estimator_name = (
+            estimator.name if isinstance(estimator, CheckedEstimator) else type(estimator).__name__
+        )
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: _RowModel | None = None
         self._history: _History | None = None
+
+    @property
+    def estimator(self) -> Any:
+        """The unfitted estimator; made at first use from a `CheckedEstimator`."""
+        if isinstance(self._estimator, CheckedEstimator):
+            self._estimator = self._estimator.make()
+        return self._estimator
+
+    @estimator.setter
+    def estimator(self, estimator: Any) -> None:
+        self._estimator = estimator
+
+    @property
+    def detector(self) -> Any | None:
+        """The unfitted anomaly detector, or None; made at first use from a `DetectorSpec`."""
+        if isinstance(self._detector, DetectorSpec):
+            self._detector = self._detector.make()
+        return self._detector
 
     def first_fold_bar(self) -> tuple[int, str]:
         """Return the earliest bar the first walk-forward fold can predict, and why.
@@ -1127,100 +1141,20 @@ def _predict_serially(model: Any) -> None:
         model.set_params(**dict.fromkeys(keys, 1))
 
 
-def import_estimator(path: str) -> Any:
-    """Return the object at import path ``path`` (``package.module.Name``).
-
-    Raises:
-        ParamError: At ``estimator``, saying what could not be imported and the closest
-            existing name.
-    """
-    module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ParamError(
-            "estimator",
-            f"expected an import path like 'sklearn.ensemble.RandomForestClassifier', was '{path}'",
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        hint = _module_hint(exc.name, module_name)
-        raise ParamError("estimator", f"cannot import '{path}': {exc}{hint}") from exc
-    except Exception as exc:  # the module itself fails to import: report why
-        raise ParamError(
-            "estimator", f"cannot import '{path}': {type(exc).__name__}: {exc}"
-        ) from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        names = [name for name in dir(module) if not name.startswith("_")]
-        raise ParamError(
-            "estimator",
-            f"cannot import '{path}': module '{module_name}' has no attribute '{attr}'"
-            f"{did_you_mean(attr, names)}",
-        ) from None
-
-
 def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnModel:
-    """Import, check, configure and seed the estimator; load no data.
+    """Check, configure and seed the estimator; load no data.
 
     The estimator gets ``params``; if it has a ``random_state`` that ``params`` do not
-    set, it is set to ``ctx.seed``.
+    set, it is set to ``ctx.seed``. The checks are `estimator_checks.check_estimator`'s;
+    a verdict remembered from an earlier check imports no scikit-learn until the model
+    trains (`estimator_checks.remembered_estimator`).
 
     Raises:
         ParamError: At ``estimator`` (cannot import, not a classifier, no probabilities)
             or at ``params.KEY`` (unknown parameter, invalid value).
     """
-    path = params.estimator
-    cls = import_estimator(path)
-    if not isinstance(cls, type):
-        raise ParamError(
-            "estimator",
-            f"'{path}' is not a class (it is a {type(cls).__name__}); expected a classifier "
-            "class such as sklearn.ensemble.RandomForestClassifier",
-        )
-    name = cls.__name__
-    try:
-        estimator = cls()
-    except Exception as exc:  # a third-party constructor may raise anything
-        raise ParamError(
-            "estimator", f"cannot construct {name}(): {type(exc).__name__}: {exc}"
-        ) from exc
-    if not all(callable(getattr(estimator, m, None)) for m in ("fit", "get_params", "set_params")):
-        raise ParamError(
-            "estimator",
-            f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
-        )
-    if not _is_classifier(estimator):
-        raise ParamError(
-            "estimator",
-            f"'{path}' is not a classifier; expected a scikit-learn classifier with "
-            "predict_proba, such as sklearn.ensemble.RandomForestClassifier",
-        )
-    known = list(estimator.get_params(deep=True))
-    for key in params.params:
-        if key not in known:
-            raise ParamError(
-                f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}"
-            )
-    settings = dict(params.params)
-    for key in known:
-        if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
-            settings[key] = ctx.seed
-    try:
-        estimator.set_params(**settings)
-    except Exception as exc:  # a third-party set_params may raise anything
-        raise ParamError(
-            "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
-        ) from exc
-    _check_work(estimator.get_params(deep=True), name)
-    _validate_values(estimator, name)
-    if not hasattr(estimator, "predict_proba"):
-        remedy = " (set params.probability: true)" if "probability" in known else ""
-        raise ParamError(
-            "estimator",
-            f"{name} has no predict_proba with these params{remedy}; "
-            "the model needs class probabilities",
-        )
+    checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed)
+    estimator = checked[1] if isinstance(checked, tuple) else checked
     walk_forward = params.walk_forward
     return SklearnModel(
         estimator,
@@ -1232,72 +1166,7 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         embargo=walk_forward.embargo,
         n_jobs=walk_forward.n_jobs,
         on_single_class=walk_forward.on_single_class,
-        detector=None if params.anomaly is None else make_detector(params.anomaly, ctx.seed),
+        detector=None if params.anomaly is None else DetectorSpec(params.anomaly, ctx.seed),
         pooling=params.pooling,
         symbol_id=params.symbol_id,
     )
-
-
-def _is_classifier(estimator: Any) -> bool:
-    from sklearn.base import is_classifier
-
-    try:
-        return bool(is_classifier(estimator))
-    except Exception:  # no sklearn tags: a compatible estimator may still declare its type
-        return getattr(estimator, "_estimator_type", None) == "classifier"
-
-
-WORK_CEILINGS: dict[str, int] = {
-    "n_estimators": 10_000,
-    "max_iter": 100_000,
-    "n_iter": 100_000,
-    "max_fun": 1_000_000,
-    "n_restarts_optimizer": 100,
-}
-"""Ceilings of the estimator params that size a fold's work (a forest of 1e20 trees
-would never finish): each is some ten times what a strategy sensibly asks for."""
-
-
-def _check_work(settings: dict[str, Any], name: str) -> None:
-    for key, value in settings.items():
-        ceiling = WORK_CEILINGS.get(key.rpartition("__")[2])
-        if ceiling is None or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if value > ceiling:
-            raise ParamError(
-                f"params.{key}",
-                f"must be <= {ceiling:,} for {name} (the ceiling on the work of one fold), "
-                f"was {value:,}",
-            )
-
-
-def _validate_values(estimator: Any, name: str) -> None:
-    # sklearn's own parameter checks without fitting (BaseEstimator._validate_params, the
-    # same call fit makes); estimators without declared constraints are checked at fit.
-    validate = getattr(estimator, "_validate_params", None)
-    if not callable(validate) or not hasattr(estimator, "_parameter_constraints"):
-        return
-    try:
-        validate()
-    except (ValueError, TypeError) as exc:
-        match = _SKLEARN_INVALID.match(str(exc))
-        if match is None:
-            raise ParamError("params", f"invalid for {name}: {exc}") from exc
-        raise ParamError(
-            f"params.{match['key']}", f"must be {match['expected']}, was {match['got']}"
-        ) from exc
-
-
-def _module_hint(missing: str | None, module_name: str) -> str:
-    if not missing or not (module_name == missing or module_name.startswith(missing + ".")):
-        return ""  # a dependency of the module is missing, not the module itself
-    parent, _, _ = missing.rpartition(".")
-    if parent:
-        try:
-            search_path = importlib.import_module(parent).__path__
-        except Exception:  # the parent is not a package: nothing to suggest
-            return ""
-        choices = [f"{parent}.{info.name}" for info in pkgutil.iter_modules(search_path)]
-    else:
-        choices = [info.name for info in pkgutil.iter_modules()]
-    return did_you_mean(missing, choices)

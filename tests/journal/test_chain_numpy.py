@@ -1,0 +1,73 @@
+"""The chain without compiling gives the kernels' numbers, and the reference xxHash's."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeloom.journal import chain, chain_numpy
+
+
+def test_xxh64_of_each_row_is_the_reference_xxhash() -> None:
+    for n in range(14):
+        words = (np.arange(3 * n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).reshape(3, n)
+        for seed in (0, 1, 2**64 - 1):
+            ours = chain_numpy.xxh64(words, seed)
+            assert [int(x) for x in ours] == [
+                xxhash.xxh64_intdigest(row.tobytes(), seed) for row in words
+            ]
+
+
+def test_the_chain_is_the_kernels_chain() -> None:
+    digests = np.random.default_rng(3).integers(0, 2**64 - 1, 500, dtype=np.uint64, endpoint=True)
+    for seed in (0, 12345, 2**64 - 1):
+        expected = np.empty(len(digests), dtype=np.uint64)
+        chain.chain_scan(digests, np.uint64(seed), expected)
+        assert np.array_equal(chain_numpy.chain_values(digests.tolist(), seed), expected)
+    first = chain_numpy.chain_values([7], 77)[0]
+    assert int(first) == xxhash.xxh64_intdigest(struct.pack("<Q", 7), 77)
+
+
+_TEXT = st.one_of(
+    st.none(), st.just(chain.ABSENT_TEXT), st.text(max_size=30), st.binary(max_size=20)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fixed=st.lists(
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=3, max_size=3),
+        min_size=1,
+        max_size=12,
+    ),
+    texts=st.lists(st.lists(_TEXT, min_size=2, max_size=2), min_size=12, max_size=12),
+    kind=st.text(min_size=1, max_size=12),
+)
+def test_row_digests_are_the_kernels(
+    fixed: list[list[int]], texts: list[list[object]], kind: str
+) -> None:
+    rows = len(fixed)
+    blob = bytearray()
+    lengths = np.empty((rows, 2), dtype=np.int64)
+    starts = np.zeros((rows, 2), dtype=np.int64)
+    for i in range(rows):
+        for j, text in enumerate(texts[i]):
+            if text is None:
+                lengths[i, j] = -1
+            elif isinstance(text, int):
+                lengths[i, j] = text
+            else:
+                data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+                starts[i, j], lengths[i, j] = len(blob), len(data)
+                blob += data + b"\n"
+    words = np.array(fixed, dtype=np.int64)
+    kind_words = np.frombuffer(chain.pack_text(kind), dtype=np.uint64)
+    data = np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8)
+    expected = np.empty(rows, dtype=np.uint64)
+    chain.row_digests(words, kind_words, lengths, starts, data, expected)
+    ours = chain_numpy.row_digests(words, kind_words, lengths, starts, data)
+    assert np.array_equal(ours, expected)

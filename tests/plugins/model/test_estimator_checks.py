@@ -1,0 +1,108 @@
+"""The estimator checks' remembered verdicts: reused only for the very same question."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.model.estimator_checks import (
+    CheckedEstimator,
+    check_estimator,
+    remembered_estimator,
+)
+
+FOREST = "sklearn.ensemble.RandomForestClassifier"
+
+
+def _verdicts(cache: Path) -> list[Path]:
+    return sorted((cache / "estimator-checks").glob("*.json"))
+
+
+def test_a_passing_verdict_is_remembered_and_makes_the_same_estimator(tmp_path: Path) -> None:
+    first = remembered_estimator(FOREST, {"n_estimators": 50, "max_depth": 3}, 7, tmp_path)
+    assert isinstance(first, tuple)  # checked: nothing remembered yet
+    checked, estimator = first
+    assert len(_verdicts(tmp_path)) == 1
+    again = remembered_estimator(FOREST, {"n_estimators": 50, "max_depth": 3}, 7, tmp_path)
+    assert (
+        again
+        == checked
+        == CheckedEstimator(
+            FOREST,
+            "RandomForestClassifier",
+            {"n_estimators": 50, "max_depth": 3, "random_state": 7},
+        )
+    )
+    assert isinstance(again, CheckedEstimator)
+    assert again.make().get_params() == estimator.get_params()
+
+
+@pytest.mark.parametrize(
+    ("params", "seed"),
+    [({"n_estimators": 51, "max_depth": 3}, 7), ({"n_estimators": 50, "max_depth": 3}, 8)],
+    ids=["other params", "other seed"],
+)
+def test_another_question_is_checked_anew(
+    tmp_path: Path, params: dict[str, int], seed: int
+) -> None:
+    remembered_estimator(FOREST, {"n_estimators": 50, "max_depth": 3}, 7, tmp_path)
+    answer = remembered_estimator(FOREST, params, seed, tmp_path)
+    assert isinstance(answer, tuple)
+    assert answer[1].get_params()["random_state"] == seed
+    assert len(_verdicts(tmp_path)) == 2
+
+
+def test_a_failing_check_is_never_remembered(tmp_path: Path) -> None:
+    for _ in range(2):
+        with pytest.raises(ParamError) as raised:
+            remembered_estimator(FOREST, {"n_estimators": -1}, 7, tmp_path)
+        assert raised.value.key == "params.n_estimators"
+        assert raised.value.message == "must be an int in the range [1, inf), was -1"
+    assert _verdicts(tmp_path) == []
+
+
+def test_a_damaged_verdict_is_checked_again_and_replaced(tmp_path: Path) -> None:
+    remembered_estimator(FOREST, {}, 7, tmp_path)
+    (file,) = _verdicts(tmp_path)
+    file.write_text('{"name": ', encoding="utf-8")
+    answer = remembered_estimator(FOREST, {}, 7, tmp_path)
+    assert isinstance(answer, tuple)
+    assert isinstance(remembered_estimator(FOREST, {}, 7, tmp_path), CheckedEstimator)
+
+
+def test_params_json_cannot_hold_are_not_remembered(tmp_path: Path) -> None:
+    # YAML may give class_weight integer keys; JSON would bring them back as strings
+    answer = remembered_estimator(FOREST, {"class_weight": {0: 1.0, 1: 2.0}}, 7, tmp_path)
+    assert isinstance(answer, tuple)
+    assert _verdicts(tmp_path) == []
+
+
+class _LocalClassifier(ClassifierMixin, BaseEstimator):
+    def __init__(self, depth: int = 1) -> None:
+        self.depth = depth
+
+    def fit(self, x: object, y: object) -> _LocalClassifier:
+        return self
+
+    def predict_proba(self, x: object) -> object:
+        return x
+
+
+def test_an_estimator_of_no_installed_distribution_is_not_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the user's own module may change without a version: checked every time
+    module = types.ModuleType("tradeloom_local_estimators")
+    module._LocalClassifier = _LocalClassifier  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    path = "tradeloom_local_estimators._LocalClassifier"
+    for _ in range(2):
+        answer = remembered_estimator(path, {"depth": 2}, 7, tmp_path)
+        assert isinstance(answer, tuple)
+    assert _verdicts(tmp_path) == []
+    assert check_estimator(path, {"depth": 2}, 7)[0].settings == {"depth": 2}

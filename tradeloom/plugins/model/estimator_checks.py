@@ -1,0 +1,319 @@
+"""Check a scikit-learn estimator and its params without data, and remember the verdict.
+
+`check_estimator` imports the estimator's class, constructs it with the strategy's
+params and runs every check scikit-learn can make before fitting (unknown and invalid
+params, the ceilings on a fold's work, a classifier with probabilities). Importing
+scikit-learn takes one to two seconds, which ``tradeloom validate`` in an editor's
+validate-on-save would pay at every save; so a passing verdict is kept in the user's
+cache (`remembered_estimator`), keyed on everything it depends on: the import path,
+the params, the seed, the installed version of the estimator's distribution and the
+source of these checks. The same strategy validated again reads the verdict and
+imports nothing; the estimator is made (`CheckedEstimator.make`) when a model trains.
+Only estimators of an installed distribution are remembered (a module of the user's
+own may change without a version); a failing check is never remembered, so its
+message is always the estimator's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import pkgutil
+import re
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tradeloom import __version__
+from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.registry import did_you_mean
+
+__all__ = [
+    "WORK_CEILINGS",
+    "CheckedEstimator",
+    "check_estimator",
+    "import_estimator",
+    "remembered_estimator",
+]
+
+# sklearn's InvalidParameterError: "The 'n_estimators' parameter of RandomForestClassifier
+# must be an int in the range [1, inf). Got -1 instead."
+_SKLEARN_INVALID = re.compile(
+    r"^The '(?P<key>[^']+)' parameter of \w+ must be (?P<expected>.+)\. Got (?P<got>.+) instead\.$",
+    re.DOTALL,
+)
+
+
+def import_estimator(path: str) -> Any:
+    """Return the object at import path ``path`` (``package.module.Name``).
+
+    Raises:
+        ParamError: At ``estimator``, saying what could not be imported and the closest
+            existing name.
+    """
+    module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ParamError(
+            "estimator",
+            f"expected an import path like 'sklearn.ensemble.RandomForestClassifier', was '{path}'",
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        hint = _module_hint(exc.name, module_name)
+        raise ParamError("estimator", f"cannot import '{path}': {exc}{hint}") from exc
+    except Exception as exc:  # the module itself fails to import: report why
+        raise ParamError(
+            "estimator", f"cannot import '{path}': {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        names = [name for name in dir(module) if not name.startswith("_")]
+        raise ParamError(
+            "estimator",
+            f"cannot import '{path}': module '{module_name}' has no attribute '{attr}'"
+            f"{did_you_mean(attr, names)}",
+        ) from None
+
+
+@dataclass(frozen=True)
+class CheckedEstimator:
+    """An estimator whose class and params passed `check_estimator`: how to make it.
+
+    Attributes:
+        path: The class's import path.
+        name: The class's name.
+        settings: The params to set on a default-constructed instance (the strategy's,
+            plus ``random_state`` keys set to the seed).
+    """
+
+    path: str
+    name: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def make(self) -> Any:
+        """Return a new, unfitted estimator: ``cls()`` then ``set_params(**settings)``."""
+        estimator = import_estimator(self.path)()
+        estimator.set_params(**self.settings)
+        return estimator
+
+
+def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[CheckedEstimator, Any]:
+    """Import, check, configure and seed the estimator at ``path``; fit nothing.
+
+    The estimator gets ``params``; if it has a ``random_state`` that ``params`` do not
+    set, it is set to ``seed``.
+
+    Returns:
+        How to make it again, and the configured estimator.
+
+    Raises:
+        ParamError: At ``estimator`` (cannot import, not a classifier, no probabilities)
+            or at ``params.KEY`` (unknown parameter, invalid value).
+    """
+    cls = import_estimator(path)
+    if not isinstance(cls, type):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a class (it is a {type(cls).__name__}); expected a classifier "
+            "class such as sklearn.ensemble.RandomForestClassifier",
+        )
+    name = cls.__name__
+    try:
+        estimator = cls()
+    except Exception as exc:  # a third-party constructor may raise anything
+        raise ParamError(
+            "estimator", f"cannot construct {name}(): {type(exc).__name__}: {exc}"
+        ) from exc
+    if not all(callable(getattr(estimator, m, None)) for m in ("fit", "get_params", "set_params")):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
+        )
+    if not _is_classifier(estimator):
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a classifier; expected a scikit-learn classifier with "
+            "predict_proba, such as sklearn.ensemble.RandomForestClassifier",
+        )
+    known = list(estimator.get_params(deep=True))
+    for key in params:
+        if key not in known:
+            raise ParamError(
+                f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}"
+            )
+    settings = dict(params)
+    for key in known:
+        if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
+            settings[key] = seed
+    try:
+        estimator.set_params(**settings)
+    except Exception as exc:  # a third-party set_params may raise anything
+        raise ParamError(
+            "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
+        ) from exc
+    _check_work(estimator.get_params(deep=True), name)
+    _validate_values(estimator, name)
+    if not hasattr(estimator, "predict_proba"):
+        remedy = " (set params.probability: true)" if "probability" in known else ""
+        raise ParamError(
+            "estimator",
+            f"{name} has no predict_proba with these params{remedy}; "
+            "the model needs class probabilities",
+        )
+    return CheckedEstimator(path, name, settings), estimator
+
+
+def remembered_estimator(
+    path: str, params: dict[str, Any], seed: int, cache: Path | None = None
+) -> CheckedEstimator | tuple[CheckedEstimator, Any]:
+    """Return the verdict of `check_estimator` remembered from an earlier check, else check.
+
+    Args:
+        path: The estimator's import path.
+        params: The strategy's params of it.
+        seed: The strategy's seed.
+        cache: The cache's root (default: `tradeloom.plugins.data.ohlcv_cache.default_cache_dir`).
+
+    Returns:
+        The remembered `CheckedEstimator` (nothing imported), or what `check_estimator`
+        returns when nothing was remembered (the passing verdict is then remembered).
+
+    Raises:
+        ParamError: As `check_estimator`.
+    """
+    key = _verdict_key(path, params, seed)
+    if key is None:
+        return check_estimator(path, params, seed)
+    if cache is None:
+        from tradeloom.plugins.data.ohlcv_cache import default_cache_dir
+
+        cache = default_cache_dir()
+    file = cache / "estimator-checks" / f"{key}.json"
+    remembered = _read_verdict(file, path)
+    if remembered is not None:
+        return remembered
+    checked, estimator = check_estimator(path, params, seed)
+    if _round_trips(checked.settings):
+        _write_verdict(file, checked)
+    return checked, estimator
+
+
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+"""Top-level modules whose distribution has another name."""
+
+
+def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
+    top = path.partition(".")[0]
+    try:
+        version = metadata.version(_DISTRIBUTIONS.get(top, top))
+    except (metadata.PackageNotFoundError, ValueError):
+        return None  # not an installed distribution: it may change without a version
+    if not _round_trips(params):
+        return None
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    what = {"path": path, "params": params, "seed": seed, "version": version}
+    digest.update(json.dumps([__version__, what], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _round_trips(value: Any) -> bool:
+    try:
+        text = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return bool(json.loads(text) == value)
+
+
+def _read_verdict(file: Path, path: str) -> CheckedEstimator | None:
+    try:
+        saved = json.loads(file.read_text(encoding="utf-8"))
+        checked = CheckedEstimator(path, str(saved["name"]), dict(saved["settings"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # none yet, or damaged: check again
+    return checked
+
+
+def _write_verdict(file: Path, checked: CheckedEstimator) -> None:
+    text = json.dumps({"name": checked.name, "settings": checked.settings}, sort_keys=True)
+    with contextlib.suppress(OSError):  # a cache that cannot be written is no cache
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, file)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def _is_classifier(estimator: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    try:
+        return bool(is_classifier(estimator))
+    except Exception:  # no sklearn tags: a compatible estimator may still declare its type
+        return getattr(estimator, "_estimator_type", None) == "classifier"
+
+
+WORK_CEILINGS: dict[str, int] = {
+    "n_estimators": 10_000,
+    "max_iter": 100_000,
+    "n_iter": 100_000,
+    "max_fun": 1_000_000,
+    "n_restarts_optimizer": 100,
+}
+"""Ceilings of the estimator params that size a fold's work (a forest of 1e20 trees
+would never finish): each is some ten times what a strategy sensibly asks for."""
+
+
+def _check_work(settings: dict[str, Any], name: str) -> None:
+    for key, value in settings.items():
+        ceiling = WORK_CEILINGS.get(key.rpartition("__")[2])
+        if ceiling is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value > ceiling:
+            raise ParamError(
+                f"params.{key}",
+                f"must be <= {ceiling:,} for {name} (the ceiling on the work of one fold), "
+                f"was {value:,}",
+            )
+
+
+def _validate_values(estimator: Any, name: str) -> None:
+    # sklearn's own parameter checks without fitting (BaseEstimator._validate_params, the
+    # same call fit makes); estimators without declared constraints are checked at fit.
+    validate = getattr(estimator, "_validate_params", None)
+    if not callable(validate) or not hasattr(estimator, "_parameter_constraints"):
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        match = _SKLEARN_INVALID.match(str(exc))
+        if match is None:
+            raise ParamError("params", f"invalid for {name}: {exc}") from exc
+        raise ParamError(
+            f"params.{match['key']}", f"must be {match['expected']}, was {match['got']}"
+        ) from exc
+
+
+def _module_hint(missing: str | None, module_name: str) -> str:
+    if not missing or not (module_name == missing or module_name.startswith(missing + ".")):
+        return ""  # a dependency of the module is missing, not the module itself
+    parent, _, _ = missing.rpartition(".")
+    if parent:
+        try:
+            search_path = importlib.import_module(parent).__path__
+        except Exception:  # the parent is not a package: nothing to suggest
+            return ""
+        choices = [f"{parent}.{info.name}" for info in pkgutil.iter_modules(search_path)]
+    else:
+        choices = [info.name for info in pkgutil.iter_modules()]
+    return did_you_mean(missing, choices)
