@@ -36,7 +36,7 @@ from tradeloom.journal import (
     verify,
 )
 from tradeloom.journal.reader import check_end
-from tradeloom.journal.schema import schema_of
+from tradeloom.journal.schema import Codec, schema_of
 from tradeloom.journal.source import open_source
 from tradeloom.runner.cli import main
 
@@ -73,19 +73,39 @@ def _stored(path: Path) -> tuple[int, int]:
     return blocks, rows
 
 
-def _write_bulk(path: Path, writes: list[list[Event]]) -> None:
+def _vocabulary(batch: ColumnBatch) -> ColumnBatch:
+    """The batch with its text columns as pandas Categoricals (stored as a vocabulary)."""
+    columns = dict(batch.columns)
+    for column in schema_of(batch.kind.KIND).columns:
+        if column.codec in (Codec.TEXT, Codec.OPT_TEXT):
+            columns[column.name] = pd.Categorical(columns[column.name])
+    return ColumnBatch(batch.kind, batch.positions, columns)
+
+
+def _write_bulk(path: Path, writes: list[list[Event]], vocabulary: bool) -> None:
     journal = open_journal(path, IDENTITY)
     for written in writes:
         by_kind: dict[type[Event], list[tuple[int, Event]]] = {}
         for position, event in enumerate(written):
             by_kind.setdefault(type(event), []).append((position, event))
-        journal.write_columns(
-            [
-                ColumnBatch.of([e for _, e in items], [p for p, _ in items])
-                for items in by_kind.values()
-            ]
-        )
+        batches = [
+            ColumnBatch.of([e for _, e in items], [p for p, _ in items])
+            for items in by_kind.values()
+        ]
+        journal.write_columns([_vocabulary(b) for b in batches] if vocabulary else batches)
     journal.close()
+
+
+def _write(data: st.DataObject) -> list[Event]:
+    """One write's events: a few kinds, each in several rows (some all alike), interleaved."""
+    written: list[Event] = []
+    for kind in data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=5)):
+        count = data.draw(st.integers(1, 4))
+        if data.draw(st.booleans()):
+            written += [data.draw(events(kind))] * count  # a column of one value: stored once
+        else:
+            written += [data.draw(events(kind)) for _ in range(count)]
+    return data.draw(st.permutations(written))
 
 
 @SETTINGS
@@ -93,20 +113,14 @@ def _write_bulk(path: Path, writes: list[list[Event]]) -> None:
 def test_blocks_read_back_as_the_same_events_appended_one_by_one(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    writes = [
-        [
-            data.draw(events(kind))
-            for kind in data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=8))
-        ]
-        for _ in range(data.draw(st.integers(1, 3)))
-    ]
+    writes = [_write(data) for _ in range(data.draw(st.integers(1, 3)))]
     one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
     journal = open_journal(one, IDENTITY)
     for written in writes:
         for event in written:
             journal.append(event)
     journal.close()
-    _write_bulk(bulk, writes)
+    _write_bulk(bulk, writes, data.draw(st.booleans()))
     kinds_per_write = sum(len({type(e) for e in written}) for written in writes)
     assert _stored(bulk) == (kinds_per_write, 0)  # every bulk row lives in a block
     assert _reader_rows(one) == _reader_rows(bulk)

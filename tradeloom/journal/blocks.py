@@ -12,13 +12,18 @@ row of ``segment`` each, with no Python object per event::
 - ``columns``: the names of the columns in ``data``, comma-separated (the kind's
   `tradeloom.journal.schema.Schema.columns` when it was written; a text field added
   later reads as '').
-- ``data``: little-endian 64-bit words. First ``seq`` as int64[rows]; then each
-  column in ``columns`` order: an integer, bool (0/1), id (-1: none) or time (ns
-  since the epoch, UTC; the int64 minimum: NaT) as int64[rows]; a float as
-  float64[rows] (NaN: none; ``-0.0`` stored as ``0.0``); a text as int64[rows]
-  lengths (-1: NULL), int64[rows] starts, an int64 byte count and that many bytes of
-  UTF-8 zero-padded to a whole word (row ``i``'s text is
-  ``bytes[starts[i] : starts[i] + lengths[i]]``; texts are redacted as in a table).
+- ``data``: little-endian, in 64-bit words (a shorter array is zero-padded to a
+  whole word). First ``seq`` as int64[rows]; then each column in ``columns`` order,
+  a word saying how it is stored, then its values. An integer, bool (0/1), id (-1:
+  none) or time (ns since the epoch, UTC; the int64 minimum: NaT): ``0`` int64[rows],
+  ``1`` one int64 for every row, ``2``/``3``/``4`` int32/int16/int8[rows]. A float
+  (NaN: none; ``-0.0`` stored as ``0.0``): ``0`` float64[rows], ``1`` one float64.
+  A text (UTF-8, redacted as in a table; a length of -1: NULL; row ``i``'s text is
+  ``bytes[start : start + length]``): ``0``/``2`` int64/int32 lengths[rows], then
+  starts[rows], then the bytes; ``1`` one length word, then the bytes of the text of
+  every row; ``5`` (a vocabulary) a count ``k``, int64 lengths[k], int64 starts[k],
+  each row's entry as int8 (``k`` <= 127), int16 or int32[rows], then the bytes.
+  The bytes: an int64 count, then that many bytes.
 - ``digest``: XXH64 of the block's row digests in sequence order (as a signed
   int64): a byte edited in ``data`` shows as this block.
 - ``hash``: the chain value after its row ``last_seq``: the block's place in the
@@ -74,6 +79,11 @@ SEGMENT_SQL = (
 """The table of blocks and its append-only triggers."""
 
 _INT64_MIN = np.iinfo(np.int64).min
+# how a column is stored: the word before its values
+_FULL = 0  # every value, 64 bits (texts: lengths and starts as int64)
+_SAME = 1  # one value for every row
+_NARROW = ((2, "<i4"), (3, "<i2"), (4, "<i1"))  # integers (texts: lengths, starts) in fewer bits
+_VOCABULARY = 5  # texts: the distinct ones, and each row's as a code
 _SEPARATOR = 10  # b"\n", the byte `tradeloom.journal.columns` puts after each text
 
 
@@ -168,9 +178,9 @@ def encode_block(batch: PreparedBatch, seq: npt.NDArray[np.int64], start: int, s
     parts = [seq[start:stop].astype("<i8").tobytes()]
     for column, value in zip(batch.schema.columns, batch.arrays, strict=True):
         if column.codec is Codec.FLOAT:
-            parts.append((value[start:stop] + 0.0).astype("<f8").tobytes())
+            parts.extend(_encode_fixed(value[start:stop] + 0.0, floats=True))
         elif column.codec.fixed:
-            parts.append(value[start:stop].astype("<i8").tobytes())
+            parts.extend(_encode_fixed(value[start:stop], floats=False))
         else:
             parts.extend(_encode_texts(value, start, stop))
     return b"".join(parts)
@@ -181,24 +191,73 @@ def block_digest(digests: npt.NDArray[np.uint64]) -> int:
     return int(xxh64_words(digests, len(digests), np.uint64(0)))
 
 
+def _word(value: int) -> bytes:
+    return struct.pack("<q", value)
+
+
+def _packed(array: npt.NDArray[Any], dtype: str) -> list[bytes]:
+    data = array.astype(dtype).tobytes()
+    return [data, b"\0" * (-len(data) % 8)]
+
+
+def _encode_fixed(array: npt.NDArray[Any], *, floats: bool) -> list[bytes]:
+    bits = array.view(np.int64) if floats else array
+    if len(bits) > 1 and bool(np.all(bits == bits[0])):
+        return [_word(_SAME), _word(int(bits[0]))]
+    if floats or not len(bits):
+        return [_word(_FULL), *_packed(array, "<f8" if floats else "<i8")]
+    low, high = int(bits.min()), int(bits.max())
+    for tag, dtype in _NARROW:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return [_word(tag), *_packed(bits, dtype)]
+    return [_word(_FULL), *_packed(bits, "<i8")]
+
+
 def _encode_texts(texts: Texts, start: int, stop: int) -> list[bytes]:
     starts = texts.starts[start:stop]
     lengths = texts.lengths[start:stop]
     data = texts.data
+    if texts.codes is not None and texts.entries is not None:
+        entry_starts, entry_lengths = texts.entries
+        codes = texts.codes[start:stop]
+        return [
+            _word(_VOCABULARY),
+            _word(len(entry_starts)),
+            *_packed(entry_lengths, "<i8"),
+            *_packed(entry_starts, "<i8"),
+            *_packed(codes, _code_type(len(entry_starts))),
+            *_bytes(data),
+        ]
+    if len(starts) > 1 and bool(np.all(starts == starts[0]) and np.all(lengths == lengths[0])):
+        first = int(starts[0])
+        return [
+            _word(_SAME),
+            _word(int(lengths[0])),
+            *_bytes(data[first : first + max(0, int(lengths[0]))]),
+        ]
     if (start, stop) != (0, len(texts.starts)) and len(starts):
         # a part of the rows: keep the bytes its texts use
         ends = starts + np.maximum(lengths, 0)
         low, high = int(starts.min()), int(ends.max())
         data = data[low:high]
         starts = starts - low
-    size = len(data)
+    wide = len(data) > np.iinfo(np.int32).max
+    dtype = "<i8" if wide else "<i4"
     return [
-        lengths.astype("<i8").tobytes(),
-        starts.astype("<i8").tobytes(),
-        struct.pack("<q", size),
-        data,
-        b"\0" * (-size % 8),
+        _word(_FULL if wide else _NARROW[0][0]),
+        *_packed(lengths, dtype),
+        *_packed(starts, dtype),
+        *_bytes(data),
     ]
+
+
+def _bytes(data: bytes) -> list[bytes]:
+    return [_word(len(data)), data, b"\0" * (-len(data) % 8)]
+
+
+def _code_type(entries: int) -> str:
+    return next(dtype for _, dtype in reversed(_NARROW) if entries <= np.iinfo(dtype).max)
 
 
 def decode_block(
@@ -226,18 +285,13 @@ def decode_block(
     if unknown or missing or len(set(listed)) != len(listed):
         raise BlockDamaged(f"{span}: its columns ({names}) are not those of {schema.kind}")
     reader = _Reader(data, rows, span)
-    seq = reader.words(np.int64)
+    seq = reader.array("<i8")
     if not bool(np.all(seq[1:] > seq[:-1])) or int(seq[0]) != first or int(seq[-1]) != last:
         raise BlockDamaged(f"{span}: its sequence numbers are not {first}..{last}, increasing")
     columns: dict[str, Any] = {}
     for name in listed:
-        column = by_name[name]
-        if column.codec is Codec.FLOAT:
-            columns[name] = reader.words(np.float64)
-        elif column.codec.fixed:
-            columns[name] = reader.words(np.int64)
-        else:
-            columns[name] = reader.texts()
+        codec = by_name[name].codec
+        columns[name] = reader.fixed(codec is Codec.FLOAT) if codec.fixed else reader.texts()
     reader.end()
     for column in schema.columns:
         if column.name not in columns:  # a text field added after the block was written
@@ -254,30 +308,77 @@ class _Reader:
     def _fail(self) -> BlockDamaged:
         return BlockDamaged(f"{self.span}: its data is cut or malformed ({len(self.data)} bytes)")
 
-    def words(self, dtype: type[Any], count: int | None = None) -> npt.NDArray[Any]:
+    def array(self, dtype: str, count: int | None = None) -> npt.NDArray[Any]:
         n = self.rows if count is None else count
-        if self.at + 8 * n > len(self.data):
+        size = np.dtype(dtype).itemsize * n
+        if n < 0 or self.at + size > len(self.data):
             raise self._fail()
-        kind = "<f8" if dtype is np.float64 else "<i8"
-        array = np.frombuffer(self.data, dtype=kind, count=n, offset=self.at)
-        self.at += 8 * n
-        return array.astype(dtype, copy=False)
+        array = np.frombuffer(self.data, dtype=dtype, count=n, offset=self.at)
+        self.at += size + (-size % 8)
+        wide = np.float64 if array.dtype.kind == "f" else np.int64
+        return array.astype(wide)
 
-    def texts(self) -> Texts:
-        lengths = self.words(np.int64)
-        starts = self.words(np.int64)
-        size = int(self.words(np.int64, 1)[0])
+    def word(self) -> int:
+        return int(self.array("<i8", 1)[0])
+
+    def fixed(self, floats: bool) -> npt.NDArray[Any]:
+        tag = self.word()
+        if tag == _SAME:
+            bits = np.full(self.rows, self.word(), dtype=np.int64)
+            return bits.view(np.float64) if floats else bits
+        if tag == _FULL:
+            return self.array("<f8" if floats else "<i8")
+        dtype = dict(_NARROW).get(tag)
+        if dtype is None or floats:
+            raise self._fail()
+        return self.array(dtype)
+
+    def _bytes(self) -> bytes:
+        size = self.word()
         if size < 0 or self.at + size > len(self.data):
             raise self._fail()
         data = self.data[self.at : self.at + size]
         self.at += size + (-size % 8)
+        return data
+
+    def texts(self) -> Texts:
+        tag = self.word()
+        codes = entries = None
+        if tag == _VOCABULARY:
+            count = self.word()
+            entry_lengths = self.array("<i8", count)
+            entry_starts = self.array("<i8", count)
+            entries = entry_starts, entry_lengths
+            codes = self.array(_code_type(max(count, 1)))
+            if count < 1 or int(codes.min()) < 0 or int(codes.max()) >= count:
+                raise self._fail()
+            data = self._bytes()
+            self._check(entry_starts, entry_lengths, len(data))
+            starts, lengths = entry_starts[codes], entry_lengths[codes]
+        elif tag == _SAME:
+            length = self.word()
+            data = self._bytes()
+            starts = np.zeros(self.rows, dtype=np.int64)
+            lengths = np.full(self.rows, length, dtype=np.int64)
+        elif tag in (_FULL, _NARROW[0][0]):
+            dtype = "<i8" if tag == _FULL else _NARROW[0][1]
+            lengths = self.array(dtype)
+            starts = self.array(dtype)
+            data = self._bytes()
+        else:
+            raise self._fail()
+        self._check(starts, lengths, len(data))
+        return Texts(None, data, starts, lengths, codes, entries)
+
+    def _check(
+        self, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], size: int
+    ) -> None:
         if len(lengths) and (
             int(lengths.min()) < -1
             or int(starts.min()) < 0
             or int((starts + np.maximum(lengths, 0)).max()) > size
         ):
             raise BlockDamaged(f"{self.span}: a text lies outside its column's bytes")
-        return Texts(None, data, starts, lengths)
 
     def end(self) -> None:
         if self.at != len(self.data):

@@ -217,20 +217,33 @@ class Texts:
     byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each row's
     (rows of a vocabulary share one copy of each distinct text). ``values``: the SQL
     values (str, bytes as stored, or None), or None where not built yet (`listed`).
+    Texts of a vocabulary also have ``codes``, each row's entry of ``entries`` (the
+    starts and lengths of the distinct texts, the last one NULL).
     """
 
     values: list[Any] | None
     data: bytes
     starts: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.int64] | None = None
+    entries: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
 
-    def listed(self) -> list[Any]:
-        """Return the values, one per row (decoded from the bytes if not kept)."""
+    def listed(self, *, as_bytes: bool = False) -> list[Any]:
+        """Return the values, one per row (decoded from the bytes if not kept).
+
+        Raises:
+            UnicodeDecodeError: Bytes that are not UTF-8 (unless ``as_bytes``).
+        """
         if self.values is not None:
             return self.values
         from tradeloom.journal.blocks import text_values
 
-        return text_values(self.data, self.starts, self.lengths)
+        if self.codes is not None and self.entries is not None:
+            distinct = text_values(self.data, *self.entries, as_bytes=as_bytes)
+            table = np.empty(len(distinct), dtype=object)
+            table[:] = distinct
+            return list(table[self.codes].tolist())
+        return text_values(self.data, self.starts, self.lengths, as_bytes=as_bytes)
 
 
 def _text_values(
@@ -289,7 +302,9 @@ def _vocabulary(
     starts = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1 : len(encoded) + 1])
     starts[-1] = 0
-    return Texts(None, b"\n".join(encoded), starts[codes], lengths[codes])
+    codes = codes % len(lengths)  # a missing value: the last entry
+    data = b"\n".join(encoded)
+    return Texts(None, data, starts[codes], lengths[codes], codes, (starts, lengths))
 
 
 def _text(value: Any, where: str) -> str:
