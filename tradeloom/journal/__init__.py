@@ -14,10 +14,18 @@ naming a run in PostgreSQL):
     fills = read_frame(path, "fill")          # one DataFrame per kind
     verify(path)                              # the hash chain, first bad sequence named
 
-SQL reads the file too: ``SELECT * FROM fill``; ``SELECT * FROM events`` lists every
-row's header and kind in sequence order. Every failure to read a file (missing, a
-directory, empty, not SQLite, damaged, another format version, a broken chain) raises
-a `JournalError` whose message is one line naming the file and the problem.
+Where the rows live in a SQLite file (format 3): the events written one by one (paper,
+live, the per-bar driver, a backtest's run bookkeeping) in a table per kind, which SQL
+reads as it is (``SELECT * FROM fill``; ``SELECT * FROM events`` lists those rows'
+headers and kinds in sequence order); a backtest's bulk rows in the ``segment`` table,
+one typed columnar block per kind and write (`tradeloom.journal.blocks` documents the
+bytes). Every reader here gives both alike, so for a kind's every row, whichever way it
+was written, read ``read_frame(path, "fill")`` (then ``.to_sql``, ``.to_csv``...), not
+the table. A PostgreSQL journal holds every row in its kind's table.
+
+Every failure to read a file (missing, a directory, empty, not SQLite, damaged,
+another format version, a broken chain) raises a `JournalError` whose message is one
+line naming the file and the problem.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, v
 from tradeloom.journal.store import ColumnBatch
 from tradeloom.redaction import redact_text
 
-__all__ = ["PreparedBatch", "prepare", "stored_digests"]
+__all__ = ["PreparedBatch", "Texts", "digests_of", "prepare", "stored_digests"]
 
 _INT64_MIN = np.iinfo(np.int64).min
 _QUIET_NAN = np.array([0x7FF8000000000000], np.uint64).view(np.float64)[0]
@@ -45,6 +45,11 @@ class PreparedBatch:
         digests: Each row's digest (the chain links them in position order).
         repeated: Per column, whether ``values`` holds the one value of every row (a
             store binds it once per statement rather than once per row).
+        arrays: Per column (`Schema.columns` order), its typed values in position
+            order: an array (int64; float64 for floats) or a `Texts` (what a block
+            stores, `tradeloom.journal.blocks`).
+
+    ``values`` and ``repeated`` are empty when `prepare` was asked for no SQL values.
     """
 
     schema: Schema
@@ -52,10 +57,14 @@ class PreparedBatch:
     values: list[list[Any]]
     digests: npt.NDArray[np.uint64]
     repeated: tuple[bool, ...] = ()
+    arrays: tuple[Any, ...] = ()
 
 
-def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch:
-    """Convert ``batch`` to SQL values and digests; its rows get ``first_seq + position``.
+def prepare(
+    schema: Schema, batch: ColumnBatch, first_seq: int, *, sql: bool = True
+) -> PreparedBatch:
+    """Convert ``batch`` to typed arrays, SQL values (``sql``) and digests; its rows get
+    ``first_seq + position``.
 
     Raises:
         JournalValueError: A column is missing or has the wrong length or type.
@@ -73,7 +82,8 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
     if unknown:
         raise JournalValueError(f"{schema.kind}: no field {sorted(unknown)[0]!r}")
     fixed: list[npt.NDArray[Any]] = []
-    texts: list[_Texts] = []
+    texts: list[Texts] = []
+    arrays: list[Any] = []
     values: list[list[Any]] = []
     repeated: list[bool] = []
     for column in schema.columns:
@@ -89,17 +99,23 @@ def prepare(schema: Schema, batch: ColumnBatch, first_seq: int) -> PreparedBatch
         if column.codec.fixed:
             array = _fixed_array(column, given, n, where, order)
             fixed.append(array)
-            same = n > 1 and _all_same(array)
-            values.append(_sql_fixed(column, array[:1] if same else array))
+            arrays.append(array)
+            if sql:
+                same = n > 1 and _all_same(array)
+                values.append(_sql_fixed(column, array[:1] if same else array))
+                repeated.append(same)
         else:
             text = _text_values(column, given, n, where, order)
             texts.append(text)
-            same = n > 1 and text.values.count(text.values[0]) == n
-            values.append(text.values[:1] if same else text.values)
-        repeated.append(same)
+            arrays.append(text)
+            if sql:
+                listed = text.listed()
+                same = n > 1 and listed.count(listed[0]) == n
+                values.append(listed[:1] if same else listed)
+                repeated.append(same)
     seq = positions + first_seq
-    digests = _digests(schema, seq, fixed, texts)
-    return PreparedBatch(schema, positions, values, digests, tuple(repeated))
+    digests = digests_of(schema, seq, fixed, texts)
+    return PreparedBatch(schema, positions, values, digests, tuple(repeated), tuple(arrays))
 
 
 def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:
@@ -113,14 +129,14 @@ def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray
     columns = list(zip(*rows, strict=True))
     seq = np.asarray(columns[0], dtype=np.int64)
     fixed: list[npt.NDArray[Any]] = []
-    texts: list[_Texts] = []
+    texts: list[Texts] = []
     for j, column in enumerate(schema.columns, start=1):
         raw = columns[j]
         if column.codec.fixed:
             fixed.append(_stored_fixed(column, raw))
         else:
             texts.append(_texts(list(raw)))
-    return _digests(schema, seq, fixed, texts, compiled=False)
+    return digests_of(schema, seq, fixed, texts, compiled=False)
 
 
 # --- fixed-width columns ---------------------------------------------------------
@@ -196,23 +212,45 @@ def _stored_fixed(column: Column, raw: Sequence[Any]) -> npt.NDArray[Any]:
 
 
 @dataclass(frozen=True)
-class _Texts:
-    """One text column: its SQL values and its UTF-8 bytes for the digests.
+class Texts:
+    """One text column: its UTF-8 bytes (for the digests and a block) and its values.
 
     ``data`` holds the texts one after the other, each followed by one separator
     byte that no digest reads; ``starts`` and ``lengths`` (-1: NULL) locate each row's
-    (rows of a vocabulary share one copy of each distinct text).
+    (rows of a vocabulary share one copy of each distinct text). ``values``: the SQL
+    values (str, bytes as stored, or None), or None where not built yet (`listed`).
+    Texts of a vocabulary also have ``codes``, each row's entry of ``entries`` (the
+    starts and lengths of the distinct texts, the last one NULL).
     """
 
-    values: list[Any]
+    values: list[Any] | None
     data: bytes
     starts: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.int64] | None = None
+    entries: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+
+    def listed(self, *, as_bytes: bool = False) -> list[Any]:
+        """Return the values, one per row (decoded from the bytes if not kept).
+
+        Raises:
+            UnicodeDecodeError: Bytes that are not UTF-8 (unless ``as_bytes``).
+        """
+        if self.values is not None:
+            return self.values
+        from tradeloom.journal.blocks import text_values
+
+        if self.codes is not None and self.entries is not None:
+            distinct = text_values(self.data, *self.entries, as_bytes=as_bytes)
+            table = np.empty(len(distinct), dtype=object)
+            table[:] = distinct
+            return list(table[self.codes].tolist())
+        return text_values(self.data, self.starts, self.lengths, as_bytes=as_bytes)
 
 
 def _text_values(
     column: Column, given: Any, n: int, where: str, order: npt.NDArray[np.intp] | None
-) -> _Texts:
+) -> Texts:
     codec = column.codec
     if isinstance(given, pd.Categorical):
         if len(given) != n:
@@ -224,7 +262,7 @@ def _text_values(
         text = redact_text(given)
         data = text.encode("utf-8")
         zeros = np.zeros(n, dtype=np.int64)
-        return _Texts([text] * n, data, zeros, np.full(n, len(data), dtype=np.int64))
+        return Texts([text] * n, data, zeros, np.full(n, len(data), dtype=np.int64))
     values = given if isinstance(given, list) else list(given)
     if len(values) != n:
         raise JournalValueError(f"{where}: {len(values)} values for {n} positions")
@@ -232,6 +270,9 @@ def _text_values(
         encode = value_encoder(codec, where)
         values = [encode(v) for v in values]
     elif codec is Codec.OPT_TEXT and None in values:
+        if values.count(None) == n:  # none at all (an order without a parent...)
+            zeros = np.zeros(n, dtype=np.int64)
+            return Texts([None] * n, b"", zeros, np.full(n, -1, dtype=np.int64))
         values = [None if v is None else redact_text(_text(v, where)) for v in values]
     else:
         try:
@@ -248,7 +289,7 @@ def _text_values(
 
 def _vocabulary(
     codec: Codec, given: pd.Categorical, where: str, order: npt.NDArray[np.intp] | None
-) -> _Texts:
+) -> Texts:
     """Texts from a small vocabulary: each distinct text redacted and encoded once."""
     labels = [_text(label, where) for label in given.categories]
     codes = np.asarray(given.codes, dtype=np.int64)
@@ -263,8 +304,9 @@ def _vocabulary(
     starts = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=starts[1 : len(encoded) + 1])
     starts[-1] = 0
-    values = np.array([*texts, None], dtype=object)[codes].tolist()
-    return _Texts(values, b"\n".join(encoded), starts[codes], lengths[codes])
+    codes = codes % len(lengths)  # a missing value: the last entry
+    data = b"\n".join(encoded)
+    return Texts(None, data, starts[codes], lengths[codes], codes, (starts, lengths))
 
 
 def _text(value: Any, where: str) -> str:
@@ -273,7 +315,7 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _texts(values: list[Any]) -> _Texts:
+def _texts(values: list[Any]) -> Texts:
     """Locate ``values`` (str, bytes as stored, or None) in one byte string."""
     n = len(values)
     nulls: list[int] = []
@@ -304,17 +346,24 @@ def _texts(values: list[Any]) -> _Texts:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
     if nulls:
         lengths[nulls] = -1
-    return _Texts(values, data, starts, lengths)
+    return Texts(values, data, starts, lengths)
 
 
-def _digests(
+def digests_of(
     schema: Schema,
     seq: npt.NDArray[np.int64],
     fixed: list[npt.NDArray[Any]],
-    texts: list[_Texts],
+    texts: list[Texts],
     *,
     compiled: bool = True,
 ) -> npt.NDArray[np.uint64]:
+    """Return the digests of rows of ``schema`` given as columns (`tradeloom.journal.chain`).
+
+    Args:
+        seq: Each row's sequence number.
+        fixed: The fixed-width columns, `Schema.columns` order (floats as float64).
+        texts: The text columns, `Schema.columns` order.
+    """
     n = len(seq)
     words = np.empty((n, 1 + len(schema.fixed_columns)), dtype=np.int64)
     words[:, 0] = seq

@@ -41,6 +41,7 @@ __all__ = [
     "KINDS",
     "NO_BAR",
     "NO_TIME",
+    "READ_FORMATS",
     "RUN_KINDS",
     "BookProblem",
     "BookSnapshotTaken",
@@ -96,8 +97,12 @@ __all__ = [
     "table_of",
 ]
 
-FORMAT_VERSION = 2
-"""The journal format this tradeloom writes and reads (1: the JSON ``events`` table)."""
+FORMAT_VERSION = 3
+"""The journal format this tradeloom writes (1: the JSON ``events`` table; 2: a table
+per kind; 3: and a SQLite file's bulk rows in typed blocks, `tradeloom.journal.blocks`)."""
+
+READ_FORMATS = frozenset({2, FORMAT_VERSION})
+"""The formats this tradeloom reads (a format-2 file reopened to append stays format 2)."""
 
 NO_BAR = -1
 """``bar`` and ``correlation_id`` of an event that belongs to no bar (NULL in SQL)."""

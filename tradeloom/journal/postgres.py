@@ -19,7 +19,10 @@ drop the triggers should not own the tables: see the docs' how-to).
 Writes: `PostgresJournal.append` buffers, `PostgresJournal.flush` commits the buffer in
 one transaction (``synchronous_commit`` as the server has it: ``on`` by default, so a
 committed event survives a crash of the server); `PostgresJournal.write_columns`
-writes a backtest's batches with ``COPY`` in one transaction.
+writes a backtest's batches with ``COPY`` in one transaction, a row per event (the
+SQLite store writes them as typed blocks, `tradeloom.journal.blocks`; here every row
+stays queryable in its kind's table, and a server's shared database is not where
+backtests' speed matters).
 
 A PostgreSQL text cannot hold the character NUL (U+0000): a text holding one (an
 exchange's message, say) is journaled with U+FFFD in its place, hashed as stored. It is

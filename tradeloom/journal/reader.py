@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
 from tradeloom.journal.chain_numpy import chain_values
 from tradeloom.journal.columns import stored_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
@@ -211,22 +212,43 @@ def verify(path: Path) -> Verified:
     meta = source.meta
     source.stored_texts()  # texts hash as stored, even bytes that are not UTF-8
     source.snapshot()  # the rows and the tail record as of one moment
-    seqs, digests, stored = [], [], []
+    seqs, digests, stored, checked = [], [], [], []
+    problems: list[tuple[int, int, str]] = []  # seq, structural first, what breaks
+    ends: dict[int, Block] = {}  # a block by its last row
     try:
         record = source.stored_tail()
         for kind in KINDS:
             schema = schema_of(kind)
-            rows = list(source.rows(schema))
-            if not rows:
-                continue
+            rows = list(source.table_rows(schema))
             for row in rows:
                 if not (isinstance(row[0], int) and isinstance(row[-1], int)):
                     raise JournalDamaged(
                         f"{path}: a {schema.table} row has no sequence number or hash (damaged)"
                     )
-            seqs.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
-            stored.append(np.fromiter((r[-1] for r in rows), np.int64, len(rows)))
-            digests.append(stored_digests(schema, [r[:-1] for r in rows]))
+            if rows:
+                seqs.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+                stored.append(np.fromiter((r[-1] for r in rows), np.int64, len(rows)))
+                digests.append(stored_digests(schema, [r[:-1] for r in rows]))
+                checked.append(np.ones(len(rows), dtype=bool))
+            for block in source.blocks(schema):
+                found = block.digests(compiled=False)
+                if block_digest(found, compiled=False) != block.digest:
+                    problems.append(
+                        (
+                            block.first,
+                            1,
+                            f"{_breaks_in(block)} its bytes do not "
+                            "match its digest (edited or damaged after it was written)",
+                        )
+                    )
+                # a block holds the chain value after its last row
+                hashes = np.zeros(len(found), dtype=np.uint64)
+                hashes[-1] = block.hash
+                ends[block.last] = block
+                seqs.append(block.seq)
+                stored.append(hashes.view(np.int64))
+                digests.append(found)
+                checked.append(np.arange(len(found)) == len(found) - 1)
     finally:
         source.close()
     seed = f"{chain_seed(meta):016x}"
@@ -245,27 +267,49 @@ def verify(path: Path) -> Verified:
     seq = seq[order]
     digest = np.concatenate(digests)[order]
     hashes = np.concatenate(stored)[order].view(np.uint64)
+    mask = np.concatenate(checked)[order]
     chained = chain_values(digest.tolist(), chain_seed(meta))
     expected = np.arange(1, len(seq) + 1, dtype=np.int64)
-    problems: list[tuple[int, int, str]] = []  # seq, structural first, why
     off = np.flatnonzero(seq != expected)
     if len(off):
         i = int(off[0])
         if i > 0 and seq[i] == seq[i - 1]:
-            problems.append((int(seq[i]), 0, f"two rows have sequence {seq[i]} (a row inserted)"))
+            problems.append(
+                (
+                    int(seq[i]),
+                    0,
+                    f"{_breaks_at(int(seq[i]))} two rows have sequence {seq[i]} (a row inserted)",
+                )
+            )
         else:
             missing = int(expected[i])
-            problems.append((missing, 0, f"the row of sequence {missing} is missing (deleted)"))
-    bad = np.flatnonzero(chained != hashes)
+            problems.append(
+                (
+                    missing,
+                    0,
+                    f"{_breaks_at(missing)} the row of sequence {missing} is missing (deleted)",
+                )
+            )
+    bad = np.flatnonzero((chained != hashes) & mask)
     if len(bad):
         s = int(seq[int(bad[0])])
-        why = "the row does not match its hash (edited, inserted or damaged after it was written)"
+        if s in ends and ends[s].last == s and len(ends[s].seq) > 0:
+            block = ends[s]
+            why = (
+                f"{_breaks_in(block)} the chain after its last row is not its hash (rows "
+                "before it edited, or a block of another journal)"
+            )
+        else:
+            why = (
+                f"{_breaks_at(s)} the row does not match its hash (edited, inserted or "
+                "damaged after it was written)"
+            )
         if s == 1:
             why += ", or the meta table was edited"
         problems.append((s, 1, why))
     if problems:
         s, _, why = min(problems)
-        raise ChainBroken(f"{path}: the hash chain breaks at sequence {s}: {why}", s)
+        raise ChainBroken(f"{path}: {why}", s)
 
     def head_at(rows: int) -> str | None:
         if rows == 0:
@@ -365,9 +409,35 @@ def _decoded(source: Source, schema: Schema) -> Iterator[tuple[int, Event]]:
             ) from None
 
 
+def _breaks_at(seq: int) -> str:
+    return f"the hash chain breaks at sequence {seq}:"
+
+
+def _breaks_in(block: Block) -> str:
+    return f"the hash chain breaks in {block.span}:"
+
+
 def _frame(source: Source, schema: Schema) -> pd.DataFrame:
+    rows = _table_frame(source, schema)
+    parts = [rows] if len(rows) else []
+    for block in source.blocks(schema):
+        try:
+            parts.append(pd.DataFrame(block.frame_columns()))
+        except BlockDamaged as exc:
+            raise JournalDamaged(f"{source.path}: {exc} (damaged)") from None
+    if not parts:
+        return rows
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat(parts, ignore_index=True)
+    if len(rows):  # the table's rows may come before, between or after the blocks
+        frame = frame.sort_values("seq", kind="stable", ignore_index=True)
+    return frame
+
+
+def _table_frame(source: Source, schema: Schema) -> pd.DataFrame:
     path = source.path
-    rows = list(source.rows(schema))
+    rows = list(source.table_rows(schema))
     columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.columns) + 2)
     data: dict[str, Any] = {"seq": np.array(columns[0], dtype=np.int64)}
     for j, column in enumerate(schema.columns, start=1):

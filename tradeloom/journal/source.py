@@ -3,16 +3,20 @@
 `open_source` takes the path a reader is given: ``journal.sqlite`` (or any journal
 file), or a run directory's ``journal.json``, which names a run of a PostgreSQL
 database (`tradeloom.journal.location`). Both give the same rows: ``seq``, the
-columns of the kind's table, ``hash``.
+columns of the kind's table, ``hash``. A SQLite file's bulk rows live in blocks
+(`tradeloom.journal.blocks`): `Source.rows` gives them among the others (their
+``hash`` None: the block holds it), `Source.blocks` as decoded blocks.
 """
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from tradeloom.journal.blocks import Block, BlockDamaged, decode_block
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.location import POINTER_FILE, read_pointer
 from tradeloom.journal.schema import Schema
@@ -29,10 +33,27 @@ class Source(Protocol):
     meta: dict[str, str]
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
-        """Yield the rows of one kind in sequence order (``seq`` first, ``hash`` last).
+        """Yield the rows of one kind in sequence order (``seq`` first, ``hash`` last;
+        None for a row of a block).
+
+        Raises:
+            JournalDamaged: The table or a block cannot be read.
+        """
+        ...
+
+    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of one kind's table (not its blocks) in sequence order.
 
         Raises:
             JournalDamaged: The table cannot be read.
+        """
+        ...
+
+    def blocks(self, schema: Schema) -> Iterator[Block]:
+        """Yield the blocks of one kind in sequence order (none in PostgreSQL).
+
+        Raises:
+            JournalDamaged: A block cannot be read or decoded (one line naming it).
         """
         ...
 
@@ -86,8 +107,46 @@ class _SqliteSource:
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+        self.as_bytes = False
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        blocks = []
+        for block in self.blocks(schema):
+            try:
+                blocks.append(block.sql_rows(as_bytes=self.as_bytes))
+            except BlockDamaged as exc:
+                raise JournalDamaged(f"{self.path}: {exc} (damaged)") from None
+        if not blocks:
+            yield from self.table_rows(schema)
+            return
+        streams = [self.table_rows(schema), *map(iter, blocks)]
+        yield from heapq.merge(*streams, key=_seq_key)
+
+    def blocks(self, schema: Schema) -> Iterator[Block]:
+        if "segment" not in self.tables:
+            return
+        try:
+            found = self.db.execute(
+                'SELECT "first_seq", "last_seq", "rows", "columns", "data", "digest", "hash" '
+                'FROM "segment" WHERE "kind" = ? ORDER BY "first_seq"',
+                (schema.kind,),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamaged(f"{self.path}: the segment table cannot be read ({exc})") from None
+        for first, last, rows, names, data, digest, chained in found:
+            if isinstance(names, bytes):
+                names = names.decode("utf-8", "replace")
+            try:
+                if not all(isinstance(v, int) for v in (first, last, digest, chained)):
+                    raise BlockDamaged(
+                        f"the {schema.kind} block of sequences {first}..{last}: "
+                        "its row holds a value of the wrong type"
+                    )
+                yield decode_block(schema, first, last, rows, names, data, digest, chained)
+            except BlockDamaged as exc:
+                raise JournalDamaged(f"{self.path}: {exc} (damaged)") from None
+
+    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
         if schema.table not in self.tables:
             return  # a kind added to the format after the file was made: none
         # a loop, not ``yield from``: closing this generator must not close the cursor
@@ -106,6 +165,7 @@ class _SqliteSource:
 
     def stored_texts(self) -> None:
         self.db.text_factory = bytes
+        self.as_bytes = True
 
     def stored_tail(self) -> TailRecord | None:
         return None
@@ -136,6 +196,12 @@ class _PgSource:
                 f"{path}: {self.target.where} holds no run {self.run_id} (its rows were removed)"
             )
         self.meta = meta
+
+    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+        return self.rows(schema)
+
+    def blocks(self, schema: Schema) -> Iterator[Block]:
+        return iter(())  # PostgreSQL stores bulk writes as rows
 
     def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
         from tradeloom.journal.postgres import select_sql, stored_columns
@@ -192,3 +258,8 @@ class _PgSource:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _seq_key(row: tuple[Any, ...]) -> int:
+    # a damaged row without a sequence number sorts first; the readers refuse it
+    return row[0] if isinstance(row[0], int) else -1

@@ -7,17 +7,21 @@ Layout (format `FORMAT_VERSION`):
   the first four, so an edited meta breaks it at the first row.
 - one table per kind (`tradeloom.journal.schema`), its rows chained across tables
   in ``seq`` order;
-- ``events``: a view of every row's header with its kind, in sequence order.
+- ``segment`` (format 3): the rows of bulk writes, as typed columnar blocks
+  (`tradeloom.journal.blocks`), each chained into the same hash chain;
+- ``events``: a view of the header of every row of the kind tables (not of blocks)
+  with its kind, in sequence order.
 
 Every table refuses UPDATE and DELETE (triggers). The file runs in WAL mode with
 ``synchronous=FULL``: a committed row survives a crash of the process or the machine.
 
 Writes: `SqliteJournal.append` buffers one event and `SqliteJournal.flush` commits
 (paper and live flush before they act: an order is durable before it is sent);
-`SqliteJournal.write_columns` writes a backtest's column batches in one transaction
-with multi-row INSERTs of `INSERT_ROWS` rows (about twice as fast as ``executemany``);
-a column that holds one value in every row of a batch (the symbol, a constant fee...)
-is bound once per INSERT.
+`SqliteJournal.write_columns` writes a backtest's column batches in one transaction,
+each kind's rows as blocks: numpy buffers, hashed in compiled code, nothing per event
+in Python. A format-2 file (reopened to append) gets them as table rows instead, with
+multi-row INSERTs of `INSERT_ROWS` rows; a column that holds one value in every row
+of a batch (the symbol, a constant fee...) is bound once per INSERT.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom import __version__
+from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
 from tradeloom.journal.chain import chain_scan, chain_step, pack_text
 from tradeloom.journal.chain_numpy import xxh64
 from tradeloom.journal.columns import PreparedBatch, prepare
@@ -40,7 +45,7 @@ from tradeloom.journal.errors import (
     JournalOwnerError,
     JournalVersionError,
 )
-from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
+from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
 from tradeloom.journal.schema import JournalValueError, Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, TailRecord, check_tail, write_tail
@@ -51,6 +56,7 @@ __all__ = [
     "SqliteJournal",
     "chain_seed",
     "connect",
+    "has_segments",
     "last_row",
     "open_journal",
     "stored_columns",
@@ -134,7 +140,7 @@ def _read_meta(path: Path, db: sqlite3.Connection) -> dict[str, str]:
     except sqlite3.DatabaseError as exc:
         raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
     version = meta.get("format_version", "")
-    if version != str(FORMAT_VERSION):
+    if not (version.isdigit() and int(version) in READ_FORMATS):
         newer = version.isdigit() and int(version) > FORMAT_VERSION
         remedy = (
             "upgrade tradeloom to read it"
@@ -205,6 +211,7 @@ class SqliteJournal:
             meta = dict(_meta_entries(identity))
             self._seq, self._head = 0, chain_seed(meta)
         self._meta = meta
+        self._blocks = int(meta["format_version"]) >= 3
         if self._seq == 0:
             self._write_tail()
         self._buffer: dict[Schema, list[list[Any]]] = {}
@@ -289,7 +296,8 @@ class SqliteJournal:
         """
         self.flush()
         first = self._seq + 1
-        prepared = [prepare(schema_of(b.kind.KIND), b, first) for b in batches]
+        sql = not self._blocks
+        prepared = [prepare(schema_of(b.kind.KIND), b, first, sql=sql) for b in batches]
         total = sum(len(p.positions) for p in prepared)
         if total == 0:
             return
@@ -305,7 +313,10 @@ class SqliteJournal:
         db.execute("BEGIN")
         try:
             for batch in prepared:
-                _insert(db, batch, first, hashes)
+                if self._blocks:
+                    _insert_blocks(db, batch, first, chained)
+                else:
+                    _insert(db, batch, first, hashes)
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
@@ -320,6 +331,31 @@ class SqliteJournal:
             self.flush()
         finally:
             self._db.close()
+
+
+def _insert_blocks(
+    db: sqlite3.Connection, batch: PreparedBatch, first: int, chained: npt.NDArray[np.uint64]
+) -> None:
+    """Insert ``batch`` as blocks (`tradeloom.journal.blocks`), each with its digest and
+    the chain value after its last row."""
+    names = ",".join(batch.schema.names)
+    seq = batch.positions + first
+    for start, stop in chunks(len(seq)):
+        last = int(batch.positions[stop - 1])
+        db.execute(
+            'INSERT INTO "segment" ("kind", "first_seq", "last_seq", "rows", "columns", '
+            '"data", "digest", "hash") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            (
+                batch.schema.kind,
+                int(seq[start]),
+                int(seq[stop - 1]),
+                stop - start,
+                names,
+                encode_block(batch, seq, start, stop),
+                _signed(block_digest(batch.digests[start:stop])),
+                _signed(int(chained[last])),
+            ),
+        )
 
 
 def _insert(
@@ -413,6 +449,7 @@ def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
         ]
         schemas = [schema_of(kind) for kind in KINDS]
         script += [schema.create_sql() for schema in schemas]
+        script.append(SEGMENT_SQL)
         header = '"seq", "bar", "timestamp", "symbol", "correlation_id"'
         union = " UNION ALL ".join(
             f"SELECT {header}, '{s.kind}' AS kind FROM \"{s.table}\"" for s in schemas
@@ -480,9 +517,21 @@ def last_row(path: Path, db: sqlite3.Connection, meta: dict[str, str]) -> tuple[
             ).fetchone()
             if row is not None and row[0] > seq:
                 seq, head = int(row[0]), _unsigned(int(row[1]))
+        if has_segments(db):
+            row = db.execute(
+                'SELECT last_seq, hash FROM "segment" ORDER BY last_seq DESC LIMIT 1'
+            ).fetchone()
+            if row is not None and row[0] > seq:
+                seq, head = int(row[0]), _unsigned(int(row[1]))
     except sqlite3.DatabaseError as exc:
         raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
     return seq, head
+
+
+def has_segments(db: sqlite3.Connection) -> bool:
+    """Whether the file has the table of blocks (format 3)."""
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segment'").fetchone()
+    return found is not None
 
 
 def _rollback(db: sqlite3.Connection) -> None:
