@@ -159,6 +159,8 @@ class LiveRunner:
         self.config = pipeline.config
         self.journal: JournalStore | None = None
         self.sent_mark: SentMark | None = None
+        self.journal_cut = False
+        """The journal's tail record said it lost rows: a live restart asks the venue."""
         """The orders POSTed, kept outside the journal (`tradeloom.runner.live.sent_mark`)."""
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
@@ -227,7 +229,7 @@ class LiveRunner:
                 except TailCut:
                     if not venue_can_tell:
                         raise
-                    cut = True
+                    cut = self.journal_cut = True
                 state = read_state(path)
                 # the journal must hold every order the run ever POSTed, or the venue
                 # must say what became of the others
