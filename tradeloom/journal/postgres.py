@@ -164,7 +164,7 @@ def create_sql(schema: str) -> list[str]:
 
 _PROOF_TABLES = ("tails", "sent_marks")
 """Tables added after the format's first release (a database made before gets them):
-``tails`` (run_id, rows, head): a row per commit, in its transaction, saying how many rows
+``tails`` (id, run_id, rows, head): a row per commit, in its transaction, saying how many rows
 the run holds and the chain's head then (`tradeloom.journal.tail`); ``sent_marks`` (id,
 run_id, sent, last, written_at): a live run's sent-id mark, a row per advance, committed
 before each order is sent (`tradeloom.runner.live.sent_mark`)."""
@@ -172,9 +172,10 @@ before each order is sent (`tradeloom.runner.live.sent_mark`)."""
 
 def _proof_table(schema: str, table: str) -> list[str]:
     name = _name(schema, table)
-    if table == "tails":
-        columns = 'run_id TEXT NOT NULL, "rows" BIGINT NOT NULL, head TEXT NOT NULL, '
-        columns += 'PRIMARY KEY (run_id, "rows")'
+    if table == "tails":  # the last record is the run's latest (a live restart may go on
+        # from a cut journal its venue vouched for: its records then count fewer rows)
+        columns = 'id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, "rows" BIGINT NOT NULL, '
+        columns += "head TEXT NOT NULL"
     else:
         columns = "id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, sent BIGINT NOT NULL, "
         columns += "last TEXT NOT NULL, written_at DOUBLE PRECISION NOT NULL"
@@ -213,7 +214,7 @@ def read_tail_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tupl
     if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None:  # type: ignore[index]
         return None
     row = db.execute(
-        f'SELECT "rows", head FROM {name} WHERE run_id = %s ORDER BY "rows" DESC LIMIT 1',
+        f'SELECT "rows", head FROM {name} WHERE run_id = %s ORDER BY id DESC LIMIT 1',
         (run_id,),
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
@@ -559,7 +560,8 @@ class PostgresJournal:
     def _record_tail(self, cursor: psycopg.Cursor[Any], rows: int, head: int) -> None:
         """Record the run's end in the commit's own transaction (`tradeloom.journal.tail`)."""
         cursor.execute(
-            f"INSERT INTO {_name(self.target.schema, 'tails')} VALUES (%s, %s, %s)",
+            f'INSERT INTO {_name(self.target.schema, "tails")} (run_id, "rows", head) '
+            "VALUES (%s, %s, %s)",
             (self._identity.run_id, rows, f"{head:016x}"),
         )
 

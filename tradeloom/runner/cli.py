@@ -7,10 +7,19 @@ has the traceback), 2 invalid input (one line per problem, no traceback).
 
 from __future__ import annotations
 
+import os
+import sys
+
+from tradeloom.runner.live.early_stop import catch_stop_signals_early, trades_live
+
+if os.path.basename(sys.argv[0]) in ("tradeloom", "cli.py") and trades_live(sys.argv[1:]):
+    # the `tradeloom` command's own process: before this module's imports below, so that
+    # a signal in the first fraction of a second of start-up stops the run journaled
+    catch_stop_signals_early()
+
 import argparse
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -35,11 +44,9 @@ _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
-    if _trades_live(words):
+    if trades_live(words):
         # first thing, before the parser's imports and the validation: a signal during
         # start-up stops the run cleanly, journaled, instead of killing it (exit 143)
-        from tradeloom.runner.live.early_stop import catch_stop_signals_early
-
         catch_stop_signals_early()
     parser = _parser()
     args = parser.parse_args(words)
@@ -67,18 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if log_file is not None:
             configure_logging(args.log_level)  # an embedding program logs on after us
             log_file.close()
-
-
-def _trades_live(words: Sequence[str]) -> bool:
-    # `run ... --mode paper|live`, told from the words alone (no parser built yet)
-    if "run" not in words:
-        return False
-    for k, word in enumerate(words):
-        if word in ("--mode=paper", "--mode=live"):
-            return True
-        if word == "--mode" and k + 1 < len(words) and words[k + 1] in ("paper", "live"):
-            return True
-    return False
 
 
 def _command(args: argparse.Namespace) -> int:

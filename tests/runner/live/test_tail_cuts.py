@@ -26,7 +26,7 @@ from test_crash import CrashRig, _rig, check_sent_once_and_reconciled, crash_at,
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
 from tradeloom.runner.live.sent_mark import MARK_FILE, SentMark
-from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
 CUTS = 50
 
@@ -88,7 +88,22 @@ def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted
             assert client_id in {r["id"] for r in rig.rows("order")}, (cut, client_id)
         assert SentMark(rig.run_dir).sent == 5
         outcomes["adopted" if adopted else "reconciled"] += 1
+    with capsys.disabled():
+        print(f"restarts after {CUTS} cuts: {dict(outcomes)}")
     assert outcomes["adopted"] >= CUTS // 2, outcomes
+    # a venue that cannot be asked: the restart refuses in one line, nothing sent
+    shutil.rmtree(rig.run_dir)
+    shutil.copytree(intact, rig.run_dir)
+    with wal.open("r+b") as handle:
+        handle.truncate(size // 2)
+    rig.emulator.faults.always("GET /api/v3/order", ServerError(503))
+    code, err = _restart(rig, capsys, "--max-bars", "1")
+    rig.emulator.faults.clear()
+    (line,) = [x for x in err.splitlines() if not x.startswith("{")]  # the retries' logs
+    assert code == 2, err
+    assert "could not ask the venue about order " in line
+    assert line.endswith("; refusing to restart: nothing was sent")
+    assert Counter(rig.posted()) == sent
     # the uncut journal restarts and trades on: every id POSTed once, the positions agree
     shutil.rmtree(rig.run_dir)
     shutil.copytree(intact, rig.run_dir)

@@ -1,7 +1,9 @@
 """SIGINT and SIGTERM during a paper or live run's start-up: remembered, not fatal.
 
-The CLI calls `catch_stop_signals_early` first thing for ``--mode paper|live``, before
-the heavy imports and the validation (this module imports nothing else of tradeloom), so
+The CLI calls `catch_stop_signals_early` first thing for ``--mode paper|live``
+(`trades_live`), before the heavy imports and the validation: the ``tradeloom``
+command's process as soon as it imports the CLI module, before that module's own
+imports (this module imports nothing else of tradeloom), so
 that a signal during start-up stops the run cleanly once it has started, with a
 journaled ``stopped`` row, instead of killing the process (exit 143) before its journal
 says so. `tradeloom.runner.live.loop.stop_on_signals` then takes over the same event.
@@ -11,12 +13,25 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-__all__ = ["catch_stop_signals_early", "take_early_stop"]
+__all__ = ["catch_stop_signals_early", "take_early_stop", "trades_live"]
 
 _early: tuple[threading.Event, dict[Any, Any]] | None = None
+
+
+def trades_live(words: Sequence[str]) -> bool:
+    """Return whether command-line ``words`` are ``run ... --mode paper|live`` (no parser)."""
+    if "run" not in words:
+        return False
+    for k, word in enumerate(words):
+        if word in ("--mode=paper", "--mode=live"):
+            return True
+        if word == "--mode" and k + 1 < len(words) and words[k + 1] in ("paper", "live"):
+            return True
+    return False
 
 
 def catch_stop_signals_early() -> None:

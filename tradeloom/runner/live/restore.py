@@ -184,7 +184,9 @@ def restart(
             exchange.recover(state, replay_venue)
         else:
             assert runner.sent_mark is not None
-            look_up_beyond_journal(runner, state, exchange, runner.sent_mark)
+            look_up_beyond_journal(
+                runner, state, exchange, runner.sent_mark, cut=runner.journal_cut
+            )
             recover_stops(state, exchange)
             track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)

@@ -103,6 +103,28 @@ Mode = Literal["paper", "live"]
 _log = structlog.get_logger("tradeloom.live")
 
 
+def _check_first_strategy(path: Path, identity: RunIdentity) -> None:
+    """Refuse to start again, under another strategy file, a run whose first start failed.
+
+    Its journal's first record binds the file it was started with (its
+    ``strategy.yaml`` is written again now: it must stay that file).
+    """
+    from tradeloom.journal.source import open_source
+
+    source = open_source(path)
+    try:
+        recorded = source.meta.get("strategy_sha256", "")
+    finally:
+        source.close()
+    if recorded and recorded != identity.strategy_sha256:
+        raise JournalError(
+            f"{path}: its first start, which failed before it traded, was under another "
+            f"strategy file (sha256 {recorded[:12]}, the file now is "
+            f"{identity.strategy_sha256[:12]}): put the file back, or start in another "
+            "folder (--out); nothing was sent"
+        )
+
+
 def wall_clock() -> pd.Timestamp:
     """Return the time now, UTC."""
     return pd.Timestamp.now(tz="UTC")
@@ -159,6 +181,8 @@ class LiveRunner:
         self.config = pipeline.config
         self.journal: JournalStore | None = None
         self.sent_mark: SentMark | None = None
+        self.journal_cut = False
+        """The journal's tail record said it lost rows: a live restart asks the venue."""
         """The orders POSTed, kept outside the journal (`tradeloom.runner.live.sent_mark`)."""
         self.recorder: Recorder | None = None
         self.session: LiveSession | None = None
@@ -227,7 +251,7 @@ class LiveRunner:
                 except TailCut:
                     if not venue_can_tell:
                         raise
-                    cut = True
+                    cut = self.journal_cut = True
                 state = read_state(path)
                 # the journal must hold every order the run ever POSTed, or the venue
                 # must say what became of the others
@@ -236,6 +260,7 @@ class LiveRunner:
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
             if state.started is None:  # the first start failed before it began trading
+                _check_first_strategy(path, identity)
                 state = None
             else:
                 self._check_owner(state.started)

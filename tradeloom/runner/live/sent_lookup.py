@@ -10,7 +10,9 @@ of each. So before anything is sent, a live restart on one market
 
 - every id after the journal's highest, as many as the mark counts beyond the
   journal plus `SLACK` (the largest batch of ids a tick can use after the last
-  one it sent: an order and its market fallback), and the mark's last id;
+  one it sent: an order and its market fallback), and the mark's last id. A mark
+  that counts no order beyond an uncut journal is the witness that none was sent:
+  nothing is looked up then;
 - found: the order is adopted. Its intent is journaled as the venue has it (the
   mark already counts it), a row says it was adopted, and it is tracked as a
   restart tracks an order of unknown end (its trades are counted by trade id).
@@ -68,13 +70,15 @@ def look_up_beyond_journal(
     exchange: ExchangeVenue,
     mark: SentMark,
     *,
+    cut: bool,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Adopt the run's orders the venue has beyond the journal; journal the ids never sent.
 
     Called once the replay has rebuilt the session (its rows carry the bar in
-    progress), before anything is sent.
+    progress), before anything is sent. ``cut``: the journal's tail record says it
+    lost rows.
 
     Raises:
         RestartRefused: A lookup failed every attempt, or the venue has an order of a
@@ -88,6 +92,9 @@ def look_up_beyond_journal(
     numbers = [int(m.group(1)) for i in state.sent if (m := ours.search(i))]
     highest = max(numbers, default=0)
     beyond = max(mark.sent - len(state.sent), 0)
+    unwitnessed = mark.written_at is None and bool(state.sent)  # a run from before marks
+    if not (beyond or cut or unwitnessed):
+        return
     counted = {client_order_id(runner.config.name, key, highest + n) for n in range(1, beyond + 1)}
     if mark.last and mark.last not in state.sent and beyond:
         counted.add(mark.last)
