@@ -106,3 +106,28 @@ def test_an_estimator_of_no_installed_distribution_is_not_remembered(
         assert isinstance(answer, tuple)
     assert _verdicts(tmp_path) == []
     assert check_estimator(path, {"depth": 2}, 7)[0].settings == {"depth": 2}
+
+
+def test_a_model_made_from_a_remembered_verdict_pickles_to_the_same_bytes(tmp_path: Path) -> None:
+    # a fold's file pickles the fitted estimator beside its class name: the name must be
+    # the class's own object, as pickle writes an object it saw once by reference
+    import pickle
+
+    import numpy as np
+    from sklearn.base import clone
+
+    from tradeloom.plugins.model import SklearnModel
+    from tradeloom.plugins.model.sklearn_model import LabelParams
+
+    params = {"n_estimators": 5, "max_depth": 3}
+    eager = remembered_estimator(FOREST, params, 7, tmp_path)
+    remembered = remembered_estimator(FOREST, params, 7, tmp_path)
+    assert isinstance(eager, tuple) and isinstance(remembered, CheckedEstimator)
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(int)
+    files = []
+    for estimator in (eager[1], remembered):
+        model = SklearnModel(estimator, label=LabelParams(), train_window=10, retrain_every=10)
+        fitted = clone(model.estimator).fit(x, y)
+        files.append(pickle.dumps({"model": fitted, "estimator": model.estimator_name}))
+    assert files[0] == files[1]

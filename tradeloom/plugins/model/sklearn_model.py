@@ -343,9 +343,6 @@ class SklearnModel:
         self.pooling: Pooling = pooling
         self.symbol_id = symbol_id
         self.per_symbol: dict[str, SklearnModel] = {}
-        self.estimator_name = (
-            estimator.name if isinstance(estimator, CheckedEstimator) else type(estimator).__name__
-        )
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: _RowModel | None = None
@@ -361,6 +358,16 @@ class SklearnModel:
     @estimator.setter
     def estimator(self, estimator: Any) -> None:
         self._estimator = estimator
+
+    @property
+    def estimator_name(self) -> str:
+        """The estimator's class name, as journaled with each fold.
+
+        The class's own ``__name__`` (the estimator is made first): a fold's pickle
+        holds the name and the class reference, and pickle writes one object once, so
+        a copy of the name read from the checks' cache would change the file's bytes.
+        """
+        return type(self.estimator).__name__
 
     @property
     def detector(self) -> Any | None:
