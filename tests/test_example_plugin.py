@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from structlog.testing import capture_logs
 
 from tradeloom.domain import Bar, Bars, Halt, OrderIntent, PortfolioView, Rejection, RunInfo
 from tradeloom.errors import ConfigError
-from tradeloom.journal import journal_digest, read_rows
+from tradeloom.journal import journal_digest, read_frame, read_rows
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.protocols import Feature, RiskContext, RiskRule
@@ -492,20 +491,16 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
     assert metrics["strategy"] == "example_plugin"
     assert metrics["bars"] == 6000
 
-    # SQL reads the rejections as typed columns; only the values mapping is JSON
-    db = sqlite3.connect(f"file:{out / 'journal.sqlite'}?mode=ro", uri=True)
-    try:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(rejection)")]
-        rows = db.execute(
-            "SELECT code, message, \"values\" FROM rejection WHERE code = 'MAX_VOLATILITY' "
-            "ORDER BY seq"
-        ).fetchall()
-    finally:
-        db.close()
+    # the reader gives the rejections as typed columns (a backtest's bulk rows are
+    # blocks, not table rows: `tradeloom.journal.blocks`); only the values mapping is JSON
+    frame = read_frame(out / "journal.sqlite", "rejection")
+    columns = list(frame.columns)
+    vetoed = frame[frame["code"] == "MAX_VOLATILITY"].sort_values("seq")
+    rows = list(zip(vetoed["code"], vetoed["message"], vetoed["values"], strict=True))
     assert columns == [
-        "seq", "bar", "timestamp", "symbol", "correlation_id", "code", "message", "values", "hash"
+        "seq", "bar", "timestamp", "symbol", "correlation_id", "code", "message", "values"
     ]  # fmt: skip
-    rejected = [{"code": c, "message": m, "values": json.loads(v)} for c, m, v in rows]
+    rejected = [{"code": c, "message": m, "values": v} for c, m, v in rows]
     assert rejected, "the limit is set so that max_volatility rejects some entries"
     for payload in rejected:
         value = payload["values"]["volatility_24"]

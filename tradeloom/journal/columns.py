@@ -1,11 +1,13 @@
-"""Rows of one kind as columns: the SQL values and the chain digests, without a per-row object.
+"""Rows of one kind as columns: typed arrays, SQL values and chain digests, no per-row object.
 
-`prepare` turns a `ColumnBatch` into what a store writes: the columns as lists of
-SQL values (what the driver binds) and each row's digest, computed by
-`tradeloom.journal.chain.row_digests` over the canonical words. `stored_digests`
-does the same for rows read back from a store, so that a row hashes the same
-whichever path wrote it, with `tradeloom.journal.chain_numpy` (the same numbers, no
-compiling: ``journal verify`` imports no numba).
+`prepare` turns a `ColumnBatch` into what a store writes: the columns as typed arrays
+(numbers as int64/float64, texts as UTF-8 bytes located by starts and lengths: what a
+SQLite block stores, `tradeloom.journal.blocks`), optionally as lists of SQL values
+(what a driver binds: PostgreSQL, a format-2 file), and each row's digest, computed by
+`tradeloom.journal.chain.row_digests` over the canonical words (`digests_of`).
+`stored_digests` does the same for rows read back from a table, so that a row hashes
+the same whichever path wrote it, with `tradeloom.journal.chain_numpy` (the same
+numbers, no compiling: ``journal verify`` imports no numba).
 """
 
 from __future__ import annotations
