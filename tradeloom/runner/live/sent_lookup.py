@@ -124,16 +124,13 @@ def look_up_beyond_journal(
             adopted.append(client_id)
         elif client_id in counted:
             journal.append(
-                OrderStateChanged(
-                    bar=bar,
-                    timestamp=NO_TIME,
-                    symbol=runner.symbol,
-                    client_id=client_id,
-                    previous="unknown",
-                    state="never_sent",
-                    reason="restart: the sent-id mark counts it, the venue has no order of "
-                    "it after its window: never sent",
-                    filled=0.0,
+                _found_state(
+                    runner,
+                    client_id,
+                    bar,
+                    "never_sent",
+                    "restart: the sent-id mark counts it, the venue has no order of it "
+                    "after its window: never sent",
                 )
             )
     journal.flush()
@@ -199,16 +196,13 @@ def _adopt(
     # the intent as the venue has it: the mark counted it when it was sent
     journal.append(sent_row(request, sent_at))
     journal.append(
-        OrderStateChanged(
-            bar=bar,
-            timestamp=NO_TIME,
-            symbol=runner.symbol,
-            client_id=client_id,
-            previous="unknown",
-            state="adopted",
-            reason=f"restart: found at the venue beyond the journal ({found.get('status')}, "
+        _found_state(
+            runner,
+            client_id,
+            bar,
+            "adopted",
+            f"restart: found at the venue beyond the journal ({found.get('status')}, "
             f"{_number(found.get('filled')):g} filled): tracked, never sent again",
-            filled=0.0,
         )
     )
     venue_id = found.get("id")
@@ -218,6 +212,22 @@ def _adopt(
         venue_id=None if venue_id is None else str(venue_id),
         counted=[],
         held=[],
+    )
+
+
+def _found_state(
+    runner: LiveRunner, client_id: str, bar: int, state: str, reason: str
+) -> OrderStateChanged:
+    """Return the row of what the restart's lookup made of ``client_id`` (from unknown)."""
+    return OrderStateChanged(
+        bar=bar,
+        timestamp=NO_TIME,
+        symbol=runner.symbol,
+        client_id=client_id,
+        previous="unknown",
+        state=state,
+        reason=reason,
+        filled=0.0,
     )
 
 
