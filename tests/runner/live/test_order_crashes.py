@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from live_emulated import SYMBOL, make_bars
-from test_crash import END, START, CrashRig, strategy_text
+from test_crash import END, START, CrashRig, finish, strategy_text
 
 from tradeloom.testing import ExchangeEmulator
 
@@ -88,7 +88,9 @@ def test_a_stop_filled_while_the_cli_was_killed_is_booked_once_at_restart(
     assert posted.count(leg.client_order_id) == 1
     (bound,) = [r for r in rig.rows("stop_bound") if r["client_id"] == leg.client_order_id]
     (exit_,) = [r for r in rig.rows("order") if r["id"] == bound["order_id"]]
-    assert exit_["reason"] == "EXIT_STOP_LOSS" and exit_["id"] not in posted
+    # the exit its fill is booked to: the stop-loss's, or a signal's decided before the
+    # restarted run learned of the fill (which follows from the bars); never sent
+    assert exit_["reason"] in ("EXIT_STOP_LOSS", "EXIT_SIGNAL") and exit_["id"] not in posted
     booked = [r for r in rig.rows("fill") if r["order_id"] == exit_["id"]]
     traded = [r for r in rig.rows("venue_fill") if r["order_id"] == leg.client_order_id]
     assert [(r["quantity"], r["price"]) for r in booked] == [
@@ -100,27 +102,26 @@ def test_a_stop_filled_while_the_cli_was_killed_is_booked_once_at_restart(
 def test_a_twap_parent_killed_between_its_children_sends_each_child_once(
     rig: CrashRig,
 ) -> None:
-    _strategy(rig, orders="{slicing: {kind: twap, children: 3, every_bars: 1}}")
+    # two children: the strategy's next signal (two bars after its first entry) would
+    # cancel a third
+    _strategy(rig, orders="{slicing: {kind: twap, children: 2, every_bars: 1}}")
     rig.launch("order:2")  # dies at its second child, before the child is committed
     while rig.advance() == "processed":
         assert rig.emulator.exchange.position < END, "the run never reached its 2nd child"
     rig.reap(-signal.SIGKILL)
     assert len(rig.rows("order")) == 1
     rig.launch()
-    rig.advance_to(END)
-    rig.stop()
+    finish(rig)  # to END, and on until the last child's fill is booked
     posted = _posted_once(rig)
     orders = rig.rows("order")
     assert sorted(posted) == sorted(o["id"] for o in orders)
     (parent, *_) = rig.rows("sliced_order")
     children = [o for o in orders if o["parent_id"] == parent["id"]]
-    assert len(children) == 3
-    # each child is the parent's rest: the last one takes what the first two's fills (as
+    assert len(children) == 2
+    # each child is the parent's rest: the last one takes what the first one's fills (as
     # booked: net of the fee the exchange takes in BTC) left, so none was lost or doubled
-    first, second, last = children
-    booked = sum(
-        f["quantity"] for f in rig.rows("fill") if f["order_id"] in (first["id"], second["id"])
-    )
+    first, last = children
+    booked = sum(f["quantity"] for f in rig.rows("fill") if f["order_id"] == first["id"])
     assert booked + last["quantity"] == pytest.approx(parent["quantity"], rel=1e-12)
     _btc_agrees(rig)
 
@@ -134,11 +135,12 @@ def test_a_limit_fallback_killed_after_its_cancel_sends_one_market_order(
         assert rig.emulator.exchange.position < END + 30, "no limit order fell back"
     rig.reap(-signal.SIGKILL)
     assert [p for p in rig.posted() if p.endswith("-f")] == []
+    killed = {o["id"] for o in rig.rows("order")}  # the limit orders decided by the kill
     rig.launch()
     rig.advance_to(rig.emulator.exchange.position + 2)
     rig.stop()
     posted = _posted_once(rig)
-    fallbacks = [p for p in posted if p.endswith("-f")]
+    fallbacks = [p for p in posted if p.endswith("-f") and p[: -len("-f")] in killed]
     assert len(fallbacks) == 1
     (limit,) = [o for o in rig.rows("order") if o["id"] + "-f" == fallbacks[0]]
     traded = [f for f in rig.rows("venue_fill") if f["order_id"] in (limit["id"], fallbacks[0])]

@@ -392,7 +392,7 @@ class LiveRunner:
             )
         )
         self.warm_up(session)
-        session.train("startup")
+        session.train(None, in_effect=True)
         self.journal.flush()
         _log.info(
             "live_started",

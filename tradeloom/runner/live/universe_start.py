@@ -129,7 +129,7 @@ def start_universe(runner: LiveRunner, universe: Universe) -> UniverseSession:
                 )
             )
     session.warm_up()
-    session.train("startup")
+    session.train(None, in_effect=True)
     runner.journal.flush()
     _log.info(
         "live_started",
