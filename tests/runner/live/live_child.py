@@ -5,6 +5,9 @@ every ``binance`` client pointed at the emulator at ``URL`` and no websocket::
 
     python live_child.py URL STRATEGY RUN_DIR [ARGS...]
 
+(``URL`` may be ``NAME=URL,NAME=URL``: a router's venues, each client sent to the one its
+API key names, ``NAME-...``.)
+
 Imported as the plugin ``live_child`` (the crash tests' strategy lists it under
 ``plugins:``), it kills its own process with SIGKILL, as ``kill -9`` would, where
 ``TRADELOOM_CRASH`` says (unset: never):
@@ -102,10 +105,17 @@ def main(argv: list[str]) -> int:
     if _point == "fallback":
         _arm_fallback()
 
-    def client(settings: dict[str, Any]) -> Any:
-        from tradeloom.testing import loopback_client
+    # URL, or NAME=URL,NAME=URL: a router's venues, each chosen by its key's NAME- prefix
+    urls = dict(part.split("=", 1) for part in url.split(",")) if "=" in url else {}
 
-        return loopback_client(url, **{**settings, "enableRateLimit": False})
+    def client(settings: dict[str, Any]) -> Any:
+        from tradeloom.testing import DEFAULT_API_KEY, loopback_client
+
+        if not urls:
+            return loopback_client(url, **{**settings, "enableRateLimit": False})
+        name = str(settings.get("apiKey", "")).split("-", 1)[0]
+        keys = {"apiKey": DEFAULT_API_KEY}
+        return loopback_client(urls[name], **{**settings, **keys, "enableRateLimit": False})
 
     with use_client_factory("binance", client), use_pro_client_factory("binance", None):
         return tradeloom(["run", strategy, "--mode", "live", "--out", run_dir, *rest])

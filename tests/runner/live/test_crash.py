@@ -7,7 +7,7 @@ child trades on the wall clock; the emulator's bars are from 2024, so a bar is c
 soon as the emulator has played it. The test plays one bar at a time and waits until the
 child has processed it, so the child decides what an uninterrupted run decides.
 
-Each scenario kills the run at its third order (a buy decided at bar 161):
+Each scenario kills the run at its third order (a buy decided at bar 177):
 
 - before the order is sent (its ``order`` row is not committed yet);
 - right after its intent (``order_sent``) is committed, before the request leaves;
@@ -55,9 +55,11 @@ pytestmark = pytest.mark.slow  # child processes: ~10-20 s a test
 CHILD = Path(__file__).with_name("live_child.py")
 START = 155
 """Bars closed when the run first starts: the model trains at once."""
-END = 179
-"""The emulator's position at the end. An uninterrupted run orders at bars 155 (a buy),
-159, 161 (a buy), 166, 173, 175 and 177 (a buy, filled at 178: the run ends long)."""
+END = 183
+"""The emulator's position at the end. An uninterrupted run (the backtest's fold in
+effect at bar 155, trained on rows 14..133, then the fold from bar 177) orders at bars
+173 (a buy), 175, 177 (a buy), 179 and 181 (a buy, filled at 182: the run ends long);
+`uninterrupted` runs it."""
 NTH = 3
 """The order, or fill, each scenario kills the run at."""
 WAIT = 150.0
@@ -424,7 +426,7 @@ def check_same_decisions(rig: CrashRig, uninterrupted: dict[str, list[Any]]) -> 
     """The killed and restarted run ordered and filled what the uninterrupted one did."""
     mine = decisions(rig.journal)
     last = rig.emulator.exchange.position - 1
-    assert len(mine["orders"]) == 7
+    assert len(mine["orders"]) >= NTH + 2  # orders after the one it was killed at
     assert mine["orders"] == [o for o in uninterrupted["orders"] if o[0] <= last]
     assert mine["fills"] == [f for f in uninterrupted["fills"] if f[0] <= last]
     # it ends long: the position check is not 0 == 0

@@ -8,7 +8,7 @@ live router run killed mid-way restarts from its journal, each venue reconciled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -121,6 +121,16 @@ def router_run(
         assert venues.errors() == {}
 
 
+def tick_until(run: RouterRun, runner: LiveRunner, done: Callable[[], bool]) -> None:
+    """Close bars one at a time until ``done()`` (the bars it takes follow from the fold in
+    effect at the start, the backtest's); fail after 60."""
+    for _ in range(60):
+        if done():
+            return
+        run.tick(runner, 1)
+    raise AssertionError("60 bars played, and still not")
+
+
 def posted(venues: EmulatedVenues, name: str) -> list[str]:
     return [r.params["newClientOrderId"] for r in venues[name].requests(POST)]
 
@@ -171,9 +181,11 @@ def test_a_live_router_run_killed_and_restarted_sends_no_child_twice(
     with router_run(tmp_path, monkeypatch, cheap_usdt=12_000) as run:
         first = run.runner(tmp_path / "run")
         first.start()
-        run.tick(first, 21)  # the buy of bar 120 is sent to both venues, not yet heard of
         journal = tmp_path / "run" / "journal.sqlite"
+        # the first buy is sent to both venues, not yet heard of
+        tick_until(run, first, lambda: bool(rows(journal, "route_decision")))
         before = rows(journal, "route_decision")
+        assert {d["venue"] for d in before} == {"dear", "cheap"}
         crash(first)  # kill -9: what was not committed is lost
         run.venues.advance(2)  # bars close while the run is down
         second = run.runner(tmp_path / "run")
@@ -235,7 +247,13 @@ def test_a_restart_refuses_to_trade_naming_the_venue_whose_balance_differs(
     with router_run(tmp_path, monkeypatch, cheap_usdt=12_000) as run:
         first = run.runner(tmp_path / "run")
         first.start()
-        run.tick(first, 22)  # a position is open on both venues
+        journal = tmp_path / "run" / "journal.sqlite"
+        # a position is open on both venues: the first buy's children, filled and booked
+        tick_until(run, first, lambda: bool(rows(journal, "route_decision")))
+        children = {d["order_id"] for d in rows(journal, "route_decision")}
+        tick_until(
+            run, first, lambda: children <= {f["order_id"] for f in rows(journal, "venue_fill")}
+        )
         crash(first)
         # someone sells on cheap by hand while the run is down
         run.venues["cheap"].exchange.place_order(

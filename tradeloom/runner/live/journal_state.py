@@ -101,10 +101,10 @@ class JournalState:
         orders: Client id -> the engine's order, as journaled.
         order_symbols: Client id -> the symbol the engine journaled its order with.
         markets: Symbol -> its ``market_at_start`` row (a live run over a universe).
-        reloaded_at: The last bar after which an edited strategy file was swapped in
-            (None: never): the bars up to it were decided under older settings.
         document: The strategy document the run last traded under (its start's, or
             its last hot reload's); None in a journal that does not record it.
+        reloads: Each hot reload: ``(bar, document)``, the document traded from the bar
+            after ``bar`` on, in order.
         routes: A live router's child client id -> its ``route_decision`` row.
         venues: A live router's venue -> its ``venue_at_start`` row.
         all_venue_fills: Every ``venue_fill`` row, in journal order.
@@ -129,8 +129,8 @@ class JournalState:
     orders: dict[str, Order] = field(default_factory=dict)
     order_symbols: dict[str, str] = field(default_factory=dict)
     markets: dict[str, MarketAtStart] = field(default_factory=dict)
-    reloaded_at: int | None = None
     document: dict[str, Any] | None = None
+    reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
@@ -217,8 +217,8 @@ def _take(state: JournalState, event: Event) -> None:
     elif isinstance(event, MarketAtStart):
         state.markets[event.symbol] = event
     elif isinstance(event, ConfigReloaded):
-        state.reloaded_at = bar
         state.document = event.document
+        state.reloads.append((bar, event.document))
     elif isinstance(event, OrderSent):
         state.sent[event.id] = event
     elif isinstance(event, OrderStateChanged):

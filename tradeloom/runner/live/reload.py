@@ -40,6 +40,7 @@ from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import StrategyConfig, load_strategy
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.secrets import secret_reference
+from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
 
 __all__ = [
     "PIPELINE_FIELDS",
@@ -49,6 +50,8 @@ __all__ = [
     "ReloadRefused",
     "StrategyWatcher",
     "changes_while_down",
+    "journaled_reload",
+    "reload_to",
 ]
 
 SWAPPABLE: frozenset[str] = frozenset(
@@ -232,28 +235,10 @@ class StrategyWatcher:
             config, _ = load_strategy(self.path, self.overrides, load_plugins=self._running_plugins)
         except UserError as exc:
             return _refused(exc.lines())
-        changes = list(_diff(self.current.document, config.document, ""))
-        if not changes:
+        outcome = reload_to(self.current, config)
+        if not isinstance(outcome, ReloadRefused):
             self.current = config
-            return None
-        refusals = [
-            _restart_problem(config, path, old, new)
-            for path, old, new in changes
-            if not _swappable(path)
-        ]
-        if refusals:
-            return _refused(refusals)
-        try:
-            pipeline = build_pipeline(config)
-        except UserError as exc:
-            return _refused(exc.lines())
-        self.current = config
-        return Reload(
-            config=config,
-            pipeline=pipeline,
-            changed=tuple(dict.fromkeys(path.split(".", 1)[0] for path, _, _ in changes)),
-            changes=tuple(redact_text(f"{path}: {old} -> {new}") for path, old, new in changes),
-        )
+        return outcome
 
     def _unreadable(self, exc: OSError) -> ReloadRefused | None:
         # An editor saving by rename leaves no file for a moment: report it once.
@@ -374,3 +359,48 @@ def _restart_problem(config: StrategyConfig, path: str, old: str, new: str) -> s
         "restart the run to change it"
     )
     return str(Problem(config.locate(path), path, message))
+
+
+def reload_to(current: StrategyConfig, config: StrategyConfig) -> Reload | ReloadRefused | None:
+    """Return the `Reload` from ``current`` to ``config`` (None: the same document)."""
+    changes = list(_diff(current.document, config.document, ""))
+    if not changes:
+        return None
+    refusals = [
+        _restart_problem(config, path, old, new)
+        for path, old, new in changes
+        if not _swappable(path)
+    ]
+    if refusals:
+        return _refused(refusals)
+    try:
+        pipeline = build_pipeline(config)
+    except UserError as exc:
+        return _refused(exc.lines())
+    return Reload(
+        config=config,
+        pipeline=pipeline,
+        changed=tuple(dict.fromkeys(path.split(".", 1)[0] for path, _, _ in changes)),
+        changes=tuple(redact_text(f"{path}: {old} -> {new}") for path, old, new in changes),
+    )
+
+
+def journaled_reload(
+    current: StrategyConfig, document: Mapping[str, Any], plugins: Plugins
+) -> Reload | None:
+    """Return the `Reload` from ``current`` to a journaled strategy ``document``.
+
+    A restart replays each bar under the file in force at that bar: the start's document,
+    then each ``config_reloaded`` row's. The document is validated as the file was (its
+    secrets are ``${NAME}`` references), against the running plugins.
+
+    Raises:
+        UserError: The document no longer validates, or changes a section that cannot
+            be swapped (a journal of another tradeloom, or edited).
+    """
+    loaded = YamlDocument(dict(document), SourceMap(f"{current.source} (journaled)", {}))
+    config, _ = load_strategy(current.source, load_plugins=lambda modules: plugins, document=loaded)
+    outcome = reload_to(current, config)
+    if isinstance(outcome, ReloadRefused):
+        raise UserError(f"the journal's strategy document cannot be replayed: {outcome.errors[0]}")
+    return outcome

@@ -5,11 +5,13 @@ The journal is the source of truth. A restart:
 1. checks that the history the run started from is the same (its SHA-256);
 2. replays the history and every journaled bar through a new engine, with the
    model's journaled verdicts, the journal's fills (`ReplayVenue`; a paper run
-   simply replays its simulated venue) and the kill switch's journaled halts and
-   resumes, into a scratch journal; the rows it writes must be the journal's (the
-   last bar may have been cut short by the crash: its replayed rows beyond the
-   journal's are appended). This rebuilds cash, position, peak equity, the
-   signal, risk and monitor state and the client-id counter exactly;
+   simply replays its simulated venue), the kill switch's journaled halts and
+   resumes, and each bar under the strategy file in force at that bar (the start's
+   document, then each ``config_reloaded`` row's), into a scratch journal; the rows
+   it writes must be the journal's, every bar (the last bar may have been cut short
+   by the crash: its replayed rows beyond the journal's are appended). This rebuilds
+   cash, position, peak equity, the signal, risk and monitor state and the client-id
+   counter exactly;
 3. live: asks the venue about every client id the run could have sent beyond its
    journal, adopts the orders it has and journals the others as never sent
    (`tradeloom.runner.live.sent_lookup`); then tracks again every order still pending
@@ -20,7 +22,9 @@ The journal is the source of truth. A restart:
    ones it counted but had not applied are applied once), unless the journal shows it
    filled or rejected (a cancelled one may owe trades: the venue held its cancellation
    when the process died); one whose intent was not journaled was never sent;
-4. retrains the fold in effect when the run stopped (same rows, same seed);
+4. retrains the fold in effect when the run stopped (same rows, same seed), and swaps
+   in the file as it is now if it was edited while the run was down (journaled as a
+   hot reload after the last bar);
 5. live: reconciles (a router: each venue, named in a refusal): resolves and polls
    the venue, then compares the account's base balance with the balance at the
    first start plus the position, and refuses to trade on a difference beyond
@@ -40,6 +44,7 @@ import structlog
 
 from tradeloom.domain import Bars, Cancellation, Fill
 from tradeloom.journal import (
+    ConfigReloaded,
     Event,
     Restarted,
     RunIdentity,
@@ -57,9 +62,11 @@ from tradeloom.runner.live.reconcile import (
     sent_request,
     trade_fill,
 )
+from tradeloom.runner.live.reload import ReloadRefused, journaled_reload, reload_to
 from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.sent_lookup import look_up_beyond_journal
 from tradeloom.runner.live.session import KILL_CODE, LiveSession
+from tradeloom.schemas import StrategyConfig
 
 if TYPE_CHECKING:
     from tradeloom.runner.live.exchange_venue import ExchangeVenue
@@ -154,15 +161,21 @@ def restart(
     real_journal, real_hook = recorder.journal, recorder.hook
     scratch = _Scratch(real_journal.identity)
     recorder.journal, recorder.hook = scratch, _SilentHook()  # type: ignore[assignment]
+    current = runner.config  # the file now
     try:
         session = runner.build_session(history, replay_venue, started.run_key)
+        # each bar under the file in force at that bar: the start's, then each reload's
+        _swap(runner, session, started.document)
+        reloads = list(state.reloads)
         runner.warm_up(session)
         kills = list(state.kill_switch)
         _apply_kills(session, kills, first - 1)
+        _apply_reloads(runner, session, reloads, first - 1)
         for live in state.bars:
             clock.pinned = live.wall_time
             session.step(live.time, live.values, given=live.verdict)
             _apply_kills(session, kills, live.index)
+            _apply_reloads(runner, session, reloads, live.index)
         clock.pinned = None
         replayed = scratch.events
     finally:
@@ -191,6 +204,7 @@ def restart(
             track_pending(state, replay_venue, lambda _: exchange)
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
+    _edited_while_down(runner, session, current, len(history) - 1)
     recorder.record(
         Restarted(
             **recorder.at(len(history) - 1),
@@ -239,6 +253,45 @@ def _history(
     return BarHistory(head, features.iloc[:first])
 
 
+def _swap(runner: LiveRunner, session: LiveSession, document: dict[str, Any] | None) -> None:
+    """Trade ``session`` under the journaled strategy ``document`` from the next bar on."""
+    if document is None:
+        return  # a journal that does not record it: the file now
+    reload = journaled_reload(runner.config, document, runner.plugins)
+    if reload is not None:
+        runner.apply_reload(reload, session)
+
+
+def _apply_reloads(
+    runner: LiveRunner, session: LiveSession, reloads: list[tuple[int, Any]], bar: int
+) -> None:
+    while reloads and reloads[0][0] <= bar:
+        _, document = reloads.pop(0)
+        _swap(runner, session, document)
+
+
+def _edited_while_down(
+    runner: LiveRunner, session: LiveSession, current: StrategyConfig, bar: int
+) -> None:
+    """Swap in the file as it is now when it was edited (swappably) while the run was
+    down, journaled as a hot reload after the last bar replayed."""
+    reload = reload_to(runner.config, current)
+    if reload is None:
+        return
+    if isinstance(reload, ReloadRefused):  # changes_while_down refused these already
+        raise RestartRefused(reload.describe())
+    runner.apply_reload(reload, session)
+    recorder = runner.recorder_or_fail
+    recorder.record(
+        ConfigReloaded(
+            **recorder.at(bar),
+            changed=list(reload.changed),
+            changes=list(reload.changes),
+            document=dict(current.document),
+        )
+    )
+
+
 def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -> None:
     while kills and kills[0][0] <= bar:
         _, change = kills.pop(0)
@@ -253,20 +306,16 @@ def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -
 def _compare(state: JournalState, replayed: list[Event]) -> list[Event]:
     """Check the replay's engine events against the journal's, bar by bar.
 
-    Bars up to the last hot reload were decided under older settings than the file
-    replayed now: they are not compared (their fills come from the journal all the
-    same). The last bar may have been cut short by the crash: the replay's events of
+    Every bar was replayed under the file in force at that bar (the journaled hot
+    reloads). The last bar may have been cut short by the crash: the replay's events of
     it beyond the journal's are returned, to be journaled. Events are compared as
     stored (their typed values, NaN equal to NaN).
     """
     mine = _by_bar(replayed)
     theirs = _by_bar(state.engine_events)
     last = state.bars[-1].index if state.bars else None
-    settled = -1 if state.reloaded_at is None else state.reloaded_at
     extra: list[Event] = []
     for bar in sorted(set(mine) | set(theirs)):
-        if 0 <= bar <= settled:
-            continue
         again, journaled = mine.get(bar, []), theirs.get(bar, [])
         common = min(len(again), len(journaled))
         for i in range(common):

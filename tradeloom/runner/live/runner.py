@@ -451,7 +451,7 @@ class LiveRunner:
             )
         )
         self.warm_up(session)
-        session.train("startup")
+        session.train(None, in_effect=True)
         self.journal.flush()
         _log.info(
             "live_started",
@@ -792,7 +792,7 @@ class LiveRunner:
             self.recorder.record(ConfigReloadRefused(**self.recorder.at(bar), errors=errors))
             _log.error("config_reload_refused", errors=list(outcome.errors))
             return
-        self._apply(outcome)
+        self.apply_reload(outcome, session)
         self.recorder.record(
             ConfigReloaded(
                 **self.recorder.at(bar),
@@ -803,8 +803,8 @@ class LiveRunner:
         )
         _log.warning("config_reloaded", changed=outcome.describe())
 
-    def _apply(self, reload: Reload) -> None:
-        session = self.session_or_fail
+    def apply_reload(self, reload: Reload, session: LiveSession) -> None:
+        """Swap ``reload``'s layers into ``session`` (at a bar boundary, positions kept)."""
         swapped = reload.apply(session.p)
         config = reload.config
         session.p = swapped

@@ -45,6 +45,7 @@ from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.live.bar_history import BarHistory
 from tradeloom.runner.live.exchange_venue import ExchangeVenue
+from tradeloom.runner.live.fold_in_effect import train_fold_in_effect
 from tradeloom.runner.wiring import Pipeline
 
 __all__ = ["KILL_CODE", "BarInput", "LiveSession"]
@@ -161,35 +162,43 @@ class LiveSession:
         )
         self.engine.run(inputs, n)
 
-    def train(self, reason: str | None) -> ModelTraining | None:
+    def train(self, reason: str | None, *, in_effect: bool = False) -> ModelTraining | None:
         """Train the fold that predicts from the next bar (see `SklearnModel.train_next`).
 
-        Journals the training at the next bar; None when none was due.
+        ``in_effect`` (a run starting or restarting): train the fold the backtest uses at
+        the next bar instead, wherever it starts (`train_fold_in_effect`). Journals the
+        training at the first bar it predicts; None when none was due.
         """
         model = self.p.model
         if not isinstance(model, LiveTrainer):
             return None  # it trades with the fold it has (a saved model)
-        n = len(self.history)
-        if reason is None and self._next_fold is not None and n != self._next_fold:
+        history = self.history
+        n = len(history)
+        if in_effect:
+            training = train_fold_in_effect(model, history.bars(), history.features())
+        elif reason is None and self._next_fold is not None and n != self._next_fold:
             return None  # the walk-forward plan starts no fold at the next bar
-        training = model.train_next(self.history.bars(), self.history.features(), reason=reason)
+        else:
+            training = model.train_next(history.bars(), history.features(), reason=reason)
         every = model.retrain_every
         if training is not None and training.reason == "scheduled" and every:
             self._next_fold = training.predict_start + int(every)
         elif training is not None and self._next_fold is None and every:
-            # a fold off the plan (startup, cron): find the plan's next boundary once,
-            # rather than planning folds at every bar until it comes
-            due = model.scheduled_start(self.history.bars(), self.history.features())
+            # a fold off the plan (cron, health rule): find the plan's next boundary
+            # once, rather than planning folds at every bar until it comes
+            due = model.scheduled_start(history.bars(), history.features())
             if due is not None:
                 self._next_fold = due + int(every)
         if training is not None:
-            when = self.history.last_time + pd.Timedelta(seconds=self.history.timeframe_seconds)
-            self.rec.training(training, when)
+            start = training.predict_start
+            # journaled at the first bar it predicts, which a fold in effect has passed
+            when = history.last_time + self._bar_length
+            self.rec.training(training, history.bar(start).timestamp if start < n else when)
             _log.info(
                 "model_trained",
                 fold=training.fold,
                 rows=training.rows,
-                predicts_from=n,
+                predicts_from=start,
                 reason=training.reason,
                 skipped=training.skipped or None,
             )
@@ -201,7 +210,7 @@ class LiveSession:
         ``last`` is the journal's last training ``(predicts_from, reason)``. The same
         rows and seed give the same model. A scheduled fold that starts after it (its
         training was cut short by the crash, or failed) trains now, journaled, and so
-        does a first fold when the journal has none.
+        does the fold in effect when the journal has none.
         """
         model = self.p.model
         if not isinstance(model, LiveTrainer):
@@ -218,13 +227,7 @@ class LiveSession:
                 )
             self._follow(train_next_reason=reason, start=start)
             return
-        if due is None:
-            self.train("startup")
-            return
-        training = model.train_next(history.bars(due), history.features(due), reason=None)
-        if training is not None:
-            self.rec.training(training, history.bar(due - 1).timestamp + self._bar_length)
-            self._follow(train_next_reason=training.reason, start=due)
+        self.train(None, in_effect=True)
 
     def _follow(self, *, train_next_reason: str, start: int) -> None:
         model = self.p.model

@@ -33,7 +33,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.core.state import BarInputs
-from tradeloom.domain import Bar, Bars, ModelTraining
+from tradeloom.domain import Bar, ModelTraining
 from tradeloom.journal import LiveBar, SymbolAbsent
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.protocols import (
@@ -48,6 +48,7 @@ from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runner.engine import Engine
 from tradeloom.runner.events import Recorder
 from tradeloom.runner.features import cross_row
+from tradeloom.runner.live.fold_in_effect import train_fold_in_effect
 from tradeloom.runner.live.session import BarInput, LiveSession
 from tradeloom.runner.live.universe_history import UniverseHistory
 from tradeloom.runner.wiring import Pipeline
@@ -200,14 +201,15 @@ class UniverseSession(LiveSession):
 
     # --- training -----------------------------------------------------------------
 
-    def train(self, reason: str | None) -> ModelTraining | None:
+    def train(self, reason: str | None, *, in_effect: bool = False) -> ModelTraining | None:
         """Train the fold that predicts from the next clock bar when the plan starts one.
 
-        ``reason`` ``startup`` (a new run) trains the fold in effect at the next bar
-        instead (the latest scheduled one), so that a run started over a long history
-        predicts what its backtest predicts. Trainings are journaled at the next bar.
+        ``in_effect`` (a run starting or restarting) trains the fold in effect at the
+        next bar instead (the latest scheduled one, `train_fold_in_effect`), so that a run
+        started over a long history predicts what its backtest predicts. ``reason`` is
+        `LiveSession.train`'s (unused: a universe trains scheduled folds only).
+        Trainings are journaled at the next bar.
         """
-        in_effect = reason == "startup"
         history = self.universe
         n = len(history)
         trainings: list[ModelTraining] = []
@@ -249,16 +251,10 @@ class UniverseSession(LiveSession):
             if due is not None and due != int(history.present()[:, s].sum()):
                 return None  # the walk-forward plan starts no fold at its next bar
         bars, features = history.own_bars(s), history.own_features(s)
-        if not in_effect:
-            training = model.train_next(bars, features, reason=None)
+        if in_effect:
+            training = train_fold_in_effect(model, bars, features)
         else:
-            start = model.scheduled_start(bars, features)
-            if start is None:
-                return None
-            head = Bars(
-                bars.frame.iloc[:start], bars.symbol, bars.timeframe, bars.timeframe_seconds
-            )
-            training = model.train_next(head, features.iloc[:start], reason=None)
+            training = model.train_next(bars, features, reason=None)
         self._due[s] = self._next(training, model.retrain_every)
         if training is None:
             return None
@@ -281,7 +277,7 @@ class UniverseSession(LiveSession):
         """Train, after a restart, the fold in effect at the next bar (same rows and seed)."""
         recorder, self.rec = self.rec, _Quiet(self.rec)  # type: ignore[assignment]
         try:
-            self.train("startup")
+            self.train(None, in_effect=True)
         finally:
             self.rec = recorder
 

@@ -48,10 +48,13 @@ from tradeloom.runner.live.reconcile import RestartRefused, reconcile_market
 from tradeloom.runner.live.replay_venue import ReplayVenue
 from tradeloom.runner.live.restore import (
     _apply_kills,
+    _apply_reloads,
     _compare,
+    _edited_while_down,
     _PinnedClock,
     _Scratch,
     _SilentHook,
+    _swap,
     track_pending,
 )
 from tradeloom.runner.live.session import BarInput
@@ -129,7 +132,7 @@ def start_universe(runner: LiveRunner, universe: Universe) -> UniverseSession:
                 )
             )
     session.warm_up()
-    session.train("startup")
+    session.train(None, in_effect=True)
     runner.journal.flush()
     _log.info(
         "live_started",
@@ -173,11 +176,16 @@ def restart_universe(
     recorder.journal = _Scratch(real_journal.identity)  # type: ignore[assignment]
     recorder.hook = _SilentHook()  # type: ignore[assignment]
     scratch = recorder.journal
+    current = runner.config  # the file now
     try:
         session = _session(runner, history, started.run_key, replay_venue)
+        # each bar under the file in force at that bar: the start's, then each reload's
+        _swap(runner, session, started.document)
+        reloads = list(state.reloads)
         session.warm_up()
         kills = list(state.kill_switch)
         _apply_kills(session, kills, len(head) - 1)
+        _apply_reloads(runner, session, reloads, len(head) - 1)
         at = {s: k for k, s in enumerate(universe.symbols)}
         m = len(universe.symbols)
         ticks: dict[int, list[Any]] = {}
@@ -193,6 +201,7 @@ def restart_universe(
             clock.pinned = rows[0].wall_time
             session.step(rows[0].time, prices, given=verdicts)
             _apply_kills(session, kills, bar)
+            _apply_reloads(runner, session, reloads, bar)
         clock.pinned = None
         replayed = scratch.events  # type: ignore[attr-defined]
     finally:
@@ -210,6 +219,7 @@ def restart_universe(
         track_pending(state, replay_venue, lambda i: exchange.markets[symbol_of[i]])
         session.engine.use_venue(exchange)
     session.catch_up(state.training)
+    _edited_while_down(runner, session, current, len(history) - 1)
     book = session.engine.portfolio
     recorder.record(
         Restarted(
