@@ -153,6 +153,30 @@ def test_an_order_below_the_minimum_is_refused_at_the_send() -> None:
     ]
 
 
+def test_an_exit_of_a_position_fallen_below_the_minimum_is_journaled_below_minimum() -> None:
+    """1 unit bought at 100 is worth 40 at bar 2, below a minimum of 50: its exit signal
+    cannot be sent, and the journal says why (not SHORT_NOT_ALLOWED)."""
+    spec = make_spec(cash=CASH, fraction=0.01, min_notional=50.0)
+    inputs = universe([[100.0], [100.0], [40.0]], [[0.9], [NAN], [0.1]])
+    ev = run(spec, inputs, symbols=1).rows()
+    assert not (ev[ev[:, L.E_BAR] == 2][:, L.E_KIND] == L.EV_ORDER).any()
+    ctx = RowContext(
+        times=lambda bar: pd.Timestamp(T0 + bar * HOUR, tz="UTC"), order_id=lambda seq: f"o{seq}"
+    )
+    refused = [
+        (e.bar, f"{e.value.code}: {e.value.message}")
+        for e in decode(ev, ctx)
+        if e.kind == "rejection"
+    ]
+    assert refused == [
+        (
+            2,
+            "BELOW_MINIMUM: quantity=1, notional=40 is below the venue's minimum order "
+            "notional 50 (execution.min_notional)",
+        )
+    ]
+
+
 def test_the_default_minimum_is_a_billionth_of_the_cash() -> None:
     assert MIN_NOTIONAL_SHARE == 1e-9
     assert min_notional_of(100_000.0, None) == pytest.approx(1e-4)
