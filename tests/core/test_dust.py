@@ -29,6 +29,7 @@ from tradeloom.core.state import CoreState
 from tradeloom.plugins.execution.simulated import (
     CUT_CASH,
     CUT_MINIMUM,
+    CUT_NONE,
     MIN_NOTIONAL_SHARE,
     SimulatedVenueParams,
     fill_order,
@@ -152,6 +153,30 @@ def test_an_order_below_the_minimum_is_refused_at_the_send() -> None:
     ]
 
 
+def test_an_exit_of_a_position_fallen_below_the_minimum_is_journaled_below_minimum() -> None:
+    """1 unit bought at 100 is worth 40 at bar 2, below a minimum of 50: its exit signal
+    cannot be sent, and the journal says why (not SHORT_NOT_ALLOWED)."""
+    spec = make_spec(cash=CASH, fraction=0.01, min_notional=50.0)
+    inputs = universe([[100.0], [100.0], [40.0]], [[0.9], [NAN], [0.1]])
+    ev = run(spec, inputs, symbols=1).rows()
+    assert not (ev[ev[:, L.E_BAR] == 2][:, L.E_KIND] == L.EV_ORDER).any()
+    ctx = RowContext(
+        times=lambda bar: pd.Timestamp(T0 + bar * HOUR, tz="UTC"), order_id=lambda seq: f"o{seq}"
+    )
+    refused = [
+        (e.bar, f"{e.value.code}: {e.value.message}")
+        for e in decode(ev, ctx)
+        if e.kind == "rejection"
+    ]
+    assert refused == [
+        (
+            2,
+            "BELOW_MINIMUM: quantity=1, notional=40 is below the venue's minimum order "
+            "notional 50 (execution.min_notional)",
+        )
+    ]
+
+
 def test_the_default_minimum_is_a_billionth_of_the_cash() -> None:
     assert MIN_NOTIONAL_SHARE == 1e-9
     assert min_notional_of(100_000.0, None) == pytest.approx(1e-4)
@@ -166,24 +191,60 @@ def test_fill_order_says_which_cut() -> None:
     assert (quantity, cut) == (0.0, CUT_MINIMUM)
 
 
+def test_fill_order_refuses_a_volume_slice_below_the_minimum() -> None:
+    """A slice of a thin bar is refused like a cash cut; a slice leaves no dust rest."""
+    quantity, *_, cut = fill_order(1, 10.0, 100.0, 3.0, 0.0, 0.0, 0.1, 1e6, True, 50.0)
+    assert (quantity, cut) == (0.0, CUT_MINIMUM)  # 0.3 units, 30 of notional
+    quantity, *_, cut = fill_order(-1, 10.0, 100.0, 99.7, 0.0, 0.0, 0.1, 0.0, True, 50.0)
+    assert (quantity, cut) == (pytest.approx(9.5), CUT_NONE)  # not 9.97: a rest of 0.5 is left
+
+
+def _thin(volume: list[float]) -> CoreState:
+    """Buy 50 units at 100 on bar 0 with 10% of each bar's volume, a minimum of 50."""
+    inputs = universe([[100.0]] * len(volume), [[0.9]] + [[NAN]] * (len(volume) - 1))
+    inputs.px[4, :, 0] = volume
+    spec = make_spec(cash=CASH, fraction=0.5, min_notional=50.0, max_volume_fraction=0.1)
+    return run(spec, inputs, symbols=1)
+
+
+def test_a_thin_bar_fills_nothing_below_the_minimum_and_cancels() -> None:
+    state = _thin([3.0, 1e9])
+    assert len(_rows(state, L.EV_FILL, 0)) == 0
+    cancel = _rows(state, L.EV_CANCEL, 0)
+    assert [(int(r[L.E_BAR]), int(r[5])) for r in cancel] == [(0, codes.BELOW_MINIMUM)]
+
+
+def test_a_volume_slice_leaves_the_minimum_for_the_next_bar() -> None:
+    state = _thin([497.0, 1e9])
+    fills = _rows(state, L.EV_FILL, 0)
+    assert [(int(r[L.E_BAR]), r[5]) for r in fills] == [(0, pytest.approx(49.5)), (1, 0.5)]
+    assert fills[-1][10] == pytest.approx(50.0)
+
+
 @settings(max_examples=60)
 @given(
     fraction=st.floats(0.05, 1.0),
     fee=st.sampled_from([0.0, 0.0002, 0.00075, 0.001]),
     seed=st.integers(0, 10_000),
     minimum=st.sampled_from([MINIMUM, 1.0, 50.0]),
+    cap=st.sampled_from([None, 0.1]),
 )
 def test_no_position_ends_between_zero_and_the_minimum(
-    fraction: float, fee: float, seed: int, minimum: float
+    fraction: float, fee: float, seed: int, minimum: float, cap: float | None
 ) -> None:
-    """Over random walks and signals on a shared account: every fill leaves its symbol
-    flat or holding at least the minimum's worth at the fill price."""
+    """Over random walks and signals on a shared account, with or without thin bars
+    sliced by ``max_volume_fraction``: every fill leaves its symbol flat or holding at
+    least the minimum's worth at the fill price."""
     rng = np.random.default_rng(seed)
     n = 40
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.04, (n, 3)), axis=0))
     p = np.where(rng.random((n, 3)) < 0.3, rng.choice([0.1, 0.9], (n, 3)), NAN)
-    spec = make_spec(cash=CASH, fraction=fraction, fee=fee, min_notional=minimum)
-    state = run(spec, universe(close.tolist(), p.tolist()), symbols=3)
+    inputs = universe(close.tolist(), p.tolist())
+    inputs.px[4] = rng.uniform(1.0, 2000.0, (n, 3))  # 0.1 of it: 0.1 to 200 units a bar
+    spec = make_spec(
+        cash=CASH, fraction=fraction, fee=fee, min_notional=minimum, max_volume_fraction=cap
+    )
+    state = run(spec, inputs, symbols=3)
     for row in state.rows():
         if row[L.E_KIND] == L.EV_FILL:
             worth = abs(row[10]) * row[6]

@@ -279,7 +279,14 @@ def _ladder(
         emit(ev, cur, EV_REJECT, t, s, codes.HALTED, acct[A_HALT])
         return False
     if wanted == -1 and not allow_short and held <= 0:
-        emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
+        quantity = sym[s, S_QTY]
+        if quantity > 0.0:  # a long worth less than the minimum: no exit can be sent
+            emit(
+                ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, quantity, quantity * sym[s, S_MARK],
+                prm[P_MIN_NOTIONAL],
+            )  # fmt: skip
+        else:
+            emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
         return False
     if held == wanted:
         if intent == 0:

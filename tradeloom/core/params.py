@@ -91,7 +91,7 @@ class CoreSpec:
         dusts: Per symbol, its own ``dust`` (a live venue over a universe: each market's
             lot); empty: ``dust`` for every symbol.
         min_notional: The smallest order notional the strategy's venue takes (quote):
-            an order or a cash-cut fill below it is refused (``BELOW_MINIMUM``), and a
+            an order or a fill below it is refused (``BELOW_MINIMUM``), and a
             position worth less at its mark counts as flat (0: no minimum).
         margin: The margin account's settings; None: spot cash (long-only, buys
             limited by the cash). A venue that allows shorts is a margin account.

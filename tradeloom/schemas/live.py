@@ -122,8 +122,9 @@ class LiveSection(BaseModel):
         ge=0,
         lt=1,
         description="At a restart, refuse to trade when the journal's position and the "
-        "venue's differ by more than one lot step plus this fraction of the position "
-        "(default 0: one lot; fees charged in the base asset are allowed for).",
+        "venue's differ by more than what the core counts as flat (one lot step, or what "
+        "execution.min_notional buys at the mark, whichever is more) plus this fraction "
+        "of the position (default 0; fees charged in the base asset are allowed for).",
     )
 
     metrics: MetricsSection | None = Field(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.simulated import (
+    CUT_CASH,
     CUT_MINIMUM,
     CUT_NONE,
     SimulatedVenue,
@@ -144,14 +145,15 @@ def test_fill_order_properties(
     assert fill_price == price * (1 + side * slippage)
     assert fee == pytest.approx(quantity * fill_price * fee_rate, rel=1e-12, abs=1e-300)
     assert slipped == quantity * abs(fill_price - price)
+    # one rule for every fill: none, or at least the minimum's worth
+    assert quantity == 0.0 or quantity * fill_price >= minimum
+    assert cut != CUT_MINIMUM or quantity == 0.0
+    if cut == CUT_NONE and 0.0 < quantity < remaining:  # a volume slice leaves no dust
+        assert (remaining - quantity) * fill_price >= minimum * (1 - 1e-9)
     if spot and side > 0:
         # never spends more than the cash (to rounding)
         assert quantity * fill_price + fee <= max(cash, 0.0) * (1 + 1e-12) + 1e-12
-        wanted = min(remaining, cap * volume if cap > 0 else remaining)
-        assert (cut != CUT_NONE) == (quantity < wanted)
-        # a cut never leaves a fill below the minimum: none, or at least the minimum
-        if cut != CUT_NONE:
-            assert quantity == 0.0 or quantity * fill_price >= minimum
-            assert (cut == CUT_MINIMUM) == (quantity == 0.0 < wanted and cash > 0.0)
+        if cut == CUT_CASH:
+            assert quantity * fill_price * (1 + fee_rate) == pytest.approx(max(cash, 0.0))
     else:
-        assert cut == CUT_NONE
+        assert cut != CUT_CASH

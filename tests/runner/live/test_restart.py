@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_emulated import crash, emulated_run, rows, tick_until
+from live_emulated import STRATEGY, crash, emulated_run, rows, tick_until
+
+from tradeloom.runner.live.reconcile import RestartRefused
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:
@@ -58,3 +60,34 @@ def test_a_restarted_run_continues_the_uninterrupted_one(
     assert restarted["bars_replayed"] > 0
     (reconciled,) = rows(cut, "reconciled")
     assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
+
+
+@pytest.mark.parametrize("minimum", [None, 50.0])
+def test_a_restart_counts_a_venue_position_below_the_minimum_as_flat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minimum: float | None
+) -> None:
+    """A manual buy of 0.0005 BTC (about 10 USDT, 50 lots) while the run is down: beyond
+    the lot, refused; below a minimum notional of 50, no position, as in the core."""
+    text = STRATEGY
+    if minimum is not None:
+        text = text.replace(
+            "initial_cash: 50000}", f"initial_cash: 50000, min_notional: {minimum}}}"
+        )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        first = run.runner(tmp_path / "live")
+        first.start()
+        tick_until(run, first, 180)
+        crash(first)
+        run.emulator.client().create_order("BTC/USDT", "market", "buy", 0.0005)
+        again = run.runner(tmp_path / "live")
+        if minimum is None:
+            with pytest.raises(RestartRefused, match="the journal's position is"):
+                again.start()
+            again.inbox.release_pid()
+            return
+        again.start()
+        again.stop("done")
+    (reconciled,) = rows(tmp_path / "live" / "journal.sqlite", "reconciled")
+    difference = reconciled["venue_position"] - reconciled["position"]
+    assert difference == pytest.approx(0.0005, rel=2e-3)  # less the fee, in BTC
+    assert 0.0005 < reconciled["tolerance"] < 0.005  # 50 USDT at about 20,000

@@ -161,9 +161,10 @@ class SimulatedVenueParams(Params):
         default=None,
         gt=0,
         le=MAX_CASH,
-        description="The smallest order the venue takes, in quote: an order or a cash-cut "
-        "fill below it is refused (BELOW_MINIMUM), and a position worth less counts as "
-        "flat. None: a billionth of initial_cash (0.0001 on 100,000).",
+        description="The smallest order the venue takes, in quote: an order or a fill (cut "
+        "by the cash or a bar's volume) below it is refused (BELOW_MINIMUM), and a "
+        "position worth less counts as flat. None: a billionth of initial_cash (0.0001 "
+        "on 100,000).",
     )
 
 
@@ -201,10 +202,12 @@ def fill_order(
 ) -> tuple[float, float, float, float, int]:
     """Fill what can be filled of an order now.
 
-    A spot buy is cut to what the cash affords; a cut that leaves less than
-    ``min_notional`` to fill (a cash residue of a shared account, 1e-12 dollars)
-    fills nothing: the order is below the venue's minimum, as an exchange would refuse
-    it, and no dust position is opened.
+    A spot buy is cut to what the cash affords, and with ``max_volume_fraction`` any
+    order to its share of the bar's volume (a slice that leaves at least
+    ``min_notional``'s worth for later, or nothing). One rule then holds for every
+    fill: one worth less than ``min_notional`` (what a cash residue of a shared
+    account, 1e-12 dollars, buys; a thin bar's slice) fills nothing, as an exchange
+    would refuse it, and no dust position is opened or left.
 
     Args:
         side: +1 buy, -1 sell.
@@ -220,22 +223,23 @@ def fill_order(
 
     Returns:
         ``(quantity, price, fee, slippage_cost, cut)``; quantity may be 0; ``cut`` is
-        `CUT_CASH` when the cash cut the order, `CUT_MINIMUM` when what the cash
-        affords is below ``min_notional``, else `CUT_NONE`.
+        `CUT_CASH` when the cash cut the order, `CUT_MINIMUM` when what would fill
+        is below ``min_notional`` (the order is refused), else `CUT_NONE`.
     """
     price = price_now * (1.0 + side * slippage)
     quantity = remaining
-    if max_volume_fraction > 0.0:
-        quantity = min(quantity, max_volume_fraction * volume)
+    if max_volume_fraction > 0.0 and max_volume_fraction * volume < remaining:
+        # a slice of the bar's volume, leaving no rest below the minimum to fill later
+        quantity = min(max_volume_fraction * volume, max(remaining - min_notional / price, 0.0))
     cut = CUT_NONE
     if spot and side > 0:
         affordable = max(cash / (price * (1.0 + fee_rate)), 0.0)
         if quantity > affordable:
             quantity = affordable
             cut = CUT_CASH
-            if quantity > 0.0 and quantity * price < min_notional:
-                quantity = 0.0
-                cut = CUT_MINIMUM
+    if quantity > 0.0 and quantity * price < min_notional:
+        quantity = 0.0
+        cut = CUT_MINIMUM
     fee = quantity * price * fee_rate
     return quantity, price, fee, quantity * abs(price - price_now), cut
 

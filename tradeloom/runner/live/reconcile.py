@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tradeloom.core.accounting import flat_within
 from tradeloom.domain import Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.journal import OrderSent, Reconciled, VenueFill
@@ -69,6 +70,7 @@ def reconcile_market(
     base_at_start: float,
     run_key: str,
     symbol: str = "",
+    index: int = 0,
 ) -> None:
     """Refuse to trade when the venue's base balance is not the journal's position.
 
@@ -82,6 +84,8 @@ def reconcile_market(
         run_key: The run's key (its client order ids carry it).
         symbol: The market, named in the row and the refusal (a universe's); '' for a
             run of one market.
+        index: The market's symbol in the engine (a universe's; 0 otherwise), whose
+            flat band the core trades by: a difference within it is no position.
 
     Raises:
         RestartRefused: The balance differs from the position beyond the tolerance and
@@ -94,7 +98,11 @@ def reconcile_market(
     position += exchange.undelivered_position()
     balance = venue.balance().get(base, 0.0)
     held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
-    tolerance = runner.config.live.position_tolerance * abs(position) + exchange.dust
+    # what the core counts as flat (a lot, or what the minimum notional buys at the
+    # mark): a venue position worth less than the minimum is no position here either
+    state = runner.session_or_fail.engine.state
+    flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
+    tolerance = runner.config.live.position_tolerance * abs(position) + flat
     # An order the venue did not answer a lookup for (it stays unknown, the next tick
     # asks again) may have filled anything up to what it has left.
     unknown = [view for view in venue.orders() if view.state is OrderState.UNKNOWN]

@@ -242,6 +242,7 @@ def restart_universe(
                 base_at_start=state.markets[symbol].base_at_start,
                 run_key=started.run_key,
                 symbol=symbol,
+                index=s,
             )
     _log.info(
         "live_restarted",
