@@ -48,7 +48,7 @@ import pandas as pd
 
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.chain import xxh64_words
-from tradeloom.journal.columns import PreparedBatch, Texts, digests_of
+from tradeloom.journal.columns import PreparedBatch, Texts, digests_of, text_values
 from tradeloom.journal.schema import Codec, Column, Schema, value_decoder
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "chunks",
     "decode_block",
     "encode_block",
-    "text_values",
 ]
 
 BLOCK_ROWS = 1 << 20
@@ -85,7 +84,6 @@ _FULL = 0  # every value, 64 bits (texts: lengths and starts as int64)
 _SAME = 1  # one value for every row
 _NARROW = ((2, "<i4"), (3, "<i2"), (4, "<i1"))  # integers (texts: lengths, starts) in fewer bits
 _VOCABULARY = 5  # texts: the distinct ones, and each row's as a code
-_SEPARATOR = 10  # b"\n", the byte `tradeloom.journal.columns` puts after each text
 
 
 class BlockDamaged(ValueError):
@@ -388,56 +386,6 @@ class _Reader:
     def end(self) -> None:
         if self.at != len(self.data):
             raise self._fail()
-
-
-def text_values(
-    data: bytes,
-    starts: npt.NDArray[np.int64],
-    lengths: npt.NDArray[np.int64],
-    *,
-    as_bytes: bool = False,
-) -> list[Any]:
-    """Return the texts that ``data``, ``starts`` and ``lengths`` locate (None: NULL).
-
-    Texts laid one after the other (each followed by the separator) are split in one
-    call; otherwise each distinct text is decoded once.
-
-    Raises:
-        UnicodeDecodeError: Bytes that are not UTF-8 (unless ``as_bytes``).
-    """
-    n = len(starts)
-    if n == 0:
-        return []
-    sizes = np.maximum(lengths, 0)
-    nulls = lengths < 0
-    end = int(starts[-1] + sizes[-1])
-    values: list[Any] | None = None
-    if (
-        int(starts[0]) == 0
-        and bool(np.all(starts[1:] == starts[:-1] + sizes[:-1] + 1))
-        and data.count(b"\n", 0, end) == n - 1
-        and bool(np.all(np.frombuffer(data, np.uint8)[starts[1:] - 1] == _SEPARATOR))
-    ):
-        part = data[:end]
-        values = part.split(b"\n") if as_bytes else part.decode("utf-8").split("\n")
-    if values is None:
-        keys = starts * (int(sizes.max()) + 2) + (lengths + 1)
-        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        texts: list[Any] = [
-            None if lengths[i] < 0 else data[starts[i] : starts[i] + lengths[i]]
-            for i in first.tolist()
-        ]
-        if not as_bytes:
-            texts = [None if t is None else t.decode("utf-8") for t in texts]
-        table = np.empty(len(distinct), dtype=object)
-        table[:] = texts
-        return list(table[inverse.reshape(-1)].tolist())
-    if bool(nulls.any()):
-        array = np.empty(n, dtype=object)
-        array[:] = values
-        array[nulls] = None
-        return list(array.tolist())
-    return values
 
 
 def _decoded_texts(texts: Texts, span: str, *, as_bytes: bool = False) -> list[Any]:

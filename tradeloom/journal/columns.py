@@ -27,7 +27,7 @@ from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, v
 from tradeloom.journal.store import ColumnBatch
 from tradeloom.redaction import redact_text
 
-__all__ = ["PreparedBatch", "Texts", "digests_of", "prepare", "stored_digests"]
+__all__ = ["PreparedBatch", "Texts", "digests_of", "prepare", "stored_digests", "text_values"]
 
 _INT64_MIN = np.iinfo(np.int64).min
 _QUIET_NAN = np.array([0x7FF8000000000000], np.uint64).view(np.float64)[0]
@@ -240,14 +240,65 @@ class Texts:
         """
         if self.values is not None:
             return self.values
-        from tradeloom.journal.blocks import text_values
-
         if self.codes is not None and self.entries is not None:
             distinct = text_values(self.data, *self.entries, as_bytes=as_bytes)
             table = np.empty(len(distinct), dtype=object)
             table[:] = distinct
             return list(table[self.codes].tolist())
         return text_values(self.data, self.starts, self.lengths, as_bytes=as_bytes)
+
+
+_SEPARATOR = 10  # b"\n", the byte put after each text
+
+
+def text_values(
+    data: bytes,
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    *,
+    as_bytes: bool = False,
+) -> list[Any]:
+    """Return the texts that ``data``, ``starts`` and ``lengths`` locate (None: NULL).
+
+    Texts laid one after the other (each followed by the separator) are split in one
+    call; otherwise each distinct text is decoded once.
+
+    Raises:
+        UnicodeDecodeError: Bytes that are not UTF-8 (unless ``as_bytes``).
+    """
+    n = len(starts)
+    if n == 0:
+        return []
+    sizes = np.maximum(lengths, 0)
+    nulls = lengths < 0
+    end = int(starts[-1] + sizes[-1])
+    values: list[Any] | None = None
+    if (
+        int(starts[0]) == 0
+        and bool(np.all(starts[1:] == starts[:-1] + sizes[:-1] + 1))
+        and data.count(b"\n", 0, end) == n - 1
+        and bool(np.all(np.frombuffer(data, np.uint8)[starts[1:] - 1] == _SEPARATOR))
+    ):
+        part = data[:end]
+        values = part.split(b"\n") if as_bytes else part.decode("utf-8").split("\n")
+    if values is None:
+        keys = starts * (int(sizes.max()) + 2) + (lengths + 1)
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        texts: list[Any] = [
+            None if lengths[i] < 0 else data[starts[i] : starts[i] + lengths[i]]
+            for i in first.tolist()
+        ]
+        if not as_bytes:
+            texts = [None if t is None else t.decode("utf-8") for t in texts]
+        table = np.empty(len(distinct), dtype=object)
+        table[:] = texts
+        return list(table[inverse.reshape(-1)].tolist())
+    if bool(nulls.any()):
+        array = np.empty(n, dtype=object)
+        array[:] = values
+        array[nulls] = None
+        return list(array.tolist())
+    return values
 
 
 def _text_values(
