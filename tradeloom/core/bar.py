@@ -280,7 +280,9 @@ def _ladder(
         return False
     if wanted == -1 and not allow_short and held <= 0:
         quantity = sym[s, S_QTY]
-        if quantity > 0.0:  # a long worth less than the minimum: no exit can be sent
+        # no working order, yet a long held as flat: worth less than the minimum, so no
+        # exit can be sent (with a working exit, the long is not dust: it is leaving)
+        if quantity > 0.0 and sym[s, S_W_ACTIVE] == 0.0:
             emit(
                 ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, quantity, quantity * sym[s, S_MARK],
                 prm[P_MIN_NOTIONAL],
