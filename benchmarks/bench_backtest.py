@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 from machine import describe
 
+from tradeloom.backtest.pipeline import Driver, run_backtest
 from tradeloom.domain import ModelOutput, RunInfo
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.features import compute_features
+from tradeloom.engine.logs import configure_logging
+from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.runner.backtest import Driver, compute_features, run_backtest
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.logs import configure_logging
-from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]

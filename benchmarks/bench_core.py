@@ -60,18 +60,18 @@ from machine import describe
 
 from tradeloom.core.curves import equity_curve, fill_marks
 from tradeloom.core.decode import RowContext
+from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.layout import EV_TRADE
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import OHLCV, Bar, RunInfo
+from tradeloom.engine.bulk_journal import rows_to_batches
+from tradeloom.engine.core_spec import core_spec
+from tradeloom.engine.driver import Engine
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.logs import configure_logging
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RunIdentity, open_journal
-from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
-from tradeloom.runner.bulk_journal import rows_to_batches
-from tradeloom.runner.core_spec import core_spec
-from tradeloom.runner.engine import Engine
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.logs import configure_logging
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -555,9 +555,7 @@ def startup() -> None:
         "model.walk_forward.retrain_every=500",
     ]
     exe = shutil.which("tradeloom")
-    prefix = (
-        [exe] if exe else [sys.executable, "-c", "from tradeloom.runner.cli import main; main()"]
-    )
+    prefix = [exe] if exe else [sys.executable, "-c", "from tradeloom.cli.main import main; main()"]
     print("\nstart-up: tradeloom " + " ".join(command).replace(str(ROOT) + "/", ""))
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache")}

@@ -29,12 +29,12 @@ import talib
 from machine import describe
 
 from tradeloom.domain import Bar
+from tradeloom.engine.features import compute_features
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.plugins.features.bollinger import bb_width
 from tradeloom.plugins.features.rsi import rsi
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.features.window import rolling_std
-from tradeloom.runner.backtest import compute_features
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,13 +1,17 @@
-"""Single-row inference latency: compiled tree ensembles against scikit-learn's predict_proba.
+"""Single-row inference latency: compiled estimators against their library's predict_proba.
 
-Live trading predicts one row at a time. For each supported estimator, trained once on
+Live trading predicts one row at a time. For each compiled estimator (scikit-learn's
+trees and forests, a logistic regression, LightGBM and XGBoost), trained once on
 synthetic rows (--rows x --features), every run times single-row calls on held-out rows:
-`CompiledClassifier.predict_proba_one(row)` and the estimator's
-``predict_proba(row[None, :])``, after a warm-up, and checks that the two give identical
-numbers. Prints the machine, then per estimator the median and p99 latency in
-microseconds of each path and the ratio of the medians, each the median over --runs.
+the compiled model's ``predict_proba_one(row)`` and the estimator's own
+``predict_proba(row[None, :])`` (one native thread, as a run predicts), after a
+warm-up. Prints the machine, then per estimator the median and p99 latency in
+microseconds of each path, the ratio of the medians (the reference is the library,
+measured in the same run), and the largest difference between the two paths' numbers
+over the calls checked, one row at a time and in a batch. Each figure is the median
+over --runs. Exits 1 if a difference exceeds 1e-12.
 
-    python benchmarks/bench_inference.py [--runs 3] [--calls 5000] [--sklearn-calls 500]
+    python benchmarks/bench_inference.py [--runs 3] [--calls 5000] [--library-calls 500]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +32,24 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from tradeloom.plugins.model.compiled_trees import CompiledClassifier, compile_classifier
+from tradeloom.plugins.model.compiling import compile_classifier
+
+
+def _lightgbm(seed: int) -> Any:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=300, num_leaves=31, random_state=seed, verbose=-1)
+
+
+def _xgboost(seed: int) -> Any:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(n_estimators=300, max_depth=6, random_state=seed)
+
 
 MODELS: dict[str, Callable[[int], Any]] = {
     "RandomForestClassifier": lambda seed: RandomForestClassifier(
@@ -45,8 +65,12 @@ MODELS: dict[str, Callable[[int], Any]] = {
         max_iter=300, early_stopping=False, random_state=seed
     ),
     "DecisionTreeClassifier": lambda seed: DecisionTreeClassifier(random_state=seed),
+    "LogisticRegression": lambda seed: LogisticRegression(max_iter=1000),
+    "LGBMClassifier": _lightgbm,
+    "XGBClassifier": _xgboost,
 }
 WARM_UP_CALLS = 200
+TOLERANCE = 1e-12
 
 
 def market(rows: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,36 +93,37 @@ def latencies_us(predict: Callable[[np.ndarray], float], rows: np.ndarray) -> np
 
 
 def one_run(
-    estimator: Any, held_out: np.ndarray, calls: int, sklearn_calls: int, rng: np.random.Generator
+    estimator: Any, held_out: np.ndarray, calls: int, library_calls: int, rng: np.random.Generator
 ) -> dict[str, float]:
     start = time.perf_counter()
     compiled = compile_classifier(estimator, strict=True)
     compile_s = time.perf_counter() - start
-    assert isinstance(compiled, CompiledClassifier)
+    assert compiled is not None
 
-    def sklearn_one(row: np.ndarray) -> float:
+    def library_one(row: np.ndarray) -> float:
         return float(estimator.predict_proba(row[None, :])[0, 1])
 
     for row in held_out[:WARM_UP_CALLS]:
         compiled.predict_proba_one(row)
     for row in held_out[: WARM_UP_CALLS // 10]:
-        sklearn_one(row)
+        library_one(row)
     rows = held_out[rng.integers(0, len(held_out), calls)]
     ours = latencies_us(compiled.predict_proba_one, rows)
-    theirs = latencies_us(sklearn_one, rows[:sklearn_calls])
-    checked = rows[:sklearn_calls]
-    identical = [compiled.predict_proba_one(r) for r in checked] == [
-        sklearn_one(r) for r in checked
-    ] and np.array_equal(compiled.predict_proba(rows), estimator.predict_proba(rows))
+    theirs = latencies_us(library_one, rows[:library_calls])
+    checked = rows[:library_calls]
+    one_diff = max(abs(compiled.predict_proba_one(r) - library_one(r)) for r in checked)
+    batch_diff = float(np.max(np.abs(compiled.predict_proba(rows) - estimator.predict_proba(rows))))
+    same = [compiled.predict_proba_one(r) for r in checked] == list(
+        compiled.predict_proba(checked)[:, 1]
+    )
     return {
         "compile_s": compile_s,
         "ours_median": float(np.median(ours)),
         "ours_p99": float(np.percentile(ours, 99)),
         "theirs_median": float(np.median(theirs)),
         "theirs_p99": float(np.percentile(theirs, 99)),
-        "identical": float(identical),
-        "n_trees": compiled.n_trees,
-        "n_nodes": compiled.n_nodes,
+        "max_diff": max(one_diff, batch_diff),
+        "row_is_batch": float(same),
     }
 
 
@@ -107,55 +132,60 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs; medians are printed")
     parser.add_argument("--calls", type=int, default=5000, help="compiled calls per run")
     parser.add_argument(
-        "--sklearn-calls", type=int, default=500, help="predict_proba calls per run"
+        "--library-calls", type=int, default=500, help="predict_proba calls per run"
     )
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
     parser.add_argument("--features", type=int, default=12)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
+    # the logistic regression on unscaled columns: its fit is not what is measured
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-    print("machine:", describe("numpy", "numba", "scikit-learn", "scipy", "tradeloom"))
+    print(
+        "machine:",
+        describe("numpy", "numba", "scikit-learn", "scipy", "lightgbm", "xgboost", "tradeloom"),
+    )
     print(
         f"data: {args.rows:,} training rows x {args.features} features; single rows drawn "
         f"from 5,000 held-out rows; per run {args.calls:,} compiled and "
-        f"{args.sklearn_calls:,} predict_proba calls after a warm-up; medians of "
-        f"{args.runs} runs"
+        f"{args.library_calls:,} predict_proba calls after a warm-up; medians of "
+        f"{args.runs} runs; ratio = predict_proba median / compiled median (target >= 20x)"
     )
     x, y = market(args.rows, args.features, seed=1)
     held_out, _ = market(5000, args.features, seed=2)
     header = (
-        f"{'estimator':<31} {'trees':>5} {'nodes':>10} {'compile s':>9}  "
-        f"{'compiled us':>17}  {'predict_proba us':>19}  {'ratio':>7}  identical"
+        f"{'estimator':<31} {'compile s':>9}  {'compiled us':>17}  {'predict_proba us':>19}  "
+        f"{'ratio':>7}  {'max |diff|':>10}  row = batch"
     )
     print(header)
-    print(f"{'':<60}{'median':>8} {'p99':>8}  {'median':>9} {'p99':>9}  {'medians':>7}")
-    all_identical = True
+    print(f"{'':<41}{'median':>9} {'p99':>8}  {'median':>9} {'p99':>9}  {'medians':>7}")
+    worst = 0.0
     for name in args.models:
         estimator = MODELS[name](0).fit(x, y)
-        if hasattr(estimator, "n_jobs"):
-            estimator.set_params(n_jobs=None)  # trained in parallel, predicting as deployed
+        if "n_jobs" in estimator.get_params():
+            estimator.set_params(n_jobs=1)  # trained in parallel, predicting as a run does
         rng = np.random.default_rng(3)
         runs = [
-            one_run(estimator, held_out, args.calls, args.sklearn_calls, rng)
+            one_run(estimator, held_out, args.calls, args.library_calls, rng)
             for _ in range(args.runs)
         ]
 
         def median(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(run[key] for run in runs)
 
-        identical = all(run["identical"] for run in runs)
-        all_identical &= identical
+        diff = max(run["max_diff"] for run in runs)
+        same = all(run["row_is_batch"] for run in runs)
+        worst = max(worst, diff if same else np.inf)
         print(
-            f"{name:<31} {int(runs[0]['n_trees']):>5} {int(runs[0]['n_nodes']):>10,} "
-            f"{median('compile_s'):>9.2f}  {median('ours_median'):>8.1f} "
+            f"{name:<31} {median('compile_s'):>9.3f}  {median('ours_median'):>8.1f} "
             f"{median('ours_p99'):>8.1f}  {median('theirs_median'):>9.1f} "
             f"{median('theirs_p99'):>9.1f}  "
             f"{median('theirs_median') / median('ours_median'):>6.0f}x  "
-            f"{'yes' if identical else 'NO'}",
+            f"{diff:>10.1e}  {'yes' if same else 'NO'}",
             flush=True,
         )
-    if not all_identical:
-        sys.exit("compiled and predict_proba outputs differ")
+    if worst > TOLERANCE:
+        sys.exit(f"a compiled model differs from its predict_proba by more than {TOLERANCE:g}")
 
 
 if __name__ == "__main__":

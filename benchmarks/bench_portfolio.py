@@ -60,9 +60,9 @@ from machine import describe
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.decode import RowContext, decode
+from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, PortfolioLimits
 from tradeloom.core.state import BarInputs, CoreState
-from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
 
 CASH = 1_000_000.0
 FEE = 0.001

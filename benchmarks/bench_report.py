@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 from machine import describe
 
+from tradeloom.cli.main import main
 from tradeloom.reporting.report import write_report
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

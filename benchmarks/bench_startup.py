@@ -1,7 +1,7 @@
 """How long the command line takes to answer, warm, beside a bare interpreter.
 
 Each command runs as a user runs it, a new process of the installed ``tradeloom``
-entry point (``python -m tradeloom.runner.cli``, so that the numbers do not depend on a
+entry point (``python -m tradeloom.cli.main``, so that the numbers do not depend on a
 shell's PATH lookup), ``--runs`` times after one warm-up run; the median, min and max
 wall times are printed beside ``python -c pass`` measured in the same run, with their
 ratio, the median CPU time of the command's process (user + system: on a shared
@@ -16,7 +16,8 @@ Every command runs with ``TRADELOOM_CACHE`` in that folder: the warm-up run of
 ``validate`` checks the estimator (importing scikit-learn) and the timed runs read its
 remembered verdict, as an editor's validate-on-save does from its second save on.
 Targets (issue 30, idle 2-core machine): --version and --help <= 0.3 s, validate and
-status <= 1.0 s.
+status <= 1.0 s; each command with a target says whether its median meets it (``ok``)
+or not (``OVER``), and the last line names those over theirs.
 
     python benchmarks/bench_startup.py [--runs 7]
 """
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "scipy", "numba", "pandas", "pyarrow", "plotly", "ccxt", "dask", "rich")
 _PROBE = (
     "import sys\n"
-    "from tradeloom.runner.cli import main\n"
+    "from tradeloom.cli.main import main\n"
     "try:\n"
     "    main(sys.argv[1:])\n"
     "except SystemExit:\n"
@@ -50,6 +51,15 @@ _PROBE = (
 
 
 _ENV = dict(os.environ)
+
+
+def _target(name: str) -> float | None:
+    """Return issue 30's bound on the median wall time of command ``name`` (None: none)."""
+    if name in ("--version", "--help"):
+        return 0.3
+    if name.startswith("validate ") or name == "status RUN":
+        return 1.0
+    return None
 
 
 def _wall(argv: list[str], runs: int) -> tuple[list[float], list[float]]:
@@ -82,7 +92,7 @@ def _heavy(args: list[str]) -> str:
 def _finished_run(folder: Path) -> Path:
     out = folder / "paper"
     subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", "-q", "run", "strategies/btc_rf.yaml",
+        [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", "strategies/btc_rf.yaml",
          "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "30",
          "--set", "data.bars=4000", "--out", str(out)],
         check=True, capture_output=True, cwd=ROOT, env=_ENV,
@@ -98,7 +108,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}; median of {args.runs} runs each")
     bare_times, bare_cpu = _wall([sys.executable, "-c", "pass"], args.runs)
     bare = statistics.median(bare_times)
-    cli = [sys.executable, "-m", "tradeloom.runner.cli"]
+    cli = [sys.executable, "-m", "tradeloom.cli.main"]
     with tempfile.TemporaryDirectory() as tmp:
         _ENV["TRADELOOM_CACHE"] = str(Path(tmp) / "cache")
         commands: list[tuple[str, list[str]]] = [
@@ -113,23 +123,31 @@ def main() -> None:
         commands.append(("kill RUN", ["kill", run, "--reason", "bench"]))
         print(
             f"{'command':32s} {'median':>7s} {'min':>6s} {'max':>6s} {'x bare':>6s} "
-            f"{'cpu':>6s}  heavy imports"
+            f"{'cpu':>6s} {'target':>11s}  heavy imports"
         )
         print(
             f"{'python -c pass':32s} {bare:7.3f} {'':6s} {'':6s} {1.0:6.1f} "
-            f"{statistics.median(bare_cpu):6.3f}"
+            f"{statistics.median(bare_cpu):6.3f} {'':11s}"
         )
         report = {}
+        over = []
         for name, argv in commands:
             times, cpu = _wall(cli + argv, args.runs)
             median = statistics.median(times)
             heavy = _heavy(argv)
             report[name] = median
+            target = _target(name)
+            verdict = ""
+            if target is not None:
+                verdict = f"<={target:.1f} {'ok' if median <= target else 'OVER'}"
+                if median > target:
+                    over.append(name)
             print(
                 f"{name:32s} {median:7.3f} {min(times):6.3f} {max(times):6.3f} "
-                f"{median / bare:6.1f} {statistics.median(cpu):6.3f}  {heavy}"
+                f"{median / bare:6.1f} {statistics.median(cpu):6.3f} {verdict:>11s}  {heavy}"
             )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"over their target: {', '.join(over) if over else 'none'}")
     print(json.dumps({"bare": bare, **report}))
 
 

@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from machine import describe
 
+from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV
-from tradeloom.plugins.kernel_specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.engine import BatchTask, batch_task
 from tradeloom.sweep.stage_cache import StageCache

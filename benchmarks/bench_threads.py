@@ -42,13 +42,15 @@ def _spin(stop: multiprocessing.synchronize.Event) -> None:
 
 def _run(argv: list[str], env: dict[str, str], out: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", "-q", *argv, "--out", str(out)],
-        check=True,
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli.main", "-q", *argv, "--out", str(out)],
         capture_output=True,
+        text=True,
         env=env,
         cwd=ROOT,
     )
+    if done.returncode != 0:  # say why, rather than a bare CalledProcessError
+        raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
 
 
@@ -77,9 +79,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             _run(run, base, Path(tmp) / "warm")  # compile the kernels once
             for k in range(args.runs):
-                for name, (argv, env) in ways.items():
-                    times[name].append(_run(argv, env, Path(tmp) / f"{k}-{len(times[name])}"))
+                for i, (name, (argv, env)) in enumerate(ways.items()):
                     # a new folder per run: a backtest refuses a folder that holds one
+                    times[name].append(_run(argv, env, Path(tmp) / f"{k}-{i}"))
     finally:
         stop.set()
         for spinner in spinners:

@@ -26,8 +26,8 @@ import pandas as pd
 from machine import describe
 
 from tradeloom.domain import Bars, ModelOutput
-from tradeloom.runner.backtest import compute_features
-from tradeloom.runner.wiring import build_pipeline
+from tradeloom.engine.features import compute_features
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
