@@ -166,8 +166,8 @@ def test_a_retrain_of_a_middle_segment_leaves_the_latest_fold_for_both_row_paths
     tmp_path: Path,
 ) -> None:
     from tradeloom.plugins.model.anomaly import anomaly_scores
+    from tradeloom.plugins.model.fold_predictor import predict_up
     from tradeloom.plugins.model.registry import save_models
-    from tradeloom.plugins.model.sklearn_model import predict_up
 
     params = SklearnParams.model_validate(
         {

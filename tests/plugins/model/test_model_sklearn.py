@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 
 import tradeloom.plugins.model.sklearn_model as sklearn_model
+from tradeloom.cli.main import main
 from tradeloom.domain import Bars, ModelTraining
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError
@@ -25,7 +26,6 @@ from tradeloom.plugins.model import SklearnModel, SklearnParams, build_sklearn_m
 from tradeloom.plugins.model.folds import PurgingError
 from tradeloom.plugins.model.labels import direction_labels, triple_barrier_labels
 from tradeloom.plugins.model.sklearn_model import LabelParams, ModelFitError, WalkForwardParams
-from tradeloom.runner.cli import main
 
 FAKE_MODULE = "tradeloom_test_estimators"
 
@@ -403,6 +403,8 @@ def test_single_class_failure_exits_2_through_the_cli(
         ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 20, "n_jobs": 2}),
         ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 20}),
         ("sklearn.linear_model.LogisticRegression", {}),
+        ("lightgbm.LGBMClassifier", {"n_estimators": 20, "num_leaves": 7}),
+        ("xgboost.XGBClassifier", {"n_estimators": 20, "max_depth": 3}),
     ],
 )
 def test_parallel_folds_predict_exactly_as_serial_ones(

@@ -21,7 +21,9 @@ import pandas as pd
 import pytest
 
 import tradeloom
+from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.domain import Bars
+from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import read_rows
 from tradeloom.plugins.model.anomaly import anomaly_scores
@@ -30,13 +32,12 @@ from tradeloom.plugins.model.compatibility import (
     library_versions,
     version_problem,
 )
+from tradeloom.plugins.model.fold_predictor import predict_up
 from tradeloom.plugins.model.metadata import FeatureSpec, canonical_json
 from tradeloom.plugins.model.registry import registry_metrics, save_models
 from tradeloom.plugins.model.safe_pickle import RefusedGlobalError, restricted_loads
 from tradeloom.plugins.model.saved_model import SavedModel
-from tradeloom.plugins.model.sklearn_model import SklearnModel, predict_up
-from tradeloom.runner.run import RunOutcome, run_strategy
-from tradeloom.runner.wiring import Pipeline, build_pipeline
+from tradeloom.plugins.model.sklearn_model import SklearnModel
 from tradeloom.schemas import load_strategy
 
 TRAIN = (Path(__file__).resolve().parents[2] / "fixtures" / "registry_train.yaml").read_text(

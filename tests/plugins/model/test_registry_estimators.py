@@ -1,4 +1,5 @@
-"""Every supported estimator is saved and loaded back through the allow-list, unchanged.
+"""Every supported estimator is saved and loaded back through the allow-list, unchanged
+(LightGBM's and XGBoost's when the strategy file trusts their package).
 
 Each case trains walk-forward on a small synthetic series, saves its folds as a run would
 (`save_models`), loads the latest with `load_saved_model` (the restricted unpickler and
@@ -20,9 +21,9 @@ from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model import SklearnParams, build_sklearn_model
 from tradeloom.plugins.model.anomaly import anomaly_scores
+from tradeloom.plugins.model.fold_predictor import predict_up
 from tradeloom.plugins.model.loading import ModelRequest, load_saved_model
 from tradeloom.plugins.model.registry import save_models
-from tradeloom.plugins.model.sklearn_model import predict_up
 
 CTX = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=11)
 N = 420
@@ -64,6 +65,10 @@ ESTIMATORS: list[tuple[str, dict[str, Any], str, bool]] = [
     ),
     ("sklearn.linear_model.LogisticRegression", {}, "none", False),
     ("sklearn.linear_model.LogisticRegression", {"C": 0.5}, "standard", True),
+    ("lightgbm.LGBMClassifier", {"n_estimators": 10, "num_leaves": 7}, "none", False),
+    ("lightgbm.LGBMClassifier", {"n_estimators": 10, "min_data_in_leaf": 5}, "standard", True),
+    ("xgboost.XGBClassifier", {"n_estimators": 10, "max_depth": 3}, "none", True),
+    ("xgboost.XGBClassifier", {"n_estimators": 10}, "robust", False),
 ]
 
 
@@ -88,8 +93,10 @@ def test_a_saved_fold_loads_through_the_allow_list_and_predicts_the_same(
     latest = saved.latest
     pkl = tmp_path / latest.model.file
     assert latest.model.sha256 == hashlib.sha256(pkl.read_bytes()).hexdigest()
+    package = estimator.partition(".")[0]  # LightGBM and XGBoost load if the file trusts them
+    trusted = () if package == "sklearn" else (package,)
     loaded = load_saved_model(
-        ModelRequest(path=pkl, sha256=latest.model.sha256),
+        ModelRequest(path=pkl, sha256=latest.model.sha256, trusted_packages=trusted),
         feature_spec=FEATURES,
         columns=COLUMNS,
     )

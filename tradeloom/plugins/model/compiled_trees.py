@@ -2,7 +2,7 @@
 
 Live trading predicts one row at a time, where ``predict_proba``'s per-call overhead
 (input validation, joblib, one Python call per tree) dominates: a 300-tree forest takes
-milliseconds for a row that its trees answer in microseconds. `compile_classifier`
+milliseconds for a row that its trees answer in microseconds. `compile_trees`
 flattens the fitted trees of a supported estimator into contiguous arrays and walks them
 in a numba kernel that repeats scikit-learn's arithmetic exactly (read from
 scikit-learn 1.9.1's sources):
@@ -55,22 +55,26 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.jit import kernel
+from tradeloom.plugins.model.compiled_model import UnsupportedEstimatorError
 
 __all__ = [
-    "SUPPORTED_ESTIMATORS",
+    "TREE_ESTIMATORS",
     "CompiledClassifier",
-    "UnsupportedEstimatorError",
-    "compile_classifier",
+    "compile_trees",
+    "lay_out",
+    "tree_problem",
 ]
 
-SUPPORTED_ESTIMATORS = (
-    "DecisionTreeClassifier",
-    "ExtraTreesClassifier",
-    "GradientBoostingClassifier",
-    "HistGradientBoostingClassifier",
-    "RandomForestClassifier",
+TREE_ESTIMATORS = (
+    "sklearn.ensemble.ExtraTreesClassifier",
+    "sklearn.ensemble.GradientBoostingClassifier",
+    "sklearn.ensemble.HistGradientBoostingClassifier",
+    "sklearn.ensemble.RandomForestClassifier",
+    "sklearn.tree.DecisionTreeClassifier",
 )
-"""Class names (in ``sklearn.tree`` and ``sklearn.ensemble``) that `compile_classifier` takes."""
+"""Import paths of the classes `compile_trees` takes."""
+
+_NAMES = tuple(path.rpartition(".")[2] for path in TREE_ESTIMATORS)
 
 _NODE_DTYPE = np.dtype([("threshold", np.float64), ("right", np.int32), ("feature", np.int32)])
 """A node of the flattened trees, in depth-first preorder: node ``i``'s left child is
@@ -84,10 +88,6 @@ _MAX_NODES = np.iinfo(np.int32).max
 _BLOCK = 16  # trees walked side by side; more overlaps more memory reads, to a point
 _PROBE_ROWS = 64
 _PROBE_SEED = 20240501
-
-
-class UnsupportedEstimatorError(ValueError):
-    """The estimator cannot be compiled; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class _Flat:
 class CompiledClassifier:
     """A fitted binary tree ensemble evaluated in compiled code, equal to ``predict_proba``.
 
-    Made by `compile_classifier`, not constructed directly. It holds a copy of the trees
+    Made by `compile_trees`, not constructed directly. It holds a copy of the trees
     as they were when compiled (refitting the estimator does not change it) and may be
     called from several threads: calls share nothing but read-only arrays.
 
@@ -237,48 +237,53 @@ class CompiledClassifier:
         raise AssertionError(f"the kernel refused row {row}, which holds no refused value")
 
 
-def compile_classifier(estimator: Any, *, strict: bool = False) -> CompiledClassifier | None:
-    """Compile a fitted binary tree ensemble; None when it is not supported.
+def compile_trees(estimator: Any) -> CompiledClassifier:
+    """Compile a fitted binary tree ensemble, checked against its ``predict_proba``.
 
     Supported: ``DecisionTreeClassifier``, ``RandomForestClassifier``,
     ``ExtraTreesClassifier``, ``GradientBoostingClassifier`` (``init`` None or
     ``"zero"``) and ``HistGradientBoostingClassifier`` (numerical features only), fitted
     on classes ``[0, 1]`` with one output: these classes exactly, not subclasses, which
-    may predict differently. Anything else (a pipeline, an SVC, three classes, an
-    unfitted estimator) is not compiled. The result is checked against the estimator's
+    may predict differently. The result is checked against the estimator's
     ``predict_proba`` on probe rows before it is returned.
 
     Args:
         estimator: A fitted scikit-learn classifier.
-        strict: Raise `UnsupportedEstimatorError` saying why, instead of returning None.
 
     Returns:
-        A `CompiledClassifier` whose probabilities equal ``predict_proba``'s, or None.
+        A `CompiledClassifier` whose probabilities equal ``predict_proba``'s.
 
     Raises:
-        UnsupportedEstimatorError: ``strict`` is set and the estimator is not supported.
+        UnsupportedEstimatorError: The estimator is not supported (the message says why).
     """
-    try:
-        name = type(estimator).__name__
-        flat = _flatten(estimator, name)
-        compiled = CompiledClassifier(name, int(estimator.n_features_in_), flat)
-        _verify(compiled, estimator)
-    except UnsupportedEstimatorError:
-        if strict:
-            raise
-        return None
+    name = type(estimator).__name__
+    flat = _flatten(estimator, name)
+    compiled = CompiledClassifier(name, int(estimator.n_features_in_), flat)
+    _verify(compiled, estimator)
     return compiled
+
+
+def tree_problem(path: str, settings: dict[str, Any]) -> str | None:
+    """Return why an estimator of import path ``path`` with ``settings`` (its params) will
+    not be compiled as trees, or None when it will be (fitted on classes [0, 1])."""
+    if path not in TREE_ESTIMATORS:
+        return f"{path} is not a compiled tree ensemble"
+    name = path.rpartition(".")[2]
+    init = settings.get("init")
+    if name == "GradientBoostingClassifier" and init is not None and init != "zero":
+        return f"{name} has init={init!r}; only init=None (the class prior) and 'zero' are compiled"
+    categorical = settings.get("categorical_features", "from_dtype")
+    if name == "HistGradientBoostingClassifier" and categorical not in (None, "from_dtype"):
+        return f"{name} has categorical_features; only numerical features are compiled"
+    return None
 
 
 # --- reading the fitted trees -------------------------------------------------------------
 
 
 def _flatten(estimator: Any, name: str) -> _Flat:
-    if name not in SUPPORTED_ESTIMATORS or not type(estimator).__module__.startswith("sklearn."):
-        raise UnsupportedEstimatorError(
-            f"{name} is not supported; supported are {', '.join(SUPPORTED_ESTIMATORS)} "
-            "from scikit-learn"
-        )
+    if name not in _NAMES or not type(estimator).__module__.startswith("sklearn."):
+        raise UnsupportedEstimatorError(f"{name} is not a compiled tree ensemble")
     if not _is_fitted(estimator):
         raise UnsupportedEstimatorError(f"{name} is not fitted")
     classes = np.asarray(estimator.classes_)
@@ -447,24 +452,42 @@ def _pack(
     roots = np.empty(len(trees), dtype=np.int64)
     offset = 0
     for t, tree in enumerate(trees):
-        inner = tree.left >= 0
-        if np.array_equal(tree.left[inner], np.flatnonzero(inner) + 1):
-            order = np.arange(len(tree.left))  # left children already at i + 1 (depth-first)
-        else:
-            order = _preorder(tree.left, tree.right)
-        position = np.full(len(tree.left), -1, dtype=np.int64)
-        position[order] = np.arange(len(order))
+        order, right = lay_out(tree.left, tree.right)
         end = offset + len(order)
         block = nodes[offset:end]
         left = tree.left[order]
         block["threshold"] = tree.threshold[order]
-        block["right"] = np.where(left >= 0, position[tree.right[order]] + offset, -1)
+        block["right"] = np.where(right >= 0, right + offset, -1)
         feature = np.where(left >= 0, tree.feature[order], 0)
         block["feature"] = np.where(tree.missing_left[order] & (left >= 0), -feature - 1, feature)
         values[offset:end] = tree.values[order]
         roots[t] = offset
         offset = end
     return nodes[:offset], roots, values[:offset]
+
+
+def lay_out(
+    left: npt.NDArray[np.int64], right: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return a tree's nodes in depth-first preorder and, for each, its right child's place.
+
+    Args:
+        left: Each node's left child; negative for a leaf (node 0 is the root).
+        right: Each node's right child.
+
+    Returns:
+        ``order``, the nodes reachable from the root in preorder (a node's left child
+        right after it), and ``right_at``, for each node of ``order`` the position in
+        ``order`` of its right child (-1 for a leaf).
+    """
+    inner = left >= 0
+    if np.array_equal(left[inner], np.flatnonzero(inner) + 1):
+        order = np.arange(len(left))  # left children already at i + 1 (depth-first)
+    else:
+        order = _preorder(left, right)
+    position = np.full(len(left), -1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return order, np.where(left[order] >= 0, position[right[order]], -1)
 
 
 # --- the self-check -----------------------------------------------------------------------

@@ -31,6 +31,12 @@ from typing import Any
 
 from tradeloom import __version__
 from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.model.boosting_libraries import (
+    install_hint,
+    library_defaults,
+    library_params,
+    work_aliases,
+)
 from tradeloom.plugins.registry import did_you_mean
 
 __all__ = [
@@ -142,23 +148,25 @@ def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[Check
             f"'{path}' is not a classifier; expected a scikit-learn classifier with "
             "predict_proba, such as sklearn.ensemble.RandomForestClassifier",
         )
-    known = list(estimator.get_params(deep=True))
+    own = list(estimator.get_params(deep=True))
+    known = own + [key for key in library_params(estimator) if key not in own]
     for key in params:
         if key not in known:
             raise ParamError(
                 f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}"
             )
     settings = dict(params)
-    for key in known:
+    for key in own:
         if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
             settings[key] = seed
+    settings.update(library_defaults(estimator, params))
     try:
         estimator.set_params(**settings)
     except Exception as exc:  # a third-party set_params may raise anything
         raise ParamError(
             "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
         ) from exc
-    _check_work(estimator.get_params(deep=True), name)
+    _check_work(estimator.get_params(deep=True), name, work_aliases(estimator))
     _validate_values(estimator, name)
     if not hasattr(estimator, "predict_proba"):
         remedy = " (set params.probability: true)" if "probability" in known else ""
@@ -205,15 +213,15 @@ def remembered_estimator(
     return checked, estimator
 
 
-_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
-"""Top-level modules whose distribution has another name."""
+_DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost", "xgboost-cpu")}
+"""Top-level modules whose distribution has another name, or one of several names (the
+``xgboost`` extra installs ``xgboost-cpu``, which imports as ``xgboost``)."""
 
 
 def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
     top = path.partition(".")[0]
-    try:
-        version = metadata.version(_DISTRIBUTIONS.get(top, top))
-    except (metadata.PackageNotFoundError, ValueError):
+    version = _installed_version(_DISTRIBUTIONS.get(top, (top,)))
+    if version is None:
         return None  # not an installed distribution: it may change without a version
     if not _round_trips(params):
         return None
@@ -221,6 +229,15 @@ def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
     what = {"path": path, "params": params, "seed": seed, "version": version}
     digest.update(json.dumps([__version__, what], sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _installed_version(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        try:
+            return f"{name}=={metadata.version(name)}"
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    return None
 
 
 def _round_trips(value: Any) -> bool:
@@ -274,9 +291,10 @@ WORK_CEILINGS: dict[str, int] = {
 would never finish): each is some ten times what a strategy sensibly asks for."""
 
 
-def _check_work(settings: dict[str, Any], name: str) -> None:
+def _check_work(settings: dict[str, Any], name: str, aliases: dict[str, str]) -> None:
     for key, value in settings.items():
-        ceiling = WORK_CEILINGS.get(key.rpartition("__")[2])
+        last = key.rpartition("__")[2]
+        ceiling = WORK_CEILINGS.get(aliases.get(last, last))
         if ceiling is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if value > ceiling:
@@ -307,6 +325,9 @@ def _validate_values(estimator: Any, name: str) -> None:
 def _module_hint(missing: str | None, module_name: str) -> str:
     if not missing or not (module_name == missing or module_name.startswith(missing + ".")):
         return ""  # a dependency of the module is missing, not the module itself
+    extra = install_hint(missing.partition(".")[0])
+    if extra:  # a library an extra installs: the command, not a near name
+        return extra
     parent, _, _ = missing.rpartition(".")
     if parent:
         try:

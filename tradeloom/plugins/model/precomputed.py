@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.timeframes import format_timestamp

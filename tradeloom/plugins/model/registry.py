@@ -21,10 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-import pandas as pd
-
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.model.bundle import Bundle, dump_bundle
 from tradeloom.plugins.model.compatibility import library_versions
 from tradeloom.plugins.model.metadata import (
@@ -51,6 +50,31 @@ __all__ = [
     "save_models",
     "top_package",
 ]
+
+
+@runtime_checkable
+class TrainsFolds(Protocol):
+    """A model whose trained folds the registry saves (`TrainedFold` items, in order)."""
+
+    trained: Sequence[Any]
+
+
+@runtime_checkable
+class EstimatorModel(Protocol):
+    """A model configured with an estimator, a scaler and a label (the built-in sklearn
+    model): its folds' metadata describe them."""
+
+    estimator: Any
+    scaler: str
+    label: Any
+
+
+@runtime_checkable
+class LoadedFromFile(Protocol):
+    """A model loaded from a saved fold (``loaded_from``: its source and SHA-256)."""
+
+    loaded_from: Mapping[str, Any]
+
 
 MODELS_DIR = "models"
 """The folder of a run directory that holds its saved models."""
@@ -109,7 +133,7 @@ def save_models(
         feature_spec: The strategy's features (`StrategyConfig.feature_spec`).
         timestamps: The run's bar times, to turn bar indices into UTC times.
     """
-    trained = list(getattr(model, "trained", None) or ())
+    trained = list(model.trained) if isinstance(model, TrainsFolds) else []
     if not trained:
         return None
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,8 +174,8 @@ def registry_metrics(saved: SavedModels | None, model: Any) -> dict[str, Any] | 
 
     None for a model that neither saves folds nor was loaded from a file.
     """
-    loaded = getattr(model, "loaded_from", None)
-    if saved is None and loaded is None and not hasattr(model, "trained"):
+    loaded = model.loaded_from if isinstance(model, LoadedFromFile) else None
+    if saved is None and loaded is None and not isinstance(model, TrainsFolds):
         return None
     figures: dict[str, Any] = {"dir": None, "files": 0, "latest": None}
     if saved is not None:
@@ -186,7 +210,7 @@ def _save_fold(
     timestamps: pd.DatetimeIndex,
 ) -> ModelMetadata:
     training = trained_fold.training
-    detector = getattr(trained_fold, "detector", None)
+    detector = trained_fold.detector
     spec = FeatureSpec(
         features=[dict(entry) for entry in feature_spec], columns=list(trained_fold.columns)
     )
@@ -198,7 +222,7 @@ def _save_fold(
         for f in dataclasses.fields(training)
         if f.metadata.get("journal", True)
     }
-    label = getattr(model, "label", None)
+    label = model.label if isinstance(model, EstimatorModel) else None
     training_window = TrainingWindow(
         start_bar=training.train_start,
         end_bar=training.train_end,
@@ -248,9 +272,9 @@ def _save_fold(
 
 
 def _estimator_info(model: Any, fitted: Any) -> EstimatorInfo:
-    estimator = getattr(model, "estimator", None)
-    if estimator is None:  # a model without a configured estimator: describe the fitted one
-        estimator = fitted
+    configured = isinstance(model, EstimatorModel)
+    # a model without a configured estimator: describe the fitted one
+    estimator = model.estimator if configured else fitted
     cls = type(estimator)
     get_params = getattr(estimator, "get_params", None)
     params = get_params(deep=False) if callable(get_params) else {}
@@ -258,7 +282,7 @@ def _estimator_info(model: Any, fitted: Any) -> EstimatorInfo:
         import_path=f"{cls.__module__}.{cls.__qualname__}",
         name=cls.__name__,
         params=_json_safe(dict(params)),
-        scaler=str(getattr(model, "scaler", "none")),
+        scaler=str(model.scaler) if configured else "none",
     )
 
 

@@ -18,8 +18,9 @@ It is not a sandbox. A global is allowed only if it is
 3. a class of a package the strategy file trusts (``model.trusted_packages``), never a
    function of it.
 
-Nothing else: no scipy, no other function, nothing of the standard library. What the
-allowed classes do when they are rebuilt is trusted.
+Nothing else: no scipy, no other function, nothing of the standard library but two
+containers (`HELPER_GLOBALS`). What the allowed classes do when they are rebuilt is
+trusted.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def _names(module: str, *names: str) -> set[tuple[str, str]]:
 
 # Derived by pickling every supported estimator (decision tree, random forest, extra
 # trees, gradient boosting, histogram gradient boosting, logistic regression, the
-# IsolationForest detector, each scaler in a Pipeline) with pickle protocol 5 and listing
-# the globals it names. numpy 1 writes its reconstructors under numpy.core, numpy 2 under
-# numpy._core. The estimator classes themselves pass by rule 2.
+# IsolationForest detector, each scaler in a Pipeline; LightGBM's and XGBoost's
+# classifiers) with pickle protocol 5 and listing the globals it names. numpy 1 writes
+# its reconstructors under numpy.core, numpy 2 under numpy._core. The estimator classes
+# themselves pass by rule 2, LightGBM's and XGBoost's by rule 3.
 HELPER_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     _names("numpy", "dtype", "ndarray")
     | _names("numpy._core.multiarray", "_reconstruct", "scalar")
@@ -73,6 +75,9 @@ HELPER_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _names("sklearn._loss.link", "Interval", "LogitLink", "HalfLogitLink")
     # histogram gradient boosting's trees
     | _names("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor")
+    # LightGBM's wrapper keeps its best scores in a defaultdict of OrderedDict (two
+    # containers: a defaultdict's factory is a global of its own, checked like any other)
+    | _names("collections", "defaultdict", "OrderedDict")
 )
 """The (module, name) pairs allowed besides scikit-learn's estimator classes."""
 

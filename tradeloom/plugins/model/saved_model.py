@@ -17,25 +17,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
+from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
-from tradeloom.plugins.model.sklearn_model import (
-    TrainedFold,
-    _predict_serially,
-    _RowModel,
-    predict_up,
-)
+from tradeloom.plugins.model.sklearn_model import TrainedFold, _predict_serially
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.model.compiled_trees import CompiledClassifier
+    from tradeloom.plugins.model.compiled_model import CompiledModel
 
 __all__ = ["SavedModel", "SavedParams", "build_saved_model"]
 
@@ -155,7 +151,7 @@ class SavedModel:
         self.trained: list[TrainedFold] = []
         self.loaded_from = {"source": str(loaded.source), "sha256": loaded.sha256}
         self._loaded = loaded
-        self._row_model: _RowModel | None = None
+        self._predictor: FoldPredictor | None = None
         _predict_serially(self.fitted)
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
@@ -191,7 +187,7 @@ class SavedModel:
         scores = np.full(n, np.nan)
         try:
             if len(rows):
-                probability[rows] = predict_up(self.fitted, x[rows])
+                probability[rows] = self._row().predict(x[rows])
                 if self.detector is not None:
                     scores[rows] = anomaly_scores(self.detector, x[rows])
         except Exception as exc:  # a third-party estimator may raise anything
@@ -225,14 +221,22 @@ class SavedModel:
         )
 
     @property
-    def compiled(self) -> CompiledClassifier | None:
-        """The compiled trees `predict_row` uses; None if the estimator is not supported."""
+    def compiled(self) -> CompiledModel | None:
+        """The compiled estimator `fit_predict` and `predict_row` use; None if it has none."""
         return self._row().compiled
+
+    @property
+    def parity_note(self) -> str | None:
+        """Why paper and live may not journal the backtest's probabilities bit for bit (the
+        estimator is not compiled), or None."""
+        problem = self._row().problem
+        return None if problem is None else parity_note(problem)
 
     def predict_row(self, values: npt.ArrayLike) -> float:
         """Return the probability of an up move for one bar's features, as `fit_predict` does.
 
-        As `SklearnModel.predict_row` for its latest fold: compiled trees when supported.
+        As `SklearnModel.predict_row` for its latest fold: the fold's `FoldPredictor`,
+        which `fit_predict` uses too.
 
         Returns:
             The probability, or NaN when a value is not finite.
@@ -243,7 +247,7 @@ class SavedModel:
         row = self._checked(values)
         if not np.isfinite(row).all():
             return float("nan")
-        return self._row().predict(row)
+        return self._row().predict_one(row)
 
     def anomaly_score_row(self, values: npt.ArrayLike) -> float:
         """Return the detector's score of one bar's features, as `fit_predict` scores it.
@@ -273,10 +277,10 @@ class SavedModel:
             )
         return row
 
-    def _row(self) -> _RowModel:
-        if self._row_model is None:  # compiling a large forest takes a moment: on first use
-            self._row_model = _RowModel(self.fitted)
-        return self._row_model
+    def _row(self) -> FoldPredictor:
+        if self._predictor is None:  # compiling a large forest takes a moment: on first use
+            self._predictor = FoldPredictor(self.fitted)
+        return self._predictor
 
 
 def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:

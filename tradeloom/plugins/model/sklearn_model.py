@@ -12,13 +12,14 @@ importing it takes most of a second, which every ``tradeloom`` command would pay
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+import structlog
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom import progress
@@ -32,6 +33,7 @@ from tradeloom.domain import (
     Universe,
 )
 from tradeloom.errors import UserError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import (
     AnomalyParams,
@@ -39,17 +41,20 @@ from tradeloom.plugins.model.anomaly import (
     anomaly_scores,
     fit_detector,
 )
+from tradeloom.plugins.model.boosting_libraries import set_threads
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
     import_estimator,
     remembered_estimator,
 )
+from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import LabelKind, make_labels
 from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
+from tradeloom.threads import openmp_threads
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.model.compiled_trees import CompiledClassifier
+    from tradeloom.plugins.model.compiled_model import CompiledModel
 
 __all__ = [
     "SINGLE_CLASS",
@@ -63,7 +68,6 @@ __all__ = [
     "WalkForwardParams",
     "build_sklearn_model",
     "import_estimator",
-    "predict_up",
 ]
 
 Scaler = Literal["none", "standard", "minmax", "robust"]
@@ -77,6 +81,11 @@ SINGLE_CLASS = "single class in training rows"
 
 _SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
 """Scaler name -> class in ``sklearn.preprocessing``."""
+
+_log = structlog.get_logger("tradeloom.model")
+
+_NOTE_LOCK = threading.Lock()
+"""Held while a model notes its first fold that is not compiled (folds train in threads)."""
 
 
 class LabelParams(Params):
@@ -186,13 +195,16 @@ class SklearnParams(Params):
 
     estimator: str = Field(
         min_length=1,
-        description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier.",
+        description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier, "
+        "lightgbm.LGBMClassifier (pip install tradeloom[lightgbm]) or xgboost.XGBClassifier "
+        "(tradeloom[xgboost]).",
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Constructor parameters of the estimator. Those that size the work "
-        "have ceilings: n_estimators at most 10,000, max_iter and n_iter at most 100,000, "
-        "max_fun at most 1,000,000, n_restarts_optimizer at most 100.",
+        description="Constructor parameters of the estimator (for LightGBM also its own "
+        "parameter names and aliases). Those that size the work have ceilings: n_estimators "
+        "(and LightGBM's num_iterations and its aliases) at most 10,000, max_iter and n_iter "
+        "at most 100,000, max_fun at most 1,000,000, n_restarts_optimizer at most 100.",
     )
     scaler: Scaler = Field(
         default="none", description="Feature scaling, fitted on each fold's training rows."
@@ -345,8 +357,9 @@ class SklearnModel:
         self.per_symbol: dict[str, SklearnModel] = {}
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
-        self._row_model: _RowModel | None = None
+        self._row_model: FoldPredictor | None = None
         self._history: _History | None = None
+        self._not_compiled: str | None = None
 
     @property
     def estimator(self) -> Any:
@@ -877,8 +890,8 @@ class SklearnModel:
         return None if self.latest is None else self.latest.fitted
 
     @property
-    def compiled(self) -> CompiledClassifier | None:
-        """The compiled trees `predict_row` uses for the latest fold; None if it cannot.
+    def compiled(self) -> CompiledModel | None:
+        """The compiled estimator `predict_row` uses for the latest fold; None if it has none.
 
         Reading it prepares the latest fold for `predict_row` (compiling and checking a
         large forest takes a fraction of a second), so a live driver can do that right
@@ -890,14 +903,15 @@ class SklearnModel:
     def predict_row(self, values: npt.ArrayLike) -> float:
         """Return the probability of an up move for one bar's features, as the batch path does.
 
-        Uses the latest trained fold (`latest`): its scaler, if any, with scikit-learn's
-        arithmetic, then the compiled trees of `compile_classifier` when it supports the
-        estimator. The number is then the one `fit_predict` gives the same row in that
-        fold's segment, bit for bit (for a forest with ``n_jobs`` > 1, the one it gives
-        with ``n_jobs=1``: see `compiled_trees`). Other estimators are asked for
+        Uses the latest trained fold (`latest`) through its `FoldPredictor`, the rule
+        `fit_predict` predicts that fold's segment with: for a compiled estimator
+        (`compiling.compile_classifier`) the number is the one `fit_predict` gives the
+        same row, bit for bit (for a forest with ``n_jobs`` > 1, the one it gives with
+        ``n_jobs=1``: see `compiled_trees`). Other estimators are asked for
         ``predict_proba`` of the one row, which is what they say for it alone; one whose
-        arithmetic depends on the batch (a linear model's BLAS product adds in another
-        order for one row than for many) may differ from `fit_predict` in the last bits.
+        arithmetic depends on the batch (a BLAS product adds in another order for one row
+        than for many) may differ from `fit_predict` in the last bits; the model logs
+        ``model_not_compiled`` once (see `fold_predictor`).
 
         Args:
             values: One value per feature column, in the order `fit_predict` was given.
@@ -921,7 +935,7 @@ class SklearnModel:
             )
         if not np.isfinite(row).all():
             return float("nan")
-        return row_model.predict(row)
+        return row_model.predict_one(row)
 
     def anomaly_score_row(self, values: npt.ArrayLike) -> float:
         """Return the anomaly score of one bar's features, as `fit_predict` scores it.
@@ -964,15 +978,53 @@ class SklearnModel:
         """
         return self.anomaly_score_row(values) < 0.0
 
-    def _latest_row_model(self) -> _RowModel | None:
+    def _latest_row_model(self) -> FoldPredictor | None:
         fitted = self.fitted
         if fitted is None:
             return None
         row_model = self._row_model
         if row_model is None or row_model.fitted is not fitted:
-            row_model = _RowModel(fitted)
+            row_model = FoldPredictor(fitted)
             self._row_model = row_model
+            self._note_not_compiled(row_model)
         return row_model
+
+    @property
+    def not_compiled(self) -> str | None:
+        """Why a fold's estimator was not compiled (the first fold met), or None."""
+        return self._not_compiled
+
+    @property
+    def parity_note(self) -> str | None:
+        """Why paper and live may not journal this model's backtest probabilities bit for
+        bit (its estimator will not be compiled), or None.
+
+        Answered from the estimator's import path and params (`compile_problem`), before
+        anything trains, and without importing it when its check was remembered.
+        """
+        from tradeloom.plugins.model.compiling import compile_problem
+
+        estimator = self._estimator
+        if isinstance(estimator, CheckedEstimator):
+            path, settings = estimator.path, estimator.settings
+        else:
+            cls = type(estimator)
+            path = f"{cls.__module__}.{cls.__name__}"
+            settings = estimator.get_params(deep=False)
+        problem = compile_problem(path, settings)
+        return None if problem is None else parity_note(problem)
+
+    def _note_not_compiled(self, predictor: FoldPredictor) -> None:
+        """Log once per model that a fold's estimator is not compiled (from any thread)."""
+        if predictor.problem is None:
+            return
+        with _NOTE_LOCK:
+            if self._not_compiled is not None:
+                return
+            self._not_compiled = predictor.problem
+        _log.warning(
+            "model_not_compiled", estimator=self.estimator_name, note=parity_note(predictor.problem)
+        )
 
     def _fit(self, fold: Fold, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> Any:
         from sklearn import preprocessing
@@ -980,6 +1032,7 @@ class SklearnModel:
         from sklearn.pipeline import Pipeline
 
         model = clone(self.estimator)
+        set_threads(model, openmp_threads())
         if self.scaler != "none":
             scaler = getattr(preprocessing, _SCALERS[self.scaler])()
             model = Pipeline([("scaler", scaler), ("estimator", model)])
@@ -994,7 +1047,9 @@ class SklearnModel:
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         try:
-            return predict_up(model, x)
+            predictor = FoldPredictor(model)
+            self._note_not_compiled(predictor)
+            return predictor.predict(x)
         except Exception as exc:  # as for fit
             raise self._failure("predict", fold, exc) from exc
 
@@ -1059,84 +1114,6 @@ class _History:
     usable: npt.NDArray[np.bool_]
     columns: tuple[str, ...]
     folds: tuple[Fold, ...]
-
-
-class _RowModel:
-    """One fold's model, set up to predict single rows fast (compiled when it can be)."""
-
-    def __init__(self, fitted: Any) -> None:
-        from sklearn.pipeline import Pipeline
-
-        from tradeloom.plugins.model.compiled_trees import compile_classifier
-
-        self.fitted = fitted
-        n_features = getattr(fitted, "n_features_in_", None)  # not every estimator says
-        self.n_features = None if n_features is None else int(n_features)
-        scaler, estimator = None, fitted
-        if isinstance(fitted, Pipeline):  # as _fit builds it: scaler, then estimator
-            scaler, estimator = fitted.named_steps["scaler"], fitted.named_steps["estimator"]
-        self.compiled = compile_classifier(estimator)
-        self._scale = _row_scaler(scaler)
-        up = np.flatnonzero(np.asarray(fitted.classes_) == 1)
-        self._column = int(up[0]) if len(up) == 1 else -1
-
-    def predict(self, row: npt.NDArray[np.float64]) -> float:
-        if self.compiled is not None:
-            return self.compiled.predict_proba_one(self._scale(row))
-        if self._column < 0:
-            raise ValueError(f"classes_ is {self.fitted.classes_!r}, expected one class 1")
-        return float(self.fitted.predict_proba(row[None, :])[0, self._column])
-
-
-def _row_scaler(scaler: Any) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
-    """Return a function that scales one row exactly as ``scaler.transform`` scales it.
-
-    The three scalers `_fit` builds are repeated operation for operation (their
-    ``transform`` in sklearn/preprocessing/_data.py, in place on a float64 copy), which
-    skips the input validation that would cost more than the compiled trees; any other
-    falls back to ``transform`` itself.
-    """
-    from sklearn import preprocessing
-
-    if scaler is None:
-        return lambda row: row
-    kind = type(scaler)
-    if kind is preprocessing.StandardScaler:
-        mean = scaler.mean_ if scaler.with_mean else None
-        std = scaler.scale_ if scaler.with_std else None
-        return lambda row: _shift_divide(row, mean, std)
-    if kind is preprocessing.RobustScaler:
-        center = scaler.center_ if scaler.with_centering else None
-        scale = scaler.scale_ if scaler.with_scaling else None
-        return lambda row: _shift_divide(row, center, scale)
-    if kind is preprocessing.MinMaxScaler and not scaler.clip:
-        factor, offset = scaler.scale_, scaler.min_
-        return lambda row: row * factor + offset
-    return lambda row: np.asarray(scaler.transform(row[None, :]), dtype=np.float64)[0]
-
-
-def _shift_divide(
-    row: npt.NDArray[np.float64],
-    shift: npt.NDArray[np.float64] | None,
-    divisor: npt.NDArray[np.float64] | None,
-) -> npt.NDArray[np.float64]:
-    out = row if shift is None else row - shift
-    return out if divisor is None else out / divisor
-
-
-def predict_up(model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return ``model``'s probability of class 1 (an up move) for each row of ``x``.
-
-    The one batch prediction of every model that holds a fitted classifier (walk-forward
-    folds, and a fold loaded from the registry), so that both give the same numbers.
-
-    Raises:
-        ValueError: ``model.classes_`` does not hold exactly one class 1.
-    """
-    up = np.flatnonzero(np.asarray(model.classes_) == 1)
-    if len(up) != 1:
-        raise ValueError(f"classes_ is {model.classes_!r}, expected one class 1")
-    return np.asarray(model.predict_proba(x), dtype=np.float64)[:, int(up[0])]
 
 
 def _predict_serially(model: Any) -> None:

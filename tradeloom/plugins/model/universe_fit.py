@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.domain import Bars, ModelOutput, Universe
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.model.folds import Fold, PurgingError
 
-RowsOf = Callable[[Bars, pd.DataFrame], tuple[Any, Any, Any, Any]]
+RowsOf = Callable[[Bars, "pd.DataFrame"], tuple[Any, Any, Any, Any]]
 """A model's rows of one symbol: features, labels, usable and trainable masks."""
 
 __all__ = [

@@ -1,0 +1,73 @@
+"""strategies/btc_lgbm.yaml and strategies/btc_xgb.yaml on paper with ``--clock simulated``:
+the paper run journals, bar by bar, the backtest's probability (bit for bit: both go
+through the fold's compiled trees), and the backtest's signals, decisions, orders, fills
+and folds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from live_emulated import rows
+from test_sim_clock_universe import KINDS, journaled
+
+from tradeloom.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[3]
+BARS = 900
+START = BARS // 2
+"""The simulated clock plays the second half; the first fold predicts after it starts, so
+that the backtest has no signal or position before it either."""
+
+
+def _strategy(name: str) -> str:
+    """The shipped file on a shorter market, with shorter folds and fewer trees."""
+    text = (ROOT / "strategies" / f"{name}.yaml").read_text()
+    for old, new in (
+        ("bars: 4000", f"bars: {BARS}"),
+        ("train_window: 1500", "train_window: 440"),
+        ("retrain_every: 500", "retrain_every: 100"),
+        ("n_estimators: 150", "n_estimators: 40"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text[: text.index("\nmonitoring:")] + "\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["btc_lgbm", "btc_xgb"])
+def test_a_paper_run_journals_the_backtests_probabilities_bar_by_bar(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(_strategy(name))
+    assert main(["run", "s.yaml", "--out", "backtest", "-q"]) == 0
+    paper_args = ["--mode", "paper", "--clock", "simulated", "--speed", "max"]
+    assert main(["run", "s.yaml", *paper_args, "--out", "paper", "-q"]) == 0
+    backtest, paper = (
+        tmp_path / "backtest" / "journal.sqlite",
+        tmp_path / "paper" / "journal.sqlite",
+    )
+
+    live = rows(paper, "live_bar")
+    assert [r["bar"] for r in live] == list(range(START, BARS))
+    mine = [math.nan if r["probability"] is None else r["probability"] for r in live]
+    expected = pd.read_parquet(tmp_path / "backtest" / "features.parquet")["probability"]
+    assert np.array_equal(mine, expected.to_numpy()[START:], equal_nan=True)  # exactly
+    assert np.isfinite(mine).sum() > 400
+    assert len(set(mine)) > 100  # the trees say many things, not one
+
+    for kind in KINDS:
+        theirs = [r for r in journaled(backtest, kind) if r["bar"] >= START]
+        assert journaled(paper, kind) == theirs, kind
+    assert len(journaled(paper, "fill")) > 10
+    folds = [r | {"predict_end": 0} for r in journaled(paper, "model_trained")]
+    assert len(folds) >= 4
+    assert folds == [
+        r | {"predict_end": 0}
+        for r in journaled(backtest, "model_trained")
+        if r["predict_start"] >= START
+    ]
