@@ -11,7 +11,7 @@ A page holds a marker comment where a generated table goes:
   ``tradeloom.plugins.hookspecs``;
 - ``<!-- reference: cli -->``: every command's ``--help``;
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
-  from ``tradeloom.runner.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
+  from ``tradeloom.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
 
 So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
@@ -107,7 +107,7 @@ the keys that hold components (listed with their layer instead)."""
 
 def metrics_markdown() -> str:
     """Return the table of every metric a paper or live run exports."""
-    from tradeloom.runner.live.metrics import METRICS
+    from tradeloom.live.metrics import METRICS
 
     suffix = {"counter": "_total", "info": "_info"}
     rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
@@ -249,7 +249,7 @@ def hooks_markdown() -> str:
 
 def cli_markdown() -> str:
     """Return ``tradeloom --help`` and each command's ``--help``."""
-    from tradeloom.runner.cli import _parser
+    from tradeloom.cli.main import _parser
 
     parser = _parser()
     parts = [f"### `tradeloom`\n\n```text\n{_help(parser)}\n```\n\n"]

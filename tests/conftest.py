@@ -26,6 +26,8 @@ from hypothesis import HealthCheck, settings
 from pg_server import PgSchema, pg_schema_of
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 
+from tradeloom.threads import apply_native_threads, native_threads
+
 # Properties are about values, not speed: on a shared machine an example can take longer
 # than hypothesis's default 200 ms deadline, or generate slower than its health check
 # allows, which would fail a correct test.
@@ -38,8 +40,18 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """Default to ``-n auto`` and ``--dist loadgroup`` when xdist is loaded.
 
     Explicit options win: ``-n 0`` runs serially, ``--dist load`` ignores the groups.
+
+    A worker parses the command line again, not the options set here: it names its tests
+    by group (``nodeid@group``, what the scheduler keeps together) only if it sees
+    ``loadgroup`` itself. So a worker whose command line chose no ``--dist`` follows
+    this default too; without it every group was split over the workers, and what a
+    group shares (the example plugin's venv, the report runs) was built on each.
     """
-    if not config.pluginmanager.hasplugin("xdist") or "PYTEST_XDIST_WORKER" in os.environ:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        if config.known_args_namespace.dist == "no":
+            config.option.loadgroup = True
         return
     if config.option.collectonly:
         return
@@ -50,11 +62,20 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Before a parallel run's workers start, compile the kernels once (`warm_kernels`).
+    """Put every test process under the runner's native thread policy, then, before a
+    parallel run's workers start, compile the kernels once (`warm_kernels`).
 
-    Only the controlling process of a run on several workers does it: a serial run
+    The thread policy (`tradeloom.threads`: one OpenMP/BLAS thread by default) is what
+    ``tradeloom`` sets in each of its processes; tests that fit or predict in the
+    test process would otherwise run each worker's native pools on every core, two
+    workers' spinning threads on two cores. It is exported before the workers start,
+    so that they and the commands tests start inherit it (test_threads.py clears it
+    where the policy itself is under test).
+
+    Only the controlling process of a run on several workers compiles: a serial run
     compiles in one process anyway, and a worker has ``workerinput``.
     """
+    apply_native_threads(native_threads())
     workers = getattr(config.option, "numprocesses", None)
     if hasattr(config, "workerinput") or workers in (None, 0) or config.option.collectonly:
         return
@@ -62,6 +83,22 @@ def pytest_configure(config: pytest.Config) -> None:
     done = subprocess.run([sys.executable, str(script)], check=False)
     if done.returncode != 0:
         warnings.warn("the kernel cache is cold: each worker compiles its own", stacklevel=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the modules with the most ``slow`` tests first, each module's tests in order.
+
+    pytest-xdist hands the workers tests in this order, a few at a time: with the long
+    end-to-end modules first, the last tests are short ones and both workers finish
+    together, instead of one running a long module alone at the end. A module's tests
+    stay together, so its module-scoped fixtures are still built once per worker.
+    """
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    slow = {name: sum(i.get_closest_marker("slow") is not None for i in tests)
+            for name, tests in modules.items()}  # fmt: skip
+    items[:] = [i for name in sorted(modules, key=lambda n: -slow[n]) for i in modules[name]]
 
 
 @pytest.fixture(autouse=True)

@@ -44,7 +44,7 @@ class PluginVenv:
         """Run the ``tradeloom`` command in this environment and return the finished process."""
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         return subprocess.run(
-            [str(self.python), "-m", "tradeloom.runner.cli", *map(str, args)],
+            [str(self.python), "-m", "tradeloom.cli.main", *map(str, args)],
             cwd=cwd,
             capture_output=True,
             text=True,

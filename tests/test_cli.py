@@ -31,16 +31,18 @@ import yaml
 from plugin_venv import EXAMPLE_GROUP
 
 from tradeloom import __version__
+from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunStarted, journal_digest, read_events, read_sequenced
 from tradeloom.plugins.component import LAYERS
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
-from tradeloom.runner.cli import main
 from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
 
 ROOT = Path(__file__).resolve().parents[1]
+Command = Callable[..., subprocess.CompletedProcess[str]]
+"""A ``tradeloom ARGS`` runner: the finished process, or its like for a run in this process."""
 SHIPPED_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted(
     (ROOT / "examples").glob("*.yaml")
 )
@@ -93,13 +95,13 @@ BUILT_IN_KINDS = {
 def tradeloom(
     *args: str | Path, cwd: Path = ROOT, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m tradeloom.runner.cli ARGS`` and return the finished process."""
+    """Run ``python -m tradeloom.cli.main ARGS`` and return the finished process."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the installed package, as a user has it
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -521,6 +523,25 @@ def strategy(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_logging: None
+) -> Command:
+    """``tradeloom ARGS`` run by `main` in this process, in ``cwd``: its exit code and output.
+
+    For the user mistakes below, whose point is the exact lines on stderr and exit 2
+    (a process start costs two seconds of CPU each); the command as a process, its
+    exit status and no traceback, is checked by `test_missing_strategy_file` and
+    `test_no_traceback_for_a_directory_given_as_strategy`, which still start one.
+    """
+
+    def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+        monkeypatch.chdir(cwd)
+        return _in_process(capsys, *args)
+
+    return run
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text
@@ -533,12 +554,14 @@ def test_the_base_strategy_of_these_tests_is_valid(strategy: Path, tmp_path: Pat
     assert (metrics["bars"], metrics["signals"], metrics["orders"]) == (8, 3, 1)
 
 
-def test_unknown_kind_lists_the_installed_kinds(strategy: Path, tmp_path: Path) -> None:
+def test_unknown_kind_lists_the_installed_kinds(
+    strategy: Path, tmp_path: Path, in_process: Command
+) -> None:
     _edit(strategy, "kind: csv", "kind: cvs")
     kinds = load_plugins().registry.kinds("data")
     assert {"csv", "parquet", "synthetic"} <= set(kinds)
 
-    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    proc = in_process("validate", "s.yaml", cwd=tmp_path)
 
     assert_user_error(
         proc,
@@ -547,21 +570,25 @@ def test_unknown_kind_lists_the_installed_kinds(strategy: Path, tmp_path: Path) 
     )
 
 
-def test_kelly_fraction_above_one_is_located(strategy: Path, tmp_path: Path) -> None:
+def test_kelly_fraction_above_one_is_located(
+    strategy: Path, tmp_path: Path, in_process: Command
+) -> None:
     _edit(strategy, "fraction: 0.25", "fraction: 1.5")
-    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    proc = in_process("validate", "s.yaml", cwd=tmp_path)
     assert_user_error(proc, "s.yaml:17:15 risk.sizing.fraction: must be <= 1, was 1.5")
 
 
-def test_window_zero_is_located(strategy: Path, tmp_path: Path) -> None:
+def test_window_zero_is_located(strategy: Path, tmp_path: Path, in_process: Command) -> None:
     _edit(strategy, "  - kind: log_return\n    period: 1", "  - kind: rsi\n    window: 0")
-    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    proc = in_process("validate", "s.yaml", cwd=tmp_path)
     assert_user_error(proc, "s.yaml:7:13 features.0.window: must be >= 2, was 0")
 
 
-def test_unknown_key_suggests_the_known_one(strategy: Path, tmp_path: Path) -> None:
+def test_unknown_key_suggests_the_known_one(
+    strategy: Path, tmp_path: Path, in_process: Command
+) -> None:
     _edit(strategy, "  threshold: 0.5", "  treshold: 0.5")
-    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    proc = in_process("validate", "s.yaml", cwd=tmp_path)
     assert_user_error(
         proc,
         "s.yaml:12:3 signal.threshold: required key is missing",
@@ -570,9 +597,14 @@ def test_unknown_key_suggests_the_known_one(strategy: Path, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
-def test_missing_data_file_names_the_path(strategy: Path, tmp_path: Path, command: str) -> None:
+def test_missing_data_file_names_the_path(
+    strategy: Path,
+    tmp_path: Path,
+    command: str,
+    in_process: Command,
+) -> None:
     _edit(strategy, "path: bars.csv", "path: data/nothere.csv")
-    proc = tradeloom(command, "s.yaml", cwd=tmp_path)
+    proc = in_process(command, "s.yaml", cwd=tmp_path)
     assert_user_error(
         proc, f"s.yaml:4:9 data.path: file not found: {tmp_path / 'data' / 'nothere.csv'}"
     )
@@ -628,13 +660,13 @@ def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before
     assert "run_finished" not in kinds
 
 
-def test_bad_override_value(strategy: Path, tmp_path: Path) -> None:
-    proc = tradeloom("validate", "s.yaml", "--set", "signal.threshold=abc", cwd=tmp_path)
+def test_bad_override_value(strategy: Path, tmp_path: Path, in_process: Command) -> None:
+    proc = in_process("validate", "s.yaml", "--set", "signal.threshold=abc", cwd=tmp_path)
     assert_user_error(proc, "--set signal.threshold: expected a number, was 'abc'")
 
 
-def test_override_without_a_value(strategy: Path, tmp_path: Path) -> None:
-    proc = tradeloom("run", "s.yaml", "--set", "signal.threshold", cwd=tmp_path)
+def test_override_without_a_value(strategy: Path, tmp_path: Path, in_process: Command) -> None:
+    proc = in_process("run", "s.yaml", "--set", "signal.threshold", cwd=tmp_path)
     assert_user_error(
         proc,
         "--set: invalid override 'signal.threshold': expected KEY.PATH=VALUE, "
@@ -644,9 +676,12 @@ def test_override_without_a_value(strategy: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["paper", "live"])
 def test_paper_and_live_need_an_exchange_data_source(
-    strategy: Path, tmp_path: Path, mode: str
+    strategy: Path,
+    tmp_path: Path,
+    mode: str,
+    in_process: Command,
 ) -> None:
-    proc = tradeloom("run", "s.yaml", "--mode", mode, "--out", "run", cwd=tmp_path)
+    proc = in_process("run", "s.yaml", "--mode", mode, "--out", "run", cwd=tmp_path)
     assert_user_error(
         proc,
         f"s.yaml:3:9 data.kind: --mode {mode} needs live bars from an exchange (kind: ccxt); "
@@ -664,9 +699,9 @@ def test_missing_strategy_file(tmp_path: Path) -> None:
     assert_user_error(tradeloom("run", "nope.yaml", cwd=tmp_path), "nope.yaml: no such file")
 
 
-def test_invalid_yaml_is_located(tmp_path: Path) -> None:
+def test_invalid_yaml_is_located(tmp_path: Path, in_process: Command) -> None:
     (tmp_path / "s.yaml").write_text("name: tiny\ndata: [\n", encoding="utf-8")
-    proc = tradeloom("validate", "s.yaml", cwd=tmp_path)
+    proc = in_process("validate", "s.yaml", cwd=tmp_path)
     assert_user_error(
         proc, "s.yaml:3:1: invalid YAML: expected the node content, but found the end of the file"
     )

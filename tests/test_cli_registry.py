@@ -24,10 +24,10 @@ import pytest
 import structlog
 import yaml
 
+from tradeloom.backtest.run import run_strategy
+from tradeloom.cli.main import main
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.runner.cli import main
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema
 
 TRAIN = (Path(__file__).resolve().parent / "fixtures" / "registry_train.yaml").read_text(
@@ -370,7 +370,7 @@ def test_the_installed_command_refuses_a_swapped_pickle_without_a_traceback(
     strategy(f"model:\n  path: train/models/{FIRST_FOLD}\n  sha256: {pinned}\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", "run", "s.yaml", "--out", "out"],
+        [sys.executable, "-m", "tradeloom.cli.main", "run", "s.yaml", "--out", "out"],
         capture_output=True,
         text=True,
         timeout=300,

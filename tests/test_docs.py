@@ -1,9 +1,14 @@
 """The docs site builds with ``mkdocs build --strict``, and its generated reference holds
-every key of every built-in component and every hook."""
+every key of every built-in component and every hook.
+
+``.ci/run`` builds the site as a step of its own and hands it to these tests in
+``TRADELOOM_DOCS_SITE``; a plain ``pytest`` builds it here.
+"""
 
 from __future__ import annotations
 
 import html
+import os
 import re
 import subprocess
 import sys
@@ -36,8 +41,17 @@ BUILTINS = [
 ]
 
 
+SITE_VARIABLE = "TRADELOOM_DOCS_SITE"
+"""A site ``.ci/run`` built with ``mkdocs build --strict`` as a step of its own."""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built docs site: the one CI built in its docs step, else built here (strict)."""
+    built = os.environ.get(SITE_VARIABLE)
+    if built:
+        assert (Path(built) / "index.html").is_file(), f"{SITE_VARIABLE}={built} holds no site"
+        return Path(built)
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],

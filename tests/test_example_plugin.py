@@ -342,7 +342,7 @@ def _load(modules: Sequence[str], overrides: Sequence[str] = (), path: str = STR
 
 
 def test_a_column_the_strategy_lacks_is_reported_at_its_key() -> None:
-    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.engine.wiring import build_pipeline
 
     config, _ = _load([PLUGIN_MODULE], ["risk.rules.0.feature=volatility_42"])
     with pytest.raises(ConfigError) as caught:
@@ -365,8 +365,8 @@ def restore_logging() -> Iterator[None]:
 def test_observers_see_every_event_of_a_run_and_change_no_decision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None
 ) -> None:
-    from tradeloom.runner.run import run_strategy
-    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.engine.wiring import build_pipeline
 
     monkeypatch.syspath_prepend(str(FIXTURES))
     import recording_observer
@@ -559,7 +559,7 @@ def test_tradeloom_check_lookahead_names_the_leaky_feature(example_venv: PluginV
     t = int(cuts.group(1))
     # the value the leak read: the next bar's close, which truncation removed
     config, _ = _load([PLUGIN_MODULE], path=LEAKY_STRATEGY)
-    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.engine.wiring import build_pipeline
 
     bars = build_pipeline(config).data.load()
     close = bars.frame["close"].to_numpy()

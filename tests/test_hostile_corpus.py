@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
 from mutations import mutate

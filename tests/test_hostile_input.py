@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 SMALL = """\
 name: small
@@ -431,7 +431,7 @@ def test_a_read_only_filesystem_is_one_line_and_exit_1(
 def test_a_second_process_on_a_run_directory_is_refused_naming_the_first(
     small: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from tradeloom.runner.live.control import ControlInbox
+    from tradeloom.engine.control import ControlInbox
 
     (tmp_path / "busy").mkdir()
     first = ControlInbox(tmp_path / "busy")  # the first process's lock (an open file of its own)
@@ -581,7 +581,7 @@ def test_a_secret_that_is_not_latin_1_is_refused_naming_its_key(
 def test_a_credential_by_reference_reaches_ccxt_and_never_the_run_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     monkeypatch.setenv("TL_HEADER", "canary-header-0123")

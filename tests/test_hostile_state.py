@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,10 @@ TIMEOUT = 120.0
 (a loaded CI machine takes ~5 s to import and answer)."""
 
 
+_CACHE = tempfile.mkdtemp(prefix="tradeloom-hostile-cache-")
+"""The commands' user cache: empty, and never the checkout's."""
+
+
 @dataclass(frozen=True)
 class Answer:
     code: int
@@ -45,10 +50,10 @@ class Answer:
 
 def tradeloom(*args: str | Path, cwd: Path | None = None, timeout: float = TIMEOUT) -> Answer:
     """Run the CLI in a subprocess; a hang past ``timeout`` fails the test."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADELOOM_CACHE": str(ROOT / ".no-cache")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADELOOM_CACHE": _CACHE}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "tradeloom.runner.cli", "--quiet", *map(str, args)],
+            [sys.executable, "-m", "tradeloom.cli.main", "--quiet", *map(str, args)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -542,7 +547,7 @@ def test_sigterm_at_any_moment_of_start_up_leaves_no_run_without_a_stop(
         [
             sys.executable,
             "-m",
-            "tradeloom.runner.cli",
+            "tradeloom.cli.main",
             "--quiet",
             "run",
             STRATEGY,

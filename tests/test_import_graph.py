@@ -1,9 +1,10 @@
-"""The package's imports run one way: no circles, and no layer below the runner imports it.
+"""The package's imports run one way: no circles, and each layer imports only the layers below it.
 
 Every module under ``tradeloom/`` is parsed (nothing is imported or executed) and each
 import statement becomes an edge of a graph, wherever it stands: an import inside a
 function, written to dodge a circle at import time, is still a dependency and counts.
-Imports under ``if TYPE_CHECKING:`` are for type checkers only and do not count.
+Imports under ``if TYPE_CHECKING:`` count too: a circle that only type checkers see is
+still two modules that cannot be understood one without the other.
 
 An import of ``a.b.c`` is an edge to the module ``a.b.c`` only, not to the packages
 ``a`` and ``a.b`` that Python initialises on the way: a package whose ``__init__``
@@ -22,14 +23,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BELOW_THE_RUNNER = (
-    "tradeloom.plugin",
-    "tradeloom.schemas",
-    "tradeloom.plugins",
-    "tradeloom.core",
-    "tradeloom.journal",
-)
-"""Modules (and packages) that must never import ``tradeloom.runner``."""
+LAYERS = {
+    "tradeloom.engine": 1,
+    "tradeloom.backtest": 2,
+    "tradeloom.live": 2,
+    "tradeloom.sweep": 3,
+    "tradeloom.diagnostics": 3,
+    "tradeloom.cli": 4,
+}
+"""The drivers' packages by layer; every other package (the plugin API, schemas, plugins,
+core, journal, reporting) is layer 0. A module imports its own package or a lower layer:
+the backtest and the live runtime share the engine and never import each other."""
+
+
+def layer(module: str) -> tuple[str | None, int]:
+    """Return the driver package ``module`` belongs to (None: layer 0) and its layer."""
+    for package, level in LAYERS.items():
+        if module == package or module.startswith(f"{package}."):
+            return package, level
+    return None, 0
 
 
 @dataclass(frozen=True)
@@ -56,19 +68,6 @@ def modules(root: Path, package: str) -> dict[str, Path]:
     return found
 
 
-def _type_checking_nodes(tree: ast.Module) -> set[int]:
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.If):
-            continue
-        test = node.test
-        name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", None)
-        if name == "TYPE_CHECKING":
-            for statement in node.body:
-                skipped.update(id(n) for n in ast.walk(statement))
-    return skipped
-
-
 def _imported(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
     """Yield the dotted names an import statement may refer to, most precise first."""
     if isinstance(node, ast.Import):
@@ -87,7 +86,7 @@ def _imported(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
 
 
 def import_graph(root: Path, package: str) -> list[Edge]:
-    """Return the import edges between the modules of ``package`` (TYPE_CHECKING aside)."""
+    """Return the import edges between the modules of ``package``, type-only ones too."""
     known = modules(root, package)
 
     def resolve(name: str) -> str | None:
@@ -98,9 +97,8 @@ def import_graph(root: Path, package: str) -> list[Edge]:
     edges: list[Edge] = []
     for module, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        skipped = _type_checking_nodes(tree)
         for node in ast.walk(tree):
-            if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
             names = list(_imported(node, module, path.name == "__init__.py"))
             if isinstance(node, ast.ImportFrom):
@@ -181,13 +179,13 @@ def describe(circle: list[Edge], root: Path) -> str:
 
 
 def upward(edges: list[Edge]) -> list[Edge]:
-    """Return the imports of ``tradeloom.runner`` by modules that must not import it."""
-    return [
-        edge
-        for edge in edges
-        if any(edge.source == p or edge.source.startswith(f"{p}.") for p in BELOW_THE_RUNNER)
-        and (edge.target == "tradeloom.runner" or edge.target.startswith("tradeloom.runner."))
-    ]
+    """Return the imports of a package in the same or a higher layer than the importer's."""
+    found = []
+    for edge in edges:
+        (source, low), (target, high) = layer(edge.source), layer(edge.target)
+        if target is not None and target != source and high >= low:
+            found.append(edge)
+    return found
 
 
 # --- the package -----------------------------------------------------------------------------
@@ -199,18 +197,29 @@ def test_tradeloom_has_no_import_circle() -> None:
     assert [describe(c, ROOT) for c in found] == []
 
 
-def test_nothing_below_the_runner_imports_it() -> None:
+def test_each_layer_imports_only_the_layers_below() -> None:
     found = upward(import_graph(ROOT, "tradeloom"))
 
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_only_the_command_line_imports_the_live_runner() -> None:
+    # the live runtime's helpers take narrow views (tradeloom.live.context), never the runner
+    found = [
+        f"{e.where(ROOT)} {e.source}"
+        for e in import_graph(ROOT, "tradeloom")
+        if e.target == "tradeloom.live.runner" and not e.source.startswith("tradeloom.cli.")
+    ]
+
+    assert found == []
 
 
 def test_the_graph_sees_the_package() -> None:
     # a guard against a graph that finds nothing and so passes everything
     edges = {(e.source, e.target) for e in import_graph(ROOT, "tradeloom")}
     assert ("tradeloom.schemas.loader", "tradeloom.plugins.manager") in edges
-    assert ("tradeloom.runner.live.runner", "tradeloom.runner.live.restore") in edges
-    assert ("tradeloom.runner.cli", "tradeloom.runner.wiring") in edges  # inside a function
+    assert ("tradeloom.live.runner", "tradeloom.live.restart") in edges  # inside a function
+    assert ("tradeloom.cli.main", "tradeloom.engine.wiring") in edges  # inside a function
 
 
 # --- the checks themselves, on a package made for them ----------------------------------------
@@ -256,15 +265,22 @@ def test_relative_imports_and_three_module_circles_are_found(package: Path) -> N
     ]
 
 
-def test_type_checking_imports_and_package_initialisation_are_not_circles(
-    package: Path,
-) -> None:
+def test_a_circle_through_a_type_only_import_is_found(package: Path) -> None:
     write(package, "pkg.a", "from pkg.b import B\n")
     write(
         package,
         "pkg.b",
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import A\nB = 1\n",
     )
+
+    found = cycles(import_graph(package, "pkg"))
+
+    assert [describe(c, package) for c in found] == [
+        "pkg.a (pkg/a.py:1) -> pkg.b (pkg/b.py:3) -> pkg.a"
+    ]
+
+
+def test_package_initialisation_is_not_a_circle(package: Path) -> None:
     write(package, "pkg.sub.__init__", "from pkg.sub.part import x\n")
     write(package, "pkg.sub.part", "from pkg.sub.other import y\nx = y\n")
     write(package, "pkg.sub.other", "y = 2\n")
@@ -273,16 +289,20 @@ def test_type_checking_imports_and_package_initialisation_are_not_circles(
 
 
 def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> None:
-    # core/ and journal/ are checked as soon as they exist
+    # a layer is checked as soon as it exists; the backtest and live never import each other
     write(tmp_path, "tradeloom.__init__", "")
-    write(tmp_path, "tradeloom.runner.engine", "STEP = 1\n")
-    write(tmp_path, "tradeloom.core.bar", "def f():\n    from tradeloom.runner import engine\n")
-    write(tmp_path, "tradeloom.journal.events", "import tradeloom.runner.engine\n")
-    write(tmp_path, "tradeloom.reporting.metrics", "from tradeloom.runner.engine import STEP\n")
+    write(tmp_path, "tradeloom.engine.driver", "STEP = 1\n")
+    write(tmp_path, "tradeloom.core.bar", "def f():\n    from tradeloom.engine import driver\n")
+    write(tmp_path, "tradeloom.live.loop", "from tradeloom.backtest import run\n")
+    write(tmp_path, "tradeloom.backtest.run", "from tradeloom.engine.driver import STEP\n")
+    write(tmp_path, "tradeloom.journal.events", "import tradeloom.engine.driver\n")
+    write(tmp_path, "tradeloom.reporting.metrics", "from tradeloom.engine.driver import STEP\n")
 
     found = upward(import_graph(tmp_path, "tradeloom"))
 
     assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
-        "tradeloom/core/bar.py:2 tradeloom.runner.engine",
-        "tradeloom/journal/events.py:1 tradeloom.runner.engine",
+        "tradeloom/core/bar.py:2 tradeloom.engine.driver",
+        "tradeloom/journal/events.py:1 tradeloom.engine.driver",
+        "tradeloom/live/loop.py:1 tradeloom.backtest.run",
+        "tradeloom/reporting/metrics.py:1 tradeloom.engine.driver",
     ]

@@ -32,7 +32,7 @@ def run_in(terminal: bool, *args: str, ci: bool = False) -> str:
     env.update(TERM="xterm", COLUMNS="120")
     if ci:
         env["CI"] = "true"
-    command = [sys.executable, "-m", "tradeloom.runner.cli", *args]
+    command = [sys.executable, "-m", "tradeloom.cli.main", *args]
     if not terminal:
         proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr

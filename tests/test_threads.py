@@ -12,7 +12,7 @@ from tradeloom.threads import ENV, native_threads
 
 _PROBE = """
 import json, sys
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 code = main(sys.argv[1:])
 from threadpoolctl import threadpool_info
 import sklearn.ensemble  # loads scikit-learn's OpenMP runtime

@@ -28,8 +28,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from tradeloom.lazy import pandas as pd
 from tradeloom.timeframes import SECONDS_PER_YEAR
 
 __all__ = [

@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.calendars import CRYPTO, TradingCalendar
+from tradeloom.lazy import pandas as pd
 
 __all__ = [
     "OHLCV",
@@ -415,8 +415,9 @@ class Cancellation:
 
     ``reason``: ``REPLACED`` (a newer decision supersedes it), ``PROTECTIVE_EXIT`` (a
     stop-loss or take-profit closed the position), ``INSUFFICIENT_CASH`` (a spot buy
-    larger than the cash left), ``BELOW_MINIMUM`` (what the cash left buys is below the
-    venue's minimum order notional), ``EXPIRED`` (no bar left to fill it).
+    larger than the cash left), ``BELOW_MINIMUM`` (what would fill, cut by the cash or
+    a bar's volume, or an exit at a gap's price, is below the venue's minimum order
+    notional), ``EXPIRED`` (no bar left to fill it).
     """
 
     order_id: str

@@ -8,7 +8,7 @@ of the secret) and of an API key header (``X-MBX-APIKEY``) whatever the key is.
 
 The value is redacted at each way out:
 
-- structlog: `redact_processor`, in the chain `tradeloom.runner.logs.configure_logging`
+- structlog: `redact_processor`, in the chain `tradeloom.engine.logs.configure_logging`
   sets up, after exceptions are formatted: every field, nested dicts and lists, and
   the traceback text.
 - stdlib logging (ccxt logs every request and response at DEBUG on

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["ENV", "apply_native_threads", "native_threads"]
+__all__ = ["ENV", "apply_native_threads", "native_threads", "openmp_threads"]
 
 ENV = "TRADELOOM_THREADS"
 """The environment variable that sets the native thread count when ``--threads`` is not given."""
@@ -66,3 +66,19 @@ def apply_native_threads(threads: int) -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads)
+
+
+def openmp_threads() -> int:
+    """Return the OpenMP threads a native library may use from the calling thread.
+
+    What scikit-learn's own OpenMP code (HistGradientBoosting) uses there: the policy's
+    count in this process (``OMP_NUM_THREADS``, which `apply_native_threads` exported),
+    or the limit threadpoolctl set for this thread (one in a fold thread or a sweep
+    task). For a library that does not read them itself (LightGBM's ``n_jobs=None``
+    takes every physical core), to pass on as its thread count.
+    """
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except ImportError:  # a scikit-learn that moved it: the process's count
+        return native_threads()
+    return int(_openmp_effective_n_threads())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 import re
 
-import pandas as pd
-
 from tradeloom.bounds import MAX_TIMEFRAME_SECONDS
+from tradeloom.lazy import pandas as pd
 
 __all__ = [
     "SECONDS_PER_YEAR",
@@ -76,16 +75,16 @@ TIMESTAMP_RANGE = "1677-09-21T00:13Z .. 2262-04-11T23:47Z"
 """The times a bar may have: what pandas' nanosecond timestamps hold."""
 
 
-def last_bar_problem(start: pd.Timestamp, bars: int, timeframe: str, seconds: int) -> str | None:
-    """Return why ``bars`` bars of ``seconds`` from ``start`` do not fit, or None.
+def last_bar_problem(start: int, bars: int, timeframe: str, seconds: int) -> str | None:
+    """Return why ``bars`` bars of ``seconds`` from ``start`` (UTC ns) do not fit, or None.
 
     The last bar must open no later than pandas' last timestamp (2262-04-11); a series
     past it would wrap around to 1677 silently.
     """
-    last_ns = start.value + (bars - 1) * seconds * 1_000_000_000
-    if last_ns <= pd.Timestamp.max.value:
+    last_ns = start + (bars - 1) * seconds * 1_000_000_000
+    if last_ns <= _LAST_NS:
         return None
-    fitting = (pd.Timestamp.max.value - start.value) // (seconds * 1_000_000_000) + 1
+    fitting = (_LAST_NS - start) // (seconds * 1_000_000_000) + 1
     try:
         when = f"in {pd.Timestamp(0, tz='UTC').to_pydatetime() + _delta(last_ns):%Y}"
     except OverflowError:
@@ -95,6 +94,10 @@ def last_bar_problem(start: pd.Timestamp, bars: int, timeframe: str, seconds: in
         f"last time a bar may have (2262-04-11T23:47Z); give at most {max(fitting, 0):,} bars "
         "or an earlier start"
     )
+
+
+_LAST_NS = 2**63 - 1
+"""``pd.Timestamp.max.value``: the last nanosecond a timestamp holds."""
 
 
 def _delta(nanoseconds: int) -> datetime.timedelta:

@@ -18,9 +18,9 @@ import pandas as pd
 
 from tradeloom.core import layout as L
 from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.kernels.specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, Limits
 from tradeloom.core.state import BarInputs, CoreState
-from tradeloom.plugins.kernel_specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 
 __all__ = [
     "HOUR",
@@ -78,7 +78,7 @@ def make_spec(
 
     The threshold 0.2 signals long at p >= 0.6 and short at p <= 0.4. A venue that
     allows shorts is a margin account (with `MarginKernel`'s defaults unless given), as
-    `tradeloom.runner.core_spec` makes it.
+    `tradeloom.engine.core_spec` makes it.
     """
     if allow_short and margin is None:
         margin = MarginKernel()

@@ -32,8 +32,17 @@ class Ledger:
         self.trades: list[dict[str, float]] = []
 
     def fill(
-        self, bar: int, side: int, quantity: float, price: float, fee: float = 0.0, s: int = 0
+        self,
+        bar: int,
+        side: int,
+        quantity: float,
+        price: float,
+        fee: float = 0.0,
+        s: int = 0,
+        merge: bool = False,
     ) -> int:
+        """Apply a fill; ``merge``: its order was sent over dust (`L.S_DUST_MERGE`)."""
+        self.sym[s, L.S_DUST_MERGE] = merge
         trade = np.full(len(TRADE_FIELDS), -99.0)
         flags = int(apply_fill(self.acct, self.sym, s, bar, side, quantity, price, fee, trade))
         if flags & CLOSED:
@@ -200,6 +209,34 @@ def test_a_real_remainder_is_not_dust(rest: float) -> None:
     assert flags == (0 if rest > 0 else CLOSED | OPENED)
 
 
+def test_a_fill_over_dust_starts_the_trade_with_the_dusts_pnl() -> None:
+    """1 unit bought at 100 is dust at 40; an order sent over it buys 1.485 at 40: the
+    trade starts there (bar 5, at 40, 2.485 units) and its P&L keeps the dust's -60."""
+    book = Ledger(10_000.0)
+    book.fill(0, +1, 1.0, 100.0, fee=0.1)
+    assert book.fill(5, +1, 1.485, 40.0, fee=0.05, merge=True) == OPENED
+    assert book.entry() == (5, 40.0)
+    assert book.sym[0, L.S_MAX_QTY] == pytest.approx(2.485)
+    assert book.sym[0, L.S_DUST_MERGE] == 0.0  # the order's first fill only
+    book.fill(6, +1, 0.515, 50.0)  # a later fill grows the trade as any fill does
+    assert book.entry() == (5, pytest.approx((2.485 * 40.0 + 0.515 * 50.0) / 3.0))
+    assert book.fill(8, -1, 3.0, 44.0) == CLOSED
+    [trade] = book.trades
+    assert trade == pytest.approx(
+        {
+            "direction": 1.0,
+            "entry_bar": 5.0,
+            "exit_bar": 8.0,
+            "quantity": 3.0,
+            "entry_price": (2.485 * 40.0 + 0.515 * 50.0) / 3.0,
+            "exit_price": 44.0,
+            "fees": 0.15,
+            "pnl": -60.0 + 2.485 * 4.0 - 0.515 * 6.0 - 0.15,
+        }
+    )
+    assert sum(t["pnl"] for t in book.trades) == pytest.approx(book.cash - 10_000.0)
+
+
 _steps = st.lists(
     st.tuples(
         st.integers(0, 1),  # symbol
@@ -207,6 +244,7 @@ _steps = st.lists(
         st.floats(0.01, 50.0),
         st.floats(1.0, 1000.0),
         st.floats(0.0, 2.0),
+        st.booleans(),  # its order was sent over dust (a fill that grows it merges)
     ),
     min_size=1,
     max_size=40,
@@ -216,16 +254,17 @@ _steps = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(steps=_steps, final=st.tuples(st.floats(1.0, 1000.0), st.floats(1.0, 1000.0)))
 def test_accounting_identities(
-    steps: list[tuple[int, int, float, float, float]], final: tuple[float, float]
+    steps: list[tuple[int, int, float, float, float, bool]], final: tuple[float, float]
 ) -> None:
     """Against an independent ledger: cash and positions; equity moves only by fees and
-    price changes; fees add up; once flat, the trades' pnl is the change of cash."""
+    price changes; fees add up; once flat, the trades' pnl is the change of cash, also
+    when fills take dust in (a trade restarted at such a fill keeps the dust's P&L)."""
     book = Ledger(10_000.0, symbols=2)
     cash, position, fees = 10_000.0, [0.0, 0.0], 0.0
     marks = [100.0, 100.0]
     equity = book.mark(*marks)
     scale = 10_000.0  # the size of the numbers involved, for the rounding tolerance
-    for bar, (s, side, quantity, price, fee) in enumerate(steps):
+    for bar, (s, side, quantity, price, fee, merge) in enumerate(steps):
         # The price moves to the fill's: equity moves by the position x the change.
         moved = equity + position[s] * (price - marks[s])
         marks[s] = price
@@ -233,7 +272,7 @@ def test_accounting_identities(
         scale += quantity * price
         assert equity == pytest.approx(moved, rel=1e-9, abs=1e-9 * scale)
         # The fill: equity at the same marks moves by its fee, and only by it.
-        book.fill(bar, side, quantity, price, fee, s)
+        book.fill(bar, side, quantity, price, fee, s, merge)
         cash -= side * quantity * price + fee
         position[s] += side * quantity
         fees += fee

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill, latch_halt, resume
+from tradeloom.core.kernels.specs import MarginKernel, SizingKernel
 from tradeloom.core.params import CoreSpec, Limits
 from tradeloom.core.state import BarInputs, CoreState
-from tradeloom.plugins.kernel_specs import MarginKernel, SizingKernel
 from tradeloom.plugins.signal.regime import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,

@@ -19,9 +19,9 @@ import pytest
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill
+from tradeloom.core.kernels.specs import MarginKernel
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import Halt, Rejection
-from tradeloom.plugins.kernel_specs import MarginKernel
 
 from .harness import HOUR, T0, assert_rows, bars, decoded, make_spec, rows, run
 

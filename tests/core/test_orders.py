@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.accounting import mark_equity
+from tradeloom.core.kernels.specs import OrdersKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
-from tradeloom.plugins.kernel_specs import OrdersKernel
 
 from .harness import assert_rows, bars, decoded, make_spec, rows, run
 

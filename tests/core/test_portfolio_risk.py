@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.decode import RowContext, decode
+from tradeloom.core.kernels.specs import MarginKernel
 from tradeloom.core.params import CoreSpec, PortfolioLimits
 from tradeloom.core.portfolio import min_overlap
 from tradeloom.core.state import BarInputs, CoreState
-from tradeloom.plugins.kernel_specs import MarginKernel
 
 from .harness import HOUR, T0, Row, assert_rows, make_spec, rows, run
 

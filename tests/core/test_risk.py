@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill, resume
+from tradeloom.core.kernels.specs import MarginKernel
 from tradeloom.core.params import Limits
 from tradeloom.core.risk import (
     RATE_WINDOW_NS,
@@ -28,7 +29,6 @@ from tradeloom.core.risk import (
     record_send,
 )
 from tradeloom.core.state import CoreState
-from tradeloom.plugins.kernel_specs import MarginKernel
 
 from .harness import make_spec
 

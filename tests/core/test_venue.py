@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.kernels.specs import MarginKernel
 from tradeloom.core.state import BarInputs, CoreState
-from tradeloom.plugins.kernel_specs import MarginKernel
 
 from .harness import HOUR, T0, assert_rows, bars, make_spec, rows, run
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tradeloom.backtest.run import run_strategy
 from tradeloom.diagnostics.lookahead import (
     ALTERATIONS,
     Finding,
@@ -36,12 +37,11 @@ from tradeloom.diagnostics.lookahead import (
     truncate_after,
 )
 from tradeloom.domain import Bars
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.timeframes import format_timestamp
 
@@ -562,11 +562,11 @@ def test_a_finding_is_one_line() -> None:
 
 
 def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m tradeloom.runner.cli ARGS`` with the fixture plugins importable."""
+    """Run ``python -m tradeloom.cli.main ARGS`` with the fixture plugins importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(FIXTURES)
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from journal_values import events
 
 import tradeloom.journal.sqlite as journal_sqlite
+from tradeloom.cli.main import main
 from tradeloom.journal import (
     KINDS,
     ChainBroken,
@@ -38,7 +39,6 @@ from tradeloom.journal import (
 from tradeloom.journal.reader import check_end
 from tradeloom.journal.schema import Codec, schema_of
 from tradeloom.journal.source import open_source
-from tradeloom.runner.cli import main
 
 IDENTITY = RunIdentity("strategy", "run-1", "backtest")
 SETTINGS = settings(

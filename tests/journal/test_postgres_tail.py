@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from pg_server import PgSchema
 
+from tradeloom.cli.main import main
 from tradeloom.journal import JournalDamaged, RunIdentity, StaleData, journal_path, open_store
 from tradeloom.journal import verify as verify_journal
 from tradeloom.journal.postgres import PostgresJournal
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.sent_mark import PgSentMark, check_sent_mark, open_sent_mark
+from tradeloom.live.sent_mark import PgSentMark, check_sent_mark, open_sent_mark
 
 ROWS = 12
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.journal import (
     JournalDamaged,
     RunIdentity,
@@ -28,7 +29,6 @@ from tradeloom.journal.owner import strategy_digest
 from tradeloom.journal.schema import schema_of
 from tradeloom.journal.tail import read_tail, tail_path
 from tradeloom.reporting.outputs import write_strategy
-from tradeloom.runner.cli import main
 
 TS = pd.Timestamp("2024-01-01", tz="UTC")
 ROWS = 30

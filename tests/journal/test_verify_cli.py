@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.journal import RunIdentity, SignalEvent, open_journal
-from tradeloom.runner.cli import main
 
 TS = pd.Timestamp("2024-01-01", tz="UTC")
 

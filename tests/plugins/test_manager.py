@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 import structlog
 
+from tradeloom.cli.main import main
 from tradeloom.errors import UserError
 from tradeloom.plugins import manager
 from tradeloom.plugins.manager import (
@@ -24,7 +25,6 @@ from tradeloom.plugins.manager import (
     load_plugins,
 )
 from tradeloom.plugins.registry import RegistrationError
-from tradeloom.runner.cli import main
 
 HOOKS = (
     "tradeloom_components, tradeloom_exchange_error, tradeloom_fill, tradeloom_halt, "

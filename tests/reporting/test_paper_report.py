@@ -35,7 +35,7 @@ _SETTINGS = (
 def _tradeloom(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *args],
+        [sys.executable, "-m", "tradeloom.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,

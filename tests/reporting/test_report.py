@@ -14,10 +14,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from page_checks import ARTIFACTS, assert_linked_zoom, assert_titled, by_title, open_page
 
+from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunIdentity, open_journal
 from tradeloom.reporting.downsample import minmax_indices
 from tradeloom.reporting.report import _trade_returns_chart
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

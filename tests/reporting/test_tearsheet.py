@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import quantstats as qs
 
+from tradeloom.cli.main import main
 from tradeloom.reporting.tearsheet import (
     bar_returns,
     drawdowns,
@@ -19,7 +20,6 @@ from tradeloom.reporting.tearsheet import (
     rolling_window,
     tearsheet,
 )
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import pytest
 from browser import chromium
 from page_checks import assert_titled, by_title, open_page
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 SYMBOLS = ["AAA/USDT", "BBB/USDT", "CCC/USDT"]
 

@@ -26,8 +26,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV, Bars
-from tradeloom.runner.live.runner import LiveRunner
-from tradeloom.runner.wiring import Pipeline, build_pipeline
+from tradeloom.engine.wiring import Pipeline, build_pipeline
+from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 
 __all__ = ["PAPER_ONLY", "ReplayedFeed", "ServedModel", "paper_run"]
@@ -115,7 +115,7 @@ def paper_run(path: Path, run_dir: Path, *, warm: int, restart_at: int | None = 
     The run starts with the first ``warm`` bars closed and ticks once per bar after
     them. With ``restart_at``, the process "dies" after the tick that closed bar
     ``restart_at`` (its journal committed, the runner dropped) and a new runner
-    restarts from the journal (`tradeloom.runner.live.restore`) and carries on.
+    restarts from the journal (`tradeloom.live.restart`) and carries on.
     """
     config, _ = load_strategy(path, ())
     pipeline = build_pipeline(config)

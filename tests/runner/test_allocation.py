@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tradeloom.runner.allocation import InverseVolatility, inverse_volatility_weights
+from tradeloom.engine.allocation import InverseVolatility, inverse_volatility_weights
 
 
 def _history(returns: np.ndarray, window: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 Each test writes a CSV of bars with a ``p_up`` column and a strategy file that reads it
 with the ``precomputed`` model, so the test decides every probability and every price;
 the expected numbers are computed by hand from the engine's contract (the module
-docstring of `tradeloom.runner.backtest`):
+docstring of `tradeloom.backtest.pipeline`):
 
 * a decision at bar t's close is sized at ``fraction * equity / (close_t * (1 + slippage)
   * (1 + fee))``: the quantity whose cost, slippage and fee included, is that share;
@@ -32,10 +32,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tradeloom.backtest.run import RunOutcome, run_strategy
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.runner.run import RunOutcome, run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import pytest
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.decode import RowContext
+from tradeloom.engine.bulk_journal import rows_to_batches
 from tradeloom.journal import FillEvent, OrderCancelled, OrderEvent
-from tradeloom.runner.bulk_journal import rows_to_batches
 
 
 def _row(kind: int, bar: int, *values: float) -> list[float]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
-from tradeloom.runner.cli import main
 
 STRATEGY = """\
 name: liquidated

@@ -23,7 +23,7 @@ def _run_with_stdout_closed(code: str) -> tuple[int, str]:
 def test_the_per_bar_lines_stop_and_the_run_goes_on() -> None:
     code = (
         "import sys\n"
-        "from tradeloom.runner.live.launch import _BarLines\n"
+        "from tradeloom.cli.launch import _BarLines\n"
         "lines = _BarLines()\n"
         "for bar in range(2000):\n"
         "    lines(f'bar {bar} ' + 'x' * 200)\n"
@@ -37,6 +37,6 @@ def test_the_per_bar_lines_stop_and_the_run_goes_on() -> None:
 
 
 def test_a_command_piped_into_a_closed_reader_exits_quietly() -> None:
-    code = "from tradeloom.runner.cli import main\nraise SystemExit(main(['plugins']))\n"
+    code = "from tradeloom.cli.main import main\nraise SystemExit(main(['plugins']))\n"
     code_, err = _run_with_stdout_closed(code)
     assert (code_, err) == (0, "")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = [

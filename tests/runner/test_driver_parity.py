@@ -29,14 +29,14 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.core.layout import NEED_DONE
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import OHLCV
+from tradeloom.engine.core_spec import core_spec
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
 from tradeloom.reporting.execution_quality import journal_execution_quality
-from tradeloom.runner.core_spec import core_spec
-from tradeloom.runner.run import RunOutcome, run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 from paper_replay import PAPER_ONLY, paper_run  # isort: skip
@@ -774,3 +774,32 @@ def test_per_bar_features_must_equal_the_batch_features(tmp_path: Path) -> None:
         run_strategy(pipeline, plugins, out=tmp_path / "run", driver="per_bar")
     # the batch driver never steps features
     run_strategy(pipeline, plugins, out=tmp_path / "batch", driver="auto")
+
+
+class _OtherBits:
+    """A feature whose per-bar values equal the batch values but for their bits: -0.0
+    for 0.0, and a NaN of another payload."""
+
+    def columns(self) -> list[str]:
+        return ["zero", "missing"]
+
+    def compute(self, bars, features):
+        n = len(bars)
+        frame = {"zero": np.zeros(n), "missing": np.full(n, np.nan)}
+        return pd.DataFrame(frame, index=bars.frame.index)
+
+    def stepper(self, context):
+        other_nan = float(np.array([0x7FF8_0000_0000_0001], np.uint64).view(np.float64)[0])
+
+        class Step:
+            def step(self, bar, features):
+                return (-0.0, other_nan)
+
+        return Step()
+
+
+def test_per_bar_features_equal_as_numbers_pass_whatever_their_bits(tmp_path: Path) -> None:
+    spec = {**PLAIN, "seed": 3, "bars": 20, "fill": "close"}
+    config, plugins = load_strategy(_write(tmp_path, spec), [])
+    pipeline = dataclasses.replace(build_pipeline(config), features=(_OtherBits(),))
+    run_strategy(pipeline, plugins, out=tmp_path / "run", driver="per_bar")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tradeloom.cli.main import main
 from tradeloom.reporting.summary import format_summary
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,12 +23,12 @@ import structlog
 import yaml
 from sklearn.linear_model import LogisticRegression
 
+from tradeloom.backtest.retraining import Retrainer
+from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.domain import ModelTraining, Retraining
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, open_journal, read_events, read_rows
 from tradeloom.plugins.model.anomaly import anomaly_scores
-from tradeloom.runner.retraining import Retrainer
-from tradeloom.runner.run import RunOutcome, run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -401,9 +401,9 @@ def _silent_recorder(folder: Path) -> Any:
     import pluggy
 
     from tradeloom.domain import RunInfo
+    from tradeloom.engine.events import Recorder
     from tradeloom.journal import RunIdentity
     from tradeloom.plugins import hookspecs
-    from tradeloom.runner.events import Recorder
 
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)

@@ -21,12 +21,12 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradeloom.backtest.run import run_strategy
+from tradeloom.cli.main import main
 from tradeloom.domain import Bar
+from tradeloom.engine.health import HealthRules
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, read_rows
-from tradeloom.runner.cli import main
-from tradeloom.runner.health import HealthRules
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.health import HealthRule
 

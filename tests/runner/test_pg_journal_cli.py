@@ -12,8 +12,8 @@ import pytest
 from pg_server import PG_ENV, PgSchema
 
 from tradeloom import __version__
+from tradeloom.cli.main import main
 from tradeloom.journal import FORMAT_VERSION, journal_digest, journal_path, read_rows
-from tradeloom.runner.cli import main
 
 STRATEGY = """\
 name: {name}

@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.backtest.portfolio_run import PortfolioOutcome, run_portfolio
+from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.runner.cli import main
-from tradeloom.runner.portfolio_run import PortfolioOutcome, run_portfolio
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.portfolio_file import load_portfolio
 
@@ -267,21 +266,6 @@ def test_strategies_that_disagree_on_the_engines_exits_are_refused_at_their_line
         "account share the engine's exits and regime filter; make them equal"
     ]
     assert not (tmp_path / "run").exists()
-
-
-def test_a_portfolio_file_runs_as_a_backtest_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    _market(tmp_path, [100.0, 100.0], [0.9, 0.9], [0.9, 0.9])
-    _pair(tmp_path)
-
-    assert main(["run", "pair.yaml", "--mode", "paper"]) == 2
-
-    assert capsys.readouterr().err == (
-        "pair.yaml: a portfolio file runs as a backtest only; --mode paper of several "
-        "strategies on one account is not built yet\n"
-    )
 
 
 def test_strategies_on_different_clocks_are_refused(

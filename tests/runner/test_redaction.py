@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 import structlog
 
+from tradeloom.engine.logs import configure_logging
 from tradeloom.redaction import (
     guard_client,
     install_record_redaction,
@@ -21,7 +22,6 @@ from tradeloom.redaction import (
     redact_text,
     register_secret,
 )
-from tradeloom.runner.logs import configure_logging
 from tradeloom.schemas.secrets import Secret
 
 KEY = "unitKEY0canary/+=9Zq"

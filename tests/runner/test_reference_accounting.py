@@ -73,9 +73,9 @@ from backtesting.lib import FractionalBacktest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 REL = 1e-9

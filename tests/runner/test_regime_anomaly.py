@@ -22,8 +22,10 @@ import pandas as pd
 import pytest
 import yaml
 
-import tradeloom.runner.backtest
+import tradeloom.backtest.pipeline
+from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.diagnostics.lookahead import check_lookahead
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.signal.regime import (
@@ -32,8 +34,6 @@ from tradeloom.plugins.signal.regime import (
     trend_label,
     volatility_label,
 )
-from tradeloom.runner.run import RunOutcome, run_strategy
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy, strategy_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,7 +301,7 @@ def test_check_lookahead_sees_regime_labels_that_peek(
     def peeking(close: np.ndarray, params: RegimeParams) -> np.ndarray:
         return np.r_[regime_codes(close, params)[1:], 0].astype(np.uint8)  # bar t+1's labels
 
-    monkeypatch.setattr(tradeloom.runner.backtest, "regime_codes", peeking)
+    monkeypatch.setattr(tradeloom.backtest.pipeline, "regime_codes", peeking)
     finding = check_lookahead(config, points=2).finding
     assert finding is not None
     assert (finding.component, finding.subject) == (
@@ -316,7 +316,7 @@ def test_check_lookahead_sees_regime_labels_that_peek(
 def _tradeloom(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,

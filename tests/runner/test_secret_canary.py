@@ -32,16 +32,16 @@ import pandas as pd
 import pytest
 import structlog
 
+from tradeloom.cli.main import main
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
+from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.order_journal import JournalOrders
 from tradeloom.schemas.secrets import resolve_secrets
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError, bars_closing
 
@@ -318,14 +318,14 @@ def switch_redaction_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every redaction of text a no-op, wherever it was imported."""
     import tradeloom.journal.columns
     import tradeloom.journal.schema
+    import tradeloom.live.reload
     import tradeloom.redaction
-    import tradeloom.runner.live.reload
 
     modules = (
         tradeloom.redaction,
         tradeloom.journal.schema,
         tradeloom.journal.columns,
-        tradeloom.runner.live.reload,
+        tradeloom.live.reload,
     )
     for module in modules:
         monkeypatch.setattr(module, "redact_text", lambda text: text)

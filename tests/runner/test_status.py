@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.journal import FORMAT_VERSION, read_frames
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = [

@@ -24,15 +24,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.core import layout as L
 from tradeloom.domain import RunInfo
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.universe import absences
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import RunIdentity, journal_digest, open_journal, read_events
 from tradeloom.reporting.attribution import symbol_attribution
-from tradeloom.runner.backtest import BacktestResult, Driver, run_backtest
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.universe import absences
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,7 +313,7 @@ execution:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
-    command = [sys.executable, "-m", "tradeloom.runner.cli", *args]
+    command = [sys.executable, "-m", "tradeloom.cli.main", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 

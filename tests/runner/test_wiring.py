@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 PLUGIN = '''\

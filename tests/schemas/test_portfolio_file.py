@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tradeloom.cli.main import main
 from tradeloom.errors import ConfigError
 from tradeloom.schemas.portfolio_file import is_portfolio_document, load_portfolio
 
@@ -31,6 +32,26 @@ def _write(folder: Path, text: str, name: str = "portfolio.yaml") -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def tradeloom(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``tradeloom ARGS`` in ``folder``, run by the CLI's `main` in this process.
+
+    What these tests read is the exit code and the exact lines a user sees; a process
+    start per call would cost two seconds of CPU (tests/test_cli.py runs the command as
+    a process).
+    """
+    monkeypatch.chdir(folder)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["tradeloom", *args], code, out, err)
+
+    return run
 
 
 def _problems(path: Path, *overrides: str) -> list[str]:
@@ -128,22 +149,24 @@ def test_a_strategy_file_is_not_a_portfolio() -> None:
     assert not is_portfolio_document(["strategies"])
 
 
-def test_validate_through_the_cli(folder: Path) -> None:
+def test_validate_through_the_cli(
+    folder: Path, tradeloom: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     path = _write(
         folder,
         "name: two\ninitial_cash: 100000\nstrategies:\n"
         "  - {file: btc_rf.yaml, weight: 0.6}\n"
         "  - {file: eth_hgb_stops.yaml, weight: 0.3}\n",
     )
-    command = [sys.executable, "-m", "tradeloom.runner.cli", "validate", path.name]
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    command = ["validate", path.name]
+    proc = tradeloom(*command)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == (
         "portfolio.yaml:4:3 strategies: the weights sum to 0.9, not 1; fix them or set "
         "allocation.normalize: true\n"
     )
     path.write_text(path.read_text().replace("0.3", "0.4"))
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    proc = tradeloom(*command)
     assert (proc.returncode, proc.stdout) == (2, "")
     # valid files each, which cannot share one account: each difference at its line
     shared = "strategies on one account share the engine's exits and regime filter; make them equal"
@@ -165,7 +188,7 @@ def test_validate_through_the_cli(folder: Path) -> None:
         .replace("btc_rf.yaml", "trend_btc.yaml")
         .replace("eth_hgb_stops.yaml", "reversion_eth.yaml")
     )
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
+    proc = tradeloom(*command)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == (
         "portfolio.yaml: valid portfolio 'two': 2 strategies on one account of 100,000.00 "
@@ -173,18 +196,28 @@ def test_validate_through_the_cli(folder: Path) -> None:
     )
 
 
-def test_paper_and_live_refuse_a_portfolio_file_in_one_line(folder: Path) -> None:
+def test_paper_and_live_refuse_each_strategy_that_cannot_trade_live_in_one_line(
+    folder: Path, tradeloom: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """A portfolio trades on paper and live as a strategy does; each strategy whose data
+    source is a backtest's (the synthetic market) is refused at its own data.kind."""
+    for name in ("trend_btc.yaml", "reversion_eth.yaml"):
+        shutil.copy(ROOT / "examples" / "two_strategies" / name, folder / name)
     path = _write(
         folder,
         "name: two\ninitial_cash: 100000\nstrategies:\n"
-        "  - {file: btc_rf.yaml, weight: 0.5}\n"
-        "  - {file: eth_hgb_stops.yaml, weight: 0.5}\n",
+        "  - {file: trend_btc.yaml, weight: 0.5}\n"
+        "  - {file: reversion_eth.yaml, weight: 0.5}\n",
     )
-    for mode in ("paper", "live"):
-        command = [sys.executable, "-m", "tradeloom.runner.cli", "run", path.name, "--mode", mode]
-        proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300)
-        assert (proc.returncode, proc.stdout) == (2, "")
-        assert proc.stderr == (
-            f"portfolio.yaml: a portfolio file runs as a backtest only; --mode {mode} of several "
-            "strategies on one account is not built yet\n"
+    for mode, command in [(m, c) for m in ("paper", "live") for c in ("run", "validate")]:
+        proc = tradeloom(command, path.name, "--mode", mode)
+        assert (proc.returncode, proc.stdout) == (2, ""), command
+        need = (
+            f"data.kind: --mode {mode} needs live bars from an exchange (kind: ccxt); "
+            "'synthetic' (plugin tradeloom.plugins.data) is a backtest source: it lacks "
+            "closed_bars and bar_stream (LiveFeed)"
         )
+        assert proc.stderr.splitlines() == [
+            f"reversion_eth.yaml:8:9 {need}",
+            f"trend_btc.yaml:8:9 {need}",
+        ]

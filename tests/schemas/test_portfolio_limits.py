@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from tradeloom.core import layout as L
+from tradeloom.engine.core_spec import core_spec
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.runner.core_spec import core_spec
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.portfolio import CorrelationLimit, PortfolioRisk
 

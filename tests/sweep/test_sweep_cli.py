@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
 

@@ -9,5 +9,6 @@ signal ranking, exposure, group and correlation limits) and the accounting live
 here and nowhere else.
 Reason codes and their messages live in `tradeloom.core.codes`.
 
-Nothing here imports `tradeloom.runner`: the drivers call down into the core.
+Nothing here imports the drivers (`tradeloom.engine`, `tradeloom.backtest`,
+`tradeloom.live`): they call down into the core.
 """

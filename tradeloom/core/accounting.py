@@ -6,6 +6,13 @@ whose profit includes every fee paid while it was open (the fee of a fill that
 flips the position is split between the trade it closes and the one it opens).
 Cash is shared by every symbol; each symbol has its own position and open trade
 (a row of ``sym``, see `tradeloom.core.layout`).
+
+A position worth less than the venue's minimum order (`minimum`, `flat_within`) is
+dust: no order could close it, so the core counts it as flat. The order that takes
+it in (the symbol's next order in its direction, sent while it is dust) starts a
+new trade at its first fill, as an entry from flat would: the trade's entry bar and
+price are that fill's, and the dust's profit or loss up to that price is realized
+into it, so that the trades still add up to the account's profit.
 """
 
 from __future__ import annotations
@@ -20,19 +27,30 @@ from tradeloom.core.layout import (
     A_PEAK,
     P_MIN_NOTIONAL,
     S_DUST,
+    S_DUST_MERGE,
+    S_DUST_NOTED,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
     S_EXIT_QTY,
     S_EXIT_VALUE,
     S_MARK,
     S_MAX_QTY,
+    S_MIN_COST,
     S_QTY,
     S_REALIZED,
     S_TRADE_FEES,
 )
 from tradeloom.jit import core_kernel
 
-__all__ = ["CLOSED", "OPENED", "TRADE_FIELDS", "apply_fill", "flat_within", "mark_equity"]
+__all__ = [
+    "CLOSED",
+    "OPENED",
+    "TRADE_FIELDS",
+    "apply_fill",
+    "flat_within",
+    "mark_equity",
+    "minimum",
+]
 
 TRADE_FIELDS = (
     "direction",
@@ -49,7 +67,7 @@ TRADE_FIELDS = (
 CLOSED = 1
 """Flag of `apply_fill`: the fill closed a trade."""
 OPENED = 2
-"""Flag of `apply_fill`: the fill opened a position (from flat, or by flipping)."""
+"""Flag of `apply_fill`: the fill started a trade (from flat, by flipping, or over dust)."""
 
 _EPS = 1e-12
 
@@ -76,7 +94,14 @@ def mark_equity(acct: np.ndarray, sym: np.ndarray, px: np.ndarray, t: int) -> fl
 
 @core_kernel
 def _grow(
-    sym: np.ndarray, s: int, bar: int, price: float, before: float, signed: float, fee: float
+    sym: np.ndarray,
+    s: int,
+    bar: int,
+    price: float,
+    before: float,
+    signed: float,
+    fee: float,
+    merge: bool,
 ) -> None:
     if before == 0.0:
         sym[s, S_ENTRY_BAR] = bar
@@ -86,6 +111,13 @@ def _grow(
         sym[s, S_EXIT_QTY] = 0.0
         sym[s, S_TRADE_FEES] = 0.0
         sym[s, S_REALIZED] = 0.0
+    elif merge:  # dust taken in: the trade starts here, with the dust's P&L to this price
+        sym[s, S_REALIZED] += (price - sym[s, S_ENTRY_PRICE]) * before
+        sym[s, S_ENTRY_BAR] = bar
+        sym[s, S_ENTRY_PRICE] = price
+        sym[s, S_MAX_QTY] = abs(before) + abs(signed)
+        sym[s, S_EXIT_VALUE] = 0.0
+        sym[s, S_EXIT_QTY] = 0.0
     else:
         total = abs(before) + abs(signed)
         sym[s, S_ENTRY_PRICE] = (sym[s, S_ENTRY_PRICE] * abs(before) + price * abs(signed)) / total
@@ -138,6 +170,9 @@ def apply_fill(
 ) -> int:
     """Apply a fill: the account's cash and fees, the symbol's position and trade.
 
+    A fill that grows a position the order was sent over as dust (``S_DUST_MERGE``)
+    starts the trade anew (module docstring).
+
     Args:
         acct: The account, updated in place.
         sym: The symbols' rows, updated in place (row ``s``).
@@ -150,7 +185,7 @@ def apply_fill(
         trade: Receives a closed trade (`TRADE_FIELDS`) when the result has `CLOSED`.
 
     Returns:
-        Flags: `CLOSED` if a trade closed, `OPENED` if a position opened.
+        Flags: `CLOSED` if a trade closed, `OPENED` if one started.
     """
     signed = side * quantity
     acct[A_CASH] -= signed * price + fee
@@ -160,9 +195,12 @@ def apply_fill(
     if abs(after) <= _EPS * max(abs(before), abs(signed)):
         after = 0.0  # a close that leaves rounding dust; relative, so tiny positions count
     flags = 0
+    merge = sym[s, S_DUST_MERGE] != 0.0
+    sym[s, S_DUST_MERGE] = 0.0
+    sym[s, S_DUST_NOTED] = 0.0
     if before == 0.0 or (before > 0) == (signed > 0):
-        _grow(sym, s, bar, price, before, signed, fee)
-        if before == 0.0:
+        _grow(sym, s, bar, price, before, signed, fee, merge)
+        if before == 0.0 or merge:
             flags |= OPENED
     else:
         closing = min(abs(signed), abs(before))
@@ -170,10 +208,20 @@ def apply_fill(
         if _reduce(sym, s, bar, price, before, closing, fee * share, trade):
             flags |= CLOSED
         if after != 0.0 and (after > 0) != (before > 0):
-            _grow(sym, s, bar, price, 0.0, after, fee * (1.0 - share))
+            _grow(sym, s, bar, price, 0.0, after, fee * (1.0 - share), False)
             flags |= OPENED
     sym[s, S_QTY] = after
     return flags
+
+
+@core_kernel
+def minimum(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
+    """Return the smallest order notional symbol ``s``'s venue takes (quote).
+
+    The strategy's ``execution.min_notional``, or its market's minimum order cost
+    (a live market's ``limits.cost.min``), whichever is more.
+    """
+    return max(prm[P_MIN_NOTIONAL], sym[s, S_MIN_COST])
 
 
 @core_kernel
@@ -187,7 +235,7 @@ def flat_within(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
     dust = sym[s, S_DUST]
     mark = sym[s, S_MARK]
     if mark > 0.0:
-        least = prm[P_MIN_NOTIONAL] / mark
+        least = minimum(sym, prm, s) / mark
         if least > dust:
             return least
     return dust

@@ -16,11 +16,13 @@ them):
 6. **regime**: the bar's regime label is journaled when it changes;
 7. **halts**: zero equity (``NO_EQUITY``), a drawdown rule or a plugin's rule may
    halt trading: every position is closed (``EXIT_HALT``). Otherwise a position held
-   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``);
+   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``). Dust is not: the exit it
+   meets is journaled, once (`tradeloom.core.dust`);
 8. **signal**: the signal rule sees the bar's probability;
 9. **decide**, the rejection ladder, for a signal: a regime not in
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
-   long-only venue while flat -> ``SHORT_NOT_ALLOWED``; the side already held ->
+   long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
+   could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
    hold (or ignored, when an exit of this bar closes it); an exit from a long on a
    long-only venue -> the exit; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
@@ -29,8 +31,10 @@ them):
    confidence and checked against the portfolio limits in rank order
    (`tradeloom.core.portfolio`). A refused entry or reversal still exits what is held;
 10. **send**: the intent's order (target minus position, sized at the close) first
-    cancels the working order (``REPLACED``), then passes the pre-trade checks
-    (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
+    cancels the working order (``REPLACED``); an order, or its target, below the
+    venue's minimum is refused (``BELOW_MINIMUM``, `tradeloom.core.dust`; a refused
+    reversal still exits); else it passes the pre-trade
+    checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
 11. **close**: under ``fill: close`` the venue fills it at the close.
 
 Every layer a built-in component implements runs here, compiled; a layer a plugin
@@ -49,8 +53,11 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import flat_within, mark_equity
+from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
 from tradeloom.core.intent import accept, fall_back
+from tradeloom.core.kernels.sizing import kelly_size, sizing_quantity
+from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
@@ -114,7 +121,6 @@ from tradeloom.core.layout import (
     P_MAX_POSITION,
     P_MAX_VOLUME_FRACTION,
     P_MIN_INTERVAL,
-    P_MIN_NOTIONAL,
     P_MONITORS,
     P_ORDER_TYPE,
     P_PAYOFF,
@@ -131,7 +137,7 @@ from tradeloom.core.layout import (
     P_YIELD_BARS,
     PORT_ROWS,
     S_CANDIDATE,
-    S_DUST,
+    S_DUST_MERGE,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
     S_I_DIR,
@@ -191,9 +197,6 @@ from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel
-from tradeloom.plugins.execution.simulated import sizing_quantity
-from tradeloom.plugins.risk.kelly import kelly_size
-from tradeloom.plugins.signal.threshold import threshold_step
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 
@@ -283,10 +286,7 @@ def _ladder(
         # no working order, yet a long held as flat: worth less than the minimum, so no
         # exit can be sent (with a working exit, the long is not dust: it is leaving)
         if quantity > 0.0 and sym[s, S_W_ACTIVE] == 0.0:
-            emit(
-                ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, quantity, quantity * sym[s, S_MARK],
-                prm[P_MIN_NOTIONAL],
-            )  # fmt: skip
+            refuse_below_minimum(sym, prm, ev, cur, t, s, quantity, codes.EXIT_SIGNAL)
         else:
             emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
         return False
@@ -446,7 +446,19 @@ def run_bars(
             while protect and s < nsym and not (killed and not margin):
                 if sub == STAGE_PROTECT:
                     quantity = sym[s, S_QTY]
-                    if abs(quantity) <= flat_within(sym, prm, s) or px[3, i, s] != px[3, i, s]:
+                    if px[3, i, s] != px[3, i, s]:  # no bar
+                        s += 1
+                        continue
+                    if abs(quantity) <= flat_within(sym, prm, s):
+                        if quantity != 0.0 and sym[s, S_W_ACTIVE] == 0.0 and not killed:
+                            # dust: a stop it reaches cannot be sent (nor liquidated)
+                            reason, level = protective_exit(
+                                1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE],
+                                px[0, i, s], px[1, i, s], px[2, i, s], stop_loss, take_profit,
+                                math.nan,
+                            )  # fmt: skip
+                            if reason != 0:
+                                note_dust(sym, prm, ev, cur, t, s, reason)
                         s += 1
                         continue
                     liq = math.nan
@@ -565,36 +577,28 @@ def run_bars(
             if halting or unwinding or max_holding > 0 or stops_close:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
-                    dust = flat_within(sym, prm, s)
-                    if halting or (
-                        unwinding and abs(quantity) > dust and sym[s, S_W_ACTIVE] == 0.0
-                    ):
-                        if abs(quantity) > dust or sym[s, S_W_ACTIVE] != 0.0:
-                            sym[s, S_I_REASON] = codes.EXIT_HALT
-                            sym[s, S_I_DIR] = 0.0
-                            sym[s, S_I_TARGET] = 0.0
-                    elif (
-                        abs(quantity) > dust
-                        and not kill_holds(acct)
-                        and holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding)
-                    ):
-                        sym[s, S_I_REASON] = codes.EXIT_MAX_HOLDING
+                    held = abs(quantity) > flat_within(sym, prm, s)
+                    idle = sym[s, S_W_ACTIVE] == 0.0
+                    # no order could close it, and none works: an exit is journaled, once
+                    dust = not held and quantity != 0.0 and idle
+                    reason = 0
+                    if halting or (unwinding and held and idle):
+                        if held or not idle or dust:
+                            reason = codes.EXIT_HALT
+                    elif (held or dust) and not kill_holds(acct):
+                        if holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding):
+                            reason = codes.EXIT_MAX_HOLDING
+                        elif stops_close and px[3, i, s] == px[3, i, s]:  # it has a bar
+                            reason = close_exit(
+                                1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE],
+                                px[3, i, s], prm[P_STOP_LOSS], prm[P_TAKE_PROFIT],
+                            )  # fmt: skip
+                    if reason != 0 and dust:
+                        note_dust(sym, prm, ev, cur, t, s, reason)
+                    elif reason != 0:
+                        sym[s, S_I_REASON] = reason
                         sym[s, S_I_DIR] = 0.0
                         sym[s, S_I_TARGET] = 0.0
-                    elif (
-                        stops_close
-                        and abs(quantity) > dust
-                        and not kill_holds(acct)
-                        and px[3, i, s] == px[3, i, s]  # the symbol has a bar
-                    ):
-                        reason = close_exit(
-                            1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE], px[3, i, s],
-                            prm[P_STOP_LOSS], prm[P_TAKE_PROFIT],
-                        )  # fmt: skip
-                        if reason != 0:
-                            sym[s, S_I_REASON] = reason
-                            sym[s, S_I_DIR] = 0.0
-                            sym[s, S_I_TARGET] = 0.0
             stage = STAGE_SIGNAL
             resume = 0
         # 8. the signal
@@ -735,19 +739,37 @@ def run_bars(
                 stage = STAGE_SEND
                 sym[s, S_W_DIR] = sym[s, S_I_DIR]
                 delta = sym[s, S_O_QTY]
-                if abs(delta) <= sym[s, S_DUST]:  # 0.0 on a venue without lots
+                if delta == 0.0:
+                    s += 1
+                    continue
+                reason = int(sym[s, S_I_REASON])
+                position = sym[s, S_QTY]
+                after = position + delta
+                if after != 0.0 and below_minimum(sym, prm, s, abs(after)):
+                    # the target itself is below the minimum: a position no order could
+                    # close (a reversal, or a short over dust long, sends more than it)
+                    refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
+                    if reason != codes.REVERSE:
+                        s += 1
+                        continue
+                    # a refused reversal still exits what is held, as the ladder's do
+                    reason = codes.EXIT_SIGNAL
+                    delta = -position
+                    sym[s, S_I_REASON] = reason
+                    sym[s, S_I_DIR] = 0.0
+                    sym[s, S_W_DIR] = 0.0
+                if below_minimum(sym, prm, s, abs(delta)):
+                    if signal_reason(reason):
+                        refuse_below_minimum(sym, prm, ev, cur, t, s, abs(delta), reason)
+                    else:  # the engine's exit of dust (a halt's, with an order working)
+                        note_dust(sym, prm, ev, cur, t, s, reason)
                     s += 1
                     continue
                 side = 1 if delta > 0.0 else -1
                 price = sym[s, S_MARK]
-                if abs(delta) * price < prm[P_MIN_NOTIONAL]:
-                    emit(
-                        ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, abs(delta),
-                        abs(delta) * price, prm[P_MIN_NOTIONAL],
-                    )  # fmt: skip
-                    s += 1
-                    continue
-                reason = int(sym[s, S_I_REASON])
+                # an order over dust in its direction takes it in: its fill starts a trade
+                merge = position * delta > 0.0 and abs(position) <= flat_within(sym, prm, s)
+                sym[s, S_DUST_MERGE] = 1.0 if merge else 0.0
                 kind = ORDER_MARKET
                 if limits_on or slicing:
                     kind = choose_order(

@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tradeloom.plugins.risk.drawdown_halt import halt_message
-from tradeloom.plugins.risk.kelly import no_edge_message
-from tradeloom.plugins.signal.regime import trend_label, volatility_label
+from tradeloom.core.kernels.labels import halt_message, trend_label, volatility_label
+from tradeloom.core.kernels.sizing import no_edge_message
 
 __all__ = [
     "CANCEL_REASONS",
@@ -40,6 +39,15 @@ __all__ = [
 # --- order reasons (why the engine sent an order) -----------------------------------------
 ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT = 1, 2, 3, 4, 5
 EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION = 6, 7, 8
+
+_EXITS = (
+    EXIT_SIGNAL,
+    EXIT_MAX_HOLDING,
+    EXIT_HALT,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_LIQUIDATION,
+)
 
 # --- decision outcomes of a signal ---------------------------------------------------------
 ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = 1, 2, 3, 4, 5
@@ -96,6 +104,34 @@ def _f(value: float, digits: int = 4) -> str:
 
 def _g(value: float) -> str:
     return f"{value:.10g}"
+
+
+def _below_minimum(v: Mapping[str, float], t: CodeTable) -> str:
+    """Say why an order is below the venue's minimum, and what becomes of dust it meets.
+
+    ``why`` is the order's reason: an exit's order is the whole position, so an exit
+    below the minimum meets dust, which stays on the account, counted as flat.
+    """
+    quantity, lot = v["quantity"], v["lot"]
+    reason = t.name(int(v["why"]))
+    text = f"{reason} " if reason else ""
+    if quantity <= lot:
+        text += (
+            f"quantity={_g(quantity)} is within the market's lot {_g(lot)} (its amount "
+            "step or limits.amount.min)"
+        )
+    else:
+        text += (
+            f"quantity={_g(quantity)}, notional={_g(v['notional'])} is below the venue's "
+            f"minimum order notional {_g(v['minimum'])} (execution.min_notional, or a live "
+            "market's limits.cost.min)"
+        )
+    if int(v["why"]) in _EXITS:
+        text += (
+            "; the position is dust: it counts as flat and is carried until the symbol's "
+            "next order takes it in"
+        )
+    return text
 
 
 REJECTIONS: tuple[Code, ...] = (
@@ -251,14 +287,12 @@ REJECTIONS: tuple[Code, ...] = (
     Code(
         BELOW_MINIMUM,
         "BELOW_MINIMUM",
-        ("quantity", "notional", "minimum"),
-        lambda v, t: (
-            f"quantity={_g(v['quantity'])}, notional={_g(v['notional'])} is below the "
-            f"venue's minimum order notional {_g(v['minimum'])} (execution.min_notional)"
-        ),
+        ("quantity", "notional", "minimum", "lot", "why"),
+        _below_minimum,
     ),
 )
 """Why a signal's intent or an order was refused."""
+
 
 HALT_CODES: tuple[Code, ...] = (
     Code(

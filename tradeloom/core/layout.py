@@ -102,7 +102,10 @@ S_PA_REASON = 44
 S_PA_DIR = 45  # the direction the parent works toward
 S_W_REASON = 46  # the working order's reason (a fallback order keeps it)
 S_PA_KIND = 47  # the type of the parent's children (ORDER_MARKET or ORDER_LIMIT)
-SYM_SIZE = 48
+S_MIN_COST = 48  # the symbol's market's minimum order cost (a live market's limits.cost.min)
+S_DUST_NOTED = 49  # the engine exits a dust position was journaled for, a bit each (a fill: 0)
+S_DUST_MERGE = 50  # 1: an order was sent over a dust position: its next fill starts a trade
+SYM_SIZE = 51
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -132,7 +135,7 @@ P_MAINTENANCE_MARGIN = 23
 P_LEVERAGE = 24
 P_LIQUIDATION_FEE = 25
 P_TIMEFRAME_NS = 26  # a bar's length: the risk clock reads a bar at its close
-P_MIN_NOTIONAL = 27  # the venue's minimum order notional: below it nothing is sent or filled
+P_MIN_NOTIONAL = 27  # the strategy's minimum order notional (a symbol's market may ask more)
 P_EXT_VENUE = 28  # 1: the venue is Python (live, a plugin's): ask for its events
 P_EXT_SIGNAL = 29
 P_EXT_SIZER = 30

@@ -28,7 +28,8 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import CLOSED, apply_fill
+from tradeloom.core.accounting import CLOSED, apply_fill, minimum
+from tradeloom.core.kernels.fills import CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
 from tradeloom.core.layout import (
     A_CASH,
     A_SEQ,
@@ -51,7 +52,6 @@ from tradeloom.core.layout import (
     P_LIMIT_OFFSET,
     P_MAKER_FEE,
     P_MARGIN,
-    P_MIN_NOTIONAL,
     P_ORDER_TYPE,
     P_POST_ONLY,
     P_QUEUE_TOUCH,
@@ -90,12 +90,6 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel, core_loop
-from tradeloom.plugins.execution.simulated import (
-    CUT_MINIMUM,
-    CUT_NONE,
-    DONE_FRACTION,
-    fill_order,
-)
 
 __all__ = [
     "cancel_working",
@@ -239,7 +233,7 @@ def execute(
     spot = prm[P_MARGIN] == 0.0
     quantity, price, fee, slipped, cut = fill_order(
         side, sym[s, S_W_REMAINING], price_now, volume, slippage, fee_rate, cap, acct[A_CASH],
-        spot, prm[P_MIN_NOTIONAL],
+        spot, minimum(sym, prm, s),
     )  # fmt: skip
     if quantity > 0.0:
         flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
@@ -314,7 +308,7 @@ def limit_arrives(
         if tif == TIF_FOK:
             whole, _, _, _, _ = fill_order(
                 side, sym[s, S_W_REMAINING], at, volume, slippage, prm[P_FEE], cap, acct[A_CASH],
-                prm[P_MARGIN] == 0.0, prm[P_MIN_NOTIONAL],
+                prm[P_MARGIN] == 0.0, minimum(sym, prm, s),
             )  # fmt: skip
             if whole < sym[s, S_W_REMAINING] * (1.0 - DONE_FRACTION):
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_FOK)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tradeloom.core import layout as L
-from tradeloom.plugins.kernel_specs import (
+from tradeloom.core.kernels.specs import (
     MarginKernel,
     OrdersKernel,
     SizingKernel,
@@ -93,6 +93,9 @@ class CoreSpec:
         min_notional: The smallest order notional the strategy's venue takes (quote):
             an order or a fill below it is refused (``BELOW_MINIMUM``), and a
             position worth less at its mark counts as flat (0: no minimum).
+        min_costs: Per symbol, its market's minimum order cost (a live venue over a
+            universe: each market's ``limits.cost.min``); a symbol's minimum is the
+            larger of it and ``min_notional``. Empty: ``min_notional`` alone.
         margin: The margin account's settings; None: spot cash (long-only, buys
             limited by the cash). A venue that allows shorts is a margin account.
         max_holding_bars, stop_loss, take_profit: The engine's own exits (None: off).
@@ -117,6 +120,7 @@ class CoreSpec:
     dust: float = 0.0
     dusts: tuple[float, ...] = ()
     min_notional: float = 0.0
+    min_costs: tuple[float, ...] = ()
     margin: MarginKernel | None = None
     max_holding_bars: int | None = None
     stop_loss: float | None = None

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from tradeloom.core.exits import holding_expired
+from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
@@ -52,7 +53,6 @@ from tradeloom.core.layout import (
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_YIELD_BARS,
-    S_DUST,
     S_ENTRY_BAR,
     S_I_REASON,
     S_MARK,
@@ -66,7 +66,6 @@ from tradeloom.core.layout import (
 from tradeloom.core.prefetch import prefetch
 from tradeloom.core.risk import kill_holds
 from tradeloom.jit import core_kernel, core_loop
-from tradeloom.plugins.signal.threshold import threshold_step
 
 __all__ = ["quiet_bars"]
 
@@ -95,7 +94,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or sym[0, S_PA_SEQ] != 0.0
     ):
         return False
-    if abs(sym[0, S_QTY]) <= sym[0, S_DUST]:
+    if sym[0, S_QTY] == 0.0:
         return True
     protect = (
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
@@ -155,7 +154,8 @@ def quiet_bars(
     last_signal = sym[0, S_SIG_LAST]
     regime = sym[0, S_REGIME]
     entry_bar = int(sym[0, S_ENTRY_BAR])
-    holding = not halted and abs(quantity) > sym[0, S_DUST]
+    # dust too: the full bar journals the holding limit it meets (`tradeloom.core.dust`)
+    holding = not halted and quantity != 0.0
     closes = px[3, :, 0]
     probabilities = px[5, :, 0]
     regimes = flags[1, :, 0]

@@ -108,6 +108,12 @@ class CoreState:
         if dusts and len(dusts) != symbols:
             raise ValueError(f"the venue's lots name {len(dusts)} symbols, the state has {symbols}")
         self.sym[:, L.S_DUST] = dusts or spec.dust
+        costs = spec.min_costs
+        if costs and len(costs) != symbols:
+            raise ValueError(
+                f"the venue's minimum costs name {len(costs)} symbols, the state has {symbols}"
+            )
+        self.sym[:, L.S_MIN_COST] = costs or 0.0
         self.port = np.full((L.PORT_ROWS + spec.portfolio.window, symbols), np.nan)
         self.sent = np.zeros(int(self.prm[L.P_RATE_CAPACITY]), np.int64)
         self.ev = np.empty((max(capacity, self.reserve), L.EV_WIDTH))

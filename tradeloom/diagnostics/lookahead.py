@@ -61,17 +61,18 @@ import pluggy
 import structlog
 
 from tradeloom import progress as progress_bars
+from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.domain import OHLCV, Bars, RunInfo, Universe
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.features import universe_features
+from tradeloom.engine.health import HEALTH_HALT
+from tradeloom.engine.universe import load_universe
+from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.journal import RUN_KINDS, RunIdentity, open_journal, read_rows
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, rejoin_published_by
-from tradeloom.runner.backtest import run_backtest
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.features import universe_features
-from tradeloom.runner.health import HEALTH_HALT
-from tradeloom.runner.universe import load_universe
-from tradeloom.runner.wiring import Pipeline, build_pipeline
+from tradeloom.plugins.protocols import AuxiliaryData
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import format_timestamp
 
@@ -269,8 +270,9 @@ def check_lookahead(
     pipeline = build_pipeline(config)
     data = pipeline.data
     universe = load_universe(pipeline)
-    auxiliary = getattr(data, "auxiliary_series", None)
-    series: tuple[AuxiliarySeries, ...] = auxiliary() if callable(auxiliary) else ()
+    series: tuple[AuxiliarySeries, ...] = (
+        data.auxiliary_series() if isinstance(data, AuxiliaryData) else ()
+    )
     lines: list[str] = []
 
     def say(line: str) -> None:
@@ -629,14 +631,14 @@ def _source(config: StrategyConfig, pipeline: Pipeline, row: _Row) -> str:
     if row.type == "health":
         name = row.payload.get("monitor")
         for item, monitor in zip(config.monitoring, pipeline.monitors, strict=True):
-            if getattr(monitor, "name", None) == name:
+            if monitor.name == name:
                 return _label(item)
         return "monitoring"
     if row.type == "health_action":
         rule = f"health.{row.payload.get('rule')}"
         name = str(row.payload.get("metric", "")).partition(".")[0]
         for item, monitor in zip(config.monitoring, pipeline.monitors, strict=True):
-            if getattr(monitor, "name", None) == name:
+            if monitor.name == name:
                 return f"{rule} on {_label(item)}"
         return rule
     return "the engine"

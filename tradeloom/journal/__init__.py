@@ -30,91 +30,95 @@ line naming the file and the problem.
 
 from __future__ import annotations
 
-from tradeloom.journal.errors import (
-    ChainBroken,
-    JournalDamaged,
-    JournalError,
-    JournalOwnerError,
-    JournalUnavailable,
-    JournalVersionError,
-)
-from tradeloom.journal.events import (
-    FORMAT_VERSION,
-    KINDS,
-    NO_BAR,
-    NO_TIME,
-    RUN_KINDS,
-    BookProblem,
-    BookSnapshotTaken,
-    ConfigReloaded,
-    ConfigReloadRefused,
-    ControlRequest,
-    DataLoaded,
-    Event,
-    FillEvent,
-    FillRefused,
-    HaltEvent,
-    HealthActionFired,
-    HealthChanged,
-    JournalReconnected,
-    KillCancel,
-    Liquidation,
-    LiveBar,
-    MarketAtStart,
-    ModelsSaved,
-    ModelTrained,
-    OrderCancelled,
-    OrderEvent,
-    OrderExpired,
-    OrderSent,
-    OrderStateChanged,
-    Reconciled,
-    RegimeChanged,
-    RejectionEvent,
-    Restarted,
-    RetrainSkipped,
-    RiskDecision,
-    RouteDecision,
-    RouteModel,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    RunStopped,
-    SignalEvent,
-    SlicedOrder,
-    StaleData,
-    StopBound,
-    StopFellBack,
-    SymbolAbsent,
-    TradingStateChanged,
-    VenueAtStart,
-    VenueDelivered,
-    VenueFill,
-    VenueHealth,
-    VenueUnreachable,
-    WarmUp,
-    correlation,
-    event_class,
-)
-from tradeloom.journal.location import PgTarget, journal_path
-from tradeloom.journal.reader import (
-    JournalInfo,
-    Row,
-    Verified,
-    check_end,
-    journal_digest,
-    read_events,
-    read_frame,
-    read_frames,
-    read_info,
-    read_rows,
-    read_sequenced,
-    verify,
-)
-from tradeloom.journal.schema import JournalValueError
-from tradeloom.journal.sqlite import SqliteJournal, open_journal
-from tradeloom.journal.store import ColumnBatch, JournalStore, RunIdentity
-from tradeloom.journal.stores import open_store
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradeloom.journal.errors import (
+        ChainBroken,
+        JournalDamaged,
+        JournalError,
+        JournalOwnerError,
+        JournalUnavailable,
+        JournalVersionError,
+    )
+    from tradeloom.journal.events import (
+        FORMAT_VERSION,
+        KINDS,
+        NO_BAR,
+        NO_TIME,
+        RUN_KINDS,
+        BookProblem,
+        BookSnapshotTaken,
+        ConfigReloaded,
+        ConfigReloadRefused,
+        ControlRequest,
+        DataLoaded,
+        Event,
+        FillEvent,
+        FillRefused,
+        HaltEvent,
+        HealthActionFired,
+        HealthChanged,
+        JournalReconnected,
+        KillCancel,
+        Liquidation,
+        LiveBar,
+        MarketAtStart,
+        ModelsSaved,
+        ModelTrained,
+        OrderCancelled,
+        OrderEvent,
+        OrderExpired,
+        OrderSent,
+        OrderStateChanged,
+        Reconciled,
+        RegimeChanged,
+        RejectionEvent,
+        Restarted,
+        RetrainSkipped,
+        RiskDecision,
+        RouteDecision,
+        RouteModel,
+        RunFailed,
+        RunFinished,
+        RunStarted,
+        RunStopped,
+        SignalEvent,
+        SlicedOrder,
+        StaleData,
+        StopBound,
+        StopFellBack,
+        SymbolAbsent,
+        TradingStateChanged,
+        VenueAtStart,
+        VenueDelivered,
+        VenueFill,
+        VenueHealth,
+        VenueUnreachable,
+        WarmUp,
+        correlation,
+        event_class,
+    )
+    from tradeloom.journal.location import PgTarget, journal_path
+    from tradeloom.journal.reader import (
+        JournalInfo,
+        Row,
+        Verified,
+        check_end,
+        journal_digest,
+        read_events,
+        read_frame,
+        read_frames,
+        read_info,
+        read_rows,
+        read_sequenced,
+        verify,
+    )
+    from tradeloom.journal.schema import JournalValueError
+    from tradeloom.journal.sqlite import SqliteJournal, open_journal
+    from tradeloom.journal.store import ColumnBatch, JournalStore, Reconnecting, RunIdentity
+    from tradeloom.journal.stores import open_store
 
 __all__ = [
     "FORMAT_VERSION",
@@ -158,6 +162,7 @@ __all__ = [
     "OrderStateChanged",
     "PgTarget",
     "Reconciled",
+    "Reconnecting",
     "RegimeChanged",
     "RejectionEvent",
     "Restarted",
@@ -201,3 +206,22 @@ __all__ = [
     "read_sequenced",
     "verify",
 ]
+
+_SUBMODULES = ("errors", "location", "events", "schema", "reader", "store", "sqlite", "stores")
+"""Where the names above live, cheapest first: a name is looked up in this order."""
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: a name of this package is imported on first use, so that importing one
+    # submodule (``tradeloom.journal.location`` for the ``journal:`` section that
+    # `validate` checks) does not import the pandas-backed events and readers too
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in __all__:
+        for submodule in _SUBMODULES:
+            module = importlib.import_module(f"{__name__}.{submodule}")
+            if name in vars(module):
+                value = vars(module)[name]
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

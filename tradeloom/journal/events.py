@@ -794,7 +794,8 @@ class RouteDecision(Event):
 @_kind("route_model")
 @dataclass(frozen=True, kw_only=True)
 class RouteModel(Event):
-    """The venues a backtest or paper run models its router with (one row at its start).
+    """The venues a backtest or paper run modelled its router with, before each venue was
+    modelled (one row at its start; no longer written, still read).
 
     Attributes:
         market_venue: The venue of market orders: lowest taker fee plus slippage.

@@ -167,7 +167,7 @@ _PROOF_TABLES = ("tails", "sent_marks")
 ``tails`` (id, run_id, rows, head): a row per commit, in its transaction, saying how many rows
 the run holds and the chain's head then (`tradeloom.journal.tail`); ``sent_marks`` (id,
 run_id, sent, last, written_at): a live run's sent-id mark, a row per advance, committed
-before each order is sent (`tradeloom.runner.live.sent_mark`)."""
+before each order is sent (`tradeloom.live.sent_mark`)."""
 
 
 def _proof_table(schema: str, table: str) -> list[str]:

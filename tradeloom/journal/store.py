@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ import pandas as pd
 
 from tradeloom.journal.events import Event
 
-__all__ = ["ColumnBatch", "JournalStore", "RunIdentity"]
+__all__ = ["ColumnBatch", "JournalStore", "Reconnecting", "RunIdentity"]
 
 
 @dataclass(frozen=True)
@@ -145,4 +145,14 @@ class JournalStore(Protocol):
 
     def close(self) -> None:
         """Commit and close."""
+        ...
+
+
+@runtime_checkable
+class Reconnecting(Protocol):
+    """A journal on a database server that can connect again after a lost connection."""
+
+    def reconnect(self) -> tuple[int, int]:
+        """Connect again; return the last committed sequence and how many events the
+        lost connection dropped."""
         ...

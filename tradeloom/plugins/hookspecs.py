@@ -16,23 +16,27 @@ Two kinds of hook:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from tradeloom.domain import (
-    Fill,
-    Halt,
-    HealthAction,
-    HealthChange,
-    ModelTraining,
-    Order,
-    Rejection,
-    RunInfo,
-    Signal,
-)
-from tradeloom.journal import Event
-from tradeloom.plugins.component import Component
+if TYPE_CHECKING:
+    # annotations only: a plugin's module imports ``hookimpl`` from here, and `validate`
+    # imports every plugin's module for its params models, so the events' pandas
+    # fields stay out of the way until a run makes one
+    from tradeloom.domain import (
+        Fill,
+        Halt,
+        HealthAction,
+        HealthChange,
+        ModelTraining,
+        Order,
+        Rejection,
+        RunInfo,
+        Signal,
+    )
+    from tradeloom.journal import Event
+    from tradeloom.plugins.component import Component
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 

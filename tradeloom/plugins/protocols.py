@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.domain import (
     Bar,
@@ -38,13 +37,25 @@ from tradeloom.domain import (
     Signal,
     Universe,
 )
+from tradeloom.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries
+    from tradeloom.plugins.data.live_book import LiveBook
 
 __all__ = [
+    "AuxiliaryData",
     "BarStream",
     "CrossSectionalFeature",
     "DataSource",
+    "ExtraColumns",
     "Feature",
+    "JoinsAuxiliary",
+    "KnownLength",
+    "KnownSymbols",
+    "LabelHorizon",
     "LiveAnomalyGate",
+    "LiveBookFeed",
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
@@ -52,18 +63,30 @@ __all__ = [
     "LiveUniverseStreams",
     "LiveUniverseTrainer",
     "LiveVenue",
+    "MarketLots",
     "Model",
+    "ModelParityNote",
     "Monitor",
     "MonitorInput",
     "MonitorMetrics",
+    "MultiVenue",
+    "OrderKeys",
+    "PerSymbolModels",
+    "ReadsBarsColumn",
+    "ReadsVolume",
     "Retrainable",
     "RiskContext",
     "RiskRule",
     "SignalRule",
     "Sizer",
+    "SymbolIdModel",
     "UniverseModel",
     "UniverseSource",
     "Venue",
+    "VenueLimits",
+    "VenueTerms",
+    "VolumeAware",
+    "WalkForwardModel",
     "missing_members",
 ]
 
@@ -557,6 +580,22 @@ class LiveAnomalyGate(Protocol):
 
 
 @runtime_checkable
+class ModelParityNote(Protocol):
+    """Model layer, paper and live: say why a run may not journal the backtest's numbers (optional).
+
+    A model whose `LiveModel.predict_row` may differ from what `Model.fit_predict` gives
+    the same row (in the last bits: an estimator that is not compiled predicts a batch
+    with another order of additions than one row) says so before the run starts;
+    ``tradeloom validate`` and a paper or live run print it once.
+    """
+
+    @property
+    def parity_note(self) -> str | None:
+        """Why one bar's probability may differ from the backtest's; None when it cannot."""
+        ...
+
+
+@runtime_checkable
 class LiveVenue(Protocol):
     """Execution layer, live: the exchange account that ``--mode live`` sends orders to.
 
@@ -575,5 +614,213 @@ class LiveVenue(Protocol):
         Raises:
             tradeloom.plugins.component.ParamError: The account cannot trade (no keys);
                 its key names the setting to give.
+        """
+        ...
+
+
+# --- optional capabilities ---------------------------------------------------------------
+# A component has one of these or not; the engines ask with isinstance, never by probing
+# for an attribute, so a third-party component gains a capability by implementing it.
+
+
+@runtime_checkable
+class LabelHorizon(Protocol):
+    """A model whose label looks ``horizon`` bars ahead: a prediction's outcome is known then."""
+
+    horizon: int
+
+
+@runtime_checkable
+class WalkForwardModel(Protocol):
+    """A model trained walk-forward, that says where its first fold starts."""
+
+    def first_fold_bar(self) -> tuple[int, str]:
+        """Return the first bar the first fold predicts, and the key that sets it."""
+        ...
+
+
+@runtime_checkable
+class PerSymbolModels(Protocol):
+    """A universe model that keeps one fitted model per symbol (saved to the registry)."""
+
+    per_symbol: Mapping[str, Any]
+
+
+@runtime_checkable
+class SymbolIdModel(Protocol):
+    """A pooled universe model that may add each row's symbol index as a feature."""
+
+    symbol_id: bool
+
+
+@runtime_checkable
+class VolumeAware(Protocol):
+    """A data source that says, before loading, whether its bars have a volume column."""
+
+    def has_volume(self) -> bool:
+        """Return whether the bars will have volume."""
+        ...
+
+
+@runtime_checkable
+class ReadsVolume(Protocol):
+    """A feature that reads the bars' volume."""
+
+    needs_volume: bool
+
+
+@runtime_checkable
+class ExtraColumns(Protocol):
+    """A data source that says which columns beside OHLCV its bars carry."""
+
+    def extra_columns(self) -> set[str] | None:
+        """Return those columns (None: not known before loading)."""
+        ...
+
+
+@runtime_checkable
+class ReadsBarsColumn(Protocol):
+    """A feature that reads a column of the bars beside OHLCV (an auxiliary series)."""
+
+    @property
+    def bars_column(self) -> str:
+        """The column it reads."""
+        ...
+
+
+@runtime_checkable
+class KnownLength(Protocol):
+    """A data source that says, before loading, how many bars it has."""
+
+    def bar_count(self) -> int | None:
+        """Return the number of bars (None: not known before loading)."""
+        ...
+
+
+@runtime_checkable
+class KnownSymbols(Protocol):
+    """A universe source that says, before loading, how many symbols it has."""
+
+    def symbol_count(self) -> int:
+        """Return the number of symbols."""
+        ...
+
+
+@runtime_checkable
+class AuxiliaryData(Protocol):
+    """A data source that joins auxiliary series onto its bars (``data.auxiliary``)."""
+
+    def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
+        """Return the series it joins, as declared."""
+        ...
+
+
+@runtime_checkable
+class JoinsAuxiliary(Protocol):
+    """A built-in data source's declared series and order book (``data.auxiliary``,
+    ``data.order_book``), known before anything is loaded."""
+
+    auxiliary: Auxiliary
+    """What it joins onto its bars (`tradeloom.plugins.data.auxiliary.Auxiliary`)."""
+
+
+@runtime_checkable
+class VenueLimits(Protocol):
+    """Execution layer: the smallest position it holds apart from flat and the smallest
+    order it takes (a live market's lot and minimum cost, the simulated venue's minimum)."""
+
+    dust: float
+    """A position within this of zero is flat for the engine's decisions (a lot)."""
+
+    min_notional: float
+    """The smallest order notional it takes (quote); the core refuses a smaller one."""
+
+
+@runtime_checkable
+class MarketLots(Protocol):
+    """Execution layer over several markets: each market's lot and minimum order cost, in
+    the symbols' order."""
+
+    dusts: tuple[float, ...]
+    """A position within its market's lot of zero is flat."""
+
+    min_costs: tuple[float, ...]
+    """The core refuses an order of a symbol worth less than its market's minimum cost,
+    and counts a position worth less as flat."""
+
+
+@runtime_checkable
+class OrderKeys(Protocol):
+    """Execution layer, live: how its orders go to an exchange (``execution.orders``: limit
+    orders' flags, fallback and expiry, where stops rest). Without it: market orders."""
+
+    order_keys: Any
+    """The ``execution.orders`` keys (`tradeloom.plugins.execution.order_params.OrdersParams`)."""
+
+
+@runtime_checkable
+class LiveBookFeed(Protocol):
+    """A live feed that reads the exchange's order book at each bar."""
+
+    def live_book(self, cut_ns: int) -> LiveBook | None:
+        """Return the book as of ``cut_ns`` (None: the strategy reads no book)."""
+
+
+@dataclass(frozen=True)
+class VenueTerms:
+    """One venue of a `MultiVenue` component: what the routing policy knows of it.
+
+    Attributes:
+        name: The venue's name (``execution.venues[].name``), as the journal names it.
+        index: Its place in the file (``execution.venues.<index>``): the tie-break.
+        kind: Its component's kind (``simulated``, ``ccxt``).
+        component: Its built execution component (a `LiveVenue` to trade it live).
+        taker_fee: Fee rate of the orders it fills by taking (0.001 = 10 bps).
+        maker_fee: Fee rate of its resting orders' fills (negative: a rebate).
+        slippage: Adverse price move of a taking fill without a book, as a fraction.
+        initial_cash: The quote it holds at the start of a backtest or paper run.
+        min_notional: The smallest order it takes, in quote (backtest and paper).
+        outages: When it is down in a backtest or paper run: ``(start, end)`` times,
+            start included, end not (its fault schedule).
+    """
+
+    name: str
+    index: int
+    kind: str
+    component: object
+    taker_fee: float
+    maker_fee: float
+    slippage: float
+    initial_cash: float
+    min_notional: float
+    outages: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+
+
+@runtime_checkable
+class MultiVenue(Protocol):
+    """Execution layer over several named venues: each order is routed over them.
+
+    A backtest and a paper run trade `modelled_venue`, which models every venue (its
+    fees, cash, base held, minimum and outages) and splits each order by the routing
+    policy; a live run opens each venue's exchange account from `venue_terms` and
+    routes over them with the same policy.
+    """
+
+    policy: Any
+    """The routing policy's keys (``execution.policy``)."""
+
+    order_keys: Any
+    """The order types' keys (``execution.orders``), the same for every venue."""
+
+    def venue_terms(self) -> tuple[VenueTerms, ...]:
+        """Return each venue's terms, in file order."""
+        ...
+
+    def modelled_venue(self, record: Callable[[Any], None]) -> Venue:
+        """Return a new `Venue` modelling every venue for a backtest or a paper run.
+
+        Args:
+            record: Journals an event (each child's ``route_decision``, each venue's
+                ``venue_fill`` and ``venue_health``) before the venue goes on.
         """
         ...

@@ -10,11 +10,11 @@ run are measured by the same code from the same kinds of rows.
 - Its *type* is ``market``, ``limit``, ``limit_post_only``, ``stop``, ``twap`` or
   ``participation``. A live order is post-only as it was sent (``order_sent``); a
   simulated one as ``execution.orders.limit.post_only`` says.
-- Its *venue* is the one the router's ``route_decision`` rows name for it (one row
-  per child the live router sent: its ``order_id``, the engine's order as its
-  ``parent_id``, and the ``venue``; an order whose children went to several venues is
-  ``a+b``). A backtest or paper run of a router has no such rows: its ``route_model``
-  row names the venue the run is modelled on, the limit venue for an order that
+- Its *venue* is the one the router's ``route_decision`` rows name for it, in every
+  mode (one row per child: its ``order_id``, the engine's order as its ``parent_id``,
+  and the ``venue``; an order whose children went to several venues is ``a+b``). A
+  journal from before backtests modelled each venue has a ``route_model`` row
+  instead: the venue the run was modelled on, the limit venue for an order that
   rested (a maker fill, or a limit never filled) and the market venue for the rest.
   Without either, the run's execution component: ``simulated``, or the ccxt exchange
   id.

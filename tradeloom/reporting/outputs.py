@@ -1,4 +1,4 @@
-"""The files a run writes into its directory (`tradeloom.runner.run_dir` makes it).
+"""The files a run writes into its directory (`tradeloom.engine.run_dir` makes it).
 
 Every file is written atomically (`atomic_file`): a reader (``tradeloom report``, a
 dashboard polling a paper run's ``metrics.json``) sees the old file or the new one,

@@ -4,7 +4,7 @@ and the reason of the order that closed it.
 The exit reason is the ``reason`` of the order whose fill closed the trade (``EXIT_SIGNAL``,
 ``EXIT_STOP_LOSS``, ``EXIT_MAX_HOLDING``, ``EXIT_HALT``, ``REVERSE``...). It is found by
 replaying the fills against a signed position with the portfolio kernel's own rounding
-rule (`tradeloom.runner.portfolio.apply_fill`): each fill that brings the position to
+rule (`tradeloom.core.accounting.apply_fill`): each fill that brings the position to
 zero or flips it closes the next trade, so the n-th such fill belongs to the n-th trade.
 """
 
@@ -96,7 +96,7 @@ def trade_frame(
     """Return the trades as the ``trades.csv`` table (`TRADE_COLUMNS`).
 
     Args:
-        trades: Closed round trips (`tradeloom.runner.portfolio.Trade` or rows with the
+        trades: Closed round trips (`tradeloom.domain.Trade` or rows with the
             same attributes), in the order they closed.
         orders: Every order of the run (``id``, ``reason``).
         fills: Every fill of the run in journal order (``order_id``, ``side``, ``quantity``).

@@ -3,7 +3,7 @@
 Each rule watches one metric of one monitor, ``<monitor name>.<metric>``, and acts when
 it goes above or below a threshold. What exists (the monitor, its metric, a model
 that can retrain) depends on the installed plugins and the built strategy; that is
-checked by `tradeloom.runner.health.check_health_rules` when the strategy is built.
+checked by `tradeloom.engine.health.check_health_rules` when the strategy is built.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _metrics(
     trade_rows: npt.NDArray[np.float64],
     table: CodeTable,
 ) -> dict[str, Any]:
-    """Return one variant's metrics as ``tradeloom.runner.run`` computes them."""
+    """Return one variant's metrics as ``tradeloom.backtest.run`` computes them."""
     index = series.index
     equity = pd.Series(equity_values, index=index)
     pnl = trade_rows[:, 7]

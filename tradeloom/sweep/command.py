@@ -282,8 +282,8 @@ def _keep_runs(settings: Settings, source: StrategySource, ranked: pd.DataFrame,
     count = len(ranked) if settings.keep_runs else min(settings.keep_top, len(ranked))
     if not count:
         return 0
-    from tradeloom.runner.run import run_strategy
-    from tradeloom.runner.wiring import build_pipeline
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     kept = 0

@@ -36,7 +36,7 @@ from tradeloom.sweep.task_threads import call_single_threaded
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-    from tradeloom.sweep.tasks import Task
+    from tradeloom.sweep.task import Task
 
 __all__ = ["connect", "run_on_cluster"]
 

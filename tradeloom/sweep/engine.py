@@ -31,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.core.params import CoreSpec
-from tradeloom.runner.core_spec import core_spec
+from tradeloom.engine.core_spec import core_spec
+from tradeloom.plugins.protocols import MultiVenue
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.full_run import run_full
 from tradeloom.sweep.results import ResultStore
@@ -227,11 +228,14 @@ def run_sweep(
 def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> CoreSpec | None:
     """Return the variant's core parameters if the batched core can run it (else None).
 
-    The monitors are left out: without health rules they only observe (their figures
+    A router's venues are modelled one order at a time, so its variants run as
+    backtests. The monitors are left out: without health rules they only observe (their figures
     are not a sweep's metrics); health rules that act run the variant as a backtest.
     """
     if stage is None or variant.pipeline.config.health:
         return None
+    if isinstance(variant.pipeline.venue, MultiVenue):
+        return None  # each venue modelled in Python (`run_backtest`), not the batched core
     spec = core_spec(variant.pipeline, int(stage["timeframe_seconds"]), monitors=False)
     return spec if spec.compiled else None
 

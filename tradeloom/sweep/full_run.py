@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.runner.run import run_strategy
-from tradeloom.runner.wiring import build_pipeline
+from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.sweep.batch import METRIC_KEYS
 

@@ -32,7 +32,7 @@ from tradeloom.sweep.task_threads import call_single_threaded
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
-    from tradeloom.sweep.tasks import Task
+    from tradeloom.sweep.task import Task
 
 __all__ = ["default_start_method", "run_on_pool"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tradeloom.sweep.tasks import Task
+    from tradeloom.sweep.task import Task
 
 __all__ = ["SharedRef", "shared_arguments"]
 

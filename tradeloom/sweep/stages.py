@@ -11,7 +11,7 @@ and caches each stage on disk (`tradeloom.sweep.stage_cache`) under a content ha
 - ``model``: keyed by the features' key, the ``model`` section, the seed and the
   versions: the probabilities, anomaly flags and scores, and the folds trained;
 - ``inputs``: the compiled core's inputs (`tradeloom.core.state.BarInputs`), built by
-  the backtest's own `tradeloom.runner.backtest.bar_inputs`, keyed by the model's key
+  the backtest's own `tradeloom.backtest.pipeline.bar_inputs`, keyed by the model's key
   and the regime settings.
 
 `STAGE_RUNS` counts the stages this process computed rather than read (for tests and
@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.backtest.pipeline import bar_inputs, check_probabilities
 from tradeloom.calendars import CRYPTO
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
-from tradeloom.runner.backtest import bar_inputs, check_probabilities
-from tradeloom.runner.features import SymbolFeatures, universe_features
-from tradeloom.runner.universe import load_universe
-from tradeloom.runner.universe_model import fit_universe
-from tradeloom.runner.wiring import Pipeline
+from tradeloom.engine.features import SymbolFeatures, universe_features
+from tradeloom.engine.universe import load_universe
+from tradeloom.engine.universe_model import fit_universe
+from tradeloom.engine.wiring import Pipeline
 from tradeloom.sweep.stage_cache import StageCache, stage_key
 
 __all__ = ["STAGE_RUNS", "Series", "StageHashes", "load_series", "prepare_series", "upstream_key"]

@@ -46,29 +46,14 @@ The progress line (`tradeloom.sweep.sweep_progress.SweepProgress`) is driven fro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from tradeloom.errors import UserError
+from tradeloom.sweep.task import Task
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
 from tradeloom.sweep.task_threads import single_threaded
 
 __all__ = ["SchedulerUnavailable", "Task", "TaskFailed", "WorkersDied", "execute"]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of a sweep's work.
-
-    Attributes:
-        key: Unique in the sweep, stable across runs of the same sweep.
-        function: A module-level function (picklable by reference).
-        args: Its positional arguments (picklable).
-    """
-
-    key: str
-    function: Callable[..., Any]
-    args: tuple[Any, ...] = field(default=())
 
 
 def execute(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import manager
 from tradeloom.plugins.manager import Plugins
-from tradeloom.runner.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.yaml_loader import YamlDocument, load_yaml
 from tradeloom.sweep.space import Axis, Variant, override_text

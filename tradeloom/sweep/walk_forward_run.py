@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeloom.core.state import BarInputs
+from tradeloom.engine.core_spec import core_spec
 from tradeloom.errors import UserError
-from tradeloom.runner.core_spec import core_spec
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import Series, load_series

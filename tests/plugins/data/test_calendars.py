@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tradeloom.calendars import CRYPTO, FOREX, get_calendar
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 backtesting = pytest.importorskip("backtesting")
 DATA = Path(backtesting.__file__).parent / "test"

@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from ccxt_emulated import KLINES, START, SYMBOL, Sleeps, emulated_binance, ms
 
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.data import ohlcv_cache
 from tradeloom.plugins.data.ccxt_client import create_client
 from tradeloom.plugins.data.ccxt_download import download
 from tradeloom.plugins.data.ccxt_fetch import BarFeed
@@ -87,7 +87,8 @@ def test_a_failed_write_keeps_the_old_file(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", disk_full)
+    # through the cache module's own (lazily imported) name for pyarrow.parquet
+    monkeypatch.setattr(ohlcv_cache.pq, "write_table", disk_full)
     with pytest.raises(OSError, match="No space left"):
         cache.write(KEY, bars.iloc[:20], ms(bars.index[0]), ms(bars.index[20]))
 

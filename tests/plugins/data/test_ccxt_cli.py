@@ -16,10 +16,10 @@ import pytest
 from ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
 
 from tradeloom import progress
+from tradeloom.cli.data_fetch import run_fetch
+from tradeloom.cli.main import main
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
-from tradeloom.runner.cli import main
-from tradeloom.runner.data_fetch import run_fetch
 from tradeloom.testing import ExchangeEmulator, ServerError
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
@@ -35,7 +35,7 @@ def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command line in a fresh process, without the test's PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -11,11 +11,11 @@ import pytest
 from ccxt_emulated import KLINES, START, SYMBOL, Sleeps, ms
 from pydantic import ValidationError
 
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.ccxt_source import CcxtParams, CcxtSource, build_ccxt
 from tradeloom.plugins.protocols import DataSource
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import ExchangeEmulator
 

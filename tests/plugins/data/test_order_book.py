@@ -353,7 +353,7 @@ execution: {{kind: simulated}}
 def test_paper_runs_read_a_book_of_one_market_and_refuse_one_over_a_universe(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tradeloom.runner.cli import main
+    from tradeloom.cli.main import main
 
     _book([T0 + HOUR], [99.0], [100.0]).to_parquet(tmp_path / "book.parquet")
     one = tmp_path / "one.yaml"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 from tradeloom.testing import BookProfile
 from tradeloom.timeframes import format_timestamp
 

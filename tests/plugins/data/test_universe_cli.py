@@ -19,9 +19,9 @@ import structlog
 import yaml
 from ccxt_emulated import make_bars
 
+from tradeloom.cli.main import main
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.synthetic import SyntheticParams, simulate
-from tradeloom.runner.cli import main
 from tradeloom.testing import ExchangeEmulator
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,7 +34,7 @@ def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command line in a fresh process, without the test's PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *map(str, args)],
+        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -233,14 +233,26 @@ def test_the_shipped_sentiment_file_is_its_generators_output() -> None:
     assert SENTIMENT.read_text() == make_sentiment()
 
 
-def test_paper_and_live_runs_refuse_auxiliary_series_at_validation(tmp_path: Path) -> None:
+def test_paper_and_live_runs_validate_auxiliary_series(tmp_path: Path) -> None:
+    """Paper and live read an auxiliary series as of each bar (``available_after``), as the
+    backtest joins it: validation no longer refuses one."""
     funding = {"name": "funding", "kind": "funding_rate", "available_after": "0s"}
     data = {"kind": "ccxt", "exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h"}
     data |= {"start": "2024-01-01", "auxiliary": [funding]}
+    data |= {"api_key": "${TL_TEST_KEY}", "secret": "${TL_TEST_SECRET}"}
     path = strategy(tmp_path, data, [{"kind": "series", "of": "funding"}])
-    assert tradeloom("validate", path.name, cwd=tmp_path).returncode == 0
-    assert one_line(tradeloom("validate", path.name, "--mode", "paper", cwd=tmp_path)) == (
-        f"strategy.yaml:{line_of(path, '- name: funding')}:3 data.auxiliary: --mode paper does "
-        "not read auxiliary series yet (only backtests join them); remove data.auxiliary and "
-        "the series features, or run a backtest"
-    )
+    env = {"TL_TEST_KEY": "k", "TL_TEST_SECRET": "s"}
+    for mode in ("paper", "live"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tradeloom.cli.main", "validate", path.name, "--mode", mode],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | env,
+        )
+        assert (proc.returncode, proc.stderr) == (0, ""), mode
+        assert proc.stdout.startswith(
+            f"strategy.yaml: valid strategy 'universe' for --mode {mode} (data ccxt, "
+            "1 feature columns,"
+        )

@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, open_journal, read_rows
+from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.execution.ccxt_errors import VenueMessage, submission_outcome
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import check_client_id, client_order_id
@@ -37,7 +38,6 @@ from tradeloom.plugins.execution.order_events import (
 )
 from tradeloom.plugins.execution.order_state import OrderState, Transition
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
-from tradeloom.runner.live.order_journal import JournalOrders
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,

@@ -18,6 +18,9 @@ import pytest
 
 from tradeloom.domain import Bar, Order
 from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_events
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.reconcile import sent_request
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.execution.order_events import (
@@ -30,9 +33,6 @@ from tradeloom.plugins.execution.order_params import LimitOrderParams, OrdersPar
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
-from tradeloom.runner.live.exchange_venue import ExchangeVenue
-from tradeloom.runner.live.order_journal import JournalOrders
-from tradeloom.runner.live.reconcile import sent_request
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
 
 S = OrderState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tradeloom.journal import RouteModel, read_events
+from tradeloom.cli.main import main
+from tradeloom.journal import FillEvent, RouteDecision, VenueFill, read_events
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.execution.router import Router, RouterParams, build
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "router_two_venues.yaml"
@@ -28,32 +29,6 @@ def sim(name: str, **keys: object) -> dict[str, object]:
 
 
 # --- the backtest's model ------------------------------------------------------------------
-
-
-def test_market_orders_are_modelled_on_the_lowest_taker_fee_plus_slippage() -> None:
-    r = router(
-        sim("a", fee_bps=4, slippage_bps=2, maker_fee_bps=2, initial_cash=60_000),
-        sim("b", fee_bps=2, slippage_bps=6, maker_fee_bps=0, initial_cash=40_000),
-    )
-    spec = r.kernel_spec()
-    assert (r.market_venue, r.limit_venue) == ("a", "b")
-    assert (spec.fee_rate, spec.slippage, spec.maker_fee_rate) == (0.0004, 0.0002, 0.0)
-    assert spec.initial_cash == 100_000
-    assert r.route_model() == RouteModel(
-        market_venue="a",
-        limit_venue="b",
-        taker_fee=0.0004,
-        slippage=0.0002,
-        maker_fee=0.0,
-        initial_cash=100_000.0,
-    )
-
-
-def test_equal_costs_model_the_first_venue_in_file_order() -> None:
-    r = router(sim("x", fee_bps=3), sim("y", fee_bps=3))
-    assert (r.market_venue, r.limit_venue) == ("x", "x")
-    r = router(sim("y", fee_bps=3), sim("x", fee_bps=3))
-    assert (r.market_venue, r.limit_venue) == ("y", "y")
 
 
 def test_the_routers_order_keys_reach_the_core() -> None:
@@ -75,7 +50,9 @@ def test_a_venue_named_twice_is_refused_where_the_second_is() -> None:
     )
 
 
-def test_a_backtest_journals_the_venues_it_models_the_router_with(tmp_path: Path) -> None:
+def test_a_backtest_journals_each_childs_venue_and_its_fills_at_that_venues_fee(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "run"
     code = main(
         [
@@ -92,9 +69,23 @@ def test_a_backtest_journals_the_venues_it_models_the_router_with(tmp_path: Path
         ]
     )
     assert code == 0
-    [row] = list(read_events(out / "journal.sqlite", ["route_model"]))
-    assert isinstance(row, RouteModel)
-    assert (row.market_venue, row.limit_venue, row.initial_cash) == ("cheap", "deep", 100_000.0)
+    journal = out / "journal.sqlite"
+    decisions = list(read_events(journal, ["route_decision"]))
+    venue_fills = list(read_events(journal, ["venue_fill"]))
+    fills = list(read_events(journal, ["fill"]))
+    assert decisions and len(venue_fills) == len(fills)
+    venue_of = {d.order_id: d.venue for d in decisions if isinstance(d, RouteDecision)}
+    fee_bps = {"cheap": 4.0, "deep": 2.0}
+    for venue_fill, fill in zip(venue_fills, fills, strict=True):
+        assert isinstance(venue_fill, VenueFill) and isinstance(fill, FillEvent)
+        venue = venue_of[venue_fill.order_id]
+        assert venue_fill.order_id.startswith(fill.order_id + "-r")
+        assert (venue_fill.quantity, venue_fill.fee) == (fill.quantity, fill.fee)
+        assert fill.fee == pytest.approx(fill.quantity * fill.price * fee_bps[venue] / 1e4)
+    assert not list(read_events(journal, ["route_model"]))
+    metrics = json.loads((out / "metrics.json").read_text())
+    [cheap] = [v for v in metrics["venues"] if v["venue"] == "cheap"]
+    assert cheap["fills"] == sum(1 for f in venue_fills if venue_of[f.order_id] == "cheap")
 
 
 # --- bad input, through the CLI ---------------------------------------------------------------
@@ -127,7 +118,7 @@ def test_bad_router_keys_exit_2_with_one_located_line_each(tmp_path: Path) -> No
         },
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", "validate", str(path)],
+        [sys.executable, "-m", "tradeloom.cli.main", "validate", str(path)],
         capture_output=True,
         text=True,
         check=False,
@@ -194,3 +185,35 @@ def test_live_mode_needs_every_venue_to_be_an_exchange_account(
         "execution.venues.1.kind: --mode live sends every venue's orders to its exchange: "
         "venue 'deep' needs kind ccxt, was simulated",
     ]
+
+
+def test_limit_orders_an_outage_out_of_order_and_outages_live_exit_2_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def limit_orders_with(end: str) -> Path:
+        outage = {"start": "2024-01-02T00:00:00Z", "end": end}
+        venue = {"name": "a", "kind": "simulated", "outages": [outage]}
+        execution = {"kind": "router", "orders": {"type": "limit"}, "venues": [venue]}
+        return _bad_file(tmp_path, execution)
+
+    path = limit_orders_with("2024-01-01T00:00:00Z")
+    assert main(["validate", str(path)]) == 2
+    [shown] = capsys.readouterr().err.splitlines()
+    line = _line_of(path, "start: '2024-01-02")
+    assert shown.startswith(f"{path}:{line}:")
+    assert shown.endswith(
+        " execution.venues.0.outages.0: end must be after start, was "
+        "2024-01-01T00:00:00+00:00 <= 2024-01-02T00:00:00+00:00"
+    )
+    path = limit_orders_with("2024-01-03T00:00:00Z")
+    assert main(["validate", str(path)]) == 2
+    [shown] = capsys.readouterr().err.splitlines()
+    assert shown == (
+        f"{path}:{_line_of(path, 'type: limit')}:11 execution.orders.type: a router is "
+        "modelled per venue for market orders in backtests and paper, was limit; use "
+        "market, or run the limit orders live"
+    )
+    assert main(["validate", str(path), "--mode", "live"]) == 2
+    shown = capsys.readouterr().err
+    assert "execution.venues.0.outages: --mode live: a venue is down when its requests " in shown
+    assert "execution.orders.type" not in shown  # live routes limit orders

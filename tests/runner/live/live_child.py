@@ -69,7 +69,7 @@ def tradeloom_fill(fill: Any) -> None:
 
 
 def _arm_intent() -> None:
-    from tradeloom.runner.live.order_journal import JournalOrders
+    from tradeloom.live.order_journal import JournalOrders
 
     before_send = JournalOrders.before_send
 
@@ -96,9 +96,9 @@ def _arm_fallback() -> None:
 def main(argv: list[str]) -> int:
     """Run ``tradeloom run`` in live mode against the emulator at ``argv[0]``."""
     url, strategy, run_dir, *rest = argv
+    from tradeloom.cli.main import main as tradeloom
     from tradeloom.plugins.data.ccxt_client import use_client_factory
     from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-    from tradeloom.runner.cli import main as tradeloom
 
     if _point == "intent":
         _arm_intent()

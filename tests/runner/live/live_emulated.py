@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
+from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.live.runner import LiveRunner, Mode
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 

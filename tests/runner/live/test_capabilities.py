@@ -16,8 +16,8 @@ import pytest
 import structlog
 from live_emulated import STRATEGY, EmulatedRun, emulated_run, rows, tick_bars
 
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.cli.main import main
+from tradeloom.live.runner import LiveRunner
 
 PLUGIN = '''\
 import numpy as np

@@ -19,10 +19,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from tradeloom.errors import UserError
-from tradeloom.journal import RunIdentity, RunStarted, open_journal
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.control import (
+from tradeloom.cli.main import main
+from tradeloom.engine.control import (
     ControlInbox,
     ControlRequest,
     Delivery,
@@ -31,6 +29,8 @@ from tradeloom.runner.live.control import (
     request_kill,
     request_resume,
 )
+from tradeloom.errors import UserError
+from tradeloom.journal import RunIdentity, RunStarted, open_journal
 
 _KEYS = {"action", "reason", "requested_at", "by", "pid", "user"}
 _CHILD = textwrap.dedent(
@@ -38,7 +38,7 @@ _CHILD = textwrap.dedent(
     import sys
     from pathlib import Path
 
-    from tradeloom.runner.live.control import ControlInbox
+    from tradeloom.engine.control import ControlInbox
 
     run_dir = Path(sys.argv[1])
     inbox = ControlInbox(run_dir)

@@ -534,7 +534,7 @@ def test_killed_after_a_fill_before_it_is_committed(
 def test_status_reads_the_run_while_it_trades_and_after_a_kill_9(
     rig: CrashRig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tradeloom.runner.cli import main
+    from tradeloom.cli.main import main
 
     def status() -> dict[str, Any]:
         capsys.readouterr()

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
+from tradeloom.cli.status import read_status
 from tradeloom.domain import Order
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.execution.client_ids import derived_client_id
-from tradeloom.runner.live.exchange_venue import ExchangeVenue
-from tradeloom.runner.live.runner import LiveRunner
-from tradeloom.runner.status import read_status
 
 FAST = (
     STRATEGY.replace("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1")

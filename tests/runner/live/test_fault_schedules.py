@@ -41,15 +41,15 @@ from hypothesis import strategies as st
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
 from tradeloom.journal import JournalStore
+from tradeloom.live import venues
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.retrying import RetriesExhausted
-from tradeloom.runner.live import venues
-from tradeloom.runner.live.exchange_venue import ExchangeVenue
-from tradeloom.runner.live.order_journal import JournalOrders
-from tradeloom.runner.live.runner import LiveRunner
 from tradeloom.testing import (
     DropConnection,
     Exchange,
@@ -413,7 +413,9 @@ def drive(
                 emulator.advance(crashing.down)
             runner = start(run, run_dir, waits)
     runner.stop("test over")
-    exchange: ExchangeVenue = runner.exchange_venue
+    assert runner.exchange_venue is not None
+    exchange = runner.exchange_venue.markets["BTC/USDT"]
+    assert isinstance(exchange, ExchangeVenue)
     return exchange
 
 
@@ -445,9 +447,9 @@ def check(journal: Path, venue: Exchange, posts: list[RequestRecord], undelivere
         if abs(executed[o.client_order_id] - float(o.executed_qty)) > 1e-12
     } == {}
     # 3. the journal's position is the venue's; every venue order known and settled
-    (started,) = rows(journal, "run_started")
+    (market,) = rows(journal, "market_at_start")  # the one market's balance at the start
     position = sum(f["side"] * f["quantity"] for f in fills)
-    held = float(venue.balance("BTC").total) - float(started["base_at_start"])
+    held = float(venue.balance("BTC").total) - float(market["base_at_start"])
     assert abs(held - position - undelivered) <= 1e-8, (held, position, undelivered)
     sent = {r["id"] for r in rows(journal, "order_sent")}
     assert set(venue_ids) <= sent
@@ -533,5 +535,5 @@ def test_a_restart_counts_the_trades_of_a_cancel_it_died_holding() -> None:
             journal,
             emulator.exchange,
             emulator.requests(ORDER),
-            runner.exchange_venue.undelivered_position(),
+            runner.exchange_venue.markets["BTC/USDT"].undelivered_position(),
         )

@@ -105,7 +105,7 @@ def test_a_signal_during_start_up_stops_the_run_with_a_stopped_row(tmp_path: Pat
 def test_a_full_disk_stops_the_live_run_before_it_sends_an_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradeloom.runner.run_dir import environment_fault
+    from tradeloom.engine.run_dir import environment_fault
 
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"

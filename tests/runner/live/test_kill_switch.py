@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from live_emulated import EmulatedRun, crash, emulated_run, rows
 
-from tradeloom.runner.live.control import request_kill, request_resume
-from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.live.runner import LiveRunner
 
 
 def drive_until(run: EmulatedRun, runner: LiveRunner, done: Any, limit: int) -> None:

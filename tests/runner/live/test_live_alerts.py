@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from live_emulated import STRATEGY, emulated_run, tick_bars
 
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.observers import attach_observers
+from tradeloom.cli.main import main
+from tradeloom.live.observers import attach_observers
 
 ALERTING = (
     STRATEGY.replace(

@@ -18,15 +18,15 @@ import pytest
 from live_emulated import STRATEGY, EmulatedRun, crash, emulated_run, make_bars, rows, tick_bars
 from test_live_stream import FakeProBinance
 
+from tradeloom.cli.main import main
 from tradeloom.domain import Bars
+from tradeloom.engine.features import compute_features
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.live.session import LiveSession
 from tradeloom.plugins.data.auxiliary import join_asof
 from tradeloom.plugins.data.book_snapshots import BookSnapshot, snapshots_frame
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.data.order_book import OrderBookInput
-from tradeloom.runner.backtest import compute_features
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.session import LiveSession
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import BookProfile, MarketRules, OrderBook, ServerError, book_levels
 

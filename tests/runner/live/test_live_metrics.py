@@ -17,10 +17,10 @@ import yaml
 from live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from prometheus_client.parser import text_string_to_metric_families
 
+from tradeloom.cli.main import main
+from tradeloom.live.metrics import METRICS
+from tradeloom.live.observers import attach_observers
 from tradeloom.reporting.execution_quality import shortfall_bps
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.metrics import METRICS
-from tradeloom.runner.live.observers import attach_observers
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "examples" / "grafana" / "tradeloom-dashboard.json"

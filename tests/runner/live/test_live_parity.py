@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows, tick_until
 
+from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.domain import Bars, RunInfo
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RunIdentity, open_journal
-from tradeloom.runner.backtest import run_backtest
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from live_emulated import EmulatedRun, emulated_run
 
+from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.runner import LiveRunner
+from tradeloom.live.runner import LiveRunner
 
 
 def status(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

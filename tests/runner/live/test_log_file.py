@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_sim_clock import STRATEGY
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 
 def test_a_paper_run_logs_json_lines_with_its_run_bar_and_correlation_id(

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from tradeloom import __version__
+from tradeloom.cli.main import main
 from tradeloom.journal import FORMAT_VERSION, RunIdentity, RunStarted, SignalEvent, open_journal
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 STRATEGY = ROOT / "examples" / "paper_binance.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeloom.runner.live.reload import Reload, ReloadRefused, StrategyWatcher
-from tradeloom.runner.wiring import Pipeline, build_pipeline
+from tradeloom.engine.wiring import Pipeline, build_pipeline
+from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.schemas import StrategyConfig, load_strategy
 
 _STRATEGY = Path(__file__).resolve().parents[3] / "strategies" / "btc_rf.yaml"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from live_emulated import STRATEGY, crash, emulated_run, rows, tick_until
 
-from tradeloom.runner.live.reconcile import RestartRefused
+from tradeloom.live.reconcile import RestartRefused
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:

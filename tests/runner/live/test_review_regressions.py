@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 
+from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.live import venues
+from tradeloom.live.runner import LiveRunner, Mode
+from tradeloom.live.session import KILL_CODE
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
-from tradeloom.runner.live import venues
-from tradeloom.runner.live.control import request_kill, request_resume
-from tradeloom.runner.live.runner import LiveRunner, Mode
-from tradeloom.runner.live.session import KILL_CODE
 from tradeloom.testing import PartialFill, ServerError
 
 
@@ -397,9 +397,9 @@ def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
         assert run.emulator.errors == []
         # a trade the last poll counted is booked at the next bar's open, which never came
         assert again.exchange_venue is not None
-        undelivered = again.exchange_venue.undelivered_position()
+        undelivered = again.exchange_venue.markets["BTC/USDT"].undelivered_position()
     fills = rows(journal, "fill")
     held = float(exchange.balance("BTC").total)
-    (started,) = rows(journal, "run_started")
+    (market,) = rows(journal, "market_at_start")
     position = sum(f["side"] * f["quantity"] for f in fills)
-    assert position + undelivered == pytest.approx(held - started["base_at_start"], abs=1e-8)
+    assert position + undelivered == pytest.approx(held - market["base_at_start"], abs=1e-8)

@@ -122,7 +122,6 @@ def test_a_router_run_killed_after_a_split_buy_restarts_and_sends_no_child_twice
     last = rig.emulator.exchange.position - 1
     mine = _decisions(rig.journal, last)
     theirs = _uninterrupted(tmp_path_factory.mktemp("uninterrupted"), monkeypatch, last)
-    # orders, fills and cancellations: a dust remainder below the venues' lots is
-    # cancelled NO_ROUTE at each exit, killed or not (not a restart's doing; issue 24)
+    # orders, fills and cancellations, killed or not
     assert mine == theirs
     assert len(mine["orders"]) >= 3

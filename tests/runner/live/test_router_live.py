@@ -19,12 +19,13 @@ import pandas as pd
 import pytest
 from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows
 
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
+from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.live.reconcile import RestartRefused
-from tradeloom.runner.live.runner import LiveRunner
-from tradeloom.runner.wiring import build_pipeline
+from tradeloom.plugins.execution.routed_model import ModelledRouter
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (
     DEFAULT_API_KEY,
@@ -225,7 +226,7 @@ execution:
 """
 
 
-def test_a_paper_router_run_journals_the_venue_it_is_modelled_on(
+def test_a_paper_router_run_trades_a_model_of_each_venue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = STRATEGY.replace(
@@ -234,10 +235,16 @@ def test_a_paper_router_run_journals_the_venue_it_is_modelled_on(
     with emulated_run(tmp_path, monkeypatch, text=text) as run:
         runner = run.runner(tmp_path / "run", mode="paper")
         runner.start()
+        venue = runner.session_or_fail.engine.venue
         runner.stop("done")
-    [row] = rows(tmp_path / "run" / "journal.sqlite", "route_model")
-    assert (row["market_venue"], row["limit_venue"], row["taker_fee"]) == ("cheap", "cheap", 5e-4)
-    assert row["initial_cash"] == 50_000
+    assert isinstance(venue, ModelledRouter)
+    assert {name: a.cash for name, a in venue.accounts.items()} == {
+        "dear": 25_000,
+        "cheap": 25_000,
+    }
+    assert venue.initial_cash == 50_000
+    [started] = rows(tmp_path / "run" / "journal.sqlite", "run_started")
+    assert started["capital"] == 50_000
 
 
 @pytest.mark.slow
@@ -294,7 +301,7 @@ def test_a_venue_down_at_start_is_marked_down_and_the_run_routes_without_it(
 def test_no_venue_up_at_start_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tradeloom.runner.cli import main
+    from tradeloom.cli.main import main
 
     with router_run(tmp_path, monkeypatch) as run:
         for name in run.venues.names:  # the data (on dear) is up: the accounts are not

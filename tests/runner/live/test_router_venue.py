@@ -19,12 +19,12 @@ import pytest
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.journal import Event, RouteDecision, VenueHealth
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.router_venue import RoutedExchange, RouterVenue
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.retrying import RetryPolicy
-from tradeloom.runner.live.exchange_venue import ExchangeVenue
-from tradeloom.runner.live.router_venue import RoutedExchange, RouterVenue
 from tradeloom.testing import (
     BookProfile,
     EmulatedVenues,
@@ -271,6 +271,27 @@ def test_no_venue_left_cancels_the_rest_for_the_engine(two: EmulatedVenues) -> N
     assert isinstance(cancelled, Cancellation)
     assert (cancelled.order_id, cancelled.remaining, cancelled.reason) == (sent.id, 1.0, "NO_ROUTE")
     assert no_id_posted_twice(two)
+
+
+def test_a_rest_less_than_any_venue_takes_is_cancelled_as_dust_not_unrouted() -> None:
+    # each venue holds 0.03 BTC, below its smallest order at 100 (5 USDT: 0.05 BTC):
+    # selling the 0.06 the two hold is dust, not a venue missing
+    holds = [
+        VenueSpec(name, {"USDT": 10_000, "BTC": "0.03"}, taker_fee=Decimal("0.001"))
+        for name in ("a", "b")
+    ]
+    for emulated in _venues(*holds):
+        journal = Journal()
+        r = router(emulated, journal)
+        # a split leaves up to a lot at each venue: a position within both lots is flat
+        assert r.dust == pytest.approx(2e-5)
+        sent = order(1, side=-1, quantity=0.06)
+        r.submit(sent)
+        assert posts(emulated, "a") == posts(emulated, "b") == []
+        emulated.advance()
+        [cancelled] = r.match(bar(2), "open")
+        assert isinstance(cancelled, Cancellation)
+        assert (cancelled.remaining, cancelled.reason) == (pytest.approx(0.06), "BELOW_MINIMUM")
 
 
 # --- depth and balance ----------------------------------------------------------------------

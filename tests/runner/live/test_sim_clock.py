@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from live_emulated import rows
 
-from tradeloom.runner.cli import main
+from tradeloom.cli.main import main
 
 STRATEGY = """\
 name: sim_demo
@@ -61,7 +61,7 @@ execution: {kind: simulated, initial_cash: 10000}
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
-        [sys.executable, "-m", "tradeloom.runner.cli", *args],
+        [sys.executable, "-m", "tradeloom.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

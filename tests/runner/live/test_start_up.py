@@ -28,7 +28,7 @@ class Watch:
             sys.meta_path.remove(self)
         return None
 sys.meta_path.insert(0, Watch())
-import tradeloom.runner.cli
+import tradeloom.cli.main
 """
 
 
@@ -36,7 +36,7 @@ import tradeloom.runner.cli
     ("argv0", "mode", "caught"),
     [
         ("/usr/bin/tradeloom", ["--mode", "paper"], "True"),
-        ("/x/tradeloom/runner/cli.py", ["--mode=live"], "True"),  # python -m
+        ("/x/tradeloom/cli/main.py", ["--mode=live"], "True"),  # python -m
         ("/usr/bin/tradeloom", [], "False"),  # a backtest: signals as Python has them
         ("/usr/bin/pytest", ["--mode", "paper"], "False"),  # another program importing it
     ],
@@ -55,8 +55,8 @@ def test_a_run_whose_first_start_failed_is_not_started_again_under_another_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Its journal's first record binds the file: strategy.yaml must not be rewritten."""
+    from tradeloom.cli.main import main
     from tradeloom.journal import RunIdentity, open_journal
-    from tradeloom.runner.cli import main
 
     run = tmp_path / "r"
     run.mkdir()

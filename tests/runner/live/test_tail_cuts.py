@@ -5,7 +5,7 @@ then cut at 50 seeded random points, one restart through the command line each. 
 journal of every cut has forgotten some commits, orders' intents among them; a restart
 trusting it would send those client ids again when it replays the bars it lost. Each
 restart asks the venue about every id beyond its journal
-(`tradeloom.runner.live.sent_lookup`): the orders it has are adopted, never sent again,
+(`tradeloom.live.sent_lookup`): the orders it has are adopted, never sent again,
 and the position the run books is the venue's. The uncut journal then restarts and
 trades on: the exchange's request log holds every client id once.
 """
@@ -25,7 +25,7 @@ from test_crash import CrashRig, _rig, check_sent_once_and_reconciled, crash_at,
 
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
-from tradeloom.runner.live.sent_mark import MARK_FILE, SentMark
+from tradeloom.live.sent_mark import MARK_FILE, SentMark
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
 CUTS = 50
@@ -116,7 +116,7 @@ def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted
 def test_a_journal_behind_the_sent_id_mark_refuses_to_open_for_trading(tmp_path: Path) -> None:
     """The mark names both numbers; a journal one ahead (crash before the mark) passes."""
     from tradeloom.journal import JournalDamaged
-    from tradeloom.runner.live.sent_mark import check_sent_mark
+    from tradeloom.live.sent_mark import check_sent_mark
 
     run = tmp_path / "run"
     run.mkdir()

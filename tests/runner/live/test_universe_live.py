@@ -20,13 +20,13 @@ import pytest
 from live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
 from test_universe_paper import STRATEGY, SYMBOLS, symbols_of
 
+from tradeloom.cli.main import main
 from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
+from tradeloom.live.account_venue import _check_assets
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.cli import main
-from tradeloom.runner.live.reconcile import RestartRefused
-from tradeloom.runner.live.universe_venue import _check_assets
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 from tradeloom.testing.emulator import MarketRules
 
@@ -45,8 +45,13 @@ def _markets(n: int = BARS) -> dict[str, Any]:
 
 
 @contextmanager
-def live_universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedRun]:
-    """An emulator playing three markets from bar ``HISTORY``, the strategy pointed at it."""
+def live_universe(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rules: dict[str, MarketRules] | None = None,
+) -> Iterator[EmulatedRun]:
+    """An emulator playing three markets from bar ``HISTORY``, the strategy pointed at it
+    (the markets' trading rules: `RULES`, unless given)."""
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     monkeypatch.chdir(tmp_path)
@@ -59,7 +64,7 @@ def live_universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
             {"USDT": Decimal("100000")},
             start=HISTORY,
             include_open_kline=False,
-            rules=RULES,
+            rules=RULES if rules is None else rules,
         ) as emu,
         use_client_factory("binance", lambda s: emu.client(**{**s, "enableRateLimit": False})),
         use_pro_client_factory("binance", None),
@@ -164,6 +169,46 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
         {s: q for s, q in held(journal).items() if q != 0.0}
     )
     assert shown["mode"] == "live"
+
+
+def test_each_market_of_a_live_universe_holds_its_orders_to_its_own_minimum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOL's market asks 1,000,000 of an order (``limits.cost.min``), more than any entry
+    (0.3 of 100,000); the others ask 5. The core refuses each SOL entry as BELOW_MINIMUM
+    with SOL's minimum before it is an order; BTC and ETH trade."""
+    rules = {**RULES, "SOL/USDT": MarketRules(min_notional=Decimal("1000000"))}
+    with live_universe(tmp_path, monkeypatch, rules) as run:
+        runner = run.runner(tmp_path / "live", mode="live")
+        runner.start()
+        try:
+            tick_until(run, runner, HISTORY + 120)
+        finally:
+            runner.stop("test over")
+        assert run.emulator.errors == []
+        markets = {o.market_id for o in run.emulator.exchange.orders()}
+    journal = tmp_path / "live" / "journal.sqlite"
+    assert markets == {"BTCUSDT", "ETHUSDT"}
+    assert "SOL/USDT" not in symbols_of(journal, "order")
+    refused = [
+        r
+        for r, s in zip(rows(journal, "rejection"), symbols_of(journal, "rejection"), strict=True)
+        if s == "SOL/USDT" and r["code"] == "BELOW_MINIMUM"
+    ]
+    accepted = [
+        r
+        for r, s in zip(
+            rows(journal, "risk_decision"), symbols_of(journal, "risk_decision"), strict=True
+        )
+        if s == "SOL/USDT" and r["outcome"] == "accepted"
+    ]
+    assert accepted and len(refused) == len(accepted)
+    for r in refused:
+        assert r["message"].startswith("ENTRY quantity=")
+        assert r["message"].endswith(
+            "is below the venue's minimum order notional 1000000 (execution.min_notional, or "
+            "a live market's limits.cost.min)"
+        )
 
 
 def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
 
+from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.domain import Bars, RunInfo, Universe
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.runner.backtest import run_backtest
-from tradeloom.runner.events import Recorder
-from tradeloom.runner.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 
@@ -264,8 +264,8 @@ def test_status_of_a_running_paper_universe_shows_every_symbols_position(
 ) -> None:
     import json
 
+    from tradeloom.cli.main import main
     from tradeloom.core import layout as L
-    from tradeloom.runner.cli import main
 
     with universe_run(tmp_path, monkeypatch) as run:
         runner = run.runner(tmp_path / "paper", mode="paper")
@@ -371,7 +371,7 @@ def test_a_symbol_the_exchange_does_not_answer_for_stalls_the_tick_not_its_bar(
 def test_the_kill_switch_halts_every_symbol_of_a_paper_universe_across_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradeloom.runner.live.control import request_kill, request_resume
+    from tradeloom.engine.control import request_kill, request_resume
 
     run_dir = tmp_path / "paper"
     with universe_run(tmp_path, monkeypatch) as run:

@@ -24,14 +24,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import OHLCV, Bars
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
@@ -39,11 +39,13 @@ from tradeloom.plugins.data.validation import DataValidationError, ValidationPol
 from tradeloom.timeframes import format_timestamp
 
 __all__ = [
+    "AsOfRows",
     "Auxiliary",
     "AuxiliaryColumns",
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
+    "LiveAuxiliaryFeed",
     "asof_values",
     "build_auxiliary",
     "join_asof",
@@ -334,6 +336,55 @@ def asof_values(published: np.ndarray, values: np.ndarray, decision: np.ndarray)
     seen = last >= 0
     out[seen] = values[last[seen]]
     return out
+
+
+class AsOfRows:
+    """One symbol's auxiliary series for a paper or live run, each bar's row as it closes.
+
+    A bar's row is what `join_asof` joins to it in a backtest: per series, the last value
+    published (its time plus ``available_after``) by the bar's close. The series are read
+    again (``load``) when a bar closes after the newest value read so far was published,
+    so that a file written to meanwhile, or an exchange's new funding rate, is seen.
+    Implements `tradeloom.plugins.features.steps.LiveRows`.
+
+    Args:
+        load: Reads every declared series (all symbols').
+        symbol: The symbol whose bars the rows are.
+        timeframe_seconds: The bar length (a bar's decision is at its close).
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Sequence[AuxiliarySeries]],
+        symbol: str,
+        timeframe_seconds: int,
+    ) -> None:
+        self._load = load
+        self._symbol = symbol
+        self._bar_ns = timeframe_seconds * 1_000_000_000
+        self._series = self._read()
+        self.columns: tuple[str, ...] = tuple(s.name for s in self._series)
+
+    def _read(self) -> list[AuxiliarySeries]:
+        return [s for s in self._load() if s.applies_to(self._symbol)]
+
+    def row_at(self, time: pd.Timestamp) -> pd.DataFrame:
+        """Return the one row of the bar opening at ``time`` (indexed by that time)."""
+        decision = np.array([time.value + self._bar_ns], np.int64)
+        if any(not len(s.times) or s.published()[-1] < decision[0] for s in self._series):
+            self._series = self._read()  # nothing newer was known: read again
+        values = [float(asof_values(s.published(), s.values, decision)[0]) for s in self._series]
+        index = pd.DatetimeIndex([time], name="timestamp")
+        return pd.DataFrame([values], index=index, columns=list(self.columns), dtype=np.float64)
+
+
+@runtime_checkable
+class LiveAuxiliaryFeed(Protocol):
+    """A live data source that reads its ``data.auxiliary`` series as bars close."""
+
+    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
+        """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
+        ...
 
 
 def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int) -> Bars:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,

@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom import progress
+from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.auxiliary import (
+    AsOfRows,
     Auxiliary,
     AuxiliaryParams,
     AuxiliarySeries,
@@ -43,7 +45,7 @@ from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_acc
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams, build_order_book
 from tradeloom.plugins.data.retry_policy import RetryParams
-from tradeloom.plugins.data.timestamps import parse_utc_timestamp
+from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
     SYMBOLS_HELP,
@@ -147,7 +149,7 @@ class CcxtParams(ExchangeAccountParams):
     @field_validator("start")
     @classmethod
     def _check_start(cls, value: str) -> str:
-        parse_utc_timestamp(value)
+        utc_nanoseconds(value)
         return value
 
     @field_validator("end")
@@ -155,9 +157,9 @@ class CcxtParams(ExchangeAccountParams):
     def _check_end(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        end = parse_utc_timestamp(value)
+        end = utc_nanoseconds(value)
         start = info.data.get("start")
-        if start is not None and end <= parse_utc_timestamp(start):
+        if start is not None and end <= utc_nanoseconds(start):
             raise ValueError(f"must be after start ({start}), was '{value}'")
         return value
 
@@ -171,6 +173,8 @@ class CcxtSource:
         cache: The cache (its root resolved against the strategy file).
         client: The ccxt client (no request made until `load`).
         now_ms: The time that decides which bars are closed; None: the exchange's.
+        calendar: When the market trades: its closures are not gaps (crypto: always;
+            ``--clock simulated`` serving a file's bars gives the file's calendar).
 
     Attributes:
         feed: How bars are read; its ``sleep`` and ``draw`` may be replaced in tests.
@@ -181,6 +185,7 @@ class CcxtSource:
     client: ccxt.Exchange
     now_ms: int | None = None
     auxiliary: Auxiliary = field(default_factory=Auxiliary)
+    calendar: TradingCalendar = CRYPTO
     feed: BarFeed = field(init=False)
     _feeds: dict[str, CcxtSource] = field(init=False, default_factory=dict)
 
@@ -234,7 +239,7 @@ class CcxtSource:
         Raises:
             RetriesExhausted: The exchange did not answer.
         """
-        return self._feeds.setdefault(symbol, self._for(symbol)).closed_bars(last_seen, now)
+        return self._of(symbol).closed_bars(last_seen, now)
 
     def bar_stream(
         self, *, grace_seconds: float, clock: Callable[[], float]
@@ -259,7 +264,7 @@ class CcxtSource:
     ) -> ClosedBarFrames | None:
         """Return ``symbol``'s websocket stream of closed bars (one market of the universe,
         as `bar_stream` is the one market's), or None (no ccxt.pro one)."""
-        own = self._feeds.setdefault(symbol, self._for(symbol))
+        own = self._of(symbol)
         return own.bar_stream(grace_seconds=grace_seconds, clock=clock)
 
     def live_book(self, cut_ns: int) -> LiveBook | None:
@@ -385,9 +390,24 @@ class CcxtSource:
         )
         return self.auxiliary.load(symbols, rates.series)
 
+    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
+        """Return ``symbol``'s auxiliary series for a paper or live run (None: none declared):
+        each bar's row as the backtest joins it (`AsOfRows`), the series read again as the
+        bars close (the funding rates through the cache)."""
+        if not self.auxiliary.items:
+            return None
+        return AsOfRows(self.auxiliary_series, symbol, parse_timeframe(self.params.timeframe))
+
+    def _of(self, symbol: str) -> CcxtSource:
+        """Return the source of one market of the universe (made once)."""
+        own = self._feeds.get(symbol)
+        if own is None:
+            own = self._feeds[symbol] = self._for(symbol)
+        return own
+
     def _for(self, symbol: str) -> CcxtSource:
         params = self.params.model_copy(update={"symbol": symbol, "symbols": None})
-        return CcxtSource(params, self.cache, self.client, self.now_ms)
+        return CcxtSource(params, self.cache, self.client, self.now_ms, calendar=self.calendar)
 
     def _bars(self) -> Bars:
         from tradeloom.plugins.data.ccxt_download import download
@@ -423,6 +443,7 @@ class CcxtSource:
             timeframe_seconds=parse_timeframe(self.params.timeframe),
             policy=self.params.validation,
             row_label="bar",
+            calendar=self.calendar,
         )
 
     def _offline(self, start: int, end: int | None) -> CachedBars:

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import structlog
-from pandas.api import types as ptypes
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import (
     Auxiliary,
@@ -35,7 +34,11 @@ from tradeloom.plugins.data.auxiliary import (
 )
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
-from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp
+from tradeloom.plugins.data.timestamps import (
+    parse_timestamps,
+    parse_utc_timestamp,
+    utc_nanoseconds,
+)
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
     SYMBOLS_HELP,
@@ -176,13 +179,13 @@ class FileParams(Params):
     @classmethod
     def _check_time(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_utc_timestamp(value)
+            utc_nanoseconds(value)
         return value
 
     @model_validator(mode="after")
     def _check_range(self) -> FileParams:
         if self.start is not None and self.end is not None:
-            start, end = parse_utc_timestamp(self.start), parse_utc_timestamp(self.end)
+            start, end = utc_nanoseconds(self.start), utc_nanoseconds(self.end)
             if end <= start:
                 raise ValueError(f"end must be after start; was start {self.start}, end {self.end}")
         return self
@@ -567,7 +570,7 @@ def _parse(
         if column in used:
             continue
         values, bad = _numbers(raw[column])
-        if not bad.any() and not ptypes.is_datetime64_any_dtype(raw[column].dtype):
+        if not bad.any() and not pd.api.types.is_datetime64_any_dtype(raw[column].dtype):
             data[str(column)] = values
         else:
             # not silent: a probability column with one typo'd cell would vanish here
@@ -582,9 +585,9 @@ def _parse(
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    if ptypes.is_bool_dtype(values.dtype) or ptypes.is_numeric_dtype(values.dtype):
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(values), bool)
-    if ptypes.is_datetime64_any_dtype(values.dtype):
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return np.full(len(values), np.nan), np.ones(len(values), bool)
     text = values.astype("string").str.strip()
     numbers = pd.to_numeric(text, errors="coerce")

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
+from tradeloom.lazy import pyarrow as pa
+from tradeloom.lazy import pyarrow_parquet as pq
 from tradeloom.timeframes import format_timestamp
 
 __all__ = [

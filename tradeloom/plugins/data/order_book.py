@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import structlog
 from pydantic import Field, field_validator
 
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, parse_delay
 from tradeloom.plugins.data.book_snapshots import BOOK_FIELDS, level_column

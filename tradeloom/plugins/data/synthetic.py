@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED, MAX_WINDOW
 from tradeloom.domain import Bars, Universe
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.data.auxiliary import (
     Auxiliary,
@@ -50,7 +50,7 @@ from tradeloom.plugins.data.auxiliary import (
     join_asof,
 )
 from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
-from tradeloom.plugins.data.timestamps import parse_utc_timestamp
+from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import (
     MAX_SYMBOLS,
     SYMBOLS_HELP,
@@ -211,7 +211,7 @@ class SyntheticParams(Params):
     @field_validator("start")
     @classmethod
     def _check_start(cls, value: str, info: ValidationInfo) -> str:
-        start = parse_utc_timestamp(value)
+        start = utc_nanoseconds(value)
         timeframe, bars = info.data.get("timeframe"), info.data.get("bars")
         if isinstance(timeframe, str) and isinstance(bars, int):
             problem = last_bar_problem(start, bars, timeframe, parse_timeframe(timeframe))

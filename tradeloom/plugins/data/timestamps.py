@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from pandas.api import types as ptypes
+import datetime
+import re
 
+import numpy as np
+
+from tradeloom.lazy import pandas as pd
 from tradeloom.timeframes import TIMESTAMP_RANGE
 
-__all__ = ["EPOCH_UNITS", "epoch_unit", "parse_timestamps", "parse_utc_timestamp"]
+__all__ = [
+    "EPOCH_UNITS",
+    "epoch_unit",
+    "parse_timestamps",
+    "parse_utc_timestamp",
+    "utc_nanoseconds",
+]
 
 EPOCH_UNITS: tuple[tuple[str, float, int], ...] = (
     ("s", 1e11, 1_000_000_000),
@@ -48,6 +56,53 @@ def parse_utc_timestamp(text: str) -> pd.Timestamp:
         ) from None
 
 
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?$"
+)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_NS_BOUND = 2**63 - 1  # pandas' nanosecond timestamps: int64 but its minimum (NaT)
+
+
+def utc_nanoseconds(text: str) -> int:
+    """Return ``text`` as UTC nanoseconds since the epoch, as `parse_utc_timestamp` reads it.
+
+    A plain ISO 8601 timestamp (``2024-03-01``, ``2024-03-01T04:00:00.5Z``,
+    ``2024-03-01 04:00+02:00``) is read without pandas, so that validating a strategy
+    file does not import it; anything else, and every error, goes through
+    `parse_utc_timestamp`, which keeps one set of accepted forms and messages.
+
+    Raises:
+        ValueError: ``text`` is not a timestamp, with an example of one that is.
+    """
+    match = _ISO.match(str(text).strip())
+    if match is not None:
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        try:
+            offset = datetime.timedelta(0)
+            if zone not in (None, "Z"):
+                sign = -1 if zone[0] == "-" else 1
+                offset = sign * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:]))
+            stamp = datetime.datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                tzinfo=datetime.timezone(offset),
+            )
+        except ValueError:
+            pass  # an impossible date or offset: pandas says what is wrong
+        else:
+            whole = stamp - _EPOCH
+            seconds = whole.days * 86_400 + whole.seconds
+            ns = seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+            if -_NS_BOUND <= ns <= _NS_BOUND:
+                return ns
+    return int(parse_utc_timestamp(text).value)
+
+
 def epoch_unit(magnitude: float) -> tuple[str, int]:
     """Return the epoch unit of numbers of this typical magnitude and its size in ns."""
     for unit, bound, nanos in EPOCH_UNITS:
@@ -74,13 +129,15 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         hold (`tradeloom.timeframes.TIMESTAMP_RANGE`).
     """
     n = len(values)
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or ptypes.is_datetime64_dtype(values.dtype):
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
+        values.dtype
+    ):
         index = pd.DatetimeIndex(values)
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
         return _in_range(index, np.asarray(index.isna()))
-    if ptypes.is_bool_dtype(values.dtype):
+    if pd.api.types.is_bool_dtype(values.dtype):
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
-    if ptypes.is_numeric_dtype(values.dtype):
+    if pd.api.types.is_numeric_dtype(values.dtype):
         return _from_epoch(values)
     text = values.astype("string").str.strip()
     present = np.asarray(text.notna() & (text != ""), dtype=bool)
@@ -118,7 +175,7 @@ def _from_epoch(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     _, nanos = epoch_unit(float(np.median(np.abs(numbers[finite]))))
     safe = np.where(finite, numbers, 0.0)
     ok = finite & (np.abs(safe) < _INT64_MAX / nanos / 1.001)
-    if ptypes.is_integer_dtype(values.dtype):
+    if pd.api.types.is_integer_dtype(values.dtype):
         # Integers stay integers: float64 has too few bits for nanoseconds.
         whole = values.to_numpy(dtype=np.int64, na_value=0)
         out[ok] = whole[ok] * nanos

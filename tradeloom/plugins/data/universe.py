@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
-
 from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 
 __all__ = [
     "MAX_SYMBOLS",

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
 from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.timeframes import format_timestamp
 
 __all__ = [

@@ -28,8 +28,8 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from tradeloom.core.kernels.specs import OrdersKernel
 from tradeloom.plugins.component import Params
-from tradeloom.plugins.kernel_specs import OrdersKernel
 
 __all__ = [
     "AutoOrderParams",

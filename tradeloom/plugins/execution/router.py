@@ -3,38 +3,43 @@
 ``execution: {kind: router, venues: [{name: a, kind: ccxt, ...}, {name: b, kind:
 simulated, ...}], policy: {...}}``. Each venue is a full execution component (the keys
 of ``kind: simulated`` or ``kind: ccxt``) with its own maker and taker fees, slippage
-and cash; the router's own keys are those that describe the strategy's orders rather
-than a venue (``fill``, ``max_volume_fraction``, ``orders``) and the ``policy``.
+and cash, and, for backtests and paper runs, its ``outages`` (when it is down); the
+router's own keys are those that describe the strategy's orders rather than a venue
+(``fill``, ``max_volume_fraction``, ``orders``) and the ``policy``.
 
-Live, each order is split over the venues by `tradeloom.plugins.execution.routing.route`
-with the venues' books, balances and health (`tradeloom.runner.live.router_venue`).
-
-A backtest (and a paper run, which runs the same compiled core) has one fee schedule
-and no book, so the router is modelled as the venue the same policy picks with no book,
-decided once at build time from the venues' parameters: for market orders the lowest
-taker fee plus slippage, for resting limit orders the lowest maker fee (ties: file
-order). The account's cash is the sum of the venues' ``initial_cash``. `Router`
-journals that choice at the run's start (``route_model``).
+Every mode splits each order over the venues by one rule,
+`tradeloom.plugins.execution.routing.route`: live with the venues' books, balances and
+health (`tradeloom.live.router_venue`); in a backtest and a paper run with each
+venue modelled, its own cash, base held, fees, slippage, minimum and outages
+(`Router.modelled_venue`: `tradeloom.plugins.execution.routed_model.ModelledRouter`).
+The router is a `tradeloom.plugins.protocols.MultiVenue`: the runner asks for that
+capability, never for this class.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_CASH
-from tradeloom.journal import RouteModel
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.execution import ccxt_execution
 from tradeloom.plugins.execution.ccxt_execution import CcxtExecution, CcxtExecutionParams
 from tradeloom.plugins.execution.order_params import OrdersParams
-from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
-from tradeloom.plugins.execution.simulated import SimulatedVenue, SimulatedVenueParams
+from tradeloom.plugins.execution.simulated import (
+    SimulatedVenue,
+    SimulatedVenueParams,
+    min_notional_of,
+)
+from tradeloom.plugins.protocols import Venue, VenueTerms
 
 __all__ = [
     "CcxtRouteParams",
+    "OutageParams",
     "Router",
     "RouterParams",
     "RoutingPolicyParams",
@@ -83,6 +88,29 @@ def _without_router_keys(schema: dict[str, Any]) -> None:
         schema.get("properties", {}).pop(key, None)
 
 
+class OutageParams(Params):
+    """One item of ``execution.venues[].outages``: a time the venue is down."""
+
+    start: datetime = Field(description="When the outage starts (UTC when no zone is given).")
+    end: datetime = Field(description="When it ends: the venue is up again from then.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if _utc(self.end) <= _utc(self.start):
+            raise ValueError(
+                f"end must be after start, was {self.end.isoformat()} <= {self.start.isoformat()}"
+            )
+        return self
+
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """Return ``(start, end)`` as UTC timestamps."""
+        return pd.Timestamp(_utc(self.start)), pd.Timestamp(_utc(self.end))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class _RouteKeys(Params):
     """What every venue of a router adds to its component's keys."""
 
@@ -92,6 +120,12 @@ class _RouteKeys(Params):
         pattern=_NAME_PATTERN,
         description="The venue's name in the journal (route_decision.venue): lower case "
         "letters, digits and _, up to 24.",
+    )
+    outages: list[OutageParams] = Field(
+        default_factory=list,
+        description="Backtest and paper: when the venue is down (its fault schedule): "
+        "from each start to its end no order is routed to it. Live: refused (a live "
+        "venue is down when its requests fail).",
     )
 
     @field_validator(*_ROUTER_KEYS, mode="before", check_fields=False)
@@ -148,64 +182,83 @@ class RouterParams(Params):
 
 
 class Router(SimulatedVenue):
-    """The router: its venues, and the simulated venue that models it in backtests.
+    """The router: its venues; a `MultiVenue`.
+
+    As a simulated venue it carries only what the compiled core reads of every venue
+    (the order types, the minimum order notional of the venues' cash in all); the
+    fills are `modelled_venue`'s (backtest, paper) or the exchanges' (live).
 
     Attributes:
-        keys: The component's keys (``params`` holds the modelled simulated venue's).
+        keys: The component's keys.
         venues: Each venue's built component, by name, in file order.
-        market_venue: The venue a backtest's market orders are modelled on.
-        limit_venue: The venue a backtest's resting limit orders are modelled on.
+        policy: ``execution.policy``.
+        order_keys: ``execution.orders``.
     """
 
     def __init__(self, params: RouterParams, venues: dict[str, SimulatedVenue]) -> None:
         self.keys = params
         self.venues = venues
-        entries = {entry.name: entry for entry in params.venues}
-        self.market_venue = _pick(entries, is_limit=False)
-        self.limit_venue = _pick(entries, is_limit=True)
-        market = entries[self.market_venue]
-        limit = entries[self.limit_venue]
-        maker = limit.fee_bps if limit.maker_fee_bps is None else limit.maker_fee_bps
+        self.policy = params.policy
+        self.order_keys = params.orders
         cash = min(sum(entry.initial_cash for entry in params.venues), MAX_CASH)
         super().__init__(
             SimulatedVenueParams(
                 initial_cash=cash,
                 fill=params.fill,
-                slippage_bps=market.slippage_bps,
-                fee_bps=market.fee_bps,
-                maker_fee_bps=maker,
+                fee_bps=max(entry.fee_bps for entry in params.venues),
                 max_volume_fraction=params.max_volume_fraction,
                 orders=params.orders,
             )
         )
 
-    def route_model(self) -> RouteModel:
-        """Return the journal row of the venues a backtest models the router with."""
-        return RouteModel(
-            market_venue=self.market_venue,
-            limit_venue=self.limit_venue,
-            taker_fee=self.fee_rate,
-            slippage=self.slippage,
-            maker_fee=self.fee_rate if self.maker_fee_rate is None else self.maker_fee_rate,
-            initial_cash=self.initial_cash,
+    def venue_terms(self) -> tuple[VenueTerms, ...]:
+        """Return each venue's terms, in file order."""
+        return tuple(
+            VenueTerms(
+                name=entry.name,
+                index=i,
+                kind=entry.kind,
+                component=self.venues[entry.name],
+                taker_fee=entry.fee_bps / 1e4,
+                maker_fee=(entry.fee_bps if entry.maker_fee_bps is None else entry.maker_fee_bps)
+                / 1e4,
+                slippage=entry.slippage_bps / 1e4,
+                initial_cash=entry.initial_cash,
+                min_notional=min_notional_of(entry.initial_cash, entry.min_notional),
+                outages=tuple(outage.span() for outage in entry.outages),
+            )
+            for i, entry in enumerate(self.keys.venues)
         )
 
+    def modelled_venue(self, record: Callable[[Any], None]) -> Venue:
+        """Return a new model of every venue for a backtest or a paper run.
 
-def _pick(entries: dict[str, SimulatedRouteParams | CcxtRouteParams], *, is_limit: bool) -> str:
-    """Return the venue `route` picks with no book, for a market or a resting limit order."""
-    order = RouteOrder(1, 1.0, 1.0, limit_price=1.0 if is_limit else math.nan)
-    candidates = [
-        Candidate(
-            name,
-            taker_fee=entry.fee_bps / 1e4,
-            maker_fee=(entry.fee_bps if entry.maker_fee_bps is None else entry.maker_fee_bps) / 1e4,
-            # a resting limit never takes: only its maker fee counts
-            last_price=math.inf if is_limit else 1.0,
-            slippage=entry.slippage_bps / 1e4,
+        Raises:
+            ParamError: Limit orders or slicing, which a router runs live only (the key
+                is ``orders.type`` or ``orders.slicing``).
+        """
+        orders = self.keys.orders
+        if orders.type != "market":
+            raise ParamError(
+                "orders.type",
+                f"a router is modelled per venue for market orders in backtests and paper, "
+                f"was {orders.type}; use market, or run the {orders.type} orders live",
+            )
+        if orders.slicing is not None:
+            raise ParamError(
+                "orders.slicing",
+                "a router is modelled per venue for whole orders in backtests and paper; "
+                "remove the slicing, or run it live",
+            )
+        # validate imports this module for its params: the model (pandas, journal) on use
+        from tradeloom.plugins.execution.routed_model import ModelledRouter
+
+        return ModelledRouter(
+            self.venue_terms(),
+            fill=self.keys.fill,
+            max_volume_fraction=self.keys.max_volume_fraction,
+            record=record,
         )
-        for name, entry in entries.items()
-    ]
-    return route(order, candidates).allocations[0].venue
 
 
 def build(params: RouterParams, ctx: BuildContext) -> Router:
@@ -232,7 +285,7 @@ def build(params: RouterParams, ctx: BuildContext) -> Router:
 def _build_venue(
     index: int, entry: SimulatedRouteParams | CcxtRouteParams, ctx: BuildContext
 ) -> SimulatedVenue:
-    keys = entry.model_dump(exclude={"name", "kind"})
+    keys = entry.model_dump(exclude={"name", "kind", "outages"})
     if isinstance(entry, SimulatedRouteParams):
         return SimulatedVenue(SimulatedVenueParams.model_validate(keys))
     try:

@@ -40,7 +40,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Allocation", "Candidate", "Quote", "Route", "RouteOrder", "route"]
+__all__ = [
+    "Allocation",
+    "Candidate",
+    "Quote",
+    "Route",
+    "RouteOrder",
+    "below_every_minimum",
+    "route",
+]
 
 Level = tuple[float, float]
 """A book level: ``(price, base quantity)``."""
@@ -224,6 +232,34 @@ def route(order: RouteOrder, candidates: Sequence[Candidate]) -> Route:
         if taken[i] + rested[i] > 0.0
     )
     return Route(allocations, quotes, max(left, 0.0))
+
+
+def below_every_minimum(order: RouteOrder, candidates: Sequence[Candidate], decided: Route) -> bool:
+    """Return whether what ``decided`` left unfilled is dust: less than any venue takes.
+
+    A buy's rest is dust when it is below every venue's smallest order (its lot, minimum
+    amount and minimum notional at the order's price). A sell's, when the base each
+    venue holds beyond its children of this route is below that venue's smallest order:
+    the remainders a split leaves at each venue, which no venue can sell. A venue down,
+    or without balance for a buy, leaves no dust: what it cannot take is unrouted.
+    """
+    rest = decided.unfilled
+    if rest <= 0.0:
+        return False
+    price = order.limit_price if order.is_limit else order.reference
+    taken = {a.venue: a.quantity for a in decided.allocations}
+    for candidate in candidates:
+        if candidate.unavailable or candidate.down:
+            return False  # what it holds is not known, or not reachable: unrouted
+        least = max(candidate.lot, candidate.min_amount)
+        if price > 0.0:
+            least = max(least, candidate.min_notional / price)
+        room = rest
+        if order.side < 0:
+            room = min(rest, candidate.free_base - taken.get(candidate.name, 0.0))
+        if room > 0.0 and room >= least * (1.0 - 1e-9):
+            return False
+    return True
 
 
 def _quote(order: RouteOrder, candidate: Candidate, pieces: list[Level]) -> Quote:

@@ -30,11 +30,12 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from tradeloom.bounds import MAX_CASH
+from tradeloom.core.kernels.fills import CUT_CASH, CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
+from tradeloom.core.kernels.sizing import sizing_quantity
+from tradeloom.core.kernels.specs import MarginKernel, VenueKernel
 from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.execution.order_params import OrdersParams
-from tradeloom.plugins.kernel_specs import MarginKernel, VenueKernel
 
 __all__ = [
     "CUT_CASH",
@@ -49,9 +50,6 @@ __all__ = [
     "min_notional_of",
     "sizing_quantity",
 ]
-
-DONE_FRACTION = 1e-9
-"""An order whose unfilled rest is at most this share of its quantity is complete."""
 
 
 class MarginParams(Params):
@@ -177,73 +175,6 @@ def min_notional_of(initial_cash: float, min_notional: float | None) -> float:
     return initial_cash * MIN_NOTIONAL_SHARE if min_notional is None else min_notional
 
 
-@kernel
-def sizing_quantity(notional: float, price: float, slippage: float, fee_rate: float) -> float:
-    """Return the quantity that ``notional`` buys at ``price`` after slippage and fee."""
-    return notional / (price * (1.0 + slippage) * (1.0 + fee_rate))
-
-
-CUT_NONE, CUT_CASH, CUT_MINIMUM = 0, 1, 2
-"""Why `fill_order` filled less than it was asked: not cut, the cash, the minimum."""
-
-
-@kernel
-def fill_order(
-    side: int,
-    remaining: float,
-    price_now: float,
-    volume: float,
-    slippage: float,
-    fee_rate: float,
-    max_volume_fraction: float,
-    cash: float,
-    spot: bool,
-    min_notional: float,
-) -> tuple[float, float, float, float, int]:
-    """Fill what can be filled of an order now.
-
-    A spot buy is cut to what the cash affords, and with ``max_volume_fraction`` any
-    order to its share of the bar's volume (a slice that leaves at least
-    ``min_notional``'s worth for later, or nothing). One rule then holds for every
-    fill: one worth less than ``min_notional`` (what a cash residue of a shared
-    account, 1e-12 dollars, buys; a thin bar's slice) fills nothing, as an exchange
-    would refuse it, and no dust position is opened or left.
-
-    Args:
-        side: +1 buy, -1 sell.
-        remaining: Quantity still to fill.
-        price_now: The bar's price at this moment (open, close, or a stop's trigger).
-        volume: The bar's volume.
-        slippage: Adverse price move, as a fraction.
-        fee_rate: Fee as a fraction of the filled notional.
-        max_volume_fraction: Share of ``volume`` the fill may take; <= 0 for no limit.
-        cash: The account's cash before the fill.
-        spot: Whether buys are limited to the cash (no margin).
-        min_notional: The venue's minimum order notional (quote).
-
-    Returns:
-        ``(quantity, price, fee, slippage_cost, cut)``; quantity may be 0; ``cut`` is
-        `CUT_CASH` when the cash cut the order, `CUT_MINIMUM` when what would fill
-        is below ``min_notional`` (the order is refused), else `CUT_NONE`.
-    """
-    price = price_now * (1.0 + side * slippage)
-    quantity = remaining
-    if max_volume_fraction > 0.0 and max_volume_fraction * volume < remaining:
-        # a slice of the bar's volume, leaving no rest below the minimum to fill later
-        quantity = min(max_volume_fraction * volume, max(remaining - min_notional / price, 0.0))
-    cut = CUT_NONE
-    if spot and side > 0:
-        affordable = max(cash / (price * (1.0 + fee_rate)), 0.0)
-        if quantity > affordable:
-            quantity = affordable
-            cut = CUT_CASH
-    if quantity > 0.0 and quantity * price < min_notional:
-        quantity = 0.0
-        cut = CUT_MINIMUM
-    fee = quantity * price * fee_rate
-    return quantity, price, fee, quantity * abs(price - price_now), cut
-
-
 @dataclass
 class _Working:
     order: Order
@@ -256,6 +187,8 @@ class SimulatedVenue:
     def __init__(self, params: SimulatedVenueParams) -> None:
         # the keys as written: a live run of this file reads execution.orders from them
         self.params = params
+        self.order_keys = params.orders
+        """``execution.orders``: how a live run on the data source's exchange sends them."""
         self.initial_cash = params.initial_cash
         self.cash = params.initial_cash
         self.allow_short = params.allow_short

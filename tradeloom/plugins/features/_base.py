@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator
 
 from tradeloom.domain import Bars
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.registry import did_you_mean
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.order_book import book_column, recorded_depth
 from tradeloom.plugins.features._base import (

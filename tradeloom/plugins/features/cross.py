@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import Field, field_validator
 
 from tradeloom.domain import Bars
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     check_known_columns,

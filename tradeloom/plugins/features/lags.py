@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import check_known_columns, check_new_columns, column_frame
 from tradeloom.plugins.features.steps import FeatureStep, StepContext

@@ -9,7 +9,8 @@ the previous bar) or ``zscore`` (the rolling z-score over ``window`` bars, the
 
 Step kernel state: none for ``level``; the previous value for ``diff``; a ring
 (`tradeloom.plugins.features.window`) of the last ``window`` values for ``zscore``.
-The per-bar driver reads the bar's value from `StepContext.extra` by the bar's time.
+The per-bar driver reads the bar's value from `StepContext.extra` by the bar's time, or
+(a paper or live run) from `StepContext.live_rows` as the bar closes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.errors import DataError
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import check_name, check_new_columns, column_frame
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
@@ -95,28 +96,37 @@ def transform_series(values: np.ndarray, transform: Transform, window: int) -> n
 class _SeriesStep:
     """Per-bar driver of `Series`: the bar's value by its time, then the transform."""
 
-    __slots__ = ("_previous", "_ring", "_times", "_transform", "_values")
+    __slots__ = ("_live", "_of", "_previous", "_ring", "_times", "_transform", "_values")
 
     def __init__(self, feature: Series, context: StepContext) -> None:
-        extra = context.extra
-        if extra is None or feature.of not in extra.columns:
+        extra, live = context.extra, context.live_rows
+        self._of = feature.of
+        self._live = None
+        self._times = np.empty(0, np.int64)
+        self._values = np.empty(0)
+        if extra is not None and feature.of in extra.columns:
+            self._times = extra.index.as_unit("ns").asi8
+            self._values = extra[feature.of].to_numpy(np.float64)
+        elif live is not None and feature.of in live.columns:
+            self._live = live  # a paper or live run's series, row by row as bars close
+        else:
             raise DataError(
                 f"features: series of '{feature.of}': the bars stepped have no such column; "
-                "auxiliary series are read by backtests only (paper and live runs do not "
-                "fetch them yet)"
+                "declare the series under data.auxiliary"
             )
-        self._times = extra.index.as_unit("ns").asi8
-        self._values = extra[feature.of].to_numpy(np.float64)
         self._transform = feature.transform
         self._previous = np.nan
         self._ring = new_ring(feature.window)
 
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Return this bar's transformed value."""
-        at = int(np.searchsorted(self._times, bar.timestamp.value))
-        if at >= len(self._times) or self._times[at] != bar.timestamp.value:
-            raise DataError(f"features: series: no value for the bar at {bar.timestamp}")
-        value = float(self._values[at])
+        if self._live is not None:
+            value = float(self._live.row_at(bar.timestamp)[self._of].iloc[0])
+        else:
+            at = int(np.searchsorted(self._times, bar.timestamp.value))
+            if at >= len(self._times) or self._times[at] != bar.timestamp.value:
+                raise DataError(f"features: series: no value for the bar at {bar.timestamp}")
+            value = float(self._values[at])
         if self._transform == "level":
             return (value,)
         if self._transform == "diff":
@@ -166,7 +176,7 @@ class Series:
         """Return the per-bar driver.
 
         Raises:
-            DataError: The context has no column ``of`` (a paper or live run).
+            DataError: Neither the bars nor a paper or live run's rows have column ``of``.
         """
         return _SeriesStep(self, context)
 

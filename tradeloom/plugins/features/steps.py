@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.domain import OHLCV, Bar, Bars
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.protocols import Feature
 
 __all__ = [

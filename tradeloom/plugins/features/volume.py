@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     SingleColumnParams,

@@ -35,21 +35,16 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, Self, get_args
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tradeloom.domain import Halt, HealthAction, RunInfo
-from tradeloom.journal import (
-    Event,
-    Liquidation,
-    Restarted,
-    StaleData,
-    TradingStateChanged,
-    VenueUnreachable,
-)
 from tradeloom.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from tradeloom.domain import Halt, HealthAction, RunInfo
+    from tradeloom.journal import Event
 
 __all__ = [
     "ALERT_EVENTS",
@@ -466,6 +461,16 @@ def _iso(stamp: Any) -> str:
 
 
 def _alert_of(run: RunInfo, event: Event) -> Alert | None:
+    # imported here: validate imports this module for AlertsParams, and the journal's
+    # events are pandas-backed
+    from tradeloom.journal import (
+        Liquidation,
+        Restarted,
+        StaleData,
+        TradingStateChanged,
+        VenueUnreachable,
+    )
+
     bar, at = event.bar, _iso(event.timestamp)
     if isinstance(event, TradingStateChanged):
         if event.code == "KILL_SWITCH":

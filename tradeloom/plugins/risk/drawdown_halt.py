@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from pydantic import Field
 
+from tradeloom.core.kernels.labels import halt_message
+from tradeloom.core.kernels.specs import DrawdownKernel
 from tradeloom.domain import Halt, OrderIntent, Rejection
+from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.kernel_specs import DrawdownKernel
 from tradeloom.plugins.protocols import RiskContext
 
 __all__ = ["DrawdownHalt", "DrawdownHaltParams", "drawdown_halt", "halt_message"]
@@ -41,11 +42,6 @@ class DrawdownHalt:
         if drawdown < self.limit:
             return None
         return drawdown_halt(context.bar.index, context.bar.timestamp, drawdown, self.limit)
-
-
-def halt_message(drawdown: float, limit: float) -> str:
-    """Return the message of a MAX_DRAWDOWN_HALT (the compiled core's codes use it too)."""
-    return f"drawdown={drawdown:.4f}, limit={limit}"
 
 
 def drawdown_halt(bar: int, timestamp: pd.Timestamp, drawdown: float, limit: float) -> Halt:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from tradeloom.core.kernels.specs import SizingKernel
 from tradeloom.domain import Rejection, Signal
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.kernel_specs import SizingKernel
 from tradeloom.plugins.protocols import RiskContext
 
 __all__ = ["FixedFractionParams", "FixedFractionSizer"]

@@ -35,6 +35,15 @@ from collections.abc import Iterable
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.labels import (
+    HIGH_VOLATILITY,
+    LOW_VOLATILITY,
+    RANGING,
+    TRENDING,
+    UNKNOWN,
+    trend_label,
+    volatility_label,
+)
 from tradeloom.jit import kernel
 from tradeloom.plugins.component import Params
 from tradeloom.plugins.features.window import (
@@ -65,11 +74,6 @@ __all__ = [
     "volatility_label",
 ]
 
-TRENDING, RANGING, HIGH_VOLATILITY, LOW_VOLATILITY = 1, 2, 4, 8
-"""Bits of a regime code; a code holds at most one trend bit and one volatility bit."""
-
-UNKNOWN = "unknown"
-"""The label of a dimension whose window has not filled yet."""
 
 _BITS = {
     "trending": TRENDING,
@@ -153,20 +157,6 @@ def regime_mask(labels: Iterable[str]) -> int:
     for label in labels:
         mask |= _BITS[label]
     return mask
-
-
-def trend_label(code: int) -> str:
-    """Return the trend label of a regime code."""
-    if code & TRENDING:
-        return "trending"
-    return "ranging" if code & RANGING else UNKNOWN
-
-
-def volatility_label(code: int) -> str:
-    """Return the volatility label of a regime code."""
-    if code & HIGH_VOLATILITY:
-        return "high_volatility"
-    return "low_volatility" if code & LOW_VOLATILITY else UNKNOWN
 
 
 @kernel

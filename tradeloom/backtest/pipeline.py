@@ -1,0 +1,367 @@
+"""The backtest: data, features and the model over the history, then the sequential layers.
+
+The sequential layers (signal, risk, execution, portfolio) run in the compiled core
+(`tradeloom.engine.driver.Engine`, `tradeloom.core.bar`), the same step paper and
+live trading run. Two drivers give it the bars and journal identical events: the
+batch driver hands it every bar at once (it stops only where a plugin's component
+or the monitors need Python), the per-bar driver one bar at a time, as live
+trading does; the per-bar driver also steps the features bar by bar and checks each
+row against the batch features. A decision at t's close uses nothing after t, and
+fills no earlier than t's close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.backtest.retraining import Retrainer
+from tradeloom.core import layout as L
+from tradeloom.core.state import BarInputs
+from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
+from tradeloom.engine.driver import Book, Engine
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.features import (
+    SymbolFeatures,
+    cross_row,
+    universe_features,
+)
+from tradeloom.engine.frames import equity_frame
+from tradeloom.engine.universe import journal_universe, load_universe
+from tradeloom.engine.universe_model import fit_universe
+from tradeloom.engine.wiring import Pipeline, modelled_venue
+from tradeloom.journal import OrderExpired
+from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
+from tradeloom.plugins.protocols import CrossSectionalFeature, Retrainable
+from tradeloom.plugins.signal.regime import regime_codes
+
+__all__ = [
+    "BacktestResult",
+    "Driver",
+    "FeatureRow",
+    "bar_inputs",
+    "check_probabilities",
+    "run_backtest",
+    "working_orders",
+]
+
+Driver = Literal["auto", "batch", "per_bar"]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Everything a backtest produced, for the outputs and the metrics.
+
+    ``bars``, ``features`` and ``probability`` are the first symbol's (the one symbol
+    of a one-symbol strategy); ``universe``, ``symbol_features`` and ``probabilities``
+    hold every symbol's on the common clock; ``closes`` and ``positions`` are
+    ``[bars, symbols]`` (a NaN close: the symbol has no bar).
+    """
+
+    bars: Bars
+    features: pd.DataFrame
+    probability: pd.Series
+    equity: pd.DataFrame
+    portfolio: Book
+    recorder: Recorder
+    unfilled: tuple[Order, ...]
+    universe: Universe
+    symbol_features: SymbolFeatures
+    probabilities: pd.DataFrame
+    closes: np.ndarray
+    positions: np.ndarray
+    models: Mapping[str, Any]
+
+
+class FeatureRow(Mapping[str, float]):
+    """One bar's features as a read-only mapping, without copying the row."""
+
+    __slots__ = ("_columns", "_values")
+
+    def __init__(self, columns: dict[str, int], values: np.ndarray) -> None:
+        self._columns = columns
+        self._values = values
+
+    def __getitem__(self, key: str) -> float:
+        return float(self._values[self._columns[key]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def run_backtest(
+    pipeline: Pipeline, recorder: Recorder, order_prefix: str, *, driver: Driver = "auto"
+) -> BacktestResult:
+    """Run ``pipeline`` over its data (one symbol, or a universe) and return the result.
+
+    Args:
+        pipeline: The built components.
+        recorder: Journals and broadcasts the events.
+        order_prefix: Start of every client order id (strategy and run key).
+        driver: ``auto`` or ``batch`` (every bar in one call of the core) or ``per_bar``
+            (one bar per call, the features stepped as live steps them).
+
+    The result's ``probability`` is what was traded on: a fold retrained by a health
+    rule replaces the scheduled predictions of the bars after it.
+    """
+    universe = load_universe(pipeline)
+    symbols = universe.symbols
+    recorder.symbol = symbols[0]
+    journal_universe(recorder, universe)
+    features = universe_features(pipeline, universe)
+    fitted = fit_universe(pipeline, universe, features)
+    n, m = len(universe), len(symbols)
+    trainings_at: dict[int, list[ModelTraining]] = {}
+    for training in fitted.trainings:
+        trainings_at.setdefault(training.predict_start, []).append(training)
+    inputs = bar_inputs(pipeline, universe, fitted.outputs, trainings_at)
+    check_probabilities(inputs.px[5])
+    index = universe.index
+    feats = features.clock[0].to_numpy(np.float64) if m == 1 else features.array()
+    p = inputs.px[5, :, 0]  # a view: a retrained fold writes over the bars it predicts
+    retrainer = None
+    config = pipeline.config
+    if any(rule.action == "retrain" for rule in config.health):  # one symbol (checked)
+        model = pipeline.model
+        assert isinstance(model, Retrainable)  # checked when the strategy was built
+        retrainer = _Retrain(
+            Retrainer(
+                model,
+                p,
+                trainings_at,
+                recorder,
+                index,
+                (inputs.flags[0, :, 0], inputs.score[:, 0]),
+            ),
+            inputs,
+            trainings_at,
+        )
+    # a router's venues, each modelled: the venue journals its rows as it goes, so the
+    # core's rows are journaled as they come too (not in bulk at the end)
+    venue = modelled_venue(pipeline, recorder.record)
+    # per bar, each event's time is looked up as it is journaled: from the times boxed
+    # once (indexing a DatetimeIndex boxes a Timestamp per call)
+    boxed = list(index) if driver == "per_bar" else None
+    engine = Engine(
+        pipeline,
+        recorder,
+        lambda seq: f"{order_prefix}-{seq:06d}",
+        times=index.__getitem__ if boxed is None else boxed.__getitem__,
+        timeframe_seconds=universe.timeframe_seconds,
+        features=feats.__getitem__,
+        columns=features.columns,
+        symbols=symbols,
+        retrain=retrainer,
+        trainings_at=trainings_at,
+        venue=venue,
+        bulk=driver != "per_bar" and venue is None,  # per bar, as live: each event as it comes
+        order_prefix=order_prefix,
+    )
+    if boxed is not None:
+        _per_bar(engine, universe, features, inputs, boxed)
+    else:
+        engine.run(inputs, n)
+    engine.finish(inputs.time_ns, symbols[0])
+    first = fitted.outputs[0].probability
+    if retrainer is not None and retrainer.retrainer.retrained:
+        first = pd.Series(p.copy(), index=first.index, name=first.name)
+    close = inputs.px[3]
+    positions, cash, equity_values = engine.universe_curve(close)
+    equity = equity_frame(
+        universe.index,
+        universe.symbols,
+        close,
+        positions,
+        cash,
+        equity_values,
+        engine.portfolio.initial_cash,
+    )
+    unfilled = tuple(working_orders(engine))
+    for order in unfilled:
+        recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)
+        recorder.record(
+            OrderExpired(
+                **recorder.at(order.bar, order.timestamp, market=True),
+                order_id=order.id,
+                reason="no bar left to fill",
+            )
+        )
+    probabilities = pd.DataFrame(inputs.px[5].copy(), index=index, columns=list(symbols))
+    return BacktestResult(
+        bars=universe.bars[0],
+        features=features.own[0],
+        probability=first,
+        equity=equity,
+        portfolio=engine.portfolio,
+        recorder=recorder,
+        unfilled=unfilled,
+        universe=universe,
+        symbol_features=features,
+        probabilities=probabilities,
+        closes=close.copy(),
+        positions=positions,
+        models=fitted.models,
+    )
+
+
+def bar_inputs(
+    pipeline: Pipeline,
+    universe: Universe,
+    outputs: tuple[ModelOutput, ...],
+    trainings_at: dict[int, list[ModelTraining]],
+) -> BarInputs:
+    """Return the core's inputs: each symbol's bars and model output on the clock.
+
+    A symbol without a bar at t has a NaN close there (no signal, no fill); its regime
+    label is carried from its last bar, so that no regime change is journaled for it.
+    """
+    n, m = len(universe), len(universe.symbols)
+    index = universe.index
+    config = pipeline.config
+    px = np.empty((6, n, m))
+    flags = np.zeros((2, n, m), np.uint8)
+    scores = np.full((n, m), np.nan)
+    for s, (bars, output) in enumerate(zip(universe.bars, outputs, strict=True)):
+        frame = bars.frame if m == 1 else bars.frame.reindex(index)
+        for k, column in enumerate(OHLCV):
+            px[k, :, s] = frame[column].to_numpy(np.float64)
+        px[5, :, s] = output.probability.to_numpy(np.float64)
+        flags[0, :, s], scores[:, s] = _anomalies(pipeline, output, n)
+        if config.regime is not None:
+            own = regime_codes(bars.frame["close"].to_numpy(np.float64), config.regime)
+            if m == 1:
+                flags[1, :, s] = own
+            else:
+                codes = pd.Series(own, index=bars.frame.index).reindex(index).ffill()
+                flags[1, :, s] = codes.fillna(0).to_numpy(np.uint8)
+    counts = np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64)
+    time_ns = np.ascontiguousarray(index.as_unit("ns").asi8, np.int64)  # whatever its unit
+    return BarInputs(px, flags, scores, time_ns, counts)
+
+
+class _Retrain:
+    """A health rule's retrain: the model's new fold, journaled at the bar it starts."""
+
+    def __init__(
+        self, retrainer: Retrainer, inputs: BarInputs, trainings_at: dict[int, list[ModelTraining]]
+    ) -> None:
+        self.retrainer = retrainer
+        self.inputs = inputs
+        self.trainings_at = trainings_at
+
+    def __call__(self, bar: int, reason: str) -> None:
+        self.retrainer(bar, reason)
+        for start, trainings in self.trainings_at.items():
+            self.inputs.trainings[start] = len(trainings)
+
+
+def working_orders(engine: Engine) -> list[Order]:
+    """Return the orders still working after the last bar, in symbol order."""
+    if engine.spec.venue is None:
+        return list(engine.venue.pending())
+    return [
+        engine.ctx.orders[int(row[L.S_W_SEQ])]
+        for row in engine.state.sym
+        if row[L.S_W_ACTIVE] != 0.0
+    ]
+
+
+def _per_bar(
+    engine: Engine,
+    universe: Universe,
+    features: SymbolFeatures,
+    inputs: BarInputs,
+    times: list[pd.Timestamp],
+) -> None:
+    """Drive the bars of the clock one at a time, as live trading does.
+
+    When every per-symbol feature has a per-bar driver, each symbol's features are
+    stepped over its own bars too (one stepper per symbol; the cross-sectional columns
+    from the stepped rows of the symbols present at the bar) and each row must equal
+    the batch row: a difference is a bug in a feature, raised with its column and bar.
+    """
+    own = [f for f in engine.p.features if not isinstance(f, CrossSectionalFeature)]
+    crossing = [f for f in engine.p.features if isinstance(f, CrossSectionalFeature)]
+    steppers = None
+    if all(isinstance(f, SteppedFeature) for f in own):
+        steppers = [FeatureStepper(own, StepContext.of(bars)) for bars in universe.bars]
+    clock = features.array()
+    present = universe.present()
+    columns = features.columns
+    width = len(columns) - sum(len(f.columns()) for f in crossing)
+    symbols = universe.symbols  # a tuple built per call: once, not per bar
+    m = len(symbols)
+    ohlcv = [[inputs.px[k, :, s] for k in range(5)] for s in range(m)]
+    names = [engine.symbol(s) for s in range(m)]
+    here = present.tolist()
+    row = np.full((m, len(columns)), np.nan)
+    for t in range(len(times)):
+        if steppers is not None:
+            if m > 1:
+                row[:] = np.nan
+            for s, stepper in enumerate(steppers):
+                if here[t][s]:
+                    o, h, lo, c, v = ohlcv[s]
+                    bar = Bar(
+                        t, times[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]),
+                        float(v[t]), names[s],
+                    )  # fmt: skip
+                    row[s, :width] = stepper.step(bar)
+            if crossing:
+                cross_row(crossing, columns, row, present[t])
+            _check_row(row, clock[t], columns, t, symbols)
+        engine.run(inputs, t + 1)
+
+
+def _check_row(
+    row: np.ndarray, batch: np.ndarray, columns: tuple[str, ...], t: int, symbols: tuple[str, ...]
+) -> None:
+    # the same bytes are the same values (NaN included); else compare as numbers (a NaN
+    # of another payload, -0.0 against 0.0), which costs ten times as much per bar
+    same_bytes = row.shape == batch.shape and row.tobytes() == batch.tobytes()
+    if same_bytes or np.array_equal(row, batch, equal_nan=True):
+        return
+    same = (row == batch) | (np.isnan(row) & np.isnan(batch))
+    s, j = (int(k[0]) for k in np.nonzero(~same))
+    where = f" of {symbols[s]}" if len(symbols) > 1 else ""
+    raise RuntimeError(
+        f"feature column {columns[j]}{where} at bar {t}: the per-bar driver "
+        f"gives {float(row[s, j])!r}, the batch driver {float(batch[s, j])!r}"
+    )
+
+
+def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar.
+
+    Raises:
+        RuntimeError: The model returned flags or scores for another number of bars.
+    """
+    flags, scores = np.zeros(n, bool), np.full(n, np.nan)
+    for name, series in (("anomalous", output.anomalous), ("anomaly_score", output.anomaly_score)):
+        if series is not None and len(series) != n:
+            raise RuntimeError(
+                f"model ({pipeline.config.model.kind}) returned {len(series)} {name} values "
+                f"for {n} bars"
+            )
+    if output.anomalous is not None:
+        flags = output.anomalous.to_numpy(dtype=bool, na_value=False)
+    if output.anomaly_score is not None:
+        scores = output.anomaly_score.to_numpy(dtype=np.float64, na_value=np.nan)
+    return flags, scores
+
+
+def check_probabilities(probability: np.ndarray) -> None:
+    """Refuse a probability outside [0, 1] (``[bars, symbols]``; NaN: no prediction)."""
+    bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
+    if bad.any():
+        t, s = (int(k[0]) for k in np.nonzero(bad))
+        raise ValueError(
+            f"probability must be in [0, 1] or NaN, was {float(probability[t, s])} at bar {t}"
+        )

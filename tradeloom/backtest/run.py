@@ -1,0 +1,386 @@
+"""Run a validated strategy as a backtest and write its run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.backtest.journaled_run import journaled_run
+from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
+from tradeloom.calendars import CRYPTO
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.frames import equal_weight, position_rows
+from tradeloom.engine.health import action_counts, retrains
+from tradeloom.engine.run_dir import open_run_dir
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.journal import JournalError, ModelsSaved, journal_path
+from tradeloom.plugins.manager import Plugins
+from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
+from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.execution_quality import journal_execution_quality
+from tradeloom.reporting.metrics import performance, prediction_auc
+from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
+from tradeloom.reporting.trades import trade_frame
+from tradeloom.reporting.venue_accounts import journal_venue_accounts
+from tradeloom.schemas.journal import journal_target
+from tradeloom.stats import auc
+
+__all__ = [
+    "FILL_COLUMNS",
+    "ORDER_COLUMNS",
+    "RunOutcome",
+    "feature_plots",
+    "folder_name",
+    "records",
+    "run_key",
+    "run_strategy",
+]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where a run wrote its files, its metrics, and the in-memory result."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    result: BacktestResult
+
+
+def run_key(document: Any) -> str:
+    """Return 8 hex digits identifying the resolved strategy (client order ids use it).
+
+    Where the run is journaled (``journal:``) is not the strategy: it is left out, so a
+    run journaled to PostgreSQL decides the same order ids as one journaled to SQLite.
+    """
+    if isinstance(document, dict) and "journal" in document:
+        document = {k: v for k, v in document.items() if k != "journal"}
+    text = json.dumps(document, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def run_strategy(
+    pipeline: Pipeline, plugins: Plugins, *, out: Path | None = None, driver: Driver = "auto"
+) -> RunOutcome:
+    """Backtest ``pipeline`` and write its run directory.
+
+    The journal is opened first and closed last: whatever was journaled before a
+    failure (bad data, a plugin's exception) stays in it.
+
+    Args:
+        pipeline: The built strategy.
+        plugins: The plugin manager whose observers are told about the run.
+        out: The run directory to use instead of ``runs/<name>-<time>``.
+        driver: Which driver runs the sequential layers (`run_backtest`).
+    """
+    config = pipeline.config
+    created = out is None or not out.exists()
+    run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
+    run_dir = run_dir.resolve()
+    try:
+        return _run(pipeline, plugins, run_dir, driver)
+    except JournalError:
+        lock.release_pid()
+        if created:
+            _remove_if_empty(run_dir)  # the journal refused the run: nothing was written
+        raise
+    finally:
+        lock.release_pid()
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    with contextlib.suppress(OSError):  # something else put a file there: left as it is
+        run_dir.rmdir()
+
+
+def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
+    config = pipeline.config
+    target = journal_target(config.journal)
+    with journaled_run(
+        run_dir, config.name, config.source, plugins, target, document=config.document
+    ) as session:
+        # after the journal accepted the run: a refused one leaves its folder empty
+        outputs.write_strategy(run_dir, config.document)
+        key = f"{config.name}-{run_key(config.document)}"
+        result = run_backtest(pipeline, session.recorder, key, driver=driver)
+        registry = _save_models(pipeline, result, run_dir, session.recorder)
+        rec = result.recorder
+        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+        metrics = _metrics(pipeline, result, run_dir, trades)
+        metrics["model_registry"] = registry
+        session.recorder.journal.flush()  # measured from the journal, as every mode is
+        metrics["execution_quality"] = journal_execution_quality(
+            journal_path(run_dir), config.document
+        )
+        venues = journal_venue_accounts(journal_path(run_dir))
+        if venues:  # a router's: what each venue bought, sold, holds and charged
+            metrics["venues"] = venues
+        _write(run_dir, result, metrics, trades)
+        _write_tables(run_dir, pipeline, result)
+        if config.outputs.report:
+            from tradeloom.reporting.report import write_report
+
+            write_report(run_dir)
+        session.metrics = metrics
+    return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
+
+
+def _save_models(
+    pipeline: Pipeline, result: BacktestResult, run_dir: Path, recorder: Recorder
+) -> dict[str, Any] | None:
+    """Save what was trained: the model, or (``per_symbol``) each symbol's in its folder.
+
+    At the end, so that folds retrained mid-run are saved with the scheduled ones.
+    """
+    config = pipeline.config
+    models = result.models or {"": pipeline.model}
+    registry: dict[str, Any] = {}
+    for symbol, model in models.items():
+        relative = f"{MODELS_DIR}/{folder_name(symbol)}" if symbol else MODELS_DIR
+        saved = save_models(
+            run_dir / relative,
+            model,
+            strategy=config.name,
+            feature_spec=config.feature_spec(),
+            timestamps=result.universe.index,
+        )
+        if saved is not None:
+            event = ModelsSaved(**saved.journal_row())
+            recorder.record(replace(event, symbol=symbol, dir=relative))
+        registry[symbol] = registry_metrics(saved, model)
+        if saved is not None:
+            registry[symbol]["dir"] = relative
+    if list(registry) == [""]:
+        return registry[""]  # type: ignore[no-any-return]
+    return registry
+
+
+def folder_name(symbol: str) -> str:
+    """Return a folder name for ``symbol`` (``BTC/USDT`` -> ``BTC-USDT``)."""
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in symbol)
+
+
+def _metrics(
+    pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
+) -> dict[str, Any]:
+    bars = result.bars
+    rec = result.recorder
+    universe = result.universe
+    one = len(universe.symbols) == 1
+    index = universe.index
+    calendar = bars.calendar
+    year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
+    close = result.closes
+    perf = performance(
+        result.equity["equity"],
+        # the bars with a position: any symbol's
+        result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
+        initial_cash=result.portfolio.initial_cash,
+        timeframe_seconds=bars.timeframe_seconds,
+        trades=result.portfolio.trades,
+        fees=result.portfolio.fees,
+        # None for crypto: the 365-day year, computed exactly as before calendars
+        periods_per_year=None if calendar is CRYPTO else year,
+    )
+    horizon = max(int(pipeline.model.horizon), 1)
+    predictions = (
+        prediction_auc(result.probability, bars.frame["close"], horizon)
+        if one
+        else _pooled_auc(result, horizon)
+    )
+    perf.update(trade_statistics(trades, bars.timeframe_seconds))
+    perf["turnover"] = turnover(rec.fills, result.equity["equity"])
+    stats = equity_statistics(
+        result.equity["equity"],
+        bars.frame["close"] if one else equal_weight(close, index),
+        initial_cash=result.portfolio.initial_cash,
+        cagr=perf["cagr"],
+        max_drawdown=perf["max_drawdown"],
+    )
+    sheet = tearsheet(
+        result.equity["equity"],
+        bars.frame["close"] if one else equal_weight(close, index),
+        initial_cash=result.portfolio.initial_cash,
+        periods_per_year=year,
+        benchmark="buy and hold" if one else "equal weight",
+    )
+    monitors = {m.name: m.summary() for m in pipeline.monitors}
+    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+    worst = _worst(statuses)
+    universe_keys: dict[str, Any] = {}
+    if not one:
+        universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
+    return {
+        "strategy": pipeline.config.name,
+        "run_dir": str(run_dir),
+        "symbol": bars.symbol if one else ",".join(universe.symbols),
+        **universe_keys,
+        "timeframe": bars.timeframe,
+        "bars": len(bars),
+        "calendar": calendar.name,
+        "periods_per_year": year,
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": result.portfolio.initial_cash,
+        **perf,
+        **stats,
+        "tearsheet": sheet,
+        "open_position": float(result.portfolio.position) if one else None,
+        "open_position_entry_price": result.portfolio.entry_price if one else None,
+        "open_position_entry_time": _entry_time(result) if one else None,
+        "open_position_pnl": _open_pnl(result),
+        "signals": rec.signals,
+        "orders": len(rec.orders),
+        "fills": len(rec.fills),
+        "unfilled_orders": len(result.unfilled),
+        "rejections": dict(sorted(rec.rejections.items())),
+        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
+        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+        "model_folds_skipped": sum(1 for t in rec.trainings if t.skipped),
+        "auc": predictions["auc"],
+        "predictions": predictions["predictions"],
+        "monitoring": monitors,
+        "health": worst,
+        "health_worst": _worst([str(c.status) for c in rec.health_changes] + statuses),
+        "retrains": retrains(rec.trainings, index),
+        "health_actions": action_counts(pipeline.config.health, rec.health_actions),
+        "attribution": symbol_attribution(
+            universe.symbols,
+            rec.fills,
+            rec.order_symbols,
+            result.portfolio.trades,
+            result.positions,
+            close,
+            result.equity["equity"].to_numpy(np.float64),
+        ),
+    }
+
+
+def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
+    """Return the AUC of every symbol's predictions whose outcome is known, pooled.
+
+    Each symbol's outcome is its own close ``horizon`` of its bars later.
+    """
+    scores, ups = [], []
+    for bars, symbol in zip(result.universe.bars, result.universe.symbols, strict=True):
+        p = result.probabilities[symbol].reindex(bars.frame.index).to_numpy(np.float64)
+        c = bars.frame["close"].to_numpy(np.float64)
+        n = len(p) - horizon
+        if n > 0:
+            known = ~np.isnan(p[:n])
+            scores.append(p[:n][known])
+            ups.append((c[horizon:] > c[:n])[known])
+    if not scores:
+        return {"auc": math.nan, "predictions": 0}
+    score = np.concatenate(scores)
+    return {"auc": auc(score, np.concatenate(ups)), "predictions": len(score)}
+
+
+def _worst(statuses: list[str]) -> str | None:
+    ranks = ["HEALTHY", "WARNING", "CRITICAL"]
+    known = [s for s in statuses if s in ranks]
+    return max(known, key=ranks.index) if known else None
+
+
+def _entry_time(result: BacktestResult) -> str | None:
+    bar = result.portfolio.entry_bar
+    return None if bar is None else result.bars.frame.index[bar].isoformat()
+
+
+def _open_pnl(result: BacktestResult) -> float | None:
+    """Return the open position's P&L at the last close, before the fees of closing it."""
+    portfolio = result.portfolio
+    if len(result.universe.symbols) > 1:
+        return None  # by symbol: the attribution's open positions
+    if portfolio.entry_price is None or portfolio.position == 0.0:
+        return None
+    last = float(result.bars.frame["close"].iloc[-1])
+    return portfolio.position * (last - portfolio.entry_price)
+
+
+def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
+    rec = result.recorder
+    universe = result.universe
+    bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
+    exports.write_parquet(run_dir / exports.BARS_FILE, bars)
+    if pipeline.config.outputs.features:
+        exports.write_parquet(
+            run_dir / exports.FEATURES_FILE, _features_table(result), feature_plots(pipeline)
+        )
+    if rec.monitor_values:
+        frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
+        exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+
+
+def feature_plots(pipeline: Pipeline) -> dict[str, str]:
+    """Return where the report draws each feature column, as its component declares:
+    ``price``, or ``panel:<feature path>`` (one lower panel per feature)."""
+    plots: dict[str, str] = {}
+    for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
+        plot = item.registered.component.plot
+        for column in feature.columns() if plot else ():
+            plots[column] = "price" if plot == "price" else f"panel:{item.path}"
+    return plots
+
+
+def _features_table(result: BacktestResult) -> pd.DataFrame:
+    """Return ``features.parquet``'s rows: per bar, or per bar and symbol (``symbol`` first)."""
+    rec, universe = result.recorder, result.universe
+    if len(universe.symbols) == 1:
+        return exports.features_frame(result.features, result.probability, rec.signal_events)
+    present = universe.present()
+    frames = []
+    for s, symbol in enumerate(universe.symbols):
+        signals = [
+            signal
+            for signal, market in zip(rec.signal_events, rec.signal_symbols, strict=True)
+            if market == symbol
+        ]
+        frame = exports.features_frame(
+            result.symbol_features.clock[s], result.probabilities[symbol], signals
+        )
+        frame.insert(0, "symbol", symbol)
+        frames.append(frame[present[:, s]])
+    return pd.concat(frames).sort_index(kind="stable")
+
+
+def _write(
+    run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
+) -> None:
+    outputs.write_metrics(run_dir, metrics)
+    equity = result.equity.reset_index(names="timestamp")
+    outputs.write_frame(run_dir, "equity.csv", equity)
+    rec = result.recorder
+    orders = records(rec.orders, ORDER_COLUMNS)
+    orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
+    outputs.write_frame(run_dir, "orders.csv", orders)
+    fills = records(rec.fills, FILL_COLUMNS)
+    fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
+    outputs.write_frame(run_dir, "fills.csv", fills)
+    outputs.write_frame(run_dir, "trades.csv", trades)
+    outputs.write_frame(run_dir, "positions.csv", _positions(result))
+
+
+def _positions(result: BacktestResult) -> pd.DataFrame:
+    """Return every bar's non-zero position of each symbol, marked at its last close."""
+    universe = result.universe
+    return position_rows(universe.index, result.closes, result.positions, universe.symbols)
+
+
+ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")
+FILL_COLUMNS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
+
+
+def records(items: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Return one row per item of ``columns``, read as its attributes."""
+    return pd.DataFrame([[getattr(i, c) for c in columns] for i in items], columns=list(columns))

@@ -1,0 +1,1 @@
+"""The ``tradeloom`` command: argument parsing and the commands that only read (status)."""

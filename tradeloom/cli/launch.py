@@ -1,0 +1,144 @@
+"""``tradeloom run FILE --mode paper|live``: the run directory, the runner, the loop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import structlog
+
+from tradeloom.engine.run_dir import check_live_run_dir
+from tradeloom.engine.stdout import silence_stdout
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.live.loop import run_forever, stop_on_signals
+from tradeloom.live.observers import attach_observers
+from tradeloom.live.runner import LiveRunner, Mode, wall_clock
+from tradeloom.plugins.manager import Plugins
+
+if TYPE_CHECKING:
+    from tradeloom.live.portfolio_session import LivePortfolio
+
+__all__ = ["default_run_dir", "run_live"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+class _BarLines:
+    """Print one line per bar; a stdout that went away stops the lines, never the trading.
+
+    A closed pipe (``tradeloom run ... | head``) or a lost terminal makes ``print`` raise
+    in the middle of a tick: the lines stop, once logged, and stdout is pointed at
+    /dev/null so that the interpreter's exit does not complain either.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __call__(self, line: str) -> None:
+        if self.stopped:
+            return
+        try:
+            print(line, flush=True)
+        except OSError as exc:
+            self.stopped = True
+            silence_stdout()
+            _log.warning("bar_lines_stopped", error=f"{type(exc).__name__}: {exc}")
+
+
+def default_run_dir(name: str, mode: Mode) -> Path:
+    """Return ``runs/<name>-<mode>``: the same command restarts the same run."""
+    return Path("runs") / f"{name}-{mode}"
+
+
+def run_live(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    *,
+    mode: Mode,
+    out: Path | None,
+    overrides: Sequence[str] = (),
+    max_bars: int | None = None,
+    quiet: bool = False,
+    speed: float | None = None,
+    portfolio: LivePortfolio | None = None,
+) -> str:
+    """Start (or restart) the run and trade until stopped; return a one-line summary.
+
+    Unless ``quiet``, each bar traded prints one line on stdout (`LiveRunner.bar_line`).
+    With ``speed`` (``--clock simulated``), a paper run trades the strategy's own bars
+    served by the exchange emulator at that many times real time
+    (`tradeloom.live.sim_clock.SimulatedMarket`). With ``portfolio``, ``pipeline``
+    is its account's (`tradeloom.live.portfolio_session.account_pipeline`) and
+    the strategies trade together on it (``--clock simulated`` only).
+
+    Raises:
+        UserError: The run directory is not a run's, the metrics port is taken, or
+            the simulated market cannot serve the strategy's data.
+    """
+    name = pipeline.config.name
+    simulated = speed is not None
+    if out is not None:
+        run_dir = out.resolve()
+    elif simulated:
+        from tradeloom.live.sim_clock import simulated_run_dir
+
+        run_dir = simulated_run_dir(name).resolve()
+    else:
+        run_dir = default_run_dir(name, mode).resolve()
+    check_live_run_dir(out if out is not None else run_dir, given=out is not None)
+    with ExitStack() as stack:
+        clock: Callable[[], pd.Timestamp] = wall_clock
+        loop: Callable[..., str] = run_forever
+        if speed is not None:
+            from tradeloom.live.sim_clock import SimulatedMarket
+
+            pipelines = () if portfolio is None else portfolio.pipelines
+            market = stack.enter_context(
+                SimulatedMarket(pipeline, run_dir, speed=speed, pipelines=pipelines)
+            )
+            clock, loop = market.now, market.run
+            if portfolio is None:
+                pipeline = market.live_pipeline()
+            else:
+                pipeline = market.live_pipeline(pipeline, tuple(market.markets))
+                live = tuple(market.live_pipeline(p) for p in portfolio.pipelines)
+                portfolio = replace(portfolio, pipelines=live)
+        runner = LiveRunner(
+            pipeline,
+            plugins,
+            mode=mode,
+            run_dir=run_dir,
+            clock=clock,
+            overrides=overrides,
+            echo=None if quiet else _BarLines(),
+            watch_file=portfolio is None,  # a portfolio file is not hot-reloaded
+            portfolio=portfolio,
+        )
+        attach_observers(runner, stack)  # metrics and alerts: before any bar
+        reason = "failed"
+        with stop_on_signals() as stop:
+            if threading.current_thread() is threading.main_thread():
+                runner.inbox.install_signal_handlers()
+            try:
+                runner.start()
+                reason = loop(runner, stop, max_bars=max_bars)
+            except BaseException as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                runner.stop(reason)
+                runner.inbox.restore_signal_handlers()
+    session = runner.session_or_fail
+    book = session.engine.portfolio
+    held = f"position {book.position:.8g}"
+    symbols = session.engine.symbols
+    if symbols is not None and len(symbols) > 1:  # a universe: each symbol's
+        held = "positions " + ", ".join(
+            f"{symbol} {book.position_of(s):.8g}" for s, symbol in enumerate(symbols)
+        )
+    return f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"

@@ -1,0 +1,751 @@
+"""The ``tradeloom`` command.
+
+Exit codes: 0 success, 1 run failure (a bug or an environment problem; the log
+has the traceback), 2 invalid input (one line per problem, no traceback).
+``check-lookahead`` exits 1 when it finds look-ahead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tradeloom.live.early_stop import catch_stop_signals_early, trades_live
+
+if (
+    (
+        os.path.basename(sys.argv[0]) == "tradeloom"
+        or sys.argv[0].endswith(os.path.join("tradeloom", "cli", "main.py"))  # python -m
+    )
+    and trades_live(sys.argv[1:])
+):
+    # the `tradeloom` command's own process: before this module's imports below, so that
+    # a signal in the first fraction of a second of start-up stops the run journaled
+    catch_stop_signals_early()
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from tradeloom import __version__
+from tradeloom.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from tradeloom.engine.capabilities import Mode
+    from tradeloom.engine.wiring import Pipeline
+    from tradeloom.plugins.manager import Plugins
+
+__all__ = ["main"]
+
+_DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
+    "auto": "auto",
+    "batch": "batch",
+    "per-bar": "per_bar",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if trades_live(words):
+        # first thing, before the parser's imports and the validation: a signal during
+        # start-up stops the run cleanly, journaled, instead of killing it (exit 143)
+        catch_stop_signals_early()
+    parser = _parser()
+    args = parser.parse_args(words)
+    from tradeloom.threads import apply_native_threads, native_threads
+
+    try:
+        apply_native_threads(native_threads(args.threads))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from tradeloom.engine.logs import configure_logging, open_log_file
+
+    try:
+        log_file = None if args.log_file is None else open_log_file(args.log_file)
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, stream=log_file)
+    from tradeloom import progress
+
+    progress.enable(quiet=args.quiet)
+    try:
+        return _command(args)
+    finally:
+        if log_file is not None:
+            configure_logging(args.log_level)  # an embedding program logs on after us
+            log_file.close()
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        return int(args.command(args))
+    except UserError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout's reader stopped reading (`tradeloom status RUN | head`): not an error
+        from tradeloom.engine.stdout import silence_stdout
+
+        silence_stdout()
+        return 0
+    except Exception as exc:
+        from tradeloom.engine.run_dir import environment_fault
+        from tradeloom.redaction import redact_text
+
+        fault = environment_fault(exc)
+        if fault is not None:
+            # The machine's problem, not a bug: one line; the traceback only in a log file.
+            saved = _save_traceback(exc)
+            where = f" (traceback in {saved})" if saved is not None else ""
+            print(redact_text(f"run failed: {fault}{where}"), file=sys.stderr)
+            return 1
+        import structlog
+
+        structlog.get_logger("tradeloom.cli").exception(
+            "run_failed", error=f"{type(exc).__name__}: {exc}"
+        )
+        print(redact_text(f"run failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return 1
+
+
+def _save_traceback(exc: BaseException) -> Path | None:
+    import tempfile
+    import traceback
+
+    from tradeloom.redaction import redact_text
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="tradeloom-", suffix=".log", delete=False, encoding="utf-8"
+        ) as file:
+            file.write(redact_text(text))
+        return Path(file.name)
+    except OSError:  # the temporary folder is full or read-only too
+        return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradeloom", description="Run AI trading strategies written as YAML."
+    )
+    parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append the logs to PATH as JSON lines (secrets redacted) instead of stderr",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they show only on a terminal, never under CI or in a pipe), "
+        "no line per bar of a paper or live run",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="threads of the native libraries (OpenMP, BLAS) per process, for training, "
+        "prediction and the processes a command starts (default: $TRADELOOM_THREADS, else "
+        "1: tradeloom's parallelism is its workers and fold threads)",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="validate a strategy file and run it")
+    run.add_argument("file", type=Path)
+    run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
+    run.add_argument(
+        "--out",
+        type=_folder,
+        help="run directory (default: runs/<name>-<time> for a backtest; runs/<name>-<mode> "
+        "for paper and live, so that the same command restarts the run)",
+    )
+    run.add_argument(
+        "--clock",
+        choices=["wall", "simulated"],
+        default="wall",
+        help="paper: simulated plays the strategy's own bars (synthetic, file) through the "
+        "built-in exchange emulator, with no exchange and no keys (default: wall, the "
+        "exchange's bars as they close)",
+    )
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        metavar="Nx",
+        help="--clock simulated: play bars at N times real time, or max (default 3600x: an "
+        "hourly bar a second)",
+    )
+    run.add_argument(
+        "--max-bars",
+        type=_positive_int,
+        metavar="N",
+        help="paper and live: stop after N live bars (default: run until stopped)",
+    )
+    run.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would reset 'tradeloom --quiet run'
+        help="no progress bars; paper and live: no line per bar on stdout",
+    )
+    run.add_argument(
+        "--driver",
+        choices=["auto", "batch", "per-bar"],
+        default="auto",
+        help="auto or batch: every bar in one call of the compiled core (it stops only "
+        "where a plugin's component or a monitor needs Python); per-bar: one bar at a "
+        "time with the features stepped, as live trading runs (same journal)",
+    )
+    _add_set(run)
+    run.add_argument(
+        "--variant",
+        metavar="SWEEP_DIR:ROW",
+        help="run a sweep's variant: the overrides of row ROW of SWEEP_DIR/results.parquet "
+        "(its number, or its key), before any --set",
+    )
+    run.set_defaults(command=_run)
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a strategy file; exit 0 or 2",
+        description="Validate the file and build every component without loading data. "
+        "With --mode paper or live, also check that each component can trade live (a "
+        "live data feed, a model that predicts one bar, for live an exchange account "
+        "with keys). Exit 0 valid, 2 invalid.",
+    )
+    validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--mode",
+        choices=["backtest", "paper", "live"],
+        default="backtest",
+        help="what to check the file for (default backtest)",
+    )
+    _add_set(validate)
+    validate.set_defaults(command=_validate)
+
+    plugins = sub.add_parser("plugins", help="list plugins, their sources and components")
+    plugins.add_argument(
+        "-m", "--module", action="append", default=[], help="also load this plugin module"
+    )
+    plugins.set_defaults(command=_plugins)
+
+    lookahead = sub.add_parser(
+        "check-lookahead",
+        help="check a strategy for look-ahead; exit 0 none found, 1 found, 2 invalid input",
+        description="Run the strategy over its bars, then again with the bars after each cut "
+        "point dropped and replaced; nothing at or before a cut point may move. Prints one "
+        "line per check and the first component and bar that looked ahead. Exit codes: "
+        "0 no look-ahead found, 1 look-ahead found (or a run failure), 2 invalid input.",
+    )
+    lookahead.add_argument("file", type=Path)
+    _add_set(lookahead)
+    lookahead.add_argument(
+        "--points",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="cut points, spread over the bars after the first prediction (default 3)",
+    )
+    lookahead.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="S",
+        help="seed of the markets that replace the bars after each cut (default 0)",
+    )
+    lookahead.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where the findings and the internal runs' logs go "
+        "(default: runs/<name>-lookahead-<time>)",
+    )
+    lookahead.set_defaults(command=_check_lookahead)
+
+    report = sub.add_parser(
+        "report",
+        help="write a run's report.html (charts and tables, opens offline)",
+        description="Write RUN_DIR/report.html from the run's files: price with every trade, "
+        "equity against buy and hold, drawdown, exposure, the model's probability, "
+        "monitoring, events, monthly returns, trade returns, rejections and the statistics.",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
+    report.set_defaults(command=_report)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs: the settings that differ, the figures side by side, and an HTML "
+        "page with their equity curves",
+    )
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument(
+        "--out",
+        default="compare.html",
+        metavar="FILE",
+        help="the HTML page to write (default: compare.html)",
+    )
+    compare.set_defaults(command=_compare)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
+    schema.add_argument(
+        "-m", "--module", action="append", default=[], help="also load this plugin module"
+    )
+    schema.set_defaults(command=_schema)
+
+    kill = sub.add_parser(
+        "kill",
+        help="kill switch: a paper or live run cancels every open order and halts",
+        description="Latch the kill switch of a paper or live run: the running process "
+        "cancels every open order and halts, and stays halted across restarts until "
+        "'tradeloom resume'. With no process running, the kill is latched when it next starts.",
+    )
+    kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    kill.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    kill.set_defaults(command=_kill)
+
+    resume = sub.add_parser(
+        "resume",
+        help="lift the kill switch of a paper or live run",
+        description="Let a halted paper or live run trade again. Refused while RUN_DIR/KILL "
+        "exists: delete that file first.",
+    )
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    resume.set_defaults(command=_resume)
+
+    status = sub.add_parser(
+        "status",
+        help="what a run is doing: trading state, position, orders, equity, last bar, errors",
+        description="Show a run's trading state (ACTIVE, REDUCING or HALTED, and why), its "
+        "positions, open orders, equity and today's P&L, the last bar and how long ago it "
+        "closed, data staleness, health and the last errors, from its journal. Works while a "
+        "paper or live run trades (it reads the journal without locking it), after it "
+        "stopped or was killed, and on a backtest's directory. Exit 0, or 2 with one line "
+        "when RUN_DIR is not a run or its journal cannot be read.",
+    )
+    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(command=_status)
+
+    journal = sub.add_parser("journal", help="inspect a run's journal")
+    journal_actions = journal.add_subparsers(required=True, metavar="ACTION")
+    verify = journal_actions.add_parser(
+        "verify",
+        help="check a run's journal: readable, this format, every row in its hash chain",
+        description="Check RUN_DIR's journal (journal.sqlite, or the PostgreSQL run its "
+        "journal.json names; or a journal file): that it is a "
+        "tradeloom journal of this format and that every row chains to the one before it. "
+        "Exit 0 with the row count and the last hash, or 2 with one line naming the first "
+        "bad sequence number (a row deleted, inserted or edited) or what else is wrong.",
+    )
+    verify.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    verify.set_defaults(command=_journal_verify)
+
+    from tradeloom.sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
+
+    from tradeloom.cli.data_fetch import add_fetch_parser
+    from tradeloom.cli.data_record_book import add_record_book_parser
+
+    data = sub.add_parser("data", help="market data: download exchange bars, record order books")
+    actions = data.add_subparsers(required=True, metavar="ACTION")
+    add_fetch_parser(actions)
+    add_record_book_parser(actions)
+    return parser
+
+
+def _journal_verify(args: argparse.Namespace) -> int:
+    from tradeloom.journal import journal_path, verify
+
+    path = args.run_dir
+    if path.is_dir() and not path.name.endswith(".sqlite"):
+        path = journal_path(path)
+    verified = verify(path)
+    print(f"{path}: {verified.rows} rows, hash chain intact (head {verified.head})")
+    return 0
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a key of the file (repeatable), validated like the file",
+    )
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, was empty (use . for this folder)")
+    return Path(text)
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
+    return value
+
+
+def _speed(text: str) -> float:
+    """``--speed``: ``60x`` (60 times real time) or ``max`` (no waiting)."""
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a speed such as 60x (60 times real time) or max, was '{text}'"
+        )
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, was '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
+    return value
+
+
+def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, Plugins]:
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.schemas import load_strategy
+
+    config, plugins = load_strategy(args.file, args.overrides)
+    return build_pipeline(config, mode=mode), plugins
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.clock == "simulated" and args.mode != "paper":
+        raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
+    if args.speed is not None and args.clock != "simulated":
+        raise UserError("--speed applies to --clock simulated only")
+    if args.variant is not None:
+        from tradeloom.sweep.cli import variant_overrides
+
+        args.overrides = [*variant_overrides(args.variant, args.file), *args.overrides]
+    if _is_portfolio(args.file):
+        return _run_portfolio(args)
+    if args.mode != "backtest":
+        return _run_live(args)
+    if args.max_bars is not None:
+        raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.backtest.pipeline import Driver
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.reporting.summary import format_summary
+
+    pipeline, plugins = _load(args)
+    driver: Driver = _DRIVERS[args.driver]
+    outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
+    print(format_summary(outcome.metrics))
+    return 0
+
+
+def _run_portfolio(args: argparse.Namespace) -> int:
+    if args.mode != "backtest":
+        return _run_live_portfolio(args)
+    if args.max_bars is not None:
+        raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.backtest.pipeline import Driver
+    from tradeloom.backtest.portfolio_run import run_portfolio
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.reporting.summary import format_summary
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    portfolio = load_portfolio(args.file, args.overrides)
+    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
+    plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
+    driver: Driver = _DRIVERS[args.driver]
+    outcome = run_portfolio(portfolio, pipelines, plugins, out=args.out, driver=driver)
+    print(format_summary(outcome.metrics))
+    return 0
+
+
+def _run_live_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.cli.launch import run_live
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    simulated = args.clock == "simulated"
+    portfolio = load_portfolio(args.file, args.overrides)
+    # simulated: each data source is swapped for the emulator's after it loaded the bars
+    pipelines = tuple(build_pipeline(config) for config in portfolio.strategies)
+    modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
+    plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
+    account = account_pipeline(portfolio, pipelines)
+    _print_notes(pipelines)
+    print(
+        run_live(
+            account,
+            plugins,
+            mode=args.mode,
+            out=args.out,
+            overrides=args.overrides,
+            max_bars=args.max_bars,
+            quiet=args.quiet,
+            speed=None if not simulated else (args.speed if args.speed is not None else 3600.0),
+            portfolio=LivePortfolio(portfolio, pipelines),
+        )
+    )
+    return 0
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from tradeloom.cli.launch import run_live
+
+    simulated = args.clock == "simulated"
+    # simulated: the data source is swapped for the emulator's after it loaded the bars
+    pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
+    _print_notes([pipeline])
+    speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
+    print(
+        run_live(
+            pipeline,
+            plugins,
+            mode=args.mode,
+            out=args.out,
+            overrides=args.overrides,
+            max_bars=args.max_bars,
+            quiet=args.quiet,
+            speed=speed,
+        )
+    )
+    return 0
+
+
+def _print_notes(pipelines: Sequence[Pipeline]) -> None:
+    """Print, on stderr, what a paper or live run of these strategies should know (a model
+    whose probabilities may differ from the backtest's in the last bits)."""
+    from tradeloom.engine.capabilities import parity_notes
+
+    for pipeline in pipelines:
+        for note in parity_notes(pipeline.config, pipeline.model):
+            print(note, file=sys.stderr)
+
+
+def _is_portfolio(path: Path) -> bool:
+    from tradeloom.schemas.portfolio_file import is_portfolio_document
+    from tradeloom.schemas.yaml_loader import load_yaml
+
+    return is_portfolio_document(load_yaml(path).data)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    if _is_portfolio(args.file):
+        return _validate_portfolio(args)
+    pipeline, _ = _load(args, args.mode)
+    config = pipeline.config
+    _print_notes([pipeline])
+    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
+    print(
+        f"{args.file}: valid strategy '{config.name}'{mode} (data {config.data.kind}, "
+        f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
+        f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
+        f"{_count(len(config.risk_rules), 'risk rule')}, execution {config.execution.kind}, "
+        f"{_count(len(config.monitoring), 'monitor')})"
+    )
+    return 0
+
+
+def _validate_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.engine.account import account_problems, account_venue
+    from tradeloom.engine.capabilities import one_account_problems
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    portfolio = load_portfolio(args.file, args.overrides)
+    pipelines, problems = [], []
+    for config in portfolio.strategies:  # every strategy's problems, not the first's only
+        try:
+            pipelines.append(build_pipeline(config, mode=args.mode))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    problems = account_problems(pipelines)
+    if args.mode == "live":
+        account = account_venue(portfolio, pipelines[0])
+        problems += one_account_problems([(p.config, p.data) for p in pipelines], account)
+    if problems:
+        raise ConfigError(problems)
+    _print_notes(pipelines)
+    top = portfolio.file
+    shares = ", ".join(
+        f"{config.name} {weight:.4g}"
+        for config, weight in zip(portfolio.strategies, portfolio.weights, strict=True)
+    )
+    allocation = top.allocation
+    how = (
+        f"inverse volatility over {allocation.window} bars, equal until then"
+        if allocation.kind == "inverse_volatility"
+        else "fixed"
+    )
+    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
+    print(
+        f"{args.file}: valid portfolio '{top.name}'{mode}: "
+        f"{len(portfolio.strategies)} strateg{'y' if len(portfolio.strategies) == 1 else 'ies'}"
+        f" on one account of "
+        f"{top.initial_cash:,.2f} ({how}: {shares})"
+    )
+    return 0
+
+
+def _check_lookahead(args: argparse.Namespace) -> int:
+    from tradeloom.engine.run_dir import open_run_dir
+
+    pipeline, _ = _load(args)  # validated and built like run: invalid input exits 2
+    out, lock = open_run_dir(f"{pipeline.config.name}-lookahead", args.out)
+    try:
+        return _lookahead_in(args, pipeline, out.resolve())
+    finally:
+        lock.release_pid()
+
+
+def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> int:
+    from tradeloom.diagnostics.lookahead import check_lookahead
+    from tradeloom.engine.logs import configure_logging
+
+    log_path = out / "lookahead.log"
+    # the internal runs' logs (one backtest per variant) go to the file, the findings here
+    with log_path.open("w", encoding="utf-8") as log:
+        configure_logging(args.log_level, stream=log)
+        try:
+            report = check_lookahead(
+                pipeline.config,
+                points=args.points,
+                seed=args.seed,
+                progress=lambda line: print(line, flush=True),
+            )
+        finally:
+            configure_logging(args.log_level)
+    (out / "findings.txt").write_text("\n".join([*report.lines, report.summary]) + "\n")
+    print(report.summary)
+    logged = sum(1 for _ in log_path.open(encoding="utf-8"))
+    if logged:
+        print(f"the internal runs logged {_count(logged, 'line')}: {log_path}")
+    return 0 if report.finding is None else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tradeloom.journal import check_end, journal_path
+    from tradeloom.reporting.report import write_report
+
+    journal = journal_path(args.run_dir)
+    if journal.is_file():  # a cut journal, or another run's, reports nothing
+        check_end(journal)
+    path = write_report(args.run_dir)
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tradeloom.reporting.compare import compare_runs
+    from tradeloom.safe_writes import check_out_text
+
+    if len(args.run_dirs) < 2:
+        raise UserError("compare: give two run directories or more")
+    table, path = compare_runs(args.run_dirs, check_out_text(args.out))
+    print(table)
+    print(f"equity curves: {path}")
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from tradeloom.plugins.manager import load_plugins
+
+    registry = load_plugins(args.module).registry
+    clashing = {
+        (entry.component.layer, entry.component.kind): [e.plugin.name for e in clash]
+        for clash in registry.clashes()
+        for entry in clash
+    }
+    for plugin in registry.plugins:
+        print(f"{plugin.name}  [{plugin.source}]")
+        for c in sorted(plugin.components, key=lambda c: (c.layer, c.kind)):
+            others = [n for n in clashing.get((c.layer, c.kind), []) if n != plugin.name]
+            mark = (
+                f"  (clash with {', '.join(others)}: kind {plugin.name}:{c.kind})" if others else ""
+            )
+            print(f"    {c.layer:<11} {c.kind:<18} {c.summary}{mark}")
+    for clash in registry.clashes():
+        first = clash[0].component
+        print(
+            f"clash: {first.layer} kind '{first.kind}' is provided by "
+            f"{' and '.join(e.plugin.name for e in clash)}; a strategy using it names one: "
+            + " or ".join(f"kind: {e.plugin.name}:{first.kind}" for e in clash)
+        )
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.schemas.json_schema import strategy_json_schema
+
+    registry = load_plugins(args.module).registry
+    print(json.dumps(strategy_json_schema(registry), indent=2))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from tradeloom.cli.status import format_status, read_status
+
+    status = read_status(args.run_dir)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(format_status(status))
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from tradeloom.engine.control import request_kill
+
+    print(request_kill(args.run_dir, args.reason).describe())
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from tradeloom.engine.control import request_resume
+
+    print(request_resume(args.run_dir, args.reason).describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

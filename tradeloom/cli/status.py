@@ -1,0 +1,785 @@
+"""``tradeloom status RUN_DIR``: what a run is doing, or did, read from its journal.
+
+The journal is read through `tradeloom.journal.read_frames` alone, read-only and in one
+snapshot: a running paper or live run keeps writing it (SQLite WAL lets a reader and
+the writer work at once), and its ``live.pid`` lock is only tested, never taken. The
+other files read are documented ones: ``strategy.yaml`` (the timeframe), ``live.pid``
+(is a process running it) and, for a backtest, ``equity.csv`` (the closes; a backtest
+journals no bar prices).
+
+Position, cash and equity come from the journal's fills (``cash -= side x quantity x
+price + fee``, as the core books them) marked at the last bar's close, so they are
+what the journal says, whether the process is alive, stopped, or was killed mid-bar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.errors import UserError
+from tradeloom.journal import JournalDamaged, check_end, journal_path, read_frames, read_info
+from tradeloom.reporting.outputs import json_safe
+from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
+from tradeloom.timeframes import parse_timeframe
+
+__all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
+
+_KINDS = (
+    "run_started",
+    "run_finished",
+    "run_failed",
+    "run_stopped",
+    "restarted",
+    "data_loaded",
+    "warm_up",
+    "live_bar",
+    "signal",
+    "rejection",
+    "order",
+    "fill",
+    "order_cancelled",
+    "order_expired",
+    "order_state",
+    "halt",
+    "health",
+    "trading_state",
+    "venue_unreachable",
+    "stale_data",
+    "config_reload_refused",
+    "fill_refused",
+    "stop_fallback",
+)
+_ENDED = ("stopped", "finished", "failed")
+"""Processes that ended on purpose or by failure (not killed): no bar is due."""
+
+_ERROR_KINDS = (
+    "run_failed",
+    "halt",
+    "venue_unreachable",
+    "stale_data",
+    "config_reload_refused",
+    "fill_refused",
+    "stop_fallback",
+)
+_TERMINAL_ORDER_STATES = frozenset({"filled", "cancelled", "rejected"})
+_HEALTH_RANKS = ("HEALTHY", "WARNING", "CRITICAL")
+_EPS = 1e-9
+ERRORS_SHOWN = 5
+"""How many of the last errors status shows."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """What the journal's fills hold in one market.
+
+    Attributes:
+        symbol: The market.
+        quantity: Signed quantity (negative: short).
+        cost: The position's average entry price (None when flat).
+        mark: The last close it is marked at (None: no close known).
+        unrealized: ``quantity x (mark - cost)`` (None when unknown).
+    """
+
+    symbol: str
+    quantity: float
+    cost: float | None
+    mark: float | None
+    unrealized: float | None
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order the journal has sent and that is neither filled, cancelled nor expired."""
+
+    id: str
+    symbol: str
+    bar: int
+    timestamp: str | None
+    side: str
+    quantity: float
+    filled: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Everything ``tradeloom status`` shows; `format_status` writes it for a person.
+
+    Times are ISO 8601 (UTC) and ages in seconds; None where the journal does not say.
+    """
+
+    run_dir: str
+    strategy: str
+    mode: str
+    process: str
+    process_detail: str
+    pid: int | None
+    state: str
+    state_code: str
+    state_reason: str
+    state_since: str | None
+    symbol: str
+    timeframe: str
+    last_bar: int | None
+    last_bar_time: str | None
+    last_bar_close_time: str | None
+    last_bar_age_seconds: float | None
+    last_close: float | None
+    bars: int
+    stale: bool | None
+    staleness: str
+    capital: float | None
+    cash: float | None
+    equity: float | None
+    total_return: float | None
+    day: str | None
+    day_pnl: float | None
+    day_return: float | None
+    positions: list[Position] = field(default_factory=list)
+    open_orders: list[OpenOrder] = field(default_factory=list)
+    health: str | None = None
+    monitors: dict[str, str] = field(default_factory=dict)
+    signals: int = 0
+    orders: int = 0
+    fills: int = 0
+    rejections: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    strategies: dict[str, float] = field(default_factory=dict)
+    """A portfolio file's backtest: each strategy's P&L at the last bar (equity.csv's)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the status as JSON values (NaN as None)."""
+        return json_safe(asdict(self))
+
+
+def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
+    """Read what the run in ``run_dir`` is doing (or did) from its journal.
+
+    Args:
+        run_dir: A run directory (a backtest's, a paper or a live run's).
+        now: The time now (UTC), for ages and staleness; the wall clock by default.
+
+    Raises:
+        UserError: Not a run directory (one line naming it).
+        JournalError: The journal is of another format version, damaged or truncated
+            (one line naming it and the problem).
+    """
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
+    journal = journal_path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-...)")
+    if not journal.exists():
+        raise UserError(
+            f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
+            "'tradeloom run' wrote"
+        )
+    check_end(journal)  # a cut journal, or another run's, shows nothing
+    info = read_info(journal)
+    try:
+        frames = read_frames(journal, _KINDS)
+    except KeyError as exc:  # pragma: no cover - the kinds above are this format's
+        raise JournalDamaged(f"{journal}: {exc}") from None
+    return _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now).build()
+
+
+class _Status:
+    def __init__(
+        self,
+        run_dir: Path,
+        frames: dict[str, pd.DataFrame],
+        mode: str,
+        strategy: str,
+        now: pd.Timestamp,
+    ) -> None:
+        self.run_dir = run_dir
+        self.f = frames
+        self.mode = mode
+        self.strategy = strategy
+        self.now = now
+        self.timeframe, self.seconds = _timeframe(run_dir, frames["data_loaded"])
+        started = frames["run_started"]
+        self.simulated = bool(len(started)) and str(started["clock"].iloc[0]) == "simulated"
+        """The run's clock is not the wall clock: ages are measured on the run's own."""
+        self._closes: dict[str, float] = {}
+        """A universe backtest's last close of each symbol (its equity.csv's)."""
+        self._strategies: dict[str, float] = {}
+        """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
+
+    def build(self) -> RunStatus:
+        process, detail, pid = self._process()
+        state, code, reason, since = self._state()
+        bars = self._bars()
+        capital = self._capital()
+        marks = _fill_marks(self.f["fill"])
+        last_close = float(bars["close"].iloc[-1]) if len(bars) else None
+        if last_close is not None and math.isnan(last_close):
+            last_close = None  # a universe: each symbol's, with its position
+        cash = equity = total = day_pnl = day_return = None
+        day = None
+        if capital is not None:
+            cash = capital - float(marks["flow"].sum()) if len(marks) else capital
+            if len(bars):
+                # a universe backtest's equity.csv has its equity: several markets
+                curve = (
+                    bars["equity"].to_numpy(np.float64)
+                    if "equity" in bars
+                    else _equity_curve(bars, marks, capital)
+                )
+                equity = float(curve[-1])
+                day, start = _day_start(bars, curve, capital, self.seconds)
+                day_pnl = equity - start
+                day_return = day_pnl / start if start else None
+            elif not self._positions_held(marks):
+                equity = cash
+            total = equity / capital - 1.0 if equity is not None and capital else None
+        last = bars.iloc[-1] if len(bars) else None
+        last_time = None if last is None else pd.Timestamp(last["timestamp"])
+        close_time = None if last_time is None else last_time + pd.Timedelta(seconds=self.seconds)
+        now = self._run_now()
+        age = None if close_time is None else (now - close_time).total_seconds()
+        stale, staleness = self._staleness(process, age, close_time)
+        health, monitors = self._health()
+        symbol = self._symbol(bars)
+        return RunStatus(
+            run_dir=str(self.run_dir),
+            strategy=self.strategy,
+            mode=self.mode,
+            process=process,
+            process_detail=detail,
+            pid=pid,
+            state=state,
+            state_code=code,
+            state_reason=reason,
+            state_since=since,
+            symbol=symbol,
+            timeframe=self.timeframe,
+            last_bar=None if last is None else int(last["bar"]),
+            last_bar_time=_iso(last_time),
+            last_bar_close_time=_iso(close_time),
+            last_bar_age_seconds=age,
+            last_close=last_close,
+            bars=len(bars),
+            stale=stale,
+            staleness=staleness,
+            capital=capital,
+            cash=cash,
+            equity=equity,
+            total_return=total,
+            day=day,
+            day_pnl=day_pnl,
+            day_return=day_return,
+            positions=self._positions(marks, symbol, last_close),
+            open_orders=self._open_orders(),
+            health=health,
+            monitors=monitors,
+            signals=len(self.f["signal"]),
+            orders=len(self.f["order"]),
+            fills=len(self.f["fill"]),
+            rejections=len(self.f["rejection"]),
+            errors=self._errors(),
+            strategies=dict(self._strategies),
+        )
+
+    # --- the process ------------------------------------------------------------------
+
+    def _process(self) -> tuple[str, str, int | None]:
+        from tradeloom.engine.control import PID_FILE, running_pid
+
+        pid = running_pid(self.run_dir) if (self.run_dir / PID_FILE).exists() else None
+        last = _last_of(self.f, ("run_started", "restarted", "run_stopped", "run_finished"))
+        failed = _last_of(self.f, ("run_failed",))
+        if failed is not None and (last is None or failed[1]["seq"] > last[1]["seq"]):
+            last = failed
+        if pid is not None:
+            return "running", f"pid {pid}", pid
+        if last is None:
+            return "not running", "the journal holds no start (the first start failed)", None
+        kind, row = last
+        if kind == "run_finished":
+            return "finished", f"in {row['seconds']:.1f} s", None
+        if kind == "run_failed":
+            return "failed", str(row["error"]), None
+        if kind == "run_stopped":
+            when = _iso(row["wall_time"])
+            return "stopped", f"{row['reason']} (after {row['bars']} bars, at {when})", None
+        return (
+            "not running",
+            "no stop was journaled after its last start: killed (kill -9), crashed, or the "
+            "machine went down; the same 'tradeloom run' command continues it",
+            None,
+        )
+
+    # --- the trading state --------------------------------------------------------------
+
+    def _state(self) -> tuple[str, str, str, str | None]:
+        halts = self.f["halt"]
+        if len(halts):
+            # a risk rule's halt (drawdown, no equity, a health rule) stays: resume lifts
+            # only the kill switch
+            row = halts.iloc[-1]
+            return "HALTED", str(row["code"]), str(row["message"]), _iso(row["timestamp"])
+        states = self.f["trading_state"]
+        if not len(states):
+            return "ACTIVE", "", "", None
+        row = states.iloc[-1]
+        since = _iso(row["at"]) or _iso(row["timestamp"])
+        return str(row["state"]), str(row["code"]), str(row["message"]), since
+
+    # --- bars and prices ----------------------------------------------------------------
+
+    def _bars(self) -> pd.DataFrame:
+        """Return the closes the run saw: live bars, or a backtest's ``equity.csv``."""
+        live = self.f["live_bar"]
+        if len(live) and live["symbol"].nunique() > 1:
+            return self._universe_live_bars(live)
+        if len(live):
+            return live[["bar", "timestamp", "symbol", "close"]].reset_index(drop=True)
+        path = self.run_dir / "equity.csv"
+        if self.mode == "backtest" and path.exists():
+            frame = read_csv(path, "a run's equity curve", text_columns=("timestamp",))
+            if "close" not in frame.columns:
+                return self._universe_bars(frame)
+            if "timestamp" not in frame.columns:
+                raise UserError(f"{path}: no timestamp column; damaged, or not a run's equity")
+            try:
+                times = pd.to_datetime(frame["timestamp"], utc=True)
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"{path}: column timestamp: not times ({exc})") from None
+            return pd.DataFrame(
+                {
+                    "bar": np.arange(len(frame)),
+                    "timestamp": times,
+                    "symbol": self._symbol(None),
+                    "close": frame["close"].to_numpy(np.float64),
+                }
+            )
+        return pd.DataFrame({"bar": [], "timestamp": [], "symbol": [], "close": []})
+
+    def _universe_live_bars(self, live: pd.DataFrame) -> pd.DataFrame:
+        """Return a paper universe's clock (one row per tick) and its equity: the fills up
+        to each tick, each symbol marked at its last close; keep each symbol's last close
+        for its position."""
+        closes = live.pivot_table(index="bar", columns="symbol", values="close", aggfunc="last")
+        closes = closes.ffill()
+        for symbol, close in closes.iloc[-1].items():
+            if math.isfinite(float(close)):
+                self._closes[str(symbol)] = float(close)
+        times = live.groupby("bar")["timestamp"].first().reindex(closes.index)
+        capital = self._capital() or 0.0
+        marks = _fill_marks(self.f["fill"])
+        held = marks.pivot_table(index="bar", columns="symbol", values="signed", aggfunc="sum")
+        held = held.reindex(columns=closes.columns, fill_value=0.0).fillna(0.0).cumsum()
+        held = held.reindex(closes.index, method="ffill").fillna(0.0)
+        flow = marks.groupby("bar")["flow"].sum().cumsum()
+        cash = capital - flow.reindex(closes.index, method="ffill").fillna(0.0)
+        equity = cash + (held * closes.fillna(0.0)).sum(axis=1)
+        return pd.DataFrame(
+            {
+                "bar": closes.index.to_numpy(np.int64),
+                "timestamp": pd.to_datetime(times.to_numpy(), utc=True),
+                "symbol": ", ".join(dict.fromkeys(str(s) for s in live["symbol"])),
+                "close": np.nan,
+                "equity": equity.to_numpy(np.float64),
+            }
+        )
+
+    def _universe_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return a universe backtest's clock and equity (``close`` NaN: several markets);
+        keep each symbol's last close for its position."""
+        for column in frame.columns:
+            if column.startswith("close[") and column.endswith("]"):
+                closes = frame[column].dropna()
+                if len(closes):
+                    self._closes[column[6:-1]] = float(closes.iloc[-1])
+            if column.startswith("pnl[") and column.endswith("]") and len(frame):
+                self._strategies[column[4:-1]] = float(frame[column].iloc[-1])
+        return pd.DataFrame(
+            {
+                "bar": np.arange(len(frame)),
+                "timestamp": pd.to_datetime(frame["timestamp"], utc=True),
+                "symbol": "",
+                "close": np.nan,
+                "equity": frame["equity"].to_numpy(np.float64),
+            }
+        )
+
+    def _symbol(self, bars: pd.DataFrame | None) -> str:
+        if bars is not None and len(bars) and bars["symbol"].iloc[-1]:
+            return str(bars["symbol"].iloc[-1])
+        loaded = self.f["data_loaded"]
+        if len(loaded) > 1:  # a universe: every symbol, in order
+            return ", ".join(dict.fromkeys(str(s) for s in loaded["symbol"]))
+        for kind in ("data_loaded", "warm_up", "order"):
+            frame = self.f[kind]
+            if len(frame) and frame["symbol"].iloc[-1]:
+                return str(frame["symbol"].iloc[-1])
+        return ""
+
+    def _capital(self) -> float | None:
+        started = self.f["run_started"]
+        if len(started):
+            capital = float(started["capital"].iloc[0])
+            if math.isfinite(capital):
+                return capital
+        document = _strategy(self.run_dir)
+        execution = document.get("execution") if isinstance(document, dict) else None
+        cash = execution.get("initial_cash") if isinstance(execution, dict) else None
+        if cash is None and isinstance(document, dict):
+            cash = document.get("initial_cash")  # a portfolio file's account
+        if isinstance(cash, int | float) and not isinstance(cash, bool):
+            return float(cash)
+        return None
+
+    def _positions_held(self, marks: pd.DataFrame) -> bool:
+        return bool(len(marks)) and any(abs(q) > _EPS for q in _quantities(marks).values())
+
+    def _positions(
+        self, marks: pd.DataFrame, symbol: str, last_close: float | None
+    ) -> list[Position]:
+        fills = self.f["fill"]
+        out = []
+        for market, quantity in _quantities(marks).items():
+            if abs(quantity) <= _EPS:
+                continue
+            cost = _average_cost(fills[fills["symbol"] == market])
+            mark = last_close if market == symbol else self._closes.get(market)
+            if mark is None and ":" in market:  # a portfolio's book: STRATEGY:SYMBOL
+                mark = self._closes.get(market.split(":", 1)[1])
+            unrealized = None if mark is None or cost is None else quantity * (mark - cost)
+            out.append(Position(market, quantity, cost, mark, unrealized))
+        return out
+
+    # --- orders -------------------------------------------------------------------------
+
+    def _open_orders(self) -> list[OpenOrder]:
+        orders = self.f["order"]
+        if not len(orders):
+            return []
+        fills = self.f["fill"].groupby("order_id")["quantity"].sum()
+        cancelled = self.f["order_cancelled"].groupby("order_id")["remaining"].sum()
+        expired = set(self.f["order_expired"]["order_id"])
+        states = self.f["order_state"]
+        final: set[str] = set()
+        if len(states):
+            last_state = states.groupby("client_id")["state"].last()
+            final = {str(k) for k, v in last_state.items() if v in _TERMINAL_ORDER_STATES}
+        out = []
+        for row in orders.itertuples(index=False):
+            order_id = str(row.id)
+            if order_id in expired or order_id in final:
+                continue
+            quantity = float(row.quantity)
+            filled = float(fills.get(order_id, 0.0))
+            left = quantity - filled - float(cancelled.get(order_id, 0.0))
+            if left <= _EPS * max(quantity, 1.0):
+                continue
+            out.append(
+                OpenOrder(
+                    id=order_id,
+                    symbol=str(row.symbol),
+                    bar=int(row.bar),
+                    timestamp=_iso(row.timestamp),
+                    side="buy" if int(row.side) > 0 else "sell",
+                    quantity=quantity,
+                    filled=filled,
+                    reason=str(row.reason),
+                )
+            )
+        return out
+
+    # --- data, health, errors -----------------------------------------------------------
+
+    def _run_now(self) -> pd.Timestamp:
+        """Return the time ages are measured to: now, or a simulated clock's at the last bar.
+
+        A run on a simulated clock journals its clock with each live bar; the wall
+        clock says nothing about it (its bars may be years old).
+        """
+        live = self.f["live_bar"]
+        if not self.simulated or not len(live):
+            return self.now
+        return pd.Timestamp(live["wall_time"].max())
+
+    def _staleness(
+        self, process: str, age: float | None, close_time: pd.Timestamp | None
+    ) -> tuple[bool | None, str]:
+        alarms = self.f["stale_data"]
+        alarm = str(alarms["message"].iloc[-1]) if len(alarms) else ""
+        if self.mode == "backtest":
+            return None, "a backtest (its data is history)"
+        if age is None or close_time is None:
+            return None, "no live bar yet"
+        clock = " (simulated clock)" if self.simulated else ""
+        closed = f"at {_iso(close_time)}" if self.simulated else _ago(age)
+        if process in _ENDED:  # a run that ended waits for no bar: nothing is overdue
+            return None, f"the run {process}{clock}; its last bar closed {closed}"
+        late = age / self.seconds if self.seconds else 0.0
+        if process != "running":
+            text = f"the run is not running{clock}; its last bar closed {closed}"
+            if self.simulated:  # its clock stopped with it: no bar can be late
+                return None, text
+            return late >= 1.0, text + (f"; its last alarm: {alarm}" if alarm else "")
+        if late < 1.0:
+            return False, f"fresh{clock}: the next bar closes in {_duration(self.seconds - age)}"
+        missed = int(late)
+        text = f"stale{clock}: {missed} bar{'s' if missed != 1 else ''} overdue"
+        return True, text + (f"; the run's alarm: {alarm}" if alarm else "")
+
+    def _health(self) -> tuple[str | None, dict[str, str]]:
+        health = self.f["health"]
+        if not len(health):
+            return None, {}
+        last = health.groupby("monitor")["status"].last()
+        monitors = {str(k): str(v) for k, v in last.items()}
+        known = [s for s in monitors.values() if s in _HEALTH_RANKS]
+        worst = max(known, key=_HEALTH_RANKS.index) if known else None
+        return worst, monitors
+
+    def _errors(self) -> list[dict[str, Any]]:
+        rows: list[tuple[int, dict[str, Any]]] = []
+        for kind in _ERROR_KINDS:
+            frame = self.f[kind]
+            for row in frame.tail(ERRORS_SHOWN).to_dict("records"):
+                rows.append((int(row["seq"]), {"kind": kind, **_error_text(kind, row)}))
+        rows.sort(key=lambda item: item[0])
+        return [entry for _, entry in rows[-ERRORS_SHOWN:]]
+
+
+def format_status(status: RunStatus) -> str:
+    """Return the status as lines for a person."""
+    s = status
+    lines = [f"run        {s.run_dir}"]
+    what = f"{s.mode} run of '{s.strategy}'"
+    if s.symbol:
+        what += f", {s.symbol}"
+    if s.timeframe:
+        what += f" {s.timeframe}"
+    lines.append(f"           {what}")
+    lines.append(f"process    {s.process} ({s.process_detail})")
+    state = s.state
+    if s.state_code:
+        state += f" ({s.state_code}: {s.state_reason})" if s.state_reason else f" ({s.state_code})"
+    if s.state_since:
+        state += f" since {s.state_since}"
+    lines.append(f"state      {state}")
+    if s.last_bar is None:
+        lines.append("last bar   none yet")
+    else:
+        age = "" if s.last_bar_age_seconds is None else f", {_ago(s.last_bar_age_seconds)}"
+        lines.append(
+            f"last bar   #{s.last_bar} {s.last_bar_time} (closed {s.last_bar_close_time}{age}), "
+            f"close {_num(s.last_close)}"
+        )
+    lines.append(f"data       {s.staleness}")
+    if s.equity is not None:
+        ret = "" if s.total_return is None else f" ({s.total_return:+.2%} on {_money(s.capital)})"
+        lines.append(f"equity     {_money(s.equity)}{ret}, cash {_money(s.cash)}")
+    elif s.cash is not None:
+        lines.append(f"equity     unknown (no close yet), cash {_money(s.cash)}")
+    if s.day_pnl is not None:
+        pct = "" if s.day_return is None else f" ({s.day_return:+.2%})"
+        lines.append(f"today      {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
+    for i, (name, pnl) in enumerate(s.strategies.items()):
+        head = "strategy   " if i == 0 else "           "
+        lines.append(f"{head}{name}: P&L {_signed_money(pnl)}")
+    if not s.positions:
+        lines.append("position   flat")
+    for i, p in enumerate(s.positions):
+        head = "position   " if i == 0 else "           "
+        text = f"{p.symbol} {p.quantity:+.8g}"
+        if p.cost is not None:
+            text += f" @ {_num(p.cost)}"
+        if p.unrealized is not None:
+            text += f", unrealized {_signed_money(p.unrealized)}"
+        lines.append(head + text)
+    if not s.open_orders:
+        lines.append("orders     none open")
+    for i, o in enumerate(s.open_orders):
+        head = f"orders     {len(s.open_orders)} open: " if i == 0 else "             "
+        filled = f", {o.filled:.8g} filled" if o.filled else ""
+        lines.append(
+            f"{head}{o.id} {o.side} {o.quantity:.8g} {o.symbol} (bar {o.bar}, {o.reason}{filled})"
+        )
+    if s.health is None:
+        lines.append("health     no health changes journaled")
+    else:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(s.monitors.items()))
+        lines.append(f"health     {s.health} ({parts})")
+    lines.append(
+        f"counts     {s.bars} bars, {s.signals} signals, {s.orders} orders, {s.fills} fills, "
+        f"{s.rejections} rejections"
+    )
+    if not s.errors:
+        lines.append("errors     none")
+    for i, e in enumerate(s.errors):
+        head = f"errors     last {len(s.errors)}: " if i == 0 else "           "
+        where = e.get("time") or ""
+        lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
+    return "\n".join(lines)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
+    text = ""
+    document = _strategy(run_dir)
+    data = document.get("data") if isinstance(document, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("timeframe"), str):
+        text = data["timeframe"]
+    elif len(loaded):
+        text = str(loaded["timeframe"].iloc[-1])
+    try:
+        return text, parse_timeframe(text) if text else 0
+    except ValueError:
+        return text, 0
+
+
+def _strategy(run_dir: Path) -> Any:
+    try:
+        return read_yaml(run_dir / "strategy.yaml", "a run's strategy file")
+    except UnreadableFile:
+        return None  # the timeframe then comes from the journal
+
+
+def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:
+    best: tuple[str, Any] | None = None
+    for kind in kinds:
+        frame = frames[kind]
+        if len(frame):
+            row = frame.iloc[-1]
+            if best is None or row["seq"] > best[1]["seq"]:
+                best = (kind, row)
+    return best
+
+
+def _fill_marks(fills: pd.DataFrame) -> pd.DataFrame:
+    """Each fill's bar, symbol, signed quantity and cash flow, in journal order."""
+    fills = fills.sort_values("seq", kind="stable")
+    signed = fills["side"].to_numpy(np.float64) * fills["quantity"].to_numpy(np.float64)
+    flow = signed * fills["price"].to_numpy(np.float64) + fills["fee"].to_numpy(np.float64)
+    return pd.DataFrame(
+        {
+            "bar": fills["bar"].to_numpy(np.int64),
+            "symbol": fills["symbol"].to_numpy(object),
+            "signed": signed,
+            "flow": flow,
+        }
+    )
+
+
+def _quantities(marks: pd.DataFrame) -> dict[str, float]:
+    return {str(k): float(v) for k, v in marks.groupby("symbol", sort=True)["signed"].sum().items()}
+
+
+def _average_cost(fills: pd.DataFrame) -> float | None:
+    """The average entry price of what is held: fills since the position was last flat."""
+    quantity = 0.0
+    cost: float | None = None
+    for side, qty, price in zip(fills["side"], fills["quantity"], fills["price"], strict=True):
+        signed = float(side) * float(qty)
+        after = quantity + signed
+        if abs(after) <= _EPS * max(abs(quantity), abs(signed), 1.0):
+            quantity, cost = 0.0, None
+        elif quantity == 0.0 or (quantity > 0) == (signed > 0):
+            cost = float(price) if cost is None else (cost * quantity + price * signed) / after
+            quantity = after
+        elif (after > 0) != (quantity > 0):  # flipped through flat: the rest at this price
+            quantity, cost = after, float(price)
+        else:
+            quantity = after
+    return cost
+
+
+def _equity_curve(bars: pd.DataFrame, marks: pd.DataFrame, capital: float) -> np.ndarray:
+    """Equity at each bar's close: the fills up to it, marked at its close (one market)."""
+    index = bars["bar"].to_numpy(np.int64)
+    close = bars["close"].to_numpy(np.float64)
+    if not len(marks):
+        return np.full(len(bars), capital)
+    order = np.argsort(marks["bar"].to_numpy(np.int64), kind="stable")
+    fill_bars = marks["bar"].to_numpy(np.int64)[order]
+    position = np.concatenate(([0.0], np.cumsum(marks["signed"].to_numpy()[order])))
+    cash = np.concatenate(([capital], capital - np.cumsum(marks["flow"].to_numpy()[order])))
+    last = np.searchsorted(fill_bars, index, side="right")
+    return cash[last] + position[last] * close
+
+
+def _day_start(
+    bars: pd.DataFrame, curve: np.ndarray, capital: float, seconds: int
+) -> tuple[str, float]:
+    """The UTC day of the last bar's close, and the equity at the close before that day."""
+    closes = pd.DatetimeIndex(bars["timestamp"]) + pd.Timedelta(seconds=seconds)
+    day = closes[-1].normalize()
+    before = np.flatnonzero(closes <= day)
+    start = float(curve[before[-1]]) if len(before) else capital
+    return day.strftime("%Y-%m-%d"), start
+
+
+def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    stamp = row.get("wall_time") if kind == "run_failed" else row.get("timestamp")
+    time = _iso(stamp)
+    if kind == "run_failed":
+        message = str(row["error"])
+    elif kind == "halt":
+        message = f"{row['code']}: {row['message']}"
+    elif kind == "venue_unreachable":
+        message = f"{row['operation']}: {row['error']}"
+    elif kind == "config_reload_refused":
+        errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
+        message = "; ".join(str(e) for e in errors)
+    elif kind == "fill_refused":
+        message = f"{row['client_id']}: {row['message']}"
+    elif kind == "stop_fallback":
+        message = (
+            f"{row['client_id']}: {row['order_type']} at {row['trigger_price']:.8g} watched at "
+            f"the bar close ({row['code']}: {row['reason']})"
+        )
+    else:
+        message = str(row["message"])
+    bar = int(row["bar"])
+    return {"bar": None if bar < 0 else bar, "time": time, "message": " ".join(message.split())}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT or pd.isna(stamp):
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _duration(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
+def _ago(seconds: float) -> str:
+    return f"{_duration(seconds)} ago" if seconds >= 0 else f"in {_duration(seconds)}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.8g}"
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _signed_money(value: float) -> str:
+    return f"{value:+,.2f}"

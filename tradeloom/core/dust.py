@@ -1,0 +1,100 @@
+"""Dust: orders below the venue's minimum, and positions no order could close.
+
+One rule, in every mode and driver (`tradeloom.core.bar` applies it wherever an
+order is decided; a live run's venue brings its market's limits into the state):
+
+- **The minimum.** An order whose quantity is within its market's lot (a live
+  market's amount step or ``limits.amount.min``; none on the simulated venue), or
+  whose notional at the mark is below the venue's minimum order notional
+  (`tradeloom.core.accounting.minimum`: ``execution.min_notional``, or a live
+  market's ``limits.cost.min``), is refused before it is an order: a
+  ``BELOW_MINIMUM`` rejection row naming the order's reason, its quantity and
+  notional, the minimum and the lot. It is never sent. So is an order whose target
+  is below the minimum (a reversal to a small short sends more than its target):
+  the row names the target, and a refused reversal still exits what is held. (A
+  fill the cash or a bar's volume cuts below the minimum is refused by the venue's
+  fill rule, `tradeloom.core.kernels.fills.fill_order`.)
+- **Dust.** A position within `tradeloom.core.accounting.flat_within` of zero (its
+  lot, or what the minimum buys at the mark, whichever is more) is dust: flat for
+  the signal, the sizing, the exits, the halts and the portfolio limits. An exit it
+  meets cannot be sent (its order would be the whole position, below the
+  minimum): a long-only exit signal is journaled as ``BELOW_MINIMUM`` with reason
+  ``EXIT_SIGNAL`` each time (every signal is journaled with its outcome); an exit
+  the engine decides itself (a halt's, the holding limit's, a stop-loss or
+  take-profit) once per dust episode and exit reason, an episode lasting until the
+  symbol's next fill (`note_dust`).
+- **What becomes of it.** It stays on the account (the venue holds it; the equity
+  counts it at its mark) until the symbol's next order takes it in. An order in its
+  direction is sized as from flat (the target is the same fraction of the same
+  equity) and buys the target less the dust, and its first fill starts a new trade
+  (`tradeloom.core.accounting.apply_fill`): the holding limit and the stops count
+  from that fill, as they would from flat. An order the other way closes the dust
+  through zero with the rest of its quantity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tradeloom.core import codes
+from tradeloom.core.accounting import minimum
+from tradeloom.core.layout import EV_REJECT, S_DUST, S_DUST_NOTED, S_MARK, S_QTY
+from tradeloom.core.rows import emit
+from tradeloom.jit import core_kernel, core_loop
+
+__all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
+
+
+@core_kernel
+def below_minimum(sym: np.ndarray, prm: np.ndarray, s: int, quantity: float) -> bool:
+    """Return whether an order of ``quantity`` (> 0) of symbol ``s`` is below the minimum.
+
+    Within the market's lot, or worth less than the minimum at the mark.
+    """
+    return quantity <= sym[s, S_DUST] or quantity * sym[s, S_MARK] < minimum(sym, prm, s)
+
+
+@core_loop
+def refuse_below_minimum(
+    sym: np.ndarray,
+    prm: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    t: int,
+    s: int,
+    quantity: float,
+    reason: int,
+) -> None:
+    """Journal that an order of ``quantity`` for ``reason`` is refused: below the minimum.
+
+    The row's values: the quantity, its notional at the mark, the minimum, the lot,
+    and the order's reason (`tradeloom.core.codes` ``BELOW_MINIMUM``).
+    """
+    emit(
+        ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, quantity, quantity * sym[s, S_MARK],
+        minimum(sym, prm, s), sym[s, S_DUST], reason,
+    )  # fmt: skip
+
+
+@core_loop
+def note_dust(
+    sym: np.ndarray,
+    prm: np.ndarray,
+    ev: np.ndarray,
+    cur: np.ndarray,
+    t: int,
+    s: int,
+    reason: int,
+) -> None:
+    """Journal that the engine's exit ``reason`` meets symbol ``s``'s dust, once an episode.
+
+    Nothing is journaled when the same exit met the same dust before, since the
+    symbol's last fill (a holding limit or a stop holds bar after bar): the slot keeps
+    one bit per exit reason journaled.
+    """
+    bit = 1 << reason
+    noted = int(sym[s, S_DUST_NOTED])
+    if noted & bit:
+        return
+    sym[s, S_DUST_NOTED] = noted | bit
+    refuse_below_minimum(sym, prm, ev, cur, t, s, abs(sym[s, S_QTY]), reason)

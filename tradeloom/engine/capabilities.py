@@ -1,0 +1,306 @@
+"""What ``--mode paper`` and ``--mode live`` ask of a strategy's components.
+
+A backtest needs each layer's protocol only. Trading live asks more, declared as
+protocols in `tradeloom.plugins.protocols`: the data source must be a `LiveFeed`, the
+model a `LiveModel`, and in live mode the account the orders go to must be a
+`LiveVenue` with its keys. `live_problems` finds every component that falls short,
+located at its ``kind`` key, so that ``tradeloom validate FILE --mode live`` and
+``tradeloom run FILE --mode live`` refuse the file before the first bar.
+
+Live mode trades on `live_account`: the ``execution`` component when it is a
+`LiveVenue` (``kind: ccxt``), or, for the built-in ``kind: simulated``, the data
+source's exchange with the data source's keys (the shorthand of a file written for
+paper trading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from tradeloom.engine.universe_checks import declared_symbols
+from tradeloom.errors import Problem
+from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.execution import simulated
+from tradeloom.plugins.protocols import (
+    JoinsAuxiliary,
+    LiveBookFeed,
+    LiveFeed,
+    LiveModel,
+    LiveUniverseFeed,
+    LiveUniverseTrainer,
+    LiveVenue,
+    ModelParityNote,
+    MultiVenue,
+    UniverseModel,
+    missing_members,
+)
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+
+__all__ = ["Mode", "live_account", "live_problems", "one_account_problems", "parity_notes"]
+
+Mode = Literal["backtest", "paper", "live"]
+
+
+def live_account(
+    config: StrategyConfig, data: object, venue: object
+) -> tuple[str, LiveVenue] | Problem:
+    """Return the key path and component of the account a live run trades, or why none.
+
+    Args:
+        config: The strategy.
+        data: Its built data source.
+        venue: Its built execution component.
+    """
+    execution = config.execution
+    if isinstance(venue, LiveVenue):
+        return execution.path, venue
+    if execution.registered.component.factory is simulated.build:
+        if isinstance(data, LiveVenue):
+            return config.data.path, data
+        return _lacks(
+            config,
+            config.data,
+            data,
+            LiveVenue,
+            "--mode live with execution kind simulated trades on the data source's exchange",
+        )
+    return _lacks(
+        config,
+        execution,
+        venue,
+        LiveVenue,
+        "--mode live needs a venue that trades on an exchange (kind: ccxt)",
+    )
+
+
+def live_problems(
+    config: StrategyConfig, mode: Mode, *, data: object, model: object, venue: object
+) -> list[Problem]:
+    """Return a problem for each component that cannot run in ``mode`` (none: backtest).
+
+    A component that failed to build (None) was reported already and is skipped.
+
+    Args:
+        config: The strategy.
+        mode: ``backtest``, ``paper`` or ``live``.
+        data: The built data source.
+        model: The built model.
+        venue: The built execution component.
+    """
+    if mode == "backtest":
+        return []
+    problems: list[Problem] = []
+    if data is not None and not isinstance(data, LiveFeed):
+        problems.append(
+            _lacks(
+                config,
+                config.data,
+                data,
+                LiveFeed,
+                f"--mode {mode} needs live bars from an exchange (kind: ccxt)",
+                "is a backtest source",
+            )
+        )
+    if model is not None and not isinstance(model, LiveModel):
+        problems.append(
+            _lacks(
+                config,
+                config.model,
+                model,
+                LiveModel,
+                f"--mode {mode} needs a model that predicts one bar at a time",
+            )
+        )
+    symbols = declared_symbols(data) or 1
+    if symbols > 1:
+        problems.extend(_universe_problems(config, mode, data, model, symbols))
+    auxiliary = data.auxiliary if isinstance(data, JoinsAuxiliary) else None
+    book = auxiliary is not None and auxiliary.book is not None
+    book_problem = _book_problem(config, mode, data, symbols)
+    if book and book_problem is not None:
+        where = f"{config.data.path}.order_book"
+        problems.append(Problem(config.locate(where), where, book_problem))
+    if book and auxiliary is not None and auxiliary.items:
+        where = f"{config.data.path}.auxiliary"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                f"--mode {mode} reads either auxiliary series or data.order_book as bars "
+                "close, not both yet; remove one, or run a backtest",
+            )
+        )
+    if mode == "live" and isinstance(venue, MultiVenue):
+        problems.extend(_router_problems(config, venue, symbols))
+    elif mode == "live" and venue is not None and isinstance(data, LiveFeed):
+        account = live_account(config, data, venue)
+        if isinstance(account, Problem):
+            problems.append(account)
+        else:
+            path, component = account
+            try:
+                component.trading_client()
+            except ParamError as exc:
+                where = f"{path}.{exc.key}" if exc.key else path
+                problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
+
+
+def parity_notes(config: StrategyConfig, model: object) -> list[Problem]:
+    """Return a note for a model whose paper or live probabilities may differ from its
+    backtest's in the last bits (`ModelParityNote`), located at ``model.estimator`` (or
+    the model section); none for any other model.
+
+    A note is not a problem: the file is valid and runs; ``tradeloom validate`` and a
+    paper or live run print it once, so that nobody learns it from a journal.
+    """
+    note = model.parity_note if isinstance(model, ModelParityNote) else None
+    if note is None:
+        return []
+    key = f"{config.model.path}.estimator"
+    where = config.locate(key)
+    if where == config.locate(config.model.path):  # no estimator key: a saved model
+        key = config.model.path
+    return [Problem(config.locate(key), key, f"note: {note}")]
+
+
+def _book_problem(config: StrategyConfig, mode: Mode, data: object, symbols: int) -> str | None:
+    """Return why ``data.order_book`` cannot be read live in ``mode``, or None."""
+    if symbols > 1:
+        return (
+            f"--mode {mode} reads the order book of one market; remove data.order_book and "
+            "the book features from a universe, or run a backtest"
+        )
+    if isinstance(data, LiveFeed) and not isinstance(data, LiveBookFeed):
+        return (
+            f"--mode {mode} reads the exchange's order book at each bar; '{config.data.kind}' "
+            "cannot (it lacks live_book and order_book); use data kind ccxt"
+        )
+    return None
+
+
+def _router_problems(config: StrategyConfig, router: MultiVenue, symbols: int) -> list[Problem]:
+    """Return why ``router`` cannot trade live: a venue without an account or keys."""
+    path = config.execution.path
+    problems: list[Problem] = []
+    if symbols > 1:
+        where = f"{config.data.path}.symbols"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                "--mode live with execution kind router trades one symbol; list one",
+            )
+        )
+    for terms in router.venue_terms():
+        built = terms.component
+        if not isinstance(built, LiveVenue):
+            where = f"{path}.venues.{terms.index}.kind"
+            problems.append(
+                Problem(
+                    config.locate(where),
+                    where,
+                    f"--mode live sends every venue's orders to its exchange: venue "
+                    f"'{terms.name}' needs kind ccxt, was {terms.kind}",
+                )
+            )
+            continue
+        try:
+            built.trading_client()
+        except ParamError as exc:
+            where = f"{path}.venues.{terms.index}" + (f".{exc.key}" if exc.key else "")
+            problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
+
+
+def _universe_problems(
+    config: StrategyConfig, mode: Mode, data: object, model: object, symbols: int
+) -> list[Problem]:
+    """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
+    problems: list[Problem] = []
+    if isinstance(data, LiveFeed) and not isinstance(data, LiveUniverseFeed):
+        # (a source that is no live feed at all is reported once, as such)
+        problems.append(
+            _lacks(
+                config,
+                config.data,
+                data,
+                LiveUniverseFeed,
+                f"--mode {mode} over a universe needs each symbol's live bars (kind: ccxt)",
+            )
+        )
+    if isinstance(model, UniverseModel) and not isinstance(model, LiveUniverseTrainer):
+        problems.append(
+            _lacks(
+                config,
+                config.model,
+                model,
+                LiveUniverseTrainer,
+                f"--mode {mode} over a universe needs a model that trains its pooled folds "
+                "one bar at a time",
+            )
+        )
+    if config.live.retrain_cron is not None:
+        problems.append(
+            Problem(
+                config.locate("live.retrain_cron"),
+                "live.retrain_cron",
+                f"--mode {mode} over a universe retrains on the walk-forward plan only; "
+                "remove live.retrain_cron",
+            )
+        )
+    return problems
+
+
+def _lacks(
+    config: StrategyConfig,
+    item: ComponentConfig,
+    built: object,
+    protocol: type,
+    need: str,
+    verdict: str = "cannot",
+) -> Problem:
+    where = f"{item.path}.kind"
+    names = missing_members(built, protocol)
+    missing = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    message = (
+        f"{need}; '{item.kind}' (plugin {item.registered.plugin.name}) {verdict}: it lacks "
+        f"{missing} ({protocol.__name__})"
+    )
+    return Problem(config.locate(where), where, message)
+
+
+def one_account_problems(
+    strategies: Sequence[tuple[StrategyConfig, object]], venue: object
+) -> list[Problem]:
+    """Return why a portfolio's strategies cannot trade live on one exchange account.
+
+    Each strategy's orders go to its market of the account the first strategy names
+    (`live_account`: ``execution: {kind: ccxt}``, or the data source's exchange): every
+    strategy must name that exchange.
+
+    Args:
+        strategies: Each strategy's file and built data source, in file order.
+        venue: The account's execution component.
+    """
+    problems: list[Problem] = []
+    first: str | None = None
+    for config, data in strategies:
+        account = live_account(config, data, venue)
+        if isinstance(account, Problem):
+            continue  # reported by live_problems
+        path, component = account
+        exchange = str(component.exchange)
+        if first is None:
+            first = exchange
+        elif exchange != first:
+            problems.append(
+                Problem(
+                    config.locate(path),
+                    path,
+                    f"--mode live trades a portfolio on one exchange account; this strategy "
+                    f"trades on {exchange}, the first on {first}",
+                )
+            )
+    return problems

@@ -1,0 +1,569 @@
+"""The kill switch's mailbox: how ``tradeloom kill`` and ``resume`` reach a running run.
+
+The running process owns the journal; no other process writes it. A command asks
+instead, through files in the run directory, and wakes the process with a signal:
+
+- ``RUN_DIR/control/<time_ns>-kill.json`` and ``<time_ns>-resume.json``: one request
+  each, written atomically (a temporary file, then `os.replace`) by `request_kill` and
+  `request_resume`. A request written while no process runs waits for the next start.
+- ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
+  exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
+  SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
+  lock, so a stale file whose pid the system has given to another program is never
+  signalled (SIGUSR2 would terminate most programs).
+- ``RUN_DIR/KILL``: the operator's switch (``touch RUN_DIR/KILL``). While it exists,
+  every `ControlInbox.pending` call returns a kill request and resume is refused; it is
+  never consumed: the run stays halted until the operator deletes it and resumes.
+- SIGUSR1 sent to the running process is a kill request too (``by: "signal"``).
+
+The runner acts on a request in two phases: it journals and carries out each request of
+`ControlInbox.pending`, then calls `ControlInbox.done`, which moves the file to
+``control/done/``. A crash in between leaves the file, and the request is carried out
+again at the restart. That is harmless by construction: a kill cancels orders that are
+no longer open and halts a halted run; a resume of an active run changes nothing; and
+requests are replayed in time order, so a later request still wins.
+
+POSIX only (signals, `fcntl`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal, cast
+
+import pandas as pd
+import structlog
+
+from tradeloom.errors import UserError
+from tradeloom.journal import journal_path, read_info
+from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
+
+__all__ = [
+    "CONTROL_DIR",
+    "KILL_FILE",
+    "PID_FILE",
+    "Action",
+    "ControlInbox",
+    "ControlRequest",
+    "Delivery",
+    "KillFileEngaged",
+    "RunDirBusy",
+    "controllable_mode",
+    "request_kill",
+    "request_resume",
+    "running_pid",
+]
+
+CONTROL_DIR = "control"
+"""The folder of request files; ``done/`` and ``rejected/`` below it."""
+PID_FILE = "live.pid"
+"""The pid of the process running the directory, locked while it runs."""
+KILL_FILE = "KILL"
+"""The operator's kill switch: halted while it exists, whatever its content."""
+
+Action = Literal["kill", "resume"]
+
+_log = structlog.get_logger("tradeloom.engine.control")
+
+_REQUEST_NAME = re.compile(r"^(\d+)-(kill|resume)\.json$")
+_CLAIM_ATTEMPTS = 100
+_CLAIM_RETRY_SECONDS = 0.01
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    """One request to a running run.
+
+    Attributes:
+        action: ``kill`` (cancel every open order and halt) or ``resume``.
+        reason: Why, as the operator gave it.
+        requested_at: When it was asked (UTC).
+        by: Who asked: ``cli``, ``signal`` (SIGUSR1) or ``file`` (``RUN_DIR/KILL``).
+        path: The file behind the request; None for a SIGUSR1 kill that could not be
+            written to disk (held in memory by the process that received it).
+    """
+
+    action: Action
+    reason: str
+    requested_at: pd.Timestamp
+    by: str
+    path: Path | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a request written by `request_kill` or `request_resume`.
+
+    Attributes:
+        action: The request's action.
+        run_dir: The run directory.
+        path: The request file written.
+        pid: The process running the directory, or None when none is.
+        signalled: Whether that process was sent SIGUSR2; False with a pid when the
+            signal was not permitted (another user's process), which then reads the
+            request at its next check.
+    """
+
+    action: Action
+    run_dir: Path
+    path: Path
+    pid: int | None
+    signalled: bool
+
+    def describe(self) -> str:
+        """Return one line for the operator saying what happened."""
+        if self.pid is None:
+            when = "latched" if self.action == "kill" else "applied"
+            return (
+                f"no process is running in {self.run_dir}: "
+                f"the {self.action} is {when} when it next starts"
+            )
+        if not self.signalled:
+            return (
+                f"{self.action} requested; the running process (pid {self.pid}) could not be "
+                f"signalled (permission denied): it reads {self.path} at its next check"
+            )
+        if self.action == "kill":
+            return (
+                f"kill requested; the running process (pid {self.pid}) will cancel its orders "
+                "and halt"
+            )
+        return f"resume requested; the running process (pid {self.pid}) will resume trading"
+
+
+class RunDirBusy(UserError):
+    """Another live process holds the run directory."""
+
+    def __init__(self, run_dir: Path, pid: int | None) -> None:
+        self.pid = pid
+        if pid is None:
+            holder = f"another process (it holds the lock on {run_dir / PID_FILE})"
+            remedy = ""
+        else:
+            holder = f"a running process (pid {pid})"
+            remedy = f" (if no tradeloom process has that pid, delete {run_dir / PID_FILE})"
+        super().__init__(
+            f"{run_dir} is in use by {holder}: stop it first or use another run directory" + remedy
+        )
+
+
+class KillFileEngaged(UserError):
+    """Resume was asked while the operator's ``RUN_DIR/KILL`` file exists."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(
+            f"resume refused: {run_dir / KILL_FILE} exists; delete it first "
+            "(the run stays halted while it exists)"
+        )
+
+
+def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
+    """Return the mode of a paper or live run directory.
+
+    Args:
+        run_dir: The run directory, holding ``journal.sqlite`` (or ``journal.json``).
+
+    Raises:
+        UserError: The directory is missing, holds no readable journal, or is a
+            backtest run (which has no kill switch).
+    """
+    if not run_dir.exists():
+        raise UserError(f"{run_dir}: no such run directory")
+    journal = journal_path(run_dir)
+    if not run_dir.is_dir() or not os.path.lexists(journal):
+        raise UserError(f"{run_dir}: not a run directory (no journal.sqlite)")
+    mode = _started_mode(journal)
+    if mode == "backtest":
+        raise UserError(f"{run_dir} is a backtest run; only paper and live runs have a kill switch")
+    if mode not in ("paper", "live"):
+        raise UserError(f"{journal}: the run was started in mode {mode!r}; expected paper or live")
+    return cast(Literal["paper", "live"], mode)
+
+
+def request_kill(run_dir: Path, reason: str) -> Delivery:
+    """Ask the run in ``run_dir`` to cancel every open order and halt.
+
+    The request is written to ``control/`` first, so it is latched even when no
+    process runs; a running process is then woken with SIGUSR2.
+
+    Args:
+        run_dir: A paper or live run directory.
+        reason: Why, for the journal.
+
+    Raises:
+        UserError: ``run_dir`` is not a paper or live run directory.
+    """
+    controllable_mode(run_dir)
+    return _deliver(run_dir, _write_request(run_dir, "kill", reason, by="cli"), "kill")
+
+
+def request_resume(run_dir: Path, reason: str) -> Delivery:
+    """Ask the run in ``run_dir`` to leave the halt its kill switch put it in.
+
+    Args:
+        run_dir: A paper or live run directory.
+        reason: Why, for the journal.
+
+    Raises:
+        UserError: ``run_dir`` is not a paper or live run directory.
+        KillFileEngaged: ``RUN_DIR/KILL`` exists.
+    """
+    controllable_mode(run_dir)
+    if os.path.lexists(run_dir / KILL_FILE):
+        raise KillFileEngaged(run_dir)
+    return _deliver(run_dir, _write_request(run_dir, "resume", reason, by="cli"), "resume")
+
+
+class ControlInbox:
+    """The running process's side: its pid file, its signals, and its requests.
+
+    Start-up order matters: `install_signal_handlers` before `claim_pid` (once the pid
+    file names this process, a SIGUSR2 without a handler would terminate it), then
+    `pending` before the first bar, so requests written while nothing ran are acted on.
+    Check `pending` when `wake` is set and at every bar close as well (a signal may not
+    be permitted). Shut down in the reverse order: `release_pid`, then
+    `restore_signal_handlers`.
+
+    Args:
+        run_dir: The run directory.
+
+    Attributes:
+        run_dir: The run directory.
+        wake: Set when a request may be waiting; the caller clears it before reading
+            `pending`.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.wake = threading.Event()
+        self._control = run_dir / CONTROL_DIR
+        self._pid_path = run_dir / PID_FILE
+        self._kill_path = run_dir / KILL_FILE
+        self._pid_fd: int | None = None
+        self._previous: dict[signal.Signals, _SignalHandler] = {}
+        self._unsaved: list[ControlRequest] = []
+
+    def claim_pid(self) -> None:
+        """Write this process's pid to ``RUN_DIR/live.pid`` and lock it until release.
+
+        A pid file left by a process that is gone is replaced, as is one naming this
+        process's pid but not locked by it.
+
+        Raises:
+            RunDirBusy: The file names another live process, or another process (or
+                another inbox of this one) holds its lock.
+        """
+        if self._pid_fd is not None:
+            return
+        for _ in range(_CLAIM_ATTEMPTS):
+            fd = os.open(self._pid_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                pid = _read_pid(self._pid_path)
+                if pid is not None and _alive(pid):
+                    raise RunDirBusy(self.run_dir, pid) from None
+                # A command probing the lock, or a process between its lock and its write.
+                time.sleep(_CLAIM_RETRY_SECONDS)
+                continue
+            if not _same_file(fd, self._pid_path):  # released and deleted meanwhile
+                os.close(fd)
+                continue
+            pid = _read_pid(self._pid_path)
+            # Unlocked yet naming another live process: not ours to take over. Our own
+            # pid is stale (a restarted container often gets its predecessor's pid).
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                os.close(fd)
+                raise RunDirBusy(self.run_dir, pid)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.fsync(fd)
+            self._pid_fd = fd
+            return
+        raise RunDirBusy(self.run_dir, None)
+
+    def release_pid(self) -> None:
+        """Delete ``RUN_DIR/live.pid`` and drop its lock; nothing when not claimed."""
+        fd, self._pid_fd = self._pid_fd, None
+        if fd is None:
+            return
+        if _same_file(fd, self._pid_path):
+            self._pid_path.unlink()
+        os.close(fd)
+
+    def install_signal_handlers(self) -> None:
+        """Handle SIGUSR2 (set `wake`) and SIGUSR1 (a kill request, then `wake`).
+
+        Raises:
+            RuntimeError: Not called from the main thread.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("ControlInbox.install_signal_handlers: call it from the main thread")
+        if self._previous:
+            return
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def restore_signal_handlers(self) -> None:
+        """Put back the handlers `install_signal_handlers` replaced."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        self._previous.clear()
+
+    def pending(self) -> list[ControlRequest]:
+        """Return the requests not yet `done`, in the order they were asked.
+
+        A request file that cannot be read as a request is logged and moved to
+        ``control/rejected/``, as is a resume while ``RUN_DIR/KILL`` exists. While that
+        file exists, a kill request (``by: "file"``) comes last on every call.
+        """
+        killed = os.path.lexists(self._kill_path)
+        ordered: list[tuple[int, ControlRequest]] = [
+            (r.requested_at.value, r) for r in list(self._unsaved)
+        ]
+        for path in self._request_files():
+            try:
+                request = _read_request(path)
+            except ValueError as exc:
+                self._reject(path, str(exc))
+                continue
+            if killed and request.action == "resume":
+                self._reject(path, f"resume refused: {self._kill_path} exists")
+                continue
+            ordered.append((int(path.name.split("-", 1)[0]), request))
+        requests = [r for _, r in sorted(ordered, key=lambda item: item[0])]
+        if killed:
+            requests.append(self._kill_file_request())
+        return requests
+
+    def done(self, request: ControlRequest) -> None:
+        """Mark a request carried out: move its file to ``control/done/``.
+
+        Call it only after the request is journaled. The ``RUN_DIR/KILL`` file is left
+        where it is: it stays the operator's switch.
+        """
+        if request.path is None:
+            with contextlib.suppress(ValueError):
+                self._unsaved.remove(request)
+            return
+        if request.path.parent != self._control:
+            return
+        target = self._control / "done"
+        target.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # already done
+            os.replace(request.path, target / request.path.name)
+
+    def _request_files(self) -> list[Path]:
+        try:
+            names = os.listdir(self._control)
+        except FileNotFoundError:
+            return []
+        return [self._control / n for n in names if n.endswith(".json") and not n.startswith(".")]
+
+    def _reject(self, path: Path, why: str) -> None:
+        _log.warning("control_request_rejected", file=str(path), reason=why)
+        target = self._control / "rejected"
+        try:
+            target.mkdir(exist_ok=True)
+            os.replace(path, target / path.name)
+        except OSError as exc:
+            _log.warning("control_request_not_moved", file=str(path), error=str(exc))
+
+    def _kill_file_request(self) -> ControlRequest:
+        try:
+            data = read_bytes(self._kill_path, "a kill switch file", limit=1 << 16)
+            text = data.decode("utf-8", errors="replace").strip()
+            mtime = self._kill_path.lstat().st_mtime_ns
+        except (OSError, UnreadableFile):
+            text, mtime = "", time.time_ns()
+        reason = text.splitlines()[0] if text else f"{self._kill_path} exists"
+        return ControlRequest(
+            action="kill",
+            reason=reason,
+            requested_at=pd.Timestamp(mtime, tz="UTC"),
+            by="file",
+            path=self._kill_path,
+        )
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # A handler runs in the main thread between two bytecodes, maybe while that
+        # thread holds `wake`'s lock or a log's lock; taking either here could deadlock
+        # it, so the work is done in a thread of its own.
+        threading.Thread(
+            target=self._handle_signal, args=(signum,), name="tradeloom-control", daemon=True
+        ).start()
+
+    def _handle_signal(self, signum: int) -> None:
+        if signum == signal.SIGUSR1:
+            reason = f"signal {signal.Signals(signum).name}"
+            try:
+                _write_request(self.run_dir, "kill", reason, by="signal")
+            except OSError as exc:
+                _log.warning("control_request_not_written", reason=reason, error=str(exc))
+                self._unsaved.append(
+                    ControlRequest("kill", reason, pd.Timestamp.now(tz="UTC"), "signal", None)
+                )
+        self.wake.set()
+
+
+def _write_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Path:
+    folder = run_dir / CONTROL_DIR
+    folder.mkdir(exist_ok=True)
+    ns = time.time_ns()
+    while (folder / f"{ns}-{action}.json").exists():
+        ns += 1
+    path = folder / f"{ns}-{action}.json"
+    payload = {
+        "action": action,
+        "reason": reason,
+        "requested_at": pd.Timestamp(ns, tz="UTC").isoformat(),
+        "by": by,
+        "pid": os.getpid(),
+        "user": _user(),
+    }
+    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash of the machine
+    finally:
+        os.close(directory)
+    return path
+
+
+def _read_request(path: Path) -> ControlRequest:
+    match = _REQUEST_NAME.match(path.name)
+    if match is None:
+        raise ValueError("the name is not <time_ns>-kill.json or <time_ns>-resume.json")
+    try:
+        data = read_json(path, "a control request", limit=1 << 16)
+    except UnreadableFile as exc:
+        raise ValueError(f"not readable as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, was {type(data).__name__}")
+    action = _text(data, "action")
+    if action != match.group(2):
+        raise ValueError(f"action: expected {match.group(2)!r} as the name says, was {action!r}")
+    try:
+        requested_at = pd.Timestamp(_text(data, "requested_at"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"requested_at: expected an ISO time, {exc}") from None
+    if pd.isna(requested_at):
+        raise ValueError("requested_at: expected an ISO time, was empty")
+    requested_at = (
+        requested_at.tz_localize("UTC")
+        if requested_at.tzinfo is None
+        else requested_at.tz_convert("UTC")
+    )
+    return ControlRequest(
+        action=cast(Action, action),
+        reason=_text(data, "reason"),
+        requested_at=requested_at,
+        by=_text(data, "by"),
+        path=path,
+    )
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, was {value!r}")
+    return value
+
+
+def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:
+    pid = running_pid(run_dir)
+    if pid is None:
+        return Delivery(action, run_dir, path, None, False)
+    try:
+        os.kill(pid, signal.SIGUSR2)
+    except ProcessLookupError:
+        return Delivery(action, run_dir, path, None, False)
+    except PermissionError:
+        return Delivery(action, run_dir, path, pid, False)
+    return Delivery(action, run_dir, path, pid, True)
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """Return the pid of the process running ``run_dir`` (None: none is).
+
+    A pid counts when it is alive and holds ``live.pid``'s lock; the lock is only
+    tested (a shared lock tried and dropped at once), never kept.
+    """
+    path = run_dir / PID_FILE
+    pid = _read_pid(path)
+    if pid is None or not _alive(pid) or not _locked(path):
+        return None
+    return pid
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(read_text(path, "a pid file", limit=64).strip())
+    except (UnreadableFile, ValueError):
+        return None
+    return pid if pid > 0 else None  # os.kill(0 or -n) would signal a process group
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _locked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # cannot tell: assume its owner holds it
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        mine, named = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser() or ""
+    except (KeyError, OSError):
+        return ""
+
+
+def _started_mode(journal: Path) -> object:
+    # the journal's meta says which run it is; JournalError is one line, exit 2
+    return read_info(journal).identity.mode

@@ -1,0 +1,148 @@
+"""From a built strategy to the compiled core's parameters (`tradeloom.core.params.CoreSpec`).
+
+A layer whose component offers a kernel spec runs inside the compiled step; any
+other layer (a plugin's, or a live venue) is external and the step asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tradeloom.core.kernels.specs import (
+    CompiledComponent,
+    DrawdownKernel,
+    MarginKernel,
+    OrdersKernel,
+    SizingKernel,
+    ThresholdKernel,
+    VenueKernel,
+)
+from tradeloom.core.params import CoreSpec, Limits, PortfolioLimits
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.plugins.protocols import MarketLots, Venue, VenueLimits
+from tradeloom.plugins.signal.regime import regime_mask
+from tradeloom.schemas.limits import PreTradeLimits
+from tradeloom.schemas.portfolio import PortfolioRisk
+
+__all__ = ["core_spec", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
+
+
+def kernel_spec_of(component: object) -> object | None:
+    """Return the component's kernel spec (None: a Python component, external to the step)."""
+    if isinstance(component, CompiledComponent):
+        return component.kernel_spec()
+    return None
+
+
+def pre_trade_limits(limits: PreTradeLimits) -> Limits:
+    """Return the core's form of ``risk.limits``."""
+    return Limits(
+        max_order_notional=limits.max_order_notional,
+        max_position_quantity=limits.max_position_quantity,
+        max_orders_per_minute=limits.max_orders_per_minute,
+        price_collar=limits.price_collar,
+        daily_loss_limit=limits.daily_loss_limit,
+    )
+
+
+def core_spec(
+    pipeline: Pipeline,
+    timeframe_seconds: int,
+    *,
+    venue: Venue | None = None,
+    monitors: bool = True,
+    symbols: Sequence[str] | None = None,
+) -> CoreSpec:
+    """Return the core's parameters for ``pipeline``.
+
+    Args:
+        pipeline: The built strategy.
+        timeframe_seconds: The bars' length (the risk clock reads a bar at its close).
+        venue: The venue orders go to instead of the strategy's (live: the exchange; a
+            paper replay); a Python venue, external to the step.
+        monitors: Stop at each bar for the monitors (when the strategy has any).
+        symbols: The symbols the core trades, by index (the groups of
+            ``risk.portfolio`` are mapped onto them); None: the data section's ``symbol``.
+    """
+    config = pipeline.config
+    signal = kernel_spec_of(pipeline.signal)
+    sizing = kernel_spec_of(pipeline.sizer)
+    rules = [kernel_spec_of(rule) for rule in pipeline.rules]
+    target = pipeline.venue if venue is None else venue
+    venue_spec = kernel_spec_of(target) if venue is None else None
+    simulated = venue_spec if isinstance(venue_spec, VenueKernel) else None
+    # the strategy's own venue says which orders to send, whichever venue takes them
+    own = venue_spec if venue is None else kernel_spec_of(pipeline.venue)
+    orders = own.orders if isinstance(own, VenueKernel) else OrdersKernel()
+    allow_short = bool(target.allow_short)
+    margin = None
+    if simulated is not None:
+        margin = simulated.margin
+        if margin is None and allow_short:
+            margin = MarginKernel()  # shorts borrow: liquidated at zero equity at the latest
+    return CoreSpec(
+        signal=signal if isinstance(signal, ThresholdKernel) else None,
+        sizing=sizing if isinstance(sizing, SizingKernel) else None,
+        venue=simulated,
+        drawdown_limits=tuple(r.limit for r in rules if isinstance(r, DrawdownKernel)),
+        external_rules=not all(isinstance(r, DrawdownKernel) for r in rules),
+        allow_short=allow_short,
+        initial_cash=float(target.initial_cash),
+        dust=float(target.dust) if isinstance(target, VenueLimits) else 0.0,
+        dusts=tuple(float(d) for d in target.dusts) if isinstance(target, MarketLots) else (),
+        # the strategy's own venue's minimum, whichever venue takes the orders (paper
+        # refuses what its backtest refuses), or a live market's minimum cost when it
+        # is more: the exchange would refuse the order (its amount limits and lot are
+        # ``dust``; `tradeloom.plugins.execution.order_checks` checks them all again)
+        min_notional=max(
+            own.min_notional if isinstance(own, VenueKernel) else 0.0,
+            float(venue.min_notional) if isinstance(venue, VenueLimits) else 0.0,
+        ),
+        # over a universe, each market's own minimum cost
+        min_costs=tuple(float(c) for c in target.min_costs)
+        if isinstance(target, MarketLots)
+        else (),
+        margin=margin,
+        max_holding_bars=config.max_holding_bars,
+        stop_loss=config.stop_loss,
+        take_profit=config.take_profit,
+        journal_regime=config.regime is not None,
+        regime_filter=regime_mask(config.signal_regimes),
+        limits=pre_trade_limits(config.risk_limits),
+        timeframe_ns=timeframe_seconds * 1_000_000_000,
+        monitors=monitors and bool(pipeline.monitors),
+        portfolio=_portfolio(pipeline, symbols),
+        orders=orders,
+    )
+
+
+def _portfolio(pipeline: Pipeline, symbols: Sequence[str] | None) -> PortfolioLimits:
+    config = pipeline.config
+    if symbols is None:
+        symbol = getattr(config.data.params, "symbol", None)
+        symbols = (symbol,) if isinstance(symbol, str) else ()
+    return portfolio_limits(config.risk_portfolio, config.signal_top_k, symbols)
+
+
+def portfolio_limits(
+    risk: PortfolioRisk, top_k: int | None, symbols: Sequence[str]
+) -> PortfolioLimits:
+    """Return the core's form of ``risk.portfolio`` and ``signal.top_k``.
+
+    Args:
+        risk: The portfolio limits.
+        top_k: The candidates kept per bar (None: every one).
+        symbols: The market of each row of the core (the groups are mapped onto them).
+    """
+    correlation = risk.correlation
+    return PortfolioLimits(
+        top_k=top_k,
+        max_open_positions=risk.max_open_positions,
+        max_gross_exposure=risk.max_gross_exposure,
+        max_net_exposure=risk.max_net_exposure,
+        max_weight=risk.max_weight,
+        max_group_exposure=risk.max_group_exposure,
+        groups=risk.group_of(symbols),
+        max_correlation=None if correlation is None else correlation.max,
+        correlation_window=0 if correlation is None else correlation.window,
+    )

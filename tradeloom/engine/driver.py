@@ -1,0 +1,815 @@
+"""The driver of the compiled bar: run the core, answer what it asks, journal what it did.
+
+`Engine` holds one run's core state (`tradeloom.core.state.CoreState`) and calls
+the compiled step (`tradeloom.core.bar.run_bars`) over the bars it is given:
+every bar of a backtest in one call when every sequential layer is built in, one
+bar at a time in paper and live. Whenever the step needs Python (a plugin's signal
+rule, sizing or risk rule, a live venue, the monitors) it stops; `Engine` answers
+through the layer's protocol and calls it again. Before each answer, and at the
+end, the event rows written so far are journaled (`Engine.flush`): an order is in
+the journal before a venue sees it.
+
+The order of a bar and every rule live in `tradeloom.core`; nothing here decides.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tradeloom.core import codes
+from tradeloom.core import layout as L
+from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
+from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.feed import (
+    feed_cancel,
+    feed_fill,
+    kill,
+    latch_halt,
+    record_external,
+    resume,
+)
+from tradeloom.core.params import CoreSpec
+from tradeloom.core.risk import kill_holds
+from tradeloom.core.state import BarInputs, CoreState
+from tradeloom.domain import (
+    Bar,
+    Cancellation,
+    Fill,
+    HealthAction,
+    HealthChange,
+    ModelTraining,
+    Order,
+    OrderIntent,
+    PortfolioView,
+    Rejection,
+    Signal,
+    Trade,
+)
+from tradeloom.engine.bulk_journal import rows_to_batches
+from tradeloom.engine.core_spec import core_spec
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.health import health_halt
+from tradeloom.engine.watch import EventLog, FeatureRow, Watch
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.journal import Event, Liquidation, SlicedOrder, TradingStateChanged
+from tradeloom.plugins.protocols import LabelHorizon, RiskContext, RiskRule, Sizer, Venue
+from tradeloom.plugins.signal.regime import trend_label, volatility_label
+
+__all__ = ["Book", "Engine"]
+
+_LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
+
+_SUMMARY_KINDS = np.array(
+    [
+        L.EV_TRAINING,
+        L.EV_SIGNAL,
+        L.EV_REJECT,
+        L.EV_HALT,
+        L.EV_ORDER,
+        L.EV_FILL,
+        L.EV_CANCEL,
+        L.EV_TRADE,
+        L.EV_EXTERNAL,
+    ],
+    np.float64,
+)
+"""Rows whose objects the recorder keeps for the outputs after a bulk write."""
+
+
+class _RowLog:
+    """What the monitors of a bulk run see: the rows read back, as they reach them."""
+
+    def __init__(self) -> None:
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.cancellations: list[Cancellation] = []
+        self.trainings: list[ModelTraining] = []
+        self.read = 0
+
+    def take(self, event: Decoded) -> None:
+        if event.kind == "order":
+            self.orders.append(event.value)
+        elif event.kind == "fill":
+            self.fills.append(event.value)
+        elif event.kind == "cancel":
+            self.cancellations.append(event.value)
+        elif event.kind == "training":
+            self.trainings.append(event.value)
+
+
+class Book:
+    """The account as the core holds it: read-only views of its arrays.
+
+    The per-symbol figures (`position`, `entry_bar`, `entry_price`) are the first
+    symbol's, the one symbol of a one-symbol strategy; `position_of` and `view` take
+    any symbol's index.
+    """
+
+    def __init__(self, state: CoreState, initial_cash: float, trades: list[Trade]) -> None:
+        self._state = state
+        self.initial_cash = initial_cash
+        self.trades = trades
+
+    def position_of(self, symbol: int) -> float:
+        """Return the signed position of the ``symbol``-th symbol."""
+        return float(self._state.sym[symbol, L.S_QTY])
+
+    def entry_of(self, symbol: int) -> tuple[int | None, float | None]:
+        """Return the ``symbol``-th symbol's entry bar and average price (None: flat)."""
+        row = self._state.sym[symbol]
+        bar, price = int(row[L.S_ENTRY_BAR]), float(row[L.S_ENTRY_PRICE])
+        return (None if bar < 0 else bar), (None if math.isnan(price) else price)
+
+    @property
+    def cash(self) -> float:
+        """Return the cash in quote currency."""
+        return float(self._state.acct[L.A_CASH])
+
+    @property
+    def position(self) -> float:
+        """Return the signed position (of the first symbol)."""
+        return self.position_of(0)
+
+    @property
+    def peak_equity(self) -> float:
+        """Return the highest equity marked so far."""
+        return float(self._state.acct[L.A_PEAK])
+
+    @property
+    def fees(self) -> float:
+        """Return every fee paid."""
+        return float(self._state.acct[L.A_FEES])
+
+    @property
+    def entry_bar(self) -> int | None:
+        """Return the bar of the fill that opened the position, or None when flat."""
+        return self.entry_of(0)[0]
+
+    @property
+    def entry_price(self) -> float | None:
+        """Return the position's average entry price, or None when flat."""
+        return self.entry_of(0)[1]
+
+    def equity(self, price: float) -> float:
+        """Return cash plus the position marked at ``price``."""
+        return self.cash + self.position * price
+
+    def view(self, price: float, symbol: int = 0) -> PortfolioView:
+        """Return the portfolio as a risk rule sees it at ``price``, for one symbol."""
+        entry_bar, entry_price = self.entry_of(symbol)
+        return PortfolioView(
+            cash=self.cash,
+            position=self.position_of(symbol),
+            equity=float(self._state.acct[L.A_EQUITY]),
+            peak_equity=self.peak_equity,
+            price=price,
+            entry_bar=entry_bar,
+            entry_price=entry_price,
+        )
+
+
+class Engine:
+    """Run ``pipeline``'s sequential layers through the compiled core.
+
+    Args:
+        pipeline: The built components.
+        recorder: Journals and broadcasts the events, in the core's order.
+        order_id: The client order id of the n-th order.
+        times: The open time of bar ``i``.
+        timeframe_seconds: The bars' length.
+        features: Returns bar ``i``'s feature row (what plugins and monitors see): one
+            row, or over several symbols ``[symbols, columns]``.
+        columns: The feature columns, in row order.
+        symbols: The symbols traded, in the order of the inputs' symbol axis (None:
+            one, the recorder's).
+        venue: A Python venue to trade instead of the strategy's own (live, a replay).
+        retrain: Called with the bar and the reason when a health rule says retrain.
+        trainings_at: The model trainings journaled at each bar (their rows are the core's).
+        on_delivery: Told ``(bar, phase, events)`` when a Python venue reports something,
+            before its events are booked (a live run journals it; a restart reads it).
+        bulk: Journal in bulk at `finish` (a backtest): the rows are kept and written
+            as columns, without a Python object per event. Otherwise each event is
+            journaled when the step stops, before Python acts (paper, live).
+        order_prefix: When ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest),
+            the bulk journal builds the ids without calling it.
+        spec: The core's parameters, when not the pipeline's own (`core_spec`): a
+            portfolio file's account (`tradeloom.engine.account`).
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        recorder: Recorder,
+        order_id: Callable[[int], str],
+        *,
+        times: Callable[[int], pd.Timestamp],
+        timeframe_seconds: int,
+        features: Callable[[int], npt.NDArray[np.float64]],
+        columns: tuple[str, ...],
+        symbols: tuple[str, ...] | None = None,
+        venue: Venue | None = None,
+        retrain: Callable[[int, str], None] | None = None,
+        trainings_at: Mapping[int, list[ModelTraining]] | None = None,
+        on_delivery: Callable[[int, str, int], None] | None = None,
+        bulk: bool = False,
+        order_prefix: str | None = None,
+        spec: CoreSpec | None = None,
+    ) -> None:
+        self.p = pipeline
+        self.rec = recorder
+        self.venue: Venue = pipeline.venue if venue is None else venue
+        self.spec = spec or core_spec(pipeline, timeframe_seconds, venue=venue, symbols=symbols)
+        self.symbols = symbols
+        self.state = CoreState(self.spec, symbols=1 if symbols is None else len(symbols))
+        # a plugin's signal rule keeps state (its last signal...): one per symbol
+        self._signals = [pipeline.signal] + [
+            copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
+        ]
+        self.trainings_at: Mapping[int, list[ModelTraining]] = trainings_at or {}
+        self.ctx = RowContext(
+            times=times,
+            order_id=order_id,
+            trainings_at=self.trainings_at,
+            allowed_regimes=pipeline.config.signal_regimes,
+            bar_length=pd.Timedelta(seconds=timeframe_seconds),
+            order_prefix=order_prefix,
+            symbols=("",) if symbols is None else symbols,
+            groups=tuple(pipeline.config.risk_portfolio.groups),
+        )
+        self.trades: list[Trade] = []
+        self.portfolio = Book(self.state, float(self.venue.initial_cash), self.trades)
+        self._features = features
+        self._columns = {c: j for j, c in enumerate(columns)}
+        self._retrain = retrain
+        self._on_delivery = on_delivery
+        self._timeframe_seconds = timeframe_seconds
+        self._external: Venue | None = venue
+        self.bulk = bulk
+        self.log: EventLog = _RowLog() if bulk else recorder
+        self.watch = (
+            Watch(pipeline.monitors, pipeline.config.health, self.log, recorder.monitor_metrics)
+            if pipeline.monitors
+            else None
+        )
+        model = pipeline.model
+        horizon = max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)
+        self._resolving: deque[tuple[float, float]] = deque(maxlen=horizon)
+        self._journaled = 0
+        self._orders_read = 0
+        self._fills: list[npt.NDArray[np.float64]] = []
+
+    # --- the account ------------------------------------------------------------------
+
+    @property
+    def sequence(self) -> int:
+        """Return how many orders were sent (the last order's number)."""
+        return int(self.state.acct[L.A_SEQ])
+
+    @sequence.setter
+    def sequence(self, value: int) -> None:
+        self.state.acct[L.A_SEQ] = value
+
+    @property
+    def halt_code(self) -> str:
+        """Return the code that halted trading ('' while trading)."""
+        return self.ctx.table.name(int(self.state.acct[L.A_HALT]))
+
+    @property
+    def halted(self) -> bool:
+        """Return whether trading is halted."""
+        return self.state.acct[L.A_HALT] != 0.0
+
+    # --- running ----------------------------------------------------------------------
+
+    def run(self, inputs: BarInputs, t_end: int) -> None:
+        """Run the bars of ``inputs`` up to ``t_end`` (exclusive), answering every need."""
+        state = self.state
+        while True:
+            need = state.run(inputs, t_end)
+            self.flush()
+            if need == L.NEED_DONE:
+                return
+            self._answer(need, inputs)
+
+    def flush(self) -> None:
+        """Journal the event rows written since the last flush, in order (bulk: keep them)."""
+        if self.bulk or self.state.count == self._journaled:
+            return  # most bars of a run write no row: nothing to decode, mark or clear
+        rows = self.state.rows(self._journaled)
+        self._journaled = self.state.count
+        self._fills.append(fill_marks(rows))
+        for event in decode(rows, self.ctx):
+            self._record(event)
+        self.state.clear()
+        self._journaled = 0
+
+    def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return each bar's position, cash and equity (columns), from the fills booked."""
+        return equity_curve(self._marks(), close, self.portfolio.initial_cash)
+
+    def universe_curve(
+        self, close: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return each bar's positions ``[bars, symbols]``, cash and equity (``close``:
+        ``[bars, symbols]``, NaN where a symbol has no bar)."""
+        return universe_curve(self._marks(), close, self.portfolio.initial_cash)
+
+    def _marks(self) -> npt.NDArray[np.float64]:
+        marks = np.concatenate(self._fills) if self._fills else np.empty((0, 4))
+        self._fills = [marks]  # compacted: a live run asks after every bar
+        return marks
+
+    def symbol(self, s: int) -> str:
+        """Return the name of the ``s``-th symbol."""
+        return self.rec.symbol if self.symbols is None else self.symbols[s]
+
+    def _record(self, event: Decoded) -> None:
+        rec, value, bar = self.rec, event.value, event.bar
+        kind = event.kind
+        if self.symbols is not None and event.symbol >= 0:
+            rec.symbol = self.symbols[event.symbol]  # stamped on the event's market rows
+        if kind == "training":
+            rec.training(value, self.ctx.times(bar))
+        elif kind == "signal":
+            rec.signal(value)
+        elif kind == "decision":
+            rec.decision(bar, self.ctx.times(bar), **value)
+        elif kind == "rejection":
+            rec.rejection(value)
+        elif kind == "halt":
+            rec.halted(value)
+        elif kind == "order":
+            rec.order(value)
+        elif kind == "fill":
+            rec.fill(value, event.decision_bar)
+        elif kind == "cancel":
+            rec.cancelled(value, event.decision_bar)
+        elif kind == "trade":
+            self.trades.append(self._trade(value, bar, event.symbol))
+        elif kind == "regime":
+            code, previous = value
+            change = {
+                "trend": trend_label(code),
+                "volatility": volatility_label(code),
+                "previous_trend": trend_label(previous),
+                "previous_volatility": volatility_label(previous),
+            }
+            rec.regime(bar, self.ctx.times(bar), change)
+        elif kind == "state":
+            # stamped with the bar's time, as the bulk journal stamps it
+            rec.record(TradingStateChanged(**rec.at(bar, self.ctx.times(bar)), **value))
+        elif kind == "liquidation":
+            rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
+        elif kind == "sliced_order":
+            rec.record(SlicedOrder(**rec.at(bar, self.ctx.times(bar), market=True), **value))
+        elif kind == "external":
+            self._record_external(value)
+
+    def _record_external(self, value: Any) -> None:
+        rec = self.rec
+        if isinstance(value, HealthChange):
+            rec.health(value)
+        elif isinstance(value, HealthAction):
+            rec.health_action(value)
+        elif isinstance(value, Event):
+            rec.record(value)
+        else:  # pragma: no cover - the engine refers to nothing else
+            raise TypeError(f"cannot journal {value!r}")
+
+    # --- the needs --------------------------------------------------------------------
+
+    def _bar(self, inputs: BarInputs, t: int, s: int = 0) -> Bar:
+        i = t - inputs.base
+        px = inputs.px
+        return Bar(
+            t,
+            self.ctx.times(t),
+            float(px[0, i, s]),
+            float(px[1, i, s]),
+            float(px[2, i, s]),
+            float(px[3, i, s]),
+            float(px[4, i, s]),
+            self.symbol(s),
+        )
+
+    def _row(self, t: int, s: int) -> FeatureRow:
+        values = self._features(t)
+        return FeatureRow(self._columns, values if values.ndim == 1 else values[s])
+
+    def _context(self, inputs: BarInputs, t: int, s: int = 0) -> RiskContext:
+        bar = self._bar(inputs, t, s)
+        probability = float(inputs.px[5, t - inputs.base, s])
+        return RiskContext(bar, self.portfolio.view(bar.close, s), self._row(t, s), probability)
+
+    def _answer(self, need: int, inputs: BarInputs) -> None:
+        state, io = self.state, self.state.io
+        t = int(state.cur[L.C_T])
+        s = int(state.cur[L.C_SYM])
+        if need in (L.NEED_OPEN, L.NEED_CLOSE):
+            phase = "open" if need == L.NEED_OPEN else "close"
+            self._report(self.venue.match(self._bar(inputs, t, s), phase), t, s, phase)
+        elif need == L.NEED_STOP:
+            self._send_last(t)
+            self._report(self.venue.match(self._bar(inputs, t, s), "intrabar"), t, s, "intrabar")
+        elif need == L.NEED_SEND:
+            self._send_last(t)
+        elif need == L.NEED_CANCEL:
+            reason = self.ctx.table.name(int(io[L.IO_CODE]))
+            self.cancel_working(self._bar(inputs, t, s), reason, symbol=s)
+        elif need == L.NEED_QUANTITY:
+            io[L.IO_QUANTITY] = self.venue.quantity_for(float(io[L.IO_QUANTITY]), float(io[L.IO_P]))
+        elif need == L.NEED_MONITOR:
+            self._monitor(inputs, t)
+        elif need == L.NEED_RULES:
+            self._rules_on_bar(inputs, t)
+        elif need == L.NEED_SIGNAL:
+            self._signal(inputs, t, s)
+        elif need == L.NEED_SIZE:
+            self._size(inputs, t, s)
+        elif need == L.NEED_CHECK:
+            self._check(inputs, t, s)
+        else:  # pragma: no cover - the step asks for nothing else
+            raise RuntimeError(f"the core asked for {L.NEED_NAMES[need]!r}")
+        self._mirror_pending()
+
+    def _mirror_pending(self) -> None:
+        """Tell the core whether the Python venue still works an order (of each symbol)."""
+        if self.spec.venue is not None:
+            return
+        pending = self.venue.pending()
+        if self.symbols is None:
+            self.state.sym[0, L.S_W_ACTIVE] = 1.0 if pending else 0.0
+            return
+        working = self.state.sym[:, L.S_W_ACTIVE]
+        working[:] = 0.0
+        for order in pending:
+            working[self._row_of(order.id)] = 1.0
+
+    def _row_of(self, order_id: str) -> int:
+        """Return the symbol row of an order (0: one symbol, or an order not decided here)."""
+        seq = self.ctx.order_seq.get(order_id)
+        return 0 if seq is None else self.ctx.order_rows.get(seq, 0)
+
+    def _send_last(self, t: int) -> None:
+        """Send the order of the last ORDER row (journaled by the flush before this)."""
+        seq = int(self.state.acct[L.A_SEQ])
+        if self.bulk:
+            self._read_orders()
+        self.venue.submit(self.ctx.orders[seq])
+
+    def _read_orders(self) -> None:
+        """Read the ORDER rows not read yet (bulk: a Python venue needs the orders)."""
+        rows = self.state.rows(self._orders_read)
+        self._orders_read = self.state.count
+        for _ in decode(rows[rows[:, L.E_KIND] == L.EV_ORDER], self.ctx):
+            pass  # decoding registers each order under its number and id
+
+    def _report(self, events: list[Fill | Cancellation], t: int, s: int, phase: str) -> None:
+        if events and self._on_delivery is not None:
+            self._on_delivery(t, phase, len(events))
+        self._deliver(events, t, s)
+
+    def _deliver(self, events: list[Fill | Cancellation], t: int, s: int) -> None:
+        state = self.state
+        state.make_room(2 * len(events))
+        for event in events:
+            seq = self._seq(event.order_id)
+            decided = self.ctx.orders[seq].bar
+            if self.symbols is not None:  # a Python venue over a universe: the order's own
+                s = self.ctx.order_rows.get(seq, s)
+            if isinstance(event, Fill):
+                feed_fill(
+                    state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
+                    event.side, event.quantity, event.price, event.fee, event.slippage, decided,
+                    _LIQUIDITY.get(event.liquidity, L.LIQ_UNKNOWN),
+                )  # fmt: skip
+            else:
+                reason = self.ctx.table.intern(event.reason)
+                feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)
+
+    def _seq(self, order_id: str) -> int:
+        return self.ctx.order_seq[order_id]
+
+    def use_venue(self, venue: Venue) -> None:
+        """Send orders to ``venue`` from now on (a restart: the exchange after the replay).
+
+        Both must be Python venues: the core keeps asking for the venue's reports.
+        """
+        if self.spec.venue is not None:
+            raise ValueError("the engine trades the simulated venue; it cannot switch venue")
+        self.venue = self._external = venue
+        self._mirror_pending()
+
+    def venue_pending(self) -> bool:
+        """Return whether an order is working: at a Python venue, or the simulated one's."""
+        if self.spec.venue is None:
+            return bool(self.venue.pending())
+        return bool((self.state.sym[:, L.S_W_ACTIVE] != 0.0).any())
+
+    def cancel_all(self, bar: Bar, reason: str) -> None:
+        """Cancel every working order between bars (the kill switch); journaled."""
+        if self.spec.venue is None:
+            self.cancel_working(bar, reason)
+        else:
+            state = self.state
+            for s, row in enumerate(state.sym):
+                if row[L.S_W_ACTIVE] != 0.0:
+                    state.make_room(1)
+                    feed_cancel(
+                        state.ev, state.cur, bar.index, s, int(row[L.S_W_SEQ]),
+                        float(row[L.S_W_REMAINING]), self.ctx.table.intern(reason),
+                        int(row[L.S_W_BAR]),
+                    )  # fmt: skip
+                    row[L.S_W_ACTIVE] = 0.0
+        self.flush()
+
+    def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
+        """Trade ``pipeline``'s settings from the next bar on, with every state kept.
+
+        A hot reload: the account, positions, working orders and the risk engine's
+        state stay; the parameters (signal, sizing, risk rules and limits) are the new
+        file's, and with ``monitoring`` (the monitors or health rules changed) so are the
+        monitors and rules, which then see the events from the next bar on.
+        """
+        self.p = pipeline
+        self._signals = [pipeline.signal] + [
+            copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
+        ]
+        spec = core_spec(
+            pipeline, self._timeframe_seconds, venue=self._external, symbols=self.symbols
+        )
+        state = self.state
+        state.spec = self.spec = spec
+        state.prm[:] = spec.vector()
+        state.sym[:, L.S_GROUP] = spec.portfolio.groups or -1.0
+        state.sym[:, L.S_DUST] = spec.dusts or spec.dust
+        state.sym[:, L.S_MIN_COST] = spec.min_costs or 0.0
+        if state.port.shape[0] != L.PORT_ROWS + spec.portfolio.window:
+            # a new correlation window: its ring fills again from the next bar
+            state.port = np.full((L.PORT_ROWS + spec.portfolio.window, state.sym.shape[0]), np.nan)
+            state.acct[L.A_RETURNS] = 0.0
+        state.limits = np.asarray(spec.drawdown_limits, np.float64)
+        capacity = int(state.prm[L.P_RATE_CAPACITY])
+        if capacity != len(state.sent):  # keep the newest sends that still fit
+            count = int(state.acct[L.A_RATE_COUNT])
+            head = int(state.acct[L.A_RATE_HEAD])
+            kept = [state.sent[(head + k) % len(state.sent)] for k in range(count)][-capacity:]
+            state.sent = np.zeros(capacity, np.int64)
+            state.sent[: len(kept)] = kept
+            state.acct[L.A_RATE_COUNT] = len(kept)
+            state.acct[L.A_RATE_HEAD] = 0
+        self.ctx.allowed_regimes = pipeline.config.signal_regimes
+        if monitoring:
+            watch = self.watch
+            self.watch = (
+                Watch(pipeline.monitors, pipeline.config.health, self.log, self.rec.monitor_metrics)
+                if pipeline.monitors
+                else None
+            )
+            if watch is not None and self.watch is not None:
+                self.watch.follow(watch)
+
+    def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> None:
+        """Cancel the orders the venue works (a replacement, a protective exit, the kill).
+
+        ``symbol``: only that symbol row's (a replacement, a protective exit over a
+        universe); None: every order (the kill switch).
+        """
+        events: list[Fill | Cancellation] = []
+        for order in self.venue.pending():
+            if symbol is not None and self.symbols is not None and self._row_of(order.id) != symbol:
+                continue
+            cancellation = self.venue.cancel(order.id, bar, reason)
+            if cancellation is not None:
+                events.append(cancellation)
+        self._deliver(events, bar.index, 0)
+        self._mirror_pending()
+
+    def _monitor(self, inputs: BarInputs, t: int) -> None:
+        watch = self.watch
+        assert watch is not None
+        bar = self._bar(inputs, t)
+        probability = float(inputs.px[5, t - inputs.base, 0])
+        resolving = self._resolving
+        full = len(resolving) == resolving.maxlen
+        then_p, then_close = resolving[0] if full else (math.nan, math.nan)
+        resolving.append((probability, bar.close))
+        up = full and bar.close > then_close
+        features = self._row(t, 0)
+        if self.bulk:
+            self._read_for_monitors()
+        changes, actions = watch.on_bar(bar, probability, then_p, up, features, halted=self.halted)
+        for change in changes:
+            self._record_object(change, t)
+        for action in actions:
+            self._record_object(action, t)
+        for action in actions:
+            if action.action == "halt":
+                state = self.state
+                ref = self.ctx.ref(health_halt(action))
+                state.make_room(1)
+                latch_halt(state.acct, state.ev, state.cur, t, codes.HEALTH_HALT, ref)
+            elif action.action == "retrain":
+                if self._retrain is None:
+                    raise RuntimeError(
+                        f"{action.reason}: retrain fired, but this engine was given no "
+                        "retrain callback"
+                    )
+                self._retrain(t, action.reason)
+
+    def _record_object(self, value: HealthChange | HealthAction, t: int) -> None:
+        """Journal a Python object at this point of the run's order."""
+        if not self.bulk:
+            self._record_external(value)
+            return
+        state = self.state
+        state.make_room(1)
+        record_external(state.ev, state.cur, t, -1, self.ctx.ref(value))
+        self.rec.observe(value)  # observers hear of it now; the journal has it in bulk
+
+    def _read_for_monitors(self) -> None:
+        """Read what the monitors see from the rows since they last looked (bulk)."""
+        log = self.log
+        assert isinstance(log, _RowLog)
+        rows = self.state.rows(log.read)
+        log.read = self.state.count
+        kinds = rows[:, 0]
+        wanted = (kinds == L.EV_ORDER) | (kinds == L.EV_FILL) | (kinds == L.EV_CANCEL)
+        wanted |= kinds == L.EV_TRAINING
+        for event in decode(rows[wanted], self.ctx):
+            log.take(event)
+
+    def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
+        """Journal what the run did: in bulk, the rows kept since the start (a backtest).
+
+        The recorder then holds what the outputs read (the counts, the orders and fills,
+        the halt, the trainings) and the observers that listen hear of each event.
+        """
+        if not self.bulk:
+            self.flush()
+            return
+        rows = self.state.rows()
+        converted = rows_to_batches(rows, self.ctx, times_ns, symbol)
+        self.rec.journal.write_columns(converted.batches)
+        self._fills.append(fill_marks(rows))
+        kinds = _SUMMARY_KINDS
+        if self.rec.debug:  # the decisions are decoded only to be logged
+            kinds = np.append(kinds, float(L.EV_DECISION))
+        summary = rows[np.isin(rows[:, 0], kinds)]
+        events = list(decode(summary, self.ctx))
+        self.rec.absorb(events, self.symbols)
+        for event in events:
+            if event.kind == "trade":
+                self.trades.append(self._trade(event.value, event.bar, event.symbol))
+        self.state.clear()
+
+    def _trade(self, value: npt.NDArray[np.float64], bar: int, s: int) -> Trade:
+        times = self.ctx.times
+        return Trade.from_kernel(value, times(int(value[1])), times(bar), self.symbol(s))
+
+    def _rules_on_bar(self, inputs: BarInputs, t: int) -> None:
+        """Ask each rule about each symbol with a bar at ``t``; the first halt wins."""
+        io = self.state.io
+        io[L.IO_REF] = -1.0
+        close = inputs.px[3, t - inputs.base]
+        for s in range(len(close)):
+            if close[s] != close[s]:  # no bar
+                continue
+            ctx = self._context(inputs, t, s)
+            for rule in self._rules_of(s):
+                halt = rule.on_bar(ctx)
+                if halt is not None:
+                    io[L.IO_REF] = self.ctx.ref(halt)
+                    io[L.IO_CODE] = self.ctx.table.intern(halt.code)
+                    return
+
+    # the components answering for row ``s`` (a portfolio file's account: its strategy's)
+
+    def _rules_of(self, s: int) -> tuple[RiskRule, ...]:
+        return self.p.rules
+
+    def _sizer_of(self, s: int) -> Sizer:
+        return self.p.sizer
+
+    def _sizing_name(self, s: int) -> str:
+        return "risk.sizing"
+
+    def _share_of(self, t: int, s: int) -> float:
+        """Return the share of the equity row ``s`` sizes against at bar ``t`` (1: all)."""
+        return 1.0
+
+    def _signal(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        probability = float(io[L.IO_P])
+        signal = self._signals[s].on_bar(self._bar(inputs, t, s), probability)
+        if signal is None:
+            io[L.IO_DIR], io[L.IO_CONF] = 0.0, math.nan
+            return
+        io[L.IO_DIR] = signal.direction
+        io[L.IO_CONF] = signal.confidence
+        io[L.IO_P] = signal.probability
+
+    def _pending_signal(self, inputs: BarInputs, t: int, s: int) -> Signal:
+        row = self.state.sym[s]
+        return Signal(
+            t,
+            self.ctx.times(t),
+            int(row[L.S_X_DIR]),
+            float(row[L.S_X_CONF]),
+            float(row[L.S_X_P]),
+        )
+
+    def _size(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        signal = self._pending_signal(inputs, t, s)
+        size = self._sizer_of(s).size(signal, self._context(inputs, t, s))
+        if isinstance(size, Rejection):
+            io[L.IO_FRACTION] = 0.0
+            io[L.IO_REF] = self.ctx.ref(size)
+            return
+        if not (0.0 < size <= 1.0):
+            raise RuntimeError(
+                f"{self._sizing_name(s)} returned {size!r}; expected a fraction in (0, 1]"
+            )
+        io[L.IO_FRACTION] = size * self._share_of(t, s)
+
+    def _check(self, inputs: BarInputs, t: int, s: int) -> None:
+        io = self.state.io
+        row = self.state.sym[s]
+        signal = self._pending_signal(inputs, t, s)
+        wanted = int(row[L.S_X_DIR])
+        intent = OrderIntent(
+            bar=t,
+            timestamp=signal.timestamp,
+            direction=wanted,
+            target_fraction=wanted * float(row[L.S_X_SIZE]),
+            reason="REVERSE" if row[L.S_X_HELD] != 0.0 else "ENTRY",
+            increases_exposure=True,
+            probability=signal.probability,
+        )
+        io[L.IO_REF] = -1.0
+        ctx = self._context(inputs, t, s)
+        for rule in self._rules_of(s):
+            rejection = rule.check(intent, ctx)
+            if rejection is not None:
+                io[L.IO_REF] = self.ctx.ref(rejection)
+                return
+
+    # --- the kill switch ----------------------------------------------------------------
+
+    def kill(self, bar: Bar, message: str, at: pd.Timestamp) -> bool:
+        """Halt for the kill switch (latched until `resume`); cancel every open order.
+
+        Returns:
+            Whether the trading state changed (False: already HALTED).
+        """
+        state = self.state
+        previous = int(state.acct[L.A_STATE])
+        changed = not kill_holds(state.acct)  # a drawdown's HALTED becomes the kill's
+        kill(state.acct)
+        if changed:
+            self._journal_state(bar.index, previous, codes.HALTED_STATE, "KILL_SWITCH", message, at)
+        self.cancel_all(bar, "KILL_SWITCH")
+        return changed
+
+    def resume(self, bar: int, message: str, at: pd.Timestamp) -> bool:
+        """Lift the kill switch: ACTIVE, or HALTED while another halt is latched."""
+        state = self.state
+        if not resume(state.acct):
+            return False
+        new = int(state.acct[L.A_STATE])
+        self._journal_state(bar, codes.HALTED_STATE, new, "RESUME", message, at)
+        self.flush()
+        return True
+
+    def _journal_state(
+        self, bar: int, previous: int, new: int, code: str, message: str, at: pd.Timestamp
+    ) -> None:
+        change = TradingStateChanged(
+            **self.rec.at(bar),
+            previous=codes.STATE_NAMES[previous],
+            state=codes.STATE_NAMES[new],
+            code=code,
+            message=message,
+            at=at,
+        )
+        self.journal(change)
+
+    def journal(self, event: Event) -> None:
+        """Journal ``event`` at this point of the engine's order (a live run's own events)."""
+        state = self.state
+        state.make_room(1)
+        record_external(state.ev, state.cur, event.bar, -1, self.ctx.ref(event))
+        self.flush()
+
+    def restore_halt(self, code: str) -> None:
+        """Take a journaled halt back (a restart): latched as it was."""
+        self.state.acct[L.A_HALT] = self.ctx.table.intern(code)

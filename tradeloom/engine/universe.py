@@ -1,0 +1,95 @@
+"""A backtest's universe: loading it, journaling it, and what it cannot run yet.
+
+A data source that is a `tradeloom.plugins.protocols.UniverseSource` gives the bars of
+several symbols on one clock; any other gives one symbol's bars, the universe of one
+(whose clock is its own index, so nothing about a one-symbol run changes). What was
+loaded is journaled: one `DataLoaded` per symbol, and each stretch of the clock where
+a symbol has no bar (not listed yet, delisted, halted) once, as a `SymbolAbsent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloom.domain import Universe
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.universe_checks import universe_problems
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import ConfigError
+from tradeloom.journal import DataLoaded, SymbolAbsent
+from tradeloom.plugins.protocols import UniverseSource
+
+__all__ = ["absences", "check_universe", "journal_universe", "load_universe"]
+
+
+def load_universe(pipeline: Pipeline) -> Universe:
+    """Return the data's universe (a source of one symbol gives the universe of one).
+
+    Raises:
+        ConfigError: The strategy uses what a universe of that size cannot run
+            (`universe_problems`).
+    """
+    data = pipeline.data
+    if isinstance(data, UniverseSource):
+        universe = data.load_universe()
+    else:
+        bars = data.load()
+        universe = Universe((bars,), bars.frame.index)
+    check_universe(pipeline, len(universe.symbols))
+    return universe
+
+
+def check_universe(pipeline: Pipeline, symbols: int) -> None:
+    """Raise `ConfigError` listing `universe_problems`, if any."""
+    problems = universe_problems(pipeline.config, pipeline.features, pipeline.venue, symbols)
+    if problems:
+        raise ConfigError(problems)
+
+
+def journal_universe(
+    recorder: Recorder, universe: Universe, names: Sequence[str] | None = None
+) -> None:
+    """Journal each symbol's `DataLoaded`, then each stretch a symbol is absent from the clock.
+
+    ``names`` stand for the symbols in the events (a portfolio file's books); None: the
+    symbols.
+    """
+    index = universe.index
+    symbols = universe.symbols if names is None else tuple(names)
+    for bars, symbol in zip(universe.bars, symbols, strict=True):
+        recorder.record(
+            DataLoaded(
+                symbol=symbol,
+                timeframe=bars.timeframe,
+                bars=len(bars),
+                first=bars.frame.index[0],
+                last=bars.frame.index[-1],
+                repaired=[vars(i) for i in bars.repaired],
+                gaps=[vars(i) for i in bars.gaps],
+            )
+        )
+    if len(universe.bars) == 1:
+        return  # the clock is the symbol's own index
+    present = universe.present()
+    for s, symbol in enumerate(symbols):
+        for first, last in absences(present[:, s]):
+            recorder.record(
+                SymbolAbsent(
+                    bar=first,
+                    timestamp=index[first],
+                    symbol=symbol,
+                    correlation_id=first,
+                    last=index[last],
+                    bars=last - first + 1,
+                )
+            )
+
+
+def absences(present: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Return the ``(first, last)`` bars (inclusive) of each stretch where ``present`` is False."""
+    absent = np.concatenate([[False], ~np.asarray(present, bool), [False]])
+    edges = np.flatnonzero(absent[1:] != absent[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]

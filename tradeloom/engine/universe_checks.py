@@ -1,0 +1,80 @@
+"""What a strategy cannot run over a universe of a given size, found before any bar.
+
+Checked when the strategy is built, if its data says how many symbols it has
+(``symbol_count()``; a source that is not a `tradeloom.plugins.protocols.UniverseSource`
+has one), and again once the universe is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tradeloom.core.kernels.specs import CompiledComponent, VenueKernel
+from tradeloom.errors import Problem
+from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols, UniverseSource
+from tradeloom.schemas.config import StrategyConfig
+
+__all__ = ["declared_symbols", "universe_problems"]
+
+
+def declared_symbols(data: object) -> int | None:
+    """Return how many symbols ``data`` has, if it says before loading (None: unknown)."""
+    if not isinstance(data, UniverseSource):
+        return 1
+    return int(data.symbol_count()) if isinstance(data, KnownSymbols) else None
+
+
+def universe_problems(
+    config: StrategyConfig, features: Sequence[object], venue: object, symbols: int
+) -> list[Problem]:
+    """Return what a strategy cannot run over ``symbols`` symbols, each located.
+
+    Args:
+        config: The strategy.
+        features: Its built features, in file order.
+        venue: Its built venue.
+        symbols: How many symbols its data has.
+
+    A cross-sectional feature needs several symbols, and per-symbol features after it
+    cannot read it. Over several symbols, the monitors and health rules (which watch
+    one model's predictions of one market) and a venue that is not compiled (which
+    works one market's orders) are not supported yet.
+    """
+    problems: list[Problem] = []
+
+    def refuse(path: str, message: str) -> None:
+        problems.append(Problem(config.locate(path), path, message))
+
+    crossing = False
+    for item, feature in zip(config.features, features, strict=True):
+        if isinstance(feature, CrossSectionalFeature):
+            crossing = True
+            if symbols < 2:
+                refuse(
+                    item.path,
+                    f"{item.kind} is computed across the symbols of a universe, and the "
+                    "data has one symbol; list several under data.symbols or remove it",
+                )
+        elif crossing:
+            refuse(
+                item.path,
+                f"{item.kind} comes after a cross-sectional feature; put the "
+                "cross-sectional features last",
+            )
+    if symbols < 2:
+        return problems
+    if config.monitoring:
+        refuse(
+            config.monitoring[0].path,
+            f"monitoring over a universe of {symbols} symbols is not supported yet",
+        )
+    if config.health:
+        refuse("health", f"health rules over a universe of {symbols} symbols are not supported yet")
+    compiled = isinstance(venue, CompiledComponent) and isinstance(venue.kernel_spec(), VenueKernel)
+    if venue is not None and not compiled:
+        refuse(
+            config.execution.path,
+            f"execution kind '{config.execution.kind}' is not compiled; a universe of "
+            f"{symbols} symbols trades the simulated venue only for now",
+        )
+    return problems

@@ -1,0 +1,67 @@
+"""The model over a universe: one call whatever the number of symbols.
+
+The universe of one is what it always was: ``model.fit_predict`` over the symbol's bars.
+Over several symbols, a model that is a `tradeloom.plugins.protocols.UniverseModel`
+trains as it declares (the ``sklearn`` model: ``pooling: pooled`` or ``per_symbol``);
+any other model is trained on each symbol apart, a fresh copy each
+(`tradeloom.plugins.model.universe_fit.fit_per_symbol`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tradeloom.domain import ModelOutput, ModelTraining, Universe
+from tradeloom.engine.features import SymbolFeatures
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.plugins.model.universe_fit import fit_per_symbol
+from tradeloom.plugins.protocols import PerSymbolModels, UniverseModel
+
+__all__ = ["UniverseOutput", "fit_universe"]
+
+
+@dataclass(frozen=True)
+class UniverseOutput:
+    """The model's outputs over a universe.
+
+    Attributes:
+        outputs: Per symbol, its output on the clock.
+        trainings: Every fold, in clock bars (per symbol, the symbols in order).
+        models: Per symbol, the model trained for it (``per_symbol``); empty when one
+            model (the pipeline's) was trained.
+    """
+
+    outputs: tuple[ModelOutput, ...]
+    trainings: tuple[ModelTraining, ...]
+    models: Mapping[str, Any]
+
+
+def fit_universe(
+    pipeline: Pipeline, universe: Universe, features: SymbolFeatures
+) -> UniverseOutput:
+    """Train ``pipeline``'s model over ``universe`` and predict every symbol's bars.
+
+    Raises:
+        RuntimeError: The model returned another number of probabilities than bars.
+    """
+    model = pipeline.model
+    if len(universe.symbols) == 1:
+        output = model.fit_predict(universe.bars[0], features.own[0])
+        outputs: tuple[ModelOutput, ...] = (output,)
+        models: Mapping[str, Any] = {}
+    elif isinstance(model, UniverseModel):
+        outputs = model.fit_predict_universe(universe, features.own)
+        models = dict(model.per_symbol) if isinstance(model, PerSymbolModels) else {}
+    else:
+        outputs, models = fit_per_symbol(model, universe, features.own)
+    for symbol, output in zip(universe.symbols, outputs, strict=True):
+        if len(output.probability) != len(universe):
+            bars = f"{len(universe)}" if len(outputs) == 1 else f"{symbol}'s {len(universe)}"
+            raise RuntimeError(
+                f"model ({pipeline.config.model.kind}) returned {len(output.probability)} "
+                f"probabilities for {bars} bars"
+            )
+    trainings = tuple(t for output in outputs for t in output.trainings)
+    return UniverseOutput(outputs, trainings, models)

@@ -1,0 +1,257 @@
+"""Build the pipeline: call each component's factory with its validated params."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tradeloom.engine.capabilities import Mode, live_problems
+from tradeloom.engine.health import check_health_rules
+from tradeloom.engine.universe_checks import declared_symbols, universe_problems
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins import protocols
+from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.protocols import (
+    ExtraColumns,
+    KnownLength,
+    LabelHorizon,
+    ReadsBarsColumn,
+    ReadsVolume,
+    VolumeAware,
+    WalkForwardModel,
+)
+from tradeloom.plugins.registry import did_you_mean
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+
+__all__ = ["Pipeline", "build_pipeline", "modelled_venue"]
+
+_PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
+    "data": protocols.DataSource,
+    "features": protocols.Feature,
+    "model": protocols.Model,
+    "signal": protocols.SignalRule,
+    "sizing": protocols.Sizer,
+    "risk": protocols.RiskRule,
+    "execution": protocols.Venue,
+    "monitoring": protocols.Monitor,
+}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The built components of a strategy, one object per layer (lists where several)."""
+
+    config: StrategyConfig
+    data: protocols.DataSource
+    features: tuple[protocols.Feature, ...]
+    feature_columns: tuple[str, ...]
+    model: protocols.Model
+    signal: protocols.SignalRule
+    sizer: protocols.Sizer
+    rules: tuple[protocols.RiskRule, ...]
+    venue: protocols.Venue
+    monitors: tuple[protocols.Monitor, ...]
+
+
+def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeline:
+    """Build every component of ``config``, collecting every problem before raising.
+
+    Args:
+        config: The validated strategy.
+        mode: What it is built for; ``paper`` and ``live`` also check that the
+            components can trade live (`tradeloom.engine.capabilities`).
+
+    Raises:
+        ConfigError: A factory refused its params (`ParamError`), returned an object
+            that does not implement its layer, features produce the same column twice,
+            or a component cannot run in ``mode``.
+    """
+    problems: list[Problem] = []
+    ctx = BuildContext(
+        strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
+    )
+
+    def build(item: ComponentConfig, context: BuildContext) -> object:
+        component = item.registered.component
+        try:
+            built = component.factory(item.params, context)
+        except ParamError as exc:
+            path = f"{item.path}.{exc.key}" if exc.key else item.path
+            problems.append(Problem(config.locate(path), path, exc.message))
+            return None
+        expected = _PROTOCOLS[component.layer]
+        if not isinstance(built, expected):
+            missing = protocols.missing_members(built, expected)
+            problems.append(
+                Problem(
+                    config.locate(item.path),
+                    item.path,
+                    f"{component.layer} kind '{item.kind}' of plugin "
+                    f"'{item.registered.plugin.name}' built a {type(built).__name__}, which "
+                    f"does not implement {expected.__name__} (missing: {', '.join(missing)})",
+                )
+            )
+            return None
+        return built
+
+    features = []
+    columns: list[str] = []
+    owners: dict[str, str] = {}
+    for item in config.features:
+        feature = build(item, replace(ctx, feature_columns=tuple(columns)))
+        if feature is None:
+            continue
+        assert isinstance(feature, protocols.Feature)
+        for column in feature.columns():
+            if column in owners:
+                problems.append(
+                    Problem(
+                        config.locate(item.path),
+                        item.path,
+                        f"column '{column}' is already produced by {owners[column]}; "
+                        "set name: to rename it",
+                    )
+                )
+            owners[column] = item.path
+            columns.append(column)
+        features.append(feature)
+    ctx = replace(ctx, feature_columns=tuple(columns), feature_spec=tuple(config.feature_spec()))
+    model = build(config.model, ctx)
+    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
+    ctx = replace(ctx, horizon=horizon)
+    signal = build(config.signal, ctx)
+    sizer = build(config.sizing, ctx)
+    rules = [build(item, ctx) for item in config.risk_rules]
+    venue = build(config.execution, ctx)
+    monitors = [build(item, ctx) for item in config.monitoring]
+    problems.extend(check_health_rules(config, monitors, model))
+    data = build(config.data, ctx)
+    problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
+    problems.extend(_data_problems(config, data, features, model))
+    symbols = declared_symbols(data)
+    if data is not None and symbols is not None and len(features) == len(config.features):
+        problems.extend(universe_problems(config, features, venue, symbols))
+    if isinstance(venue, protocols.MultiVenue):
+        problems.extend(_multi_venue_problems(config, mode, venue, symbols))
+    if problems:
+        raise ConfigError(problems)
+    return Pipeline(
+        config=config,
+        data=data,  # type: ignore[arg-type]
+        features=tuple(features),
+        feature_columns=tuple(columns),
+        model=model,  # type: ignore[arg-type]
+        signal=signal,  # type: ignore[arg-type]
+        sizer=sizer,  # type: ignore[arg-type]
+        rules=tuple(rules),  # type: ignore[arg-type]
+        venue=venue,  # type: ignore[arg-type]
+        monitors=tuple(monitors),  # type: ignore[arg-type]
+    )
+
+
+def _multi_venue_problems(
+    config: StrategyConfig,
+    mode: Mode,
+    venue: protocols.MultiVenue,
+    symbols: int | None,
+) -> list[Problem]:
+    """Return why ``venue``'s venues cannot be modelled (backtest, paper) or traded live."""
+    path = config.execution.path
+    problems: list[Problem] = []
+    if mode == "live":
+        for terms in venue.venue_terms():
+            if terms.outages:
+                where = f"{path}.venues.{terms.index}.outages"
+                problems.append(
+                    Problem(
+                        config.locate(where),
+                        where,
+                        "--mode live: a venue is down when its requests fail; outages "
+                        "model it in backtests and paper only, remove them",
+                    )
+                )
+        return problems
+    if symbols is not None and symbols > 1:
+        where = f"{config.data.path}.symbols"
+        problems.append(
+            Problem(
+                config.locate(where),
+                where,
+                f"execution kind {config.execution.kind} routes one symbol's orders over its "
+                "venues; list one symbol",
+            )
+        )
+    try:
+        venue.modelled_venue(lambda event: None)
+    except ParamError as exc:
+        where = f"{path}.{exc.key}" if exc.key else path
+        problems.append(Problem(config.locate(where), where, exc.message))
+    return problems
+
+
+def modelled_venue(pipeline: Pipeline, record: Callable[[Any], None]) -> protocols.Venue | None:
+    """Return the venue a backtest or paper run of ``pipeline`` trades, when it is not
+    the strategy's own: a `MultiVenue`'s model of every venue (None otherwise)."""
+    venue = pipeline.venue
+    if not isinstance(venue, protocols.MultiVenue):
+        return None
+    return venue.modelled_venue(record)
+
+
+def _data_problems(
+    config: StrategyConfig, data: object, features: Sequence[object], model: object
+) -> list[Problem]:
+    """Refuse, before any bar, what the data cannot give: volume to a feature that reads it,
+    and enough bars for the model's first fold."""
+    problems = []
+    if isinstance(data, VolumeAware) and not data.has_volume():
+        for item, feature in zip(config.features, features, strict=False):
+            if isinstance(feature, ReadsVolume) and feature.needs_volume:
+                problems.append(
+                    Problem(
+                        config.locate(item.path),
+                        item.path,
+                        f"{item.kind} reads volume, and the data has no volume column; "
+                        "remove this feature or use data with volume",
+                    )
+                )
+    extra = data.extra_columns() if isinstance(data, ExtraColumns) else None
+    if extra is not None:
+        for item, feature in zip(config.features, features, strict=False):
+            column = feature.bars_column if isinstance(feature, ReadsBarsColumn) else None
+            if isinstance(column, str) and column not in extra:
+                path = f"{item.path}.of"
+                has = ", ".join(sorted(extra)) if extra else "none"
+                problems.append(
+                    Problem(
+                        config.locate(path),
+                        path,
+                        f"the bars have no column '{column}'{did_you_mean(column, sorted(extra))}"
+                        f" (their columns beside OHLCV: {has}); declare it under "
+                        "data.auxiliary",
+                    )
+                )
+    bars = data.bar_count() if isinstance(data, KnownLength) else None
+    needed = model.first_fold_bar() if isinstance(model, WalkForwardModel) else None
+    if bars is not None and needed is not None and bars <= needed[0]:
+        path = "model.walk_forward.train_window"
+        problems.append(
+            Problem(
+                config.locate(path) if _has(config.document, path) else config.locate("model"),
+                path,
+                f"the model can never train: its first fold predicts bar {needed[0]:,} at the "
+                f"earliest ({needed[1]}), and the data has {bars:,} bars; lower train_window "
+                "(or min_train_rows) or use more bars",
+            )
+        )
+    return problems
+
+
+def _has(document: Mapping[str, Any], path: str) -> bool:
+    current: Any = document
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        current = current[part]
+    return True

@@ -1,0 +1,350 @@
+"""The live venue of a run: each symbol's orders through its own market of the account.
+
+`AccountVenue` is the engine's `Venue` over the symbols a live run trades (one market is
+the universe of one). Each symbol has its own market venue, journaled with the symbol on
+every row: an `ExchangeVenue` (its own `CcxtVenue` on the account's ccxt client: its
+orders, its trades polled by symbol) or, with ``execution: {kind: router}``, a
+`RouterVenue` splitting its orders over several exchanges.
+
+- ``submit`` sends an order through its symbol's market (the symbol the engine
+  journaled the order with; client order ids come from one counter across the
+  symbols, so each is unique on the account);
+- ``cancel`` goes to the market that tracks the order;
+- at ``open`` every market resolves its unknown orders and polls; the fills and
+  cancellations are reported in the symbols' order, and the engine books each to its
+  own order's symbol;
+- buys are sized with the largest taker fee of the markets (a buy never costs more
+  than its notional), and a position within its own market's lot of zero is flat for
+  the engine's decisions (what a sell rounded down to the lot leaves);
+- after each bar, each market's new position gets its stops rested at the exchange
+  (`protect`), and the kill switch cancels them (`cancel_stops`).
+
+`open_account_venue` opens the markets; `MarketAtStart` rows (a router's
+`VenueAtStart` rows) hold what a restart reconciles each market against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.engine.account import SEPARATOR
+from tradeloom.errors import UserError
+from tradeloom.journal import MarketAtStart
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.venues import (
+    market_venue,
+    resting_stops,
+    starting_capital,
+    trading_client,
+    trouble,
+)
+from tradeloom.plugins.execution.order_events import RefusedFill
+from tradeloom.plugins.protocols import MultiVenue, OrderKeys
+
+if TYPE_CHECKING:
+    from tradeloom.engine.driver import Book
+    from tradeloom.journal import Event
+    from tradeloom.live.context import JournaledRun
+    from tradeloom.live.history import MarketHistory
+    from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.router_venue import RouterVenue
+
+__all__ = ["AccountVenue", "open_account_venue"]
+
+
+class AccountVenue:
+    """Trade each symbol through its own market venue, with shared cash.
+
+    Args:
+        markets: Each symbol's market venue, in the symbols' order.
+        initial_cash: The quote capital the strategy trades with.
+        symbol_of: The symbol an order was decided for, by client order id (None: not
+            known).
+
+    Attributes:
+        allow_short: Always False: spot.
+        fee_rate: The largest taker fee of the markets (sizes buys).
+        dusts: Each market's lot, in the symbols' order: a position within its
+            market's lot of zero is flat.
+        dust: The smallest of them.
+        min_costs: Each market's minimum order cost (``limits.cost.min``; a router's: 0,
+            its venues' are the routing's), in the symbols' order: the core refuses an
+            order of a symbol worth less (``BELOW_MINIMUM``) before it is journaled as
+            sent, and counts a position worth less as flat.
+        min_notional: The smallest of them, the minimum every market asks (the core
+            holds each symbol to its own, the larger of this and its ``min_costs``).
+        at_start: What a new run journals after its ``run_started`` row (each market's
+            ``market_at_start``, or a router's ``venue_at_start`` rows).
+        started: What a new run's ``run_started`` row records of the account (a router's
+            base balance in all; each market's fee and lot).
+    """
+
+    allow_short = False
+
+    def __init__(
+        self,
+        markets: Mapping[str, ExchangeVenue | RouterVenue],
+        *,
+        initial_cash: float,
+        symbol_of: Callable[[str], str | None],
+    ) -> None:
+        self.markets = dict(markets)
+        self.initial_cash = initial_cash
+        self._symbol_of = symbol_of
+        self.fee_rate = max(m.fee_rate for m in self.markets.values())
+        self.dusts = tuple(m.dust for m in self.markets.values())
+        self.dust = min(self.dusts)
+        self.min_costs = tuple(
+            m.min_notional if isinstance(m, ExchangeVenue) else 0.0 for m in self.markets.values()
+        )
+        self.min_notional = min(self.min_costs, default=0.0)
+        self.at_start: list[Event] = []
+        self.started: dict[str, Any] = {}
+        self._refused: list[RefusedFill] = []
+
+    @property
+    def exchanges(self) -> list[tuple[int, str, ExchangeVenue]]:
+        """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``."""
+        return [
+            (s, symbol, market)
+            for s, (symbol, market) in enumerate(self.markets.items())
+            if isinstance(market, ExchangeVenue)
+        ]
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
+        return notional / (price * (1.0 + self.fee_rate))
+
+    def submit(self, order: Order) -> None:
+        """Check, journal and send ``order`` once, through its symbol's market.
+
+        Raises:
+            KeyError: The engine journaled the order with no symbol of the account.
+        """
+        self.market_for(order.id).submit(order)
+
+    def market_for(self, order_id: str) -> ExchangeVenue | RouterVenue:
+        """Return the market of the symbol the engine decided ``order_id`` for.
+
+        Raises:
+            KeyError: No market of the account has that symbol.
+        """
+        if len(self.markets) == 1:
+            return next(iter(self.markets.values()))
+        symbol = self._symbol_of(order_id)
+        if symbol not in self.markets:
+            raise KeyError(f"order {order_id}: no market of the account for symbol {symbol!r}")
+        return self.markets[symbol]
+
+    def pending(self) -> list[Order]:
+        """Return every market's orders not finished for the engine."""
+        return [order for market in self.markets.values() for order in market.pending()]
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Cancel ``order_id`` in the market that tracks it."""
+        market = self.market_of(order_id)
+        return None if market is None else market.cancel(order_id, bar, reason)
+
+    def market_of(self, order_id: str) -> ExchangeVenue | RouterVenue | None:
+        """Return the market that works or holds ``order_id`` (None: none does)."""
+        for market in self.markets.values():
+            if any(order.id == order_id for order in market.pending()):
+                return market
+        try:
+            return self.market_for(order_id)
+        except KeyError:
+            return None
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """Return every market's report of this phase, in the symbols' order."""
+        return [event for market in self.markets.values() for event in market.match(bar, phase)]
+
+    def protect(self, book: Book, history: MarketHistory, bar: int, *, trading: bool) -> None:
+        """Rest each exchange market's new position's stops (`ExchangeVenue.protect`)."""
+        for s, _, market in self.exchanges:
+            market.protect(
+                book.position_of(s), book.entry_of(s)[1], history.bar(bar, s), trading=trading
+            )
+
+    def cancel_stops(self, reason: str) -> None:
+        """Cancel the stops resting at every exchange market (the kill switch)."""
+        for _, _, market in self.exchanges:
+            market.cancel_stops(reason)
+
+    def time_sends(self, told: Callable[[str, float], None]) -> None:
+        """Tell ``told`` ``("send", seconds)`` of each order an exchange market sends."""
+        for _, _, market in self.exchanges:
+            market.on_send = told
+
+    @property
+    def refused(self) -> list[RefusedFill]:
+        """Fills refused as impossible (overfills); over several symbols each message is
+        led by its symbol.
+
+        The markets' refusals move here when read: the live runner halts on the first
+        and clears the list.
+        """
+        several = len(self.markets) > 1
+        for symbol, market in self.markets.items():
+            self._refused.extend(
+                replace(r, message=f"{symbol}: {r.message}") if several else r
+                for r in market.refused
+            )
+            market.refused.clear()
+        return self._refused
+
+
+def open_account_venue(
+    runner: JournaledRun, symbols: tuple[str, ...], state: JournalState | None
+) -> AccountVenue:
+    """Open each symbol's market on the run's account; return the account venue.
+
+    A new run (``state`` None) takes ``live.capital``, or the quote balance, as its
+    capital and keeps each market's base balance, lot and fee (`AccountVenue.at_start`)
+    for the caller to journal. A restart takes the capital and the markets' rows from
+    the journal (a journal of one market from before ``market_at_start`` rows: its
+    ``run_started`` row), and polls each market's trades after the last one the
+    journal counted there.
+
+    With ``execution: {kind: router}`` the one symbol's market is a `RouterVenue` over
+    the router's venues (`open_router_venue`).
+
+    Raises:
+        ConfigError: The account has no keys.
+        UserError: The exchange has no market of a symbol, the markets do not share one
+            quote asset, two share a base asset (their balances could not be told
+            apart), or the account holds less quote than ``live.capital``.
+    """
+    recorder = runner.recorder_or_fail
+    books = recorder.order_symbols
+
+    def symbol_of(order_id: str) -> str | None:
+        symbol = books.get(order_id)
+        if symbol is None or runner.portfolio is None:
+            return symbol
+        return symbol.split(SEPARATOR, 1)[1]  # a portfolio's book: its market
+
+    if isinstance(runner.p.venue, MultiVenue):  # one symbol (live_problems)
+        from tradeloom.live.router_venue import open_router_venue
+
+        router, extra = open_router_venue(runner, state)
+        account = AccountVenue(
+            {symbols[0]: router},
+            initial_cash=router.initial_cash,
+            symbol_of=symbol_of,
+        )
+        account.at_start = list(router.at_start)
+        account.started = extra
+        return account
+    client = trading_client(runner)
+
+    def bar_clock() -> int:
+        session = runner.session
+        return len(session.history) if session is not None else 0
+
+    at_start = None if state is None else markets_at_start(state, symbols)
+    venues: dict[str, Any] = {}
+    described: dict[str, dict[str, Any]] = {}
+    for symbol in symbols:
+        after = None if state is None else state.max_trade_id_of(symbol)
+        venues[symbol], described[symbol] = market_venue(runner, client, symbol, bar_clock, after)
+    _check_assets(runner, described)
+    if state is None or state.started is None:
+        balance = next(iter(venues.values())).balance()
+        quote = str(next(iter(described.values()))["quote"])
+        capital = starting_capital(runner, balance, quote)
+    else:
+        capital = state.started.capital
+    venue_keys = runner.p.venue
+    orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
+    markets: dict[str, ExchangeVenue] = {}
+    rows: list[Event] = []
+    for symbol, venue in venues.items():
+        fee_rate = float(described[symbol].get("taker") or 0.0)
+        if at_start is not None and not math.isnan(at_start[symbol].fee_rate):
+            fee_rate = at_start[symbol].fee_rate
+        markets[symbol] = exchange = ExchangeVenue(
+            venue,
+            initial_cash=capital,
+            fee_rate=fee_rate,
+            on_trouble=_trouble_of(runner, symbol if len(symbols) > 1 else ""),
+            orders=orders,
+            stops=resting_stops(runner, venue, orders),
+        )
+        if at_start is None:
+            rows.append(
+                MarketAtStart(
+                    symbol=symbol,
+                    base=exchange.base,
+                    base_at_start=balance.get(exchange.base, 0.0),
+                    dust=exchange.dust,
+                    fee_rate=fee_rate,
+                )
+            )
+    account = AccountVenue(markets, initial_cash=capital, symbol_of=symbol_of)
+    account.at_start = rows
+    account.started = {"fee_rate": account.fee_rate, "dust": account.dust}
+    return account
+
+
+def markets_at_start(state: JournalState, symbols: tuple[str, ...]) -> dict[str, MarketAtStart]:
+    """Return each symbol's ``market_at_start`` row of a restarted live run.
+
+    A journal of one market written before those rows existed records its market in
+    its ``run_started`` row: that row stands for it.
+
+    Raises:
+        RestartRefused: The journal records no market of a symbol.
+    """
+    from tradeloom.live.reconcile import RestartRefused
+
+    markets = dict(state.markets)
+    started = state.started
+    if not markets and len(symbols) == 1 and started is not None:
+        markets[symbols[0]] = MarketAtStart(
+            symbol=symbols[0],
+            base="",
+            base_at_start=started.base_at_start,
+            dust=started.dust,
+            fee_rate=started.fee_rate,
+        )
+    missing = [s for s in symbols if s not in markets]
+    if missing:
+        raise RestartRefused(
+            f"the journal records no market_at_start of {', '.join(missing)}: not the "
+            "markets this live run started with"
+        )
+    return markets
+
+
+def _trouble_of(runner: JournaledRun, symbol: str) -> Callable[[str, str], None]:
+    def told(operation: str, message: str) -> None:
+        trouble(runner, operation, f"{symbol}: {message}" if symbol else message)
+
+    return told
+
+
+def _check_assets(runner: JournaledRun, described: Mapping[str, Mapping[str, object]]) -> None:
+    if len(described) < 2:
+        return
+    where = f"{runner.config.data.path}.symbols"
+    quotes = sorted({str(m["quote"]) for m in described.values()})
+    if len(quotes) > 1:
+        raise UserError(
+            f"{runner.config.locate(where)} {where}: --mode live trades one account's cash; "
+            f"the symbols are quoted in {', '.join(quotes)}: list symbols of one quote asset"
+        )
+    seen: dict[str, str] = {}
+    for symbol, market in described.items():
+        base = str(market["base"])
+        if base in seen:
+            raise UserError(
+                f"{runner.config.locate(where)} {where}: {seen[base]} and {symbol} both trade "
+                f"{base}; --mode live reconciles each base asset's balance with one symbol's "
+                "position: list one symbol per base asset"
+            )
+        seen[base] = symbol

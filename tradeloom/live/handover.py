@@ -1,0 +1,124 @@
+"""Hand a restarted live run's open business to its markets: what the replay left pending.
+
+After a replay (`tradeloom.live.replay`), the orders the engine still counts as pending
+go to the market that tracks each (`track_pending`): one whose intent was journaled is
+looked up by its client order id (`CcxtVenue.recover`; the trades the journal counted are
+not counted again, the ones it counted but had not applied are applied once), unless the
+journal shows it filled or rejected (a cancelled one may owe trades: the venue held its
+cancellation when the process died); one whose intent was not journaled was never sent.
+The stops rested at the exchange that no exit was booked to are tracked again too
+(`recover_stops`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tradeloom.domain import Cancellation, Fill
+from tradeloom.live.journal_state import JournalState
+from tradeloom.live.reconcile import sent_request, trade_fill
+from tradeloom.live.replay_venue import ReplayVenue
+from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.execution.order_terms import STOP_TYPES
+
+if TYPE_CHECKING:
+    from tradeloom.live.exchange_venue import ExchangeVenue
+
+__all__ = ["recover_stops", "track_pending"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+def track_pending(
+    state: JournalState, replayed: ReplayVenue, market_of: Callable[[str], ExchangeVenue]
+) -> None:
+    """Hand the orders still pending after the replay to the exchange venue of each.
+
+    Args:
+        state: The journal, read.
+        replayed: The replay's venue, at the end of the replay.
+        market_of: The exchange venue (the market) of an order, by client order id.
+    """
+    held: dict[int, tuple[ExchangeVenue, list[Fill | Cancellation]]] = {}
+    for order in replayed.pending():
+        exchange = market_of(order.id)
+        _, events = held.setdefault(id(exchange), (exchange, []))
+        sent = state.sent.get(order.id)
+        if sent is None and order.kind == "stop" and exchange.await_stop_exit(order):
+            continue  # booked to the stop resting at the exchange, or sent, at the next open
+        if sent is None:
+            _log.warning("order_never_sent", client_id=order.id)
+            events.append(
+                Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
+            )
+            continue
+        fills = state.venue_fills.get(order.id, [])
+        applied = state.engine_fills.get(order.id, 0)
+        # A limit order that fell back to market: its rest went as {id}-f, whose
+        # fills the engine booked as the limit order's.
+        fallback = state.sent.get(derived_client_id(order.id, "f"))
+        fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
+        venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
+        request = sent_request(sent)
+        # A cancelled order is still pending here only when the engine never heard of
+        # its cancellation: the venue held it, a later read of that call having failed
+        # (the missing trades of a cancel the venue said had filled more), and the
+        # process died. The journal's row says what was counted, not what the venue
+        # said had filled: the order is looked up again, never resent.
+        finished = state.order_states.get(order.id) in ("filled", "rejected")
+        if finished:
+            exchange.adopt(order)
+        else:
+            exchange.venue.recover(
+                request,
+                sent_at=sent.sent_at,
+                venue_id=venue_id,
+                counted=[(f.trade_id, f.quantity) for f in fills],
+            )
+        if fallback is not None and not finished:
+            exchange.recover_fallback(
+                order,
+                sent_request(fallback),
+                sent_at=fallback.sent_at,
+                venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
+                counted=[(f.trade_id, f.quantity) for f in fallback_fills],
+            )
+        for fill in (fills + fallback_fills)[applied:]:
+            events.append(replace(exchange.book(trade_fill(fill)), order_id=order.id))
+    for exchange, events in held.values():
+        exchange.hold(events)
+
+
+def recover_stops(state: JournalState, exchange: ExchangeVenue) -> None:
+    """Track again the stops the run rested at the exchange and booked to no exit.
+
+    Each is looked up by its client order id (never placed again); trades the journal
+    counted for it wait for the engine's exit, as they did. The position's entry is
+    the last buy the engine booked fills of.
+    """
+    stops = exchange.stops
+    if stops is None:
+        return
+    for order_id, order in state.orders.items():
+        if order.side > 0 and state.engine_fills.get(order_id):
+            exchange.entry_id = order_id
+    bound = set(state.bound.values())
+    for client_id, sent in state.sent.items():
+        if sent.order_type not in STOP_TYPES:
+            continue
+        if sent.parent_id is not None:
+            stops.placed_for.add(sent.parent_id)
+        if client_id in bound or state.order_states.get(client_id) in ("cancelled", "rejected"):
+            continue
+        fills = state.venue_fills.get(client_id, [])
+        stops.recover(
+            sent_request(sent),
+            sent_at=sent.sent_at,
+            venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
+            counted=[(f.trade_id, f.quantity) for f in fills],
+            held=[trade_fill(f) for f in fills],
+        )

@@ -1,0 +1,244 @@
+"""What a paper or live run's journal says, read back for a restart.
+
+`read_state` groups the events a restart needs: how the run started (mode, run
+key, capital), the bars it processed with the model's verdicts, what the venue
+delivered at each bar, the intents sent and every trade counted, the last
+trading state change, and the last model training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.domain import Cancellation, Fill, Order
+from tradeloom.journal import (
+    ConfigReloaded,
+    Event,
+    FillEvent,
+    KillCancel,
+    LiveBar,
+    MarketAtStart,
+    ModelTrained,
+    OrderCancelled,
+    OrderEvent,
+    OrderSent,
+    OrderStateChanged,
+    RouteDecision,
+    RunStarted,
+    StopBound,
+    TradingStateChanged,
+    VenueAtStart,
+    VenueDelivered,
+    VenueFill,
+    WarmUp,
+    read_sequenced,
+)
+from tradeloom.live.verdict import BarInput
+
+__all__ = ["ENGINE_TYPES", "JournalState", "LiveBarRow", "domain_value", "read_state"]
+
+ENGINE_TYPES = frozenset(
+    {
+        "signal",
+        "risk_decision",
+        "rejection",
+        "order",
+        "fill",
+        "order_cancelled",
+        "halt",
+        "regime_changed",
+        "health",
+        "health_action",
+    }
+)
+"""Kinds the engine writes: a replay of the journal's bars must write the same."""
+
+
+@dataclass(frozen=True)
+class LiveBarRow:
+    """One bar the run processed live: its prices, the model's verdict, the wall time."""
+
+    index: int
+    time: pd.Timestamp
+    values: np.ndarray
+    verdict: BarInput
+    wall_time: pd.Timestamp
+    symbol: str = ""
+
+
+@dataclass
+class JournalState:
+    """The events of a journal a restart needs, grouped.
+
+    Attributes:
+        started: The run's start (None: the first start failed before it).
+        warm_up: The history the run warmed up on (None: not journaled); over a
+            universe, the last symbol's.
+        warm_ups: Every ``warm_up`` row: one per symbol over a universe.
+        bars: The bars processed live, in order.
+        engine_events: Events of `ENGINE_TYPES`, in order.
+        deliveries: ``(bar, phase)`` -> how many fills and cancellations the live venue
+            reported at that phase of that bar, each report's in order (over a universe a
+            bar may have several ``intrabar`` reports: one per symbol's stop).
+        events: Bar -> the engine's fills and cancellations at that bar, in order.
+        sent: Client id -> its ``order_sent`` event.
+        order_states: Client id -> the last state journaled.
+        venue_fills: Client id -> its ``venue_fill`` events, in order.
+        engine_fills: Client id -> how many ``fill`` rows the engine journaled.
+        bound: The engine's exit -> the client id of the stop resting at the exchange
+            whose fills are its (``stop_bound``).
+        trading_state: The last trading state change (None: ACTIVE throughout).
+        kill_switch: The kill switch's halts, resumes and later cancels (None): ``(bar,
+            change)``, in order; the bar is the last one processed when it happened.
+        training: The last live model training: ``(predicts_from, reason)``.
+        trainings: Each model's last live training, by the symbol it was journaled with
+            ('' for a strategy's own model; a portfolio member's: its strategy's name).
+        orders: Client id -> the engine's order, as journaled.
+        order_symbols: Client id -> the symbol the engine journaled its order with.
+        markets: Symbol -> its ``market_at_start`` row (a live run over a universe).
+        document: The strategy document the run last traded under (its start's, or
+            its last hot reload's); None in a journal that does not record it.
+        reloads: Each hot reload: ``(bar, document)``, the document traded from the bar
+            after ``bar`` on, in order.
+        routes: A live router's child client id -> its ``route_decision`` row.
+        venues: A live router's venue -> its ``venue_at_start`` row.
+        all_venue_fills: Every ``venue_fill`` row, in journal order.
+        last_seq: The journal's last sequence number.
+    """
+
+    started: RunStarted | None = None
+    warm_up: WarmUp | None = None
+    warm_ups: list[WarmUp] = field(default_factory=list)
+    bars: list[LiveBarRow] = field(default_factory=list)
+    engine_events: list[Event] = field(default_factory=list)
+    deliveries: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
+    sent: dict[str, OrderSent] = field(default_factory=dict)
+    order_states: dict[str, str] = field(default_factory=dict)
+    venue_fills: dict[str, list[VenueFill]] = field(default_factory=lambda: defaultdict(list))
+    engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    bound: dict[str, str] = field(default_factory=dict)
+    trading_state: TradingStateChanged | None = None
+    kill_switch: list[tuple[int, TradingStateChanged | None]] = field(default_factory=list)
+    training: tuple[int, str] | None = None
+    trainings: dict[str, tuple[int, str]] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    order_symbols: dict[str, str] = field(default_factory=dict)
+    markets: dict[str, MarketAtStart] = field(default_factory=dict)
+    document: dict[str, Any] | None = None
+    reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    routes: dict[str, RouteDecision] = field(default_factory=dict)
+    venues: dict[str, VenueAtStart] = field(default_factory=dict)
+    all_venue_fills: list[VenueFill] = field(default_factory=list)
+    last_seq: int = 0
+
+    @property
+    def max_trade_id(self) -> str | None:
+        """The largest numeric trade id counted (the venue's poll goes on after it)."""
+        ids = [
+            int(f.trade_id)
+            for fills in self.venue_fills.values()
+            for f in fills
+            if f.trade_id.isdigit()
+        ]
+        return str(max(ids)) if ids else None
+
+    def max_trade_id_of(self, symbol: str) -> str | None:
+        """The largest numeric trade id counted in ``symbol``'s market."""
+        ids = [
+            int(f.trade_id)
+            for fills in self.venue_fills.values()
+            for f in fills
+            if f.symbol == symbol and f.trade_id.isdigit()
+        ]
+        return str(max(ids)) if ids else None
+
+
+_D = TypeVar("_D")
+
+
+def domain_value(event: Event, cls: type[_D]) -> _D:
+    """Return the plain domain object (``Fill``, ``Order``...) an event of its kind holds."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: getattr(event, name) for name in names})
+
+
+def read_state(path: Path) -> JournalState:
+    """Read the journal at ``path`` into a `JournalState`.
+
+    Raises:
+        JournalError: Not a readable journal (one line: what is wrong).
+    """
+    state = JournalState()
+    for seq, event in read_sequenced(path):
+        state.last_seq = seq
+        _take(state, event)
+    return state
+
+
+def _take(state: JournalState, event: Event) -> None:
+    bar = event.bar
+    if event.KIND in ENGINE_TYPES:
+        state.engine_events.append(event)
+    if isinstance(event, RunStarted):
+        if state.started is None:
+            state.started = event
+            state.document = event.document
+    elif isinstance(event, WarmUp):
+        state.warm_up = event
+        state.warm_ups.append(event)
+    elif isinstance(event, LiveBar):
+        state.bars.append(
+            LiveBarRow(
+                bar,
+                event.timestamp,
+                np.array([event.open, event.high, event.low, event.close, event.volume]),
+                BarInput(event.probability, event.anomalous, event.anomaly_score),
+                event.wall_time,
+                event.symbol,
+            )
+        )
+    elif isinstance(event, VenueDelivered):
+        state.deliveries[(bar, event.phase)].append(event.events)
+    elif isinstance(event, FillEvent):
+        state.events[bar].append(domain_value(event, Fill))
+        state.engine_fills[event.order_id] += 1
+    elif isinstance(event, OrderCancelled):
+        state.events[bar].append(domain_value(event, Cancellation))
+    elif isinstance(event, KillCancel):
+        state.kill_switch.append((bar, None))
+    elif isinstance(event, OrderEvent):
+        state.orders[event.id] = domain_value(event, Order)
+        state.order_symbols[event.id] = event.symbol
+    elif isinstance(event, MarketAtStart):
+        state.markets[event.symbol] = event
+    elif isinstance(event, ConfigReloaded):
+        state.document = event.document
+        state.reloads.append((bar, event.document))
+    elif isinstance(event, OrderSent):
+        state.sent[event.id] = event
+    elif isinstance(event, OrderStateChanged):
+        state.order_states[event.client_id] = event.state
+    elif isinstance(event, VenueFill):
+        state.venue_fills[event.order_id].append(event)
+        state.all_venue_fills.append(event)
+    elif isinstance(event, RouteDecision):
+        state.routes[event.order_id] = event
+    elif isinstance(event, VenueAtStart):
+        state.venues[event.venue] = event
+    elif isinstance(event, StopBound):
+        state.bound[event.order_id] = event.client_id
+    elif isinstance(event, TradingStateChanged):
+        state.trading_state = event
+        if event.code in ("KILL_SWITCH", "RESUME"):
+            state.kill_switch.append((bar, event))
+    elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:
+        state.training = (event.predict_start, event.reason)
+        state.trainings[event.symbol] = state.training

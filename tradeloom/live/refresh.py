@@ -1,0 +1,486 @@
+"""A paper or live run's files, kept current: ``metrics.json``, ``equity.csv``, the report.
+
+After every tick that processed a bar (the journal committed first), `LiveOutputs`
+copies what the files need from the engine (a `Snapshot`: the equity curve's arrays,
+the trades, orders and fills, the run's state and counts) and hands it to a background
+thread (`LatestWriter`); the trading thread does not wait for the files. The thread
+appends the new bars to ``equity.csv`` (`EquityFile`), rewrites ``trades.csv`` when a
+trade closed and ``metrics.json`` (each atomically: `tradeloom.reporting.outputs`), so
+a reader never sees half a file. When bars come faster than the files are written (a
+simulated clock at ``--speed max``), only the newest snapshot is written: each holds
+the whole run so far. ``report.html`` takes longer to draw (plotly's page: ~0.2 s for
+a short run, ~0.5 s for 20,000 bars): it is redrawn at most every
+``live.report_seconds`` (60 s by default), and always when the run stops, after the
+last snapshot is written.
+
+The files cover the live bars only (not the warm-up history); a refresh that fails
+(a full disk, a plotting error) is logged and the run trades on: the journal, not
+these files, is the run's record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
+from tradeloom.journal import journal_path
+from tradeloom.live.context import JournaledRun
+from tradeloom.live.equity_file import EquityFile
+from tradeloom.live.latest_writer import LatestWriter
+from tradeloom.reporting import outputs
+from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.execution_quality import journal_execution_quality
+from tradeloom.reporting.metrics import performance
+from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.tearsheet import tearsheet
+from tradeloom.reporting.trades import trade_frame
+from tradeloom.reporting.venue_accounts import journal_venue_accounts
+from tradeloom.timeframes import periods_per_year
+
+if TYPE_CHECKING:
+    from tradeloom.live.book_feed import BookFeed
+    from tradeloom.live.history import MarketHistory
+
+__all__ = ["LiveOutputs", "OutputsRun", "Snapshot", "live_metrics", "run_facts", "snapshot_of"]
+
+
+class OutputsRun(JournaledRun, Protocol):
+    """What the output files read of a run: a `JournaledRun`, its book and first live bar."""
+
+    book_feed: BookFeed | None
+    first_live_bar: int
+
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the files of a run say after a bar, copied on the trading thread.
+
+    Attributes:
+        times: The live bars' times (ns since the epoch, UTC).
+        close: Each live bar's close (one market) or closes ``[bars, symbols]``.
+        curve: One market: each live bar's position, cash and equity (columns).
+            A universe: each bar's cash and equity (columns).
+        positions: A universe's positions ``[bars, symbols]`` (None: one market).
+        trades: The closed trades.
+        orders: The orders sent.
+        fills: The fills booked.
+        order_symbols: Each order id's symbol (None: one market).
+        facts: The ``metrics.json`` keys read from the run's state (counts, state,
+            open positions, monitors), as of the bar.
+        initial_cash: The account's starting cash.
+        fees: The fees paid so far.
+        timeframe_seconds: The bar's length.
+        document: The strategy document (execution quality's terms).
+        report: Draw ``report.html`` (``outputs.report``).
+        report_seconds: At most once every this many seconds (``live.report_seconds``).
+    """
+
+    times: npt.NDArray[np.int64]
+    close: npt.NDArray[np.float64]
+    curve: npt.NDArray[np.float64]
+    positions: npt.NDArray[np.float64] | None
+    trades: tuple[Any, ...]
+    orders: tuple[Any, ...]
+    fills: tuple[Any, ...]
+    order_symbols: Mapping[str, str] | None
+    facts: dict[str, Any]
+    initial_cash: float
+    fees: float
+    timeframe_seconds: int
+    document: Mapping[str, Any]
+    report: bool
+    report_seconds: float
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The live bars' times."""
+        return pd.DatetimeIndex(self.times.view("datetime64[ns]"), tz="UTC")
+
+
+class LiveOutputs:
+    """Keep a live run's files current, written on a thread of their own.
+
+    Args:
+        run_dir: The run directory.
+        clock: Seconds of a monotonic clock (the report's throttle).
+    """
+
+    def __init__(self, run_dir: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.run_dir = run_dir
+        self._clock = clock
+        self._report_at: float | None = None
+        self._trades: tuple[int, pd.DataFrame, dict[str, Any]] | None = None
+        self.equity = EquityFile(run_dir)
+        self._closes: list[npt.NDArray[np.float64]] = []
+        """A universe's closes of each bar so far (a bar's row is copied once, when new)."""
+        self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
+        self.refreshes = 0
+        """Snapshots written."""
+        self.reports = 0
+        """Reports drawn."""
+
+    def refresh(self, runner: OutputsRun, *, final: bool = False) -> None:
+        """Hand the files' snapshot of ``runner`` to the writer; ``final``: wait for it,
+        draw the report and end the writer's thread.
+
+        Never raises (but for KeyboardInterrupt and the like): a failure is logged.
+        """
+        try:
+            snapshot = self.snapshot(runner)
+        except Exception as exc:
+            _failed(self.run_dir, exc)
+            snapshot = None
+        if snapshot is not None:
+            self.writer.submit(snapshot)
+        if final:
+            self.writer.close()
+            if self.refreshes and runner.config.outputs.report:
+                self._draw_report()
+
+    def wait(self) -> None:
+        """Block until every snapshot handed over is written."""
+        self.writer.wait()
+
+    def snapshot(self, runner: OutputsRun) -> Snapshot | None:
+        """Return what the files say after the run's last bar (None: no live bar yet)."""
+        session = runner.session
+        if session is None:
+            return None
+        history = session.history
+        first = runner.first_live_bar
+        n = len(history)
+        if n <= first:
+            return None  # no live bar yet
+        engine = session.engine
+        if len(history.symbols) > 1:
+            return self._universe_snapshot(runner, history, first, n)
+        close_all = np.array(history.closes(n)[:, 0], dtype=np.float64)
+        return snapshot_of(
+            runner,
+            times=np.array(history.times_ns(n)[first:], dtype=np.int64),
+            close=close_all[first:],
+            curve=engine.equity_curve(close_all)[first:],
+            positions=None,
+            facts=_facts(runner),
+        )
+
+    def _universe_snapshot(
+        self, runner: OutputsRun, history: MarketHistory, first: int, n: int
+    ) -> Snapshot:
+        session = runner.session
+        assert session is not None
+        engine = session.engine
+        del self._closes[n:]
+        self._closes.extend(np.array(history.prices(t)[:, 3]) for t in range(len(self._closes), n))
+        close_all = np.stack(self._closes)
+        positions, cash, equity = engine.universe_curve(close_all)
+        book = engine.portfolio
+        facts = run_facts(runner) | {
+            "symbol": ",".join(history.symbols),
+            "symbols": list(history.symbols),
+            "benchmark": "equal_weight",
+            "open_positions": {
+                symbol: book.position_of(s)
+                for s, symbol in enumerate(history.symbols)
+                if book.position_of(s) != 0.0
+            },
+        }
+        return snapshot_of(
+            runner,
+            times=np.array(history.times_ns(n)[first:], dtype=np.int64),
+            close=close_all[first:],
+            curve=np.column_stack([cash[first:], equity[first:]]),
+            positions=positions[first:],
+            facts=facts,
+        )
+
+    def _write(self, snapshot: Snapshot) -> None:
+        try:
+            self.write_files(snapshot)
+            self.refreshes += 1
+            now = self._clock()
+            if snapshot.report and (
+                self._report_at is None or now - self._report_at >= snapshot.report_seconds
+            ):
+                self._draw_report()
+        except Exception as exc:
+            _failed(self.run_dir, exc)
+
+    def _draw_report(self) -> None:
+        from tradeloom.reporting.report import write_report
+
+        try:
+            self._report_at = self._clock()
+            write_report(self.run_dir)
+            self.reports += 1
+        except Exception as exc:
+            _failed(self.run_dir, exc)
+
+    def write_files(self, snapshot: Snapshot) -> None:
+        """Write ``equity.csv``, ``trades.csv`` and ``metrics.json`` of ``snapshot``
+        (over a universe ``positions.csv`` too)."""
+        if snapshot.positions is not None:
+            self._write_universe(snapshot)
+            return
+        equity = snapshot.curve[:, 2]
+        initial = snapshot.initial_cash
+        peak = np.maximum.accumulate(np.maximum(equity, initial))
+        frame = pd.DataFrame(
+            {
+                "timestamp": snapshot.index,
+                "close": snapshot.close,
+                "position": snapshot.curve[:, 0],
+                "cash": snapshot.curve[:, 1],
+                "equity": equity,
+                "drawdown": 1.0 - equity / peak,
+            }
+        )
+        figures = self.trade_figures(snapshot)
+        metrics = live_metrics(snapshot, frame, figures)
+        metrics["execution_quality"] = journal_execution_quality(
+            journal_path(self.run_dir), snapshot.document
+        )
+        venues = journal_venue_accounts(journal_path(self.run_dir))
+        if venues:  # a router's: what each venue bought, sold, holds and charged
+            metrics["venues"] = venues
+        self.equity.write(frame)
+        outputs.write_metrics(self.run_dir, metrics)
+
+    def _write_universe(self, snapshot: Snapshot) -> None:
+        assert snapshot.positions is not None
+        symbols = tuple(snapshot.facts["symbols"])
+        index = snapshot.index
+        close, positions = snapshot.close, snapshot.positions
+        cash, equity = snapshot.curve[:, 0], snapshot.curve[:, 1]
+        frame = equity_frame(index, symbols, close, positions, cash, equity, snapshot.initial_cash)
+        metrics = _universe_metrics(snapshot, frame, self.trade_figures(snapshot))
+        self.equity.write(frame.reset_index(names="timestamp"))
+        outputs.write_frame(
+            self.run_dir, "positions.csv", position_rows(index, close, positions, symbols)
+        )
+        outputs.write_metrics(self.run_dir, metrics)
+
+    def trade_figures(self, snapshot: Snapshot) -> dict[str, Any]:
+        """Write ``trades.csv`` when a trade closed since the last; return its figures."""
+        closed = len(snapshot.trades)
+        if self._trades is None or self._trades[0] != closed:
+            # trades.csv and its figures change only when a trade closes
+            trades = trade_frame(
+                snapshot.trades, snapshot.orders, snapshot.fills, snapshot.order_symbols
+            )
+            figures = trade_statistics(trades, snapshot.timeframe_seconds)
+            outputs.write_frame(self.run_dir, "trades.csv", trades)
+            self._trades = (closed, trades, figures)
+        return self._trades[2]
+
+
+def snapshot_of(
+    runner: OutputsRun,
+    *,
+    times: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    curve: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64] | None,
+    facts: dict[str, Any],
+) -> Snapshot:
+    """Return a `Snapshot` of ``runner``: these arrays, and the run's records copied."""
+    session = runner.session
+    assert session is not None
+    engine = session.engine
+    rec = runner.recorder_or_fail
+    config = runner.config
+    return Snapshot(
+        times=times,
+        close=close,
+        curve=curve,
+        positions=positions,
+        trades=tuple(engine.trades),
+        orders=tuple(rec.orders),
+        fills=tuple(rec.fills),
+        order_symbols=None if positions is None else dict(rec.order_symbols),
+        facts=facts,
+        initial_cash=engine.portfolio.initial_cash,
+        fees=engine.portfolio.fees,
+        timeframe_seconds=session.history.timeframe_seconds,
+        document=config.document,
+        report=config.outputs.report,
+        report_seconds=config.live.report_seconds,
+    )
+
+
+def _failed(run_dir: Path, exc: Exception) -> None:
+    _log.error("outputs_refresh_failed", run_dir=str(run_dir), error=f"{type(exc).__name__}: {exc}")
+
+
+def run_facts(runner: OutputsRun) -> dict[str, Any]:
+    """Return the ``metrics.json`` keys of any live run read from its state: names,
+    state, counts, the halt (on the trading thread: the state changes with the bars)."""
+    session = runner.session
+    assert session is not None
+    rec = runner.recorder_or_fail
+    return {
+        "strategy": runner.config.name,
+        "mode": runner.mode,
+        "run_dir": str(runner.run_dir),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timeframe": session.history.timeframe,
+        "state": session.state,
+        "signals": rec.signals,
+        "orders": len(rec.orders),
+        "fills": len(rec.fills),
+        "rejections": dict(sorted(rec.rejections.items())),
+        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
+        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+    }
+
+
+def _facts(runner: OutputsRun) -> dict[str, Any]:
+    """`run_facts` of one market, with its open position, monitors and order book."""
+    session = runner.session
+    assert session is not None
+    book = session.engine.portfolio
+    history = session.history
+    entry = book.entry_price
+    entry_bar = book.entry_bar
+    last_close = float(history.closes()[-1, 0])
+    monitors = {m.name: m.summary() for m in session.p.monitors}
+    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+    return {
+        **run_facts(runner),
+        "symbol": history.symbol,
+        "open_position": book.position,
+        "open_position_entry_price": entry,
+        "open_position_entry_time": (
+            None if entry_bar is None else history.bar(entry_bar).timestamp.isoformat()
+        ),
+        "open_position_pnl": (
+            None if entry is None or book.position == 0.0 else book.position * (last_close - entry)
+        ),
+        "monitoring": monitors,
+        "health": _worst(statuses),
+        **({} if runner.book_feed is None else {"order_book": runner.book_feed.summary()}),
+    }
+
+
+def live_metrics(
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+) -> dict[str, Any]:
+    """Return ``metrics.json`` of a paper or live run over its live bars so far.
+
+    Args:
+        snapshot: The run after its last bar.
+        equity: Its ``equity.csv`` frame.
+        trade_figures: `trade_statistics` of its ``trades.csv``.
+    """
+    curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
+    close = pd.Series(equity["close"].to_numpy(), index=curve.index)
+    perf = performance(
+        curve,
+        equity["position"],
+        initial_cash=snapshot.initial_cash,
+        timeframe_seconds=snapshot.timeframe_seconds,
+        trades=snapshot.trades,
+        fees=snapshot.fees,
+    )
+    perf.update(trade_figures)
+    perf["turnover"] = turnover(snapshot.fills, curve)
+    stats = equity_statistics(
+        curve,
+        close,
+        initial_cash=snapshot.initial_cash,
+        cagr=perf["cagr"],
+        max_drawdown=perf["max_drawdown"],
+    )
+    index = curve.index
+    sheet = tearsheet(
+        curve,
+        close,
+        initial_cash=snapshot.initial_cash,
+        periods_per_year=periods_per_year(snapshot.timeframe_seconds),
+        benchmark="buy and hold",
+    )
+    facts = snapshot.facts
+    head = {k: facts[k] for k in ("strategy", "mode", "run_dir", "updated", "symbol", "timeframe")}
+    return {
+        **head,
+        "bars": len(curve),
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": snapshot.initial_cash,
+        **perf,
+        **stats,
+        "tearsheet": sheet,
+        **{k: v for k, v in facts.items() if k not in head},
+    }
+
+
+def _worst(statuses: list[str]) -> str | None:
+    ranks = ["HEALTHY", "WARNING", "CRITICAL"]
+    known = [s for s in statuses if s in ranks]
+    return max(known, key=ranks.index) if known else None
+
+
+def _universe_metrics(
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+) -> dict[str, Any]:
+    """Return ``metrics.json`` of a universe's live bars so far: the account, the
+    equal-weight benchmark of the symbols and the attribution by symbol."""
+    assert snapshot.positions is not None and snapshot.order_symbols is not None
+    positions, close = snapshot.positions, snapshot.close
+    symbols = tuple(snapshot.facts["symbols"])
+    curve = equity["equity"]
+    index = curve.index
+    perf = performance(
+        curve,
+        pd.Series(np.abs(positions).sum(1), index=index),  # the bars with any position
+        initial_cash=snapshot.initial_cash,
+        timeframe_seconds=snapshot.timeframe_seconds,
+        trades=snapshot.trades,
+        fees=snapshot.fees,
+    )
+    perf.update(trade_figures)
+    perf["turnover"] = turnover(snapshot.fills, curve)
+    stats = equity_statistics(
+        curve,
+        equal_weight(close, index),
+        initial_cash=snapshot.initial_cash,
+        cagr=perf["cagr"],
+        max_drawdown=perf["max_drawdown"],
+    )
+    facts = snapshot.facts
+    head = ("strategy", "mode", "run_dir", "updated", "symbol", "symbols", "benchmark")
+    return {
+        **{k: facts[k] for k in head},
+        "timeframe": facts["timeframe"],
+        "bars": len(curve),
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": snapshot.initial_cash,
+        **perf,
+        **stats,
+        **{k: v for k, v in facts.items() if k not in head and k != "timeframe"},
+        "attribution": symbol_attribution(
+            symbols,
+            snapshot.fills,
+            snapshot.order_symbols,
+            snapshot.trades,
+            positions,
+            close,
+            curve.to_numpy(np.float64),
+        ),
+    }

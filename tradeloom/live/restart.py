@@ -1,0 +1,297 @@
+"""Restart a paper or live run from its journal, then check it against the venue.
+
+The journal is the source of truth. A restart:
+
+1. checks that the history the run started from is the same: each symbol's bars up to
+   its journaled ``warm_up`` (their count and SHA-256);
+2. replays the history and every journaled tick through a new session
+   (`tradeloom.live.replay`): the model's journaled verdicts, the journal's fills
+   (`ReplayVenue`; a paper run simply replays its simulated venue, a router's venues
+   each modelled), the kill switch's journaled halts and resumes, each bar under the
+   strategy file in force at that bar. The rows it writes must be the journal's; this
+   rebuilds cash, positions, peak equity, the signal, risk and monitor state and the
+   client-id counter exactly;
+3. live: asks the venue about every client id the run could have sent beyond its
+   journal, adopts the orders it has and journals the others as never sent
+   (`tradeloom.live.sent_lookup`); then hands every order still pending to its
+   symbol's market (`tradeloom.live.handover`: looked up by client order id, never
+   resent; a router's children at their venues, `RouterVenue.recover`) and tracks the
+   stops resting at the exchange again;
+4. retrains the fold in effect when the run stopped (same rows, same seed), and swaps
+   in the file as it is now if it was edited while the run was down (journaled as a
+   hot reload after the last bar);
+5. live: reconciles each market (a router: each venue), named in a refusal over several:
+   resolves and polls it, then compares the account's base balance with the balance
+   at the first start plus the journal's position, and refuses to trade on a difference
+   beyond ``live.position_tolerance`` and what the orders still unknown (their lookups
+   failed) may have filled, or on an open order of this run the journal does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import structlog
+
+from tradeloom.domain import Bars, Universe
+from tradeloom.engine.features import universe_features
+from tradeloom.engine.wiring import modelled_venue
+from tradeloom.journal import Restarted
+from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.handover import recover_stops, track_pending
+from tradeloom.live.history import MarketHistory, history_sha256
+from tradeloom.live.journal_state import JournalState
+from tradeloom.live.reconcile import RestartRefused, reconcile_market
+from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
+from tradeloom.live.replay_venue import ReplayVenue
+from tradeloom.live.sent_lookup import look_up_beyond_journal
+from tradeloom.live.session import LiveSession
+
+if TYPE_CHECKING:
+    from tradeloom.live.context import StartingRun
+    from tradeloom.plugins.protocols import Venue
+
+__all__ = ["hand_over", "rebuild", "reconcile", "restart"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+def restart(runner: StartingRun, state: JournalState, universe: Universe) -> LiveSession:
+    """Rebuild the run's session over ``universe`` from ``state``; return it.
+
+    Raises:
+        RestartRefused: A symbol's history changed, the replay disagrees with the
+            journal, or the venue disagrees with the journal's positions.
+    """
+    assert state.started is not None
+    head = _head(runner, state, universe)
+    history = MarketHistory(head, universe_features(runner.p, head))
+    symbols = universe.symbols
+    current = runner.config  # the file now
+
+    def session_of(venue: Venue | None) -> LiveSession:
+        if venue is None:  # paper: the strategy's venue, or a router's model of its venues
+            venue = modelled_venue(runner.p, runner.recorder_or_fail.record)
+        assert state.started is not None
+        return runner.build_session(history, venue, state.started.run_key)
+
+    def positions(session: LiveSession) -> dict[str, tuple[float, int]]:
+        book = session.engine.portfolio
+        return {symbol: (book.position_of(s), s) for s, symbol in enumerate(symbols)}
+
+    def edited(session: LiveSession) -> None:
+        edited_while_down(runner, session, current, len(session.history) - 1)
+
+    return rebuild(
+        runner,
+        state,
+        symbols,
+        session_of,
+        market_of=lambda symbol: symbol,
+        positions=positions,
+        names=(runner.config.name,),
+        before_restarted=edited,
+    )
+
+
+def rebuild(
+    runner: StartingRun,
+    state: JournalState,
+    markets: tuple[str, ...],
+    session_of: Callable[[Venue | None], LiveSession],
+    *,
+    market_of: Callable[[str], str],
+    positions: Callable[[LiveSession], Mapping[str, tuple[float, int]]],
+    names: Sequence[str],
+    before_restarted: Callable[[LiveSession], None] | None = None,
+) -> LiveSession:
+    """Rebuild a run's session from its journal (a strategy's or a portfolio's).
+
+    Live, the account's ``markets`` are opened again with what the journal recorded of
+    each, the session replays against the journal (`ReplayVenue`), then every pending
+    order is handed over to its market and each market is reconciled.
+
+    Args:
+        runner: The run being restarted.
+        state: Its journal, read.
+        markets: The markets it trades, in order.
+        session_of: A new session over the history the run started from, trading the
+            given venue (None: its own venue, on paper).
+        market_of: The market of the symbol the engine journals an order with.
+        positions: Per market, the journal's position and the core's row of its flat band.
+        names: The names its client order ids start with (its strategies').
+        before_restarted: Called after the fold in effect trained, before the
+            ``restarted`` row (a strategy swaps in a file edited while it was down).
+
+    Raises:
+        RestartRefused: The replay disagrees with the journal, or a market's balance
+            with the journal's position.
+    """
+    assert runner.journal is not None and state.started is not None
+    started = state.started
+    clock = PinnedClock(runner.now)
+    runner.now = clock
+    exchange: AccountVenue | None = None
+    replay_venue: ReplayVenue | None = None
+    if runner.mode == "live":
+        exchange = open_account_venue(runner, markets, state)
+        replay_venue = ReplayVenue(
+            state,
+            initial_cash=started.capital,
+            fee_rate=exchange.fee_rate,
+            dust=exchange.dust,
+            dusts=exchange.dusts if len(markets) > 1 else (),
+            min_notional=exchange.min_notional,
+            min_costs=exchange.min_costs if len(markets) > 1 else (),
+        )
+    session = session_of(replay_venue)
+    extra = replay_ticks(runner, session, state, clock)
+    for event in extra:
+        runner.journal.append(event)
+    # the client-id counter: never below an id the journal holds (after a hot reload the
+    # replay may have decided fewer orders than the run did)
+    ids = (int(i.rsplit("-", 1)[-1]) for i in state.orders)
+    session.engine.sequence = max(session.engine.sequence, *ids, 0)
+    last = len(session.history) - 1
+    if exchange is not None and replay_venue is not None:
+        # the venues stamp what they learn from here on with the bar in progress
+        runner.session = session
+        replay_venue.adopt_journaled(last)
+        hand_over(runner, state, exchange, replay_venue, market_of, names)
+        session.engine.use_venue(exchange)
+    session.catch_up(state.trainings)
+    if before_restarted is not None:
+        before_restarted(session)
+    recorder = runner.recorder_or_fail
+    book = session.engine.portfolio
+    recorder.record(
+        Restarted(
+            **recorder.at(last),
+            bars_replayed=len({row.index for row in state.bars}),
+            rows_completed=len(extra),
+            position=book.position,
+            cash=book.cash,
+            state=session.state,
+            wall_time=pd.Timestamp.now(tz="UTC"),
+        )
+    )
+    runner.journal.flush()
+    if exchange is not None:
+        reconcile(runner, state, exchange, positions(session))
+    _log.info(
+        "live_restarted",
+        bars_replayed=len({row.index for row in state.bars}),
+        positions={s: position for s, (position, _) in positions(session).items()},
+        state=session.state,
+    )
+    return session
+
+
+def hand_over(
+    runner: StartingRun,
+    state: JournalState,
+    exchange: AccountVenue,
+    replayed: ReplayVenue,
+    market_of: Callable[[str], str],
+    names: Sequence[str],
+) -> None:
+    """Ask about what a cut journal may have lost, then hand every pending order over.
+
+    Args:
+        market_of: The market of the symbol the engine journaled an order with (one
+            strategy's: the symbol; a portfolio's book: its market).
+        names: The names the run's client order ids start with (its strategies').
+    """
+    markets = list(exchange.markets.values())
+    exchanges = {symbol: market for _, symbol, market in exchange.exchanges}
+    if len(exchanges) == len(markets):  # a router's children are not looked up (yet)
+        assert runner.sent_mark is not None
+        look_up_beyond_journal(
+            runner, state, exchanges, runner.sent_mark, cut=runner.journal_cut, names=names
+        )
+    for _, _, one in exchange.exchanges:
+        recover_stops(state, one)
+    for market in markets:
+        if not isinstance(market, ExchangeVenue):  # a router: each child at its venue
+            market.recover(state, replayed)
+    recorder = runner.recorder_or_fail
+    symbol_of = {**recorder.order_symbols, **state.order_symbols}
+
+    def market_for(order_id: str) -> ExchangeVenue:
+        chosen = (
+            exchange.markets[market_of(symbol_of[order_id])] if len(markets) > 1 else markets[0]
+        )
+        assert isinstance(chosen, ExchangeVenue)
+        return chosen
+
+    if all(isinstance(market, ExchangeVenue) for market in markets):
+        track_pending(state, replayed, market_for)
+
+
+def reconcile(
+    runner: StartingRun,
+    state: JournalState,
+    exchange: AccountVenue,
+    positions: Mapping[str, tuple[float, int]],
+) -> None:
+    """Reconcile each market with the journal's position in it (a router: each venue).
+
+    Args:
+        positions: Per market, the journal's position (a portfolio's: its books' in all)
+            and the core's row whose flat band it is judged by.
+    """
+    started = state.started
+    assert started is not None
+    several = len(exchange.markets) > 1
+    at_start = markets_at_start(state, tuple(exchange.markets))
+    for symbol, market in exchange.markets.items():
+        if not isinstance(market, ExchangeVenue):
+            market.reconcile(runner, state, started.run_key)
+            continue
+        position, index = positions[symbol]
+        reconcile_market(
+            runner,
+            market,
+            position=position,
+            base_at_start=at_start[symbol].base_at_start,
+            run_key=started.run_key,
+            symbol=symbol if several else "",
+            index=index,
+        )
+
+
+def _head(runner: StartingRun, state: JournalState, universe: Universe) -> Universe:
+    """Return the history the run started from: each symbol's journaled warm-up bars.
+
+    Raises:
+        RestartRefused: The journal warmed up other symbols, or a symbol's bars up to
+            its warm-up's end are not the ones it journaled (their count or SHA-256).
+    """
+    warm = {w.symbol: w for w in state.warm_ups}
+    symbols = universe.symbols
+    if len(symbols) == 1 and len(warm) == 1:
+        warm = {symbols[0]: next(iter(warm.values()))}  # one market, whatever it was named
+    missing = [s for s in symbols if s not in warm]
+    if missing or len(warm) != len(symbols):
+        raise RestartRefused(
+            f"{runner.run_dir}: the journal's warm-up covers {sorted(warm)}, the data "
+            f"source lists {list(symbols)}: not the markets this run started from"
+        )
+    end = max(w.last for w in warm.values())
+    bars: list[Bars] = []
+    for own in universe.bars:
+        w = warm[own.symbol]
+        frame = own.frame.loc[own.frame.index <= end]
+        head = Bars(frame, own.symbol, own.timeframe, own.timeframe_seconds)
+        if len(head) != w.bars or history_sha256(head) != w.sha256:
+            raise RestartRefused(
+                f"{runner.run_dir}: the data source's bars of {own.symbol} up to {end} are "
+                "not the ones this run started from (their count or SHA-256 differs); the "
+                "cache or data.start changed"
+            )
+        bars.append(head)
+    index = universe.index[universe.index <= end]
+    return Universe(tuple(bars), index)

@@ -1,0 +1,804 @@
+"""A paper or live run in its run directory: start or restart, then one tick at a time.
+
+A run trades its markets keyed by symbol, as a backtest does: one market is the
+universe of one, a universe (``data.symbols``) several on one clock, a portfolio file
+several strategies on one account. `LiveRunner.start` opens the run directory's
+journal. A new run loads the history (the data source: cache, then the exchange up to
+the last closed bar; each market's order book or auxiliary series as of each bar),
+steps the features and the engine through it without trading, trains the model's fold
+in effect (`tradeloom.live.start`), and journals how it started. A run whose journal
+exists is restarted from it (`tradeloom.live.restart`).
+
+`LiveRunner.tick` is one wake-up of the clock (`tradeloom.live.loop` schedules them;
+tests and ``--clock simulated`` call it after moving a simulated clock): it acts on the
+kill switch's requests, swaps a valid edited strategy file in at this bar boundary,
+then runs every clock bar that has closed since the last one (`BarTicker`) through the
+`LiveSession`, and raises the stale-data alarm when the next bar is late. A request
+for the closed bars that fails every retry is journaled (``venue_unreachable``) and
+made again at the next tick: an outage does not end the run.
+
+Paper mode trades the simulated venue of ``execution:`` against the live bars (a
+router's venues each modelled); it needs no keys. Live mode trades, through each
+market's `CcxtVenue` (`tradeloom.live.account_venue`), on the account of
+``execution: {kind: ccxt}``, or with ``kind: simulated`` on the data source's exchange
+with its ``${ENV}`` keys (`tradeloom.engine.capabilities.live_account`), or over a
+router's exchanges.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from tradeloom import __version__
+from tradeloom.core import layout as L
+from tradeloom.domain import RunInfo, Universe
+from tradeloom.engine.capabilities import live_problems, one_account_problems
+from tradeloom.engine.control import ControlInbox
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.universe import load_universe
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import ConfigError, UserError
+from tradeloom.journal import (
+    ConfigReloaded,
+    ConfigReloadRefused,
+    ControlRequest,
+    JournalError,
+    JournalStore,
+    JournalUnavailable,
+    RunIdentity,
+    RunStarted,
+    RunStopped,
+    StaleData,
+    VenueDelivered,
+    VenueUnreachable,
+    journal_path,
+    open_store,
+    verify,
+)
+from tradeloom.journal.owner import strategy_digest
+from tradeloom.journal.tail import TailCut
+from tradeloom.live.account_venue import AccountVenue
+from tradeloom.live.book_feed import BookFeed, open_book_feed
+from tradeloom.live.context import Mode
+from tradeloom.live.history import MarketHistory
+from tradeloom.live.journal_outage import JournalOutage, lose_journal
+from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.metrics import MeteredRun
+from tradeloom.live.refresh import LiveOutputs
+from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
+from tradeloom.live.sent_mark import (
+    PgSentMark,
+    SentMark,
+    check_sent_mark,
+    open_sent_mark,
+)
+from tradeloom.live.session import LiveSession
+from tradeloom.live.ticker import BarTicker
+from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
+from tradeloom.plugins.data.stale_data import StaleDataWatch
+from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.plugins.features.steps import LiveRows
+from tradeloom.plugins.manager import Plugins
+from tradeloom.plugins.protocols import LiveFeed, LiveUniverseFeed, MultiVenue, Venue
+from tradeloom.reporting import outputs
+from tradeloom.retrying import RetriesExhausted
+from tradeloom.schemas.journal import journal_target
+
+if TYPE_CHECKING:
+    from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.portfolio_session import LivePortfolio
+
+__all__ = ["LiveRunner", "Mode"]
+
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+def _check_first_strategy(path: Path, identity: RunIdentity) -> None:
+    """Refuse to start again, under another strategy file, a run whose first start failed.
+
+    Its journal's first record binds the file it was started with (its
+    ``strategy.yaml`` is written again now: it must stay that file).
+    """
+    from tradeloom.journal.source import open_source
+
+    source = open_source(path)
+    try:
+        recorded = source.meta.get("strategy_sha256", "")
+    finally:
+        source.close()
+    if recorded and recorded != identity.strategy_sha256:
+        raise JournalError(
+            f"{path}: its first start, which failed before it traded, was under another "
+            f"strategy file (sha256 {recorded[:12]}, the file now is "
+            f"{identity.strategy_sha256[:12]}): put the file back, or start in another "
+            "folder (--out); nothing was sent"
+        )
+
+
+def wall_clock() -> pd.Timestamp:
+    """Return the time now, UTC."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+class LiveRunner:
+    """Run ``pipeline`` as ``mode`` in ``run_dir``.
+
+    Args:
+        pipeline: The built strategy; its data source must be a live feed (``kind:
+            ccxt``). With ``portfolio``, the account's (`account_pipeline`).
+        plugins: The plugin manager (observers hear of the run's events).
+        mode: ``paper`` (simulated venue) or ``live`` (the exchange).
+        run_dir: The run directory; its journal is the run's state.
+        clock: The time now (UTC); the wall clock by default, the emulator's in tests.
+        overrides: The run's ``--set`` values (re-applied to an edited strategy file).
+        watch_file: Hot-reload the strategy file when it changes.
+        echo: Told one line per bar processed live (`bar_line`); None: no lines.
+        refresh: Rewrite ``metrics.json``, ``equity.csv``, ``trades.csv`` and (throttled)
+            ``report.html`` after each tick that processed a bar (`LiveOutputs`).
+        portfolio: A portfolio file's strategies on ``pipeline``'s account (None: one
+            strategy).
+
+    Raises:
+        ConfigError: A component cannot trade in ``mode`` (`live_problems`): the data
+            source is not a live feed, the model cannot predict one bar, live mode has
+            no account to trade or no keys for it.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plugins: Plugins,
+        *,
+        mode: Mode,
+        run_dir: Path,
+        clock: Callable[[], pd.Timestamp] = wall_clock,
+        overrides: Sequence[str] = (),
+        watch_file: bool = True,
+        echo: Callable[[str], None] | None = None,
+        refresh: bool = True,
+        portfolio: LivePortfolio | None = None,
+    ) -> None:
+        members = (pipeline,) if portfolio is None else portfolio.pipelines
+        problems = [  # each strategy's, on the account's venue
+            problem
+            for member in members
+            for problem in live_problems(
+                member.config, mode, data=member.data, model=member.model, venue=pipeline.venue
+            )
+        ]
+        if mode == "live" and portfolio is not None:
+            problems += one_account_problems(
+                [(member.config, member.data) for member in members], pipeline.venue
+            )
+        if problems:
+            raise ConfigError(problems)
+        assert isinstance(pipeline.data, LiveFeed | LiveUniverseFeed)
+        self.p = pipeline
+        self.plugins = plugins
+        self.mode = mode
+        self.run_dir = run_dir
+        self.now = clock
+        self.overrides = tuple(overrides)
+        self.source: LiveFeed | LiveUniverseFeed | MarketsFeed = pipeline.data
+        self.symbol = ""
+        """The first market's symbol (the one market's, or a universe's first)."""
+        self.config = pipeline.config
+        self.journal: JournalStore | None = None
+        self.sent_mark: SentMark | None = None
+        """The orders POSTed, kept outside the journal (`tradeloom.live.sent_mark`)."""
+        self.journal_cut = False
+        """The journal's tail record said it lost rows: a live restart asks the venue."""
+        self.recorder: Recorder | None = None
+        self.session: LiveSession | None = None
+        self.inbox = ControlInbox(run_dir)
+        self.watcher: StrategyWatcher | None = None
+        self._watch_file = watch_file
+        self.stale: StaleDataWatch | None = None
+        self.exchange_venue: AccountVenue | None = None
+        """Live: the account's markets (None on paper)."""
+        self.bars_processed = 0
+        self.run_key = ""
+        self._stale_alarmed = 0
+        self.ticker: BarTicker | None = None
+        self.echo = echo
+        self.outputs = LiveOutputs(run_dir) if refresh else None
+        self.first_live_bar = 0
+        """The first bar traded live (the bars before it are the warm-up history)."""
+        self.portfolio = portfolio
+        """A portfolio file's strategies on ``pipeline``'s account (None: one strategy)."""
+        self.journal_outage: JournalOutage | None = None
+        """Set while the journal's database is unreachable (no order is sent)."""
+        self.stages: Callable[[str, float], None] | None = None
+        """Told ``(stage, seconds)`` of each timed stage of a tick (the metrics)."""
+        self.tick_listeners: list[Callable[[MeteredRun, int], None]] = []
+        """Told ``(runner, bars processed)`` after each tick (the metrics' gauges)."""
+        self.metrics_port: int | None = None
+        """The port the run's metrics are served on (``live.metrics``), once bound."""
+        self.book_feed: BookFeed | None = None
+        """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
+
+    # --- start ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the run directory and start the run, or restart it from its journal.
+
+        Raises:
+            UserError: The run directory belongs to another strategy or mode, or a
+                restart found the journal and the venue in disagreement.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = journal_path(self.run_dir)
+        self.inbox.claim_pid()
+        state = None
+        identity = RunIdentity(
+            self.config.name,
+            self.run_dir.name,
+            self.mode,
+            strategy_digest(self.config.document),  # the strategy.yaml it writes
+        )
+        # A live run can ask its markets what it sent beyond a journal that lost its tail
+        # (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a router's
+        # venues are not asked yet.
+        venue_can_tell = self.mode == "live" and not isinstance(self.p.venue, MultiVenue)
+        cut = False
+        if path.exists() or path.is_symlink():
+            from tradeloom.live.journal_state import read_state
+
+            try:
+                try:  # the hash chain and the tail record, before anything is trusted
+                    verify(path)
+                except TailCut:
+                    if not venue_can_tell:
+                        raise
+                    cut = self.journal_cut = True
+                state = read_state(path)
+                # the journal must hold every order the run ever POSTed, or the venue
+                # must say what became of the others
+                if not venue_can_tell or state.started is None:
+                    check_sent_mark(SentMark(self.run_dir), path, len(state.sent))
+            except JournalError as error:
+                raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
+            if state.started is None:  # the first start failed before it began trading
+                _check_first_strategy(path, identity)
+                state = None
+            else:
+                self._check_owner(state.started)
+                self._check_unchanged(state.document)
+        else:
+            try:  # a journal gone whole, after orders were sent
+                check_sent_mark(SentMark(self.run_dir), path, 0)
+            except JournalError as error:
+                raise JournalError(f"{error}; refusing to start: nothing was sent") from None
+        try:
+            self.journal = open_store(
+                self.run_dir, identity, journal_target(self.config.journal), accept_cut=cut
+            )
+        except JournalError as error:
+            said = str(error)  # a database's refusal says already that nothing was written
+            raise JournalError(
+                said if said.endswith("nothing was written") else f"{said}; nothing was sent"
+            ) from None
+        self.sent_mark = open_sent_mark(self.run_dir, self.journal)
+        pg_mark = isinstance(self.sent_mark, PgSentMark)  # read once the store is open
+        if state is not None and pg_mark and (not venue_can_tell or state.started is None):
+            try:
+                check_sent_mark(self.sent_mark, path, len(state.sent))
+            except JournalError as error:
+                self.journal.close()
+                raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
+        if state is None:
+            # after the journal's owner was checked: never over another run's file
+            outputs.write_strategy(self.run_dir, self.config.document)
+        run = RunInfo(
+            run_id=self.run_dir.name,
+            strategy=self.config.name,
+            mode=self.mode,
+            run_dir=str(self.run_dir),
+        )
+        self.recorder = Recorder(self.journal, self.plugins.hook, run)
+        self.recorder.tell_live_events()
+        # every log line of the run names it (structlog's context, this thread's)
+        structlog.contextvars.bind_contextvars(
+            run_id=run.run_id, strategy=run.strategy, mode=self.mode
+        )
+        symbols = self._open(state)
+        session = self.session_or_fail
+        if self._watch_file and self.portfolio is None:  # a portfolio file is not reloaded
+            self.watcher = StrategyWatcher(
+                self.config.source, self.config, self.overrides, plugins=self.plugins
+            )
+        history = session.history
+        late = self.config.live.stale_after_bars
+        if late is not None:
+            self.stale = StaleDataWatch(
+                ",".join(symbols),
+                history.timeframe,
+                grace_seconds=late * history.timeframe_seconds,
+                started=self.now(),
+                last_bar=history.last_time,
+            )
+        self.plugins.hook.tradeloom_run_started(run=run)
+        self.journal.flush()
+        if self.book_feed is not None:
+            self.book_feed.write()
+        if self.outputs is not None:
+            self.outputs.refresh(self)  # a restart's files are current before its first bar
+
+    def _open(self, state: JournalState | None) -> tuple[str, ...]:
+        """Start the session (``state`` None: a new run) or rebuild it from ``state``, and
+        open the bar ticker; return the markets' symbols."""
+        if self.portfolio is not None:
+            from tradeloom.live.portfolio_start import restart_portfolio, start_portfolio
+
+            if state is None:
+                session = start_portfolio(self, self.portfolio)
+            else:
+                session = restart_portfolio(self, self.portfolio, state)
+            self.session = session
+            venue = session.engine.venue
+            self.exchange_venue = venue if isinstance(venue, AccountVenue) else None
+            symbols = session.markets
+            # each market read through the first strategy that trades it
+            self.source = MarketsFeed((m.p.data, m.history.symbols) for m in session.members)
+        else:
+            universe = self._load(state)
+            symbols = universe.symbols
+            if len(symbols) == 1:  # the one market's rows carry its symbol
+                self.recorder_or_fail.symbol = symbols[0]
+            self.session = self._resume(state, universe)
+        self.symbol = symbols[0]
+        if state is None:
+            self.first_live_bar = len(self.session.history)
+        else:  # a row per symbol and tick replayed
+            self.first_live_bar = len(self.session.history) - len({r.index for r in state.bars})
+        self.ticker = BarTicker(
+            self.source,
+            symbols,
+            self.session.history.timeframe_seconds,
+            self.config.live.close_delay_seconds,
+        )
+        self.open_stream()
+        return symbols
+
+    def _load(self, state: JournalState | None) -> Universe:
+        """Load the markets' history; one market's order book joined to its bars."""
+        universe = load_universe(self.p)
+        self.symbol = universe.symbols[0]
+        if self.book_feed is not None:
+            self.book_feed.stop()
+        self.book_feed = None
+        if len(universe.symbols) == 1:
+            bars = universe.bars[0]
+            self.book_feed = open_book_feed(
+                self.source, bars, state, self.run_dir, self.now, self.config.live.stream
+            )
+            if self.book_feed is not None:  # the book the bars saw, history and live
+                universe = replace(universe, bars=(self.book_feed.book.join(bars),))
+        return universe
+
+    def _resume(self, state: JournalState | None, universe: Universe) -> LiveSession:
+        if state is None:
+            from tradeloom.live.start import start
+
+            session = start(self, universe)
+        else:
+            from tradeloom.live.restart import restart
+
+            session = restart(self, state, universe)
+        venue = session.engine.venue
+        self.exchange_venue = venue if isinstance(venue, AccountVenue) else None
+        return session
+
+    def rebuild(self, state: JournalState) -> None:
+        """Rebuild the session from ``state`` (the journal's database is back after an
+        outage), as a restart of the process does."""
+        if self.portfolio is not None:
+            raise JournalUnavailable("a portfolio's journal cannot be rejoined while it runs")
+        self._stop_streams()
+        self.session = self._resume(state, self._load(state))
+        self.open_stream()
+
+    @property
+    def recorder_or_fail(self) -> Recorder:
+        """The recorder (after `start`)."""
+        if self.recorder is None:
+            raise RuntimeError("the runner has not started")
+        return self.recorder
+
+    @property
+    def session_or_fail(self) -> LiveSession:
+        """The session (after `start`)."""
+        if self.session is None:
+            raise RuntimeError("the runner has not started")
+        return self.session
+
+    def started_row(self, capital: float, extra: dict[str, Any]) -> RunStarted:
+        """Return the first journal row of a new run (``extra``: the live venue's values)."""
+        return RunStarted(
+            mode=self.mode,
+            strategy=self.config.name,
+            source=str(self.config.source),
+            tradeloom=__version__,
+            wall_time=pd.Timestamp(datetime.now(UTC)),
+            run_key=self.run_key,
+            capital=capital,
+            document=dict(self.config.document),
+            clock="wall" if self.now is wall_clock else "simulated",
+            **extra,
+        )
+
+    def build_session(self, history: MarketHistory, venue: Venue | None, key: str) -> LiveSession:
+        """Return a session over ``history`` trading ``venue``.
+
+        ``venue`` is the account's markets (live), the journal (a live restart's replay),
+        a router's modelled venues (paper), or None: the strategy's own venue, which the
+        core runs itself (paper).
+        """
+        name = self.config.name
+        if self.stages is not None and isinstance(venue, AccountVenue):
+            venue.time_sends(self.stages)
+        return LiveSession(
+            self.p,
+            self.recorder_or_fail,
+            history,
+            order_id=lambda n: client_order_id(name, key, n),
+            clock=self.now,
+            venue=venue,
+            on_delivery=self.record_delivery if self.mode == "live" else None,
+            cron=_cron(self.config.live.retrain_cron),
+            stages=self.stages,
+            live_rows=self._live_rows(history.symbols),
+        )
+
+    def _live_rows(self, symbols: tuple[str, ...]) -> dict[str, LiveRows]:
+        """Each market's extra columns as its bars close: one market's order book, or each
+        market's auxiliary series (`live_problems` refuses both at once)."""
+        if self.book_feed is not None:
+            return {symbols[0]: self.book_feed.book}
+        source = self.source
+        if isinstance(source, LiveAuxiliaryFeed):
+            rows = {s: source.live_auxiliary(s) for s in symbols}
+            return {s: r for s, r in rows.items() if r is not None}
+        return {}
+
+    def record_delivery(self, bar: int, phase: str, events: int) -> None:
+        """Journal that the live venue reported ``events`` at ``phase`` of ``bar``."""
+        recorder = self.recorder_or_fail
+        recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
+
+    def _check_unchanged(self, document: dict[str, Any] | None) -> None:
+        """Refuse a restart whose file changed what a running strategy cannot swap."""
+        from tradeloom.live.reload import changes_while_down
+
+        if document is None or self.portfolio is not None:
+            return
+        problems = changes_while_down(document, self.config)
+        if problems:
+            raise ConfigError(problems)
+
+    def _check_owner(self, started: RunStarted) -> None:
+        if started.mode != self.mode or started.strategy != self.config.name:
+            raise UserError(
+                f"{self.run_dir}: this run directory holds a {started.mode} run of "
+                f"'{started.strategy}'; it cannot continue as a {self.mode} run of "
+                f"'{self.config.name}' (use another --out)"
+            )
+
+    # --- ticks ----------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Act on control requests and file edits, then run every newly closed bar.
+
+        With the journal's database lost, only try to reconnect (`journal_outage`): no
+        bar runs and no order is sent until it is back.
+
+        Returns:
+            How many bars were processed.
+        """
+        if self.journal_outage is not None:
+            if not self.journal_outage.rejoin(self):
+                for listener in self.tick_listeners:  # the metrics show REDUCING meanwhile
+                    listener(self, 0)
+                return 0
+            self.journal_outage = None
+        try:
+            return self._tick()
+        except JournalUnavailable as error:
+            self.journal_outage = lose_journal(self, error)
+            return 0
+
+    @property
+    def trading_state(self) -> str:
+        """Return the trading state: the session's, REDUCING while the journal is lost."""
+        return "REDUCING" if self.journal_outage is not None else self.session_or_fail.state
+
+    def _tick(self) -> int:
+        session = self.session_or_fail
+        self._control()
+        self._reload()
+        ticker = self.ticker
+        assert ticker is not None
+        recorder = self.recorder_or_fail
+        reached = True
+        started = time.perf_counter()
+        try:
+            ticker.poll(session.history.last_time, self.now())
+        except RetriesExhausted as error:
+            # No answer on any attempt: no bar is known closed; the next tick asks again
+            # (every symbol: one not asked would read as missing its bar) and the
+            # stale-data alarm says when the outage lasts.
+            reached = False
+            recorder.record(
+                VenueUnreachable(
+                    **recorder.at(len(session.history) - 1),
+                    operation="closed_bars",
+                    error=str(error),
+                )
+            )
+            _log.error("venue_unreachable", operation="closed_bars", error=str(error))
+        if self.stages is not None:
+            self.stages("fetch", time.perf_counter() - started)
+        processed = 0
+        while reached and (due := ticker.due(session.history.last_time, self.now())):
+            when, prices = due
+            index = len(session.history)  # the bar's lines carry its decision's correlation id
+            if processed == 0 and self.book_feed is not None:
+                self.book_feed.tick(recorder, index)  # read before the bars' features step
+            structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
+            before = _Counts.of(recorder)
+            t = session.step(when, prices)
+            processed += 1
+            self.bars_processed += 1
+            if self.echo is not None:
+                self.echo(self.bar_line(t, before))
+            self._check_refused()
+            if self.stale is not None:
+                self.stale.observe(when)
+        if self.stale is not None and processed == 0:
+            alarm = self.stale.check(self.now())
+            if alarm is not None and alarm.missed_bars != self._stale_alarmed:
+                self._stale_alarmed = alarm.missed_bars  # once per missed bar, not per tick
+                one = len(session.history.symbols) == 1
+                at = recorder.at(len(session.history) - 1, market=one)
+                recorder.record(StaleData(**at, message=alarm.message()))
+                _log.warning("stale_data", message=alarm.message())
+        assert self.journal is not None
+        self.journal.flush()
+        if self.book_feed is not None:
+            self.book_feed.write()  # after the commit: the journal first, always
+        for listener in self.tick_listeners:
+            listener(self, processed)
+        if processed and self.outputs is not None:
+            # after the commit (the journal first, always) and last: the writer's thread
+            # wakes up and takes the GIL from whatever of the tick would follow
+            self.outputs.refresh(self)
+        return processed
+
+    def bar_line(self, t: int, before: _Counts) -> str:
+        """Return the one line printed for clock bar ``t``: one market's time, close,
+        signal, decision, position, equity and state; a universe's symbols with a bar,
+        signals, orders and fills, each symbol held, equity and state."""
+        rec = self.recorder_or_fail
+        session = self.session_or_fail
+        history = session.history
+        symbols = history.symbols
+        new_orders = rec.orders[before.orders :]
+        orders = [f"{_SIDES[o.side]} {o.quantity:.8g}" for o in new_orders]
+        fills = [
+            f"{_SIDES[f.side]} {f.quantity:.8g}@{f.price:.8g}" for f in rec.fills[before.fills :]
+        ]
+        book = session.engine.portfolio
+        state = session.state
+        if len(symbols) > 1:
+            prices = history.prices(t)
+            present = int((~np.isnan(prices[:, 3])).sum())
+            held = [
+                f"{symbol} {book.position_of(s):.8g}"
+                for s, symbol in enumerate(symbols)
+                if book.position_of(s) != 0.0
+            ]
+            equity = float(session.engine.state.acct[L.A_EQUITY])
+            return (
+                f"{history.time(t):%Y-%m-%d %H:%M}Z bar {t} | {present}/{len(symbols)} symbols "
+                f"| signals {rec.signals - before.signals}"
+                + (f" | order {', '.join(orders)}" if orders else "")
+                + (f" | filled {', '.join(fills)}" if fills else "")
+                + f" | held {', '.join(held) or '-'} | equity {equity:.2f} | {state}"
+            )
+        bar = history.bar(t)
+        signal = "-"
+        if rec.signals > before.signals:
+            last = rec.signal_events[-1]
+            side = {1: "long", -1: "short"}.get(last.direction, "flat")
+            signal = f"{side} p={last.probability:.3f}"
+        decision = rec.last_decision if rec.decision_count > before.decisions else "-"
+        if decision == "-" and new_orders:  # an exit (a signal's, a stop's): no risk decision
+            decision = new_orders[0].reason
+        if session.engine.halted and state != "HALTED":
+            state += f" halted:{session.engine.halt_code}"
+        return (
+            f"{bar.timestamp:%Y-%m-%d %H:%M}Z bar {bar.index} close {bar.close:.8g} "
+            f"| signal {signal} | decision {decision}"
+            + (f" order {', '.join(orders)}" if orders else "")
+            + (f" | filled {', '.join(fills)}" if fills else "")
+            + f" | position {book.position:.8g} | equity {book.equity(bar.close):.2f} | {state}"
+        )
+
+    def open_stream(self) -> None:
+        """Start the websocket streams of ``live.stream`` (``poll``: REST only).
+
+        Raises:
+            UserError: ``live.stream: websocket`` and the data source has no stream.
+        """
+        assert self.ticker is not None
+        if not self.ticker.watch(self.config.live.stream, self.now):
+            self._no_stream()
+
+    def _stop_streams(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
+        if self.book_feed is not None:
+            self.book_feed.stop()
+
+    def _no_stream(self) -> None:
+        """Refuse ``live.stream: websocket`` when the source has no stream (else: poll)."""
+        if self.config.live.stream == "websocket":
+            raise UserError(
+                f"{self.config.locate('live.stream')} live.stream: the data source "
+                f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
+            )
+
+    def _check_refused(self) -> None:
+        venue = self.exchange_venue
+        if venue is None or not venue.refused:
+            return
+        refused = venue.refused[0]
+        venue.refused.clear()  # halted until resume; a later refusal halts again
+        self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")
+
+    def _control(self) -> None:
+        session = self.session_or_fail
+        self.inbox.wake.clear()
+        last = len(session.history) - 1
+        for request in self.inbox.pending():
+            if request.action == "kill" and session.killed:
+                # the KILL file asks again at every tick: cancel anything new, journaled
+                # once per cancel (a restart's replay cancels at the same bar)
+                session.cancel_for_kill()
+                self.inbox.done(request)
+                continue
+            recorder = self.recorder_or_fail
+            recorder.record(
+                ControlRequest(
+                    **recorder.at(last),
+                    action=request.action,
+                    reason=request.reason,
+                    by=request.by,
+                )
+            )
+            if request.action == "kill":
+                session.kill(f"{request.reason} (by {request.by})")
+            else:
+                session.resume(f"{request.reason} (by {request.by})")
+            assert self.journal is not None
+            self.journal.flush()
+            self.inbox.done(request)
+
+    def _reload(self) -> None:
+        if self.watcher is None:
+            return
+        outcome = self.watcher.check()
+        if outcome is None:
+            return
+        assert self.recorder is not None
+        session = self.session_or_fail
+        bar = len(session.history) - 1
+        if isinstance(outcome, ReloadRefused):
+            errors = [str(e) for e in outcome.errors]
+            self.recorder.record(ConfigReloadRefused(**self.recorder.at(bar), errors=errors))
+            _log.error("config_reload_refused", errors=list(outcome.errors))
+            return
+        self.apply_reload(outcome, session)
+        self.recorder.record(
+            ConfigReloaded(
+                **self.recorder.at(bar),
+                changed=[str(c) for c in outcome.changed],
+                changes=[str(c) for c in outcome.changes],
+                document=dict(outcome.config.document),
+            )
+        )
+        _log.warning("config_reloaded", changed=outcome.describe())
+
+    def apply_reload(self, reload: Reload, session: LiveSession) -> None:
+        """Swap ``reload``'s layers into ``session`` (at a bar boundary, positions kept)."""
+        swapped = reload.apply(session.p)
+        config = reload.config
+        session.p = swapped
+        session.engine.reconfigure(
+            swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
+        )
+        venue = session.engine.venue
+        if isinstance(venue, AccountVenue):
+            # the next position's resting stops are at the new levels (a resting one stays)
+            for _, _, market in venue.exchanges:
+                if market.stops is not None:
+                    market.stops.stop_loss = swapped.config.stop_loss
+                    market.stops.take_profit = swapped.config.take_profit
+        if "regime" in reload.changed:
+            session.reset_regimes(config.regime)
+        if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
+            session.set_cron(_cron(config.live.retrain_cron))
+        self.config = config
+
+    # --- stop -----------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Journal why the run stops, commit, refresh its files, release the run directory."""
+        try:
+            self._stop_streams()
+            if self.journal is not None:
+                journal, self.journal = self.journal, None
+                try:
+                    journal.append(
+                        RunStopped(
+                            reason=reason,
+                            bars=self.bars_processed,
+                            wall_time=pd.Timestamp(datetime.now(UTC)),
+                        )
+                    )
+                    journal.close()
+                except (sqlite3.Error, OSError, JournalUnavailable) as exc:
+                    # A full disk: the error that stopped the run is the one to report.
+                    _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
+            if self.outputs is not None:
+                self.outputs.refresh(self, final=True)
+        finally:
+            self.inbox.release_pid()
+            structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT)
+
+
+_SIDES = {1: "buy", -1: "sell"}
+
+_LOG_CONTEXT = ("run_id", "strategy", "mode", "bar", "correlation_id")
+"""The keys a run binds into structlog's context (unbound when it stops)."""
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What the recorder had counted before a bar (its line shows what the bar added)."""
+
+    signals: int
+    decisions: int
+    orders: int
+    fills: int
+
+    @classmethod
+    def of(cls, rec: Recorder) -> _Counts:
+        return cls(rec.signals, rec.decision_count, len(rec.orders), len(rec.fills))
+
+
+def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | None] | None:
+    if expression is None:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(expression, timezone="UTC")
+
+    def following(now: pd.Timestamp) -> pd.Timestamp | None:
+        later = now + pd.Timedelta(seconds=1)  # not the fire time that is now
+        fire = trigger.get_next_fire_time(None, later.to_pydatetime())
+        return None if fire is None else pd.Timestamp(fire)
+
+    return following

@@ -1,0 +1,162 @@
+"""The clock of a paper or live run: each symbol's closed bars, run one clock bar at a time.
+
+Each tick of the clock (`BarTicker`) asks every symbol for its closed bars (its websocket
+stream with ``live.stream``, else REST; a symbol behind the newest bar another one
+returned is asked once more) and runs the clock bar ``T`` (the earliest bar not run yet)
+once every symbol has a bar at or after ``T``, or once ``live.close_delay_seconds`` have
+passed since ``T`` closed: a symbol whose bar has not arrived by then has no bar at ``T``
+(no signal, no fill) and a bar of it that arrives later is dropped. One market's clock is
+its own bars: each one runs as it closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from tradeloom.domain import OHLCV
+from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
+
+__all__ = ["BarTicker"]
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+class BarTicker:
+    """Each symbol's closed bars, held until the clock bar they belong to is run.
+
+    With `watch`, each symbol's bars come from its websocket stream; a symbol whose
+    stream cannot vouch for every bar since the last one it gave is asked by REST. The
+    bars held are arrays (open times in ns, OHLCV rows): a tick costs no frame work.
+
+    Args:
+        source: The data source (a `LiveFeed` of one market is its universe of one).
+        symbols: The universe's symbols, in order.
+        timeframe_seconds: The common timeframe.
+        grace_seconds: How long after a bar's close the tick waits for a symbol's bar.
+    """
+
+    def __init__(
+        self,
+        source: LiveUniverseFeed | LiveFeed | MarketsFeed,
+        symbols: tuple[str, ...],
+        timeframe_seconds: int,
+        grace_seconds: float,
+    ) -> None:
+        self.source = source
+        self.symbols = symbols
+        self.bar = pd.Timedelta(seconds=timeframe_seconds)
+        self.grace = pd.Timedelta(seconds=grace_seconds)
+        self._bar_ns = int(timeframe_seconds * 1_000_000_000)
+        self._grace_ns = int(self.grace.value)
+        self._times = [np.empty(0, np.int64) for _ in symbols]
+        """Per symbol, the open times (ns, UTC) of the bars held, ascending."""
+        self._values = [np.empty((0, len(OHLCV))) for _ in symbols]
+        """Per symbol, their OHLCV rows."""
+        self.streams: list[BarStream] = []
+
+    def watch(self, choice: str, clock: Callable[[], pd.Timestamp]) -> bool:
+        """Start each symbol's websocket stream for ``live.stream`` = ``choice``.
+
+        Returns:
+            Whether the symbols are watched: False with ``poll``, or with ``auto`` when
+            the source has no stream; the ticks then poll REST.
+        """
+        if choice == "poll":
+            return False
+        grace = self.grace.total_seconds()
+
+        def now() -> float:
+            return clock().timestamp()
+
+        source = self.source
+        if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed
+            streams = [source.bar_stream(grace_seconds=grace, clock=now)]
+        elif isinstance(source, LiveUniverseStreams | MarketsFeed):
+            streams = [
+                source.bar_stream_of(symbol, grace_seconds=grace, clock=now)
+                for symbol in self.symbols
+            ]
+        else:
+            return False
+        if any(stream is None for stream in streams):
+            return False
+        self.streams = [stream for stream in streams if stream is not None]
+        for stream in self.streams:
+            stream.start()
+        return True
+
+    def stop(self) -> None:
+        """Stop every symbol's stream."""
+        for stream in self.streams:
+            stream.stop()
+
+    def poll(self, last: pd.Timestamp, now: pd.Timestamp) -> None:
+        """Ask each symbol for its bars closed since ``last`` (the clock's newest bar).
+
+        Raises:
+            RetriesExhausted: The exchange did not answer for a symbol (the bars
+                fetched before it are kept).
+        """
+        for s in range(len(self.symbols)):
+            self._ask(s, last, now)
+        if len(self.symbols) == 1:
+            return
+        # The symbols answer one after the other: one asked before a bar closed at the
+        # exchange lags one asked after. A symbol behind the newest bar held is asked
+        # once more, so that a bar is missing only when the exchange had none.
+        held = [times[-1] for times in self._times if len(times)]
+        newest = max(held, default=last.value)
+        for s, times in enumerate(self._times):
+            if (times[-1] if len(times) else last.value) < newest:
+                self._ask(s, last, now)
+
+    def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
+        times = self._times[s]
+        seen = pd.Timestamp(int(times[-1]), tz="UTC") if len(times) else last
+        frame = self.streams[s].closed_since(seen) if self.streams else None
+        if frame is None:
+            source = self.source
+            if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed
+                frame = source.closed_bars(seen, now - self.grace)
+            else:
+                assert isinstance(source, LiveUniverseFeed | MarketsFeed)  # live_problems
+                frame = source.closed_bars_of(self.symbols[s], seen, now - self.grace)
+        if len(frame):
+            index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns")
+            self._times[s] = np.concatenate([times, index.asi8])
+            ohlcv = frame if frame.columns.tolist() == list(OHLCV) else frame[list(OHLCV)]
+            rows = ohlcv.to_numpy(np.float64)
+            self._values[s] = np.concatenate([self._values[s], rows])
+
+    def due(self, last: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, np.ndarray] | None:
+        """Return the next clock bar to run and its ``[symbols, OHLCV]``, or None (wait).
+
+        Bars at or before ``last`` (arrived after their tick) are dropped first.
+        """
+        last_ns = last.value
+        firsts: list[int | None] = []
+        for s, times in enumerate(self._times):
+            late = int(np.searchsorted(times, last_ns, side="right"))
+            if late:
+                _log.warning("bar_after_its_tick", symbol=self.symbols[s], bars=late)
+                self._times[s] = times = times[late:]
+                self._values[s] = self._values[s][late:]
+            firsts.append(int(times[0]) if len(times) else None)
+        known = [f for f in firsts if f is not None]
+        if not known:
+            return None
+        time = min(known)
+        if any(f is None for f in firsts) and now.value < time + self._bar_ns + self._grace_ns:
+            return None  # a symbol's bar may still come
+        prices = np.full((len(self.symbols), len(OHLCV)), np.nan)
+        for s, first in enumerate(firsts):
+            if first == time:
+                prices[s] = self._values[s][0]
+                self._times[s] = self._times[s][1:]
+                self._values[s] = self._values[s][1:]
+        return pd.Timestamp(time, tz="UTC"), prices
