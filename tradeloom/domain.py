@@ -429,7 +429,11 @@ class Cancellation:
 
 @dataclass(frozen=True)
 class HealthChange:
-    """The monitoring layer's health moved from one status to another."""
+    """The monitoring layer's health moved from one status to another.
+
+    ``symbol`` is the market whose monitor it is ('' for a strategy of one market: the
+    run's); a monitor leaves it '' and the run stamps it.
+    """
 
     bar: int
     timestamp: pd.Timestamp
@@ -438,6 +442,7 @@ class HealthChange:
     previous: HealthStatus
     metric: str
     value: float
+    symbol: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -451,6 +456,8 @@ class HealthAction:
         threshold: The value the metric crossed.
         value: The metric's value at the bar.
         action: ``warn``, ``retrain`` or ``halt``.
+        symbol: The market whose monitors the rule read ('' for a strategy of one
+            market: the run's).
     """
 
     bar: int
@@ -461,12 +468,15 @@ class HealthAction:
     threshold: float
     value: float
     action: HealthActionKind
+    symbol: str = field(default="", kw_only=True)
 
     @property
     def reason(self) -> str:
-        """Return why it fired, e.g. ``health.0: calibration.brier 0.291047 > 0.27``."""
+        """Return why it fired, e.g. ``health.0: calibration.brier 0.291047 > 0.27``
+        (over a universe, ``... > 0.27 on ETH/USDT``)."""
         sign = ">" if self.condition == "above" else "<"
-        return f"health.{self.rule}: {self.metric} {self.value:.6g} {sign} {self.threshold:g}"
+        on = f" on {self.symbol}" if self.symbol else ""
+        return f"health.{self.rule}: {self.metric} {self.value:.6g} {sign} {self.threshold:g}{on}"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline, modelled_venue
 from tradeloom.journal import OrderExpired
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
-from tradeloom.plugins.protocols import CrossSectionalFeature, Retrainable
+from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.signal.regime import regime_codes
 
 __all__ = [
@@ -59,7 +59,9 @@ class BacktestResult:
     ``bars``, ``features`` and ``probability`` are the first symbol's (the one symbol
     of a one-symbol strategy); ``universe``, ``symbol_features`` and ``probabilities``
     hold every symbol's on the common clock; ``closes`` and ``positions`` are
-    ``[bars, symbols]`` (a NaN close: the symbol has no bar).
+    ``[bars, symbols]`` (a NaN close: the symbol has no bar). ``monitors`` are every
+    symbol's monitors by label (`tradeloom.reporting.monitor_labels`; one market's
+    by name).
     """
 
     bars: Bars
@@ -75,6 +77,7 @@ class BacktestResult:
     closes: np.ndarray
     positions: np.ndarray
     models: Mapping[str, Any]
+    monitors: Mapping[str, Monitor]
 
 
 class FeatureRow(Mapping[str, float]):
@@ -208,6 +211,7 @@ def run_backtest(
         closes=close.copy(),
         positions=positions,
         models=fitted.models,
+        monitors=engine.monitors(),
     )
 
 

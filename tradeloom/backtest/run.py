@@ -213,7 +213,7 @@ def _metrics(
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
     )
-    monitors = {m.name: m.summary() for m in pipeline.monitors}
+    monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     worst = _worst(statuses)
     universe_keys: dict[str, Any] = {}

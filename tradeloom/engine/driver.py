@@ -57,10 +57,17 @@ from tradeloom.engine.bulk_journal import rows_to_batches
 from tradeloom.engine.core_spec import core_spec
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
-from tradeloom.engine.watch import EventLog, FeatureRow, Watch
+from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import Event, Liquidation, SlicedOrder, TradingStateChanged
-from tradeloom.plugins.protocols import LabelHorizon, RiskContext, RiskRule, Sizer, Venue
+from tradeloom.plugins.protocols import (
+    LabelHorizon,
+    Monitor,
+    RiskContext,
+    RiskRule,
+    Sizer,
+    Venue,
+)
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
 
 __all__ = ["Book", "Engine"]
@@ -254,14 +261,13 @@ class Engine:
         self._external: Venue | None = venue
         self.bulk = bulk
         self.log: EventLog = _RowLog() if bulk else recorder
-        self.watch = (
-            Watch(pipeline.monitors, pipeline.config.health, self.log, recorder.monitor_metrics)
-            if pipeline.monitors
-            else None
-        )
+        self.watches = self._watches(pipeline)
         model = pipeline.model
         horizon = max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)
-        self._resolving: deque[tuple[float, float]] = deque(maxlen=horizon)
+        # per symbol, the predictions whose outcome is not known yet (and their closes)
+        self._resolving: list[deque[tuple[float, float]]] = [
+            deque(maxlen=horizon) for _ in range(self.state.sym.shape[0])
+        ]
         self._journaled = 0
         self._orders_read = 0
         self._fills: list[npt.NDArray[np.float64]] = []
@@ -568,14 +574,30 @@ class Engine:
             state.acct[L.A_RATE_HEAD] = 0
         self.ctx.allowed_regimes = pipeline.config.signal_regimes
         if monitoring:
-            watch = self.watch
-            self.watch = (
-                Watch(pipeline.monitors, pipeline.config.health, self.log, self.rec.monitor_metrics)
-                if pipeline.monitors
-                else None
-            )
-            if watch is not None and self.watch is not None:
-                self.watch.follow(watch)
+            watches = self.watches
+            self.watches = self._watches(pipeline)
+            if watches and self.watches:
+                for watch, previous in zip(self.watches, watches, strict=True):
+                    watch.follow(previous)
+
+    def monitors(self) -> dict[str, Monitor]:
+        """Return every symbol's monitors by label (`tradeloom.reporting.monitor_labels`:
+        a strategy of one market's are its monitors by name), for ``metrics.json``."""
+        return {label: m for watch in self.watches for label, m in watch.labelled().items()}
+
+    def _watches(self, pipeline: Pipeline) -> tuple[Watch, ...]:
+        """Return each symbol's monitors and health rules (none: the core never stops
+        for them)."""
+        if not (self.spec.monitors and pipeline.monitors):
+            return ()
+        return symbol_watches(
+            pipeline.monitors,
+            pipeline.config.health,
+            self.log,
+            self.ctx.symbols,
+            self._row_of,
+            self.rec.monitor_metrics,
+        )
 
     def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> None:
         """Cancel the orders the venue works (a replacement, a protective exit, the kill).
@@ -594,18 +616,26 @@ class Engine:
         self._mirror_pending()
 
     def _monitor(self, inputs: BarInputs, t: int) -> None:
-        watch = self.watch
-        assert watch is not None
-        bar = self._bar(inputs, t)
-        probability = float(inputs.px[5, t - inputs.base, 0])
-        resolving = self._resolving
+        """Show each symbol with a bar at ``t`` to its monitors and rules, in symbol
+        order; journal and take each symbol's actions before the next symbol's rules."""
+        assert self.watches
+        if self.bulk:
+            self._read_for_monitors()
+        close = inputs.px[3, t - inputs.base]
+        for s, watch in enumerate(self.watches):
+            if close[s] != close[s]:  # no bar: nothing to see, nothing resolves
+                continue
+            self._watch(watch, inputs, t, s)
+
+    def _watch(self, watch: Watch, inputs: BarInputs, t: int, s: int) -> None:
+        bar = self._bar(inputs, t, s)
+        probability = float(inputs.px[5, t - inputs.base, s])
+        resolving = self._resolving[s]
         full = len(resolving) == resolving.maxlen
         then_p, then_close = resolving[0] if full else (math.nan, math.nan)
         resolving.append((probability, bar.close))
         up = full and bar.close > then_close
-        features = self._row(t, 0)
-        if self.bulk:
-            self._read_for_monitors()
+        features = self._row(t, s)
         changes, actions = watch.on_bar(bar, probability, then_p, up, features, halted=self.halted)
         for change in changes:
             self._record_object(change, t)

@@ -153,10 +153,11 @@ class HealthRules:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def check(self, bar: Bar, *, halted: bool = False) -> list[HealthAction]:
+    def check(self, bar: Bar, *, halted: bool = False, symbol: str = "") -> list[HealthAction]:
         """Return the rules that fire at ``bar``, in file order (after the monitors saw it).
 
         While trading is ``halted``, ``halt`` rules are not checked (and do not fire).
+        ``symbol`` is stamped on the actions (the market whose monitors they read).
         """
         fired: list[HealthAction] = []
         values: dict[int, Mapping[str, float]] = {}
@@ -188,6 +189,7 @@ class HealthRules:
                     threshold=threshold,
                     value=value,
                     action=rule.action,
+                    symbol=symbol,
                 )
             )
         return fired

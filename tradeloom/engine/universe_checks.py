@@ -36,9 +36,10 @@ def universe_problems(
         symbols: How many symbols its data has.
 
     A cross-sectional feature needs several symbols, and per-symbol features after it
-    cannot read it. Over several symbols, the monitors and health rules (which watch
-    one model's predictions of one market) and a venue that is not compiled (which
-    works one market's orders) are not supported yet.
+    cannot read it. Over several symbols, each symbol has its own monitors and health
+    rules (`tradeloom.engine.watch`), but a ``retrain`` rule is not supported yet (a
+    fold retrained mid-run predicts one market), nor is a venue that is not compiled
+    (which works one market's orders).
     """
     problems: list[Problem] = []
 
@@ -63,13 +64,13 @@ def universe_problems(
             )
     if symbols < 2:
         return problems
-    if config.monitoring:
-        refuse(
-            config.monitoring[0].path,
-            f"monitoring over a universe of {symbols} symbols is not supported yet",
-        )
-    if config.health:
-        refuse("health", f"health rules over a universe of {symbols} symbols are not supported yet")
+    for i, rule in enumerate(config.health):
+        if rule.action == "retrain":
+            refuse(
+                f"health.{i}.action",
+                f"retrain over a universe of {symbols} symbols is not supported yet; "
+                "use warn or halt",
+            )
     compiled = isinstance(venue, CompiledComponent) and isinstance(venue.kernel_spec(), VenueKernel)
     if venue is not None and not compiled:
         refuse(

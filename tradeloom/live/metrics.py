@@ -52,6 +52,7 @@ from tradeloom.reporting.execution_quality import (
     shortfall_bps,
     terms_of,
 )
+from tradeloom.reporting.monitor_labels import monitor_label
 
 __all__ = ["METRICS", "STAGES", "LiveMetrics", "MeteredRun", "MetricSpec", "serve"]
 
@@ -357,8 +358,8 @@ class LiveMetrics:
 
     @hookimpl
     def tradeloom_health_changed(self, change: HealthChange) -> None:
-        """Show the worst status over the monitors."""
-        self._health[change.monitor] = change.status
+        """Show the worst status over the monitors (over a universe, every symbol's)."""
+        self._health[monitor_label(change.monitor, change.symbol)] = change.status
         worst = max(self._health.values(), key=HEALTH_STATES.index)
         self.health.state(worst)
 

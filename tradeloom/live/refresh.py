@@ -48,6 +48,7 @@ from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
+    from tradeloom.engine.driver import Engine
     from tradeloom.live.book_feed import BookFeed
     from tradeloom.live.history import MarketHistory
 
@@ -188,6 +189,7 @@ class LiveOutputs:
         close_all = np.stack(self._closes)
         positions, cash, equity = engine.universe_curve(close_all)
         book = engine.portfolio
+        monitors, health = _monitoring(engine)
         facts = run_facts(runner) | {
             "symbol": ",".join(history.symbols),
             "symbols": list(history.symbols),
@@ -197,6 +199,7 @@ class LiveOutputs:
                 for s, symbol in enumerate(history.symbols)
                 if book.position_of(s) != 0.0
             },
+            **({"monitoring": monitors, "health": health} if monitors else {}),
         }
         return snapshot_of(
             runner,
@@ -356,8 +359,7 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
     entry = book.entry_price
     entry_bar = book.entry_bar
     last_close = float(history.closes()[-1, 0])
-    monitors = {m.name: m.summary() for m in session.p.monitors}
-    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+    monitors, health = _monitoring(session.engine)
     return {
         **run_facts(runner),
         "symbol": history.symbol,
@@ -370,7 +372,7 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
             None if entry is None or book.position == 0.0 else book.position * (last_close - entry)
         ),
         "monitoring": monitors,
-        "health": _worst(statuses),
+        "health": health,
         **({} if runner.book_feed is None else {"order_book": runner.book_feed.summary()}),
     }
 
@@ -426,6 +428,14 @@ def live_metrics(
         "tearsheet": sheet,
         **{k: v for k, v in facts.items() if k not in head},
     }
+
+
+def _monitoring(engine: Engine) -> tuple[dict[str, Any], str | None]:
+    """Return each monitor's summary by label (over a universe, each symbol's:
+    ``<monitor>[<symbol>]``) and the worst status among them."""
+    monitors = {label: m.summary() for label, m in engine.monitors().items()}
+    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
+    return monitors, _worst(statuses)
 
 
 def _worst(statuses: list[str]) -> str | None:

@@ -2,7 +2,8 @@
 and the drift (PSI) of every feature over time as a heatmap.
 
 Both read ``monitoring.parquet``: one column per monitor and metric, and for a drift
-monitor one column per feature (``<monitor>.psi.<column>``).
+monitor one column per feature (``<monitor>.psi.<column>``); over a universe, one per
+symbol's monitor (``<monitor>[<symbol>].<metric>``, `tradeloom.reporting.monitor_labels`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
+from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.run_data import RunData
 
 __all__ = ["DRIFT_COLUMNS_SHOWN", "drift_chart", "hline", "legend_only", "monitoring_chart"]
@@ -61,7 +63,8 @@ def monitoring_chart(run: RunData) -> Chart | None:
     columns = [
         c
         for c in frame.columns
-        if (c.partition(".")[2] in _CHARTED_METRICS or c in watched) and frame[c].notna().any()
+        if (split_column(c)[2] in _CHARTED_METRICS or _rule_metric(c) in watched)
+        and frame[c].notna().any()
     ]
     if not columns:
         return None
@@ -146,9 +149,16 @@ def _watched(strategy: Mapping[str, Any]) -> set[str]:
     return {str(r.get("metric")) for r in rules if isinstance(r, Mapping)}
 
 
+def _rule_metric(column: str) -> str:
+    """Return the ``<monitor>.<metric>`` a health rule names for a column (any symbol's)."""
+    name, _, metric = split_column(column)
+    return f"{name}.{metric}"
+
+
 def _health_levels(strategy: Mapping[str, Any], column: str) -> list[tuple[float, str, str]]:
     """Return the thresholds drawn on a monitor's metric: its own and the health rules'."""
-    monitor = column.partition(".")[0]
+    monitor = split_column(column)[0]
+    metric = _rule_metric(column)
     levels: list[tuple[float, str, str]] = []
     for item in strategy.get("monitoring") or []:
         if not isinstance(item, Mapping):
@@ -161,7 +171,7 @@ def _health_levels(strategy: Mapping[str, Any], column: str) -> list[tuple[float
         if item.get("kind") == "rolling_auc" and not levels:
             levels = [(0.52, "warning below", _ORANGE), (0.48, "critical below", _RED)]
     for rule in strategy.get("health") or []:
-        if isinstance(rule, Mapping) and rule.get("metric") == column:
+        if isinstance(rule, Mapping) and rule.get("metric") == metric:
             for key in ("above", "below"):
                 if isinstance(rule.get(key), int | float):
                     name = f"{rule.get('action')} when {key} {rule[key]:g}"
