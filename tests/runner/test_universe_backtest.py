@@ -262,19 +262,6 @@ def test_a_cross_sectional_feature_of_one_symbol_is_refused_at_validation(
     ]
 
 
-def test_monitors_over_a_universe_are_refused(tmp_path: Path) -> None:
-    doc = _doc(SPEC)
-    doc["monitoring"] = [{"kind": "rolling_auc", "window": 20, "min_samples": 10}]
-    with pytest.raises(ConfigError) as caught:
-        _backtest(tmp_path, doc, "batch")
-    path = tmp_path / "strategy.yaml"
-    line = path.read_text().splitlines().index("monitoring:") + 2
-    assert caught.value.lines() == [
-        f"{path}:{line}:3 monitoring.0: monitoring over a universe of 2 symbols is not "
-        "supported yet"
-    ]
-
-
 POOLED = """\
 name: pooled
 seed: 3

@@ -13,6 +13,8 @@ bar's model probability is the backtest's, exactly:
   probabilities from that bar on, a ``precomputed`` model);
 - ``portfolio_top3``: strategies/portfolio_top3.yaml, ten markets, a pooled model;
 - ``universe_auxiliary``: three markets and a series published 90 minutes after its time;
+- ``universe_monitors``: three markets, each with its own rolling AUC and calibration
+  monitors and warn rules (the health rows and rule firings, symbol by symbol, too);
 - ``two_strategies``: examples/two_strategies.yaml, a portfolio file on one account (and
   again with ``allocation: {kind: inverse_volatility}``);
 - ``router``: a router over two venues, a buy split over both, one venue down a while;
@@ -175,6 +177,34 @@ def _universe_auxiliary(folder: Path) -> Case:
     return Case("universe.yaml", 150, check=series_read)
 
 
+WATCHED = (
+    UNIVERSE_STRATEGY.replace("BARS", "300").replace("POOLING", "pooled")
+    + """\
+monitoring:
+  - {kind: rolling_auc, window: 30, min_samples: 15, warning_below: 0.5, critical_below: 0.45}
+  - {kind: calibration, window: 30, min_samples: 15}
+health:
+  - {metric: rolling_auc.auc, below: 0.5, action: warn, cooldown: 3}
+  - {metric: calibration.brier, above: 0.3, action: warn}
+"""
+)
+"""test_sim_clock_universe's three markets, each symbol with its own monitors and rules."""
+
+
+def _universe_monitors(folder: Path) -> Case:
+    (folder / "watched.yaml").write_text(WATCHED)
+
+    def watched_per_symbol(paper: Path) -> None:
+        backtest = paper.parent.parent / "backtest" / "journal.sqlite"
+        for kind in ("health", "health_action"):
+            mine = journaled(paper, kind)
+            assert mine == [r for r in journaled(backtest, kind) if r["bar"] >= 150], kind
+        actions = journaled(paper, "health_action")
+        assert {r["symbol"] for r in actions} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
+
+    return Case("watched.yaml", 150, check=watched_per_symbol)
+
+
 def _two_strategies(folder: Path) -> Case:
     bars = 600  # both first folds predict after bar 300
     shutil.copy(ROOT / "examples" / "two_strategies.yaml", folder / "two.yaml")
@@ -308,6 +338,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "btc_rf_mid_fold": _btc_rf_mid_fold,
     "portfolio_top3": _portfolio_top3,
     "universe_auxiliary": _universe_auxiliary,
+    "universe_monitors": _universe_monitors,
     "two_strategies": _two_strategies,
     "two_strategies_inverse_volatility": _two_strategies_inverse_volatility,
     "router": _router,
