@@ -34,9 +34,10 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.order_book import book_column, recorded_depth
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
     column_frame,
+    new_columns,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 
@@ -195,7 +196,7 @@ class _BookStep:
 
 
 @dataclass(frozen=True)
-class BookFeature:
+class BookFeature(OneColumn):
     """One order-book feature over the recorded book's columns of the bars."""
 
     kind: Kind
@@ -203,10 +204,6 @@ class BookFeature:
     levels: int = 1
     within_bps: float = 0.0
     side: Side = "both"
-
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
 
     def check_depth(self, columns: Iterable[object]) -> int:
         """Return the levels recorded in ``columns``, refusing too few.
@@ -267,13 +264,13 @@ class BookFeature:
 
 def build_spread_bps(params: SpreadBpsParams, ctx: BuildContext) -> BookFeature:
     """Return the feature; its column must not be defined already."""
-    return _checked(BookFeature("spread_bps", params.column("spread_bps")), ctx)
+    return new_columns(BookFeature("spread_bps", params.column("spread_bps")), ctx)
 
 
 def build_book_imbalance(params: BookImbalanceParams, ctx: BuildContext) -> BookFeature:
     """Return the feature; its column must not be defined already."""
     column = params.column(f"book_imbalance_{params.levels}")
-    return _checked(BookFeature("book_imbalance", column, levels=params.levels), ctx)
+    return new_columns(BookFeature("book_imbalance", column, levels=params.levels), ctx)
 
 
 def build_book_depth(params: BookDepthParams, ctx: BuildContext) -> BookFeature:
@@ -283,9 +280,4 @@ def build_book_depth(params: BookDepthParams, ctx: BuildContext) -> BookFeature:
     feature = BookFeature(
         "book_depth", column, within_bps=float(params.within_bps), side=params.side
     )
-    return _checked(feature, ctx)
-
-
-def _checked(feature: BookFeature, ctx: BuildContext) -> BookFeature:
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(feature, ctx)
