@@ -39,9 +39,9 @@ from tradeloom.journal import (
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
-from tradeloom.reporting.metrics import performance
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.schemas.portfolio_file import PortfolioConfig
@@ -172,23 +172,15 @@ def portfolio_metrics(
     year = calendar.periods_per_year(timeframe, index[0].value, index[-1].value)
     equity = pd.Series(result.equity, index=index)
     initial = result.portfolio.initial_cash
-    perf = performance(
+    figures = account_figures(
         equity,
         pd.Series(np.abs(result.positions).sum(1), index=index),
-        initial_cash=initial,
-        timeframe_seconds=timeframe,
-        trades=result.portfolio.trades,
-        fees=result.portfolio.fees,
-        periods_per_year=None if calendar is CRYPTO else year,
-    )
-    perf.update(trade_statistics(trades, timeframe))
-    perf["turnover"] = turnover(rec.fills, equity)
-    stats = equity_statistics(
-        equity,
         equal_weight(result.closes, index),
-        initial_cash=initial,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
+        result.portfolio,
+        timeframe_seconds=timeframe,
+        fills=rec.fills,
+        trade_figures=trade_statistics(trades, timeframe),
+        periods_per_year=None if calendar is CRYPTO else year,
     )
     by_book = symbol_attribution(
         books.names,
@@ -225,8 +217,7 @@ def portfolio_metrics(
         "end": index[-1].isoformat(),
         "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
         "initial_cash": initial,
-        **perf,
-        **stats,
+        **figures,
         "tearsheet": tearsheet(
             equity,
             equal_weight(result.closes, index),

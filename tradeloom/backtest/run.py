@@ -25,10 +25,11 @@ from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import journal_execution_quality
-from tradeloom.reporting.metrics import performance, prediction_auc
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
@@ -180,14 +181,16 @@ def _metrics(
     calendar = bars.calendar
     year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     close = result.closes
-    perf = performance(
+    benchmark = bars.frame["close"] if one else equal_weight(close, index)
+    figures = account_figures(
         result.equity["equity"],
         # the bars with a position: any symbol's
         result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
-        initial_cash=result.portfolio.initial_cash,
+        benchmark,
+        result.portfolio,
         timeframe_seconds=bars.timeframe_seconds,
-        trades=result.portfolio.trades,
-        fees=result.portfolio.fees,
+        fills=rec.fills,
+        trade_figures=trade_statistics(trades, bars.timeframe_seconds),
         # None for crypto: the 365-day year, computed exactly as before calendars
         periods_per_year=None if calendar is CRYPTO else year,
     )
@@ -197,18 +200,9 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
-    perf.update(trade_statistics(trades, bars.timeframe_seconds))
-    perf["turnover"] = turnover(rec.fills, result.equity["equity"])
-    stats = equity_statistics(
-        result.equity["equity"],
-        bars.frame["close"] if one else equal_weight(close, index),
-        initial_cash=result.portfolio.initial_cash,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
-    )
     sheet = tearsheet(
         result.equity["equity"],
-        bars.frame["close"] if one else equal_weight(close, index),
+        benchmark,
         initial_cash=result.portfolio.initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
@@ -232,8 +226,7 @@ def _metrics(
         "end": index[-1].isoformat(),
         "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
         "initial_cash": result.portfolio.initial_cash,
-        **perf,
-        **stats,
+        **figures,
         "tearsheet": sheet,
         "open_position": float(result.portfolio.position) if one else None,
         "open_position_entry_price": result.portfolio.entry_price if one else None,
