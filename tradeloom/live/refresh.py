@@ -415,13 +415,8 @@ def _account_figures(
     """Return the figures of a live run's account in ``metrics.json``: its span, its
     performance (with ``trade_figures`` and the turnover) and its statistics against
     ``benchmark``, the same for one market and for a universe."""
-    index = curve.index
     return {
         "bars": len(curve),
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": snapshot.initial_cash,
         **account_figures(
             curve,
             position,

@@ -1,8 +1,9 @@
 """An account's figures in ``metrics.json``, computed alike for every kind of run.
 
 A backtest of one strategy, of a portfolio, and a paper or live run's refresh all
-report their equity curve with the same keys: `performance`, the trade statistics,
-the turnover and `equity_statistics` against a benchmark, in that order.
+report their equity curve with the same keys: its span and starting cash,
+`performance`, the trade statistics, the turnover and `equity_statistics` against a
+benchmark, in that order.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def account_figures(
     """Return the figures of an account's equity curve.
 
     Args:
-        equity: Equity at each bar's close.
+        equity: Equity at each bar's close, indexed by the bars' times.
         position: Position held at each bar's close (non-zero: the bars in the market).
         benchmark: The prices the curve is measured against (buy and hold, equal weight).
         account: Its starting cash, closed trades and fees.
@@ -63,8 +64,8 @@ def account_figures(
             of the timeframe in 365 days).
 
     Returns:
-        `performance`'s figures, ``trade_figures``, ``turnover``, then
-        `equity_statistics`'.
+        ``start``, ``end``, ``period`` and ``initial_cash``, `performance`'s figures,
+        ``trade_figures``, ``turnover``, then `equity_statistics`'.
     """
     perf = performance(
         equity,
@@ -84,4 +85,12 @@ def account_figures(
         cagr=perf["cagr"],
         max_drawdown=perf["max_drawdown"],
     )
-    return {**perf, **stats}
+    index = equity.index
+    return {
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
+        "initial_cash": account.initial_cash,
+        **perf,
+        **stats,
+    }
