@@ -109,13 +109,22 @@ def new_columns(feature: _F, ctx: BuildContext, key: str = "name") -> _F:
 
 
 class OneColumn:
-    """Mixin of a feature dataclass with one column, its field ``column``."""
+    """Mixin of a feature dataclass with one column, its field ``column``: ``compute``
+    returns the `values` a subclass computes (or the subclass overrides ``compute``)."""
 
     column: str
 
     def columns(self) -> list[str]:
         """Return the one column."""
         return [self.column]
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        """Return the one column, `values`, indexed like the bars."""
+        return column_frame(bars, {self.column: self.values(bars, features)})
+
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
+        """Return the column's values, one per bar; row t uses rows <= t only."""
+        raise NotImplementedError
 
 
 def check_known_columns(columns: Sequence[str], ctx: BuildContext, key: str) -> None:

@@ -20,7 +20,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -110,10 +109,10 @@ class Atr(OneColumn):
     window: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the ATR; row t uses bars up to t."""
         high, low, close = (prices(bars, k) for k in ("high", "low", "close"))
-        return column_frame(bars, {self.column: atr(high, low, close, self.window)})
+        return atr(high, low, close, self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

@@ -20,7 +20,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -105,10 +104,10 @@ class BollingerWidth(OneColumn):
     std: float
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the width; row t uses closes t - window + 1 .. t."""
         width = bb_width(prices(bars, "close"), self.window, self.std)
-        return column_frame(bars, {self.column: width})
+        return width
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

@@ -36,7 +36,6 @@ from tradeloom.plugins.data.order_book import book_column, recorded_depth
 from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
-    column_frame,
     new_columns,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
@@ -185,14 +184,14 @@ class _BookStep:
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Return this bar's value."""
         if self._live is not None:
-            return (float(self._feature.values(self._live.row_at(bar.timestamp))[0]),)
+            return (float(self._feature.of_rows(self._live.row_at(bar.timestamp))[0]),)
         assert self._times is not None and self._rows is not None
         at = int(np.searchsorted(self._times, bar.timestamp.value))
         if at >= len(self._times) or self._times[at] != bar.timestamp.value:
             raise DataError(
                 f"features: {self._feature.kind}: no book for the bar at {bar.timestamp}"
             )
-        return (float(self._feature.values(self._rows.iloc[at : at + 1])[0]),)
+        return (float(self._feature.of_rows(self._rows.iloc[at : at + 1])[0]),)
 
 
 @dataclass(frozen=True)
@@ -224,7 +223,7 @@ class BookFeature(OneColumn):
             )
         return depth
 
-    def values(self, frame: pd.DataFrame) -> np.ndarray:
+    def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the feature of every row of ``frame`` (bars with the book's columns)."""
         depth = self.check_depth(frame.columns)
 
@@ -245,13 +244,13 @@ class BookFeature(OneColumn):
             self.side,
         )
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the column; row t reads the book published by bar t's close.
 
         Raises:
             DataError: The bars have no book, or too few levels.
         """
-        return column_frame(bars, {self.column: self.values(bars.frame)})
+        return self.of_rows(bars.frame)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver.

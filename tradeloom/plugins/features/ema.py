@@ -18,7 +18,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -59,9 +58,9 @@ class Ema(OneColumn):
     period: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the EMA; row t uses closes up to t."""
-        return column_frame(bars, {self.column: ema(prices(bars, "close"), self.period)})
+        return ema(prices(bars, "close"), self.period)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

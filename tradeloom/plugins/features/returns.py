@@ -20,7 +20,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -117,9 +116,9 @@ class LogReturn(OneColumn):
     period: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the log returns; row t uses closes t and t - period."""
-        return column_frame(bars, {self.column: log_return(prices(bars, "close"), self.period)})
+        return log_return(prices(bars, "close"), self.period)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
@@ -133,10 +132,10 @@ class Returns(OneColumn):
     period: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the simple returns; row t uses closes t and t - period."""
         values = simple_return(prices(bars, "close"), self.period)
-        return column_frame(bars, {self.column: values})
+        return values
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

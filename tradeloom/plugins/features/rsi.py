@@ -20,7 +20,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -124,9 +123,9 @@ class Rsi(OneColumn):
     window: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the RSI; row t uses closes up to t."""
-        return column_frame(bars, {self.column: rsi(prices(bars, "close"), self.window)})
+        return rsi(prices(bars, "close"), self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

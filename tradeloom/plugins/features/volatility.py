@@ -21,7 +21,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -110,11 +109,11 @@ class Volatility(OneColumn):
         """Return the factor applied to the std for bars of this length."""
         return math.sqrt(periods_per_year(timeframe_seconds)) if self.annualize else 1.0
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the volatility, annualized from the bars' timeframe if asked."""
         scale = self.scale(bars.timeframe_seconds)
         values = volatility(prices(bars, "close"), self.window, scale)
-        return column_frame(bars, {self.column: values})
+        return values
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver, annualizing from the context's timeframe if asked."""

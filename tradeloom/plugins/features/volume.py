@@ -19,7 +19,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     SingleColumnParams,
     bars_key,
-    column_frame,
     new_columns,
     prices,
 )
@@ -70,10 +69,10 @@ class VolumeZScore(OneColumn):
     window: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the z-scores; row t uses volumes t - window + 1 .. t."""
         score = volume_zscore(prices(bars, "volume"), self.window)
-        return column_frame(bars, {self.column: score})
+        return score
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""

@@ -22,7 +22,6 @@ from tradeloom.plugins.features._base import (
     OneColumn,
     bars_key,
     check_known_columns,
-    column_frame,
     new_columns,
     series,
 )
@@ -135,9 +134,9 @@ class ZScore(OneColumn):
     window: int
     column: str
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the z-scores; row t uses rows t - window + 1 .. t of the column."""
-        return column_frame(bars, {self.column: zscore(series(features, self.of), self.window)})
+        return zscore(series(features, self.of), self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
