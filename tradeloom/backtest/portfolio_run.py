@@ -10,7 +10,6 @@ strategy's name. ``strategy.yaml`` is the resolved portfolio file, and
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,10 @@ from tradeloom.backtest.run import (
     FILL_COLUMNS,
     ORDER_COLUMNS,
     folder_name,
+    journal_counts,
     records,
     run_key,
+    save_trained,
 )
 from tradeloom.calendars import CRYPTO
 from tradeloom.engine.account import account_problems
@@ -33,15 +34,12 @@ from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.journal import (
-    ModelsSaved,
-)
 from tradeloom.plugins.manager import Plugins
-from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
+from tradeloom.plugins.model.registry import MODELS_DIR
 from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
-from tradeloom.reporting.metrics import performance
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.schemas.portfolio_file import PortfolioConfig
@@ -136,20 +134,9 @@ def _save_models(
             relative = f"{MODELS_DIR}/{config.name}"
             if symbol:
                 relative += f"/{folder_name(symbol)}"
-            saved = save_models(
-                run_dir / relative,
-                model,
-                strategy=config.name,
-                feature_spec=config.feature_spec(),
-                timestamps=result.index,
+            own[symbol] = save_trained(
+                model, config, run_dir, relative, result.index, result.recorder, symbol
             )
-            rec = result.recorder
-            if saved is not None:
-                event = ModelsSaved(**saved.journal_row())
-                rec.record(replace(event, symbol=symbol, dir=relative))
-            own[symbol] = registry_metrics(saved, model)
-            if saved is not None:
-                own[symbol]["dir"] = relative
         registry[config.name] = own[""] if list(own) == [""] else own
     return registry
 
@@ -172,23 +159,15 @@ def portfolio_metrics(
     year = calendar.periods_per_year(timeframe, index[0].value, index[-1].value)
     equity = pd.Series(result.equity, index=index)
     initial = result.portfolio.initial_cash
-    perf = performance(
+    figures = account_figures(
         equity,
         pd.Series(np.abs(result.positions).sum(1), index=index),
-        initial_cash=initial,
-        timeframe_seconds=timeframe,
-        trades=result.portfolio.trades,
-        fees=result.portfolio.fees,
-        periods_per_year=None if calendar is CRYPTO else year,
-    )
-    perf.update(trade_statistics(trades, timeframe))
-    perf["turnover"] = turnover(rec.fills, equity)
-    stats = equity_statistics(
-        equity,
         equal_weight(result.closes, index),
-        initial_cash=initial,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
+        result.portfolio,
+        timeframe_seconds=timeframe,
+        fills=rec.fills,
+        trade_figures=trade_statistics(trades, timeframe),
+        periods_per_year=None if calendar is CRYPTO else year,
     )
     by_book = symbol_attribution(
         books.names,
@@ -221,12 +200,7 @@ def portfolio_metrics(
         "bars": len(index),
         "calendar": calendar.name,
         "periods_per_year": year,
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": initial,
-        **perf,
-        **stats,
+        **figures,
         "tearsheet": tearsheet(
             equity,
             equal_weight(result.closes, index),
@@ -238,14 +212,7 @@ def portfolio_metrics(
         "open_position_entry_price": None,
         "open_position_entry_time": None,
         "open_position_pnl": None,
-        "signals": rec.signals,
-        "orders": len(rec.orders),
-        "fills": len(rec.fills),
-        "unfilled_orders": len(result.unfilled),
-        "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
-        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
-        "model_folds_skipped": sum(1 for t in rec.trainings if t.skipped),
+        **journal_counts(rec, len(result.unfilled)),
         "monitoring": {},
         "health": None,
         "health_worst": None,

@@ -25,13 +25,15 @@ from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
+from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import journal_execution_quality
-from tradeloom.reporting.metrics import performance, prediction_auc
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
+from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
 from tradeloom.stats import auc
 
@@ -146,22 +148,58 @@ def _save_models(
     registry: dict[str, Any] = {}
     for symbol, model in models.items():
         relative = f"{MODELS_DIR}/{folder_name(symbol)}" if symbol else MODELS_DIR
-        saved = save_models(
-            run_dir / relative,
-            model,
-            strategy=config.name,
-            feature_spec=config.feature_spec(),
-            timestamps=result.universe.index,
+        registry[symbol] = save_trained(
+            model, config, run_dir, relative, result.universe.index, recorder, symbol
         )
-        if saved is not None:
-            event = ModelsSaved(**saved.journal_row())
-            recorder.record(replace(event, symbol=symbol, dir=relative))
-        registry[symbol] = registry_metrics(saved, model)
-        if saved is not None:
-            registry[symbol]["dir"] = relative
     if list(registry) == [""]:
         return registry[""]  # type: ignore[no-any-return]
     return registry
+
+
+def save_trained(
+    model: Any,
+    config: StrategyConfig,
+    run_dir: Path,
+    relative: str,
+    timestamps: pd.DatetimeIndex,
+    recorder: Recorder,
+    symbol: str,
+) -> Any:
+    """Save a trained model's folds in ``run_dir / relative``; return its registry entry.
+
+    Where folds were saved, they are journaled (``models_saved``, for ``symbol``) and
+    the entry's ``dir`` is ``relative``.
+    """
+    saved = save_models(
+        run_dir / relative,
+        model,
+        strategy=config.name,
+        feature_spec=config.feature_spec(),
+        timestamps=timestamps,
+    )
+    if saved is not None:
+        event = ModelsSaved(**saved.journal_row())
+        recorder.record(replace(event, symbol=symbol, dir=relative))
+    entry: Any = registry_metrics(saved, model)
+    if saved is not None:
+        entry["dir"] = relative
+    return entry
+
+
+def journal_counts(rec: Recorder, unfilled: int) -> dict[str, Any]:
+    """Return what ``metrics.json`` counts of a backtest's journal, ``unfilled`` the
+    orders left unfilled at the end."""
+    halt = rec.halt
+    return {
+        "signals": rec.signals,
+        "orders": len(rec.orders),
+        "fills": len(rec.fills),
+        "unfilled_orders": unfilled,
+        "rejections": dict(sorted(rec.rejections.items())),
+        "halt": f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}" if halt else None,
+        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+        "model_folds_skipped": sum(1 for t in rec.trainings if t.skipped),
+    }
 
 
 def folder_name(symbol: str) -> str:
@@ -180,14 +218,16 @@ def _metrics(
     calendar = bars.calendar
     year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     close = result.closes
-    perf = performance(
+    benchmark = bars.frame["close"] if one else equal_weight(close, index)
+    figures = account_figures(
         result.equity["equity"],
         # the bars with a position: any symbol's
         result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
-        initial_cash=result.portfolio.initial_cash,
+        benchmark,
+        result.portfolio,
         timeframe_seconds=bars.timeframe_seconds,
-        trades=result.portfolio.trades,
-        fees=result.portfolio.fees,
+        fills=rec.fills,
+        trade_figures=trade_statistics(trades, bars.timeframe_seconds),
         # None for crypto: the 365-day year, computed exactly as before calendars
         periods_per_year=None if calendar is CRYPTO else year,
     )
@@ -197,18 +237,9 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
-    perf.update(trade_statistics(trades, bars.timeframe_seconds))
-    perf["turnover"] = turnover(rec.fills, result.equity["equity"])
-    stats = equity_statistics(
-        result.equity["equity"],
-        bars.frame["close"] if one else equal_weight(close, index),
-        initial_cash=result.portfolio.initial_cash,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
-    )
     sheet = tearsheet(
         result.equity["equity"],
-        bars.frame["close"] if one else equal_weight(close, index),
+        benchmark,
         initial_cash=result.portfolio.initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
@@ -228,25 +259,13 @@ def _metrics(
         "bars": len(bars),
         "calendar": calendar.name,
         "periods_per_year": year,
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": result.portfolio.initial_cash,
-        **perf,
-        **stats,
+        **figures,
         "tearsheet": sheet,
         "open_position": float(result.portfolio.position) if one else None,
         "open_position_entry_price": result.portfolio.entry_price if one else None,
         "open_position_entry_time": _entry_time(result) if one else None,
         "open_position_pnl": _open_pnl(result),
-        "signals": rec.signals,
-        "orders": len(rec.orders),
-        "fills": len(rec.fills),
-        "unfilled_orders": len(result.unfilled),
-        "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
-        "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
-        "model_folds_skipped": sum(1 for t in rec.trainings if t.skipped),
+        **journal_counts(rec, len(result.unfilled)),
         "auc": predictions["auc"],
         "predictions": predictions["predictions"],
         "monitoring": monitors,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from tradeloom import __version__
+from tradeloom.arguments import non_negative_int, positive_int
 from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="threads of the native libraries (OpenMP, BLAS) per process, for training, "
         "prediction and the processes a command starts (default: $TRADELOOM_THREADS, else "
@@ -192,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-bars",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="paper and live: stop after N live bars (default: run until stopped)",
     )
@@ -256,14 +257,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(lookahead)
     lookahead.add_argument(
         "--points",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="cut points, spread over the bars after the first prediction (default 3)",
     )
     lookahead.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="S",
         help="seed of the markets that replace the bars after each cut (default 0)",
@@ -399,13 +400,6 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
-    return value
-
-
 def _speed(text: str) -> float:
     """``--speed``: ``60x`` (60 times real time) or ``max`` (no waiting)."""
     if text.strip().lower() == "max":
@@ -418,16 +412,6 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a speed such as 60x (60 times real time) or max, was '{text}'"
         )
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, was '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
     return value
 
 

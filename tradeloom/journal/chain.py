@@ -142,6 +142,11 @@ def _chain_one(digest: np.uint64, previous: np.uint64) -> np.uint64:
     return h ^ (h >> _U(32))
 
 
+def signed(value: int) -> int:
+    """Return a 64-bit chain value or digest as the int64 a database column stores."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 @kernel
 def chain_step(words: npt.NDArray[np.uint64], n: int, previous: np.uint64) -> np.uint64:
     """Return the chain value of one row (its first ``n`` words) after ``previous``."""

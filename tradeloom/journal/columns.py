@@ -22,12 +22,20 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.journal import chain_numpy
-from tradeloom.journal.chain import ABSENT_TEXT, pack_text, row_digests
+from tradeloom.journal.chain import ABSENT_TEXT, chain_scan, pack_text, row_digests
 from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
 from tradeloom.journal.store import ColumnBatch
 from tradeloom.redaction import redact_text
 
-__all__ = ["PreparedBatch", "Texts", "digests_of", "prepare", "stored_digests", "text_values"]
+__all__ = [
+    "PreparedBatch",
+    "Texts",
+    "chain_batches",
+    "digests_of",
+    "prepare",
+    "stored_digests",
+    "text_values",
+]
 
 _INT64_MIN = np.iinfo(np.int64).min
 _QUIET_NAN = np.array([0x7FF8000000000000], np.uint64).view(np.float64)[0]
@@ -118,6 +126,34 @@ def prepare(
     seq = positions + first_seq
     digests = digests_of(schema, seq, fixed, texts)
     return PreparedBatch(schema, positions, values, digests, tuple(repeated), tuple(arrays))
+
+
+def chain_batches(
+    prepared: Sequence[PreparedBatch], previous: int
+) -> tuple[npt.NDArray[np.uint64], int]:
+    """Chain the rows of one write, in position order, after the chain value ``previous``.
+
+    Returns:
+        Each row's chain value by position, and the last one (the new head); an empty
+        array and ``previous`` for a write of no rows.
+
+    Raises:
+        JournalValueError: Positions that are not ``0 .. rows - 1`` each once.
+    """
+    total = sum(len(p.positions) for p in prepared)
+    digests = np.empty(total, dtype=np.uint64)
+    counts = np.zeros(total, dtype=np.int64)
+    for batch in prepared:
+        positions = batch.positions
+        if len(positions) and (positions[0] < 0 or positions[-1] >= total):
+            raise JournalValueError(f"positions must be 0 .. {total - 1}, found {positions[-1]}")
+        digests[positions] = batch.digests
+        counts += np.bincount(positions, minlength=total)
+    if not bool(np.all(counts == 1)):
+        missing = int(np.flatnonzero(counts != 1)[0])
+        raise JournalValueError(f"position {missing} is given {int(counts[missing])} times")
+    chained = np.empty(total, dtype=np.uint64)
+    return chained, int(chain_scan(digests, np.uint64(previous), chained))
 
 
 def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:

@@ -1,11 +1,22 @@
-"""Small files that must survive a crash: written aside, fsync'd, renamed into place."""
+"""Small files that must survive a crash: written aside, fsync'd, renamed into place,
+and read back as JSON records that refuse damage."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["replace_durably"]
+from tradeloom.journal.errors import JournalDamaged
+
+__all__ = ["read_record", "replace_durably"]
+
+_MAX_BYTES = 4096
+"""Largest record read back: a record holds a few short values."""
+
+_T = TypeVar("_T")
 
 
 def replace_durably(path: Path, data: bytes) -> None:
@@ -27,3 +38,30 @@ def replace_durably(path: Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def read_record(path: Path, what: str, parse: Callable[[Any], _T]) -> _T | None:
+    """Return ``parse`` of the JSON record at ``path``; None when there is none.
+
+    Args:
+        path: The record.
+        what: What it is, as the message names it ("the sent-id mark").
+        parse: Makes the value from the decoded JSON (raising KeyError, TypeError or
+            ValueError on a value that is not one).
+
+    Raises:
+        JournalDamaged: It is not a regular file, or is too large, not JSON or not a
+            value ``parse`` takes.
+    """
+    if not os.path.lexists(path):
+        return None
+    if not path.is_file() or path.is_symlink():
+        raise JournalDamaged(f"{path}: {what} is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_BYTES + 1)
+        if len(data) > _MAX_BYTES:
+            raise ValueError("too large")
+        return parse(json.loads(data.decode("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        raise JournalDamaged(f"{path}: {what} is damaged") from None

@@ -46,8 +46,8 @@ import pandas as pd
 import psycopg
 
 from tradeloom import __version__
-from tradeloom.journal.chain import chain_scan, chain_step
-from tradeloom.journal.columns import PreparedBatch, prepare
+from tradeloom.journal.chain import signed
+from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.location import SCHEMA_PATTERN, PgTarget
@@ -392,10 +392,6 @@ def _sql_column(codec: Codec, values: list[Any]) -> list[Any]:
     return values
 
 
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 class PostgresJournal:
     """A run's journal in a PostgreSQL database (`tradeloom.journal.store.JournalStore`).
 
@@ -445,7 +441,6 @@ class PostgresJournal:
         self._seq, self._head = found or (0, self._seed)
         self._committed = self._seq
         self._buffer: list[tuple[Schema, list[Any]]] = []
-        self._schemas: dict[type[Event], Schema] = {}
         self._inserts: dict[Schema, str] = {}
 
     @property
@@ -521,16 +516,13 @@ class PostgresJournal:
         Raises:
             JournalValueError: A field value its column cannot hold.
         """
-        schema = self._schemas.get(type(event))
-        if schema is None:
-            schema = self._schemas[type(event)] = schema_of(event.KIND)
+        schema = schema_of(event.KIND)  # cached
         row = schema.to_sql(event)
         if any(type(v) is str and "\0" in v for v in row):
             row = [v.replace("\0", NUL_STAND_IN) if type(v) is str else v for v in row]
         seq = self._seq + 1
-        array = np.frombuffer(schema.words(seq, row), dtype=np.uint64)
-        head = int(chain_step(array, len(array), np.uint64(self._head)))
-        self._buffer.append((schema, [self._identity.run_id, seq, *row, _signed(head)]))
+        head = schema.chain_value(seq, row, self._head)
+        self._buffer.append((schema, [self._identity.run_id, seq, *row, signed(head)]))
         self._seq, self._head = seq, head
         if len(self._buffer) >= self._flush_every:
             self.flush()
@@ -668,23 +660,10 @@ class PostgresJournal:
             prepare(p.schema, _without_nul(b), first) if _has_nul(p) else p
             for p, b in zip(prepared, batches, strict=True)
         ]
-        total = sum(len(p.positions) for p in prepared)
+        chained, head = chain_batches(prepared, self._head)
+        total = len(chained)
         if total == 0:
             return
-        digests = np.empty(total, dtype=np.uint64)
-        counts = np.zeros(total, dtype=np.int64)
-        for batch in prepared:
-            if len(batch.positions) and (batch.positions[0] < 0 or batch.positions[-1] >= total):
-                raise JournalValueError(
-                    f"positions must be 0 .. {total - 1}, found {batch.positions[-1]}"
-                )
-            digests[batch.positions] = batch.digests
-            counts += np.bincount(batch.positions, minlength=total)
-        if not bool(np.all(counts == 1)):
-            missing = int(np.flatnonzero(counts != 1)[0])
-            raise JournalValueError(f"position {missing} is given {int(counts[missing])} times")
-        chained = np.empty(total, dtype=np.uint64)
-        head = int(chain_scan(digests, np.uint64(self._head), chained))
         hashes = chained.view(np.int64)
         try:
             with self._transaction() as cursor:

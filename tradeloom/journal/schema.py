@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.journal.chain import pack_text
+from tradeloom.journal.chain import chain_step, pack_text
 from tradeloom.journal.events import KINDS, Event, table_of
 from tradeloom.redaction import redact_text
 
@@ -249,6 +249,12 @@ class Schema:
         """
         values = self._get(event)
         return [encode(value) for encode, value in zip(self._encoders, values, strict=True)]
+
+    def chain_value(self, seq: int, row: list[Any], previous: int) -> int:
+        """Return the chain value of stored row ``seq`` (``row``: its values after ``seq``)
+        after the chain value ``previous`` (`tradeloom.journal.chain`)."""
+        words = np.frombuffer(self.words(seq, row), dtype=np.uint64)
+        return int(chain_step(words, len(words), np.uint64(previous)))
 
     def words(self, seq: int, row: list[Any] | tuple[Any, ...]) -> bytes:
         """Return the hash words of a stored row (``row``: the values after ``seq``)."""

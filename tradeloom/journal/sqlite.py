@@ -37,16 +37,16 @@ import numpy.typing as npt
 
 from tradeloom import __version__
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
-from tradeloom.journal.chain import chain_scan, chain_step, pack_text
+from tradeloom.journal.chain import pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
-from tradeloom.journal.columns import PreparedBatch, prepare
+from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import (
     JournalDamaged,
     JournalOwnerError,
     JournalVersionError,
 )
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
-from tradeloom.journal.schema import JournalValueError, Schema, schema_of
+from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, TailRecord, check_tail, write_tail
 from tradeloom.safe_files import UnreadableFile, read_head
@@ -78,10 +78,6 @@ def chain_seed(meta: dict[str, str]) -> int:
     keys = _META_KEYS + tuple(key for key in _BOUND_KEYS if key in meta)
     words = b"".join(pack_text(key) + pack_text(meta.get(key, "")) for key in keys)
     return int(xxh64(np.frombuffer(words, dtype=np.uint64)[None, :])[0])
-
-
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _unsigned(value: int) -> int:
@@ -216,7 +212,6 @@ class SqliteJournal:
             self._write_tail()
         self._buffer: dict[Schema, list[list[Any]]] = {}
         self._buffered = 0
-        self._schemas: dict[type[Event], Schema] = {}
 
     @property
     def identity(self) -> RunIdentity:
@@ -250,16 +245,12 @@ class SqliteJournal:
         Raises:
             JournalValueError: A field value its column cannot hold.
         """
-        schema = self._schemas.get(type(event))
-        if schema is None:
-            schema = self._schemas[type(event)] = schema_of(event.KIND)
+        schema = schema_of(event.KIND)  # cached
         row = schema.to_sql(event)
         seq = self._seq + 1
-        words = schema.words(seq, row)
-        array = np.frombuffer(words, dtype=np.uint64)
-        head = int(chain_step(array, len(array), np.uint64(self._head)))
+        head = schema.chain_value(seq, row, self._head)
         row.insert(0, seq)
-        row.append(_signed(head))
+        row.append(signed(head))
         self._seq, self._head = seq, head
         self._buffer.setdefault(schema, []).append(row)
         self._buffered += 1
@@ -298,16 +289,10 @@ class SqliteJournal:
         first = self._seq + 1
         sql = not self._blocks
         prepared = [prepare(schema_of(b.kind.KIND), b, first, sql=sql) for b in batches]
-        total = sum(len(p.positions) for p in prepared)
+        chained, head = chain_batches(prepared, self._head)
+        total = len(chained)
         if total == 0:
             return
-        digests = np.empty(total, dtype=np.uint64)
-        for batch in prepared:
-            _check_positions(batch.positions, total)
-            digests[batch.positions] = batch.digests
-        _check_all_once(prepared, total)
-        chained = np.empty(total, dtype=np.uint64)
-        head = int(chain_scan(digests, np.uint64(self._head), chained))
         hashes = chained.view(np.int64)
         db = self._db
         db.execute("BEGIN")
@@ -352,8 +337,8 @@ def _insert_blocks(
                 stop - start,
                 names,
                 encode_block(batch, seq, start, stop),
-                _signed(block_digest(batch.digests[start:stop])),
-                _signed(int(chained[last])),
+                signed(block_digest(batch.digests[start:stop])),
+                signed(int(chained[last])),
             ),
         )
 
@@ -403,20 +388,6 @@ def _insert_sql(schema: Schema, rows: int, repeated: tuple[bool, ...]) -> str:
                 cells.append(f"?{number}")
         tuples.append("(" + ",".join(cells) + ")")
     return f"INSERT INTO {schema.into} VALUES " + ",".join(tuples)
-
-
-def _check_positions(positions: npt.NDArray[np.int64], total: int) -> None:
-    if len(positions) and (positions[0] < 0 or positions[-1] >= total):
-        raise JournalValueError(f"positions must be 0 .. {total - 1}, found {positions[-1]}")
-
-
-def _check_all_once(prepared: list[PreparedBatch], total: int) -> None:
-    counts = np.zeros(total, dtype=np.int64)
-    for batch in prepared:
-        counts += np.bincount(batch.positions, minlength=total)
-    if not bool(np.all(counts == 1)):
-        missing = int(np.flatnonzero(counts != 1)[0])
-        raise JournalValueError(f"position {missing} is given {int(counts[missing])} times")
 
 
 def _shown(text: str) -> str:

@@ -29,12 +29,12 @@ mistakes, as the chain does.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from tradeloom.journal.durable import replace_durably
+from tradeloom.journal.durable import read_record, replace_durably
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.owner import check_strategy
 
@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 _SUFFIX = ".tail"
-_MAX_BYTES = 4096
 
 
 class TailCut(JournalDamaged):
@@ -95,27 +94,17 @@ def read_tail(journal: Path) -> TailRecord | None:
     Raises:
         JournalDamaged: A record that is not a regular file or does not parse.
     """
-    path = tail_path(journal)
-    if not os.path.lexists(path):
-        return None
-    if not path.is_file() or path.is_symlink():
-        raise JournalDamaged(f"{path}: the journal's tail record is not a regular file")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_BYTES + 1)
-        if len(data) > _MAX_BYTES:
-            raise ValueError("too large")
-        values = json.loads(data.decode("utf-8"))
-        record = TailRecord(
-            run_id=str(values["run_id"]),
-            strategy=str(values["strategy"]),
-            mode=str(values["mode"]),
-            rows=int(values["rows"]),
-            head=str(values["head"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        raise JournalDamaged(f"{path}: the journal's tail record is damaged") from None
-    return record
+    return read_record(tail_path(journal), "the journal's tail record", _record)
+
+
+def _record(values: Any) -> TailRecord:
+    return TailRecord(
+        run_id=str(values["run_id"]),
+        strategy=str(values["strategy"]),
+        mode=str(values["mode"]),
+        rows=int(values["rows"]),
+        head=str(values["head"]),
+    )
 
 
 def check_tail(

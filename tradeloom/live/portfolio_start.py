@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import structlog
@@ -25,13 +25,13 @@ from tradeloom.engine.account import SEPARATOR, Books
 from tradeloom.engine.features import SymbolFeatures, universe_features
 from tradeloom.engine.universe import load_universe
 from tradeloom.errors import UserError
-from tradeloom.live.account_venue import AccountVenue, open_account_venue
 from tradeloom.live.history import MarketHistory, history_sha256, warm_up_row
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.portfolio_session import LivePortfolio, PortfolioSession
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.restart import rebuild
 from tradeloom.live.session import LiveSession
+from tradeloom.live.start import go_live, journal_start
 from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
 from tradeloom.plugins.execution.client_ids import client_order_id
 
@@ -57,29 +57,17 @@ def start_portfolio(runner: StartingRun, portfolio: LivePortfolio) -> PortfolioS
     recorder = runner.recorder_or_fail
     runner.run_key = key = secrets.token_hex(4)
     universes = _universes(portfolio)
-    venue: AccountVenue | None = None
-    extra: dict[str, Any] = {}
-    if runner.mode == "live":
-        venue = open_account_venue(runner, markets_of(universes), None)
-        extra = venue.started
-    capital = float((venue or runner.p.venue).initial_cash)
-    runner.journal.append(runner.started_row(capital, extra))
-    for row in [] if venue is None else venue.at_start:
-        recorder.record(row)
+    venue, capital = journal_start(runner, markets_of(universes))
     session = _session(runner, portfolio, universes, key, venue)
     for bars in _book_bars(portfolio, universes):
         recorder.record(warm_up_row(bars))
-    session.warm_up()
-    session.train(None, in_effect=True)
-    runner.journal.flush()
-    _log.info(
-        "live_started",
-        mode=runner.mode,
-        run_dir=str(runner.run_dir),
+    go_live(
+        runner,
+        session,
+        capital,
         strategies=len(portfolio.pipelines),
         books=len(session.names),
         history_bars=len(session.history),
-        capital=capital,
     )
     return session
 

@@ -38,10 +38,10 @@ from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.latest_writer import LatestWriter
 from tradeloom.reporting import outputs
+from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import journal_execution_quality
-from tradeloom.reporting.metrics import performance
-from tradeloom.reporting.statistics import equity_statistics, trade_statistics, turnover
+from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
@@ -389,24 +389,7 @@ def live_metrics(
     """
     curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
     close = pd.Series(equity["close"].to_numpy(), index=curve.index)
-    perf = performance(
-        curve,
-        equity["position"],
-        initial_cash=snapshot.initial_cash,
-        timeframe_seconds=snapshot.timeframe_seconds,
-        trades=snapshot.trades,
-        fees=snapshot.fees,
-    )
-    perf.update(trade_figures)
-    perf["turnover"] = turnover(snapshot.fills, curve)
-    stats = equity_statistics(
-        curve,
-        close,
-        initial_cash=snapshot.initial_cash,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
-    )
-    index = curve.index
+    figures = _account_figures(snapshot, curve, equity["position"], close, trade_figures)
     sheet = tearsheet(
         curve,
         close,
@@ -418,13 +401,7 @@ def live_metrics(
     head = {k: facts[k] for k in ("strategy", "mode", "run_dir", "updated", "symbol", "timeframe")}
     return {
         **head,
-        "bars": len(curve),
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": snapshot.initial_cash,
-        **perf,
-        **stats,
+        **figures,
         "tearsheet": sheet,
         **{k: v for k, v in facts.items() if k not in head},
     }
@@ -436,6 +413,30 @@ def _monitoring(engine: Engine) -> tuple[dict[str, Any], str | None]:
     monitors = {label: m.summary() for label, m in engine.monitors().items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     return monitors, _worst(statuses)
+
+
+def _account_figures(
+    snapshot: Snapshot,
+    curve: pd.Series,
+    position: pd.Series,
+    benchmark: pd.Series,
+    trade_figures: dict[str, Any],
+) -> dict[str, Any]:
+    """Return the figures of a live run's account in ``metrics.json``: its span, its
+    performance (with ``trade_figures`` and the turnover) and its statistics against
+    ``benchmark``, the same for one market and for a universe."""
+    return {
+        "bars": len(curve),
+        **account_figures(
+            curve,
+            position,
+            benchmark,
+            snapshot,
+            timeframe_seconds=snapshot.timeframe_seconds,
+            fills=snapshot.fills,
+            trade_figures=trade_figures,
+        ),
+    }
 
 
 def _worst(statuses: list[str]) -> str | None:
@@ -454,35 +455,14 @@ def _universe_metrics(
     symbols = tuple(snapshot.facts["symbols"])
     curve = equity["equity"]
     index = curve.index
-    perf = performance(
-        curve,
-        pd.Series(np.abs(positions).sum(1), index=index),  # the bars with any position
-        initial_cash=snapshot.initial_cash,
-        timeframe_seconds=snapshot.timeframe_seconds,
-        trades=snapshot.trades,
-        fees=snapshot.fees,
-    )
-    perf.update(trade_figures)
-    perf["turnover"] = turnover(snapshot.fills, curve)
-    stats = equity_statistics(
-        curve,
-        equal_weight(close, index),
-        initial_cash=snapshot.initial_cash,
-        cagr=perf["cagr"],
-        max_drawdown=perf["max_drawdown"],
-    )
+    held = pd.Series(np.abs(positions).sum(1), index=index)  # the bars with any position
+    figures = _account_figures(snapshot, curve, held, equal_weight(close, index), trade_figures)
     facts = snapshot.facts
     head = ("strategy", "mode", "run_dir", "updated", "symbol", "symbols", "benchmark")
     return {
         **{k: facts[k] for k in head},
         "timeframe": facts["timeframe"],
-        "bars": len(curve),
-        "start": index[0].isoformat(),
-        "end": index[-1].isoformat(),
-        "period": f"{index[0]:%Y-%m-%d} .. {index[-1]:%Y-%m-%d}",
-        "initial_cash": snapshot.initial_cash,
-        **perf,
-        **stats,
+        **figures,
         **{k: v for k, v in facts.items() if k not in head and k != "timeframe"},
         "attribution": symbol_attribution(
             symbols,

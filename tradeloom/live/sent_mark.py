@@ -19,12 +19,11 @@ a restart looks up at the venue.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradeloom.journal.durable import replace_durably
+from tradeloom.journal.durable import read_record, replace_durably
 from tradeloom.journal.errors import JournalDamaged
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["MARK_FILE", "PgSentMark", "SentMark", "check_sent_mark", "open_sent_mark"]
 
 MARK_FILE = "sent.mark"
-_MAX_BYTES = 4096
 
 
 class SentMark:
@@ -139,16 +137,5 @@ def check_sent_mark(mark: SentMark, journal: Path, journaled: int) -> None:
 
 
 def _read(path: Path) -> tuple[int, str]:
-    if not os.path.lexists(path):
-        return 0, ""
-    if path.is_symlink() or not path.is_file():
-        raise JournalDamaged(f"{path}: the sent-id mark is not a regular file")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_BYTES + 1)
-        if len(data) > _MAX_BYTES:
-            raise ValueError("too large")
-        values = json.loads(data.decode("utf-8"))
-        return int(values["sent"]), str(values["last"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        raise JournalDamaged(f"{path}: the sent-id mark is damaged") from None
+    read = read_record(path, "the sent-id mark", lambda v: (int(v["sent"]), str(v["last"])))
+    return (0, "") if read is None else read

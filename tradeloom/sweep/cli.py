@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.arguments import non_negative_int, positive_int
 from tradeloom.errors import UserError
 
 if TYPE_CHECKING:
@@ -57,23 +58,23 @@ def add_sweep_parser(sub: Any) -> None:
         metavar="KEY.PATH=V1,V2|START:STOP:STEP",
         help="an axis: listed values, or a range with the stop included (repeatable)",
     )
-    p.add_argument("--random", type=_positive_int, metavar="N", help="N distinct combinations")
+    p.add_argument("--random", type=positive_int, metavar="N", help="N distinct combinations")
     p.add_argument("--search", choices=["grid", "optuna"], help="grid (default) or optuna")
-    p.add_argument("--trials", type=_positive_int, metavar="N", help="optuna's trials")
+    p.add_argument("--trials", type=positive_int, metavar="N", help="optuna's trials")
     p.add_argument("--objective", metavar="METRIC", help="ranked by (default sharpe)")
     p.add_argument("--direction", choices=["maximize", "minimize"], help="default maximize")
-    p.add_argument("--seed", type=_non_negative_int, metavar="S", help="of --random and optuna")
+    p.add_argument("--seed", type=non_negative_int, metavar="S", help="of --random and optuna")
     p.add_argument("--out", metavar="DIR", help="the sweep directory")
     p.add_argument(
         "--max-variants",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"refuse a sweep of more variants (default {DEFAULT_MAX_VARIANTS:,})",
     )
-    p.add_argument("--keep-top", type=_non_negative_int, metavar="K", help="run dirs of the best K")
+    p.add_argument("--keep-top", type=non_negative_int, metavar="K", help="run dirs of the best K")
     p.add_argument("--keep-runs", action="store_true", help="a run directory for every variant")
     p.add_argument("--cache-dir", metavar="DIR", help="stage cache (default DIR/cache)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="local processes")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="local processes")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler to run on")
     p.add_argument(
         "--scheduler-timeout",
@@ -84,7 +85,7 @@ def add_sweep_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--partitions",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         metavar="S",
         help="the PBO's partitions of the bars (even; default 16)",
@@ -179,20 +180,3 @@ def _walk_forward(text: str) -> WalkForwardSpec:
     from tradeloom.sweep.walk_forward import walk_forward_argument
 
     return walk_forward_argument(text)
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, was '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, was {value}")
-    return value

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_writes import OutputFolder
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
@@ -264,18 +265,7 @@ def _overfitting(
         "pbo": pbo,
         "pbo_problem": stats.pbo_problem,
     }
-    return _finite(payload), stats.variant_dsr, stats
-
-
-def _finite(value: Any) -> Any:
-    """Return ``value`` with NaN and infinities as None (JSON has neither)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return json_safe(payload), stats.variant_dsr, stats  # NaN, inf: None
 
 
 def _keep_runs(settings: Settings, source: StrategySource, ranked: pd.DataFrame, out: Path) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import ccxt
 
@@ -37,6 +37,7 @@ __all__ = [
     "ErrorListener",
     "check_exchange_id",
     "create_client",
+    "factory_override",
     "unknown_settings",
     "use_client_factory",
     "watch_errors",
@@ -65,6 +66,8 @@ CREDENTIAL_SETTINGS = frozenset(
 
 _factories: dict[str, ClientFactory] = {}
 _lock = threading.Lock()
+
+_V = TypeVar("_V")
 _listeners: tuple[ErrorListener, ...] = ()
 
 
@@ -165,18 +168,35 @@ def use_client_factory(exchange_id: str, factory: ClientFactory) -> Iterator[Non
     Raises:
         ValueError: ``exchange_id`` is not a ccxt exchange id.
     """
+    with factory_override(_factories, _lock, exchange_id, factory):
+        yield
+
+
+@contextmanager
+def factory_override(
+    factories: dict[str, _V], lock: threading.Lock, exchange_id: str, factory: _V
+) -> Iterator[None]:
+    """Set ``factories[exchange_id]`` to ``factory`` inside the ``with`` block.
+
+    On leaving it the previous entry is back, or none where there was none, so blocks
+    nest; ``lock`` guards ``factories``.
+
+    Raises:
+        ValueError: ``exchange_id`` is not a ccxt exchange id.
+    """
     check_exchange_id(exchange_id)
-    with _lock:
-        previous = _factories.get(exchange_id)
-        _factories[exchange_id] = factory
+    with lock:
+        had_previous = exchange_id in factories
+        previous = factories.get(exchange_id)
+        factories[exchange_id] = factory
     try:
         yield
     finally:
-        with _lock:
-            if previous is None:
-                _factories.pop(exchange_id, None)
+        with lock:
+            if had_previous:
+                factories[exchange_id] = previous  # type: ignore[assignment]
             else:
-                _factories[exchange_id] = previous
+                factories.pop(exchange_id, None)
 
 
 def _setting_names(exchange_class: type[ccxt.Exchange]) -> list[str]:

@@ -33,26 +33,14 @@ from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.data.auxiliary import (
-    AsOfRows,
-    Auxiliary,
-    AuxiliaryParams,
-    AuxiliarySeries,
-    build_auxiliary,
-    join_asof,
-)
+from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
+from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
-from tradeloom.plugins.data.order_book import OrderBookInput, OrderBookParams, build_order_book
+from tradeloom.plugins.data.order_book import OrderBookInput
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
-from tradeloom.plugins.data.universe import (
-    MAX_SYMBOLS,
-    SYMBOLS_HELP,
-    check_symbols,
-    one_market_only,
-    universe_of,
-)
+from tradeloom.plugins.data.universe import Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.timeframes import format_timestamp, parse_timeframe
@@ -77,9 +65,7 @@ class CcxtParams(ExchangeAccountParams):
         min_length=1,
         description="Unified market symbol such as BTC/USDT (or symbols: a universe).",
     )
-    symbols: list[str] | None = Field(
-        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
-    )
+    symbols: Symbols = None
     timeframe: str = Field(description="Bar length such as 1m, 1h, 1d, as the exchange names it.")
     start: str = Field(description="UTC open time of the first bar (inclusive).")
     end: str | None = Field(
@@ -108,23 +94,13 @@ class CcxtParams(ExchangeAccountParams):
     retry: RetryParams = Field(
         default_factory=RetryParams, description="Retries of network errors."
     )
-    auxiliary: list[AuxiliaryParams] = Field(
+    auxiliary: AuxiliaryKey = Field(
         default_factory=list,
         description="Series that are not bars (files, or funding_rate: the exchange's "
         "funding rates, cached like bars), joined to the bars as-of with their publication "
         "delay; see the data reference.",
     )
-    order_book: OrderBookParams | None = Field(
-        default=None,
-        description="A recorded order book (tradeloom data record-book), joined to the bars "
-        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
-        "features; see the order-book guide.",
-    )
-
-    @field_validator("symbols")
-    @classmethod
-    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
-        return check_symbols(value)
+    order_book: OrderBookKey = None
 
     @model_validator(mode="after")
     def _one_symbol_key(self) -> CcxtParams:
@@ -507,12 +483,8 @@ def build_ccxt(params: CcxtParams, ctx: BuildContext) -> CcxtSource:
     from tradeloom.plugins.data.ccxt_client import create_client
 
     check_account(params)
-    auxiliary = build_auxiliary(
-        params.auxiliary,
-        ctx,
-        params.validation,
-        exchange=True,
-        book=build_order_book(params.order_book, ctx),
+    auxiliary = build_joined(
+        params.auxiliary, params.order_book, ctx, params.validation, exchange=True
     )
     client = create_client(params.exchange, params.settings())
     if not client.has.get("fetchOHLCV"):

@@ -64,7 +64,7 @@ from typing import Any
 
 import ccxt.pro
 
-from tradeloom.plugins.data.ccxt_client import check_exchange_id
+from tradeloom.plugins.data.ccxt_client import check_exchange_id, factory_override
 from tradeloom.plugins.data.pro_watch import ProWatcher
 from tradeloom.redaction import guard_client
 from tradeloom.retrying import RetryPolicy
@@ -129,19 +129,8 @@ def use_pro_client_factory(exchange_id: str, factory: ProClientFactory | None) -
     Raises:
         ValueError: ``exchange_id`` is not a ccxt exchange id.
     """
-    check_exchange_id(exchange_id)
-    with _lock:
-        had_previous = exchange_id in _factories
-        previous = _factories.get(exchange_id)
-        _factories[exchange_id] = factory
-    try:
+    with factory_override(_factories, _lock, exchange_id, factory):
         yield
-    finally:
-        with _lock:
-            if had_previous:
-                _factories[exchange_id] = previous
-            else:
-                _factories.pop(exchange_id, None)
 
 
 class ClosedBarBuffer:

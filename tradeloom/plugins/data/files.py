@@ -25,33 +25,12 @@ from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.data.auxiliary import (
-    Auxiliary,
-    AuxiliaryParams,
-    AuxiliarySeries,
-    build_auxiliary,
-    join_asof,
-)
+from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
-from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
-from tradeloom.plugins.data.timestamps import (
-    parse_timestamps,
-    parse_utc_timestamp,
-    utc_nanoseconds,
-)
-from tradeloom.plugins.data.universe import (
-    MAX_SYMBOLS,
-    SYMBOLS_HELP,
-    check_symbols,
-    one_market_only,
-    symbol_file_part,
-    universe_of,
-)
-from tradeloom.plugins.data.validation import (
-    DataValidationError,
-    ValidationPolicy,
-    validate_bars,
-)
+from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
+from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp, utc_nanoseconds
+from tradeloom.plugins.data.universe import Symbols, one_market_only, symbol_file_part, universe_of
+from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, validate_bars
 from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 _log = structlog.get_logger("tradeloom.data")
@@ -91,9 +70,7 @@ class FileParams(Params):
         min_length=1,
         description="Market symbol; defaults to the file's stem (or symbols: a universe).",
     )
-    symbols: list[str] | None = Field(
-        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
-    )
+    symbols: Symbols = None
     symbol_column: str | None = Field(
         default=None,
         min_length=1,
@@ -124,22 +101,8 @@ class FileParams(Params):
         "and metrics are annualized over the calendar's year.",
     )
 
-    auxiliary: list[AuxiliaryParams] = Field(
-        default_factory=list,
-        description="Series that are not bars (files), joined to the bars as-of with their "
-        "publication delay; see the data reference.",
-    )
-    order_book: OrderBookParams | None = Field(
-        default=None,
-        description="A recorded order book (tradeloom data record-book), joined to the bars "
-        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
-        "features; see the order-book guide.",
-    )
-
-    @field_validator("symbols")
-    @classmethod
-    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
-        return check_symbols(value)
+    auxiliary: AuxiliaryKey = Field(default_factory=list)
+    order_book: OrderBookKey = None
 
     @model_validator(mode="after")
     def _check_symbol_keys(self) -> FileParams:
@@ -411,12 +374,8 @@ def build_parquet(params: ParquetParams, ctx: BuildContext) -> FileSource:
 
 
 def _build(params: FileParams, ctx: BuildContext, file_format: FileFormat) -> FileSource:
-    auxiliary = build_auxiliary(
-        params.auxiliary,
-        ctx,
-        params.validation,
-        exchange=False,
-        book=build_order_book(params.order_book, ctx),
+    auxiliary = build_joined(
+        params.auxiliary, params.order_book, ctx, params.validation, exchange=False
     )
     if _TEMPLATE not in params.path:
         path = _existing(params.path, ctx)

@@ -42,22 +42,10 @@ from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED, MAX_WINDOW
 from tradeloom.domain import Bars, Universe
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.data.auxiliary import (
-    Auxiliary,
-    AuxiliaryParams,
-    AuxiliarySeries,
-    build_auxiliary,
-    join_asof,
-)
-from tradeloom.plugins.data.order_book import OrderBookParams, build_order_book
+from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
+from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
-from tradeloom.plugins.data.universe import (
-    MAX_SYMBOLS,
-    SYMBOLS_HELP,
-    check_symbols,
-    one_market_only,
-    universe_of,
-)
+from tradeloom.plugins.data.universe import Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
@@ -129,9 +117,7 @@ class SyntheticParams(Params):
     symbol: str = Field(
         default="BTC/USDT", min_length=1, description="Market symbol (or symbols: a universe)."
     )
-    symbols: list[str] | None = Field(
-        default=None, max_length=MAX_SYMBOLS, description=SYMBOLS_HELP
-    )
+    symbols: Symbols = None
     correlation: float = Field(
         default=0.5,
         ge=0.0,
@@ -175,28 +161,14 @@ class SyntheticParams(Params):
         description="Added to the strategy's seed: another market (-4294967295 .. 4294967295).",
     )
 
-    auxiliary: list[AuxiliaryParams] = Field(
-        default_factory=list,
-        description="Series that are not bars (files), joined to the bars as-of with their "
-        "publication delay; see the data reference.",
-    )
-    order_book: OrderBookParams | None = Field(
-        default=None,
-        description="A recorded order book (tradeloom data record-book), joined to the bars "
-        "as-of like an auxiliary series, for the spread_bps, book_imbalance and book_depth "
-        "features; see the order-book guide.",
-    )
+    auxiliary: AuxiliaryKey = Field(default_factory=list)
+    order_book: OrderBookKey = None
 
     @field_validator("timeframe")
     @classmethod
     def _check_timeframe(cls, value: str) -> str:
         parse_timeframe(value)
         return value
-
-    @field_validator("symbols")
-    @classmethod
-    def _check_symbols(cls, value: list[str] | None) -> list[str] | None:
-        return check_symbols(value)
 
     @model_validator(mode="after")
     def _one_symbol_key(self) -> SyntheticParams:
@@ -407,12 +379,8 @@ class SyntheticSource:
 
 def build_synthetic(params: SyntheticParams, ctx: BuildContext) -> SyntheticSource:
     """Return the ``synthetic`` source, seeded by the strategy's seed."""
-    auxiliary = build_auxiliary(
-        params.auxiliary,
-        ctx,
-        params.validation,
-        exchange=False,
-        book=build_order_book(params.order_book, ctx),
+    auxiliary = build_joined(
+        params.auxiliary, params.order_book, ctx, params.validation, exchange=False
     )
     return SyntheticSource(params=params, seed=ctx.seed, auxiliary=auxiliary)
 

@@ -9,6 +9,9 @@ the clock has no row in its own `Bars` there (`tradeloom.domain.Universe.present
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
@@ -17,6 +20,7 @@ from tradeloom.lazy import pandas as pd
 __all__ = [
     "MAX_SYMBOLS",
     "SYMBOLS_HELP",
+    "Symbols",
     "check_symbols",
     "one_market_only",
     "symbol_file_part",
@@ -55,6 +59,14 @@ def check_symbols(symbols: list[str] | None) -> list[str] | None:
             )
         seen[symbol] = position
     return symbols
+
+
+Symbols = Annotated[
+    list[str] | None,
+    Field(max_length=MAX_SYMBOLS, description=SYMBOLS_HELP),
+    AfterValidator(check_symbols),
+]
+"""The type of a source's ``symbols`` key (default None), checked by `check_symbols`."""
 
 
 def one_market_only(symbols: Sequence[str]) -> DataError:

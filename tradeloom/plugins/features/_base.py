@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import did_you_mean
 
 __all__ = [
+    "ColumnName",
+    "OneColumn",
     "SingleColumnParams",
+    "bars_key",
     "check_known_columns",
     "check_name",
     "check_new_columns",
     "column_frame",
+    "new_columns",
     "prices",
     "series",
 ]
@@ -40,17 +47,33 @@ def check_name(value: str | None) -> str | None:
     return value
 
 
+ColumnName = Annotated[str | None, AfterValidator(check_name)]
+"""The type of a ``name`` key: None, or an identifier that names a column (`check_name`)."""
+
+
+def bars_key(default: int, minimum: int, what: str) -> Any:
+    """Return the ``Field`` of a key counting bars: a strict int in ``minimum .. MAX_WINDOW``.
+
+    Args:
+        default: The key's default.
+        minimum: Its least value.
+        what: What it counts; the description adds the range, "(2 .. 1,000,000)".
+    """
+    return Field(
+        default=default,
+        ge=minimum,
+        le=MAX_WINDOW,
+        strict=True,
+        description=f"{what} ({minimum} .. {MAX_WINDOW:,}).",
+    )
+
+
 class SingleColumnParams(Params):
     """Keys of a feature with one column: ``name`` renames that column."""
 
-    name: str | None = Field(
+    name: ColumnName = Field(
         default=None, description="Column name instead of the default (e.g. rsi_fast)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
     def column(self, default: str) -> str:
         """Return ``name`` if given, else ``default``."""
@@ -70,6 +93,38 @@ def check_new_columns(columns: Iterable[str], ctx: BuildContext, key: str) -> No
                 f"column '{column}' is already defined by an earlier feature; "
                 "give this one another name with name:",
             )
+
+
+_F = TypeVar("_F", bound=Feature)
+
+
+def new_columns(feature: _F, ctx: BuildContext, key: str = "name") -> _F:
+    """Return ``feature`` once `check_new_columns` accepts its columns (a builder's last step).
+
+    Raises:
+        ParamError: On ``key``, a column that an earlier feature already defines.
+    """
+    check_new_columns(feature.columns(), ctx, key)
+    return feature
+
+
+class OneColumn:
+    """Mixin of a feature dataclass with one column, its field ``column``: ``compute``
+    returns the `values` a subclass computes (or the subclass overrides ``compute``)."""
+
+    column: str
+
+    def columns(self) -> list[str]:
+        """Return the one column."""
+        return [self.column]
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        """Return the one column, `values`, indexed like the bars."""
+        return column_frame(bars, {self.column: self.values(bars, features)})
+
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
+        """Return the column's values, one per bar; row t uses rows <= t only."""
+        raise NotImplementedError
 
 
 def check_known_columns(columns: Sequence[str], ctx: BuildContext, key: str) -> None:

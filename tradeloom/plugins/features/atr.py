@@ -11,17 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
 from tradeloom.plugins.features.smoothing import wilder_step
@@ -33,13 +32,7 @@ __all__ = ["Atr", "AtrParams", "atr", "atr_step", "build_atr", "new_atr_state"]
 class AtrParams(SingleColumnParams):
     """Keys of ``atr``; the column is ``atr_{window}``."""
 
-    window: int = Field(
-        default=14,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Smoothing window in bars (1 .. 1,000,000).",
-    )
+    window: int = bars_key(14, 1, "Smoothing window in bars")
 
 
 @kernel
@@ -110,20 +103,16 @@ class _AtrStep:
 
 
 @dataclass(frozen=True)
-class Atr:
+class Atr(OneColumn):
     """Compute Wilder's average true range over ``window`` bars."""
 
     window: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the ATR; row t uses bars up to t."""
         high, low, close = (prices(bars, k) for k in ("high", "low", "close"))
-        return column_frame(bars, {self.column: atr(high, low, close, self.window)})
+        return atr(high, low, close, self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
@@ -132,6 +121,4 @@ class Atr:
 
 def build_atr(params: AtrParams, ctx: BuildContext) -> Atr:
     """Return the feature; its column must not be defined already."""
-    feature = Atr(params.window, params.column(f"atr_{params.window}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Atr(params.window, params.column(f"atr_{params.window}")), ctx)

@@ -7,24 +7,23 @@ closes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bar, Bars
+from tradeloom.domain import Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
     block_mean_std,
@@ -46,9 +45,7 @@ __all__ = [
 class BollingerWidthParams(SingleColumnParams):
     """Keys of ``bb_width``; the column is ``bb_width_{window}``."""
 
-    window: int = Field(
-        default=20, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
-    )
+    window: int = bars_key(20, 2, "Window in bars")
     std: float = Field(default=2.0, gt=0, description="Band distance in standard deviations.")
 
 
@@ -99,44 +96,25 @@ def bb_width(close: np.ndarray, window: int, std: float) -> np.ndarray:
     return _bb_width(np.ascontiguousarray(close, dtype=np.float64), window, float(std))
 
 
-class _BollingerStep:
-    """Per-bar driver of `BollingerWidth`."""
-
-    __slots__ = ("_k", "_ring")
-
-    def __init__(self, window: int, k: float) -> None:
-        self._ring = new_ring(window)
-        self._k = float(k)
-
-    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
-        """Return this bar's band width."""
-        return (bb_width_step(self._ring, bar.close, self._k),)
-
-
 @dataclass(frozen=True)
-class BollingerWidth:
+class BollingerWidth(OneColumn):
     """Compute the relative Bollinger band width over ``window`` bars."""
 
     window: int
     std: float
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the width; row t uses closes t - window + 1 .. t."""
         width = bb_width(prices(bars, "close"), self.window, self.std)
-        return column_frame(bars, {self.column: width})
+        return width
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _BollingerStep(self.window, self.std)
+        return CloseStep(bb_width_step, new_ring(self.window), float(self.std))
 
 
 def build_bb_width(params: BollingerWidthParams, ctx: BuildContext) -> BollingerWidth:
     """Return the feature; its column must not be defined already."""
-    feature = BollingerWidth(params.window, params.std, params.column(f"bb_width_{params.window}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    column = params.column(f"bb_width_{params.window}")
+    return new_columns(BollingerWidth(params.window, params.std, column), ctx)

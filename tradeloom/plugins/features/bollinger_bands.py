@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_new_columns, column_frame, prices
+from tradeloom.plugins.features._base import bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
@@ -43,9 +42,7 @@ class BollingerBandsParams(Params):
     """Keys of ``bollinger``; the columns are ``bb_upper_{window}``, ``bb_middle_{window}``
     and ``bb_lower_{window}``."""
 
-    window: int = Field(
-        default=20, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
-    )
+    window: int = bars_key(20, 2, "Window in bars")
     std: float = Field(default=2.0, gt=0, description="Band distance in standard deviations.")
 
 
@@ -135,6 +132,4 @@ class BollingerBands:
 
 def build_bollinger(params: BollingerBandsParams, ctx: BuildContext) -> BollingerBands:
     """Return the feature; its columns must not be defined already."""
-    feature = BollingerBands(params.window, params.std)
-    check_new_columns(feature.columns(), ctx, "window")
-    return feature
+    return new_columns(BollingerBands(params.window, params.std), ctx, "window")

@@ -34,9 +34,9 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.order_book import book_column, recorded_depth
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    new_columns,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 
@@ -184,18 +184,18 @@ class _BookStep:
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Return this bar's value."""
         if self._live is not None:
-            return (float(self._feature.values(self._live.row_at(bar.timestamp))[0]),)
+            return (float(self._feature.of_rows(self._live.row_at(bar.timestamp))[0]),)
         assert self._times is not None and self._rows is not None
         at = int(np.searchsorted(self._times, bar.timestamp.value))
         if at >= len(self._times) or self._times[at] != bar.timestamp.value:
             raise DataError(
                 f"features: {self._feature.kind}: no book for the bar at {bar.timestamp}"
             )
-        return (float(self._feature.values(self._rows.iloc[at : at + 1])[0]),)
+        return (float(self._feature.of_rows(self._rows.iloc[at : at + 1])[0]),)
 
 
 @dataclass(frozen=True)
-class BookFeature:
+class BookFeature(OneColumn):
     """One order-book feature over the recorded book's columns of the bars."""
 
     kind: Kind
@@ -203,10 +203,6 @@ class BookFeature:
     levels: int = 1
     within_bps: float = 0.0
     side: Side = "both"
-
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
 
     def check_depth(self, columns: Iterable[object]) -> int:
         """Return the levels recorded in ``columns``, refusing too few.
@@ -227,7 +223,7 @@ class BookFeature:
             )
         return depth
 
-    def values(self, frame: pd.DataFrame) -> np.ndarray:
+    def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the feature of every row of ``frame`` (bars with the book's columns)."""
         depth = self.check_depth(frame.columns)
 
@@ -248,13 +244,13 @@ class BookFeature:
             self.side,
         )
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the column; row t reads the book published by bar t's close.
 
         Raises:
             DataError: The bars have no book, or too few levels.
         """
-        return column_frame(bars, {self.column: self.values(bars.frame)})
+        return self.of_rows(bars.frame)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver.
@@ -267,13 +263,13 @@ class BookFeature:
 
 def build_spread_bps(params: SpreadBpsParams, ctx: BuildContext) -> BookFeature:
     """Return the feature; its column must not be defined already."""
-    return _checked(BookFeature("spread_bps", params.column("spread_bps")), ctx)
+    return new_columns(BookFeature("spread_bps", params.column("spread_bps")), ctx)
 
 
 def build_book_imbalance(params: BookImbalanceParams, ctx: BuildContext) -> BookFeature:
     """Return the feature; its column must not be defined already."""
     column = params.column(f"book_imbalance_{params.levels}")
-    return _checked(BookFeature("book_imbalance", column, levels=params.levels), ctx)
+    return new_columns(BookFeature("book_imbalance", column, levels=params.levels), ctx)
 
 
 def build_book_depth(params: BookDepthParams, ctx: BuildContext) -> BookFeature:
@@ -283,9 +279,4 @@ def build_book_depth(params: BookDepthParams, ctx: BuildContext) -> BookFeature:
     feature = BookFeature(
         "book_depth", column, within_bps=float(params.within_bps), side=params.side
     )
-    return _checked(feature, ctx)
-
-
-def _checked(feature: BookFeature, ctx: BuildContext) -> BookFeature:
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(feature, ctx)

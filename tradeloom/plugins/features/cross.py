@@ -22,16 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from tradeloom.domain import Bars
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
+    ColumnName,
+    OneColumn,
     check_known_columns,
-    check_name,
-    check_new_columns,
     column_frame,
+    new_columns,
     series,
 )
 
@@ -58,14 +59,9 @@ class CrossParams(Params):
     ``{of}_{kind}`` (``rsi_14_cross_rank``)."""
 
     of: str = Field(min_length=1, description="A per-symbol feature column defined earlier.")
-    name: str | None = Field(
+    name: ColumnName = Field(
         default=None, description="Column name instead of the default (e.g. rsi_rank)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
 
 def _taking_part(values: Array, present: npt.NDArray[np.bool_]) -> tuple[Array, Array]:
@@ -101,16 +97,12 @@ def cross_mean(values: Array, present: npt.NDArray[np.bool_]) -> Array:
 
 
 @dataclass(frozen=True)
-class CrossSectional:
+class CrossSectional(OneColumn):
     """A column compared across the symbols at each bar (`tradeloom.plugins.features.cross`)."""
 
     of: str
     column: str
     statistic: Callable[[Array, npt.NDArray[np.bool_]], Array]
-
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
 
     def inputs(self) -> list[str]:
         """Return the per-symbol column it reads."""
@@ -132,9 +124,9 @@ def _build(
 ) -> Callable[[CrossParams, BuildContext], CrossSectional]:
     def build(params: CrossParams, ctx: BuildContext) -> CrossSectional:
         check_known_columns([params.of], ctx, "of")
-        feature = CrossSectional(params.of, params.name or f"{params.of}_{kind}", statistic)
-        check_new_columns(feature.columns(), ctx, "name")
-        return feature
+        return new_columns(
+            CrossSectional(params.of, params.name or f"{params.of}_{kind}", statistic), ctx
+        )
 
     build.__doc__ = f"Return the ``{kind}`` feature (raises ParamError on an unknown ``of``)."
     return build

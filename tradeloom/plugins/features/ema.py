@@ -6,25 +6,23 @@ Step kernel state: an SMA-seeded average (`tradeloom.plugins.features.smoothing`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bar, Bars
+from tradeloom.domain import Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
 from tradeloom.plugins.features.smoothing import ema_step, new_average
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 
 __all__ = ["Ema", "EmaParams", "build_ema", "ema"]
 
@@ -32,9 +30,7 @@ __all__ = ["Ema", "EmaParams", "build_ema", "ema"]
 class EmaParams(SingleColumnParams):
     """Keys of ``ema``; the column is ``ema_{period}``."""
 
-    period: int = Field(
-        default=20, ge=2, le=MAX_WINDOW, strict=True, description="Period in bars (2 .. 1,000,000)."
-    )
+    period: int = bars_key(20, 2, "Period in bars")
 
 
 @kernel
@@ -55,42 +51,22 @@ def ema(values: np.ndarray, period: int) -> np.ndarray:
     return _ema(np.ascontiguousarray(values, dtype=np.float64), period)
 
 
-class _EmaStep:
-    """Per-bar driver of `Ema`."""
-
-    __slots__ = ("_period", "_state")
-
-    def __init__(self, period: int) -> None:
-        self._state = new_average()
-        self._period = period
-
-    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
-        """Return this bar's EMA."""
-        return (ema_step(self._state, bar.close, self._period),)
-
-
 @dataclass(frozen=True)
-class Ema:
+class Ema(OneColumn):
     """Compute the EMA of the close over ``period`` bars."""
 
     period: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the EMA; row t uses closes up to t."""
-        return column_frame(bars, {self.column: ema(prices(bars, "close"), self.period)})
+        return ema(prices(bars, "close"), self.period)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _EmaStep(self.period)
+        return CloseStep(ema_step, new_average(), self.period)
 
 
 def build_ema(params: EmaParams, ctx: BuildContext) -> Ema:
     """Return the feature; its column must not be defined already."""
-    feature = Ema(params.period, params.column(f"ema_{params.period}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Ema(params.period, params.column(f"ema_{params.period}")), ctx)

@@ -18,7 +18,7 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_known_columns, check_new_columns, column_frame
+from tradeloom.plugins.features._base import check_known_columns, column_frame, new_columns
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import ring_back, ring_push
 
@@ -202,6 +202,4 @@ def build_lags(params: LagsParams, ctx: BuildContext) -> Lags:
             column that an earlier feature already defines.
     """
     check_known_columns(params.of, ctx, "of")
-    feature = Lags(tuple(params.of), tuple(params.lags))
-    check_new_columns(feature.columns(), ctx, "of")
-    return feature
+    return new_columns(Lags(tuple(params.of), tuple(params.lags)), ctx, "of")

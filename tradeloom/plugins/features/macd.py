@@ -18,7 +18,7 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_name, check_new_columns, column_frame, prices
+from tradeloom.plugins.features._base import ColumnName, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.features.smoothing import ema_step
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 
@@ -33,13 +33,7 @@ class MacdParams(Params):
     or ``{name}``, ``{name}_signal`` and ``{name}_hist``.
     """
 
-    fast: int = Field(
-        default=12,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Period of the fast EMA (2 .. 1,000,000).",
-    )
+    fast: int = bars_key(12, 2, "Period of the fast EMA")
     slow: int = Field(
         default=26,
         ge=2,
@@ -48,22 +42,11 @@ class MacdParams(Params):
         validate_default=True,
         description="Period of the slow EMA (> fast; at most 1,000,000).",
     )
-    signal: int = Field(
-        default=9,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Period of the EMA of the MACD line (2 .. 1,000,000).",
-    )
-    name: str | None = Field(
+    signal: int = bars_key(9, 2, "Period of the EMA of the MACD line")
+    name: ColumnName = Field(
         default=None,
         description="Names the columns {name}, {name}_signal and {name}_hist (e.g. macd_fast).",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
     @field_validator("slow")
     @classmethod
@@ -180,6 +163,4 @@ class Macd:
 def build_macd(params: MacdParams, ctx: BuildContext) -> Macd:
     """Return the feature; its columns must not be defined already."""
     line, signal, hist = params.columns()
-    feature = Macd(params.fast, params.slow, params.signal, (line, signal, hist))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Macd(params.fast, params.slow, params.signal, (line, signal, hist)), ctx)

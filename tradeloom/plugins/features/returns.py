@@ -8,24 +8,22 @@ State of both step kernels: a ring (`tradeloom.plugins.features.window`) of the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bar, Bars
+from tradeloom.domain import Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring, ring_full, ring_get, ring_push
 
 __all__ = [
@@ -48,25 +46,13 @@ _SIMPLE = 1
 class LogReturnParams(SingleColumnParams):
     """Keys of ``log_return``; the column is ``log_return_{period}``."""
 
-    period: int = Field(
-        default=1,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Bars to look back (1 .. 1,000,000).",
-    )
+    period: int = bars_key(1, 1, "Bars to look back")
 
 
 class ReturnsParams(SingleColumnParams):
     """Keys of ``returns``; the column is ``returns_{period}``."""
 
-    period: int = Field(
-        default=1,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Bars to look back (1 .. 1,000,000).",
-    )
+    period: int = bars_key(1, 1, "Bars to look back")
 
 
 @kernel
@@ -123,70 +109,44 @@ def simple_return(close: np.ndarray, period: int) -> np.ndarray:
     return _returns(np.ascontiguousarray(close, dtype=np.float64), period, _SIMPLE)
 
 
-class _ReturnStep:
-    """Per-bar driver of `LogReturn` and `Returns`."""
-
-    __slots__ = ("_how", "_ring")
-
-    def __init__(self, period: int, how: int) -> None:
-        self._ring = new_ring(period)
-        self._how = how
-
-    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
-        """Return this bar's return."""
-        return (_return_step(self._ring, bar.close, self._how),)
-
-
 @dataclass(frozen=True)
-class LogReturn:
+class LogReturn(OneColumn):
     """Compute the log return over ``period`` bars."""
 
     period: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the log returns; row t uses closes t and t - period."""
-        return column_frame(bars, {self.column: log_return(prices(bars, "close"), self.period)})
+        return log_return(prices(bars, "close"), self.period)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _ReturnStep(self.period, _LOG)
+        return CloseStep(_return_step, new_ring(self.period), _LOG)
 
 
 @dataclass(frozen=True)
-class Returns:
+class Returns(OneColumn):
     """Compute the simple return over ``period`` bars."""
 
     period: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the simple returns; row t uses closes t and t - period."""
         values = simple_return(prices(bars, "close"), self.period)
-        return column_frame(bars, {self.column: values})
+        return values
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _ReturnStep(self.period, _SIMPLE)
+        return CloseStep(_return_step, new_ring(self.period), _SIMPLE)
 
 
 def build_log_return(params: LogReturnParams, ctx: BuildContext) -> LogReturn:
     """Return the feature; its column must not be defined already."""
-    feature = LogReturn(params.period, params.column(f"log_return_{params.period}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(LogReturn(params.period, params.column(f"log_return_{params.period}")), ctx)
 
 
 def build_returns(params: ReturnsParams, ctx: BuildContext) -> Returns:
     """Return the feature; its column must not be defined already."""
-    feature = Returns(params.period, params.column(f"returns_{params.period}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Returns(params.period, params.column(f"returns_{params.period}")), ctx)

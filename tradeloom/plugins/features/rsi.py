@@ -8,25 +8,23 @@ the averages are Wilder smoothings (`tradeloom.plugins.features.smoothing`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bar, Bars
+from tradeloom.domain import Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
 from tradeloom.plugins.features.smoothing import wilder_constants, wilder_step
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 
 __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]
 
@@ -34,13 +32,7 @@ __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]
 class RsiParams(SingleColumnParams):
     """Keys of ``rsi``; the column is ``rsi_{window}``."""
 
-    window: int = Field(
-        default=14,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Smoothing window in bars (2 .. 1,000,000).",
-    )
+    window: int = bars_key(14, 2, "Smoothing window in bars")
 
 
 @kernel
@@ -124,42 +116,22 @@ def rsi(close: np.ndarray, window: int) -> np.ndarray:
     return _rsi(np.ascontiguousarray(close, dtype=np.float64), window)
 
 
-class _RsiStep:
-    """Per-bar driver of `Rsi`."""
-
-    __slots__ = ("_state", "_window")
-
-    def __init__(self, window: int) -> None:
-        self._state = new_rsi_state()
-        self._window = window
-
-    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
-        """Return this bar's RSI."""
-        return (rsi_step(self._state, bar.close, self._window),)
-
-
 @dataclass(frozen=True)
-class Rsi:
+class Rsi(OneColumn):
     """Compute Wilder's RSI over ``window`` bars."""
 
     window: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the RSI; row t uses closes up to t."""
-        return column_frame(bars, {self.column: rsi(prices(bars, "close"), self.window)})
+        return rsi(prices(bars, "close"), self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _RsiStep(self.window)
+        return CloseStep(rsi_step, new_rsi_state(), self.window)
 
 
 def build_rsi(params: RsiParams, ctx: BuildContext) -> Rsi:
     """Return the feature; its column must not be defined already."""
-    feature = Rsi(params.window, params.column(f"rsi_{params.window}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Rsi(params.window, params.column(f"rsi_{params.window}")), ctx)

@@ -20,14 +20,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_name, check_new_columns, column_frame
+from tradeloom.plugins.features._base import (
+    ColumnName,
+    OneColumn,
+    bars_key,
+    column_frame,
+    new_columns,
+)
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
@@ -50,21 +55,10 @@ class SeriesParams(Params):
         description="level: the value; diff: its change since the previous bar; zscore: its "
         "rolling z-score over window bars.",
     )
-    window: int = Field(
-        default=24,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Window in bars of transform zscore (2 .. 1,000,000).",
-    )
-    name: str | None = Field(
+    window: int = bars_key(24, 2, "Window in bars of transform zscore")
+    name: ColumnName = Field(
         default=None, description="Column name instead of the default (e.g. sentiment_z)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
     def column(self) -> str:
         """Return ``name`` if given, else the transform's default column."""
@@ -137,7 +131,7 @@ class _SeriesStep:
 
 
 @dataclass(frozen=True)
-class Series:
+class Series(OneColumn):
     """Expose a column of the bars (an auxiliary series) as a feature column."""
 
     of: str
@@ -149,10 +143,6 @@ class Series:
     def bars_column(self) -> str:
         """The column of the bars it reads (checked against the data at validation)."""
         return self.of
-
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
 
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
         """Return the transformed column; row t uses rows <= t.
@@ -183,6 +173,4 @@ class Series:
 
 def build_series(params: SeriesParams, ctx: BuildContext) -> Series:
     """Return the feature; its column must not be defined already."""
-    feature = Series(params.of, params.transform, params.window, params.column())
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Series(params.of, params.transform, params.window, params.column()), ctx)

@@ -14,9 +14,9 @@ same semantics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.protocols import Feature
 
 __all__ = [
+    "CloseStep",
     "ComputeStep",
     "FeatureStep",
     "FeatureStepper",
@@ -97,6 +98,28 @@ class SteppedFeature(Feature, Protocol):
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return a fresh per-bar driver, before the first bar."""
         ...
+
+
+class CloseStep:
+    """Drive a one-column feature of the close: its step kernel, fed each bar's close.
+
+    Args:
+        kernel: The step kernel, called as ``kernel(state, close, *args)`` and
+            returning this bar's value.
+        state: The kernel's fresh state (updated in place by each call).
+        *args: The kernel's further arguments (window, period, ...).
+    """
+
+    __slots__ = ("_args", "_kernel", "_state")
+
+    def __init__(self, kernel: Callable[..., float], state: np.ndarray, *args: Any) -> None:
+        self._kernel = kernel
+        self._state = state
+        self._args = args
+
+    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
+        """Return this bar's value."""
+        return (self._kernel(self._state, bar.close, *self._args),)
 
 
 class ComputeStep:

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_name, check_new_columns, column_frame, prices
+from tradeloom.plugins.features._base import ColumnName, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
@@ -51,28 +50,11 @@ class StochasticParams(Params):
     ``{name}_k`` and ``{name}_d``.
     """
 
-    k_window: int = Field(
-        default=14,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Bars of the range of %K (1 .. 1,000,000).",
-    )
-    d_window: int = Field(
-        default=3,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Values of %K averaged in %D (1 .. 1,000,000).",
-    )
-    name: str | None = Field(
+    k_window: int = bars_key(14, 1, "Bars of the range of %K")
+    d_window: int = bars_key(3, 1, "Values of %K averaged in %D")
+    name: ColumnName = Field(
         default=None, description="Names the columns {name}_k and {name}_d (e.g. stoch_fast)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
     def columns(self) -> list[str]:
         """Return the %K and %D columns."""
@@ -184,6 +166,4 @@ class Stochastic:
 def build_stochastic(params: StochasticParams, ctx: BuildContext) -> Stochastic:
     """Return the feature; its columns must not be defined already."""
     k, d = params.columns()
-    feature = Stochastic(params.k_window, params.d_window, (k, d))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Stochastic(params.k_window, params.d_window, (k, d)), ctx)

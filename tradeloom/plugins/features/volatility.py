@@ -8,25 +8,24 @@ followed by a ring of the last ``window`` log returns
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bar, Bars
+from tradeloom.domain import Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
 from tradeloom.plugins.features.returns import log_return, log_return_step
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
     ring_full,
@@ -49,13 +48,7 @@ __all__ = [
 class VolatilityParams(SingleColumnParams):
     """Keys of ``volatility``; the column is ``volatility_{window}``."""
 
-    window: int = Field(
-        default=24,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Returns per window (2 .. 1,000,000).",
-    )
+    window: int = bars_key(24, 2, "Returns per window")
     annualize: bool = Field(
         default=True, description="Scale by sqrt(bars per year) of the bars' timeframe."
     )
@@ -104,50 +97,31 @@ def volatility(close: np.ndarray, window: int, scale: float = 1.0) -> np.ndarray
     return out
 
 
-class _VolatilityStep:
-    """Per-bar driver of `Volatility`."""
-
-    __slots__ = ("_scale", "_state")
-
-    def __init__(self, window: int, scale: float) -> None:
-        self._state = new_volatility_state(window)
-        self._scale = scale
-
-    def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
-        """Return this bar's volatility."""
-        return (volatility_step(self._state, bar.close, self._scale),)
-
-
 @dataclass(frozen=True)
-class Volatility:
+class Volatility(OneColumn):
     """Compute the rolling volatility of log returns over ``window`` bars."""
 
     window: int
     annualize: bool
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
     def scale(self, timeframe_seconds: int) -> float:
         """Return the factor applied to the std for bars of this length."""
         return math.sqrt(periods_per_year(timeframe_seconds)) if self.annualize else 1.0
 
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the volatility, annualized from the bars' timeframe if asked."""
         scale = self.scale(bars.timeframe_seconds)
         values = volatility(prices(bars, "close"), self.window, scale)
-        return column_frame(bars, {self.column: values})
+        return values
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver, annualizing from the context's timeframe if asked."""
-        return _VolatilityStep(self.window, self.scale(context.timeframe_seconds))
+        scale = self.scale(context.timeframe_seconds)
+        return CloseStep(volatility_step, new_volatility_state(self.window), scale)
 
 
 def build_volatility(params: VolatilityParams, ctx: BuildContext) -> Volatility:
     """Return the feature; its column must not be defined already."""
     column = params.column(f"volatility_{params.window}")
-    feature = Volatility(params.window, params.annualize, column)
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(Volatility(params.window, params.annualize, column), ctx)

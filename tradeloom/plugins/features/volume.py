@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
+    OneColumn,
     SingleColumnParams,
-    check_new_columns,
-    column_frame,
+    bars_key,
+    new_columns,
     prices,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
@@ -33,9 +32,7 @@ __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_
 class VolumeZScoreParams(SingleColumnParams):
     """Keys of ``volume_zscore``; the column is ``volume_zscore_{window}``."""
 
-    window: int = Field(
-        default=24, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
-    )
+    window: int = bars_key(24, 2, "Window in bars")
 
 
 def volume_zscore(volume: np.ndarray, window: int) -> np.ndarray:
@@ -63,7 +60,7 @@ class _VolumeZScoreStep:
 
 
 @dataclass(frozen=True)
-class VolumeZScore:
+class VolumeZScore(OneColumn):
     """Compute the z-score of volume within its rolling window."""
 
     needs_volume: ClassVar[bool] = True
@@ -72,14 +69,10 @@ class VolumeZScore:
     window: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the z-scores; row t uses volumes t - window + 1 .. t."""
         score = volume_zscore(prices(bars, "volume"), self.window)
-        return column_frame(bars, {self.column: score})
+        return score
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
@@ -88,6 +81,5 @@ class VolumeZScore:
 
 def build_volume_zscore(params: VolumeZScoreParams, ctx: BuildContext) -> VolumeZScore:
     """Return the feature; its column must not be defined already."""
-    feature = VolumeZScore(params.window, params.column(f"volume_zscore_{params.window}"))
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    column = params.column(f"volume_zscore_{params.window}")
+    return new_columns(VolumeZScore(params.window, column), ctx)

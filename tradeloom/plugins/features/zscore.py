@@ -11,18 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
+    ColumnName,
+    OneColumn,
+    bars_key,
     check_known_columns,
-    check_name,
-    check_new_columns,
-    column_frame,
+    new_columns,
     series,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
@@ -49,17 +49,10 @@ class ZScoreParams(Params):
     """Keys of ``zscore``; the column is ``{of}_zscore_{window}``."""
 
     of: str = Field(min_length=1, description="A feature column defined earlier in the list.")
-    window: int = Field(
-        default=24, ge=2, le=MAX_WINDOW, strict=True, description="Window in bars (2 .. 1,000,000)."
-    )
-    name: str | None = Field(
+    window: int = bars_key(24, 2, "Window in bars")
+    name: ColumnName = Field(
         default=None, description="Column name instead of the default (e.g. rsi_z)."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        return check_name(value)
 
     def column(self) -> str:
         """Return ``name`` if given, else ``{of}_zscore_{window}``."""
@@ -134,20 +127,16 @@ class _ZScoreStep:
 
 
 @dataclass(frozen=True)
-class ZScore:
+class ZScore(OneColumn):
     """Compute the rolling z-score of an earlier feature column."""
 
     of: str
     window: int
     column: str
 
-    def columns(self) -> list[str]:
-        """Return the one column."""
-        return [self.column]
-
-    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+    def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
         """Return the z-scores; row t uses rows t - window + 1 .. t of the column."""
-        return column_frame(bars, {self.column: zscore(series(features, self.of), self.window)})
+        return zscore(series(features, self.of), self.window)
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
@@ -162,6 +151,4 @@ def build_zscore(params: ZScoreParams, ctx: BuildContext) -> ZScore:
             a column that an earlier feature already defines.
     """
     check_known_columns([params.of], ctx, "of")
-    feature = ZScore(params.of, params.window, params.column())
-    check_new_columns(feature.columns(), ctx, "name")
-    return feature
+    return new_columns(ZScore(params.of, params.window, params.column()), ctx)

@@ -22,7 +22,7 @@ One row and a batch run through the same kernel (a row is a batch of one), so a 
 number does not depend on the rows predicted with it. The result is checked against
 ``predict_proba`` on probe rows built from the trees' thresholds (on them, beside them,
 zeros, NaN, infinities, far out) before it is used: equal within
-`compiled_linear.TOLERANCE` (1e-12), and bit for bit on the platforms tested, where
+`compiled_model.TOLERANCE` (1e-12), and bit for bit on the platforms tested, where
 ``exp`` is the C library's on both sides. Refused, with the reason: categorical splits,
 linear trees, an objective other than ``binary``, more than one tree per iteration.
 """
@@ -37,9 +37,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.jit import kernel
-from tradeloom.plugins.model.compiled_linear import TOLERANCE
-from tradeloom.plugins.model.compiled_model import UnsupportedEstimatorError
-from tradeloom.plugins.model.compiled_trees import lay_out
+from tradeloom.plugins.model.compiled_model import (
+    BatchKernelClassifier,
+    UnsupportedEstimatorError,
+    check_binary_classes,
+    verify_within_tolerance,
+)
+from tradeloom.plugins.model.compiled_trees import join_trees, lay_out
 
 __all__ = ["LIGHTGBM_ESTIMATORS", "CompiledLightGBM", "compile_lightgbm", "lightgbm_problem"]
 
@@ -65,51 +69,15 @@ class _Model:
     divisor: float
 
 
-class CompiledLightGBM:
-    """A fitted binary LightGBM classifier evaluated in compiled code.
+class CompiledLightGBM(BatchKernelClassifier):
+    """A fitted binary LightGBM classifier evaluated in compiled code (``LGBMClassifier``).
 
-    Made by `compile_lightgbm`. Holds a copy of the trees as they were when compiled and
-    may be called from several threads.
-
-    Attributes:
-        estimator_name: ``LGBMClassifier``.
-        n_features: The number of values a row must have.
-        n_trees: The number of trees walked per row.
-        n_nodes: The number of nodes of all trees.
-        allows_nan: True: NaN is a missing value, routed as LightGBM routes it.
+    Made by `compile_lightgbm`; NaN is a missing value, routed as LightGBM routes it.
     """
 
-    allows_nan = True
-
     def __init__(self, estimator_name: str, n_features: int, model: _Model) -> None:
-        self.estimator_name = estimator_name
-        self.n_features = n_features
-        self.n_trees = len(model.roots)
-        self.n_nodes = len(model.nodes)
+        super().__init__(estimator_name, n_features, len(model.roots), len(model.nodes))
         self._model = model
-
-    def predict_proba_one(self, row: npt.ArrayLike) -> float:
-        """Return P(class 1) for one row, the number `predict_proba` gives it in any batch.
-
-        Raises:
-            ValueError: The row does not hold ``n_features`` values.
-        """
-        x = np.asarray(row, dtype=np.float64)
-        if x.shape != (self.n_features,):
-            raise ValueError(f"row must have shape ({self.n_features},), has {x.shape}")
-        return float(self._up(x.reshape(1, -1))[0])
-
-    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Return the ``(n_rows, 2)`` probabilities of classes 0 and 1.
-
-        Raises:
-            ValueError: ``X`` is not of shape ``(n_rows, n_features)``.
-        """
-        rows = np.ascontiguousarray(X, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), has {rows.shape}")
-        up = self._up(rows)
-        return np.column_stack([1.0 - up, up])
 
     def _up(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         model = self._model
@@ -145,15 +113,10 @@ def compile_lightgbm(estimator: Any) -> CompiledLightGBM:
     booster = getattr(estimator, "_Booster", None)
     if booster is None:
         raise UnsupportedEstimatorError(f"{name} is not fitted")
-    classes = np.asarray(estimator.classes_)
-    if classes.dtype.kind not in "biuf" or classes.tolist() != [0, 1]:
-        raise UnsupportedEstimatorError(
-            f"{name} has classes {classes.tolist()!r}; "
-            "only binary classification with classes [0, 1] is supported"
-        )
+    check_binary_classes(estimator, name)
     model = _read(booster.model_to_string(), name)  # as predict_proba: up to best_iteration
     compiled = CompiledLightGBM(name, int(estimator.n_features_in_), model)
-    _verify(compiled, estimator)
+    verify_within_tolerance(compiled, estimator, _probe_rows(compiled), "lightgbm", "lightgbm")
     return compiled
 
 
@@ -173,18 +136,7 @@ def _read(text: str, name: str) -> _Model:
     if not trees:
         raise UnsupportedEstimatorError(f"{name} has no trees")
     packed = [_tree(tree, name) for tree in trees]
-    total = sum(len(values) for _, values in packed)
-    nodes = np.empty(total, dtype=_NODE_DTYPE)
-    values = np.empty(total, dtype=np.float64)
-    roots = np.empty(len(packed), dtype=np.int64)
-    offset = 0
-    for t, (block, leaf_values) in enumerate(packed):
-        end = offset + len(block)
-        nodes[offset:end] = block
-        nodes["right"][offset:end] = np.where(block["right"] >= 0, block["right"] + offset, -1)
-        values[offset:end] = leaf_values
-        roots[t] = offset
-        offset = end
+    nodes, roots, values = join_trees(packed, np.float64)
     divisor = float(len(trees)) if "average_output" in header else 1.0
     return _Model(nodes, roots, values, sigmoid, divisor)
 
@@ -255,20 +207,6 @@ def _tree(tree: dict[str, str], name: str) -> tuple[npt.NDArray[np.void], npt.ND
 
 
 # --- the self-check -----------------------------------------------------------------------
-
-
-def _verify(compiled: CompiledLightGBM, estimator: Any) -> None:
-    probes = _probe_rows(compiled)
-    expected = np.asarray(estimator.predict_proba(probes), dtype=np.float64)
-    got = compiled.predict_proba(probes)
-    one = np.array([compiled.predict_proba_one(row) for row in probes[:8]])
-    if not (np.array_equal(one, got[:8, 1]) and bool(np.all(np.abs(got - expected) <= TOLERANCE))):
-        import lightgbm
-
-        raise UnsupportedEstimatorError(
-            f"compiled {compiled.estimator_name} differs from its predict_proba by more than "
-            f"{TOLERANCE:g} on probe rows under lightgbm {lightgbm.__version__}"
-        )
 
 
 def _probe_rows(compiled: CompiledLightGBM) -> npt.NDArray[np.float64]:

@@ -38,7 +38,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.jit import kernel
-from tradeloom.plugins.model.compiled_model import UnsupportedEstimatorError
+from tradeloom.plugins.model.compiled_model import (
+    TOLERANCE,
+    UnsupportedEstimatorError,
+    batch_rows,
+    check_binary_classes,
+    one_row,
+    verify_within_tolerance,
+)
 
 __all__ = [
     "LINEAR_ESTIMATORS",
@@ -55,9 +62,6 @@ LINEAR_ESTIMATORS = (
     "sklearn.linear_model.SGDClassifier",
 )
 """Import paths of the classes `compile_linear` takes (SGDClassifier with log_loss only)."""
-
-TOLERANCE = 1e-12
-"""Largest difference from ``predict_proba`` a compiled linear classifier may have."""
 
 _PROBE_ROWS = 256
 _PROBE_SEED = 20240502
@@ -97,9 +101,7 @@ class CompiledLinear:
         Raises:
             ValueError: The row has the wrong shape, or holds NaN or an infinity.
         """
-        x = np.asarray(row, dtype=np.float64)
-        if x.shape != (self.n_features,):
-            raise ValueError(f"row must have shape ({self.n_features},), has {x.shape}")
+        x = one_row(row, self.n_features)
         return float(self._probabilities(x.reshape(1, -1), one=True)[0])
 
     def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -114,9 +116,7 @@ class CompiledLinear:
         Raises:
             ValueError: ``X`` has the wrong shape, or a row holds NaN or an infinity.
         """
-        rows = np.ascontiguousarray(X, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), has {rows.shape}")
+        rows = batch_rows(X, self.n_features)
         up = self._probabilities(rows, one=False)
         return np.column_stack([1 - up, up])
 
@@ -126,9 +126,7 @@ class CompiledLinear:
         Raises:
             ValueError: As `predict_proba`.
         """
-        rows = np.ascontiguousarray(X, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), has {rows.shape}")
+        rows = batch_rows(X, self.n_features)
         return self._scores(rows, one=False)
 
     def _scores(self, rows: npt.NDArray[np.float64], *, one: bool) -> npt.NDArray[np.float64]:
@@ -195,12 +193,7 @@ def compile_linear(estimator: Any) -> CompiledLinear:
     coef = getattr(estimator, "coef_", None)
     if coef is None:
         raise UnsupportedEstimatorError(f"{name} is not fitted")
-    classes = np.asarray(estimator.classes_)
-    if classes.dtype.kind not in "biuf" or classes.tolist() != [0, 1]:
-        raise UnsupportedEstimatorError(
-            f"{name} has classes {classes.tolist()!r}; "
-            "only binary classification with classes [0, 1] is supported"
-        )
+    check_binary_classes(estimator, name)
     weights = np.asarray(coef, dtype=np.float64)
     intercept = np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1)
     if weights.ndim != 2 or weights.shape[0] != 1 or intercept.shape != (1,):
@@ -210,7 +203,7 @@ def compile_linear(estimator: Any) -> CompiledLinear:
     if not (np.isfinite(weights).all() and np.isfinite(intercept).all()):
         raise UnsupportedEstimatorError(f"{name} has weights that are not finite")
     compiled = CompiledLinear(name, weights[0], float(intercept[0]))
-    _verify(compiled, estimator)
+    verify_within_tolerance(compiled, estimator, _probe_rows(compiled), "scikit-learn", "sklearn")
     return compiled
 
 
@@ -223,20 +216,6 @@ def _linear_classes() -> dict[type, str]:
         module, _, name = path.rpartition(".")
         classes[getattr(importlib.import_module(module), name)] = path
     return classes
-
-
-def _verify(compiled: CompiledLinear, estimator: Any) -> None:
-    probes = _probe_rows(compiled)
-    expected = np.asarray(estimator.predict_proba(probes), dtype=np.float64)
-    got = compiled.predict_proba(probes)
-    one = np.array([compiled.predict_proba_one(row) for row in probes[:8]])
-    if not (np.array_equal(one, got[:8, 1]) and bool(np.all(np.abs(got - expected) <= TOLERANCE))):
-        import sklearn
-
-        raise UnsupportedEstimatorError(
-            f"compiled {compiled.estimator_name} differs from its predict_proba by more than "
-            f"{TOLERANCE:g} on probe rows under scikit-learn {sklearn.__version__}"
-        )
 
 
 def _probe_rows(compiled: CompiledLinear) -> npt.NDArray[np.float64]:

@@ -55,12 +55,18 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.jit import kernel
-from tradeloom.plugins.model.compiled_model import UnsupportedEstimatorError
+from tradeloom.plugins.model.compiled_model import (
+    UnsupportedEstimatorError,
+    batch_rows,
+    check_binary_classes,
+    one_row,
+)
 
 __all__ = [
     "TREE_ESTIMATORS",
     "CompiledClassifier",
     "compile_trees",
+    "join_trees",
     "lay_out",
     "tree_problem",
 ]
@@ -162,9 +168,7 @@ class CompiledClassifier:
                 (NaN for gradient boosting; infinity or beyond float32 for the others
                 but histogram gradient boosting).
         """
-        x = np.asarray(row, dtype=np.float64)
-        if x.shape != (self.n_features,):
-            raise ValueError(f"row must have shape ({self.n_features},), has {x.shape}")
+        x = one_row(row, self.n_features)
         raw = _predict_row(
             x,
             self._cast32,
@@ -195,9 +199,7 @@ class CompiledClassifier:
             ValueError: ``X`` has the wrong shape, or a row holds a value the estimator
                 refuses.
         """
-        rows = np.ascontiguousarray(X, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), has {rows.shape}")
+        rows = batch_rows(X, self.n_features)
         out = np.empty((rows.shape[0], self._values.shape[1]), dtype=np.float64)
         refused = _predict_rows(
             rows,
@@ -286,12 +288,7 @@ def _flatten(estimator: Any, name: str) -> _Flat:
         raise UnsupportedEstimatorError(f"{name} is not a compiled tree ensemble")
     if not _is_fitted(estimator):
         raise UnsupportedEstimatorError(f"{name} is not fitted")
-    classes = np.asarray(estimator.classes_)
-    if classes.dtype.kind not in "biuf" or classes.tolist() != [0, 1]:
-        raise UnsupportedEstimatorError(
-            f"{name} has classes {classes.tolist()!r}; "
-            "only binary classification with classes [0, 1] is supported"
-        )
+    check_binary_classes(estimator, name)
     if int(getattr(estimator, "n_outputs_", 1)) != 1:
         raise UnsupportedEstimatorError(
             f"{name} has {estimator.n_outputs_} outputs; only one is supported"
@@ -488,6 +485,35 @@ def lay_out(
     position = np.full(len(left), -1, dtype=np.int64)
     position[order] = np.arange(len(order))
     return order, np.where(left[order] >= 0, position[right[order]], -1)
+
+
+def join_trees(
+    blocks: list[tuple[npt.NDArray[np.void], npt.NDArray[Any]]], value_dtype: type
+) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int64], npt.NDArray[Any]]:
+    """Return trees laid out one after another: their nodes, each one's root, their values.
+
+    Args:
+        blocks: Each tree's nodes in preorder (a ``right`` field local to the tree, -1
+            for a leaf) and its nodes' values.
+        value_dtype: The values' dtype.
+
+    Returns:
+        ``nodes`` (each ``right`` made global), ``roots`` (each tree's first node) and
+        ``values``.
+    """
+    total = sum(len(block) for block, _ in blocks)
+    nodes = np.empty(total, dtype=blocks[0][0].dtype)
+    values: npt.NDArray[Any] = np.empty(total, dtype=value_dtype)
+    roots = np.empty(len(blocks), dtype=np.int64)
+    offset = 0
+    for t, (block, leaf_values) in enumerate(blocks):
+        end = offset + len(block)
+        nodes[offset:end] = block
+        nodes["right"][offset:end] = np.where(block["right"] >= 0, block["right"] + offset, -1)
+        values[offset:end] = leaf_values
+        roots[t] = offset
+        offset = end
+    return nodes, roots, values
 
 
 # --- the self-check -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ walks the trees in a numba kernel that repeats XGBoost 3's CPU prediction
 One row and a batch run through the same kernel (a row is a batch of one). The result
 is checked against ``predict_proba`` on probe rows built from the split conditions (on
 them, beside them, NaN, infinities, far out) before it is used: equal within
-`compiled_linear.TOLERANCE`, which for float32 probabilities means bit for bit.
+`compiled_model.TOLERANCE`, which for float32 probabilities means bit for bit.
 Refused, with the reason: boosters other than ``gbtree`` (``gblinear``, ``dart``),
 objectives other than ``binary:logistic``, categorical splits, vector leaves, a
 ``missing`` value other than NaN.
@@ -38,9 +38,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.jit import kernel
-from tradeloom.plugins.model.compiled_linear import TOLERANCE
-from tradeloom.plugins.model.compiled_model import UnsupportedEstimatorError
-from tradeloom.plugins.model.compiled_trees import lay_out
+from tradeloom.plugins.model.compiled_model import (
+    BatchKernelClassifier,
+    UnsupportedEstimatorError,
+    check_binary_classes,
+    verify_within_tolerance,
+)
+from tradeloom.plugins.model.compiled_trees import join_trees, lay_out
 
 __all__ = ["XGBOOST_ESTIMATORS", "CompiledXGBoost", "compile_xgboost", "xgboost_problem"]
 
@@ -68,53 +72,20 @@ class _Model:
     base_margin: np.float32
 
 
-class CompiledXGBoost:
-    """A fitted binary XGBoost classifier evaluated in compiled code.
+class CompiledXGBoost(BatchKernelClassifier):
+    """A fitted binary XGBoost classifier evaluated in compiled code (``XGBClassifier``).
 
-    Made by `compile_xgboost`. Holds a copy of the trees as they were when compiled and
-    may be called from several threads.
-
-    Attributes:
-        estimator_name: ``XGBClassifier``.
-        n_features: The number of values a row must have.
-        n_trees: The number of trees walked per row.
-        n_nodes: The number of nodes of all trees.
-        allows_nan: True: NaN is a missing value, routed as XGBoost routes it.
+    Made by `compile_xgboost`; NaN is a missing value, routed as XGBoost routes it.
     """
 
-    allows_nan = True
-
     def __init__(self, estimator_name: str, n_features: int, model: _Model) -> None:
-        self.estimator_name = estimator_name
-        self.n_features = n_features
-        self.n_trees = len(model.roots)
-        self.n_nodes = len(model.nodes)
+        super().__init__(estimator_name, n_features, len(model.roots), len(model.nodes))
         self._model = model
 
-    def predict_proba_one(self, row: npt.ArrayLike) -> float:
-        """Return P(class 1) for one row, the number `predict_proba` gives it in any batch.
-
-        Raises:
-            ValueError: The row does not hold ``n_features`` values.
-        """
-        x = np.asarray(row, dtype=np.float64)
-        if x.shape != (self.n_features,):
-            raise ValueError(f"row must have shape ({self.n_features},), has {x.shape}")
-        return float(self._up(x.reshape(1, -1))[0])
-
-    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Return the ``(n_rows, 2)`` probabilities of classes 0 and 1 (float64 holding
-        XGBoost's float32 values: class 0 is ``1 - p`` in float32, as XGBoost gives it).
-
-        Raises:
-            ValueError: ``X`` is not of shape ``(n_rows, n_features)``.
-        """
-        rows = np.ascontiguousarray(X, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), has {rows.shape}")
-        up = self._up(rows)
-        down = (np.float32(1.0) - up.astype(np.float32)).astype(np.float64)
-        return np.column_stack([down, up])
+    def _down(self, up: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        # float64 holding XGBoost's float32 values: class 0 is 1 - p in float32, as XGBoost
+        # gives it
+        return (np.float32(1.0) - up.astype(np.float32)).astype(np.float64)
 
     def _up(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         model = self._model
@@ -154,12 +125,7 @@ def compile_xgboost(estimator: Any) -> CompiledXGBoost:
     name = type(estimator).__name__
     if getattr(estimator, "_Booster", None) is None:
         raise UnsupportedEstimatorError(f"{name} is not fitted")
-    classes = np.asarray(estimator.classes_)
-    if classes.dtype.kind not in "biuf" or classes.tolist() != [0, 1]:
-        raise UnsupportedEstimatorError(
-            f"{name} has classes {classes.tolist()!r}; "
-            "only binary classification with classes [0, 1] is supported"
-        )
+    check_binary_classes(estimator, name)
     problem = xgboost_problem(XGBOOST_ESTIMATORS[0], estimator.get_params(deep=False))
     if problem is not None:
         raise UnsupportedEstimatorError(problem)
@@ -167,7 +133,7 @@ def compile_xgboost(estimator: Any) -> CompiledXGBoost:
     document = json.loads(bytes(booster.save_raw(raw_format="json")))
     model = _read(document, name, getattr(booster, "best_iteration", None))
     compiled = CompiledXGBoost(name, int(estimator.n_features_in_), model)
-    _verify(compiled, estimator)
+    verify_within_tolerance(compiled, estimator, _probe_rows(compiled), "xgboost", "xgboost")
     return compiled
 
 
@@ -197,18 +163,7 @@ def _read(document: dict[str, Any], name: str, best_iteration: int | None) -> _M
     if not 0.0 < base_score < 1.0:
         raise UnsupportedEstimatorError(f"{name} has base_score {base_score}, not in (0, 1)")
     blocks = [_tree(tree, name) for tree in trees]
-    total = sum(len(block) for block, _ in blocks)
-    nodes = np.empty(total, dtype=_NODE_DTYPE)
-    values = np.empty(total, dtype=np.float32)
-    roots = np.empty(len(blocks), dtype=np.int64)
-    offset = 0
-    for t, (block, leaf_values) in enumerate(blocks):
-        end = offset + len(block)
-        nodes[offset:end] = block
-        nodes["right"][offset:end] = np.where(block["right"] >= 0, block["right"] + offset, -1)
-        values[offset:end] = leaf_values
-        roots[t] = offset
-        offset = end
+    nodes, roots, values = join_trees(blocks, np.float32)
     return _Model(nodes, roots, values, np.float32(_base_margin(base_score)))
 
 
@@ -238,20 +193,6 @@ def _tree(tree: dict[str, Any], name: str) -> tuple[npt.NDArray[np.void], npt.ND
 
 
 # --- the self-check -----------------------------------------------------------------------
-
-
-def _verify(compiled: CompiledXGBoost, estimator: Any) -> None:
-    probes = _probe_rows(compiled)
-    expected = np.asarray(estimator.predict_proba(probes), dtype=np.float64)
-    got = compiled.predict_proba(probes)
-    one = np.array([compiled.predict_proba_one(row) for row in probes[:8]])
-    if not (np.array_equal(one, got[:8, 1]) and bool(np.all(np.abs(got - expected) <= TOLERANCE))):
-        import xgboost
-
-        raise UnsupportedEstimatorError(
-            f"compiled {compiled.estimator_name} differs from its predict_proba by more than "
-            f"{TOLERANCE:g} on probe rows under xgboost {xgboost.__version__}"
-        )
 
 
 def _probe_rows(compiled: CompiledXGBoost) -> npt.NDArray[np.float64]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self
 
 import ccxt
@@ -38,6 +37,7 @@ from tradeloom.testing.emulator.faults import (
     ServerError,
     Timeout,
 )
+from tradeloom.testing.emulator.lifecycle import Started
 from tradeloom.testing.emulator.records import BookProfile, MarketRules
 from tradeloom.testing.emulator.requestlog import RequestLog, RequestRecord
 from tradeloom.testing.emulator.server import (
@@ -63,7 +63,7 @@ _RATE_LIMIT_MSG = (
 )
 
 
-class ExchangeEmulator:
+class ExchangeEmulator(Started):
     """A Binance spot venue on 127.0.0.1 that replays bars and injects faults on demand.
 
     Use it as a context manager (or `start` / `stop`); the server binds a free
@@ -159,17 +159,6 @@ class ExchangeEmulator:
     def stop(self) -> None:
         """Stop serving and end every connection, hanging ones included."""
         self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -834,29 +834,28 @@ def _check_rate(name: str, value: Decimal, *, allow_zero: bool) -> None:
 
 
 def _check_price(price: Decimal, rules: MarketRules) -> None:
-    if (
-        price < rules.min_price
-        or price > rules.max_price
-        or (price - rules.min_price) % rules.tick_size
-    ):
-        raise Rejected(
-            Reason.PRICE_FILTER,
-            f"price {price} not in [{rules.min_price}, {rules.max_price}] "
-            f"on tick {rules.tick_size}",
-        )
+    grid = (rules.min_price, rules.max_price, rules.tick_size)
+    _check_on_grid("price", price, *grid, "tick", Reason.PRICE_FILTER)
 
 
 def _check_quantity(quantity: Decimal, rules: MarketRules) -> None:
-    if (
-        quantity < rules.min_qty
-        or quantity > rules.max_qty
-        or (quantity - rules.min_qty) % rules.step_size
-    ):
-        raise Rejected(
-            Reason.LOT_SIZE,
-            f"quantity {quantity} not in [{rules.min_qty}, {rules.max_qty}] "
-            f"on step {rules.step_size}",
-        )
+    grid = (rules.min_qty, rules.max_qty, rules.step_size)
+    _check_on_grid("quantity", quantity, *grid, "step", Reason.LOT_SIZE)
+
+
+def _check_on_grid(
+    what: str,
+    value: Decimal,
+    low: Decimal,
+    high: Decimal,
+    step: Decimal,
+    step_name: str,
+    reason: Reason,
+) -> None:
+    # Binance's PRICE_FILTER and LOT_SIZE: within [low, high] and a whole number of
+    # steps above low
+    if value < low or value > high or (value - low) % step:
+        raise Rejected(reason, f"{what} {value} not in [{low}, {high}] on {step_name} {step}")
 
 
 def _floor(value: Decimal, step: Decimal) -> Decimal:

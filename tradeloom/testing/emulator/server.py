@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
+
+from tradeloom.testing.emulator.lifecycle import Started
 
 __all__ = ["Drop", "Hang", "HttpReply", "HttpRequest", "LoopbackServer", "Outcome"]
 
@@ -62,7 +63,7 @@ Handler = Callable[[HttpRequest], Outcome]
 _POLL_SECONDS = 0.01
 
 
-class LoopbackServer:
+class LoopbackServer(Started):
     """Serve ``handler`` over HTTP/1.1 on 127.0.0.1 from a background thread.
 
     Args:
@@ -131,14 +132,6 @@ class LoopbackServer:
 
     def __enter__(self) -> Self:
         return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _serve(self, request: HttpRequest) -> Outcome:
         with self._busy:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self
 
 import ccxt
@@ -31,6 +30,7 @@ import pandas as pd
 
 from tradeloom.testing.emulator.bars import BarSeries
 from tradeloom.testing.emulator.emulator import ExchangeEmulator
+from tradeloom.testing.emulator.lifecycle import Started
 from tradeloom.testing.emulator.records import BookProfile, MarketRules
 
 __all__ = ["EmulatedVenues", "VenueSpec"]
@@ -63,7 +63,7 @@ class VenueSpec:
     volume_participation: Decimal | None = None
 
 
-class EmulatedVenues:
+class EmulatedVenues(Started):
     """Two or more loopback venues replaying the same bars on one clock.
 
     Args:
@@ -136,17 +136,6 @@ class EmulatedVenues:
         if self._stack is not None:
             self._stack.close()
             self._stack = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- the venues -------------------------------------------------------------------
 
