@@ -441,6 +441,8 @@ _ENGINE_EXITS = (
 @example(0.005, 0.0, 0, True, None, (None, None), ())
 # a reversal refused for its target: its row names the target, not the position
 @example(0.005000000000000001, 0.0, 1, True, None, (None, None), ())
+# a long worth exactly the minimum at the mark is a position, not dust: its exit is sent
+@example(0.005, 0.0, 107, False, None, (0.2, 0.4), ())
 def test_dust_counts_as_flat_and_the_trades_still_add_up(
     fraction: float,
     fee: float,

@@ -48,6 +48,7 @@ __all__ = [
     "TRADE_FIELDS",
     "apply_fill",
     "flat_within",
+    "is_dust",
     "mark_equity",
     "minimum",
 ]
@@ -225,12 +226,29 @@ def minimum(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
 
 
 @core_kernel
+def is_dust(sym: np.ndarray, prm: np.ndarray, s: int, quantity: float) -> bool:
+    """Return whether a position of ``quantity`` of symbol ``s`` counts as flat.
+
+    No order could be sent for it: the rule of an order below the minimum
+    (`tradeloom.core.dust.below_minimum`) applied to the whole position, within its
+    market's lot or worth less than the venue's minimum at the mark (a position worth
+    exactly the minimum is a position). Before the symbol has a mark, only the lot.
+    """
+    held = abs(quantity)
+    if held <= sym[s, S_DUST]:
+        return True
+    mark = sym[s, S_MARK]
+    return mark > 0.0 and held * mark < minimum(sym, prm, s)
+
+
+@core_kernel
 def flat_within(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
     """Return how near zero symbol ``s``'s position counts as flat.
 
     Its market's lot (a live venue's; 0 on the simulated venue), or what the venue's
-    minimum order notional buys at the mark, whichever is more: a position no order
-    could be sent for is no position to decide on.
+    minimum order notional buys at the mark, whichever is more: the band a restart's
+    reconciliation allows around the journal's position. Whether a position is dust is
+    `is_dust`.
     """
     dust = sym[s, S_DUST]
     mark = sym[s, S_MARK]

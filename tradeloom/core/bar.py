@@ -52,7 +52,7 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import flat_within, mark_equity
+from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
 from tradeloom.core.intent import accept, fall_back
@@ -223,9 +223,9 @@ def _save(cur: np.ndarray, t: int, stage: int, symbol: int, need: int) -> int:
 
 
 @core_kernel
-def _direction(quantity: float, dust: float) -> int:
-    """Return the side held: +1, -1, or 0 for flat (within ``dust`` of 0)."""
-    if abs(quantity) <= dust:
+def _direction(quantity: float, dust: bool) -> int:
+    """Return the side held: +1, -1, or 0 for flat (no position, or ``dust``)."""
+    if dust or quantity == 0.0:
         return 0
     return 1 if quantity > 0.0 else -1
 
@@ -269,8 +269,11 @@ def _ladder(
     """
     wanted = int(sym[s, S_X_DIR])
     emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
-    dust = flat_within(sym, prm, s)
-    held = int(sym[s, S_W_DIR]) if sym[s, S_W_ACTIVE] != 0.0 else _direction(sym[s, S_QTY], dust)
+    held = (
+        int(sym[s, S_W_DIR])
+        if sym[s, S_W_ACTIVE] != 0.0
+        else _direction(sym[s, S_QTY], is_dust(sym, prm, s, sym[s, S_QTY]))
+    )
     sym[s, S_X_HELD] = held
     allow_short = prm[P_ALLOW_SHORT] != 0.0
     regime_filter = int(prm[P_REGIME_FILTER])
@@ -449,7 +452,7 @@ def run_bars(
                     if px[3, i, s] != px[3, i, s]:  # no bar
                         s += 1
                         continue
-                    if abs(quantity) <= flat_within(sym, prm, s):
+                    if is_dust(sym, prm, s, quantity):
                         if quantity != 0.0 and sym[s, S_W_ACTIVE] == 0.0 and not killed:
                             # dust: a stop it reaches cannot be sent (nor liquidated)
                             reason, level = protective_exit(
@@ -577,7 +580,7 @@ def run_bars(
             if halting or unwinding or max_holding > 0 or stops_close:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
-                    held = abs(quantity) > flat_within(sym, prm, s)
+                    held = not is_dust(sym, prm, s, quantity)
                     idle = sym[s, S_W_ACTIVE] == 0.0
                     # no order could close it, and none works: an exit is journaled, once
                     dust = not held and quantity != 0.0 and idle
@@ -768,7 +771,7 @@ def run_bars(
                 side = 1 if delta > 0.0 else -1
                 price = sym[s, S_MARK]
                 # an order over dust in its direction takes it in: its fill starts a trade
-                merge = position * delta > 0.0 and abs(position) <= flat_within(sym, prm, s)
+                merge = position * delta > 0.0 and is_dust(sym, prm, s, position)
                 sym[s, S_DUST_MERGE] = 1.0 if merge else 0.0
                 kind = ORDER_MARKET
                 if limits_on or slicing:

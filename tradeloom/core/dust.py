@@ -14,8 +14,8 @@ order is decided; a live run's venue brings its market's limits into the state):
   the row names the target, and a refused reversal still exits what is held. (A
   fill the cash or a bar's volume cuts below the minimum is refused by the venue's
   fill rule, `tradeloom.core.kernels.fills.fill_order`.)
-- **Dust.** A position within `tradeloom.core.accounting.flat_within` of zero (its
-  lot, or what the minimum buys at the mark, whichever is more) is dust: flat for
+- **Dust.** A position no order could be sent for (`tradeloom.core.accounting.is_dust`:
+  within its lot, or worth less than the minimum at the mark) is dust: flat for
   the signal, the sizing, the exits, the halts and the portfolio limits. An exit it
   meets cannot be sent (its order would be the whole position, below the
   minimum): a long-only exit signal is journaled as ``BELOW_MINIMUM`` with reason
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import minimum
+from tradeloom.core.accounting import is_dust, minimum
 from tradeloom.core.layout import EV_REJECT, S_DUST, S_DUST_NOTED, S_MARK, S_QTY
 from tradeloom.core.rows import emit
 from tradeloom.jit import core_kernel, core_loop
@@ -49,9 +49,10 @@ __all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
 def below_minimum(sym: np.ndarray, prm: np.ndarray, s: int, quantity: float) -> bool:
     """Return whether an order of ``quantity`` (> 0) of symbol ``s`` is below the minimum.
 
-    Within the market's lot, or worth less than the minimum at the mark.
+    Within the market's lot, or worth less than the minimum at the mark: the rule of
+    a dust position (`tradeloom.core.accounting.is_dust`), applied to the order.
     """
-    return quantity <= sym[s, S_DUST] or quantity * sym[s, S_MARK] < minimum(sym, prm, s)
+    return is_dust(sym, prm, s, quantity)
 
 
 @core_loop

@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import flat_within
+from tradeloom.core.accounting import is_dust
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
     A_EQUITY,
@@ -228,7 +228,7 @@ def decide_candidates(
         if sym[s, S_W_ACTIVE] != 0.0:
             side = sym[s, S_W_DIR]
         else:
-            side = 0.0 if abs(quantity) <= flat_within(sym, prm, s) else quantity
+            side = 0.0 if is_dust(sym, prm, s, quantity) else quantity
         if side != 0.0 and not exiting:
             held += 1
     for r in range(n):

@@ -18,8 +18,12 @@ depends on that row only. One row and a batch run through the same kernel
 (`_linear_scores`, a row being a batch of one), and the probability is
 ``scipy.special.expit`` of the score, the function scikit-learn's link applies,
 element by element. The compiled number differs from scikit-learn's by the order of a
-sum (a few ulps of the score, some 1e-16 of the probability); it is checked against
-``predict_proba`` to `TOLERANCE` on probe rows before it is used, and refused beyond it.
+sum: each order is within ``gamma(n+1) · (Σ|x_i w_i| + |b|)`` of the exact score (the
+forward error bound of a sum of ``n + 1`` rounded terms), so the two are within twice
+that, and the probabilities within ``p (1 - p)`` times it (`probability_slack`). On a
+well-conditioned row that is some 1e-16; where large terms cancel it is more. The
+compiled model is checked against ``predict_proba`` on probe rows to `TOLERANCE` plus
+that bound before it is used, and refused beyond it.
 
 Compiled, these exact classes only (a subclass may predict differently):
 ``LogisticRegression`` and ``LogisticRegressionCV``, ``SGDClassifier`` with
@@ -53,6 +57,7 @@ __all__ = [
     "CompiledLinear",
     "compile_linear",
     "linear_problem",
+    "probability_slack",
 ]
 
 LINEAR_ESTIMATORS = (
@@ -203,8 +208,41 @@ def compile_linear(estimator: Any) -> CompiledLinear:
     if not (np.isfinite(weights).all() and np.isfinite(intercept).all()):
         raise UnsupportedEstimatorError(f"{name} has weights that are not finite")
     compiled = CompiledLinear(name, weights[0], float(intercept[0]))
-    verify_within_tolerance(compiled, estimator, _probe_rows(compiled), "scikit-learn", "sklearn")
+    verify_within_tolerance(
+        compiled,
+        estimator,
+        _probe_rows(compiled),
+        "scikit-learn",
+        "sklearn",
+        slack=lambda rows: probability_slack(compiled, rows),
+    )
     return compiled
+
+
+def probability_slack(
+    compiled: CompiledLinear, rows: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Return how far another order of the same sum may move each row's probability.
+
+    Two sums of the same ``k = n + 1`` rounded terms, each within ``gamma(k) · Σ|term|`` of
+    the exact score (``gamma(k) = k u / (1 - k u)``, ``u`` the unit roundoff), differ by at
+    most ``Δ``, twice that; the logistic link's slope ``p (1 - p)`` is largest at the
+    score of ``[s - Δ, s + Δ]`` nearest zero, so the probabilities differ by at most
+    ``Δ`` times that slope.
+
+    Args:
+        compiled: The compiled classifier.
+        rows: Finite rows, one per line.
+    """
+    from scipy.special import expit
+
+    terms = np.abs(rows * compiled._coef).sum(axis=1) + abs(compiled._intercept)
+    unit = np.finfo(np.float64).eps / 2
+    k = compiled.n_features + 1
+    delta = 2 * k * unit / (1 - k * unit) * terms
+    nearest = np.maximum(np.abs(compiled.decision_function(rows)) - delta, 0.0)
+    p = expit(nearest)
+    return np.asarray(p * (1 - p) * delta, dtype=np.float64)
 
 
 def _linear_classes() -> dict[type, str]:
