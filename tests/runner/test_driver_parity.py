@@ -446,7 +446,7 @@ def _three_drivers(folder: Path, spec: dict[str, Any]) -> RunOutcome:
 
 @pytest.mark.slow
 @settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -466,7 +466,7 @@ def test_batch_per_bar_and_paper_journals_are_identical(
 
 @pytest.mark.slow
 @settings(
-    max_examples=25,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
