@@ -26,13 +26,21 @@ def cpu_model() -> str:
 
 
 def describe(*distributions: str) -> str:
-    """Return one line naming the machine and the versions of ``distributions``."""
+    """Return one line naming the machine and the versions of ``distributions``.
+
+    A name may be installed under another distribution (``xgboost`` by
+    ``xgboost-cpu``): the first of ``name`` and ``name-cpu`` installed is named.
+    """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     versions = []
     for name in distributions:
-        try:
-            versions.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
+        for candidate in (name, f"{name}-cpu"):
+            try:
+                versions.append(f"{candidate} {version(candidate)}")
+                break
+            except PackageNotFoundError:
+                continue
+        else:
             versions.append(f"{name} (not installed)")
     return "; ".join(
         [
