@@ -23,6 +23,8 @@ SHORT = (
     "model.walk_forward.retrain_every=250",
     "--set",
     "model.params.n_jobs=1",
+    "--set",
+    "model.params.n_estimators=10",  # what is shown, not the forest, is under test
 )
 
 
