@@ -165,12 +165,12 @@ def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
 def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with universe_run(tmp_path, monkeypatch) as run:
+    with universe_run(tmp_path, monkeypatch, bars=SHORT) as run:
         straight = run.runner(tmp_path / "straight", mode="paper")
         straight.start()
         killed = run.runner(tmp_path / "killed", mode="paper")
         killed.start()
-        while run.emulator.exchange.position < 300:
+        while run.emulator.exchange.position < 200:
             run.emulator.advance()
             straight.tick()
             killed.tick()
@@ -194,6 +194,8 @@ def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     ids = [r["id"] for r in rows(two, "order")]
     assert len(set(ids)) == len(ids)
     assert len(rows(two, "restarted")) == 1
+    assert [r for r in rows(two, "order") if r["bar"] >= 200]  # it traded after the restart
+    assert [r for r in rows(two, "model_trained") if r["bar"] >= 200]  # and refitted
 
 
 @pytest.mark.slow  # child processes
@@ -379,7 +381,7 @@ def test_the_kill_switch_halts_every_symbol_of_a_paper_universe_across_a_restart
     from tradeloom.engine.control import request_kill, request_resume
 
     run_dir = tmp_path / "paper"
-    with universe_run(tmp_path, monkeypatch) as run:
+    with universe_run(tmp_path, monkeypatch, bars=SHORT) as run:
         runner = run.runner(run_dir, mode="paper")
         runner.inbox.install_signal_handlers()  # the request wakes the run with SIGUSR2
         runner.start()
