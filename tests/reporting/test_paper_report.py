@@ -2,20 +2,20 @@
 starts and restarts, the operator's kill, the HALTED banner), its bars and probabilities.
 
 The run is the real paper runner on the simulated clock (the built-in exchange emulator,
-no keys), killed between two of its processes with ``tradeloom kill``, then restarted.
+no keys), killed between two of its runs with ``tradeloom kill``, then restarted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import structlog
 from browser import chromium
 from page_checks import CHARTS, assert_titled, by_title, open_page
 
@@ -32,27 +32,31 @@ _SETTINGS = (
 )
 
 
-def _tradeloom(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
+def _tradeloom(*args: str) -> tuple[int, str]:
+    """``tradeloom ARGS`` in this process (the command's own code, not its start-up:
+    test_cli runs btc_rf.yaml through the installed command); return its code and stderr.
+
+    Each call is a fresh run of the command, as a new process would be: the run's state
+    is its directory's journal, which every start reads again.
+    """
+    from tradeloom.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(list(args))
+    structlog.reset_defaults()  # main configured logging for the whole process
+    return code, err.getvalue()
 
 
-def _paper(out: Path, bars: int) -> subprocess.CompletedProcess[str]:
+def _paper(out: Path, bars: int) -> str:
     args = ["--quiet", "run", str(ROOT / "strategies" / "btc_rf.yaml"), "--mode", "paper"]
     args += ["--clock", "simulated", "--speed", "max", "--max-bars", str(bars)]
     args += ["--out", str(out)]
     for setting in _SETTINGS:
         args += ["--set", setting]
-    done = _tradeloom(*args)
-    assert done.returncode == 0, done.stderr
-    return done
+    code, err = _tradeloom(*args)
+    assert code == 0, err
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +67,13 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """
     out = tmp_path_factory.mktemp("paper") / "run"
     _paper(out, 120)
-    killed = _tradeloom("kill", str(out), "--reason", "operator: stop the test")
-    assert killed.returncode == 0, killed.stderr
+    code, err = _tradeloom("kill", str(out), "--reason", "operator: stop the test")
+    assert code == 0, err
     _paper(out, 30)  # the kill is latched when the run next starts
     restart = _paper(out, 20)
-    reported = _tradeloom("report", str(out))
-    assert reported.returncode == 0, reported.stderr
-    return out, restart.stderr
+    code, err = _tradeloom("report", str(out))
+    assert code == 0, err
+    return out, restart
 
 
 def test_the_report_shows_the_halt_and_the_runs_life(paper_run: tuple[Path, str]) -> None:

@@ -24,6 +24,8 @@ are the uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -32,14 +34,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import structlog
 from live_child import CRASH_ENV
 from live_emulated import SYMBOL, emulated_run, journal_tuples, make_bars, rows
 
+from tradeloom.journal import read_rows
 from tradeloom.testing import (
     DEFAULT_API_KEY,
     DEFAULT_SECRET,
@@ -101,7 +106,11 @@ live:
   close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
+outputs: {{report: false}}
 """
+"""The strategy of every crash test. No report.html: no test here reads one (the live
+runs' reports are test_live_outputs's), and drawing it at each stop of each run and
+restart cost more than a second of the child's time."""
 
 Outcome = Literal["processed", "died", "trapped"]
 
@@ -159,7 +168,7 @@ class CrashRig:
         env.pop(CRASH_ENV, None)
         if crash is not None:
             env[CRASH_ENV] = crash
-        seq = max((row[0] for row in self._journal_rows()), default=0)
+        seq = max((seq for seq, _ in self._journal_rows()), default=0)
         with self._log(len(self.exit_codes) + 1).open("wb") as log:
             self.child = subprocess.Popen(
                 [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir, *self.args],
@@ -169,10 +178,7 @@ class CrashRig:
                 stderr=subprocess.STDOUT,
             )
         started = self._wait(
-            lambda: any(
-                s > seq and kind in self.started_kinds
-                for s, _, _, kind, _, _ in self._journal_rows()
-            ),
+            lambda: any(s > seq for s, _ in self._journal_rows(self.started_kinds)),
             "the run to start",
         )
         assert started, f"the run did not start\n{self.log_tail()}"
@@ -247,9 +253,7 @@ class CrashRig:
             if trap is not None and trap():
                 return True
             if not polls:
-                if bar is None or any(
-                    kind == "live_bar" and b == bar for _, b, _, kind, _, _ in self._journal_rows()
-                ):
+                if bar is None or any(b == bar for _, b in self._journal_rows(("live_bar",))):
                     polls.append(self._polls())
                 return False
             return self._polls() >= polls[0] + self.polls_per_tick
@@ -277,9 +281,14 @@ class CrashRig:
     def _polls(self) -> int:
         return len(self.emulator.requests("GET /api/v3/klines"))
 
-    def _journal_rows(self) -> list[tuple[Any, ...]]:
+    def _journal_rows(self, kinds: tuple[str, ...] | None = None) -> list[tuple[int, int]]:
+        """``(seq, bar)`` of the journal's rows of ``kinds`` (None: all).
+
+        The waits poll this every 10 ms while the child runs on the other core: reading
+        only the kinds asked for keeps each poll to a query or two, not one per kind.
+        """
         try:
-            return list(journal_tuples(self.journal))
+            return [(row.seq, row.bar) for row in read_rows(self.journal, kinds)]
         except Exception:  # not created yet, or being created
             return []
 
@@ -514,60 +523,115 @@ def test_killed_while_the_request_is_held_on_its_way_in(
     check_same_decisions(rig, uninterrupted)
 
 
+@dataclass
+class KilledAtAFill:
+    """One run killed as its third fill is applied (``fill:3``), restarted, finished.
+
+    `tradeloom status` read it at every bar it processed, once it was killed and once the
+    restart had stopped; what the journal said at those moments is kept beside each read.
+    """
+
+    rig: CrashRig
+    pid: int
+    running: list[tuple[dict[str, Any], int, float]]
+    """Each read while it traded: the status, the journal's last bar and its position."""
+    killed_bar: int
+    killed: dict[str, Any]
+    """The status once it was killed."""
+    killed_journal: dict[str, Any]
+    """What the journal said once it was killed (its last bar, position, third order)."""
+    stopped: dict[str, Any]
+    """The status once the restarted run was stopped."""
+
+
+def _status(run_dir: Path) -> dict[str, Any]:
+    from tradeloom.cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["status", str(run_dir), "--json"]) == 0
+    return dict(json.loads(out.getvalue()))
+
+
+def _journal_position(rig: CrashRig) -> float:
+    return sum(r["side"] * r["quantity"] for r in rig.rows("fill"))
+
+
+@pytest.fixture(scope="module")
+def killed_at_a_fill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledAtAFill]:
+    """The run of `KilledAtAFill` (two tests read it: it is one scenario, ~10 s)."""
+    tmp = tmp_path_factory.mktemp("killed_at_a_fill")
+    for rig in _rig(tmp, recv_window=10_000):
+        rig.launch(f"fill:{NTH}")
+        assert rig.child is not None
+        pid = rig.child.pid
+        running = []
+        while (outcome := rig.advance()) == "processed":
+            # read while the other process writes the journal (WAL), its lock untouched
+            running.append(
+                (_status(rig.run_dir), rig.rows("live_bar")[-1]["bar"], _journal_position(rig))
+            )
+            assert rig.emulator.exchange.position < END
+        assert outcome == "died"
+        rig.reap(-signal.SIGKILL)
+        killed_bar = rig.emulator.exchange.position - 1
+        killed = _status(rig.run_dir)
+        third = rig.order_ids()[NTH - 1]
+        killed_journal = {
+            "last_bar": rig.rows("live_bar")[-1]["bar"],
+            "position": _journal_position(rig),
+            "third": third,
+            "third_states": [
+                r["state"] for r in rig.rows("order_state") if r["client_id"] == third
+            ],
+            "counted": [r["order_id"] for r in rig.rows("venue_fill")].count(third),
+            "filled": [r for r in rig.rows("fill") if r["order_id"] == third],
+        }
+        rig.launch()  # the same command continues the run, status or not
+        finish(rig)
+        stopped = _status(rig.run_dir)
+        structlog.reset_defaults()  # main configured logging for the whole process
+        yield KilledAtAFill(rig, pid, running, killed_bar, killed, killed_journal, stopped)
+
+
 def test_killed_after_a_fill_before_it_is_committed(
-    rig: CrashRig, uninterrupted: dict[str, list[Any]]
+    killed_at_a_fill: KilledAtAFill, uninterrupted: dict[str, list[Any]]
 ) -> None:
-    bar = crash_at(rig, f"fill:{NTH}")
-    assert bar == uninterrupted["fills"][NTH - 1][0]
-    third = rig.order_ids()[NTH - 1]
+    run = killed_at_a_fill
+    rig = run.rig
+    assert run.killed_bar == uninterrupted["fills"][NTH - 1][0]
+    third = run.killed_journal["third"]
+    assert rig.order_ids()[NTH - 1] == third
     # the venue's trade was counted with the bar that sent the order; the engine's fill
     # died with the process
-    assert [r["order_id"] for r in rig.rows("venue_fill")].count(third) == 1
-    assert [r for r in rig.rows("fill") if r["order_id"] == third] == []
-    rig.launch()
-    finish(rig)
+    assert run.killed_journal["counted"] == 1
+    assert run.killed_journal["filled"] == []
     assert [r["order_id"] for r in rig.rows("fill")].count(third) == 1
     check_sent_once_and_reconciled(rig)
     check_same_decisions(rig, uninterrupted)
+    assert rig.exit_codes == [-signal.SIGKILL, 0]
 
 
 def test_status_reads_the_run_while_it_trades_and_after_a_kill_9(
-    rig: CrashRig, capsys: pytest.CaptureFixture[str]
+    killed_at_a_fill: KilledAtAFill,
 ) -> None:
-    from tradeloom.cli.main import main
-
-    def status() -> dict[str, Any]:
-        capsys.readouterr()
-        assert main(["status", str(rig.run_dir), "--json"]) == 0
-        return dict(json.loads(capsys.readouterr().out))
-
-    def journal_position() -> float:
-        return sum(r["side"] * r["quantity"] for r in rig.rows("fill"))
-
-    rig.launch(f"fill:{NTH}")
-    assert rig.child is not None
-    pid = rig.child.pid
-    while (outcome := rig.advance()) == "processed":
-        # read while the other process writes the journal (WAL), its lock untouched
-        st = status()
-        assert (st["process"], st["pid"]) == ("running", pid)
-        assert st["last_bar"] == rig.rows("live_bar")[-1]["bar"]
-        assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(journal_position())
-        assert rig.emulator.exchange.position < END
-    assert outcome == "died"
-    rig.reap(-signal.SIGKILL)
-    st = status()
+    run = killed_at_a_fill
+    assert run.running  # read at every bar it processed before the kill
+    for st, last_bar, position in run.running:
+        assert (st["process"], st["pid"]) == ("running", run.pid)
+        assert st["last_bar"] == last_bar
+        assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(position)
+    st = run.killed
     assert (st["process"], st["pid"]) == ("not running", None)
     assert "killed (kill -9)" in st["process_detail"]
     # the bar that died mid-way left what it committed: status shows the journal's last bar
-    assert st["last_bar"] == rig.rows("live_bar")[-1]["bar"]
-    assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(journal_position())
+    assert st["last_bar"] == run.killed_journal["last_bar"]
+    assert sum(p["quantity"] for p in st["positions"]) == pytest.approx(
+        run.killed_journal["position"]
+    )
     # the venue filled the third order (its state row committed with the venue's trade),
     # so it is not open; the engine's fill of it died with the process
-    third = rig.order_ids()[NTH - 1]
-    assert [r["state"] for r in rig.rows("order_state") if r["client_id"] == third][-1] == "filled"
+    assert run.killed_journal["third_states"][-1] == "filled"
     assert st["open_orders"] == []
     # and the same command then continues the run, status or not
-    rig.launch()
-    rig.stop()
-    assert status()["process"] == "stopped"
+    assert run.stopped["process"] == "stopped"

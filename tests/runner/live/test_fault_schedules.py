@@ -71,8 +71,11 @@ QUIET = 3
 SETTLE_SECONDS = 3600.0
 """One bar of market time: an order not found a bar after it was sent never arrived."""
 
-TIMEOUT_MS = 500
-"""The ccxt client's timeout: what a swallowed request costs in wall time."""
+TIMEOUT_MS = 250
+"""The ccxt client's timeout: what a swallowed request costs in wall time. A loopback
+request is answered in milliseconds, so 250 ms still tells a swallowed one from a slow
+one on a loaded machine (at 500 ms, waiting out timeouts was a large share of this
+file's time)."""
 
 # The first fold predicts from before the live bars, and a low threshold trades often:
 # a typical example sends 20 to 30 orders in its 68 bars.

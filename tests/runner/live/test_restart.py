@@ -20,19 +20,31 @@ def decisions(path: Path) -> dict[str, list[Any]]:
     }
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
+    """The decisions of the run never stopped (one run: every restart compares with it)."""
+    tmp = tmp_path_factory.mktemp("whole")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(tmp)
+        with emulated_run(tmp, monkeypatch) as run:
+            whole = run.runner(tmp / "whole")
+            whole.start()
+            tick_until(run, whole, len(run.bars))
+            whole.stop("done")
+            assert run.emulator.errors == []
+    return decisions(tmp / "whole" / "journal.sqlite")
+
+
 @pytest.mark.parametrize(("stop_at", "down"), [(180, 0), (251, 0), (180, 3), (300, 2)])
 def test_a_restarted_run_continues_the_uninterrupted_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_at: int, down: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted: dict[str, list[Any]],
+    stop_at: int,
+    down: int,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with emulated_run(tmp_path / "a", monkeypatch) as run:
-        whole = run.runner(tmp_path / "whole")
-        whole.start()
-        tick_until(run, whole, len(run.bars))
-        whole.stop("done")
-    with emulated_run(tmp_path / "b", monkeypatch) as run:
+    with emulated_run(tmp_path, monkeypatch) as run:
         first = run.runner(tmp_path / "cut")
         first.start()
         tick_until(run, first, stop_at)
@@ -46,7 +58,7 @@ def test_a_restarted_run_continues_the_uninterrupted_one(
         assert run.emulator.errors == []
         client_ids = [o.client_order_id for o in run.emulator.exchange.orders()]
     cut = tmp_path / "cut" / "journal.sqlite"
-    mine, theirs = decisions(cut), decisions(tmp_path / "whole" / "journal.sqlite")
+    mine, theirs = decisions(cut), uninterrupted
     assert mine["signals"] == theirs["signals"]
     if down == 0:
         assert mine == theirs

@@ -10,6 +10,7 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -99,11 +100,24 @@ def decisions(path: Path) -> dict[str, list[Any]]:
     return {"orders": orders, "fills": fills}
 
 
-def test_a_live_universe_sends_each_order_to_its_own_market(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with live_universe(tmp_path, monkeypatch) as run:
-        runner = run.runner(tmp_path / "live", mode="live")
+@dataclass(frozen=True)
+class Uninterrupted:
+    """A live universe run to `OPEN`, never stopped, and what the venue has after it."""
+
+    run_dir: Path
+    venue_orders: list[tuple[str, str]]
+    """``(client order id, market)`` of each order the venue received, in order."""
+    holdings: dict[str, float]
+    """What the account holds of each symbol's base asset (`account`)."""
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Uninterrupted:
+    """The run of `Uninterrupted` (two tests read it: one checks it, one compares a
+    restarted run's decisions with it)."""
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    with pytest.MonkeyPatch.context() as monkeypatch, live_universe(tmp, monkeypatch) as run:
+        runner = run.runner(tmp / "live", mode="live")
         runner.start()
         try:
             tick_until(run, runner, OPEN)
@@ -112,8 +126,14 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
         emulator = run.emulator
         assert emulator.errors == []
         venue_orders = [(o.client_order_id, o.market_id) for o in emulator.exchange.orders()]
-        holdings = account(emulator)
-    journal = tmp_path / "live" / "journal.sqlite"
+        return Uninterrupted(tmp / "live", venue_orders, account(emulator))
+
+
+def test_a_live_universe_sends_each_order_to_its_own_market(
+    uninterrupted: Uninterrupted, capsys: pytest.CaptureFixture[str]
+) -> None:
+    venue_orders, holdings = uninterrupted.venue_orders, uninterrupted.holdings
+    journal = uninterrupted.run_dir / "journal.sqlite"
     ordered = list(zip(rows(journal, "order"), symbols_of(journal, "order"), strict=True))
     # every order the engine decided reached the venue once, in its own symbol's market
     assert venue_orders == [(r["id"], s.replace("/", "")) for r, s in ordered]
@@ -141,7 +161,7 @@ def test_a_live_universe_sends_each_order_to_its_own_market(
     assert sum(1 for r in sol if r["reason"] == "ENTRY") >= 2
     assert min(r["quantity"] for r in sol) >= 0.01
     # the run's files, refreshed after each tick, cover its live bars, symbol by symbol
-    run_dir = tmp_path / "live"
+    run_dir = uninterrupted.run_dir
     equity = pd.read_csv(run_dir / "equity.csv")
     assert len(equity) == len(rows(journal, "live_bar")) // 3
     last = equity.iloc[-1]
@@ -212,16 +232,9 @@ def test_each_market_of_a_live_universe_holds_its_orders_to_its_own_minimum(
 
 
 def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: Uninterrupted
 ) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with live_universe(tmp_path / "a", monkeypatch) as run:
-        whole = run.runner(tmp_path / "whole", mode="live")
-        whole.start()
-        tick_until(run, whole, OPEN)
-        whole.stop("done")
-    with live_universe(tmp_path / "b", monkeypatch) as run:
+    with live_universe(tmp_path, monkeypatch) as run:
         first = run.runner(tmp_path / "cut", mode="live")
         first.start()
         tick_until(run, first, 200)
@@ -239,7 +252,7 @@ def test_a_restarted_live_universe_decides_what_an_uninterrupted_one_does(
         client_ids = [o.client_order_id for o in run.emulator.exchange.orders()]
         holdings = account(run.emulator)
     cut = tmp_path / "cut" / "journal.sqlite"
-    assert decisions(cut) == decisions(tmp_path / "whole" / "journal.sqlite")
+    assert decisions(cut) == decisions(uninterrupted.run_dir / "journal.sqlite")
     assert len(client_ids) == len(set(client_ids)) == len(rows(cut, "order"))
     assert held(cut) == pytest.approx(holdings, abs=1e-8)
     assert len(rows(cut, "restarted")) == 1

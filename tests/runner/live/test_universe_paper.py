@@ -27,6 +27,9 @@ from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 HISTORY = 100
+SHORT = 260
+"""Bars of the runs compared with a backtest: 160 live bars, in which every market trades
+and the walk-forward model is refitted four times."""
 KINDS = ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled")
 
 STRATEGY = """\
@@ -67,15 +70,16 @@ live:
 
 @contextmanager
 def universe_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooling: str = "pooled"
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooling: str = "pooled", bars: int = 420
 ) -> Iterator[EmulatedRun]:
-    """An emulator playing three markets from bar ``HISTORY``, the strategy pointed at it."""
+    """An emulator playing three markets of ``bars`` bars from bar ``HISTORY``, the strategy
+    pointed at it."""
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     monkeypatch.chdir(tmp_path)
     strategy = tmp_path / "strategy.yaml"
     strategy.write_text(STRATEGY.replace("POOLING", pooling))
-    markets = {symbol: make_bars(seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
+    markets = {symbol: make_bars(n=bars, seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
     with (
         ExchangeEmulator(
             markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False
@@ -130,7 +134,7 @@ def symbols_of(path: Path, kind: str) -> list[str]:
 def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pooling: str
 ) -> None:
-    with universe_run(tmp_path, monkeypatch, pooling) as run:
+    with universe_run(tmp_path, monkeypatch, pooling, bars=SHORT) as run:
         runner = run.runner(tmp_path / "paper", mode="paper")
         runner.start()
         try:
@@ -153,6 +157,7 @@ def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
     assert len(fills) > 5
     assert len(set(symbols_of(paper, "fill"))) == 3  # every market traded
     assert len(rows(paper, "live_bar")) == 3 * (len(run.bars) - HISTORY)
+    assert len([r for r in rows(paper, "model_trained") if r["bar"] > HISTORY]) >= 3  # refits
     ids = [r["id"] for r in rows(paper, "order")]
     assert len(set(ids)) == len(ids)  # one counter across the symbols
 
@@ -160,12 +165,12 @@ def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
 def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with universe_run(tmp_path, monkeypatch) as run:
+    with universe_run(tmp_path, monkeypatch, bars=SHORT) as run:
         straight = run.runner(tmp_path / "straight", mode="paper")
         straight.start()
         killed = run.runner(tmp_path / "killed", mode="paper")
         killed.start()
-        while run.emulator.exchange.position < 300:
+        while run.emulator.exchange.position < 200:
             run.emulator.advance()
             straight.tick()
             killed.tick()
@@ -189,6 +194,8 @@ def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     ids = [r["id"] for r in rows(two, "order")]
     assert len(set(ids)) == len(ids)
     assert len(rows(two, "restarted")) == 1
+    assert [r for r in rows(two, "order") if r["bar"] >= 200]  # it traded after the restart
+    assert [r for r in rows(two, "model_trained") if r["bar"] >= 200]  # and refitted
 
 
 @pytest.mark.slow  # child processes
@@ -306,7 +313,7 @@ def test_a_symbol_whose_bar_never_comes_has_none_at_that_tick_as_in_the_backtest
     """SOL/USDT publishes nothing for bars 150-154 and ETH/USDT nothing at bar 200: at those
     ticks they get no bar (no signal, no fill), as the backtest over the same gaps has it."""
     gaps = {"SOL/USDT": range(150, 155), "ETH/USDT": range(200, 201)}
-    with universe_run(tmp_path, monkeypatch) as run:
+    with universe_run(tmp_path, monkeypatch, bars=SHORT) as run:
         for symbol, bars in gaps.items():
             run.emulator.exchange.withhold(symbol, bars)
         runner = run.runner(tmp_path / "paper", mode="paper")
@@ -374,7 +381,7 @@ def test_the_kill_switch_halts_every_symbol_of_a_paper_universe_across_a_restart
     from tradeloom.engine.control import request_kill, request_resume
 
     run_dir = tmp_path / "paper"
-    with universe_run(tmp_path, monkeypatch) as run:
+    with universe_run(tmp_path, monkeypatch, bars=SHORT) as run:
         runner = run.runner(run_dir, mode="paper")
         runner.inbox.install_signal_handlers()  # the request wakes the run with SIGUSR2
         runner.start()
