@@ -135,6 +135,15 @@ STRATEGY_PARAMS = [
 """Every shipped file; those that use the example plugin run in its venv, on one worker."""
 
 
+def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``tradeloom`` in a venv with the example plugin installed if the file needs it (its
+    kinds come from the package's entry point), else `main` in this process: the file's
+    run through the command in a process is `test_every_strategy_file_runs`."""
+    if _needs_example_plugin(path):
+        return request.getfixturevalue("example_venv").tradeloom  # type: ignore[no-any-return]
+    return request.getfixturevalue("in_process")  # type: ignore[no-any-return]
+
+
 def _command(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``tradeloom`` here, or in a venv with the example plugin installed if the file needs it."""
     if _needs_example_plugin(path):
@@ -218,7 +227,7 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
 def test_every_strategy_file_validates(path: Path, request: pytest.FixtureRequest) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = _command(path, request)("validate", _rel(path))
+    proc = _validator(path, request)("validate", _rel(path))
 
     assert (proc.returncode, proc.stderr) == (0, "")
     pattern = (
@@ -262,10 +271,10 @@ def test_every_strategy_file_runs(
 
 
 @pytest.mark.parametrize("path", PORTFOLIO_FILES, ids=_rel)
-def test_every_portfolio_file_validates(path: Path) -> None:
+def test_every_portfolio_file_validates(path: Path, in_process: Command) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = tradeloom("validate", _rel(path))
+    proc = in_process("validate", _rel(path))
 
     assert (proc.returncode, proc.stderr) == (0, "")
     count = len(doc["strategies"])
