@@ -141,8 +141,10 @@ def _portfolio_top3(folder: Path) -> Case:
 
     def several_markets(paper: Path) -> None:
         assert len({r["symbol"] for r in journaled(paper, "fill")}) >= 3
+        assert len(journaled(paper, "model_trained")) >= 2  # a retrain while playing
 
-    return Case("top3.yaml", bars // 2, check=several_markets)
+    # the first two folds (424, 574) are enough: the paper run's cost is per bar and market
+    return Case("top3.yaml", bars // 2, played=200, check=several_markets)
 
 
 UNIVERSE = _edit(
@@ -227,8 +229,12 @@ def _two_strategies(folder: Path) -> Case:
         orders = [(r.symbol, r.values["id"]) for r in read_rows(paper, ["order"])]
         assert len({i for _, i in orders}) == len(orders)  # each client order id once
         assert all(i.startswith(f"{b.split(':')[0]}-") for b, i in orders)  # its book's prefix
+        # each strategy retrains while playing
+        assert len({r["symbol"] for r in journaled(paper, "model_trained")}) == 2
+        assert len(journaled(paper, "model_trained")) >= 4
 
-    return Case("two.yaml", bars // 2, members=tuple(members), check=both_trade)
+    # the first two folds of each strategy (from 324 and 424) are enough
+    return Case("two.yaml", bars // 2, played=150, members=tuple(members), check=both_trade)
 
 
 def _two_strategies_inverse_volatility(folder: Path) -> Case:
