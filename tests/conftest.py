@@ -130,9 +130,10 @@ def ram_tmp_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RamFol
 
 
 @pytest.fixture
-def ram_tmp_path(ram_tmp_factory: RamFolders, request: pytest.FixtureRequest) -> Path:
-    """A new empty folder in memory for this test (`ram_tmp`); else like ``tmp_path``."""
-    return ram_tmp_factory.mktemp(request.node.name)
+def ram_tmp_path(ram_tmp_factory: RamFolders, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A new empty folder in memory for this test (`ram_tmp`), removed after it."""
+    with ram_tmp_factory.folder(request.node.name) as path:
+        yield path
 
 
 @pytest.fixture

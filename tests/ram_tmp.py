@@ -10,10 +10,12 @@ nothing: ``/dev/shm`` where the machine has one (Linux), else pytest's own tmp f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["RamFolders", "ram_base"]
@@ -29,7 +31,11 @@ def ram_base(fallback: Path) -> Path:
 
 
 class RamFolders:
-    """New folders under one base folder (`ram_base`), removed together by `remove`."""
+    """New folders under one base folder (`ram_base`), removed together by `remove`.
+
+    Memory is scarcer than disk: a folder is removed when its test or example is done
+    (`folder`, and the ``ram_tmp_path`` fixture), not kept as pytest keeps its own.
+    """
 
     def __init__(self, base: Path, owned: bool) -> None:
         self.base = base
@@ -39,6 +45,15 @@ class RamFolders:
         """Return a new empty folder whose name starts with ``name``."""
         prefix = re.sub(r"[^\w.-]", "_", name)[:40]
         return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.base))
+
+    @contextlib.contextmanager
+    def folder(self, name: str) -> Iterator[Path]:
+        """Give a new empty folder (`mktemp`) and remove it after the block."""
+        path = self.mktemp(name)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def remove(self) -> None:
         """Delete the base folder if this object made it."""

@@ -467,14 +467,14 @@ def _three_drivers(folder: Path, spec: dict[str, Any]) -> RunOutcome:
 def test_batch_per_bar_and_paper_journals_are_identical(
     ram_tmp_factory: RamFolders, spec: dict[str, Any]
 ) -> None:
-    folder = ram_tmp_factory.mktemp("parity")
-    path = _write(folder, spec)
-    config, _ = load_strategy(path, [])
-    cspec = core_spec(build_pipeline(config), 3600)
-    # every sequential layer is built in: compiled in the core (monitors stop it per bar)
-    assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
-    batch = _three_drivers(folder, spec)
-    _show_reached(batch)
+    with ram_tmp_factory.folder("parity") as folder:
+        path = _write(folder, spec)
+        config, _ = load_strategy(path, [])
+        cspec = core_spec(build_pipeline(config), 3600)
+        # every sequential layer is built in: compiled in the core (monitors stop it per bar)
+        assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
+        batch = _three_drivers(folder, spec)
+        _show_reached(batch)
 
 
 @pytest.mark.slow
@@ -488,8 +488,8 @@ def test_margin_accounts_under_risk_limits_journal_alike_in_every_driver(
     ram_tmp_factory: RamFolders, spec: dict[str, Any]
 ) -> None:
     """Liquidations, NO_EQUITY halts and refusals by risk.limits, in the three drivers."""
-    folder = ram_tmp_factory.mktemp("risk")
-    _show_reached(_three_drivers(folder, spec))
+    with ram_tmp_factory.folder("risk") as folder:
+        _show_reached(_three_drivers(folder, spec))
 
 
 def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
