@@ -608,9 +608,8 @@ def test_a_plugin_that_exits_at_import_is_an_error_naming_it(tmp_path: Path, cod
 
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.8, 1.5, 3.0])
 def test_sigterm_at_any_moment_of_start_up_leaves_no_run_without_a_stop(
-    ram_tmp_path: Path, delay: float
+    tmp_path: Path, delay: float
 ) -> None:
-    tmp_path = ram_tmp_path  # a paper run: its journal commits, fsync'd, at every bar
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
