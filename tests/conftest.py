@@ -25,6 +25,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 from pg_server import PgSchema, pg_schema_of
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+from ram_tmp import RamFolders, ram_base
 
 from tradeloom.threads import apply_native_threads, native_threads
 
@@ -116,6 +117,23 @@ def example_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     built = make_plugin_venv(folder / "venv", [EXAMPLE_PLUGIN])
     assert sys.prefix != str(built.path)
     return built
+
+
+@pytest.fixture(scope="session")
+def ram_tmp_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RamFolders]:
+    """New folders in memory (`ram_tmp`), for runs that commit their journal bar by bar."""
+    fallback = tmp_path_factory.mktemp("ram")
+    base = ram_base(fallback)
+    folders = RamFolders(base, owned=base != fallback)
+    yield folders
+    folders.remove()
+
+
+@pytest.fixture
+def ram_tmp_path(ram_tmp_factory: RamFolders, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A new empty folder in memory for this test (`ram_tmp`), removed after it."""
+    with ram_tmp_factory.folder(request.node.name) as path:
+        yield path
 
 
 @pytest.fixture

@@ -135,6 +135,15 @@ STRATEGY_PARAMS = [
 """Every shipped file; those that use the example plugin run in its venv, on one worker."""
 
 
+def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``tradeloom`` in a venv with the example plugin installed if the file needs it (its
+    kinds come from the package's entry point), else `main` in this process: the file's
+    run through the command in a process is `test_every_strategy_file_runs`."""
+    if _needs_example_plugin(path):
+        return request.getfixturevalue("example_venv").tradeloom  # type: ignore[no-any-return]
+    return request.getfixturevalue("in_process")  # type: ignore[no-any-return]
+
+
 def _command(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``tradeloom`` here, or in a venv with the example plugin installed if the file needs it."""
     if _needs_example_plugin(path):
@@ -218,7 +227,7 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
 def test_every_strategy_file_validates(path: Path, request: pytest.FixtureRequest) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = _command(path, request)("validate", _rel(path))
+    proc = _validator(path, request)("validate", _rel(path))
 
     assert (proc.returncode, proc.stderr) == (0, "")
     pattern = (
@@ -244,7 +253,9 @@ def test_every_strategy_file_runs(
 ) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     if doc["data"]["kind"] == "ccxt":
-        _runs_on_the_exchange_emulator(path, doc, tmp_path, monkeypatch, capsys)
+        # its paper run commits its journal, fsync'd, at every bar: in memory (`ram_tmp`)
+        folder = request.getfixturevalue("ram_tmp_path")
+        _runs_on_the_exchange_emulator(path, doc, folder, monkeypatch, capsys)
         return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
@@ -260,10 +271,10 @@ def test_every_strategy_file_runs(
 
 
 @pytest.mark.parametrize("path", PORTFOLIO_FILES, ids=_rel)
-def test_every_portfolio_file_validates(path: Path) -> None:
+def test_every_portfolio_file_validates(path: Path, in_process: Command) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = tradeloom("validate", _rel(path))
+    proc = in_process("validate", _rel(path))
 
     assert (proc.returncode, proc.stderr) == (0, "")
     count = len(doc["strategies"])
@@ -529,10 +540,12 @@ def in_process(
 ) -> Command:
     """``tradeloom ARGS`` run by `main` in this process, in ``cwd``: its exit code and output.
 
-    For the user mistakes below, whose point is the exact lines on stderr and exit 2
+    For the user mistakes below, whose point is the exact lines on stderr and exit 2,
+    and the runs of the tests' own small strategy, whose point is what the run wrote
     (a process start costs two seconds of CPU each); the command as a process, its
     exit status and no traceback, is checked by `test_missing_strategy_file` and
-    `test_no_traceback_for_a_directory_given_as_strategy`, which still start one.
+    `test_no_traceback_for_a_directory_given_as_strategy`, and every shipped file runs
+    in one (`test_every_strategy_file_runs`).
     """
 
     def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -548,8 +561,10 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_the_base_strategy_of_these_tests_is_valid(strategy: Path, tmp_path: Path) -> None:
-    proc = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+def test_the_base_strategy_of_these_tests_is_valid(
+    strategy: Path, tmp_path: Path, in_process: Command
+) -> None:
+    proc = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
     metrics = _check_run_dir(tmp_path / "run", proc, "tiny")
     assert (metrics["bars"], metrics["signals"], metrics["orders"]) == (8, 3, 1)
 
@@ -611,11 +626,11 @@ def test_missing_data_file_names_the_path(
 
 
 def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
-    strategy: Path, tmp_path: Path
+    strategy: Path, tmp_path: Path, in_process: Command
 ) -> None:
     bars = _write_bars(tmp_path, bad_rows=(2, 4))  # csv lines 4 and 6
 
-    proc = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+    proc = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
 
     assert_user_error(
         proc,
@@ -630,20 +645,19 @@ def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
     assert failed.error.startswith("DataValidationError: data: ")
     assert not (tmp_path / "run" / "metrics.json").exists()
 
-    repaired = tradeloom(
+    repaired = in_process(
         "run", "s.yaml", "--out", "repaired", "--set", "data.validation=repair", cwd=tmp_path
     )
     assert _check_run_dir(tmp_path / "repaired", repaired, "tiny")["bars"] == 6
 
 
 def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before(
-    strategy: Path, tmp_path: Path
+    strategy: Path, tmp_path: Path, in_process: Command, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _edit(strategy, "name: tiny\n", "name: tiny\nplugins: [failing_observer]\n")
+    monkeypatch.syspath_prepend(str(ROOT / "tests/fixtures/plugins"))
 
-    proc = tradeloom(
-        "run", "s.yaml", "--out", "run", cwd=tmp_path, pythonpath=ROOT / "tests/fixtures/plugins"
-    )
+    proc = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
 
     # a plugin's exception is a run failure (1), not a user error; the log has the traceback
     assert (proc.returncode, proc.stdout) == (1, "")
@@ -707,13 +721,15 @@ def test_invalid_yaml_is_located(tmp_path: Path, in_process: Command) -> None:
     )
 
 
-def test_out_folder_holding_a_run_is_refused(strategy: Path, tmp_path: Path) -> None:
-    first = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+def test_out_folder_holding_a_run_is_refused(
+    strategy: Path, tmp_path: Path, in_process: Command
+) -> None:
+    first = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     journal = tmp_path / "run" / "journal.sqlite"
     before = journal.read_bytes()
 
-    again = tradeloom("run", "s.yaml", "--out", "run", cwd=tmp_path)
+    again = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
 
     assert_user_error(again, "--out run: already holds a run (journal.sqlite); give a new folder")
     assert journal.read_bytes() == before
@@ -785,10 +801,10 @@ def test_no_traceback_for_a_directory_given_as_strategy(tmp_path: Path) -> None:
 
 
 def test_per_bar_driver_writes_the_same_journal_as_the_batch_driver(
-    strategy: Path, tmp_path: Path
+    strategy: Path, tmp_path: Path, in_process: Command
 ) -> None:
-    batch = tradeloom("run", "s.yaml", "--out", "batch", cwd=tmp_path)
-    per_bar = tradeloom("run", "s.yaml", "--out", "per_bar", "--driver", "per-bar", cwd=tmp_path)
+    batch = in_process("run", "s.yaml", "--out", "batch", cwd=tmp_path)
+    per_bar = in_process("run", "s.yaml", "--out", "per_bar", "--driver", "per-bar", cwd=tmp_path)
     _check_run_dir(tmp_path / "batch", batch, "tiny")
     _check_run_dir(tmp_path / "per_bar", per_bar, "tiny")
     assert journal_digest(tmp_path / "batch" / "journal.sqlite") == journal_digest(
@@ -796,7 +812,9 @@ def test_per_bar_driver_writes_the_same_journal_as_the_batch_driver(
     )
 
 
-def test_batch_driver_runs_a_plain_python_layer_too(strategy: Path, tmp_path: Path) -> None:
+def test_batch_driver_runs_a_plain_python_layer_too(
+    strategy: Path, tmp_path: Path, in_process: Command, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the core asks the plugin's rule at each bar, in whichever driver
     _edit(
         strategy,
@@ -805,13 +823,11 @@ def test_batch_driver_runs_a_plain_python_layer_too(strategy: Path, tmp_path: Pa
         "      limit: 1.0\n  sizing:",
     )
     _edit(strategy, "name: tiny\n", "name: tiny\nplugins: [feature_limit_rule]\n")
-    fixtures = ROOT / "tests/fixtures/plugins"
+    monkeypatch.syspath_prepend(str(ROOT / "tests/fixtures/plugins"))
     digests = []
     for driver in ("batch", "per-bar"):
         out = tmp_path / driver
-        proc = tradeloom(
-            "run", "s.yaml", "--driver", driver, "--out", out, cwd=tmp_path, pythonpath=fixtures
-        )
+        proc = in_process("run", "s.yaml", "--driver", driver, "--out", out, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         digests.append(journal_digest(out / "journal.sqlite"))
     assert digests[0] == digests[1]

@@ -4,14 +4,22 @@ A run directory, a sweep directory or an output folder as a crashing machine or 
 user leaves it: a FIFO or ``/dev/zero`` in place of a file, random bytes, JSON nested a
 hundred thousand levels deep, a text cell in a numeric column, a directory where a file
 goes, a symbolic link out of the folder, a user's file of the name a command writes. Each
-case runs the real command in a subprocess bounded by a timeout (a hang fails the test,
-never the suite) and asserts exit 2 with one line naming the path, no traceback, and that
-nothing outside the folder changed. Each failed before the fix (issue 25).
+case runs the command bounded by a timeout (a hang fails the test, never the suite) and
+asserts exit 2 with one line naming the path, no traceback, and that nothing outside the
+folder changed. Each failed before the fix (issue 25).
+
+A case that could hang in a system call (a FIFO or ``/dev/zero`` read where a file
+goes), a signal at start-up, a paper run and a sweep that runs its variants start the
+real command in a subprocess (`tradeloom`); the others call its `main` in this process
+(`in_process`: a process start costs a second or two of imports per case), under an
+alarm that fails the test at the same timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -19,15 +27,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 from pg_server import PG_URL
+
+from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = ROOT / "tests" / "sweep" / "small_strategy.yaml"
@@ -64,6 +76,63 @@ def tradeloom(*args: str | Path, cwd: Path | None = None, timeout: float = TIMEO
     except subprocess.TimeoutExpired:
         pytest.fail(f"tradeloom {' '.join(map(str, args))}: no answer in {timeout:.0f} s (a hang)")
     return Answer(done.returncode, done.stdout, done.stderr)
+
+
+class _Hang(BaseException):
+    """Raised by the alarm in a command run in this process: no answer in time."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float, what: str) -> Iterator[None]:
+    """Fail the test if the block takes longer than ``seconds`` (SIGALRM; main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: FrameType | None) -> None:
+        raise _Hang
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Hang:
+        pytest.fail(f"tradeloom {what}: no answer in {seconds:.0f} s (a hang)")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _cache_env() -> Iterator[None]:
+    saved = os.environ.get("TRADELOOM_CACHE")
+    os.environ["TRADELOOM_CACHE"] = _CACHE
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TRADELOOM_CACHE"]
+        else:
+            os.environ["TRADELOOM_CACHE"] = saved
+
+
+def in_process(*args: str | Path, cwd: Path | None = None, timeout: float = TIMEOUT) -> Answer:
+    """Run the CLI's `main` in this process, as `tradeloom` does; a hang past ``timeout``
+    fails the test."""
+    argv = ["--quiet", *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        _alarm(timeout, " ".join(argv[1:])),
+        contextlib.chdir(cwd or Path.cwd()),
+        _cache_env(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse's answer to a bad command line
+            code = stop.code if isinstance(stop.code, int) else 2
+    return Answer(code, out.getvalue(), err.getvalue())
 
 
 def one_line(answer: Answer, code: int = 2) -> str:
@@ -109,7 +178,7 @@ def test_a_fifo_in_place_of_the_journal_is_answered_at_once(
 def test_random_bytes_as_the_journal_are_one_line(run_copy: Path, command: list[str]) -> None:
     journal = run_copy / "journal.sqlite"
     journal.write_bytes(os.urandom(1) + bytes(range(256)) * 64)
-    line = one_line(tradeloom(*command, run_copy))
+    line = one_line(in_process(*command, run_copy))
     assert line == f"{journal}: not a SQLite database (damaged, or another kind of file)"
 
 
@@ -136,7 +205,7 @@ def test_report_does_not_hang_on_a_strategy_file_that_is_a_fifo(run_copy: Path) 
 def test_deeply_nested_metrics_are_one_line(run_copy: Path, command: list[str]) -> None:
     (run_copy / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
     dirs = [run_copy, run_copy] if command == ["compare"] else [run_copy]
-    line = one_line(tradeloom(*command, *dirs, cwd=run_copy.parent))
+    line = one_line(in_process(*command, *dirs, cwd=run_copy.parent))
     assert line == (
         f"{run_copy}/metrics.json: nests more than 64 levels deep; a run's metrics never "
         "does: damaged, or another file"
@@ -145,7 +214,7 @@ def test_deeply_nested_metrics_are_one_line(run_copy: Path, command: list[str]) 
 
 def test_metrics_of_random_bytes_are_one_line(run_copy: Path) -> None:
     (run_copy / "metrics.json").write_bytes(b'{"a": "\xff\xfe\x00"}')
-    line = one_line(tradeloom("report", run_copy))
+    line = one_line(in_process("report", run_copy))
     assert line == (
         f"{run_copy}/metrics.json: not UTF-8 text (byte 0xff at offset 7): damaged, or not "
         "a run's metrics"
@@ -156,7 +225,7 @@ def test_metrics_of_random_bytes_are_one_line(run_copy: Path) -> None:
 def test_a_deeply_nested_journal_pointer_is_one_line(run_copy: Path, command: list[str]) -> None:
     (run_copy / "journal.sqlite").unlink()
     (run_copy / "journal.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
-    line = one_line(tradeloom(*command, run_copy))
+    line = one_line(in_process(*command, run_copy))
     assert line == (
         f"{run_copy}/journal.json: nests more than 64 levels deep; a journal pointer never "
         "does: damaged, or another file"
@@ -175,7 +244,7 @@ def test_a_text_cell_in_the_equity_curve_is_one_line(
     cells[1] = "hello"
     lines[5] = ",".join(cells)
     path.write_text("\n".join(lines) + "\n")
-    line = one_line(tradeloom(*command, run_copy))
+    line = one_line(in_process(*command, run_copy))
     assert line == f"{path}:6: column close: expected a number, was 'hello'; damaged, or not {what}"
 
 
@@ -185,7 +254,7 @@ def test_a_text_cell_in_the_equity_curve_is_one_line(
 def test_report_refuses_a_report_html_that_is_a_directory(run_copy: Path) -> None:
     (run_copy / "report.html").unlink()
     (run_copy / "report.html" / "keep").mkdir(parents=True)
-    line = one_line(tradeloom("report", run_copy))
+    line = one_line(in_process("report", run_copy))
     assert line == f"{run_copy}/report.html: is a directory; refusing to replace it: remove it"
     assert (run_copy / "report.html" / "keep").is_dir()
 
@@ -197,7 +266,7 @@ def test_report_refuses_to_write_through_a_link_out_of_the_run(
     outside.write_text("the user's file\n")
     (run_copy / "report.html").unlink()
     (run_copy / "report.html").symlink_to(outside)
-    line = one_line(tradeloom("report", run_copy))
+    line = one_line(in_process("report", run_copy))
     assert line.startswith(f"{run_copy}/report.html: is a symbolic link to {outside}, outside ")
     assert outside.read_text() == "the user's file\n"
 
@@ -211,7 +280,7 @@ def test_compare_refuses_to_write_through_a_link_out_of_the_folder(
     folder.mkdir()
     (folder / "compare.html").symlink_to(outside)
     line = one_line(
-        tradeloom("compare", finished_run, finished_run, "--out", folder / "compare.html")
+        in_process("compare", finished_run, finished_run, "--out", folder / "compare.html")
     )
     assert line == (
         f"{folder}/compare.html: is a symbolic link to {outside}, outside {folder}; refusing "
@@ -222,7 +291,7 @@ def test_compare_refuses_to_write_through_a_link_out_of_the_folder(
 
 def test_compare_refuses_a_dangling_link(finished_run: Path, tmp_path: Path) -> None:
     (tmp_path / "compare.html").symlink_to(tmp_path / "gone" / "x.html")
-    line = one_line(tradeloom("compare", finished_run, finished_run, cwd=tmp_path))
+    line = one_line(in_process("compare", finished_run, finished_run, cwd=tmp_path))
     assert line == (
         f"compare.html: is a symbolic link to {tmp_path}/gone/x.html, which does not exist "
         "in .; refusing "
@@ -235,7 +304,7 @@ def test_compare_never_replaces_a_users_file_but_rewrites_its_own(
 ) -> None:
     mine = tmp_path / "mine.html"
     mine.write_text("the user's page\n")
-    line = one_line(tradeloom("compare", finished_run, finished_run, "--out", mine))
+    line = one_line(in_process("compare", finished_run, finished_run, "--out", mine))
     assert line == (
         f"{mine}: exists and was not written by tradeloom; refusing to replace it: move it "
         "away or give another --out"
@@ -243,13 +312,13 @@ def test_compare_never_replaces_a_users_file_but_rewrites_its_own(
     assert mine.read_text() == "the user's page\n"
     ours = tmp_path / "ours.html"
     for _ in range(2):  # the second run replaces the page the first one wrote
-        answer = tradeloom("compare", finished_run, finished_run, "--out", ours)
+        answer = in_process("compare", finished_run, finished_run, "--out", ours)
         assert answer.code == 0, answer.err
     assert (tmp_path / ".tradeloom-owned").read_text() == "ours.html\n"
 
 
 def test_compare_refuses_an_empty_out(finished_run: Path, tmp_path: Path) -> None:
-    line = one_line(tradeloom("compare", finished_run, finished_run, "--out", "", cwd=tmp_path))
+    line = one_line(in_process("compare", finished_run, finished_run, "--out", "", cwd=tmp_path))
     assert line == "--out: expected a folder or file name, was empty (use . for here)"
     assert list(tmp_path.iterdir()) == []
 
@@ -315,7 +384,7 @@ def test_a_part_of_random_bytes_is_run_again(sweep_copy: Path) -> None:
 )
 def test_a_damaged_sweep_json_is_one_line(sweep_copy: Path, damage: bytes, expected: str) -> None:
     (sweep_copy / "sweep.json").write_bytes(damage)
-    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", sweep_copy))
+    line = one_line(in_process("sweep", STRATEGY, *SWEEP, "--out", sweep_copy))
     assert line.startswith(f"{sweep_copy}/sweep.json: {expected}")
     assert line.endswith("; delete the sweep directory and run the sweep again")
 
@@ -325,7 +394,7 @@ def test_sweep_never_replaces_a_users_files(tmp_path: Path, name: str) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / name).write_text("the user's file\n")
-    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", out))
+    line = one_line(in_process("sweep", STRATEGY, *SWEEP, "--out", out))
     assert line == (
         f"{out}/{name}: exists and was not written by tradeloom; refusing to replace it: "
         "move it away or give another --out"
@@ -335,7 +404,7 @@ def test_sweep_never_replaces_a_users_files(tmp_path: Path, name: str) -> None:
 
 
 def test_sweep_refuses_an_empty_out(tmp_path: Path) -> None:
-    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, "--out", "", cwd=tmp_path))
+    line = one_line(in_process("sweep", STRATEGY, *SWEEP, "--out", "", cwd=tmp_path))
     assert line == "--out: expected a folder or file name, was empty (use . for here)"
     assert list(tmp_path.iterdir()) == []
 
@@ -357,7 +426,7 @@ def test_sweep_folders_that_are_not_folders_are_one_line(
         target = Path(given)
         kind = "a character device"
     extra = ["--out", tmp_path / "sweep"] if option == "--cache-dir" else []
-    line = one_line(tradeloom("sweep", STRATEGY, *SWEEP, option, target, *extra))
+    line = one_line(in_process("sweep", STRATEGY, *SWEEP, option, target, *extra))
     if kind:
         assert line == f"{option} {target}: is {kind}, not a folder; give a folder"
     else:
@@ -373,7 +442,7 @@ def test_a_variant_of_another_strategys_sweep_is_refused(
     other = tmp_path / "other.yaml"
     other.write_text(STRATEGY.read_text().replace("seed: 7", "seed: 8"))
     line = one_line(
-        tradeloom("run", other, "--variant", f"{finished_sweep}:0", "--out", tmp_path / "r")
+        in_process("run", other, "--variant", f"{finished_sweep}:0", "--out", tmp_path / "r")
     )
     swept = hashlib.sha256(STRATEGY.read_bytes()).hexdigest()[:12]
     given = hashlib.sha256(other.read_bytes()).hexdigest()[:12]
@@ -428,7 +497,7 @@ def test_an_alert_url_that_is_not_http_is_refused_at_validation(
         tmp_path,
         'live:\n  alerts:\n    targets:\n      - {kind: webhook, url: "${HOSTILE_HOOK}"}\n',
     )
-    line = one_line(tradeloom("validate", path))
+    line = one_line(in_process("validate", path))
     assert line == (
         f"{path}:46:30 live.alerts.targets.0.url: must hold an http:// or https:// URL with a "
         "host; it holds another scheme or no URL (not shown: it may carry a token), was "
@@ -442,7 +511,7 @@ def test_an_https_alert_url_validates(tmp_path: Path, monkeypatch: pytest.Monkey
         tmp_path,
         'live:\n  alerts:\n    targets:\n      - {kind: webhook, url: "${HOSTILE_HOOK}"}\n',
     )
-    answer = tradeloom("validate", path)
+    answer = in_process("validate", path)
     assert answer.code == 0, answer.err
 
 
@@ -453,7 +522,7 @@ def test_a_postgresql_system_schema_is_refused_at_validation(
     monkeypatch.setenv("HOSTILE_JOURNAL", PG_URL)
     path = _strategy_with(tmp_path, f"journal:\n  url: ${{HOSTILE_JOURNAL}}\n  schema: {schema}\n")
     for command in (["validate"], ["run", "--out", tmp_path / "r"]):
-        line = one_line(tradeloom(command[0], path, *command[1:]))
+        line = one_line(in_process(command[0], path, *command[1:]))
         assert line == (
             f"{path}:45:11 journal.schema: '{schema}' is a PostgreSQL system schema name (pg_* "
             "and information_schema are reserved); name the journal's own schema, such as "
@@ -493,7 +562,7 @@ def test_a_read_only_journal_database_is_one_line(
         )
     monkeypatch.setenv("HOSTILE_JOURNAL", _url_of(scratch_database))
     path = _strategy_with(tmp_path, "journal:\n  url: ${HOSTILE_JOURNAL}\n  schema: hostile\n")
-    line = one_line(tradeloom("run", path, "--out", tmp_path / "r", *FAST))
+    line = one_line(in_process("run", path, "--out", tmp_path / "r", *FAST))
     assert line == (
         "${HOSTILE_JOURNAL}: the PostgreSQL journal cannot be written in schema hostile (cannot "
         "execute CREATE SCHEMA in a read-only transaction); give a writable database and a "
@@ -512,7 +581,7 @@ def test_a_login_without_the_right_to_create_the_schema_is_one_line(
     try:
         monkeypatch.setenv("HOSTILE_JOURNAL", _url_of(scratch_database, role))
         path = _strategy_with(tmp_path, "journal:\n  url: ${HOSTILE_JOURNAL}\n  schema: hostile\n")
-        line = one_line(tradeloom("run", path, "--out", tmp_path / "r", *FAST))
+        line = one_line(in_process("run", path, "--out", tmp_path / "r", *FAST))
     finally:
         with psycopg.connect(_url_of(scratch_database), autocommit=True) as db:
             db.execute(f'DROP OWNED BY "{role}"')  # type: ignore[arg-type]
@@ -530,7 +599,7 @@ def test_a_plugin_that_exits_at_import_is_an_error_naming_it(tmp_path: Path, cod
     module = "hostile_exit_" + code.strip("'")
     (tmp_path / f"{module}.py").write_text(f"import sys\nsys.exit({code})\n")
     path = _strategy_with(tmp_path, f"plugins: [{module}]\n")
-    line = one_line(tradeloom("validate", path, cwd=tmp_path))
+    line = one_line(in_process("validate", path, cwd=tmp_path))
     assert line == (
         f"{path}:43:11 plugins.0: cannot import plugin module '{module}': it called "
         f"sys.exit({code}) while being imported"
@@ -596,7 +665,7 @@ def test_run_out_that_is_not_a_folder_is_one_line(tmp_path: Path, given: str, ki
     if given == "dangling":
         target = tmp_path / "link"
         target.symlink_to(tmp_path / "gone")
-    line = one_line(tradeloom("run", STRATEGY, "--out", target, *FAST))
+    line = one_line(in_process("run", STRATEGY, "--out", target, *FAST))
     if kind:
         assert line == f"--out {target}: is {kind}, not a folder; give a folder"
     else:

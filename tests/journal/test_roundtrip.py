@@ -1,4 +1,8 @@
-"""Every kind round-trips, by each write path, into identical rows and chains."""
+"""Every kind round-trips, by each write path, into identical rows and chains.
+
+The journals are written in memory (``ram_tmp_path``, `ram_tmp`): every example opens,
+commits and closes a few, and each commit is fsync'd.
+"""
 
 from __future__ import annotations
 
@@ -61,9 +65,9 @@ def _batch(kind: type[Event], items: list[tuple[int, Event]]) -> ColumnBatch:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @SETTINGS
 @given(data=st.data())
-def test_every_kind_round_trips(tmp_path: Path, kind: str, data: st.DataObject) -> None:
+def test_every_kind_round_trips(ram_tmp_path: Path, kind: str, data: st.DataObject) -> None:
     written = data.draw(st.lists(events(kind), min_size=1, max_size=3))
-    path = _fresh(tmp_path, "j.sqlite")
+    path = _fresh(ram_tmp_path, "j.sqlite")
     journal = open_journal(path, IDENTITY)
     for event in written:
         journal.append(event)
@@ -81,12 +85,12 @@ def test_every_kind_round_trips(tmp_path: Path, kind: str, data: st.DataObject) 
 @SETTINGS
 @given(data=st.data())
 def test_every_kind_reads_back_through_every_reader(
-    tmp_path: Path, kind: str, data: st.DataObject
+    ram_tmp_path: Path, kind: str, data: st.DataObject
 ) -> None:
     """`read_rows` (plain values, what status and reports read) and `read_frame` (typed
     columns) give back what `read_events` does, for every kind."""
     written = data.draw(st.lists(events(kind), min_size=1, max_size=3))
-    path = _fresh(tmp_path, "j.sqlite")
+    path = _fresh(ram_tmp_path, "j.sqlite")
     journal = open_journal(path, IDENTITY)
     for event in written:
         journal.append(event)
@@ -119,11 +123,11 @@ def _plain(cell: object) -> object:
 @SETTINGS
 @given(data=st.data())
 def test_bulk_and_per_event_writes_make_identical_rows_and_chains(
-    tmp_path: Path, data: st.DataObject
+    ram_tmp_path: Path, data: st.DataObject
 ) -> None:
     kinds = data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=6))
     written = [data.draw(events(kind)) for kind in kinds]
-    one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
+    one, bulk = _fresh(ram_tmp_path, "one.sqlite"), _fresh(ram_tmp_path, "bulk.sqlite")
     journal = open_journal(one, IDENTITY)
     for event in written:
         journal.append(event)
@@ -157,12 +161,12 @@ def _as_vocabulary(batch: ColumnBatch, reverse: bool) -> ColumnBatch:
 @SETTINGS
 @given(data=st.data())
 def test_texts_given_as_categoricals_make_the_rows_and_chain_of_single_events(
-    tmp_path: Path, data: st.DataObject
+    ram_tmp_path: Path, data: st.DataObject
 ) -> None:
     kinds = data.draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=6))
     written = [data.draw(events(kind)) for kind in kinds]
     reverse = data.draw(st.booleans())
-    one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
+    one, bulk = _fresh(ram_tmp_path, "one.sqlite"), _fresh(ram_tmp_path, "bulk.sqlite")
     journal = open_journal(one, IDENTITY)
     for event in written:
         journal.append(event)
@@ -180,7 +184,7 @@ def test_texts_given_as_categoricals_make_the_rows_and_chain_of_single_events(
 
 
 def test_a_categorical_text_with_a_missing_value_is_refused_where_a_text_is_required(
-    tmp_path: Path,
+    ram_tmp_path: Path,
 ) -> None:
     fills = {
         "bar": [0, 1],
@@ -192,7 +196,7 @@ def test_a_categorical_text_with_a_missing_value_is_refused_where_a_text_is_requ
         "fee": [0.0, 0.0],
         "slippage": [0.0, 0.0],
     }
-    journal = open_journal(tmp_path / "j.sqlite", IDENTITY)
+    journal = open_journal(ram_tmp_path / "j.sqlite", IDENTITY)
     with pytest.raises(JournalValueError, match=r"^fill.order_id: expected texts, found None$"):
         journal.write_columns([ColumnBatch(FillEvent, np.arange(2), fills)])
     journal.close()
@@ -202,12 +206,12 @@ def test_a_categorical_text_with_a_missing_value_is_refused_where_a_text_is_requ
 @SETTINGS
 @given(data=st.data())
 def test_columns_that_hold_one_value_in_every_row_are_written_as_single_events_write_them(
-    tmp_path: Path, kind: str, data: st.DataObject
+    ram_tmp_path: Path, kind: str, data: st.DataObject
 ) -> None:
     # copies of one event: every column but seq and hash repeats (bound once per INSERT)
     event = data.draw(events(kind))
     copies = data.draw(st.integers(min_value=2, max_value=250))
-    one, bulk = _fresh(tmp_path, "one.sqlite"), _fresh(tmp_path, "bulk.sqlite")
+    one, bulk = _fresh(ram_tmp_path, "one.sqlite"), _fresh(ram_tmp_path, "bulk.sqlite")
     journal = open_journal(one, IDENTITY)
     for _ in range(copies):
         journal.append(event)
@@ -219,7 +223,7 @@ def test_columns_that_hold_one_value_in_every_row_are_written_as_single_events_w
     assert verify(one) == verify(bulk)
 
 
-def test_bulk_after_appended_events_continues_the_sequence_and_chain(tmp_path: Path) -> None:
+def test_bulk_after_appended_events_continues_the_sequence_and_chain(ram_tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01", tz="UTC")
     fills = [
         FillEvent(
@@ -235,7 +239,7 @@ def test_bulk_after_appended_events_continues_the_sequence_and_chain(tmp_path: P
         for i in range(3)
     ]
     signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
-    one, bulk = tmp_path / "one.sqlite", tmp_path / "bulk.sqlite"
+    one, bulk = ram_tmp_path / "one.sqlite", ram_tmp_path / "bulk.sqlite"
     journal = open_journal(one, IDENTITY)
     for event in [signal, *fills, signal]:
         journal.append(event)
@@ -250,10 +254,10 @@ def test_bulk_after_appended_events_continues_the_sequence_and_chain(tmp_path: P
     assert [seq for seq, _ in read_sequenced(bulk)] == [1, 2, 3, 4, 5]
 
 
-def test_a_reopened_journal_appends_after_its_last_row(tmp_path: Path) -> None:
+def test_a_reopened_journal_appends_after_its_last_row(ram_tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01", tz="UTC")
     signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
-    path = tmp_path / "j.sqlite"
+    path = ram_tmp_path / "j.sqlite"
     for _ in range(3):
         journal = open_journal(path, IDENTITY)
         journal.append(signal)
@@ -261,10 +265,10 @@ def test_a_reopened_journal_appends_after_its_last_row(tmp_path: Path) -> None:
     assert verify(path).rows == 3
 
 
-def test_bulk_positions_must_cover_the_write_once(tmp_path: Path) -> None:
+def test_bulk_positions_must_cover_the_write_once(ram_tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01", tz="UTC")
     signal = SignalEvent(bar=0, timestamp=ts, direction=1, confidence=0.5, probability=0.6)
-    journal = open_journal(tmp_path / "j.sqlite", IDENTITY)
+    journal = open_journal(ram_tmp_path / "j.sqlite", IDENTITY)
     with pytest.raises(JournalValueError, match=r"^position 0 is given 2 times$"):
         journal.write_columns([_batch(SignalEvent, [(0, signal), (0, signal)])])
     with pytest.raises(JournalValueError, match=r"^signal: the column 'direction' is missing$"):
@@ -274,9 +278,9 @@ def test_bulk_positions_must_cover_the_write_once(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_an_int_beyond_64_bits_is_refused_with_its_field(tmp_path: Path) -> None:
+def test_an_int_beyond_64_bits_is_refused_with_its_field(ram_tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01", tz="UTC")
-    journal = open_journal(tmp_path / "j.sqlite", IDENTITY)
+    journal = open_journal(ram_tmp_path / "j.sqlite", IDENTITY)
     message = r"^signal.direction: 18446744073709551616 does not fit a 64-bit integer$"
     with pytest.raises(JournalValueError, match=message):
         journal.append(
@@ -285,9 +289,9 @@ def test_an_int_beyond_64_bits_is_refused_with_its_field(tmp_path: Path) -> None
     journal.close()
 
 
-def test_frames_have_typed_columns(tmp_path: Path) -> None:
+def test_frames_have_typed_columns(ram_tmp_path: Path) -> None:
     ts = pd.Timestamp("2024-01-01 01:00", tz="UTC")
-    path = tmp_path / "j.sqlite"
+    path = ram_tmp_path / "j.sqlite"
     journal = open_journal(path, IDENTITY)
     journal.append(
         FillEvent(
@@ -331,8 +335,8 @@ def test_frames_have_typed_columns(tmp_path: Path) -> None:
     assert read_frame(path, "signal").empty
 
 
-def test_sql_reads_fills_orders_and_rejections_without_json(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
+def test_sql_reads_fills_orders_and_rejections_without_json(ram_tmp_path: Path) -> None:
+    path = ram_tmp_path / "j.sqlite"
     journal = open_journal(path, IDENTITY)
     ts = pd.Timestamp("2024-01-01", tz="UTC")
     journal.append(

@@ -12,6 +12,9 @@ the real paper runner (`paper_replay.paper_run`: warm-up, one tick per bar, the
 simulated venue, sometimes killed and restarted from its journal mid-run) journals
 the per-bar driver's rows (`_assert_paper_same` says exactly which). Then whole
 strategies: the default one (a walk-forward forest with a monitor), shortened.
+
+The runs are written in memory (`ram_tmp`): a paper run commits, fsync'd, at every bar,
+which on a busy machine's disk took most of an example's time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -40,6 +44,7 @@ from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.schemas import load_strategy
 
 from paper_replay import PAPER_ONLY, paper_run  # isort: skip
+from ram_tmp import RamFolders  # isort: skip
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -58,6 +63,14 @@ SMALL_REGIME = {
 def fixture_plugins_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make flagged_model (probabilities and anomaly scores from columns) importable."""
     monkeypatch.syspath_prepend(str(FIXTURES))
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> None:
+    """Keep the runs' log lines (every signal, order and fill at debug level) off the
+    captured output: printing them took a tenth of each example's time. The
+    processors still render each line (conftest puts the defaults back after)."""
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
 
 
 def _market(
@@ -452,16 +465,16 @@ def _three_drivers(folder: Path, spec: dict[str, Any]) -> RunOutcome:
 )
 @given(spec=_strategies)
 def test_batch_per_bar_and_paper_journals_are_identical(
-    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]
+    ram_tmp_factory: RamFolders, spec: dict[str, Any]
 ) -> None:
-    folder = tmp_path_factory.mktemp("parity")
-    path = _write(folder, spec)
-    config, _ = load_strategy(path, [])
-    cspec = core_spec(build_pipeline(config), 3600)
-    # every sequential layer is built in: compiled in the core (monitors stop it per bar)
-    assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
-    batch = _three_drivers(folder, spec)
-    _show_reached(batch)
+    with ram_tmp_factory.folder("parity") as folder:
+        path = _write(folder, spec)
+        config, _ = load_strategy(path, [])
+        cspec = core_spec(build_pipeline(config), 3600)
+        # every sequential layer is built in: compiled in the core (monitors stop it per bar)
+        assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
+        batch = _three_drivers(folder, spec)
+        _show_reached(batch)
 
 
 @pytest.mark.slow
@@ -472,14 +485,14 @@ def test_batch_per_bar_and_paper_journals_are_identical(
 )
 @given(spec=_risk_engine_strategies)
 def test_margin_accounts_under_risk_limits_journal_alike_in_every_driver(
-    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, Any]
+    ram_tmp_factory: RamFolders, spec: dict[str, Any]
 ) -> None:
     """Liquidations, NO_EQUITY halts and refusals by risk.limits, in the three drivers."""
-    folder = tmp_path_factory.mktemp("risk")
-    _show_reached(_three_drivers(folder, spec))
+    with ram_tmp_factory.folder("risk") as folder:
+        _show_reached(_three_drivers(folder, spec))
 
 
-def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
+def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
     """The generator is not vacuous: together, a few fixed specs journal every event type,
     every rejection and halt the options generated can cause, liquidations included, and
     the three drivers agree on each."""
@@ -567,7 +580,7 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
         },
     ]
     for i, variant in enumerate(variants):
-        folder = tmp_path / str(i)
+        folder = ram_tmp_path / str(i)
         folder.mkdir()
         batch = _three_drivers(folder, {**base, "seed": i, **variant})
         for row in read_rows(batch.run_dir / "journal.sqlite"):
@@ -617,7 +630,9 @@ def test_the_generated_strategies_reach_every_event(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("orders", ORDERS)
-def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[str, Any]) -> None:
+def test_order_types_journal_alike_in_every_driver(
+    ram_tmp_path: Path, orders: dict[str, Any]
+) -> None:
     """Limit, stop and sliced orders: the batch and per-bar backtests and a paper run
     (restarted mid-run from its journal) journal the same orders, fills and cancels."""
     spec = {
@@ -638,7 +653,7 @@ def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[
         "restart_at": 60,
         "orders": orders,
     }
-    batch = _three_drivers(tmp_path, spec)
+    batch = _three_drivers(ram_tmp_path, spec)
     journal = batch.run_dir / "journal.sqlite"
     kinds = {
         (r.values["kind"], r.values["parent_id"] is not None) for r in read_rows(journal, ["order"])
@@ -654,7 +669,7 @@ def test_order_types_journal_alike_in_every_driver(tmp_path: Path, orders: dict[
 
 
 @pytest.mark.slow
-def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(tmp_path: Path) -> None:
+def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(ram_tmp_path: Path) -> None:
     """eth_hgb_stops' monitors (drift against each fold's training rows included), with its
     rules turned into warnings so that the batch driver may run them."""
     doc = yaml.safe_load((ROOT / "strategies" / "eth_hgb_stops.yaml").read_text())
@@ -665,10 +680,10 @@ def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(tmp_path: 
         monitor.update(window=200, min_samples=min(monitor.get("min_samples", 100), 100))
     doc["health"] = [{**rule, "action": "warn"} for rule in doc["health"]]
     doc["health"].append({"metric": "feature_drift.psi_max", "above": 1.0, "action": "warn"})
-    path = tmp_path / "strategy.yaml"
+    path = ram_tmp_path / "strategy.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    batch = _run(path, tmp_path / "batch", "auto")
-    per_bar = _run(path, tmp_path / "per_bar", "per_bar")
+    batch = _run(path, ram_tmp_path / "batch", "auto")
+    per_bar = _run(path, ram_tmp_path / "per_bar", "per_bar")
     _assert_same(batch, per_bar)
     metrics = json.loads((batch.run_dir / "metrics.json").read_text())
     assert metrics["model_trainings"] >= 3 and metrics["fills"] >= 10
@@ -680,7 +695,7 @@ def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(tmp_path: 
 
 
 @pytest.mark.slow
-def test_the_default_strategy_replays_bar_by_bar_to_the_same_journal(tmp_path: Path) -> None:
+def test_the_default_strategy_replays_bar_by_bar_to_the_same_journal(ram_tmp_path: Path) -> None:
     """A walk-forward forest with a monitor: trainings and health rows interleave alike."""
     overrides = (
         "data.bars=3000",
@@ -689,25 +704,25 @@ def test_the_default_strategy_replays_bar_by_bar_to_the_same_journal(tmp_path: P
         "model.params.n_estimators=20",
     )
     path = ROOT / "strategies" / "btc_rf.yaml"
-    batch = _run(path, tmp_path / "batch", "auto", overrides)
-    per_bar = _run(path, tmp_path / "per_bar", "per_bar", overrides)
+    batch = _run(path, ram_tmp_path / "batch", "auto", overrides)
+    per_bar = _run(path, ram_tmp_path / "per_bar", "per_bar", overrides)
     metrics = json.loads((batch.run_dir / "metrics.json").read_text())
     assert metrics["orders"] >= 10 and metrics["model_trainings"] >= 3
     _assert_same(batch, per_bar)
 
 
-def test_nan_probability_never_trades(tmp_path: Path) -> None:
+def test_nan_probability_never_trades(ram_tmp_path: Path) -> None:
     spec = {**PLAIN, "seed": 1, "bars": 50, "allow_short": True, "threshold": 0.05}
-    path = _write(tmp_path, spec)
-    frame = pd.read_csv(tmp_path / "bars.csv")
+    path = _write(ram_tmp_path, spec)
+    frame = pd.read_csv(ram_tmp_path / "bars.csv")
     frame["p_up"] = math.nan
-    frame.to_csv(tmp_path / "bars.csv", index=False)
+    frame.to_csv(ram_tmp_path / "bars.csv", index=False)
     for driver in ("auto", "per_bar"):
-        outcome = _run(path, tmp_path / driver, driver)
+        outcome = _run(path, ram_tmp_path / driver, driver)
         assert outcome.result.recorder.orders == []
 
 
-def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path) -> None:
+def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(ram_tmp_path: Path) -> None:
     spec = {
         **PLAIN,
         "seed": 7,
@@ -722,7 +737,7 @@ def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(tmp_path: Path
         "take_profit": 0.02,
         "threshold": 0.05,
     }
-    path = _write(tmp_path, spec)
+    path = _write(ram_tmp_path, spec)
     config, _ = load_strategy(path, [])
     pipeline = build_pipeline(config)
     cspec = core_spec(pipeline, 3600)
@@ -761,9 +776,9 @@ class _Drifting:
         return Step()
 
 
-def test_per_bar_features_must_equal_the_batch_features(tmp_path: Path) -> None:
+def test_per_bar_features_must_equal_the_batch_features(ram_tmp_path: Path) -> None:
     spec = {**PLAIN, "seed": 3, "bars": 20, "fill": "close"}
-    path = _write(tmp_path, spec)
+    path = _write(ram_tmp_path, spec)
     config, plugins = load_strategy(path, [])
     pipeline = dataclasses.replace(build_pipeline(config), features=(_Drifting(),))
     with pytest.raises(
@@ -771,9 +786,9 @@ def test_per_bar_features_must_equal_the_batch_features(tmp_path: Path) -> None:
         match=r"^feature column drift at bar 5: the per-bar driver gives 1e-12, "
         r"the batch driver 0\.0$",
     ):
-        run_strategy(pipeline, plugins, out=tmp_path / "run", driver="per_bar")
+        run_strategy(pipeline, plugins, out=ram_tmp_path / "run", driver="per_bar")
     # the batch driver never steps features
-    run_strategy(pipeline, plugins, out=tmp_path / "batch", driver="auto")
+    run_strategy(pipeline, plugins, out=ram_tmp_path / "batch", driver="auto")
 
 
 class _OtherBits:
@@ -798,8 +813,8 @@ class _OtherBits:
         return Step()
 
 
-def test_per_bar_features_equal_as_numbers_pass_whatever_their_bits(tmp_path: Path) -> None:
+def test_per_bar_features_equal_as_numbers_pass_whatever_their_bits(ram_tmp_path: Path) -> None:
     spec = {**PLAIN, "seed": 3, "bars": 20, "fill": "close"}
-    config, plugins = load_strategy(_write(tmp_path, spec), [])
+    config, plugins = load_strategy(_write(ram_tmp_path, spec), [])
     pipeline = dataclasses.replace(build_pipeline(config), features=(_OtherBits(),))
-    run_strategy(pipeline, plugins, out=tmp_path / "run", driver="per_bar")
+    run_strategy(pipeline, plugins, out=ram_tmp_path / "run", driver="per_bar")

@@ -1,7 +1,8 @@
 """strategies/btc_lgbm.yaml and strategies/btc_xgb.yaml on paper with ``--clock simulated``:
 the paper run journals, bar by bar, the backtest's probability (bit for bit: both go
 through the fold's compiled trees), and the backtest's signals, decisions, orders, fills
-and folds."""
+and folds. The runs are written in memory (``ram_tmp_path``, `ram_tmp`): a paper run
+commits, fsync'd, at every bar."""
 
 from __future__ import annotations
 
@@ -40,22 +41,22 @@ def _strategy(name: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["btc_lgbm", "btc_xgb"])
 def test_a_paper_run_journals_the_backtests_probabilities_bar_by_bar(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.yaml").write_text(_strategy(name))
+    monkeypatch.chdir(ram_tmp_path)
+    (ram_tmp_path / "s.yaml").write_text(_strategy(name))
     assert main(["run", "s.yaml", "--out", "backtest", "-q"]) == 0
     paper_args = ["--mode", "paper", "--clock", "simulated", "--speed", "max"]
     assert main(["run", "s.yaml", *paper_args, "--out", "paper", "-q"]) == 0
     backtest, paper = (
-        tmp_path / "backtest" / "journal.sqlite",
-        tmp_path / "paper" / "journal.sqlite",
+        ram_tmp_path / "backtest" / "journal.sqlite",
+        ram_tmp_path / "paper" / "journal.sqlite",
     )
 
     live = rows(paper, "live_bar")
     assert [r["bar"] for r in live] == list(range(START, BARS))
     mine = [math.nan if r["probability"] is None else r["probability"] for r in live]
-    expected = pd.read_parquet(tmp_path / "backtest" / "features.parquet")["probability"]
+    expected = pd.read_parquet(ram_tmp_path / "backtest" / "features.parquet")["probability"]
     assert np.array_equal(mine, expected.to_numpy()[START:], equal_nan=True)  # exactly
     assert np.isfinite(mine).sum() > 400
     assert len(set(mine)) > 100  # the trees say many things, not one

@@ -24,7 +24,8 @@ bar's model probability is the backtest's, exactly:
 
 Every case but the mid-fold one is set so that its first fold predicts after the first
 bar the paper run plays: the backtest trades nothing before it, and the two journals can
-be compared as they are.
+be compared as they are. The runs are written in memory (``ram_tmp_path``, `ram_tmp`): a
+paper run commits, fsync'd, at every bar.
 """
 
 from __future__ import annotations
@@ -140,8 +141,10 @@ def _portfolio_top3(folder: Path) -> Case:
 
     def several_markets(paper: Path) -> None:
         assert len({r["symbol"] for r in journaled(paper, "fill")}) >= 3
+        assert len(journaled(paper, "model_trained")) >= 2  # a retrain while playing
 
-    return Case("top3.yaml", bars // 2, check=several_markets)
+    # the first two folds (424, 574) are enough: the paper run's cost is per bar and market
+    return Case("top3.yaml", bars // 2, played=200, check=several_markets)
 
 
 UNIVERSE = _edit(
@@ -226,8 +229,12 @@ def _two_strategies(folder: Path) -> Case:
         orders = [(r.symbol, r.values["id"]) for r in read_rows(paper, ["order"])]
         assert len({i for _, i in orders}) == len(orders)  # each client order id once
         assert all(i.startswith(f"{b.split(':')[0]}-") for b, i in orders)  # its book's prefix
+        # each strategy retrains while playing
+        assert len({r["symbol"] for r in journaled(paper, "model_trained")}) == 2
+        assert len(journaled(paper, "model_trained")) >= 4
 
-    return Case("two.yaml", bars // 2, members=tuple(members), check=both_trade)
+    # the first two folds of each strategy (from 324 and 424) are enough
+    return Case("two.yaml", bars // 2, played=150, members=tuple(members), check=both_trade)
 
 
 def _two_strategies_inverse_volatility(folder: Path) -> Case:
@@ -403,14 +410,14 @@ def _probabilities(features: Path, book: Callable[[str], str]) -> dict[tuple[int
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_paper_run_on_the_simulated_clock_journals_its_backtests_rows(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    case = CASES[name](tmp_path)
+    monkeypatch.chdir(ram_tmp_path)
+    case = CASES[name](ram_tmp_path)
     assert main(["run", case.file, "--out", "backtest", "-q"]) == 0
     played = [] if case.played is None else ["--max-bars", str(case.played)]
     assert main(["run", case.file, *PAPER, *played, "--out", "paper"]) == 0
-    paper = tmp_path / "paper" / "journal.sqlite"
+    paper = ram_tmp_path / "paper" / "journal.sqlite"
     start = case.start
     end = math.inf if case.played is None else start + case.played
     bars = sorted({r.bar for r in read_rows(paper, ["live_bar"])})
@@ -418,10 +425,10 @@ def test_a_paper_run_on_the_simulated_clock_journals_its_backtests_rows(
 
     theirs_run = "backtest"
     if case.reference is not None:
-        _reference(tmp_path, case.file, start)
+        _reference(ram_tmp_path, case.file, start)
         assert main(["run", case.reference, "--out", "reference", "-q"]) == 0
         theirs_run = "reference"
-    backtest = tmp_path / theirs_run / "journal.sqlite"
+    backtest = ram_tmp_path / theirs_run / "journal.sqlite"
     traded = 0
     for kind in KINDS:
         mine = journaled(paper, kind)
@@ -437,7 +444,7 @@ def test_a_paper_run_on_the_simulated_clock_journals_its_backtests_rows(
     folds = [r | {"predict_end": 0} for r in journaled(paper, "model_trained")]
     expected = [
         r | {"predict_end": 0}
-        for r in journaled(tmp_path / "backtest" / "journal.sqlite", "model_trained")
+        for r in journaled(ram_tmp_path / "backtest" / "journal.sqlite", "model_trained")
         if r["predict_end"] >= start and r["predict_start"] < end
     ]
     assert folds == expected and folds
@@ -452,12 +459,12 @@ def test_a_paper_run_on_the_simulated_clock_journals_its_backtests_rows(
             name_ = Path(member).stem
             own = sorted(b for b in one if b.startswith(f"{name_}:"))
             expected_p |= _probabilities(
-                tmp_path / f"member{k}" / "features.parquet",
+                ram_tmp_path / f"member{k}" / "features.parquet",
                 lambda s, n=name_, o=own: f"{n}:{s}" if s else o[0],
             )
     else:
         expected_p = _probabilities(
-            tmp_path / "backtest" / "features.parquet", lambda s: s or next(iter(one))
+            ram_tmp_path / "backtest" / "features.parquet", lambda s: s or next(iter(one))
         )
     mine_p = [
         math.nan if r.values["probability"] is None else r.values["probability"] for r in live
