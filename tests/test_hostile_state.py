@@ -651,11 +651,14 @@ def test_sigterm_at_any_moment_of_start_up_leaves_no_run_without_a_stop(
         # killed before anything was made: nothing to journal, nothing was sent
         assert process.returncode in (0, -signal.SIGTERM, 143), err
         return
-    assert process.returncode == 0, err[-2000:]
     from tradeloom.journal import RunStarted, RunStopped, read_events
 
     runs = list(read_events(journal, [RunStarted, RunStopped]))
     assert isinstance(runs[-1], RunStopped), runs
+    if process.returncode in (-signal.SIGTERM, 143):
+        # the 3-bar run had ended and journaled its stop; the signal met the exit
+        return
+    assert process.returncode == 0, err[-2000:]
     assert out.startswith(f"paper run {run_dir}: ")
 
 
