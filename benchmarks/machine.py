@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from tradeloom.plugins.model.estimator_checks import installed_distribution
 
 __all__ = ["describe"]
 
@@ -29,19 +30,13 @@ def describe(*distributions: str) -> str:
     """Return one line naming the machine and the versions of ``distributions``.
 
     A name may be installed under another distribution (``xgboost`` by
-    ``xgboost-cpu``): the first of ``name`` and ``name-cpu`` installed is named.
+    ``xgboost-cpu``): the one installed is named (`installed_distribution`).
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     versions = []
     for name in distributions:
-        for candidate in (name, f"{name}-cpu"):
-            try:
-                versions.append(f"{candidate} {version(candidate)}")
-                break
-            except PackageNotFoundError:
-                continue
-        else:
-            versions.append(f"{name} (not installed)")
+        installed = installed_distribution(name)
+        versions.append(f"{name} (not installed)" if installed is None else " ".join(installed))
     return "; ".join(
         [
             platform.platform(),

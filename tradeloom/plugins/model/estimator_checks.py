@@ -44,6 +44,7 @@ __all__ = [
     "CheckedEstimator",
     "check_estimator",
     "import_estimator",
+    "installed_distribution",
     "remembered_estimator",
 ]
 
@@ -219,10 +220,10 @@ _DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost", "xgboost-
 
 
 def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
-    top = path.partition(".")[0]
-    version = _installed_version(_DISTRIBUTIONS.get(top, (top,)))
-    if version is None:
+    installed = installed_distribution(path.partition(".")[0])
+    if installed is None:
         return None  # not an installed distribution: it may change without a version
+    version = "==".join(installed)
     if not _round_trips(params):
         return None
     digest = hashlib.sha256(Path(__file__).read_bytes())
@@ -231,10 +232,19 @@ def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
     return digest.hexdigest()
 
 
-def _installed_version(names: tuple[str, ...]) -> str | None:
-    for name in names:
+def installed_distribution(name: str) -> tuple[str, str] | None:
+    """Return the installed distribution that provides module ``name``, and its version.
+
+    Args:
+        name: A top-level module (``sklearn``, ``xgboost``) or a distribution's name.
+
+    Returns:
+        ``(distribution, version)``, the first of ``name``'s known distributions
+        installed, or None where none is.
+    """
+    for distribution in _DISTRIBUTIONS.get(name, (name,)):
         try:
-            return f"{name}=={metadata.version(name)}"
+            return distribution, metadata.version(distribution)
         except (metadata.PackageNotFoundError, ValueError):
             continue
     return None
