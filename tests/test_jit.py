@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 
+from tradeloom import jit
 from tradeloom.jit import LazyKernel
 
 _PROBE = textwrap.dedent(
@@ -59,3 +63,89 @@ def test_a_lazy_kernel_is_called_pickled_and_read_like_the_dispatcher() -> None:
     assert lazy(np.float64(1.5)) == 3.0
     assert lazy.py_func is _twice  # numba's dispatcher's own attribute
     assert lazy.signatures  # compiled for the float call
+
+
+_CACHE_PROBE = textwrap.dedent(
+    """
+    import json
+    from tradeloom.jit import package_stamp
+    from tradeloom.plugins.features import rsi
+    state = rsi.new_rsi_state()
+    values = [rsi.rsi_step(state, c, 3) for c in (1.0, 2.0, 3.0, 2.5, 4.0)]
+    stats = rsi.rsi_step.stats
+    print(json.dumps({
+        "file": rsi.__file__,
+        "stamp": package_stamp(),
+        "hits": sum(stats.cache_hits.values()),
+        "misses": sum(stats.cache_misses.values()),
+        "values": repr(values),
+    }))
+    """
+)
+
+
+def _probe_cache(package_parent: Path, cache: Path) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env |= {"TRADELOOM_KERNEL_CACHE": str(cache), "PYTHONPATH": str(package_parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+        cwd=package_parent,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_second_checkout_of_the_same_sources_loads_the_kernels_the_first_compiled(
+    tmp_path: Path,
+) -> None:
+    """The kernel cache is per user and keyed on the sources, not on a checkout's path."""
+    package = Path(__file__).resolve().parents[1] / "tradeloom"
+    ignore = shutil.ignore_patterns("__pycache__")
+    first, second = tmp_path / "clone-a", tmp_path / "clone-b"
+    for clone in (first, second):
+        shutil.copytree(package, clone / "tradeloom", ignore=ignore)
+    cache = tmp_path / "kernels"
+
+    compiled = _probe_cache(first, cache)
+    assert compiled["file"] == str(first / "tradeloom" / "plugins" / "features" / "rsi.py")
+    assert compiled["misses"] == 1 and compiled["hits"] == 0
+    stamp = str(compiled["stamp"])
+    [folder] = cache.iterdir()
+    assert folder.name == stamp[:24]
+    assert list((folder / "plugins" / "features").glob("rsi.rsi_step-*.nbi"))
+
+    loaded = _probe_cache(second, cache)
+    assert loaded["file"] == str(second / "tradeloom" / "plugins" / "features" / "rsi.py")
+    assert (loaded["stamp"], loaded["hits"], loaded["misses"]) == (stamp, 1, 0)
+    assert loaded["values"] == compiled["values"] == "[nan, nan, nan, 80.0, 89.47368421052632]"
+
+    # an edited kernel module is another stamp: compiled again, in a folder of its own
+    rsi_file = second / "tradeloom" / "plugins" / "features" / "rsi.py"
+    rsi_file.write_text(rsi_file.read_text() + "\n# edited\n")
+    edited = _probe_cache(second, cache)
+    assert edited["stamp"] != stamp
+    assert (edited["hits"], edited["misses"]) == (0, 1)
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_stamps_unused_for_weeks_are_pruned_beyond_the_newest(tmp_path: Path) -> None:
+    root = tmp_path / "kernels"
+    keep = root / "current"
+    now = time.time()
+    ages = {"fresh": 1, "week": 7, "month-a": 30, "month-b": 31, "month-c": 32}
+    for name, days in ages.items():
+        (root / name / "core").mkdir(parents=True)
+        os.utime(root / name, (now - days * 86400, now - days * 86400))
+    keep.mkdir()
+
+    jit._prune(root, keep=keep)
+
+    # the newest KEEP_STAMPS (with the one in use) stay, and so does what is recent
+    assert jit.KEEP_STAMPS == 4
+    assert sorted(p.name for p in root.iterdir()) == ["current", "fresh", "month-a", "week"]

@@ -5,8 +5,16 @@ kernels of other modules has them inlined, so editing a callee would leave the
 caller's cached machine code stale. tradeloom's kernels are therefore keyed on a
 stamp of every kernel module's source instead: any change to one recompiles every
 kernel once, and a second run of an unchanged install starts without compiling.
-The cache lives where numba would put it (``__pycache__`` beside the source, else
-the user cache directory, or ``NUMBA_CACHE_DIR``).
+
+The cache is shared by every checkout and install of the same kernel sources for one
+user: ``~/.cache/tradeloom/kernels/<stamp>/`` (``$XDG_CACHE_HOME`` if set, or the
+directory ``TRADELOOM_KERNEL_CACHE`` names), so a fresh clone, a reinstall, a sweep's
+workers and a Dask worker on the same machine load what any of them compiled instead
+of compiling it again (numba keys its own cache on each file's path and modification
+time, which a new clone changes). Stamps unused for `STALE_DAYS` days are removed
+beyond the newest `KEEP_STAMPS`. ``NUMBA_CACHE_DIR``, when set, is used instead (a
+fresh one forces a cold compile); where no cache directory is writable, numba's own
+places are tried (``__pycache__`` beside the source, numba's user cache).
 
 No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drivers
 give bit-identical numbers and NaN means "no value". Division follows numpy's error
@@ -25,14 +33,26 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import os
+import shutil
 import sys
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
-__all__ = ["LazyKernel", "core_kernel", "core_loop", "kernel", "package_stamp"]
+__all__ = [
+    "KEEP_STAMPS",
+    "STALE_DAYS",
+    "LazyKernel",
+    "core_kernel",
+    "core_loop",
+    "kernel",
+    "kernel_cache_root",
+    "package_stamp",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,8 +75,84 @@ def package_stamp() -> str:
     return digest.hexdigest()
 
 
+KEEP_STAMPS = 4
+"""The shared cache keeps at least this many stamps (the most recently used)."""
+
+STALE_DAYS = 14
+"""Beyond `KEEP_STAMPS`, a stamp unused this long is removed."""
+
+
+def kernel_cache_root() -> Path:
+    """Return the directory that holds the shared kernel cache, one folder per stamp."""
+    named = os.environ.get("TRADELOOM_KERNEL_CACHE")
+    if named:
+        return Path(named).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tradeloom" / "kernels"
+
+
 def _in_package(py_file: str) -> bool:
     return Path(py_file).resolve().is_relative_to(_PACKAGE)
+
+
+@cache
+def _stamp_folder() -> Path:
+    """Return this stamp's folder of the shared cache, marked used; prune stale stamps once."""
+    root = kernel_cache_root()
+    folder = root / package_stamp()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # the newest use: pruning keeps what is used
+    _prune(root, keep=folder)
+    return folder
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove stamps unused for `STALE_DAYS` days beyond the `KEEP_STAMPS` newest."""
+    try:
+        stamps = sorted(
+            (p for p in root.iterdir() if p.is_dir() and p != keep),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+    except OSError:
+        return
+    cutoff = time.time() - STALE_DAYS * 86400
+    for old in stamps[KEEP_STAMPS - 1 :]:
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _shared_locator(base: type) -> type:
+    """Return numba's source-file locator with its cache in the shared per-user folder."""
+
+    def init(self: Any, py_func: Any, py_file: str) -> None:
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        relative = Path(py_file).resolve().parent.relative_to(_PACKAGE)
+        self._cache_path = str(_stamp_folder() / relative)
+
+    def get_cache_path(self: Any) -> str:
+        return str(self._cache_path)
+
+    def from_function(cls: Any, py_func: Any, py_file: str) -> Any:
+        try:
+            return super(locator, cls).from_function(py_func, py_file)
+        except OSError:  # no writable cache folder: numba's own places are tried next
+            return None
+
+    locator: Any = type(
+        "SharedCacheLocator",
+        (base,),
+        {
+            "__init__": init,
+            "get_cache_path": get_cache_path,
+            "from_function": classmethod(from_function),
+        },
+    )
+    return locator
 
 
 def _stamped(base: type) -> type:
@@ -84,13 +180,14 @@ def _numba() -> ModuleType:
     import numba
     from numba.core import caching
 
-    bases = (
-        caching.UserProvidedCacheLocator,
-        caching.InTreeCacheLocator,
-        caching.UserWideCacheLocator,
-    )
     classes: list[Any] = caching.CacheImpl._locator_classes
     if not any(c.__name__.startswith("Tradeloom") for c in classes):
+        bases = (
+            caching.UserProvidedCacheLocator,
+            _shared_locator(caching.InTreeCacheLocator),
+            caching.InTreeCacheLocator,
+            caching.UserWideCacheLocator,
+        )
         classes[:0] = [_stamped(base) for base in bases]
     return numba
 
