@@ -196,7 +196,7 @@ from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
-from tradeloom.jit import core_kernel
+from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 
@@ -314,7 +314,7 @@ def _ladder(
     return True
 
 
-@core_kernel
+@core_loop
 def run_bars(
     t_end: int,
     px: np.ndarray,
