@@ -222,7 +222,8 @@ def main() -> None:
               f"(min {min(seconds):.3f}, max {max(seconds):.3f}, n={len(seconds)})")  # fmt: skip
     names = list(rate)
     print(f"tradeloom over vectorbt: {rate[names[0]] / rate[names[1]]:.2f}x variants/s")
-    scale_out(series, variants, args.pool_runs)
+    if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
+        scale_out(series, variants, args.pool_runs)
 
 
 def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
