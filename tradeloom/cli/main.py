@@ -482,6 +482,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
     pipelines = tuple(build_pipeline(config) for config in portfolio.strategies)
+    _refuse_funding(pipelines, args.mode)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)
@@ -508,6 +509,8 @@ def _run_live(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
+    if simulated:  # built as a backtest: what paper cannot do yet is refused here
+        _refuse_funding([pipeline], args.mode)
     _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
@@ -523,6 +526,20 @@ def _run_live(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
+    """Refuse a perpetual's funding in a mode that does not book it yet (pipelines built
+    as backtests: a simulated clock's, a portfolio's)."""
+    from tradeloom.engine.funding import funding_problems
+
+    problems = [
+        problem
+        for p in pipelines
+        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _print_notes(pipelines: Sequence[Pipeline]) -> None:
