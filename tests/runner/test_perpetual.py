@@ -1,6 +1,7 @@
 """A perpetual future in a backtest: funding placed on the bars, booked, journaled, refused
-where it cannot be booked; the shipped ``strategies/btc_perp.yaml`` checked against the
-rule row by row, and its batch and per-bar drivers against each other.
+where it cannot be booked (live; paper is in tests/runner/live/test_perp_paper.py); the
+shipped ``strategies/btc_perp.yaml`` checked against the rule row by row, and its batch
+and per-bar drivers against each other.
 
 The rule (`tradeloom.core.funding`): a funding time is booked at the bar whose interval
 holds it, on the position carried into the bar, at the bar's open:
@@ -20,7 +21,7 @@ import structlog
 
 from tradeloom.cli.main import main
 from tradeloom.domain import Bars, Universe
-from tradeloom.engine.funding import place_funding
+from tradeloom.engine.funding import LiveFunding, place_funding
 from tradeloom.journal.reader import read_frame
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries
 from tradeloom.plugins.data.synthetic_funding import synthetic_funding
@@ -83,6 +84,34 @@ def test_each_funding_time_goes_to_the_bar_whose_interval_holds_it() -> None:
     ]  # fmt: skip
     other = _series(["2024-01-01 04:00"], [0.01], symbol="ETH/USDT:USDT")
     assert not place_funding(universe, [other]).any()  # another symbol's rates
+
+
+def test_a_paper_run_places_the_funding_bar_by_bar_as_the_backtest_does() -> None:
+    universe = _universe(
+        ["2024-01-01 00:00", "2024-01-01 04:00", "2024-01-01 08:00", "2024-01-01 12:00",
+         "2024-01-01 20:00"]
+    )  # fmt: skip
+    series = _series(
+        ["2023-12-31 16:00", "2024-01-01 00:00", "2024-01-01 08:00", "2024-01-01 10:00",
+         "2024-01-01 16:00", "2024-01-02 00:00"],
+        [0.5, 0.001, 0.002, 0.0005, -0.003, 0.7],
+    )  # fmt: skip
+    now = [0]
+    reads = []
+
+    def load() -> list[AuxiliarySeries]:  # what the exchange has published by now
+        reads.append(now[0])
+        return [series.published_by(now[0])]
+
+    opens = universe.index.as_unit("ns").asi8
+    now[0] = int(opens[0])
+    live = LiveFunding(load, "funding", ["BTC/USDT:USDT"], 4 * H)
+    placed = []
+    for open_ in opens.tolist():
+        now[0] = open_ + 4 * H  # the bar closed
+        placed.append(live.rates(open_, np.array([True]))[0])
+    assert placed == place_funding(universe, [series])[:, 0].tolist()
+    assert len(reads) > 2  # read again as rates were published
 
 
 def test_the_synthetic_funding_is_every_8_hours_plausible_and_seeded() -> None:
@@ -202,20 +231,18 @@ def test_a_perpetual_without_its_funding_series_is_refused_with_the_key(
     )
 
 
-def test_paper_trading_a_perpetual_is_refused_until_it_books_funding(
+def test_live_trading_a_perpetual_is_refused_until_it_books_funding(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     text = PERP.read_text()
     (tmp_path / "p.yaml").write_text(text)
     line = 1 + text.splitlines().index("  funding: funding")
     code, stdout, err = cli(
-        capsys, "run", tmp_path / "p.yaml", "--mode", "paper", "--clock", "simulated",
-        "--out", tmp_path / "run",
-    )  # fmt: skip
-    assert (code, stdout, err) == (
-        2,
-        "",
-        f"{tmp_path / 'p.yaml'}:{line}:12 execution.funding: --mode paper does not book a "
-        "perpetual's funding yet; backtest it, or remove market: swap\n",
+        capsys, "run", tmp_path / "p.yaml", "--mode", "live", "--out", tmp_path / "run"
+    )
+    assert (code, stdout) == (2, "")
+    assert err.splitlines()[-1] == (
+        f"{tmp_path / 'p.yaml'}:{line}:12 execution.funding: --mode live does not book a "
+        "perpetual's funding yet; backtest it or paper trade it alone, or remove market: swap"
     )
     assert not (tmp_path / "run").exists()

@@ -509,8 +509,6 @@ def _run_live(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
-    if simulated:  # built as a backtest: what paper cannot do yet is refused here
-        _refuse_funding([pipeline], args.mode)
     _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
@@ -529,14 +527,14 @@ def _run_live(args: argparse.Namespace) -> int:
 
 
 def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
-    """Refuse a perpetual's funding in a mode that does not book it yet (pipelines built
-    as backtests: a simulated clock's, a portfolio's)."""
+    """Refuse a portfolio file's perpetual in a mode that does not book its funding yet
+    (its pipelines are built as backtests)."""
     from tradeloom.engine.funding import funding_problems
 
     problems = [
         problem
         for p in pipelines
-        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue)
+        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue, portfolio=True)
     ]
     if problems:
         raise ConfigError(problems)

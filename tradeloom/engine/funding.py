@@ -11,10 +11,15 @@ its last close are not booked (no position was held then); several in one bar (b
 longer than the funding interval) add up. The rate is booked at its funding time
 whenever it was published (``available_after`` says when a strategy may *see* it, as a
 feature; the exchange books it regardless).
+
+A paper run places them bar by bar as its bars close (`LiveFunding`), by the same rule:
+each symbol's bar books the funding times from its previous bar's close (from its first
+bar's open, for the first) to its own close, read from the source as they are published.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +33,14 @@ if TYPE_CHECKING:
     from tradeloom.plugins.data.auxiliary import AuxiliarySeries
     from tradeloom.schemas.config import StrategyConfig
 
-__all__ = ["funding_problems", "funding_rates", "funding_series", "place_funding"]
+__all__ = [
+    "LiveFunding",
+    "funding_problems",
+    "funding_rates",
+    "funding_series",
+    "live_funding",
+    "place_funding",
+]
 
 
 def funding_series(venue: object) -> str | None:
@@ -38,10 +50,10 @@ def funding_series(venue: object) -> str | None:
 
 
 def funding_problems(
-    config: StrategyConfig, mode: str, *, data: object, venue: object
+    config: StrategyConfig, mode: str, *, data: object, venue: object, portfolio: bool = False
 ) -> list[Problem]:
     """Return why a perpetual's funding cannot be booked: no such series, or a mode
-    that does not book it yet.
+    that does not book it yet (``portfolio``: a member of a portfolio file).
 
     A component that failed to build (None) was reported already and is skipped.
     """
@@ -61,13 +73,14 @@ def funding_problems(
                 "rates under data.auxiliary (kind funding_rate)",
             )
         )
-    if mode != "backtest":
+    if mode == "live" or (mode == "paper" and portfolio):
+        what = "a portfolio file's paper run" if mode == "paper" else "--mode live"
         problems.append(
             Problem(
                 config.locate(path),
                 path,
-                f"--mode {mode} does not book a perpetual's funding yet; backtest it, or "
-                "remove market: swap",
+                f"{what} does not book a perpetual's funding yet; backtest it or paper "
+                "trade it alone, or remove market: swap",
             )
         )
     return problems
@@ -107,3 +120,81 @@ def place_funding(universe: Universe, series: list[AuxiliarySeries]) -> npt.NDAr
             own = np.searchsorted(closes, times[keep], side="right")
             np.add.at(out[:, s], where[own], rates[keep])
     return out
+
+
+_NO_TIMES = np.empty(0, np.int64)
+_NO_RATES = np.empty(0, np.float64)
+
+
+class LiveFunding:
+    """A paper run's funding rates, bar by bar as the bars close (module docstring).
+
+    Args:
+        load: Reads every declared auxiliary series (all symbols'), as published now.
+        name: The funding series' name.
+        symbols: The run's symbols, in order.
+        timeframe_ns: A bar's length.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Sequence[AuxiliarySeries]],
+        name: str,
+        symbols: Sequence[str],
+        timeframe_ns: int,
+    ) -> None:
+        self._load = load
+        self._name = name
+        self._symbols = tuple(symbols)
+        self._bar = timeframe_ns
+        self._done: list[int | None] = [None] * len(self._symbols)
+        self._series: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self._read()
+
+    def _read(self) -> None:
+        series = [item for item in self._load() if item.name == self._name]
+        self._series = []
+        for symbol in self._symbols:
+            own = [item for item in series if item.applies_to(symbol)]
+            times = np.concatenate([np.asarray(i.times, np.int64) for i in own] + [_NO_TIMES])
+            rates = np.concatenate([np.asarray(i.values, np.float64) for i in own] + [_NO_RATES])
+            keep = np.isfinite(rates)
+            self._series.append((times[keep], rates[keep]))
+
+    def _stale(self, end: int) -> bool:
+        """Whether a funding time before ``end`` may have been published since the read."""
+        for times, _ in self._series:
+            if len(times) < 2:
+                return True
+            if times[-1] + int(np.min(np.diff(times))) < end:
+                return True
+        return False
+
+    def rates(self, open_ns: int, present: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """Return each symbol's funding rate booked at the bar opening at ``open_ns``
+        (``present``: which symbols have that bar); 0 where none."""
+        end = open_ns + self._bar
+        if self._stale(end):
+            self._read()
+        out = np.zeros(len(self._symbols))
+        for s, (times, rates) in enumerate(self._series):
+            if not present[s]:
+                continue
+            start = self._done[s]
+            start = open_ns if start is None else start
+            total = 0.0
+            for rate in rates[(times >= start) & (times < end)].tolist():
+                total += rate  # in time order, as `place_funding` adds them
+            out[s] = total
+            self._done[s] = end
+        return out
+
+
+def live_funding(
+    venue: object, data: object, symbols: Sequence[str], timeframe_ns: int
+) -> LiveFunding | None:
+    """Return a paper run's funding rates under ``venue`` (None: not a perpetual)."""
+    name = funding_series(venue)
+    if name is None or not isinstance(data, AuxiliaryData):
+        return None
+    return LiveFunding(data.auxiliary_series, name, symbols, timeframe_ns)
