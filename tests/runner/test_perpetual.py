@@ -190,6 +190,41 @@ def test_btc_perp_books_funding_at_each_funding_time_on_the_position_held(
         assert closed == pytest.approx(cash[b] - 100_000.0, rel=1e-9, abs=1e-6)
 
 
+def test_each_market_of_a_universe_books_its_own_funding(
+    capsys: pytest.CaptureFixture[str], ram_tmp_path: Path
+) -> None:
+    symbols = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+    text = PERP.read_text().replace("  symbol: BTC/USDT:USDT", f"  symbols: [{', '.join(symbols)}]")
+    (ram_tmp_path / "u.yaml").write_text(text)
+    out = ram_tmp_path / "run"
+    code, _, err = cli(
+        capsys, "-q", "run", ram_tmp_path / "u.yaml", "--out", out, "--set", f"data.bars={BARS}"
+    )
+    assert code == 0, err
+    funding = read_frame(out / "journal.sqlite", "funding")
+    bars = pd.read_parquet(out / "bars.parquet")
+    equity = pd.read_csv(out / "equity.csv")
+    start = pd.Timestamp("2024-01-01T00:00Z").value
+    for symbol in symbols:
+        own = funding[funding["symbol"] == symbol]
+        rates = synthetic_funding(
+            "funding", symbol, 0, entropy=7, first_ns=start, end_ns=start + BARS * H
+        )
+        rate_at = dict(zip(rates.times.tolist(), rates.values.tolist(), strict=True))
+        position = equity[f"position[{symbol}]"].to_numpy()
+        opens = bars.loc[bars["symbol"] == symbol, "open"].to_numpy()
+        due = [b for b in range(8, BARS, 8) if position[b - 1] != 0.0]
+        assert own["bar"].tolist() == due and len(due) > 5, symbol
+        for row in own.itertuples():
+            b = int(row.bar)
+            assert row.rate == rate_at[start + b * H]
+            assert row.amount == -position[b - 1] * opens[b] * row.rate
+    # each symbol its own rates: the two markets' funding differs
+    assert set(funding["rate"][funding["symbol"] == symbols[0]]).isdisjoint(
+        funding["rate"][funding["symbol"] == symbols[1]]
+    )
+
+
 def test_the_per_bar_driver_books_the_same_funding_as_the_batch_driver(
     capsys: pytest.CaptureFixture[str], ram_tmp_path: Path
 ) -> None:
