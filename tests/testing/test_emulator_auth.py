@@ -155,6 +155,8 @@ MINIMAL_PARAMS = {
     "DELETE /api/v3/order": "symbol=BTCUSDT&origClientOrderId=emulator-1",
     "DELETE /api/v3/openOrders": "symbol=BTCUSDT",
     "GET /fapi/v1/fundingRate": "symbol=BTCUSDT&limit=3",
+    "GET /fapi/v1/exchangeInfo": "",
+    "GET /fapi/v1/klines": "symbol=BTCUSDT&interval=1h&limit=3",
 }
 
 

@@ -170,6 +170,7 @@ def test_constructor_arguments_are_checked(kwargs: dict[str, object], message: s
 def test_symbols_must_be_base_slash_quote() -> None:
     with pytest.raises(
         ValueError,
-        match=r"^market symbols are BASE/QUOTE in capitals such as BTC/USDT; was 'btcusdt'$",
+        match=r"^market symbols are BASE/QUOTE in capitals such as BTC/USDT \(a perpetual "
+        r"swap: BTC/USDT:USDT\); was 'btcusdt'$",
     ):
         Exchange({"btcusdt": FLAT}, {})

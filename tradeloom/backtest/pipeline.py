@@ -21,6 +21,7 @@ import pandas as pd
 
 from tradeloom.backtest.retraining import Retrainer
 from tradeloom.core import layout as L
+from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
 from tradeloom.engine.driver import Book, Engine
@@ -31,6 +32,7 @@ from tradeloom.engine.features import (
     universe_features,
 )
 from tradeloom.engine.frames import equity_frame
+from tradeloom.engine.funding import funding_rates
 from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline, modelled_venue
@@ -229,7 +231,10 @@ def bar_inputs(
     n, m = len(universe), len(universe.symbols)
     index = universe.index
     config = pipeline.config
-    px = np.empty((6, n, m))
+    funding = funding_rates(pipeline.venue, pipeline.data, universe)
+    px = np.empty((6 if funding is None else 7, n, m))
+    if funding is not None:  # a perpetual's funding rates (`tradeloom.core.funding`)
+        px[FUNDING_ROW] = funding
     flags = np.zeros((2, n, m), np.uint8)
     scores = np.full((n, m), np.nan)
     for s, (bars, output) in enumerate(zip(universe.bars, outputs, strict=True)):

@@ -18,6 +18,7 @@ from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight, position_rows
+from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, retrains
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
@@ -28,6 +29,7 @@ from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import journal_execution_quality
+from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
@@ -126,6 +128,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         venues = journal_venue_accounts(journal_path(run_dir))
         if venues:  # a router's: what each venue bought, sold, holds and charged
             metrics["venues"] = venues
+        if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
+            metrics["funding"] = journal_funding(journal_path(run_dir))
         _write(run_dir, result, metrics, trades)
         _write_tables(run_dir, pipeline, result)
         if config.outputs.report:

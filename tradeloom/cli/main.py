@@ -482,6 +482,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
     pipelines = tuple(build_pipeline(config) for config in portfolio.strategies)
+    _refuse_funding(pipelines, args.mode)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)
@@ -523,6 +524,20 @@ def _run_live(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
+    """Refuse a portfolio file's perpetual in a mode that does not book its funding yet
+    (its pipelines are built as backtests)."""
+    from tradeloom.engine.funding import funding_problems
+
+    problems = [
+        problem
+        for p in pipelines
+        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue, portfolio=True)
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _print_notes(pipelines: Sequence[Pipeline]) -> None:

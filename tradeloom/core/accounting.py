@@ -33,6 +33,7 @@ from tradeloom.core.layout import (
     S_ENTRY_PRICE,
     S_EXIT_QTY,
     S_EXIT_VALUE,
+    S_FUNDING,
     S_MARK,
     S_MAX_QTY,
     S_MIN_COST,
@@ -63,7 +64,8 @@ TRADE_FIELDS = (
     "fees",
     "pnl",
 )
-"""Layout of the array `apply_fill` writes a closed trade into."""
+"""Layout of the array `apply_fill` writes a closed trade into (a perpetual's ``pnl``
+includes the funding booked while the trade was open, `tradeloom.core.funding`)."""
 
 CLOSED = 1
 """Flag of `apply_fill`: the fill closed a trade."""
@@ -112,6 +114,7 @@ def _grow(
         sym[s, S_EXIT_QTY] = 0.0
         sym[s, S_TRADE_FEES] = 0.0
         sym[s, S_REALIZED] = 0.0
+        sym[s, S_FUNDING] = 0.0
     elif merge:  # dust taken in: the trade starts here, with the dust's P&L to this price
         sym[s, S_REALIZED] += (price - sym[s, S_ENTRY_PRICE]) * before
         sym[s, S_ENTRY_BAR] = bar
@@ -152,6 +155,8 @@ def _reduce(
     trade[5] = sym[s, S_EXIT_VALUE] / sym[s, S_EXIT_QTY]
     trade[6] = sym[s, S_TRADE_FEES]
     trade[7] = sym[s, S_REALIZED] - sym[s, S_TRADE_FEES]
+    if sym[s, S_FUNDING] != 0.0:  # a perpetual's funding while the trade was open
+        trade[7] += sym[s, S_FUNDING]
     sym[s, S_ENTRY_BAR] = -1.0
     sym[s, S_ENTRY_PRICE] = math.nan
     return True

@@ -4,8 +4,9 @@ A bar, for every symbol of the strategy (in symbol order where a stage goes thro
 them):
 
 1. **begin**: the model's folds that start predicting at this bar are journaled;
-2. **open**: the venue fills what is due at the bar's open (orders decided at the
-   previous close under ``fill: next_open``);
+2. **open**: a perpetual's funding due in the bar is booked on the position carried
+   into it (`tradeloom.core.funding`); then the venue fills what is due at the bar's
+   open (orders decided at the previous close under ``fill: next_open``);
 3. **protect**: a stop-loss, take-profit or (margin accounts) liquidation that the
    bar's range reaches exits during the bar (`tradeloom.core.exits`); the working
    order is cancelled first (``PROTECTIVE_EXIT``);
@@ -55,6 +56,7 @@ from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
+from tradeloom.core.funding import FUNDING_ROW, book_funding
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.kernels.sizing import kelly_size, sizing_quantity
 from tradeloom.core.kernels.threshold import threshold_step
@@ -203,7 +205,7 @@ __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 SCRATCH_SIZE = 16
 """Floats of `run_bars`'s ``scratch`` (it allocates nothing itself)."""
 
-ROWS_PER_SYMBOL = 28
+ROWS_PER_SYMBOL = 29
 """Most event rows one bar writes per symbol (the step checks for room once per bar)."""
 
 # Sub-stages of the per-symbol stages that stop for Python (resume points).
@@ -339,7 +341,8 @@ def run_bars(
         t_end: The bar to stop before.
         px: ``[6, bars, symbols]``: open, high, low, close, volume, probability (NaN: no
             prediction; a close of NaN: the symbol has no bar). Row 0 is bar
-            ``cur[C_BASE]``.
+            ``cur[C_BASE]``. A perpetual's has a seventh row: each bar's funding rate
+            (`tradeloom.core.funding`).
         flags: ``[2, bars, symbols]`` uint8: anomalous (1: no new position), regime code.
         score: ``[bars, symbols]``: the anomaly detector's score (journaled with ANOMALY).
         time_ns: ``[bars]``: each bar's open time (UTC, ns).
@@ -394,6 +397,7 @@ def run_bars(
     n_limits = limits.shape[0]
     portfolio = prm[P_PORTFOLIO] != 0.0
     returns = port.shape[0] > PORT_ROWS
+    funding = px.shape[0] > FUNDING_ROW
     while t < t_end:
         i = t - base
         if stage == STAGE_BEGIN:
@@ -416,6 +420,9 @@ def run_bars(
         # 2. fills due at the open
         if stage == STAGE_OPEN:
             stage = STAGE_PROTECT
+            if funding:
+                for s in range(nsym):
+                    book_funding(acct, sym, ev, cur, t, s, px[FUNDING_ROW, i, s], px[0, i, s])
             if ext_venue:
                 return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
             if not fill_at_close or limits_on:

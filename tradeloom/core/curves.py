@@ -19,9 +19,11 @@ __all__ = ["equity_curve", "fill_marks", "universe_curve"]
 def fill_marks(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Return ``(bar, position, cash, symbol)`` after each fill among ``rows``, in order.
 
-    ``position`` is the filled symbol's position after the fill.
+    ``position`` is the filled symbol's position after the fill. A perpetual's funding
+    rows (`tradeloom.core.funding`) move the cash too: they count as fills here.
     """
-    fills = rows[rows[:, L.E_KIND] == L.EV_FILL]
+    kinds = rows[:, L.E_KIND]
+    fills = rows[(kinds == L.EV_FILL) | (kinds == L.EV_FUNDING)]
     return fills[:, [L.E_BAR, 3 + 7, 3 + 8, L.E_SYM]]
 
 

@@ -29,7 +29,14 @@ from tradeloom.domain import (
     Signal,
 )
 
-__all__ = ["Decoded", "RowContext", "decode", "sliced_payload", "state_payload"]
+__all__ = [
+    "Decoded",
+    "RowContext",
+    "decode",
+    "funding_payload",
+    "sliced_payload",
+    "state_payload",
+]
 
 
 @dataclass
@@ -198,6 +205,8 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
                 "maintenance": float(v[5]),
             }
             yield Decoded("liquidation", bar, sym, payload, bar)
+        elif kind == L.EV_FUNDING:
+            yield Decoded("funding", bar, sym, funding_payload(v), bar)
         elif kind == L.EV_EXTERNAL:
             yield Decoded("external", bar, sym, ctx.refs[int(v[0])], bar)
         elif kind == L.EV_PARENT:
@@ -255,4 +264,15 @@ def state_payload(v: npt.NDArray[np.float64], ctx: RowContext, ts: pd.Timestamp)
         "code": ctx.table.name(why),
         "message": message,
         "at": ts + ctx.bar_length,
+    }
+
+
+def funding_payload(v: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """Return the fields of a funding row (``v``: its values, `tradeloom.core.funding`)."""
+    return {
+        "rate": float(v[0]),
+        "price": float(v[1]),
+        "position": float(v[2]),
+        "amount": float(v[3]),
+        "cash": float(v[8]),
     }

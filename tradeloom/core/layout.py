@@ -105,7 +105,8 @@ S_PA_KIND = 47  # the type of the parent's children (ORDER_MARKET or ORDER_LIMIT
 S_MIN_COST = 48  # the symbol's market's minimum order cost (a live market's limits.cost.min)
 S_DUST_NOTED = 49  # the engine exits a dust position was journaled for, a bit each (a fill: 0)
 S_DUST_MERGE = 50  # 1: an order was sent over a dust position: its next fill starts a trade
-SYM_SIZE = 51
+S_FUNDING = 51  # funding booked while the open trade was held (+ received; `core.funding`)
+SYM_SIZE = 52
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -276,3 +277,5 @@ EV_LIQUIDATION = 12  # side, quantity, price, liquidation fee, equity before, ma
 EV_EXTERNAL = 13  # ref: a Python object journaled at this point (health, a plugin's...)
 EV_PARENT = 14  # a sliced order: seq, side, quantity, reason, reference price, slicing
 # (SLICE_*), children (twap) or volume fraction (participation)
+EV_FUNDING = 15  # a perpetual's funding: rate, price, position, amount (+ received), 0, 0, 0,
+# position, cash (values 7 and 8 where a fill has them: the equity curve reads both)

@@ -408,11 +408,20 @@ def join_inputs(inputs: Sequence[BarInputs]) -> BarInputs:
     (`tradeloom.live.portfolio_session`), from here: the backtest and paper share it.
     """
     first = inputs[0]
+    rows = max(i.px.shape[0] for i in inputs)  # a perpetual's funding row: 0 for the others
     return BarInputs(
-        np.concatenate([i.px for i in inputs], axis=2),
+        np.concatenate([_rows(i.px, rows) for i in inputs], axis=2),
         np.concatenate([i.flags for i in inputs], axis=2),
         np.concatenate([i.score for i in inputs], axis=1),
         first.time_ns,
         np.sum([i.trainings for i in inputs], axis=0).astype(np.int64),
         first.base,
     )
+
+
+def _rows(px: npt.NDArray[np.float64], rows: int) -> npt.NDArray[np.float64]:
+    if px.shape[0] == rows:
+        return px
+    grown = np.zeros((rows, *px.shape[1:]))
+    grown[: px.shape[0]] = px
+    return grown

@@ -26,12 +26,13 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext, sliced_payload, state_payload
+from tradeloom.core.decode import RowContext, funding_payload, sliced_payload, state_payload
 from tradeloom.domain import HealthAction, HealthChange, ModelTraining
 from tradeloom.journal import (
     ColumnBatch,
     Event,
     FillEvent,
+    FundingPayment,
     HaltEvent,
     HealthActionFired,
     HealthChanged,
@@ -223,6 +224,7 @@ def rows_to_batches(
                 L.EV_HALT,
                 L.EV_STATE,
                 L.EV_LIQUIDATION,
+                L.EV_FUNDING,
                 L.EV_TRAINING,
                 L.EV_EXTERNAL,
                 L.EV_PARENT,
@@ -370,6 +372,8 @@ def _event(
             equity_before=float(v[4]),
             maintenance=float(v[5]),
         )
+    if kind == L.EV_FUNDING:
+        return FundingPayment(**head, symbol=symbol, **funding_payload(v))
     raise ValueError(f"unknown event row kind {kind} at bar {bar}")  # pragma: no cover
 
 

@@ -59,7 +59,13 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
 from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.journal import Event, Liquidation, SlicedOrder, TradingStateChanged
+from tradeloom.journal import (
+    Event,
+    FundingPayment,
+    Liquidation,
+    SlicedOrder,
+    TradingStateChanged,
+)
 from tradeloom.plugins.protocols import (
     LabelHorizon,
     Monitor,
@@ -374,6 +380,8 @@ class Engine:
             rec.record(TradingStateChanged(**rec.at(bar, self.ctx.times(bar)), **value))
         elif kind == "liquidation":
             rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
+        elif kind == "funding":
+            rec.record(FundingPayment(**rec.at(bar, self.ctx.times(bar), market=True), **value))
         elif kind == "sliced_order":
             rec.record(SlicedOrder(**rec.at(bar, self.ctx.times(bar), market=True), **value))
         elif kind == "external":

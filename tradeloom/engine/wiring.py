@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tradeloom.engine.capabilities import Mode, live_problems
+from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
 from tradeloom.engine.universe_checks import declared_symbols, universe_problems
 from tradeloom.errors import ConfigError, Problem
@@ -129,6 +130,7 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
     problems.extend(_data_problems(config, data, features, model))
+    problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
         problems.extend(universe_problems(config, features, venue, symbols))

@@ -52,6 +52,7 @@ __all__ = [
     "Event",
     "FillEvent",
     "FillRefused",
+    "FundingPayment",
     "HaltEvent",
     "HealthActionFired",
     "HealthChanged",
@@ -403,6 +404,29 @@ class Liquidation(Event):
     fee: float
     equity_before: float
     maintenance: float
+
+
+@_kind("funding")
+@dataclass(frozen=True, kw_only=True)
+class FundingPayment(Event):
+    """A perpetual's funding, booked at the bar whose interval holds the funding time.
+
+    ``amount = -position x price x rate``: a long pays and a short receives when the
+    rate is positive (`tradeloom.core.funding`).
+
+    Attributes:
+        rate: The funding rate (the sum of the bar's funding times' rates).
+        price: The price it is applied at: the bar's open.
+        position: The signed position it is applied to: the one carried into the bar.
+        amount: The cash it moved, in quote currency (+ received, - paid).
+        cash: The account's cash after it.
+    """
+
+    rate: float
+    price: float
+    position: float
+    amount: float
+    cash: float
 
 
 @_kind("sliced_order")

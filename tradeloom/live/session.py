@@ -46,11 +46,13 @@ import structlog
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bar, ModelTraining
 from tradeloom.engine.driver import Book, Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
+from tradeloom.engine.funding import live_funding
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
 from tradeloom.live.fold_in_effect import train_fold_in_effect
@@ -189,6 +191,10 @@ class LiveSession:
         """Per model, the bar (its own, per symbol) its next scheduled fold starts at."""
         self._advance_times = (0.0, 0.0, 0.0)
         """The last timed tick's features, predict and journal seconds (`advance`)."""
+        self._funding = live_funding(
+            pipeline.venue, pipeline.data, symbols, history.timeframe_seconds * 1_000_000_000
+        )
+        """A perpetual's funding rates, bar by bar (`tradeloom.core.funding`); None: spot."""
 
     # --- warm-up ------------------------------------------------------------------
 
@@ -229,8 +235,11 @@ class LiveSession:
             self._regime(history.prices(t), present[t])
             codes_[t] = self._codes
         self._absent = ~present[n - 1]
-        px = np.full((6, n, m), np.nan)
+        px = np.full((6 if self._funding is None else 7, n, m), np.nan)
         px[:5] = np.stack([history.prices(t) for t in range(n)]).transpose(2, 0, 1)
+        if self._funding is not None:
+            for t in range(n):
+                px[FUNDING_ROW, t] = self._funding.rates(history.time(t).value, present[t])
         flags = np.zeros((2, n, m), np.uint8)
         flags[1] = codes_
         return BarInputs(
@@ -495,8 +504,10 @@ class LiveSession:
         self._absent = ~present
         self._regime(prices, present)
         m = len(history.symbols)
-        px = np.full((6, 1, m), np.nan)
+        px = np.full((6 if self._funding is None else 7, 1, m), np.nan)
         px[:5, 0] = prices.T
+        if self._funding is not None:
+            px[FUNDING_ROW, 0] = self._funding.rates(time.value, present)
         flags = np.zeros((2, 1, m), np.uint8)
         scores = np.full((1, m), np.nan)
         for s, verdict in enumerate(verdicts):

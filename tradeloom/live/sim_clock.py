@@ -157,7 +157,7 @@ class SimulatedMarket:
         from tradeloom.testing import ExchangeEmulator
 
         frames = {symbol: bars.frame[list(OHLCV)] for symbol, bars in self.markets.items()}
-        quote = self.bars.symbol.split("/")[1]
+        quote = self.bars.symbol.split("/")[1].split(":")[0]  # a swap's settle is its quote
         cash = self.pipeline.venue.initial_cash
         stack = self._stack
         emulator = stack.enter_context(
@@ -167,6 +167,7 @@ class SimulatedMarket:
                 start=self.start_bar,
                 timeframe=self.bars.timeframe,
                 include_open_kline=False,
+                funding_rates=self._funding_rates(),
             )
         )
         self.emulator = emulator
@@ -186,6 +187,24 @@ class SimulatedMarket:
             speed=self.speed,
         )
         return self
+
+    def _funding_rates(self) -> dict[str, pd.Series]:
+        """Return each perpetual's funding rates, by symbol: the emulator serves them as
+        its swap market's funding history (what the backtest books)."""
+        from tradeloom.engine.funding import funding_series
+        from tradeloom.plugins.protocols import AuxiliaryData
+
+        out: dict[str, pd.Series] = {}
+        for pipeline in self.pipelines:
+            name, data = funding_series(pipeline.venue), pipeline.data
+            if name is None or not isinstance(data, AuxiliaryData):
+                continue
+            for item in data.auxiliary_series():
+                for symbol in self.symbols[id(pipeline)]:
+                    if item.name == name and item.applies_to(symbol) and symbol not in out:
+                        times = pd.DatetimeIndex(pd.to_datetime(item.times, utc=True))
+                        out[symbol] = pd.Series(item.values, index=times, dtype=float)
+        return out
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()

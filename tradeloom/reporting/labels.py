@@ -92,6 +92,7 @@ STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
             ("avg_holding_seconds", "average holding time", format_duration),
             ("turnover", "turnover (x mean equity)", _ratio),
             ("fees", "fees", _money),
+            ("funding", "funding (net, + received)", lambda v: f"{v:+,.2f}"),
         ),
     ),
     (

@@ -63,6 +63,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     for key in _ROWS:
         rows.append(_row(key, metrics))
+        if key == "fees" and "funding" in metrics:  # a perpetual's
+            rows.append(_row("funding", metrics))
         if key == "halt":
             rows.extend(_health_rows(metrics))
         if key == "final_equity":

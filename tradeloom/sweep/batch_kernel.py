@@ -27,6 +27,7 @@ from tradeloom.core.layout import (
     C_BASE,
     CUR_SIZE,
     EV_FILL,
+    EV_FUNDING,
     EV_HALT,
     EV_ORDER,
     EV_REJECT,
@@ -138,6 +139,8 @@ def run_variants(
                 if kind == EV_FILL:
                     fills += 1
                     position = ev[k, 3 + 7]
+                    cash = ev[k, 3 + 8]
+                elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
                     cash = ev[k, 3 + 8]
                 elif kind == EV_SIGNAL:
                     signals += 1

@@ -98,12 +98,13 @@ def test_available_after_is_required_and_kinds_are_checked() -> None:
 
 def test_funding_rates_need_an_exchange_and_names_are_unique(tmp_path: Path) -> None:
     funding = {"name": "funding", "kind": "funding_rate", "available_after": "0s"}
+    (tmp_path / "BTC-USDT.csv").write_text("timestamp,open,high,low,close,volume\n")
     with pytest.raises(ParamError) as info:
-        build_synthetic(SyntheticParams(bars=100, auxiliary=[funding]), ctx(tmp_path))  # type: ignore[list-item]
+        build_csv(CsvParams(path="BTC-USDT.csv", auxiliary=[funding]), ctx(tmp_path))  # type: ignore[list-item]
     assert (info.value.key, info.value.message) == (
         "auxiliary.0.kind",
-        "funding_rate series come from an exchange: use data kind ccxt, or a kind file series "
-        "of saved rates",
+        "funding_rate series come from an exchange: use data kind ccxt (or synthetic), or a "
+        "kind file series of saved rates",
     )
     sentiment(tmp_path / "mood.csv", "2023-01-01,1\n")
     with pytest.raises(ParamError) as info:

@@ -84,7 +84,8 @@ class AuxiliaryParams(Params):
     )
     kind: Literal["file", "funding_rate"] = Field(
         description="file: a timestamped CSV or Parquet file; funding_rate: the exchange's "
-        "funding rate history of each symbol (data kind ccxt only)."
+        "funding rate history of each symbol (data kind ccxt; kind synthetic simulates "
+        "one, every 8 hours)."
     )
     available_after: str = Field(
         description="Required: how long after its timestamp a value is published, such as "
@@ -279,8 +280,8 @@ def build_auxiliary(
             if not exchange:
                 raise ParamError(
                     f"{key}.kind",
-                    "funding_rate series come from an exchange: use data kind ccxt, or a "
-                    "kind file series of saved rates",
+                    "funding_rate series come from an exchange: use data kind ccxt (or "
+                    "synthetic), or a kind file series of saved rates",
                 )
             paths.append(None)
             continue

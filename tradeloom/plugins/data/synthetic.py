@@ -44,6 +44,7 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
+from tradeloom.plugins.data.synthetic_funding import synthetic_funding
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
@@ -337,7 +338,7 @@ class SyntheticSource:
         bars = self._validated(simulate(self.params, self.seed), self.params.symbol)
         if not self.auxiliary:
             return bars
-        return join_asof(bars, self.auxiliary.load([bars.symbol]))
+        return join_asof(bars, self.auxiliary.load([bars.symbol], self._funding))
 
     def load_universe(self) -> Universe:
         """Simulate and validate every symbol's bars; one symbol: `load`'s bars."""
@@ -345,7 +346,7 @@ class SyntheticSource:
             return universe_of([self.load()])
         symbols = self.params.symbols
         markets = simulate_universe(self.params, self.seed)
-        series = self.auxiliary.load(symbols) if self.auxiliary else ()
+        series = self.auxiliary.load(symbols, self._funding) if self.auxiliary else ()
         return universe_of(
             [
                 join_asof(self._validated(m, s), series)
@@ -363,7 +364,16 @@ class SyntheticSource:
 
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the declared auxiliary series as read (for `check_lookahead`)."""
-        return self.auxiliary.load(self.params.symbols or [self.params.symbol])
+        return self.auxiliary.load(self.params.symbols or [self.params.symbol], self._funding)
+
+    def _funding(self, name: str, symbol: str, delay_ns: int) -> AuxiliarySeries:
+        """Return ``symbol``'s simulated funding rates (`synthetic_funding`)."""
+        params = self.params
+        first = utc_nanoseconds(params.start)
+        end = first + params.bars * parse_timeframe(params.timeframe) * 1_000_000_000
+        return synthetic_funding(
+            name, symbol, delay_ns, entropy=_entropy(params, self.seed), first_ns=first, end_ns=end
+        )
 
     def _validated(self, market: SyntheticMarket, symbol: str) -> Bars:
         return validate_bars(
@@ -379,8 +389,9 @@ class SyntheticSource:
 
 def build_synthetic(params: SyntheticParams, ctx: BuildContext) -> SyntheticSource:
     """Return the ``synthetic`` source, seeded by the strategy's seed."""
+    # funding_rate series are simulated (`tradeloom.plugins.data.synthetic_funding`)
     auxiliary = build_joined(
-        params.auxiliary, params.order_book, ctx, params.validation, exchange=False
+        params.auxiliary, params.order_book, ctx, params.validation, exchange=True
     )
     return SyntheticSource(params=params, seed=ctx.seed, auxiliary=auxiliary)
 

@@ -164,6 +164,30 @@ class SimulatedVenueParams(Params):
         "position worth less counts as flat. None: a billionth of initial_cash (0.0001 "
         "on 100,000).",
     )
+    market: Literal["spot", "swap"] = Field(
+        default="spot",
+        description="spot: cash or margin trading of the asset; swap: a perpetual future: a "
+        "margin account (execution.margin, or its defaults), shorts allowed unless "
+        "allow_short: false, and funding booked at each funding time from the series "
+        "named by funding (see Perpetual futures).",
+    )
+    funding: str | None = Field(
+        default=None,
+        min_length=1,
+        description="market swap: the data.auxiliary series holding the funding rates "
+        "(kind funding_rate, or a file stamped at the funding times); required with swap.",
+    )
+
+    @model_validator(mode="after")
+    def _perpetual(self) -> Self:
+        if self.market == "swap" and self.funding is None:
+            raise ValueError(
+                "market swap needs funding: the name of the data.auxiliary series of its "
+                "funding rates (kind funding_rate)"
+            )
+        if self.market == "spot" and self.funding is not None:
+            raise ValueError("funding applies to a perpetual: set market: swap, or remove funding")
+        return self
 
 
 MIN_NOTIONAL_SHARE = 1e-9
@@ -191,12 +215,19 @@ class SimulatedVenue:
         """``execution.orders``: how a live run on the data source's exchange sends them."""
         self.initial_cash = params.initial_cash
         self.cash = params.initial_cash
-        self.allow_short = params.allow_short
+        swap = params.market == "swap"
+        # a perpetual shorts as it longs, unless the file says otherwise
+        implied = swap and "allow_short" not in params.model_fields_set
+        self.allow_short = params.allow_short or implied
+        self.funding_series = params.funding
+        """A perpetual's funding rates: the name of its data.auxiliary series (None: spot)."""
         self.fill_phase = "open" if params.fill == "next_open" else "close"
         self.slippage = params.slippage_bps / 10_000.0
         self.fee_rate = params.fee_bps / 10_000.0
         self.max_volume_fraction = params.max_volume_fraction
         self.margin = None if params.margin is None else params.margin.kernel()
+        if self.margin is None and swap:
+            self.margin = MarginKernel()  # a perpetual is a margin account
         self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
         self.orders = params.orders.kernel()
         self.min_notional = min_notional_of(params.initial_cash, params.min_notional)

@@ -143,6 +143,9 @@ ROUTES: dict[str, _Route] = {
     ),
     "GET /api/v3/account": _route("_account", "omitZeroBalances", signed=True),
     "GET /fapi/v1/fundingRate": _route("_funding_rate", "symbol startTime endTime limit"),
+    # USD-M futures: the perpetual swaps' markets and bars (BTC/USDT:USDT)
+    "GET /fapi/v1/exchangeInfo": _route("_futures_exchange_info", ""),
+    "GET /fapi/v1/klines": _route("_klines", "symbol interval startTime endTime limit"),
 }
 """Every ``METHOD /path`` the emulator serves."""
 
@@ -273,7 +276,7 @@ class BinanceApi:
         return {"serverTime": int(self._wall_clock() * 1000)}
 
     def _exchange_info(self, params: Mapping[str, str]) -> dict[str, Any]:
-        markets = self._markets(params)
+        markets = [m for m in self._markets(params) if not m.swap]
         return {
             "timezone": "UTC",
             "serverTime": int(self._wall_clock() * 1000),
@@ -285,6 +288,21 @@ class BinanceApi:
             ],
             "exchangeFilters": [],
             "symbols": [_symbol_info(m) for m in markets],
+        }
+
+    def _futures_exchange_info(self, params: Mapping[str, str]) -> dict[str, Any]:
+        swaps = [m for m in self._exchange.markets.values() if m.swap]
+        return {
+            "timezone": "UTC",
+            "serverTime": int(self._wall_clock() * 1000),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                _limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
+                _limit("ORDERS", "MINUTE", 1, 1200),
+            ],
+            "exchangeFilters": [],
+            "assets": [],
+            "symbols": [_swap_info(m) for m in swaps],
         }
 
     def _klines(self, params: Mapping[str, str]) -> list[list[Any]]:
@@ -744,6 +762,50 @@ def _symbol_info(market: Market) -> dict[str, Any]:
         "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "NONE",
         "allowedSelfTradePreventionModes": ["NONE"],
+    }
+
+
+def _swap_info(market: Market) -> dict[str, Any]:
+    r = market.rules
+    return {
+        "symbol": market.id,
+        "pair": market.id,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": "TRADING",
+        "baseAsset": market.base,
+        "quoteAsset": market.quote,
+        "marginAsset": market.quote,
+        "pricePrecision": 8,
+        "quantityPrecision": 8,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": _fmt(r.min_price),
+                "maxPrice": _fmt(r.max_price),
+                "tickSize": _fmt(r.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": _fmt(r.min_qty),
+                "maxQty": _fmt(r.max_qty),
+                "stepSize": _fmt(r.step_size),
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": _fmt(r.min_qty),
+                "maxQty": _fmt(r.max_qty),
+                "stepSize": _fmt(r.step_size),
+            },
+            {"filterType": "MIN_NOTIONAL", "notional": _fmt(r.min_notional)},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }
 
 

@@ -180,6 +180,9 @@ class ExchangeEmulator(Started):
                 ``secret``, ``enableRateLimit=False``, ccxt's ``timeout``; ``options``
                 are merged over `CLIENT_OPTIONS`.
         """
+        if any(m.swap for m in self.exchange.markets.values()):  # USD-M futures markets too
+            options = config.pop("options", {})
+            config["options"] = {"fetchMarkets": {"types": ["spot", "linear"]}, **options}
         return loopback_client(
             self.url, **{"apiKey": self.api_key, "secret": self.secret, **config}
         )

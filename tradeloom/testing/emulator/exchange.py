@@ -79,7 +79,7 @@ from tradeloom.testing.emulator.records import (
 
 __all__ = ["Exchange"]
 
-_SYMBOL = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)$")
+_SYMBOL = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)(?::\2)?$")  # a swap: settled in the quote
 
 
 @dataclass
@@ -150,7 +150,8 @@ class Exchange:
             match = _SYMBOL.match(symbol)
             if match is None:
                 raise ValueError(
-                    f"market symbols are BASE/QUOTE in capitals such as BTC/USDT; was '{symbol}'"
+                    "market symbols are BASE/QUOTE in capitals such as BTC/USDT (a perpetual "
+                    f"swap: BTC/USDT:USDT); was '{symbol}'"
                 )
             series = bars if isinstance(bars, BarSeries) else BarSeries.from_frame(bars, timeframe)
             series = series.scaled(factor)

@@ -159,7 +159,8 @@ class Market:
     """One tradable pair and the bars it replays.
 
     Attributes:
-        symbol: Unified symbol, ``BASE/QUOTE`` (``BTC/USDT``).
+        symbol: Unified symbol, ``BASE/QUOTE`` (``BTC/USDT``), or ``BASE/QUOTE:QUOTE``
+            for a perpetual swap (``BTC/USDT:USDT``).
         base: Base asset (``BTC``).
         quote: Quote asset (``USDT``).
         bars: The series replayed.
@@ -176,6 +177,12 @@ class Market:
     def id(self) -> str:
         """Binance's market id: base and quote run together (``BTCUSDT``)."""
         return self.base + self.quote
+
+    @property
+    def swap(self) -> bool:
+        """Whether it is a perpetual swap settled in its quote (``BTC/USDT:USDT``), served
+        by the USD-M futures endpoints (``/fapi``)."""
+        return ":" in self.symbol
 
 
 @dataclass(frozen=True)
