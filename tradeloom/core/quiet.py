@@ -18,7 +18,8 @@ A bar is quiet when, for every symbol, the full bar would:
 - journal nothing: no training starts at the bar, the regime label is unchanged
   (when journaled), no halt latches (zero equity, a drawdown limit);
 - stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
-  stop, no daily-loss clock (which journals at each UTC day's first bar).
+  stop, no daily-loss clock (which journals at each UTC day's first bar);
+- follow nothing: no ATR trailing stop, whose average takes every bar, flat or not.
 
 The loop also fetches ahead (`tradeloom.core.prefetch`) what the full bar that ends
 the run will read and write; in bench_core that halves the time of the signals' bars,
@@ -94,6 +95,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or prm[P_MONITORS] != 0.0
         or prm[P_YIELD_BARS] != 0.0
         or not math.isnan(prm[P_DAILY_LOSS])
+        or prm[P_TRAIL_ATR] > 0.0  # an ATR stop's average takes every bar's range
         or acct[A_EXIT_HALT] != 0.0
         or sym[0, S_W_ACTIVE] != 0.0
         or sym[0, S_PA_SEQ] != 0.0
@@ -105,7 +107,6 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
         or prm[P_MARGIN] != 0.0
         or not math.isnan(prm[P_TRAILING])
-        or prm[P_TRAIL_ATR] > 0.0
         or not math.isnan(prm[P_BREAK_EVEN])
         or not math.isnan(prm[P_EXIT_TIME])
     )
