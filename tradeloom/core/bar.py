@@ -69,6 +69,7 @@ from tradeloom.core.exits import (
     liquidation_price,
     protective_exit_at,
     ratchet,
+    resting_stop,
     stop_levels,
     time_exit_due,
     trail_level,
@@ -298,15 +299,16 @@ def _stop(
     entry = sym[s, S_ENTRY_PRICE]
     if not follow:
         return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)  # type: ignore[no-any-return]
-    trail = sym[s, S_TRAIL]
-    if trail != trail:  # the trade's first bar: the trailing stop starts at the entry
-        window = int(prm[P_TRAIL_ATR])
-        trail = trail_level(
-            direction, entry, _atr_now(sym, s, window), prm[P_TRAILING], prm[P_TRAIL_MULTIPLE]
-        )
-    best = sym[s, S_BEST]
-    return active_stop(  # type: ignore[no-any-return]
-        direction, entry, entry if best != best else best, trail, stop_loss, prm[P_BREAK_EVEN]
+    return resting_stop(  # type: ignore[no-any-return]
+        direction,
+        entry,
+        sym[s, S_BEST],
+        sym[s, S_TRAIL],
+        _atr_now(sym, s, int(prm[P_TRAIL_ATR])),
+        stop_loss,
+        prm[P_BREAK_EVEN],
+        prm[P_TRAILING],
+        prm[P_TRAIL_MULTIPLE],
     )
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "protective_exit",
     "protective_exit_at",
     "ratchet",
+    "resting_stop",
     "stop_exit",
     "stop_levels",
     "time_exit_due",
@@ -292,6 +293,41 @@ def active_stop(
         reason = EXIT_TRAILING_STOP
         level = trail
     return reason, level
+
+
+@kernel
+def resting_stop(
+    direction: int,
+    entry_price: float,
+    best: float,
+    trail: float,
+    atr: float,
+    stop_loss: float,
+    break_even: float,
+    trailing: float,
+    multiple: float,
+) -> tuple[int, float]:
+    """Return the stop resting under a position from its trade's state (`active_stop`).
+
+    The one rule the bar's check and a live run's resting stop order both read.
+
+    Args:
+        direction: +1 long, -1 short.
+        entry_price: The position's average entry price.
+        best: The best price since the entry, up to the last bar (NaN: the entry).
+        trail: The trailing level in force (NaN: the trade's first bar, where it starts
+            from the entry price at ``atr``).
+        atr: The ATR up to the last bar (NaN: none yet).
+        stop_loss, break_even: As `active_stop` (NaN: none).
+        trailing, multiple: The trailing distance (`trail_level`; NaN and 0: none).
+    """
+    if math.isnan(trail):
+        trail = trail_level(direction, entry_price, atr, trailing, multiple)
+    if math.isnan(best):
+        best = entry_price
+    return active_stop(  # type: ignore[no-any-return]
+        direction, entry_price, best, trail, stop_loss, break_even
+    )
 
 
 @kernel
