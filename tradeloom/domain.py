@@ -321,8 +321,9 @@ class OrderIntent:
 
     Attributes:
         target_fraction: Signed fraction of equity the position should be after the order.
-        reason: ``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``, ``EXIT_MAX_HOLDING``, ``EXIT_HALT``,
-            ``EXIT_STOP_LOSS`` or ``EXIT_TAKE_PROFIT``.
+        reason: ``ENTRY``, ``REVERSE``, ``EXIT_SIGNAL``, ``EXIT_MAX_HOLDING``, ``EXIT_TIME``,
+            ``EXIT_HALT``, ``EXIT_STOP_LOSS``, ``EXIT_BREAK_EVEN``, ``EXIT_TRAILING_STOP``
+            or ``EXIT_TAKE_PROFIT``.
         increases_exposure: Whether the order opens or grows a position (risk rules may
             only block these; exits always pass).
     """

@@ -26,7 +26,7 @@ from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill, latch_halt, resume
 from tradeloom.core.kernels.specs import MarginKernel, SizingKernel
-from tradeloom.core.params import CoreSpec, Limits
+from tradeloom.core.params import CoreSpec, ExitRules, Limits
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.plugins.signal.regime import (
     HIGH_VOLATILITY,
@@ -773,6 +773,9 @@ def test_quiet_bars_run_as_the_full_bar_runs_them(
             max_holding_bars=data.draw(st.sampled_from([None, 2, 3])),
             drawdown_limits=data.draw(st.sampled_from([(), (0.05,), (0.3, 0.02)])),
         )
+    # the exits that follow a position, the cooldown, the time exit (an ATR stop is never
+    # quiet, whatever P_QUIET says)
+    spec = replace(spec, exits=data.draw(st.sampled_from(EXITS), label="exits"))
     stops = sorted(data.draw(st.lists(st.integers(1, n), unique=True), label="stops"))
     _assert_quiet_runs_as_full(spec, inputs, stops if stops and stops[-1] == n else [*stops, n])
 
@@ -782,6 +785,13 @@ def test_quiet_bars_run_as_the_full_bar_runs_them(
     [
         (make_spec(max_holding_bars=3), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1, 0.5]),
         (make_spec(drawdown_limits=(0.02,)), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+        # the time exit at 04:30: the bar 04:00-05:00
+        (
+            make_spec(exits=ExitRules(exit_time_ns=270 * 60_000_000_000)),
+            [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+        ),
+        # a 1% trailing stop under the best close 103: 101.97, reached by bar 4's close 99
+        (make_spec(exits=ExitRules(trailing_stop=0.01)), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
     ],
 )
 def test_a_quiet_stretch_ends_where_the_full_bar_acts(spec: CoreSpec, p: list[float]) -> None:
@@ -789,6 +799,15 @@ def test_a_quiet_stretch_ends_where_the_full_bar_acts(spec: CoreSpec, p: list[fl
     close = [100.0, 101.0, 103.0, 102.0, 99.0, 97.0, 98.0, 99.0]
     got = _assert_quiet_runs_as_full(spec, bars(close, p=p), [len(close)])
     assert list(got[:, L.E_KIND]).count(L.EV_ORDER) == 2  # the entry, and the exit it forces
+
+
+EXITS = [
+    ExitRules(),
+    ExitRules(trailing_stop=0.01),
+    ExitRules(trailing_atr=3, trailing_multiple=1.0),
+    ExitRules(break_even=0.005, cooldown_bars=2),
+    ExitRules(exit_time_ns=7 * 3_600_000_000_000),
+]
 
 
 def _assert_quiet_runs_as_full(spec: CoreSpec, inputs: BarInputs, stops: list[int]) -> np.ndarray:

@@ -132,6 +132,14 @@ ORDERS: list[dict[str, Any]] = [
 """``execution.orders`` settings: limits with a fallback, an expiry, IOC and touch, auto,
 stops at the close, and TWAP and participation slicing (of limit children too)."""
 
+EXITS: list[dict[str, Any]] = [
+    {"trailing_stop": 0.01},
+    {"trailing_stop": {"atr": 3, "multiple": 1.0}, "break_even": 0.005},
+    {"break_even": 0.004, "cooldown_bars": 3},
+    {"trailing_stop": 0.03, "cooldown_bars": 1, "exit_time": "09:30"},
+]
+"""The exits that follow a position, the cooldown and the time exit (``risk.*``)."""
+
 _FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "seed": st.integers(0, 10_000),
     # short markets for the edge cases, long ones for positions to run into limits
@@ -188,6 +196,7 @@ _FIELDS: dict[str, st.SearchStrategy[Any]] = {
     ),
     "restart_at": st.one_of(st.none(), st.integers(0, 159)),
     "orders": st.one_of(st.none(), st.sampled_from(ORDERS)),
+    "exits": st.one_of(st.just({}), st.sampled_from(EXITS)),
 }
 """Every option a generated strategy draws."""
 
@@ -259,6 +268,7 @@ PLAIN: dict[str, Any] = {
     "limits": {},
     "restart_at": None,
     "orders": None,
+    "exits": {},
 }
 """A strategy spec with every option off; tests override what they exercise."""
 
@@ -291,6 +301,7 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
     for key in ("max_holding_bars", "stop_loss", "take_profit"):
         if spec[key] is not None:
             risk[key] = spec[key]
+    risk.update(spec.get("exits") or {})
     limits = {k: v for k, v in spec["limits"].items() if v is not None}
     if limits:
         risk["limits"] = limits
@@ -666,6 +677,43 @@ def test_order_types_journal_alike_in_every_driver(
         assert list(read_rows(journal, ["sliced_order"]))
     if orders.get("stops") == "bar_close":
         assert ("stop", False) not in kinds
+
+
+@pytest.mark.parametrize("exits", EXITS[1:], ids=["atr-break-even", "cooldown", "trail-time"])
+def test_following_exits_journal_alike_in_every_driver(
+    ram_tmp_path: Path, exits: dict[str, Any]
+) -> None:
+    """Trailing and break-even stops, cooldowns and time exits: the batch and per-bar
+    backtests and a paper run (restarted mid-run from its journal) journal the same
+    rows, and each rule acted."""
+    spec = {
+        **PLAIN,
+        "seed": 5,
+        "bars": 120,
+        "volume_scale": 20.0,
+        "fill": "next_open",
+        "slippage_bps": 5.0,
+        "fee_bps": 10.0,
+        "allow_short": True,
+        "margin": MARGINS[1],
+        "stop_loss": 0.02,
+        "threshold": 0.3,
+        "warm": 10,
+        "restart_at": 60,
+        "exits": exits,
+    }
+    batch = _three_drivers(ram_tmp_path, spec)
+    journal = batch.run_dir / "journal.sqlite"
+    reasons = {r.values["reason"] for r in read_rows(journal, ["order"])}
+    codes = {r.values["code"] for r in read_rows(journal, ["rejection"])}
+    if "trailing_stop" in exits:
+        assert "EXIT_TRAILING_STOP" in reasons
+    if "break_even" in exits:
+        assert "EXIT_BREAK_EVEN" in reasons
+    if "exit_time" in exits:
+        assert "EXIT_TIME" in reasons
+    if exits.get("cooldown_bars", 1) > 1:
+        assert "COOLDOWN" in codes
 
 
 @pytest.mark.slow

@@ -134,6 +134,7 @@ def _run_tradeloom(
     fill: str,
     fee_bps: float,
     slippage_bps: float,
+    risk: dict[str, Any] | None = None,
 ) -> _Tradeloom:
     assert not (entries & exits).any()
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +149,7 @@ def _run_tradeloom(
         "features": [{"kind": "log_return", "period": 1}],
         "model": {"kind": "precomputed", "column": "p_up"},
         "signal": {"kind": "threshold", "threshold": 1.0, "min_interval": 1},
-        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 1.0}},
+        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 1.0}, **(risk or {})},
         "execution": {
             "kind": "simulated",
             "initial_cash": CASH,
@@ -316,6 +317,94 @@ def test_random_entry_exit_patterns_equal_vectorbt(
     frame = _market(seed, len(signals))
     folder = tmp_path_factory.mktemp("reference")
     _assert_matches_vectorbt(folder, frame, signals == 1, signals == 2, fill, *costs)
+
+
+@pytest.mark.parametrize(("fee_bps", "slippage_bps"), [(0.0, 0.0), (10.0, 0.0), (75.0, 0.0)])
+def test_a_trailing_stop_equals_vectorbts_sl_trail(
+    ram_tmp_path: Path, fee_bps: float, slippage_bps: float
+) -> None:
+    """``risk.trailing_stop`` against ``from_signals(sl_stop=..., sl_trail=True)``.
+
+    The conventions agree (vectorbt's ``nb.py``): the stop is checked against the
+    bar's open, low and high with the best price up to the previous bar, and the best
+    price takes the bar's high after the check; a gap fills at the open, else at the
+    level, then slippage and fee. vectorbt starts the best price at the entry's fill
+    price with ``stop_entry_price="fillprice"`` (its default is the close, which
+    differs from tradeloom's entry price by the slippage). A bar whose stop fires
+    takes no entry in vectorbt (the stop's signal replaces the bar's): tradeloom's
+    ``cooldown_bars: 1`` is the same rule.
+
+    One convention differs and is left out: vectorbt fills a triggered stop at its
+    level with no slippage (``stop_exit_price="stoplimit"``), tradeloom's stop is a
+    stop-market order and pays the venue's slippage, as its stop-loss does. With
+    slippage the exit prices differ by exactly that (checked below), so the
+    comparison runs with fees and without slippage.
+    """
+    frame = _market(3, 300)
+    entries, _ = _signals(3, len(frame), rate=0.1)
+    exits = np.zeros(len(frame), bool)
+    risk = {"trailing_stop": 0.03, "cooldown_bars": 1}
+    ours = _run_tradeloom(ram_tmp_path, frame, entries, exits, "close", fee_bps, slippage_bps, risk)
+    index = pd.DatetimeIndex(frame["timestamp"])
+
+    def series(column: str) -> pd.Series:
+        return pd.Series(frame[column].to_numpy(), index=index)
+
+    pf = vbt.Portfolio.from_signals(
+        series("close"),
+        entries,
+        exits,
+        open=series("open"),
+        high=series("high"),
+        low=series("low"),
+        sl_stop=0.03,
+        sl_trail=True,
+        stop_entry_price="fillprice",
+        size=np.inf,
+        fees=fee_bps / 1e4,
+        slippage=slippage_bps / 1e4,
+        init_cash=CASH,
+        min_size=0.0,
+    )
+    theirs, open_size = _vectorbt_trades(pf, frame, 0)
+    _assert_same_trades(ours.trades, theirs, "trailing")
+    assert (ours.trades["exit_reason"] == "EXIT_TRAILING_STOP").sum() >= 10
+    equity = pf.value().to_numpy()
+    np.testing.assert_allclose(ours.equity["equity"].to_numpy(), equity, rtol=1e-9, atol=0.0)
+    assert _near(ours.metrics["open_position"], open_size)
+    assert ours.metrics["rejections"].get("COOLDOWN", 0) >= 1  # the rule was exercised
+
+
+def test_with_slippage_a_trailing_exit_pays_it_where_vectorbt_does_not(ram_tmp_path: Path) -> None:
+    """The one documented difference: the first trailing exit, with 5 bps of slippage,
+    is vectorbt's level less the slippage (the same entry, the same level)."""
+    frame = _market(3, 60)
+    entries, _ = _signals(3, len(frame), rate=0.1)
+    exits = np.zeros(len(frame), bool)
+    risk = {"trailing_stop": 0.03, "cooldown_bars": 1}
+    ours = _run_tradeloom(ram_tmp_path, frame, entries, exits, "close", 0.0, 5.0, risk)
+    index = pd.DatetimeIndex(frame["timestamp"])
+    pf = vbt.Portfolio.from_signals(
+        *(pd.Series(frame[c].to_numpy(), index=index) for c in ("close",)),
+        entries,
+        exits,
+        **{c: pd.Series(frame[c].to_numpy(), index=index) for c in ("open", "high", "low")},
+        sl_stop=0.03,
+        sl_trail=True,
+        stop_entry_price="fillprice",
+        size=np.inf,
+        slippage=5e-4,
+        init_cash=CASH,
+        min_size=0.0,
+    )
+    theirs, _ = _vectorbt_trades(pf, frame, 0)
+    mine = ours.trades.iloc[0]
+    first = theirs.iloc[0]
+    assert mine["exit_reason"] == "EXIT_TRAILING_STOP"
+    assert (mine["entry_bar"], mine["exit_bar"]) == (first["entry_bar"], first["exit_bar"])
+    assert _near(mine["entry_price"], first["entry_price"])
+    assert frame["open"].iloc[int(mine["exit_bar"])] > first["exit_price"]  # not a gap
+    assert _near(mine["exit_price"], first["exit_price"] * (1 - 5e-4))
 
 
 class _Signals(Strategy):

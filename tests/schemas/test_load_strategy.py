@@ -212,6 +212,32 @@ def test_unknown_kind_lists_the_installed_kinds(
             "s.yaml:28:21 risk.max_holding_bars: expected an integer, was 'forever'",
         ),
         (
+            "  max_holding_bars: 48",
+            "  exit_time: '25:00'",
+            "s.yaml:28:14 risk.exit_time: expected a UTC time of day HH:MM on the 24-hour clock "
+            "(00:00 .. 23:59), was '25:00'",
+        ),
+        (
+            "  max_holding_bars: 48",
+            "  trailing_stop: 1.5",
+            "s.yaml:28:18 risk.trailing_stop: must be < 1, was 1.5",
+        ),
+        (
+            "  max_holding_bars: 48",
+            "  trailing_stop: {atr: 14, multiple: 0}",
+            "s.yaml:28:38 risk.trailing_stop.multiple: must be > 0, was 0",
+        ),
+        (
+            "  max_holding_bars: 48",
+            "  cooldown_bars: 0",
+            "s.yaml:28:18 risk.cooldown_bars: must be >= 1, was 0",
+        ),
+        (
+            "  max_holding_bars: 48",
+            "  break_even: -0.01",
+            "s.yaml:28:15 risk.break_even: must be > 0, was -0.01",
+        ),
+        (
             "features:\n  - kind: log_return\n    period: 1\n  - kind: rsi\n    window: 14",
             "features: []",
             "s.yaml:6:11 features: must have at least 1 item, was empty",

@@ -26,11 +26,13 @@ from tradeloom.core.layout import (
     A_FEES,
     A_PEAK,
     P_MIN_NOTIONAL,
+    S_BEST,
     S_DUST,
     S_DUST_MERGE,
     S_DUST_NOTED,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
+    S_EXIT_BAR,
     S_EXIT_QTY,
     S_EXIT_VALUE,
     S_FUNDING,
@@ -40,6 +42,7 @@ from tradeloom.core.layout import (
     S_QTY,
     S_REALIZED,
     S_TRADE_FEES,
+    S_TRAIL,
 )
 from tradeloom.jit import core_kernel
 
@@ -106,6 +109,9 @@ def _grow(
     fee: float,
     merge: bool,
 ) -> None:
+    if before == 0.0 or merge:  # a new trade: its best price and trailing stop start anew
+        sym[s, S_BEST] = math.nan
+        sym[s, S_TRAIL] = math.nan
     if before == 0.0:
         sym[s, S_ENTRY_BAR] = bar
         sym[s, S_ENTRY_PRICE] = price
@@ -157,6 +163,7 @@ def _reduce(
     trade[7] = sym[s, S_REALIZED] - sym[s, S_TRADE_FEES]
     if sym[s, S_FUNDING] != 0.0:  # a perpetual's funding while the trade was open
         trade[7] += sym[s, S_FUNDING]
+    sym[s, S_EXIT_BAR] = bar
     sym[s, S_ENTRY_BAR] = -1.0
     sym[s, S_ENTRY_PRICE] = math.nan
     return True

@@ -7,25 +7,31 @@ them):
 2. **open**: a perpetual's funding due in the bar is booked on the position carried
    into it (`tradeloom.core.funding`); then the venue fills what is due at the bar's
    open (orders decided at the previous close under ``fill: next_open``);
-3. **protect**: a stop-loss, take-profit or (margin accounts) liquidation that the
-   bar's range reaches exits during the bar (`tradeloom.core.exits`); the working
-   order is cancelled first (``PROTECTIVE_EXIT``);
-4. **mark**: the positions are marked to the close; the daily-loss clock observes
-   the equity (`tradeloom.core.risk.observe_day`);
+3. **protect**: a stop (the stop-loss, the break-even or the trailing stop, whichever
+   is tightest), take-profit or (margin accounts) liquidation that the bar's range
+   reaches exits during the bar (`tradeloom.core.exits`); the working order is
+   cancelled first (``PROTECTIVE_EXIT``);
+4. **mark**: the best price of each open trade takes the bar's high (a short: its
+   low) and the trailing stop follows it, after the bar's check (`_follow`); the
+   positions are marked to the close; the daily-loss clock observes the equity
+   (`tradeloom.core.risk.observe_day`);
 5. **monitor**: the monitors and health rules see the bar (Python; a health halt
    latches here and closes every position at step 7);
 6. **regime**: the bar's regime label is journaled when it changes;
 7. **halts**: zero equity (``NO_EQUITY``), a drawdown rule or a plugin's rule may
    halt trading: every position is closed (``EXIT_HALT``). Otherwise a position held
-   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``). Dust is not: the exit it
-   meets is journaled, once (`tradeloom.core.dust`);
+   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``); under ``stops: bar_close``,
+   a close through a stop or the take-profit closes it; at the bar whose span holds
+   ``risk.exit_time``, it is closed (``EXIT_TIME``). Dust is not: the exit it meets
+   is journaled, once (`tradeloom.core.dust`);
 8. **signal**: the signal rule sees the bar's probability;
 9. **decide**, the rejection ladder, for a signal: a regime not in
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
    long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
    could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
    hold (or ignored, when an exit of this bar closes it); an exit from a long on a
-   long-only venue -> the exit; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
+   long-only venue -> the exit; an entry from flat within ``risk.cooldown_bars`` of
+   the last exit's fill -> ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
    rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
    candidate: once every symbol went down the ladder, the candidates are ranked by
@@ -55,7 +61,20 @@ import numpy as np
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
-from tradeloom.core.exits import close_exit, holding_expired, liquidation_price, protective_exit
+from tradeloom.core.exits import (
+    active_stop,
+    atr_update,
+    close_exit_at,
+    cooling_down,
+    holding_expired,
+    liquidation_price,
+    protective_exit_at,
+    ratchet,
+    resting_stop,
+    stop_levels,
+    time_exit_due,
+    trail_level,
+)
 from tradeloom.core.funding import FUNDING_ROW, book_funding
 from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.kernels.sizing import kelly_size, sizing_quantity
@@ -105,7 +124,10 @@ from tradeloom.core.layout import (
     ORDER_MARKET,
     ORDER_STOP,
     P_ALLOW_SHORT,
+    P_BREAK_EVEN,
+    P_COOLDOWN,
     P_DAILY_LOSS,
+    P_EXIT_TIME,
     P_EXT_RULES,
     P_EXT_SIGNAL,
     P_EXT_SIZER,
@@ -136,12 +158,19 @@ from tradeloom.core.layout import (
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_TIMEFRAME_NS,
+    P_TRAIL_ATR,
+    P_TRAIL_MULTIPLE,
+    P_TRAILING,
     P_YIELD_BARS,
     PORT_ROWS,
+    S_ATR,
+    S_ATR_END,
+    S_BEST,
     S_CANDIDATE,
     S_DUST_MERGE,
     S_ENTRY_BAR,
     S_ENTRY_PRICE,
+    S_EXIT_BAR,
     S_I_DIR,
     S_I_REASON,
     S_I_TARGET,
@@ -153,6 +182,7 @@ from tradeloom.core.layout import (
     S_QTY,
     S_REGIME,
     S_SIG_LAST,
+    S_TRAIL,
     S_W_ACTIVE,
     S_W_BAR,
     S_W_DIR,
@@ -252,6 +282,74 @@ def _gross_after(sym: np.ndarray, s: int, after: float, price: float) -> float:
 
 
 @core_kernel
+def _atr_now(sym: np.ndarray, s: int, window: int) -> float:
+    """Return symbol ``s``'s ATR up to its last bar (NaN: fewer than ``window`` + 1 bars)."""
+    if window <= 0 or sym[s, S_ATR + 2] < window:
+        return math.nan
+    return sym[s, S_ATR + 3]  # type: ignore[no-any-return]
+
+
+@core_kernel
+def _stop(
+    sym: np.ndarray, prm: np.ndarray, s: int, direction: int, stop_loss: float, follow: bool
+) -> tuple[int, float]:
+    """Return the stop resting under symbol ``s``'s position: its reason and price.
+
+    `tradeloom.core.exits.active_stop` over the trade's state; ``follow`` off: the
+    stop-loss alone (``stops: bar_close`` watches the others at the close).
+    """
+    entry = sym[s, S_ENTRY_PRICE]
+    if not follow:
+        return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)  # type: ignore[no-any-return]
+    return resting_stop(  # type: ignore[no-any-return]
+        direction,
+        entry,
+        sym[s, S_BEST],
+        sym[s, S_TRAIL],
+        _atr_now(sym, s, int(prm[P_TRAIL_ATR])),
+        stop_loss,
+        prm[P_BREAK_EVEN],
+        prm[P_TRAILING],
+        prm[P_TRAIL_MULTIPLE],
+    )
+
+
+@core_kernel
+def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
+    """Take the bar into each open trade's best price and trailing stop (after its check).
+
+    The ATR of an ATR distance takes every bar of the symbol, flat or not.
+    """
+    window = int(prm[P_TRAIL_ATR])
+    trailing = prm[P_TRAILING]
+    multiple = prm[P_TRAIL_MULTIPLE]
+    for s in range(sym.shape[0]):
+        high, low, close = px[1, i, s], px[2, i, s], px[3, i, s]
+        if close != close:  # no bar
+            continue
+        atr = math.nan
+        if window > 0:
+            atr = atr_update(sym[s, S_ATR:S_ATR_END], high, low, close, window)
+        quantity = sym[s, S_QTY]
+        if quantity == 0.0:
+            continue
+        direction = 1 if quantity > 0.0 else -1
+        entry = sym[s, S_ENTRY_PRICE]
+        best = sym[s, S_BEST]
+        if best != best:
+            best = entry
+        best = max(best, high) if direction > 0 else min(best, low)
+        sym[s, S_BEST] = best
+        if window > 0 or trailing == trailing:
+            trail = sym[s, S_TRAIL]
+            if trail != trail:  # as `_stop` read it at this bar
+                trail = trail_level(direction, entry, atr, trailing, multiple)
+            sym[s, S_TRAIL] = ratchet(
+                direction, trail, trail_level(direction, best, atr, trailing, multiple)
+            )
+
+
+@core_kernel
 def _ladder(
     acct: np.ndarray,
     sym: np.ndarray,
@@ -302,6 +400,12 @@ def _ladder(
             emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
         return False
     if held != 0 and wanted == -1 and not allow_short:
+        fall_back(sym, s)
+        return False
+    cooldown = int(prm[P_COOLDOWN])
+    if held == 0 and cooling_down(t, sym[s, S_EXIT_BAR], cooldown):
+        exit_bar = sym[s, S_EXIT_BAR]
+        emit(ev, cur, EV_REJECT, t, s, codes.COOLDOWN, t - exit_bar, cooldown, exit_bar)
         fall_back(sym, s)
         return False
     if anomalous:
@@ -373,13 +477,20 @@ def run_bars(
     monitors = prm[P_MONITORS] != 0.0
     yield_bars = prm[P_YIELD_BARS] != 0.0
     margin = prm[P_MARGIN] != 0.0
-    protect = not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin
+    # the stops that follow the position: a trailing stop, the break-even stop
+    trailing_on = not math.isnan(prm[P_TRAILING]) or prm[P_TRAIL_ATR] > 0.0
+    following = trailing_on or not math.isnan(prm[P_BREAK_EVEN])
+    protect = (
+        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin or following
+    )
     fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
     limits_on = prm[P_ORDER_TYPE] != ORDER_MARKET
     slicing = prm[P_SLICE_KIND] != 0.0
     stops_close = prm[P_STOPS_AT_CLOSE] != 0.0
     stop_loss = math.nan if stops_close else prm[P_STOP_LOSS]
     take_profit = math.nan if stops_close else prm[P_TAKE_PROFIT]
+    follow = following and not stops_close  # the following stops rest at the venue
+    exit_ns = -1 if math.isnan(prm[P_EXIT_TIME]) else int(prm[P_EXIT_TIME])
     volume_cap = prm[P_MAX_VOLUME_FRACTION]
     journal_regime = prm[P_JOURNAL_REGIME] != 0.0
     daily_loss = not math.isnan(prm[P_DAILY_LOSS])
@@ -462,10 +573,14 @@ def run_bars(
                     if is_dust(sym, prm, s, quantity):
                         if quantity != 0.0 and sym[s, S_W_ACTIVE] == 0.0 and not killed:
                             # dust: a stop it reaches cannot be sent (nor liquidated)
-                            reason, level = protective_exit(
-                                1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE],
-                                px[0, i, s], px[1, i, s], px[2, i, s], stop_loss, take_profit,
-                                math.nan,
+                            direction = 1 if quantity > 0.0 else -1
+                            why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
+                            _, target = stop_levels(
+                                direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit
+                            )
+                            reason, level = protective_exit_at(
+                                direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop,
+                                target, math.nan,
                             )  # fmt: skip
                             if reason != 0:
                                 note_dust(sym, prm, ev, cur, t, s, reason)
@@ -477,15 +592,16 @@ def run_bars(
                             _other_equity(acct, sym, s), quantity, prm[P_MAINTENANCE_MARGIN]
                         )
                     # HALTED sends nothing of the trader's: only the venue liquidates
-                    reason, level = protective_exit(
-                        1 if quantity > 0.0 else -1,
-                        sym[s, S_ENTRY_PRICE],
-                        px[0, i, s],
-                        px[1, i, s],
-                        px[2, i, s],
-                        math.nan if killed else stop_loss,
-                        math.nan if killed else take_profit,
-                        liq,
+                    direction = 1 if quantity > 0.0 else -1
+                    why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
+                    _, target = stop_levels(
+                        direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit
+                    )
+                    if killed:
+                        stop = math.nan
+                        target = math.nan
+                    reason, level = protective_exit_at(
+                        direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop, target, liq
                     )
                     if reason == 0:
                         s += 1
@@ -527,6 +643,8 @@ def run_bars(
             stage = STAGE_MARK
         # 4. mark to the close
         if stage == STAGE_MARK:
+            if following:
+                _follow(sym, prm, px, i)
             equity = mark_equity(acct, sym, px, i)
             acct[A_EQUITY] = equity
             if returns:
@@ -584,7 +702,7 @@ def run_bars(
             # whose position its exit has not closed (refused by the order rate, cut
             # short); never while the kill switch holds the run (it sends nothing)
             unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
-            if halting or unwinding or max_holding > 0 or stops_close:
+            if halting or unwinding or max_holding > 0 or stops_close or exit_ns >= 0:
                 for s in range(nsym):
                     quantity = sym[s, S_QTY]
                     held = not is_dust(sym, prm, s, quantity)
@@ -598,11 +716,19 @@ def run_bars(
                     elif (held or dust) and not kill_holds(acct):
                         if holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding):
                             reason = codes.EXIT_MAX_HOLDING
-                        elif stops_close and px[3, i, s] == px[3, i, s]:  # it has a bar
-                            reason = close_exit(
-                                1 if quantity > 0.0 else -1, sym[s, S_ENTRY_PRICE],
-                                px[3, i, s], prm[P_STOP_LOSS], prm[P_TAKE_PROFIT],
-                            )  # fmt: skip
+                        elif px[3, i, s] == px[3, i, s]:  # it has a bar
+                            if stops_close:
+                                direction = 1 if quantity > 0.0 else -1
+                                why, stop = _stop(
+                                    sym, prm, s, direction, prm[P_STOP_LOSS], following
+                                )
+                                _, target = stop_levels(
+                                    direction, sym[s, S_ENTRY_PRICE], prm[P_STOP_LOSS],
+                                    prm[P_TAKE_PROFIT],
+                                )  # fmt: skip
+                                reason = close_exit_at(direction, px[3, i, s], why, stop, target)
+                            if reason == 0 and time_exit_due(time_ns[i], tf, exit_ns):
+                                reason = codes.EXIT_TIME
                     if reason != 0 and dust:
                         note_dust(sym, prm, ev, cur, t, s, reason)
                     elif reason != 0:

@@ -39,6 +39,7 @@ __all__ = [
 # --- order reasons (why the engine sent an order) -----------------------------------------
 ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT = 1, 2, 3, 4, 5
 EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION = 6, 7, 8
+EXIT_TRAILING_STOP, EXIT_BREAK_EVEN, EXIT_TIME = 9, 10, 11
 
 _EXITS = (
     EXIT_SIGNAL,
@@ -47,6 +48,9 @@ _EXITS = (
     EXIT_STOP_LOSS,
     EXIT_TAKE_PROFIT,
     EXIT_LIQUIDATION,
+    EXIT_TRAILING_STOP,
+    EXIT_BREAK_EVEN,
+    EXIT_TIME,
 )
 
 # --- decision outcomes of a signal ---------------------------------------------------------
@@ -59,6 +63,7 @@ MAX_ORDER_NOTIONAL, MAX_POSITION, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31
 RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
 MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
 BELOW_MINIMUM = 44  # also a cancel reason: a fill the cash cuts below the minimum
+COOLDOWN = 45
 
 # --- halt codes (trading stops for the rest of the run) ------------------------------------
 MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
@@ -290,6 +295,15 @@ REJECTIONS: tuple[Code, ...] = (
         ("quantity", "notional", "minimum", "lot", "why"),
         _below_minimum,
     ),
+    Code(
+        COOLDOWN,
+        "COOLDOWN",
+        ("bars", "cooldown", "exit_bar"),
+        lambda v, t: (
+            f"bars_since_exit={int(v['bars'])} < risk.cooldown_bars={int(v['cooldown'])} "
+            f"(the last position was closed at bar {int(v['exit_bar'])})"
+        ),
+    ),
 )
 """Why a signal's intent or an order was refused."""
 
@@ -331,6 +345,9 @@ ORDER_REASONS: tuple[Code, ...] = tuple(
         (EXIT_STOP_LOSS, "EXIT_STOP_LOSS"),
         (EXIT_TAKE_PROFIT, "EXIT_TAKE_PROFIT"),
         (EXIT_LIQUIDATION, "EXIT_LIQUIDATION"),
+        (EXIT_TRAILING_STOP, "EXIT_TRAILING_STOP"),
+        (EXIT_BREAK_EVEN, "EXIT_BREAK_EVEN"),
+        (EXIT_TIME, "EXIT_TIME"),
     )
 )
 """Why the engine sent an order."""

@@ -1,4 +1,4 @@
-"""Exits the engine decides itself: stop-loss, take-profit, liquidation, the holding limit.
+"""Exits the engine decides itself: stops, take-profit, liquidation, the holding limit, time.
 
 A stop-loss or take-profit is a stop order resting at the venue, and a margin
 account's liquidation is the venue's own stop: each triggers during the bar from
@@ -20,25 +20,73 @@ reading is the conservative one: a level the open is already through fills at th
 open (a stop order first, then liquidation, then take-profit); otherwise the adverse
 level nearest the open (the stop-loss or the liquidation, whichever the price meets
 first on its way against the position) wins over the take-profit.
+
+The stop that rests under a position is the tightest of three (`active_stop`):
+
+- the **stop-loss**, ``stop_loss`` against the average entry price (``EXIT_STOP_LOSS``);
+- the **break-even** stop, the entry price itself, once the best price since the entry
+  has gained ``break_even`` on it (``EXIT_BREAK_EVEN``);
+- the **trailing stop** (``EXIT_TRAILING_STOP``): ``trailing_stop`` below the best
+  price since the entry for a long (above, for a short), or ``multiple`` times the
+  average true range (Wilder's, of ``atr`` bars, as the ``atr`` feature computes it)
+  away from it. The level only ever moves in the position's favour (an ATR that
+  widens does not lower a long's stop).
+
+The best price since the entry starts at the entry price and takes each bar's high
+(a short: its low) *after* that bar's stop check: the path inside a bar is unknown,
+so a bar's own high never raises the stop that bar is checked against (the
+conservative reading, as for the stop-loss). A trailing level that moved at a bar is
+in force from the next bar; a bar that opens through it fills at the open. The ATR
+of the level moved at bar t includes bar t. Levels that tie are named in the order
+above (a stop-loss before a break-even before a trailing stop).
+
+Under ``execution.orders.stops: bar_close`` the engine watches the same level at each
+bar's close (`close_exit_at`), the bar's own high already taken into the best price.
+
+Two rules act at the bar's close instead of during it: the holding limit
+(`holding_expired`) and the time-of-day exit (`time_exit_due`): a position held at
+the close of the bar whose span contains ``exit_time`` is closed there
+(``EXIT_TIME``), by a market order as any bar-close exit.
 """
 
 from __future__ import annotations
 
 import math
 
-from tradeloom.core.codes import EXIT_LIQUIDATION, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT
+import numpy as np
+
+from tradeloom.core.codes import (
+    EXIT_BREAK_EVEN,
+    EXIT_LIQUIDATION,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_TRAILING_STOP,
+)
 from tradeloom.jit import kernel
 
 __all__ = [
+    "DAY_NS",
+    "active_stop",
+    "atr_update",
     "close_exit",
+    "close_exit_at",
+    "cooling_down",
     "holding_expired",
     "liquidation_price",
     "protective_exit",
+    "protective_exit_at",
+    "ratchet",
+    "resting_stop",
     "stop_exit",
     "stop_levels",
+    "time_exit_due",
+    "trail_level",
 ]
 
 NO_EXIT = 0
+
+DAY_NS = 86_400_000_000_000
+"""One day, in nanoseconds (the time-of-day exit's period)."""
 
 
 @kernel
@@ -94,6 +142,8 @@ def protective_exit(
 ) -> tuple[int, float]:
     """Return which protective exit a bar triggers, and at which price.
 
+    The stop-loss and take-profit of `stop_levels` (`protective_exit_at` with them).
+
     Args:
         direction: +1 long, -1 short (0: nothing to protect).
         entry_price: The position's average entry price.
@@ -108,37 +158,214 @@ def protective_exit(
     """
     if direction == 0:
         return NO_EXIT, math.nan
-    has_stop = not math.isnan(stop_loss)
-    has_target = not math.isnan(take_profit)
-    has_liq = not math.isnan(liquidation)
     stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
+    return protective_exit_at(  # type: ignore[no-any-return]
+        direction, open_, high, low, EXIT_STOP_LOSS, stop, target, liquidation
+    )
+
+
+@kernel
+def protective_exit_at(
+    direction: int,
+    open_: float,
+    high: float,
+    low: float,
+    stop_reason: int,
+    stop: float,
+    target: float,
+    liquidation: float,
+) -> tuple[int, float]:
+    """Return which protective exit a bar triggers at given levels, and at which price.
+
+    Args:
+        direction: +1 long, -1 short (0: nothing to protect).
+        open_, high, low: The bar's prices.
+        stop_reason: The stop's exit reason (`active_stop`).
+        stop: The stop's price; NaN for none.
+        target: The take-profit's price; NaN for none.
+        liquidation: The liquidation price (`liquidation_price`); NaN for none.
+
+    Returns:
+        ``(reason, price)``: 0 (no exit), ``stop_reason``, ``EXIT_TAKE_PROFIT`` or
+        ``EXIT_LIQUIDATION``, and the fill's trigger price.
+    """
+    if direction == 0:
+        return NO_EXIT, math.nan
+    has_stop = not math.isnan(stop)
+    has_target = not math.isnan(target)
+    has_liq = not math.isnan(liquidation)
     if direction > 0:
         if has_stop and open_ <= stop:
-            return EXIT_STOP_LOSS, open_
+            return stop_reason, open_
         if has_liq and open_ <= liquidation:
             return EXIT_LIQUIDATION, open_
         if has_target and open_ >= target:
             return EXIT_TAKE_PROFIT, open_
         if has_stop and low <= stop and not (has_liq and liquidation > stop):
-            return EXIT_STOP_LOSS, stop
+            return stop_reason, stop
         if has_liq and low <= liquidation:
             return EXIT_LIQUIDATION, liquidation
         if has_target and high >= target:
             return EXIT_TAKE_PROFIT, target
         return NO_EXIT, math.nan
     if has_stop and open_ >= stop:
-        return EXIT_STOP_LOSS, open_
+        return stop_reason, open_
     if has_liq and open_ >= liquidation:
         return EXIT_LIQUIDATION, open_
     if has_target and open_ <= target:
         return EXIT_TAKE_PROFIT, open_
     if has_stop and high >= stop and not (has_liq and liquidation < stop):
-        return EXIT_STOP_LOSS, stop
+        return stop_reason, stop
     if has_liq and high >= liquidation:
         return EXIT_LIQUIDATION, liquidation
     if has_target and low <= target:
         return EXIT_TAKE_PROFIT, target
     return NO_EXIT, math.nan
+
+
+@kernel
+def trail_level(direction: int, best: float, atr: float, trailing: float, multiple: float) -> float:
+    """Return the trailing stop's level for a best price (NaN: no trailing stop yet).
+
+    Args:
+        direction: +1 long, -1 short.
+        best: The best price since the entry (a long's highest, a short's lowest).
+        atr: The average true range (NaN: not enough bars yet).
+        trailing: The distance as a fraction of ``best``; NaN: the ATR distance.
+        multiple: The ATR distance's multiple (0: no trailing stop).
+    """
+    if not math.isnan(trailing):
+        return best * (1.0 - trailing) if direction > 0 else best * (1.0 + trailing)
+    if multiple > 0.0:
+        return best - multiple * atr if direction > 0 else best + multiple * atr
+    return math.nan
+
+
+@kernel
+def ratchet(direction: int, level: float, moved: float) -> float:
+    """Return the trailing level after ``moved``: only ever in the position's favour."""
+    if math.isnan(level):
+        return moved
+    if math.isnan(moved):
+        return level
+    return max(level, moved) if direction > 0 else min(level, moved)
+
+
+@kernel
+def active_stop(
+    direction: int,
+    entry_price: float,
+    best: float,
+    trail: float,
+    stop_loss: float,
+    break_even: float,
+) -> tuple[int, float]:
+    """Return the stop resting under a position: its reason and its price (NaN: none).
+
+    The tightest of the stop-loss, the break-even stop and the trailing stop (module
+    docstring); ties go to the first of them.
+
+    Args:
+        direction: +1 long, -1 short.
+        entry_price: The position's average entry price.
+        best: The best price since the entry, up to the previous bar (NaN: the entry).
+        trail: The trailing stop's level in force (NaN: none).
+        stop_loss: Fraction against the entry price; NaN for none.
+        break_even: The gain that moves the stop to the entry price; NaN for none.
+    """
+    reason = NO_EXIT
+    level = math.nan
+    if not math.isnan(stop_loss):
+        reason = EXIT_STOP_LOSS
+        level = (
+            entry_price * (1.0 - stop_loss) if direction > 0 else entry_price * (1.0 + stop_loss)
+        )
+    if not math.isnan(break_even) and not math.isnan(best):
+        armed = (
+            best >= entry_price * (1.0 + break_even)
+            if direction > 0
+            else best <= entry_price * (1.0 - break_even)
+        )
+        if armed and (math.isnan(level) or _tighter(direction, entry_price, level)):
+            reason = EXIT_BREAK_EVEN
+            level = entry_price
+    if not math.isnan(trail) and (math.isnan(level) or _tighter(direction, trail, level)):
+        reason = EXIT_TRAILING_STOP
+        level = trail
+    return reason, level
+
+
+@kernel
+def resting_stop(
+    direction: int,
+    entry_price: float,
+    best: float,
+    trail: float,
+    atr: float,
+    stop_loss: float,
+    break_even: float,
+    trailing: float,
+    multiple: float,
+) -> tuple[int, float]:
+    """Return the stop resting under a position from its trade's state (`active_stop`).
+
+    The one rule the bar's check and a live run's resting stop order both read.
+
+    Args:
+        direction: +1 long, -1 short.
+        entry_price: The position's average entry price.
+        best: The best price since the entry, up to the last bar (NaN: the entry).
+        trail: The trailing level in force (NaN: the trade's first bar, where it starts
+            from the entry price at ``atr``).
+        atr: The ATR up to the last bar (NaN: none yet).
+        stop_loss, break_even: As `active_stop` (NaN: none).
+        trailing, multiple: The trailing distance (`trail_level`; NaN and 0: none).
+    """
+    if math.isnan(trail):
+        trail = trail_level(direction, entry_price, atr, trailing, multiple)
+    if math.isnan(best):
+        best = entry_price
+    return active_stop(  # type: ignore[no-any-return]
+        direction, entry_price, best, trail, stop_loss, break_even
+    )
+
+
+@kernel
+def _tighter(direction: int, level: float, than: float) -> bool:
+    return level > than if direction > 0 else level < than
+
+
+@kernel
+def atr_update(state: np.ndarray, high: float, low: float, close: float, window: int) -> float:
+    """Take a bar into an average true range; return it (NaN for the first ``window`` bars).
+
+    Wilder's ATR as the ``atr`` feature computes it (TA-Lib's seeding: the simple
+    average of the first ``window`` true ranges, from the second bar on), so that the
+    stop's ATR equals the feature column's, bit for bit.
+
+    Args:
+        state: 4 floats: 1 once a close was seen, the previous close, the count of true
+            ranges (saturating at ``window``), the running sum then the average.
+        high, low, close: The bar's prices.
+        window: The ATR's window (>= 1).
+    """
+    previous = state[1]
+    state[1] = close
+    if state[0] == 0.0:
+        state[0] = 1.0
+        return math.nan
+    true_range = max(high - low, abs(high - previous), abs(low - previous))
+    if state[2] < window:
+        state[3] += true_range
+        state[2] += 1.0
+        if state[2] < window:
+            return math.nan
+        state[3] = state[3] / window
+        return state[3]  # type: ignore[no-any-return]
+    a = (window - 1) / window
+    b = 1.0 / window
+    state[3] = state[3] * a + true_range * b
+    return state[3]  # type: ignore[no-any-return]
 
 
 @kernel
@@ -176,9 +403,29 @@ def close_exit(
     if direction == 0:
         return NO_EXIT
     stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
-    if not math.isnan(stop_loss) and (close <= stop if direction > 0 else close >= stop):
-        return EXIT_STOP_LOSS
-    if not math.isnan(take_profit) and (close >= target if direction > 0 else close <= target):
+    return close_exit_at(  # type: ignore[no-any-return]
+        direction,
+        close,
+        EXIT_STOP_LOSS,
+        math.nan if math.isnan(stop_loss) else stop,
+        math.nan if math.isnan(take_profit) else target,
+    )
+
+
+@kernel
+def close_exit_at(
+    direction: int, close: float, stop_reason: int, stop: float, target: float
+) -> int:
+    """Return the exit a bar's close calls for at given levels (0: none; NaN: no level).
+
+    A close at or beyond the stop (`active_stop`) is ``stop_reason``; at or beyond
+    the target, ``EXIT_TAKE_PROFIT``.
+    """
+    if direction == 0:
+        return NO_EXIT
+    if not math.isnan(stop) and (close <= stop if direction > 0 else close >= stop):
+        return stop_reason
+    if not math.isnan(target) and (close >= target if direction > 0 else close <= target):
         return EXIT_TAKE_PROFIT
     return NO_EXIT
 
@@ -190,3 +437,35 @@ def holding_expired(bar: int, entry_bar: int, max_holding: int) -> bool:
     ``entry_bar < 0`` is flat; ``max_holding <= 0`` is no limit.
     """
     return max_holding > 0 and entry_bar >= 0 and bar - entry_bar >= max_holding
+
+
+@kernel
+def time_exit_due(open_ns: int, timeframe_ns: int, exit_ns: int) -> bool:
+    """Return whether a bar's span contains the time of day ``exit_ns`` (-1: no such exit).
+
+    The bar opening at ``open_ns`` spans ``(open_ns, open_ns + timeframe_ns]``: the
+    bar whose close is at or first after the time of day (a 1h bar closing at 22:00
+    for ``21:45``; the bar closing at 21:45 itself for 15m bars), once a day.
+
+    Args:
+        open_ns: The bar's open time (UTC, ns since the epoch).
+        timeframe_ns: A bar's length (ns).
+        exit_ns: The time of day (ns since midnight UTC); negative: none.
+    """
+    if exit_ns < 0 or timeframe_ns <= 0:
+        return False
+    ahead = (exit_ns - open_ns) % DAY_NS  # from the open to the next such time of day
+    return 0 < ahead <= timeframe_ns
+
+
+@kernel
+def cooling_down(bar: int, exit_bar: float, cooldown: int) -> bool:
+    """Return whether an entry decided at ``bar`` falls in the cooldown after an exit.
+
+    ``exit_bar``: the bar of the fill that last closed a position (NaN: none yet);
+    ``cooldown <= 0``: none. The ``cooldown`` bars from the exit's own bar on take no
+    new entry (``cooldown_bars: 2`` after an exit filled at bar 10: bars 10 and 11
+    refuse, the first entry is decided at bar 12; ``1``: no re-entry in the bar that
+    closed the position, as vectorbt's ``from_signals`` never does).
+    """
+    return cooldown > 0 and exit_bar == exit_bar and bar - exit_bar < cooldown

@@ -105,8 +105,13 @@ S_PA_KIND = 47  # the type of the parent's children (ORDER_MARKET or ORDER_LIMIT
 S_MIN_COST = 48  # the symbol's market's minimum order cost (a live market's limits.cost.min)
 S_DUST_NOTED = 49  # the engine exits a dust position was journaled for, a bit each (a fill: 0)
 S_DUST_MERGE = 50  # 1: an order was sent over a dust position: its next fill starts a trade
-S_FUNDING = 51  # funding booked while the open trade was held (+ received; `core.funding`)
-SYM_SIZE = 52
+S_EXIT_BAR = 51  # the bar of the fill that last closed a trade (NaN: none): the cooldown's
+S_BEST = 52  # the open trade's best price up to the last bar (NaN: none yet; the entry)
+S_TRAIL = 53  # its trailing stop's level in force (NaN: none yet)
+S_ATR = 54  # the trailing stop's average true range: 4 floats (`tradeloom.core.exits.atr_update`)
+S_ATR_END = 58
+S_FUNDING = 58  # funding booked while the open trade was held (+ received; `core.funding`)
+SYM_SIZE = 59
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -169,7 +174,13 @@ P_SLICE_KIND = 56  # SLICE_NONE, SLICE_TWAP or SLICE_PARTICIPATION
 P_SLICE_CHILDREN = 57
 P_SLICE_EVERY = 58
 P_SLICE_FRACTION = 59
-PRM_SIZE = 60
+P_TRAILING = 60  # risk.trailing_stop as a fraction (NaN: none, or an ATR distance)
+P_TRAIL_ATR = 61  # risk.trailing_stop.atr: the ATR's window (0: no ATR distance)
+P_TRAIL_MULTIPLE = 62  # risk.trailing_stop.multiple
+P_BREAK_EVEN = 63  # risk.break_even (NaN: none)
+P_COOLDOWN = 64  # risk.cooldown_bars (0: none)
+P_EXIT_TIME = 65  # risk.exit_time: ns since midnight UTC (NaN: none)
+PRM_SIZE = 66
 
 # --- order types, time in force, slicing (prm values; S_W_TYPE; an ORDER row's kind) -----
 ORDER_MARKET, ORDER_STOP, ORDER_LIMIT, ORDER_AUTO = 0, 1, 2, 3

@@ -21,7 +21,7 @@ from tradeloom.core.kernels.specs import (
     VenueKernel,
 )
 
-__all__ = ["CoreSpec", "Limits", "PortfolioLimits"]
+__all__ = ["CoreSpec", "ExitRules", "Limits", "PortfolioLimits"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,40 @@ class PortfolioLimits:
         return self.correlation_window if self.max_correlation is not None else 0
 
 
+@dataclass(frozen=True)
+class ExitRules:
+    """The trailing stop, break-even stop, cooldown and time-of-day exit; None: off.
+
+    Attributes:
+        trailing_stop: The trailing distance as a fraction of the best price.
+        trailing_atr: The trailing distance in ATRs: the ATR's window (with
+            ``trailing_multiple``).
+        trailing_multiple: How many ATRs.
+        break_even: The gain (a fraction of the entry price) after which the stop
+            rises to the entry price.
+        cooldown_bars: Bars after an exit's fill that take no new entry.
+        exit_time_ns: The time of day (ns since midnight UTC) at which a position is
+            closed.
+    """
+
+    trailing_stop: float | None = None
+    trailing_atr: int | None = None
+    trailing_multiple: float = 0.0
+    break_even: float | None = None
+    cooldown_bars: int | None = None
+    exit_time_ns: int | None = None
+
+    @property
+    def trailing(self) -> bool:
+        """Whether a trailing stop is set."""
+        return self.trailing_stop is not None or self.trailing_atr is not None
+
+    @property
+    def stops(self) -> bool:
+        """Whether a stop follows the position (trailing or break-even)."""
+        return self.trailing or self.break_even is not None
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -99,6 +133,8 @@ class CoreSpec:
         margin: The margin account's settings; None: spot cash (long-only, buys
             limited by the cash). A venue that allows shorts is a margin account.
         max_holding_bars, stop_loss, take_profit: The engine's own exits (None: off).
+        exits: The trailing stop, break-even, cooldown and time-of-day exit
+            (`ExitRules`; `tradeloom.core.exits`).
         journal_regime: Journal regime changes.
         regime_filter: `regime_mask` of ``signal.regimes`` (0: every regime).
         limits: The pre-trade limits.
@@ -125,6 +161,7 @@ class CoreSpec:
     max_holding_bars: int | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
+    exits: ExitRules = field(default_factory=ExitRules)
     journal_regime: bool = False
     regime_filter: int = 0
     limits: Limits = field(default_factory=Limits)
@@ -167,6 +204,13 @@ class CoreSpec:
         p[L.P_MAX_HOLDING] = self.max_holding_bars or 0
         p[L.P_STOP_LOSS] = _nan(self.stop_loss)
         p[L.P_TAKE_PROFIT] = _nan(self.take_profit)
+        exits = self.exits
+        p[L.P_TRAILING] = _nan(exits.trailing_stop)
+        p[L.P_TRAIL_ATR] = exits.trailing_atr or 0
+        p[L.P_TRAIL_MULTIPLE] = exits.trailing_multiple if exits.trailing_atr else 0.0
+        p[L.P_BREAK_EVEN] = _nan(exits.break_even)
+        p[L.P_COOLDOWN] = exits.cooldown_bars or 0
+        p[L.P_EXIT_TIME] = _nan(exits.exit_time_ns)
         p[L.P_JOURNAL_REGIME] = self.journal_regime
         p[L.P_REGIME_FILTER] = self.regime_filter
         limits = self.limits
@@ -203,8 +247,9 @@ class CoreSpec:
         p[L.P_MAX_GROUP] = _nan(portfolio.max_group_exposure)
         p[L.P_MAX_CORRELATION] = _nan(portfolio.max_correlation)
         p[L.P_CORRELATION_WINDOW] = portfolio.window
-        # the returns ring must see every bar's close: no bar may be skipped as quiet
-        p[L.P_QUIET] = 0.0 if portfolio.window else 1.0
+        # the returns ring must see every bar's close, and an ATR trailing stop's average
+        # every bar's range: no bar may be skipped as quiet
+        p[L.P_QUIET] = 0.0 if portfolio.window or exits.trailing_atr else 1.0
         self._orders(p)
         return p
 

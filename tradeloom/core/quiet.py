@@ -12,12 +12,14 @@ A bar is quiet when, for every symbol, the full bar would:
 
 - fill nothing and send nothing: no order works (so none fills at the open or the
   close), no signal comes from the threshold rule, and so nothing is decided;
-- exit nothing: no position under a stop-loss, take-profit or liquidation level, no
-  halt to unwind, no position held for ``max_holding_bars``;
+- exit nothing: no position under a stop-loss, take-profit, trailing, break-even or
+  liquidation level (a following stop's level moves with the bar too), no halt to
+  unwind, no position held for ``max_holding_bars`` or under a time-of-day exit;
 - journal nothing: no training starts at the bar, the regime label is unchanged
   (when journaled), no halt latches (zero equity, a drawdown limit);
 - stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
-  stop, no daily-loss clock (which journals at each UTC day's first bar).
+  stop, no daily-loss clock (which journals at each UTC day's first bar);
+- follow nothing: no ATR trailing stop, whose average takes every bar, flat or not.
 
 The loop also fetches ahead (`tradeloom.core.prefetch`) what the full bar that ends
 the run will read and write; in bench_core that halves the time of the signals' bars,
@@ -39,7 +41,9 @@ from tradeloom.core.layout import (
     A_HALT,
     A_PEAK,
     C_COUNT,
+    P_BREAK_EVEN,
     P_DAILY_LOSS,
+    P_EXIT_TIME,
     P_EXT_RULES,
     P_EXT_SIGNAL,
     P_EXT_VENUE,
@@ -52,6 +56,8 @@ from tradeloom.core.layout import (
     P_STOP_LOSS,
     P_TAKE_PROFIT,
     P_THRESHOLD,
+    P_TRAIL_ATR,
+    P_TRAILING,
     P_YIELD_BARS,
     S_ENTRY_BAR,
     S_I_REASON,
@@ -89,6 +95,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or prm[P_MONITORS] != 0.0
         or prm[P_YIELD_BARS] != 0.0
         or not math.isnan(prm[P_DAILY_LOSS])
+        or prm[P_TRAIL_ATR] > 0.0  # an ATR stop's average takes every bar's range
         or acct[A_EXIT_HALT] != 0.0
         or sym[0, S_W_ACTIVE] != 0.0
         or sym[0, S_PA_SEQ] != 0.0
@@ -99,6 +106,9 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
     protect = (
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
         or prm[P_MARGIN] != 0.0
+        or not math.isnan(prm[P_TRAILING])
+        or not math.isnan(prm[P_BREAK_EVEN])
+        or not math.isnan(prm[P_EXIT_TIME])
     )
     unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
     return not (protect or unwinding)

@@ -98,6 +98,9 @@ class CoreState:
         self.sym[:, L.S_SIG_LAST] = -1.0
         self.sym[:, L.S_MARK] = np.nan
         self.sym[:, L.S_LAST_CLOSE] = np.nan
+        self.sym[:, L.S_EXIT_BAR] = np.nan
+        self.sym[:, L.S_BEST] = np.nan
+        self.sym[:, L.S_TRAIL] = np.nan
         groups = spec.portfolio.groups
         if groups and len(groups) != symbols:
             raise ValueError(

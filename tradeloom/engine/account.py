@@ -151,6 +151,10 @@ _SHARED = (
     ("stop_loss", "risk.stop_loss"),
     ("take_profit", "risk.take_profit"),
     ("max_holding_bars", "risk.max_holding_bars"),
+    ("trailing_stop", "risk.trailing_stop"),
+    ("break_even", "risk.break_even"),
+    ("cooldown_bars", "risk.cooldown_bars"),
+    ("exit_time", "risk.exit_time"),
     ("signal_regimes", "signal.regimes"),
     ("regime", "regime"),
 )

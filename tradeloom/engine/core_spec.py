@@ -17,14 +17,16 @@ from tradeloom.core.kernels.specs import (
     ThresholdKernel,
     VenueKernel,
 )
-from tradeloom.core.params import CoreSpec, Limits, PortfolioLimits
+from tradeloom.core.params import CoreSpec, ExitRules, Limits, PortfolioLimits
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.plugins.protocols import MarketLots, Venue, VenueLimits
 from tradeloom.plugins.signal.regime import regime_mask
+from tradeloom.schemas.config import StrategyConfig
+from tradeloom.schemas.exits import TrailingAtr, exit_time_ns
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.portfolio import PortfolioRisk
 
-__all__ = ["core_spec", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
+__all__ = ["core_spec", "exit_rules", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
 
 
 def kernel_spec_of(component: object) -> object | None:
@@ -42,6 +44,21 @@ def pre_trade_limits(limits: PreTradeLimits) -> Limits:
         max_orders_per_minute=limits.max_orders_per_minute,
         price_collar=limits.price_collar,
         daily_loss_limit=limits.daily_loss_limit,
+    )
+
+
+def exit_rules(config: StrategyConfig) -> ExitRules:
+    """Return the core's form of the trailing stop, break-even, cooldown and time exit."""
+    trailing = config.trailing_stop
+    atr = trailing if isinstance(trailing, TrailingAtr) else None
+    fraction = None if isinstance(trailing, TrailingAtr) else trailing
+    return ExitRules(
+        trailing_stop=fraction,
+        trailing_atr=None if atr is None else atr.atr,
+        trailing_multiple=0.0 if atr is None else atr.multiple,
+        break_even=config.break_even,
+        cooldown_bars=config.cooldown_bars,
+        exit_time_ns=None if config.exit_time is None else exit_time_ns(config.exit_time),
     )
 
 
@@ -106,6 +123,7 @@ def core_spec(
         max_holding_bars=config.max_holding_bars,
         stop_loss=config.stop_loss,
         take_profit=config.take_profit,
+        exits=exit_rules(config),
         journal_regime=config.regime is not None,
         regime_filter=regime_mask(config.signal_regimes),
         limits=pre_trade_limits(config.risk_limits),

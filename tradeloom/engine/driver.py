@@ -28,6 +28,7 @@ from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.exits import resting_stop
 from tradeloom.core.feed import (
     feed_cancel,
     feed_fill,
@@ -140,6 +141,36 @@ class Book:
         row = self._state.sym[symbol]
         bar, price = int(row[L.S_ENTRY_BAR]), float(row[L.S_ENTRY_PRICE])
         return (None if bar < 0 else bar), (None if math.isnan(price) else price)
+
+    def stop_of(self, symbol: int) -> tuple[str, float] | None:
+        """Return the stop resting under the ``symbol``-th symbol's position for the next
+        bar: its exit reason and level (`tradeloom.core.exits.resting_stop`).
+
+        None: flat, or no stop-loss, break-even or trailing stop rests (an ATR stop
+        before its average has its bars).
+        """
+        row, prm = self._state.sym[symbol], self._state.prm
+        quantity = float(row[L.S_QTY])
+        if quantity == 0.0:
+            return None
+        window = int(prm[L.P_TRAIL_ATR])
+        atr = math.nan
+        if window > 0 and row[L.S_ATR + 2] >= window:
+            atr = float(row[L.S_ATR + 3])
+        reason, level = resting_stop(
+            1 if quantity > 0.0 else -1,
+            float(row[L.S_ENTRY_PRICE]),
+            float(row[L.S_BEST]),
+            float(row[L.S_TRAIL]),
+            atr,
+            float(prm[L.P_STOP_LOSS]),
+            float(prm[L.P_BREAK_EVEN]),
+            float(prm[L.P_TRAILING]),
+            float(prm[L.P_TRAIL_MULTIPLE]),
+        )
+        if reason == 0 or math.isnan(level):
+            return None
+        return codes.CodeTable().name(int(reason)), float(level)
 
     @property
     def cash(self) -> float:

@@ -167,7 +167,11 @@ class AccountVenue:
         """Rest each exchange market's new position's stops (`ExchangeVenue.protect`)."""
         for s, _, market in self.exchanges:
             market.protect(
-                book.position_of(s), book.entry_of(s)[1], history.bar(bar, s), trading=trading
+                book.position_of(s),
+                book.entry_of(s)[1],
+                history.bar(bar, s),
+                trading=trading,
+                resting=book.stop_of(s),
             )
 
     def cancel_stops(self, reason: str) -> None:

@@ -228,13 +228,21 @@ class ExchangeVenue:
         return True
 
     def protect(
-        self, position: float, entry_price: float | None, bar: Bar, *, trading: bool
+        self,
+        position: float,
+        entry_price: float | None,
+        bar: Bar,
+        *,
+        trading: bool,
+        resting: tuple[str, float] | None = None,
     ) -> None:
         """Rest the position's stops at the exchange once its entry has filled.
 
         Called after each bar. Flat with stops still working (closed another way):
         cancel them. Nothing is placed while trading is halted, while an order is
-        working, or twice for one entry.
+        working, or twice for one entry. With a trailing or break-even stop, the
+        resting stop-loss follows ``resting``, the core's stop under the position
+        (`ExchangeStops.follow`).
         """
         stops = self.stops
         if stops is None or not stops.enabled:
@@ -245,11 +253,15 @@ class ExchangeVenue:
                     self._take(stops.cancel("POSITION_CLOSED"))
                 return
             entry = self.entry_id
-            if not trading or entry is None or entry_price is None or entry in stops.placed_for:
+            if not trading or entry is None or entry_price is None:
                 return
             if self.pending():
                 return
-            self._take(stops.place(entry, bar.index, bar.timestamp, position, entry_price))
+            if entry in stops.placed_for:
+                if stops.follows and resting is not None:
+                    self._take(stops.follow(bar.index, bar.timestamp, position, resting))
+                return
+            self._take(stops.place(entry, bar.index, bar.timestamp, position, entry_price, resting))
         except RetriesExhausted as error:
             self._on_trouble("stop", str(error))
 

@@ -736,6 +736,10 @@ class LiveRunner:
                 if market.stops is not None:
                     market.stops.stop_loss = swapped.config.stop_loss
                     market.stops.take_profit = swapped.config.take_profit
+                    market.stops.follows = (
+                        swapped.config.trailing_stop is not None
+                        or swapped.config.break_even is not None
+                    )
         if "regime" in reload.changed:
             session.reset_regimes(config.regime)
         if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:

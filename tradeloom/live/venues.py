@@ -41,7 +41,12 @@ def resting_stops(
     config = runner.p.config
     if orders is not None and orders.stops != "exchange":
         return None
-    return ExchangeStops(venue, stop_loss=config.stop_loss, take_profit=config.take_profit)
+    return ExchangeStops(
+        venue,
+        stop_loss=config.stop_loss,
+        take_profit=config.take_profit,
+        follows=config.trailing_stop is not None or config.break_even is not None,
+    )
 
 
 def trading_client(runner: JournaledRun) -> Any:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from tradeloom.plugins.registry import RegisteredComponent
 from tradeloom.plugins.signal.regime import RegimeParams
+from tradeloom.schemas.exits import TrailingAtr
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
@@ -66,6 +67,10 @@ class StrategyConfig:
         stop_loss: A position is closed during the bar when the price moves this
             fraction against its entry price (None: never).
         take_profit: Likewise when it moves this fraction in its favour (None: never).
+        trailing_stop: ``risk.trailing_stop``: a fraction, or an ATR distance (None: none).
+        break_even: ``risk.break_even`` (None: none).
+        cooldown_bars: ``risk.cooldown_bars`` (None: none).
+        exit_time: ``risk.exit_time``, ``HH:MM`` UTC (None: none).
         monitoring: The monitors, in file order.
         health: The rules of ``health:``, in file order.
         live: The ``live:`` section (paper and live runs).
@@ -106,6 +111,10 @@ class StrategyConfig:
     risk_portfolio: PortfolioRisk = field(default_factory=PortfolioRisk)
     outputs: OutputsSection = field(default_factory=OutputsSection)
     journal: JournalSection | None = None
+    trailing_stop: float | TrailingAtr | None = None
+    break_even: float | None = None
+    cooldown_bars: int | None = None
+    exit_time: str | None = None
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

@@ -24,6 +24,7 @@ from pydantic import (
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
 from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
+from tradeloom.schemas.exits import ExitTime, TrailingStop
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
@@ -122,7 +123,7 @@ class SignalSection(ComponentSection):
 
 
 class RiskSection(BaseModel):
-    """The ``risk:`` section: sizing, risk rules, a holding limit, stop-loss and take-profit."""
+    """The ``risk:`` section: sizing, risk rules, the engine's own exits, the limits."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -145,6 +146,33 @@ class RiskSection(BaseModel):
         default=None,
         description="Close a position when the price moves this fraction in its favour, "
         "during the bar (0.04 = 4%; null: never).",
+    )
+    trailing_stop: TrailingStop | None = Field(
+        default=None,
+        description="A stop that follows the best price since the entry (a long's highest "
+        "high, a short's lowest low), taken from each bar after that bar's check: this "
+        "fraction below it (0.03 = 3%), or {atr: N, multiple: M}, M average true ranges "
+        "of N bars below it. It only moves in the position's favour; the tighter of it "
+        "and stop_loss rests (EXIT_TRAILING_STOP; null: none).",
+    )
+    break_even: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Once the best price since the entry has gained this fraction on the "
+        "entry price (0.01 = 1%), the stop rises to the entry price, from the next bar "
+        "(EXIT_BREAK_EVEN; null: never).",
+    )
+    cooldown_bars: Annotated[int, Field(ge=1, le=MAX_WINDOW)] | None = Field(
+        default=None,
+        description="After a fill that closes a position (any exit), this many bars from "
+        "that fill's bar on refuse new entries from flat: COOLDOWN (1: no re-entry in the "
+        "bar of the exit; 1 .. 1,000,000; null: none). Exits and reversals of a held "
+        "position are never held back.",
+    )
+    exit_time: ExitTime | None = Field(
+        default=None,
+        description="A UTC time of day, HH:MM: a position held at the close of the bar "
+        "whose span holds it (the bar closing at or first after it) is closed there by "
+        "a market order, once a day (EXIT_TIME; null: never).",
     )
     limits: PreTradeLimits = Field(
         default_factory=PreTradeLimits,

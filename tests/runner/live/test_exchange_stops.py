@@ -224,3 +224,86 @@ def test_a_stop_exit_whose_binding_died_with_the_process_is_booked_at_restart(
         booked = [f for f in rows(journal, "fill") if f["order_id"] == exit_id]
         assert sum(f["quantity"] for f in booked) == pytest.approx(float(leg.executed_qty))
         assert run.emulator.errors == []
+
+
+TRAILING = FAST.replace(
+    "  stop_loss: 0.002\n  take_profit: 0.004\n", "  stop_loss: 0.03\n  trailing_stop: 0.006\n"
+).replace("threshold: 0.02, min_interval: 1", "threshold: 0.1, min_interval: 1")
+
+
+@pytest.mark.slow
+def test_a_trailing_stop_resting_at_the_exchange_follows_the_cores_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each bar the core's stop rises, the resting stop is cancelled and placed again at
+    the new level under the entry's next id; each one rests at the level the core
+    checks the next bar against."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=TRAILING) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        session = runner.session_or_fail
+        followed: list[tuple[str, float, float]] = []  # leg id, its level, the core's
+        while not any(p["newClientOrderId"].endswith("-sl2") for p in _posted(run)):
+            assert run.emulator.exchange.position < HISTORY + 120, "no stop moved"
+            _drive(run, runner, 1)
+            market = session.engine.venue.exchanges[0][2]  # type: ignore[attr-defined]
+            resting = session.engine.portfolio.stop_of(0)
+            if market.pending():  # an order works: the stop waits for it
+                continue
+            for leg in market.stops.working():
+                if leg.type == "stop_loss" and resting is not None:
+                    followed.append((leg.client_id, leg.level, resting[1]))
+        _drive(run, runner, 2)
+        runner.stop("test over")
+        posted = [p for p in _posted(run) if p["type"] == "STOP_LOSS"]
+        orders = {o["id"]: o for o in rows(journal, "order_sent")}
+        moved = [p for p in posted if not p["newClientOrderId"].endswith("-sl")]
+        assert moved, "no stop was placed again"
+        for stop in moved:
+            entry, number = stop["newClientOrderId"].rsplit("-sl", 1)
+            previous = f"{entry}-sl" if number == "2" else f"{entry}-sl{int(number) - 1}"
+            assert float(stop["stopPrice"]) > orders[previous]["trigger_price"]
+            assert float(stop["stopPrice"]) == orders[stop["newClientOrderId"]]["trigger_price"]
+            assert orders[stop["newClientOrderId"]]["reason"] in (
+                "EXIT_TRAILING_STOP",
+                "EXIT_BREAK_EVEN",
+            )
+            states = [
+                r["state"] for r in rows(journal, "order_state") if r["client_id"] == previous
+            ]
+            assert states[-1] == "cancelled", states  # the leg it replaces, cancelled first
+        # the leg rests at the core's level, a tick down at most (0.01 on BTC/USDT)
+        assert followed
+        for _, level, core in followed:
+            assert core - 0.01 - 1e-9 <= level <= core + 1e-9
+        assert Counter(p["newClientOrderId"] for p in _posted(run)).most_common(1)[0][1] == 1
+        assert run.emulator.errors == []
+
+
+@pytest.mark.slow
+def test_a_moved_stop_is_found_at_restart_and_moves_on_under_the_next_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch, text=TRAILING) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        while not any(p["newClientOrderId"].endswith("-sl2") for p in _posted(run)):
+            assert run.emulator.exchange.position < HISTORY + 120, "no stop moved"
+            _drive(run, runner, 1)
+        crash(runner)  # as kill -9, with the moved stop resting at the exchange
+        before = [p["newClientOrderId"] for p in _posted(run)]
+        again = run.runner(run_dir)
+        again.start()
+        _drive(run, again, 40)
+        again.stop("test over")
+        posted = [p["newClientOrderId"] for p in _posted(run)]
+        assert Counter(posted).most_common(1)[0][1] == 1  # nothing sent twice
+        after = posted[len(before) :]
+        assert any(c.rsplit("-sl", 1)[-1].isdigit() for c in after if "-sl" in c), after
+        reconciled = rows(run_dir / "journal.sqlite", "reconciled")
+        assert all(abs(r["venue_position"] - r["position"]) <= r["tolerance"] for r in reconciled)
+        assert run.emulator.errors == []

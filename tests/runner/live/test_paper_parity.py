@@ -341,6 +341,27 @@ def _eurusd_forex(folder: Path) -> Case:
     return Case("fx.yaml", kept // 2, check=weekends_closed)
 
 
+def _following_exits(folder: Path) -> Case:
+    """btc_trailing's exits on paper: an ATR trailing stop, break-even, a cooldown and
+    the time-of-day exit, from the bar the model first predicts (nothing is held before
+    the clock starts; the ATR has the bars before it in both runs)."""
+    text = _edit(
+        (ROOT / "strategies" / "btc_trailing.yaml").read_text(),
+        ("bars: 3000", "bars: 700"),
+        ("train_window: 1000", "train_window: 352"),
+        ("retrain_every: 500", "retrain_every: 100"),
+        ("n_estimators: 30", "n_estimators: 10"),
+    )
+    (folder / "trailing.yaml").write_text(text)
+
+    def every_exit(paper: Path) -> None:
+        reasons = {r["reason"] for r in journaled(paper, "order")}
+        assert {"EXIT_TRAILING_STOP", "EXIT_BREAK_EVEN", "EXIT_TIME"} <= reasons, reasons
+        assert "COOLDOWN" in {r["code"] for r in journaled(paper, "rejection")}
+
+    return Case("trailing.yaml", 350, check=every_exit)
+
+
 CASES: dict[str, Callable[[Path], Case]] = {
     "btc_rf_mid_fold": _btc_rf_mid_fold,
     "portfolio_top3": _portfolio_top3,
@@ -351,6 +372,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "router": _router,
     "limit_twap": _limit_twap,
     "eurusd_forex": _eurusd_forex,
+    "following_exits": _following_exits,
 }
 
 

@@ -1,4 +1,4 @@
-"""A live position's stop-loss and take-profit, resting at the exchange as stop orders.
+"""A live position's stops and take-profit, resting at the exchange as stop orders.
 
 With ``execution.orders.stops: exchange`` the live runner protects each position at
 the exchange, so that a stop fills while the runner sleeps between bars, or is down:
@@ -20,6 +20,15 @@ the exchange, so that a stop fills while the runner sleeps between bars, or is d
   engine exits the position (the stop-loss the bar reached, or any other exit);
   that exit is then bound to the stop (``stop_bound``, journaled) and the stop's
   trades are its fills: nothing more is sent for it.
+- **Following the position.** With a trailing or break-even stop, the stop-loss leg
+  rests at the stop the core has under the position (`tradeloom.core.exits.resting_stop`:
+  the tightest of the stop-loss, the break-even and the trailing stop). After each bar,
+  when that level moved in the position's favour by at least a tick, the leg is
+  cancelled (its ``order_state`` rows) and a new one is placed at the new level under
+  ``{entry}-sl2``, ``{entry}-sl3``... (journaled before it is sent); a restart finds the
+  working one by its id and moves it on from there. A leg that traded,
+  or whose cancel the exchange did not confirm, is left to bind to the engine's exit:
+  nothing is placed over it.
 - **Cancelled with the position.** Before any other exit of the position is sent
   (a signal, a halt, the kill switch, the take-profit's bar-close exit), the resting
   stops are cancelled (OCO done by the runner; each cancel journaled as an
@@ -62,14 +71,19 @@ class StopLeg:
     """One stop order resting at the exchange for the position.
 
     Attributes:
-        client_id: Its client order id (``{entry}-sl`` or ``{entry}-tp``).
+        client_id: Its client order id (``{entry}-sl`` or ``{entry}-tp``; a moved stop's
+            ``{entry}-sl2``...).
         type: ``stop_loss`` or ``take_profit``.
+        level: Its trigger price (NaN: not known).
+        entry: The client id of the entry it protects (None: not known).
         bound_to: The engine's exit its fills are booked to (None: not yet).
         held: Its trades counted before it was bound, for the engine's exit.
     """
 
     client_id: str
     type: str
+    level: float = math.nan
+    entry: str | None = None
     bound_to: str | None = None
     held: list[TradeFill] = field(default_factory=list)
 
@@ -81,21 +95,29 @@ class ExchangeStops:
         venue: The market's ccxt order layer (it journals and sends).
         stop_loss: The strategy's stop-loss fraction (None: none).
         take_profit: The strategy's take-profit fraction (None: none).
+        follows: A trailing or break-even stop is set: the stop-loss leg rests at the
+            core's stop and follows it.
     """
 
     def __init__(
-        self, venue: CcxtVenue, *, stop_loss: float | None, take_profit: float | None
+        self,
+        venue: CcxtVenue,
+        *,
+        stop_loss: float | None,
+        take_profit: float | None,
+        follows: bool = False,
     ) -> None:
         self.venue = venue
         self.stop_loss = stop_loss
         self.take_profit = take_profit
+        self.follows = follows
         self.legs: dict[str, StopLeg] = {}
         self.placed_for: set[str] = set()
 
     @property
     def enabled(self) -> bool:
         """Whether the strategy has a level to protect."""
-        return self.stop_loss is not None or self.take_profit is not None
+        return self.stop_loss is not None or self.take_profit is not None or self.follows
 
     def leg(self, client_id: str) -> StopLeg | None:
         """Return the leg of ``client_id`` (None: not a resting stop of this market)."""
@@ -114,7 +136,13 @@ class ExchangeStops:
         return [trade for leg in self.legs.values() if leg.bound_to is None for trade in leg.held]
 
     def place(
-        self, entry_id: str, bar: int, timestamp: pd.Timestamp, quantity: float, entry_price: float
+        self,
+        entry_id: str,
+        bar: int,
+        timestamp: pd.Timestamp,
+        quantity: float,
+        entry_price: float,
+        resting: tuple[str, float] | None = None,
     ) -> VenueReport:
         """Rest the long position's stops at the exchange (once per entry).
 
@@ -124,40 +152,104 @@ class ExchangeStops:
             timestamp: Its time.
             quantity: The position, in base.
             entry_price: The position's average entry price (the core's).
+            resting: With ``follows``: the core's stop under the position (its exit
+                reason and level; None: none yet, an ATR stop waiting for its bars).
 
         Returns:
             What the sends reported (a stop refused or not supported: its fallback).
         """
+        if self.follows and resting is None:
+            return VenueReport()  # an ATR stop waiting for its bars: placed once it rests
         self.placed_for.add(entry_id)
         stop, target = stop_levels(1, entry_price, _nan(self.stop_loss), _nan(self.take_profit))
+        reason = _REASON["stop_loss"]
         wanted: list[tuple[OrderTypeName, float]] = []
-        if self.stop_loss is not None:
+        if self.follows:
+            if resting is not None:
+                reason, level = resting
+                wanted.append(("stop_loss", self._tick(level, down=True)))
+        elif self.stop_loss is not None:
             wanted.append(("stop_loss", self._tick(stop, down=True)))
         if self.take_profit is not None:
             wanted.append(("take_profit", self._tick(target, down=False)))
         reports: list[VenueReport] = []
         for number, (kind, level) in enumerate(wanted):
             client_id = derived_client_id(entry_id, _SUFFIX[kind])
-            order = Order(
-                id=client_id,
-                bar=bar,
-                timestamp=timestamp,
-                side=-1,
-                quantity=quantity,
-                reason=_REASON[kind],
-                reference_price=level,
-                kind="stop",
-                stop_price=level,
-                parent_id=entry_id,
-            )
-            if number > 0:
+            if number > 0 or (kind == "take_profit" and self.follows):
                 reports.append(self._spot_fallback(client_id, kind, level))
                 continue
-            report = self.venue.submit(order, terms=OrderTerms(kind, trigger_price=level))
-            if not report.stop_fallbacks:
-                self.legs[client_id] = StopLeg(client_id, kind)
-            reports.append(report)
+            why = reason if kind == "stop_loss" else _REASON[kind]
+            reports.append(
+                self._send(client_id, entry_id, kind, why, bar, timestamp, quantity, level)
+            )
         return _joined(reports)
+
+    def follow(
+        self, bar: int, timestamp: pd.Timestamp, quantity: float, resting: tuple[str, float]
+    ) -> VenueReport:
+        """Move the resting stop-loss leg to the core's stop when it rose by a tick or more.
+
+        Args:
+            bar: The bar in progress (stamped on the orders).
+            timestamp: Its time.
+            quantity: The position, in base.
+            resting: The core's stop under the position: its exit reason and level.
+
+        Returns:
+            What the cancel and the send reported (nothing: the leg stays).
+        """
+        reason, level = resting
+        legs = [
+            leg
+            for leg in self.working()
+            if leg.type == "stop_loss" and leg.bound_to is None and leg.entry is not None
+        ]
+        if len(legs) != 1 or legs[0].held:
+            return VenueReport()
+        leg = legs[0]
+        moved = self._tick(level, down=True)
+        if not moved > leg.level:  # a level that did not move up by a tick stays
+            return VenueReport()
+        cancelled = self.venue.cancel(leg.client_id, reason="STOP_MOVED")
+        view = self.venue.order(leg.client_id)
+        if view.state not in TERMINAL or view.filled > 0.0 or leg.held:
+            return cancelled  # traded, or not confirmed: it binds to the engine's exit
+        entry = leg.entry
+        assert entry is not None
+        # the next number after the leg's own (a restart knows only the working leg)
+        last = leg.client_id.rsplit("-", 1)[-1]
+        number = int(last[2:]) + 1 if last[2:].isdigit() else 2
+        client_id = derived_client_id(entry, f"sl{number}")
+        sent = self._send(client_id, entry, "stop_loss", reason, bar, timestamp, quantity, moved)
+        return _joined([cancelled, sent])
+
+    def _send(
+        self,
+        client_id: str,
+        entry_id: str,
+        kind: OrderTypeName,
+        reason: str,
+        bar: int,
+        timestamp: pd.Timestamp,
+        quantity: float,
+        level: float,
+    ) -> VenueReport:
+        order = Order(
+            id=client_id,
+            bar=bar,
+            timestamp=timestamp,
+            side=-1,
+            quantity=quantity,
+            reason=reason,
+            reference_price=level,
+            kind="stop",
+            stop_price=level,
+            parent_id=entry_id,
+        )
+        report = self.venue.submit(order, terms=OrderTerms(kind, trigger_price=level))
+        if not report.stop_fallbacks:
+            self.legs[client_id] = StopLeg(client_id, kind, level, entry_id)
+        return report
 
     def take(self, trade: TradeFill) -> str | None:
         """Route a counted trade of a leg: the engine id to book it to, or None (held)."""
@@ -206,7 +298,14 @@ class ExchangeStops:
         entry = request.order.parent_id
         if entry is not None:
             self.placed_for.add(entry)
-        leg = StopLeg(request.client_id, request.type, held=list(held))
+        level = request.trigger_price
+        leg = StopLeg(
+            request.client_id,
+            request.type,
+            math.nan if level is None else float(level),
+            entry,
+            held=list(held),
+        )
         self.legs[request.client_id] = leg
         return self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
 
