@@ -19,6 +19,8 @@ bar's model probability is the backtest's, exactly:
   again with ``allocation: {kind: inverse_volatility}``);
 - ``router``: a router over two venues, a buy split over both, one venue down a while;
 - ``limit_twap``: limit orders sliced into TWAP children;
+- ``btc_mtf``: strategies/btc_mtf.yaml, 15m bars with 1h and 4h features resampled
+  from them (each stepped per 15m bar on paper);
 - ``eurusd_forex``: EUR/USD from a CSV closed at weekends (``calendar: forex``) with a bad
   bar repaired (``validation: repair``).
 
@@ -341,7 +343,29 @@ def _eurusd_forex(folder: Path) -> Case:
     return Case("fx.yaml", kept // 2, check=weekends_closed)
 
 
+def _btc_mtf(folder: Path) -> Case:
+    """strategies/btc_mtf.yaml: 15m bars with 1h and 4h features resampled from them; the
+    paper run steps the resampler and the 4h RSI one 15m bar at a time."""
+    text = _edit(
+        (ROOT / "strategies" / "btc_mtf.yaml").read_text(),
+        ("bars: 3000", "bars: 1000"),
+        ("train_window: 1000", "train_window: 500"),
+        ("retrain_every: 500", "retrain_every: 150"),
+        ("threshold: 0.30", "threshold: 0.10"),
+    )
+    (folder / "mtf.yaml").write_text(text)
+
+    def higher_timeframes(paper: Path) -> None:
+        features = pd.read_parquet(paper.parent.parent / "backtest" / "features.parquet")
+        rsi = features["rsi_14@4h"].to_numpy()
+        assert np.isfinite(rsi[500:]).all()
+        assert len(set(rsi[500:])) <= 500 // 16 + 2  # one value per 4h bar
+
+    return Case("mtf.yaml", 500, check=higher_timeframes)
+
+
 CASES: dict[str, Callable[[Path], Case]] = {
+    "btc_mtf": _btc_mtf,
     "btc_rf_mid_fold": _btc_rf_mid_fold,
     "portfolio_top3": _portfolio_top3,
     "universe_auxiliary": _universe_auxiliary,
