@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
 from tradeloom.domain import Bars
@@ -255,3 +257,52 @@ def test_bars_of_another_timeframe_are_refused_when_the_feature_runs() -> None:
     feature = build("rsi", "10m", window=3)
     with pytest.raises(DataError, match=r"^feature timeframe: must be a higher timeframe"):
         feature.compute(bars, pd.DataFrame(index=bars.frame.index))
+
+
+# --- property: any bars, any higher timeframe -------------------------------------------
+
+
+@st.composite
+def quarter_market(draw: st.DrawFn) -> Bars:
+    """15m bars starting at any quarter of a day, with gaps of up to a few hours."""
+    n = draw(st.integers(1, 120))
+    steps = draw(st.lists(st.sampled_from([1, 1, 1, 1, 2, 3, 9, 17]), min_size=n, max_size=n))
+    offset = draw(st.integers(0, 95))
+    close = np.array(draw(st.lists(st.floats(1.0, 1e4), min_size=n, max_size=n)))
+    bars = quarter_bars(close, start=START + pd.Timedelta(minutes=15 * offset))
+    index = pd.DatetimeIndex(
+        START + pd.to_timedelta((offset + np.cumsum(steps) - steps[0]) * QUARTER, "s"),
+        name="timestamp",
+    )
+    frame = bars.frame.set_axis(index)
+    return Bars(frame, "BTC/USDT", "15m", QUARTER)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bars=quarter_market(), timeframe=st.sampled_from(["30m", "1h", "2h", "4h", "1d"]))
+def test_any_bars_resample_alike_in_both_drivers_and_only_from_closed_buckets(
+    bars: Bars, timeframe: str
+) -> None:
+    features: list[Feature] = [
+        build("ema", timeframe, period=2),
+        build("returns", timeframe, period=1),
+    ]
+    expected = batch(features, bars).to_numpy(np.float64)
+    assert expected.tobytes() == np.ascontiguousarray(stepped(features, bars)).tobytes()
+    higher, rows = features[0].resampled(bars)  # type: ignore[attr-defined]
+    seconds = higher.timeframe_seconds
+    times = bars.frame.index.as_unit("s").asi8
+    starts = higher.frame.index.as_unit("s").asi8
+    first = times[0] - times[0] % seconds  # the bucket the data start in: kept if whole
+    assert (first in starts) == (times[0] == first and len(starts) > 0)
+    for start, row in zip(higher.frame.index.as_unit("s").asi8, rows, strict=True):
+        bucket = (times >= start) & (times < start + seconds)
+        # the bar is made of its bucket's base bars, and joined only once they are all in:
+        # at the bucket's last bar when it ends the bucket, else at the first bar after it
+        assert bucket.any() and row >= np.flatnonzero(bucket)[-1]
+        assert row == np.flatnonzero(bucket)[-1] or times[row] >= start + seconds
+        members = bars.frame[bucket]
+        assert (
+            higher.frame.loc[pd.Timestamp(start, unit="s", tz="UTC"), "close"]
+            == (members["close"].iloc[-1])
+        )

@@ -958,3 +958,30 @@ def test_a_class_a_fold_never_saw_has_probability_zero() -> None:
     assert predictor.compiled is None
     np.testing.assert_array_equal(predictor.predict(np.zeros((2, 1))), [0.875, 0.875])
     assert predictor.predict_one(np.zeros(1)) == 0.875
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_classifier_for_a_return_label_exits_2_naming_model_estimator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        "name: mismatch\n"
+        "data: {kind: synthetic, bars: 200}\n"
+        "features: [{kind: log_return}]\n"
+        "model:\n"
+        "  kind: sklearn\n"
+        "  estimator: sklearn.tree.DecisionTreeClassifier\n"
+        "  label: {kind: return, horizon: 2}\n"
+        "  walk_forward: {train_window: 30, retrain_every: 10}\n"
+        "signal: {kind: threshold, threshold: 0.01}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.1}}\n"
+        "execution: {kind: simulated}\n"
+    )
+    assert main(["validate", str(strategy)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{strategy}:6:14 model.estimator: 'sklearn.tree.DecisionTreeClassifier' is not a "
+        "regressor; label kind return needs a scikit-learn regressor with predict, such as "
+        "sklearn.ensemble.RandomForestRegressor (a classifier learns label kind direction, "
+        "triple_barrier or classes)"
+    ]
