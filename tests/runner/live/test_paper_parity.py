@@ -137,7 +137,7 @@ def _portfolio_top3(folder: Path) -> Case:
         ("bars: 8000", f"bars: {bars}"),
         ("max_iter: 100", "max_iter: 20"),
         ("train_window: 1500", "train_window: 420"),  # the first fold predicts from 424 on
-        ("retrain_every: 500", "retrain_every: 150"),
+        ("retrain_every: 400", "retrain_every: 150"),
         ("window: 240", "window: 60"),
     )
     (folder / "top3.yaml").write_text(text)
@@ -350,10 +350,10 @@ def _btc_mtf(folder: Path) -> Case:
     time, and maps each bar's class probabilities to probability_up alone."""
     text = _edit(
         (ROOT / "strategies" / "btc_mtf.yaml").read_text(),
-        ("bars: 3000", "bars: 1000"),
-        ("train_window: 1000", "train_window: 500"),
-        ("retrain_every: 500", "retrain_every: 150"),
-        ("threshold: 0.15", "threshold: 0.10"),
+        ("bars: 2000", "bars: 1000"),
+        ("train_window: 700", "train_window: 500"),
+        ("retrain_every: 400", "retrain_every: 150"),
+        ("threshold: 0.10", "threshold: 0.08"),
     )
     (folder / "mtf.yaml").write_text(text)
 
@@ -374,13 +374,13 @@ def _btc_mtf_return(folder: Path) -> Case:
     probability_up is 0.5 + its prediction / 2 on paper as in the backtest."""
     text = _edit(
         (ROOT / "strategies" / "btc_mtf.yaml").read_text(),
-        ("bars: 3000", "bars: 1000"),
-        ("train_window: 1000", "train_window: 500"),
-        ("retrain_every: 500", "retrain_every: 150"),
+        ("bars: 2000", "bars: 1000"),
+        ("train_window: 700", "train_window: 500"),
+        ("retrain_every: 400", "retrain_every: 150"),
         ("RandomForestClassifier", "RandomForestRegressor"),
         ("kind: classes             # 0 down, 1 flat, 2 up", "kind: return"),
         ("    dead_band: 0.003          # |forward return| <= 0.3%: flat\n", ""),
-        ("threshold: 0.15", "threshold: 0.001"),
+        ("threshold: 0.10", "threshold: 0.001"),
     )
     (folder / "mtf_return.yaml").write_text(text)
 
