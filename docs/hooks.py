@@ -214,7 +214,12 @@ def _cell(text: str) -> str:
 def top_level_markdown() -> str:
     """Return the strategy file's own keys: top level, risk, health rules, live, outputs."""
     from tradeloom.schemas.health import HealthRule
-    from tradeloom.schemas.strategy import RiskSection, SignalSection, StrategyFile
+    from tradeloom.schemas.strategy import (
+        FeatureSection,
+        RiskSection,
+        SignalSection,
+        StrategyFile,
+    )
 
     components = ("data", "features", "model", "signal", "risk", "execution", "monitoring")
     parts = [
@@ -223,6 +228,8 @@ def top_level_markdown() -> str:
         "`execution` and `monitoring` hold components: `kind:` picks one, the other keys are "
         "its own (the tables of each layer).\n\n",
         fields_table(StrategyFile, skip=components),
+        "\n### `features` entries (for any kind)\n\n",
+        fields_table(FeatureSection, "features[].", skip=("kind",)),
         "\n### `signal` (for any kind)\n\n",
         fields_table(SignalSection, "signal.", skip=("kind",)),
         "\n### `risk`\n\n",

@@ -843,3 +843,67 @@ def test_a_leaky_cross_sectional_input_is_blamed_on_the_per_symbol_feature(
         "features.1 (kind next_return, plugin leaky_feature)",
     )
     assert finding.subject.endswith(" of A/USDT")
+
+
+# --- a feature on a higher timeframe -------------------------------------------------------
+
+
+def write_quarter_bars(folder: Path, close: np.ndarray) -> Path:
+    """15-minute bars from START (the precomputed model's p_up alternating)."""
+    path = write_bars(folder, close, alternating(len(close)))
+    frame = pd.read_csv(path)
+    frame["timestamp"] = [
+        (START + i * pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for i in range(len(frame))
+    ]
+    frame.to_csv(path, index=False, float_format="%.17g")
+    return path
+
+
+MTF_FEATURES = [
+    {"kind": "log_return", "period": 1},
+    {"kind": "rsi", "window": 3, "timeframe": "4h"},
+    {"kind": "bollinger", "window": 3, "timeframe": "1h"},
+]
+
+
+def test_a_higher_timeframe_feature_passes(tmp_path: Path) -> None:
+    write_quarter_bars(tmp_path, random_walk())
+    path = write_strategy(tmp_path, strategy_doc(features=MTF_FEATURES))
+    report = check(path)
+    assert report.finding is None, report.finding
+    config, _ = load_strategy(path)
+    assert "rsi_3@4h" in build_pipeline(config).feature_columns
+
+
+def test_a_4h_value_seen_before_its_bar_closed_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planted leak: each 4h value joined from the first 15m bar of its 4h bar (the
+    unfinished bar's final close), not from the bar that closes it."""
+    import tradeloom.plugins.features.timeframe as timeframe
+
+    honest = timeframe.completed_rows
+    monkeypatch.setattr(
+        timeframe, "completed_rows", lambda rows, n: honest(np.r_[0, rows[:-1] + 1], n)
+    )
+    write_quarter_bars(tmp_path, random_walk())
+    path = write_strategy(tmp_path, strategy_doc(features=MTF_FEATURES))
+
+    finding = check(path).finding
+
+    assert finding is not None
+    # cut 74 (18:30) is inside the 4h bar of 16:00 (bars 64..79): its value was used from
+    # bar 64 on, and the bars that make it were cut
+    assert (finding.layer, finding.bar, finding.cut, finding.alteration) == (
+        "features",
+        64,
+        74,
+        "truncated",
+    )
+    assert re.match(
+        r"^look-ahead: features\.1 \(kind rsi, plugin tradeloom\.plugins\.features\) column "
+        r"rsi_3@4h at bar 64 \(2024-01-01T16:00Z\) changed from \S+ to \S+ when bars after 74 "
+        r"were truncated$",
+        finding.message,
+    ), finding.message

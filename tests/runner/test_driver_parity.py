@@ -759,6 +759,44 @@ def test_the_default_strategy_replays_bar_by_bar_to_the_same_journal(ram_tmp_pat
     _assert_same(batch, per_bar)
 
 
+@pytest.mark.parametrize(
+    ("label", "changes"),
+    [
+        ("classes", ()),
+        (
+            "return",
+            (
+                "model.estimator=sklearn.ensemble.RandomForestRegressor",
+                "model.label.kind=return",
+                "model.label.dead_band=null",
+                "signal.threshold=0.001",
+            ),
+        ),
+        ("direction", ("model.label.kind=direction", "model.label.dead_band=null")),
+    ],
+)
+def test_higher_timeframe_features_and_each_label_kind_replay_bar_by_bar_alike(
+    ram_tmp_path: Path, label: str, changes: tuple[str, ...]
+) -> None:
+    """strategies/btc_mtf.yaml (15m bars, 1h and 4h features), shortened, with each kind
+    of label: the per-bar driver steps the features and predicts each row alone."""
+    overrides = (
+        "data.bars=1000",
+        "model.walk_forward.train_window=400",
+        "model.walk_forward.retrain_every=200",
+        "signal.threshold=0.1",
+        *changes,
+    )
+    path = ROOT / "strategies" / "btc_mtf.yaml"
+    batch = _run(path, ram_tmp_path / "batch", "auto", overrides)
+    per_bar = _run(path, ram_tmp_path / "per_bar", "per_bar", overrides)
+    metrics = json.loads((batch.run_dir / "metrics.json").read_text())
+    assert metrics["fills"] >= 2 and metrics["model_trainings"] >= 2
+    document = yaml.safe_load((batch.run_dir / "strategy.yaml").read_text())
+    assert document["model"]["label"]["kind"] == label
+    _assert_same(batch, per_bar)
+
+
 def test_nan_probability_never_trades(ram_tmp_path: Path) -> None:
     spec = {**PLAIN, "seed": 1, "bars": 50, "allow_short": True, "threshold": 0.05}
     path = _write(ram_tmp_path, spec)

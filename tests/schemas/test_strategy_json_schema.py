@@ -34,7 +34,7 @@ def test_every_installed_kind_is_an_alternative_of_its_layer(plugins: Plugins) -
         runner_keys = {
             key
             for path, keys in RUNNER_KEYS.items()
-            if SINGLE_SECTIONS[path] == layer
+            if {**SINGLE_SECTIONS, **LIST_SECTIONS}[path] == layer
             for key in keys
         }
         for kind, alt in alternatives.items():

@@ -13,6 +13,11 @@ from tradeloom.engine.universe_checks import declared_symbols, universe_problems
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.features.timeframe import (
+    HigherTimeframe,
+    timeframe_problem,
+    timeframe_refusal,
+)
 from tradeloom.plugins.protocols import (
     ExtraColumns,
     KnownLength,
@@ -24,6 +29,7 @@ from tradeloom.plugins.protocols import (
 )
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue"]
 
@@ -100,7 +106,12 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     columns: list[str] = []
     owners: dict[str, str] = {}
     for item in config.features:
-        feature = build(item, replace(ctx, feature_columns=tuple(columns)))
+        if item.timeframe is None:
+            feature = build(item, replace(ctx, feature_columns=tuple(columns)))
+        else:
+            before = len(problems)
+            feature = _higher_timeframe(config, item, build(item, ctx), problems)
+            problems[before:] = [_on_resampled_bars(p) for p in problems[before:]]
         if feature is None:
             continue
         assert isinstance(feature, protocols.Feature)
@@ -149,6 +160,35 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
         rules=tuple(rules),  # type: ignore[arg-type]
         venue=venue,  # type: ignore[arg-type]
         monitors=tuple(monitors),  # type: ignore[arg-type]
+    )
+
+
+def _higher_timeframe(
+    config: StrategyConfig, item: ComponentConfig, inner: object, problems: list[Problem]
+) -> HigherTimeframe | None:
+    """Return the feature ``inner`` (built seeing no earlier column: it runs on the
+    resampled bars alone) on ``item.timeframe``, or None after appending why it cannot be."""
+    if inner is None:
+        return None
+    assert isinstance(inner, protocols.Feature) and item.timeframe is not None
+    path = f"{item.path}.timeframe"
+    refusal = timeframe_refusal(inner)
+    base = getattr(config.data.params, "timeframe", None)
+    if refusal is None and isinstance(base, str):
+        refusal = timeframe_problem(parse_timeframe(base), base, item.timeframe)
+    if refusal is not None:
+        problems.append(Problem(config.locate(path), path, refusal))
+        return None
+    return HigherTimeframe(inner, item.timeframe)
+
+
+def _on_resampled_bars(problem: Problem) -> Problem:
+    if problem.path.endswith(".timeframe"):
+        return problem
+    return replace(
+        problem,
+        message=f"{problem.message} (a feature with timeframe: sees the bars resampled to "
+        "it, not the columns of other features)",
     )
 
 

@@ -40,12 +40,15 @@ class ComponentConfig:
             the plugin with ``example:range_position``).
         params: Its keys, validated by the component's params model.
         registered: The component and the plugin that provides it.
+        timeframe: A feature's ``timeframe:``, the higher timeframe it is computed on
+            (None: the bars' own; always None for the other layers).
     """
 
     path: str
     kind: str
     params: BaseModel
     registered: RegisteredComponent = field(repr=False)
+    timeframe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,19 @@ class StrategyConfig:
         Built from the validated params rather than the file's text, so that two files
         that spell the same features differently (a default written out or left implicit)
         give equal specifications, and a model trained with one loads with the other.
+        A feature's ``timeframe`` is recorded when it is set (rsi on 4h bars is another
+        feature than rsi on the bars).
         """
-        return [_plain({"kind": item.kind, **_dump(item.params)}) for item in self.features]
+        return [
+            _plain(
+                {
+                    "kind": item.kind,
+                    **_dump(item.params),
+                    **({"timeframe": item.timeframe} if item.timeframe else {}),
+                }
+            )
+            for item in self.features
+        ]
 
 
 def _dump(params: BaseModel) -> dict[str, Any]:

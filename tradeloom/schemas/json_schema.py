@@ -111,7 +111,16 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
             node["description"] = description
     defs.pop("strategy.SignalSection", None)
     for path, layer in LIST_SECTIONS.items():
-        _property(schema, defs, path)["items"] = {"$ref": f"#/$defs/{_layer_def(layer)}"}
+        node = _property(schema, defs, path)
+        # keys the runner handles for every entry (features' timeframe), likewise
+        keys = RUNNER_KEYS.get(path, ())
+        if keys:
+            entry = _resolve(defs, node["items"])
+            runner = {key: entry["properties"][key] for key in keys}
+            for alternative in defs[_layer_def(layer)].get("oneOf", []):
+                alternative["properties"].update(runner)
+        node["items"] = {"$ref": f"#/$defs/{_layer_def(layer)}"}
+    defs.pop("strategy.FeatureSection", None)
     _mark_secrets(schema)
     return schema
 

@@ -32,6 +32,7 @@ from tradeloom.schemas.secrets import (
     to_document,
 )
 from tradeloom.schemas.strategy import (
+    LIST_SECTIONS,
     RUNNER_KEYS,
     StrategyFile,
     fill_implied_kinds,
@@ -155,7 +156,8 @@ def _component(
         return None
     registered = found[0]
     # the runner's keys (signal.regimes) were validated with the top level
-    runner_keys = ("kind", *RUNNER_KEYS.get(path, ()))
+    listed_in = path.rpartition(".")[0] if layer in LIST_SECTIONS.values() else path
+    runner_keys = ("kind", *RUNNER_KEYS.get(listed_in, ()))
     keys = {key: value for key, value in section.items() if key not in runner_keys}
     model = registered.component.params
     misplaced = check_secret_fields(model, keys)
@@ -167,7 +169,14 @@ def _component(
         return None
     # the bare kind, however the file spelt it (messages name the plugin beside it)
     kind = registered.component.kind
-    return ComponentConfig(path=path, kind=kind, params=params, registered=registered)
+    timeframe = section.get("timeframe") if listed_in == "features" else None
+    return ComponentConfig(
+        path=path,
+        kind=kind,
+        params=params,
+        registered=registered,
+        timeframe=timeframe if isinstance(timeframe, str) else None,
+    )
 
 
 def validate_model(

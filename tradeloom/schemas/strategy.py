@@ -31,6 +31,7 @@ from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.timeframes import parse_timeframe
 
 __all__ = [
     "IMPLIED_KINDS",
@@ -39,6 +40,7 @@ __all__ = [
     "RUNNER_KEYS",
     "SINGLE_SECTIONS",
     "ComponentSection",
+    "FeatureSection",
     "OutputsSection",
     "RiskSection",
     "SignalSection",
@@ -68,8 +70,12 @@ LIST_SECTIONS: dict[str, str] = {
 }
 """Key path of each section holding a list of components, and their layer."""
 
-RUNNER_KEYS: dict[str, tuple[str, ...]] = {"signal": ("regimes", "top_k")}
-"""Keys of a component section that the runner handles for any kind (not the component's)."""
+RUNNER_KEYS: dict[str, tuple[str, ...]] = {
+    "signal": ("regimes", "top_k"),
+    "features": ("timeframe",),
+}
+"""Keys of a component section that the runner handles for any kind (not the component's);
+a list section's (``features``) apply to each of its entries."""
 
 IMPLIED_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {"model": ("saved", ("path", "from_run"))}
 """Top-level section -> the ``kind`` it gets when it has none but has one of these keys
@@ -119,6 +125,25 @@ class SignalSection(ComponentSection):
         "candidates are ranked by confidence, highest first, ties in the order of the "
         "symbols in the data section; the others are refused RANK (1 .. 1,000,000; null: "
         "every one). Exits never compete.",
+    )
+
+
+def _check_timeframe(value: str | None) -> str | None:
+    if value is not None:
+        parse_timeframe(value)
+    return value
+
+
+class FeatureSection(ComponentSection):
+    """An entry of ``features:``: the feature, and the timeframe it is computed on."""
+
+    timeframe: Annotated[str | None, AfterValidator(_check_timeframe)] = Field(
+        default=None,
+        description="Compute the feature on the bars resampled to this higher timeframe "
+        "(e.g. 4h on 15m bars: a whole multiple of the bars' timeframe that divides one "
+        "day; buckets aligned on midnight UTC); each base bar sees the value of the last "
+        "higher-timeframe bar closed by its own close. Its columns are named "
+        "{column}@{timeframe} (rsi_14@4h). Null: the bars' own timeframe.",
     )
 
 
@@ -226,7 +251,7 @@ class StrategyFile(BaseModel):
         description="Modules to import for their components (at most 100).",
     )
     data: ComponentSection
-    features: list[ComponentSection] = Field(
+    features: list[FeatureSection] = Field(
         min_length=1,
         max_length=1000,
         description="Features computed in order; each may use the ones before it (1 .. 1000).",

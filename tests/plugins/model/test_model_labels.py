@@ -1,4 +1,5 @@
-"""Training labels: direction with a dead zone, and the triple barrier."""
+"""Training labels: direction with a dead zone, the triple barrier, the forward return and
+down/flat/up classes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeloom.plugins.model.labels import direction_labels, make_labels, triple_barrier_labels
+from tradeloom.plugins.model.labels import (
+    class_labels,
+    direction_labels,
+    make_labels,
+    return_labels,
+    triple_barrier_labels,
+)
 
 NAN = np.nan
 
@@ -31,6 +38,57 @@ def test_direction_dead_zone_drops_small_moves_only() -> None:
     np.testing.assert_array_equal(direction_labels(close, 1, 0.0), [1.0, 0.0, 1.0, 0.0, NAN])
     # The zone is strict: a return exactly at the threshold keeps its label.
     assert direction_labels([1.0, math.e], 1, 1.0)[0] == 1.0
+
+
+# --- return and classes -------------------------------------------------------------------
+
+
+def test_return_labels_by_hand() -> None:
+    close = np.array([100.0, 102.0, 102.0, 96.9, np.nan, 110.0])
+    np.testing.assert_array_equal(
+        return_labels(close, 1), [102.0 / 100.0 - 1.0, 0.0, 96.9 / 102.0 - 1.0, NAN, NAN, NAN]
+    )
+    np.testing.assert_array_equal(
+        return_labels(close, 2),
+        [102.0 / 100.0 - 1.0, 96.9 / 102.0 - 1.0, NAN, 110.0 / 96.9 - 1.0, NAN, NAN],
+    )
+
+
+def test_class_labels_by_hand_with_the_band_ends_flat() -> None:
+    # forward returns: +2%, 0, -5%, +0.5% (exactly the band: flat), then none
+    close = np.array([100.0, 102.0, 102.0, 96.9, 97.38450, np.nan])
+    forward = return_labels(close, 1)
+    band = forward[3]
+    np.testing.assert_array_equal(class_labels(close, 1, band), [2.0, 1.0, 0.0, 1.0, NAN, NAN])
+    np.testing.assert_array_equal(class_labels(close, 1, 0.03), [1.0, 1.0, 0.0, 1.0, NAN, NAN])
+    np.testing.assert_array_equal(
+        make_labels(close, close, close, kind="classes", horizon=1, dead_band=0.01),
+        [2.0, 1.0, 0.0, 1.0, NAN, NAN],
+    )
+    np.testing.assert_array_equal(
+        make_labels(close, close, close, kind="return", horizon=1), forward
+    )
+
+
+@given(
+    st.lists(st.floats(1.0, 1e6), min_size=2, max_size=40),
+    st.integers(1, 5),
+    st.floats(1e-4, 0.5),
+)
+@settings(max_examples=60, deadline=None)
+def test_classes_are_the_sign_of_the_return_outside_the_band(
+    close: list[float], horizon: int, band: float
+) -> None:
+    forward = return_labels(close, horizon)
+    classes = class_labels(close, horizon, band)
+    known = ~np.isnan(forward)
+    assert np.array_equal(np.isnan(classes), ~known)
+    expected = np.where(forward > band, 2.0, np.where(forward < -band, 0.0, 1.0))
+    assert np.array_equal(classes[known], expected[known])
+    # direction agrees with classes wherever the move leaves the band
+    direction = direction_labels(close, horizon)
+    outside = known & (classes != 1.0)
+    assert np.array_equal(direction[outside], classes[outside] / 2.0)
 
 
 @pytest.mark.parametrize(
@@ -55,8 +113,14 @@ def test_direction_dead_zone_drops_small_moves_only() -> None:
             "triple_barrier labels need take_profit and stop_loss",
         ),
         (
+            lambda: make_labels([1.0], [1.0], [1.0], kind="classes", horizon=1),
+            "classes labels need dead_band",
+        ),
+        (lambda: class_labels([1.0, 2.0], 1, 0.0), "dead_band must be > 0, was 0.0"),
+        (lambda: return_labels([1.0, 2.0], 0), "horizon must be >= 1, was 0"),
+        (
             lambda: make_labels([1.0], [1.0], [1.0], kind="up", horizon=1),  # type: ignore[arg-type]
-            "kind must be 'direction' or 'triple_barrier', was 'up'",
+            "kind must be 'direction', 'triple_barrier', 'return' or 'classes', was 'up'",
         ),
     ],
 )

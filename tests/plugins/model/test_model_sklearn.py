@@ -604,7 +604,7 @@ def test_no_feature_columns_is_a_user_error() -> None:
             "estimator",
             "'sklearn.linear_model.LinearRegression' is not a classifier; expected a "
             "scikit-learn classifier with predict_proba, such as "
-            "sklearn.ensemble.RandomForestClassifier",
+            "sklearn.ensemble.RandomForestClassifier (a regressor learns label kind return)",
         ),
         (
             "sklearn.metrics.roc_auc_score",
@@ -788,6 +788,33 @@ def test_params_defaults() -> None:
             "Value error, take_profit and stop_loss are triple_barrier keys; kind is direction",
         ),
         (
+            {"label": {"kind": "classes", "horizon": 4}},
+            ("label",),
+            "Value error, kind classes needs dead_band (the flat band, e.g. 0.002)",
+        ),
+        (
+            {"label": {"kind": "return", "dead_band": 0.01}},
+            ("label",),
+            "Value error, dead_band is a classes key; kind is return",
+        ),
+        (
+            {"label": {"kind": "return", "take_profit": 0.02}},
+            ("label",),
+            "Value error, take_profit is a triple_barrier key; kind is return",
+        ),
+        (
+            {"label": {"kind": "classes", "dead_band": 0.01, "dead_zone": 0.01}},
+            ("label",),
+            "Value error, dead_zone is a direction and triple_barrier key; kind is classes "
+            "(dead_band sets its flat class)",
+        ),
+        (
+            {"label": {"kind": "return", "dead_zone": 0.01}},
+            ("label",),
+            "Value error, dead_zone is a direction and triple_barrier key; kind is return "
+            "(none is left out)",
+        ),
+        (
             {"walk_forward": {"train_window": 100, "retrain_every": 10, "n_jobs": 0}},
             ("walk_forward", "n_jobs"),
             "Value error, must be >= 1, or -1 for every core, was 0",
@@ -819,3 +846,142 @@ def test_horizon_longer_than_the_window_exits_2_through_the_cli(
         r"walk_forward\.train_window \(3000\), was 3001",
         line,
     ), line
+
+
+# --- label kinds return and classes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("estimator", "label", "message"),
+    [
+        (
+            "sklearn.ensemble.RandomForestClassifier",
+            {"kind": "return"},
+            "'sklearn.ensemble.RandomForestClassifier' is not a regressor; label kind return "
+            "needs a scikit-learn regressor with predict, such as "
+            "sklearn.ensemble.RandomForestRegressor (a classifier learns label kind direction, "
+            "triple_barrier or classes)",
+        ),
+        (
+            "sklearn.ensemble.RandomForestRegressor",
+            {"kind": "classes", "dead_band": 0.01},
+            "'sklearn.ensemble.RandomForestRegressor' is not a classifier; expected a "
+            "scikit-learn classifier with predict_proba, such as "
+            "sklearn.ensemble.RandomForestClassifier (a regressor learns label kind return)",
+        ),
+    ],
+)
+def test_the_estimator_must_suit_the_label(
+    estimator: str, label: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ParamError) as caught:
+        _build(estimator, label=label)
+    assert (caught.value.key, caught.value.message) == ("estimator", message)
+
+
+def _planted_kind(kind: str, estimator: str, **label: Any) -> tuple[SklearnModel, Any]:
+    bars, features = _planted_signal(900, 3)
+    model = build_sklearn_model(
+        _params(
+            estimator,
+            params={"n_estimators": 15, "max_depth": 3, "min_samples_leaf": 10},
+            label={"kind": kind, "horizon": 1, **label},
+            walk_forward={"train_window": 300, "retrain_every": 200},
+        ),
+        CTX,
+    )
+    return model, model.fit_predict(bars, features)
+
+
+def test_a_return_model_regresses_the_forward_return_and_maps_it_to_probability_up() -> None:
+    model, output = _planted_kind("return", "sklearn.ensemble.RandomForestRegressor")
+    bars, features = _planted_signal(900, 3)
+    close = bars.frame["close"].to_numpy()
+    forward = np.r_[close[1:] / close[:-1] - 1.0, np.nan]
+    latest = model.latest
+    assert latest is not None and model.trained
+    fold = latest.training
+    predicted = latest.fitted.predict(features.to_numpy()[fold.predict_start :])
+    p = output.probability.to_numpy()[fold.predict_start :]
+    np.testing.assert_array_equal(p, np.clip(0.5 + predicted * 0.5, 0.0, 1.0))
+    # it learnt the planted signal: the predicted return ranks the realised one
+    seen = np.isfinite(output.probability.to_numpy()) & np.isfinite(forward)
+    assert roc_auc_score(forward[seen] > 0, output.probability.to_numpy()[seen]) > 0.7
+    # a fold's positives are its rows with a positive forward return
+    training = model.trained[0].training
+    rows = np.arange(training.train_start, training.train_end + 1)
+    assert training.positives == int((forward[rows] > 0).sum())
+    for t in (fold.predict_start, len(close) - 1):  # a live bar's row, alone
+        assert model.predict_row(features.to_numpy()[t]) == output.probability.iloc[t]
+
+
+def test_a_classes_model_gives_up_plus_half_flat() -> None:
+    model, output = _planted_kind(
+        "classes", "sklearn.ensemble.RandomForestClassifier", dead_band=0.002
+    )
+    bars, features = _planted_signal(900, 3)
+    latest = model.latest
+    assert latest is not None
+    assert latest.fitted.classes_.tolist() == [0, 1, 2]
+    fold = latest.training
+    proba = latest.fitted.predict_proba(features.to_numpy()[fold.predict_start :])
+    p = output.probability.to_numpy()[fold.predict_start :]
+    np.testing.assert_array_equal(p, proba[:, 2] + proba[:, 1] * 0.5)
+    t = len(bars) - 1
+    assert model.predict_row(features.to_numpy()[t]) == output.probability.iloc[t]
+    assert model.parity_note is None  # a forest predicts a row alone as in a batch
+
+
+def test_a_return_model_of_a_batch_dependent_estimator_says_so() -> None:
+    model = _build("sklearn.linear_model.Ridge", label={"kind": "return"})
+    assert model.parity_note == (
+        "label kind return predicts through the estimator itself (compiled inference covers "
+        "binary classifiers: label kinds direction and triple_barrier; of the others only "
+        "ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, "
+        "RandomForestRegressor, DecisionTreeClassifier, DecisionTreeRegressor predict a row "
+        "alone as in a batch); a paper or live run predicts each bar alone with its predict, "
+        "which may differ from the backtest's batch prediction in the last bits"
+    )
+
+
+def test_a_class_a_fold_never_saw_has_probability_zero() -> None:
+    from tradeloom.plugins.model.fold_predictor import FoldPredictor
+
+    class TwoOfThree(ClassifierMixin, BaseEstimator):
+        classes_ = np.array([1, 2])  # flat and up only
+        n_features_in_ = 1
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            return np.column_stack([np.full(len(x), 0.25), np.full(len(x), 0.75)])
+
+    predictor = FoldPredictor(TwoOfThree(), "classes")
+    assert predictor.compiled is None
+    np.testing.assert_array_equal(predictor.predict(np.zeros((2, 1))), [0.875, 0.875])
+    assert predictor.predict_one(np.zeros(1)) == 0.875
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_classifier_for_a_return_label_exits_2_naming_model_estimator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(
+        "name: mismatch\n"
+        "data: {kind: synthetic, bars: 200}\n"
+        "features: [{kind: log_return}]\n"
+        "model:\n"
+        "  kind: sklearn\n"
+        "  estimator: sklearn.tree.DecisionTreeClassifier\n"
+        "  label: {kind: return, horizon: 2}\n"
+        "  walk_forward: {train_window: 30, retrain_every: 10}\n"
+        "signal: {kind: threshold, threshold: 0.01}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.1}}\n"
+        "execution: {kind: simulated}\n"
+    )
+    assert main(["validate", str(strategy)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{strategy}:6:14 model.estimator: 'sklearn.tree.DecisionTreeClassifier' is not a "
+        "regressor; label kind return needs a scikit-learn regressor with predict, such as "
+        "sklearn.ensemble.RandomForestRegressor (a classifier learns label kind direction, "
+        "triple_barrier or classes)"
+    ]

@@ -563,3 +563,36 @@ def test_a_saved_section_is_a_config_error_when_its_file_is_bad(
         f"{tmp_path / 's.yaml'}:18:13 model.from_run: {index} is not valid JSON: "
         "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
     )
+
+
+@pytest.mark.parametrize(
+    ("estimator", "label"),
+    [
+        ("sklearn.ensemble.RandomForestRegressor", "{kind: return, horizon: 3}"),
+        (
+            "sklearn.ensemble.RandomForestClassifier",
+            "{kind: classes, horizon: 3, dead_band: 0.004}",
+        ),
+    ],
+)
+def test_a_saved_return_or_classes_model_predicts_its_runs_numbers(
+    tmp_path: Path, estimator: str, label: str
+) -> None:
+    text = TRAIN.replace("sklearn.ensemble.RandomForestClassifier", estimator).replace(
+        "label: {horizon: 3}", f"label: {label}"
+    )
+    first_pipeline, first = run(tmp_path, text, "train")
+    latest = first_pipeline.model.trained[-1]
+    metadata = json.loads(
+        (tmp_path / "train" / "models" / f"fold-{latest.training.fold:04d}.json").read_text()
+    )
+    assert metadata["label"]["kind"] == label.split(",")[0].removeprefix("{kind: ")
+    pipeline, second = run(tmp_path, reuse("model:\n  from_run: train\n"), "again")
+    model = pipeline.model
+    assert isinstance(model, SavedModel) and model.compiled is None
+    start, end = latest.training.predict_start, latest.training.predict_end
+    p1 = first.result.probability.to_numpy()[start : end + 1]
+    p2 = second.result.probability.to_numpy()[start : end + 1]
+    assert np.isfinite(p1).all() and np.array_equal(p1, p2)
+    x = second.result.features.to_numpy()
+    assert model.predict_row(x[end]) == p2[-1]

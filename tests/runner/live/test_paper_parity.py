@@ -19,6 +19,9 @@ bar's model probability is the backtest's, exactly:
   again with ``allocation: {kind: inverse_volatility}``);
 - ``router``: a router over two venues, a buy split over both, one venue down a while;
 - ``limit_twap``: limit orders sliced into TWAP children;
+- ``btc_mtf``: strategies/btc_mtf.yaml, 15m bars with 1h and 4h features resampled
+  from them (each stepped per 15m bar on paper) and a down/flat/up label; and
+  ``btc_mtf_return``, the same with a forest regressor of the forward return;
 - ``eurusd_forex``: EUR/USD from a CSV closed at weekends (``calendar: forex``) with a bad
   bar repaired (``validation: repair``).
 
@@ -134,7 +137,7 @@ def _portfolio_top3(folder: Path) -> Case:
         ("bars: 8000", f"bars: {bars}"),
         ("max_iter: 100", "max_iter: 20"),
         ("train_window: 1500", "train_window: 420"),  # the first fold predicts from 424 on
-        ("retrain_every: 500", "retrain_every: 150"),
+        ("retrain_every: 400", "retrain_every: 150"),
         ("window: 240", "window: 60"),
     )
     (folder / "top3.yaml").write_text(text)
@@ -362,7 +365,57 @@ def _following_exits(folder: Path) -> Case:
     return Case("trailing.yaml", 350, check=every_exit)
 
 
+def _btc_mtf(folder: Path) -> Case:
+    """strategies/btc_mtf.yaml: 15m bars with 1h and 4h features resampled from them, a
+    down/flat/up label; the paper run steps the resampler and the 4h RSI one 15m bar at a
+    time, and maps each bar's class probabilities to probability_up alone."""
+    text = _edit(
+        (ROOT / "strategies" / "btc_mtf.yaml").read_text(),
+        ("bars: 2000", "bars: 1000"),
+        ("train_window: 700", "train_window: 500"),
+        ("retrain_every: 400", "retrain_every: 150"),
+        ("threshold: 0.10", "threshold: 0.08"),
+    )
+    (folder / "mtf.yaml").write_text(text)
+
+    def higher_timeframes(paper: Path) -> None:
+        features = pd.read_parquet(paper.parent.parent / "backtest" / "features.parquet")
+        rsi = features["rsi_14@4h"].to_numpy()
+        assert np.isfinite(rsi[500:]).all()
+        assert len(set(rsi[500:])) <= 500 // 16 + 2  # one value per 4h bar
+        assert {r["estimator"] for r in journaled(paper, "model_trained")} == {
+            "RandomForestClassifier"
+        }
+
+    return Case("mtf.yaml", 500, check=higher_timeframes)
+
+
+def _btc_mtf_return(folder: Path) -> Case:
+    """btc_mtf with a regression target: a forest regressor learns the forward return, and
+    probability_up is 0.5 + its prediction / 2 on paper as in the backtest."""
+    text = _edit(
+        (ROOT / "strategies" / "btc_mtf.yaml").read_text(),
+        ("bars: 2000", "bars: 1000"),
+        ("train_window: 700", "train_window: 500"),
+        ("retrain_every: 400", "retrain_every: 150"),
+        ("RandomForestClassifier", "RandomForestRegressor"),
+        ("kind: classes             # 0 down, 1 flat, 2 up", "kind: return"),
+        ("    dead_band: 0.003          # |forward return| <= 0.3%: flat\n", ""),
+        ("threshold: 0.10", "threshold: 0.001"),
+    )
+    (folder / "mtf_return.yaml").write_text(text)
+
+    def regressed(paper: Path) -> None:
+        assert {r["estimator"] for r in journaled(paper, "model_trained")} == {
+            "RandomForestRegressor"
+        }
+
+    return Case("mtf_return.yaml", 500, check=regressed)
+
+
 CASES: dict[str, Callable[[Path], Case]] = {
+    "btc_mtf": _btc_mtf,
+    "btc_mtf_return": _btc_mtf_return,
     "btc_rf_mid_fold": _btc_rf_mid_fold,
     "portfolio_top3": _portfolio_top3,
     "universe_auxiliary": _universe_auxiliary,

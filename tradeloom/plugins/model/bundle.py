@@ -60,8 +60,8 @@ def read_bundle(content: Any) -> Bundle:
 
     Raises:
         BundleError: ``content`` is not a bundle of this format, its model is not a
-            classifier with probabilities, its detector has no ``decision_function``, or
-            its metadata is invalid.
+            classifier with probabilities (a regressor, for label kind ``return``), its
+            detector has no ``decision_function``, or its metadata is invalid.
     """
     if not isinstance(content, dict) or set(content) != set(_KEYS):
         raise BundleError(
@@ -71,12 +71,18 @@ def read_bundle(content: Any) -> Bundle:
     if content["format"] != FORMAT:
         raise BundleError(f"it is a bundle of format {content['format']!r}, not {FORMAT}")
     model, detector = content["model"], content["detector"]
-    if not callable(getattr(model, "predict_proba", None)) or not hasattr(model, "classes_"):
-        raise BundleError(f"its model is a {type(model).__name__}, not a fitted classifier")
     if detector is not None and not callable(getattr(detector, "decision_function", None)):
         raise BundleError(f"its detector is a {type(detector).__name__}, not a detector")
     try:
         metadata = BundledMetadata.model_validate(content["metadata"])
     except ValidationError as exc:
         raise BundleError(f"its bundled metadata is invalid: {describe_invalid(exc)}") from exc
+    if metadata.label.get("kind") == "return":  # a regressor of the forward return
+        if not callable(getattr(model, "predict", None)) or hasattr(model, "classes_"):
+            raise BundleError(
+                f"its model is a {type(model).__name__}, not a fitted regressor (its label "
+                "kind is return)"
+            )
+    elif not callable(getattr(model, "predict_proba", None)) or not hasattr(model, "classes_"):
+        raise BundleError(f"its model is a {type(model).__name__}, not a fitted classifier")
     return Bundle(model, detector, metadata)

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tradeloom import __version__
 from tradeloom.plugins.component import ParamError
@@ -42,11 +42,15 @@ from tradeloom.plugins.registry import did_you_mean
 __all__ = [
     "WORK_CEILINGS",
     "CheckedEstimator",
+    "Task",
     "check_estimator",
     "import_estimator",
     "installed_distribution",
     "remembered_estimator",
 ]
+
+Task = Literal["classifier", "regressor"]
+"""What a model's label needs of its estimator (`check_estimator`)."""
 
 # sklearn's InvalidParameterError: "The 'n_estimators' parameter of RandomForestClassifier
 # must be an int in the range [1, inf). Got -1 instead."
@@ -111,11 +115,15 @@ class CheckedEstimator:
         return estimator
 
 
-def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[CheckedEstimator, Any]:
+def check_estimator(
+    path: str, params: dict[str, Any], seed: int, task: Task = "classifier"
+) -> tuple[CheckedEstimator, Any]:
     """Import, check, configure and seed the estimator at ``path``; fit nothing.
 
     The estimator gets ``params``; if it has a ``random_state`` that ``params`` do not
-    set, it is set to ``seed``.
+    set, it is set to ``seed``. ``task`` is what the label needs: a ``classifier`` with
+    ``predict_proba`` (every label kind but ``return``) or a ``regressor`` with
+    ``predict`` (``return``).
 
     Returns:
         How to make it again, and the configured estimator.
@@ -143,11 +151,23 @@ def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[Check
             "estimator",
             f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
         )
-    if not _is_classifier(estimator):
+    if task == "classifier" and not _is_classifier(estimator):
+        other = " (a regressor learns label kind return)" if _is_regressor(estimator) else ""
         raise ParamError(
             "estimator",
             f"'{path}' is not a classifier; expected a scikit-learn classifier with "
-            "predict_proba, such as sklearn.ensemble.RandomForestClassifier",
+            f"predict_proba, such as sklearn.ensemble.RandomForestClassifier{other}",
+        )
+    if task == "regressor" and not _is_regressor(estimator):
+        other = (
+            " (a classifier learns label kind direction, triple_barrier or classes)"
+            if _is_classifier(estimator)
+            else ""
+        )
+        raise ParamError(
+            "estimator",
+            f"'{path}' is not a regressor; label kind return needs a scikit-learn regressor "
+            f"with predict, such as sklearn.ensemble.RandomForestRegressor{other}",
         )
     own = list(estimator.get_params(deep=True))
     known = own + [key for key in library_params(estimator) if key not in own]
@@ -169,7 +189,7 @@ def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[Check
         ) from exc
     _check_work(estimator.get_params(deep=True), name, work_aliases(estimator))
     _validate_values(estimator, name)
-    if not hasattr(estimator, "predict_proba"):
+    if task == "classifier" and not hasattr(estimator, "predict_proba"):
         remedy = " (set params.probability: true)" if "probability" in known else ""
         raise ParamError(
             "estimator",
@@ -180,7 +200,11 @@ def check_estimator(path: str, params: dict[str, Any], seed: int) -> tuple[Check
 
 
 def remembered_estimator(
-    path: str, params: dict[str, Any], seed: int, cache: Path | None = None
+    path: str,
+    params: dict[str, Any],
+    seed: int,
+    cache: Path | None = None,
+    task: Task = "classifier",
 ) -> CheckedEstimator | tuple[CheckedEstimator, Any]:
     """Return the verdict of `check_estimator` remembered from an earlier check, else check.
 
@@ -189,6 +213,7 @@ def remembered_estimator(
         params: The strategy's params of it.
         seed: The strategy's seed.
         cache: The cache's root (default: `tradeloom.plugins.data.ohlcv_cache.default_cache_dir`).
+        task: As `check_estimator`'s.
 
     Returns:
         The remembered `CheckedEstimator` (nothing imported), or what `check_estimator`
@@ -197,9 +222,9 @@ def remembered_estimator(
     Raises:
         ParamError: As `check_estimator`.
     """
-    key = _verdict_key(path, params, seed)
+    key = _verdict_key(path, params, seed, task)
     if key is None:
-        return check_estimator(path, params, seed)
+        return check_estimator(path, params, seed, task)
     if cache is None:
         from tradeloom.plugins.data.ohlcv_cache import default_cache_dir
 
@@ -208,7 +233,7 @@ def remembered_estimator(
     remembered = _read_verdict(file, path)
     if remembered is not None:
         return remembered
-    checked, estimator = check_estimator(path, params, seed)
+    checked, estimator = check_estimator(path, params, seed, task)
     if _round_trips(checked.settings):
         _write_verdict(file, checked)
     return checked, estimator
@@ -219,7 +244,7 @@ _DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost", "xgboost-
 ``xgboost`` extra installs ``xgboost-cpu``, which imports as ``xgboost``)."""
 
 
-def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
+def _verdict_key(path: str, params: dict[str, Any], seed: int, task: Task) -> str | None:
     installed = installed_distribution(path.partition(".")[0])
     if installed is None:
         return None  # not an installed distribution: it may change without a version
@@ -228,6 +253,8 @@ def _verdict_key(path: str, params: dict[str, Any], seed: int) -> str | None:
         return None
     digest = hashlib.sha256(Path(__file__).read_bytes())
     what = {"path": path, "params": params, "seed": seed, "version": version}
+    if task != "classifier":  # a classifier's key is what it always was
+        what["task"] = task
     digest.update(json.dumps([__version__, what], sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -279,6 +306,15 @@ def _write_verdict(file: Path, checked: CheckedEstimator) -> None:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+
+
+def _is_regressor(estimator: Any) -> bool:
+    from sklearn.base import is_regressor
+
+    try:
+        return bool(is_regressor(estimator)) and callable(getattr(estimator, "predict", None))
+    except Exception:  # no sklearn tags, as for a classifier
+        return getattr(estimator, "_estimator_type", None) == "regressor"
 
 
 def _is_classifier(estimator: Any) -> bool:

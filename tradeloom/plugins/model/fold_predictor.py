@@ -32,8 +32,17 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.plugins.model.compiled_model import CompiledModel, UnsupportedEstimatorError
+from tradeloom.plugins.model.labels import BINARY_KINDS
 
-__all__ = ["FoldPredictor", "parity_note", "predict_up"]
+__all__ = [
+    "ROW_EXACT",
+    "FoldPredictor",
+    "label_problem",
+    "parity_note",
+    "predict_up",
+    "up_probability_of_classes",
+    "up_probability_of_return",
+]
 
 Scale = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 
@@ -41,9 +50,26 @@ Scale = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 class FoldPredictor:
     """The probability of an up move for a fitted fold's rows, one row or many alike.
 
+    What the core reads is ``probability_up``; each label kind maps its estimator's
+    answer to it (one rule, `up_probability`, for the batch and the row):
+
+    - ``direction``, ``triple_barrier``: P(class 1), a binary classifier's.
+    - ``classes`` (0 down, 1 flat, 2 up): ``P(up) + P(flat) / 2``, so that ``p - 0.5 =
+      (P(up) - P(down)) / 2`` and the signal's confidence ``|p - 0.5| * 2`` is the margin
+      of up over down. A class a fold never saw has probability 0.
+    - ``return``: ``0.5 + r / 2`` of the predicted forward return r, clipped to [0, 1],
+      so that the confidence is ``|r|`` (at most 1): ``signal.threshold`` is the predicted
+      return a trade needs.
+
+    Only binary classifiers are compiled (`tradeloom.plugins.model.compiling`); the other
+    kinds predict through the estimator itself, one row as part of no batch (`problem`
+    says so, and a paper or live run prints it).
+
     Args:
         fitted: A fitted classifier with ``classes_`` holding class 1, or a ``Pipeline``
-            of a scaler and such a classifier (as `SklearnModel` builds it).
+            of a scaler and such a classifier (as `SklearnModel` builds it); for
+            ``classes`` one with classes among 0, 1, 2; for ``return`` a regressor.
+        kind: The label kind it was trained on.
 
     Attributes:
         fitted: The fitted classifier (or pipeline) it predicts with.
@@ -52,12 +78,13 @@ class FoldPredictor:
         n_features: The number of values a row must have (None: the estimator does not say).
     """
 
-    def __init__(self, fitted: Any) -> None:
+    def __init__(self, fitted: Any, kind: str = "direction") -> None:
         from sklearn.pipeline import Pipeline
 
         from tradeloom.plugins.model.compiling import compile_classifier
 
         self.fitted = fitted
+        self.kind = kind
         n_features = getattr(fitted, "n_features_in_", None)  # not every estimator says
         self.n_features = None if n_features is None else int(n_features)
         scaler, estimator = None, fitted
@@ -65,26 +92,40 @@ class FoldPredictor:
             scaler, estimator = fitted.named_steps["scaler"], fitted.named_steps["estimator"]
         self.compiled: CompiledModel | None = None
         self.problem: str | None = None
-        try:
-            self.compiled = compile_classifier(estimator, strict=True)
-        except UnsupportedEstimatorError as exc:
-            self.problem = str(exc)
+        if kind in BINARY_KINDS:
+            try:
+                self.compiled = compile_classifier(estimator, strict=True)
+            except UnsupportedEstimatorError as exc:
+                self.problem = str(exc)
+        else:
+            cls = type(estimator)
+            self.problem = label_problem(kind, f"{cls.__module__}.{cls.__name__}")
         self._scale = _scaling(scaler)
-        up = np.flatnonzero(np.asarray(fitted.classes_) == 1)
-        self._column = int(up[0]) if len(up) == 1 else -1
+        self._column = -1
+        self._classes: npt.NDArray[np.intp] = np.empty(0, np.intp)
+        if kind in BINARY_KINDS:
+            up = np.flatnonzero(np.asarray(fitted.classes_) == 1)
+            self._column = int(up[0]) if len(up) == 1 else -1
+        elif kind == "classes":
+            self._classes = _class_columns(fitted.classes_)
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return P(up) of each row of ``x``: of a compiled estimator, each row's number
         alone (`predict_one`'s), bit for bit.
 
         Raises:
-            ValueError: ``classes_`` does not hold exactly one class 1, or the estimator
-                refuses a row.
+            ValueError: ``classes_`` does not hold exactly one class 1 (``classes``: holds
+                a class other than 0, 1, 2), or the estimator refuses a row.
         """
         self._check_classes()
         if self.compiled is not None:
             return self.compiled.predict_proba(self._scale(x))[:, 1]
-        return np.asarray(self.fitted.predict_proba(x), dtype=np.float64)[:, self._column]
+        if self.kind == "return":
+            return up_probability_of_return(np.asarray(self.fitted.predict(x), np.float64))
+        proba = np.asarray(self.fitted.predict_proba(x), dtype=np.float64)
+        if self.kind == "classes":
+            return up_probability_of_classes(proba, self._classes)
+        return proba[:, self._column]
 
     def predict_one(self, row: npt.NDArray[np.float64]) -> float:
         """Return P(up) of one row (1-D, one value per feature column).
@@ -95,30 +136,89 @@ class FoldPredictor:
         self._check_classes()
         if self.compiled is not None:
             return self.compiled.predict_proba_one(self._scale(row))
-        return float(self.fitted.predict_proba(row[None, :])[0, self._column])
+        return float(self.predict(row[None, :])[0])
 
     def _check_classes(self) -> None:
-        if self._column < 0:
+        if self.kind in BINARY_KINDS and self._column < 0:
             raise ValueError(f"classes_ is {self.fitted.classes_!r}, expected one class 1")
 
 
-def predict_up(model: Any, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return ``model``'s probability of class 1 (an up move) for each row of ``x``.
+def _class_columns(classes: Any) -> npt.NDArray[np.intp]:
+    """Return, for down, flat and up (0, 1, 2), the column of ``predict_proba`` holding
+    its probability, -1 for a class the fold never saw.
 
-    ``FoldPredictor(model).predict(x)``: a walk-forward fold and the same fold loaded
-    from the registry give the same numbers.
+    Raises:
+        ValueError: A class other than 0, 1 and 2.
+    """
+    values = np.asarray(classes)
+    if not set(values.tolist()) <= {0, 1, 2}:
+        raise ValueError(f"classes_ is {classes!r}, expected classes among 0, 1, 2")
+    found = [np.flatnonzero(values == c) for c in (0, 1, 2)]
+    return np.array([int(f[0]) if len(f) else -1 for f in found], dtype=np.intp)
+
+
+def up_probability_of_classes(
+    proba: npt.NDArray[np.float64], columns: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """Return ``P(up) + P(flat) / 2`` per row of ``proba`` (``columns``: `_class_columns`)."""
+    _, flat, up = (proba[:, c] if c >= 0 else np.zeros(len(proba)) for c in columns.tolist())
+    return up + flat * 0.5
+
+
+def up_probability_of_return(predicted: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return ``0.5 + r / 2`` per predicted return r, clipped to [0, 1] (NaN stays NaN)."""
+    return np.clip(0.5 + predicted * 0.5, 0.0, 1.0)
+
+
+ROW_EXACT: tuple[str, ...] = (
+    "sklearn.ensemble.ExtraTreesClassifier",
+    "sklearn.ensemble.ExtraTreesRegressor",
+    "sklearn.ensemble.RandomForestClassifier",
+    "sklearn.ensemble.RandomForestRegressor",
+    "sklearn.tree.DecisionTreeClassifier",
+    "sklearn.tree.DecisionTreeRegressor",
+)
+"""Estimators (these classes exactly) whose ``predict_proba`` and ``predict`` give a row the
+same number alone as in any batch: a tree walks each row on its own, and a forest adds its
+trees' answers for the row in ``estimators_`` order (predicting with one job, as
+`SklearnModel` does). A ``classes`` or ``return`` model of one needs no compiled kernel for
+a paper run to journal the backtest's probabilities bit for bit."""
+
+_ROW_EXACT = {(p.partition(".")[0], p.rpartition(".")[2]) for p in ROW_EXACT}
+
+
+def label_problem(kind: str, path: str) -> str | None:
+    """Return why a model of label ``kind`` (not binary) with the estimator at import path
+    ``path`` may predict a row alone otherwise than in a batch, or None (`ROW_EXACT`)."""
+    if (path.partition(".")[0], path.rpartition(".")[2]) in _ROW_EXACT:
+        return None
+    return (
+        f"label kind {kind} predicts through the estimator itself (compiled inference "
+        "covers binary classifiers: label kinds direction and triple_barrier; of the others "
+        f"only {', '.join(p.rpartition('.')[2] for p in ROW_EXACT)} predict a row alone as "
+        "in a batch)"
+    )
+
+
+def predict_up(
+    model: Any, x: npt.NDArray[np.float64], kind: str = "direction"
+) -> npt.NDArray[np.float64]:
+    """Return ``model``'s probability of an up move for each row of ``x``.
+
+    ``FoldPredictor(model, kind).predict(x)``: a walk-forward fold and the same fold
+    loaded from the registry give the same numbers.
 
     Raises:
         ValueError: ``model.classes_`` does not hold exactly one class 1.
     """
-    return FoldPredictor(model).predict(x)
+    return FoldPredictor(model, kind).predict(x)
 
 
-def parity_note(problem: str) -> str:
+def parity_note(problem: str, method: str = "predict_proba") -> str:
     """Return what a paper or live run of an estimator that is not compiled (``problem``:
-    why not) should know about its probabilities."""
+    why not) should know about its probabilities (``method``: what it is asked)."""
     return (
-        f"{problem}; a paper or live run predicts each bar alone with its predict_proba, "
+        f"{problem}; a paper or live run predicts each bar alone with its {method}, "
         "which may differ from the backtest's batch prediction in the last bits"
     )
 

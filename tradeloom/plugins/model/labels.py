@@ -1,4 +1,5 @@
-"""Training labels from OHLC bars: the direction of the forward return, or a triple barrier.
+"""Training labels from OHLC bars: the direction of the forward return, a triple barrier,
+the forward return itself (a regression target), or down/flat/up classes with a dead band.
 
 Every label of row ``i`` is known at bar ``i + horizon`` at the latest and uses no bar after
 it, so ``horizon`` is the distance walk-forward purging keeps (`plan_folds`). A row without
@@ -14,9 +15,23 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LabelKind", "direction_labels", "make_labels", "triple_barrier_labels"]
+__all__ = [
+    "BINARY_KINDS",
+    "LabelKind",
+    "class_labels",
+    "direction_labels",
+    "make_labels",
+    "return_labels",
+    "triple_barrier_labels",
+]
 
-LabelKind = Literal["direction", "triple_barrier"]
+LabelKind = Literal["direction", "triple_barrier", "return", "classes"]
+
+BINARY_KINDS: tuple[str, ...] = ("direction", "triple_barrier")
+"""The label kinds whose labels are 0 (down) and 1 (up)."""
+
+DOWN, FLAT, UP = 0.0, 1.0, 2.0
+"""The labels of `class_labels`."""
 
 
 def direction_labels(
@@ -43,6 +58,55 @@ def direction_labels(
         now, later = prices[:-horizon], prices[horizon:]
         labels[:-horizon] = _by_sign(now, later, dead_zone)
     return labels
+
+
+def return_labels(close: npt.ArrayLike, horizon: int) -> npt.NDArray[np.float64]:
+    """Return the forward return ``y_i = close[i + horizon] / close[i] - 1``, per row.
+
+    Args:
+        close: Close prices, one per bar.
+        horizon: Bars ahead (>= 1).
+
+    Returns:
+        One label per bar; NaN where ``i + horizon`` is past the data or a close is not
+        finite.
+
+    Raises:
+        ValueError: ``horizon`` is below 1.
+    """
+    _check(horizon, 0.0)
+    prices = np.asarray(close, dtype=np.float64)
+    labels = np.full(len(prices), np.nan)
+    if len(prices) > horizon:
+        now, later = prices[:-horizon], prices[horizon:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = later / now - 1.0
+        labels[:-horizon] = np.where(np.isfinite(now) & np.isfinite(later), ratio, np.nan)
+    return labels
+
+
+def class_labels(close: npt.ArrayLike, horizon: int, dead_band: float) -> npt.NDArray[np.float64]:
+    """Return down (0), flat (1) or up (2) per row, from the forward return of `return_labels`.
+
+    Up where the return exceeds ``dead_band``, down where it is below ``-dead_band``,
+    flat in between (both ends included).
+
+    Args:
+        close: Close prices, one per bar.
+        horizon: Bars ahead (>= 1).
+        dead_band: Half-width of the flat band, as a simple return (> 0).
+
+    Returns:
+        One label per bar: 0.0, 1.0, 2.0, or NaN where `return_labels` has none.
+
+    Raises:
+        ValueError: ``horizon`` is below 1 or ``dead_band`` is not above 0.
+    """
+    if not dead_band > 0:
+        raise ValueError(f"dead_band must be > 0, was {dead_band}")
+    forward = return_labels(close, horizon)
+    labels = np.where(forward > dead_band, UP, np.where(forward < -dead_band, DOWN, FLAT))
+    return np.where(np.isnan(forward), np.nan, labels)
 
 
 def triple_barrier_labels(
@@ -128,21 +192,23 @@ def make_labels(
     dead_zone: float = 0.0,
     take_profit: float | None = None,
     stop_loss: float | None = None,
+    dead_band: float | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Return the labels of ``kind`` for OHLC bars (see the two label functions).
+    """Return the labels of ``kind`` for OHLC bars (see the label functions).
 
     Args:
         high: High prices, one per bar.
         low: Low prices, one per bar.
         close: Close prices, one per bar.
-        kind: ``direction`` or ``triple_barrier``.
+        kind: ``direction``, ``triple_barrier``, ``return`` or ``classes``.
         horizon: Bars ahead; the time limit of a triple barrier.
         dead_zone: Smallest absolute forward log return that gets a label by direction.
         take_profit: Take-profit fraction (``triple_barrier`` only, required there).
         stop_loss: Stop-loss fraction (``triple_barrier`` only, required there).
+        dead_band: Half-width of the flat class (``classes`` only, required there).
 
     Raises:
-        ValueError: An unknown ``kind``, a missing barrier, or a value out of range.
+        ValueError: An unknown ``kind``, a missing barrier or band, or a value out of range.
     """
     if kind == "direction":
         return direction_labels(close, horizon, dead_zone)
@@ -150,7 +216,15 @@ def make_labels(
         if take_profit is None or stop_loss is None:
             raise ValueError("triple_barrier labels need take_profit and stop_loss")
         return triple_barrier_labels(high, low, close, horizon, take_profit, stop_loss, dead_zone)
-    raise ValueError(f"kind must be 'direction' or 'triple_barrier', was {kind!r}")
+    if kind == "return":
+        return return_labels(close, horizon)
+    if kind == "classes":
+        if dead_band is None:
+            raise ValueError("classes labels need dead_band")
+        return class_labels(close, horizon, dead_band)
+    raise ValueError(
+        f"kind must be 'direction', 'triple_barrier', 'return' or 'classes', was {kind!r}"
+    )
 
 
 def _check(horizon: int, dead_zone: float) -> None:

@@ -234,7 +234,7 @@ def _save_fold(
         estimator=estimator.import_path,
         columns=spec.columns,
         feature_spec_sha256=spec.sha256(),
-        label=_json_safe(label.model_dump(mode="json")) if label is not None else {},
+        label=_json_safe(_label_keys(label)) if label is not None else {},
         horizon=horizon,
         labels_end=training_window.labels_end,
         reference=None if training.reference is None else ReferenceInfo.of(training.reference),
@@ -316,3 +316,8 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     return repr(value)
+
+
+def _label_keys(label: Any) -> dict[str, Any]:
+    recorded = getattr(label, "recorded", None)  # LabelParams: only the keys its kind sets
+    return dict(recorded() if callable(recorded) else label.model_dump(mode="json"))

@@ -229,8 +229,9 @@ class SavedModel:
     def parity_note(self) -> str | None:
         """Why paper and live may not journal the backtest's probabilities bit for bit (the
         estimator is not compiled), or None."""
-        problem = self._row().problem
-        return None if problem is None else parity_note(problem)
+        row = self._row()
+        method = "predict" if row.kind == "return" else "predict_proba"
+        return None if row.problem is None else parity_note(row.problem, method)
 
     def predict_row(self, values: npt.ArrayLike) -> float:
         """Return the probability of an up move for one bar's features, as `fit_predict` does.
@@ -279,7 +280,8 @@ class SavedModel:
 
     def _row(self) -> FoldPredictor:
         if self._predictor is None:  # compiling a large forest takes a moment: on first use
-            self._predictor = FoldPredictor(self.fitted)
+            kind = str(self._loaded.bundled.label.get("kind", "direction"))
+            self._predictor = FoldPredictor(self.fitted, kind)
         return self._predictor
 
 

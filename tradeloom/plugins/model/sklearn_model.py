@@ -44,12 +44,13 @@ from tradeloom.plugins.model.anomaly import (
 from tradeloom.plugins.model.boosting_libraries import set_threads
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
+    Task,
     import_estimator,
     remembered_estimator,
 )
-from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
+from tradeloom.plugins.model.fold_predictor import FoldPredictor, label_problem, parity_note
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
-from tradeloom.plugins.model.labels import LabelKind, make_labels
+from tradeloom.plugins.model.labels import BINARY_KINDS, LabelKind, make_labels
 from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
 from tradeloom.threads import openmp_threads
 
@@ -89,12 +90,17 @@ _NOTE_LOCK = threading.Lock()
 
 
 class LabelParams(Params):
-    """The training label: the direction of the forward return, or a triple barrier."""
+    """The training label: the direction of the forward return, a triple barrier, the
+    forward return itself (a regressor), or down/flat/up classes."""
 
     kind: LabelKind = Field(
         default="direction",
         description="direction: is the close higher horizon bars later; triple_barrier: "
-        "is the take-profit touched before the stop-loss within horizon bars.",
+        "is the take-profit touched before the stop-loss within horizon bars; return: the "
+        "forward return close[t+h] / close[t] - 1, learnt by a regressor (probability_up = "
+        "0.5 + predicted return / 2, clipped to [0, 1]: signal.threshold is the predicted "
+        "return a trade needs); classes: down / flat / up, flat within dead_band, learnt by "
+        "a classifier (probability_up = P(up) + P(flat) / 2).",
     )
     horizon: int = Field(
         default=1,
@@ -106,8 +112,8 @@ class LabelParams(Params):
         default=0.0,
         ge=0,
         allow_inf_nan=False,
-        description="Rows whose forward log return is smaller than this in absolute value "
-        "get no label and are not trained on.",
+        description="direction and triple_barrier: rows whose forward log return is smaller "
+        "than this in absolute value get no label and are not trained on.",
     )
     take_profit: float | None = Field(
         default=None,
@@ -121,21 +127,51 @@ class LabelParams(Params):
         lt=1,
         description="triple_barrier: stop-loss distance as a fraction of the entry close.",
     )
+    dead_band: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="classes (required there): a forward return within +/- dead_band is "
+        "flat, above it up, below it down (e.g. 0.002 = 0.2%).",
+    )
 
     @model_validator(mode="after")
-    def _barriers_match_kind(self) -> LabelParams:
+    def _keys_match_kind(self) -> LabelParams:
+        kind = self.kind
         barriers = [k for k in ("take_profit", "stop_loss") if getattr(self, k) is not None]
-        if self.kind == "triple_barrier" and len(barriers) < 2:
+        if kind == "triple_barrier" and len(barriers) < 2:
             missing = " and ".join(k for k in ("take_profit", "stop_loss") if k not in barriers)
             raise ValueError(f"kind triple_barrier needs {missing}")
-        if self.kind == "direction" and barriers:
+        if kind != "triple_barrier" and barriers:
             keys = (
                 "take_profit and stop_loss are triple_barrier keys"
                 if len(barriers) == 2
                 else f"{barriers[0]} is a triple_barrier key"
             )
-            raise ValueError(f"{keys}; kind is direction")
+            raise ValueError(f"{keys}; kind is {kind}")
+        if kind == "classes" and self.dead_band is None:
+            raise ValueError("kind classes needs dead_band (the flat band, e.g. 0.002)")
+        if kind != "classes" and self.dead_band is not None:
+            raise ValueError(f"dead_band is a classes key; kind is {kind}")
+        if kind in ("return", "classes") and self.dead_zone > 0:
+            instead = "dead_band sets its flat class" if kind == "classes" else "none is left out"
+            raise ValueError(
+                f"dead_zone is a direction and triple_barrier key; kind is {kind} ({instead})"
+            )
         return self
+
+    @property
+    def regression(self) -> bool:
+        """Whether the label is a number to regress (``return``), not a class."""
+        return self.kind == "return"
+
+    def recorded(self) -> dict[str, Any]:
+        """Return the keys a saved model records (``dead_band`` only where it is set, so
+        that the metadata of a model of the other kinds is what it always was)."""
+        keys = self.model_dump(mode="json")
+        if keys["dead_band"] is None:
+            del keys["dead_band"]
+        return keys
 
 
 class WalkForwardParams(Params):
@@ -270,12 +306,27 @@ class TrainedFold:
     detector: Any | None = None
 
 
-def training_data_sha256(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> str:
-    """Return the SHA-256 of training rows ``x`` and labels ``y`` as `TrainedFold` records it."""
+def training_data_sha256(x: npt.NDArray[np.float64], y: Target) -> str:
+    """Return the SHA-256 of training rows ``x`` and labels ``y`` as `TrainedFold` records it
+    (classes as int64 bytes, a regression target as float64 bytes)."""
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
-    digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    dtype = np.float64 if np.asarray(y).dtype.kind == "f" else np.int64
+    digest.update(np.ascontiguousarray(y, dtype=dtype).tobytes())
     return digest.hexdigest()
+
+
+Target = npt.NDArray[np.int64] | npt.NDArray[np.float64]
+"""What an estimator fits: classes (int64) or, for label kind ``return``, numbers (float64)."""
+
+
+def _ups(labels: npt.NDArray[Any], kind: str) -> npt.NDArray[np.bool_]:
+    """Return which labels are an up move (journaled as a fold's ``positives``)."""
+    if kind == "classes":
+        return np.asarray(labels == 2)
+    if kind == "return":
+        return np.asarray(labels > 0)
+    return np.asarray(labels == 1)
 
 
 class SklearnModel:
@@ -434,7 +485,7 @@ class SklearnModel:
         # fold train on one reaching its predictions is a bug, never a user's mistake.
         check_purging(folds, trainable, np.arange(len(frame)) + self.horizon)
         columns = tuple(str(c) for c in features.columns)
-        y = np.where(trainable, labels, 0.0).astype(np.int64)
+        y = self._targets(trainable, labels)
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
         trainings: list[ModelTraining] = []
         for fold in folds:
@@ -509,7 +560,7 @@ class SklearnModel:
             rows, n, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
         )
         x, labels, columns = rows.x, rows.labels, rows.columns
-        y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
+        y = self._targets(rows.trainable, labels)
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
         trainings: list[ModelTraining] = []
         for fold, kept in plan:
@@ -599,7 +650,7 @@ class SklearnModel:
         check_purging([fold], mask, np.arange(n + 1) + self.horizon)
         fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
         columns = tuple(str(c) for c in features.columns)
-        y = np.where(trainable, labels, 0.0).astype(np.int64)
+        y = self._targets(trainable, labels)
         rows = fold.training_rows(mask)
         training = self._plan_training(fold, rows, labels, x, columns, kind)
         if training.skipped:
@@ -659,7 +710,7 @@ class SklearnModel:
         # unclipped, as the backtest's fold has it
         fold = replace(fold, predict_end=fold.predict_start + self.retrain_every - 1)
         x, labels, columns = rows.x, rows.labels, rows.columns
-        y = np.where(rows.trainable, labels, 0.0).astype(np.int64)
+        y = self._targets(rows.trainable, labels)
         training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
         if training.skipped:
             return training
@@ -718,9 +769,16 @@ class SklearnModel:
             dead_zone=label.dead_zone,
             take_profit=label.take_profit,
             stop_loss=label.stop_loss,
+            dead_band=label.dead_band,
         )
         usable = np.isfinite(x).all(axis=1)
         return x, labels, usable, usable & ~np.isnan(labels)
+
+    def _targets(self, trainable: npt.NDArray[np.bool_], labels: npt.NDArray[np.float64]) -> Target:
+        """Return what the estimator fits: the class of each trainable row as an int64
+        (0 elsewhere), or for ``return`` the forward return as a float64 (0.0 elsewhere)."""
+        y = np.where(trainable, labels, 0.0)
+        return y if self.label.regression else y.astype(np.int64)
 
     def retrain(self, bar: int, reason: str) -> Retraining | None:
         """Train a fold at ``bar``'s close on the rows whose labels are known then.
@@ -818,7 +876,7 @@ class SklearnModel:
         self,
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]],
         x: npt.NDArray[np.float64],
-        y: npt.NDArray[np.int64],
+        y: Target,
         shown: progress.Task | None = None,
     ) -> Iterator[tuple[Any, npt.NDArray[np.float64]]]:
         """Yield each job's fitted model and predictions, in job order; raise the first
@@ -850,7 +908,7 @@ class SklearnModel:
         rows: npt.NDArray[np.intp],
         segment: npt.NDArray[np.intp],
         x: npt.NDArray[np.float64],
-        y: npt.NDArray[np.int64],
+        y: Target,
         shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         """`_train` with this thread's OpenMP pool limited to one thread.
@@ -871,7 +929,7 @@ class SklearnModel:
         rows: npt.NDArray[np.intp],
         segment: npt.NDArray[np.intp],
         x: npt.NDArray[np.float64],
-        y: npt.NDArray[np.int64],
+        y: Target,
         shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         try:
@@ -984,7 +1042,7 @@ class SklearnModel:
             return None
         row_model = self._row_model
         if row_model is None or row_model.fitted is not fitted:
-            row_model = FoldPredictor(fitted)
+            row_model = FoldPredictor(fitted, self.label.kind)
             self._row_model = row_model
             self._note_not_compiled(row_model)
         return row_model
@@ -1011,6 +1069,10 @@ class SklearnModel:
             cls = type(estimator)
             path = f"{cls.__module__}.{cls.__name__}"
             settings = estimator.get_params(deep=False)
+        if self.label.kind not in BINARY_KINDS:
+            method = "predict" if self.label.regression else "predict_proba"
+            problem = label_problem(self.label.kind, path)
+            return None if problem is None else parity_note(problem, method)
         problem = compile_problem(path, settings)
         return None if problem is None else parity_note(problem)
 
@@ -1022,11 +1084,14 @@ class SklearnModel:
             if self._not_compiled is not None:
                 return
             self._not_compiled = predictor.problem
+        method = "predict" if self.label.regression else "predict_proba"
         _log.warning(
-            "model_not_compiled", estimator=self.estimator_name, note=parity_note(predictor.problem)
+            "model_not_compiled",
+            estimator=self.estimator_name,
+            note=parity_note(predictor.problem, method),
         )
 
-    def _fit(self, fold: Fold, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> Any:
+    def _fit(self, fold: Fold, x: npt.NDArray[np.float64], y: Target) -> Any:
         from sklearn import preprocessing
         from sklearn.base import clone
         from sklearn.pipeline import Pipeline
@@ -1047,7 +1112,7 @@ class SklearnModel:
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         try:
-            predictor = FoldPredictor(model)
+            predictor = FoldPredictor(model, self.label.kind)
             self._note_not_compiled(predictor)
             return predictor.predict(x)
         except Exception as exc:  # as for fit
@@ -1067,10 +1132,11 @@ class SklearnModel:
         Raises:
             ModelFitError: The labels are one class and ``on_single_class`` is ``fail``.
         """
-        positives = int(labels[rows].sum())
-        skipped = SINGLE_CLASS if positives in (0, len(rows)) else ""
+        trained = labels[rows]
+        positives = int(_ups(trained, self.label.kind).sum())
+        skipped = SINGLE_CLASS if len(np.unique(trained)) < 2 else ""
         if skipped and self.on_single_class == "fail":
-            raise self._single_class(fold, positives)
+            raise self._single_class(fold, trained)
         return ModelTraining(
             fold=fold.index,
             train_start=fold.train_start,
@@ -1087,10 +1153,12 @@ class SklearnModel:
             reference=None if skipped else FeatureReference.of(x[rows], columns),
         )
 
-    def _single_class(self, fold: Fold, positives: int) -> ModelFitError:
+    def _single_class(self, fold: Fold, labels: npt.NDArray[Any]) -> ModelFitError:
+        value = labels[0] if len(labels) else 0
+        every = f"{value:g}" if self.label.regression else f"{int(value)}"
         return ModelFitError(
             f"model: fold {fold.index} has one class only in its {fold.rows} training rows "
-            f"{fold.train_start}..{fold.train_end} (every label is {1 if positives else 0}; "
+            f"{fold.train_start}..{fold.train_end} (every label is {every}; "
             f"predicting bars {fold.predict_start}..{fold.predict_end}); lengthen "
             "walk_forward.train_window, change the label, or set "
             "walk_forward.on_single_class: skip"
@@ -1109,7 +1177,7 @@ class _History:
     """What `SklearnModel.retrain` needs of the data `fit_predict` was given."""
 
     x: npt.NDArray[np.float64]
-    y: npt.NDArray[np.int64]
+    y: Target
     trainable: npt.NDArray[np.bool_]
     usable: npt.NDArray[np.bool_]
     columns: tuple[str, ...]
@@ -1137,7 +1205,8 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         ParamError: At ``estimator`` (cannot import, not a classifier, no probabilities)
             or at ``params.KEY`` (unknown parameter, invalid value).
     """
-    checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed)
+    task: Task = "regressor" if params.label.regression else "classifier"
+    checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed, task=task)
     estimator = checked[1] if isinstance(checked, tuple) else checked
     walk_forward = params.walk_forward
     return SklearnModel(
