@@ -22,6 +22,8 @@ bar's model probability is the backtest's, exactly:
 - ``btc_mtf``: strategies/btc_mtf.yaml, 15m bars with 1h and 4h features resampled
   from them (each stepped per 15m bar on paper) and a down/flat/up label; and
   ``btc_mtf_return``, the same with a forest regressor of the forward return;
+- ``following_exits``: strategies/btc_trailing.yaml, an ATR trailing stop, break-even,
+  a cooldown and the time-of-day exit;
 - ``eurusd_forex``: EUR/USD from a CSV closed at weekends (``calendar: forex``) with a bad
   bar repaired (``validation: repair``).
 
