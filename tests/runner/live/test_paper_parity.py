@@ -139,7 +139,7 @@ def _portfolio_top3(folder: Path) -> Case:
         ("bars: 8000", f"bars: {bars}"),
         ("max_iter: 100", "max_iter: 20"),
         ("train_window: 1500", "train_window: 420"),  # the first fold predicts from 424 on
-        ("retrain_every: 400", "retrain_every: 150"),
+        ("retrain_every: 500", "retrain_every: 150"),
         ("window: 240", "window: 60"),
     )
     (folder / "top3.yaml").write_text(text)
