@@ -19,6 +19,7 @@ import structlog
 
 from tradeloom.domain import OHLCV
 from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.provides import provides
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
 
 __all__ = ["BarTicker"]
@@ -121,7 +122,7 @@ class BarTicker:
         frame = self.streams[s].closed_since(seen) if self.streams else None
         if frame is None:
             source = self.source
-            if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed
+            if len(self.symbols) == 1 and provides(source, LiveFeed):  # one market's feed
                 frame = source.closed_bars(seen, now - self.grace)
             else:
                 assert isinstance(source, LiveUniverseFeed | MarketsFeed)  # live_problems
