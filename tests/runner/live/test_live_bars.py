@@ -109,7 +109,7 @@ def test_arrays_that_grow_keep_the_rows_handed_over() -> None:
     handed = []
     for n in (700, 1400, 2100, 2999):
         engine.marks.append([float(n - 3), 1.5, 900.0, 0.0])  # booked late: 3 bars back
-        times, closes, curve = bars.extend(engine, history, 0, n)  # type: ignore[arg-type]
+        *_, curve = bars.extend(engine, history, 0, n)  # type: ignore[arg-type]
         np.testing.assert_array_equal(curve, engine.equity_curve(close[:n]))
         handed.append((curve, curve.copy()))
     for curve, copy in handed:
