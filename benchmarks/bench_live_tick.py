@@ -17,10 +17,12 @@ as any bar interval longer than a refresh does, and reports its time per bar apa
 The floor is measured after it, with that thread idle as the tick finds it (measured
 while the thread writes, the round trip waits for the GIL and flatters the ratio).
 
-The tick's ``journal`` stage (its events appended, committed with ``synchronous=FULL``
-and the tail record written: three fsyncs on SQLite) is printed apart with the ratio
-of the rest of the tick to the floor: on a disk whose fsync takes milliseconds (a
-loaded machine) the durable commit, not Python, is most of a paper tick.
+The tick's ``journal`` stage (its events appended and committed) is printed apart with
+the ratio of the rest of the tick to the floor. A tick that sends no order commits
+without fsync (SQLite ``synchronous=NORMAL``, no tail record; PostgreSQL
+``synchronous_commit`` off for the transaction: docs/guides/operating-live-runs.md);
+a live tick that sends one commits its intent durably first (``synchronous=FULL`` and
+the tail record: three fsyncs on SQLite) and counts among the ticks measured.
 
 Each mode runs with the SQLite journal and with the PostgreSQL journal (``journal:
 {url: ...}``, a schema of its own on ``--pg-url``, dropped after; ``--no-pg`` skips
@@ -339,7 +341,7 @@ def main() -> None:
                         f"{mode:5s} {journal:10s} tick p50 {tick:6.2f} ms, p99 {tick99:6.2f} ms; "
                         f"ticks that train a fold p50 {train:6.1f} ms; fetch_ohlcv floor p50 "
                         f"{floor:5.2f} ms; tick / floor {tick / floor:4.2f}x (target <= 1.5)"
-                        f"{versus}; of the tick, the journal's durable commit p50 {commit:5.2f} "
+                        f"{versus}; of the tick, the journal's commit p50 {commit:5.2f} "
                         f"ms, the rest / floor {(tick - commit) / floor:4.2f}x; the files "
                         f"written off the tick {files:5.1f} ms per bar (medians of {args.runs} "
                         f"runs, {args.bars} bars)"

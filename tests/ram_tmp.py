@@ -1,7 +1,7 @@
 """Folders in memory (tmpfs) for tests whose runs commit their journal over and over.
 
-A run's journal is durable: each commit of a paper run's bar, of a reopened journal, of
-its tail record is ``fsync``'d (`tradeloom.journal.sqlite`, `tradeloom.journal.durable`).
+A run's journal is durable: its start, each order's intent, a reopened journal, its
+tail record are ``fsync``'d (`tradeloom.journal.sqlite`, `tradeloom.journal.durable`).
 On a disk shared by a busy machine each ``fsync`` waits for it, and a test that commits a
 few hundred times spends most of its time waiting. What these tests assert is what the
 journal holds, not that it survived a power cut, so they write it where ``fsync`` costs

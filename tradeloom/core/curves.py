@@ -28,20 +28,25 @@ def fill_marks(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def equity_curve(
-    marks: npt.NDArray[np.float64], close: npt.NDArray[np.float64], initial_cash: float
+    marks: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    initial_cash: float,
+    start: int = 0,
 ) -> npt.NDArray[np.float64]:
     """Return each bar's position, cash and equity (bars x 3).
 
     Args:
         marks: `fill_marks` of the run, in order (the last fill of a bar holds the bar's
             end).
-        close: Each bar's close.
+        close: Each bar's close, from bar ``start`` on.
         initial_cash: The cash before the first fill.
+        start: The bar of ``close[0]``: the rows of bars ``start ..`` only, each the
+            whole curve's row bit for bit (a live run's files extend theirs bar by bar).
     """
     n = len(close)
-    start = np.array([[-1.0, 0.0, initial_cash]])  # before the first fill
-    done = np.concatenate([start, marks[:, :3]])
-    last = np.searchsorted(done[:, 0], np.arange(n), side="right") - 1
+    before = np.array([[-1.0, 0.0, initial_cash]])  # before the first fill
+    done = np.concatenate([before, marks[:, :3]])
+    last = np.searchsorted(done[:, 0], np.arange(start, start + n), side="right") - 1
     out = np.empty((n, 3))
     out[:, 0] = done[last, 1]
     out[:, 1] = done[last, 2]

@@ -354,9 +354,21 @@ class Engine:
         self.state.clear()
         self._journaled = 0
 
-    def equity_curve(self, close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Return each bar's position, cash and equity (columns), from the fills booked."""
-        return equity_curve(self._marks(), close, self.portfolio.initial_cash)
+    def equity_curve(
+        self, close: npt.NDArray[np.float64], start: int = 0
+    ) -> npt.NDArray[np.float64]:
+        """Return each bar's position, cash and equity (columns), from the fills booked.
+
+        Args:
+            close: Each bar's close, from bar ``start`` on (`tradeloom.core.curves`).
+            start: The bar of ``close[0]``.
+        """
+        return equity_curve(self._marks(), close, self.portfolio.initial_cash, start)
+
+    def fill_marks(self) -> npt.NDArray[np.float64]:
+        """Return ``(bar, position, cash, symbol)`` after each fill booked, in order
+        (append-only: a live run's files see which bars a new fill moved)."""
+        return self._marks()
 
     def universe_curve(
         self, close: npt.NDArray[np.float64]

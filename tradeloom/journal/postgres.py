@@ -17,8 +17,11 @@ DELETE and TRUNCATE, for every role, the superuser too (a role that must not eve
 drop the triggers should not own the tables: see the docs' how-to).
 
 Writes: `PostgresJournal.append` buffers, `PostgresJournal.flush` commits the buffer in
-one transaction (``synchronous_commit`` as the server has it: ``on`` by default, so a
-committed event survives a crash of the server); `PostgresJournal.write_columns`
+one transaction (durable: ``synchronous_commit`` as the server has it, ``on`` by default,
+so a committed event survives a crash of the server; ``durable=False``, a paper or live
+tick that sends nothing: ``synchronous_commit`` off for that transaction, which a crash
+of the server may lose with the others since the last durable commit, as the SQLite
+store's commits without fsync); `PostgresJournal.write_columns`
 writes a backtest's batches with ``COPY`` in one transaction, a row per event (the
 SQLite store writes them as typed blocks, `tradeloom.journal.blocks`; here every row
 stays queryable in its kind's table, and a server's shared database is not where
@@ -440,6 +443,8 @@ class PostgresJournal:
         self._seed = chain_seed(meta)
         self._seq, self._head = found or (0, self._seed)
         self._committed = self._seq
+        self._unsynced = False
+        """Commits were made with ``synchronous_commit`` off since the last durable one."""
         self._buffer: list[tuple[Schema, list[Any]]] = []
         self._inserts: dict[Schema, str] = {}
 
@@ -528,19 +533,35 @@ class PostgresJournal:
             self.flush()
         return seq
 
-    def flush(self) -> None:
-        """Commit every buffered event in one transaction.
+    def flush(self, *, durable: bool = True) -> None:
+        """Commit every buffered event, and the run's tail, in one transaction.
+
+        Args:
+            durable: Commit with the server's ``synchronous_commit`` (``on``: the
+                commit, and every one before it, is on the server's disk when this
+                returns); False: with ``synchronous_commit`` off for this transaction
+                (a crash of the server may lose it and the commits since the last
+                durable one, never part of one: the tail is in the same transaction).
 
         Raises:
             JournalUnavailable: The connection is lost (see `reconnect`).
         """
         if not self._buffer:
+            if durable and self._unsynced:
+                try:  # a durable commit writes the log up to it: the lazy ones are before
+                    with self._transaction() as cursor:
+                        self._record_tail(cursor, self._seq, self._head)
+                except psycopg.OperationalError as exc:
+                    raise self._lost(exc) from None
+                self._unsynced = False
             return
         by_schema: dict[Schema, list[list[Any]]] = {}
         for schema, row in self._buffer:
             by_schema.setdefault(schema, []).append(row)
         try:
             with self._transaction() as cursor:
+                if not durable:
+                    cursor.execute("SET LOCAL synchronous_commit TO off")
                 for schema, rows in by_schema.items():
                     cursor.executemany(self._insert(schema), rows)
                 self._record_tail(cursor, self._seq, self._head)
@@ -548,6 +569,7 @@ class PostgresJournal:
             raise self._lost(exc) from None
         self._buffer.clear()
         self._committed = self._seq
+        self._unsynced = not durable
 
     def _record_tail(self, cursor: psycopg.Cursor[Any], rows: int, head: int) -> None:
         """Record the run's end in the commit's own transaction (`tradeloom.journal.tail`)."""
@@ -641,6 +663,7 @@ class PostgresJournal:
         dropped = self._seq - seq
         self._seq, self._head, self._committed = seq, head, seq
         self._buffer.clear()
+        self._unsynced = False  # what the server kept is what the run continues from
         return seq, dropped
 
     def write_columns(self, batches: Sequence[ColumnBatch]) -> None:

@@ -12,11 +12,27 @@ Layout (format `FORMAT_VERSION`):
 - ``events``: a view of the header of every row of the kind tables (not of blocks)
   with its kind, in sequence order.
 
-Every table refuses UPDATE and DELETE (triggers). The file runs in WAL mode with
-``synchronous=FULL``: a committed row survives a crash of the process or the machine.
+Every table refuses UPDATE and DELETE (triggers). The file runs in WAL mode.
 
-Writes: `SqliteJournal.append` buffers one event and `SqliteJournal.flush` commits
-(paper and live flush before they act: an order is durable before it is sent);
+Durability: `SqliteJournal.flush` commits in one of two ways.
+
+- durable (the default): committed with ``synchronous=FULL`` (the write-ahead log is
+  fsync'd), then the tail record is written (`tradeloom.journal.tail`, fsync'd too).
+  A durable commit survives a crash of the process and of the machine (a power loss),
+  and so does every commit before it: the log is one file, fsync'd whole.
+- ``durable=False``: committed with ``synchronous=NORMAL``, no fsync and no tail
+  record. The rows are in the operating system's cache when it returns: a crash of
+  the process (``kill -9``) keeps them; a crash of the machine may lose the commits
+  made since the last durable one, never a durable one, and never some rows of a
+  commit without the others (SQLite's recovery keeps the longest whole prefix of the
+  log). The tail record then names an earlier row count, which a reader accepts when
+  the journal's chain at that row matches it (`tradeloom.journal.tail`).
+
+Paper and live commit the rows of a tick that sends nothing without fsync, and commit
+durably before anything is sent (an order is durable before it leaves), on control
+requests, at start and at stop: see the docs' "Operating live runs".
+
+Writes: `SqliteJournal.append` buffers one event and `SqliteJournal.flush` commits;
 `SqliteJournal.write_columns` writes a backtest's column batches in one transaction,
 each kind's rows as blocks: numpy buffers, hashed in compiled code, nothing per event
 in Python. A format-2 file (reopened to append) gets them as table rows instead, with
@@ -26,6 +42,7 @@ of a batch (the symbol, a constant fee...) is bound once per INSERT.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from functools import lru_cache
@@ -212,6 +229,10 @@ class SqliteJournal:
             self._write_tail()
         self._buffer: dict[Schema, list[list[Any]]] = {}
         self._buffered = 0
+        self._full = True
+        """Whether the connection commits with ``synchronous=FULL`` now."""
+        self._unsynced = False
+        """Commits were made without fsync since the last durable one."""
 
     @property
     def identity(self) -> RunIdentity:
@@ -258,11 +279,20 @@ class SqliteJournal:
             self.flush()
         return seq
 
-    def flush(self) -> None:
-        """Commit every buffered event (fsync'd: ``synchronous=FULL``)."""
+    def flush(self, *, durable: bool = True) -> None:
+        """Commit every buffered event.
+
+        Args:
+            durable: fsync the commit, and every commit before it made without, and
+                write the tail record (a machine's crash keeps it); False: commit
+                without fsync (a process's crash keeps it, a machine's may not).
+        """
         if not self._buffered:
+            if durable and self._unsynced:
+                self._sync()
             return
         db = self._db
+        self._synchronous(full=durable)
         db.execute("BEGIN")
         try:
             for schema, rows in self._buffer.items():
@@ -274,6 +304,35 @@ class SqliteJournal:
             raise
         self._buffer.clear()
         self._buffered = 0
+        if durable:
+            # FULL fsyncs the whole write-ahead log: the commits made without are in it
+            self._unsynced = False
+            self._write_tail()
+        else:
+            self._unsynced = True
+
+    def _synchronous(self, *, full: bool) -> None:
+        if self._full != full:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
+            self._full = full
+
+    def _sync(self) -> None:
+        """Make the commits made without fsync durable, then record the tail.
+
+        Their frames are in the write-ahead log (``<journal>-wal``), or, after a
+        checkpoint (which fsyncs the log before copying it), in the journal file
+        itself: both files are fsync'd.
+        """
+        for name in (self.path.name + "-wal", self.path.name):
+            try:
+                fd = os.open(self.path.with_name(name), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced = False
         self._write_tail()
 
     def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
@@ -295,6 +354,7 @@ class SqliteJournal:
             return
         hashes = chained.view(np.int64)
         db = self._db
+        self._synchronous(full=True)
         db.execute("BEGIN")
         try:
             for batch in prepared:

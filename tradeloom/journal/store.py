@@ -135,8 +135,15 @@ class JournalStore(Protocol):
         """Append ``event`` (buffered until `flush`); return its sequence number."""
         ...
 
-    def flush(self) -> None:
-        """Commit every buffered event durably."""
+    def flush(self, *, durable: bool = True) -> None:
+        """Commit every buffered event.
+
+        Args:
+            durable: Survive a crash of the machine (or the database server): the
+                commit and every one before it. False: survive a crash of the process
+                only; a later durable commit makes it durable too (a paper or live
+                tick that sends nothing commits so; see the stores' docstrings).
+        """
         ...
 
     def write_columns(self, batches: Sequence[ColumnBatch]) -> None:

@@ -233,7 +233,7 @@ class PortfolioSession(LiveSession):
         if given is None:
             for member in self.members:
                 member.train(None)
-            self.rec.journal.flush()
+            self.rec.journal.flush(durable=False)  # as `LiveSession.step`'s
         return t
 
 

@@ -52,7 +52,15 @@ if TYPE_CHECKING:
     from tradeloom.live.book_feed import BookFeed
     from tradeloom.live.history import MarketHistory
 
-__all__ = ["LiveOutputs", "OutputsRun", "Snapshot", "live_metrics", "run_facts", "snapshot_of"]
+__all__ = [
+    "LiveBars",
+    "LiveOutputs",
+    "OutputsRun",
+    "Snapshot",
+    "live_metrics",
+    "run_facts",
+    "snapshot_of",
+]
 
 
 class OutputsRun(JournaledRun, Protocol):
@@ -67,7 +75,10 @@ _log = structlog.get_logger("tradeloom.live")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the files of a run say after a bar, copied on the trading thread.
+    """What the files of a run say after a bar, taken on the trading thread.
+
+    Its arrays never change once handed over (one market's are views of `LiveBars`,
+    whose handed-over rows stay as they are).
 
     Attributes:
         times: The live bars' times (ns since the epoch, UTC).
@@ -125,6 +136,8 @@ class LiveOutputs:
         self._report_at: float | None = None
         self._trades: tuple[int, pd.DataFrame, dict[str, Any]] | None = None
         self.equity = EquityFile(run_dir)
+        self._bars = LiveBars()
+        """One market's live bars, extended at each snapshot."""
         self._closes: list[npt.NDArray[np.float64]] = []
         """A universe's closes of each bar so far (a bar's row is copied once, when new)."""
         self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
@@ -165,15 +178,14 @@ class LiveOutputs:
         n = len(history)
         if n <= first:
             return None  # no live bar yet
-        engine = session.engine
         if len(history.symbols) > 1:
             return self._universe_snapshot(runner, history, first, n)
-        close_all = np.array(history.closes(n)[:, 0], dtype=np.float64)
+        times, close, curve = self._bars.extend(session.engine, history, first, n)
         return snapshot_of(
             runner,
-            times=np.array(history.times_ns(n)[first:], dtype=np.int64),
-            close=close_all[first:],
-            curve=engine.equity_curve(close_all)[first:],
+            times=times,
+            close=close,
+            curve=curve,
             positions=None,
             facts=_facts(runner),
         )
@@ -288,6 +300,68 @@ class LiveOutputs:
             outputs.write_frame(self.run_dir, "trades.csv", trades)
             self._trades = (closed, trades, figures)
         return self._trades[2]
+
+
+class LiveBars:
+    """One market's live bars as the snapshots hand them over: times, closes, curve rows.
+
+    Each snapshot extends the arrays by the bars since the last one, and computes again
+    only the rows of the bars a fill booked since then moved (a fill booked late), so a
+    tick's snapshot costs the new bars, not the whole run. A snapshot gets views of the
+    arrays' first rows, which never change afterwards: the rows after them are written
+    in place, and rows a late fill moves, or a full array, are written to a new copy
+    (the writer's thread may still be reading the old). A new engine (a restart, a
+    rebuild after the journal was lost) starts them again.
+    """
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._first = 0
+        self._end = 0
+        """The bar after the last one held."""
+        self._marks = 0
+        """The engine's fill marks seen."""
+        self._times = np.empty(0, np.int64)
+        self._close = np.empty(0, np.float64)
+        self._curve = np.empty((0, 3), np.float64)
+
+    def extend(
+        self, engine: Engine, history: MarketHistory, first: int, n: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Return the times, closes and position/cash/equity rows of bars ``first .. n``."""
+        marks = engine.fill_marks()
+        if (
+            engine is not self._engine
+            or first != self._first
+            or n < self._end
+            or len(marks) < self._marks
+        ):
+            self._engine, self._first, self._end, self._marks = engine, first, first, 0
+        held = self._end - first
+        start = self._end
+        if len(marks) > self._marks:  # the first bar a new fill moved
+            start = min(start, max(first, int(marks[self._marks :, 0].min())))
+        size = n - first
+        if size > len(self._times):
+            capacity = max(2 * len(self._times), size, 1024)
+            self._times = _grown(self._times, held, capacity)
+            self._close = _grown(self._close, held, capacity)
+            self._curve = _grown(self._curve, held, capacity)
+        elif start < self._end:  # rows a snapshot handed over: a copy for the new ones
+            self._curve = self._curve.copy()
+        self._times[held:size] = history.times_ns(n)[self._end : n]
+        self._close[held:size] = history.closes(n)[self._end : n, 0]
+        self._curve[start - first : size] = engine.equity_curve(
+            self._close[start - first : size], start
+        )
+        self._end, self._marks = n, len(marks)
+        return self._times[:size], self._close[:size], self._curve[:size]
+
+
+def _grown(array: npt.NDArray[Any], rows: int, capacity: int) -> npt.NDArray[Any]:
+    grown = np.empty((capacity, *array.shape[1:]), array.dtype)
+    grown[:rows] = array[:rows]
+    return grown
 
 
 def snapshot_of(

@@ -58,7 +58,7 @@ class ScratchJournal:
         self.events.append(event)
         return len(self.events)
 
-    def flush(self) -> None:
+    def flush(self, *, durable: bool = True) -> None:
         pass
 
     def write_columns(self, batches: Any) -> None:  # pragma: no cover - not a backtest

@@ -574,7 +574,9 @@ class LiveRunner:
                 recorder.record(StaleData(**at, message=alarm.message()))
                 _log.warning("stale_data", message=alarm.message())
         assert self.journal is not None
-        self.journal.flush()
+        # a tick that sends nothing commits without fsync (an order's intent was
+        # committed durably before it was sent): docs/guides/operating-live-runs.md
+        self.journal.flush(durable=False)
         if self.book_feed is not None:
             self.book_feed.write()  # after the commit: the journal first, always
         for listener in self.tick_listeners:

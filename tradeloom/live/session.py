@@ -57,6 +57,7 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
 from tradeloom.live.fold_in_effect import train_fold_in_effect
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.provides import provides
 from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.features.steps import FeatureStepper, LiveRows, StepContext
 from tradeloom.plugins.protocols import (
@@ -308,11 +309,13 @@ class LiveSession:
                     trainings.append(training)
         else:
             for s, model in enumerate(self.models):
-                if not isinstance(model, LiveTrainer):
+                if not provides(model, LiveTrainer):
                     continue  # it trades with the fold it has (a saved model)
                 training = self._train_own(model, s, reason, in_effect)
                 if training is not None:
                     trainings.append(training)
+        if not trainings:
+            return None
         when = history.last_time + pd.Timedelta(seconds=history.timeframe_seconds)
         for training in trainings:
             start = training.predict_start
@@ -326,7 +329,7 @@ class LiveSession:
                 reason=training.reason,
                 skipped=training.skipped or None,
             )
-        return trainings[0] if trainings else None
+        return trainings[0]
 
     def _train_own(
         self, model: LiveTrainer, s: int, reason: str | None, in_effect: bool
@@ -435,10 +438,10 @@ class LiveSession:
             row = rows[s]
             if self.symbol_id:
                 row = np.append(row, float(s))
-            assert isinstance(model, LiveModel)  # checked before the run started
+            assert provides(model, LiveModel)  # checked before the run started
             probability = float(model.predict_row(row))
             score = math.nan
-            if isinstance(model, LiveAnomalyGate):
+            if provides(model, LiveAnomalyGate):
                 score = float(model.anomaly_score_row(row))  # NaN without a detector
             verdicts.append(BarInput(probability, bool(score < 0.0), score))
         return verdicts
@@ -458,13 +461,15 @@ class LiveSession:
         t3 = perf_counter()
         self.engine.run(inputs, t + 1)
         venue = self.engine.venue
-        if isinstance(venue, ProtectsPositions):  # live: rest each new position's stops
+        if provides(venue, ProtectsPositions):  # live: rest each new position's stops
             venue.protect(self.engine.portfolio, self.history, t, trading=self.state != "HALTED")
         t4 = perf_counter()
         if given is None:
             self.train(self._due_retrain(self.clock()))
             t5 = perf_counter()
-            self.rec.journal.flush()
+            # nothing leaves after this commit: no fsync (what this bar sent was
+            # committed durably before it was sent, `OrderJournal.before_send`)
+            self.rec.journal.flush(durable=False)
             if timed:
                 assert self.stages is not None
                 stages = self.stages

@@ -12,18 +12,37 @@ its own bars: each one runs as it closes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import structlog
 
 from tradeloom.domain import OHLCV
 from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.provides import provides
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
 
-__all__ = ["BarTicker"]
+__all__ = ["BarTicker", "ClosedRows"]
 
 _log = structlog.get_logger("tradeloom.live")
+
+
+@runtime_checkable
+class ClosedRows(Protocol):
+    """A feed that gives a tick its closed bars as arrays (the ccxt source does).
+
+    The same bars as `LiveFeed.closed_bars`, without the frame: a tick of one market
+    polled by REST builds none.
+    """
+
+    def closed_rows(
+        self, last_seen_ns: int, now_ns: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Return the open times (ns, UTC) and OHLCV rows of the bars opened after
+        ``last_seen_ns`` and closed by ``now_ns``."""
+        ...
 
 
 class BarTicker:
@@ -58,6 +77,9 @@ class BarTicker:
         self._values = [np.empty((0, len(OHLCV))) for _ in symbols]
         """Per symbol, their OHLCV rows."""
         self.streams: list[BarStream] = []
+        one = len(symbols) == 1 and provides(source, LiveFeed)
+        self._rows = source.closed_rows if one and isinstance(source, ClosedRows) else None
+        """One market's closed bars as arrays (`ClosedRows`; None: as frames)."""
 
     def watch(self, choice: str, clock: Callable[[], pd.Timestamp]) -> bool:
         """Start each symbol's websocket stream for ``live.stream`` = ``choice``.
@@ -117,11 +139,19 @@ class BarTicker:
 
     def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
         times = self._times[s]
+        if self._rows is not None and not self.streams:  # one market's REST: arrays
+            fresh, rows = self._rows(
+                int(times[-1]) if len(times) else last.value, now.value - self._grace_ns
+            )
+            if len(fresh):
+                self._times[s] = np.concatenate([times, fresh])
+                self._values[s] = np.concatenate([self._values[s], rows])
+            return
         seen = pd.Timestamp(int(times[-1]), tz="UTC") if len(times) else last
         frame = self.streams[s].closed_since(seen) if self.streams else None
         if frame is None:
             source = self.source
-            if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed
+            if len(self.symbols) == 1 and provides(source, LiveFeed):  # one market's feed
                 frame = source.closed_bars(seen, now - self.grace)
             else:
                 assert isinstance(source, LiveUniverseFeed | MarketsFeed)  # live_problems

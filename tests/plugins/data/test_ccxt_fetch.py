@@ -20,6 +20,7 @@ from tradeloom.plugins.data.ccxt_fetch import (
     closed_end,
     fetch_closed_bars,
     poll_closed_bars,
+    poll_closed_rows,
 )
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable, retry_after
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
@@ -104,6 +105,25 @@ def test_the_bar_in_progress_is_left_out_until_it_closes(
     # bar now in progress, which the same response carried.
     pd.testing.assert_frame_equal(polled, bars.iloc[[START]], check_freq=False)
     assert start_times(emulator) == [ms(bars.index[START])]
+
+
+def test_the_tickers_arrays_are_the_polled_frames_bars(
+    emulator: ExchangeEmulator, bars: pd.DataFrame
+) -> None:
+    market = feed(page_limit=3)  # several pages
+    last = bars.index[START - 1]
+    now = bars.index[START] + pd.Timedelta(minutes=59)  # bar START is still open
+    times, rows = poll_closed_rows(market, last.value, now.value)
+    assert (times.dtype, rows.dtype, len(times)) == (np.int64, np.float64, 0)
+    for _ in range(7):
+        emulator.advance()
+    now = pd.Timestamp(emulator.exchange.now_ms(), unit="ms", tz="UTC")
+    polled = poll_closed_bars(market, last, now=now)
+    times, rows = poll_closed_rows(market, last.value, now.value)
+    assert len(times) == 7
+    np.testing.assert_array_equal(times, polled.index.as_unit("ns").asi8)
+    np.testing.assert_array_equal(rows, polled.to_numpy(np.float64))
+    np.testing.assert_array_equal(rows, bars.iloc[START : START + 7].to_numpy(np.float64))
 
 
 def test_a_given_now_and_until_bound_the_window(

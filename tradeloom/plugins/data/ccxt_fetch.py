@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import ccxt
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import structlog
 
@@ -63,6 +64,7 @@ __all__ = [
     "iter_closed_pages",
     "ms_stamp",
     "poll_closed_bars",
+    "poll_closed_rows",
 ]
 
 _log = structlog.get_logger("tradeloom.data")
@@ -333,10 +335,37 @@ def poll_closed_bars(
     return fetch_closed_bars(feed, since, now_ms=now_ms).frame
 
 
-def bars_frame(pages: Sequence[Page]) -> pd.DataFrame:
-    """Return pages as one OHLCV frame indexed by UTC open time (``timestamp``)."""
+def poll_closed_rows(
+    feed: BarFeed, last_seen_ns: int, now_ns: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Return `poll_closed_bars` as arrays, the live ticker's form (no frame is built).
+
+    Args:
+        feed: The market to read.
+        last_seen_ns: Open time of the newest bar already processed (ns, UTC).
+        now_ns: The time that decides which bars are closed (ns, UTC).
+
+    Returns:
+        The open times (ns, UTC) and OHLCV rows of the bars opening after
+        ``last_seen_ns``, the same pages `poll_closed_bars` reads.
+    """
+    feed.prepare()
+    since = last_seen_ns // 1_000_000 + feed.timeframe_ms
+    end = closed_end(now_ns // 1_000_000, feed.timeframe_ms)
+    times, values = _joined(list(iter_closed_pages(feed, since, end)))
+    return times * 1_000_000, values
+
+
+def _joined(pages: Sequence[Page]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The pages' open times (epoch ms) and OHLCV rows, end to end."""
     times = np.concatenate([p.times for p in pages]) if pages else np.empty(0, np.int64)
     values = np.concatenate([p.values for p in pages]) if pages else np.empty((0, 5))
+    return times, values
+
+
+def bars_frame(pages: Sequence[Page]) -> pd.DataFrame:
+    """Return pages as one OHLCV frame indexed by UTC open time (``timestamp``)."""
+    times, values = _joined(pages)
     # straight from the integers (pd.to_datetime's parsing costs more than the page: a
     # live tick builds one of these per poll)
     stamps = times.astype("datetime64[ms]").astype("datetime64[ns]")

@@ -47,6 +47,8 @@ from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 if TYPE_CHECKING:
     import ccxt
+    import numpy as np
+    import numpy.typing as npt
 
     from tradeloom.plugins.data.book_snapshots import BookSnapshot
     from tradeloom.plugins.data.book_stream import BookStream
@@ -205,6 +207,20 @@ class CcxtSource:
         from tradeloom.plugins.data.ccxt_fetch import poll_closed_bars
 
         return poll_closed_bars(self.feed, last_seen, now=now)
+
+    def closed_rows(
+        self, last_seen_ns: int, now_ns: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Return `closed_bars` as arrays: open times (ns, UTC) and OHLCV rows.
+
+        The live ticker's form of the same bars: a tick builds no frame.
+
+        Raises:
+            RetriesExhausted: The exchange did not answer.
+        """
+        from tradeloom.plugins.data.ccxt_fetch import poll_closed_rows
+
+        return poll_closed_rows(self.feed, last_seen_ns, now_ns)
 
     def closed_bars_of(
         self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
