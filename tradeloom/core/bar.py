@@ -85,6 +85,7 @@ from tradeloom.core.layout import (
     IO_P,
     IO_QUANTITY,
     IO_REF,
+    MAX_TP_LEVELS,
     NEED_BAR,
     NEED_BUFFER,
     NEED_CANCEL,
@@ -134,6 +135,7 @@ from tradeloom.core.layout import (
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_TIMEFRAME_NS,
+    P_TP_LEVELS,
     P_YIELD_BARS,
     PORT_ROWS,
     S_CANDIDATE,
@@ -150,6 +152,7 @@ from tradeloom.core.layout import (
     S_PA_SEQ,
     S_QTY,
     S_REGIME,
+    S_SC_QTY,
     S_SIG_LAST,
     S_W_ACTIVE,
     S_W_BAR,
@@ -196,6 +199,7 @@ from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
+from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -203,14 +207,16 @@ __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 SCRATCH_SIZE = 16
 """Floats of `run_bars`'s ``scratch`` (it allocates nothing itself)."""
 
-ROWS_PER_SYMBOL = 28
-"""Most event rows one bar writes per symbol (the step checks for room once per bar)."""
+ROWS_PER_SYMBOL = 28 + 3 * MAX_TP_LEVELS
+"""Most event rows one bar writes per symbol (the step checks for room once per bar):
+each partial take-profit level may write an order, a fill and a trade."""
 
 # Sub-stages of the per-symbol stages that stop for Python (resume points).
 STAGE_PROTECT_ORDER = 20
 STAGE_HALTS_RULED = 21
 STAGE_SIGNALLED = 22
 STAGE_PROTECT_SENT = 23
+STAGE_PARTIAL_SENT = 24  # a Python venue took symbol s's partial take-profit: more may fill
 
 
 @core_kernel
@@ -294,11 +300,15 @@ def _ladder(
             emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
         return False
     if held == wanted:
-        if intent == 0:
-            emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
-        else:
-            emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
-        return False
+        # an add (`tradeloom.core.scaling`) goes on down the ladder as an entry; a
+        # position at its cap journals why it is not one (-1)
+        add = wants_add(acct, sym, prm, ev, cur, t, s) if intent == 0 else 0
+        if add <= 0:
+            if intent != 0:
+                emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
+            elif add == 0:
+                emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
+            return False
     if held != 0 and wanted == -1 and not allow_short:
         fall_back(sym, s)
         return False
@@ -370,7 +380,10 @@ def run_bars(
     monitors = prm[P_MONITORS] != 0.0
     yield_bars = prm[P_YIELD_BARS] != 0.0
     margin = prm[P_MARGIN] != 0.0
-    protect = not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin
+    levels = prm[P_TP_LEVELS] != 0.0
+    protect = (
+        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin or levels
+    )
     fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
     limits_on = prm[P_ORDER_TYPE] != ORDER_MARKET
     slicing = prm[P_SLICE_KIND] != 0.0
@@ -438,12 +451,14 @@ def run_bars(
                                 volume_cap, slippage, fee,
                             )  # fmt: skip
         # 3. protective exits
-        if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT):
+        if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT, STAGE_PARTIAL_SENT):
             s = resume
             resume = 0
             sub = stage
             if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
                 s += 1
+                sub = STAGE_PROTECT
+            elif sub == STAGE_PARTIAL_SENT:  # a partial take-profit: the next level may fill
                 sub = STAGE_PROTECT
             killed = kill_holds(acct)
             while protect and s < nsym and not (killed and not margin):
@@ -480,11 +495,25 @@ def run_bars(
                         math.nan if killed else take_profit,
                         liq,
                     )
+                    part = 0.0
+                    if levels and not killed:
+                        k, at, part = partial_exit(
+                            sym, prm, s, px[0, i, s], px[1, i, s], px[2, i, s],
+                            reason == codes.EXIT_STOP_LOSS or reason == codes.EXIT_LIQUIDATION,
+                        )  # fmt: skip
+                        if k >= 0:
+                            if part < abs(quantity) and below_minimum(sym, prm, s, part):
+                                refuse_below_minimum(
+                                    sym, prm, ev, cur, t, s, part, codes.TAKE_PROFIT_PARTIAL
+                                )
+                                continue  # the level is spent; the next one may fill
+                            reason, level = codes.TAKE_PROFIT_PARTIAL, at
                     if reason == 0:
                         s += 1
                         continue
                     sym[s, S_P_REASON] = reason
                     sym[s, S_P_LEVEL] = level
+                    sym[s, S_SC_QTY] = part
                     sym[s, S_PA_SEQ] = 0.0  # a sliced order's children stop with the position
                     if sym[s, S_W_ACTIVE] != 0.0:
                         if ext_venue:
@@ -496,6 +525,8 @@ def run_bars(
                 level = sym[s, S_P_LEVEL]
                 quantity = sym[s, S_QTY]
                 side = -1 if quantity > 0.0 else 1
+                partial = reason == codes.TAKE_PROFIT_PARTIAL
+                size = sym[s, S_SC_QTY] if partial else abs(quantity)
                 extra = 0.0
                 if reason == codes.EXIT_LIQUIDATION:
                     extra = prm[P_LIQUIDATION_FEE]
@@ -506,17 +537,18 @@ def run_bars(
                         prm[P_MAINTENANCE_MARGIN] * notional,
                     )  # fmt: skip
                 send_order(
-                    acct, sym, ev, cur, t, s, side, abs(quantity), reason, level, ORDER_STOP, level,
-                    0.0,
-                )  # fmt: skip
+                    acct, sym, ev, cur, t, s, side, size, reason, level, ORDER_STOP, level, 0.0
+                )
                 record_send(acct, prm, sent, time_ns[i] + tf)
                 if ext_venue:
-                    return _save(cur, t, STAGE_PROTECT_SENT, s, NEED_STOP)
+                    after = STAGE_PARTIAL_SENT if partial else STAGE_PROTECT_SENT
+                    return _save(cur, t, after, s, NEED_STOP)
                 execute(
                     acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, slippage,
                     fee + extra,
                 )  # fmt: skip
-                s += 1
+                if not partial:
+                    s += 1
             stage = STAGE_MARK
         # 4. mark to the close
         if stage == STAGE_MARK:
@@ -687,6 +719,8 @@ def run_bars(
                     if io[IO_REF] >= 0.0:  # a plugin's rule refused
                         emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
                         fall_back(sym, s)
+                    elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
+                        accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
                     elif portfolio:  # ranked and checked with the bar's others, below
                         sym[s, S_CANDIDATE] = 1.0
                     else:
@@ -729,6 +763,8 @@ def run_bars(
                 if stage == STAGE_QUANTITY:
                     if sym[s, S_I_TARGET] == 0.0:
                         delta = -sym[s, S_QTY]
+                    elif sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
+                        delta = sym[s, S_I_DIR] * io[IO_QUANTITY]
                     else:
                         delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
                     sym[s, S_O_QTY] = delta
@@ -795,7 +831,7 @@ def run_bars(
                     )  # fmt: skip
                     s += 1
                     continue
-                if slicing and signal_reason(reason):
+                if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
                     start_parent(
                         acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
                         sym[s, S_I_DIR],
@@ -809,6 +845,8 @@ def run_bars(
                         acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
                         0.0,
                     )  # fmt: skip
+                    if reason == codes.SCALE_IN:
+                        add_sent(sym, s)
                 record_send(acct, prm, sent, now)
                 if ext_venue:
                     return _save(cur, t, STAGE_SENT, s, NEED_SEND)

@@ -30,6 +30,7 @@ __all__ = [
     "EV_VALUES",
     "EV_WIDTH",
     "IO_SIZE",
+    "MAX_TP_LEVELS",
     "NEED_NAMES",
     "PORT_ROWS",
     "PRM_SIZE",
@@ -105,7 +106,13 @@ S_PA_KIND = 47  # the type of the parent's children (ORDER_MARKET or ORDER_LIMIT
 S_MIN_COST = 48  # the symbol's market's minimum order cost (a live market's limits.cost.min)
 S_DUST_NOTED = 49  # the engine exits a dust position was journaled for, a bit each (a fill: 0)
 S_DUST_MERGE = 50  # 1: an order was sent over a dust position: its next fill starts a trade
-SYM_SIZE = 51
+# scaling in and out (`tradeloom.core.scaling`): the open trade's legs
+S_SC_TRADE = 51  # the trade the slots below belong to: its entry bar + 1 (0: none)
+S_SC_TAKEN = 52  # the take-profit levels taken, a bit each
+S_SC_ADDS = 53  # the adds sent
+S_SC_LAST = 54  # the last leg's price: the entry price, then each add's decision close
+S_SC_QTY = 55  # the partial take-profit being sent: its quantity
+SYM_SIZE = 56
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -168,7 +175,19 @@ P_SLICE_KIND = 56  # SLICE_NONE, SLICE_TWAP or SLICE_PARTICIPATION
 P_SLICE_CHILDREN = 57
 P_SLICE_EVERY = 58
 P_SLICE_FRACTION = 59
-PRM_SIZE = 60
+# scaling in and out (`tradeloom.core.scaling`, ``risk.scaling``)
+P_SC_KIND = 60  # SCALE_NONE, SCALE_PYRAMID or SCALE_DCA
+P_SC_STEP = 61  # the move from the last leg that calls for an add (a fraction)
+P_SC_MAX_ADDS = 62
+P_SC_CAP = 63  # the position's cap, a fraction of equity (as the sizing's)
+P_TP_LEVELS = 64  # how many partial take-profit levels (0: none)
+P_TP_GAIN = 65  # MAX_TP_LEVELS slots: each level's gain, ascending
+P_TP_CLOSE = 65 + 8  # MAX_TP_LEVELS slots: each level's share of the trade's size
+PRM_SIZE = 65 + 16
+
+MAX_TP_LEVELS = 8
+"""Most partial take-profit levels (``risk.scaling.take_profit_levels``)."""
+SCALE_NONE, SCALE_PYRAMID, SCALE_DCA = 0, 1, 2
 
 # --- order types, time in force, slicing (prm values; S_W_TYPE; an ORDER row's kind) -----
 ORDER_MARKET, ORDER_STOP, ORDER_LIMIT, ORDER_AUTO = 0, 1, 2, 3

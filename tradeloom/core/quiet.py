@@ -12,8 +12,8 @@ A bar is quiet when, for every symbol, the full bar would:
 
 - fill nothing and send nothing: no order works (so none fills at the open or the
   close), no signal comes from the threshold rule, and so nothing is decided;
-- exit nothing: no position under a stop-loss, take-profit or liquidation level, no
-  halt to unwind, no position held for ``max_holding_bars``;
+- exit nothing: no position under a stop-loss, take-profit (partial ones too) or
+  liquidation level, no halt to unwind, no position held for ``max_holding_bars``;
 - journal nothing: no training starts at the bar, the regime label is unchanged
   (when journaled), no halt latches (zero equity, a drawdown limit);
 - stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
@@ -52,6 +52,7 @@ from tradeloom.core.layout import (
     P_STOP_LOSS,
     P_TAKE_PROFIT,
     P_THRESHOLD,
+    P_TP_LEVELS,
     P_YIELD_BARS,
     S_ENTRY_BAR,
     S_I_REASON,
@@ -99,6 +100,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
     protect = (
         not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
         or prm[P_MARGIN] != 0.0
+        or prm[P_TP_LEVELS] != 0.0  # partial take-profits (`tradeloom.core.scaling`)
     )
     unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
     return not (protect or unwinding)

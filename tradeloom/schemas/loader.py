@@ -229,6 +229,7 @@ def _strategy_config(
         risk_limits=top.risk.limits,
         signal_top_k=top.signal.top_k,
         risk_portfolio=top.risk.portfolio,
+        risk_scaling=top.risk.scaling,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         health=tuple(top.health),

@@ -30,6 +30,7 @@ from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.scaling import Scaling
 
 __all__ = [
     "IMPLIED_KINDS",
@@ -156,6 +157,26 @@ class RiskSection(BaseModel):
         description="Limits on the whole book (open positions, exposures, concentration, "
         "groups, correlation), checked on each bar's entries and reversals in rank order.",
     )
+    scaling: Scaling = Field(
+        default_factory=Scaling,
+        description="Scaling in and out of a position: partial take-profit levels, and "
+        "pyramiding or DCA adds with a maximum number of adds and a total cap.",
+    )
+
+    @model_validator(mode="after")
+    def _check_scaling(self) -> RiskSection:
+        levels = self.scaling.take_profit_levels
+        if levels and self.take_profit is not None and levels[-1].gain >= self.take_profit:
+            raise ValueError(
+                f"scaling.take_profit_levels: every gain must be below take_profit "
+                f"({self.take_profit:g}), which closes the rest; the last was {levels[-1].gain:g}"
+            )
+        if self.scaling.scale_in is not None and self.portfolio != PortfolioRisk():
+            raise ValueError(
+                "scaling.scale_in: not available with risk.portfolio: adds are not ranked "
+                "nor checked against the portfolio limits"
+            )
+        return self
 
 
 class OutputsSection(BaseModel):
