@@ -5,14 +5,15 @@ The compiled core applies them in every mode (`tradeloom.core.scaling`).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from tradeloom.core.layout import MAX_TP_LEVELS
 from tradeloom.plugins.component import Params
 
-__all__ = ["ScaleIn", "Scaling", "TakeProfitLevel"]
+__all__ = ["ScaleIn", "Scaling", "TakeProfitLevel", "scaling_problems"]
 
 
 class TakeProfitLevel(Params):
@@ -83,3 +84,41 @@ class Scaling(Params):
                 f"were {total:g}"
             )
         return self
+
+
+def scaling_problems(
+    scaling: Scaling,
+    take_profit: float | None,
+    portfolio: bool,
+    document: Mapping[Any, Any],
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(key path, message)`` for each setting ``risk.scaling`` cannot go with.
+
+    Args:
+        scaling: ``risk.scaling``.
+        take_profit: ``risk.take_profit``: every level's gain must be below it.
+        portfolio: ``risk.portfolio`` or ``signal.top_k`` is set: adds are not ranked.
+        document: The whole file (``execution.orders.stops``, whatever the venue's kind).
+    """
+    levels = scaling.take_profit_levels
+    for k, level in enumerate(levels):
+        if take_profit is not None and level.gain >= take_profit:
+            yield (
+                f"risk.scaling.take_profit_levels.{k}.gain",
+                f"must be below risk.take_profit ({take_profit:g}), which closes the rest; "
+                f"was {level.gain:g}",
+            )
+    if scaling.scale_in is not None and portfolio:
+        yield (
+            "risk.scaling.scale_in",
+            "not available with risk.portfolio or signal.top_k: adds are neither ranked nor "
+            "checked against the portfolio limits",
+        )
+    execution = document.get("execution")
+    orders = execution.get("orders") if isinstance(execution, Mapping) else None
+    if levels and isinstance(orders, Mapping) and orders.get("stops") == "bar_close":
+        yield (
+            "risk.scaling.take_profit_levels",
+            "not available with execution.orders.stops: bar_close: each level is a stop "
+            "order resting at the venue (use stops: exchange)",
+        )

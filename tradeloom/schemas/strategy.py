@@ -163,21 +163,6 @@ class RiskSection(BaseModel):
         "pyramiding or DCA adds with a maximum number of adds and a total cap.",
     )
 
-    @model_validator(mode="after")
-    def _check_scaling(self) -> RiskSection:
-        levels = self.scaling.take_profit_levels
-        if levels and self.take_profit is not None and levels[-1].gain >= self.take_profit:
-            raise ValueError(
-                f"scaling.take_profit_levels: every gain must be below take_profit "
-                f"({self.take_profit:g}), which closes the rest; the last was {levels[-1].gain:g}"
-            )
-        if self.scaling.scale_in is not None and self.portfolio != PortfolioRisk():
-            raise ValueError(
-                "scaling.scale_in: not available with risk.portfolio: adds are not ranked "
-                "nor checked against the portfolio limits"
-            )
-        return self
-
 
 class OutputsSection(BaseModel):
     """The ``outputs:`` section: which optional files a run writes into its directory."""
