@@ -301,3 +301,71 @@ def test_adds_never_exceed_their_count_nor_the_cap(
             # right after an add fills at its close, the position is within the cap
             if r.values[0] > 1:
                 assert held * price / (cash + held * price) <= cap * (1 + 1e-9)
+
+
+def test_the_cap_refusal_reads_as_its_values() -> None:
+    message, values = codes.describe(codes.SCALE_IN_CAP, (0.50265316, 0.5), codes.CodeTable())
+    assert message == (
+        "position=0.5027 of equity, cap=0.5 (risk.scaling.scale_in.max_position): "
+        "no room for an add"
+    )
+    assert values == {"position": 0.50265316, "cap": 0.5}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moves=st.lists(
+        st.tuples(st.floats(-0.02, 0.02), st.floats(0.0, 0.02), st.floats(0.0, 0.02)),
+        min_size=2,
+        max_size=12,
+    ),
+    closes=st.sampled_from([(0.5, 0.5), (0.3, 0.3, 0.3), (0.25, 0.75), (0.9,)]),
+    stop=st.sampled_from([None, 0.01, 0.03]),
+    minimum=st.sampled_from([0.0, 700.0]),
+)
+def test_partials_fill_in_the_bar_in_order_once_and_never_leave_dust(
+    moves: list[tuple[float, float, float]],
+    closes: tuple[float, ...],
+    stop: float | None,
+    minimum: float,
+) -> None:
+    # one long of 50 at 100 (fill at the close), then bars drawn as moves of the open
+    # from the last close and wicks above and below it
+    levels = tuple((0.004 * (k + 1), c) for k, c in enumerate(closes))
+    close, o, h, lo, c = 100.0, [100.0], [100.0], [100.0], [100.0]
+    for gap, up, down in moves:
+        opened = close * (1 + gap)
+        close = opened * (1 + (up - down) / 2)
+        o.append(opened)
+        h.append(max(opened, close) * (1 + up))
+        lo.append(min(opened, close) * (1 - down))
+        c.append(close)
+    spec = make_spec(
+        fraction=0.5,
+        stop_loss=stop,
+        min_notional=minimum,
+        scaling=Scaling(take_profit_levels=levels),
+    )
+    state = run(spec, bars(c, open_=o, high=h, low=lo, p=[0.7] + [NAN] * len(moves)))
+    out = [r for r in rows(state) if r.kind == "ORDER" and r.values[3] == PARTIAL]
+    assert len(out) <= len(levels)
+    level_prices = [100.0 * (1 + g) for g, _ in levels]
+    sold = 0.0
+    stopped = {
+        r.bar for r in rows(state) if r.kind == "ORDER" and r.values[3] == codes.EXIT_STOP_LOSS
+    }
+    for k, order in enumerate(out):
+        t = order.bar
+        price = order.values[4]
+        # the k-th partial is the k-th level (each share is over the minimum here), at
+        # the level or at an open already through it, inside the bar
+        assert price >= level_prices[k] * (1 - 1e-12)
+        assert price == pytest.approx(level_prices[k]) or price == o[t]
+        assert lo[t] <= price <= h[t]
+        if t in stopped:  # a bar that reaches the stop fills a level only at its open
+            assert price == o[t]
+        sold += order.values[2]
+    assert sold <= 50 * (1 + 1e-9)
+    held = state.sym[0, L.S_QTY]
+    # what is left is a position an order could close, or nothing
+    assert held == 0.0 or held * state.sym[0, L.S_MARK] >= minimum or minimum == 0.0
