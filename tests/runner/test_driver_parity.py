@@ -654,6 +654,10 @@ _scaling_strategies = st.fixed_dictionaries(
         # a take-profit beyond every level closes the rest
         "take_profit": st.sampled_from([None, 0.02, 0.1]),
         "min_interval": st.just(1),
+        # the levels rest at the venue: stops: bar_close is refused with them
+        "orders": st.one_of(
+            st.none(), st.sampled_from([o for o in ORDERS if o.get("stops") != "bar_close"])
+        ),
     }
 )
 """Generated strategies that scale in and out, every other option drawn as above."""
