@@ -7,8 +7,9 @@ them):
 2. **open**: the venue fills what is due at the bar's open (orders decided at the
    previous close under ``fill: next_open``);
 3. **protect**: a stop-loss, take-profit or (margin accounts) liquidation that the
-   bar's range reaches exits during the bar (`tradeloom.core.exits`); the working
-   order is cancelled first (``PROTECTIVE_EXIT``);
+   bar's range reaches exits during the bar (`tradeloom.core.exits`), and a partial
+   take-profit level it reaches closes its share (`tradeloom.core.scaling`); the
+   working order is cancelled first (``PROTECTIVE_EXIT``);
 4. **mark**: the positions are marked to the close; the daily-loss clock observes
    the equity (`tradeloom.core.risk.observe_day`);
 5. **monitor**: the monitors and health rules see the bar (Python; a health halt
@@ -23,7 +24,9 @@ them):
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
    long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
    could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
-   hold (or ignored, when an exit of this bar closes it); an exit from a long on a
+   hold (or ignored, when an exit of this bar closes it), unless it is an add
+   (``SCALE_IN``, or ``SCALE_IN_CAP`` at the cap, `tradeloom.core.scaling`), which
+   goes on down the ladder as an entry; an exit from a long on a
    long-only venue -> the exit; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
    rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
