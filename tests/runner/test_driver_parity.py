@@ -665,7 +665,7 @@ _scaling_strategies = st.fixed_dictionaries(
 
 @pytest.mark.slow
 @settings(
-    max_examples=12,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

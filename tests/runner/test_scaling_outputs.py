@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_legs_of_each_trade_add_up_to_its_row(ram_tmp_path: Path) -> None:
     out = ram_tmp_path / "run"
     overrides = [
-        "data.bars=2400",
-        "model.walk_forward.train_window=600",
-        "model.walk_forward.retrain_every=600",
+        "data.bars=1500",
+        "model.walk_forward.train_window=400",
+        "model.walk_forward.retrain_every=400",
         "model.params.n_jobs=1",
         "model.params.n_estimators=20",
     ]

@@ -358,7 +358,7 @@ def _scaling(folder: Path) -> Case:
         reasons = [r["reason"] for r in journaled(paper, "order")]
         assert reasons.count("SCALE_IN") >= 2 and reasons.count("TAKE_PROFIT_PARTIAL") >= 2
 
-    return Case("scaling.yaml", 350, check=legs)
+    return Case("scaling.yaml", 350, played=150, check=legs)
 
 
 def _eurusd_forex(folder: Path) -> Case:
