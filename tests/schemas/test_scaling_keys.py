@@ -127,3 +127,15 @@ def test_the_cli_exits_2_with_the_located_message(
     assert capsys.readouterr().err.strip().splitlines()[0] == (
         f"{path}:{add}:49 risk.scaling.scale_in.max_adds: must be <= 100, was 101"
     )
+
+
+def test_adds_are_refused_with_signal_top_k(tmp_path: Path) -> None:
+    path = _strategy(tmp_path)
+    path.write_text(
+        path.read_text().replace("  min_interval: 4\n", "  min_interval: 4\n  top_k: 1\n")
+    )
+    add = _line(path, "    scale_in: {kind: dca, step: 0.01, max_adds: 3, max_position: 0.4}")
+    assert _problems(path) == [
+        f"{path}:{add}:15 risk.scaling.scale_in: not available with risk.portfolio or "
+        "signal.top_k: adds are neither ranked nor checked against the portfolio limits"
+    ]
