@@ -307,3 +307,62 @@ def test_a_moved_stop_is_found_at_restart_and_moves_on_under_the_next_id(
         reconciled = rows(run_dir / "journal.sqlite", "reconciled")
         assert all(abs(r["venue_position"] - r["position"]) <= r["tolerance"] for r in reconciled)
         assert run.emulator.errors == []
+
+
+SCALING = STRATEGY.replace(
+    "threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"
+).replace(
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+    "  sizing: {kind: fixed_fraction, fraction: 0.3}\n  stop_loss: 0.01\n"
+    "  scaling:\n    take_profit_levels: [{gain: 0.003, close: 0.5}]\n"
+    "    scale_in: {kind: pyramid, step: 0.002, max_adds: 2, max_position: 0.9}\n",
+)
+
+
+@pytest.mark.slow
+def test_adds_and_partial_take_profits_rest_the_stop_again_for_what_is_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """risk.scaling live: an add cancels the resting stop-loss before it buys, a partial
+    take-profit before it sells; once either has filled, the stop rests again under its
+    derived id for the whole position held then, and the account reconciles."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+
+    def rested_for() -> set[str]:
+        """The reasons of the orders a stop-loss was rested for (its parent)."""
+        orders = {o["id"]: o["reason"] for o in rows(journal, "order")}
+        posted = [p["newClientOrderId"] for p in _posted(run) if p["type"] == "STOP_LOSS"]
+        return {orders[c[: -len("-sl")]] for c in posted}
+
+    with emulated_run(tmp_path, monkeypatch, text=SCALING) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not {"SCALE_IN", "TAKE_PROFIT_PARTIAL"} <= rested_for():
+            assert run.emulator.exchange.position < HISTORY + 300, rested_for()
+            _drive(run, runner, 1)
+        runner.stop("test over")
+        posted = _posted(run)
+        fills = rows(journal, "fill")
+        stops = {p["newClientOrderId"]: p for p in posted if p["type"] == "STOP_LOSS"}
+        held: dict[str, float] = {}  # the position after each order's last fill
+        position = 0.0
+        for f in fills:
+            position += f["side"] * f["quantity"]
+            held[f["order_id"]] = position
+        for client_id, stop in stops.items():
+            parent = client_id[: -len("-sl")]
+            assert client_id == derived_client_id(parent, "sl")
+            # for the whole position once the parent filled (to the lot step, 1e-5 BTC)
+            assert 0.0 <= held[parent] - float(stop["quantity"]) < 1e-5
+        # a stop is cancelled (or fills) before the next one rests: one at a time on spot
+        done = {r["client_id"] for r in rows(journal, "order_state") if r["state"] == "cancelled"}
+        done |= {r["client_id"] for r in rows(journal, "stop_bound")}
+        assert len(set(stops) - done) <= 1
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        again = run.runner(tmp_path / "run")
+        again.start()
+        (reconciled,) = rows(journal, "reconciled")
+        assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
+        again.stop("test over")
+        assert run.emulator.errors == []
