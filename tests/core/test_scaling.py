@@ -8,6 +8,7 @@ slippage, fills at the close, a long signal at p >= 0.6 (confidence 0.4).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.params import Scaling
+from tradeloom.core.exits import resting_stop
+from tradeloom.core.params import ExitRules, Scaling
+from tradeloom.core.state import CoreState
 
 from .harness import assert_rows, bars, make_spec, rows, run
 
@@ -369,3 +372,105 @@ def test_partials_fill_in_the_bar_in_order_once_and_never_leave_dust(
     held = state.sym[0, L.S_QTY]
     # what is left is a position an order could close, or nothing
     assert held == 0.0 or held * state.sym[0, L.S_MARK] >= minimum or minimum == 0.0
+
+
+def test_a_trailing_stop_and_break_even_follow_a_pyramided_trade_from_its_average_entry() -> None:
+    """Exits and scaling on one trade: the add moves the average entry, and the
+    break-even stop and the partial level measure from it; the trailing stop from the
+    best price; a run bar by bar writes the same rows."""
+    spec = make_spec(
+        fraction=0.1,
+        exits=ExitRules(trailing_stop=0.03, break_even=0.02),
+        scaling=Scaling(
+            take_profit_levels=((0.03, 0.5),),
+            kind="pyramid",
+            step=0.01,
+            max_adds=1,
+            max_position=1.0,
+        ),
+    )
+    inputs = bars(
+        [100, 101, 102.6, 103.4, 104.8, 101.5],
+        open_=[100, 101, 101, 102.7, 103.4, 104],
+        high=[100, 101, 102.8, 103.6, 105, 104],
+        low=[100, 101, 101, 102.5, 103.2, 101],
+        p=[0.7, 0.7, NAN, NAN, NAN, NAN],
+    )
+    state = run(spec, inputs)
+    # 10 bought at 100; at 101 (one step up) an add of 0.1 x 10,010 / 101
+    add = 0.1 * (9000 + 10 * 101) / 101
+    held = 10 + add
+    average = (10 * 100 + add * 101) / held  # 100.4978
+    assert_rows(
+        rows(state, 1),
+        [
+            ("SIGNAL", 0, 1, 0.4, 0.7),
+            ("DECISION", 0, codes.ACCEPTED, SCALE_IN, 0.1),
+            ("ORDER", 0, 2, 1, add, SCALE_IN, 101, L.ORDER_MARKET, NAN),
+            ("FILL", 0, 2, 1, add, 101, 0, 0, 1, held, 7999),
+        ],
+    )
+    # bar 2 (high 102.8) fills nothing; its high, now the best price, is past
+    # 1.02 x the average (102.5077): the break-even stop rests at the average from bar 3
+    assert rows(state, 2) == []
+    level = average * 1.03  # the partial level: 103.5127 (from the first entry: 103)
+    assert average * 1.02 < 102.8 and 103.0 < level < 103.6
+    after = run(spec, inputs, t_end=3)
+    assert after.sym[0, L.S_BEST] == 102.8
+    assert after.sym[0, L.S_ENTRY_PRICE] == pytest.approx(average)
+    assert resting_stop(1, average, 102.8, after.sym[0, L.S_TRAIL], NAN, NAN, 0.02, 0.03, 0.0) == (
+        codes.EXIT_BREAK_EVEN,
+        pytest.approx(average),
+    )  # at the moved average, not 100
+    # bar 3: the partial level from the average fills inside the bar (the stop in force,
+    # the break-even at 100.4978, is not reached), for half the largest size
+    assert_rows(
+        rows(state, 3),
+        [
+            ("ORDER", 0, 3, -1, held / 2, PARTIAL, level, STOP, level),
+            ("FILL", 0, 3, -1, held / 2, level, 0, 0, 3, held / 2, 7999 + held / 2 * level),
+        ],
+    )
+    # bar 4 lifts the best price to 105: the trailing stop 101.85 passes the break-even,
+    # and bar 5's low 101 reaches it
+    assert rows(state, 4) == []
+    cash = 7999 + held / 2 * level + held / 2 * 101.85
+    pnl = held / 2 * (level - average) + held / 2 * (101.85 - average)
+    assert_rows(
+        rows(state, 5),
+        [
+            ("ORDER", 0, 4, -1, held / 2, codes.EXIT_TRAILING_STOP, 101.85, STOP, 101.85),
+            ("FILL", 0, 4, -1, held / 2, 101.85, 0, 0, 5, 0, cash),
+            ("TRADE", 0, 1, 0, 5, held, average, (level + 101.85) / 2, 0, pnl),
+        ],
+    )
+    stepped = CoreState(replace(spec, yield_bars=True), 1)
+    for t in range(len(inputs)):
+        assert stepped.run(inputs, t + 1) == L.NEED_BAR
+    np.testing.assert_array_equal(stepped.rows(), state.rows())
+
+
+def test_a_bar_that_reaches_the_trailing_stop_fills_no_level_inside_it() -> None:
+    # 50 bought at 100; the trailing stop rests at 98, the level at 103: a bar that
+    # reaches both is read as reaching the stop first, as with the stop-loss
+    spec = make_spec(
+        fraction=0.5,
+        exits=ExitRules(trailing_stop=0.02),
+        scaling=Scaling(take_profit_levels=((0.03, 0.5),)),
+    )
+    inputs = bars(
+        [100, 100, 99],
+        open_=[100, 100, 101],
+        high=[100, 100, 103.5],
+        low=[100, 100, 97.5],
+        p=[0.7, NAN, NAN],
+    )
+    state = run(spec, inputs)
+    assert_rows(
+        rows(state, 2),
+        [
+            ("ORDER", 0, 2, -1, 50, codes.EXIT_TRAILING_STOP, 98, STOP, 98),
+            ("FILL", 0, 2, -1, 50, 98, 0, 0, 2, 0, 5000 + 50 * 98),
+            ("TRADE", 0, 1, 0, 2, 50, 100, 98, 0, -100),
+        ],
+    )

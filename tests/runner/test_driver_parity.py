@@ -718,6 +718,34 @@ def test_each_leg_journals_alike_in_every_driver(
         assert "TAKE_PROFIT_PARTIAL" in reasons
 
 
+def test_a_trailing_stop_over_scaled_legs_journals_alike_in_every_driver(
+    ram_tmp_path: Path,
+) -> None:
+    """A trailing and break-even stop over pyramid adds and a partial take-profit: the three
+    drivers agree on every row (a restart amid the legs), and each rule acted."""
+    spec = {
+        **PLAIN,
+        "seed": 11,
+        "bars": 90,
+        "volume_scale": 1e6,
+        "fee_bps": 10.0,
+        "slippage_bps": 5.0,
+        "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
+        "threshold": 0.05,
+        "warm": 10,
+        "restart_at": 40,
+        "stop_loss": 0.03,
+        "exits": {"trailing_stop": 0.015, "break_even": 0.006},
+        "scaling": {
+            "take_profit_levels": [{"gain": 0.01, "close": 0.4}],
+            "scale_in": {"kind": "pyramid", "step": 0.004, "max_adds": 2, "max_position": 1.2},
+        },
+    }
+    batch = _three_drivers(ram_tmp_path, spec)
+    reasons = {r.values["reason"] for r in read_rows(batch.run_dir / "journal.sqlite", ["order"])}
+    assert {"SCALE_IN", "TAKE_PROFIT_PARTIAL", "EXIT_TRAILING_STOP"} <= reasons, reasons
+
+
 @pytest.mark.parametrize("orders", ORDERS)
 def test_order_types_journal_alike_in_every_driver(
     ram_tmp_path: Path, orders: dict[str, Any]

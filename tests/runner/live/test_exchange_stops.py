@@ -366,3 +366,70 @@ def test_adds_and_partial_take_profits_rest_the_stop_again_for_what_is_held(
         assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
         again.stop("test over")
         assert run.emulator.errors == []
+
+
+SCALING_TRAILING = SCALING.replace(
+    "  stop_loss: 0.01\n", "  stop_loss: 0.01\n  trailing_stop: 0.003\n"
+)
+
+
+@pytest.mark.slow
+def test_the_resting_stop_follows_the_trailing_level_and_is_anchored_anew_by_each_leg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """risk.scaling with a trailing stop live: one rule for the resting leg. It is named
+    after its anchor, the last filled entry, add or partial take-profit: ``{anchor}-sl``
+    at the core's stop, ``-sl2``, ``-sl3``... as that stop rises; each leg is for the
+    whole position held, and the one it replaces was cancelled before it was sent."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+
+    def legs() -> list[tuple[str, str, int]]:
+        """(client id, its anchor, its number) of each stop-loss leg posted."""
+        out = []
+        for p in _posted(run):
+            if p["type"] == "STOP_LOSS":
+                anchor, _, number = p["newClientOrderId"].rpartition("-sl")
+                out.append((p["newClientOrderId"], anchor, int(number or 1)))
+        return out
+
+    def reasons() -> dict[str, str]:
+        return {o["id"]: o["reason"] for o in rows(journal, "order")}
+
+    def done() -> bool:
+        anchored = {reasons().get(anchor) for _, anchor, _ in legs()}
+        moved = {reasons().get(anchor) for _, anchor, number in legs() if number > 1}
+        return bool(anchored & {"SCALE_IN", "TAKE_PROFIT_PARTIAL"}) and bool(moved)
+
+    with emulated_run(tmp_path, monkeypatch, text=SCALING_TRAILING) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not done():
+            assert run.emulator.exchange.position < HISTORY + 300, legs()
+            _drive(run, runner, 1)
+        runner.stop("test over")
+        posted = _posted(run)
+        why = reasons()
+        sent = {o["id"]: o for o in rows(journal, "order_sent")}
+        held: dict[str, float] = {}  # the position after each order's last fill
+        position = 0.0
+        for f in rows(journal, "fill"):
+            position += f["side"] * f["quantity"]
+            held[f["order_id"]] = position
+        quantity = {p["newClientOrderId"]: float(p["quantity"]) for p in posted}
+        cancelled = {
+            r["client_id"] for r in rows(journal, "order_state") if r["state"] == "cancelled"
+        }
+        for client_id, anchor, number in legs():
+            assert why[anchor] in ("ENTRY", "SCALE_IN", "TAKE_PROFIT_PARTIAL"), client_id
+            assert 0.0 <= held[anchor] - quantity[client_id] < 1e-5  # all that is held
+            assert sent[client_id]["reason"] in (
+                "EXIT_STOP_LOSS",
+                "EXIT_TRAILING_STOP",
+            )
+            if number > 1:  # moved up from the anchor's previous leg, cancelled first
+                previous = f"{anchor}-sl" if number == 2 else f"{anchor}-sl{number - 1}"
+                assert sent[client_id]["trigger_price"] > sent[previous]["trigger_price"]
+                assert previous in cancelled
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        assert run.emulator.errors == []
