@@ -44,8 +44,10 @@ reported with its trades, and nothing is sent for it. Any exit of the position
 cancels the resting stops before it is sent, and the kill switch cancels them too.
 Scaling (``risk.scaling``): an add (``SCALE_IN``) cancels them before it buys, and a
 partial take-profit (``TAKE_PROFIT_PARTIAL``) before it sells, as any exit does; once
-it has filled it stands as the position's entry, so the stops rest again for what is
-held, at the average entry price the core measures from, under its derived ids.
+it has filled it stands as the position's entry (the stops' anchor, ``entry_id``), so
+the stops rest again for what is held, at the average entry price the core measures
+from (the core's stop, with a trailing or break-even stop), under its derived ids
+(`tradeloom.plugins.execution.exchange_stops`).
 
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.

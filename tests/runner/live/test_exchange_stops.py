@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
 from tradeloom.cli.status import read_status
 from tradeloom.domain import Order
 from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.handover import recover_stops
+from tradeloom.live.journal_state import JournalState
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.execution.client_ids import derived_client_id
 
@@ -433,3 +437,31 @@ def test_the_resting_stop_follows_the_trailing_level_and_is_anchored_anew_by_eac
                 assert previous in cancelled
         assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
         assert run.emulator.errors == []
+
+
+def test_a_restart_takes_the_last_filled_entry_add_or_partial_as_the_stops_anchor() -> None:
+    """The anchor the stops rest under, as the live venue set it before the restart: the
+    last order with fills among the entry, the adds and the partial take-profits; an
+    exit or an order without fills is not one."""
+
+    def order(id_: str, side: int, reason: str) -> Order:
+        return Order(id_, 0, pd.Timestamp(0, tz="UTC"), side, 1.0, reason, 100.0)
+
+    state = JournalState()
+    for id_, side, reason, fills in (
+        ("e1", 1, "ENTRY", 1),
+        ("a1", 1, "SCALE_IN", 2),
+        ("p1", -1, "TAKE_PROFIT_PARTIAL", 1),
+        ("a2", 1, "SCALE_IN", 0),  # sent, not filled yet
+        ("x1", -1, "EXIT_SIGNAL", 0),
+    ):
+        state.orders[id_] = order(id_, side, reason)
+        if fills:
+            state.engine_fills[id_] = fills
+    exchange = SimpleNamespace(stops=SimpleNamespace(placed_for=set()), entry_id=None)
+    recover_stops(state, exchange)  # type: ignore[arg-type]
+    assert exchange.entry_id == "p1"
+    state.orders["a3"] = order("a3", 1, "SCALE_IN")
+    state.engine_fills["a3"] = 1
+    recover_stops(state, exchange)  # type: ignore[arg-type]
+    assert exchange.entry_id == "a3"
