@@ -307,6 +307,8 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
         risk["limits"] = limits
     if spec["drawdown"] is not None:
         risk["rules"] = [{"kind": "drawdown_halt", "max_drawdown": spec["drawdown"]}]
+    if spec.get("scaling"):
+        risk["scaling"] = spec["scaling"]
     execution: dict[str, Any] = {
         "kind": "simulated",
         "initial_cash": 10_000.0,
@@ -638,6 +640,110 @@ def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
     }  # fmt: skip
     assert halts >= {"MAX_DRAWDOWN_HALT", "NO_EQUITY"}
     assert states >= {"DAILY_LOSS", "DAY_ROLLOVER"}
+
+
+SCALINGS: list[dict[str, Any]] = [
+    {"take_profit_levels": [{"gain": 0.005, "close": 0.3}, {"gain": 0.012, "close": 0.3}]},
+    {"scale_in": {"kind": "pyramid", "step": 0.004, "max_adds": 3, "max_position": 1.2}},
+    {
+        "take_profit_levels": [{"gain": 0.008, "close": 0.5}, {"gain": 0.015, "close": 0.5}],
+        "scale_in": {"kind": "dca", "step": 0.006, "max_adds": 2, "max_position": 0.9},
+    },
+]
+"""``risk.scaling`` settings: partial take-profits, pyramiding, DCA with partials."""
+
+_scaling_strategies = st.fixed_dictionaries(
+    {
+        **_FIELDS,
+        "scaling": st.sampled_from(SCALINGS),
+        "sizing": st.sampled_from(
+            [
+                {"kind": "fixed_fraction", "fraction": 0.3},
+                {"kind": "kelly", "fraction": 1.0, "avg_win": 0.03, "avg_loss": 0.01},
+            ]
+        ),
+        # a take-profit beyond every level closes the rest
+        "take_profit": st.sampled_from([None, 0.02, 0.1]),
+        "min_interval": st.just(1),
+        # the levels rest at the venue: stops: bar_close is refused with them
+        "orders": st.one_of(
+            st.none(), st.sampled_from([o for o in ORDERS if o.get("stops") != "bar_close"])
+        ),
+    }
+)
+"""Generated strategies that scale in and out, every other option drawn as above."""
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=_scaling_strategies)
+def test_scaling_in_and_out_journals_alike_in_every_driver(
+    ram_tmp_factory: RamFolders, spec: dict[str, Any]
+) -> None:
+    """Partial take-profits and adds: the batch and per-bar backtests and the paper run
+    (killed and restarted from its journal when drawn) journal the same rows."""
+    with ram_tmp_factory.folder("scaling") as folder:
+        _show_reached(_three_drivers(folder, spec))
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_each_leg_journals_alike_in_every_driver(
+    ram_tmp_path: Path, scaling: dict[str, Any]
+) -> None:
+    """Each scaling setting sends its legs (SCALE_IN, TAKE_PROFIT_PARTIAL) on a fixed
+    market, and the three drivers agree on every row; a restart falls amid the legs."""
+    spec = {
+        **PLAIN,
+        "seed": 11,
+        "bars": 90,
+        "volume_scale": 1e6,
+        "fee_bps": 10.0,
+        "slippage_bps": 5.0,
+        "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
+        "threshold": 0.05,
+        "warm": 10,
+        "restart_at": 40,
+        "stop_loss": 0.03,
+        "scaling": scaling,
+    }
+    batch = _three_drivers(ram_tmp_path, spec)
+    reasons = {r.values["reason"] for r in read_rows(batch.run_dir / "journal.sqlite", ["order"])}
+    if "scale_in" in scaling:
+        assert "SCALE_IN" in reasons
+    if "take_profit_levels" in scaling:
+        assert "TAKE_PROFIT_PARTIAL" in reasons
+
+
+def test_a_trailing_stop_over_scaled_legs_journals_alike_in_every_driver(
+    ram_tmp_path: Path,
+) -> None:
+    """A trailing and break-even stop over pyramid adds and a partial take-profit: the three
+    drivers agree on every row (a restart amid the legs), and each rule acted."""
+    spec = {
+        **PLAIN,
+        "seed": 11,
+        "bars": 90,
+        "volume_scale": 1e6,
+        "fee_bps": 10.0,
+        "slippage_bps": 5.0,
+        "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
+        "threshold": 0.05,
+        "warm": 10,
+        "restart_at": 40,
+        "stop_loss": 0.03,
+        "exits": {"trailing_stop": 0.015, "break_even": 0.006},
+        "scaling": {
+            "take_profit_levels": [{"gain": 0.01, "close": 0.4}],
+            "scale_in": {"kind": "pyramid", "step": 0.004, "max_adds": 2, "max_position": 1.2},
+        },
+    }
+    batch = _three_drivers(ram_tmp_path, spec)
+    reasons = {r.values["reason"] for r in read_rows(batch.run_dir / "journal.sqlite", ["order"])}
+    assert {"SCALE_IN", "TAKE_PROFIT_PARTIAL", "EXIT_TRAILING_STOP"} <= reasons, reasons
 
 
 @pytest.mark.parametrize("orders", ORDERS)

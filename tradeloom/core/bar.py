@@ -9,8 +9,11 @@ them):
    open (orders decided at the previous close under ``fill: next_open``);
 3. **protect**: a stop (the stop-loss, the break-even or the trailing stop, whichever
    is tightest), take-profit or (margin accounts) liquidation that the bar's range
-   reaches exits during the bar (`tradeloom.core.exits`); the working order is
-   cancelled first (``PROTECTIVE_EXIT``);
+   reaches exits during the bar (`tradeloom.core.exits`), and a partial take-profit
+   level it reaches closes its share (`tradeloom.core.scaling`; not inside a bar that
+   reaches the stop or the liquidation price); the working order is cancelled first
+   (``PROTECTIVE_EXIT``). The stop-loss, the break-even stop and the partial levels
+   measure from the position's average entry price, which an add moves;
 4. **mark**: the best price of each open trade takes the bar's high (a short: its
    low) and the trailing stop follows it, after the bar's check (`_follow`); the
    positions are marked to the close; the daily-loss clock observes the equity
@@ -29,9 +32,11 @@ them):
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
    long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
    could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
-   hold (or ignored, when an exit of this bar closes it); an exit from a long on a
-   long-only venue -> the exit; an entry from flat within ``risk.cooldown_bars`` of
-   the last exit's fill -> ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
+   hold (or ignored, when an exit of this bar closes it), unless it is an add
+   (``SCALE_IN``, or ``SCALE_IN_CAP`` at the cap, `tradeloom.core.scaling`), which
+   goes on down the ladder as an entry; an exit from a long on a long-only venue ->
+   the exit; an entry from flat within ``risk.cooldown_bars`` of the last exit's
+   fill -> ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
    rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
    candidate: once every symbol went down the ladder, the candidates are ranked by
@@ -106,6 +111,7 @@ from tradeloom.core.layout import (
     IO_P,
     IO_QUANTITY,
     IO_REF,
+    MAX_TP_LEVELS,
     NEED_BAR,
     NEED_BUFFER,
     NEED_CANCEL,
@@ -158,6 +164,7 @@ from tradeloom.core.layout import (
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_TIMEFRAME_NS,
+    P_TP_LEVELS,
     P_TRAIL_ATR,
     P_TRAIL_MULTIPLE,
     P_TRAILING,
@@ -181,6 +188,7 @@ from tradeloom.core.layout import (
     S_PA_SEQ,
     S_QTY,
     S_REGIME,
+    S_SC_QTY,
     S_SIG_LAST,
     S_TRAIL,
     S_W_ACTIVE,
@@ -228,6 +236,7 @@ from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
+from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -235,14 +244,16 @@ __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 SCRATCH_SIZE = 16
 """Floats of `run_bars`'s ``scratch`` (it allocates nothing itself)."""
 
-ROWS_PER_SYMBOL = 29
-"""Most event rows one bar writes per symbol (the step checks for room once per bar)."""
+ROWS_PER_SYMBOL = 29 + 3 * MAX_TP_LEVELS
+"""Most event rows one bar writes per symbol (the step checks for room once per bar):
+each partial take-profit level may write an order, a fill and a trade."""
 
 # Sub-stages of the per-symbol stages that stop for Python (resume points).
 STAGE_PROTECT_ORDER = 20
 STAGE_HALTS_RULED = 21
 STAGE_SIGNALLED = 22
 STAGE_PROTECT_SENT = 23
+STAGE_PARTIAL_SENT = 24  # a Python venue took symbol s's partial take-profit: more may fill
 
 
 @core_kernel
@@ -394,11 +405,15 @@ def _ladder(
             emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
         return False
     if held == wanted:
-        if intent == 0:
-            emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
-        else:
-            emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
-        return False
+        # an add (`tradeloom.core.scaling`) goes on down the ladder as an entry; a
+        # position at its cap journals why it is not one (-1)
+        add = wants_add(acct, sym, prm, ev, cur, t, s) if intent == 0 else 0
+        if add <= 0:
+            if intent != 0:
+                emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
+            elif add == 0:
+                emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
+            return False
     if held != 0 and wanted == -1 and not allow_short:
         fall_back(sym, s)
         return False
@@ -480,8 +495,12 @@ def run_bars(
     # the stops that follow the position: a trailing stop, the break-even stop
     trailing_on = not math.isnan(prm[P_TRAILING]) or prm[P_TRAIL_ATR] > 0.0
     following = trailing_on or not math.isnan(prm[P_BREAK_EVEN])
+    levels = prm[P_TP_LEVELS] != 0.0  # partial take-profits (`tradeloom.core.scaling`)
     protect = (
-        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT])) or margin or following
+        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
+        or margin
+        or following
+        or levels
     )
     fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
     limits_on = prm[P_ORDER_TYPE] != ORDER_MARKET
@@ -556,12 +575,14 @@ def run_bars(
                                 volume_cap, slippage, fee,
                             )  # fmt: skip
         # 3. protective exits
-        if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT):
+        if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT, STAGE_PARTIAL_SENT):
             s = resume
             resume = 0
             sub = stage
             if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
                 s += 1
+                sub = STAGE_PROTECT
+            elif sub == STAGE_PARTIAL_SENT:  # a partial take-profit: the next level may fill
                 sub = STAGE_PROTECT
             killed = kill_holds(acct)
             while protect and s < nsym and not (killed and not margin):
@@ -603,11 +624,28 @@ def run_bars(
                     reason, level = protective_exit_at(
                         direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop, target, liq
                     )
+                    part = 0.0
+                    if levels and not killed:
+                        # a bar whose range reaches the stop in force (the stop-loss, the
+                        # break-even or the trailing stop) or the liquidation price: only a
+                        # level the open is through fills
+                        k, at, part = partial_exit(
+                            sym, prm, s, px[0, i, s], px[1, i, s], px[2, i, s],
+                            reason != 0 and reason != codes.EXIT_TAKE_PROFIT,
+                        )  # fmt: skip
+                        if k >= 0:
+                            if part < abs(quantity) and below_minimum(sym, prm, s, part):
+                                refuse_below_minimum(
+                                    sym, prm, ev, cur, t, s, part, codes.TAKE_PROFIT_PARTIAL
+                                )
+                                continue  # the level is spent; the next one may fill
+                            reason, level = codes.TAKE_PROFIT_PARTIAL, at
                     if reason == 0:
                         s += 1
                         continue
                     sym[s, S_P_REASON] = reason
                     sym[s, S_P_LEVEL] = level
+                    sym[s, S_SC_QTY] = part
                     sym[s, S_PA_SEQ] = 0.0  # a sliced order's children stop with the position
                     if sym[s, S_W_ACTIVE] != 0.0:
                         if ext_venue:
@@ -619,6 +657,8 @@ def run_bars(
                 level = sym[s, S_P_LEVEL]
                 quantity = sym[s, S_QTY]
                 side = -1 if quantity > 0.0 else 1
+                partial = reason == codes.TAKE_PROFIT_PARTIAL
+                size = sym[s, S_SC_QTY] if partial else abs(quantity)
                 extra = 0.0
                 if reason == codes.EXIT_LIQUIDATION:
                     extra = prm[P_LIQUIDATION_FEE]
@@ -629,17 +669,18 @@ def run_bars(
                         prm[P_MAINTENANCE_MARGIN] * notional,
                     )  # fmt: skip
                 send_order(
-                    acct, sym, ev, cur, t, s, side, abs(quantity), reason, level, ORDER_STOP, level,
-                    0.0,
-                )  # fmt: skip
+                    acct, sym, ev, cur, t, s, side, size, reason, level, ORDER_STOP, level, 0.0
+                )
                 record_send(acct, prm, sent, time_ns[i] + tf)
                 if ext_venue:
-                    return _save(cur, t, STAGE_PROTECT_SENT, s, NEED_STOP)
+                    after = STAGE_PARTIAL_SENT if partial else STAGE_PROTECT_SENT
+                    return _save(cur, t, after, s, NEED_STOP)
                 execute(
                     acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, slippage,
                     fee + extra,
                 )  # fmt: skip
-                s += 1
+                if not partial:
+                    s += 1
             stage = STAGE_MARK
         # 4. mark to the close
         if stage == STAGE_MARK:
@@ -820,6 +861,8 @@ def run_bars(
                     if io[IO_REF] >= 0.0:  # a plugin's rule refused
                         emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
                         fall_back(sym, s)
+                    elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
+                        accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
                     elif portfolio:  # ranked and checked with the bar's others, below
                         sym[s, S_CANDIDATE] = 1.0
                     else:
@@ -862,6 +905,8 @@ def run_bars(
                 if stage == STAGE_QUANTITY:
                     if sym[s, S_I_TARGET] == 0.0:
                         delta = -sym[s, S_QTY]
+                    elif sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
+                        delta = sym[s, S_I_DIR] * io[IO_QUANTITY]
                     else:
                         delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
                     sym[s, S_O_QTY] = delta
@@ -928,7 +973,7 @@ def run_bars(
                     )  # fmt: skip
                     s += 1
                     continue
-                if slicing and signal_reason(reason):
+                if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
                     start_parent(
                         acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
                         sym[s, S_I_DIR],
@@ -942,6 +987,8 @@ def run_bars(
                         acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
                         0.0,
                     )  # fmt: skip
+                    if reason == codes.SCALE_IN:
+                        add_sent(sym, s)
                 record_send(acct, prm, sent, now)
                 if ext_venue:
                     return _save(cur, t, STAGE_SENT, s, NEED_SEND)

@@ -76,6 +76,9 @@ REPLACED, PROTECTIVE_EXIT, INSUFFICIENT_CASH, EXPIRED = 60, 61, 62, 63
 POST_ONLY_WOULD_CROSS, UNFILLED_IOC, UNFILLED_FOK = 64, 65, 66
 LIMIT_FALLBACK, LIMIT_EXPIRED = 67, 68
 
+# --- scaling in and out (`tradeloom.core.scaling`): order reasons, then a rejection --------
+SCALE_IN, TAKE_PROFIT_PARTIAL, SCALE_IN_CAP = 70, 71, 72
+
 ACTIVE, REDUCING, HALTED_STATE = 0, 1, 2
 """Trading states, in the core's state array."""
 STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
@@ -304,6 +307,15 @@ REJECTIONS: tuple[Code, ...] = (
             f"(the last position was closed at bar {int(v['exit_bar'])})"
         ),
     ),
+    Code(
+        SCALE_IN_CAP,
+        "SCALE_IN_CAP",
+        ("position", "cap"),
+        lambda v, t: (
+            f"position={_f(v['position'])} of equity, cap={_g(v['cap'])} "
+            "(risk.scaling.scale_in.max_position): no room for an add"
+        ),
+    ),
 )
 """Why a signal's intent or an order was refused."""
 
@@ -348,6 +360,8 @@ ORDER_REASONS: tuple[Code, ...] = tuple(
         (EXIT_TRAILING_STOP, "EXIT_TRAILING_STOP"),
         (EXIT_BREAK_EVEN, "EXIT_BREAK_EVEN"),
         (EXIT_TIME, "EXIT_TIME"),
+        (SCALE_IN, "SCALE_IN"),
+        (TAKE_PROFIT_PARTIAL, "TAKE_PROFIT_PARTIAL"),
     )
 )
 """Why the engine sent an order."""

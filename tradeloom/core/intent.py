@@ -26,8 +26,13 @@ __all__ = ["accept", "fall_back"]
 
 @core_kernel
 def fall_back(sym: np.ndarray, s: int) -> None:
-    """A refused signal: keep the bar's exit intent, or exit what the signal turns from."""
-    if sym[s, S_I_REASON] == 0.0 and sym[s, S_X_HELD] != 0.0:
+    """A refused signal: keep the bar's exit intent, or exit what the signal turns from.
+
+    A refused add (a signal in the direction held, `tradeloom.core.scaling`) leaves the
+    position as it is.
+    """
+    held = sym[s, S_X_HELD]
+    if sym[s, S_I_REASON] == 0.0 and held != 0.0 and held != sym[s, S_X_DIR]:
         sym[s, S_I_REASON] = codes.EXIT_SIGNAL
     sym[s, S_I_DIR] = 0.0
     sym[s, S_I_TARGET] = 0.0

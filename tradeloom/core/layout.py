@@ -30,6 +30,7 @@ __all__ = [
     "EV_VALUES",
     "EV_WIDTH",
     "IO_SIZE",
+    "MAX_TP_LEVELS",
     "NEED_NAMES",
     "PORT_ROWS",
     "PRM_SIZE",
@@ -111,7 +112,13 @@ S_TRAIL = 53  # its trailing stop's level in force (NaN: none yet)
 S_ATR = 54  # the trailing stop's average true range: 4 floats (`tradeloom.core.exits.atr_update`)
 S_ATR_END = 58
 S_FUNDING = 58  # funding booked while the open trade was held (+ received; `core.funding`)
-SYM_SIZE = 59
+# scaling in and out (`tradeloom.core.scaling`): the open trade's legs
+S_SC_TRADE = 59  # the trade the slots below belong to: its entry bar + 1 (0: none)
+S_SC_TAKEN = 60  # the take-profit levels taken, a bit each
+S_SC_ADDS = 61  # the adds sent
+S_SC_LAST = 62  # the last leg's price: the entry price, then each add's decision close
+S_SC_QTY = 63  # the partial take-profit being sent: its quantity
+SYM_SIZE = 64
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
@@ -180,7 +187,19 @@ P_TRAIL_MULTIPLE = 62  # risk.trailing_stop.multiple
 P_BREAK_EVEN = 63  # risk.break_even (NaN: none)
 P_COOLDOWN = 64  # risk.cooldown_bars (0: none)
 P_EXIT_TIME = 65  # risk.exit_time: ns since midnight UTC (NaN: none)
-PRM_SIZE = 66
+# scaling in and out (`tradeloom.core.scaling`, ``risk.scaling``)
+P_SC_KIND = 66  # SCALE_NONE, SCALE_PYRAMID or SCALE_DCA
+P_SC_STEP = 67  # the move from the last leg that calls for an add (a fraction)
+P_SC_MAX_ADDS = 68
+P_SC_CAP = 69  # the position's cap, a fraction of equity (as the sizing's)
+P_TP_LEVELS = 70  # how many partial take-profit levels (0: none)
+P_TP_GAIN = 71  # MAX_TP_LEVELS slots: each level's gain, ascending
+P_TP_CLOSE = 71 + 8  # MAX_TP_LEVELS slots: each level's share of the trade's size
+PRM_SIZE = 71 + 16
+
+MAX_TP_LEVELS = 8
+"""Most partial take-profit levels (``risk.scaling.take_profit_levels``)."""
+SCALE_NONE, SCALE_PYRAMID, SCALE_DCA = 0, 1, 2
 
 # --- order types, time in force, slicing (prm values; S_W_TYPE; an ORDER row's kind) -----
 ORDER_MARKET, ORDER_STOP, ORDER_LIMIT, ORDER_AUTO = 0, 1, 2, 3

@@ -108,7 +108,12 @@ __all__ = [
 @core_kernel
 def signal_reason(reason: int) -> bool:
     """Return whether an order of ``reason`` is a signal's (the others are market orders)."""
-    return reason == codes.ENTRY or reason == codes.REVERSE or reason == codes.EXIT_SIGNAL
+    return (
+        reason == codes.ENTRY
+        or reason == codes.REVERSE
+        or reason == codes.EXIT_SIGNAL
+        or reason == codes.SCALE_IN
+    )
 
 
 @core_kernel

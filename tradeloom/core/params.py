@@ -21,7 +21,7 @@ from tradeloom.core.kernels.specs import (
     VenueKernel,
 )
 
-__all__ = ["CoreSpec", "ExitRules", "Limits", "PortfolioLimits"]
+__all__ = ["CoreSpec", "ExitRules", "Limits", "PortfolioLimits", "Scaling"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,42 @@ class ExitRules:
         return self.trailing or self.break_even is not None
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """Scaling in and out (``risk.scaling``, `tradeloom.core.scaling`); the defaults: off.
+
+    Attributes:
+        take_profit_levels: ``(gain, close)`` of each partial take-profit, gains
+            ascending (at most `tradeloom.core.layout.MAX_TP_LEVELS`).
+        kind: ``none``, ``pyramid`` (adds on a gain) or ``dca`` (adds on a loss).
+        step: The move of the close from the last leg's price that calls for an add.
+        max_adds: Most adds a trade takes.
+        max_position: The position's cap, a fraction of equity (as the sizing's).
+    """
+
+    take_profit_levels: tuple[tuple[float, float], ...] = ()
+    kind: str = "none"
+    step: float = 0.0
+    max_adds: int = 0
+    max_position: float = 0.0
+
+    def pack(self, p: np.ndarray) -> None:
+        """Write these settings into the ``prm`` array ``p``."""
+        if len(self.take_profit_levels) > L.MAX_TP_LEVELS:
+            raise ValueError(f"at most {L.MAX_TP_LEVELS} take-profit levels")
+        p[L.P_SC_KIND] = _SCALINGS[self.kind]
+        p[L.P_SC_STEP] = self.step
+        p[L.P_SC_MAX_ADDS] = self.max_adds
+        p[L.P_SC_CAP] = self.max_position
+        p[L.P_TP_LEVELS] = len(self.take_profit_levels)
+        for k, (gain, close) in enumerate(self.take_profit_levels):
+            p[L.P_TP_GAIN + k] = gain
+            p[L.P_TP_CLOSE + k] = close
+
+
+_SCALINGS = {"none": L.SCALE_NONE, "pyramid": L.SCALE_PYRAMID, "dca": L.SCALE_DCA}
+
+
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -144,6 +180,7 @@ class CoreSpec:
         portfolio: Signal ranking and the portfolio limits.
         orders: The order types the strategy sends (``execution.orders``), in every
             mode: a Python venue receives them as the core decides them.
+        scaling: Partial take-profits and adds (``risk.scaling``).
     """
 
     signal: ThresholdKernel | None
@@ -170,6 +207,7 @@ class CoreSpec:
     yield_bars: bool = False
     portfolio: PortfolioLimits = field(default_factory=PortfolioLimits)
     orders: OrdersKernel = field(default_factory=OrdersKernel)
+    scaling: Scaling = field(default_factory=Scaling)
 
     @property
     def compiled(self) -> bool:
@@ -251,6 +289,7 @@ class CoreSpec:
         # every bar's range: no bar may be skipped as quiet
         p[L.P_QUIET] = 0.0 if portfolio.window or exits.trailing_atr else 1.0
         self._orders(p)
+        self.scaling.pack(p)
         return p
 
     def _orders(self, p: np.ndarray) -> None:

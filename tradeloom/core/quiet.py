@@ -12,9 +12,10 @@ A bar is quiet when, for every symbol, the full bar would:
 
 - fill nothing and send nothing: no order works (so none fills at the open or the
   close), no signal comes from the threshold rule, and so nothing is decided;
-- exit nothing: no position under a stop-loss, take-profit, trailing, break-even or
-  liquidation level (a following stop's level moves with the bar too), no halt to
-  unwind, no position held for ``max_holding_bars`` or under a time-of-day exit;
+- exit nothing: no position under a stop-loss, take-profit (partial ones too),
+  trailing, break-even or liquidation level (a following stop's level moves with the
+  bar too), no halt to unwind, no position held for ``max_holding_bars`` or under a
+  time-of-day exit;
 - journal nothing: no training starts at the bar, the regime label is unchanged
   (when journaled), no halt latches (zero equity, a drawdown limit);
 - stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
@@ -56,6 +57,7 @@ from tradeloom.core.layout import (
     P_STOP_LOSS,
     P_TAKE_PROFIT,
     P_THRESHOLD,
+    P_TP_LEVELS,
     P_TRAIL_ATR,
     P_TRAILING,
     P_YIELD_BARS,
@@ -109,6 +111,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or not math.isnan(prm[P_TRAILING])
         or not math.isnan(prm[P_BREAK_EVEN])
         or not math.isnan(prm[P_EXIT_TIME])
+        or prm[P_TP_LEVELS] != 0.0  # partial take-profits (`tradeloom.core.scaling`)
     )
     unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
     return not (protect or unwinding)

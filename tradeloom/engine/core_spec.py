@@ -17,7 +17,7 @@ from tradeloom.core.kernels.specs import (
     ThresholdKernel,
     VenueKernel,
 )
-from tradeloom.core.params import CoreSpec, ExitRules, Limits, PortfolioLimits
+from tradeloom.core.params import CoreSpec, ExitRules, Limits, PortfolioLimits, Scaling
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.plugins.protocols import MarketLots, Venue, VenueLimits
 from tradeloom.plugins.signal.regime import regime_mask
@@ -25,6 +25,7 @@ from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.exits import TrailingAtr, exit_time_ns
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.scaling import Scaling as ScalingSection
 
 __all__ = ["core_spec", "exit_rules", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
 
@@ -131,6 +132,19 @@ def core_spec(
         monitors=monitors and bool(pipeline.monitors),
         portfolio=_portfolio(pipeline, symbols),
         orders=orders,
+        scaling=scaling_of(config.risk_scaling),
+    )
+
+
+def scaling_of(scaling: ScalingSection) -> Scaling:
+    """Return the core's form of ``risk.scaling``."""
+    add = scaling.scale_in
+    return Scaling(
+        take_profit_levels=tuple((lv.gain, lv.close) for lv in scaling.take_profit_levels),
+        kind="none" if add is None else add.kind,
+        step=0.0 if add is None else add.step,
+        max_adds=0 if add is None else add.max_adds,
+        max_position=0.0 if add is None else add.max_position,
     )
 
 

@@ -42,6 +42,12 @@ until the engine exits the position: the core's stop-loss exit at the bar that
 reached it (``intrabar``) or any other exit is then bound to the resting stop and
 reported with its trades, and nothing is sent for it. Any exit of the position
 cancels the resting stops before it is sent, and the kill switch cancels them too.
+Scaling (``risk.scaling``): an add (``SCALE_IN``) cancels them before it buys, and a
+partial take-profit (``TAKE_PROFIT_PARTIAL``) before it sells, as any exit does; once
+it has filled it stands as the position's entry (the stops' anchor, ``entry_id``), so
+the stops rest again for what is held, at the average entry price the core measures
+from (the core's stop, with a trailing or break-even stop), under its derived ids
+(`tradeloom.plugins.execution.exchange_stops`).
 
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
@@ -161,6 +167,7 @@ class ExchangeVenue:
         if order.id in self._unbound:
             self._bind(order)
         elif not self._close_by_stop(order):
+            self._rearm_for_add(order)
             self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
@@ -226,6 +233,22 @@ class ExchangeVenue:
             market = replace(order, id=fallback, quantity=rest, kind="market", stop_price=math.nan)
             self._take(self.venue.submit(market))
         return True
+
+    def _rearm_for_add(self, order: Order) -> None:
+        """Cancel the resting stops before an add (``SCALE_IN``) buys more.
+
+        They hold the position before the add, at levels from its entry price: once the
+        add has filled it is the position's entry (`_take`), and `protect` rests the
+        stops again for the whole position at the average entry price the core
+        measures from (`tradeloom.core.scaling`).
+        """
+        stops = self.stops
+        if stops is None or order.side < 0 or order.reason != "SCALE_IN" or not stops.working():
+            return
+        try:
+            self._take(stops.cancel(order.reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
 
     def protect(
         self,
@@ -461,6 +484,13 @@ class ExchangeVenue:
             return None  # a stop refused at placing: its fallback is journaled
         return self._fallbacks.get(client_id, client_id)
 
+    def _partial(self, engine_id: str) -> bool:
+        """Return whether the engine's order is a partial take-profit (`tradeloom.core.scaling`)."""
+        try:
+            return self.venue.order(engine_id).request.order.reason == "TAKE_PROFIT_PARTIAL"
+        except KeyError:  # booked to a resting stop: an exit, never sent itself
+            return False
+
     def _order_of(self, engine_id: str, fallback: Order) -> Order:
         try:
             return self.venue.order(engine_id).request.order
@@ -475,7 +505,9 @@ class ExchangeVenue:
             if engine_id is None:
                 continue  # held until the engine's exit is booked to the stop
             fill = replace(self._booked(trade), order_id=engine_id)
-            if fill.side > 0:
+            if fill.side > 0 or self._partial(engine_id):
+                # the stops rest again for what is held after it (a partial take-profit
+                # cancelled them before it sold: `_close_by_stop`)
                 self.entry_id = engine_id
             self._deliver(fill)
         for cancellation in report.cancellations:

@@ -97,14 +97,16 @@ def recover_stops(state: JournalState, exchange: ExchangeVenue) -> None:
     """Track again the stops the run rested at the exchange and booked to no exit.
 
     Each is looked up by its client order id (never placed again); trades the journal
-    counted for it wait for the engine's exit, as they did. The position's entry is
-    the last buy the engine booked fills of.
+    counted for it wait for the engine's exit, as they did. The position's entry (the
+    anchor its stops rest under) is the last buy or partial take-profit
+    (``risk.scaling``) the engine booked fills of, as `ExchangeVenue` took it.
     """
     stops = exchange.stops
     if stops is None:
         return
     for order_id, order in state.orders.items():
-        if order.side > 0 and state.engine_fills.get(order_id):
+        anchor = order.side > 0 or order.reason == "TAKE_PROFIT_PARTIAL"
+        if anchor and state.engine_fills.get(order_id):
             exchange.entry_id = order_id
     bound = set(state.bound.values())
     for client_id, sent in state.sent.items():

@@ -25,6 +25,7 @@ from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 
 __all__ = ["ComponentConfig", "StrategyConfig"]
@@ -81,6 +82,7 @@ class StrategyConfig:
         signal_top_k: ``signal.top_k``: the entries and reversals kept per bar, ranked
             by confidence (None: every one).
         risk_portfolio: The portfolio limits (``risk.portfolio``).
+        risk_scaling: Partial take-profits and adds (``risk.scaling``).
         outputs: The ``outputs:`` section (optional files of the run directory).
         journal: The ``journal:`` section (None: the run directory's journal.sqlite).
         document: The resolved file as plain data, overrides applied, secrets kept as
@@ -112,6 +114,7 @@ class StrategyConfig:
     risk_limits: PreTradeLimits = field(default_factory=PreTradeLimits)
     signal_top_k: int | None = None
     risk_portfolio: PortfolioRisk = field(default_factory=PortfolioRisk)
+    risk_scaling: Scaling = field(default_factory=Scaling)
     outputs: OutputsSection = field(default_factory=OutputsSection)
     journal: JournalSection | None = None
     trailing_stop: float | TrailingAtr | None = None

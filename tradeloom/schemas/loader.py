@@ -24,7 +24,8 @@ from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
-from tradeloom.schemas.portfolio import unknown_group_symbols
+from tradeloom.schemas.portfolio import PortfolioRisk, unknown_group_symbols
+from tradeloom.schemas.scaling import scaling_problems
 from tradeloom.schemas.secrets import (
     check_secret_fields,
     credential_problems,
@@ -89,6 +90,11 @@ def load_strategy(
     top = validate_model(StrategyFile, data, "", source_map, problems)
     if isinstance(top, StrategyFile) and isinstance(data.get("data"), Mapping):
         for where, message in unknown_group_symbols(top.risk.portfolio, data["data"]):
+            problems.append(Problem(source_map.locate(where), where, message))
+    if isinstance(top, StrategyFile):
+        risk = top.risk
+        ranked = risk.portfolio != PortfolioRisk() or top.signal.top_k is not None
+        for where, message in scaling_problems(risk.scaling, risk.take_profit, ranked, data):
             problems.append(Problem(source_map.locate(where), where, message))
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
@@ -242,6 +248,7 @@ def _strategy_config(
         risk_limits=top.risk.limits,
         signal_top_k=top.signal.top_k,
         risk_portfolio=top.risk.portfolio,
+        risk_scaling=top.risk.scaling,
         execution=components["execution"],
         monitoring=listed("monitoring", len(top.monitoring)),
         health=tuple(top.health),

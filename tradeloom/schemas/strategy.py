@@ -31,6 +31,7 @@ from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.scaling import Scaling
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = [
@@ -208,6 +209,11 @@ class RiskSection(BaseModel):
         default_factory=PortfolioRisk,
         description="Limits on the whole book (open positions, exposures, concentration, "
         "groups, correlation), checked on each bar's entries and reversals in rank order.",
+    )
+    scaling: Scaling = Field(
+        default_factory=Scaling,
+        description="Scaling in and out of a position: partial take-profit levels, and "
+        "pyramiding or DCA adds with a maximum number of adds and a total cap.",
     )
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
 from tradeloom.cli.status import read_status
 from tradeloom.domain import Order
 from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.handover import recover_stops
+from tradeloom.live.journal_state import JournalState
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.execution.client_ids import derived_client_id
 
@@ -307,3 +311,157 @@ def test_a_moved_stop_is_found_at_restart_and_moves_on_under_the_next_id(
         reconciled = rows(run_dir / "journal.sqlite", "reconciled")
         assert all(abs(r["venue_position"] - r["position"]) <= r["tolerance"] for r in reconciled)
         assert run.emulator.errors == []
+
+
+SCALING = STRATEGY.replace(
+    "threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"
+).replace(
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+    "  sizing: {kind: fixed_fraction, fraction: 0.3}\n  stop_loss: 0.01\n"
+    "  scaling:\n    take_profit_levels: [{gain: 0.003, close: 0.5}]\n"
+    "    scale_in: {kind: pyramid, step: 0.002, max_adds: 2, max_position: 0.9}\n",
+)
+
+
+@pytest.mark.slow
+def test_adds_and_partial_take_profits_rest_the_stop_again_for_what_is_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """risk.scaling live: an add cancels the resting stop-loss before it buys, a partial
+    take-profit before it sells; once either has filled, the stop rests again under its
+    derived id for the whole position held then, and the account reconciles."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+
+    def rested_for() -> set[str]:
+        """The reasons of the orders a stop-loss was rested for (its parent)."""
+        orders = {o["id"]: o["reason"] for o in rows(journal, "order")}
+        posted = [p["newClientOrderId"] for p in _posted(run) if p["type"] == "STOP_LOSS"]
+        return {orders[c[: -len("-sl")]] for c in posted}
+
+    with emulated_run(tmp_path, monkeypatch, text=SCALING) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not {"SCALE_IN", "TAKE_PROFIT_PARTIAL"} <= rested_for():
+            assert run.emulator.exchange.position < HISTORY + 300, rested_for()
+            _drive(run, runner, 1)
+        runner.stop("test over")
+        posted = _posted(run)
+        fills = rows(journal, "fill")
+        stops = {p["newClientOrderId"]: p for p in posted if p["type"] == "STOP_LOSS"}
+        held: dict[str, float] = {}  # the position after each order's last fill
+        position = 0.0
+        for f in fills:
+            position += f["side"] * f["quantity"]
+            held[f["order_id"]] = position
+        for client_id, stop in stops.items():
+            parent = client_id[: -len("-sl")]
+            assert client_id == derived_client_id(parent, "sl")
+            # for the whole position once the parent filled (to the lot step, 1e-5 BTC)
+            assert 0.0 <= held[parent] - float(stop["quantity"]) < 1e-5
+        # a stop is cancelled (or fills) before the next one rests: one at a time on spot
+        done = {r["client_id"] for r in rows(journal, "order_state") if r["state"] == "cancelled"}
+        done |= {r["client_id"] for r in rows(journal, "stop_bound")}
+        assert len(set(stops) - done) <= 1
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        again = run.runner(tmp_path / "run")
+        again.start()
+        (reconciled,) = rows(journal, "reconciled")
+        assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+SCALING_TRAILING = SCALING.replace(
+    "  stop_loss: 0.01\n", "  stop_loss: 0.01\n  trailing_stop: 0.003\n"
+)
+
+
+@pytest.mark.slow
+def test_the_resting_stop_follows_the_trailing_level_and_is_anchored_anew_by_each_leg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """risk.scaling with a trailing stop live: one rule for the resting leg. It is named
+    after its anchor, the last filled entry, add or partial take-profit: ``{anchor}-sl``
+    at the core's stop, ``-sl2``, ``-sl3``... as that stop rises; each leg is for the
+    whole position held, and the one it replaces was cancelled before it was sent."""
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "run" / "journal.sqlite"
+
+    def legs() -> list[tuple[str, str, int]]:
+        """(client id, its anchor, its number) of each stop-loss leg posted."""
+        out = []
+        for p in _posted(run):
+            if p["type"] == "STOP_LOSS":
+                anchor, _, number = p["newClientOrderId"].rpartition("-sl")
+                out.append((p["newClientOrderId"], anchor, int(number or 1)))
+        return out
+
+    def reasons() -> dict[str, str]:
+        return {o["id"]: o["reason"] for o in rows(journal, "order")}
+
+    def done() -> bool:
+        anchored = {reasons().get(anchor) for _, anchor, _ in legs()}
+        moved = {reasons().get(anchor) for _, anchor, number in legs() if number > 1}
+        return bool(anchored & {"SCALE_IN", "TAKE_PROFIT_PARTIAL"}) and bool(moved)
+
+    with emulated_run(tmp_path, monkeypatch, text=SCALING_TRAILING) as run:
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        while not done():
+            assert run.emulator.exchange.position < HISTORY + 300, legs()
+            _drive(run, runner, 1)
+        runner.stop("test over")
+        posted = _posted(run)
+        why = reasons()
+        sent = {o["id"]: o for o in rows(journal, "order_sent")}
+        held: dict[str, float] = {}  # the position after each order's last fill
+        position = 0.0
+        for f in rows(journal, "fill"):
+            position += f["side"] * f["quantity"]
+            held[f["order_id"]] = position
+        quantity = {p["newClientOrderId"]: float(p["quantity"]) for p in posted}
+        cancelled = {
+            r["client_id"] for r in rows(journal, "order_state") if r["state"] == "cancelled"
+        }
+        for client_id, anchor, number in legs():
+            assert why[anchor] in ("ENTRY", "SCALE_IN", "TAKE_PROFIT_PARTIAL"), client_id
+            assert 0.0 <= held[anchor] - quantity[client_id] < 1e-5  # all that is held
+            assert sent[client_id]["reason"] in (
+                "EXIT_STOP_LOSS",
+                "EXIT_TRAILING_STOP",
+            )
+            if number > 1:  # moved up from the anchor's previous leg, cancelled first
+                previous = f"{anchor}-sl" if number == 2 else f"{anchor}-sl{number - 1}"
+                assert sent[client_id]["trigger_price"] > sent[previous]["trigger_price"]
+                assert previous in cancelled
+        assert Counter(p["newClientOrderId"] for p in posted).most_common(1)[0][1] == 1
+        assert run.emulator.errors == []
+
+
+def test_a_restart_takes_the_last_filled_entry_add_or_partial_as_the_stops_anchor() -> None:
+    """The anchor the stops rest under, as the live venue set it before the restart: the
+    last order with fills among the entry, the adds and the partial take-profits; an
+    exit or an order without fills is not one."""
+
+    def order(id_: str, side: int, reason: str) -> Order:
+        return Order(id_, 0, pd.Timestamp(0, tz="UTC"), side, 1.0, reason, 100.0)
+
+    state = JournalState()
+    for id_, side, reason, fills in (
+        ("e1", 1, "ENTRY", 1),
+        ("a1", 1, "SCALE_IN", 2),
+        ("p1", -1, "TAKE_PROFIT_PARTIAL", 1),
+        ("a2", 1, "SCALE_IN", 0),  # sent, not filled yet
+        ("x1", -1, "EXIT_SIGNAL", 0),
+    ):
+        state.orders[id_] = order(id_, side, reason)
+        if fills:
+            state.engine_fills[id_] = fills
+    exchange = SimpleNamespace(stops=SimpleNamespace(placed_for=set()), entry_id=None)
+    recover_stops(state, exchange)  # type: ignore[arg-type]
+    assert exchange.entry_id == "p1"
+    state.orders["a3"] = order("a3", 1, "SCALE_IN")
+    state.engine_fills["a3"] = 1
+    recover_stops(state, exchange)  # type: ignore[arg-type]
+    assert exchange.entry_id == "a3"

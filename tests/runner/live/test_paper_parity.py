@@ -25,7 +25,9 @@ bar's model probability is the backtest's, exactly:
 - ``following_exits``: strategies/btc_trailing.yaml, an ATR trailing stop, break-even,
   a cooldown and the time-of-day exit;
 - ``eurusd_forex``: EUR/USD from a CSV closed at weekends (``calendar: forex``) with a bad
-  bar repaired (``validation: repair``).
+  bar repaired (``validation: repair``);
+- ``scaling``: pyramid adds and partial take-profits (``risk.scaling``) under a stop-loss
+  resting at the exchange.
 
 Every case but the mid-fold one is set so that its first fold predicts after the first
 bar the paper run plays: the backtest trades nothing before it, and the two journals can
@@ -333,6 +335,37 @@ def _limit_twap(folder: Path) -> Case:
     return Case("twap.yaml", 350, check=sliced_limits)
 
 
+def _scaling(folder: Path) -> Case:
+    """btc_rf shortened, scaling in (pyramid) and out (partial take-profits) under a
+    stop-loss resting at the exchange: the legs go through the live venue."""
+    text = _edit(
+        (ROOT / "strategies" / "btc_rf.yaml").read_text(),
+        ("bars: 20000", "bars: 700"),
+        ("train_window: 3000", "train_window: 352"),
+        ("retrain_every: 500", "retrain_every: 100"),
+        ("n_estimators: 100", "n_estimators: 20"),
+        ("n_jobs: -1", "n_jobs: 1"),
+        ("threshold: 0.30", "threshold: 0.05"),
+        ("min_interval: 4", "min_interval: 1"),
+        ("max_position: 0.10", "max_position: 0.30"),
+        (
+            "  max_holding_bars: 48\n",
+            "  max_holding_bars: 48\n  stop_loss: 0.02\n  scaling:\n"
+            "    take_profit_levels:\n      - {gain: 0.004, close: 0.4}\n"
+            "      - {gain: 0.008, close: 0.3}\n"
+            "    scale_in: {kind: pyramid, step: 0.003, max_adds: 3, max_position: 0.6}\n",
+        ),
+    )
+    text = text[: text.index("\nmonitoring:")] + "\n"
+    (folder / "scaling.yaml").write_text(text)
+
+    def legs(paper: Path) -> None:
+        reasons = [r["reason"] for r in journaled(paper, "order")]
+        assert reasons.count("SCALE_IN") >= 2 and reasons.count("TAKE_PROFIT_PARTIAL") >= 2
+
+    return Case("scaling.yaml", 350, played=150, check=legs)
+
+
 def _eurusd_forex(folder: Path) -> Case:
     """test_sim_clock_calendar's six weeks of EUR/USD, closed at weekends, one bad bar."""
     kept = eurusd_csv(folder / "eurusd.csv", bad=True)
@@ -428,6 +461,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "limit_twap": _limit_twap,
     "eurusd_forex": _eurusd_forex,
     "following_exits": _following_exits,
+    "scaling": _scaling,
 }
 
 

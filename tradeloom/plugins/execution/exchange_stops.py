@@ -29,6 +29,15 @@ the exchange, so that a stop fills while the runner sleeps between bars, or is d
   working one by its id and moves it on from there. A leg that traded,
   or whose cancel the exchange did not confirm, is left to bind to the engine's exit:
   nothing is placed over it.
+- **Anchored anew by each leg** (``risk.scaling``). ``{entry}`` above is the anchor:
+  the order that last changed what is held, i.e. the entry, then each add
+  (``SCALE_IN``) or partial take-profit (``TAKE_PROFIT_PARTIAL``) once it has filled
+  (`tradeloom.live.exchange_venue.ExchangeVenue`). An add cancels the resting legs
+  before it buys, a partial before it sells; once it has filled, the legs are placed
+  again under ``{anchor}-sl`` for the whole position, at the levels from the average
+  entry price the add moved (the core's stop, with a trailing or break-even stop),
+  and follow from there as ``{anchor}-sl2``... Only a new anchor places a leg lower
+  (a DCA add lowers a long's stop-loss); under one anchor a leg only moves up.
 - **Cancelled with the position.** Before any other exit of the position is sent
   (a signal, a halt, the kill switch, the take-profit's bar-close exit), the resting
   stops are cancelled (OCO done by the runner; each cancel journaled as an
