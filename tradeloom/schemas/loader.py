@@ -170,12 +170,14 @@ def _component(
     # the bare kind, however the file spelt it (messages name the plugin beside it)
     kind = registered.component.kind
     timeframe = section.get("timeframe") if listed_in == "features" else None
+    symbol = section.get("symbol") if listed_in == "features" else None
     return ComponentConfig(
         path=path,
         kind=kind,
         params=params,
         registered=registered,
         timeframe=timeframe if isinstance(timeframe, str) else None,
+        symbol=symbol if isinstance(symbol, str) else None,
     )
 
 
