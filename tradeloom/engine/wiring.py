@@ -32,7 +32,7 @@ from tradeloom.plugins.registry import did_you_mean
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import parse_timeframe
 
-__all__ = ["Pipeline", "build_pipeline", "modelled_venue", "traded_symbols"]
+__all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
 
 _PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
     "data": protocols.DataSource,
@@ -145,7 +145,7 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
-    problems.extend(_informative_problems(config, mode, data))
+    problems.extend(pair_problems(config, mode, data))
     problems.extend(_data_problems(config, data, features, model))
     problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
@@ -220,8 +220,13 @@ def traded_symbols(config: StrategyConfig) -> tuple[str, ...]:
     return (symbol,) if isinstance(symbol, str) else ()
 
 
-def _informative_problems(config: StrategyConfig, mode: Mode, data: object) -> list[Problem]:
-    """Refuse an informative pair that the data source cannot load, or the mode cannot run."""
+def pair_problems(config: StrategyConfig, mode: Mode, data: object) -> list[Problem]:
+    """Return why an informative pair (``features[].symbol``) cannot run: the data source
+    cannot load it, or ``mode`` (paper, live) does not fetch it yet.
+
+    `build_pipeline` checks it; a run built as a backtest and then run as paper (the
+    simulated clock, a portfolio file) calls it again with its mode.
+    """
     problems = []
     for item in config.features:
         if item.symbol is None:

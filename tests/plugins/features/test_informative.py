@@ -344,3 +344,19 @@ def test_a_pair_stepped_without_its_bars_is_refused() -> None:
     bars = btc(range(3))
     with pytest.raises(DataError, match=r"^feature symbol: ETH/USDT's bars were not loaded"):
         pair.stepper(StepContext.of(bars))
+
+
+def test_a_paper_run_on_the_simulated_clock_refuses_a_pair_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The simulated clock builds the strategy as a backtest (its bars are replayed), and
+    still refuses the pair: its ticks would not fetch it."""
+    path = write(tmp_path, DOC)
+    out = tmp_path / "run"
+    args = ["run", str(path), "--mode", "paper", "--clock", "simulated", "--out", str(out)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:12:11 features.1.symbol: --mode paper: paper and live runs do not fetch an "
+        "informative pair's bars yet; remove symbol: or run a backtest"
+    ]
+    assert not out.exists()
