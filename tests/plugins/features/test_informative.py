@@ -360,3 +360,10 @@ def test_a_paper_run_on_the_simulated_clock_refuses_a_pair_before_it_starts(
         "informative pair's bars yet; remove symbol: or run a backtest"
     ]
     assert not out.exists()
+
+
+def test_a_misspelt_symbol_key_is_told_the_key_it_meant(tmp_path: Path) -> None:
+    found = problems(tmp_path, with_data(DOC["data"], {"kind": "ema", "symbl": "ETH/USDT"}))
+    assert found == [
+        f"{tmp_path / 's.yaml'}:9:3 features.0.symbl: unknown key (did you mean 'symbol'?)"
+    ]
