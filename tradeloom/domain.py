@@ -104,6 +104,8 @@ class Universe:
     Attributes:
         bars: One `Bars` per symbol, in the strategy file's order (symbols unique).
         index: The common clock: UTC ``DatetimeIndex`` named ``timestamp``.
+        informative: The bars of the markets that features read but the strategy does
+            not trade (``features[].symbol``, informative pairs), each on its own index.
 
     Series that are not bars (``data.auxiliary``: funding rates, sentiment...) are
     columns of each symbol's ``Bars.frame``, joined as-of with their publication delay
@@ -112,6 +114,7 @@ class Universe:
 
     bars: tuple[Bars, ...]
     index: pd.DatetimeIndex
+    informative: tuple[Bars, ...] = ()
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -130,6 +133,10 @@ class Universe:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def informative_bars(self) -> dict[str, Bars]:
+        """Return the informative markets' bars by symbol."""
+        return {b.symbol: b for b in self.informative}
 
     def present(self) -> npt.NDArray[np.bool_]:
         """Return ``[bars, symbols]``: True where the symbol has a bar on the clock."""

@@ -16,7 +16,8 @@ What is here:
   `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`) and its helper types
   (`RiskContext`, `MonitorInput`, `MonitorMetrics`, `Retrainable`, `FeatureStep`,
   `SteppedFeature`, `StepContext`), and an execution component over several venues
-  (`MultiVenue`, `VenueTerms`: the router);
+  (`MultiVenue`, `VenueTerms`: the router); a data source that loads informative
+  pairs beside its traded markets (`InformativeSource`, ``features[].symbol``);
 - what trading live asks besides (`LiveFeed`, `BarStream`, `LiveModel`,
   `LiveTrainer`, `LiveAnomalyGate`, `LiveVenue`), checked by ``tradeloom validate
   FILE --mode paper|live``;
@@ -66,6 +67,7 @@ from tradeloom.plugins.protocols import (
     DataSource,
     ExtraColumns,
     Feature,
+    InformativeSource,
     KnownLength,
     KnownSymbols,
     LabelHorizon,
@@ -124,6 +126,7 @@ __all__ = [
     "HealthActionKind",
     "HealthChange",
     "HealthStatus",
+    "InformativeSource",
     "KnownLength",
     "KnownSymbols",
     "LabelHorizon",

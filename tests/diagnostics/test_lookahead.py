@@ -907,3 +907,62 @@ def test_a_4h_value_seen_before_its_bar_closed_is_caught(
         r"were truncated$",
         finding.message,
     ), finding.message
+
+
+# --- an informative pair -----------------------------------------------------------------
+
+
+def write_pair(folder: Path) -> Path:
+    """BTC/USDT's bars (traded, with p_up) and ETH/USDT's (informative), a file each."""
+    write_bars(folder, random_walk(), alternating()).rename(folder / "bars-BTC-USDT.csv")
+    write_bars(folder, random_walk(seed=8), alternating()).rename(folder / "bars-ETH-USDT.csv")
+    return write_strategy(
+        folder,
+        strategy_doc(
+            data={"kind": "csv", "path": "bars-{symbol}.csv", "symbols": ["BTC/USDT"]},
+            features=[
+                {"kind": "log_return", "period": 1},
+                {"kind": "log_return", "period": 1, "symbol": "ETH/USDT"},
+                {"kind": "rsi", "window": 3, "timeframe": "4h", "symbol": "ETH/USDT"},
+            ],
+        ),
+    )
+
+
+def test_an_informative_pair_passes(tmp_path: Path) -> None:
+    report = check(write_pair(tmp_path))
+    assert report.finding is None, report.finding
+    assert report.components == 7  # 3 features, model, signal, sizing, execution
+
+
+def test_an_informative_value_seen_before_its_bar_closed_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planted leak: each traded bar joined to the ETH bar after the one its close
+    closed (ETH's next bar, still open then). Only altering ETH's bars after the cut moves
+    the value at the cut (BTC's bars there stay as they were in the reference)."""
+    import tradeloom.plugins.features.informative as informative
+
+    honest = informative.joined_rows
+
+    def one_ahead(other: pd.DatetimeIndex, traded: pd.DatetimeIndex) -> np.ndarray:
+        return np.minimum(honest(other, traded) + 1, len(other) - 1)
+
+    monkeypatch.setattr(informative, "joined_rows", one_ahead)
+    path = write_pair(tmp_path)
+
+    finding = check(path).finding
+
+    assert finding is not None
+    assert (finding.layer, finding.bar, finding.cut, finding.alteration) == (
+        "features",
+        74,
+        74,
+        "truncated",
+    )
+    assert re.match(
+        r"^look-ahead: features\.1 \(kind log_return, plugin tradeloom\.plugins\.features\) "
+        r"column log_return_1@ETH/USDT at bar 74 \(2024-01-04T02:00Z\) changed from \S+ to "
+        r"\S+ when bars after 74 were truncated$",
+        finding.message,
+    ), finding.message

@@ -1010,3 +1010,22 @@ def test_per_bar_features_equal_as_numbers_pass_whatever_their_bits(ram_tmp_path
     config, plugins = load_strategy(_write(ram_tmp_path, spec), [])
     pipeline = dataclasses.replace(build_pipeline(config), features=(_OtherBits(),))
     run_strategy(pipeline, plugins, out=ram_tmp_path / "run", driver="per_bar")
+
+
+def test_informative_pair_features_replay_bar_by_bar_alike(ram_tmp_path: Path) -> None:
+    """examples/informative_pair.yaml (BTC/USDT traded, ETH/USDT features beside it, one
+    of them on ETH's 4h bars), shortened: the per-bar driver steps each ETH feature on
+    ETH's bars as each closes, and every row equals the batch row (`_per_bar` checks
+    them bar by bar), so the journals are the same."""
+    overrides = (
+        "data.bars=700",
+        "model.walk_forward.train_window=300",
+        "model.walk_forward.retrain_every=200",
+    )
+    path = ROOT / "examples" / "informative_pair.yaml"
+    batch = _run(path, ram_tmp_path / "batch", "auto", overrides)
+    per_bar = _run(path, ram_tmp_path / "per_bar", "per_bar", overrides)
+    metrics = json.loads((batch.run_dir / "metrics.json").read_text())
+    assert metrics["fills"] >= 2 and metrics["model_trainings"] >= 2
+    assert "log_return_1@4h@ETH/USDT" in batch.result.symbol_features.columns
+    _assert_same(batch, per_bar)

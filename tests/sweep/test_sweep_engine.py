@@ -243,3 +243,25 @@ def test_a_router_variant_is_swept_with_each_venue_modelled(tmp_path: Path) -> N
     assert chosen["trades"] == metrics["trades"]
     decisions = list(read_events(run / "journal.sqlite", ["route_decision"]))
     assert {getattr(d, "venue", "") for d in decisions} == {"thin", "deep"}
+
+
+def test_the_cached_features_key_covers_an_informative_pair_s_bars() -> None:
+    """A sweep caches features by a hash of the data: the pair's bars are data too, so a
+    changed pair (another file, another fetch) computes the features again; a strategy
+    without a pair keeps the hash it had."""
+    import hashlib
+
+    from tradeloom.domain import Bars
+    from tradeloom.sweep.stages import _data_hash
+
+    index = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC", name="timestamp")
+    frame = pd.DataFrame({k: np.arange(4.0) + 1 for k in ("open", "high", "low", "close")})
+    frame = frame.assign(volume=1.0).set_axis(index)
+    btc, eth = Bars(frame, "BTC/USDT", "1h", 3600), Bars(frame * 2, "ETH/USDT", "1h", 3600)
+    moved = Bars(frame.assign(close=frame["close"] * 3), "ETH/USDT", "1h", 3600)
+    digest = hashlib.sha256()  # the hash before informative pairs: caches stay valid
+    digest.update(json.dumps(["BTC/USDT", "1h", list(frame.columns)]).encode())
+    digest.update(np.ascontiguousarray(index.as_unit("ns").asi8).tobytes())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    assert _data_hash(btc) == digest.hexdigest()[:32]
+    assert len({_data_hash(btc), _data_hash(btc, (eth,)), _data_hash(btc, (moved,))}) == 3

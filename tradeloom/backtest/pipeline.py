@@ -300,7 +300,8 @@ def _per_bar(
     crossing = [f for f in engine.p.features if isinstance(f, CrossSectionalFeature)]
     steppers = None
     if all(isinstance(f, SteppedFeature) for f in own):
-        steppers = [FeatureStepper(own, StepContext.of(bars)) for bars in universe.bars]
+        pairs = universe.informative_bars()
+        steppers = [FeatureStepper(own, StepContext.of(bars, pairs)) for bars in universe.bars]
     clock = features.array()
     present = universe.present()
     columns = features.columns

@@ -483,6 +483,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     # simulated: each data source is swapped for the emulator's after it loaded the bars
     pipelines = tuple(build_pipeline(config) for config in portfolio.strategies)
     _refuse_funding(pipelines, args.mode)
+    _refuse_pairs(pipelines, args.mode)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)
@@ -509,6 +510,7 @@ def _run_live(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
+    _refuse_pairs([pipeline], args.mode)
     _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
@@ -536,6 +538,16 @@ def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
         for p in pipelines
         for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue, portfolio=True)
     ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:
+    """Refuse an informative pair in paper or live runs (the simulated clock and a
+    portfolio file build their pipelines as backtests)."""
+    from tradeloom.engine.wiring import pair_problems
+
+    problems = [problem for p in pipelines for problem in pair_problems(p.config, mode, p.data)]
     if problems:
         raise ConfigError(problems)
 

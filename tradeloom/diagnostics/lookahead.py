@@ -17,7 +17,9 @@ third-party components included:
    (a violated ``available_after``) moves a row <= t. A universe is cut on its common
    clock: every symbol's bars after the clock's bar t are altered (each symbol its own
    walk), so a cross-sectional feature that looks ahead, or a per-symbol one feeding
-   it, moves a row <= t; cuts fall where every symbol has been listed.
+   it, moves a row <= t; cuts fall where every symbol has been listed. The markets
+   of informative pairs (``features[].symbol``) are altered after the cut too, each
+   its own walk, so a pair joined before its bar closed moves a row <= t.
 3. Nothing at a bar <= t may move. Compared in this order, the first difference is
    reported and the check stops:
 
@@ -376,6 +378,12 @@ class _FixedSource:
     def load_universe(self) -> Universe:
         return self.universe
 
+    def informative_refusal(self, symbol: str) -> str | None:
+        return None
+
+    def load_informative(self, symbol: str) -> Bars:
+        return self.universe.informative_bars()[symbol]
+
 
 class _Runner:
     def __init__(self, config: StrategyConfig, folder: Path) -> None:
@@ -463,8 +471,20 @@ def _alter(
             rng = np.random.default_rng([seed, cut] if s == 0 else [seed, cut, s])
             one = replace_after(bars, mine, rng)
         altered.append(rejoin_published_by(one, series, mine))
+    # an informative pair's bars after the cut are the future too: altered the same way
+    pairs = []
+    for k, bars in enumerate(universe.informative):
+        mine = int(bars.frame.index.searchsorted(last, side="right")) - 1
+        if alteration == "truncated":
+            pairs.append(truncate_after(bars, mine))
+        else:
+            rng = np.random.default_rng([seed, cut, _INFORMATIVE_STREAM, k])
+            pairs.append(replace_after(bars, mine, rng))
     index = universe.index[: cut + 1] if alteration == "truncated" else universe.index
-    return Universe(tuple(altered), index)
+    return Universe(tuple(altered), index, tuple(pairs))
+
+
+_INFORMATIVE_STREAM = 2**32  # no symbol index reaches it
 
 
 def _every_symbol_listed(universe: Universe) -> int:

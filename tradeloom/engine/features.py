@@ -9,35 +9,44 @@ bar of the clock, that bar's row of every symbol, and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from tradeloom import progress
 from tradeloom.domain import Bars, Universe
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import DataError
 from tradeloom.plugins.features.finite import check_finite_features
+from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
 from tradeloom.schemas.config import ComponentConfig
 
 __all__ = ["SymbolFeatures", "compute_features", "cross_row", "universe_features"]
 
 
-def compute_features(pipeline: Pipeline, bars: Bars) -> pd.DataFrame:
+def compute_features(
+    pipeline: Pipeline, bars: Bars, informative: Mapping[str, Bars] | None = None
+) -> pd.DataFrame:
     """Compute every per-symbol feature in file order; each sees the bars and those before it.
 
     Cross-sectional features are not computed here (they need the universe: see
-    `universe_features`).
+    `universe_features`). An informative pair (`InformativePair`) is computed on its
+    market's bars in ``informative`` and joined to ``bars`` as of their close.
 
     Raises:
         RuntimeError: A feature returned other columns than it declared, or other rows.
-        DataError: A feature value is infinite (`check_finite_features`).
+        DataError: A feature value is infinite (`check_finite_features`), or an
+            informative pair's bars were not loaded.
     """
     frame = pd.DataFrame(index=bars.frame.index)
+    pairs = informative or {}
     own = _per_symbol(pipeline)
     with progress.task("features", total=len(own)) as shown:
         for item, feature in own:
             shown.describe(f"features: {item.kind}")
-            frame = _feature(item, feature, bars, frame)
+            frame = _feature(item, feature, bars, frame, pairs)
             shown.advance()
     check_finite_features(frame, [(f.path, f.kind, c.columns()) for f, c in own])
     return frame
@@ -76,7 +85,7 @@ def universe_features(pipeline: Pipeline, universe: Universe) -> SymbolFeatures:
     clock: list[pd.DataFrame] = []
     own: list[pd.DataFrame] = []
     for bars in universe.bars:
-        frame = compute_features(pipeline, bars)
+        frame = compute_features(pipeline, bars, universe.informative_bars())
         own.append(frame)
         clock.append(frame.reindex(index))
     crossing = [
@@ -125,9 +134,19 @@ def _cross(
 
 
 def _feature(
-    item: ComponentConfig, feature: Feature, bars: Bars, frame: pd.DataFrame
+    item: ComponentConfig,
+    feature: Feature,
+    bars: Bars,
+    frame: pd.DataFrame,
+    informative: Mapping[str, Bars],
 ) -> pd.DataFrame:
-    out = feature.compute(bars, frame)
+    if isinstance(feature, InformativePair):
+        other = informative.get(feature.symbol)
+        if other is None:
+            raise DataError(f"{item.path}.symbol: {feature.symbol}'s bars were not loaded")
+        out = feature.compute_joined(bars, other)
+    else:
+        out = feature.compute(bars, frame)
     declared = feature.columns()
     if list(out.columns) != declared or not out.index.equals(bars.frame.index):
         raise RuntimeError(

@@ -2,14 +2,17 @@
 
 A data source that is a `tradeloom.plugins.protocols.UniverseSource` gives the bars of
 several symbols on one clock; any other gives one symbol's bars, the universe of one
-(whose clock is its own index, so nothing about a one-symbol run changes). What was
-loaded is journaled: one `DataLoaded` per symbol, and each stretch of the clock where
-a symbol has no bar (not listed yet, delisted, halted) once, as a `SymbolAbsent`.
+(whose clock is its own index, so nothing about a one-symbol run changes). The markets
+of informative pairs (``features[].symbol``) are loaded beside them, by the same source.
+What was loaded is journaled: one `DataLoaded` per symbol, and each stretch of the
+clock where a symbol has no bar (not listed yet, delisted, halted) once, as a
+`SymbolAbsent`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +23,16 @@ from tradeloom.engine.universe_checks import universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
-from tradeloom.plugins.protocols import UniverseSource
+from tradeloom.plugins.features.informative import InformativePair
+from tradeloom.plugins.protocols import InformativeSource, UniverseSource
 
-__all__ = ["absences", "check_universe", "journal_universe", "load_universe"]
+__all__ = [
+    "absences",
+    "check_universe",
+    "informative_symbols",
+    "journal_universe",
+    "load_universe",
+]
 
 
 def load_universe(pipeline: Pipeline) -> Universe:
@@ -39,7 +49,18 @@ def load_universe(pipeline: Pipeline) -> Universe:
         bars = data.load()
         universe = Universe((bars,), bars.frame.index)
     check_universe(pipeline, len(universe.symbols))
+    symbols = informative_symbols(pipeline)
+    if symbols:
+        # wiring refused a source that cannot load them (`InformativeSource`)
+        assert isinstance(data, InformativeSource)
+        universe = replace(universe, informative=tuple(data.load_informative(s) for s in symbols))
     return universe
+
+
+def informative_symbols(pipeline: Pipeline) -> tuple[str, ...]:
+    """Return the informative pairs' symbols (``features[].symbol``), each once, in file order."""
+    seen = dict.fromkeys(f.symbol for f in pipeline.features if isinstance(f, InformativePair))
+    return tuple(seen)
 
 
 def check_universe(pipeline: Pipeline, symbols: int) -> None:

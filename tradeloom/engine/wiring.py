@@ -13,6 +13,7 @@ from tradeloom.engine.universe_checks import declared_symbols, universe_problems
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.features.informative import InformativePair, informative_refusal
 from tradeloom.plugins.features.timeframe import (
     HigherTimeframe,
     timeframe_problem,
@@ -31,7 +32,7 @@ from tradeloom.plugins.registry import did_you_mean
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import parse_timeframe
 
-__all__ = ["Pipeline", "build_pipeline", "modelled_venue"]
+__all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
 
 _PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
     "data": protocols.DataSource,
@@ -106,12 +107,16 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     columns: list[str] = []
     owners: dict[str, str] = {}
     for item in config.features:
-        if item.timeframe is None:
+        if item.timeframe is None and item.symbol is None:
             feature = build(item, replace(ctx, feature_columns=tuple(columns)))
         else:
             before = len(problems)
-            feature = _higher_timeframe(config, item, build(item, ctx), problems)
-            problems[before:] = [_on_resampled_bars(p) for p in problems[before:]]
+            feature = build(item, ctx)
+            if item.timeframe is not None:
+                feature = _higher_timeframe(config, item, feature, problems)
+            if item.symbol is not None:
+                feature = _informative(config, item, feature, problems)
+            problems[before:] = [_on_other_bars(item, p) for p in problems[before:]]
         if feature is None:
             continue
         assert isinstance(feature, protocols.Feature)
@@ -140,6 +145,7 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
+    problems.extend(pair_problems(config, mode, data))
     problems.extend(_data_problems(config, data, features, model))
     problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
@@ -182,13 +188,84 @@ def _higher_timeframe(
     return HigherTimeframe(inner, item.timeframe)
 
 
-def _on_resampled_bars(problem: Problem) -> Problem:
-    if problem.path.endswith(".timeframe"):
+def _informative(
+    config: StrategyConfig, item: ComponentConfig, inner: object, problems: list[Problem]
+) -> InformativePair | None:
+    """Return the feature ``inner`` (built seeing no earlier column: it runs on the other
+    market's bars alone) on ``item.symbol``'s bars, or None after appending why not."""
+    if inner is None:
+        return None
+    assert isinstance(inner, protocols.Feature) and item.symbol is not None
+    path = f"{item.path}.symbol"
+    refusal = informative_refusal(inner)
+    traded = traded_symbols(config)
+    if refusal is None and item.symbol in traded:
+        refusal = (
+            f"{item.symbol} is traded by this strategy, and an informative pair is a market "
+            "it does not trade; remove symbol: to compute the feature on the traded bars"
+        )
+    if refusal is not None:
+        problems.append(Problem(config.locate(path), path, refusal))
+        return None
+    return InformativePair(inner, item.symbol)
+
+
+def traded_symbols(config: StrategyConfig) -> tuple[str, ...]:
+    """Return the symbols ``data`` declares (``symbols``, or ``symbol``; none: unknown)."""
+    params = config.data.params
+    symbols = getattr(params, "symbols", None)
+    if isinstance(symbols, list):
+        return tuple(str(s) for s in symbols)
+    symbol = getattr(params, "symbol", None)
+    return (symbol,) if isinstance(symbol, str) else ()
+
+
+def pair_problems(config: StrategyConfig, mode: Mode, data: object) -> list[Problem]:
+    """Return why an informative pair (``features[].symbol``) cannot run: the data source
+    cannot load it, or ``mode`` (paper, live) does not fetch it yet.
+
+    `build_pipeline` checks it; a run built as a backtest and then run as paper (the
+    simulated clock, a portfolio file) calls it again with its mode.
+    """
+    problems = []
+    for item in config.features:
+        if item.symbol is None:
+            continue
+        path = f"{item.path}.symbol"
+        if mode != "backtest":
+            refusal: str | None = (
+                f"--mode {mode}: paper and live runs do not fetch an informative pair's bars "
+                "yet; remove symbol: or run a backtest"
+            )
+        elif data is None:
+            continue
+        elif not isinstance(data, protocols.InformativeSource):
+            refusal = (
+                f"data kind {config.data.kind} cannot load another market's bars beside the "
+                "traded ones; remove symbol: or use a source that can (synthetic, csv or "
+                "parquet with symbols, ccxt)"
+            )
+        else:
+            refusal = data.informative_refusal(item.symbol)
+        if refusal is not None:
+            problems.append(Problem(config.locate(path), path, refusal))
+    return problems
+
+
+def _on_other_bars(item: ComponentConfig, problem: Problem) -> Problem:
+    if problem.path.endswith((".timeframe", ".symbol")):
         return problem
+    if item.symbol is not None:
+        sees = f"{item.symbol}'s bars"
+        key = "symbol"
+        if item.timeframe is not None:
+            sees += " resampled to its timeframe"
+    else:
+        sees, key = "the bars resampled to it", "timeframe"
     return replace(
         problem,
-        message=f"{problem.message} (a feature with timeframe: sees the bars resampled to "
-        "it, not the columns of other features)",
+        message=f"{problem.message} (a feature with {key}: sees {sees}, not the columns of "
+        "other features)",
     )
 
 

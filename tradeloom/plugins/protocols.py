@@ -50,6 +50,7 @@ __all__ = [
     "DataSource",
     "ExtraColumns",
     "Feature",
+    "InformativeSource",
     "JoinsAuxiliary",
     "KnownLength",
     "KnownSymbols",
@@ -118,6 +119,26 @@ class UniverseSource(Protocol):
 
     def load_universe(self) -> Universe:
         """Return every symbol's validated bars and the common clock.
+
+        Raises `tradeloom.errors.DataError` for bad data, naming the symbol.
+        """
+        ...
+
+
+@runtime_checkable
+class InformativeSource(Protocol):
+    """Data layer that can also load markets the strategy does not trade (informative
+    pairs, ``features[].symbol``): the same kind of bars, the same timeframe and range."""
+
+    def informative_refusal(self, symbol: str) -> str | None:
+        """Return why ``symbol``'s bars cannot be loaded beside the traded ones, or None.
+
+        Called before anything is loaded (validation); the reason ends with the remedy.
+        """
+        ...
+
+    def load_informative(self, symbol: str) -> Bars:
+        """Return ``symbol``'s validated bars, loaded as the traded market's are.
 
         Raises `tradeloom.errors.DataError` for bad data, naming the symbol.
         """

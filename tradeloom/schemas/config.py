@@ -43,6 +43,8 @@ class ComponentConfig:
         registered: The component and the plugin that provides it.
         timeframe: A feature's ``timeframe:``, the higher timeframe it is computed on
             (None: the bars' own; always None for the other layers).
+        symbol: A feature's ``symbol:``, the informative market it is computed on
+            (None: the traded market's own bars; always None for the other layers).
     """
 
     path: str
@@ -50,6 +52,7 @@ class ComponentConfig:
     params: BaseModel
     registered: RegisteredComponent = field(repr=False)
     timeframe: str | None = None
+    symbol: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class StrategyConfig:
         that spell the same features differently (a default written out or left implicit)
         give equal specifications, and a model trained with one loads with the other.
         A feature's ``timeframe`` is recorded when it is set (rsi on 4h bars is another
-        feature than rsi on the bars).
+        feature than rsi on the bars), and so is its ``symbol`` (rsi of ETH/USDT is not
+        rsi of the traded market).
         """
         return [
             _plain(
@@ -138,6 +142,7 @@ class StrategyConfig:
                     "kind": item.kind,
                     **_dump(item.params),
                     **({"timeframe": item.timeframe} if item.timeframe else {}),
+                    **({"symbol": item.symbol} if item.symbol else {}),
                 }
             )
             for item in self.features

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import manager
 from tradeloom.plugins.manager import PluginImportError, Plugins
-from tradeloom.plugins.registry import Registry
+from tradeloom.plugins.registry import Registry, did_you_mean
 from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.messages import describe_validation_error, join_path
@@ -170,19 +171,33 @@ def _component(
     for below, message in misplaced:
         where = join_path(path, below)
         problems.append(Problem(source_map.locate(where), where, message))
+    before = len(problems)
     params = validate_model(model, keys, path, source_map, problems)
+    problems[before:] = [_runner_key_hint(p, path, runner_keys[1:]) for p in problems[before:]]
     if params is None or misplaced:
         return None
     # the bare kind, however the file spelt it (messages name the plugin beside it)
     kind = registered.component.kind
     timeframe = section.get("timeframe") if listed_in == "features" else None
+    symbol = section.get("symbol") if listed_in == "features" else None
     return ComponentConfig(
         path=path,
         kind=kind,
         params=params,
         registered=registered,
         timeframe=timeframe if isinstance(timeframe, str) else None,
+        symbol=symbol if isinstance(symbol, str) else None,
     )
+
+
+def _runner_key_hint(problem: Problem, path: str, runner_keys: tuple[str, ...]) -> Problem:
+    """Suggest a key the runner handles for any kind (``symbl``: ``symbol``) when the
+    component's own keys had no suggestion for an unknown key of its section."""
+    parent, _, key = problem.path.rpartition(".")
+    if parent != path or not problem.message.startswith("unknown key;"):
+        return problem
+    hint = did_you_mean(key, runner_keys)
+    return replace(problem, message=f"unknown key{hint}") if hint else problem
 
 
 def validate_model(

@@ -73,7 +73,7 @@ LIST_SECTIONS: dict[str, str] = {
 
 RUNNER_KEYS: dict[str, tuple[str, ...]] = {
     "signal": ("regimes", "top_k"),
-    "features": ("timeframe",),
+    "features": ("timeframe", "symbol"),
 }
 """Keys of a component section that the runner handles for any kind (not the component's);
 a list section's (``features``) apply to each of its entries."""
@@ -135,8 +135,14 @@ def _check_timeframe(value: str | None) -> str | None:
     return value
 
 
+def _check_informative(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must be a market symbol such as ETH/USDT, was blank")
+    return value
+
+
 class FeatureSection(ComponentSection):
-    """An entry of ``features:``: the feature, and the timeframe it is computed on."""
+    """An entry of ``features:``: the feature, the timeframe and the market it is computed on."""
 
     timeframe: Annotated[str | None, AfterValidator(_check_timeframe)] = Field(
         default=None,
@@ -145,6 +151,16 @@ class FeatureSection(ComponentSection):
         "day; buckets aligned on midnight UTC); each base bar sees the value of the last "
         "higher-timeframe bar closed by its own close. Its columns are named "
         "{column}@{timeframe} (rsi_14@4h). Null: the bars' own timeframe.",
+    )
+    symbol: Annotated[str | None, AfterValidator(_check_informative)] = Field(
+        default=None,
+        description="Compute the feature on another market's bars (an informative pair, "
+        "e.g. ETH/USDT beside BTC/USDT: same data source and timeframe, not traded), "
+        "joined as of bar close: each traded bar sees that market's last bar closed by its "
+        "own close (a missing bar: the last one before; NaN before the first). Its columns "
+        "are named {column}@{symbol} (log_return_1@ETH/USDT); a universe gets the same "
+        "values for every symbol. Backtests and check-lookahead only. Null: the traded "
+        "market's bars.",
     )
 
 

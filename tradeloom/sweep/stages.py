@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +126,7 @@ def prepare_series(pipeline: Pipeline, cache: StageCache) -> Series | None:
         return None
     bars = universe.bars[0]
     config = pipeline.config
-    data_hash = _data_hash(bars)
+    data_hash = _data_hash(bars, universe.informative)
     features_key = stage_key("features", data_hash, config.document.get("features"))
     model_key = stage_key("model", features_key, config.document.get("model"), config.seed)
     regime = None if config.regime is None else config.regime.model_dump(mode="json")
@@ -244,11 +245,15 @@ def _training_fields(training: ModelTraining) -> dict[str, Any]:
     return {f.name: getattr(training, f.name) for f in fields(training) if f.name != "reference"}
 
 
-def _data_hash(bars: Bars) -> str:
-    """Return a hash of the bars' content: every column, the times, the market."""
-    frame = bars.frame
+def _data_hash(bars: Bars, informative: Sequence[Bars] = ()) -> str:
+    """Return a hash of the bars' content: every column, the times, the market; and of
+    the informative pairs' bars, when there are any (a strategy without keeps its hash)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([bars.symbol, bars.timeframe, list(map(str, frame.columns))]).encode())
-    digest.update(np.ascontiguousarray(frame.index.as_unit("ns").asi8).tobytes())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for one in (bars, *informative):
+        frame = one.frame
+        digest.update(
+            json.dumps([one.symbol, one.timeframe, list(map(str, frame.columns))]).encode()
+        )
+        digest.update(np.ascontiguousarray(frame.index.as_unit("ns").asi8).tobytes())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:32]

@@ -310,3 +310,57 @@ def test_ccxt_symbol_keys_are_checked() -> None:
     assert messages(CcxtParams, **given, symbol="A/B", symbols=["A/B"]) == [
         ((), "Value error, set symbol (one market) or symbols (a universe), not both")
     ]
+
+
+# --- informative pairs: a market loaded beside the traded ones --------------------------------
+
+
+def test_ccxt_fetches_and_caches_an_informative_pair_like_the_traded_market(
+    tmp_path: Path,
+) -> None:
+    markets = {s: make_bars(seed=k) for k, s in enumerate(SYMBOLS[:2])}
+    keys = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "start": "2024-01-02"}
+    keys |= {"end": "2024-01-08", "cache_dir": "cache"}
+    with (
+        ExchangeEmulator(markets, {"USDT": 1000}, start=START) as emulator,
+        use_client_factory("binance", lambda settings: emulator.client(**settings)),
+    ):
+        source = build_ccxt(CcxtParams(**keys), ctx(tmp_path))
+        assert source.informative_refusal("ETH/USDT") is None
+        eth = source.load_informative("ETH/USDT")
+    window = slice("2024-01-02", "2024-01-07 23:00")
+    assert (eth.symbol, eth.timeframe) == ("ETH/USDT", "1h")
+    pd.testing.assert_frame_equal(
+        eth.frame, markets["ETH/USDT"].loc[window], check_exact=True, check_freq=False
+    )
+    assert (tmp_path / "cache" / "ohlcv" / "binance" / "ETH-USDT").is_dir()
+    offline = build_ccxt(CcxtParams(**keys, offline=True), ctx(tmp_path))
+    pd.testing.assert_frame_equal(offline.load_informative("ETH/USDT").frame, eth.frame)
+    with pytest.raises(DataError, match=r"^data: binance SOL/USDT 1h: offline and nothing"):
+        offline.load_informative("SOL/USDT")
+
+
+def test_a_long_file_gives_a_pair_its_rows_and_refuses_a_symbol_it_lacks(
+    tmp_path: Path,
+) -> None:
+    frames = {s: market(k) for k, s in enumerate(SYMBOLS[:2])}
+    long = pd.concat([f.assign(symbol=s) for s, f in frames.items()]).sort_index(kind="stable")
+    long.to_csv(tmp_path / "long.csv")
+    params = CsvParams(path="long.csv", symbols=["BTC/USDT"], symbol_column="symbol")
+    source = build_csv(params, ctx(tmp_path))
+    assert source.informative_refusal("ETH/USDT") is None
+    pd.testing.assert_frame_equal(
+        source.load_informative("ETH/USDT").frame, frames["ETH/USDT"], check_freq=False
+    )
+    assert source.informative_refusal("SOL/USDT") == (
+        f"{tmp_path / 'long.csv'} has no rows for symbol SOL/USDT in column 'symbol'; add "
+        "them or remove symbol:"
+    )
+
+
+def test_a_template_s_pair_without_a_file_is_refused_naming_the_path(tmp_path: Path) -> None:
+    (tmp_path / "BTC-USDT.csv").write_text(market(1).to_csv())
+    source = build_csv(CsvParams(path="{symbol}.csv", symbols=["BTC/USDT"]), ctx(tmp_path))
+    assert source.informative_refusal("ETH/USDT") == (
+        f"no file for symbol ETH/USDT: {tmp_path / 'ETH-USDT.csv'}"
+    )

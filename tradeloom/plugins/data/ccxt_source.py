@@ -353,6 +353,21 @@ class CcxtSource:
         series = self.auxiliary_series() if self.auxiliary else ()
         return universe_of([join_asof(b, series) for b in bars])
 
+    def informative_refusal(self, symbol: str) -> str | None:
+        """Return None: any market of the exchange is fetched as the traded one is (a
+        market it does not list fails when the bars are loaded, naming it)."""
+        return None
+
+    def load_informative(self, symbol: str) -> Bars:
+        """Return ``symbol``'s validated bars of the range, fetched and cached like the
+        traded market's (offline: from the cache).
+
+        Raises:
+            DataError: As `load`, naming the symbol's market.
+            ExchangeUnavailable: The exchange did not answer.
+        """
+        return self._for(symbol)._bars()
+
     def symbol_count(self) -> int:
         """Return how many symbols it loads, known before loading (validation's checks)."""
         return len(self.params.symbols or [self.params.market])

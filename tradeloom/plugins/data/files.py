@@ -219,6 +219,42 @@ class FileSource:
         series = self.auxiliary.load(symbols) if self.auxiliary else ()
         return universe_of([join_asof(b, series) for b in bars])
 
+    def informative_refusal(self, symbol: str) -> str | None:
+        """Return why ``symbol``'s bars cannot be read beside the traded ones, or None.
+
+        A ``{symbol}`` template names its file, a ``symbol_column`` its rows of the long
+        file; one file of one market names no other.
+        """
+        if _TEMPLATE in str(self.path):
+            path = self.path_of(symbol)
+            return None if path.is_file() else f"no file for symbol {symbol}: {path}"
+        if self.params.symbol_column is None:
+            return (
+                f"data kind {self.file_format} reads one market from {self.path}; to read "
+                f"{symbol} beside it, write data.path with {_TEMPLATE} (one file per symbol) "
+                "and data.symbols, or set data.symbol_column (one long file)"
+            )
+        present = _symbols_in(self.path, self.file_format, self.params.symbol_column)
+        if present is not None and symbol not in present:
+            return (
+                f"{self.path} has no rows for symbol {symbol} in column "
+                f"'{self.params.symbol_column}'; add them or remove symbol:"
+            )
+        return None
+
+    def load_informative(self, symbol: str) -> Bars:
+        """Read and check ``symbol``'s bars: its file (a template), or its rows (a long file).
+
+        Raises:
+            DataError: As `load`, naming the symbol.
+        """
+        if self.params.symbol_column is not None:
+            raw, rows = self._read(self.path)
+            return self._from_long(raw, rows, [symbol])[0]
+        path = self.path_of(symbol)
+        raw, rows = self._read(path)
+        return self._bars(raw, rows, str(path), symbol)
+
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the declared auxiliary series as read (for `check_lookahead`)."""
         return self.auxiliary.load(self._symbols())
@@ -398,9 +434,13 @@ def timeframe_text(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _check_listed(path: Path, file_format: FileFormat, params: FileParams) -> None:
-    """Refuse a listed symbol that the long file has no row of (reads one column)."""
-    column = params.symbol_column or ""
+def _symbols_in(path: Path, file_format: FileFormat, column: str) -> set[str] | None:
+    """Return the symbols in the long file's ``column`` (reads that column only); None:
+    unreadable (load() says why, with the file's name).
+
+    Raises:
+        ParamError: The file has no such column.
+    """
     wanted = column.strip().lower()
     try:
         if file_format == "csv":
@@ -413,10 +453,18 @@ def _check_listed(path: Path, file_format: FileFormat, params: FileParams) -> No
             names = [n for n in pq.read_schema(path).names if n.strip().lower() == wanted]
             raw = pd.read_parquet(path, columns=names[:1])
     except Exception:  # unreadable: load() says why, with the file's name
-        return
+        return None
     if raw.shape[1] == 0:
         raise ParamError("symbol_column", f"{path} has no column '{column}'")
-    present = set(raw.iloc[:, 0].astype("string").str.strip().dropna())
+    return set(raw.iloc[:, 0].astype("string").str.strip().dropna())
+
+
+def _check_listed(path: Path, file_format: FileFormat, params: FileParams) -> None:
+    """Refuse a listed symbol that the long file has no row of (reads one column)."""
+    column = params.symbol_column or ""
+    present = _symbols_in(path, file_format, column)
+    if present is None:
+        return
     listed = [(f"symbols.{i}", s) for i, s in enumerate(params.symbols or [])]
     if params.symbol is not None:
         listed.append(("symbol", params.symbol))

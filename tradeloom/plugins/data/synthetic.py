@@ -32,6 +32,7 @@ same market: every random stream is drawn in bar order.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -57,6 +58,7 @@ __all__ = [
     "SyntheticSource",
     "build_synthetic",
     "simulate",
+    "simulate_informative",
     "simulate_universe",
 ]
 
@@ -110,6 +112,7 @@ _GAP = 0.05  # open-to-previous-close gap, in bar volatilities
 _LOG_CEILING = math.log(MAX_PRICE) - math.log(1e3)  # closes stay 1000x below the price bound
 _VOLUME_PER_HOUR = 1e7  # quote currency traded per hour at the base volatility
 _FACTOR_KEY = 2**40  # the common factor's stream: no market index reaches it
+_INFORMATIVE_KEY = 2**41  # informative markets' streams, keyed by symbol after it
 
 
 class SyntheticParams(Params):
@@ -235,18 +238,37 @@ def simulate_universe(params: SyntheticParams, seed: int) -> tuple[SyntheticMark
     """
     symbols = params.symbols or [params.symbol]
     base = _entropy(params, seed)
-    c = params.correlation
-    factor = None
-    if c > 0.0:
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([base, _FACTOR_KEY])))
-        step = params.volatility * math.sqrt(
-            c / periods_per_year(parse_timeframe(params.timeframe))
-        )
-        factor = np.cumsum(rng.standard_normal(params.bars)) * step
-    own = params.volatility * math.sqrt(1.0 - c)
+    factor = _factor(params, base)
+    own = params.volatility * math.sqrt(1.0 - params.correlation)
     return tuple(
         _simulate(params, base if k == 0 else [base, k], own, factor) for k in range(len(symbols))
     )
+
+
+def simulate_informative(params: SyntheticParams, seed: int, symbol: str) -> SyntheticMarket:
+    """Simulate ``symbol``, a market beside those of ``params`` that is not traded.
+
+    Drawn from streams of its own, keyed by the symbol's name (so that adding another
+    informative market changes no earlier one). With ``symbols`` (a universe) it follows
+    the universe's common factor as a universe's market does, correlated with each
+    traded market by about ``correlation``; beside one ``symbol`` it is independent (that
+    market follows no factor).
+    """
+    base = _entropy(params, seed)
+    key = [base, _INFORMATIVE_KEY, zlib.crc32(symbol.encode())]
+    if params.symbols is None:
+        return _simulate(params, key, params.volatility, None)
+    own = params.volatility * math.sqrt(1.0 - params.correlation)
+    return _simulate(params, key, own, _factor(params, base))
+
+
+def _factor(params: SyntheticParams, base: int) -> np.ndarray | None:
+    c = params.correlation
+    if c <= 0.0:
+        return None
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([base, _FACTOR_KEY])))
+    step = params.volatility * math.sqrt(c / periods_per_year(parse_timeframe(params.timeframe)))
+    return np.cumsum(rng.standard_normal(params.bars)) * step
 
 
 def _entropy(params: SyntheticParams, seed: int) -> int:
@@ -353,6 +375,14 @@ class SyntheticSource:
                 for m, s in zip(markets, symbols, strict=True)
             ]
         )
+
+    def informative_refusal(self, symbol: str) -> str | None:
+        """Return None: any symbol can be simulated beside the traded ones."""
+        return None
+
+    def load_informative(self, symbol: str) -> Bars:
+        """Simulate and validate ``symbol``'s bars (`simulate_informative`)."""
+        return self._validated(simulate_informative(self.params, self.seed, symbol), symbol)
 
     def symbol_count(self) -> int:
         """Return how many symbols it loads, known before loading (validation's checks)."""

@@ -75,6 +75,9 @@ class StepContext:
             (``series``); None when the driver has none (paper and live runs).
         live_rows: A paper or live run's extra columns, known only as each bar closes
             (its order book, `tradeloom.plugins.data.live_book.LiveBook`); None: none.
+        informative: The bars of the informative pairs (``features[].symbol``) by symbol,
+            for the per-bar driver of a backtest: a pair's step reads each of their bars
+            only once the stepped bar has closed it. None: none loaded.
     """
 
     symbol: str
@@ -82,13 +85,17 @@ class StepContext:
     timeframe_seconds: int
     extra: pd.DataFrame | None = field(default=None, compare=False, repr=False)
     live_rows: LiveRows | None = field(default=None, compare=False, repr=False)
+    informative: Mapping[str, Bars] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, bars: Bars) -> StepContext:
-        """Return the context of ``bars``, whose continuation will be stepped."""
+    def of(cls, bars: Bars, informative: Mapping[str, Bars] | None = None) -> StepContext:
+        """Return the context of ``bars``, whose continuation will be stepped (and of the
+        informative pairs' bars)."""
         others = [c for c in bars.frame.columns if c not in OHLCV]
         extra = bars.frame[others] if others else None
-        return cls(bars.symbol, bars.timeframe, bars.timeframe_seconds, extra)
+        return cls(
+            bars.symbol, bars.timeframe, bars.timeframe_seconds, extra, informative=informative
+        )
 
 
 @runtime_checkable
