@@ -1,0 +1,174 @@
+"""A perpetual trades live on the emulator's USD-M swap market through ccxt's unified swap
+API: longs and shorts, funding booked by the core as the exchange pays it, positions (not
+balances) reconciled at a restart after ``kill -9``.
+
+The strategy reads ``BTC/USDT:USDT`` bars and funding rates from the emulator (``/fapi``)
+and sends its orders there (``POST /fapi/v1/order``); the emulator's clock drives the
+run (`live_emulated`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows, tick_until
+
+from tradeloom.errors import UserError
+from tradeloom.live.reconcile import RestartRefused
+
+SWAP = "BTC/USDT:USDT"
+END = 200
+"""The last bar the runs play: the first fold trains at bar 123, a few dozen ticks after."""
+
+PERP = (
+    STRATEGY.replace("symbol: BTC/USDT\n", f"symbol: {SWAP}\n")
+    .replace(
+        "  secret: ${EMU_API_SECRET}\n",
+        "  secret: ${EMU_API_SECRET}\n"
+        "  auxiliary:\n"
+        "    - {name: funding, kind: funding_rate, available_after: 0s}\n",
+    )
+    .replace(
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}",
+        "execution:\n"
+        "  kind: simulated\n"
+        "  market: swap\n"
+        "  funding: funding\n"
+        "  fee_bps: 10\n"
+        "  initial_cash: 50000\n"
+        "  margin: {initial: 0.5, maintenance: 0.01, leverage: 2}",
+    )
+)
+
+
+def _funding() -> pd.Series:
+    """A rate every 8 hours over the bars, from -0.1% to +0.1% and back (both signs)."""
+    index = pd.date_range("2024-01-01", periods=420 // 8 + 1, freq="8h", tz="UTC")
+    return pd.Series(np.round(0.001 * np.sin(np.arange(len(index)) / 3.0), 6), index=index)
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)
+    return emulated_run(
+        tmp_path, monkeypatch, text=PERP, symbol=SWAP, bars=make_bars(),
+        funding_rates={SWAP: _funding()},
+    )  # fmt: skip
+
+
+def _decisions(journal: Path) -> dict[str, list[Any]]:
+    fields = {
+        "order": ("bar", "side", "reason", "quantity"),
+        "fill": ("bar", "price", "quantity", "fee"),
+        "funding": ("bar", "rate", "position", "amount"),
+    }
+    return {
+        kind: [tuple(r[f] for f in names) for r in rows(journal, kind)]
+        for kind, names in fields.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The run never stopped, and what the exchange holds after it."""
+    tmp = tmp_path_factory.mktemp("perp_whole")
+    with pytest.MonkeyPatch.context() as monkeypatch, _run(tmp, monkeypatch) as run:
+        whole = run.runner(tmp / "whole")
+        whole.start()
+        tick_until(run, whole, END)
+        position = whole.session_or_fail.engine.portfolio.position_of(0)
+        whole.stop("done")
+        exchange = run.emulator.exchange
+        assert run.emulator.errors == []
+        assert run.emulator.requests("POST /fapi/v1/order")
+        assert not run.emulator.requests("POST /api/v3/order")
+        return {
+            "journal": _decisions(tmp / "whole" / "journal.sqlite"),
+            "position": position,
+            "held": exchange.perp_position("BTCUSDT"),
+            "leverage": exchange.perp_position("BTCUSDT").leverage,
+            "payments": exchange.funding_payments(),
+        }
+
+
+def test_a_live_perpetual_goes_short_and_books_the_funding_the_exchange_pays(
+    uninterrupted: dict[str, Any],
+) -> None:
+    journal = uninterrupted["journal"]
+    positions = [p for _, _, p, _ in journal["funding"]]
+    assert any(p < 0 for p in positions) and any(p > 0 for p in positions)  # short and long
+    assert uninterrupted["leverage"] == 2  # ceil(1 / margin.initial), set at the start
+    # each funding time the exchange paid on the position is the one the core booked; the
+    # exchange paid bar END's as it opened, the core books it when that bar has closed
+    end_ms = make_bars().index[END].value // 1_000_000
+    paid = [float(amount) for at, _, _, amount in uninterrupted["payments"] if at < end_ms]
+    booked = [amount for *_, amount in journal["funding"]]
+    assert len(paid) == len(booked) > 3
+    assert booked == pytest.approx(paid, abs=1e-8)  # the exchange rounds to 8 decimals
+    # the position the journal ends with is the exchange's
+    held = uninterrupted["held"]
+    assert float(held.amount) == pytest.approx(uninterrupted["position"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_a_kill_9_mid_position_restarts_reconciling_the_exchanges_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
+) -> None:
+    with _run(tmp_path, monkeypatch) as run:
+        first = run.runner(tmp_path / "cut")
+        first.start()
+        tick_until(run, first, 130)
+        while first.session_or_fail.engine.portfolio.position_of(0) == 0.0:
+            tick_until(run, first, run.emulator.exchange.position + 1)
+        crash(first)
+        second = run.runner(tmp_path / "cut")
+        second.start()
+        tick_until(run, second, END)
+        second.stop("done")
+        assert run.emulator.errors == []
+    cut = tmp_path / "cut" / "journal.sqlite"
+    (reconciled,) = rows(cut, "reconciled")
+    assert reconciled["position"] != 0.0
+    assert reconciled["venue_position"] == pytest.approx(reconciled["position"], abs=1e-12)
+    assert reconciled["base_balance"] is None  # NaN: a swap's balance is not its position
+    assert _decisions(cut) == uninterrupted["journal"]
+
+
+def test_a_position_the_journal_does_not_know_refuses_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _run(tmp_path, monkeypatch) as run:
+        first = run.runner(tmp_path / "live")
+        first.start()
+        tick_until(run, first, 110)  # before the first fold: flat
+        crash(first)
+        run.emulator.client().create_order(SWAP, "market", "sell", 0.5)  # a manual short
+        # the tolerance: what the minimum notional (5 USDT) buys at the price, over a lot
+        again = run.runner(tmp_path / "live")
+        with pytest.raises(RestartRefused) as refused:
+            again.start()
+        again.inbox.release_pid()
+    assert str(refused.value) == (
+        f"{tmp_path / 'live'}: the journal's position is 0 BTC, the exchange's position in "
+        f"{SWAP} is -0.5 BTC (tolerance 0.000267); refusing to trade: find the difference (a "
+        "manual trade? another run on this account?) before restarting"
+    )
+
+
+def test_a_new_live_run_refuses_an_account_already_holding_the_swap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _run(tmp_path, monkeypatch) as run:
+        run.emulator.exchange.place_order("BTCUSDT", "BUY", "MARKET", quantity=Decimal("0.25"))
+        runner = run.runner(tmp_path / "live")
+        with pytest.raises(UserError) as refused:
+            runner.start()
+        runner.inbox.release_pid()
+    assert str(refused.value) == (
+        f"{tmp_path / 'live'}: the account holds a position of 0.25 BTC in {SWAP}; a new "
+        "live run starts flat: close it (or trade another account) before starting"
+    )
