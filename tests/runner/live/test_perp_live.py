@@ -9,6 +9,7 @@ run (`live_emulated`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows, tick_until
 
+from tradeloom.cli.main import main
 from tradeloom.errors import UserError
-from tradeloom.live.reconcile import RestartRefused
 
 SWAP = "BTC/USDT:USDT"
 END = 200
@@ -44,6 +46,14 @@ PERP = (
         "  margin: {initial: 0.5, maintenance: 0.01, leverage: 2}",
     )
 )
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging() -> Iterator[None]:
+    """Put back the logging configuration an in-process ``main`` call changes globally."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def _funding() -> pd.Series:
@@ -138,8 +148,8 @@ def test_a_kill_9_mid_position_restarts_reconciling_the_exchanges_position(
     assert _decisions(cut) == uninterrupted["journal"]
 
 
-def test_a_position_the_journal_does_not_know_refuses_the_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_position_the_journal_does_not_know_refuses_the_restart_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with _run(tmp_path, monkeypatch) as run:
         first = run.runner(tmp_path / "live")
@@ -147,16 +157,17 @@ def test_a_position_the_journal_does_not_know_refuses_the_restart(
         tick_until(run, first, 110)  # before the first fold: flat
         crash(first)
         run.emulator.client().create_order(SWAP, "market", "sell", 0.5)  # a manual short
-        # the tolerance: what the minimum notional (5 USDT) buys at the price, over a lot
-        again = run.runner(tmp_path / "live")
-        with pytest.raises(RestartRefused) as refused:
-            again.start()
-        again.inbox.release_pid()
-    assert str(refused.value) == (
+        capsys.readouterr()
+        live = ("run", str(run.strategy), "--mode", "live", "--out", str(tmp_path / "live"))
+        code = main(["-q", *live])
+        out, err = capsys.readouterr()
+    # the tolerance: what the minimum notional (5 USDT) buys at the price, over a lot
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
         f"{tmp_path / 'live'}: the journal's position is 0 BTC, the exchange's position in "
         f"{SWAP} is -0.5 BTC (tolerance 0.000267); refusing to trade: find the difference (a "
         "manual trade? another run on this account?) before restarting"
-    )
+    ]
 
 
 def test_a_new_live_run_refuses_an_account_already_holding_the_swap(
@@ -172,3 +183,23 @@ def test_a_new_live_run_refuses_an_account_already_holding_the_swap(
         f"{tmp_path / 'live'}: the account holds a position of 0.25 BTC in {SWAP}; a new "
         "live run starts flat: close it (or trade another account) before starting"
     )
+
+
+def test_live_refuses_a_perpetuals_stops_resting_at_the_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its exits go at the bar close live, so its backtest must fill them so too."""
+    with _run(tmp_path, monkeypatch) as run:
+        stop = ("--set", "risk.stop_loss=0.02")
+        code = main(["validate", str(run.strategy), "--mode", "live", *stop])
+        err = capsys.readouterr().err
+        assert code == 2
+        line = 2 + PERP.splitlines().index("execution:")  # no orders key: the section
+        assert err.splitlines()[-1] == (
+            f"{run.strategy}:{line}:3 execution.orders.stops: --mode live sends a perpetual's "
+            "stop-loss and take-profit exits as market orders at the bar close (its stops do "
+            "not rest at the exchange yet); set execution.orders.stops: bar_close, so that its "
+            "backtest fills them so too"
+        )
+        close = ("--set", "execution.orders.stops=bar_close")
+        assert main(["validate", str(run.strategy), "--mode", "live", *stop, *close]) == 0
