@@ -10,6 +10,7 @@ run (`live_emulated`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,16 @@ import pytest
 import structlog
 from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows, tick_until
 
+from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.cli.main import main
+from tradeloom.domain import Bars, RunInfo
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
+from tradeloom.journal import RunIdentity, open_journal
+from tradeloom.plugins.data.auxiliary import AuxiliarySeries
+from tradeloom.schemas import load_strategy
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
 
 SWAP = "BTC/USDT:USDT"
 END = 200
@@ -41,7 +50,7 @@ PERP = (
         "  kind: simulated\n"
         "  market: swap\n"
         "  funding: funding\n"
-        "  fee_bps: 10\n"
+        "  fee_bps: 5\n"
         "  initial_cash: 50000\n"
         "  margin: {initial: 0.5, maintenance: 0.01, leverage: 2}",
     )
@@ -66,7 +75,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.chdir(tmp_path)
     return emulated_run(
         tmp_path, monkeypatch, text=PERP, symbol=SWAP, bars=make_bars(),
-        funding_rates={SWAP: _funding()},
+        funding_rates={SWAP: _funding()}, taker_fee=Decimal("0.0005"),
     )  # fmt: skip
 
 
@@ -97,6 +106,8 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert run.emulator.requests("POST /fapi/v1/order")
         assert not run.emulator.requests("POST /api/v3/order")
         return {
+            "path": tmp / "whole" / "journal.sqlite",
+            "strategy": run.strategy,
             "journal": _decisions(tmp / "whole" / "journal.sqlite"),
             "position": position,
             "held": exchange.perp_position("BTCUSDT"),
@@ -203,3 +214,51 @@ def test_live_refuses_a_perpetuals_stops_resting_at_the_exchange(
         )
         close = ("--set", "execution.orders.stops=bar_close")
         assert main(["validate", str(run.strategy), "--mode", "live", *stop, *close]) == 0
+
+
+class _Frame:
+    """A data source of fixed bars and funding rates (the backtest of what live saw)."""
+
+    def __init__(self, bars: Bars, funding: pd.Series) -> None:
+        self.bars = bars
+        times = funding.index.as_unit("ns").asi8
+        self.series = (AuxiliarySeries("funding", times, funding.to_numpy(float), 0),)
+
+    def load(self) -> Bars:
+        return self.bars
+
+    def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
+        return self.series
+
+
+def test_the_live_perpetual_makes_its_backtests_decisions_and_books_its_funding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+    config, plugins = load_strategy(uninterrupted["strategy"], ())
+    frame = make_bars().iloc[:END]
+    frame.index = frame.index.as_unit("ns")
+    data = _Frame(Bars(frame, SWAP, "1h", 3600), _funding())
+    pipeline = replace(build_pipeline(config), data=data)  # type: ignore[arg-type]
+    path = tmp_path / "backtest.sqlite"
+    journal = open_journal(path, RunIdentity("live_rf", "bt", "backtest"))
+    info = RunInfo("bt", "live_rf", "backtest", str(tmp_path))
+    run_backtest(pipeline, Recorder(journal, plugins.hook, info), "live_rf-bt", driver="per_bar")
+    journal.close()
+    live, reference = uninterrupted["journal"], _decisions(path)
+    assert [o[:3] for o in live["order"]] == [o[:3] for o in reference["order"]]
+    assert any(o[2] == "REVERSE" for o in live["order"])  # long to short and back
+    assert [f[:2] for f in live["fill"]] == [f[:2] for f in reference["fill"]]
+    # live rounds each order to the 0.00001 lot: a reversal closes one rounded position
+    # and opens another, so two lots apart at most
+    assert [f[2] for f in live["fill"]] == pytest.approx(
+        [f[2] for f in reference["fill"]], abs=2e-5
+    )
+    # the same funding times on the same positions (rounded to the lot live)
+    assert [f[:2] for f in live["funding"]] == [f[:2] for f in reference["funding"] if f[0] >= 100]
+    live_amounts = [f[3] for f in live["funding"]]
+    assert live_amounts == pytest.approx(
+        [f[3] for f in reference["funding"] if f[0] >= 100], rel=2e-5
+    )
