@@ -122,3 +122,19 @@ def test_limit_orders_rest_fill_as_makers_and_cancel_on_the_swap() -> None:
         assert (trade["side"], trade["price"], trade["takerOrMaker"]) == ("sell", 110.0, "maker")
         [position] = client.fetch_positions()
         assert (position["side"], position["contracts"]) == ("short", 1.0)
+
+
+def test_a_swap_trades_on_fapi_only_and_shares_no_id_with_a_spot_market() -> None:
+    with _emulator() as emulator:
+        client = emulator.client()
+        client.load_markets()
+        with pytest.raises(ccxt.BadSymbol, match=r"Invalid symbol\."):
+            client.privatePostOrder(
+                {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}
+            )
+    with pytest.raises(
+        ValueError,
+        match=r"^BTC/USDT and BTC/USDT:USDT share Binance's market id BTCUSDT; the emulator "
+        r"serves one of them$",
+    ):
+        ExchangeEmulator({"BTC/USDT": _bars(), SWAP: _bars()}, {"USDT": Decimal(1)})

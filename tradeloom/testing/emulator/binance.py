@@ -492,6 +492,8 @@ class BinanceApi:
         self, params: Mapping[str, str]
     ) -> tuple[Market, Side, OrderType, dict[str, Any]]:
         market = self._market(params)
+        if market.swap:  # traded on /fapi only
+            raise _ApiError(400, -1121, "Invalid symbol.")
         side = _required(params, "side")
         if side not in ("BUY", "SELL"):
             raise _ApiError(400, -1117, "Invalid side.")

@@ -181,6 +181,11 @@ class Exchange:
             series = series.scaled(factor)
             market_rules = _rules_for(symbol, rules)
             market = Market(symbol, match.group(1), match.group(2), series, market_rules)
+            if market.id in self._markets:
+                raise ValueError(
+                    f"{self._markets[market.id].symbol} and {symbol} share Binance's market id "
+                    f"{market.id}; the emulator serves one of them"
+                )
             self._markets[market.id] = market
         first = next(iter(self._markets.values()))
         for market in self._markets.values():
