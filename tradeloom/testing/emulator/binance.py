@@ -230,7 +230,7 @@ def error_reply(
 
 
 class BinanceApi:
-    """Answer Binance spot REST requests from an `Exchange`.
+    """Answer Binance spot (and USD-M futures) REST requests from an `Exchange`.
 
     Args:
         exchange: The venue state.

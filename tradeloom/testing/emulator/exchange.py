@@ -116,7 +116,8 @@ class _BarUse:
 
 
 class Exchange:
-    """An emulated spot venue replaying bars, with balances, orders and fills.
+    """An emulated venue replaying bars, with balances, orders and fills (spot and
+    perpetual swaps: module docstring).
 
     Args:
         markets: Bars per unified symbol (``BTC/USDT``): a frame with OHLCV columns and
