@@ -159,15 +159,18 @@ def _swap_stop_problems(config: StrategyConfig, venue: object) -> list[Problem]:
         return []
     orders = venue.order_keys
     levels = (config.stop_loss, config.take_profit, config.trailing_stop, config.break_even)
-    if orders is None or orders.stops != "exchange" or all(x is None for x in levels):
+    partials = config.risk_scaling.take_profit_levels
+    stopped = any(x is not None for x in levels) or bool(partials)
+    if orders is None or orders.stops != "exchange" or not stopped:
         return []
     where = f"{config.execution.path}.orders.stops"
     return [
         Problem(
             config.locate(where),
             where,
-            "--mode live sends a perpetual's stop-loss and take-profit exits as market "
-            "orders at the bar close (its stops do not rest at the exchange yet); set "
+            "--mode live sends a perpetual's stop-loss and take-profit exits (partial ones "
+            "too) as market orders at the bar close (its stops do not rest at the exchange "
+            "yet); set "
             "execution.orders.stops: bar_close, so that its backtest fills them so too",
         )
     ]

@@ -208,9 +208,9 @@ def test_live_refuses_a_perpetuals_stops_resting_at_the_exchange(
         line = 2 + PERP.splitlines().index("execution:")  # no orders key: the section
         assert err.splitlines()[-1] == (
             f"{run.strategy}:{line}:3 execution.orders.stops: --mode live sends a perpetual's "
-            "stop-loss and take-profit exits as market orders at the bar close (its stops do "
-            "not rest at the exchange yet); set execution.orders.stops: bar_close, so that its "
-            "backtest fills them so too"
+            "stop-loss and take-profit exits (partial ones too) as market orders at the bar "
+            "close (its stops do not rest at the exchange yet); set execution.orders.stops: "
+            "bar_close, so that its backtest fills them so too"
         )
         close = ("--set", "execution.orders.stops=bar_close")
         assert main(["validate", str(run.strategy), "--mode", "live", *stop, *close]) == 0
