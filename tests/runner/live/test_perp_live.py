@@ -135,7 +135,6 @@ def test_a_live_perpetual_goes_short_and_books_the_funding_the_exchange_pays(
     assert float(held.amount) == pytest.approx(uninterrupted["position"], abs=1e-12)
 
 
-@pytest.mark.slow
 def test_a_kill_9_mid_position_restarts_reconciling_the_exchanges_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
 ) -> None:
