@@ -135,9 +135,12 @@ def test_a_live_perpetual_goes_short_and_books_the_funding_the_exchange_pays(
     assert float(held.amount) == pytest.approx(uninterrupted["position"], abs=1e-12)
 
 
+@pytest.mark.parametrize("down", [0, 9])
 def test_a_kill_9_mid_position_restarts_reconciling_the_exchanges_position(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any], down: int
 ) -> None:
+    """``down``: bars that close while the run is down (9: a funding time among them, paid
+    by the exchange then, booked by the restarted run as it catches up)."""
     with _run(tmp_path, monkeypatch) as run:
         first = run.runner(tmp_path / "cut")
         first.start()
@@ -145,17 +148,29 @@ def test_a_kill_9_mid_position_restarts_reconciling_the_exchanges_position(
         while first.session_or_fail.engine.portfolio.position_of(0) == 0.0:
             tick_until(run, first, run.emulator.exchange.position + 1)
         crash(first)
+        if down:
+            run.emulator.advance(down)
         second = run.runner(tmp_path / "cut")
         second.start()
         tick_until(run, second, END)
         second.stop("done")
         assert run.emulator.errors == []
+        payments = run.emulator.exchange.funding_payments()
     cut = tmp_path / "cut" / "journal.sqlite"
     (reconciled,) = rows(cut, "reconciled")
     assert reconciled["position"] != 0.0
     assert reconciled["venue_position"] == pytest.approx(reconciled["position"], abs=1e-12)
     assert reconciled["base_balance"] is None  # NaN: a swap's balance is not its position
-    assert _decisions(cut) == uninterrupted["journal"]
+    mine = _decisions(cut)
+    if down == 0:
+        assert mine == uninterrupted["journal"]
+    else:
+        # orders decided on bars closed while down fill at the restart's price; the
+        # funding the exchange paid, the run booked, each once
+        assert [o[:3] for o in mine["order"]] == [o[:3] for o in uninterrupted["journal"]["order"]]
+        end_ms = make_bars().index[END].value // 1_000_000
+        paid = [float(amount) for at, _, _, amount in payments if at < end_ms]
+        assert [f[3] for f in mine["funding"]] == pytest.approx(paid, abs=1e-8)
 
 
 def test_a_position_the_journal_does_not_know_refuses_the_restart_exit_2(
