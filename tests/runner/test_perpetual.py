@@ -266,18 +266,25 @@ def test_a_perpetual_without_its_funding_series_is_refused_with_the_key(
     )
 
 
-def test_live_trading_a_perpetual_is_refused_until_it_books_funding(
+def test_a_portfolio_files_live_run_of_a_perpetual_is_refused_until_it_books_funding(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """A perpetual trades live alone (tests/runner/live/test_perp_live.py); a portfolio
+    file's paper or live run does not book its funding yet."""
     text = PERP.read_text()
     (tmp_path / "p.yaml").write_text(text)
+    (tmp_path / "book.yaml").write_text(
+        "name: book\ninitial_cash: 100000\nstrategies:\n  - {file: p.yaml, weight: 1.0}\n"
+    )
     line = 1 + text.splitlines().index("  funding: funding")
-    code, stdout, err = cli(
-        capsys, "run", tmp_path / "p.yaml", "--mode", "live", "--out", tmp_path / "run"
-    )
-    assert (code, stdout) == (2, "")
-    assert err.splitlines()[-1] == (
-        f"{tmp_path / 'p.yaml'}:{line}:12 execution.funding: --mode live does not book a "
-        "perpetual's funding yet; backtest it or paper trade it alone, or remove market: swap"
-    )
-    assert not (tmp_path / "run").exists()
+    for mode in ("paper", "live"):
+        code, stdout, err = cli(
+            capsys, "run", tmp_path / "book.yaml", "--mode", mode, "--out", tmp_path / "run"
+        )
+        assert (code, stdout) == (2, "")
+        assert err.splitlines()[-1] == (
+            f"{tmp_path / 'p.yaml'}:{line}:12 execution.funding: a portfolio file's {mode} run "
+            f"does not book a perpetual's funding yet; backtest it or {mode} trade it alone, "
+            "or remove market: swap"
+        )
+        assert not (tmp_path / "run").exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from tradeloom.engine.funding import funding_series
 from tradeloom.engine.universe_checks import declared_symbols
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
@@ -32,6 +33,7 @@ from tradeloom.plugins.protocols import (
     LiveVenue,
     ModelParityNote,
     MultiVenue,
+    OrderKeys,
     UniverseModel,
     missing_members,
 )
@@ -131,6 +133,8 @@ def live_problems(
                 "close, not both yet; remove one, or run a backtest",
             )
         )
+    if mode == "live":
+        problems.extend(_swap_stop_problems(config, venue))
     if mode == "live" and isinstance(venue, MultiVenue):
         problems.extend(_router_problems(config, venue, symbols))
     elif mode == "live" and venue is not None and isinstance(data, LiveFeed):
@@ -145,6 +149,31 @@ def live_problems(
                 where = f"{path}.{exc.key}" if exc.key else path
                 problems.append(Problem(config.locate(where), where, exc.message))
     return problems
+
+
+def _swap_stop_problems(config: StrategyConfig, venue: object) -> list[Problem]:
+    """A perpetual live sends its stop exits at the bar close (ccxt sends a swap's stops
+    as Binance algo orders, which the exchange-side stops do not track): its backtest
+    must fill them so too (``stops: bar_close``)."""
+    if funding_series(venue) is None or not isinstance(venue, OrderKeys):
+        return []
+    orders = venue.order_keys
+    levels = (config.stop_loss, config.take_profit, config.trailing_stop, config.break_even)
+    partials = config.risk_scaling.take_profit_levels
+    stopped = any(x is not None for x in levels) or bool(partials)
+    if orders is None or orders.stops != "exchange" or not stopped:
+        return []
+    where = f"{config.execution.path}.orders.stops"
+    return [
+        Problem(
+            config.locate(where),
+            where,
+            "--mode live sends a perpetual's stop-loss and take-profit exits (partial ones "
+            "too) as market orders at the bar close (its stops do not rest at the exchange "
+            "yet); set "
+            "execution.orders.stops: bar_close, so that its backtest fills them so too",
+        )
+    ]
 
 
 def parity_notes(config: StrategyConfig, model: object) -> list[Problem]:

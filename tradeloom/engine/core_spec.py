@@ -18,6 +18,7 @@ from tradeloom.core.kernels.specs import (
     VenueKernel,
 )
 from tradeloom.core.params import CoreSpec, ExitRules, Limits, PortfolioLimits, Scaling
+from tradeloom.engine.funding import funding_series
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.plugins.protocols import MarketLots, Venue, VenueLimits
 from tradeloom.plugins.signal.regime import regime_mask
@@ -98,6 +99,11 @@ def core_spec(
         margin = simulated.margin
         if margin is None and allow_short:
             margin = MarginKernel()  # shorts borrow: liquidated at zero equity at the latest
+    elif funding_series(pipeline.venue) is not None and isinstance(own, VenueKernel):
+        # a perpetual traded live: shorts as the file allows them, and its margin rule
+        # (the liquidation exit goes to the exchange as a market order, as a stop does)
+        allow_short = allow_short and bool(pipeline.venue.allow_short)
+        margin = own.margin
     return CoreSpec(
         signal=signal if isinstance(signal, ThresholdKernel) else None,
         sizing=sizing if isinstance(sizing, SizingKernel) else None,

@@ -12,7 +12,7 @@ longer than the funding interval) add up. The rate is booked at its funding time
 whenever it was published (``available_after`` says when a strategy may *see* it, as a
 feature; the exchange books it regardless).
 
-A paper run places them bar by bar as its bars close (`LiveFunding`), by the same rule:
+A paper or live run places them bar by bar as its bars close (`LiveFunding`), by the same rule:
 each symbol's bar books the funding times from its previous bar's close (from its first
 bar's open, for the first) to its own close, read from the source as they are published.
 """
@@ -52,8 +52,8 @@ def funding_series(venue: object) -> str | None:
 def funding_problems(
     config: StrategyConfig, mode: str, *, data: object, venue: object, portfolio: bool = False
 ) -> list[Problem]:
-    """Return why a perpetual's funding cannot be booked: no such series, or a mode
-    that does not book it yet (``portfolio``: a member of a portfolio file).
+    """Return why a perpetual's funding cannot be booked: no such series, or a portfolio
+    file's paper or live run, which does not book it yet (``portfolio``: a member of one).
 
     A component that failed to build (None) was reported already and is skipped.
     """
@@ -73,14 +73,13 @@ def funding_problems(
                 "rates under data.auxiliary (kind funding_rate)",
             )
         )
-    if mode == "live" or (mode == "paper" and portfolio):
-        what = "a portfolio file's paper run" if mode == "paper" else "--mode live"
+    if portfolio and mode in ("paper", "live"):
         problems.append(
             Problem(
                 config.locate(path),
                 path,
-                f"{what} does not book a perpetual's funding yet; backtest it or paper "
-                "trade it alone, or remove market: swap",
+                f"a portfolio file's {mode} run does not book a perpetual's funding yet; "
+                f"backtest it or {mode} trade it alone, or remove market: swap",
             )
         )
     return problems
@@ -127,7 +126,7 @@ _NO_RATES = np.empty(0, np.float64)
 
 
 class LiveFunding:
-    """A paper run's funding rates, bar by bar as the bars close (module docstring).
+    """A paper or live run's funding rates, bar by bar as the bars close (module docstring).
 
     Args:
         load: Reads every declared auxiliary series (all symbols'), as published now.
@@ -193,7 +192,7 @@ class LiveFunding:
 def live_funding(
     venue: object, data: object, symbols: Sequence[str], timeframe_ns: int
 ) -> LiveFunding | None:
-    """Return a paper run's funding rates under ``venue`` (None: not a perpetual)."""
+    """Return a paper or live run's funding rates under ``venue`` (None: not a perpetual)."""
     name = funding_series(venue)
     if name is None or not isinstance(data, AuxiliaryData):
         return None

@@ -42,6 +42,7 @@ from tradeloom.live.venues import (
     trading_client,
     trouble,
 )
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import RefusedFill
 from tradeloom.plugins.protocols import MultiVenue, OrderKeys
 
@@ -66,7 +67,7 @@ class AccountVenue:
             known).
 
     Attributes:
-        allow_short: Always False: spot.
+        allow_short: Whether every market is a perpetual swap (spot: no shorts).
         fee_rate: The largest taker fee of the markets (sizes buys).
         dusts: Each market's lot, in the symbols' order: a position within its
             market's lot of zero is flat.
@@ -83,8 +84,6 @@ class AccountVenue:
             base balance in all; each market's fee and lot).
     """
 
-    allow_short = False
-
     def __init__(
         self,
         markets: Mapping[str, ExchangeVenue | RouterVenue],
@@ -93,6 +92,7 @@ class AccountVenue:
         symbol_of: Callable[[str], str | None],
     ) -> None:
         self.markets = dict(markets)
+        self.allow_short = all(getattr(m, "swap", False) for m in self.markets.values())
         self.initial_cash = initial_cash
         self._symbol_of = symbol_of
         self.fee_rate = max(m.fee_rate for m in self.markets.values())
@@ -265,6 +265,9 @@ def open_account_venue(
         capital = state.started.capital
     venue_keys = runner.p.venue
     orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
+    for symbol, venue in venues.items():
+        if described[symbol].get("swap"):
+            _open_swap(runner, venue, fresh=state is None)
     markets: dict[str, ExchangeVenue] = {}
     rows: list[Event] = []
     for symbol, venue in venues.items():
@@ -284,7 +287,8 @@ def open_account_venue(
                 MarketAtStart(
                     symbol=symbol,
                     base=exchange.base,
-                    base_at_start=balance.get(exchange.base, 0.0),
+                    # a swap's position is the exchange's (it starts flat): no balance
+                    base_at_start=0.0 if exchange.swap else balance.get(exchange.base, 0.0),
                     dust=exchange.dust,
                     fee_rate=fee_rate,
                 )
@@ -323,6 +327,29 @@ def markets_at_start(state: JournalState, symbols: tuple[str, ...]) -> dict[str,
             "markets this live run started with"
         )
     return markets
+
+
+def _open_swap(runner: JournaledRun, venue: CcxtVenue, *, fresh: bool) -> None:
+    """Set a perpetual swap's leverage and cross margin at the exchange: the leverage that
+    allows the file's initial margin (``ceil(1 / execution.margin.initial)``, 1 to 125);
+    the core holds each order to the file's own margin rule. A new run starts flat.
+
+    Raises:
+        UserError: A new run on an account that holds a position in the swap.
+    """
+    margin = getattr(runner.p.venue, "margin", None)
+    initial = margin.initial if margin is not None else 1.0
+    venue.set_swap_margin(min(125, max(1, math.ceil(1.0 / initial - 1e-9))))
+    if not fresh:
+        return
+    held = venue.position()
+    if held != 0.0:
+        base = venue.client.market(venue.symbol).get("base")
+        raise UserError(
+            f"{runner.run_dir}: the account holds a position of {held:.8g} {base} in "
+            f"{venue.symbol}; a new live run starts flat: close it (or trade another "
+            "account) before starting"
+        )
 
 
 def _trouble_of(runner: JournaledRun, symbol: str) -> Callable[[str, str], None]:

@@ -51,6 +51,13 @@ from (the core's stop, with a trailing or break-even stop), under its derived id
 
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
+
+A perpetual swap (a ccxt market with ``swap`` true, ``BTC/USDT:USDT``) trades both
+ways: a sell below zero opens a short, and its position is the exchange's
+(``fetch_positions``), not a balance. Its contracts must be one base unit each (the
+core sizes in base units). Its stop-loss and take-profit exits go as market orders at
+the bar close: ccxt sends a swap's stop orders to Binance's algo-order service, which
+the exchange-side stops do not track.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from dataclasses import replace
 import structlog
 
 from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.errors import UserError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
@@ -99,7 +107,8 @@ class ExchangeVenue:
             protective exits are market orders at the bar close).
 
     Attributes:
-        allow_short: Always False: spot.
+        allow_short: Whether the market is a perpetual swap (spot: no shorts).
+        swap: Whether the market is a perpetual swap (module docstring).
         dust: The market's smallest tradable amount (its step or minimum, whichever
             is larger); a position below it is flat for decisions.
         min_notional: The market's minimum order cost (``limits.cost.min``; 0: none):
@@ -108,8 +117,6 @@ class ExchangeVenue:
         refused: Fills refused as impossible (overfills): a human must look; the live
             runner halts on the first.
     """
-
-    allow_short = False
 
     def __init__(
         self,
@@ -139,6 +146,14 @@ class ExchangeVenue:
         self._on_trouble = on_trouble
         market = venue.client.market(venue.symbol)
         self.base = str(market.get("base"))
+        self.swap = bool(market.get("swap"))
+        self.allow_short = self.swap
+        size = float(market.get("contractSize") or 1.0)
+        if self.swap and size != 1.0:
+            raise UserError(
+                f"{venue.symbol}: a contract is {size:g} {self.base}; tradeloom sizes a "
+                "perpetual in base units and trades contracts of one unit (USD-M linear swaps)"
+            )
         limits = market.get("limits") or {}
         step = (market.get("precision") or {}).get("amount")
         least = (limits.get("amount") or {}).get("min")

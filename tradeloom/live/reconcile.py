@@ -2,8 +2,9 @@
 
 `sent_request` and `trade_fill` turn ``order_sent`` and ``venue_fill`` rows back into
 the venue's request and trade; `reconcile_market` refuses to trade when a market's base
-balance is not the journal's position. A restart (`tradeloom.live.restart`), its
-hand-over of pending orders (`tradeloom.live.handover`) and a router's venues call them.
+balance (a perpetual swap's: its position at the exchange) is not the journal's
+position. A restart (`tradeloom.live.restart`), its hand-over of pending orders
+(`tradeloom.live.handover`) and a router's venues call them.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def reconcile_market(
 ) -> None:
     """Refuse to trade when the venue's base balance is not the journal's position.
 
-    Journals what it compared (``reconciled``, stamped with ``symbol``).
+    A perpetual swap's position is the exchange's (ccxt's ``fetch_positions``: signed
+    contracts times the contract size), compared as it is: its balance is margin, not
+    the position. Journals what it compared (``reconciled``, stamped with ``symbol``;
+    a swap's ``base_balance`` NaN).
 
     Args:
         runner: The restarted run.
@@ -96,8 +100,12 @@ def reconcile_market(
     venue = exchange.venue
     base = exchange.base
     position += exchange.undelivered_position()
-    balance = venue.balance().get(base, 0.0)
-    held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
+    if exchange.swap:
+        balance = math.nan
+        held = venue.position()
+    else:
+        balance = venue.balance().get(base, 0.0)
+        held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
     # what the core counts as flat (a lot, or what the minimum notional buys at the
     # mark): a venue position worth less than the minimum is no position here either
     state = runner.session_or_fail.engine.state
@@ -126,6 +134,13 @@ def reconcile_market(
     difference = held - position
     if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
         pending = f", {len(unknown)} order(s) unknown" if unknown else ""
+        if exchange.swap:
+            raise RestartRefused(
+                f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, "
+                f"the exchange's position in {venue.symbol} is {held:.8g} {base} (tolerance "
+                f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
+                "trade? another run on this account?) before restarting"
+            )
         raise RestartRefused(
             f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, the "
             f"venue holds {held:.8g} {base} more than at the first start (tolerance "

@@ -34,9 +34,8 @@ class ReplayVenue:
         min_notional: The live venue's minimum order cost (0: none), which the core
             held the run's orders to: the replay refuses what the run refused.
         min_costs: Over a universe, each market's minimum order cost (as ``dusts``).
+        allow_short: Whether the live venue shorts (a perpetual swap's market).
     """
-
-    allow_short = False
 
     def __init__(
         self,
@@ -48,8 +47,10 @@ class ReplayVenue:
         dusts: tuple[float, ...] = (),
         min_notional: float = 0.0,
         min_costs: tuple[float, ...] = (),
+        allow_short: bool = False,
     ) -> None:
         self.state = state
+        self.allow_short = allow_short
         self.min_notional = min_notional
         self.min_costs = min_costs
         self.initial_cash = initial_cash

@@ -146,6 +146,7 @@ def rebuild(
             dusts=exchange.dusts if len(markets) > 1 else (),
             min_notional=exchange.min_notional,
             min_costs=exchange.min_costs if len(markets) > 1 else (),
+            allow_short=exchange.allow_short,
         )
     session = session_of(replay_venue)
     extra = replay_ticks(runner, session, state, clock)

@@ -34,12 +34,15 @@ _log = structlog.get_logger("tradeloom.live")
 def resting_stops(
     runner: JournaledRun, venue: CcxtVenue, orders: OrdersParams | None
 ) -> ExchangeStops | None:
-    """Return the market's exchange-side stops (None: ``stops: bar_close``).
+    """Return the market's exchange-side stops (None: ``stops: bar_close``, or a perpetual
+    swap's market, whose stops ccxt sends as algo orders: its exits go at the bar close).
 
     Without a level in the file they place nothing until a hot reload sets one.
     """
     config = runner.p.config
     if orders is not None and orders.stops != "exchange":
+        return None
+    if venue.client.market(venue.symbol).get("swap"):
         return None
     return ExchangeStops(
         venue,

@@ -162,9 +162,11 @@ def emulated_run(
     text: str = STRATEGY,
     history: int = HISTORY,
     quote: str = "100000",
+    symbol: str = SYMBOL,
     **emulator: Any,
 ) -> Iterator[EmulatedRun]:
-    """Start an emulator at bar ``history`` and route every ``binance`` client to it."""
+    """Start an emulator at bar ``history`` and route every ``binance`` client to it
+    (its one market: ``symbol``, a perpetual swap when ``BASE/QUOTE:QUOTE``)."""
     bars = make_bars() if bars is None else bars
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
@@ -173,7 +175,7 @@ def emulated_run(
     with ExitStack() as stack:
         emu = stack.enter_context(
             ExchangeEmulator(
-                {SYMBOL: bars},
+                {symbol: bars},
                 {"USDT": Decimal(quote)},
                 start=history,
                 include_open_kline=False,

@@ -48,6 +48,7 @@ stop``) is sent as a market order. The venue is not thread-safe: one caller.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -590,10 +591,40 @@ class CcxtVenue:
     # --- account --------------------------------------------------------------------
 
     def balance(self) -> dict[str, float]:
-        """Return each asset's total balance (free + locked), read with retries."""
-        balance = self._read("fetch_balance", self.client.fetch_balance)
+        """Return each asset's total balance (free + locked), read with retries.
+
+        A swap's is its margin account's (the wallet and the positions' unrealized
+        profit): ccxt is asked for the balance of the market's type.
+        """
+        market = (getattr(self.client, "markets", None) or {}).get(self.symbol) or {}
+        if market.get("contract"):
+            params = {"type": market["type"]}
+            balance = self._read("fetch_balance", self.client.fetch_balance, params)
+        else:
+            balance = self._read("fetch_balance", self.client.fetch_balance)
         totals = balance.get("total") or {}
         return {str(asset): float(amount) for asset, amount in totals.items() if amount is not None}
+
+    def set_swap_margin(self, leverage: int) -> None:
+        """Set a swap's leverage and cross margin at the venue (idempotent: retried as a
+        read); a margin mode already cross is no error."""
+        self._read("set_leverage", self.client.set_leverage, leverage, self.symbol)
+        with contextlib.suppress(ccxt.MarginModeAlreadySet):
+            self._read("set_margin_mode", self.client.set_margin_mode, "cross", self.symbol)
+
+    def position(self) -> float:
+        """Return a swap's position at the venue, read with retries: signed contracts
+        times the contract size (ccxt's ``fetch_positions``), 0 when it lists none."""
+        market = self._market()
+        listed = self._read("fetch_positions", self.client.fetch_positions, [self.symbol])
+        total = 0.0
+        for row in listed:
+            if row.get("symbol") != self.symbol:
+                continue
+            contracts = float(row.get("contracts") or 0.0)
+            size = float(row.get("contractSize") or market.get("contractSize") or 1.0)
+            total += (-1.0 if row.get("side") == "short" else 1.0) * contracts * size
+        return total
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Return the symbol's working orders at the venue (ccxt's), read with retries."""

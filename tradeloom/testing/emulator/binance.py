@@ -1,4 +1,5 @@
-"""Binance spot's REST API, the subset ccxt's ``binance`` class calls for spot trading.
+"""Binance spot's REST API, the subset ccxt's ``binance`` class calls for spot trading,
+and USD-M futures' (``/fapi``), the subset it calls to trade a perpetual swap.
 
 Turns an `HttpRequest` into a call on the `Exchange` and its answer into Binance's
 JSON: request parsing, the API key and HMAC-SHA256 signature, ``timestamp`` and
@@ -34,6 +35,7 @@ from tradeloom.testing.emulator.records import (
     Market,
     Order,
     OrderType,
+    PerpPosition,
     Reason,
     Rejected,
     Side,
@@ -55,6 +57,9 @@ ORDER_TYPES: tuple[str, ...] = (
 """Binance spot's order types, every one the emulator takes (its ``orderTypes``)."""
 
 _DAY_MS = 86_400_000
+_MAX_NOTIONAL = Decimal(50_000_000)
+_MAINT_RATE = Decimal("0.004")
+"""The one leverage bracket served: Binance's first BTCUSDT bracket's maintenance rate."""
 _MAX_RECV_WINDOW = 60_000
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")
@@ -77,10 +82,28 @@ _REJECTIONS: dict[Reason, tuple[int, int, str]] = {
     Reason.NOT_CANCELABLE: (400, -2011, "Unknown order sent."),
     Reason.WOULD_TAKE: (400, -2010, "Order would immediately match and take."),
     Reason.WOULD_TRIGGER: (400, -2010, "Order would trigger immediately."),
+    Reason.MARGIN_INSUFFICIENT: (400, -2019, "Margin is insufficient."),
+    Reason.REDUCE_ONLY: (400, -2022, "ReduceOnly Order is rejected."),
+    Reason.BAD_LEVERAGE: (400, -4028, "Leverage is not valid"),
 }
 """How Binance answers each refusal: HTTP status, error code, message."""
 
 _SIGNED = ("recvWindow", "timestamp", "signature")
+
+_FUTURES_ORDER = (
+    "symbol side positionSide type timeInForce quantity reduceOnly price newClientOrderId "
+    "stopPrice closePosition workingType priceProtect"
+)
+_FUTURES_TYPES: dict[str, OrderType] = {
+    "LIMIT": "LIMIT",
+    "MARKET": "MARKET",
+    "STOP": "STOP_LOSS_LIMIT",
+    "STOP_MARKET": "STOP_LOSS",
+    "TAKE_PROFIT": "TAKE_PROFIT_LIMIT",
+    "TAKE_PROFIT_MARKET": "TAKE_PROFIT",
+}
+"""USD-M futures' order types, as the matching's (their triggers are the same)."""
+_FUTURES_NAMES = {v: k for k, v in _FUTURES_TYPES.items()} | {"LIMIT_MAKER": "LIMIT"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,38 @@ ROUTES: dict[str, _Route] = {
     # USD-M futures: the perpetual swaps' markets and bars (BTC/USDT:USDT)
     "GET /fapi/v1/exchangeInfo": _route("_futures_exchange_info", ""),
     "GET /fapi/v1/klines": _route("_klines", "symbol interval startTime endTime limit"),
+    # USD-M futures trading (one-way mode): orders, trades, positions, the wallet
+    "POST /fapi/v1/order": _route(
+        "_futures_new_order",
+        f"{_FUTURES_ORDER} newOrderRespType",
+        signed=True,
+        creates_order=True,
+    ),
+    "GET /fapi/v1/order": _route(
+        "_futures_query_order", "symbol orderId origClientOrderId", signed=True
+    ),
+    "DELETE /fapi/v1/order": _route(
+        "_futures_cancel_order", "symbol orderId origClientOrderId", signed=True
+    ),
+    "GET /fapi/v1/openOrders": _route("_futures_open_orders", "symbol", signed=True),
+    "GET /fapi/v1/allOrders": _route(
+        "_futures_all_orders", "symbol orderId startTime endTime limit", signed=True
+    ),
+    "GET /fapi/v1/userTrades": _route(
+        "_futures_trades", "symbol orderId startTime endTime fromId limit", signed=True
+    ),
+    "GET /fapi/v2/positionRisk": _route("_position_risk_v2", "symbol", signed=True),
+    "GET /fapi/v3/positionRisk": _route("_position_risk", "symbol", signed=True),
+    "GET /fapi/v1/leverageBracket": _route("_leverage_bracket", "symbol", signed=True),
+    "GET /fapi/v2/balance": _route("_futures_balance", "", signed=True),
+    "GET /fapi/v3/balance": _route("_futures_balance", "", signed=True),
+    "GET /fapi/v2/account": _route("_futures_account", "", signed=True),
+    "GET /fapi/v3/account": _route("_futures_account", "", signed=True),
+    "POST /fapi/v1/leverage": _route("_set_leverage", "symbol leverage", signed=True),
+    "POST /fapi/v1/marginType": _route("_set_margin_type", "symbol marginType", signed=True),
+    "GET /fapi/v1/income": _route(
+        "_income", "symbol incomeType startTime endTime limit page", signed=True
+    ),
 }
 """Every ``METHOD /path`` the emulator serves."""
 
@@ -175,7 +230,7 @@ def error_reply(
 
 
 class BinanceApi:
-    """Answer Binance spot REST requests from an `Exchange`.
+    """Answer Binance spot (and USD-M futures) REST requests from an `Exchange`.
 
     Args:
         exchange: The venue state.
@@ -437,6 +492,8 @@ class BinanceApi:
         self, params: Mapping[str, str]
     ) -> tuple[Market, Side, OrderType, dict[str, Any]]:
         market = self._market(params)
+        if market.swap:  # traded on /fapi only
+            raise _ApiError(400, -1121, "Invalid symbol.")
         side = _required(params, "side")
         if side not in ("BUY", "SELL"):
             raise _ApiError(400, -1117, "Invalid side.")
@@ -518,39 +575,11 @@ class BinanceApi:
         ]
 
     def _all_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        market = self._market(params)
-        limit = _bounded(params, "limit", default=500, high=1000)
-        from_id = _integer(params, "orderId")
-        start, end = _integer(params, "startTime"), _integer(params, "endTime")
-        _check_window(start, end)
-        orders = [
-            o
-            for o in self._exchange.orders(market.id)
-            if (from_id is None or o.order_id >= from_id)
-            and (start is None or o.created_ms >= start)
-            and (end is None or o.created_ms <= end)
-        ]
-        chosen = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+        chosen = self._chosen_orders(params)
         return [_order_head(o) | _order_body(o) | _order_times(o) for o in chosen]
 
     def _my_trades(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        market = self._market(params)
-        limit = _bounded(params, "limit", default=500, high=1000)
-        order_id = _integer(params, "orderId")
-        from_id = _integer(params, "fromId")
-        start, end = _integer(params, "startTime"), _integer(params, "endTime")
-        _check_window(start, end)
-        trades = [
-            t
-            for t in self._exchange.trades(market.id)
-            if (order_id is None or t.order_id == order_id)
-            and (from_id is None or t.trade_id >= from_id)
-            and (start is None or t.time_ms >= start)
-            and (end is None or t.time_ms <= end)
-        ]
-        # From a starting point Binance gives the oldest first; without one, the latest.
-        chosen = trades[:limit] if from_id is not None or start is not None else trades[-limit:]
-        return [_trade_json(t) for t in chosen]
+        return [_trade_json(t) for t in self._chosen_trades(params)]
 
     def _account(self, params: Mapping[str, str]) -> dict[str, Any]:
         omit_zero = params.get("omitZeroBalances", "false").lower() == "true"
@@ -584,6 +613,360 @@ class BinanceApi:
             "permissions": ["SPOT"],
             "uid": 1,
         }
+
+    # --- USD-M futures trading -----------------------------------------------------------
+
+    def _swap(self, params: Mapping[str, str]) -> Market:
+        market = self._market(params)
+        if not market.swap:
+            raise _ApiError(400, -1121, "Invalid symbol.")
+        return market
+
+    def _futures_new_order(
+        self, params: Mapping[str, str], fill_fraction: Decimal | None
+    ) -> dict[str, Any]:
+        market = self._swap(params)
+        side = _required(params, "side")
+        if side not in ("BUY", "SELL"):
+            raise _ApiError(400, -1117, "Invalid side.")
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise _ApiError(400, -4061, "Order's position side does not match user's setting.")
+        if params.get("closePosition", "false") != "false":
+            raise _not_required("closePosition")
+        name = _required(params, "type")
+        type_ = _FUTURES_TYPES.get(name)
+        if type_ is None:
+            raise _ApiError(400, -1116, "Invalid orderType.")
+        client_id = params.get("newClientOrderId")
+        if client_id is not None and not _CLIENT_ID.match(client_id):
+            raise _illegal("newClientOrderId", _CLIENT_ID.pattern)
+        fields: dict[str, Any] = {
+            "client_order_id": client_id,
+            "quantity": _decimal(params, "quantity", required=True),
+            "reduce_only": _boolean(params, "reduceOnly"),
+        }
+        if type_ in STOP_TYPES:
+            fields["stop_price"] = _decimal(params, "stopPrice", required=True)
+        elif "stopPrice" in params:
+            raise _not_required("stopPrice")
+        if type_ in LIMIT_TYPES:
+            tif = _required(params, "timeInForce")
+            if tif not in ("GTC", "IOC", "FOK", "GTX"):
+                raise _ApiError(400, -1115, "Invalid timeInForce.")
+            if tif == "GTX":  # post-only
+                type_ = "LIMIT_MAKER" if type_ == "LIMIT" else type_
+            else:
+                fields["time_in_force"] = tif
+            fields["price"] = _decimal(params, "price", required=True)
+        else:
+            for field in ("price", "timeInForce"):
+                if field in params:
+                    raise _not_required(field)
+        order = self._exchange.place_order(
+            market.id, cast(Side, side), type_, fill_fraction=fill_fraction, **fields
+        )
+        return self._futures_order(order)
+
+    def _futures_order(self, o: Order) -> dict[str, Any]:
+        zero = _fmt(Decimal(0))
+        average = o.cumulative_quote_qty / o.executed_qty if o.executed_qty else Decimal(0)
+        name = _FUTURES_NAMES.get(o.type, o.type)
+        return {
+            "orderId": o.order_id,
+            "symbol": o.market_id,
+            "status": o.status,
+            "clientOrderId": o.client_order_id,
+            "price": _fmt(o.price if o.price is not None else Decimal(0)),
+            "avgPrice": _fmt(_round8(average)),
+            "origQty": _fmt(o.quantity),
+            "executedQty": _fmt(o.executed_qty),
+            "cumQty": _fmt(o.executed_qty),
+            "cumQuote": _fmt(o.cumulative_quote_qty),
+            "timeInForce": "GTX" if o.type == "LIMIT_MAKER" else o.time_in_force,
+            "type": name,
+            "origType": name,
+            "reduceOnly": False,
+            "closePosition": False,
+            "side": o.side,
+            "positionSide": "BOTH",
+            "stopPrice": _fmt(o.stop_price) if o.stop_price is not None else zero,
+            "workingType": "CONTRACT_PRICE",
+            "priceProtect": False,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "NONE",
+            "goodTillDate": 0,
+            "time": o.created_ms,
+            "updateTime": o.updated_ms,
+        }
+
+    def _futures_query_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._swap(params)
+        return self._futures_order(self._exchange.order(market.id, **_order_ref(params)))
+
+    def _futures_cancel_order(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._swap(params)
+        return self._futures_order(self._exchange.cancel(market.id, **_order_ref(params)))
+
+    def _futures_open_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        market_id = self._swap(params).id if "symbol" in params else None
+        swaps = {m.id for m in self._exchange.markets.values() if m.swap}
+        orders = [o for o in self._exchange.open_orders(market_id) if o.market_id in swaps]
+        return [self._futures_order(o) for o in orders]
+
+    def _futures_all_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        self._swap(params)
+        return [self._futures_order(o) for o in self._chosen_orders(params)]
+
+    def _futures_trades(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        self._swap(params)
+        return [
+            {
+                "symbol": t.market_id,
+                "id": t.trade_id,
+                "orderId": t.order_id,
+                "side": t.side,
+                "price": _fmt(t.price),
+                "qty": _fmt(t.qty),
+                "realizedPnl": _fmt(t.realized_pnl),
+                "quoteQty": _fmt(t.quote_qty),
+                "commission": _fmt(t.commission),
+                "commissionAsset": t.commission_asset,
+                "time": t.time_ms,
+                "positionSide": "BOTH",
+                "buyer": t.side == "BUY",
+                "maker": t.is_maker,
+            }
+            for t in self._chosen_trades(params)
+        ]
+
+    def _position_risk(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Binance's v3 position information: open positions only (all with a symbol)."""
+        return [
+            self._position_json(held)
+            for held in self._positions(params)
+            if held.amount != 0 or "symbol" in params
+        ]
+
+    def _position_risk_v2(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Binance's v2 position information: every swap market, its settings too."""
+        out = []
+        for held in self._positions(params):
+            row = self._position_json(held)
+            row |= {
+                "leverage": str(held.leverage),
+                "marginType": "cross" if held.margin_type == "CROSSED" else "isolated",
+                "maxNotionalValue": _fmt(_MAX_NOTIONAL),
+                "isAutoAddMargin": "false",
+            }
+            out.append(row)
+        return out
+
+    def _positions(self, params: Mapping[str, str]) -> list[PerpPosition]:
+        if "symbol" in params:
+            return [self._exchange.perp_position(self._swap(params).id)]
+        return self._exchange.perp_positions()
+
+    def _position_json(self, held: PerpPosition) -> dict[str, Any]:
+        exchange = self._exchange
+        price = exchange.current_price(held.market_id)
+        market = exchange.market(held.market_id)
+        zero = _fmt(Decimal(0))
+        margin = exchange.initial_margin(held.market_id)
+        return {
+            "symbol": held.market_id,
+            "positionSide": "BOTH",
+            "positionAmt": _fmt(held.amount),
+            "entryPrice": _fmt(_round8(held.entry_price)),
+            "breakEvenPrice": _fmt(_round8(held.entry_price)),
+            "markPrice": _fmt(price),
+            "unRealizedProfit": _fmt(exchange.unrealized_pnl(held.market_id)),
+            "liquidationPrice": zero,
+            "isolatedMargin": zero,
+            "notional": _fmt(_round8(held.amount * price)),
+            "marginAsset": market.quote,
+            "isolatedWallet": zero,
+            "initialMargin": _fmt(margin),
+            "maintMargin": _fmt(self._maint(held.market_id)),
+            "positionInitialMargin": _fmt(margin),
+            "openOrderInitialMargin": zero,
+            "adl": 0,
+            "bidNotional": zero,
+            "askNotional": zero,
+            "updateTime": held.updated_ms,
+        }
+
+    def _maint(self, market_id: str) -> Decimal:
+        held = self._exchange.perp_position(market_id)
+        price = self._exchange.current_price(market_id)
+        return _round8(abs(held.amount) * price * _MAINT_RATE)
+
+    def _leverage_bracket(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        swaps = (
+            [self._swap(params)]
+            if "symbol" in params
+            else [m for m in self._exchange.markets.values() if m.swap]
+        )
+        bracket = {
+            "bracket": 1,
+            "initialLeverage": 125,
+            "notionalCap": int(_MAX_NOTIONAL),
+            "notionalFloor": 0,
+            "maintMarginRatio": float(_MAINT_RATE),
+            "cum": 0.0,
+        }
+        return [{"symbol": m.id, "brackets": [bracket]} for m in swaps]
+
+    def _wallet_assets(self) -> list[dict[str, Any]]:
+        exchange = self._exchange
+        quotes = sorted({m.quote for m in exchange.markets.values() if m.swap})
+        out = []
+        for asset in quotes:
+            wallet = exchange.balance(asset).free
+            ids = [m.id for m in exchange.markets.values() if m.swap and m.quote == asset]
+            unrealized = sum((exchange.unrealized_pnl(i) for i in ids), Decimal(0))
+            margin = sum((exchange.initial_margin(i) for i in ids), Decimal(0))
+            available = exchange.available(asset)
+            out.append(
+                {
+                    "asset": asset,
+                    "walletBalance": _fmt(wallet),
+                    "unrealizedProfit": _fmt(unrealized),
+                    "marginBalance": _fmt(wallet + unrealized),
+                    "maintMargin": _fmt(sum((self._maint(i) for i in ids), Decimal(0))),
+                    "initialMargin": _fmt(margin),
+                    "positionInitialMargin": _fmt(margin),
+                    "openOrderInitialMargin": _fmt(Decimal(0)),
+                    "crossWalletBalance": _fmt(wallet),
+                    "crossUnPnl": _fmt(unrealized),
+                    "availableBalance": _fmt(available),
+                    "maxWithdrawAmount": _fmt(max(available, Decimal(0))),
+                    "marginAvailable": True,
+                    "updateTime": exchange.now_ms(),
+                }
+            )
+        return out
+
+    def _futures_balance(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "accountAlias": "emulator",
+                "asset": row["asset"],
+                "balance": row["walletBalance"],
+                "crossWalletBalance": row["crossWalletBalance"],
+                "crossUnPnl": row["crossUnPnl"],
+                "availableBalance": row["availableBalance"],
+                "maxWithdrawAmount": row["maxWithdrawAmount"],
+                "marginAvailable": True,
+                "updateTime": row["updateTime"],
+            }
+            for row in self._wallet_assets()
+        ]
+
+    def _futures_account(self, params: Mapping[str, str]) -> dict[str, Any]:
+        assets = self._wallet_assets()
+
+        def total(key: str) -> str:
+            return _fmt(sum((Decimal(a[key]) for a in assets), Decimal(0)))
+
+        positions = [
+            self._position_json(held)
+            for held in self._exchange.perp_positions()
+            if held.amount != 0
+        ]
+        return {
+            "totalInitialMargin": total("initialMargin"),
+            "totalMaintMargin": total("maintMargin"),
+            "totalWalletBalance": total("walletBalance"),
+            "totalUnrealizedProfit": total("unrealizedProfit"),
+            "totalMarginBalance": total("marginBalance"),
+            "totalPositionInitialMargin": total("positionInitialMargin"),
+            "totalOpenOrderInitialMargin": total("openOrderInitialMargin"),
+            "totalCrossWalletBalance": total("crossWalletBalance"),
+            "totalCrossUnPnl": total("crossUnPnl"),
+            "availableBalance": total("availableBalance"),
+            "maxWithdrawAmount": total("maxWithdrawAmount"),
+            "assets": assets,
+            "positions": positions,
+        }
+
+    def _set_leverage(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._swap(params)
+        leverage = _integer(params, "leverage", required=True)
+        assert leverage is not None
+        held = self._exchange.set_leverage(market.id, leverage)
+        return {
+            "leverage": held.leverage,
+            "maxNotionalValue": _fmt(_MAX_NOTIONAL),
+            "symbol": market.id,
+        }
+
+    def _set_margin_type(self, params: Mapping[str, str]) -> dict[str, Any]:
+        market = self._swap(params)
+        kind = _required(params, "marginType").upper()
+        if kind not in ("CROSSED", "ISOLATED"):
+            raise _invalid("marginType")
+        if self._exchange.perp_position(market.id).margin_type == kind:
+            raise _ApiError(400, -4046, "No need to change margin type.")
+        self._exchange.set_margin_type(market.id, kind)
+        return {"code": 200, "msg": "success"}
+
+    def _income(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Funding fees paid and received (``incomeType`` FUNDING_FEE; others: none)."""
+        kind = params.get("incomeType", "FUNDING_FEE")
+        market_id = self._swap(params).id if "symbol" in params else None
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        limit = _bounded(params, "limit", default=100, high=1000)
+        rows = [
+            {
+                "symbol": m,
+                "incomeType": "FUNDING_FEE",
+                "income": _fmt(amount),
+                "asset": self._exchange.market(m).quote,
+                "info": "",
+                "time": at,
+                "tranId": i + 1,
+                "tradeId": "",
+            }
+            for i, (at, m, _rate, amount) in enumerate(self._exchange.funding_payments())
+            if kind == "FUNDING_FEE"
+            and (market_id is None or m == market_id)
+            and (start is None or at >= start)
+            and (end is None or at <= end)
+        ]
+        return rows[:limit] if start is not None else rows[-limit:]
+
+    def _chosen_orders(self, params: Mapping[str, str]) -> list[Order]:
+        market = self._market(params)
+        limit = _bounded(params, "limit", default=500, high=1000)
+        from_id = _integer(params, "orderId")
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        _check_window(start, end)
+        orders = [
+            o
+            for o in self._exchange.orders(market.id)
+            if (from_id is None or o.order_id >= from_id)
+            and (start is None or o.created_ms >= start)
+            and (end is None or o.created_ms <= end)
+        ]
+        return orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+
+    def _chosen_trades(self, params: Mapping[str, str]) -> list[Trade]:
+        market = self._market(params)
+        limit = _bounded(params, "limit", default=500, high=1000)
+        order_id = _integer(params, "orderId")
+        from_id = _integer(params, "fromId")
+        start, end = _integer(params, "startTime"), _integer(params, "endTime")
+        _check_window(start, end)
+        trades = [
+            t
+            for t in self._exchange.trades(market.id)
+            if (order_id is None or t.order_id == order_id)
+            and (from_id is None or t.trade_id >= from_id)
+            and (start is None or t.time_ms >= start)
+            and (end is None or t.time_ms <= end)
+        ]
+        # From a starting point Binance gives the oldest first; without one, the latest.
+        return trades[:limit] if from_id is not None or start is not None else trades[-limit:]
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -677,6 +1060,13 @@ def _order_ref(params: Mapping[str, str]) -> dict[str, Any]:
             "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
         )
     return {"order_id": order_id, "client_order_id": None if order_id is not None else client_id}
+
+
+def _boolean(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise _invalid(name)
+    return value == "true"
 
 
 def _mandatory(name: str) -> _ApiError:

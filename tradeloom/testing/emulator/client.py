@@ -3,7 +3,8 @@
 Two adjustments, both about *where* the client talks, none about *how*: every
 API URL is rewritten to the emulator, and ccxt is told that the emulator's URL is
 Binance spot. ccxt picks Binance's per-market error table by the URL's host
-(``https://api.binance.com/`` means spot); a loopback URL matches no host, and
+(``https://api.binance.com/`` means spot, ``https://fapi.binance.com/`` USD-M
+futures); a loopback URL matches no host, and
 without this, codes such as -1004 and -1008 would map to other exceptions than
 the ones production raises. Signing, parsing, error handling and everything else
 is ccxt's own code.
@@ -36,10 +37,14 @@ class LoopbackBinance(ccxt.binance):
     loopback_url = ""
 
     def get_exceptions_by_url(self, url: str | None, exactOrBroad: str) -> dict[str, Any]:
-        """Use the spot error table for the emulator's URLs, ccxt's own rule otherwise."""
+        """Use the spot error table for the emulator's URLs (USD-M futures' for its
+        ``/fapi`` ones), ccxt's own rule otherwise."""
         if url is not None and self.loopback_url and url.startswith(self.loopback_url + "/"):
-            spot: dict[str, Any] = self.safe_dict(self.exceptions, "spot", {})
-            return dict(self.safe_dict(spot, exactOrBroad, {}))
+            futures = url.startswith(self.loopback_url + "/fapi/")
+            table: dict[str, Any] = self.safe_dict(
+                self.exceptions, "linear" if futures else "spot", {}
+            )
+            return dict(self.safe_dict(table, exactOrBroad, {}))
         return dict(super().get_exceptions_by_url(url, exactOrBroad))
 
 

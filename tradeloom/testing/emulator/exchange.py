@@ -44,6 +44,29 @@ backtest's ``fill: next_open`` fills it:
   base; a fill releases its share, a cancel the rest. A market buy locks
   nothing: its price is not known in advance, so a part that no longer fits the
   free quote balance when its bar comes is expired (status ``EXPIRED``).
+
+A perpetual swap (``BTC/USDT:USDT``, a market whose `Market.swap` is true) trades
+contracts of one base unit each, in Binance's one-way mode: one signed position per
+market (`PerpPosition`), longs and shorts alike, settled in the quote balance (one
+wallet for spot and swaps, as a unified account):
+
+- An order that adds to the position's size needs its initial margin, the added
+  notional at the order's price (the current price for a market order) over the
+  market's leverage (`set_leverage`), within the available balance: the free quote
+  balance plus the swap positions' unrealized profit less their initial margin.
+  Otherwise it is refused (``MARGIN_INSUFFICIENT``); an order that only reduces the
+  size is never refused for margin, and a ``reduce_only`` one that would add to it
+  is refused (``REDUCE_ONLY``). Swap orders lock nothing.
+- A fill pays its fee in quote, realizes ``closed x (price - entry)`` (signed by the
+  position) on the part that reduces the position, and moves the entry price to the
+  average of what is open (a flip opens the rest at the fill price).
+- At each funding time (``funding_rates``) the position held then pays
+  ``amount x price x rate`` (a short receives it when the rate is positive) into
+  the quote balance, rounded to 8 decimals. The price is the open of the bar whose
+  interval holds the funding time, and the payment is made when that bar opens,
+  before the market orders still working fill at its open: where the backtest's
+  core books it (`tradeloom.core.funding`).
+- There is no liquidation: the strategy's core applies the maintenance rule.
 """
 
 from __future__ import annotations
@@ -71,6 +94,7 @@ from tradeloom.testing.emulator.records import (
     Order,
     OrderStatus,
     OrderType,
+    PerpPosition,
     Reason,
     Rejected,
     Side,
@@ -92,7 +116,8 @@ class _BarUse:
 
 
 class Exchange:
-    """An emulated spot venue replaying bars, with balances, orders and fills.
+    """An emulated venue replaying bars, with balances, orders and fills (spot and
+    perpetual swaps: module docstring).
 
     Args:
         markets: Bars per unified symbol (``BTC/USDT``): a frame with OHLCV columns and
@@ -157,6 +182,11 @@ class Exchange:
             series = series.scaled(factor)
             market_rules = _rules_for(symbol, rules)
             market = Market(symbol, match.group(1), match.group(2), series, market_rules)
+            if market.id in self._markets:
+                raise ValueError(
+                    f"{self._markets[market.id].symbol} and {symbol} share Binance's market id "
+                    f"{market.id}; the emulator serves one of them"
+                )
             self._markets[market.id] = market
         first = next(iter(self._markets.values()))
         for market in self._markets.values():
@@ -194,6 +224,8 @@ class Exchange:
             self._free[asset] = value
             self._locked.setdefault(asset, Decimal(0))
         self._funding = _funding_by_id(funding_rates or {}, self._markets)
+        self._perps = {m.id: PerpPosition(m.id) for m in self._markets.values() if m.swap}
+        self._payments: list[tuple[int, str, Decimal, Decimal]] = []
         self._orders: dict[int, Order] = {}
         self._trades: list[Trade] = []
         self._use = _BarUse()
@@ -457,6 +489,7 @@ class Exchange:
         fill_fraction: Decimal | None = None,
         stop_price: Decimal | None = None,
         time_in_force: str = "GTC",
+        reduce_only: bool = False,
     ) -> Order:
         """Check, accept and match a new order against the bar in progress.
 
@@ -474,6 +507,7 @@ class Exchange:
                 now (its ``fill_fraction`` of the quantity, if marketable) and expires
                 the rest; ``FOK`` fills whole now or expires whole (Binance's
                 ``EXPIRED``, its balance released).
+            reduce_only: A swap's order that may only reduce its position.
 
         Returns:
             The order after matching at the current price (it may already be filled).
@@ -481,7 +515,8 @@ class Exchange:
         Raises:
             Rejected: UNKNOWN_SYMBOL, MARKET_CLOSED, PRICE_FILTER, LOT_SIZE, NOTIONAL,
                 DUPLICATE_ORDER, INSUFFICIENT_BALANCE, WOULD_TAKE (a ``LIMIT_MAKER``
-                that is marketable) or WOULD_TRIGGER (a stop already reached).
+                that is marketable), WOULD_TRIGGER (a stop already reached), and for a
+                swap MARGIN_INSUFFICIENT or REDUCE_ONLY (module docstring).
             ValueError: A combination of arguments no client should send (the Binance
                 layer checks parameters before calling).
         """
@@ -521,7 +556,15 @@ class Exchange:
                             f"order {order.order_id} has client id {client_order_id} "
                             f"and is {order.status}",
                         )
-            if side == "BUY":
+            if market.swap:
+                asset, need, lock = market.quote, Decimal(0), Decimal(0)
+                if reduce_only and not self._reduces(market.id, side, quantity):
+                    amount = self._perps[market.id].amount
+                    raise Rejected(
+                        Reason.REDUCE_ONLY, f"{side} {quantity} would add to a position of {amount}"
+                    )
+                self._check_margin(market, side, quantity, price or stop_price or current)
+            elif side == "BUY":
                 asset = market.quote
                 if price is not None:
                     need = _ceil8(price * quantity)
@@ -638,6 +681,140 @@ class Exchange:
         with self._lock:
             return Balance(self._free.get(asset, Decimal(0)), self._locked.get(asset, Decimal(0)))
 
+    # --- perpetual swaps ----------------------------------------------------------
+
+    def perp_position(self, market_id: str) -> PerpPosition:
+        """Return a swap market's position (flat when never traded).
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL (no such market, or not a swap).
+        """
+        with self._lock:
+            found = self._perps.get(market_id)
+            if found is None:
+                raise Rejected(Reason.UNKNOWN_SYMBOL, f"no swap market {market_id}")
+            return found
+
+    def perp_positions(self) -> list[PerpPosition]:
+        """Every swap market's position, flat ones included."""
+        with self._lock:
+            return list(self._perps.values())
+
+    def set_leverage(self, market_id: str, leverage: int) -> PerpPosition:
+        """Set a swap market's leverage (1 to 125), the initial margin of its new orders.
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL, or BAD_LEVERAGE out of range.
+        """
+        with self._lock:
+            found = self.perp_position(market_id)
+            if not 1 <= leverage <= 125:
+                raise Rejected(Reason.BAD_LEVERAGE, f"leverage {leverage} not in [1, 125]")
+            self._perps[market_id] = replace(found, leverage=leverage)
+            return self._perps[market_id]
+
+    def set_margin_type(self, market_id: str, margin_type: str) -> PerpPosition:
+        """Set a swap market's margin type (``CROSSED`` or ``ISOLATED``).
+
+        Raises:
+            Rejected: UNKNOWN_SYMBOL.
+            ValueError: Another margin type.
+        """
+        if margin_type not in ("CROSSED", "ISOLATED"):
+            raise ValueError(f"margin type is CROSSED or ISOLATED, was {margin_type!r}")
+        with self._lock:
+            found = self.perp_position(market_id)
+            self._perps[market_id] = replace(found, margin_type=margin_type)  # type: ignore[arg-type]
+            return self._perps[market_id]
+
+    def unrealized_pnl(self, market_id: str) -> Decimal:
+        """Return a swap position's unrealized profit at the current price (8 decimals)."""
+        with self._lock:
+            held = self.perp_position(market_id)
+            return _round8(held.amount * (self.current_price(market_id) - held.entry_price))
+
+    def initial_margin(self, market_id: str) -> Decimal:
+        """Return a swap position's initial margin at the current price (8 decimals)."""
+        with self._lock:
+            held = self.perp_position(market_id)
+            notional = abs(held.amount) * self.current_price(market_id)
+            return _round8(notional / held.leverage)
+
+    def available(self, asset: str) -> Decimal:
+        """Return what new swap positions settled in ``asset`` may use as margin."""
+        with self._lock:
+            free = self._free.get(asset, Decimal(0))
+            for market_id in self._perps:
+                if self._markets[market_id].quote == asset:
+                    free += self.unrealized_pnl(market_id) - self.initial_margin(market_id)
+            return free
+
+    def funding_payments(self) -> list[tuple[int, str, Decimal, Decimal]]:
+        """Every funding payment made: ``(time_ms, market_id, rate, amount)`` (amount
+        received, negative when paid), oldest first."""
+        with self._lock:
+            return list(self._payments)
+
+    def _reduces(self, market_id: str, side: Side, quantity: Decimal) -> bool:
+        amount = self._perps[market_id].amount
+        signed = quantity if side == "BUY" else -quantity
+        return amount * signed < 0 and abs(signed) <= abs(amount)
+
+    def _check_margin(self, market: Market, side: Side, quantity: Decimal, price: Decimal) -> None:
+        held = self._perps[market.id]
+        signed = quantity if side == "BUY" else -quantity
+        added = abs(held.amount + signed) - abs(held.amount)
+        if added <= 0:
+            return
+        need = _ceil8(added * price / held.leverage)
+        available = self.available(market.quote)
+        if need > available:
+            raise Rejected(
+                Reason.MARGIN_INSUFFICIENT,
+                f"needs {need} {market.quote} of margin at leverage {held.leverage}, "
+                f"available {available}",
+            )
+
+    def _trade_position(
+        self, market_id: str, side: Side, qty: Decimal, price: Decimal, time_ms: int
+    ) -> Decimal:
+        """Move a swap's position by a fill; return the profit it realized."""
+        held = self._perps[market_id]
+        amount, entry = held.amount, held.entry_price
+        signed = qty if side == "BUY" else -qty
+        realized = Decimal(0)
+        if amount * signed < 0:
+            closed = min(abs(amount), qty)
+            direction = 1 if amount > 0 else -1
+            realized = _round8(closed * (price - entry) * direction)
+        after = amount + signed
+        if after == 0:
+            entry = Decimal(0)
+        elif amount * after < 0 or amount == 0:
+            entry = price  # opened (or flipped): the rest opens at the fill price
+        elif abs(after) > abs(amount):
+            entry = (abs(amount) * entry + qty * price) / abs(after)
+        self._perps[market_id] = replace(held, amount=after, entry_price=entry, updated_ms=time_ms)
+        return realized
+
+    def _pay_funding(self, bar: int) -> None:
+        """Pay the funding of the funding times bar ``bar``'s interval holds (module
+        docstring), at its open, on the positions held as it opens."""
+        start = self._times[bar]
+        end = start + self._interval_ms
+        for market_id, held in self._perps.items():
+            times, rates = self._funding.get(market_id, ([], []))
+            if held.amount == 0 or not times:
+                continue
+            market = self._markets[market_id]
+            price = market.bars.open[bar]
+            first = bisect.bisect_left(times, start)
+            last = bisect.bisect_left(times, end)
+            for at, rate in zip(times[first:last], rates[first:last], strict=True):
+                amount = _round8(-held.amount * price * rate)
+                self._free[market.quote] += amount
+                self._payments.append((at, market_id, rate, amount))
+
     # --- matching -----------------------------------------------------------------
 
     def _play_bar(self) -> None:
@@ -659,6 +836,7 @@ class Exchange:
         if self._position == len(self._times):
             return
         opened = self._time_of(self._position)
+        self._pay_funding(self._position)
         for order in working:
             current = self._orders[order.order_id]
             if current.is_open and current.is_working and current.price is None:
@@ -674,7 +852,14 @@ class Exchange:
         rate = self.maker_fee if is_maker else self.taker_fee
         final = qty == order.remaining
         locked = order.locked
-        if order.side == "BUY":
+        realized = Decimal(0)
+        if market.swap:
+            cost = _round8(price * qty)
+            commission = _round8(cost * rate)
+            realized = self._trade_position(market.id, order.side, qty, price, time_ms)
+            self._free[market.quote] += realized - commission
+            commission_asset = market.quote
+        elif order.side == "BUY":
             cost = _round8(price * qty)
             if order.price is not None:
                 release = locked if final else min(locked, _round8(order.price * qty))
@@ -709,6 +894,7 @@ class Exchange:
             commission_asset=commission_asset,
             time_ms=time_ms,
             is_maker=is_maker,
+            realized_pnl=realized,
         )
         self._trades.append(trade)
         self._use.by_order[order_id] = self._use.by_order.get(order_id, Decimal(0)) + qty
@@ -752,7 +938,7 @@ class Exchange:
 
     def _close(self, order: Order, status: OrderStatus, time_ms: int) -> Order:
         market = self._markets[order.market_id]
-        asset = market.quote if order.side == "BUY" else market.base
+        asset = market.quote if order.side == "BUY" or market.swap else market.base
         self._locked[asset] -= order.locked
         self._free[asset] += order.locked
         closed = replace(order, status=status, locked=Decimal(0), updated_ms=time_ms)

@@ -26,6 +26,7 @@ __all__ = [
     "Order",
     "OrderStatus",
     "OrderType",
+    "PerpPosition",
     "Reason",
     "Rejected",
     "Side",
@@ -75,6 +76,9 @@ class Reason(StrEnum):
     NOT_CANCELABLE = "NOT_CANCELABLE"
     WOULD_TAKE = "WOULD_TAKE"
     WOULD_TRIGGER = "WOULD_TRIGGER"
+    MARGIN_INSUFFICIENT = "MARGIN_INSUFFICIENT"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    BAD_LEVERAGE = "BAD_LEVERAGE"
 
 
 class Rejected(Exception):
@@ -283,9 +287,10 @@ class Trade:
         qty: Base quantity.
         quote_qty: ``price * qty`` rounded to 8 decimals: what changed hands in quote.
         commission: Fee charged, in ``commission_asset``.
-        commission_asset: Base for a buy, quote for a sell.
+        commission_asset: Base for a buy, quote for a sell (a swap's: always quote).
         time_ms: Market time of the fill.
         is_maker: True when a resting limit order filled.
+        realized_pnl: A swap's profit realized by the part that reduced its position.
     """
 
     trade_id: int
@@ -299,6 +304,28 @@ class Trade:
     commission_asset: str
     time_ms: int
     is_maker: bool
+    realized_pnl: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PerpPosition:
+    """A perpetual swap's position (one-way mode: one signed amount per market).
+
+    Attributes:
+        market_id: Binance market id.
+        amount: Signed contracts (a contract is one unit of the base): > 0 long, < 0 short.
+        entry_price: The average price of the open amount (0 when flat).
+        leverage: The market's leverage setting (initial margin = notional / leverage).
+        margin_type: ``CROSSED`` or ``ISOLATED`` (a setting only: margin is the wallet's).
+        updated_ms: Market time of the last change.
+    """
+
+    market_id: str
+    amount: Decimal = Decimal(0)
+    entry_price: Decimal = Decimal(0)
+    leverage: int = 20
+    margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
+    updated_ms: int = 0
 
 
 @dataclass(frozen=True)
