@@ -1127,18 +1127,7 @@ def _symbol_info(market: Market) -> dict[str, Any]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": _fmt(r.min_price),
-                "maxPrice": _fmt(r.max_price),
-                "tickSize": _fmt(r.tick_size),
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": _fmt(r.min_qty),
-                "maxQty": _fmt(r.max_qty),
-                "stepSize": _fmt(r.step_size),
-            },
+            *_price_and_lot_filters(r),
             {
                 "filterType": "NOTIONAL",
                 "minNotional": _fmt(r.min_notional),
@@ -1153,6 +1142,24 @@ def _symbol_info(market: Market) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "NONE",
         "allowedSelfTradePreventionModes": ["NONE"],
     }
+
+
+def _price_and_lot_filters(r: Any) -> list[dict[str, Any]]:
+    """The PRICE_FILTER and LOT_SIZE filters a spot and a swap market both carry."""
+    return [
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": _fmt(r.min_price),
+            "maxPrice": _fmt(r.max_price),
+            "tickSize": _fmt(r.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": _fmt(r.min_qty),
+            "maxQty": _fmt(r.max_qty),
+            "stepSize": _fmt(r.step_size),
+        },
+    ]
 
 
 def _swap_info(market: Market) -> dict[str, Any]:
@@ -1174,24 +1181,8 @@ def _swap_info(market: Market) -> dict[str, Any]:
         "underlyingType": "COIN",
         "underlyingSubType": [],
         "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": _fmt(r.min_price),
-                "maxPrice": _fmt(r.max_price),
-                "tickSize": _fmt(r.tick_size),
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": _fmt(r.min_qty),
-                "maxQty": _fmt(r.max_qty),
-                "stepSize": _fmt(r.step_size),
-            },
-            {
-                "filterType": "MARKET_LOT_SIZE",
-                "minQty": _fmt(r.min_qty),
-                "maxQty": _fmt(r.max_qty),
-                "stepSize": _fmt(r.step_size),
-            },
+            *_price_and_lot_filters(r),
+            {**_price_and_lot_filters(r)[1], "filterType": "MARKET_LOT_SIZE"},
             {"filterType": "MIN_NOTIONAL", "notional": _fmt(r.min_notional)},
         ],
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET"],
