@@ -140,8 +140,8 @@ def _shared_locator(base: type) -> type:
     def from_function(cls: Any, py_func: Any, py_file: str) -> Any:
         try:
             return super(locator, cls).from_function(py_func, py_file)
-        except OSError:  # no writable cache folder: numba's own places are tried next
-            return None
+        except (OSError, RuntimeError):  # no writable cache folder (or no home directory):
+            return None  # numba's own places are tried next
 
     locator: Any = type(
         "SharedCacheLocator",
