@@ -147,27 +147,30 @@ class LiveFunding:
         self._symbols = tuple(symbols)
         self._bar = timeframe_ns
         self._done: list[int | None] = [None] * len(self._symbols)
-        self._series: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        # per symbol, its items' (times, rates), in the order `place_funding` adds them
+        self._series: list[list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]] = []
+        self._known: list[tuple[int, int] | None] = []  # per symbol: last time, interval
         self._read()
 
     def _read(self) -> None:
         series = [item for item in self._load() if item.name == self._name]
-        self._series = []
+        self._series, self._known = [], []
         for symbol in self._symbols:
-            own = [item for item in series if item.applies_to(symbol)]
-            times = np.concatenate([np.asarray(i.times, np.int64) for i in own] + [_NO_TIMES])
-            rates = np.concatenate([np.asarray(i.values, np.float64) for i in own] + [_NO_RATES])
-            keep = np.isfinite(rates)
-            self._series.append((times[keep], rates[keep]))
+            own = []
+            for item in series:
+                if item.applies_to(symbol):
+                    times = np.asarray(item.times, np.int64)
+                    rates = np.asarray(item.values, np.float64)
+                    keep = np.isfinite(rates)
+                    own.append((times[keep], rates[keep]))
+            self._series.append(own)
+            times = np.sort(np.concatenate([t for t, _ in own] + [_NO_TIMES]))
+            known = None if len(times) < 2 else (int(times[-1]), int(np.min(np.diff(times))))
+            self._known.append(known)
 
     def _stale(self, end: int) -> bool:
         """Whether a funding time before ``end`` may have been published since the read."""
-        for times, _ in self._series:
-            if len(times) < 2:
-                return True
-            if times[-1] + int(np.min(np.diff(times))) < end:
-                return True
-        return False
+        return any(known is None or known[0] + known[1] < end for known in self._known)
 
     def rates(self, open_ns: int, present: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         """Return each symbol's funding rate booked at the bar opening at ``open_ns``
@@ -176,14 +179,16 @@ class LiveFunding:
         if self._stale(end):
             self._read()
         out = np.zeros(len(self._symbols))
-        for s, (times, rates) in enumerate(self._series):
+        for s, own in enumerate(self._series):
             if not present[s]:
                 continue
             start = self._done[s]
             start = open_ns if start is None else start
             total = 0.0
-            for rate in rates[(times >= start) & (times < end)].tolist():
-                total += rate  # in time order, as `place_funding` adds them
+            for times, rates in own:  # item by item, in time order, as `place_funding` adds
+                first, stop = np.searchsorted(times, (start, end))
+                for rate in rates[first:stop].tolist():
+                    total += rate
             out[s] = total
             self._done[s] = end
         return out
