@@ -690,6 +690,22 @@ def test_scaling_in_and_out_journals_alike_in_every_driver(
         _show_reached(_three_drivers(folder, spec))
 
 
+LEGS_MARKET: dict[str, Any] = {
+    **PLAIN,
+    "seed": 11,
+    "bars": 90,
+    "volume_scale": 1e6,
+    "fee_bps": 10.0,
+    "slippage_bps": 5.0,
+    "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
+    "threshold": 0.05,
+    "warm": 10,
+    "restart_at": 40,
+    "stop_loss": 0.03,
+}
+"""A fixed market where scaled legs trade (a restart falls amid them)."""
+
+
 @pytest.mark.parametrize("scaling", SCALINGS)
 def test_each_leg_journals_alike_in_every_driver(
     ram_tmp_path: Path, scaling: dict[str, Any]
@@ -697,17 +713,7 @@ def test_each_leg_journals_alike_in_every_driver(
     """Each scaling setting sends its legs (SCALE_IN, TAKE_PROFIT_PARTIAL) on a fixed
     market, and the three drivers agree on every row; a restart falls amid the legs."""
     spec = {
-        **PLAIN,
-        "seed": 11,
-        "bars": 90,
-        "volume_scale": 1e6,
-        "fee_bps": 10.0,
-        "slippage_bps": 5.0,
-        "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
-        "threshold": 0.05,
-        "warm": 10,
-        "restart_at": 40,
-        "stop_loss": 0.03,
+        **LEGS_MARKET,
         "scaling": scaling,
     }
     batch = _three_drivers(ram_tmp_path, spec)
@@ -724,17 +730,7 @@ def test_a_trailing_stop_over_scaled_legs_journals_alike_in_every_driver(
     """A trailing and break-even stop over pyramid adds and a partial take-profit: the three
     drivers agree on every row (a restart amid the legs), and each rule acted."""
     spec = {
-        **PLAIN,
-        "seed": 11,
-        "bars": 90,
-        "volume_scale": 1e6,
-        "fee_bps": 10.0,
-        "slippage_bps": 5.0,
-        "sizing": {"kind": "fixed_fraction", "fraction": 0.3},
-        "threshold": 0.05,
-        "warm": 10,
-        "restart_at": 40,
-        "stop_loss": 0.03,
+        **LEGS_MARKET,
         "exits": {"trailing_stop": 0.015, "break_even": 0.006},
         "scaling": {
             "take_profit_levels": [{"gain": 0.01, "close": 0.4}],
