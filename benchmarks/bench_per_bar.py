@@ -18,12 +18,22 @@ A checkout whose Python does not exist is skipped with a message.
 
     python benchmarks/bench_per_bar.py [--bars 20000] [--rounds 5]
         [--against before-universes=/work/venvs/old/bin/python]
+
+Wall clock on a shared machine moves by more than the differences; the instructions
+of one per-bar backtest do not. Under callgrind, ``--instructions`` runs the
+synthetic strategy of benchmarks/bench_backtest.py (one feature, a 0.9 threshold: most
+bars have no event, so the driver's own work shows) once untimed, then once with
+callgrind's instrumentation on, in whichever checkout the Python imports:
+
+    valgrind --tool=callgrind --instr-atstart=no PYTHON benchmarks/bench_per_bar.py \
+        --instructions --bars 20000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -167,6 +177,59 @@ def worker(bars: int) -> dict[str, float]:
         return {"backtest": backtest_us(m, bars, folder), "engine": engine, "tick": tick}
 
 
+def instructions(bars: int) -> None:
+    """Run one per-bar backtest of a synthetic strategy with callgrind instrumenting it."""
+    from tradeloom.domain import RunInfo
+    from tradeloom.journal import RunIdentity, open_journal
+    from tradeloom.schemas import load_strategy
+
+    m = _modules()
+    m["configure_logging"]("error")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rng = np.random.default_rng(7)
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, bars)))
+        frame = pd.DataFrame(
+            {
+                "timestamp": pd.date_range("2020-01-01", periods=bars, freq="1min", tz="UTC"),
+                "open": close,
+                "high": close * 1.001,
+                "low": close * 0.999,
+                "close": close,
+                "volume": 1.0,
+                "p_up": rng.random(bars),
+            }
+        )
+        frame.to_parquet(folder / "bars.parquet")
+        (folder / "s.yaml").write_text(
+            "name: bench\n"
+            "data: {kind: parquet, path: bars.parquet, timeframe: 1m}\n"
+            "features: [{kind: log_return}]\n"
+            "model: {kind: precomputed, column: p_up}\n"
+            "signal: {kind: threshold, threshold: 0.9}\n"
+            "risk: {sizing: {kind: fixed_fraction, fraction: 1.0}}\n"
+            "execution: {kind: simulated, fee_bps: 10}\n"
+        )
+        config, plugins = load_strategy(folder / "s.yaml")
+
+        def one() -> None:
+            journal = open_journal(
+                folder / f"j{time.perf_counter_ns()}.sqlite",
+                RunIdentity("bench", "bench", "backtest"),
+            )
+            recorder = m["Recorder"](
+                journal, plugins.hook, RunInfo("bench", "bench", "backtest", tmp)
+            )
+            m["run_backtest"](m["build_pipeline"](config), recorder, "bench", driver="per_bar")
+            journal.close()
+
+        one()
+        control = ["callgrind_control", "-i"]
+        subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
+        one()
+        subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+
+
 # -- the comparison ------------------------------------------------------------------------
 
 
@@ -187,7 +250,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--against", action="append", metavar="NAME=PYTHON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--instructions", action="store_true", help="under callgrind: see above")
     args = parser.parse_args()
+    if args.instructions:
+        instructions(args.bars)
+        return
     if args.worker:
         print(json.dumps(worker(args.bars)))
         return
