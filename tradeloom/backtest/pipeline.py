@@ -250,7 +250,10 @@ def bar_inputs(
             else:
                 codes = pd.Series(own, index=bars.frame.index).reindex(index).ffill()
                 flags[1, :, s] = codes.fillna(0).to_numpy(np.uint8)
-    counts = np.array([len(trainings_at.get(t, ())) for t in range(n)], np.int64)
+    counts = np.zeros(n, np.int64)
+    for t, trainings in trainings_at.items():
+        if 0 <= t < n:
+            counts[t] = len(trainings)
     time_ns = np.ascontiguousarray(index.as_unit("ns").asi8, np.int64)  # whatever its unit
     return BarInputs(px, flags, scores, time_ns, counts)
 
@@ -308,26 +311,46 @@ def _per_bar(
     width = len(columns) - sum(len(f.columns()) for f in crossing)
     symbols = universe.symbols  # a tuple built per call: once, not per bar
     m = len(symbols)
-    ohlcv = [[inputs.px[k, :, s] for k in range(5)] for s in range(m)]
+    ohlcv = inputs.px[:5].transpose(1, 2, 0)  # [bars, symbols, 5]: a bar in one read
     names = [engine.symbol(s) for s in range(m)]
-    here = present.tolist()
+    here = None if present.all() else present.tolist()
+    if steppers is not None and m == 1 and here is None and not crossing:
+        _per_bar_one(engine, inputs, steppers[0], ohlcv, clock, times, columns, symbols)
+        return
     row = np.full((m, len(columns)), np.nan)
-    for t in range(len(times)):
+    for t, stamp in enumerate(times):
         if steppers is not None:
             if m > 1:
                 row[:] = np.nan
             for s, stepper in enumerate(steppers):
-                if here[t][s]:
-                    o, h, lo, c, v = ohlcv[s]
-                    bar = Bar(
-                        t, times[t], float(o[t]), float(h[t]), float(lo[t]), float(c[t]),
-                        float(v[t]), names[s],
-                    )  # fmt: skip
-                    row[s, :width] = stepper.step(bar)
+                if here is None or here[t][s]:
+                    o, h, lo, c, v = ohlcv[t, s].tolist()
+                    row[s, :width] = stepper.step(Bar(t, stamp, o, h, lo, c, v, names[s]))
             if crossing:
                 cross_row(crossing, columns, row, present[t])
             _check_row(row, clock[t], columns, t, symbols)
         engine.run(inputs, t + 1)
+
+
+def _per_bar_one(
+    engine: Engine,
+    inputs: BarInputs,
+    stepper: FeatureStepper,
+    ohlcv: np.ndarray,
+    clock: np.ndarray,
+    times: list[pd.Timestamp],
+    columns: tuple[str, ...],
+    symbols: tuple[str, ...],
+) -> None:
+    """`_per_bar` over the universe of one (a bar at every clock bar, no cross-sectional
+    column): the stepped row is the symbol's whole row, checked as it comes."""
+    name = engine.symbol(0)
+    run = engine.run
+    for t, stamp in enumerate(times):
+        o, h, lo, c, v = ohlcv[t, 0].tolist()
+        stepped = stepper.step(Bar(t, stamp, o, h, lo, c, v, name))
+        _check_row(stepped[None], clock[t], columns, t, symbols)
+        run(inputs, t + 1)
 
 
 def _check_row(

@@ -335,9 +335,11 @@ class Engine:
     def run(self, inputs: BarInputs, t_end: int) -> None:
         """Run the bars of ``inputs`` up to ``t_end`` (exclusive), answering every need."""
         state = self.state
+        cur = state.cur
         while True:
             need = state.run(inputs, t_end)
-            self.flush()
+            if cur[L.C_COUNT] != self._journaled:  # most bars write no row (`flush`)
+                self.flush()
             if need == L.NEED_DONE:
                 return
             self._answer(need, inputs)
@@ -348,7 +350,9 @@ class Engine:
             return  # most bars of a run write no row: nothing to decode, mark or clear
         rows = self.state.rows(self._journaled)
         self._journaled = self.state.count
-        self._fills.append(fill_marks(rows))
+        kinds = rows[:, L.E_KIND].tolist()
+        if L.EV_FILL in kinds or L.EV_FUNDING in kinds:  # the rows that move the cash
+            self._fills.append(fill_marks(rows))
         for event in decode(rows, self.ctx):
             self._record(event)
         self.state.clear()
