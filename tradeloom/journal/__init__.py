@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     )
     from tradeloom.journal.location import PgTarget, journal_path
     from tradeloom.journal.reader import (
+        EventFollower,
         JournalInfo,
         Row,
         Verified,
@@ -128,6 +129,7 @@ __all__ = [
     "NO_TIME",
     "RUN_KINDS",
     "BookProblem",
+    "EventFollower",
     "BookSnapshotTaken",
     "ChainBroken",
     "ColumnBatch",

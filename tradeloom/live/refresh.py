@@ -21,7 +21,7 @@ these files, is the run's record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,18 +33,17 @@ import pandas as pd
 import structlog
 
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
-from tradeloom.journal import journal_path
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
+from tradeloom.live.journal_figures import JournalFigures
 from tradeloom.live.latest_writer import LatestWriter
+from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
-from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
-from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
@@ -86,9 +85,9 @@ class Snapshot:
         curve: One market: each live bar's position, cash and equity (columns).
             A universe: each bar's cash and equity (columns).
         positions: A universe's positions ``[bars, symbols]`` (None: one market).
-        trades: The closed trades.
-        orders: The orders sent.
-        fills: The fills booked.
+        trades: The closed trades (a view of a list that only grows: `RecordCopies`).
+        orders: The orders sent (likewise).
+        fills: The fills booked (likewise).
         order_symbols: Each order id's symbol (None: one market).
         facts: The ``metrics.json`` keys read from the run's state (counts, state,
             open positions, monitors), as of the bar.
@@ -98,15 +97,17 @@ class Snapshot:
         document: The strategy document (execution quality's terms).
         report: Draw ``report.html`` (``outputs.report``).
         report_seconds: At most once every this many seconds (``live.report_seconds``).
+        generation: The engine's: another number is another engine (a restart, a
+            rebuild after the journal was lost), whose figures start again.
     """
 
     times: npt.NDArray[np.int64]
     close: npt.NDArray[np.float64]
     curve: npt.NDArray[np.float64]
     positions: npt.NDArray[np.float64] | None
-    trades: tuple[Any, ...]
-    orders: tuple[Any, ...]
-    fills: tuple[Any, ...]
+    trades: Sequence[Any]
+    orders: Sequence[Any]
+    fills: Sequence[Any]
     order_symbols: Mapping[str, str] | None
     facts: dict[str, Any]
     initial_cash: float
@@ -115,6 +116,7 @@ class Snapshot:
     document: Mapping[str, Any]
     report: bool
     report_seconds: float
+    generation: int = 0
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -140,6 +142,13 @@ class LiveOutputs:
         """One market's live bars, extended at each snapshot."""
         self._closes: list[npt.NDArray[np.float64]] = []
         """A universe's closes of each bar so far (a bar's row is copied once, when new)."""
+        self._records = RecordCopies()
+        """The trades, orders and fills handed over (each copied once, when new)."""
+        self._engine: Engine | None = None
+        self._generation = 0
+        self._order_symbols: dict[str, str] = {}
+        self._journal = JournalFigures(run_dir)
+        """The blocks read from the journal (on the writer's thread)."""
         self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
         self.refreshes = 0
         """Snapshots written."""
@@ -161,6 +170,7 @@ class LiveOutputs:
             self.writer.submit(snapshot)
         if final:
             self.writer.close()
+            self._journal.close()
             if self.refreshes and runner.config.outputs.report:
                 self._draw_report()
 
@@ -181,13 +191,52 @@ class LiveOutputs:
         if len(history.symbols) > 1:
             return self._universe_snapshot(runner, history, first, n)
         times, close, curve = self._bars.extend(session.engine, history, first, n)
-        return snapshot_of(
+        return self._snapshot_of(
             runner,
             times=times,
             close=close,
             curve=curve,
             positions=None,
             facts=_facts(runner),
+        )
+
+    def _snapshot_of(
+        self,
+        runner: OutputsRun,
+        *,
+        times: npt.NDArray[np.int64],
+        close: npt.NDArray[np.float64],
+        curve: npt.NDArray[np.float64],
+        positions: npt.NDArray[np.float64] | None,
+        facts: dict[str, Any],
+    ) -> Snapshot:
+        """`snapshot_of` with the records copied once each, when new."""
+        session = runner.session
+        assert session is not None
+        engine = session.engine
+        if engine is not self._engine:
+            self._engine = engine
+            self._generation += 1
+            self._records.clear()
+            self._order_symbols = {}
+        rec = runner.recorder_or_fail
+        order_symbols = None
+        if positions is not None:  # a universe: a new dict only when an order was added
+            if len(rec.order_symbols) != len(self._order_symbols):
+                self._order_symbols = dict(rec.order_symbols)
+            order_symbols = self._order_symbols
+        return snapshot_of(
+            runner,
+            times=times,
+            close=close,
+            curve=curve,
+            positions=positions,
+            facts=facts,
+            trades=self._records.view("trades", engine.trades),
+            orders=self._records.view("orders", rec.orders),
+            fills=self._records.view("fills", rec.fills),
+            order_symbols=order_symbols,
+            generation=self._generation,
         )
 
     def _universe_snapshot(
@@ -213,7 +262,7 @@ class LiveOutputs:
             },
             **({"monitoring": monitors, "health": health} if monitors else {}),
         }
-        return snapshot_of(
+        return self._snapshot_of(
             runner,
             times=np.array(history.times_ns(n)[first:], dtype=np.int64),
             close=close_all[first:],
@@ -265,10 +314,8 @@ class LiveOutputs:
         )
         figures = self.trade_figures(snapshot)
         metrics = live_metrics(snapshot, frame, figures)
-        metrics["execution_quality"] = journal_execution_quality(
-            journal_path(self.run_dir), snapshot.document
-        )
-        venues = journal_venue_accounts(journal_path(self.run_dir))
+        quality, venues = self._journal.blocks(snapshot.generation, snapshot.document)
+        metrics["execution_quality"] = quality
         if venues:  # a router's: what each venue bought, sold, holds and charged
             metrics["venues"] = venues
         self.equity.write(frame)
@@ -372,22 +419,30 @@ def snapshot_of(
     curve: npt.NDArray[np.float64],
     positions: npt.NDArray[np.float64] | None,
     facts: dict[str, Any],
+    trades: Sequence[Any] | None = None,
+    orders: Sequence[Any] | None = None,
+    fills: Sequence[Any] | None = None,
+    order_symbols: Mapping[str, str] | None = None,
+    generation: int = 0,
 ) -> Snapshot:
-    """Return a `Snapshot` of ``runner``: these arrays, and the run's records copied."""
+    """Return a `Snapshot` of ``runner``: these arrays, and the run's records (copied
+    whole where not given: `LiveOutputs` hands over copies of the new ones only)."""
     session = runner.session
     assert session is not None
     engine = session.engine
     rec = runner.recorder_or_fail
     config = runner.config
+    if positions is not None and order_symbols is None:
+        order_symbols = dict(rec.order_symbols)
     return Snapshot(
         times=times,
         close=close,
         curve=curve,
         positions=positions,
-        trades=tuple(engine.trades),
-        orders=tuple(rec.orders),
-        fills=tuple(rec.fills),
-        order_symbols=None if positions is None else dict(rec.order_symbols),
+        trades=tuple(engine.trades) if trades is None else trades,
+        orders=tuple(rec.orders) if orders is None else orders,
+        fills=tuple(rec.fills) if fills is None else fills,
+        order_symbols=None if positions is None else order_symbols,
         facts=facts,
         initial_cash=engine.portfolio.initial_cash,
         fees=engine.portfolio.fees,
@@ -395,6 +450,7 @@ def snapshot_of(
         document=config.document,
         report=config.outputs.report,
         report_seconds=config.live.report_seconds,
+        generation=generation,
     )
 
 

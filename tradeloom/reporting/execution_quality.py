@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,11 @@ from tradeloom.journal import (
 __all__ = [
     "ORDER_TYPES",
     "ROUTE_KIND",
+    "ExecutionLedger",
     "ExecutionTerms",
     "execution_quality",
     "journal_execution_quality",
+    "journal_kinds",
     "order_type",
     "shortfall_bps",
     "terms_of",
@@ -108,8 +110,12 @@ def journal_execution_quality(path: Path, document: Mapping[str, Any] | None) ->
     Raises:
         JournalError: Not a readable journal.
     """
-    kinds = [k for k in (*_KINDS, ROUTE_KIND, MODEL_KIND) if k in KINDS]
-    return execution_quality(read_events(path, kinds), terms_of(document))
+    return execution_quality(read_events(path, journal_kinds()), terms_of(document))
+
+
+def journal_kinds() -> list[str]:
+    """Return the journal kinds execution quality reads."""
+    return [k for k in (*_KINDS, ROUTE_KIND, MODEL_KIND) if k in KINDS]
 
 
 @dataclass
@@ -145,65 +151,97 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
         venue and order type), each entry the figures of `_figures` with its ``venue``
         and/or ``order_type``.
     """
-    orders: dict[str, _Order] = {}
-    measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
-    routes: dict[str, set[str]] = {}  # an order or child id -> the venues it went to
-    model: tuple[str, str] | None = None  # a modelled router's market and limit venues
-    sent: dict[str, OrderSent] = {}
-    traded: dict[str, list[float]] = {}
-    for event in events:
-        if isinstance(event, SlicedOrder):
-            orders[event.id] = _Order(
-                event.id, event.side, event.quantity, event.reference_price, event.bar,
-                _seconds(event.timestamp), event.slicing,
-            )  # fmt: skip
-        elif isinstance(event, OrderEvent):
-            parent = orders.get(event.parent_id) if event.parent_id else None
-            if parent is not None:
-                measured[event.id] = parent
-                parent.children.append(event.id)
-                parent.done = False  # a child is working
-                continue
-            kind = order_type(event.kind, terms.post_only)
-            order = _Order(
-                event.id, event.side, event.quantity, event.reference_price, event.bar,
-                _seconds(event.timestamp), kind,
-            )  # fmt: skip
-            orders[event.id] = measured[event.id] = order
-        elif isinstance(event, OrderSent):
-            sent[event.id] = event
-        elif isinstance(event, VenueFill):
-            traded.setdefault(event.order_id, []).append(_seconds(event.timestamp))
-        elif isinstance(event, FillEvent):
-            if event.order_id in measured:
-                measured[event.order_id].fills.append(event)
-        elif isinstance(event, OrderCancelled):
-            # a parent is done when its last child is (a later child works again); an
-            # order_expired row is an order still working when the data ended: not done
-            if event.order_id in measured:
-                measured[event.order_id].done = True
-        elif event.KIND == ROUTE_KIND:
-            venue = str(getattr(event, "venue", ""))
-            for key in (getattr(event, "order_id", None), getattr(event, "parent_id", None)):
-                if key:
-                    routes.setdefault(str(key), set()).add(venue)
-        elif event.KIND == MODEL_KIND:
-            market_venue = str(getattr(event, "market_venue", ""))
-            model = (market_venue, str(getattr(event, "limit_venue", "")))
-    rows = list(orders.values())
-    for order in rows:
+    ledger = ExecutionLedger(terms)
+    ledger.add(events)
+    return ledger.figures()
+
+
+class ExecutionLedger:
+    """The orders execution quality measures, accumulated event by event.
+
+    `execution_quality` is one `add` of every event and one `figures`; a live run's
+    files `add` each refresh's new events to the same ledger and ask for `figures`
+    again, which equal `execution_quality` of every event so far.
+
+    Args:
+        terms: What the rows do not say (`terms_of`).
+    """
+
+    def __init__(self, terms: ExecutionTerms) -> None:
+        self.terms = terms
+        self._orders: dict[str, _Order] = {}
+        self._measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
+        self._routes: dict[str, set[str]] = {}  # an order or child id -> its venues
+        self._model: tuple[str, str] | None = None  # a modelled router's market, limit venues
+        self._sent: dict[str, OrderSent] = {}
+        self._traded: dict[str, list[float]] = {}
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Add ``events`` (as `execution_quality` takes them, in sequence order)."""
+        orders, measured, routes = self._orders, self._measured, self._routes
+        for event in events:
+            if isinstance(event, SlicedOrder):
+                orders[event.id] = _Order(
+                    event.id, event.side, event.quantity, event.reference_price, event.bar,
+                    _seconds(event.timestamp), event.slicing,
+                )  # fmt: skip
+            elif isinstance(event, OrderEvent):
+                parent = orders.get(event.parent_id) if event.parent_id else None
+                if parent is not None:
+                    measured[event.id] = parent
+                    parent.children.append(event.id)
+                    parent.done = False  # a child is working
+                    continue
+                kind = order_type(event.kind, self.terms.post_only)
+                order = _Order(
+                    event.id, event.side, event.quantity, event.reference_price, event.bar,
+                    _seconds(event.timestamp), kind,
+                )  # fmt: skip
+                orders[event.id] = measured[event.id] = order
+            elif isinstance(event, OrderSent):
+                self._sent[event.id] = event
+            elif isinstance(event, VenueFill):
+                self._traded.setdefault(event.order_id, []).append(_seconds(event.timestamp))
+            elif isinstance(event, FillEvent):
+                if event.order_id in measured:
+                    measured[event.order_id].fills.append(event)
+            elif isinstance(event, OrderCancelled):
+                # a parent is done when its last child is (a later child works again); an
+                # order_expired row is an order still working when the data ended: not done
+                if event.order_id in measured:
+                    measured[event.order_id].done = True
+            elif event.KIND == ROUTE_KIND:
+                venue = str(getattr(event, "venue", ""))
+                for key in (getattr(event, "order_id", None), getattr(event, "parent_id", None)):
+                    if key:
+                        routes.setdefault(str(key), set()).add(venue)
+            elif event.KIND == MODEL_KIND:
+                market_venue = str(getattr(event, "market_venue", ""))
+                self._model = (market_venue, str(getattr(event, "limit_venue", "")))
+
+    def figures(self) -> dict[str, Any]:
+        """Return `execution_quality`'s figures of the events added so far."""
+        return _report([self._resolved(order) for order in self._orders.values()])
+
+    def _resolved(self, order: _Order) -> _Order:
+        """Return ``order`` as measured: its venue, live times, post-only type and done
+        flag as every event so far says (a copy: a later event may change them)."""
         ids = order.children or [order.id]
-        named = sorted(set().union(*(routes.get(i, set()) for i in ids)))
-        order.venue = "+".join(named) if named else _modelled(order, model) or terms.venue
-        live = [sent[i] for i in ids if i in sent]
+        named = sorted(set().union(*(self._routes.get(i, set()) for i in ids)))
+        venue = "+".join(named) if named else _modelled(order, self._model) or self.terms.venue
+        kind, sent_at, trade_times = order.order_type, order.sent_at, order.trade_times
+        live = [self._sent[i] for i in ids if i in self._sent]
         if live:
-            order.sent_at = min(x.sent_at for x in live)
-            order.trade_times = [t for i in ids for t in traded.get(i, [])]
-            if order.order_type == "limit" and live[0].post_only:
-                order.order_type = "limit_post_only"
+            sent_at = min(x.sent_at for x in live)
+            trade_times = [t for i in ids for t in self._traded.get(i, [])]
+            if kind == "limit" and live[0].post_only:
+                kind = "limit_post_only"
         filled = sum(f.quantity for f in order.fills)
-        order.done = order.done or filled >= order.quantity * (1.0 - _DONE)
-    return _report(rows)
+        done = order.done or filled >= order.quantity * (1.0 - _DONE)
+        return replace(
+            order, venue=venue, order_type=kind, sent_at=sent_at, trade_times=trade_times,
+            done=done, fills=list(order.fills), children=list(order.children),
+        )  # fmt: skip
 
 
 def _modelled(order: _Order, model: tuple[str, str] | None) -> str:
