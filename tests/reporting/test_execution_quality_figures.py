@@ -6,6 +6,7 @@ The journal is written and read through the real store (`open_journal`,
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from tradeloom.journal import (
 )
 from tradeloom.reporting.execution_quality import (
     ROUTE_KIND,
+    ExecutionLedger,
     ExecutionTerms,
     execution_quality,
     journal_execution_quality,
@@ -337,3 +339,25 @@ def test_overall_figures_combine_the_groups_by_quantity(
         assert sum(g["filled_quantity"] for g in block[listing]) == pytest.approx(
             overall["filled_quantity"]
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    _orders(),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=8, max_size=8),
+    st.lists(st.integers(0, 40), max_size=6),
+    st.booleans(),
+)
+def test_a_ledger_fed_in_parts_gives_the_figures_of_every_event_so_far(
+    events: list[Event], venues: list[str], cuts: list[int], post_only: bool
+) -> None:
+    routes = [_routed(f"o{k}-r0", f"o{k}", v) for k, v in enumerate(venues)]
+    worked = [*_worked(), *events, *routes[: len(routes) // 2]]
+    worked[len(worked) // 2 : len(worked) // 2] = routes[len(routes) // 2 :]
+    terms = ExecutionTerms("x", post_only)
+    ledger = ExecutionLedger(terms)
+    start = 0
+    for end in [*sorted({min(c, len(worked)) for c in cuts}), len(worked)]:
+        ledger.add(worked[start:end])
+        start = end
+        assert json.dumps(ledger.figures()) == json.dumps(execution_quality(worked[:end], terms))
