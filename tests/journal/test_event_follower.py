@@ -31,7 +31,9 @@ def _fresh(folder: Path) -> Path:
     return path
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_the_reads_together_are_the_whole_journals_events_in_order(
     tmp_path: Path, data: st.DataObject
@@ -65,7 +67,9 @@ def test_the_reads_together_are_the_whole_journals_events_in_order(
     journal.close()
 
 
-@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(order=events("order"))
 def test_a_read_from_another_thread_opens_the_journal_again_and_goes_on(
     tmp_path: Path, order: Event

@@ -39,8 +39,8 @@ from tradeloom.journal.store import RunIdentity
 from tradeloom.journal.tail import check_tail, compare_tail
 
 __all__ = [
-    "JournalInfo",
     "EventFollower",
+    "JournalInfo",
     "Row",
     "Verified",
     "check_end",

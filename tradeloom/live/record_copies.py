@@ -51,13 +51,6 @@ class Prefix(Sequence[T]):
         for i in range(self._length):
             yield items[i]
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return len(other) == self._length and all(a == b for a, b in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"Prefix({list(self)!r})"
 

@@ -54,17 +54,18 @@ def _bar_events(draw: st.DrawFn, k: int) -> list[Event]:
     ]  # fmt: skip
     for part in draw(st.lists(st.floats(0.1, 0.5), max_size=2)):
         price = ref * draw(st.floats(0.98, 1.02))
-        fill = dict(bar=k, timestamp=_at(k), side=side, quantity=qty * part, price=price,
-                    fee=0.01, slippage=0.0, liquidity=draw(st.sampled_from(["maker", "taker"])))  # fmt: skip
-        events.append(
-            VenueFill(order_id=f"{oid}-r0", trade_id=f"t{k}", venue_order_id=None,
-                      fee_cost=0.01, fee_currency=None, **fill)  # fmt: skip
-        )
+        liquidity = draw(st.sampled_from(["maker", "taker"]))
+        fill = {"bar": k, "timestamp": _at(k), "side": side, "quantity": qty * part}
+        fill |= {"price": price, "fee": 0.01, "slippage": 0.0, "liquidity": liquidity}
+        venue_fill = {"trade_id": f"t{k}", "venue_order_id": None, "fee_cost": 0.01}
+        events.append(VenueFill(order_id=f"{oid}-r0", fee_currency=None, **venue_fill, **fill))
         events.append(FillEvent(order_id=oid, **fill))
     return events
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_the_blocks_after_each_refresh_are_the_batch_figures_of_the_journal_so_far(
     tmp_path: Path, data: st.DataObject
