@@ -40,8 +40,8 @@ class Prefix(Sequence[T]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[T]: ...
     def __getitem__(self, index: int | slice) -> T | Sequence[T]:
-        if isinstance(index, slice):
-            return self._items[: self._length][index]
+        if isinstance(index, slice):  # the slice's items only, not the whole prefix
+            return [self._items[i] for i in range(*index.indices(self._length))]
         if not -self._length <= index < self._length:
             raise IndexError("Prefix index out of range")
         return self._items[index % self._length]

@@ -39,7 +39,7 @@ from tradeloom.live.journal_figures import JournalFigures
 from tradeloom.live.latest_writer import LatestWriter
 from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import outputs
-from tradeloom.reporting.account_figures import account_figures
+from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
@@ -149,6 +149,8 @@ class LiveOutputs:
         self._order_symbols: dict[str, str] = {}
         self._journal = JournalFigures(run_dir)
         """The blocks read from the journal (on the writer's thread)."""
+        self._ledger: tuple[int, TradeLedger] | None = None
+        """The trades and fills the figures read, of one engine (on the writer's thread)."""
         self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
         self.refreshes = 0
         """Snapshots written."""
@@ -313,7 +315,7 @@ class LiveOutputs:
             }
         )
         figures = self.trade_figures(snapshot)
-        metrics = live_metrics(snapshot, frame, figures)
+        metrics = live_metrics(snapshot, frame, figures, self._ledger_of(snapshot))
         quality, venues = self._journal.blocks(snapshot.generation, snapshot.document)
         metrics["execution_quality"] = quality
         if venues:  # a router's: what each venue bought, sold, holds and charged
@@ -328,12 +330,21 @@ class LiveOutputs:
         close, positions = snapshot.close, snapshot.positions
         cash, equity = snapshot.curve[:, 0], snapshot.curve[:, 1]
         frame = equity_frame(index, symbols, close, positions, cash, equity, snapshot.initial_cash)
-        metrics = _universe_metrics(snapshot, frame, self.trade_figures(snapshot))
+        figures = self.trade_figures(snapshot)
+        metrics = _universe_metrics(snapshot, frame, figures, self._ledger_of(snapshot))
         self.equity.write(frame.reset_index(names="timestamp"))
         outputs.write_frame(
             self.run_dir, "positions.csv", position_rows(index, close, positions, symbols)
         )
         outputs.write_metrics(self.run_dir, metrics)
+
+    def _ledger_of(self, snapshot: Snapshot) -> TradeLedger:
+        """Return the trade ledger of the snapshot's engine, with its new trades and fills."""
+        if self._ledger is None or self._ledger[0] != snapshot.generation:
+            self._ledger = (snapshot.generation, TradeLedger())
+        ledger = self._ledger[1]
+        ledger.add(snapshot.trades[ledger.trades :], snapshot.fills[ledger.fills :])
+        return ledger
 
     def trade_figures(self, snapshot: Snapshot) -> dict[str, Any]:
         """Write ``trades.csv`` when a trade closed since the last; return its figures."""
@@ -508,7 +519,10 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
 
 
 def live_metrics(
-    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+    snapshot: Snapshot,
+    equity: pd.DataFrame,
+    trade_figures: dict[str, Any],
+    ledger: TradeLedger | None = None,
 ) -> dict[str, Any]:
     """Return ``metrics.json`` of a paper or live run over its live bars so far.
 
@@ -516,10 +530,11 @@ def live_metrics(
         snapshot: The run after its last bar.
         equity: Its ``equity.csv`` frame.
         trade_figures: `trade_statistics` of its ``trades.csv``.
+        ledger: Its trades and fills as added so far (None: read from the snapshot).
     """
     curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
     close = pd.Series(equity["close"].to_numpy(), index=curve.index)
-    figures = _account_figures(snapshot, curve, equity["position"], close, trade_figures)
+    figures = _account_figures(snapshot, curve, equity["position"], close, trade_figures, ledger)
     sheet = tearsheet(
         curve,
         close,
@@ -551,6 +566,7 @@ def _account_figures(
     position: pd.Series,
     benchmark: pd.Series,
     trade_figures: dict[str, Any],
+    ledger: TradeLedger | None,
 ) -> dict[str, Any]:
     """Return the figures of a live run's account in ``metrics.json``: its span, its
     performance (with ``trade_figures`` and the turnover) and its statistics against
@@ -565,6 +581,7 @@ def _account_figures(
             timeframe_seconds=snapshot.timeframe_seconds,
             fills=snapshot.fills,
             trade_figures=trade_figures,
+            ledger=ledger,
         ),
     }
 
@@ -576,7 +593,7 @@ def _worst(statuses: list[str]) -> str | None:
 
 
 def _universe_metrics(
-    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any], ledger: TradeLedger
 ) -> dict[str, Any]:
     """Return ``metrics.json`` of a universe's live bars so far: the account, the
     equal-weight benchmark of the symbols and the attribution by symbol."""
@@ -586,7 +603,8 @@ def _universe_metrics(
     curve = equity["equity"]
     index = curve.index
     held = pd.Series(np.abs(positions).sum(1), index=index)  # the bars with any position
-    figures = _account_figures(snapshot, curve, held, equal_weight(close, index), trade_figures)
+    benchmark = equal_weight(close, index)
+    figures = _account_figures(snapshot, curve, held, benchmark, trade_figures, ledger)
     facts = snapshot.facts
     head = ("strategy", "mode", "run_dir", "updated", "symbol", "symbols", "benchmark")
     return {
