@@ -98,7 +98,7 @@ def drawdown_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.T
     # a stretch counts when a bar between its ends is below the peak; a run in drawdown
     # from its first bar starts there
     long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
-    if values[0] < peak[0]:
+    if values[0] < peak[0] and len(long):  # (one bar: no stretch to measure)
         long[0] = True
     if not long.any():
         return 0, pd.Timedelta(0)
