@@ -3,15 +3,30 @@
 After every tick that processed a bar (the journal committed first), `LiveOutputs`
 copies what the files need from the engine (a `Snapshot`: the equity curve's arrays,
 the trades, orders and fills, the run's state and counts) and hands it to a background
-thread (`LatestWriter`); the trading thread does not wait for the files. The thread
-appends the new bars to ``equity.csv`` (`EquityFile`), rewrites ``trades.csv`` when a
-trade closed and ``metrics.json`` (each atomically: `tradeloom.reporting.outputs`), so
-a reader never sees half a file. When bars come faster than the files are written (a
-simulated clock at ``--speed max``), only the newest snapshot is written: each holds
-the whole run so far. ``report.html`` takes longer to draw (plotly's page: ~0.2 s for
-a short run, ~0.5 s for 20,000 bars): it is redrawn at most every
-``live.report_seconds`` (60 s by default), and always when the run stops, after the
-last snapshot is written.
+thread (`LatestWriter`); the trading thread does not wait for the files. The hand-over
+costs what is new since the last, not the run: the curve's rows are extended by the new
+bars (`LiveBars`) and the records are views of copies extended by the new ones
+(`RecordCopies`). The thread appends the new bars to ``equity.csv`` (`EquityFile`),
+rewrites ``trades.csv`` when a trade closed and ``metrics.json`` (each atomically:
+`tradeloom.reporting.outputs`), so a reader never sees half a file. When bars come
+faster than the files are written (a simulated clock at ``--speed max``), only the
+newest snapshot is written: each holds the whole run so far. ``report.html`` takes
+longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars): it is
+redrawn at most every ``live.report_seconds`` (60 s by default), and always when the
+run stops, after the last snapshot is written.
+
+What the metrics read is kept between refreshes, so that a refresh costs the new bars
+and records plus passes over arrays, not a Python loop over the run: the journal's
+blocks (``execution_quality``, a router's ``venues``) follow the journal, reading only
+the rows committed since the last refresh and resolving again only the orders they
+touched (`JournalFigures`); the trades' P&L and the fills' notional are added as they
+arrive (`TradeLedger`). The curve's figures (performance, drawdowns, calendar returns,
+the benchmark) are numpy passes over the curve's arrays; the rolling Sharpe and
+volatility stay pandas' rolling windows over the whole curve (their summary is over
+every window so far, and pandas' running sums are not state a refresh can resume
+exactly). Every value equals the batch functions' over the whole run: the same code,
+fed the same rows. A new engine (a restart, a rebuild after the journal was lost)
+starts them all again.
 
 The files cover the live bars only (not the warm-up history); a refresh that fails
 (a full disk, a plotting error) is logged and the run trades on: the journal, not
