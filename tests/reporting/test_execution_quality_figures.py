@@ -6,6 +6,7 @@ The journal is written and read through the real store (`open_journal`,
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from tradeloom.journal import (
 )
 from tradeloom.reporting.execution_quality import (
     ROUTE_KIND,
+    ExecutionLedger,
     ExecutionTerms,
     execution_quality,
     journal_execution_quality,
@@ -337,3 +339,49 @@ def test_overall_figures_combine_the_groups_by_quantity(
         assert sum(g["filled_quantity"] for g in block[listing]) == pytest.approx(
             overall["filled_quantity"]
         )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    _orders(),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=8, max_size=8),
+    st.lists(st.integers(0, 40), max_size=6),
+    st.booleans(),
+    st.lists(st.integers(0, 60), min_size=3, max_size=3),
+    st.integers(1, 3),
+)
+def test_a_ledger_fed_in_parts_gives_the_figures_of_every_event_so_far(
+    events: list[Event],
+    venues: list[str],
+    cuts: list[int],
+    post_only: bool,
+    at: list[int],
+    every: int,
+) -> None:
+    routes = [_routed(f"o{k}-r0", f"o{k}", v) for k, v in enumerate(venues)]
+    worked = [*_worked(), *events, *routes[: len(routes) // 2]]
+    worked[len(worked) // 2 : len(worked) // 2] = routes[len(routes) // 2 :]
+    model = RouteModel(
+        market_venue="cheap", limit_venue="deep", taker_fee=0.0004, slippage=0.0002,
+        maker_fee=0.0, initial_cash=100_000.0,
+    )  # fmt: skip
+    sent = OrderSent(
+        id="o0", bar=0, timestamp=_at(0), side=1, quantity=1.0, reason="ENTRY",
+        reference_price=100.0, order_type="limit", amount=1.0, limit_price=99.0,
+        sent_at=_at(0).value / 1e9, post_only=True,
+    )  # fmt: skip
+    traded = VenueFill(
+        order_id="o0", bar=1, timestamp=_at(1), side=1, quantity=1.0, price=99.0, fee=0.0,
+        slippage=0.0, liquidity="maker", trade_id="t1", venue_order_id=None, fee_cost=0.0,
+        fee_currency=None,
+    )  # fmt: skip
+    for event, position in zip((model, sent, traded), at, strict=True):
+        worked.insert(min(position, len(worked)), event)
+    terms = ExecutionTerms("x", post_only)
+    ledger = ExecutionLedger(terms)
+    start = 0
+    ends = sorted({min(c, len(worked)) for c in cuts} | set(range(0, len(worked), every)))
+    for end in [*ends, len(worked)]:
+        ledger.add(worked[start:end])
+        start = end
+        assert json.dumps(ledger.figures()) == json.dumps(execution_quality(worked[:end], terms))

@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     )
     from tradeloom.journal.location import PgTarget, journal_path
     from tradeloom.journal.reader import (
+        EventFollower,
         JournalInfo,
         Row,
         Verified,
@@ -136,6 +137,7 @@ __all__ = [
     "ControlRequest",
     "DataLoaded",
     "Event",
+    "EventFollower",
     "FillEvent",
     "FillRefused",
     "FundingPayment",

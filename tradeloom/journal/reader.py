@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from tradeloom.journal.store import RunIdentity
 from tradeloom.journal.tail import check_tail, compare_tail
 
 __all__ = [
+    "EventFollower",
     "JournalInfo",
     "Row",
     "Verified",
@@ -135,6 +137,63 @@ def read_sequenced(
         yield from heapq.merge(*streams, key=lambda item: item[0])
     finally:
         source.close()
+
+
+class EventFollower:
+    """Read a journal's events of ``kinds`` as they are committed: each `read` returns
+    the ones committed since the last, so following a run costs its new rows only.
+
+    The journal stays open between reads (reopened when read from another thread: a
+    SQLite connection belongs to its thread); each read is one read transaction, so it
+    never misses a row committed to one kind's table while it read another's.
+
+    Args:
+        path: The journal (``journal_path(run_dir)``).
+        kinds: The kinds to follow (names or classes).
+
+    Raises:
+        KeyError: An unknown kind.
+    """
+
+    def __init__(self, path: Path, kinds: Iterable[str | type[Event]]) -> None:
+        self.path = path
+        self._schemas = [schema_of(k) for k in _kinds(kinds)]
+        self.seq = 0
+        """The last sequence number read (0: none yet)."""
+        self._source: Source | None = None
+        self._thread = 0
+
+    def read(self) -> list[Event]:
+        """Return the events committed since the last read, in sequence order.
+
+        Raises:
+            JournalError: Not a readable journal, or a row that does not decode (the
+                next read opens the journal again).
+        """
+        thread = threading.get_ident()
+        if self._source is None or thread != self._thread:
+            self.close()
+            self._source, self._thread = open_source(self.path), thread
+        source = self._source
+        try:
+            source.snapshot()
+            try:
+                streams = [_decoded(source, s, self.seq) for s in self._schemas]
+                found = list(heapq.merge(*streams, key=lambda item: item[0]))
+            finally:
+                source.end_snapshot()
+        except BaseException:
+            self.close()
+            raise
+        if found:
+            self.seq = found[-1][0]
+        return [event for _, event in found]
+
+    def close(self) -> None:
+        """Close the journal (a later `read` opens it again)."""
+        if self._source is not None:
+            source, self._source = self._source, None
+            source.close()
 
 
 def read_events(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Event]:
@@ -392,15 +451,17 @@ def _kinds(kinds: Iterable[str | type[Event]] | None) -> list[str]:
     return names
 
 
-def _raw(source: Source, schema: Schema) -> Iterator[tuple[int, Schema, tuple[Any, ...]]]:
-    for row in source.rows(schema):
+def _raw(
+    source: Source, schema: Schema, after: int = 0
+) -> Iterator[tuple[int, Schema, tuple[Any, ...]]]:
+    for row in source.rows(schema, after):
         if not isinstance(row[0], int):
             raise JournalDamaged(f"{source.path}: a {schema.table} row has no sequence number")
         yield row[0], schema, row
 
 
-def _decoded(source: Source, schema: Schema) -> Iterator[tuple[int, Event]]:
-    for seq, _, row in _raw(source, schema):
+def _decoded(source: Source, schema: Schema, after: int = 0) -> Iterator[tuple[int, Event]]:
+    for seq, _, row in _raw(source, schema, after):
         try:
             yield seq, schema.from_sql(row[1:-1])
         except (JournalValueError, TypeError) as exc:

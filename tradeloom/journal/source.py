@@ -32,25 +32,27 @@ class Source(Protocol):
     path: Path
     meta: dict[str, str]
 
-    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+    def rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
         """Yield the rows of one kind in sequence order (``seq`` first, ``hash`` last;
-        None for a row of a block).
+        None for a row of a block), those after sequence ``after`` only.
 
         Raises:
             JournalDamaged: The table or a block cannot be read.
         """
         ...
 
-    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
-        """Yield the rows of one kind's table (not its blocks) in sequence order.
+    def table_rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        """Yield the rows of one kind's table (not its blocks) in sequence order, those
+        after sequence ``after`` only.
 
         Raises:
             JournalDamaged: The table cannot be read.
         """
         ...
 
-    def blocks(self, schema: Schema) -> Iterator[Block]:
-        """Yield the blocks of one kind in sequence order (none in PostgreSQL).
+    def blocks(self, schema: Schema, after: int = 0) -> Iterator[Block]:
+        """Yield the blocks of one kind in sequence order (none in PostgreSQL), those
+        that end after sequence ``after`` only (whole: rows up to it included).
 
         Raises:
             JournalDamaged: A block cannot be read or decoded (one line naming it).
@@ -59,6 +61,10 @@ class Source(Protocol):
 
     def snapshot(self) -> None:
         """Read every later row as of one moment (one read transaction)."""
+        ...
+
+    def end_snapshot(self) -> None:
+        """End the read transaction `snapshot` began (later reads see later commits)."""
         ...
 
     def stored_texts(self) -> None:
@@ -109,27 +115,28 @@ class _SqliteSource:
             raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
         self.as_bytes = False
 
-    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+    def rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
         blocks = []
-        for block in self.blocks(schema):
+        for block in self.blocks(schema, after):
             try:
-                blocks.append(block.sql_rows(as_bytes=self.as_bytes))
+                rows = block.sql_rows(as_bytes=self.as_bytes)
             except BlockDamaged as exc:
                 raise JournalDamaged(f"{self.path}: {exc} (damaged)") from None
+            blocks.append([r for r in rows if r[0] > after] if after else rows)
         if not blocks:
-            yield from self.table_rows(schema)
+            yield from self.table_rows(schema, after)
             return
-        streams = [self.table_rows(schema), *map(iter, blocks)]
+        streams = [self.table_rows(schema, after), *map(iter, blocks)]
         yield from heapq.merge(*streams, key=_seq_key)
 
-    def blocks(self, schema: Schema) -> Iterator[Block]:
+    def blocks(self, schema: Schema, after: int = 0) -> Iterator[Block]:
         if "segment" not in self.tables:
             return
         try:
             found = self.db.execute(
                 'SELECT "first_seq", "last_seq", "rows", "columns", "data", "digest", "hash" '
-                'FROM "segment" WHERE "kind" = ? ORDER BY "first_seq"',
-                (schema.kind,),
+                'FROM "segment" WHERE "kind" = ? AND "last_seq" > ? ORDER BY "first_seq"',
+                (schema.kind, after),
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(f"{self.path}: the segment table cannot be read ({exc})") from None
@@ -146,14 +153,15 @@ class _SqliteSource:
             except BlockDamaged as exc:
                 raise JournalDamaged(f"{self.path}: {exc} (damaged)") from None
 
-    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+    def table_rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
         if schema.table not in self.tables:
             return  # a kind added to the format after the file was made: none
         # a loop, not ``yield from``: closing this generator must not close the cursor
         # of a database closed already
         try:
             stored = stored_columns(self.db, schema) if schema.added else None
-            for row in self.db.execute(schema.select_sql(stored)):  # noqa: UP028
+            sql = _after(schema.select_sql(stored), '"seq" > ?', "WHERE")
+            for row in self.db.execute(sql, (after,)):  # noqa: UP028
                 yield row
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(
@@ -162,6 +170,10 @@ class _SqliteSource:
 
     def snapshot(self) -> None:
         self.db.execute("BEGIN")
+
+    def end_snapshot(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
 
     def stored_texts(self) -> None:
         self.db.text_factory = bytes
@@ -197,20 +209,21 @@ class _PgSource:
             )
         self.meta = meta
 
-    def table_rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
-        return self.rows(schema)
+    def table_rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        return self.rows(schema, after)
 
-    def blocks(self, schema: Schema) -> Iterator[Block]:
+    def blocks(self, schema: Schema, after: int = 0) -> Iterator[Block]:
         return iter(())  # PostgreSQL stores bulk writes as rows
 
-    def rows(self, schema: Schema) -> Iterator[tuple[Any, ...]]:
+    def rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
         from tradeloom.journal.postgres import select_sql, stored_columns
 
         try:
             where = self.target.schema
             stored = stored_columns(self.db, where, schema) if schema.added else None
+            sql = _after(select_sql(where, schema, stored), '"seq" > %s', "AND")
             with self.db.cursor() as cursor:
-                cursor.execute(select_sql(where, schema, stored), (self.run_id,))  # type: ignore[arg-type]
+                cursor.execute(sql, (self.run_id, after))  # type: ignore[arg-type]
                 for row in cursor:  # noqa: UP028 (as above)
                     yield row
         except self._error as exc:
@@ -225,6 +238,9 @@ class _PgSource:
 
         self.db.rollback()
         self.db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+    def end_snapshot(self) -> None:
+        self.db.rollback()  # read-only: ending the transaction is all
 
     def stored_texts(self) -> None:
         return None  # PostgreSQL holds valid UTF-8 only: texts read back as written
@@ -258,6 +274,12 @@ class _PgSource:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _after(select: str, condition: str, joiner: str) -> str:
+    """Return ``select`` (a SELECT ending ``ORDER BY "seq"``) with ``condition`` added."""
+    head, order = select.rsplit(" ORDER BY ", 1)
+    return f"{head} {joiner} {condition} ORDER BY {order}"
 
 
 def _seq_key(row: tuple[Any, ...]) -> int:

@@ -3,15 +3,30 @@
 After every tick that processed a bar (the journal committed first), `LiveOutputs`
 copies what the files need from the engine (a `Snapshot`: the equity curve's arrays,
 the trades, orders and fills, the run's state and counts) and hands it to a background
-thread (`LatestWriter`); the trading thread does not wait for the files. The thread
-appends the new bars to ``equity.csv`` (`EquityFile`), rewrites ``trades.csv`` when a
-trade closed and ``metrics.json`` (each atomically: `tradeloom.reporting.outputs`), so
-a reader never sees half a file. When bars come faster than the files are written (a
-simulated clock at ``--speed max``), only the newest snapshot is written: each holds
-the whole run so far. ``report.html`` takes longer to draw (plotly's page: ~0.2 s for
-a short run, ~0.5 s for 20,000 bars): it is redrawn at most every
-``live.report_seconds`` (60 s by default), and always when the run stops, after the
-last snapshot is written.
+thread (`LatestWriter`); the trading thread does not wait for the files. The hand-over
+costs what is new since the last, not the run: the curve's rows are extended by the new
+bars (`LiveBars`) and the records are views of copies extended by the new ones
+(`RecordCopies`). The thread appends the new bars to ``equity.csv`` (`EquityFile`),
+rewrites ``trades.csv`` when a trade closed and ``metrics.json`` (each atomically:
+`tradeloom.reporting.outputs`), so a reader never sees half a file. When bars come
+faster than the files are written (a simulated clock at ``--speed max``), only the
+newest snapshot is written: each holds the whole run so far. ``report.html`` takes
+longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars): it is
+redrawn at most every ``live.report_seconds`` (60 s by default), and always when the
+run stops, after the last snapshot is written.
+
+What the metrics read is kept between refreshes, so that a refresh costs the new bars
+and records plus passes over arrays, not a Python loop over the run: the journal's
+blocks (``execution_quality``, a router's ``venues``) follow the journal, reading only
+the rows committed since the last refresh and resolving again only the orders they
+touched (`JournalFigures`); the trades' P&L and the fills' notional are added as they
+arrive (`TradeLedger`). The curve's figures (performance, drawdowns, calendar returns,
+the benchmark) are numpy passes over the curve's arrays; the rolling Sharpe and
+volatility stay pandas' rolling windows over the whole curve (their summary is over
+every window so far, and pandas' running sums are not state a refresh can resume
+exactly). Every value equals the batch functions' over the whole run: the same code,
+fed the same rows. A new engine (a restart, a rebuild after the journal was lost)
+starts them all again.
 
 The files cover the live bars only (not the warm-up history); a refresh that fails
 (a full disk, a plotting error) is logged and the run trades on: the journal, not
@@ -21,7 +36,7 @@ these files, is the run's record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,18 +48,17 @@ import pandas as pd
 import structlog
 
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
-from tradeloom.journal import journal_path
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
+from tradeloom.live.journal_figures import JournalFigures
 from tradeloom.live.latest_writer import LatestWriter
+from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import outputs
-from tradeloom.reporting.account_figures import account_figures
+from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
-from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
-from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
@@ -86,9 +100,9 @@ class Snapshot:
         curve: One market: each live bar's position, cash and equity (columns).
             A universe: each bar's cash and equity (columns).
         positions: A universe's positions ``[bars, symbols]`` (None: one market).
-        trades: The closed trades.
-        orders: The orders sent.
-        fills: The fills booked.
+        trades: The closed trades (a view of a list that only grows: `RecordCopies`).
+        orders: The orders sent (likewise).
+        fills: The fills booked (likewise).
         order_symbols: Each order id's symbol (None: one market).
         facts: The ``metrics.json`` keys read from the run's state (counts, state,
             open positions, monitors), as of the bar.
@@ -98,15 +112,17 @@ class Snapshot:
         document: The strategy document (execution quality's terms).
         report: Draw ``report.html`` (``outputs.report``).
         report_seconds: At most once every this many seconds (``live.report_seconds``).
+        generation: The engine's: another number is another engine (a restart, a
+            rebuild after the journal was lost), whose figures start again.
     """
 
     times: npt.NDArray[np.int64]
     close: npt.NDArray[np.float64]
     curve: npt.NDArray[np.float64]
     positions: npt.NDArray[np.float64] | None
-    trades: tuple[Any, ...]
-    orders: tuple[Any, ...]
-    fills: tuple[Any, ...]
+    trades: Sequence[Any]
+    orders: Sequence[Any]
+    fills: Sequence[Any]
     order_symbols: Mapping[str, str] | None
     facts: dict[str, Any]
     initial_cash: float
@@ -115,6 +131,7 @@ class Snapshot:
     document: Mapping[str, Any]
     report: bool
     report_seconds: float
+    generation: int = 0
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -140,6 +157,15 @@ class LiveOutputs:
         """One market's live bars, extended at each snapshot."""
         self._closes: list[npt.NDArray[np.float64]] = []
         """A universe's closes of each bar so far (a bar's row is copied once, when new)."""
+        self._records = RecordCopies()
+        """The trades, orders and fills handed over (each copied once, when new)."""
+        self._engine: Engine | None = None
+        self._generation = 0
+        self._order_symbols: dict[str, str] = {}
+        self._journal = JournalFigures(run_dir)
+        """The blocks read from the journal (on the writer's thread)."""
+        self._ledger: tuple[int, TradeLedger] | None = None
+        """The trades and fills the figures read, of one engine (on the writer's thread)."""
         self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
         self.refreshes = 0
         """Snapshots written."""
@@ -161,6 +187,7 @@ class LiveOutputs:
             self.writer.submit(snapshot)
         if final:
             self.writer.close()
+            self._journal.close()
             if self.refreshes and runner.config.outputs.report:
                 self._draw_report()
 
@@ -181,13 +208,52 @@ class LiveOutputs:
         if len(history.symbols) > 1:
             return self._universe_snapshot(runner, history, first, n)
         times, close, curve = self._bars.extend(session.engine, history, first, n)
-        return snapshot_of(
+        return self._snapshot_of(
             runner,
             times=times,
             close=close,
             curve=curve,
             positions=None,
             facts=_facts(runner),
+        )
+
+    def _snapshot_of(
+        self,
+        runner: OutputsRun,
+        *,
+        times: npt.NDArray[np.int64],
+        close: npt.NDArray[np.float64],
+        curve: npt.NDArray[np.float64],
+        positions: npt.NDArray[np.float64] | None,
+        facts: dict[str, Any],
+    ) -> Snapshot:
+        """`snapshot_of` with the records copied once each, when new."""
+        session = runner.session
+        assert session is not None
+        engine = session.engine
+        if engine is not self._engine:
+            self._engine = engine
+            self._generation += 1
+            self._records.clear()
+            self._order_symbols = {}
+        rec = runner.recorder_or_fail
+        order_symbols = None
+        if positions is not None:  # a universe: a new dict only when an order was added
+            if len(rec.order_symbols) != len(self._order_symbols):
+                self._order_symbols = dict(rec.order_symbols)
+            order_symbols = self._order_symbols
+        return snapshot_of(
+            runner,
+            times=times,
+            close=close,
+            curve=curve,
+            positions=positions,
+            facts=facts,
+            trades=self._records.view("trades", engine.trades),
+            orders=self._records.view("orders", rec.orders),
+            fills=self._records.view("fills", rec.fills),
+            order_symbols=order_symbols,
+            generation=self._generation,
         )
 
     def _universe_snapshot(
@@ -213,7 +279,7 @@ class LiveOutputs:
             },
             **({"monitoring": monitors, "health": health} if monitors else {}),
         }
-        return snapshot_of(
+        return self._snapshot_of(
             runner,
             times=np.array(history.times_ns(n)[first:], dtype=np.int64),
             close=close_all[first:],
@@ -264,11 +330,9 @@ class LiveOutputs:
             }
         )
         figures = self.trade_figures(snapshot)
-        metrics = live_metrics(snapshot, frame, figures)
-        metrics["execution_quality"] = journal_execution_quality(
-            journal_path(self.run_dir), snapshot.document
-        )
-        venues = journal_venue_accounts(journal_path(self.run_dir))
+        metrics = live_metrics(snapshot, frame, figures, self._ledger_of(snapshot))
+        quality, venues = self._journal.blocks(snapshot.generation, snapshot.document)
+        metrics["execution_quality"] = quality
         if venues:  # a router's: what each venue bought, sold, holds and charged
             metrics["venues"] = venues
         self.equity.write(frame)
@@ -281,12 +345,21 @@ class LiveOutputs:
         close, positions = snapshot.close, snapshot.positions
         cash, equity = snapshot.curve[:, 0], snapshot.curve[:, 1]
         frame = equity_frame(index, symbols, close, positions, cash, equity, snapshot.initial_cash)
-        metrics = _universe_metrics(snapshot, frame, self.trade_figures(snapshot))
+        figures = self.trade_figures(snapshot)
+        metrics = _universe_metrics(snapshot, frame, figures, self._ledger_of(snapshot))
         self.equity.write(frame.reset_index(names="timestamp"))
         outputs.write_frame(
             self.run_dir, "positions.csv", position_rows(index, close, positions, symbols)
         )
         outputs.write_metrics(self.run_dir, metrics)
+
+    def _ledger_of(self, snapshot: Snapshot) -> TradeLedger:
+        """Return the trade ledger of the snapshot's engine, with its new trades and fills."""
+        if self._ledger is None or self._ledger[0] != snapshot.generation:
+            self._ledger = (snapshot.generation, TradeLedger())
+        ledger = self._ledger[1]
+        ledger.add(snapshot.trades[ledger.trades :], snapshot.fills[ledger.fills :])
+        return ledger
 
     def trade_figures(self, snapshot: Snapshot) -> dict[str, Any]:
         """Write ``trades.csv`` when a trade closed since the last; return its figures."""
@@ -372,22 +445,30 @@ def snapshot_of(
     curve: npt.NDArray[np.float64],
     positions: npt.NDArray[np.float64] | None,
     facts: dict[str, Any],
+    trades: Sequence[Any] | None = None,
+    orders: Sequence[Any] | None = None,
+    fills: Sequence[Any] | None = None,
+    order_symbols: Mapping[str, str] | None = None,
+    generation: int = 0,
 ) -> Snapshot:
-    """Return a `Snapshot` of ``runner``: these arrays, and the run's records copied."""
+    """Return a `Snapshot` of ``runner``: these arrays, and the run's records (copied
+    whole where not given: `LiveOutputs` hands over copies of the new ones only)."""
     session = runner.session
     assert session is not None
     engine = session.engine
     rec = runner.recorder_or_fail
     config = runner.config
+    if positions is not None and order_symbols is None:
+        order_symbols = dict(rec.order_symbols)
     return Snapshot(
         times=times,
         close=close,
         curve=curve,
         positions=positions,
-        trades=tuple(engine.trades),
-        orders=tuple(rec.orders),
-        fills=tuple(rec.fills),
-        order_symbols=None if positions is None else dict(rec.order_symbols),
+        trades=tuple(engine.trades) if trades is None else trades,
+        orders=tuple(rec.orders) if orders is None else orders,
+        fills=tuple(rec.fills) if fills is None else fills,
+        order_symbols=None if positions is None else order_symbols,
         facts=facts,
         initial_cash=engine.portfolio.initial_cash,
         fees=engine.portfolio.fees,
@@ -395,6 +476,7 @@ def snapshot_of(
         document=config.document,
         report=config.outputs.report,
         report_seconds=config.live.report_seconds,
+        generation=generation,
     )
 
 
@@ -452,7 +534,10 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
 
 
 def live_metrics(
-    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+    snapshot: Snapshot,
+    equity: pd.DataFrame,
+    trade_figures: dict[str, Any],
+    ledger: TradeLedger | None = None,
 ) -> dict[str, Any]:
     """Return ``metrics.json`` of a paper or live run over its live bars so far.
 
@@ -460,10 +545,11 @@ def live_metrics(
         snapshot: The run after its last bar.
         equity: Its ``equity.csv`` frame.
         trade_figures: `trade_statistics` of its ``trades.csv``.
+        ledger: Its trades and fills as added so far (None: read from the snapshot).
     """
     curve = pd.Series(equity["equity"].to_numpy(), index=pd.DatetimeIndex(equity["timestamp"]))
     close = pd.Series(equity["close"].to_numpy(), index=curve.index)
-    figures = _account_figures(snapshot, curve, equity["position"], close, trade_figures)
+    figures = _account_figures(snapshot, curve, equity["position"], close, trade_figures, ledger)
     sheet = tearsheet(
         curve,
         close,
@@ -495,6 +581,7 @@ def _account_figures(
     position: pd.Series,
     benchmark: pd.Series,
     trade_figures: dict[str, Any],
+    ledger: TradeLedger | None,
 ) -> dict[str, Any]:
     """Return the figures of a live run's account in ``metrics.json``: its span, its
     performance (with ``trade_figures`` and the turnover) and its statistics against
@@ -509,6 +596,7 @@ def _account_figures(
             timeframe_seconds=snapshot.timeframe_seconds,
             fills=snapshot.fills,
             trade_figures=trade_figures,
+            ledger=ledger,
         ),
     }
 
@@ -520,7 +608,7 @@ def _worst(statuses: list[str]) -> str | None:
 
 
 def _universe_metrics(
-    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any]
+    snapshot: Snapshot, equity: pd.DataFrame, trade_figures: dict[str, Any], ledger: TradeLedger
 ) -> dict[str, Any]:
     """Return ``metrics.json`` of a universe's live bars so far: the account, the
     equal-weight benchmark of the symbols and the attribution by symbol."""
@@ -530,7 +618,8 @@ def _universe_metrics(
     curve = equity["equity"]
     index = curve.index
     held = pd.Series(np.abs(positions).sum(1), index=index)  # the bars with any position
-    figures = _account_figures(snapshot, curve, held, equal_weight(close, index), trade_figures)
+    benchmark = equal_weight(close, index)
+    figures = _account_figures(snapshot, curve, held, benchmark, trade_figures, ledger)
     facts = snapshot.facts
     head = ("strategy", "mode", "run_dir", "updated", "symbol", "symbols", "benchmark")
     return {

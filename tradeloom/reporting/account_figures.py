@@ -8,16 +8,18 @@ benchmark, in that order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.reporting.metrics import performance
-from tradeloom.reporting.statistics import equity_statistics, turnover
+from tradeloom.reporting.metrics import curve_performance
+from tradeloom.reporting.statistics import equity_statistics, fill_notional, traded_turnover
 
-__all__ = ["Account", "account_figures"]
+__all__ = ["Account", "TradeLedger", "account_figures"]
 
 
 class Account(Protocol):
@@ -49,6 +51,7 @@ def account_figures(
     fills: Iterable[Any],
     trade_figures: Mapping[str, Any],
     periods_per_year: float | None = None,
+    ledger: TradeLedger | None = None,
 ) -> dict[str, Any]:
     """Return the figures of an account's equity curve.
 
@@ -62,22 +65,28 @@ def account_figures(
         trade_figures: `trade_statistics` of the run's trades.
         periods_per_year: Bars in a year of the data's trading calendar (None: the bars
             of the timeframe in 365 days).
+        ledger: The trades' P&L and returns and the fills' notional, kept as they
+            arrive (a live run's); None: read from ``account.trades`` and ``fills``.
 
     Returns:
         ``start``, ``end``, ``period`` and ``initial_cash``, `performance`'s figures,
         ``trade_figures``, ``turnover``, then `equity_statistics`'.
     """
-    perf = performance(
+    if ledger is None:
+        ledger = TradeLedger()
+        ledger.add(account.trades, fills)
+    perf = curve_performance(
         equity,
         position,
         initial_cash=account.initial_cash,
         timeframe_seconds=timeframe_seconds,
-        trades=account.trades,
+        pnl=ledger.pnl,
+        trade_returns=ledger.returns,
         fees=account.fees,
         periods_per_year=periods_per_year,
     )
     perf.update(trade_figures)
-    perf["turnover"] = turnover(fills, equity)
+    perf["turnover"] = traded_turnover(ledger.traded, equity)
     stats = equity_statistics(
         equity,
         benchmark,
@@ -94,3 +103,56 @@ def account_figures(
         **perf,
         **stats,
     }
+
+
+class TradeLedger:
+    """What the figures read of the trades and fills, kept as they arrive: each closed
+    trade's P&L and return (`performance`'s ``Trade.pnl``, ``Trade.return_pct``) and
+    every fill's notional, so a live run's refresh adds the new ones only."""
+
+    def __init__(self) -> None:
+        self._pnl: list[float] = []
+        self._returns: list[float] = []
+        self._notional: list[float] = []
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def trades(self) -> int:
+        """Trades added."""
+        return len(self._pnl)
+
+    @property
+    def fills(self) -> int:
+        """Fills added."""
+        return len(self._notional)
+
+    def add(self, trades: Iterable[Trade], fills: Iterable[Any]) -> None:
+        """Add closed trades and fills (each once, in order)."""
+        for trade in trades:
+            self._pnl.append(trade.pnl)
+            self._returns.append(trade.return_pct)
+            self._arrays = None
+        self._notional.extend(fill_notional(f) for f in fills)
+
+    @property
+    def pnl(self) -> np.ndarray:
+        """Each trade's P&L."""
+        return self._trade_arrays()[0]
+
+    @property
+    def returns(self) -> np.ndarray:
+        """Each trade's return."""
+        return self._trade_arrays()[1]
+
+    @property
+    def traded(self) -> float:
+        """The fills' notional, summed exactly (`math.fsum`)."""
+        return math.fsum(self._notional)
+
+    def _trade_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = (
+                np.array(self._pnl, dtype=np.float64),
+                np.array(self._returns, dtype=np.float64),
+            )
+        return self._arrays

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,11 @@ from tradeloom.journal import (
 __all__ = [
     "ORDER_TYPES",
     "ROUTE_KIND",
+    "ExecutionLedger",
     "ExecutionTerms",
     "execution_quality",
     "journal_execution_quality",
+    "journal_kinds",
     "order_type",
     "shortfall_bps",
     "terms_of",
@@ -108,8 +110,12 @@ def journal_execution_quality(path: Path, document: Mapping[str, Any] | None) ->
     Raises:
         JournalError: Not a readable journal.
     """
-    kinds = [k for k in (*_KINDS, ROUTE_KIND, MODEL_KIND) if k in KINDS]
-    return execution_quality(read_events(path, kinds), terms_of(document))
+    return execution_quality(read_events(path, journal_kinds()), terms_of(document))
+
+
+def journal_kinds() -> list[str]:
+    """Return the journal kinds execution quality reads."""
+    return [k for k in (*_KINDS, ROUTE_KIND, MODEL_KIND) if k in KINDS]
 
 
 @dataclass
@@ -145,65 +151,126 @@ def execution_quality(events: Iterable[Event], terms: ExecutionTerms) -> dict[st
         venue and order type), each entry the figures of `_figures` with its ``venue``
         and/or ``order_type``.
     """
-    orders: dict[str, _Order] = {}
-    measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
-    routes: dict[str, set[str]] = {}  # an order or child id -> the venues it went to
-    model: tuple[str, str] | None = None  # a modelled router's market and limit venues
-    sent: dict[str, OrderSent] = {}
-    traded: dict[str, list[float]] = {}
-    for event in events:
-        if isinstance(event, SlicedOrder):
-            orders[event.id] = _Order(
-                event.id, event.side, event.quantity, event.reference_price, event.bar,
-                _seconds(event.timestamp), event.slicing,
-            )  # fmt: skip
-        elif isinstance(event, OrderEvent):
-            parent = orders.get(event.parent_id) if event.parent_id else None
-            if parent is not None:
-                measured[event.id] = parent
-                parent.children.append(event.id)
-                parent.done = False  # a child is working
-                continue
-            kind = order_type(event.kind, terms.post_only)
-            order = _Order(
-                event.id, event.side, event.quantity, event.reference_price, event.bar,
-                _seconds(event.timestamp), kind,
-            )  # fmt: skip
-            orders[event.id] = measured[event.id] = order
-        elif isinstance(event, OrderSent):
-            sent[event.id] = event
-        elif isinstance(event, VenueFill):
-            traded.setdefault(event.order_id, []).append(_seconds(event.timestamp))
-        elif isinstance(event, FillEvent):
-            if event.order_id in measured:
-                measured[event.order_id].fills.append(event)
-        elif isinstance(event, OrderCancelled):
-            # a parent is done when its last child is (a later child works again); an
-            # order_expired row is an order still working when the data ended: not done
-            if event.order_id in measured:
-                measured[event.order_id].done = True
-        elif event.KIND == ROUTE_KIND:
-            venue = str(getattr(event, "venue", ""))
-            for key in (getattr(event, "order_id", None), getattr(event, "parent_id", None)):
-                if key:
-                    routes.setdefault(str(key), set()).add(venue)
-        elif event.KIND == MODEL_KIND:
-            market_venue = str(getattr(event, "market_venue", ""))
-            model = (market_venue, str(getattr(event, "limit_venue", "")))
-    rows = list(orders.values())
-    for order in rows:
+    ledger = ExecutionLedger(terms)
+    ledger.add(events)
+    return ledger.figures()
+
+
+class ExecutionLedger:
+    """The orders execution quality measures, accumulated event by event.
+
+    `execution_quality` is one `add` of every event and one `figures`; a live run's
+    files `add` each refresh's new events to the same ledger and ask for `figures`
+    again, which equal `execution_quality` of every event so far.
+
+    Args:
+        terms: What the rows do not say (`terms_of`).
+    """
+
+    def __init__(self, terms: ExecutionTerms) -> None:
+        self.terms = terms
+        self._orders: dict[str, _Order] = {}
+        self._measured: dict[str, _Order] = {}  # an order id -> the order its fills count for
+        self._routes: dict[str, set[str]] = {}  # an order or child id -> its venues
+        self._model: tuple[str, str] | None = None  # a modelled router's market, limit venues
+        self._sent: dict[str, OrderSent] = {}
+        self._traded: dict[str, list[float]] = {}
+        self._rows: dict[str, _Measured] = {}  # each order's numbers, as last resolved
+        self._dirty: set[str] = set()  # the orders an event touched since
+        self._report: dict[str, Any] | None = None
+
+    def _touch(self, order_id: str | None) -> None:
+        """Mark the order ``order_id`` counts for as changed (an id of no order so far
+        changes none: the order, when it comes, is new)."""
+        order = self._measured.get(order_id) if order_id else None
+        if order is not None:
+            self._dirty.add(order.id)
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Add ``events`` (as `execution_quality` takes them, in sequence order)."""
+        orders, measured, routes, touch = self._orders, self._measured, self._routes, self._touch
+        for event in events:
+            self._report = None
+            if isinstance(event, SlicedOrder):
+                self._dirty.add(event.id)
+                orders[event.id] = _Order(
+                    event.id, event.side, event.quantity, event.reference_price, event.bar,
+                    _seconds(event.timestamp), event.slicing,
+                )  # fmt: skip
+            elif isinstance(event, OrderEvent):
+                parent = orders.get(event.parent_id) if event.parent_id else None
+                if parent is not None:
+                    self._dirty.add(parent.id)
+                    measured[event.id] = parent
+                    parent.children.append(event.id)
+                    parent.done = False  # a child is working
+                    continue
+                kind = order_type(event.kind, self.terms.post_only)
+                order = _Order(
+                    event.id, event.side, event.quantity, event.reference_price, event.bar,
+                    _seconds(event.timestamp), kind,
+                )  # fmt: skip
+                orders[event.id] = measured[event.id] = order
+                self._dirty.add(event.id)
+            elif isinstance(event, OrderSent):
+                self._sent[event.id] = event
+                touch(event.id)
+            elif isinstance(event, VenueFill):
+                self._traded.setdefault(event.order_id, []).append(_seconds(event.timestamp))
+                touch(event.order_id)
+            elif isinstance(event, FillEvent):
+                touch(event.order_id)
+                if event.order_id in measured:
+                    measured[event.order_id].fills.append(event)
+            elif isinstance(event, OrderCancelled):
+                # a parent is done when its last child is (a later child works again); an
+                # order_expired row is an order still working when the data ended: not done
+                touch(event.order_id)
+                if event.order_id in measured:
+                    measured[event.order_id].done = True
+            elif event.KIND == ROUTE_KIND:
+                venue = str(getattr(event, "venue", ""))
+                for key in (getattr(event, "order_id", None), getattr(event, "parent_id", None)):
+                    if key:
+                        routes.setdefault(str(key), set()).add(venue)
+                        touch(str(key))
+            elif event.KIND == MODEL_KIND:
+                market_venue = str(getattr(event, "market_venue", ""))
+                self._model = (market_venue, str(getattr(event, "limit_venue", "")))
+                self._dirty.update(orders)  # every order's modelled venue
+
+    def figures(self) -> dict[str, Any]:
+        """Return `execution_quality`'s figures of the events added so far.
+
+        Only the orders an event touched since the last call are resolved again.
+        """
+        if self._report is None:
+            rows = self._rows
+            for order_id in self._dirty:
+                rows[order_id] = _measured(self._resolved(self._orders[order_id]))
+            self._dirty.clear()
+            self._report = _report([rows[order_id] for order_id in self._orders])
+        return self._report
+
+    def _resolved(self, order: _Order) -> _Order:
+        """Return ``order`` as measured: its venue, live times, post-only type and done
+        flag as every event so far says (a copy: a later event may change them)."""
         ids = order.children or [order.id]
-        named = sorted(set().union(*(routes.get(i, set()) for i in ids)))
-        order.venue = "+".join(named) if named else _modelled(order, model) or terms.venue
-        live = [sent[i] for i in ids if i in sent]
+        named = sorted(set().union(*(self._routes.get(i, set()) for i in ids)))
+        venue = "+".join(named) if named else _modelled(order, self._model) or self.terms.venue
+        kind, sent_at, trade_times = order.order_type, order.sent_at, order.trade_times
+        live = [self._sent[i] for i in ids if i in self._sent]
         if live:
-            order.sent_at = min(x.sent_at for x in live)
-            order.trade_times = [t for i in ids for t in traded.get(i, [])]
-            if order.order_type == "limit" and live[0].post_only:
-                order.order_type = "limit_post_only"
+            sent_at = min(x.sent_at for x in live)
+            trade_times = [t for i in ids for t in self._traded.get(i, [])]
+            if kind == "limit" and live[0].post_only:
+                kind = "limit_post_only"
         filled = sum(f.quantity for f in order.fills)
-        order.done = order.done or filled >= order.quantity * (1.0 - _DONE)
-    return _report(rows)
+        done = order.done or filled >= order.quantity * (1.0 - _DONE)
+        return replace(
+            order, venue=venue, order_type=kind, sent_at=sent_at, trade_times=trade_times,
+            done=done, fills=list(order.fills), children=list(order.children),
+        )  # fmt: skip
 
 
 def _modelled(order: _Order, model: tuple[str, str] | None) -> str:
@@ -230,35 +297,81 @@ def shortfall_bps(side: Any, price: Any, reference: Any) -> Any:
     return side * (price - reference) / reference * _BPS
 
 
-def _report(orders: list[_Order]) -> dict[str, Any]:
-    venues = sorted({o.venue for o in orders})
-    types = [t for t in ORDER_TYPES if any(o.order_type == t for o in orders)]
+@dataclass(frozen=True)
+class _Measured:
+    """One resolved order's numbers: its fills' columns and its times to fill."""
+
+    order: _Order
+    quantity: np.ndarray
+    price: np.ndarray
+    reference: np.ndarray
+    side: np.ndarray
+    fee: np.ndarray
+    maker: np.ndarray
+    unknown: np.ndarray
+    timing: tuple[int, int, float, float] | None  # bars and seconds to first, last fill
+
+
+def _measured(order: _Order) -> _Measured:
+    fills = order.fills
+    n = len(fills)
+    timing = None
+    if fills:
+        bars = [f.bar - order.bar for f in fills]
+        if math.isnan(order.sent_at):  # the bar clock
+            times = [_seconds(f.timestamp) - order.timestamp for f in fills]
+        else:  # the venue's trade times after the order left
+            times = [max(0.0, t - order.sent_at) for t in order.trade_times] or [math.nan]
+        timing = (min(bars), max(bars), min(times), max(times))
+    return _Measured(
+        order,
+        np.array([f.quantity for f in fills], dtype=np.float64),
+        np.array([f.price for f in fills], dtype=np.float64),
+        np.full(n, order.reference, dtype=np.float64),
+        np.full(n, order.side, dtype=np.float64),
+        np.array([f.fee for f in fills], dtype=np.float64),
+        np.array([f.liquidity == "maker" for f in fills], dtype=bool),
+        np.array([f.liquidity == "" for f in fills], dtype=bool),
+        timing,
+    )
+
+
+def _report(rows: list[_Measured]) -> dict[str, Any]:
+    venues = sorted({r.order.venue for r in rows})
+    types = [t for t in ORDER_TYPES if any(r.order.order_type == t for r in rows)]
     groups = []
     for venue in venues:
         for kind in types:
-            chosen = [o for o in orders if o.venue == venue and o.order_type == kind]
+            chosen = [r for r in rows if r.order.venue == venue and r.order.order_type == kind]
             if chosen:
                 groups.append({"venue": venue, "order_type": kind, **_figures(chosen)})
     return {
-        "overall": _figures(orders),
-        "by_venue": [{"venue": v, **_figures([o for o in orders if o.venue == v])} for v in venues],
+        "overall": _figures(rows),
+        "by_venue": [
+            {"venue": v, **_figures([r for r in rows if r.order.venue == v])} for v in venues
+        ],
         "by_order_type": [
-            {"order_type": t, **_figures([o for o in orders if o.order_type == t])} for t in types
+            {"order_type": t, **_figures([r for r in rows if r.order.order_type == t])}
+            for t in types
         ],
         "groups": groups,
     }
 
 
-def _figures(orders: list[_Order]) -> dict[str, Any]:
+def _column(rows: list[_Measured], name: str, dtype: type) -> np.ndarray:
+    parts = [getattr(r, name) for r in rows]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def _figures(rows: list[_Measured]) -> dict[str, Any]:
     """Return one group's figures (NaN where there is nothing to measure)."""
-    pairs = [(o, f) for o in orders for f in o.fills]
-    quantity = np.array([f.quantity for _, f in pairs], dtype=np.float64)
-    price = np.array([f.price for _, f in pairs], dtype=np.float64)
-    reference = np.array([o.reference for o, _ in pairs], dtype=np.float64)
-    side = np.array([o.side for o, _ in pairs], dtype=np.float64)
-    fee = np.array([f.fee for _, f in pairs], dtype=np.float64)
-    maker = np.array([f.liquidity == "maker" for _, f in pairs], dtype=bool)
-    unknown = np.array([f.liquidity == "" for _, f in pairs], dtype=bool)
+    quantity = _column(rows, "quantity", np.float64)
+    price = _column(rows, "price", np.float64)
+    reference = _column(rows, "reference", np.float64)
+    side = _column(rows, "side", np.float64)
+    fee = _column(rows, "fee", np.float64)
+    maker = _column(rows, "maker", bool)
+    unknown = _column(rows, "unknown", bool)
     notional = quantity * price
     traded = float(notional.sum())
     shortfall = _weighted(shortfall_bps(side, price, reference), quantity)
@@ -266,26 +379,14 @@ def _figures(orders: list[_Order]) -> dict[str, Any]:
     # (a fill of no quantity adds its fee, not a 0/0)
     filled = float(quantity.sum())
     fees = float((fee / reference).sum()) / filled * _BPS if filled > 0 else math.nan
-    done = [o for o in orders if o.done]
-    ordered = sum(o.quantity for o in done)
-    done_filled = sum(f.quantity for o in done for f in o.fills)
-    first_bars, last_bars, first_s, last_s = [], [], [], []
-    for order in orders:
-        if not order.fills:
-            continue
-        bars = [f.bar - order.bar for f in order.fills]
-        first_bars.append(min(bars))
-        last_bars.append(max(bars))
-        if math.isnan(order.sent_at):  # the bar clock
-            times = [_seconds(f.timestamp) - order.timestamp for f in order.fills]
-        else:  # the venue's trade times after the order left
-            times = [max(0.0, t - order.sent_at) for t in order.trade_times] or [math.nan]
-        first_s.append(min(times))
-        last_s.append(max(times))
+    done = [r for r in rows if r.order.done]
+    ordered = sum(r.order.quantity for r in done)
+    done_filled = sum(f.quantity for r in done for f in r.order.fills)
+    timed = [r.timing for r in rows if r.timing is not None]
     return {
-        "orders": len(orders),
-        "open_orders": len(orders) - len(done),
-        "fills": len(pairs),
+        "orders": len(rows),
+        "open_orders": len(rows) - len(done),
+        "fills": len(quantity),
         "ordered_quantity": ordered,
         "filled_quantity": float(quantity.sum()),
         "filled_notional": traded,
@@ -297,10 +398,10 @@ def _figures(orders: list[_Order]) -> dict[str, Any]:
         "unknown_liquidity_share": (
             float(notional[unknown].sum()) / traded if traded > 0 else math.nan
         ),
-        "bars_to_first_fill": _quantiles(first_bars),
-        "bars_to_last_fill": _quantiles(last_bars),
-        "seconds_to_first_fill": _quantiles(first_s),
-        "seconds_to_last_fill": _quantiles(last_s),
+        "bars_to_first_fill": _quantiles([t[0] for t in timed]),
+        "bars_to_last_fill": _quantiles([t[1] for t in timed]),
+        "seconds_to_first_fill": _quantiles([t[2] for t in timed]),
+        "seconds_to_last_fill": _quantiles([t[3] for t in timed]),
     }
 
 

@@ -32,12 +32,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.reporting.tearsheet import period_keys, period_label, period_spans
+
 __all__ = [
     "drawdown_duration",
     "equity_statistics",
+    "fill_notional",
     "headline_statistics",
     "period_returns",
     "trade_statistics",
+    "traded_turnover",
     "turnover",
 ]
 
@@ -94,7 +98,7 @@ def drawdown_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.T
     # a stretch counts when a bar between its ends is below the peak; a run in drawdown
     # from its first bar starts there
     long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
-    if values[0] < peak[0]:
+    if values[0] < peak[0] and len(long):  # (one bar: no stretch to measure)
         long[0] = True
     if not long.any():
         return 0, pd.Timedelta(0)
@@ -112,11 +116,19 @@ def period_returns(equity: pd.Series, initial_cash: float, period: str) -> dict[
     if len(equity) == 0:
         return {}
     index = equity.index.tz_convert("UTC") if equity.index.tz is not None else equity.index
-    labels = index.strftime("%Y-%m" if period == "M" else "%Y")
-    last = pd.Series(equity.to_numpy(np.float64), index=labels).groupby(level=0, sort=False).last()
-    previous = np.concatenate(([initial_cash], last.to_numpy()[:-1]))
-    returns = last.to_numpy() / previous - 1.0
-    return {str(k): float(r) for k, r in zip(last.index, returns, strict=True)}
+    values = equity.to_numpy(np.float64)
+    keys = period_keys(index.tz_localize(None).to_numpy(), period)
+    if keys is not None and not np.isnan(values).any():  # each period's last bar
+        spans = period_spans(keys)
+        labels = [period_label(int(keys[start]), period) for start, _ in spans]
+        last = values[[stop - 1 for _, stop in spans]]
+    else:  # the groupby's last value that is known, periods in order of appearance
+        by = index.strftime("%Y-%m" if period == "M" else "%Y")
+        grouped = pd.Series(values, index=by).groupby(level=0, sort=False).last()
+        labels, last = [str(k) for k in grouped.index], grouped.to_numpy()
+    previous = np.concatenate(([initial_cash], last[:-1]))
+    returns = last / previous - 1.0
+    return {k: float(r) for k, r in zip(labels, returns, strict=True)}
 
 
 def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, Any]:
@@ -156,7 +168,16 @@ def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, 
 
 def turnover(fills: Iterable[Any], equity: pd.Series) -> float:
     """Return the traded notional (every fill's quantity times price) over the mean equity."""
-    notional = math.fsum(abs(float(f.quantity) * float(f.price)) for f in fills)
+    return traded_turnover(math.fsum(fill_notional(f) for f in fills), equity)
+
+
+def fill_notional(fill: Any) -> float:
+    """Return a fill's traded notional: its quantity times its price, unsigned."""
+    return abs(float(fill.quantity) * float(fill.price))
+
+
+def traded_turnover(notional: float, equity: pd.Series) -> float:
+    """Return ``notional`` (the fills' traded notional) over the mean equity."""
     mean = float(equity.mean()) if len(equity) else math.nan
     return notional / mean if mean > 0 else math.nan
 

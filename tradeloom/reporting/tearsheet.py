@@ -29,9 +29,19 @@ import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["DRAWDOWNS_LISTED", "drawdowns", "rolling_figures", "rolling_window", "tearsheet"]
+__all__ = [
+    "DRAWDOWNS_LISTED",
+    "drawdowns",
+    "period_keys",
+    "period_label",
+    "period_spans",
+    "rolling_figures",
+    "rolling_window",
+    "tearsheet",
+]
 
 DRAWDOWNS_LISTED = 5
 _WINDOW_DAYS = 30
@@ -70,34 +80,94 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
     edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # the first bar back at the peak (n: never)
+    troughs = _troughs(values, starts, ends)
+    depths = 1.0 - values[troughs] / peak[troughs]
+    if np.isnan(depths).any():  # sorted as Python sorts NaN keys
+        order = sorted(range(len(depths)), key=lambda i: -depths[i])[:top]
+    else:
+        order = np.argsort(-depths, kind="stable")[:top].tolist()
     times = equity.index
-    found = []
-    for start, end in zip(starts, ends, strict=True):
-        trough = start + int(np.argmin(values[start:end]))
-        depth = 1.0 - values[trough] / peak[trough]
-        recovered = end < len(values)
-        found.append(
-            {
-                "start": times[start].isoformat(),
-                "trough": times[trough].isoformat(),
-                "recovery": times[end].isoformat() if recovered else None,
-                "depth": float(depth),
-                "bars": int(end - start),
-            }
-        )
-    found.sort(key=lambda d: -d["depth"])
-    return found[:top]
+    return [
+        {
+            "start": times[starts[i]].isoformat(),
+            "trough": times[troughs[i]].isoformat(),
+            "recovery": times[ends[i]].isoformat() if ends[i] < len(values) else None,
+            "depth": float(depths[i]),
+            "bars": int(ends[i] - starts[i]),
+        }
+        for i in order
+    ]
+
+
+def _troughs(
+    values: npt.NDArray[np.float64], starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    """Return each stretch ``starts[i]:ends[i]``'s first bar at its lowest value (the
+    first NaN where there is one, as `np.argmin`), in one pass over the bars."""
+    if not len(starts):
+        return np.zeros(0, np.intp)
+    bounds = np.empty(2 * len(starts), np.intp)
+    bounds[0::2], bounds[1::2] = starts, ends
+    lowest = np.minimum.reduceat(np.append(values, np.inf), bounds)[0::2]
+    stretch = np.repeat(np.arange(len(starts)), ends - starts)
+    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    low = lowest[stretch]
+    hit = (values[rows] == low) | (np.isnan(values[rows]) & np.isnan(low))
+    _, first = np.unique(stretch[hit], return_index=True)
+    return rows[hit][first]
 
 
 def _calendar_returns(returns: pd.Series, freq: str) -> dict[str, float]:
     index = returns.index.tz_convert("UTC").tz_localize(None)
-    grown = (1.0 + pd.Series(returns.to_numpy(), index=index)).groupby(index.to_period(freq))
-    return {str(period): float(value - 1.0) for period, value in grown.prod().items()}
+    keys = period_keys(index.to_numpy(), freq)
+    if keys is None:
+        grown = (1.0 + pd.Series(returns.to_numpy(), index=index)).groupby(index.to_period(freq))
+        return {str(period): float(value - 1.0) for period, value in grown.prod().items()}
+    # the groupby's product: a period's bars multiplied in order, NaN skipped
+    grown = 1.0 + returns.to_numpy(np.float64)
+    grown[np.isnan(grown)] = 1.0
+    found = {}
+    for start, stop in period_spans(keys):
+        product = np.multiply.accumulate(grown[start:stop])[-1]
+        found[period_label(keys[start], freq)] = float(product - 1.0)
+    return found
+
+
+def period_keys(times: npt.NDArray[np.datetime64], freq: str) -> npt.NDArray[np.int64] | None:
+    """Return each time's calendar month (``M``, months since 1970-01) or year (``Y``) as
+    a number; None where they are not in order or not of years 1000 to 9999 (the
+    callers group them with pandas then)."""
+    months = times.astype("datetime64[M]").astype(np.int64)
+    if len(months) and (
+        np.any(np.diff(months) < 0) or months[0] < (1000 - 1970) * 12 or months[-1] >= 8030 * 12
+    ):
+        return None
+    return months if freq == "M" else months // 12
+
+
+def period_spans(keys: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Return the first and after-last row of each run of equal ``keys``, in order."""
+    if not len(keys):
+        return []
+    bounds = (np.flatnonzero(np.diff(keys)) + 1).tolist()
+    return list(zip([0, *bounds], [*bounds, len(keys)], strict=True))
+
+
+def period_label(key: int, freq: str) -> str:
+    """Return a `period_keys` key's label: ``2024-03`` (``M``) or ``2024`` (``Y``)."""
+    if freq == "M":
+        return f"{1970 + key // 12:04d}-{key % 12 + 1:02d}"
+    return f"{1970 + key:04d}"
 
 
 def _versus(returns: pd.Series, market: pd.Series, periods_per_year: float) -> dict[str, Any]:
-    both = pd.DataFrame({"r": returns, "m": market}).dropna()
-    r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
+    if returns.index.equals(market.index):  # aligned: the rows where both are known
+        r, m = returns.to_numpy(np.float64), market.to_numpy(np.float64)
+        known = ~(np.isnan(r) | np.isnan(m))
+        r, m = r[known], m[known]
+    else:
+        both = pd.DataFrame({"r": returns, "m": market}).dropna()
+        r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
     if len(r) < 2 or float(np.var(m)) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
     beta = float(np.mean((r - r.mean()) * (m - m.mean())) / np.var(m))

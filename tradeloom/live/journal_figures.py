@@ -1,0 +1,80 @@
+"""The ``metrics.json`` blocks a live run's files read from its journal, kept current
+by following it: ``execution_quality`` and a router's ``venues``.
+
+Each refresh reads only the events committed since the last (`EventFollower`, one open
+journal) and adds them to the same ledgers (`ExecutionLedger`, `VenueLedger`); a
+block is computed again only when an event of its kinds arrived, else the last one is
+handed back. A new run key (a restart, a new engine, a journal rebuilt after it was
+lost) or new execution terms (a reload) start them again from the journal's first row.
+The blocks equal `journal_execution_quality` and `journal_venue_accounts` of the
+journal as read: the ledgers are the batch functions' own accumulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tradeloom.journal import EventFollower, journal_path
+from tradeloom.reporting.execution_quality import ExecutionLedger, journal_kinds, terms_of
+from tradeloom.reporting.venue_accounts import KINDS as VENUE_KINDS
+from tradeloom.reporting.venue_accounts import VenueLedger
+
+__all__ = ["JournalFigures"]
+
+
+class JournalFigures:
+    """Follow one journal for the blocks of ``metrics.json`` read from it.
+
+    Args:
+        run_dir: The run directory (its journal: ``journal_path(run_dir)``).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._key: Hashable = None
+        self._follower: EventFollower | None = None
+        self._execution: ExecutionLedger | None = None
+        self._venues = VenueLedger()
+        self._blocks: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
+        self.events = 0
+        """Events read since the last start."""
+
+    def blocks(
+        self, key: Hashable, document: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Return the ``execution_quality`` block and the venue accounts of the journal now.
+
+        Args:
+            key: The run the journal is read for: another key starts again.
+            document: The run's strategy document (the execution terms).
+
+        Raises:
+            JournalError: Not a readable journal (the next call starts again).
+        """
+        terms = terms_of(document)
+        path = journal_path(self.run_dir)
+        if self._follower is None or self._execution is None or (key, terms, path) != self._key:
+            self.close()
+            kinds = list(dict.fromkeys([*journal_kinds(), *VENUE_KINDS]))
+            self._follower = EventFollower(path, kinds)
+            self._execution, self._venues = ExecutionLedger(terms), VenueLedger()
+            self._key, self._blocks, self.events = (key, terms, path), None, 0
+        try:
+            events = self._follower.read()
+        except Exception:
+            self.close()
+            raise
+        if events or self._blocks is None:
+            self._execution.add(events)
+            self._venues.add(events)
+            self._blocks = (self._execution.figures(), self._venues.accounts())
+            self.events += len(events)
+        return self._blocks
+
+    def close(self) -> None:
+        """Close the journal; the next `blocks` reads it again from its first row."""
+        if self._follower is not None:
+            self._follower.close()
+        self._follower = None
