@@ -550,7 +550,7 @@ class LiveRunner:
         if self.stages is not None:
             self.stages("fetch", time.perf_counter() - started)
         processed = 0
-        while reached and (due := ticker.due(session.history.last_time, self.now())):
+        while reached and (due := ticker.due(session.history.last_time, self.now)):
             when, prices = due
             index = len(session.history)  # the bar's lines carry its decision's correlation id
             if processed == 0 and self.book_feed is not None:

@@ -178,15 +178,18 @@ class BarFeed:
             lambda: self.client.fetch_ohlcv(
                 self.symbol, self.timeframe, since=since_ms, limit=self.page_limit
             ),
-            f"bars from {ms_stamp(since_ms)}",
+            lambda: f"bars from {ms_stamp(since_ms)}",  # formatted only if it fails
         )
         return check_page(rows, label=self.label, since_ms=since_ms)
 
-    def _read(self, call: Callable[[], T], what: str) -> T:
+    def _read(self, call: Callable[[], T], what: str | Callable[[], str]) -> T:
+        def named() -> str:  # what is read, formatted only when a message needs it
+            return what if isinstance(what, str) else what()
+
         try:
             return call_with_retries(
                 call,
-                what=f"data: {self.label}: {what}",
+                what=lambda: f"data: {self.label}: {named()}",
                 policy=self.retry,
                 is_retryable=self._retryable,
                 retry_after=lambda error: retry_after(error, self.client),
@@ -197,7 +200,7 @@ class BarFeed:
             )
         except ccxt.ExchangeError as error:
             raise DataError(
-                f"data: {self.label}: the exchange refused the request for {what}: "
+                f"data: {self.label}: the exchange refused the request for {named()}: "
                 f"{describe(error)}"
             ) from None
         except ccxt.NetworkError as error:
@@ -422,7 +425,7 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
             if value < 0:
                 raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
             values[i, j] = value
-    steps = np.diff(times)
+    steps = np.diff(times) if n > 1 else times[:0]  # a tick's page is one bar
     if (steps <= 0).any():
         k = int(np.flatnonzero(steps <= 0)[0])
         what = "repeats" if steps[k] == 0 else "comes after"
