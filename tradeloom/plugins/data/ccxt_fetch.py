@@ -361,6 +361,8 @@ def poll_closed_rows(
 
 def _joined(pages: Sequence[Page]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """The pages' open times (epoch ms) and OHLCV rows, end to end."""
+    if len(pages) == 1:  # a tick's poll: its one page as it is
+        return pages[0].times, pages[0].values
     times = np.concatenate([p.times for p in pages]) if pages else np.empty(0, np.int64)
     values = np.concatenate([p.values for p in pages]) if pages else np.empty((0, 5))
     return times, values
@@ -454,6 +456,8 @@ def _exchange_page_limit(client: ccxt.Exchange, market: dict[str, Any]) -> int |
 
 
 def _integer(value: object) -> int | None:
+    if type(value) is int:  # what ccxt parses (a page's every row: skip the ABC's check)
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -464,6 +468,8 @@ def _integer(value: object) -> int | None:
 
 
 def _number(value: object) -> float | None:
+    if type(value) is float:  # what ccxt parses (a page's every value: skip the ABC's check)
+        return None if math.isinf(value) else value
     if value is None:
         return math.nan
     if isinstance(value, bool):
