@@ -101,7 +101,7 @@ class RetriesExhausted(RuntimeError):
 def call_with_retries(
     read: Callable[[], T],
     *,
-    what: str,
+    what: str | Callable[[], str],
     policy: RetryPolicy,
     is_retryable: Callable[[BaseException], bool],
     retry_after: Callable[[BaseException], float] = lambda _: 0.0,
@@ -114,7 +114,8 @@ def call_with_retries(
 
     Args:
         read: The request, e.g. ``lambda: client.fetch_ohlcv(...)``.
-        what: What is read, for the log and the error.
+        what: What is read, for the log and the error; a callable is asked only then
+            (a read that succeeds at once formats nothing).
         policy: Attempts and delays.
         is_retryable: Whether an error is worth another attempt.
         retry_after: The seconds the exchange asked to wait after an error (0: none).
@@ -133,12 +134,13 @@ def call_with_retries(
         except Exception as error:
             if not is_retryable(error):
                 raise
+            said = what if isinstance(what, str) else what()
             if attempt == policy.max_attempts:
-                raise exhausted(what, attempt, describe(error)) from error
+                raise exhausted(said, attempt, describe(error)) from error
             wait = policy.delay(attempt, draw(), retry_after(error))
             _log.warning(
                 "read_retry",
-                what=what,
+                what=said,
                 attempt=attempt,
                 error=describe(error),
                 wait_seconds=round(wait, 3),

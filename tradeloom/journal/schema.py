@@ -184,6 +184,8 @@ class Schema:
         formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
         self.fixed_format = struct.Struct("<q" + formats)
         self.kind_words = pack_text(self.kind)
+        self._insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
+        """`insert_sql` of one row, built once (every commit of a tick asks for it)."""
 
     # --- SQL --------------------------------------------------------------------
 
@@ -202,8 +204,12 @@ class Schema:
 
     def insert_sql(self, rows: int = 1) -> str:
         """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
-        one = "(" + ",".join("?" * (len(self.columns) + 2)) + ")"
-        return f"INSERT INTO {self.into} VALUES " + ",".join([one] * rows)
+        if rows == 1:
+            return self._insert_one
+        return f"INSERT INTO {self.into} VALUES " + ",".join([self._row_marks()] * rows)
+
+    def _row_marks(self) -> str:
+        return "(" + ",".join("?" * (len(self.columns) + 2)) + ")"
 
     @property
     def into(self) -> str:

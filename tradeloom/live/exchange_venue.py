@@ -365,9 +365,10 @@ class ExchangeVenue:
         """
         undelivered = {event.order_id for event in self._events}
         tracked: dict[str, Order] = {}
-        for view in self.venue.orders():
-            if view.state in TERMINAL and not undelivered:
-                continue  # most of a long run's orders: no need to find their engine order
+        # most of a long run's orders are finished: with no event queued, only the
+        # unfinished ones are looked at (not a view of every order at each bar)
+        views = self.venue.orders() if undelivered else self.venue.unfinished()
+        for view in views:
             engine_id = self._engine_id(view.client_id)
             if engine_id is None or engine_id in self._unbound:
                 continue  # a resting stop no exit is booked to yet, or an adopted order

@@ -49,6 +49,8 @@ class MarketHistory:
         self._features = np.full((capacity, m, len(self.columns)), np.nan)
         self._features[:n] = features.array()
         self._n = n
+        self._last: pd.Timestamp | None = None
+        """`last_time`, once asked (a tick asks several times; `append` forgets it)."""
 
     def __len__(self) -> int:
         return self._n
@@ -56,7 +58,9 @@ class MarketHistory:
     @property
     def last_time(self) -> pd.Timestamp:
         """Open time of the newest bar of the clock."""
-        return self.time(self._n - 1)
+        if self._last is None:
+            self._last = self.time(self._n - 1)
+        return self._last
 
     def time(self, index: int) -> pd.Timestamp:
         """Return the open time of clock bar ``index``."""
@@ -108,6 +112,7 @@ class MarketHistory:
         self._px[i] = prices
         self._features[i] = features
         self._n += 1
+        self._last = None
         return i
 
     def index(self, end: int | None = None) -> pd.DatetimeIndex:

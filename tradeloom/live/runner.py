@@ -550,17 +550,18 @@ class LiveRunner:
         if self.stages is not None:
             self.stages("fetch", time.perf_counter() - started)
         processed = 0
-        while reached and (due := ticker.due(session.history.last_time, self.now())):
+        while reached and (due := ticker.due(session.history.last_time, self.now)):
             when, prices = due
             index = len(session.history)  # the bar's lines carry its decision's correlation id
             if processed == 0 and self.book_feed is not None:
                 self.book_feed.tick(recorder, index)  # read before the bars' features step
             structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
-            before = _Counts.of(recorder)
+            before = None if self.echo is None else _Counts.of(recorder)
             t = session.step(when, prices)
             processed += 1
             self.bars_processed += 1
-            if self.echo is not None:
+            if before is not None:
+                assert self.echo is not None
                 self.echo(self.bar_line(t, before))
             self._check_refused()
             if self.stale is not None:

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -185,6 +185,11 @@ class LiveSession:
         self.pooled = many and isinstance(model, LiveUniverseTrainer) and model.pooled
         self.symbol_id = many and isinstance(model, SymbolIdModel) and bool(model.symbol_id)
         self.models = [model] + ([] if self.pooled else [copy.deepcopy(model) for _ in symbols[1:]])
+        # what each model can do, asked once: a protocol with a data member (a
+        # trainer's ``retrain_every``) is asked by ``isinstance`` every time otherwise
+        # (~40 us); a model is never swapped while the run lives (`Reload` refuses it)
+        self._trainers = [provides(m, LiveTrainer) for m in self.models]
+        self._gates = [provides(m, LiveAnomalyGate) for m in self.models]
         self._absent = np.zeros(len(symbols), bool)
         self._own_bars = history.present().sum(axis=0).astype(np.int64)
         """Per symbol, how many bars of its own the history holds."""
@@ -309,9 +314,9 @@ class LiveSession:
                     trainings.append(training)
         else:
             for s, model in enumerate(self.models):
-                if not provides(model, LiveTrainer):
+                if not self._trainers[s]:
                     continue  # it trades with the fold it has (a saved model)
-                training = self._train_own(model, s, reason, in_effect)
+                training = self._train_own(cast(LiveTrainer, model), s, reason, in_effect)
                 if training is not None:
                     trainings.append(training)
         if not trainings:
@@ -438,11 +443,11 @@ class LiveSession:
             row = rows[s]
             if self.symbol_id:
                 row = np.append(row, float(s))
-            assert provides(model, LiveModel)  # checked before the run started
-            probability = float(model.predict_row(row))
+            # a `LiveModel` (checked before the run started)
+            probability = float(cast(LiveModel, model).predict_row(row))
             score = math.nan
-            if provides(model, LiveAnomalyGate):
-                score = float(model.anomaly_score_row(row))  # NaN without a detector
+            if self._gates[0 if self.pooled else s]:  # NaN without a detector
+                score = float(cast(LiveAnomalyGate, model).anomaly_score_row(row))
             verdicts.append(BarInput(probability, bool(score < 0.0), score))
         return verdicts
 
@@ -465,7 +470,7 @@ class LiveSession:
             venue.protect(self.engine.portfolio, self.history, t, trading=self.state != "HALTED")
         t4 = perf_counter()
         if given is None:
-            self.train(self._due_retrain(self.clock()))
+            self.train(self._due_retrain())
             t5 = perf_counter()
             # nothing leaves after this commit: no fsync (what this bar sent was
             # committed durably before it was sent, `OrderJournal.before_send`)
@@ -632,10 +637,11 @@ class LiveSession:
     def _ask_retrain(self, bar: int, reason: str) -> None:
         self._retrain_reasons.append(reason)
 
-    def _due_retrain(self, now: pd.Timestamp) -> str | None:
+    def _due_retrain(self) -> str | None:
         reasons = self._retrain_reasons[:]
         self._retrain_reasons.clear()
         if self._cron is not None:
+            now = self.clock()
             if self._next_cron is None:
                 self._next_cron = self._cron(now)
             elif now >= self._next_cron:

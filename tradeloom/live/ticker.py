@@ -11,6 +11,7 @@ its own bars: each one runs as it closes.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -50,7 +51,8 @@ class BarTicker:
 
     With `watch`, each symbol's bars come from its websocket stream; a symbol whose
     stream cannot vouch for every bar since the last one it gave is asked by REST. The
-    bars held are arrays (open times in ns, OHLCV rows): a tick costs no frame work.
+    bars held are ``(open time in ns, OHLCV row)`` pairs in a queue per symbol: a tick
+    costs no frame work, and taking its bar costs no array copied.
 
     Args:
         source: The data source (a `LiveFeed` of one market is its universe of one).
@@ -72,10 +74,8 @@ class BarTicker:
         self.grace = pd.Timedelta(seconds=grace_seconds)
         self._bar_ns = int(timeframe_seconds * 1_000_000_000)
         self._grace_ns = int(self.grace.value)
-        self._times = [np.empty(0, np.int64) for _ in symbols]
-        """Per symbol, the open times (ns, UTC) of the bars held, ascending."""
-        self._values = [np.empty((0, len(OHLCV))) for _ in symbols]
-        """Per symbol, their OHLCV rows."""
+        self._held: list[deque[tuple[int, npt.NDArray[np.float64]]]] = [deque() for _ in symbols]
+        """Per symbol, the bars held: open time (ns, UTC) and OHLCV row, ascending."""
         self.streams: list[BarStream] = []
         one = len(symbols) == 1 and provides(source, LiveFeed)
         self._rows = source.closed_rows if one and isinstance(source, ClosedRows) else None
@@ -131,23 +131,20 @@ class BarTicker:
         # The symbols answer one after the other: one asked before a bar closed at the
         # exchange lags one asked after. A symbol behind the newest bar held is asked
         # once more, so that a bar is missing only when the exchange had none.
-        held = [times[-1] for times in self._times if len(times)]
-        newest = max(held, default=last.value)
-        for s, times in enumerate(self._times):
-            if (times[-1] if len(times) else last.value) < newest:
+        newest = max((held[-1][0] for held in self._held if held), default=last.value)
+        for s, held in enumerate(self._held):
+            if (held[-1][0] if held else last.value) < newest:
                 self._ask(s, last, now)
 
     def _ask(self, s: int, last: pd.Timestamp, now: pd.Timestamp) -> None:
-        times = self._times[s]
+        held = self._held[s]
         if self._rows is not None and not self.streams:  # one market's REST: arrays
             fresh, rows = self._rows(
-                int(times[-1]) if len(times) else last.value, now.value - self._grace_ns
+                held[-1][0] if held else last.value, now.value - self._grace_ns
             )
-            if len(fresh):
-                self._times[s] = np.concatenate([times, fresh])
-                self._values[s] = np.concatenate([self._values[s], rows])
+            held.extend(zip(fresh.tolist(), rows, strict=True))
             return
-        seen = pd.Timestamp(int(times[-1]), tz="UTC") if len(times) else last
+        seen = pd.Timestamp(held[-1][0], tz="UTC") if held else last
         frame = self.streams[s].closed_since(seen) if self.streams else None
         if frame is None:
             source = self.source
@@ -158,35 +155,37 @@ class BarTicker:
                 frame = source.closed_bars_of(self.symbols[s], seen, now - self.grace)
         if len(frame):
             index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns")
-            self._times[s] = np.concatenate([times, index.asi8])
             ohlcv = frame if frame.columns.tolist() == list(OHLCV) else frame[list(OHLCV)]
-            rows = ohlcv.to_numpy(np.float64)
-            self._values[s] = np.concatenate([self._values[s], rows])
+            rows = ohlcv.to_numpy(np.float64, copy=True)  # held past the frame's life
+            held.extend(zip(index.asi8.tolist(), rows, strict=True))
 
-    def due(self, last: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, np.ndarray] | None:
+    def due(
+        self, last: pd.Timestamp, clock: Callable[[], pd.Timestamp]
+    ) -> tuple[pd.Timestamp, np.ndarray] | None:
         """Return the next clock bar to run and its ``[symbols, OHLCV]``, or None (wait).
 
         Bars at or before ``last`` (arrived after their tick) are dropped first.
+        ``clock`` (the time now) is asked only when a symbol has no bar held: whether
+        its grace has passed.
         """
         last_ns = last.value
         firsts: list[int | None] = []
-        for s, times in enumerate(self._times):
-            late = int(np.searchsorted(times, last_ns, side="right"))
+        for s, held in enumerate(self._held):
+            late = 0
+            while held and held[0][0] <= last_ns:
+                held.popleft()
+                late += 1
             if late:
                 _log.warning("bar_after_its_tick", symbol=self.symbols[s], bars=late)
-                self._times[s] = times = times[late:]
-                self._values[s] = self._values[s][late:]
-            firsts.append(int(times[0]) if len(times) else None)
+            firsts.append(held[0][0] if held else None)
         known = [f for f in firsts if f is not None]
         if not known:
             return None
         time = min(known)
-        if any(f is None for f in firsts) and now.value < time + self._bar_ns + self._grace_ns:
+        if len(known) < len(firsts) and clock().value < time + self._bar_ns + self._grace_ns:
             return None  # a symbol's bar may still come
         prices = np.full((len(self.symbols), len(OHLCV)), np.nan)
         for s, first in enumerate(firsts):
             if first == time:
-                prices[s] = self._values[s][0]
-                self._times[s] = self._times[s][1:]
-                self._values[s] = self._values[s][1:]
+                prices[s] = self._held[s].popleft()[1]
         return pd.Timestamp(time, tz="UTC"), prices

@@ -36,7 +36,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueEvent,
     VenueOrder,
 )
-from tradeloom.plugins.execution.order_state import OrderState, Transition
+from tradeloom.plugins.execution.order_state import TERMINAL, OrderState, Transition
 from tradeloom.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import (
     DropConnection,
@@ -613,6 +613,49 @@ def test_after_a_restart_journaled_intents_are_looked_up_never_resent(
     assert len(emulator.requests(POST)) == 1
     with pytest.raises(ValueError, match=r"is already tracked here$"):
         second.venue.recover(intents[0], sent_at=0.0)
+
+
+def _asked_as_a_full_scan_would(venue: CcxtVenue) -> None:
+    """`unfinished`, `pending` and `settled` answer what a scan of every order answers."""
+    views = venue.orders()
+    open_views = [v for v in views if v.state not in TERMINAL]
+    assert venue.unfinished() == open_views
+    assert venue.pending() == [v.request.order for v in open_views]
+    assert venue.settled == (not open_views)
+
+
+def test_a_tick_asks_about_the_open_orders_only_and_answers_as_a_full_scan(
+    emulator: ExchangeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run's finished orders are not looked at again at every bar (a view of each
+    order was built per tick: O(run length)); restarts' recovered orders count as open."""
+    first = rig(emulator)
+    price, reaching_bar = resting_buy()
+    for n in range(1, 6):  # finished: filled at once
+        first.venue.submit(order(n, side=1 if n % 2 else -1, quantity=0.1))
+        _asked_as_a_full_scan_would(first.venue)
+    resting = order(6, quantity=0.2)
+    first.venue.submit(resting, limit_price=price)
+    _asked_as_a_full_scan_would(first.venue)
+    built: list[str] = []
+    view_of = first.venue.order
+    monkeypatch.setattr(first.venue, "order", lambda cid: built.append(cid) or view_of(cid))
+    assert [v.client_id for v in first.venue.unfinished()] == [resting.id]
+    assert built == [resting.id]  # one view: the open order's, not six
+    monkeypatch.undo()
+
+    second = rig(emulator)  # a restart: the intent journaled, its end not
+    second.venue.recover(first.journal.intents[-1], sent_at=second.clock() - 60)
+    assert [v.state for v in second.venue.unfinished()] == [S.UNKNOWN]
+    assert not second.venue.settled
+    second.venue.resolve_unknown()
+    _asked_as_a_full_scan_would(second.venue)
+    assert [v.state for v in second.venue.unfinished()] == [S.ACCEPTED]
+    emulator.set_bar(reaching_bar + 1)
+    second.venue.poll()
+    _asked_as_a_full_scan_would(second.venue)
+    assert second.venue.order(resting.id).state == S.FILLED
+    assert second.venue.settled and second.venue.unfinished() == []
 
 
 def test_a_timed_out_order_is_cancelled_after_it_is_found(emulator: ExchangeEmulator) -> None:

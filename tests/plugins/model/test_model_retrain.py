@@ -207,3 +207,28 @@ def test_a_retrain_of_a_middle_segment_leaves_the_latest_fold_for_both_row_paths
     )
     assert saved is not None and saved.latest.reason == "health.0: late"
     assert model.anomaly_score_row(x[0]) == anomaly_scores(model.latest.detector, x[:1])[0]
+
+
+def test_a_fold_trained_live_is_ready_to_predict_before_the_next_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compiling a fold for one-row predictions happens at the close that trains it: the
+    next bar's tick predicts at once (a large forest compiles for tens of ms)."""
+    from tradeloom.plugins.model import sklearn_model
+
+    bars, features = _rising_then_random()
+    model = _model()
+    start = model.scheduled_start(bars, features)
+    assert start is not None
+    head = Bars(bars.frame.iloc[:start], bars.symbol, bars.timeframe, bars.timeframe_seconds)
+    training = model.train_next(head, features.iloc[:start])
+    assert training is not None and training.predict_start == start
+    predictor = model._row_model
+    assert predictor is not None and predictor.fitted is model.fitted
+
+    def not_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fold was prepared again at prediction time")
+
+    monkeypatch.setattr(sklearn_model, "FoldPredictor", not_again)
+    row = features.to_numpy()[start]
+    assert 0.0 <= model.predict_row(row) <= 1.0

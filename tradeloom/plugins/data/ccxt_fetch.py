@@ -178,15 +178,18 @@ class BarFeed:
             lambda: self.client.fetch_ohlcv(
                 self.symbol, self.timeframe, since=since_ms, limit=self.page_limit
             ),
-            f"bars from {ms_stamp(since_ms)}",
+            lambda: f"bars from {ms_stamp(since_ms)}",  # formatted only if it fails
         )
         return check_page(rows, label=self.label, since_ms=since_ms)
 
-    def _read(self, call: Callable[[], T], what: str) -> T:
+    def _read(self, call: Callable[[], T], what: str | Callable[[], str]) -> T:
+        def named() -> str:  # what is read, formatted only when a message needs it
+            return what if isinstance(what, str) else what()
+
         try:
             return call_with_retries(
                 call,
-                what=f"data: {self.label}: {what}",
+                what=lambda: f"data: {self.label}: {named()}",
                 policy=self.retry,
                 is_retryable=self._retryable,
                 retry_after=lambda error: retry_after(error, self.client),
@@ -197,7 +200,7 @@ class BarFeed:
             )
         except ccxt.ExchangeError as error:
             raise DataError(
-                f"data: {self.label}: the exchange refused the request for {what}: "
+                f"data: {self.label}: the exchange refused the request for {named()}: "
                 f"{describe(error)}"
             ) from None
         except ccxt.NetworkError as error:
@@ -358,6 +361,8 @@ def poll_closed_rows(
 
 def _joined(pages: Sequence[Page]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """The pages' open times (epoch ms) and OHLCV rows, end to end."""
+    if len(pages) == 1:  # a tick's poll: its one page as it is
+        return pages[0].times, pages[0].values
     times = np.concatenate([p.times for p in pages]) if pages else np.empty(0, np.int64)
     values = np.concatenate([p.values for p in pages]) if pages else np.empty((0, 5))
     return times, values
@@ -422,7 +427,7 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
             if value < 0:
                 raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
             values[i, j] = value
-    steps = np.diff(times)
+    steps = np.diff(times) if n > 1 else times[:0]  # a tick's page is one bar
     if (steps <= 0).any():
         k = int(np.flatnonzero(steps <= 0)[0])
         what = "repeats" if steps[k] == 0 else "comes after"
@@ -451,6 +456,8 @@ def _exchange_page_limit(client: ccxt.Exchange, market: dict[str, Any]) -> int |
 
 
 def _integer(value: object) -> int | None:
+    if type(value) is int:  # what ccxt parses (a page's every row: skip the ABC's check)
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -461,6 +468,8 @@ def _integer(value: object) -> int | None:
 
 
 def _number(value: object) -> float | None:
+    if type(value) is float:  # what ccxt parses (a page's every value: skip the ABC's check)
+        return None if math.isinf(value) else value
     if value is None:
         return math.nan
     if isinstance(value, bool):

@@ -223,6 +223,9 @@ class CcxtVenue:
         self._clock = clock
         self._tolerance = tolerance
         self._orders: dict[str, _Tracked] = {}
+        self._unsettled: dict[str, _Tracked] = {}
+        """The orders not known finished with every trade counted, in submission order:
+        a tick asks about these, not about every order of the run (`_open`)."""
         self._by_venue_id: dict[str, str] = {}
         self._uses_trade_ids = str(getattr(client, "id", "")).startswith("binance")
         self._next_trade_id: int | None = None
@@ -256,12 +259,15 @@ class CcxtVenue:
         """Return every order submitted here, in submission order."""
         return [self.order(client_id) for client_id in self._orders]
 
+    def unfinished(self) -> list[OrderView]:
+        """Return the orders that are not finished (working, or unknown), in submission
+        order: `orders` without the terminal ones, at the cost of the open orders only."""
+        return [self.order(t.request.client_id) for t in self._open() if not t.life.terminal]
+
     @property
     def settled(self) -> bool:
         """Whether every order is finished with all its trades counted and reported."""
-        return self._held.empty() and all(
-            t.life.terminal and not t.life.awaiting_trades for t in self._orders.values()
-        )
+        return self._held.empty() and not self._open()
 
     @property
     def held(self) -> VenueReport:
@@ -282,7 +288,24 @@ class CcxtVenue:
 
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
-        return [t.request.order for t in self._orders.values() if not t.life.terminal]
+        return [t.request.order for t in self._open() if not t.life.terminal]
+
+    def _open(self) -> list[_Tracked]:
+        """The orders not finished with every trade counted, in submission order.
+
+        Finished with its trades counted is for good: nothing moves an order out of a
+        terminal state, and a terminal order's venue-reported fill never grows (a
+        status read of it changes nothing), so its counted trades can only catch up.
+        Such orders are dropped from `_unsettled` here, once.
+        """
+        done = [
+            client_id
+            for client_id, t in self._unsettled.items()
+            if t.life.terminal and not t.life.awaiting_trades
+        ]
+        for client_id in done:
+            del self._unsettled[client_id]
+        return list(self._unsettled.values())
 
     # --- orders ---------------------------------------------------------------------
 
@@ -333,7 +356,7 @@ class CcxtVenue:
                 refusal = order_rejection(order, "STOP_UNSUPPORTED", reason, {})
         quantity = request.amount if refusal is None else order.quantity
         tracked = _Tracked(request, OrderLifecycle(order.id, quantity, tolerance=self._tolerance))
-        self._orders[order.id] = tracked
+        self._orders[order.id] = self._unsettled[order.id] = tracked
         if refusal is not None:
             self._emit(out, [tracked.life.reject(refusal)])
             self._fall_back(request, refusal, out)
@@ -341,7 +364,7 @@ class CcxtVenue:
         try:
             self.journal.before_send(request)
         except BaseException:
-            del self._orders[order.id]
+            del self._orders[order.id], self._unsettled[order.id]
             raise
         self._emit(out, [tracked.life.send()])
         tracked.sent_at = self._clock()
@@ -448,7 +471,8 @@ class CcxtVenue:
         quantity = request.amount if request.amount > 0 else request.order.quantity
         life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
         life.send()
-        self._orders[request.client_id] = _Tracked(request, life, sent_at)
+        tracked = _Tracked(request, life, sent_at)
+        self._orders[request.client_id] = self._unsettled[request.client_id] = tracked
         out = _Collector()
         self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
         known = list(counted)
@@ -506,7 +530,7 @@ class CcxtVenue:
                 what was found before it is reported by the next call.
         """
         out = self._held
-        for tracked in list(self._orders.values()):
+        for tracked in self._open():
             if tracked.life.state == OrderState.UNKNOWN:
                 self._resolve(tracked, out)
         return self._hand_over()
@@ -521,7 +545,7 @@ class CcxtVenue:
         """
         out = self._held
         self._poll_trades(out)
-        working = [t for t in self._orders.values() if t.life.state in _WORKING]
+        working = [t for t in self._open() if t.life.state in _WORKING]
         if working:
             listed = self._read("fetch_open_orders", self.client.fetch_open_orders, self.symbol)
             by_venue_id = {str(o.get("id")): o for o in listed}
@@ -534,7 +558,7 @@ class CcxtVenue:
                     found = self._lookup(tracked)
                 if found is not None:
                     self._absorb(tracked, found, out, cancel_reason=None)
-        for tracked in self._orders.values():
+        for tracked in self._open():
             if tracked.life.awaiting_trades:
                 self._fetch_order_trades(tracked, out)
         return self._hand_over()

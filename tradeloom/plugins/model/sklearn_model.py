@@ -665,6 +665,9 @@ class SklearnModel:
             training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
         )
         self.trained.append(self.latest)
+        # compiled now, at the close that trained it, not at the next bar's prediction
+        # (a large forest compiles and checks for tens of ms: a tick's worth)
+        self._latest_row_model()
         return training
 
     @property
@@ -724,6 +727,9 @@ class SklearnModel:
             training, outcome[0], columns, training_data_sha256(x[kept], y[kept]), detector
         )
         self.trained.append(self.latest)
+        # compiled now, at the close that trained it, not at the next bar's prediction
+        # (a large forest compiles and checks for tens of ms: a tick's worth)
+        self._latest_row_model()
         return training
 
     def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:

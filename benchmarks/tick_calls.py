@@ -1,0 +1,124 @@
+"""How much Python a live tick runs, by stage: calls per tick, repeatable whatever the load.
+
+Wall-clock ratios on a shared machine move with its load; the number of Python and C
+function calls a tick makes does not. This runs `bench_live_tick`'s paper or live run
+(the same strategy, emulator and bars) with a profile hook on around `LiveRunner.tick`
+only, and counts every call (Python functions and C builtins) under the stage it
+happens in: ccxt's ``fetch_ohlcv`` (what the floor also runs), the rest of the poll
+(tradeloom's wrapper), the features, the prediction, the bar's journal row, the
+engine's bar, the commit, the outputs' snapshot, the control files... Ticks that train
+a fold are left out. A stage whose count grows with the run's length is a bug.
+
+    python benchmarks/tick_calls.py paper|live [--bars 200] [--detail STAGE,...]
+
+``--detail`` lists the calls of one tick (the 150th) in those stages, by function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any
+
+import bench_live_tick as bench
+import ccxt
+
+from tradeloom.engine.driver import Engine
+from tradeloom.engine.logs import configure_logging
+from tradeloom.journal.sqlite import SqliteJournal
+from tradeloom.live import runner, session, ticker
+from tradeloom.live.refresh import LiveOutputs
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
+
+STAGES: dict[CodeType, str] = {
+    runner.LiveRunner._tick.__code__: "tick (the rest)",
+    runner.LiveRunner._control.__code__: "control files",
+    ticker.BarTicker.poll.__code__: "poll (wrapper)",
+    ccxt.binance.fetch_ohlcv.__code__: "ccxt fetch_ohlcv",
+    ticker.BarTicker.due.__code__: "due bar",
+    session.LiveSession._features.__code__: "features",
+    session.LiveSession.predict_all.__code__: "predict",
+    session.LiveSession._journal_tick.__code__: "bar's journal row",
+    session.LiveSession.advance.__code__: "advance (the rest)",
+    session.LiveSession.train.__code__: "train check",
+    session.LiveSession.step.__code__: "step (the rest)",
+    Engine.run.__code__: "engine's bar",
+    SqliteJournal.flush.__code__: "commit",
+    LiveOutputs.refresh.__code__: "outputs' snapshot",
+}
+"""The stages, by the function that starts each (the innermost one counts a call)."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["paper", "live"])
+    parser.add_argument("--bars", type=int, default=200)
+    parser.add_argument("--detail", default="", help="stages to list one tick's calls of")
+    args = parser.parse_args()
+    configure_logging("warning", json=True)
+    os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
+    os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)
+    counts: Counter[str] = Counter()
+    named: Counter[tuple[str, str]] = Counter()
+    stack: list[tuple[FrameType, str]] = []
+    ticks: list[Counter[str]] = []
+    detail = set(filter(None, args.detail.split(",")))
+
+    def count(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            stage = STAGES.get(frame.f_code)
+            if stage is not None:
+                stack.append((frame, stage))
+            if stack:
+                counts[stack[-1][1]] += 1
+                if len(ticks) == 150 and stack[-1][1] in detail:
+                    code = frame.f_code
+                    named[(stack[-1][1], f"{Path(code.co_filename).name}:{code.co_name}")] += 1
+        elif event == "c_call" and stack:
+            counts[stack[-1][1]] += 1
+            if len(ticks) == 150 and stack[-1][1] in detail:
+                named[(stack[-1][1], f"C:{getattr(arg, '__qualname__', arg)}")] += 1
+        elif event == "return" and stack and stack[-1][0] is frame:
+            stack.pop()
+
+    tick = runner.LiveRunner.tick
+
+    def counted(self: runner.LiveRunner) -> int:
+        trainings = len(self.recorder_or_fail.trainings)
+        counts.clear()
+        sys.setprofile(count)
+        try:
+            return tick(self)
+        finally:
+            sys.setprofile(None)
+            if len(self.recorder_or_fail.trainings) == trainings:
+                ticks.append(Counter(counts))
+
+    runner.LiveRunner.tick = counted  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        bench.one_run(args.mode, args.bars, Path(tmp) / "run")
+    total = [sum(t.values()) for t in ticks]
+    print(
+        f"{args.mode}: {len(ticks)} ticks (those that train a fold left out); calls per tick "
+        f"median {statistics.median(total):.0f}, mean {statistics.mean(total):.0f}"
+    )
+    stages = sorted({s for t in ticks for s in t}, key=lambda s: -sum(t[s] for t in ticks))
+    for stage in stages:
+        each = [t[stage] for t in ticks]
+        print(
+            f"  {stage:20s} median {statistics.median(each):6.0f}  mean "
+            f"{statistics.mean(each):7.1f}  first {each[0]:5d}  last {each[-1]:5d}"
+        )
+    for (stage, name), n in sorted(named.items()):
+        print(f"  {stage:20s} {n:4d} {name}")
+
+
+if __name__ == "__main__":
+    main()
