@@ -7,12 +7,14 @@ connection is terminated from the server side (``pg_terminate_backend``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from live_emulated import STRATEGY, emulated_run, rows, tick_until
 from pg_server import PG_ENV, PgSchema
+from structlog.testing import capture_logs
 
 from tradeloom.journal import journal_path, read_rows, verify
 
@@ -66,8 +68,10 @@ def test_a_lost_journal_stops_orders_until_it_is_back_then_the_gap_is_journaled(
         assert posted > 0
 
         assert runner.outputs is not None
-        runner.outputs.wait()  # the files' thread reads the journal too; it is done
-        assert _cut(pg_schema, role) == 1  # the run's own session
+        runner.outputs.wait()  # the files' thread has read the journal: both sessions open
+        # the run's own session and the files' thread's (it follows the journal on a
+        # connection of its own, which it opens again after the outage: below)
+        assert _cut(pg_schema, role) == 2
         lost_from = run.emulator.exchange.position
         for _ in range(6):  # bars close while the journal is away: none is traded
             run.emulator.advance()
@@ -77,11 +81,14 @@ def test_a_lost_journal_stops_orders_until_it_is_back_then_the_gap_is_journaled(
         assert len(run.emulator.requests("POST /api/v3/order")) == posted
 
         _restore(pg_schema, role)
-        run.emulator.advance()
-        runner.tick()  # back: the run rebuilds itself from the journal and journals the gap
-        assert runner.journal_outage is None
-        tick_until(run, runner, len(run.bars))
-        runner.stop("done")
+        with capture_logs() as logs:
+            run.emulator.advance()
+            runner.tick()  # back: the run rebuilds itself from the journal, journals the gap
+            assert runner.journal_outage is None
+            tick_until(run, runner, len(run.bars))
+            runner.stop("done")
+        # the files' thread follows the rebuilt run's journal on a new connection
+        assert [e for e in logs if e["event"] == "outputs_refresh_failed"] == []
         assert run.emulator.errors == []
         client_ids = [o.client_order_id for o in run.emulator.exchange.orders()]
 
@@ -103,3 +110,6 @@ def test_a_lost_journal_stops_orders_until_it_is_back_then_the_gap_is_journaled(
     (reconciled,) = rows(path, "reconciled")
     assert abs(reconciled["venue_position"] - reconciled["position"]) <= reconciled["tolerance"]
     assert verify(path).rows == len(kinds)
+    # the files' thread read the journal again after its connection was cut
+    quality = json.loads((tmp_path / "run" / "metrics.json").read_text())["execution_quality"]
+    assert quality["overall"]["fills"] == len(rows(path, "fill"))
