@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from machine import describe
+from threshold_market import write_threshold_market
 
 from tradeloom.backtest.pipeline import Driver, run_backtest
 from tradeloom.domain import ModelOutput, RunInfo
@@ -91,30 +90,7 @@ def backtest(pipeline: Pipeline, folder: Path, driver: Driver) -> None:
 
 def engine_vs_floor(n_bars: int, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(7)
-        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n_bars)))
-        frame = pd.DataFrame(
-            {
-                "timestamp": pd.date_range("2020-01-01", periods=n_bars, freq="1min", tz="UTC"),
-                "open": close,
-                "high": close * 1.001,
-                "low": close * 0.999,
-                "close": close,
-                "volume": 1.0,
-                "p_up": rng.random(n_bars),
-            }
-        )
-        frame.to_parquet(Path(tmp) / "bars.parquet")
-        strategy = Path(tmp) / "s.yaml"
-        strategy.write_text(
-            "name: bench\n"
-            "data: {kind: parquet, path: bars.parquet, timeframe: 1m}\n"
-            "features: [{kind: log_return}]\n"
-            "model: {kind: precomputed, column: p_up}\n"
-            "signal: {kind: threshold, threshold: 0.9}\n"
-            "risk: {sizing: {kind: fixed_fraction, fraction: 1.0}}\n"
-            "execution: {kind: simulated, fee_bps: 10}\n"
-        )
+        frame, strategy = write_threshold_market(Path(tmp), n_bars)
         config, _ = load_strategy(strategy)
 
         def engine(driver: Driver) -> None:

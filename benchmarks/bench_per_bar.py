@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threshold_market import write_threshold_market
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = ROOT / "strategies" / "btc_rf.yaml"
@@ -187,30 +188,8 @@ def instructions(bars: int) -> None:
     m["configure_logging"]("error")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rng = np.random.default_rng(7)
-        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, bars)))
-        frame = pd.DataFrame(
-            {
-                "timestamp": pd.date_range("2020-01-01", periods=bars, freq="1min", tz="UTC"),
-                "open": close,
-                "high": close * 1.001,
-                "low": close * 0.999,
-                "close": close,
-                "volume": 1.0,
-                "p_up": rng.random(bars),
-            }
-        )
-        frame.to_parquet(folder / "bars.parquet")
-        (folder / "s.yaml").write_text(
-            "name: bench\n"
-            "data: {kind: parquet, path: bars.parquet, timeframe: 1m}\n"
-            "features: [{kind: log_return}]\n"
-            "model: {kind: precomputed, column: p_up}\n"
-            "signal: {kind: threshold, threshold: 0.9}\n"
-            "risk: {sizing: {kind: fixed_fraction, fraction: 1.0}}\n"
-            "execution: {kind: simulated, fee_bps: 10}\n"
-        )
-        config, plugins = load_strategy(folder / "s.yaml")
+        _, strategy = write_threshold_market(folder, bars)
+        config, plugins = load_strategy(strategy)
 
         def one() -> None:
             journal = open_journal(
