@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 
-def _run_with_stdout_closed(code: str) -> tuple[int, str]:
+def _run_with_stdout_closed(code: str, *args: str) -> tuple[int, str]:
     """Run ``code`` in a child whose stdout pipe has no reader by the time it writes."""
     child = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -40,3 +40,10 @@ def test_a_command_piped_into_a_closed_reader_exits_quietly() -> None:
     code = "from tradeloom.cli.main import main\nraise SystemExit(main(['plugins']))\n"
     code_, err = _run_with_stdout_closed(code)
     assert (code_, err) == (0, "")
+
+
+def test_the_command_piped_into_a_closed_reader_exits_quietly_too() -> None:
+    """The command's own exit (`tradeloom.cli.leave`) flushes into the closed pipe."""
+    code = "import sys\nfrom tradeloom.cli.main import console\nconsole()\n"
+    for args in (("plugins",), ("--help",), ("schema",)):
+        assert _run_with_stdout_closed(code, *args) == (0, ""), args

@@ -1,6 +1,6 @@
 """``python -m tradeloom.cli``: the ``tradeloom`` command."""
 
-from tradeloom.cli.main import main
+from tradeloom.cli.main import console
 
 if __name__ == "__main__":
-    main()
+    console()

@@ -28,7 +28,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from tradeloom import __version__
 from tradeloom.arguments import non_negative_int, positive_int
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.plugins.manager import Plugins
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
     "auto": "auto",
@@ -81,6 +81,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if log_file is not None:
             configure_logging(args.log_level)  # an embedding program logs on after us
             log_file.close()
+
+
+def console() -> NoReturn:
+    """The ``tradeloom`` command's process: run `main`, then end it (`leave`).
+
+    Its exit skips Python's teardown of every module, which cost more than half a second
+    of each command; `main` is what an embedding program calls.
+    """
+    from tradeloom.cli.leave import leave
+
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version, a usage error
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
+    leave(code)
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -759,4 +776,4 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

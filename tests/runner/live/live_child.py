@@ -122,4 +122,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from tradeloom.cli.leave import leave
+
+    leave(main(sys.argv[1:]))  # as the ``tradeloom`` command ends
