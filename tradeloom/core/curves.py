@@ -44,6 +44,12 @@ def equity_curve(
             whole curve's row bit for bit (a live run's files extend theirs bar by bar).
     """
     n = len(close)
+    if n == 1:  # a live run's new bar: the same arithmetic on the last mark, no arrays
+        k = len(marks) - 1
+        while k >= 0 and marks[k, 0] > start:
+            k -= 1
+        position, cash = (float(marks[k, 1]), float(marks[k, 2])) if k >= 0 else (0.0, initial_cash)
+        return np.array([[position, cash, cash + position * float(close[0])]])
     before = np.array([[-1.0, 0.0, initial_cash]])  # before the first fill
     done = np.concatenate([before, marks[:, :3]])
     last = np.searchsorted(done[:, 0], np.arange(start, start + n), side="right") - 1

@@ -522,7 +522,7 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
         "open_position": book.position,
         "open_position_entry_price": entry,
         "open_position_entry_time": (
-            None if entry_bar is None else history.bar(entry_bar).timestamp.isoformat()
+            None if entry_bar is None else history.time(entry_bar).isoformat()
         ),
         "open_position_pnl": (
             None if entry is None or book.position == 0.0 else book.position * (last_close - entry)

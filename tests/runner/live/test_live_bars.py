@@ -114,3 +114,23 @@ def test_arrays_that_grow_keep_the_rows_handed_over() -> None:
         handed.append((curve, curve.copy()))
     for curve, copy in handed:
         np.testing.assert_array_equal(curve, copy)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.floats(-5, 5), st.floats(-1e4, 1e4)), max_size=12),
+    st.lists(st.floats(1, 1e5), min_size=1, max_size=40),
+)
+def test_one_bars_row_is_the_whole_curves_row_bit_for_bit(
+    fills: list[tuple[int, float, float]], closes: list[float]
+) -> None:
+    """A tick's one new bar takes a path of its own in `equity_curve` (no arrays)."""
+    marks = np.array(
+        [[bar, position, cash, 0.0] for bar, position, cash in sorted(fills, key=lambda f: f[0])],
+        dtype=np.float64,
+    ).reshape(-1, 4)
+    close = np.array(closes)
+    whole = equity_curve(marks, close, INITIAL)
+    for start in range(len(close)):
+        one = equity_curve(marks, close[start : start + 1], INITIAL, start)
+        assert one.tobytes() == whole[start : start + 1].tobytes()

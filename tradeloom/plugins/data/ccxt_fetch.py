@@ -400,6 +400,7 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
     n = len(rows)
     times = np.empty(n, dtype=np.int64)
     values = np.empty((n, 5), dtype=np.float64)
+    previous: int | None = None
     for i, row in enumerate(rows):
         if not isinstance(row, list | tuple) or len(row) < len(_FIELDS):
             size = f"{len(row)} fields" if isinstance(row, list | tuple) else _kind(row)
@@ -413,7 +414,14 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
                 f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has "
                 f"timestamp {_shown(row[0])}, expected epoch milliseconds"
             )
-        times[i] = stamp
+        if previous is not None and stamp <= previous:
+            # in the loop, not np.diff over the page: a tick's page is a bar or two
+            what = "repeats" if stamp == previous else "comes after"
+            raise DataError(
+                f"{where}: the bar at {ms_stamp(stamp)} {what} the bar at "
+                f"{ms_stamp(previous)}; bars must be in time order without duplicates"
+            )
+        previous = times[i] = stamp
         for j, name in enumerate(OHLCV):
             raw = row[j + 1]
             value = _number(raw)
@@ -427,14 +435,6 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
             if value < 0:
                 raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
             values[i, j] = value
-    steps = np.diff(times) if n > 1 else times[:0]  # a tick's page is one bar
-    if (steps <= 0).any():
-        k = int(np.flatnonzero(steps <= 0)[0])
-        what = "repeats" if steps[k] == 0 else "comes after"
-        raise DataError(
-            f"{where}: the bar at {ms_stamp(int(times[k + 1]))} {what} the bar at "
-            f"{ms_stamp(int(times[k]))}; bars must be in time order without duplicates"
-        )
     return Page(times, values)
 
 
