@@ -103,7 +103,7 @@ risk:
 execution: {{kind: simulated, fee_bps: 10, initial_cash: 50000}}
 live:
   stream: poll
-  poll_seconds: 0.01
+  poll_seconds: 0.02
   close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
@@ -295,7 +295,7 @@ class CrashRig:
                 return done()
             if time.monotonic() > deadline:
                 raise AssertionError(f"waited {WAIT:.0f} s for {what}\n{self.log_tail()}")
-            time.sleep(0.004)  # a check costs a query per kind followed
+            time.sleep(0.01)
         return True
 
     def _polls(self) -> int:

@@ -62,7 +62,7 @@ risk:
 execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
 live:
   stream: poll
-  poll_seconds: 0.01
+  poll_seconds: 0.02
   close_delay_seconds: 0
   stale_after_bars: null
 """

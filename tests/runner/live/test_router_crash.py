@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow  # child processes
 PLAYED = 30
 """Bars played after the restart."""
 
-CLI_TEXT = TEXT.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.01\n")
-assert "poll_seconds: 0.01" in CLI_TEXT
+CLI_TEXT = TEXT.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
+assert "poll_seconds: 0.02" in CLI_TEXT
 
 
 class _Venues:

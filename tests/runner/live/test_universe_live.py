@@ -308,7 +308,7 @@ def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(tmp_path: Path)
         "seed: 3\n", "seed: 3\nplugins: [live_child]\n"
     )
     text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
-    text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.01\n")
+    text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
     with ExchangeEmulator(
         markets, {"USDT": Decimal("100000")}, start=HISTORY, include_open_kline=False, rules=RULES
     ) as emu:
