@@ -31,6 +31,12 @@ log = open(out / "buffered", "w")                      # closed by atexit, not b
 atexit.register(log.close)
 log.write("x" * 100)
 sys.stdout.write("no newline, still buffered")        # a pipe: block-buffered
+
+class TornDown:
+    def __del__(self):                                 # runs only in the module teardown
+        (out / "torn_down").write_text("yes")
+
+kept = TornDown()                                     # a module global: alive until then
 leave(int(sys.argv[2]))
 """
 
@@ -54,6 +60,7 @@ def test_leave_exits_with_the_code_after_threads_hooks_and_buffers(
     assert (tmp_path / "pool").read_text() == "ran"
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "buffered").read_text() == "x" * 100
+    assert not (tmp_path / "torn_down").exists()  # the teardown leave skips
 
 
 @pytest.mark.parametrize(

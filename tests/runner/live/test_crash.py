@@ -173,8 +173,9 @@ class CrashRig:
         env.pop(CRASH_ENV, None)
         if crash is not None:
             env[CRASH_ENV] = crash
-        seq = max((seq for seq, _ in self._journal_rows()), default=0)
-        self._bars_before = {bar for _, bar in self._journal_rows(("live_bar",))}
+        journaled = self._journaled()
+        seq = max((seq for seq, _, _ in journaled), default=0)
+        self._bars_before = {bar for _, kind, bar in journaled if kind == "live_bar"}
         # the waits poll every few ms while the child runs: they read only the rows the
         # child committed since the last poll (reading every row took ~3 ms at bar 130)
         self._unfollow()
@@ -309,14 +310,10 @@ class CrashRig:
             self._followed += [(e.KIND, e.bar) for e in self._follower.read()]
         return [bar for kind, bar in self._followed if kind in kinds]
 
-    def _journal_rows(self, kinds: tuple[str, ...] | None = None) -> list[tuple[int, int]]:
-        """``(seq, bar)`` of the journal's rows of ``kinds`` (None: all).
-
-        The waits poll this every 10 ms while the child runs on the other core: reading
-        only the kinds asked for keeps each poll to a query or two, not one per kind.
-        """
+    def _journaled(self) -> list[tuple[int, str, int]]:
+        """``(seq, kind, bar)`` of every row of the journal (none: not created yet)."""
         try:
-            return [(row.seq, row.bar) for row in read_rows(self.journal, kinds)]
+            return [(row.seq, row.kind, row.bar) for row in read_rows(self.journal)]
         except Exception:  # not created yet, or being created
             return []
 
