@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tradeloom.domain import Cancellation, Fill
+from tradeloom.domain import Cancellation, Fill, Order
+from tradeloom.journal import OrderStateChanged
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import sent_request, trade_fill
 from tradeloom.live.replay_venue import ReplayVenue
@@ -44,7 +45,8 @@ def track_pending(
         market_of: The exchange venue (the market) of an order, by client order id.
     """
     held: dict[int, tuple[ExchangeVenue, list[Fill | Cancellation]]] = {}
-    for order in replayed.pending():
+    pending = replayed.pending()
+    for order in pending:
         exchange = market_of(order.id)
         _, events = held.setdefault(id(exchange), (exchange, []))
         sent = state.sent.get(order.id)
@@ -57,9 +59,6 @@ def track_pending(
             )
             continue
         fills = state.venue_fills.get(order.id, [])
-        applied = state.engine_fills.get(order.id, 0)
-        # A limit order that fell back to market: its rest went as {id}-f, whose
-        # fills the engine booked as the limit order's.
         fallback = state.sent.get(derived_client_id(order.id, "f"))
         fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
@@ -72,6 +71,13 @@ def track_pending(
         finished = state.order_states.get(order.id) in ("filled", "rejected")
         if finished:
             exchange.adopt(order)
+            rejected = state.rejections.get(order.id)
+            if rejected is not None and sent.order_type not in STOP_TYPES:
+                # the venue refused it and the process died before the engine heard:
+                # the engine hears now what it would have heard then (a stop's refusal,
+                # never: its fallback is journaled, as `ExchangeVenue` has it)
+                events.append(_refused(order, sent.amount, rejected))
+                continue
         else:
             exchange.venue.recover(
                 request,
@@ -87,10 +93,45 @@ def track_pending(
                 venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
                 counted=[(f.trade_id, f.quantity) for f in fallback_fills],
             )
-        for fill in (fills + fallback_fills)[applied:]:
-            events.append(replace(exchange.book(trade_fill(fill)), order_id=order.id))
+        events.extend(_owed(state, order.id, exchange))
+    # An order the engine had finished (cancelled) whose cancel the venue answered with
+    # trades the engine had not heard of: they were counted, to be reported at the next
+    # open, and the process died before it.
+    told = {order.id for order in pending}
+    for order_id, order in state.orders.items():
+        if order_id in told or order_id not in state.sent:
+            continue
+        exchange = market_of(order_id)
+        owed = _owed(state, order_id, exchange)
+        if owed:
+            exchange.adopt(order)
+            held.setdefault(id(exchange), (exchange, []))[1].extend(owed)
     for exchange, events in held.values():
         exchange.hold(events)
+
+
+def _owed(state: JournalState, order_id: str, exchange: ExchangeVenue) -> list[Fill]:
+    """Return the fills of ``order_id``'s counted trades the engine did not apply, booked.
+
+    A limit order that fell back to market: its rest went as ``{id}-f``, whose fills
+    the engine booked as the limit order's.
+    """
+    fills = list(state.venue_fills.get(order_id, []))
+    fallback = state.sent.get(derived_client_id(order_id, "f"))
+    if fallback is not None:
+        fills += state.venue_fills.get(fallback.id, [])
+    applied = state.engine_fills.get(order_id, 0)
+    return [replace(exchange.book(trade_fill(f)), order_id=order_id) for f in fills[applied:]]
+
+
+def _refused(order: Order, amount: float, row: OrderStateChanged) -> Cancellation:
+    """Return the cancellation a venue's refusal of ``order`` is to the engine.
+
+    As `ExchangeVenue` delivers it live: stamped with the order's decision bar, for
+    what the refusal left unfilled, the reason ``REJECTED {code}``.
+    """
+    remaining = max(amount - row.filled, 0.0)
+    return Cancellation(order.id, order.bar, order.timestamp, remaining, f"REJECTED {row.code}")
 
 
 def recover_stops(state: JournalState, exchange: ExchangeVenue) -> None:

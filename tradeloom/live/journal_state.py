@@ -90,6 +90,7 @@ class JournalState:
         events: Bar -> the engine's fills and cancellations at that bar, in order.
         sent: Client id -> its ``order_sent`` event.
         order_states: Client id -> the last state journaled.
+        rejections: Client id -> the row of its move to ``rejected``.
         venue_fills: Client id -> its ``venue_fill`` events, in order.
         engine_fills: Client id -> how many ``fill`` rows the engine journaled.
         bound: The engine's exit -> the client id of the stop resting at the exchange
@@ -122,6 +123,7 @@ class JournalState:
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, OrderSent] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
+    rejections: dict[str, OrderStateChanged] = field(default_factory=dict)
     venue_fills: dict[str, list[VenueFill]] = field(default_factory=lambda: defaultdict(list))
     engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bound: dict[str, str] = field(default_factory=dict)
@@ -226,6 +228,8 @@ def _take(state: JournalState, event: Event) -> None:
         state.sent[event.id] = event
     elif isinstance(event, OrderStateChanged):
         state.order_states[event.client_id] = event.state
+        if event.state == "rejected":
+            state.rejections[event.client_id] = event
     elif isinstance(event, VenueFill):
         state.venue_fills[event.order_id].append(event)
         state.all_venue_fills.append(event)
