@@ -690,7 +690,18 @@ class JournalReconnected(Event):
 @_kind("reconciled")
 @dataclass(frozen=True, kw_only=True)
 class Reconciled(Event):
-    """A restarted live run compared the journal's position with the venue's balance."""
+    """A restarted live run compared the journal's position with the venue's balance.
+
+    Attributes:
+        position: The journal's position (and the fills counted, not yet reported).
+        venue_position: What the venue holds beyond the balance at the first start (a
+            swap: its position).
+        base_balance: The account's base balance (NaN: a swap).
+        tolerance: The difference allowed (``live.position_tolerance``, the flat band).
+        unknown_orders: The orders whose fills are not all known, which widen it: those
+            unknown (a lookup failed) and those the venue reported filled beyond the
+            trades counted (a read of them failed).
+    """
 
     position: float
     venue_position: float

@@ -19,7 +19,7 @@ from tradeloom.domain import Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.journal import OrderSent, Reconciled, VenueFill
 from tradeloom.live.journal_state import domain_value
-from tradeloom.plugins.execution.order_events import TradeFill, VenueOrder
+from tradeloom.plugins.execution.order_events import OrderView, TradeFill, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ def reconcile_market(
 
     Raises:
         RestartRefused: The balance differs from the position beyond the tolerance and
-            what unknown orders may have filled, or the venue has an open order of this
-            run that the journal does not know.
+            what the orders whose fills are not all known may have filled, or the venue
+            has an open order of this run that the journal does not know.
     """
     exchange.refresh()
     venue = exchange.venue
@@ -112,9 +112,18 @@ def reconcile_market(
     flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
     tolerance = runner.config.live.position_tolerance * abs(position) + flat
     # An order the venue did not answer a lookup for (it stays unknown, the next tick
-    # asks again) may have filled anything up to what it has left.
-    unknown = [view for view in venue.orders() if view.state is OrderState.UNKNOWN]
-    moves = [view.request.order.side * max(view.quantity - view.filled, 0.0) for view in unknown]
+    # asks again) may have filled anything up to what it has left; one the venue says
+    # filled more than its trades counted (a read of them failed) has filled up to that
+    # much more (less a fee charged in the base asset). Their trades are counted later.
+    unknown: list[OrderView] = []
+    moves: list[float] = []
+    for view in venue.orders():
+        if view.state is OrderState.UNKNOWN:
+            unknown.append(view)
+            moves.append(view.request.order.side * max(view.quantity - view.filled, 0.0))
+        elif view.venue_filled - view.filled > flat:  # not a rounding residue
+            unknown.append(view)
+            moves.append(view.request.order.side * (view.venue_filled - view.filled))
     low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
     recorder = runner.recorder_or_fail
     header = recorder.at(len(runner.session_or_fail.history) - 1)
@@ -133,7 +142,7 @@ def reconcile_market(
     market = f" {symbol}:" if symbol else ""
     difference = held - position
     if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
-        pending = f", {len(unknown)} order(s) unknown" if unknown else ""
+        pending = f", {len(unknown)} order(s) whose fills are not all known" if unknown else ""
         if exchange.swap:
             raise RestartRefused(
                 f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, "

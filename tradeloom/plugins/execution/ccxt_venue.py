@@ -253,6 +253,7 @@ class CcxtVenue:
             life.quantity,
             life.filled,
             life.trade_ids,
+            life.venue_filled,
         )
 
     def orders(self) -> list[OrderView]:

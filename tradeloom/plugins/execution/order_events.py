@@ -167,6 +167,9 @@ class OrderView:
             quantity for an order refused before sending).
         filled: The quantity of its counted trades.
         trade_ids: Its counted trades.
+        venue_filled: The largest filled quantity the venue reported in a status of it
+            (above ``filled`` while its trades are still to be counted: a read of them
+            failed).
     """
 
     request: VenueOrder
@@ -175,6 +178,7 @@ class OrderView:
     quantity: float
     filled: float
     trade_ids: frozenset[str]
+    venue_filled: float = 0.0
 
     @property
     def client_id(self) -> str:
