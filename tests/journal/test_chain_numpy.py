@@ -71,3 +71,29 @@ def test_row_digests_are_the_kernels(
     chain.row_digests(words, kind_words, lengths, starts, data, expected)
     ours = chain_numpy.row_digests(words, kind_words, lengths, starts, data)
     assert np.array_equal(ours, expected)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.integers(0, 2**64 - 1), min_size=0, max_size=11), min_size=1, max_size=8
+    ),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_chaining_a_commits_rows_in_one_call_is_chaining_them_one_by_one(
+    rows: list[list[int]], seed: int
+) -> None:
+    """`chain_rows` (a live commit's rows, one call) is `chain_step` row by row, and each
+    value is XXH64 of the row's digest seeded with the value before (the reference's)."""
+    words = np.array([w for row in rows for w in row], dtype=np.uint64)
+    ends = np.cumsum([len(row) for row in rows], dtype=np.int64)
+    out = np.empty(len(rows), np.uint64)
+    last = chain.chain_rows(words, ends, np.uint64(seed), out)
+    previous = seed
+    for row, value in zip(rows, out.tolist(), strict=True):
+        one = np.array(row, dtype=np.uint64)
+        assert value == int(chain.chain_step(one, len(one), np.uint64(previous)))
+        digest = xxhash.xxh64_intdigest(one.tobytes(), 0)
+        assert value == xxhash.xxh64_intdigest(struct.pack("<Q", digest), previous)
+        previous = value
+    assert int(last) == previous

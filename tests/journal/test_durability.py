@@ -218,3 +218,21 @@ def test_postgres_commits_without_waiting_for_its_disk_and_records_the_tail_with
     store.flush()  # nothing left to make durable
     assert _pg_tails(pg_schema) == [1, 2, 2]
     store.close()
+
+
+@pytest.mark.parametrize(("mode", "page"), [("paper", 4096), ("live", 4096), ("backtest", 16384)])
+def test_a_journal_pages_as_its_mode_commits(tmp_path: Path, mode: str, page: int) -> None:
+    """A paper or live commit writes each page it touched whole to the log: small pages;
+    a backtest writes its rows once, in blocks: large ones. Both verify alike."""
+    path = tmp_path / f"{mode}.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run", mode))
+    for i in range(40):
+        journal.append(
+            SignalEvent(bar=i, timestamp=TS, direction=1, confidence=0.5, probability=0.75)
+        )
+        if i % 3 == 2:
+            journal.flush(durable=False)
+    journal.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == page
+    assert verify(path).rows == 40

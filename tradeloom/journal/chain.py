@@ -55,6 +55,7 @@ from tradeloom.jit import kernel
 __all__ = [
     "ABSENT_TEXT",
     "NULL_TEXT",
+    "chain_rows",
     "chain_scan",
     "chain_step",
     "pack_text",
@@ -151,6 +152,28 @@ def signed(value: int) -> int:
 def chain_step(words: npt.NDArray[np.uint64], n: int, previous: np.uint64) -> np.uint64:
     """Return the chain value of one row (its first ``n`` words) after ``previous``."""
     return _chain_one(xxh64_words(words, n, _U(0)), previous)
+
+
+@kernel
+def chain_rows(
+    words: npt.NDArray[np.uint64],
+    ends: npt.NDArray[np.int64],
+    previous: np.uint64,
+    out: npt.NDArray[np.uint64],
+) -> np.uint64:
+    """Chain rows after ``previous`` into ``out``; return the last value.
+
+    Row ``i``'s words are ``words[ends[i - 1]:ends[i]]`` (the first's from 0): a live
+    run's rows of one commit, hashed in one call rather than one each.
+    """
+    h = _U(previous)
+    start = 0
+    for i in range(len(ends)):
+        end = ends[i]
+        h = _chain_one(xxh64_words(words[start:end], end - start, _U(0)), h)
+        out[i] = h
+        start = end
+    return h
 
 
 @kernel

@@ -41,7 +41,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -164,7 +163,6 @@ class Schema:
         self.columns: tuple[Column, ...] = HEADER + self.fields
         names = [c.name for c in self.columns]
         self.names = tuple(names)
-        self._get = attrgetter(*names)
         self._encoders: tuple[Callable[[Any], Any], ...] = tuple(
             value_encoder(c.codec, f"{self.kind}.{c.name}") for c in self.columns
         )
@@ -184,6 +182,7 @@ class Schema:
         formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
         self.fixed_format = struct.Struct("<q" + formats)
         self.kind_words = pack_text(self.kind)
+        self._row, self._words = _row_functions(self)
         self._insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
         """`insert_sql` of one row, built once (every commit of a tick asks for it)."""
 
@@ -253,8 +252,7 @@ class Schema:
         Raises:
             JournalValueError: A value that its column cannot hold.
         """
-        values = self._get(event)
-        return [encode(value) for encode, value in zip(self._encoders, values, strict=True)]
+        return self._row(event)
 
     def chain_value(self, seq: int, row: list[Any], previous: int) -> int:
         """Return the chain value of stored row ``seq`` (``row``: its values after ``seq``)
@@ -264,19 +262,7 @@ class Schema:
 
     def words(self, seq: int, row: list[Any] | tuple[Any, ...]) -> bytes:
         """Return the hash words of a stored row (``row``: the values after ``seq``)."""
-        fixed = [seq]
-        for i, column in zip(self.fixed_index, self.fixed_columns, strict=True):
-            value = row[i]
-            if value is None:  # NOT NULL columns read NULL only from a damaged file
-                value = _NULL_WORD.get(column.codec, _INT64_MIN)
-            fixed.append(value)
-        packed = [self.fixed_format.pack(*fixed), self.kind_words]
-        for i in self.text_index:
-            value = row[i]
-            if i in self._absent and not value:
-                continue
-            packed.append(pack_text(value))
-        return b"".join(packed)
+        return self._words(seq, row)
 
     def from_sql(self, row: tuple[Any, ...] | list[Any]) -> Event:
         """Return the event of a stored row (``row``: the values after ``seq``, no ``hash``).
@@ -357,6 +343,68 @@ _NULL_WORD: dict[Codec, Any] = {
     Codec.TIME: _INT64_MIN,
     Codec.FLOAT: _QUIET_NAN,
 }
+
+
+def _row_functions(
+    schema: Schema,
+) -> tuple[Callable[[Event], list[Any]], Callable[[int, Any], bytes]]:
+    """Compile ``schema``'s `Schema.to_sql` and `Schema.words`: one function each, the
+    fixed-width columns' encoding written inline (a live run calls them for every row it
+    journals: a function call per column cost more than the work).
+
+    They do what `value_encoder`'s functions, column by column, and the chain's word
+    order (`tradeloom.journal.chain`) say; the texts go through those functions.
+    """
+    env: dict[str, Any] = {
+        "_big": _too_big,
+        "_time": value_encoder(Codec.TIME, ""),
+        "_Timestamp": pd.Timestamp,
+        "_pack": schema.fixed_format.pack,
+        "_pack_text": pack_text,
+        "_kind": schema.kind_words,
+    }
+    values = []
+    for i, column in enumerate(schema.columns):
+        v, where = f"e.{column.name}", repr(f"{schema.kind}.{column.name}")
+        fits = f"{_INT64_MIN} <= n{i} <= {_INT64_MAX}"
+        codec = column.codec
+        if codec is Codec.INT:
+            taken = f"{_INT64_MIN} <= (n{i} := int({v})) <= {_INT64_MAX}"
+            values.append(f"(n{i} if {taken} else _big(n{i}, {where}))")
+        elif codec is Codec.ID:
+            values.append(
+                f"(None if (n{i} := int({v})) == -1 else n{i} if {fits} else _big(n{i}, {where}))"
+            )
+        elif codec is Codec.BOOL:
+            values.append(f"(1 if {v} else 0)")
+        elif codec is Codec.FLOAT:
+            values.append(f"(None if (x{i} := float({v})) != x{i} else x{i} + 0.0)")
+        elif codec is Codec.TIME:
+            values.append(f"(t{i}.value if type(t{i} := {v}) is _Timestamp else _time(t{i}))")
+        else:
+            env[f"_encode{i}"] = schema._encoders[i]
+            values.append(f"_encode{i}({v})")
+    fixed = ["seq"]
+    for i, column in zip(schema.fixed_index, schema.fixed_columns, strict=True):
+        null = _NULL_WORD.get(column.codec, _INT64_MIN)  # NULL: only from a damaged file
+        env[f"_null{i}"] = null
+        fixed.append(f"(_null{i} if (w{i} := row[{i}]) is None else w{i})")
+    words = [f"    parts = [_pack({', '.join(fixed)}), _kind]"]
+    for i in schema.text_index:
+        if i in schema._absent:  # an empty added text is no word
+            words.append(f"    if row[{i}]:\n        parts.append(_pack_text(row[{i}]))")
+        else:
+            words.append(f"    parts.append(_pack_text(row[{i}]))")
+    source = (
+        "def to_sql(e):\n    return [" + ", ".join(values) + "]\n\n"
+        "def words(seq, row):\n" + "\n".join(words) + "\n    return b''.join(parts)\n"
+    )
+    exec(compile(source, f"<journal schema {schema.kind}>", "exec"), env)
+    return env["to_sql"], env["words"]
+
+
+def _too_big(number: int, where: str) -> int:
+    raise JournalValueError(f"{where}: {number} does not fit a 64-bit integer")
 
 
 def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:

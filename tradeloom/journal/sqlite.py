@@ -54,7 +54,7 @@ import numpy.typing as npt
 
 from tradeloom import __version__
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
-from tradeloom.journal.chain import pack_text, signed
+from tradeloom.journal.chain import chain_rows, pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import (
@@ -70,6 +70,7 @@ from tradeloom.safe_files import UnreadableFile, read_head
 
 __all__ = [
     "INSERT_ROWS",
+    "PAGE_SIZES",
     "SqliteJournal",
     "chain_seed",
     "connect",
@@ -229,6 +230,10 @@ class SqliteJournal:
             self._write_tail()
         self._buffer: dict[Schema, list[list[Any]]] = {}
         self._buffered = 0
+        self._unchained: list[list[Any]] = []
+        """The rows buffered, in sequence order, their chain value not computed yet."""
+        self._words: list[bytes] = []
+        """Their hash words (`Schema.words`)."""
         self._full = True
         """Whether the connection commits with ``synchronous=FULL`` now."""
         self._unsynced = False
@@ -269,11 +274,12 @@ class SqliteJournal:
         schema = schema_of(event.KIND)  # cached
         row = schema.to_sql(event)
         seq = self._seq + 1
-        head = schema.chain_value(seq, row, self._head)
+        self._words.append(schema.words(seq, row))
         row.insert(0, seq)
-        row.append(signed(head))
-        self._seq, self._head = seq, head
+        row.append(None)  # its chain value: hashed with the others at the commit
+        self._seq = seq
         self._buffer.setdefault(schema, []).append(row)
+        self._unchained.append(row)
         self._buffered += 1
         if self._buffered >= self._flush_every:
             self.flush()
@@ -291,6 +297,7 @@ class SqliteJournal:
             if durable and self._unsynced:
                 self._sync()
             return
+        self._chain()
         db = self._db
         self._synchronous(full=durable)
         db.execute("BEGIN")
@@ -310,6 +317,24 @@ class SqliteJournal:
             self._write_tail()
         else:
             self._unsynced = True
+
+    def _chain(self) -> None:
+        """Hash the rows appended since the last commit into the chain, in one call."""
+        rows = self._unchained
+        if not rows:
+            return
+        ends, end = [], 0
+        for row_words in self._words:
+            end += len(row_words) >> 3
+            ends.append(end)
+        words = np.frombuffer(b"".join(self._words), dtype=np.uint64)
+        chained = np.empty(len(rows), np.uint64)
+        head = chain_rows(words, np.array(ends, np.int64), np.uint64(self._head), chained)
+        self._head = int(head)
+        for row, value in zip(rows, chained.view(np.int64).tolist(), strict=True):
+            row[-1] = value
+        rows.clear()
+        self._words.clear()
 
     def _synchronous(self, *, full: bool) -> None:
         if self._full != full:
@@ -463,10 +488,17 @@ def _meta_entries(identity: RunIdentity) -> list[tuple[str, str]]:
     return [*entries, ("tail", "1")]
 
 
+PAGE_SIZES = {"paper": 4096, "live": 4096}
+"""The page size of a new journal by its run's mode (else 16384). A backtest writes its
+rows once, in blocks: large pages hold them in fewer. A paper or live run commits a few
+rows each bar, and a commit writes each page it touched whole to the write-ahead log: a
+bar's commit took 52 us with 16 KiB pages, 25 us with 4 KiB (bench_live_tick)."""
+
+
 def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        db.execute("PRAGMA page_size=16384")
+        db.execute(f"PRAGMA page_size={PAGE_SIZES.get(identity.mode, 16384)}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA cache_size=-32768")
