@@ -1,19 +1,21 @@
 """A paper or live run's files, kept current: ``metrics.json``, ``equity.csv``, the report.
 
-After every tick that processed a bar (the journal committed first), `LiveOutputs`
-copies what the files need from the engine (a `Snapshot`: the equity curve's arrays,
-the trades, orders and fills, the run's state and counts) and hands it to a background
-thread (`LatestWriter`); the trading thread does not wait for the files. The hand-over
-costs what is new since the last, not the run: the curve's rows are extended by the new
-bars (`LiveBars`) and the records are views of copies extended by the new ones
-(`RecordCopies`). The thread appends the new bars to ``equity.csv`` (`EquityFile`),
-rewrites ``trades.csv`` when a trade closed and ``metrics.json`` (each atomically:
+After every tick that processed a bar (the journal committed first), `LiveOutputs` hands
+the run to a background thread (`LatestWriter`); the trading thread does not wait for
+the files, nor copy what they need. The thread copies it from the engine (a `Snapshot`:
+the equity curve's arrays, the trades, orders and fills, the run's state and counts)
+under `LiveOutputs.lock`, which the trading thread holds while it changes the run (a
+tick, the stop): a snapshot is of the run between two ticks. The copy costs what is new
+since the last, not the run: the curve's rows are extended by the new bars (`LiveBars`)
+and the records are views of copies extended by the new ones (`RecordCopies`). The
+thread appends the new bars to ``equity.csv`` (`EquityFile`), rewrites ``trades.csv``
+when a trade closed and ``metrics.json`` (each atomically:
 `tradeloom.reporting.outputs`), so a reader never sees half a file. When bars come
 faster than the files are written (a simulated clock at ``--speed max``), only the
 newest snapshot is written: each holds the whole run so far. ``report.html`` takes
 longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars): it is
-redrawn at most every ``live.report_seconds`` (60 s by default), and always when the
-run stops, after the last snapshot is written.
+redrawn at most every ``live.report_seconds`` (60 s by default), and always when the run
+stops, after the last snapshot is written.
 
 What the metrics read is kept between refreshes, so that a refresh costs the new bars
 and records plus passes over arrays, not a Python loop over the run: the journal's
@@ -35,6 +37,7 @@ these files, is the run's record.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,10 +92,10 @@ _log = structlog.get_logger("tradeloom.live")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the files of a run say after a bar, taken on the trading thread.
+    """What the files of a run say after a bar, taken by the files' thread between ticks.
 
-    Its arrays never change once handed over (one market's are views of `LiveBars`,
-    whose handed-over rows stay as they are).
+    Its arrays never change once taken (one market's are views of `LiveBars`, whose
+    handed-over rows stay as they are).
 
     Attributes:
         times: The live bars' times (ns since the epoch, UTC).
@@ -166,30 +169,41 @@ class LiveOutputs:
         """The blocks read from the journal (on the writer's thread)."""
         self._ledger: tuple[int, TradeLedger] | None = None
         """The trades and fills the figures read, of one engine (on the writer's thread)."""
-        self.writer: LatestWriter[Snapshot] = LatestWriter(self._write, "tradeloom-outputs")
+        self.lock = threading.Lock()
+        """Held by the trading thread while it changes the run (`LiveRunner.changing`);
+        the writer's thread copies a snapshot under it."""
+        self.writer: LatestWriter[OutputsRun] = LatestWriter(self._refresh, "tradeloom-outputs")
         self.refreshes = 0
         """Snapshots written."""
         self.reports = 0
         """Reports drawn."""
 
     def refresh(self, runner: OutputsRun, *, final: bool = False) -> None:
-        """Hand the files' snapshot of ``runner`` to the writer; ``final``: wait for it,
-        draw the report and end the writer's thread.
+        """Have the writer's thread snapshot ``runner`` and write its files; ``final``:
+        end that thread, then snapshot and write here and draw the report.
 
-        Never raises (but for KeyboardInterrupt and the like): a failure is logged.
+        Not ``final``, the caller may hold `lock` (the writer takes it to snapshot);
+        ``final``, it must not. Never raises (but for KeyboardInterrupt and the like): a
+        failure is logged.
         """
+        if not final:
+            self.writer.submit(runner)
+            return
+        self.writer.close()
+        self._refresh(runner)
+        self._journal.close()
+        if self.refreshes and runner.config.outputs.report:
+            self._draw_report()
+
+    def _refresh(self, runner: OutputsRun) -> None:
         try:
-            snapshot = self.snapshot(runner)
+            with self.lock:
+                snapshot = self.snapshot(runner)
         except Exception as exc:
             _failed(self.run_dir, exc)
-            snapshot = None
+            return
         if snapshot is not None:
-            self.writer.submit(snapshot)
-        if final:
-            self.writer.close()
-            self._journal.close()
-            if self.refreshes and runner.config.outputs.report:
-                self._draw_report()
+            self._write(snapshot)
 
     def wait(self) -> None:
         """Block until every snapshot handed over is written."""
@@ -382,9 +396,9 @@ class LiveBars:
     only the rows of the bars a fill booked since then moved (a fill booked late), so a
     tick's snapshot costs the new bars, not the whole run. A snapshot gets views of the
     arrays' first rows, which never change afterwards: the rows after them are written
-    in place, and rows a late fill moves, or a full array, are written to a new copy
-    (the writer's thread may still be reading the old). A new engine (a restart, a
-    rebuild after the journal was lost) starts them again.
+    in place, and rows a late fill moves, or a full array, are written to a new copy (a
+    snapshot stays what it was when taken, whoever still holds it). A new engine (a
+    restart, a rebuild after the journal was lost) starts them again.
     """
 
     def __init__(self) -> None:
@@ -420,7 +434,7 @@ class LiveBars:
             self._times = _grown(self._times, held, capacity)
             self._close = _grown(self._close, held, capacity)
             self._curve = _grown(self._curve, held, capacity)
-        elif start < self._end:  # rows a snapshot handed over: a copy for the new ones
+        elif start < self._end:  # rows a snapshot was handed: a copy for the new ones
             self._curve = self._curve.copy()
         self._times[held:size] = history.times_ns(n)[self._end : n]
         self._close[held:size] = history.closes(n)[self._end : n, 0]
@@ -486,7 +500,7 @@ def _failed(run_dir: Path, exc: Exception) -> None:
 
 def run_facts(runner: OutputsRun) -> dict[str, Any]:
     """Return the ``metrics.json`` keys of any live run read from its state: names,
-    state, counts, the halt (on the trading thread: the state changes with the bars)."""
+    state, counts, the halt (under `LiveOutputs.lock`: the state changes with the bars)."""
     session = runner.session
     assert session is not None
     rec = runner.recorder_or_fail

@@ -30,6 +30,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -506,17 +507,22 @@ class LiveRunner:
         Returns:
             How many bars were processed.
         """
-        if self.journal_outage is not None:
-            if not self.journal_outage.rejoin(self):
-                for listener in self.tick_listeners:  # the metrics show REDUCING meanwhile
-                    listener(self, 0)
+        with self.changing():  # a rejoin rebuilds the session too
+            if self.journal_outage is not None:
+                if not self.journal_outage.rejoin(self):
+                    for listener in self.tick_listeners:  # the metrics show REDUCING meanwhile
+                        listener(self, 0)
+                    return 0
+                self.journal_outage = None
+            try:
+                return self._tick()
+            except JournalUnavailable as error:
+                self.journal_outage = lose_journal(self, error)
                 return 0
-            self.journal_outage = None
-        try:
-            return self._tick()
-        except JournalUnavailable as error:
-            self.journal_outage = lose_journal(self, error)
-            return 0
+
+    def changing(self) -> AbstractContextManager[Any]:
+        """Hold off the files' snapshot while the run changes (`LiveOutputs.lock`)."""
+        return nullcontext() if self.outputs is None else self.outputs.lock
 
     @property
     def trading_state(self) -> str:
@@ -584,7 +590,8 @@ class LiveRunner:
             listener(self, processed)
         if processed and self.outputs is not None:
             # after the commit (the journal first, always) and last: the writer's thread
-            # wakes up and takes the GIL from whatever of the tick would follow
+            # finds it at its next look and snapshots the run once the tick lets go of
+            # `outputs.lock`
             self.outputs.refresh(self)
         return processed
 
@@ -754,26 +761,31 @@ class LiveRunner:
     def stop(self, reason: str) -> None:
         """Journal why the run stops, commit, refresh its files, release the run directory."""
         try:
-            self._stop_streams()
-            if self.journal is not None:
-                journal, self.journal = self.journal, None
-                try:
-                    journal.append(
-                        RunStopped(
-                            reason=reason,
-                            bars=self.bars_processed,
-                            wall_time=pd.Timestamp(datetime.now(UTC)),
-                        )
-                    )
-                    journal.close()
-                except (sqlite3.Error, OSError, JournalUnavailable) as exc:
-                    # A full disk: the error that stopped the run is the one to report.
-                    _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
+            with self.changing():
+                self._stop_and_close(reason)
             if self.outputs is not None:
                 self.outputs.refresh(self, final=True)
         finally:
             self.inbox.release_pid()
             structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT)
+
+    def _stop_and_close(self, reason: str) -> None:
+        self._stop_streams()
+        if self.journal is None:
+            return
+        journal, self.journal = self.journal, None
+        try:
+            journal.append(
+                RunStopped(
+                    reason=reason,
+                    bars=self.bars_processed,
+                    wall_time=pd.Timestamp(datetime.now(UTC)),
+                )
+            )
+            journal.close()
+        except (sqlite3.Error, OSError, JournalUnavailable) as exc:
+            # A full disk: the error that stopped the run is the one to report.
+            _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
 
 
 _SIDES = {1: "buy", -1: "sell"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,60 @@ def test_a_refresh_that_fails_leaves_the_old_files_and_the_run_trades_on(
         check_files(run_dir, runner)
         runner.stop("done")
     assert status(run_dir, capsys)["last_bar"] == runner.first_live_bar + 4
+
+
+class _WatchedLock:
+    """A lock that tells when a thread other than the holder starts to wait for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waited = threading.Event()
+        self.holder: int | None = None
+
+    def __enter__(self) -> None:
+        if self.holder is not None and self.holder != threading.get_ident():
+            self.waited.set()
+        self.lock.acquire()
+        self.holder = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self.holder = None
+        self.lock.release()
+
+    def locked(self) -> bool:
+        return self.lock.locked()
+
+
+def test_the_files_are_snapshot_between_ticks_never_during_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's thread copies the run under the lock a tick (and the stop) holds: a
+    snapshot is of the run between two ticks, and a tick does not wait for it."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, "paper")
+        outputs = runner.outputs
+        assert outputs is not None
+        watched = _WatchedLock()
+        outputs.lock = watched  # type: ignore[assignment]
+        runner.start()
+        held_in_tick: list[bool] = []
+        runner.tick_listeners.append(lambda r, n: held_in_tick.append(watched.locked()))
+        for _ in range(3):
+            run.emulator.advance()
+            assert runner.tick() == 1
+        outputs.wait()
+        assert held_in_tick == [True, True, True]
+        assert not watched.locked()  # let go after each tick
+        written = outputs.refreshes
+        with watched:  # as a tick: the writer finds the run, and waits for the lock
+            outputs.refresh(runner)
+            outputs.writer._bell.set()  # look now (as `wait` asks)
+            assert watched.waited.wait(timeout=30), "the writer never asked for the lock"
+            assert outputs.refreshes == written  # it waits: nothing snapshot or written
+        outputs.wait()
+        assert outputs.refreshes == written + 1
+        check_files(run_dir, runner)
+        runner.stop("done")
+        assert not watched.locked()
