@@ -96,7 +96,7 @@ class Recorder:
         """How many risk decisions and rejections were recorded."""
         self._listened = _listened(hook)
         self.debug = debug_logging()
-        """Whether signals, decisions, orders and fills are logged (debug level)."""
+        """Whether signals, decisions, rejections, orders and fills are logged (debug level)."""
         self._live_events = False
 
     def tell_live_events(self) -> None:
@@ -282,13 +282,14 @@ class Recorder:
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
         self.last_decision = f"rejected {rejection.code}"
         self.decision_count += 1
-        _log.debug(
-            "risk_rejection",
-            bar=rejection.bar,
-            code=rejection.code,
-            message=rejection.message,
-            correlation_id=_corr(rejection.bar),
-        )
+        if self.debug:
+            _log.debug(
+                "risk_rejection",
+                bar=rejection.bar,
+                code=rejection.code,
+                message=rejection.message,
+                correlation_id=_corr(rejection.bar),
+            )
         if "tradeloom_risk_rejection" in self._listened:
             self.hook.tradeloom_risk_rejection(run=self.run, rejection=rejection)
 

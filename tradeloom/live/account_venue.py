@@ -166,6 +166,8 @@ class AccountVenue:
     def protect(self, book: Book, history: MarketHistory, bar: int, *, trading: bool) -> None:
         """Rest each exchange market's new position's stops (`ExchangeVenue.protect`)."""
         for s, _, market in self.exchanges:
+            if not market.protects:
+                continue  # nothing to read for it
             market.protect(
                 book.position_of(s),
                 book.entry_of(s)[1],

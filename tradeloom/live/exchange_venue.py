@@ -265,6 +265,11 @@ class ExchangeVenue:
         except RetriesExhausted as error:
             self._on_trouble("cancel", str(error))
 
+    @property
+    def protects(self) -> bool:
+        """Whether stops rest at this exchange under the positions (`protect` has work)."""
+        return self.stops is not None and self.stops.enabled
+
     def protect(
         self,
         position: float,
@@ -283,7 +288,7 @@ class ExchangeVenue:
         (`ExchangeStops.follow`).
         """
         stops = self.stops
-        if stops is None or not stops.enabled:
+        if stops is None or not self.protects:
             return
         try:
             if position <= self.dust:

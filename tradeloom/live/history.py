@@ -59,11 +59,13 @@ class MarketHistory:
     def last_time(self) -> pd.Timestamp:
         """Open time of the newest bar of the clock."""
         if self._last is None:
-            self._last = self.time(self._n - 1)
+            self._last = pd.Timestamp(int(self._ns[self._n - 1]), tz="UTC")
         return self._last
 
     def time(self, index: int) -> pd.Timestamp:
         """Return the open time of clock bar ``index``."""
+        if index == self._n - 1:  # a tick's rows are of its bar: one Timestamp for them
+            return self.last_time
         return pd.Timestamp(int(self._ns[index]), tz="UTC")
 
     def bar(self, index: int, symbol: int = 0) -> Bar:
