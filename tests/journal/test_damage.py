@@ -30,6 +30,8 @@ from tradeloom.journal import (
     verify,
 )
 from tradeloom.journal.chain import chain_step, xxh64_words
+from tradeloom.journal.columns import stored_digests
+from tradeloom.journal.schema import schema_of
 
 IDENTITY = RunIdentity("strategy", "run-1", "paper")
 TS = pd.Timestamp("2024-01-01", tz="UTC")
@@ -122,6 +124,24 @@ def test_an_edited_row_is_named(tmp_path: Path) -> None:
         db.execute("UPDATE fill SET quantity = 2.0 WHERE seq = 6")
     with pytest.raises(ChainBroken, match=r"breaks at sequence 6: the row does not match its hash"):
         verify(path)
+
+
+@pytest.mark.parametrize("stored", [b"slippage", "text", b""])
+def test_a_number_read_as_another_type_hashes_as_a_damaged_row(
+    tmp_path: Path, stored: object
+) -> None:
+    # a damaged page can hand a STRICT REAL column a text or a blob (the reader fuzzer
+    # found one): its row must not match its hash, and nothing but that may be raised
+    path = _journal(tmp_path / "j.sqlite")
+    schema = schema_of("fill")
+    with sqlite3.connect(path) as db:
+        rows = [list(r[:-1]) for r in db.execute("SELECT * FROM fill ORDER BY seq")]
+    price = 1 + schema.names.index("price")
+    damaged = [list(r) for r in rows]
+    damaged[1][price] = stored
+    found, genuine = stored_digests(schema, damaged), stored_digests(schema, rows)
+    assert found[0] == genuine[0] and found[2:].tolist() == genuine[2:].tolist()
+    assert found[1] != genuine[1]
 
 
 def test_an_inserted_row_is_named(tmp_path: Path) -> None:

@@ -232,10 +232,19 @@ def _sql_fixed(column: Column, array: npt.NDArray[Any]) -> list[Any]:
     return values
 
 
+_FOREIGN = float(np.finfo(np.float64).max)
+
+
 def _stored_fixed(column: Column, raw: Sequence[Any]) -> npt.NDArray[Any]:
     codec = column.codec
     if codec is Codec.FLOAT:
-        return np.array(raw, dtype=np.float64)  # None (NULL) -> NaN
+        try:
+            return np.array(raw, dtype=np.float64)  # None (NULL) -> NaN
+        except (TypeError, ValueError):
+            # a value of another type (a damaged row): hash one no run writes (not NaN,
+            # which hashes as NULL)
+            numbers = [v if v is None or isinstance(v, int | float) else _FOREIGN for v in raw]
+            return np.array(numbers, dtype=np.float64)
     if None in raw:
         null = -1 if codec is Codec.ID else _INT64_MIN
         raw = [null if v is None else v for v in raw]
