@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fuzz_reader import check, fuzz_test, mutate, seed_journal
 
 
@@ -13,9 +14,16 @@ def test_damaged_journals_give_one_line_errors(tmp_path: Path) -> None:
     fuzz_test(seed_journal(tmp_path), work, 60)()
 
 
-def test_a_byte_flip_that_gave_a_real_column_a_blob(tmp_path: Path) -> None:
-    # found by CI's draw: verify's digests raised a bare ValueError on b'slippage'
+@pytest.mark.parametrize(
+    "flip",
+    [
+        (71452, 1),  # CI's draw: a REAL column read a blob; verify raised a bare ValueError
+        (99959, 128),  # the long fuzzer: a table's text not UTF-8 (UnicodeDecodeError)
+        (99907, 128),  # the long fuzzer: the meta table's text not UTF-8
+    ],
+)
+def test_byte_flips_the_fuzzer_found(tmp_path: Path, flip: tuple[int, int]) -> None:
     seed = seed_journal(tmp_path)
     path = tmp_path / "flipped.sqlite"
-    path.write_bytes(mutate(bytearray(seed.read_bytes()), [("flip", 71452, 1)]))
+    path.write_bytes(mutate(bytearray(seed.read_bytes()), [("flip", *flip)]))
     check(path)

@@ -11,7 +11,6 @@ columns of the kind's table, ``hash``. A SQLite file's bulk rows live in blocks
 from __future__ import annotations
 
 import heapq
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ from tradeloom.journal.blocks import Block, BlockDamaged, decode_block
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.location import POINTER_FILE, read_pointer
 from tradeloom.journal.schema import Schema
-from tradeloom.journal.sqlite import connect, stored_columns
+from tradeloom.journal.sqlite import READ_ERRORS, connect, damage, stored_columns
 from tradeloom.journal.tail import TailRecord
 
 __all__ = ["Source", "open_pg_source", "open_source"]
@@ -110,9 +109,9 @@ class _SqliteSource:
         self.db, self.meta = connect(path)
         try:
             self.tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError as exc:
+        except READ_ERRORS as exc:
             self.db.close()
-            raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+            raise JournalDamaged(f"{path}: damaged journal ({damage(exc)})") from None
         self.as_bytes = False
 
     def rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
@@ -138,8 +137,10 @@ class _SqliteSource:
                 'FROM "segment" WHERE "kind" = ? AND "last_seq" > ? ORDER BY "first_seq"',
                 (schema.kind, after),
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise JournalDamaged(f"{self.path}: the segment table cannot be read ({exc})") from None
+        except READ_ERRORS as exc:
+            raise JournalDamaged(
+                f"{self.path}: the segment table cannot be read ({damage(exc)})"
+            ) from None
         for first, last, rows, names, data, digest, chained in found:
             if isinstance(names, bytes):
                 names = names.decode("utf-8", "replace")
@@ -163,9 +164,9 @@ class _SqliteSource:
             sql = _after(schema.select_sql(stored), '"seq" > ?', "WHERE")
             for row in self.db.execute(sql, (after,)):  # noqa: UP028
                 yield row
-        except sqlite3.DatabaseError as exc:
+        except READ_ERRORS as exc:
             raise JournalDamaged(
-                f"{self.path}: the {schema.table} table cannot be read ({exc})"
+                f"{self.path}: the {schema.table} table cannot be read ({damage(exc)})"
             ) from None
 
     def snapshot(self) -> None:

@@ -136,6 +136,17 @@ def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, d
     return db, meta
 
 
+READ_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+"""What reading a damaged file raises: SQLite's errors, and a stored text not UTF-8."""
+
+
+def damage(exc: Exception) -> str:
+    """Say what a `READ_ERRORS` error found, for a one-line message."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a stored text is not UTF-8: {exc.reason} at byte {exc.start}"
+    return f"SQLite: {exc}"
+
+
 def _read_meta(path: Path, db: sqlite3.Connection) -> dict[str, str]:
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
@@ -151,8 +162,8 @@ def _read_meta(path: Path, db: sqlite3.Connection) -> dict[str, str]:
                 f"log ({path.name}-wal) was lost after a crash, or it is not a journal"
             )
         meta = {str(k): str(v) for k, v in db.execute("SELECT key, value FROM meta")}
-    except sqlite3.DatabaseError as exc:
-        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+    except READ_ERRORS as exc:
+        raise JournalDamaged(f"{path}: damaged journal ({damage(exc)})") from None
     version = meta.get("format_version", "")
     if not (version.isdigit() and int(version) in READ_FORMATS):
         newer = version.isdigit() and int(version) > FORMAT_VERSION
@@ -553,9 +564,9 @@ def _add_kinds(path: Path, db: sqlite3.Connection) -> None:
                 script += [f"{sql};\n" for sql in s.added_sql(stored_columns(db, s))]
         if script:
             db.executescript("BEGIN;\n" + "".join(script) + "COMMIT;")
-    except sqlite3.DatabaseError as exc:
+    except READ_ERRORS as exc:
         _rollback(db)
-        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+        raise JournalDamaged(f"{path}: damaged journal ({damage(exc)})") from None
 
 
 def _check_owner(path: Path, meta: dict[str, str], identity: RunIdentity) -> None:
@@ -586,8 +597,8 @@ def last_row(path: Path, db: sqlite3.Connection, meta: dict[str, str]) -> tuple[
             ).fetchone()
             if row is not None and row[0] > seq:
                 seq, head = int(row[0]), _unsigned(int(row[1]))
-    except sqlite3.DatabaseError as exc:
-        raise JournalDamaged(f"{path}: damaged journal (SQLite: {exc})") from None
+    except READ_ERRORS as exc:
+        raise JournalDamaged(f"{path}: damaged journal ({damage(exc)})") from None
     return seq, head
 
 
