@@ -261,7 +261,8 @@ def test_a_text_that_is_not_utf8(tmp_path: Path) -> None:
     path = _journal(tmp_path / "journal.sqlite")
     with _unlocked(path) as db:
         db.execute("UPDATE fill SET order_id = CAST(x'ff00' AS TEXT) WHERE seq = 2")
-    with pytest.raises(JournalDamaged, match=r"^.*: the fill table cannot be read \(SQLite: Could not"):
+    unreadable = r"^.*: the fill table cannot be read \(SQLite: Could not"
+    with pytest.raises(JournalDamaged, match=unreadable):
         list(read_events(path))
     with pytest.raises(ChainBroken, match=r"breaks at sequence 2: the row does not match"):
         verify(path)
