@@ -20,7 +20,7 @@ from tradeloom.errors import UserError
 from tradeloom.journal import OrderSent, Reconciled, VenueFill
 from tradeloom.live.journal_state import domain_value
 from tradeloom.plugins.execution.order_events import OrderView, TradeFill, VenueOrder
-from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
 
 if TYPE_CHECKING:
     from tradeloom.live.context import JournaledRun
@@ -111,16 +111,20 @@ def reconcile_market(
     state = runner.session_or_fail.engine.state
     flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
     tolerance = runner.config.live.position_tolerance * abs(position) + flat
-    # An order the venue did not answer a lookup for (it stays unknown, the next tick
-    # asks again) may have filled anything up to what it has left; one the venue says
-    # filled more than its trades counted (a read of them failed) has filled up to that
-    # much more (less a fee charged in the base asset). Their trades are counted later.
+    # An order not finished may have filled anything up to what it has left: unknown
+    # (the venue did not answer a lookup; the next tick asks again), or working (the
+    # restart's poll of its trades may have failed, and it trades on while the balance
+    # is read). One the venue says filled more than its trades counted (a read of them
+    # failed) has filled up to that much more. Less a fee charged in the base asset;
+    # their trades are counted later.
     unknown: list[OrderView] = []
     moves: list[float] = []
     for view in venue.orders():
-        if view.state is OrderState.UNKNOWN:
-            unknown.append(view)
-            moves.append(view.request.order.side * max(view.quantity - view.filled, 0.0))
+        if view.state not in TERMINAL:
+            left = max(view.quantity - view.filled, 0.0)
+            if view.state is OrderState.UNKNOWN or left > flat:
+                unknown.append(view)
+                moves.append(view.request.order.side * left)
         elif view.venue_filled - view.filled > flat:  # not a rounding residue
             unknown.append(view)
             moves.append(view.request.order.side * (view.venue_filled - view.filled))

@@ -408,6 +408,16 @@ def run_with_faults() -> Iterator[tuple[EmulatedRun, Path, list[float], _Tripwir
     ],
     crash_points=[CrashAt(155, 3, 0)],
 )
+# and a restart while an order still worked (a quarter filled per bar), its trades' reads
+# failing, refused to trade: the venue had filled the rest while the run was down.
+@example(
+    schedule=[
+        Planned(ORDER, 6, 1, (PartialFill(0.25),)),
+        Planned(ORDER, 9, 2, (PartialFill(0.25),)),
+        Planned("GET /api/v3/myTrades", 5, 6, (Timeout(after_accept=False, max_seconds=5),)),
+    ],
+    crash_points=[CrashAt(144, None, 2)],
+)
 def test_the_live_runner_survives_any_fault_schedule(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
