@@ -699,9 +699,9 @@ class Reconciled(Event):
         base_balance: The account's base balance (NaN: a swap).
         tolerance: The difference allowed (``live.position_tolerance``, the flat band).
         unknown_orders: The orders whose fills are not all known, which widen it: those
-            not finished (unknown: a lookup failed; or working: they may have filled
-            since their trades were last read) and those the venue reported filled
-            beyond the trades counted (a read of them failed).
+            not finished (unknown: a lookup failed; or working when the restart's
+            read of their trades failed) and those the venue reported filled beyond
+            the trades counted (a read of them failed).
     """
 
     position: float

@@ -448,13 +448,18 @@ class ExchangeVenue:
         self._events.clear()
         return events
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
         """Resolve unknown orders and poll the venue; keep what they report for `match`.
 
         With every order finished and its trades counted there is nothing to ask.
+
+        Returns:
+            Whether both were answered (False: a read failed every retry; told
+            ``on_trouble``, tried again at the next bar).
         """
         if self.venue.settled:
-            return
+            return True
+        answered = True
         for operation, call in (
             ("resolve_unknown", self.venue.resolve_unknown),
             ("poll", self.venue.poll),
@@ -462,7 +467,9 @@ class ExchangeVenue:
             try:
                 self._take(call())
             except RetriesExhausted as error:
+                answered = False
                 self._on_trouble(operation, str(error))
+        return answered
 
     def _age_limits(self, bar: Bar) -> None:
         """Expire or fall back the resting limit orders whose time is up at ``bar``'s open."""

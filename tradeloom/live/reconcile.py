@@ -96,7 +96,7 @@ def reconcile_market(
             what the orders whose fills are not all known may have filled, or the venue
             has an open order of this run that the journal does not know.
     """
-    exchange.refresh()
+    polled = exchange.refresh()
     venue = exchange.venue
     base = exchange.base
     position += exchange.undelivered_position()
@@ -112,19 +112,21 @@ def reconcile_market(
     flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
     tolerance = runner.config.live.position_tolerance * abs(position) + flat
     # An order not finished may have filled anything up to what it has left: unknown
-    # (the venue did not answer a lookup; the next tick asks again), or working (the
-    # restart's poll of its trades may have failed, and it trades on while the balance
-    # is read). One the venue says filled more than its trades counted (a read of them
-    # failed) has filled up to that much more. Less a fee charged in the base asset;
-    # their trades are counted later.
+    # (the venue did not answer a lookup; the next tick asks again), or working when
+    # the poll of its trades failed (it traded on while the run was down). One the venue
+    # says filled more than its trades counted (a read of them failed) has filled up to
+    # that much more. Less a fee charged in the base asset; their trades are counted
+    # later. (With the poll answered, a working order's trades are counted: a resting
+    # stop does not widen the band.)
     unknown: list[OrderView] = []
     moves: list[float] = []
     for view in venue.orders():
-        if view.state not in TERMINAL:
-            left = max(view.quantity - view.filled, 0.0)
-            if view.state is OrderState.UNKNOWN or left > flat:
-                unknown.append(view)
-                moves.append(view.request.order.side * left)
+        left = max(view.quantity - view.filled, 0.0)
+        if view.state is OrderState.UNKNOWN or (
+            not polled and view.state not in TERMINAL and left > flat
+        ):
+            unknown.append(view)
+            moves.append(view.request.order.side * left)
         elif view.venue_filled - view.filled > flat:  # not a rounding residue
             unknown.append(view)
             moves.append(view.request.order.side * (view.venue_filled - view.filled))

@@ -24,9 +24,10 @@ The journal is the source of truth. A restart:
    resolves and polls it, then compares the account's base balance with the balance
    at the first start plus the journal's position, and refuses to trade on a difference
    beyond ``live.position_tolerance`` and what the orders whose fills are not all known
-   may have filled (not finished: unknown, their lookups failed, or still working, up to
-   what they have left; or reported filled beyond the trades counted: a read of those
-   failed), or on an open order of this run the journal does not know.
+   may have filled (not finished, up to what they have left: unknown, their lookups
+   failed, or still working when the poll of their trades failed; or reported filled
+   beyond the trades counted: a read of those failed), or on an open order of this run
+   the journal does not know.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 
 from tradeloom.engine.control import request_kill, request_resume
 from tradeloom.live import venues
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.live.session import KILL_CODE
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
@@ -403,3 +404,47 @@ def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
     (market,) = rows(journal, "market_at_start")
     position = sum(f["side"] * f["quantity"] for f in fills)
     assert position + undelivered == pytest.approx(held - market["base_at_start"], abs=1e-8)
+
+
+@pytest.mark.parametrize("poll", ["answered", "failed"])
+def test_a_restart_allows_for_a_working_order_only_when_its_trades_could_not_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll: str
+) -> None:
+    # An order a quarter filled per bar works on while the run is down, and a manual buy
+    # of 0.01 BTC lands meanwhile. Answered, the restart counts the order's trades and
+    # the manual buy is refused; with its trades unread (myTrades failing every
+    # attempt), the order may have filled up to what it has left, which covers the buy:
+    # the restart trades on (before the fix it refused a run that had only its own fills).
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    real = venues.CcxtVenue
+    monkeypatch.setattr(
+        venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
+    )
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        run.emulator.faults.next(ORDER, PartialFill(0.25))
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
+        (order,) = exchange.orders()
+        runner.stop("deploy")
+        run.emulator.advance()  # down for a bar: the venue fills another quarter
+        run.emulator.client().create_order("BTC/USDT", "market", "buy", 0.01)
+        if poll == "failed":
+            run.emulator.faults.next("GET /api/v3/myTrades", ServerError(503), times=5)
+        again = run.runner(run_dir)
+        if poll == "answered":
+            with pytest.raises(RestartRefused, match="the journal's position is"):
+                again.start()
+            again.inbox.release_pid()
+            (reconciled,) = rows(journal, "reconciled")
+            assert reconciled["unknown_orders"] == []
+            return
+        again.start()
+        (reconciled,) = rows(journal, "reconciled")
+        assert reconciled["unknown_orders"] == [order.client_order_id]
+        assert reconciled["venue_position"] - reconciled["position"] > 0.01
+        again.stop("test over")
+        assert run.emulator.errors == []
