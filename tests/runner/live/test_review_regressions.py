@@ -366,12 +366,13 @@ def test_a_restart_after_a_failed_startup_training_predicts(
     assert all(math.isfinite(p) for p in live.values()), live
 
 
-def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
+@contextmanager
+def stopped_while_an_order_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[EmulatedRun]:
+    """A run stopped while its first order works, a quarter filled as it arrived, then
+    down for a bar, in which the venue fills another quarter (retries do not sleep)."""
     monkeypatch.chdir(tmp_path)
-    run_dir = tmp_path / "run"
-    journal = run_dir / "journal.sqlite"
     real = venues.CcxtVenue
     monkeypatch.setattr(
         venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
@@ -379,12 +380,21 @@ def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
     with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
         exchange = run.emulator.exchange
         run.emulator.faults.next(ORDER, PartialFill(0.25))
-        runner = run.runner(run_dir)
+        runner = run.runner(tmp_path / "run")
         runner.start()
         drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
         runner.stop("deploy")
-        run.emulator.advance()  # down for a bar: the venue fills another quarter
+        run.emulator.advance()
+        yield run
 
+
+def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with stopped_while_an_order_works(tmp_path, monkeypatch) as run:
+        exchange = run.emulator.exchange
         # The restart's poll counts that trade, then its read of the open orders fails
         # every attempt: the trade is held for the next call, and the account has it.
         run.emulator.faults.next("GET /api/v3/openOrders", ServerError(503), times=5)
@@ -415,22 +425,10 @@ def test_a_restart_allows_for_a_working_order_only_when_its_trades_could_not_be_
     # the manual buy is refused; with its trades unread (myTrades failing every
     # attempt), the order may have filled up to what it has left, which covers the buy:
     # the restart trades on (before the fix it refused a run that had only its own fills).
-    monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
-    real = venues.CcxtVenue
-    monkeypatch.setattr(
-        venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
-    )
-    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
-        exchange = run.emulator.exchange
-        run.emulator.faults.next(ORDER, PartialFill(0.25))
-        runner = run.runner(run_dir)
-        runner.start()
-        drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
-        (order,) = exchange.orders()
-        runner.stop("deploy")
-        run.emulator.advance()  # down for a bar: the venue fills another quarter
+    with stopped_while_an_order_works(tmp_path, monkeypatch) as run:
+        (order,) = run.emulator.exchange.orders()
         run.emulator.client().create_order("BTC/USDT", "market", "buy", 0.01)
         if poll == "failed":
             run.emulator.faults.next("GET /api/v3/myTrades", ServerError(503), times=5)
