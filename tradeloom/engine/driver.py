@@ -237,8 +237,10 @@ class Engine:
         venue: A Python venue to trade instead of the strategy's own (live, a replay).
         retrain: Called with the bar and the reason when a health rule says retrain.
         trainings_at: The model trainings journaled at each bar (their rows are the core's).
-        on_delivery: Told ``(bar, phase, events)`` when a Python venue reports something,
-            before its events are booked (a live run journals it; a restart reads it).
+        on_delivery: Told ``(bar, phase, call, events, ended)`` when a Python venue
+            reports something (events, or orders it stopped working) at the ``call``-th
+            ask of a phase of a bar, before its events are booked (a live run journals
+            it; a restart's replay reads it back).
         bulk: Journal in bulk at `finish` (a backtest): the rows are kept and written
             as columns, without a Python object per event. Otherwise each event is
             journaled when the step stops, before Python acts (paper, live).
@@ -262,7 +264,7 @@ class Engine:
         venue: Venue | None = None,
         retrain: Callable[[int, str], None] | None = None,
         trainings_at: Mapping[int, list[ModelTraining]] | None = None,
-        on_delivery: Callable[[int, str, int], None] | None = None,
+        on_delivery: Callable[[int, str, int, int, list[str]], None] | None = None,
         bulk: bool = False,
         order_prefix: str | None = None,
         spec: CoreSpec | None = None,
@@ -294,6 +296,8 @@ class Engine:
         self._columns = {c: j for j, c in enumerate(columns)}
         self._retrain = retrain
         self._on_delivery = on_delivery
+        self._calls_bar = -1
+        self._calls: dict[str, int] = {}  # the venue's asks at each phase of that bar
         self._timeframe_seconds = timeframe_seconds
         self._external: Venue | None = venue
         self.bulk = bulk
@@ -475,11 +479,10 @@ class Engine:
         t = int(state.cur[L.C_T])
         s = int(state.cur[L.C_SYM])
         if need in (L.NEED_OPEN, L.NEED_CLOSE):
-            phase = "open" if need == L.NEED_OPEN else "close"
-            self._report(self.venue.match(self._bar(inputs, t, s), phase), t, s, phase)
+            self._match(inputs, t, s, "open" if need == L.NEED_OPEN else "close")
         elif need == L.NEED_STOP:
             self._send_last(t)
-            self._report(self.venue.match(self._bar(inputs, t, s), "intrabar"), t, s, "intrabar")
+            self._match(inputs, t, s, "intrabar")
         elif need == L.NEED_SEND:
             self._send_last(t)
         elif need == L.NEED_CANCEL:
@@ -533,9 +536,26 @@ class Engine:
         for _ in decode(rows[rows[:, L.E_KIND] == L.EV_ORDER], self.ctx):
             pass  # decoding registers each order under its number and id
 
-    def _report(self, events: list[Fill | Cancellation], t: int, s: int, phase: str) -> None:
-        if events and self._on_delivery is not None:
-            self._on_delivery(t, phase, len(events))
+    def _match(self, inputs: BarInputs, t: int, s: int, phase: str) -> None:
+        """Ask the venue what happened at ``phase`` of bar ``t`` and book it.
+
+        Live, what it reported is told first (``on_delivery``: the call's number at
+        this phase of the bar, its events, the orders it stopped working), for the
+        journal a restart replays from.
+        """
+        if self._on_delivery is None:
+            self._deliver(self.venue.match(self._bar(inputs, t, s), phase), t, s)
+            return
+        if self._calls_bar != t:
+            self._calls_bar, self._calls = t, {}
+        call = self._calls.get(phase, 0)
+        self._calls[phase] = call + 1
+        before = [order.id for order in self.venue.pending()]
+        events = self.venue.match(self._bar(inputs, t, s), phase)
+        working = {order.id for order in self.venue.pending()}
+        ended = [order_id for order_id in before if order_id not in working]
+        if events or ended:
+            self._on_delivery(t, phase, call, len(events), ended)
         self._deliver(events, t, s)
 
     def _deliver(self, events: list[Fill | Cancellation], t: int, s: int) -> None:

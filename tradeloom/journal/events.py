@@ -578,10 +578,35 @@ class ConfigReloadRefused(Event):
 @_kind("venue_delivered")
 @dataclass(frozen=True, kw_only=True)
 class VenueDelivered(Event):
-    """How many fills and cancellations the live venue reported at a phase of a bar."""
+    """How many fills and cancellations the live venue reported at a phase of a bar.
+
+    Written by tradeloom before `VenueReported`; a restart still reads it (the report's
+    call unnumbered, and which orders it ended not known).
+    """
 
     phase: str
     events: int
+
+
+@_kind("venue_reported")
+@dataclass(frozen=True, kw_only=True)
+class VenueReported(Event):
+    """What the live venue reported at one call of a phase of a bar: a fact a restart's
+    replay reads back, never derives.
+
+    Attributes:
+        phase: ``open``, ``intrabar`` (a stop) or ``close``.
+        call: Which call of the phase at the bar it was, from 0 (a universe asks each
+            symbol's stop at ``intrabar``).
+        events: How many fills and cancellations it reported.
+        ended: The orders the venue stopped working at it (filled, cancelled, refused;
+            a router's order: once no child works), which the engine may then replace.
+    """
+
+    phase: str
+    call: int
+    events: int
+    ended: list[str]
 
 
 @_kind("venue_unreachable")

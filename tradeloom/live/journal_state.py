@@ -37,12 +37,20 @@ from tradeloom.journal import (
     VenueAtStart,
     VenueDelivered,
     VenueFill,
+    VenueReported,
     WarmUp,
     read_sequenced,
 )
 from tradeloom.live.verdict import BarInput
 
-__all__ = ["ENGINE_TYPES", "JournalState", "LiveBarRow", "domain_value", "read_state"]
+__all__ = [
+    "ENGINE_TYPES",
+    "JournalState",
+    "LiveBarRow",
+    "Report",
+    "domain_value",
+    "read_state",
+]
 
 ENGINE_TYPES = frozenset(
     {
@@ -59,6 +67,15 @@ ENGINE_TYPES = frozenset(
     }
 )
 """Kinds the engine writes: a replay of the journal's bars must write the same."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the live venue reported at one call: how many events, which orders it ended
+    (None: not recorded)."""
+
+    events: int
+    ended: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -84,9 +101,11 @@ class JournalState:
         warm_ups: Every ``warm_up`` row: one per symbol over a universe.
         bars: The bars processed live, in order.
         engine_events: Events of `ENGINE_TYPES`, in order.
-        deliveries: ``(bar, phase)`` -> how many fills and cancellations the live venue
-            reported at that phase of that bar, each report's in order (over a universe a
-            bar may have several ``intrabar`` reports: one per symbol's stop).
+        reports: ``(bar, phase)`` -> what the live venue reported at each call of that
+            phase of that bar (a universe asks each symbol's stop at ``intrabar``), by
+            the call's number: how many fills and cancellations, and the orders it
+            stopped working (None: a journal that did not record them, written before
+            ``venue_reported``: its reports' calls are numbered in order).
         events: Bar -> the engine's fills and cancellations at that bar, in order.
         sent: Client id -> its ``order_sent`` event.
         order_states: Client id -> the last state journaled.
@@ -119,7 +138,9 @@ class JournalState:
     warm_ups: list[WarmUp] = field(default_factory=list)
     bars: list[LiveBarRow] = field(default_factory=list)
     engine_events: list[Event] = field(default_factory=list)
-    deliveries: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    reports: dict[tuple[int, str], dict[int, Report]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, OrderSent] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
@@ -207,8 +228,11 @@ def _take(state: JournalState, event: Event) -> None:
                 event.symbol,
             )
         )
-    elif isinstance(event, VenueDelivered):
-        state.deliveries[(bar, event.phase)].append(event.events)
+    elif isinstance(event, VenueReported):
+        state.reports[(bar, event.phase)][event.call] = Report(event.events, event.ended)
+    elif isinstance(event, VenueDelivered):  # before venue_reported
+        calls = state.reports[(bar, event.phase)]
+        calls[len(calls)] = Report(event.events, None)
     elif isinstance(event, FillEvent):
         state.events[bar].append(domain_value(event, Fill))
         state.engine_fills[event.order_id] += 1

@@ -105,7 +105,8 @@ class PortfolioSession(LiveSession):
         clock: The time now (UTC).
         venue: The Python venue orders go to (live: the account's markets, a restart's
             replay: the journal); None trades the account's venue in the compiled core.
-        on_delivery: Told ``(bar, phase, events)`` when the venue reports something.
+        on_delivery: Told ``(bar, phase, call, events, ended)`` when the venue reports
+            something (`tradeloom.engine.driver.Engine`).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class PortfolioSession(LiveSession):
         key: str,
         clock: Callable[[], pd.Timestamp],
         venue: Venue | None = None,
-        on_delivery: Callable[[int, str, int], None] | None = None,
+        on_delivery: Callable[[int, str, int, int, list[str]], None] | None = None,
     ) -> None:
         self.p = pipeline
         self.rec = recorder

@@ -3,12 +3,14 @@
 A restarted live run rebuilds its engine (portfolio, signal and risk state,
 monitors, the client-id counter) by running its journaled bars through a new
 engine. Orders cannot be sent again, so this venue stands in for the exchange:
-at each bar's ``open`` it reports what the live venue reported then (the
-``venue_delivered`` count of the journal's fills and cancellations at that
-bar), and a cancel returns the cancellation the journal has for it. An order
-stays pending, as it did live, until its cancellation has been reported, or, for
-an order the journal shows filled, its last counted fill; what is still pending
-at the end of the replay is what the restart must resolve with the exchange.
+each time the engine asks it about a phase of a bar it reports what the live venue
+reported at that ask (``venue_reported``: how many of the journal's fills and
+cancellations at that bar, taken in the journal's order), and a cancel returns
+the cancellation the journal has next, if it took effect. An order stays pending,
+as it did live, until the report that the live venue ended it (or its
+cancellation by a cancel): a fact the journal holds, never inferred (a journal
+written before ``venue_reported`` infers it from fills and states). What is still
+pending at the end of the replay is what the restart must resolve with the exchange.
 """
 
 from __future__ import annotations
@@ -59,9 +61,13 @@ class ReplayVenue:
         self.dusts = dusts
         self._orders: dict[str, Order] = {}
         self._reported: dict[str, int] = {}
-        self._consumed: set[tuple[int, int]] = set()
+        self._cursor: dict[int, int] = {}  # per bar: the journal's events taken so far
         self._done: set[str] = set()
         self._calls: dict[tuple[int, str], int] = {}
+        # a router's parent: the children its venues worked (``route_decision`` rows)
+        self._children: dict[str, list[str]] = {}
+        for child, route in state.routes.items():
+            self._children.setdefault(route.parent_id, []).append(child)
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Size as the live venue did."""
@@ -86,58 +92,83 @@ class ReplayVenue:
                 self._orders.setdefault(order_id, order)
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
-        """Report what the live venue reported at this phase of this bar."""
+        """Report what the live venue reported at this call of this phase of this bar,
+        and stop working the orders it ended then."""
         if phase == "open":
             self.adopt_journaled(bar.index - 1)
-        # the reports of this phase of this bar, in order (a universe's stops: several)
-        reports = self.state.deliveries.get((bar.index, phase), [])
         nth = self._calls.get((bar.index, phase), 0)
         self._calls[(bar.index, phase)] = nth + 1
-        count = reports[nth] if nth < len(reports) else 0
-        if count == 0:
+        report = self.state.reports.get((bar.index, phase), {}).get(nth)
+        if report is None:
             return []
-        rows = self.state.events.get(bar.index, [])
-        fresh = [i for i in range(len(rows)) if (bar.index, i) not in self._consumed]
-        taken = fresh[:count]
-        self._consumed.update((bar.index, i) for i in taken)
-        events = [rows[i] for i in taken]
-        self._settle(events)
+        events = self._take(bar.index, report.events)
+        if report.ended is None:
+            self._settle(events)  # a journal from before `venue_reported`
+        else:
+            for order_id in report.ended:
+                self._end(order_id)
         return events
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Return the cancellation the journal has for this cancel, if it took effect.
 
-        Whatever its reason: the cancel may have found the order finished another way
-        meanwhile (``REJECTED ORDER_NEVER_ARRIVED`` for a ``REPLACED``), and the
-        engine journaled what the venue returned.
+        The journal's next event at the bar is it, whatever its reason: the cancel may
+        have found the order finished another way meanwhile (``REJECTED
+        ORDER_NEVER_ARRIVED`` for a ``REPLACED``), and the engine journaled what the
+        venue returned.
         """
-        for i, event in enumerate(self.state.events.get(bar.index, [])):
-            if (
-                (bar.index, i) not in self._consumed
-                and isinstance(event, Cancellation)
-                and event.order_id == order_id
-            ):
-                self._consumed.add((bar.index, i))
-                self._orders.pop(order_id, None)
-                self._done.add(order_id)
-                return event
+        rows = self.state.events.get(bar.index, [])
+        k = self._cursor.get(bar.index, 0)
+        if k < len(rows) and isinstance(rows[k], Cancellation) and rows[k].order_id == order_id:
+            self._cursor[bar.index] = k + 1
+            self._end(order_id)
+            event = rows[k]
+            assert isinstance(event, Cancellation)
+            return event
         return None
+
+    def _take(self, bar: int, count: int) -> list[Fill | Cancellation]:
+        """The journal's next ``count`` fills and cancellations at ``bar``, in order."""
+        rows = self.state.events.get(bar, [])
+        k = self._cursor.get(bar, 0)
+        taken = rows[k : k + count]
+        self._cursor[bar] = k + len(taken)
+        return taken
+
+    def _end(self, order_id: str) -> None:
+        self._orders.pop(order_id, None)
+        self._done.add(order_id)
+
+    # --- journals from before ``venue_reported``: which orders a report ended, inferred
 
     def _settle(self, events: Iterable[Fill | Cancellation]) -> None:
         for event in events:
             order_id = event.order_id
             if isinstance(event, Cancellation):
-                self._orders.pop(order_id, None)
-                self._done.add(order_id)
+                self._end(order_id)
                 continue
             self._reported[order_id] = self._reported.get(order_id, 0) + 1
+            if self._finished_by(order_id):
+                self._end(order_id)
+
+    def _finished_by(self, order_id: str) -> bool:
+        """Return whether the fills reported so far end ``order_id``, as they did live.
+
+        Only a filled order ends with its fills: one cancelled later was still working
+        when they were reported (its fills at a bar's open, the cancel at that bar's
+        close), so it ends with its cancellation. A router's parent is filled when each
+        child its venues worked ended filled or refused and every child's trades were
+        reported.
+        """
+        state = self.state
+        children = self._children.get(order_id)
+        if children is not None:
+            ends = [state.order_states.get(child) for child in children]
+            filled = "filled" in ends and all(end in ("filled", "rejected") for end in ends)
+            counted = sum(len(state.venue_fills.get(child, ())) for child in children)
+        else:
             # an exit booked to a stop resting at the exchange: the stop's fills are its
-            sent = self.state.bound.get(order_id, order_id)
-            counted = len(self.state.venue_fills.get(sent, ()))
-            # Only a filled order ends with its fills: one cancelled later was still
-            # working when they were reported (its fills at a bar's open, the cancel at
-            # that bar's close), so it ends with its cancellation.
-            filled = self.state.order_states.get(sent) == "filled"
-            if filled and self._reported[order_id] >= counted:
-                self._orders.pop(order_id, None)
-                self._done.add(order_id)
+            sent = state.bound.get(order_id, order_id)
+            filled = state.order_states.get(sent) == "filled"
+            counted = len(state.venue_fills.get(sent, ()))
+        return filled and self._reported[order_id] >= counted

@@ -60,7 +60,7 @@ from tradeloom.journal import (
     RunStarted,
     RunStopped,
     StaleData,
-    VenueDelivered,
+    VenueReported,
     VenueUnreachable,
     journal_path,
     open_store,
@@ -473,10 +473,15 @@ class LiveRunner:
             return {s: r for s, r in rows.items() if r is not None}
         return {}
 
-    def record_delivery(self, bar: int, phase: str, events: int) -> None:
-        """Journal that the live venue reported ``events`` at ``phase`` of ``bar``."""
+    def record_delivery(
+        self, bar: int, phase: str, call: int, events: int, ended: list[str]
+    ) -> None:
+        """Journal what the live venue reported at the ``call``-th ask of ``phase`` of
+        ``bar``: ``events`` fills and cancellations, the orders it ``ended``."""
         recorder = self.recorder_or_fail
-        recorder.record(VenueDelivered(**recorder.at(bar), phase=phase, events=events))
+        recorder.record(
+            VenueReported(**recorder.at(bar), phase=phase, call=call, events=events, ended=ended)
+        )
 
     def _check_unchanged(self, document: dict[str, Any] | None) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap."""

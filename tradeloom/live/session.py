@@ -108,7 +108,8 @@ class LiveSession:
         venue: The Python venue orders go to (live: the account's markets,
             `tradeloom.live.account_venue.AccountVenue`; a restart's replay: the
             journal); None trades the strategy's own venue in the compiled core (paper).
-        on_delivery: Told ``(bar, phase, events)`` when the venue reports something.
+        on_delivery: Told ``(bar, phase, call, events, ended)`` when the venue reports
+            something (`tradeloom.engine.driver.Engine`).
         cron: Fire times of ``live.retrain_cron`` (None: no cron).
         stages: Told ``(stage, seconds)`` for each stage of a tick (features, predict,
             decide, train, journal); None: not timed.
@@ -130,7 +131,7 @@ class LiveSession:
         order_id: Callable[[int], str],
         clock: Callable[[], pd.Timestamp],
         venue: Venue | None = None,
-        on_delivery: Callable[[int, str, int], None] | None = None,
+        on_delivery: Callable[[int, str, int, int, list[str]], None] | None = None,
         cron: Callable[[pd.Timestamp], pd.Timestamp | None] | None = None,
         stages: Callable[[str, float], None] | None = None,
         live_rows: Mapping[str, LiveRows] | None = None,
