@@ -90,7 +90,13 @@ from tradeloom.plugins.data.stale_data import StaleDataWatch
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.features.steps import LiveRows
 from tradeloom.plugins.manager import Plugins
-from tradeloom.plugins.protocols import LiveFeed, LiveUniverseFeed, MultiVenue, Venue
+from tradeloom.plugins.protocols import (
+    KnownSymbols,
+    LiveFeed,
+    LiveUniverseFeed,
+    MultiVenue,
+    Venue,
+)
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
@@ -248,10 +254,17 @@ class LiveRunner:
             self.mode,
             strategy_digest(self.config.document),  # the strategy.yaml it writes
         )
-        # A live run can ask its markets what it sent beyond a journal that lost its tail
-        # (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a router's
-        # venues are not asked yet.
-        venue_can_tell = self.mode == "live" and not isinstance(self.p.venue, MultiVenue)
+        # A live run on one market can ask it what it sent beyond a journal that lost its
+        # tail (`tradeloom.live.sent_lookup`). Paper's venue is the journal; a universe,
+        # a portfolio file and a router refuse a journal that lost durable rows: which
+        # of their books, markets and children an id beyond it was is not for a lookup
+        # to guess.
+        venue_can_tell = (
+            self.mode == "live"
+            and self.portfolio is None
+            and not (isinstance(self.p.data, KnownSymbols) and self.p.data.symbol_count() > 1)
+            and not isinstance(self.p.venue, MultiVenue)
+        )
         cut = False
         if path.exists() or path.is_symlink():
             from tradeloom.live.journal_state import read_state
