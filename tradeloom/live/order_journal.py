@@ -99,10 +99,11 @@ class JournalOrders:
 
     def before_send(self, order: VenueOrder) -> None:
         """Journal the intent, commit it, advance the sent-id mark; then it may be sent."""
-        self.journal.append(sent_row(order, self._clock()))
+        sent_at = self._clock()
+        self.journal.append(sent_row(order, sent_at))
         self.journal.flush()
         if self.mark is not None:
-            self.mark.advance(order.client_id)
+            self.mark.advance(order.client_id, at=sent_at)
 
     def record(self, event: VenueEvent) -> None:
         """Journal a state change, a counted trade or a refused fill."""

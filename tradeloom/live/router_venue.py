@@ -475,7 +475,7 @@ def open_router_venue(
         after = None if state is None else _last_trade_id(state, entry.name)
         venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after)
         try:
-            venue.client.load_markets()
+            venue.load_markets()
             free = venue.balance() if state is None else {}
         except (ccxt.NetworkError, RetriesExhausted) as error:
             # a venue that only trades (the data comes from the data source): the run

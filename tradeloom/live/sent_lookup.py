@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +71,8 @@ def look_up_beyond_journal(
     *,
     cut: bool,
     names: Sequence[str],
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> None:
     """Adopt the run's orders the venue has beyond the journal; journal the ids never sent.
 
@@ -86,12 +85,18 @@ def look_up_beyond_journal(
         cut: The journal's tail record says it lost rows.
         names: The names the run's client ids start with (a strategy's; a portfolio's
             strategies').
+        sleep: Waits out a request's window (None: the first market's venue's).
+        clock: Seconds since the epoch, the clock the mark and the venue's window are
+            on (None: the first market's venue's).
 
     Raises:
         RestartRefused: A lookup failed every attempt, or the venue has an order of a
             type a restart cannot adopt (one line; nothing was sent).
     """
     assert state.started is not None and runner.journal is not None
+    first = next(iter(markets.values())).venue
+    sleep = first.sleep if sleep is None else sleep
+    clock = first.clock if clock is None else clock
     key = state.started.run_key
     ours = re.compile(rf"-{re.escape(key)}-(\d+)$")
     journal = runner.journal

@@ -5,8 +5,9 @@ journal that loses its tail after a crash (a cut write-ahead log) forgets orders
 the exchange has, and a restart that trusted it would send their client ids again:
 an exchange takes a reused id as a new order once the first has filled. The mark
 is a second witness in another file: ``sent.mark`` in the run directory holds the
-count of orders sent and the last client id, written to a temporary file, fsync'd
-and renamed over the old one after the journal's commit and before each POST.
+count of orders sent, the last client id and when it was sent (on the clock the
+intent's ``sent_at`` is journaled with), written to a temporary file, fsync'd and
+renamed over the old one after the journal's commit and before each POST.
 
 A restart compares (`check_sent_mark`): a journal holding fewer sent orders than
 the mark is behind it, naming both numbers. A live run on one market asks its venue
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.journal.durable import read_record, replace_durably
 from tradeloom.journal.errors import JournalDamaged
@@ -49,13 +50,18 @@ class SentMark:
         self.path = run_dir / MARK_FILE
         self.where = str(self.path)
         """What a message names the mark by."""
-        self.sent, self.last = _read(self.path)
+        self.sent, self.last, self._at = _read(self.path)
 
-    def advance(self, client_id: str) -> None:
-        """Record one more order sent, ``client_id``, durably (before it is POSTed)."""
-        self.rebase(self.sent + 1, client_id)
+    def advance(self, client_id: str, *, at: float | None = None) -> None:
+        """Record one more order sent, ``client_id``, durably (before it is POSTed).
 
-    def rebase(self, sent: int, last: str) -> None:
+        Args:
+            at: When it is sent (seconds since the epoch, on the clock its intent's
+                ``sent_at`` is journaled with); None: now.
+        """
+        self.rebase(self.sent + 1, client_id, at=at)
+
+    def rebase(self, sent: int, last: str, *, at: float | None = None) -> None:
         """Record ``sent`` orders sent, the last ``last``, durably.
 
         A restart that asked the venue about the ids beyond its journal sets the count
@@ -63,18 +69,23 @@ class SentMark:
         arrived were not sent, and go again under the same id.
         """
         self.sent, self.last = sent, last
+        self._at = time.time() if at is None else at
         self._write()
 
     def _write(self) -> None:
-        replace_durably(self.path, json.dumps({"sent": self.sent, "last": self.last}).encode())
+        record = {"sent": self.sent, "last": self.last, "at": self._at}
+        replace_durably(self.path, json.dumps(record).encode())
 
     @property
     def written_at(self) -> float | None:
         """When the mark was last advanced (seconds since the epoch; None: never).
 
         Every order it counts was POSTed after this, if at all: a venue's window for
-        a request runs from its send time.
+        a request runs from its send time. A mark written before it recorded the time:
+        its file's modification time.
         """
+        if self._at is not None:
+            return self._at
         try:
             return self.path.stat().st_mtime
         except FileNotFoundError:
@@ -98,14 +109,8 @@ class PgSentMark(SentMark):
         self.sent, self.last, self._at = store.read_mark()
 
     def _write(self) -> None:
-        now = time.time()
-        self.store.write_mark(self.sent, self.last, now)
-        self._at = now
-
-    @property
-    def written_at(self) -> float | None:
-        """When the mark was last advanced (seconds since the epoch; None: never)."""
-        return self._at
+        assert self._at is not None
+        self.store.write_mark(self.sent, self.last, self._at)
 
 
 def open_sent_mark(run_dir: Path, store: JournalStore) -> SentMark:
@@ -136,6 +141,10 @@ def check_sent_mark(mark: SentMark, journal: Path, journaled: int) -> None:
         )
 
 
-def _read(path: Path) -> tuple[int, str]:
-    read = read_record(path, "the sent-id mark", lambda v: (int(v["sent"]), str(v["last"])))
-    return (0, "") if read is None else read
+def _read(path: Path) -> tuple[int, str, float | None]:
+    def parse(values: Any) -> tuple[int, str, float | None]:
+        at = values["at"] if isinstance(values, dict) and "at" in values else None
+        return int(values["sent"]), str(values["last"]), None if at is None else float(at)
+
+    read = read_record(path, "the sent-id mark", parse)
+    return (0, "", None) if read is None else read

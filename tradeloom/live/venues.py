@@ -81,13 +81,14 @@ def market_venue(
 
     Raises:
         UserError: The exchange has no market ``symbol``.
+        RetriesExhausted: The exchange did not answer.
     """
     assert runner.journal is not None
     orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
     venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after_trade_id)
     market = venue.client.market(symbol) if venue.client.markets else None
     if market is None:
-        venue.client.load_markets()
+        venue.load_markets()
         if symbol not in venue.client.markets:
             account = live_account(runner.config, runner.p.data, runner.p.venue)
             assert not isinstance(account, Problem)  # trading_client checked it

@@ -292,7 +292,10 @@ def test_a_venue_down_at_start_is_marked_down_and_the_run_routes_without_it(
     journal = tmp_path / "run" / "journal.sqlite"
     (health,) = rows(journal, "venue_health")
     assert (health["venue"], health["state"]) == ("cheap", "down")
-    assert health["reason"].startswith("down at start: ExchangeNotAvailable: ")
+    assert health["reason"].startswith(
+        "down at start: RetriesExhausted: load_markets: no answer after 5 attempts; last error "
+        "ExchangeNotAvailable: "
+    )
     decisions = rows(journal, "route_decision")
     assert decisions and {d["venue"] for d in decisions} == {"dear"}
     assert cheap == [] and dear == [d["order_id"] for d in decisions]

@@ -213,6 +213,8 @@ class CcxtVenue:
         self.journal = journal
         self.retry = retry or _READ_RETRY
         self._sleep = sleep
+        self.sleep = sleep
+        """Waits between attempts (and a restart's wait for a request's window)."""
         self._draw = draw
         self.settle_seconds = (
             settle_seconds
@@ -221,6 +223,8 @@ class CcxtVenue:
         )
         self._bar_clock = bar_clock
         self._clock = clock
+        self.clock = clock
+        """Seconds since the epoch: when orders are sent, and ``settle_seconds`` runs."""
         self._tolerance = tolerance
         self._orders: dict[str, _Tracked] = {}
         self._unsettled: dict[str, _Tracked] = {}
@@ -663,9 +667,17 @@ class CcxtVenue:
         ticker = self._read("fetch_ticker", self.client.fetch_ticker, self.symbol)
         return float(ticker["last"])
 
-    def _market(self) -> dict[str, Any]:
+    def load_markets(self) -> None:
+        """Load the exchange's markets once, read with retries.
+
+        Raises:
+            RetriesExhausted: The exchange did not answer.
+        """
         if not getattr(self.client, "markets", None):
             self._read("load_markets", self.client.load_markets)
+
+    def _market(self) -> dict[str, Any]:
+        self.load_markets()
         market: dict[str, Any] = self.client.market(self.symbol)
         return market
 
