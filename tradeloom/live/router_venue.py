@@ -104,6 +104,8 @@ class _Parent:
     refused: set[str] = field(default_factory=set)  # venues that refused a child
     cancelling: bool = False
     cancelled: float = 0.0  # what the children cancelled left, summed
+    unrouted: float = 0.0  # what no venue could take, summed
+    why: str = ""  # NO_ROUTE, or BELOW_MINIMUM when all of it was dust
     reported: bool = False  # the engine heard of the cancellation
 
 
@@ -155,6 +157,8 @@ class RouterVenue:
         )
         self._parents: dict[str, _Parent] = {}
         self._parent_of: dict[str, str] = {}  # child id -> parent id
+        self._unrouted: set[str] = set()  # parents with a part no venue took, not reported
+        self._active: dict[str, _Parent] = {}  # the parents that may still be pending
         self._events: list[Fill | Cancellation] = []
         self._refused: list[RefusedFill] = []
         self.at_start: list[VenueAtStart] = []
@@ -192,14 +196,17 @@ class RouterVenue:
         return self._cancelled(parent, bar.index, bar.timestamp, reason)
 
     def pending(self) -> list[Order]:
-        """Return the engine's orders with a child working or an event not reported."""
+        """Return the engine's orders with a child working or an event not reported (a
+        part no venue took, too)."""
         working = {o.id for v in self.venues.values() for o in v.exchange.pending()}
-        undelivered = {e.order_id for e in self._events}
-        return [
-            p.order
-            for p in self._parents.values()
-            if p.order.id in undelivered or any(c in working for c in p.children)
-        ]
+        undelivered = {e.order_id for e in self._events} | self._unrouted
+        pending = []
+        for order_id, parent in list(self._active.items()):
+            if order_id in undelivered or any(c in working for c in parent.children):
+                pending.append(parent.order)
+            else:
+                del self._active[order_id]  # until a refused child's rest is routed on
+        return pending
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """Report every venue's fills as their parents'; send refused remainders on."""
@@ -209,6 +216,13 @@ class RouterVenue:
         for name, routed in self.venues.items():
             for event in routed.exchange.match(bar, phase):
                 self._take(name, event, bar)
+        for parent_id in list(self._unrouted):  # what no venue took, once no child works
+            parent = self._parents[parent_id]
+            done = self._cancelled(parent, bar.index, bar.timestamp, parent.why)
+            if done is not None or parent.reported:
+                self._unrouted.discard(parent_id)
+            if done is not None:
+                self._events.append(done)
         events = [replace(e, bar=bar.index) for e in self._events]
         self._events.clear()
         return events
@@ -238,8 +252,19 @@ class RouterVenue:
 
         for order in replayed.pending():
             parent = _Parent(order)
-            self._parents[order.id] = parent
+            self._parents[order.id] = self._active[order.id] = parent
             held = _unapplied(state, order.id)
+            # what no venue took: the order less what its children hold (a refused
+            # child: what it filled; its rest was routed on)
+            placed = 0.0
+            for child_id, decision in state.routes.items():
+                if decision.parent_id != order.id:
+                    continue
+                refused = state.order_states.get(child_id) in ("rejected", "cancelled")
+                placed += _filled(state, child_id) if refused else decision.quantity
+            if order.quantity - placed > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
+                parent.unrouted, parent.why = order.quantity - placed, NO_ROUTE
+                self._unrouted.add(order.id)
             for child_id, decision in state.routes.items():
                 if decision.parent_id != order.id:
                     continue
@@ -289,6 +314,7 @@ class RouterVenue:
         """Route ``quantity`` of ``parent`` at ``bar`` (its decision's, or a later one's
         when a venue's refusal sends the rest on)."""
         order = parent.order
+        self._active[order.id] = parent
         wanted = self._route_order(order, quantity)
         offered = self._candidates(order, parent.refused)
         decided = route(wanted, offered)
@@ -319,10 +345,13 @@ class RouterVenue:
         # within the venues' lots in all is what rounding to each venue's lot leaves (the
         # engine counts such a position flat); more than that, but less than any venue
         # takes, is dust, said as such; the rest no venue could take
+        # (reported with what the children cancelled, in one cancellation of the order,
+        # once no child works: `match`)
         if left > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
             dust = below_every_minimum(wanted, offered, decided)
-            reason = BELOW_MINIMUM if dust else NO_ROUTE
-            self._events.append(Cancellation(order.id, bar, timestamp, left, reason))
+            parent.unrouted += left
+            parent.why = NO_ROUTE if parent.why == NO_ROUTE or not dust else BELOW_MINIMUM
+            self._unrouted.add(order.id)
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
         parent_id = self._parent_of.get(event.order_id)
@@ -356,13 +385,14 @@ class RouterVenue:
         self, parent: _Parent, bar: int, timestamp: pd.Timestamp, reason: str
     ) -> Cancellation | None:
         """Return the parent's one cancellation once no child works (None: not yet, or
-        nothing was left)."""
+        nothing was left): what its children's cancels left and what no venue took."""
         if any(self._works(name, child) for child, name in parent.children.items()):
             return None
-        if parent.cancelled <= 0.0 or parent.reported:
+        left = parent.cancelled + parent.unrouted
+        if left <= 0.0 or parent.reported:
             return None
         parent.reported = True
-        return Cancellation(parent.order.id, bar, timestamp, parent.cancelled, reason)
+        return Cancellation(parent.order.id, bar, timestamp, left, reason)
 
     def _failed(self, name: str, reason: str) -> None:
         row = self.health.failed(name, reason)
@@ -552,6 +582,11 @@ def _last_trade_id(state: JournalState, venue: str) -> str | None:
         and f.trade_id.isdigit()
     ]
     return str(max(ids)) if ids else None
+
+
+def _filled(state: JournalState, child_id: str) -> float:
+    """Return what a child's counted trades filled."""
+    return sum(f.quantity for f in state.venue_fills.get(child_id, ()))
 
 
 def _unapplied(state: JournalState, parent_id: str) -> list[TradeFill]:
