@@ -579,6 +579,23 @@ class Engine:
     def _seq(self, order_id: str) -> int:
         return self.ctx.order_seq[order_id]
 
+    def adopt(self, order: Order, s: int = 0) -> None:
+        """Take ``order`` (of symbol row ``s``) as one of the engine's: a restart found it
+        at the venue beyond its journal. Its fills and cancellation are booked as any
+        order's; the engine numbers its next orders past it.
+
+        Raises:
+            ValueError: The engine has another order under that number.
+        """
+        seq = int(order.id.rsplit("-", 1)[-1])
+        known = self.ctx.orders.get(seq)
+        if known is not None and known.id != order.id:
+            raise ValueError(f"order {order.id}: the engine's order {seq} is {known.id}")
+        self.ctx.orders[seq] = order
+        self.ctx.order_seq[order.id] = seq
+        self.ctx.order_rows[seq] = s
+        self.sequence = max(self.sequence, seq)
+
     def use_venue(self, venue: Venue) -> None:
         """Send orders to ``venue`` from now on (a restart: the exchange after the replay).
 

@@ -92,6 +92,11 @@ _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 _log = structlog.get_logger("tradeloom.live")
 
 
+LOST_BAR = "LOST_BAR"
+"""The reason of an order decided again at a bar the journal lost, not sent: the run had
+traded that bar before its crash, and the venue's orders were adopted."""
+
+
 class ExchangeVenue:
     """Trade ``venue``'s symbol as the engine's venue.
 
@@ -162,9 +167,10 @@ class ExchangeVenue:
         self.refused: list[RefusedFill] = []
         self._events: list[Fill | Cancellation] = []
         self._adopted: dict[str, Order] = {}
-        # orders a restart found at the venue beyond its journal, not decided by the
-        # engine again yet -> their fills and cancellations, held until it does
-        self._unbound: dict[str, list[Fill | Cancellation]] = {}
+        self.lost_through: int | None = None
+        """A restart whose journal lost bars it had traded (`tradeloom.live.sent_lookup`):
+        an order decided again at a bar up to this one is not sent, the venue's orders of
+        those bars were adopted (None: every order is sent)."""
         self.on_send: Callable[[str, float], None] | None = None
         """Told ``("send", seconds)`` for each order sent (the metrics' send stage)."""
 
@@ -179,46 +185,32 @@ class ExchangeVenue:
         ``execution.orders.limit``'s post-only flag and time in force.
         """
         started = time.perf_counter()
-        if order.id in self._unbound:
-            self._bind(order)
+        if self.lost_through is not None and order.bar <= self.lost_through:
+            _log.warning("order_not_sent", client_id=order.id, reason=LOST_BAR)
+            self._events.append(
+                Cancellation(order.id, order.bar, order.timestamp, order.quantity, LOST_BAR)
+            )
         elif not self._close_by_stop(order):
             self._rearm_for_add(order)
             self._take(self.venue.submit(order, terms=self.terms(order)))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
 
-    def adopt_found(
-        self,
-        request: VenueOrder,
-        *,
-        sent_at: float,
-        venue_id: str | None,
-        counted: list[tuple[str, float]],
-        held: list[Fill],
-    ) -> None:
-        """Track an order of this run the venue has and the engine has not decided (a restart).
+    def adopt_found(self, request: VenueOrder, *, sent_at: float, venue_id: str | None) -> None:
+        """Track an order of this run the venue has beyond the journal (a restart).
 
         A journal that lost its tail forgot orders the venue took
         (`tradeloom.live.sent_lookup`): each is looked up by its client id
-        (`CcxtVenue.recover`) and never sent again. Its fills and cancellation wait
-        until the engine decides the order again, under the same client id, as it
-        replays the bars the journal lost: `submit` then binds the engine's order to
-        it and sends nothing.
+        (`CcxtVenue.recover`), never sent again, and reported to the engine, which
+        took it as its own (`Engine.adopt`), as any order: its trades are counted and
+        booked once.
 
         Args:
             request: The order as the venue has it.
             sent_at: When it was sent (seconds since the epoch).
             venue_id: The venue's id of the order.
-            counted: ``(trade id, quantity)`` of its trades the journal counted.
-            held: The fills of those trades, booked (waiting for the engine's order).
         """
-        self._unbound[request.client_id] = list(held)
-        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
-
-    def _bind(self, order: Order) -> None:
-        self.venue.bind(order)
-        self._events.extend(self._unbound.pop(order.id))
-        _log.info("order_adopted", client_id=order.id)
+        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=[])
 
     def _close_by_stop(self, order: Order) -> bool:
         """Cancel the resting stops before ``order`` sells; book a traded stop as it.
@@ -375,8 +367,8 @@ class ExchangeVenue:
         views = self.venue.orders() if undelivered else self.venue.unfinished()
         for view in views:
             engine_id = self._engine_id(view.client_id)
-            if engine_id is None or engine_id in self._unbound:
-                continue  # a resting stop no exit is booked to yet, or an adopted order
+            if engine_id is None:
+                continue  # a resting stop no exit is booked to yet
             if view.state not in TERMINAL or engine_id in undelivered:
                 tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
@@ -400,8 +392,7 @@ class ExchangeVenue:
         Those queued for the next ``open``, and those the venue holds since a call
         that counted them failed on a later read (its next call reports them).
         """
-        events = self._events + [e for held in self._unbound.values() for e in held]
-        queued = [e for e in events if isinstance(e, Fill)]
+        queued = [e for e in self._events if isinstance(e, Fill)]
         held = [self._booked(trade) for trade in self.venue.held.fills]
         if self.stops is not None:
             held += [self._booked(trade) for trade in self.stops.held_fills()]
@@ -562,8 +553,7 @@ class ExchangeVenue:
             self.refused.append(refused)
 
     def _deliver(self, event: Fill | Cancellation) -> None:
-        held = self._unbound.get(event.order_id)
-        (self._events if held is None else held).append(event)
+        self._events.append(event)
 
     def _resume_fallback(self, cancellation: Cancellation) -> bool:
         """Send the market order of a fallback whose cancel a killed process had asked for.

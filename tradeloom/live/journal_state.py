@@ -127,6 +127,10 @@ class JournalState:
             its last hot reload's); None in a journal that does not record it.
         reloads: Each hot reload: ``(bar, document)``, the document traded from the bar
             after ``bar`` on, in order.
+        looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
+            id, order)``, the bar it processed next; the order the venue had, which the
+            engine took as its own, or None: the sent-id mark's last, never sent (the
+            engine numbers its orders past it).
         routes: A live router's child client id -> its ``route_decision`` row.
         venues: A live router's venue -> its ``venue_at_start`` row.
         all_venue_fills: Every ``venue_fill`` row, in journal order.
@@ -157,6 +161,7 @@ class JournalState:
     markets: dict[str, MarketAtStart] = field(default_factory=dict)
     document: dict[str, Any] | None = None
     reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
@@ -254,6 +259,11 @@ def _take(state: JournalState, event: Event) -> None:
         state.order_states[event.client_id] = event.state
         if event.state == "rejected":
             state.rejections[event.client_id] = event
+        elif event.state == "adopted" and event.client_id in state.sent:
+            order = domain_value(state.sent[event.client_id], Order)
+            state.looked_up.append((bar, event.client_id, order))
+        elif event.state == "never_sent":
+            state.looked_up.append((bar, event.client_id, None))
     elif isinstance(event, VenueFill):
         state.venue_fills[event.order_id].append(event)
         state.all_venue_fills.append(event)

@@ -103,7 +103,7 @@ class JournalOrders:
         self.journal.append(sent_row(order, sent_at))
         self.journal.flush()
         if self.mark is not None:
-            self.mark.advance(order.client_id, at=sent_at)
+            self.mark.advance(order.client_id, at=sent_at, bar=order.order.bar)
 
     def record(self, event: VenueEvent) -> None:
         """Journal a state change, a counted trade or a refused fill."""

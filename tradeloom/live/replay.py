@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tradeloom.domain import Order
 from tradeloom.journal import ConfigReloaded, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.reload import journaled_reload, reload_to
+from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.live.session import KILL_CODE, LiveSession
 
 if TYPE_CHECKING:
@@ -102,8 +104,10 @@ def replay_ticks(
         reloads = list(state.reloads)
         session.warm_up()
         kills = list(state.kill_switch)
+        looked_up = list(state.looked_up)
         _apply_kills(session, kills, head - 1)
         _apply_reloads(runner, session, reloads, head - 1)
+        _looked_up(session, looked_up, head - 1)
         ticks: dict[int, list[LiveBarRow]] = {}
         for row in state.bars:
             ticks.setdefault(row.index, []).append(row)
@@ -114,6 +118,7 @@ def replay_ticks(
             session.step(rows[0].time, prices, given=verdicts)
             _apply_kills(session, kills, bar)
             _apply_reloads(runner, session, reloads, bar)
+            _looked_up(session, looked_up, bar)
         clock.pinned = None
     finally:
         recorder.journal, recorder.hook = real_journal, real_hook
@@ -163,6 +168,24 @@ def _apply_reloads(
     while reloads and reloads[0][0] <= bar:
         _, document = reloads.pop(0)
         _swap(runner, session, document)
+
+
+def _looked_up(
+    session: LiveSession, looked_up: list[tuple[int, str, Order | None]], bar: int
+) -> None:
+    """Do again what a restart's lookup beyond its journal did before bar ``bar + 1``:
+    take each order it adopted as the engine's (working at the venue since then), and
+    number the engine's orders past the mark's last id it found never sent."""
+    engine = session.engine
+    while looked_up and looked_up[0][0] <= bar + 1:
+        _, client_id, order = looked_up.pop(0)
+        if order is None:
+            engine.sequence = max(engine.sequence, int(client_id.rsplit("-", 1)[-1]))
+            continue
+        engine.adopt(order)
+        venue = engine.venue
+        assert isinstance(venue, ReplayVenue)  # only a live run looks up its ids
+        venue.submit(order)
 
 
 def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -> None:

@@ -1,39 +1,45 @@
-"""A restart asks the venue about every client id its run could have sent beyond its journal.
+"""A restart on one market asks it about every client id its run could have sent beyond
+its journal.
 
 The journal commits each order's intent (``order_sent``) before the request leaves,
-and the sent-id mark (`tradeloom.live.sent_mark`) counts it then; a journal
-that lost its tail after a crash (a cut write-ahead log) has forgotten intents the
-venue may hold. The engine, replaying the bars the journal lost, decides those
-orders again under the same client ids, and sending them would make a second order
-of each. So before anything is sent, a live restart on one market
-(`look_up_beyond_journal`) looks up at the venue, by client order id:
+and the sent-id mark (`tradeloom.live.sent_mark`) counts it then, with its id; a
+journal that lost its tail after a crash (a cut write-ahead log) has forgotten
+intents the venue may hold. The engine, replaying the bars the journal lost, decides
+those orders again under the same client ids, and sending them would make a second
+order of each. So before anything is sent, a live restart on one market
+(`look_up_beyond_journal`; a universe, a portfolio file and a router refuse a cut
+journal) looks up at the venue, by client order id, every number after the
+journal's highest up to the mark's last id's (the ids between are not all orders
+that were sent: a sliced order's parent takes a number and is never sent, so only the
+mark's last is known to have gone), as many beyond as the mark counts, and `SLACK`
+more (the largest batch of ids a tick can use after the last one it sent: an order
+and its market fallback). A mark that counts no order beyond an uncut journal is the
+witness that none was sent: nothing is looked up then.
 
-- every id after the journal's highest, as many as the mark counts beyond the
-  journal plus `SLACK` (the largest batch of ids a tick can use after the last
-  one it sent: an order and its market fallback), and the mark's last id. A mark
-  that counts no order beyond an uncut journal is the witness that none was sent:
-  nothing is looked up then;
 - found: the order is adopted. Its intent is journaled as the venue has it (the
-  mark already counts it), a row says it was adopted, and it is tracked as a
-  restart tracks an order of unknown end (its trades are counted by trade id).
-  Its fills wait for the engine's order of the same id, which is then bound to it
-  and never sent (`ExchangeVenue.adopt_found`);
-- not found, for an id the mark counts: once the venue's window for a request
-  sent after the mark was written has passed (`CcxtVenue.settle_seconds`; the
-  restart waits out the rest), the id was never sent: a row says so, and the mark
-  is set back to what the journal holds, so the id goes out once when the engine
-  decides it.
+  mark already counts it), a row says it was adopted, it is tracked as a restart
+  tracks an order of unknown end (`ExchangeVenue.adopt_found`: its trades are
+  counted by trade id), and the engine takes it as its own (`Engine.adopt`): its
+  fills are booked once, as any order's, and a later restart's replay adopts it
+  again where this one did (the journal's ``adopted`` row);
+- not found: once the venue's window for a request sent after the mark was written
+  has passed (`CcxtVenue.settle_seconds`, on the venue's clock; the restart waits
+  out the rest), the id was never sent; for the mark's last id, which was, a row
+  says so. The mark is set back to what the journal holds.
 
-An id adopted by an earlier restart whose engine order was lost again is adopted
-again from its journaled intent and trades. A lookup that fails every attempt
-refuses the restart in one line: nothing is sent.
+The engine then numbers its orders past every id looked up and the mark's last, and
+an order it decides again at a bar up to the one the mark's last order was decided at
+is not sent (``LOST_BAR``): the run traded those bars before the crash, and the
+venue's orders of them are the run's now. No id goes out for two orders, and no bar
+is traded twice. A lookup that fails every attempt refuses the restart in
+one line: nothing is sent.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -44,7 +50,7 @@ from tradeloom.journal import OrderStateChanged
 from tradeloom.journal.events import NO_TIME
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.order_journal import sent_row
-from tradeloom.live.reconcile import RestartRefused, sent_request, trade_fill
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.sent_mark import SentMark
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.execution.order_events import VenueOrder
@@ -57,7 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["SLACK", "look_up_beyond_journal"]
 
 SLACK = 2
-"""Ids looked up past those the mark counts beyond the journal."""
+"""Ids looked up past the mark's last and those it counts beyond the journal."""
 
 _ADOPTABLE = ("market", "limit")
 _log = structlog.get_logger("tradeloom.live")
@@ -66,89 +72,64 @@ _log = structlog.get_logger("tradeloom.live")
 def look_up_beyond_journal(
     runner: JournaledRun,
     state: JournalState,
-    markets: Mapping[str, ExchangeVenue],
+    market: ExchangeVenue,
     mark: SentMark,
     *,
     cut: bool,
-    names: Sequence[str],
-    sleep: Callable[[float], None] | None = None,
-    clock: Callable[[], float] | None = None,
+    name: str,
 ) -> None:
     """Adopt the run's orders the venue has beyond the journal; journal the ids never sent.
 
     Called once the replay has rebuilt the session (its rows carry the bar in
-    progress), before anything is sent. Each id is asked of every market of the account
-    (the run's client ids count across its markets): found in one, it is adopted there.
+    progress), before anything is sent.
 
     Args:
-        markets: The account's markets, by symbol.
+        market: The run's one market.
         cut: The journal's tail record says it lost rows.
-        names: The names the run's client ids start with (a strategy's; a portfolio's
-            strategies').
-        sleep: Waits out a request's window (None: the first market's venue's).
-        clock: Seconds since the epoch, the clock the mark and the venue's window are
-            on (None: the first market's venue's).
+        name: The name the run's client ids start with (the strategy's).
 
     Raises:
         RestartRefused: A lookup failed every attempt, or the venue has an order of a
             type a restart cannot adopt (one line; nothing was sent).
     """
     assert state.started is not None and runner.journal is not None
-    first = next(iter(markets.values())).venue
-    sleep = first.sleep if sleep is None else sleep
-    clock = first.clock if clock is None else clock
+    venue = market.venue
     key = state.started.run_key
     ours = re.compile(rf"-{re.escape(key)}-(\d+)$")
     journal = runner.journal
-    _readopt(state, markets, ours)
-    numbers = [int(m.group(1)) for i in state.sent if (m := ours.search(i))]
-    highest = max(numbers, default=0)
+    # the bars the journal lost up to the last order sent were traded: not again (a
+    # restart before the run got past them again too)
+    if mark.bar is not None and mark.bar >= len(runner.session_or_fail.history):
+        market.lost_through = mark.bar
+    highest = max((_number_of(ours, i) for i in state.sent), default=0)
     beyond = max(mark.sent - len(state.sent), 0)
     unwitnessed = mark.written_at is None and bool(state.sent)  # a run from before marks
     if not (beyond or cut or unwitnessed):
         return
-    # the n-th order's id names the strategy that decided it: any of them, for a portfolio
-    counted = {
-        client_order_id(name, key, highest + n) for name in names for n in range(1, beyond + 1)
-    }
-    if mark.last and mark.last not in state.sent and beyond:
-        counted.add(mark.last)
-    wanted = sorted(
-        counted
-        | {
-            client_order_id(name, key, highest + beyond + n)
-            for name in names
-            for n in range(1, SLACK + 1)
-        }
-    )
-    found = {client_id: _find(runner, markets, client_id) for client_id in wanted}
-    # a number the mark counts was one strategy's order: where one name's id is at the
-    # venue, the others' of that number were never decided, and are not counted
-    taken = {_number_of(ours, i) for i, there in found.items() if there is not None}
-    counted = {i for i in counted if i == mark.last or _number_of(ours, i) not in taken} | {
-        i for i in counted if found[i] is not None
-    }
-    absent = [i for i in sorted(counted) if found[i] is None]
+    last = _number_of(ours, mark.last) if mark.last not in state.sent else -1
+    top = max(highest + beyond, last) + SLACK
+    wanted = [client_order_id(name, key, n) for n in range(highest + 1, top + 1)]
+    found = {client_id: _find(runner, market, client_id) for client_id in wanted}
+    absent = [i for i in wanted if found[i] is None]
     written = mark.written_at
-    settle = max(market.venue.settle_seconds for market in markets.values())
-    wait = 0.0 if written is None else written + settle - clock()
+    wait = 0.0 if written is None else written + venue.settle_seconds - venue.clock()
     if absent and wait > 0:
         # a request sent after the mark was written may still arrive: its window first
         _log.info("sent_lookup_waits", seconds=round(wait, 1), client_ids=absent)
-        sleep(wait)
+        venue.sleep(wait)
         for client_id in absent:
-            found[client_id] = _find(runner, markets, client_id)
+            found[client_id] = _find(runner, market, client_id)
     bar = len(runner.session_or_fail.history)
     adopted = []
     for client_id in wanted:
         there = found[client_id]
         if there is not None:
-            _adopt(runner, there[0], client_id, there[1], bar, clock)
+            _adopt(runner, market, client_id, there, bar, venue.clock)
             adopted.append(client_id)
-        elif client_id in counted:
+        elif client_id == mark.last:
             journal.append(
                 _found_state(
-                    runner.symbol if len(markets) == 1 else "",
+                    venue.symbol,
                     client_id,
                     bar,
                     "never_sent",
@@ -157,6 +138,9 @@ def look_up_beyond_journal(
                 )
             )
     journal.flush()
+    # no id is used twice: the engine numbers its next order past the mark's last too
+    engine = runner.session_or_fail.engine
+    engine.sequence = max(engine.sequence, last)
     if beyond or adopted:
         mark.rebase(len(state.sent) + len(adopted), mark.last)
         _log.warning(
@@ -164,26 +148,20 @@ def look_up_beyond_journal(
             journal_sent=len(state.sent),
             mark_sent=len(state.sent) + beyond,
             adopted=adopted,
-            never_sent=[i for i in sorted(counted) if found[i] is None],
+            looked_up=len(wanted),
         )
 
 
-def _find(
-    runner: JournaledRun, markets: Mapping[str, ExchangeVenue], client_id: str
-) -> tuple[ExchangeVenue, dict[str, Any]] | None:
-    """Return the market that has ``client_id`` and its order (None: none has it)."""
-    for market in markets.values():
-        try:
-            found = market.venue.find(client_id)
-        except RetriesExhausted as error:
-            raise RestartRefused(
-                f"{runner.run_dir}: could not ask the venue about order {client_id}, which "
-                f"the run may have sent beyond its journal ({error}); refusing to restart: "
-                "nothing was sent"
-            ) from None
-        if found is not None:
-            return market, found
-    return None
+def _find(runner: JournaledRun, market: ExchangeVenue, client_id: str) -> dict[str, Any] | None:
+    """Return the market's order ``client_id`` (None: it has none)."""
+    try:
+        return market.venue.find(client_id)
+    except RetriesExhausted as error:
+        raise RestartRefused(
+            f"{runner.run_dir}: could not ask the venue about order {client_id}, which "
+            f"the run may have sent beyond its journal ({error}); refusing to restart: "
+            "nothing was sent"
+        ) from None
 
 
 def _adopt(
@@ -237,12 +215,9 @@ def _adopt(
     )
     venue_id = found.get("id")
     exchange.adopt_found(
-        request,
-        sent_at=sent_at,
-        venue_id=None if venue_id is None else str(venue_id),
-        counted=[],
-        held=[],
+        request, sent_at=sent_at, venue_id=None if venue_id is None else str(venue_id)
     )
+    runner.session_or_fail.engine.adopt(order)
 
 
 def _found_state(
@@ -259,26 +234,6 @@ def _found_state(
         reason=reason,
         filled=0.0,
     )
-
-
-def _readopt(
-    state: JournalState, markets: Mapping[str, ExchangeVenue], ours: re.Pattern[str]
-) -> None:
-    """Track again the adopted orders whose engine order the journal lost (again)."""
-    for client_id, sent in state.sent.items():
-        if client_id in state.orders or not ours.search(client_id):
-            continue
-        if sent.order_type not in _ADOPTABLE:
-            continue
-        exchange = markets.get(sent.symbol) or next(iter(markets.values()))
-        fills = state.venue_fills.get(client_id, [])
-        exchange.adopt_found(
-            sent_request(sent),
-            sent_at=sent.sent_at,
-            venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
-            counted=[(f.trade_id, f.quantity) for f in fills],
-            held=[exchange.book(trade_fill(f)) for f in fills],
-        )
 
 
 def _number_of(ours: re.Pattern[str], client_id: str) -> int:

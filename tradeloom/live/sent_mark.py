@@ -50,30 +50,34 @@ class SentMark:
         self.path = run_dir / MARK_FILE
         self.where = str(self.path)
         """What a message names the mark by."""
-        self.sent, self.last, self._at = _read(self.path)
+        self.sent, self.last, self._at, self.bar = _read(self.path)
+        """``bar``: the bar the last order was decided at (None: a mark without it)."""
 
-    def advance(self, client_id: str, *, at: float | None = None) -> None:
+    def advance(self, client_id: str, *, at: float | None = None, bar: int | None = None) -> None:
         """Record one more order sent, ``client_id``, durably (before it is POSTed).
 
         Args:
             at: When it is sent (seconds since the epoch, on the clock its intent's
                 ``sent_at`` is journaled with); None: now.
+            bar: The bar it was decided at.
         """
-        self.rebase(self.sent + 1, client_id, at=at)
+        self.rebase(self.sent + 1, client_id, at=at, bar=bar)
 
-    def rebase(self, sent: int, last: str, *, at: float | None = None) -> None:
+    def rebase(
+        self, sent: int, last: str, *, at: float | None = None, bar: int | None = None
+    ) -> None:
         """Record ``sent`` orders sent, the last ``last``, durably.
 
         A restart that asked the venue about the ids beyond its journal sets the count
-        to what the journal now holds: ids the mark counted that the venue proved never
-        arrived were not sent, and go again under the same id.
+        to what the journal now holds (with what it adopted).
         """
         self.sent, self.last = sent, last
         self._at = time.time() if at is None else at
+        self.bar = self.bar if bar is None else bar
         self._write()
 
     def _write(self) -> None:
-        record = {"sent": self.sent, "last": self.last, "at": self._at}
+        record = {"sent": self.sent, "last": self.last, "at": self._at, "bar": self.bar}
         replace_durably(self.path, json.dumps(record).encode())
 
     @property
@@ -107,6 +111,7 @@ class PgSentMark(SentMark):
         self.path = Path(MARK_FILE)  # not used: the mark is in the database
         self.where = f"{store.target.where} run {store.identity.run_id} (its sent_marks)"
         self.sent, self.last, self._at = store.read_mark()
+        self.bar = None  # not kept in the database: a journal there is never cut
 
     def _write(self) -> None:
         assert self._at is not None
@@ -141,10 +146,16 @@ def check_sent_mark(mark: SentMark, journal: Path, journaled: int) -> None:
         )
 
 
-def _read(path: Path) -> tuple[int, str, float | None]:
-    def parse(values: Any) -> tuple[int, str, float | None]:
-        at = values["at"] if isinstance(values, dict) and "at" in values else None
-        return int(values["sent"]), str(values["last"]), None if at is None else float(at)
+def _read(path: Path) -> tuple[int, str, float | None, int | None]:
+    def parse(values: Any) -> tuple[int, str, float | None, int | None]:
+        at = values.get("at") if isinstance(values, dict) else None
+        bar = values.get("bar") if isinstance(values, dict) else None
+        return (
+            int(values["sent"]),
+            str(values["last"]),
+            None if at is None else float(at),
+            None if bar is None else int(bar),
+        )
 
     read = read_record(path, "the sent-id mark", parse)
-    return (0, "", None) if read is None else read
+    return (0, "", None, None) if read is None else read
