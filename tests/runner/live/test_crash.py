@@ -162,11 +162,16 @@ class CrashRig:
 
     # --- the child ------------------------------------------------------------------
 
-    def launch(self, crash: str | None = None) -> None:
+    def launch(self, crash: str | None = None, *, may_die: bool = False) -> bool:
         """Start the run (or restart it: the same command); return once it has caught up.
 
         Args:
             crash: Where the child kills itself (``order:3``...; see ``live_child``).
+            may_die: The child may reach ``crash`` before it has caught up: then False
+                is returned (the child is not reaped).
+
+        Returns:
+            Whether the child caught up.
         """
         assert self.child is None, "the previous child is still running"
         env = {**os.environ, "EMU_API_KEY": DEFAULT_API_KEY, "EMU_API_SECRET": DEFAULT_SECRET}
@@ -194,10 +199,15 @@ class CrashRig:
             lambda: bool(self._new_bars(self.started_kinds)),
             "the run to start",
         )
+        if not started and may_die:
+            return False
         assert started, f"the run did not start\n{self.log_tail()}"
         last = self.emulator.exchange.position - 1
         outcome = self._settle(last if last >= START else None)
+        if outcome == "died" and may_die:
+            return False
         assert outcome == "processed", f"the run did not catch up\n{self.log_tail()}"
+        return True
 
     def advance(self, trap: Callable[[], bool] | None = None) -> Outcome:
         """Play one bar; wait until the child has processed it, has died, or ``trap()``."""

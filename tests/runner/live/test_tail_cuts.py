@@ -7,8 +7,9 @@ trusting it would send those client ids again when it replays the bars it lost. 
 restart asks the venue about every id beyond its journal
 (`tradeloom.live.sent_lookup`): the orders it has are adopted, never sent again, their
 fills booked by the engine, so the position the run books is the venue's; the bars
-the journal lost are decided again without sending anything (``LOST_BAR``). The uncut journal then restarts and
-trades on: the exchange's request log holds every client id once.
+the journal lost are decided again without sending anything (``LOST_BAR``). The uncut
+journal then restarts and trades on: the exchange's request log holds every client id
+once.
 """
 
 from __future__ import annotations
