@@ -539,24 +539,34 @@ class Engine:
     def _match(self, inputs: BarInputs, t: int, s: int, phase: str) -> None:
         """Ask the venue what happened at ``phase`` of bar ``t`` and book it.
 
-        Live, what it reported is told first (``on_delivery``: the call's number at
-        this phase of the bar, its events, the orders it stopped working), for the
-        journal a restart replays from.
+        Live, what it reported is told first (`_tell`), for the journal a restart
+        replays from.
         """
+        before = self._told(t, phase)
+        events = self.venue.match(self._bar(inputs, t, s), phase)
+        self._tell(t, phase, before, len(events))
+        self._deliver(events, t, s)
+
+    def _told(self, t: int, phase: str) -> list[str] | None:
+        """Before the venue is asked about ``phase`` at bar ``t`` (live): the orders it
+        works (None: nothing is told)."""
         if self._on_delivery is None:
-            self._deliver(self.venue.match(self._bar(inputs, t, s), phase), t, s)
+            return None
+        return [order.id for order in self.venue.pending()]
+
+    def _tell(self, t: int, phase: str, before: list[str] | None, events: int) -> None:
+        """Tell ``on_delivery`` what the venue's answer was: its number among the asks
+        at ``phase`` of bar ``t``, its events, the orders it stopped working."""
+        if before is None or self._on_delivery is None:
             return
         if self._calls_bar != t:
             self._calls_bar, self._calls = t, {}
         call = self._calls.get(phase, 0)
         self._calls[phase] = call + 1
-        before = [order.id for order in self.venue.pending()]
-        events = self.venue.match(self._bar(inputs, t, s), phase)
         working = {order.id for order in self.venue.pending()}
         ended = [order_id for order_id in before if order_id not in working]
         if events or ended:
-            self._on_delivery(t, phase, call, len(events), ended)
-        self._deliver(events, t, s)
+            self._on_delivery(t, phase, call, events, ended)
 
     def _deliver(self, events: list[Fill | Cancellation], t: int, s: int) -> None:
         state = self.state
@@ -701,9 +711,11 @@ class Engine:
         for order in self.venue.pending():
             if symbol is not None and self.symbols is not None and self._row_of(order.id) != symbol:
                 continue
+            before = self._told(bar.index, "cancel")
             cancellation = self.venue.cancel(order.id, bar, reason)
             if cancellation is not None:
                 events.append(cancellation)
+            self._tell(bar.index, "cancel", before, 0 if cancellation is None else 1)
         self._deliver(events, bar.index, 0)
         self._mirror_pending()
 

@@ -105,7 +105,11 @@ class JournalState:
             phase of that bar (a universe asks each symbol's stop at ``intrabar``), by
             the call's number: how many fills and cancellations, and the orders it
             stopped working (None: a journal that did not record them, written before
-            ``venue_reported``: its reports' calls are numbered in order).
+            ``venue_reported``: its reports' calls are numbered in order); a cancel is
+            the phase ``cancel``.
+        legacy_reports: The journal was written before ``venue_reported`` (its
+            ``venue_delivered`` rows say less: which orders a report or a cancel ended
+            is inferred).
         events: Bar -> the engine's fills and cancellations at that bar, in order.
         sent: Client id -> its ``order_sent`` event.
         order_states: Client id -> the last state journaled.
@@ -145,6 +149,7 @@ class JournalState:
     reports: dict[tuple[int, str], dict[int, Report]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    legacy_reports: bool = False
     events: dict[int, list[Fill | Cancellation]] = field(default_factory=lambda: defaultdict(list))
     sent: dict[str, OrderSent] = field(default_factory=dict)
     order_states: dict[str, str] = field(default_factory=dict)
@@ -236,6 +241,7 @@ def _take(state: JournalState, event: Event) -> None:
     elif isinstance(event, VenueReported):
         state.reports[(bar, event.phase)][event.call] = Report(event.events, event.ended)
     elif isinstance(event, VenueDelivered):  # before venue_reported
+        state.legacy_reports = True
         calls = state.reports[(bar, event.phase)]
         calls[len(calls)] = Report(event.events, None)
     elif isinstance(event, FillEvent):

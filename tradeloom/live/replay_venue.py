@@ -110,22 +110,35 @@ class ReplayVenue:
         return events
 
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
-        """Return the cancellation the journal has for this cancel, if it took effect.
+        """Return the cancellation the journal has for this cancel, if it took effect,
+        and stop working the orders the live venue ended then (the cancel's report).
 
         The journal's next event at the bar is it, whatever its reason: the cancel may
         have found the order finished another way meanwhile (``REJECTED
         ORDER_NEVER_ARRIVED`` for a ``REPLACED``), and the engine journaled what the
-        venue returned.
+        venue returned. An order a cancel did not end (a trade the venue reported
+        with its cancel is still to be delivered) works on until a report ends it.
         """
-        rows = self.state.events.get(bar.index, [])
-        k = self._cursor.get(bar.index, 0)
-        if k < len(rows) and isinstance(rows[k], Cancellation) and rows[k].order_id == order_id:
-            self._cursor[bar.index] = k + 1
-            self._end(order_id)
-            event = rows[k]
-            assert isinstance(event, Cancellation)
-            return event
-        return None
+        nth = self._calls.get((bar.index, "cancel"), 0)
+        self._calls[(bar.index, "cancel")] = nth + 1
+        if self.state.legacy_reports:  # the journal does not say: its next event
+            rows = self.state.events.get(bar.index, [])
+            k = self._cursor.get(bar.index, 0)
+            next_one = rows[k] if k < len(rows) else None
+            if isinstance(next_one, Cancellation) and next_one.order_id == order_id:
+                self._cursor[bar.index] = k + 1
+                self._end(order_id)
+                return next_one
+            return None
+        report = self.state.reports.get((bar.index, "cancel"), {}).get(nth)
+        if report is None:  # it took no effect then
+            return None
+        for ended in report.ended or ():
+            self._end(ended)
+        taken = self._take(bar.index, report.events)
+        cancelled = taken[0] if taken else None
+        assert cancelled is None or isinstance(cancelled, Cancellation)
+        return cancelled
 
     def _take(self, bar: int, count: int) -> list[Fill | Cancellation]:
         """The journal's next ``count`` fills and cancellations at ``bar``, in order."""
