@@ -36,7 +36,7 @@ from tradeloom.journal import (
     read_rows,
     verify,
 )
-from tradeloom.journal.reader import check_end
+from tradeloom.journal.reader import verify as check_end
 from tradeloom.journal.schema import Codec, schema_of
 from tradeloom.journal.source import open_source
 

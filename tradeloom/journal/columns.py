@@ -101,8 +101,8 @@ def prepare(
             given = batch.columns[column.name]
         elif column.name in defaults:
             given = defaults[column.name]
-            if column.codec in (Codec.JSON, Codec.FLOAT_MAP):
-                given = [given] * n
+            if column.codec in (Codec.JSON, Codec.FLOAT_MAP) or given is None:
+                given = [given] * n  # one value per row (None: an optional text's NULL)
         else:
             raise JournalValueError(f"{schema.kind}: the column {column.name!r} is missing")
         where = f"{schema.kind}.{column.name}"

@@ -47,6 +47,7 @@ from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
+from tradeloom.engine.universe_checks import declared_symbols
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
@@ -248,10 +249,15 @@ class LiveRunner:
             self.mode,
             strategy_digest(self.config.document),  # the strategy.yaml it writes
         )
-        # A live run can ask its markets what it sent beyond a journal that lost its tail
-        # (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a router's
-        # venues are not asked yet.
-        venue_can_tell = self.mode == "live" and not isinstance(self.p.venue, MultiVenue)
+        # A live run on one market can ask it what it sent beyond a journal that lost its
+        # tail (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a
+        # universe's, a portfolio file's and a router's restarts refuse a cut journal
+        venue_can_tell = (
+            self.mode == "live"
+            and self.portfolio is None
+            and not isinstance(self.p.venue, MultiVenue)
+            and declared_symbols(self.p.data) == 1
+        )
         cut = False
         if path.exists() or path.is_symlink():
             from tradeloom.live.journal_state import read_state
