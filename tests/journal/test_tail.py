@@ -301,6 +301,5 @@ def test_a_deleted_middle_record_is_refused_by_every_command(
         db.execute(f"DROP TRIGGER {table}_no_delete")
         db.execute(f"DELETE FROM {table} WHERE seq = 12")
     assert _refused([*command, str(run)], capsys) == (
-        f"{path}: the hash chain breaks at sequence 12: the row of sequence 12 is missing "
-        "(deleted)"
+        f"{path}: the hash chain breaks at sequence 12: the row of sequence 12 is missing (deleted)"
     )

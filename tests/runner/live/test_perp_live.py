@@ -276,3 +276,82 @@ def test_the_live_perpetual_makes_its_backtests_decisions_and_books_its_funding(
     assert live_amounts == pytest.approx(
         [f[3] for f in reference["funding"] if f[0] >= 100], rel=2e-5
     )
+
+
+class _Killed(BaseException):
+    """The process dying (raised past every handler, as kill -9 stops everything)."""
+
+
+def test_a_live_perpetual_killed_right_after_it_sent_an_order_restarts_and_trades_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: dict[str, Any]
+) -> None:
+    """The exchange has the order (filled); the journal has its intent and nothing after.
+    The restart finds it by client order id and counts its trades: ccxt's binance lists
+    fetchOrderTrades and refuses it for a swap (NotSupported, which stopped the restart with
+    exit 1), so they are read with fetchMyTrades from the order's time
+    (`tradeloom.plugins.execution.ccxt_capabilities`). It then trades on as the run never
+    killed does: no client order id twice, the journal's position the exchange's."""
+    from tradeloom.plugins.execution.ccxt_capabilities import MarketCalls
+
+    send = MarketCalls.create_order
+
+    def sent_then_killed(self: MarketCalls, *args: Any) -> Any:
+        send(self, *args)
+        raise _Killed
+
+    with _run(tmp_path, monkeypatch) as run:
+        first = run.runner(tmp_path / "sent")
+        first.start()
+        tick_until(run, first, 125)
+        with monkeypatch.context() as patch:
+            patch.setattr(MarketCalls, "create_order", sent_then_killed)
+            with pytest.raises(_Killed):
+                while True:
+                    tick_until(run, first, run.emulator.exchange.position + 1)
+        crash(first)
+        killed = run.emulator.requests("POST /fapi/v1/order")[-1].params["newClientOrderId"]
+        second = run.runner(tmp_path / "sent")
+        second.start()
+        tick_until(run, second, END)
+        position = second.session_or_fail.engine.portfolio.position_of(0)
+        second.stop("done")
+        assert run.emulator.errors == []
+        posted = [
+            r.params["newClientOrderId"] for r in run.emulator.requests("POST /fapi/v1/order")
+        ]
+        held = run.emulator.exchange.perp_position("BTCUSDT")
+        asked = run.emulator.requests("GET /fapi/v1/userTrades")
+    journal = tmp_path / "sent" / "journal.sqlite"
+    assert len(posted) == len(set(posted)) > 1  # each client order id once
+    assert killed in posted
+    found = [r for r in rows(journal, "order_state") if r["client_id"] == killed]
+    assert [r["state"] for r in found][-1] == "filled"
+    assert any("startTime" in r.params for r in asked)  # the fallback read its trades
+    assert float(held.amount) == pytest.approx(position, abs=1e-12)
+    (reconciled,) = rows(journal, "reconciled")
+    assert reconciled["venue_position"] == pytest.approx(reconciled["position"], abs=1e-12)
+    assert _decisions(journal) == uninterrupted["journal"]  # it traded on as never killed
+
+
+def test_a_market_without_what_a_live_run_needs_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked, not assumed: an exchange that refused fetchMyTrades for a swap could count
+    neither a poll's trades nor a restarted order's (it is also fetchOrderTrades' fallback)."""
+    from tradeloom.plugins.execution import ccxt_capabilities
+
+    known = ccxt_capabilities.REFUSED["binance"]
+    refusing = {"binance": {**known, "swap": known["swap"] | {"fetchMyTrades"}}}
+    monkeypatch.setattr(ccxt_capabilities, "REFUSED", refusing)
+    with _run(tmp_path, monkeypatch) as run:
+        runner = run.runner(tmp_path / "live")
+        with pytest.raises(UserError) as refused:
+            runner.start()
+        runner.inbox.release_pid()
+        assert not run.emulator.requests("POST /fapi/v1/order")
+        strategy = run.strategy
+    assert str(refused.value) == (
+        f"{strategy}:4:3 data: binance swap {SWAP} cannot be traded live: ccxt has no "
+        "fetchMyTrades for it (tradeloom.plugins.execution.ccxt_capabilities lists what a "
+        "live run needs)"
+    )
