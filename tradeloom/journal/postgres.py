@@ -4,8 +4,12 @@ Layout (in one schema, ``tradeloom`` unless the strategy file names another):
 
 - ``journal_meta(key, value)``: ``format_version`` (`FORMAT_VERSION`) and ``tradeloom``
   (the version that created the tables). A database of another format is refused.
-- ``runs(run_id, strategy, mode, format_version, tradeloom, created_at)``: one row per
-  run; a run id belongs to one strategy and mode for ever.
+- ``runs(run_id, strategy, mode, format_version, tradeloom, created_at, strategy_sha256,
+  tail, folder_key)``: one row per run, its meta (the last three bound into its chain's
+  seed where set, `tradeloom.journal.owner`); a run id belongs to one strategy and mode
+  for ever;
+- ``tails`` and ``sent_marks``: a run's tail records and a live run's sent-id marks
+  (`tradeloom.journal.tail`, `tradeloom.live.sent_mark`);
 - one table per kind, with the SQLite table's columns after ``run_id``; the primary key
   is ``(run_id, seq)``; the rows of a run are chained across tables in ``seq`` order
   exactly as in SQLite (`tradeloom.journal.chain`, seeded by the run's identity), so a
