@@ -21,7 +21,7 @@ import pandas as pd
 
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
-from tradeloom.journal.columns import stored_digests
+from tradeloom.journal.columns import column_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
 from tradeloom.journal.events import KINDS, RUN_KINDS, Event
 from tradeloom.journal.location import POINTER_FILE
@@ -290,10 +290,10 @@ def verify(path: Path) -> Verified:
             schema = schema_of(kind)
             rows = list(source.table_rows(schema))
             if rows:
-                seq = _integers(path, schema, rows, 0)
-                seqs.append(seq)
-                stored.append(_integers(path, schema, rows, -1))
-                digests.append(stored_digests(schema, [r[:-1] for r in rows]))
+                columns = list(zip(*rows, strict=True))  # seq, the kind's columns, hash
+                seqs.append(_integers(path, schema, columns[0]))
+                stored.append(_integers(path, schema, columns[-1]))
+                digests.append(column_digests(schema, columns[:-1]))
                 known.append(np.ones(len(rows), dtype=bool))
             for block in source.blocks(schema):
                 found = block.digests(compiled=False)
@@ -389,14 +389,10 @@ def verify(path: Path) -> Verified:
     return Verified(len(seq), f"{int(chained[-1]):016x}")
 
 
-def _integers(path: Path, schema: Schema, rows: list[tuple[Any, ...]], at: int) -> np.ndarray:
-    """The ``seq`` (``at`` 0) or ``hash`` (-1) column of a table's rows, as int64."""
-    values = [row[at] for row in rows]
-    try:
-        if all(type(v) is int for v in values):
-            return np.array(values, dtype=np.int64)
-    except OverflowError:
-        pass
+def _integers(path: Path, schema: Schema, values: tuple[Any, ...]) -> np.ndarray:
+    """A table's ``seq`` or ``hash`` column, as int64 (a damaged row's other value refused)."""
+    if all(type(v) is int for v in values):
+        return np.array(values, dtype=np.int64)
     raise JournalDamaged(f"{path}: a {schema.table} row has no sequence number or hash (damaged)")
 
 
