@@ -36,7 +36,6 @@ from tradeloom.journal import (
     read_rows,
     verify,
 )
-from tradeloom.journal.reader import check_end
 from tradeloom.journal.schema import Codec, schema_of
 from tradeloom.journal.source import open_source
 
@@ -229,7 +228,7 @@ def test_cut_blocks_are_caught_by_the_tail(
         "committed (100 rows lost)"
     )
     with pytest.raises(JournalDamaged) as caught:
-        check_end(path)
+        verify(path)
     assert str(caught.value) == line
     assert main(["journal", "verify", str(run)]) == 2
     assert capsys.readouterr() == ("", line + "\n")
@@ -245,6 +244,31 @@ def test_a_block_cut_from_the_middle_breaks_the_chain(tmp_path: Path) -> None:
         verify(path)
     assert str(caught.value) == (
         f"{path}: the hash chain breaks at sequence 2: the row of sequence 2 is missing (deleted)"
+    )
+
+
+@pytest.mark.parametrize("how", ["DROP TABLE segment", "DELETE FROM segment WHERE kind = 'fill'"])
+@pytest.mark.parametrize("command", [["status"], ["report"]], ids=lambda c: c[0])
+def test_a_backtest_journal_missing_blocks_is_refused_by_status_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], how: str
+) -> None:
+    """Its last row (a run's bookkeeping, in a table) is still there: the tail record
+    matches; the chain, which status and report check, does not."""
+    run = _backtest_dir(tmp_path / "run")
+    path = run / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run", "backtest"))
+    stamp = pd.Timestamp("2024-01-05", tz="UTC")
+    journal.append(SignalEvent(bar=100, timestamp=stamp, direction=1, confidence=1, probability=1))
+    journal.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER segment_no_delete")
+        db.execute(how)
+    capsys.readouterr()
+    assert main([*command, str(run)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"{path}: the hash chain breaks at sequence {1 if 'DROP' in how else 2}: the row of "
+        f"sequence {1 if 'DROP' in how else 2} is missing (deleted)\n",
     )
 
 

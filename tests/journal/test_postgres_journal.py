@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,8 +39,10 @@ from tradeloom.journal import (
     read_frames,
     read_info,
     read_rows,
+    stores,
     verify,
 )
+from tradeloom.journal.owner import new_folder_key
 from tradeloom.journal.postgres import NUL_STAND_IN, PostgresJournal
 
 SETTINGS = settings(
@@ -67,6 +70,16 @@ def _no_nul(event: Event) -> bool:
     return not any("\0" in t for f in fields(event) for t in _texts(getattr(event, f.name)))
 
 
+@contextmanager
+def one_folder_key() -> Iterator[None]:
+    """New journals get one run folder key: one run's journal, in either store, hashes
+    the same (each run folder has its own key otherwise, bound into the chain)."""
+    key = new_folder_key()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stores, "new_folder_key", lambda: key)
+        yield
+
+
 def _both(tmp_path: Path, pg: PgSchema, run_id: str) -> tuple[Path, Path]:
     """Two run directories of one run id: one journals to SQLite, one to PostgreSQL."""
     lite, post = tmp_path / "sqlite" / run_id, tmp_path / "pg" / run_id
@@ -85,11 +98,12 @@ def test_every_kind_reads_back_as_from_sqlite_with_the_same_chain(
     lite, post = _both(tmp, pg_schema, run_id)
     identity = RunIdentity("strategy", run_id, "paper")
     drawn = [data.draw(events(kind).filter(_no_nul)) for kind in sorted(KINDS)]
-    for run_dir, target in ((lite, None), (post, pg_schema.target)):
-        store = open_store(run_dir, identity, target, flush_every=17)
-        for event in drawn:
-            store.append(event)
-        store.close()
+    with one_folder_key():
+        for run_dir, target in ((lite, None), (post, pg_schema.target)):
+            store = open_store(run_dir, identity, target, flush_every=17)
+            for event in drawn:
+                store.append(event)
+            store.close()
     assert journal_path(lite).name == "journal.sqlite"
     assert journal_path(post).name == "journal.json"
     assert not (post / "journal.sqlite").exists()
@@ -131,12 +145,13 @@ def test_a_bulk_write_is_copied_with_the_rows_and_chain_of_sqlite(
             "message": pd.Categorical(["late", "late ü"] * (n // 2)),
         },
     )
-    for run_dir, target in ((lite, None), (post, pg_schema.target)):
-        store = open_store(run_dir, identity, target)
-        store.append(StaleData(bar=-1, message="first, appended"))
-        store.write_columns([fills, stale])
-        store.append(StaleData(bar=-1, message="last, appended"))
-        store.close()
+    with one_folder_key():
+        for run_dir, target in ((lite, None), (post, pg_schema.target)):
+            store = open_store(run_dir, identity, target)
+            store.append(StaleData(bar=-1, message="first, appended"))
+            store.write_columns([fills, stale])
+            store.append(StaleData(bar=-1, message="last, appended"))
+            store.close()
     pg_frames, lite_frames = read_frames(journal_path(post)), read_frames(journal_path(lite))
     for kind in KINDS:
         pd.testing.assert_frame_equal(pg_frames[kind], lite_frames[kind])

@@ -3,7 +3,9 @@
 Against the real server. Each commit writes a ``tails`` row (the run's row count and
 chain head) in its own transaction; ``journal verify``, ``status`` and a restart refuse a
 run whose last rows were deleted (the superuser with the triggers off), in one line, exit
-2. The sent-id mark of a run journaled there is its ``sent_marks`` rows.
+2. The sent-id mark of a run journaled there is its ``sent_marks`` rows. Another run
+folder's ``journal.json`` copied in is refused (the ``runs`` row names that folder's key),
+and so is a run missing a middle row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pg_server import PgSchema
 from tradeloom.cli.main import main
 from tradeloom.journal import JournalDamaged, RunIdentity, StaleData, journal_path, open_store
 from tradeloom.journal import verify as verify_journal
+from tradeloom.journal.owner import read_folder_key
 from tradeloom.journal.postgres import PostgresJournal
 from tradeloom.live.sent_mark import PgSentMark, check_sent_mark, open_sent_mark
 
@@ -121,3 +124,41 @@ def test_a_postgresql_runs_sent_mark_is_kept_in_the_database(
         assert open_sent_mark(run, store).sent == 2
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("command", [["journal", "verify"], ["status"], ["report"]])
+def test_another_postgresql_runs_journal_pointed_at_is_refused_in_one_line(
+    tmp_path: Path,
+    pg_schema: PgSchema,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Another run folder's ``journal.json`` copied in: the run it names, its rows and its
+    tail records all agree; its ``runs`` row names another run folder's key."""
+    mine, theirs = _run(tmp_path, pg_schema, "mine"), _run(tmp_path, pg_schema, "theirs")
+    (mine / "journal.json").write_bytes((theirs / "journal.json").read_bytes())
+    their_key, my_key = read_folder_key(theirs), read_folder_key(mine)
+    assert their_key is not None and my_key is not None
+    capsys.readouterr()
+    assert main([*command, str(mine)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"{mine / 'journal.json'}: another run's journal: its first record names run folder "
+        f"key {their_key[:12]}, {mine / 'folder.key'} is {my_key[:12]} (a journal and its "
+        "tail record copied from another run's folder); put the run's own journal back\n",
+    )
+
+
+def test_a_postgresql_run_missing_a_middle_row_is_refused_by_status(
+    tmp_path: Path, pg_schema: PgSchema, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path, pg_schema)
+    with pg_schema.connect() as db:
+        db.execute("SET session_replication_role = replica")  # the append-only triggers off
+        db.execute(f'DELETE FROM "{pg_schema.name}".stale_data WHERE seq = 5')  # type: ignore[arg-type]
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 2
+    assert capsys.readouterr().err == (
+        f"{run / 'journal.json'}: the hash chain breaks at sequence 5: the row of sequence 5 "
+        "is missing (deleted)\n"
+    )

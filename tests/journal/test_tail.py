@@ -1,15 +1,18 @@
-"""The journal's tail record: a cut tail or another run's journal, caught in one line.
+"""The journal's tail record and owner: a cut tail or another run's journal, caught in one line.
 
 ``journal verify``, ``status``, ``report`` and a restart (reopening the journal to
 append) each refuse, with exit 2 and one line naming the journal: the last row
-deleted, the last 20 deleted, another run's journal copied over this run's. An
-intact journal, and one whose last commit outran its record (a crash between the
-two), pass.
+deleted, the last 20 deleted, a middle row deleted, another run's journal copied over
+this run's (alone, or with its tail record from a folder of the same name and strategy
+file: the run folder's key tells them apart), the folder's key deleted. An intact
+journal, one whose last commit outran its record (a crash between the two), and a run
+folder moved whole, pass.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -23,9 +26,10 @@ from tradeloom.journal import (
     RunIdentity,
     SignalEvent,
     open_journal,
+    open_store,
     verify,
 )
-from tradeloom.journal.owner import strategy_digest
+from tradeloom.journal.owner import read_folder_key, strategy_digest
 from tradeloom.journal.schema import schema_of
 from tradeloom.journal.tail import read_tail, tail_path
 from tradeloom.reporting.outputs import write_strategy
@@ -206,3 +210,96 @@ def test_a_journal_from_before_tail_records_and_strategy_hashes_still_opens(
         assert main([*command, str(run)]) == 0, capsys.readouterr().err
     open_journal(path, RunIdentity("s", "run", "paper")).close()
     assert verify(path).rows == ROWS
+
+
+def _folder_run(folder: Path, rows: int = ROWS) -> Path:
+    """A run folder as `open_store` makes it: its journal bound to its ``folder.key``."""
+    folder.mkdir(parents=True)
+    document = {"name": "s"}
+    journal = open_store(folder, RunIdentity("s", folder.name, "paper", strategy_digest(document)))
+    for i in range(rows):
+        journal.append(
+            SignalEvent(bar=i, timestamp=TS, direction=1, confidence=0.5, probability=0.5)
+        )
+        journal.flush()
+    journal.close()
+    write_strategy(folder, document)
+    return folder
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
+def test_another_runs_journal_copied_with_its_tail_record_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Same strategy file, same folder name (``runs/<name>-<mode>`` in two working
+    directories), the journal and its tail record copied together: the folder's key
+    is what tells the runs apart."""
+    mine = _folder_run(tmp_path / "a" / "run")
+    theirs = _folder_run(tmp_path / "b" / "run", rows=40)
+    assert main(["journal", "verify", str(mine)]) == 0
+    for name in ("journal.sqlite", "journal.sqlite.tail"):
+        shutil.copyfile(theirs / name, mine / name)
+    mine_key, their_key = read_folder_key(mine), read_folder_key(theirs)
+    assert mine_key is not None and their_key is not None and mine_key != their_key
+    path = mine / "journal.sqlite"
+    line = (
+        f"{path}: another run's journal: its first record names run folder key "
+        f"{their_key[:12]}, {mine / 'folder.key'} is {mine_key[:12]} (a journal and its tail "
+        "record copied from another run's folder); put the run's own journal back"
+    )
+    assert _refused([*command, str(mine)], capsys) == line
+    with pytest.raises(JournalDamaged, match=f"^{re.escape(line)}$"):  # a restart
+        open_store(mine, RunIdentity("s", "run", "paper", strategy_digest({"name": "s"})))
+
+
+def test_a_run_folder_moved_whole_still_opens_and_its_key_deleted_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _folder_run(tmp_path / "run")
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(run, moved)
+    assert main(["journal", "verify", str(moved)]) == 0
+    identity = RunIdentity("s", "run", "paper", strategy_digest({"name": "s"}))
+    open_store(moved, identity).close()
+    key = read_folder_key(moved)
+    assert key is not None
+    (moved / "folder.key").unlink()
+    path = moved / "journal.sqlite"
+    assert _refused(["status", str(moved)], capsys) == (
+        f"{path}: its run folder's key {moved / 'folder.key'} is missing (the journal was "
+        f"created with key {key[:12]}): put the run's own folder.key back; a run folder is "
+        "moved or copied whole, never its journal alone"
+    )
+
+
+def test_a_tail_record_of_another_run_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record alone copied over (same run id, strategy, mode and row count)."""
+    mine = _folder_run(tmp_path / "a" / "run")
+    theirs = _folder_run(tmp_path / "b" / "run")
+    shutil.copyfile(theirs / "journal.sqlite.tail", mine / "journal.sqlite.tail")
+    mine_key, their_key = read_folder_key(mine), read_folder_key(theirs)
+    assert mine_key is not None and their_key is not None
+    assert _refused(["journal", "verify", str(mine)], capsys) == (
+        f"{mine / 'journal.sqlite'}: another run's journal (its first record names run "
+        f"folder key {mine_key[:12]}); this folder's tail record names run folder key "
+        f"{their_key[:12]}: put the run's own journal back"
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[-1])
+def test_a_deleted_middle_record_is_refused_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """The tail record still matches (the last row is there): the chain catches it."""
+    run = _run_dir(tmp_path / "run")
+    path = run / "journal.sqlite"
+    table = schema_of("signal").table
+    with sqlite3.connect(path) as db:
+        db.execute(f"DROP TRIGGER {table}_no_delete")
+        db.execute(f"DELETE FROM {table} WHERE seq = 12")
+    assert _refused([*command, str(run)], capsys) == (
+        f"{path}: the hash chain breaks at sequence 12: the row of sequence 12 is missing (deleted)"
+    )

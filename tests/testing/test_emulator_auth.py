@@ -172,6 +172,7 @@ MINIMAL_PARAMS = {
     "DELETE /fapi/v1/order": "symbol=BTCUSDT&orderId=1",
     "GET /fapi/v1/allOrders": "symbol=BTCUSDT",
     "GET /fapi/v1/userTrades": "symbol=BTCUSDT",
+    "GET /fapi/v1/ticker/24hr": "symbol=BTCUSDT",
     "POST /fapi/v1/leverage": "symbol=BTCUSDT&leverage=3",
     "POST /fapi/v1/marginType": "symbol=BTCUSDT&marginType=CROSSED",
 }

@@ -142,6 +142,32 @@ def test_a_swap_trades_on_fapi_only_and_shares_no_id_with_a_spot_market() -> Non
         ExchangeEmulator({"BTC/USDT": _bars(), SWAP: _bars()}, {"USDT": Decimal(1)})
 
 
+def test_what_binance_refuses_for_a_swap_is_refused_and_what_ccxt_reads_is_served() -> None:
+    """ccxt's own refusal (fetchOrderTrades), USD-M's windows and parameters, its ticker."""
+    with _emulator() as emulator:
+        client = emulator.client()
+        client.load_markets()
+        bought = client.create_order(SWAP, "market", "buy", 1.0)
+        with pytest.raises(ccxt.NotSupported, match=r"fetchOrderTrades\(\) supports spot markets"):
+            client.fetch_order_trades(bought["id"], SWAP)  # refused in the client, never sent
+        # ccxt reads a week from `since` (its own rule for linear swaps): USD-M serves 7 days
+        [trade] = client.fetch_my_trades(SWAP, bought["timestamp"], 1000)
+        assert (trade["order"], trade["amount"]) == (bought["id"], 1.0)
+        [ask] = emulator.requests("GET /fapi/v1/userTrades")
+        start, end = int(ask.params["startTime"]), int(ask.params["endTime"])
+        assert end - start == 7 * 86_400_000
+        with pytest.raises(
+            ccxt.BadRequest, match=r"-1127.*More than 168 hours between startTime and endTime"
+        ):
+            client.fetch_my_trades(SWAP, start, params={"endTime": end + 1})
+        with pytest.raises(ccxt.BadRequest, match=r"-1128.*Combination of optional parameters"):
+            client.fetch_my_trades(SWAP, start, params={"fromId": 1})
+        with pytest.raises(ccxt.BadRequest, match=r"More than 168 hours"):
+            client.fetch_orders(SWAP, start, params={"endTime": end + 1})
+        assert client.fetch_ticker(SWAP)["last"] == 105.0  # GET /fapi/v1/ticker/24hr
+        assert emulator.errors == []
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(

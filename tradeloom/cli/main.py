@@ -683,12 +683,12 @@ def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> in
 
 
 def _report(args: argparse.Namespace) -> int:
-    from tradeloom.journal import check_end, journal_path
+    from tradeloom.journal import journal_path, verify
     from tradeloom.reporting.report import write_report
 
     journal = journal_path(args.run_dir)
-    if journal.is_file():  # a cut journal, or another run's, reports nothing
-        check_end(journal)
+    if journal.is_file():  # a cut, broken or another run's journal reports nothing
+        verify(journal)
     path = write_report(args.run_dir)
     print(path)
     if args.open:

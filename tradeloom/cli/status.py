@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalDamaged, check_end, journal_path, read_frames, read_info
+from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info, verify
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
@@ -179,7 +179,7 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
             f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
             "'tradeloom run' wrote"
         )
-    check_end(journal)  # a cut journal, or another run's, shows nothing
+    verify(journal)  # a cut, broken or another run's journal shows nothing
     info = read_info(journal)
     try:
         frames = read_frames(journal, _KINDS)

@@ -37,6 +37,7 @@ RUN_OWNED = frozenset(
         "journal.sqlite-shm",
         "journal.sqlite-journal",
         "journal.json",
+        "folder.key",
         "live.pid",
         "KILL",
         "control",

@@ -8,8 +8,9 @@ sequence order::
     chain(seq)   = XXH64(u64le(digest(row seq)), seed=chain(seq - 1))
 
 ``words(meta)`` are the texts (see 3. below) of each key and value of ``format_version``,
-``strategy``, ``run_id`` and ``mode``, then of ``strategy_sha256`` and ``tail`` where the
-meta has them (`tradeloom.journal.owner`; a journal from before them has neither).
+``strategy``, ``run_id`` and ``mode``, then of ``strategy_sha256``, ``tail`` and
+``folder_key`` where the meta has them (`tradeloom.journal.owner`; a journal from before
+them has none).
 
 XXH64 is the 64-bit xxHash (its specification: github.com/Cyan4973/xxHash,
 ``doc/xxhash_spec.md``); any xxHash library recomputes a chain from the rows.
@@ -39,8 +40,8 @@ algorithm and the seed are public, so someone able to rewrite the file can rewri
 the whole chain. A cryptographic hash would not change that without a secret key or
 a head hash kept elsewhere; XXH64 is chosen because a backtest hashes its rows at
 well over a gigabyte per second in compiled code. Rows cut from the end of the
-journal leave a valid chain (they look like a crash before they were written); the
-restart's replay of the journal's bars is what catches those.
+journal leave a valid chain (they look like a crash before they were written): the tail
+record kept beside it catches those (`tradeloom.journal.tail`).
 """
 
 from __future__ import annotations

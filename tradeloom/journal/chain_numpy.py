@@ -3,22 +3,25 @@
 The same numbers as the kernels of `tradeloom.journal.chain` (the tests compare them
 with each other and with the ``xxhash`` library), computed with numpy's wrapping
 uint64 arithmetic, so that ``status`` (the chain seed) and ``journal verify`` (every
-row) answer without importing numba and compiling. Rows with the same number of words
-are hashed together, one numpy operation per word for the whole group; the chain
-itself, one row after another, runs on Python integers.
+row) answer without importing numba and compiling. Every row's words are laid out in
+one buffer by array operations (texts copied by one fancy-indexed assignment per text
+column), rows with the same number of words are hashed together, one numpy operation
+per word for the whole group; `chain_next` checks every stored link of the chain at
+once (each row's chain value from the one stored before it). Only a chain whose values
+are not stored row by row (inside a bulk write's blocks) is computed one row after
+another, on Python integers (`chain_values`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.journal.chain import ABSENT_TEXT, NULL_TEXT
+from tradeloom.journal.chain import ABSENT_TEXT
 
-__all__ = ["chain_values", "row_digests", "xxh64"]
+__all__ = ["chain_next", "chain_values", "row_digests", "xxh64"]
 
 _U = np.uint64
 _P1, _P2, _P3, _P4, _P5 = (
@@ -75,25 +78,42 @@ def xxh64(words: npt.NDArray[np.uint64], seed: int = 0) -> npt.NDArray[np.uint64
         return h ^ (h >> _U(32))
 
 
-def _chain_one(digest: int, previous: int) -> int:
-    # XXH64 of one word's 8 bytes, unrolled, on Python integers
-    lane = (digest * _P2) & _MASK
-    lane = (((lane << 31) | (lane >> 33)) & _MASK) * _P1 & _MASK
-    h = ((previous + _P5 + 8) & _MASK) ^ lane
-    h = ((((h << 27) | (h >> 37)) & _MASK) * _P1 + _P4) & _MASK
-    h = ((h ^ (h >> 33)) * _P2) & _MASK
-    h = ((h ^ (h >> 29)) * _P3) & _MASK
-    return h ^ (h >> 32)
-
-
 def chain_values(digests: Iterable[int], seed: int) -> npt.NDArray[np.uint64]:
     """Return the chain value after each digest (in sequence order), starting at ``seed``."""
-    out = []
+    out: list[int] = []
+    append = out.append
     h = int(seed)
+    p1, p2, p3, p4, start, mask = _P1, _P2, _P3, _P4, _P5 + 8, _MASK
+    # XXH64 of one word's 8 bytes, unrolled, on Python integers: verify's one per-row loop
     for digest in digests:
-        h = _chain_one(int(digest), h)
-        out.append(h)
+        lane = (int(digest) * p2) & mask
+        lane = (((lane << 31) | (lane >> 33)) & mask) * p1 & mask
+        h = ((h + start) & mask) ^ lane
+        h = ((((h << 27) | (h >> 37)) & mask) * p1 + p4) & mask
+        h = ((h ^ (h >> 33)) * p2) & mask
+        h = ((h ^ (h >> 29)) * p3) & mask
+        h ^= h >> 32
+        append(h)
     return np.array(out, dtype=np.uint64)
+
+
+def chain_next(
+    digests: npt.NDArray[np.uint64], previous: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint64]:
+    """Return each row's chain value from its digest and the chain value before it.
+
+    Elementwise: ``chain_values([digests[i]], previous[i])[0]`` for every ``i`` at once,
+    so that a journal whose rows each store their chain value has every link checked in
+    a few array operations.
+    """
+    d = np.asarray(digests, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        lane = _rotl(d * _U(_P2), 31) * _U(_P1)
+        h = (np.asarray(previous, dtype=np.uint64) + _U(_P5 + 8)) ^ lane
+        h = _rotl(h, 27) * _U(_P1) + _U(_P4)
+        h = (h ^ (h >> _U(33))) * _U(_P2)
+        h = (h ^ (h >> _U(29))) * _U(_P3)
+        return h ^ (h >> _U(32))
 
 
 def row_digests(
@@ -105,26 +125,40 @@ def row_digests(
 ) -> npt.NDArray[np.uint64]:
     """Return each row's digest from its columns, as `tradeloom.journal.chain.row_digests`."""
     rows = fixed.shape[0]
+    if rows == 0:
+        return np.zeros(0, dtype=np.uint64)
     head = np.concatenate(
         [fixed.astype(np.int64).view(np.uint64), np.broadcast_to(kind, (rows, len(kind)))], axis=1
     )
-    data = blob.tobytes()
-    groups: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
-    for i in range(rows):
-        parts = [head[i].tobytes()]
-        for length, start in zip(lengths[i].tolist(), starts[i].tolist(), strict=True):
-            if length == ABSENT_TEXT:
-                continue
-            if length < 0:
-                parts.append(NULL_TEXT.to_bytes(8, "little"))
-                continue
-            parts.append(length.to_bytes(8, "little"))
-            parts.append(data[start : start + length] + b"\0" * (-length % 8))
-        words = b"".join(parts)
-        groups[len(words) // 8].append((i, words))
+    width = head.shape[1]
+    # each text's words: none (an empty added field), one (NULL, or empty: its length
+    # word), or its length word and its bytes zero-padded to whole words
+    sizes = np.where(lengths == ABSENT_TEXT, 0, np.where(lengths <= 0, 1, 1 + (lengths + 7) // 8))
+    total = width + sizes.sum(axis=1)
+    ends = np.cumsum(total)
+    offsets = ends - total
+    words = np.zeros(int(ends[-1]), dtype=np.uint64)
+    words[offsets[:, None] + np.arange(width)] = head
+    data = words.view(np.uint8)
+    at = offsets + width
+    for j in range(lengths.shape[1]):
+        length = lengths[:, j]
+        present = length != ABSENT_TEXT
+        # a NULL's length -1 is, as uint64, the NULL word itself
+        words[at[present]] = length[present].view(np.uint64)
+        held = length > 0
+        if bool(held.any()):
+            count = length[held]
+            first = np.cumsum(count) - count
+            step = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(first, count)
+            target = np.repeat((at[held] + 1) * 8, count) + step
+            data[target] = blob[np.repeat(starts[held, j], count) + step]
+        at = at + sizes[:, j]
     out = np.empty(rows, dtype=np.uint64)
-    for n, members in groups.items():
-        index = np.array([i for i, _ in members], dtype=np.intp)
-        matrix = np.frombuffer(b"".join(w for _, w in members), dtype=np.uint64)
-        out[index] = xxh64(matrix.reshape(len(members), n))
+    order = np.argsort(total, kind="stable")
+    grouped = total[order]
+    cuts = np.flatnonzero(np.diff(grouped)) + 1
+    for members in np.split(order, cuts):
+        n = int(total[members[0]])
+        out[members] = xxh64(words[offsets[members][:, None] + np.arange(n)])
     return out

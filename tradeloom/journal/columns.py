@@ -31,6 +31,7 @@ __all__ = [
     "PreparedBatch",
     "Texts",
     "chain_batches",
+    "column_digests",
     "digests_of",
     "prepare",
     "stored_digests",
@@ -101,8 +102,8 @@ def prepare(
             given = batch.columns[column.name]
         elif column.name in defaults:
             given = defaults[column.name]
-            if column.codec in (Codec.JSON, Codec.FLOAT_MAP):
-                given = [given] * n
+            if column.codec in (Codec.JSON, Codec.FLOAT_MAP) or given is None:
+                given = [given] * n  # one value per row (None: an optional text's NULL)
         else:
             raise JournalValueError(f"{schema.kind}: the column {column.name!r} is missing")
         where = f"{schema.kind}.{column.name}"
@@ -161,11 +162,17 @@ def stored_digests(schema: Schema, rows: Sequence[Sequence[Any]]) -> npt.NDArray
 
     Texts may be ``bytes`` (read with ``text_factory=bytes``): they hash as stored.
     """
-    n = len(rows)
-    if n == 0:
+    if len(rows) == 0:
         return np.zeros(0, np.uint64)
-    columns = list(zip(*rows, strict=True))
+    return column_digests(schema, list(zip(*rows, strict=True)))
+
+
+def column_digests(schema: Schema, columns: Sequence[Sequence[Any]]) -> npt.NDArray[np.uint64]:
+    """Return the digests of stored rows given as columns: ``seq``, then the schema's
+    columns (`stored_digests`' rows transposed, without their ``hash``)."""
     seq = np.asarray(columns[0], dtype=np.int64)
+    if len(seq) == 0:
+        return np.zeros(0, np.uint64)
     fixed: list[npt.NDArray[Any]] = []
     texts: list[Texts] = []
     for j, column in enumerate(schema.columns, start=1):

@@ -4,8 +4,12 @@ Layout (in one schema, ``tradeloom`` unless the strategy file names another):
 
 - ``journal_meta(key, value)``: ``format_version`` (`FORMAT_VERSION`) and ``tradeloom``
   (the version that created the tables). A database of another format is refused.
-- ``runs(run_id, strategy, mode, format_version, tradeloom, created_at)``: one row per
-  run; a run id belongs to one strategy and mode for ever.
+- ``runs(run_id, strategy, mode, format_version, tradeloom, created_at, strategy_sha256,
+  tail, folder_key)``: one row per run, its meta (the last three bound into its chain's
+  seed where set, `tradeloom.journal.owner`); a run id belongs to one strategy and mode
+  for ever;
+- ``tails`` and ``sent_marks``: a run's tail records and a live run's sent-id marks
+  (`tradeloom.journal.tail`, `tradeloom.live.sent_mark`);
 - one table per kind, with the SQLite table's columns after ``run_id``; the primary key
   is ``(run_id, seq)``; the rows of a run are chained across tables in ``seq`` order
   exactly as in SQLite (`tradeloom.journal.chain`, seeded by the run's identity), so a
@@ -131,7 +135,8 @@ def create_sql(schema: str) -> list[str]:
         f"CREATE TABLE {_name(schema, 'runs')} (run_id TEXT PRIMARY KEY, "
         "strategy TEXT NOT NULL, mode TEXT NOT NULL, format_version INTEGER NOT NULL, "
         "tradeloom TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
-        "strategy_sha256 TEXT NOT NULL DEFAULT '', tail TEXT NOT NULL DEFAULT '')",
+        "strategy_sha256 TEXT NOT NULL DEFAULT '', tail TEXT NOT NULL DEFAULT '', "
+        "folder_key TEXT NOT NULL DEFAULT '')",
     ]
     statements += [sql for table in _PROOF_TABLES for sql in _proof_table(schema, table)]
     tables = ["journal_meta", "runs", *_PROOF_TABLES]
@@ -165,6 +170,11 @@ def create_sql(schema: str) -> list[str]:
     return statements
 
 
+_RUN_COLUMNS = ("strategy_sha256", "tail", "folder_key")
+"""Columns added to ``runs`` after the format's first release, bound into a run's chain
+seed where set (`tradeloom.journal.owner`): the strategy document's hash, that the run
+keeps tail records, and its run folder's key."""
+
 _PROOF_TABLES = ("tails", "sent_marks")
 """Tables added after the format's first release (a database made before gets them):
 ``tails`` (id, run_id, rows, head): a row per commit, in its transaction, saying how many rows
@@ -187,10 +197,10 @@ def _proof_table(schema: str, table: str) -> list[str]:
 
 def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
     """Give a database made before them the `_PROOF_TABLES`, append-only as the others,
-    and ``runs`` its ``strategy_sha256`` and ``tail`` columns (its runs read them '')."""
+    and ``runs`` its `_RUN_COLUMNS` (its runs read them '')."""
     function = _name(schema, "append_only")
     runs = _name(schema, "runs")
-    for column in ("strategy_sha256", "tail"):
+    for column in _RUN_COLUMNS:
         db.execute(
             f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''"  # type: ignore[arg-type]
         )
@@ -314,19 +324,20 @@ def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict
         return None
     _check_version(target, version, "nothing was read")
     runs = _name(target.schema, "runs")
-    bound = db.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s "
-        "AND table_name = 'runs' AND column_name IN ('strategy_sha256', 'tail')",
+    found = db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = 'runs'",
         (target.schema,),
-    ).fetchone()
-    extra = ", strategy_sha256, tail" if bound is not None and bound[0] == 2 else ", '', ''"
+    ).fetchall()
+    columns = {str(c[0]) for c in found}
+    extra = "".join(f", {c}" if c in columns else ", ''" for c in _RUN_COLUMNS)
     row = db.execute(
         f"SELECT strategy, mode, format_version, tradeloom{extra} FROM {runs} WHERE run_id = %s",  # type: ignore[arg-type]
         (run_id,),
     ).fetchone()
     if row is None:
         return None
-    strategy, mode, fmt, made_by, digest, tail = row
+    strategy, mode, fmt, made_by, digest, tail, folder_key = row
     meta = {
         "format_version": str(fmt),
         "strategy": strategy,
@@ -339,6 +350,8 @@ def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict
         meta["strategy_sha256"] = digest
     if tail:
         meta["tail"] = tail
+    if folder_key:
+        meta["folder_key"] = folder_key
     return meta
 
 
@@ -486,7 +499,7 @@ class PostgresJournal:
         runs = _name(target.schema, "runs")
         inserted = db.execute(
             f"INSERT INTO {runs} (run_id, strategy, mode, format_version, tradeloom, "
-            "strategy_sha256, tail) VALUES (%s, %s, %s, %s, %s, %s, '1') "
+            "strategy_sha256, tail, folder_key) VALUES (%s, %s, %s, %s, %s, %s, '1', %s) "
             "ON CONFLICT (run_id) DO NOTHING",
             (
                 identity.run_id,
@@ -495,6 +508,7 @@ class PostgresJournal:
                 FORMAT_VERSION,
                 __version__,
                 identity.strategy_sha256,
+                identity.folder_key,
             ),
         ).rowcount
         meta = read_run(db, target, identity.run_id)

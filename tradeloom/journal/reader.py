@@ -7,11 +7,13 @@ Each function takes the journal's path: a ``journal.sqlite`` file, or a run dire
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import heapq
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.journal import chain_numpy
 from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
-from tradeloom.journal.chain_numpy import chain_values
-from tradeloom.journal.columns import stored_digests
+from tradeloom.journal.columns import column_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
 from tradeloom.journal.events import KINDS, RUN_KINDS, Event
 from tradeloom.journal.location import POINTER_FILE
+from tradeloom.journal.owner import check_owner
 from tradeloom.journal.schema import (
     Codec,
     JournalValueError,
@@ -33,17 +36,16 @@ from tradeloom.journal.schema import (
     schema_of,
     value_decoder,
 )
-from tradeloom.journal.source import Source, open_pg_source, open_source
-from tradeloom.journal.sqlite import chain_seed, connect, last_row
+from tradeloom.journal.source import Source, open_source
+from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import RunIdentity
-from tradeloom.journal.tail import check_tail, compare_tail
+from tradeloom.journal.tail import check_tail, compare_tail, read_tail
 
 __all__ = [
     "EventFollower",
     "JournalInfo",
     "Row",
     "Verified",
-    "check_end",
     "journal_digest",
     "read_events",
     "read_frame",
@@ -262,72 +264,72 @@ def read_frames(
 def verify(path: Path) -> Verified:
     """Check the hash chain of every row; return the row count and the head.
 
+    Every row of a kind's table stores its chain value, so each link (a row's value
+    from its digest and the value stored before it) is checked for every row at once
+    (`chain_numpy.chain_next`); only the rows inside a bulk write's blocks, whose block
+    stores the value after its last row alone, are chained one after another. A few
+    array operations per kind and per link, whatever the journal's length: ``status``
+    and ``report`` run it before they read a journal.
+
     Raises:
         ChainBroken: A row is missing, duplicated, or does not match its hash (edited,
             inserted or damaged); the message names the first bad sequence number.
-        JournalError: Not a readable journal.
+        JournalError: Not a readable journal, its tail record says it was cut, or it
+            is another run's (`tradeloom.journal.tail`).
     """
+    # a SQLite journal's record before its rows: it is written after each commit, so
+    # a journal that a run is writing is never behind a record read earlier
+    beside = None if path.name == POINTER_FILE else read_tail(path)
     source = open_source(path)
     meta = source.meta
     source.stored_texts()  # texts hash as stored, even bytes that are not UTF-8
-    source.snapshot()  # the rows and the tail record as of one moment
-    seqs, digests, stored, checked = [], [], [], []
-    problems: list[tuple[int, int, str]] = []  # seq, structural first, what breaks
-    ends: dict[int, Block] = {}  # a block by its last row
-    try:
-        record = source.stored_tail()
-        for kind in KINDS:
-            schema = schema_of(kind)
-            rows = list(source.table_rows(schema))
-            for row in rows:
-                if not (isinstance(row[0], int) and isinstance(row[-1], int)):
-                    raise JournalDamaged(
-                        f"{path}: a {schema.table} row has no sequence number or hash (damaged)"
-                    )
-            if rows:
-                seqs.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
-                stored.append(np.fromiter((r[-1] for r in rows), np.int64, len(rows)))
-                digests.append(stored_digests(schema, [r[:-1] for r in rows]))
-                checked.append(np.ones(len(rows), dtype=bool))
-            for block in source.blocks(schema):
-                found = block.digests(compiled=False)
-                if block_digest(found, compiled=False) != block.digest:
-                    problems.append(
-                        (
-                            block.first,
-                            1,
-                            f"{_breaks_in(block)} its bytes do not "
-                            "match its digest (edited or damaged after it was written)",
-                        )
-                    )
-                # a block holds the chain value after its last row
-                hashes = np.zeros(len(found), dtype=np.uint64)
-                hashes[-1] = block.hash
-                ends[block.last] = block
-                seqs.append(block.seq)
-                stored.append(hashes.view(np.int64))
-                digests.append(found)
-                checked.append(np.arange(len(found)) == len(found) - 1)
-    finally:
-        source.close()
-    seed = f"{chain_seed(meta):016x}"
+    source.snapshot()  # the rows (and a PostgreSQL run's record) as of one moment
+    seqs, digests, stored, known = [], [], [], []
+    blocks: list[Block] = []
+    with _collector_paused():
+        try:
+            record = source.stored_tail()
+            for kind in KINDS:
+                schema = schema_of(kind)
+                rows = list(source.table_rows(schema))
+                if rows:
+                    columns = list(zip(*rows, strict=True))  # seq, the kind's columns, hash
+                    seqs.append(_integers(path, schema, columns[0]))
+                    stored.append(_integers(path, schema, columns[-1]))
+                    digests.append(column_digests(schema, columns[:-1]))
+                    known.append(np.ones(len(rows), dtype=bool))
+                for block in source.blocks(schema):
+                    found = block.digests(compiled=False)
+                    # a block holds the chain value after its last row
+                    hashes = np.zeros(len(found), dtype=np.uint64)
+                    hashes[-1] = block.hash
+                    blocks.append(block)
+                    seqs.append(block.seq)
+                    stored.append(hashes.view(np.int64))
+                    digests.append(found)
+                    known.append(np.arange(len(found)) == len(found) - 1)
+        finally:
+            source.close()
+    seed = chain_seed(meta)
 
     def check_end(rows: int, head_at: Callable[[int], str | None]) -> None:
         if record is None:
-            check_tail(path, meta, rows, head_at)
-        else:
+            check_tail(path, meta, rows, head_at, record=beside)  # its owner too
+        else:  # a PostgreSQL run's record: its last ``tails`` row
+            check_owner(path, meta)
             compare_tail(path, meta, record, rows, head_at)
 
     if not seqs:
-        check_end(0, lambda n: seed if n == 0 else None)
-        return Verified(0, seed)
+        check_end(0, lambda n: f"{seed:016x}" if n == 0 else None)
+        return Verified(0, f"{seed:016x}")
     seq = np.concatenate(seqs)
     order = np.argsort(seq, kind="stable")
     seq = seq[order]
     digest = np.concatenate(digests)[order]
     hashes = np.concatenate(stored)[order].view(np.uint64)
-    mask = np.concatenate(checked)[order]
-    chained = chain_values(digest.tolist(), chain_seed(meta))
+    mask = np.concatenate(known)[order]
+    chained, bad = _chain_checked(digest, hashes, mask, seed)
+    problems: list[tuple[int, int, str]] = []  # seq, structural first, what breaks
     expected = np.arange(1, len(seq) + 1, dtype=np.int64)
     off = np.flatnonzero(seq != expected)
     if len(off):
@@ -349,13 +351,13 @@ def verify(path: Path) -> Verified:
                     f"{_breaks_at(missing)} the row of sequence {missing} is missing (deleted)",
                 )
             )
-    bad = np.flatnonzero((chained != hashes) & mask)
     if len(bad):
+        ends = {block.last: block for block in blocks}
         s = int(seq[int(bad[0])])
-        if s in ends and ends[s].last == s and len(ends[s].seq) > 0:
-            block = ends[s]
+        ended = ends.get(s)
+        if ended is not None and len(ended.seq) > 0:
             why = (
-                f"{_breaks_in(block)} the chain after its last row is not its hash (rows "
+                f"{_breaks_in(ended)} the chain after its last row is not its hash (rows "
                 "before it edited, or a block of another journal)"
             )
         else:
@@ -366,45 +368,92 @@ def verify(path: Path) -> Verified:
         if s == 1:
             why += ", or the meta table was edited"
         problems.append((s, 1, why))
+        # which block's bytes changed: its digest says (read only when the chain broke)
+        for block in blocks:
+            if block_digest(block.digests(compiled=False), compiled=False) != block.digest:
+                problems.append(
+                    (
+                        block.first,
+                        1,
+                        f"{_breaks_in(block)} its bytes do not "
+                        "match its digest (edited or damaged after it was written)",
+                    )
+                )
     if problems:
         s, _, why = min(problems)
         raise ChainBroken(f"{path}: {why}", s)
 
     def head_at(rows: int) -> str | None:
         if rows == 0:
-            return seed
+            return f"{seed:016x}"
         return f"{int(chained[rows - 1]):016x}" if rows <= len(chained) else None
 
     check_end(len(seq), head_at)
     return Verified(len(seq), f"{int(chained[-1]):016x}")
 
 
-def check_end(path: Path) -> None:
-    """Refuse a journal its tail record says was cut or is another run's (one line).
-
-    The cheap check of `tradeloom.journal.tail` (the row count and the owner) that
-    ``status`` and ``report`` run before they read; ``verify`` checks the head too.
-    A PostgreSQL run's record is its last ``tails`` row.
-
-    Raises:
-        JournalError: Not a readable journal, cut, or another run's.
-    """
-    if path.name == POINTER_FILE:
-        source = open_pg_source(path)
-        try:
-            source.snapshot()
-            record, rows = source.stored_tail(), source.last_seq()
-        finally:
-            source.close()
-        if record is not None:
-            compare_tail(path, source.meta, record, rows)
-        return
-    db, meta = connect(path)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a journal's rows are read: a big
+    journal's are millions of tuples (none in a cycle), which the collector would scan
+    again and again (40% of verify's time on 150,000 live bars)."""
+    paused = gc.isenabled()
+    gc.disable()
     try:
-        rows, _ = last_row(path, db, meta)
+        yield
     finally:
-        db.close()
-    check_tail(path, meta, rows)
+        if paused:
+            gc.enable()
+
+
+def _integers(path: Path, schema: Schema, values: tuple[Any, ...]) -> np.ndarray:
+    """A table's ``seq`` or ``hash`` column, as int64 (a damaged row's other value refused)."""
+    if all(type(v) is int for v in values):
+        return np.array(values, dtype=np.int64)
+    raise JournalDamaged(f"{path}: a {schema.table} row has no sequence number or hash (damaged)")
+
+
+def _chain_checked(
+    digest: np.ndarray, stored: np.ndarray, known: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check every link of the chain; return the chain values and the bad rows' indices.
+
+    Args:
+        digest: Each row's digest, in sequence order.
+        stored: Each row's stored chain value (where ``known``).
+        known: Whether the row stores its value (a block's rows but its last do not).
+        seed: The chain value before the first row.
+
+    A row whose previous value is stored is checked from that value, all such rows at
+    once; a stretch of rows inside blocks is chained from the value before it, one row
+    after another, up to the stored value after it.
+    """
+    n = len(digest)
+    chained = stored.copy()
+    previous = np.empty(n, dtype=np.uint64)
+    previous[0] = np.uint64(seed)
+    previous[1:] = stored[:-1]
+    linked = np.ones(n, dtype=bool)
+    linked[1:] = known[:-1]
+    found = np.zeros(n, dtype=bool)
+    direct = linked & known
+    value = chain_numpy.chain_next(digest[direct], previous[direct])
+    found[direct] = value != stored[direct]
+    bad = np.flatnonzero(found)
+    first_bad = int(bad[0]) if len(bad) else n
+    anchors = np.flatnonzero(known)
+    for start in np.flatnonzero(~known & linked).tolist():
+        if start >= first_bad:
+            break  # the first break is found: the rest is not needed
+        at = int(np.searchsorted(anchors, start))
+        stop = int(anchors[at]) if at < len(anchors) else n
+        before = int(seed) if start == 0 else int(chained[start - 1])
+        values = chain_numpy.chain_values(digest[start : stop + 1].tolist(), before)
+        chained[start : start + len(values)] = values
+        if stop < n and int(values[-1]) != int(stored[stop]):
+            found[stop] = True
+            first_bad = min(first_bad, stop)
+    return chained, np.flatnonzero(found)
 
 
 def journal_digest(path: Path, *, exclude: Iterable[str] = RUN_KINDS) -> str:

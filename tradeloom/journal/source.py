@@ -22,7 +22,7 @@ from tradeloom.journal.schema import Schema
 from tradeloom.journal.sqlite import READ_ERRORS, connect, damage, stored_columns
 from tradeloom.journal.tail import TailRecord
 
-__all__ = ["Source", "open_pg_source", "open_source"]
+__all__ = ["Source", "open_source"]
 
 
 class Source(Protocol):
@@ -92,15 +92,6 @@ def open_source(path: Path) -> Source:
     if path.name == POINTER_FILE and path.is_file():
         return _PgSource(path)
     return _SqliteSource(path)
-
-
-def open_pg_source(path: Path) -> _PgSource:
-    """Open the PostgreSQL run a run directory's ``journal.json`` names.
-
-    Raises:
-        JournalError: As `open_source`.
-    """
-    return _PgSource(path)
 
 
 class _SqliteSource:

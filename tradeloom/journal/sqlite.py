@@ -3,8 +3,10 @@
 Layout (format `FORMAT_VERSION`):
 
 - ``meta(key, value)``: ``format_version``, ``strategy``, ``run_id``, ``mode`` and
-  ``tradeloom`` (the version that created the file). The chain starts from a hash of
-  the first four, so an edited meta breaks it at the first row.
+  ``tradeloom`` (the version that created the file), and in a run's journal
+  ``strategy_sha256``, ``tail`` and ``folder_key`` (`tradeloom.journal.owner`). The
+  chain starts from a hash of all but ``tradeloom``, so an edited meta breaks it at
+  the first row.
 - one table per kind (`tradeloom.journal.schema`), its rows chained across tables
   in ``seq`` order;
 - ``segment`` (format 3): the rows of bulk writes, as typed columnar blocks
@@ -65,7 +67,7 @@ from tradeloom.journal.errors import (
 from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
 from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
-from tradeloom.journal.tail import TailCut, TailRecord, check_tail, write_tail
+from tradeloom.journal.tail import TailCut, check_tail, tail_of, write_tail
 from tradeloom.safe_files import UnreadableFile, read_head
 
 __all__ = [
@@ -85,10 +87,10 @@ INSERT_ROWS = 100
 
 _HEADER = b"SQLite format 3\x00"
 _META_KEYS = ("format_version", "strategy", "run_id", "mode")
-_BOUND_KEYS = ("strategy_sha256", "tail")
+_BOUND_KEYS = ("strategy_sha256", "tail", "folder_key")
 """Meta keys bound into the chain when present (a journal from before them has none):
-the strategy document's hash and that the journal keeps a tail record
-(`tradeloom.journal.owner`, `tradeloom.journal.tail`)."""
+the strategy document's hash, that the journal keeps a tail record, and the key of the
+run folder it was created in (`tradeloom.journal.owner`, `tradeloom.journal.tail`)."""
 
 
 def chain_seed(meta: dict[str, str]) -> int:
@@ -262,15 +264,7 @@ class SqliteJournal:
 
     def _write_tail(self) -> None:
         """Record where the committed journal ends (`tradeloom.journal.tail`)."""
-        meta = self._meta
-        record = TailRecord(
-            meta.get("run_id", ""),
-            meta.get("strategy", ""),
-            meta.get("mode", ""),
-            self._seq,
-            f"{self._head:016x}",
-        )
-        write_tail(self.path, record)
+        write_tail(self.path, tail_of(self._meta, self._seq, self._head))
 
     def _configure(self) -> None:
         self._db.execute("PRAGMA synchronous=FULL")
@@ -496,7 +490,10 @@ def _meta_entries(identity: RunIdentity) -> list[tuple[str, str]]:
     entries = list(zip(_META_KEYS, values, strict=True))
     if identity.strategy_sha256:
         entries.append(("strategy_sha256", identity.strategy_sha256))
-    return [*entries, ("tail", "1")]
+    entries.append(("tail", "1"))
+    if identity.folder_key:
+        entries.append(("folder_key", identity.folder_key))
+    return entries
 
 
 PAGE_SIZES = {"paper": 4096, "live": 4096}

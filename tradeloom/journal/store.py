@@ -52,13 +52,16 @@ class RunIdentity:
         mode: ``backtest``, ``paper``, ``live`` or ``check-lookahead``.
         strategy_sha256: The SHA-256 of the resolved strategy document the run writes
             as its ``strategy.yaml`` (`tradeloom.journal.owner.strategy_digest`); bound
-            into a new SQLite journal's chain ('': none).
+            into a new journal's chain ('': none).
+        folder_key: The key of the run folder (`tradeloom.journal.owner`), bound into
+            a new journal's chain ('': none); `tradeloom.journal.open_store` makes it.
     """
 
     strategy: str
     run_id: str
     mode: str
     strategy_sha256: str = ""
+    folder_key: str = ""
 
 
 @dataclass(frozen=True)

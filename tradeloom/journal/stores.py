@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tradeloom.journal.errors import JournalOwnerError
@@ -12,6 +13,7 @@ from tradeloom.journal.location import (
     read_pointer,
     write_pointer,
 )
+from tradeloom.journal.owner import new_folder_key, write_folder_key
 from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.store import JournalStore, RunIdentity
 from tradeloom.safe_files import UnreadableFile, read_json
@@ -28,6 +30,10 @@ def open_store(
     accept_cut: bool = False,
 ) -> JournalStore:
     """Create the journal of ``identity`` (run ``run_dir``), or reopen it to append.
+
+    A new journal gets a new run folder key, ``run_dir/folder.key``, bound into its
+    first record (`tradeloom.journal.owner`): written before a SQLite journal is
+    created, and once the database has accepted a PostgreSQL run.
 
     Args:
         run_dir: The run directory; it must exist. Its journal is ``journal.sqlite``
@@ -54,6 +60,9 @@ def open_store(
                 f"{run_dir}: its journal is in {recorded}; the strategy file has no "
                 "journal.url: give the same journal section, or another run directory"
             )
+        if not (sqlite.exists() or sqlite.is_symlink()):
+            identity = replace(identity, folder_key=new_folder_key())
+            write_folder_key(run_dir, identity.folder_key)  # before the journal names it
         return SqliteJournal(sqlite, identity, flush_every=flush_every, accept_cut=accept_cut)
     if sqlite.exists():
         raise JournalOwnerError(
@@ -70,8 +79,12 @@ def open_store(
     from tradeloom.journal.postgres import PostgresJournal
 
     new = not pointer.exists()
+    if new:
+        identity = replace(identity, folder_key=new_folder_key())
     store = PostgresJournal(target, identity, flush_every=flush_every, new=new)
     try:
+        if new:  # once the database has accepted the run, before the folder points at it
+            write_folder_key(run_dir, identity.folder_key)
         write_pointer(run_dir, target, identity.run_id)
     except BaseException:
         store.close()

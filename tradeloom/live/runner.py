@@ -47,6 +47,7 @@ from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
+from tradeloom.engine.universe_checks import declared_symbols
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
@@ -91,7 +92,6 @@ from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.features.steps import LiveRows
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
-    KnownSymbols,
     LiveFeed,
     LiveUniverseFeed,
     MultiVenue,
@@ -255,15 +255,13 @@ class LiveRunner:
             strategy_digest(self.config.document),  # the strategy.yaml it writes
         )
         # A live run on one market can ask it what it sent beyond a journal that lost its
-        # tail (`tradeloom.live.sent_lookup`). Paper's venue is the journal; a universe,
-        # a portfolio file and a router refuse a journal that lost durable rows: which
-        # of their books, markets and children an id beyond it was is not for a lookup
-        # to guess.
+        # tail (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a
+        # universe's, a portfolio file's and a router's restarts refuse a cut journal
         venue_can_tell = (
             self.mode == "live"
             and self.portfolio is None
-            and not (isinstance(self.p.data, KnownSymbols) and self.p.data.symbol_count() > 1)
             and not isinstance(self.p.venue, MultiVenue)
+            and declared_symbols(self.p.data) == 1
         )
         cut = False
         if path.exists() or path.is_symlink():

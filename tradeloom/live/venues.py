@@ -98,6 +98,16 @@ def market_venue(
                 f"{symbol} (the data's symbol) to trade"
             )
         market = venue.client.market(symbol)
+    missing = venue.calls.capabilities.missing()
+    if missing:  # asked, not assumed: refused before anything is sent
+        account = live_account(runner.config, runner.p.data, runner.p.venue)
+        assert not isinstance(account, Problem)  # trading_client checked it
+        path = account[0]
+        raise UserError(
+            f"{runner.config.locate(path)} {path}: {venue.calls.capabilities.describe(symbol)} "
+            f"cannot be traded live: ccxt has no {', '.join(missing)} for it "
+            "(tradeloom.plugins.execution.ccxt_capabilities lists what a live run needs)"
+        )
     return venue, market
 
 

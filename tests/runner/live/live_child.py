@@ -21,7 +21,10 @@ Imported as the plugin ``live_child`` (the crash tests' strategy lists it under
   ``before_send``);
 - ``fallback:N``: at the N-th market order a limit order falls back to, after the
   exchange confirmed the limit order's cancel, before the market order's intent is
-  journaled (the script wraps the venue's ``submit``).
+  journaled (the script wraps the venue's ``submit``);
+- ``sent:N``: right after the N-th order request came back from the exchange (sent,
+  and answered), before anything of its answer is journaled (the script wraps the
+  market's ccxt ``create_order``).
 
 Counts start at the process's start; a restart's replay tells observers nothing.
 """
@@ -45,7 +48,7 @@ run validates its strategy file (a signal during start-up)."""
 _point, _, _nth = os.environ.get(CRASH_ENV, "").partition(":")
 if os.environ.get(SIGNAL_ENV) and __name__ != "__main__":  # imported as the plugin
     os.kill(os.getpid(), signal.SIGTERM)
-_counts = {"order": 0, "fill": 0, "intent": 0, "fallback": 0}
+_counts = {"order": 0, "fill": 0, "intent": 0, "fallback": 0, "sent": 0}
 
 
 def _reached(point: str) -> None:
@@ -93,6 +96,19 @@ def _arm_fallback() -> None:
     CcxtVenue.submit = die_at_fallback  # type: ignore[method-assign]
 
 
+def _arm_sent() -> None:
+    from tradeloom.plugins.execution.ccxt_capabilities import MarketCalls
+
+    create_order = MarketCalls.create_order
+
+    def sent_then_die(self: MarketCalls, *args: Any) -> Any:
+        answer = create_order(self, *args)
+        _reached("sent")
+        return answer
+
+    MarketCalls.create_order = sent_then_die  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> int:
     """Run ``tradeloom run`` in live mode against the emulator at ``argv[0]``."""
     url, strategy, run_dir, *rest = argv
@@ -104,6 +120,8 @@ def main(argv: list[str]) -> int:
         _arm_intent()
     if _point == "fallback":
         _arm_fallback()
+    if _point == "sent":
+        _arm_sent()
 
     # URL, or NAME=URL,NAME=URL: a router's venues, each chosen by its key's NAME- prefix
     urls = dict(part.split("=", 1) for part in url.split(",")) if "=" in url else {}

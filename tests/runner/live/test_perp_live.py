@@ -1,6 +1,8 @@
 """A perpetual trades live on the emulator's USD-M swap market through ccxt's unified swap
 API: longs and shorts, funding booked by the core as the exchange pays it, positions (not
-balances) reconciled at a restart after ``kill -9``.
+balances) reconciled at a restart after ``kill -9``, also ``kill -9`` right after an order
+was sent (its trades read through the fallback for fetchOrderTrades, which Binance USD-M
+has not got), and a market without what a live run needs refused before anything is sent.
 
 The strategy reads ``BTC/USDT:USDT`` bars and funding rates from the emulator (``/fapi``)
 and sends its orders there (``POST /fapi/v1/order``); the emulator's clock drives the
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
-from live_emulated import STRATEGY, crash, emulated_run, make_bars, rows, tick_until
+from live_emulated import HISTORY, STRATEGY, crash, emulated_run, make_bars, rows, tick_until
 
 from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.cli.main import main
@@ -30,7 +32,7 @@ from tradeloom.errors import UserError
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries
 from tradeloom.schemas import load_strategy
-from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 
 SWAP = "BTC/USDT:USDT"
 END = 200
@@ -275,4 +277,98 @@ def test_the_live_perpetual_makes_its_backtests_decisions_and_books_its_funding(
     live_amounts = [f[3] for f in live["funding"]]
     assert live_amounts == pytest.approx(
         [f[3] for f in reference["funding"] if f[0] >= 100], rel=2e-5
+    )
+
+
+@pytest.mark.slow  # a child process
+def test_a_live_perpetual_killed_with_kill_9_right_after_an_order_was_sent_restarts(
+    tmp_path: Path, uninterrupted: dict[str, Any]
+) -> None:
+    """The real command in a child process, SIGKILLed as the exchange's answer to its first
+    order came back (filled; the journal has the intent only), then started again with the
+    same command. The restart finds the order by client order id and counts its trades:
+    ccxt's binance lists fetchOrderTrades and refuses it for a swap (NotSupported, which
+    stopped the restart with exit 1), so they are read with fetchMyTrades from the order's
+    time (`tradeloom.plugins.execution.ccxt_capabilities`). It then trades on to the end as
+    the run never killed does: each client order id sent once, the journal's position the
+    exchange's."""
+    import signal
+
+    from test_crash import CrashRig
+
+    class PerpRig(CrashRig):
+        def _polls(self) -> int:
+            return len(self.emulator.requests("GET /fapi/v1/klines"))
+
+        def posted(self) -> list[str]:
+            requests = self.emulator.requests("POST /fapi/v1/order")
+            return [r.params["newClientOrderId"] for r in requests]
+
+    text = (
+        PERP.replace("seed: 3\n", "seed: 3\nplugins: [live_child]\n")
+        .replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
+        .replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
+        .replace(  # the child's client is not the emulator's: it is told the swap markets
+            "  auxiliary:\n", "  options: {fetchMarkets: {types: [spot, linear]}}\n  auxiliary:\n"
+        )
+    )
+    with ExchangeEmulator(
+        {SWAP: make_bars()},
+        {"USDT": Decimal("100000")},
+        start=HISTORY,
+        include_open_kline=False,
+        funding_rates={SWAP: _funding()},
+        taker_fee=Decimal("0.0005"),
+    ) as emu:
+        rig = PerpRig(emu, tmp_path, 10_000)
+        rig.strategy.write_text(text)
+        try:
+            rig.launch(crash="sent:1")
+            while rig.child is not None and rig.advance() == "processed":
+                pass
+            rig.reap(-signal.SIGKILL)
+            (killed,) = rig.posted()
+            # the journal has its intent and nothing of the exchange's answer
+            assert killed in [r["id"] for r in rig.rows("order_sent")]
+            assert not [r for r in rig.rows("order_state") if r["client_id"] == killed]
+            rig.launch()
+            rig.advance_to(END)
+            rig.stop()
+        finally:
+            rig.close()
+        assert emu.errors == []
+        posted = rig.posted()
+        held = emu.exchange.perp_position("BTCUSDT")
+        asked = emu.requests("GET /fapi/v1/userTrades")
+    journal = rig.journal
+    assert any("startTime" in r.params for r in asked)  # the fallback read its trades
+    assert len(posted) == len(set(posted)) > 1 and posted[0] == killed
+    states = [r["state"] for r in rows(journal, "order_state") if r["client_id"] == killed]
+    assert states[-1] == "filled"
+    position = sum(r["side"] * r["quantity"] for r in rows(journal, "fill"))
+    assert float(held.amount) == pytest.approx(position, abs=1e-9)
+    assert _decisions(journal) == uninterrupted["journal"]
+
+
+def test_a_market_without_what_a_live_run_needs_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked, not assumed: an exchange that refused fetchMyTrades for a swap could count
+    neither a poll's trades nor a restarted order's (it is also fetchOrderTrades' fallback)."""
+    from tradeloom.plugins.execution import ccxt_capabilities
+
+    known = ccxt_capabilities.REFUSED["binance"]
+    refusing = {"binance": {**known, "swap": known["swap"] | {"fetchMyTrades"}}}
+    monkeypatch.setattr(ccxt_capabilities, "REFUSED", refusing)
+    with _run(tmp_path, monkeypatch) as run:
+        runner = run.runner(tmp_path / "live")
+        with pytest.raises(UserError) as refused:
+            runner.start()
+        runner.inbox.release_pid()
+        assert not run.emulator.requests("POST /fapi/v1/order")
+        strategy = run.strategy
+    assert str(refused.value) == (
+        f"{strategy}:4:3 data: binance swap {SWAP} cannot be traded live: ccxt has no "
+        "fetchMyTrades for it (tradeloom.plugins.execution.ccxt_capabilities lists what a "
+        "live run needs)"
     )

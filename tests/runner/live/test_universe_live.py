@@ -6,6 +6,7 @@ order id twice and reconciles every market, refusing one whose balance disagrees
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -296,11 +297,19 @@ def test_a_restart_refuses_a_market_whose_balance_moved_while_it_was_down(
 
 
 @pytest.mark.slow  # child processes
-def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(tmp_path: Path) -> None:
+def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The real CLI in a child process, killed at its third order before it is committed,
     then started again with the same command: every client order id reached the venue at
     most once, every trade is counted once, and the journal's position in each symbol is
-    the account's balance of its base asset."""
+    the account's balance of its base asset.
+
+    Before that, a copy of the killed run whose journal lost its last durable rows (a cut
+    write-ahead log) is refused in one line and sends nothing: a universe's restart does
+    not take a cut journal (one market's asks its venue, test_tail_cuts)."""
+    import live_child
+    from journal_damage import cut_below_tail
     from test_crash import CrashRig
 
     markets = _markets(n=240)
@@ -323,6 +332,21 @@ def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(tmp_path: Path)
             rig.reap(-signal.SIGKILL)
             killed_at = max(r["bar"] for r in rig.rows("live_bar"))
             assert len(rig.order_ids()) == 2  # the third died with its bar's rows
+            cut = tmp_path / "cut" / rig.run_dir.name
+            shutil.copytree(rig.run_dir, cut)
+            committed = cut_below_tail(cut / "journal.sqlite", 2)
+            posted_before = rig.posted()
+            monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
+            monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+            capsys.readouterr()
+            code = live_child.main([emu.url, str(rig.strategy), str(cut), "--max-bars", "1"])
+            assert (code, capsys.readouterr().err) == (
+                2,
+                f"{cut / 'journal.sqlite'}: its tail was cut: it holds {committed - 2} rows, "
+                f"its tail record says {committed} were committed (2 rows lost); refusing to "
+                "restart: nothing was sent\n",
+            )
+            assert rig.posted() == posted_before
             rig.launch()
             rig.advance_to(len(markets[SYMBOLS[0]]) - 1)
             rig.stop()

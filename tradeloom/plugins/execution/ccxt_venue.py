@@ -31,7 +31,14 @@
    id from the last one seen, page by page; other venues: since the last trade's
    time) and the status of every working order; a trade id counted before is
    ignored, an overfill is refused and reported, never applied. An order whose
-   status shows more filled than its counted trades has its own trades fetched.
+   status shows more filled than its counted trades has its own trades fetched
+   (``fetchOrderTrades``, or ``fetchMyTrades`` from the order's time at the venue).
+
+Every ccxt call goes through `MarketCalls` (`CcxtVenue.calls`): what the exchange
+can do for the market's type, asked of ``has`` and of what it is known to refuse, with
+a fallback where it has not got a method (an order's trades read with
+``fetchMyTrades`` from its time where ``fetchOrderTrades`` is missing, as for Binance
+USD-M swaps; `tradeloom.plugins.execution.ccxt_capabilities`).
 
 Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
 are idempotent) are retried on network-side errors with capped exponential
@@ -62,6 +69,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
+from tradeloom.plugins.execution.ccxt_capabilities import Capabilities, MarketCalls
 from tradeloom.plugins.execution.ccxt_errors import (
     VenueMessage,
     is_retryable_read,
@@ -129,6 +137,8 @@ class _Tracked:
     request: VenueOrder
     life: OrderLifecycle
     sent_at: float | None = None
+    made_ms: int | None = None
+    """When the venue made the order (ms, its clock), once an answer said."""
 
 
 @dataclass
@@ -239,6 +249,19 @@ class CcxtVenue:
         self._held = _Collector()
         if after_trade_id is not None:
             self._next_trade_id = int(after_trade_id) + 1
+        self._calls: MarketCalls | None = None
+
+    @property
+    def calls(self) -> MarketCalls:
+        """The market's ccxt calls, each through what it can do (loads the markets once).
+
+        Raises:
+            RetriesExhausted: The markets could not be loaded.
+        """
+        if self._calls is None:
+            capabilities = Capabilities.of(self.client, self._market())
+            self._calls = MarketCalls(self.client, self.symbol, capabilities, self._read)
+        return self._calls
 
     # --- what it holds --------------------------------------------------------------
 
@@ -356,7 +379,8 @@ class CcxtVenue:
             self.client, market, order, limit_price, self.last_price, terms
         )
         if refusal is None and terms is not None:
-            reason = unsupported_reason(self.client.has, str(self.client.id), market, terms)
+            able = dict.fromkeys(self.calls.capabilities.operations, True)
+            reason = unsupported_reason(able, str(self.client.id), market, terms)
             if reason is not None:
                 refusal = order_rejection(order, "STOP_UNSUPPORTED", reason, {})
         quantity = request.amount if refusal is None else order.quantity
@@ -375,8 +399,7 @@ class CcxtVenue:
         tracked.sent_at = self._clock()
         try:
             kind, params = _ccxt_request(request)
-            answer = self.client.create_order(
-                self.symbol,
+            answer = self.calls.create_order(
                 kind,
                 request.side,
                 request.amount,
@@ -499,16 +522,9 @@ class CcxtVenue:
         """
         check_client_id(client_id)
         try:
-            found: dict[str, Any] = self._read(
-                "fetch_order",
-                self.client.fetch_order,
-                None,
-                self.symbol,
-                {"clientOrderId": client_id},
-            )
+            return self.calls.fetch_order(None, client_id)
         except ccxt.OrderNotFound:
             return None
-        return found
 
     def bind(self, order: Order) -> None:
         """Make the engine's ``order`` the one behind a tracked order of its client id.
@@ -552,7 +568,7 @@ class CcxtVenue:
         self._poll_trades(out)
         working = [t for t in self._open() if t.life.state in _WORKING]
         if working:
-            listed = self._read("fetch_open_orders", self.client.fetch_open_orders, self.symbol)
+            listed = self.calls.fetch_open_orders()
             by_venue_id = {str(o.get("id")): o for o in listed}
             by_client_id = {str(o.get("clientOrderId")): o for o in listed}
             for tracked in working:
@@ -603,12 +619,9 @@ class CcxtVenue:
             self._resolve(tracked, out)
         if tracked.life.terminal or tracked.life.state not in _WORKING:
             return self._hand_over()
-        venue_id = tracked.life.venue_id
-        params = {} if venue_id is not None else {"clientOrderId": client_id}
+        answer: dict[str, Any] | None
         try:
-            answer = self._read(
-                "cancel_order", self.client.cancel_order, venue_id, self.symbol, params
-            )
+            answer = self.calls.cancel_order(tracked.life.venue_id, client_id)
         except ccxt.OrderNotFound:
             answer = self._lookup(tracked)
         if answer is not None:
@@ -625,27 +638,22 @@ class CcxtVenue:
         A swap's is its margin account's (the wallet and the positions' unrealized
         profit): ccxt is asked for the balance of the market's type.
         """
-        market = (getattr(self.client, "markets", None) or {}).get(self.symbol) or {}
-        if market.get("contract"):
-            params = {"type": market["type"]}
-            balance = self._read("fetch_balance", self.client.fetch_balance, params)
-        else:
-            balance = self._read("fetch_balance", self.client.fetch_balance)
+        balance = self.calls.balance()
         totals = balance.get("total") or {}
         return {str(asset): float(amount) for asset, amount in totals.items() if amount is not None}
 
     def set_swap_margin(self, leverage: int) -> None:
         """Set a swap's leverage and cross margin at the venue (idempotent: retried as a
         read); a margin mode already cross is no error."""
-        self._read("set_leverage", self.client.set_leverage, leverage, self.symbol)
+        self.calls.set_leverage(leverage)
         with contextlib.suppress(ccxt.MarginModeAlreadySet):
-            self._read("set_margin_mode", self.client.set_margin_mode, "cross", self.symbol)
+            self.calls.set_margin_mode("cross")
 
     def position(self) -> float:
         """Return a swap's position at the venue, read with retries: signed contracts
         times the contract size (ccxt's ``fetch_positions``), 0 when it lists none."""
         market = self._market()
-        listed = self._read("fetch_positions", self.client.fetch_positions, [self.symbol])
+        listed = self.calls.positions()
         total = 0.0
         for row in listed:
             if row.get("symbol") != self.symbol:
@@ -657,15 +665,11 @@ class CcxtVenue:
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Return the symbol's working orders at the venue (ccxt's), read with retries."""
-        listed: list[dict[str, Any]] = self._read(
-            "fetch_open_orders", self.client.fetch_open_orders, self.symbol
-        )
-        return listed
+        return self.calls.fetch_open_orders()
 
     def last_price(self) -> float:
         """Return the symbol's last traded price, read with retries."""
-        ticker = self._read("fetch_ticker", self.client.fetch_ticker, self.symbol)
-        return float(ticker["last"])
+        return float(self.calls.ticker()["last"])
 
     def load_markets(self) -> None:
         """Load the exchange's markets once, read with retries.
@@ -712,12 +716,9 @@ class CcxtVenue:
         if venue_id is None:
             return self.find(tracked.request.client_id)
         try:
-            found: dict[str, Any] = self._read(
-                "fetch_order", self.client.fetch_order, venue_id, self.symbol, {}
-            )
+            return self.calls.fetch_order(venue_id, None)
         except ccxt.OrderNotFound:
             return None
-        return found
 
     def _resolve(self, tracked: _Tracked, out: _Collector) -> None:
         found = self._lookup(tracked)
@@ -750,14 +751,7 @@ class CcxtVenue:
                 params["fromId"] = self._next_trade_id
             elif not self._uses_trade_ids:
                 since = self._since_ms
-            page = self._read(
-                "fetch_my_trades",
-                self.client.fetch_my_trades,
-                self.symbol,
-                since,
-                _TRADE_PAGE,
-                params,
-            )
+            page = self.calls.my_trades(since, _TRADE_PAGE, params)
             for trade in sorted(page, key=_trade_order):
                 self._route_trade(trade, out)
                 self._advance_cursor(trade)
@@ -777,20 +771,8 @@ class CcxtVenue:
         venue_id = tracked.life.venue_id
         if venue_id is None:
             return
-        if self.client.has.get("fetchOrderTrades"):
-            trades = self._read(
-                "fetch_order_trades",
-                self.client.fetch_order_trades,
-                venue_id,
-                self.symbol,
-                None,
-                _TRADE_PAGE,
-            )
-        else:
-            every = self._read(
-                "fetch_my_trades", self.client.fetch_my_trades, self.symbol, None, _TRADE_PAGE
-            )
-            trades = [t for t in every if str(t.get("order")) == venue_id]
+        # fetchOrderTrades, or fetchMyTrades from the order's time (ccxt_capabilities)
+        trades = self.calls.order_trades(venue_id, tracked.made_ms)
         for trade in sorted(trades, key=_trade_order):
             self._take_trade(tracked, trade, out, None)
 
@@ -814,6 +796,9 @@ class CcxtVenue:
         venue_id = _text(answer.get("id"))
         if venue_id is not None:
             self._by_venue_id.setdefault(venue_id, life.client_id)
+        made = answer.get("timestamp")
+        if isinstance(made, int) and tracked.made_ms is None:
+            tracked.made_ms = made
         status = _STATUSES.get(str(answer.get("status")))
         filled = _number(answer.get("filled"))
         if status == "rejected" and life.state in (OrderState.SUBMITTED, OrderState.UNKNOWN):

@@ -8,6 +8,14 @@ follow Binance's documentation and the fields ccxt's parsers read; the error
 codes and messages are Binance's verbatim, because ccxt maps some by message and
 the others by code.
 
+A USD-M swap is served as Binance serves it, refusals included: its orders only on
+``/fapi`` (a spot route answers -1121 Invalid symbol), its order and trade lists over 7
+days at most (spot's: 24 hours; -1127), ``fromId`` never with a time window (-1128), its
+positions in one-way mode only (-4061). What ccxt's ``binance`` itself refuses for a swap
+never reaches the server: ``fetchOrderTrades`` raises "supports spot markets only" in
+the client (`tradeloom.plugins.execution.ccxt_capabilities` knows it and reads the
+order's trades from ``/fapi/v1/userTrades`` instead).
+
 Two clocks. Market data, orders and trades carry market time, the bar clock of
 the `Exchange`. The signature window (``timestamp`` within ``recvWindow``) and
 ``GET /api/v3/time`` use the wall clock, because ccxt signs with the local wall
@@ -57,6 +65,9 @@ ORDER_TYPES: tuple[str, ...] = (
 """Binance spot's order types, every one the emulator takes (its ``orderTypes``)."""
 
 _DAY_MS = 86_400_000
+_WEEK_MS = 7 * _DAY_MS
+_SPOT_ONLY_TICKER = frozenset({"prevClosePrice", "bidPrice", "bidQty", "askPrice", "askQty"})
+"""Fields of spot's 24-hour ticker that USD-M's has not."""
 _MAX_NOTIONAL = Decimal(50_000_000)
 _MAINT_RATE = Decimal("0.004")
 """The one leverage bracket served: Binance's first BTCUSDT bracket's maintenance rate."""
@@ -169,6 +180,7 @@ ROUTES: dict[str, _Route] = {
     # USD-M futures: the perpetual swaps' markets and bars (BTC/USDT:USDT)
     "GET /fapi/v1/exchangeInfo": _route("_futures_exchange_info", ""),
     "GET /fapi/v1/klines": _route("_klines", "symbol interval startTime endTime limit"),
+    "GET /fapi/v1/ticker/24hr": _route("_futures_ticker_24hr", "symbol"),
     # USD-M futures trading (one-way mode): orders, trades, positions, the wallet
     "POST /fapi/v1/order": _route(
         "_futures_new_order",
@@ -713,12 +725,31 @@ class BinanceApi:
         orders = [o for o in self._exchange.open_orders(market_id) if o.market_id in swaps]
         return [self._futures_order(o) for o in orders]
 
+    def _futures_ticker_24hr(
+        self, params: Mapping[str, str]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """USD-M's 24-hour ticker (ccxt's fetchTicker of a swap): spot's fields but the
+        book's and the previous close."""
+
+        def stats(market: Market) -> dict[str, Any]:
+            row = self._day_stats(market)
+            return {k: v for k, v in row.items() if k not in _SPOT_ONLY_TICKER}
+
+        if "symbol" in params:
+            return stats(self._swap(params))
+        return [stats(m) for m in self._exchange.markets.values() if m.swap]
+
     def _futures_all_orders(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
         self._swap(params)
-        return [self._futures_order(o) for o in self._chosen_orders(params)]
+        return [self._futures_order(o) for o in self._chosen_orders(params, window=_WEEK_MS)]
 
     def _futures_trades(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """USD-M's account trades: 7 days between ``startTime`` and ``endTime`` at most (spot:
+        24 hours), and ``fromId`` with neither (Binance: "The parameter fromId cannot be sent
+        with startTime or endTime")."""
         self._swap(params)
+        if "fromId" in params and ("startTime" in params or "endTime" in params):
+            raise _ApiError(400, -1128, "Combination of optional parameters invalid.")
         return [
             {
                 "symbol": t.market_id,
@@ -736,7 +767,7 @@ class BinanceApi:
                 "buyer": t.side == "BUY",
                 "maker": t.is_maker,
             }
-            for t in self._chosen_trades(params)
+            for t in self._chosen_trades(params, window=_WEEK_MS)
         ]
 
     def _position_risk(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -935,12 +966,12 @@ class BinanceApi:
         ]
         return rows[:limit] if start is not None else rows[-limit:]
 
-    def _chosen_orders(self, params: Mapping[str, str]) -> list[Order]:
+    def _chosen_orders(self, params: Mapping[str, str], *, window: int = _DAY_MS) -> list[Order]:
         market = self._market(params)
         limit = _bounded(params, "limit", default=500, high=1000)
         from_id = _integer(params, "orderId")
         start, end = _integer(params, "startTime"), _integer(params, "endTime")
-        _check_window(start, end)
+        _check_window(start, end, window)
         orders = [
             o
             for o in self._exchange.orders(market.id)
@@ -950,13 +981,13 @@ class BinanceApi:
         ]
         return orders[:limit] if from_id is not None or start is not None else orders[-limit:]
 
-    def _chosen_trades(self, params: Mapping[str, str]) -> list[Trade]:
+    def _chosen_trades(self, params: Mapping[str, str], *, window: int = _DAY_MS) -> list[Trade]:
         market = self._market(params)
         limit = _bounded(params, "limit", default=500, high=1000)
         order_id = _integer(params, "orderId")
         from_id = _integer(params, "fromId")
         start, end = _integer(params, "startTime"), _integer(params, "endTime")
-        _check_window(start, end)
+        _check_window(start, end, window)
         trades = [
             t
             for t in self._exchange.trades(market.id)
@@ -1045,9 +1076,11 @@ def _bounded(params: Mapping[str, str], name: str, *, default: int, high: int) -
     return value
 
 
-def _check_window(start: int | None, end: int | None) -> None:
-    if start is not None and end is not None and end - start > _DAY_MS:
-        raise _ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+def _check_window(start: int | None, end: int | None, window: int = _DAY_MS) -> None:
+    """Binance's -1127: spot's order and trade lists span 24 hours at most, USD-M's 7 days."""
+    if start is not None and end is not None and end - start > window:
+        hours = window // 3_600_000
+        raise _ApiError(400, -1127, f"More than {hours} hours between startTime and endTime.")
 
 
 def _order_ref(params: Mapping[str, str]) -> dict[str, Any]:
