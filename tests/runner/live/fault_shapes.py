@@ -52,6 +52,7 @@ from tradeloom.journal.tail import tail_path
 from tradeloom.live import order_journal, router_venue, venues
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.router_venue import RouterVenue
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
@@ -617,7 +618,12 @@ class ShapeRun:
         return pd.Timestamp(self.emulator().exchange.now_ms(), unit="ms", tz="UTC")
 
     def runner(self) -> LiveRunner:
-        """Return a runner of the shape's first file, live (not started)."""
+        """Return a runner of the shape's first file, live (not started).
+
+        Without its files' thread: a kill here drops the runner, not its threads, and a
+        thread still reading a journal whose write-ahead log the harness then cuts would
+        die of SIGBUS (kill -9 ends them all; the files are other tests' subject).
+        """
         path = self.folder / next(iter(self.shape.files))
         if self.shape.portfolio:
             from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
@@ -634,6 +640,7 @@ class ShapeRun:
                 clock=self.clock,
                 watch_file=False,
                 portfolio=LivePortfolio(portfolio, pipelines),
+                refresh=False,
             )
         config, plugins = load_strategy(path)
         return LiveRunner(
@@ -643,6 +650,7 @@ class ShapeRun:
             run_dir=self.run_dir,
             clock=self.clock,
             watch_file=False,
+            refresh=False,
         )
 
     def plan(self, schedule: list[Planned]) -> None:
@@ -729,19 +737,31 @@ def start(run: ShapeRun) -> LiveRunner:
     """Start (or restart) the run; a start that found a venue unreachable is tried again.
 
     A start may refuse to go on when a read failed every attempt (it cannot reconcile
-    without the venue); any other exception fails the test.
+    without the venue, nor look up what it sent beyond a cut journal); any other
+    exception fails the test.
     """
     for _ in range(6):
         runner = run.runner()
-        runner.source.feed.sleep = run.waits.append  # type: ignore[union-attr]
-        try:
-            runner.start()
-        except (RetriesExhausted, ExchangeUnavailable) as error:
-            note(f"start refused: {error}")
-            crash(runner)
-            continue
-        return runner
+        if _started(run, runner):
+            return runner
     raise AssertionError("the run could not start six times in a row")
+
+
+def _started(run: ShapeRun, runner: LiveRunner) -> bool:
+    """Start ``runner``; False (it is dropped) when the venue did not answer."""
+    runner.source.feed.sleep = run.waits.append  # type: ignore[union-attr]
+    try:
+        runner.start()
+    except (RetriesExhausted, ExchangeUnavailable) as error:
+        note(f"start refused: {error}")
+    except RestartRefused as error:
+        if "could not ask the venue" not in str(error):
+            raise
+        note(f"restart refused: {error}")
+    else:
+        return True
+    crash(runner)
+    return False
 
 
 # --- damage -----------------------------------------------------------------------------
@@ -799,13 +819,9 @@ def damaged_start(
     posted = len(run.posted())
     for _ in range(6):
         runner = run.runner()
-        runner.source.feed.sleep = run.waits.append  # type: ignore[union-attr]
         try:
-            runner.start()
-        except (RetriesExhausted, ExchangeUnavailable) as error:
-            note(f"start refused: {error}")
-            crash(runner)
-            continue
+            if not _started(run, runner):
+                continue
         except JournalError as error:
             crash(runner)
             message = str(error)
@@ -856,6 +872,13 @@ def drive(run: ShapeRun, schedule: list[Planned], crash_points: list[CrashAt]) -
                 run.advance(crashing.down)
             damaged = damaged_start(run, crashing, killed) if crashing.damage else None
             runner = damaged or start(run)
+    # an order sent at the last bar: its trades are counted at the next tick (a swap's
+    # market order is acknowledged before it trades)
+    for _ in range(5):
+        if not runner.session_or_fail.engine.venue.pending():
+            break
+        run.advance()
+        runner.tick()
     runner.stop("test over")
     return runner
 
