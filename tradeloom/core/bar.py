@@ -6,7 +6,9 @@ them):
 1. **begin**: the model's folds that start predicting at this bar are journaled;
 2. **open**: a perpetual's funding due in the bar is booked on the position carried
    into it (`tradeloom.core.funding`); then the venue fills what is due at the bar's
-   open (orders decided at the previous close under ``fill: next_open``);
+   open (orders decided at the previous close under ``fill: next_open``): exits and
+   reductions before entries and increases, across every symbol
+   (`tradeloom.core.sequence`);
 3. **protect**: a stop (the stop-loss, the break-even or the trailing stop, whichever
    is tightest), take-profit or (margin accounts) liquidation that the bar's range
    reaches exits during the bar (`tradeloom.core.exits`), and a partial take-profit
@@ -47,7 +49,8 @@ them):
     venue's minimum is refused (``BELOW_MINIMUM``, `tradeloom.core.dust`; a refused
     reversal still exits); else it passes the pre-trade
     checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
-11. **close**: under ``fill: close`` the venue fills it at the close.
+11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
+    order (`tradeloom.core.sequence`).
 
 Every layer a built-in component implements runs here, compiled; a layer a plugin
 implements, the live venue, and the monitors are Python: the step stops with a
@@ -169,6 +172,7 @@ from tradeloom.core.layout import (
     P_TRAIL_MULTIPLE,
     P_TRAILING,
     P_YIELD_BARS,
+    PORT_ORDER,
     PORT_ROWS,
     S_ATR,
     S_ATR_END,
@@ -237,6 +241,7 @@ from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
+from tradeloom.core.sequence import sequence_fills
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -556,24 +561,33 @@ def run_bars(
             if ext_venue:
                 return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
             if not fill_at_close or limits_on:
+                # exits and reductions first, then entries (`tradeloom.core.sequence`)
+                order = port[PORT_ORDER]
+                n = 0
                 for s in range(nsym):
                     if (
                         sym[s, S_W_ACTIVE] != 0.0
                         and sym[s, S_W_BAR] < t
                         and sym[s, S_W_STOP] == 0.0
                         and px[0, i, s] == px[0, i, s]  # the symbol has a bar
+                        and (sym[s, S_W_TYPE] == ORDER_LIMIT or not fill_at_close)
                     ):
-                        if sym[s, S_W_TYPE] == ORDER_LIMIT:
-                            if limit_at_open(
-                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
-                                px[2, i, s], px[4, i, s], volume_cap,
-                            ):  # fmt: skip
-                                record_send(acct, prm, sent, time_ns[i])
-                        elif not fill_at_close:
-                            execute(
-                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
-                                volume_cap, slippage, fee,
-                            )  # fmt: skip
+                        order[n] = s
+                        n += 1
+                sequence_fills(sym, px, 0, i, order, n)
+                for k in range(n):
+                    s = int(order[k])
+                    if sym[s, S_W_TYPE] == ORDER_LIMIT:
+                        if limit_at_open(
+                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
+                            px[2, i, s], px[4, i, s], volume_cap,
+                        ):  # fmt: skip
+                            record_send(acct, prm, sent, time_ns[i])
+                    else:
+                        execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
+                            volume_cap, slippage, fee,
+                        )  # fmt: skip
         # 3. protective exits
         if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT, STAGE_PARTIAL_SENT):
             s = resume
@@ -1000,22 +1014,32 @@ def run_bars(
             if fill_at_close:
                 if ext_venue:
                     return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
+                # exits and reductions first, then entries (`tradeloom.core.sequence`)
+                order = port[PORT_ORDER]
+                n = 0
                 for s in range(nsym):
                     if (
                         sym[s, S_W_ACTIVE] != 0.0
                         and sym[s, S_W_BAR] <= t
                         and px[3, i, s] == px[3, i, s]  # the symbol has a bar
+                        # a limit order arrives (and rests from the next bar)
+                        and (sym[s, S_W_TYPE] != ORDER_LIMIT or sym[s, S_W_FIRST] < 0.0)
                     ):
-                        if sym[s, S_W_TYPE] != ORDER_LIMIT:
-                            execute(
-                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                                volume_cap, slippage, fee,
-                            )  # fmt: skip
-                        elif sym[s, S_W_FIRST] < 0.0:  # arrives; rests from the next bar
-                            limit_arrives(
-                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                                volume_cap, t + 1,
-                            )  # fmt: skip
+                        order[n] = s
+                        n += 1
+                sequence_fills(sym, px, 3, i, order, n)
+                for k in range(n):
+                    s = int(order[k])
+                    if sym[s, S_W_TYPE] != ORDER_LIMIT:
+                        execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                            volume_cap, slippage, fee,
+                        )  # fmt: skip
+                    else:
+                        limit_arrives(
+                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                            volume_cap, t + 1,
+                        )  # fmt: skip
         if stage == STAGE_END:
             t += 1
             stage = STAGE_BEGIN
