@@ -78,7 +78,7 @@ def _universes(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
 def _vectorbt_fills(
     open_: np.ndarray, size: np.ndarray, fee: float, slippage: float
 ) -> list[tuple[int, int, float, float, float]]:
-    n, nsym = open_.shape
+    n = open_.shape[0]
     index = pd.date_range("2024-03-01", periods=n, freq="1h")
     price = pd.DataFrame(open_, index=index)
     portfolio = vbt.Portfolio.from_orders(
@@ -162,23 +162,38 @@ def test_fills_equal_vectorbt_call_seq_auto(
             assert seq in cut, (seq, quantity, filled.get(seq), written)
 
 
-def test_an_exit_fills_before_an_entry_of_an_earlier_symbol() -> None:
-    """Symbol 0 enters and symbol 1 exits at bar 1's close: at bar 2's open the exit
-    fills first and the entry is filled whole with the cash it freed."""
+def test_an_exit_goes_out_and_fills_before_an_entry_of_an_earlier_symbol() -> None:
+    """Symbol 0 enters and symbol 1 exits at bar 1's close: the exit is sent first (a
+    live exchange fills in the order it receives), and at bar 2's open it fills first,
+    so the entry is filled whole with the cash it freed."""
     close = np.array([[100.0, 100.0], [100.0, 100.0], [100.0, 100.0]])
     p = np.array([[math.nan, 0.9], [0.9, 0.1], [math.nan, math.nan]])
-    state = run(
-        make_spec(fraction=0.9, fill_at_close=False), _inputs(close, close, p), symbols=2
+    state = run(make_spec(fraction=0.9, fill_at_close=False), _inputs(close, close, p), symbols=2)
+    # bar 0: symbol 1 buys 90 (9,000); bar 1: symbol 1 exits (order 2) and symbol 0
+    # targets 90% of 10,000: 90 at 100 (order 3), more than the 1,000 left before the exit
+    sent = [r for r in rows(state, 1) if r.kind == "ORDER"]
+    assert_rows(
+        sent,
+        [
+            ("ORDER", 1, 2, -1, 90, codes.EXIT_SIGNAL, 100, L.ORDER_MARKET, math.nan),
+            ("ORDER", 0, 3, 1, 90, codes.ENTRY, 100, L.ORDER_MARKET, math.nan),
+        ],
     )
     fills = [r for r in rows(state, 2) if r.kind in ("FILL", "CANCEL", "TRADE")]
-    # bar 0: symbol 1 buys 90 (9,000); bar 1: symbol 0 targets 90% of 10,000 (order 2:
-    # 90 at 100, which the 1,000 left could not buy before the exit) and symbol 1 exits
-    # (order 3)
     assert_rows(
         fills,
         [
-            ("FILL", 1, 3, -1, 90, 100, 0, 0, 1, 0, 10_000, L.LIQ_TAKER),
+            ("FILL", 1, 2, -1, 90, 100, 0, 0, 1, 0, 10_000, L.LIQ_TAKER),
             ("TRADE", 1, 1, 1, 2, 90, 100, 100, 0, 0),
-            ("FILL", 0, 2, 1, 90, 100, 0, 0, 1, 90, 1_000, L.LIQ_TAKER),
+            ("FILL", 0, 3, 1, 90, 100, 0, 0, 1, 90, 1_000, L.LIQ_TAKER),
         ],
     )
+
+
+def test_at_the_close_too() -> None:
+    """``fill: close``: the same bar's exit of symbol 1 fills before symbol 0's entry."""
+    close = np.array([[100.0, 100.0], [100.0, 100.0]])
+    p = np.array([[math.nan, 0.9], [0.9, 0.1]])
+    state = run(make_spec(fraction=0.9), _inputs(close, close, p), symbols=2)
+    fills = [r for r in rows(state, 1) if r.kind == "FILL"]
+    assert [(r.symbol, r.values[2]) for r in fills] == [(1, 90.0), (0, 90.0)]

@@ -44,10 +44,11 @@ them):
    candidate: once every symbol went down the ladder, the candidates are ranked by
    confidence and checked against the portfolio limits in rank order
    (`tradeloom.core.portfolio`). A refused entry or reversal still exits what is held;
-10. **send**: the intent's order (target minus position, sized at the close) first
-    cancels the working order (``REPLACED``); an order, or its target, below the
-    venue's minimum is refused (``BELOW_MINIMUM``, `tradeloom.core.dust`; a refused
-    reversal still exits); else it passes the pre-trade
+10. **send**: exits and reductions first, then entries and increases
+    (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
+    position, sized at the close) first cancels the working order (``REPLACED``); an
+    order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
+    `tradeloom.core.dust`; a refused reversal still exits); else it passes the pre-trade
     checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
 11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
     order (`tradeloom.core.sequence`).
@@ -93,6 +94,7 @@ from tradeloom.core.layout import (
     A_EXIT_HALT,
     A_HALT,
     A_PEAK,
+    A_SEND_PASS,
     A_STATE,
     C_BASE,
     C_COUNT,
@@ -241,7 +243,7 @@ from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
-from tradeloom.core.sequence import sequence_fills
+from tradeloom.core.sequence import sends_first, sequence_fills
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -889,14 +891,24 @@ def run_bars(
             resume = 0
         # 10. send
         if stage in (STAGE_SEND, STAGE_QUANTITY, STAGE_CANCELLED, STAGE_SENT):
+            if stage == STAGE_SEND:  # exits and reductions go out first, then entries
+                acct[A_SEND_PASS] = 0.0
             s = resume
             resume = 0
-            while s < nsym:
+            while True:
+                if s >= nsym:
+                    if acct[A_SEND_PASS] != 0.0:
+                        break
+                    acct[A_SEND_PASS] = 1.0
+                    s = 0
                 if stage == STAGE_SENT:  # a Python venue took the order
                     stage = STAGE_SEND
                     s += 1
                     continue
                 if stage == STAGE_SEND:
+                    if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
+                        s += 1
+                        continue
                     if sym[s, S_I_REASON] == 0.0:
                         if slicing and next_child(
                             acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]

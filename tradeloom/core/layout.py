@@ -52,7 +52,8 @@ A_EXIT_HALT = 10  # 1: a halt this bar closes every position (set by a health ha
 A_RATE_COUNT = 11  # sends in the ring
 A_RATE_HEAD = 12  # the ring's oldest slot
 A_RETURNS = 13  # bars pushed to the returns ring (``port``) so far
-ACCT_SIZE = 14
+A_SEND_PASS = 14  # the send stage's pass: 0 exits and reductions, 1 entries and increases
+ACCT_SIZE = 15
 
 # --- sym (one row per symbol) --------------------------------------------------------------
 S_QTY = 0  # signed position

@@ -15,6 +15,10 @@ cash of the account. The order is written here once:
    price), lowest first: the largest sale first, the smallest purchase first; equal
    values keep the symbols' order.
 
+The orders a bar's close sends go out in the same two groups (`sends_first`), so that
+a live exchange, which fills a market order when it receives it, sells before it buys
+too.
+
 On a long-only account this is vectorbt's ``call_seq="auto"`` (sells before buys, each
 by its value): `tests/core/test_fill_sequence.py` checks the fills against
 ``Portfolio.from_orders(..., cash_sharing=True, call_seq="auto")``. A purchase the cash
@@ -27,10 +31,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradeloom.core.layout import S_QTY, S_W_REMAINING, S_W_SIDE
+from tradeloom.core.layout import (
+    S_I_DIR,
+    S_I_REASON,
+    S_I_TARGET,
+    S_PA_SEQ,
+    S_PA_SIDE,
+    S_QTY,
+    S_W_REMAINING,
+    S_W_SIDE,
+)
 from tradeloom.jit import core_kernel
 
-__all__ = ["fill_before", "sequence_fills"]
+__all__ = ["fill_before", "sends_first", "sequence_fills"]
 
 
 @core_kernel
@@ -86,3 +99,16 @@ def sequence_fills(
             order[j + 1] = order[j]
             j -= 1
         order[j + 1] = s
+
+
+@core_kernel
+def sends_first(sym: np.ndarray, s: int) -> bool:
+    """Return whether the order symbol ``s`` sends at this bar's close is an exit or a
+    reduction (an exit, a reversal, a sliced exit's next child), sent before the others.
+    """
+    quantity = sym[s, S_QTY]
+    if sym[s, S_I_REASON] != 0.0:
+        # (a refused reversal that only exits has no direction left)
+        direction = sym[s, S_I_DIR]
+        return sym[s, S_I_TARGET] == 0.0 or direction == 0.0 or direction * quantity < 0.0
+    return sym[s, S_PA_SEQ] != 0.0 and sym[s, S_PA_SIDE] * quantity < 0.0
