@@ -28,6 +28,7 @@ from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.cuts import cut_orders
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
@@ -199,6 +200,7 @@ def journal_counts(rec: Recorder, unfilled: int) -> dict[str, Any]:
         "orders": len(rec.orders),
         "fills": len(rec.fills),
         "unfilled_orders": unfilled,
+        "cut_orders": cut_orders(rec.cancellations),
         "rejections": dict(sorted(rec.rejections.items())),
         "halt": f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}" if halt else None,
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
