@@ -50,6 +50,8 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
+from tradeloom.calendars import CRYPTO, TradingCalendar
+from tradeloom.core import layout as L
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
@@ -59,10 +61,10 @@ from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.cuts import cut_orders
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
-from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Engine
@@ -135,6 +137,19 @@ class Snapshot:
     report: bool
     report_seconds: float
     generation: int = 0
+    calendar: TradingCalendar = CRYPTO
+
+    def periods_per_year(self) -> float:
+        """Return the bars a year of the data's calendar has over the live bars (as a
+        backtest over the same bars annualizes: `tradeloom.calendars`)."""
+        times = self.times
+        first, last = (int(times[0]), int(times[-1])) if len(times) else (0, 0)
+        return self.calendar.periods_per_year(self.timeframe_seconds, first, last)
+
+    def calendar_year(self) -> float | None:
+        """`periods_per_year` for `account_figures`: None for crypto (its 365-day year,
+        computed exactly as a backtest does)."""
+        return None if self.calendar is CRYPTO else self.periods_per_year()
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -491,6 +506,7 @@ def snapshot_of(
         report=config.outputs.report,
         report_seconds=config.live.report_seconds,
         generation=generation,
+        calendar=getattr(session.p.data, "calendar", CRYPTO),
     )
 
 
@@ -515,9 +531,26 @@ def run_facts(runner: OutputsRun) -> dict[str, Any]:
         "orders": len(rec.orders),
         "fills": len(rec.fills),
         "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
+        "cut_orders": cut_orders(rec.cancellations),
+        "halt": _halt(runner),
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
     }
+
+
+def _halt(runner: OutputsRun) -> str | None:
+    """Return the halt that holds: the one journaled by this process, else the code
+    that holds the run HALTED (a halt latched before a restart, the kill switch)."""
+    session = runner.session
+    assert session is not None
+    halt = runner.recorder_or_fail.halt
+    if halt is not None:
+        return f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}"
+    if session.state != "HALTED":
+        return None
+    engine = session.engine
+    if engine.halted:
+        return engine.halt_code
+    return engine.ctx.table.name(int(engine.state.acct[L.A_STATE_WHY]))
 
 
 def _facts(runner: OutputsRun) -> dict[str, Any]:
@@ -568,7 +601,7 @@ def live_metrics(
         curve,
         close,
         initial_cash=snapshot.initial_cash,
-        periods_per_year=periods_per_year(snapshot.timeframe_seconds),
+        periods_per_year=snapshot.periods_per_year(),
         benchmark="buy and hold",
     )
     facts = snapshot.facts
@@ -576,6 +609,8 @@ def live_metrics(
     return {
         **head,
         **figures,
+        "calendar": snapshot.calendar.name,
+        "periods_per_year": snapshot.periods_per_year(),
         "tearsheet": sheet,
         **{k: v for k, v in facts.items() if k not in head},
     }
@@ -610,6 +645,7 @@ def _account_figures(
             timeframe_seconds=snapshot.timeframe_seconds,
             fills=snapshot.fills,
             trade_figures=trade_figures,
+            periods_per_year=snapshot.calendar_year(),
             ledger=ledger,
         ),
     }
@@ -640,6 +676,8 @@ def _universe_metrics(
         **{k: facts[k] for k in head},
         "timeframe": facts["timeframe"],
         **figures,
+        "calendar": snapshot.calendar.name,
+        "periods_per_year": snapshot.periods_per_year(),
         **{k: v for k, v in facts.items() if k not in head and k != "timeframe"},
         "attribution": symbol_attribution(
             symbols,
