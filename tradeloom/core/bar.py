@@ -346,7 +346,9 @@ def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
         if close != close:  # no bar
             continue
         atr = math.nan
+        before = math.nan  # the ATR the bar's check read (up to the bar before)
         if window > 0:
+            before = _atr_now(sym, s, window)
             atr = atr_update(sym[s, S_ATR:S_ATR_END], high, low, close, window)
         quantity = sym[s, S_QTY]
         if quantity == 0.0:
@@ -360,8 +362,10 @@ def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
         sym[s, S_BEST] = best
         if window > 0 or trailing == trailing:
             trail = sym[s, S_TRAIL]
-            if trail != trail:  # as `_stop` read it at this bar
-                trail = trail_level(direction, entry, atr, trailing, multiple)
+            if trail != trail:  # the trade's first bar: the level `_stop` read at it,
+                # from the entry at the ATR before the bar (an ATR the bar widened must
+                # not lower it below the level that was in force during the bar)
+                trail = trail_level(direction, entry, before, trailing, multiple)
             sym[s, S_TRAIL] = ratchet(
                 direction, trail, trail_level(direction, best, atr, trailing, multiple)
             )
