@@ -39,8 +39,9 @@ conservative reading, as for the stop-loss). A trailing level that moved at a ba
 in force from the next bar; a bar that opens through it fills at the open. The ATR
 of the level moved at bar t includes bar t. At the trade's first bar the level in force
 is the entry's at the ATR up to the bar before; it is the floor (a short's ceiling) of
-the level the bar moves, so an ATR that the entry bar widens never lowers it. Levels that tie are named in the order
-above (a stop-loss before a break-even before a trailing stop).
+the level the bar moves, so an ATR that the entry bar widens never lowers it. Levels
+that tie are named in the order above (a stop-loss before a break-even before a
+trailing stop).
 
 Under ``execution.orders.stops: bar_close`` the engine watches the same level at each
 bar's close (`close_exit_at`), the bar's own high already taken into the best price.
