@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,12 @@ def run_key(document: Any) -> str:
 
 
 def run_strategy(
-    pipeline: Pipeline, plugins: Plugins, *, out: Path | None = None, driver: Driver = "auto"
+    pipeline: Pipeline,
+    plugins: Plugins,
+    *,
+    out: Path | None = None,
+    driver: Driver = "auto",
+    variant: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Backtest ``pipeline`` and write its run directory.
 
@@ -86,13 +92,15 @@ def run_strategy(
         plugins: The plugin manager whose observers are told about the run.
         out: The run directory to use instead of ``runs/<name>-<time>``.
         driver: Which driver runs the sequential layers (`run_backtest`).
+        variant: The sweep and row this run is a variant of (``--variant``), recorded
+            as ``metrics.json``'s ``variant``.
     """
     config = pipeline.config
     created = out is None or not out.exists()
     run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
     run_dir = run_dir.resolve()
     try:
-        return _run(pipeline, plugins, run_dir, driver)
+        return _run(pipeline, plugins, run_dir, driver, variant)
     except JournalError:
         lock.release_pid()
         if created:
@@ -107,7 +115,13 @@ def _remove_if_empty(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
+def _run(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    run_dir: Path,
+    driver: Driver,
+    variant: Mapping[str, Any] | None,
+) -> RunOutcome:
     config = pipeline.config
     target = journal_target(config.journal)
     with journaled_run(
@@ -122,6 +136,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = _metrics(pipeline, result, run_dir, trades)
         metrics["model_registry"] = registry
+        if variant is not None:  # a sweep's variant: which sweep, which row
+            metrics["variant"] = dict(variant)
         session.recorder.journal.flush()  # measured from the journal, as every mode is
         metrics["execution_quality"] = journal_execution_quality(
             journal_path(run_dir), config.document
