@@ -70,6 +70,11 @@ def test_optuna_proposes_grid_values_and_is_seeded(
         )  # fmt: skip
         assert code == 0, stdout
         runs.append(pd.read_parquet(tmp_path / name / "results.parquet"))
+        # every trial accounted for: the distinct variants run, plus the repeats
+        said = re.search(r"optuna: 8 trials, (\d+) distinct variants; (\d+) proposed", stdout)
+        assert said is not None, stdout
+        assert int(said.group(1)) == len(runs[-1])
+        assert int(said.group(1)) + int(said.group(2)) == 8
     a, b = runs
     assert list(a["param.signal.threshold"]) == list(b["param.signal.threshold"])
     assert set(a["param.signal.threshold"]) <= {round(0.02 + 0.01 * k, 12) for k in range(9)}
