@@ -506,8 +506,16 @@ def snapshot_of(
         report=config.outputs.report,
         report_seconds=config.live.report_seconds,
         generation=generation,
-        calendar=getattr(session.p.data, "calendar", CRYPTO),
+        calendar=data_calendar(session),
     )
+
+
+def data_calendar(session: Any) -> TradingCalendar:
+    """Return the calendar of a live session's data (crypto: a source that names none,
+    or a portfolio file's session)."""
+    data = getattr(getattr(session, "p", None), "data", None)
+    calendar = getattr(data, "calendar", CRYPTO)
+    return calendar if isinstance(calendar, TradingCalendar) else CRYPTO
 
 
 def _failed(run_dir: Path, exc: Exception) -> None:
