@@ -53,6 +53,7 @@ import structlog
 from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.core import layout as L
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
+from tradeloom.engine.funding import funding_series
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.journal_figures import JournalFigures
@@ -119,6 +120,8 @@ class Snapshot:
         report_seconds: At most once every this many seconds (``live.report_seconds``).
         generation: The engine's: another number is another engine (a restart, a
             rebuild after the journal was lost), whose figures start again.
+        calendar: The data's trading calendar (the annualization, `periods_per_year`).
+        perpetual: A perpetual: ``metrics.json`` has its net ``funding``.
     """
 
     times: npt.NDArray[np.int64]
@@ -138,6 +141,7 @@ class Snapshot:
     report_seconds: float
     generation: int = 0
     calendar: TradingCalendar = CRYPTO
+    perpetual: bool = False
 
     def periods_per_year(self) -> float:
         """Return the bars a year of the data's calendar has over the live bars (as a
@@ -364,6 +368,8 @@ class LiveOutputs:
         metrics["execution_quality"] = quality
         if venues:  # a router's: what each venue bought, sold, holds and charged
             metrics["venues"] = venues
+        if snapshot.perpetual:  # its funding, net, in the equity above as in a backtest's
+            metrics["funding"] = self._journal.funding
         self.equity.write(frame)
         outputs.write_metrics(self.run_dir, metrics)
 
@@ -507,6 +513,7 @@ def snapshot_of(
         report_seconds=config.live.report_seconds,
         generation=generation,
         calendar=data_calendar(session),
+        perpetual=funding_series(getattr(getattr(session, "p", None), "venue", None)) is not None,
     )
 
 
