@@ -21,6 +21,7 @@ from tradeloom.core.exits import (
     atr_update,
     cooling_down,
     ratchet,
+    resting_stop,
     time_exit_due,
     trail_level,
 )
@@ -330,3 +331,91 @@ def test_a_trailing_exit_is_never_below_the_entry_bars_level(
             floor = close[0] * (1.0 - side * trailing)
             assert side * level >= side * floor - 1e-9
             assert price == level or price == open_[r.bar]
+
+
+def test_an_atr_that_widens_in_the_entry_bar_never_lowers_the_stop_in_force() -> None:
+    """Entry at bar 2's open (100): during bar 2 the stop is 100 - 2 x ATR(1) up to bar
+    1 = 96. Bar 2's range (100.5 to 97) widens the ATR to 3.5: built again from its best
+    high, 100.5 - 7 = 93.5, the level would drop below the 96 in force; it stays at 96,
+    and bar 3's low 95 reaches it."""
+    spec = make_spec(fill_at_close=False, exits=ExitRules(trailing_atr=1, trailing_multiple=2.0))
+    inputs = bars(
+        [100.0, 100.0, 100.0, 100.0],
+        high=[101.0, 101.0, 100.5, 100.2],
+        low=[99.0, 99.0, 97.0, 95.0],
+        p=[NAN, 0.9, NAN, NAN],
+    )
+    state = run(spec, inputs, 3)
+    assert state.sym[0, L.S_TRAIL] == pytest.approx(96.0)
+    state = run(spec, inputs)
+    order = [r for r in rows(state) if r.kind == "ORDER"][-1]
+    assert (order.bar, order.values[3], order.values[6]) == (3, codes.EXIT_TRAILING_STOP, 96.0)
+
+
+def _stop_in_force(state, prm) -> float:
+    """The stop resting under the position for the next bar, as a live run rests it at
+    the exchange (`tradeloom.engine.driver.CoreEngine.stop_of`)."""
+    row = state.sym[0]
+    quantity = float(row[L.S_QTY])
+    window = int(prm[L.P_TRAIL_ATR])
+    atr_now = float(row[L.S_ATR + 3]) if row[L.S_ATR + 2] >= window else NAN
+    return resting_stop(
+        1 if quantity > 0.0 else -1,
+        float(row[L.S_ENTRY_PRICE]),
+        float(row[L.S_BEST]),
+        float(row[L.S_TRAIL]),
+        atr_now,
+        float(prm[L.P_STOP_LOSS]),
+        float(prm[L.P_BREAK_EVEN]),
+        float(prm[L.P_TRAILING]),
+        float(prm[L.P_TRAIL_MULTIPLE]),
+    )[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, -1]),
+    st.integers(1, 4),
+    st.floats(0.5, 3.0),
+    st.booleans(),
+)
+def test_an_atr_trailing_stop_never_moves_against_the_position(
+    seed: int, side: int, window: int, multiple: float, at_close: bool
+) -> None:
+    """Bar after bar, the stop in force under an open trade (the level the next bar is
+    checked against, the one a live run rests at the exchange) never falls for a long
+    nor rises for a short, from the trade's first bar on: ranges that widen and narrow
+    at random, the entry bar's included."""
+    rng = np.random.default_rng(seed)
+    n = 30
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    open_ = np.r_[100.0, close[:-1]]
+    spread = np.abs(rng.normal(0.0, 0.02, (2, n))) * rng.choice([0.2, 1.0, 3.0], (2, n))
+    high = np.maximum(open_, close) * (1.0 + spread[0])
+    low = np.minimum(open_, close) * (1.0 - spread[1])
+    p = np.full(n, NAN)
+    p[window + 1] = 0.9 if side > 0 else 0.1
+    spec = make_spec(
+        fill_at_close=at_close,
+        allow_short=side < 0,
+        exits=ExitRules(trailing_atr=window, trailing_multiple=multiple),
+    )
+    inputs = bars(close, open_=open_, high=high, low=low, p=p)
+    levels: list[float] = []
+    for t in range(1, n + 1):
+        state = run(spec, inputs, t)
+        if state.sym[0, L.S_QTY] == 0.0:
+            if levels:
+                break  # the trade is over
+            continue
+        if not levels:  # its first bar: the level in force during it, from the entry
+            entry_bar = int(state.sym[0, L.S_ENTRY_BAR])
+            before = run(spec, inputs, entry_bar)  # the ATR up to the bar before it
+            atr_before = float(before.sym[0, L.S_ATR + 3])
+            entry = float(state.sym[0, L.S_ENTRY_PRICE])
+            if not at_close:  # filled at its open: the bar was checked against it
+                levels.append(entry - side * multiple * atr_before)
+        levels.append(_stop_in_force(state, state.prm))
+    steps = np.diff(np.asarray(levels))
+    assert np.all(side * steps >= -1e-9 * 100.0), levels

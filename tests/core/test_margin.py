@@ -19,7 +19,7 @@ import pytest
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill
-from tradeloom.core.kernels.specs import MarginKernel
+from tradeloom.core.kernels.specs import MARGIN_SET, MarginKernel
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import Halt, Rejection
 
@@ -275,7 +275,7 @@ def test_a_margin_account_refuses_an_entry_whose_initial_margin_exceeds_the_equi
         [
             ("SIGNAL", 1, 1, 0.8, 0.9),
             ("DECISION", 1, codes.ACCEPTED, codes.ENTRY, 0.75),
-            ("REJECT", 1, codes.INSUFFICIENT_MARGIN, 15_000.0, 10_000.0, 0.5),
+            ("REJECT", 1, codes.INSUFFICIENT_MARGIN, 15_000.0, 10_000.0, 0.5, MARGIN_SET),
         ],
     )
     refusal = next(e.value for e in decoded(state) if e.kind == "rejection")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.feed import kill, resume
-from tradeloom.core.kernels.specs import MarginKernel
+from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MARGIN_SHORTS, MarginKernel
 from tradeloom.core.params import Limits
 from tradeloom.core.risk import (
     RATE_WINDOW_NS,
@@ -163,6 +163,30 @@ def test_initial_margin_at_the_equity_passes_above_is_refused() -> None:
     assert check(state, 1, 200.0, 100.0, equity=10_000.0, gross_after=20_000.00001)[0] == 0
     assert refusal(state, 1, 200.01, 100.0, equity=10_000.0, gross_after=20_001.0) == (
         "INSUFFICIENT_MARGIN: initial margin=10000.5 > equity=10000 (execution.margin.initial=0.5)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [
+        (
+            MARGIN_SHORTS,
+            "a venue with execution.allow_short and no execution.margin borrows at an "
+            "initial margin of 1: set execution.margin to change it",
+        ),
+        (
+            MARGIN_PERPETUAL,
+            "a perpetual without execution.margin: an initial margin of 1; "
+            "set execution.margin to change it",
+        ),
+    ],
+)
+def test_a_margin_refusal_names_the_rule_it_comes_from(source: int, named: str) -> None:
+    """A venue that allows shorts, or a perpetual, without ``execution.margin`` is a
+    margin account at the defaults: its refusal names that, not a key the file lacks."""
+    state = engine(MarginKernel(source=source))
+    assert refusal(state, -1, 101.0, 100.0, equity=10_000.0, gross_after=10_100.0) == (
+        f"INSUFFICIENT_MARGIN: initial margin=10100 > equity=10000 ({named})"
     )
 
 

@@ -41,6 +41,9 @@ def _reference_drawdowns(equity: pd.Series, top: int = 5) -> list[dict[str, Any]
                 "recovery": times[end].isoformat() if recovered else None,
                 "depth": float(depth),
                 "bars": int(end - start),
+                # calendar time from the bar at the peak to the recovery or the last bar
+                "days": (times[end if recovered else len(values) - 1] - times[start - 1])
+                / pd.Timedelta(days=1),
             }
         )
     found.sort(key=lambda d: -d["depth"])

@@ -13,6 +13,7 @@ import pytest
 import quantstats as qs
 
 from tradeloom.cli.main import main
+from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (
     bar_returns,
     drawdowns,
@@ -155,6 +156,7 @@ def test_a_drawdown_never_recovered_and_one_from_the_first_bar() -> None:
             "recovery": index[2].isoformat(),
             "depth": pytest.approx(0.10),
             "bars": 2,
+            "days": 2 / 24,
         },
         {
             "start": index[4].isoformat(),
@@ -162,5 +164,42 @@ def test_a_drawdown_never_recovered_and_one_from_the_first_bar() -> None:
             "recovery": None,
             "depth": pytest.approx(1 - 97 / 101),
             "bars": 3,
+            "days": 3 / 24,  # from the peak at 03:00 to the last bar at 06:00
         },
     ]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        # hourly forex bars: Sunday 22:00 to Friday 22:00 UTC, the weekend closed
+        pd.DatetimeIndex(
+            [
+                t
+                for t in pd.date_range("2024-03-03T22:00Z", periods=24 * 7 * 3, freq="1h")
+                if not (t.weekday() == 4 and t.hour >= 22)
+                and t.weekday() != 5
+                and not (t.weekday() == 6 and t.hour < 22)
+            ]
+        ),
+        # daily stock bars: weekdays only
+        pd.bdate_range("2024-01-01", periods=300, freq="B", tz="UTC"),
+    ],
+    ids=["forex_1h", "stock_1d"],
+)
+def test_the_drawdown_table_measures_durations_as_the_summary(index: pd.DatetimeIndex) -> None:
+    """Each listed drawdown's days run from its peak bar's time to its recovery's (or the
+    last bar's): the longest equals ``max_drawdown_duration_days`` over closures too."""
+    rng = np.random.default_rng(4)
+    equity = pd.Series(10_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(index)))), index=index)
+    sheet = tearsheet(
+        equity, equity, initial_cash=10_000.0, periods_per_year=252.0, benchmark="buy and hold"
+    )
+    listed = drawdowns(pd.concat([pd.Series([10_000.0], index=index[:1]), equity]), top=1_000)
+    _, longest = drawdown_duration(equity, 10_000.0)
+    assert max(row["days"] for row in listed) == pytest.approx(
+        longest.total_seconds() / 86_400.0, rel=1e-12
+    )
+    # the closures count: bars times the bar length (the table's old rule) falls short
+    bar_days = (index[1] - index[0]).total_seconds() / 86_400.0
+    assert any(row["days"] > (row["bars"] + 1) * bar_days for row in sheet["drawdowns"])

@@ -101,6 +101,7 @@ def test_the_summary_hides_nothing_and_does_not_contradict_itself() -> None:
         "open_position_pnl": -3.25,
         "rejections": {"SHORT_NOT_ALLOWED": 3, "HALTED": 12},
         "exits": {"EXIT_SIGNAL": 2},
+        "cut_orders": {"INSUFFICIENT_CASH": 2},
         "health": "HEALTHY",
         "health_worst": "CRITICAL",
         "halt": "HEALTH_HALT at 2024-03-01 05:00",
@@ -110,11 +111,13 @@ def test_the_summary_hides_nothing_and_does_not_contradict_itself() -> None:
     assert rows["open at the end"] == "short 0.5 since 2024-03-01 04:00 at 101.50, unrealized -3.25"
     assert rows["rejections by code"] == "3 SHORT_NOT_ALLOWED, 12 HALTED"
     assert rows["exits by reason"] == "2 EXIT_SIGNAL"
+    assert rows["orders cut by code"] == "2 INSUFFICIENT_CASH"
     assert rows["health"] == "HEALTHY at the end, CRITICAL at worst"
     assert rows["halt"] == "HEALTH_HALT at 2024-03-01 05:00 (no new positions after it)"
-    flat = format_summary({**metrics, "open_position": 0.0, "rejections": {}})
+    flat = format_summary({**metrics, "open_position": 0.0, "rejections": {}, "cut_orders": {}})
     assert "open at the end           nothing (flat)" in flat
     assert "rejections by code        none" in flat
+    assert "orders cut by code        none" in flat
 
 
 def test_counts_are_integers_in_metrics_json(tmp_path: Path, capsys) -> None:

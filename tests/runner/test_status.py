@@ -129,3 +129,22 @@ def test_status_of_a_truncated_journal(
     assert (code, out) == (2, ""), out
     assert err.startswith(f"{journal}: ") and err.count("\n") == 1, err
     assert "malformed" in err, err
+
+
+def test_status_of_a_perpetual_counts_its_funding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """strategies/btc_perp.yaml: the funding paid and received is in status's cash and
+    equity, which equal metrics.json's final equity and equity.csv's last cash."""
+    out = tmp_path / "run"
+    args = ["--quiet", "run", str(ROOT / "strategies" / "btc_perp.yaml"), "--out", str(out)]
+    fast = ["data.bars=1500", "model.walk_forward.train_window=400", "model.params.max_iter=20"]
+    assert main([*args, *(a for f in fast for a in ("--set", f))]) == 0
+    code, text, err = cli(capsys, "status", out, "--json")
+    assert (code, err) == (0, "")
+    st: dict[str, Any] = json.loads(text)
+    metrics = json.loads((out / "metrics.json").read_text())
+    equity = pd.read_csv(out / "equity.csv")
+    assert metrics["funding"] != 0.0
+    assert st["equity"] == pytest.approx(metrics["final_equity"], rel=1e-12)
+    assert st["cash"] == pytest.approx(equity["cash"].iloc[-1], rel=1e-12)

@@ -4,6 +4,7 @@ a sweep file, and one exact line per bad input with exit 2."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,11 @@ def test_optuna_proposes_grid_values_and_is_seeded(
         )  # fmt: skip
         assert code == 0, stdout
         runs.append(pd.read_parquet(tmp_path / name / "results.parquet"))
+        # every trial accounted for: the distinct variants run, plus the repeats
+        said = re.search(r"optuna: 8 trials, (\d+) distinct variants; (\d+) proposed", stdout)
+        assert said is not None, stdout
+        assert int(said.group(1)) == len(runs[-1])
+        assert int(said.group(1)) + int(said.group(2)) == 8
     a, b = runs
     assert list(a["param.signal.threshold"]) == list(b["param.signal.threshold"])
     assert set(a["param.signal.threshold"]) <= {round(0.02 + 0.01 * k, 12) for k in range(9)}
@@ -85,6 +91,26 @@ def test_walk_forward_reports_each_window(
     assert code == 0
     assert "walk-forward: 4 windows (in-sample 500, out-of-sample 250 bars)" in stdout
     assert "walk-forward" in (tmp_path / "wf" / "sweep.html").read_text().lower()
+
+
+def test_walk_forward_windows_without_a_prediction_are_reported_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model's first fold predicts from bar 400 on: the windows whose in-sample bars
+    end before it have nothing to choose by; none is chosen, and the summary says so."""
+    code, stdout, _ = _sweep(
+        capsys, "--grid", "signal.threshold=0.02,0.06,0.1", "--out", str(tmp_path / "wf"),
+        "--partitions", "4", "--walk-forward", "in_sample=200,out_of_sample=200",
+    )  # fmt: skip
+    assert code == 0, stdout
+    chosen = re.search(r"chosen rows per window: ([-0-9, ]+);", stdout)
+    assert chosen is not None, stdout
+    rows = chosen.group(1).split(", ")
+    assert rows[:2] == ["-", "-"] and "-" not in rows[2:] and len(rows) == 7
+    assert "walk-forward: 2 windows had no prediction in-sample (windows 1, 2)" in stdout
+    assert "the choice changed" in stdout
+    page = (tmp_path / "wf" / "sweep.html").read_text()
+    assert "2 windows had no prediction in-sample" in page
 
 
 def test_a_sweep_file_runs_and_the_command_line_wins(

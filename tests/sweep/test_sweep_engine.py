@@ -87,6 +87,38 @@ def test_a_variant_replays_from_its_row(swept: Path, tmp_path: Path) -> None:
     )
 
 
+def _row_metrics_equal(chosen: pd.Series, metrics: dict[str, Any]) -> None:
+    for key in METRIC_KEYS:
+        mine = chosen[key]
+        if key == "rejections":
+            mine = json.loads(mine)
+        if isinstance(mine, np.generic):
+            mine = mine.item()
+        theirs = metrics[key]
+        if mine is None or (isinstance(mine, float) and math.isnan(mine)):
+            assert theirs is None or math.isnan(theirs), key
+        else:
+            assert _same(mine, theirs), (key, mine, theirs)
+
+
+def test_a_variant_of_a_sweep_with_its_own_set_reproduces_its_row(tmp_path: Path) -> None:
+    """``--variant`` applies the sweep's own ``--set`` (sweep.json's overrides) before the
+    row's axes, reproduces every figure of the row, and records the sweep and row."""
+    out = tmp_path / "s"
+    argv = ["sweep", str(STRATEGY), "--set", "data.bars=2000"]
+    argv += ["--grid", "signal.threshold=0.02,0.06", "--out", str(out)]
+    assert main(argv) == 0
+    results = pd.read_parquet(out / "results.parquet")
+    run = tmp_path / "replay"
+    assert main(["run", str(STRATEGY), "--variant", f"{out}:1", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["bars"] == 2000
+    _row_metrics_equal(results.iloc[1], metrics)
+    assert metrics["trades"] > 0
+    key = str(results.iloc[1]["key"])
+    assert metrics["variant"] == {"sweep": str(out.resolve()), "row": 1, "key": key}
+
+
 def test_the_sweep_directory_holds_every_output(swept: Path) -> None:
     results = pd.read_parquet(swept / "results.parquet")
     for column in (

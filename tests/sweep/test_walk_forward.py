@@ -259,3 +259,36 @@ def test_walk_forward_argument_reports_through_argparse(capsys: pytest.CaptureFi
         "tradeloom sweep: error: argument --walk-forward: out_of_sample is missing; "
         "expected in_sample=N,out_of_sample=M[,step=K]"
     )
+
+
+def test_an_empty_window_chooses_nothing_trades_nothing_and_counts_no_change() -> None:
+    """Bars before 6 have no prediction: windows 0 and 1 are empty (no choice, flat
+    out-of-sample, never asked for an out-of-sample answer); the changes count among the
+    windows that chose."""
+    asked: list[tuple[int, int, tuple[Hashable, ...]]] = []
+
+    def evaluate(start: int, stop: int, variants: Sequence[Hashable]) -> list[Evaluation]:
+        asked.append((start, stop, tuple(variants)))
+        empty = stop <= 6
+        table = {"a": 1.0, "b": 2.0} if start < 9 else {"a": 3.0, "b": 2.0}
+        return [
+            Evaluation(math.nan if empty else table[str(v)], np.full(stop - start, 0.01), empty)
+            for v in variants
+        ]
+
+    result = walk_forward(
+        15, in_sample=3, out_of_sample=3, variants="ab", evaluate=evaluate,
+        params={"a": {"x": 1}, "b": {"x": 2}},
+    )  # fmt: skip
+    assert [w.empty for w in result.windows] == [True, True, False, False]
+    assert [w.chosen for w in result.windows] == [None, None, "b", "a"]
+    assert np.array_equal(result.returns[:6], np.zeros(6))
+    assert np.allclose(result.returns[6:], 0.01)
+    assert (3, 6, ("a",)) not in asked and (3, 6, ("b",)) not in asked
+    assert (result.stability.changes, result.stability.distinct, result.stability.empty) == (
+        1,
+        2,
+        2,
+    )
+    (x,) = result.stability.params
+    assert (x.values, x.changes, x.distinct) == ((None, None, 2, 1), 1, 2)

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.cuts import cut_orders
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
@@ -73,7 +75,12 @@ def run_key(document: Any) -> str:
 
 
 def run_strategy(
-    pipeline: Pipeline, plugins: Plugins, *, out: Path | None = None, driver: Driver = "auto"
+    pipeline: Pipeline,
+    plugins: Plugins,
+    *,
+    out: Path | None = None,
+    driver: Driver = "auto",
+    variant: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Backtest ``pipeline`` and write its run directory.
 
@@ -85,13 +92,15 @@ def run_strategy(
         plugins: The plugin manager whose observers are told about the run.
         out: The run directory to use instead of ``runs/<name>-<time>``.
         driver: Which driver runs the sequential layers (`run_backtest`).
+        variant: The sweep and row this run is a variant of (``--variant``), recorded
+            as ``metrics.json``'s ``variant``.
     """
     config = pipeline.config
     created = out is None or not out.exists()
     run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
     run_dir = run_dir.resolve()
     try:
-        return _run(pipeline, plugins, run_dir, driver)
+        return _run(pipeline, plugins, run_dir, driver, variant)
     except JournalError:
         lock.release_pid()
         if created:
@@ -106,7 +115,13 @@ def _remove_if_empty(run_dir: Path) -> None:
         run_dir.rmdir()
 
 
-def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) -> RunOutcome:
+def _run(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    run_dir: Path,
+    driver: Driver,
+    variant: Mapping[str, Any] | None,
+) -> RunOutcome:
     config = pipeline.config
     target = journal_target(config.journal)
     with journaled_run(
@@ -121,6 +136,8 @@ def _run(pipeline: Pipeline, plugins: Plugins, run_dir: Path, driver: Driver) ->
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = _metrics(pipeline, result, run_dir, trades)
         metrics["model_registry"] = registry
+        if variant is not None:  # a sweep's variant: which sweep, which row
+            metrics["variant"] = dict(variant)
         session.recorder.journal.flush()  # measured from the journal, as every mode is
         metrics["execution_quality"] = journal_execution_quality(
             journal_path(run_dir), config.document
@@ -199,6 +216,7 @@ def journal_counts(rec: Recorder, unfilled: int) -> dict[str, Any]:
         "orders": len(rec.orders),
         "fills": len(rec.fills),
         "unfilled_orders": unfilled,
+        "cut_orders": cut_orders(rec.cancellations),
         "rejections": dict(sorted(rec.rejections.items())),
         "halt": f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}" if halt else None,
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),

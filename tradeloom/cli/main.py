@@ -445,10 +445,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
     if args.speed is not None and args.clock != "simulated":
         raise UserError("--speed applies to --clock simulated only")
+    variant = None
     if args.variant is not None:
         from tradeloom.sweep.cli import variant_overrides
 
-        args.overrides = [*variant_overrides(args.variant, args.file), *args.overrides]
+        variant = variant_overrides(args.variant, args.file)
+        args.overrides = [*variant.overrides, *args.overrides]
     if _is_portfolio(args.file):
         return _run_portfolio(args)
     if args.mode != "backtest":
@@ -461,7 +463,13 @@ def _run(args: argparse.Namespace) -> int:
 
     pipeline, plugins = _load(args)
     driver: Driver = _DRIVERS[args.driver]
-    outcome = run_strategy(pipeline, plugins, out=args.out, driver=driver)
+    outcome = run_strategy(
+        pipeline,
+        plugins,
+        out=args.out,
+        driver=driver,
+        variant=None if variant is None else variant.record(),
+    )
     print(format_summary(outcome.metrics))
     return 0
 

@@ -8,7 +8,8 @@ other files read are documented ones: ``strategy.yaml`` (the timeframe), ``live.
 journals no bar prices).
 
 Position, cash and equity come from the journal's fills (``cash -= side x quantity x
-price + fee``, as the core books them) marked at the last bar's close, so they are
+price + fee``, as the core books them) and a perpetual's funding payments (``cash +=
+amount``), marked at the last bar's close, so they are
 what the journal says, whether the process is alive, stopped, or was killed mid-bar.
 """
 
@@ -43,6 +44,7 @@ _KINDS = (
     "rejection",
     "order",
     "fill",
+    "funding",
     "order_cancelled",
     "order_expired",
     "order_state",
@@ -216,7 +218,7 @@ class _Status:
         state, code, reason, since = self._state()
         bars = self._bars()
         capital = self._capital()
-        marks = _fill_marks(self.f["fill"])
+        marks = _fill_marks(self.f["fill"], self.f["funding"])
         last_close = float(bars["close"].iloc[-1]) if len(bars) else None
         if last_close is not None and math.isnan(last_close):
             last_close = None  # a universe: each symbol's, with its position
@@ -372,7 +374,7 @@ class _Status:
                 self._closes[str(symbol)] = float(close)
         times = live.groupby("bar")["timestamp"].first().reindex(closes.index)
         capital = self._capital() or 0.0
-        marks = _fill_marks(self.f["fill"])
+        marks = _fill_marks(self.f["fill"], self.f["funding"])
         held = marks.pivot_table(index="bar", columns="symbol", values="signed", aggfunc="sum")
         held = held.reindex(columns=closes.columns, fill_value=0.0).fillna(0.0).cumsum()
         held = held.reindex(closes.index, method="ffill").fillna(0.0)
@@ -659,19 +661,33 @@ def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[s
     return best
 
 
-def _fill_marks(fills: pd.DataFrame) -> pd.DataFrame:
-    """Each fill's bar, symbol, signed quantity and cash flow, in journal order."""
-    fills = fills.sort_values("seq", kind="stable")
+def _fill_marks(fills: pd.DataFrame, funding: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each fill's bar, symbol, signed quantity and cash flow, and each perpetual's
+    funding payment (a cash flow of ``-amount``, no quantity), in journal order."""
     signed = fills["side"].to_numpy(np.float64) * fills["quantity"].to_numpy(np.float64)
     flow = signed * fills["price"].to_numpy(np.float64) + fills["fee"].to_numpy(np.float64)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
+            "seq": fills["seq"].to_numpy(np.int64),
             "bar": fills["bar"].to_numpy(np.int64),
             "symbol": fills["symbol"].to_numpy(object),
             "signed": signed,
             "flow": flow,
         }
     )
+    if funding is not None and len(funding):
+        paid = pd.DataFrame(
+            {
+                "seq": funding["seq"].to_numpy(np.int64),
+                "bar": funding["bar"].to_numpy(np.int64),
+                "symbol": funding["symbol"].to_numpy(object),
+                "signed": 0.0,
+                "flow": -funding["amount"].to_numpy(np.float64),
+            }
+        )
+        frame = pd.concat([frame, paid], ignore_index=True) if len(frame) else paid
+    frame = frame.sort_values("seq", kind="stable", ignore_index=True)
+    return frame.drop(columns="seq")
 
 
 def _quantities(marks: pd.DataFrame) -> dict[str, float]:

@@ -6,7 +6,9 @@ them):
 1. **begin**: the model's folds that start predicting at this bar are journaled;
 2. **open**: a perpetual's funding due in the bar is booked on the position carried
    into it (`tradeloom.core.funding`); then the venue fills what is due at the bar's
-   open (orders decided at the previous close under ``fill: next_open``);
+   open (orders decided at the previous close under ``fill: next_open``): exits and
+   reductions before entries and increases, across every symbol
+   (`tradeloom.core.sequence`);
 3. **protect**: a stop (the stop-loss, the break-even or the trailing stop, whichever
    is tightest), take-profit or (margin accounts) liquidation that the bar's range
    reaches exits during the bar (`tradeloom.core.exits`), and a partial take-profit
@@ -42,12 +44,14 @@ them):
    candidate: once every symbol went down the ladder, the candidates are ranked by
    confidence and checked against the portfolio limits in rank order
    (`tradeloom.core.portfolio`). A refused entry or reversal still exits what is held;
-10. **send**: the intent's order (target minus position, sized at the close) first
-    cancels the working order (``REPLACED``); an order, or its target, below the
-    venue's minimum is refused (``BELOW_MINIMUM``, `tradeloom.core.dust`; a refused
-    reversal still exits); else it passes the pre-trade
+10. **send**: exits and reductions first, then entries and increases
+    (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
+    position, sized at the close) first cancels the working order (``REPLACED``); an
+    order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
+    `tradeloom.core.dust`; a refused reversal still exits); else it passes the pre-trade
     checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
-11. **close**: under ``fill: close`` the venue fills it at the close.
+11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
+    order (`tradeloom.core.sequence`).
 
 Every layer a built-in component implements runs here, compiled; a layer a plugin
 implements, the live venue, and the monitors are Python: the step stops with a
@@ -90,6 +94,7 @@ from tradeloom.core.layout import (
     A_EXIT_HALT,
     A_HALT,
     A_PEAK,
+    A_SEND_PASS,
     A_STATE,
     C_BASE,
     C_COUNT,
@@ -169,6 +174,7 @@ from tradeloom.core.layout import (
     P_TRAIL_MULTIPLE,
     P_TRAILING,
     P_YIELD_BARS,
+    PORT_ORDER,
     PORT_ROWS,
     S_ATR,
     S_ATR_END,
@@ -237,6 +243,7 @@ from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
 from tradeloom.core.rows import emit
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
+from tradeloom.core.sequence import sends_first, sequence_fills
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -339,7 +346,9 @@ def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
         if close != close:  # no bar
             continue
         atr = math.nan
+        before = math.nan  # the ATR the bar's check read (up to the bar before)
         if window > 0:
+            before = _atr_now(sym, s, window)
             atr = atr_update(sym[s, S_ATR:S_ATR_END], high, low, close, window)
         quantity = sym[s, S_QTY]
         if quantity == 0.0:
@@ -353,8 +362,10 @@ def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
         sym[s, S_BEST] = best
         if window > 0 or trailing == trailing:
             trail = sym[s, S_TRAIL]
-            if trail != trail:  # as `_stop` read it at this bar
-                trail = trail_level(direction, entry, atr, trailing, multiple)
+            if trail != trail:  # the trade's first bar: the level `_stop` read at it,
+                # from the entry at the ATR before the bar (an ATR the bar widened must
+                # not lower it below the level that was in force during the bar)
+                trail = trail_level(direction, entry, before, trailing, multiple)
             sym[s, S_TRAIL] = ratchet(
                 direction, trail, trail_level(direction, best, atr, trailing, multiple)
             )
@@ -556,24 +567,33 @@ def run_bars(
             if ext_venue:
                 return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
             if not fill_at_close or limits_on:
+                # exits and reductions first, then entries (`tradeloom.core.sequence`)
+                order = port[PORT_ORDER]
+                n = 0
                 for s in range(nsym):
                     if (
                         sym[s, S_W_ACTIVE] != 0.0
                         and sym[s, S_W_BAR] < t
                         and sym[s, S_W_STOP] == 0.0
                         and px[0, i, s] == px[0, i, s]  # the symbol has a bar
+                        and (sym[s, S_W_TYPE] == ORDER_LIMIT or not fill_at_close)
                     ):
-                        if sym[s, S_W_TYPE] == ORDER_LIMIT:
-                            if limit_at_open(
-                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
-                                px[2, i, s], px[4, i, s], volume_cap,
-                            ):  # fmt: skip
-                                record_send(acct, prm, sent, time_ns[i])
-                        elif not fill_at_close:
-                            execute(
-                                acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
-                                volume_cap, slippage, fee,
-                            )  # fmt: skip
+                        order[n] = s
+                        n += 1
+                sequence_fills(sym, px, 0, i, order, n)
+                for k in range(n):
+                    s = int(order[k])
+                    if sym[s, S_W_TYPE] == ORDER_LIMIT:
+                        if limit_at_open(
+                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
+                            px[2, i, s], px[4, i, s], volume_cap,
+                        ):  # fmt: skip
+                            record_send(acct, prm, sent, time_ns[i])
+                    else:
+                        execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
+                            volume_cap, slippage, fee,
+                        )  # fmt: skip
         # 3. protective exits
         if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT, STAGE_PARTIAL_SENT):
             s = resume
@@ -875,14 +895,24 @@ def run_bars(
             resume = 0
         # 10. send
         if stage in (STAGE_SEND, STAGE_QUANTITY, STAGE_CANCELLED, STAGE_SENT):
+            if stage == STAGE_SEND:  # exits and reductions go out first, then entries
+                acct[A_SEND_PASS] = 0.0
             s = resume
             resume = 0
-            while s < nsym:
+            while True:
+                if s >= nsym:
+                    if acct[A_SEND_PASS] != 0.0:
+                        break
+                    acct[A_SEND_PASS] = 1.0
+                    s = 0
                 if stage == STAGE_SENT:  # a Python venue took the order
                     stage = STAGE_SEND
                     s += 1
                     continue
                 if stage == STAGE_SEND:
+                    if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
+                        s += 1
+                        continue
                     if sym[s, S_I_REASON] == 0.0:
                         if slicing and next_child(
                             acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]
@@ -1000,22 +1030,32 @@ def run_bars(
             if fill_at_close:
                 if ext_venue:
                     return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
+                # exits and reductions first, then entries (`tradeloom.core.sequence`)
+                order = port[PORT_ORDER]
+                n = 0
                 for s in range(nsym):
                     if (
                         sym[s, S_W_ACTIVE] != 0.0
                         and sym[s, S_W_BAR] <= t
                         and px[3, i, s] == px[3, i, s]  # the symbol has a bar
+                        # a limit order arrives (and rests from the next bar)
+                        and (sym[s, S_W_TYPE] != ORDER_LIMIT or sym[s, S_W_FIRST] < 0.0)
                     ):
-                        if sym[s, S_W_TYPE] != ORDER_LIMIT:
-                            execute(
-                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                                volume_cap, slippage, fee,
-                            )  # fmt: skip
-                        elif sym[s, S_W_FIRST] < 0.0:  # arrives; rests from the next bar
-                            limit_arrives(
-                                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                                volume_cap, t + 1,
-                            )  # fmt: skip
+                        order[n] = s
+                        n += 1
+                sequence_fills(sym, px, 3, i, order, n)
+                for k in range(n):
+                    s = int(order[k])
+                    if sym[s, S_W_TYPE] != ORDER_LIMIT:
+                        execute(
+                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                            volume_cap, slippage, fee,
+                        )  # fmt: skip
+                    else:
+                        limit_arrives(
+                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                            volume_cap, t + 1,
+                        )  # fmt: skip
         if stage == STAGE_END:
             t += 1
             stage = STAGE_BEGIN

@@ -114,6 +114,23 @@ def _g(value: float) -> str:
     return f"{value:.10g}"
 
 
+def _margin_source(v: Mapping[str, float]) -> str:
+    """Name where a margin account's initial margin comes from (`MarginKernel.source`)."""
+    source = int(v.get("source", 1))  # rows journaled before the source was: the key
+    initial = _g(v["initial"])
+    if source == 2:
+        return (
+            f"a venue with execution.allow_short and no execution.margin borrows at an "
+            f"initial margin of {initial}: set execution.margin to change it"
+        )
+    if source == 3:
+        return (
+            f"a perpetual without execution.margin: an initial margin of {initial}; "
+            f"set execution.margin to change it"
+        )
+    return f"execution.margin.initial={initial}"
+
+
 def _below_minimum(v: Mapping[str, float], t: CodeTable) -> str:
     """Say why an order is below the venue's minimum, and what becomes of dust it meets.
 
@@ -232,10 +249,9 @@ REJECTIONS: tuple[Code, ...] = (
     Code(
         INSUFFICIENT_MARGIN,
         "INSUFFICIENT_MARGIN",
-        ("required", "equity", "initial"),
+        ("required", "equity", "initial", "source"),
         lambda v, t: (
-            f"initial margin={_g(v['required'])} > equity={_g(v['equity'])} "
-            f"(execution.margin.initial={_g(v['initial'])})"
+            f"initial margin={_g(v['required'])} > equity={_g(v['equity'])} ({_margin_source(v)})"
         ),
     ),
     Code(

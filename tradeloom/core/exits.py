@@ -37,8 +37,11 @@ The best price since the entry starts at the entry price and takes each bar's hi
 so a bar's own high never raises the stop that bar is checked against (the
 conservative reading, as for the stop-loss). A trailing level that moved at a bar is
 in force from the next bar; a bar that opens through it fills at the open. The ATR
-of the level moved at bar t includes bar t. Levels that tie are named in the order
-above (a stop-loss before a break-even before a trailing stop).
+of the level moved at bar t includes bar t. At the trade's first bar the level in force
+is the entry's at the ATR up to the bar before; it is the floor (a short's ceiling) of
+the level the bar moves, so an ATR that the entry bar widens never lowers it. Levels
+that tie are named in the order above (a stop-loss before a break-even before a
+trailing stop).
 
 Under ``execution.orders.stops: bar_close`` the engine watches the same level at each
 bar's close (`close_exit_at`), the bar's own high already taken into the best price.

@@ -52,7 +52,8 @@ A_EXIT_HALT = 10  # 1: a halt this bar closes every position (set by a health ha
 A_RATE_COUNT = 11  # sends in the ring
 A_RATE_HEAD = 12  # the ring's oldest slot
 A_RETURNS = 13  # bars pushed to the returns ring (``port``) so far
-ACCT_SIZE = 14
+A_SEND_PASS = 14  # the send stage's pass: 0 exits and reductions, 1 entries and increases
+ACCT_SIZE = 15
 
 # --- sym (one row per symbol) --------------------------------------------------------------
 S_QTY = 0  # signed position
@@ -142,7 +143,7 @@ P_MAX_POSITION_QTY = 17
 P_MAX_ORDERS_PER_MINUTE = 18
 P_PRICE_COLLAR = 19
 P_DAILY_LOSS = 20
-P_MARGIN = 21  # 1: a margin account (shorts, or execution.margin); 0: spot cash
+P_MARGIN = 21  # 0: spot cash; else a margin account, by its rule's source (MarginKernel.source)
 P_INITIAL_MARGIN = 22
 P_MAINTENANCE_MARGIN = 23
 P_LEVERAGE = 24

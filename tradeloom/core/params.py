@@ -259,7 +259,7 @@ class CoreSpec:
         p[L.P_DAILY_LOSS] = _nan(limits.daily_loss_limit)
         p[L.P_RATE_CAPACITY] = max(1, limits.max_orders_per_minute or 1)
         margin = self.margin
-        p[L.P_MARGIN] = margin is not None
+        p[L.P_MARGIN] = 0.0 if margin is None else margin.source
         if margin is not None:
             p[L.P_INITIAL_MARGIN] = margin.initial
             p[L.P_MAINTENANCE_MARGIN] = margin.maintenance

@@ -246,5 +246,6 @@ def pretrade_check(
         required = prm[P_INITIAL_MARGIN] * gross_after
         if required > equity * _MARGIN_SLACK:  # an order sized at the full equity passes
             out[0], out[1], out[2] = required, equity, prm[P_INITIAL_MARGIN]
+            out[3] = prm[P_MARGIN]  # where the rule comes from (`MarginKernel.source`)
             return codes.INSUFFICIENT_MARGIN
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradeloom.core.kernels.specs import (
+    MARGIN_SHORTS,
     CompiledComponent,
     DrawdownKernel,
     MarginKernel,
@@ -98,7 +99,8 @@ def core_spec(
     if simulated is not None:
         margin = simulated.margin
         if margin is None and allow_short:
-            margin = MarginKernel()  # shorts borrow: liquidated at zero equity at the latest
+            # shorts borrow: liquidated at zero equity at the latest
+            margin = MarginKernel(source=MARGIN_SHORTS)
     elif funding_series(pipeline.venue) is not None and isinstance(own, VenueKernel):
         # a perpetual traded live: shorts as the file allows them, and its margin rule
         # (the liquidation exit goes to the exchange as a market order, as a stop does)

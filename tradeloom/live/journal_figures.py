@@ -1,5 +1,6 @@
 """The ``metrics.json`` blocks a live run's files read from its journal, kept current
-by following it: ``execution_quality`` and a router's ``venues``.
+by following it: ``execution_quality``, a router's ``venues`` and a perpetual's net
+``funding``.
 
 Each refresh reads only the events committed since the last (`EventFollower`, one open
 journal) and adds them to the same ledgers (`ExecutionLedger`, `VenueLedger`); a
@@ -16,7 +17,7 @@ from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tradeloom.journal import EventFollower, journal_path
+from tradeloom.journal import EventFollower, FundingPayment, journal_path
 from tradeloom.reporting.execution_quality import ExecutionLedger, journal_kinds, terms_of
 from tradeloom.reporting.venue_accounts import KINDS as VENUE_KINDS
 from tradeloom.reporting.venue_accounts import VenueLedger
@@ -40,6 +41,8 @@ class JournalFigures:
         self._blocks: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
         self.events = 0
         """Events read since the last start."""
+        self.funding = 0.0
+        """Net funding booked (+ received, - paid), as of the last `blocks`."""
 
     def blocks(
         self, key: Hashable, document: Mapping[str, Any] | None
@@ -57,16 +60,18 @@ class JournalFigures:
         path = journal_path(self.run_dir)
         if self._follower is None or self._execution is None or (key, terms, path) != self._key:
             self.close()
-            kinds = list(dict.fromkeys([*journal_kinds(), *VENUE_KINDS]))
+            kinds = list(dict.fromkeys([*journal_kinds(), *VENUE_KINDS, "funding"]))
             self._follower = EventFollower(path, kinds)
             self._execution, self._venues = ExecutionLedger(terms), VenueLedger()
             self._key, self._blocks, self.events = (key, terms, path), None, 0
+            self.funding = 0.0
         try:
             events = self._follower.read()
         except Exception:
             self.close()
             raise
         if events or self._blocks is None:
+            self.funding += sum(e.amount for e in events if isinstance(e, FundingPayment))
             self._execution.add(events)
             self._venues.add(events)
             self._blocks = (self._execution.figures(), self._venues.accounts())

@@ -50,7 +50,10 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
+from tradeloom.calendars import CRYPTO, TradingCalendar
+from tradeloom.core import layout as L
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
+from tradeloom.engine.funding import funding_series
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.journal_figures import JournalFigures
@@ -59,10 +62,10 @@ from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.cuts import cut_orders
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
-from tradeloom.timeframes import periods_per_year
 
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Engine
@@ -117,6 +120,8 @@ class Snapshot:
         report_seconds: At most once every this many seconds (``live.report_seconds``).
         generation: The engine's: another number is another engine (a restart, a
             rebuild after the journal was lost), whose figures start again.
+        calendar: The data's trading calendar (the annualization, `periods_per_year`).
+        perpetual: A perpetual: ``metrics.json`` has its net ``funding``.
     """
 
     times: npt.NDArray[np.int64]
@@ -135,6 +140,20 @@ class Snapshot:
     report: bool
     report_seconds: float
     generation: int = 0
+    calendar: TradingCalendar = CRYPTO
+    perpetual: bool = False
+
+    def periods_per_year(self) -> float:
+        """Return the bars a year of the data's calendar has over the live bars (as a
+        backtest over the same bars annualizes: `tradeloom.calendars`)."""
+        times = self.times
+        first, last = (int(times[0]), int(times[-1])) if len(times) else (0, 0)
+        return self.calendar.periods_per_year(self.timeframe_seconds, first, last)
+
+    def calendar_year(self) -> float | None:
+        """`periods_per_year` for `account_figures`: None for crypto (its 365-day year,
+        computed exactly as a backtest does)."""
+        return None if self.calendar is CRYPTO else self.periods_per_year()
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -349,6 +368,8 @@ class LiveOutputs:
         metrics["execution_quality"] = quality
         if venues:  # a router's: what each venue bought, sold, holds and charged
             metrics["venues"] = venues
+        if snapshot.perpetual:  # its funding, net, in the equity above as in a backtest's
+            metrics["funding"] = self._journal.funding
         self.equity.write(frame)
         outputs.write_metrics(self.run_dir, metrics)
 
@@ -491,7 +512,17 @@ def snapshot_of(
         report=config.outputs.report,
         report_seconds=config.live.report_seconds,
         generation=generation,
+        calendar=data_calendar(session),
+        perpetual=funding_series(getattr(getattr(session, "p", None), "venue", None)) is not None,
     )
+
+
+def data_calendar(session: Any) -> TradingCalendar:
+    """Return the calendar of a live session's data (crypto: a source that names none,
+    or a portfolio file's session)."""
+    data = getattr(getattr(session, "p", None), "data", None)
+    calendar = getattr(data, "calendar", CRYPTO)
+    return calendar if isinstance(calendar, TradingCalendar) else CRYPTO
 
 
 def _failed(run_dir: Path, exc: Exception) -> None:
@@ -515,9 +546,26 @@ def run_facts(runner: OutputsRun) -> dict[str, Any]:
         "orders": len(rec.orders),
         "fills": len(rec.fills),
         "rejections": dict(sorted(rec.rejections.items())),
-        "halt": f"{rec.halt.code} at {rec.halt.timestamp:%Y-%m-%d %H:%M}" if rec.halt else None,
+        "cut_orders": cut_orders(rec.cancellations),
+        "halt": _halt(runner),
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
     }
+
+
+def _halt(runner: OutputsRun) -> str | None:
+    """Return the halt that holds: the one journaled by this process, else the code
+    that holds the run HALTED (a halt latched before a restart, the kill switch)."""
+    session = runner.session
+    assert session is not None
+    halt = runner.recorder_or_fail.halt
+    if halt is not None:
+        return f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}"
+    if session.state != "HALTED":
+        return None
+    engine = session.engine
+    if engine.halted:
+        return engine.halt_code
+    return engine.ctx.table.name(int(engine.state.acct[L.A_STATE_WHY]))
 
 
 def _facts(runner: OutputsRun) -> dict[str, Any]:
@@ -568,7 +616,7 @@ def live_metrics(
         curve,
         close,
         initial_cash=snapshot.initial_cash,
-        periods_per_year=periods_per_year(snapshot.timeframe_seconds),
+        periods_per_year=snapshot.periods_per_year(),
         benchmark="buy and hold",
     )
     facts = snapshot.facts
@@ -576,6 +624,8 @@ def live_metrics(
     return {
         **head,
         **figures,
+        "calendar": snapshot.calendar.name,
+        "periods_per_year": snapshot.periods_per_year(),
         "tearsheet": sheet,
         **{k: v for k, v in facts.items() if k not in head},
     }
@@ -610,6 +660,7 @@ def _account_figures(
             timeframe_seconds=snapshot.timeframe_seconds,
             fills=snapshot.fills,
             trade_figures=trade_figures,
+            periods_per_year=snapshot.calendar_year(),
             ledger=ledger,
         ),
     }
@@ -640,6 +691,8 @@ def _universe_metrics(
         **{k: facts[k] for k in head},
         "timeframe": facts["timeframe"],
         **figures,
+        "calendar": snapshot.calendar.name,
+        "periods_per_year": snapshot.periods_per_year(),
         **{k: v for k, v in facts.items() if k not in head and k != "timeframe"},
         "attribution": symbol_attribution(
             symbols,

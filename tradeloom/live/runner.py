@@ -76,7 +76,7 @@ from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.metrics import MeteredRun
-from tradeloom.live.refresh import LiveOutputs
+from tradeloom.live.refresh import LiveOutputs, data_calendar
 from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (
     PgSentMark,
@@ -339,6 +339,8 @@ class LiveRunner:
                 grace_seconds=late * history.timeframe_seconds,
                 started=self.now(),
                 last_bar=history.last_time,
+                # a closed market (a forex weekend) owes no bar, in every clock
+                calendar=data_calendar(session),
             )
         self.plugins.hook.tradeloom_run_started(run=run)
         self.journal.flush()

@@ -325,10 +325,15 @@ def _bin_size(returns: np.ndarray) -> float:
 def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
     rejections = m.get("rejections") or {}
     exits = m.get("exits") or {}
-    if not rejections and not exits:
+    cuts = m.get("cut_orders") or {}
+    if not rejections and not exits and not cuts:
         return None
     data = []
-    for name, counts, color in (("rejections", rejections, _RED), ("exits", exits, _BLUE)):
+    for name, counts, color in (
+        ("rejections", rejections, _RED),
+        ("cuts", cuts, _ORANGE),
+        ("exits", exits, _BLUE),
+    ):
         if counts:
             data.append(
                 {
@@ -340,12 +345,12 @@ def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
                     "marker": {"color": color},
                 }
             )
-    rows = len(rejections) + len(exits)
+    rows = len(rejections) + len(cuts) + len(exits)
     fig = layout(80 + 28 * rows, xaxis={"title": "count", "gridcolor": "#e5e5e5"})
     longest = max(len(y) for trace in data for y in trace["y"])
     fig["margin"] = {**fig["margin"], "l": 50 + 7 * longest}  # the codes, then the title
     fig["yaxis"] = {"title": "code or reason", "autorange": "reversed"}
-    return Chart("Rejections by code and exits by reason", data, fig)
+    return Chart("Rejections and cut orders by code, exits by reason", data, fig)
 
 
 def _alerts(m: Mapping[str, Any]) -> str:

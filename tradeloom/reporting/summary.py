@@ -36,6 +36,7 @@ _ROWS: tuple[str, ...] = (
     "open_position",
     "exits",
     "rejections",
+    "cut_orders",
     "auc",
     "health",
     "halt",
@@ -81,8 +82,12 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
         return "run directory", str(metrics.get(key, "-"))
     if key == "open_position":
         return "open at the end", _open_position(metrics)
-    if key in ("exits", "rejections"):
-        label = "exits by reason" if key == "exits" else "rejections by code"
+    if key in ("exits", "rejections", "cut_orders"):
+        label = {
+            "exits": "exits by reason",
+            "rejections": "rejections by code",
+            "cut_orders": "orders cut by code",
+        }[key]
         return label, _counts(metrics.get(key) or {})
     if key == "health":
         return "health", _health(metrics)

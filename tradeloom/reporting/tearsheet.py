@@ -16,7 +16,11 @@ Conventions (those of quantstats and empyrical, which the tests check them again
 - A drawdown starts at the first bar below the previous peak, has its trough at its
   lowest equity, and recovers at the first bar back at or above that peak (None: not
   recovered at the end). Its depth is ``1 - trough / peak``; its length is counted in
-  bars from its start to its recovery (or to the run's end).
+  bars from its start to its recovery (or to the run's end), and its duration in
+  calendar days from the timestamps, from the bar at the peak to its recovery (or to
+  the run's last bar): the rule of ``max_drawdown_duration_days``
+  (`tradeloom.reporting.statistics`), so that over a calendar with closures (a forex
+  weekend, a stock's nights) the table and the summary agree.
 - Beta is ``cov(strategy, market) / var(market)`` of the per-bar returns; alpha is
   annualised as empyrical does, ``(1 + mean(r - beta * m)) ** periods - 1``;
   correlation is Pearson's.
@@ -70,7 +74,9 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
     """Return the ``top`` deepest drawdowns of an equity curve, deepest first.
 
     Each: ``start``, ``trough`` and ``recovery`` (ISO times; recovery None when still
-    under water at the end), ``depth`` (a fraction of the peak) and ``bars`` (its length).
+    under water at the end), ``depth`` (a fraction of the peak), ``bars`` (its length)
+    and ``days`` (its duration in calendar time, from the bar at the peak to the
+    recovery or the last bar).
     """
     values = equity.to_numpy(np.float64)
     if not len(values):
@@ -94,6 +100,8 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
             "recovery": times[ends[i]].isoformat() if ends[i] < len(values) else None,
             "depth": float(depths[i]),
             "bars": int(ends[i] - starts[i]),
+            "days": (times[min(ends[i], len(values) - 1)] - times[starts[i] - 1]).total_seconds()
+            / 86_400.0,
         }
         for i in order
     ]

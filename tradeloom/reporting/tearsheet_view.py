@@ -15,7 +15,6 @@ import numpy as np
 from tradeloom.reporting.charts import Chart, escape, layout, line, naive_times
 from tradeloom.reporting.run_data import RunData
 from tradeloom.reporting.tearsheet import bar_returns, rolling_figures
-from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["rolling_chart", "tearsheet_tables"]
 
@@ -63,24 +62,24 @@ def tearsheet_tables(metrics: Mapping[str, Any]) -> str:
     if not isinstance(sheet, Mapping):
         return ""
     parts = ["<section><h2>Tearsheet</h2><div class='stats'>"]
-    parts.append(_drawdowns(sheet.get("drawdowns") or [], metrics))
+    parts.append(_drawdowns(sheet.get("drawdowns") or []))
     parts.append(_yearly(sheet.get("yearly_returns") or {}))
     parts.append(_versus(sheet))
     parts.append("</div></section>")
     return "".join(parts)
 
 
-def _drawdowns(rows: list[Mapping[str, Any]], metrics: Mapping[str, Any]) -> str:
+def _drawdowns(rows: list[Mapping[str, Any]]) -> str:
     head = (
         "<tr><th>#</th><th>start</th><th>trough</th><th>recovery</th><th>depth</th>"
         "<th>length</th></tr>"
     )
-    seconds = _bar_seconds(metrics)
     body = []
     for i, row in enumerate(rows, 1):
         recovery = _when(row.get("recovery")) if row.get("recovery") else "not recovered"
+        # the calendar time from the peak, as the summary's drawdown duration
         length = f"{int(row['bars']):,} bars" + (
-            f" ({int(row['bars']) * seconds / 86_400:,.1f} days)" if seconds else ""
+            f" ({float(row['days']):,.1f} days)" if row.get("days") is not None else ""
         )
         body.append(
             f"<tr><td>{i}</td><td>{_when(row['start'])}</td><td>{_when(row['trough'])}</td>"
@@ -129,10 +128,3 @@ def _versus(sheet: Mapping[str, Any]) -> str:
 
 def _when(value: Any) -> str:
     return escape(str(value)[:16].replace("T", " "))
-
-
-def _bar_seconds(metrics: Mapping[str, Any]) -> float:
-    try:
-        return float(parse_timeframe(str(metrics.get("timeframe"))))
-    except (ValueError, KeyError, TypeError):
-        return 0.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from tradeloom.errors import UserError
 if TYPE_CHECKING:
     from tradeloom.sweep.walk_forward import WalkForwardSpec
 
-__all__ = ["add_sweep_parser", "variant_overrides"]
+__all__ = ["SweepVariant", "add_sweep_parser", "variant_overrides"]
 
 
 def add_sweep_parser(sub: Any) -> None:
@@ -117,8 +118,31 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     return run_settings(settings)
 
 
-def variant_overrides(text: str, strategy: Path) -> list[str]:
-    """Return the ``--set`` strings of ``SWEEP_DIR:ROW`` (a row number or a variant key).
+@dataclass(frozen=True)
+class SweepVariant:
+    """A sweep's variant, as ``tradeloom run FILE --variant SWEEP_DIR:ROW`` runs it.
+
+    Attributes:
+        sweep: The sweep directory (absolute).
+        row: Its row of ``results.parquet``.
+        key: Its variant key.
+        overrides: The ``--set`` strings that make it: the sweep's own (``sweep.json``'s
+            ``overrides``), then the row's axes.
+    """
+
+    sweep: str
+    row: int
+    key: str
+    overrides: tuple[str, ...]
+
+    def record(self) -> dict[str, Any]:
+        """Return what the run folder's ``metrics.json`` records of it (``variant``)."""
+        return {"sweep": self.sweep, "row": self.row, "key": self.key}
+
+
+def variant_overrides(text: str, strategy: Path) -> SweepVariant:
+    """Return the variant of ``SWEEP_DIR:ROW`` (a row number or a variant key): everything
+    the sweep applied to it, its own ``--set`` strings first.
 
     Args:
         text: ``SWEEP_DIR:ROW``.
@@ -130,8 +154,10 @@ def variant_overrides(text: str, strategy: Path) -> list[str]:
     """
     import hashlib
 
+    import numpy as np
+
     from tradeloom.safe_files import UnreadableFile, read_bytes, require_regular
-    from tradeloom.sweep.results import read_strategy_hash
+    from tradeloom.sweep.results import SWEEP_FILE, read_identity, read_strategy_hash
 
     folder, sep, row = text.rpartition(":")
     if not sep or not folder or not row:
@@ -161,19 +187,30 @@ def variant_overrides(text: str, strategy: Path) -> list[str]:
             raise UserError(
                 f"--variant: {folder} has {len(frame)} rows (0 to {len(frame) - 1}), was {row}"
             )
-        chosen = frame.iloc[int(row)]
+        number = int(row)
     else:
-        match = frame[frame["key"] == row]
-        if match.empty:
+        match = np.flatnonzero((frame["key"] == row).to_numpy())
+        if not len(match):
             raise UserError(f"--variant: no variant with key '{row}' in {folder}")
-        chosen = match.iloc[0]
+        number = int(match[0])
+    chosen = frame.iloc[number]
     try:
         overrides = json.loads(str(chosen["overrides"]))
     except (ValueError, RecursionError):
         overrides = None
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise UserError(f"{path}: row {row}: its overrides are not a list of texts; damaged")
-    return list(overrides)
+    applied = read_identity(Path(folder)).get("overrides") or []
+    if not isinstance(applied, list) or not all(isinstance(o, str) for o in applied):
+        raise UserError(
+            f"{Path(folder) / SWEEP_FILE}: its overrides are not a list of texts; damaged"
+        )
+    return SweepVariant(
+        str(Path(folder).resolve()),
+        number,
+        str(chosen["key"]),
+        (*applied, *overrides),
+    )
 
 
 def _walk_forward(text: str) -> WalkForwardSpec:

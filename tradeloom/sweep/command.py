@@ -103,8 +103,12 @@ def sweep(settings: Settings) -> SweepOutcome:
     maximize = settings.direction == "maximize"
     ran = 0
     stage_runs: dict[str, int] = {}
+    notes: list[str] = []
     if settings.search == "optuna":
-        checked, ran, stage_runs = optuna_variants(source, space, settings, store, cache, executor)
+        checked, ran, stage_runs, trials = optuna_variants(
+            source, space, settings, store, cache, executor
+        )
+        notes.append(trials)
     else:
         from tradeloom.sweep.engine import variant_key
 
@@ -126,7 +130,7 @@ def sweep(settings: Settings) -> SweepOutcome:
                 executor=executor,
             )
         ran, stage_runs = swept.ran, swept.stage_runs
-    return _write(settings, source, checked, store, folder, ran, stage_runs)
+    return _write(settings, source, checked, store, folder, ran, stage_runs, notes)
 
 
 def _write(
@@ -137,6 +141,7 @@ def _write(
     folder: OutputFolder,
     ran: int,
     stage_runs: dict[str, int],
+    notes: Sequence[str] = (),
 ) -> SweepOutcome:
     from tradeloom.sweep.engine import variant_key
 
@@ -146,7 +151,7 @@ def _write(
     frame = pd.DataFrame([store.rows[k] for k in keys])
     frame.insert(1, "variant", np.arange(len(frame)))
     returns = store.returns(keys)
-    lines: list[str] = []
+    lines: list[str] = list(notes)
     overfitting_json: dict[str, Any] | None = None
     periods = float(frame["periods_per_year"].iloc[0]) if len(frame) else None
     ranked = rank(frame, settings.objective, settings.direction)

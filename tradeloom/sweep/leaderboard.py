@@ -80,6 +80,9 @@ def leaderboard_table(
 
     table = Table(title=f"best {min(top, len(ranked))} of {len(ranked)} by {objective}")
     table.add_column("#", justify="right")
+    rows = "variant" in ranked
+    if rows:  # the row `tradeloom run FILE --variant SWEEP_DIR:ROW` takes
+        table.add_column("row", justify="right")
     for param in params:
         table.add_column(param.removeprefix("param."))
     shown = [
@@ -92,6 +95,8 @@ def leaderboard_table(
         table.add_column("DSR<0.95", justify="center")
     for index, row in ranked.head(top).iterrows():
         cells = [str(row["rank"])]
+        if rows:
+            cells.append(str(int(row["variant"])))
         cells += [_cell(row[p]) for p in params]
         cells += [_cell(row.get(name)) for name in shown]
         if marked is not None:

@@ -391,7 +391,7 @@ def _walk_forward_table(wf: WalkForwardResult, results: pd.DataFrame, params: li
             str(win.index + 1),
             _bounds(win.in_start, win.in_stop, w.in_sample_times),
             _bounds(win.out_start, win.out_stop, w.out_of_sample_times),
-            *(_label(_param(wf, win.index, results, p)) for p in params),
+            *("-" if w.empty else _label(_param(wf, win.index, results, p)) for p in params),
             _metric(wf.objective, w.in_sample_objective),
             _metric(wf.objective, w.out_of_sample_objective),
         ]
@@ -401,6 +401,10 @@ def _walk_forward_table(wf: WalkForwardResult, results: pd.DataFrame, params: li
         f"the chosen variant changed {s.changes} times in {len(wf.windows)} windows "
         f"({s.change_rate:.0%} of the chances), {s.distinct} different variants"
     ]
+    if s.empty:
+        facts.append(
+            f"{s.empty} windows had no prediction in-sample: nothing chosen, not traded (-)"
+        )
     for p in s.params:
         text = f"{p.name}: {p.distinct} values, changed {p.changes} times"
         if p.std is not None:

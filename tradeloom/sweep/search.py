@@ -6,6 +6,9 @@ proposed is one the grid has). Trials are asked in rounds of ``max(1, workers)``
 round runs like any sweep: shared stages, one batched call) and told their objective;
 a NaN objective is told as a failed trial. A resumed sweep replays the same seeded
 proposals, finds their results in the sweep directory, and tells them without running.
+A trial that proposes a variant already measured (TPE repeats itself on a small
+space) is told that variant's result and not run again: ``--trials 30`` may run fewer
+variants, and the summary says how many trials repeated one and how many failed.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ def optuna_variants(
     store: ResultStore,
     cache: StageCache,
     executor: Callable[..., None],
-) -> tuple[list[CheckedVariant], int, dict[str, int]]:
+) -> tuple[list[CheckedVariant], int, dict[str, int], str]:
     """Run ``settings.count`` optuna trials; return the distinct variants, the count run
-    now and the stages computed."""
+    now, the stages computed, and the summary's line on the trials."""
     import optuna
 
     from tradeloom.sweep.engine import variant_key
@@ -51,6 +54,7 @@ def optuna_variants(
     stage_runs: dict[str, int] = {}
     round_size = max(1, settings.workers)
     asked = 0
+    repeated = failed = 0
     import hashlib
 
     source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
@@ -62,6 +66,7 @@ def optuna_variants(
             asked += len(trials)
             variants = [Variant(tuple(_suggest(t, a) for a in axes)) for t in trials]
             fresh = [v for v in dict.fromkeys(variants) if v.values not in seen]
+            repeated += len(variants) - len(fresh)
             checked = check_variants(source, axes, fresh)
             for item in checked:
                 seen[item.variant.values] = item
@@ -77,11 +82,17 @@ def optuna_variants(
                 key = variant_key(source_hash, [*source.overrides, *item.overrides])
                 value = _float(store.rows[key].get(settings.objective))
                 if value is None:
+                    failed += 1
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
                     study.tell(trial, value)
                 bar.advance(value)
-    return list(seen.values()), ran, stage_runs
+    line = (
+        f"optuna: {asked} trials, {len(seen)} distinct variants; {repeated} proposed a "
+        f"variant already measured (told its result, not run again); {failed} failed (a "
+        f"NaN {settings.objective}, told as failed)"
+    )
+    return list(seen.values()), ran, stage_runs, line
 
 
 def _suggest(trial: Any, axis: Axis) -> Any:

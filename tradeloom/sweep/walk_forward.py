@@ -13,6 +13,11 @@ out-of-sample bars. The out-of-sample returns of every window, in order, are the
 stitched curve. No out-of-sample bar can reach a choice: the choice is made from the
 in-sample call's answer before the out-of-sample call is made.
 
+A window whose in-sample bars hold no prediction for any variant (the model's first
+fold predicts later) is *empty*: there is nothing to choose by, so no variant is chosen
+(``chosen`` None), its out-of-sample bars are not traded (flat: zero returns), and it
+counts in no measure of the choice's stability; the summary and the report name it.
+
 The ``evaluate`` protocol: ``evaluate(start, stop, variants)`` returns one `Evaluation`
 per variant, in the order of ``variants`` (opaque keys, hashable), for the bars
 ``[start, stop)``: the objective on those bars and the per-bar returns (``stop - start``
@@ -59,10 +64,12 @@ class Evaluation:
         objective: The objective on those bars (higher is better; NaN ranks last).
         returns: The per-bar returns on those bars (``stop - start``); may be None for an
             in-sample evaluation.
+        empty: The variant had no prediction on those bars: its objective measures nothing.
     """
 
     objective: float
     returns: np.ndarray | None = None
+    empty: bool = False
 
 
 Evaluate = Callable[[int, int, Sequence[Hashable]], Sequence[Evaluation]]
@@ -137,13 +144,14 @@ class WindowResult:
 
     Attributes:
         window: Its bars.
-        chosen: The variant chosen in-sample.
-        chosen_index: Its position in ``variants``.
+        chosen: The variant chosen in-sample (None: an empty window, nothing chosen).
+        chosen_index: Its position in ``variants`` (-1: an empty window).
         in_sample_objective: Its in-sample objective.
         out_of_sample_objective: Its out-of-sample objective.
         in_sample_times: First and last in-sample bar's timestamps (None without them).
         out_of_sample_times: First and last out-of-sample bar's timestamps.
         nan_objectives: Variants whose in-sample objective was NaN.
+        empty: No variant had a prediction in-sample: nothing was chosen or traded.
     """
 
     window: Window
@@ -154,6 +162,7 @@ class WindowResult:
     in_sample_times: tuple[Any, Any] | None = None
     out_of_sample_times: tuple[Any, Any] | None = None
     nan_objectives: int = 0
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,16 +192,20 @@ class Stability:
     """How stable the choice was: of the variant and of each parameter.
 
     Attributes:
-        changes: Windows whose chosen variant differs from the previous window's.
-        change_rate: ``changes`` over the windows after the first (0 with one window).
+        changes: Windows whose chosen variant differs from the previous chosen one's
+            (empty windows are skipped).
+        change_rate: ``changes`` over the chances (the windows with a choice, less one;
+            0 with one or none).
         distinct: Different variants chosen.
         params: One entry per parameter (when ``params`` were given).
+        empty: Windows with no prediction in-sample (nothing chosen, not traded).
     """
 
     changes: int
     change_rate: float
     distinct: int
     params: tuple[ParamStability, ...]
+    empty: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,13 +275,31 @@ def walk_forward(
     for window in spec.windows(n_bars):
         answers = _checked(evaluate, window.in_start, window.in_stop, variants, need_returns=False)
         scores = np.array([a.objective for a in answers], dtype=np.float64)
+        stitched_bars.append(np.arange(window.in_stop, window.out_stop))
+        if all(a.empty for a in answers):  # nothing to choose by: flat, no choice
+            stitched.append(np.zeros(window.out_stop - window.in_stop))
+            results.append(
+                WindowResult(
+                    window=window,
+                    chosen=None,
+                    chosen_index=-1,
+                    in_sample_objective=math.nan,
+                    out_of_sample_objective=math.nan,
+                    in_sample_times=_times(timestamps, window.in_start, window.in_stop),
+                    out_of_sample_times=_times(timestamps, window.in_stop, window.out_stop),
+                    nan_objectives=int(np.isnan(scores).sum()),
+                    empty=True,
+                )
+            )
+            continue
+        # a variant without a prediction there ranks with the NaN objectives
+        scores[[a.empty for a in answers]] = math.nan
         best = int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))
         (traded,) = _checked(
             evaluate, window.in_stop, window.out_stop, [variants[best]], need_returns=True
         )
         assert traded.returns is not None
         stitched.append(np.asarray(traded.returns, dtype=np.float64))
-        stitched_bars.append(np.arange(window.in_stop, window.out_stop))
         results.append(
             WindowResult(
                 window=window,
@@ -377,30 +408,34 @@ def _stability(
     variants: Sequence[Hashable],
     params: Mapping[Hashable, Mapping[str, Any]] | None,
 ) -> Stability:
-    chosen = [r.chosen_index for r in results]
+    made = [r for r in results if not r.empty]
+    chosen = [r.chosen_index for r in made]
     changes = sum(a != b for a, b in itertools.pairwise(chosen))
     per_param = []
     if params is not None:
         names = sorted({name for variant in variants for name in params[variant]})
         for name in names:
-            values = tuple(params[r.chosen].get(name) for r in results)
+            values = tuple(None if r.empty else params[r.chosen].get(name) for r in results)
             offered = [params[v].get(name) for v in variants]
             per_param.append(_param_stability(name, values, offered))
     return Stability(
         changes=changes,
-        change_rate=changes / (len(results) - 1) if len(results) > 1 else 0.0,
+        change_rate=changes / (len(made) - 1) if len(made) > 1 else 0.0,
         distinct=len(set(chosen)),
         params=tuple(per_param),
+        empty=len(results) - len(made),
     )
 
 
 def _param_stability(name: str, values: tuple[Any, ...], offered: list[Any]) -> ParamStability:
-    changes = sum(a != b for a, b in itertools.pairwise(values))
-    distinct = len({repr(v) for v in values})
-    numeric = all(_is_number(v) for v in (*values, *offered))
+    """``values``: one per window, None for an empty window (left out of every measure)."""
+    made = [v for v in values if v is not None]
+    changes = sum(a != b for a, b in itertools.pairwise(made))
+    distinct = len({repr(v) for v in made})
+    numeric = bool(made) and all(_is_number(v) for v in (*made, *offered))
     std = spread = None
     if numeric:
-        std = float(np.std(np.asarray(values, dtype=np.float64)))
+        std = float(np.std(np.asarray(made, dtype=np.float64)))
         span = float(np.ptp(np.asarray(offered, dtype=np.float64)))
         spread = std / span if span > 0 else None
     return ParamStability(name, values, distinct, changes, std, spread)

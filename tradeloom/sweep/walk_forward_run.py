@@ -102,10 +102,12 @@ def run_walk_forward(
         for members in by_series.values():
             cut = window(runs[members[0]][0], start, stop)
             result = run_batch(cut, [runs[v][1] for v in members])
+            # no prediction on these bars (the model's first fold predicts later)
+            empty = bool(np.isnan(cut.inputs.px[5]).all())
             for k, v in enumerate(members):
                 value = result.metrics[k].get(settings.objective)
                 number = float(value) if isinstance(value, int | float) else float("nan")
-                answers[v] = Evaluation(sign * number, result.returns[k])
+                answers[v] = Evaluation(sign * number, result.returns[k], empty)
         return [answers[v] for v in variants]
 
     params: dict[Hashable, dict[str, Any]] = {
@@ -122,7 +124,7 @@ def run_walk_forward(
         params=params,
         timestamps=first.index,
     )
-    chosen = ", ".join(str(w.chosen) for w in result.windows)
+    chosen = ", ".join("-" if w.empty else str(w.chosen) for w in result.windows)
     total = float(np.prod(1.0 + result.returns) - 1.0) if len(result.returns) else float("nan")
     lines = [
         f"walk-forward: {len(result.windows)} windows (in-sample {spec.in_sample}, "
@@ -130,4 +132,11 @@ def run_walk_forward(
         f"out-of-sample return {total:.4%}; the choice changed {result.stability.changes} "
         f"times ({result.stability.distinct} distinct variants)"
     ]
+    empty = [w.window.index + 1 for w in result.windows if w.empty]
+    if empty:
+        lines.append(
+            f"walk-forward: {len(empty)} windows had no prediction in-sample (windows "
+            f"{', '.join(map(str, empty))}): nothing was chosen there and their "
+            f"out-of-sample bars were not traded (-)"
+        )
     return WalkForwardRun(result, lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tradeloom.calendars import FOREX
 from tradeloom.plugins.data.stale_data import StaleData, StaleDataWatch
 
 
@@ -85,3 +86,22 @@ def test_naive_times_are_utc() -> None:
 def test_a_negative_grace_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^grace_seconds must be >= 0, was -1$"):
         StaleDataWatch("BTC/USDT", "1h", grace_seconds=-1, started=t("2024-01-01"))
+
+
+def test_a_forex_weekend_owes_no_bar() -> None:
+    """``calendar: forex`` closes from Friday 22:00 to Sunday 22:00 UTC (in January): the
+    bar after Friday 21:00 is Sunday 22:00's, due at its close; the missed bars counted
+    are the ones the market was open for."""
+    w = watch(last_bar=t("2024-01-05 21:00"), calendar=FOREX)  # a Friday
+
+    assert w.due() == t("2024-01-07 23:00:30")
+    assert w.check(t("2024-01-06 12:00")) is None  # Saturday: closed, nothing late
+    assert w.check(t("2024-01-07 23:00:30")) is None
+    alarm = w.check(t("2024-01-08 01:30"))  # Sunday 22:00, 23:00, Monday 00:00 missing
+    assert alarm is not None and alarm.missed_bars == 3  # not the weekend's 51 hours
+    # started on a Saturday with no bar yet: the first is Sunday 22:00's
+    fresh = StaleDataWatch("EUR/USD", "1h", grace_seconds=0, started=t("2024-01-06 09:00"),
+                           calendar=FOREX)  # fmt: skip
+    assert fresh.due() == t("2024-01-07 23:00")
+    # crypto keeps every hour
+    assert watch(last_bar=t("2024-01-05 21:00")).due() == t("2024-01-05 23:00:30")

@@ -12,6 +12,7 @@ the paper run decides what the backtest decides from there.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,8 @@ def test_a_perpetual_paper_run_books_the_backtests_funding_and_restarts_after_ki
             f"paper run {run}: the simulated market ended after bar 699; position "
             f"{final['position']:.8g}, cash {final['cash']:.2f}, state ACTIVE"
         )
+        # the paper run's metrics.json has its net funding, as the backtest's does
+        paid = sum(r["amount"] for r in rows(journal, "funding"))
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["funding"] == pytest.approx(paid, rel=1e-12, abs=1e-9)
+        assert paid != 0.0

@@ -4,6 +4,7 @@ repaired (``validation: repair``) plays, and journals the backtest's rows bar by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,20 @@ def test_a_forex_file_plays_on_the_simulated_clock_as_its_backtest(
     expected = pd.read_parquet(tmp_path / "backtest" / "features.parquet")["probability"]
     mine = [r.values["probability"] for r in read_rows(journal, ["live_bar"])]
     assert np.array_equal(np.asarray(mine, np.float64), expected.to_numpy()[start:], equal_nan=True)
+    # the paper run's statistics annualize by the file's calendar, as its backtest's
+    theirs_m = json.loads((tmp_path / "backtest" / "metrics.json").read_text())
+    mine_m = json.loads((tmp_path / "paper" / "metrics.json").read_text())
+    year = theirs_m["periods_per_year"]
+    assert (mine_m["calendar"], theirs_m["calendar"]) == ("forex", "forex")
+    assert mine_m["periods_per_year"] == year == mine_m["tearsheet"]["periods_per_year"]
+    assert year == pytest.approx(6227.14, abs=0.01)  # 52 weeks of 120 hours, less holidays
+    # Sharpe of the paper bars, computed here as the backtest computes its own
+    equity = pd.read_csv(tmp_path / "paper" / "equity.csv")["equity"].to_numpy()
+    returns = equity / np.r_[mine_m["initial_cash"], equity[:-1]] - 1.0
+    sharpe = returns.mean() / returns.std(ddof=1) * np.sqrt(year)
+    assert mine_m["sharpe"] == pytest.approx(sharpe, rel=1e-12)
+    volatility = returns.std(ddof=1) * np.sqrt(year)
+    assert mine_m["volatility"] == pytest.approx(volatility, rel=1e-12)
 
 
 def test_a_gap_in_a_file_is_refused_naming_the_file_not_an_exchange(

@@ -53,12 +53,23 @@ class DrawdownKernel:
 
 @dataclass(frozen=True)
 class MarginKernel:
-    """A margin account: initial and maintenance margin fractions, leverage, liquidation fee."""
+    """A margin account: initial and maintenance margin fractions, leverage, liquidation fee.
+
+    ``source`` says where the account's rule comes from, for the messages a user reads:
+    `MARGIN_SET` (``execution.margin``), `MARGIN_SHORTS` (a venue that allows shorts
+    without ``execution.margin`` borrows at these defaults) or `MARGIN_PERPETUAL` (a
+    perpetual without ``execution.margin``).
+    """
 
     initial: float = 1.0
     maintenance: float = 0.0
     leverage: float = 1.0
     liquidation_fee: float = 0.0
+    source: int = 1
+
+
+MARGIN_SET, MARGIN_SHORTS, MARGIN_PERPETUAL = 1, 2, 3
+"""`MarginKernel.source`: ``execution.margin``, allow_short's defaults, a perpetual's."""
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,21 @@ How the live runner uses it:
 
 The deadline: the bar after ``last_bar`` opens at ``last_bar + timeframe`` and closes
 one timeframe later, so it is due at ``last_bar + 2 * timeframe + grace``. Before any
-bar has been seen, a bar must close within one timeframe of ``started``.
+bar has been seen, a bar must close within one timeframe of ``started``. With a
+``calendar`` (the data's, `tradeloom.calendars`), the next bar is the next one the
+market is open for: a forex weekend, a stock's night or holiday is no missing bar, in
+every clock (the wall clock, the simulated one), and ``missed_bars`` counts only the
+bars the calendar expects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 __all__ = ["StaleData", "StaleDataWatch"]
@@ -85,6 +91,7 @@ class StaleDataWatch:
         started: When watching began: with no bar yet, the first is due one
             timeframe (plus the grace) after it.
         last_bar: Open time of the newest bar already processed, when resuming.
+        calendar: When the market trades (crypto: always): a closed market owes no bar.
 
     Raises:
         ValueError: A bad timeframe or a negative grace.
@@ -98,6 +105,7 @@ class StaleDataWatch:
         grace_seconds: float,
         started: pd.Timestamp,
         last_bar: pd.Timestamp | None = None,
+        calendar: TradingCalendar = CRYPTO,
     ) -> None:
         if grace_seconds < 0:
             raise ValueError(f"grace_seconds must be >= 0, was {grace_seconds}")
@@ -107,6 +115,8 @@ class StaleDataWatch:
         self._grace = pd.Timedelta(seconds=grace_seconds)
         self._started = _utc(started)
         self.last_bar: pd.Timestamp | None = None if last_bar is None else _utc(last_bar)
+        self.calendar = calendar
+        self._due: tuple[pd.Timestamp | None, pd.Timestamp] | None = None
 
     def observe(self, bar_open: pd.Timestamp) -> None:
         """Record that the closed bar opening at ``bar_open`` arrived (older ones are ignored)."""
@@ -116,9 +126,12 @@ class StaleDataWatch:
 
     def due(self) -> pd.Timestamp:
         """Return when the next bar is overdue: after this, `check` alarms."""
-        if self.last_bar is None:
-            return self._started + self._step + self._grace
-        return self.last_bar + 2 * self._step + self._grace
+        if self._due is not None and self._due[0] == self.last_bar:
+            return self._due[1]
+        after = self._started - self._step if self.last_bar is None else self.last_bar
+        due = self._next_open(after) + self._step + self._grace
+        self._due = (self.last_bar, due)
+        return due
 
     def check(self, now: pd.Timestamp) -> StaleData | None:
         """Return an alarm if the next bar is overdue at ``now``, else None.
@@ -129,8 +142,39 @@ class StaleDataWatch:
         due = self.due()
         if current <= due:
             return None
-        missed = 1 + int((current - due) // self._step)
+        missed = 1 + self._expected_between(due - self._grace - self._step, current - self._grace)
         return StaleData(self.symbol, self.timeframe, self.last_bar, due, current, missed)
+
+    def _opens(self, after: pd.Timestamp, count: int) -> np.ndarray:
+        """The ``count`` bar opens after ``after`` (epoch ns) and which the calendar expects."""
+        step = self._step.value
+        opens = after.value + step * np.arange(1, count + 1, dtype=np.int64)
+        return opens[self.calendar.expected(opens, step)]
+
+    def _next_open(self, after: pd.Timestamp) -> pd.Timestamp:
+        """The open of the first bar after ``after`` the calendar expects (the next one,
+        if it expects none within a year of bars: a calendar that never opens)."""
+        if self.calendar is CRYPTO:
+            return after + self._step
+        chunk = 1024
+        limit = max(1, int(pd.Timedelta(days=400) / self._step))
+        start = after
+        for _ in range(0, limit, chunk):
+            found = self._opens(start, chunk)
+            if len(found):
+                return pd.Timestamp(int(found[0]), tz="UTC")
+            start = start + chunk * self._step
+        return after + self._step
+
+    def _expected_between(self, first_open: pd.Timestamp, closed_by: pd.Timestamp) -> int:
+        """How many expected bars after the one opening at ``first_open`` have closed by
+        ``closed_by``."""
+        count = int((closed_by - first_open - self._step) // self._step)
+        if count <= 0:
+            return 0
+        if self.calendar is CRYPTO:
+            return count
+        return len(self._opens(first_open, count))
 
 
 def _utc(stamp: pd.Timestamp) -> pd.Timestamp:

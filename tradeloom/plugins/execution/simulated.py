@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from tradeloom.bounds import MAX_CASH
 from tradeloom.core.kernels.fills import CUT_CASH, CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
 from tradeloom.core.kernels.sizing import sizing_quantity
-from tradeloom.core.kernels.specs import MarginKernel, VenueKernel
+from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.execution.order_params import OrdersParams
@@ -227,7 +227,7 @@ class SimulatedVenue:
         self.max_volume_fraction = params.max_volume_fraction
         self.margin = None if params.margin is None else params.margin.kernel()
         if self.margin is None and swap:
-            self.margin = MarginKernel()  # a perpetual is a margin account
+            self.margin = MarginKernel(source=MARGIN_PERPETUAL)  # a perpetual is a margin account
         self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
         self.orders = params.orders.kernel()
         self.min_notional = min_notional_of(params.initial_cash, params.min_notional)
