@@ -21,6 +21,7 @@ import pandas as pd
 
 from tradeloom.backtest.retraining import Retrainer
 from tradeloom.core import layout as L
+from tradeloom.core.decode import BarTimes
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
@@ -163,7 +164,7 @@ def run_backtest(
         pipeline,
         recorder,
         lambda seq: f"{order_prefix}-{seq:06d}",
-        times=index.__getitem__ if boxed is None else boxed.__getitem__,
+        times=BarTimes(index) if boxed is None else boxed.__getitem__,
         timeframe_seconds=universe.timeframe_seconds,
         features=feats.__getitem__,
         columns=features.columns,

@@ -30,6 +30,7 @@ from tradeloom.domain import (
 )
 
 __all__ = [
+    "BarTimes",
     "Decoded",
     "RowContext",
     "decode",
@@ -37,6 +38,31 @@ __all__ = [
     "sliced_payload",
     "state_payload",
 ]
+
+
+class BarTimes:
+    """A `RowContext`'s ``times`` over a DatetimeIndex: each bar's time boxed once.
+
+    Indexing a DatetimeIndex boxes a new Timestamp at every call (microseconds each),
+    and a run's rows ask for the same bars again and again (a fill's bar, its trade's);
+    `box` boxes the bars a batch of rows names at once.
+    """
+
+    def __init__(self, index: pd.DatetimeIndex) -> None:
+        self.index = index
+        self._boxed: dict[int, pd.Timestamp] = {}
+
+    def __call__(self, bar: int) -> pd.Timestamp:
+        """Return ``index[bar]``."""
+        boxed = self._boxed.get(bar)
+        if boxed is None:
+            boxed = self._boxed[bar] = self.index[bar]
+        return boxed
+
+    def box(self, bars: npt.NDArray[np.int64]) -> None:
+        """Box the times of ``bars`` (each once) for the calls to come."""
+        bars = np.unique(bars)
+        self._boxed.update(zip(bars.tolist(), self.index[bars], strict=True))
 
 
 @dataclass
