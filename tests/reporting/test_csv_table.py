@@ -44,6 +44,7 @@ def test_a_frame_is_written_as_pandas_writes_it(
             "timestamp": times,
             "x": floats,
             "close[BTC/USDT]": np.array(floats[::-1], dtype=np.float64),
+            "held": [floats[i // 8] for i in range(n)],  # runs of one value
             "bar": ints[:n],
             "flag": [i % 3 == 0 for i in ints[:n]],
             "note": pd.Series(texts[:n], dtype=object),
@@ -58,6 +59,8 @@ def test_the_edges_of_float_text_are_pandas() -> None:
     frame = pd.DataFrame({"x": EDGE_FLOATS, "y": [-v for v in EDGE_FLOATS]})
     assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
     assert csv_bytes(frame.iloc[:0], ISO_SECONDS) == b"x,y\n"
+    runs = pd.DataFrame({"x": np.repeat(EDGE_FLOATS, 9), "y": np.repeat(EDGE_FLOATS[::-1], 9)})
+    assert csv_bytes(runs, ISO_SECONDS) == pandas_text(runs)
 
 
 def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:

@@ -6,12 +6,13 @@ arrays: each column becomes its cells' text at once (Arrow casts integers; float
 the shortest digits that read back to the same number from Arrow's cast, then
 Python's ``repr`` layout, `_repr_floats`; timestamps are formatted from their
 nanoseconds, `_iso_times`), and one compiled pass joins them into lines
-(`_join_rows`). The text is pandas' with ``index=False``, the default ``na_rep``
-(a NaN or None is an empty cell) and minimal quoting (a text cell holding a comma,
-a quote or a newline is quoted, its quotes doubled). A frame this cannot write the
-same is `None`, and the caller falls back to pandas: a single column, a column of
-Python objects that are not text, a text with a carriage return, a timestamp outside
-years 1000-9999, another date format.
+(`_join_rows`); a column of long runs of one value (a position, the cash) has
+each run's text made once (`_repeated`). The text is pandas' with ``index=False``,
+the default ``na_rep`` (a NaN or None is an empty cell) and minimal quoting (a text
+cell holding a comma, a quote or a newline is quoted, its quotes doubled). A frame
+this cannot write the same is `None`, and the caller falls back to pandas: a single
+column, a column of Python objects that are not text, a text with a carriage return,
+a timestamp outside years 1000-9999, another date format.
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ def _column_text(column: pd.Series) -> _Text | None:
         return None  # an extension type (nullable integers, categories): pandas' own text
     values = column.to_numpy()
     if dtype == np.float64:
-        cast = _arrow_text(pa.array(values, type=pa.float64()).cast(pa.large_string()))
-        return _repr_floats(values, *cast)  # type: ignore[no-any-return]
+        bits = values.view(np.int64)
+        starts = np.flatnonzero(np.r_[True, bits[1:] != bits[:-1]])
+        if 4 * len(starts) < len(values):  # long runs of one value (a position, the cash)
+            counts = np.diff(np.r_[starts, len(values)])
+            return _repeated(*_float_text(values[starts]), counts)  # type: ignore[no-any-return]
+        return _float_text(values)
     if dtype.kind in "iu":
         return _arrow_text(pa.array(values).cast(pa.large_string()))
     if dtype.kind == "b":
@@ -94,6 +99,11 @@ def _column_text(column: pd.Series) -> _Text | None:
     if dtype.kind == "O":
         return _object_text(values)
     return None
+
+
+def _float_text(values: npt.NDArray[np.float64]) -> _Text:
+    cast = _arrow_text(pa.array(values, type=pa.float64()).cast(pa.large_string()))
+    return _repr_floats(values, *cast)  # type: ignore[no-any-return]
 
 
 def _object_text(values: npt.NDArray[np.object_]) -> _Text | None:
@@ -314,6 +324,31 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
         w += 20
         out_offsets[i + 1] = w
     return out_offsets, out[:w]
+
+
+@kernel
+def _repeated(
+    offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], counts: npt.NDArray[np.int64]
+) -> _Text:
+    """Return cell ``k`` of ``offsets``/``text`` repeated ``counts[k]`` times, in order."""
+    n = 0
+    size = 0
+    for k in range(len(counts)):
+        n += counts[k]
+        size += counts[k] * (offsets[k + 1] - offsets[k])
+    out_offsets = np.empty(n + 1, np.int64)
+    out = np.empty(size, np.uint8)
+    out_offsets[0] = 0
+    i = 0
+    w = 0
+    for k in range(len(counts)):
+        start, end = offsets[k], offsets[k + 1]
+        for _ in range(counts[k]):
+            out[w : w + end - start] = text[start:end]
+            w += end - start
+            i += 1
+            out_offsets[i] = w
+    return out_offsets, out
 
 
 @kernel
