@@ -9,7 +9,14 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeloom.reporting.csv_table import ISO_SECONDS, csv_bytes
+from tradeloom.reporting.csv_table import ISO_SECONDS
+from tradeloom.reporting.csv_table import csv_bytes as csv_array
+
+
+def csv_bytes(frame: pd.DataFrame, date_format: str) -> bytes | None:
+    text = csv_array(frame, date_format)
+    return None if text is None else text.tobytes()
+
 
 EDGE_FLOATS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 9999999999999998.0, 1e-4, 9.999e-5]
 EDGE_FLOATS += [1e15, 1.5e-5, 5e-324, 1.7976931348623157e308, 100.0, 0.1, -123.456e-7, 1e100]

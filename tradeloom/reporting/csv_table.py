@@ -42,12 +42,13 @@ _YEAR_1000 = -30_610_224_000 * _NS_PER_SECOND  # 1000-01-01T00:00:00Z
 _YEAR_10000 = 253_402_300_800 * _NS_PER_SECOND  # 10000-01-01T00:00:00Z
 
 
-def csv_bytes(frame: pd.DataFrame, date_format: str) -> bytes | None:
+def csv_bytes(frame: pd.DataFrame, date_format: str) -> npt.NDArray[np.uint8] | None:
     """Return ``frame.to_csv(index=False, date_format=date_format)`` as UTF-8 bytes.
 
     Returns:
-        The bytes pandas would write, or None where this cannot promise them (see the
-        module's docstring): write the frame with pandas then.
+        The bytes pandas would write (an array: a file writes it as it is, with no copy
+        into a ``bytes``), or None where this cannot promise them (see the module's
+        docstring): write the frame with pandas then.
     """
     if frame.shape[1] < 2 or date_format != ISO_SECONDS or os.linesep != "\n":
         return None
@@ -59,15 +60,16 @@ def csv_bytes(frame: pd.DataFrame, date_format: str) -> bytes | None:
         texts.append(text)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in frame.columns])
+    head = np.frombuffer(header.getvalue().encode(), np.uint8)
     if len(frame) == 0:
-        return header.getvalue().encode()
+        return head.copy()
     base = 0
     offsets = np.empty((len(texts), len(frame) + 1), np.int64)
     for k, (offset, _) in enumerate(texts):
         offsets[k] = offset + base
         base += int(offset[-1])
     data = np.concatenate([d for _, d in texts]) if base else np.empty(0, np.uint8)
-    return header.getvalue().encode() + _join_rows(offsets, data).tobytes()
+    return _join_rows(head, offsets, data)  # type: ignore[no-any-return]
 
 
 def _column_text(column: pd.Series) -> _Text | None:
@@ -353,13 +355,15 @@ def _repeated(
 
 @kernel
 def _join_rows(
-    offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]
+    header: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.uint8]:
-    """Return the lines of a table: row ``i``'s cells (``offsets[k, i]:offsets[k, i + 1]``
-    of ``text`` for each column ``k``) joined by commas, each line ended by a newline."""
+    """Return ``header`` and the lines of a table: row ``i``'s cells (``offsets[k,
+    i]:offsets[k, i + 1]`` of ``text`` for each column ``k``) joined by commas, each line
+    ended by a newline."""
     columns, rows = offsets.shape[0], offsets.shape[1] - 1
-    out = np.empty(len(text) + columns * rows, np.uint8)
-    w = 0
+    out = np.empty(len(header) + len(text) + columns * rows, np.uint8)
+    out[: len(header)] = header
+    w = len(header)
     for i in range(rows):
         for k in range(columns):
             if k:

@@ -85,7 +85,7 @@ def monitoring_chart(run: RunData) -> Chart | None:
             panels.setdefault(f"{name}.{metric}", []).append(column)
     x = naive_times(frame)
     rows = len(panels)
-    gap = min(0.06, 0.3 / rows)  # the gaps take at most 30% of the height
+    gap = min(0.06, 0.3 / max(rows - 1, 1))  # the gaps take at most 30% of the height
     height = (1.0 - gap * (rows - 1)) / rows
     lines: dict[str, dict[str, Any]] = {}
     legend: list[list[dict[str, Any]]] = []

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import yaml
 
@@ -132,12 +134,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def atomic_bytes(path: Path, data: bytes) -> None:
+def atomic_bytes(path: Path, data: bytes | npt.NDArray[np.uint8]) -> None:
     """Write ``data`` to ``path`` as `atomic_file` writes text: all of it, or nothing."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            file.write(data.data if isinstance(data, np.ndarray) else data)
         os.chmod(temporary, _MODE)
         os.replace(temporary, path)
     except BaseException:
