@@ -636,15 +636,20 @@ def _no_rows(
 
 
 def _timeframe(stamps: np.ndarray, given: str | None, source: str) -> tuple[str, int]:
-    steps = np.diff(np.unique(stamps))
+    steps = np.diff(stamps)
+    if not (steps > 0).all():  # unsorted or repeated: validation names them later
+        steps = np.diff(np.unique(stamps))
     if len(steps) == 0:
         if given is not None:
             return given, parse_timeframe(given)
         raise DataError(
             f"data: {source}: cannot infer the timeframe from 1 row; set data.timeframe"
         )
-    values, counts = np.unique(steps, return_counts=True)
-    common_ns = int(values[np.argmax(counts)])  # ties: the shortest step
+    if (steps == steps[0]).all():  # a regular clock: no count to take
+        common_ns = int(steps[0])
+    else:
+        values, counts = np.unique(steps, return_counts=True)
+        common_ns = int(values[np.argmax(counts)])  # ties: the shortest step
     if common_ns % 1_000_000_000:
         raise DataError(
             f"data: {source}: bars are mostly {common_ns / 1e9:g}s apart, not a whole number "
