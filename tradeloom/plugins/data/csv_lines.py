@@ -32,5 +32,8 @@ def _nonblank_lines(data: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.r_[0, np.flatnonzero(data == 10) + 1]
     starts = starts[starts < len(data)]  # a final newline ends a line, starts none
-    filled = np.maximum.reduceat(1 - _BLANK[data], starts)  # each line is >= 1 byte
+    ends = np.r_[starts[1:], len(data)]
+    filled = _BLANK[data[starts]] == 0  # a line that starts with text holds some
+    for k in np.flatnonzero(~filled):  # the rest (blank lines, indented ones) in full
+        filled[k] = bool(data[starts[k] : ends[k]].tobytes().strip())
     return np.flatnonzero(filled) + 1
