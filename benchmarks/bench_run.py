@@ -21,12 +21,14 @@ the same run; the load average is printed before and after. The 1M-bar run's cos
 compared with the 100k-bar run's (linear: 10x).
 
 ``--symbols 50,100,500`` runs a universe instead: ``--symbol-bars`` bars of each symbol
-in one long Parquet file through the CLI, each size's wall time, peak RSS, run-folder
-size and exit code, and how each grows with the symbols.
+in one long Parquet file through the CLI (``--monitor``: with a rolling AUC monitor per
+symbol, which runs in Python at each bar and which the report draws), each size's wall
+time, peak RSS, run-folder size and exit code, and how each grows with the symbols.
 
     python benchmarks/bench_run.py [--bars 10000,100000,1000000] [--runs 3]
         [--skip-peers] [--skip-cli] [--keep DIR]
     python benchmarks/bench_run.py --symbols 50,100,500 [--symbol-bars 10000] [--runs 1]
+        [--monitor]
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ def write_market(folder: Path, n: int) -> tuple[pd.DataFrame, np.ndarray, np.nda
     return frame, entries, exits
 
 
-def write_universe(folder: Path, symbols: int, n: int) -> Path:
+def write_universe(folder: Path, symbols: int, n: int, *, monitor: bool) -> Path:
     """Write a universe of ``symbols`` markets of ``n`` bars in one long Parquet file and
-    its strategy file (each symbol sized at a fraction of the equity); return the file."""
+    its strategy file (each symbol sized at a fraction of the equity; with ``monitor``, a
+    rolling AUC per symbol, which the report draws); return the file."""
     parts = []
     names = [f"S{k:03d}/USDT" for k in range(symbols)]
     for k, name in enumerate(names):
@@ -109,6 +112,8 @@ def write_universe(folder: Path, symbols: int, n: int) -> Path:
     listed = ", ".join(f'"{s}"' for s in names)
     more = f", symbol_column: symbol, symbols: [{listed}]"
     text = STRATEGY.format(kind="parquet", path="universe.parquet", more=more, fraction=0.01)
+    if monitor:
+        text += "monitoring: [{kind: rolling_auc, window: 500, min_samples: 100}]\n"
     path = folder / f"universe-{symbols}.yaml"
     path.write_text(text)
     return path
@@ -282,7 +287,7 @@ def universes(args: argparse.Namespace, scratch: Path) -> None:
     print(f"\nuniverses of {args.symbol_bars:,} bars per symbol through the CLI")
     first: tuple[int, float, int, int] | None = None
     for m in args.symbols:
-        strategy = write_universe(scratch, m, args.symbol_bars)
+        strategy = write_universe(scratch, m, args.symbol_bars, monitor=args.monitor)
         taken, code, rss, size = cli(strategy, args.runs, scratch)
         med = statistics.median(taken)
         line = (
@@ -306,6 +311,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--symbols", default="", help="universe sizes, e.g. 50,100,500")
     parser.add_argument("--symbol-bars", type=int, default=10_000)
+    parser.add_argument(
+        "--monitor", action="store_true", help="universes: a rolling AUC monitor per symbol"
+    )
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
