@@ -29,11 +29,16 @@ time, peak RSS, run-folder size and exit code, and how each grows with the symbo
         [--skip-peers] [--skip-cli] [--keep DIR]
     python benchmarks/bench_run.py --symbols 50,100,500 [--symbol-bars 10000] [--runs 1]
         [--monitor]
+
+Run by another checkout's interpreter from outside any checkout (``cd /tmp &&
+OTHER/.venv/bin/python /path/to/benchmarks/bench_run.py``), it measures that checkout
+(without the breakdown where it has no `tradeloom.stage_times`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -43,7 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +63,15 @@ from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.logs import configure_logging
 from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
-from tradeloom.stage_times import recording
+
+try:
+    from tradeloom.stage_times import recording
+except ImportError:  # a checkout from before stages were timed: the totals alone
+
+    @contextlib.contextmanager
+    def recording() -> Iterator[list[tuple[str, float]]]:
+        yield []
+
 
 STRATEGY = """\
 name: bench_run
@@ -237,6 +250,8 @@ def peers(
 
 
 def print_stages(stages: list[tuple[str, float]], total: float) -> None:
+    if not stages:
+        return
     print("    where the time goes (the median run):")
     for name, seconds in stages:
         print(f"      {name:<22} {seconds * 1e3:10.1f} ms  {seconds / total:6.1%}")
