@@ -169,26 +169,28 @@ class LoadedData:
 
 def in_process(
     strategy: Path, runs: int, scratch: Path, *, in_memory: bool
-) -> tuple[list[float], list[tuple[str, float]]]:
-    """Time ``run_strategy`` ``runs`` times after a warm-up; return the seconds and the
-    stages of the median run."""
+) -> tuple[list[float], list[float], list[tuple[str, float]]]:
+    """Time ``run_strategy`` ``runs`` times after a warm-up; return the wall seconds, the
+    CPU seconds (this process's own work: what a shared machine's load does not add)
+    and the stages of the median run."""
     config, plugins = load_strategy(strategy, [])
     pipeline: Pipeline = build_pipeline(config)
     if in_memory:
         pipeline = dataclasses.replace(pipeline, data=LoadedData(pipeline.data))
-    seconds, stages = [], []
+    seconds, cpu, stages = [], [], []
     for k in range(runs + 1):
         out = scratch / f"run-{k}"
         with recording() as times:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run_strategy(pipeline, plugins, out=out)
-            elapsed = time.perf_counter() - start
+            elapsed, used = time.perf_counter() - start, time.process_time() - start_cpu
         shutil.rmtree(out)
         if k:  # the first is the warm-up
             seconds.append(elapsed)
+            cpu.append(used)
             stages.append(times)
     median = sorted(range(runs), key=seconds.__getitem__)[runs // 2]
-    return seconds, stages[median]
+    return seconds, cpu, stages[median]
 
 
 def cli(strategy: Path, runs: int, scratch: Path) -> tuple[list[float], int, int, int]:
@@ -271,16 +273,24 @@ def sizes(args: argparse.Namespace, scratch: Path) -> None:
         print(
             f"\n{n:,} one-minute bars, {int(entries.sum()):,} entries, {int(exits.sum()):,} exits"
         )
-        seconds, stages = in_process(folder / "parquet.yaml", args.runs, scratch, in_memory=True)
+        seconds, cpu, stages = in_process(
+            folder / "parquet.yaml", args.runs, scratch, in_memory=True
+        )
         med = statistics.median(seconds)
         medians[n] = med
         print(
             f"  a. run_strategy, bars in memory   {summary(seconds)}  {n / med / 1e6:.3f} M bars/s"
+            f"; CPU median {statistics.median(cpu):.3f} s"
         )
         print_stages(stages, med)
-        seconds, stages = in_process(folder / "parquet.yaml", args.runs, scratch, in_memory=False)
+        seconds, cpu, stages = in_process(
+            folder / "parquet.yaml", args.runs, scratch, in_memory=False
+        )
         data = dict(stages).get("data", float("nan"))
-        print(f"  b. run_strategy, Parquet read     {summary(seconds)}  (data stage {data:.3f} s)")
+        print(
+            f"  b. run_strategy, Parquet read     {summary(seconds)}  (data stage {data:.3f} s)"
+            f"; CPU median {statistics.median(cpu):.3f} s"
+        )
         if not args.skip_cli:
             for kind in ("csv", "parquet"):
                 taken, code, rss, size = cli(folder / f"{kind}.yaml", args.runs, scratch)
