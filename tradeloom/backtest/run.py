@@ -22,6 +22,7 @@ from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, retrains
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
@@ -373,13 +374,10 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     if len(universe.symbols) == 1:
         return exports.features_frame(result.features, result.probability, rec.signal_events)
     present = universe.present()
+    of_symbol = positions_by_key(rec.signal_symbols)  # one pass over the signals
     frames = []
     for s, symbol in enumerate(universe.symbols):
-        signals = [
-            signal
-            for signal, market in zip(rec.signal_events, rec.signal_symbols, strict=True)
-            if market == symbol
-        ]
+        signals = [rec.signal_events[i] for i in of_symbol.get(symbol, ())]
         frame = exports.features_frame(
             result.symbol_features.clock[s], result.probabilities[symbol], signals
         )

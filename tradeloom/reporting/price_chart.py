@@ -14,12 +14,13 @@ gets its close as a line instead of candles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import positions_by_key
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
@@ -43,10 +44,14 @@ def price_chart(run: RunData) -> Chart:
     has_volume = run.bars is not None
     groups: list[list[dict[str, Any]]] = []
     per_candle = 1
+    # each table split by symbol once (a scan per symbol grew with the square of them)
+    trades_of = _splitter(run.trades, as_text=False) if symbols else None
+    bars_of = _splitter(run.bars, as_text=True) if symbols else None
+    features_of = _splitter(run.features, as_text=True) if symbols else None
     for symbol in markets:
-        own = _trades_of(run.trades, symbol) if symbols else run.trades
-        bars = _rows_of(run.bars, symbol, bool(symbols))
-        features = _rows_of(run.features, symbol, bool(symbols))
+        own = trades_of(symbol) if trades_of else run.trades
+        bars = bars_of(symbol) if bars_of else run.bars
+        features = features_of(symbol) if features_of else run.features
         if bars is None or not len(bars):
             close = run.equity[f"close[{symbol}]" if symbols else "close"]
             traces = market_traces(naive_times(run.equity), close.to_numpy(np.float64), own)
@@ -130,18 +135,21 @@ def _axes(panels: list[tuple[str, list[str]]], volume: bool) -> dict[str, Any]:
     return axes
 
 
-def _rows_of(frame: pd.DataFrame | None, symbol: str, universe: bool) -> pd.DataFrame | None:
-    if frame is None:
-        return None
-    if universe and "symbol" in frame.columns:
-        return frame[frame["symbol"].astype(str) == symbol].reset_index(drop=True)
-    return frame
+def _splitter(frame: pd.DataFrame | None, *, as_text: bool) -> Callable[[str], pd.DataFrame | None]:
+    """Return a function giving ``frame``'s rows of a symbol (its ``symbol`` column read
+    as text when ``as_text``), reset to 0.. (the whole frame without that column; None
+    without a frame)."""
+    if frame is None or not len(frame) or "symbol" not in frame.columns:
+        return lambda symbol: frame
+    keys = frame["symbol"].astype(str) if as_text else frame["symbol"]
+    groups = positions_by_key(keys.to_numpy())
+    none = frame.iloc[:0].reset_index(drop=True)
 
+    def rows(symbol: str) -> pd.DataFrame:
+        mine = groups.get(symbol)
+        return none if mine is None else frame.take(mine).reset_index(drop=True)
 
-def _trades_of(trades: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    if not len(trades) or "symbol" not in trades.columns:
-        return trades
-    return trades[trades["symbol"] == symbol].reset_index(drop=True)
+    return rows
 
 
 def _candle_traces(bars: pd.DataFrame, volume: bool) -> tuple[list[dict[str, Any]], int]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import positions_by_key
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.charts import (
     Chart,
@@ -182,11 +183,13 @@ def _probability_chart(run: RunData) -> Chart | None:
     symbols = [str(s) for s in run.metrics.get("symbols") or ()]
     x_all = naive_times(features)
     if "symbol" in features and symbols:  # a universe: a menu of symbols, as the price chart
-        owner = features["symbol"].astype(str).to_numpy()
+        of_symbol = positions_by_key(features["symbol"].astype(str).to_numpy())
         p_all = features["probability"].to_numpy(np.float64)
+        none = np.zeros(0, dtype=np.intp)
+        mine = [of_symbol.get(s, none) for s in symbols]  # one pass, not a scan per symbol
         data = [
-            dict(line(x_all[owner == s], p_all[owner == s], f"{s} P(up)", _BLUE), visible=i == 0)
-            for i, s in enumerate(symbols)
+            dict(line(x_all[k], p_all[k], f"{s} P(up)", _BLUE), visible=i == 0)
+            for i, (s, k) in enumerate(zip(symbols, mine, strict=True))
         ]
         menus = [symbol_menu(symbols, [1] * len(symbols))]
     else:

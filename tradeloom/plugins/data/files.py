@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
+from tradeloom.grouping import positions_by_key
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
@@ -281,15 +282,16 @@ class FileSource:
         found = _find_column(raw, column, source)
         owner = raw[found].astype("string").str.strip().to_numpy()
         raw = raw.drop(columns=[found])
+        groups = positions_by_key(owner)  # one pass, not a scan of every row per symbol
         out = []
         for symbol in symbols:
-            mine = owner == symbol
-            if not mine.any():
+            mine = groups.get(symbol)
+            if mine is None:
                 raise DataError(
                     f"data: {source}: no rows for symbol {symbol} in column '{found}'; add "
                     "them or remove the symbol from data.symbols"
                 )
-            part = raw[mine].reset_index(drop=True)
+            part = raw.take(mine).reset_index(drop=True)
             out.append(self._bars(part, rows[mine], f"{source} ({symbol})", symbol))
         return out
 
