@@ -15,7 +15,7 @@ import numpy as np
 
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.monitor_labels import split_column
-from tradeloom.reporting.price_chart import symbol_menu
+from tradeloom.reporting.price_chart import charted_note, charted_symbols, symbol_menu
 from tradeloom.reporting.run_data import RunData
 
 __all__ = ["DRIFT_COLUMNS_SHOWN", "drift_chart", "hline", "legend_only", "monitoring_chart"]
@@ -76,6 +76,11 @@ def monitoring_chart(run: RunData) -> Chart | None:
     by_symbol: dict[str, list[str]] = {}
     for column in columns:
         by_symbol.setdefault(split_column(column)[1], []).append(column)
+    everyone = list(by_symbol)
+    if everyone != [""]:  # a universe's monitors: the charted symbols'
+        charted = set(charted_symbols(run, everyone))
+        by_symbol = {s: c for s, c in by_symbol.items() if s in charted}
+        columns = [c for s in by_symbol for c in by_symbol[s]]
     if list(by_symbol) == [""]:
         panels = {column: [column] for column in columns}
     else:  # a universe: a panel per monitor and metric, a line per symbol
@@ -134,6 +139,8 @@ def monitoring_chart(run: RunData) -> Chart | None:
     ]
     fig["updatemenus"] = [menu]
     note = f"one symbol at a time ({len(symbols)}; menu, top right)"
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
     return Chart("Monitoring and the health thresholds", data + thresholds, fig, note, link=True)
 
 

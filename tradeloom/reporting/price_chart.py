@@ -25,7 +25,14 @@ from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
 
-__all__ = ["market_traces", "price_chart", "symbol_menu"]
+__all__ = [
+    "CHARTED_SYMBOLS",
+    "charted_note",
+    "charted_symbols",
+    "market_traces",
+    "price_chart",
+    "symbol_menu",
+]
 
 _GREEN, _RED, _GREY = "#1a9850", "#d73027", "#555555"
 _OVERLAY_COLORS = ("#2c7fb8", "#fd8d3c", "#6a3d9a", "#b15928", "#e7298a")
@@ -36,7 +43,8 @@ _GRID = "#e5e5e5"
 def price_chart(run: RunData) -> Chart:
     """Return the price, indicators and trades chart of a run (a menu of symbols for a
     universe)."""
-    symbols = [str(s) for s in run.metrics.get("symbols") or ()]
+    everyone = [str(s) for s in run.metrics.get("symbols") or ()]
+    symbols = charted_symbols(run, everyone)
     markets = symbols or [str(run.metrics.get("symbol", ""))]
     columns = set() if run.features is None else set(run.features.columns)
     panels = _panels(run.plots, columns)
@@ -68,7 +76,10 @@ def price_chart(run: RunData) -> Chart:
         fig["updatemenus"] = [symbol_menu(symbols, [len(g) for g in groups])]
         data = [dict(t, visible=s == 0) for s, group in enumerate(groups) for t in group]
     title = "Price and trades" if symbols else f"Price and trades ({markets[0]})"
-    return Chart(title, data, fig, _note(run, symbols, per_candle, overlays, panels), link=True)
+    note = _note(run, symbols, per_candle, overlays, panels)
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
+    return Chart(title, data, fig, note, link=True)
 
 
 def _note(
@@ -202,6 +213,32 @@ def _feature_traces(
             values = features[column].to_numpy(np.float64)
             traces.append(line(x, values, column, color, yaxis=f"y{first_panel + p}"))
     return traces
+
+
+CHARTED_SYMBOLS = 50
+"""A universe's charts draw at most this many symbols (a menu of them); the tables list
+every one. A menu entry shows its symbol's traces and hides every other's, so the page
+grew with the square of the symbols charted."""
+
+
+def charted_symbols(run: RunData, symbols: Sequence[str]) -> list[str]:
+    """Return the symbols a universe's charts draw: all of them, or the `CHARTED_SYMBOLS`
+    with the most trades (ties: the universe's order), in the universe's order."""
+    if len(symbols) <= CHARTED_SYMBOLS:
+        return list(symbols)
+    trades = run.trades
+    counts = (
+        trades["symbol"].astype(str).value_counts().to_dict()
+        if len(trades) and "symbol" in trades.columns
+        else {}
+    )
+    ranked = sorted(range(len(symbols)), key=lambda i: (-counts.get(symbols[i], 0), i))
+    return [symbols[i] for i in sorted(ranked[:CHARTED_SYMBOLS])]
+
+
+def charted_note(shown: int, symbols: int) -> str:
+    """Return the note of a chart drawing ``shown`` of ``symbols`` symbols."""
+    return f"the {shown} most traded of {symbols} symbols (every one is in the tables)"
 
 
 def symbol_menu(symbols: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:

@@ -34,7 +34,12 @@ from tradeloom.reporting.monitoring_charts import (
     legend_only,
     monitoring_chart,
 )
-from tradeloom.reporting.price_chart import price_chart, symbol_menu
+from tradeloom.reporting.price_chart import (
+    charted_note,
+    charted_symbols,
+    price_chart,
+    symbol_menu,
+)
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
@@ -180,7 +185,8 @@ def _probability_chart(run: RunData) -> Chart | None:
             "not recorded: this run was made with outputs.features: false",
         )
     title = "Model probability and the signal thresholds"
-    symbols = [str(s) for s in run.metrics.get("symbols") or ()]
+    everyone = [str(s) for s in run.metrics.get("symbols") or ()]
+    symbols = charted_symbols(run, everyone)
     x_all = naive_times(features)
     if "symbol" in features and symbols:  # a universe: a menu of symbols, as the price chart
         of_symbol = positions_by_key(features["symbol"].astype(str).to_numpy())
@@ -213,6 +219,8 @@ def _probability_chart(run: RunData) -> Chart | None:
         updatemenus=menus,
     )
     note = _auc_note(run.metrics)
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
     if run.mode != "backtest":
         note = f"from the journal (each live bar's verdict); {note}"
     return Chart(title, data, fig, note, link=True)
