@@ -11,9 +11,10 @@ engine), long-only, all-in, 0.1% fees, no slippage, fills at the signal bar's cl
      rejection, order, fill and trade as event rows; the equity curve is not a per-bar
      output of the core (it follows from the fills' rows, `tradeloom.core.curves`), as
      vectorbt's ``from_signals`` leaves ``value()`` to a later call; line a'. adds it;
-  b. the same plus the full typed journal: the rows as column batches written in bulk
-     to a fresh SQLite journal (WAL, synchronous=FULL, hash-chained), committed and
-     closed: what a backtest journals;
+  b. the same with the equity curve and the full typed journal: a fresh SQLite journal
+     opened (WAL, synchronous=FULL, hash-chained), the rows as column batches written
+     in bulk, committed and closed: what a backtest journals (backtesting.py's ``run()``
+     returns its equity curve and trades in kind);
   c. vectorbt's ``Portfolio.from_signals`` with ``size=np.inf`` (the call, which runs the
      simulation; ``final_value()`` is computed outside that timing, and timed with it on
      a second line); ``min_size=0`` and a tz-naive index, see `throughput`;
@@ -256,16 +257,19 @@ def backtesting_py(frame: pd.DataFrame, entries: np.ndarray, exits: np.ndarray) 
 
 
 def core_and_journal(
-    folder: Path, spec: CoreSpec, inputs: BarInputs, runs: int
+    folder: Path, spec: CoreSpec, inputs: BarInputs, close: np.ndarray, runs: int
 ) -> tuple[list[float], int]:
-    """Time the core plus its full journal, written in bulk to a fresh SQLite file."""
+    """Time the core, its equity curve and its full journal: a fresh SQLite file opened,
+    the rows written in bulk, closed (backtesting.py's ``run()`` returns its equity curve
+    and trades in kind)."""
     seconds = []
     rows = 0
     for k in range(runs + 1):  # the first is the warm-up
         path = folder / f"journal-{k}.sqlite"
-        journal = open_journal(path, RunIdentity("bench_core", "bench", "backtest"))
         start = time.perf_counter()
+        journal = open_journal(path, RunIdentity("bench_core", "bench", "backtest"))
         state = run_core(spec, inputs)
+        equity_curve(fill_marks(state.rows()), close, CASH)
         ctx = RowContext(
             times=lambda i: pd.Timestamp(0),
             order_id=lambda n: f"bench-{n:06d}",
@@ -356,8 +360,8 @@ def throughput(args: argparse.Namespace) -> None:
             "bare numba loop (floor)": floor,
         }
         times = interleaved(fast, args.runs)
-        journal_seconds, rows = core_and_journal(folder, spec, inputs, max(3, args.runs))
-        times["tradeloom core + full journal (bulk)"] = journal_seconds
+        journal_seconds, rows = core_and_journal(folder, spec, inputs, close, max(3, args.runs))
+        times["tradeloom core + equity + journal (bulk)"] = journal_seconds
 
     peer_n = min(args.peer_bars or n, n)
     bt = backtesting_py(frame.iloc[:peer_n], entries[:peer_n].copy(), exits[:peer_n].copy())
@@ -420,7 +424,7 @@ def throughput(args: argparse.Namespace) -> None:
     print(line(f"backtesting.py run() [{peer_n:,} bars]", bt_times, peer_n))
     rate = {name: n / statistics.median(seconds) for name, seconds in times.items()}
     rate["backtesting.py"] = peer_n / statistics.median(bt_times)
-    for ours_name in ("tradeloom core (CoreState.run)", "tradeloom core + full journal (bulk)"):
+    for ours_name in ("tradeloom core (CoreState.run)", "tradeloom core + equity + journal (bulk)"):
         ours_rate = rate[ours_name]
         print(f"{ours_name}: median bars/s over")
         for name in (

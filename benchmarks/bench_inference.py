@@ -69,6 +69,22 @@ MODELS: dict[str, Callable[[int], Any]] = {
     "LGBMClassifier": _lightgbm,
     "XGBClassifier": _xgboost,
 }
+
+
+def _numpy_logistic(estimator: Any) -> Callable[[np.ndarray], float]:
+    """The fastest single-row path a user of the library writes: two lines of numpy."""
+    w, b = estimator.coef_[0].copy(), float(estimator.intercept_[0])
+    return lambda row: 1.0 / (1.0 + np.exp(-(row @ w + b)))
+
+
+FASTEST: dict[str, Callable[[Any], Callable[[np.ndarray], float]]] = {
+    "LogisticRegression": _numpy_logistic,
+}
+"""Each estimator's fastest single-row path outside tradeloom, where one is shorter than
+``predict_proba`` (the compiled model must beat that too, not only the library's API)."""
+GOAL = 50.0
+"""The ratio single-row inference aims for over ``predict_proba`` (the target it must
+meet is 20x)."""
 WARM_UP_CALLS = 200
 TOLERANCE = 1e-12
 
@@ -110,6 +126,8 @@ def one_run(
     rows = held_out[rng.integers(0, len(held_out), calls)]
     ours = latencies_us(compiled.predict_proba_one, rows)
     theirs = latencies_us(library_one, rows[:library_calls])
+    fastest = FASTEST.get(type(estimator).__name__)
+    own = latencies_us(fastest(estimator), rows) if fastest else np.full(1, np.nan)
     checked = rows[:library_calls]
     one_diff = max(abs(compiled.predict_proba_one(r) - library_one(r)) for r in checked)
     batch_diff = float(np.max(np.abs(compiled.predict_proba(rows) - estimator.predict_proba(rows))))
@@ -122,6 +140,7 @@ def one_run(
         "ours_p99": float(np.percentile(ours, 99)),
         "theirs_median": float(np.median(theirs)),
         "theirs_p99": float(np.percentile(theirs, 99)),
+        "own_median": float(np.median(own)),
         "max_diff": max(one_diff, batch_diff),
         "row_is_batch": float(same),
     }
@@ -149,13 +168,16 @@ def main() -> None:
         f"data: {args.rows:,} training rows x {args.features} features; single rows drawn "
         f"from 5,000 held-out rows; per run {args.calls:,} compiled and "
         f"{args.library_calls:,} predict_proba calls after a warm-up; medians of "
-        f"{args.runs} runs; ratio = predict_proba median / compiled median (target >= 20x)"
+        f"{args.runs} runs; ratio = predict_proba median / compiled median (target >= 20x, "
+        f"goal {GOAL:g}x); own fastest = the library's shortest single-row path written by "
+        "hand (a logistic regression's two lines of numpy), and the compiled model's speed "
+        "over it"
     )
     x, y = market(args.rows, args.features, seed=1)
     held_out, _ = market(5000, args.features, seed=2)
     header = (
         f"{'estimator':<31} {'compile s':>9}  {'compiled us':>17}  {'predict_proba us':>19}  "
-        f"{'ratio':>7}  {'max |diff|':>10}  row = batch"
+        f"{'ratio':>7}  {'max |diff|':>10}  row = batch  {'own fastest us':>14} {'x':>6}"
     )
     print(header)
     print(f"{'':<41}{'median':>9} {'p99':>8}  {'median':>9} {'p99':>9}  {'medians':>7}")
@@ -181,7 +203,8 @@ def main() -> None:
             f"{median('ours_p99'):>8.1f}  {median('theirs_median'):>9.1f} "
             f"{median('theirs_p99'):>9.1f}  "
             f"{median('theirs_median') / median('ours_median'):>6.0f}x  "
-            f"{diff:>10.1e}  {'yes' if same else 'NO'}",
+            f"{diff:>10.1e}  {'yes' if same else 'NO':>11}  {median('own_median'):>14.1f} "
+            f"{median('own_median') / median('ours_median'):>5.2f}x",
             flush=True,
         )
     if worst > TOLERANCE:

@@ -27,9 +27,11 @@ sizing exactly only where the two coincide. Two workloads therefore:
      target is the position's value before the fee; the core's fraction includes
      it), grouped with shared cash and the value taken at the bar's close.
 
-For both, the equity of every bar is compared (the core's is rebuilt from its fill
-rows, as `tradeloom.core.curves` does for one symbol), and the largest relative
-difference is printed.
+Each workload is timed as the core alone and with its inputs built from the arrays
+(`BarInputs`, as large as the core's work: vectorbt's call builds its own inputs from
+the frames it is given). For both, the equity of every bar is compared (the core's is
+rebuilt from its fill rows, as `tradeloom.core.curves` does for one symbol), and the
+largest relative difference is printed.
 
 Last, the per-bar latency over 20 symbols: one bar per call of the compiled step,
 with one-row inputs as paper and live step (``P_YIELD_BARS``), the portfolio checks on
@@ -224,6 +226,12 @@ def throughput(args: argparse.Namespace) -> None:
     def core_a() -> Any:
         return run_core(rotation, inputs)
 
+    def built_a() -> Any:  # the inputs built from the arrays, as vectorbt's call builds its own
+        return run_core(rotation, inputs_of(close, probability))
+
+    def built_b() -> Any:
+        return run_core(fractional, inputs_of(close, probability))
+
     def vbt_a() -> Any:
         return vbt.Portfolio.from_signals(close_df, entries_df, exits_df, size=np.inf, **shared)
 
@@ -234,11 +242,11 @@ def throughput(args: argparse.Namespace) -> None:
         return vbt.Portfolio.from_orders(close_df, target_df, size_type="targetpercent", **shared)
 
     workloads = (
-        ("A. all-in rotation", core_a, "vectorbt from_signals(size=inf)", vbt_a),
-        (f"B. {args.fraction:.1%} of equity per entry", core_b,
+        ("A. all-in rotation", core_a, built_a, "vectorbt from_signals(size=inf)", vbt_a),
+        (f"B. {args.fraction:.1%} of equity per entry", core_b, built_b,
          "vectorbt from_orders(targetpercent)", vbt_b),
     )  # fmt: skip
-    for title, core, peer_name, peer in workloads:
+    for title, core, built, peer_name, peer in workloads:
         state = core()
         rows = state.rows()
         kinds = np.bincount(rows[:, L.E_KIND].astype(int), minlength=L.EV_EXTERNAL + 1)
@@ -261,13 +269,18 @@ def throughput(args: argparse.Namespace) -> None:
         )
         print(f"  largest relative difference of the equity over all bars: "
               f"{largest_rel_diff(ours, theirs):.1e}")  # fmt: skip
-        times = interleaved({"tradeloom core (CoreState.run)": core, peer_name: peer}, args.runs)
+        engines = {
+            "tradeloom core (CoreState.run)": core,
+            "tradeloom inputs (BarInputs) + core": built,
+            peer_name: peer,
+        }
+        times = interleaved(engines, args.runs)
         for name, seconds in times.items():
             print(line(name, seconds, cells))
-        ratio = statistics.median(times[peer_name]) / statistics.median(
-            times["tradeloom core (CoreState.run)"]
-        )
-        print(f"  tradeloom core is {ratio:.2f}x faster than {peer_name} (medians)")
+        peer_time = statistics.median(times[peer_name])
+        for name in ("tradeloom core (CoreState.run)", "tradeloom inputs (BarInputs) + core"):
+            ratio = peer_time / statistics.median(times[name])
+            print(f"  {name} is {ratio:.2f}x faster than {peer_name} (medians)")
 
 
 # -- per-bar latency -------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,3 +163,35 @@ def test_the_journal_readers_import_no_numba(finished_run: Path, argv: tuple[str
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
     assert set(heavy) <= READERS_MAY_IMPORT, f"{' '.join(argv)} imported {heavy}"
+
+
+PRECOMPUTED = """\
+name: no_report
+data: {kind: csv, path: bars.csv}
+features: [{kind: log_return, period: 1}]
+model: {kind: precomputed, column: p_up}
+signal: {kind: threshold, threshold: 0.2}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated}
+outputs: {report: REPORT}
+"""
+
+
+@pytest.mark.parametrize("report", [False, True])
+def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, 300)))
+    bars = pd.DataFrame(
+        {"timestamp": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": close, "high": close * 1.01,
+         "low": close * 0.99, "close": close, "volume": 1.0, "p_up": np.linspace(0.2, 0.8, 300)}
+    )  # fmt: skip
+    bars.to_csv(tmp_path / "bars.csv", index=False)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(PRECOMPUTED.replace("REPORT", str(report).lower()))
+
+    heavy, done = _imported("-q", "run", str(strategy), "--out", str(tmp_path / "run"))
+
+    assert done.returncode == 0, done.stderr
+    assert ("plotly" in heavy) is report
+    assert (tmp_path / "run" / "report.html").exists() is report
+    assert "sklearn" not in heavy  # a precomputed model fits nothing

@@ -29,13 +29,16 @@ from tradeloom.journal import (
     SlicedOrder,
     VenueFill,
     open_journal,
+    read_frames,
 )
 from tradeloom.reporting.execution_quality import (
     ROUTE_KIND,
     ExecutionLedger,
     ExecutionTerms,
+    _plain_orders_quality,
     execution_quality,
     journal_execution_quality,
+    journal_kinds,
 )
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -385,3 +388,35 @@ def test_a_ledger_fed_in_parts_gives_the_figures_of_every_event_so_far(
         ledger.add(worked[start:end])
         start = end
         assert json.dumps(ledger.figures()) == json.dumps(execution_quality(worked[:end], terms))
+
+
+@st.composite
+def _interleaved(draw: st.DrawFn) -> list[Event]:
+    """Plain orders (`_orders`) whose rows interleave: each order's own rows in order."""
+    lanes: dict[str, list[Event]] = {}
+    for event in draw(_orders()):
+        key = event.id if isinstance(event, OrderEvent) else event.order_id  # type: ignore[attr-defined]
+        lanes.setdefault(key, []).append(event)
+    events: list[Event] = []
+    while lanes:
+        key = draw(st.sampled_from(sorted(lanes)))
+        events.append(lanes[key].pop(0))
+        if not lanes[key]:
+            del lanes[key]
+    return events
+
+
+@settings(max_examples=40, deadline=None)
+@given(_interleaved(), st.booleans())
+def test_a_journal_of_plain_orders_is_measured_from_its_columns_as_the_ledger_measures_it(
+    tmp_path_factory: pytest.TempPathFactory, events: list[Event], post_only: bool
+) -> None:
+    path = _journal(tmp_path_factory.mktemp("journal"), events)
+    document = {"execution": {"orders": {"limit": {"post_only": post_only}}}}
+    terms = ExecutionTerms(post_only=post_only)
+
+    columns = _plain_orders_quality(read_frames(path, journal_kinds()), terms)
+
+    assert columns is not None  # measured from the columns, not event by event
+    assert json.dumps(columns) == json.dumps(execution_quality(events, terms))
+    assert json.dumps(journal_execution_quality(path, document)) == json.dumps(columns)

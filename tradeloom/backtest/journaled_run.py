@@ -27,6 +27,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.plugins.manager import Plugins
+from tradeloom.stage_times import stage
 
 __all__ = ["JournaledRun", "journaled_run", "now_utc"]
 
@@ -98,6 +99,7 @@ def journaled_run(
         journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=now_utc()))
         raise
     finally:
-        journal.close()
+        with stage("journal closed"):
+            journal.close()
     log.info("run_finished", seconds=round(time.perf_counter() - started, 2))
     plugins.hook.tradeloom_run_finished(run=run, metrics=session.metrics)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tradeloom.backtest.retraining import Retrainer
 from tradeloom.core import layout as L
+from tradeloom.core.decode import BarTimes
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
@@ -40,6 +41,7 @@ from tradeloom.journal import OrderExpired
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.signal.regime import regime_codes
+from tradeloom.stage_times import stage
 
 __all__ = [
     "BacktestResult",
@@ -116,17 +118,21 @@ def run_backtest(
     The result's ``probability`` is what was traded on: a fold retrained by a health
     rule replaces the scheduled predictions of the bars after it.
     """
-    universe = load_universe(pipeline)
+    with stage("data"):
+        universe = load_universe(pipeline)
     symbols = universe.symbols
     recorder.symbol = symbols[0]
     journal_universe(recorder, universe)
-    features = universe_features(pipeline, universe)
-    fitted = fit_universe(pipeline, universe, features)
+    with stage("features"):
+        features = universe_features(pipeline, universe)
+    with stage("model"):
+        fitted = fit_universe(pipeline, universe, features)
     n, m = len(universe), len(symbols)
     trainings_at: dict[int, list[ModelTraining]] = {}
     for training in fitted.trainings:
         trainings_at.setdefault(training.predict_start, []).append(training)
-    inputs = bar_inputs(pipeline, universe, fitted.outputs, trainings_at)
+    with stage("core inputs"):
+        inputs = bar_inputs(pipeline, universe, fitted.outputs, trainings_at)
     check_probabilities(inputs.px[5])
     index = universe.index
     feats = features.clock[0].to_numpy(np.float64) if m == 1 else features.array()
@@ -158,7 +164,7 @@ def run_backtest(
         pipeline,
         recorder,
         lambda seq: f"{order_prefix}-{seq:06d}",
-        times=index.__getitem__ if boxed is None else boxed.__getitem__,
+        times=BarTimes(index) if boxed is None else boxed.__getitem__,
         timeframe_seconds=universe.timeframe_seconds,
         features=feats.__getitem__,
         columns=features.columns,
@@ -169,25 +175,28 @@ def run_backtest(
         bulk=driver != "per_bar" and venue is None,  # per bar, as live: each event as it comes
         order_prefix=order_prefix,
     )
-    if boxed is not None:
-        _per_bar(engine, universe, features, inputs, boxed)
-    else:
-        engine.run(inputs, n)
-    engine.finish(inputs.time_ns, symbols[0])
+    with stage("core"):
+        if boxed is not None:
+            _per_bar(engine, universe, features, inputs, boxed)
+        else:
+            engine.run(inputs, n)
+    with stage("journal rows"):
+        engine.finish(inputs.time_ns, symbols[0])
     first = fitted.outputs[0].probability
     if retrainer is not None and retrainer.retrainer.retrained:
         first = pd.Series(p.copy(), index=first.index, name=first.name)
     close = inputs.px[3]
-    positions, cash, equity_values = engine.universe_curve(close)
-    equity = equity_frame(
-        universe.index,
-        universe.symbols,
-        close,
-        positions,
-        cash,
-        equity_values,
-        engine.portfolio.initial_cash,
-    )
+    with stage("equity curve"):
+        positions, cash, equity_values = engine.universe_curve(close)
+        equity = equity_frame(
+            universe.index,
+            universe.symbols,
+            close,
+            positions,
+            cash,
+            equity_values,
+            engine.portfolio.initial_cash,
+        )
     unfilled = tuple(working_orders(engine))
     for order in unfilled:
         recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)

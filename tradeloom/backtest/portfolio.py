@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.backtest.pipeline import Driver, bar_inputs, check_probabilities, working_orders
+from tradeloom.core.decode import BarTimes
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import ModelTraining, Order, Universe
 from tradeloom.engine.account import (
@@ -145,7 +146,7 @@ def run_portfolio_backtest(
         pipeline=replace(pipelines[0], venue=venue, monitors=()),
         recorder=recorder,
         order_id=lambda seq: f"{key}-{seq:06d}",  # unused: each book has its prefix
-        times=index.__getitem__,
+        times=BarTimes(index),
         timeframe_seconds=timeframe,
         features=lambda t: np.empty(0),  # unused: each book reads its strategy's rows
         columns=(),

@@ -23,6 +23,7 @@ from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, retrains
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
@@ -39,6 +40,7 @@ from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
+from tradeloom.stage_times import stage
 from tradeloom.stats import auc
 
 __all__ = [
@@ -131,28 +133,35 @@ def _run(
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
-        registry = _save_models(pipeline, result, run_dir, session.recorder)
+        with stage("models saved"):
+            registry = _save_models(pipeline, result, run_dir, session.recorder)
         rec = result.recorder
-        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
-        metrics = _metrics(pipeline, result, run_dir, trades)
+        with stage("trades"):
+            trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+        with stage("metrics"):
+            metrics = _metrics(pipeline, result, run_dir, trades)
         metrics["model_registry"] = registry
         if variant is not None:  # a sweep's variant: which sweep, which row
             metrics["variant"] = dict(variant)
-        session.recorder.journal.flush()  # measured from the journal, as every mode is
-        metrics["execution_quality"] = journal_execution_quality(
-            journal_path(run_dir), config.document
-        )
-        venues = journal_venue_accounts(journal_path(run_dir))
-        if venues:  # a router's: what each venue bought, sold, holds and charged
-            metrics["venues"] = venues
-        if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
-            metrics["funding"] = journal_funding(journal_path(run_dir))
+        with stage("journal written"):
+            session.recorder.journal.flush()  # measured from the journal, as every mode is
+        with stage("execution quality"):
+            metrics["execution_quality"] = journal_execution_quality(
+                journal_path(run_dir), config.document
+            )
+        with stage("venues and funding"):
+            venues = journal_venue_accounts(journal_path(run_dir))
+            if venues:  # a router's: what each venue bought, sold, holds and charged
+                metrics["venues"] = venues
+            if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
+                metrics["funding"] = journal_funding(journal_path(run_dir))
         _write(run_dir, result, metrics, trades)
         _write_tables(run_dir, pipeline, result)
         if config.outputs.report:
-            from tradeloom.reporting.report import write_report
+            with stage("report"):
+                from tradeloom.reporting.report import write_report
 
-            write_report(run_dir)
+                write_report(run_dir)
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
@@ -352,15 +361,18 @@ def _open_pnl(result: BacktestResult) -> float | None:
 def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
     rec = result.recorder
     universe = result.universe
-    bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
-    exports.write_parquet(run_dir / exports.BARS_FILE, bars)
+    with stage(exports.BARS_FILE):
+        bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
+        exports.write_parquet(run_dir / exports.BARS_FILE, bars)
     if pipeline.config.outputs.features:
-        exports.write_parquet(
-            run_dir / exports.FEATURES_FILE, _features_table(result), feature_plots(pipeline)
-        )
+        with stage(exports.FEATURES_FILE):
+            exports.write_parquet(
+                run_dir / exports.FEATURES_FILE, _features_table(result), feature_plots(pipeline)
+            )
     if rec.monitor_values:
-        frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
-        exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+        with stage(exports.MONITORING_FILE):
+            frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
+            exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
 
 
 def feature_plots(pipeline: Pipeline) -> dict[str, str]:
@@ -380,13 +392,10 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     if len(universe.symbols) == 1:
         return exports.features_frame(result.features, result.probability, rec.signal_events)
     present = universe.present()
+    of_symbol = positions_by_key(rec.signal_symbols)  # one pass over the signals
     frames = []
     for s, symbol in enumerate(universe.symbols):
-        signals = [
-            signal
-            for signal, market in zip(rec.signal_events, rec.signal_symbols, strict=True)
-            if market == symbol
-        ]
+        signals = [rec.signal_events[i] for i in of_symbol.get(symbol, ())]
         frame = exports.features_frame(
             result.symbol_features.clock[s], result.probabilities[symbol], signals
         )
@@ -398,18 +407,24 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
 def _write(
     run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
 ) -> None:
-    outputs.write_metrics(run_dir, metrics)
-    equity = result.equity.reset_index(names="timestamp")
-    outputs.write_frame(run_dir, "equity.csv", equity)
+    with stage("metrics.json"):
+        outputs.write_metrics(run_dir, metrics)
+    with stage("equity.csv"):
+        equity = result.equity.reset_index(names="timestamp")
+        outputs.write_frame(run_dir, "equity.csv", equity)
     rec = result.recorder
-    orders = records(rec.orders, ORDER_COLUMNS)
-    orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
-    outputs.write_frame(run_dir, "orders.csv", orders)
-    fills = records(rec.fills, FILL_COLUMNS)
-    fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
-    outputs.write_frame(run_dir, "fills.csv", fills)
-    outputs.write_frame(run_dir, "trades.csv", trades)
-    outputs.write_frame(run_dir, "positions.csv", _positions(result))
+    with stage("orders.csv"):
+        orders = records(rec.orders, ORDER_COLUMNS)
+        orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
+        outputs.write_frame(run_dir, "orders.csv", orders)
+    with stage("fills.csv"):
+        fills = records(rec.fills, FILL_COLUMNS)
+        fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
+        outputs.write_frame(run_dir, "fills.csv", fills)
+    with stage("trades.csv"):
+        outputs.write_frame(run_dir, "trades.csv", trades)
+    with stage("positions.csv"):
+        outputs.write_frame(run_dir, "positions.csv", _positions(result))
 
 
 def _positions(result: BacktestResult) -> pd.DataFrame:

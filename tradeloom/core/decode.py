@@ -30,6 +30,7 @@ from tradeloom.domain import (
 )
 
 __all__ = [
+    "BarTimes",
     "Decoded",
     "RowContext",
     "decode",
@@ -37,6 +38,31 @@ __all__ = [
     "sliced_payload",
     "state_payload",
 ]
+
+
+class BarTimes:
+    """A `RowContext`'s ``times`` over a DatetimeIndex: each bar's time boxed once.
+
+    Indexing a DatetimeIndex boxes a new Timestamp at every call (microseconds each),
+    and a run's rows ask for the same bars again and again (a fill's bar, its trade's);
+    `box` boxes the bars a batch of rows names at once.
+    """
+
+    def __init__(self, index: pd.DatetimeIndex) -> None:
+        self.index = index
+        self._boxed: dict[int, pd.Timestamp] = {}
+
+    def __call__(self, bar: int) -> pd.Timestamp:
+        """Return ``index[bar]``."""
+        boxed = self._boxed.get(bar)
+        if boxed is None:
+            boxed = self._boxed[bar] = self.index[bar]
+        return boxed
+
+    def box(self, bars: npt.NDArray[np.int64]) -> None:
+        """Box the times of ``bars`` (each once) for the calls to come."""
+        bars = np.unique(bars)
+        self._boxed.update(zip(bars.tolist(), self.index[bars], strict=True))
 
 
 @dataclass
@@ -115,14 +141,15 @@ class Decoded:
     decision_bar: int
 
 
-def _values(row: npt.NDArray[np.float64]) -> tuple[float, ...]:
+def _values(row: Sequence[float]) -> tuple[float, ...]:
     return tuple(float(v) for v in row[3:])
 
 
 def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Iterator[Decoded]:
     """Yield the events of ``rows`` in order."""
     seen: dict[int, int] = {}
-    for row in rows:
+    # read as Python floats at once: a numpy scalar per value cost more than the event
+    for row in rows.tolist():
         kind, bar, sym = int(row[0]), int(row[1]), int(row[2])
         v = row[3:]
         ts = ctx.times(bar)
@@ -232,7 +259,9 @@ def _order_id(ctx: RowContext, sym: int, seq: int) -> str:
     return f"{ctx.prefixes[sym]}-{seq:06d}" if ctx.prefixes else ctx.order_id(seq)
 
 
-def sliced_payload(v: npt.NDArray[np.float64], ctx: RowContext, order_id: str) -> dict[str, Any]:
+def sliced_payload(
+    v: Sequence[float] | npt.NDArray[np.float64], ctx: RowContext, order_id: str
+) -> dict[str, Any]:
     """Return the fields of a sliced order's row (``v``: its values), named ``order_id``."""
     twap = int(v[5]) == L.SLICE_TWAP
     return {
@@ -247,7 +276,9 @@ def sliced_payload(v: npt.NDArray[np.float64], ctx: RowContext, order_id: str) -
     }
 
 
-def state_payload(v: npt.NDArray[np.float64], ctx: RowContext, ts: pd.Timestamp) -> dict[str, Any]:
+def state_payload(
+    v: Sequence[float] | npt.NDArray[np.float64], ctx: RowContext, ts: pd.Timestamp
+) -> dict[str, Any]:
     """Return the fields of a trading state change row (``v``: its values)."""
     why = int(v[2])
     values = tuple(float(x) for x in v[3:6])
@@ -267,7 +298,7 @@ def state_payload(v: npt.NDArray[np.float64], ctx: RowContext, ts: pd.Timestamp)
     }
 
 
-def funding_payload(v: npt.NDArray[np.float64]) -> dict[str, Any]:
+def funding_payload(v: Sequence[float] | npt.NDArray[np.float64]) -> dict[str, Any]:
     """Return the fields of a funding row (``v``: its values, `tradeloom.core.funding`)."""
     return {
         "rate": float(v[0]),

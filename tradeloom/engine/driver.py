@@ -27,7 +27,7 @@ import pandas as pd
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
-from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.decode import BarTimes, Decoded, RowContext, decode
 from tradeloom.core.exits import resting_stop
 from tradeloom.core.feed import (
     feed_cancel,
@@ -798,6 +798,8 @@ class Engine:
         if self.rec.debug:  # the decisions are decoded only to be logged
             kinds = np.append(kinds, float(L.EV_DECISION))
         summary = rows[np.isin(rows[:, 0], kinds)]
+        if isinstance(self.ctx.times, BarTimes):  # each bar's time boxed once, at once
+            self.ctx.times.box(summary[:, 1].astype(np.int64))
         events = list(decode(summary, self.ctx))
         self.rec.absorb(events, self.symbols)
         for event in events:

@@ -30,12 +30,13 @@ quantiles are over orders.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pandas import NaT
 
 from tradeloom.journal import (
@@ -48,6 +49,7 @@ from tradeloom.journal import (
     SlicedOrder,
     VenueFill,
     read_events,
+    read_frames,
 )
 
 __all__ = [
@@ -110,7 +112,12 @@ def journal_execution_quality(path: Path, document: Mapping[str, Any] | None) ->
     Raises:
         JournalError: Not a readable journal.
     """
-    return execution_quality(read_events(path, journal_kinds()), terms_of(document))
+    terms = terms_of(document)
+    frames = read_frames(path, journal_kinds())
+    figures = _plain_orders_quality(frames, terms)
+    if figures is not None:
+        return figures
+    return execution_quality(read_events(path, journal_kinds()), terms)
 
 
 def journal_kinds() -> list[str]:
@@ -336,42 +343,80 @@ def _measured(order: _Order) -> _Measured:
     )
 
 
-def _report(rows: list[_Measured]) -> dict[str, Any]:
-    venues = sorted({r.order.venue for r in rows})
-    types = [t for t in ORDER_TYPES if any(r.order.order_type == t for r in rows)]
+@dataclass(frozen=True)
+class _Group:
+    """A group's orders as columns: each fill's numbers (its orders' fills, order by
+    order in journal order, each order's in journal order) and each order's.
+
+    Attributes:
+        fills: Per fill, `_FILL_COLUMNS`: quantity, price, its order's reference price
+            and side, fee, whether a maker fill, whether of unknown liquidity.
+        done_fill: Per fill: its order is done.
+        ordered: Per order: its quantity.
+        done: Per order: whether done.
+        timing: Per order with fills: bars and seconds to its first and last fill.
+    """
+
+    fills: tuple[np.ndarray, ...]
+    done_fill: np.ndarray
+    ordered: np.ndarray
+    done: np.ndarray
+    timing: np.ndarray
+
+
+def _report_of(
+    venues: np.ndarray, types: np.ndarray, group: Callable[[np.ndarray], _Group]
+) -> dict[str, Any]:
+    """Return the report of orders whose venue and type are ``venues``/``types``;
+    ``group`` returns the `_Group` of the orders a mask picks."""
+    named = sorted(set(venues.tolist()))
+    present = [t for t in ORDER_TYPES if (types == t).any()]
     groups = []
-    for venue in venues:
-        for kind in types:
-            chosen = [r for r in rows if r.order.venue == venue and r.order.order_type == kind]
-            if chosen:
-                groups.append({"venue": venue, "order_type": kind, **_figures(chosen)})
+    for venue in named:
+        for kind in present:
+            chosen = (venues == venue) & (types == kind)
+            if chosen.any():
+                groups.append({"venue": venue, "order_type": kind, **_figures(group(chosen))})
     return {
-        "overall": _figures(rows),
-        "by_venue": [
-            {"venue": v, **_figures([r for r in rows if r.order.venue == v])} for v in venues
-        ],
-        "by_order_type": [
-            {"order_type": t, **_figures([r for r in rows if r.order.order_type == t])}
-            for t in types
-        ],
+        "overall": _figures(group(np.ones(len(venues), dtype=bool))),
+        "by_venue": [{"venue": v, **_figures(group(venues == v))} for v in named],
+        "by_order_type": [{"order_type": t, **_figures(group(types == t))} for t in present],
         "groups": groups,
     }
 
 
-def _column(rows: list[_Measured], name: str, dtype: type) -> np.ndarray:
+def _report(rows: list[_Measured]) -> dict[str, Any]:
+    venues = np.array([r.order.venue for r in rows], dtype=object)
+    types = np.array([r.order.order_type for r in rows], dtype=object)
+
+    def group(mask: np.ndarray) -> _Group:
+        chosen = [r for r, keep in zip(rows, mask, strict=True) if keep]
+        timed = [r.timing for r in chosen if r.timing is not None]
+        return _Group(
+            tuple(_column(chosen, name) for name in _FILL_COLUMNS),
+            done_fill=np.concatenate(
+                [np.full(len(r.quantity), r.order.done) for r in chosen] or [np.zeros(0, bool)]
+            ),
+            ordered=np.array([r.order.quantity for r in chosen], dtype=np.float64),
+            done=np.array([r.order.done for r in chosen], dtype=bool),
+            timing=np.array(timed, dtype=np.float64).reshape(len(timed), 4),
+        )
+
+    return _report_of(venues, types, group)
+
+
+_FILL_COLUMNS = ("quantity", "price", "reference", "side", "fee", "maker", "unknown")
+
+
+def _column(rows: list[_Measured], name: str) -> np.ndarray:
     parts = [getattr(r, name) for r in rows]
+    dtype = bool if name in ("maker", "unknown") else np.float64
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
-def _figures(rows: list[_Measured]) -> dict[str, Any]:
+def _figures(group: _Group) -> dict[str, Any]:
     """Return one group's figures (NaN where there is nothing to measure)."""
-    quantity = _column(rows, "quantity", np.float64)
-    price = _column(rows, "price", np.float64)
-    reference = _column(rows, "reference", np.float64)
-    side = _column(rows, "side", np.float64)
-    fee = _column(rows, "fee", np.float64)
-    maker = _column(rows, "maker", bool)
-    unknown = _column(rows, "unknown", bool)
+    quantity, price, reference, side, fee, maker, unknown = group.fills
     notional = quantity * price
     traded = float(notional.sum())
     shortfall = _weighted(shortfall_bps(side, price, reference), quantity)
@@ -379,16 +424,16 @@ def _figures(rows: list[_Measured]) -> dict[str, Any]:
     # (a fill of no quantity adds its fee, not a 0/0)
     filled = float(quantity.sum())
     fees = float((fee / reference).sum()) / filled * _BPS if filled > 0 else math.nan
-    done = [r for r in rows if r.order.done]
-    ordered = sum(r.order.quantity for r in done)
-    done_filled = sum(f.quantity for r in done for f in r.order.fills)
-    timed = [r.timing for r in rows if r.timing is not None]
+    # summed in order, one at a time, as the orders' quantities add up
+    ordered = sum(group.ordered[group.done].tolist())
+    done_filled = sum(quantity[group.done_fill].tolist())
+    timing = group.timing
     return {
-        "orders": len(rows),
-        "open_orders": len(rows) - len(done),
+        "orders": len(group.done),
+        "open_orders": int((~group.done).sum()),
         "fills": len(quantity),
         "ordered_quantity": ordered,
-        "filled_quantity": float(quantity.sum()),
+        "filled_quantity": filled,
         "filled_notional": traded,
         "fill_ratio": done_filled / ordered if ordered > 0 else math.nan,
         "shortfall_bps": shortfall,
@@ -398,11 +443,108 @@ def _figures(rows: list[_Measured]) -> dict[str, Any]:
         "unknown_liquidity_share": (
             float(notional[unknown].sum()) / traded if traded > 0 else math.nan
         ),
-        "bars_to_first_fill": _quantiles([t[0] for t in timed]),
-        "bars_to_last_fill": _quantiles([t[1] for t in timed]),
-        "seconds_to_first_fill": _quantiles([t[2] for t in timed]),
-        "seconds_to_last_fill": _quantiles([t[3] for t in timed]),
+        "bars_to_first_fill": _quantiles(timing[:, 0]),
+        "bars_to_last_fill": _quantiles(timing[:, 1]),
+        "seconds_to_first_fill": _quantiles(timing[:, 2]),
+        "seconds_to_last_fill": _quantiles(timing[:, 3]),
     }
+
+
+_OTHER_KINDS = ("sliced_order", "order_sent", "venue_fill", ROUTE_KIND, MODEL_KIND)
+"""Kinds that make an order's measure depend on more than its own order, fill and
+cancellation rows (a parent, a live send, a route)."""
+
+
+def _plain_orders_quality(
+    frames: Mapping[str, pd.DataFrame], terms: ExecutionTerms
+) -> dict[str, Any] | None:
+    """Return `execution_quality`'s figures from the journal's frames, as columns.
+
+    For a journal of plain orders (a backtest's, without a router or slicing): no rows
+    of `_OTHER_KINDS`, no order with a parent, unique order ids, every fill and
+    cancellation after its order, every time known. Each order is then measured by
+    its own rows, on the bar clock, at the run's venue: the same figures as the
+    ledger's, from arrays. Anything else is None (the ledger measures it).
+    """
+    if any(len(frames[k]) for k in _OTHER_KINDS if k in frames):
+        return None
+    orders, fills, cancelled = frames["order"], frames["fill"], frames["order_cancelled"]
+    ids = pd.Index(orders["id"].to_numpy(object))
+    if orders["parent_id"].notna().any() or not ids.is_unique:
+        return None
+    order_seq = orders["seq"].to_numpy(np.int64)
+    of_fill = ids.get_indexer(fills["order_id"].to_numpy(object))
+    of_cancel = ids.get_indexer(cancelled["order_id"].to_numpy(object))
+    fill_seq, cancel_seq = fills["seq"].to_numpy(np.int64), cancelled["seq"].to_numpy(np.int64)
+    if (fill_seq[of_fill >= 0] < order_seq[of_fill[of_fill >= 0]]).any() or (
+        cancel_seq[of_cancel >= 0] < order_seq[of_cancel[of_cancel >= 0]]
+    ).any():
+        return None  # a row before its order: the ledger ignores it as it comes
+    order_time = _seconds_of(orders["timestamp"])
+    fill_time = _seconds_of(fills["timestamp"])
+    if np.isnan(order_time).any() or np.isnan(fill_time[of_fill >= 0]).any():
+        return None
+    kept = np.flatnonzero(of_fill >= 0)
+    kept = kept[np.argsort(of_fill[kept], kind="stable")]  # by order, then journal order
+    owner = of_fill[kept]
+    quantity = fills["quantity"].to_numpy(np.float64)[kept]
+    liquidity = fills["liquidity"].to_numpy(object)[kept]
+    n = len(orders)
+    counts = np.bincount(owner, minlength=n)
+    filled = np.zeros(n)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    single = counts == 1
+    filled[single] = quantity[starts[single]]
+    for k in np.flatnonzero(counts > 1):  # summed one at a time, as the ledger does
+        filled[k] = sum(quantity[starts[k] : starts[k] + counts[k]].tolist())
+    order_quantity = orders["quantity"].to_numpy(np.float64)
+    done = np.zeros(n, dtype=bool)
+    done[of_cancel[of_cancel >= 0]] = True
+    done |= filled >= order_quantity * (1.0 - _DONE)
+    has = counts > 0
+    bars = fills["bar"].to_numpy(np.int64)[kept] - orders["bar"].to_numpy(np.int64)[owner]
+    times = fill_time[kept] - order_time[owner]
+    segments = starts[has]
+    timing = np.column_stack(
+        [
+            np.minimum.reduceat(bars, segments) if len(kept) else bars,
+            np.maximum.reduceat(bars, segments) if len(kept) else bars,
+            np.minimum.reduceat(times, segments) if len(kept) else times,
+            np.maximum.reduceat(times, segments) if len(kept) else times,
+        ]
+    ).astype(np.float64)
+    reference = orders["reference_price"].to_numpy(np.float64)
+    side = orders["side"].to_numpy(np.int64).astype(np.float64)
+    per_fill = (
+        quantity,
+        fills["price"].to_numpy(np.float64)[kept],
+        reference[owner],
+        side[owner],
+        fills["fee"].to_numpy(np.float64)[kept],
+        liquidity == "maker",
+        liquidity == "",
+    )
+    timed_order = np.flatnonzero(has)
+
+    def group(mask: np.ndarray) -> _Group:
+        picked = mask[owner]
+        return _Group(
+            tuple(column[picked] for column in per_fill),
+            done_fill=done[owner][picked],
+            ordered=order_quantity[mask],
+            done=done[mask],
+            timing=timing[mask[timed_order]],
+        )
+
+    kinds = orders["kind"].to_numpy(object)
+    types = np.array([order_type(str(k), terms.post_only) for k in kinds], dtype=object)
+    return _report_of(np.full(n, terms.venue, dtype=object), types, group)
+
+
+def _seconds_of(times: pd.Series) -> np.ndarray:
+    """Return journal times as seconds since the epoch (NaN: none), as `_seconds` does."""
+    nanoseconds = times.array.as_unit("ns").asi8
+    return np.where(times.isna().to_numpy(), np.nan, nanoseconds.astype(np.float64) / 1e9)
 
 
 def _seconds(timestamp: Any) -> float:
@@ -415,8 +557,8 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
     return float((values * weights).sum() / total) if total > 0 else math.nan
 
 
-def _quantiles(values: Sequence[float]) -> dict[str, float]:
-    finite = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    finite = values[~np.isnan(values)]
     if not len(finite):
         return {"median": math.nan, "p90": math.nan}
     return {"median": float(np.median(finite)), "p90": float(np.quantile(finite, 0.9))}

@@ -15,6 +15,7 @@ import numpy as np
 
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.monitor_labels import split_column
+from tradeloom.reporting.price_chart import charted_note, charted_symbols, symbol_menu
 from tradeloom.reporting.run_data import RunData
 
 __all__ = ["DRIFT_COLUMNS_SHOWN", "drift_chart", "hline", "legend_only", "monitoring_chart"]
@@ -55,7 +56,11 @@ def legend_only(name: str, color: str) -> dict[str, Any]:
 
 
 def monitoring_chart(run: RunData) -> Chart | None:
-    """Return each charted monitor metric in a panel of its own, with its thresholds."""
+    """Return each charted monitor metric in a panel of its own, with its thresholds.
+
+    Over a universe a panel is a monitor's metric, not a symbol's: a menu shows one
+    symbol's lines at a time, so the page keeps its panels whatever the symbols.
+    """
     frame = run.monitoring
     if frame is None:
         return None
@@ -68,34 +73,75 @@ def monitoring_chart(run: RunData) -> Chart | None:
     ]
     if not columns:
         return None
+    by_symbol: dict[str, list[str]] = {}
+    for column in columns:
+        by_symbol.setdefault(split_column(column)[1], []).append(column)
+    everyone = list(by_symbol)
+    if everyone != [""]:  # a universe's monitors: the charted symbols'
+        charted = set(charted_symbols(run, everyone))
+        by_symbol = {s: c for s, c in by_symbol.items() if s in charted}
+        columns = [c for s in by_symbol for c in by_symbol[s]]
+    if list(by_symbol) == [""]:
+        panels = {column: [column] for column in columns}
+    else:  # a universe: a panel per monitor and metric, a line per symbol
+        panels = {}
+        for column in columns:
+            name, _, metric = split_column(column)
+            panels.setdefault(f"{name}.{metric}", []).append(column)
     x = naive_times(frame)
-    rows = len(columns)
-    gap = 0.06
+    rows = len(panels)
+    gap = min(0.06, 0.3 / max(rows - 1, 1))  # the gaps take at most 30% of the height
     height = (1.0 - gap * (rows - 1)) / rows
-    data, shapes = [], []
+    lines: dict[str, dict[str, Any]] = {}
+    legend: list[list[dict[str, Any]]] = []
+    shapes: list[dict[str, Any]] = []
     fig = layout(180 * rows + 60)
     colors = (_BLUE, _ORANGE, "#6a3d9a", _GREEN, "#b15928", _GREY)
-    for i, column in enumerate(columns):
+    for i, (title, members) in enumerate(panels.items()):
         axis = "y" if i == 0 else f"y{i + 1}"
         top = 1.0 - i * (height + gap)
         fig["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
-            "title": {"text": column, "font": {"size": 11}},
+            "title": {"text": title, "font": {"size": 11}},
             "tickformat": ".4~g",
             "domain": [max(0.0, top - height), min(1.0, top)],  # float residue: -5.6e-17
             "gridcolor": "#e5e5e5",
         }
-        values = frame[column].to_numpy(np.float64)
-        data.append(line(x, values, column, colors[i % len(colors)], yaxis=axis))
-        for level, name, color in _health_levels(run.strategy, column):
-            shapes.append(hline(level, color, axis))
-            data.append(legend_only(f"{column} {name}", color))
+        for column in members:
+            values = frame[column].to_numpy(np.float64)
+            lines[column] = line(x, values, column, colors[i % len(colors)], yaxis=axis)
+        levels = _health_levels(run.strategy, members[0])
+        shapes.extend(hline(level, color, axis) for level, _, color in levels)
+        legend.append([legend_only(f"{title} {name}", color) for _, name, color in levels])
     fig["shapes"] = shapes
     fig["xaxis"] = {
         "title": {"text": "time (UTC)"},
         "anchor": f"y{rows}" if rows > 1 else "y",
         "gridcolor": "#e5e5e5",
     }
-    return Chart("Monitoring and the health thresholds", data, fig, link=True)
+    if list(by_symbol) == [""]:  # each panel's line, then its thresholds' legend
+        data = [
+            t
+            for column, levels in zip(columns, legend, strict=True)
+            for t in (lines[column], *levels)
+        ]
+        return Chart("Monitoring and the health thresholds", data, fig, link=True)
+    symbols = list(by_symbol)
+    data = [
+        lines[column] if k == 0 else dict(lines[column], visible=False)
+        for k, symbol in enumerate(symbols)
+        for column in by_symbol[symbol]
+    ]
+    thresholds = [t for levels in legend for t in levels]  # shown whichever symbol is chosen
+    menu = symbol_menu(symbols, [len(by_symbol[s]) for s in symbols])
+    menu["buttons"] = [
+        {**b, "args": [{"visible": b["args"][0]["visible"] + [True] * len(thresholds)}]}
+        for b in menu["buttons"]
+    ]
+    fig["updatemenus"] = [menu]
+    note = f"one symbol at a time ({len(symbols)}; menu, top right)"
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
+    return Chart("Monitoring and the health thresholds", data + thresholds, fig, note, link=True)
 
 
 def drift_chart(run: RunData) -> Chart | None:

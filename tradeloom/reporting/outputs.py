@@ -16,8 +16,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import yaml
+
+from tradeloom.reporting.csv_table import ISO_SECONDS, csv_bytes
 
 __all__ = [
     "DATE_FORMAT",
@@ -30,7 +34,7 @@ __all__ = [
     "write_strategy",
 ]
 
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+DATE_FORMAT = ISO_SECONDS
 """How a CSV file of a run writes a timestamp (ISO 8601, UTC)."""
 
 RUN_FILES = (
@@ -108,7 +112,13 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
 
     Floats are written in their shortest form that reads back to the same number
     (``806.19``, not ``806.19000000000005``): pandas' default, Python's ``repr``.
+    The text is pandas' ``to_csv``, written from the columns' arrays (`csv_bytes`);
+    a frame that cannot be is written by pandas itself.
     """
+    data = csv_bytes(frame, DATE_FORMAT)
+    if data is not None:
+        atomic_bytes(run_dir / name, data)
+        return
     with atomic_file(run_dir / name) as file:
         frame.to_csv(file, index=False, date_format=DATE_FORMAT)
 
@@ -124,12 +134,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def atomic_bytes(path: Path, data: bytes) -> None:
+def atomic_bytes(path: Path, data: bytes | npt.NDArray[np.uint8]) -> None:
     """Write ``data`` to ``path`` as `atomic_file` writes text: all of it, or nothing."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            file.write(data.data if isinstance(data, np.ndarray) else data)
         os.chmod(temporary, _MODE)
         os.replace(temporary, path)
     except BaseException:

@@ -14,17 +14,25 @@ gets its close as a line instead of candles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import positions_by_key
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
 
-__all__ = ["market_traces", "price_chart", "symbol_menu"]
+__all__ = [
+    "CHARTED_SYMBOLS",
+    "charted_note",
+    "charted_symbols",
+    "market_traces",
+    "price_chart",
+    "symbol_menu",
+]
 
 _GREEN, _RED, _GREY = "#1a9850", "#d73027", "#555555"
 _OVERLAY_COLORS = ("#2c7fb8", "#fd8d3c", "#6a3d9a", "#b15928", "#e7298a")
@@ -35,7 +43,8 @@ _GRID = "#e5e5e5"
 def price_chart(run: RunData) -> Chart:
     """Return the price, indicators and trades chart of a run (a menu of symbols for a
     universe)."""
-    symbols = [str(s) for s in run.metrics.get("symbols") or ()]
+    everyone = [str(s) for s in run.metrics.get("symbols") or ()]
+    symbols = charted_symbols(run, everyone)
     markets = symbols or [str(run.metrics.get("symbol", ""))]
     columns = set() if run.features is None else set(run.features.columns)
     panels = _panels(run.plots, columns)
@@ -43,10 +52,14 @@ def price_chart(run: RunData) -> Chart:
     has_volume = run.bars is not None
     groups: list[list[dict[str, Any]]] = []
     per_candle = 1
+    # each table split by symbol once (a scan per symbol grew with the square of them)
+    trades_of = _splitter(run.trades, as_text=False) if symbols else None
+    bars_of = _splitter(run.bars, as_text=True) if symbols else None
+    features_of = _splitter(run.features, as_text=True) if symbols else None
     for symbol in markets:
-        own = _trades_of(run.trades, symbol) if symbols else run.trades
-        bars = _rows_of(run.bars, symbol, bool(symbols))
-        features = _rows_of(run.features, symbol, bool(symbols))
+        own = trades_of(symbol) if trades_of else run.trades
+        bars = bars_of(symbol) if bars_of else run.bars
+        features = features_of(symbol) if features_of else run.features
         if bars is None or not len(bars):
             close = run.equity[f"close[{symbol}]" if symbols else "close"]
             traces = market_traces(naive_times(run.equity), close.to_numpy(np.float64), own)
@@ -63,7 +76,10 @@ def price_chart(run: RunData) -> Chart:
         fig["updatemenus"] = [symbol_menu(symbols, [len(g) for g in groups])]
         data = [dict(t, visible=s == 0) for s, group in enumerate(groups) for t in group]
     title = "Price and trades" if symbols else f"Price and trades ({markets[0]})"
-    return Chart(title, data, fig, _note(run, symbols, per_candle, overlays, panels), link=True)
+    note = _note(run, symbols, per_candle, overlays, panels)
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
+    return Chart(title, data, fig, note, link=True)
 
 
 def _note(
@@ -130,18 +146,21 @@ def _axes(panels: list[tuple[str, list[str]]], volume: bool) -> dict[str, Any]:
     return axes
 
 
-def _rows_of(frame: pd.DataFrame | None, symbol: str, universe: bool) -> pd.DataFrame | None:
-    if frame is None:
-        return None
-    if universe and "symbol" in frame.columns:
-        return frame[frame["symbol"].astype(str) == symbol].reset_index(drop=True)
-    return frame
+def _splitter(frame: pd.DataFrame | None, *, as_text: bool) -> Callable[[str], pd.DataFrame | None]:
+    """Return a function giving ``frame``'s rows of a symbol (its ``symbol`` column read
+    as text when ``as_text``), reset to 0.. (the whole frame without that column; None
+    without a frame)."""
+    if frame is None or not len(frame) or "symbol" not in frame.columns:
+        return lambda symbol: frame
+    keys = frame["symbol"].astype(str) if as_text else frame["symbol"]
+    groups = positions_by_key(keys.to_numpy())
+    none = frame.iloc[:0].reset_index(drop=True)
 
+    def rows(symbol: str) -> pd.DataFrame:
+        mine = groups.get(symbol)
+        return none if mine is None else frame.take(mine).reset_index(drop=True)
 
-def _trades_of(trades: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    if not len(trades) or "symbol" not in trades.columns:
-        return trades
-    return trades[trades["symbol"] == symbol].reset_index(drop=True)
+    return rows
 
 
 def _candle_traces(bars: pd.DataFrame, volume: bool) -> tuple[list[dict[str, Any]], int]:
@@ -194,6 +213,32 @@ def _feature_traces(
             values = features[column].to_numpy(np.float64)
             traces.append(line(x, values, column, color, yaxis=f"y{first_panel + p}"))
     return traces
+
+
+CHARTED_SYMBOLS = 50
+"""A universe's charts draw at most this many symbols (a menu of them); the tables list
+every one. A menu entry shows its symbol's traces and hides every other's, so the page
+grew with the square of the symbols charted."""
+
+
+def charted_symbols(run: RunData, symbols: Sequence[str]) -> list[str]:
+    """Return the symbols a universe's charts draw: all of them, or the `CHARTED_SYMBOLS`
+    with the most trades (ties: the universe's order), in the universe's order."""
+    if len(symbols) <= CHARTED_SYMBOLS:
+        return list(symbols)
+    trades = run.trades
+    counts = (
+        trades["symbol"].astype(str).value_counts().to_dict()
+        if len(trades) and "symbol" in trades.columns
+        else {}
+    )
+    ranked = sorted(range(len(symbols)), key=lambda i: (-counts.get(symbols[i], 0), i))
+    return [symbols[i] for i in sorted(ranked[:CHARTED_SYMBOLS])]
+
+
+def charted_note(shown: int, symbols: int) -> str:
+    """Return the note of a chart drawing ``shown`` of ``symbols`` symbols."""
+    return f"the {shown} most traded of {symbols} symbols (every one is in the tables)"
 
 
 def symbol_menu(symbols: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import positions_by_key
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.charts import (
     Chart,
@@ -33,7 +34,12 @@ from tradeloom.reporting.monitoring_charts import (
     legend_only,
     monitoring_chart,
 )
-from tradeloom.reporting.price_chart import price_chart, symbol_menu
+from tradeloom.reporting.price_chart import (
+    charted_note,
+    charted_symbols,
+    price_chart,
+    symbol_menu,
+)
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
@@ -179,14 +185,17 @@ def _probability_chart(run: RunData) -> Chart | None:
             "not recorded: this run was made with outputs.features: false",
         )
     title = "Model probability and the signal thresholds"
-    symbols = [str(s) for s in run.metrics.get("symbols") or ()]
+    everyone = [str(s) for s in run.metrics.get("symbols") or ()]
+    symbols = charted_symbols(run, everyone)
     x_all = naive_times(features)
     if "symbol" in features and symbols:  # a universe: a menu of symbols, as the price chart
-        owner = features["symbol"].astype(str).to_numpy()
+        of_symbol = positions_by_key(features["symbol"].astype(str).to_numpy())
         p_all = features["probability"].to_numpy(np.float64)
+        none = np.zeros(0, dtype=np.intp)
+        mine = [of_symbol.get(s, none) for s in symbols]  # one pass, not a scan per symbol
         data = [
-            dict(line(x_all[owner == s], p_all[owner == s], f"{s} P(up)", _BLUE), visible=i == 0)
-            for i, s in enumerate(symbols)
+            dict(line(x_all[k], p_all[k], f"{s} P(up)", _BLUE), visible=i == 0)
+            for i, (s, k) in enumerate(zip(symbols, mine, strict=True))
         ]
         menus = [symbol_menu(symbols, [1] * len(symbols))]
     else:
@@ -210,6 +219,8 @@ def _probability_chart(run: RunData) -> Chart | None:
         updatemenus=menus,
     )
     note = _auc_note(run.metrics)
+    if len(symbols) < len(everyone):
+        note = f"{charted_note(len(symbols), len(everyone))}; {note}"
     if run.mode != "backtest":
         note = f"from the journal (each live bar's verdict); {note}"
     return Chart(title, data, fig, note, link=True)

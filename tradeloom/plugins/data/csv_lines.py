@@ -15,8 +15,25 @@ def csv_line_numbers(path: Path, rows: int) -> np.ndarray:
     pandas skips blank lines; they are counted too. A quoted field spanning lines
     would break the count; then rows are numbered plainly from line 2.
     """
-    with path.open("rb") as fh:
-        lines = [number for number, line in enumerate(fh, start=1) if line.strip()]
+    lines = _nonblank_lines(np.fromfile(path, dtype=np.uint8))
     if len(lines) == rows + 1:
-        return np.asarray(lines[1:], dtype=np.int64)
+        return lines[1:]
     return np.arange(2, rows + 2, dtype=np.int64)
+
+
+_BLANK = np.zeros(256, dtype=np.uint8)
+_BLANK[list(b" \t\n\r\x0b\x0c")] = 1  # what bytes.strip() strips
+
+
+def _nonblank_lines(data: np.ndarray) -> np.ndarray:
+    """Return the numbers (from 1) of the lines of ``data`` holding more than
+    whitespace, lines ended by newlines as a file's lines are read."""
+    if len(data) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(data == 10) + 1]
+    starts = starts[starts < len(data)]  # a final newline ends a line, starts none
+    ends = np.r_[starts[1:], len(data)]
+    filled = _BLANK[data[starts]] == 0  # a line that starts with text holds some
+    for k in np.flatnonzero(~filled):  # the rest (blank lines, indented ones) in full
+        filled[k] = bool(data[starts[k] : ends[k]].tobytes().strip())
+    return np.flatnonzero(filled) + 1

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
+from tradeloom.grouping import positions_by_key
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
@@ -281,15 +282,16 @@ class FileSource:
         found = _find_column(raw, column, source)
         owner = raw[found].astype("string").str.strip().to_numpy()
         raw = raw.drop(columns=[found])
+        groups = positions_by_key(owner)  # one pass, not a scan of every row per symbol
         out = []
         for symbol in symbols:
-            mine = owner == symbol
-            if not mine.any():
+            mine = groups.get(symbol)
+            if mine is None:
                 raise DataError(
                     f"data: {source}: no rows for symbol {symbol} in column '{found}'; add "
                     "them or remove the symbol from data.symbols"
                 )
-            part = raw[mine].reset_index(drop=True)
+            part = raw.take(mine).reset_index(drop=True)
             out.append(self._bars(part, rows[mine], f"{source} ({symbol})", symbol))
         return out
 
@@ -636,15 +638,20 @@ def _no_rows(
 
 
 def _timeframe(stamps: np.ndarray, given: str | None, source: str) -> tuple[str, int]:
-    steps = np.diff(np.unique(stamps))
+    steps = np.diff(stamps)
+    if not (steps > 0).all():  # unsorted or repeated: validation names them later
+        steps = np.diff(np.unique(stamps))
     if len(steps) == 0:
         if given is not None:
             return given, parse_timeframe(given)
         raise DataError(
             f"data: {source}: cannot infer the timeframe from 1 row; set data.timeframe"
         )
-    values, counts = np.unique(steps, return_counts=True)
-    common_ns = int(values[np.argmax(counts)])  # ties: the shortest step
+    if (steps == steps[0]).all():  # a regular clock: no count to take
+        common_ns = int(steps[0])
+    else:
+        values, counts = np.unique(steps, return_counts=True)
+        common_ns = int(values[np.argmax(counts)])  # ties: the shortest step
     if common_ns % 1_000_000_000:
         raise DataError(
             f"data: {source}: bars are mostly {common_ns / 1e9:g}s apart, not a whole number "

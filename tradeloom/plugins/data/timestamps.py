@@ -141,9 +141,13 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return _from_epoch(values)
     text = values.astype("string").str.strip()
     present = np.asarray(text.notna() & (text != ""), dtype=bool)
-    numeric = pd.to_numeric(text, errors="coerce")
-    if present.any() and np.asarray(numeric.notna(), dtype=bool)[present].all():
-        return _from_epoch(numeric)
+    # epoch numbers only if every present value is one: the first that is not (an ISO
+    # time, as most files have) settles it without parsing a million of them
+    first = text[present].iloc[:1]
+    if present.any() and pd.to_numeric(first, errors="coerce").notna().all():
+        numeric = pd.to_numeric(text, errors="coerce")
+        if np.asarray(numeric.notna(), dtype=bool)[present].all():
+            return _from_epoch(numeric)
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     # pandas reads "now" and "today" as the wall-clock time: a run would not be
     # reproducible. A time is written with digits; a cell without any is not one.

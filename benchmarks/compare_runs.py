@@ -1,0 +1,197 @@
+"""Compare two folders of run folders (`run_folders.py`) file by file, value by value.
+
+    python benchmarks/compare_runs.py BEFORE AFTER [--quiet]
+
+Every file of each run folder is compared:
+
+- byte-identical (a text file's run-folder path read as the folder's own) is ``same``;
+- a CSV file whose bytes differ but whose values read the same (`pandas.read_csv`:
+  the same columns, dtypes and values, NaN equal to NaN) is ``formatting``;
+- a Parquet file whose table (schema, metadata, values) is equal is ``same values``;
+- a journal (SQLite) whose tables hold the same rows once the columns of the wall
+  clock (``wall_time``, ``seconds``) and the hash chain they feed are left out is
+  ``same events``; its ``meta`` rows are compared whole;
+- anything else is listed as ``DIFFERS`` with what differs, and the exit code is 1.
+
+The two runs of one file differ by their folder and the wall clock only, so a
+difference that is none of these is a number that moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+VOLATILE_COLUMNS = frozenset({"wall_time", "seconds", "hash"})
+"""Journal columns of the wall clock, and the hash chain that covers them."""
+VOLATILE_KEYS = frozenset({"seconds", "created_at", "wall_time", "head"})
+"""JSON keys of the wall clock (a model's save time, a run's duration), and the journal
+tail record's ``head`` (the hash chain's end, which covers the wall clock)."""
+
+
+def text(path: Path, folder: Path) -> str:
+    """Return a text file with its run folder's path written as ``RUN_DIR``."""
+    return path.read_text(encoding="utf-8", errors="replace").replace(str(folder), "RUN_DIR")
+
+
+def same_csv(a: Path, b: Path) -> str | None:
+    """Return None when two CSV files hold the same values, else what differs."""
+    x, y = pd.read_csv(a), pd.read_csv(b)
+    if list(x.columns) != list(y.columns):
+        return f"columns {list(x.columns)} != {list(y.columns)}"
+    if list(x.dtypes) != list(y.dtypes):
+        return f"dtypes {list(x.dtypes)} != {list(y.dtypes)}"
+    if len(x) != len(y):
+        return f"{len(x)} rows != {len(y)}"
+    for column in x.columns:
+        u, v = x[column].to_numpy(), y[column].to_numpy()
+        if u.dtype.kind == "f":
+            equal = (u == v) | (np.isnan(u) & np.isnan(v))
+        else:
+            equal = np.asarray(pd.Series(u).fillna("<NA>") == pd.Series(v).fillna("<NA>"))
+        if not equal.all():
+            row = int(np.flatnonzero(~equal)[0])
+            return f"{column} row {row}: {u[row]!r} != {v[row]!r}"
+    return None
+
+
+def json_diff(x: Any, y: Any, where: str = "") -> list[str]:
+    """Return the key paths where two JSON values differ (wall-clock keys left out)."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for key in sorted(set(x) | set(y)):
+            if key in VOLATILE_KEYS:
+                continue
+            if key not in x or key not in y:
+                out.append(f"{where}.{key} (only in {'after' if key in y else 'before'})")
+            else:
+                out += json_diff(x[key], y[key], f"{where}.{key}")
+        return out
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        return [
+            d
+            for i, (u, v) in enumerate(zip(x, y, strict=True))
+            for d in json_diff(u, v, f"{where}[{i}]")
+        ]
+    return [] if x == y else [f"{where}: {x!r} != {y!r}"[:300]]
+
+
+def same_parquet(a: Path, b: Path) -> str | None:
+    """Return None when two Parquet files hold equal tables, else what differs."""
+    x, y = pq.read_table(a), pq.read_table(b)
+    if x.schema != y.schema:
+        return f"schema {x.schema} != {y.schema}"
+    if x.schema.metadata != y.schema.metadata:
+        return "schema metadata differs"
+    return None if x.equals(y) else "values differ"
+
+
+def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Return each table's rows without the wall clock and hash columns."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        out = {}
+        for table in tables:
+            columns = [r[1] for r in connection.execute(f'PRAGMA table_info("{table}")')]
+            kept = [c for c in columns if c not in VOLATILE_COLUMNS]
+            names = ", ".join(f'"{c}"' for c in kept)
+            rows = connection.execute(f'SELECT {names} FROM "{table}"').fetchall()
+            out[table] = [tuple(kept), *rows]
+        return out
+    finally:
+        connection.close()
+
+
+def same_journal(a: Path, b: Path, folders: tuple[Path, Path]) -> str | None:
+    """Return None when two journals hold the same events, else the first table that differs."""
+    x, y = journal_rows(a), journal_rows(b)
+    if sorted(x) != sorted(y):
+        return f"tables {sorted(set(x) ^ set(y))}"
+    for table in sorted(x):
+        u = [tuple(str(v).replace(str(folders[0]), "RUN_DIR") for v in r) for r in x[table]]
+        v = [tuple(str(w).replace(str(folders[1]), "RUN_DIR") for w in r) for r in y[table]]
+        if u != v:
+            diff = next((i for i, (p, q) in enumerate(zip(u, v, strict=False)) if p != q), None)
+            return f"table {table}: {len(u)} vs {len(v)} rows, first differing row {diff}"
+    return None
+
+
+def compare_file(a: Path, b: Path, folders: tuple[Path, Path]) -> tuple[str, str]:
+    """Return the verdict of one file (``same``, ``formatting``, ... or ``DIFFERS``) and why."""
+    if a.read_bytes() == b.read_bytes():
+        return "same", ""
+    suffix = a.suffix
+    if suffix == ".sqlite":
+        why = same_journal(a, b, folders)
+        return ("same events", "") if why is None else ("DIFFERS", why)
+    if suffix == ".parquet":
+        why = same_parquet(a, b)
+        return ("same values", "") if why is None else ("DIFFERS", why)
+    if suffix in {".csv", ".json", ".yaml", ".html", ".txt", ".log", ".tail"}:
+        ta, tb = text(a, folders[0]), text(b, folders[1])
+        if ta == tb:
+            return "same", "(but for the run folder's path)"
+        if suffix == ".csv":
+            why = same_csv(a, b)
+            return ("formatting", "values read the same") if why is None else ("DIFFERS", why)
+        if suffix in {".json", ".tail"}:
+            diffs = json_diff(json.loads(ta), json.loads(tb))
+            return (
+                ("same values", "but for wall-clock keys")
+                if not diffs
+                else ("DIFFERS", "; ".join(diffs[:5]))
+            )
+        first = (
+            next(i for i, (p, q) in enumerate(zip(ta, tb, strict=False)) if p != q)
+            if len(ta) == len(tb)
+            else min(len(ta), len(tb))
+        )
+        return (
+            "DIFFERS",
+            f"text from char {first}: {ta[first - 40 : first + 60]!r} "
+            f"vs {tb[first - 40 : first + 60]!r}",
+        )
+    return "DIFFERS", f"{a.stat().st_size} vs {b.stat().st_size} bytes"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    parser.add_argument("--quiet", action="store_true", help="print only what differs")
+    args = parser.parse_args()
+    differs = 0
+    for run in sorted(p for p in args.before.iterdir() if p.is_dir()):
+        other = args.after / run.name
+        if not other.is_dir():
+            print(f"{run.name}: DIFFERS (no such run after)")
+            differs += 1
+            continue
+        files = {p.relative_to(run) for p in run.rglob("*") if p.is_file()}
+        files |= {p.relative_to(other) for p in other.rglob("*") if p.is_file()}
+        for relative in sorted(files):
+            a, b = run / relative, other / relative
+            if not (a.exists() and b.exists()):
+                verdict, why = "DIFFERS", f"only {'after' if b.exists() else 'before'}"
+            else:
+                verdict, why = compare_file(a, b, (run.resolve(), other.resolve()))
+            differs += verdict == "DIFFERS"
+            if verdict != "same" or not args.quiet:
+                print(f"{run.name}/{relative}: {verdict} {why}".rstrip())
+    print(f"{differs} file(s) differ")
+    sys.exit(1 if differs else 0)
+
+
+if __name__ == "__main__":
+    main()

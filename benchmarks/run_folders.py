@@ -1,0 +1,69 @@
+"""Run every shipped strategy and portfolio file as a backtest, each into its own folder.
+
+With `compare_runs.py`, the check that a change moved no number: capture the folders
+of a reference checkout's interpreter, then of yours, and compare them value by value.
+
+    cd /tmp && /work/ref/.venv/bin/python /work/wt/benchmarks/run_folders.py \
+        --root /work/ref --out /tmp/before
+    python benchmarks/run_folders.py --out /tmp/after
+    python benchmarks/compare_runs.py /tmp/before /tmp/after
+
+Each file runs as ``PYTHON -m tradeloom.cli run FILE --out OUT/<stem> -q`` from a
+temporary working directory, so the interpreter imports its own checkout's
+``tradeloom`` (the one its venv installed), never the current directory's. Files
+whose data is downloaded (``data.kind: ccxt``) are skipped: they need a network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shipped_files(root: Path) -> list[Path]:
+    """Return ``strategies/*.yaml`` and ``examples/*.yaml`` under ``root``, sorted."""
+    return sorted((root / "strategies").glob("*.yaml")) + sorted((root / "examples").glob("*.yaml"))
+
+
+def downloads(path: Path) -> bool:
+    """Return whether ``path``'s data comes from an exchange (needs a network)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = document.get("data") if isinstance(document, dict) else None
+    return isinstance(data, dict) and data.get("kind") == "ccxt"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose files run")
+    parser.add_argument("--out", type=Path, required=True, help="folder of run folders")
+    parser.add_argument("--python", default=sys.executable, help="interpreter to run with")
+    parser.add_argument("files", nargs="*", help="stems to run (default: every file)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    with tempfile.TemporaryDirectory() as cwd:
+        for path in shipped_files(args.root.resolve()):
+            if (args.files and path.stem not in args.files) or downloads(path):
+                continue
+            out = args.out.resolve() / path.stem
+            command = [args.python, "-m", "tradeloom.cli", "run", str(path), "--out", str(out)]
+            start = time.perf_counter()
+            proc = subprocess.run([*command, "-q"], cwd=cwd, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            print(f"{path.stem:<24} exit {proc.returncode}  {seconds:6.1f} s", flush=True)
+            if proc.returncode != 0:
+                failed += 1
+                print(proc.stderr[-2000:], file=sys.stderr)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""A run's CSV tables written from arrays are pandas' ``to_csv`` text, byte for byte."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeloom.reporting.csv_table import ISO_SECONDS
+from tradeloom.reporting.csv_table import csv_bytes as csv_array
+
+
+def csv_bytes(frame: pd.DataFrame, date_format: str) -> bytes | None:
+    text = csv_array(frame, date_format)
+    return None if text is None else text.tobytes()
+
+
+EDGE_FLOATS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 9999999999999998.0, 1e-4, 9.999e-5]
+EDGE_FLOATS += [1e15, 1.5e-5, 5e-324, 1.7976931348623157e308, 100.0, 0.1, -123.456e-7, 1e100]
+
+
+def pandas_text(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, date_format=ISO_SECONDS)
+    return buffer.getvalue().encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=40),
+    st.lists(st.integers(-(2**62), 2**62), min_size=40, max_size=40),
+    st.lists(
+        st.text(alphabet=st.sampled_from('ab,"\n x/'), max_size=5) | st.none(),
+        min_size=40,
+        max_size=40,
+    ),
+    st.lists(st.integers(-(10**9), 9_000_000_000) | st.none(), min_size=40, max_size=40),
+)
+def test_a_frame_is_written_as_pandas_writes_it(
+    floats: list[float], ints: list[int], texts: list[str | None], seconds: list[int | None]
+) -> None:
+    n = len(floats)
+    times = pd.to_datetime(
+        [None if s is None else s * 1_000_000_000 + 987 for s in seconds[:n]], utc=True
+    )
+    frame = pd.DataFrame(
+        {
+            "timestamp": times,
+            "x": floats,
+            "close[BTC/USDT]": np.array(floats[::-1], dtype=np.float64),
+            "held": [floats[i // 8] for i in range(n)],  # runs of one value
+            "bar": ints[:n],
+            "flag": [i % 3 == 0 for i in ints[:n]],
+            "note": pd.Series(texts[:n], dtype=object),
+            "symbol": pd.Series(texts[:n], dtype="str"),
+        }
+    )
+
+    assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
+
+
+def test_the_edges_of_float_text_are_pandas() -> None:
+    frame = pd.DataFrame({"x": EDGE_FLOATS, "y": [-v for v in EDGE_FLOATS]})
+    assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
+    assert csv_bytes(frame.iloc[:0], ISO_SECONDS) == b"x,y\n"
+    runs = pd.DataFrame({"x": np.repeat(EDGE_FLOATS, 9), "y": np.repeat(EDGE_FLOATS[::-1], 9)})
+    assert csv_bytes(runs, ISO_SECONDS) == pandas_text(runs)
+
+
+def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
+    one_column = pd.DataFrame({"x": [1.0, np.nan]})  # pandas quotes a lone empty cell
+    objects = pd.DataFrame({"x": [1.0, 2.0], "pair": pd.Series([(1, 2), None], dtype=object)})
+    nullable = pd.DataFrame({"x": [1.0, 2.0], "n": pd.array([1, None], dtype="Int64")})
+    other_zone = pd.DataFrame(
+        {"x": [1.0], "t": pd.to_datetime(["2024-01-01"]).tz_localize("Europe/Paris")}
+    )
+    carriage = pd.DataFrame({"x": [1.0], "note": ["a\rb"]})  # quoted by Python 3.12's csv
+    for frame in (one_column, objects, nullable, other_zone, carriage):
+        assert csv_bytes(frame, ISO_SECONDS) is None
+    assert csv_bytes(pd.DataFrame({"x": [1.0], "y": [2.0]}), "%Y-%m-%d") is None
