@@ -167,6 +167,9 @@ class ExchangeVenue:
         self.refused: list[RefusedFill] = []
         self._events: list[Fill | Cancellation] = []
         self._adopted: dict[str, Order] = {}
+        # engine orders the engine has seen end (a restart's: their cancellation was
+        # journaled, their last trades not yet reported): never ended a second time
+        self._ended: set[str] = set()
         self.lost_through: int | None = None
         """A restart whose journal lost bars it had traded (`tradeloom.live.sent_lookup`):
         an order decided again at a bar up to this one is not sent, the venue's orders of
@@ -360,7 +363,7 @@ class ExchangeVenue:
         cancellation not yet reported to the engine (as a backtest's order is
         pending until the bar that fills it).
         """
-        undelivered = {event.order_id for event in self._events}
+        undelivered = {event.order_id for event in self._events} | self._held_for()
         tracked: dict[str, Order] = {}
         # most of a long run's orders are finished: with no event queued, only the
         # unfinished ones are looked at (not a view of every order at each bar)
@@ -374,6 +377,15 @@ class ExchangeVenue:
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
         return list(tracked.values()) + adopted + self._awaiting
 
+    def _held_for(self) -> set[str]:
+        """The engine orders whose fills or end the venue holds (a read failed after a
+        call counted them): pending until its next call reports them."""
+        held = self.venue.held
+        client_ids = [trade.fill.order_id for trade in held.fills]
+        client_ids += [cancellation.order_id for cancellation in held.cancellations]
+        client_ids += [move.client_id for move in held.transitions if move.rejection is not None]
+        return {i for i in map(self._engine_id, client_ids) if i is not None}
+
     def adopt(self, order: Order) -> None:
         """Count ``order`` pending until its held events are reported (a restart).
 
@@ -381,6 +393,15 @@ class ExchangeVenue:
         engine had not applied yet: the venue is not asked about it again.
         """
         self._adopted[order.id] = order
+
+    def ended_before(self, order_id: str) -> None:
+        """Count ``order_id`` ended for the engine already (a restart).
+
+        Its cancellation was journaled while the venue still owed it trades (a cancel
+        answered "canceled" with more filled than counted): those trades are reported,
+        the venue's cancellation is not reported again.
+        """
+        self._ended.add(order_id)
 
     def hold(self, events: list[Fill | Cancellation]) -> None:
         """Queue events read back from the journal (a restart) for the next ``open``."""
@@ -536,7 +557,10 @@ class ExchangeVenue:
                 continue
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
-            self._deliver(self._engine_event(cancellation))
+            event = self._engine_event(cancellation)
+            if event.order_id in self._ended:
+                continue  # the engine heard of its end before a restart
+            self._deliver(event)
         for move in report.transitions:
             refusal = move.rejection
             if move.state is OrderState.REJECTED and refusal is not None:

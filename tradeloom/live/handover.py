@@ -46,6 +46,12 @@ def track_pending(
     """
     held: dict[int, tuple[ExchangeVenue, list[Fill | Cancellation]]] = {}
     pending = replayed.pending()
+    ended = {
+        event.order_id
+        for events in state.events.values()
+        for event in events
+        if isinstance(event, Cancellation)
+    }
     for order in pending:
         exchange = market_of(order.id)
         _, events = held.setdefault(id(exchange), (exchange, []))
@@ -63,11 +69,13 @@ def track_pending(
         fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
         venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
         request = sent_request(sent)
-        # A cancelled order is still pending here only when the engine never heard of
-        # its cancellation: the venue held it, a later read of that call having failed
-        # (the missing trades of a cancel the venue said had filled more), and the
-        # process died. The journal's row says what was counted, not what the venue
-        # said had filled: the order is looked up again, never resent.
+        # A cancelled order is still pending here when the venue owed it trades (a
+        # cancel it answered "canceled" with more filled than counted, a later read
+        # having failed) and the process died: whether or not the engine heard of its
+        # cancellation (then it is not told again), the journal's row says what was
+        # counted, not what the venue said had filled: it is looked up, never resent.
+        if order.id in ended:
+            exchange.ended_before(order.id)
         finished = state.order_states.get(order.id) in ("filled", "rejected")
         if finished:
             exchange.adopt(order)
