@@ -44,6 +44,9 @@ from hypothesis import currently_in_test_context
 from hypothesis import note as _hypothesis_note
 from hypothesis import strategies as st
 from live_emulated import STRATEGY, crash, make_bars, rows
+from test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
+from test_portfolio_live import PORTFOLIO
+from test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
 
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import JournalStore, read_rows
@@ -110,108 +113,45 @@ def note(text: str) -> None:
 # --- the shapes ------------------------------------------------------------------------
 
 
-def _one_market() -> str:
-    """The one-market strategy, trading often: the first fold predicts from before the
-    live bars, and a low threshold sends 20 to 30 orders in 68 bars."""
-    text = (
-        STRATEGY.replace(
-            "walk_forward: {train_window: 120, retrain_every: 40}",
-            "walk_forward: {train_window: 80, retrain_every: 30}",
-        )
-        .replace(
-            "signal: {kind: threshold, threshold: 0.04, min_interval: 2}",
-            "signal: {kind: threshold, threshold: 0.02, min_interval: 1}",
-        )
-        .replace(
-            "  secret: ${EMU_API_SECRET}\n",
-            f"  secret: ${{EMU_API_SECRET}}\n  config: {{timeout: {TIMEOUT_MS}}}\n",
-        )
-    )
-    assert text.count("train_window: 80") == text.count("threshold: 0.02") == 1
-    assert f"timeout: {TIMEOUT_MS}" in text
+def _edited(text: str, *changes: tuple[str, str]) -> str:
+    """Return ``text`` with each ``(old, new)`` made once (each ``old`` is there once)."""
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
     return text
 
 
-ONE = _one_market()
+FAST_FOLDS = "walk_forward: {train_window: 80, retrain_every: 30}"
+"""The first fold predicts from before the live bars."""
 
-UNIVERSE = """\
-name: live_universe
-seed: 3
-data:
-  kind: ccxt
-  exchange: binance
-  symbols: [BTC/USDT, ETH/USDT, SOL/USDT]
-  timeframe: 1h
-  start: "2024-01-01"
-  cache_dir: cache
-  api_key: ${EMU_API_KEY}
-  secret: ${EMU_API_SECRET}
-  config: {timeout: TIMEOUT}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: log_return, period: 6}
-  - {kind: rsi, window: 14}
-  - {kind: cross_rank, of: log_return_6}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}
-  label: {horizon: 3}
-  walk_forward: {train_window: 80, retrain_every: 30}
-  pooling: pooled
-signal: {kind: threshold, threshold: 0.02, min_interval: 1, top_k: 2}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.3}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
-live:
-  stream: poll
-  close_delay_seconds: 0
-  capital: 50000
-  stale_after_bars: null
-""".replace("TIMEOUT", str(TIMEOUT_MS))
+TIMEOUT = (
+    "  secret: ${EMU_API_SECRET}\n",
+    f"  secret: ${{EMU_API_SECRET}}\n  config: {{timeout: {TIMEOUT_MS}}}\n",
+)
 
-MEMBER = """\
-name: NAME
-seed: SEED
-data:
-  kind: ccxt
-  exchange: binance
-  symbol: SYMBOL
-  timeframe: 1h
-  start: "2024-01-01"
-  cache_dir: cache
-  api_key: ${EMU_API_KEY}
-  secret: ${EMU_API_SECRET}
-  config: {timeout: TIMEOUT}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: log_return, period: 6}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}
-  label: {horizon: 3}
-  walk_forward: {train_window: 80, retrain_every: 30}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.4}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
-live:
-  stream: poll
-  close_delay_seconds: 0
-  stale_after_bars: null
-""".replace("TIMEOUT", str(TIMEOUT_MS))
-
-PORTFOLIO = """\
-name: pair
-initial_cash: 60000
-strategies:
-  - {file: trend_btc.yaml, weight: 0.5}
-  - {file: swing_eth.yaml, weight: 0.5}
-risk:
-  max_drawdown: 0.3
-"""
+# One market, trading often (a low threshold sends 20 to 30 orders in 68 bars).
+ONE = _edited(
+    STRATEGY,
+    ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
+    ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    TIMEOUT,
+)
+UNIVERSE = _edited(
+    UNIVERSE_STRATEGY,
+    ("POOLING", "pooled"),
+    ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
+    ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    TIMEOUT,
+)
+MEMBER = _edited(
+    PORTFOLIO_MEMBER,
+    ("plugins: [live_child]\n", ""),
+    ("cache_dir: CACHE", "cache_dir: cache"),
+    ("  options: {recvWindow: 10000}\n", f"  config: {{timeout: {TIMEOUT_MS}}}\n"),
+    ("walk_forward: {train_window: 100, retrain_every: 30}", FAST_FOLDS),
+    ("threshold: 0.03, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    ("  poll_seconds: 0.02\n", ""),
+)
 
 ROUTER = f"""\
 execution:

@@ -128,11 +128,18 @@ TWAP = "{slicing: {kind: twap, children: 2, every_bars: 1}}"
 cancel a third."""
 
 
+@pytest.mark.parametrize(
+    "point",
+    [
+        "order:2",  # at its second child, before the child is committed
+        "sent:1",  # right after the exchange answered its first child
+    ],
+)
 def test_a_twap_parent_killed_between_its_children_sends_each_child_once(
-    rig: CrashRig, tmp_path_factory: pytest.TempPathFactory
+    rig: CrashRig, tmp_path_factory: pytest.TempPathFactory, point: str
 ) -> None:
     _strategy(rig, orders=TWAP)
-    rig.launch("order:2")  # dies at its second child, before the child is committed
+    rig.launch(point)
     while rig.advance() == "processed":
         assert rig.emulator.exchange.position < END, "the run never reached its 2nd child"
     rig.reap(-signal.SIGKILL)
