@@ -158,9 +158,13 @@ class MarketHistory:
 
 
 def history_sha256(bars: Bars) -> str:
-    """Return a SHA-256 over the bars' open times and OHLCV (a restart checks it)."""
+    """Return a SHA-256 over the bars' open times and OHLCV (a restart checks it).
+
+    The times count in nanoseconds whatever the index's resolution (pandas 3 makes
+    microseconds by default): the same instants, the same digest.
+    """
     digest = hashlib.sha256()
-    digest.update(bars.frame.index.asi8.tobytes())
+    digest.update(np.ascontiguousarray(bars.frame.index.as_unit("ns").asi8).tobytes())
     digest.update(np.ascontiguousarray(bars.frame[list(OHLCV)].to_numpy(np.float64)).tobytes())
     return digest.hexdigest()
 
