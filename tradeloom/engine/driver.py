@@ -77,7 +77,7 @@ from tradeloom.plugins.protocols import (
 )
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
 
-__all__ = ["Book", "Engine"]
+__all__ = ["Book", "Engine", "UnknownOrder"]
 
 _LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
 
@@ -218,6 +218,14 @@ class Book:
             entry_bar=entry_bar,
             entry_price=entry_price,
         )
+
+
+class UnknownOrder(KeyError):
+    """A venue reported an order the engine never decided (a replay that diverged from
+    its journal); its argument is the order's id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Engine:
@@ -587,7 +595,10 @@ class Engine:
                 feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)
 
     def _seq(self, order_id: str) -> int:
-        return self.ctx.order_seq[order_id]
+        try:
+            return self.ctx.order_seq[order_id]
+        except KeyError:
+            raise UnknownOrder(order_id) from None
 
     def adopt(self, order: Order, s: int = 0) -> None:
         """Take ``order`` (of symbol row ``s``) as one of the engine's: a restart found it

@@ -190,6 +190,7 @@ class ExchangeVenue:
         started = time.perf_counter()
         if self.lost_through is not None and order.bar <= self.lost_through:
             _log.warning("order_not_sent", client_id=order.id, reason=LOST_BAR)
+            self._adopted[order.id] = order  # pending until its cancellation is reported
             self._events.append(
                 Cancellation(order.id, order.bar, order.timestamp, order.quantity, LOST_BAR)
             )
@@ -390,7 +391,9 @@ class ExchangeVenue:
         """Count ``order`` pending until its held events are reported (a restart).
 
         For an order the journal shows finished at the venue whose last fills the
-        engine had not applied yet: the venue is not asked about it again.
+        engine had not applied yet, or one never sent (its ``NOT_SENT`` cancellation
+        held): the venue is not asked about it. The report that delivers its events
+        ends it, as the journal's ``venue_reported`` row says for the replay.
         """
         self._adopted[order.id] = order
 

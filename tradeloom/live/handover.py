@@ -60,6 +60,7 @@ def track_pending(
             continue  # booked to the stop resting at the exchange, or sent, at the next open
         if sent is None:
             _log.warning("order_never_sent", client_id=order.id)
+            exchange.adopt(order)  # pending until its cancellation is reported
             events.append(
                 Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
             )

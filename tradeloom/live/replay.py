@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tradeloom.domain import Order
+from tradeloom.engine.driver import UnknownOrder
 from tradeloom.journal import ConfigReloaded, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
@@ -115,7 +116,15 @@ def replay_ticks(
             rows = ticks[bar]
             prices, verdicts = session.replayed(rows)
             clock.pinned = rows[0].wall_time
-            session.step(rows[0].time, prices, given=verdicts)
+            try:
+                session.step(rows[0].time, prices, given=verdicts)
+            except UnknownOrder as error:
+                raise RestartRefused(
+                    f"the journal and a replay of its bars disagree at bar {bar}: the journal "
+                    f"reports what the venue did with order {error}, which the replay did not "
+                    "decide; the strategy file or tradeloom changed since the run started: "
+                    "start a new run (another --out)"
+                ) from None
             _apply_kills(session, kills, bar)
             _apply_reloads(runner, session, reloads, bar)
             _looked_up(session, looked_up, bar)

@@ -19,6 +19,8 @@ A few fixed examples replay schedules that once broke the runner.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest.register_assert_rewrite("fault_shapes")
@@ -54,7 +56,8 @@ ORDER = ONE.order_route
 
 
 @settings(
-    max_examples=10,
+    # a long hunt: TRADELOOM_FAULT_EXAMPLES=300 (`test_fault_shapes`'s docstring)
+    max_examples=int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "10")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
