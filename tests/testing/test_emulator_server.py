@@ -63,3 +63,19 @@ def test_two_emulators_run_side_by_side(bars: pd.DataFrame) -> None:
         assert one.url != two.url
         assert one.client().fetch_balance()["USDT"]["free"] == 1.0
         assert two.client().fetch_balance()["USDT"]["free"] == 2.0
+
+
+def test_a_long_run_keeps_only_its_last_requests(bars: pd.DataFrame) -> None:
+    """A simulated run of any length keeps the last requests (its memory does not grow
+    with the bars); each is still numbered among all."""
+    with ExchangeEmulator({SYMBOL: bars}, {"USDT": 1}, keep_requests=3) as emulator:
+        client = emulator.client()
+        client.load_markets()
+        loading = len(emulator.requests())
+        for _ in range(5):
+            client.fetch_time()
+        client.fetch_ticker(SYMBOL)
+        kept = emulator.requests()
+        assert [r.seq for r in kept] == [loading + 4, loading + 5, loading + 6]
+        assert [r.path for r in kept] == ["/api/v3/time"] * 2 + ["/api/v3/ticker/24hr"]
+        assert emulator.log.wait_for("/api/v3/time", 2, timeout=0.1)

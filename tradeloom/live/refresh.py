@@ -56,6 +56,7 @@ from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
+from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
 from tradeloom.live.latest_writer import LatestWriter
 from tradeloom.live.record_copies import RecordCopies
@@ -91,6 +92,9 @@ class OutputsRun(JournaledRun, Protocol):
 
 
 _log = structlog.get_logger("tradeloom.live")
+
+_TRIM_SECONDS = 1.0
+"""The heap's free memory is given back at most this often (after a refresh)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ class LiveOutputs:
         """Snapshots written."""
         self.reports = 0
         """Reports drawn."""
+        self._trimmed_at: float | None = None
 
     def refresh(self, runner: OutputsRun, *, final: bool = False) -> None:
         """Have the writer's thread snapshot ``runner`` and write its files; ``final``:
@@ -332,6 +337,11 @@ class LiveOutputs:
                 self._draw_report()
         except Exception as exc:
             _failed(self.run_dir, exc)
+        now = self._clock()
+        if self._trimmed_at is None or now - self._trimmed_at >= _TRIM_SECONDS:
+            # what the refresh freed goes back to the system (`tradeloom.live.heap`)
+            self._trimmed_at = now
+            release_free_heap()
 
     def _draw_report(self) -> None:
         from tradeloom.reporting.report import write_report

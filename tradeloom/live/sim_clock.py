@@ -168,6 +168,7 @@ class SimulatedMarket:
                 timeframe=self.bars.timeframe,
                 include_open_kline=False,
                 funding_rates=self._funding_rates(),
+                keep_requests=1000,  # a run of any length: the last requests only
             )
         )
         self.emulator = emulator

@@ -92,11 +92,13 @@ class ExchangeEmulator(Started):
             venue's prices for the same bars (see `EmulatedVenues`).
         book: Spread and depth of the book served by ``GET /api/v3/depth`` and the
             book ticker (`BookProfile`; its defaults when None).
+        keep_requests: Keep only the last this many requests in `log` (None: every
+            one, as tests need; a long simulated run keeps a few).
 
     Attributes:
         exchange: The venue state: clock, balances, orders, trades.
         faults: What the next requests get (`FaultSchedule`).
-        log: Every request received (`RequestLog`).
+        log: Every request received (`RequestLog`; the last ``keep_requests``).
         errors: Exceptions raised inside the emulator while serving (a bug, not a
             fault): the client got HTTP 500 for each. Tests should assert it is empty.
     """
@@ -120,6 +122,7 @@ class ExchangeEmulator(Started):
         funding_rates: Mapping[str, pd.Series] | None = None,
         price_offset_bps: Decimal = Decimal(0),
         book: BookProfile | None = None,
+        keep_requests: int | None = None,
     ) -> None:
         self.exchange = Exchange(
             markets,
@@ -138,7 +141,7 @@ class ExchangeEmulator(Started):
         self.api_key = api_key
         self.secret = secret
         self.faults = FaultSchedule(ROUTES)
-        self.log = RequestLog()
+        self.log = RequestLog(keep_requests)
         self.errors: list[BaseException] = []
         self._api = BinanceApi(
             self.exchange,

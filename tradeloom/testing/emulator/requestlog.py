@@ -9,6 +9,7 @@ in the parameters.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,10 +44,16 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Thread-safe, append-only list of `RequestRecord`."""
+    """Thread-safe, append-only list of `RequestRecord`.
 
-    def __init__(self) -> None:
-        self._records: list[RequestRecord] = []
+    Args:
+        keep: Keep only the last this many records (None: every one); their ``seq``
+            still counts every request.
+    """
+
+    def __init__(self, keep: int | None = None) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=keep)
+        self._seen = 0
         self._lock = threading.Condition()
 
     def append(
@@ -60,8 +67,9 @@ class RequestLog:
     ) -> RequestRecord:
         """Record a request and return its record."""
         with self._lock:
+            self._seen += 1
             record = RequestRecord(
-                len(self._records) + 1,
+                self._seen,
                 method,
                 path,
                 {k: v for k, v in params.items() if k != "signature"},
