@@ -15,7 +15,9 @@ faster than the files are written (a simulated clock at ``--speed max``), only t
 newest snapshot is written: each holds the whole run so far. ``report.html`` takes
 longer to draw (plotly's page: ~0.2 s for a short run, ~0.5 s for 20,000 bars): it is
 redrawn at most every ``live.report_seconds`` (60 s by default), and always when the run
-stops, after the last snapshot is written.
+stops, after the last snapshot is written; the redraws between the first and the last
+run in a process of their own (each reads the whole run back: drawn here, the run's
+memory grew with every one), and the heap's free pages are given back after a refresh.
 
 What the metrics read is kept between refreshes, so that a refresh costs the new bars
 and records plus passes over arrays, not a Python loop over the run: the journal's
@@ -37,6 +39,8 @@ these files, is the run's record.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -217,7 +221,7 @@ class LiveOutputs:
         self._refresh(runner)
         self._journal.close()
         if self.refreshes and runner.config.outputs.report:
-            self._draw_report()
+            self._draw_report(here=True)
 
     def _refresh(self, runner: OutputsRun) -> None:
         try:
@@ -343,12 +347,18 @@ class LiveOutputs:
             self._trimmed_at = now
             release_free_heap()
 
-    def _draw_report(self) -> None:
+    def _draw_report(self, *, here: bool = False) -> None:
+        """Draw ``report.html``: the first and the last here, the others (each reads the
+        whole run back, larger at every draw) in a process of its own, whose memory goes
+        back to the system when it ends (drawn here, the run's grew with every draw)."""
         from tradeloom.reporting.report import write_report
 
         try:
             self._report_at = self._clock()
-            write_report(self.run_dir)
+            if here or not self.reports:
+                write_report(self.run_dir)
+            else:
+                _draw_apart(self.run_dir)
             self.reports += 1
         except Exception as exc:
             _failed(self.run_dir, exc)
@@ -533,6 +543,23 @@ def data_calendar(session: Any) -> TradingCalendar:
     data = getattr(getattr(session, "p", None), "data", None)
     calendar = getattr(data, "calendar", CRYPTO)
     return calendar if isinstance(calendar, TradingCalendar) else CRYPTO
+
+
+def _draw_apart(run_dir: Path) -> None:
+    """Draw ``run_dir``'s report in a new Python process (`tradeloom.reporting.report`).
+
+    Raises:
+        RuntimeError: The process failed: its last line of error output.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloom.reporting.report", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise RuntimeError(f"the report's process failed: {last}")
 
 
 def _failed(run_dir: Path, exc: Exception) -> None:

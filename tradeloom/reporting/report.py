@@ -8,6 +8,7 @@ is drawn. The numbers in the tables are those of ``metrics.json`` and ``trades.c
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -397,3 +398,7 @@ def _statistics_table(m: Mapping[str, Any]) -> str:
         parts.append(f"<table><caption>{escape(group)}</caption>{cells}</table>")
     parts.append("</div></section>")
     return "".join(parts)
+
+
+if __name__ == "__main__":  # a live run's redraw, in a process of its own
+    write_report(Path(sys.argv[1]))

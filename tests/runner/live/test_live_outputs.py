@@ -12,9 +12,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
+from test_sim_clock import STRATEGY
 
+from tradeloom.cli.main import main
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.latest_writer import LatestWriter
+from tradeloom.live.refresh import LiveOutputs
 from tradeloom.reporting.outputs import write_frame
 
 
@@ -153,3 +157,37 @@ def test_a_writer_whose_thread_died_does_not_hang_wait() -> None:
     writer.submit(2)  # a new thread starts, and dies too
     writer._thread.join(timeout=5)  # type: ignore[union-attr]
     writer.wait()  # nothing pending: returns, does not block
+
+
+def test_a_redraw_of_the_report_runs_in_a_process_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run's redraws read the whole run back: each is drawn by a child process
+    (its memory goes back to the system when it ends), the same page as drawn here; a
+    child that fails is logged in one line and the run goes on."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(STRATEGY)
+    code = main(
+        ["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+         "--max-bars", "4", "-q", "--out", "run"]
+    )  # fmt: skip
+    assert code == 0
+    report = tmp_path / "run" / "report.html"
+    drawn_here = report.read_text()
+    report.unlink()
+    outputs = LiveOutputs(tmp_path / "run")
+    outputs.reports = 1  # the first was drawn: the next goes to a process of its own
+    try:
+        outputs._draw_report()
+        assert outputs.reports == 2
+        assert report.read_text() == drawn_here
+
+        outputs.run_dir = tmp_path / "gone"  # not a run folder: the child fails
+        with capture_logs() as logs:
+            outputs._draw_report()
+    finally:
+        outputs._journal.close()
+    assert outputs.reports == 2
+    (failed,) = [e for e in logs if e["event"] == "outputs_refresh_failed"]
+    assert failed["error"].startswith("RuntimeError: the report's process failed: ")
+    assert "gone" in failed["error"]
