@@ -5,7 +5,9 @@ universe of ``--symbols`` synthetic markets (strategies/portfolio_top3.yaml's fe
 pooled gradient boosting and top-3 signal, its symbols multiplied) runs as a process
 of its own; its per-bar lines are counted as they are printed and its resident set
 size (``VmRSS`` in ``/proc/PID/status``, the emulator serving the bars included: it runs
-in the same process) is read when the run reaches each checkpoint bar. The reference,
+in the same process) is read when the run reaches each checkpoint bar. The report's
+redraws run in short-lived processes of their own (`tradeloom.live.refresh`): their
+memory is not the run's and is not counted. The reference,
 measured in the same run, is the RSS at the first checkpoint: a run whose memory is
 bounded by its windows (features, models, monitors, the report's refresh) ends within
 10% of it (issue 40: 40 symbols, bars 1,000 and 4,000).
