@@ -1,9 +1,14 @@
 """One kernel, two drivers: every built-in feature's batch output equals its per-bar
-output, bit for bit, on any valid bars."""
+output, bit for bit, on any valid bars.
+
+CI draws 80 markets and pipelines; a long run draws more:
+``TRADELOOM_PARITY_EXAMPLES=1000 pytest -p no:xdist tests/plugins/features/test_feature_parity.py``.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +184,7 @@ def test_the_parity_pipeline_covers_every_built_in_kind() -> None:
     assert {kind for kind, _ in find(pipelines(), lambda _: True)} == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("TRADELOOM_PARITY_EXAMPLES", "80")), deadline=None)
 @given(bars=market(), pipeline=pipelines())
 def test_batch_and_per_bar_drivers_agree_bit_for_bit(
     bars: Bars, pipeline: list[tuple[str, dict[str, Any]]]
