@@ -26,6 +26,7 @@ from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.routed_model import ModelledRouter
+from tradeloom.retrying import RetryPolicy
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (
     DEFAULT_API_KEY,
@@ -305,7 +306,10 @@ def test_no_venue_up_at_start_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tradeloom.cli.main import main
+    from tradeloom.plugins.execution import ccxt_venue
 
+    # the same five attempts per read, without a backoff's seconds of sleep
+    monkeypatch.setattr(ccxt_venue, "_READ_RETRY", RetryPolicy(5, 0.01, 0.02))
     with router_run(tmp_path, monkeypatch) as run:
         for name in run.venues.names:  # the data (on dear) is up: the accounts are not
             run.venues[name].faults.always("GET /api/v3/account", ServerError(503))
