@@ -571,6 +571,8 @@ class Engine:
             self._calls_bar, self._calls = t, {}
         call = self._calls.get(phase, 0)
         self._calls[phase] = call + 1
+        if not before and not events:
+            return  # nothing worked, nothing reported: the venue is not asked again
         working = {order.id for order in self.venue.pending()}
         ended = [order_id for order_id in before if order_id not in working]
         if events or ended:

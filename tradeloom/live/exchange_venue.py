@@ -381,6 +381,8 @@ class ExchangeVenue:
     def _held_for(self) -> set[str]:
         """The engine orders whose fills or end the venue holds (a read failed after a
         call counted them): pending until its next call reports them."""
+        if not self.venue.holds:  # the common case: a tick asks several times
+            return set()
         held = self.venue.held
         client_ids = [trade.fill.order_id for trade in held.fills]
         client_ids += [cancellation.order_id for cancellation in held.cancellations]

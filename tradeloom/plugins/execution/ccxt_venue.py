@@ -298,6 +298,11 @@ class CcxtVenue:
         return self._held.empty() and not self._open()
 
     @property
+    def holds(self) -> bool:
+        """Whether a call counted something not reported yet (`held` is not empty)."""
+        return not self._held.empty()
+
+    @property
     def held(self) -> VenueReport:
         """What a call counted before a read failed every attempt, not reported yet.
 
