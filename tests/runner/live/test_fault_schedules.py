@@ -57,7 +57,7 @@ ORDER = ONE.order_route
 
 @settings(
     # a long hunt: TRADELOOM_FAULT_EXAMPLES=300 (`test_fault_shapes`'s docstring)
-    max_examples=int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "4")),
+    max_examples=int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "2")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -50,7 +50,7 @@ from tradeloom.testing import (  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "2"))
+EXAMPLES = int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "1"))
 """Examples drawn per shape (CI: a few, derandomized unless a count is given)."""
 
 _SETTINGS = settings(
