@@ -80,6 +80,8 @@ from tradeloom.plugins.signal.regime import trend_label, volatility_label
 __all__ = ["Book", "Engine", "UnknownOrder"]
 
 _LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
+_PURE_NEEDS = frozenset((L.NEED_SIGNAL, L.NEED_SIZE, L.NEED_CHECK, L.NEED_QUANTITY))
+"""The needs whose answer never moves the venue's orders (the plugins' and its sizes)."""
 
 _SUMMARY_KINDS = np.array(
     [
@@ -305,6 +307,7 @@ class Engine:
         self._retrain = retrain
         self._on_delivery = on_delivery
         self._calls_bar = -1
+        self._working: list[str] | None = None  # `_pending_ids` until the venue may move
         self._calls: dict[str, int] = {}  # the venue's asks at each phase of that bar
         self._timeframe_seconds = timeframe_seconds
         self._external: Venue | None = venue
@@ -348,6 +351,7 @@ class Engine:
         """Run the bars of ``inputs`` up to ``t_end`` (exclusive), answering every need."""
         state = self.state
         cur = state.cur
+        self._working = None  # between bars the runner may have asked the venue
         while True:
             need = state.run(inputs, t_end)
             if cur[L.C_COUNT] != self._journaled:  # most bars write no row (`flush`)
@@ -486,6 +490,8 @@ class Engine:
         state, io = self.state, self.state.io
         t = int(state.cur[L.C_T])
         s = int(state.cur[L.C_SYM])
+        if need not in _PURE_NEEDS:
+            self._working = None
         if need in (L.NEED_OPEN, L.NEED_CLOSE):
             self._match(inputs, t, s, "open" if need == L.NEED_OPEN else "close")
         elif need == L.NEED_STOP:
@@ -516,14 +522,21 @@ class Engine:
         """Tell the core whether the Python venue still works an order (of each symbol)."""
         if self.spec.venue is not None:
             return
-        pending = self.venue.pending()
+        pending = self._pending_ids()
         if self.symbols is None:
             self.state.sym[0, L.S_W_ACTIVE] = 1.0 if pending else 0.0
             return
         working = self.state.sym[:, L.S_W_ACTIVE]
         working[:] = 0.0
-        for order in pending:
-            working[self._row_of(order.id)] = 1.0
+        for order_id in pending:
+            working[self._row_of(order_id)] = 1.0
+
+    def _pending_ids(self) -> list[str]:
+        """The ids of the orders the Python venue works, asked once until the venue may
+        have moved: a call to it, or a return to the runner (`run`, `_answer`)."""
+        if self._working is None:
+            self._working = [order.id for order in self.venue.pending()]
+        return self._working
 
     def _row_of(self, order_id: str) -> int:
         """Return the symbol row of an order (0: one symbol, or an order not decided here)."""
@@ -552,6 +565,7 @@ class Engine:
         """
         before = self._told(t, phase)
         events = self.venue.match(self._bar(inputs, t, s), phase)
+        self._working = None
         self._tell(t, phase, before, len(events))
         self._deliver(events, t, s)
 
@@ -560,7 +574,7 @@ class Engine:
         works (None: nothing is told)."""
         if self._on_delivery is None:
             return None
-        return [order.id for order in self.venue.pending()]
+        return list(self._pending_ids())
 
     def _tell(self, t: int, phase: str, before: list[str] | None, events: int) -> None:
         """Tell ``on_delivery`` what the venue's answer was: its number among the asks
@@ -573,7 +587,7 @@ class Engine:
         self._calls[phase] = call + 1
         if not before and not events:
             return  # nothing worked, nothing reported: the venue is not asked again
-        working = {order.id for order in self.venue.pending()}
+        working = set(self._pending_ids())
         ended = [order_id for order_id in before if order_id not in working]
         if events or ended:
             self._on_delivery(t, phase, call, events, ended)
@@ -627,6 +641,7 @@ class Engine:
         if self.spec.venue is not None:
             raise ValueError("the engine trades the simulated venue; it cannot switch venue")
         self.venue = self._external = venue
+        self._working = None
         self._mirror_pending()
 
     def venue_pending(self) -> bool:
@@ -721,11 +736,13 @@ class Engine:
         universe); None: every order (the kill switch).
         """
         events: list[Fill | Cancellation] = []
-        for order in self.venue.pending():
-            if symbol is not None and self.symbols is not None and self._row_of(order.id) != symbol:
+        self._working = None  # the kill switch comes from between bars
+        for order_id in self._pending_ids():
+            if symbol is not None and self.symbols is not None and self._row_of(order_id) != symbol:
                 continue
             before = self._told(bar.index, "cancel")
-            cancellation = self.venue.cancel(order.id, bar, reason)
+            cancellation = self.venue.cancel(order_id, bar, reason)
+            self._working = None
             if cancellation is not None:
                 events.append(cancellation)
             self._tell(bar.index, "cancel", before, 0 if cancellation is None else 1)

@@ -366,9 +366,13 @@ class ExchangeVenue:
         """
         undelivered = {event.order_id for event in self._events} | self._held_for()
         tracked: dict[str, Order] = {}
-        # most of a long run's orders are finished: with no event queued, only the
-        # unfinished ones are looked at (not a view of every order at each bar)
-        views = self.venue.orders() if undelivered else self.venue.unfinished()
+        # most of a long run's orders are finished: only the unfinished ones and those
+        # an event is owed for are looked at (not a view of every order at each bar)
+        views = (
+            self.venue.views(self._client_ids(undelivered))
+            if undelivered
+            else self.venue.unfinished()
+        )
         for view in views:
             engine_id = self._engine_id(view.client_id)
             if engine_id is None:
@@ -377,6 +381,15 @@ class ExchangeVenue:
                 tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
         return list(tracked.values()) + adopted + self._awaiting
+
+    def _client_ids(self, engine_ids: set[str]) -> set[str]:
+        """The venue orders that may report to ``engine_ids`` (`_engine_id`): each
+        order itself, its market fallback, the resting stops bound to it."""
+        client_ids = engine_ids | {derived_client_id(i, "f") for i in engine_ids}
+        if self.stops is not None:
+            legs = self.stops.legs.items()
+            client_ids.update(i for i, leg in legs if leg.bound_to in engine_ids)
+        return client_ids
 
     def _held_for(self) -> set[str]:
         """The engine orders whose fills or end the venue holds (a read failed after a

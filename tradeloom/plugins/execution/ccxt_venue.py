@@ -56,6 +56,7 @@ stop``) is sent as a market order. The venue is not thread-safe: one caller.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import random
 import time
@@ -238,6 +239,8 @@ class CcxtVenue:
         self._tolerance = tolerance
         self._orders: dict[str, _Tracked] = {}
         self._unsettled: dict[str, _Tracked] = {}
+        self._rank: dict[str, int] = {}  # each order's place in `_orders`
+        self._tracked = itertools.count()
         """The orders not known finished with every trade counted, in submission order:
         a tick asks about these, not about every order of the run (`_open`)."""
         self._by_venue_id: dict[str, str] = {}
@@ -287,6 +290,13 @@ class CcxtVenue:
         """Return every order submitted here, in submission order."""
         return [self.order(client_id) for client_id in self._orders]
 
+    def views(self, client_ids: set[str]) -> list[OrderView]:
+        """Return `unfinished` and the orders of ``client_ids`` submitted here, in
+        submission order: a few finished orders without a view of every order."""
+        wanted = {t.request.client_id for t in self._open() if not t.life.terminal}
+        wanted.update(client_id for client_id in client_ids if client_id in self._orders)
+        return [self.order(client_id) for client_id in sorted(wanted, key=self._rank.__getitem__)]
+
     def unfinished(self) -> list[OrderView]:
         """Return the orders that are not finished (working, or unknown), in submission
         order: `orders` without the terminal ones, at the cost of the open orders only."""
@@ -322,6 +332,10 @@ class CcxtVenue:
     def pending(self) -> list[Order]:
         """Return the orders that are not finished (working, or unknown)."""
         return [t.request.order for t in self._open() if not t.life.terminal]
+
+    def _track(self, client_id: str, tracked: _Tracked) -> None:
+        self._orders[client_id] = self._unsettled[client_id] = tracked
+        self._rank[client_id] = next(self._tracked)
 
     def _open(self) -> list[_Tracked]:
         """The orders not finished with every trade counted, in submission order.
@@ -390,7 +404,7 @@ class CcxtVenue:
                 refusal = order_rejection(order, "STOP_UNSUPPORTED", reason, {})
         quantity = request.amount if refusal is None else order.quantity
         tracked = _Tracked(request, OrderLifecycle(order.id, quantity, tolerance=self._tolerance))
-        self._orders[order.id] = self._unsettled[order.id] = tracked
+        self._track(order.id, tracked)
         if refusal is not None:
             self._emit(out, [tracked.life.reject(refusal)])
             self._fall_back(request, refusal, out)
@@ -505,7 +519,7 @@ class CcxtVenue:
         life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
         life.send()
         tracked = _Tracked(request, life, sent_at)
-        self._orders[request.client_id] = self._unsettled[request.client_id] = tracked
+        self._track(request.client_id, tracked)
         out = _Collector()
         self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
         known = list(counted)
