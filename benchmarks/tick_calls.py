@@ -12,11 +12,23 @@ a fold are left out. A stage whose count grows with the run's length is a bug.
     python benchmarks/tick_calls.py paper|live [--bars 200] [--detail STAGE,...]
 
 ``--detail`` lists the calls of one tick (the 150th) in those stages, by function.
+
+Two builds compare tick by tick: the run is deterministic, so its ticks pair up. A
+median of each build's counts can move by a bucket of ticks (a fill's tick against a
+quiet one) while no tick changed; the median of the paired differences cannot::
+
+    python benchmarks/tick_calls.py live --save /tmp/this.json
+    PYTHONPATH=/tmp/ref python benchmarks/tick_calls.py live --against /tmp/this.json
+
+(``/tmp/ref``: ``git worktree add /tmp/ref REV``) prints, per stage, the median and mean
+of (that build's count - this one's) over the paired ticks, and the same by what the
+tick journaled (quiet, an order, a fill...).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -60,6 +72,8 @@ def main() -> None:
     parser.add_argument("mode", choices=["paper", "live"])
     parser.add_argument("--bars", type=int, default=200)
     parser.add_argument("--detail", default="", help="stages to list one tick's calls of")
+    parser.add_argument("--save", type=Path, help="write each tick's counts by stage (JSON)")
+    parser.add_argument("--against", type=Path, help="compare each tick with a --save file")
     args = parser.parse_args()
     configure_logging("warning", json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
@@ -68,6 +82,8 @@ def main() -> None:
     named: Counter[tuple[str, str]] = Counter()
     stack: list[tuple[FrameType, str]] = []
     ticks: list[Counter[str]] = []
+    journaled: list[str] = []  # what each tick journaled, its kinds of rows
+    record = SqliteJournal.append
     detail = set(filter(None, args.detail.split(",")))
 
     def count(frame: FrameType, event: str, arg: Any) -> None:
@@ -89,9 +105,16 @@ def main() -> None:
 
     tick = runner.LiveRunner.tick
 
+    kinds: set[str] = set()
+
+    def append(self: SqliteJournal, event: Any) -> Any:
+        kinds.add(event.KIND)
+        return record(self, event)
+
     def counted(self: runner.LiveRunner) -> int:
         trainings = len(self.recorder_or_fail.trainings)
         counts.clear()
+        kinds.clear()
         sys.setprofile(count)
         try:
             return tick(self)
@@ -99,6 +122,9 @@ def main() -> None:
             sys.setprofile(None)
             if len(self.recorder_or_fail.trainings) == trainings:
                 ticks.append(Counter(counts))
+                journaled.append(",".join(sorted(kinds - {"live_bar"})) or "quiet")
+
+    SqliteJournal.append = append  # type: ignore[method-assign]
 
     runner.LiveRunner.tick = counted  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +144,37 @@ def main() -> None:
         )
     for (stage, name), n in sorted(named.items()):
         print(f"  {stage:20s} {n:4d} {name}")
+    if args.save:
+        args.save.write_text(json.dumps({"ticks": ticks, "journaled": journaled}))
+    if args.against:
+        compare(ticks, journaled, json.loads(args.against.read_text()))
+
+
+def compare(ticks: list[Counter[str]], journaled: list[str], other: dict[str, Any]) -> None:
+    """Print this build's calls less the saved build's, tick by tick."""
+    theirs = [Counter(t) for t in other["ticks"]]
+    if len(theirs) != len(ticks):
+        sys.exit(f"--against: {len(theirs)} ticks saved, {len(ticks)} here: not the same run")
+    print("this build less the saved one, per paired tick (median, mean):")
+    stages = sorted({s for t in ticks + theirs for s in t})
+    for stage in [*stages, "all"]:
+        diff = [
+            (sum(a.values()) - sum(b.values())) if stage == "all" else a[stage] - b[stage]
+            for a, b in zip(ticks, theirs, strict=True)
+        ]
+        if any(diff):
+            print(f"  {stage:20s} {statistics.median(diff):+7.0f} {statistics.mean(diff):+9.1f}")
+    print("by what the tick journaled (this build's rows; ticks, median, mean of all stages):")
+    for kind in sorted(set(journaled), key=journaled.count, reverse=True):
+        diff = [
+            sum(a.values()) - sum(b.values())
+            for a, b, k in zip(ticks, theirs, journaled, strict=True)
+            if k == kind
+        ]
+        print(
+            f"  {kind[:48]:48s} {len(diff):4d} {statistics.median(diff):+7.0f} "
+            f"{statistics.mean(diff):+9.1f}"
+        )
 
 
 if __name__ == "__main__":
