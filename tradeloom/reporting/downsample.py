@@ -18,10 +18,10 @@ import numpy as np
 
 __all__ = ["DISPLAY_POINTS", "MAX_CANDLES", "candle_buckets", "minmax_indices"]
 
-DISPLAY_POINTS = 4000
+DISPLAY_POINTS = 2400
 """Points drawn per series at most (two per bucket)."""
 
-MAX_CANDLES = 2500
+MAX_CANDLES = 1500
 """Candles drawn per symbol at most: beyond, each candle holds several bars."""
 
 

@@ -7,7 +7,36 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["STATISTICS", "format_duration", "format_value", "label_of"]
+__all__ = [
+    "ANNUALISED",
+    "STATISTICS",
+    "format_duration",
+    "format_value",
+    "label_of",
+    "short_run_note",
+]
+
+ANNUALISED = ("cagr", "sharpe", "sortino", "calmar", "volatility")
+"""The figures scaled to a year: extrapolations on a run shorter than `_SHORT_YEARS`."""
+
+_SHORT_YEARS = 0.25
+"""A run shorter than a quarter of a year has its annualised figures flagged: 55 hourly
+bars compound to a CAGR and a Sharpe ratio that say little about a year."""
+
+
+def short_run_note(metrics: Mapping[str, Any]) -> str:
+    """Return the warning for a run too short to annualise ('' for a long enough run)."""
+    bars, periods = metrics.get("bars"), metrics.get("periods_per_year")
+    if not isinstance(bars, int | float) or not isinstance(periods, int | float) or periods <= 0:
+        return ""
+    years = float(bars) / float(periods)
+    if years >= _SHORT_YEARS:
+        return ""
+    return (
+        f"annualised from {int(bars):,} bars ({years * 365:,.1f} days): CAGR, Sharpe, "
+        "Sortino, Calmar and volatility extrapolate a short run to a year; read them "
+        "with care"
+    )
 
 
 def _pct(value: float) -> str:
