@@ -77,6 +77,7 @@ def tearsheet_tables(metrics: Mapping[str, Any], idle: Idle | None = None) -> st
     parts.append(_drawdowns(sheet.get("drawdowns") or []))
     parts.append(_yearly(sheet.get("yearly_returns") or {}, idle or Idle()))
     parts.append(_versus(sheet))
+    parts.append(_tail(sheet))
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -142,6 +143,25 @@ def _versus(sheet: Mapping[str, Any]) -> str:
     )
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table><caption>Against the benchmark</caption>{cells}</table>"
+
+
+def _tail(sheet: Mapping[str, Any]) -> str:
+    if "var_95" not in sheet:  # a run written before tail figures existed
+        return ""
+
+    def fmt(key: str, form: str) -> str:
+        value = sheet.get(key)
+        return "-" if value is None else format(float(value), form)
+
+    rows = (
+        ("VaR 95% (historical)", fmt("var_95", "+.2%")),
+        ("CVaR 95% (historical)", fmt("cvar_95", "+.2%")),
+        ("VaR 95% (normal)", fmt("var_95_normal", "+.2%")),
+        ("skew", fmt("skew", ".3f")),
+        ("excess kurtosis", fmt("kurtosis", ".3f")),
+    )
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<table class='tail'><caption>Tail risk of a bar's return</caption>{cells}</table>"
 
 
 def _when(value: Any) -> str:
