@@ -19,7 +19,7 @@ from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.execution_table import execution_table
 from tradeloom.reporting.exports import read_plots, write_parquet
 from tradeloom.reporting.labels import format_duration
-from tradeloom.reporting.settings_diff import differing_settings, flatten
+from tradeloom.reporting.settings_diff import differing_settings, flatten, with_defaults
 from tradeloom.reporting.summary import format_summary
 
 
@@ -77,6 +77,57 @@ def test_settings_that_differ_are_listed_key_by_key() -> None:
         ("features.1.kind", ["-", "ema"]),
     ]
     assert differing_settings([a, dict(a, description="other words")]) == []
+
+
+_SMALL = """\
+name: small
+seed: SEED
+data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 600}
+features: [{kind: rsi, window: 14}]
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  walk_forward: {train_window: 300, retrain_every: 300WALK}
+signal: {kind: threshold, threshold: 0.2}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated, initial_cash: 10000EXTRA}
+"""
+
+
+def test_a_default_and_the_same_value_written_out_are_not_a_difference(tmp_path: Path) -> None:
+    """compare listed a default left out against the same value written as a difference
+    (issue 42); a real difference, a default against another value included, stays."""
+    import yaml
+
+    def small(seed: int, walk: str = "", extra: str = "") -> str:
+        return _SMALL.replace("SEED", str(seed)).replace("WALK", walk).replace("EXTRA", extra)
+
+    texts = {
+        "implicit": small(1),
+        "explicit": small(1, ", embargo: 0", ", orders: {type: market}")
+        + "outputs: {features: true}\n",
+        "other": small(2, ", embargo: 3"),
+    }
+    documents, flats = [], []
+    for name, text in texts.items():
+        path = tmp_path / name / "strategy.yaml"
+        path.parent.mkdir()
+        path.write_text(text)
+        documents.append(yaml.safe_load(text))
+        flats.append(with_defaults(path, documents[-1]))
+    assert differing_settings(documents[:2], flats[:2]) == []
+    assert [k for k, _ in differing_settings(documents[:2])] == [
+        "model.walk_forward.embargo",
+        "execution.orders.type",
+        "outputs.features",
+    ]  # as written, they differed
+    assert differing_settings([documents[0], documents[2]], [flats[0], flats[2]]) == [
+        ("seed", ["1", "2"]),
+        ("model.walk_forward.embargo", ["0", "3"]),  # the default, against 3
+    ]
+    broken = tmp_path / "broken.yaml"  # no longer valid: compared as written
+    broken.write_text("name: x\nbogus: 1\n")
+    assert with_defaults(broken, {"name": "x", "bogus": 1}) == {"name": "x", "bogus": 1}
 
 
 @settings(max_examples=100, deadline=None)
