@@ -18,7 +18,7 @@ from tradeloom.reporting import outputs
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.execution_table import execution_table
 from tradeloom.reporting.exports import read_plots, write_parquet
-from tradeloom.reporting.labels import format_duration
+from tradeloom.reporting.labels import format_duration, format_price, price_decimals
 from tradeloom.reporting.settings_diff import differing_settings, flatten, with_defaults
 from tradeloom.reporting.summary import format_summary
 
@@ -175,3 +175,35 @@ def test_run_files_written_atomically_have_the_mode_of_the_others(tmp_path: Path
     umask = os.umask(0o022)
     os.umask(umask)
     assert modes["metrics.json"] == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    ("price", "text"),
+    [
+        (1.19825, "1.19825"),  # EUR/USD: five decimals, once printed as 1.20
+        (1.2, "1.20"),
+        (151.234, "151.234"),  # USD/JPY
+        (43215.123456789, "43,215.12"),  # six significant digits at most, two decimals at least
+        (1.1982599400000001, "1.19826"),  # a fill's price after slippage
+    ],
+)
+def test_a_price_is_printed_at_its_markets_precision(price: float, text: str) -> None:
+    assert format_price(price) == text
+
+
+def test_the_summary_and_the_report_print_an_fx_entry_at_five_decimals() -> None:
+    from tradeloom.reporting.report import _alerts
+
+    metrics = {
+        "open_position": 5000.0,
+        "open_position_entry_price": 1.19825,
+        "open_position_entry_time": "2024-01-03T10:00:00+00:00",
+        "open_position_pnl": 12.5,
+    }
+    line = next(x for x in format_summary(metrics).splitlines() if "open at the end" in x)
+    assert line.endswith("long 5000 since 2024-01-03 10:00 at 1.19825, unrealized +12.50")
+    closes = np.round(1.1 + np.random.default_rng(1).normal(0, 0.01, 500), 5)
+    assert price_decimals(closes) == 5
+    assert "at 1.19825, unrealized +12.50" in _alerts(metrics, price_decimals(closes), halt=True)
+    # BTC/USDT's synthetic closes carry every float digit: two decimals of a 20,000 price
+    assert price_decimals(20_000 + np.random.default_rng(1).normal(0, 100, 500)) == 2

@@ -34,7 +34,14 @@ from tradeloom.reporting.charts import (
 )
 from tradeloom.reporting.execution_table import execution_block, execution_table
 from tradeloom.reporting.idle import Idle, idle_label, idle_of
-from tradeloom.reporting.labels import ANNUALISED, STATISTICS, format_value, short_run_note
+from tradeloom.reporting.labels import (
+    ANNUALISED,
+    STATISTICS,
+    format_price,
+    format_value,
+    price_decimals,
+    short_run_note,
+)
 from tradeloom.reporting.monitoring_charts import (
     drift_chart,
     hline,
@@ -131,7 +138,10 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     )
     banner = halted_banner(run)
     # the halt is said once: by the banner when the run ended halted
-    body = [header, banner, _alerts(m, halt=not banner), _statistics_table(m)]
+    bars = run.bars  # one market's closes give its decimals; a universe's differ by symbol
+    one = bars is not None and "close" in bars and "symbol" not in bars
+    decimals = price_decimals(bars["close"]) if one and bars is not None else None
+    body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
     drawn = [c for c in charts if c.data]
@@ -465,24 +475,24 @@ def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
     return Chart("Rejections and cut orders by code, exits by reason", data, fig)
 
 
-def _alerts(m: Mapping[str, Any], *, halt: bool) -> str:
+def _alerts(m: Mapping[str, Any], decimals: int | None, *, halt: bool) -> str:
     lines = []
     if halt and m.get("halt"):
         lines.append(f"Trading halted: {m['halt']}.")
     if m.get("open_position"):
-        lines.append(f"A position is open at the end: {_open_position(m)}.")
+        lines.append(f"A position is open at the end: {_open_position(m, decimals)}.")
     if not lines:
         return ""
     return "<div class='alert'>" + "<br>".join(escape(x) for x in lines) + "</div>"
 
 
-def _open_position(m: Mapping[str, Any]) -> str:
+def _open_position(m: Mapping[str, Any], decimals: int | None) -> str:
     position = float(m["open_position"])
     side = "long" if position > 0 else "short"
     text = f"{side} {abs(position):.8g}"
     if m.get("open_position_entry_price") is not None:
         text += f" since {str(m.get('open_position_entry_time', ''))[:16].replace('T', ' ')}"
-        text += f" at {float(m['open_position_entry_price']):,.2f}"
+        text += f" at {format_price(float(m['open_position_entry_price']), decimals)}"
     if m.get("open_position_pnl") is not None:
         text += f", unrealized {float(m['open_position_pnl']):+,.2f}"
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tradeloom.reporting.labels import format_value, label_of
+from tradeloom.reporting.labels import format_price, format_value, label_of
 
 __all__ = ["format_summary"]
 
@@ -127,7 +127,7 @@ def _open_position(metrics: Mapping[str, Any]) -> str:
     text = f"{'long' if position > 0 else 'short'} {abs(position):.8g}"
     entry, when = metrics.get("open_position_entry_price"), metrics.get("open_position_entry_time")
     if entry is not None and when:
-        text += f" since {str(when)[:16].replace('T', ' ')} at {entry:,.2f}"
+        text += f" since {str(when)[:16].replace('T', ' ')} at {format_price(entry)}"
     pnl = metrics.get("open_position_pnl")
     if pnl is not None:
         text += f", unrealized {pnl:+,.2f}"
