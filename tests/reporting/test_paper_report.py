@@ -157,3 +157,15 @@ def test_a_paper_report_after_a_kill_in_a_real_browser(paper_run: tuple[Path, st
     timeline = next(c for t, c in charts.items() if t.startswith("Timeline"))
     assert timeline["marks"] >= 3
     assert charts["Model probability and the signal thresholds"]["lines"] >= 1
+
+
+def test_the_paper_report_names_each_trades_entry_reason(paper_run: tuple[Path, str]) -> None:
+    """A paper run writes no orders.csv or fills.csv: the reasons come from its journal, as
+    a backtest's table has them (issue 42: the paper report had no entry-reason column)."""
+    from tradeloom.reporting.run_data import load_run
+
+    out, _ = paper_run
+    assert not (out / "orders.csv").exists()
+    trades = load_run(out).trades
+    assert len(trades) and set(trades["entry_reason"]) == {"ENTRY"}
+    assert "<th>entry reason</th>" in (out / "report.html").read_text(encoding="utf-8")
