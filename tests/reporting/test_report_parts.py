@@ -207,3 +207,32 @@ def test_the_summary_and_the_report_print_an_fx_entry_at_five_decimals() -> None
     assert "at 1.19825, unrealized +12.50" in _alerts(metrics, price_decimals(closes), halt=True)
     # BTC/USDT's synthetic closes carry every float digit: two decimals of a 20,000 price
     assert price_decimals(20_000 + np.random.default_rng(1).normal(0, 100, 500)) == 2
+
+
+def test_months_and_years_the_run_could_not_trade_in_say_why() -> None:
+    """Before the first prediction and after the halt the run ended in, a month or a year
+    returned exactly 0: it says why instead of +0.00% (a year of it was red)."""
+    from tradeloom.reporting.idle import Idle
+    from tradeloom.reporting.report import _monthly_chart
+    from tradeloom.reporting.tearsheet_view import tearsheet_tables
+
+    idle = Idle(
+        first_prediction=pd.Timestamp("2024-02-03", tz="UTC"),
+        halted=pd.Timestamp("2024-03-10 04:00", tz="UTC"),
+    )
+    monthly = {"2024-01": 0.0, "2024-02": 0.01, "2024-03": 0.0, "2024-04": 0.0, "2024-05": -0.02}
+    chart = _monthly_chart({"monthly_returns": monthly}, idle)
+    assert chart is not None
+    drawn, grey = chart.data
+    # January: before the first prediction; March holds the halt (its own bars traded)
+    assert drawn["text"][0][:5] == ["", "+1.00%", "+0.00%", "", "-2.00%"]
+    assert grey["text"][0][:5] == ["no prediction yet", "", "", "halted", ""]
+    assert drawn["z"][0][0] is None and grey["z"][0][0] == 0.0
+    sheet = {"tearsheet": {"yearly_returns": {"2023": 0.0, "2024": 0.01, "2025": 0.0}}}
+    html = tearsheet_tables(sheet, Idle(halted=pd.Timestamp("2024-06-01", tz="UTC")))
+    assert "<tr><th>2025</th><td class='idle'>halted</td></tr>" in html
+    assert "<tr><th>2023</th><td class=''>+0.00%</td></tr>" in html  # flat, not red
+    assert "<tr><th>2024</th><td class='pos'>+1.00%</td></tr>" in html
+    assert _monthly_chart({"monthly_returns": {"2024-01": 0.0}}, Idle()).data[0]["text"][0][0] == (
+        "+0.00%"
+    )

@@ -338,6 +338,7 @@ def _monthly_chart(m: Mapping[str, Any], idle: Idle) -> Chart | None:
     text = [[""] * 12 for _ in years]
     # a month the run could not trade in: a grey cell saying why, not +0.00%
     quiet: list[list[float | None]] = [[None] * 12 for _ in years]
+    quiet_text = [[""] * 12 for _ in years]
     for key, value in monthly.items():
         row, col = years.index(key[:4]), int(key[5:7]) - 1
         if value is None or not math.isfinite(value):
@@ -345,7 +346,7 @@ def _monthly_chart(m: Mapping[str, Any], idle: Idle) -> Chart | None:
         why = idle_label(key, value, idle)
         if why:
             quiet[row][col] = 0.0
-            text[row][col] = why
+            quiet_text[row][col] = why
         else:
             z[row][col] = value * 100
             text[row][col] = f"{value * 100:+.2f}%"
@@ -373,7 +374,7 @@ def _monthly_chart(m: Mapping[str, Any], idle: Idle) -> Chart | None:
                 "x": list(_MONTHS),
                 "y": years,
                 "z": quiet,
-                "text": text,
+                "text": quiet_text,
                 "texttemplate": "%{text}",
                 "textfont": {"color": "#777777"},
                 "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
