@@ -236,3 +236,15 @@ def test_months_and_years_the_run_could_not_trade_in_say_why() -> None:
     assert _monthly_chart({"monthly_returns": {"2024-01": 0.0}}, Idle()).data[0]["text"][0][0] == (
         "+0.00%"
     )
+
+
+def test_the_summary_warns_that_a_short_runs_annual_figures_extrapolate() -> None:
+    """55 paper bars printed CAGR +34.25%, Calmar 181.66, Sharpe 7.07 unflagged (issue 42)."""
+    metrics = {"bars": 55, "periods_per_year": 8760.0, "cagr": 0.3425, "calmar": 181.66}
+    lines = format_summary(metrics).splitlines()
+    at = next(i for i, x in enumerate(lines) if x.strip().startswith("Calmar"))
+    assert lines[at + 1].split(None, 2)[2] == (
+        "the figures above extrapolate 55 bars (2.3 days) to a year"
+    )
+    year = format_summary({**metrics, "bars": 2190})  # a quarter of a year: no warning
+    assert "short run" not in year and "extrapolate" not in year

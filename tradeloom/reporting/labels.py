@@ -17,6 +17,7 @@ __all__ = [
     "format_value",
     "label_of",
     "price_decimals",
+    "short_run",
     "short_run_note",
 ]
 
@@ -28,16 +29,22 @@ _SHORT_YEARS = 0.25
 bars compound to a CAGR and a Sharpe ratio that say little about a year."""
 
 
-def short_run_note(metrics: Mapping[str, Any]) -> str:
-    """Return the warning for a run too short to annualise ('' for a long enough run)."""
+def short_run(metrics: Mapping[str, Any]) -> tuple[int, float] | None:
+    """Return the bars and days of a run too short to annualise (None: long enough)."""
     bars, periods = metrics.get("bars"), metrics.get("periods_per_year")
     if not isinstance(bars, int | float) or not isinstance(periods, int | float) or periods <= 0:
-        return ""
+        return None
     years = float(bars) / float(periods)
-    if years >= _SHORT_YEARS:
+    return None if years >= _SHORT_YEARS else (int(bars), years * 365)
+
+
+def short_run_note(metrics: Mapping[str, Any]) -> str:
+    """Return the warning for a run too short to annualise ('' for a long enough run)."""
+    short = short_run(metrics)
+    if short is None:
         return ""
     return (
-        f"annualised from {int(bars):,} bars ({years * 365:,.1f} days): CAGR, Sharpe, "
+        f"annualised from {short[0]:,} bars ({short[1]:,.1f} days): CAGR, Sharpe, "
         "Sortino, Calmar and volatility extrapolate a short run to a year; read them "
         "with care"
     )
