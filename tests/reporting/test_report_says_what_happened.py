@@ -147,7 +147,7 @@ def test_a_short_run_warns_of_its_annualised_figures_and_its_rolling_window(
         assert f"<th>{label} *</th>" in text, label
     assert "<th>total return *</th>" not in text and "<th>total return</th>" in text
     rolling = re.search(
-        r"<section class='undrawn' data-title='Rolling Sharpe and volatility'>.*?</section>", text
+        r"<section class='undrawn' data-undrawn='Rolling Sharpe and volatility'>.*?</section>", text
     )
     assert rolling is not None and "not enough bars: the run has" in rolling.group(0)
 

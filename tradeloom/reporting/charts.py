@@ -96,31 +96,21 @@ def _legend_rows(chart: Chart) -> int:
     return rows
 
 
-_DIGITS = 7
-"""Significant digits of a drawn number: more than any hover shows (``,.6g``) and than a
-pixel resolves, and half the characters of a float's full form in the page."""
-
-
 def _compact(value: Any) -> Any:
-    """Return ``value`` with its arrays as the page writes them: times to the minute (or
-    the second, when a time has seconds), floats to `_DIGITS` significant digits."""
+    """Return ``value`` with its time arrays as the page writes them: to the minute (the
+    second, when a time has seconds), not numpy's nanoseconds, a third of their length.
+    No number is changed: a time is written shorter only when that is exact."""
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_compact(v) for v in value]
     if not isinstance(value, np.ndarray):
         return value
-    if value.dtype.kind == "M":
-        minutes = value.astype("datetime64[m]")
-        exact = bool(np.all((minutes == value) | np.isnat(value)))
-        return np.datetime_as_string(value, unit="m" if exact else "s").tolist()
-    if value.dtype.kind == "f":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            size = np.floor(np.log10(np.abs(value)))
-            scale = np.where(np.isfinite(size), 10.0 ** (_DIGITS - 1 - size), 1.0)
-            rounded = np.round(value * scale) / scale
-        # a value too large or too small to scale stays as it was
-        return np.where(np.isfinite(rounded), rounded, value)
+    if value.dtype.kind != "M" or np.isnat(value).any():
+        return value
+    for unit in ("m", "s"):
+        if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
+            return np.datetime_as_string(value, unit=unit).tolist()
     return value
 
 

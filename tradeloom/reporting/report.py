@@ -92,7 +92,7 @@ def _shared_plotly(run_dir: Path) -> str | None:
     """Write plotly.js beside the run directory unless it is there; return its URL from
     the report (None: it could not be written, so the page embeds it)."""
     name = plotly_file()
-    folder = run_dir.resolve().parent
+    folder = run_dir.absolute().parent  # as the page's URL goes up: a link is not followed
     script = plotly_js()
     path = folder / name
     try:
@@ -153,7 +153,7 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
 
 def _untold(chart: Chart) -> str:
     return (
-        f"<section class='undrawn' data-title='{escape(chart.title)}'><h2>"
+        f"<section class='undrawn' data-undrawn='{escape(chart.title)}'><h2>"
         f"{escape(chart.title)}</h2><p class='note'>{escape(chart.note)}</p></section>"
     )
 
