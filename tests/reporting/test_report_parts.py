@@ -248,3 +248,20 @@ def test_the_summary_warns_that_a_short_runs_annual_figures_extrapolate() -> Non
     )
     year = format_summary({**metrics, "bars": 2190})  # a quarter of a year: no warning
     assert "short run" not in year and "extrapolate" not in year
+
+
+def test_the_tearsheet_shows_a_bars_tail_risk() -> None:
+    from tradeloom.reporting.tearsheet_view import tearsheet_tables
+
+    sheet = {"var_95": -0.0123, "cvar_95": -0.00004, "var_95_normal": -0.011}
+    html = tearsheet_tables({"tearsheet": {**sheet, "skew": -0.5, "kurtosis": 4.25}})
+    assert "<caption>Tail risk of a bar's return</caption>" in html
+    for label, text in (
+        ("VaR 95% (historical)", "-1.230%"),
+        ("CVaR 95% (historical)", "-0.004%"),  # not -0.00%
+        ("VaR 95% (normal)", "-1.100%"),
+        ("skew", "-0.500"),
+        ("excess kurtosis", "4.250"),
+    ):
+        assert f"<tr><th>{label}</th><td>{text}</td></tr>" in html, label
+    assert "Tail risk" not in tearsheet_tables({"tearsheet": {}})  # a run from before them

@@ -154,9 +154,10 @@ def _tail(sheet: Mapping[str, Any]) -> str:
         return "-" if value is None else format(float(value), form)
 
     rows = (
-        ("VaR 95% (historical)", fmt("var_95", "+.2%")),
-        ("CVaR 95% (historical)", fmt("cvar_95", "+.2%")),
-        ("VaR 95% (normal)", fmt("var_95_normal", "+.2%")),
+        # a bar's loss is small: three decimals, so that -0.004% does not read -0.00%
+        ("VaR 95% (historical)", fmt("var_95", "+.3%")),
+        ("CVaR 95% (historical)", fmt("cvar_95", "+.3%")),
+        ("VaR 95% (normal)", fmt("var_95_normal", "+.3%")),
         ("skew", fmt("skew", ".3f")),
         ("excess kurtosis", fmt("kurtosis", ".3f")),
     )
