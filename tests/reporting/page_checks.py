@@ -90,6 +90,14 @@ ZOOM = """(async function () {
 })()"""
 
 
+def shared_plotly(report: Path) -> list[str]:
+    """Return the requests a report makes: plotly.js from the folder of its run
+    directory, nothing else (a ``--single-file`` report makes none)."""
+    from tradeloom.reporting.charts import plotly_file
+
+    return [(report.parent.parent / plotly_file()).absolute().as_uri()]
+
+
 def open_page(page: Path, screenshot: str, check: str = CHARTS) -> PageVisit:
     """Open a page in Chromium once every chart is drawn; run ``check``; save a screenshot."""
     return visit(page, check, wait_for=RENDERED, screenshot=ARTIFACTS / screenshot)

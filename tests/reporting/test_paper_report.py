@@ -19,6 +19,8 @@ import structlog
 from browser import chromium
 from page_checks import CHARTS, assert_titled, by_title, open_page
 
+from tradeloom.reporting.charts import plotly_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.xdist_group("report_runs")
@@ -131,10 +133,23 @@ def test_a_paper_report_after_a_kill_in_a_real_browser(paper_run: tuple[Path, st
         out / "report.html",
         "paper-report-after-kill.png",
         "({charts: " + CHARTS + ", banner: (document.getElementById('halted-banner') || "
-        "{textContent: ''}).textContent})",
+        "{textContent: ''}).textContent, undrawn: Array.from(document.querySelectorAll("
+        "'section.undrawn')).map(function (s) { return s.textContent; })})",
     )
-    assert seen.errors == [] and seen.requests == []
-    assert seen.result["banner"].startswith("HALTED since")
+    assert seen.errors == []
+    assert seen.requests == [(out.parent / plotly_file()).resolve().as_uri()]
+    # the kill switch, and what lifts it in a paper run
+    assert re.fullmatch(
+        r"HALTED since \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
+        r"KILL_SWITCH \(.*operator: stop the test.*\)\. "
+        r"The kill switch: no order at all, exits included, until tradeloom resume\.",
+        seen.result["banner"],
+    ), seen.result["banner"]
+    # 170 bars of a 720-bar window: a note, not two empty panels
+    assert seen.result["undrawn"] == [
+        "Rolling Sharpe and volatilitynot enough bars: the run has 170, the rolling figures "
+        "need 720 (30 days)"
+    ]
     charts = by_title(seen.result["charts"])
     assert_titled(seen.result["charts"])
     price = charts["Price and trades (BTC/USDT)"]
@@ -142,3 +157,15 @@ def test_a_paper_report_after_a_kill_in_a_real_browser(paper_run: tuple[Path, st
     timeline = next(c for t, c in charts.items() if t.startswith("Timeline"))
     assert timeline["marks"] >= 3
     assert charts["Model probability and the signal thresholds"]["lines"] >= 1
+
+
+def test_the_paper_report_names_each_trades_entry_reason(paper_run: tuple[Path, str]) -> None:
+    """A paper run writes no orders.csv or fills.csv: the reasons come from its journal, as
+    a backtest's table has them (issue 42: the paper report had no entry-reason column)."""
+    from tradeloom.reporting.run_data import load_run
+
+    out, _ = paper_run
+    assert not (out / "orders.csv").exists()
+    trades = load_run(out).trades
+    assert len(trades) and set(trades["entry_reason"]) == {"ENTRY"}
+    assert "<th>entry reason</th>" in (out / "report.html").read_text(encoding="utf-8")

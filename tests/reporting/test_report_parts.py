@@ -18,8 +18,8 @@ from tradeloom.reporting import outputs
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.execution_table import execution_table
 from tradeloom.reporting.exports import read_plots, write_parquet
-from tradeloom.reporting.labels import format_duration
-from tradeloom.reporting.settings_diff import differing_settings, flatten
+from tradeloom.reporting.labels import format_duration, format_price, price_decimals
+from tradeloom.reporting.settings_diff import differing_settings, flatten, with_defaults
 from tradeloom.reporting.summary import format_summary
 
 
@@ -79,6 +79,57 @@ def test_settings_that_differ_are_listed_key_by_key() -> None:
     assert differing_settings([a, dict(a, description="other words")]) == []
 
 
+_SMALL = """\
+name: small
+seed: SEED
+data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 600}
+features: [{kind: rsi, window: 14}]
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  walk_forward: {train_window: 300, retrain_every: 300WALK}
+signal: {kind: threshold, threshold: 0.2}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated, initial_cash: 10000EXTRA}
+"""
+
+
+def test_a_default_and_the_same_value_written_out_are_not_a_difference(tmp_path: Path) -> None:
+    """compare listed a default left out against the same value written as a difference
+    (issue 42); a real difference, a default against another value included, stays."""
+    import yaml
+
+    def small(seed: int, walk: str = "", extra: str = "") -> str:
+        return _SMALL.replace("SEED", str(seed)).replace("WALK", walk).replace("EXTRA", extra)
+
+    texts = {
+        "implicit": small(1),
+        "explicit": small(1, ", embargo: 0", ", orders: {type: market}")
+        + "outputs: {features: true}\n",
+        "other": small(2, ", embargo: 3"),
+    }
+    documents, flats = [], []
+    for name, text in texts.items():
+        path = tmp_path / name / "strategy.yaml"
+        path.parent.mkdir()
+        path.write_text(text)
+        documents.append(yaml.safe_load(text))
+        flats.append(with_defaults(path, documents[-1]))
+    assert differing_settings(documents[:2], flats[:2]) == []
+    assert [k for k, _ in differing_settings(documents[:2])] == [
+        "model.walk_forward.embargo",
+        "execution.orders.type",
+        "outputs.features",
+    ]  # as written, they differed
+    assert differing_settings([documents[0], documents[2]], [flats[0], flats[2]]) == [
+        ("seed", ["1", "2"]),
+        ("model.walk_forward.embargo", ["0", "3"]),  # the default, against 3
+    ]
+    broken = tmp_path / "broken.yaml"  # no longer valid: compared as written
+    broken.write_text("name: x\nbogus: 1\n")
+    assert with_defaults(broken, {"name": "x", "bogus": 1}) == {"name": "x", "bogus": 1}
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 400), st.integers(1, 50))
 def test_candles_of_several_bars_keep_the_highs_lows_and_volume(n: int, most: int) -> None:
@@ -124,3 +175,93 @@ def test_run_files_written_atomically_have_the_mode_of_the_others(tmp_path: Path
     umask = os.umask(0o022)
     os.umask(umask)
     assert modes["metrics.json"] == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    ("price", "text"),
+    [
+        (1.19825, "1.19825"),  # EUR/USD: five decimals, once printed as 1.20
+        (1.2, "1.20"),
+        (151.234, "151.234"),  # USD/JPY
+        (43215.123456789, "43,215.12"),  # six significant digits at most, two decimals at least
+        (1.1982599400000001, "1.19826"),  # a fill's price after slippage
+    ],
+)
+def test_a_price_is_printed_at_its_markets_precision(price: float, text: str) -> None:
+    assert format_price(price) == text
+
+
+def test_the_summary_and_the_report_print_an_fx_entry_at_five_decimals() -> None:
+    from tradeloom.reporting.report import _alerts
+
+    metrics = {
+        "open_position": 5000.0,
+        "open_position_entry_price": 1.19825,
+        "open_position_entry_time": "2024-01-03T10:00:00+00:00",
+        "open_position_pnl": 12.5,
+    }
+    line = next(x for x in format_summary(metrics).splitlines() if "open at the end" in x)
+    assert line.endswith("long 5000 since 2024-01-03 10:00 at 1.19825, unrealized +12.50")
+    closes = np.round(1.1 + np.random.default_rng(1).normal(0, 0.01, 500), 5)
+    assert price_decimals(closes) == 5
+    assert "at 1.19825, unrealized +12.50" in _alerts(metrics, price_decimals(closes), halt=True)
+    # BTC/USDT's synthetic closes carry every float digit: two decimals of a 20,000 price
+    assert price_decimals(20_000 + np.random.default_rng(1).normal(0, 100, 500)) == 2
+
+
+def test_months_and_years_the_run_could_not_trade_in_say_why() -> None:
+    """Before the first prediction and after the halt the run ended in, a month or a year
+    returned exactly 0: it says why instead of +0.00% (a year of it was red)."""
+    from tradeloom.reporting.idle import Idle
+    from tradeloom.reporting.report import _monthly_chart
+    from tradeloom.reporting.tearsheet_view import tearsheet_tables
+
+    idle = Idle(
+        first_prediction=pd.Timestamp("2024-02-03", tz="UTC"),
+        halted=pd.Timestamp("2024-03-10 04:00", tz="UTC"),
+    )
+    monthly = {"2024-01": 0.0, "2024-02": 0.01, "2024-03": 0.0, "2024-04": 0.0, "2024-05": -0.02}
+    chart = _monthly_chart({"monthly_returns": monthly}, idle)
+    assert chart is not None
+    drawn, grey = chart.data
+    # January: before the first prediction; March holds the halt (its own bars traded)
+    assert drawn["text"][0][:5] == ["", "+1.00%", "+0.00%", "", "-2.00%"]
+    assert grey["text"][0][:5] == ["no prediction yet", "", "", "halted", ""]
+    assert drawn["z"][0][0] is None and grey["z"][0][0] == 0.0
+    sheet = {"tearsheet": {"yearly_returns": {"2023": 0.0, "2024": 0.01, "2025": 0.0}}}
+    html = tearsheet_tables(sheet, Idle(halted=pd.Timestamp("2024-06-01", tz="UTC")))
+    assert "<tr><th>2025</th><td class='idle'>halted</td></tr>" in html
+    assert "<tr><th>2023</th><td class=''>+0.00%</td></tr>" in html  # flat, not red
+    assert "<tr><th>2024</th><td class='pos'>+1.00%</td></tr>" in html
+    assert _monthly_chart({"monthly_returns": {"2024-01": 0.0}}, Idle()).data[0]["text"][0][0] == (
+        "+0.00%"
+    )
+
+
+def test_the_summary_warns_that_a_short_runs_annual_figures_extrapolate() -> None:
+    """55 paper bars printed CAGR +34.25%, Calmar 181.66, Sharpe 7.07 unflagged (issue 42)."""
+    metrics = {"bars": 55, "periods_per_year": 8760.0, "cagr": 0.3425, "calmar": 181.66}
+    lines = format_summary(metrics).splitlines()
+    at = next(i for i, x in enumerate(lines) if x.strip().startswith("Calmar"))
+    assert lines[at + 1].split(None, 2)[2] == (
+        "the figures above extrapolate 55 bars (2.3 days) to a year"
+    )
+    year = format_summary({**metrics, "bars": 2190})  # a quarter of a year: no warning
+    assert "short run" not in year and "extrapolate" not in year
+
+
+def test_the_tearsheet_shows_a_bars_tail_risk() -> None:
+    from tradeloom.reporting.tearsheet_view import tearsheet_tables
+
+    sheet = {"var_95": -0.0123, "cvar_95": -0.00004, "var_95_normal": -0.011}
+    html = tearsheet_tables({"tearsheet": {**sheet, "skew": -0.5, "kurtosis": 4.25}})
+    assert "<caption>Tail risk of a bar's return</caption>" in html
+    for label, text in (
+        ("VaR 95% (historical)", "-1.230%"),
+        ("CVaR 95% (historical)", "-0.004%"),  # not -0.00%
+        ("VaR 95% (normal)", "-1.100%"),
+        ("skew", "-0.500"),
+        ("excess kurtosis", "4.250"),
+    ):
+        assert f"<tr><th>{label}</th><td>{text}</td></tr>" in html, label
+    assert "Tail risk" not in tearsheet_tables({"tearsheet": {}})  # a run from before them

@@ -19,6 +19,7 @@ from tradeloom.reporting.tearsheet import (
     drawdowns,
     rolling_figures,
     rolling_window,
+    tail_figures,
     tearsheet,
 )
 
@@ -66,6 +67,50 @@ def test_metrics_json_holds_the_tearsheet_of_its_own_equity(run_dir: Path) -> No
     assert sheet["drawdowns"] == again["drawdowns"]
     assert sheet["yearly_returns"] == pytest.approx(again["yearly_returns"])
     assert sheet["beta"] == pytest.approx(again["beta"])
+
+
+def _quantstats_tail(returns: pd.Series) -> dict[str, float]:
+    stats = qs.stats
+    return {
+        "var_95": float(returns.quantile(0.05)),  # the threshold of quantstats' historical CVaR
+        "cvar_95": stats.conditional_value_at_risk(
+            returns, confidence=0.95, method="historical", prepare_returns=False
+        ),
+        "var_95_normal": stats.value_at_risk(returns, confidence=0.95, prepare_returns=False),
+        "skew": stats.skew(returns, prepare_returns=False),
+        "kurtosis": stats.kurtosis(returns, prepare_returns=False),
+    }
+
+
+def test_tail_risk_matches_quantstats(run_dir: Path) -> None:
+    """Historical VaR and CVaR at 95%, the normal (variance-covariance) VaR, skew and
+    excess kurtosis of the bar returns, as quantstats computes them."""
+    equity, _, metrics = _curve(run_dir)
+    returns = bar_returns(equity, metrics["initial_cash"])
+    sheet = metrics["tearsheet"]
+    theirs = _quantstats_tail(returns)
+    for key, value in theirs.items():
+        assert sheet[key] == pytest.approx(value, rel=1e-9, abs=1e-15), key
+    assert sheet["var_95"] < 0 and sheet["cvar_95"] < sheet["var_95"]  # a loss, the tail worse
+
+
+def test_tail_risk_of_fat_tails_is_not_the_normal_laws() -> None:
+    """Student-t returns: the historical figures see the fat tails the normal VaR misses,
+    and scipy's bias-corrected moments agree with the skew and kurtosis."""
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    returns = pd.Series(rng.standard_t(3, 5000) * 0.01 - 0.0002)
+    ours = tail_figures(returns)
+    theirs = _quantstats_tail(returns)
+    assert ours == pytest.approx(theirs, rel=1e-9)
+    assert ours["var_95"] == pytest.approx(np.percentile(returns, 5), rel=1e-12)
+    assert ours["cvar_95"] == pytest.approx(returns[returns <= np.percentile(returns, 5)].mean())
+    assert ours["skew"] == pytest.approx(stats.skew(returns, bias=False), rel=1e-9)
+    assert ours["kurtosis"] == pytest.approx(stats.kurtosis(returns, bias=False), rel=1e-9)
+    assert ours["kurtosis"] > 3  # fat tails: excess kurtosis far above a normal law's 0
+    assert ours["cvar_95"] < ours["var_95"]
+    assert tail_figures(pd.Series([0.01])) == dict.fromkeys(ours)  # too few: no figure
 
 
 def test_rolling_sharpe_and_volatility_match_quantstats(run_dir: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import chromium
-from page_checks import assert_titled, by_title, open_page
+from page_checks import assert_titled, by_title, open_page, shared_plotly
 
 from tradeloom.cli.main import main
 
@@ -134,7 +134,7 @@ def test_a_universe_report_in_a_real_browser(universe_run: Path) -> None:
         )
     seen = open_page(universe_run / "report.html", "universe-report.png")
     assert seen.errors == []
-    assert seen.requests == []
+    assert seen.requests == shared_plotly(universe_run / "report.html")  # plotly.js, nothing else
     assert_titled(seen.result)
     charts = by_title(seen.result)
     price = charts["Price and trades"]

@@ -304,6 +304,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
+    report.add_argument(
+        "--single-file",
+        action="store_true",
+        help="embed plotly.js in report.html (4.7 MB more), a page to send on its own; by "
+        "default the page loads plotly-<version>.min.js, written once into the folder that "
+        "holds RUN_DIR",
+    )
     report.set_defaults(command=_report)
 
     compare = sub.add_parser(
@@ -697,7 +704,7 @@ def _report(args: argparse.Namespace) -> int:
     journal = journal_path(args.run_dir)
     if journal.is_file():  # a cut, broken or another run's journal reports nothing
         verify(journal)
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, single_file=args.single_file)
     print(path)
     if args.open:
         import webbrowser

@@ -1,5 +1,5 @@
-"""The page around plotly charts: one self-contained HTML file with plotly.js embedded,
-shared by report.html, sweep.html and the compare page.
+"""The page around plotly charts, shared by report.html, sweep.html and the compare page:
+one HTML file with plotly.js embedded, or loading it from a file beside it (`plotly_file`).
 
 Each chart's layout goes through plotly's own `plotly.graph_objects.Layout` before it is
 written, so that a title given as a string (``yaxis={"title": "equity"}``) reaches the
@@ -18,12 +18,34 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tradeloom import __version__
 from tradeloom.reporting.downsample import minmax_indices
 
-__all__ = ["CSS", "Chart", "chart_html", "escape", "layout", "line", "naive_times", "page"]
+__all__ = [
+    "CSS",
+    "Chart",
+    "chart_html",
+    "escape",
+    "layout",
+    "line",
+    "naive_times",
+    "page",
+    "plotly_file",
+    "plotly_js",
+]
+
+
+def plotly_file() -> str:
+    """Return the name of the plotly.js file a page may load instead of embedding it
+    (``plotly-<plotly.js version>.min.js``: pages drawn by another version do not share it)."""
+    return f"plotly-{get_plotlyjs_version()}.min.js"
+
+
+def plotly_js() -> bytes:
+    """Return plotly.js, the text of `plotly_file` (about 4.7 MB)."""
+    return get_plotlyjs().encode("utf-8")
 
 
 class Chart:
@@ -74,9 +96,28 @@ def _legend_rows(chart: Chart) -> int:
     return rows
 
 
+def _compact(value: Any) -> Any:
+    """Return ``value`` with its time arrays as the page writes them: to the minute (the
+    second, when a time has seconds), not numpy's nanoseconds, a third of their length.
+    No number is changed: a time is written shorter only when that is exact."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_compact(v) for v in value]
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype.kind != "M" or np.isnat(value).any():
+        return value
+    for unit in ("m", "s"):
+        if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
+            return np.datetime_as_string(value, unit=unit).tolist()
+    return value
+
+
 def figure_json(chart: Chart) -> str:
-    """Return the chart as plotly JSON: its layout checked and normalised by plotly."""
-    checked = go.Layout(chart.layout)
+    """Return the chart as plotly JSON: its layout checked and normalised by plotly, its
+    arrays compacted (`_compact`)."""
+    checked = go.Layout(_compact(chart.layout))
     checked.title = {
         "text": chart.title,
         "x": 0.0,
@@ -94,12 +135,18 @@ def figure_json(chart: Chart) -> str:
     for menu in checked.updatemenus:  # above the legend, at the right
         menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
         menu.pad = {"b": _LEGEND_ROW_PX * rows + 4}
-    figure = {"data": chart.data, "layout": checked.to_plotly_json()}
+    figure = {"data": _compact(chart.data), "layout": checked.to_plotly_json()}
     return to_json_plotly(figure).replace("</", "<\\/")
 
 
-def page(title: str, body: Sequence[str], charts: Sequence[Chart]) -> str:
-    """Return a full HTML page with plotly embedded and ``charts`` drawn into their divs.
+def page(
+    title: str, body: Sequence[str], charts: Sequence[Chart], *, plotly_src: str | None = None
+) -> str:
+    """Return a full HTML page with ``charts`` drawn into their divs.
+
+    Args:
+        plotly_src: The relative URL of plotly.js (`plotly_file`) for the page to load;
+            None embeds plotly.js in the page, which then stands alone.
 
     Each chart's div is ``<div class="chart" id="chart-<i>">``, numbered as in ``charts``;
     once drawn, it gets ``data-rendered="true"`` (the browser test waits for it).
@@ -107,10 +154,25 @@ def page(title: str, body: Sequence[str], charts: Sequence[Chart]) -> str:
     figures = ",".join(figure_json(c) for c in charts)
     linked = [i for i, c in enumerate(charts) if c.link]
     script = "const FIGURES = [" + figures + "];\nconst LINKED = " + str(linked) + ";\n" + _SCRIPT
+    if plotly_src is None:
+        plotly = f"<script>{get_plotlyjs()}</script>"
+    else:  # a page that cannot load it says so, instead of staying blank
+        missing = (
+            "document.body.insertAdjacentHTML('afterbegin', \"<div class='alert'>"
+            f"{escape(plotly_src)}"
+            " is missing beside this page: the charts cannot be drawn. Run tradeloom report "
+            "RUN_DIR again, or tradeloom report RUN_DIR --single-file for a page that "
+            'stands alone.</div>")'
+        )
+        plotly = (
+            f"<script src='{escape(plotly_src)}'></script>"
+            f"<script>if (typeof Plotly === 'undefined') {{ window.addEventListener("
+            f"'DOMContentLoaded', function () {{ {missing}; }}); }}</script>"
+        )
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title><style>{CSS}</style>"
-        f"<script>{get_plotlyjs()}</script></head><body>\n"
+        f"{plotly}</head><body>\n"
         + "\n".join(body)
         + f"\n<p class='foot'>tradeloom {escape(__version__)}</p>"
         + f"\n<script>{script}</script></body></html>\n"
@@ -231,5 +293,5 @@ table.execution td{text-align:right;padding:2px 8px;font-variant-numeric:tabular
 border-top:1px solid #f0f0f0}
 table.execution td:nth-child(-n+2),table.execution th:nth-child(-n+2){text-align:left}
 table.execution tr.total td{font-weight:600}
-.pos{color:#1a9850}.neg{color:#d73027}.foot{color:#aaa;font-size:12px;margin-top:24px}
+.pos{color:#1a9850}.neg{color:#d73027}.idle{color:#888;font-style:italic}.foot{color:#aaa;font-size:12px;margin-top:24px}
 """

@@ -15,7 +15,7 @@ import numpy as np
 from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, naive_times, page
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
-from tradeloom.reporting.settings_diff import differing_settings
+from tradeloom.reporting.settings_diff import differing_settings, with_defaults
 from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["compare_page", "compare_runs", "compare_table"]
@@ -42,7 +42,7 @@ def compare_table(runs: Sequence[RunData]) -> str:
     """Return the settings that differ, then the runs' figures side by side: one row per
     setting or figure, one column per run."""
     names = _names(runs)
-    settings = differing_settings([run.strategy for run in runs])
+    settings = _differing(runs)
     rows = [("", names), ("strategy", [run.name for run in runs])]
     for _, group in STATISTICS:
         for key, label, _ in group:
@@ -106,8 +106,15 @@ def compare_page(runs: Sequence[RunData]) -> str:
     return page(title, sections, [chart])
 
 
+def _differing(runs: Sequence[RunData]) -> list[tuple[str, list[str]]]:
+    """Return the settings that differ, a default left out equal to its value written."""
+    documents = [run.strategy for run in runs]
+    flats = [with_defaults(run.run_dir / "strategy.yaml", run.strategy) for run in runs]
+    return differing_settings(documents, flats)
+
+
 def _settings_table(runs: Sequence[RunData]) -> str:
-    settings = differing_settings([run.strategy for run in runs])
+    settings = _differing(runs)
     if not settings:
         return (
             "<section><h2>Settings that differ</h2><p class='note'>none: the runs have the "

@@ -7,7 +7,47 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["STATISTICS", "format_duration", "format_value", "label_of"]
+import numpy as np
+
+__all__ = [
+    "ANNUALISED",
+    "STATISTICS",
+    "format_duration",
+    "format_price",
+    "format_value",
+    "label_of",
+    "price_decimals",
+    "short_run",
+    "short_run_note",
+]
+
+ANNUALISED = ("cagr", "sharpe", "sortino", "calmar", "volatility")
+"""The figures scaled to a year: extrapolations on a run shorter than `_SHORT_YEARS`."""
+
+_SHORT_YEARS = 0.25
+"""A run shorter than a quarter of a year has its annualised figures flagged: 55 hourly
+bars compound to a CAGR and a Sharpe ratio that say little about a year."""
+
+
+def short_run(metrics: Mapping[str, Any]) -> tuple[int, float] | None:
+    """Return the bars and days of a run too short to annualise (None: long enough)."""
+    bars, periods = metrics.get("bars"), metrics.get("periods_per_year")
+    if not isinstance(bars, int | float) or not isinstance(periods, int | float) or periods <= 0:
+        return None
+    years = float(bars) / float(periods)
+    return None if years >= _SHORT_YEARS else (int(bars), years * 365)
+
+
+def short_run_note(metrics: Mapping[str, Any]) -> str:
+    """Return the warning for a run too short to annualise ('' for a long enough run)."""
+    short = short_run(metrics)
+    if short is None:
+        return ""
+    return (
+        f"annualised from {short[0]:,} bars ({short[1]:,.1f} days): CAGR, Sharpe, "
+        "Sortino, Calmar and volatility extrapolate a short run to a year; read them "
+        "with care"
+    )
 
 
 def _pct(value: float) -> str:
@@ -47,6 +87,42 @@ def format_duration(seconds: float) -> str:
     if seconds >= 3_600:
         return f"{seconds / 3_600:,.1f} hours"
     return f"{seconds / 60:,.1f} minutes"
+
+
+_PRICE_DIGITS = 6
+"""Significant digits a price is printed with at most (1.19825, 43,215.1)..."""
+
+
+def price_decimals(prices: Any) -> int:
+    """Return the decimals a market's prices are quoted with: those of its prices as
+    written (1.19825: 5; a file's prices of two decimals: 2), at most what shows
+    `_PRICE_DIGITS` significant digits of the typical price and at least 2.
+
+    Args:
+        prices: Prices of the market (its closes), or one price.
+    """
+    values = np.asarray(prices, dtype=np.float64).ravel()
+    values = np.abs(values[np.isfinite(values) & (values != 0)])
+    if not len(values):
+        return 2
+    typical = float(np.median(values))
+    cap = max(2, _PRICE_DIGITS - 1 - math.floor(math.log10(typical)))
+    written = 0
+    for value in values[:: max(1, len(values) // 500)]:  # a sample: the decimals written
+        text = repr(float(value))
+        if "e" in text:
+            return cap
+        written = max(written, len(text.partition(".")[2].rstrip("0")))
+        if written >= cap:
+            return cap
+    return max(2, written)
+
+
+def format_price(value: float, decimals: int | None = None) -> str:
+    """Return a price at its market's decimals (`price_decimals`; None: the price's own):
+    ``1.19825``, not ``1.20``."""
+    places = price_decimals(value) if decimals is None else decimals
+    return f"{value:,.{places}f}"
 
 
 def _text(value: Any) -> str:

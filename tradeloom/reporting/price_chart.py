@@ -49,7 +49,7 @@ def price_chart(run: RunData) -> Chart:
     columns = set() if run.features is None else set(run.features.columns)
     panels = _panels(run.plots, columns)
     overlays = [c for c, p in run.plots.items() if p == "price" and c in columns]
-    has_volume = run.bars is not None
+    has_volume = _has_volume(run.bars)
     groups: list[list[dict[str, Any]]] = []
     per_candle = 1
     # each table split by symbol once (a scan per symbol grew with the square of them)
@@ -68,7 +68,7 @@ def price_chart(run: RunData) -> Chart:
             per_candle = max(per_candle, k)
             traces.extend(_marker_traces(own))
         if features is not None:
-            traces.extend(_feature_traces(features, overlays, panels))
+            traces.extend(_feature_traces(features, overlays, panels, has_volume))
         groups.append(traces)
     fig = layout(_height(len(panels), has_volume), **_axes(panels, has_volume))
     data = [trace for group in groups for trace in group]
@@ -97,11 +97,21 @@ def _note(
         parts.append("the close is drawn from its lows and highs (no bars.parquet in this run)")
     elif per_candle > 1:
         parts.append(f"each candle holds {per_candle} bars, for display (the run traded every bar)")
+    if run.bars is not None and not _has_volume(run.bars):
+        parts.append("no volume panel: the data has no volume")
     if overlays:
         parts.append("on the price: " + ", ".join(overlays))
     if panels:
         parts.append("below: " + ", ".join(" ".join(columns) for _, columns in panels))
     return "; ".join(parts)
+
+
+def _has_volume(bars: pd.DataFrame | None) -> bool:
+    """Return whether the bars have a volume to draw (a file without one reads as NaN)."""
+    if bars is None or "volume" not in bars.columns:
+        return False
+    volume = bars["volume"].to_numpy(np.float64)
+    return bool(np.any(np.isfinite(volume) & (volume > 0)))
 
 
 def _panels(plots: dict[str, str], columns: set[str]) -> list[tuple[str, list[str]]]:
@@ -199,14 +209,17 @@ def _candle_traces(bars: pd.DataFrame, volume: bool) -> tuple[list[dict[str, Any
 
 
 def _feature_traces(
-    features: pd.DataFrame, overlays: list[str], panels: list[tuple[str, list[str]]]
+    features: pd.DataFrame,
+    overlays: list[str],
+    panels: list[tuple[str, list[str]]],
+    volume: bool,
 ) -> list[dict[str, Any]]:
     x = naive_times(features)
     traces = []
     for i, column in enumerate(overlays):
         color = _OVERLAY_COLORS[i % len(_OVERLAY_COLORS)]
         traces.append(line(x, features[column].to_numpy(np.float64), column, color, yaxis="y"))
-    first_panel = 3  # y is the price, y2 the volume
+    first_panel = 3 if volume else 2  # y is the price, y2 the volume when there is one
     for p, (_, columns) in enumerate(panels):
         for i, column in enumerate(columns):
             color = _OVERLAY_COLORS[i % len(_OVERLAY_COLORS)]

@@ -1,7 +1,10 @@
-"""``report.html``: a run's charts and tables in one self-contained page.
+"""``report.html``: a run's charts and tables in one page that opens offline.
 
-plotly's JavaScript is embedded, so the page opens offline in any browser and fetches
-nothing. Long series are thinned for display by `minmax_indices`; every trade marker
+plotly's JavaScript (4.7 MB) is written once into the folder that holds the run
+directory (``runs/plotly-<version>.min.js``), shared by every run's report there, and
+loaded from it; ``single_file=True`` (``tradeloom report RUN_DIR --single-file``)
+embeds it instead, for a page to send on its own. Either way the page fetches nothing
+from a network. Long series are thinned for display by `minmax_indices`; every trade marker
 is drawn. The numbers in the tables are those of ``metrics.json`` and ``trades.csv``.
 """
 
@@ -26,9 +29,19 @@ from tradeloom.reporting.charts import (
     line,
     naive_times,
     page,
+    plotly_file,
+    plotly_js,
 )
 from tradeloom.reporting.execution_table import execution_block, execution_table
-from tradeloom.reporting.labels import STATISTICS, format_value
+from tradeloom.reporting.idle import Idle, idle_label, idle_of
+from tradeloom.reporting.labels import (
+    ANNUALISED,
+    STATISTICS,
+    format_price,
+    format_value,
+    price_decimals,
+    short_run_note,
+)
 from tradeloom.reporting.monitoring_charts import (
     drift_chart,
     hline,
@@ -45,7 +58,7 @@ from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
-from tradeloom.safe_writes import OutputFolder
+from tradeloom.safe_writes import OutputFolder, UnsafeOutput
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 
@@ -55,21 +68,47 @@ _GREEN, _RED, _BLUE, _GREY, _ORANGE = "#1a9850", "#d73027", "#2c7fb8", "#969696"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: Path, *, single_file: bool = False) -> Path:
     """Write ``report.html`` into a run directory (atomically) and return its path.
+
+    Args:
+        single_file: Embed plotly.js in the page (about 4.7 MB more) rather than load it
+            from ``plotly-<version>.min.js`` in the run directory's folder, written there
+            when missing. A folder where that file cannot be written (read-only, a file
+            of that name not written by tradeloom) gets a page with plotly.js embedded.
 
     Raises:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
-    text = render_report(load_run(run_dir))
+    run = load_run(run_dir)
+    src = None if single_file else _shared_plotly(run_dir)
+    text = render_report(run, plotly_src=src)
     # a run directory's report is the report command's own file, whoever wrote it last
     folder = OutputFolder(run_dir, option="RUN_DIR", owned={REPORT_FILE})
     return folder.write_text(REPORT_FILE, text)
 
 
-def render_report(run: RunData) -> str:
-    """Return the page of one run."""
+def _shared_plotly(run_dir: Path) -> str | None:
+    """Write plotly.js beside the run directory unless it is there; return its URL from
+    the report (None: it could not be written, so the page embeds it)."""
+    name = plotly_file()
+    folder = run_dir.absolute().parent  # as the page's URL goes up: a link is not followed
+    script = plotly_js()
+    path = folder / name
+    try:
+        if not (
+            path.is_file() and path.stat().st_size == len(script) and path.read_bytes() == script
+        ):
+            OutputFolder(folder, option="RUN_DIR's folder").write_bytes(name, script)
+    except (OSError, UnsafeOutput):
+        return None
+    return f"../{name}"
+
+
+def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
+    """Return the page of one run (``plotly_src``: see `tradeloom.reporting.charts.page`)."""
     m = run.metrics
+    idle = idle_of(run)
     made = (
         price_chart(run),
         _equity_chart(run),
@@ -81,11 +120,15 @@ def render_report(run: RunData) -> str:
         attribution_chart(m, "symbol"),
         monitoring_chart(run),
         drift_chart(run),
-        _monthly_chart(m),
+        _monthly_chart(m, idle),
         _trade_returns_chart(run.trades),
         _reasons_chart(m),
     )
     charts = [c for c in made if c is not None]  # a chart with nothing to show is left out
+    breaks = _closed_sessions(run)
+    for chart in charts:  # a market's closures are cut out of every time axis
+        if breaks and chart.link and chart.data:
+            chart.layout["xaxis"] = {**chart.layout.get("xaxis", {}), "rangebreaks": breaks}
     title = f"{run.name}: tradeloom report"
     mode = f"{run.mode} &middot; " if run.mode != "backtest" else ""
     header = (
@@ -93,12 +136,51 @@ def render_report(run: RunData) -> str:
         f"{escape(m.get('timeframe', ''))} &middot; {escape(m.get('period', ''))} &middot; "
         f"{escape(run.run_dir.name)}</p>"
     )
-    body = [header, halted_banner(run), _alerts(m), _statistics_table(m)]
-    body.append(tearsheet_tables(m))
+    banner = halted_banner(run)
+    # the halt is said once: by the banner when the run ended halted
+    bars = run.bars  # one market's closes give its decimals; a universe's differ by symbol
+    one = bars is not None and "close" in bars and "symbol" not in bars
+    decimals = price_decimals(bars["close"]) if one and bars is not None else None
+    body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
+    body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
-    body.extend(chart_html(i, c) for i, c in enumerate(charts))
+    drawn = [c for c in charts if c.data]
+    for chart in charts:  # a chart with no data says why, as a note under its title
+        body.append(chart_html(drawn.index(chart), chart) if chart.data else _untold(chart))
     body.append(trades_table(run.trades))
-    return page(title, body, charts)
+    return page(title, body, drawn, plotly_src=plotly_src)
+
+
+def _untold(chart: Chart) -> str:
+    return (
+        f"<section class='undrawn' data-undrawn='{escape(chart.title)}'><h2>"
+        f"{escape(chart.title)}</h2><p class='note'>{escape(chart.note)}</p></section>"
+    )
+
+
+_MOST_BREAKS = 1000
+"""Closures cut out of a time axis at most (the longest): plotly draws each one."""
+
+
+def _closed_sessions(run: RunData) -> list[dict[str, Any]]:
+    """Return plotly's rangebreaks for the closures of a market with sessions (a
+    ``data.calendar`` other than crypto): each gap of more than a bar between two bars.
+
+    A crypto market trades around the clock: a gap in its bars is missing data, and is
+    left on the axis for a person to see.
+    """
+    calendar = run.metrics.get("calendar")
+    if calendar in (None, "crypto") or len(run.equity) < 3:
+        return []
+    times = np.unique(naive_times(run.equity))
+    steps = np.diff(times)
+    step = np.min(steps)
+    gaps = np.flatnonzero(steps > step)
+    if len(gaps) > _MOST_BREAKS:
+        gaps = np.sort(gaps[np.argsort(steps[gaps])[-_MOST_BREAKS:]])
+    starts = np.datetime_as_string(times[gaps] + step, unit="s")
+    ends = np.datetime_as_string(times[gaps + 1], unit="s")
+    return [{"bounds": [a, b]} for a, b in zip(starts, ends, strict=True)]
 
 
 def _universe_columns(run: RunData, kind: str) -> np.ndarray:
@@ -247,20 +329,29 @@ def _signal_levels(strategy: Mapping[str, Any]) -> list[tuple[float, str]]:
     return []
 
 
-def _monthly_chart(m: Mapping[str, Any]) -> Chart | None:
+def _monthly_chart(m: Mapping[str, Any], idle: Idle) -> Chart | None:
     monthly = m.get("monthly_returns") or {}
     if not monthly:
         return None
     years = sorted({k[:4] for k in monthly})
     z: list[list[float | None]] = [[None] * 12 for _ in years]
     text = [[""] * 12 for _ in years]
+    # a month the run could not trade in: a grey cell saying why, not +0.00%
+    quiet: list[list[float | None]] = [[None] * 12 for _ in years]
+    quiet_text = [[""] * 12 for _ in years]
     for key, value in monthly.items():
         row, col = years.index(key[:4]), int(key[5:7]) - 1
-        if value is not None and math.isfinite(value):
+        if value is None or not math.isfinite(value):
+            continue
+        why = idle_label(key, value, idle)
+        if why:
+            quiet[row][col] = 0.0
+            quiet_text[row][col] = why
+        else:
             z[row][col] = value * 100
             text[row][col] = f"{value * 100:+.2f}%"
     top = max((abs(v) for r in z for v in r if v is not None), default=1.0) or 1.0
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "type": "heatmap",
             "x": list(_MONTHS),
@@ -275,12 +366,32 @@ def _monthly_chart(m: Mapping[str, Any]) -> Chart | None:
             "colorbar": {"title": {"text": "%"}},
         }
     ]
+    note = ""
+    if any(v is not None for r in quiet for v in r):
+        data.append(
+            {
+                "type": "heatmap",
+                "x": list(_MONTHS),
+                "y": years,
+                "z": quiet,
+                "text": quiet_text,
+                "texttemplate": "%{text}",
+                "textfont": {"color": "#777777"},
+                "hovertemplate": "%{y} %{x}: %{text}<extra></extra>",
+                "colorscale": [[0, "#eeeeee"], [1, "#eeeeee"]],
+                "showscale": False,
+            }
+        )
+        note = (
+            "grey: months in which the run could not trade (before the model's first "
+            "prediction, or after the halt it ended in)"
+        )
     fig = layout(
         60 + 36 * len(years) + 40,
         yaxis={"title": "year", "type": "category", "autorange": "reversed"},
         xaxis={"title": "month"},
     )
-    return Chart("Monthly returns", data, fig)
+    return Chart("Monthly returns", data, fig, note)
 
 
 def _trade_returns_chart(trades: pd.DataFrame) -> Chart | None:
@@ -365,34 +476,39 @@ def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
     return Chart("Rejections and cut orders by code, exits by reason", data, fig)
 
 
-def _alerts(m: Mapping[str, Any]) -> str:
+def _alerts(m: Mapping[str, Any], decimals: int | None, *, halt: bool) -> str:
     lines = []
-    if m.get("halt"):
+    if halt and m.get("halt"):
         lines.append(f"Trading halted: {m['halt']}.")
     if m.get("open_position"):
-        lines.append(f"A position is open at the end: {_open_position(m)}.")
+        lines.append(f"A position is open at the end: {_open_position(m, decimals)}.")
     if not lines:
         return ""
     return "<div class='alert'>" + "<br>".join(escape(x) for x in lines) + "</div>"
 
 
-def _open_position(m: Mapping[str, Any]) -> str:
+def _open_position(m: Mapping[str, Any], decimals: int | None) -> str:
     position = float(m["open_position"])
     side = "long" if position > 0 else "short"
     text = f"{side} {abs(position):.8g}"
     if m.get("open_position_entry_price") is not None:
         text += f" since {str(m.get('open_position_entry_time', ''))[:16].replace('T', ' ')}"
-        text += f" at {float(m['open_position_entry_price']):,.2f}"
+        text += f" at {format_price(float(m['open_position_entry_price']), decimals)}"
     if m.get("open_position_pnl") is not None:
         text += f", unrealized {float(m['open_position_pnl']):+,.2f}"
     return text
 
 
 def _statistics_table(m: Mapping[str, Any]) -> str:
-    parts = ["<section><h2>Statistics</h2><div class='stats'>"]
+    short = short_run_note(m)
+    parts = ["<section><h2>Statistics</h2>"]
+    if short:
+        parts.append(f"<p class='note short-run' id='short-run'>* {escape(short)}</p>")
+    parts.append("<div class='stats'>")
     for group, rows in STATISTICS:
         cells = "".join(
-            f"<tr><th>{escape(label)}</th><td>{escape(format_value(key, m))}</td></tr>"
+            f"<tr><th>{escape(label)}{' *' if short and key in ANNUALISED else ''}</th>"
+            f"<td>{escape(format_value(key, m))}</td></tr>"
             for key, label, _ in rows
         )
         parts.append(f"<table><caption>{escape(group)}</caption>{cells}</table>")

@@ -149,14 +149,26 @@ def _journal_auc(
 
 
 def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
-    """Add each trade's ``entry_reason``: the reason of the order whose fill opened it."""
-    orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
-    if not len(trades) or "entry_bar" not in trades or not orders.is_file() or not fills.is_file():
+    """Add each trade's ``entry_reason``: the reason of the order whose fill opened it
+    (from ``orders.csv`` and ``fills.csv``; a paper or live run, which writes neither:
+    from its journal's orders and fills)."""
+    if not len(trades) or "entry_bar" not in trades:
         return trades
-    order_frame = pd.read_csv(orders, usecols=lambda c: c in ("id", "reason"))
-    fill_frame = pd.read_csv(
-        fills, usecols=lambda c: c in ("strategy", "symbol", "order_id", "bar")
-    )
+    orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
+    if orders.is_file() and fills.is_file():
+        order_frame = pd.read_csv(orders, usecols=lambda c: c in ("id", "reason"))
+        fill_frame = pd.read_csv(
+            fills, usecols=lambda c: c in ("strategy", "symbol", "order_id", "bar")
+        )
+    else:
+        journal = journal_path(run_dir)
+        if not journal.is_file():
+            return trades
+        order_frame = read_frame(journal, "order")
+        fill_frame = read_frame(journal, "fill")
+        fill_frame = fill_frame[
+            [c for c in ("symbol", "order_id", "bar") if c in fill_frame]
+        ].copy()
     if not {"id", "reason"} <= set(order_frame) or "order_id" not in fill_frame:
         return trades
     reasons = dict(zip(order_frame["id"], order_frame["reason"].astype(str), strict=True))

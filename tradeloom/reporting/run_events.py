@@ -49,6 +49,8 @@ class RunEvent:
         label: A short text (a code, a status, a reason).
         detail: The rest, for hover text.
         state: For ``trading_state``, the state after it (``HALTED``...).
+        code: For ``trading_state`` and ``halt``, the reason code (``KILL_SWITCH``,
+            ``MAX_DRAWDOWN_HALT``...).
     """
 
     kind: str
@@ -57,6 +59,7 @@ class RunEvent:
     label: str
     detail: str = ""
     state: str = ""
+    code: str = ""
 
 
 _BACKTEST_KINDS = ("model_trained", "halt", "health", "health_action", "trading_state")
@@ -113,7 +116,7 @@ def final_state(events: list[RunEvent]) -> RunEvent | None:
 
 
 def _at(event: RunEvent, when: pd.Timestamp) -> RunEvent:
-    return RunEvent(event.kind, event.bar, when, event.label, event.detail, event.state)
+    return RunEvent(event.kind, event.bar, when, event.label, event.detail, event.state, event.code)
 
 
 def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
@@ -128,7 +131,10 @@ def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
         kind = "retrain" if retrain else "fold"
         return _placed(kind, event.predict_start, own, times, label, detail)
     if isinstance(event, HaltEvent):
-        return _placed("halt", event.bar, own, times, event.code, event.message)
+        made = _placed("halt", event.bar, own, times, event.code, event.message)
+        return RunEvent(
+            made.kind, made.bar, made.timestamp, made.label, made.detail, "", event.code
+        )
     if isinstance(event, HealthChanged):
         label = f"{event.monitor}: {event.previous} -> {event.status}"
         return _placed("health", event.bar, own, times, label, f"{event.metric}={event.value}")
@@ -138,7 +144,9 @@ def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
     if isinstance(event, TradingStateChanged):
         label = f"{event.previous} -> {event.state} ({event.code})"
         made = _placed("trading_state", event.bar, own, times, label, event.message)
-        return RunEvent(made.kind, made.bar, made.timestamp, label, made.detail, event.state)
+        return RunEvent(
+            made.kind, made.bar, made.timestamp, label, made.detail, event.state, event.code
+        )
     if isinstance(event, RunStarted):
         label = "started" if starts == 0 else f"restarted ({starts})"
         detail = f"tradeloom {event.tradeloom}, {_wall(event.wall_time)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tradeloom.reporting.labels import format_value, label_of
+from tradeloom.reporting.labels import format_price, format_value, label_of, short_run
 
 __all__ = ["format_summary"]
 
@@ -68,6 +68,12 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
             rows.append(_row("funding", metrics))
         if key == "halt":
             rows.extend(_health_rows(metrics))
+        short = short_run(metrics) if key == "calmar" else None
+        if short is not None:  # the four figures above extrapolate a short run to a year
+            text = (
+                f"the figures above extrapolate {short[0]:,} bars ({short[1]:,.1f} days) to a year"
+            )
+            rows.append(("  short run", text))
         if key == "final_equity":
             rows.extend(_symbol_rows(metrics.get("attribution_by_strategy") or {}, "strategy "))
         if key == "final_equity" and metrics.get("symbols"):
@@ -127,7 +133,7 @@ def _open_position(metrics: Mapping[str, Any]) -> str:
     text = f"{'long' if position > 0 else 'short'} {abs(position):.8g}"
     entry, when = metrics.get("open_position_entry_price"), metrics.get("open_position_entry_time")
     if entry is not None and when:
-        text += f" since {str(when)[:16].replace('T', ' ')} at {entry:,.2f}"
+        text += f" since {str(when)[:16].replace('T', ' ')} at {format_price(entry)}"
     pnl = metrics.get("open_position_pnl")
     if pnl is not None:
         text += f", unrealized {pnl:+,.2f}"

@@ -25,11 +25,21 @@ Conventions (those of quantstats and empyrical, which the tests check them again
   annualised as empyrical does, ``(1 + mean(r - beta * m)) ** periods - 1``;
   correlation is Pearson's.
 - Years and months are calendar ones in UTC: the compounded return of the bars in each.
+- Tail risk is of one bar's return, at 95%, not annualised: ``var_95`` is the historical
+  value at risk, the 5% quantile of the bar returns (pandas' linear interpolation);
+  ``cvar_95`` the historical expected shortfall, the mean of the returns at or below
+  it (quantstats' ``conditional_value_at_risk(method="historical")``);
+  ``var_95_normal`` the variance-covariance VaR, the 5% quantile of a normal law of
+  the returns' mean and sample standard deviation (quantstats' ``value_at_risk``).
+  Each is a return: -0.012 is a loss of 1.2% of the equity in a bar. ``skew`` and
+  ``kurtosis`` are pandas' sample skewness and excess kurtosis (bias-corrected;
+  quantstats' ``skew`` and ``kurtosis``; a normal law has 0 and 0).
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -44,8 +54,12 @@ __all__ = [
     "period_spans",
     "rolling_figures",
     "rolling_window",
+    "tail_figures",
     "tearsheet",
 ]
+
+_TAIL = 0.05
+"""The tail of the value at risk: 95% confidence."""
 
 DRAWDOWNS_LISTED = 5
 _WINDOW_DAYS = 30
@@ -225,7 +239,33 @@ def tearsheet(
         "monthly_returns": _calendar_returns(returns, "M"),
         "benchmark": benchmark,
         **_versus(returns, market_returns, periods_per_year),
+        **tail_figures(returns),
     }
+
+
+def tail_figures(returns: pd.Series) -> dict[str, float | None]:
+    """Return the bar returns' tail risk and shape (the module's conventions): ``var_95``,
+    ``cvar_95``, ``var_95_normal``, ``skew``, ``kurtosis`` (None: too few returns)."""
+    known = returns[np.isfinite(returns.to_numpy(np.float64))]
+    out: dict[str, float | None] = dict.fromkeys(
+        ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
+    )
+    if len(known) < 2:
+        return out
+    var = float(known.quantile(_TAIL))
+    std = float(known.std(ddof=1))
+    mean = float(known.mean())
+    out["var_95"] = var
+    out["cvar_95"] = float(known[known <= var].mean())
+    out["var_95_normal"] = NormalDist(mean, std).inv_cdf(_TAIL) if std > 0 else mean
+    out["skew"] = _finite(known.skew())
+    out["kurtosis"] = _finite(known.kurt())
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _start(equity: pd.Series, initial_cash: float) -> pd.Series:

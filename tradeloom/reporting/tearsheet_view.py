@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.reporting.charts import Chart, escape, layout, line, naive_times
+from tradeloom.reporting.idle import Idle, idle_label
 from tradeloom.reporting.run_data import RunData
 from tradeloom.reporting.tearsheet import bar_returns, rolling_figures
 
@@ -30,6 +31,13 @@ def rolling_chart(run: RunData) -> Chart | None:
     periods = float(sheet["periods_per_year"])
     equity = run.equity.set_index("timestamp")["equity"]
     start = float(run.metrics.get("initial_cash") or equity.iloc[0])
+    title = "Rolling Sharpe and volatility"
+    if len(equity) < window:  # not one full window: every rolling figure would be empty
+        note = (
+            f"not enough bars: the run has {len(equity):,}, the rolling figures need "
+            f"{window:,} ({window / periods * 365:,.0f} days)"
+        )
+        return Chart(title, [], {}, note)
     rolling = rolling_figures(bar_returns(equity, start), window, periods)
     x = naive_times(run.equity)
     data = [
@@ -53,18 +61,23 @@ def rolling_chart(run: RunData) -> Chart | None:
         f"over the last {window:,} bars ({days:,.0f} days) at each bar; annualised with "
         f"{periods:,.0f} bars a year, no risk-free rate"
     )
-    return Chart("Rolling Sharpe and volatility", data, fig, note, link=True)
+    return Chart(title, data, fig, note, link=True)
 
 
-def tearsheet_tables(metrics: Mapping[str, Any]) -> str:
-    """Return the worst drawdowns, yearly returns and benchmark figures as HTML tables."""
+def tearsheet_tables(metrics: Mapping[str, Any], idle: Idle | None = None) -> str:
+    """Return the worst drawdowns, yearly returns and benchmark figures as HTML tables.
+
+    Args:
+        idle: When the run could not trade: a year of it says why instead of +0.00%.
+    """
     sheet = metrics.get("tearsheet")
     if not isinstance(sheet, Mapping):
         return ""
     parts = ["<section><h2>Tearsheet</h2><div class='stats'>"]
     parts.append(_drawdowns(sheet.get("drawdowns") or []))
-    parts.append(_yearly(sheet.get("yearly_returns") or {}))
+    parts.append(_yearly(sheet.get("yearly_returns") or {}, idle or Idle()))
     parts.append(_versus(sheet))
+    parts.append(_tail(sheet))
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -93,13 +106,19 @@ def _drawdowns(rows: list[Mapping[str, Any]]) -> str:
     )
 
 
-def _yearly(years: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><th>{escape(year)}</th><td class='{'pos' if (v or 0) > 0 else 'neg'}'>"
-        f"{'' if v is None else f'{float(v):+.2%}'}</td></tr>"
-        for year, v in years.items()
-    )
-    return f"<table class='yearly'><caption>Returns by year</caption>{rows}</table>"
+def _yearly(years: Mapping[str, Any], idle: Idle) -> str:
+    rows = []
+    for year, v in years.items():
+        why = idle_label(str(year), None if v is None else float(v), idle)
+        if why:
+            cell = f"<td class='idle'>{escape(why)}</td>"
+        elif v is None:
+            cell = "<td></td>"
+        else:
+            cls = "pos" if v > 0 else "neg" if v < 0 else ""
+            cell = f"<td class='{cls}'>{float(v):+.2%}</td>"
+        rows.append(f"<tr><th>{escape(year)}</th>{cell}</tr>")
+    return f"<table class='yearly'><caption>Returns by year</caption>{''.join(rows)}</table>"
 
 
 def _versus(sheet: Mapping[str, Any]) -> str:
@@ -124,6 +143,26 @@ def _versus(sheet: Mapping[str, Any]) -> str:
     )
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table><caption>Against the benchmark</caption>{cells}</table>"
+
+
+def _tail(sheet: Mapping[str, Any]) -> str:
+    if "var_95" not in sheet:  # a run written before tail figures existed
+        return ""
+
+    def fmt(key: str, form: str) -> str:
+        value = sheet.get(key)
+        return "-" if value is None else format(float(value), form)
+
+    rows = (
+        # a bar's loss is small: three decimals, so that -0.004% does not read -0.00%
+        ("VaR 95% (historical)", fmt("var_95", "+.3%")),
+        ("CVaR 95% (historical)", fmt("cvar_95", "+.3%")),
+        ("VaR 95% (normal)", fmt("var_95_normal", "+.3%")),
+        ("skew", fmt("skew", ".3f")),
+        ("excess kurtosis", fmt("kurtosis", ".3f")),
+    )
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<table class='tail'><caption>Tail risk of a bar's return</caption>{cells}</table>"
 
 
 def _when(value: Any) -> str:

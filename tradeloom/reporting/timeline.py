@@ -87,16 +87,46 @@ def timeline_chart(run: RunData) -> Chart | None:
 
 
 def halted_banner(run: RunData) -> str:
-    """Return the page's HALTED banner when the run ended halted, else ''."""
-    last = final_state(list(run.events))
+    """Return the page's HALTED banner when the run ended halted, else ''.
+
+    It says since when and why, with the halt's values (``drawdown=0.153, limit=0.15``),
+    and what lifts it in the run's mode: nothing in a backtest; ``tradeloom resume`` for
+    the kill switch of a paper or live run, which lifts nothing else (a drawdown, health
+    or rule halt latched before the kill holds the run for the rest of it).
+    """
+    events = list(run.events)
+    last = final_state(events)
     if last is None:
         return ""
     when = last.timestamp.strftime("%Y-%m-%d %H:%M") if not pd.isna(last.timestamp) else ""
-    detail = f": {last.detail}" if last.detail else ""
+    halts = [e for e in events if e.kind == "halt" and e.code and e.code != "KILL_SWITCH"]
+    code = last.code or last.label
+    why = escape(code)
+    own = [e for e in halts if e.code == code]
+    detail = (own[-1].detail if own else "") or (last.detail if last.detail != code else "")
+    if detail:
+        why += f" ({escape(detail)})"
+    if run.mode == "backtest":
+        lifts = (
+            "A backtest's halt lasts to its end: no new position after it, only the halt's exits."
+        )
+    elif code == "KILL_SWITCH":
+        lifts = (
+            "The kill switch: no order at all, exits included, until <code>tradeloom resume</code>."
+        )
+        if halts:  # the latch the kill found: resume lifts the kill switch only
+            lifts += (
+                f" The run then stays halted for {escape(halts[-1].label)}, latched before "
+                "the kill: no new position for the rest of the run."
+            )
+    else:
+        lifts = (
+            "No new position for the rest of the run, only the halt's exits; "
+            "<code>tradeloom resume</code> lifts the kill switch only, not this halt."
+        )
     return (
         "<div class='halted' id='halted-banner' role='alert'><strong>HALTED</strong> since "
-        f"{escape(when)} UTC ({escape(last.label)}){escape(detail)}. The run sends no "
-        "order until <code>tradeloom resume</code>.</div>"
+        f"{escape(when)} UTC: {why}. {lifts}</div>"
     )
 
 
