@@ -341,8 +341,11 @@ class Strategy:
         Returns:
             One row per variant, best first: ``param.<key>`` per axis, every metric,
             ``objective_value``, ``rank`` and ``dsr`` (the deflated Sharpe ratio).
-            ``attrs["pbo"]`` is the probability of backtest overfitting and
-            ``attrs["overfitting"]`` every statistic of ``overfitting.json``.
+            ``attrs["pbo"]`` is the probability of backtest overfitting (None when it
+            cannot be computed: ``attrs["overfitting"]["pbo_problem"]`` says why),
+            ``attrs["overfitting"]`` every statistic of ``overfitting.json``,
+            ``attrs["summary"]`` the lines ``tradeloom sweep`` prints and
+            ``attrs["sweep_dir"]`` the sweep folder (None: it was temporary).
         """
         import pandas as pd
 
@@ -380,7 +383,8 @@ class Strategy:
                 keep.cleanup()
         overfitting = outcome.overfitting or {}
         ranked.attrs["overfitting"] = overfitting
-        ranked.attrs["pbo"] = (overfitting.get("pbo") or {}).get("pbo")
+        ranked.attrs["pbo"] = (overfitting.get("pbo") or {}).get("probability")
+        ranked.attrs["summary"] = list(outcome.lines)
         ranked.attrs["sweep_dir"] = None if keep is not None else str(outcome.out)
         return ranked
 

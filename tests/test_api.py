@@ -1,0 +1,235 @@
+"""The Python API (`tradeloom.api`) over the CLI's engine, and the docs notebook that uses it.
+
+The notebook (docs/guides/python_notebook.py, a jupytext script) runs once per module,
+in a temporary folder, as a script: every cell in order, its names kept. The tests then
+check through the API what it computed against the run folders' own files and against
+the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import runpy
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import tradeloom
+from tradeloom.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "docs" / "guides" / "python_notebook.py"
+
+STRATEGY = """\
+name: api_errors
+data: {kind: synthetic, symbol: BTC/USDT, bars: 500}
+features: [{kind: log_return, period: 1}]
+model: {kind: precomputed, column: p_up}
+signal: {kind: threshold, threshold: 0.2}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 1.5}
+execution: {kind: simulated}
+"""
+
+
+def _leaves(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, item in value.items():
+        if isinstance(item, Mapping) and item:
+            yield from _leaves(item, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", item
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+# --- import and mistakes: no engine run ---------------------------------------------------
+
+
+def test_import_tradeloom_prints_nothing_and_loads_no_library() -> None:
+    probe = (
+        "import sys, tradeloom; "
+        "print(sorted(m for m in ('pandas', 'numba', 'sklearn', 'plotly') if m in sys.modules)); "
+        "print(callable(tradeloom.load), 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    # nothing on import, nor when the API module loads: the libraries come with the work
+    assert done.stdout.splitlines() == ["[]", "True False"]
+    assert done.stderr == ""
+
+
+def test_a_strategy_mistake_raises_the_lines_validate_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "strategy.yaml"
+    file.write_text(STRATEGY)
+    assert main(["validate", str(file)]) == 2
+    printed = capsys.readouterr().err.splitlines()
+
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        tradeloom.load(file)
+
+    assert raised.value.lines() == printed
+    assert printed == [f"{file}:7:44 risk.sizing.fraction: must be <= 1, was 1.5"]
+    # raised from the API's call, not from the validation's depths
+    frames = [Path(f.filename).name for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames == ["test_api.py", "api.py"]
+
+
+def test_overrides_are_validated_like_set(tmp_path: Path) -> None:
+    file = tmp_path / "strategy.yaml"
+    file.write_text(STRATEGY)
+
+    strategy = tradeloom.load(file, risk__sizing__fraction=0.25, **{"data.bars": 400})
+    assert strategy.document["risk"]["sizing"]["fraction"] == 0.25
+    assert strategy.document["data"]["bars"] == 400
+    with pytest.raises(tradeloom.ConfigError, match=r"^--set signal.threshold: .*was 'high'$"):
+        tradeloom.load(file, risk__sizing__fraction=0.25, signal__threshold="high")
+
+
+def test_a_mapping_is_validated_and_located_as_a_dict() -> None:
+    document = yaml.safe_load(STRATEGY)
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        tradeloom.load(document)
+    assert raised.value.lines() == ["<dict>:18:15 risk.sizing.fraction: must be <= 1, was 1.5"]
+
+
+def test_bars_without_a_column_are_refused_naming_it() -> None:
+    document = yaml.safe_load(STRATEGY)
+    document["risk"]["sizing"]["fraction"] = 0.5
+    strategy = tradeloom.load(document)
+    times = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+    bars = pd.DataFrame({"Open": 1.0, "High": 1.0, "Close": 1.0}, index=times)
+
+    with pytest.raises(tradeloom.UserError) as raised:
+        strategy.with_data(bars)
+
+    assert str(raised.value) == (
+        "data: the bars have no low column; expected timestamp, open, high, low, close "
+        "(volume optional), was Open, High, Close"
+    )
+    with pytest.raises(tradeloom.UserError, match=r"^data: the bars have no timestamp column"):
+        strategy.with_data(bars.reset_index(drop=True))
+
+
+def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.open_run(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}: not a run directory (no metrics.json or equity.csv); give the folder "
+        "that tradeloom run wrote (runs/<name>-<time>)"
+    )
+    with pytest.raises(tradeloom.UserError, match=r"not a directory"):
+        tradeloom.open_run(tmp_path / "missing")
+
+
+# --- the notebook -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The docs notebook's names after every cell ran, in a folder of its own."""
+    folder = tmp_path_factory.mktemp("notebook")
+    with contextlib.chdir(folder):
+        return runpy.run_path(str(NOTEBOOK), run_name="__main__")
+
+
+@pytest.mark.slow
+def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) -> None:
+    run = notebook["run"]
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    leaves = dict(_leaves(metrics))
+
+    stats = run.stats
+    assert list(stats.index) == list(leaves)
+    assert all(_same(stats[key], value) for key, value in leaves.items())
+    assert stats["trades"] == metrics["trades"] > 0
+    nested = next(k for k in metrics["tearsheet"] if not isinstance(metrics["tearsheet"][k], dict))
+    assert _same(stats[f"tearsheet.{nested}"], metrics["tearsheet"][nested])
+
+
+@pytest.mark.slow
+def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> None:
+    run = notebook["run"]
+    for name, frame in (("trades", run.trades), ("fills", run.fills), ("orders", run.orders)):
+        written = pd.read_csv(run.run_dir / f"{name}.csv")
+        for column in ("timestamp", "entry_time", "exit_time"):
+            if column in written:
+                written[column] = pd.to_datetime(written[column], utc=True)
+        pd.testing.assert_frame_equal(frame, written)
+    assert len(run.journal("fill")) == len(run.fills) > 0
+    equity = run.equity
+    assert isinstance(equity.index, pd.DatetimeIndex)
+    assert len(equity) == run.stats["bars"] == len(notebook["bars"])
+
+
+@pytest.mark.slow
+def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -> None:
+    run, figures = notebook["run"], notebook["figures"]
+    page = run.report().read_text()
+
+    titles = re.findall(r"<div class='chart' id='chart-\d+' data-title='([^']*)'", page)
+    assert [f.layout.title.text for f in figures] == titles
+    assert len(figures) >= 5
+    assert "<table>" in run._repr_html_()
+
+
+@pytest.mark.slow
+def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, Any]) -> None:
+    results = notebook["results"]
+    assert sorted(results["param.signal.threshold"]) == [0.02, 0.05, 0.1]
+    assert results["dsr"].between(0, 1).all()
+    assert 0 <= results.attrs["pbo"] <= 1
+    assert list(results["rank"]) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> None:
+    paper = notebook["paper"]
+    assert paper.mode == "paper"
+    assert len(paper.journal("live_bar")) == 5
+    assert len(paper.features) == 5  # each bar's probability, from the journal
+    assert paper.stats["mode"] == "paper"
+
+
+@pytest.mark.slow
+def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
+    notebook: dict[str, Any], tmp_path: Path
+) -> None:
+    bars: pd.DataFrame = notebook["bars"]
+    csv = tmp_path / "bars.csv"
+    bars.to_csv(csv)  # as a user writes a frame: the index is the unnamed first column
+    document = {
+        **notebook["document"],
+        "data": {"kind": "csv", "path": str(csv), "symbol": "BTC/USDT"},
+    }
+    file = tmp_path / "strategy.yaml"
+    file.write_text(yaml.safe_dump(document))
+    assert main(["-q", "run", str(file), "--out", str(tmp_path / "cli")]) == 0
+    os.remove(csv)  # the API writes its own CSV there: the strategies are the same
+
+    run = tradeloom.load(notebook["document"]).with_data(bars, path=csv).backtest(quiet=True)
+
+    for name in ("fills.csv", "orders.csv", "trades.csv", "equity.csv"):
+        assert (run.run_dir / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    assert len(run.fills) > 0
+    np.testing.assert_array_equal(
+        run.fills["price"], pd.read_csv(tmp_path / "cli" / "fills.csv")["price"]
+    )
