@@ -194,7 +194,7 @@ def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -
 @pytest.mark.slow
 def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, Any]) -> None:
     results = notebook["results"]
-    assert sorted(results["param.signal.threshold"]) == [0.02, 0.05, 0.1]
+    assert sorted(results["param.signal.threshold"]) == [0.2, 0.3, 0.4]
     assert results["dsr"].between(0, 1).all()
     assert 0 <= results.attrs["pbo"] <= 1
     assert list(results["rank"]) == [1, 2, 3]
@@ -233,3 +233,84 @@ def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
     np.testing.assert_array_equal(
         run.fills["price"], pd.read_csv(tmp_path / "cli" / "fills.csv")["price"]
     )
+
+
+# --- a precomputed model on a few hundred bars --------------------------------------------
+
+PRECOMPUTED = {
+    "name": "api_small",
+    "data": {"kind": "synthetic", "symbol": "BTC/USDT", "bars": 100},
+    "features": [{"kind": "log_return", "period": 1}, {"kind": "rsi", "window": 14}],
+    "model": {"kind": "precomputed", "column": "p_up"},
+    "signal": {"kind": "threshold", "threshold": 0.2},
+    "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
+    "execution": {"kind": "simulated"},
+}
+
+
+def _bars(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    return pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+         "volume": 1.0, "p_up": rng.uniform(0, 1, n)},
+        index=times,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_quiet_backtest_prints_nothing_and_its_folder_goes_with_the_run(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import structlog
+
+    before = structlog.get_config()
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars())
+    capfd.readouterr()
+
+    run = strategy.backtest(quiet=True)
+
+    assert capfd.readouterr() == ("", "")
+    assert structlog.get_config() == before  # the caller's logging is as it was
+    strategy.backtest()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert [json.loads(line)["event"] for line in err.splitlines()] == [
+        "run_started",
+        "run_finished",
+    ]  # as tradeloom run logs, on stderr
+    folder = run.run_dir
+    assert (folder / "fills.csv").is_file()
+    with pytest.raises(tradeloom.UserError, match=r"^no journal kind 'fills'; kinds: .*\bfill\b"):
+        run.journal("fills")
+    del run
+    assert not folder.exists()  # the temporary run folder lived as long as its Run
+
+
+@pytest.mark.slow
+def test_a_universe_frame_is_one_long_file_of_its_symbols() -> None:
+    bars = _bars()
+    universe = pd.concat([bars.assign(symbol="BTC/USDT"), bars.assign(symbol="ETH/USDT")])
+    strategy = tradeloom.load(PRECOMPUTED).with_data(universe.sort_index(kind="stable"))
+
+    data = strategy.document["data"]
+    assert (data["kind"], data["symbol_column"], data["symbols"]) == (
+        "csv", "symbol", ["BTC/USDT", "ETH/USDT"]
+    )  # fmt: skip
+    run = strategy.backtest(quiet=True)
+    assert run.stats["symbols"] == ["BTC/USDT", "ETH/USDT"]
+    assert set(run.fills["symbol"]) == {"BTC/USDT", "ETH/USDT"}
+
+
+@pytest.mark.slow
+def test_check_lookahead_reports_what_the_command_checks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars())
+
+    report = strategy.check_lookahead(points=1)
+
+    assert report.finding is None
+    assert report.summary == "no look-ahead found (1 cut point, 6 components)"
+    assert capsys.readouterr().out.splitlines() == list(report.lines)

@@ -86,9 +86,11 @@ def _user_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
 @contextmanager
 def _quiet(quiet: bool) -> Iterator[None]:
-    """Show progress bars (on a terminal) unless ``quiet``; with ``quiet``, log warnings only.
+    """Show progress bars (on a terminal) unless ``quiet``, and log as the command does.
 
-    The logging configuration of the caller is restored afterwards.
+    The engine's logs go to stderr at ``info`` as ``tradeloom run`` logs them (``quiet``:
+    warnings only), unless the caller configured structlog: then, not quiet, the caller's
+    configuration is used. Either way it is as it was afterwards.
     """
     import structlog
 
@@ -96,15 +98,19 @@ def _quiet(quiet: bool) -> Iterator[None]:
     from tradeloom.engine.logs import configure_logging
 
     progress.enable(quiet=quiet)
-    if not quiet:
+    configured = structlog.is_configured()
+    if configured and not quiet:
         yield
         return
     saved = structlog.get_config()
-    configure_logging("warning")
+    configure_logging("warning" if quiet else "info")
     try:
         yield
     finally:
-        structlog.configure(**saved)
+        if configured:
+            structlog.configure(**saved)
+        else:
+            structlog.reset_defaults()
 
 
 def _override(key: str, value: Any) -> str:
@@ -189,8 +195,9 @@ class Strategy:
         document = None
         if document_source is not None:  # a mapping's document: located as <dict>
             document = parse_yaml(read_strategy_text(file), document_source)
-        config, plugins = load_strategy(file, overrides, document=document)
-        build_pipeline(config)  # the components' own checks, as validate makes them
+        with _quiet(False):
+            config, plugins = load_strategy(file, overrides, document=document)
+            build_pipeline(config)  # the components' own checks, as validate makes them
         return cls(file, overrides, config, plugins, document_source=document_source, keep=keep)
 
     @classmethod

@@ -20,6 +20,7 @@
 # runs it (tests/test_api.py), so every cell here works.
 
 # %%
+import json
 import subprocess
 import sys
 import tempfile
@@ -34,29 +35,36 @@ import tradeloom
 # ## Bars as a DataFrame
 #
 # Any OHLCV frame: a DatetimeIndex (or a `timestamp` column), `open high low close`,
-# optionally `volume`. Here a random walk of 2,000 hourly bars.
+# optionally `volume`, and numeric extras. Here a random walk of 2,000 hourly bars, and a
+# probability of an up move computed in pandas from the bars up to each one (a 24-bar
+# momentum, scaled by its rolling spread): research done in the notebook, traded by
+# tradeloom's engine through the `precomputed` model.
 
 # %%
 rng = np.random.default_rng(7)
 times = pd.date_range("2024-01-01", periods=2000, freq="h", tz="UTC")
 close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(times))))
+previous = np.r_[close[0], close[:-1]]
 spread = close * rng.uniform(0.001, 0.01, len(times))
 bars = pd.DataFrame(
     {
-        "open": np.r_[close[0], close[:-1]],
-        "high": np.maximum(close, np.r_[close[0], close[:-1]]) + spread,
-        "low": np.minimum(close, np.r_[close[0], close[:-1]]) - spread,
+        "open": previous,
+        "high": np.maximum(close, previous) + spread,
+        "low": np.minimum(close, previous) - spread,
         "close": close,
         "volume": rng.uniform(10, 100, len(times)),
     },
     index=times,
 )
-bars.head()
+momentum = np.log(bars["close"]).diff(24)
+bars["p_up"] = 1 / (1 + np.exp(-momentum / momentum.rolling(500, min_periods=50).std()))
+bars.tail()
 
 # %% [markdown]
 # ## A strategy
 #
-# A strategy file's path, or the same document as a dict. Keyword arguments override
+# A strategy file's path, or the same document as a dict; any model works alike (an
+# `sklearn` estimator trained walk-forward, a saved model...). Keyword arguments override
 # keys as `--set` does, a key path's dots written `__`. Mistakes raise one
 # `tradeloom.ConfigError` whose lines are those of `tradeloom validate`.
 
@@ -69,13 +77,8 @@ document = {
         {"kind": "log_return", "period": 1},
         {"kind": "rsi", "window": 14},
     ],
-    "model": {
-        "kind": "sklearn",
-        "estimator": "sklearn.linear_model.LogisticRegression",
-        "label": {"horizon": 4},
-        "walk_forward": {"train_window": 500, "retrain_every": 500},
-    },
-    "signal": {"kind": "threshold", "threshold": 0.05, "min_interval": 2},
+    "model": {"kind": "precomputed", "column": "p_up"},
+    "signal": {"kind": "threshold", "threshold": 0.3, "min_interval": 2},
     "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
     "execution": {"kind": "simulated", "initial_cash": 100000, "fee_bps": 10},
 }
@@ -119,7 +122,7 @@ figures[1]  # the equity curve; a cell's last Figure is drawn inline
 # overfitting in `attrs`.
 
 # %%
-results = strategy.sweep({"signal.threshold": [0.02, 0.05, 0.1]}, partitions=4, quiet=True)
+results = strategy.sweep({"signal.threshold": [0.2, 0.3, 0.4]}, partitions=4, quiet=True)
 print("\n".join(results.attrs["summary"]))
 results[["param.signal.threshold", "sharpe", "total_return", "dsr"]]
 
@@ -127,15 +130,23 @@ results[["param.signal.threshold", "sharpe", "total_return", "dsr"]]
 # ## A paper run's folder
 #
 # `tradeloom.open_run` reads any run folder: a backtest's, or a paper or live run's
-# while it trades or after. Here a short paper run on the simulated clock, over the
-# bars and strategy the backtest above resolved (its folder's `strategy.yaml`).
+# while it trades or after. Here a short paper run on the simulated clock over the bars
+# and strategy the backtest above resolved (its folder's `strategy.yaml`). A paper run
+# predicts bar by bar, which a precomputed column cannot: its model is a logistic
+# regression trained walk-forward on the same features.
 
 # %%
+model = {
+    "kind": "sklearn",
+    "estimator": "sklearn.linear_model.LogisticRegression",
+    "label": {"horizon": 4},
+    "walk_forward": {"train_window": 500, "retrain_every": 500},
+}
 paper_dir = Path(tempfile.mkdtemp()) / "paper"
 subprocess.run(
     [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(run.run_dir / "strategy.yaml"),
-     "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "5",
-     "--out", str(paper_dir)],
+     "--set", f"model={json.dumps(model)}", "--mode", "paper", "--clock", "simulated",
+     "--speed", "max", "--max-bars", "5", "--out", str(paper_dir)],
     check=True,
 )  # fmt: skip
 paper = tradeloom.open_run(paper_dir)
