@@ -314,3 +314,19 @@ def test_check_lookahead_reports_what_the_command_checks(
     assert report.finding is None
     assert report.summary == "no look-ahead found (1 cut point, 6 components)"
     assert capsys.readouterr().out.splitlines() == list(report.lines)
+
+
+def test_a_sweeps_mistakes_are_one_line_each_before_anything_runs(tmp_path: Path) -> None:
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars(50))
+    out = tmp_path / "sweep"
+
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        strategy.sweep({"signal.threshold": [0.2, 3]}, out=out)
+    assert raised.value.lines() == [
+        "--grid signal.threshold=0.2,3 signal.threshold: must be <= 1, was 3"
+    ]
+    with pytest.raises(tradeloom.UserError, match=r"^sweep: argument --workers: must be >= 1"):
+        strategy.sweep({"signal.threshold": [0.2]}, workers=0, out=out)
+    with pytest.raises(tradeloom.UserError, match=r"^sweep: no option 'bogus' \(tradeloom"):
+        strategy.sweep({"signal.threshold": [0.2]}, bogus=1, out=out)
+    assert not out.exists()

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 from tradeloom.errors import ConfigError, DataError, UserError
 
@@ -373,8 +373,8 @@ class Strategy:
             argv += [flag] if value is True else [flag, str(value)]
         for override in self._overrides:
             argv += ["--set", override]
-        parser = argparse.ArgumentParser(prog="tradeloom", exit_on_error=False)
-        add_sweep_parser(parser.add_subparsers())
+        parser = _Arguments(prog="tradeloom")
+        add_sweep_parser(parser.add_subparsers(parser_class=_Arguments))
         keep = None
         if out is None:
             keep = tempfile.TemporaryDirectory(prefix=f"tradeloom-{self.name}-sweep-")
@@ -596,13 +596,18 @@ def _axis_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+class _Arguments(argparse.ArgumentParser):
+    """The command's parser, whose mistakes raise instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"sweep: {message}")
+
+
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    try:
-        args, unknown = parser.parse_known_args(argv)
-    except argparse.ArgumentError as exc:
-        raise UserError(f"sweep: {exc}") from None
+    args, unknown = parser.parse_known_args(argv)
     if unknown:
-        raise UserError(f"sweep: unknown option {unknown[0]}")
+        option = unknown[0].lstrip("-").replace("-", "_")
+        raise UserError(f"sweep: no option {option!r} (tradeloom sweep --help lists them)")
     return args
 
 
