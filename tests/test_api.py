@@ -223,9 +223,12 @@ def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
     file = tmp_path / "strategy.yaml"
     file.write_text(yaml.safe_dump(document))
     assert main(["-q", "run", str(file), "--out", str(tmp_path / "cli")]) == 0
+    strategy = tradeloom.load(notebook["document"])
+    with pytest.raises(tradeloom.UserError, match=rf"^path: {re.escape(str(csv))} exists; give"):
+        strategy.with_data(bars, path=csv)  # the user's file is never written over
     os.remove(csv)  # the API writes its own CSV there: the strategies are the same
 
-    run = tradeloom.load(notebook["document"]).with_data(bars, path=csv).backtest(quiet=True)
+    run = strategy.with_data(bars, path=csv).backtest(quiet=True)
 
     for name in ("fills.csv", "orders.csv", "trades.csv", "equity.csv"):
         assert (run.run_dir / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name

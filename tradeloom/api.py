@@ -246,11 +246,12 @@ class Strategy:
                 extras (a precomputed probability); a ``symbol`` column makes a universe.
             symbol: The market of one-market bars (default: the data section's symbol).
             timeframe: The bar length such as ``1h`` (default: inferred from the bars).
-            path: Where to write the CSV (default: a temporary file kept with the
-                strategy); the resolved strategy of a run names it.
+            path: A new file to write the CSV to (default: a temporary file kept with
+                the strategy); the resolved strategy of a run names it.
 
         Raises:
             DataError: The frame is not bars (a missing column, no timestamps).
+            UserError: ``path`` exists.
         """
         frame = _bars_frame(bars)
         keep: list[object] = list(self._keep)
@@ -260,6 +261,8 @@ class Strategy:
             csv = Path(folder.name) / "bars.csv"
         else:
             csv = Path(os.fspath(path)).expanduser().resolve()
+            if csv.exists():  # never written over: it may be the user's own file
+                raise UserError(f"path: {csv} exists; give a new file to write the bars to")
             csv.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(csv, index=False)
         section: dict[str, Any] = {"kind": "csv", "path": str(csv)}
