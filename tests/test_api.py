@@ -111,6 +111,16 @@ def test_a_mapping_is_validated_and_located_as_a_dict() -> None:
     assert raised.value.lines() == ["<dict>:18:15 risk.sizing.fraction: must be <= 1, was 1.5"]
 
 
+def test_a_portfolio_file_is_refused_naming_the_command_that_runs_it() -> None:
+    file = ROOT / "examples" / "two_strategies.yaml"
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.load(file)
+    assert str(raised.value) == (
+        f"{file}: a portfolio file; the Python API loads a strategy file (backtest the "
+        f"portfolio with tradeloom run {file})"
+    )
+
+
 def test_bars_without_a_column_are_refused_naming_it() -> None:
     document = yaml.safe_load(STRATEGY)
     document["risk"]["sizing"]["fraction"] = 0.5

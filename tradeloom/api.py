@@ -190,11 +190,15 @@ class Strategy:
     ) -> Strategy:
         from tradeloom.engine.wiring import build_pipeline
         from tradeloom.schemas import load_strategy
+        from tradeloom.schemas.portfolio_file import is_portfolio_document
         from tradeloom.schemas.yaml_loader import parse_yaml, read_strategy_text
 
-        document = None
-        if document_source is not None:  # a mapping's document: located as <dict>
-            document = parse_yaml(read_strategy_text(file), document_source)
+        document = parse_yaml(read_strategy_text(file), document_source or str(file))
+        if is_portfolio_document(document.data):
+            raise UserError(
+                f"{file}: a portfolio file; the Python API loads a strategy file (backtest "
+                f"the portfolio with tradeloom run {file})"
+            )
         with _quiet(False):
             config, plugins = load_strategy(file, overrides, document=document)
             build_pipeline(config)  # the components' own checks, as validate makes them
