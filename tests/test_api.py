@@ -343,3 +343,37 @@ def test_a_sweeps_mistakes_are_one_line_each_before_anything_runs(tmp_path: Path
     with pytest.raises(tradeloom.UserError, match=r"^sweep: no option 'bogus' \(tradeloom"):
         strategy.sweep({"signal.threshold": [0.2]}, bogus=1, out=out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("shell", "widgets", "quiet", "shown"),
+    [
+        ("ZMQInteractiveShell", True, False, True),  # a Jupyter kernel
+        ("ZMQInteractiveShell", True, True, False),
+        ("ZMQInteractiveShell", False, False, False),  # rich would warn and draw nothing
+        ("TerminalInteractiveShell", True, False, False),  # stderr is no terminal here
+    ],
+)
+def test_progress_bars_are_drawn_in_a_notebook_unless_quiet(
+    monkeypatch: pytest.MonkeyPatch, shell: str, widgets: bool, quiet: bool, shown: bool
+) -> None:
+    import importlib.util
+    import types
+
+    from tradeloom import progress
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = type(shell, (), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: (
+            (object() if widgets else None) if name == "ipywidgets" else find_spec(name, *rest)
+        ),
+    )
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+
+    assert progress.wanted(quiet) is shown
