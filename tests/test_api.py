@@ -217,6 +217,10 @@ def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> Non
     assert len(paper.journal("live_bar")) == 5
     assert len(paper.features) == 5  # each bar's probability, from the journal
     assert paper.stats["mode"] == "paper"
+    # a paper run writes no orders.csv or fills.csv: its journal's events stand in
+    assert not (paper.run_dir / "fills.csv").exists()
+    pd.testing.assert_frame_equal(paper.fills, paper.journal("fill"))
+    pd.testing.assert_frame_equal(paper.orders, paper.journal("order"))
 
 
 @pytest.mark.slow

@@ -482,13 +482,15 @@ class Run:
 
     @property
     def orders(self) -> pd.DataFrame:
-        """Return ``orders.csv``."""
-        return self._table("orders.csv")
+        """Return ``orders.csv``; for a paper or live run (which writes none), the journal's
+        ``order`` events."""
+        return self._table("orders.csv", journaled="order")
 
     @property
     def fills(self) -> pd.DataFrame:
-        """Return ``fills.csv``."""
-        return self._table("fills.csv")
+        """Return ``fills.csv``; for a paper or live run (which writes none), the journal's
+        ``fill`` events."""
+        return self._table("fills.csv", journaled="fill")
 
     @property
     def features(self) -> pd.DataFrame:
@@ -559,10 +561,12 @@ class Run:
         title = " &middot; ".join(escape(x) for x in (self.name, self.mode, str(self.run_dir)))
         return f"<div><p><b>{title}</b></p><table>{rows}</table></div>"
 
-    def _table(self, name: str) -> pd.DataFrame:
+    def _table(self, name: str, journaled: str | None = None) -> pd.DataFrame:
         import pandas as pd
 
         path = self.run_dir / name
+        if not path.is_file() and journaled is not None and self.mode != "backtest":
+            return self.journal(journaled)
         if not path.is_file():
             raise UserError(f"{self.run_dir}: has no {name}; is it a finished run folder?")
         frame = pd.read_csv(path)
