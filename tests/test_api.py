@@ -18,6 +18,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,16 @@ def test_a_portfolio_file_is_refused_naming_the_command_that_runs_it() -> None:
     assert str(raised.value) == (
         f"{file}: a portfolio file; the Python API loads a strategy file (backtest the "
         f"portfolio with tradeloom run {file})"
+    )
+
+
+def test_a_mapping_holds_plain_values() -> None:
+    document = {**yaml.safe_load(STRATEGY), "seed": Fraction(1, 2)}
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.load(document)
+    assert str(raised.value) == (
+        "<dict>: Fraction(1, 2) cannot be written as YAML; give plain numbers, strings, "
+        "booleans, lists and dicts"
     )
 
 

@@ -212,7 +212,14 @@ class Strategy:
         # then made absolute against the current folder
         folder = tempfile.TemporaryDirectory(prefix="tradeloom-strategy-")
         file = Path(folder.name) / "strategy.yaml"
-        text = yaml.safe_dump(_absolute_paths(document, Path.cwd()), sort_keys=False)
+        try:
+            text = yaml.safe_dump(_absolute_paths(document, Path.cwd()), sort_keys=False)
+        except yaml.YAMLError as exc:  # a value YAML cannot hold (a numpy number, an object)
+            value = exc.args[-1] if exc.args else exc
+            raise UserError(
+                f"{_DICT_SOURCE}: {value!r} cannot be written as YAML; give plain numbers, "
+                "strings, booleans, lists and dicts"
+            ) from None
         file.write_text(text, encoding="utf-8")
         return cls._from_file(file, overrides, document_source=_DICT_SOURCE, keep=[folder])
 
