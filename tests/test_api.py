@@ -122,6 +122,19 @@ def test_a_portfolio_file_is_refused_naming_the_command_that_runs_it() -> None:
     )
 
 
+def test_numpy_numbers_are_numbers(tmp_path: Path) -> None:
+    document = yaml.safe_load(STRATEGY)
+    document["risk"]["sizing"]["fraction"] = np.float64(0.5)
+    document["data"]["bars"] = np.int64(300)
+
+    strategy = tradeloom.load(document, seed=np.int64(5), signal__threshold=np.float32(0.25))
+
+    assert (strategy.config.seed, strategy.document["data"]["bars"]) == (5, 300)
+    assert strategy.document["signal"]["threshold"] == 0.25
+    with pytest.raises(tradeloom.ConfigError, match=r"^--grid signal.threshold=0.2,3 "):
+        strategy.sweep({"signal.threshold": [np.float64(0.2), np.int64(3)]}, out=tmp_path / "s")
+
+
 def test_a_mapping_holds_plain_values() -> None:
     document = {**yaml.safe_load(STRATEGY), "seed": Fraction(1, 2)}
     with pytest.raises(tradeloom.UserError) as raised:

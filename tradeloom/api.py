@@ -116,7 +116,15 @@ def _quiet(quiet: bool) -> Iterator[None]:
 def _override(key: str, value: Any) -> str:
     """Return ``--set``'s text for a keyword override (``risk__sizing__fraction=0.5``)."""
     path = key.replace("__", ".")
-    return f"{path}={json.dumps(value, default=str)}"
+    return f"{path}={json.dumps(value, default=_plain)}"
+
+
+def _plain(value: Any) -> Any:
+    """Return a numpy scalar as the Python number it holds (a notebook's values often are);
+    anything else as its text."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 @_user_errors
@@ -611,7 +619,7 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
 
 
 def _axis_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, str) else json.dumps(value, default=_plain)
 
 
 class _Arguments(argparse.ArgumentParser):
@@ -665,9 +673,12 @@ def _bars_frame(bars: Any) -> pd.DataFrame:
 
 
 def _absolute_paths(document: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Return ``document`` with each component's relative ``path`` made absolute."""
+    """Return ``document`` with each component's relative ``path`` made absolute and numpy
+    scalars as Python numbers."""
 
     def walk(value: Any) -> Any:
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            return value.item()  # np.float64(0.3) from a notebook's arithmetic: 0.3
         if isinstance(value, Mapping):
             out = {k: walk(v) for k, v in value.items()}
             path = out.get("path")
