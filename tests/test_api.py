@@ -314,7 +314,8 @@ def test_a_quiet_backtest_prints_nothing_and_its_folder_goes_with_the_run(
 
     assert capfd.readouterr() == ("", "")
     assert structlog.get_config() == before  # the caller's logging is as it was
-    strategy.backtest()
+    again = strategy.backtest()  # a strategy runs again from scratch: the same fills
+    assert (again.run_dir / "fills.csv").read_bytes() == (run.run_dir / "fills.csv").read_bytes()
     out, err = capfd.readouterr()
     assert out == ""
     assert [json.loads(line)["event"] for line in err.splitlines()] == [
