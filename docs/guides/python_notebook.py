@@ -143,11 +143,12 @@ model = {
     "walk_forward": {"train_window": 500, "retrain_every": 500},
 }
 paper_dir = Path(tempfile.mkdtemp()) / "paper"
-subprocess.run(
+done = subprocess.run(
     [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(run.run_dir / "strategy.yaml"),
      "--set", f"model={json.dumps(model)}", "--mode", "paper", "--clock", "simulated",
      "--speed", "max", "--max-bars", "5", "--out", str(paper_dir)],
-    check=True,
+    check=True, capture_output=True, text=True,
 )  # fmt: skip
+print(done.stdout)
 paper = tradeloom.open_run(paper_dir)
 paper.mode, paper.journal("live_bar")[["timestamp", "close"]].tail(3)
