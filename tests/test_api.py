@@ -32,6 +32,8 @@ from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "guides" / "python_notebook.py"
+ON_THE_NOTEBOOKS_WORKER = pytest.mark.xdist_group("api_notebook")
+"""The tests that read the notebook's names run on one worker: it runs once (11 s of CPU)."""
 
 STRATEGY = """\
 name: api_errors
@@ -186,6 +188,7 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) -> None:
     run = notebook["run"]
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
@@ -200,6 +203,7 @@ def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) 
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> None:
     run = notebook["run"]
     for name, frame in (("trades", run.trades), ("fills", run.fills), ("orders", run.orders)):
@@ -215,6 +219,7 @@ def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> Non
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -> None:
     run, figures = notebook["run"], notebook["figures"]
     page = run.report().read_text()
@@ -226,6 +231,7 @@ def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, Any]) -> None:
     results = notebook["results"]
     assert sorted(results["param.signal.threshold"]) == [0.2, 0.3, 0.4]
@@ -235,6 +241,7 @@ def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, A
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> None:
     paper = notebook["paper"]
     assert paper.mode == "paper"
@@ -248,6 +255,7 @@ def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> Non
 
 
 @pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
 def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
     notebook: dict[str, Any], tmp_path: Path
 ) -> None:
