@@ -142,7 +142,8 @@ model = {
     "label": {"horizon": 4},
     "walk_forward": {"train_window": 500, "retrain_every": 500},
 }
-paper_dir = Path(tempfile.mkdtemp()) / "paper"
+scratch = tempfile.TemporaryDirectory()  # removed with the notebook's session
+paper_dir = Path(scratch.name) / "paper"
 done = subprocess.run(
     [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(run.run_dir / "strategy.yaml"),
      "--set", f"model={json.dumps(model)}", "--mode", "paper", "--clock", "simulated",
