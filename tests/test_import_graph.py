@@ -30,14 +30,23 @@ LAYERS = {
     "tradeloom.sweep": 3,
     "tradeloom.diagnostics": 3,
     "tradeloom.cli": 4,
+    "tradeloom.api": 4,
 }
 """The drivers' packages by layer; every other package (the plugin API, schemas, plugins,
 core, journal, reporting) is layer 0. A module imports its own package or a lower layer:
-the backtest and the live runtime share the engine and never import each other."""
+the backtest and the live runtime share the engine and never import each other; the
+command line and the Python API are two faces over the same layers, neither imports the
+other."""
+
+FACE = "tradeloom"
+"""The package itself re-exports the Python API, above every layer: no module imports it
+(the version is `tradeloom.version`'s)."""
 
 
 def layer(module: str) -> tuple[str | None, int]:
     """Return the driver package ``module`` belongs to (None: layer 0) and its layer."""
+    if module == FACE:
+        return FACE, max(LAYERS.values()) + 1
     for package, level in LAYERS.items():
         if module == package or module.startswith(f"{package}."):
             return package, level

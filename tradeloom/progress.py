@@ -1,8 +1,9 @@
-"""Progress bars for long work: rich, on stderr, only on a terminal.
+"""Progress bars for long work: rich, on stderr, only on a terminal (or in a notebook).
 
-Silent unless the command line turned them on (`enable`) and stderr is a terminal that is
-not under CI (the ``CI`` environment variable) and not ``TERM=dumb``; ``--quiet`` keeps
-them off. Code that does long work wraps it in `task` and calls `Task.advance`; when bars
+Silent unless the command line or the Python API turned them on (`enable`) and stderr is
+a terminal, or the process a Jupyter kernel (`in_jupyter`), not under CI (the ``CI``
+environment variable) and not ``TERM=dumb``; ``--quiet`` (``quiet=True``) keeps them
+off. Code that does long work wraps it in `task` and calls `Task.advance`; when bars
 are off, that costs one attribute lookup. Nested tasks share one display (rich allows one
 live display at a time), each on its own line, removed when it finishes.
 
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Task", "active", "enable", "task"]
+__all__ = ["Task", "active", "enable", "in_jupyter", "task"]
 
 _progress: Any = None  # the shared rich Progress while a task is shown
 _depth = 0
@@ -47,10 +48,25 @@ _NULL = Task()
 
 
 def wanted(quiet: bool = False) -> bool:
-    """Return whether bars may be shown: not quiet, stderr a terminal, not CI, not dumb."""
+    """Return whether bars may be shown: not quiet, not CI, not dumb, and stderr a terminal
+    or a Jupyter notebook that can draw them (`in_jupyter`)."""
     if quiet or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
         return False
-    return sys.stderr.isatty()
+    return sys.stderr.isatty() or in_jupyter()
+
+
+def in_jupyter() -> bool:
+    """Return whether this process is a Jupyter kernel whose page rich can draw live bars in
+    (with ipywidgets: without it, rich warns and draws nothing)."""
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; nothing to import here
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False  # the terminal IPython has a terminal; no shell: a plain script
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 def enable(quiet: bool = False) -> bool:

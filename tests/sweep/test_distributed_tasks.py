@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from distributed import LocalCluster
 
-import tradeloom
+import tradeloom.version
 from tests.sweep import tasks_fixture as toy
 from tradeloom.errors import UserError
 from tradeloom.sweep.tasks import SchedulerUnavailable, Task, TaskFailed, WorkersDied, execute
@@ -114,7 +114,7 @@ def test_an_interrupt_cancels_the_outstanding_tasks(cluster: LocalCluster) -> No
 def test_workers_of_another_version_are_refused(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tradeloom, "__version__", "9.9.9")
+    monkeypatch.setattr(tradeloom.version, "__version__", "9.9.9")
     before = set(cluster.scheduler.clients)  # a previous test's may still be leaving
     message = (
         r"^the Dask worker tcp://127\.0\.0\.1:\d+ has tradeloom \S+ and this machine 9\.9\.9:"

@@ -21,13 +21,13 @@ from typing import Any
 import pandas as pd
 import structlog
 
-from tradeloom import __version__
 from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.plugins.manager import Plugins
 from tradeloom.stage_times import stage
+from tradeloom.version import __version__
 
 __all__ = ["JournaledRun", "journaled_run", "now_utc"]
 

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn
 
-from tradeloom import __version__
 from tradeloom.arguments import non_negative_int, positive_int
 from tradeloom.errors import ConfigError, UserError
+from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.engine.capabilities import Mode

@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from tradeloom import __version__
 from tradeloom.journal.chain import signed
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
@@ -62,6 +61,7 @@ from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
 from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.redaction import redact_text
+from tradeloom.version import __version__
 
 __all__ = [
     "NUL_STAND_IN",

@@ -54,7 +54,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom import __version__
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
 from tradeloom.journal.chain import chain_rows, pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
@@ -69,6 +68,7 @@ from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, check_tail, tail_of, write_tail
 from tradeloom.safe_files import UnreadableFile, read_head
+from tradeloom.version import __version__
 
 __all__ = [
     "INSERT_ROWS",

@@ -28,7 +28,6 @@ from typing import Protocol
 import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 
-from tradeloom import __version__
 from tradeloom.core import layout as L
 from tradeloom.domain import Fill, Halt, HealthChange, Order, Rejection, RunInfo
 from tradeloom.errors import UserError
@@ -53,6 +52,7 @@ from tradeloom.reporting.execution_quality import (
     terms_of,
 )
 from tradeloom.reporting.monitor_labels import monitor_label
+from tradeloom.version import __version__
 
 __all__ = ["METRICS", "STAGES", "LiveMetrics", "MeteredRun", "MetricSpec", "serve"]
 

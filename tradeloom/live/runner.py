@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from tradeloom import __version__
 from tradeloom.core import layout as L
 from tradeloom.domain import RunInfo, Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
@@ -100,6 +99,7 @@ from tradeloom.plugins.protocols import (
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
+from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState

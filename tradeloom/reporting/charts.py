@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-from tradeloom import __version__
 from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.version import __version__
 
 __all__ = [
     "CSS",

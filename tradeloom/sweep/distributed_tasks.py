@@ -148,9 +148,8 @@ async def _handshake(address: str, timeout: float) -> None:
 
 
 def _check_versions(client: Client, address: str) -> None:
-    import tradeloom
+    from tradeloom.version import __version__ as here
 
-    here = tradeloom.__version__
     # A worker that died since it registered answers with an OSError: skip it, the
     # scheduler will not give it a task.
     there = client.run(_tradeloom_version, on_error="return")
@@ -170,9 +169,9 @@ def _check_versions(client: Client, address: str) -> None:
 
 
 def _tradeloom_version() -> str:
-    import tradeloom
+    from tradeloom.version import __version__
 
-    return tradeloom.__version__
+    return __version__
 
 
 def _shared_arguments(client: Client, tasks: Sequence[Task], token: str) -> dict[int, Future[Any]]:

@@ -35,7 +35,7 @@ def versions() -> dict[str, str]:
     import pandas
     import sklearn
 
-    from tradeloom import __version__
+    from tradeloom.version import __version__
 
     return {
         "tradeloom": __version__,

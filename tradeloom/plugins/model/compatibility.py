@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tradeloom import __version__
 from tradeloom.plugins.model.metadata import FeatureSpec
+from tradeloom.version import __version__
 
 __all__ = ["feature_problem", "library_versions", "version_problem"]
 

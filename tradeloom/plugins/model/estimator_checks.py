@@ -29,7 +29,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from tradeloom import __version__
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.model.boosting_libraries import (
     install_hint,
@@ -38,6 +37,7 @@ from tradeloom.plugins.model.boosting_libraries import (
     work_aliases,
 )
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.version import __version__
 
 __all__ = [
     "WORK_CEILINGS",

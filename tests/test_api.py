@@ -1,0 +1,416 @@
+"""The Python API (`tradeloom.api`) over the CLI's engine, and the docs notebook that uses it.
+
+The notebook (docs/guides/python_notebook.py, a jupytext script) runs once per module,
+in a temporary folder, as a script: every cell in order, its names kept. The tests then
+check through the API what it computed against the run folders' own files and against
+the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import runpy
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import tradeloom
+from tradeloom.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "docs" / "guides" / "python_notebook.py"
+ON_THE_NOTEBOOKS_WORKER = pytest.mark.xdist_group("api_notebook")
+"""The tests that read the notebook's names run on one worker: it runs once (11 s of CPU)."""
+
+STRATEGY = """\
+name: api_errors
+data: {kind: synthetic, symbol: BTC/USDT, bars: 500}
+features: [{kind: log_return, period: 1}]
+model: {kind: precomputed, column: p_up}
+signal: {kind: threshold, threshold: 0.2}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 1.5}
+execution: {kind: simulated}
+"""
+
+
+def _leaves(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, item in value.items():
+        if isinstance(item, Mapping) and item:
+            yield from _leaves(item, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", item
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+# --- import and mistakes: no engine run ---------------------------------------------------
+
+
+def test_import_tradeloom_prints_nothing_and_loads_no_library() -> None:
+    probe = (
+        "import sys, tradeloom; "
+        "print(sorted(m for m in ('pandas', 'numba', 'sklearn', 'plotly') if m in sys.modules)); "
+        "print(callable(tradeloom.load), 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    # nothing on import, nor when the API module loads: the libraries come with the work
+    assert done.stdout.splitlines() == ["[]", "True False"]
+    assert done.stderr == ""
+
+
+def test_a_strategy_mistake_raises_the_lines_validate_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "strategy.yaml"
+    file.write_text(STRATEGY)
+    assert main(["validate", str(file)]) == 2
+    printed = capsys.readouterr().err.splitlines()
+
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        tradeloom.load(file)
+
+    assert raised.value.lines() == printed
+    assert printed == [f"{file}:7:44 risk.sizing.fraction: must be <= 1, was 1.5"]
+    # raised from the API's call, not from the validation's depths
+    frames = [Path(f.filename).name for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames == ["test_api.py", "api.py"]
+
+
+def test_overrides_are_validated_like_set(tmp_path: Path) -> None:
+    file = tmp_path / "strategy.yaml"
+    file.write_text(STRATEGY)
+
+    strategy = tradeloom.load(file, risk__sizing__fraction=0.25, **{"data.bars": 400})
+    assert strategy.document["risk"]["sizing"]["fraction"] == 0.25
+    assert strategy.document["data"]["bars"] == 400
+    with pytest.raises(tradeloom.ConfigError, match=r"^--set signal.threshold: .*was 'high'$"):
+        tradeloom.load(file, risk__sizing__fraction=0.25, signal__threshold="high")
+
+
+def test_a_mapping_is_validated_and_located_as_a_dict() -> None:
+    document = yaml.safe_load(STRATEGY)
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        tradeloom.load(document)
+    assert raised.value.lines() == ["<dict>:18:15 risk.sizing.fraction: must be <= 1, was 1.5"]
+
+
+def test_a_portfolio_file_is_refused_naming_the_command_that_runs_it() -> None:
+    file = ROOT / "examples" / "two_strategies.yaml"
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.load(file)
+    assert str(raised.value) == (
+        f"{file}: a portfolio file; the Python API loads a strategy file (backtest the "
+        f"portfolio with tradeloom run {file})"
+    )
+
+
+def test_numpy_numbers_are_numbers(tmp_path: Path) -> None:
+    document = yaml.safe_load(STRATEGY)
+    document["risk"]["sizing"]["fraction"] = np.float64(0.5)
+    document["data"]["bars"] = np.int64(300)
+
+    strategy = tradeloom.load(document, seed=np.int64(5), signal__threshold=np.float32(0.25))
+
+    assert (strategy.config.seed, strategy.document["data"]["bars"]) == (5, 300)
+    assert strategy.document["signal"]["threshold"] == 0.25
+    with pytest.raises(tradeloom.ConfigError, match=r"^--grid signal.threshold=0.2,3 "):
+        strategy.sweep({"signal.threshold": [np.float64(0.2), np.int64(3)]}, out=tmp_path / "s")
+
+
+def test_a_mapping_holds_plain_values() -> None:
+    document = {**yaml.safe_load(STRATEGY), "seed": Fraction(1, 2)}
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.load(document)
+    assert str(raised.value) == (
+        "<dict>: Fraction(1, 2) cannot be written as YAML; give plain numbers, strings, "
+        "booleans, lists and dicts"
+    )
+
+
+def test_bars_without_a_column_are_refused_naming_it() -> None:
+    document = yaml.safe_load(STRATEGY)
+    document["risk"]["sizing"]["fraction"] = 0.5
+    strategy = tradeloom.load(document)
+    times = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+    bars = pd.DataFrame({"Open": 1.0, "High": 1.0, "Close": 1.0}, index=times)
+
+    with pytest.raises(tradeloom.UserError) as raised:
+        strategy.with_data(bars)
+
+    assert str(raised.value) == (
+        "data: the bars have no low column; expected timestamp, open, high, low, close "
+        "(volume optional), was Open, High, Close"
+    )
+    with pytest.raises(tradeloom.UserError, match=r"^data: the bars have no timestamp column"):
+        strategy.with_data(bars.reset_index(drop=True))
+
+
+def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(tradeloom.UserError) as raised:
+        tradeloom.open_run(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path}: not a run directory (no metrics.json or equity.csv); give the folder "
+        "that tradeloom run wrote (runs/<name>-<time>)"
+    )
+    with pytest.raises(tradeloom.UserError, match=r"not a directory"):
+        tradeloom.open_run(tmp_path / "missing")
+
+
+# --- the notebook -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The docs notebook's names after every cell ran, in a folder of its own."""
+    folder = tmp_path_factory.mktemp("notebook")
+    with contextlib.chdir(folder):
+        return runpy.run_path(str(NOTEBOOK), run_name="__main__")
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) -> None:
+    run = notebook["run"]
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    leaves = dict(_leaves(metrics))
+
+    stats = run.stats
+    assert list(stats.index) == list(leaves)
+    assert all(_same(stats[key], value) for key, value in leaves.items())
+    assert stats["trades"] == metrics["trades"] > 0
+    nested = next(k for k in metrics["tearsheet"] if not isinstance(metrics["tearsheet"][k], dict))
+    assert _same(stats[f"tearsheet.{nested}"], metrics["tearsheet"][nested])
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> None:
+    run = notebook["run"]
+    for name, frame in (("trades", run.trades), ("fills", run.fills), ("orders", run.orders)):
+        written = pd.read_csv(run.run_dir / f"{name}.csv")
+        for column in ("timestamp", "entry_time", "exit_time"):
+            if column in written:
+                written[column] = pd.to_datetime(written[column], utc=True)
+        pd.testing.assert_frame_equal(frame, written)
+    assert len(run.journal("fill")) == len(run.fills) > 0
+    equity = run.equity
+    assert isinstance(equity.index, pd.DatetimeIndex)
+    assert len(equity) == run.stats["bars"] == len(notebook["bars"])
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -> None:
+    run, figures = notebook["run"], notebook["figures"]
+    page = run.report().read_text()
+
+    titles = re.findall(r"<div class='chart' id='chart-\d+' data-title='([^']*)'", page)
+    assert [f.layout.title.text for f in figures] == titles
+    assert len(figures) >= 5
+    assert "<table>" in run._repr_html_()
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, Any]) -> None:
+    results = notebook["results"]
+    assert sorted(results["param.signal.threshold"]) == [0.2, 0.3, 0.4]
+    assert results["dsr"].between(0, 1).all()
+    assert 0 <= results.attrs["pbo"] <= 1
+    assert list(results["rank"]) == [1, 2, 3]
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> None:
+    paper = notebook["paper"]
+    assert paper.mode == "paper"
+    assert len(paper.journal("live_bar")) == 5
+    assert len(paper.features) == 5  # each bar's probability, from the journal
+    assert paper.stats["mode"] == "paper"
+    # a paper run writes no orders.csv or fills.csv: its journal's events stand in
+    assert not (paper.run_dir / "fills.csv").exists()
+    pd.testing.assert_frame_equal(paper.fills, paper.journal("fill"))
+    pd.testing.assert_frame_equal(paper.orders, paper.journal("order"))
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
+    notebook: dict[str, Any], tmp_path: Path
+) -> None:
+    bars: pd.DataFrame = notebook["bars"]
+    csv = tmp_path / "bars.csv"
+    bars.to_csv(csv)  # as a user writes a frame: the index is the unnamed first column
+    document = {
+        **notebook["document"],
+        "data": {"kind": "csv", "path": str(csv), "symbol": "BTC/USDT"},
+    }
+    file = tmp_path / "strategy.yaml"
+    file.write_text(yaml.safe_dump(document))
+    assert main(["-q", "run", str(file), "--out", str(tmp_path / "cli")]) == 0
+    strategy = tradeloom.load(notebook["document"])
+    with pytest.raises(tradeloom.UserError, match=rf"^path: {re.escape(str(csv))} exists; give"):
+        strategy.with_data(bars, path=csv)  # the user's file is never written over
+    os.remove(csv)  # the API writes its own CSV there: the strategies are the same
+
+    run = strategy.with_data(bars, path=csv).backtest(quiet=True)
+
+    for name in ("fills.csv", "orders.csv", "trades.csv", "equity.csv"):
+        assert (run.run_dir / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    assert len(run.fills) > 0
+    np.testing.assert_array_equal(
+        run.fills["price"], pd.read_csv(tmp_path / "cli" / "fills.csv")["price"]
+    )
+
+
+# --- a precomputed model on a few hundred bars --------------------------------------------
+
+PRECOMPUTED = {
+    "name": "api_small",
+    "data": {"kind": "synthetic", "symbol": "BTC/USDT", "bars": 100},
+    "features": [{"kind": "log_return", "period": 1}, {"kind": "rsi", "window": 14}],
+    "model": {"kind": "precomputed", "column": "p_up"},
+    "signal": {"kind": "threshold", "threshold": 0.2},
+    "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
+    "execution": {"kind": "simulated"},
+}
+
+
+def _bars(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    return pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+         "volume": 1.0, "p_up": rng.uniform(0, 1, n)},
+        index=times,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_quiet_backtest_prints_nothing_and_its_folder_goes_with_the_run(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import structlog
+
+    before = structlog.get_config()
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars())
+    capfd.readouterr()
+
+    run = strategy.backtest(quiet=True)
+
+    assert capfd.readouterr() == ("", "")
+    assert structlog.get_config() == before  # the caller's logging is as it was
+    again = strategy.backtest()  # a strategy runs again from scratch: the same fills
+    assert (again.run_dir / "fills.csv").read_bytes() == (run.run_dir / "fills.csv").read_bytes()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert [json.loads(line)["event"] for line in err.splitlines()] == [
+        "run_started",
+        "run_finished",
+    ]  # as tradeloom run logs, on stderr
+    folder = run.run_dir
+    assert (folder / "fills.csv").is_file()
+    with pytest.raises(tradeloom.UserError, match=r"^no journal kind 'fills'; kinds: .*\bfill\b"):
+        run.journal("fills")
+    del run
+    assert not folder.exists()  # the temporary run folder lived as long as its Run
+
+
+@pytest.mark.slow
+def test_a_universe_frame_is_one_long_file_of_its_symbols() -> None:
+    bars = _bars()
+    universe = pd.concat([bars.assign(symbol="BTC/USDT"), bars.assign(symbol="ETH/USDT")])
+    strategy = tradeloom.load(PRECOMPUTED).with_data(universe.sort_index(kind="stable"))
+
+    data = strategy.document["data"]
+    assert (data["kind"], data["symbol_column"], data["symbols"]) == (
+        "csv", "symbol", ["BTC/USDT", "ETH/USDT"]
+    )  # fmt: skip
+    run = strategy.backtest(quiet=True)
+    assert run.stats["symbols"] == ["BTC/USDT", "ETH/USDT"]
+    assert set(run.fills["symbol"]) == {"BTC/USDT", "ETH/USDT"}
+
+
+@pytest.mark.slow
+def test_check_lookahead_reports_what_the_command_checks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars())
+
+    report = strategy.check_lookahead(points=1)
+
+    assert report.finding is None
+    assert report.summary == "no look-ahead found (1 cut point, 6 components)"
+    assert capsys.readouterr().out.splitlines() == list(report.lines)
+
+
+def test_a_sweeps_mistakes_are_one_line_each_before_anything_runs(tmp_path: Path) -> None:
+    strategy = tradeloom.load(PRECOMPUTED, data=_bars(50))
+    out = tmp_path / "sweep"
+
+    with pytest.raises(tradeloom.ConfigError) as raised:
+        strategy.sweep({"signal.threshold": [0.2, 3]}, out=out)
+    assert raised.value.lines() == [
+        "--grid signal.threshold=0.2,3 signal.threshold: must be <= 1, was 3"
+    ]
+    with pytest.raises(tradeloom.UserError, match=r"^sweep: argument --workers: must be >= 1"):
+        strategy.sweep({"signal.threshold": [0.2]}, workers=0, out=out)
+    with pytest.raises(tradeloom.UserError, match=r"^sweep: no option 'bogus' \(tradeloom"):
+        strategy.sweep({"signal.threshold": [0.2]}, bogus=1, out=out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("shell", "widgets", "quiet", "shown"),
+    [
+        ("ZMQInteractiveShell", True, False, True),  # a Jupyter kernel
+        ("ZMQInteractiveShell", True, True, False),
+        ("ZMQInteractiveShell", False, False, False),  # rich would warn and draw nothing
+        ("TerminalInteractiveShell", True, False, False),  # stderr is no terminal here
+    ],
+)
+def test_progress_bars_are_drawn_in_a_notebook_unless_quiet(
+    monkeypatch: pytest.MonkeyPatch, shell: str, widgets: bool, quiet: bool, shown: bool
+) -> None:
+    import importlib.util
+    import types
+
+    from tradeloom import progress
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = type(shell, (), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: (
+            (object() if widgets else None) if name == "ipywidgets" else find_spec(name, *rest)
+        ),
+    )
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+
+    assert progress.wanted(quiet) is shown
