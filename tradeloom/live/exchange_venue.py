@@ -364,15 +364,18 @@ class ExchangeVenue:
         cancellation not yet reported to the engine (as a backtest's order is
         pending until the bar that fills it).
         """
-        undelivered = {event.order_id for event in self._events} | self._held_for()
-        tracked: dict[str, Order] = {}
         # most of a long run's orders are finished: only the unfinished ones and those
         # an event is owed for are looked at (not a view of every order at each bar)
-        views = (
-            self.venue.views(self._client_ids(undelivered))
-            if undelivered
-            else self.venue.unfinished()
-        )
+        undelivered: set[str] = set()
+        if self._events or self.venue.holds:
+            undelivered = {event.order_id for event in self._events} | self._held_for()
+        if undelivered:
+            views = self.venue.views(self._client_ids(undelivered))
+        else:
+            views = self.venue.unfinished()
+            if not views:  # a quiet bar's answer
+                return list(self._awaiting)
+        tracked: dict[str, Order] = {}
         for view in views:
             engine_id = self._engine_id(view.client_id)
             if engine_id is None:

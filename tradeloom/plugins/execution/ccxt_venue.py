@@ -300,6 +300,8 @@ class CcxtVenue:
     def unfinished(self) -> list[OrderView]:
         """Return the orders that are not finished (working, or unknown), in submission
         order: `orders` without the terminal ones, at the cost of the open orders only."""
+        if not self._unsettled:
+            return []
         return [self.order(t.request.client_id) for t in self._open() if not t.life.terminal]
 
     @property
