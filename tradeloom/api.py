@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -68,7 +67,6 @@ _SHOWN = (
     "halt",
 )
 """The figures of a run's compact summary in a notebook (`Run._repr_html_`)."""
-_FIGURES = re.compile(r"const FIGURES = (\[.*?\]);\nconst LINKED = ", re.DOTALL)
 
 
 def _user_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -539,20 +537,16 @@ class Run:
 
     @_user_errors
     def plot(self) -> list[go.Figure]:
-        """Return the report's charts as plotly Figures, in the report's order."""
+        """Return the report's charts as plotly Figures, in the report's order (those it
+        draws: a chart with no data is a note on the page, not a Figure)."""
         import plotly.io as pio
 
-        from tradeloom.reporting.report import render_report
+        from tradeloom.reporting.charts import figure_json
+        from tradeloom.reporting.report import report_charts
         from tradeloom.reporting.run_data import load_run
 
-        # the page is rendered in memory and its figures read back: the report's own
-        # charts, whatever panels it draws, with nothing written to the folder
-        page = render_report(load_run(self.run_dir))
-        found = _FIGURES.search(page)
-        if found is None:
-            raise RuntimeError("the report page holds no FIGURES list: Run.plot must follow it")
-        text = found.group(1).replace("<\\/", "</")
-        return [pio.from_json(json.dumps(figure)) for figure in json.loads(text)]
+        charts = report_charts(load_run(self.run_dir))
+        return [pio.from_json(figure_json(chart)) for chart in charts if chart.data]
 
     @_user_errors
     def report(self) -> Path:

@@ -105,10 +105,11 @@ def _shared_plotly(run_dir: Path) -> str | None:
     return f"../{name}"
 
 
-def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
-    """Return the page of one run (``plotly_src``: see `tradeloom.reporting.charts.page`)."""
+def report_charts(run: RunData, idle: Idle | None = None) -> list[Chart]:
+    """Return the page's charts of one run, in order; one with no data has a note of why
+    (`Chart.note`) and is not drawn. ``idle``: `idle_of` the run, if known."""
     m = run.metrics
-    idle = idle_of(run)
+    idle = idle_of(run) if idle is None else idle
     made = (
         price_chart(run),
         _equity_chart(run),
@@ -129,6 +130,14 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     for chart in charts:  # a market's closures are cut out of every time axis
         if breaks and chart.link and chart.data:
             chart.layout["xaxis"] = {**chart.layout.get("xaxis", {}), "rangebreaks": breaks}
+    return charts
+
+
+def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
+    """Return the page of one run (``plotly_src``: see `tradeloom.reporting.charts.page`)."""
+    m = run.metrics
+    idle = idle_of(run)
+    charts = report_charts(run, idle)
     title = f"{run.name}: tradeloom report"
     mode = f"{run.mode} &middot; " if run.mode != "backtest" else ""
     header = (
