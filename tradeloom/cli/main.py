@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 
 from tradeloom import __version__
 from tradeloom.arguments import non_negative_int, positive_int
-from tradeloom.errors import ConfigError, UserError
+from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
 
 if TYPE_CHECKING:
     from tradeloom.engine.capabilities import Mode
@@ -107,6 +107,9 @@ def _command(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return 2
+    except ServiceUnreachable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -145,7 +145,7 @@ def test_offline_a_paper_run_fails_at_once_naming_the_host(
     captured = capsys.readouterr()
     # one line, no retry warnings before it, no traceback
     assert (code, captured.err, captured.out) == (
-        2,
+        1,  # an unreachable exchange is a run failure, not bad input
         "data: binance BTC/USDT 1h: cannot reach api.nonexistent.invalid: its name does not "
         "resolve (this machine is offline, or the exchange's URL is wrong); nothing was sent\n",
         "",

@@ -41,7 +41,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import OHLCV
-from tradeloom.errors import DataError
+from tradeloom.errors import DataError, ServiceUnreachable
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,
@@ -135,6 +135,7 @@ class BarFeed:
 
         Raises:
             DataError: The exchange has no such market or no such timeframe.
+            ServiceUnreachable: The exchange's host name does not resolve (offline).
             ExchangeUnavailable: The markets could not be loaded.
         """
         if self._ready:
@@ -207,7 +208,7 @@ class BarFeed:
             host = None if self._ready else unresolved_host(error)
             if host is None:
                 raise
-            raise DataError(
+            raise ServiceUnreachable(
                 f"data: {self.label}: cannot reach {host}: its name does not resolve "
                 "(this machine is offline, or the exchange's URL is wrong); nothing was sent"
             ) from None
