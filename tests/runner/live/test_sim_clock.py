@@ -57,6 +57,11 @@ risk:
 execution: {kind: simulated, initial_cash: 10000}
 """
 
+SHORT = STRATEGY.replace("bars: 400", "bars: 120").replace(
+    "train_window: 150, retrain_every: 100", "train_window: 50, retrain_every: 100"
+)
+"""A shorter market for tests of a restart's checks: 60 bars of history, then a few played."""
+
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -169,3 +174,30 @@ def test_a_symbol_the_emulator_cannot_serve_is_refused(
         "market such as BTC/USDT, was 'BTCUSDT'\n",
     )
     assert not (tmp_path / "run" / "journal.sqlite").exists()
+
+
+def test_a_restart_takes_a_new_metrics_port_and_locates_a_refused_set_at_the_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SHORT)
+    run = ["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max", "-q"]
+    journal = tmp_path / "runs" / "sim_demo-paper-simulated" / "journal.sqlite"
+    assert main([*run, "--max-bars", "1"]) == 0
+
+    # an observer's setting (the metrics endpoint) is safe to change at a restart
+    assert main([*run, "--max-bars", "1", "--set", "live.metrics.port=0"]) == 0
+    assert [r["changes"] for r in rows(journal, "config_reloaded")] == [
+        ["live.metrics.port: absent -> 0"]
+    ]
+    capsys.readouterr()
+
+    # the seed is not; the change came from --set, so the message points there
+    code = main([*run, "--set", "live.metrics.port=0", "--set", "seed=3"])
+
+    assert (code, capsys.readouterr().err) == (
+        2,
+        "--set seed=3: changed since the run last traded (1 -> 3): it seeds every random "
+        "source of the run; put it back, or start a new run (another --out)\n",
+    )
+    assert [r["bar"] for r in rows(journal, "live_bar")] == [60, 61]
