@@ -109,6 +109,8 @@ class BarFeed:
         draw: Uniform draws for the retry jitter (tests pass a constant).
         page_limit: Bars per request; None: the exchange's maximum from ccxt's
             ``features``, or the exchange's default when ccxt does not know it.
+        volume: False: the market has no volume (``--clock simulated`` serving a file
+            without one, as zeros): every bar's volume reads as NaN, as the file's does.
     """
 
     client: ccxt.Exchange
@@ -118,6 +120,7 @@ class BarFeed:
     sleep: Callable[[float], None] = time.sleep
     draw: Callable[[], float] = random.random
     page_limit: int | None = None
+    volume: bool = True
     requests: int = field(default=0, init=False)
     timeframe_ms: int = field(init=False)
     _ready: bool = field(default=False, init=False, repr=False)
@@ -181,7 +184,10 @@ class BarFeed:
             ),
             lambda: f"bars from {ms_stamp(since_ms)}",  # formatted only if it fails
         )
-        return check_page(rows, label=self.label, since_ms=since_ms)
+        page = check_page(rows, label=self.label, since_ms=since_ms)
+        if not self.volume:
+            page.values[:, 4] = math.nan
+        return page
 
     def _read(self, call: Callable[[], T], what: str | Callable[[], str]) -> T:
         def named() -> str:  # what is read, formatted only when a message needs it
