@@ -2,14 +2,15 @@
 
 A user's mistake (bad YAML, an unknown plugin kind, a bad parameter, bad data,
 a missing file) raises a `UserError`; the CLI prints its lines and exits 2.
-Anything else is a bug or a run failure and exits 1.
+Anything else is a bug or a run failure and exits 1; a `ServiceUnreachable` (the
+machine is offline) is such a failure told in one line, without a traceback.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "DataError", "Problem", "UserError"]
+__all__ = ["ConfigError", "DataError", "Problem", "ServiceUnreachable", "UserError"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,14 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """Market data (a file, a column, a row) that cannot be used as it is."""
+
+
+class ServiceUnreachable(Exception):
+    """A service the command needs (an exchange) cannot be reached: not bad input.
+
+    The CLI prints the message as one line and exits 1, as for any run failure; the
+    same command may succeed once the machine is back online.
+    """
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:

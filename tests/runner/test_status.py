@@ -148,3 +148,55 @@ def test_status_of_a_perpetual_counts_its_funding(
     assert metrics["funding"] != 0.0
     assert st["equity"] == pytest.approx(metrics["final_equity"], rel=1e-12)
     assert st["cash"] == pytest.approx(equity["cash"].iloc[-1], rel=1e-12)
+
+
+UNIVERSE_HEALTH = """\
+name: uni_health
+seed: 10
+data:
+  kind: synthetic
+  symbols: [AAPL, IBM, MSFT]
+  timeframe: 1h
+  bars: 400
+  start: "2024-01-01T00:00:00Z"
+features:
+  - {kind: log_return, period: 1}
+  - {kind: rsi, window: 14}
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  label: {horizon: 2}
+  walk_forward: {train_window: 150, retrain_every: 250}
+signal: {kind: threshold, threshold: 0.02}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.2}
+execution: {kind: simulated, initial_cash: 10000}
+monitoring:
+  - {kind: rolling_auc, window: 60, min_samples: 30, warning_below: 0.53, critical_below: 0.47}
+"""
+
+
+def test_status_of_a_universe_names_the_worst_health_and_its_symbol(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = tmp_path / "uni.yaml"
+    strategy.write_text(UNIVERSE_HEALTH)
+    run = tmp_path / "run"
+    assert main(["--quiet", "run", str(strategy), "--out", str(run)]) == 0
+    health = read_frames(run / "journal.sqlite", ["health"])["health"]
+    # the case this test is about: the worst symbol is not the one that changed last
+    last = health.groupby("symbol")["status"].last().to_dict()
+    assert last == {"AAPL": "CRITICAL", "IBM": "HEALTHY", "MSFT": "WARNING"}
+    assert health["status"].iloc[-1] == "WARNING"
+
+    code, out, err = cli(capsys, "status", run)
+
+    assert (code, err) == (0, "")
+    assert (
+        "health     CRITICAL at rolling_auc[AAPL] (rolling_auc[AAPL] CRITICAL, "
+        "rolling_auc[IBM] HEALTHY, rolling_auc[MSFT] WARNING)\n"
+    ) in out
+    code, out, _ = cli(capsys, "status", run, "--json")
+    shown = json.loads(out)
+    assert (shown["health"], shown["health_worst"]) == ("CRITICAL", ["rolling_auc[AAPL]"])
+    assert shown["monitors"] == {f"rolling_auc[{s}]": v for s, v in last.items()}

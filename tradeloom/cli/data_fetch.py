@@ -39,7 +39,7 @@ def add_fetch_parser(data: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="download an exchange's closed bars into the local Parquet cache",
         description="Download closed OHLCV bars through ccxt into the cache the ccxt data "
         "source reads; only the bars the cache lacks are requested. Exit codes: 0 done, "
-        "1 the exchange did not answer, 2 invalid input.",
+        "1 the exchange did not answer or cannot be reached (offline), 2 invalid input.",
     )
     fetch_parser.add_argument("--exchange", required=True, help="ccxt exchange id (binance)")
     fetch_parser.add_argument(
@@ -64,6 +64,7 @@ def fetch(args: argparse.Namespace) -> int:
 
     Raises:
         UserError: A bad argument, a bad cache file, no such market, a bad response.
+        ServiceUnreachable: The exchange's host name does not resolve (exit 1).
         ExchangeUnavailable: The exchange did not answer (exit 1).
     """
     symbols: list[str] = args.symbol

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn
 
 from tradeloom.arguments import non_negative_int, positive_int
-from tradeloom.errors import ConfigError, UserError
+from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
 from tradeloom.version import __version__
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ def _command(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return 2
+    except ServiceUnreachable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -244,7 +247,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate the file and build every component without loading data. "
         "With --mode paper or live, also check that each component can trade live (a "
         "live data feed, a model that predicts one bar, for live an exchange account "
-        "with keys). Exit 0 valid, 2 invalid.",
+        "with keys); with --mode paper --clock simulated, as run --clock simulated takes "
+        "it (its bars, from any source, served by the emulator). Exit 0 valid, 2 invalid.",
     )
     validate.add_argument("file", type=Path)
     validate.add_argument(
@@ -252,6 +256,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["backtest", "paper", "live"],
         default="backtest",
         help="what to check the file for (default backtest)",
+    )
+    validate.add_argument(
+        "--clock",
+        choices=["wall", "simulated"],
+        default="wall",
+        help="with --mode paper: check the file as run --clock simulated takes it (any "
+        "data source: the emulator serves its bars)",
     )
     _add_set(validate)
     validate.set_defaults(command=_validate)
@@ -439,17 +450,23 @@ def _speed(text: str) -> float:
     return value
 
 
-def _load(args: argparse.Namespace, mode: Mode = "backtest") -> tuple[Pipeline, Plugins]:
+def _load(
+    args: argparse.Namespace, mode: Mode = "backtest", *, served: bool = False
+) -> tuple[Pipeline, Plugins]:
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     config, plugins = load_strategy(args.file, args.overrides)
-    return build_pipeline(config, mode=mode), plugins
+    return build_pipeline(config, mode=mode, served=served), plugins
+
+
+def _check_clock(args: argparse.Namespace) -> None:
+    if args.clock == "simulated" and args.mode != "paper":
+        raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.clock == "simulated" and args.mode != "paper":
-        raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
+    _check_clock(args)
     if args.speed is not None and args.clock != "simulated":
         raise UserError("--speed applies to --clock simulated only")
     variant = None
@@ -513,7 +530,10 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
-    pipelines = tuple(build_pipeline(config) for config in portfolio.strategies)
+    pipelines = tuple(
+        build_pipeline(config, mode="paper", served=True) if simulated else build_pipeline(config)
+        for config in portfolio.strategies
+    )
     _refuse_funding(pipelines, args.mode)
     _refuse_pairs(pipelines, args.mode)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
@@ -541,7 +561,7 @@ def _run_live(args: argparse.Namespace) -> int:
 
     simulated = args.clock == "simulated"
     # simulated: the data source is swapped for the emulator's after it loaded the bars
-    pipeline, plugins = _load(args, "backtest" if simulated else args.mode)
+    pipeline, plugins = _load(args, args.mode, served=simulated)
     _refuse_pairs([pipeline], args.mode)
     _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
@@ -602,12 +622,16 @@ def _is_portfolio(path: Path) -> bool:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    _check_clock(args)
     if _is_portfolio(args.file):
         return _validate_portfolio(args)
-    pipeline, _ = _load(args, args.mode)
+    simulated = args.clock == "simulated"
+    pipeline, _ = _load(args, args.mode, served=simulated)
+    if simulated:
+        _refuse_pairs([pipeline], args.mode)  # as run does
     config = pipeline.config
     _print_notes([pipeline])
-    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
+    mode = _validated_for(args)
     print(
         f"{args.file}: valid strategy '{config.name}'{mode} (data {config.data.kind}, "
         f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
@@ -626,9 +650,10 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
 
     portfolio = load_portfolio(args.file, args.overrides)
     pipelines, problems = [], []
+    simulated = args.clock == "simulated"
     for config in portfolio.strategies:  # every strategy's problems, not the first's only
         try:
-            pipelines.append(build_pipeline(config, mode=args.mode))
+            pipelines.append(build_pipeline(config, mode=args.mode, served=simulated))
         except ConfigError as error:
             problems.extend(error.problems)
     if problems:
@@ -639,6 +664,9 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         problems += one_account_problems([(p.config, p.data) for p in pipelines], account)
     if problems:
         raise ConfigError(problems)
+    if simulated:  # as run does
+        _refuse_funding(pipelines, args.mode)
+        _refuse_pairs(pipelines, args.mode)
     _print_notes(pipelines)
     top = portfolio.file
     shares = ", ".join(
@@ -651,7 +679,7 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         if allocation.kind == "inverse_volatility"
         else "fixed"
     )
-    mode = "" if args.mode == "backtest" else f" for --mode {args.mode}"
+    mode = _validated_for(args)
     print(
         f"{args.file}: valid portfolio '{top.name}'{mode}: "
         f"{len(portfolio.strategies)} strateg{'y' if len(portfolio.strategies) == 1 else 'ies'}"
@@ -659,6 +687,13 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         f"{top.initial_cash:,.2f} ({how}: {shares})"
     )
     return 0
+
+
+def _validated_for(args: argparse.Namespace) -> str:
+    if args.mode == "backtest":
+        return ""
+    clock = " --clock simulated" if args.clock == "simulated" else ""
+    return f" for --mode {args.mode}{clock}"
 
 
 def _check_lookahead(args: argparse.Namespace) -> int:

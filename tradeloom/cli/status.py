@@ -25,6 +25,7 @@ import pandas as pd
 
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info, verify
+from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
@@ -71,6 +72,8 @@ _ERROR_KINDS = (
 )
 _TERMINAL_ORDER_STATES = frozenset({"filled", "cancelled", "rejected"})
 _HEALTH_RANKS = ("HEALTHY", "WARNING", "CRITICAL")
+_MONITORS_SHOWN = 6
+"""Above this many monitors (a universe's), the healthy ones are counted, not listed."""
 _EPS = 1e-9
 ERRORS_SHOWN = 5
 """How many of the last errors status shows."""
@@ -146,7 +149,10 @@ class RunStatus:
     positions: list[Position] = field(default_factory=list)
     open_orders: list[OpenOrder] = field(default_factory=list)
     health: str | None = None
+    health_worst: list[str] = field(default_factory=list)
+    """The monitors at ``health`` (``rolling_auc[IBM]`` over a universe)."""
     monitors: dict[str, str] = field(default_factory=dict)
+    """Each monitor's last status, by label (``rolling_auc``, ``rolling_auc[IBM]``)."""
     signals: int = 0
     orders: int = 0
     fills: int = 0
@@ -246,7 +252,7 @@ class _Status:
         now = self._run_now()
         age = None if close_time is None else (now - close_time).total_seconds()
         stale, staleness = self._staleness(process, age, close_time)
-        health, monitors = self._health()
+        health, worst, monitors = self._health()
         symbol = self._symbol(bars)
         return RunStatus(
             run_dir=str(self.run_dir),
@@ -279,6 +285,7 @@ class _Status:
             positions=self._positions(marks, symbol, last_close),
             open_orders=self._open_orders(),
             health=health,
+            health_worst=worst,
             monitors=monitors,
             signals=len(self.f["signal"]),
             orders=len(self.f["order"]),
@@ -533,15 +540,24 @@ class _Status:
         text = f"stale{clock}: {missed} bar{'s' if missed != 1 else ''} overdue"
         return True, text + (f"; the run's alarm: {alarm}" if alarm else "")
 
-    def _health(self) -> tuple[str | None, dict[str, str]]:
+    def _health(self) -> tuple[str | None, list[str], dict[str, str]]:
+        # Over a universe each symbol has its own monitors: the last status of each
+        # (monitor, symbol), not of the monitor's last row whatever its symbol.
         health = self.f["health"]
         if not len(health):
-            return None, {}
-        last = health.groupby("monitor")["status"].last()
+            return None, [], {}
+        symbols = health["symbol"] if "symbol" in health else pd.Series("", index=health.index)
+        labels = [
+            monitor_label(str(m), str(s))
+            for m, s in zip(health["monitor"], symbols.fillna(""), strict=True)
+        ]
+        last = health.assign(label=labels).groupby("label", sort=True)["status"].last()
         monitors = {str(k): str(v) for k, v in last.items()}
         known = [s for s in monitors.values() if s in _HEALTH_RANKS]
-        worst = max(known, key=_HEALTH_RANKS.index) if known else None
-        return worst, monitors
+        if not known:
+            return None, [], monitors
+        worst = max(known, key=_HEALTH_RANKS.index)
+        return worst, [k for k, v in monitors.items() if v == worst], monitors
 
     def _errors(self) -> list[dict[str, Any]]:
         rows: list[tuple[int, dict[str, Any]]] = []
@@ -611,8 +627,7 @@ def format_status(status: RunStatus) -> str:
     if s.health is None:
         lines.append("health     no health changes journaled")
     else:
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(s.monitors.items()))
-        lines.append(f"health     {s.health} ({parts})")
+        lines.append(f"health     {_health_line(s)}")
     lines.append(
         f"counts     {s.bars} bars, {s.signals} signals, {s.orders} orders, {s.fills} fills, "
         f"{s.rejections} rejections"
@@ -799,3 +814,16 @@ def _money(value: float | None) -> str:
 
 def _signed_money(value: float) -> str:
     return f"{value:+,.2f}"
+
+
+def _health_line(s: RunStatus) -> str:
+    # "CRITICAL at rolling_auc[IBM] (rolling_auc[AAPL] WARNING, rolling_auc[IBM] CRITICAL)"
+    items = sorted(s.monitors.items())
+    healthy = [k for k, v in items if v == "HEALTHY"]
+    if len(items) > _MONITORS_SHOWN and healthy:
+        shown = [f"{k} {v}" for k, v in items if v != "HEALTHY"]
+        shown.append(f"{len(healthy)} more HEALTHY")
+    else:
+        shown = [f"{k} {v}" for k, v in items]
+    where = f" at {', '.join(s.health_worst)}" if s.health_worst else ""
+    return f"{s.health}{where} ({', '.join(shown)})"

@@ -77,7 +77,13 @@ def live_account(
 
 
 def live_problems(
-    config: StrategyConfig, mode: Mode, *, data: object, model: object, venue: object
+    config: StrategyConfig,
+    mode: Mode,
+    *,
+    data: object,
+    model: object,
+    venue: object,
+    served: bool = False,
 ) -> list[Problem]:
     """Return a problem for each component that cannot run in ``mode`` (none: backtest).
 
@@ -89,11 +95,13 @@ def live_problems(
         data: The built data source.
         model: The built model.
         venue: The built execution component.
+        served: The bars are served by ``--clock simulated``'s emulator, which swaps the
+            data source for a live one: any source will do.
     """
     if mode == "backtest":
         return []
     problems: list[Problem] = []
-    if data is not None and not isinstance(data, LiveFeed):
+    if data is not None and not served and not isinstance(data, LiveFeed):
         problems.append(
             _lacks(
                 config,

@@ -62,13 +62,16 @@ class Pipeline:
     monitors: tuple[protocols.Monitor, ...]
 
 
-def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeline:
+def build_pipeline(
+    config: StrategyConfig, *, mode: Mode = "backtest", served: bool = False
+) -> Pipeline:
     """Build every component of ``config``, collecting every problem before raising.
 
     Args:
         config: The validated strategy.
         mode: What it is built for; ``paper`` and ``live`` also check that the
             components can trade live (`tradeloom.engine.capabilities`).
+        served: ``--clock simulated``: the emulator serves the bars (any data source).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
@@ -144,7 +147,7 @@ def build_pipeline(config: StrategyConfig, *, mode: Mode = "backtest") -> Pipeli
     monitors = [build(item, ctx) for item in config.monitoring]
     problems.extend(check_health_rules(config, monitors, model))
     data = build(config.data, ctx)
-    problems.extend(live_problems(config, mode, data=data, model=model, venue=venue))
+    problems.extend(live_problems(config, mode, data=data, model=model, venue=venue, served=served))
     problems.extend(pair_problems(config, mode, data))
     problems.extend(_data_problems(config, data, features, model))
     problems.extend(funding_problems(config, mode, data=data, venue=venue))

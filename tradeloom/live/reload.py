@@ -40,9 +40,10 @@ from tradeloom.redaction import REDACTED, redact, redact_text
 from tradeloom.schemas import StrategyConfig, load_strategy
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.secrets import secret_reference
-from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
+from tradeloom.schemas.yaml_loader import OVERRIDE_LOCATION, SourceMap, YamlDocument
 
 __all__ = [
+    "OBSERVERS",
     "PIPELINE_FIELDS",
     "RESTART_REASONS",
     "SWAPPABLE",
@@ -71,6 +72,16 @@ SWAPPABLE: frozenset[str] = frozenset(
 A changed key path is swappable when it or one of its ancestors is listed; any other
 change (an unknown top-level section, another key of ``live:``) refuses the reload.
 """
+
+OBSERVERS: frozenset[str] = frozenset(
+    {
+        "live.metrics",  # the Prometheus endpoint: its port and host
+        "live.alerts",  # the webhooks told about the run
+    }
+)
+"""Key paths of observers only (they never change a decision), set up when the run
+starts: a restart takes any change below them; a hot reload still refuses one, since
+the running endpoint or webhooks would not move until the restart."""
 
 RESTART_REASONS: Mapping[str, str] = {
     "name": "it names the run directory and the client order ids",
@@ -329,17 +340,21 @@ def _swappable(path: str) -> bool:
     return any(prefix in SWAPPABLE for prefix in _ancestors(path))
 
 
-def changes_while_down(previous: Mapping[str, Any], config: StrategyConfig) -> list[Problem]:
+def changes_while_down(
+    previous: Mapping[str, Any], config: StrategyConfig, overrides: Sequence[str] = ()
+) -> list[Problem]:
     """Return a problem per change since ``previous`` a running strategy cannot take.
 
     A restart checks the file against the document the run last traded under (its
     first start's, or its last hot reload's): a change of what cannot be swapped while
     running (the data, the features, the model...) would have the replay and the model
-    disagree with the journal, so the restart is refused instead.
+    disagree with the journal, so the restart is refused instead. The observers'
+    settings (`OBSERVERS`) change freely. A change that came from ``overrides`` (the
+    ``--set`` values of this start) is located at the override, ``--set KEY=VALUE``.
     """
     problems = []
     for path, old, new in _diff(previous, config.document, ""):
-        if _swappable(path):
+        if _swappable(path) or _observed(path):
             continue
         reasons = (RESTART_REASONS[p] for p in _ancestors(path) if p in RESTART_REASONS)
         reason = next(reasons, _UNKNOWN_REASON)
@@ -347,8 +362,28 @@ def changes_while_down(previous: Mapping[str, Any], config: StrategyConfig) -> l
             f"changed since the run last traded ({old} -> {new}): {reason}; put it back, "
             "or start a new run (another --out)"
         )
-        problems.append(Problem(config.locate(path), path, redact_text(message)))
+        location, named = config.locate(path), path
+        given = _override_of(path, overrides) if location == OVERRIDE_LOCATION else None
+        if given is not None:
+            key, _, raw = given.partition("=")
+            leaf = key.strip().rpartition(".")[2]
+            if redact({leaf: raw})[leaf] == REDACTED:  # a credential-named key's value
+                raw = REDACTED
+            location = redact_text(f"{OVERRIDE_LOCATION} {key.strip()}={raw}")
+            named = "" if key.strip() == path else path
+        problems.append(Problem(location, named, redact_text(message)))
     return problems
+
+
+def _override_of(path: str, overrides: Sequence[str]) -> str | None:
+    # the last --set whose key is the path or one of its ancestors (the one that won)
+    ancestors = set(_ancestors(path))
+    found = [text for text in overrides if text.partition("=")[0].strip() in ancestors]
+    return found[-1] if found else None
+
+
+def _observed(path: str) -> bool:
+    return any(prefix in OBSERVERS for prefix in _ancestors(path))
 
 
 def _restart_problem(config: StrategyConfig, path: str, old: str, new: str) -> str:
@@ -361,15 +396,22 @@ def _restart_problem(config: StrategyConfig, path: str, old: str, new: str) -> s
     return str(Problem(config.locate(path), path, message))
 
 
-def reload_to(current: StrategyConfig, config: StrategyConfig) -> Reload | ReloadRefused | None:
-    """Return the `Reload` from ``current`` to ``config`` (None: the same document)."""
+def reload_to(
+    current: StrategyConfig, config: StrategyConfig, *, restart: bool = False
+) -> Reload | ReloadRefused | None:
+    """Return the `Reload` from ``current`` to ``config`` (None: the same document).
+
+    ``restart``: the swap is a restart's (replaying the journal's documents, then taking
+    the file as it is now), which sets the observers (`OBSERVERS`) up afterwards from
+    the file now: a change of theirs is taken too.
+    """
     changes = list(_diff(current.document, config.document, ""))
     if not changes:
         return None
     refusals = [
         _restart_problem(config, path, old, new)
         for path, old, new in changes
-        if not _swappable(path)
+        if not _swappable(path) and not (restart and _observed(path))
     ]
     if refusals:
         return _refused(refusals)
@@ -400,7 +442,7 @@ def journaled_reload(
     """
     loaded = YamlDocument(dict(document), SourceMap(f"{current.source} (journaled)", {}))
     config, _ = load_strategy(current.source, load_plugins=lambda modules: plugins, document=loaded)
-    outcome = reload_to(current, config)
+    outcome = reload_to(current, config, restart=True)
     if isinstance(outcome, ReloadRefused):
         raise UserError(f"the journal's strategy document cannot be replayed: {outcome.errors[0]}")
     return outcome

@@ -145,7 +145,7 @@ def edited_while_down(
     """
     from tradeloom.live.reload import ReloadRefused
 
-    reload = reload_to(runner.config, current)
+    reload = reload_to(runner.config, current, restart=True)
     if reload is None:
         return
     if isinstance(reload, ReloadRefused):  # changes_while_down refused these already

@@ -502,7 +502,7 @@ class LiveRunner:
 
         if document is None or self.portfolio is not None:
             return
-        problems = changes_while_down(document, self.config)
+        problems = changes_while_down(document, self.config, self.overrides)
         if problems:
             raise ConfigError(problems)
 

@@ -21,6 +21,7 @@ book is read from the emulator's order-book endpoint.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import threading
 import time
@@ -52,14 +53,19 @@ _log = structlog.get_logger("tradeloom.live")
 _EXCHANGE = "binance"
 """The exchange the emulator speaks (its klines, markets and errors)."""
 
+_BINANCE_SYMBOL = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)(?::\2)?$")
+"""A market the emulator serves as it is (`tradeloom.testing.ExchangeEmulator`'s rule)."""
+
+_PLAIN_QUOTE = "USD"
+"""The quote a plain symbol is served in (``IBM`` as ``IBM/USD``)."""
+
 
 def _markets(pipelines: Sequence[Pipeline], universes: Sequence[Universe]) -> dict[str, Bars]:
     """Return every market the strategies trade, by symbol, each on the common clock.
 
     Raises:
-        UserError: A symbol is not ``BASE/QUOTE``, a market misses bars of the clock
-            (the emulator has one clock), or two strategies read different bars of
-            one market.
+        UserError: A market misses bars of the clock (the emulator has one clock), or
+            two strategies read different bars of one market.
     """
     markets: dict[str, Bars] = {}
     index = universes[0].index
@@ -68,11 +74,6 @@ def _markets(pipelines: Sequence[Pipeline], universes: Sequence[Universe]) -> di
         key = "data.symbols" if len(universe.symbols) > 1 else "data.symbol"
         for bars in universe.bars:
             symbol = bars.symbol
-            if symbol.count("/") != 1 or not all(symbol.split("/")):
-                raise UserError(
-                    f"{config.locate(key)} {key}: --clock simulated serves the bars as a "
-                    f"BASE/QUOTE market such as BTC/USDT, was '{symbol}'"
-                )
             if not bars.frame.index.equals(index):
                 raise UserError(
                     f"{config.locate(key)} {key}: --clock simulated serves every market on "
@@ -86,6 +87,30 @@ def _markets(pipelines: Sequence[Pipeline], universes: Sequence[Universe]) -> di
                     "earlier strategy of the portfolio; the emulator serves one market once"
                 )
     return markets
+
+
+def _served_names(symbols: Sequence[str]) -> dict[str, str]:
+    """Return the emulator's market for each symbol that is not one as it is.
+
+    The emulator speaks Binance, whose markets are ``BASE/QUOTE`` in capitals: a plain
+    symbol (``IBM``, ``brk.b``, ``EURUSD``) is served as ``IBM/USD`` (its letters and
+    digits, in capitals, quoted in USD); the run's bars and journal keep its own name.
+    Binance's market id is ``BASEQUOTE``, so two names that would share one get a
+    number.
+    """
+    served: dict[str, str] = {}
+    ids = {s.replace("/", "") for s in symbols if _BINANCE_SYMBOL.match(s)}
+    for symbol in symbols:
+        if _BINANCE_SYMBOL.match(symbol):
+            continue
+        base = re.sub(r"[^A-Z0-9]", "", symbol.upper()) or "MARKET"
+        name, n = f"{base}/{_PLAIN_QUOTE}", 1
+        while name.replace("/", "") in ids:
+            n += 1
+            name = f"{base}{n}/{_PLAIN_QUOTE}"
+        ids.add(name.replace("/", ""))
+        served[symbol] = name
+    return served
 
 
 def simulated_run_dir(name: str) -> Path:
@@ -108,7 +133,8 @@ class SimulatedMarket:
             emulator serves each market any of them trades, once.
 
     Raises:
-        UserError: A market cannot be served (`_markets`), or there are fewer than 2 bars.
+        UserError: A market is not on the common clock (`_markets`), or there are fewer
+            than 2 bars.
     """
 
     def __init__(
@@ -121,6 +147,12 @@ class SimulatedMarket:
         universes = [load_universe(p) for p in self.pipelines]
         self.symbols = {id(p): u.symbols for p, u in zip(self.pipelines, universes, strict=True)}
         self.markets = _markets(self.pipelines, universes)
+        self.volumeless = frozenset(
+            symbol for symbol, bars in self.markets.items() if bars.frame["volume"].isna().all()
+        )
+        """Markets whose file has no volume."""
+        self.served = _served_names(list(self.markets))
+        """The emulator's name of each market not served under its own."""
         self.bars = next(iter(self.markets.values()))
         if len(self.bars) < 2:
             raise UserError(f"data: --clock simulated needs at least 2 bars, has {len(self.bars)}")
@@ -156,8 +188,14 @@ class SimulatedMarket:
         from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
         from tradeloom.testing import ExchangeEmulator
 
-        frames = {symbol: bars.frame[list(OHLCV)] for symbol, bars in self.markets.items()}
-        quote = self.bars.symbol.split("/")[1].split(":")[0]  # a swap's settle is its quote
+        # a market without volume (a file with no volume column: NaN on every row) is
+        # served with zeros, as an exchange would; its live source reads NaN back
+        frames = {
+            self.served.get(symbol, symbol): bars.frame[list(OHLCV)].fillna({"volume": 0.0})
+            for symbol, bars in self.markets.items()
+        }
+        first = self.served.get(self.bars.symbol, self.bars.symbol)
+        quote = first.split("/")[1].split(":")[0]  # a swap's settle is its quote
         cash = self.pipeline.venue.initial_cash
         stack = self._stack
         emulator = stack.enter_context(
@@ -202,9 +240,10 @@ class SimulatedMarket:
                 continue
             for item in data.auxiliary_series():
                 for symbol in self.symbols[id(pipeline)]:
-                    if item.name == name and item.applies_to(symbol) and symbol not in out:
+                    served = self.served.get(symbol, symbol)
+                    if item.name == name and item.applies_to(symbol) and served not in out:
                         times = pd.DatetimeIndex(pd.to_datetime(item.times, utc=True))
-                        out[symbol] = pd.Series(item.values, index=times, dtype=float)
+                        out[served] = pd.Series(item.values, index=times, dtype=float)
         return out
 
     def __exit__(self, *exc: object) -> None:
@@ -237,9 +276,14 @@ class SimulatedMarket:
         context = BuildContext(
             strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
         )
-        source = build_ccxt(params, context)
-        # the file's calendar: its closures (a forex weekend) are no gaps, as in the backtest
-        source.calendar = self.markets[symbols[0]].calendar
+        source = replace(
+            build_ccxt(params, context),
+            # the file's calendar: its closures (a forex weekend) are no gaps, as in the
+            # backtest; its markets without volume have none here either
+            calendar=self.markets[symbols[0]].calendar,
+            without_volume=frozenset(s for s in symbols if s in self.volumeless),
+            served_as={s: self.served[s] for s in symbols if s in self.served},
+        )
         assert isinstance(source, LiveFeed)
         return replace(pipeline, data=source)
 

@@ -304,3 +304,35 @@ def test_fetch_refuses_a_symbol_given_twice_before_any_request(tmp_path: Path) -
         "",
         "--symbol: BTC/USDT given more than once; give each once\n",
     )
+
+
+def test_fetch_offline_exits_1_as_its_help_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unreachable exchange is not bad input (exit 2): the help's "1 the exchange did
+    # not answer or cannot be reached" holds for a host name that does not resolve.
+    import ccxt
+
+    from tradeloom.plugins.data.ccxt_client import use_client_factory
+
+    def unresolvable(settings: dict[str, object]) -> ccxt.Exchange:
+        urls = {"api": {"public": "https://api.nonexistent.invalid/api/v3"}}
+        return ccxt.binance({**settings, "urls": urls})
+
+    with use_client_factory("binance", unresolvable):
+        code = main([*FETCH, "--start", "2024-01-01", "--cache-dir", str(tmp_path)])
+
+    captured = capsys.readouterr()
+    assert (code, captured.out, captured.err) == (
+        1,
+        "",
+        "data: binance BTC/USDT 1h: cannot reach api.nonexistent.invalid: its name does not "
+        "resolve (this machine is offline, or the exchange's URL is wrong); nothing was sent\n",
+    )
+    help_text = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli.main", *FETCH[:2], "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "1 the exchange did not answer or cannot be reached" in " ".join(help_text.split())

@@ -13,6 +13,7 @@ import pytest
 from live_emulated import rows
 
 from tradeloom.cli.main import main
+from tradeloom.journal import read_frame
 
 STRATEGY = """\
 name: sim_demo
@@ -56,6 +57,11 @@ risk:
   sizing: {kind: fixed_fraction, fraction: 0.5}
 execution: {kind: simulated, initial_cash: 10000}
 """
+
+SHORT = STRATEGY.replace("bars: 400", "bars: 120").replace(
+    "train_window: 150, retrain_every: 100", "train_window: 50, retrain_every: 100"
+)
+"""A shorter market for tests of a restart's checks: 60 bars of history, then a few played."""
 
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -145,7 +151,7 @@ def test_offline_a_paper_run_fails_at_once_naming_the_host(
     captured = capsys.readouterr()
     # one line, no retry warnings before it, no traceback
     assert (code, captured.err, captured.out) == (
-        2,
+        1,  # an unreachable exchange is a run failure, not bad input
         "data: binance BTC/USDT 1h: cannot reach api.nonexistent.invalid: its name does not "
         "resolve (this machine is offline, or the exchange's URL is wrong); nothing was sent\n",
         "",
@@ -153,19 +159,97 @@ def test_offline_a_paper_run_fails_at_once_naming_the_host(
     assert rows(tmp_path / "run" / "journal.sqlite", "live_bar") == []
 
 
-def test_a_symbol_the_emulator_cannot_serve_is_refused(
+CSV_STRATEGY = """\
+name: csv_sim
+seed: 1
+data: {kind: csv, path: ibm.csv, symbol: IBM, timeframe: 1h}
+features:
+  - {kind: log_return, period: 1}
+  - {kind: rsi, window: 14}
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  label: {horizon: 2}
+  walk_forward: {train_window: 60, retrain_every: 100}
+signal: {kind: threshold, threshold: 0.02, min_interval: 1}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.5}
+execution: {kind: simulated, fee_bps: 10, initial_cash: 10000}
+"""
+
+
+def test_a_file_without_volume_and_a_plain_symbol_play_on_the_simulated_clock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    open_ = np.r_[close[0], close[:-1]]
+    pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=200, freq="h").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.002,
+            "low": np.minimum(open_, close) * 0.998,
+            "close": close,
+        }
+    ).to_csv("ibm.csv", index=False)  # no volume column, a symbol that is no BASE/QUOTE
+    (tmp_path / "s.yaml").write_text(CSV_STRATEGY)
+
+    # validate agrees with run: a CSV is no live feed, but the simulated clock serves it
+    assert main(["validate", "s.yaml", "--mode", "paper", "--clock", "simulated"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "s.yaml: valid strategy 'csv_sim' for --mode paper --clock simulated (data csv, "
+    )
+    assert main(["validate", "s.yaml", "--mode", "paper"]) == 2
+    assert main(["validate", "s.yaml", "--clock", "simulated"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "--clock simulated runs --mode paper only, not --mode backtest"
+    )
+
+    run = ["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max"]
+    code = main([*run, "-q", "--max-bars", "40"])
+
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, ""), err
+    assert out.startswith("paper run ") and "processed 40 bars" in out
+    journal = tmp_path / "runs" / "csv_sim-paper-simulated" / "journal.sqlite"
+    bars = read_frame(journal, "live_bar")
+    assert bars["bar"].tolist() == list(range(100, 140))
+    assert set(bars["symbol"]) == {"IBM"}  # the run's own name, not the emulator's
+    assert bars["volume"].isna().all()  # as in the file, as a backtest of it sees it
+    assert bars["close"].tolist() == pytest.approx(close[100:140].tolist(), rel=1e-12)
+    fills = read_frame(journal, "fill")
+    assert len(fills) > 0 and set(fills["symbol"]) == {"IBM"}
+
+
+def test_a_restart_takes_a_new_metrics_port_and_locates_a_refused_set_at_the_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "s.yaml"
-    path.write_text(STRATEGY.replace("symbol: BTC/USDT", "symbol: BTCUSDT"))
+    (tmp_path / "s.yaml").write_text(SHORT)
+    run = ["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max", "-q"]
+    journal = tmp_path / "runs" / "sim_demo-paper-simulated" / "journal.sqlite"
+    assert main([*run, "--max-bars", "1"]) == 0
 
-    code = main(["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--out", "run"])
+    # an observer's setting (the metrics endpoint) is safe to change at a restart
+    assert main([*run, "--max-bars", "1", "--set", "live.metrics.port=0"]) == 0
+    assert [r["changes"] for r in rows(journal, "config_reloaded")] == [
+        ["live.metrics.port: absent -> 0"]
+    ]
+    capsys.readouterr()
 
-    column = STRATEGY.splitlines()[2].index("BTC/USDT") + 1
+    # the seed is not; the change came from --set, so the message points there
+    code = main([*run, "--set", "live.metrics.port=0", "--set", "seed=3"])
+
     assert (code, capsys.readouterr().err) == (
         2,
-        f"s.yaml:3:{column} data.symbol: --clock simulated serves the bars as a BASE/QUOTE "
-        "market such as BTC/USDT, was 'BTCUSDT'\n",
+        "--set seed=3: changed since the run last traded (1 -> 3): it seeds every random "
+        "source of the run; put it back, or start a new run (another --out)\n",
     )
-    assert not (tmp_path / "run" / "journal.sqlite").exists()
+    assert [r["bar"] for r in rows(journal, "live_bar")] == [60, 61]

@@ -41,7 +41,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.domain import OHLCV
-from tradeloom.errors import DataError
+from tradeloom.errors import DataError, ServiceUnreachable
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,
@@ -109,6 +109,8 @@ class BarFeed:
         draw: Uniform draws for the retry jitter (tests pass a constant).
         page_limit: Bars per request; None: the exchange's maximum from ccxt's
             ``features``, or the exchange's default when ccxt does not know it.
+        volume: False: the market has no volume (``--clock simulated`` serving a file
+            without one, as zeros): every bar's volume reads as NaN, as the file's does.
     """
 
     client: ccxt.Exchange
@@ -118,6 +120,7 @@ class BarFeed:
     sleep: Callable[[float], None] = time.sleep
     draw: Callable[[], float] = random.random
     page_limit: int | None = None
+    volume: bool = True
     requests: int = field(default=0, init=False)
     timeframe_ms: int = field(init=False)
     _ready: bool = field(default=False, init=False, repr=False)
@@ -135,6 +138,7 @@ class BarFeed:
 
         Raises:
             DataError: The exchange has no such market or no such timeframe.
+            ServiceUnreachable: The exchange's host name does not resolve (offline).
             ExchangeUnavailable: The markets could not be loaded.
         """
         if self._ready:
@@ -180,7 +184,10 @@ class BarFeed:
             ),
             lambda: f"bars from {ms_stamp(since_ms)}",  # formatted only if it fails
         )
-        return check_page(rows, label=self.label, since_ms=since_ms)
+        page = check_page(rows, label=self.label, since_ms=since_ms)
+        if not self.volume:
+            page.values[:, 4] = math.nan
+        return page
 
     def _read(self, call: Callable[[], T], what: str | Callable[[], str]) -> T:
         def named() -> str:  # what is read, formatted only when a message needs it
@@ -207,7 +214,7 @@ class BarFeed:
             host = None if self._ready else unresolved_host(error)
             if host is None:
                 raise
-            raise DataError(
+            raise ServiceUnreachable(
                 f"data: {self.label}: cannot reach {host}: its name does not resolve "
                 "(this machine is offline, or the exchange's URL is wrong); nothing was sent"
             ) from None

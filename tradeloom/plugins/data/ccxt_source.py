@@ -20,7 +20,7 @@ bars; when an exchange wants them, they come only from ``${ENV}`` references
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,6 +153,11 @@ class CcxtSource:
         now_ms: The time that decides which bars are closed; None: the exchange's.
         calendar: When the market trades: its closures are not gaps (crypto: always;
             ``--clock simulated`` serving a file's bars gives the file's calendar).
+        without_volume: Markets whose volumes read as NaN (``--clock simulated``
+            serving a file that has no volume, as zeros).
+        served_as: The exchange's symbol of a market named otherwise in the run
+            (``--clock simulated`` serves a file's plain ``IBM`` as ``IBM/USD``): its
+            requests ask for that one, its bars keep the run's name.
 
     Attributes:
         feed: How bars are read; its ``sleep`` and ``draw`` may be replaced in tests.
@@ -164,6 +169,8 @@ class CcxtSource:
     now_ms: int | None = None
     auxiliary: Auxiliary = field(default_factory=Auxiliary)
     calendar: TradingCalendar = CRYPTO
+    without_volume: frozenset[str] = frozenset()
+    served_as: Mapping[str, str] = field(default_factory=dict)
     feed: BarFeed = field(init=False)
     _feeds: dict[str, CcxtSource] = field(init=False, default_factory=dict)
 
@@ -172,11 +179,16 @@ class CcxtSource:
 
         self.feed = BarFeed(
             self.client,
-            self.params.market,
+            self._exchange_symbol,
             self.params.timeframe,
             retry=self.params.retry.policy(),
             page_limit=self.params.page_limit,
+            volume=self.params.market not in self.without_volume,
         )
+
+    @property
+    def _exchange_symbol(self) -> str:
+        return self.served_as.get(self.params.market, self.params.market)
 
     @property
     def exchange(self) -> str:
@@ -290,7 +302,7 @@ class CcxtSource:
 
         return fetch_book(
             self.client,
-            self.params.market,
+            self._exchange_symbol,
             depth,
             policy=self.params.retry.policy(),
             sleep=self.feed.sleep,
@@ -311,7 +323,7 @@ class CcxtSource:
             return None
         return BookStream(
             factory,
-            self.params.market,
+            self._exchange_symbol,
             depth,
             stale_after=stale_after,
             policy=self.params.retry.policy(),
@@ -414,7 +426,15 @@ class CcxtSource:
 
     def _for(self, symbol: str) -> CcxtSource:
         params = self.params.model_copy(update={"symbol": symbol, "symbols": None})
-        return CcxtSource(params, self.cache, self.client, self.now_ms, calendar=self.calendar)
+        return CcxtSource(
+            params,
+            self.cache,
+            self.client,
+            self.now_ms,
+            calendar=self.calendar,
+            without_volume=self.without_volume,
+            served_as=self.served_as,
+        )
 
     def _bars(self) -> Bars:
         from tradeloom.plugins.data.ccxt_download import download
