@@ -19,7 +19,7 @@ import tradeloom.plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "tradeloom-example-plugin"
-PUBLIC = {"tradeloom.plugin", "tradeloom.testing"}
+PUBLIC = {"tradeloom", "tradeloom.plugin", "tradeloom.testing"}  # tradeloom: the Python API
 
 
 def tradeloom_imports(source: str) -> list[str]:

@@ -165,6 +165,21 @@ def test_plotly_is_shared_by_the_folder_of_runs(fx_run: Path) -> None:
     assert _text(fx_run) == text
 
 
+def test_a_run_made_in_the_current_folder_leaves_no_plotly_file_there(
+    fx_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(fx_run, tmp_path / "myrun")
+    assert main(["report", "myrun"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myrun"]
+    assert "<script src=" not in _text(tmp_path / "myrun")  # plotly.js inside the page
+    (tmp_path / plotly_file()).write_bytes((fx_run.parent / plotly_file()).read_bytes())
+    assert main(["report", "myrun"]) == 0  # a folder that holds it already shares it
+    assert f"<script src='../{plotly_file()}'></script>" in _text(tmp_path / "myrun")
+
+
 @pytest.mark.slow
 def test_a_halted_volumeless_report_in_a_real_browser(fx_run: Path) -> None:
     """Its banner, no volume panel, the rolling chart's note; plotly.js loaded from the

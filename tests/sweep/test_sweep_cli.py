@@ -41,7 +41,8 @@ def test_a_random_sweep_prints_the_leaderboard_and_the_statistics(
     )
     assert "deflated Sharpe ratio of row " in stdout
     assert "probability of backtest overfitting: " in stdout
-    assert len(list((out / "runs").iterdir())) == 2
+    # the two kept runs, beside the plotly.js their reports share
+    assert len([p for p in (out / "runs").iterdir() if p.is_dir()]) == 2
     results = pd.read_parquet(out / "results.parquet")
     assert len(results) == 6
     best = results.sort_values("rank").iloc[0]

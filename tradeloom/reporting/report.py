@@ -75,7 +75,8 @@ def write_report(run_dir: Path, *, single_file: bool = False) -> Path:
         single_file: Embed plotly.js in the page (about 4.7 MB more) rather than load it
             from ``plotly-<version>.min.js`` in the run directory's folder, written there
             when missing. A folder where that file cannot be written (read-only, a file
-            of that name not written by tradeloom) gets a page with plotly.js embedded.
+            of that name not written by tradeloom), or the current folder that does not
+            hold it yet (``--out myrun``), gets a page with plotly.js embedded.
 
     Raises:
         UserError: Not a run directory, or a run that failed (see `load_run`).
@@ -93,8 +94,10 @@ def _shared_plotly(run_dir: Path) -> str | None:
     the report (None: it could not be written, so the page embeds it)."""
     name = plotly_file()
     folder = run_dir.absolute().parent  # as the page's URL goes up: a link is not followed
-    script = plotly_js()
     path = folder / name
+    if folder == Path.cwd().absolute() and not path.is_file():
+        return None  # `--out myrun`: the user's own folder gets no file it did not ask for
+    script = plotly_js()
     try:
         if not (
             path.is_file() and path.stat().st_size == len(script) and path.read_bytes() == script

@@ -355,10 +355,13 @@ def test_a_paper_run_on_the_simulated_clock_refuses_a_pair_before_it_starts(
     out = tmp_path / "run"
     args = ["run", str(path), "--mode", "paper", "--clock", "simulated", "--out", str(out)]
     assert main(args) == 2
-    assert capsys.readouterr().err.splitlines() == [
+    lines = capsys.readouterr().err.splitlines()
+    assert (
         f"{path}:12:11 features.1.symbol: --mode paper: paper and live runs do not fetch an "
         "informative pair's bars yet; remove symbol: or run a backtest"
-    ]
+    ) in lines
+    # the file's precomputed model is refused too, at its own line: every problem at once
+    assert [line.split(" ", 2)[1] for line in lines] == ["features.1.symbol:", "model.kind:"]
     assert not out.exists()
 
 
