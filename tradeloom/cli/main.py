@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.capabilities import Mode
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas.yaml_loader import YamlDocument
 
 __all__ = ["console", "main"]
 
@@ -456,8 +457,19 @@ def _load(
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
-    config, plugins = load_strategy(args.file, args.overrides)
+    config, plugins = load_strategy(args.file, args.overrides, document=_document(args))
     return build_pipeline(config, mode=mode, served=served), plugins
+
+
+def _document(args: argparse.Namespace) -> YamlDocument:
+    """Return the command's file as loaded, read and parsed once (the portfolio check
+    and the strategy's validation both read it)."""
+    document: YamlDocument | None = getattr(args, "document", None)
+    if document is None:
+        from tradeloom.schemas.yaml_loader import load_yaml
+
+        document = args.document = load_yaml(args.file)
+    return document
 
 
 def _check_clock(args: argparse.Namespace) -> None:
@@ -475,7 +487,7 @@ def _run(args: argparse.Namespace) -> int:
 
         variant = variant_overrides(args.variant, args.file)
         args.overrides = [*variant.overrides, *args.overrides]
-    if _is_portfolio(args.file):
+    if _is_portfolio(args):
         return _run_portfolio(args)
     if args.mode != "backtest":
         return _run_live(args)
@@ -614,16 +626,15 @@ def _print_notes(pipelines: Sequence[Pipeline]) -> None:
             print(note, file=sys.stderr)
 
 
-def _is_portfolio(path: Path) -> bool:
+def _is_portfolio(args: argparse.Namespace) -> bool:
     from tradeloom.schemas.portfolio_file import is_portfolio_document
-    from tradeloom.schemas.yaml_loader import load_yaml
 
-    return is_portfolio_document(load_yaml(path).data)
+    return is_portfolio_document(_document(args).data)
 
 
 def _validate(args: argparse.Namespace) -> int:
     _check_clock(args)
-    if _is_portfolio(args.file):
+    if _is_portfolio(args):
         return _validate_portfolio(args)
     simulated = args.clock == "simulated"
     pipeline, _ = _load(args, args.mode, served=simulated)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from importlib import metadata
 
@@ -126,8 +127,23 @@ def _components(name: str, plugin: object) -> tuple[Component, ...]:
     return tuple(returned)
 
 
+_FOUND: dict[tuple[object, tuple[str, ...]], tuple[metadata.EntryPoint, ...]] = {}
+"""The group's entry points by where they were looked for: finding them reads every
+installed distribution's metadata (about 40 ms with a thousand), and a process that
+validates many files (a sweep, an editor's loop in one process) asks each time."""
+
+
+def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    where = (metadata.entry_points, tuple(sys.path))  # a new path may hold new packages
+    found = _FOUND.get(where)
+    if found is None:
+        _FOUND.clear()
+        found = _FOUND[where] = tuple(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    return found
+
+
 def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> None:
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
             continue
         dist = ep.dist
