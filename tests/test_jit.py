@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tradeloom import jit
+from tradeloom import kernel_cache
 from tradeloom.jit import LazyKernel
 
 _PROBE = textwrap.dedent(
@@ -144,8 +144,8 @@ def test_stamps_unused_for_weeks_are_pruned_beyond_the_newest(tmp_path: Path) ->
         os.utime(root / name, (now - days * 86400, now - days * 86400))
     keep.mkdir()
 
-    jit._prune(root, keep=keep)
+    kernel_cache._prune(root, keep=keep)
 
     # the newest KEEP_STAMPS (with the one in use) stay, and so does what is recent
-    assert jit.KEEP_STAMPS == 4
+    assert kernel_cache.KEEP_STAMPS == 4
     assert sorted(p.name for p in root.iterdir()) == ["current", "fresh", "month-a", "week"]

@@ -11,10 +11,11 @@ user: ``~/.cache/tradeloom/kernels/<stamp>/`` (``$XDG_CACHE_HOME`` if set, or th
 directory ``TRADELOOM_KERNEL_CACHE`` names), so a fresh clone, a reinstall, a sweep's
 workers and a Dask worker on the same machine load what any of them compiled instead
 of compiling it again (numba keys its own cache on each file's path and modification
-time, which a new clone changes). Stamps unused for `STALE_DAYS` days are removed
-beyond the newest `KEEP_STAMPS`. ``NUMBA_CACHE_DIR``, when set, is used instead (a
-fresh one forces a cold compile); where no cache directory is writable, numba's own
-places are tried (``__pycache__`` beside the source, numba's user cache).
+time, which a new clone changes). ``NUMBA_CACHE_DIR``, when set and writable, is used
+instead (a fresh one forces a cold compile). `tradeloom.kernel_cache` checks every
+cache file before numba reads it: a damaged cache costs a compile and one warning,
+never a run; where no cache folder is usable, kernels are compiled uncached (never
+into ``__pycache__`` beside the package's sources).
 
 No ``fastmath``: kernels keep IEEE semantics so that the batch and per-bar drivers
 give bit-identical numbers and NaN means "no value". Division follows numpy's error
@@ -33,10 +34,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import os
-import shutil
 import sys
-import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -44,13 +42,10 @@ from types import ModuleType
 from typing import Any, TypeVar, cast
 
 __all__ = [
-    "KEEP_STAMPS",
-    "STALE_DAYS",
     "LazyKernel",
     "core_kernel",
     "core_loop",
     "kernel",
-    "kernel_cache_root",
     "package_stamp",
 ]
 
@@ -64,9 +59,12 @@ def package_stamp() -> str:
     """Return a hash of every module that defines kernels (the cache key of every kernel).
 
     A kernel can only call kernels (and numba's own functions), and every module that
-    defines one imports this module; the rest of the package does not matter.
+    defines one imports this module; the rest of the package does not matter. The
+    cache files' format is part of it: a new format starts a folder of its own.
     """
-    digest = hashlib.sha256(_numba().__version__.encode())
+    from tradeloom.kernel_cache import FORMAT
+
+    digest = hashlib.sha256(_numba().__version__.encode() + FORMAT)
     for path in sorted(_PACKAGE.rglob("*.py")):
         source = path.read_bytes()
         if b"tradeloom.jit" in source:
@@ -75,125 +73,24 @@ def package_stamp() -> str:
     return digest.hexdigest()
 
 
-KEEP_STAMPS = 4
-"""The shared cache keeps at least this many stamps (the most recently used)."""
-
-STALE_DAYS = 14
-"""Beyond `KEEP_STAMPS`, a stamp unused this long is removed."""
-
-
-def kernel_cache_root() -> Path:
-    """Return the directory that holds the shared kernel cache, one folder per stamp."""
-    named = os.environ.get("TRADELOOM_KERNEL_CACHE")
-    if named:
-        return Path(named).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tradeloom" / "kernels"
-
-
-def _in_package(py_file: str) -> bool:
-    return Path(py_file).resolve().is_relative_to(_PACKAGE)
-
-
-@cache
-def _stamp_folder() -> Path:
-    """Return this stamp's folder of the shared cache, marked used; prune stale stamps once."""
-    root = kernel_cache_root()
-    folder = root / package_stamp()[:24]
-    folder.mkdir(parents=True, exist_ok=True)
-    os.utime(folder)  # the newest use: pruning keeps what is used
-    _prune(root, keep=folder)
-    return folder
-
-
-def _prune(root: Path, keep: Path) -> None:
-    """Remove stamps unused for `STALE_DAYS` days beyond the `KEEP_STAMPS` newest."""
-    try:
-        stamps = sorted(
-            (p for p in root.iterdir() if p.is_dir() and p != keep),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-    except OSError:
-        return
-    cutoff = time.time() - STALE_DAYS * 86400
-    for old in stamps[KEEP_STAMPS - 1 :]:
-        try:
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def _shared_locator(base: type) -> type:
-    """Return numba's source-file locator with its cache in the shared per-user folder."""
-
-    def init(self: Any, py_func: Any, py_file: str) -> None:
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        relative = Path(py_file).resolve().parent.relative_to(_PACKAGE)
-        self._cache_path = str(_stamp_folder() / relative)
-
-    def get_cache_path(self: Any) -> str:
-        return str(self._cache_path)
-
-    def from_function(cls: Any, py_func: Any, py_file: str) -> Any:
-        try:
-            return super(locator, cls).from_function(py_func, py_file)
-        except (OSError, RuntimeError):  # no writable cache folder (or no home directory):
-            return None  # numba's own places are tried next
-
-    locator: Any = type(
-        "SharedCacheLocator",
-        (base,),
-        {
-            "__init__": init,
-            "get_cache_path": get_cache_path,
-            "from_function": classmethod(from_function),
-        },
-    )
-    return locator
-
-
-def _stamped(base: type) -> type:
-    """Return a subclass of a numba cache locator that serves tradeloom's kernels only."""
-
-    def get_source_stamp(self: Any) -> str:
-        return package_stamp()
-
-    def from_function(cls: Any, py_func: Any, py_file: str) -> Any:
-        if not _in_package(py_file):
-            return None
-        return super(locator, cls).from_function(py_func, py_file)
-
-    locator: Any = type(
-        f"Tradeloom{base.__name__}",
-        (base,),
-        {"get_source_stamp": get_source_stamp, "from_function": classmethod(from_function)},
-    )
-    return locator
-
-
 @cache
 def _numba() -> ModuleType:
-    """Import numba and put tradeloom's cache locators first (once per process)."""
+    """Import numba (once per process)."""
     import numba
-    from numba.core import caching
 
-    classes: list[Any] = caching.CacheImpl._locator_classes
-    if not any(c.__name__.startswith("Tradeloom") for c in classes):
-        bases = (
-            caching.UserProvidedCacheLocator,
-            _shared_locator(caching.InTreeCacheLocator),
-            caching.InTreeCacheLocator,
-            caching.UserWideCacheLocator,
-        )
-        classes[:0] = [_stamped(base) for base in bases]
     return numba
 
 
 def _compile_kernel(func: Callable[..., Any]) -> Any:
-    return _numba().njit(cache=True, error_model="numpy")(func)
+    return _cached(_numba().njit(error_model="numpy")(func))
+
+
+def _cached(dispatcher: Any) -> Any:
+    """Return ``dispatcher`` with tradeloom's checked on-disk cache (`tradeloom.kernel_cache`)."""
+    from tradeloom.kernel_cache import use_cache
+
+    use_cache(dispatcher, stamp=package_stamp(), package=_PACKAGE)
+    return dispatcher
 
 
 class LazyKernel:
@@ -267,8 +164,8 @@ def core_kernel(func: F) -> F:
     call passes its arrays field by field (callgrind, the bench_core workload: a
     third fewer instructions at a bar with a signal).
     """
-    compile_ = _numba().njit(cache=True, error_model="numpy", _nrt=False, inline="always")
-    return cast(F, compile_(func))
+    compile_ = _numba().njit(error_model="numpy", _nrt=False, inline="always")
+    return cast(F, _cached(compile_(func)))
 
 
 def core_loop(func: F) -> F:
@@ -287,5 +184,5 @@ def core_loop(func: F) -> F:
     called (the same results; measured with ``/usr/bin/time`` on the suite's small
     strategy's sweep, 2026-11-24).
     """
-    compile_ = _numba().njit(cache=True, error_model="numpy", _nrt=False)
-    return cast(F, compile_(func))
+    compile_ = _numba().njit(error_model="numpy", _nrt=False)
+    return cast(F, _cached(compile_(func)))

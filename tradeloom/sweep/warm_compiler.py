@@ -7,17 +7,19 @@ inherits a compiler that is ready: measured on a 2-core machine, a worker's firs
 of a cached kernel took 0.07 s instead of 3.3 s. Forking here is safe: initialising the
 compiler starts no thread.
 
-Importing this module is the whole point of it: it compiles one trivial kernel.
+Importing this module is the whole point of it: it compiles one trivial kernel (a
+`tradeloom.jit.kernel`, so that it is cached where the other kernels are, never beside
+this file).
 """
 
 from __future__ import annotations
 
-import numba
+from tradeloom.jit import kernel
 
 __all__ = ["warm"]
 
 
-@numba.njit(cache=True)
+@kernel
 def _one(value: int) -> int:  # pragma: no cover - compiled
     return value + 1
 
