@@ -212,6 +212,41 @@ def test_deeply_nested_metrics_are_one_line(run_copy: Path, command: list[str]) 
     )
 
 
+_LAUGHS = "".join(
+    [
+        'lol0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n',
+        *(f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)),
+    ]
+)
+"""A "billion laughs": ten levels of ten aliases, 10^10 strings once expanded (hung each
+command at 5 GB before the safe reader capped a document's values, issue 44)."""
+
+
+@pytest.mark.parametrize("command", [["status"], ["report"], ["compare"]])
+def test_a_yaml_bomb_in_the_strategy_file_is_one_line_at_once(
+    run_copy: Path, command: list[str]
+) -> None:
+    strategy = run_copy / "strategy.yaml"
+    strategy.write_text(strategy.read_text() + _LAUGHS)
+    dirs = [run_copy, run_copy] if command == ["compare"] else [run_copy]
+    started = time.monotonic()
+    # the bound is a hang's guard on a loaded machine; an idle one answers in 0.1 s
+    line = one_line(in_process(*command, *dirs, cwd=run_copy.parent, timeout=20))
+    assert time.monotonic() - started < 20
+    assert line == (
+        f"{strategy}: more than 100,000 values once its aliases are expanded; a run's "
+        "strategy file never has so many: damaged, or another file"
+    )
+
+
+def test_an_orders_table_of_random_bytes_is_one_line(run_copy: Path) -> None:
+    orders = run_copy / "orders.csv"
+    orders.write_bytes(b"id,reason\n" + bytes(range(256)) * 8)
+    line = one_line(in_process("report", run_copy))
+    assert line.startswith(f"{orders}: not ")
+    assert line.endswith("damaged, or not a run's table")
+
+
 def test_metrics_of_random_bytes_are_one_line(run_copy: Path) -> None:
     (run_copy / "metrics.json").write_bytes(b'{"a": "\xff\xfe\x00"}')
     line = one_line(in_process("report", run_copy))

@@ -5,8 +5,12 @@ is hostile: a FIFO or ``/dev/zero`` in place of a file, a directory, a file of r
 bytes, a JSON document nested a million levels deep. Every reader here opens regular
 files only (``O_NONBLOCK`` then ``fstat``: a FIFO that no one writes never blocks),
 caps the size before reading a byte, checks UTF-8, caps the nesting of JSON and YAML
-before a parser recurses, and raises `UnreadableFile` (a `UserError`: one line naming
-the file, exit 2) for each of these.
+before a parser recurses and the values of a YAML document once its aliases are
+expanded (a "billion laughs" of ten levels of aliases is a few hundred bytes that
+expand to 10^10 values in whatever walks it next), and raises `UnreadableFile` (a
+`UserError`: one line naming the file, exit 2) for each of these; `NotAFile`, for a
+file that is missing or not a regular file, lets a reader that can do without the file
+go on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_DEPTH",
     "MAX_STATE_BYTES",
+    "MAX_VALUES",
+    "NotAFile",
     "UnreadableFile",
     "file_kind",
     "json_depth",
@@ -48,11 +54,21 @@ MAX_DEPTH = 64
 more than a handful of levels; Python's parsers recurse once per level and fail near
 1,000 with a RecursionError."""
 
+MAX_VALUES = 100_000
+"""Most values in a YAML document tradeloom reads back, its aliases expanded (the strategy
+reader's cap, `tradeloom.schemas.yaml_loader.MAX_VALUES`): a run's strategy file has a
+few hundred."""
+
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 class UnreadableFile(UserError):
     """A file that is missing, not a regular file, too large, not UTF-8 or not parsable."""
+
+
+class NotAFile(UnreadableFile):
+    """A file that is missing or not a regular file (a FIFO, a device, a directory): a
+    reader that can do without it may go on; a regular file it refuses is damaged."""
 
 
 def file_kind(mode: int) -> str:
@@ -79,11 +95,11 @@ def require_regular(path: Path, what: str) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise UnreadableFile(f"{path}: no such file ({what})") from None
+        raise NotAFile(f"{path}: no such file ({what})") from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        raise UnreadableFile(f"{path}: is {file_kind(mode)}, not a regular file ({what})")
+        raise NotAFile(f"{path}: is {file_kind(mode)}, not a regular file ({what})")
 
 
 def read_head(path: Path, what: str, size: int) -> bytes:
@@ -139,17 +155,15 @@ def _regular(path: Path, what: str) -> Iterator[tuple[int, int]]:
     try:
         fd = os.open(path, _FLAGS)
     except FileNotFoundError:
-        raise UnreadableFile(f"{path}: no such file ({what})") from None
+        raise NotAFile(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
-        raise UnreadableFile(f"{path}: is a directory, not a regular file ({what})") from None
+        raise NotAFile(f"{path}: is a directory, not a regular file ({what})") from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile(
-                f"{path}: is {file_kind(info.st_mode)}, not a regular file ({what})"
-            )
+            raise NotAFile(f"{path}: is {file_kind(info.st_mode)}, not a regular file ({what})")
         yield fd, info.st_size
     finally:
         os.close(fd)
@@ -189,10 +203,11 @@ def read_json(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
 
 
 def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
-    """Return the YAML document in ``path`` (PyYAML's safe loader), its nesting checked.
+    """Return the YAML document in ``path`` (PyYAML's safe loader), its nesting and size checked.
 
     Raises:
-        UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, or not YAML.
+        UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, more than
+            `MAX_VALUES` values once its aliases are expanded, or not YAML.
     """
     import yaml
 
@@ -202,6 +217,11 @@ def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
         # by construction, and its depth is checked before PyYAML builds Python objects
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         _check_depth(path, what, _node_depth(node))
+        if _expanded_values(node) > MAX_VALUES:
+            raise UnreadableFile(
+                f"{path}: more than {MAX_VALUES:,} values once its aliases are expanded; "
+                f"{what} never has so many: damaged, or another file"
+            )
         return yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise UnreadableFile(
@@ -302,6 +322,37 @@ def _node_depth(node: Any) -> int:
                 else:
                     stack.append((item, depth + 1))
     return deepest
+
+
+def _expanded_values(root: Any) -> int:
+    """Return how many values the composed YAML ``root`` has with every alias expanded
+    (each node counted once per reference to it), or ``MAX_VALUES + 1`` if more, or if an
+    alias refers to a value that contains it. The node graph is at most `MAX_DEPTH` deep
+    (checked first), so that the recursion here is bounded."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: Any) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_:
+            return MAX_VALUES + 1  # contains itself: infinitely many
+        open_.add(id(node))
+        total = 1
+        if isinstance(node.value, list):
+            for item in node.value:
+                for part in item if isinstance(item, tuple) else (item,):
+                    total += size(part)
+                    if total > MAX_VALUES:
+                        break
+                if total > MAX_VALUES:
+                    break
+        open_.discard(id(node))
+        sizes[id(node)] = total = min(total, MAX_VALUES + 1)
+        return total
+
+    return 0 if root is None else size(root)
 
 
 def _too_large(path: Path, size: int, limit: int, what: str) -> str:

@@ -27,7 +27,7 @@ from tradeloom.errors import UserError
 from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info, verify
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
-from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
+from tradeloom.safe_files import NotAFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
@@ -661,7 +661,7 @@ def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
 def _strategy(run_dir: Path) -> Any:
     try:
         return read_yaml(run_dir / "strategy.yaml", "a run's strategy file")
-    except UnreadableFile:
+    except NotAFile:
         return None  # the timeframe then comes from the journal
 
 

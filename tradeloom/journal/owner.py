@@ -22,8 +22,9 @@ folder, even of the same strategy file under the same folder name, names another
 ``strategy_sha256`` (another strategy's journal copied in, or the file replaced), and
 ``folder.key`` against ``folder_key`` (another run's journal copied in, or the key
 deleted). A journal without a key (written before it existed) skips that comparison;
-a folder without a readable ``strategy.yaml`` (none, a FIFO, a device: the commands
-that read it say what is wrong with it) skips the other.
+a folder without a ``strategy.yaml`` file (none, a FIFO, a device) skips the other; a
+``strategy.yaml`` that the safe reader refuses (too large, not UTF-8, an alias bomb)
+is refused in one line (`tradeloom.safe_files.UnreadableFile`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 
 from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
-from tradeloom.safe_files import UnreadableFile, read_head, read_yaml
+from tradeloom.safe_files import NotAFile, UnreadableFile, read_head, read_yaml
 
 __all__ = [
     "FOLDER_KEY_FILE",
@@ -142,8 +143,8 @@ def check_strategy(journal: Path, meta: Mapping[str, str]) -> None:
         return
     try:
         document = read_yaml(path, "a run's strategy file")
-    except UnreadableFile:
-        return  # not a file to compare with (a FIFO, a device, damaged): its readers say so
+    except NotAFile:
+        return  # not a file to compare with (a FIFO, a device): its readers do without it
     found = strategy_digest(document) if isinstance(document, Mapping) else "(not a mapping)"
     if found != expected:
         raise JournalDamaged(

@@ -23,13 +23,22 @@ from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
-from tradeloom.safe_files import UnreadableFile, read_csv, read_json, read_yaml, require_regular
+from tradeloom.safe_files import (
+    NotAFile,
+    read_csv,
+    read_json,
+    read_yaml,
+    require_regular,
+)
 
 __all__ = ["RunData", "RunEvent", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
-_TEXT_COLUMNS = (*_TIME_COLUMNS, "symbol", "side", "exit_reason", "strategy", "book")
+_TEXT_COLUMNS = (
+    *_TIME_COLUMNS,
+    *("symbol", "side", "exit_reason", "strategy", "book", "id", "order_id", "reason"),
+)
 """The columns of a run's CSV tables that hold text; every other one holds numbers."""
 
 
@@ -156,10 +165,12 @@ def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
         return trades
     orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
     if orders.is_file() and fills.is_file():
-        order_frame = pd.read_csv(orders, usecols=lambda c: c in ("id", "reason"))
-        fill_frame = pd.read_csv(
-            fills, usecols=lambda c: c in ("strategy", "symbol", "order_id", "bar")
-        )
+        order_frame = _csv(orders)
+        order_frame = order_frame[[c for c in ("id", "reason") if c in order_frame]]
+        fill_frame = _csv(fills)
+        fill_frame = fill_frame[
+            [c for c in ("strategy", "symbol", "order_id", "bar") if c in fill_frame]
+        ].copy()
     else:
         journal = journal_path(run_dir)
         if not journal.is_file():
@@ -255,6 +266,6 @@ def _strategy(path: Path) -> dict[str, Any]:
         return {}
     try:
         document = read_yaml(path, "a run's strategy file")
-    except UnreadableFile:
-        return {}  # the report shows the run without the strategy's settings
+    except NotAFile:  # a FIFO, a device: the report shows the run without its settings
+        return {}
     return document if isinstance(document, dict) else {}
