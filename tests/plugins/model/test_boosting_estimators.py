@@ -141,6 +141,93 @@ def test_bad_booster_params_are_named(
     assert (raised.value.key, raised.value.message) == (key, message)
 
 
+_HOSTILE: list[tuple[str, str, Any, str]] = [
+    # (library, key, value, message): types from the library's signature, bounds from its docs
+    ("lightgbm", "num_leaves", "abc", "must be an int in the range [2, 131072], was 'abc'"),
+    ("lightgbm", "num_leaves", -5, "must be an int in the range [2, 131072], was -5"),
+    ("lightgbm", "n_estimators", "1e20", "must be an int in the range [1, 10000], was '1e20'"),
+    ("lightgbm", "n_estimators", 1e20,
+     "must be <= 10,000 for LGBMClassifier (the ceiling on the work of one fold), was 1e+20"),
+    ("lightgbm", "n_estimators", 50.5, "must be an int in the range [1, 10000], was 50.5"),
+    ("lightgbm", "max_depth", 1e308, "must be an int in the range [-1, 1000], was 1e+308"),
+    ("lightgbm", "max_depth", True, "must be an int in the range [-1, 1000], was True"),
+    ("lightgbm", "learning_rate", -1, "must be a float in the range (0.0, 10.0], was -1"),
+    ("lightgbm", "subsample", 2, "must be a float in the range (0.0, 1.0], was 2"),
+    ("lightgbm", "reg_alpha", -1.0, "must be a float in the range [0.0, inf), was -1.0"),
+    ("lightgbm", "n_jobs", -100_000,
+     "must be an int in the range [-256, 1024] or None, was -100000"),
+    # a LightGBM alias has its parameter's constraint, and a flag is true or false
+    ("lightgbm", "min_data_in_leaf", "abc",
+     "must be an int in the range [0, 1000000000], was 'abc'"),
+    ("lightgbm", "num_threads", -100_000,
+     "must be an int in the range [-256, 1024] or None, was -100000"),
+    ("lightgbm", "extra_trees", 2, "must be true or false, was 2"),
+    ("lightgbm", "boosting_type", "dartt",
+     "must be one of dart, gbdt, gbrt, random_forest, rf; was 'dartt' (did you mean 'dart'?)"),
+    ("xgboost", "max_depth", "abc", "must be an int in the range [0, 1000] or None, was 'abc'"),
+    ("xgboost", "max_depth", 1e308, "must be an int in the range [0, 1000] or None, was 1e+308"),
+    ("xgboost", "n_estimators", "1e20",
+     "must be an int in the range [1, 10000] or None, was '1e20'"),
+    ("xgboost", "learning_rate", -1, "must be a float in the range [0.0, 1.0] or None, was -1"),
+    ("xgboost", "n_jobs", -100_000,
+     "must be an int in the range [-256, 1024] or None, was -100000"),
+    ("xgboost", "subsample", 0, "must be a float in the range (0.0, 1.0] or None, was 0"),
+    ("xgboost", "booster", "gbtre",
+     "must be one of dart, gblinear, gbtree or null; was 'gbtre' (did you mean 'gbtree'?)"),
+    ("xgboost", "enable_categorical", 3, "must be true or false, was 3"),
+]  # fmt: skip
+
+_CLASSES = {"lightgbm": "lightgbm.LGBMClassifier", "xgboost": "xgboost.XGBClassifier"}
+
+
+@pytest.mark.parametrize(("library", "key", "value", "message"), _HOSTILE)
+def test_hostile_booster_values_are_refused_naming_the_key(
+    library: str, key: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ParamError) as raised:
+        check_estimator(_CLASSES[library], {key: value}, 3)
+    assert (raised.value.key, raised.value.message) == (f"params.{key}", message)
+
+
+@pytest.mark.parametrize(
+    ("library", "typo", "meant"),
+    [("lightgbm", "binery", "binary"), ("xgboost", "binary:logistc", "binary:logistic")],
+)
+def test_an_unknown_objective_is_refused_with_the_documented_ones(
+    library: str, typo: str, meant: str
+) -> None:
+    with pytest.raises(ParamError) as raised:
+        check_estimator(_CLASSES[library], {"objective": typo}, 3)
+    message = raised.value.message
+    assert raised.value.key == "params.objective"
+    assert message.startswith("must be one of ")
+    assert f" {meant}, " in message  # sorted, every documented objective
+    assert message.endswith(f" or null; was '{typo}' (did you mean '{meant}'?)")
+
+
+@pytest.mark.parametrize("name", ["btc_lgbm", "btc_xgb"])
+def test_validate_names_the_file_line_and_column_of_a_hostile_booster_value(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADELOOM_CACHE", str(tmp_path / "cache"))  # no remembered verdict
+    strategy = (ROOT / "strategies" / f"{name}.yaml").read_text()
+    hostile = strategy.replace("learning_rate: 0.05", "learning_rate: fast")
+    assert hostile != strategy
+    (tmp_path / "s.yaml").write_text(hostile)
+    line = next(i for i, s in enumerate(hostile.splitlines(), 1) if "learning_rate:" in s)
+    column = hostile.splitlines()[line - 1].index("fast") + 1
+    bound = "(0.0, 10.0]" if name == "btc_lgbm" else "[0.0, 1.0] or None"
+
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path / 's.yaml'}:{line}:{column} model.params.learning_rate: must be a float "
+        f"in the range {bound}, was 'fast'"
+    ]
+    (tmp_path / "s.yaml").write_text(strategy)  # the shipped values pass
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 0
+
+
 class _Uninstalled(importlib.abc.MetaPathFinder):
     """Import ``lightgbm`` as if it were not installed."""
 

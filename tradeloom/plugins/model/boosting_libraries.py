@@ -35,6 +35,7 @@ __all__ = [
     "install_hint",
     "library_defaults",
     "library_params",
+    "lightgbm_aliases",
     "set_threads",
     "work_aliases",
 ]
@@ -66,21 +67,21 @@ def library_params(estimator: Any) -> list[str]:
     parameter names and aliases; none for any other library."""
     if _package(estimator) != "lightgbm":
         return []
-    return sorted({name for aliases in _lightgbm_aliases().values() for name in aliases})
+    return sorted({name for aliases in lightgbm_aliases().values() for name in aliases})
 
 
 def work_aliases(estimator: Any) -> dict[str, str]:
     """Return each alias of a work-sizing parameter -> the parameter whose ceiling it has."""
     if _package(estimator) != "lightgbm":
         return {}
-    return dict.fromkeys(_lightgbm_aliases().get("num_iterations", ()), "n_estimators")
+    return dict.fromkeys(lightgbm_aliases().get("num_iterations", ()), "n_estimators")
 
 
 def library_defaults(estimator: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Return the settings tradeloom adds to a strategy's ``params`` of this estimator."""
     if _package(estimator) != "lightgbm":
         return {}
-    aliases = _lightgbm_aliases()
+    aliases = lightgbm_aliases()
     given = {alias for key in params for alias in _aliases_of(key, aliases)} | set(params)
     return {
         key: value
@@ -98,7 +99,7 @@ def set_threads(estimator: Any, threads: int) -> None:
     params = estimator.get_params(deep=False)
     chosen = {"n_jobs"}
     if package == "lightgbm":
-        chosen.update(_lightgbm_aliases().get("num_threads", ()))
+        chosen.update(lightgbm_aliases().get("num_threads", ()))
     if params.get("n_jobs") is None and not any(
         params.get(key) is not None for key in chosen - {"n_jobs"}
     ):
@@ -113,7 +114,7 @@ def _aliases_of(key: str, aliases: Mapping[str, tuple[str, ...]]) -> tuple[str, 
 
 
 @cache
-def _lightgbm_aliases() -> dict[str, tuple[str, ...]]:
+def lightgbm_aliases() -> dict[str, tuple[str, ...]]:
     """Return LightGBM's parameter names -> every name that means it (the name first).
 
     Read from LightGBM itself (``_ConfigAliases``, which asks its C library) once per

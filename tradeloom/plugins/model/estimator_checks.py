@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.model import boosting_params
 from tradeloom.plugins.model.boosting_libraries import (
     install_hint,
     library_defaults,
@@ -189,6 +190,7 @@ def check_estimator(
         ) from exc
     _check_work(estimator.get_params(deep=True), name, work_aliases(estimator))
     _validate_values(estimator, name)
+    _validate_library_values(estimator, params, name)
     if task == "classifier" and not hasattr(estimator, "predict_proba"):
         remedy = " (set params.probability: true)" if "probability" in known else ""
         raise ParamError(
@@ -252,6 +254,7 @@ def _verdict_key(path: str, params: dict[str, Any], seed: int, task: Task) -> st
     if not _round_trips(params):
         return None
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(boosting_params.__file__).read_bytes())  # its checks too
     what = {"path": path, "params": params, "seed": seed, "version": version}
     if task != "classifier":  # a classifier's key is what it always was
         what["task"] = task
@@ -366,6 +369,38 @@ def _validate_values(estimator: Any, name: str) -> None:
         raise ParamError(
             f"params.{match['key']}", f"must be {match['expected']}, was {match['got']}"
         ) from exc
+
+
+def _validate_library_values(estimator: Any, params: dict[str, Any], name: str) -> None:
+    # LightGBM's and XGBoost's params, which their wrappers do not constrain: the
+    # constraints of `boosting_params`, checked by scikit-learn's validator as above
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        StrOptions,
+        validate_parameter_constraints,
+    )
+
+    constraints = boosting_params.library_constraints(estimator, params)
+    for key, allowed in constraints.items():
+        value = params[key]
+        # scikit-learn's Interval takes true and false as the ints 1 and 0: not here
+        checked = object() if isinstance(value, bool) and "boolean" not in allowed else value
+        try:
+            validate_parameter_constraints({key: allowed}, {key: checked}, caller_name=name)
+        except InvalidParameterError as exc:
+            options = sorted(o for c in allowed if isinstance(c, StrOptions) for o in c.options)
+            match = _SKLEARN_INVALID.match(str(exc))
+            if options:  # scikit-learn lists a set in no fixed order: sorted, and a guess
+                listed = ", ".join(options) + (" or null" if None in allowed else "")
+                near = did_you_mean(value, options) if isinstance(value, str) else ""
+                message = f"must be one of {listed}; was {value!r}{near}"
+            elif "boolean" in allowed:
+                message = f"must be true or false, was {value!r}"
+            elif match is not None:
+                message = f"must be {match['expected']}, was {value!r}"
+            else:
+                message = f"invalid for {name}: {exc}"
+            raise ParamError(f"params.{key}", message) from None
 
 
 def _module_hint(missing: str | None, module_name: str) -> str:
