@@ -782,12 +782,14 @@ def test_schema_is_json_with_every_built_in_kind() -> None:
     schema = json.loads(proc.stdout)
     registry = load_plugins().registry
     for layer in LAYERS:
-        options = schema["$defs"][f"component.{layer}"]["oneOf"]
+        options = schema["definitions"][f"component.{layer}"]["oneOf"]
         kinds = {o["title"] for o in options}
         assert kinds == set(registry.kinds(layer)), layer
         assert kinds >= BUILT_IN_KINDS[layer], layer
 
     jsonschema = pytest.importorskip("jsonschema")
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"  # the editors'
+    jsonschema.Draft7Validator.check_schema(schema)
     document = yaml.safe_load((ROOT / "strategies" / "btc_rf.yaml").read_text())
     jsonschema.validate(document, schema)
     document["risk"]["sizing"]["fraction"] = 1.5

@@ -29,6 +29,7 @@ from tradeloom.cli.main import main
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas import load_strategy, strategy_json_schema
+from tradeloom.schemas.json_schema import to_draft7
 
 TRAIN = (Path(__file__).resolve().parent / "fixtures" / "registry_train.yaml").read_text(
     encoding="utf-8"
@@ -149,10 +150,15 @@ def test_from_run_runs_through_the_cli(run_dir: Path, capsys: pytest.CaptureFixt
     assert metrics["model_trainings"] == 1 and metrics["predictions"] > 0
 
 
-def test_the_json_schema_accepts_a_saved_model_without_kind() -> None:
+@pytest.mark.parametrize("draft", ["2020-12", "7"])
+def test_the_json_schema_accepts_a_saved_model_without_kind(draft: str) -> None:
     schema = strategy_json_schema(load_plugins(entry_points=False).registry)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    # a path needs its sha256: dependentRequired, draft 7's dependencies
+    check = jsonschema.Draft202012Validator if draft == "2020-12" else jsonschema.Draft7Validator
+    if draft == "7":
+        schema = to_draft7(schema)
+    check.check_schema(schema)
+    validator = check(schema)
     document = yaml.safe_load(TRAIN)
     valid = [
         {"from_run": "runs/x"},

@@ -13,6 +13,7 @@ from tradeloom.plugins.component import Component, Params
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.registry import PluginInfo, Registry
 from tradeloom.schemas import load_strategy, strategy_json_schema
+from tradeloom.schemas.json_schema import to_draft7
 from tradeloom.schemas.strategy import LIST_SECTIONS, RUNNER_KEYS, SINGLE_SECTIONS, StrategyFile
 
 
@@ -111,11 +112,41 @@ def test_a_type_without_a_json_form_is_left_open() -> None:
 jsonschema = pytest.importorskip("jsonschema")
 
 
-@pytest.fixture
-def validator(plugins: Plugins) -> Any:
+@pytest.fixture(params=["2020-12", "7"])
+def validator(plugins: Plugins, request: pytest.FixtureRequest) -> Any:
+    """The schema's validator, in each draft ``tradeloom schema`` writes: the same verdicts."""
     schema = strategy_json_schema(plugins.registry)
+    if request.param == "7":
+        schema = to_draft7(schema)
+        assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+        assert "$defs" not in json.dumps(schema)
+        assert "dependentRequired" not in json.dumps(schema)
+        jsonschema.Draft7Validator.check_schema(schema)
+        return jsonschema.Draft7Validator(schema)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
+
+
+def test_draft7_moves_what_draft7_names_otherwise() -> None:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"a": {"type": "object", "dependentRequired": {"path": ["sha256"]}}},
+        "properties": {
+            "x": {"$ref": "#/$defs/a", "description": "kept"},
+            "pair": {"prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+        },
+    }
+    assert to_draft7(schema) == {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "definitions": {"a": {"type": "object", "dependencies": {"path": ["sha256"]}}},
+        "properties": {
+            "x": {"allOf": [{"$ref": "#/definitions/a"}], "description": "kept"},
+            "pair": {"items": [{"type": "string"}, {"type": "integer"}], "additionalItems": False},
+        },
+    }
+    no_form = r"^unevaluatedProperties has no JSON Schema draft 7 form$"
+    with pytest.raises(ValueError, match=no_form):
+        to_draft7({"unevaluatedProperties": False})
 
 
 def test_a_valid_strategy_is_valid(validator: Any, valid: str) -> None:

@@ -343,6 +343,12 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "-m", "--module", action="append", default=[], help="also load this plugin module"
     )
+    schema.add_argument(
+        "--draft",
+        choices=["7", "2020-12"],
+        default="7",
+        help="the JSON Schema version (default: 7, which yaml-language-server implements)",
+    )
     schema.set_defaults(command=_schema)
 
     kill = sub.add_parser(
@@ -804,10 +810,11 @@ def _plugins(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     from tradeloom.plugins.manager import load_plugins
-    from tradeloom.schemas.json_schema import strategy_json_schema
+    from tradeloom.schemas.json_schema import strategy_json_schema, to_draft7
 
     registry = load_plugins(args.module).registry
-    print(json.dumps(strategy_json_schema(registry), indent=2))
+    schema = strategy_json_schema(registry)
+    print(json.dumps(to_draft7(schema) if args.draft == "7" else schema, indent=2))
     return 0
 
 

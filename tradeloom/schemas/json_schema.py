@@ -6,6 +6,13 @@ description and flags a typo as you type. Each component section is a ``oneOf`` 
 installed components of its layer; each alternative fixes ``kind`` to the component's
 spellings (``rsi`` or ``tradeloom.plugins.features:rsi``; only the qualified one when two
 plugins provide the kind) and lists that component's keys, refusing any other.
+
+The schema is written in JSON Schema 2020-12 (pydantic's dialect); `to_draft7` translates
+it for yaml-language-server, whose validator implements draft 7 (``tradeloom schema``'s
+default): ``$defs`` becomes ``definitions``, ``dependentRequired`` and
+``dependentSchemas`` become ``dependencies``, ``prefixItems`` becomes an ``items`` list,
+and a ``$ref`` with other keywords beside it, which draft 7 ignores, is wrapped in an
+``allOf``.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from tradeloom.schemas.strategy import (
     StrategyFile,
 )
 
-__all__ = ["JSON_SCHEMA_DIALECT", "strategy_json_schema"]
+__all__ = ["DRAFT7_DIALECT", "JSON_SCHEMA_DIALECT", "strategy_json_schema", "to_draft7"]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+DRAFT7_DIALECT = "http://json-schema.org/draft-07/schema#"
 
 _SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
 
@@ -185,3 +194,68 @@ def _mark_secrets(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _mark_secrets(value)
+
+
+def to_draft7(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return ``schema`` (2020-12, as `strategy_json_schema` writes it) in JSON Schema draft 7.
+
+    Args:
+        schema: The 2020-12 schema; not modified.
+
+    Raises:
+        ValueError: A keyword draft 7 has no form of (``unevaluatedProperties``...), which
+            would otherwise be dropped and let through what it refuses.
+    """
+    translated = _draft7_node(schema)
+    translated["$schema"] = DRAFT7_DIALECT
+    return translated
+
+
+_NO_DRAFT7_FORM = ("unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$dynamicAnchor")
+# keywords whose value is a map of names to schemas, or a list of schemas
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMAS = frozenset(
+    {"items", "additionalItems", "not", "additionalProperties", "contains", "propertyNames"}
+    | {"if", "then", "else"}
+)
+
+
+def _draft7_node(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_draft7_node(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    for keyword in _NO_DRAFT7_FORM:
+        if keyword in node:
+            raise ValueError(f"{keyword} has no JSON Schema draft 7 form")
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS:
+            value = {name: _draft7_node(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS or key in _SCHEMAS:
+            value = _draft7_node(value)
+        elif key == "$ref" and isinstance(value, str):
+            value = _draft7_ref(value)
+        elif key == "discriminator" and isinstance(value, dict) and "mapping" in value:
+            # OpenAPI's, which pydantic writes beside a oneOf: its refs move too
+            value = {**value, "mapping": {k: _draft7_ref(v) for k, v in value["mapping"].items()}}
+        out[key] = value
+    if "$defs" in out:
+        out["definitions"] = {**out.pop("$defs"), **out.get("definitions", {})}
+    dependencies = {**out.pop("dependentRequired", {}), **out.pop("dependentSchemas", {})}
+    if dependencies:
+        out["dependencies"] = {**out.get("dependencies", {}), **dependencies}
+    if "prefixItems" in out:
+        rest = out.pop("items", None)
+        out["items"] = out.pop("prefixItems")
+        if rest is not None:
+            out["additionalItems"] = rest
+    if "$ref" in out and len(out) > 1:
+        # draft 7 ignores every keyword beside a $ref: the rest applies through allOf
+        out = {"allOf": [{"$ref": out.pop("$ref")}], **out}
+    return out
+
+
+def _draft7_ref(ref: str) -> str:
+    return ref.replace("#/$defs/", "#/definitions/", 1)
