@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(args.log_level, stream=log_file)
+    configure_logging(args.log_level, stream=log_file, stdlib=True)
     from tradeloom import progress
 
     progress.enable(quiet=args.quiet)
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _command(args)
     finally:
         if log_file is not None:
-            configure_logging(args.log_level)  # an embedding program logs on after us
+            configure_logging(args.log_level, stdlib=True)  # an embedding program logs on
             log_file.close()
 
 
@@ -731,7 +731,7 @@ def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> in
     log_path = out / "lookahead.log"
     # the internal runs' logs (one backtest per variant) go to the file, the findings here
     with log_path.open("w", encoding="utf-8") as log:
-        configure_logging(args.log_level, stream=log)
+        configure_logging(args.log_level, stream=log, stdlib=True)
         try:
             report = check_lookahead(
                 pipeline.config,
@@ -740,7 +740,7 @@ def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> in
                 progress=lambda line: print(line, flush=True),
             )
         finally:
-            configure_logging(args.log_level)
+            configure_logging(args.log_level, stdlib=True)
     (out / "findings.txt").write_text("\n".join([*report.lines, report.summary]) + "\n")
     print(report.summary)
     logged = sum(1 for _ in log_path.open(encoding="utf-8"))

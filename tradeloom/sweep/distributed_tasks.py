@@ -110,6 +110,9 @@ def connect(address: str, timeout: float) -> Client:
     """
     from distributed import Client
 
+    from tradeloom.engine.logs import route_library_logs
+
+    route_library_logs("distributed")  # its warnings as the command's JSON lines
     # A bare handshake first: a Client that fails to connect leaves a closing task that
     # prints a traceback when it is collected, and this one can say what went wrong.
     try:

@@ -41,9 +41,11 @@ def optuna_variants(
     now, the stages computed, and the summary's line on the trials."""
     import optuna
 
+    from tradeloom.engine.logs import route_library_logs
     from tradeloom.sweep.engine import variant_key
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    route_library_logs("optuna")  # its warnings as the command's JSON lines
     sampler = optuna.samplers.TPESampler(seed=settings.seed)
     direction = settings.direction
     study = optuna.create_study(direction=direction, sampler=sampler)
