@@ -154,6 +154,16 @@ def _random_bytes(path: Path) -> None:
     path.write_bytes(random.Random(44).randbytes(64))
 
 
+def _random_object_code(path: Path) -> None:
+    # 64 random bytes over the machine code's header, the rest intact: numba unpickles
+    # it and hands it to LLVM, which aborts the process (exit 134) without the digest
+    data = bytearray(path.read_bytes())
+    start = data.find(b"\x7fELF")
+    assert start > 0
+    data[start : start + 64] = random.Random(44).randbytes(64)
+    path.write_bytes(bytes(data))
+
+
 def _foreign(path: Path) -> None:
     # a whole, valid entry of another kernel: its own digest matches, not this name's
     path.write_bytes(next(path.parent.glob("smoothing.wilder_step-*.1.nbc")).read_bytes())
@@ -178,6 +188,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], Path], Callable[[Path], None]]] = {
     "truncated-index": (_index, _truncate),
     "truncated-data": (_data, _truncate),
     "random-bytes-data": (_data, _random_bytes),
+    "random-object-code": (_data, _random_object_code),
     "foreign-data": (_data, _foreign),
     "fifo-index": (_index, _fifo),
     "dev-zero-data": (_data, _link_to_dev_zero),
