@@ -37,10 +37,16 @@ from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import Problem, UserError
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.redaction import REDACTED, redact, redact_text
+from tradeloom.safe_files import UnreadableFile, read_bytes
 from tradeloom.schemas import StrategyConfig, load_strategy
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.secrets import secret_reference
-from tradeloom.schemas.yaml_loader import OVERRIDE_LOCATION, SourceMap, YamlDocument
+from tradeloom.schemas.yaml_loader import (
+    OVERRIDE_LOCATION,
+    SourceMap,
+    YamlDocument,
+    max_file_bytes,
+)
 
 __all__ = [
     "OBSERVERS",
@@ -211,9 +217,12 @@ class StrategyWatcher:
             stat = os.stat(self.path)
             if self._stat == _signature(stat):
                 return None
-            content = self.path.read_bytes()
+            # the safe reader: a FIFO put in its place would hang a plain read forever
+            content = read_bytes(self.path, "a strategy file", limit=max_file_bytes())
         except OSError as exc:
             return self._unreadable(exc)
+        except UnreadableFile as exc:
+            return self._refused_once(str(exc))
         self._stat = None if time.time_ns() - stat.st_mtime_ns < _RACY_NS else _signature(stat)
         digest = hashlib.sha256(content).hexdigest()
         if digest == self._digest:
@@ -253,14 +262,17 @@ class StrategyWatcher:
 
     def _unreadable(self, exc: OSError) -> ReloadRefused | None:
         # An editor saving by rename leaves no file for a moment: report it once.
-        self._stat = None
         reason = "no such file" if isinstance(exc, FileNotFoundError) else "cannot read"
-        digest = f"unreadable: {reason}"
+        detail = "" if isinstance(exc, FileNotFoundError) else f": {exc.strerror or exc}"
+        return self._refused_once(f"{self.path}: {reason}{detail}")
+
+    def _refused_once(self, line: str) -> ReloadRefused | None:
+        self._stat = None
+        digest = f"unreadable: {line}"
         if digest == self._digest:
             return None
         self._digest = digest
-        detail = "" if isinstance(exc, FileNotFoundError) else f": {exc.strerror or exc}"
-        return _refused([f"{self.path}: {reason}{detail}"])
+        return _refused([line])
 
 
 _ABSENT = object()

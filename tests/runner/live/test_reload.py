@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -238,6 +240,29 @@ def test_a_missing_file_is_refused_once(
 
     path.write_text(text, encoding="utf-8")
     assert watcher.check() is None
+
+
+def test_a_fifo_in_place_of_the_file_is_refused_at_once(
+    watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
+) -> None:
+    path, _ = running
+    path.unlink()
+    os.mkfifo(path)  # no one writes it: a plain read would wait forever
+
+    def hang(signum: int, frame: object) -> None:
+        pytest.fail("the watcher waits on the FIFO (a hang)")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, 10)
+    try:
+        refused = watcher.check()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert refused == ReloadRefused(
+        (f"{_FILE}: is a FIFO (named pipe), not a regular file (a strategy file)",)
+    )
+    assert watcher.check() is None  # said once
 
 
 def test_secrets_are_masked_in_refusals(
