@@ -22,6 +22,7 @@ what the command prints: ``FILE:LINE:COL key.path: what was expected, was what``
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import tempfile
@@ -515,7 +516,7 @@ class Run:
         from tradeloom.reporting.run_data import load_run
 
         path = self.run_dir / FEATURES_FILE
-        if path.is_file():
+        if path.is_file():  # a regular file (a FIFO or a device is not one): no wait
             return pd.read_parquet(path)
         features = load_run(self.run_dir).features
         return pd.DataFrame() if features is None else features
@@ -578,7 +579,13 @@ class Run:
             return self.journal(journaled)
         if not path.is_file():
             raise UserError(f"{self.run_dir}: has no {name}; is it a finished run folder?")
-        frame = pd.read_csv(path)
+        from tradeloom.safe_files import read_bytes
+
+        data = read_bytes(path, "a run's table")  # the size cap, and what it says
+        try:
+            frame = pd.read_csv(io.BytesIO(data))
+        except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors
+            raise UserError(f"{path}: not a CSV table ({exc}); damaged, or another file") from None
         for column in _TIME_COLUMNS:
             if column in frame.columns:
                 frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
