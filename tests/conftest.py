@@ -62,9 +62,22 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"  # -n 2 alone keeps the groups too
 
 
+def _cache_bytecode() -> None:
+    """Let this process and every process it starts keep compiled bytecode (``__pycache__``,
+    ignored by git), even where ``PYTHONDONTWRITEBYTECODE`` is set.
+
+    Without them pytest rewrites every test module's assertions again in every worker
+    of every run: collecting the suite took 17 s of CPU, 10 s with the rewritten
+    modules kept (`pytest --collect-only -p no:xdist`, run twice).
+    """
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Put every test process under the runner's native thread policy, then, before a
-    parallel run's workers start, compile the kernels once (`warm_kernels`).
+    """Keep bytecode (`_cache_bytecode`), put every test process under the runner's
+    native thread policy, then, before a parallel run's workers start, compile the
+    kernels once (`warm_kernels`).
 
     The thread policy (`tradeloom.threads`: one OpenMP/BLAS thread by default) is what
     ``tradeloom`` sets in each of its processes; tests that fit or predict in the
@@ -76,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     Only the controlling process of a run on several workers compiles: a serial run
     compiles in one process anyway, and a worker has ``workerinput``.
     """
+    _cache_bytecode()
     apply_native_threads(native_threads())
     workers = getattr(config.option, "numprocesses", None)
     if hasattr(config, "workerinput") or workers in (None, 0) or config.option.collectonly:

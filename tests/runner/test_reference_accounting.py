@@ -85,7 +85,12 @@ ALL_IN_BELOW_ONE = 1.0 - 1e-12  # backtesting.py reads a size >= 1 as units
 FRACTIONAL_UNIT = 1e-11
 
 # vectorbt 1.2 calls DataFrame.rename(inplace=True), which pandas 3.1 deprecates.
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.rename")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.rename"),
+    # vectorbt compiles `simulate_from_signal_func_nb` uncached (it takes functions) at
+    # its first call in a process, about 10 s: one worker compiles it, not each
+    pytest.mark.xdist_group("vectorbt_from_signals"),
+]
 
 
 def _market(seed: int, n: int) -> pd.DataFrame:

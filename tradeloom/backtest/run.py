@@ -17,6 +17,7 @@ import pandas as pd
 from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
+from tradeloom.collection_pace import fewer_collections
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.funding import funding_series
@@ -102,7 +103,8 @@ def run_strategy(
     run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
     run_dir = run_dir.resolve()
     try:
-        return _run(pipeline, plugins, run_dir, driver, variant)
+        with fewer_collections():
+            return _run(pipeline, plugins, run_dir, driver, variant)
     except JournalError:
         lock.release_pid()
         if created:

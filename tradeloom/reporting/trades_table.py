@@ -68,16 +68,20 @@ def trades_table(trades: pd.DataFrame) -> str:
         note = f"{n:,} trades: the first and last {half:,} (trades.csv has them all)"
     columns = [(k, label) for k, label in _COLUMNS if _has(trades, k)]
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    values = {key: trades[key].to_numpy() for key, _ in columns}
+    rows_shown = [i for i in shown if i >= 0]
+    # only the rows shown are boxed (an Arrow text column boxes a str per value)
+    values = {key: trades[key].iloc[rows_shown].to_numpy() for key, _ in columns}
     filtered = [k for k in _FILTERED if k in values and trades[k].nunique() > 1]
     rows = []
+    j = 0  # the row's place in ``values``
     for i in shown:
         if i < 0:
             rows.append(f"<tr><td colspan='{len(columns) + 1}'>...</td></tr>")
             continue
-        data = "".join(f" data-{_data_key(k)}='{escape(values[k][i])}'" for k in filtered)
-        cells = "".join(f"<td>{_cell(key, values[key], i)}</td>" for key, _ in columns)
+        data = "".join(f" data-{_data_key(k)}='{escape(values[k][j])}'" for k in filtered)
+        cells = "".join(f"<td>{_cell(key, values[key], j)}</td>" for key, _ in columns)
         rows.append(f"<tr class='trade'{data}><td>{i + 1}</td>{cells}</tr>")
+        j += 1
     menus = "".join(_menu(k, trades[k]) for k in filtered)
     controls = (
         f"<p class='filters'>{menus} <span id='trades-shown' class='note'></span></p>{_SCRIPT}"

@@ -1,7 +1,7 @@
 """A journal that lost its tail after ``kill -9`` never sends a client id twice.
 
 A live run is killed (SIGKILL) after it sent and filled orders; its write-ahead log is
-then cut at 20 seeded random points in CI (``TRADELOOM_TAIL_CUTS=200`` for a long run),
+then cut at 10 seeded random points in CI (``TRADELOOM_TAIL_CUTS=200`` for a long run),
 one restart through the command line each. The
 journal of every cut has forgotten some commits, orders' intents among them; a restart
 trusting it would send those client ids again when it replays the bars it lost. Each
@@ -32,7 +32,7 @@ from tradeloom.journal.tail import read_tail
 from tradeloom.live.sent_mark import MARK_FILE, SentMark
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
-CUTS = int(os.environ.get("TRADELOOM_TAIL_CUTS", "20"))
+CUTS = int(os.environ.get("TRADELOOM_TAIL_CUTS", "10"))
 
 
 @pytest.fixture

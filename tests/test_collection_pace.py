@@ -1,0 +1,30 @@
+"""A run collects garbage less often while it builds its results, and leaves the pace as
+it found it (`tradeloom.collection_pace`)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from tradeloom.collection_pace import RUN_THRESHOLD, fewer_collections
+
+
+def test_the_pace_is_slower_inside_and_restored_after_even_on_failure() -> None:
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold() == (RUN_THRESHOLD, before[1], before[2])
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("a failed run")
+    assert gc.get_threshold() == before
+
+
+def test_a_caller_that_already_collects_less_often_keeps_its_pace() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(RUN_THRESHOLD * 3, before[1], before[2])
+    try:
+        with fewer_collections():
+            assert gc.get_threshold()[0] == RUN_THRESHOLD * 3
+    finally:
+        gc.set_threshold(*before)
