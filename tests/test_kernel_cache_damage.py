@@ -104,7 +104,13 @@ _FAULTS = textwrap.dedent(
 
 
 def _files(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix != ".pyc"}
+    """The package's files but Python's bytecode (the suite keeps it: tests/conftest.py),
+    its ``__pycache__`` folders included: a kernel written there would still count."""
+    return {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.suffix != ".pyc" and not (p.name == "__pycache__" and p.is_dir())
+    }
 
 
 def _run(cache_home: Path, tmp_path: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:
