@@ -48,6 +48,8 @@ class FieldError:
 
 def join_path(prefix: str, *parts: object) -> str:
     """Return ``prefix`` and ``parts`` joined as a dotted key path (``features.3.window``)."""
+    if len(parts) == 1:  # a value's path below its parent's: once per value of a file
+        return f"{prefix}.{parts[0]}" if prefix else str(parts[0])
     pieces = [prefix] if prefix else []
     pieces.extend(str(part) for part in parts)
     return ".".join(pieces)
