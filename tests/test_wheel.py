@@ -28,11 +28,21 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
     if not all(importlib.util.find_spec(name) for name in ("hatchling", "hatch_vcs")):
         pytest.skip("the build backend (hatchling, hatch-vcs: the [test] extra) is missing")
     dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(dist), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    # the build writes the clone's tradeloom/_version.py (hatch-vcs): put back what the
+    # editable install wrote, so that the processes of the rest of the suite read the same
+    version_file = ROOT / "tradeloom" / "_version.py"
+    installed = version_file.read_bytes() if version_file.is_file() else None
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+             "-w", str(dist), str(ROOT)],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        if installed is None:
+            version_file.unlink(missing_ok=True)
+        else:
+            version_file.write_bytes(installed)
     [wheel] = dist.glob("tradeloom-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
