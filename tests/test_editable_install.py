@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_import_tradeloom_from_the_folder_holding_the_clone(tmp_path: Path) -> None:
     clone = tmp_path / "tradeloom"
     clone.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "hatch_build.py"):
         shutil.copy(ROOT / name, clone / name)
     shutil.copytree(
         ROOT / "tradeloom", clone / "tradeloom", ignore=shutil.ignore_patterns("__pycache__")
