@@ -10,7 +10,7 @@ It writes, into a new or empty folder:
 - ``plugin/``: a plugin package to grow (its own pyproject.toml and entry point, one
   feature), as ``examples/tradeloom-example-plugin`` is a complete one.
 
-The strategies and examples ship inside the package (pyproject.toml force-includes them
+The strategies and examples ship inside a built wheel (hatch_build.py adds them
 as ``tradeloom/_starter/``); a clone or an editable install reads them where they are.
 """
 
