@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.version import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = (
@@ -84,7 +86,7 @@ def test_the_answer_imports_no_heavy_library(argv: tuple[str, ...]) -> None:
 
 def test_version_and_help_still_say_what_they_said() -> None:
     _, done = _imported("--version")
-    assert done.stdout.strip() == "tradeloom 0.1.0"
+    assert done.stdout.strip() == f"tradeloom {__version__}"
     _, done = _imported("--help")
     assert done.stdout.startswith("usage: tradeloom")
     for command in ("run", "validate", "sweep", "status", "journal", "data", "report"):

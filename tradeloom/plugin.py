@@ -5,8 +5,9 @@ Import this module, and only this one, as pytest users import ``pytest``::
     from tradeloom.plugin import BuildContext, Component, Params, hookimpl
 
 It is tradeloom's stable surface: the names below change only with a deprecation (a
-warning for at least one minor release, and a note in the changelog). Everything else
-under ``tradeloom`` may move between releases.
+`TradeloomDeprecationWarning` for at least one minor release, raised through
+`tradeloom._deprecated.deprecated`, and a note in CHANGELOG.md; tests/test_plugin_api.py
+holds the list of names). Everything else under ``tradeloom`` may move between releases.
 
 What is here:
 
@@ -24,13 +25,15 @@ What is here:
 - the value objects components take and return (`Bar`, `Bars`, `Signal`,
   `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Halt`, ...);
 - the errors a component raises for a user's mistake (`ParamError`, `DataError`,
-  `UserError`) or an exchange that does not answer (`RetriesExhausted`).
+  `UserError`) or an exchange that does not answer (`RetriesExhausted`);
+- the warning a deprecated name of this module gives (`TradeloomDeprecationWarning`).
 
 The hooks themselves are documented in ``tradeloom/plugins/hookspecs.py``.
 """
 
 from __future__ import annotations
 
+from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import (
     OHLCV,
     Absence,
@@ -165,6 +168,7 @@ __all__ = [
     "StepContext",
     "SteppedFeature",
     "SymbolIdModel",
+    "TradeloomDeprecationWarning",
     "Universe",
     "UniverseModel",
     "UniverseSource",

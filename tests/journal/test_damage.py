@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import xxhash
 
+from tradeloom import __version__
 from tradeloom.journal import (
     FORMAT_VERSION,
     ChainBroken,
@@ -292,7 +293,7 @@ def test_a_newer_format_asks_for_an_upgrade(tmp_path: Path) -> None:
     with pytest.raises(JournalVersionError) as caught:
         open_journal(path, IDENTITY)
     assert str(caught.value) == (
-        f"{path}: a journal of format 99; this tradeloom (0.1.0) reads format "
+        f"{path}: a journal of format 99; this tradeloom ({__version__}) reads format "
         f"{FORMAT_VERSION}: upgrade tradeloom to read it"
     )
     assert path.read_bytes() == before  # nothing overwritten

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tradeloom import __version__
 from tradeloom.cli.main import main
 from tradeloom.journal import FORMAT_VERSION, read_frames
 
@@ -111,7 +112,7 @@ def test_status_of_a_journal_of_another_format_version(
     code, out, err = cli(capsys, "status", run)
     assert (code, out) == (2, "")
     assert err == (
-        f"{run / 'journal.sqlite'}: a journal of format 99; this tradeloom (0.1.0) reads "
+        f"{run / 'journal.sqlite'}: a journal of format 99; this tradeloom ({__version__}) reads "
         f"format {FORMAT_VERSION}: upgrade tradeloom to read it\n"
     )
 

@@ -274,6 +274,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     plugins.set_defaults(command=_plugins)
 
+    init = sub.add_parser(
+        "init",
+        help="write a starter project into a new folder",
+        description="Write into DIR (new or empty) a strategy that runs offline, its JSON "
+        "Schema for editors, a README and a plugin package to grow. Exit 0, or 2 when DIR "
+        "holds anything.",
+    )
+    init.add_argument("folder", type=Path, metavar="DIR")
+    init.set_defaults(command=_init)
+
     lookahead = sub.add_parser(
         "check-lookahead",
         help="check a strategy for look-ahead; exit 0 none found, 1 found, 2 invalid input",
@@ -779,6 +789,15 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _init(args: argparse.Namespace) -> int:
+    from tradeloom.cli.init import STRATEGY_FILE, init_project
+
+    written = init_project(args.folder)
+    print(f"wrote {len(written)} files into {args.folder}")
+    print(f"next: cd {args.folder} && tradeloom run {STRATEGY_FILE}")
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

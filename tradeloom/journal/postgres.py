@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 
+from tradeloom.extras import require
 from tradeloom.journal.chain import signed
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
@@ -62,6 +62,10 @@ from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.redaction import redact_text
 from tradeloom.version import __version__
+
+require("psycopg", "a journal in PostgreSQL")
+
+import psycopg  # noqa: E402 (after `require`, which names its extra)
 
 __all__ = [
     "NUL_STAND_IN",

@@ -180,6 +180,9 @@ class _SqliteSource:
 
 class _PgSource:
     def __init__(self, path: Path) -> None:
+        from tradeloom.extras import require
+
+        require("psycopg", f"{path} (a journal in PostgreSQL)")
         import psycopg
 
         from tradeloom.journal.postgres import connect_pg, read_run

@@ -15,6 +15,9 @@ and what it may change.
   journaled reload).
 - `TickingRun`: a `JournaledRun` a loop drives: its control inbox, the bars it
   processed, and one tick.
+- `MeteredRun`: a `JournaledRun` and its trading state, what the metrics read (here, not
+  in `tradeloom.live.metrics`, so that a run without ``live.metrics`` never imports
+  prometheus_client, an extra).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from tradeloom.plugins.protocols import Venue
     from tradeloom.schemas.config import StrategyConfig
 
-__all__ = ["JournaledRun", "Mode", "RunView", "StartingRun", "TickingRun"]
+__all__ = ["JournaledRun", "MeteredRun", "Mode", "RunView", "StartingRun", "TickingRun"]
 
 Mode = Literal["paper", "live"]
 """The modes of a live run (the backtest is `tradeloom.backtest`)."""
@@ -74,6 +77,13 @@ class JournaledRun(RunView, Protocol):
     def portfolio(self) -> object | None:
         """A portfolio file's strategies (None: one strategy)."""
         ...
+
+
+class MeteredRun(JournaledRun, Protocol):
+    """What the metrics read of a run: a `JournaledRun` and its trading state."""
+
+    @property
+    def trading_state(self) -> str: ...
 
 
 class StartingRun(JournaledRun, Protocol):

@@ -23,14 +23,13 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 import pandas as pd
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 
 from tradeloom.core import layout as L
 from tradeloom.domain import Fill, Halt, HealthChange, Order, Rejection, RunInfo
 from tradeloom.errors import UserError
+from tradeloom.extras import require
 from tradeloom.journal import (
     Event,
     FillEvent,
@@ -42,7 +41,7 @@ from tradeloom.journal import (
     SlicedOrder,
     StaleData,
 )
-from tradeloom.live.context import JournaledRun
+from tradeloom.live.context import MeteredRun
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.reporting.execution_quality import (
     ROUTE_KIND,
@@ -54,14 +53,18 @@ from tradeloom.reporting.execution_quality import (
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.version import __version__
 
+require("prometheus_client", "live.metrics (a run's Prometheus endpoint)")
+
+from prometheus_client import (  # noqa: E402 (after `require`, which names its extra)
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    Info,
+)
+
 __all__ = ["METRICS", "STAGES", "LiveMetrics", "MeteredRun", "MetricSpec", "serve"]
-
-
-class MeteredRun(JournaledRun, Protocol):
-    """What the metrics read of a run: a `JournaledRun` and its trading state."""
-
-    @property
-    def trading_state(self) -> str: ...
 
 
 STAGES: tuple[str, ...] = ("fetch", "features", "predict", "decide", "send", "journal", "train")

@@ -17,7 +17,7 @@ import pluggy
 import structlog
 
 from tradeloom.domain import RunInfo
-from tradeloom.live.metrics import MeteredRun
+from tradeloom.live.context import MeteredRun
 from tradeloom.plugins.data.ccxt_client import watch_errors
 from tradeloom.plugins.monitoring.alerts import Alerts
 from tradeloom.redaction import redact_text

@@ -70,11 +70,10 @@ from tradeloom.journal.owner import strategy_digest
 from tradeloom.journal.tail import TailCut
 from tradeloom.live.account_venue import AccountVenue
 from tradeloom.live.book_feed import BookFeed, open_book_feed
-from tradeloom.live.context import Mode
+from tradeloom.live.context import MeteredRun, Mode
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.live.markets_feed import MarketsFeed
-from tradeloom.live.metrics import MeteredRun
 from tradeloom.live.refresh import LiveOutputs, data_calendar
 from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (

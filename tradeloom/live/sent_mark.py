@@ -20,6 +20,7 @@ a restart looks up at the venue.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,9 +121,10 @@ class PgSentMark(SentMark):
 
 def open_sent_mark(run_dir: Path, store: JournalStore) -> SentMark:
     """Return the run's mark: in its PostgreSQL journal, or ``sent.mark`` beside a file."""
-    from tradeloom.journal.postgres import PostgresJournal
-
-    if isinstance(store, PostgresJournal):
+    # A PostgreSQL journal exists only once its module was imported; a run journaled in a
+    # file never imports it, nor psycopg (the [postgres] extra) with it.
+    postgres = sys.modules.get("tradeloom.journal.postgres")
+    if postgres is not None and isinstance(store, postgres.PostgresJournal):
         return PgSentMark(store)
     return SentMark(run_dir)
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.extras import require
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_writes import OutputFolder
 from tradeloom.sweep.engine import run_sweep
@@ -62,6 +63,11 @@ def run_settings(settings: Settings) -> int:
 
 def sweep(settings: Settings) -> SweepOutcome:
     """Run the sweep of ``settings`` and write its directory (see `tradeloom.sweep.cli`)."""
+    # the optional libraries first: a missing extra is told before anything is checked or run
+    if settings.search == "optuna":
+        require("optuna", "tradeloom sweep --search optuna")
+    if settings.scheduler is not None:
+        require("distributed", "tradeloom sweep --scheduler")
     source = StrategySource(settings.strategy, settings.overrides)
     space = settings.space
     axes = space.axes

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.extras import require
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.space import Axis, Space, Variant
@@ -39,6 +40,7 @@ def optuna_variants(
 ) -> tuple[list[CheckedVariant], int, dict[str, int], str]:
     """Run ``settings.count`` optuna trials; return the distinct variants, the count run
     now, the stages computed, and the summary's line on the trials."""
+    require("optuna", "a sweep's optuna search")
     import optuna
 
     from tradeloom.engine.logs import route_library_logs

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tradeloom.errors import UserError
+from tradeloom.extras import require
 from tradeloom.sweep.task import Task
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
 from tradeloom.sweep.task_threads import single_threaded
@@ -91,6 +92,7 @@ def execute(
     if not connect_timeout > 0:
         raise UserError(f"connect timeout: must be more than 0 s, was {connect_timeout:g}")
     if scheduler is not None:
+        require("distributed", f"--scheduler {scheduler} (a Dask cluster)")
         from tradeloom.sweep.distributed_tasks import run_on_cluster
 
         run_on_cluster(tasks, on_result, scheduler, connect_timeout)

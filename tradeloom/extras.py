@@ -1,0 +1,52 @@
+"""Optional surfaces and the extra that installs each: a missing one is one line, exit 2.
+
+``pip install tradeloom`` installs what a backtest, a paper run and a live run need. A
+sweep's optuna sampler, a Dask cluster, the PostgreSQL journal and a live run's Prometheus
+endpoint each need a library of their own, installed by an extra (pyproject.toml). Every
+import of one of those libraries goes through `require` first, so that a user who asks for
+the surface without its extra reads which extra to install instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tradeloom.errors import UserError
+
+__all__ = ["EXTRAS", "MissingExtra", "require"]
+
+EXTRAS: dict[str, str] = {
+    "optuna": "sweep",
+    "distributed": "dask",
+    "psycopg": "postgres",
+    "prometheus_client": "metrics",
+}
+"""The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
+
+
+class MissingExtra(UserError):
+    """A command needs an optional library that is not installed; names the extra."""
+
+
+def require(module: str, what: str) -> None:
+    """Import ``module`` (an optional library), or say which extra installs it.
+
+    Call it before importing the library: the import that follows then finds the module
+    already loaded.
+
+    Args:
+        module: The library's top-level module, a key of `EXTRAS` (``optuna``).
+        what: What needs it, as the user asked for it (``tradeloom sweep --sampler tpe``).
+
+    Raises:
+        MissingExtra: The library cannot be imported: ``what needs optuna: pip install
+            'tradeloom[sweep]'``.
+    """
+    extra = EXTRAS[module]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        broken = "" if exc.name in (module, None) else f" (it cannot import {exc.name})"
+        raise MissingExtra(
+            f"{what} needs {module}{broken}: pip install 'tradeloom[{extra}]'"
+        ) from None
