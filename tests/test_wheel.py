@@ -80,7 +80,11 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
 
     tradeloom = str(venv / "bin" / "tradeloom")
     run(tradeloom, "init", "demo", cwd=tmp_path)
-    out = run(tradeloom, "run", "strategy.yaml", cwd=tmp_path / "demo")
+    # shortened: the starter file is btc_rf.yaml, which test_cli.py runs whole
+    short = ["data.bars=1200", "model.walk_forward.train_window=400",
+             "model.walk_forward.retrain_every=400", "model.params.n_jobs=1"]  # fmt: skip
+    sets = [word for value in short for word in ("--set", value)]
+    out = run(tradeloom, "run", "strategy.yaml", *sets, cwd=tmp_path / "demo")
     assert "run directory" in out
     [run_dir] = (tmp_path / "demo" / "runs").glob("btc_rf-*")
     assert (run_dir / "report.html").is_file()
