@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,7 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from tradeloom import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
+_NOT_BUILT = (".git", "runs", "sweeps", "test-artifacts", "build", "dist", "*.egg-info",
+              "__pycache__", ".*_cache", ".hypothesis", "_version.py")  # fmt: skip
 
 
 @pytest.mark.slow
@@ -28,21 +33,17 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
     if not all(importlib.util.find_spec(name) for name in ("hatchling", "hatch_vcs")):
         pytest.skip("the build backend (hatchling, hatch-vcs: the [test] extra) is missing")
     dist = tmp_path / "dist"
-    # the build writes the clone's tradeloom/_version.py (hatch-vcs): put back what the
-    # editable install wrote, so that the processes of the rest of the suite read the same
-    version_file = ROOT / "tradeloom" / "_version.py"
-    installed = version_file.read_bytes() if version_file.is_file() else None
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-             "-w", str(dist), str(ROOT)],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-    finally:
-        if installed is None:
-            version_file.unlink(missing_ok=True)
-        else:
-            version_file.write_bytes(installed)
+    # Built from a copy of the clone: a build writes tradeloom/_version.py (hatch-vcs),
+    # which the suite's other processes read meanwhile. The copy has no git history: the
+    # version is the one the editable install took from it.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_BUILT))
+    env = {**os.environ, "SETUPTOOLS_SCM_PRETEND_VERSION": __version__}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(dist), str(source)],
+        check=True, capture_output=True, timeout=300, env=env,
+    )  # fmt: skip
     [wheel] = dist.glob("tradeloom-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())

@@ -132,16 +132,19 @@ _LIBRARIES = ("optuna", "distributed")
 def route_library_logs(*names: str) -> None:
     """Let the loggers ``names`` reach the root logger's handler, when the command routes
     stdlib logging (`configure_logging` with ``stdlib``): their own stderr handlers are
-    removed and their records propagate. Call it after importing such a library (optuna
-    adds its handler at its first logger, distributed at import)."""
+    removed (plain stream handlers on any stream but stdout: the stderr a library bound
+    may be an earlier one) and their records propagate. Call it after importing such a
+    library (optuna adds its handler at its first logger, distributed at import)."""
     if not any(isinstance(h, _RootHandler) for h in logging.getLogger().handlers):
         return
     for name in names:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
-            if type(handler) is logging.StreamHandler and handler.stream in (
-                sys.stderr,
-                sys.__stderr__,
+            # the library's console handler: a plain stream handler on the stderr it saw
+            # when it was made (in a notebook or a test, an earlier, maybe closed one)
+            if type(handler) is logging.StreamHandler and handler.stream not in (
+                sys.stdout,
+                sys.__stdout__,
             ):
                 logger.removeHandler(handler)
         logger.propagate = True
