@@ -508,17 +508,25 @@ class Run:
     @property
     def features(self) -> pd.DataFrame:
         """Return each bar's features, probability and signal (``features.parquet``); for a
-        paper or live run, each bar's probability from its journal."""
+        paper or live run, each live bar's probability from its journal beside the
+        features it wrote."""
         import pandas as pd
 
         from tradeloom.reporting.exports import FEATURES_FILE
-        from tradeloom.reporting.run_data import load_run
+        from tradeloom.reporting.run_data import live_features, load_run
 
         path = self.run_dir / FEATURES_FILE
-        if path.is_file():
-            return pd.read_parquet(path)
-        features = load_run(self.run_dir).features
-        return pd.DataFrame() if features is None else features
+        written = pd.read_parquet(path) if path.is_file() else None
+        if written is not None and self.mode == "backtest":
+            return written
+        journaled = load_run(self.run_dir).features
+        if journaled is None:
+            return pd.DataFrame() if written is None else written
+        if written is not None:
+            written["timestamp"] = pd.to_datetime(written["timestamp"], utc=True)
+            keep = [c for c in ("timestamp", "symbol", "probability") if c in journaled]
+            return live_features(journaled[keep], written)
+        return journaled
 
     def journal(self, kind: str) -> pd.DataFrame:
         """Return the journal's events of one kind (``fill``, ``order``, ``signal``...).
