@@ -295,6 +295,11 @@ def test_the_notebook_figures_are_the_reports_panels(
     assert "<table>" in notebook_run._repr_html_()
     assert "text/html" in notebook.outputs("strategy = tradeloom.load(document)")
     assert "application/vnd.plotly.v1+json" in notebook.outputs("figures = run.plot()")
+    # the page loads the shared plotly.js; single_file=True puts it inside the page
+    assert "<script src='../plotly-" in page and len(page) < 1_000_000
+    alone = notebook_run.report(single_file=True).read_text()
+    assert "<script src=" not in alone and len(alone) > 4_000_000
+    assert re.findall(r"data-title='([^']*)'", alone) == re.findall(r"data-title='([^']*)'", page)
 
 
 @pytest.mark.slow

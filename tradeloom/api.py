@@ -557,11 +557,17 @@ class Run:
         return [pio.from_json(figure_json(chart)) for chart in charts if chart.data]
 
     @_user_errors
-    def report(self) -> Path:
-        """Write ``report.html`` into the run folder (as ``tradeloom report``); return it."""
+    def report(self, *, single_file: bool = False) -> Path:
+        """Write ``report.html`` into the run folder (as ``tradeloom report``); return it.
+
+        Args:
+            single_file: Embed plotly.js in the page (4.7 MB more), a page to send on its
+                own (``--single-file``); by default it loads ``plotly-<version>.min.js``,
+                written once into the folder that holds the run folder.
+        """
         from tradeloom.reporting.report import write_report
 
-        return write_report(self.run_dir)
+        return write_report(self.run_dir, single_file=single_file)
 
     def _repr_html_(self) -> str:
         from html import escape
