@@ -1,19 +1,18 @@
 """The Python API (`tradeloom.api`) over the CLI's engine, and the docs notebook that uses it.
 
 The notebook (docs/guides/python_notebook.py, a jupytext script) runs once per module,
-in a temporary folder, as a script: every cell in order, its names kept. The tests then
-check through the API what it computed against the run folders' own files and against
-the command line.
+in a temporary folder, as Jupyter runs it: converted by jupytext, every cell in order by
+a Python kernel (nbclient, ipykernel), whose session stays open for the module's tests.
+The tests then check through the API what it computed against the run folders' own files
+and against the command line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
-import runpy
 import subprocess
 import sys
 import traceback
@@ -33,7 +32,8 @@ from tradeloom.cli.main import main
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "guides" / "python_notebook.py"
 ON_THE_NOTEBOOKS_WORKER = pytest.mark.xdist_group("api_notebook")
-"""The tests that read the notebook's names run on one worker: it runs once (11 s of CPU)."""
+"""The tests that read the notebook's names run on one worker: it runs once (13 s of CPU,
+its kernel's and the paper run's included)."""
 
 STRATEGY = """\
 name: api_errors
@@ -179,18 +179,75 @@ def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 # --- the notebook -----------------------------------------------------------------------------
 
 
+class Notebook:
+    """The docs notebook executed by a Jupyter kernel of this interpreter, whose session
+    stays open for the module's tests: its cells' outputs, and what its names hold."""
+
+    def __init__(self, client: Any, cells: list[Any]) -> None:
+        self._client = client
+        self.cells = cells
+        """Every code cell as it ran (``outputs``: what Jupyter showed under it)."""
+
+    def value(self, expression: str) -> Any:
+        """Return what ``expression`` is in the notebook's session (through JSON)."""
+        import nbformat
+
+        cell = nbformat.v4.new_code_cell(
+            f"import json as _json\nprint(_json.dumps({expression}, default=float))"
+        )
+        self._client.execute_cell(cell, len(self.cells))
+        streams = [o["text"] for o in cell.outputs if o.get("name") == "stdout"]
+        return json.loads("".join(streams))
+
+    def outputs(self, source: str) -> list[str]:
+        """Return the kinds of output (mime types, streams) of the cell whose code starts
+        with ``source``."""
+        cell = next(c for c in self.cells if c.source.startswith(source))
+        return [kind for o in cell.outputs for kind in (o.get("data") or [o.get("name")])]
+
+
 @pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The docs notebook's names after every cell ran, in a folder of its own."""
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notebook]:
+    """The docs notebook run cell by cell by a Python kernel (ipykernel, this interpreter,
+    a kernel spec of its own: nothing registered outside the test's folder), as Jupyter
+    runs it, in a folder of its own; the kernel stays for the module's tests."""
+    import jupytext
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
     folder = tmp_path_factory.mktemp("notebook")
-    with contextlib.chdir(folder):
-        return runpy.run_path(str(NOTEBOOK), run_name="__main__")
+    spec = folder / "kernels" / "tradeloom-test"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "tradeloom tests", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    specs = KernelSpecManager(kernel_dirs=[str(spec.parent)])
+    manager = KernelManager(kernel_name=spec.name, kernel_spec_manager=specs)
+    book = jupytext.read(NOTEBOOK)
+    client = NotebookClient(
+        book, km=manager, timeout=600, resources={"metadata": {"path": str(folder)}}
+    )
+    with client.setup_kernel():
+        cells = [cell for cell in book.cells if cell.cell_type == "code"]
+        for index, cell in enumerate(book.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)  # a cell's error raises CellExecutionError
+        yield Notebook(client, cells)
+
+
+@pytest.fixture(scope="module")
+def notebook_run(notebook: Notebook) -> tradeloom.Run:
+    """The notebook's backtest, opened through the API (its folder is the kernel's)."""
+    return tradeloom.open_run(notebook.value("str(run.run_dir)"))
 
 
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) -> None:
-    run = notebook["run"]
+def test_the_notebook_stats_are_the_runs_metrics_json(
+    notebook: Notebook, notebook_run: tradeloom.Run
+) -> None:
+    run = notebook_run
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     leaves = dict(_leaves(metrics))
 
@@ -200,12 +257,17 @@ def test_the_notebook_stats_are_the_runs_metrics_json(notebook: dict[str, Any]) 
     assert stats["trades"] == metrics["trades"] > 0
     nested = next(k for k in metrics["tearsheet"] if not isinstance(metrics["tearsheet"][k], dict))
     assert _same(stats[f"tearsheet.{nested}"], metrics["tearsheet"][nested])
+    # the notebook's own Run says the same
+    assert notebook.value("run.stats['trades']") == metrics["trades"]
+    assert notebook.value("run.stats.index.tolist()") == list(leaves)
 
 
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> None:
-    run = notebook["run"]
+def test_the_notebook_tables_are_the_runs_files(
+    notebook: Notebook, notebook_run: tradeloom.Run
+) -> None:
+    run = notebook_run
     for name, frame in (("trades", run.trades), ("fills", run.fills), ("orders", run.orders)):
         written = pd.read_csv(run.run_dir / f"{name}.csv")
         for column in ("timestamp", "entry_time", "exit_time"):
@@ -215,38 +277,54 @@ def test_the_notebook_tables_are_the_runs_files(notebook: dict[str, Any]) -> Non
     assert len(run.journal("fill")) == len(run.fills) > 0
     equity = run.equity
     assert isinstance(equity.index, pd.DatetimeIndex)
-    assert len(equity) == run.stats["bars"] == len(notebook["bars"])
+    assert len(equity) == run.stats["bars"] == notebook.value("len(bars)")
+    assert notebook.value("len(run.trades)") == len(run.trades)
 
 
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_figures_are_the_reports_panels(notebook: dict[str, Any]) -> None:
-    run, figures = notebook["run"], notebook["figures"]
-    page = run.report().read_text()
+def test_the_notebook_figures_are_the_reports_panels(
+    notebook: Notebook, notebook_run: tradeloom.Run
+) -> None:
+    page = notebook_run.report().read_text()
 
     titles = re.findall(r"<div class='chart' id='chart-\d+' data-title='([^']*)'", page)
-    assert [f.layout.title.text for f in figures] == titles
-    assert len(figures) >= 5
-    assert "<table>" in run._repr_html_()
+    assert notebook.value("[f.layout.title.text for f in figures]") == titles
+    assert len(titles) >= 5
+    # Jupyter shows the run as its summary table and the Figure as a plotly chart
+    assert "<table>" in notebook_run._repr_html_()
+    assert "text/html" in notebook.outputs("strategy = tradeloom.load(document)")
+    assert "application/vnd.plotly.v1+json" in notebook.outputs("figures = run.plot()")
+    # the page loads the shared plotly.js; single_file=True puts it inside the page
+    assert "<script src='../plotly-" in page and len(page) < 1_000_000
+    alone = notebook_run.report(single_file=True).read_text()
+    assert "<script src=" not in alone and len(alone) > 4_000_000
+    assert re.findall(r"data-title='([^']*)'", alone) == re.findall(r"data-title='([^']*)'", page)
 
 
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: dict[str, Any]) -> None:
-    results = notebook["results"]
-    assert sorted(results["param.signal.threshold"]) == [0.2, 0.3, 0.4]
-    assert results["dsr"].between(0, 1).all()
-    assert 0 <= results.attrs["pbo"] <= 1
-    assert list(results["rank"]) == [1, 2, 3]
+def test_the_notebook_sweep_has_its_overfitting_statistics(notebook: Notebook) -> None:
+    results = notebook.value(
+        "{'thresholds': sorted(results['param.signal.threshold'].tolist()), "
+        "'dsr': results['dsr'].tolist(), 'pbo': results.attrs['pbo'], "
+        "'rank': results['rank'].tolist()}"
+    )
+    assert results["thresholds"] == [0.2, 0.3, 0.4]
+    assert all(0 <= dsr <= 1 for dsr in results["dsr"])
+    assert 0 <= results["pbo"] <= 1
+    assert results["rank"] == [1, 2, 3]
 
 
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> None:
-    paper = notebook["paper"]
-    assert paper.mode == "paper"
+def test_the_notebook_opens_a_paper_runs_folder(notebook: Notebook) -> None:
+    paper = tradeloom.open_run(notebook.value("str(paper.run_dir)"))
+    assert paper.mode == notebook.value("paper.mode") == "paper"
     assert len(paper.journal("live_bar")) == 5
-    assert len(paper.features) == 5  # each bar's probability, from the journal
+    # each bar's probability from the journal, beside the features the run wrote
+    assert len(paper.features) == 5
+    assert {"probability", "log_return_1", "rsi_14"} <= set(paper.features)
     assert paper.stats["mode"] == "paper"
     # a paper run writes no orders.csv or fills.csv: its journal's events stand in
     assert not (paper.run_dir / "fills.csv").exists()
@@ -257,19 +335,18 @@ def test_the_notebook_opens_a_paper_runs_folder(notebook: dict[str, Any]) -> Non
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
 def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
-    notebook: dict[str, Any], tmp_path: Path
+    notebook: Notebook, tmp_path: Path
 ) -> None:
-    bars: pd.DataFrame = notebook["bars"]
+    notebook.value(f"bars.to_pickle({str(tmp_path / 'bars.pickle')!r})")
+    bars: pd.DataFrame = pd.read_pickle(tmp_path / "bars.pickle")
+    document = notebook.value("document")
     csv = tmp_path / "bars.csv"
     bars.to_csv(csv)  # as a user writes a frame: the index is the unnamed first column
-    document = {
-        **notebook["document"],
-        "data": {"kind": "csv", "path": str(csv), "symbol": "BTC/USDT"},
-    }
+    cli_document = {**document, "data": {"kind": "csv", "path": str(csv), "symbol": "BTC/USDT"}}
     file = tmp_path / "strategy.yaml"
-    file.write_text(yaml.safe_dump(document))
+    file.write_text(yaml.safe_dump(cli_document))
     assert main(["-q", "run", str(file), "--out", str(tmp_path / "cli")]) == 0
-    strategy = tradeloom.load(notebook["document"])
+    strategy = tradeloom.load(document)
     with pytest.raises(tradeloom.UserError, match=rf"^path: {re.escape(str(csv))} exists; give"):
         strategy.with_data(bars, path=csv)  # the user's file is never written over
     os.remove(csv)  # the API writes its own CSV there: the strategies are the same
@@ -282,6 +359,9 @@ def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
     np.testing.assert_array_equal(
         run.fills["price"], pd.read_csv(tmp_path / "cli" / "fills.csv")["price"]
     )
+    # the notebook's own backtest of the frame traded the same fills
+    notebook_fills = tradeloom.open_run(notebook.value("str(run.run_dir)")).fills
+    np.testing.assert_array_equal(run.fills["price"], notebook_fills["price"])
 
 
 # --- a precomputed model on a few hundred bars --------------------------------------------

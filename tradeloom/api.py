@@ -509,17 +509,26 @@ class Run:
     @property
     def features(self) -> pd.DataFrame:
         """Return each bar's features, probability and signal (``features.parquet``); for a
-        paper or live run, each bar's probability from its journal."""
+        paper or live run, each live bar's probability from its journal beside the
+        features it wrote."""
         import pandas as pd
 
         from tradeloom.reporting.exports import FEATURES_FILE
-        from tradeloom.reporting.run_data import load_run
+        from tradeloom.reporting.run_data import live_features, load_run
 
         path = self.run_dir / FEATURES_FILE
-        if path.is_file():  # a regular file (a FIFO or a device is not one): no wait
-            return pd.read_parquet(path)
-        features = load_run(self.run_dir).features
-        return pd.DataFrame() if features is None else features
+        # a regular file (a FIFO or a device is not one): no wait
+        written = pd.read_parquet(path) if path.is_file() else None
+        if written is not None and self.mode == "backtest":
+            return written
+        journaled = load_run(self.run_dir).features
+        if journaled is None:
+            return pd.DataFrame() if written is None else written
+        if written is not None:
+            written["timestamp"] = pd.to_datetime(written["timestamp"], utc=True)
+            keep = [c for c in ("timestamp", "symbol", "probability") if c in journaled]
+            return live_features(journaled[keep], written)
+        return journaled
 
     def journal(self, kind: str) -> pd.DataFrame:
         """Return the journal's events of one kind (``fill``, ``order``, ``signal``...).
@@ -550,11 +559,17 @@ class Run:
         return [pio.from_json(figure_json(chart)) for chart in charts if chart.data]
 
     @_user_errors
-    def report(self) -> Path:
-        """Write ``report.html`` into the run folder (as ``tradeloom report``); return it."""
+    def report(self, *, single_file: bool = False) -> Path:
+        """Write ``report.html`` into the run folder (as ``tradeloom report``); return it.
+
+        Args:
+            single_file: Embed plotly.js in the page (4.7 MB more), a page to send on its
+                own (``--single-file``); by default it loads ``plotly-<version>.min.js``,
+                written once into the folder that holds the run folder.
+        """
         from tradeloom.reporting.report import write_report
 
-        return write_report(self.run_dir)
+        return write_report(self.run_dir, single_file=single_file)
 
     def _repr_html_(self) -> str:
         from html import escape

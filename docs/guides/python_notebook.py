@@ -17,7 +17,7 @@
 # A strategy backtested from a pandas DataFrame, its figures and charts, a small sweep,
 # and a paper run's folder read back. Open it in Jupyter with jupytext
 # (`jupytext --to notebook python_notebook.py`) or run it as a script; the test suite
-# runs it (tests/test_api.py), so every cell here works.
+# executes it in a Jupyter kernel (tests/test_api.py), so every cell here works.
 
 # %%
 import json

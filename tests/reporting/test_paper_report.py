@@ -14,12 +14,15 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import structlog
 from browser import chromium
 from page_checks import CHARTS, assert_titled, by_title, open_page
 
-from tradeloom.reporting.charts import plotly_file
+from tradeloom.reporting.charts import Chart, plotly_file
+from tradeloom.reporting.price_chart import price_chart
+from tradeloom.reporting.run_data import load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +79,46 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     code, err = _tradeloom("report", str(out))
     assert code == 0, err
     return out, restart
+
+
+@pytest.fixture(scope="module")
+def backtest_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The backtest of the paper run's strategy, settings and bars."""
+    out = tmp_path_factory.mktemp("backtest") / "run"
+    args = ["--quiet", "run", str(ROOT / "strategies" / "btc_rf.yaml"), "--out", str(out)]
+    for setting in _SETTINGS:
+        args += ["--set", setting]
+    code, err = _tradeloom(*args)
+    assert code == 0, err
+    return out
+
+
+def _axes(chart: Chart) -> list[str]:
+    axes = sorted((k for k in chart.layout if k.startswith("yaxis")), key=lambda k: k[5:].zfill(3))
+    return [chart.layout[k]["title"]["text"] for k in axes]
+
+
+def test_the_paper_report_draws_the_backtests_indicators_with_its_numbers(
+    paper_run: tuple[Path, str], backtest_run: Path
+) -> None:
+    """A paper run writes the features it gave its model (features.parquet) as a backtest
+    does: its price chart has the backtest's panels and overlays, drawn from the very
+    numbers the backtest computed at the same bars (issue 42: the paper report had no
+    indicator panels)."""
+    out, _ = paper_run
+    paper, backtest = load_run(out), load_run(backtest_run)
+    assert paper.plots == backtest.plots and paper.plots
+    paper_chart, backtest_chart = price_chart(paper), price_chart(backtest)
+    panels = ["price", "volume", "rsi_14", "bb_width_20"]
+    assert _axes(paper_chart) == _axes(backtest_chart) == panels
+    below = backtest_chart.note.partition("; below: ")[2]
+    assert below == "rsi_14, bb_width_20" and paper_chart.note.endswith(f"; below: {below}")
+    assert paper.features is not None and backtest.features is not None
+    drawn = ["timestamp", "probability", *paper.plots]
+    live = paper.features[drawn].set_index("timestamp")
+    batch = backtest.features[drawn].set_index("timestamp").loc[live.index]
+    assert len(live) == 170 and live.notna().all().all()
+    pd.testing.assert_frame_equal(live[list(paper.plots)], batch[list(paper.plots)])
 
 
 def test_the_report_shows_the_halt_and_the_runs_life(paper_run: tuple[Path, str]) -> None:
@@ -162,8 +205,6 @@ def test_a_paper_report_after_a_kill_in_a_real_browser(paper_run: tuple[Path, st
 def test_the_paper_report_names_each_trades_entry_reason(paper_run: tuple[Path, str]) -> None:
     """A paper run writes no orders.csv or fills.csv: the reasons come from its journal, as
     a backtest's table has them (issue 42: the paper report had no entry-reason column)."""
-    from tradeloom.reporting.run_data import load_run
-
     out, _ = paper_run
     assert not (out / "orders.csv").exists()
     trades = load_run(out).trades

@@ -209,6 +209,14 @@ def test_compare_prints_a_table_and_overlays_the_equity(
     assert text.count('"name":"run"') == 2 and "Plotly.newPlot" in text
     assert text.index("Settings that differ") < text.index("<h2>Figures</h2>")
     assert "<tr><th>data.symbol</th><td>BTC/USDT</td><td>ETH/USDT</td></tr>" in text
+    # it loads the plotly.js the runs' reports share, not a copy of its own
+    src = re.search(r"<script src='([^']+)'></script>", text)
+    assert src is not None and len(text) < 1_000_000
+    assert (out.parent / src.group(1)).resolve() == (btc_run.parent / plotly_file()).resolve()
+    single = tmp_path / "single.html"
+    assert main(["compare", str(btc_run), str(eth_run), "--out", str(single), "--single-file"]) == 0
+    alone = single.read_text(encoding="utf-8")
+    assert "<script src=" not in alone and len(alone) > 4_000_000  # a page to send on its own
 
 
 @pytest.mark.slow
@@ -217,7 +225,8 @@ def test_compare_html_in_a_real_browser(btc_run: Path, eth_run: Path, tmp_path: 
     out = tmp_path / "compare.html"
     assert main(["compare", str(btc_run), str(eth_run), "--out", str(out)]) == 0
     seen = open_page(out, "compare.png")
-    assert seen.errors == [] and seen.requests == []
+    assert seen.errors == []
+    assert seen.requests == [(btc_run.parent / plotly_file()).resolve().as_uri()]
     assert [c["title"] for c in seen.result] == ["Equity (100 = starting cash)"]
     assert_titled(seen.result)
     assert seen.result[0]["lines"] == 2

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tradeloom.cli.main import main
+from tradeloom.reporting.charts import plotly_file
 
 STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
 
@@ -41,8 +42,12 @@ def test_a_random_sweep_prints_the_leaderboard_and_the_statistics(
     )
     assert "deflated Sharpe ratio of row " in stdout
     assert "probability of backtest overfitting: " in stdout
-    # the two kept runs, beside the plotly.js their reports share
+    # the two kept runs, beside the plotly.js their reports share, and sweep.html loads too
     assert len([p for p in (out / "runs").iterdir() if p.is_dir()]) == 2
+    page = (out / "sweep.html").read_text(encoding="utf-8")
+    assert f"<script src='runs/{plotly_file()}'></script>" in page
+    assert len(page) < 1_000_000 and (out / "runs" / plotly_file()).is_file()
+    assert not (out / plotly_file()).exists()
     results = pd.read_parquet(out / "results.parquet")
     assert len(results) == 6
     best = results.sort_values("rank").iloc[0]
@@ -52,9 +57,11 @@ def test_a_random_sweep_prints_the_leaderboard_and_the_statistics(
         "--grid", "signal.threshold=0.02:0.1:0.02",
         "--grid", "risk.sizing.fraction=0.1,0.5",
         "--random", "6", "--seed", "1", "--objective", "total_return",
-        "--out", str(out), "--partitions", "4", "--keep-top", "2",
+        "--out", str(out), "--partitions", "4", "--keep-top", "2", "--single-file",
     )  # fmt: skip
     assert again == 0
+    page = (out / "sweep.html").read_text(encoding="utf-8")
+    assert "<script src=" not in page and len(page) > 4_000_000  # a page to send on its own
     assert "variants: 6 (0 run now, 6 from earlier parts)" in stdout
     assert "stages computed: none (all cached)" in stdout
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.reporting.shared_plotly import shared_plotly
 from tradeloom.sweep.overfitting import DSR_THRESHOLD, Overfitting, overfitting_statistics
 from tradeloom.sweep.report import (
     LEADERBOARD_ROWS,
@@ -220,6 +221,8 @@ def test_sweep_html_in_a_real_browser(sweep: Sweep, tmp_path: Path) -> None:
         "sweep-heatmap.png": (["signal.threshold", "risk.kelly_fraction"], 4),
     }
     for shot, (params, charts) in pages.items():
+        # the first page stands alone, the second loads plotly.js shared beside it
+        shared = shared_plotly(tmp_path, tmp_path, option="--out") if "heatmap" in shot else None
         path = write_sweep_report(
             tmp_path / "sweep.html",
             sweep.results,
@@ -227,6 +230,7 @@ def test_sweep_html_in_a_real_browser(sweep: Sweep, tmp_path: Path) -> None:
             objective="sharpe",
             overfitting=sweep.overfitting,
             walk_forward=sweep.walk_forward,
+            plotly_src=shared,
         )
         seen = visit(
             path,
@@ -247,7 +251,8 @@ def test_sweep_html_in_a_real_browser(sweep: Sweep, tmp_path: Path) -> None:
             screenshot=ARTIFACTS / shot,
         )
         assert seen.errors == []
-        assert seen.requests == []  # nothing fetched: the page is self-contained
+        # nothing fetched but the shared plotly.js: no network
+        assert seen.requests == ([] if shared is None else [(tmp_path / shared).resolve().as_uri()])
         assert len(seen.result) == charts
         for chart in seen.result:
             assert chart["rendered"] and chart["svg"] > 0 and chart["width"] > 600, chart

@@ -19,6 +19,7 @@ from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
 from tradeloom.collection_pace import fewer_collections
 from tradeloom.engine.events import Recorder
+from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, retrains
@@ -48,7 +49,6 @@ __all__ = [
     "FILL_COLUMNS",
     "ORDER_COLUMNS",
     "RunOutcome",
-    "feature_plots",
     "folder_name",
     "records",
     "run_key",
@@ -375,17 +375,6 @@ def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> 
         with stage(exports.MONITORING_FILE):
             frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
             exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
-
-
-def feature_plots(pipeline: Pipeline) -> dict[str, str]:
-    """Return where the report draws each feature column, as its component declares:
-    ``price``, or ``panel:<feature path>`` (one lower panel per feature)."""
-    plots: dict[str, str] = {}
-    for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
-        plot = item.registered.component.plot
-        for column in feature.columns() if plot else ():
-            plots[column] = "price" if plot == "price" else f"panel:{item.path}"
-    return plots
 
 
 def _features_table(result: BacktestResult) -> pd.DataFrame:

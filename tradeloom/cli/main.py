@@ -347,6 +347,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the HTML page to write (default: compare.html)",
     )
+    compare.add_argument(
+        "--single-file",
+        action="store_true",
+        help="embed plotly.js in the page (4.7 MB more), a page to send on its own; by "
+        "default it loads the plotly-<version>.min.js the runs' reports share",
+    )
     compare.set_defaults(command=_compare)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
@@ -781,7 +787,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")
-    table, path = compare_runs(args.run_dirs, check_out_text(args.out))
+    table, path = compare_runs(
+        args.run_dirs, check_out_text(args.out), single_file=args.single_file
+    )
     print(table)
     print(f"equity curves: {path}")
     return 0

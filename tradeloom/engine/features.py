@@ -23,7 +23,13 @@ from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
 from tradeloom.schemas.config import ComponentConfig
 
-__all__ = ["SymbolFeatures", "compute_features", "cross_row", "universe_features"]
+__all__ = [
+    "SymbolFeatures",
+    "compute_features",
+    "cross_row",
+    "feature_plots",
+    "universe_features",
+]
 
 
 def compute_features(
@@ -50,6 +56,17 @@ def compute_features(
             shown.advance()
     check_finite_features(frame, [(f.path, f.kind, c.columns()) for f, c in own])
     return frame
+
+
+def feature_plots(pipeline: Pipeline) -> dict[str, str]:
+    """Return where the report draws each feature column, as its component declares:
+    ``price``, or ``panel:<feature path>`` (one lower panel per feature)."""
+    plots: dict[str, str] = {}
+    for item, feature in zip(pipeline.config.features, pipeline.features, strict=True):
+        plot = item.registered.component.plot
+        for column in feature.columns() if plot else ():
+            plots[column] = "price" if plot == "price" else f"panel:{item.path}"
+    return plots
 
 
 class SymbolFeatures:

@@ -18,6 +18,9 @@ redrawn at most every ``live.report_seconds`` (60 s by default), and always when
 stops, after the last snapshot is written; the redraws between the first and the last
 run in a process of their own (each reads the whole run back: drawn here, the run's
 memory grew with every one), and the heap's free pages are given back after a refresh.
+Before each report, ``features.parquet`` is written whole from the live bars' feature
+rows, the ones the model was given (`MarketHistory.rows`): the report draws a paper
+run's indicators as a backtest's, from the same numbers.
 
 What the metrics read is kept between refreshes, so that a refresh costs the new bars
 and records plus passes over arrays, not a Python loop over the run: the journal's
@@ -56,6 +59,7 @@ import structlog
 
 from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.core import layout as L
+from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.live.context import JournaledRun
@@ -64,7 +68,7 @@ from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
 from tradeloom.live.latest_writer import LatestWriter
 from tradeloom.live.record_copies import RecordCopies
-from tradeloom.reporting import outputs
+from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.cuts import cut_orders
@@ -130,6 +134,13 @@ class Snapshot:
             rebuild after the journal was lost), whose figures start again.
         calendar: The data's trading calendar (the annualization, `periods_per_year`).
         perpetual: A perpetual: ``metrics.json`` has its net ``funding``.
+        features: The live bars' feature rows ``[bars, symbols, columns]``, as the run
+            computed them for its model (a view of `MarketHistory.rows`, whose rows
+            stay as they are once appended; None: ``outputs.features`` is off, or the
+            run has no feature of its own, a portfolio file's account).
+        feature_columns: Their columns.
+        symbols: The symbols of the rows.
+        plots: Where the report draws each column (`feature_plots`).
     """
 
     times: npt.NDArray[np.int64]
@@ -150,6 +161,10 @@ class Snapshot:
     generation: int = 0
     calendar: TradingCalendar = CRYPTO
     perpetual: bool = False
+    features: npt.NDArray[np.float64] | None = None
+    feature_columns: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    plots: Mapping[str, str] | None = None
 
     def periods_per_year(self) -> float:
         """Return the bars a year of the data's calendar has over the live bars (as a
@@ -205,6 +220,10 @@ class LiveOutputs:
         self.reports = 0
         """Reports drawn."""
         self._trimmed_at: float | None = None
+        self._latest: Snapshot | None = None
+        """The snapshot written last: its features are written before a report is drawn."""
+        self._features_at = -1
+        """The live bars ``features.parquet`` holds (-1: not written by this process)."""
 
     def refresh(self, runner: OutputsRun, *, final: bool = False) -> None:
         """Have the writer's thread snapshot ``runner`` and write its files; ``final``:
@@ -220,6 +239,7 @@ class LiveOutputs:
         self.writer.close()
         self._refresh(runner)
         self._journal.close()
+        self._write_features()
         if self.refreshes and runner.config.outputs.report:
             self._draw_report(here=True)
 
@@ -333,11 +353,13 @@ class LiveOutputs:
     def _write(self, snapshot: Snapshot) -> None:
         try:
             self.write_files(snapshot)
+            self._latest = snapshot
             self.refreshes += 1
             now = self._clock()
             if snapshot.report and (
                 self._report_at is None or now - self._report_at >= snapshot.report_seconds
             ):
+                self._write_features()
                 self._draw_report()
         except Exception as exc:
             _failed(self.run_dir, exc)
@@ -346,6 +368,28 @@ class LiveOutputs:
             # what the refresh freed goes back to the system (`tradeloom.live.heap`)
             self._trimmed_at = now
             release_free_heap()
+
+    def _write_features(self) -> None:
+        """Write ``features.parquet`` of the last snapshot: its live bars' feature rows,
+        the very numbers the model was given, where the report draws them as a backtest's
+        (written whole, when a report is drawn and when the run stops: not at every bar)."""
+        snapshot = self._latest
+        if snapshot is None or snapshot.features is None:
+            return
+        bars = len(snapshot.times)
+        if bars == self._features_at:
+            return
+        try:
+            symbols = snapshot.symbols
+            present = ~np.isnan(snapshot.close) if len(symbols) > 1 else None
+            frame = exports.clock_features_frame(
+                snapshot.index, snapshot.features, snapshot.feature_columns, symbols, present
+            )
+            data = exports.parquet_bytes(frame, snapshot.plots)
+            outputs.atomic_bytes(self.run_dir / exports.FEATURES_FILE, data)
+            self._features_at = bars
+        except Exception as exc:
+            _failed(self.run_dir, exc)
 
     def _draw_report(self, *, here: bool = False) -> None:
         """Draw ``report.html``: the first and the last here, the others (each reads the
@@ -515,6 +559,11 @@ def snapshot_of(
     config = runner.config
     if positions is not None and order_symbols is None:
         order_symbols = dict(rec.order_symbols)
+    history = session.history
+    features = None
+    if config.outputs.features and history.columns:
+        n = len(history)
+        features = history.rows()[n - len(times) : n]
     return Snapshot(
         times=times,
         close=close,
@@ -534,6 +583,10 @@ def snapshot_of(
         generation=generation,
         calendar=data_calendar(session),
         perpetual=funding_series(getattr(getattr(session, "p", None), "venue", None)) is not None,
+        features=features,
+        feature_columns=tuple(history.columns) if features is not None else (),
+        symbols=tuple(history.symbols),
+        plots=feature_plots(session.p) if features is not None else None,
     )
 
 

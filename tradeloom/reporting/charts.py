@@ -139,14 +139,27 @@ def figure_json(chart: Chart) -> str:
     return to_json_plotly(figure).replace("</", "<\\/")
 
 
+REPORT_REMEDY = (
+    "Run tradeloom report RUN_DIR again, or tradeloom report RUN_DIR --single-file for a "
+    "page that stands alone."
+)
+
+
 def page(
-    title: str, body: Sequence[str], charts: Sequence[Chart], *, plotly_src: str | None = None
+    title: str,
+    body: Sequence[str],
+    charts: Sequence[Chart],
+    *,
+    plotly_src: str | None = None,
+    remedy: str = REPORT_REMEDY,
 ) -> str:
     """Return a full HTML page with ``charts`` drawn into their divs.
 
     Args:
         plotly_src: The relative URL of plotly.js (`plotly_file`) for the page to load;
             None embeds plotly.js in the page, which then stands alone.
+        remedy: What the page says to do when it cannot load plotly.js (the command
+            that writes it again).
 
     Each chart's div is ``<div class="chart" id="chart-<i>">``, numbered as in ``charts``;
     once drawn, it gets ``data-rendered="true"`` (the browser test waits for it).
@@ -159,10 +172,8 @@ def page(
     else:  # a page that cannot load it says so, instead of staying blank
         missing = (
             "document.body.insertAdjacentHTML('afterbegin', \"<div class='alert'>"
-            f"{escape(plotly_src)}"
-            " is missing beside this page: the charts cannot be drawn. Run tradeloom report "
-            "RUN_DIR again, or tradeloom report RUN_DIR --single-file for a page that "
-            'stands alone.</div>")'
+            f"{escape(plotly_src)} is missing: the charts cannot be drawn. "
+            f'{escape(remedy)}</div>")'
         )
         plotly = (
             f"<script src='{escape(plotly_src)}'></script>"

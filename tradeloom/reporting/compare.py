@@ -16,6 +16,7 @@ from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, 
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
+from tradeloom.reporting.shared_plotly import shared_plotly
 from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["compare_page", "compare_runs", "compare_table"]
@@ -23,15 +24,26 @@ __all__ = ["compare_page", "compare_runs", "compare_table"]
 _COLORS = ("#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a")
 
 
-def compare_runs(run_dirs: Sequence[Path], out: Path) -> tuple[str, Path]:
+def compare_runs(
+    run_dirs: Sequence[Path], out: Path, *, single_file: bool = False
+) -> tuple[str, Path]:
     """Read the runs, write the comparison page to ``out``; return the table and the path.
+
+    Args:
+        single_file: Embed plotly.js in the page rather than load the copy the runs'
+            reports share (``plotly-<version>.min.js`` in a run directory's folder), or
+            else one written beside the page (`shared_plotly`).
 
     Raises:
         UserError: A directory is not a finished run (`load_run`).
     """
     runs = [load_run(path, per_bar=False) for path in run_dirs]
     folder = OutputFolder(out.parent, option="--out")
-    return compare_table(runs), folder.write_text(out.name, compare_page(runs))
+    src = None
+    if not single_file:
+        reuse = list(dict.fromkeys(path.absolute().parent for path in run_dirs))
+        src = shared_plotly(out.parent, out.parent, option="--out", reuse=reuse)
+    return compare_table(runs), folder.write_text(out.name, compare_page(runs, plotly_src=src))
 
 
 def _names(runs: Sequence[RunData]) -> list[str]:
@@ -65,9 +77,10 @@ def compare_table(runs: Sequence[RunData]) -> str:
     return "\n".join(lines)
 
 
-def compare_page(runs: Sequence[RunData]) -> str:
+def compare_page(runs: Sequence[RunData], *, plotly_src: str | None = None) -> str:
     """Return the comparison page: the table and the equity curves, each run's starting
-    equity set to 100 so that runs with different cash compare."""
+    equity set to 100 so that runs with different cash compare. ``plotly_src``: the
+    relative URL of plotly.js for the page to load (None: embedded)."""
     data = []
     for i, run in enumerate(runs):
         equity = run.equity["equity"].to_numpy(np.float64)
@@ -103,7 +116,8 @@ def compare_page(runs: Sequence[RunData]) -> str:
         chart_html(0, chart),
         table,
     ]
-    return page(title, sections, [chart])
+    remedy = "Run tradeloom compare again, or with --single-file for a page that stands alone."
+    return page(title, sections, [chart], plotly_src=plotly_src, remedy=remedy)
 
 
 def _differing(runs: Sequence[RunData]) -> list[tuple[str, list[str]]]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,8 +28,10 @@ __all__ = [
     "MONITORING_FILE",
     "PLOTS_KEY",
     "bars_frame",
+    "clock_features_frame",
     "features_frame",
     "monitoring_frame",
+    "parquet_bytes",
     "read_plots",
     "write_parquet",
 ]
@@ -110,15 +113,61 @@ def write_parquet(path: Path, frame: pd.DataFrame, plots: Mapping[str, str] | No
     Args:
         plots: Where the report draws each column (`PLOTS_KEY`), kept in the file's schema.
     """
+    table = _table(frame, plots)
+    pq.write_table(table, path, compression="zstd", use_dictionary=_dictionary(table))
+
+
+def parquet_bytes(frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -> bytes:
+    """Return the file `write_parquet` writes, as bytes (to be written atomically)."""
+    table = _table(frame, plots)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=_dictionary(table))
+    return bytes(sink.getvalue())
+
+
+def _table(frame: pd.DataFrame, plots: Mapping[str, str] | None) -> pa.Table:
     table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
     if plots:
         metadata = dict(table.schema.metadata or {})
         metadata[PLOTS_KEY.encode()] = json.dumps(dict(plots)).encode()
         table = table.replace_schema_metadata(metadata)
+    return table
+
+
+def _dictionary(table: pa.Table) -> list[str]:
     # a dictionary of a million distinct floats is built only to be dropped (half the
     # write's time): only the other columns (times, symbols, signals) try one
-    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-    pq.write_table(table, path, compression="zstd", use_dictionary=dictionary)
+    return [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+
+
+def clock_features_frame(
+    index: pd.DatetimeIndex,
+    rows: npt.NDArray[np.float64],
+    columns: Sequence[str],
+    symbols: Sequence[str],
+    present: npt.NDArray[np.bool_] | None = None,
+) -> pd.DataFrame:
+    """Return feature rows on a clock as ``features.parquet`` holds them: per bar, or per
+    bar and symbol (``symbol`` first, only the bars a symbol has).
+
+    Args:
+        index: The clock's times.
+        rows: ``[bars, symbols, columns]`` feature rows.
+        present: ``[bars, symbols]``: True where the symbol has a bar (None: every bar).
+    """
+    if len(symbols) == 1:
+        frame = pd.DataFrame(rows[:, 0, :], index=index, columns=list(columns))
+        frame.index.name = "timestamp"
+        return frame
+    parts = []
+    for s, symbol in enumerate(symbols):
+        here = slice(None) if present is None else present[:, s]
+        part = pd.DataFrame(rows[here, s, :], index=index[here], columns=list(columns))
+        part.insert(0, "symbol", symbol)
+        parts.append(part)
+    out = pd.concat(parts).sort_index(kind="stable")
+    out.index.name = "timestamp"
+    return out
 
 
 def read_plots(path: Path) -> dict[str, str]:

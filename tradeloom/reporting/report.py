@@ -29,8 +29,6 @@ from tradeloom.reporting.charts import (
     line,
     naive_times,
     page,
-    plotly_file,
-    plotly_js,
 )
 from tradeloom.reporting.execution_table import execution_block, execution_table
 from tradeloom.reporting.idle import Idle, idle_label, idle_of
@@ -55,10 +53,11 @@ from tradeloom.reporting.price_chart import (
     symbol_menu,
 )
 from tradeloom.reporting.run_data import RunData, load_run
+from tradeloom.reporting.shared_plotly import shared_plotly
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
-from tradeloom.safe_writes import OutputFolder, UnsafeOutput
+from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["REPORT_FILE", "render_report", "write_report"]
 
@@ -82,30 +81,11 @@ def write_report(run_dir: Path, *, single_file: bool = False) -> Path:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
     run = load_run(run_dir)
-    src = None if single_file else _shared_plotly(run_dir)
+    src = None if single_file else shared_plotly(run_dir, run_dir.parent, option="RUN_DIR's folder")
     text = render_report(run, plotly_src=src)
     # a run directory's report is the report command's own file, whoever wrote it last
     folder = OutputFolder(run_dir, option="RUN_DIR", owned={REPORT_FILE})
     return folder.write_text(REPORT_FILE, text)
-
-
-def _shared_plotly(run_dir: Path) -> str | None:
-    """Write plotly.js beside the run directory unless it is there; return its URL from
-    the report (None: it could not be written, so the page embeds it)."""
-    name = plotly_file()
-    folder = run_dir.absolute().parent  # as the page's URL goes up: a link is not followed
-    path = folder / name
-    if folder == Path.cwd().absolute() and not path.is_file():
-        return None  # `--out myrun`: the user's own folder gets no file it did not ask for
-    script = plotly_js()
-    try:
-        if not (
-            path.is_file() and path.stat().st_size == len(script) and path.read_bytes() == script
-        ):
-            OutputFolder(folder, option="RUN_DIR's folder").write_bytes(name, script)
-    except (OSError, UnsafeOutput):
-        return None
-    return f"../{name}"
 
 
 def report_charts(run: RunData, idle: Idle | None = None) -> list[Chart]:

@@ -6,7 +6,8 @@ Everything comes from documented run-directory files (``metrics.json``, ``equity
 timeline of events (folds, retrains, halts, health changes, trading-state changes, and
 a paper or live run's starts, stops, operator requests and reloads: `run_events`), and
 a paper or live run's bars and probabilities (its ``live_bar`` events stand in for
-``bars.parquet`` and ``features.parquet``, which only a backtest writes).
+``bars.parquet``, which only a backtest writes, and for ``features.parquet``'s
+``probability``: a paper or live run's holds its feature rows only).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tradeloom.safe_files import (
     require_regular,
 )
 
-__all__ = ["RunData", "RunEvent", "load_run"]
+__all__ = ["RunData", "RunEvent", "live_features", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
@@ -105,9 +106,9 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     live = _live_bars(journal) if bars is None else None
     if live is not None:  # a paper or live run: its bars and verdicts are in the journal
         bars = live.drop(columns=["probability"])
-        if features is None:
-            features = live[[c for c in ("timestamp", "symbol", "probability") if c in live]]
-            metrics = {**metrics, **_journal_auc(metrics, features, bars, strategy)}
+        verdicts = live[[c for c in ("timestamp", "symbol", "probability") if c in live]]
+        metrics = {**metrics, **_journal_auc(metrics, verdicts, bars, strategy)}
+        features = live_features(verdicts, features)
     return RunData(
         run_dir,
         metrics,
@@ -120,6 +121,17 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
         bars=bars,
         plots=plots,
     )
+
+
+def live_features(verdicts: pd.DataFrame, features: pd.DataFrame | None) -> pd.DataFrame:
+    """Return a paper or live run's features: each live bar's probability from its journal,
+    beside the feature rows it wrote to ``features.parquet`` (None: none written, as
+    before the run wrote one, or with ``outputs.features: false``)."""
+    if features is None or not len(features):
+        return verdicts
+    keys = [k for k in ("timestamp", "symbol") if k in verdicts and k in features]
+    extra = [c for c in features.columns if c not in verdicts.columns or c in keys]
+    return verdicts.merge(features[extra], how="left", on=keys)
 
 
 def _plots(path: Path) -> dict[str, str]:

@@ -98,6 +98,13 @@ def add_sweep_parser(sub: Any) -> None:
         help="choose the best variant on each in-sample window, trade it on the next bars",
     )
     p.add_argument(
+        "--single-file",
+        action="store_true",
+        help="embed plotly.js in sweep.html (4.7 MB more), a page to send on its own; by "
+        "default the page loads plotly-<version>.min.js beside it (the kept runs' copy in "
+        "DIR/runs when there is one)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",

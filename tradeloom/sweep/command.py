@@ -308,6 +308,7 @@ def _report(
     source: StrategySource,
     walk_forward: Any,
 ) -> Path:
+    from tradeloom.reporting.shared_plotly import shared_plotly
     from tradeloom.sweep.report import render_sweep_report
 
     by_variant = ranked.sort_values("variant").reset_index(drop=True)
@@ -318,6 +319,10 @@ def _report(
         objective = f"-{settings.objective}"
         shown[objective] = -pd.to_numeric(shown[settings.objective], errors="coerce")
     name = str(source.document.data.get("name", settings.strategy.stem))
+    out = folder.folder
+    src = None
+    if not settings.single_file:  # the kept runs' reports wrote one into runs/
+        src = shared_plotly(out, out, option="--out", reuse=[out / "runs"])
     text = render_sweep_report(
         shown,
         params=params,
@@ -325,6 +330,7 @@ def _report(
         overfitting=stats,
         walk_forward=walk_forward,
         title=f"sweep of {name}",
+        plotly_src=src,
     )
     return folder.write_text("sweep.html", text)
 

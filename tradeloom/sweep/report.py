@@ -63,6 +63,7 @@ def write_sweep_report(
     overfitting: Overfitting | None = None,
     walk_forward: WalkForwardResult | None = None,
     title: str = "sweep",
+    plotly_src: str | None = None,
 ) -> Path:
     """Write ``sweep.html`` (atomically) and return its path.
 
@@ -77,6 +78,8 @@ def write_sweep_report(
         walk_forward: A walk-forward optimisation; each window's parameters are taken
             from its ``params`` or else from the ``results`` row its variant labels.
         title: The page's heading (the strategy's name).
+        plotly_src: The relative URL of plotly.js for the page to load (`shared_plotly`);
+            None embeds it.
 
     Raises:
         ValueError: A parameter or the objective is not a column of ``results``, or
@@ -89,6 +92,7 @@ def write_sweep_report(
         overfitting=overfitting,
         walk_forward=walk_forward,
         title=title,
+        plotly_src=plotly_src,
     )
     with atomic_file(path) as file:
         file.write(text)
@@ -103,8 +107,14 @@ def render_sweep_report(
     overfitting: Overfitting | None = None,
     walk_forward: WalkForwardResult | None = None,
     title: str = "sweep",
+    plotly_src: str | None = None,
 ) -> str:
-    """Return the page of a sweep (`write_sweep_report` describes the arguments)."""
+    """Return the page of a sweep (`write_sweep_report` describes the other arguments).
+
+    Args:
+        plotly_src: The relative URL of plotly.js for the page to load (`shared_plotly`);
+            None embeds it.
+    """
     missing = [c for c in (*params, objective) if c not in results.columns]
     if missing:
         raise ValueError(f"results has no column {', '.join(repr(c) for c in missing)}")
@@ -142,7 +152,17 @@ def render_sweep_report(
     if nan:
         sub += f"; {nan:,} with no {label_of(objective)} (NaN) rank last"
     header = f"<h1>{escape(title)}</h1><p class='sub'>{escape(sub)}</p>"
-    return page(f"{title}: tradeloom sweep", [header, *sections], charts)
+    remedy = (
+        "Run the sweep again into its folder (its variants are not run again), or with "
+        "--single-file for a page that stands alone."
+    )
+    return page(
+        f"{title}: tradeloom sweep",
+        [header, *sections],
+        charts,
+        plotly_src=plotly_src,
+        remedy=remedy,
+    )
 
 
 def _ranked(results: pd.DataFrame, objective: str) -> pd.DataFrame:

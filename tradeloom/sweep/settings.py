@@ -47,6 +47,8 @@ class Settings:
     walk_forward: WalkForwardSpec | None
     problems: tuple[Problem, ...] = ()
     """Axes that could not be read; the sweep reports them with the other axes' problems."""
+    single_file: bool = False
+    """``sweep.html`` embeds plotly.js rather than load the copy shared beside it."""
 
     def identity(self) -> dict[str, Any]:
         """Return what makes two sweeps the same sweep (their directory's ``sweep.json``)."""
@@ -154,6 +156,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         partitions=partitions,
         walk_forward=args.walk_forward,
         problems=tuple(problems),
+        single_file=bool(getattr(args, "single_file", False)),
     )
 
 
