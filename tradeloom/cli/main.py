@@ -350,9 +350,16 @@ def _parser() -> argparse.ArgumentParser:
         help="kill switch: a paper or live run cancels every open order and halts",
         description="Latch the kill switch of a paper or live run: the running process "
         "cancels every open order and halts, and stays halted across restarts until "
-        "'tradeloom resume'. With no process running, the kill is latched when it next starts.",
+        "'tradeloom resume'. With no process running, the kill is latched when it next starts. "
+        "With --flatten, it also closes every position with market orders at its next bar "
+        "(reason EXIT_FLATTEN), through its risk engine and venue as any exit.",
     )
     kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    kill.add_argument(
+        "--flatten",
+        action="store_true",
+        help="also close every position with market orders (once; a restart does not repeat it)",
+    )
     kill.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     kill.set_defaults(command=_kill)
 
@@ -812,7 +819,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tradeloom.cli.status import format_status, read_status
+    from tradeloom.engine.status import format_status, read_status
 
     status = read_status(args.run_dir)
     if args.json:
@@ -823,9 +830,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _kill(args: argparse.Namespace) -> int:
-    from tradeloom.engine.control import request_kill
+    from tradeloom.engine.control import request_flatten, request_kill
 
-    print(request_kill(args.run_dir, args.reason).describe())
+    request = request_flatten if args.flatten else request_kill
+    print(request(args.run_dir, args.reason).describe())
     return 0
 
 

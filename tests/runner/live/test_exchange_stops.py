@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
-from tradeloom.cli.status import read_status
+from tradeloom.engine.status import read_status
 from tradeloom.domain import Order
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import recover_stops

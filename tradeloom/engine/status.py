@@ -30,7 +30,7 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
-__all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
+__all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_run", "read_status"]
 
 _KINDS = (
     "run_started",
@@ -167,7 +167,16 @@ class RunStatus:
 
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
-    """Read what the run in ``run_dir`` is doing (or did) from its journal.
+    """Read what the run in ``run_dir`` is doing (or did) from its journal (`read_run`)."""
+    return read_run(run_dir, now=now)[0]
+
+
+def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> tuple[RunStatus, pd.DataFrame]:
+    """Read what the run in ``run_dir`` is doing (or did), and its equity curve.
+
+    The curve is the one the status's equity is the last value of: a frame of
+    ``timestamp`` (UTC) and ``equity``, one row per bar (empty before a bar or without
+    the starting capital).
 
     Args:
         run_dir: A run directory (a backtest's, a paper or a live run's).
@@ -193,7 +202,8 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
         frames = read_frames(journal, _KINDS)
     except KeyError as exc:  # pragma: no cover - the kinds above are this format's
         raise JournalDamaged(f"{journal}: {exc}") from None
-    return _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now).build()
+    status = _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now)
+    return status.build(), status.curve
 
 
 class _Status:
@@ -218,6 +228,8 @@ class _Status:
         """A universe backtest's last close of each symbol (its equity.csv's)."""
         self._strategies: dict[str, float] = {}
         """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
+        self.curve = pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "equity": []})
+        """The equity at each bar (`build` sets it)."""
 
     def build(self) -> RunStatus:
         process, detail, pid = self._process()
@@ -240,6 +252,9 @@ class _Status:
                     else _equity_curve(bars, marks, capital)
                 )
                 equity = float(curve[-1])
+                self.curve = pd.DataFrame(
+                    {"timestamp": pd.to_datetime(bars["timestamp"], utc=True), "equity": curve}
+                ).reset_index(drop=True)
                 day, start = _day_start(bars, curve, capital, self.seconds)
                 day_pnl = equity - start
                 day_return = day_pnl / start if start else None
