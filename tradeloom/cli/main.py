@@ -373,6 +373,32 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     resume.set_defaults(command=_resume)
 
+    console_parser = sub.add_parser(
+        "console",
+        help="the operator's web console and HTTP API over the runs in RUNS_DIR (its own "
+        "process; needs the console extra)",
+        description="Serve every run below RUNS_DIR (default: runs) in a browser and as JSON "
+        "under /api/v1: the runs, a run page that follows its run as it trades, compare, and "
+        "kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1 "
+        "unless --host says otherwise; every request needs a token (kept 0600 in "
+        "$XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and "
+        "TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser "
+        "session once. Exit 2 without the extra: pip install 'tradeloom[console]'.",
+    )
+    console_parser.add_argument(
+        "runs_dirs", type=Path, nargs="*", metavar="RUNS_DIR", help="default: runs"
+    )
+    console_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    console_parser.add_argument(
+        "--port", type=int, default=8470, metavar="N", help="default: 8470; 0: any free port"
+    )
+    console_parser.add_argument(
+        "--journal-url",
+        metavar="URL",
+        help="a PostgreSQL journal's URL (its password is kept out of every page and log)",
+    )
+    console_parser.set_defaults(command=_console)
+
     status = sub.add_parser(
         "status",
         help="what a run is doing: trading state, position, orders, equity, last bar, errors",
@@ -826,6 +852,18 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(status.to_json(), indent=2))
     else:
         print(format_status(status))
+    return 0
+
+
+def _console(args: argparse.Namespace) -> int:
+    from tradeloom.console.serve import serve
+
+    serve(
+        list(args.runs_dirs) or [Path("runs")],
+        host=args.host,
+        port=args.port,
+        journal_url=args.journal_url,
+    )
     return 0
 
 
