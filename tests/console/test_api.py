@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOKENS
+from console_runs import TOKENS
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from conftest import CANARY, ROOT, TOKENS
+from console_runs import CANARY, ROOT, TOKENS
 from starlette.testclient import TestClient
 
 from tradeloom.console.app import MAX_BODY, create_app
