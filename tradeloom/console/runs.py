@@ -200,7 +200,7 @@ class RunIndex:
         """Return a run page's data: its status, curve, drawdown and recent events."""
         status, curve = self.read(ref)
         journal = journal_path(ref.path)
-        frames = read_frames(journal, ["fill", "rejection", "health", "order_cancelled"])
+        frames = read_frames(journal, ["order", "fill", "rejection", "health", "order_cancelled"])
         shown = _downsample(curve)
         equity = shown["equity"].to_numpy(np.float64)
         peak = np.maximum.accumulate(equity) if len(equity) else equity
@@ -220,11 +220,13 @@ class RunIndex:
                 "equity": [float(v) for v in equity],
                 "drawdown": [float(v) for v in drawdown],
             },
+            "orders": _recent(frames["order"], ("id", "side", "quantity", "reason", "kind")),
             "fills": _recent(frames["fill"], ("side", "quantity", "price", "fee", "order_id")),
             "rejections": _recent(frames["rejection"], ("code", "message")),
             "health_changes": _recent(frames["health"], ("monitor", "status", "previous", "value")),
             "cancellations": _recent(frames["order_cancelled"], ("order_id", "reason")),
             "report": (ref.path / "report.html").is_file(),
+            "mode": status.mode,
             "controllable": status.mode in ("paper", "live"),
         }
         return mask_secrets(json_safe(data))

@@ -122,11 +122,13 @@ COMPONENTS: dict[str, Any] = {
                     "drawdown": {"type": "array", "items": {"type": ["number", "null"]}},
                 }
             ),
+            "orders": {"type": "array", "items": _EVENT},
             "fills": {"type": "array", "items": _EVENT},
             "rejections": {"type": "array", "items": _EVENT},
             "health_changes": {"type": "array", "items": _EVENT},
             "cancellations": {"type": "array", "items": _EVENT},
             "report": {"type": "boolean"},
+            "mode": {"type": "string"},
             "controllable": {"type": "boolean"},
         }
     ),

@@ -82,6 +82,8 @@ function draw(d) {
     s.positions.map(p => [p.symbol, cell("<td class='num position-qty'>" + esc(num(p.quantity, 8)) + "</td>"), numCell(p.cost), numCell(p.mark), numCell(p.unrealized)]));
   document.getElementById("orders").innerHTML = table(["id", "symbol", "side", "quantity", "filled", "reason", "bar"],
     s.open_orders.map(o => [o.id, o.symbol, o.side, numCell(o.quantity, 8), numCell(o.filled, 8), o.reason, o.bar]));
+  document.getElementById("recent-orders").innerHTML = table(["bar", "symbol", "side", "quantity", "reason", "kind"],
+    d.orders.map(o => [o.bar, o.symbol, o.side > 0 ? "buy" : "sell", numCell(o.quantity, 8), cell("<td><b>" + esc(o.reason) + "</b></td>"), o.kind]));
   document.getElementById("fills").innerHTML = table(["bar", "time", "symbol", "side", "quantity", "price", "fee"],
     d.fills.map(f => [f.bar, f.time, f.symbol, f.side > 0 ? "buy" : "sell", numCell(f.quantity, 8), numCell(f.price), numCell(f.fee)]));
   document.getElementById("rejections").innerHTML = table(["bar", "symbol", "code", "message"],
@@ -91,9 +93,10 @@ function draw(d) {
   document.getElementById("alerts").innerHTML = table(["kind", "when", "what"],
     s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
   drawActions(d);
-  if (d.report && !document.getElementById("report-frame")) {
+  if (d.report && !document.getElementById("report-link")) {
     const url = "/report/" + RUN + "/report.html";
-    document.getElementById("report").innerHTML = "<h2>Report <a href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
+    document.getElementById("report").innerHTML = d.mode !== "backtest" ?
+      "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a> <small class='note'>(as last written: at the run's start and stop)</small></h2>" : "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
   }
 }
 function drawActions(d) {
