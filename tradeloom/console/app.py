@@ -432,8 +432,8 @@ def _error(status: int, message: str) -> Response:
 def _html(render: Callable[..., str], request: Request, **values: str) -> Response:
     response = HTMLResponse(render(**values))
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
     )
     return response
 
