@@ -18,6 +18,7 @@ import asyncio
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -72,15 +73,25 @@ ASGIApp = Callable[
 ]
 
 
-def create_app(roots: list[Path], tokens: Tokens, sessions: Sessions | None = None) -> Any:
+def create_app(
+    roots: list[Path], tokens: Tokens, sessions: Sessions | None = None, *, warm: bool = False
+) -> Any:
     """Return the console for the runs below ``roots``, guarded by ``tokens``.
 
     Args:
         roots: The served folders (``RUNS_DIR...``).
         tokens: The read and write tokens.
         sessions: The login codes and browser sessions (a new store by default).
+        warm: Read every run once now, in a thread, so that the first runs page is
+            answered from memory too.
     """
     index = RunIndex(roots)
+    if warm:
+        threading.Thread(
+            target=lambda: [index.summary(ref) for ref in index.scan()],
+            name="tradeloom-console-warm",
+            daemon=True,
+        ).start()
     state = _State(index, tokens, sessions or Sessions())
     routes = [
         Route("/", state.runs_page, include_in_schema=False),
@@ -318,7 +329,7 @@ class _State:
             document, path = self.index.settings(ref)
             documents.append(document or {})
             flats.append(with_defaults(path, document) if document else {})
-            _, curve = self.index.read(ref)
+            curve = self.index.read(ref).curve
             equity = curve["equity"].astype(float)
             start = float(equity.iloc[0]) if len(equity) else 1.0
             detail = self.index.detail(ref)["curve"]

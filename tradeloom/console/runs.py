@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.status import RunStatus, read_run
-from tradeloom.journal import journal_path, read_frames
+from tradeloom.engine.status import RunReading, read_run
 from tradeloom.redaction import redact
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import UnreadableFile, read_yaml
@@ -73,8 +72,8 @@ class RunRef:
 class _Cached:
     signature: tuple[Any, ...]
     at: float
-    status: RunStatus
-    curve: pd.DataFrame
+    reading: RunReading
+    summary: dict[str, Any] | None = None
 
 
 class RunIndex:
@@ -142,18 +141,28 @@ class RunIndex:
 
     # --- reading ----------------------------------------------------------------------
 
-    def read(self, ref: RunRef) -> tuple[RunStatus, pd.DataFrame]:
-        """Return the run's status and equity curve (`read_run`), kept while unchanged."""
+    def read(self, ref: RunRef) -> RunReading:
+        """Return the run as `read_run` reads it, kept while its files do not change (and,
+        while a process runs it, for `STALE_AFTER` seconds: its ages move)."""
+        return self._entry(ref).reading
+
+    def _entry(self, ref: RunRef) -> _Cached:
         signature = _signature(ref.path)
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(ref.path)
-        if cached is not None and cached.signature == signature and now - cached.at < STALE_AFTER:
-            return cached.status, cached.curve
-        status, curve = read_run(ref.path)
+        if cached is not None and cached.signature == signature:
+            running = cached.reading.status.process == "running"
+            if not running or now - cached.at < STALE_AFTER:
+                return cached
+        reading = read_run(ref.path)
+        # the files as the read left them: the last reader of a stopped run's journal
+        # checkpoints its write-ahead log (a change of the files, not of the run); a run
+        # written meanwhile is read again when it next writes (or, running, in seconds)
+        entry = _Cached(_signature(ref.path), now, reading)
         with self._lock:
-            self._cache[ref.path] = _Cached(signature, now, status, curve)
-        return status, curve
+            self._cache[ref.path] = entry
+        return entry
 
     def signature(self, ref: RunRef) -> tuple[Any, ...]:
         """Return what changes when the run's journal or process changes (cheap: stats)."""
@@ -162,10 +171,16 @@ class RunIndex:
     def summary(self, ref: RunRef) -> dict[str, Any]:
         """Return the runs page's row of one run (an unreadable run: its error)."""
         try:
-            status, curve = self.read(ref)
+            entry = self._entry(ref)
         except Exception as exc:  # a damaged journal is a row that says so, not a 500
             text = redact(str(exc)).replace(str(ref.path), ref.id)
             return {"id": ref.id, "name": ref.path.name, "error": text}
+        if entry.summary is None:
+            entry.summary = self._summary(ref, entry.reading)
+        return entry.summary
+
+    def _summary(self, ref: RunRef, reading: RunReading) -> dict[str, Any]:
+        status, curve = reading.status, reading.curve
         drawdown, max_drawdown = _drawdowns(curve)
         return mask_secrets(
             json_safe(
@@ -198,9 +213,8 @@ class RunIndex:
 
     def detail(self, ref: RunRef) -> dict[str, Any]:
         """Return a run page's data: its status, curve, drawdown and recent events."""
-        status, curve = self.read(ref)
-        journal = journal_path(ref.path)
-        frames = read_frames(journal, ["order", "fill", "rejection", "health", "order_cancelled"])
+        reading = self.read(ref)
+        status, curve, frames = reading.status, reading.curve, reading.frames
         shown = _downsample(curve)
         equity = shown["equity"].to_numpy(np.float64)
         peak = np.maximum.accumulate(equity) if len(equity) else equity

@@ -80,7 +80,7 @@ def serve(
     say(f"read-only login (once): {base}/login?code={read}")
     say(f"operator login (once; can kill and flatten): {base}/login?code={write}")
     say(f"API tokens: {tokens.source} (Authorization: Bearer TOKEN); API: {base}/api/v1/docs")
-    app = create_app(roots, tokens, sessions)
+    app = create_app(roots, tokens, sessions, warm=True)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:

@@ -30,7 +30,15 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import UnreadableFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
-__all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_run", "read_status"]
+__all__ = [
+    "OpenOrder",
+    "Position",
+    "RunReading",
+    "RunStatus",
+    "format_status",
+    "read_run",
+    "read_status",
+]
 
 _KINDS = (
     "run_started",
@@ -168,15 +176,28 @@ class RunStatus:
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
     """Read what the run in ``run_dir`` is doing (or did) from its journal (`read_run`)."""
-    return read_run(run_dir, now=now)[0]
+    return read_run(run_dir, now=now).status
 
 
-def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> tuple[RunStatus, pd.DataFrame]:
-    """Read what the run in ``run_dir`` is doing (or did), and its equity curve.
+@dataclass(frozen=True)
+class RunReading:
+    """A run's status, its equity curve and the journal's frames they were read from.
 
-    The curve is the one the status's equity is the last value of: a frame of
-    ``timestamp`` (UTC) and ``equity``, one row per bar (empty before a bar or without
-    the starting capital).
+    Attributes:
+        status: What ``tradeloom status`` shows.
+        curve: The equity at each bar, the status's equity its last value: ``timestamp``
+            (UTC) and ``equity`` (empty before a bar or without the starting capital).
+        frames: The journal's rows by kind, read in one transaction (`read_frames`).
+    """
+
+    status: RunStatus
+    curve: pd.DataFrame
+    frames: dict[str, pd.DataFrame]
+
+
+def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunReading:
+    """Read what the run in ``run_dir`` is doing (or did), its equity curve and the
+    journal's rows of the kinds status reads (fills, orders, rejections, health...).
 
     Args:
         run_dir: A run directory (a backtest's, a paper or a live run's).
@@ -203,7 +224,7 @@ def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> tuple[RunStat
     except KeyError as exc:  # pragma: no cover - the kinds above are this format's
         raise JournalDamaged(f"{journal}: {exc}") from None
     status = _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now)
-    return status.build(), status.curve
+    return RunReading(status.build(), status.curve, frames)
 
 
 class _Status:
