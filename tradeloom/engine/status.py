@@ -15,7 +15,9 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -694,11 +696,30 @@ def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
         return text, 0
 
 
+_STRATEGIES: dict[str, tuple[tuple[int, int, int], Any]] = {}
+"""Each strategy file read, by path, with its (inode, mtime, size): a console reads the
+same runs' files again and again; a file rewritten is read again."""
+
+
 def _strategy(run_dir: Path) -> Any:
+    path = run_dir / "strategy.yaml"
     try:
-        return read_yaml(run_dir / "strategy.yaml", "a run's strategy file")
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    known = _STRATEGIES.get(str(path))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return copy.deepcopy(known[1])
+    try:
+        document = read_yaml(path, "a run's strategy file")
     except UnreadableFile:
         return None  # the timeframe then comes from the journal
+    if stamp is not None:
+        if len(_STRATEGIES) > 4096:
+            _STRATEGIES.clear()
+        _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
+    return document
 
 
 def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:
