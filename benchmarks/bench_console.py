@@ -23,6 +23,7 @@ before and after (a slow shared machine shows in it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -106,10 +107,8 @@ def journal_written(run: Path) -> float:
     """The last write of the run's journal (its files' newest mtime), in seconds."""
     times = []
     for name in ("journal.sqlite", "journal.sqlite-wal"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             times.append(os.stat(run / name).st_mtime_ns)
-        except FileNotFoundError:
-            pass
     return max(times) / 1e9
 
 
