@@ -58,7 +58,7 @@ MAX_QUERY = 2048
 """The longest query string taken."""
 MAX_STREAMS = 32
 """Run pages following their run at once (server-sent events)."""
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.01
 """How often a followed run's journal is looked at (a stat, no read, while unchanged)."""
 KEEPALIVE_SECONDS = 15.0
 COOKIE = "tradeloom_console"

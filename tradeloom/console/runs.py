@@ -248,6 +248,8 @@ class RunIndex:
     def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
         """Return the run's resolved strategy file (None: none readable) and its path."""
         path = ref.path / "strategy.yaml"
+        if path.is_symlink():  # a run writes its own file; a link may point anywhere
+            return None, path
         try:
             document = read_yaml(path, "a run's strategy file")
         except (UnreadableFile, OSError):
