@@ -29,14 +29,15 @@ LAYERS = {
     "tradeloom.live": 2,
     "tradeloom.sweep": 3,
     "tradeloom.diagnostics": 3,
-    "tradeloom.cli": 4,
+    "tradeloom.console": 4,
     "tradeloom.api": 4,
+    "tradeloom.cli": 5,
 }
 """The drivers' packages by layer; every other package (the plugin API, schemas, plugins,
 core, journal, reporting) is layer 0. A module imports its own package or a lower layer:
 the backtest and the live runtime share the engine and never import each other; the
-command line and the Python API are two faces over the same layers, neither imports the
-other."""
+web console and the Python API are two faces over the same layers, neither imports the
+other; the command line starts the console."""
 
 FACE = "tradeloom"
 """The package itself re-exports the Python API, above every layer: no module imports it

@@ -180,3 +180,120 @@ async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -
             shot.write_bytes(base64.b64decode(image["data"]))
             task.cancel()
     return visit
+
+
+class Tab:
+    """One page of a running chromium, driven step by step (`drive`)."""
+
+    def __init__(self, call: Any, visit: PageVisit) -> None:
+        self._call = call
+        self.visit = visit
+
+    async def evaluate(self, expression: str) -> Any:
+        """Return the value of ``expression`` in the page (a promise is awaited)."""
+        result = await self._call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        return result["result"].get("value")
+
+    async def navigate(self, url: str) -> None:
+        """Open ``url`` and wait until it has loaded."""
+        await self._call("Page.navigate", url=url)
+        await asyncio.sleep(0.2)
+        await self.wait_for("document.readyState === 'complete'")
+
+    async def wait_for(self, expression: str, timeout: float = 60.0) -> Any:
+        """Wait until ``expression`` is truthy in the page; return its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the page never showed: {expression}")
+            await asyncio.sleep(0.1)
+
+    async def screenshot(self, path: Path) -> None:
+        """Save a full-page screenshot."""
+        height = await self.evaluate("document.documentElement.scrollHeight")
+        await self._call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1300,
+            height=min(int(height), 4000),
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        image = await self._call("Page.captureScreenshot", format="png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(image["data"]))
+        await self._call("Emulation.clearDeviceMetricsOverride")
+
+
+def drive(steps: Any, *, timeout: float = 120.0) -> tuple[Any, PageVisit]:
+    """Run ``await steps(tab)`` against a fresh headless chromium; return its value and
+    what the pages showed (console errors, requests)."""
+    executable = chromium()
+    assert executable is not None
+    with tempfile.TemporaryDirectory(
+        prefix="tradeloom-chromium-", ignore_cleanup_errors=True
+    ) as profile:
+        proc = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            port = _port(Path(profile), proc, timeout)
+            return asyncio.run(asyncio.wait_for(_steps(port, steps), timeout))
+        finally:
+            _stop_group(proc)
+
+
+async def _steps(port: int, steps: Any) -> tuple[Any, PageVisit]:
+    visit = PageVisit()
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"http://127.0.0.1:{port}/json/new?about:blank") as answer:
+            target = json.loads(await answer.text())
+        async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            ids = itertools.count(1)
+            pending: dict[int, asyncio.Future[Any]] = {}
+
+            async def reader() -> None:
+                async for message in ws:
+                    data = json.loads(message.data)
+                    if "id" in data and data["id"] in pending:
+                        pending.pop(data["id"]).set_result(data)
+                    elif data.get("method") == "Runtime.exceptionThrown":
+                        details = data["params"]["exceptionDetails"]
+                        text = details.get("exception", {}).get("description") or details["text"]
+                        visit.errors.append(text)
+                    elif data.get("method") == "Runtime.consoleAPICalled":
+                        if data["params"]["type"] in ("error", "assert"):
+                            args = data["params"]["args"]
+                            visit.errors.append(" ".join(str(a.get("value", a)) for a in args))
+                    elif data.get("method") == "Network.requestWillBeSent":
+                        visit.requests.append(data["params"]["request"]["url"])
+                    elif data.get("method") == "Log.entryAdded":
+                        entry = data["params"]["entry"]
+                        if entry["level"] == "error":
+                            visit.errors.append(f"{entry['source']}: {entry['text']}")
+
+            async def call(method: str, **params: Any) -> dict[str, Any]:
+                n = next(ids)
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                pending[n] = future
+                await ws.send_str(json.dumps({"id": n, "method": method, "params": params}))
+                answer = await future
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer["result"]
+
+            task = asyncio.create_task(reader())
+            for domain in ("Runtime", "Log", "Page", "Network"):
+                await call(f"{domain}.enable")
+            try:
+                value = await steps(Tab(call, visit))
+            finally:
+                task.cancel()
+    return value, visit

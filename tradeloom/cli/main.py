@@ -372,9 +372,16 @@ def _parser() -> argparse.ArgumentParser:
         help="kill switch: a paper or live run cancels every open order and halts",
         description="Latch the kill switch of a paper or live run: the running process "
         "cancels every open order and halts, and stays halted across restarts until "
-        "'tradeloom resume'. With no process running, the kill is latched when it next starts.",
+        "'tradeloom resume'. With no process running, the kill is latched when it next starts. "
+        "With --flatten, it also closes every position with market orders at its next bar "
+        "(reason EXIT_FLATTEN), through its risk engine and venue as any exit.",
     )
     kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    kill.add_argument(
+        "--flatten",
+        action="store_true",
+        help="also close every position with market orders (once; a restart does not repeat it)",
+    )
     kill.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     kill.set_defaults(command=_kill)
 
@@ -387,6 +394,32 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
     resume.set_defaults(command=_resume)
+
+    console_parser = sub.add_parser(
+        "console",
+        help="the operator's web console and HTTP API over the runs in RUNS_DIR (its own "
+        "process; needs the console extra)",
+        description="Serve every run below RUNS_DIR (default: runs) in a browser and as JSON "
+        "under /api/v1: the runs, a run page that follows its run as it trades, compare, and "
+        "kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1 "
+        "unless --host says otherwise; every request needs a token (kept 0600 in "
+        "$XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and "
+        "TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser "
+        "session once. Exit 2 without the extra: pip install 'tradeloom[console]'.",
+    )
+    console_parser.add_argument(
+        "runs_dirs", type=Path, nargs="*", metavar="RUNS_DIR", help="default: runs"
+    )
+    console_parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    console_parser.add_argument(
+        "--port", type=int, default=8470, metavar="N", help="default: 8470; 0: any free port"
+    )
+    console_parser.add_argument(
+        "--journal-url",
+        metavar="URL",
+        help="a PostgreSQL journal's URL (its password is kept out of every page and log)",
+    )
+    console_parser.set_defaults(command=_console)
 
     status = sub.add_parser(
         "status",
@@ -846,7 +879,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tradeloom.cli.status import format_status, read_status
+    from tradeloom.engine.status import format_status, read_status
 
     status = read_status(args.run_dir)
     if args.json:
@@ -856,10 +889,23 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kill(args: argparse.Namespace) -> int:
-    from tradeloom.engine.control import request_kill
+def _console(args: argparse.Namespace) -> int:
+    from tradeloom.console.serve import serve
 
-    print(request_kill(args.run_dir, args.reason).describe())
+    serve(
+        list(args.runs_dirs) or [Path("runs")],
+        host=args.host,
+        port=args.port,
+        journal_url=args.journal_url,
+    )
+    return 0
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from tradeloom.engine.control import request_flatten, request_kill
+
+    request = request_flatten if args.flatten else request_kill
+    print(request(args.run_dir, args.reason).describe())
     return 0
 
 

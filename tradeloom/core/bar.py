@@ -24,7 +24,9 @@ them):
    latches here and closes every position at step 7);
 6. **regime**: the bar's regime label is journaled when it changes;
 7. **halts**: zero equity (``NO_EQUITY``), a drawdown rule or a plugin's rule may
-   halt trading: every position is closed (``EXIT_HALT``). Otherwise a position held
+   halt trading: every position is closed (``EXIT_HALT``); the kill switch's flatten
+   closes every position while the kill holds (``EXIT_FLATTEN``, the one order the
+   kill lets through, `tradeloom.core.risk.pretrade_check`). Otherwise a position held
    ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``); under ``stops: bar_close``,
    a close through a stop or the take-profit closes it; at the bar whose span holds
    ``risk.exit_time``, it is closed (``EXIT_TIME``). Dust is not: the exit it meets
@@ -728,6 +730,7 @@ def run_bars(
         # 7. halts and the holding limit
         if stage in (STAGE_HALTS, STAGE_HALTS_RULED):
             halting = False
+            exit_reason = codes.EXIT_HALT
             if stage == STAGE_HALTS_RULED:
                 ref = io[IO_REF]
                 if ref >= 0.0:
@@ -735,6 +738,8 @@ def run_bars(
                     emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
                     halting = True
             elif acct[A_EXIT_HALT] != 0.0:
+                if acct[A_EXIT_HALT] == 2.0:  # the kill switch's flatten (the kill holds)
+                    exit_reason = codes.EXIT_FLATTEN
                 acct[A_EXIT_HALT] = 0.0
                 halting = True
             elif acct[A_HALT] == 0.0 and acct[A_STATE] != codes.HALTED_STATE:
@@ -773,7 +778,7 @@ def run_bars(
                     reason = 0
                     if halting or (unwinding and held and idle):
                         if held or not idle or dust:
-                            reason = codes.EXIT_HALT
+                            reason = exit_reason
                     elif (held or dust) and not kill_holds(acct):
                         if holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding):
                             reason = codes.EXIT_MAX_HOLDING
@@ -995,7 +1000,7 @@ def run_bars(
                 code = pretrade_check(
                     acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
                     level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
-                    _gross_after(sym, s, after, price), out,
+                    _gross_after(sym, s, after, price), out, reason == codes.EXIT_FLATTEN,
                 )  # fmt: skip
                 if code != 0:
                     emit(

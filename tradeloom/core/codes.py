@@ -39,7 +39,7 @@ __all__ = [
 # --- order reasons (why the engine sent an order) -----------------------------------------
 ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT = 1, 2, 3, 4, 5
 EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION = 6, 7, 8
-EXIT_TRAILING_STOP, EXIT_BREAK_EVEN, EXIT_TIME = 9, 10, 11
+EXIT_TRAILING_STOP, EXIT_BREAK_EVEN, EXIT_TIME, EXIT_FLATTEN = 9, 10, 11, 12
 
 _EXITS = (
     EXIT_SIGNAL,
@@ -51,6 +51,7 @@ _EXITS = (
     EXIT_TRAILING_STOP,
     EXIT_BREAK_EVEN,
     EXIT_TIME,
+    EXIT_FLATTEN,
 )
 
 # --- decision outcomes of a signal ---------------------------------------------------------
@@ -376,6 +377,7 @@ ORDER_REASONS: tuple[Code, ...] = tuple(
         (EXIT_TRAILING_STOP, "EXIT_TRAILING_STOP"),
         (EXIT_BREAK_EVEN, "EXIT_BREAK_EVEN"),
         (EXIT_TIME, "EXIT_TIME"),
+        (EXIT_FLATTEN, "EXIT_FLATTEN"),
         (SCALE_IN, "SCALE_IN"),
         (TAKE_PROFIT_PARTIAL, "TAKE_PROFIT_PARTIAL"),
     )

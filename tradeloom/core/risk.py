@@ -192,6 +192,7 @@ def pretrade_check(
     equity: float,
     gross_after: float,
     out: np.ndarray,
+    flatten: bool = False,
 ) -> int:
     """Return the code refusing an order (0: send it), with its values in ``out``.
 
@@ -207,11 +208,13 @@ def pretrade_check(
         gross_after: The account's gross notional after the order, at the mark
             (the initial margin check of a margin account).
         out: Receives the values of the refusal, in `tradeloom.core.codes` order.
+        flatten: The order is the kill switch's flatten (``EXIT_FLATTEN``): the kill,
+            which refuses everything else, lets it through when it reduces.
     """
     state = int(acct[A_STATE])
     reducing = is_reducing(position, side, quantity)
     after = position + side * quantity
-    if state == codes.HALTED_STATE and (kill_holds(acct) or not reducing):
+    if state == codes.HALTED_STATE and ((kill_holds(acct) and not flatten) or not reducing):
         out[0], out[1], out[2], out[3] = position, side, quantity, acct[A_STATE_WHY]
         return codes.TRADING_HALTED
     if state == codes.REDUCING and not reducing:

@@ -3,9 +3,10 @@
 The running process owns the journal; no other process writes it. A command asks
 instead, through files in the run directory, and wakes the process with a signal:
 
-- ``RUN_DIR/control/<time_ns>-kill.json`` and ``<time_ns>-resume.json``: one request
-  each, written atomically (a temporary file, then `os.replace`) by `request_kill` and
-  `request_resume`. A request written while no process runs waits for the next start.
+- ``RUN_DIR/control/<time_ns>-kill.json``, ``<time_ns>-flatten.json`` and
+  ``<time_ns>-resume.json``: one request each, written atomically (a temporary file,
+  then `os.replace`) by `request_kill`, `request_flatten` and `request_resume`. A
+  request written while no process runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
   SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
@@ -20,8 +21,10 @@ The runner acts on a request in two phases: it journals and carries out each req
 `ControlInbox.pending`, then calls `ControlInbox.done`, which moves the file to
 ``control/done/``. A crash in between leaves the file, and the request is carried out
 again at the restart. That is harmless by construction: a kill cancels orders that are
-no longer open and halts a halted run; a resume of an active run changes nothing; and
-requests are replayed in time order, so a later request still wins.
+no longer open and halts a halted run; a flatten (a kill, then market orders closing
+every position at the next bar) closes only what is still held; a resume of an active
+run changes nothing; and requests are replayed in time order, so a later request still
+wins.
 
 POSIX only (signals, `fcntl`).
 """
@@ -61,6 +64,7 @@ __all__ = [
     "KillFileEngaged",
     "RunDirBusy",
     "controllable_mode",
+    "request_flatten",
     "request_kill",
     "request_resume",
     "running_pid",
@@ -73,11 +77,11 @@ PID_FILE = "live.pid"
 KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
-Action = Literal["kill", "resume"]
+Action = Literal["kill", "flatten", "resume"]
 
 _log = structlog.get_logger("tradeloom.engine.control")
 
-_REQUEST_NAME = re.compile(r"^(\d+)-(kill|resume)\.json$")
+_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume)\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -88,7 +92,8 @@ class ControlRequest:
     """One request to a running run.
 
     Attributes:
-        action: ``kill`` (cancel every open order and halt) or ``resume``.
+        action: ``kill`` (cancel every open order and halt), ``flatten`` (kill, then
+            close every position with market orders) or ``resume``.
         reason: Why, as the operator gave it.
         requested_at: When it was asked (UTC).
         by: Who asked: ``cli``, ``signal`` (SIGUSR1) or ``file`` (``RUN_DIR/KILL``).
@@ -126,7 +131,7 @@ class Delivery:
     def describe(self) -> str:
         """Return one line for the operator saying what happened."""
         if self.pid is None:
-            when = "latched" if self.action == "kill" else "applied"
+            when = "applied" if self.action == "resume" else "latched"
             return (
                 f"no process is running in {self.run_dir}: "
                 f"the {self.action} is {when} when it next starts"
@@ -140,6 +145,11 @@ class Delivery:
             return (
                 f"kill requested; the running process (pid {self.pid}) will cancel its orders "
                 "and halt"
+            )
+        if self.action == "flatten":
+            return (
+                f"kill and flatten requested; the running process (pid {self.pid}) will cancel "
+                "its orders, halt, and close every position with market orders at the next bar"
             )
         return f"resume requested; the running process (pid {self.pid}) will resume trading"
 
@@ -208,6 +218,24 @@ def request_kill(run_dir: Path, reason: str) -> Delivery:
     """
     controllable_mode(run_dir)
     return _deliver(run_dir, _write_request(run_dir, "kill", reason, by="cli"), "kill")
+
+
+def request_flatten(run_dir: Path, reason: str) -> Delivery:
+    """Ask the run in ``run_dir`` to kill (`request_kill`) and close every position.
+
+    The run journals the request, halts as a kill does (latched until resume), and at
+    its next bar sends a market order closing each position (``EXIT_FLATTEN``), through
+    its risk engine and venue as any exit.
+
+    Args:
+        run_dir: A paper or live run directory.
+        reason: Why, for the journal.
+
+    Raises:
+        UserError: ``run_dir`` is not a paper or live run directory.
+    """
+    controllable_mode(run_dir)
+    return _deliver(run_dir, _write_request(run_dir, "flatten", reason, by="cli"), "flatten")
 
 
 def request_resume(run_dir: Path, reason: str) -> Delivery:
@@ -452,7 +480,9 @@ def _write_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Pa
 def _read_request(path: Path) -> ControlRequest:
     match = _REQUEST_NAME.match(path.name)
     if match is None:
-        raise ValueError("the name is not <time_ns>-kill.json or <time_ns>-resume.json")
+        raise ValueError(
+            "the name is not <time_ns>-kill.json, <time_ns>-flatten.json or <time_ns>-resume.json"
+        )
     try:
         data = read_json(path, "a control request", limit=1 << 16)
     except UnreadableFile as exc:

@@ -946,6 +946,15 @@ class Engine:
         self.cancel_all(bar, "KILL_SWITCH")
         return changed
 
+    def flatten(self) -> None:
+        """Close every position at the next bar's halts stage (``EXIT_FLATTEN``).
+
+        Call it after `kill`: the kill holds, and lets through only these exits, which
+        go down the same send stage, pre-trade checks and venue as any exit. Carried out
+        once: a position the exits do not close (refused, cut short) stays.
+        """
+        self.state.acct[L.A_EXIT_HALT] = 2.0
+
     def resume(self, bar: int, message: str, at: pd.Timestamp) -> bool:
         """Lift the kill switch: ACTIVE, or HALTED while another halt is latched."""
         state = self.state

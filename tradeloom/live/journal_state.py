@@ -20,6 +20,7 @@ import pandas as pd
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import (
     ConfigReloaded,
+    ControlRequest,
     Event,
     FillEvent,
     KillCancel,
@@ -119,8 +120,9 @@ class JournalState:
         bound: The engine's exit -> the client id of the stop resting at the exchange
             whose fills are its (``stop_bound``).
         trading_state: The last trading state change (None: ACTIVE throughout).
-        kill_switch: The kill switch's halts, resumes and later cancels (None): ``(bar,
-            change)``, in order; the bar is the last one processed when it happened.
+        kill_switch: The kill switch's halts, resumes, later cancels (None) and flatten
+            requests (their ``control_request`` rows): ``(bar, change)``, in order; the
+            bar is the last one processed when it happened.
         training: The last live model training: ``(predicts_from, reason)``.
         trainings: Each model's last live training, by the symbol it was journaled with
             ('' for a strategy's own model; a portfolio member's: its strategy's name).
@@ -158,7 +160,9 @@ class JournalState:
     engine_fills: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bound: dict[str, str] = field(default_factory=dict)
     trading_state: TradingStateChanged | None = None
-    kill_switch: list[tuple[int, TradingStateChanged | None]] = field(default_factory=list)
+    kill_switch: list[tuple[int, TradingStateChanged | ControlRequest | None]] = field(
+        default_factory=list
+    )
     training: tuple[int, str] | None = None
     trainings: dict[str, tuple[int, str]] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
@@ -251,6 +255,9 @@ def _take(state: JournalState, event: Event) -> None:
         state.events[bar].append(domain_value(event, Cancellation))
     elif isinstance(event, KillCancel):
         state.kill_switch.append((bar, None))
+    elif isinstance(event, ControlRequest):
+        if event.action == "flatten":
+            state.kill_switch.append((bar, event))
     elif isinstance(event, OrderEvent):
         state.orders[event.id] = domain_value(event, Order)
         state.order_symbols[event.id] = event.symbol

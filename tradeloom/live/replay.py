@@ -20,7 +20,7 @@ import pandas as pd
 
 from tradeloom.domain import Order
 from tradeloom.engine.driver import UnknownOrder
-from tradeloom.journal import ConfigReloaded, Event, RunIdentity
+from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
@@ -202,6 +202,8 @@ def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -
         _, change = kills.pop(0)
         if change is None:
             session.cancel_for_kill()
+        elif isinstance(change, ControlRequest):  # a flatten: its kill's row follows
+            session.engine.flatten()
         elif change.code == KILL_CODE:
             session.kill(change.message, since=change.at)
         else:

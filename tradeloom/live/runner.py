@@ -717,6 +717,8 @@ class LiveRunner:
             )
             if request.action == "kill":
                 session.kill(f"{request.reason} (by {request.by})")
+            elif request.action == "flatten":
+                session.flatten(f"flatten: {request.reason} (by {request.by})")
             else:
                 session.resume(f"{request.reason} (by {request.by})")
             assert self.journal is not None

@@ -604,6 +604,13 @@ class LiveSession:
         else:
             _log.info("kill_switch_latched", message=message, since=since.isoformat())
 
+    def flatten(self, message: str) -> None:
+        """Kill (`kill`), then close every position with market orders at the next bar
+        (``EXIT_FLATTEN``), through the risk engine and the venue as any exit."""
+        self.kill(message)
+        self.engine.flatten()
+        _log.warning("flatten", message=message)
+
     def cancel_for_kill(self) -> None:
         """Cancel what is pending while the kill switch is on (the KILL file asks again).
 

@@ -183,7 +183,9 @@ def test_malformed_request_files_are_rejected_with_a_warning(
     reasons = {Path(e["file"]).name: e["reason"] for e in logs}
     assert reasons["3-resume.json"] == "action: expected 'resume' as the name says, was 'kill'"
     assert reasons["4-kill.json"] == "reason: expected a string, was None"
-    name_rule = "the name is not <time_ns>-kill.json or <time_ns>-resume.json"
+    name_rule = (
+        "the name is not <time_ns>-kill.json, <time_ns>-flatten.json or <time_ns>-resume.json"
+    )
     assert reasons["notes.json"] == name_rule
     assert inbox.pending() == requests
 

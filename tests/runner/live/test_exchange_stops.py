@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 
-from tradeloom.cli.status import read_status
 from tradeloom.domain import Order
+from tradeloom.engine.status import read_status
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import recover_stops
 from tradeloom.live.journal_state import JournalState

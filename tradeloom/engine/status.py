@@ -15,7 +15,9 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,15 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import NotAFile, read_csv, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
-__all__ = ["OpenOrder", "Position", "RunStatus", "format_status", "read_status"]
+__all__ = [
+    "OpenOrder",
+    "Position",
+    "RunReading",
+    "RunStatus",
+    "format_status",
+    "read_run",
+    "read_status",
+]
 
 _KINDS = (
     "run_started",
@@ -167,7 +177,29 @@ class RunStatus:
 
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
-    """Read what the run in ``run_dir`` is doing (or did) from its journal.
+    """Read what the run in ``run_dir`` is doing (or did) from its journal (`read_run`)."""
+    return read_run(run_dir, now=now).status
+
+
+@dataclass(frozen=True)
+class RunReading:
+    """A run's status, its equity curve and the journal's frames they were read from.
+
+    Attributes:
+        status: What ``tradeloom status`` shows.
+        curve: The equity at each bar, the status's equity its last value: ``timestamp``
+            (UTC) and ``equity`` (empty before a bar or without the starting capital).
+        frames: The journal's rows by kind, read in one transaction (`read_frames`).
+    """
+
+    status: RunStatus
+    curve: pd.DataFrame
+    frames: dict[str, pd.DataFrame]
+
+
+def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunReading:
+    """Read what the run in ``run_dir`` is doing (or did), its equity curve and the
+    journal's rows of the kinds status reads (fills, orders, rejections, health...).
 
     Args:
         run_dir: A run directory (a backtest's, a paper or a live run's).
@@ -193,7 +225,8 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
         frames = read_frames(journal, _KINDS)
     except KeyError as exc:  # pragma: no cover - the kinds above are this format's
         raise JournalDamaged(f"{journal}: {exc}") from None
-    return _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now).build()
+    status = _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now)
+    return RunReading(status.build(), status.curve, frames)
 
 
 class _Status:
@@ -218,6 +251,8 @@ class _Status:
         """A universe backtest's last close of each symbol (its equity.csv's)."""
         self._strategies: dict[str, float] = {}
         """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
+        self.curve = pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "equity": []})
+        """The equity at each bar (`build` sets it)."""
 
     def build(self) -> RunStatus:
         process, detail, pid = self._process()
@@ -240,6 +275,9 @@ class _Status:
                     else _equity_curve(bars, marks, capital)
                 )
                 equity = float(curve[-1])
+                self.curve = pd.DataFrame(
+                    {"timestamp": pd.to_datetime(bars["timestamp"], utc=True), "equity": curve}
+                ).reset_index(drop=True)
                 day, start = _day_start(bars, curve, capital, self.seconds)
                 day_pnl = equity - start
                 day_return = day_pnl / start if start else None
@@ -658,11 +696,30 @@ def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
         return text, 0
 
 
+_STRATEGIES: dict[str, tuple[tuple[int, int, int], Any]] = {}
+"""Each strategy file read, by path, with its (inode, mtime, size): a console reads the
+same runs' files again and again; a file rewritten is read again."""
+
+
 def _strategy(run_dir: Path) -> Any:
+    path = run_dir / "strategy.yaml"
     try:
-        return read_yaml(run_dir / "strategy.yaml", "a run's strategy file")
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    known = _STRATEGIES.get(str(path))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return copy.deepcopy(known[1])
+    try:
+        document = read_yaml(path, "a run's strategy file")
     except NotAFile:
         return None  # the timeframe then comes from the journal
+    if stamp is not None:
+        if len(_STRATEGIES) > 4096:
+            _STRATEGIES.clear()
+        _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
+    return document
 
 
 def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:

@@ -1,0 +1,76 @@
+"""Small real run folders for the console's tests (`make_runs`): a backtest of one
+market, a backtest of a universe, a paper run on the simulated clock, and a copy of the
+backtest whose strategy file holds a canary secret."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tradeloom.console.tokens import Tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "canary-7f3c9e1d5b2a4c6e8f0a"
+"""A secret that must appear in no page and no answer."""
+TOKENS = Tokens("read-token-0123456789abcdef", "write-token-0123456789abcdef", "the test")
+
+ONE = """\
+name: one
+seed: 1
+data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400, start: "2024-01-01T00:00:00Z"}
+features:
+  - {kind: log_return, period: 1}
+  - {kind: rsi, window: 14}
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
+  label: {horizon: 2}
+  walk_forward: {train_window: 150, retrain_every: 100}
+signal: {kind: threshold, threshold: 0.02, min_interval: 1}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.5}
+execution: {kind: simulated, fee_bps: 10, initial_cash: 10000, allow_short: true}
+"""
+
+UNIVERSE = ONE.replace("name: one", "name: many").replace(
+    "symbol: BTC/USDT", "symbols: [BTC/USDT, ETH/USDT]"
+)
+
+
+def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def make_runs(work: Path) -> Path:
+    """Make ``work/runs/`` with ``one-bt``, ``many-bt``, ``one-paper-simulated`` and
+    ``canary-bt``; return it."""
+    (work / "one.yaml").write_text(ONE)
+    (work / "many.yaml").write_text(UNIVERSE)
+    (work / "paper.yaml").write_text(ONE.replace("name: one", "name: one"))
+    runs = work / "runs"
+    tradeloom("run", "one.yaml", "--out", "runs/one-bt", cwd=work)
+    tradeloom("run", "many.yaml", "--out", "runs/many-bt", cwd=work)
+    tradeloom(
+        "run", "paper.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+        "--max-bars", "3", "-q", cwd=work,
+    )  # fmt: skip
+    shutil.copytree(runs / "one-bt", runs / "canary-bt")
+    strategy = runs / "canary-bt" / "strategy.yaml"
+    strategy.write_text(
+        strategy.read_text().replace("execution:", f"api_key: {CANARY}\nexecution:", 1)
+    )
+    return runs

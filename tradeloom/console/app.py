@@ -1,0 +1,564 @@
+"""The console's ASGI application: pages, the JSON API under ``/api/v1``, and its guards.
+
+Every request passes `Guard` first: bounded query strings (414) and bodies (413), a
+token or a session (401), the write scope and, with a session cookie, the CSRF token
+for an action (403), and one structlog JSON line in the access log (no query string:
+a login code never reaches the log). Then Starlette's routes: the pages (`pages`), the
+API, whose OpenAPI document is generated from the endpoints' docstrings
+(``/api/v1/openapi.json``), and the run's own ``report.html`` with plotly.js served
+from the installed plotly package (never a CDN).
+
+Nothing here writes a run folder but the actions, which go through the kill switch's
+mailbox (`tradeloom.engine.control`), as ``tradeloom kill`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import BaseRoute, Route
+from starlette.schemas import SchemaGenerator
+
+from tradeloom.console import pages
+from tradeloom.console.runs import SECRET_KEY, RunIndex, UnknownRun, mask_secrets
+from tradeloom.console.schemas import COMPONENTS
+from tradeloom.console.tokens import Scope, Sessions, Tokens
+from tradeloom.errors import UserError
+from tradeloom.journal import JournalError
+from tradeloom.redaction import redact
+from tradeloom.reporting.outputs import json_safe
+from tradeloom.reporting.settings_diff import differing_settings, with_defaults
+
+__all__ = ["MAX_BODY", "MAX_QUERY", "create_app"]
+
+MAX_BODY = 16 * 1024
+"""The largest request body taken (an action's reason is a line)."""
+MAX_QUERY = 2048
+"""The longest query string taken."""
+MAX_STREAMS = 32
+"""Run pages following their run at once (server-sent events)."""
+POLL_SECONDS = 0.01
+"""How often a followed run's journal is looked at (a stat, no read, while unchanged)."""
+KEEPALIVE_SECONDS = 15.0
+COOKIE = "tradeloom_console"
+_ACTIONS = ("kill", "resume", "flatten")
+_PLOTLY = re.compile(r"^plotly-[0-9][0-9a-z.\-]*\.min\.js$")
+
+_access = structlog.get_logger("tradeloom.console.access")
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def create_app(
+    roots: list[Path], tokens: Tokens, sessions: Sessions | None = None, *, warm: bool = False
+) -> Any:
+    """Return the console for the runs below ``roots``, guarded by ``tokens``.
+
+    Args:
+        roots: The served folders (``RUNS_DIR...``).
+        tokens: The read and write tokens.
+        sessions: The login codes and browser sessions (a new store by default).
+        warm: Read every run once now, in a thread, so that the first runs page is
+            answered from memory too.
+    """
+    index = RunIndex(roots)
+    if warm:
+        threading.Thread(
+            target=lambda: [index.summary(ref) for ref in index.scan()],
+            name="tradeloom-console-warm",
+            daemon=True,
+        ).start()
+    state = _State(index, tokens, sessions or Sessions())
+    routes = [
+        Route("/", state.runs_page, include_in_schema=False),
+        Route("/login", state.login, include_in_schema=False),
+        Route("/compare", state.compare_page, include_in_schema=False),
+        Route("/run/{run_id:path}", state.run_page, include_in_schema=False),
+        Route("/report/{rest:path}", state.report, include_in_schema=False),
+        Route("/static/{name}", state.static, include_in_schema=False),
+        Route("/api/v1/docs", state.docs_page, include_in_schema=False),
+        Route("/api/v1/openapi.json", state.openapi, include_in_schema=False),
+        Route("/api/v1/session", state.session),
+        Route("/api/v1/runs", state.runs),
+        Route("/api/v1/compare", state.compare),
+        Route("/api/v1/events/{run_id:path}", state.events),
+        Route("/api/v1/actions/{action}/{run_id:path}", state.act, methods=["POST"]),
+        Route("/api/v1/runs/{run_id:path}", state.run),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={_NotFound: _not_found, _TooLarge: _too_large},
+    )
+    state.schemas = SchemaGenerator(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "tradeloom console API",
+                "version": "1",
+                "description": "Every run below the console's folders: what the runs page, "
+                "the run page and compare show, and the kill switch's actions. Send "
+                "'Authorization: Bearer TOKEN' (the read token reads; the write token also "
+                "acts).",
+            },
+            "components": {
+                "schemas": COMPONENTS,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}],
+        }
+    )
+    state.routes = list(routes)
+    return Guard(app, state)
+
+
+class _State:
+    def __init__(self, index: RunIndex, tokens: Tokens, sessions: Sessions) -> None:
+        self.index = index
+        self.tokens = tokens
+        self.sessions = sessions
+        self.streams = 0
+        self.schemas: SchemaGenerator | None = None
+        self.routes: list[BaseRoute] = []
+
+    # --- pages ----------------------------------------------------------------------
+
+    async def runs_page(self, request: Request) -> Response:
+        return _html(pages.runs_page, request)
+
+    async def run_page(self, request: Request) -> Response:
+        ref = await self._ref(request.path_params["run_id"])
+        return _html(pages.run_page, request, run_id=ref.id, name=ref.path.name)
+
+    async def compare_page(self, request: Request) -> Response:
+        return _html(pages.compare_page, request)
+
+    async def docs_page(self, request: Request) -> Response:
+        return _html(pages.docs_page, request)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in pages.STATIC:
+            return _error(404, "not found")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return FileResponse(pages.static_file(name), media_type=kind)
+
+    async def login(self, request: Request) -> Response:
+        code = request.query_params.get("code", "")
+        opened = self.sessions.redeem(code) if code else None
+        if opened is None:
+            return HTMLResponse(
+                pages.message_page(
+                    "This login link was used already or is "
+                    "not known. Start the console again for a "
+                    "new one."
+                ),
+                status_code=401,
+            )
+        sid, _ = opened
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def report(self, request: Request) -> Response:
+        rest = request.path_params["rest"]
+        name = rest.rsplit("/", 1)[-1]
+        if _PLOTLY.match(name):
+            return FileResponse(_plotly_js(), media_type="text/javascript")
+        if name != "report.html":
+            return _error(404, "not found")
+        ref = await self._ref(rest[: -len("/report.html")])
+        path = ref.path / "report.html"
+        if not path.is_file() or path.is_symlink():
+            return _error(404, f"{ref.id} has no report.html")
+        response = FileResponse(path, media_type="text/html")
+        # the report's own inline scripts; it may load nothing from elsewhere
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self' 'unsafe-inline' data: blob:; connect-src 'none'"
+        )
+        return response
+
+    # --- the API ----------------------------------------------------------------------
+
+    async def session(self, request: Request) -> Response:
+        """
+        summary: The caller's scope, and the CSRF token its actions carry (a session's).
+        responses:
+          200:
+            description: The caller.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/Session'}
+        """
+        session = request.scope.get("tradeloom.session")
+        return JSONResponse(
+            {"scope": request.scope["tradeloom.scope"], "csrf": session.csrf if session else None}
+        )
+
+    async def runs(self, request: Request) -> Response:
+        """
+        summary: Every run below the console's folders, as the runs page shows them.
+        responses:
+          200:
+            description: The runs, by id.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/RunList'}
+        """
+        return _json({"runs": await run_in_threadpool(self._summaries)})
+
+    def _summaries(self) -> list[dict[str, Any]]:
+        return [self.index.summary(ref) for ref in self.index.scan()]
+
+    async def run(self, request: Request) -> Response:
+        """
+        summary: One run, as its page shows it.
+        parameters:
+          - {name: run_id, in: path, required: true, schema: {type: string},
+             description: "<root>/<folder> as /api/v1/runs lists it"}
+        responses:
+          200:
+            description: The run.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/RunDetail'}
+          404:
+            description: Not a run below the console's folders.
+          409:
+            description: The run's journal cannot be read (one line saying why).
+        """
+        ref = await self._ref(request.path_params["run_id"])
+        try:
+            return _json(await run_in_threadpool(self.index.detail, ref))
+        except (UserError, JournalError) as exc:
+            return _error(409, str(exc).replace(str(ref.path), ref.id))
+
+    async def events(self, request: Request) -> Response:
+        """
+        summary: Follow a run; a server-sent event 'run' (a RunDetail) at each change.
+        parameters:
+          - {name: run_id, in: path, required: true, schema: {type: string}}
+        responses:
+          200:
+            description: text/event-stream of RunDetail objects.
+        """
+        ref = await self._ref(request.path_params["run_id"])
+        if self.streams >= MAX_STREAMS:
+            return _error(503, f"{MAX_STREAMS} pages follow runs already; close one")
+        return StreamingResponse(
+            self._follow(request, ref),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def _follow(self, request: Request, ref: Any) -> AsyncIterator[str]:
+        self.streams += 1
+        try:
+            seen: Any = None
+            quiet = time.monotonic()
+            while not await request.is_disconnected():
+                signature = self.index.signature(ref)
+                if signature != seen:
+                    seen = signature
+                    try:
+                        data = await run_in_threadpool(self.index.detail, ref)
+                    except Exception as exc:  # a journal mid-write: next time
+                        data = {"id": ref.id, "error": redact(str(exc))}
+                    yield f"event: run\ndata: {json.dumps(data, allow_nan=False)}\n\n"
+                    quiet = time.monotonic()
+                elif time.monotonic() - quiet > KEEPALIVE_SECONDS:
+                    yield ": keepalive\n\n"
+                    quiet = time.monotonic()
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            self.streams -= 1
+
+    async def compare(self, request: Request) -> Response:
+        """
+        summary: Runs side by side, the settings that differ and their equity curves.
+        parameters:
+          - {name: run, in: query, required: true, schema: {type: array, items: {type: string}},
+             style: form, explode: true, description: "two run ids or more (at most 12)"}
+        responses:
+          200:
+            description: The comparison.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/Compare'}
+          400:
+            description: Fewer than two runs, or more than 12.
+        """
+        ids = request.query_params.getlist("run")
+        if not 2 <= len(ids) <= 12:
+            return _error(400, "compare: give two runs or more (at most 12): ?run=ID&run=ID")
+        refs = [await self._ref(i) for i in ids]
+        try:
+            return _json(await run_in_threadpool(self._compare, refs))
+        except (UserError, JournalError) as exc:
+            text = str(exc)
+            for ref in refs:
+                text = text.replace(str(ref.path), ref.id)
+            return _error(409, text)
+
+    def _compare(self, refs: list[Any]) -> dict[str, Any]:
+        documents, flats, curves = [], [], []
+        for ref in refs:
+            document, path = self.index.settings(ref)
+            documents.append(document or {})
+            flats.append(with_defaults(path, document) if document else {})
+            curve = self.index.read(ref).curve
+            equity = curve["equity"].astype(float)
+            start = float(equity.iloc[0]) if len(equity) else 1.0
+            detail = self.index.detail(ref)["curve"]
+            scale = 100.0 / start if start else 1.0
+            curves.append(
+                {
+                    "id": ref.id,
+                    "time": detail["time"],
+                    "equity": [v * scale for v in detail["equity"]],
+                }
+            )
+        settings = [
+            {"key": key, "values": ["***"] * len(values) if SECRET_KEY.search(key) else values}
+            for key, values in differing_settings(documents, flats)
+        ]
+        return mask_secrets(
+            json_safe({"runs": [r.id for r in refs], "settings": settings, "curves": curves})
+        )
+
+    async def act(self, request: Request) -> Response:
+        """
+        summary: Kill, resume or kill-and-flatten a paper or live run (the write scope).
+        description: The request goes through the run's mailbox, as 'tradeloom kill
+          [--flatten]' and 'tradeloom resume' send it. With a session cookie, send the
+          session's CSRF token in X-CSRF-Token.
+        parameters:
+          - {name: action, in: path, required: true,
+             schema: {type: string, enum: [kill, resume, flatten]}}
+          - {name: run_id, in: path, required: true, schema: {type: string}}
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/ActionRequest'}
+        responses:
+          200:
+            description: The request was written (and the running process woken).
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/ActionResult'}
+          400:
+            description: Not a paper or live run, or resume while RUN_DIR/KILL exists.
+          403:
+            description: The read scope, or no CSRF token with a session cookie.
+        """
+        from tradeloom.engine.control import request_flatten, request_kill, request_resume
+
+        action = request.path_params["action"]
+        if action not in _ACTIONS:
+            return _error(404, f"no action {action!r}: kill, resume or flatten")
+        ref = await self._ref(request.path_params["run_id"])
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _error(400, "the body is not JSON")
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if reason is None:
+            reason = "requested from the console"
+        if not isinstance(reason, str) or len(reason) > 500 or "\n" in reason:
+            return _error(400, "reason: one line of at most 500 characters")
+        send = {"kill": request_kill, "resume": request_resume, "flatten": request_flatten}
+        try:
+            delivery = await run_in_threadpool(send[action], ref.path, reason)
+        except UserError as exc:
+            return _error(400, str(exc).replace(str(ref.path), ref.id))
+        _access.warning("console_action", action=action, run=ref.id, reason=reason)
+        message = delivery.describe().replace(str(ref.path), ref.id)
+        return _json(
+            {
+                "action": action,
+                "run": ref.id,
+                "message": message,
+                "running": delivery.pid is not None,
+            }
+        )
+
+    async def openapi(self, request: Request) -> Response:
+        assert self.schemas is not None
+        return _json(self.schemas.get_schema(self.routes))
+
+    async def _ref(self, run_id: str) -> Any:
+        try:
+            return self.index.resolve(run_id)
+        except UnknownRun:
+            raise _NotFound(run_id) from None
+
+
+class _NotFound(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, f"no run {str(exc)[:200]!r} here")
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    return _error(413, f"the body is over {MAX_BODY} bytes")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return JSONResponse(mask_secrets(json_safe(data)), status_code=status)
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": redact(message)}, status_code=status)
+
+
+def _html(render: Callable[..., str], request: Request, **values: str) -> Response:
+    response = HTMLResponse(render(**values))
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    )
+    return response
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+class Guard:
+    """The console's door: bounds, credentials, scopes, CSRF, the access log, headers."""
+
+    def __init__(self, app: Any, state: _State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_seen = {"status": 0}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_seen["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                for key, value in _HEADERS:
+                    if not any(k.lower() == key for k, _ in headers):
+                        headers.append((key, value))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            response = await self._check(scope, receive)
+            if response is not None:
+                await response(scope, receive, sending)
+            else:
+                await self.app(scope, self._bounded(receive), sending)
+        finally:
+            _access.info(
+                "console_request",
+                method=scope["method"],
+                path=scope["path"][:300],
+                status=status_seen["status"],
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                client=(scope.get("client") or ("", 0))[0],
+                scope=scope.get("tradeloom.scope"),
+            )
+
+    async def _check(self, scope: Any, receive: Any) -> Response | None:
+        if len(scope.get("query_string", b"")) > MAX_QUERY:
+            return _error(414, f"the query string is over {MAX_QUERY} bytes")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _error(413, f"the body is over {MAX_BODY} bytes")
+        if scope["path"] == "/login":
+            return None
+        granted: Scope | None = None
+        session = None
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            granted = self.state.tokens.scope_of(auth[7:].strip())
+        elif "cookie" in headers:
+            cookie: SimpleCookie = SimpleCookie()
+            try:
+                cookie.load(headers["cookie"])
+            except Exception:  # a malformed cookie header is no credential
+                cookie = SimpleCookie()
+            morsel = cookie.get(COOKIE)
+            session = self.state.sessions.get(morsel.value) if morsel else None
+            granted = session.scope if session else None
+        if granted is None:
+            if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
+                return HTMLResponse(
+                    pages.message_page(
+                        "Log in with the URL 'tradeloom console' printed when it started, or "
+                        "send 'Authorization: Bearer TOKEN'."
+                    ),
+                    status_code=401,
+                )
+            return _error(401, "a token is needed: Authorization: Bearer TOKEN, or log in")
+        scope["tradeloom.scope"] = granted
+        scope["tradeloom.session"] = session
+        if scope["method"] not in ("GET", "HEAD"):
+            if granted != "write":
+                return _error(403, "the read token cannot act: use the write token")
+            if session is not None:
+                sent = headers.get("x-csrf-token", "")
+                if not secrets.compare_digest(sent.encode(), session.csrf.encode()):
+                    return _error(403, "the CSRF token is missing or wrong (X-CSRF-Token)")
+                if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                    return _error(403, "a cross-site request cannot act")
+        return None
+
+    def _bounded(self, receive: Any) -> Any:
+        taken = {"n": 0}
+
+        async def bounded() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                taken["n"] += len(message.get("body", b""))
+                if taken["n"] > MAX_BODY:
+                    raise _TooLarge
+            return message
+
+        return bounded
+
+
+_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+)

@@ -1,0 +1,100 @@
+"""The console's pages: small HTML shells whose script draws what ``/api/v1`` answers.
+
+No page holds data of its own: the one script, ``static/console.js``, fetches the API
+for the page named in ``<body data-page>`` (the run page follows its run's server-sent
+events), so a page and the API cannot disagree. Charts are inline SVG; every value is
+put in the page as text (escaped), never as markup; no inline script (the pages' CSP
+allows scripts from the console alone).
+"""
+
+from __future__ import annotations
+
+import html
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = [
+    "STATIC",
+    "compare_page",
+    "docs_page",
+    "message_page",
+    "run_page",
+    "runs_page",
+    "static_file",
+]
+
+STATIC = ("console.js", "console.css")
+"""The files under ``/static/``."""
+
+
+def static_file(name: str) -> Path:
+    """Return the path of one of `STATIC`."""
+    return Path(str(files("tradeloom.console") / "static" / name))
+
+
+def _page(title: str, page: str, body: str, run: str = "") -> str:
+    run_attr = f" data-run='{html.escape(run)}'" if run else ""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/static/console.css'></head>"
+        f"<body data-page='{page}'{run_attr}>"
+        "<header><b>tradeloom console</b><a href='/'>runs</a><a href='/compare'>compare</a>"
+        "<a href='/api/v1/docs'>API</a></header>"
+        f"<main>{body}</main><script src='/static/console.js'></script></body></html>"
+    )
+
+
+def message_page(text: str) -> str:
+    """Return a page that says one thing (no script, no stylesheet)."""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tradeloom console"
+        f"</title></head><body><h1>tradeloom console</h1><p>{html.escape(text)}</p>"
+        "</body></html>"
+    )
+
+
+def runs_page() -> str:
+    """Return the runs page: every run, filterable, refreshed every few seconds."""
+    body = (
+        "<h1>Runs</h1><p><input id='filter' type='text' placeholder='filter: name, mode, "
+        "state...'> <button id='compare'>compare selected</button> "
+        "<span id='count' class='note'></span></p><div id='runs'>loading...</div>"
+    )
+    return _page("tradeloom console: runs", "runs", body)
+
+
+def run_page(*, run_id: str, name: str) -> str:
+    """Return a run's page, which follows the run as it trades (server-sent events)."""
+    body = (
+        f"<h1>{html.escape(name)} <small class='note'>{html.escape(run_id)}</small></h1>"
+        "<div id='live' class='note'>connecting...</div><div class='tiles' id='tiles'></div>"
+        "<div id='actions'></div>"
+        "<div class='grid'><section><h2>Equity</h2><div id='equity'></div></section>"
+        "<section><h2>Drawdown</h2><div id='drawdown'></div></section></div>"
+        "<div class='grid'><section><h2>Positions</h2><div id='positions'></div></section>"
+        "<section><h2>Working orders</h2><div id='orders'></div></section></div>"
+        "<div class='grid'><section><h2>Recent orders</h2><div id='recent-orders'></div>"
+        "</section><section><h2>Recent fills</h2><div id='fills'></div></section></div>"
+        "<section><h2>Recent rejections</h2><div id='rejections'></div></section>"
+        "<div class='grid'><section><h2>Health by monitor and symbol</h2><div id='health'>"
+        "</div></section><section><h2>Alerts</h2><div id='alerts'></div></section></div>"
+        "<section id='report'></section>"
+    )
+    return _page(f"tradeloom console: {name}", "run", body, run=run_id)
+
+
+def compare_page() -> str:
+    """Return the compare page: the settings that differ and the equity curves together."""
+    body = "<h1>Compare</h1><div id='out'>pick runs on the runs page, then compare</div>"
+    return _page("tradeloom console: compare", "compare", body)
+
+
+def docs_page() -> str:
+    """Return the API's page, drawn from its OpenAPI document."""
+    body = (
+        "<h1>API v1</h1><p>The OpenAPI document: <a href='/api/v1/openapi.json'>"
+        "/api/v1/openapi.json</a>. Send <code>Authorization: Bearer TOKEN</code>.</p>"
+        "<div id='paths'>loading...</div>"
+    )
+    return _page("tradeloom console: API", "docs", body)

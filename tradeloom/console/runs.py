@@ -1,0 +1,331 @@
+"""The run folders a console serves, read-only, through tradeloom's own readers.
+
+A run's id is ``<root>/<path>``: the index of the served root (``RUNS_DIR``, in the
+order given) and the run folder's path below it (``0/btc_rf-paper-simulated``,
+``1/grid-20240101/variant-003``). `RunIndex.resolve` takes nothing else: an empty,
+absolute or dotted part (``..``, ``.``, a hidden name), a backslash or a NUL, a folder
+whose real path (symlinks followed) leaves its root, or one without a journal is
+refused with `UnknownRun`, as is anything that is not a run the scan found.
+
+What a run is doing comes from `tradeloom.engine.status.read_run`, the reader behind
+``tradeloom status``; each run's answer is kept until its journal (or its ``live.pid``)
+changes, or for `STALE_AFTER` seconds (the ages it reports move with the clock).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloom.engine.status import RunReading, read_run
+from tradeloom.redaction import redact
+from tradeloom.reporting.outputs import json_safe
+from tradeloom.safe_files import UnreadableFile, read_yaml
+
+__all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
+
+STALE_AFTER = 2.0
+"""Seconds a run's answer is kept while its files do not change."""
+SCAN_DEPTH = 3
+"""How deep below a root run folders are looked for (a sweep's variants are two down)."""
+CURVE_POINTS = 1500
+"""At most this many points of an equity curve go to a page (every n-th, the last kept)."""
+RECENT = 20
+"""How many of the last fills, rejections and health changes a run page shows."""
+
+_JOURNALS = ("journal.sqlite", "journal.json")
+SECRET_KEY = re.compile(
+    r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
+)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^@/\s]+@", re.I)
+
+
+class UnknownRun(LookupError):
+    """A run id that is not a run folder under a served root."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run folder the console serves.
+
+    Attributes:
+        id: ``<root>/<path>``.
+        root: The served root's index.
+        path: The run folder (its real path, inside its root).
+    """
+
+    id: str
+    root: int
+    path: Path
+
+
+@dataclass
+class _Cached:
+    signature: tuple[Any, ...]
+    at: float
+    reading: RunReading
+    summary: dict[str, Any] | None = None
+
+
+class RunIndex:
+    """Find, resolve and read the runs below ``roots``.
+
+    Args:
+        roots: The folders served (``RUNS_DIR...``).
+    """
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = [root.resolve() for root in roots]
+        self._cache: dict[Path, _Cached] = {}
+        self._lock = threading.Lock()
+
+    # --- ids ------------------------------------------------------------------------
+
+    def scan(self) -> list[RunRef]:
+        """Return every run folder below the roots, by id."""
+        found: list[RunRef] = []
+        for index, root in enumerate(self.roots):
+            self._walk(index, root, root, 0, found)
+        return sorted(found, key=lambda ref: ref.id)
+
+    def _walk(self, index: int, root: Path, folder: Path, depth: int, found: list[RunRef]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink() and not _inside(path.resolve(), root):
+                continue
+            if any(os.path.lexists(path / name) for name in _JOURNALS):
+                rel = path.relative_to(root).as_posix()
+                found.append(RunRef(f"{index}/{rel}", index, path.resolve()))
+            elif depth + 1 < SCAN_DEPTH:
+                self._walk(index, root, path, depth + 1, found)
+
+    def resolve(self, run_id: str) -> RunRef:
+        """Return the run of ``run_id``.
+
+        Raises:
+            UnknownRun: Not ``<root>/<path>`` of a run folder under a served root.
+        """
+        if len(run_id) > 512 or "\\" in run_id or "\x00" in run_id:
+            raise UnknownRun(run_id)
+        head, _, rest = run_id.partition("/")
+        if not head.isdigit() or not rest or rest.startswith("/"):
+            raise UnknownRun(run_id)
+        index = int(head)
+        if index >= len(self.roots):
+            raise UnknownRun(run_id)
+        parts = rest.split("/")
+        if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            raise UnknownRun(run_id)
+        root = self.roots[index]
+        real = (root / Path(*parts)).resolve()
+        if not _inside(real, root) or real == root or not real.is_dir():
+            raise UnknownRun(run_id)
+        if not any(os.path.lexists(real / name) for name in _JOURNALS):
+            raise UnknownRun(run_id)
+        return RunRef(f"{index}/{'/'.join(parts)}", index, real)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def read(self, ref: RunRef) -> RunReading:
+        """Return the run as `read_run` reads it, kept while its files do not change (and,
+        while a process runs it, for `STALE_AFTER` seconds: its ages move)."""
+        return self._entry(ref).reading
+
+    def _entry(self, ref: RunRef) -> _Cached:
+        signature = _signature(ref.path)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(ref.path)
+        if cached is not None and cached.signature == signature:
+            running = cached.reading.status.process == "running"
+            if not running or now - cached.at < STALE_AFTER:
+                return cached
+        reading = read_run(ref.path)
+        # the files as the read left them: the last reader of a stopped run's journal
+        # checkpoints its write-ahead log (a change of the files, not of the run); a run
+        # written meanwhile is read again when it next writes (or, running, in seconds)
+        entry = _Cached(_signature(ref.path), now, reading)
+        with self._lock:
+            self._cache[ref.path] = entry
+        return entry
+
+    def signature(self, ref: RunRef) -> tuple[Any, ...]:
+        """Return what changes when the run's journal or process changes (cheap: stats)."""
+        return _signature(ref.path)
+
+    def summary(self, ref: RunRef) -> dict[str, Any]:
+        """Return the runs page's row of one run (an unreadable run: its error)."""
+        try:
+            entry = self._entry(ref)
+        except Exception as exc:  # a damaged journal is a row that says so, not a 500
+            text = redact(str(exc)).replace(str(ref.path), ref.id)
+            return {"id": ref.id, "name": ref.path.name, "error": text}
+        if entry.summary is None:
+            entry.summary = self._summary(ref, entry.reading)
+        return entry.summary
+
+    def _summary(self, ref: RunRef, reading: RunReading) -> dict[str, Any]:
+        status, curve = reading.status, reading.curve
+        drawdown, max_drawdown = _drawdowns(curve)
+        return mask_secrets(
+            json_safe(
+                {
+                    "id": ref.id,
+                    "name": ref.path.name,
+                    "strategy": status.strategy,
+                    "mode": status.mode,
+                    "process": status.process,
+                    "state": status.state,
+                    "state_code": status.state_code,
+                    "equity": status.equity,
+                    "pnl": None
+                    if status.equity is None or status.capital is None
+                    else status.equity - status.capital,
+                    "total_return": status.total_return,
+                    "drawdown": drawdown,
+                    "max_drawdown": max_drawdown,
+                    "health": status.health,
+                    "health_worst": status.health_worst,
+                    "last_bar": status.last_bar,
+                    "last_bar_time": status.last_bar_time,
+                    "last_bar_age_seconds": status.last_bar_age_seconds,
+                    "stale": status.stale,
+                    "staleness": status.staleness,
+                    "error": None,
+                }
+            )
+        )
+
+    def detail(self, ref: RunRef) -> dict[str, Any]:
+        """Return a run page's data: its status, curve, drawdown and recent events."""
+        reading = self.read(ref)
+        status, curve, frames = reading.status, reading.curve, reading.frames
+        shown = _downsample(curve)
+        equity = shown["equity"].to_numpy(np.float64)
+        peak = np.maximum.accumulate(equity) if len(equity) else equity
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drawdown = np.where(peak > 0, 1.0 - equity / peak, 0.0)
+        drawdown_now, max_drawdown = _drawdowns(curve)
+        shown_status = status.to_json()
+        shown_status["run_dir"] = ref.id  # the server's paths are not the browser's business
+        data = {
+            "id": ref.id,
+            "name": ref.path.name,
+            "status": shown_status,
+            "drawdown": drawdown_now,
+            "max_drawdown": max_drawdown,
+            "curve": {
+                "time": [_iso(t) for t in shown["timestamp"]],
+                "equity": [float(v) for v in equity],
+                "drawdown": [float(v) for v in drawdown],
+            },
+            "orders": _recent(frames["order"], ("id", "side", "quantity", "reason", "kind")),
+            "fills": _recent(frames["fill"], ("side", "quantity", "price", "fee", "order_id")),
+            "rejections": _recent(frames["rejection"], ("code", "message")),
+            "health_changes": _recent(frames["health"], ("monitor", "status", "previous", "value")),
+            "cancellations": _recent(frames["order_cancelled"], ("order_id", "reason")),
+            "report": (ref.path / "report.html").is_file(),
+            "mode": status.mode,
+            "controllable": status.mode in ("paper", "live"),
+        }
+        return mask_secrets(json_safe(data))
+
+    def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
+        """Return the run's resolved strategy file (None: none readable) and its path."""
+        path = ref.path / "strategy.yaml"
+        if path.is_symlink():  # a run writes its own file; a link may point anywhere
+            return None, path
+        try:
+            document = read_yaml(path, "a run's strategy file")
+        except (UnreadableFile, OSError):
+            return None, path
+        return (document if isinstance(document, dict) else None), path
+
+
+def mask_secrets(value: Any) -> Any:
+    """Return ``value`` with every secret-looking field and URL password replaced by ``***``,
+    and every registered secret redacted (`tradeloom.redaction.redact`)."""
+    if isinstance(value, dict):
+        return {
+            k: ("***" if isinstance(k, str) and SECRET_KEY.search(k) and v else mask_secrets(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask_secrets(v) for v in value]
+    if isinstance(value, str):
+        return redact(_URL_PASSWORD.sub(r"\g<head>***@", value))
+    return value
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _signature(folder: Path) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for name in ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid"):
+        try:
+            st = os.stat(folder / name)
+        except OSError:
+            parts.append(None)
+            continue
+        parts.append((st.st_mtime_ns, st.st_size))
+    return tuple(parts)
+
+
+def _drawdowns(curve: pd.DataFrame) -> tuple[float | None, float | None]:
+    if not len(curve):
+        return None, None
+    equity = curve["equity"].to_numpy(np.float64)
+    peak = np.maximum.accumulate(equity)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drawdown = np.where(peak > 0, 1.0 - equity / peak, 0.0)
+    now, worst = float(drawdown[-1]), float(np.nanmax(drawdown))
+    return (now if math.isfinite(now) else None), (worst if math.isfinite(worst) else None)
+
+
+def _downsample(curve: pd.DataFrame) -> pd.DataFrame:
+    if len(curve) <= CURVE_POINTS:
+        return curve
+    step = math.ceil(len(curve) / CURVE_POINTS)
+    keep = list(range(0, len(curve), step))
+    if keep[-1] != len(curve) - 1:
+        keep.append(len(curve) - 1)
+    return curve.iloc[keep]
+
+
+def _recent(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = frame.tail(RECENT).iloc[::-1]
+    out = []
+    for row in rows.to_dict("records"):
+        item = {"bar": int(row["bar"]), "time": _iso(row["timestamp"]), "symbol": row["symbol"]}
+        item.update({c: row.get(c) for c in columns})
+        out.append(item)
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if pd.isna(stamp):
+        return None
+    return stamp.isoformat()

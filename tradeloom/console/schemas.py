@@ -1,0 +1,169 @@
+"""The JSON Schemas of the console API's answers, the components of its OpenAPI document.
+
+Written beside the code that builds the answers (`tradeloom.console.runs`); the tests
+check real run folders' answers against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["COMPONENTS"]
+
+_NUM = {"type": ["number", "null"]}
+_INT = {"type": ["integer", "null"]}
+_STR = {"type": ["string", "null"]}
+_BOOL = {"type": ["boolean", "null"]}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+_EVENT = _object(
+    {"bar": {"type": "integer"}, "time": _STR, "symbol": {"type": "string"}},
+)
+
+COMPONENTS: dict[str, Any] = {
+    "RunSummary": _object(
+        {
+            "id": {"type": "string", "description": "<root>/<folder>"},
+            "name": {"type": "string"},
+            "strategy": {"type": "string"},
+            "mode": {"type": "string", "enum": ["backtest", "paper", "live"]},
+            "process": {"type": "string"},
+            "state": {"type": "string", "enum": ["ACTIVE", "REDUCING", "HALTED"]},
+            "state_code": {"type": "string"},
+            "equity": _NUM,
+            "pnl": _NUM,
+            "total_return": _NUM,
+            "drawdown": _NUM,
+            "max_drawdown": _NUM,
+            "health": _STR,
+            "health_worst": {"type": "array", "items": {"type": "string"}},
+            "last_bar": _INT,
+            "last_bar_time": _STR,
+            "last_bar_age_seconds": _NUM,
+            "stale": _BOOL,
+            "staleness": {"type": "string"},
+            "error": {"type": "null"},
+        }
+    ),
+    "RunError": _object(
+        {"id": {"type": "string"}, "name": {"type": "string"}, "error": {"type": "string"}}
+    ),
+    "RunList": _object(
+        {
+            "runs": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/RunSummary"},
+                        {"$ref": "#/components/schemas/RunError"},
+                    ]
+                },
+            }
+        }
+    ),
+    "Position": _object(
+        {
+            "symbol": {"type": "string"},
+            "quantity": {"type": "number"},
+            "cost": _NUM,
+            "mark": _NUM,
+            "unrealized": _NUM,
+        }
+    ),
+    "OpenOrder": _object(
+        {
+            "id": {"type": "string"},
+            "symbol": {"type": "string"},
+            "bar": {"type": "integer"},
+            "timestamp": _STR,
+            "side": {"type": "string"},
+            "quantity": {"type": "number"},
+            "filled": {"type": "number"},
+            "reason": {"type": "string"},
+        }
+    ),
+    "Status": {
+        "type": "object",
+        "description": "What 'tradeloom status --json' prints.",
+        "properties": {
+            "mode": {"type": "string"},
+            "state": {"type": "string"},
+            "equity": _NUM,
+            "positions": {"type": "array", "items": {"$ref": "#/components/schemas/Position"}},
+            "open_orders": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/OpenOrder"},
+            },
+            "monitors": {"type": "object", "additionalProperties": {"type": "string"}},
+            "health": _STR,
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+        "required": ["mode", "state", "equity", "positions", "open_orders", "monitors", "errors"],
+    },
+    "RunDetail": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "status": {"$ref": "#/components/schemas/Status"},
+            "drawdown": _NUM,
+            "max_drawdown": _NUM,
+            "curve": _object(
+                {
+                    "time": {"type": "array", "items": _STR},
+                    "equity": {"type": "array", "items": {"type": ["number", "null"]}},
+                    "drawdown": {"type": "array", "items": {"type": ["number", "null"]}},
+                }
+            ),
+            "orders": {"type": "array", "items": _EVENT},
+            "fills": {"type": "array", "items": _EVENT},
+            "rejections": {"type": "array", "items": _EVENT},
+            "health_changes": {"type": "array", "items": _EVENT},
+            "cancellations": {"type": "array", "items": _EVENT},
+            "report": {"type": "boolean"},
+            "mode": {"type": "string"},
+            "controllable": {"type": "boolean"},
+        }
+    ),
+    "Compare": _object(
+        {
+            "runs": {"type": "array", "items": {"type": "string"}},
+            "settings": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "key": {"type": "string"},
+                        "values": {"type": "array", "items": {"type": "string"}},
+                    }
+                ),
+            },
+            "curves": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": {"type": "string"},
+                        "time": {"type": "array", "items": _STR},
+                        "equity": {"type": "array", "items": {"type": ["number", "null"]}},
+                    }
+                ),
+            },
+        }
+    ),
+    "Session": _object({"scope": {"type": "string", "enum": ["read", "write"]}, "csrf": _STR}),
+    "ActionRequest": _object({"reason": {"type": "string", "maxLength": 500}}, required=[]),
+    "ActionResult": _object(
+        {
+            "action": {"type": "string", "enum": ["kill", "resume", "flatten"]},
+            "run": {"type": "string"},
+            "message": {"type": "string"},
+            "running": {"type": "boolean"},
+        }
+    ),
+}

@@ -1,0 +1,166 @@
+// tradeloom console: every page's script (the page names itself: <body data-page>).
+"use strict";
+const RUN = document.body.dataset.run;
+const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
+const num = (v, d=2) => v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US", {minimumFractionDigits:d, maximumFractionDigits:d});
+const pct = v => v === null || v === undefined ? "-" : (100*v).toFixed(2) + "%";
+async function api(path, options) {
+  const r = await fetch(path, Object.assign({credentials: "same-origin", headers: {"Accept": "application/json"}}, options || {}));
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.status);
+  return body;
+}
+function table(head, rows) {
+  if (!rows.length) return "<p class='note'>none</p>";
+  return "<table><tr>" + head.map(h => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
+    rows.map(r => "<tr>" + r.map(c => typeof c === "object" && c !== null ? c.html : "<td>" + esc(c) + "</td>").join("") + "</tr>").join("") + "</table>";
+}
+const cell = (html) => ({html: html});
+const numCell = (v, d) => cell("<td class='num'>" + esc(num(v, d)) + "</td>");
+function chart(series, height, percent) {
+  const W = 620, H = height, P = 36;
+  const pts = series.flatMap(s => s.y.map((y, i) => [Date.parse(s.x[i]), y])).filter(p => isFinite(p[0]) && p[1] !== null && isFinite(p[1]));
+  if (pts.length < 1) return "<p class='note'>no bars yet</p>";
+  let x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]));
+  let y0 = Math.min(...pts.map(p => p[1])), y1 = Math.max(...pts.map(p => p[1]));
+  if (x1 === x0) x1 = x0 + 1; if (y1 === y0) { y1 += 1; y0 -= 1; }
+  const sx = x => P + (x - x0) / (x1 - x0) * (W - P - 8), sy = y => 8 + (1 - (y - y0) / (y1 - y0)) * (H - 24);
+  const label = v => percent ? (100*v).toFixed(1) + "%" : num(v, 0);
+  let out = `<svg viewBox="0 0 ${W} ${H}" width="100%" height="${H}" role="img">`;
+  out += `<text x="2" y="14" font-size="10">${esc(label(y1))}</text><text x="2" y="${H-12}" font-size="10">${esc(label(y0))}</text>`;
+  for (const s of series) {
+    const p = s.y.map((y, i) => [Date.parse(s.x[i]), y]).filter(q => isFinite(q[0]) && q[1] !== null && isFinite(q[1]));
+    out += `<polyline class="${esc(s.cls||'')}" fill="none" stroke="${esc(s.color)}" stroke-width="1.5" points="${p.map(q => sx(q[0]).toFixed(1) + "," + sy(q[1]).toFixed(1)).join(" ")}"><title>${esc(s.name)}</title></polyline>`;
+  }
+  return out + "</svg>";
+}
+
+function page_runs() {
+let rows = [];
+function draw() {
+  const f = document.getElementById("filter").value.toLowerCase();
+  const shown = rows.filter(r => !f || JSON.stringify([r.id, r.strategy, r.mode, r.state, r.health, r.process]).toLowerCase().includes(f));
+  document.getElementById("count").textContent = shown.length + " of " + rows.length + " runs";
+  document.getElementById("runs").innerHTML = table(
+    ["", "run", "mode", "process", "state", "equity", "P&L", "return", "drawdown", "max DD", "health", "last bar", "staleness"],
+    shown.map(r => r.error ? [cell(""), cell("<td><a href='/run/" + esc(r.id) + "'>" + esc(r.id) + "</a></td>"), cell("<td colspan='11' class='err'>" + esc(r.error) + "</td>")] : [
+      cell("<td><input type='checkbox' class='pick' value='" + esc(r.id) + "'></td>"),
+      cell("<td><a class='run-link' href='/run/" + esc(r.id) + "'>" + esc(r.id) + "</a></td>"),
+      r.mode, r.process, cell("<td class='" + esc(r.state) + "'>" + esc(r.state) + (r.state_code ? " (" + esc(r.state_code) + ")" : "") + "</td>"),
+      numCell(r.equity), numCell(r.pnl), cell("<td class='num'>" + pct(r.total_return) + "</td>"),
+      cell("<td class='num'>" + pct(r.drawdown) + "</td>"), cell("<td class='num'>" + pct(r.max_drawdown) + "</td>"),
+      cell("<td class='" + esc(r.health) + "'>" + esc(r.health || "-") + (r.health_worst && r.health_worst.length ? " " + esc(r.health_worst.join(", ")) : "") + "</td>"),
+      r.last_bar_time || "-", r.staleness]));
+}
+async function load() {
+  try { rows = (await api("/api/v1/runs")).runs; draw(); }
+  catch (e) { document.getElementById("runs").innerHTML = "<p class='err'>" + esc(e.message) + "</p>"; }
+}
+document.getElementById("filter").addEventListener("input", draw);
+document.getElementById("compare").addEventListener("click", () => {
+  const ids = [...document.querySelectorAll(".pick:checked")].map(c => c.value);
+  location.href = "/compare?" + ids.map(i => "run=" + encodeURIComponent(i)).join("&");
+});
+load(); setInterval(load, 5000);
+}
+
+function page_run() {
+let session = null, armed = null, updates = 0;
+function tile(label, value, cls) { return "<div class='tile'><small>" + esc(label) + "</small><span class='" + esc(cls||"") + "'>" + esc(value) + "</span></div>"; }
+function draw(d) {
+  if (d.error) { document.getElementById("live").textContent = d.error; return; }
+  const s = d.status; updates += 1;
+  document.getElementById("live").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC, " + updates + " updates; last bar " + (s.last_bar ?? "-") + " " + (s.last_bar_time || "");
+  document.getElementById("tiles").innerHTML = [
+    tile("mode", s.mode), tile("process", s.process), tile("state", s.state + (s.state_code ? " " + s.state_code : ""), s.state),
+    "<div class='tile'><small>equity</small><span id='equity-value'>" + esc(num(s.equity)) + "</span></div>",
+    tile("return", pct(s.total_return)), tile("drawdown", pct(d.drawdown)), tile("max drawdown", pct(d.max_drawdown)),
+    tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness)].join("");
+  document.getElementById("equity").innerHTML = chart([{name: "equity", color: "#2c7fb8", x: d.curve.time, y: d.curve.equity, cls: "equity-line"}], 220);
+  document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
+  document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
+    s.positions.map(p => [p.symbol, cell("<td class='num position-qty'>" + esc(num(p.quantity, 8)) + "</td>"), numCell(p.cost), numCell(p.mark), numCell(p.unrealized)]));
+  document.getElementById("orders").innerHTML = table(["id", "symbol", "side", "quantity", "filled", "reason", "bar"],
+    s.open_orders.map(o => [o.id, o.symbol, o.side, numCell(o.quantity, 8), numCell(o.filled, 8), o.reason, o.bar]));
+  document.getElementById("recent-orders").innerHTML = table(["bar", "symbol", "side", "quantity", "reason", "kind"],
+    d.orders.map(o => [o.bar, o.symbol, o.side > 0 ? "buy" : "sell", numCell(o.quantity, 8), cell("<td><b>" + esc(o.reason) + "</b></td>"), o.kind]));
+  document.getElementById("fills").innerHTML = table(["bar", "time", "symbol", "side", "quantity", "price", "fee"],
+    d.fills.map(f => [f.bar, f.time, f.symbol, f.side > 0 ? "buy" : "sell", numCell(f.quantity, 8), numCell(f.price), numCell(f.fee)]));
+  document.getElementById("rejections").innerHTML = table(["bar", "symbol", "code", "message"],
+    d.rejections.map(r => [r.bar, r.symbol, cell("<td><b>" + esc(r.code) + "</b></td>"), r.message]));
+  document.getElementById("health").innerHTML = table(["monitor [symbol]", "status"],
+    Object.entries(s.monitors).map(([k, v]) => [k, cell("<td class='" + esc(v) + "'>" + esc(v) + "</td>")]));
+  document.getElementById("alerts").innerHTML = table(["kind", "when", "what"],
+    s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
+  drawActions(d);
+  if (d.report && !document.getElementById("report-link")) {
+    const url = "/report/" + RUN + "/report.html";
+    document.getElementById("report").innerHTML = d.mode !== "backtest" ?
+      "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a> <small class='note'>(as last written: at the run's start and stop)</small></h2>" : "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
+  }
+}
+function drawActions(d) {
+  const box = document.getElementById("actions");
+  if (!d.controllable) { box.innerHTML = ""; return; }
+  if (box.dataset.ready) return;
+  box.dataset.ready = "1";
+  if (!session || session.scope !== "write") { box.innerHTML = "<p class='note'>read-only session: log in with the operator's link to act</p>"; return; }
+  box.innerHTML = "<section><h2>Actions</h2><input id='reason' type='text' placeholder='reason'> " +
+    "<button id='act-kill' data-action='kill'>kill</button><button id='act-flatten' class='danger' data-action='flatten'>kill and flatten</button>" +
+    "<button id='act-resume' data-action='resume'>resume</button> <span id='act-confirm'></span> <span id='act-result' class='note'></span></section>";
+  for (const b of box.querySelectorAll("button[data-action]")) b.addEventListener("click", () => arm(b.dataset.action));
+}
+function arm(action) {
+  armed = action;
+  document.getElementById("act-confirm").innerHTML = "<button id='act-yes' class='danger'>confirm " + esc(action) + "</button>";
+  document.getElementById("act-yes").addEventListener("click", () => act(armed));
+}
+async function act(action) {
+  const out = document.getElementById("act-result");
+  document.getElementById("act-confirm").innerHTML = "";
+  try {
+    const r = await api("/api/v1/actions/" + action + "/" + RUN, {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf},
+      body: JSON.stringify({reason: document.getElementById("reason").value || "from the console"})});
+    out.textContent = r.message;
+  } catch (e) { out.textContent = "refused: " + e.message; }
+}
+async function start() {
+  try { session = await api("/api/v1/session"); } catch (e) { session = null; }
+  draw(await api("/api/v1/runs/" + RUN));
+  const events = new EventSource("/api/v1/events/" + RUN);
+  events.addEventListener("run", m => draw(JSON.parse(m.data)));
+  events.onerror = () => { document.getElementById("live").textContent = "disconnected; retrying..."; };
+}
+start().catch(e => { document.getElementById("live").textContent = e.message; });
+}
+
+function page_compare() {
+const COLORS = ["#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a"];
+(async () => {
+  const ids = new URLSearchParams(location.search).getAll("run");
+  if (ids.length < 2) return;
+  try {
+    const c = await api("/api/v1/compare?" + ids.map(i => "run=" + encodeURIComponent(i)).join("&"));
+    document.getElementById("out").innerHTML = "<section><h2>Equity (100 = start)</h2>" +
+      chart(c.curves.map((k, i) => ({name: k.id, color: COLORS[i % 7], x: k.time, y: k.equity})), 320) +
+      "<p>" + c.curves.map((k, i) => "<span style='color:" + COLORS[i % 7] + "'>&#9632; " + esc(k.id) + "</span>").join(" ") + "</p></section>" +
+      "<section><h2>Settings that differ</h2>" + table(["key", ...c.runs], c.settings.map(s => [s.key, ...s.values])) + "</section>";
+  } catch (e) { document.getElementById("out").innerHTML = "<p class='err'>" + esc(e.message) + "</p>"; }
+})();
+}
+
+function page_docs() {
+(async () => {
+  const doc = await api("/api/v1/openapi.json");
+  const rows = [];
+  for (const [path, ops] of Object.entries(doc.paths))
+    for (const [method, op] of Object.entries(ops))
+      rows.push([method.toUpperCase(), cell("<td><code>" + esc(path) + "</code></td>"), op.summary || "",
+        Object.keys(op.responses || {}).join(" ")]);
+  document.getElementById("paths").innerHTML = table(["method", "path", "what", "answers"], rows) +
+    "<h2>Schemas</h2>" + Object.entries(doc.components.schemas).map(([k, v]) => "<details><summary>" + esc(k) + "</summary><pre>" + esc(JSON.stringify(v, null, 2)) + "</pre></details>").join("");
+})();
+}
+
+const PAGES = {runs: page_runs, run: page_run, compare: page_compare, docs: page_docs};
+PAGES[document.body.dataset.page]();
