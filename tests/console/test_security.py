@@ -22,6 +22,8 @@ from tradeloom.console.tokens import Sessions, load_tokens
 from tradeloom.errors import UserError
 from tradeloom.redaction import register_secret
 
+pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
+
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
 WRITE = {"Authorization": f"Bearer {TOKENS.write}"}
 PAPER = "0/one-paper-simulated"

@@ -16,6 +16,8 @@ from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
 from tradeloom.engine.status import read_status
 
+pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
+
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
 RUNS = ("0/many-bt", "0/one-bt", "0/one-paper-simulated")
 
