@@ -97,7 +97,25 @@ def redact_text(text: str) -> str:
     lowered = text.lower()
     if "signature" not in lowered and "x-mbx-apikey" not in lowered:
         return text  # _WIRE cannot match: skip its (slow, case-blind) scan
-    return _WIRE.sub(rf"\g<1>\g<2>{REDACTED}", text)
+    return _WIRE.sub(_wire_value, text)
+
+
+_LITERALS = frozenset({"null", "true", "false", "None", "True", "False"})
+"""Values after a wire word that hold no secret (JSON's and Python's literals)."""
+
+
+def _wire_value(match: re.Match[str]) -> str:
+    """Redact the value after a wire word so that the text stays what it was: a value
+    after a colon with no quote of its own (a number in JSON, ``{"signature":12}``)
+    becomes a quoted ``"***"``; a literal (``{"signature":null}``) is no secret and
+    stays, and so does the opening of a list or mapping (its texts are redacted as texts).
+    A bare ``***`` there made a journaled JSON document that could not be read back."""
+    word, separator, value = match.groups()
+    if value in _LITERALS or value[0] in "[{(":  # a literal, or a structure opening
+        return match.group(0)
+    if ":" in separator and not separator.rstrip().endswith(("'", '"')):
+        return f'{word}{separator}"{REDACTED}"'
+    return f"{word}{separator}{REDACTED}"
 
 
 def redact(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import typing
 from dataclasses import fields
@@ -11,7 +12,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from tradeloom.journal import Event
-from tradeloom.journal.schema import Codec, Schema, schema_of
+from tradeloom.journal.schema import Codec, Schema, jsonable, schema_of
 from tradeloom.redaction import redact_text
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -92,8 +93,8 @@ def expected(event: Event) -> dict[str, Any]:
             value = float(value) + 0.0  # -0.0 reads back as 0.0
         elif column.codec is Codec.FLOAT_MAP:
             value = {k: v if math.isfinite(v) else math.nan for k, v in value.items()}
-        elif column.codec is Codec.JSON:
-            value = _json_roundtrip(value)
+        elif column.codec is Codec.JSON:  # stored as redacted text (a wire word's value)
+            value = _json_roundtrip(json.loads(redact_text(_dumped(value))))
         out[column.name] = value
     return out
 
@@ -127,3 +128,9 @@ def journaled_fields(event: Event) -> dict[str, Any]:
     """Return the fields the journal stores, as the event holds them."""
     names = {c.name for c in schema_of(event.KIND).columns}
     return {f.name: getattr(event, f.name) for f in fields(event) if f.name in names}
+
+
+def _dumped(value: Any) -> str:
+    return json.dumps(
+        jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
