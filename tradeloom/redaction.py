@@ -66,7 +66,11 @@ _SENSITIVE_KEYS = frozenset(
 
 # A signature parameter or an API key header, in a URL, a header dict's repr or JSON:
 # ``signature=ab12``, ``'X-MBX-APIKEY': 'k'``, ``"signature": "ab12"``.
-_WIRE = re.compile(r"(?i)\b(signature|x-mbx-apikey)(['\"]?\s*[:=]\s*['\"]?)([^'\"\s&,;}\]]+)")
+_WIRE = re.compile(
+    r"(?i)\b(signature|x-mbx-apikey)(['\"]?\s*[:=]\s*['\"]?)((?:\\.|[^'\"\s&,;}\]\\])+)"
+)
+"""A value runs to a quote, a space or a separator; a backslash escape (``\\"`` in JSON)
+is part of it, or its redaction ends inside the escape and breaks the text."""
 
 _lock = threading.Lock()
 _forms: set[str] = set()
