@@ -90,6 +90,33 @@ def test_optunas_own_handler_gives_way(
         library.propagate = propagate
 
 
+def test_a_library_handler_on_an_earlier_stderr_gives_way_too(
+    bare_root: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A handler a library made on the stderr of its time (an earlier notebook cell's, an
+    earlier test's, since closed) is removed too; one on stdout is the program's own."""
+    import io
+
+    _bare(bare_root)
+    library = logging.getLogger("tradeloom_test_library")
+    earlier = io.StringIO()
+    earlier.close()
+    stale, kept = logging.StreamHandler(earlier), logging.StreamHandler(sys.stdout)
+    library.addHandler(stale)
+    library.addHandler(kept)
+    try:
+        configure_logging("warning", json=True, stdlib=True)
+        route_library_logs("tradeloom_test_library")
+        assert library.handlers == [kept]
+        library.removeHandler(kept)
+        library.warning("still heard")
+        [line] = _lines(capsys.readouterr().err)
+        assert (line["logger"], line["event"]) == ("tradeloom_test_library", "still heard")
+    finally:
+        library.handlers.clear()
+        library.propagate = True
+
+
 def test_an_embedding_programs_logging_is_left_alone(
     bare_root: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
