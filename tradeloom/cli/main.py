@@ -24,6 +24,7 @@ if (
     catch_stop_signals_early()
 
 import argparse
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -157,6 +158,7 @@ def _save_traceback(exc: BaseException) -> Path | None:
         return None
 
 
+@functools.cache  # built once per process: an embedding program or a notebook calls main often
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradeloom", description="Run AI trading strategies written as YAML."
