@@ -218,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-bars",
         type=positive_int,
         metavar="N",
-        help="paper and live: stop after N live bars (default: run until stopped)",
+        help="paper and live: stop once N live bars are traded (default: run until stopped); "
+        "a tick that catches up on several closed bars trades them all, and the last line "
+        "says how many",
     )
     run.add_argument(
         "-q",
