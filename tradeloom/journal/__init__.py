@@ -105,6 +105,7 @@ if TYPE_CHECKING:
     from tradeloom.journal.location import PgTarget, journal_path
     from tradeloom.journal.reader import (
         EventFollower,
+        FrameFollower,
         JournalInfo,
         Row,
         Verified,
@@ -140,6 +141,7 @@ __all__ = [
     "EventFollower",
     "FillEvent",
     "FillRefused",
+    "FrameFollower",
     "FundingPayment",
     "HaltEvent",
     "HealthActionFired",

@@ -88,8 +88,10 @@ function draw(d) {
     d.fills.map(f => [f.bar, f.time, f.symbol, f.side > 0 ? "buy" : "sell", numCell(f.quantity, 8), numCell(f.price), numCell(f.fee)]));
   document.getElementById("rejections").innerHTML = table(["bar", "symbol", "code", "message"],
     d.rejections.map(r => [r.bar, r.symbol, cell("<td><b>" + esc(r.code) + "</b></td>"), r.message]));
-  document.getElementById("health").innerHTML = table(["monitor [symbol]", "status"],
-    Object.entries(s.monitors).map(([k, v]) => [k, cell("<td class='" + esc(v) + "'>" + esc(v) + "</td>")]));
+  document.getElementById("health").innerHTML = table(["monitor", "symbol", "status", "now"],
+    d.monitoring.map(m => [m.monitor, m.symbol || "-", cell("<td class='" + esc(m.status) + "'>" + esc(m.status || "-") + "</td>"),
+      cell("<td class='figures'>" + Object.entries(m.figures).map(([k, v]) => esc(k) + " <b>" + esc(Number.isInteger(v) ? v : num(v, 4)) + "</b>").join(" &middot; ") + "</td>")]));
+  document.getElementById("notice").textContent = d.notice ? "The journal was read again: " + d.notice : "";
   document.getElementById("alerts").innerHTML = table(["kind", "when", "what"],
     s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
   drawActions(d);
