@@ -1,6 +1,7 @@
 """Small real run folders for the console's tests (`make_runs`): a backtest of one
-market, a backtest of a universe, a paper run on the simulated clock, and a copy of the
-backtest whose strategy file holds a canary secret."""
+market, a backtest of a universe (watched by a rolling AUC monitor per symbol), a paper
+run on the simulated clock, and a copy of the backtest whose strategy file holds a
+canary secret."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ execution: {kind: simulated, fee_bps: 10, initial_cash: 10000, allow_short: true
 
 UNIVERSE = ONE.replace("name: one", "name: many").replace(
     "symbol: BTC/USDT", "symbols: [BTC/USDT, ETH/USDT]"
+) + (
+    "monitoring:\n"
+    "  - {kind: rolling_auc, window: 60, min_samples: 20, warning_below: 0.55, "
+    "critical_below: 0.45}\n"
 )
 
 

@@ -523,6 +523,8 @@ class _Status:
         document = _strategy(self.run_dir)
         execution = document.get("execution") if isinstance(document, dict) else None
         cash = execution.get("initial_cash") if isinstance(execution, dict) else None
+        if cash is None and isinstance(execution, dict) and execution.get("kind") == "router":
+            cash = _venues_cash(execution.get("venues"))
         if cash is None and isinstance(document, dict):
             cash = document.get("initial_cash")  # a portfolio file's account
         if isinstance(cash, int | float) and not isinstance(cash, bool):
@@ -771,6 +773,23 @@ def _strategy(run_dir: Path) -> Any:
             _STRATEGIES.clear()
         _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
     return document
+
+
+def _venues_cash(venues: Any) -> float | None:
+    """A router's starting cash: its venues' together (a venue's own default where it
+    names none, as the simulated venue's params do)."""
+    from tradeloom.plugins.execution.simulated import SimulatedVenueParams
+
+    if not isinstance(venues, list) or not venues:
+        return None
+    default = SimulatedVenueParams.model_fields["initial_cash"].default
+    total = 0.0
+    for venue in venues:
+        cash = venue.get("initial_cash", default) if isinstance(venue, dict) else None
+        if not isinstance(cash, int | float) or isinstance(cash, bool):
+            return None
+        total += float(cash)
+    return total
 
 
 def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:
