@@ -380,10 +380,13 @@ def _downsample(curve: pd.DataFrame) -> pd.DataFrame:
 
 def _recent(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = frame.tail(RECENT).iloc[::-1]
+    # column by column: a frame's to_dict builds a record type at each call (slow)
+    values = {c: rows[c].tolist() if c in rows else [None] * len(rows) for c in columns}
+    bars, times, symbols = rows["bar"].tolist(), rows["timestamp"].tolist(), rows["symbol"].tolist()
     out = []
-    for row in rows.to_dict("records"):
-        item = {"bar": int(row["bar"]), "time": _iso(row["timestamp"]), "symbol": row["symbol"]}
-        item.update({c: row.get(c) for c in columns})
+    for i in range(len(rows)):
+        item = {"bar": int(bars[i]), "time": _iso(times[i]), "symbol": symbols[i]}
+        item.update({c: values[c][i] for c in columns})
         out.append(item)
     return out
 

@@ -567,29 +567,23 @@ class _Status:
         # the orders with something left, at once: a long run has sent thousands
         ids = orders["id"].astype(str)
         quantities = orders["quantity"].to_numpy(np.float64)
-        done = fills.reindex(ids).fillna(0.0).to_numpy(np.float64) + cancelled.reindex(ids).fillna(
-            0.0
-        ).to_numpy(np.float64)
-        left = quantities - done > _EPS * np.maximum(quantities, 1.0)
+        filled = fills.reindex(ids).fillna(0.0).to_numpy(np.float64)
+        gone = cancelled.reindex(ids).fillna(0.0).to_numpy(np.float64)
+        left = quantities - filled - gone > _EPS * np.maximum(quantities, 1.0)
         left &= ~ids.isin(expired | final).to_numpy()
-        out = []
-        for row in orders[left].itertuples(index=False):
-            order_id = str(row.id)
-            quantity = float(row.quantity)
-            filled = float(fills.get(order_id, 0.0))
-            out.append(
-                OpenOrder(
-                    id=order_id,
-                    symbol=str(row.symbol),
-                    bar=int(row.bar),
-                    timestamp=_iso(row.timestamp),
-                    side="buy" if int(row.side) > 0 else "sell",
-                    quantity=quantity,
-                    filled=filled,
-                    reason=str(row.reason),
-                )
+        return [
+            OpenOrder(
+                id=str(orders["id"].iloc[i]),
+                symbol=str(orders["symbol"].iloc[i]),
+                bar=int(orders["bar"].iloc[i]),
+                timestamp=_iso(orders["timestamp"].iloc[i]),
+                side="buy" if int(orders["side"].iloc[i]) > 0 else "sell",
+                quantity=float(quantities[i]),
+                filled=float(filled[i]),
+                reason=str(orders["reason"].iloc[i]),
             )
-        return out
+            for i in np.flatnonzero(left)
+        ]
 
     # --- data, health, errors -----------------------------------------------------------
 
