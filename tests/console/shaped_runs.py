@@ -82,8 +82,8 @@ def make_shaped_runs(work: Path) -> Path:
         {"name": "deep", "kind": "simulated", "initial_cash": 7000, "fee_bps": 12},
     ]
     routed = _strategy("routed", "p_a", execution={"kind": "router", "venues": venues})
-    config, _ = load_strategy(_write(work / "routed.yaml", routed))
-    run_strategy(build_pipeline(config), plugins, out=runs / "routed-bt")
+    config, own = load_strategy(_write(work / "routed.yaml", routed), [])
+    run_strategy(build_pipeline(config), own, out=runs / "routed-bt")
     perp = _strategy("perp", "p_b")
     perp["data"] = {
         "kind": "csv",
@@ -101,6 +101,6 @@ def make_shaped_runs(work: Path) -> Path:
         "fee_bps": 5,
         "margin": {"initial": 0.2, "maintenance": 0.005, "leverage": 3},
     }
-    config, _ = load_strategy(_write(work / "perp.yaml", perp))
-    run_strategy(build_pipeline(config), plugins, out=runs / "perp-bt")
+    config, own = load_strategy(_write(work / "perp.yaml", perp), [])
+    run_strategy(build_pipeline(config), own, out=runs / "perp-bt")
     return runs

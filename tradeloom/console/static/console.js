@@ -75,7 +75,8 @@ function draw(d) {
     tile("mode", s.mode), tile("process", s.process), tile("state", s.state + (s.state_code ? " " + s.state_code : ""), s.state),
     "<div class='tile'><small>equity</small><span id='equity-value'>" + esc(num(s.equity)) + "</span></div>",
     tile("return", pct(s.total_return)), tile("drawdown", pct(d.drawdown)), tile("max drawdown", pct(d.max_drawdown)),
-    tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness)].join("");
+    tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness),
+    ...Object.entries(s.strategies || {}).map(([k, v]) => tile("P&L of " + k, num(v)))].join("");
   document.getElementById("equity").innerHTML = chart([{name: "equity", color: "#2c7fb8", x: d.curve.time, y: d.curve.equity, cls: "equity-line"}], 220);
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
   document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
