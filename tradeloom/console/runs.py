@@ -110,6 +110,11 @@ class RunIndex:
         found: list[RunRef] = []
         for index, root in enumerate(self.roots):
             self._walk(index, root, root, 0, found)
+        there = {ref.path for ref in found}
+        with self._lock:  # what was kept of runs removed since goes with them
+            for kept in (self._cache, self._followers, self._notices):
+                for path in [p for p in kept if p not in there]:
+                    del kept[path]
         return sorted(found, key=lambda ref: ref.id)
 
     def _walk(self, index: int, root: Path, folder: Path, depth: int, found: list[RunRef]) -> None:
