@@ -191,7 +191,8 @@ class RunReading:
         status: What ``tradeloom status`` shows.
         curve: The equity at each bar, the status's equity its last value: ``timestamp``
             (UTC) and ``equity`` (empty before a bar or without the starting capital).
-        frames: The journal's rows by kind, read in one transaction (`read_frames`).
+        frames: The journal's rows by kind, as of one moment (each read of new rows is
+            one read transaction: `FrameFollower`).
         restarted: Why this reading read the journal from its first row again though
             it had been read before (`RunFollower`: it was replaced or cut); None: it
             did not.
@@ -267,7 +268,7 @@ class RunFollower:
             if follower.restarted is not None:
                 verify(journal)
         except BaseException:
-            follower.frames = {}  # the next read starts, and verifies, again
+            follower.reset()  # the next read starts, and verifies, again
             raise
         restarted = follower.restarted and f"{follower.restarted}: read again from its first row"
         frames, meta = dict(follower.frames), follower.meta

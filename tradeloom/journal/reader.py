@@ -252,7 +252,7 @@ class FrameFollower:
         finally:
             source.close()
         if after == 0:
-            self.frames, self.seq, self._last = {}, 0, None
+            self.reset()
         self.meta, self._file, self.restarted = source.meta, file, why
         for schema in self._schemas:
             rows, held = new.get(schema.kind), self.frames.get(schema.kind)
@@ -266,6 +266,10 @@ class FrameFollower:
         if last is not None:
             self.seq, self._last = last[0], (last[1], last[0], hash_)
         return last is not None or why is not None
+
+    def reset(self) -> None:
+        """Forget what was read: the next `read` reads the journal from its first row."""
+        self.frames, self.seq, self._last = {}, 0, None
 
     def _changed(self, source: Source, file: tuple[int, int] | None) -> str | None:
         if file != self._file:
