@@ -79,7 +79,8 @@ def run_page(*, run_id: str, name: str) -> str:
         "</section><section><h2>Recent fills</h2><div id='fills'></div></section></div>"
         "<section><h2>Recent rejections</h2><div id='rejections'></div></section>"
         "<section><h2>Health and model monitoring by monitor and symbol</h2>"
-        "<div id='health'></div></section>"
+        "<div id='health'></div><h2>Recent health changes</h2><div id='health-changes'></div>"
+        "</section>"
         "<section><h2>Alerts</h2><div id='alerts'></div></section>"
         "<section id='report'></section>"
     )

@@ -92,6 +92,9 @@ function draw(d) {
   document.getElementById("health").innerHTML = table(["monitor", "symbol", "status", "now"],
     d.monitoring.map(m => [m.monitor, m.symbol || "-", cell("<td class='" + esc(m.status) + "'>" + esc(m.status || "-") + "</td>"),
       cell("<td class='figures'>" + Object.entries(m.figures).map(([k, v]) => esc(k) + " <b>" + esc(Number.isInteger(v) ? v : num(v, 4)) + "</b>").join(" &middot; ") + "</td>")]));
+  document.getElementById("health-changes").innerHTML = table(["bar", "time", "monitor", "symbol", "from", "to", "value"],
+    d.health_changes.map(h => [h.bar, h.time, h.monitor, h.symbol || "-", cell("<td class='" + esc(h.previous) + "'>" + esc(h.previous) + "</td>"),
+      cell("<td class='" + esc(h.status) + "'>" + esc(h.status) + "</td>"), numCell(h.value, 4)]));
   document.getElementById("notice").textContent = d.notice ? "The journal was read again: " + d.notice : "";
   document.getElementById("alerts").innerHTML = table(["kind", "when", "what"],
     s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
