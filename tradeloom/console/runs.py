@@ -256,11 +256,6 @@ class RunIndex:
             "status": shown_status,
             "drawdown": drawdown_now,
             "max_drawdown": max_drawdown,
-            "curve": {
-                "time": [_iso(t) for t in shown["timestamp"]],
-                "equity": [float(v) for v in equity],
-                "drawdown": [float(v) for v in drawdown],
-            },
             "orders": _recent(frames["order"], ("id", "side", "quantity", "reason", "kind")),
             "fills": _recent(frames["fill"], ("side", "quantity", "price", "fee", "order_id")),
             "rejections": _recent(frames["rejection"], ("code", "message")),
@@ -272,7 +267,14 @@ class RunIndex:
             "controllable": status.mode in ("paper", "live"),
             "notice": self._notices.get(ref.path),
         }
-        return mask_secrets(json_safe(data))
+        answer: dict[str, Any] = mask_secrets(json_safe(data))
+        # times and numbers, up to CURVE_POINTS of each: no secret to look for in them
+        answer["curve"] = {
+            "time": [_iso(t) for t in shown["timestamp"]],
+            "equity": _finite(equity),
+            "drawdown": _finite(drawdown),
+        }
+        return answer
 
     def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
         """Return the run's resolved strategy file (None: none readable) and its path."""
@@ -381,6 +383,10 @@ def _downsample(curve: pd.DataFrame) -> pd.DataFrame:
     if keep[-1] != len(curve) - 1:
         keep.append(len(curve) - 1)
     return curve.iloc[keep]
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 def _recent(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
