@@ -10,14 +10,21 @@ this process (a thread), and asked over HTTP as a browser asks it:
      answers): the first time (every journal read) and ``--repeat`` times after
      (median, max: the runs whose journals did not change are kept);
   b. a run page's update: a paper run plays ``--bars`` bars on the simulated clock at
-     one bar per ``--every`` seconds while a client follows its run page's event
-     stream; each event's latency is the time from the journal's last write (its
-     files' mtime) to the event's arrival, for the events that carry a new bar.
+     one bar per ``--every`` seconds, beside the ``--runs`` others, while a client
+     follows its run page's event stream; each event's latency is the time from the
+     journal's last write (its files' mtime) to the event's arrival, for the events
+     that carry a new bar;
+  c. what one update costs as the journal grows: a paper run of ``--long`` bars, whose
+     journal gets one more bar (a live bar and a fill, appended as the run appends
+     them) ``--repeat`` times; after each, the run page's answer is computed by the
+     console's follower (the new rows only) and, for reference, as before it followed
+     (a fresh reader: the whole journal verified and read). Medians and their ratio.
 
 Targets: (a) under 300 ms, (b) under 100 ms. The machine's load average is printed
 before and after (a slow shared machine shows in it).
 
     python benchmarks/bench_console.py [--runs 50] [--repeat 20] [--bars 12] [--every 1.5]
+        [--long 1200]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -36,11 +44,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
+import structlog
 import uvicorn
 from machine import describe
 
 from tradeloom.console.app import create_app
+from tradeloom.console.runs import RunIndex
 from tradeloom.console.tokens import Sessions, Tokens
+from tradeloom.engine.status import read_run
+from tradeloom.journal import FillEvent, LiveBar, journal_path, open_journal, read_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENS = Tokens("bench-read-token-0123456789", "bench-write-token-0123456789", "bench")
@@ -112,13 +125,65 @@ def journal_written(run: Path) -> float:
     return max(times) / 1e9
 
 
+def grow(run: Path, bars: int, start: int) -> None:
+    """Append ``bars`` bars to the run's journal (a live bar and a fill each), as it would."""
+    path = journal_path(run)
+    journal = open_journal(path, read_info(path).identity)
+    last = read_run(run).status
+    assert last.last_bar is not None and last.last_bar_time is not None
+    for i in range(start, start + bars):
+        bar = last.last_bar + 1 + i - start
+        stamp = pd.Timestamp(last.last_bar_time) + pd.Timedelta(hours=1 + i - start)
+        close = 40000.0 + (i % 7) * 10.0
+        journal.append(
+            LiveBar(bar=bar, timestamp=stamp, symbol="BTC/USDT", open=close, high=close,
+                    low=close, close=close, volume=1.0, probability=0.5, anomalous=False,
+                    anomaly_score=0.0, wall_time=stamp)
+        )  # fmt: skip
+        journal.append(
+            FillEvent(bar=bar, timestamp=stamp, symbol="BTC/USDT", correlation_id=bar,
+                      order_id=f"bench-{i}", side=1 if i % 2 else -1, quantity=0.01,
+                      price=close, fee=0.1, slippage=0.0)
+        )  # fmt: skip
+        journal.flush()
+    journal.close()
+
+
+def update_cost(run: Path, repeat: int) -> None:
+    """(c): one more bar, then the run page's answer: followed, and read afresh."""
+    index = RunIndex([run.parent])
+    ref = index.resolve(f"0/{run.name}")
+    bars = index.detail(ref)["status"]["bars"]
+    followed, fresh = [], []
+    for i in range(repeat):
+        grow(run, 1, i)
+        start = time.perf_counter()
+        answer = index.detail(ref)
+        followed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        again = RunIndex([run.parent]).detail(ref)
+        fresh.append(time.perf_counter() - start)
+        assert answer["status"]["equity"] == again["status"]["equity"]
+        assert answer["status"]["bars"] == again["status"]["bars"] == bars + i + 1
+    one, other = statistics.median(followed), statistics.median(fresh)
+    print(
+        f"one update of a run page, journal of {bars}..{bars + repeat} bars: followed "
+        f"(new rows) median {one * 1000:.1f} ms, max {max(followed) * 1000:.1f} ms; read "
+        f"afresh (verify + every row, the reference) median {other * 1000:.1f} ms: "
+        f"{other / one:.1f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--bars", type=int, default=12)
     parser.add_argument("--every", type=float, default=1.5, help="seconds per played bar")
+    parser.add_argument("--long", type=int, default=1200, help="bars of (c)'s paper run")
     args = parser.parse_args()
+    # the console's access log (one line per request) is not what is measured
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     print(describe("starlette", "uvicorn", "pandas"))
     print(load())
     with tempfile.TemporaryDirectory(prefix="bench-console-") as folder:
@@ -130,6 +195,11 @@ def main() -> None:
             "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
             "--max-bars", "20", "-q", "--out", "runs/bench-paper", cwd=work,
         )  # fmt: skip
+        tradeloom(
+            "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+            "--max-bars", str(args.long), "-q", "--out", "long/bench-long", cwd=work,
+        )  # fmt: skip
+        print(load())
         originals = [runs / "bench-bt", runs / "bench-paper"]
         for i in range(args.runs - 2):  # and the live paper run of (b): one more
             shutil.copytree(originals[i % 2], runs / f"copy-{i:03d}-{originals[i % 2].name}")
@@ -184,6 +254,8 @@ def main() -> None:
                 f"{statistics.median(latencies) * 1000:.1f} ms, max "
                 f"{max(latencies) * 1000:.1f} ms (target < 100 ms)"
             )
+        print(load())
+        update_cost(work / "long" / "bench-long", args.repeat)
     print(load())
 
 

@@ -1,6 +1,7 @@
 """Small real run folders for the console's tests (`make_runs`): a backtest of one
-market, a backtest of a universe, a paper run on the simulated clock, and a copy of the
-backtest whose strategy file holds a canary secret."""
+market, a backtest of a universe (watched by a rolling AUC monitor per symbol), a paper
+run on the simulated clock, and a copy of the backtest whose strategy file holds a
+canary secret."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tradeloom.backtest.run import run_strategy
 from tradeloom.console.tokens import Tokens
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "canary-7f3c9e1d5b2a4c6e8f0a"
@@ -38,6 +42,10 @@ execution: {kind: simulated, fee_bps: 10, initial_cash: 10000, allow_short: true
 
 UNIVERSE = ONE.replace("name: one", "name: many").replace(
     "symbol: BTC/USDT", "symbols: [BTC/USDT, ETH/USDT]"
+) + (
+    "monitoring:\n"
+    "  - {kind: rolling_auc, window: 60, min_samples: 20, warning_below: 0.55, "
+    "critical_below: 0.45}\n"
 )
 
 
@@ -55,6 +63,13 @@ def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def backtest(strategy: Path, out: Path) -> None:
+    """Backtest ``strategy`` into ``out`` as ``tradeloom run`` does, in this process (a
+    command line's process costs 2 s of CPU more)."""
+    config, plugins = load_strategy(strategy, [])
+    run_strategy(build_pipeline(config), plugins, out=out)
+
+
 def make_runs(work: Path) -> Path:
     """Make ``work/runs/`` with ``one-bt``, ``many-bt``, ``one-paper-simulated`` and
     ``canary-bt``; return it."""
@@ -62,8 +77,8 @@ def make_runs(work: Path) -> Path:
     (work / "many.yaml").write_text(UNIVERSE)
     (work / "paper.yaml").write_text(ONE.replace("name: one", "name: one"))
     runs = work / "runs"
-    tradeloom("run", "one.yaml", "--out", "runs/one-bt", cwd=work)
-    tradeloom("run", "many.yaml", "--out", "runs/many-bt", cwd=work)
+    backtest(work / "one.yaml", runs / "one-bt")
+    backtest(work / "many.yaml", runs / "many-bt")
     tradeloom(
         "run", "paper.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
         "--max-bars", "3", "-q", cwd=work,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from console_runs import TOKENS
 from jsonschema import Draft202012Validator
+from shaped_runs import make_shaped_runs
 from starlette.testclient import TestClient
 
 from tradeloom.console.app import create_app
@@ -20,11 +21,18 @@ pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made on
 
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
 RUNS = ("0/many-bt", "0/one-bt", "0/one-paper-simulated")
+SHAPED = ("1/pair-portfolio", "1/routed-bt", "1/perp-bt")
+"""A portfolio file's, a router's and a perpetual's backtest (`make_shaped_runs`)."""
 
 
 @pytest.fixture(scope="module")
-def client(runs_root: Path) -> TestClient:
-    return TestClient(create_app([runs_root], TOKENS, Sessions()))
+def shaped_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_shaped_runs(tmp_path_factory.mktemp("shaped-runs"))
+
+
+@pytest.fixture(scope="module")
+def client(runs_root: Path, shaped_root: Path) -> TestClient:
+    return TestClient(create_app([runs_root, shaped_root], TOKENS, Sessions()))
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +63,26 @@ def test_the_document_names_every_endpoint(document: dict[str, Any]) -> None:
 
 
 def test_runs_and_each_run_match_their_schemas(
-    client: TestClient, document: dict[str, Any], runs_root: Path
+    client: TestClient, document: dict[str, Any], runs_root: Path, shaped_root: Path
 ) -> None:
     runs = client.get("/api/v1/runs", headers=READ).json()
     check(document, "RunList", runs)
     by_id = {r["id"]: r for r in runs["runs"]}
-    assert set(RUNS) <= set(by_id)
+    assert set(RUNS) | set(SHAPED) <= set(by_id)
     assert by_id["0/one-bt"]["mode"] == "backtest"
     assert by_id["0/one-paper-simulated"]["mode"] == "paper"
-    for run_id in RUNS:
+    roots = {"0": runs_root, "1": shaped_root}
+    for run_id in RUNS + SHAPED:
+        assert by_id[run_id]["error"] is None, by_id[run_id]
         detail = client.get(f"/api/v1/runs/{run_id}", headers=READ).json()
         check(document, "RunDetail", detail)
-        # the same figures as `tradeloom status`
-        status = read_status(runs_root / run_id.split("/", 1)[1])
+        # the same figures as `tradeloom status`, and as the run's own metrics.json
+        root, name = run_id.split("/", 1)
+        status = read_status(roots[root] / name)
+        assert status.equity is not None, run_id
+        if status.mode == "backtest":
+            metrics = json.loads((roots[root] / name / "metrics.json").read_text())
+            assert status.equity == pytest.approx(metrics["final_equity"], rel=1e-9), run_id
         assert detail["status"]["equity"] == pytest.approx(status.equity)
         assert by_id[run_id]["equity"] == pytest.approx(status.equity)
         assert len(detail["curve"]["equity"]) == status.bars
@@ -75,6 +90,18 @@ def test_runs_and_each_run_match_their_schemas(
         assert detail["controllable"] is (run_id == "0/one-paper-simulated")
     universe = client.get("/api/v1/runs/0/many-bt", headers=READ).json()
     assert {p["symbol"] for p in universe["status"]["positions"]} <= {"BTC/USDT", "ETH/USDT"}
+    # each monitor of each symbol, with its figures now (metrics.json's)
+    monitors = {(m["monitor"], m["symbol"]): m for m in universe["monitoring"]}
+    assert set(monitors) == {("rolling_auc", "BTC/USDT"), ("rolling_auc", "ETH/USDT")}
+    metrics = json.loads((runs_root / "many-bt" / "metrics.json").read_text())["monitoring"]
+    for (name, symbol), shown in monitors.items():
+        figures = metrics[f"{name}[{symbol}]"]
+        assert shown["figures"]["rolling_auc_last"] == pytest.approx(figures["rolling_auc_last"])
+        assert shown["status"] == figures["status"]
+    portfolio = client.get("/api/v1/runs/1/pair-portfolio", headers=READ).json()
+    assert sorted(portfolio["status"]["strategies"]) == ["a", "b"]
+    perp = client.get("/api/v1/runs/1/perp-bt", headers=READ).json()
+    assert [p["symbol"] for p in perp["status"]["positions"]] in ([], ["BTC/USDT:USDT"])
 
 
 def test_compare_shows_the_settings_that_differ(

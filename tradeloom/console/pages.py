@@ -68,7 +68,8 @@ def run_page(*, run_id: str, name: str) -> str:
     """Return a run's page, which follows the run as it trades (server-sent events)."""
     body = (
         f"<h1>{html.escape(name)} <small class='note'>{html.escape(run_id)}</small></h1>"
-        "<div id='live' class='note'>connecting...</div><div class='tiles' id='tiles'></div>"
+        "<div id='live' class='note'>connecting...</div><p id='notice' class='err'></p>"
+        "<div class='tiles' id='tiles'></div>"
         "<div id='actions'></div>"
         "<div class='grid'><section><h2>Equity</h2><div id='equity'></div></section>"
         "<section><h2>Drawdown</h2><div id='drawdown'></div></section></div>"
@@ -77,8 +78,10 @@ def run_page(*, run_id: str, name: str) -> str:
         "<div class='grid'><section><h2>Recent orders</h2><div id='recent-orders'></div>"
         "</section><section><h2>Recent fills</h2><div id='fills'></div></section></div>"
         "<section><h2>Recent rejections</h2><div id='rejections'></div></section>"
-        "<div class='grid'><section><h2>Health by monitor and symbol</h2><div id='health'>"
-        "</div></section><section><h2>Alerts</h2><div id='alerts'></div></section></div>"
+        "<section><h2>Health and model monitoring by monitor and symbol</h2>"
+        "<div id='health'></div><h2>Recent health changes</h2><div id='health-changes'></div>"
+        "</section>"
+        "<section><h2>Alerts</h2><div id='alerts'></div></section>"
         "<section id='report'></section>"
     )
     return _page(f"tradeloom console: {name}", "run", body, run=run_id)

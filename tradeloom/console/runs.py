@@ -7,9 +7,12 @@ absolute or dotted part (``..``, ``.``, a hidden name), a backslash or a NUL, a 
 whose real path (symlinks followed) leaves its root, or one without a journal is
 refused with `UnknownRun`, as is anything that is not a run the scan found.
 
-What a run is doing comes from `tradeloom.engine.status.read_run`, the reader behind
-``tradeloom status``; each run's answer is kept until its journal (or its ``live.pid``)
-changes, or for `STALE_AFTER` seconds (the ages it reports move with the clock).
+What a run is doing comes from `tradeloom.engine.status.RunFollower`, the reader behind
+``tradeloom status``, one per run, kept: a run whose journal grows is read for its new
+rows only (a journal replaced or cut is read again from its first row, and the run's
+answer says so in ``notice``). Each run's answer is kept until its journal (or its
+``live.pid``) changes, or for `STALE_AFTER` seconds (the ages it reports move with the
+clock).
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import structlog
 
-from tradeloom.engine.status import RunReading, read_run
+from tradeloom.engine.status import RunFollower, RunReading
 from tradeloom.redaction import redact
+from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
-from tradeloom.safe_files import UnreadableFile, read_yaml
+from tradeloom.safe_files import UnreadableFile, read_json, read_yaml
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
 
@@ -41,8 +46,16 @@ CURVE_POINTS = 1500
 """At most this many points of an equity curve go to a page (every n-th, the last kept)."""
 RECENT = 20
 """How many of the last fills, rejections and health changes a run page shows."""
+MONITORS_SHOWN = 400
+"""At most this many monitors (of every symbol) on a run page."""
+FIGURES_SHOWN = 40
+"""At most this many figures of one monitor (a drift monitor's PSI per feature)."""
 
 _JOURNALS = ("journal.sqlite", "journal.json")
+_WATCHED = ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid", "metrics.json")
+"""A run's files whose change is a change of what its page shows (metrics.json: its
+monitors' figures, rewritten after each bar's journal commit)."""
+_log = structlog.get_logger("tradeloom.console")
 SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
 )
@@ -86,6 +99,8 @@ class RunIndex:
     def __init__(self, roots: list[Path]) -> None:
         self.roots = [root.resolve() for root in roots]
         self._cache: dict[Path, _Cached] = {}
+        self._followers: dict[Path, RunFollower] = {}
+        self._notices: dict[Path, str] = {}
         self._lock = threading.Lock()
 
     # --- ids ------------------------------------------------------------------------
@@ -95,6 +110,11 @@ class RunIndex:
         found: list[RunRef] = []
         for index, root in enumerate(self.roots):
             self._walk(index, root, root, 0, found)
+        there = {ref.path for ref in found}
+        with self._lock:  # what was kept of runs removed since goes with them
+            for kept in (self._cache, self._followers, self._notices):
+                for path in [p for p in kept if p not in there]:
+                    del kept[path]
         return sorted(found, key=lambda ref: ref.id)
 
     def _walk(self, index: int, root: Path, folder: Path, depth: int, found: list[RunRef]) -> None:
@@ -142,7 +162,7 @@ class RunIndex:
     # --- reading ----------------------------------------------------------------------
 
     def read(self, ref: RunRef) -> RunReading:
-        """Return the run as `read_run` reads it, kept while its files do not change (and,
+        """Return the run as `RunFollower` reads it, kept while its files do not change (and,
         while a process runs it, for `STALE_AFTER` seconds: its ages move)."""
         return self._entry(ref).reading
 
@@ -155,7 +175,14 @@ class RunIndex:
             running = cached.reading.status.process == "running"
             if not running or now - cached.at < STALE_AFTER:
                 return cached
-        reading = read_run(ref.path)
+        with self._lock:
+            follower = self._followers.setdefault(ref.path, RunFollower(ref.path))
+        reading = follower.read()
+        if reading.restarted is not None:
+            notice = redact(reading.restarted).replace(str(ref.path), ref.id)
+            _log.warning("console_journal_restarted", run=ref.id, why=notice)
+            now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._notices[ref.path] = f"{now}: {notice}"
         # the files as the read left them: the last reader of a stopped run's journal
         # checkpoints its write-ahead log (a change of the files, not of the run); a run
         # written meanwhile is read again when it next writes (or, running, in seconds)
@@ -229,21 +256,25 @@ class RunIndex:
             "status": shown_status,
             "drawdown": drawdown_now,
             "max_drawdown": max_drawdown,
-            "curve": {
-                "time": [_iso(t) for t in shown["timestamp"]],
-                "equity": [float(v) for v in equity],
-                "drawdown": [float(v) for v in drawdown],
-            },
             "orders": _recent(frames["order"], ("id", "side", "quantity", "reason", "kind")),
             "fills": _recent(frames["fill"], ("side", "quantity", "price", "fee", "order_id")),
             "rejections": _recent(frames["rejection"], ("code", "message")),
             "health_changes": _recent(frames["health"], ("monitor", "status", "previous", "value")),
+            "monitoring": _monitoring(ref.path, status.monitors),
             "cancellations": _recent(frames["order_cancelled"], ("order_id", "reason")),
             "report": (ref.path / "report.html").is_file(),
             "mode": status.mode,
             "controllable": status.mode in ("paper", "live"),
+            "notice": self._notices.get(ref.path),
         }
-        return mask_secrets(json_safe(data))
+        answer: dict[str, Any] = mask_secrets(json_safe(data))
+        # times and numbers, up to CURVE_POINTS of each: no secret to look for in them
+        answer["curve"] = {
+            "time": [_iso(t) for t in shown["timestamp"]],
+            "equity": _finite(equity),
+            "drawdown": _finite(drawdown),
+        }
+        return answer
 
     def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
         """Return the run's resolved strategy file (None: none readable) and its path."""
@@ -255,6 +286,45 @@ class RunIndex:
         except (UnreadableFile, OSError):
             return None, path
         return (document if isinstance(document, dict) else None), path
+
+
+def _monitoring(folder: Path, statuses: dict[str, str]) -> list[dict[str, Any]]:
+    """Each monitor of each symbol: its health (the journal's last change, else the run's
+    ``metrics.json``) and its figures now (``metrics.json``'s ``monitoring``: the rolling
+    AUC, each feature's PSI...), which a paper or live run rewrites after every bar."""
+    block: dict[str, Any] = {}
+    path = folder / "metrics.json"
+    if path.is_file() and not path.is_symlink():
+        try:
+            document = read_json(path, "a run's metrics")
+        except (UnreadableFile, OSError):  # mid-rewrite or damaged: the journal's alone
+            document = None
+        found = document.get("monitoring") if isinstance(document, dict) else None
+        block = found if isinstance(found, dict) else {}
+    rows = []
+    for label in sorted(set(block) | set(statuses))[:MONITORS_SHOWN]:
+        found = block.get(label)
+        summary: dict[str, Any] = found if isinstance(found, dict) else {}
+        name, symbol, _ = split_column(f"{label}.")
+        status = statuses.get(label, summary.get("status"))
+        figures: dict[str, float | int | None] = {}
+        for key, value in summary.items():
+            inner = value.items() if isinstance(value, dict) else [("", value)]
+            for sub, number in inner:  # numbers, and None where one is not known yet
+                if number is None or (
+                    isinstance(number, int | float) and not isinstance(number, bool)
+                ):
+                    figures[f"{key}.{sub}" if sub else key] = number
+        rows.append(
+            {
+                "label": label,
+                "monitor": name,
+                "symbol": symbol,
+                "status": status if isinstance(status, str) else None,
+                "figures": dict(list(figures.items())[:FIGURES_SHOWN]),
+            }
+        )
+    return rows
 
 
 def mask_secrets(value: Any) -> Any:
@@ -278,7 +348,13 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _signature(folder: Path) -> tuple[Any, ...]:
     parts: list[Any] = []
-    for name in ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid"):
+    for name in (
+        "journal.sqlite",
+        "journal.sqlite-wal",
+        "journal.json",
+        "live.pid",
+        "metrics.json",
+    ):
         try:
             st = os.stat(folder / name)
         except OSError:
@@ -309,12 +385,19 @@ def _downsample(curve: pd.DataFrame) -> pd.DataFrame:
     return curve.iloc[keep]
 
 
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
 def _recent(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = frame.tail(RECENT).iloc[::-1]
+    # column by column: a frame's to_dict builds a record type at each call (slow)
+    values = {c: rows[c].tolist() if c in rows else [None] * len(rows) for c in columns}
+    bars, times, symbols = rows["bar"].tolist(), rows["timestamp"].tolist(), rows["symbol"].tolist()
     out = []
-    for row in rows.to_dict("records"):
-        item = {"bar": int(row["bar"]), "time": _iso(row["timestamp"]), "symbol": row["symbol"]}
-        item.update({c: row.get(c) for c in columns})
+    for i in range(len(rows)):
+        item = {"bar": int(bars[i]), "time": _iso(times[i]), "symbol": symbols[i]}
+        item.update({c: values[c][i] for c in columns})
         out.append(item)
     return out
 

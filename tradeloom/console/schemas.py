@@ -130,6 +130,25 @@ COMPONENTS: dict[str, Any] = {
             "report": {"type": "boolean"},
             "mode": {"type": "string"},
             "controllable": {"type": "boolean"},
+            "monitoring": {
+                "type": "array",
+                "description": "Each monitor of each symbol: its health and its figures now "
+                "(the rolling AUC, each feature's PSI...).",
+                "items": _object(
+                    {
+                        "label": {"type": "string"},
+                        "monitor": {"type": "string"},
+                        "symbol": {"type": "string", "description": "'' for one market"},
+                        "status": _STR,
+                        "figures": {"type": "object", "additionalProperties": _NUM},
+                    }
+                ),
+            },
+            "notice": {
+                **_STR,
+                "description": "Why the console read the run's journal again from its "
+                "first row (it was replaced or cut while followed), and when; null: never.",
+            },
         }
     ),
     "Compare": _object(

@@ -1,6 +1,6 @@
 """``tradeloom status RUN_DIR``: what a run is doing, or did, read from its journal.
 
-The journal is read through `tradeloom.journal.read_frames` alone, read-only and in one
+The journal is read through `tradeloom.journal.FrameFollower` alone, read-only and in one
 snapshot: a running paper or live run keeps writing it (SQLite WAL lets a reader and
 the writer work at once), and its ``live.pid`` lock is only tested, never taken. The
 other files read are documented ones: ``strategy.yaml`` (the timeframe), ``live.pid``
@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalDamaged, journal_path, read_frames, read_info, verify
+from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_files import NotAFile, read_csv, read_yaml
@@ -35,6 +36,7 @@ from tradeloom.timeframes import parse_timeframe
 __all__ = [
     "OpenOrder",
     "Position",
+    "RunFollower",
     "RunReading",
     "RunStatus",
     "format_status",
@@ -189,12 +191,17 @@ class RunReading:
         status: What ``tradeloom status`` shows.
         curve: The equity at each bar, the status's equity its last value: ``timestamp``
             (UTC) and ``equity`` (empty before a bar or without the starting capital).
-        frames: The journal's rows by kind, read in one transaction (`read_frames`).
+        frames: The journal's rows by kind, as of one moment (each read of new rows is
+            one read transaction: `FrameFollower`).
+        restarted: Why this reading read the journal from its first row again though
+            it had been read before (`RunFollower`: it was replaced or cut); None: it
+            did not.
     """
 
     status: RunStatus
     curve: pd.DataFrame
     frames: dict[str, pd.DataFrame]
+    restarted: str | None = None
 
 
 def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunReading:
@@ -210,23 +217,63 @@ def read_run(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunReading:
         JournalError: The journal is of another format version, damaged or truncated
             (one line naming it and the problem).
     """
-    now = pd.Timestamp.now(tz="UTC") if now is None else now
-    journal = journal_path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-...)")
-    if not journal.exists():
-        raise UserError(
-            f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
-            "'tradeloom run' wrote"
-        )
-    verify(journal)  # a cut, broken or another run's journal shows nothing
-    info = read_info(journal)
-    try:
-        frames = read_frames(journal, _KINDS)
-    except KeyError as exc:  # pragma: no cover - the kinds above are this format's
-        raise JournalDamaged(f"{journal}: {exc}") from None
-    status = _Status(run_dir, frames, info.identity.mode, info.identity.strategy, now)
-    return RunReading(status.build(), status.curve, frames)
+    return RunFollower(run_dir).read(now=now)
+
+
+class RunFollower:
+    """Read a run again and again as it trades, its journal's new rows only each time.
+
+    The first `read` checks the journal's hash chain and tail record (`verify`) and
+    reads its rows; each later one reads the rows committed since (`FrameFollower`)
+    and computes the status again from all of them. A journal replaced (rotated,
+    copied, restored) or cut since is read again from its first row, verified again,
+    and the reading says why (`RunReading.restarted`).
+
+    Args:
+        run_dir: A run directory (a backtest's, a paper or a live run's).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._frames = FrameFollower(journal_path(run_dir), _KINDS)
+        self._lock = threading.Lock()  # one read at a time (a console reads from threads)
+
+    def read(self, *, now: pd.Timestamp | None = None) -> RunReading:
+        """Return the run as `read_run` reads it, from the rows read before and the new.
+
+        Raises:
+            UserError: Not a run directory (one line naming it).
+            JournalError: The journal is of another format version, damaged or
+                truncated (one line naming it and the problem).
+        """
+        with self._lock:
+            return self._read(now)
+
+    def _read(self, now: pd.Timestamp | None) -> RunReading:
+        run_dir = self.run_dir
+        now = pd.Timestamp.now(tz="UTC") if now is None else now
+        journal = journal_path(run_dir)
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-...)")
+        if not journal.exists():
+            raise UserError(
+                f"{run_dir}: not a run directory (no journal.sqlite); give the folder a "
+                "'tradeloom run' wrote"
+            )
+        follower = self._frames
+        try:
+            if not follower.frames:
+                verify(journal)  # a cut, broken or another run's journal shows nothing
+            follower.read()
+            if follower.restarted is not None:
+                verify(journal)
+        except BaseException:
+            follower.reset()  # the next read starts, and verifies, again
+            raise
+        restarted = follower.restarted and f"{follower.restarted}: read again from its first row"
+        frames, meta = dict(follower.frames), follower.meta
+        status = _Status(run_dir, frames, meta.get("mode", ""), meta.get("strategy", ""), now)
+        return RunReading(status.build(), status.curve, frames, restarted)
 
 
 class _Status:
@@ -477,6 +524,8 @@ class _Status:
         document = _strategy(self.run_dir)
         execution = document.get("execution") if isinstance(document, dict) else None
         cash = execution.get("initial_cash") if isinstance(execution, dict) else None
+        if cash is None and isinstance(execution, dict) and execution.get("kind") == "router":
+            cash = _venues_cash(execution.get("venues"))
         if cash is None and isinstance(document, dict):
             cash = document.get("initial_cash")  # a portfolio file's account
         if isinstance(cash, int | float) and not isinstance(cash, bool):
@@ -516,29 +565,26 @@ class _Status:
         if len(states):
             last_state = states.groupby("client_id")["state"].last()
             final = {str(k) for k, v in last_state.items() if v in _TERMINAL_ORDER_STATES}
-        out = []
-        for row in orders.itertuples(index=False):
-            order_id = str(row.id)
-            if order_id in expired or order_id in final:
-                continue
-            quantity = float(row.quantity)
-            filled = float(fills.get(order_id, 0.0))
-            left = quantity - filled - float(cancelled.get(order_id, 0.0))
-            if left <= _EPS * max(quantity, 1.0):
-                continue
-            out.append(
-                OpenOrder(
-                    id=order_id,
-                    symbol=str(row.symbol),
-                    bar=int(row.bar),
-                    timestamp=_iso(row.timestamp),
-                    side="buy" if int(row.side) > 0 else "sell",
-                    quantity=quantity,
-                    filled=filled,
-                    reason=str(row.reason),
-                )
+        # the orders with something left, at once: a long run has sent thousands
+        ids = orders["id"].astype(str)
+        quantities = orders["quantity"].to_numpy(np.float64)
+        filled = fills.reindex(ids).fillna(0.0).to_numpy(np.float64)
+        gone = cancelled.reindex(ids).fillna(0.0).to_numpy(np.float64)
+        left = quantities - filled - gone > _EPS * np.maximum(quantities, 1.0)
+        left &= ~ids.isin(expired | final).to_numpy()
+        return [
+            OpenOrder(
+                id=str(orders["id"].iloc[i]),
+                symbol=str(orders["symbol"].iloc[i]),
+                bar=int(orders["bar"].iloc[i]),
+                timestamp=_iso(orders["timestamp"].iloc[i]),
+                side="buy" if int(orders["side"].iloc[i]) > 0 else "sell",
+                quantity=float(quantities[i]),
+                filled=float(filled[i]),
+                reason=str(orders["reason"].iloc[i]),
             )
-        return out
+            for i in np.flatnonzero(left)
+        ]
 
     # --- data, health, errors -----------------------------------------------------------
 
@@ -601,6 +647,8 @@ class _Status:
         rows: list[tuple[int, dict[str, Any]]] = []
         for kind in _ERROR_KINDS:
             frame = self.f[kind]
+            if not len(frame):
+                continue
             for row in frame.tail(ERRORS_SHOWN).to_dict("records"):
                 rows.append((int(row["seq"]), {"kind": kind, **_error_text(kind, row)}))
         rows.sort(key=lambda item: item[0])
@@ -720,6 +768,23 @@ def _strategy(run_dir: Path) -> Any:
             _STRATEGIES.clear()
         _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
     return document
+
+
+def _venues_cash(venues: Any) -> float | None:
+    """A router's starting cash: its venues' together (a venue's own default where it
+    names none, as the simulated venue's params do)."""
+    from tradeloom.plugins.execution.simulated import SimulatedVenueParams
+
+    if not isinstance(venues, list) or not venues:
+        return None
+    default = SimulatedVenueParams.model_fields["initial_cash"].default
+    total = 0.0
+    for venue in venues:
+        cash = venue.get("initial_cash", default) if isinstance(venue, dict) else None
+        if not isinstance(cash, int | float) or isinstance(cash, bool):
+            return None
+        total += float(cash)
+    return total
 
 
 def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:

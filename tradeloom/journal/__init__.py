@@ -12,6 +12,8 @@ naming a run in PostgreSQL):
 
     for event in read_events(path, kinds=[FillEvent, "order"]): ...
     fills = read_frame(path, "fill")          # one DataFrame per kind
+    follower = FrameFollower(path, ["fill"])  # a journal being written: each read()
+    follower.read(); follower.frames["fill"]  # adds the rows committed since the last
     verify(path)                              # the hash chain, first bad sequence named
 
 Where the rows live in a SQLite file (format 3): the events written one by one (paper,
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
     from tradeloom.journal.location import PgTarget, journal_path
     from tradeloom.journal.reader import (
         EventFollower,
+        FrameFollower,
         JournalInfo,
         Row,
         Verified,
@@ -140,6 +143,7 @@ __all__ = [
     "EventFollower",
     "FillEvent",
     "FillRefused",
+    "FrameFollower",
     "FundingPayment",
     "HaltEvent",
     "HealthActionFired",

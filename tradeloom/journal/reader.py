@@ -43,6 +43,7 @@ from tradeloom.journal.tail import check_tail, compare_tail, read_tail
 
 __all__ = [
     "EventFollower",
+    "FrameFollower",
     "JournalInfo",
     "Row",
     "Verified",
@@ -196,6 +197,117 @@ class EventFollower:
         if self._source is not None:
             source, self._source = self._source, None
             source.close()
+
+
+class FrameFollower:
+    """Read a journal's frames of ``kinds`` (`read_frames`) as they are committed: each
+    `read` adds the rows committed since the last to the frames it keeps, so following
+    a run costs its new rows only, however long its journal is.
+
+    A journal that is not the one read before starts the frames again from its first
+    row, and `read` says why (`restarted`): its file was replaced (another inode: a
+    rotation, a copy, a restore), it names another run, or the last row read is no
+    longer there as it was (rows cut or rewritten).
+
+    Args:
+        path: The journal (``journal_path(run_dir)``).
+        kinds: The kinds to follow (names or classes).
+
+    Raises:
+        KeyError: An unknown kind.
+    """
+
+    def __init__(self, path: Path, kinds: Iterable[str | type[Event]]) -> None:
+        self.path = path
+        self._schemas = [schema_of(k) for k in _kinds(kinds)]
+        self.frames: dict[str, pd.DataFrame] = {}
+        """The rows read so far, by kind (empty before the first `read`)."""
+        self.seq = 0
+        """The last sequence number read among the kinds followed (0: none yet)."""
+        self.meta: dict[str, str] = {}
+        self.restarted: str | None = None
+        """Why the last `read` started from the first row again (None: it did not)."""
+        self._file: tuple[int, int] | None = None
+        self._last: tuple[Schema, int, Any] | None = None  # the last row: kind, seq, hash
+
+    def read(self) -> bool:
+        """Add the rows committed since the last read to `frames`; return whether any
+        (or the frames started again: `restarted` says why).
+
+        Raises:
+            JournalError: Not a readable journal, or a row that does not decode (the
+                frames are kept as they were).
+        """
+        file = _file_id(self.path)
+        source = open_source(self.path)
+        try:
+            source.snapshot()
+            why = self._changed(source, file) if self.frames else None
+            after = 0 if why is not None or not self.frames else self.seq
+            found = {s.kind: _new_frame(source, s, after) for s in self._schemas}
+            new = {kind: frame for kind, frame in found.items() if frame is not None}
+            ends = [(int(new[s.kind]["seq"].iloc[-1]), s) for s in self._schemas if s.kind in new]
+            last = max(ends, key=lambda end: end[0], default=None)
+            hash_ = None if last is None else _hash_at(source, last[1], last[0])
+        finally:
+            source.close()
+        if after == 0:
+            self.reset()
+        self.meta, self._file, self.restarted = source.meta, file, why
+        for schema in self._schemas:
+            rows, held = new.get(schema.kind), self.frames.get(schema.kind)
+            if rows is None:
+                if held is None:  # none yet: the kind's empty frame, made once
+                    self.frames[schema.kind] = _table_frame(self.path, schema, [])
+            elif held is None or not len(held):
+                self.frames[schema.kind] = rows
+            else:
+                self.frames[schema.kind] = pd.concat([held, rows], ignore_index=True)
+        if last is not None:
+            self.seq, self._last = last[0], (last[1], last[0], hash_)
+        return last is not None or why is not None
+
+    def reset(self) -> None:
+        """Forget what was read: the next `read` reads the journal from its first row."""
+        self.frames, self.seq, self._last = {}, 0, None
+
+    def _changed(self, source: Source, file: tuple[int, int] | None) -> str | None:
+        if file != self._file:
+            return f"{self.path}: its file was replaced (rotated, copied or restored)"
+        if source.meta.get("run_id") != self.meta.get("run_id"):
+            return f"{self.path}: it now holds another run ({source.meta.get('run_id')})"
+        if self._last is not None:
+            schema, seq, hash_ = self._last
+            if _hash_at(source, schema, seq) != hash_:
+                return (
+                    f"{self.path}: its row {seq} is no longer there as it was read (rows "
+                    "cut or rewritten)"
+                )
+        return None
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+_MISSING = object()
+
+
+def _hash_at(source: Source, schema: Schema, seq: int) -> Any:
+    """The stored hash of row ``seq`` of ``schema``'s kind (None: a block's row, whose
+    block holds it; `_MISSING`: no such row)."""
+    rows = source.rows(schema, seq - 1)
+    try:
+        found = next(iter(rows), None)
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    return found[-1] if found is not None and found[0] == seq else _MISSING
 
 
 def read_events(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Event]:
@@ -528,15 +640,24 @@ def _breaks_in(block: Block) -> str:
 
 
 def _frame(source: Source, schema: Schema) -> pd.DataFrame:
-    rows = _table_frame(source, schema)
+    found = _new_frame(source, schema, 0)
+    return _table_frame(source.path, schema, []) if found is None else found
+
+
+def _new_frame(source: Source, schema: Schema, after: int) -> pd.DataFrame | None:
+    """The kind's rows after sequence ``after`` as a frame; None: there are none."""
+    table = list(source.table_rows(schema, after))
+    blocks = list(source.blocks(schema, after))
+    if not table and not blocks:
+        return None
+    rows = _table_frame(source.path, schema, table)
     parts = [rows] if len(rows) else []
-    for block in source.blocks(schema):
+    for block in blocks:
         try:
-            parts.append(pd.DataFrame(block.frame_columns()))
+            part = pd.DataFrame(block.frame_columns())
         except BlockDamaged as exc:
             raise JournalDamaged(f"{source.path}: {exc} (damaged)") from None
-    if not parts:
-        return rows
+        parts.append(part[part["seq"] > after].reset_index(drop=True) if after else part)
     if len(parts) == 1:
         return parts[0]
     frame = pd.concat(parts, ignore_index=True)
@@ -545,9 +666,7 @@ def _frame(source: Source, schema: Schema) -> pd.DataFrame:
     return frame
 
 
-def _table_frame(source: Source, schema: Schema) -> pd.DataFrame:
-    path = source.path
-    rows = list(source.table_rows(schema))
+def _table_frame(path: Path, schema: Schema, rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.columns) + 2)
     data: dict[str, Any] = {"seq": np.array(columns[0], dtype=np.int64)}
     for j, column in enumerate(schema.columns, start=1):

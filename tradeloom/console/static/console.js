@@ -75,7 +75,8 @@ function draw(d) {
     tile("mode", s.mode), tile("process", s.process), tile("state", s.state + (s.state_code ? " " + s.state_code : ""), s.state),
     "<div class='tile'><small>equity</small><span id='equity-value'>" + esc(num(s.equity)) + "</span></div>",
     tile("return", pct(s.total_return)), tile("drawdown", pct(d.drawdown)), tile("max drawdown", pct(d.max_drawdown)),
-    tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness)].join("");
+    tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness),
+    ...Object.entries(s.strategies || {}).map(([k, v]) => tile("P&L of " + k, num(v)))].join("");
   document.getElementById("equity").innerHTML = chart([{name: "equity", color: "#2c7fb8", x: d.curve.time, y: d.curve.equity, cls: "equity-line"}], 220);
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
   document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
@@ -88,8 +89,13 @@ function draw(d) {
     d.fills.map(f => [f.bar, f.time, f.symbol, f.side > 0 ? "buy" : "sell", numCell(f.quantity, 8), numCell(f.price), numCell(f.fee)]));
   document.getElementById("rejections").innerHTML = table(["bar", "symbol", "code", "message"],
     d.rejections.map(r => [r.bar, r.symbol, cell("<td><b>" + esc(r.code) + "</b></td>"), r.message]));
-  document.getElementById("health").innerHTML = table(["monitor [symbol]", "status"],
-    Object.entries(s.monitors).map(([k, v]) => [k, cell("<td class='" + esc(v) + "'>" + esc(v) + "</td>")]));
+  document.getElementById("health").innerHTML = table(["monitor", "symbol", "status", "now"],
+    d.monitoring.map(m => [m.monitor, m.symbol || "-", cell("<td class='" + esc(m.status) + "'>" + esc(m.status || "-") + "</td>"),
+      cell("<td class='figures'>" + Object.entries(m.figures).map(([k, v]) => esc(k) + " <b>" + esc(Number.isInteger(v) ? v : num(v, 4)) + "</b>").join(" &middot; ") + "</td>")]));
+  document.getElementById("health-changes").innerHTML = table(["bar", "time", "monitor", "symbol", "from", "to", "value"],
+    d.health_changes.map(h => [h.bar, h.time, h.monitor, h.symbol || "-", cell("<td class='" + esc(h.previous) + "'>" + esc(h.previous) + "</td>"),
+      cell("<td class='" + esc(h.status) + "'>" + esc(h.status) + "</td>"), numCell(h.value, 4)]));
+  document.getElementById("notice").textContent = d.notice ? "The journal was read again: " + d.notice : "";
   document.getElementById("alerts").innerHTML = table(["kind", "when", "what"],
     s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
   drawActions(d);

@@ -1,0 +1,82 @@
+"""A run page follows its run's journal by its new rows: the answer after the journal
+grew is the one a fresh read gives; a journal replaced under a followed run is read
+again from its first row, and the run's answer says so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tradeloom.console.runs import RunIndex
+from tradeloom.engine.status import RunFollower, read_run
+from tradeloom.journal import FillEvent, LiveBar, journal_path, open_journal, read_info
+
+pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
+
+NOW = pd.Timestamp("2030-01-01T00:00:00Z")
+
+
+@pytest.fixture
+def paper(runs_root: Path, tmp_path: Path) -> Path:
+    """A copy of the paper run (its own journal to write to)."""
+    return Path(shutil.copytree(runs_root / "one-paper-simulated", tmp_path / "runs" / "paper"))
+
+
+def _grow(run: Path, bars: int) -> None:
+    """Journal ``bars`` more bars, each with a fill, as the run would have."""
+    path = journal_path(run)
+    journal = open_journal(path, read_info(path).identity)
+    last = read_run(run, now=NOW).status
+    assert last.last_bar is not None and last.last_bar_time is not None
+    for i in range(1, bars + 1):
+        bar, stamp = last.last_bar + i, pd.Timestamp(last.last_bar_time) + pd.Timedelta(hours=i)
+        close = 100.0 + 7.0 * i
+        journal.append(
+            LiveBar(bar=bar, timestamp=stamp, symbol="BTC/USDT", open=close, high=close,
+                    low=close, close=close, volume=1.0, probability=0.6, anomalous=False,
+                    anomaly_score=0.0, wall_time=stamp)
+        )  # fmt: skip
+        journal.append(
+            FillEvent(bar=bar, timestamp=stamp, symbol="BTC/USDT", correlation_id=bar,
+                      order_id=f"grow-{i}", side=1 if i % 2 else -1, quantity=0.5 * i,
+                      price=close, fee=0.1, slippage=0.0)
+        )  # fmt: skip
+    journal.flush()
+    journal.close()
+
+
+def test_a_followed_run_reads_as_a_fresh_read_after_its_journal_grew(paper: Path) -> None:
+    follower = RunFollower(paper)
+    before = follower.read(now=NOW)
+    _grow(paper, 3)
+    after = follower.read(now=NOW)
+    fresh = read_run(paper, now=NOW)
+    assert after.restarted is None
+    assert after.status.bars == before.status.bars + 3 == fresh.status.bars
+    assert after.status == fresh.status
+    pd.testing.assert_frame_equal(after.curve, fresh.curve)
+    for kind, frame in fresh.frames.items():
+        pd.testing.assert_frame_equal(after.frames[kind], frame, check_dtype=False)
+
+
+def test_a_journal_replaced_under_a_followed_run_is_read_again_and_said(paper: Path) -> None:
+    index = RunIndex([paper.parent])
+    ref = index.resolve("0/paper")
+    first = index.detail(ref)
+    assert first["notice"] is None
+    journal = journal_path(paper)
+    shutil.copyfile(journal, paper / "copy.sqlite")
+    os.replace(paper / "copy.sqlite", journal)  # another file: as a rotation leaves it
+    _grow(paper, 1)
+    again = index.detail(ref)
+    assert again["status"]["bars"] == first["status"]["bars"] + 1
+    notice = again["notice"]
+    assert notice is not None and str(paper) not in notice
+    assert notice.endswith(
+        ": 0/paper/journal.sqlite: its file was replaced (rotated, copied or restored): "
+        "read again from its first row"
+    )
