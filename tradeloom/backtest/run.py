@@ -377,7 +377,9 @@ def _write_tables(
     if pipeline.config.outputs.features:
         with stage(exports.FEATURES_FILE):
             features = _features_table(result)
-            exports.write_parquet(run_dir / exports.FEATURES_FILE, features, feature_plots(pipeline))
+            exports.write_parquet(
+                run_dir / exports.FEATURES_FILE, features, feature_plots(pipeline)
+            )
             written[exports.FEATURES_FILE] = features
     if rec.monitor_values:
         with stage(exports.MONITORING_FILE):
