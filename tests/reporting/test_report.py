@@ -165,17 +165,20 @@ def test_report_command_rewrites_the_report(btc_run: Path, capsys: pytest.Captur
 
 
 def test_a_table_is_taken_from_memory_only_as_it_reads_back(tmp_path: Path) -> None:
-    seconds = pd.to_datetime([0, 60_000_000_000, 120_000_000_000], utc=True).as_unit("ns")
-    frame = pd.DataFrame({"timestamp": seconds, "x": [0.1, np.nan, -0.0], "n": [1, 2, 3]})
-    write_frame(tmp_path, "t.csv", frame)
-    pd.testing.assert_frame_equal(as_read(frame, csv=True), _csv(tmp_path / "t.csv"))
-    write_parquet(tmp_path / "t.parquet", frame.set_index("timestamp"))
-    read = _parquet(tmp_path / "t.parquet", ["timestamp", "x", "absent"])
-    pd.testing.assert_frame_equal(as_read(frame, ["timestamp", "x", "absent"]), read)
+    seconds = pd.to_datetime([0, 60_000_000_000, 120_000_000_000], utc=True)
+    for unit in ("ns", "us"):  # a CSV file's times read back as seconds, Parquet's as written
+        frame = pd.DataFrame(
+            {"timestamp": seconds.as_unit(unit), "x": [0.1, np.nan, -0.0], "n": [1, 2, 3]}
+        )
+        write_frame(tmp_path, "t.csv", frame)
+        pd.testing.assert_frame_equal(as_read(frame, csv=True), _csv(tmp_path / "t.csv"))
+        write_parquet(tmp_path / "t.parquet", frame.set_index("timestamp"))
+        read = _parquet(tmp_path / "t.parquet", ["timestamp", "x", "absent"])
+        pd.testing.assert_frame_equal(as_read(frame, ["timestamp", "x", "absent"]), read)
     fraction = frame.assign(timestamp=seconds + pd.Timedelta(1, "ms"))  # CSV drops it
     text = frame.assign(n=["a", "b", "c"])
     no_number = frame.assign(x=np.nan)  # a CSV reader takes an empty column for text
-    for other in (frame.iloc[1:], text, no_number):
+    for other in (frame.iloc[1:], frame.iloc[:0], text, no_number):
         assert as_read(other) is None
     assert as_read(fraction, csv=True) is None
     pd.testing.assert_frame_equal(as_read(fraction), fraction)

@@ -299,23 +299,25 @@ def as_read(
 
     A table of float and integer columns and a ``timestamp`` column of UTC times reads
     back as it was written: floats are written in their shortest exact text (CSV) or as
-    they are (Parquet), integers as integers, times to the nanosecond (Parquet) or to
-    the second (``csv``: its times are whole seconds, which a CSV reader reads as
-    seconds). Any other column (text, booleans, objects; a float column with no number,
-    which a CSV reader takes for text; a time with a fraction of a second, which CSV
-    drops) leaves the file to be read.
+    they are (Parquet), integers as integers, times in their unit (Parquet) or to the
+    second (``csv``: its times are whole seconds, which a CSV reader reads as seconds).
+    Any other column (text, booleans, objects; a float column with no number, which a
+    CSV reader takes for text; a time with a fraction of a second, which CSV drops), or
+    no rows, leaves the file to be read.
     """
     names = list(frame.columns) if columns is None else [c for c in columns if c in frame]
-    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
-        return None
+    if not len(frame) or not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
+        return None  # a CSV file of no rows reads back as columns of no type
     out = frame[names]  # no copy: the columns are the run's, read only from here
     for name in names:
         values = out[name]
         if name == "timestamp":
-            if values.dtype != _UTC_NS:
+            dtype = values.dtype
+            if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
                 return None
             if csv:
-                if (values.array.asi8 % 1_000_000_000).any():
+                per_second = _PER_SECOND.get(dtype.unit)
+                if per_second is None or (values.array.asi8 % per_second).any():
                     return None
                 out = out.assign(timestamp=values.astype(_UTC_SECONDS))
         elif values.dtype == np.float64:
@@ -326,8 +328,8 @@ def as_read(
     return out
 
 
-_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _UTC_SECONDS = pd.DatetimeTZDtype("s", "UTC")
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def _strategy(path: Path) -> dict[str, Any]:
