@@ -52,10 +52,12 @@ def test_a_frame_is_written_as_pandas_writes_it(
             "x": floats,
             "close[BTC/USDT]": np.array(floats[::-1], dtype=np.float64),
             "held": [floats[i // 8] for i in range(n)],  # runs of one value
+            "pairs": [floats[i // 2] for i in range(n)],  # runs of two: half the values
             "bar": ints[:n],
             "flag": [i % 3 == 0 for i in ints[:n]],
             "note": pd.Series(texts[:n], dtype=object),
             "symbol": pd.Series(texts[:n], dtype="str"),
+            "reason": pd.Series([texts[i // 8] for i in range(n)], dtype=object),  # a few texts
         }
     )
 
@@ -78,6 +80,10 @@ def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
         {"x": [1.0], "t": pd.to_datetime(["2024-01-01"]).tz_localize("Europe/Paris")}
     )
     carriage = pd.DataFrame({"x": [1.0], "note": ["a\rb"]})  # quoted by Python 3.12's csv
-    for frame in (one_column, objects, nullable, other_zone, carriage):
+    # a few distinct values, one of them not text (1, True and 1.0 are one value to a hash)
+    mixed = pd.DataFrame({"x": [1.0] * 12, "m": pd.Series(["a", 1, True, 1.0] * 3, dtype=object)})
+    repeated_carriage = pd.DataFrame({"x": [1.0] * 6, "note": ["a\rb", "c"] * 3})
+    cases = (one_column, objects, nullable, other_zone, carriage, mixed, repeated_carriage)
+    for frame in cases:
         assert csv_bytes(frame, ISO_SECONDS) is None
     assert csv_bytes(pd.DataFrame({"x": [1.0], "y": [2.0]}), "%Y-%m-%d") is None

@@ -18,7 +18,10 @@ from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunIdentity, open_journal
 from tradeloom.reporting.charts import plotly_file, plotly_js
 from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.reporting.exports import write_parquet
+from tradeloom.reporting.outputs import write_frame
 from tradeloom.reporting.report import _trade_returns_chart
+from tradeloom.reporting.run_data import _csv, _parquet, as_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,11 +153,35 @@ def test_a_zoom_of_one_chart_zooms_the_others(eth_run: Path) -> None:
 
 
 def test_report_command_rewrites_the_report(btc_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """The command reads the run's files; the run drew its report from the frames it
+    wrote (issue 47): the same page."""
+    drawn_by_the_run = (btc_run / "report.html").read_bytes()
     (btc_run / "report.html").unlink()
     assert main(["report", str(btc_run)]) == 0
     assert capsys.readouterr().out == f"{btc_run / 'report.html'}\n"
     assert 100_000 < (btc_run / "report.html").stat().st_size < 1_000_000
+    assert (btc_run / "report.html").read_bytes() == drawn_by_the_run
     assert not list(btc_run.glob(".report.html.*"))  # the temporary file was renamed
+
+
+def test_a_table_is_taken_from_memory_only_as_it_reads_back(tmp_path: Path) -> None:
+    seconds = pd.to_datetime([0, 60_000_000_000, 120_000_000_000], utc=True)
+    for unit in ("ns", "us"):  # a CSV file's times read back as seconds, Parquet's as written
+        frame = pd.DataFrame(
+            {"timestamp": seconds.as_unit(unit), "x": [0.1, np.nan, -0.0], "n": [1, 2, 3]}
+        )
+        write_frame(tmp_path, "t.csv", frame)
+        pd.testing.assert_frame_equal(as_read(frame, csv=True), _csv(tmp_path / "t.csv"))
+        write_parquet(tmp_path / "t.parquet", frame.set_index("timestamp"))
+        read = _parquet(tmp_path / "t.parquet", ["timestamp", "x", "absent"])
+        pd.testing.assert_frame_equal(as_read(frame, ["timestamp", "x", "absent"]), read)
+    fraction = frame.assign(timestamp=seconds + pd.Timedelta(1, "ms"))  # CSV drops it
+    text = frame.assign(n=["a", "b", "c"])
+    no_number = frame.assign(x=np.nan)  # a CSV reader takes an empty column for text
+    for other in (frame.iloc[1:], frame.iloc[:0], text, no_number):
+        assert as_read(other) is None
+    assert as_read(fraction, csv=True) is None
+    pd.testing.assert_frame_equal(as_read(fraction), fraction)
 
 
 def test_report_refuses_what_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

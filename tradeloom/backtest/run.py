@@ -160,13 +160,13 @@ def _run(
                 metrics["venues"] = venues
             if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
                 metrics["funding"] = journal_funding(journal_path(run_dir))
-        _write(run_dir, result, metrics, trades)
-        _write_tables(run_dir, pipeline, result)
+        written = {**_write(run_dir, result, metrics, trades)}
+        written.update(_write_tables(run_dir, pipeline, result))
         if config.outputs.report:
             with stage("report"):
                 from tradeloom.reporting.report import write_report
 
-                write_report(run_dir)
+                write_report(run_dir, written=written)
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
@@ -363,21 +363,29 @@ def _open_pnl(result: BacktestResult) -> float | None:
     return portfolio.position * (last - portfolio.entry_price)
 
 
-def _write_tables(run_dir: Path, pipeline: Pipeline, result: BacktestResult) -> None:
+def _write_tables(
+    run_dir: Path, pipeline: Pipeline, result: BacktestResult
+) -> dict[str, pd.DataFrame]:
+    """Write the per-bar Parquet tables; return the frames of those the report draws."""
     rec = result.recorder
     universe = result.universe
+    written = {}
     with stage(exports.BARS_FILE):
         bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
         exports.write_parquet(run_dir / exports.BARS_FILE, bars)
+        written[exports.BARS_FILE] = bars
     if pipeline.config.outputs.features:
         with stage(exports.FEATURES_FILE):
+            features = _features_table(result)
             exports.write_parquet(
-                run_dir / exports.FEATURES_FILE, _features_table(result), feature_plots(pipeline)
+                run_dir / exports.FEATURES_FILE, features, feature_plots(pipeline)
             )
+            written[exports.FEATURES_FILE] = features
     if rec.monitor_values:
         with stage(exports.MONITORING_FILE):
             frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
             exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
+    return written
 
 
 def _features_table(result: BacktestResult) -> pd.DataFrame:
@@ -400,7 +408,8 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
 
 def _write(
     run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
-) -> None:
+) -> dict[str, pd.DataFrame]:
+    """Write metrics.json and the CSV tables; return the frames of those the report draws."""
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
     with stage("equity.csv"):
@@ -419,6 +428,7 @@ def _write(
         outputs.write_frame(run_dir, "trades.csv", trades)
     with stage("positions.csv"):
         outputs.write_frame(run_dir, "positions.csv", _positions(result))
+    return {"equity.csv": equity}
 
 
 def _positions(result: BacktestResult) -> pd.DataFrame:

@@ -6,10 +6,11 @@ arrays: each column becomes its cells' text at once (Arrow casts integers; float
 the shortest digits that read back to the same number from Arrow's cast, then
 Python's ``repr`` layout, `_repr_floats`; timestamps are formatted from their
 nanoseconds, `_iso_times`), and one compiled pass joins them into lines
-(`_join_rows`); a column of long runs of one value (a position, the cash) has
-each run's text made once (`_repeated`). The text is pandas' with ``index=False``,
-the default ``na_rep`` (a NaN or None is an empty cell) and minimal quoting (a text
-cell holding a comma, a quote or a newline is quoted, its quotes doubled). A frame
+(`_join_rows`); a column of runs of one value (a position, the cash) has each run's
+text made once, a column of text each distinct value's (`_taken`). The text is
+pandas' with ``index=False``, the default ``na_rep`` (a NaN or None is an empty cell)
+and minimal quoting (a text cell holding a comma, a quote or a newline is quoted, its
+quotes doubled). A frame
 this cannot write the same is `None`, and the caller falls back to pandas: a single
 column, a column of Python objects that are not text, a text with a carriage return,
 a timestamp outside years 1000-9999, another date format.
@@ -83,24 +84,34 @@ def _column_text(column: pd.Series) -> _Text | None:
             return None
         return _iso_times(nanoseconds)  # type: ignore[no-any-return]
     if isinstance(dtype, pd.StringDtype):
-        return _object_text(column.to_numpy(dtype=object, na_value=None))
+        return _distinct_text(column.to_numpy(dtype=object, na_value=None))
     if not isinstance(dtype, np.dtype):
         return None  # an extension type (nullable integers, categories): pandas' own text
     values = column.to_numpy()
     if dtype == np.float64:
         bits = values.view(np.int64)
         starts = np.flatnonzero(np.r_[True, bits[1:] != bits[:-1]])
-        if 4 * len(starts) < len(values):  # long runs of one value (a position, the cash)
-            counts = np.diff(np.r_[starts, len(values)])
-            return _repeated(*_float_text(values[starts]), counts)  # type: ignore[no-any-return]
+        if 5 * len(starts) < 4 * len(values):  # runs of one value (a position, the cash)
+            run = np.cumsum(np.r_[True, bits[1:] != bits[:-1]]) - 1
+            return _taken(*_float_text(values[starts]), run)  # type: ignore[no-any-return]
         return _float_text(values)
     if dtype.kind in "iu":
         return _arrow_text(pa.array(values).cast(pa.large_string()))
     if dtype.kind == "b":
         return _arrow_text(pa.array(np.where(values, "True", "False"), pa.large_string()))
     if dtype.kind == "O":
-        return _object_text(values)
+        return _distinct_text(values)
     return None
+
+
+def _distinct_text(values: npt.NDArray[np.object_]) -> _Text | None:
+    """Return `_object_text` of ``values``, made once per distinct value (a symbol, a
+    reason: a few values over many rows)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    if 2 * len(distinct) > len(values):
+        return _object_text(values)
+    text = _object_text(np.asarray(distinct, dtype=object))
+    return None if text is None else _taken(*text, codes.astype(np.int64, copy=False))
 
 
 def _float_text(values: npt.NDArray[np.float64]) -> _Text:
@@ -329,27 +340,23 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
 
 
 @kernel
-def _repeated(
-    offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], counts: npt.NDArray[np.int64]
+def _taken(
+    offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], which: npt.NDArray[np.int64]
 ) -> _Text:
-    """Return cell ``k`` of ``offsets``/``text`` repeated ``counts[k]`` times, in order."""
-    n = 0
+    """Return cell ``which[i]`` of ``offsets``/``text`` for each ``i``, in order."""
+    n = len(which)
     size = 0
-    for k in range(len(counts)):
-        n += counts[k]
-        size += counts[k] * (offsets[k + 1] - offsets[k])
+    for i in range(n):
+        size += offsets[which[i] + 1] - offsets[which[i]]
     out_offsets = np.empty(n + 1, np.int64)
     out = np.empty(size, np.uint8)
     out_offsets[0] = 0
-    i = 0
     w = 0
-    for k in range(len(counts)):
-        start, end = offsets[k], offsets[k + 1]
-        for _ in range(counts[k]):
-            out[w : w + end - start] = text[start:end]
-            w += end - start
-            i += 1
-            out_offsets[i] = w
+    for i in range(n):
+        start, end = offsets[which[i]], offsets[which[i] + 1]
+        out[w : w + end - start] = text[start:end]
+        w += end - start
+        out_offsets[i + 1] = w
     return out_offsets, out
 
 

@@ -67,7 +67,12 @@ _GREEN, _RED, _BLUE, _GREY, _ORANGE = "#1a9850", "#d73027", "#2c7fb8", "#969696"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def write_report(run_dir: Path, *, single_file: bool = False) -> Path:
+def write_report(
+    run_dir: Path,
+    *,
+    single_file: bool = False,
+    written: Mapping[str, pd.DataFrame] | None = None,
+) -> Path:
     """Write ``report.html`` into a run directory (atomically) and return its path.
 
     Args:
@@ -76,11 +81,13 @@ def write_report(run_dir: Path, *, single_file: bool = False) -> Path:
             when missing. A folder where that file cannot be written (read-only, a file
             of that name not written by tradeloom), or the current folder that does not
             hold it yet (``--out myrun``), gets a page with plotly.js embedded.
+        written: The run's tables this process has just written, by file name, drawn
+            from memory rather than read back (`load_run`).
 
     Raises:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, written=written)
     src = None if single_file else shared_plotly(run_dir, run_dir.parent, option="RUN_DIR's folder")
     text = render_report(run, plotly_src=src)
     # a run directory's report is the report command's own file, whoever wrote it last

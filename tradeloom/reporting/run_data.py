@@ -12,10 +12,12 @@ a paper or live run's bars and probabilities (its ``live_bar`` events stand in f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -32,7 +34,7 @@ from tradeloom.safe_files import (
     require_regular,
 )
 
-__all__ = ["RunData", "RunEvent", "live_features", "load_run"]
+__all__ = ["RunData", "RunEvent", "as_read", "live_features", "load_run"]
 
 _REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
@@ -71,13 +73,18 @@ class RunData:
         return str(self.metrics.get("mode") or "backtest")
 
 
-def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
+def load_run(
+    run_dir: Path, *, per_bar: bool = True, written: Mapping[str, pd.DataFrame] | None = None
+) -> RunData:
     """Read a run directory.
 
     Args:
         run_dir: The directory a backtest wrote.
         per_bar: Also read the per-bar tables and the journal's events (the report
             needs them; ``compare`` does not).
+        written: Tables this process has just written into ``run_dir``, by file name
+            (``equity.csv``, ``bars.parquet``, ``features.parquet``), as the frames it
+            wrote: taken as the file reads back (`as_read`) instead of read from disk.
 
     Raises:
         UserError: Not a directory, not a run, or a run that failed before its results.
@@ -90,7 +97,8 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     metrics = read_json(run_dir / "metrics.json", "a run's metrics")
     if not isinstance(metrics, dict):
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
-    equity = _csv(run_dir / "equity.csv")
+    written = written or {}
+    equity = _csv(run_dir / "equity.csv", written.get("equity.csv"))
     trades = _csv(run_dir / "trades.csv") if (run_dir / "trades.csv").is_file() else None
     if trades is not None:
         trades = _complete_trades(trades)
@@ -102,7 +110,8 @@ def load_run(run_dir: Path, *, per_bar: bool = True) -> RunData:
     plots = _plots(run_dir / FEATURES_FILE)
     # the columns the report draws: a long run's model inputs are many and not drawn
     drawn = ["timestamp", "symbol", "probability", *plots]
-    bars, features = _parquet(run_dir / BARS_FILE), _parquet(run_dir / FEATURES_FILE, drawn)
+    bars = _parquet(run_dir / BARS_FILE, None, written.get(BARS_FILE))
+    features = _parquet(run_dir / FEATURES_FILE, drawn, written.get(FEATURES_FILE))
     live = _live_bars(journal) if bars is None else None
     if live is not None:  # a paper or live run: its bars and verdicts are in the journal
         bars = live.drop(columns=["probability"])
@@ -226,7 +235,10 @@ def _failure(path: Path) -> str | None:
     return None
 
 
-def _csv(path: Path) -> pd.DataFrame:
+def _csv(path: Path, written: pd.DataFrame | None = None) -> pd.DataFrame:
+    same = None if written is None else as_read(written, csv=True)
+    if same is not None:
+        return same
     frame = read_csv(path, "a run's table", text_columns=_TEXT_COLUMNS)
     for column in _TIME_COLUMNS:
         if column in frame.columns:
@@ -257,7 +269,12 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return frame if frame is not None else pd.DataFrame()
 
 
-def _parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
+def _parquet(
+    path: Path, columns: list[str] | None = None, written: pd.DataFrame | None = None
+) -> pd.DataFrame | None:
+    same = None if written is None else as_read(written.reset_index(), columns)
+    if same is not None:
+        return same
     if not path.exists():
         return None
     require_regular(path, "a run's table")
@@ -271,6 +288,48 @@ def _parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame | Non
     if "timestamp" in frame.columns:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
+
+
+def as_read(
+    frame: pd.DataFrame, columns: list[str] | None = None, *, csv: bool = False
+) -> pd.DataFrame | None:
+    """Return the frame a run's table reads back as (`_csv`, `_parquet`), from the frame
+    written into it (its timestamps as a ``timestamp`` column); None where that is not
+    certain, for the file to be read instead.
+
+    A table of float and integer columns and a ``timestamp`` column of UTC times reads
+    back as it was written: floats are written in their shortest exact text (CSV) or as
+    they are (Parquet), integers as integers, times in their unit (Parquet) or to the
+    second (``csv``: its times are whole seconds, which a CSV reader reads as seconds).
+    Any other column (text, booleans, objects; a float column with no number, which a
+    CSV reader takes for text; a time with a fraction of a second, which CSV drops), or
+    no rows, leaves the file to be read.
+    """
+    names = list(frame.columns) if columns is None else [c for c in columns if c in frame]
+    if not len(frame) or not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
+        return None  # a CSV file of no rows reads back as columns of no type
+    out = frame[names]  # no copy: the columns are the run's, read only from here
+    for name in names:
+        values = out[name]
+        if name == "timestamp":
+            dtype = values.dtype
+            if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
+                return None
+            if csv:
+                per_second = _PER_SECOND.get(dtype.unit)
+                if per_second is None or (values.array.asi8 % per_second).any():
+                    return None
+                out = out.assign(timestamp=values.astype(_UTC_SECONDS))
+        elif values.dtype == np.float64:
+            if len(values) and values.isna().all():
+                return None
+        elif values.dtype != np.int64:
+            return None
+    return out
+
+
+_UTC_SECONDS = pd.DatetimeTZDtype("s", "UTC")
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def _strategy(path: Path) -> dict[str, Any]:
