@@ -81,6 +81,7 @@ class FoldPredictor:
     def __init__(self, fitted: Any, kind: str = "direction") -> None:
         from sklearn.pipeline import Pipeline
 
+        from tradeloom.plugins.model.calibration import compile_calibrated, is_calibrated
         from tradeloom.plugins.model.compiling import compile_classifier
 
         self.fitted = fitted
@@ -94,7 +95,11 @@ class FoldPredictor:
         self.problem: str | None = None
         if kind in BINARY_KINDS:
             try:
-                self.compiled = compile_classifier(estimator, strict=True)
+                self.compiled = (
+                    compile_calibrated(estimator)
+                    if is_calibrated(estimator)
+                    else compile_classifier(estimator, strict=True)
+                )
             except UnsupportedEstimatorError as exc:
                 self.problem = str(exc)
         else:

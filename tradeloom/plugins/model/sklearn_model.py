@@ -42,6 +42,7 @@ from tradeloom.plugins.model.anomaly import (
     fit_detector,
 )
 from tradeloom.plugins.model.boosting_libraries import set_threads
+from tradeloom.plugins.model.calibration import CalibrationParams, calibrate_fold, split_holdout
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
     Task,
@@ -82,6 +83,9 @@ SINGLE_CLASS = "single class in training rows"
 
 _SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
 """Scaler name -> class in ``sklearn.preprocessing``."""
+
+_LEAST_MODEL_ROWS = 20
+"""Fewest rows a calibrated fold's model may be fitted on (the walk-forward's own floor)."""
 
 _log = structlog.get_logger("tradeloom.model")
 
@@ -263,6 +267,34 @@ class SklearnParams(Params):
         description="pooled: add the symbol's index in data.symbols as a feature column "
         "(symbol_id).",
     )
+    calibration: CalibrationParams | None = Field(
+        default=None,
+        description="Calibrate each fold's probabilities on its last training rows "
+        "(method: isotonic | sigmoid, holdout: rows); null: the estimator's own.",
+    )
+
+    @model_validator(mode="after")
+    def _calibration_fits(self) -> SklearnParams:
+        calibration = self.calibration
+        if calibration is None:
+            return self
+        if self.label.kind not in BINARY_KINDS:
+            raise ValueError(
+                f"calibration needs label kind direction or triple_barrier; kind is "
+                f"{self.label.kind}"
+            )
+        walk_forward = self.walk_forward
+        least = walk_forward.min_train_rows or walk_forward.train_window
+        purged = self.label.horizon + walk_forward.embargo
+        if calibration.holdout + purged + _LEAST_MODEL_ROWS > least:
+            raise ValueError(
+                f"calibration.holdout must leave at least {_LEAST_MODEL_ROWS} rows to fit the "
+                f"model on: holdout + label.horizon + walk_forward.embargo + "
+                f"{_LEAST_MODEL_ROWS} <= {least} (the rows of the first fold), was "
+                f"{calibration.holdout} + {self.label.horizon} + {walk_forward.embargo} + "
+                f"{_LEAST_MODEL_ROWS}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _symbol_id_needs_pooling(self) -> SklearnParams:
@@ -360,6 +392,9 @@ class SklearnModel:
         pooling: Over several symbols: ``pooled`` or ``per_symbol``
             (`fit_predict_universe`).
         symbol_id: ``pooled``: add each row's symbol index as a feature column.
+        calibration: Fit each fold's model on its training rows but the last
+            ``holdout`` (purged like a fold's rows before its predictions, `split_holdout`)
+            and a calibrator on those (`calibrate_fold`); None: no calibration.
 
     Attributes:
         horizon: Label horizon in bars.
@@ -391,8 +426,10 @@ class SklearnModel:
         detector: Any | None = None,
         pooling: Pooling = "pooled",
         symbol_id: bool = False,
+        calibration: CalibrationParams | None = None,
     ) -> None:
         self._estimator = estimator
+        self.calibration = calibration
         self._detector = detector
         self.label = label
         self.horizon = label.horizon
@@ -555,6 +592,7 @@ class SklearnModel:
         in clock bars, for the registry.
         """
         n, m = len(universe), len(universe.symbols)
+        self._refuse_pooled_calibration()
         rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
         plan = plan_pooled_folds(
             rows, n, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
@@ -700,6 +738,7 @@ class SklearnModel:
             ModelFitError: As for a fold of `fit_predict_universe`.
         """
         n = len(universe)
+        self._refuse_pooled_calibration()
         rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
         plan = plan_pooled_folds(
             rows, n + 1, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
@@ -731,6 +770,13 @@ class SklearnModel:
         # (a large forest compiles and checks for tens of ms: a tick's worth)
         self._latest_row_model()
         return training
+
+    def _refuse_pooled_calibration(self) -> None:
+        if self.calibration is not None:
+            raise UserError(
+                "model.calibration: pooled training over several symbols is not calibrated "
+                "(its rows are not one bar each); set model.pooling: per_symbol"
+            )
 
     def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
         """Return the first bar of the latest walk-forward fold that starts by the next bar.
@@ -939,7 +985,7 @@ class SklearnModel:
         shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         try:
-            fitted = self._fit(fold, x[rows], y[rows])
+            fitted = self._fit_calibrated(fold, rows, x, y)
             predicted = self._predict(fold, fitted, x[segment]) if len(segment) else np.empty(0)
         except ModelFitError as exc:  # returned, so that the caller raises in fold order
             return exc
@@ -1114,6 +1160,44 @@ class SklearnModel:
         _predict_serially(model)
         return model
 
+    def _holdout(
+        self, rows: npt.NDArray[np.intp], labels: npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], str]:
+        """Return a fold's model rows, its calibration rows and the journal's note of them.
+
+        Without ``calibration``: every row, none, ''. A holdout whose labels are one class
+        calibrates nothing: the model is fitted on every row, uncalibrated, and the note
+        says so.
+        """
+        calibration = self.calibration
+        if calibration is None or len(rows) == 0:
+            return rows, rows[:0], ""
+        model_rows, held = split_holdout(rows, calibration.holdout, self.horizon, self.embargo)
+        method = calibration.method
+        if len(np.unique(labels[held])) < 2:
+            return rows, rows[:0], f"{method}: none (the {len(held)} holdout rows are one class)"
+        first = int(model_rows[0]) if len(model_rows) else int(held[0])
+        last = int(model_rows[-1]) if len(model_rows) else int(held[0]) - 1
+        return (
+            model_rows,
+            held,
+            f"{method} on rows {int(held[0])}..{int(held[-1])} ({len(held)}); "
+            f"model on rows {first}..{last} ({len(model_rows)})",
+        )
+
+    def _fit_calibrated(
+        self, fold: Fold, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], y: Target
+    ) -> Any:
+        """Fit the fold's model on its rows, calibrated on its holdout (`_holdout`)."""
+        model_rows, held, _ = self._holdout(rows, y)
+        fitted = self._fit(fold, x[model_rows], y[model_rows])
+        if len(held) == 0 or self.calibration is None:
+            return fitted
+        try:
+            return calibrate_fold(fitted, self.calibration.method, x[held], y[held])
+        except Exception as exc:  # as for fit
+            raise self._failure("calibrate", fold, exc) from exc
+
     def _predict(
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
@@ -1157,6 +1241,7 @@ class SklearnModel:
             embargo=self.embargo,
             reason=reason,
             reference=None if skipped else FeatureReference.of(x[rows], columns),
+            calibration="" if skipped else self._holdout(rows, labels)[2],
         )
 
     def _single_class(self, fold: Fold, labels: npt.NDArray[Any]) -> ModelFitError:
@@ -1228,4 +1313,5 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         detector=None if params.anomaly is None else DetectorSpec(params.anomaly, ctx.seed),
         pooling=params.pooling,
         symbol_id=params.symbol_id,
+        calibration=params.calibration,
     )
