@@ -36,8 +36,8 @@ from tradeloom.plugins.model.compiled_model import (
 )
 
 __all__ = [
-    "CalibrationParams",
     "CalibrationMethod",
+    "CalibrationParams",
     "Calibrator",
     "CompiledCalibrated",
     "calibrate_fold",
@@ -249,7 +249,9 @@ def compile_calibrated(estimator: Any) -> CompiledCalibrated:
     parts: list[tuple[Any, Calibrator]] = []
     for calibrated in estimator.calibrated_classifiers_:
         model = calibrated.estimator
-        name = type(getattr(model, "estimator", model)).__name__
+        # a FrozenEstimator (the walk-forward's): the fitted model it holds
+        inner = model.estimator if type(model).__name__ == "FrozenEstimator" else model
+        name = type(inner).__name__
         if hasattr(model, "decision_function"):
             raise UnsupportedEstimatorError(
                 f"CalibratedClassifierCV calibrates the decision_function of {name}; "
@@ -261,7 +263,6 @@ def compile_calibrated(estimator: Any) -> CompiledCalibrated:
                 f"a CalibratedClassifierCV with method {calibrated.method} is not compiled; "
                 "compiled are isotonic and sigmoid"
             )
-        inner = getattr(model, "estimator", model)  # FrozenEstimator: the model it holds
         predictor = FoldPredictor(inner, "direction")
         if predictor.compiled is None:
             raise UnsupportedEstimatorError(f"CalibratedClassifierCV of {predictor.problem}")

@@ -43,6 +43,11 @@ from tradeloom.plugins.model.anomaly import (
 )
 from tradeloom.plugins.model.boosting_libraries import set_threads
 from tradeloom.plugins.model.calibration import CalibrationParams, calibrate_fold, split_holdout
+from tradeloom.plugins.model.declared_estimators import (
+    DeclaredEstimator,
+    DeclaredRecipe,
+    remembered_declared,
+)
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
     Task,
@@ -233,11 +238,12 @@ class WalkForwardParams(Params):
 class SklearnParams(Params):
     """YAML keys of the ``sklearn`` model."""
 
-    estimator: str = Field(
-        min_length=1,
+    estimator: str | DeclaredEstimator = Field(
         description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier, "
         "lightgbm.LGBMClassifier (pip install tradeloom[lightgbm]) or xgboost.XGBClassifier "
-        "(tradeloom[xgboost]).",
+        "(tradeloom[xgboost]); or a declared one, {class: ..., params: {...}}, whose params "
+        "may declare the estimators it takes (a Pipeline's steps, a Stacking or Voting "
+        "classifier's estimators and final_estimator, CalibratedClassifierCV's estimator).",
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
@@ -272,6 +278,22 @@ class SklearnParams(Params):
         description="Calibrate each fold's probabilities on its last training rows "
         "(method: isotonic | sigmoid, holdout: rows); null: the estimator's own.",
     )
+
+    @field_validator("estimator")
+    @classmethod
+    def _path_not_empty(cls, value: str | DeclaredEstimator) -> str | DeclaredEstimator:
+        if isinstance(value, str) and not value:
+            raise ValueError("expected an import path or {class: ..., params: {...}}, was ''")
+        return value
+
+    @model_validator(mode="after")
+    def _params_beside_a_path(self) -> SklearnParams:
+        if isinstance(self.estimator, DeclaredEstimator) and self.params:
+            raise ValueError(
+                "params is for an estimator given by import path; a declared estimator "
+                "takes them under estimator.params"
+            )
+        return self
 
     @model_validator(mode="after")
     def _calibration_fits(self) -> SklearnParams:
@@ -451,8 +473,9 @@ class SklearnModel:
 
     @property
     def estimator(self) -> Any:
-        """The unfitted estimator; made at first use from a `CheckedEstimator`."""
-        if isinstance(self._estimator, CheckedEstimator):
+        """The unfitted estimator; made at first use from a `CheckedEstimator` (or a
+        `DeclaredRecipe`)."""
+        if isinstance(self._estimator, CheckedEstimator | DeclaredRecipe):
             self._estimator = self._estimator.make()
         return self._estimator
 
@@ -1112,10 +1135,17 @@ class SklearnModel:
         Answered from the estimator's import path and params (`compile_problem`), before
         anything trains, and without importing it when its check was remembered.
         """
-        from tradeloom.plugins.model.compiling import compile_problem
+        from tradeloom.plugins.model.compiling import calibrated_problem, compile_problem
 
         estimator = self._estimator
-        if isinstance(estimator, CheckedEstimator):
+        if isinstance(estimator, DeclaredRecipe) and self.label.kind in BINARY_KINDS:
+            found = estimator.problem
+            if found is None and self.calibration is not None:
+                found = estimator.calibrated
+            return None if found is None else parity_note(found)
+        if isinstance(estimator, DeclaredRecipe):
+            path, settings = estimator.spec.class_, {}
+        elif isinstance(estimator, CheckedEstimator):
             path, settings = estimator.path, estimator.settings
         else:
             cls = type(estimator)
@@ -1126,6 +1156,8 @@ class SklearnModel:
             problem = label_problem(self.label.kind, path)
             return None if problem is None else parity_note(problem, method)
         problem = compile_problem(path, settings)
+        if problem is None and self.calibration is not None:
+            problem = calibrated_problem(self.estimator)
         return None if problem is None else parity_note(problem)
 
     def _note_not_compiled(self, predictor: FoldPredictor) -> None:
@@ -1297,7 +1329,11 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
             or at ``params.KEY`` (unknown parameter, invalid value).
     """
     task: Task = "regressor" if params.label.regression else "classifier"
-    checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed, task=task)
+    checked: Any
+    if isinstance(params.estimator, DeclaredEstimator):
+        checked = remembered_declared(params.estimator, ctx.seed, task)
+    else:
+        checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed, task=task)
     estimator = checked[1] if isinstance(checked, tuple) else checked
     walk_forward = params.walk_forward
     return SklearnModel(
