@@ -7,6 +7,7 @@ decisions, orders, fills and folds. The runs are written in memory (``ram_tmp_pa
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -61,6 +62,15 @@ def test_a_paper_run_journals_the_backtests_probabilities_bar_by_bar(
         ram_tmp_path / "backtest" / "journal.sqlite",
         ram_tmp_path / "paper" / "journal.sqlite",
     )
+
+    if name == "btc_stack":  # the backtest reports each fold before and after calibration
+        metrics = json.loads((ram_tmp_path / "backtest" / "metrics.json").read_text())
+        folds = metrics["calibration_by_fold"]
+        trained = [r for r in journaled(backtest, "model_trained") if r["calibration"]]
+        assert [f["fold"] for f in folds] == [r["fold"] for r in trained]
+        assert all(f["brier_before"] != f["brier_after"] for f in folds)
+        report = (ram_tmp_path / "backtest" / "report.html").read_text()
+        assert "Calibration by fold" in report and "Reliability by fold" in report
 
     live = rows(paper, "live_bar")
     assert [r["bar"] for r in live] == list(range(START, BARS))

@@ -36,14 +36,17 @@ from tradeloom.plugins.model.compiled_model import (
 )
 
 __all__ = [
+    "RELIABILITY_BINS",
     "CalibrationMethod",
     "CalibrationParams",
     "Calibrator",
     "CompiledCalibrated",
     "calibrate_fold",
+    "calibration_figures",
     "compile_calibrated",
     "is_calibrated",
     "split_holdout",
+    "uncalibrated_model",
 ]
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
@@ -53,7 +56,7 @@ class CalibrationParams(Params):
     """``model.calibration``: a calibrator per fold, fitted on the last training rows."""
 
     method: CalibrationMethod = Field(
-        description="isotonic: a monotone step-wise map of the probability (scikit-learn's "
+        description="isotonic: a monotone piecewise-linear map of the probability (scikit-learn's "
         "IsotonicRegression, needs a few hundred rows); sigmoid: Platt's logistic map (two "
         "numbers, fine with fewer rows).",
     )
@@ -268,3 +271,48 @@ def compile_calibrated(estimator: Any) -> CompiledCalibrated:
             raise UnsupportedEstimatorError(f"CalibratedClassifierCV of {predictor.problem}")
         parts.append((predictor, Calibrator.of(calibrated.calibrators[0])))
     return CompiledCalibrated(parts, int(estimator.n_features_in_))
+
+
+RELIABILITY_BINS = 10
+"""Equal-width probability bins of a fold's reliability diagram and ECE."""
+
+
+def uncalibrated_model(fitted: Any) -> Any | None:
+    """Return the model a walk-forward fold calibrated (the frozen one), or None."""
+    if not is_calibrated(fitted):
+        return None
+    model = fitted.calibrated_classifiers_[0].estimator
+    return model.estimator if type(model).__name__ == "FrozenEstimator" else None
+
+
+def calibration_figures(
+    fold: int,
+    before: npt.NDArray[np.float64],
+    after: npt.NDArray[np.float64],
+    up: npt.NDArray[np.float64],
+) -> dict[str, Any]:
+    """Return a fold's out-of-sample Brier score and ECE before and after calibration, and
+    its reliability diagram (per bin: predictions, mean probability, share of up moves).
+
+    Args:
+        fold: The fold's number.
+        before: The model's probabilities of the fold's predicted bars whose outcome is known.
+        after: The calibrated probabilities of the same bars.
+        up: Their outcomes (1.0: an up move).
+    """
+    from tradeloom.plugins.monitoring.calibration import calibration_error
+
+    figures: dict[str, Any] = {"fold": fold, "predictions": len(up)}
+    for name, p in (("before", before), ("after", after)):
+        if len(up) == 0:
+            figures[f"brier_{name}"] = figures[f"ece_{name}"] = None
+            continue
+        ece, counts, predicted, observed = calibration_error(p, up, RELIABILITY_BINS)
+        figures[f"brier_{name}"] = float(np.mean((p - up) ** 2))
+        figures[f"ece_{name}"] = ece
+        figures[f"reliability_{name}"] = {
+            "count": counts.tolist(),
+            "predicted": [None if np.isnan(v) else float(v) for v in predicted],
+            "observed": [None if np.isnan(v) else float(v) for v in observed],
+        }
+    return figures

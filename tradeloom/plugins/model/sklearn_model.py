@@ -42,7 +42,13 @@ from tradeloom.plugins.model.anomaly import (
     fit_detector,
 )
 from tradeloom.plugins.model.boosting_libraries import set_threads
-from tradeloom.plugins.model.calibration import CalibrationParams, calibrate_fold, split_holdout
+from tradeloom.plugins.model.calibration import (
+    CalibrationParams,
+    calibrate_fold,
+    calibration_figures,
+    split_holdout,
+    uncalibrated_model,
+)
 from tradeloom.plugins.model.declared_estimators import (
     DeclaredEstimator,
     DeclaredRecipe,
@@ -431,6 +437,9 @@ class SklearnModel:
             then those trained by `retrain`, in the order they were.
         per_symbol: After `fit_predict_universe` with ``per_symbol``: each symbol's
             trained model (empty otherwise).
+        calibration_by_fold: After `fit_predict` with ``calibration``: per calibrated
+            fold, its out-of-sample Brier score and ECE before and after calibration and
+            its reliability diagram (`calibration_figures`); empty otherwise.
     """
 
     def __init__(
@@ -465,6 +474,7 @@ class SklearnModel:
         self.pooling: Pooling = pooling
         self.symbol_id = symbol_id
         self.per_symbol: dict[str, SklearnModel] = {}
+        self.calibration_by_fold: list[dict[str, Any]] = []
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: FoldPredictor | None = None
@@ -576,6 +586,7 @@ class SklearnModel:
                 )
                 self.trained.append(self.latest)
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
+        self.calibration_by_fold = self._calibration_figures(jobs, x, labels, trainable)
         series = pd.Series(probability, index=frame.index, name="probability_up")
         if self.detector is None:
             return ModelOutput(probability=series, trainings=tuple(trainings))
@@ -1191,6 +1202,29 @@ class SklearnModel:
             raise self._failure("train", fold, exc) from exc
         _predict_serially(model)
         return model
+
+    def _calibration_figures(
+        self,
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]],
+        x: npt.NDArray[np.float64],
+        labels: npt.NDArray[Any],
+        trainable: npt.NDArray[np.bool_],
+    ) -> list[dict[str, Any]]:
+        """Return each calibrated fold's out-of-sample figures before and after calibration
+        (`calibration_figures`), over its predicted bars whose label the data holds."""
+        if self.calibration is None:
+            return []
+        figures = []
+        for (fold, _, segment), trained in zip(jobs, self.trained, strict=True):
+            model = uncalibrated_model(trained.fitted)
+            known = segment[trainable[segment]]
+            if model is None:
+                continue
+            before = FoldPredictor(model, self.label.kind).predict(x[known])
+            after = FoldPredictor(trained.fitted, self.label.kind).predict(x[known])
+            up = _ups(labels[known], self.label.kind).astype(np.float64)
+            figures.append(calibration_figures(fold.index, before, after, up))
+        return figures
 
     def _holdout(
         self, rows: npt.NDArray[np.intp], labels: npt.NDArray[Any]
