@@ -20,6 +20,7 @@ backtest and a paper or live run journal the same probability.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -232,8 +233,11 @@ class CompiledCalibrated:
         return total
 
 
-def compile_calibrated(estimator: Any) -> CompiledCalibrated:
+def compile_calibrated(estimator: Any, predictor_of: Callable[[Any], Any]) -> CompiledCalibrated:
     """Compile a fitted binary ``CalibratedClassifierCV`` whose every model compiles.
+
+    ``predictor_of(model)`` is the rule each model predicts by (`FoldPredictor`, given by
+    it: its ``compiled`` and ``problem``, and ``predict`` of rows).
 
     Raises:
         UnsupportedEstimatorError: Saying why not: a model that is not compiled, one
@@ -241,8 +245,6 @@ def compile_calibrated(estimator: Any) -> CompiledCalibrated:
             model has one), a calibrator other than isotonic or sigmoid, or classes other
             than ``[0, 1]``.
     """
-    from tradeloom.plugins.model.fold_predictor import FoldPredictor
-
     classes = np.asarray(estimator.classes_)
     if classes.dtype.kind not in "biuf" or classes.tolist() != [0, 1]:
         raise UnsupportedEstimatorError(
@@ -266,7 +268,7 @@ def compile_calibrated(estimator: Any) -> CompiledCalibrated:
                 f"a CalibratedClassifierCV with method {calibrated.method} is not compiled; "
                 "compiled are isotonic and sigmoid"
             )
-        predictor = FoldPredictor(inner, "direction")
+        predictor = predictor_of(inner)
         if predictor.compiled is None:
             raise UnsupportedEstimatorError(f"CalibratedClassifierCV of {predictor.problem}")
         parts.append((predictor, Calibrator.of(calibrated.calibrators[0])))

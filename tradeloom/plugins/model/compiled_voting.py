@@ -10,7 +10,7 @@ and a row's number is the same alone and in a batch (the average runs per elemen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -59,15 +59,16 @@ class CompiledVoting:
         return np.asarray(np.average(probas, axis=0, weights=self._weights), dtype=np.float64)
 
 
-def compile_voting(estimator: Any) -> CompiledVoting:
+def compile_voting(estimator: Any, predictor_of: Callable[[Any], Any]) -> CompiledVoting:
     """Compile a fitted soft ``VotingClassifier`` on classes ``[0, 1]``.
+
+    ``predictor_of(fitted)`` is the rule each estimator predicts by (`FoldPredictor`, given
+    by it: its ``compiled``, ``problem`` and scaling).
 
     Raises:
         UnsupportedEstimatorError: Hard voting, other classes, or an estimator that is not
             compiled (naming it).
     """
-    from tradeloom.plugins.model.fold_predictor import FoldPredictor
-
     if estimator.voting != "soft":
         raise UnsupportedEstimatorError(
             "VotingClassifier with voting hard is not compiled (it has no probabilities)"
@@ -79,7 +80,7 @@ def compile_voting(estimator: Any) -> CompiledVoting:
         )
     parts = []
     for fitted in estimator.estimators_:
-        predictor = FoldPredictor(fitted, "direction")
+        predictor = predictor_of(fitted)
         if predictor.compiled is None:
             raise UnsupportedEstimatorError(f"VotingClassifier of {predictor.problem}")
         parts.append(_Part(predictor))
@@ -95,7 +96,7 @@ class _Part:
         self.compiled = predictor.compiled
 
     def predict_proba(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self.compiled.predict_proba(self.predictor._scale(rows)))
+        return np.asarray(self.predictor.compiled_proba(rows))
 
 
 def voting_problem(settings: Mapping[str, Any], problem_of: Any) -> str | None:

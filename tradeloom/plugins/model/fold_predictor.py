@@ -106,9 +106,9 @@ class FoldPredictor:
         elif kind in BINARY_KINDS:
             try:
                 if is_calibrated(estimator):
-                    self.compiled = compile_calibrated(estimator)
+                    self.compiled = compile_calibrated(estimator, FoldPredictor)
                 elif is_voting(estimator):
-                    self.compiled = compile_voting(estimator)
+                    self.compiled = compile_voting(estimator, FoldPredictor)
                 else:
                     self.compiled = compile_classifier(estimator, strict=True)
             except UnsupportedEstimatorError as exc:
@@ -142,6 +142,17 @@ class FoldPredictor:
         if self.kind == "classes":
             return up_probability_of_classes(proba, self._classes)
         return proba[:, self._column]
+
+    def compiled_proba(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return the ``(n_rows, 2)`` probabilities of the compiled estimator (scaled as
+        the fold scales), for an ensemble that averages them (`compiled_voting`).
+
+        Raises:
+            ValueError: The estimator is not compiled.
+        """
+        if self.compiled is None:
+            raise ValueError(f"not compiled: {self.problem}")
+        return np.asarray(self.compiled.predict_proba(self._scale(x)), dtype=np.float64)
 
     def predict_one(self, row: npt.NDArray[np.float64]) -> float:
         """Return P(up) of one row (1-D, one value per feature column).
