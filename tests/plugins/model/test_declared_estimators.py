@@ -288,3 +288,22 @@ def test_a_calibration_of_a_decision_function_predicts_through_the_library() -> 
     np.testing.assert_array_equal(
         predictor.predict(x[200:]), calibrated.predict_proba(x[200:])[:, 1]
     )
+
+
+def test_a_misspelt_declaration_key_is_named_without_the_path_forms_complaint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = STACK.read_text().replace(
+        "    class: sklearn.ensemble.VotingClassifier",
+        "    clas: sklearn.ensemble.VotingClassifier",
+    )
+    (tmp_path / "s.yaml").write_text(hostile)
+    line = hostile.splitlines().index("    clas: sklearn.ensemble.VotingClassifier") + 1
+
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 2
+
+    # not "model.estimator: expected a string": the mapping form's own complaints
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path / 's.yaml'}:{line}:5 model.estimator.clas: unknown key (did you mean 'class'?)",
+        f"{tmp_path / 's.yaml'}:{line}:5 model.estimator.class: required key is missing",
+    ]
