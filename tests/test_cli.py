@@ -173,6 +173,8 @@ def _model_overrides(doc: dict[str, Any], window: int) -> list[str]:
     ]
     if "min_train_rows" in model["walk_forward"]:
         overrides.append(f"model.walk_forward.min_train_rows={window}")
+    if "calibration" in model:  # the calibrator's rows leave the model rows to fit on
+        overrides.append(f"model.calibration.holdout={window // 3}")
     if "n_jobs" in model.get("params", {}):
         overrides.append("model.params.n_jobs=1")  # worker start-up costs more than it saves
     return overrides

@@ -231,7 +231,9 @@ class ModelTraining:
     """One walk-forward fold: the rows trained on and the bars it predicts.
 
     Bar indices are inclusive. Purging guarantees
-    ``train_end + horizon + embargo < predict_start``.
+    ``train_end + horizon + embargo < predict_start``. ``calibration`` says, for a model
+    with ``model.calibration``, which rows the calibrator and the model were fitted on
+    ('' without calibration).
     """
 
     fold: int
@@ -249,6 +251,7 @@ class ModelTraining:
     reference: FeatureReference | None = field(
         default=None, compare=False, repr=False, metadata={"journal": False}
     )
+    calibration: str = field(default="", metadata={"added": True})
 
 
 @dataclass(frozen=True)

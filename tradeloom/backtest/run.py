@@ -283,6 +283,9 @@ def _metrics(
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     worst = _worst(statuses)
+    calibrated = getattr(pipeline.model, "calibration_by_fold", None)
+    # model.calibration: each fold before and after its calibrator (`calibration_figures`)
+    calibration_keys = {"calibration_by_fold": calibrated} if calibrated else {}
     universe_keys: dict[str, Any] = {}
     if not one:
         universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
@@ -291,6 +294,7 @@ def _metrics(
         "run_dir": str(run_dir),
         "symbol": bars.symbol if one else ",".join(universe.symbols),
         **universe_keys,
+        **calibration_keys,
         "timeframe": bars.timeframe,
         "bars": len(bars),
         "calendar": calendar.name,

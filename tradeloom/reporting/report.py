@@ -21,6 +21,7 @@ import pandas as pd
 
 from tradeloom.grouping import positions_by_key
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
+from tradeloom.reporting.calibration_view import calibration_table, reliability_chart
 from tradeloom.reporting.charts import (
     Chart,
     chart_html,
@@ -104,6 +105,7 @@ def report_charts(run: RunData, idle: Idle | None = None) -> list[Chart]:
         price_chart(run),
         _equity_chart(run),
         _probability_chart(run),
+        reliability_chart(m),
         timeline_chart(run),
         rolling_chart(run),
         strategy_equity_chart(run),
@@ -143,6 +145,7 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
+    body.append(calibration_table(m))
     drawn = [c for c in charts if c.data]
     for chart in charts:  # a chart with no data says why, as a note under its title
         body.append(chart_html(drawn.index(chart), chart) if chart.data else _untold(chart))

@@ -105,6 +105,8 @@ def describe_validation_error(
         grouped.setdefault((parts, at_key, missing), []).append(dict(err))
     result = []
     for (parts, at_key, missing), errs in grouped.items():
+        if _another_member_went_deeper(parts, errs, grouped):
+            continue
         messages = [_message(err, parts, model) for err in errs]
         result.append(
             FieldError(
@@ -115,6 +117,20 @@ def describe_validation_error(
             )
         )
     return result
+
+
+def _another_member_went_deeper(
+    parts: tuple[Part, ...],
+    errs: list[dict[str, Any]],
+    grouped: Mapping[tuple[tuple[Part, ...], bool, bool], list[dict[str, Any]]],
+) -> bool:
+    """Whether ``errs`` are a union member's complaints about the type of the value at
+    ``parts`` while another member took that type and found fault below it (``estimator:
+    {clas: ...}``: not "expected a string" but the mapping's own keys)."""
+    if not all(err["type"].endswith("_type") for err in errs):
+        return False
+    n = len(parts)
+    return any(len(other) > n and other[:n] == parts for other, _, _ in grouped)
 
 
 def _data_parts(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[tuple[Part, ...], bool]:

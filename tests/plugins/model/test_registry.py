@@ -596,3 +596,28 @@ def test_a_saved_return_or_classes_model_predicts_its_runs_numbers(
     assert np.isfinite(p1).all() and np.array_equal(p1, p2)
     x = second.result.features.to_numpy()
     assert model.predict_row(x[end]) == p2[-1]
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_a_saved_calibrated_fold_loads_and_predicts_its_runs_calibrated_numbers(
+    tmp_path: Path, method: str
+) -> None:
+    text = TRAIN.replace(
+        "  label: {horizon: 3}",
+        f"  label: {{horizon: 3}}\n  calibration: {{method: {method}, holdout: 60}}",
+    )
+    first_pipeline, first = run(tmp_path, text, "train")
+    latest = first_pipeline.model.trained[-1]
+    metadata = json.loads(
+        (tmp_path / "train" / "models" / f"fold-{latest.training.fold:04d}.json").read_text()
+    )
+    assert metadata["training"]["calibration"].startswith(f"{method} on rows ")
+    pipeline, second = run(tmp_path, reuse("model:\n  from_run: train\n"), "again")
+    model = pipeline.model
+    assert isinstance(model, SavedModel) and model.compiled is not None  # its calibrator too
+    start, end = latest.training.predict_start, latest.training.predict_end
+    p1 = first.result.probability.to_numpy()[start : end + 1]
+    p2 = second.result.probability.to_numpy()[start : end + 1]
+    assert np.isfinite(p1).all() and np.array_equal(p1, p2)
+    x = second.result.features.to_numpy()
+    assert model.predict_row(x[end]) == p2[-1]

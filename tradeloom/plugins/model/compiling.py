@@ -22,7 +22,13 @@ from tradeloom.plugins.model.compiled_model import CompiledModel, UnsupportedEst
 from tradeloom.plugins.model.compiled_trees import TREE_ESTIMATORS, tree_problem
 from tradeloom.plugins.model.compiled_xgboost import XGBOOST_ESTIMATORS, xgboost_problem
 
-__all__ = ["COMPILED_ESTIMATORS", "compile_classifier", "compile_problem"]
+__all__ = [
+    "COMPILED_ESTIMATORS",
+    "calibrated_problem",
+    "compile_classifier",
+    "compile_problem",
+    "estimator_problem",
+]
 
 COMPILED_ESTIMATORS: tuple[str, ...] = (
     *TREE_ESTIMATORS,
@@ -67,6 +73,8 @@ def compile_problem(path: str, settings: Mapping[str, Any]) -> str | None:
     """
     name = path.rpartition(".")[2]
     known = _BY_NAME.get((path.partition(".")[0], name))
+    if path.startswith("sklearn.") and name in _COMPOSITES:
+        return _COMPOSITES[name](settings)
     if known is None:
         return _not_compiled(name)
     if known in TREE_ESTIMATORS:
@@ -76,6 +84,58 @@ def compile_problem(path: str, settings: Mapping[str, Any]) -> str | None:
     if known in XGBOOST_ESTIMATORS:
         return xgboost_problem(known, dict(settings))
     return linear_problem(known, dict(settings))
+
+
+def estimator_problem(estimator: Any) -> str | None:
+    """Return why an unfitted (declared) estimator will not be compiled once fitted, or None."""
+    cls = type(estimator)
+    return compile_problem(f"{cls.__module__}.{cls.__name__}", estimator.get_params(deep=False))
+
+
+def calibrated_problem(estimator: Any) -> str | None:
+    """Return why a model calibrated by ``CalibratedClassifierCV`` will not be compiled."""
+    if hasattr(estimator, "decision_function"):
+        return (
+            f"CalibratedClassifierCV calibrates the decision_function of "
+            f"{type(estimator).__name__}; compiled calibration takes models calibrated on "
+            "predict_proba (trees, forests, LightGBM, XGBoost)"
+        )
+    problem = estimator_problem(estimator)
+    return None if problem is None else f"CalibratedClassifierCV of {problem}"
+
+
+def _pipeline_problem(settings: Mapping[str, Any]) -> str | None:
+    steps = list(settings.get("steps") or ())
+    for _, step in steps[:-1]:
+        if type(step).__name__ not in ("StandardScaler", "RobustScaler", "MinMaxScaler"):
+            return (
+                f"{type(step).__name__} in the Pipeline is not compiled; compiled are "
+                "StandardScaler, RobustScaler and MinMaxScaler steps"
+            )
+    return estimator_problem(steps[-1][1]) if steps else "an empty Pipeline is not compiled"
+
+
+def _voting_problem(settings: Mapping[str, Any]) -> str | None:
+    from tradeloom.plugins.model.compiled_voting import voting_problem
+
+    return voting_problem(settings, estimator_problem)
+
+
+def _calibrated_cv_problem(settings: Mapping[str, Any]) -> str | None:
+    inner = settings.get("estimator")
+    if inner is None:
+        return "CalibratedClassifierCV of its default LinearSVC is not compiled"
+    if settings.get("method", "sigmoid") not in ("isotonic", "sigmoid"):
+        return f"CalibratedClassifierCV with method {settings['method']} is not compiled"
+    return calibrated_problem(inner)
+
+
+_COMPOSITES = {
+    "Pipeline": _pipeline_problem,
+    "VotingClassifier": _voting_problem,
+    "CalibratedClassifierCV": _calibrated_cv_problem,
+}
+"""scikit-learn's composite estimators: compiled when every part is (`estimator_problem`)."""
 
 
 def _compile(estimator: Any) -> CompiledModel:

@@ -45,9 +45,12 @@ __all__ = [
     "CheckedEstimator",
     "Task",
     "check_estimator",
+    "check_task",
     "import_estimator",
     "installed_distribution",
     "remembered_estimator",
+    "verdict_digest",
+    "write_remembered",
 ]
 
 Task = Literal["classifier", "regressor"]
@@ -152,24 +155,7 @@ def check_estimator(
             "estimator",
             f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
         )
-    if task == "classifier" and not _is_classifier(estimator):
-        other = " (a regressor learns label kind return)" if _is_regressor(estimator) else ""
-        raise ParamError(
-            "estimator",
-            f"'{path}' is not a classifier; expected a scikit-learn classifier with "
-            f"predict_proba, such as sklearn.ensemble.RandomForestClassifier{other}",
-        )
-    if task == "regressor" and not _is_regressor(estimator):
-        other = (
-            " (a classifier learns label kind direction, triple_barrier or classes)"
-            if _is_classifier(estimator)
-            else ""
-        )
-        raise ParamError(
-            "estimator",
-            f"'{path}' is not a regressor; label kind return needs a scikit-learn regressor "
-            f"with predict, such as sklearn.ensemble.RandomForestRegressor{other}",
-        )
+    check_task(estimator, path, task, "estimator", probabilities=False)
     own = list(estimator.get_params(deep=True))
     known = own + [key for key in library_params(estimator) if key not in own]
     for key in params:
@@ -199,6 +185,41 @@ def check_estimator(
             "the model needs class probabilities",
         )
     return CheckedEstimator(path, name, settings), estimator
+
+
+def check_task(
+    estimator: Any, path: str, task: Task, key: str, *, probabilities: bool = True
+) -> None:
+    """Refuse an estimator that does not do ``task``: a ``classifier`` with
+    ``predict_proba`` (``probabilities``: checked here) or a ``regressor``.
+
+    Raises:
+        ParamError: At ``key``.
+    """
+    name = type(estimator).__name__
+    if task == "classifier" and not _is_classifier(estimator):
+        other = " (a regressor learns label kind return)" if _is_regressor(estimator) else ""
+        raise ParamError(
+            key,
+            f"'{path}' is not a classifier; expected a scikit-learn classifier with "
+            f"predict_proba, such as sklearn.ensemble.RandomForestClassifier{other}",
+        )
+    if task == "regressor" and not _is_regressor(estimator):
+        other = (
+            " (a classifier learns label kind direction, triple_barrier or classes)"
+            if _is_classifier(estimator)
+            else ""
+        )
+        raise ParamError(
+            key,
+            f"'{path}' is not a regressor; label kind return needs a scikit-learn regressor "
+            f"with predict, such as sklearn.ensemble.RandomForestRegressor{other}",
+        )
+    if probabilities and task == "classifier" and not hasattr(estimator, "predict_proba"):
+        raise ParamError(
+            key,
+            f"{name} has no predict_proba with these params; the model needs class probabilities",
+        )
 
 
 def remembered_estimator(
@@ -253,11 +274,19 @@ def _verdict_key(path: str, params: dict[str, Any], seed: int, task: Task) -> st
     version = "==".join(installed)
     if not _round_trips(params):
         return None
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(Path(boosting_params.__file__).read_bytes())  # its checks too
     what = {"path": path, "params": params, "seed": seed, "version": version}
     if task != "classifier":  # a classifier's key is what it always was
         what["task"] = task
+    return verdict_digest(what)
+
+
+def verdict_digest(what: dict[str, Any], *sources: Path) -> str:
+    """Return the cache key of a verdict on ``what`` (JSON types): also of tradeloom's
+    version, these checks' sources and ``sources`` (the modules of further checks)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(boosting_params.__file__).read_bytes())  # its checks too
+    for source in sources:
+        digest.update(source.read_bytes())
     digest.update(json.dumps([__version__, what], sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -298,7 +327,13 @@ def _read_verdict(file: Path, path: str) -> CheckedEstimator | None:
 
 
 def _write_verdict(file: Path, checked: CheckedEstimator) -> None:
-    text = json.dumps({"name": checked.name, "settings": checked.settings}, sort_keys=True)
+    write_remembered(file, {"name": checked.name, "settings": checked.settings})
+
+
+def write_remembered(file: Path, record: dict[str, Any]) -> None:
+    """Write a passing verdict's ``record`` as JSON to ``file`` at once (a rename), or not
+    at all when the cache cannot be written."""
+    text = json.dumps(record, sort_keys=True)
     with contextlib.suppress(OSError):  # a cache that cannot be written is no cache
         file.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".tmp")

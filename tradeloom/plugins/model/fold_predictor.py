@@ -81,26 +81,42 @@ class FoldPredictor:
     def __init__(self, fitted: Any, kind: str = "direction") -> None:
         from sklearn.pipeline import Pipeline
 
+        from tradeloom.plugins.model.calibration import compile_calibrated, is_calibrated
+        from tradeloom.plugins.model.compiled_voting import compile_voting, is_voting
         from tradeloom.plugins.model.compiling import compile_classifier
 
         self.fitted = fitted
         self.kind = kind
         n_features = getattr(fitted, "n_features_in_", None)  # not every estimator says
         self.n_features = None if n_features is None else int(n_features)
-        scaler, estimator = None, fitted
-        if isinstance(fitted, Pipeline):  # as SklearnModel builds it: scaler, then estimator
-            scaler, estimator = fitted.named_steps["scaler"], fitted.named_steps["estimator"]
+        steps: list[Any] = []
+        estimator = fitted
+        while isinstance(estimator, Pipeline):
+            # SklearnModel's (scaler, estimator), a declared one, or the one nested in it
+            steps.extend(step for _, step in estimator.steps[:-1])
+            estimator = estimator.steps[-1][1]
         self.compiled: CompiledModel | None = None
         self.problem: str | None = None
-        if kind in BINARY_KINDS:
+        other = next((step for step in steps if not _element_wise(step)), None)
+        if other is not None:
+            self.problem = (
+                f"{type(other).__name__} in the Pipeline is not compiled; compiled are "
+                "StandardScaler, RobustScaler and MinMaxScaler steps"
+            )
+        elif kind in BINARY_KINDS:
             try:
-                self.compiled = compile_classifier(estimator, strict=True)
+                if is_calibrated(estimator):
+                    self.compiled = compile_calibrated(estimator, FoldPredictor)
+                elif is_voting(estimator):
+                    self.compiled = compile_voting(estimator, FoldPredictor)
+                else:
+                    self.compiled = compile_classifier(estimator, strict=True)
             except UnsupportedEstimatorError as exc:
                 self.problem = str(exc)
         else:
             cls = type(estimator)
             self.problem = label_problem(kind, f"{cls.__module__}.{cls.__name__}")
-        self._scale = _scaling(scaler)
+        self._scale = _chained([_scaling(step) for step in steps])
         self._column = -1
         self._classes: npt.NDArray[np.intp] = np.empty(0, np.intp)
         if kind in BINARY_KINDS:
@@ -126,6 +142,17 @@ class FoldPredictor:
         if self.kind == "classes":
             return up_probability_of_classes(proba, self._classes)
         return proba[:, self._column]
+
+    def compiled_proba(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return the ``(n_rows, 2)`` probabilities of the compiled estimator (scaled as
+        the fold scales), for an ensemble that averages them (`compiled_voting`).
+
+        Raises:
+            ValueError: The estimator is not compiled.
+        """
+        if self.compiled is None:
+            raise ValueError(f"not compiled: {self.problem}")
+        return np.asarray(self.compiled.predict_proba(self._scale(x)), dtype=np.float64)
 
     def predict_one(self, row: npt.NDArray[np.float64]) -> float:
         """Return P(up) of one row (1-D, one value per feature column).
@@ -221,6 +248,31 @@ def parity_note(problem: str, method: str = "predict_proba") -> str:
         f"{problem}; a paper or live run predicts each bar alone with its {method}, "
         "which may differ from the backtest's batch prediction in the last bits"
     )
+
+
+def _element_wise(step: Any) -> bool:
+    """Whether `_scaling` repeats ``step``'s transform element by element."""
+    from sklearn import preprocessing
+
+    return type(step) in (
+        preprocessing.StandardScaler,
+        preprocessing.RobustScaler,
+        preprocessing.MinMaxScaler,
+    )
+
+
+def _chained(scales: list[Scale]) -> Scale:
+    if not scales:
+        return lambda x: x
+    if len(scales) == 1:
+        return scales[0]
+
+    def chain(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        for scale in scales:
+            x = scale(x)
+        return x
+
+    return chain
 
 
 def _scaling(scaler: Any) -> Scale:

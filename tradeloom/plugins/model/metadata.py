@@ -110,6 +110,7 @@ class FoldInfo(_Record):
     skipped: str = ""
     embargo: _Count = 0
     reason: str = "scheduled"
+    calibration: str = ""
 
 
 class TimeWindow(_Record):

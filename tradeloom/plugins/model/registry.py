@@ -221,6 +221,8 @@ def _save_fold(
         f.name: getattr(training, f.name)
         for f in dataclasses.fields(training)
         if f.metadata.get("journal", True)
+        # an added field that is empty is left out: an older fold's record is unchanged
+        and not (f.metadata.get("added", False) and getattr(training, f.name) == "")
     }
     label = model.label if isinstance(model, EstimatorModel) else None
     training_window = TrainingWindow(

@@ -73,6 +73,8 @@ HELPER_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _names("sklearn._loss.loss", "HalfBinomialLoss", "ExponentialLoss")
     | _names("sklearn._loss._loss", "CyHalfBinomialLoss", "CyExponentialLoss")
     | _names("sklearn._loss.link", "Interval", "LogitLink", "HalfLogitLink")
+    # a calibrated pipeline's (model, calibrator) pairs (`model.calibration`)
+    | _names("sklearn.calibration", "_CalibratedClassifier")
     # histogram gradient boosting's trees
     | _names("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor")
     # LightGBM's wrapper keeps its best scores in a defaultdict of OrderedDict (two

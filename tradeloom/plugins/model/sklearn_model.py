@@ -42,6 +42,18 @@ from tradeloom.plugins.model.anomaly import (
     fit_detector,
 )
 from tradeloom.plugins.model.boosting_libraries import set_threads
+from tradeloom.plugins.model.calibration import (
+    CalibrationParams,
+    calibrate_fold,
+    calibration_figures,
+    split_holdout,
+    uncalibrated_model,
+)
+from tradeloom.plugins.model.declared_estimators import (
+    DeclaredEstimator,
+    DeclaredRecipe,
+    remembered_declared,
+)
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
     Task,
@@ -82,6 +94,9 @@ SINGLE_CLASS = "single class in training rows"
 
 _SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "RobustScaler"}
 """Scaler name -> class in ``sklearn.preprocessing``."""
+
+_LEAST_MODEL_ROWS = 20
+"""Fewest rows a calibrated fold's model may be fitted on (the walk-forward's own floor)."""
 
 _log = structlog.get_logger("tradeloom.model")
 
@@ -229,11 +244,12 @@ class WalkForwardParams(Params):
 class SklearnParams(Params):
     """YAML keys of the ``sklearn`` model."""
 
-    estimator: str = Field(
-        min_length=1,
+    estimator: str | DeclaredEstimator = Field(
         description="Import path of a classifier, e.g. sklearn.ensemble.RandomForestClassifier, "
         "lightgbm.LGBMClassifier (pip install tradeloom[lightgbm]) or xgboost.XGBClassifier "
-        "(tradeloom[xgboost]).",
+        "(tradeloom[xgboost]); or a declared one, {class: ..., params: {...}}, whose params "
+        "may declare the estimators it takes (a Pipeline's steps, a Stacking or Voting "
+        "classifier's estimators and final_estimator, CalibratedClassifierCV's estimator).",
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
@@ -263,6 +279,50 @@ class SklearnParams(Params):
         description="pooled: add the symbol's index in data.symbols as a feature column "
         "(symbol_id).",
     )
+    calibration: CalibrationParams | None = Field(
+        default=None,
+        description="Calibrate each fold's probabilities on its last training rows "
+        "(method: isotonic | sigmoid, holdout: rows); null: the estimator's own.",
+    )
+
+    @field_validator("estimator")
+    @classmethod
+    def _path_not_empty(cls, value: str | DeclaredEstimator) -> str | DeclaredEstimator:
+        if isinstance(value, str) and not value:
+            raise ValueError("expected an import path or {class: ..., params: {...}}, was ''")
+        return value
+
+    @model_validator(mode="after")
+    def _params_beside_a_path(self) -> SklearnParams:
+        if isinstance(self.estimator, DeclaredEstimator) and self.params:
+            raise ValueError(
+                "params is for an estimator given by import path; a declared estimator "
+                "takes them under estimator.params"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _calibration_fits(self) -> SklearnParams:
+        calibration = self.calibration
+        if calibration is None:
+            return self
+        if self.label.kind not in BINARY_KINDS:
+            raise ValueError(
+                f"calibration needs label kind direction or triple_barrier; kind is "
+                f"{self.label.kind}"
+            )
+        walk_forward = self.walk_forward
+        least = walk_forward.min_train_rows or walk_forward.train_window
+        purged = self.label.horizon + walk_forward.embargo
+        if calibration.holdout + purged + _LEAST_MODEL_ROWS > least:
+            raise ValueError(
+                f"calibration.holdout must leave at least {_LEAST_MODEL_ROWS} rows to fit the "
+                f"model on: holdout + label.horizon + walk_forward.embargo + "
+                f"{_LEAST_MODEL_ROWS} <= {least} (the rows of the first fold), was "
+                f"{calibration.holdout} + {self.label.horizon} + {walk_forward.embargo} + "
+                f"{_LEAST_MODEL_ROWS}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _symbol_id_needs_pooling(self) -> SklearnParams:
@@ -360,6 +420,9 @@ class SklearnModel:
         pooling: Over several symbols: ``pooled`` or ``per_symbol``
             (`fit_predict_universe`).
         symbol_id: ``pooled``: add each row's symbol index as a feature column.
+        calibration: Fit each fold's model on its training rows but the last
+            ``holdout`` (purged like a fold's rows before its predictions, `split_holdout`)
+            and a calibrator on those (`calibrate_fold`); None: no calibration.
 
     Attributes:
         horizon: Label horizon in bars.
@@ -374,6 +437,9 @@ class SklearnModel:
             then those trained by `retrain`, in the order they were.
         per_symbol: After `fit_predict_universe` with ``per_symbol``: each symbol's
             trained model (empty otherwise).
+        calibration_by_fold: After `fit_predict` with ``calibration``: per calibrated
+            fold, its out-of-sample Brier score and ECE before and after calibration and
+            its reliability diagram (`calibration_figures`); empty otherwise.
     """
 
     def __init__(
@@ -391,8 +457,10 @@ class SklearnModel:
         detector: Any | None = None,
         pooling: Pooling = "pooled",
         symbol_id: bool = False,
+        calibration: CalibrationParams | None = None,
     ) -> None:
         self._estimator = estimator
+        self.calibration = calibration
         self._detector = detector
         self.label = label
         self.horizon = label.horizon
@@ -406,6 +474,7 @@ class SklearnModel:
         self.pooling: Pooling = pooling
         self.symbol_id = symbol_id
         self.per_symbol: dict[str, SklearnModel] = {}
+        self.calibration_by_fold: list[dict[str, Any]] = []
         self.latest: TrainedFold | None = None
         self.trained: list[TrainedFold] = []
         self._row_model: FoldPredictor | None = None
@@ -414,8 +483,9 @@ class SklearnModel:
 
     @property
     def estimator(self) -> Any:
-        """The unfitted estimator; made at first use from a `CheckedEstimator`."""
-        if isinstance(self._estimator, CheckedEstimator):
+        """The unfitted estimator; made at first use from a `CheckedEstimator` (or a
+        `DeclaredRecipe`)."""
+        if isinstance(self._estimator, CheckedEstimator | DeclaredRecipe):
             self._estimator = self._estimator.make()
         return self._estimator
 
@@ -516,6 +586,7 @@ class SklearnModel:
                 )
                 self.trained.append(self.latest)
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
+        self.calibration_by_fold = self._calibration_figures(jobs, x, labels, trainable)
         series = pd.Series(probability, index=frame.index, name="probability_up")
         if self.detector is None:
             return ModelOutput(probability=series, trainings=tuple(trainings))
@@ -555,6 +626,7 @@ class SklearnModel:
         in clock bars, for the registry.
         """
         n, m = len(universe), len(universe.symbols)
+        self._refuse_pooled_calibration()
         rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
         plan = plan_pooled_folds(
             rows, n, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
@@ -700,6 +772,7 @@ class SklearnModel:
             ModelFitError: As for a fold of `fit_predict_universe`.
         """
         n = len(universe)
+        self._refuse_pooled_calibration()
         rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
         plan = plan_pooled_folds(
             rows, n + 1, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
@@ -731,6 +804,13 @@ class SklearnModel:
         # (a large forest compiles and checks for tens of ms: a tick's worth)
         self._latest_row_model()
         return training
+
+    def _refuse_pooled_calibration(self) -> None:
+        if self.calibration is not None:
+            raise UserError(
+                "model.calibration: pooled training over several symbols is not calibrated "
+                "(its rows are not one bar each); set model.pooling: per_symbol"
+            )
 
     def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
         """Return the first bar of the latest walk-forward fold that starts by the next bar.
@@ -939,7 +1019,7 @@ class SklearnModel:
         shown: progress.Task | None = None,
     ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
         try:
-            fitted = self._fit(fold, x[rows], y[rows])
+            fitted = self._fit_calibrated(fold, rows, x, y)
             predicted = self._predict(fold, fitted, x[segment]) if len(segment) else np.empty(0)
         except ModelFitError as exc:  # returned, so that the caller raises in fold order
             return exc
@@ -1066,10 +1146,17 @@ class SklearnModel:
         Answered from the estimator's import path and params (`compile_problem`), before
         anything trains, and without importing it when its check was remembered.
         """
-        from tradeloom.plugins.model.compiling import compile_problem
+        from tradeloom.plugins.model.compiling import calibrated_problem, compile_problem
 
         estimator = self._estimator
-        if isinstance(estimator, CheckedEstimator):
+        if isinstance(estimator, DeclaredRecipe) and self.label.kind in BINARY_KINDS:
+            found = estimator.problem
+            if found is None and self.calibration is not None:
+                found = estimator.calibrated
+            return None if found is None else parity_note(found)
+        if isinstance(estimator, DeclaredRecipe):
+            path, settings = estimator.spec.class_, {}
+        elif isinstance(estimator, CheckedEstimator):
             path, settings = estimator.path, estimator.settings
         else:
             cls = type(estimator)
@@ -1080,6 +1167,8 @@ class SklearnModel:
             problem = label_problem(self.label.kind, path)
             return None if problem is None else parity_note(problem, method)
         problem = compile_problem(path, settings)
+        if problem is None and self.calibration is not None:
+            problem = calibrated_problem(self.estimator)
         return None if problem is None else parity_note(problem)
 
     def _note_not_compiled(self, predictor: FoldPredictor) -> None:
@@ -1113,6 +1202,67 @@ class SklearnModel:
             raise self._failure("train", fold, exc) from exc
         _predict_serially(model)
         return model
+
+    def _calibration_figures(
+        self,
+        jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]],
+        x: npt.NDArray[np.float64],
+        labels: npt.NDArray[Any],
+        trainable: npt.NDArray[np.bool_],
+    ) -> list[dict[str, Any]]:
+        """Return each calibrated fold's out-of-sample figures before and after calibration
+        (`calibration_figures`), over its predicted bars whose label the data holds."""
+        if self.calibration is None:
+            return []
+        figures = []
+        for (fold, _, segment), trained in zip(jobs, self.trained, strict=True):
+            model = uncalibrated_model(trained.fitted)
+            known = segment[trainable[segment]]
+            if model is None:
+                continue
+            before = FoldPredictor(model, self.label.kind).predict(x[known])
+            after = FoldPredictor(trained.fitted, self.label.kind).predict(x[known])
+            up = _ups(labels[known], self.label.kind).astype(np.float64)
+            figures.append(calibration_figures(fold.index, before, after, up))
+        return figures
+
+    def _holdout(
+        self, rows: npt.NDArray[np.intp], labels: npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], str]:
+        """Return a fold's model rows, its calibration rows and the journal's note of them.
+
+        Without ``calibration``: every row, none, ''. A holdout whose labels are one class
+        calibrates nothing: the model is fitted on every row, uncalibrated, and the note
+        says so.
+        """
+        calibration = self.calibration
+        if calibration is None or len(rows) == 0:
+            return rows, rows[:0], ""
+        model_rows, held = split_holdout(rows, calibration.holdout, self.horizon, self.embargo)
+        method = calibration.method
+        if len(np.unique(labels[held])) < 2:
+            return rows, rows[:0], f"{method}: none (the {len(held)} holdout rows are one class)"
+        first = int(model_rows[0]) if len(model_rows) else int(held[0])
+        last = int(model_rows[-1]) if len(model_rows) else int(held[0]) - 1
+        return (
+            model_rows,
+            held,
+            f"{method} on rows {int(held[0])}..{int(held[-1])} ({len(held)}); "
+            f"model on rows {first}..{last} ({len(model_rows)})",
+        )
+
+    def _fit_calibrated(
+        self, fold: Fold, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], y: Target
+    ) -> Any:
+        """Fit the fold's model on its rows, calibrated on its holdout (`_holdout`)."""
+        model_rows, held, _ = self._holdout(rows, y)
+        fitted = self._fit(fold, x[model_rows], y[model_rows])
+        if len(held) == 0 or self.calibration is None:
+            return fitted
+        try:
+            return calibrate_fold(fitted, self.calibration.method, x[held], y[held])
+        except Exception as exc:  # as for fit
+            raise self._failure("calibrate", fold, exc) from exc
 
     def _predict(
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
@@ -1157,6 +1307,7 @@ class SklearnModel:
             embargo=self.embargo,
             reason=reason,
             reference=None if skipped else FeatureReference.of(x[rows], columns),
+            calibration="" if skipped else self._holdout(rows, labels)[2],
         )
 
     def _single_class(self, fold: Fold, labels: npt.NDArray[Any]) -> ModelFitError:
@@ -1212,7 +1363,11 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
             or at ``params.KEY`` (unknown parameter, invalid value).
     """
     task: Task = "regressor" if params.label.regression else "classifier"
-    checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed, task=task)
+    checked: Any
+    if isinstance(params.estimator, DeclaredEstimator):
+        checked = remembered_declared(params.estimator, ctx.seed, task)
+    else:
+        checked = remembered_estimator(params.estimator, dict(params.params), ctx.seed, task=task)
     estimator = checked[1] if isinstance(checked, tuple) else checked
     walk_forward = params.walk_forward
     return SklearnModel(
@@ -1228,4 +1383,5 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         detector=None if params.anomaly is None else DetectorSpec(params.anomaly, ctx.seed),
         pooling=params.pooling,
         symbol_id=params.symbol_id,
+        calibration=params.calibration,
     )
