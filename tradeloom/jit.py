@@ -75,9 +75,12 @@ def package_stamp() -> str:
 
 @cache
 def _numba() -> ModuleType:
-    """Import numba (once per process)."""
+    """Import numba (once per process) and count its compilations (`tradeloom.kernel_compiles`)."""
     import numba
 
+    from tradeloom.kernel_compiles import watch
+
+    watch()
     return numba
 
 
