@@ -329,6 +329,20 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
 
 
 @kernel
+def _copy(
+    out: npt.NDArray[np.uint8], at: int, text: npt.NDArray[np.uint8], start: int, end: int
+) -> int:
+    """Copy ``text[start:end]`` into ``out`` from ``at``; return where it ended.
+
+    A loop, not a slice assignment (``out[a:b] = text[c:d]``): numba compiles a slice's
+    shape check and its error message for each, 1.8 s of CPU at the first run.
+    """
+    for j in range(end - start):
+        out[at + j] = text[start + j]
+    return at + end - start
+
+
+@kernel
 def _repeated(
     offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], counts: npt.NDArray[np.int64]
 ) -> _Text:
@@ -346,8 +360,7 @@ def _repeated(
     for k in range(len(counts)):
         start, end = offsets[k], offsets[k + 1]
         for _ in range(counts[k]):
-            out[w : w + end - start] = text[start:end]
-            w += end - start
+            w = _copy(out, w, text, start, end)
             i += 1
             out_offsets[i] = w
     return out_offsets, out
@@ -362,8 +375,7 @@ def _join_rows(
     ended by a newline."""
     columns, rows = offsets.shape[0], offsets.shape[1] - 1
     out = np.empty(len(header) + len(text) + columns * rows, np.uint8)
-    out[: len(header)] = header
-    w = len(header)
+    w = _copy(out, 0, header, 0, len(header))
     for i in range(rows):
         for k in range(columns):
             if k:
@@ -371,8 +383,7 @@ def _join_rows(
                 w += 1
             start = offsets[k, i]
             end = offsets[k, i + 1]
-            out[w : w + end - start] = text[start:end]
-            w += end - start
+            w = _copy(out, w, text, start, end)
         out[w] = 10
         w += 1
     return out
