@@ -133,5 +133,5 @@ def test_the_first_compilation_is_announced(monkeypatch: pytest.MonkeyPatch) -> 
 
     with event.install_listener("numba:compile", Spy()):
         assert fresh(1.0) == 2.0
-    assert seen[0] == ["compiling kernels, first run only"]
+    assert seen[0] == ["compiling kernels, first run only: fresh"]
     assert progress._progress is None  # gone once the compilation finished

@@ -45,6 +45,7 @@ __all__ = [
     "MAX_ENTRY_BYTES",
     "STALE_DAYS",
     "kernel_cache_root",
+    "unwritable",
     "use_cache",
 ]
 
@@ -75,6 +76,12 @@ def kernel_cache_root() -> Path:
         return Path(named).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "tradeloom" / "kernels"
+
+
+def unwritable() -> bool:
+    """Return whether this process found the kernel cache unwritable (what it compiled
+    is not kept)."""
+    return _Warning.unwritable
 
 
 def use_cache(dispatcher: Any, *, stamp: str, package: Path) -> None:

@@ -7,8 +7,9 @@ off. Code that does long work wraps it in `task` and calls `Task.advance`; when 
 are off, that costs one attribute lookup. Nested tasks share one display (rich allows one
 live display at a time), each on its own line, removed when it finishes.
 
-The first run after an install compiles the numba kernels (30 to 70 s): numba announces
-each compilation that its cache could not serve, and a spinner says so while it lasts.
+The first run after an install compiles the numba kernels: numba announces each
+compilation that its cache could not serve, and a spinner names the kernel and counts
+the seconds while it lasts (`tradeloom warm` compiles them ahead, for an image).
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def _watch_compilation() -> None:
         # kernel compiles the kernels it calls inside its own event
         def on_start(self, ev: event.Event) -> None:
             if not _compiling:
-                _compiling.append(task("compiling kernels, first run only"))
+                name = getattr(ev.data.get("dispatcher"), "__name__", "")
+                _compiling.append(task(f"compiling kernels, first run only: {name}"))
                 _compiling[0].__enter__()
             else:
                 _compiling.append(None)

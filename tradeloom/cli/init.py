@@ -21,13 +21,14 @@ from pathlib import Path
 
 from tradeloom.errors import UserError
 
-__all__ = ["SCHEMA_FILE", "STRATEGY_FILE", "init_project", "shipped"]
+__all__ = ["SCHEMA_FILE", "SEED", "STRATEGY_FILE", "init_project", "shipped"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 STRATEGY_FILE = "strategy.yaml"
 SCHEMA_FILE = "strategy.schema.json"
-_SEED = "strategies/btc_rf.yaml"
+SEED = "strategies/btc_rf.yaml"
+"""The strategy a new user runs first (the README's command, `tradeloom warm`'s default)."""
 
 
 def shipped(relative: str) -> Path:
@@ -80,7 +81,7 @@ def init_project(folder: Path) -> list[Path]:
 
 
 def _strategy() -> str:
-    lines = shipped(_SEED).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = shipped(SEED).read_text(encoding="utf-8").splitlines(keepends=True)
     body = "".join(lines[next(i for i, x in enumerate(lines) if not x.startswith("#")) :])
     return (
         f"# yaml-language-server: $schema={SCHEMA_FILE}\n"

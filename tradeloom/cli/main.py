@@ -80,9 +80,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _command(args)
     finally:
+        _log_compiles()
         if log_file is not None:
             configure_logging(args.log_level, stdlib=True)  # an embedding program logs on
             log_file.close()
+
+
+def _log_compiles() -> None:
+    """Log what compiling kernels cost the command, if it compiled any (info level)."""
+    if "tradeloom.kernel_compiles" not in sys.modules:  # numba was never needed
+        return
+    from tradeloom.kernel_compiles import compiled
+
+    done = compiled()
+    if done.kernels:
+        import structlog
+
+        structlog.get_logger("tradeloom.kernels").info(
+            "kernels_compiled",
+            kernels=done.kernels,
+            seconds=round(done.seconds, 2),
+            cpu_seconds=round(done.cpu_seconds, 2),
+        )
 
 
 def console() -> NoReturn:
@@ -424,6 +443,24 @@ def _parser() -> argparse.ArgumentParser:
         help="a PostgreSQL journal's URL (its password is kept out of every page and log)",
     )
     console_parser.set_defaults(command=_console)
+
+    warm = sub.add_parser(
+        "warm",
+        help="compile the kernels strategies need into the kernel cache (for images, CI)",
+        description="Backtest each FILE (default: the README's strategy) into a temporary "
+        "folder, so that the kernels it uses are compiled and cached and a first run "
+        "loads them; print what each compiled. Exit 0, 1 when the cache cannot be "
+        "written, 2 invalid input.",
+    )
+    warm.add_argument("files", type=Path, nargs="*", metavar="FILE")
+    warm.add_argument(
+        "--driver",
+        choices=["auto", "batch", "per-bar"],
+        default="auto",
+        help="per-bar: the kernels paper and live runs step a bar at a time (default auto)",
+    )
+    _add_set(warm)
+    warm.set_defaults(command=_warm)
 
     status = sub.add_parser(
         "status",
@@ -834,6 +871,21 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _warm(args: argparse.Namespace) -> int:
+    from tradeloom.cli.init import SEED, shipped
+    from tradeloom.cli.warm import warm_kernels
+
+    def backtest(file: Path, out: Path) -> None:
+        _run(
+            argparse.Namespace(
+                file=file, mode="backtest", out=out, clock="wall", speed=None, max_bars=None,
+                driver=args.driver, overrides=list(args.overrides), variant=None,
+            )
+        )  # fmt: skip
+
+    return warm_kernels(args.files or [shipped(SEED)], backtest)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -246,7 +246,7 @@ from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_ch
 from tradeloom.core.rows import emit
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.core.sequence import sends_first, sequence_fills
-from tradeloom.jit import core_kernel, core_loop
+from tradeloom.jit import core_kernel, core_loop, core_stage
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 
@@ -334,7 +334,7 @@ def _stop(
     )
 
 
-@core_kernel
+@core_stage
 def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
     """Take the bar into each open trade's best price and trailing stop (after its check).
 

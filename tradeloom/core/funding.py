@@ -27,7 +27,7 @@ import numpy as np
 
 from tradeloom.core.layout import A_CASH, EV_FUNDING, S_FUNDING, S_QTY
 from tradeloom.core.rows import emit
-from tradeloom.jit import core_kernel
+from tradeloom.jit import core_stage
 
 __all__ = ["FUNDING_ROW", "book_funding"]
 
@@ -35,7 +35,7 @@ FUNDING_ROW = 6
 """The row of ``px`` that holds each bar's funding rate (present for a perpetual only)."""
 
 
-@core_kernel
+@core_stage
 def book_funding(
     acct: np.ndarray,
     sym: np.ndarray,

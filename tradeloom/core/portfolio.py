@@ -80,7 +80,7 @@ from tradeloom.core.layout import (
     S_X_SIZE,
 )
 from tradeloom.core.rows import emit
-from tradeloom.jit import core_kernel
+from tradeloom.jit import core_kernel, core_stage
 
 __all__ = ["correlation", "decide_candidates", "min_overlap", "push_returns"]
 
@@ -91,7 +91,7 @@ def min_overlap(window: int) -> int:
     return max(3, (window + 1) // 2)
 
 
-@core_kernel
+@core_stage
 def push_returns(
     acct: np.ndarray, sym: np.ndarray, port: np.ndarray, px: np.ndarray, i: int
 ) -> None:
@@ -192,7 +192,7 @@ def _most_correlated(
     return best, best_rho
 
 
-@core_kernel
+@core_stage
 def decide_candidates(
     acct: np.ndarray,
     sym: np.ndarray,

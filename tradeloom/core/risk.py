@@ -52,7 +52,7 @@ from tradeloom.core.layout import (
     P_RATE_CAPACITY,
 )
 from tradeloom.core.rows import emit
-from tradeloom.jit import core_kernel
+from tradeloom.jit import core_kernel, core_stage
 
 __all__ = [
     "RATE_WINDOW_NS",
@@ -115,7 +115,7 @@ def move_state(
     emit(ev, cur, EV_STATE, bar, -1, previous, state, why, v0, v1, v2)
 
 
-@core_kernel
+@core_stage
 def observe_day(
     acct: np.ndarray,
     prm: np.ndarray,

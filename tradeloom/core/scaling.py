@@ -68,7 +68,7 @@ from tradeloom.core.layout import (
     SCALE_NONE,
 )
 from tradeloom.core.rows import emit
-from tradeloom.jit import core_kernel
+from tradeloom.jit import core_kernel, core_stage
 
 __all__ = ["accept_add", "add_sent", "partial_exit", "sync_trade", "wants_add"]
 
@@ -86,7 +86,7 @@ def sync_trade(sym: np.ndarray, s: int) -> None:
         sym[s, S_SC_LAST] = sym[s, S_ENTRY_PRICE]
 
 
-@core_kernel
+@core_stage
 def partial_exit(
     sym: np.ndarray,
     prm: np.ndarray,
@@ -145,7 +145,7 @@ def _room(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray, s: int) -> tuple[f
     return weight, prm[P_SC_CAP] - weight
 
 
-@core_kernel
+@core_stage
 def wants_add(
     acct: np.ndarray,
     sym: np.ndarray,
@@ -186,7 +186,7 @@ def wants_add(
     return 1
 
 
-@core_kernel
+@core_stage
 def accept_add(
     acct: np.ndarray,
     sym: np.ndarray,

@@ -340,6 +340,20 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
 
 
 @kernel
+def _copy(
+    out: npt.NDArray[np.uint8], at: int, text: npt.NDArray[np.uint8], start: int, end: int
+) -> int:
+    """Copy ``text[start:end]`` into ``out`` from ``at``; return where it ended.
+
+    A loop, not a slice assignment (``out[a:b] = text[c:d]``): numba compiles a slice's
+    shape check and its error message for each, 1.8 s of CPU at the first run.
+    """
+    for j in range(end - start):
+        out[at + j] = text[start + j]
+    return at + end - start
+
+
+@kernel
 def _taken(
     offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], which: npt.NDArray[np.int64]
 ) -> _Text:
@@ -354,8 +368,7 @@ def _taken(
     w = 0
     for i in range(n):
         start, end = offsets[which[i]], offsets[which[i] + 1]
-        out[w : w + end - start] = text[start:end]
-        w += end - start
+        w = _copy(out, w, text, start, end)
         out_offsets[i + 1] = w
     return out_offsets, out
 
@@ -369,8 +382,7 @@ def _join_rows(
     ended by a newline."""
     columns, rows = offsets.shape[0], offsets.shape[1] - 1
     out = np.empty(len(header) + len(text) + columns * rows, np.uint8)
-    out[: len(header)] = header
-    w = len(header)
+    w = _copy(out, 0, header, 0, len(header))
     for i in range(rows):
         for k in range(columns):
             if k:
@@ -378,8 +390,7 @@ def _join_rows(
                 w += 1
             start = offsets[k, i]
             end = offsets[k, i + 1]
-            out[w : w + end - start] = text[start:end]
-            w += end - start
+            w = _copy(out, w, text, start, end)
         out[w] = 10
         w += 1
     return out

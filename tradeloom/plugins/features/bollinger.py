@@ -72,7 +72,9 @@ def bb_width_step(ring: np.ndarray, close: float, k: float) -> float:
 
 
 @kernel
-def _bb_width(close: np.ndarray, window: int, k: float) -> np.ndarray:
+def _bb_width(close: np.ndarray, window: int, k: float, ddof: int) -> np.ndarray:
+    # ddof (0) comes in as an argument: the literal 0 would make numba compile
+    # block_mean_std once more, for a literal (2 s of CPU at a first run)
     n = close.size
     out = np.empty(n)
     out[: min(n, window - 1)] = math.nan
@@ -80,7 +82,7 @@ def _bb_width(close: np.ndarray, window: int, k: float) -> np.ndarray:
     spread = np.empty(BLOCK)
     for end in range(window - 1, n, BLOCK):
         m = min(BLOCK, n - end)
-        block_mean_std(close, end, window, 0, middle[:m], spread[:m])
+        block_mean_std(close, end, window, ddof, middle[:m], spread[:m])
         for j in range(m):
             out[end + j] = _width(middle[j], spread[j], k)
     return out
@@ -93,7 +95,7 @@ def bb_width(close: np.ndarray, window: int, std: float) -> np.ndarray:
     standard deviations (ddof=0, as TA-Lib ``BBANDS``) away from it. Mean and std are
     those of `tradeloom.plugins.features.window`: a flat window has width 0.
     """
-    return _bb_width(np.ascontiguousarray(close, dtype=np.float64), window, float(std))
+    return _bb_width(np.ascontiguousarray(close, dtype=np.float64), window, float(std), 0)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ def bollinger_step(ring: np.ndarray, close: float, k: float, out: np.ndarray) ->
 
 
 @kernel
-def _bands(close: np.ndarray, window: int, k: float) -> np.ndarray:
+def _bands(close: np.ndarray, window: int, k: float, ddof: int) -> np.ndarray:
+    # ddof (0) comes in as an argument: the literal 0 would make numba compile
+    # block_mean_std once more, for a literal (2 s of CPU at a first run)
     n = close.size
     out = np.empty((n, 3))
     out[: min(n, window - 1)] = math.nan
@@ -76,7 +78,7 @@ def _bands(close: np.ndarray, window: int, k: float) -> np.ndarray:
     spread = np.empty(BLOCK)
     for end in range(window - 1, n, BLOCK):
         m = min(BLOCK, n - end)
-        block_mean_std(close, end, window, 0, middle[:m], spread[:m])
+        block_mean_std(close, end, window, ddof, middle[:m], spread[:m])
         for j in range(m):
             out[end + j, 0] = middle[j] + k * spread[j]
             out[end + j, 1] = middle[j]
@@ -90,7 +92,7 @@ def bollinger_bands(close: np.ndarray, window: int, std: float) -> np.ndarray:
     The middle band is the simple moving average; the bands are ``std`` population
     standard deviations (ddof=0, as TA-Lib ``BBANDS``) away from it.
     """
-    return _bands(np.ascontiguousarray(close, dtype=np.float64), window, float(std))
+    return _bands(np.ascontiguousarray(close, dtype=np.float64), window, float(std), 0)
 
 
 class _BandsStep:

@@ -28,6 +28,7 @@ from tradeloom.plugins.features.returns import log_return, log_return_step
 from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
+    read_only,
     ring_full,
     ring_mean_std,
     ring_push,
@@ -93,7 +94,7 @@ def volatility(close: np.ndarray, window: int, scale: float = 1.0) -> np.ndarray
     returns = log_return(close, 1)
     out = np.full(len(returns), np.nan)
     if len(returns) > 1:
-        out[1:] = rolling_std(returns[1:], window, 1) * scale
+        out[1:] = rolling_std(read_only(returns[1:]), window, 1) * scale
     return out
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "BLOCK",
     "block_mean_std",
     "new_ring",
+    "read_only",
     "ring_back",
     "ring_full",
     "ring_get",
@@ -302,6 +303,18 @@ def rolling_mean_std(values: np.ndarray, window: int, ddof: int) -> tuple[np.nda
         m = min(BLOCK, n - end)
         block_mean_std(values, end, window, ddof, mean[end : end + m], std[end : end + m])
     return mean, std
+
+
+def read_only(values: np.ndarray) -> np.ndarray:
+    """Return a read-only view of ``values``, for a kernel that is also given columns.
+
+    numba compiles a kernel once per argument type, and a read-only array (a pandas
+    column, under copy-on-write) is a type of its own: passed the same way, a series the
+    run computed shares the columns' compiled code.
+    """
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 @kernel

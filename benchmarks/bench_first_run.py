@@ -1,0 +1,145 @@
+"""A user's first ``tradeloom run``, the kernel cache empty, beside the runs after it.
+
+The README's command (``tradeloom run strategies/btc_rf.yaml`` by default, ``--strategy``
+another) runs through the CLI as a new process (`tradeloom.cli.main.main`, in a process of
+its own that first listens to numba's compile events, as `tradeloom.kernel_compiles`
+does, so that any checkout can be measured: ``cd OTHER && python
+/path/to/benchmarks/bench_first_run.py`` measures OTHER's package) with
+``TRADELOOM_KERNEL_CACHE`` in a new empty folder (and no ``NUMBA_CACHE_DIR``): every
+kernel the strategy uses is compiled and cached, and the outermost compilations' count,
+wall and CPU time are recorded (the kernels a kernel calls compile inside its own). Then
+the same command ``--runs`` times on the cache it filled: the reference, which compiles
+nothing. Printed: the first run's wall and CPU time (user + system, its own process and
+its children: the model's training workers), how much of it was compiling (wall and
+CPU: on a loaded machine the CPU time is the steadier figure), the warm runs' median,
+the ratio of the first to the warm median, the load average before and after, and
+whether compiling met issue 44's target (at most ``--target`` seconds of wall time on a
+2-core machine, default 10).
+
+``--first N`` repeats the first run N times, a new empty cache each (median quoted).
+
+    python benchmarks/bench_first_run.py [--strategy strategies/btc_rf.yaml] [--runs 3]
+        [--first 1] [--target 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from machine import describe
+
+ROOT = Path.cwd()
+_PROBE = """
+import json, os, sys, time
+from numba.core import event
+depth, totals, started = [0], [0, 0.0, 0.0], [0.0, 0.0]
+class Counting(event.Listener):
+    def on_start(self, ev):
+        if depth[0] == 0:
+            started[:] = [time.perf_counter(), time.process_time()]
+        depth[0] += 1
+    def on_end(self, ev):
+        depth[0] -= 1
+        if depth[0] == 0:
+            totals[0] += 1
+            totals[1] += time.perf_counter() - started[0]
+            totals[2] += time.process_time() - started[1]
+event.register("numba:compile", Counting())
+from tradeloom.cli.main import main
+code = main(sys.argv[1:])
+with open(os.environ["BENCH_COMPILED"], "w") as file:
+    json.dump(totals, file)
+sys.exit(code)
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``tradeloom run`` as measured from outside, with what it compiled."""
+
+    wall: float
+    cpu: float
+    kernels: int
+    compile_wall: float
+    compile_cpu: float
+
+
+def run_once(strategy: str, cache: Path, folder: Path) -> Run:
+    """Run ``strategy`` through the CLI with the kernel cache ``cache``; measure it."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["TRADELOOM_KERNEL_CACHE"] = str(cache)
+    folder.mkdir(parents=True)
+    env["BENCH_COMPILED"] = str(folder / "compiled.json")
+    argv = [sys.executable, "-c", _PROBE, "-q", "run", strategy, "--out", str(folder / "run")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    kernels, seconds, cpu_seconds = json.loads((folder / "compiled.json").read_text())
+    return Run(wall, cpu, kernels, seconds, cpu_seconds)
+
+
+def _line(label: str, run: Run) -> str:
+    return (
+        f"{label:30s} {run.wall:8.1f} {run.cpu:8.1f} {run.kernels:8d} "
+        f"{run.compile_wall:9.1f} {run.compile_cpu:9.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategy", default="strategies/btc_rf.yaml")
+    parser.add_argument("--runs", type=int, default=3, help="warm runs (median quoted)")
+    parser.add_argument("--first", type=int, default=1, help="first runs, each cache empty")
+    parser.add_argument("--target", type=float, default=10.0, help="compile wall seconds")
+    args = parser.parse_args()
+    print(describe("numpy", "numba", "llvmlite", "scikit-learn"))
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"tradeloom run {args.strategy}")
+    print(f"{'':30s} {'wall s':>8s} {'cpu s':>8s} {'kernels':>8s} {'compile':>9s} {'cmp cpu':>9s}")
+    with tempfile.TemporaryDirectory(prefix="bench-first-run-") as tmp:
+        folder = Path(tmp)
+        firsts = []
+        for k in range(args.first):
+            cache = folder / f"kernels-{k}"
+            firsts.append(run_once(args.strategy, cache, folder / f"first-{k}"))
+            print(_line("first run, empty cache", firsts[-1]))
+        warms = [run_once(args.strategy, cache, folder / f"warm-{k}") for k in range(args.runs)]
+        for run in warms:
+            print(_line("warm run (the reference)", run))
+    first = statistics.median(r.wall for r in firsts)
+    compile_wall = statistics.median(r.compile_wall for r in firsts)
+    compile_cpu = statistics.median(r.compile_cpu for r in firsts)
+    warm = statistics.median(r.wall for r in warms)
+    print(
+        f"first run {first:.1f} s, of which compiling {compile_wall:.1f} s wall "
+        f"({compile_cpu:.1f} s CPU); warm run {warm:.1f} s (median of {args.runs}); "
+        f"first / warm = {first / warm:.1f}"
+    )
+    verdict = "ok" if compile_wall <= args.target else "OVER"
+    print(f"compiling <= {args.target:g} s: {verdict}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(
+        json.dumps(
+            {"first": first, "compile_wall": compile_wall, "compile_cpu": compile_cpu,
+             "warm": warm, "kernels": statistics.median(r.kernels for r in firsts)}
+        )
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
