@@ -282,7 +282,9 @@ class HigherTimeframe:
         problem = timeframe_problem(context.timeframe_seconds, context.timeframe, self.timeframe)
         if problem is not None:
             raise DataError(f"feature timeframe: {problem}")
-        inner_context = StepContext(context.symbol, self.timeframe, self.seconds)
+        inner_context = StepContext(
+            context.symbol, self.timeframe, self.seconds, calendar=context.calendar
+        )
         inner = (
             self.inner.stepper(inner_context)
             if isinstance(self.inner, SteppedFeature)
