@@ -78,11 +78,34 @@ def donchian_step(state: np.ndarray, high: float, low: float) -> tuple[float, fl
 
 
 @kernel
-def _donchian(high: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
-    state = new_donchian_state(window)
+def _rolling_extreme(values: np.ndarray, window: int, sign: float, out: np.ndarray) -> None:
+    # the largest of each window of sign * values, by a monotonic queue of indices: O(n),
+    # and the same value as the step's scan (an extreme is one of the values, exactly)
+    queue = np.empty(values.size, np.int64)
+    head = 0
+    tail = 0
+    for t in range(values.size):
+        x = sign * values[t]
+        while tail > head and sign * values[queue[tail - 1]] <= x:
+            tail -= 1
+        queue[tail] = t
+        tail += 1
+        if queue[head] <= t - window:
+            head += 1
+        out[t] = values[queue[head]] if t >= window - 1 else math.nan
+
+
+@kernel
+def _donchian_batch(high: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
     out = np.empty((high.size, 3))
+    upper = np.empty(high.size)
+    lower = np.empty(high.size)
+    _rolling_extreme(high, window, 1.0, upper)
+    _rolling_extreme(low, window, -1.0, lower)
     for t in range(high.size):
-        out[t, 0], out[t, 1], out[t, 2] = donchian_step(state, high[t], low[t])
+        out[t, 0] = upper[t]
+        out[t, 1] = (upper[t] + lower[t]) / 2.0
+        out[t, 2] = lower[t]
     return out
 
 
@@ -93,7 +116,7 @@ def donchian(high: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
     lower: the lowest low (``MIN`` of the lows); middle: their mean (``MIDPRICE``).
     """
     h, lo = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low))
-    return _donchian(h, lo, window)
+    return _donchian_batch(h, lo, window)
 
 
 class _DonchianStep:

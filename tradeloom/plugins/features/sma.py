@@ -23,7 +23,13 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
-from tradeloom.plugins.features.window import new_ring, ring_full, ring_mean, ring_push
+from tradeloom.plugins.features.window import (
+    new_ring,
+    ring_full,
+    ring_mean,
+    ring_push,
+    rolling_mean_std,
+)
 
 __all__ = ["Sma", "SmaParams", "build_sma", "sma", "sma_step"]
 
@@ -43,15 +49,6 @@ def sma_step(ring: np.ndarray, close: float) -> float:
     return ring_mean(ring)  # type: ignore[no-any-return]
 
 
-@kernel
-def _sma(values: np.ndarray, window: int) -> np.ndarray:
-    ring = new_ring(window)
-    out = np.empty(values.size)
-    for t in range(values.size):
-        out[t] = sma_step(ring, values[t])
-    return out
-
-
 def sma(values: np.ndarray, window: int) -> np.ndarray:
     """Return the mean of the last ``window`` values; NaN for the first ``window - 1`` rows.
 
@@ -59,7 +56,11 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
     TA-Lib's ``SMA`` to about 1e-15 relative, without the residue its running sum
     leaves after a spike.
     """
-    return _sma(np.ascontiguousarray(values, dtype=np.float64), window)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if window == 1:
+        return values.copy()
+    # the block kernel's mean is `ring_mean`'s, operation for operation (window.py)
+    return rolling_mean_std(values, window, 0)[0]
 
 
 @dataclass(frozen=True)
