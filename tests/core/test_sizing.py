@@ -3,13 +3,15 @@
 Each property runs generated bars through the core (`tests.core.harness`) and
 recomputes, bar by bar in plain Python, the documented formula of
 `tradeloom.core.sizing`: every accepted entry's target and every NO_RISK_ESTIMATE
-must be the one the formula gives at its bar. The longer hunt is
-``scripts/hunt_sizing.py``.
+must be the one the formula gives at its bar. The longer hunt:
+``PYTHONPATH=. python scripts/hunt_sizing.py --examples 500`` (or
+``TRADELOOM_SIZING_EXAMPLES=500`` for this module).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from tradeloom.core.params import ExitRules
 from .harness import bars, decoded, make_spec, rows, run
 
 NAN = math.nan
+EXAMPLES = int(os.environ.get("TRADELOOM_SIZING_EXAMPLES", "25"))
 
 
 def ewma_variance(closes: list[float], window: int) -> list[float]:
@@ -91,7 +94,7 @@ def _margin(leverage: float) -> MarginKernel | None:
     return None if leverage == 1.0 else MarginKernel(1.0 / leverage, 0.01, leverage, 0.0)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(5, 80),
@@ -126,7 +129,7 @@ def test_volatility_target_sizes_by_the_documented_formula(
     assert accepted or refused or 0.9 not in p
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(5, 80),
