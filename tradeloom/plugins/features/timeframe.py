@@ -284,27 +284,29 @@ class CalendarBuckets:
         to_ns = np.int64(86_400 * 1_000_000_000)
         return start.astype(np.int64) * to_ns, end.astype(np.int64) * to_ns
 
-    def _expected_bounds(self, start: int, end: int) -> tuple[int, int]:
-        known = self._bounds.get(start)
-        if known is None:
-            slots = np.arange(start, end, self.base_ns, dtype=np.int64)
-            expected = slots[self.calendar.expected(slots, self.base_ns)]
-            known = (int(expected[0]), int(expected[-1])) if len(expected) else (end, start)
-            self._bounds[start] = known
-        return known
+    def _learn(self, start: np.ndarray, end: np.ndarray) -> None:
+        """Find the first and last expected slots of each bucket not known yet, asking
+        the calendar once for all of them (an exchange's calendar is costly to build)."""
+        pairs = zip(start.tolist(), end.tolist(), strict=True)
+        new = {a: b for a, b in pairs if a not in self._bounds}
+        if not new:
+            return
+        slots = [np.arange(a, b, self.base_ns, dtype=np.int64) for a, b in new.items()]
+        expected = self.calendar.expected(np.concatenate(slots), self.base_ns)
+        at = 0
+        for (a, b), these in zip(new.items(), slots, strict=True):
+            mine = these[expected[at : at + len(these)]]
+            at += len(these)
+            self._bounds[a] = (int(mine[0]), int(mine[-1])) if len(mine) else (b, a)
 
     def of(self, times_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return per bar (open times in UTC ns): its bucket's start (s), and whether it
         opens and closes its bucket."""
         times_ns = np.asarray(times_ns, dtype=np.int64)
         start, end = self._start_end(times_ns.view("datetime64[ns]").astype("datetime64[D]"))
-        opens = np.empty(len(times_ns), np.bool_)
-        closes = np.empty(len(times_ns), np.bool_)
-        for i, (t, a, b) in enumerate(zip(times_ns, start, end, strict=True)):
-            first, last = self._expected_bounds(int(a), int(b))
-            opens[i] = t <= first
-            closes[i] = t >= last
-        return start // 1_000_000_000, opens, closes
+        self._learn(start, end)
+        bounds = np.array([self._bounds[a] for a in start.tolist()], np.int64).reshape(-1, 2)
+        return start // 1_000_000_000, times_ns <= bounds[:, 0], times_ns >= bounds[:, 1]
 
 
 def completed_rows(rows: np.ndarray, n: int) -> np.ndarray:
