@@ -76,6 +76,19 @@ class TradingCalendar:
         out[where] = np.add.reduceat(open_.astype(np.int64), np.cumsum(counts) - counts)
         return out
 
+    timezone: str = "UTC"
+    """The local time of the market: the hour, weekday and month features read it."""
+
+    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return, for bar open times (UTC epoch ns), their session and its close.
+
+        Returns:
+            ``(day, close)``: the session's trading day (days since the epoch) and its
+            close (UTC epoch ns). Around the clock: the UTC day, closing at midnight.
+        """
+        day = np.asarray(stamps, dtype=np.int64) // _DAY_NS
+        return day, (day + 1) * _DAY_NS
+
     def __repr__(self) -> str:
         return f"<calendar {self.name}>"
 
@@ -136,6 +149,25 @@ class SessionCalendar(TradingCalendar):
                 inside = (second >= start) & (second < end)
             out |= inside & self._trading_day_open(pd.DatetimeIndex(day))
         return out
+
+    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each bar's session (its trading day) and the session's close (UTC ns).
+
+        A session that opens the evening before (``close`` at or before ``open``)
+        belongs to the next day from its open on; a session without a close ends at
+        local midnight.
+        """
+        local = _naive(stamps).tz_localize("UTC").tz_convert(self.timezone)
+        second = np.asarray(local.hour * 3600 + local.minute * 60 + local.second)
+        start, end = self._seconds(self.open), self._seconds(self.close) or 86_400
+        day = local.tz_localize(None).normalize()
+        if end <= start:
+            day = day + pd.to_timedelta((second >= start).astype(np.int64), unit="D")
+        close = (day + pd.Timedelta(seconds=end)).tz_localize(
+            self.timezone, ambiguous=False, nonexistent="shift_forward"
+        )
+        days = np.asarray(day.to_numpy().astype("datetime64[D]").astype(np.int64))
+        return days, np.asarray(close.tz_convert(None).to_numpy().astype(np.int64))
 
     def sessions_per_year(self) -> float:
         """Return the trading days in an average year."""
@@ -208,6 +240,25 @@ class ExchangeCalendar(TradingCalendar):
         valid = i >= 0
         j = np.where(valid, i, 0)
         return valid & (stamps < closes[j]) & (stamps + step_ns > opens[j])
+
+    @property
+    def timezone(self) -> str:  # type: ignore[override]
+        """The exchange's local time zone."""
+        return str(_exchange(self.name, date(2000, 1, 3), date(2000, 1, 14)).tz)
+
+    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each bar's session (the first whose close is after the bar opens) and
+        that session's close (UTC ns), early closes included."""
+        stamps = np.asarray(stamps, dtype=np.int64)
+        if len(stamps) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        cal = self._calendar(int(stamps.min()), int(stamps.max()))
+        closes = cal.closes.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+        labels = cal.closes.index
+        labels = labels.tz_localize(None) if labels.tz else labels
+        days = labels.to_numpy().astype("datetime64[D]").astype(np.int64)
+        i = np.minimum(np.searchsorted(closes, stamps, side="right"), len(closes) - 1)
+        return days[i], closes[i]
 
     def periods_per_year(self, timeframe_seconds: int, first: int = 0, last: int = 0) -> float:
         """Return the mean sessions a year over the data's calendar years, times the bars of

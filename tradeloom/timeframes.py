@@ -9,8 +9,10 @@ from tradeloom.bounds import MAX_TIMEFRAME_SECONDS
 from tradeloom.lazy import pandas as pd
 
 __all__ = [
+    "MONTH_SECONDS",
     "SECONDS_PER_YEAR",
     "TIMESTAMP_RANGE",
+    "feature_timeframe_seconds",
     "format_timestamp",
     "last_bar_problem",
     "parse_timeframe",
@@ -45,6 +47,16 @@ def parse_timeframe(text: str) -> int:
             f"1w or 30d); was '{_short(text)}'"
         )
     return seconds
+
+
+MONTH_SECONDS = 2_629_746
+"""The mean Gregorian month (365.2425 / 12 days): the nominal length of a ``1M`` bar."""
+
+
+def feature_timeframe_seconds(text: str) -> int:
+    """Return the length of a feature's ``timeframe:``: `parse_timeframe`'s, or for ``1M``
+    (calendar months) `MONTH_SECONDS`."""
+    return MONTH_SECONDS if text.strip() == "1M" else parse_timeframe(text)
 
 
 def _short(text: str) -> str:

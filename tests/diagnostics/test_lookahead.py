@@ -966,3 +966,68 @@ def test_an_informative_value_seen_before_its_bar_closed_is_caught(
         r"\S+ when bars after 74 were truncated$",
         finding.message,
     ), finding.message
+
+
+def write_stock_days(folder: Path, n: int = 700) -> Path:
+    """Daily bars of a stock on the XNYS calendar's trading days from 2020."""
+    from tradeloom.calendars import get_calendar
+
+    days = pd.date_range("2020-01-01", periods=int(n * 1.5), freq="D", tz="UTC")
+    days = days[get_calendar("XNYS").expected(days.as_unit("ns").asi8, 86_400 * 10**9)][:n]
+    rng = np.random.default_rng(9)
+    close = 300 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, len(days))))
+    opens = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, 0.003, len(days)))
+    frame = pd.DataFrame(
+        {
+            "timestamp": days,
+            "open": opens,
+            "high": np.maximum(opens, close) * (1 + np.abs(rng.normal(0, 0.006, len(days)))),
+            "low": np.minimum(opens, close) * (1 - np.abs(rng.normal(0, 0.006, len(days)))),
+            "close": close,
+            "volume": rng.lognormal(15, 0.4, len(days)),
+        }
+    )
+    path = folder / "spy.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_the_new_indicators_and_a_weekly_feature_on_stock_days_pass(tmp_path: Path) -> None:
+    """sma, adx, obv, vwap, donchian, time_features, and weekly and monthly features on
+    daily XNYS bars (calendar weeks closed on their last trading day), sized by
+    volatility_target: check-lookahead finds nothing."""
+    pytest.importorskip("exchange_calendars")
+    write_stock_days(tmp_path)
+    doc = {
+        "name": "stock_days",
+        "data": {"kind": "csv", "path": "spy.csv", "timeframe": "1d", "calendar": "XNYS"},
+        "features": [
+            {"kind": "log_return", "period": 1},
+            {"kind": "sma", "window": 10},
+            {"kind": "adx", "window": 7},
+            {"kind": "obv"},
+            {"kind": "vwap"},
+            {"kind": "donchian", "window": 10},
+            {"kind": "time_features"},
+            {"kind": "rsi", "window": 4, "timeframe": "1w"},
+            {"kind": "sma", "window": 2, "timeframe": "1M"},
+            {"kind": "lags", "of": ["adx_7", "rsi_4@1w"], "lags": 1},
+        ],
+        "model": {
+            "kind": "sklearn",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "scaler": "standard",
+            "label": {"horizon": 2},
+            "walk_forward": {"train_window": 250, "retrain_every": 100},
+        },
+        "signal": {"kind": "threshold", "threshold": 0.02, "min_interval": 1},
+        "risk": {
+            "sizing": {"kind": "volatility_target", "target": 0.15, "periods_per_year": 252},
+            "trailing_stop": {"atr": 10, "multiple": 3.0},
+        },
+        "execution": {"kind": "simulated", "fill": "next_open", "fee_bps": 1},
+    }
+    report = check(write_strategy(tmp_path, doc))
+    assert report.finding is None, report.finding.message
+    assert report.summary.startswith("no look-ahead found (3 cut points")

@@ -163,6 +163,21 @@ _FIELDS: dict[str, st.SearchStrategy[Any]] = {
                 "max_position": st.sampled_from([0.2, 1.0]),
             }
         ),
+        st.fixed_dictionaries(
+            {
+                "kind": st.just("volatility_target"),
+                "target": st.sampled_from([0.5, 3.0]),
+                "window": st.sampled_from([2, 10]),
+                "max_position": st.sampled_from([0.3, 1.0]),
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "kind": st.just("risk_per_trade"),
+                "risk": st.sampled_from([0.002, 0.02]),
+                "max_position": st.sampled_from([0.5, 1.0]),
+            }
+        ),
     ),
     "drawdown": st.sampled_from([None, 0.03, 0.2]),
     "max_holding_bars": st.sampled_from([None, 1, 3, 12]),
@@ -302,6 +317,10 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
         if spec[key] is not None:
             risk[key] = spec[key]
     risk.update(spec.get("exits") or {})
+    if spec["sizing"]["kind"] == "risk_per_trade" and not {"stop_loss", "trailing_stop"} & set(
+        risk
+    ):
+        risk["stop_loss"] = 0.03  # it sizes by the stop's distance: the loader asks for one
     limits = {k: v for k, v in spec["limits"].items() if v is not None}
     if limits:
         risk["limits"] = limits
@@ -816,6 +835,49 @@ def test_following_exits_journal_alike_in_every_driver(
         assert "EXIT_TIME" in reasons
     if exits.get("cooldown_bars", 1) > 1:
         assert "COOLDOWN" in codes
+
+
+@pytest.mark.parametrize(
+    ("sizing", "exits"),
+    [
+        ({"kind": "volatility_target", "target": 0.8, "window": 20, "max_position": 0.9}, {}),
+        ({"kind": "risk_per_trade", "risk": 0.01}, EXITS[1]),
+    ],
+    ids=["volatility_target", "risk_per_trade-atr"],
+)
+def test_volatility_and_risk_sizings_journal_alike_in_every_driver(
+    ram_tmp_path: Path, sizing: dict[str, Any], exits: dict[str, Any]
+) -> None:
+    """volatility_target and risk_per_trade (by an ATR trailing stop, tighter than the
+    stop-loss once warmed up): the batch and per-bar backtests and a paper run restarted
+    mid-run from its journal journal the same rows, with sizes that vary from entry to
+    entry (and the volatility's warm-up refused NO_RISK_ESTIMATE)."""
+    spec = {
+        **PLAIN,
+        "seed": 11,
+        "bars": 120,
+        "volume_scale": 20.0,
+        "slippage_bps": 5.0,
+        "fee_bps": 10.0,
+        "allow_short": True,
+        "margin": MARGINS[1],
+        "stop_loss": 0.2 if exits else None,
+        "threshold": 0.3,
+        "warm": 10,
+        "restart_at": 60,
+        "sizing": sizing,
+        "exits": exits,
+    }
+    batch = _three_drivers(ram_tmp_path, spec)
+    journal = batch.run_dir / "journal.sqlite"
+    codes = [r.values["code"] for r in read_rows(journal, ["rejection"])]
+    assert ("NO_RISK_ESTIMATE" in codes) == (sizing["kind"] == "volatility_target")
+    targets = {
+        round(abs(r.values["target_fraction"]), 9)
+        for r in read_rows(journal, ["risk_decision"])
+        if r.values["outcome"] == "accepted"
+    }
+    assert len(targets) > 3
 
 
 @pytest.mark.slow

@@ -221,3 +221,25 @@ def test_paper_and_live_refuse_each_strategy_that_cannot_trade_live_in_one_line(
             f"reversion_eth.yaml:8:9 {need}",
             f"trend_btc.yaml:8:9 {need}",
         ]
+
+
+def test_a_sizing_of_the_compiled_core_alone_is_refused_in_a_portfolio(folder: Path) -> None:
+    strategy = folder / "btc_rf.yaml"
+    text = strategy.read_text()
+    start = text.index("  sizing:\n")
+    end = text.index("\n  ", text.index("avg_loss", start))
+    strategy.write_text(
+        text[:start] + "  sizing:\n    kind: volatility_target\n    target: 0.2" + text[end:]
+    )
+    line = strategy.read_text().splitlines().index("    kind: volatility_target") + 1
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\nstrategies:\n"
+        "  - {file: btc_rf.yaml, weight: 0.5}\n"
+        "  - {file: eth_hgb_stops.yaml, weight: 0.5}\n",
+    )
+    assert _problems(path) == [
+        f"{strategy}:{line}:11 risk.sizing.kind: sizing kind volatility_target keeps its "
+        "estimate in the compiled core of a strategy run alone; in a portfolio file each "
+        "strategy sizes in Python: use kelly or fixed_fraction"
+    ]

@@ -65,6 +65,15 @@ def test_values_are_parsed_as_yaml_and_applied() -> None:
     ]
 
 
+def test_a_list_item_is_appended_with_plus_equals() -> None:
+    data, overridden, problems = _apply(
+        "features+={kind: sma, window: 50}", "features += {kind: obv}", "features.2.window=20"
+    )
+    assert problems == []
+    assert data["features"][2:] == [{"kind": "sma", "window": 20}, {"kind": "obv"}]
+    assert overridden == ["features.2", "features.2.window", "features.3"]
+
+
 def test_the_document_is_not_modified_and_the_last_override_wins() -> None:
     doc = parse_yaml(TEXT, "s.yaml")
     data, _, _ = apply_overrides(doc.data, ["data.bars=1", "data.bars=2"], doc.source_map)
@@ -90,7 +99,13 @@ def test_missing_mappings_on_the_way_are_created() -> None:
         ),
         ("=5", "--set: invalid override '=5': the key path is empty"),
         ("data..bars=5", "--set: invalid override 'data..bars=5': the key path has an empty part"),
-        ("features.2.window=5", "--set features.2: index 2 is out of range: features has 2 items"),
+        (
+            "features.2.window=5",
+            "--set features.2: index 2 is out of range: features has 2 items (append with "
+            "features+=VALUE)",
+        ),
+        ("features.0+=5", "--set features.0: cannot append: features.0 is a mapping, not a list"),
+        ("signals+=5", "--set signals: cannot append: there is no such key"),
         (
             "features.first.window=5",
             "--set features.first: expected a list index (digits without leading zeros), "
@@ -175,7 +190,8 @@ def test_problems_in_overridden_values_are_located_at_set(
         "--set: invalid override 'bars': expected KEY.PATH=VALUE, e.g. risk.sizing.fraction=0.5",
         "--set data.bars: expected an integer, was 'many'",
         "--set data.bras: unknown key (did you mean 'bars'?)",
-        "--set features.5: index 5 is out of range: features has 2 items",
+        "--set features.5: index 5 is out of range: features has 2 items (append with "
+        "features+=VALUE)",
         "--set risk.sizing.fraction: must be <= 1, was 1.5",
         "--set signal.threshold: required key is missing",
     ]

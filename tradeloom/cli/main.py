@@ -522,7 +522,8 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY.PATH=VALUE",
-        help="override a key of the file (repeatable), validated like the file",
+        help="override a key of the file (repeatable), validated like the file; "
+        "KEY.PATH+=VALUE appends VALUE to the list at KEY.PATH",
     )
 
 

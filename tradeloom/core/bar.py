@@ -41,7 +41,8 @@ them):
    goes on down the ladder as an entry; an exit from a long on a long-only venue ->
    the exit; an entry from flat within ``risk.cooldown_bars`` of the last exit's
    fill -> ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
-   ``NO_EQUITY``; the sizing (``KELLY_NO_EDGE``, a plugin's code); a plugin's risk
+   ``NO_EQUITY``; the sizing (`tradeloom.core.sizing`: ``KELLY_NO_EDGE``,
+   ``NO_RISK_ESTIMATE``, a plugin's code); a plugin's risk
    rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
    candidate: once every symbol went down the ladder, the candidates are ranked by
    confidence and checked against the portfolio limits in rank order
@@ -88,7 +89,7 @@ from tradeloom.core.exits import (
 )
 from tradeloom.core.funding import FUNDING_ROW, book_funding
 from tradeloom.core.intent import accept, fall_back
-from tradeloom.core.kernels.sizing import kelly_size, sizing_quantity
+from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
     A_CASH,
@@ -147,7 +148,6 @@ from tradeloom.core.layout import (
     P_EXT_VENUE,
     P_FEE,
     P_FILL_AT_CLOSE,
-    P_FRACTION,
     P_JOURNAL_REGIME,
     P_LEVERAGE,
     P_LIMIT_OFFSET,
@@ -155,12 +155,10 @@ from tradeloom.core.layout import (
     P_MAINTENANCE_MARGIN,
     P_MARGIN,
     P_MAX_HOLDING,
-    P_MAX_POSITION,
     P_MAX_VOLUME_FRACTION,
     P_MIN_INTERVAL,
     P_MONITORS,
     P_ORDER_TYPE,
-    P_PAYOFF,
     P_PORTFOLIO,
     P_REGIME_FILTER,
     P_SIZING_KIND,
@@ -210,6 +208,7 @@ from tradeloom.core.layout import (
     S_X_HELD,
     S_X_P,
     S_X_SIZE,
+    SIZING_VOL_TARGET,
     STAGE_BEGIN,
     STAGE_CANCELLED,
     STAGE_CHECKED,
@@ -246,6 +245,7 @@ from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_ch
 from tradeloom.core.rows import emit
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.core.sequence import sends_first, sequence_fills
+from tradeloom.core.sizing import observe_volatility, size_signal
 from tradeloom.jit import core_kernel, core_loop, core_stage
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
@@ -529,10 +529,7 @@ def run_bars(
     max_holding = int(prm[P_MAX_HOLDING])
     threshold = prm[P_THRESHOLD]
     min_interval = int(prm[P_MIN_INTERVAL])
-    kelly = prm[P_SIZING_KIND] != 0.0
-    fraction = prm[P_FRACTION]
-    payoff = prm[P_PAYOFF]
-    max_position = prm[P_MAX_POSITION]
+    vol_target = prm[P_SIZING_KIND] == SIZING_VOL_TARGET
     leverage = prm[P_LEVERAGE]
     slippage = prm[P_SLIPPAGE]
     fee = prm[P_FEE]
@@ -712,6 +709,8 @@ def run_bars(
             acct[A_EQUITY] = equity
             if returns:
                 push_returns(acct, sym, port, px, i)
+            if vol_target:
+                observe_volatility(sym, prm, px, i)
             if daily_loss:
                 observe_day(acct, prm, ev, cur, t, time_ns[i] + tf, equity)
             stage = STAGE_MONITOR
@@ -856,17 +855,12 @@ def run_bars(
                         continue
                     if ext_sizer:
                         return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
-                    if kelly:
-                        size, full, p_win = kelly_size(
-                            sym[s, S_X_P], int(sym[s, S_X_DIR]), fraction, payoff, max_position
-                        )
-                        if size == 0.0:
-                            emit(ev, cur, EV_REJECT, t, s, codes.KELLY_NO_EDGE, full, p_win, payoff)
-                            fall_back(sym, s)
-                            s += 1
-                            continue
-                    else:
-                        size = fraction
+                    size, code, v0, v1, v2 = size_signal(sym, prm, s)
+                    if size == 0.0:
+                        emit(ev, cur, EV_REJECT, t, s, code, v0, v1, v2)
+                        fall_back(sym, s)
+                        s += 1
+                        continue
                     io[IO_FRACTION] = size
                     stage = STAGE_SIZED
                 if stage == STAGE_SIZED:

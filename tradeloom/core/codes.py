@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tradeloom.core.kernels.labels import halt_message, trend_label, volatility_label
-from tradeloom.core.kernels.sizing import no_edge_message
+from tradeloom.core.kernels.sizing import no_edge_message, no_estimate_message
 
 __all__ = [
     "CANCEL_REASONS",
@@ -65,6 +65,7 @@ RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
 MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
 BELOW_MINIMUM = 44  # also a cancel reason: a fill the cash cuts below the minimum
 COOLDOWN = 45
+NO_RISK_ESTIMATE = 46  # volatility_target or risk_per_trade: no volatility or stop yet
 
 # --- halt codes (trading stops for the rest of the run) ------------------------------------
 MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
@@ -166,6 +167,12 @@ REJECTIONS: tuple[Code, ...] = (
         "KELLY_NO_EDGE",
         ("kelly", "p_win", "payoff"),
         lambda v, t: no_edge_message(v["kelly"], v["p_win"], v["payoff"]),
+    ),
+    Code(
+        NO_RISK_ESTIMATE,
+        "NO_RISK_ESTIMATE",
+        ("sizing", "bars", "window"),
+        lambda v, t: no_estimate_message(v["sizing"], v["bars"], v["window"]),
     ),
     Code(
         HALTED,

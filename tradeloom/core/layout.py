@@ -119,13 +119,15 @@ S_SC_TAKEN = 60  # the take-profit levels taken, a bit each
 S_SC_ADDS = 61  # the adds sent
 S_SC_LAST = 62  # the last leg's price: the entry price, then each add's decision close
 S_SC_QTY = 63  # the partial take-profit being sent: its quantity
-SYM_SIZE = 64
+S_VOL = 64  # volatility_target's EWMA variance: 4 floats (`core.kernels.sizing.volatility_update`)
+S_VOL_END = 68
+SYM_SIZE = 68
 
 # --- prm -----------------------------------------------------------------------------------
 P_THRESHOLD = 0
 P_MIN_INTERVAL = 1
-P_SIZING_KIND = 2  # 0 fixed fraction, 1 kelly
-P_FRACTION = 3
+P_SIZING_KIND = 2  # SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET or SIZING_RISK
+P_FRACTION = 3  # the fixed fraction, Kelly's share, the target volatility or the risk
 P_PAYOFF = 4
 P_MAX_POSITION = 5
 P_FILL_AT_CLOSE = 6
@@ -196,7 +198,11 @@ P_SC_CAP = 69  # the position's cap, a fraction of equity (as the sizing's)
 P_TP_LEVELS = 70  # how many partial take-profit levels (0: none)
 P_TP_GAIN = 71  # MAX_TP_LEVELS slots: each level's gain, ascending
 P_TP_CLOSE = 71 + 8  # MAX_TP_LEVELS slots: each level's share of the trade's size
-PRM_SIZE = 71 + 16
+P_VOL_WINDOW = 87  # volatility_target: the EWMA's span in returns
+P_PERIODS_PER_YEAR = 88  # volatility_target: bars in a year (annualises the variance)
+PRM_SIZE = 89
+
+SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET, SIZING_RISK = 0, 1, 2, 3
 
 MAX_TP_LEVELS = 8
 """Most partial take-profit levels (``risk.scaling.take_profit_levels``)."""

@@ -229,10 +229,14 @@ class CoreSpec:
             p[L.P_THRESHOLD] = signal.threshold
             p[L.P_MIN_INTERVAL] = signal.min_interval
         if sizing is not None:
-            p[L.P_SIZING_KIND] = 0.0 if sizing.kind == "fixed_fraction" else 1.0
+            p[L.P_SIZING_KIND] = _SIZINGS[sizing.kind]
             p[L.P_FRACTION] = sizing.fraction
             p[L.P_PAYOFF] = sizing.payoff
             p[L.P_MAX_POSITION] = sizing.max_position
+            p[L.P_VOL_WINDOW] = sizing.window
+            p[L.P_PERIODS_PER_YEAR] = sizing.periods_per_year or (
+                _YEAR_NS / self.timeframe_ns if self.timeframe_ns else 0.0
+            )
         if venue is not None:
             p[L.P_FILL_AT_CLOSE] = venue.fill_at_close
             p[L.P_SLIPPAGE] = venue.slippage
@@ -285,9 +289,11 @@ class CoreSpec:
         p[L.P_MAX_GROUP] = _nan(portfolio.max_group_exposure)
         p[L.P_MAX_CORRELATION] = _nan(portfolio.max_correlation)
         p[L.P_CORRELATION_WINDOW] = portfolio.window
-        # the returns ring must see every bar's close, and an ATR trailing stop's average
-        # every bar's range: no bar may be skipped as quiet
-        p[L.P_QUIET] = 0.0 if portfolio.window or exits.trailing_atr else 1.0
+        # the returns ring must see every bar's close, an ATR trailing stop's average
+        # every bar's range, volatility_target's variance every close: no bar may be
+        # skipped as quiet
+        vol_target = sizing is not None and sizing.kind == "volatility_target"
+        p[L.P_QUIET] = 0.0 if portfolio.window or exits.trailing_atr or vol_target else 1.0
         self._orders(p)
         self.scaling.pack(p)
         return p
@@ -311,6 +317,14 @@ class CoreSpec:
         p[L.P_SLICE_FRACTION] = orders.slice_volume_fraction
 
 
+_YEAR_NS = 365.0 * 24 * 3600 * 1e9
+"""A year of a 24/7 market, as `tradeloom.timeframes.SECONDS_PER_YEAR` counts it."""
+_SIZINGS = {
+    "fixed_fraction": L.SIZING_FIXED,
+    "kelly": L.SIZING_KELLY,
+    "volatility_target": L.SIZING_VOL_TARGET,
+    "risk_per_trade": L.SIZING_RISK,
+}
 _ORDER_TYPES = {"market": L.ORDER_MARKET, "limit": L.ORDER_LIMIT, "auto": L.ORDER_AUTO}
 _TIFS = {"GTC": L.TIF_GTC, "IOC": L.TIF_IOC, "FOK": L.TIF_FOK}
 _SLICINGS = {"none": L.SLICE_NONE, "twap": L.SLICE_TWAP, "participation": L.SLICE_PARTICIPATION}

@@ -34,6 +34,7 @@ class MarketHistory:
         self.symbol = universe.symbols[0]
         self.timeframe = universe.timeframe
         self.timeframe_seconds = universe.timeframe_seconds
+        self.calendar = universe.bars[0].calendar  # one market's calendar per strategy
         self.columns = features.columns
         n, m = len(universe), len(self.symbols)
         capacity = max(2 * n, 1024)
@@ -129,7 +130,13 @@ class MarketHistory:
         frame = pd.DataFrame(
             self._px[:n, symbol][here], index=self.index(n)[here], columns=list(OHLCV)
         )
-        return Bars(frame, self.symbols[symbol], self.timeframe, self.timeframe_seconds)
+        return Bars(
+            frame,
+            self.symbols[symbol],
+            self.timeframe,
+            self.timeframe_seconds,
+            calendar=self.calendar,
+        )
 
     def own_features(self, symbol: int, end: int | None = None) -> pd.DataFrame:
         """Return the ``symbol``-th symbol's feature rows, indexed like `own_bars`."""

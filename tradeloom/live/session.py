@@ -169,7 +169,13 @@ class LiveSession:
         self.steppers = [
             FeatureStepper(
                 self._own,
-                StepContext(s, history.timeframe, history.timeframe_seconds, live_rows=rows.get(s)),
+                StepContext(
+                    s,
+                    history.timeframe,
+                    history.timeframe_seconds,
+                    live_rows=rows.get(s),
+                    calendar=history.calendar,
+                ),
             )
             for s in symbols
         ]

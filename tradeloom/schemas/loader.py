@@ -97,6 +97,17 @@ def load_strategy(
         ranked = risk.portfolio != PortfolioRisk() or top.signal.top_k is not None
         for where, message in scaling_problems(risk.scaling, risk.take_profit, ranked, data):
             problems.append(Problem(source_map.locate(where), where, message))
+        stopless = risk.stop_loss is None and risk.trailing_stop is None
+        if risk.sizing.kind == "risk_per_trade" and stopless:
+            where = "risk.sizing.kind"
+            problems.append(
+                Problem(
+                    source_map.locate(where),
+                    where,
+                    "risk_per_trade sizes by the distance to the stop: set risk.stop_loss "
+                    "or risk.trailing_stop",
+                )
+            )
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
         for section_path, layer, section in iter_sections(data):

@@ -5,7 +5,8 @@ written as digits without leading zeros); the value is parsed as YAML by the sam
 and with the same limits as a strategy file (`parse_yaml_value`), so ``0.5`` is a number,
 ``[a, b]`` a list and ``"10"`` a string. A key that does not exist yet in a mapping is
 added (validation then refuses it if the component does not know it); a list index must
-exist. Problems in an
+exist. ``KEY.PATH+=VALUE`` appends VALUE to the list at KEY.PATH
+(``features+={kind: sma, window: 50}``); the new item is ``KEY.PATH.N``. Problems in an
 overridden value are located at ``--set`` instead of ``FILE:LINE:COL``.
 """
 
@@ -47,7 +48,14 @@ def apply_overrides(
         if isinstance(parsed, Problem):
             problems.append(parsed)
             continue
-        parts, value = parsed
+        parts, value, append = parsed
+        if append:
+            appended = _append(result, parts, value)
+            if isinstance(appended, Problem):
+                problems.append(appended)
+            else:
+                source_map = source_map.with_override(join_path("", *parts, str(appended)))
+            continue
         problem = _assign(result, parts, value)
         if problem is not None:
             problems.append(problem)
@@ -56,9 +64,12 @@ def apply_overrides(
     return result, source_map, problems
 
 
-def _parse(text: str) -> tuple[list[str], Any] | Problem:
+def _parse(text: str) -> tuple[list[str], Any, bool] | Problem:
     path, sep, raw = text.partition("=")
     path = path.strip()
+    append = path.endswith("+")
+    if append:
+        path = path[:-1].rstrip()
     if not sep:
         return Problem(OVERRIDE_LOCATION, "", f"invalid override {text!r}: {_FORMAT}")
     if not path:
@@ -71,7 +82,29 @@ def _parse(text: str) -> tuple[list[str], Any] | Problem:
     value, problems = parse_yaml_value(raw, path)
     if problems:
         return problems[0]
-    return parts, value
+    return parts, value, append
+
+
+def _append(document: dict[Any, Any], parts: list[str], value: Any) -> int | Problem:
+    """Append ``value`` to the list at ``parts``; return its index."""
+    container: Any = document
+    for depth, part in enumerate(parts):
+        if isinstance(container, dict):
+            container = container.get(_existing_key(container, part))
+        elif isinstance(container, list) and _INDEX.fullmatch(part) and int(part) < len(container):
+            container = container[int(part)]
+        else:
+            container = None
+        if container is None:
+            where = join_path("", *parts[: depth + 1])
+            return Problem(OVERRIDE_LOCATION, where, "cannot append: there is no such key")
+    if not isinstance(container, list):
+        where = join_path("", *parts)
+        return Problem(
+            OVERRIDE_LOCATION, where, f"cannot append: {where} is {show(container)}, not a list"
+        )
+    container.append(value)
+    return len(container) - 1
 
 
 def _assign(document: dict[Any, Any], parts: list[str], value: Any) -> Problem | None:
@@ -100,7 +133,8 @@ def _assign(document: dict[Any, Any], parts: list[str], value: Any) -> Problem |
                 return Problem(
                     OVERRIDE_LOCATION,
                     here,
-                    f"index {index} is out of range: {parent} has {_items(len(container))}",
+                    f"index {index} is out of range: {parent} has {_items(len(container))} "
+                    f"(append with {parent}+=VALUE)",
                 )
             if last:
                 container[index] = value

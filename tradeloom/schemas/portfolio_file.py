@@ -230,6 +230,10 @@ class _Loaded:
     problems: tuple[Problem, ...]
 
 
+CORE_SIZINGS = ("volatility_target", "risk_per_trade")
+"""Sizings whose estimate (a volatility, a stop's ATR) lives in the compiled core's state."""
+
+
 def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) -> _Loaded:
     """Load every strategy file listed under ``strategies``; collect their problems."""
     listed = data.get("strategies") if isinstance(data, Mapping) else None
@@ -258,6 +262,17 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                     where,
                     f"strategy name '{config.name}' is also the name of strategies."
                     f"{names[config.name]}; names attribute every order and must differ",
+                )
+            )
+        if config.sizing.kind in CORE_SIZINGS:
+            at = "risk.sizing.kind"
+            problems.append(
+                Problem(
+                    config.locate(at),
+                    at,
+                    f"sizing kind {config.sizing.kind} keeps its estimate in the compiled "
+                    "core of a strategy run alone; in a portfolio file each strategy sizes "
+                    "in Python: use kelly or fixed_fraction",
                 )
             )
         names.setdefault(config.name, i)

@@ -32,7 +32,7 @@ from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.scaling import Scaling
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.timeframes import feature_timeframe_seconds
 
 __all__ = [
     "IMPLIED_KINDS",
@@ -131,7 +131,7 @@ class SignalSection(ComponentSection):
 
 def _check_timeframe(value: str | None) -> str | None:
     if value is not None:
-        parse_timeframe(value)
+        feature_timeframe_seconds(value)
     return value
 
 
@@ -148,7 +148,9 @@ class FeatureSection(ComponentSection):
         default=None,
         description="Compute the feature on the bars resampled to this higher timeframe "
         "(e.g. 4h on 15m bars: a whole multiple of the bars' timeframe that divides one "
-        "day; buckets aligned on midnight UTC); each base bar sees the value of the last "
+        "day; buckets aligned on midnight UTC), or 1w or 1M: calendar weeks (from Monday) "
+        "and months of UTC dates, opened and closed by the first and last bars the "
+        "data's calendar expects in them; each base bar sees the value of the last "
         "higher-timeframe bar closed by its own close. Its columns are named "
         "{column}@{timeframe} (rsi_14@4h). Null: the bars' own timeframe.",
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import tradeloom.plugins.features as features_plugin
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.features.adx import AdxParams, build_adx
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
 from tradeloom.plugins.features.bollinger_bands import BollingerBandsParams, build_bollinger
@@ -24,9 +25,11 @@ from tradeloom.plugins.features.book import (
     build_spread_bps,
 )
 from tradeloom.plugins.features.cross import CROSS_KINDS
+from tradeloom.plugins.features.donchian import DonchianParams, build_donchian
 from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.macd import MacdParams, build_macd
+from tradeloom.plugins.features.obv import ObvParams, build_obv
 from tradeloom.plugins.features.returns import (
     LogReturnParams,
     ReturnsParams,
@@ -35,6 +38,13 @@ from tradeloom.plugins.features.returns import (
 )
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
 from tradeloom.plugins.features.series import SeriesParams, build_series
+from tradeloom.plugins.features.sessions import (
+    TimeFeaturesParams,
+    VwapParams,
+    build_time_features,
+    build_vwap,
+)
+from tradeloom.plugins.features.sma import SmaParams, build_sma
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
@@ -55,6 +65,12 @@ PIPELINE = [
     (build_macd, MacdParams(fast=2, slow=3, signal=2)),
     (build_atr, AtrParams(window=2)),
     (build_stochastic, StochasticParams(k_window=3, d_window=2)),
+    (build_sma, SmaParams(window=3)),
+    (build_adx, AdxParams(window=2)),
+    (build_obv, ObvParams()),
+    (build_donchian, DonchianParams(window=3)),
+    (build_vwap, VwapParams()),
+    (build_time_features, TimeFeaturesParams()),
     (build_zscore, ZScoreParams(of="rsi_3", window=3)),
     (build_series, SeriesParams(of="aux", transform="diff")),  # the bars' extra column
     (build_series, SeriesParams(of="aux", transform="zscore", window=3)),
@@ -82,6 +98,12 @@ KINDS = {
     build_macd: "macd",
     build_atr: "atr",
     build_stochastic: "stochastic",
+    build_sma: "sma",
+    build_adx: "adx",
+    build_obv: "obv",
+    build_donchian: "donchian",
+    build_vwap: "vwap",
+    build_time_features: "time_features",
     build_zscore: "zscore",
     build_series: "series",
     build_spread_bps: "spread_bps",
@@ -201,6 +223,18 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
         "atr_2": 2,
         "stoch_k_3": 2,
         "stoch_d_3_2": 3,
+        "sma_3": 2,
+        "adx_2": 3,
+        "obv": 0,
+        "donchian_upper_3": 2,
+        "donchian_middle_3": 2,
+        "donchian_lower_3": 2,
+        "vwap": 0,
+        "hour": 0,
+        "weekday": 0,
+        "month": 0,
+        "session_open": 0,
+        "session_close": 0,
         "rsi_3_zscore_3": 5,
         "aux_diff": 1,
         "aux_zscore_3": 2,

@@ -212,6 +212,7 @@ def test_components_are_registered_through_the_hook() -> None:
     (components,) = pm.hook.tradeloom_components()
     registry = Registry([PluginInfo("tradeloom.plugins.features", "built-in", tuple(components))])
     assert registry.kinds("features") == [
+        "adx",
         "atr",
         "bb_width",
         "bollinger",
@@ -220,17 +221,22 @@ def test_components_are_registered_through_the_hook() -> None:
         "cross_mean",
         "cross_rank",
         "cross_zscore",
+        "donchian",
         "ema",
         "lags",
         "log_return",
         "macd",
+        "obv",
         "returns",
         "rsi",
         "series",
+        "sma",
         "spread_bps",
         "stochastic",
+        "time_features",
         "volatility",
         "volume_zscore",
+        "vwap",
         "zscore",
     ]
     defaults = {

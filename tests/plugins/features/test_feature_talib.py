@@ -9,13 +9,17 @@ import numpy as np
 import pytest
 import talib
 
+from tradeloom.plugins.features.adx import adx
 from tradeloom.plugins.features.atr import atr
 from tradeloom.plugins.features.bollinger import bb_width
 from tradeloom.plugins.features.bollinger_bands import bollinger_bands
+from tradeloom.plugins.features.donchian import donchian
 from tradeloom.plugins.features.ema import ema
 from tradeloom.plugins.features.macd import macd
+from tradeloom.plugins.features.obv import obv
 from tradeloom.plugins.features.returns import log_return, simple_return
 from tradeloom.plugins.features.rsi import rsi
+from tradeloom.plugins.features.sma import sma
 from tradeloom.plugins.features.stochastic import stochastic
 from tradeloom.plugins.features.volatility import volatility
 from tradeloom.plugins.features.volume import volume_zscore
@@ -201,3 +205,41 @@ def test_a_flat_window_after_a_spike_has_no_residue_unlike_running_sums() -> Non
     _, middle, _ = talib.BBANDS(values, 3, 2.0, 2.0, matype=0)
     assert (np.abs(middle[5:] - 1.1) > 1e-12).all()
     assert (np.abs(talib.SMA(values, 3)[5:] - 1.1) > 1e-12).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("window", [1, 2, 20, 50])
+def test_sma(seed: int, level: float, window: int) -> None:
+    close = random_walk(seed, level=level)["close"]
+    assert_close(sma(close, window) / level, talib.SMA(close, window) / level)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("level", [100.0, 3e7])
+@pytest.mark.parametrize("window", [2, 14, 30])
+def test_adx(seed: int, level: float, window: int) -> None:
+    # at prices near 1e-4 TA-Lib counts a smoothed true range under 1e-8 as zero (its
+    # epsilon is absolute); here only 0 is zero (tradeloom.plugins.features.adx)
+    bars = random_walk(seed, level=level)
+    ours = adx(bars["high"], bars["low"], bars["close"], window)
+    assert_close(ours, talib.ADX(bars["high"], bars["low"], bars["close"], window))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_obv(seed: int) -> None:
+    bars = random_walk(seed)
+    close = np.round(bars["close"], 1)  # some closes unchanged: their volume is not counted
+    assert (np.diff(close) == 0).any()
+    assert_close(obv(close, bars["volume"]), talib.OBV(close, bars["volume"]))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("window", [2, 20, 55])
+def test_donchian_is_max_midprice_min(seed: int, level: float, window: int) -> None:
+    bars = random_walk(seed, level=level)
+    upper, middle, lower = donchian(bars["high"], bars["low"], window).T
+    assert_close(upper / level, talib.MAX(bars["high"], window) / level)
+    assert_close(middle / level, talib.MIDPRICE(bars["high"], bars["low"], window) / level)
+    assert_close(lower / level, talib.MIN(bars["low"], window) / level)

@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
+from tradeloom.calendars import get_calendar
 from tradeloom.domain import Bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
-from tradeloom.plugins.features.timeframe import HigherTimeframe, resample
+from tradeloom.plugins.features.timeframe import CalendarBuckets, HigherTimeframe, resample
 from tradeloom.plugins.protocols import Feature
 from tradeloom.schemas import load_strategy
 
@@ -217,7 +218,12 @@ def test_columns_name_the_timeframe_and_the_spec_records_it(tmp_path: Path) -> N
             "must be a whole multiple of the bars' 15m (each of its bars is made of whole "
             "15m bars), was 50m",
         ),
-        ("5h", 12, "must divide one day (such as 1h, 4h, 12h, 1d), was 5h"),
+        (
+            "5h",
+            12,
+            "must divide one day (such as 1h, 4h, 12h, 1d), or be 1w or 1M (calendar weeks "
+            "and months), was 5h",
+        ),
         (
             "4 hours",
             12,
@@ -306,3 +312,72 @@ def test_any_bars_resample_alike_in_both_drivers_and_only_from_closed_buckets(
             higher.frame.loc[pd.Timestamp(start, unit="s", tz="UTC"), "close"]
             == (members["close"].iloc[-1])
         )
+
+
+def _daily(start: str, n: int, calendar_name: str | None) -> Bars:
+    calendar = get_calendar(calendar_name)
+    days = pd.date_range(start, periods=n, freq="D", tz="UTC", name="timestamp")
+    days = days[calendar.expected(days.as_unit("ns").asi8, 86_400 * 10**9)]
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+    opens = np.r_[close[0], close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * 1.01,
+            "low": np.minimum(opens, close) * 0.99,
+            "close": close,
+            "volume": rng.uniform(1, 5, len(days)),
+        },
+        index=days,
+    )
+    return Bars(frame, "SPY", "1d", 86_400, calendar=calendar)
+
+
+def test_weeks_of_trading_days_close_on_their_last_trading_day() -> None:
+    pytest.importorskip("exchange_calendars")
+    # XNYS, November 2024: Thanksgiving (Thu 28th) closed; the week of the 25th ends Fri 29th
+    bars = _daily("2024-11-01", 40, "XNYS")
+    higher, rows = build("sma", "1w", window=1).resampled(bars)
+    index = bars.frame.index
+    closing = [index[r].strftime("%a %d %b") for r in rows]
+    # the partial first week is left out: the data start on Friday the 1st, and the
+    # calendar expected days before it in that week (Monday 28 October)
+    assert closing[:4] == ["Fri 08 Nov", "Fri 15 Nov", "Fri 22 Nov", "Fri 29 Nov"]
+    assert higher.frame.index[0] == pd.Timestamp("2024-11-04", tz="UTC")
+    # Good Friday 2024 (29 March) was a holiday: that week closes on the Thursday's bar
+    easter = _daily("2024-03-04", 35, "XNYS")
+    _, rows = build("sma", "1w", window=1).resampled(easter)
+    assert "Thu 28 Mar" in [easter.frame.index[r].strftime("%a %d %b") for r in rows]
+    week = bars.frame.loc["2024-11-04":"2024-11-08"]
+    first = higher.frame.iloc[0]
+    assert first["open"] == week["open"].iloc[0] and first["close"] == week["close"].iloc[-1]
+    assert first["high"] == week["high"].max() and first["low"] == week["low"].min()
+
+
+def test_months_close_on_their_last_expected_day_around_the_clock() -> None:
+    bars = _daily("2024-01-01", 100, None)
+    higher, rows = build("sma", "1M", window=1).resampled(bars)
+    assert [bars.frame.index[r].strftime("%d %b") for r in rows] == ["31 Jan", "29 Feb", "31 Mar"]
+    assert list(higher.frame.index.strftime("%d %b")) == ["01 Jan", "01 Feb", "01 Mar"]
+
+
+@pytest.mark.parametrize(("timeframe", "calendar"), [("1w", "XNYS"), ("1M", None), ("1w", None)])
+def test_calendar_buckets_agree_in_both_drivers(timeframe: str, calendar: str | None) -> None:
+    if calendar:
+        pytest.importorskip("exchange_calendars")
+    bars = _daily("2023-12-20", 120, calendar)
+    features: list[Feature] = [build("rsi", timeframe, window=3), build("sma", timeframe, window=2)]
+    expected = batch(features, bars).to_numpy(np.float64)
+    stepper = FeatureStepper(features, StepContext.of(bars))
+    stepped = np.vstack([stepper.step(bar) for bar in each_bar(bars)])
+    assert (~np.isnan(expected)).sum() > 10
+    assert expected.tobytes() == stepped.tobytes()
+
+
+def test_calendar_buckets_need_bars_that_divide_a_day() -> None:
+    assert CalendarBuckets("1w", 3600, get_calendar(None)).month is False
+    bars = _daily("2024-01-01", 30, None)
+    weekly = Bars(bars.frame, "SPY", "2d", 2 * 86_400)
+    with pytest.raises(DataError, match=r"^feature timeframe: 1M is built from bars that"):
+        build("sma", "1M", window=2).resampled(weekly)

@@ -1,6 +1,11 @@
-"""Kelly and fixed-fraction sizing, and the drawdown halt."""
+"""Kelly, fixed-fraction, volatility-target and risk-per-trade sizing, and the drawdown halt.
+
+The sizes volatility_target and risk_per_trade give are tested in the compiled core
+(tests/core/test_sizing.py); here: their keys, and what the loader asks of them."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,11 +13,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tradeloom.core.kernels.specs import SizingKernel
 from tradeloom.domain import Bar, OrderIntent, PortfolioView, Rejection, Signal
+from tradeloom.errors import ConfigError
 from tradeloom.plugins.protocols import RiskContext
 from tradeloom.plugins.risk.drawdown_halt import DrawdownHalt, DrawdownHaltParams
 from tradeloom.plugins.risk.fixed_fraction import FixedFractionParams, FixedFractionSizer
 from tradeloom.plugins.risk.kelly import KellyParams, KellySizer
+from tradeloom.plugins.risk.risk_per_trade import RiskPerTradeParams, RiskPerTradeSizer
+from tradeloom.plugins.risk.volatility_target import (
+    VolatilityTargetParams,
+    VolatilityTargetSizer,
+)
+from tradeloom.schemas import load_strategy
+
+BTC_RF = Path(__file__).resolve().parents[3] / "strategies" / "btc_rf.yaml"
 
 T = pd.Timestamp("2024-01-01", tz="UTC")
 BAR = Bar(7, T, 100.0, 101.0, 99.0, 100.0, 10.0)
@@ -94,3 +109,43 @@ def test_drawdown_halt_at_the_limit() -> None:
     assert halt.values["drawdown"] == pytest.approx(0.153)
     intent = OrderIntent(7, T, 1, 0.1, "ENTRY", True)
     assert rule.check(intent, ctx()) is None
+
+
+def test_volatility_target_and_risk_per_trade_hand_the_core_their_keys() -> None:
+    vol = VolatilityTargetSizer(VolatilityTargetParams(target=0.2, window=30))
+    assert vol.kernel_spec() == SizingKernel("volatility_target", 0.2, window=30)
+    daily = VolatilityTargetParams(target=0.1, periods_per_year=252, max_position=0.5)
+    assert VolatilityTargetSizer(daily).kernel_spec() == SizingKernel(
+        "volatility_target", 0.1, max_position=0.5, window=20, periods_per_year=252.0
+    )
+    risk = RiskPerTradeSizer(RiskPerTradeParams(risk=0.01, max_position=0.4))
+    assert risk.kernel_spec() == SizingKernel("risk_per_trade", 0.01, max_position=0.4)
+    with pytest.raises(RuntimeError, match=r"^sizing kind risk_per_trade runs in the compiled"):
+        risk.size(signal(0.9, 1), ctx())
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "message"),
+    [
+        (VolatilityTargetParams, {"target": 0}, "greater than 0"),
+        (VolatilityTargetParams, {"target": 0.2, "window": 1}, "greater than or equal to 2"),
+        (VolatilityTargetParams, {"target": 0.2, "periods_per_year": 0}, "greater than 0"),
+        (RiskPerTradeParams, {"risk": 1.0}, "less than 1"),
+        (RiskPerTradeParams, {"risk": 0.01, "max_position": 2}, "less than or equal to 1"),
+    ],
+)
+def test_volatility_and_risk_params_refused(model, params, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        model(**params)
+
+
+def test_risk_per_trade_needs_a_stop() -> None:
+    sizing = "risk.sizing={kind: risk_per_trade, risk: 0.01}"
+    with pytest.raises(ConfigError) as caught:
+        load_strategy(BTC_RF, [sizing])
+    assert caught.value.lines() == [
+        "--set risk.sizing.kind: risk_per_trade sizes by the distance to the stop: set "
+        "risk.stop_loss or risk.trailing_stop"
+    ]
+    config, _ = load_strategy(BTC_RF, [sizing, "risk.trailing_stop={atr: 14, multiple: 2}"])
+    assert config.sizing.kind == "risk_per_trade"

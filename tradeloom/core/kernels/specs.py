@@ -36,12 +36,19 @@ class ThresholdKernel:
 
 @dataclass(frozen=True)
 class SizingKernel:
-    """A sizing kernel: fixed fraction, or fractional Kelly capped at ``max_position``."""
+    """A sizing kernel (`tradeloom.core.sizing`), capped at ``max_position``.
 
-    kind: Literal["fixed_fraction", "kelly"]
+    ``fraction`` is the fixed fraction, Kelly's share, the target annual volatility
+    (``volatility_target``) or the equity risked per trade (``risk_per_trade``);
+    ``window`` and ``periods_per_year`` are the volatility estimator's.
+    """
+
+    kind: Literal["fixed_fraction", "kelly", "volatility_target", "risk_per_trade"]
     fraction: float
     payoff: float = 1.0
     max_position: float = 1.0
+    window: int = 0
+    periods_per_year: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ its batch computation as a plain function of numpy arrays (`rsi`, `bb_width`, ..
 from __future__ import annotations
 
 from tradeloom.plugins.component import Component
+from tradeloom.plugins.features.adx import AdxParams, build_adx
 from tradeloom.plugins.features.atr import AtrParams, build_atr
 from tradeloom.plugins.features.bollinger import BollingerWidthParams, build_bb_width
 from tradeloom.plugins.features.bollinger_bands import BollingerBandsParams, build_bollinger
@@ -33,9 +34,11 @@ from tradeloom.plugins.features.cross import (
     build_cross_rank,
     build_cross_zscore,
 )
+from tradeloom.plugins.features.donchian import DonchianParams, build_donchian
 from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.macd import MacdParams, build_macd
+from tradeloom.plugins.features.obv import ObvParams, build_obv
 from tradeloom.plugins.features.returns import (
     LogReturnParams,
     ReturnsParams,
@@ -44,6 +47,13 @@ from tradeloom.plugins.features.returns import (
 )
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
 from tradeloom.plugins.features.series import SeriesParams, build_series
+from tradeloom.plugins.features.sessions import (
+    TimeFeaturesParams,
+    VwapParams,
+    build_time_features,
+    build_vwap,
+)
+from tradeloom.plugins.features.sma import SmaParams, build_sma
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
@@ -132,6 +142,56 @@ def tradeloom_components() -> list[Component]:
             factory=build_macd,
             summary="EMA(fast) - EMA(slow), signal EMA, histogram -> macd_{fast}_{slow}, ...",
             plot="panel",
+        ),
+        Component(
+            layer="features",
+            kind="sma",
+            params=SmaParams,
+            factory=build_sma,
+            summary="Simple moving average of the close (TA-Lib SMA) -> sma_{window}",
+            plot="price",
+        ),
+        Component(
+            layer="features",
+            kind="adx",
+            params=AdxParams,
+            factory=build_adx,
+            summary="Wilder's average directional index (TA-Lib ADX), 0-100 -> adx_{window}",
+            plot="panel",
+        ),
+        Component(
+            layer="features",
+            kind="obv",
+            params=ObvParams,
+            factory=build_obv,
+            summary="On-balance volume (TA-Lib OBV) -> obv",
+            plot="panel",
+        ),
+        Component(
+            layer="features",
+            kind="donchian",
+            params=DonchianParams,
+            factory=build_donchian,
+            summary="Donchian channel: highest high, midpoint, lowest low of the last window "
+            "bars -> donchian_upper_{window}, donchian_middle_{window}, donchian_lower_{window}",
+            plot="price",
+        ),
+        Component(
+            layer="features",
+            kind="vwap",
+            params=VwapParams,
+            factory=build_vwap,
+            summary="Volume-weighted average typical price of the bar's session so far "
+            "(the calendar's session; around the clock the UTC day) -> vwap",
+            plot="price",
+        ),
+        Component(
+            layer="features",
+            kind="time_features",
+            params=TimeFeaturesParams,
+            factory=build_time_features,
+            summary="Hour, weekday, month (calendar's local time), session open and close "
+            "flags (calendar's sessions) -> hour, weekday, month, session_open, session_close",
         ),
         Component(
             layer="features",

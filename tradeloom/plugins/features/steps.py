@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.protocols import Feature
@@ -78,6 +79,8 @@ class StepContext:
         informative: The bars of the informative pairs (``features[].symbol``) by symbol,
             for the per-bar driver of a backtest: a pair's step reads each of their bars
             only once the stepped bar has closed it. None: none loaded.
+        calendar: The market's trading calendar: its sessions and local time (``vwap``,
+            ``time_features``).
     """
 
     symbol: str
@@ -86,6 +89,7 @@ class StepContext:
     extra: pd.DataFrame | None = field(default=None, compare=False, repr=False)
     live_rows: LiveRows | None = field(default=None, compare=False, repr=False)
     informative: Mapping[str, Bars] | None = field(default=None, compare=False, repr=False)
+    calendar: TradingCalendar = field(default=CRYPTO, compare=False, repr=False)
 
     @classmethod
     def of(cls, bars: Bars, informative: Mapping[str, Bars] | None = None) -> StepContext:
@@ -94,7 +98,12 @@ class StepContext:
         others = [c for c in bars.frame.columns if c not in OHLCV]
         extra = bars.frame[others] if others else None
         return cls(
-            bars.symbol, bars.timeframe, bars.timeframe_seconds, extra, informative=informative
+            bars.symbol,
+            bars.timeframe,
+            bars.timeframe_seconds,
+            extra,
+            informative=informative,
+            calendar=bars.calendar,
         )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tradeloom.calendars import TradingCalendar
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.jit import kernel
@@ -31,14 +32,18 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.features.book import BookFeature
 from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import CrossSectionalFeature, Feature, ReadsBarsColumn
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.timeframes import feature_timeframe_seconds, parse_timeframe
 
 __all__ = [
+    "CALENDAR_TIMEFRAMES",
+    "CalendarBuckets",
     "HigherTimeframe",
     "TimeframeStep",
     "completed_rows",
     "new_resample_state",
     "resample",
+    "resample_bucket_step",
+    "resample_buckets",
     "resample_step",
     "timeframe_column",
     "timeframe_problem",
@@ -46,6 +51,8 @@ __all__ = [
 ]
 
 _DAY = 86_400
+CALENDAR_TIMEFRAMES = ("1w", "1M")
+"""Higher timeframes of calendar weeks and months (`CalendarBuckets`)."""
 
 
 def timeframe_column(column: str, timeframe: str) -> str:
@@ -59,6 +66,13 @@ def timeframe_problem(base_seconds: int, base: str, timeframe: str) -> str | Non
     The timeframe must be longer than the base, a whole multiple of it, and divide one
     day (so that its buckets align on midnight UTC).
     """
+    if timeframe in CALENDAR_TIMEFRAMES:
+        if base_seconds > _DAY or _DAY % base_seconds:
+            return (
+                f"{timeframe} is built from bars that divide one day (such as 1h or 1d), "
+                f"was on the bars' {base}"
+            )
+        return None
     seconds = parse_timeframe(timeframe)
     if seconds <= base_seconds:
         return (
@@ -71,7 +85,10 @@ def timeframe_problem(base_seconds: int, base: str, timeframe: str) -> str | Non
             f"whole {base} bars), was {timeframe}"
         )
     if _DAY % seconds:
-        return f"must divide one day (such as 1h, 4h, 12h, 1d), was {timeframe}"
+        return (
+            "must divide one day (such as 1h, 4h, 12h, 1d), or be 1w or 1M (calendar weeks "
+            f"and months), was {timeframe}"
+        )
     return None
 
 
@@ -125,6 +142,28 @@ def resample_step(
             bar's bucket when this bar is its last.
     """
     bucket = time - time % seconds
+    return resample_bucket_step(
+        state, time, bucket, time == bucket, time + base_seconds >= bucket + seconds,
+        open_, high, low, close, volume, out,
+    )  # fmt: skip
+
+
+@kernel
+def resample_bucket_step(
+    state: np.ndarray,
+    time: int,
+    bucket: int,
+    opens: bool,
+    closes: bool,
+    open_: float,
+    high: float,
+    low: float,
+    close: float,
+    volume: float,
+    out: np.ndarray,
+) -> int:
+    """`resample_step` with the bucket given: its start, and whether this bar opens it (the
+    first bar of the data is left out of a bucket it does not open) and closes it."""
     n = 0
     if state[7] != 0.0 and state[0] != bucket:
         n = _emit(state, out, n)
@@ -136,7 +175,7 @@ def resample_step(
         state[3] = low
         state[4] = close
         state[5] = volume
-        state[6] = 1.0 if state[8] == 0.0 and time != bucket else 0.0
+        state[6] = 1.0 if state[8] == 0.0 and not opens else 0.0
         state[7] = 1.0
         state[8] = 1.0
     else:
@@ -146,7 +185,7 @@ def resample_step(
             state[3] = low
         state[4] = close
         state[5] = state[5] + volume
-    if time + base_seconds >= bucket + seconds:
+    if closes:
         n = _emit(state, out, n)
         state[7] = 0.0
     return n
@@ -183,6 +222,91 @@ def resample(
             rows[m] = i
             m += 1
     return bars[:m].copy(), rows[:m].copy()
+
+
+@kernel
+def resample_buckets(
+    time: np.ndarray,
+    bucket: np.ndarray,
+    opens: np.ndarray,
+    closes: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`resample` over buckets given per base bar (`CalendarBuckets`)."""
+    n = time.size
+    state = new_resample_state()
+    out = np.empty((2, 6))
+    bars = np.empty((n + 1, 6))
+    rows = np.empty(n + 1, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        k = resample_bucket_step(
+            state, time[i], bucket[i], opens[i], closes[i], open_[i], high[i], low[i],
+            close[i], volume[i], out,
+        )  # fmt: skip
+        for j in range(k):
+            bars[m, :] = out[j, :]
+            rows[m] = i
+            m += 1
+    return bars[:m].copy(), rows[:m].copy()
+
+
+class CalendarBuckets:
+    """Calendar weeks (``1w``, from Monday) and months (``1M``) of UTC dates, opened and
+    closed by the market's calendar.
+
+    A bucket's first and last bars are the first and last base bars the calendar
+    expects in it (for daily stock bars: the week's first and last trading days), so a
+    weekly bar closes on the Friday's bar, not when the next week's first bar comes;
+    a bar the calendar does not expect past the last expected one closes it too. The
+    calendar's schedule is known in advance: nothing after the bar is read.
+    """
+
+    def __init__(self, timeframe: str, base_seconds: int, calendar: TradingCalendar) -> None:
+        self.month = timeframe == "1M"
+        self.base_ns = base_seconds * 1_000_000_000
+        self.calendar = calendar
+        self._bounds: dict[int, tuple[int, int]] = {}
+
+    def _start_end(self, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.month:
+            months = day.astype("datetime64[D]").astype("datetime64[M]")
+            start = months.astype("datetime64[D]")
+            end = (months + 1).astype("datetime64[D]")
+        else:
+            # 1970-01-01 was a Thursday: Monday-based weeks start 3 days after a multiple of 7
+            start = (((day.astype(np.int64) - 4) // 7) * 7 + 4).astype("datetime64[D]")
+            end = start + 7
+        to_ns = np.int64(86_400 * 1_000_000_000)
+        return start.astype(np.int64) * to_ns, end.astype(np.int64) * to_ns
+
+    def _learn(self, start: np.ndarray, end: np.ndarray) -> None:
+        """Find the first and last expected slots of each bucket not known yet, asking
+        the calendar once for all of them (an exchange's calendar is costly to build)."""
+        pairs = zip(start.tolist(), end.tolist(), strict=True)
+        new = {a: b for a, b in pairs if a not in self._bounds}
+        if not new:
+            return
+        slots = [np.arange(a, b, self.base_ns, dtype=np.int64) for a, b in new.items()]
+        expected = self.calendar.expected(np.concatenate(slots), self.base_ns)
+        at = 0
+        for (a, b), these in zip(new.items(), slots, strict=True):
+            mine = these[expected[at : at + len(these)]]
+            at += len(these)
+            self._bounds[a] = (int(mine[0]), int(mine[-1])) if len(mine) else (b, a)
+
+    def of(self, times_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return per bar (open times in UTC ns): its bucket's start (s), and whether it
+        opens and closes its bucket."""
+        times_ns = np.asarray(times_ns, dtype=np.int64)
+        start, end = self._start_end(times_ns.view("datetime64[ns]").astype("datetime64[D]"))
+        self._learn(start, end)
+        bounds = np.array([self._bounds[a] for a in start.tolist()], np.int64).reshape(-1, 2)
+        return start // 1_000_000_000, times_ns <= bounds[:, 0], times_ns >= bounds[:, 1]
 
 
 def completed_rows(rows: np.ndarray, n: int) -> np.ndarray:
@@ -233,7 +357,7 @@ class HigherTimeframe:
     needs_volume: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "seconds", parse_timeframe(self.timeframe))
+        object.__setattr__(self, "seconds", feature_timeframe_seconds(self.timeframe))
         object.__setattr__(self, "needs_volume", bool(getattr(self.inner, "needs_volume", False)))
 
     def columns(self) -> list[str]:
@@ -253,17 +377,20 @@ class HigherTimeframe:
         open_, high, low, close, volume = (
             np.ascontiguousarray(frame[c].to_numpy(np.float64)) for c in _OHLCV
         )
-        values, rows = resample(
-            _seconds(frame.index),
-            open_,
-            high,
-            low,
-            close,
-            volume,
-            self.seconds,
-            bars.timeframe_seconds,
+        times = _seconds(frame.index)
+        if self.timeframe in CALENDAR_TIMEFRAMES:
+            buckets = CalendarBuckets(self.timeframe, bars.timeframe_seconds, bars.calendar)
+            start, opens, closes = buckets.of(times * 1_000_000_000)
+            values, rows = resample_buckets(
+                times, start, opens, closes, open_, high, low, close, volume
+            )
+        else:
+            values, rows = resample(
+                times, open_, high, low, close, volume, self.seconds, bars.timeframe_seconds
+            )
+        higher = Bars(
+            _frame(values), bars.symbol, self.timeframe, self.seconds, calendar=bars.calendar
         )
-        higher = Bars(_frame(values), bars.symbol, self.timeframe, self.seconds)
         return higher, rows
 
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
@@ -282,13 +409,22 @@ class HigherTimeframe:
         problem = timeframe_problem(context.timeframe_seconds, context.timeframe, self.timeframe)
         if problem is not None:
             raise DataError(f"feature timeframe: {problem}")
-        inner_context = StepContext(context.symbol, self.timeframe, self.seconds)
+        inner_context = StepContext(
+            context.symbol, self.timeframe, self.seconds, calendar=context.calendar
+        )
         inner = (
             self.inner.stepper(inner_context)
             if isinstance(self.inner, SteppedFeature)
             else ComputeStep(self.inner, inner_context)
         )
-        return TimeframeStep(inner, self.seconds, context.timeframe_seconds, len(self.columns()))
+        buckets = (
+            CalendarBuckets(self.timeframe, context.timeframe_seconds, context.calendar)
+            if self.timeframe in CALENDAR_TIMEFRAMES
+            else None
+        )
+        return TimeframeStep(
+            inner, self.seconds, context.timeframe_seconds, len(self.columns()), buckets
+        )
 
 
 _OHLCV = ("open", "high", "low", "close", "volume")
@@ -299,8 +435,16 @@ class TimeframeStep:
     """Step a higher-timeframe feature: resample each base bar; step the inner feature on
     each higher bar it closes; return the last closed bar's values (NaN before one)."""
 
-    def __init__(self, inner: FeatureStep, seconds: int, base_seconds: int, width: int) -> None:
+    def __init__(
+        self,
+        inner: FeatureStep,
+        seconds: int,
+        base_seconds: int,
+        width: int,
+        buckets: CalendarBuckets | None = None,
+    ) -> None:
         self._inner = inner
+        self._buckets = buckets
         self._seconds = seconds
         self._base = base_seconds
         self._state = new_resample_state()
@@ -311,10 +455,17 @@ class TimeframeStep:
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Take the next base bar; return the values as of the last closed higher bar."""
         time = int(bar.timestamp.value // 1_000_000_000)
-        n = resample_step(
-            self._state, time, bar.open, bar.high, bar.low, bar.close, bar.volume,
-            self._seconds, self._base, self._out,
-        )  # fmt: skip
+        if self._buckets is None:
+            n = resample_step(
+                self._state, time, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                self._seconds, self._base, self._out,
+            )  # fmt: skip
+        else:
+            start, opens, closes = self._buckets.of(np.array([bar.timestamp.value], np.int64))
+            n = resample_bucket_step(
+                self._state, time, int(start[0]), bool(opens[0]), bool(closes[0]), bar.open,
+                bar.high, bar.low, bar.close, bar.volume, self._out,
+            )  # fmt: skip
         for k in range(n):
             row = self._out[k]
             higher = Bar(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.risk import drawdown_halt, fixed_fraction, kelly
+from tradeloom.plugins.risk import (
+    drawdown_halt,
+    fixed_fraction,
+    kelly,
+    risk_per_trade,
+    volatility_target,
+)
 
 __all__ = ["tradeloom_components"]
 
@@ -26,6 +32,20 @@ def tradeloom_components() -> list[Component]:
             fixed_fraction.FixedFractionParams,
             fixed_fraction.build,
             "the same fraction of equity for every position",
+        ),
+        Component(
+            "sizing",
+            "volatility_target",
+            volatility_target.VolatilityTargetParams,
+            volatility_target.build,
+            "target annual volatility over the symbol's EWMA volatility, capped",
+        ),
+        Component(
+            "sizing",
+            "risk_per_trade",
+            risk_per_trade.RiskPerTradeParams,
+            risk_per_trade.build,
+            "the position whose stop (stop_loss or ATR trailing stop) costs risk of equity",
         ),
         Component(
             "risk",
