@@ -108,7 +108,7 @@ class _Parent:
     cancelling: bool = False
     cancelled: float = 0.0  # what the children cancelled left, summed
     unrouted: float = 0.0  # what no venue could take, summed
-    why: str = ""  # NO_ROUTE, or BELOW_MINIMUM when all of it was dust
+    why: str = ""  # NO_ROUTE, BELOW_MINIMUM when all of it was dust, or a resumed child's
     reported: bool = False  # the engine heard of the cancellation
 
 
@@ -160,7 +160,9 @@ class RouterVenue:
         )
         self._parents: dict[str, _Parent] = {}
         self._parent_of: dict[str, str] = {}  # child id -> parent id
-        self._unrouted: set[str] = set()  # parents with a part no venue took, not reported
+        # parents whose rest is reported once no child works: a part no venue took, or
+        # what a child of before a restart left
+        self._rests: set[str] = set()
         self._active: dict[str, _Parent] = {}  # the parents that may still be pending
         self._resumed: set[str] = set()  # the children a restart handed over: never routed on
         self._events: list[Fill | Cancellation] = []
@@ -203,7 +205,7 @@ class RouterVenue:
         """Return the engine's orders with a child working or an event not reported (a
         part no venue took, too)."""
         working = {o.id for v in self.venues.values() for o in v.exchange.pending()}
-        undelivered = {e.order_id for e in self._events} | self._unrouted
+        undelivered = {e.order_id for e in self._events} | self._rests
         pending = []
         for order_id, parent in list(self._active.items()):
             if order_id in undelivered or any(c in working for c in parent.children):
@@ -220,11 +222,11 @@ class RouterVenue:
         for name, routed in self.venues.items():
             for event in routed.exchange.match(bar, phase):
                 self._take(name, event, bar)
-        for parent_id in list(self._unrouted):  # what no venue took, once no child works
+        for parent_id in list(self._rests):  # their rests, once no child works
             parent = self._parents[parent_id]
             done = self._cancelled(parent, bar.index, bar.timestamp, parent.why)
             if done is not None or parent.reported:
-                self._unrouted.discard(parent_id)
+                self._rests.discard(parent_id)
             if done is not None:
                 self._events.append(done)
         events = [replace(e, bar=bar.index) for e in self._events]
@@ -270,7 +272,7 @@ class RouterVenue:
                 placed += _filled(state, child_id) if refused else decision.quantity
             if order.quantity - placed > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
                 parent.unrouted, parent.why = order.quantity - placed, NO_ROUTE
-                self._unrouted.add(order.id)
+                self._rests.add(order.id)
             for child_id, decision in state.routes.items():
                 if decision.parent_id != order.id:
                     continue
@@ -351,7 +353,7 @@ class RouterVenue:
             dust = below_every_minimum(wanted, offered, decided)
             parent.unrouted += left
             parent.why = NO_ROUTE if parent.why == NO_ROUTE or not dust else BELOW_MINIMUM
-            self._unrouted.add(order.id)
+            self._rests.add(order.id)
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
         parent_id = self._parent_of.get(event.order_id)
@@ -376,11 +378,11 @@ class RouterVenue:
         if event.order_id in self._resumed:
             # a child of before a restart (not found at its venue after its window,
             # never sent, or stopped): the restart sends nothing of it again, as it
-            # sends no market's order again; the engine hears the parent cancelled
+            # sends no market's order again; the engine hears the parent cancelled,
+            # once no child works (a sibling's fill may come later in this batch)
             parent.cancelled += event.remaining
-            done = self._cancelled(parent, bar.index, event.timestamp, event.reason)
-            if done is not None:
-                self._events.append(done)
+            parent.why = parent.why or event.reason
+            self._rests.add(parent_id)
             return
         # the venue stopped working a child with a quantity left: the others take it
         parent.refused.add(name)
