@@ -29,7 +29,7 @@ from tradeloom.plugins.execution.order_terms import STOP_TYPES
 if TYPE_CHECKING:
     from tradeloom.live.exchange_venue import ExchangeVenue
 
-__all__ = ["recover_stops", "track_pending"]
+__all__ = ["look_up", "never_sent", "recover_stops", "track_pending"]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -59,17 +59,10 @@ def track_pending(
         if sent is None and order.kind == "stop" and exchange.await_stop_exit(order):
             continue  # booked to the stop resting at the exchange, or sent, at the next open
         if sent is None:
-            _log.warning("order_never_sent", client_id=order.id)
-            exchange.adopt(order)  # pending until its cancellation is reported
-            events.append(
-                Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
-            )
+            events.append(never_sent(order, exchange))
             continue
-        fills = state.venue_fills.get(order.id, [])
         fallback = state.sent.get(derived_client_id(order.id, "f"))
         fallback_fills = state.venue_fills.get(fallback.id, []) if fallback else []
-        venue_id = next((f.venue_order_id for f in fills if f.venue_order_id), None)
-        request = sent_request(sent)
         # A cancelled order is still pending here when the venue owed it trades (a
         # cancel it answered "canceled" with more filled than counted, a later read
         # having failed) and the process died: whether or not the engine heard of its
@@ -88,12 +81,7 @@ def track_pending(
                 events.append(_refused(order, sent.amount, rejected))
                 continue
         else:
-            exchange.venue.recover(
-                request,
-                sent_at=sent.sent_at,
-                venue_id=venue_id,
-                counted=[(f.trade_id, f.quantity) for f in fills],
-            )
+            look_up(state, order.id, exchange)
         if fallback is not None and not finished:
             exchange.recover_fallback(
                 order,
@@ -117,6 +105,36 @@ def track_pending(
             held.setdefault(id(exchange), (exchange, []))[1].extend(owed)
     for exchange, events in held.values():
         exchange.hold(events)
+
+
+def never_sent(order: Order, exchange: ExchangeVenue) -> Cancellation:
+    """Return the ``NOT_SENT`` cancellation of ``order``, whose intent was not journaled.
+
+    It never left (the intent is committed before the request), and a restart does
+    not send it now: the decision is a bar the run traded before it died. The market
+    counts it pending until the cancellation, held for the next open, is reported.
+    """
+    _log.warning("order_never_sent", client_id=order.id)
+    exchange.adopt(order)
+    return Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
+
+
+def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> None:
+    """Track ``client_id``, whose intent was journaled, at its market again.
+
+    The venue is asked for it by its client order id at each bar (`CcxtVenue.recover`),
+    the trades the journal counted not counted again: found, it is followed; not found
+    once the venue's window for the request is over, it is rejected as never arrived
+    (``ORDER_NEVER_ARRIVED``). It is never sent again.
+    """
+    sent = state.sent[client_id]
+    fills = state.venue_fills.get(client_id, [])
+    exchange.venue.recover(
+        sent_request(sent),
+        sent_at=sent.sent_at,
+        venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
+        counted=[(f.trade_id, f.quantity) for f in fills],
+    )
 
 
 def _owed(state: JournalState, order_id: str, exchange: ExchangeVenue) -> list[Fill]:

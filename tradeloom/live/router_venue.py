@@ -26,7 +26,9 @@ the venues see its children:
 The run's position is the sum of the fills over the venues (one account per venue).
 `open_router_venue` opens the venues for a new run (journaling each venue's base
 balance, ``venue_at_start``) or a restart, which `RouterVenue.recover` and
-`RouterVenue.reconcile` complete from the journal, venue by venue.
+`RouterVenue.reconcile` complete from the journal, venue by venue: each child is handed
+over as a market's order is, and what a child of before the restart leaves is the
+parent's cancellation, never routed on.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
 from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.reconcile import reconcile_market, sent_request, trade_fill
+from tradeloom.live.handover import look_up, never_sent
+from tradeloom.live.reconcile import reconcile_market, trade_fill
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
@@ -105,7 +108,7 @@ class _Parent:
     cancelling: bool = False
     cancelled: float = 0.0  # what the children cancelled left, summed
     unrouted: float = 0.0  # what no venue could take, summed
-    why: str = ""  # NO_ROUTE, or BELOW_MINIMUM when all of it was dust
+    why: str = ""  # NO_ROUTE, BELOW_MINIMUM when all of it was dust, or a resumed child's
     reported: bool = False  # the engine heard of the cancellation
 
 
@@ -157,8 +160,11 @@ class RouterVenue:
         )
         self._parents: dict[str, _Parent] = {}
         self._parent_of: dict[str, str] = {}  # child id -> parent id
-        self._unrouted: set[str] = set()  # parents with a part no venue took, not reported
+        # parents whose rest is reported once no child works: a part no venue took, or
+        # what a child of before a restart left
+        self._rests: set[str] = set()
         self._active: dict[str, _Parent] = {}  # the parents that may still be pending
+        self._resumed: set[str] = set()  # the children a restart handed over: never routed on
         self._events: list[Fill | Cancellation] = []
         self._refused: list[RefusedFill] = []
         self.at_start: list[VenueAtStart] = []
@@ -199,7 +205,7 @@ class RouterVenue:
         """Return the engine's orders with a child working or an event not reported (a
         part no venue took, too)."""
         working = {o.id for v in self.venues.values() for o in v.exchange.pending()}
-        undelivered = {e.order_id for e in self._events} | self._unrouted
+        undelivered = {e.order_id for e in self._events} | self._rests
         pending = []
         for order_id, parent in list(self._active.items()):
             if order_id in undelivered or any(c in working for c in parent.children):
@@ -216,11 +222,11 @@ class RouterVenue:
         for name, routed in self.venues.items():
             for event in routed.exchange.match(bar, phase):
                 self._take(name, event, bar)
-        for parent_id in list(self._unrouted):  # what no venue took, once no child works
+        for parent_id in list(self._rests):  # their rests, once no child works
             parent = self._parents[parent_id]
             done = self._cancelled(parent, bar.index, bar.timestamp, parent.why)
             if done is not None or parent.reported:
-                self._unrouted.discard(parent_id)
+                self._rests.discard(parent_id)
             if done is not None:
                 self._events.append(done)
         events = [replace(e, bar=bar.index) for e in self._events]
@@ -242,12 +248,14 @@ class RouterVenue:
     def recover(self, state: JournalState, replayed: ReplayVenue) -> None:
         """Track again the children of the orders still pending after the replay.
 
-        A child whose ``route_decision`` row is in the journal but whose ``order_sent``
-        row is not was never sent: it is sent now, under its journaled id. A child that
-        was sent is looked up at its venue by its client id (`CcxtVenue.recover`),
-        never sent again, unless the journal shows it filled or rejected. The trades
-        the journal counted but the engine had not applied are reported at the next
-        bar, once.
+        Each child is handed over as a market's order is (`tradeloom.live.handover`):
+        one whose ``route_decision`` row is in the journal but whose ``order_sent`` row
+        is not was never sent, and is not sent now (``NOT_SENT``); one that was sent is
+        looked up at its venue by its client id, never sent again, unless the journal
+        shows it filled or rejected. Nor is what such a child leaves routed on: the
+        restart sends nothing of an order decided before it (`_take`); its rest is the
+        parent's cancellation. The trades the journal counted but the engine had not
+        applied are reported at the next bar, once.
         """
 
         for order in replayed.pending():
@@ -264,29 +272,23 @@ class RouterVenue:
                 placed += _filled(state, child_id) if refused else decision.quantity
             if order.quantity - placed > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
                 parent.unrouted, parent.why = order.quantity - placed, NO_ROUTE
-                self._unrouted.add(order.id)
+                self._rests.add(order.id)
             for child_id, decision in state.routes.items():
                 if decision.parent_id != order.id:
                     continue
                 name = decision.venue
                 parent.children[child_id] = name
                 self._parent_of[child_id] = order.id
+                self._resumed.add(child_id)
                 exchange = self.venues[name].exchange
-                sent = state.sent.get(child_id)
-                if sent is None:
-                    exchange.submit(replace(order, id=child_id, quantity=decision.quantity))
-                    continue
                 child = replace(order, id=child_id, quantity=decision.quantity)
+                if child_id not in state.sent:
+                    exchange.hold([never_sent(child, exchange)])
+                    continue
                 if state.order_states.get(child_id) in ("filled", "rejected"):
                     exchange.adopt(child)
                 else:
-                    fills = state.venue_fills.get(child_id, [])
-                    exchange.venue.recover(
-                        sent_request(sent),
-                        sent_at=sent.sent_at,
-                        venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
-                        counted=[(f.trade_id, f.quantity) for f in fills],
-                    )
+                    look_up(state, child_id, exchange)
                 exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
 
     def reconcile(self, runner: JournaledRun, state: JournalState, run_key: str) -> None:
@@ -351,7 +353,7 @@ class RouterVenue:
             dust = below_every_minimum(wanted, offered, decided)
             parent.unrouted += left
             parent.why = NO_ROUTE if parent.why == NO_ROUTE or not dust else BELOW_MINIMUM
-            self._unrouted.add(order.id)
+            self._rests.add(order.id)
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
         parent_id = self._parent_of.get(event.order_id)
@@ -372,6 +374,15 @@ class RouterVenue:
             return
         if event.remaining <= 0.0:
             self._events.append(replace(event, order_id=parent_id))
+            return
+        if event.order_id in self._resumed:
+            # a child of before a restart (not found at its venue after its window,
+            # never sent, or stopped): the restart sends nothing of it again, as it
+            # sends no market's order again; the engine hears the parent cancelled,
+            # once no child works (a sibling's fill may come later in this batch)
+            parent.cancelled += event.remaining
+            parent.why = parent.why or event.reason
+            self._rests.add(parent_id)
             return
         # the venue stopped working a child with a quantity left: the others take it
         parent.refused.add(name)

@@ -10,6 +10,7 @@ process, the emulator, the waits).
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -162,6 +163,35 @@ def test_a_twap_parent_killed_between_its_children_sends_each_child_once(
     end = rig.emulator.exchange.position - 1
     theirs = _uninterrupted(tmp_path_factory.mktemp("uninterrupted"), end, orders=TWAP)
     assert decisions(rig.journal) == theirs
+
+
+def test_a_twap_child_killed_after_its_intent_before_its_request_is_never_sent(
+    rig: CrashRig,
+) -> None:
+    """A child's intent committed, its request not gone, the restart after the venue's
+    window (recvWindow 2 s + 5 s): the child is taken as never arrived and cancelled, as
+    any order is (`test_crash`'s kill at ``intent:N``), and no child of the parent is
+    sent after the restart."""
+    _strategy(rig, orders=TWAP)
+    rig.launch("intent:2")  # the parent's second child
+    while rig.advance() == "processed":
+        assert rig.emulator.exchange.position < END, "the run never reached its 2nd child"
+    rig.reap(-signal.SIGKILL)
+    (parent, *_) = rig.rows("sliced_order")
+    first, lost = [o for o in rig.rows("order") if o["parent_id"] == parent["id"]]
+    assert rig.posted() == [first["id"]]
+    (intent,) = [r for r in rig.rows("order_sent") if r["id"] == lost["id"]]
+    time.sleep(max(0.0, intent["sent_at"] + 7.5 - time.time()))
+    rig.launch()
+    finish(rig, at_least=rig.emulator.exchange.position + 3)  # every fill applied
+    (rejected,) = [r for r in rig.rows("order_state") if r["state"] == "rejected"]
+    assert (rejected["client_id"], rejected["code"]) == (lost["id"], "ORDER_NEVER_ARRIVED")
+    (cancelled,) = [r for r in rig.rows("order_cancelled") if r["order_id"] == lost["id"]]
+    assert cancelled["reason"] == "REJECTED ORDER_NEVER_ARRIVED"
+    posted = _posted_once(rig)
+    children = {o["id"] for o in rig.rows("order") if o["parent_id"] == parent["id"]}
+    assert [i for i in posted if i in children] == [first["id"]]
+    _btc_agrees(rig)
 
 
 def test_a_limit_fallback_killed_after_its_cancel_sends_one_market_order(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -175,3 +176,50 @@ def test_a_router_run_killed_at_random_moments_restarts_every_time(rig: CrashRig
         btc = venues[name].exchange.balance("BTC")
         assert float(btc.free + btc.locked) == pytest.approx(traded[name], abs=1e-8), name
     assert sum(1 for code in rig.exit_codes if code == -signal.SIGKILL) == KILLS
+
+
+def test_a_router_child_killed_after_its_intent_before_its_request_is_never_sent(
+    rig: CrashRig,
+) -> None:
+    """A child's intent committed, its request not gone: the restart looks it up at its
+    venue at each bar, takes it as never arrived once the venue's window is over (its
+    client's recvWindow, 2 s here, + 5 s), and sends nothing of it again, under its id
+    or another (its rest is not routed on): the engine hears its parent cancelled, as a
+    market's order never arrived (`test_crash`'s test of the kill at ``intent:N``)."""
+    quick = "      initial_cash: 25000\n      options: {recvWindow: 2000}\n"
+    text = CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [live_child]\n")
+    rig.strategy.write_text(text.replace("      initial_cash: 25000\n", quick))
+    rig.launch(crash="intent:2")  # the first buy's second child
+    while rig.advance() != "died":
+        assert rig.emulator.exchange.position < HISTORY + 60, "no order was split"
+    rig.reap(-signal.SIGKILL)
+    first, lost = rig.rows("route_decision")
+    parent = lost["parent_id"]
+    assert first["parent_id"] == parent and first["venue"] != lost["venue"]
+    assert [r["id"] for r in rig.rows("order_sent")] == [first["order_id"], lost["order_id"]]
+    assert rig.posted() == [first["order_id"]]
+    # the restart asks after the venue's window (the client's recvWindow + 5 s) is
+    # over: it takes the child as never arrived at once (a restart within the window
+    # asks again at each bar until it is over: `test_crash`'s kill at ``intent:N``)
+    (intent,) = [r for r in rig.rows("order_sent") if r["id"] == lost["order_id"]]
+    time.sleep(max(0.0, intent["sent_at"] + 7.5 - time.time()))
+    rig.launch()
+    while len(rig.posted()) < 2:  # the run trades on: its next order
+        assert rig.emulator.exchange.position < HISTORY + 90, "no order after the restart"
+        assert rig.advance() == "processed"
+    rig.stop()
+    assert rig.exit_codes == [-signal.SIGKILL, 0]
+    assert rig.emulator.errors == []
+    (rejected,) = [r for r in rig.rows("order_state") if r["state"] == "rejected"]
+    assert (rejected["client_id"], rejected["code"]) == (lost["order_id"], "ORDER_NEVER_ARRIVED")
+    (cancelled,) = rig.rows("order_cancelled")
+    assert (cancelled["order_id"], cancelled["reason"]) == (parent, "REJECTED ORDER_NEVER_ARRIVED")
+    assert cancelled["remaining"] == pytest.approx(lost["quantity"], rel=1e-6)
+    # nothing of the parent after the restart: no child decided, none POSTed anywhere
+    children = [d["order_id"] for d in rig.rows("route_decision") if d["parent_id"] == parent]
+    assert children == [first["order_id"], lost["order_id"]]
+    posted = rig.posted()
+    assert [i for i in posted if i.startswith(parent)] == [first["order_id"]]
+    assert len(posted) == len(set(posted))
+    (fill,) = [f for f in rig.rows("fill") if f["order_id"] == parent]
+    assert fill["quantity"] < first["quantity"]  # the first child's, net of its BTC fee
