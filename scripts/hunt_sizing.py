@@ -1,6 +1,6 @@
 """A long hunt for volatility_target and risk_per_trade against their documented formulas.
 
-Runs the property tests of tests/core/test_sizing.py with many more examples than the
+Runs the property tests of tests/core/test_sizing_formulas.py with many more examples than the
 suite's 25 each (each example: generated bars through the compiled core, every sized
 entry recomputed in plain Python), and prints pytest's summary and durations.
 
@@ -26,7 +26,7 @@ def main() -> int:
     os.environ["TRADELOOM_SIZING_EXAMPLES"] = str(args.examples)
     return pytest.main(
         [
-            str(ROOT / "tests" / "core" / "test_sizing.py"),
+            str(ROOT / "tests" / "core" / "test_sizing_formulas.py"),
             "-n",
             "0",
             "-p",
