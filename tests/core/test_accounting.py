@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,7 +252,7 @@ _steps = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(steps=_steps, final=st.tuples(st.floats(1.0, 1000.0), st.floats(1.0, 1000.0)))
 def test_accounting_identities(
     steps: list[tuple[int, int, float, float, float, bool]], final: tuple[float, float]
@@ -299,7 +300,7 @@ def test_accounting_identities(
     assert sum(t["fees"] for t in book.trades) == pytest.approx(fees, rel=1e-9, abs=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     held=st.floats(0.01, 100.0),
     side=st.sampled_from([-1, 1]),
@@ -323,7 +324,7 @@ def test_a_flip_splits_its_fee_by_the_quantity_on_each_side(
     assert book.entry() == (1, 90.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     sizes=st.lists(st.floats(1e-9, 1e6), min_size=1, max_size=6),
     side=st.sampled_from([-1, 1]),

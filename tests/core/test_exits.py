@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,7 +143,7 @@ def test_a_flat_position_has_no_liquidation_price() -> None:
     assert math.isnan(liquidation_price(5000.0, 0.0, 0.25))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     other=st.floats(-1e6, 1e6).filter(lambda x: abs(x) > 1e-3),
     quantity=st.floats(1e-3, 1e4),
@@ -166,7 +167,7 @@ def test_at_the_liquidation_price_equity_is_the_maintenance_requirement(
     assert equity == pytest.approx(maintenance * quantity * price, rel=1e-9, abs=1e-9)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     direction=st.sampled_from([-1, 1]),
     entry=st.floats(1.0, 1000.0),

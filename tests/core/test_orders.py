@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -415,7 +416,7 @@ def order_markets(draw: st.DrawFn) -> tuple[BarInputs, dict[str, object]]:
     return bars(closes, open_=opens, high=high, low=low, volume=volumes, p=p), kw
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(market=order_markets())
 def test_fills_never_beat_the_limit_children_sum_and_the_books_balance(
     market: tuple[BarInputs, dict[str, object]],

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -267,7 +268,7 @@ def markets(draw: st.DrawFn) -> tuple[BarInputs, dict[str, object]]:
     return inputs, settings_
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(market=markets())
 def test_every_fill_follows_the_venues_rules(market: tuple[BarInputs, dict[str, object]]) -> None:
     """Price, fee, slippage, volume, cash and the account after each fill, for any bars."""

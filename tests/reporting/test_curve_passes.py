@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,20 +92,20 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a) == json.dumps(b)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(curves(), st.integers(1, 8))
 def test_drawdowns_are_the_loops(equity: pd.Series, top: int) -> None:
     assert _same(drawdowns(equity, top), _reference_drawdowns(equity, top))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(curves(), st.sampled_from(["M", "Y"]))
 def test_calendar_returns_are_the_groupbys(equity: pd.Series, freq: str) -> None:
     returns = equity.pct_change()
     assert _same(_calendar_returns(returns, freq), _reference_calendar(returns, freq))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(curves(), st.sampled_from(["M", "Y"]), st.booleans())
 def test_period_returns_are_the_groupbys(equity: pd.Series, period: str, naive: bool) -> None:
     if naive:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import chromium
+from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from page_checks import ARTIFACTS, assert_linked_zoom, assert_titled, by_title, open_page
@@ -56,6 +57,7 @@ def eth_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(tmp_path_factory, "eth_hgb_stops")
 
 
+@pytest.mark.slow
 def test_every_run_writes_a_report_beside_one_plotly(btc_run: Path) -> None:
     """plotly.js is written once into the folder of runs, not into every page (issue 42:
     20 runs were 200 MB); the page loads it from there and nothing else."""
@@ -264,7 +266,7 @@ def test_compare_needs_two_runs(btc_run: Path, capsys: pytest.CaptureFixture) ->
     assert capsys.readouterr().err == "compare: give two run directories or more\n"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.floats(-1e6, 1e6) | st.just(float("nan")), min_size=1, max_size=3000),
     st.integers(4, 400),
@@ -291,7 +293,7 @@ def test_downsampling_keeps_every_bucket_extreme(values: list[float], points: in
         assert np.nanmin(y[inside]) == np.nanmin(part)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.floats(-0.99, 10.0), min_size=1, max_size=50),
     st.integers(0, 3),

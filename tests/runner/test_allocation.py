@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -30,7 +31,7 @@ _RETURNS = st.integers(2, 4).flatmap(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(returns=_RETURNS, window=st.integers(2, 10), cut=st.integers(0, 40), seed=st.integers(0, 99))
 def test_the_weights_at_a_bar_read_no_later_return(
     returns: np.ndarray, window: int, cut: int, seed: int
@@ -45,7 +46,7 @@ def test_the_weights_at_a_bar_read_no_later_return(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(returns=_RETURNS, window=st.integers(2, 10))
 def test_the_weights_sum_to_one_and_are_equal_until_the_window_fills(
     returns: np.ndarray, window: int

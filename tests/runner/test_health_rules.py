@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +80,7 @@ def test_a_cooldown_delays_the_next_firing_until_it_has_passed() -> None:
     assert _fired(values, above=0.4, cooldown=100) == [2]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     values=st.lists(st.sampled_from([math.nan, 0.0, 0.3, 0.5, 0.7, 1.0]), max_size=60),
     threshold=st.sampled_from([0.2, 0.5, 0.8]),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from ccxt_emulated import START, make_bars
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -155,7 +156,7 @@ def brute_force(
     return np.array(out)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.integers(-50, 400), min_size=1, max_size=40, unique=True),
     st.integers(0, 120),

@@ -18,6 +18,7 @@ from typing import Any
 import ccxt
 import ccxt.pro
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -362,7 +363,7 @@ def histories(draw: st.DrawFn) -> tuple[bool, list[tuple[int, float, bool]]]:
     return whole_cache, events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(histories())
 def test_bars_come_out_once_in_time_order_with_the_last_update_seen(
     history: tuple[bool, list[tuple[int, float, bool]]],

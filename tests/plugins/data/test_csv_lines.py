@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ _PIECES = st.sampled_from([b"", b" ", b"\t", b"a", b"1,2", b"\r", b"  x ", b"\x0
 _ENDS = st.sampled_from([b"\n", b"\r\n", b""])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(_PIECES, _ENDS), max_size=12))
 def test_rows_are_numbered_by_the_lines_that_hold_more_than_whitespace(
     tmp_path_factory: pytest.TempPathFactory, lines: list[tuple[bytes, bytes]]

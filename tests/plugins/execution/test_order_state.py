@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -246,7 +247,7 @@ def _apply(life: OrderLifecycle, event: tuple[Any, ...]) -> Any:
     return life.observe(event[1], filled, "v1", REFUSED)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(start=starts, plan=events)
 def test_no_fill_counts_twice_no_overfill_no_way_out_of_a_terminal_state(
     start: str, plan: list[tuple[Any, ...]]

@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 
 import pytest
+from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -160,7 +161,7 @@ def _within(quantity: float, bound: float) -> bool:
     return quantity <= bound * (1 + 1e-9) + 1e-12
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(problems())
 def test_allocations_sum_to_the_order_or_what_is_fillable(
     problem: tuple[RouteOrder, list[Candidate]],
@@ -175,7 +176,7 @@ def test_allocations_sum_to_the_order_or_what_is_fillable(
     assert len({x.venue for x in decided.allocations}) == len(decided.allocations)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(problems())
 def test_no_venue_gets_more_than_its_balance_or_depth(
     problem: tuple[RouteOrder, list[Candidate]],
@@ -210,7 +211,7 @@ def test_no_venue_gets_more_than_its_balance_or_depth(
         ],
     )
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(problems())
 def test_the_first_venue_costs_no_more_than_any_other_eligible_one(
     problem: tuple[RouteOrder, list[Candidate]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -120,7 +121,7 @@ def test_quantity_for_leaves_room_for_slippage_and_fee() -> None:
     assert quantity * 50.0 * 1.002 * 1.001 == pytest.approx(1000.0, rel=1e-15)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     side=st.sampled_from([-1, 1]),
     remaining=st.floats(1e-6, 1e6),

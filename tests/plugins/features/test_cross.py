@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -63,7 +64,7 @@ def test_the_zscore_and_the_mean_are_over_the_symbols_taking_part() -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     values=hnp.arrays(
         np.float64,

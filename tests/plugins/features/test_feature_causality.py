@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,7 +185,8 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(150), deadline=None)
 @given(case=market_and_future())
 def test_the_future_never_moves_the_past(case) -> None:
     t, bars, other = case

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -104,7 +105,7 @@ def _cases(draw: st.DrawFn) -> tuple[Any, np.ndarray]:
 
 
 @pytest.mark.slow
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(_cases())
 def test_random_linear_models_give_each_row_one_number(case: tuple[Any, np.ndarray]) -> None:
     estimator, rows = case

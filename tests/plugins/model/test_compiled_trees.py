@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -178,7 +179,7 @@ def _cases(draw: st.DrawFn) -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_cases())
 def test_random_models_predict_exactly_what_sklearn_predicts(
     case: tuple[Any, np.ndarray, np.ndarray],

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ def _plans(draw: st.DrawFn) -> tuple[list[bool], int, int, int, int, int]:
     return valid, horizon, train_window, retrain_every, min_rows, embargo
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_plans())
 def test_plan_folds_properties(plan: tuple[list[bool], int, int, int, int, int]) -> None:
     valid, horizon, train_window, retrain_every, min_rows, embargo = plan

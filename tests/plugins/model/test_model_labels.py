@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -232,7 +233,7 @@ def _ohlc(draw: st.DrawFn) -> tuple[list[float], list[float], list[float]]:
     return high, low, close
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     _ohlc(),
     st.integers(1, 8),

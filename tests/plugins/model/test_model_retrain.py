@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from tradeloom.plugins.model.sklearn_model import (
 CTX = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     n=st.integers(5, 120),
     holes=st.lists(st.integers(0, 119), max_size=30),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +58,7 @@ def _plans(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     return present, trainable, (horizon, window, every, least, embargo)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(plan=_plans())
 def test_a_pooled_fold_trains_only_on_labels_known_before_it(
     plan: tuple[np.ndarray, np.ndarray, tuple[int, ...]],
@@ -81,7 +82,7 @@ def test_a_pooled_fold_trains_only_on_labels_known_before_it(
         assert len(np.unique(rows.bar[known])) >= least
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(plan=_plans())
 def test_pooled_folds_of_one_symbol_are_the_walk_forward_folds(
     plan: tuple[np.ndarray, np.ndarray, tuple[int, ...]],

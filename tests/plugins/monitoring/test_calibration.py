@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def _direct(p: np.ndarray, y: np.ndarray, bins: int) -> dict[str, float]:
     }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @hypothesis_given(
     pairs=st.lists(
         st.tuples(

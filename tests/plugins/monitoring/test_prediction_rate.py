@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from monitor_feed import given, same
 from tradeloom.plugins.monitoring.prediction_rate import PredictionRate, PredictionRateParams
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @hypothesis_given(
     probabilities=st.lists(
         st.one_of(st.sampled_from([math.nan, 0.5, 0.0, 1.0]), st.floats(0, 1)), max_size=60

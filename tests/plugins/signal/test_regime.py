@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -82,7 +83,7 @@ def _reference(close: np.ndarray, p: RegimeParams) -> tuple[list[str | None], li
     return trend, volatility
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(moves=_moves, params=_params)
 def test_labels_follow_their_definitions(moves: list[float], params: RegimeParams) -> None:
     close = _closes(moves)

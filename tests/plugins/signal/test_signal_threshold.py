@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -67,7 +68,7 @@ _threshold = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_probability, max_size=80), _threshold, st.integers(1, 12))
 def test_signals_match_the_reference(
     probabilities: list[float], threshold: float, min_interval: int
@@ -80,7 +81,7 @@ def test_signals_match_the_reference(
         assert s.timestamp == _bar(s.bar).timestamp
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(_probability, max_size=80), _threshold, st.integers(1, 12))
 def test_signal_properties(probabilities: list[float], threshold: float, min_interval: int) -> None:
     signals = _run(probabilities, threshold, min_interval)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,7 +117,7 @@ def test_arrays_that_grow_keep_the_rows_handed_over() -> None:
         np.testing.assert_array_equal(curve, copy)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 30), st.floats(-5, 5), st.floats(-1e4, 1e4)), max_size=12),
     st.lists(st.floats(1, 1e5), min_size=1, max_size=40),

@@ -1,0 +1,25 @@
+"""How many examples a property test draws: fewer in the suite, every one in a hunt.
+
+The suite runs on two cores in under ten minutes, so a property written for hundreds of
+examples draws at most `SUITE_EXAMPLES` there; a hunt draws them all:
+
+    TRADELOOM_HUNT=1 python -m pytest -p no:cacheprovider   # scripts/hunt.sh
+
+A property's examples are written where it is declared, ``@settings(max_examples=
+examples(500))``: the figure a hunt runs and the notes quote.
+"""
+
+from __future__ import annotations
+
+import os
+
+SUITE_EXAMPLES = 100
+"""Most examples a property draws in the suite."""
+
+HUNT = os.environ.get("TRADELOOM_HUNT", "") not in ("", "0")
+"""Set: every property draws the examples it declares."""
+
+
+def examples(declared: int) -> int:
+    """Return ``declared`` in a hunt, at most `SUITE_EXAMPLES` in the suite."""
+    return declared if HUNT else min(declared, SUITE_EXAMPLES)
