@@ -45,6 +45,7 @@ def test_the_corpus_covers_every_shipped_file() -> None:
     assert {_case(seed)[0] for seed in range(CASES)} == set(FILES)
 
 
+@pytest.mark.slow
 def test_mutations_answer_0_or_2_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

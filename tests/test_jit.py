@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tradeloom import kernel_cache
 from tradeloom.jit import LazyKernel
@@ -101,6 +102,7 @@ def _probe_cache(package_parent: Path, cache: Path) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow
 def test_a_second_checkout_of_the_same_sources_loads_the_kernels_the_first_compiled(
     tmp_path: Path,
 ) -> None:

@@ -48,6 +48,7 @@ def check(document: dict[str, Any], name: str, value: Any) -> None:
     assert errors == [], errors[:3]
 
 
+@pytest.mark.slow
 def test_the_document_names_every_endpoint(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
     assert sorted(document["paths"]) == [

@@ -96,6 +96,7 @@ def test_a_cash_residue_fills_nothing_and_is_journaled_below_minimum() -> None:
     assert [(e.bar, e.value.reason) for e in cancels if e.symbol == 2] == [(2, "BELOW_MINIMUM")]
 
 
+@pytest.mark.slow
 def test_positions_equal_vectorbt_from_order_func_with_shared_cash() -> None:
     vbt = pytest.importorskip("vectorbt")
     from numba import njit

@@ -98,6 +98,7 @@ def _axes(chart: Chart) -> list[str]:
     return [chart.layout[k]["title"]["text"] for k in axes]
 
 
+@pytest.mark.slow
 def test_the_paper_report_draws_the_backtests_indicators_with_its_numbers(
     paper_run: tuple[Path, str], backtest_run: Path
 ) -> None:

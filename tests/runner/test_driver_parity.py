@@ -524,6 +524,7 @@ def test_margin_accounts_under_risk_limits_journal_alike_in_every_driver(
         _show_reached(_three_drivers(folder, spec))
 
 
+@pytest.mark.slow
 def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
     """The generator is not vacuous: together, a few fixed specs journal every event type,
     every rejection and halt the options generated can cause, liquidations included, and

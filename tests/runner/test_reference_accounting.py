@@ -300,6 +300,7 @@ def test_next_open_entries_reach_both_sides_of_the_cash_limit(tmp_path: Path) ->
     assert ours.cancellations().count("INSUFFICIENT_CASH") == int((share > 1.0).sum())
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
@@ -324,6 +325,7 @@ def test_random_entry_exit_patterns_equal_vectorbt(
     _assert_matches_vectorbt(folder, frame, signals == 1, signals == 2, fill, *costs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fee_bps", "slippage_bps"), [(0.0, 0.0), (10.0, 0.0), (75.0, 0.0)])
 def test_a_trailing_stop_equals_vectorbts_sl_trail(
     ram_tmp_path: Path, fee_bps: float, slippage_bps: float

@@ -135,6 +135,7 @@ def _universes(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,

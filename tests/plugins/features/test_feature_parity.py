@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -190,6 +191,7 @@ def test_the_parity_pipeline_covers_every_built_in_kind() -> None:
     assert {kind for kind, _ in find(pipelines(), lambda _: True)} == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("TRADELOOM_PARITY_EXAMPLES", "80")), deadline=None)
 @given(bars=market(), pipeline=pipelines())
 def test_batch_and_per_bar_drivers_agree_bit_for_bit(

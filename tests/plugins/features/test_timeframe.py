@@ -362,6 +362,7 @@ def test_months_close_on_their_last_expected_day_around_the_clock() -> None:
     assert list(higher.frame.index.strftime("%d %b")) == ["01 Jan", "01 Feb", "01 Mar"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("timeframe", "calendar"), [("1w", "XNYS"), ("1M", None), ("1w", None)])
 def test_calendar_buckets_agree_in_both_drivers(timeframe: str, calendar: str | None) -> None:
     if calendar:

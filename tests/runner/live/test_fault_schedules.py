@@ -157,6 +157,7 @@ ORDER = ONE.order_route
 )
 # and a restart while an order still worked (a quarter filled per bar), its trades' reads
 # failing, refused to trade: the venue had filled the rest while the run was down.
+@pytest.mark.slow
 @example(
     schedule=[
         Planned(ORDER, 6, 1, (PartialFill(0.25),)),

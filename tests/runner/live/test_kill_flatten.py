@@ -125,6 +125,7 @@ def flatten_and_restart(tmp_path: Path, strategy: str, name: str) -> list[dict[s
     return flattening
 
 
+@pytest.mark.slow
 def test_kill_flatten_closes_the_position_once_on_one_market(tmp_path: Path) -> None:
     flattening = flatten_and_restart(tmp_path, ONE_MARKET, "flat_demo")
     assert len(flattening) == 1

@@ -76,6 +76,7 @@ def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_simulated_paper_run_trades_restarts_and_obeys_the_kill_switch(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(STRATEGY)
     run = tmp_path / "runs" / "sim_demo-paper-simulated"  # the default run directory

@@ -47,6 +47,7 @@ def _restart(rig: CrashRig, capsys: pytest.CaptureFixture[str], *args: str) -> t
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted_twice(
     rig: CrashRig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

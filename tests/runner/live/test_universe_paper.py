@@ -162,6 +162,7 @@ def test_a_paper_universe_journals_the_per_bar_backtests_decisions(
     assert len(set(ids)) == len(ids)  # one counter across the symbols
 
 
+@pytest.mark.slow
 def test_a_restarted_paper_universe_rebuilds_every_symbols_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
