@@ -8,11 +8,15 @@ worker starts, so that every process loads the kernels from the cache. With a wa
 cache it costs the start-up of the commands below, a few seconds.
 
 It runs the real CLI on the suite's small strategy: a sweep (the batch kernel, the
-batch driver, the features, the order types), the per-bar driver, and a universe.
+batch driver, the features, the order types), the per-bar driver, and a universe. Once
+they have run on a stamp of the kernels' sources, a marker in that stamp's cache folder
+says so, and the next suite skips them (6 s of wall time, before any worker starts).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import subprocess
 import sys
@@ -40,6 +44,17 @@ def commands(out: Path) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def _marker() -> Path:
+    """Return the file that says these commands ran on the kernels of this checkout: in
+    the cache folder of their stamp, named by this script's own digest."""
+    sys.path.insert(0, str(HERE.parent))  # the checkout's package, as the commands run it
+    from tradeloom.jit import package_stamp
+    from tradeloom.kernel_cache import kernel_cache_root
+
+    script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return kernel_cache_root() / package_stamp()[:24] / f"suite-warmed-{script}"
+
+
 def main() -> int:
     """Run every command; return the first non-zero exit code (0: all compiled).
 
@@ -47,6 +62,9 @@ def main() -> int:
     features, the order types). The other commands then run side by side, on the two
     cores: each compiles what only it uses, or, with a warm cache, only loads it.
     """
+    marker = _marker()
+    if marker.is_file():
+        return 0
     # the checkout's package, the one the tests import, whatever pip installed
     path = os.pathsep.join(p for p in (str(HERE.parent), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
@@ -64,6 +82,8 @@ def main() -> int:
                     sys.stderr.write(f"warming the kernel cache failed: {' '.join(argv)}\n")
                     sys.stderr.write(err[-2000:])
                     return proc.returncode
+    with contextlib.suppress(OSError):  # a read-only cache: the commands run again next time
+        marker.touch()
     return 0
 
 
