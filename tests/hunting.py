@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-SUITE_EXAMPLES = 100
+SUITE_EXAMPLES = 50
 """Most examples a property draws in the suite."""
 
 HUNT = os.environ.get("TRADELOOM_HUNT", "") not in ("", "0")

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -388,7 +389,7 @@ def test_a_volume_slice_leaves_the_minimum_for_the_next_bar() -> None:
     assert fills[-1][10] == pytest.approx(50.0)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     fraction=st.floats(0.05, 1.0),
     fee=st.sampled_from([0.0, 0.0002, 0.00075, 0.001]),
@@ -428,7 +429,7 @@ _ENGINE_EXITS = (
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(
     fraction=st.floats(0.005, 0.015),
     fee=st.sampled_from([0.0, 0.001]),

@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -716,7 +717,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=strategies(), data=st.data())
 def test_running_in_one_call_per_bar_or_in_pieces_gives_the_same_run(
     strategy: tuple[CoreSpec, BarInputs], data: st.DataObject
@@ -742,7 +743,7 @@ def test_running_in_one_call_per_bar_or_in_pieces_gives_the_same_run(
 # --- quiet bars: the fast path leaves what the full bar leaves ---------------------------------
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=strategies(), data=st.data())
 def test_quiet_bars_run_as_the_full_bar_runs_them(
     strategy: tuple[CoreSpec, BarInputs], data: st.DataObject

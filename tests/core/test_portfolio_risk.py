@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -399,7 +400,7 @@ def universes(draw: st.DrawFn, *, distinct: bool = False) -> tuple[CoreSpec, Bar
     return spec, inputs
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=universes())
 def test_the_limits_hold_after_every_bars_fills(strategy: tuple[CoreSpec, BarInputs]) -> None:
     spec, inputs = strategy
@@ -445,7 +446,7 @@ def _one_row(inputs: BarInputs, t: int) -> BarInputs:
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=universes())
 def test_a_batch_run_is_the_same_run_bar_by_bar(strategy: tuple[CoreSpec, BarInputs]) -> None:
     """One call, one call per bar (P_YIELD_BARS), and one-row inputs per bar as live steps."""
@@ -466,7 +467,7 @@ def test_a_batch_run_is_the_same_run_bar_by_bar(strategy: tuple[CoreSpec, BarInp
                 assert _same(getattr(state, name), getattr(whole, name)), name
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategy=universes(distinct=True), data=st.data())
 def test_the_ranking_does_not_depend_on_the_order_of_the_symbols(
     strategy: tuple[CoreSpec, BarInputs], data: st.DataObject

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -315,7 +316,7 @@ def test_the_cap_refusal_reads_as_its_values() -> None:
     assert values == {"position": 0.50265316, "cap": 0.5}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     moves=st.lists(
         st.tuples(st.floats(-0.02, 0.02), st.floats(0.0, 0.02), st.floats(0.0, 0.02)),

@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import xxhash
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ _TEXT = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     fixed=st.lists(
         st.lists(st.integers(-(2**63), 2**63 - 1), min_size=3, max_size=3),
@@ -73,7 +74,7 @@ def test_row_digests_are_the_kernels(
     assert np.array_equal(ours, expected)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     rows=st.lists(
         st.lists(st.integers(0, 2**64 - 1), min_size=0, max_size=11), min_size=1, max_size=8

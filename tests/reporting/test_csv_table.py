@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pandas as pd
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,7 @@ def pandas_text(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=40),
     st.lists(st.integers(-(2**62), 2**62), min_size=40, max_size=40),

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -309,7 +310,7 @@ def _orders(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_orders(), st.lists(st.sampled_from(["a", "b", "c"]), min_size=8, max_size=8))
 def test_overall_figures_combine_the_groups_by_quantity(
     events: list[Event], venues: list[str]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,7 +131,7 @@ def test_a_default_and_the_same_value_written_out_are_not_a_difference(tmp_path:
     assert with_defaults(broken, {"name": "x", "bogus": 1}) == {"name": "x", "bogus": 1}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(1, 400), st.integers(1, 50))
 def test_candles_of_several_bars_keep_the_highs_lows_and_volume(n: int, most: int) -> None:
     rng = np.random.default_rng(n)

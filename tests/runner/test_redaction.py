@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 import structlog
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,7 +200,7 @@ _DOCUMENTS = st.recursive(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(document=_DOCUMENTS)
 def test_a_redacted_json_document_is_still_json(document: object) -> None:
     """The journal stores JSON columns as redacted text: a wire word's value is replaced

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,7 +262,7 @@ def _keys(value: object, path: str) -> list[tuple[str, str]]:
     return found
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(document=_DOCUMENTS, flow=st.sampled_from([False, None]))
 def test_every_position_points_at_its_value_and_key(document: dict, flow: bool | None) -> None:
     text = yaml.safe_dump(document, default_flow_style=flow, sort_keys=False)

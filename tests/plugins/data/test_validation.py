@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -323,7 +324,7 @@ _corruptions = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(corruptions=_corruptions)
 def test_repair_always_yields_clean_bars_and_accounts_for_every_row(corruptions) -> None:
     frame = raw(30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +53,7 @@ def stepped_mean_std(values: np.ndarray, window: int, ddof: int) -> tuple[np.nda
     return mean, std
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(values=series_with_specials(), window=st.integers(2, 40), ddof=st.sampled_from([0, 1]))
 def test_blocks_of_windows_equal_the_ring_bit_for_bit(
     values: np.ndarray, window: int, ddof: int
@@ -64,7 +65,7 @@ def test_blocks_of_windows_equal_the_ring_bit_for_bit(
     assert rolling_std(values, window, ddof).tobytes() == std.tobytes()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(values=series_with_specials(), window=st.integers(2, 40))
 def test_each_value_depends_on_its_window_only(values: np.ndarray, window: int) -> None:
     mean, std = rolling_mean_std(values, window, 0)
@@ -74,7 +75,7 @@ def test_each_value_depends_on_its_window_only(values: np.ndarray, window: int) 
         assert np.array([m[-1], s[-1]]).tobytes() == np.array([mean[t], std[t]]).tobytes()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     value=st.floats(allow_nan=False, allow_infinity=False),
     window=st.integers(2, 40),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,7 +141,7 @@ def _xgboost_cases(draw: st.DrawFn) -> tuple[Any, np.ndarray, np.random.Generato
 
 
 @pytest.mark.slow
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(_lightgbm_cases())
 def test_random_lightgbm_models_predict_exactly_what_lightgbm_predicts(
     case: tuple[Any, np.ndarray, np.random.Generator],
@@ -152,7 +153,7 @@ def test_random_lightgbm_models_predict_exactly_what_lightgbm_predicts(
 
 
 @pytest.mark.slow
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(_xgboost_cases())
 def test_random_xgboost_models_predict_exactly_what_xgboost_predicts(
     case: tuple[Any, np.ndarray, np.random.Generator],

@@ -76,7 +76,7 @@ def test_class_labels_by_hand_with_the_band_ends_flat() -> None:
     st.integers(1, 5),
     st.floats(1e-4, 0.5),
 )
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 def test_classes_are_the_sign_of_the_return_outside_the_band(
     close: list[float], horizon: int, band: float
 ) -> None:
@@ -265,7 +265,7 @@ def test_triple_barrier_matches_a_bar_by_bar_reference(
     np.testing.assert_array_equal(dispatched, labels)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(_ohlc(), st.integers(1, 8), st.sampled_from([0.0, 0.01]))
 def test_unreachable_barriers_give_direction_labels(
     ohlc: tuple[list[float], list[float], list[float]], horizon: int, zone: float
@@ -281,7 +281,7 @@ def test_unreachable_barriers_give_direction_labels(
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(_ohlc(), st.integers(1, 8), st.integers(0, 40), st.sampled_from(["direction", "tb"]))
 def test_a_label_uses_no_bar_after_its_horizon(
     ohlc: tuple[list[float], list[float], list[float]], horizon: int, cut: int, kind: str

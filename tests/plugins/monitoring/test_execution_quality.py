@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -45,7 +46,7 @@ _orders = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @hypothesis_given(specs=_orders, window=st.integers(10, 15), min_samples=st.integers(1, 5))
 def test_metrics_equal_the_direct_computation(specs, window: int, min_samples: int) -> None:
     monitor = ExecutionQuality(ExecutionQualityParams(window=window, min_samples=min_samples))

@@ -7,6 +7,7 @@ from bisect import bisect_right
 
 import numpy as np
 import pytest
+from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -48,7 +49,7 @@ def _hand_psi(values: list[float], reference: FeatureReference, j: int, eps: flo
     return total
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @hypothesis_given(
     seed=st.integers(0, 10_000),
     window=st.integers(10, 40),

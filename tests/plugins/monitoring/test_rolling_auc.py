@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -82,7 +83,7 @@ def test_hysteresis_keeps_a_worse_status_until_the_auc_clears_the_margin() -> No
     assert monitor._judge(0.1) == "CRITICAL"  # worse at once
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     pairs=st.lists(st.tuples(st.integers(0, 6), st.booleans()), max_size=120),
     window=st.integers(2, 40),

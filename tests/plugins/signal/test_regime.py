@@ -96,7 +96,7 @@ def test_labels_follow_their_definitions(moves: list[float], params: RegimeParam
             assert volatility_label(code) == volatility[t], f"volatility at bar {t}"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(moves=_moves, params=_params)
 def test_stepping_bar_by_bar_gives_the_batch_codes(
     moves: list[float], params: RegimeParams
@@ -108,7 +108,7 @@ def test_stepping_bar_by_bar_gives_the_batch_codes(
     assert stepper.code == stepped[-1]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     moves=_moves,
     future=st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=1, max_size=40),

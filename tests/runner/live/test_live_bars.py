@@ -60,7 +60,7 @@ _TICKS = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(ticks=_TICKS, first=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_each_snapshot_is_the_whole_runs_curve_and_no_handed_over_row_changes(
     ticks: list[tuple[int, list[tuple[int, float, float]]]], first: int, seed: int
