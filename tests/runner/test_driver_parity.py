@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 import structlog
 import yaml
+from hunting import examples
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -491,7 +492,7 @@ def _three_drivers(folder: Path, spec: dict[str, Any]) -> RunOutcome:
 
 @pytest.mark.slow
 @settings(
-    max_examples=30,
+    max_examples=examples(30, suite=15),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -511,7 +512,7 @@ def test_batch_per_bar_and_paper_journals_are_identical(
 
 @pytest.mark.slow
 @settings(
-    max_examples=12,
+    max_examples=examples(12, suite=6),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -1,7 +1,7 @@
 """One kernel, two drivers: every built-in feature's batch output equals its per-bar
 output, bit for bit, on any valid bars.
 
-CI draws 80 markets and pipelines; a long run draws more:
+The suite draws 50 markets and pipelines, a hunt (scripts/hunt.sh) 80; a long run more:
 ``TRADELOOM_PARITY_EXAMPLES=1000 pytest -p no:xdist tests/plugins/features/test_feature_parity.py``.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hunting import examples
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -192,7 +193,9 @@ def test_the_parity_pipeline_covers_every_built_in_kind() -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("TRADELOOM_PARITY_EXAMPLES", "80")), deadline=None)
+@settings(
+    max_examples=int(os.environ.get("TRADELOOM_PARITY_EXAMPLES", examples(80))), deadline=None
+)
 @given(bars=market(), pipeline=pipelines())
 def test_batch_and_per_bar_drivers_agree_bit_for_bit(
     bars: Bars, pipeline: list[tuple[str, dict[str, Any]]]
