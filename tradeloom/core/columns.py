@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,8 @@ __all__ = [
 
 ORDER_KINDS: tuple[Literal["market", "stop", "limit"], ...] = ("market", "stop", "limit")
 """An order's kind, by its row's type (`layout.ORDER_MARKET`...)."""
+_FEW = 64  # rows read with Python's dicts rather than numpy's sorts and counts
+_FEW_TEXTS = 8  # rows whose texts are made one by one
 
 
 class BarTimes:
@@ -169,7 +171,7 @@ class RowContext:
             self._unbuilt.pop(k, None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Texts:
     """A column of texts as each row's index into the texts (each text built once).
 
@@ -206,13 +208,13 @@ class Texts:
 
     @classmethod
     def of(cls, values: npt.NDArray[np.int64], text: Callable[[int], str]) -> Texts:
-        """Return ``text(v)`` of each of ``values``, called once per distinct value."""
+        """Return ``text(v)`` of each of ``values``, called once per distinct value
+        (`distinct`)."""
         keys, inverse = distinct(values)
         return cls(inverse, tuple(text(int(k)) for k in keys.tolist()))
 
 
-@dataclass(frozen=True)
-class RowEvent:
+class RowEvent(NamedTuple):
     """One event read back, as an object (the per-event path).
 
     Attributes:
@@ -233,7 +235,7 @@ class RowEvent:
     decision_bar: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Table:
     """The rows of one kind, read back.
 
@@ -291,7 +293,7 @@ class Table:
         return self._objects
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Tables:
     """Rows read back, a `Table` per kind present.
 
@@ -352,8 +354,19 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Tables:
 def distinct(
     values: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Return ``np.unique(values, return_inverse=True)``; counted, not sorted, for codes."""
-    if len(values) and values.min() >= 0 and values.max() < 1 << 16:
+    """Return ``np.unique(values, return_inverse=True)``; counted, not sorted, for codes.
+
+    A few values (a paper run's bar) are their own keys, repeats and all: sorting them
+    out would cost more than what they save.
+    """
+    if len(values) <= _FEW_TEXTS:
+        return values, np.arange(len(values))
+    if len(values) <= _FEW:  # Python's dict is quicker than numpy's counts
+        listed = values.tolist()
+        keys_ = sorted(set(listed))
+        at = {k: i for i, k in enumerate(keys_)}
+        return np.array(keys_, dtype=np.int64), np.array([at[v] for v in listed], np.int64)
+    if values.min() >= 0 and values.max() < 1 << 16:
         keys = np.flatnonzero(np.bincount(values))
         lookup = np.zeros(int(keys[-1]) + 1, dtype=np.int64)
         lookup[keys] = np.arange(len(keys))
@@ -379,6 +392,15 @@ def order_ids(seq: list[int], ctx: RowContext, symbols: list[int] | None = None)
 
 
 # --- the readers, one per kind -------------------------------------------------------------
+
+
+def _where(keep: npt.NDArray[np.bool_], values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return ``values`` where ``keep``, NaN elsewhere (``np.where``, without its cost
+    on a few rows)."""
+    out = values.copy()
+    out[~keep] = np.nan
+    return out
+
 
 _Stamps: TypeAlias = pd.DatetimeIndex | list[pd.Timestamp]
 
@@ -434,7 +456,7 @@ def _decision(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     columns = {
         "outcome": text("outcome"),
         "reason": text("reason"),
-        "target_fraction": np.where(outcome == codes.ACCEPTED, target, np.nan),
+        "target_fraction": _where(outcome == codes.ACCEPTED, target),
         "trend": text("trend"),
         "volatility": text("volatility"),
     }
@@ -459,7 +481,7 @@ def _order(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     symbols = part.symbol.tolist()
     ids = order_ids(seq.tolist(), ctx, symbols)
     parent_ids: list[str | None] = [None] * len(seq)
-    if parent.any():
+    if np.count_nonzero(parent):
         named = order_ids(parent.tolist(), ctx, symbols)
         parent_ids = [None if k == 0 else named[i] for i, k in enumerate(parent.tolist())]
     columns: dict[str, Any] = {
@@ -469,8 +491,8 @@ def _order(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
         "reason": Texts.of(part["reason"], ctx.table.name),
         "reference_price": part["reference_price"],
         "kind": Texts(kind, ORDER_KINDS),
-        "stop_price": np.where(kind == L.ORDER_STOP, price, np.nan),
-        "limit_price": np.where(kind == L.ORDER_LIMIT, price, np.nan),
+        "stop_price": _where(kind == L.ORDER_STOP, price),
+        "limit_price": _where(kind == L.ORDER_LIMIT, price),
         "parent_id": parent_ids,
     }
 
@@ -503,7 +525,10 @@ def _named(
 ) -> list[str]:
     """Return the ids of orders ``seq``: this read's, or one read before, or by rule."""
     ids: list[str | None] = [None] * len(seq)
-    if own is not None and len(own):
+    if own is not None and len(seq) <= _FEW:
+        named = dict(zip(own.rows["seq"].tolist(), own.columns["id"], strict=True))
+        ids = [named.get(k) for k in seq.tolist()]
+    elif own is not None and len(own):
         order_seq = own.rows["seq"]
         own_ids = own.columns["id"]
         by_seq = np.argsort(order_seq, kind="stable")

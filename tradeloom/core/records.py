@@ -97,16 +97,21 @@ class Record:
     journal: str = ""
     head: tuple[str, ...] = ()
     offsets: dict[str, int] = field(init=False, repr=False, compare=False)
+    slots: dict[str, tuple[int, int, bool]] = field(init=False, repr=False, compare=False)
+    """Each field's place among the values, width and whether it is read as an integer."""
 
     def __post_init__(self) -> None:
         offsets: dict[str, int] = {}
+        slots: dict[str, tuple[int, int, bool]] = {}
         at = HEAD
         for f in self.fields:
             offsets[f.name] = at
+            slots[f.name] = (at - HEAD, f.width, f.type != "float")
             at += f.width
         if at > WIDTH:
             raise ValueError(f"record {self.name}: {at - HEAD} values, a row holds {VALUES}")
         object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "slots", slots)
 
     def column(self, name: str) -> int:
         """Return the row column of field ``name``."""
@@ -379,7 +384,7 @@ TRADE_VALUES = TRADE.column("direction")
 TRADE_SIZE = len(TRADE.fields)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Columns:
     """The rows of one kind, gathered: their place, head and typed fields.
 
@@ -396,19 +401,25 @@ class Columns:
     bar: npt.NDArray[np.int64]
     symbol: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    _read: dict[str, npt.NDArray[Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __getitem__(self, name: str) -> npt.NDArray[Any]:
         """Return field ``name``: int64 for ``int``, ``code`` and ``ref``, else float64
-        (a field of several values: ``[rows, width]``)."""
-        at = self.record.column(name) - HEAD
-        f = next(f for f in self.record.fields if f.name == name)
-        if f.width > 1:
-            return self.values[:, at : at + f.width]
-        column = self.values[:, at]
-        return column if f.type == "float" else column.astype(np.int64)
+        (a field of several values: ``[rows, width]``); read once."""
+        column = self._read.get(name)
+        if column is None:
+            at, width, integer = self.record.slots[name]
+            if width > 1:
+                column = self.values[:, at : at + width]
+            else:
+                column = self.values[:, at]
+                if integer:
+                    column = column.astype(np.int64)
+            self._read[name] = column
+        return column
 
     def rows(self) -> Iterator[tuple[int, int, int, tuple[float, ...]]]:
         """Yield each row's position, bar, symbol and values (Python numbers)."""
@@ -421,29 +432,31 @@ class Columns:
         )
 
 
+_FEW = 64
+"""Rows split with Python's grouping rather than numpy's (a paper run's bar, a flush)."""
+
+
 def split(rows: npt.NDArray[np.float64]) -> dict[str, Columns]:
     """Return ``rows``' kinds by name (those present, in code order), each gathered once.
 
     Raises:
         ValueError: A row of a kind no record declares.
     """
-    kinds = rows[:, KIND].astype(np.int64)
-    if len(kinds) and (kinds.min() < 1 or kinds.max() > len(RECORDS)):
-        bad = kinds[(kinds < 1) | (kinds > len(RECORDS))][0]
-        raise ValueError(f"unknown event row kind {bad}")
-    present = np.bincount(kinds, minlength=len(RECORDS) + 1)
+    if len(rows) <= _FEW:
+        groups: dict[int, list[int]] = {}
+        for i, kind in enumerate(rows[:, KIND].tolist()):
+            groups.setdefault(int(kind), []).append(i)
+        places = [(code, np.array(groups[code], dtype=np.int64)) for code in sorted(groups)]
+    else:
+        kinds = rows[:, KIND].astype(np.int64)
+        present = np.flatnonzero(np.bincount(kinds - kinds.min())) + kinds.min()
+        places = [(code, np.flatnonzero(kinds == code)) for code in present.tolist()]
     out: dict[str, Columns] = {}
-    if len(kinds) and present[kinds[0]] == len(kinds):  # rows of one kind (a flush's)
-        rec = _BY_CODE[int(kinds[0])]
-        head = rows[:, :HEAD].astype(np.int64)
-        out[rec.name] = Columns(
-            rec, np.arange(len(kinds)), head[:, BAR], head[:, SYMBOL], rows[:, HEAD:]
-        )
-        return out
-    for code in np.flatnonzero(present).tolist():
-        rec = _BY_CODE[code]
-        where = np.flatnonzero(kinds == code)
-        taken = np.take(rows, where, axis=0)
+    for code, where in places:
+        rec = _BY_CODE.get(code)
+        if rec is None:
+            raise ValueError(f"unknown event row kind {code}")
+        taken = rows if len(places) == 1 else rows[where]
         head = taken[:, :HEAD].astype(np.int64)
         out[rec.name] = Columns(rec, where, head[:, BAR], head[:, SYMBOL], taken[:, HEAD:])
     return out
