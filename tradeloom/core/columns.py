@@ -94,8 +94,9 @@ class RowContext:
         symbols: The symbols, by index.
         orders: The orders built as objects so far, by number (`order` builds the others
             from their tables when asked).
-        order_seq: The orders' numbers, by client order id.
-        order_rows: The symbol row of each order, by number.
+        order_seq: The orders' numbers, by client order id (those of a few rows' reads:
+            `seq_of` finds the others).
+        order_rows: The symbol row of each order, by number (likewise: `row_of`).
         bar_length: The bars' length: the risk clock reads a bar at its close.
         order_prefix: ``order_id(n)`` is ``f"{order_prefix}-{n:06d}"`` (a backtest's ids,
             built in bulk); None: ask ``order_id``.
@@ -121,7 +122,8 @@ class RowContext:
     order_prefix: str | None = None
     groups: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
-    _unbuilt: dict[int, Table] = field(default_factory=dict, repr=False)
+    _few: dict[int, tuple[Table, int]] = field(default_factory=dict, repr=False)
+    _many: list[Table] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not self.table.symbols:
@@ -140,11 +142,50 @@ class RowContext:
         Raises:
             KeyError: No order of that number was read.
         """
+        order = self.get_order(seq)
+        if order is None:
+            raise KeyError(seq)
+        return order
+
+    def get_order(self, seq: int) -> Order | None:
+        """Return order number ``seq`` as an object (None: no such order was read)."""
         order = self.orders.get(seq)
         if order is None:
-            self._unbuilt[seq].objects()  # builds and registers the table's orders
-            order = self.orders[seq]
+            found = self._find(seq)
+            if found is None:
+                return None
+            table, at = found
+            order = self.orders[seq] = _order_objects(table, [at])[0]
+            self._few.pop(seq, None)
         return order
+
+    def seq_of(self, order_id: str) -> int | None:
+        """Return the number of the order of id ``order_id`` (None: none was read)."""
+        seq = self.order_seq.get(order_id)
+        if seq is None:
+            for table in reversed(self._many):
+                hits = np.flatnonzero(table.column("id") == order_id)
+                if len(hits):
+                    return int(table.rows["seq"][hits[-1]])
+        return seq
+
+    def row_of(self, seq: int) -> int | None:
+        """Return the symbol row of order number ``seq`` (None: no such order was read)."""
+        row = self.order_rows.get(seq)
+        if row is None:
+            found = self._find(seq)
+            if found is not None:
+                return int(found[0].symbol[found[1]])
+        return row
+
+    def _find(self, seq: int) -> tuple[Table, int] | None:
+        found = self._few.get(seq)
+        if found is None:
+            for table in reversed(self._many):
+                hits = np.flatnonzero(table.rows["seq"] == seq)
+                if len(hits):
+                    return table, int(hits[-1])
+        return found
 
     def stamps(self, bars: npt.NDArray[np.int64]) -> pd.DatetimeIndex | list[pd.Timestamp]:
         """Return the times of ``bars``: a DatetimeIndex over a `BarTimes`."""
@@ -160,15 +201,20 @@ class RowContext:
         return self.order_id(seq)
 
     def _register(self, table: Table) -> None:
+        """Know the orders of ``table``: a few rows' by number and id at once (a paper
+        run's fills look them up as they come), a bulk read's by search when asked."""
+        if len(table) > _FEW:
+            self._many.append(table)
+            return
         seq = table.rows["seq"].tolist()
         self.order_seq.update(zip(table.columns["id"], seq, strict=True))
         self.order_rows.update(zip(seq, table.symbol.tolist(), strict=True))
-        self._unbuilt.update(dict.fromkeys(seq, table))
+        self._few.update((k, (table, i)) for i, k in enumerate(seq))
 
     def _built(self, seq: list[int], orders: list[Order]) -> None:
         self.orders.update(zip(seq, orders, strict=True))
         for k in seq:
-            self._unbuilt.pop(k, None)
+            self._few.pop(k, None)
 
 
 @dataclass(slots=True)
@@ -497,61 +543,69 @@ def _order(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     }
 
     def build(t: Table) -> list[Any]:
-        orders = [
-            Order(*row)
-            for row in zip(
-                ids,
-                t.bar.tolist(),
-                list(t.timestamp),
-                columns["side"].tolist(),
-                columns["quantity"].tolist(),
-                columns["reason"].tolist(),
-                columns["reference_price"].tolist(),
-                columns["kind"].tolist(),
-                columns["stop_price"].tolist(),
-                columns["limit_price"].tolist(),
-                parent_ids,
-                strict=True,
-            )
-        ]
-        ctx._built(seq.tolist(), orders)
+        orders = _order_objects(t)
+        ctx._built(t.rows["seq"].tolist(), orders)
         return orders
 
     return _table("order", part, stamps, columns, build)
+
+
+def _order_objects(t: Table, at: list[int] | None = None) -> list[Order]:
+    """Return the orders of ``t`` (those at rows ``at``: None, every one) as objects."""
+    c = t.columns
+
+    def pick(values: Any) -> list[Any]:
+        if isinstance(values, list):
+            return values if at is None else [values[i] for i in at]
+        if isinstance(values, pd.DatetimeIndex):
+            return list(values if at is None else values[at])
+        if isinstance(values, Texts):
+            return (
+                values.tolist() if at is None else Texts(values.codes[at], values.labels).tolist()
+            )
+        return (values if at is None else values[at]).tolist()  # type: ignore[no-any-return]
+
+    return [
+        Order(*row)
+        for row in zip(
+            pick(c["id"]),
+            pick(t.bar),
+            pick(t.timestamp),
+            pick(c["side"]),
+            pick(c["quantity"]),
+            pick(c["reason"]),
+            pick(c["reference_price"]),
+            pick(c["kind"]),
+            pick(c["stop_price"]),
+            pick(c["limit_price"]),
+            pick(c["parent_id"]),
+            strict=True,
+        )
+    ]
 
 
 def _named(
     seq: npt.NDArray[np.int64], symbols: npt.NDArray[np.int64], ctx: RowContext, own: Table | None
 ) -> list[str]:
     """Return the ids of orders ``seq``: this read's, or one read before, or by rule."""
-    ids: list[str | None] = [None] * len(seq)
+    ids: list[Any] = [None] * len(seq)
+    missing: Iterable[int] = range(len(seq))
     if own is not None and len(seq) <= _FEW:
         named = dict(zip(own.rows["seq"].tolist(), own.columns["id"], strict=True))
         ids = [named.get(k) for k in seq.tolist()]
+        missing = [i for i, known in enumerate(ids) if known is None]
     elif own is not None and len(own):
         order_seq = own.rows["seq"]
-        own_ids = own.columns["id"]
         by_seq = np.argsort(order_seq, kind="stable")
         at = np.minimum(np.searchsorted(order_seq[by_seq], seq), len(by_seq) - 1)
         found = order_seq[by_seq[at]] == seq
-        taken = by_seq[at].tolist()
-        ids = [own_ids[taken[i]] if hit else None for i, hit in enumerate(found.tolist())]
-    out: list[str] = []
-    for i, known in enumerate(ids):
-        if known is None:
-            k = int(seq[i])
-            order = ctx.orders.get(k)
-            if order is not None:
-                known = order.id
-            else:
-                unbuilt = ctx._unbuilt.get(k)
-                if unbuilt is not None:
-                    at_ = unbuilt.rows["seq"].tolist().index(k)
-                    known = unbuilt.columns["id"][at_]
-                else:
-                    known = ctx.id_of(int(symbols[i]), k)
-        out.append(known)
-    return out
+        ids = own.column("id")[by_seq[at]].tolist()
+        missing = np.flatnonzero(~found).tolist()
+    for i in missing:  # an order of an earlier read (a paper run's, bars before)
+        k = int(seq[i])
+        order = ctx.get_order(k)
+        ids[i] = ctx.id_of(int(symbols[i]), k) if order is None else order.id
+    return ids
 
 
 def _fill(part: Columns, stamps: _Stamps, ctx: RowContext, own: Table | None) -> Table:

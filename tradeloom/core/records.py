@@ -447,16 +447,21 @@ def split(rows: npt.NDArray[np.float64]) -> dict[str, Columns]:
         for i, kind in enumerate(rows[:, KIND].tolist()):
             groups.setdefault(int(kind), []).append(i)
         places = [(code, np.array(groups[code], dtype=np.int64)) for code in sorted(groups)]
-    else:
+        gathered = [rows if len(places) == 1 else rows[where] for _, where in places]
+    else:  # one sort by kind (stable: each kind's rows in order), one gather
         kinds = rows[:, KIND].astype(np.int64)
-        present = np.flatnonzero(np.bincount(kinds - kinds.min())) + kinds.min()
-        places = [(code, np.flatnonzero(kinds == code)) for code in present.tolist()]
+        order = np.argsort(kinds, kind="stable")
+        ranked = rows[order]
+        edges = np.flatnonzero(np.diff(kinds[order])) + 1
+        starts, ends = np.r_[0, edges].tolist(), np.r_[edges, len(rows)].tolist()
+        codes = kinds[order[starts]].tolist()
+        places = [(code, order[a:b]) for code, a, b in zip(codes, starts, ends, strict=True)]
+        gathered = [ranked[a:b] for a, b in zip(starts, ends, strict=True)]
     out: dict[str, Columns] = {}
-    for code, where in places:
+    for (code, where), taken in zip(places, gathered, strict=True):
         rec = _BY_CODE.get(code)
         if rec is None:
             raise ValueError(f"unknown event row kind {code}")
-        taken = rows if len(places) == 1 else rows[where]
         head = taken[:, :HEAD].astype(np.int64)
         out[rec.name] = Columns(rec, where, head[:, BAR], head[:, SYMBOL], taken[:, HEAD:])
     return out

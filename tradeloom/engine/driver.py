@@ -532,8 +532,9 @@ class Engine:
 
     def _row_of(self, order_id: str) -> int:
         """Return the symbol row of an order (0: one symbol, or an order not decided here)."""
-        seq = self.ctx.order_seq.get(order_id)
-        return 0 if seq is None else self.ctx.order_rows.get(seq, 0)
+        seq = self.ctx.seq_of(order_id)
+        row = None if seq is None else self.ctx.row_of(seq)
+        return 0 if row is None else row
 
     def _send_last(self, t: int) -> None:
         """Send the order of the last ORDER row (journaled by the flush before this)."""
@@ -590,7 +591,8 @@ class Engine:
             seq = self._seq(event.order_id)
             decided = self.ctx.order(seq).bar
             if self.symbols is not None:  # a Python venue over a universe: the order's own
-                s = self.ctx.order_rows.get(seq, s)
+                row = self.ctx.row_of(seq)
+                s = s if row is None else row
             if isinstance(event, Fill):
                 feed_fill(
                     state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
@@ -602,10 +604,10 @@ class Engine:
                 feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)
 
     def _seq(self, order_id: str) -> int:
-        try:
-            return self.ctx.order_seq[order_id]
-        except KeyError:
-            raise UnknownOrder(order_id) from None
+        seq = self.ctx.seq_of(order_id)
+        if seq is None:
+            raise UnknownOrder(order_id)
+        return seq
 
     def adopt(self, order: Order, s: int = 0) -> None:
         """Take ``order`` (of symbol row ``s``) as one of the engine's: a restart found it
@@ -616,7 +618,7 @@ class Engine:
             ValueError: The engine has another order under that number.
         """
         seq = int(order.id.rsplit("-", 1)[-1])
-        known = self.ctx.orders.get(seq)
+        known = self.ctx.get_order(seq)
         if known is not None and known.id != order.id:
             raise ValueError(f"order {order.id}: the engine's order {seq} is {known.id}")
         self.ctx.orders[seq] = order
