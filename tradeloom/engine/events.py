@@ -259,8 +259,8 @@ class Recorder:
                 self.last_decision = str(decisions.columns["outcome"].array()[-1])
         told = {"halt", "training"}  # rare; a halt is always logged
         told.update(kind for kind, hook in _TOLD.items() if self.debug or hook in self._listened)
-        if not self.debug:
-            told.discard("decision")
+        if self.debug:  # a decision has no hook: it is only logged
+            told.add("decision")
         for event in tables.events(told):
             if symbols is not None and event.symbol >= 0:
                 self.symbol = symbols[event.symbol]
@@ -428,7 +428,6 @@ _TOLD = {
     "rejection": "tradeloom_risk_rejection",
     "order": "tradeloom_order",
     "fill": "tradeloom_fill",
-    "decision": "",
 }
 """The kinds of a bulk write told one by one when their hook has a listener (or at
 debug level, which logs each)."""
