@@ -29,6 +29,7 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.kernels.labels import trend_label, volatility_label
 from tradeloom.core.records import Columns, split
 from tradeloom.domain import (
     Cancellation,
@@ -39,7 +40,6 @@ from tradeloom.domain import (
     Rejection,
     Signal,
 )
-from tradeloom.plugins.signal.regime import trend_label, volatility_label
 
 __all__ = [
     "BarTimes",
