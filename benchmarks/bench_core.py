@@ -59,8 +59,8 @@ import numpy as np
 import pandas as pd
 from machine import describe
 
+from tradeloom.core.columns import RowContext
 from tradeloom.core.curves import equity_curve, fill_marks
-from tradeloom.core.decode import RowContext
 from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.layout import EV_TRADE
 from tradeloom.core.params import CoreSpec

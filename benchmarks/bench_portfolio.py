@@ -36,7 +36,7 @@ largest relative difference is printed.
 Last, the per-bar latency over 20 symbols: one bar per call of the compiled step,
 with one-row inputs as paper and live step (``P_YIELD_BARS``), the portfolio checks on
 (``top_k``, ``max_open_positions``, gross exposure and a 96-bar correlation limit),
-every event row read back as the journal reads it (`tradeloom.core.decode`); the
+every event row read back as the journal reads it (`tradeloom.core.columns`); the
 model's output is precomputed and the journal's SQLite write is left out.
 
     python benchmarks/bench_portfolio.py [--symbols 100] [--bars 100000] [--runs 5]
@@ -61,7 +61,7 @@ from machine import describe
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext, decode
+from tradeloom.core.columns import RowContext, decode
 from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, PortfolioLimits
 from tradeloom.core.state import BarInputs, CoreState
@@ -326,7 +326,7 @@ def latency(args: argparse.Namespace) -> None:
         for t in range(bars):
             start = clock()
             state.run(one_row[t], t + 1)
-            for _ in decode(state.rows(), ctx):
+            for _ in decode(state.rows(), ctx).events():
                 events += 1
             state.clear()
             ns[t] = clock() - start

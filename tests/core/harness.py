@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core import layout as L
-from tradeloom.core.decode import Decoded, RowContext, decode
+from tradeloom.core.columns import RowContext, RowEvent, decode
 from tradeloom.core.kernels.specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, Limits
 from tradeloom.core.state import BarInputs, CoreState
@@ -201,7 +201,7 @@ def assert_rows(actual: Sequence[Row], expected: Sequence[tuple[object, ...]]) -
         raise AssertionError(listing)
 
 
-def decoded(state: CoreState, refs: Sequence[object] = ()) -> list[Decoded]:
+def decoded(state: CoreState, refs: Sequence[object] = ()) -> list[RowEvent]:
     """Return the rows read back as the journal reads them (orders are ``o<seq>``).
 
     ``refs`` are the Python objects rows refer to (a plugin's halt or rejection).
@@ -211,4 +211,4 @@ def decoded(state: CoreState, refs: Sequence[object] = ()) -> list[Decoded]:
         order_id=lambda seq: f"o{seq}",
         refs=list(refs),
     )
-    return list(decode(state.rows(), ctx))
+    return decode(state.rows(), ctx).events()

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext, decode
+from tradeloom.core.columns import RowContext, decode
 from tradeloom.core.kernels.specs import SizingKernel
 from tradeloom.core.state import CoreState
 from tradeloom.plugins.execution.simulated import (
@@ -93,7 +93,7 @@ def test_a_cash_residue_fills_nothing_and_is_journaled_below_minimum() -> None:
         order_id=lambda seq: f"o{seq}",
         symbols=("A", "B", "C"),
     )
-    cancels = [e for e in decode(state.rows(), ctx) if e.kind == "cancel"]
+    cancels = [e for e in decode(state.rows(), ctx).events() if e.kind == "cancel"]
     assert [(e.bar, e.value.reason) for e in cancels if e.symbol == 2] == [(2, "BELOW_MINIMUM")]
 
 
@@ -151,7 +151,7 @@ def test_an_order_below_the_minimum_is_refused_at_the_send() -> None:
     ctx = RowContext(
         times=lambda bar: pd.Timestamp(T0 + bar * HOUR, tz="UTC"), order_id=lambda seq: f"o{seq}"
     )
-    refused = [e.value for e in decode(ev, ctx) if e.kind == "rejection"]
+    refused = [e.value for e in decode(ev, ctx).events() if e.kind == "rejection"]
     assert [f"{r.code}: {r.message}" for r in refused] == [
         "BELOW_MINIMUM: ENTRY quantity=0.1, notional=10 is below the venue's minimum order "
         "notional 50 (execution.min_notional, or a live market's limits.cost.min)"
@@ -171,7 +171,7 @@ def test_an_exit_of_a_position_fallen_below_the_minimum_is_journaled_below_minim
     )
     refused = [
         (e.bar, f"{e.value.code}: {e.value.message}")
-        for e in decode(ev, ctx)
+        for e in decode(ev, ctx).events()
         if e.kind == "rejection"
     ]
     assert refused == [
@@ -193,7 +193,7 @@ def _messages(state: CoreState, symbols: tuple[str, ...] = ("",)) -> list[tuple[
     )
     return [
         (e.bar, f"{e.value.code}: {e.value.message}")
-        for e in decode(state.rows(), ctx)
+        for e in decode(state.rows(), ctx).events()
         if e.kind == "rejection"
     ]
 

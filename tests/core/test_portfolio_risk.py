@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext, decode
+from tradeloom.core.columns import RowContext, decode
 from tradeloom.core.kernels.specs import MarginKernel
 from tradeloom.core.params import CoreSpec, PortfolioLimits
 from tradeloom.core.portfolio import min_overlap
@@ -73,7 +73,7 @@ def messages(state: CoreState, symbols: tuple[str, ...], groups: tuple[str, ...]
     )
     return [
         f"{e.value.code}: {e.value.message}"
-        for e in decode(state.rows(), ctx)
+        for e in decode(state.rows(), ctx).events()
         if e.kind == "rejection"
     ]
 

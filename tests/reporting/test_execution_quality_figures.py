@@ -40,6 +40,7 @@ from tradeloom.reporting.execution_quality import (
     execution_quality,
     journal_execution_quality,
     journal_kinds,
+    plain_execution_quality,
 )
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -421,3 +422,8 @@ def test_a_journal_of_plain_orders_is_measured_from_its_columns_as_the_ledger_me
     assert columns is not None  # measured from the columns, not event by event
     assert json.dumps(columns) == json.dumps(execution_quality(events, terms))
     assert json.dumps(journal_execution_quality(path, document)) == json.dumps(columns)
+    # a backtest's, from the orders, fills and cancellations it kept instead of its journal
+    kept = [
+        [e for e in events if type(e) is kind] for kind in (OrderEvent, FillEvent, OrderCancelled)
+    ]
+    assert json.dumps(plain_execution_quality(*kept, terms)) == json.dumps(columns)

@@ -8,7 +8,7 @@ import pytest
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.decode import RowContext
+from tradeloom.core.columns import RowContext
 from tradeloom.engine.bulk_journal import rows_to_batches
 from tradeloom.journal import FillEvent, OrderCancelled, OrderEvent
 

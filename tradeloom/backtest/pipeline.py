@@ -21,7 +21,7 @@ import pandas as pd
 
 from tradeloom.backtest.retraining import Retrainer
 from tradeloom.core import layout as L
-from tradeloom.core.decode import BarTimes
+from tradeloom.core.columns import BarTimes
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
@@ -288,7 +288,7 @@ def working_orders(engine: Engine) -> list[Order]:
     if engine.spec.venue is None:
         return list(engine.venue.pending())
     return [
-        engine.ctx.orders[int(row[L.S_W_SEQ])]
+        engine.ctx.order(int(row[L.S_W_SEQ]))
         for row in engine.state.sym
         if row[L.S_W_ACTIVE] != 0.0
     ]

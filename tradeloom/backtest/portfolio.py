@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.backtest.pipeline import Driver, bar_inputs, check_probabilities, working_orders
-from tradeloom.core.decode import BarTimes
+from tradeloom.core.columns import BarTimes
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import ModelTraining, Order, Universe
 from tradeloom.engine.account import (

@@ -24,6 +24,7 @@ from tradeloom.backtest.run import (
     ORDER_COLUMNS,
     folder_name,
     journal_counts,
+    markets,
     records,
     run_key,
     save_trained,
@@ -230,10 +231,10 @@ def _write(
     rec = result.recorder
     strategy_of = _strategy_of(result)
     orders = records(rec.orders, ORDER_COLUMNS)
-    _label(orders, [rec.order_symbols[o.id] for o in rec.orders], strategy_of)
+    _label(orders, markets(rec.orders, "id", rec.order_symbols), strategy_of)
     outputs.write_frame(run_dir, "orders.csv", orders)
     fills = records(rec.fills, FILL_COLUMNS)
-    _label(fills, [rec.order_symbols[f.order_id] for f in rec.fills], strategy_of)
+    _label(fills, markets(rec.fills, "order_id", rec.order_symbols), strategy_of)
     outputs.write_frame(run_dir, "fills.csv", fills)
     trades = trades.copy()
     if "symbol" in trades:

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,19 @@ from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
+from tradeloom.kept import column, times
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.cuts import cut_orders
-from tradeloom.reporting.execution_quality import journal_execution_quality
+from tradeloom.reporting.execution_quality import (
+    OTHER_KINDS,
+    journal_execution_quality,
+    plain_execution_quality,
+    terms_of,
+)
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.statistics import trade_statistics
@@ -50,6 +56,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "RunOutcome",
     "folder_name",
+    "markets",
     "records",
     "run_key",
     "run_strategy",
@@ -151,9 +158,7 @@ def _run(
         with stage("journal written"):
             session.recorder.journal.flush()  # measured from the journal, as every mode is
         with stage("execution quality"):
-            metrics["execution_quality"] = journal_execution_quality(
-                journal_path(run_dir), config.document
-            )
+            metrics["execution_quality"] = _execution_quality(rec, run_dir, config.document)
         with stage("venues and funding"):
             venues = journal_venue_accounts(journal_path(run_dir))
             if venues:  # a router's: what each venue bought, sold, holds and charged
@@ -169,6 +174,20 @@ def _run(
                 write_report(run_dir, written=written)
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
+
+
+def _execution_quality(rec: Recorder, run_dir: Path, document: Any) -> dict[str, Any]:
+    """Return the run's execution quality: from the orders and fills it kept, where they
+    are every such row of its journal (no router, no slicing); else from the journal."""
+    figures = None
+    if not rec.journaled_kinds & set(OTHER_KINDS):
+        terms = terms_of(document)
+        figures = plain_execution_quality(rec.orders, rec.fills, rec.cancellations, terms)
+    return (
+        figures
+        if figures is not None
+        else journal_execution_quality(journal_path(run_dir), document)
+    )
 
 
 def _save_models(
@@ -422,11 +441,11 @@ def _write(
     rec = result.recorder
     with stage("orders.csv"):
         orders = records(rec.orders, ORDER_COLUMNS)
-        orders.insert(0, "symbol", [rec.order_symbols[o.id] for o in rec.orders])
+        orders.insert(0, "symbol", markets(rec.orders, "id", rec.order_symbols))
         outputs.write_frame(run_dir, "orders.csv", orders)
     with stage("fills.csv"):
         fills = records(rec.fills, FILL_COLUMNS)
-        fills.insert(0, "symbol", [rec.order_symbols[f.order_id] for f in rec.fills])
+        fills.insert(0, "symbol", markets(rec.fills, "order_id", rec.order_symbols))
         outputs.write_frame(run_dir, "fills.csv", fills)
     with stage("trades.csv"):
         outputs.write_frame(run_dir, "trades.csv", trades)
@@ -445,6 +464,17 @@ ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "refere
 FILL_COLUMNS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
 
 
-def records(items: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
-    """Return one row per item of ``columns``, read as its attributes."""
-    return pd.DataFrame([[getattr(i, c) for c in columns] for i in items], columns=list(columns))
+def records(items: Sequence[Any], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Return one row per item of ``columns``, read as its attributes (a `Kept`'s from
+    its columns, without an object per row)."""
+    if not len(items):
+        return pd.DataFrame([], columns=list(columns))
+    return pd.DataFrame(
+        {c: times(items, c) if c == "timestamp" else column(items, c) for c in columns}
+    )
+
+
+def markets(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> list[str]:
+    """Return the market of each of ``items`` (orders, fills), by its order id ``key``."""
+    market = order_symbols.__getitem__
+    return [market(i) for i in column(items, key).tolist()]

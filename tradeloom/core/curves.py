@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.core import layout as L
+from tradeloom.core.records import FILL_CASH, FILL_POSITION
 
 __all__ = ["equity_curve", "fill_marks", "universe_curve"]
 
@@ -24,7 +25,7 @@ def fill_marks(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """
     kinds = rows[:, L.E_KIND]
     fills = rows[(kinds == L.EV_FILL) | (kinds == L.EV_FUNDING)]
-    return fills[:, [L.E_BAR, 3 + 7, 3 + 8, L.E_SYM]]
+    return fills[:, [L.E_BAR, FILL_POSITION, FILL_CASH, L.E_SYM]]
 
 
 def equity_curve(

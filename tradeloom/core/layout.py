@@ -15,7 +15,8 @@ Arrays:
 - ``cur`` (int64, `CUR_SIZE`): where the step is (bar, stage, symbol) and how many
   event rows are used.
 - ``io`` (`IO_SIZE`): what Python answers to a need (a plugin's signal, size, ...).
-- ``ev`` (rows x `EV_WIDTH`): the event rows: kind, bar, symbol, then `EV_VALUES` values.
+- ``ev`` (rows x `EV_WIDTH`): the event rows: kind, bar, symbol, then `EV_VALUES` values,
+  each kind's declared in `tradeloom.core.records`.
 - ``sent`` (int64): the order-rate window's send times (ns), a ring.
 - ``port`` (`PORT_ROWS` + window, symbols): the portfolio checks' scratch (the rank
   order, the weights) and the ring of close-to-close returns the correlation limit
@@ -23,6 +24,8 @@ Arrays:
 """
 
 from __future__ import annotations
+
+from tradeloom.core import records
 
 __all__ = [
     "ACCT_SIZE",
@@ -293,26 +296,22 @@ NEED_NAMES = (
     "bar",
 )
 
-# --- event rows ----------------------------------------------------------------------------
-EV_VALUES = 10
-EV_WIDTH = 3 + EV_VALUES  # kind, bar, symbol, values
-E_KIND, E_BAR, E_SYM = 0, 1, 2
-EV_TRAINING = 1  # a fold journaled at the first bar it predicts (Python's k-th training)
-EV_SIGNAL = 2  # direction, confidence, probability
-EV_DECISION = 3  # outcome, reason, target fraction
-EV_REJECT = 4  # code (0: a plugin's, see ref), values... / (0, ref)
-EV_HALT = 5  # code (0: a plugin's), values... / (0, ref)
-EV_ORDER = 6  # seq, side, quantity, reason, reference price, type (ORDER_*), stop or limit
-# price (NaN: a market order), parent seq (0: none)
-EV_FILL = 7  # seq, side, quantity, price, fee, slippage, decision bar, position, cash,
-# liquidity (LIQ_*)
-EV_CANCEL = 8  # seq, remaining, reason, decision bar
-EV_TRADE = 9  # direction, entry bar, exit bar, quantity, entry, exit, fees, pnl
-EV_REGIME = 10  # code, previous code
-EV_STATE = 11  # previous state, state, code, values...
-EV_LIQUIDATION = 12  # side, quantity, price, liquidation fee, equity before, maintenance
-EV_EXTERNAL = 13  # ref: a Python object journaled at this point (health, a plugin's...)
-EV_PARENT = 14  # a sliced order: seq, side, quantity, reason, reference price, slicing
-# (SLICE_*), children (twap) or volume fraction (participation)
-EV_FUNDING = 15  # a perpetual's funding: rate, price, position, amount (+ received), 0, 0, 0,
-# position, cash (values 7 and 8 where a fill has them: the equity curve reads both)
+# --- event rows: declared in `tradeloom.core.records` (kinds, fields, columns) ----------------
+EV_VALUES = records.VALUES
+EV_WIDTH = records.WIDTH  # kind, bar, symbol, values
+E_KIND, E_BAR, E_SYM = records.KIND, records.BAR, records.SYMBOL
+EV_TRAINING = records.TRAINING.code
+EV_SIGNAL = records.SIGNAL.code
+EV_DECISION = records.DECISION.code
+EV_REJECT = records.REJECT.code
+EV_HALT = records.HALT.code
+EV_ORDER = records.ORDER.code
+EV_FILL = records.FILL.code
+EV_CANCEL = records.CANCEL.code
+EV_TRADE = records.TRADE.code
+EV_REGIME = records.REGIME.code
+EV_STATE = records.STATE.code
+EV_LIQUIDATION = records.LIQUIDATION.code
+EV_EXTERNAL = records.EXTERNAL.code
+EV_PARENT = records.PARENT.code
+EV_FUNDING = records.FUNDING.code

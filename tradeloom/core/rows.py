@@ -1,8 +1,8 @@
 """Writing event rows: the one way the core records what happened.
 
-A row is ``kind, bar, symbol`` and `EV_VALUES` values (`tradeloom.core.layout`).
-The caller guarantees room (`run_bars` checks it once per bar, Python before it
-feeds a venue's events).
+A row is ``kind, bar, symbol`` and `VALUES` values, each kind's declared in
+`tradeloom.core.records`. The caller guarantees room (`run_bars` checks it once per
+bar, Python before it feeds a venue's events).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tradeloom.core.layout import C_COUNT
+from tradeloom.core.records import BAR, HEAD, KIND, SYMBOL
 from tradeloom.jit import core_kernel
 
 __all__ = ["emit"]
@@ -35,17 +36,17 @@ def emit(
 ) -> None:
     """Append one row to ``ev`` (``cur[C_COUNT]`` rows are used)."""
     i = cur[C_COUNT]
-    ev[i, 0] = kind
-    ev[i, 1] = bar
-    ev[i, 2] = symbol
-    ev[i, 3] = v0
-    ev[i, 4] = v1
-    ev[i, 5] = v2
-    ev[i, 6] = v3
-    ev[i, 7] = v4
-    ev[i, 8] = v5
-    ev[i, 9] = v6
-    ev[i, 10] = v7
-    ev[i, 11] = v8
-    ev[i, 12] = v9
+    ev[i, KIND] = kind
+    ev[i, BAR] = bar
+    ev[i, SYMBOL] = symbol
+    ev[i, HEAD] = v0
+    ev[i, HEAD + 1] = v1
+    ev[i, HEAD + 2] = v2
+    ev[i, HEAD + 3] = v3
+    ev[i, HEAD + 4] = v4
+    ev[i, HEAD + 5] = v5
+    ev[i, HEAD + 6] = v6
+    ev[i, HEAD + 7] = v7
+    ev[i, HEAD + 8] = v8
+    ev[i, HEAD + 9] = v9
     cur[C_COUNT] = i + 1

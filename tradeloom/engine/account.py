@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.core.decode import Decoded
+from tradeloom.core.columns import RowEvent
 from tradeloom.core.kernels.specs import DrawdownKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
@@ -286,7 +286,7 @@ class AccountEngine(Engine):
         super().finish(times_ns, symbol)
         self.ledger.advance(len(times_ns) - 1, self._marks())
 
-    def _record(self, event: Decoded) -> None:
+    def _record(self, event: RowEvent) -> None:
         if event.kind == "training":
             owner = self._trainers[id(event.value)]
             self.rec.training(event.value, self.ctx.times(event.bar), owner)

@@ -26,8 +26,8 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
-from tradeloom.core.decode import BarTimes, Decoded, RowContext, decode
 from tradeloom.core.exits import resting_stop
 from tradeloom.core.feed import (
     feed_cancel,
@@ -54,7 +54,7 @@ from tradeloom.domain import (
     Signal,
     Trade,
 )
-from tradeloom.engine.bulk_journal import rows_to_batches
+from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.engine.core_spec import core_spec
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
@@ -67,6 +67,7 @@ from tradeloom.journal import (
     SlicedOrder,
     TradingStateChanged,
 )
+from tradeloom.kept import Kept
 from tradeloom.plugins.protocols import (
     LabelHorizon,
     Monitor,
@@ -83,22 +84,6 @@ _LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
 _PURE_NEEDS = frozenset((L.NEED_SIGNAL, L.NEED_SIZE, L.NEED_CHECK, L.NEED_QUANTITY))
 """The needs whose answer never moves the venue's orders (the plugins' and its sizes)."""
 
-_SUMMARY_KINDS = np.array(
-    [
-        L.EV_TRAINING,
-        L.EV_SIGNAL,
-        L.EV_REJECT,
-        L.EV_HALT,
-        L.EV_ORDER,
-        L.EV_FILL,
-        L.EV_CANCEL,
-        L.EV_TRADE,
-        L.EV_EXTERNAL,
-    ],
-    np.float64,
-)
-"""Rows whose objects the recorder keeps for the outputs after a bulk write."""
-
 
 class _RowLog:
     """What the monitors of a bulk run see: the rows read back, as they reach them."""
@@ -110,7 +95,7 @@ class _RowLog:
         self.trainings: list[ModelTraining] = []
         self.read = 0
 
-    def take(self, event: Decoded) -> None:
+    def take(self, event: RowEvent) -> None:
         if event.kind == "order":
             self.orders.append(event.value)
         elif event.kind == "fill":
@@ -129,7 +114,7 @@ class Book:
     any symbol's index.
     """
 
-    def __init__(self, state: CoreState, initial_cash: float, trades: list[Trade]) -> None:
+    def __init__(self, state: CoreState, initial_cash: float, trades: Kept[Trade]) -> None:
         self._state = state
         self.initial_cash = initial_cash
         self.trades = trades
@@ -300,7 +285,7 @@ class Engine:
             symbols=("",) if symbols is None else symbols,
             groups=tuple(pipeline.config.risk_portfolio.groups),
         )
-        self.trades: list[Trade] = []
+        self.trades: Kept[Trade] = Kept()
         self.portfolio = Book(self.state, float(self.venue.initial_cash), self.trades)
         self._features = features
         self._columns = {c: j for j, c in enumerate(columns)}
@@ -366,10 +351,10 @@ class Engine:
             return  # most bars of a run write no row: nothing to decode, mark or clear
         rows = self.state.rows(self._journaled)
         self._journaled = self.state.count
-        kinds = rows[:, L.E_KIND].tolist()
-        if L.EV_FILL in kinds or L.EV_FUNDING in kinds:  # the rows that move the cash
+        tables = decode(rows, self.ctx)
+        if "fill" in tables.by_kind or "funding" in tables.by_kind:  # rows that move the cash
             self._fills.append(fill_marks(rows))
-        for event in decode(rows, self.ctx):
+        for event in tables.events():
             self._record(event)
         self.state.clear()
         self._journaled = 0
@@ -406,7 +391,7 @@ class Engine:
         """Return the name of the ``s``-th symbol."""
         return self.rec.symbol if self.symbols is None else self.symbols[s]
 
-    def _record(self, event: Decoded) -> None:
+    def _record(self, event: RowEvent) -> None:
         rec, value, bar = self.rec, event.value, event.bar
         kind = event.kind
         if self.symbols is not None and event.symbol >= 0:
@@ -428,7 +413,14 @@ class Engine:
         elif kind == "cancel":
             rec.cancelled(value, event.decision_bar)
         elif kind == "trade":
-            self.trades.append(self._trade(value, bar, event.symbol))
+            self.trades.append(
+                Trade.from_kernel(
+                    value,
+                    self.ctx.times(int(value[1])),
+                    self.ctx.times(bar),
+                    self.symbol(event.symbol),
+                )
+            )
         elif kind == "regime":
             code, previous = value
             change = {
@@ -540,22 +532,22 @@ class Engine:
 
     def _row_of(self, order_id: str) -> int:
         """Return the symbol row of an order (0: one symbol, or an order not decided here)."""
-        seq = self.ctx.order_seq.get(order_id)
-        return 0 if seq is None else self.ctx.order_rows.get(seq, 0)
+        seq = self.ctx.seq_of(order_id)
+        row = None if seq is None else self.ctx.row_of(seq)
+        return 0 if row is None else row
 
     def _send_last(self, t: int) -> None:
         """Send the order of the last ORDER row (journaled by the flush before this)."""
         seq = int(self.state.acct[L.A_SEQ])
         if self.bulk:
             self._read_orders()
-        self.venue.submit(self.ctx.orders[seq])
+        self.venue.submit(self.ctx.order(seq))
 
     def _read_orders(self) -> None:
         """Read the ORDER rows not read yet (bulk: a Python venue needs the orders)."""
         rows = self.state.rows(self._orders_read)
         self._orders_read = self.state.count
-        for _ in decode(rows[rows[:, L.E_KIND] == L.EV_ORDER], self.ctx):
-            pass  # decoding registers each order under its number and id
+        decode(rows[rows[:, L.E_KIND] == L.EV_ORDER], self.ctx)  # registers each order
 
     def _match(self, inputs: BarInputs, t: int, s: int, phase: str) -> None:
         """Ask the venue what happened at ``phase`` of bar ``t`` and book it.
@@ -597,9 +589,10 @@ class Engine:
         state.make_room(2 * len(events))
         for event in events:
             seq = self._seq(event.order_id)
-            decided = self.ctx.orders[seq].bar
+            decided = self.ctx.order(seq).bar
             if self.symbols is not None:  # a Python venue over a universe: the order's own
-                s = self.ctx.order_rows.get(seq, s)
+                row = self.ctx.row_of(seq)
+                s = s if row is None else row
             if isinstance(event, Fill):
                 feed_fill(
                     state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
@@ -611,10 +604,10 @@ class Engine:
                 feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)
 
     def _seq(self, order_id: str) -> int:
-        try:
-            return self.ctx.order_seq[order_id]
-        except KeyError:
-            raise UnknownOrder(order_id) from None
+        seq = self.ctx.seq_of(order_id)
+        if seq is None:
+            raise UnknownOrder(order_id)
+        return seq
 
     def adopt(self, order: Order, s: int = 0) -> None:
         """Take ``order`` (of symbol row ``s``) as one of the engine's: a restart found it
@@ -625,7 +618,7 @@ class Engine:
             ValueError: The engine has another order under that number.
         """
         seq = int(order.id.rsplit("-", 1)[-1])
-        known = self.ctx.orders.get(seq)
+        known = self.ctx.get_order(seq)
         if known is not None and known.id != order.id:
             raise ValueError(f"order {order.id}: the engine's order {seq} is {known.id}")
         self.ctx.orders[seq] = order
@@ -805,41 +798,81 @@ class Engine:
         assert isinstance(log, _RowLog)
         rows = self.state.rows(log.read)
         log.read = self.state.count
-        kinds = rows[:, 0]
+        kinds = rows[:, L.E_KIND]
         wanted = (kinds == L.EV_ORDER) | (kinds == L.EV_FILL) | (kinds == L.EV_CANCEL)
         wanted |= kinds == L.EV_TRAINING
-        for event in decode(rows[wanted], self.ctx):
+        for event in decode(rows[wanted], self.ctx).events():
             log.take(event)
 
     def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
         """Journal what the run did: in bulk, the rows kept since the start (a backtest).
 
-        The recorder then holds what the outputs read (the counts, the orders and fills,
-        the halt, the trainings) and the observers that listen hear of each event.
+        The rows are read back as columns once (`tradeloom.core.columns.decode`): the
+        journal writes them, the recorder keeps what the outputs read (the counts, the
+        orders and fills, the halt, the trainings) and tells the observers that listen,
+        and the book keeps the closed trades.
         """
         if not self.bulk:
             self.flush()
             return
         rows = self.state.rows()
-        converted = rows_to_batches(rows, self.ctx, times_ns, symbol)
+        tables = decode(rows, self.ctx)
+        converted = journal_batches(tables, self.ctx, times_ns, symbol)
         self.rec.journal.write_columns(converted.batches)
+        self.rec.journaled_kinds.update(converted.counts)
         self._fills.append(fill_marks(rows))
-        kinds = _SUMMARY_KINDS
-        if self.rec.debug:  # the decisions are decoded only to be logged
-            kinds = np.append(kinds, float(L.EV_DECISION))
-        summary = rows[np.isin(rows[:, 0], kinds)]
-        if isinstance(self.ctx.times, BarTimes):  # each bar's time boxed once, at once
-            self.ctx.times.box(summary[:, 1].astype(np.int64))
-        events = list(decode(summary, self.ctx))
-        self.rec.absorb(events, self.symbols)
-        for event in events:
-            if event.kind == "trade":
-                self.trades.append(self._trade(event.value, event.bar, event.symbol))
+        self.rec.absorb(tables, self.symbols)
+        self._keep_trades(tables)
         self.state.clear()
 
-    def _trade(self, value: npt.NDArray[np.float64], bar: int, s: int) -> Trade:
-        times = self.ctx.times
-        return Trade.from_kernel(value, times(int(value[1])), times(bar), self.symbol(s))
+    def _keep_trades(self, tables: Tables) -> None:
+        """Keep the closed trades of ``tables`` as columns (`Trade`'s attributes)."""
+        table = tables.get("trade")
+        if table is None:
+            return
+        columns = dict(table.columns)
+        entry = columns["entry_bar"]
+        stamps = self.ctx.stamps(np.concatenate([entry, table.bar]))
+        columns["entry_time"], columns["exit_time"] = stamps[: len(entry)], stamps[len(entry) :]
+        if self.symbols is None:
+            columns["symbol"] = np.full(len(table), self.rec.symbol, dtype=object)
+        else:
+            names = np.empty(len(self.symbols), dtype=object)
+            names[:] = self.symbols
+            columns["symbol"] = names[table.symbol]
+
+        def build() -> list[Trade]:
+            return [
+                Trade(
+                    direction=int(c[0]),
+                    entry_bar=int(c[1]),
+                    entry_time=c[2],
+                    exit_bar=int(c[3]),
+                    exit_time=c[4],
+                    quantity=float(c[5]),
+                    entry_price=float(c[6]),
+                    exit_price=float(c[7]),
+                    fees=float(c[8]),
+                    pnl=float(c[9]),
+                    symbol=c[10],
+                )
+                for c in zip(
+                    columns["direction"].tolist(),
+                    columns["entry_bar"].tolist(),
+                    list(columns["entry_time"]),
+                    columns["exit_bar"].tolist(),
+                    list(columns["exit_time"]),
+                    columns["quantity"].tolist(),
+                    columns["entry_price"].tolist(),
+                    columns["exit_price"].tolist(),
+                    columns["fees"].tolist(),
+                    columns["pnl"].tolist(),
+                    columns["symbol"].tolist(),
+                    strict=True,
+                )
+            ]
+
+        self.trades.add(len(table), columns, build)
 
     def _rules_on_bar(self, inputs: BarInputs, t: int) -> None:
         """Ask each rule about each symbol with a bar at ``t``; the first halt wins."""

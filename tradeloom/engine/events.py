@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 import pluggy
 import structlog
 
-from tradeloom.core.decode import Decoded
+from tradeloom.core.columns import Table, Tables
 from tradeloom.domain import (
     Cancellation,
     Fill,
@@ -50,6 +50,7 @@ from tradeloom.journal import (
     RiskDecision,
     SignalEvent,
 )
+from tradeloom.kept import Kept
 
 __all__ = ["Recorder", "debug_logging"]
 
@@ -75,19 +76,19 @@ class Recorder:
         self.hook = hook
         self.run = run
         self.symbol = symbol
-        self.orders: list[Order] = []
+        self.orders: Kept[Order] = Kept()
         self.order_symbols: dict[str, str] = {}
         """The market of each order, by client order id (the symbol when it was kept)."""
-        self.fills: list[Fill] = []
+        self.fills: Kept[Fill] = Kept()
         self.signals = 0
-        self.signal_events: list[Signal] = []
+        self.signal_events: Kept[Signal] = Kept()
         self.signal_symbols: list[str] = []
         """The market of each of `signal_events`."""
         self.monitor_values: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.rejections: dict[str, int] = {}
         self.halt: Halt | None = None
         self.trainings: list[ModelTraining] = []
-        self.cancellations: list[Cancellation] = []
+        self.cancellations: Kept[Cancellation] = Kept()
         self.health_actions: list[HealthAction] = []
         self.health_changes: list[HealthChange] = []
         self.last_decision = ""
@@ -98,6 +99,8 @@ class Recorder:
         self.debug = debug_logging()
         """Whether signals, decisions, rejections, orders and fills are logged (debug level)."""
         self._live_events = False
+        self.journaled_kinds: set[str] = set()
+        """The kinds of the events journaled so far (one at a time, or in bulk)."""
 
     def tell_live_events(self) -> None:
         """Tell observers of every event from now on (`tradeloom_live_event`): a live run."""
@@ -106,6 +109,7 @@ class Recorder:
     def record(self, event: Event) -> None:
         """Journal an event (and, in a live run, tell `tradeloom_live_event` of it)."""
         self.journal.append(event)
+        self.journaled_kinds.add(event.KIND)
         if self._live_events:
             self.hook.tradeloom_live_event(run=self.run, event=event)
 
@@ -210,40 +214,79 @@ class Recorder:
         else:
             self._health_action(value)
 
-    def absorb(self, events: Iterable[Decoded], symbols: Sequence[str] | None = None) -> None:
-        """Keep and tell the events of rows a backtest journaled in bulk, in their order.
+    def absorb(self, tables: Tables, symbols: Sequence[str] | None = None) -> None:
+        """Keep and tell the events of rows a backtest journaled in bulk.
 
-        What the outputs read (counts, orders, fills, cancellations, the halt, the
-        trainings) is kept; observers hear of each event their plugin listens to.
+        What the outputs read is kept: the counts, the halt, the trainings, and the
+        orders, fills, cancellations and signals as the tables' columns (their objects
+        are built only if read as objects). The events a plugin listens to (and, at
+        debug level, those logged) are told one by one in the rows' order, as objects.
         Health events were told when they happened (`observe`). Over several
-        ``symbols``, each event is told with its own row's market.
+        ``symbols``, each event's market is its own row's.
         """
         run_symbol = self.symbol
-        for event in events:
+
+        def markets(table: Table) -> list[str]:
+            if symbols is None:
+                return [run_symbol] * len(table)
+            return [run_symbol if s < 0 else symbols[s] for s in table.symbol.tolist()]
+
+        signals = tables.get("signal")
+        if signals is not None:
+            self.signals += len(signals)
+            self.signal_symbols += markets(signals)
+            self.signal_events.add(len(signals), _fields_of(signals), signals.objects)
+        orders = tables.get("order")
+        if orders is not None:
+            self.order_symbols.update(zip(orders.columns["id"], markets(orders), strict=True))
+            self.orders.add(len(orders), _fields_of(orders), orders.objects)
+        fills = tables.get("fill")
+        if fills is not None:
+            self.fills.add(len(fills), _fields_of(fills), fills.objects)
+        cancels = tables.get("cancel")
+        if cancels is not None:
+            self.cancellations.add(len(cancels), _fields_of(cancels), cancels.objects)
+        rejections = tables.get("rejection")
+        decisions = tables.get("decision")
+        last = -1
+        if rejections is not None:
+            for rejection in rejections.objects():
+                self._keep_rejection(rejection)
+            last = int(rejections.positions[-1])
+        if decisions is not None:
+            self.decision_count += len(decisions)
+            if int(decisions.positions[-1]) > last:
+                self.last_decision = str(decisions.columns["outcome"].array()[-1])
+        told = {"halt", "training"}  # rare; a halt is always logged
+        told.update(kind for kind, hook in _TOLD.items() if self.debug or hook in self._listened)
+        if self.debug:  # a decision has no hook: it is only logged
+            told.add("decision")
+        for event in tables.events(told):
             if symbols is not None and event.symbol >= 0:
                 self.symbol = symbols[event.symbol]
             kind, value = event.kind, event.value
             if kind == "signal":
-                self._signal(value)
+                self._tell_signal(value)
             elif kind == "rejection":
-                self._rejection(value)
+                self._tell_rejection(value)
             elif kind == "order":
-                self._order(value)
+                self._tell_order(value)
             elif kind == "fill":
-                self._fill(value, event.decision_bar)
-            elif kind == "cancel":
-                self.cancellations.append(value)
+                self._tell_fill(value, event.decision_bar)
             elif kind == "halt":
                 self._halted(value)
             elif kind == "training":
                 self._training(value)
             elif kind == "decision":
-                self._decision(event.bar, value["outcome"], value["reason"], value)
+                self._log_decision(event.bar, value["outcome"], value["reason"], value)
         self.symbol = run_symbol
 
     def _decision(self, bar: int, outcome: str, reason: str, values: Mapping[str, Any]) -> None:
         self.last_decision = outcome
         self.decision_count += 1
+        self._log_decision(bar, outcome, reason, values)
+
+    def _log_decision(self, bar: int, outcome: str, reason: str, values: Mapping[str, Any]) -> None:
         if self.debug:
             extra = {k: v for k, v in values.items() if k not in ("outcome", "reason")}
             _log.debug(
@@ -265,6 +308,9 @@ class Recorder:
         self.signals += 1
         self.signal_events.append(signal)
         self.signal_symbols.append(self.symbol)
+        self._tell_signal(signal)
+
+    def _tell_signal(self, signal: Signal) -> None:
         if self.debug:
             _log.debug(
                 "signal",
@@ -279,9 +325,15 @@ class Recorder:
             self.hook.tradeloom_signal(run=self.run, signal=signal)
 
     def _rejection(self, rejection: Rejection) -> None:
+        self._keep_rejection(rejection)
+        self._tell_rejection(rejection)
+
+    def _keep_rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
         self.last_decision = f"rejected {rejection.code}"
         self.decision_count += 1
+
+    def _tell_rejection(self, rejection: Rejection) -> None:
         if self.debug:
             _log.debug(
                 "risk_rejection",
@@ -308,6 +360,9 @@ class Recorder:
     def _order(self, order: Order) -> None:
         self.orders.append(order)
         self.order_symbols[order.id] = self.symbol
+        self._tell_order(order)
+
+    def _tell_order(self, order: Order) -> None:
         if self.debug:
             _log.debug(
                 "order",
@@ -324,6 +379,9 @@ class Recorder:
 
     def _fill(self, fill: Fill, decision_bar: int | None = None) -> None:
         self.fills.append(fill)
+        self._tell_fill(fill, decision_bar)
+
+    def _tell_fill(self, fill: Fill, decision_bar: int | None = None) -> None:
         if self.debug:
             _log.debug(
                 "fill",
@@ -363,6 +421,40 @@ class Recorder:
         )
         if "tradeloom_health_action" in self._listened:
             self.hook.tradeloom_health_action(run=self.run, action=action)
+
+
+_TOLD = {
+    "signal": "tradeloom_signal",
+    "rejection": "tradeloom_risk_rejection",
+    "order": "tradeloom_order",
+    "fill": "tradeloom_fill",
+}
+"""The kinds of a bulk write told one by one when their hook has a listener (or at
+debug level, which logs each)."""
+
+
+class _Fields(Mapping[str, Any]):
+    """A table's columns by its objects' attribute names, each made when read."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "bar":
+            return self._table.bar
+        if name == "timestamp":
+            return self._table.timestamp
+        return self._table.column(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["bar", "timestamp", *self._table.columns])
+
+    def __len__(self) -> int:
+        return 2 + len(self._table.columns)
+
+
+def _fields_of(table: Table) -> Mapping[str, Any]:
+    return _Fields(table)
 
 
 def _listened(hook: pluggy.HookRelay) -> frozenset[str]:

@@ -9,13 +9,14 @@ benchmark, in that order.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from tradeloom.domain import Trade
+from tradeloom.kept import column
 from tradeloom.reporting.metrics import curve_performance
 from tradeloom.reporting.statistics import equity_statistics, fill_notional, traded_turnover
 
@@ -48,7 +49,7 @@ def account_figures(
     account: Account,
     *,
     timeframe_seconds: int,
-    fills: Iterable[Any],
+    fills: Sequence[Any],
     trade_figures: Mapping[str, Any],
     periods_per_year: float | None = None,
     ledger: TradeLedger | None = None,
@@ -126,13 +127,18 @@ class TradeLedger:
         """Fills added."""
         return len(self._notional)
 
-    def add(self, trades: Iterable[Trade], fills: Iterable[Any]) -> None:
-        """Add closed trades and fills (each once, in order)."""
-        for trade in trades:
-            self._pnl.append(trade.pnl)
-            self._returns.append(trade.return_pct)
+    def add(self, trades: Sequence[Trade], fills: Sequence[Any]) -> None:
+        """Add closed trades and fills (each once, in order; objects, or a
+        `tradeloom.kept.Kept` read by its columns)."""
+        if len(trades):
+            pnl = column(trades, "pnl").astype(np.float64)
+            notional = column(trades, "quantity").astype(np.float64) * column(
+                trades, "entry_price"
+            ).astype(np.float64)
+            self._pnl += pnl.tolist()
+            self._returns += (pnl / notional).tolist()  # `Trade.return_pct`
             self._arrays = None
-        self._notional.extend(fill_notional(f) for f in fills)
+        self._notional += fill_notional(fills).tolist()
 
     @property
     def pnl(self) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Fill, Trade
+from tradeloom.kept import column
 
 __all__ = ["group_attribution", "symbol_attribution"]
 
@@ -46,15 +47,20 @@ def symbol_attribution(
         equity: Each bar's equity.
     """
     marks = pd.DataFrame(close).ffill().to_numpy()
-    flows = dict.fromkeys(symbols, 0.0)
-    fees = dict.fromkeys(symbols, 0.0)
-    for fill in fills:
-        symbol = order_symbols[fill.order_id]
-        flows[symbol] -= fill.side * fill.quantity * fill.price + fill.fee
-        fees[symbol] += fill.fee
-    counts = dict.fromkeys(symbols, 0)
-    for trade in trades:
-        counts[trade.symbol] += 1
+    at = {symbol: k for k, symbol in enumerate(symbols)}
+    book = np.array(
+        [at[order_symbols[i]] for i in column(fills, "order_id").tolist()], dtype=np.int64
+    )
+    side = column(fills, "side").astype(np.float64)
+    flow = side * column(fills, "quantity").astype(np.float64)
+    flow = flow * column(fills, "price").astype(np.float64)
+    fee = column(fills, "fee").astype(np.float64)
+    # summed fill by fill in order, as a running total would be (bincount adds in order)
+    paid = np.bincount(book, weights=flow + fee, minlength=len(symbols))
+    flows = dict(zip(symbols, (0.0 - paid).tolist(), strict=True))
+    fees = dict(zip(symbols, np.bincount(book, fee, minlength=len(symbols)).tolist(), strict=True))
+    traded = np.array([at[s] for s in column(trades, "symbol").tolist()], dtype=np.int64)
+    counts = dict(zip(symbols, np.bincount(traded, minlength=len(symbols)).tolist(), strict=True))
     out: dict[str, dict[str, Any]] = {}
     for s, symbol in enumerate(symbols):
         held = positions[:, s] != 0.0

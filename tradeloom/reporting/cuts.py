@@ -10,8 +10,10 @@ count, and the report draws it beside the rejections. (An order that
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
+
+from tradeloom.kept import column
 
 __all__ = ["CUT_REASONS", "cut_orders"]
 
@@ -19,11 +21,10 @@ CUT_REASONS = ("INSUFFICIENT_CASH", "BELOW_MINIMUM")
 """The cancellation reasons of an order the venue cut."""
 
 
-def cut_orders(cancellations: Iterable[Any]) -> dict[str, int]:
+def cut_orders(cancellations: Sequence[Any]) -> dict[str, int]:
     """Return how many orders were cut, by code (only the codes that occurred)."""
     counts: dict[str, int] = {}
-    for cancellation in cancellations:
-        reason = cancellation.reason
+    for reason in column(cancellations, "reason").tolist():
         if reason in CUT_REASONS:
             counts[reason] = counts.get(reason, 0) + 1
     return dict(sorted(counts.items()))

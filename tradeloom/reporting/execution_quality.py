@@ -29,8 +29,9 @@ quantiles are over orders.
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,11 @@ from tradeloom.journal import (
     read_events,
     read_frames,
 )
+from tradeloom.kept import column, times
 
 __all__ = [
     "ORDER_TYPES",
+    "OTHER_KINDS",
     "ROUTE_KIND",
     "ExecutionLedger",
     "ExecutionTerms",
@@ -61,6 +64,7 @@ __all__ = [
     "journal_execution_quality",
     "journal_kinds",
     "order_type",
+    "plain_execution_quality",
     "shortfall_bps",
     "terms_of",
 ]
@@ -371,16 +375,26 @@ def _report_of(
     ``group`` returns the `_Group` of the orders a mask picks."""
     named = sorted(set(venues.tolist()))
     present = [t for t in ORDER_TYPES if (types == t).any()]
+    measured: dict[bytes, dict[str, Any]] = {}
+
+    def figures(mask: np.ndarray) -> dict[str, Any]:
+        """`_figures` of the orders ``mask`` picks, measured once per distinct pick (one
+        venue and one type: the overall figures are every group's)."""
+        key = np.packbits(mask).tobytes()
+        if key not in measured:
+            measured[key] = _figures(group(mask))
+        return copy.deepcopy(measured[key])
+
     groups = []
     for venue in named:
         for kind in present:
             chosen = (venues == venue) & (types == kind)
             if chosen.any():
-                groups.append({"venue": venue, "order_type": kind, **_figures(group(chosen))})
+                groups.append({"venue": venue, "order_type": kind, **figures(chosen)})
     return {
-        "overall": _figures(group(np.ones(len(venues), dtype=bool))),
-        "by_venue": [{"venue": v, **_figures(group(venues == v))} for v in named],
-        "by_order_type": [{"order_type": t, **_figures(group(types == t))} for t in present],
+        "overall": figures(np.ones(len(venues), dtype=bool)),
+        "by_venue": [{"venue": v, **figures(venues == v)} for v in named],
+        "by_order_type": [{"order_type": t, **figures(types == t)} for t in present],
         "groups": groups,
     }
 
@@ -450,7 +464,7 @@ def _figures(group: _Group) -> dict[str, Any]:
     }
 
 
-_OTHER_KINDS = ("sliced_order", "order_sent", "venue_fill", ROUTE_KIND, MODEL_KIND)
+OTHER_KINDS = ("sliced_order", "order_sent", "venue_fill", ROUTE_KIND, MODEL_KIND)
 """Kinds that make an order's measure depend on more than its own order, fill and
 cancellation rows (a parent, a live send, a route)."""
 
@@ -461,25 +475,78 @@ def _plain_orders_quality(
     """Return `execution_quality`'s figures from the journal's frames, as columns.
 
     For a journal of plain orders (a backtest's, without a router or slicing): no rows
-    of `_OTHER_KINDS`, no order with a parent, unique order ids, every fill and
+    of `OTHER_KINDS`, no order with a parent, unique order ids, every fill and
     cancellation after its order, every time known. Each order is then measured by
     its own rows, on the bar clock, at the run's venue: the same figures as the
     ledger's, from arrays. Anything else is None (the ledger measures it).
     """
-    if any(len(frames[k]) for k in _OTHER_KINDS if k in frames):
+    if any(len(frames[k]) for k in OTHER_KINDS if k in frames):
         return None
     orders, fills, cancelled = frames["order"], frames["fill"], frames["order_cancelled"]
-    ids = pd.Index(orders["id"].to_numpy(object))
-    if orders["parent_id"].notna().any() or not ids.is_unique:
+
+    def columns(frame: pd.DataFrame, texts: tuple[str, ...], numbers: tuple[str, ...]) -> Any:
+        out: dict[str, Any] = {name: frame[name].to_numpy(object) for name in texts}
+        out.update({name: frame[name].to_numpy() for name in ("seq", *numbers)})
+        out["timestamp"] = frame["timestamp"]
+        return out
+
+    return _plain_quality(
+        columns(
+            orders, ("id", "parent_id", "kind"), ("bar", "quantity", "reference_price", "side")
+        ),
+        columns(fills, ("order_id", "liquidity"), ("bar", "quantity", "price", "fee")),
+        {"order_id": cancelled["order_id"].to_numpy(object), "seq": cancelled["seq"].to_numpy()},
+        terms,
+    )
+
+
+def plain_execution_quality(
+    orders: Sequence[Any], fills: Sequence[Any], cancellations: Sequence[Any], terms: ExecutionTerms
+) -> dict[str, Any] | None:
+    """Return `journal_execution_quality`'s figures of a backtest's orders, fills and
+    cancellations as it kept them (objects, or `tradeloom.kept.Kept` columns), without
+    reading its journal back.
+
+    The caller vouches that these are every ``order``, ``fill`` and ``order_cancelled``
+    row of the journal, in its order, and that it holds no row of `OTHER_KINDS` (no
+    router, no slicing, not live): the core's rows, each fill and cancellation after its
+    order. None where the orders are not plain (a child order, an id twice): read the
+    journal (`journal_execution_quality`).
+    """
+    order_columns = {
+        name: column(orders, name)
+        for name in ("id", "parent_id", "kind", "bar", "quantity", "reference_price", "side")
+    }
+    fill_columns = {
+        name: column(fills, name)
+        for name in ("order_id", "liquidity", "bar", "quantity", "price", "fee")
+    }
+    order_columns["timestamp"] = times(orders, "timestamp")
+    fill_columns["timestamp"] = times(fills, "timestamp")
+    cancelled = {"order_id": column(cancellations, "order_id")}
+    return _plain_quality(order_columns, fill_columns, cancelled, terms)
+
+
+def _plain_quality(
+    orders: Mapping[str, Any],
+    fills: Mapping[str, Any],
+    cancelled: Mapping[str, Any],
+    terms: ExecutionTerms,
+) -> dict[str, Any] | None:
+    """`_plain_orders_quality` of the orders', fills' and cancellations' columns (their
+    journal ``seq`` where known: without, each row is after its order)."""
+    ids = pd.Index(np.asarray(orders["id"], dtype=object))
+    if pd.notna(np.asarray(orders["parent_id"], dtype=object)).any() or not ids.is_unique:
         return None
-    order_seq = orders["seq"].to_numpy(np.int64)
-    of_fill = ids.get_indexer(fills["order_id"].to_numpy(object))
-    of_cancel = ids.get_indexer(cancelled["order_id"].to_numpy(object))
-    fill_seq, cancel_seq = fills["seq"].to_numpy(np.int64), cancelled["seq"].to_numpy(np.int64)
-    if (fill_seq[of_fill >= 0] < order_seq[of_fill[of_fill >= 0]]).any() or (
-        cancel_seq[of_cancel >= 0] < order_seq[of_cancel[of_cancel >= 0]]
-    ).any():
-        return None  # a row before its order: the ledger ignores it as it comes
+    of_fill = ids.get_indexer(np.asarray(fills["order_id"], dtype=object))
+    of_cancel = ids.get_indexer(np.asarray(cancelled["order_id"], dtype=object))
+    if "seq" in orders:
+        order_seq = orders["seq"]
+        fill_seq, cancel_seq = fills["seq"], cancelled["seq"]
+        if (fill_seq[of_fill >= 0] < order_seq[of_fill[of_fill >= 0]]).any() or (
+            cancel_seq[of_cancel >= 0] < order_seq[of_cancel[of_cancel >= 0]]
+        ).any():
+            return None  # a row before its order: the ledger ignores it as it comes
     order_time = _seconds_of(orders["timestamp"])
     fill_time = _seconds_of(fills["timestamp"])
     if np.isnan(order_time).any() or np.isnan(fill_time[of_fill >= 0]).any():
@@ -487,9 +554,9 @@ def _plain_orders_quality(
     kept = np.flatnonzero(of_fill >= 0)
     kept = kept[np.argsort(of_fill[kept], kind="stable")]  # by order, then journal order
     owner = of_fill[kept]
-    quantity = fills["quantity"].to_numpy(np.float64)[kept]
-    liquidity = fills["liquidity"].to_numpy(object)[kept]
-    n = len(orders)
+    quantity = np.asarray(fills["quantity"], dtype=np.float64)[kept]
+    liquidity = np.asarray(fills["liquidity"], dtype=object)[kept]
+    n = len(ids)
     counts = np.bincount(owner, minlength=n)
     filled = np.zeros(n)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
@@ -497,30 +564,31 @@ def _plain_orders_quality(
     filled[single] = quantity[starts[single]]
     for k in np.flatnonzero(counts > 1):  # summed one at a time, as the ledger does
         filled[k] = sum(quantity[starts[k] : starts[k] + counts[k]].tolist())
-    order_quantity = orders["quantity"].to_numpy(np.float64)
+    order_quantity = np.asarray(orders["quantity"], dtype=np.float64)
     done = np.zeros(n, dtype=bool)
     done[of_cancel[of_cancel >= 0]] = True
     done |= filled >= order_quantity * (1.0 - _DONE)
     has = counts > 0
-    bars = fills["bar"].to_numpy(np.int64)[kept] - orders["bar"].to_numpy(np.int64)[owner]
-    times = fill_time[kept] - order_time[owner]
+    order_bar = np.asarray(orders["bar"], dtype=np.int64)
+    bars = np.asarray(fills["bar"], dtype=np.int64)[kept] - order_bar[owner]
+    times_ = fill_time[kept] - order_time[owner]
     segments = starts[has]
     timing = np.column_stack(
         [
             np.minimum.reduceat(bars, segments) if len(kept) else bars,
             np.maximum.reduceat(bars, segments) if len(kept) else bars,
-            np.minimum.reduceat(times, segments) if len(kept) else times,
-            np.maximum.reduceat(times, segments) if len(kept) else times,
+            np.minimum.reduceat(times_, segments) if len(kept) else times_,
+            np.maximum.reduceat(times_, segments) if len(kept) else times_,
         ]
     ).astype(np.float64)
-    reference = orders["reference_price"].to_numpy(np.float64)
-    side = orders["side"].to_numpy(np.int64).astype(np.float64)
+    reference = np.asarray(orders["reference_price"], dtype=np.float64)
+    side = np.asarray(orders["side"], dtype=np.int64).astype(np.float64)
     per_fill = (
         quantity,
-        fills["price"].to_numpy(np.float64)[kept],
+        np.asarray(fills["price"], dtype=np.float64)[kept],
         reference[owner],
         side[owner],
-        fills["fee"].to_numpy(np.float64)[kept],
+        np.asarray(fills["fee"], dtype=np.float64)[kept],
         liquidity == "maker",
         liquidity == "",
     )
@@ -536,15 +604,18 @@ def _plain_orders_quality(
             timing=timing[mask[timed_order]],
         )
 
-    kinds = orders["kind"].to_numpy(object)
-    types = np.array([order_type(str(k), terms.post_only) for k in kinds], dtype=object)
+    kinds = np.asarray(orders["kind"], dtype=object)
+    types = kinds.copy()
+    if terms.post_only:  # `order_type` of each
+        types[kinds == "limit"] = "limit_post_only"
     return _report_of(np.full(n, terms.venue, dtype=object), types, group)
 
 
-def _seconds_of(times: pd.Series) -> np.ndarray:
+def _seconds_of(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Return journal times as seconds since the epoch (NaN: none), as `_seconds` does."""
-    nanoseconds = times.array.as_unit("ns").asi8
-    return np.where(times.isna().to_numpy(), np.nan, nanoseconds.astype(np.float64) / 1e9)
+    index = pd.DatetimeIndex(times)
+    nanoseconds = index.as_unit("ns").asi8
+    return np.where(index.isna(), np.nan, nanoseconds.astype(np.float64) / 1e9)
 
 
 def _seconds(timestamp: Any) -> float:

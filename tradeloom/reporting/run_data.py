@@ -203,8 +203,12 @@ def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
         ].copy()
     if not {"id", "reason"} <= set(order_frame) or "order_id" not in fill_frame:
         return trades
-    reasons = dict(zip(order_frame["id"], order_frame["reason"].astype(str), strict=True))
-    fill_frame["reason"] = fill_frame["order_id"].map(reasons)
+    ids = pd.Index(order_frame["id"])
+    reasons = order_frame["reason"].astype(str)
+    if ids.is_unique:  # looked up at once, as the mapping would
+        fill_frame["reason"] = fill_frame["order_id"].map(pd.Series(reasons.to_numpy(), ids))
+    else:  # the last order of an id wins
+        fill_frame["reason"] = fill_frame["order_id"].map(dict(zip(ids, reasons, strict=True)))
     keys = [k for k in ("strategy", "symbol") if k in fill_frame and k in trades] + ["bar"]
     first = fill_frame.drop_duplicates(keys)[[*keys, "reason"]]
     merged = trades.merge(

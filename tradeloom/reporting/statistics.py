@@ -26,12 +26,14 @@ gives the same number on the same equity and trades; the tests check it):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.kept import column
 from tradeloom.reporting.tearsheet import period_keys, period_label, period_spans
 
 __all__ = [
@@ -166,14 +168,16 @@ def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, 
     }
 
 
-def turnover(fills: Iterable[Any], equity: pd.Series) -> float:
+def turnover(fills: Sequence[Any], equity: pd.Series) -> float:
     """Return the traded notional (every fill's quantity times price) over the mean equity."""
-    return traded_turnover(math.fsum(fill_notional(f) for f in fills), equity)
+    return traded_turnover(math.fsum(fill_notional(fills).tolist()), equity)
 
 
-def fill_notional(fill: Any) -> float:
-    """Return a fill's traded notional: its quantity times its price, unsigned."""
-    return abs(float(fill.quantity) * float(fill.price))
+def fill_notional(fills: Sequence[Any]) -> npt.NDArray[np.float64]:
+    """Return each fill's traded notional: its quantity times its price, unsigned (the
+    fills: objects, or a `tradeloom.kept.Kept` read by its columns)."""
+    quantity = column(fills, "quantity").astype(np.float64)
+    return np.abs(quantity * column(fills, "price").astype(np.float64))
 
 
 def traded_turnover(notional: float, equity: pd.Series) -> float:

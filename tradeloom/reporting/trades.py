@@ -10,11 +10,13 @@ zero or flips it closes the next trade, so the n-th such fill belongs to the n-t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tradeloom.kept import Kept, column, times
 
 __all__ = ["TRADE_COLUMNS", "exit_reasons", "trade_frame"]
 
@@ -41,63 +43,65 @@ TRADE_COLUMNS = (
 _EPS = 1e-12  # the portfolio kernel's: a close leaving relative rounding dust is flat
 
 
-class _Order(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class _Fill(Protocol):
-    @property
-    def order_id(self) -> str: ...
-    @property
-    def side(self) -> int: ...
-    @property
-    def quantity(self) -> float: ...
-
-
 def exit_reasons(
-    orders: Iterable[_Order],
-    fills: Iterable[_Fill],
+    orders: Sequence[Any],
+    fills: Sequence[Any],
     symbols: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Return the reason of each fill that closed a trade, in the order the trades closed.
 
     Args:
-        orders: Every order (``id``, ``reason``).
-        fills: Every fill, in journal order.
+        orders: Every order (``id``, ``reason``): objects, or a `tradeloom.kept.Kept`
+            read by its columns.
+        fills: Every fill (``order_id``, ``side``, ``quantity``), in journal order.
         symbols: The symbol of each order, by id (None: one symbol); each symbol's
             position is followed apart.
     """
-    reason = {str(o.id): str(o.reason) for o in orders}
-    positions: dict[str, float] = {}
-    closed: list[str] = []
-    for fill in fills:
-        order_id = str(fill.order_id)
-        symbol = "" if symbols is None else symbols[order_id]
-        signed = float(fill.side) * float(fill.quantity)
-        before = positions.get(symbol, 0.0)
+    fill_ids = column(fills, "order_id").tolist()
+    if not fill_ids:
+        return []
+    book = [0] * len(fill_ids) if symbols is None else [symbols[i] for i in fill_ids]
+    closing = _closing(book, column(fills, "side").tolist(), column(fills, "quantity").tolist())
+    if not closing:
+        return []
+    ids, reasons = column(orders, "id").tolist(), column(orders, "reason").tolist()
+    reason = {str(k): str(r) for k, r in zip(ids, reasons, strict=True)}
+    return [reason.get(str(fill_ids[i]), "") for i in closing]
+
+
+def _closing(book: list[Any], side: list[Any], quantity: list[Any]) -> list[int]:
+    """Return the fills (their indices) that bring their book's position to zero or
+    across it, replayed with the portfolio kernel's rounding rule."""
+    positions: dict[Any, float] = {}
+    closed: list[int] = []
+    for i, (key, s, q) in enumerate(zip(book, side, quantity, strict=True)):
+        signed = float(s) * float(q)
+        before = positions.get(key, 0.0)
         after = before + signed
         if abs(after) <= _EPS * max(abs(before), abs(signed)):
             after = 0.0
         if before != 0.0 and (after == 0.0 or (after > 0) != (before > 0)):
-            closed.append(reason.get(order_id, ""))
-        positions[symbol] = after
+            closed.append(i)
+        positions[key] = after
     return closed
+
+
+_INTS = ("direction", "entry_bar", "exit_bar")
+_FLOATS = ("quantity", "entry_price", "exit_price", "fees", "pnl")
 
 
 def trade_frame(
     trades: Sequence[Any],
-    orders: Iterable[_Order],
-    fills: Iterable[_Fill],
+    orders: Sequence[Any],
+    fills: Sequence[Any],
     symbols: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Return the trades as the ``trades.csv`` table (`TRADE_COLUMNS`).
 
     Args:
         trades: Closed round trips (`tradeloom.domain.Trade` or rows with the
-            same attributes), in the order they closed.
+            same attributes, or a `tradeloom.kept.Kept` of them), in the order they
+            closed.
         orders: Every order of the run (``id``, ``reason``).
         fills: Every fill of the run in journal order (``order_id``, ``side``, ``quantity``).
         symbols: The symbol of each order, by id (None: one symbol, see `exit_reasons`).
@@ -110,15 +114,20 @@ def trade_frame(
         raise RuntimeError(
             f"the fills close {len(reasons)} trades, the portfolio recorded {len(trades)}"
         )
-    columns = (
-        *("direction", "entry_bar", "entry_time", "exit_bar", "exit_time", "quantity"),
-        *("entry_price", "exit_price", "fees", "pnl"),
-    )
-    frame = pd.DataFrame([[getattr(t, c) for c in columns] for t in trades], columns=columns)
-    frame["symbol"] = [str(getattr(t, "symbol", "")) for t in trades]
-    frame["direction"] = frame["direction"].astype(np.int64)
-    frame["entry_bar"] = frame["entry_bar"].astype(np.int64)
-    frame["exit_bar"] = frame["exit_bar"].astype(np.int64)
+    if not len(trades):  # no rows: columns of no type, as from no objects
+        frame = pd.DataFrame([], columns=[*_INTS, "entry_time", "exit_time", *_FLOATS])
+        frame["symbol"] = []
+    else:
+        frame = pd.DataFrame({c: column(trades, c).astype(np.int64) for c in _INTS})
+        frame["entry_time"] = times(trades, "entry_time")
+        frame["exit_time"] = times(trades, "exit_time")
+        for c in _FLOATS:
+            frame[c] = column(trades, c).astype(np.float64)
+        if isinstance(trades, Kept):
+            frame["symbol"] = trades.column("symbol")
+        else:
+            frame["symbol"] = [str(getattr(t, "symbol", "")) for t in trades]
+    frame = frame.astype({c: np.int64 for c in _INTS})
     frame["side"] = np.where(frame["direction"] > 0, "long", "short")
     frame["holding_bars"] = frame["exit_bar"] - frame["entry_bar"]
     notional = frame["quantity"].to_numpy(np.float64) * frame["entry_price"].to_numpy(np.float64)

@@ -38,6 +38,17 @@ from tradeloom.core.layout import (
     NEED_BUFFER,
     NEED_DONE,
 )
+from tradeloom.core.records import (
+    BAR,
+    FILL_CASH,
+    FILL_POSITION,
+    FUNDING_CASH,
+    HALT_CODE,
+    KIND,
+    REJECT_CODE,
+    TRADE_SIZE,
+    TRADE_VALUES,
+)
 from tradeloom.jit import kernel
 
 __all__ = ["MAX_CODE", "TRADE_WIDTH", "run_variants"]
@@ -45,8 +56,8 @@ __all__ = ["MAX_CODE", "TRADE_WIDTH", "run_variants"]
 MAX_CODE = 1024
 """Rejection codes counted per variant: the built-in ones (below `codes.DYNAMIC_BASE`)."""
 
-TRADE_WIDTH = 9
-"""A trade row: the variant's index, then the core's 8 trade fields."""
+TRADE_WIDTH = 1 + TRADE_SIZE
+"""A trade row: the variant's index, then the core's trade fields."""
 
 _SCRATCH = 16
 _ROW_RESERVE = 112  # a bar's rows beside the step's own (`CoreState.reserve`, one symbol)
@@ -134,33 +145,33 @@ def run_variants(
         mark = np.nan
         k = 0
         for t in range(n):
-            while k < used and ev[k, 1] <= t:
-                kind = ev[k, 0]
+            while k < used and ev[k, BAR] <= t:
+                kind = ev[k, KIND]
                 if kind == EV_FILL:
                     fills += 1
-                    position = ev[k, 3 + 7]
-                    cash = ev[k, 3 + 8]
+                    position = ev[k, FILL_POSITION]
+                    cash = ev[k, FILL_CASH]
                 elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
-                    cash = ev[k, 3 + 8]
+                    cash = ev[k, FUNDING_CASH]
                 elif kind == EV_SIGNAL:
                     signals += 1
                 elif kind == EV_ORDER:
                     orders += 1
                 elif kind == EV_REJECT:
-                    code = int(ev[k, 3])
+                    code = int(ev[k, REJECT_CODE])
                     if 0 < code < MAX_CODE:
                         rejections[v, code] += 1
                 elif kind == EV_HALT:
-                    halt_code = ev[k, 3]
-                    halt_bar = ev[k, 1]
+                    halt_code = ev[k, HALT_CODE]
+                    halt_bar = ev[k, BAR]
                 elif kind == EV_TRADE:
                     if n_trades == trades.shape[0]:
                         more = np.empty((2 * trades.shape[0], TRADE_WIDTH))
                         more[:n_trades] = trades[:n_trades]
                         trades = more
                     trades[n_trades, 0] = v
-                    for j in range(8):
-                        trades[n_trades, 1 + j] = ev[k, 3 + j]
+                    for j in range(TRADE_SIZE):
+                        trades[n_trades, 1 + j] = ev[k, TRADE_VALUES + j]
                     n_trades += 1
                 k += 1
             c = close[t]
