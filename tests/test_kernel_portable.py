@@ -1,0 +1,219 @@
+"""Kernels compiled for a portable CPU are loaded where they can run, and only there.
+
+`rsi_step` and the two kernels it calls are compiled once for this architecture's
+portable target (tests/portable_kernels.py). A process of this machine, whose own
+target is its CPU, then finds them in the user's kernel cache or shipped in a copy of
+the package (``_kernels/<stamp>/``, as a wheel installs them) and compiles nothing;
+an entry for another CPU, with a feature this machine lacks, or of other sources is
+not used; a damaged shipped entry is ignored with one warning and never removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from portable_kernels import PACKAGE, build_portable, host_target, probe, result
+
+from tradeloom.cli import main as cli
+from tradeloom.cli import warm
+from tradeloom.jit import package_stamp
+from tradeloom.kernel_cache import FORMAT
+from tradeloom.kernel_manifest import MANIFEST, SHIPPED
+from tradeloom.kernel_targets import PORTABLE, Target, enabled, runs_here
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kernel_portable")]
+
+HOST, TARGET = host_target()
+needs_target = pytest.mark.skipif(TARGET is None, reason="no portable target this CPU runs")
+
+
+@pytest.fixture(scope="module")
+def portable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the stamp folder of a kernel cache holding the probe's portable kernels."""
+    assert TARGET is not None
+    return build_portable(tmp_path_factory.mktemp("portable") / "kernels", TARGET, HOST[0])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.suffix != ".pyc"}  # fmt: skip
+
+
+def _installed(tmp_path: Path, stamp_folder: Path, *, name: str | None = None) -> Path:
+    """Return a copy of the package shipping ``stamp_folder`` (under ``name``), as a wheel's."""
+    root = tmp_path / "site"
+    # with its bytecode, which the modification times copied keep valid: the probes
+    # import the copy's modules without compiling them again
+    shutil.copytree(PACKAGE, root / "tradeloom", ignore=shutil.ignore_patterns(SHIPPED))
+    shutil.copytree(stamp_folder, root / "tradeloom" / SHIPPED / (name or stamp_folder.name))
+    return root
+
+
+def _entry(stamp_folder: Path, pattern: str) -> Path:
+    [path] = (stamp_folder / "plugins" / "features").glob(pattern)
+    return path
+
+
+def _retarget(stamp_folder: Path, targets: list[Callable[[Any], Any]]) -> None:
+    """Replace each entry of rsi_step's index by one per target of ``targets`` (each made
+    from the entry's), on the same data file, digest and all."""
+    from tradeloom import kernel_cache
+
+    index = _entry(stamp_folder, "rsi.rsi_step-*.nbi")
+    files = kernel_cache._CheckedFiles(
+        cache_path=str(index.parent), filename_base=index.stem, source_stamp=package_stamp()
+    )
+    overloads = files._load_index()
+    assert overloads
+    files._save_index(
+        {(sig, f(t), code): n for (sig, t, code), n in overloads.items() for f in targets}
+    )
+
+
+def test_a_portable_entry_runs_where_every_feature_it_names_is_enabled() -> None:
+    triple = "x86_64-unknown-linux-gnu"
+    v3 = (triple, "x86-64", PORTABLE["x86_64"].feature_string())
+    host = (triple, "znver3", v3[2] + ",+adx,-avx512f")
+    assert runs_here(v3, host)
+    assert runs_here(host, host)  # a machine's own entries
+    assert not runs_here(v3, (triple, "znver3", v3[2].replace("+avx2", "-avx2")))
+    assert not runs_here((triple, "x86-64", "+avx512f"), host)  # a feature it lacks
+    assert not runs_here((triple, "skylake", ""), host)  # another CPU's own code
+    assert not runs_here(("aarch64-unknown-linux-gnu", "generic", ""), host)
+    assert runs_here((triple, "generic", ""), host)  # the baseline
+    assert enabled("+avx2,-avx512f,+fma") == {"avx2", "fma"}
+    assert PORTABLE["x86_64"].missing(host) == []
+    assert Target("t", "x86-64", ("avx2", "avx512f")).missing(host) == ["avx512f"]
+
+
+@needs_target
+def test_portable_entries_in_the_users_cache_are_loaded(portable: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "kernels"
+    shutil.copytree(portable.parent, cache)
+
+    done = probe(tmp_path, TRADELOOM_KERNEL_CACHE=str(cache))
+
+    assert result(done)["misses"] == 0 and done.stderr == ""
+
+
+@needs_target
+def test_shipped_entries_are_loaded_and_the_package_gains_no_file(
+    portable: Path, tmp_path: Path
+) -> None:
+    site = _installed(tmp_path, portable)
+    before = _files(site)
+    cache = tmp_path / "kernels"
+
+    done = probe(tmp_path, path=site, TRADELOOM_KERNEL_CACHE=str(cache))
+
+    assert result(done)["misses"] == 0 and done.stderr == ""
+    assert _files(site) == before
+    assert not list(cache.rglob("*.nb[ic]"))  # nothing compiled, nothing written
+
+
+ELSEWHERE: list[Callable[[Any], Any]] = [
+    # machine code tuned for another model of CPU, which may use any of its features
+    lambda t: (t[0], "skylake-avx512", t[2]),
+    # a feature no CPU has (this machine's numba enables none of that name)
+    lambda t: (t[0], t[1], t[2] + ",+tradeloom-test-feature"),
+    lambda t: ("aarch64-unknown-linux-gnu", "generic", ""),
+]
+
+
+@needs_target
+@pytest.mark.parametrize("elsewhere", ["other-targets", "other-sources"])
+def test_a_shipped_entry_built_for_elsewhere_is_not_used(
+    elsewhere: str, portable: Path, tmp_path: Path
+) -> None:
+    name = "0" * 24 if elsewhere == "other-sources" else None  # another stamp's folder
+    site = _installed(tmp_path, portable, name=name)
+    if name is None:
+        _retarget(site / "tradeloom" / SHIPPED / portable.name, ELSEWHERE)
+    before = _files(site)
+
+    done = probe(tmp_path, path=site, TRADELOOM_KERNEL_CACHE=str(tmp_path / "kernels"))
+
+    assert result(done)["misses"] == 1 and done.stderr == ""  # compiled here, silently
+    assert _files(site) == before
+
+
+@needs_target
+def test_a_damaged_shipped_entry_is_ignored_with_one_warning_and_kept(
+    portable: Path, tmp_path: Path
+) -> None:
+    site = _installed(tmp_path, portable)
+    data = _entry(site / "tradeloom" / SHIPPED / portable.name, "rsi.rsi_step-*.1.nbc")
+    data.write_bytes(b"\x00" * 64)
+    before = _files(site)
+
+    done = probe(tmp_path, path=site, TRADELOOM_KERNEL_CACHE=str(tmp_path / "kernels"))
+
+    assert result(done)["misses"] == 1
+    [line] = done.stderr.splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["level"]) == ("kernel_cache", "warning")
+    assert event["problem"] == (
+        f"ignored the shipped kernel cache entry {data} "
+        "(not written by tradeloom's kernel cache); compiled again"
+    )
+    assert _files(site) == before  # read only: neither removed nor replaced
+
+
+@needs_target
+def test_the_manifest_says_what_the_kernels_were_built_for(portable: Path) -> None:
+    assert TARGET is not None
+    facts = json.loads((portable / MANIFEST).read_text())
+    assert facts["stamp"] == package_stamp() and portable.name == package_stamp()[:24]
+    assert (facts["target"], facts["cpu"], facts["features"]) == (
+        TARGET.name, TARGET.cpu, TARGET.feature_string())  # fmt: skip
+    assert facts["triple"] == HOST[0]
+    assert _entry(portable, "rsi.rsi_step-*.1.nbc").read_bytes().startswith(FORMAT)
+
+
+def test_warm_portable_warms_in_a_process_that_compiles_for_the_target(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if TARGET is None:
+        pytest.skip("no portable target this CPU runs")
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    class Done:
+        returncode = 0
+
+    def run(argv: list[str], env: dict[str, str], check: bool) -> Done:
+        calls.append((argv, env))
+        return Done()
+
+    monkeypatch.setattr(warm.subprocess, "run", run)
+    monkeypatch.setenv("TRADELOOM_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+
+    assert cli.main(["-q", "warm", "--portable", "s.yaml", "--set", "data.bars=500"]) == 0
+
+    [(argv, env)] = calls
+    assert argv[1:] == ["-m", "tradeloom.cli.main", "--log-level", "warning", "-q", "warm",
+                        "s.yaml", "--driver", "auto", "--set=data.bars=500"]  # fmt: skip
+    assert env["NUMBA_CPU_NAME"] == "x86-64" and "NUMBA_CACHE_DIR" not in env
+    assert env["NUMBA_CPU_FEATURES"] == TARGET.feature_string()
+    manifest = tmp_path / package_stamp()[:24] / MANIFEST
+    assert json.loads(manifest.read_text())["target"] == "x86-64-v3"
+    assert capsys.readouterr().out.endswith(f": {manifest}\n")
+
+
+def test_warm_portable_refuses_a_target_this_machine_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arch = HOST[0].split("-")[0]
+    monkeypatch.setitem(PORTABLE, arch, Target("x86-64-v9", "x86-64", ("tradeloom-test-feature",)))
+
+    assert cli.main(["-q", "warm", "--portable"]) == 1
+
+    assert capsys.readouterr().err == (
+        "this machine cannot build kernels for x86-64-v9: its CPU lacks tradeloom-test-feature, "
+        "and the warming runs what it compiles\n"
+    )
