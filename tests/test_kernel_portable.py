@@ -23,7 +23,7 @@ from tradeloom.cli import main as cli
 from tradeloom.cli import warm
 from tradeloom.jit import package_stamp
 from tradeloom.kernel_cache import FORMAT
-from tradeloom.kernel_manifest import MANIFEST, SHIPPED
+from tradeloom.kernel_manifest import MANIFEST, SHIPPED, find_shipped, write_manifest
 from tradeloom.kernel_targets import PORTABLE, Target, enabled, runs_here
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kernel_portable")]
@@ -217,3 +217,24 @@ def test_warm_portable_refuses_a_target_this_machine_cannot_run(
         "this machine cannot build kernels for x86-64-v9: its CPU lacks tradeloom-test-feature, "
         "and the warming runs what it compiles\n"
     )
+
+
+def test_a_wheel_ships_the_one_folder_built_from_its_sources_by_its_python(tmp_path: Path) -> None:
+    def built(stamp: str, sources: str, numba: str) -> Path:
+        return write_manifest(tmp_path / stamp, stamp=stamp, sources=sources, numba=numba)
+
+    built("a" * 24, "other sources", "0.68.1")
+    with pytest.raises(ValueError, match=r"^.*: no portable kernels of these sources for Python "
+                       r"3\.\d+; build them with: TRADELOOM_KERNEL_CACHE=.* tradeloom warm "
+                       r"--portable$"):  # fmt: skip
+        find_shipped(tmp_path, "these sources")
+
+    ours = built("b" * 24, "these sources", "0.68.1").parent
+    assert find_shipped(tmp_path, "these sources") == (
+        ours,
+        json.loads((ours / MANIFEST).read_text()),
+    )
+
+    built("c" * 24, "these sources", "0.67.0")
+    with pytest.raises(ValueError, match=r"portable kernels of these sources in several folders"):
+        find_shipped(tmp_path, "these sources")
