@@ -1,11 +1,12 @@
 """Kernels compiled for a portable CPU are loaded where they can run, and only there.
 
 `rsi_step` and the two kernels it calls are compiled once for this architecture's
-portable target (tests/portable_kernels.py). A process of this machine, whose own
-target is its CPU, then finds them in the user's kernel cache or shipped in a copy of
-the package (``_kernels/<stamp>/``, as a wheel installs them) and compiles nothing;
-an entry for another CPU, with a feature this machine lacks, or of other sources is
-not used; a damaged shipped entry is ignored with one warning and never removed.
+portable target (the ``portable_kernels`` fixture, tests/portable_kernels.py). A
+process of this machine, whose own target is its CPU, then finds them in the user's
+kernel cache or shipped in a copy of the package (``_kernels/<stamp>/``, as a wheel
+installs them) and compiles nothing; an entry for another CPU, with a feature this
+machine lacks, or of other sources is not used; a damaged shipped entry is ignored
+with one warning and never removed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from portable_kernels import PACKAGE, build_portable, host_target, probe, result
+from portable_kernels import PACKAGE, host_target, probe, result
 
 from tradeloom.cli import main as cli
 from tradeloom.cli import warm
@@ -32,11 +33,11 @@ HOST, TARGET = host_target()
 needs_target = pytest.mark.skipif(TARGET is None, reason="no portable target this CPU runs")
 
 
-@pytest.fixture(scope="module")
-def portable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def portable(portable_kernels: Path | None) -> Path:
     """Return the stamp folder of a kernel cache holding the probe's portable kernels."""
-    assert TARGET is not None
-    return build_portable(tmp_path_factory.mktemp("portable") / "kernels", TARGET, HOST[0])
+    assert portable_kernels is not None
+    return portable_kernels
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -8,7 +8,8 @@ site-packages come first on ``sys.path``, and the test checks that the ``tradelo
 commands import is the wheel's. The kernels are the clone's (the kernel cache is keyed by
 the kernel modules' content, not by where they are installed), so nothing compiles anew.
 
-On x86-64 the wheel also ships portable kernels (`rsi_step`'s, tests/portable_kernels.py):
+On x86-64 the wheel also ships portable kernels (`rsi_step`'s, the ``portable_kernels``
+fixture):
 it is tagged for this Python and platform, and its kernels are loaded with an empty
 kernel cache.
 """
@@ -24,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from portable_kernels import build_portable, host_target, probe, result
+from portable_kernels import probe, result
 
 from tradeloom import __version__
 
@@ -34,7 +35,10 @@ _NOT_BUILT = (".git", "runs", "sweeps", "test-artifacts", "build", "dist", "*.eg
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("kernel_portable")  # the portable kernels are built once per worker
+def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(
+    tmp_path: Path, portable_kernels: Path | None
+) -> None:
     if not all(importlib.util.find_spec(name) for name in ("hatchling", "hatch_vcs")):
         pytest.skip("the build backend (hatchling, hatch-vcs: the [test] extra) is missing")
     dist = tmp_path / "dist"
@@ -45,12 +49,10 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_BUILT))
     env = {**os.environ, "SETUPTOOLS_SCM_PRETEND_VERSION": __version__}
     # the wheel ships portable kernels (rsi's; a release's: its strategies', warm --portable)
-    host, target = host_target()
     shipped = None
-    if target is not None:
-        kernels = tmp_path / "kernels"
-        shipped = f"tradeloom/_kernels/{build_portable(kernels, target, host[0]).name}/"
-        env["TRADELOOM_WHEEL_KERNELS"] = str(kernels)
+    if portable_kernels is not None:
+        shipped = f"tradeloom/_kernels/{portable_kernels.name}/"
+        env["TRADELOOM_WHEEL_KERNELS"] = str(portable_kernels.parent)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
          "-w", str(dist), str(source)],
