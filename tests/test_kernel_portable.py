@@ -60,19 +60,13 @@ def _entry(stamp_folder: Path, pattern: str) -> Path:
     return path
 
 
-def _retarget(stamp_folder: Path, targets: list[Callable[[Any], Any]]) -> None:
-    """Replace each entry of rsi_step's index by one per target of ``targets`` (each made
-    from the entry's), on the same data file, digest and all."""
+def _index(stamp_folder: Path) -> Any:
+    """Return rsi_step's checked index and data files in ``stamp_folder``."""
     from tradeloom import kernel_cache
 
     index = _entry(stamp_folder, "rsi.rsi_step-*.nbi")
-    files = kernel_cache._CheckedFiles(
+    return kernel_cache._CheckedFiles(
         cache_path=str(index.parent), filename_base=index.stem, source_stamp=package_stamp()
-    )
-    overloads = files._load_index()
-    assert overloads
-    files._save_index(
-        {(sig, f(t), code): n for (sig, t, code), n in overloads.items() for f in targets}
     )
 
 
@@ -117,24 +111,37 @@ def test_shipped_entries_are_loaded_and_the_package_gains_no_file(
     assert not list(cache.rglob("*.nb[ic]"))  # nothing compiled, nothing written
 
 
-ELSEWHERE: list[Callable[[Any], Any]] = [
+ELSEWHERE: dict[str, Callable[[Any], Any] | None] = {
+    "portable": None,  # the entry as compiled: this machine runs it
     # machine code tuned for another model of CPU, which may use any of its features
-    lambda t: (t[0], "skylake-avx512", t[2]),
+    "another-cpu": lambda t: (t[0], "skylake-avx512", t[2]),
     # a feature no CPU has (this machine's numba enables none of that name)
-    lambda t: (t[0], t[1], t[2] + ",+tradeloom-test-feature"),
-    lambda t: ("aarch64-unknown-linux-gnu", "generic", ""),
-]
+    "a-feature-it-lacks": lambda t: (t[0], t[1], t[2] + ",+tradeloom-test-feature"),
+    "another-architecture": lambda t: ("aarch64-unknown-linux-gnu", "generic", ""),
+}
 
 
 @needs_target
-@pytest.mark.parametrize("elsewhere", ["other-targets", "other-sources"])
-def test_a_shipped_entry_built_for_elsewhere_is_not_used(
-    elsewhere: str, portable: Path, tmp_path: Path
+@pytest.mark.parametrize("built_for", list(ELSEWHERE))
+def test_only_an_entry_this_machine_can_run_is_loaded(
+    built_for: str, portable: Path, tmp_path: Path
 ) -> None:
-    name = "0" * 24 if elsewhere == "other-sources" else None  # another stamp's folder
-    site = _installed(tmp_path, portable, name=name)
-    if name is None:
-        _retarget(site / "tradeloom" / SHIPPED / portable.name, ELSEWHERE)
+    folder = tmp_path / portable.name
+    shutil.copytree(portable, folder)
+    files = _index(folder)
+    [((sig, target, code), name)] = files._load_index().items()
+    change = ELSEWHERE[built_for]
+    if change is not None:  # the same entry, its target rewritten (digest and all)
+        files._save_index({(sig, change(target), code): name})
+
+    loaded = files.load_fitting((sig, HOST, code))  # what this machine's process looks up
+
+    assert (loaded is not None) == (change is None)
+
+
+@needs_target
+def test_a_shipped_folder_of_other_sources_is_not_used(portable: Path, tmp_path: Path) -> None:
+    site = _installed(tmp_path, portable, name="0" * 24)  # another stamp's folder
     before = _files(site)
 
     done = probe(tmp_path, path=site, TRADELOOM_KERNEL_CACHE=str(tmp_path / "kernels"))
