@@ -18,12 +18,12 @@ and the run goes on. Kernels are cached in tradeloom's cache folder only
 they are not cached at all.
 
 An entry is looked up by numba's key, which names the CPU it was compiled for: first
-this machine's own, then a portable entry this machine can run (`tradeloom.kernel_targets`:
-compiled for a generic CPU plus features this one has, by ``tradeloom warm --portable``).
-Last, a wheel may carry portable entries in the package (hatch_build.py,
-`tradeloom.kernel_manifest.SHIPPED`),
-checked the same way: they are only read, never written nor removed (a damaged one is
-ignored, with the one warning line, and the kernel compiled into the user's cache).
+this machine's own, then a portable one this machine can run (`tradeloom.kernel_targets`:
+compiled by ``tradeloom warm --portable`` for a generic CPU plus features this one has).
+Last, the portable entries a wheel ships in the package (hatch_build.py,
+`tradeloom.kernel_manifest.SHIPPED`), checked the same way: they are only read, never
+written nor removed (a damaged one is ignored, with the one warning line, and the
+kernel compiled into the user's cache).
 
 The digest is a check against damage, not a signature: whoever can write the cache
 folder can write a matching digest (and could as well edit the user's shell profile).

@@ -450,7 +450,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Backtest each FILE (default: the README's strategy) into a temporary "
         "folder, so that the kernels it uses are compiled and cached and a first run "
         "loads them; print what each compiled. Exit 0, 1 when the cache cannot be "
-        "written, 2 invalid input.",
+        "written (or, with --portable, this machine's CPU cannot run the target's code), "
+        "2 invalid input.",
     )
     warm.add_argument("files", type=Path, nargs="*", metavar="FILE")
     warm.add_argument(
