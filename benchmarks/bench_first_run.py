@@ -18,8 +18,17 @@ whether compiling met issue 44's target (at most ``--target`` seconds of wall ti
 
 ``--first N`` repeats the first run N times, a new empty cache each (median quoted).
 
+``--wheel`` measures a user who installs a wheel instead of this checkout: the wheel is
+built from a copy of the checkout with the portable kernels (``tradeloom warm --portable``
+into a new folder, timed: a release does it once; ``--kernels DIR`` reuses a folder it
+filled) and installed (``--no-deps --no-index``) into a fresh venv that sees this
+interpreter's site-packages for the dependencies; each run is that venv's ``tradeloom``
+from a folder outside the checkout, with an empty kernel cache as above. Printed beside
+the runs: building the kernels, the wheel, and ``pip install`` of the wheel, which with
+the first run is what the user's whole command costs (the dependencies aside).
+
     python benchmarks/bench_first_run.py [--strategy strategies/btc_rf.yaml] [--runs 3]
-        [--first 1] [--target 10]
+        [--first 1] [--target 10] [--wheel [--kernels DIR]]
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,23 +84,93 @@ class Run:
     compile_cpu: float
 
 
-def run_once(strategy: str, cache: Path, folder: Path) -> Run:
+@dataclass(frozen=True)
+class Install:
+    """Where the runs' ``tradeloom`` comes from: this checkout, or a venv with the wheel."""
+
+    python: str = sys.executable
+    cwd: Path = ROOT
+    env: tuple[tuple[str, str | None], ...] = ()
+    """Variables set in (a value) or removed from (None) the runs' environment."""
+
+
+def run_once(strategy: str, cache: Path, folder: Path, install: Install | None = None) -> Run:
     """Run ``strategy`` through the CLI with the kernel cache ``cache``; measure it."""
+    install = install or Install()
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    for name, value in install.env:
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     env["TRADELOOM_KERNEL_CACHE"] = str(cache)
     folder.mkdir(parents=True)
     env["BENCH_COMPILED"] = str(folder / "compiled.json")
-    argv = [sys.executable, "-c", _PROBE, "-q", "run", strategy, "--out", str(folder / "run")]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    argv = [install.python, "-c", _PROBE, "-q", "run", strategy, "--out", str(folder / "run")]
+    done, wall, cpu = timed(argv, install.cwd, env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     kernels, seconds, cpu_seconds = json.loads((folder / "compiled.json").read_text())
     return Run(wall, cpu, kernels, seconds, cpu_seconds)
+
+
+def timed(
+    argv: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``argv``; return it done, its wall time and its CPU time (with its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return done, wall, cpu
+
+
+def step(label: str, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    """Run one step of the wheel's making (failing the benchmark if it fails); print its time."""
+    done, wall, cpu = timed(argv, cwd, env or dict(os.environ))
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
+    print(f"{label:30s} {wall:8.1f} {cpu:8.1f}")
+
+
+_NOT_COPIED = (".git", "runs", "sweeps", "test-artifacts", "build", "dist", "*.egg-info",
+               "__pycache__", ".*_cache", ".hypothesis", "_kernels")  # fmt: skip
+
+
+def wheel_install(folder: Path, kernels: Path | None) -> Install:
+    """Build the wheel with portable kernels (building them into ``folder`` if ``kernels``
+    is None), install it into a fresh venv; print each step's time; return the install."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    if kernels is None:
+        kernels = folder / "portable-kernels"
+        cli = [sys.executable, "-m", "tradeloom.cli.main", "-q", "warm", "--portable"]
+        into = env | {"TRADELOOM_KERNEL_CACHE": str(kernels)}
+        step("portable kernels (a release)", cli, ROOT, into)
+    source = folder / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    dist = folder / "dist"
+    pip = [sys.executable, "-m", "pip"]
+    build = [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)]
+    from tradeloom import __version__  # the copy has no git history to take it from
+
+    versioned = {
+        "TRADELOOM_WHEEL_KERNELS": str(kernels),
+        "SETUPTOOLS_SCM_PRETEND_VERSION": __version__,
+    }
+    step("the wheel", build, folder, env | versioned)
+    [wheel] = dist.glob("tradeloom-*.whl")
+    print(f"  {wheel.name}, {wheel.stat().st_size / 1e6:.1f} MB")
+    venv = folder / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(venv)], check=True)  # fmt: skip
+    python = str(venv / "bin" / "python")
+    install = [*pip, "--python", python, "install", "-q", "--no-deps", "--no-index", str(wheel)]
+    step("pip install of the wheel", install, folder)
+    cwd = folder / "user"
+    cwd.mkdir()
+    return Install(python, cwd, (("PYTHONPATH", None), ("PYTHONNOUSERSITE", "1")))
 
 
 def _line(label: str, run: Run) -> str:
@@ -106,19 +186,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="warm runs (median quoted)")
     parser.add_argument("--first", type=int, default=1, help="first runs, each cache empty")
     parser.add_argument("--target", type=float, default=10.0, help="compile wall seconds")
+    parser.add_argument("--wheel", action="store_true", help="from a wheel with portable kernels")
+    parser.add_argument("--kernels", type=Path, help="--wheel: a folder warm --portable filled")
     args = parser.parse_args()
     print(describe("numpy", "numba", "llvmlite", "scikit-learn"))
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    print(f"tradeloom run {args.strategy}")
+    strategy = str((ROOT / args.strategy).resolve())
+    where = " from a wheel in a fresh venv" if args.wheel else ""
+    print(f"tradeloom run {args.strategy}{where}")
     print(f"{'':30s} {'wall s':>8s} {'cpu s':>8s} {'kernels':>8s} {'compile':>9s} {'cmp cpu':>9s}")
     with tempfile.TemporaryDirectory(prefix="bench-first-run-") as tmp:
         folder = Path(tmp)
+        install = wheel_install(folder, args.kernels) if args.wheel else Install()
         firsts = []
         for k in range(args.first):
             cache = folder / f"kernels-{k}"
-            firsts.append(run_once(args.strategy, cache, folder / f"first-{k}"))
+            firsts.append(run_once(strategy, cache, folder / f"first-{k}", install))
             print(_line("first run, empty cache", firsts[-1]))
-        warms = [run_once(args.strategy, cache, folder / f"warm-{k}") for k in range(args.runs)]
+        warms = [run_once(strategy, cache, folder / f"warm-{k}", install) for k in range(args.runs)]
         for run in warms:
             print(_line("warm run (the reference)", run))
     first = statistics.median(r.wall for r in firsts)

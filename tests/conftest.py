@@ -26,6 +26,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 from pg_server import PgSchema, pg_schema_of
 from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+from portable_kernels import build_portable, host_target
 from ram_tmp import RamFolders, ram_base
 
 from tradeloom.threads import apply_native_threads, native_threads
@@ -144,6 +145,19 @@ def example_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     built = make_plugin_venv(folder / "venv", [EXAMPLE_PLUGIN])
     assert sys.prefix != str(built.path)
     return built
+
+
+@pytest.fixture(scope="session")
+def portable_kernels(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Return the stamp folder of a kernel cache holding rsi's kernels compiled for this
+    machine's portable target (tests/portable_kernels.py), or None where it runs none.
+
+    Built once per worker: the modules that use it share the ``kernel_portable`` group.
+    """
+    host, target = host_target()
+    if target is None:
+        return None
+    return build_portable(tmp_path_factory.mktemp("portable") / "kernels", target, host[0])
 
 
 @pytest.fixture(scope="session")

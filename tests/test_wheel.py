@@ -7,6 +7,11 @@ downloaded. The clone's own editable install is in those site-packages too: the 
 site-packages come first on ``sys.path``, and the test checks that the ``tradeloom`` the
 commands import is the wheel's. The kernels are the clone's (the kernel cache is keyed by
 the kernel modules' content, not by where they are installed), so nothing compiles anew.
+
+On x86-64 the wheel also ships portable kernels (`rsi_step`'s, the ``portable_kernels``
+fixture):
+it is tagged for this Python and platform, and its kernels are loaded with an empty
+kernel cache.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from portable_kernels import probe, result
 
 from tradeloom import __version__
 
@@ -29,7 +35,10 @@ _NOT_BUILT = (".git", "runs", "sweeps", "test-artifacts", "build", "dist", "*.eg
 
 
 @pytest.mark.slow
-def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("kernel_portable")  # the portable kernels are built once per worker
+def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(
+    tmp_path: Path, portable_kernels: Path | None
+) -> None:
     if not all(importlib.util.find_spec(name) for name in ("hatchling", "hatch_vcs")):
         pytest.skip("the build backend (hatchling, hatch-vcs: the [test] extra) is missing")
     dist = tmp_path / "dist"
@@ -39,6 +48,11 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_BUILT))
     env = {**os.environ, "SETUPTOOLS_SCM_PRETEND_VERSION": __version__}
+    # the wheel ships portable kernels (rsi's; a release's: its strategies', warm --portable)
+    shipped = None
+    if portable_kernels is not None:
+        shipped = f"tradeloom/_kernels/{portable_kernels.name}/"
+        env["TRADELOOM_WHEEL_KERNELS"] = str(portable_kernels.parent)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
          "-w", str(dist), str(source)],
@@ -51,6 +65,10 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
     assert "tradeloom/_starter/examples/tradeloom-example-plugin/pyproject.toml" in names
     assert "tradeloom/_version.py" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    if shipped is not None:  # numba's cache files are per Python and platform, as the tag
+        assert not wheel.name.endswith("-py3-none-any.whl"), wheel.name
+        assert f"{shipped}portable.json" in names
+        assert any(n.startswith(f"{shipped}plugins/features/rsi.rsi_step-") for n in names)
 
     venv = tmp_path / "venv"
     subprocess.run(
@@ -78,6 +96,11 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(tmp_path: Path
         cwd=tmp_path,
     )  # fmt: skip
     assert Path(where.strip()).is_relative_to(venv), f"not the wheel's tradeloom: {where}"
+    if shipped is not None:  # an empty kernel cache: the shipped kernels are loaded
+        empty = str(tmp_path / "empty")
+        python = str(venv / "bin" / "python")
+        done = probe(tmp_path, python=python, path=None, TRADELOOM_KERNEL_CACHE=empty)
+        assert result(done)["misses"] == 0 and done.stderr == ""
 
     tradeloom = str(venv / "bin" / "tradeloom")
     run(tradeloom, "init", "demo", cwd=tmp_path)

@@ -48,6 +48,7 @@ __all__ = [
     "core_stage",
     "kernel",
     "package_stamp",
+    "sources_digest",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,16 +61,32 @@ def package_stamp() -> str:
     """Return a hash of every module that defines kernels (the cache key of every kernel).
 
     A kernel can only call kernels (and numba's own functions), and every module that
-    defines one imports this module; the rest of the package does not matter. The
-    cache files' format is part of it: a new format starts a folder of its own.
+    defines one imports this module; the rest of the package does not matter. numba's
+    version and the cache files' format are part of it: either new starts a folder of
+    its own.
     """
     from tradeloom.kernel_cache import FORMAT
 
-    digest = hashlib.sha256(_numba().__version__.encode() + FORMAT)
-    for path in sorted(_PACKAGE.rglob("*.py")):
+    head = _numba().__version__.encode() + FORMAT
+    return hashlib.sha256(head + sources_digest().encode()).hexdigest()
+
+
+@cache
+def sources_digest(package: Path = _PACKAGE) -> str:
+    """Return a hash of the sources of every module of ``package`` that defines kernels.
+
+    Needs no numba: a wheel's build (hatch_build.py) checks with it that the kernels it
+    ships were compiled from its sources. The files a wheel ships as data
+    (``_starter/``, the examples) are not the package's kernels.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "_starter":
+            continue
         source = path.read_bytes()
         if b"tradeloom.jit" in source:
-            digest.update(str(path.relative_to(_PACKAGE)).encode())
+            digest.update(str(relative).encode())
             digest.update(source)
     return digest.hexdigest()
 

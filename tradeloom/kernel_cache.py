@@ -17,6 +17,14 @@ and the run goes on. Kernels are cached in tradeloom's cache folder only
 (`kernel_cache_root`), never beside the package's sources: where no folder is usable
 they are not cached at all.
 
+An entry is looked up by numba's key, which names the CPU it was compiled for: first
+this machine's own, then a portable one this machine can run (`tradeloom.kernel_targets`:
+compiled by ``tradeloom warm --portable`` for a generic CPU plus features this one has).
+Last, the portable entries a wheel ships in the package (hatch_build.py,
+`tradeloom.kernel_manifest.SHIPPED`), checked the same way: they are only read, never
+written nor removed (a damaged one is ignored, with the one warning line, and the
+kernel compiled into the user's cache).
+
 The digest is a check against damage, not a signature: whoever can write the cache
 folder can write a matching digest (and could as well edit the user's shell profile).
 """
@@ -38,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from numba.core import caching
+
+from tradeloom.kernel_manifest import SHIPPED
 
 __all__ = [
     "FORMAT",
@@ -200,11 +210,24 @@ def _cache_class(stamp: str, package: Path) -> Callable[[Any], Any]:
 
         def __init__(self, py_func: Any) -> None:
             super().__init__(py_func)
-            self._cache_file = _CheckedFiles(
-                cache_path=self._cache_path,
-                filename_base=self._impl.filename_base,
-                source_stamp=self._impl.locator.get_source_stamp(),
-            )
+            named = {
+                "filename_base": self._impl.filename_base,
+                "source_stamp": self._impl.locator.get_source_stamp(),
+            }
+            self._cache_file = _CheckedFiles(cache_path=self._cache_path, **named)
+            relative = Path(py_func.__code__.co_filename).resolve().parent.relative_to(package)
+            shipped = package / SHIPPED / stamp[:24] / relative
+            self._shipped = _ShippedFiles(str(shipped), **named) if shipped.is_dir() else None
+
+        def _load_overload(self, sig: Any, target_context: Any) -> Any:
+            # numba's, but for the entries this machine may run that are not its own
+            if not self._enabled:
+                return None
+            key = self._index_key(sig, target_context.codegen())
+            data = self._cache_file.load_fitting(key)
+            if data is None and self._shipped is not None:
+                data = self._shipped.load_fitting(key)
+            return None if data is None else self._impl.rebuild(target_context, data)
 
         def load_overload(self, sig: Any, target_context: Any) -> Any:
             try:
@@ -231,6 +254,15 @@ def _cache_class(stamp: str, package: Path) -> Callable[[Any], Any]:
 
 class _CheckedFiles(caching.IndexDataCacheFile):
     """numba's index and data files, each behind a header that is checked before reading."""
+
+    def load_fitting(self, key: Any) -> Any:
+        """Return the data of ``key``'s entry or, without one, of the portable entry of its
+        signature and code that this machine runs with the most features; None if none."""
+        overloads = self._load_index()
+        name = overloads.get(key)
+        if name is None:
+            name = _portable_choice(overloads, key)
+        return None if name is None else self._load_data(name)
 
     def save(self, key: Any, data: Any) -> None:
         # the data file first: an index never names a file that is not written yet
@@ -303,6 +335,27 @@ class _CheckedFiles(caching.IndexDataCacheFile):
             else:
                 os.unlink(path)
         _Warning.once(f"discarded the kernel cache entry {path} ({problem}); compiled again")
+
+
+class _ShippedFiles(_CheckedFiles):
+    """The portable entries a wheel ships inside the package: read, never written nor removed."""
+
+    def _discard(self, path: str, problem: str) -> None:
+        _Warning.once(f"ignored the shipped kernel cache entry {path} ({problem}); compiled again")
+
+
+def _portable_choice(overloads: dict[Any, str], key: Any) -> str | None:
+    """Return the data file of the portable entry for ``key`` (numba's: signature, target,
+    code) that this machine can run, with the most features; None if there is none."""
+    from tradeloom.kernel_targets import enabled, runs_here
+
+    sig, host, code = key
+    fitting = [
+        (len(enabled(target[2])), name)
+        for (other_sig, target, other_code), name in overloads.items()
+        if other_sig == sig and other_code == code and runs_here(target, host)
+    ]
+    return max(fitting)[1] if fitting else None
 
 
 class _Damaged(Exception):

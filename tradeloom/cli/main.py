@@ -450,7 +450,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Backtest each FILE (default: the README's strategy) into a temporary "
         "folder, so that the kernels it uses are compiled and cached and a first run "
         "loads them; print what each compiled. Exit 0, 1 when the cache cannot be "
-        "written, 2 invalid input.",
+        "written (or, with --portable, this machine's CPU cannot run the target's code), "
+        "2 invalid input.",
     )
     warm.add_argument("files", type=Path, nargs="*", metavar="FILE")
     warm.add_argument(
@@ -458,6 +459,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "batch", "per-bar"],
         default="auto",
         help="per-bar: the kernels paper and live runs step a bar at a time (default auto)",
+    )
+    warm.add_argument(
+        "--portable",
+        action="store_true",
+        help="compile for a CPU level most machines of this architecture have (x86-64-v3 "
+        "on x86-64: AVX2, FMA, BMI2) rather than for this machine's CPU, so that other "
+        "machines load them too: for an image or a wheel (TRADELOOM_WHEEL_KERNELS)",
     )
     _add_set(warm)
     warm.set_defaults(command=_warm)
@@ -876,7 +884,14 @@ def _count(n: int, noun: str) -> str:
 
 def _warm(args: argparse.Namespace) -> int:
     from tradeloom.cli.init import SEED, shipped
-    from tradeloom.cli.warm import warm_kernels
+    from tradeloom.cli.warm import warm_kernels, warm_portable
+
+    if args.portable:
+        words = ["--log-level", args.log_level, *(["-q"] if args.quiet else [])]
+        words += [] if args.log_file is None else ["--log-file", str(args.log_file)]
+        words += [] if args.threads is None else ["--threads", str(args.threads)]
+        words += ["warm", *map(str, args.files), "--driver", args.driver]
+        return warm_portable([*words, *(f"--set={word}" for word in args.overrides)])
 
     def backtest(file: Path, out: Path) -> None:
         _run(
