@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tradeloom import kernel_cache
+from tradeloom import jit, kernel_cache
 from tradeloom.jit import LazyKernel
 
 _PROBE = textwrap.dedent(
@@ -151,3 +151,36 @@ def test_stamps_unused_for_weeks_are_pruned_beyond_the_newest(tmp_path: Path) ->
     # the newest KEEP_STAMPS (with the one in use) stay, and so does what is recent
     assert kernel_cache.KEEP_STAMPS == 4
     assert sorted(p.name for p in root.iterdir()) == ["current", "fresh", "month-a", "week"]
+
+
+def test_the_stamp_covers_what_kernels_import() -> None:
+    """numba freezes a kernel's globals into its code: a module of constants that a kernel
+    module imports (a layout's column, a reason code) is part of the stamp, though it
+    defines no kernel; a module no kernel module reaches is not."""
+    sources = {
+        Path("core/bar.py"): b"from tradeloom.jit import core_kernel\n"
+        b"from tradeloom.core import codes, layout\n"
+        b"from tradeloom.core.rows import (\n    emit,\n)\n",
+        Path("core/codes.py"): b"EXIT = 3\n",
+        Path("core/layout.py"): b"from tradeloom.core.records import FILL\n",
+        Path("core/records.py"): b"FILL = 7\n",
+        Path("core/rows.py"): b"import numpy\n",
+        Path("core/__init__.py"): b"",
+        Path("__init__.py"): b"",
+        Path("reporting/report.py"): b"from tradeloom.core.layout import FILL\n",
+    }
+    assert jit._kernel_modules(sources) == {
+        Path(name)
+        for name in (
+            "core/bar.py",
+            "core/codes.py",
+            "core/layout.py",
+            "core/records.py",
+            "core/rows.py",
+            "core/__init__.py",
+        )
+    }
+    package = Path(jit.__file__).parent
+    real = {path.relative_to(package): path.read_bytes() for path in package.rglob("*.py")}
+    covered = jit._kernel_modules(real)
+    assert {Path("core/layout.py"), Path("core/records.py"), Path("core/codes.py")} <= covered

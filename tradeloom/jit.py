@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import re
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -79,16 +80,53 @@ def sources_digest(package: Path = _PACKAGE) -> str:
     ships were compiled from its sources. The files a wheel ships as data
     (``_starter/``, the examples) are not the package's kernels.
     """
+    sources = {
+        path.relative_to(package): path.read_bytes()
+        for path in package.rglob("*.py")
+        if path.relative_to(package).parts[0] != "_starter"
+    }
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        relative = path.relative_to(package)
-        if relative.parts[0] == "_starter":
-            continue
-        source = path.read_bytes()
-        if b"tradeloom.jit" in source:
-            digest.update(str(relative).encode())
-            digest.update(source)
+    for relative in sorted(_kernel_modules(sources)):
+        digest.update(str(relative).encode())
+        digest.update(sources[relative])
     return digest.hexdigest()
+
+
+_IMPORTED = re.compile(
+    rb"^\s*(?:from|import)\s+tradeloom((?:\.\w+)*)(?:\s+import\s+([\w, ()]+))?", re.M
+)
+
+
+def _kernel_modules(sources: dict[Path, bytes]) -> set[Path]:
+    """Return the modules that define kernels and every package module they import.
+
+    numba freezes a kernel's globals (a layout's column, a reason code) into its machine
+    code: a module a kernel module imports changes the kernels too, though it defines
+    none (``core/layout.py``, ``core/records.py``, ``core/codes.py``).
+    """
+
+    def resolve(dotted: str) -> list[Path]:
+        parts = [part for part in dotted.split(".") if part]
+        candidates = [Path(*parts, "__init__.py")]
+        if parts:
+            candidates.append(Path(*parts[:-1], parts[-1] + ".py"))
+        return [path for path in candidates if path in sources]
+
+    todo = [path for path, source in sources.items() if b"tradeloom.jit" in source]
+    found: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for match in _IMPORTED.finditer(sources[path]):
+            dotted = match.group(1).decode()
+            todo += resolve(dotted)
+            names = match.group(2)
+            if names:  # from tradeloom.core import codes, layout
+                for name in names.decode().strip("() ").split(","):
+                    todo += resolve(f"{dotted}.{name.strip()}")
+    return found
 
 
 @cache
