@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.engine.account import SEPARATOR
 from tradeloom.errors import UserError
@@ -68,7 +69,7 @@ class AccountVenue:
 
     Attributes:
         allow_short: Whether every market is a perpetual swap (spot: no shorts).
-        fee_rate: The largest taker fee of the markets (sizes buys).
+        costs: The largest taker fee of the markets, which sizes buys.
         dusts: Each market's lot, in the symbols' order: a position within its
             market's lot of zero is flat.
         dust: The smallest of them.
@@ -95,7 +96,7 @@ class AccountVenue:
         self.allow_short = all(getattr(m, "swap", False) for m in self.markets.values())
         self.initial_cash = initial_cash
         self._symbol_of = symbol_of
-        self.fee_rate = max(m.fee_rate for m in self.markets.values())
+        self.costs = VenueCosts.of(max(m.costs.taker for m in self.markets.values()))
         self.dusts = tuple(m.dust for m in self.markets.values())
         self.dust = min(self.dusts)
         self.min_costs = tuple(
@@ -115,9 +116,14 @@ class AccountVenue:
             if isinstance(market, ExchangeVenue)
         ]
 
+    @property
+    def fee_rate(self) -> float:
+        """Return the largest taker fee of the markets, which sizes buys."""
+        return self.costs.taker
+
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
-        return notional / (price * (1.0 + self.fee_rate))
+        return self.costs.quantity_for(notional, price)
 
     def submit(self, order: Order) -> None:
         """Check, journal and send ``order`` once, through its symbol's market.
@@ -279,7 +285,7 @@ def open_account_venue(
         markets[symbol] = exchange = ExchangeVenue(
             venue,
             initial_cash=capital,
-            fee_rate=fee_rate,
+            costs=VenueCosts.of(fee_rate),  # ccxt's taker fee; execution.fee_bps is not read
             on_trouble=_trouble_of(runner, symbol if len(symbols) > 1 else ""),
             orders=orders,
             stops=resting_stops(runner, venue, orders),

@@ -69,6 +69,7 @@ from dataclasses import replace
 
 import structlog
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
@@ -103,7 +104,7 @@ class ExchangeVenue:
     Args:
         venue: The ccxt order layer (journaling through the run's journal).
         initial_cash: The quote capital the strategy trades with.
-        fee_rate: The taker fee as a fraction, used to size buys (``quantity_for``).
+        costs: The market's fee rates: its taker fee sizes buys (``quantity_for``).
         on_trouble: Told ``(operation, message)`` when a venue read failed every retry.
         orders: ``execution.orders``: the limit orders' flags, fallback and expiry
             (default: market orders only).
@@ -128,7 +129,7 @@ class ExchangeVenue:
         venue: CcxtVenue,
         *,
         initial_cash: float,
-        fee_rate: float,
+        costs: VenueCosts,
         on_trouble: Callable[[str, str], None],
         orders: OrdersParams | None = None,
         clock: Callable[[], float] = time.time,
@@ -147,7 +148,7 @@ class ExchangeVenue:
         # fallback market order's client id -> its limit order's (the engine's) id
         self._fallbacks: dict[str, str] = {}
         self.initial_cash = initial_cash
-        self.fee_rate = fee_rate
+        self.costs = costs
         self._on_trouble = on_trouble
         market = venue.client.market(venue.symbol)
         self.base = str(market.get("base"))
@@ -177,9 +178,14 @@ class ExchangeVenue:
         self.on_send: Callable[[str, float], None] | None = None
         """Told ``("send", seconds)`` for each order sent (the metrics' send stage)."""
 
+    @property
+    def fee_rate(self) -> float:
+        """Return the taker fee, which sizes buys."""
+        return self.costs.taker
+
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the taker fee."""
-        return notional / (price * (1.0 + self.fee_rate))
+        return self.costs.quantity_for(notional, price)
 
     def submit(self, order: Order) -> None:
         """Check, journal and send ``order`` once (`CcxtVenue.submit`).

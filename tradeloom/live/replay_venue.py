@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.live.journal_state import JournalState
 
@@ -29,7 +30,7 @@ class ReplayVenue:
     Args:
         state: The journal, read.
         initial_cash: The capital the run started with.
-        fee_rate: The rate the live venue sized buys with.
+        costs: The live venue's costs: the taker fee it sized buys with.
         dust: The live venue's smallest tradable amount.
         dusts: Over a universe, each market's (in the universe's order); empty: one
             market's ``dust``.
@@ -44,7 +45,7 @@ class ReplayVenue:
         state: JournalState,
         *,
         initial_cash: float,
-        fee_rate: float,
+        costs: VenueCosts,
         dust: float,
         dusts: tuple[float, ...] = (),
         min_notional: float = 0.0,
@@ -56,7 +57,7 @@ class ReplayVenue:
         self.min_notional = min_notional
         self.min_costs = min_costs
         self.initial_cash = initial_cash
-        self.fee_rate = fee_rate
+        self.costs = costs
         self.dust = dust
         self.dusts = dusts
         self._orders: dict[str, Order] = {}
@@ -71,7 +72,7 @@ class ReplayVenue:
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Size as the live venue did."""
-        return notional / (price * (1.0 + self.fee_rate))
+        return self.costs.quantity_for(notional, price)
 
     def submit(self, order: Order) -> None:
         """Take the order as pending (it was sent back then)."""

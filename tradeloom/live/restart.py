@@ -144,7 +144,7 @@ def rebuild(
         replay_venue = ReplayVenue(
             state,
             initial_cash=started.capital,
-            fee_rate=exchange.fee_rate,
+            costs=exchange.costs,
             dust=exchange.dust,
             dusts=exchange.dusts if len(markets) > 1 else (),
             min_notional=exchange.min_notional,

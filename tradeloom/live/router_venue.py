@@ -44,6 +44,7 @@ import ccxt
 import pandas as pd
 import structlog
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
@@ -89,15 +90,12 @@ class RoutedExchange:
 
     Attributes:
         exchange: Its engine venue (its own client, account and journaled order layer).
-        taker_fee: Its taker fee rate (the file's ``fee_bps``: the account's tier).
-        maker_fee: Its maker fee rate.
-        slippage: Adverse move assumed when its book cannot be read.
+        costs: Its fee rates (the file's ``fee_bps``, the account's tier, and
+            ``maker_fee_bps``), and the adverse move assumed when its book cannot be read.
     """
 
     exchange: ExchangeVenue
-    taker_fee: float
-    maker_fee: float
-    slippage: float = 0.0
+    costs: VenueCosts
 
 
 @dataclass
@@ -125,7 +123,7 @@ class RouterVenue:
 
     Attributes:
         allow_short: Always False: spot.
-        fee_rate: The largest taker fee of the venues (sizes buys).
+        costs: The largest taker fee of the venues, which sizes buys.
         dust: The venues' lots in all: a position within it is flat (what splitting
             leaves at each venue, below its lot).
         health: Each venue's failures, latency and state.
@@ -146,7 +144,7 @@ class RouterVenue:
         self.policy = policy
         self._record = record
         self.initial_cash = initial_cash
-        self.fee_rate = max(v.taker_fee for v in self.venues.values())
+        self.costs = VenueCosts.of(max(v.costs.taker for v in self.venues.values()))
         # a split leaves up to a lot at each venue, which none can sell: a position
         # within the lots in all is flat, so the engine sends no order for it
         self.dust = sum(v.exchange.dust for v in self.venues.values())
@@ -170,9 +168,14 @@ class RouterVenue:
         self.at_start: list[VenueAtStart] = []
         """A new live run's `VenueAtStart` rows, to journal after its ``run_started``."""
 
+    @property
+    def fee_rate(self) -> float:
+        """Return the largest taker fee of the venues, which sizes buys."""
+        return self.costs.taker
+
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
-        return notional / (price * (1.0 + self.fee_rate))
+        return self.costs.quantity_for(notional, price)
 
     # --- orders ---------------------------------------------------------------------
 
@@ -452,10 +455,10 @@ class RouterVenue:
                     unavailable = f"slow: median latency {latency:.0f} ms"
         return Candidate(
             name,
-            taker_fee=routed.taker_fee,
-            maker_fee=routed.maker_fee,
+            taker_fee=routed.costs.taker,
+            maker_fee=routed.costs.maker,
             last_price=last,
-            slippage=routed.slippage,
+            slippage=routed.costs.slippage,
             bids=bids,
             asks=asks,
             free_quote=free.get(str(market.get("quote")), 0.0),
@@ -531,15 +534,15 @@ def open_router_venue(
                 f"no market {symbol} (the data's symbol) to trade"
             )
         market = venue.client.market(symbol)
-        taker, maker = entry.taker_fee, entry.maker_fee
+        costs = VenueCosts(entry.taker_fee, entry.maker_fee, entry.slippage)
         exchange = ExchangeVenue(
             venue,
             initial_cash=0.0,  # the router holds the run's capital
-            fee_rate=taker,
+            costs=replace(costs, slippage=0.0),
             on_trouble=_trouble_of(runner, entry.name, trouble),
             orders=router.order_keys,
         )
-        routed[entry.name] = RoutedExchange(exchange, taker, maker, entry.slippage)
+        routed[entry.name] = RoutedExchange(exchange, costs)
         if state is None:
             quotes[entry.name] = free.get(str(market["quote"]), 0.0)
             base = free.get(exchange.base, 0.0)

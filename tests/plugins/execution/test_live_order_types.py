@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Order
 from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_events
 from tradeloom.live.exchange_venue import ExchangeVenue
@@ -423,7 +424,11 @@ def exchange_venue(emulator: ExchangeEmulator, **limit: object) -> ExchangeVenue
     v = venue(emulator)
     v.client.load_markets()
     return ExchangeVenue(
-        v, initial_cash=10_000.0, fee_rate=0.001, on_trouble=lambda *_: None, orders=orders
+        v,
+        initial_cash=10_000.0,
+        costs=VenueCosts.of(0.001),
+        on_trouble=lambda *_: None,
+        orders=orders,
     )
 
 

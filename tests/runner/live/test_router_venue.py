@@ -17,6 +17,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.journal import Event, RouteDecision, VenueHealth
 from tradeloom.live.exchange_venue import ExchangeVenue
@@ -110,10 +111,10 @@ def router(
         )
         venue.client.load_markets()
         exchange = ExchangeVenue(
-            venue, initial_cash=10_000.0, fee_rate=0.001, on_trouble=lambda *_: None
+            venue, initial_cash=10_000.0, costs=VenueCosts.of(0.001), on_trouble=lambda *_: None
         )
         fee = float(emulated.specs[name].taker_fee)
-        routed[name] = RoutedExchange(exchange, taker_fee=fee, maker_fee=fee)
+        routed[name] = RoutedExchange(exchange, VenueCosts.of(fee))
     return RouterVenue(
         routed,
         policy=RoutingPolicyParams(**policy),  # type: ignore[arg-type]

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from tradeloom.core.costs import VenueCosts
+
 __all__ = [
     "CompiledComponent",
     "DrawdownKernel",
@@ -130,9 +132,14 @@ class VenueKernel:
     min_notional: float = 0.0
 
     @property
+    def costs(self) -> VenueCosts:
+        """Return the venue's fee rates and slippage (`VenueCosts`)."""
+        return VenueCosts.of(self.fee_rate, self.maker_fee_rate, self.slippage)
+
+    @property
     def maker_fee(self) -> float:
         """Return the fee rate of a resting limit order's fill (the taker fee if unset)."""
-        return self.fee_rate if self.maker_fee_rate is None else self.maker_fee_rate
+        return self.costs.maker
 
 
 KernelSpec = ThresholdKernel | SizingKernel | DrawdownKernel | VenueKernel

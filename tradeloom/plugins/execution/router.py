@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_CASH
+from tradeloom.core.costs import VenueCosts
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.execution import ccxt_execution
@@ -213,16 +214,19 @@ class Router(SimulatedVenue):
 
     def venue_terms(self) -> tuple[VenueTerms, ...]:
         """Return each venue's terms, in file order."""
+        costs = [
+            VenueCosts.from_bps(entry.fee_bps, entry.maker_fee_bps, entry.slippage_bps)
+            for entry in self.keys.venues
+        ]
         return tuple(
             VenueTerms(
                 name=entry.name,
                 index=i,
                 kind=entry.kind,
                 component=self.venues[entry.name],
-                taker_fee=entry.fee_bps / 1e4,
-                maker_fee=(entry.fee_bps if entry.maker_fee_bps is None else entry.maker_fee_bps)
-                / 1e4,
-                slippage=entry.slippage_bps / 1e4,
+                taker_fee=costs[i].taker,
+                maker_fee=costs[i].maker,
+                slippage=costs[i].slippage,
                 initial_cash=entry.initial_cash,
                 min_notional=min_notional_of(entry.initial_cash, entry.min_notional),
                 outages=tuple(outage.span() for outage in entry.outages),

@@ -30,6 +30,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from tradeloom.bounds import MAX_CASH
+from tradeloom.core.costs import VenueCosts
 from tradeloom.core.kernels.fills import CUT_CASH, CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
 from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
@@ -222,13 +223,16 @@ class SimulatedVenue:
         self.funding_series = params.funding
         """A perpetual's funding rates: the name of its data.auxiliary series (None: spot)."""
         self.fill_phase = "open" if params.fill == "next_open" else "close"
-        self.slippage = params.slippage_bps / 10_000.0
-        self.fee_rate = params.fee_bps / 10_000.0
+        self.costs = VenueCosts.from_bps(params.fee_bps, params.maker_fee_bps, params.slippage_bps)
+        """The fee rates and slippage of the file's ``fee_bps``, ``maker_fee_bps`` and
+        ``slippage_bps``."""
+        self.slippage = self.costs.slippage
+        self.fee_rate = self.costs.taker
         self.max_volume_fraction = params.max_volume_fraction
         self.margin = None if params.margin is None else params.margin.kernel()
         if self.margin is None and swap:
             self.margin = MarginKernel(source=MARGIN_PERPETUAL)  # a perpetual is a margin account
-        self.maker_fee_rate = None if params.maker_fee_bps is None else params.maker_fee_bps / 1e4
+        self.maker_fee_rate = None if params.maker_fee_bps is None else self.costs.maker
         self.orders = params.orders.kernel()
         self.min_notional = min_notional_of(params.initial_cash, params.min_notional)
         self._working: list[_Working] = []
@@ -250,7 +254,7 @@ class SimulatedVenue:
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price``, slippage and fee included."""
-        return sizing_quantity(notional, price, self.slippage, self.fee_rate)  # type: ignore[no-any-return]
+        return self.costs.quantity_for(notional, price)
 
     def submit(self, order: Order) -> None:
         """Accept an order: a market order fills at the configured phase, a stop at once."""
