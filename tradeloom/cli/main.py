@@ -731,6 +731,15 @@ def _print_notes(pipelines: Sequence[Pipeline]) -> None:
             print(note, file=sys.stderr)
 
 
+def _print_fee_note(pipeline: Pipeline) -> None:
+    """Print, on stderr, what a live run does with ``execution.fee_bps``."""
+    from tradeloom.engine.capabilities import fee_note
+
+    note = fee_note(pipeline.config, pipeline.venue)
+    if note is not None:
+        print(note, file=sys.stderr)
+
+
 def _is_portfolio(args: argparse.Namespace) -> bool:
     from tradeloom.schemas.portfolio_file import is_portfolio_document
 
@@ -747,6 +756,8 @@ def _validate(args: argparse.Namespace) -> int:
         _refuse_pairs([pipeline], args.mode)  # as run does
     config = pipeline.config
     _print_notes([pipeline])
+    if args.mode == "live":
+        _print_fee_note(pipeline)
     mode = _validated_for(args)
     print(
         f"{args.file}: valid strategy '{config.name}'{mode} (data {config.data.kind}, "

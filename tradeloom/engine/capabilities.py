@@ -39,7 +39,14 @@ from tradeloom.plugins.protocols import (
 )
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
-__all__ = ["Mode", "live_account", "live_problems", "one_account_problems", "parity_notes"]
+__all__ = [
+    "Mode",
+    "fee_note",
+    "live_account",
+    "live_problems",
+    "one_account_problems",
+    "parity_notes",
+]
 
 Mode = Literal["backtest", "paper", "live"]
 
@@ -200,6 +207,40 @@ def parity_notes(config: StrategyConfig, model: object) -> list[Problem]:
     if where == config.locate(config.model.path):  # no estimator key: a saved model
         key = config.model.path
     return [Problem(config.locate(key), key, f"note: {note}")]
+
+
+def fee_note(config: StrategyConfig, venue: object) -> Problem | None:
+    """Return what ``--mode live`` does with ``execution.fee_bps``, or None (a venue of a
+    third-party plugin, whose keys are its own).
+
+    A single exchange (``kind: ccxt``, or ``simulated`` on the data source's exchange)
+    sizes buys with the market's taker fee as ccxt describes it, the rate journaled at
+    the start (`tradeloom.live.account_venue.open_account_venue`); ``fee_bps`` models
+    backtest and paper fills only. A router takes each venue's ``fee_bps`` as that
+    account's taker tier (`tradeloom.live.router_venue.open_router_venue`): it ranks the
+    venues by it and sizes buys with the largest. Either way a fill's fee is what the
+    exchange reports. Located at ``execution.fee_bps`` (the router's venues, or
+    ``execution`` when the key is not written).
+    """
+    if isinstance(venue, MultiVenue):
+        key = f"{config.execution.path}.venues"
+        said = (
+            "--mode live takes each venue's fee_bps as that account's taker tier (and "
+            "maker_fee_bps, else fee_bps, for resting orders): the router ranks the venues "
+            "by it and sizes buys with the largest; a fill's fee is what the exchange reports"
+        )
+    elif isinstance(venue, simulated.SimulatedVenue):
+        key = f"{config.execution.path}.fee_bps"
+        if config.locate(key) == config.locate(config.execution.path):
+            key = config.execution.path  # not written: its default
+        said = (
+            "--mode live sizes buys with the market's taker fee as ccxt describes it and a "
+            "fill's fee is what the exchange reports; execution.fee_bps (and maker_fee_bps) "
+            "model backtest and paper fills only"
+        )
+    else:
+        return None
+    return Problem(config.locate(key), key, f"note: {said}")
 
 
 def _book_problem(config: StrategyConfig, mode: Mode, data: object, symbols: int) -> str | None:

@@ -112,6 +112,23 @@ execution:
 """The tests rely on its line numbers: data at 3, model at 12, execution at 21."""
 
 
+EXCHANGE_FEE = (
+    "note: --mode live sizes buys with the market's taker fee as ccxt describes it and a "
+    "fill's fee is what the exchange reports; execution.fee_bps (and maker_fee_bps) model "
+    "backtest and paper fills only"
+)
+"""What ``validate --mode live`` says of the fee of a single exchange."""
+
+ROUTER = """\
+  kind: router
+  venues:
+    - {name: a, kind: ccxt, exchange: binance, api_key: "${CAP_KEY}", secret: "${CAP_SECRET}",
+       fee_bps: 10}
+    - {name: b, kind: ccxt, exchange: kraken, api_key: "${CAP_KEY}", secret: "${CAP_SECRET}",
+       fee_bps: 8, maker_fee_bps: 2}
+"""
+
+
 @pytest.fixture
 def strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """``s.yaml`` (BASE) in the current folder, its plugin module importable."""
@@ -237,9 +254,31 @@ def test_live_with_a_ccxt_account_needs_its_keys_not_the_data_sources(
         "  fee_bps: 10\n  api_key: ${CAP_KEY}\n  secret: ${CAP_SECRET}\n",
     )
     code, err, out = validate(capsys, "--mode", "live")
-    assert (code, err) == (0, [])
+    assert (code, err) == (0, [f"s.yaml:24:12 execution.fee_bps: {EXCHANGE_FEE}"])
     assert out == "s.yaml: valid strategy 'capable' for --mode live " + SUMMARY.format(
         model="row_model", execution="ccxt"
+    )
+
+
+def test_live_says_what_a_single_exchange_and_a_router_do_with_fee_bps(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = '  start: "2024-01-01"\n  api_key: ${CAP_KEY}\n  secret: ${CAP_SECRET}\n'
+    edit(strategy, '  start: "2024-01-01"\n', keys)
+    # the simulated shorthand trades on the data source's exchange: fee_bps not written
+    exchange_fee = f"s.yaml:24:3 execution: {EXCHANGE_FEE}"
+    assert validate(capsys, "--mode", "live")[:2] == (0, [exchange_fee])
+    assert validate(capsys, "--mode", "paper")[:2] == (0, [])  # paper fills with fee_bps
+    assert validate(capsys)[:2] == (0, [])
+    edit(strategy, "  kind: simulated\n", ROUTER)
+    assert validate(capsys, "--mode", "live")[:2] == (
+        0,
+        [
+            "s.yaml:26:5 execution.venues: note: --mode live takes each venue's fee_bps as "
+            "that account's taker tier (and maker_fee_bps, else fee_bps, for resting orders): "
+            "the router ranks the venues by it and sizes buys with the largest; a fill's fee "
+            "is what the exchange reports"
+        ],
     )
 
 
@@ -339,7 +378,8 @@ def test_a_universe_trades_on_paper_and_live(
         '  start: "2024-01-01"\n',
         '  start: "2024-01-01"\n  api_key: ${CAP_KEY}\n  secret: ${CAP_SECRET}\n',
     )
-    assert validate(capsys, "--mode", "live")[:2] == (0, [])
+    exchange_fee = f"s.yaml:24:3 execution: {EXCHANGE_FEE}"
+    assert validate(capsys, "--mode", "live")[:2] == (0, [exchange_fee])
     edit(strategy, "execution:\n", "live: {retrain_cron: '0 0 * * *'}\nexecution:\n")
     assert validate(capsys, "--mode", "paper")[:2] == (
         2,
