@@ -532,7 +532,7 @@ def test_a_protective_exit_counts_toward_the_order_rate() -> None:
     [
         (Limits(max_order_notional=5000.0), (codes.MAX_ORDER_NOTIONAL, 10_000.0, 5000.0)),
         (Limits(max_order_notional=10_000.0), None),
-        (Limits(max_position_quantity=50.0), (codes.MAX_POSITION, 0.0, 100.0, 50.0)),
+        (Limits(max_position_quantity=50.0), (codes.MAX_POSITION_QUANTITY, 0.0, 100.0, 50.0)),
         (Limits(max_position_quantity=100.0), None),
     ],
 )

@@ -138,11 +138,14 @@ def test_max_order_notional_values_an_order_without_a_price_at_the_last_price() 
 def test_max_position_at_the_limit_passes_above_is_refused_both_ways() -> None:
     state = engine(max_position_quantity=2.0)
     assert check(state, 1, 0.5, position=1.5)[0] == 0
-    assert refusal(state, 1, 0.75, position=1.5) == "MAX_POSITION: position_after=2.25, limit=2"
+    assert (
+        refusal(state, 1, 0.75, position=1.5)
+        == "MAX_POSITION_QUANTITY: position_after=2.25, limit=2"
+    )
     # A flip is checked on the position it leaves behind.
     assert check(state, -1, 3.0, position=1.0)[0] == 0
-    assert check(state, -1, 3.5, position=1.0)[0] == codes.MAX_POSITION
-    assert check(state, -1, 2.5, position=0.0)[0] == codes.MAX_POSITION
+    assert check(state, -1, 3.5, position=1.0)[0] == codes.MAX_POSITION_QUANTITY
+    assert check(state, -1, 2.5, position=0.0)[0] == codes.MAX_POSITION_QUANTITY
 
 
 def test_price_collar_at_the_edges_passes_beyond_is_refused() -> None:
@@ -244,7 +247,7 @@ def test_the_checks_run_in_order_and_the_first_failure_wins() -> None:
         codes.TRADING_REDUCING,
         codes.ORDER_RATE,
         codes.MAX_ORDER_NOTIONAL,
-        codes.MAX_POSITION,
+        codes.MAX_POSITION_QUANTITY,
         codes.PRICE_COLLAR,
         codes.INSUFFICIENT_MARGIN,
         0,

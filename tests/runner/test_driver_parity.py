@@ -657,7 +657,7 @@ def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
     # (tests/core/test_margin.py and test_risk.py reach them)
     assert rejections >= {
         "KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED", "ANOMALY", "MAX_ORDER_NOTIONAL",
-        "MAX_POSITION", "ORDER_RATE", "TRADING_REDUCING",
+        "MAX_POSITION_QUANTITY", "ORDER_RATE", "TRADING_REDUCING",
     }  # fmt: skip
     assert halts >= {"MAX_DRAWDOWN_HALT", "NO_EQUITY"}
     assert states >= {"DAILY_LOSS", "DAY_ROLLOVER"}

@@ -29,6 +29,7 @@ __all__ = [
     "ORDER_REASONS",
     "OUTCOMES",
     "REJECTIONS",
+    "RENAMED",
     "STATE_CODES",
     "Code",
     "CodeTable",
@@ -60,7 +61,7 @@ ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = 1, 2, 3, 4, 5
 # --- rejection codes -----------------------------------------------------------------------
 KELLY_NO_EDGE, HALTED, SHORT_NOT_ALLOWED, NO_EQUITY_REJECT, ANOMALY = 20, 21, 22, 23, 24
 DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE = 25, 26, 27, 28
-MAX_ORDER_NOTIONAL, MAX_POSITION, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
+MAX_ORDER_NOTIONAL, MAX_POSITION_QUANTITY, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
 RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
 MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
 BELOW_MINIMUM = 44  # also a cancel reason: a fill the cash cuts below the minimum
@@ -84,6 +85,12 @@ SCALE_IN, TAKE_PROFIT_PARTIAL, SCALE_IN_CAP = 70, 71, 72
 ACTIVE, REDUCING, HALTED_STATE = 0, 1, 2
 """Trading states, in the core's state array."""
 STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
+
+RENAMED: Mapping[str, str] = {"MAX_POSITION": "MAX_POSITION_QUANTITY"}
+"""Codes journaled under a former name, to their name now: a journal written before the
+rename reads (and restarts) with the name of today (`CodeTable.intern`,
+`tradeloom.live.journal_state.read_state`). ``MAX_POSITION_QUANTITY`` is named after its
+key, ``risk.limits.max_position_quantity``, beside the sizing's ``max_position``."""
 
 DYNAMIC_BASE = 1000
 """First number a run gives a code it interns (a plugin's or a venue's)."""
@@ -239,8 +246,8 @@ REJECTIONS: tuple[Code, ...] = (
         lambda v, t: f"notional={_g(v['notional'])}, limit={_g(v['limit'])}",
     ),
     Code(
-        MAX_POSITION,
-        "MAX_POSITION",
+        MAX_POSITION_QUANTITY,
+        "MAX_POSITION_QUANTITY",
         ("position", "after", "limit"),
         lambda v, t: f"position_after={_g(v['after'])}, limit={_g(v['limit'])}",
     ),
@@ -457,7 +464,9 @@ class CodeTable:
         return self.groups[index] if 0 <= index < len(self.groups) else f"#{index}"
 
     def intern(self, name: str) -> int:
-        """Return the number of ``name``: a built-in code's, or a new one from `DYNAMIC_BASE`."""
+        """Return the number of ``name``: a built-in code's (under its name now, or a former
+        one: `RENAMED`), or a new one from `DYNAMIC_BASE`."""
+        name = RENAMED.get(name, name)
         for code in _BUILT_IN.values():
             if code.name == name:
                 return code.number

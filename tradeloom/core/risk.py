@@ -13,7 +13,7 @@
   Only the kill switch's latch is lifted, by resume.
 - **Pre-trade checks** (`pretrade_check`), in this order, the first failure wins:
   ``TRADING_HALTED``, ``TRADING_REDUCING``, ``ORDER_RATE``; then, for orders that do
-  not reduce the position, ``MAX_ORDER_NOTIONAL``, ``MAX_POSITION``,
+  not reduce the position, ``MAX_ORDER_NOTIONAL``, ``MAX_POSITION_QUANTITY``,
   ``PRICE_COLLAR`` (the order's price, a limit order's limit, further than
   ``price_collar`` from the reference, the bar's close) and, on a margin account,
   ``INSUFFICIENT_MARGIN``. A value
@@ -238,7 +238,7 @@ def pretrade_check(
     limit = prm[P_MAX_POSITION_QTY]
     if abs(after) > limit:
         out[0], out[1], out[2] = position, after, limit
-        return codes.MAX_POSITION
+        return codes.MAX_POSITION_QUANTITY
     collar = prm[P_PRICE_COLLAR]
     if not math.isnan(collar):
         low, high = reference * (1.0 - collar), reference * (1.0 + collar)

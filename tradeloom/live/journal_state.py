@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from tradeloom.core.codes import RENAMED
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import (
     ConfigReloaded,
@@ -31,6 +32,7 @@ from tradeloom.journal import (
     OrderEvent,
     OrderSent,
     OrderStateChanged,
+    RejectionEvent,
     RouteDecision,
     RunStarted,
     StopBound,
@@ -220,10 +222,18 @@ def read_state(path: Path) -> JournalState:
     return state
 
 
+def _renamed(event: Event) -> Event:
+    """Return ``event`` with a code journaled under a former name under its name now
+    (`tradeloom.core.codes.RENAMED`): a replay, which journals today's, agrees with it."""
+    if isinstance(event, RejectionEvent) and event.code in RENAMED:
+        return dataclasses.replace(event, code=RENAMED[event.code])
+    return event
+
+
 def _take(state: JournalState, event: Event) -> None:
     bar = event.bar
     if event.KIND in ENGINE_TYPES:
-        state.engine_events.append(event)
+        state.engine_events.append(_renamed(event))
     if isinstance(event, RunStarted):
         if state.started is None:
             state.started = event

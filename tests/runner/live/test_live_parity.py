@@ -144,7 +144,7 @@ def test_a_paper_run_refuses_what_its_backtest_refuses(
     refused = rows(paper, "rejection")
     codes = {r["code"] for r in refused}
     # the limits bind, each of them, and not always: the run still trades
-    assert {"MAX_POSITION", "ORDER_RATE", "TRADING_REDUCING"} <= codes, codes
+    assert {"MAX_POSITION_QUANTITY", "ORDER_RATE", "TRADING_REDUCING"} <= codes, codes
     assert len(rows(paper, "fill")) > 5
     kinds = ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled")
     for kind in (*kinds, "trading_state", "halt"):
