@@ -2,9 +2,10 @@
 
 `AccountVenue` is the engine's `Venue` over the symbols a live run trades (one market is
 the universe of one). Each symbol has its own market venue, journaled with the symbol on
-every row: an `ExchangeVenue` (its own `CcxtVenue` on the account's ccxt client: its
-orders, its trades polled by symbol) or, with ``execution: {kind: router}``, a
-`RouterVenue` splitting its orders over several exchanges.
+every row, a `tradeloom.live.market.Market`: an `ExchangeMarket` (its own `CcxtVenue` on
+the account's ccxt client: its orders, its trades polled by symbol) or, with
+``execution: {kind: router}``, a `RouterVenue` splitting its orders over several
+exchanges.
 
 - ``submit`` sends an order through its symbol's market (the symbol the engine
   journaled the order with; client order ids come from one counter across the
@@ -35,6 +36,7 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.engine.account import SEPARATOR
 from tradeloom.errors import UserError
 from tradeloom.journal import MarketAtStart
+from tradeloom.live.exchange_market import ExchangeMarket
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.venues import (
     market_venue,
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from tradeloom.live.context import JournaledRun
     from tradeloom.live.history import MarketHistory
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.router_venue import RouterVenue
+    from tradeloom.live.market import Market
 
 __all__ = ["AccountVenue", "open_account_venue"]
 
@@ -87,7 +89,7 @@ class AccountVenue:
 
     def __init__(
         self,
-        markets: Mapping[str, ExchangeVenue | RouterVenue],
+        markets: Mapping[str, Market],
         *,
         initial_cash: float,
         symbol_of: Callable[[str], str | None],
@@ -99,9 +101,7 @@ class AccountVenue:
         self.costs = VenueCosts.of(max(m.costs.taker for m in self.markets.values()))
         self.dusts = tuple(m.dust for m in self.markets.values())
         self.dust = min(self.dusts)
-        self.min_costs = tuple(
-            m.min_notional if isinstance(m, ExchangeVenue) else 0.0 for m in self.markets.values()
-        )
+        self.min_costs = tuple(m.min_notional for m in self.markets.values())
         self.min_notional = min(self.min_costs, default=0.0)
         self.at_start: list[Event] = []
         self.started: dict[str, Any] = {}
@@ -133,7 +133,7 @@ class AccountVenue:
         """
         self.market_for(order.id).submit(order)
 
-    def market_for(self, order_id: str) -> ExchangeVenue | RouterVenue:
+    def market_for(self, order_id: str) -> Market:
         """Return the market of the symbol the engine decided ``order_id`` for.
 
         Raises:
@@ -155,7 +155,7 @@ class AccountVenue:
         market = self.market_of(order_id)
         return None if market is None else market.cancel(order_id, bar, reason)
 
-    def market_of(self, order_id: str) -> ExchangeVenue | RouterVenue | None:
+    def market_of(self, order_id: str) -> Market | None:
         """Return the market that works or holds ``order_id`` (None: none does)."""
         for market in self.markets.values():
             if any(order.id == order_id for order in market.pending()):
@@ -276,13 +276,13 @@ def open_account_venue(
     for symbol, venue in venues.items():
         if described[symbol].get("swap"):
             _open_swap(runner, venue, fresh=state is None)
-    markets: dict[str, ExchangeVenue] = {}
+    markets: dict[str, Market] = {}
     rows: list[Event] = []
     for symbol, venue in venues.items():
         fee_rate = float(described[symbol].get("taker") or 0.0)
         if at_start is not None and not math.isnan(at_start[symbol].fee_rate):
             fee_rate = at_start[symbol].fee_rate
-        markets[symbol] = exchange = ExchangeVenue(
+        markets[symbol] = exchange = ExchangeMarket(
             venue,
             initial_cash=capital,
             costs=VenueCosts.of(fee_rate),  # ccxt's taker fee; execution.fee_bps is not read

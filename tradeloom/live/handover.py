@@ -35,14 +35,17 @@ _log = structlog.get_logger("tradeloom.live")
 
 
 def track_pending(
-    state: JournalState, replayed: ReplayVenue, market_of: Callable[[str], ExchangeVenue]
+    state: JournalState,
+    replayed: ReplayVenue,
+    market_of: Callable[[str], ExchangeVenue | None],
 ) -> None:
     """Hand the orders still pending after the replay to the exchange venue of each.
 
     Args:
         state: The journal, read.
         replayed: The replay's venue, at the end of the replay.
-        market_of: The exchange venue (the market) of an order, by client order id.
+        market_of: The exchange venue (the market) of an order, by client order id
+            (None: another's, handed over there).
     """
     held: dict[int, tuple[ExchangeVenue, list[Fill | Cancellation]]] = {}
     pending = replayed.pending()
@@ -54,6 +57,8 @@ def track_pending(
     }
     for order in pending:
         exchange = market_of(order.id)
+        if exchange is None:
+            continue
         _, events = held.setdefault(id(exchange), (exchange, []))
         sent = state.sent.get(order.id)
         if sent is None and order.kind == "stop" and exchange.await_stop_exit(order):
@@ -99,6 +104,8 @@ def track_pending(
         if order_id in told or order_id not in state.sent:
             continue
         exchange = market_of(order_id)
+        if exchange is None:
+            continue
         owed = _owed(state, order_id, exchange)
         if owed:
             exchange.adopt(order)

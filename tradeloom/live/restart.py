@@ -32,6 +32,7 @@ The journal is the source of truth. A restart:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -221,7 +222,7 @@ def hand_over(
         recover_stops(state, one)
     for market in markets:
         if not isinstance(market, ExchangeVenue):  # a router: each child at its venue
-            market.recover(state, replayed)
+            market.recover(state, replayed, owns=lambda _: True)
     recorder = runner.recorder_or_fail
     symbol_of = {**recorder.order_symbols, **state.order_symbols}
 
@@ -253,10 +254,12 @@ def reconcile(
     several = len(exchange.markets) > 1
     at_start = markets_at_start(state, tuple(exchange.markets))
     for symbol, market in exchange.markets.items():
-        if not isinstance(market, ExchangeVenue):
-            market.reconcile(runner, state, started.run_key)
-            continue
         position, index = positions[symbol]
+        if not isinstance(market, ExchangeVenue):
+            market.reconcile(
+                runner, state, position=position, base_at_start=math.nan, symbol="", index=0
+            )
+            continue
         reconcile_market(
             runner,
             market,

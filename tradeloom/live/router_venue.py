@@ -69,7 +69,7 @@ from tradeloom.plugins.protocols import LiveVenue, MultiVenue
 from tradeloom.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun
+    from tradeloom.live.context import JournaledRun, StartingRun
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
 
@@ -248,8 +248,15 @@ class RouterVenue:
 
     # --- a restart ------------------------------------------------------------------
 
-    def recover(self, state: JournalState, replayed: ReplayVenue) -> None:
-        """Track again the children of the orders still pending after the replay.
+    def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
+        """Do nothing: a router's restart refuses a journal that lost its tail (its marks
+        are checked), so nothing of the run can be beyond it."""
+
+    def recover(
+        self, state: JournalState, replayed: ReplayVenue, *, owns: Callable[[str], bool]
+    ) -> None:
+        """Track again the children of the orders still pending after the replay (all of
+        them are the router's: it trades one symbol, ``owns`` is not asked).
 
         Each child is handed over as a market's order is (`tradeloom.live.handover`):
         one whose ``route_decision`` row is in the journal but whose ``order_sent`` row
@@ -294,13 +301,25 @@ class RouterVenue:
                     look_up(state, child_id, exchange)
                 exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
 
-    def reconcile(self, runner: JournaledRun, state: JournalState, run_key: str) -> None:
-        """Reconcile each venue's base balance with the position the journal puts there.
+    def reconcile(
+        self,
+        runner: JournaledRun,
+        state: JournalState,
+        *,
+        position: float,
+        base_at_start: float,
+        symbol: str,
+        index: int,
+    ) -> None:
+        """Reconcile each venue's base balance with the position the journal puts there
+        (the position in all, the balance at the start, are each venue's: the
+        journal's ``venue_fill`` and ``venue_at_start`` rows).
 
         Raises:
             RestartRefused: A venue (named) holds another position than the journal's.
         """
-
+        assert state.started is not None
+        run_key = state.started.run_key
         positions = _positions(state, self)
         for name, routed in self.venues.items():
             row = state.venues.get(name)

@@ -1,0 +1,109 @@
+"""The market of one symbol of a live account: one exchange, or a router over several.
+
+`tradeloom.live.account_venue.AccountVenue` trades each of its symbols through a
+`Market`: an `ExchangeMarket` (`tradeloom.live.exchange_market`: the symbol's market on
+the account's exchange) or a `RouterVenue` (`tradeloom.live.router_venue`: its orders
+split over several exchanges). A restart hands each market what the replay left it and
+checks each market's balances against the journal through this protocol, never by
+asking which kind of market it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tradeloom.core.costs import VenueCosts
+    from tradeloom.domain import Bar, Cancellation, Fill, Order
+    from tradeloom.live.context import JournaledRun, StartingRun
+    from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.replay_venue import ReplayVenue
+    from tradeloom.plugins.execution.order_events import RefusedFill
+
+__all__ = ["Market"]
+
+
+class Market(Protocol):
+    """One symbol's market of a live account, as its account and a restart use it.
+
+    Attributes:
+        costs: Its fees: the taker fee sizes buys.
+        dust: Its smallest tradable amount: a position within it is flat.
+        min_notional: The smallest order cost the core lets through to it (0: none; a
+            router's venues' minimums are the routing's).
+    """
+
+    costs: VenueCosts
+    dust: float
+    min_notional: float
+
+    @property
+    def refused(self) -> list[RefusedFill]:
+        """Fills refused as impossible (overfills), until the account reads them."""
+        ...
+
+    def quantity_for(self, notional: float, price: float) -> float:
+        """Return the quantity ``notional`` buys at ``price`` (the taker fee included)."""
+        ...
+
+    def submit(self, order: Order) -> None:
+        """Check, journal and send ``order`` once."""
+        ...
+
+    def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
+        """Cancel ``order_id``; return its cancellation, or None."""
+        ...
+
+    def pending(self) -> list[Order]:
+        """Return the orders not finished for the engine."""
+        ...
+
+    def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
+        """Return what the market reported for this phase of ``bar``."""
+        ...
+
+    def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
+        """Adopt what the market has of the run beyond a journal that lost its tail.
+
+        Called for the one market of a run of one strategy (``name``: the name its client
+        order ids start with), before `recover`.
+        """
+        ...
+
+    def recover(
+        self, state: JournalState, replayed: ReplayVenue, *, owns: Callable[[str], bool]
+    ) -> None:
+        """Track again the orders still pending after the replay that are this market's.
+
+        Args:
+            state: The journal, read.
+            replayed: The replay's venue, at the end of the replay.
+            owns: Whether an order (by client order id) is this market's.
+        """
+        ...
+
+    def reconcile(
+        self,
+        runner: JournaledRun,
+        state: JournalState,
+        *,
+        position: float,
+        base_at_start: float,
+        symbol: str,
+        index: int,
+    ) -> None:
+        """Refuse to trade when the market's balances are not the journal's position.
+
+        Args:
+            runner: The restarted run.
+            state: Its journal, read.
+            position: The journal's position in the market.
+            base_at_start: The base balance at the run's first start (NaN: 0).
+            symbol: The market, named in the rows and the refusal ('' for a run of one).
+            index: The market's symbol in the engine, whose flat band it is judged by.
+
+        Raises:
+            RestartRefused: A balance differs from the journal's position.
+        """
+        ...
