@@ -32,7 +32,6 @@ The journal is the source of truth. A restart:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -48,7 +47,7 @@ from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import recover_stops, track_pending
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
-from tradeloom.live.reconcile import RestartRefused, reconcile_market
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.live.sent_lookup import look_up_beyond_journal
@@ -249,23 +248,15 @@ def reconcile(
         positions: Per market, the journal's position (a portfolio's: its books' in all)
             and the core's row whose flat band it is judged by.
     """
-    started = state.started
-    assert started is not None
     several = len(exchange.markets) > 1
     at_start = markets_at_start(state, tuple(exchange.markets))
     for symbol, market in exchange.markets.items():
         position, index = positions[symbol]
-        if not isinstance(market, ExchangeVenue):
-            market.reconcile(
-                runner, state, position=position, base_at_start=math.nan, symbol="", index=0
-            )
-            continue
-        reconcile_market(
+        market.reconcile(
             runner,
-            market,
+            state,
             position=position,
             base_at_start=at_start[symbol].base_at_start,
-            run_key=started.run_key,
             symbol=symbol if several else "",
             index=index,
         )
