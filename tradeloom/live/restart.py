@@ -44,7 +44,6 @@ from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import Restarted
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.handover import recover_stops, track_pending
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import RestartRefused
@@ -55,6 +54,7 @@ from tradeloom.live.session import LiveSession
 
 if TYPE_CHECKING:
     from tradeloom.live.context import StartingRun
+    from tradeloom.live.market import Market
     from tradeloom.plugins.protocols import Venue
 
 __all__ = ["hand_over", "rebuild", "reconcile", "restart"]
@@ -217,23 +217,18 @@ def hand_over(
         look_up_beyond_journal(
             runner, state, markets[0], runner.sent_mark, cut=runner.journal_cut, name=names[0]
         )
-    for _, _, one in exchange.exchanges:
-        recover_stops(state, one)
-    for market in markets:
-        if not isinstance(market, ExchangeVenue):  # a router: each child at its venue
-            market.recover(state, replayed, owns=lambda _: True)
     recorder = runner.recorder_or_fail
     symbol_of = {**recorder.order_symbols, **state.order_symbols}
 
-    def market_for(order_id: str) -> ExchangeVenue:
-        chosen = (
-            exchange.markets[market_of(symbol_of[order_id])] if len(markets) > 1 else markets[0]
-        )
-        assert isinstance(chosen, ExchangeVenue)
-        return chosen
+    def market_for(order_id: str) -> Market:
+        return exchange.markets[market_of(symbol_of[order_id])] if len(markets) > 1 else markets[0]
 
-    if all(isinstance(market, ExchangeVenue) for market in markets):
-        track_pending(state, replayed, market_for)
+    def owned_by(market: Market) -> Callable[[str], bool]:
+        return lambda order_id: market_for(order_id) is market
+
+    # each market its own: an exchange's stops and orders, a router's children at its venues
+    for market in markets:
+        market.recover(state, replayed, owns=owned_by(market))
 
 
 def reconcile(
