@@ -43,13 +43,11 @@ from tradeloom.engine.features import universe_features
 from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import Restarted
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
-from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.replay_venue import ReplayVenue
-from tradeloom.live.sent_lookup import look_up_beyond_journal
 from tradeloom.live.session import LiveSession
 
 if TYPE_CHECKING:
@@ -210,13 +208,10 @@ def hand_over(
         names: The names the run's client order ids start with (its strategies').
     """
     markets = list(exchange.markets.values())
-    if len(markets) == 1 and len(names) == 1 and isinstance(markets[0], ExchangeVenue):
-        # one market: what it has beyond a journal that lost its tail (the other shapes
-        # refuse such a journal, and their marks are checked)
-        assert runner.sent_mark is not None
-        look_up_beyond_journal(
-            runner, state, markets[0], runner.sent_mark, cut=runner.journal_cut, name=names[0]
-        )
+    if len(markets) == 1 and len(names) == 1:
+        # one market: what it has beyond a journal that lost its tail (the other shapes,
+        # and a router, refuse such a journal, and their marks are checked)
+        markets[0].look_up_lost(runner, state, name=names[0])
     recorder = runner.recorder_or_fail
     symbol_of = {**recorder.order_symbols, **state.order_symbols}
 
