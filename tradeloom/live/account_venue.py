@@ -111,9 +111,9 @@ class AccountVenue:
     def exchanges(self) -> list[tuple[int, str, ExchangeVenue]]:
         """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``."""
         return [
-            (s, symbol, market)
+            (s, symbol, one)
             for s, (symbol, market) in enumerate(self.markets.items())
-            if isinstance(market, ExchangeVenue)
+            if (one := market.one_exchange) is not None
         ]
 
     @property

@@ -28,6 +28,11 @@ __all__ = ["ExchangeMarket"]
 class ExchangeMarket(ExchangeVenue):
     """One symbol's `ExchangeVenue` on the account's exchange: a `Market`."""
 
+    @property
+    def one_exchange(self) -> ExchangeVenue:
+        """This market's venue: itself."""
+        return self
+
     def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
         """Adopt the run's orders the exchange has beyond the journal (`look_up_beyond_journal`)."""
         assert runner.sent_mark is not None

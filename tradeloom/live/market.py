@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tradeloom.core.costs import VenueCosts
     from tradeloom.domain import Bar, Cancellation, Fill, Order
     from tradeloom.live.context import JournaledRun, StartingRun
+    from tradeloom.live.exchange_venue import ExchangeVenue
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
     from tradeloom.plugins.execution.order_events import RefusedFill
@@ -41,6 +42,13 @@ class Market(Protocol):
     @property
     def refused(self) -> list[RefusedFill]:
         """Fills refused as impossible (overfills), until the account reads them."""
+        ...
+
+    @property
+    def one_exchange(self) -> ExchangeVenue | None:
+        """The one exchange venue this market is, which rests its position's stops at
+        the exchange and times its sends (None: a router, its orders split over several
+        exchanges, its protective exits the engine's)."""
         ...
 
     def quantity_for(self, notional: float, price: float) -> float:

@@ -130,6 +130,8 @@ class RouterVenue:
     """
 
     allow_short = False
+    one_exchange = None
+    """A router is no one exchange: its protective exits are the engine's (`Market`)."""
 
     def __init__(
         self,
