@@ -23,68 +23,133 @@ from tradeloom.core.kernels.labels import halt_message, trend_label, volatility_
 from tradeloom.core.kernels.sizing import no_edge_message, no_estimate_message
 
 __all__ = [
+    "CANCEL_NAMES",
     "CANCEL_REASONS",
     "DYNAMIC_BASE",
     "HALT_CODES",
+    "HALT_NAMES",
     "ORDER_REASONS",
+    "ORDER_REASON_NAMES",
     "OUTCOMES",
+    "OUTCOME_NAMES",
     "REJECTIONS",
     "RENAMED",
+    "REJECTION_NAMES",
+    "STATE_CHANGE_NAMES",
     "STATE_CODES",
+    "STATE_NAMES",
     "Code",
     "CodeTable",
+    "Family",
     "decision",
     "describe",
 ]
 
-# --- order reasons (why the engine sent an order) -----------------------------------------
-ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT = 1, 2, 3, 4, 5
-EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION = 6, 7, 8
-EXIT_TRAILING_STOP, EXIT_BREAK_EVEN, EXIT_TIME, EXIT_FLATTEN = 9, 10, 11, 12
 
-_EXITS = (
-    EXIT_SIGNAL,
-    EXIT_MAX_HOLDING,
-    EXIT_HALT,
-    EXIT_STOP_LOSS,
-    EXIT_TAKE_PROFIT,
-    EXIT_LIQUIDATION,
-    EXIT_TRAILING_STOP,
-    EXIT_BREAK_EVEN,
-    EXIT_TIME,
-    EXIT_FLATTEN,
-)
+@dataclass(frozen=True)
+class Family:
+    """One family of codes declared as a sequence of names: each name's number follows.
 
-# --- decision outcomes of a signal ---------------------------------------------------------
-ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = 1, 2, 3, 4, 5
+    The numbers are the journal's (a journal stores them), so a family's names are
+    numbered in blocks from each block's first number, and a new name goes at a
+    block's end or in a block of its own. The module's constants (``ENTRY``...) are
+    bound from `numbers`, in the same order; a test checks each one by its name.
 
-# --- rejection codes -----------------------------------------------------------------------
-KELLY_NO_EDGE, HALTED, SHORT_NOT_ALLOWED, NO_EQUITY_REJECT, ANOMALY = 20, 21, 22, 23, 24
-DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE = 25, 26, 27, 28
-MAX_ORDER_NOTIONAL, MAX_POSITION_QUANTITY, PRICE_COLLAR, INSUFFICIENT_MARGIN = 29, 30, 31, 32
-RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE = 33, 34, 35, 36
-MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION = 37, 38, 39
-BELOW_MINIMUM = 44  # also a cancel reason: a fill the cash cuts below the minimum
-COOLDOWN = 45
-NO_RISK_ESTIMATE = 46  # volatility_target or risk_per_trade: no volatility or stop yet
+    Args:
+        blocks: ``(first number, names...)`` each.
+    """
 
-# --- halt codes (trading stops for the rest of the run) ------------------------------------
-MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = 40, 41, 42, 43
+    blocks: tuple[tuple[int | str, ...], ...]
 
-# --- trading state changes -----------------------------------------------------------------
-DAY_ROLLOVER, RESUME = 50, 51  # with DAILY_LOSS and KILL_SWITCH
+    @property
+    def names(self) -> dict[str, int]:
+        """Return each name's number, in declaration order."""
+        named: dict[str, int] = {}
+        for first, *names in self.blocks:
+            for k, name in enumerate(names):
+                named[str(name)] = int(first) + k
+        return named
 
-# --- cancel reasons ------------------------------------------------------------------------
-REPLACED, PROTECTIVE_EXIT, INSUFFICIENT_CASH, EXPIRED = 60, 61, 62, 63
-POST_ONLY_WOULD_CROSS, UNFILLED_IOC, UNFILLED_FOK = 64, 65, 66
-LIMIT_FALLBACK, LIMIT_EXPIRED = 67, 68
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """Return the numbers, in declaration order."""
+        return tuple(self.names.values())
 
-# --- scaling in and out (`tradeloom.core.scaling`): order reasons, then a rejection --------
-SCALE_IN, TAKE_PROFIT_PARTIAL, SCALE_IN_CAP = 70, 71, 72
 
-ACTIVE, REDUCING, HALTED_STATE = 0, 1, 2
-"""Trading states, in the core's state array."""
+ORDER_REASON_NAMES = Family(
+    (
+        (1, "ENTRY", "REVERSE", "EXIT_SIGNAL", "EXIT_MAX_HOLDING", "EXIT_HALT",
+         "EXIT_STOP_LOSS", "EXIT_TAKE_PROFIT", "EXIT_LIQUIDATION", "EXIT_TRAILING_STOP",
+         "EXIT_BREAK_EVEN", "EXIT_TIME", "EXIT_FLATTEN"),
+        (70, "SCALE_IN", "TAKE_PROFIT_PARTIAL"),  # scaling in and out (`core.scaling`)
+    )
+)  # fmt: skip
+"""Why the engine sent an order."""
+(ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT,
+ EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION, EXIT_TRAILING_STOP,
+ EXIT_BREAK_EVEN, EXIT_TIME, EXIT_FLATTEN,
+ SCALE_IN, TAKE_PROFIT_PARTIAL) = ORDER_REASON_NAMES.numbers  # fmt: skip
+
+_EXITS = tuple(n for name, n in ORDER_REASON_NAMES.names.items() if name.startswith("EXIT_"))
+
+OUTCOME_NAMES = Family(((1, "accepted", "hold", "ignored", "filtered", "rejected"),))
+"""What became of a signal."""
+ACCEPTED, HOLD, IGNORED, FILTERED, REJECTED = OUTCOME_NAMES.numbers
+
+REJECTION_NAMES = Family(
+    (
+        (20, "KELLY_NO_EDGE", "HALTED", "SHORT_NOT_ALLOWED", "NO_EQUITY", "ANOMALY",
+         "DAILY_LOSS", "TRADING_HALTED", "TRADING_REDUCING", "ORDER_RATE",
+         "MAX_ORDER_NOTIONAL", "MAX_POSITION_QUANTITY", "PRICE_COLLAR", "INSUFFICIENT_MARGIN",
+         "RANK", "MAX_OPEN_POSITIONS", "MAX_WEIGHT", "MAX_GROSS_EXPOSURE",
+         "MAX_NET_EXPOSURE", "GROUP_EXPOSURE", "CORRELATION"),
+        # BELOW_MINIMUM is also a cancel reason: a fill the cash cuts below the minimum;
+        # NO_RISK_ESTIMATE: volatility_target or risk_per_trade has no volatility or stop yet
+        (44, "BELOW_MINIMUM", "COOLDOWN", "NO_RISK_ESTIMATE"),
+        (72, "SCALE_IN_CAP"),  # scaling in (`tradeloom.core.scaling`)
+    )
+)  # fmt: skip
+"""Why a signal's intent or an order was refused (``NO_EQUITY``: `NO_EQUITY_REJECT`)."""
+(KELLY_NO_EDGE, HALTED, SHORT_NOT_ALLOWED, NO_EQUITY_REJECT, ANOMALY,
+ DAILY_LOSS, TRADING_HALTED, TRADING_REDUCING, ORDER_RATE,
+ MAX_ORDER_NOTIONAL, MAX_POSITION_QUANTITY, PRICE_COLLAR, INSUFFICIENT_MARGIN,
+ RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE,
+ MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION,
+ BELOW_MINIMUM, COOLDOWN, NO_RISK_ESTIMATE,
+ SCALE_IN_CAP) = REJECTION_NAMES.numbers  # fmt: skip
+
+HALT_NAMES = Family(((40, "MAX_DRAWDOWN_HALT", "HEALTH_HALT", "KILL_SWITCH", "NO_EQUITY"),))
+"""Why trading stopped; a halt is latched (`KILL_SWITCH` alone is lifted by resume)."""
+MAX_DRAWDOWN_HALT, HEALTH_HALT, KILL_SWITCH, NO_EQUITY = HALT_NAMES.numbers
+
+STATE_CHANGE_NAMES = Family(((50, "DAY_ROLLOVER", "RESUME"),))
+"""Why the trading state changed (besides `DAILY_LOSS` and `KILL_SWITCH`)."""
+DAY_ROLLOVER, RESUME = STATE_CHANGE_NAMES.numbers
+
+CANCEL_NAMES = Family(
+    (
+        (60, "REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH", "EXPIRED",
+         "POST_ONLY_WOULD_CROSS", "UNFILLED_IOC", "UNFILLED_FOK",
+         "LIMIT_FALLBACK", "LIMIT_EXPIRED"),
+        (44, "BELOW_MINIMUM"),  # the rejection's code
+    )
+)  # fmt: skip
+"""Why the venue stopped working an order (a venue may bring its own: interned)."""
+(
+    REPLACED,
+    PROTECTIVE_EXIT,
+    INSUFFICIENT_CASH,
+    EXPIRED,
+    POST_ONLY_WOULD_CROSS,
+    UNFILLED_IOC,
+    UNFILLED_FOK,
+    LIMIT_FALLBACK,
+    LIMIT_EXPIRED,
+) = CANCEL_NAMES.numbers[:-1]  # fmt: skip (BELOW_MINIMUM: above)
+
 STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
+"""Trading states, in the core's state array, by number."""
+ACTIVE, REDUCING, HALTED_STATE = range(len(STATE_NAMES))
 
 RENAMED: Mapping[str, str] = {"MAX_POSITION": "MAX_POSITION_QUANTITY"}
 """Codes journaled under a former name, to their name now: a journal written before the
@@ -113,6 +178,11 @@ class Code:
     message: Callable[[Mapping[str, float], CodeTable], str] = field(
         default=lambda values, table: "", repr=False, compare=False
     )
+
+
+_Message = Callable[[Mapping[str, float], "CodeTable"], str]
+_Form = tuple[tuple[str, ...], _Message] | tuple[tuple[str, ...]]
+"""A code's values and message (`Code.values`, `Code.message`), keyed by its number."""
 
 
 def _f(value: float, digits: int = 4) -> str:
@@ -168,64 +238,46 @@ def _below_minimum(v: Mapping[str, float], t: CodeTable) -> str:
     return text
 
 
-REJECTIONS: tuple[Code, ...] = (
-    Code(
-        KELLY_NO_EDGE,
-        "KELLY_NO_EDGE",
+_REJECTION_FORMS: dict[int, _Form] = {
+    KELLY_NO_EDGE: (
         ("kelly", "p_win", "payoff"),
         lambda v, t: no_edge_message(v["kelly"], v["p_win"], v["payoff"]),
     ),
-    Code(
-        NO_RISK_ESTIMATE,
-        "NO_RISK_ESTIMATE",
+    NO_RISK_ESTIMATE: (
         ("sizing", "bars", "window"),
         lambda v, t: no_estimate_message(v["sizing"], v["bars"], v["window"]),
     ),
-    Code(
-        HALTED,
-        "HALTED",
+    HALTED: (
         ("halt",),
         lambda v, t: f"trading is halted ({t.name(int(v['halt']))})",
     ),
-    Code(
-        SHORT_NOT_ALLOWED,
-        "SHORT_NOT_ALLOWED",
+    SHORT_NOT_ALLOWED: (
         (),
         lambda v, t: "short signal on a long-only venue (execution.allow_short: false)",
     ),
-    Code(
-        NO_EQUITY_REJECT,
-        "NO_EQUITY",
+    NO_EQUITY_REJECT: (
         ("equity",),
         lambda v, t: f"equity={_f(v['equity'], 2)} <= 0",
     ),
-    Code(
-        ANOMALY,
-        "ANOMALY",
+    ANOMALY: (
         ("anomaly_score",),
         lambda v, t: (
             f"anomaly_score={_f(v['anomaly_score'])} < 0: the bar is unlike the "
             "model's training rows"
         ),
     ),
-    Code(
-        DAILY_LOSS,
-        "DAILY_LOSS",
+    DAILY_LOSS: (
         ("loss", "limit", "day_start_equity"),
         lambda v, t: (
             f"loss={_f(v['loss'])}, limit={_g(v['limit'])}, "
             f"day_start_equity={_g(v['day_start_equity'])}"
         ),
     ),
-    Code(
-        TRADING_HALTED,
-        "TRADING_HALTED",
+    TRADING_HALTED: (
         ("position", "side", "quantity", "why"),
         lambda v, t: f"trading is HALTED ({t.name(int(v['why']))}); only cancels are allowed",
     ),
-    Code(
-        TRADING_REDUCING,
-        "TRADING_REDUCING",
+    TRADING_REDUCING: (
         ("position", "after", "why"),
         lambda v, t: (
             f"trading is REDUCING ({t.name(int(v['why']))}); the order would "
@@ -233,27 +285,19 @@ REJECTIONS: tuple[Code, ...] = (
             f"position={_g(v['position'])}, after={_g(v['after'])}"
         ),
     ),
-    Code(
-        ORDER_RATE,
-        "ORDER_RATE",
+    ORDER_RATE: (
         ("orders", "limit"),
         lambda v, t: f"orders_sent_last_60s={int(v['orders'])}, limit={int(v['limit'])}",
     ),
-    Code(
-        MAX_ORDER_NOTIONAL,
-        "MAX_ORDER_NOTIONAL",
+    MAX_ORDER_NOTIONAL: (
         ("notional", "limit"),
         lambda v, t: f"notional={_g(v['notional'])}, limit={_g(v['limit'])}",
     ),
-    Code(
-        MAX_POSITION_QUANTITY,
-        "MAX_POSITION_QUANTITY",
+    MAX_POSITION_QUANTITY: (
         ("position", "after", "limit"),
         lambda v, t: f"position_after={_g(v['after'])}, limit={_g(v['limit'])}",
     ),
-    Code(
-        PRICE_COLLAR,
-        "PRICE_COLLAR",
+    PRICE_COLLAR: (
         ("price", "reference", "collar", "low", "high"),
         lambda v, t: (
             f"price={_g(v['price'])}, reference={_g(v['reference'])}, "
@@ -261,61 +305,45 @@ REJECTIONS: tuple[Code, ...] = (
             f"allowed=[{_g(v['low'])}, {_g(v['high'])}]"
         ),
     ),
-    Code(
-        INSUFFICIENT_MARGIN,
-        "INSUFFICIENT_MARGIN",
+    INSUFFICIENT_MARGIN: (
         ("required", "equity", "initial", "source"),
         lambda v, t: (
             f"initial margin={_g(v['required'])} > equity={_g(v['equity'])} ({_margin_source(v)})"
         ),
     ),
-    Code(
-        RANK,
-        "RANK",
+    RANK: (
         ("rank", "top_k"),
         lambda v, t: (
             f"rank={int(v['rank'])} by confidence among this bar's candidates, "
             f"signal.top_k={int(v['top_k'])}"
         ),
     ),
-    Code(
-        MAX_OPEN_POSITIONS,
-        "MAX_OPEN_POSITIONS",
+    MAX_OPEN_POSITIONS: (
         ("open", "limit"),
         lambda v, t: (
             f"open_positions={int(v['open'])} (held and accepted this bar), limit={int(v['limit'])}"
         ),
     ),
-    Code(
-        MAX_WEIGHT,
-        "MAX_WEIGHT",
+    MAX_WEIGHT: (
         ("weight", "limit"),
         lambda v, t: f"weight={_f(v['weight'])} of equity, limit={_g(v['limit'])}",
     ),
-    Code(
-        MAX_GROSS_EXPOSURE,
-        "MAX_GROSS_EXPOSURE",
+    MAX_GROSS_EXPOSURE: (
         ("gross", "limit"),
         lambda v, t: f"gross_exposure_after={_f(v['gross'])} of equity, limit={_g(v['limit'])}",
     ),
-    Code(
-        MAX_NET_EXPOSURE,
-        "MAX_NET_EXPOSURE",
+    MAX_NET_EXPOSURE: (
         ("net", "limit"),
         lambda v, t: f"net_exposure_after={_f(v['net'])} of equity, limit={_g(v['limit'])}",
     ),
-    Code(
-        GROUP_EXPOSURE,
-        "GROUP_EXPOSURE",
+    GROUP_EXPOSURE: (
         ("group", "gross", "limit"),
         lambda v, t: (
             f"group {t.group(int(v['group']))}: gross_exposure_after={_f(v['gross'])} "
             f"of equity, limit={_g(v['limit'])}"
         ),
     ),
-    Code(
-        CORRELATION,
-        "CORRELATION",
+    CORRELATION: (
         ("other", "correlation", "limit", "window"),
         lambda v, t: (
             f"correlation={_f(v['correlation'])} with {t.symbol(int(v['other']))} "
@@ -323,108 +351,58 @@ REJECTIONS: tuple[Code, ...] = (
             f"window={int(v['window'])} returns"
         ),
     ),
-    Code(
-        BELOW_MINIMUM,
-        "BELOW_MINIMUM",
+    BELOW_MINIMUM: (
         ("quantity", "notional", "minimum", "lot", "why"),
         _below_minimum,
     ),
-    Code(
-        COOLDOWN,
-        "COOLDOWN",
+    COOLDOWN: (
         ("bars", "cooldown", "exit_bar"),
         lambda v, t: (
             f"bars_since_exit={int(v['bars'])} < risk.cooldown_bars={int(v['cooldown'])} "
             f"(the last position was closed at bar {int(v['exit_bar'])})"
         ),
     ),
-    Code(
-        SCALE_IN_CAP,
-        "SCALE_IN_CAP",
+    SCALE_IN_CAP: (
         ("position", "cap"),
         lambda v, t: (
             f"position={_f(v['position'])} of equity, cap={_g(v['cap'])} "
             "(risk.scaling.scale_in.max_position): no room for an add"
         ),
     ),
-)
-"""Why a signal's intent or an order was refused."""
+}
 
-
-HALT_CODES: tuple[Code, ...] = (
-    Code(
-        MAX_DRAWDOWN_HALT,
-        "MAX_DRAWDOWN_HALT",
+_HALT_FORMS: dict[int, _Form] = {
+    MAX_DRAWDOWN_HALT: (
         ("drawdown", "limit"),
         lambda v, t: halt_message(v["drawdown"], v["limit"]),
     ),
-    Code(HEALTH_HALT, "HEALTH_HALT", ("value", "threshold")),
-    Code(KILL_SWITCH, "KILL_SWITCH"),
-    Code(
-        NO_EQUITY,
-        "NO_EQUITY",
+    HEALTH_HALT: (("value", "threshold"),),
+    NO_EQUITY: (
         ("equity",),
         lambda v, t: (
             f"equity={_f(v['equity'], 2)} <= 0: the account has nothing left to trade with"
         ),
     ),
-)
+}
+
+
+def _codes(family: Family, forms: Mapping[int, _Form] | None = None) -> tuple[Code, ...]:
+    return tuple(
+        Code(number, name, *(forms or {}).get(number, ())) for name, number in family.names.items()
+    )
+
+
+REJECTIONS = _codes(REJECTION_NAMES, _REJECTION_FORMS)
+"""Why a signal's intent or an order was refused."""
+HALT_CODES = _codes(HALT_NAMES, _HALT_FORMS)
 """Why trading stopped; a halt is latched (`KILL_SWITCH` alone is lifted by resume)."""
-
-STATE_CODES: tuple[Code, ...] = (
-    Code(DAY_ROLLOVER, "DAY_ROLLOVER", ("day",)),
-    Code(RESUME, "RESUME"),
-)
+STATE_CODES = _codes(STATE_CHANGE_NAMES, {DAY_ROLLOVER: (("day",),)})
 """Why the trading state changed (besides `DAILY_LOSS` and `KILL_SWITCH`)."""
-
-ORDER_REASONS: tuple[Code, ...] = tuple(
-    Code(number, name)
-    for number, name in (
-        (ENTRY, "ENTRY"),
-        (REVERSE, "REVERSE"),
-        (EXIT_SIGNAL, "EXIT_SIGNAL"),
-        (EXIT_MAX_HOLDING, "EXIT_MAX_HOLDING"),
-        (EXIT_HALT, "EXIT_HALT"),
-        (EXIT_STOP_LOSS, "EXIT_STOP_LOSS"),
-        (EXIT_TAKE_PROFIT, "EXIT_TAKE_PROFIT"),
-        (EXIT_LIQUIDATION, "EXIT_LIQUIDATION"),
-        (EXIT_TRAILING_STOP, "EXIT_TRAILING_STOP"),
-        (EXIT_BREAK_EVEN, "EXIT_BREAK_EVEN"),
-        (EXIT_TIME, "EXIT_TIME"),
-        (EXIT_FLATTEN, "EXIT_FLATTEN"),
-        (SCALE_IN, "SCALE_IN"),
-        (TAKE_PROFIT_PARTIAL, "TAKE_PROFIT_PARTIAL"),
-    )
-)
+ORDER_REASONS = _codes(ORDER_REASON_NAMES)
 """Why the engine sent an order."""
-
-CANCEL_REASONS: tuple[Code, ...] = tuple(
-    Code(number, name)
-    for number, name in (
-        (REPLACED, "REPLACED"),
-        (PROTECTIVE_EXIT, "PROTECTIVE_EXIT"),
-        (INSUFFICIENT_CASH, "INSUFFICIENT_CASH"),
-        (EXPIRED, "EXPIRED"),
-        (POST_ONLY_WOULD_CROSS, "POST_ONLY_WOULD_CROSS"),
-        (UNFILLED_IOC, "UNFILLED_IOC"),
-        (UNFILLED_FOK, "UNFILLED_FOK"),
-        (LIMIT_FALLBACK, "LIMIT_FALLBACK"),
-        (LIMIT_EXPIRED, "LIMIT_EXPIRED"),
-        (BELOW_MINIMUM, "BELOW_MINIMUM"),
-    )
-)
-"""Why the venue stopped working an order (a venue may bring its own: interned)."""
-
-OUTCOMES: tuple[Code, ...] = tuple(
-    Code(number, name)
-    for number, name in (
-        (ACCEPTED, "accepted"),
-        (HOLD, "hold"),
-        (IGNORED, "ignored"),
-        (FILTERED, "filtered"),
-        (REJECTED, "rejected"),
-    )
-)
+CANCEL_REASONS = _codes(CANCEL_NAMES)
+"""Why the venue stopped working an order."""
+OUTCOMES = _codes(OUTCOME_NAMES)
 """What became of a signal."""
 
 _BUILT_IN: dict[int, Code] = {
