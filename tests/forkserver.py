@@ -81,7 +81,8 @@ def _is_read_at_import(name: str) -> bool:
 def _forkable(args: Sequence[Any]) -> tuple[str, str, list[str]] | None:
     """Return ``(kind, target, argv rest)`` of a command the server runs, or None."""
     argv = [os.fspath(a) for a in args]
-    if len(argv) < 2 or os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
+    # not the real path: a venv's python is a link to the same binary, with other packages
+    if len(argv) < 2 or os.path.abspath(argv[0]) != os.path.abspath(sys.executable):
         return None
     if argv[1:3] == ["-m", _MODULE]:
         return "module", _MODULE, argv[3:]

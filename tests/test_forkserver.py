@@ -102,8 +102,11 @@ def test_kill_9_of_the_childs_pid_ends_it_with_minus_9(tmp_path: Path) -> None:
         script.unlink()
 
 
-def test_another_command_runs_as_a_subprocess() -> None:
+def test_another_command_runs_as_a_subprocess(tmp_path: Path) -> None:
     done = forkserver.run([sys.executable, "-c", "print(1)"], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (0, "1\n")
-    with pytest.raises(ValueError, match=r"^not a command the fork server runs: "):
-        forkserver.Popen([sys.executable, "-c", "print(1)"])
+    other = tmp_path / "python"  # another venv's python: a link to the same binary
+    other.symlink_to(sys.executable)
+    for command in ([sys.executable, "-c", "print(1)"], [other, "-m", "tradeloom.cli.main"]):
+        with pytest.raises(ValueError, match=r"^not a command the fork server runs: "):
+            forkserver.Popen(command)
