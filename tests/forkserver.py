@@ -63,14 +63,21 @@ _READ_AT_IMPORT = frozenset(
 """Variables a module reads when it is imported (numba's configuration, OpenBLAS's
 threads, the kernels' cache folder, chosen as each kernel is defined): where a
 command's value differs from the server's, the child runs as a new interpreter.
-``PYTHONPATH`` is not one of them: the child sets ``sys.path`` from it."""
+Except `_NOT_READ_AT_IMPORT`."""
 
 _LOG_ENV = "TRADELOOM_TESTS_FORKSERVER_LOG"
 """A file: each child appends one line, forked or the reason it ran as a new interpreter."""
 
 
+_NOT_READ_AT_IMPORT = frozenset({"PYTHONPATH", "PYTHONHASHSEED"})
+"""``PYTHONPATH``: the child sets ``sys.path`` from it. ``PYTHONHASHSEED``: dask's local
+scheduler sets it in the test process for good (for its pool's processes), after which
+every command would run as a new interpreter; a child hashes strings with the server's
+random seed instead, and no command's result depends on the seed."""
+
+
 def _is_read_at_import(name: str) -> bool:
-    if name == "PYTHONPATH":
+    if name in _NOT_READ_AT_IMPORT:
         return False
     return name in _READ_AT_IMPORT or name.startswith(_READ_AT_IMPORT_PREFIXES)
 
@@ -443,6 +450,9 @@ def _serve(path: str) -> None:
                 for child in running:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(child, signal.SIGKILL)
+                spent = os.times()
+                cpu = spent.user + spent.system + spent.children_user + spent.children_system
+                _log(base_env, f"server cpu {cpu:.2f} s: pid {os.getpid()}")
                 return
             if what == "accept":
                 conn, _ = listener.accept()
