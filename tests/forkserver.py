@@ -61,6 +61,9 @@ EXEC_ENV = "TRADELOOM_TESTS_EXEC_CHILDREN"
 
 HERE = Path(__file__).resolve().parent
 
+_AVAILABLE = hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+"""Linux (a child's end is watched by its pidfd): elsewhere commands run as subprocesses."""
+
 _MODULE = "tradeloom.cli.main"
 
 _READ_AT_IMPORT_PREFIXES = ("NUMBA_", "PYTHON", "OMP_", "OPENBLAS_", "MKL_", "LD_", "LC_")
@@ -382,7 +385,7 @@ Process = Popen | subprocess.Popen[Any]
 
 def popen(args: Sequence[Any], **kwargs: Any) -> Process:
     """`Popen` for a command the server runs, else (or with ``EXEC_ENV`` set) `subprocess.Popen`."""
-    if os.environ.get(EXEC_ENV) or _forkable(args) is None:
+    if os.environ.get(EXEC_ENV) or not _AVAILABLE or _forkable(args) is None:
         return subprocess.Popen(args, **kwargs)
     return Popen(args, **kwargs)
 
@@ -397,7 +400,7 @@ def run(
     **kwargs: Any,
 ) -> subprocess.CompletedProcess[Any]:
     """`subprocess.run` with the command forked by the server where it can be (`popen`)."""
-    if os.environ.get(EXEC_ENV) or _forkable(args) is None:
+    if os.environ.get(EXEC_ENV) or not _AVAILABLE or _forkable(args) is None:
         return subprocess.run(
             args, input=input, capture_output=capture_output, timeout=timeout, check=check,
             **kwargs,
