@@ -13,6 +13,8 @@ from subprocess import PIPE
 import forkserver
 import pytest
 
+pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd: no fork server")
+
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-m", "tradeloom.cli.main"]
 
