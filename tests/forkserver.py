@@ -463,6 +463,9 @@ def _serve(path: str) -> None:
                 spent = os.times()
                 cpu = spent.user + spent.system + spent.children_user + spent.children_system
                 _log(base_env, f"server cpu {cpu:.2f} s: pid {os.getpid()}")
+                with contextlib.suppress(OSError):  # a test process may end without its atexit
+                    os.unlink(path)
+                    os.rmdir(os.path.dirname(path))
                 return
             if what == "accept":
                 conn, _ = listener.accept()
