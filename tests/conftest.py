@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import forkserver
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
@@ -98,13 +99,15 @@ def pytest_configure(config: pytest.Config) -> None:
     test process would otherwise run each worker's native pools on every core, two
     workers' spinning threads on two cores. It is exported before the workers start,
     so that they and the commands tests start inherit it (test_threads.py clears it
-    where the policy itself is under test).
+    where the policy itself is under test). That environment is also the one the fork
+    server (`forkserver`: the commands tests start, forked) imports its modules in.
 
     Only the controlling process of a run on several workers compiles: a serial run
     compiles in one process anyway, and a worker has ``workerinput``.
     """
     _cache_bytecode()
     apply_native_threads(native_threads())
+    forkserver.snapshot_environment()  # what the commands tests start inherit
     workers = getattr(config.option, "numprocesses", None)
     if hasattr(config, "workerinput") or workers in (None, 0) or config.option.collectonly:
         return

@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,7 +101,7 @@ def tradeloom(
     env.pop("PYTHONPATH", None)  # the installed package, as a user has it
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,

@@ -13,12 +13,12 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import jsonschema
 import pytest
 import structlog
@@ -375,7 +375,7 @@ def test_the_installed_command_refuses_a_swapped_pickle_without_a_traceback(
     evil = plant(run_dir, pkl, marker)
     strategy(f"model:\n  path: train/models/{FIRST_FOLD}\n  sha256: {pinned}\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
+    proc = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "run", "s.yaml", "--out", "out"],
         capture_output=True,
         text=True,

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import forkserver
 import pytest
 from pg_server import PG_URL
 
@@ -64,7 +65,7 @@ def tradeloom(*args: str | Path, cwd: Path | None = None, timeout: float = TIMEO
     """Run the CLI in a subprocess; a hang past ``timeout`` fails the test."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADELOOM_CACHE": _CACHE}
     try:
-        done = subprocess.run(
+        done = forkserver.run(
             [sys.executable, "-m", "tradeloom.cli.main", "--quiet", *map(str, args)],
             capture_output=True,
             text=True,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forkserver
 import pytest
 
 from tradeloom import progress
@@ -36,11 +37,11 @@ def run_in(terminal: bool, *args: str, ci: bool = False) -> str:
         env["CI"] = "true"
     command = [sys.executable, "-m", "tradeloom.cli.main", *args]
     if not terminal:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        proc = forkserver.run(command, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr
         return proc.stderr
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower, env=env, cwd=ROOT)
+    proc = forkserver.popen(command, stdout=subprocess.DEVNULL, stderr=follower, env=env, cwd=ROOT)
     os.close(follower)
     seen = bytearray()
     while True:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forkserver
+
 from tradeloom.backtest.run import run_strategy
 from tradeloom.console.tokens import Tokens
 from tradeloom.engine.wiring import build_pipeline
@@ -51,7 +53,7 @@ UNIVERSE = ONE.replace("name: one", "name: many").replace(
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
+    done = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *args],
         cwd=cwd,
         capture_output=True,

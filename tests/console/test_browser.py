@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import pytest
 from browser import Tab, chromium, drive
 from console_runs import ONE, ROOT
@@ -20,7 +21,7 @@ from tradeloom.journal import read_rows
 
 
 def start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return forkserver.popen(
         [sys.executable, "-m", "tradeloom.cli.main", *args],
         cwd=cwd,
         env=env,

@@ -6,12 +6,12 @@ import asyncio
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import forkserver
 import pytest
 from console_runs import CANARY, ROOT, TOKENS
 from starlette.testclient import TestClient
@@ -183,7 +183,7 @@ def test_the_console_binds_127_0_0_1_by_default_and_names_a_missing_extra(tmp_pa
     blocker.mkdir()
     (blocker / "uvicorn.py").write_text("raise ImportError('no uvicorn here')\n")
     env = dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}")
-    done = subprocess.run(
+    done = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "console", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip

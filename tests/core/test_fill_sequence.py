@@ -21,15 +21,17 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-import vectorbt as vbt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_libraries import Reference
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.state import BarInputs
 
 from .harness import HOUR, T0, assert_rows, make_spec, rows, run
+
+vbt = Reference("vectorbt")  # imported by the tests that use it (`reference_libraries`)
 
 REL = 1e-9
 CASH = 10_000.0

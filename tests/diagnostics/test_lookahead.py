@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import numpy as np
 import pandas as pd
 import pytest
@@ -565,7 +566,7 @@ def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``python -m tradeloom.cli.main ARGS`` with the fixture plugins importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(FIXTURES)
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,

@@ -24,36 +24,39 @@ from tradeloom.reporting.statistics import (
 )
 from tradeloom.reporting.trades import exit_reasons
 
-backtesting = pytest.importorskip("backtesting")
-from backtesting import Backtest, Strategy  # noqa: E402
-from backtesting._stats import compute_stats  # noqa: E402
-from backtesting.lib import crossover  # noqa: E402
-
-GOOG = Path(backtesting.__file__).parent / "test" / "GOOG.csv"
-
 
 def sma(values: np.ndarray, n: int) -> np.ndarray:
     return pd.Series(values).rolling(n).mean().to_numpy()
 
 
-class SmaCross(Strategy):
-    def init(self) -> None:
-        self.fast = self.I(sma, self.data.Close, 10)
-        self.slow = self.I(sma, self.data.Close, 30)
-
-    def next(self) -> None:
-        if crossover(self.fast, self.slow):
-            self.position.close()
-            self.buy()
-        elif crossover(self.slow, self.fast):
-            self.position.close()
-            self.sell()
+@pytest.fixture(scope="module")
+def goog() -> pd.DataFrame:
+    """backtesting.py's GOOG bars (backtesting.py is imported by the tests that use it:
+    every worker collects this module)."""
+    backtesting = pytest.importorskip("backtesting")
+    path = Path(backtesting.__file__).parent / "test" / "GOOG.csv"
+    return pd.read_csv(path, index_col=0, parse_dates=True)
 
 
 @pytest.fixture(scope="module")
-def goog_stats() -> pd.Series:
-    data = pd.read_csv(GOOG, index_col=0, parse_dates=True)
-    return Backtest(data, SmaCross, cash=10_000, commission=0.002, finalize_trades=True).run()
+def goog_stats(goog: pd.DataFrame) -> pd.Series:
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    class SmaCross(Strategy):
+        def init(self) -> None:
+            self.fast = self.I(sma, self.data.Close, 10)
+            self.slow = self.I(sma, self.data.Close, 30)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                self.position.close()
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+                self.sell()
+
+    return Backtest(goog, SmaCross, cash=10_000, commission=0.002, finalize_trades=True).run()
 
 
 def as_trade_frame(trades: pd.DataFrame) -> pd.DataFrame:
@@ -103,13 +106,17 @@ def test_drawdown_duration_matches_backtesting_py(goog_stats: pd.Series) -> None
     assert bars == end - start
 
 
-def test_calmar_and_buy_and_hold_match_backtesting_py(goog_stats: pd.Series) -> None:
+def test_calmar_and_buy_and_hold_match_backtesting_py(
+    goog: pd.DataFrame, goog_stats: pd.Series
+) -> None:
     """backtesting.py annualizes with 252 bars a year for a market closed on weekends; so
     does tradeloom with an exchange calendar. tradeloom counts the return of the first bar
     from the starting cash, so the curve starts one bar later with its first value as cash.
     """
+    from backtesting._stats import compute_stats
+
     curve = goog_stats["_equity_curve"]["Equity"]
-    data = pd.read_csv(GOOG, index_col=0, parse_dates=True)
+    data = goog
     # compute_stats without the strategy: buy and hold from the first bar, as tradeloom
     reference = compute_stats(goog_stats["_trades"], curve.to_numpy(), data, None)
     equity = curve.iloc[1:]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import empyrical
 import numpy as np
 import pandas as pd
 import pytest
-import quantstats as qs
+from reference_libraries import Reference
 
 from tradeloom.cli.main import main
 from tradeloom.reporting.statistics import drawdown_duration
@@ -22,6 +21,10 @@ from tradeloom.reporting.tearsheet import (
     tail_figures,
     tearsheet,
 )
+
+# imported by the tests that use them (`reference_libraries`)
+empyrical = Reference("empyrical")
+qs = Reference("quantstats")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -66,17 +66,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import vectorbt as vbt
 import yaml
-from backtesting import Strategy
-from backtesting.lib import FractionalBacktest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_libraries import Reference
 
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.schemas import load_strategy
+
+vbt = Reference("vectorbt")  # imported by the tests that use it (`reference_libraries`)
 
 REL = 1e-9
 CASH = 10_000.0
@@ -414,22 +414,28 @@ def test_with_slippage_a_trailing_exit_pays_it_where_vectorbt_does_not(ram_tmp_p
     assert _near(mine["exit_price"], first["exit_price"] * (1 - 5e-4))
 
 
-class _Signals(Strategy):
-    """Buy ``fraction[i]`` of the equity on an entry when flat; close on an exit."""
+def _signals_strategy() -> type[Any]:
+    """backtesting.py's strategy of the entries and exits a test gives it."""
+    from backtesting import Strategy
 
-    entries: np.ndarray = np.zeros(0, bool)
-    exits: np.ndarray = np.zeros(0, bool)
-    fraction: np.ndarray = np.zeros(0)
+    class Signals(Strategy):
+        """Buy ``fraction[i]`` of the equity on an entry when flat; close on an exit."""
 
-    def init(self) -> None:
-        pass
+        entries: np.ndarray = np.zeros(0, bool)
+        exits: np.ndarray = np.zeros(0, bool)
+        fraction: np.ndarray = np.zeros(0)
 
-    def next(self) -> None:
-        i = len(self.data) - 1
-        if self.entries[i] and not self.position:
-            self.buy(size=float(self.fraction[i]))
-        elif self.exits[i] and self.position:
-            self.position.close()
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            i = len(self.data) - 1
+            if self.entries[i] and not self.position:
+                self.buy(size=float(self.fraction[i]))
+            elif self.exits[i] and self.position:
+                self.position.close()
+
+    return Signals
 
 
 @pytest.mark.parametrize("fill", ["close", "next_open"])
@@ -448,9 +454,11 @@ def test_accounting_equals_backtesting_py(
         fraction = np.full(len(frame), ALL_IN_BELOW_ONE)
     else:
         fraction = _next_open_share(frame, ALL_IN_BELOW_ONE)
+    from backtesting.lib import FractionalBacktest
+
     backtest = FractionalBacktest(
         data,
-        _Signals,
+        _signals_strategy(),
         cash=CASH,
         commission=fee_bps / 1e4,
         trade_on_close=fill == "close",

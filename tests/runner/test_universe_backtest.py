@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import numpy as np
 import pandas as pd
 import pytest
@@ -302,7 +303,7 @@ execution:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
     command = [sys.executable, "-m", "tradeloom.cli.main", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return forkserver.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 def test_a_universe_strategy_runs_through_the_cli(tmp_path: Path) -> None:

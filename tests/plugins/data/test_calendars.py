@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from reference_libraries import package_folder
 
 from tradeloom.calendars import CRYPTO, FOREX, get_calendar
 from tradeloom.cli.main import main
 
-backtesting = pytest.importorskip("backtesting")
-DATA = Path(backtesting.__file__).parent / "test"
+_BACKTESTING = package_folder("backtesting")  # not imported (`reference_libraries`)
+if _BACKTESTING is None:
+    pytest.skip("needs the data files of backtesting.py", allow_module_level=True)
+DATA = _BACKTESTING / "test"
 
 STRATEGY = """\
 name: {name}

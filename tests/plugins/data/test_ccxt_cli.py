@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import forkserver
 import pandas as pd
 import pytest
 from ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
@@ -34,7 +35,7 @@ def cached_file(cache: Path) -> Path:
 def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command line in a fresh process, without the test's PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
@@ -329,7 +330,7 @@ def test_fetch_offline_exits_1_as_its_help_says(
         "data: binance BTC/USDT 1h: cannot reach api.nonexistent.invalid: its name does not "
         "resolve (this machine is offline, or the exchange's URL is wrong); nothing was sent\n",
     )
-    help_text = subprocess.run(
+    help_text = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *FETCH[:2], "--help"],
         capture_output=True,
         text=True,

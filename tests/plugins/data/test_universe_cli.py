@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,7 +34,7 @@ WINDOWS += ["--set", "model.walk_forward.retrain_every=100"]
 def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command line in a fresh process, without the test's PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
         cwd=cwd,
         capture_output=True,
@@ -243,7 +244,7 @@ def test_paper_and_live_runs_validate_auxiliary_series(tmp_path: Path) -> None:
     path = strategy(tmp_path, data, [{"kind": "series", "of": "funding"}])
     env = {"TL_TEST_KEY": "k", "TL_TEST_SECRET": "s"}
     for mode in ("paper", "live"):
-        proc = subprocess.run(
+        proc = forkserver.run(
             [sys.executable, "-m", "tradeloom.cli.main", "validate", path.name, "--mode", mode],
             cwd=tmp_path,
             capture_output=True,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+import forkserver
 import pytest
 import yaml
 
@@ -117,7 +117,7 @@ def test_bad_router_keys_exit_2_with_one_located_line_each(tmp_path: Path) -> No
             ],
         },
     )
-    proc = subprocess.run(
+    proc = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "validate", str(path)],
         capture_output=True,
         text=True,

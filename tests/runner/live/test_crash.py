@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import forkserver
 import pytest
 import structlog
 from live_child import CRASH_ENV
@@ -188,7 +189,7 @@ class CrashRig:
         self._follower.seq = seq  # the rows after the launch only
         self._followed = []
         with self._log(len(self.exit_codes) + 1).open("wb") as log:
-            self.child = subprocess.Popen(
+            self.child = forkserver.popen(
                 [sys.executable, CHILD, self.emulator.url, self.strategy, self.run_dir, *self.args],
                 env=env,
                 cwd=self.tmp,

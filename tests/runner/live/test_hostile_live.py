@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
+import forkserver
 import pytest
 from live_child import SIGNAL_ENV
 from live_emulated import STRATEGY, emulated_run, make_bars, rows, tick_bars
@@ -83,7 +83,7 @@ def test_a_signal_during_start_up_stops_the_run_with_a_stopped_row(tmp_path: Pat
             "EMU_API_SECRET": DEFAULT_SECRET,
             SIGNAL_ENV: "1",  # SIGTERM while the strategy file is validated
         }
-        child = subprocess.run(
+        child = forkserver.run(
             [sys.executable, CHILD, emulator.url, strategy, run_dir],
             env=env,
             cwd=tmp_path,

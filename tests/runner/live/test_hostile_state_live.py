@@ -7,11 +7,11 @@ by a timeout, so a hang fails the test and a traceback is seen as the user would
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
+import forkserver
 from live_emulated import make_bars
 from test_crash import CHILD, START, strategy_text
 
@@ -27,7 +27,7 @@ def test_a_wrong_api_secret_at_start_up_is_one_line_and_sends_nothing(tmp_path: 
         strategy.write_text(strategy_text(tmp_path / "cache"))
         run_dir = tmp_path / "run"
         env = {**os.environ, "EMU_API_KEY": DEFAULT_API_KEY, "EMU_API_SECRET": "not-the-secret"}
-        child = subprocess.run(
+        child = forkserver.run(
             [sys.executable, CHILD, emulator.url, strategy, run_dir, "--max-bars", "2"],
             env=env,
             cwd=tmp_path,

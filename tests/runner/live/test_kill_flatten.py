@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import pytest
 from live_emulated import rows
 
@@ -64,7 +65,7 @@ def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # this checkout's package first (tests may run from a worktree beside an installed one)
     root = str(Path(__file__).resolve().parents[3])
     env = dict(os.environ, PYTHONPATH=root)
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *args],
         cwd=cwd,
         capture_output=True,

@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,7 +45,7 @@ FILLED = ("bar", "order_id", "side", "quantity", "price", "fee")
 
 def _paper(run: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.Popen(
+    return forkserver.popen(
         [
             sys.executable, "-m", "tradeloom.cli.main", "run", str(PERP), "--mode", "paper",
             "--clock", "simulated", "--speed", "max", "--out", str(run), "-q", *SHORTER,

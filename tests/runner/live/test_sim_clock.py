@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forkserver
 import pytest
 from live_emulated import rows
 
@@ -66,7 +67,7 @@ SHORT = STRATEGY.replace("bars: 400", "bars: 120").replace(
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run(
+    return forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", *args],
         cwd=cwd,
         capture_output=True,
