@@ -59,6 +59,7 @@ def test_a_frame_is_written_as_pandas_writes_it(
             "note": pd.Series(texts[:n], dtype=object),
             "symbol": pd.Series(texts[:n], dtype="str"),
             "reason": pd.Series([texts[i // 8] for i in range(n)], dtype=object),  # a few texts
+            "market": pd.Categorical(texts[:n]),  # a categorical's text: its category's
         }
     )
 
@@ -84,7 +85,9 @@ def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
     # a few distinct values, one of them not text (1, True and 1.0 are one value to a hash)
     mixed = pd.DataFrame({"x": [1.0] * 12, "m": pd.Series(["a", 1, True, 1.0] * 3, dtype=object)})
     repeated_carriage = pd.DataFrame({"x": [1.0] * 6, "note": ["a\rb", "c"] * 3})
+    numbered = pd.DataFrame({"x": [1.0, 2.0], "c": pd.Categorical([3, None])})
     cases = (one_column, objects, nullable, other_zone, carriage, mixed, repeated_carriage)
+    cases += (numbered,)
     for frame in cases:
         assert csv_bytes(frame, ISO_SECONDS) is None
     assert csv_bytes(pd.DataFrame({"x": [1.0], "y": [2.0]}), "%Y-%m-%d") is None

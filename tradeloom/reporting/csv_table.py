@@ -7,13 +7,13 @@ the shortest digits that read back to the same number from Arrow's cast, then
 Python's ``repr`` layout, `_repr_floats`; timestamps are formatted from their
 nanoseconds, `_iso_times`), and one compiled pass joins them into lines
 (`_join_rows`); a column of runs of one value (a position, the cash) has each run's
-text made once, a column of text each distinct value's (`_taken`). The text is
-pandas' with ``index=False``, the default ``na_rep`` (a NaN or None is an empty cell)
-and minimal quoting (a text cell holding a comma, a quote or a newline is quoted, its
-quotes doubled). A frame
-this cannot write the same is `None`, and the caller falls back to pandas: a single
-column, a column of Python objects that are not text, a text with a carriage return,
-a timestamp outside years 1000-9999, another date format.
+text made once, a column of text (or of categories: a symbol) each distinct value's
+(`_taken`). The text is pandas' with ``index=False``, the default ``na_rep`` (a NaN or
+None is an empty cell) and minimal quoting (a text cell holding a comma, a quote or a
+newline is quoted, its quotes doubled). A frame this cannot write the same is `None`,
+and the caller falls back to pandas: a single column, a column of Python objects (or
+categories) that are not text, a text with a carriage return, a timestamp outside
+years 1000-9999, another date format.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradeloom.jit import kernel
+from tradeloom.jit import released_kernel
 
 __all__ = ["ISO_SECONDS", "csv_bytes"]
 
@@ -85,6 +85,13 @@ def _column_text(column: pd.Series) -> _Text | None:
         return _iso_times(nanoseconds)  # type: ignore[no-any-return]
     if isinstance(dtype, pd.StringDtype):
         return _distinct_text(column.to_numpy(dtype=object, na_value=None))
+    if isinstance(dtype, pd.CategoricalDtype):  # each category's text once (a symbol)
+        categories = np.asarray(dtype.categories, dtype=object)
+        text = _object_text(np.append(categories, np.array([None], object)))  # the last: none
+        if text is None:
+            return None
+        codes = column.cat.codes.to_numpy(np.int64)
+        return _taken(*text, np.where(codes < 0, len(categories), codes))  # type: ignore[no-any-return]
     if not isinstance(dtype, np.dtype):
         return None  # an extension type (nullable integers, categories): pandas' own text
     values = column.to_numpy()
@@ -149,7 +156,7 @@ def _arrow_text(array: pa.Array) -> _Text:
     return offset - offset[0], text
 
 
-@kernel
+@released_kernel
 def _repr_floats(
     values: npt.NDArray[np.float64], offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]
 ) -> _Text:
@@ -279,7 +286,7 @@ def _repr_floats(
     return out_offsets, out[:w]
 
 
-@kernel
+@released_kernel
 def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
     """Return each UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (NaT, int64's minimum, as empty).
 
@@ -339,7 +346,7 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
     return out_offsets, out[:w]
 
 
-@kernel
+@released_kernel
 def _copy(
     out: npt.NDArray[np.uint8], at: int, text: npt.NDArray[np.uint8], start: int, end: int
 ) -> int:
@@ -353,7 +360,7 @@ def _copy(
     return at + end - start
 
 
-@kernel
+@released_kernel
 def _taken(
     offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8], which: npt.NDArray[np.int64]
 ) -> _Text:
@@ -373,7 +380,7 @@ def _taken(
     return out_offsets, out
 
 
-@kernel
+@released_kernel
 def _join_rows(
     header: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.uint8]:

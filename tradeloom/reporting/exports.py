@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tradeloom.domain import Signal
+from tradeloom.kept import column
 
 __all__ = [
     "BARS_FILE",
@@ -73,10 +74,10 @@ def features_frame(
     frame["probability"] = probability.to_numpy(np.float64)
     direction = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)
-    if signals:
-        bars = np.fromiter((s.bar for s in signals), np.int64, len(signals))
-        direction[bars] = np.fromiter((s.direction for s in signals), np.float64, len(signals))
-        confidence[bars] = np.fromiter((s.confidence for s in signals), np.float64, len(signals))
+    if len(signals):  # read by their columns (a backtest's: no object per signal)
+        bars = column(signals, "bar").astype(np.int64)
+        direction[bars] = column(signals, "direction").astype(np.float64)
+        confidence[bars] = column(signals, "confidence").astype(np.float64)
     frame["signal"] = direction
     frame["signal_confidence"] = confidence
     frame.index.name = "timestamp"
