@@ -10,7 +10,7 @@ from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeloom.reporting.csv_table import ISO_SECONDS
+from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 from tradeloom.reporting.csv_table import csv_bytes as csv_array
 
 
@@ -64,6 +64,10 @@ def test_a_frame_is_written_as_pandas_writes_it(
     )
 
     assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
+    for rows in (1, 7):  # written a few lines at a time: the same text
+        pieces = csv_chunks(frame, ISO_SECONDS, rows)
+        assert pieces is not None
+        assert b"".join(piece.tobytes() for piece in pieces) == pandas_text(frame)
 
 
 def test_the_edges_of_float_text_are_pandas() -> None:
@@ -72,6 +76,8 @@ def test_the_edges_of_float_text_are_pandas() -> None:
     assert csv_bytes(frame.iloc[:0], ISO_SECONDS) == b"x,y\n"
     runs = pd.DataFrame({"x": np.repeat(EDGE_FLOATS, 9), "y": np.repeat(EDGE_FLOATS[::-1], 9)})
     assert csv_bytes(runs, ISO_SECONDS) == pandas_text(runs)
+    pieces = csv_chunks(runs.iloc[:0], ISO_SECONDS, 4)
+    assert pieces is not None and [p.tobytes() for p in pieces] == [b"x,y\n"]
 
 
 def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
