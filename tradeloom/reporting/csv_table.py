@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from tradeloom.jit import released_kernel
 
-__all__ = ["CHUNK_ROWS", "ISO_SECONDS", "csv_bytes", "csv_chunks"]
+__all__ = ["CHUNK_CELLS", "ISO_SECONDS", "csv_bytes", "csv_chunks"]
 
 ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 """The one date format `csv_bytes` writes itself (a run's tables use it)."""
@@ -44,8 +44,11 @@ _NS_PER_SECOND = 1_000_000_000
 _YEAR_1000 = -30_610_224_000 * _NS_PER_SECOND  # 1000-01-01T00:00:00Z
 _YEAR_10000 = 253_402_300_800 * _NS_PER_SECOND  # 10000-01-01T00:00:00Z
 
-CHUNK_ROWS = 65_536
-"""The lines `csv_chunks` makes at once."""
+CHUNK_CELLS = 393_216
+"""The cells `csv_chunks` makes at once: 65,536 lines of six columns (equity.csv's), and
+never fewer than `CHUNK_LINES` lines (a universe's wide table: each piece costs a few
+Python calls per column)."""
+CHUNK_LINES = 16_384
 
 _Cells = Callable[[int, int], _Text]
 """A column's cells ``start:end`` as text."""
@@ -67,10 +70,10 @@ def csv_bytes(frame: pd.DataFrame, date_format: str) -> npt.NDArray[np.uint8] | 
 
 
 def csv_chunks(
-    frame: pd.DataFrame, date_format: str, rows: int = CHUNK_ROWS
+    frame: pd.DataFrame, date_format: str, rows: int | None = None
 ) -> Iterator[npt.NDArray[np.uint8]] | None:
     """Return `csv_bytes` of ``frame`` in pieces of ``rows`` lines (the first with the
-    header), or None where `csv_bytes` is.
+    header; None: about `CHUNK_CELLS` cells a piece), or None where `csv_bytes` is.
 
     A file written piece by piece holds no copy of the whole text, and each piece's
     cells are joined while they are in the processor's cache: over a million-row
@@ -88,6 +91,8 @@ def csv_chunks(
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in frame.columns])
     head = np.frombuffer(header.getvalue().encode(), np.uint8)
+    if rows is None:
+        rows = max(CHUNK_LINES, CHUNK_CELLS // frame.shape[1])
     return _pieces(head, cells, len(frame), rows)
 
 
