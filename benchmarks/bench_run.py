@@ -257,7 +257,8 @@ def print_stages(stages: list[tuple[str, float]], total: float) -> None:
     print("    where the time goes (the median run):")
     for name, seconds in stages:
         print(f"      {name:<22} {seconds * 1e3:10.1f} ms  {seconds / total:6.1%}")
-    counted = sum(s for n, s in stages if n != "journal closed")
+    # a worker's stages ran beside the others (``worker: ``): their time is not added
+    counted = sum(s for n, s in stages if n != "journal closed" and not n.startswith("worker: "))
     print(f"      {'(outside these)':<22} {(total - counted) * 1e3:10.1f} ms")
 
 

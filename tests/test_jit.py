@@ -66,6 +66,20 @@ def test_a_lazy_kernel_is_called_pickled_and_read_like_the_dispatcher() -> None:
     assert lazy.signatures  # compiled for the float call
 
 
+def test_a_released_kernel_lets_go_of_the_gil_and_a_kernel_keeps_it() -> None:
+    """The run folder's text kernels run in a worker beside the report (issue 47)."""
+
+    def _sum(x: np.ndarray) -> float:
+        return float(x.sum())
+
+    for lazy, nogil in ((LazyKernel(_sum, nogil=True), True), (LazyKernel(_sum), False)):
+        assert lazy(np.arange(3.0)) == 3.0
+        assert lazy.targetoptions.get("nogil", False) is nogil
+    released = jit.released_kernel(_sum)  # numba is loaded: the dispatcher itself
+    assert released(np.arange(4.0)) == 6.0
+    assert released.targetoptions["nogil"] is True
+
+
 _CACHE_PROBE = textwrap.dedent(
     """
     import json

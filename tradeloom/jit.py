@@ -49,6 +49,7 @@ __all__ = [
     "core_stage",
     "kernel",
     "package_stamp",
+    "released_kernel",
     "sources_digest",
 ]
 
@@ -140,8 +141,8 @@ def _numba() -> ModuleType:
     return numba
 
 
-def _compile_kernel(func: Callable[..., Any]) -> Any:
-    return _cached(_numba().njit(error_model="numpy")(func))
+def _compile_kernel(func: Callable[..., Any], *, nogil: bool = False) -> Any:
+    return _cached(_numba().njit(error_model="numpy", nogil=nogil)(func))
 
 
 def _cached(dispatcher: Any) -> Any:
@@ -161,15 +162,16 @@ class LazyKernel:
     becomes the dispatcher itself. Pickles by name, as a function does.
     """
 
-    def __init__(self, func: Callable[..., Any]) -> None:
+    def __init__(self, func: Callable[..., Any], *, nogil: bool = False) -> None:
         functools.update_wrapper(self, func)
         self._func = func
+        self._nogil = nogil
         self._dispatcher: Any = None
 
     def dispatcher(self) -> Any:
         """Return numba's dispatcher of this kernel (importing numba the first time)."""
         if self._dispatcher is None:
-            self._dispatcher = _compile_kernel(self._func)
+            self._dispatcher = _compile_kernel(self._func, nogil=self._nogil)
             module = sys.modules.get(self._func.__module__)
             if module is not None and getattr(module, self._func.__name__, None) is self:
                 setattr(module, self._func.__name__, self._dispatcher)
@@ -179,7 +181,7 @@ class LazyKernel:
         return self.dispatcher()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_func", "_dispatcher"):
+        if name.startswith("__") or name in ("_func", "_nogil", "_dispatcher"):
             raise AttributeError(name)
         return getattr(self.dispatcher(), name)
 
@@ -206,6 +208,19 @@ def kernel(func: F) -> F:
     if "numba" not in sys.modules:
         return cast(F, LazyKernel(func))
     return cast(F, _compile_kernel(func))
+
+
+def released_kernel(func: F) -> F:
+    """A `kernel` that releases the GIL while it runs (numba's ``nogil``).
+
+    For kernels over arrays of their own that a worker thread runs beside the main
+    thread: the run folder's text tables (`tradeloom.reporting.csv_table`), written
+    while the report is drawn. Such a kernel touches no Python object, so the main
+    thread runs Python meanwhile.
+    """
+    if "numba" not in sys.modules:
+        return cast(F, LazyKernel(func, nogil=True))
+    return cast(F, _compile_kernel(func, nogil=True))
 
 
 def core_kernel(func: F) -> F:

@@ -11,7 +11,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["recording", "stage"]
+__all__ = ["WORKER", "recording", "stage"]
+
+WORKER = "worker: "
+"""The prefix of a stage that a worker thread runs beside the stages of the run's own
+thread (its time overlaps theirs)."""
 
 _stages: list[tuple[str, float]] | None = None
 

@@ -10,7 +10,7 @@ from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeloom.reporting.csv_table import ISO_SECONDS
+from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 from tradeloom.reporting.csv_table import csv_bytes as csv_array
 
 
@@ -59,10 +59,15 @@ def test_a_frame_is_written_as_pandas_writes_it(
             "note": pd.Series(texts[:n], dtype=object),
             "symbol": pd.Series(texts[:n], dtype="str"),
             "reason": pd.Series([texts[i // 8] for i in range(n)], dtype=object),  # a few texts
+            "market": pd.Categorical(texts[:n]),  # a categorical's text: its category's
         }
     )
 
     assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
+    for rows in (1, 7):  # written a few lines at a time: the same text
+        pieces = csv_chunks(frame, ISO_SECONDS, rows)
+        assert pieces is not None
+        assert b"".join(piece.tobytes() for piece in pieces) == pandas_text(frame)
 
 
 def test_the_edges_of_float_text_are_pandas() -> None:
@@ -71,6 +76,8 @@ def test_the_edges_of_float_text_are_pandas() -> None:
     assert csv_bytes(frame.iloc[:0], ISO_SECONDS) == b"x,y\n"
     runs = pd.DataFrame({"x": np.repeat(EDGE_FLOATS, 9), "y": np.repeat(EDGE_FLOATS[::-1], 9)})
     assert csv_bytes(runs, ISO_SECONDS) == pandas_text(runs)
+    pieces = csv_chunks(runs.iloc[:0], ISO_SECONDS, 4)
+    assert pieces is not None and [p.tobytes() for p in pieces] == [b"x,y\n"]
 
 
 def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
@@ -84,7 +91,9 @@ def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
     # a few distinct values, one of them not text (1, True and 1.0 are one value to a hash)
     mixed = pd.DataFrame({"x": [1.0] * 12, "m": pd.Series(["a", 1, True, 1.0] * 3, dtype=object)})
     repeated_carriage = pd.DataFrame({"x": [1.0] * 6, "note": ["a\rb", "c"] * 3})
+    numbered = pd.DataFrame({"x": [1.0, 2.0], "c": pd.Categorical([3, None])})
     cases = (one_column, objects, nullable, other_zone, carriage, mixed, repeated_carriage)
+    cases += (numbered,)
     for frame in cases:
         assert csv_bytes(frame, ISO_SECONDS) is None
     assert csv_bytes(pd.DataFrame({"x": [1.0], "y": [2.0]}), "%Y-%m-%d") is None

@@ -347,3 +347,17 @@ def test_a_damaged_bars_file_is_named(
     err = capsys.readouterr().err
     assert err.startswith(f"{damaged / 'bars.parquet'}: not a parquet table (")
     assert err.count("\n") == 1
+
+
+def test_a_text_column_is_taken_from_memory_only_where_it_reads_back(tmp_path: Path) -> None:
+    """orders.csv's ids and reasons, trades.csv's times: the report takes them from the
+    frames the run wrote (issue 47) where a CSV reader reads the same back."""
+    seconds = pd.to_datetime([0, 60_000_000_000], utc=True)
+    base = pd.DataFrame({"timestamp": seconds, "n": [1, 2], "entry_time": seconds})
+    kept = base.assign(id=["run-1", "run-2"], reason=["ENTRY", "EXIT_SIGNAL"])
+    write_frame(tmp_path, "t.csv", kept)
+    pd.testing.assert_frame_equal(as_read(kept, csv=True), _csv(tmp_path / "t.csv"))
+    assert as_read(kept) is None  # Parquet: not promised
+    for cells in (["1", "2"], ["", "x"], ["NA", "x"], ["true", "False"], ["nan", "-inf"]):
+        assert as_read(base.assign(id=cells), csv=True) is None, cells
+    assert as_read(base.assign(id=pd.Series(["x", None], dtype=object)), csv=True) is None

@@ -6,12 +6,14 @@ import contextlib
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.backtest.journaled_run import journaled_run
@@ -27,7 +29,7 @@ from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
-from tradeloom.kept import column, times
+from tradeloom.kept import Kept, column, times
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
@@ -42,13 +44,14 @@ from tradeloom.reporting.execution_quality import (
 )
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
-from tradeloom.stage_times import stage
+from tradeloom.stage_times import WORKER, stage
 from tradeloom.stats import auc
 
 __all__ = [
@@ -145,35 +148,62 @@ def _run(
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
-        with stage("models saved"):
-            registry = _save_models(pipeline, result, run_dir, session.recorder)
-        rec = result.recorder
-        with stage("trades"):
-            trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
-        with stage("metrics"):
-            metrics = _metrics(pipeline, result, run_dir, trades)
-        metrics["model_registry"] = registry
-        if variant is not None:  # a sweep's variant: which sweep, which row
-            metrics["variant"] = dict(variant)
-        with stage("journal written"):
-            session.recorder.journal.flush()  # measured from the journal, as every mode is
-        with stage("execution quality"):
-            metrics["execution_quality"] = _execution_quality(rec, run_dir, config.document)
-        with stage("venues and funding"):
-            venues = journal_venue_accounts(journal_path(run_dir))
-            if venues:  # a router's: what each venue bought, sold, holds and charged
-                metrics["venues"] = venues
-            if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
-                metrics["funding"] = journal_funding(journal_path(run_dir))
-        written = {**_write(run_dir, result, metrics, trades)}
-        written.update(_write_tables(run_dir, pipeline, result))
-        if config.outputs.report:
-            with stage("report"):
-                from tradeloom.reporting.report import write_report
-
-                write_report(run_dir, written=written)
+        equity = result.equity.reset_index(names="timestamp")
+        beside = as_read(equity, csv=True) is not None  # else the report reads the file
+        if not beside:
+            _write_equity(run_dir, equity)
+        # the per-bar text tables are most of a long run's writing: a worker writes them
+        # while this thread computes the metrics and draws the report (their kernels and
+        # Arrow release the GIL); the block waits for it, and raises its error
+        with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
+            tables = worker.submit(
+                _write_bar_tables, run_dir, result, equity.copy(deep=False) if beside else None
+            )
+            metrics = _results(pipeline, run_dir, result, session.recorder, variant, equity)
+            tables.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
+
+
+def _results(
+    pipeline: Pipeline,
+    run_dir: Path,
+    result: BacktestResult,
+    recorder: Recorder,
+    variant: Mapping[str, Any] | None,
+    equity: pd.DataFrame,
+) -> dict[str, Any]:
+    """Compute the run's metrics and write its files but the per-bar text tables; return
+    the metrics."""
+    config = pipeline.config
+    with stage("models saved"):
+        registry = _save_models(pipeline, result, run_dir, recorder)
+    rec = result.recorder
+    with stage("trades"):
+        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+    with stage("metrics"):
+        metrics = _metrics(pipeline, result, run_dir, trades)
+    metrics["model_registry"] = registry
+    if variant is not None:  # a sweep's variant: which sweep, which row
+        metrics["variant"] = dict(variant)
+    with stage("journal written"):
+        recorder.journal.flush()  # measured from the journal, as every mode is
+    with stage("execution quality"):
+        metrics["execution_quality"] = _execution_quality(rec, run_dir, config.document)
+    with stage("venues and funding"):
+        venues = journal_venue_accounts(journal_path(run_dir))
+        if venues:  # a router's: what each venue bought, sold, holds and charged
+            metrics["venues"] = venues
+        if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
+            metrics["funding"] = journal_funding(journal_path(run_dir))
+    written = {"equity.csv": equity, **_write(run_dir, result, metrics, trades)}
+    written.update(_write_tables(run_dir, pipeline, result))
+    if config.outputs.report:
+        with stage("report"):
+            from tradeloom.reporting.report import write_report
+
+            write_report(run_dir, written=written)
+    return metrics
 
 
 def _execution_quality(rec: Recorder, run_dir: Path, document: Any) -> dict[str, Any]:
@@ -418,26 +448,45 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
         return exports.features_frame(result.features, result.probability, rec.signal_events)
     present = universe.present()
     of_symbol = positions_by_key(rec.signal_symbols)  # one pass over the signals
+    signals = {c: column(rec.signal_events, c) for c in ("bar", "direction", "confidence")}
     frames = []
     for s, symbol in enumerate(universe.symbols):
-        signals = [rec.signal_events[i] for i in of_symbol.get(symbol, ())]
+        rows = np.asarray(of_symbol.get(symbol, ()), np.int64)
+        kept: Kept[Any] = Kept()  # the symbol's signals, by their columns
+        kept.add(len(rows), {c: v[rows] for c, v in signals.items()}, _taken(rec, rows))
         frame = exports.features_frame(
-            result.symbol_features.clock[s], result.probabilities[symbol], signals
+            result.symbol_features.clock[s], result.probabilities[symbol], kept
         )
         frame.insert(0, "symbol", symbol)
         frames.append(frame[present[:, s]])
     return pd.concat(frames).sort_index(kind="stable")
 
 
+def _write_equity(run_dir: Path, equity: pd.DataFrame, prefix: str = "") -> None:
+    with stage(f"{prefix}equity.csv"):
+        outputs.write_frame(run_dir, "equity.csv", equity)
+
+
+def _write_bar_tables(run_dir: Path, result: BacktestResult, equity: pd.DataFrame | None) -> None:
+    """Write the CSV tables of a row per bar in a worker thread: ``equity`` (unless None:
+    written already) and ``positions.csv``."""
+    if equity is not None:
+        _write_equity(run_dir, equity, WORKER)
+    with stage(f"{WORKER}positions.csv"):
+        outputs.write_frame(run_dir, "positions.csv", _positions(result))
+
+
+def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]]:
+    return lambda: [rec.signal_events[i] for i in rows.tolist()]
+
+
 def _write(
     run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
 ) -> dict[str, pd.DataFrame]:
-    """Write metrics.json and the CSV tables; return the frames of those the report draws."""
+    """Write metrics.json and the CSV tables of events; return the tables by file name
+    (the report reads them)."""
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
-    with stage("equity.csv"):
-        equity = result.equity.reset_index(names="timestamp")
-        outputs.write_frame(run_dir, "equity.csv", equity)
     rec = result.recorder
     with stage("orders.csv"):
         orders = records(rec.orders, ORDER_COLUMNS)
@@ -449,9 +498,7 @@ def _write(
         outputs.write_frame(run_dir, "fills.csv", fills)
     with stage("trades.csv"):
         outputs.write_frame(run_dir, "trades.csv", trades)
-    with stage("positions.csv"):
-        outputs.write_frame(run_dir, "positions.csv", _positions(result))
-    return {"equity.csv": equity}
+    return {"orders.csv": orders, "fills.csv": fills, "trades.csv": trades}
 
 
 def _positions(result: BacktestResult) -> pd.DataFrame:

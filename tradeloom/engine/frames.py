@@ -78,15 +78,21 @@ def position_rows(
     marks = pd.DataFrame(closes).ffill().to_numpy(np.float64)
     at, which = np.nonzero(positions)
     held = positions[at, which]
-    named = {k: np.asarray(v, dtype=object)[which] for k, v in (labels or {}).items()}
+    named = {k: _taken(v, which) for k, v in (labels or {}).items()}
     return pd.DataFrame(
         {
             "timestamp": index[at],
             "bar": at,
             **named,
-            "symbol": np.asarray(symbols, dtype=object)[which],
+            "symbol": _taken(symbols, which),
             "position": held,
             "close": marks[at, which],
             "value": held * marks[at, which],
         }
     )
+
+
+def _taken(names: Sequence[str], which: npt.NDArray[np.intp]) -> pd.Categorical:
+    """Return ``names[which]`` as categories: a code per row, each name held once."""
+    codes, distinct = pd.factorize(np.asarray(names, dtype=object))
+    return pd.Categorical.from_codes(codes[which], categories=distinct)

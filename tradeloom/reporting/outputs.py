@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 import yaml
 
-from tradeloom.reporting.csv_table import ISO_SECONDS, csv_bytes
+from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 
 __all__ = [
     "DATE_FORMAT",
@@ -112,12 +112,12 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
 
     Floats are written in their shortest form that reads back to the same number
     (``806.19``, not ``806.19000000000005``): pandas' default, Python's ``repr``.
-    The text is pandas' ``to_csv``, written from the columns' arrays (`csv_bytes`);
-    a frame that cannot be is written by pandas itself.
+    The text is pandas' ``to_csv``, written from the columns' arrays a piece at a time
+    (`csv_chunks`); a frame that cannot be is written by pandas itself.
     """
-    data = csv_bytes(frame, DATE_FORMAT)
-    if data is not None:
-        atomic_bytes(run_dir / name, data)
+    pieces = csv_chunks(frame, DATE_FORMAT)
+    if pieces is not None:
+        atomic_bytes(run_dir / name, pieces)
         return
     with atomic_file(run_dir / name) as file:
         frame.to_csv(file, index=False, date_format=DATE_FORMAT)
@@ -134,12 +134,17 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def atomic_bytes(path: Path, data: bytes | npt.NDArray[np.uint8]) -> None:
-    """Write ``data`` to ``path`` as `atomic_file` writes text: all of it, or nothing."""
+def atomic_bytes(
+    path: Path, data: bytes | npt.NDArray[np.uint8] | Iterable[npt.NDArray[np.uint8]]
+) -> None:
+    """Write ``data`` (or each of its pieces, in order) to ``path`` as `atomic_file`
+    writes text: all of it, or nothing."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    pieces = [data] if isinstance(data, bytes | np.ndarray) else data
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(data.data if isinstance(data, np.ndarray) else data)
+            for piece in pieces:
+                file.write(piece.data if isinstance(piece, np.ndarray) else piece)
         os.chmod(temporary, _MODE)
         os.replace(temporary, path)
     except BaseException:

@@ -12,6 +12,7 @@ a paper or live run's bars and probabilities (its ``live_bar`` events stand in f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,27 +83,32 @@ def load_run(
         run_dir: The directory a backtest wrote.
         per_bar: Also read the per-bar tables and the journal's events (the report
             needs them; ``compare`` does not).
-        written: Tables this process has just written into ``run_dir``, by file name
-            (``equity.csv``, ``bars.parquet``, ``features.parquet``), as the frames it
-            wrote: taken as the file reads back (`as_read`) instead of read from disk.
+        written: Tables this process has just written into ``run_dir``, or is writing
+            beside the report (``equity.csv``), by file name (``equity.csv``,
+            ``bars.parquet``, ``features.parquet``), as the frames it writes: taken as
+            the file reads back (`as_read`) instead of read from disk.
 
     Raises:
         UserError: Not a directory, not a run, or a run that failed before its results.
     """
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-<time>)")
-    missing = [name for name in _REQUIRED if not (run_dir / name).is_file()]
+    written = written or {}
+    missing = [n for n in _REQUIRED if n not in written and not (run_dir / n).is_file()]
     if missing:
         raise UserError(_missing_message(run_dir, missing))
     metrics = read_json(run_dir / "metrics.json", "a run's metrics")
     if not isinstance(metrics, dict):
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
-    written = written or {}
     equity = _csv(run_dir / "equity.csv", written.get("equity.csv"))
-    trades = _csv(run_dir / "trades.csv") if (run_dir / "trades.csv").is_file() else None
+    trades = (
+        _csv(run_dir / "trades.csv", written.get("trades.csv"))
+        if (run_dir / "trades.csv").is_file()
+        else None
+    )
     if trades is not None:
         trades = _complete_trades(trades)
-        trades = _entry_reasons(run_dir, trades)
+        trades = _entry_reasons(run_dir, trades, written)
     strategy = _strategy(run_dir / "strategy.yaml")
     if not per_bar:
         return RunData(run_dir, metrics, equity, _or_empty(trades), strategy)
@@ -178,7 +184,9 @@ def _journal_auc(
     return prediction_auc(features["probability"], bars["close"], horizon)
 
 
-def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
+def _entry_reasons(
+    run_dir: Path, trades: pd.DataFrame, written: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
     """Add each trade's ``entry_reason``: the reason of the order whose fill opened it
     (from ``orders.csv`` and ``fills.csv``; a paper or live run, which writes neither:
     from its journal's orders and fills)."""
@@ -186,9 +194,9 @@ def _entry_reasons(run_dir: Path, trades: pd.DataFrame) -> pd.DataFrame:
         return trades
     orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
     if orders.is_file() and fills.is_file():
-        order_frame = _csv(orders)
+        order_frame = _csv(orders, written.get("orders.csv"))
         order_frame = order_frame[[c for c in ("id", "reason") if c in order_frame]]
-        fill_frame = _csv(fills)
+        fill_frame = _csv(fills, written.get("fills.csv"))
         fill_frame = fill_frame[
             [c for c in ("strategy", "symbol", "order_id", "bar") if c in fill_frame]
         ].copy()
@@ -305,9 +313,10 @@ def as_read(
     back as it was written: floats are written in their shortest exact text (CSV) or as
     they are (Parquet), integers as integers, times in their unit (Parquet) or to the
     second (``csv``: its times are whole seconds, which a CSV reader reads as seconds).
-    Any other column (text, booleans, objects; a float column with no number, which a
-    CSV reader takes for text; a time with a fraction of a second, which CSV drops), or
-    no rows, leaves the file to be read.
+    A CSV file's text column reads back as it was written where `_text_as_read` says so.
+    Any other column (other text, booleans, objects; a float column with no number,
+    which a CSV reader takes for text; a time with a fraction of a second, which CSV
+    drops), or no rows, leaves the file to be read.
     """
     names = list(frame.columns) if columns is None else [c for c in columns if c in frame]
     if not len(frame) or not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
@@ -315,7 +324,7 @@ def as_read(
     out = frame[names]  # no copy: the columns are the run's, read only from here
     for name in names:
         values = out[name]
-        if name == "timestamp":
+        if name == "timestamp" or (csv and name in _TIME_COLUMNS):
             dtype = values.dtype
             if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
                 return None
@@ -323,13 +332,59 @@ def as_read(
                 per_second = _PER_SECOND.get(dtype.unit)
                 if per_second is None or (values.array.asi8 % per_second).any():
                     return None
-                out = out.assign(timestamp=values.astype(_UTC_SECONDS))
+                out = out.assign(**{name: values.astype(_UTC_SECONDS)})
         elif values.dtype == np.float64:
             if len(values) and values.isna().all():
                 return None
-        elif values.dtype != np.int64:
+        elif values.dtype == np.int64:
+            continue
+        elif not (csv and _text_as_read(values)):
             return None
     return out
+
+
+def _text_as_read(values: pd.Series) -> bool:
+    """Return whether a column of text reads back from a CSV file as itself: every cell
+    a non-empty text that no reader takes for a missing value, and one cell that is no
+    number, boolean or time (else the reader may take the column for one)."""
+    if not isinstance(values.dtype, pd.StringDtype | np.dtypes.ObjectDType):
+        return False
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return False  # a missing cell, or an object that is not text
+    if values.isin(_NA_TEXT).any():
+        return False
+    cells = values.to_numpy(dtype=object)
+    return any(_NOT_NUMBER.search(c) and c.lower().lstrip("+-") not in _WORDS for c in cells)
+
+
+_NA_TEXT = frozenset(
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
+"""The texts a CSV reader (pandas' ``read_csv``) reads as a missing value (pandas'
+``STR_NA_VALUES``)."""
+_NOT_NUMBER = re.compile(r"[^0-9+\-.:eEtTzZ /]")
+"""A character that no number or time holds (nor `_WORDS`'s)."""
+_WORDS = frozenset(("nan", "inf", "infinity", "true", "false"))
 
 
 _UTC_SECONDS = pd.DatetimeTZDtype("s", "UTC")

@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.jit import kernel
 from tradeloom.kept import Kept, column, times
 
 __all__ = ["TRADE_COLUMNS", "exit_reasons", "trade_frame"]
@@ -60,8 +62,15 @@ def exit_reasons(
     fill_ids = column(fills, "order_id").tolist()
     if not fill_ids:
         return []
-    book = [0] * len(fill_ids) if symbols is None else [symbols[i] for i in fill_ids]
-    closing = _closing(book, column(fills, "side").tolist(), column(fills, "quantity").tolist())
+    if symbols is None:
+        book = np.zeros(len(fill_ids), np.int64)
+    else:  # each symbol's position apart: a number per symbol
+        book = pd.factorize(np.asarray([symbols[i] for i in fill_ids], dtype=object))[0]
+    closing = _closing(
+        book.astype(np.int64, copy=False),
+        column(fills, "side").astype(np.float64),
+        column(fills, "quantity").astype(np.float64),
+    ).tolist()
     if not closing:
         return []
     ids, reasons = column(orders, "id").tolist(), column(orders, "reason").tolist()
@@ -69,21 +78,27 @@ def exit_reasons(
     return [reason.get(str(fill_ids[i]), "") for i in closing]
 
 
-def _closing(book: list[Any], side: list[Any], quantity: list[Any]) -> list[int]:
+@kernel
+def _closing(
+    book: npt.NDArray[np.int64], side: npt.NDArray[np.float64], quantity: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
     """Return the fills (their indices) that bring their book's position to zero or
     across it, replayed with the portfolio kernel's rounding rule."""
-    positions: dict[Any, float] = {}
-    closed: list[int] = []
-    for i, (key, s, q) in enumerate(zip(book, side, quantity, strict=True)):
-        signed = float(s) * float(q)
-        before = positions.get(key, 0.0)
+    n = len(book)
+    positions = np.zeros(book.max() + 1 if n else 0, np.float64)
+    closed = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        signed = side[i] * quantity[i]
+        before = positions[book[i]]
         after = before + signed
         if abs(after) <= _EPS * max(abs(before), abs(signed)):
             after = 0.0
         if before != 0.0 and (after == 0.0 or (after > 0) != (before > 0)):
-            closed.append(i)
-        positions[key] = after
-    return closed
+            closed[count] = i
+            count += 1
+        positions[book[i]] = after
+    return closed[:count]
 
 
 _INTS = ("direction", "entry_bar", "exit_bar")
