@@ -252,7 +252,11 @@ def test_paper_and_live_runs_validate_auxiliary_series(tmp_path: Path) -> None:
             timeout=600,
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | env,
         )
-        assert (proc.returncode, proc.stderr) == (0, ""), mode
+        assert proc.returncode == 0, (mode, proc.stderr)
+        # --mode live says, in one note line, what a single exchange does with fee_bps
+        notes = ["model backtest and paper fills only"] if mode == "live" else []
+        assert [n for n in notes if n in proc.stderr] == notes, proc.stderr
+        assert len(proc.stderr.splitlines()) == len(notes), proc.stderr
         assert proc.stdout.startswith(
             f"strategy.yaml: valid strategy 'universe' for --mode {mode} (data ccxt, "
             "1 feature columns,"
