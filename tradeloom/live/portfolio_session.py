@@ -37,12 +37,11 @@ from tradeloom.engine.account import (
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.live.account_venue import AccountVenue
 from tradeloom.live.history import MarketHistory
-from tradeloom.live.replay_venue import ReplayVenue
+from tradeloom.live.provides import provides
 from tradeloom.live.session import LiveSession
 from tradeloom.live.verdict import BarInput, Verdicts
-from tradeloom.plugins.protocols import Venue
+from tradeloom.plugins.protocols import MarketLots, Venue
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class PortfolioSession(LiveSession):
         pipelines = portfolio.pipelines
         timeframe = history.timeframe_seconds
         spec = account_spec(file, pipelines, pipeline.venue, timeframe, books, live_venue=venue)
-        if isinstance(venue, AccountVenue | ReplayVenue) and venue.dusts:
+        if provides(venue, MarketLots) and venue.dusts:
             # the core's rows are the books: each held to its market's lot and minimum
             dust_of = dict(zip(markets, venue.dusts, strict=True))
             cost_of = dict(zip(markets, venue.min_costs, strict=True))
