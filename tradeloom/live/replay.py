@@ -25,7 +25,6 @@ from tradeloom.journal.schema import schema_of
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.reload import journaled_reload, reload_to
-from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.live.session import KILL_CODE, LiveSession
 
 if TYPE_CHECKING:
@@ -192,9 +191,7 @@ def _looked_up(
             engine.sequence = max(engine.sequence, int(client_id.rsplit("-", 1)[-1]))
             continue
         engine.adopt(order)
-        venue = engine.venue
-        assert isinstance(venue, ReplayVenue)  # only a live run looks up its ids
-        venue.submit(order)
+        engine.venue.submit(order)  # the replay's venue (only a live run looks up its ids)
 
 
 def _apply_kills(session: LiveSession, kills: list[tuple[int, Any]], bar: int) -> None:
