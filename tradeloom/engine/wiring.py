@@ -61,6 +61,13 @@ class Pipeline:
     venue: protocols.Venue
     monitors: tuple[protocols.Monitor, ...]
 
+    @property
+    def router(self) -> protocols.MultiVenue | None:
+        """The venue when it routes each order over several venues (a `MultiVenue`:
+        ``execution.kind: router``); None: the orders go to one venue."""
+        venue = self.venue
+        return venue if isinstance(venue, protocols.MultiVenue) else None
+
 
 def build_pipeline(
     config: StrategyConfig, *, mode: Mode = "backtest", served: bool = False
@@ -315,10 +322,8 @@ def _multi_venue_problems(
 def modelled_venue(pipeline: Pipeline, record: Callable[[Any], None]) -> protocols.Venue | None:
     """Return the venue a backtest or paper run of ``pipeline`` trades, when it is not
     the strategy's own: a `MultiVenue`'s model of every venue (None otherwise)."""
-    venue = pipeline.venue
-    if not isinstance(venue, protocols.MultiVenue):
-        return None
-    return venue.modelled_venue(record)
+    router = pipeline.router
+    return None if router is None else router.modelled_venue(record)
 
 
 def _data_problems(

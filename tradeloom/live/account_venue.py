@@ -47,7 +47,7 @@ from tradeloom.live.venues import (
 )
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import RefusedFill
-from tradeloom.plugins.protocols import MultiVenue, OrderKeys
+from tradeloom.plugins.protocols import OrderKeys
 
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Book
@@ -240,7 +240,7 @@ def open_account_venue(
             return symbol
         return symbol.split(SEPARATOR, 1)[1]  # a portfolio's book: its market
 
-    if isinstance(runner.p.venue, MultiVenue):  # one symbol (live_problems)
+    if runner.p.router is not None:  # one symbol (live_problems)
         from tradeloom.live.router_venue import open_router_venue
 
         router, extra = open_router_venue(runner, state)

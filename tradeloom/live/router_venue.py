@@ -65,7 +65,7 @@ from tradeloom.plugins.execution.routing import (
     route,
 )
 from tradeloom.plugins.execution.venue_health import HealthBook
-from tradeloom.plugins.protocols import LiveVenue, MultiVenue
+from tradeloom.plugins.protocols import LiveVenue
 from tradeloom.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
@@ -514,8 +514,8 @@ def open_router_venue(
     from tradeloom.live.order_journal import JournalOrders
     from tradeloom.live.venues import trouble
 
-    router = runner.p.venue
-    assert isinstance(router, MultiVenue) and runner.journal is not None
+    router = runner.p.router
+    assert router is not None and runner.journal is not None
     path = runner.config.execution.path
     symbol = runner.symbol
 

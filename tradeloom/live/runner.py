@@ -92,7 +92,6 @@ from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
     LiveFeed,
     LiveUniverseFeed,
-    MultiVenue,
     Venue,
 )
 from tradeloom.reporting import outputs
@@ -259,7 +258,7 @@ class LiveRunner:
         venue_can_tell = (
             self.mode == "live"
             and self.portfolio is None
-            and not isinstance(self.p.venue, MultiVenue)
+            and self.p.router is None
             and declared_symbols(self.p.data) == 1
         )
         cut = False
