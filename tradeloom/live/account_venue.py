@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from tradeloom.live.history import MarketHistory
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.market import Market
+    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["AccountVenue", "open_account_venue"]
 
@@ -191,6 +192,26 @@ class AccountVenue:
         """Tell ``told`` ``("send", seconds)`` of each order an exchange market sends."""
         for _, _, market in self.exchanges:
             market.on_send = told
+
+    def rest_stops_at(self, config: StrategyConfig) -> None:
+        """Rest the next position's stops of each exchange market at ``config``'s levels
+        (a reloaded strategy's; a stop resting already stays where it is)."""
+        for _, _, market in self.exchanges:
+            if market.stops is not None:
+                market.stops.stop_loss = config.stop_loss
+                market.stops.take_profit = config.take_profit
+                market.stops.follows = (
+                    config.trailing_stop is not None or config.break_even is not None
+                )
+
+    def take_refused(self) -> RefusedFill | None:
+        """Return the first fill refused (`refused`) and forget the others (None: none)."""
+        refused = self.refused
+        if not refused:
+            return None
+        first = refused[0]
+        refused.clear()
+        return first
 
     @property
     def refused(self) -> list[RefusedFill]:

@@ -5,13 +5,14 @@
 the account's exchange) or a `RouterVenue` (`tradeloom.live.router_venue`: its orders
 split over several exchanges). A restart hands each market what the replay left it and
 checks each market's balances against the journal through this protocol, never by
-asking which kind of market it is.
+asking which kind of market it is. The runner asks the account itself through
+`ExchangeAccount`, never by its class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tradeloom.core.costs import VenueCosts
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
     from tradeloom.plugins.execution.order_events import RefusedFill
+    from tradeloom.schemas.config import StrategyConfig
 
-__all__ = ["Market"]
+__all__ = ["ExchangeAccount", "Market"]
 
 
 class Market(Protocol):
@@ -114,4 +116,29 @@ class Market(Protocol):
         Raises:
             RestartRefused: A balance differs from the journal's position.
         """
+        ...
+
+
+@runtime_checkable
+class ExchangeAccount(Protocol):
+    """A live run's venue over its exchange account's markets
+    (`tradeloom.live.account_venue.AccountVenue`), as the runner asks it.
+
+    A paper run's venue and a restart's replay of the journal are not one: the runner
+    asks ``provides(venue, ExchangeAccount)`` and leaves them be.
+    """
+
+    def time_sends(self, told: Callable[[str, float], None]) -> None:
+        """Tell ``told`` ``("send", seconds)`` of each order an exchange market sends."""
+        ...
+
+    def rest_stops_at(self, config: StrategyConfig) -> None:
+        """Rest the next position's stops of each exchange market at ``config``'s levels
+        (a reloaded strategy's; a stop resting already stays where it is)."""
+        ...
+
+    def take_refused(self) -> RefusedFill | None:
+        """Return the first fill refused as impossible (an overfill) since the last call
+        and forget the others (the runner halts on it; a later refusal halts again);
+        None: none was."""
         ...

@@ -68,12 +68,13 @@ from tradeloom.journal import (
 )
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.journal.tail import TailCut
-from tradeloom.live.account_venue import AccountVenue
 from tradeloom.live.book_feed import BookFeed, open_book_feed
 from tradeloom.live.context import MeteredRun, Mode
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
+from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.provides import provides
 from tradeloom.live.refresh import LiveOutputs, data_calendar
 from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (
@@ -210,7 +211,7 @@ class LiveRunner:
         self.watcher: StrategyWatcher | None = None
         self._watch_file = watch_file
         self.stale: StaleDataWatch | None = None
-        self.exchange_venue: AccountVenue | None = None
+        self.exchange_venue: ExchangeAccount | None = None
         """Live: the account's markets (None on paper)."""
         self.bars_processed = 0
         self.run_key = ""
@@ -359,7 +360,7 @@ class LiveRunner:
                 session = restart_portfolio(self, self.portfolio, state)
             self.session = session
             venue = session.engine.venue
-            self.exchange_venue = venue if isinstance(venue, AccountVenue) else None
+            self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
             symbols = session.markets
             # each market read through the first strategy that trades it
             self.source = MarketsFeed((m.p.data, m.history.symbols) for m in session.members)
@@ -409,7 +410,7 @@ class LiveRunner:
 
             session = restart(self, state, universe)
         venue = session.engine.venue
-        self.exchange_venue = venue if isinstance(venue, AccountVenue) else None
+        self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
         return session
 
     def rebuild(self, state: JournalState) -> None:
@@ -458,7 +459,7 @@ class LiveRunner:
         core runs itself (paper).
         """
         name = self.config.name
-        if self.stages is not None and isinstance(venue, AccountVenue):
+        if self.stages is not None and provides(venue, ExchangeAccount):
             venue.time_sends(self.stages)
         return LiveSession(
             self.p,
@@ -688,11 +689,10 @@ class LiveRunner:
 
     def _check_refused(self) -> None:
         venue = self.exchange_venue
-        if venue is None or not venue.refused:
+        refused = None if venue is None else venue.take_refused()
+        if refused is None:
             return
-        refused = venue.refused[0]
-        venue.refused.clear()  # halted until resume; a later refusal halts again
-        self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")
+        self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")  # until resume
 
     def _control(self) -> None:
         session = self.session_or_fail
@@ -758,16 +758,8 @@ class LiveRunner:
             swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
         )
         venue = session.engine.venue
-        if isinstance(venue, AccountVenue):
-            # the next position's resting stops are at the new levels (a resting one stays)
-            for _, _, market in venue.exchanges:
-                if market.stops is not None:
-                    market.stops.stop_loss = swapped.config.stop_loss
-                    market.stops.take_profit = swapped.config.take_profit
-                    market.stops.follows = (
-                        swapped.config.trailing_stop is not None
-                        or swapped.config.break_even is not None
-                    )
+        if provides(venue, ExchangeAccount):
+            venue.rest_stops_at(swapped.config)  # the next position's (a resting one stays)
         if "regime" in reload.changed:
             session.reset_regimes(config.regime)
         if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
