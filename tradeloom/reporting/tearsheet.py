@@ -39,6 +39,7 @@ Conventions (those of quantstats and empyrical, which the tests check them again
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -76,12 +77,50 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
 
     Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
     where the window's returns do not vary.
+
+    A run's metrics and then its report ask for the same figures: the last answer is
+    kept, and given again (a copy) to a call with the same returns bit for bit, the same
+    window and the same periods, so they are computed once.
     """
-    rolling = returns.rolling(window)
-    std = rolling.std(ddof=1)
-    scale = math.sqrt(periods_per_year)
-    sharpe = (rolling.mean() / std.where(std > 0)) * scale
-    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+    global _last_rolling
+    values = returns.to_numpy(np.float64)
+    last = _last_rolling  # one read: another thread may replace it
+    if last is not None and _same(last, values, window, periods_per_year):
+        _last_rolling = None  # given back once: its arrays are not held after the report
+        sharpe, volatility = last.sharpe, last.volatility
+    else:
+        rolling = returns.rolling(window)
+        std = rolling.std(ddof=1)
+        scale = math.sqrt(periods_per_year)
+        sharpe = ((rolling.mean() / std.where(std > 0)) * scale).to_numpy(np.float64)
+        volatility = (std * scale).to_numpy(np.float64)
+        _last_rolling = _Rolling(values.copy(), window, periods_per_year, sharpe, volatility)
+    return pd.DataFrame(
+        {"sharpe": sharpe.copy(), "volatility": volatility.copy()}, index=returns.index
+    )
+
+
+@dataclass(frozen=True)
+class _Rolling:
+    returns: npt.NDArray[np.float64]
+    window: int
+    periods_per_year: float
+    sharpe: npt.NDArray[np.float64]
+    volatility: npt.NDArray[np.float64]
+
+
+_last_rolling: _Rolling | None = None
+"""`rolling_figures`' last answer, for the next call with the same arguments."""
+
+
+def _same(last: _Rolling, values: npt.NDArray[np.float64], window: int, periods: float) -> bool:
+    # bit for bit: -0.0 is not 0.0 and a NaN is its own payload, as the figures see them
+    return (
+        last.window == window
+        and np.float64(last.periods_per_year).tobytes() == np.float64(periods).tobytes()
+        and last.returns.shape == values.shape
+        and bool(np.array_equal(last.returns.view(np.int64), values.view(np.int64)))
+    )
 
 
 def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
