@@ -16,6 +16,7 @@ from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (
     bar_returns,
     drawdowns,
+    period_keys,
     rolling_figures,
     rolling_window,
     tail_figures,
@@ -283,3 +284,22 @@ def test_rolling_figures_given_again_are_those_of_the_returns_asked_about() -> N
         got = rolling_figures(returns, window, periods)
         want = _pandas_rolling(returns, window, periods)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_period_keys_are_numpys_months_and_years() -> None:
+    rng = np.random.default_rng(3)
+    for unit in ("ns", "s", "m", "D"):
+        scale = {"ns": 10**13, "s": 10**4, "m": 10**2, "D": 1}[unit]
+        times = np.sort(rng.integers(-40_000 * scale // 3, 40_000 * scale, 5_000))
+        times = times.astype(f"datetime64[{unit}]")
+        if unit == "m":  # many bars a day, across months and a year's end
+            times = pd.date_range("2023-11-20", "2024-03-02", freq="7min").to_numpy()
+        months = times.astype("datetime64[M]").astype(np.int64)
+        with_nat = times.copy()
+        with_nat[[0, 17, 18]] = np.datetime64("NaT")
+        for freq in ("M", "Y"):
+            keys = period_keys(times, freq)
+            assert keys is not None
+            np.testing.assert_array_equal(keys, months if freq == "M" else months // 12)
+        assert period_keys(with_nat, "M") is None  # NaT: the callers group with pandas
+        assert period_keys(times[::-1], "M") is None

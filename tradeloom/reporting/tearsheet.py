@@ -198,12 +198,24 @@ def period_keys(times: npt.NDArray[np.datetime64], freq: str) -> npt.NDArray[np.
     """Return each time's calendar month (``M``, months since 1970-01) or year (``Y``) as
     a number; None where they are not in order or not of years 1000 to 9999 (the
     callers group them with pandas then)."""
-    months = times.astype("datetime64[M]").astype(np.int64)
+    months = _months(times)
     if len(months) and (
         np.any(np.diff(months) < 0) or months[0] < (1000 - 1970) * 12 or months[-1] >= 8030 * 12
     ):
         return None
     return months if freq == "M" else months // 12
+
+
+def _months(times: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
+    """Each time's ``datetime64[M]`` as a number: the month of each run of one day, so
+    that the calendar arithmetic (slow per element) is done once a day, not once a bar."""
+    days = times.astype("datetime64[D]")
+    if not len(days):
+        return days.astype("datetime64[M]").astype(np.int64)
+    starts = np.flatnonzero(days[1:] != days[:-1]) + 1  # NaT != NaT: each its own run
+    firsts = np.concatenate(([0], starts))
+    lengths = np.diff(np.append(firsts, len(days)))
+    return np.repeat(days[firsts].astype("datetime64[M]").astype(np.int64), lengths)
 
 
 def period_spans(keys: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
