@@ -95,9 +95,8 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
         sharpe = ((rolling.mean() / std.where(std > 0)) * scale).to_numpy(np.float64)
         volatility = (std * scale).to_numpy(np.float64)
         _last_rolling = _Rolling(values.copy(), window, periods_per_year, sharpe, volatility)
-    return pd.DataFrame(
-        {"sharpe": sharpe.copy(), "volatility": volatility.copy()}, index=returns.index
-    )
+    # a frame of a dict copies its arrays: the kept ones are never the caller's
+    return pd.DataFrame({"sharpe": sharpe, "volatility": volatility}, index=returns.index)
 
 
 @dataclass(frozen=True)
