@@ -138,7 +138,7 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
     edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # the first bar back at the peak (n: never)
-    troughs = _troughs(values, starts, ends)
+    troughs = _troughs(values, starts, ends, np.flatnonzero(under))
     depths = 1.0 - values[troughs] / peak[troughs]
     if np.isnan(depths).any():  # sorted as Python sorts NaN keys
         order = sorted(range(len(depths)), key=lambda i: -depths[i])[:top]
@@ -160,17 +160,20 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
 
 
 def _troughs(
-    values: npt.NDArray[np.float64], starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+    values: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    rows: npt.NDArray[np.intp],
 ) -> npt.NDArray[np.intp]:
     """Return each stretch ``starts[i]:ends[i]``'s first bar at its lowest value (the
-    first NaN where there is one, as `np.argmin`), in one pass over the bars."""
+    first NaN where there is one, as `np.argmin`), in one pass over the bars; ``rows``
+    are the stretches' bars in order."""
     if not len(starts):
         return np.zeros(0, np.intp)
     bounds = np.empty(2 * len(starts), np.intp)
     bounds[0::2], bounds[1::2] = starts, ends
     lowest = np.minimum.reduceat(np.append(values, np.inf), bounds)[0::2]
     stretch = np.repeat(np.arange(len(starts)), ends - starts)
-    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
     low = lowest[stretch]
     hit = (values[rows] == low) | (np.isnan(values[rows]) & np.isnan(low))
     _, first = np.unique(stretch[hit], return_index=True)
