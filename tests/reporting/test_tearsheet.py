@@ -16,6 +16,7 @@ from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (
     bar_returns,
     drawdowns,
+    period_keys,
     rolling_figures,
     rolling_window,
     tail_figures,
@@ -251,3 +252,55 @@ def test_the_drawdown_table_measures_durations_as_the_summary(index: pd.Datetime
     # the closures count: bars times the bar length (the table's old rule) falls short
     bar_days = (index[1] - index[0]).total_seconds() / 86_400.0
     assert any(row["days"] > (row["bars"] + 1) * bar_days for row in sheet["drawdowns"])
+
+
+def _pandas_rolling(returns: pd.Series, window: int, periods: float) -> pd.DataFrame:
+    rolling = returns.rolling(window)
+    std = rolling.std(ddof=1)
+    scale = np.sqrt(periods)
+    sharpe = (rolling.mean() / std.where(std > 0)) * scale
+    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+
+
+def test_rolling_figures_given_again_are_those_of_the_returns_asked_about() -> None:
+    # the metrics and the report share one computation: a call with other returns (one
+    # bar's sign), another window or other periods is never given the last
+    rng = np.random.default_rng(7)
+    index = pd.date_range("2024-01-01", periods=400, freq="h", tz="UTC")
+    base = pd.Series(rng.normal(0.0, 0.01, len(index)), index=index)
+    base.iloc[::7] = 0.0
+    flipped = base.copy()
+    flipped.iloc[351] = -base.iloc[351]
+    calls = [
+        (base, 30, 8760.0),
+        (flipped, 30, 8760.0),
+        (flipped, 30, 8760.0),
+        (base, 30, 8760.0),
+        (base, 31, 8760.0),
+        (base, 31, 8760.5),
+        (base, 31, 8760.5),
+    ]
+    for returns, window, periods in calls:
+        got = rolling_figures(returns, window, periods)
+        want = _pandas_rolling(returns, window, periods)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        got.iloc[:, :] = 0.0  # a caller's frame is its own: the next answer is unchanged
+
+
+def test_period_keys_are_numpys_months_and_years() -> None:
+    rng = np.random.default_rng(3)
+    for unit in ("ns", "s", "m", "D"):
+        scale = {"ns": 10**13, "s": 10**4, "m": 10**2, "D": 1}[unit]
+        times = np.sort(rng.integers(-40_000 * scale // 3, 40_000 * scale, 5_000))
+        times = times.astype(f"datetime64[{unit}]")
+        if unit == "m":  # many bars a day, across months and a year's end
+            times = pd.date_range("2023-11-20", "2024-03-02", freq="7min").to_numpy()
+        months = times.astype("datetime64[M]").astype(np.int64)
+        with_nat = times.copy()
+        with_nat[[0, 17, 18]] = np.datetime64("NaT")
+        for freq in ("M", "Y"):
+            keys = period_keys(times, freq)
+            assert keys is not None
+            np.testing.assert_array_equal(keys, months if freq == "M" else months // 12)
+        assert period_keys(with_nat, "M") is None  # NaT: the callers group with pandas
+        assert period_keys(times[::-1], "M") is None

@@ -39,6 +39,7 @@ Conventions (those of quantstats and empyrical, which the tests check them again
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -76,12 +77,49 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
 
     Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
     where the window's returns do not vary.
+
+    A run's metrics and then its report ask for the same figures: the last answer is
+    kept, and given again (a copy) to a call with the same returns bit for bit, the same
+    window and the same periods, so they are computed once.
     """
-    rolling = returns.rolling(window)
-    std = rolling.std(ddof=1)
-    scale = math.sqrt(periods_per_year)
-    sharpe = (rolling.mean() / std.where(std > 0)) * scale
-    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+    global _last_rolling
+    values = returns.to_numpy(np.float64)
+    last = _last_rolling  # one read: another thread may replace it
+    if last is not None and _same(last, values, window, periods_per_year):
+        _last_rolling = None  # given back once: its arrays are not held after the report
+        sharpe, volatility = last.sharpe, last.volatility
+    else:
+        rolling = returns.rolling(window)
+        std = rolling.std(ddof=1)
+        scale = math.sqrt(periods_per_year)
+        sharpe = ((rolling.mean() / std.where(std > 0)) * scale).to_numpy(np.float64)
+        volatility = (std * scale).to_numpy(np.float64)
+        _last_rolling = _Rolling(values.copy(), window, periods_per_year, sharpe, volatility)
+    # a frame of a dict copies its arrays: the kept ones are never the caller's
+    return pd.DataFrame({"sharpe": sharpe, "volatility": volatility}, index=returns.index)
+
+
+@dataclass(frozen=True)
+class _Rolling:
+    returns: npt.NDArray[np.float64]
+    window: int
+    periods_per_year: float
+    sharpe: npt.NDArray[np.float64]
+    volatility: npt.NDArray[np.float64]
+
+
+_last_rolling: _Rolling | None = None
+"""`rolling_figures`' last answer, for the next call with the same arguments."""
+
+
+def _same(last: _Rolling, values: npt.NDArray[np.float64], window: int, periods: float) -> bool:
+    # bit for bit: -0.0 is not 0.0 and a NaN is its own payload, as the figures see them
+    return (
+        last.window == window
+        and np.float64(last.periods_per_year).tobytes() == np.float64(periods).tobytes()
+        and last.returns.shape == values.shape
+        and bool(np.array_equal(last.returns.view(np.int64), values.view(np.int64)))
+    )
 
 
 def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
@@ -100,7 +138,7 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
     edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)  # the first bar back at the peak (n: never)
-    troughs = _troughs(values, starts, ends)
+    troughs = _troughs(values, starts, ends, np.flatnonzero(under))
     depths = 1.0 - values[troughs] / peak[troughs]
     if np.isnan(depths).any():  # sorted as Python sorts NaN keys
         order = sorted(range(len(depths)), key=lambda i: -depths[i])[:top]
@@ -122,17 +160,20 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
 
 
 def _troughs(
-    values: npt.NDArray[np.float64], starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+    values: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    rows: npt.NDArray[np.intp],
 ) -> npt.NDArray[np.intp]:
     """Return each stretch ``starts[i]:ends[i]``'s first bar at its lowest value (the
-    first NaN where there is one, as `np.argmin`), in one pass over the bars."""
+    first NaN where there is one, as `np.argmin`), in one pass over the bars; ``rows``
+    are the stretches' bars in order."""
     if not len(starts):
         return np.zeros(0, np.intp)
     bounds = np.empty(2 * len(starts), np.intp)
     bounds[0::2], bounds[1::2] = starts, ends
     lowest = np.minimum.reduceat(np.append(values, np.inf), bounds)[0::2]
     stretch = np.repeat(np.arange(len(starts)), ends - starts)
-    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
     low = lowest[stretch]
     hit = (values[rows] == low) | (np.isnan(values[rows]) & np.isnan(low))
     _, first = np.unique(stretch[hit], return_index=True)
@@ -159,12 +200,24 @@ def period_keys(times: npt.NDArray[np.datetime64], freq: str) -> npt.NDArray[np.
     """Return each time's calendar month (``M``, months since 1970-01) or year (``Y``) as
     a number; None where they are not in order or not of years 1000 to 9999 (the
     callers group them with pandas then)."""
-    months = times.astype("datetime64[M]").astype(np.int64)
+    months = _months(times)
     if len(months) and (
         np.any(np.diff(months) < 0) or months[0] < (1000 - 1970) * 12 or months[-1] >= 8030 * 12
     ):
         return None
     return months if freq == "M" else months // 12
+
+
+def _months(times: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
+    """Each time's ``datetime64[M]`` as a number: the month of each run of one day, so
+    that the calendar arithmetic (slow per element) is done once a day, not once a bar."""
+    days = times.astype("datetime64[D]")
+    if not len(days):
+        return days.astype("datetime64[M]").astype(np.int64)
+    starts = np.flatnonzero(days[1:] != days[:-1]) + 1  # NaT != NaT: each its own run
+    firsts = np.concatenate(([0], starts))
+    lengths = np.diff(np.append(firsts, len(days)))
+    return np.repeat(days[firsts].astype("datetime64[M]").astype(np.int64), lengths)
 
 
 def period_spans(keys: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
