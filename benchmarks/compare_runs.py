@@ -13,8 +13,9 @@ Every file of each run folder is compared:
   ``same events``; its ``meta`` rows are compared whole;
 - anything else is listed as ``DIFFERS`` with what differs, and the exit code is 1.
 
-The two runs of one file differ by their folder and the wall clock only, so a
-difference that is none of these is a number that moved.
+The two runs of one file differ by their folder, its key (``folder.key``: 128 random
+bits, also in the journal's meta and tail, read as ``FOLDER_KEY``) and the wall clock
+only, so a difference that is none of these is a number that moved.
 """
 
 from __future__ import annotations
@@ -38,8 +39,22 @@ tail record's ``head`` (the hash chain's end, which covers the wall clock)."""
 
 
 def text(path: Path, folder: Path) -> str:
-    """Return a text file with its run folder's path written as ``RUN_DIR``."""
-    return path.read_text(encoding="utf-8", errors="replace").replace(str(folder), "RUN_DIR")
+    """Return a text file with its run folder's path and key written as ``RUN_DIR`` and
+    ``FOLDER_KEY``."""
+    return neutral(path.read_text(encoding="utf-8", errors="replace"), folder)
+
+
+def neutral(value: str, folder: Path) -> str:
+    """Return ``value`` with ``folder``'s path and random key (`folder_key`) neutralised."""
+    value = value.replace(str(folder), "RUN_DIR")
+    key = folder_key(folder)
+    return value if key is None else value.replace(key, "FOLDER_KEY")
+
+
+def folder_key(folder: Path) -> str | None:
+    """Return the key a run folder holds in ``folder.key``, or None."""
+    path = folder / "folder.key"
+    return path.read_text(encoding="ascii").strip() if path.is_file() else None
 
 
 def same_csv(a: Path, b: Path) -> str | None:
@@ -119,8 +134,8 @@ def same_journal(a: Path, b: Path, folders: tuple[Path, Path]) -> str | None:
     if sorted(x) != sorted(y):
         return f"tables {sorted(set(x) ^ set(y))}"
     for table in sorted(x):
-        u = [tuple(str(v).replace(str(folders[0]), "RUN_DIR") for v in r) for r in x[table]]
-        v = [tuple(str(w).replace(str(folders[1]), "RUN_DIR") for w in r) for r in y[table]]
+        u = [tuple(neutral(str(v), folders[0]) for v in r) for r in x[table]]
+        v = [tuple(neutral(str(w), folders[1]) for w in r) for r in y[table]]
         if u != v:
             diff = next((i for i, (p, q) in enumerate(zip(u, v, strict=False)) if p != q), None)
             return f"table {table}: {len(u)} vs {len(v)} rows, first differing row {diff}"
@@ -138,7 +153,7 @@ def compare_file(a: Path, b: Path, folders: tuple[Path, Path]) -> tuple[str, str
     if suffix == ".parquet":
         why = same_parquet(a, b)
         return ("same values", "") if why is None else ("DIFFERS", why)
-    if suffix in {".csv", ".json", ".yaml", ".html", ".txt", ".log", ".tail"}:
+    if suffix in {".csv", ".json", ".yaml", ".html", ".txt", ".log", ".tail", ".key"}:
         ta, tb = text(a, folders[0]), text(b, folders[1])
         if ta == tb:
             return "same", "(but for the run folder's path)"
