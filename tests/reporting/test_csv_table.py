@@ -80,6 +80,24 @@ def test_the_edges_of_float_text_are_pandas() -> None:
     assert pieces is not None and [p.tobytes() for p in pieces] == [b"x,y\n"]
 
 
+def test_times_of_one_day_share_its_date_and_each_day_has_its_own() -> None:
+    # a day's times copy the date text of the time before: across midnights (before and
+    # after 1970, near the ends of nanoseconds' years), back to an earlier day, past a NaT
+    day = 86_400 * 1_000_000_000
+    starts = [-9_000_000_000, -86_400, 0, 951_782_400, 9_000_000_000]  # 1684, 1969...
+    nanoseconds: list[int | None] = []
+    for start in starts:
+        first = start * 1_000_000_000
+        nanoseconds += [first, first + 1, first + day - 1, first + day, first + day + 59]
+        nanoseconds += [first + 3_600_999_999_999, None, first - 1, first + 2 * day - 1]
+    nanoseconds += [nanoseconds[0], nanoseconds[11], None, nanoseconds[3]]
+    times = pd.to_datetime(nanoseconds, utc=True)
+    minutes = pd.date_range("1969-12-30T22:00Z", periods=4_000, freq="37s")
+    for stamps in (times, minutes, minutes[::-1]):
+        frame = pd.DataFrame({"timestamp": stamps, "x": np.arange(len(stamps), dtype=float)})
+        assert csv_bytes(frame, ISO_SECONDS) == pandas_text(frame)
+
+
 def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
     one_column = pd.DataFrame({"x": [1.0, np.nan]})  # pandas quotes a lone empty cell
     objects = pd.DataFrame({"x": [1.0, 2.0], "pair": pd.Series([(1, 2), None], dtype=object)})

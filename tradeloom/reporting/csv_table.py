@@ -352,7 +352,8 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
     """Return each UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (NaT, int64's minimum, as empty).
 
     Seconds are floored, as ``strftime`` shows a time's second; the civil date of a
-    day count is Howard Hinnant's ``civil_from_days``.
+    day count is Howard Hinnant's ``civil_from_days``, made once per day (a day's bars
+    copy its ten bytes from the previous time's text).
     """
     n = len(nanoseconds)
     out_offsets = np.empty(n + 1, np.int64)
@@ -360,51 +361,67 @@ def _iso_times(nanoseconds: npt.NDArray[np.int64]) -> _Text:
     nat = np.iinfo(np.int64).min
     w = 0
     out_offsets[0] = 0
+    day_ns = 86400 * 1_000_000_000
+    zero, ten = np.uint64(48), np.uint64(10)
+    day_start = nat  # the nanoseconds of the day whose date was written last
+    last_at = 0  # where that date's text starts in ``out``
     for i in range(n):
         ns = nanoseconds[i]
         if ns == nat:
             out_offsets[i + 1] = w
             continue
-        seconds = ns // 1_000_000_000
-        days = seconds // 86400
-        of_day = seconds - days * 86400
-        z = days + 719468
-        era = z // 146097
-        doe = z - era * 146097
-        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-        year = yoe + era * 400
-        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-        mp = (5 * doy + 2) // 153
-        day = doy - (153 * mp + 2) // 5 + 1
-        month = mp + 3 if mp < 10 else mp - 9
-        if month <= 2:
-            year += 1
-        hour = of_day // 3600
-        minute = (of_day // 60) % 60
-        second = of_day % 60
-        out[w] = 48 + year // 1000
-        out[w + 1] = 48 + (year // 100) % 10
-        out[w + 2] = 48 + (year // 10) % 10
-        out[w + 3] = 48 + year % 10
-        out[w + 4] = 45
-        out[w + 5] = 48 + month // 10
-        out[w + 6] = 48 + month % 10
-        out[w + 7] = 45
-        out[w + 8] = 48 + day // 10
-        out[w + 9] = 48 + day % 10
+        if day_start <= ns < day_start + day_ns:
+            _copy(out, w, out, last_at, last_at + 10)
+        else:
+            days = ns // day_ns
+            day_start = days * day_ns
+            _civil_date(out, w, days)
+        last_at = w
+        # unsigned: the time of day is not negative, and its divisions need no floor
+        of_day = np.uint64(ns - day_start) // np.uint64(1_000_000_000)
+        hour = of_day // np.uint64(3600)
+        minute = (of_day // np.uint64(60)) % np.uint64(60)
+        second = of_day % np.uint64(60)
         out[w + 10] = 84  # 'T'
-        out[w + 11] = 48 + hour // 10
-        out[w + 12] = 48 + hour % 10
+        out[w + 11] = zero + hour // ten
+        out[w + 12] = zero + hour % ten
         out[w + 13] = 58
-        out[w + 14] = 48 + minute // 10
-        out[w + 15] = 48 + minute % 10
+        out[w + 14] = zero + minute // ten
+        out[w + 15] = zero + minute % ten
         out[w + 16] = 58
-        out[w + 17] = 48 + second // 10
-        out[w + 18] = 48 + second % 10
+        out[w + 17] = zero + second // ten
+        out[w + 18] = zero + second % ten
         out[w + 19] = 90  # 'Z'
         w += 20
         out_offsets[i + 1] = w
     return out_offsets, out[:w]
+
+
+@released_kernel
+def _civil_date(out: npt.NDArray[np.uint8], w: int, days: int) -> None:
+    """Write the UTC date ``YYYY-MM-DD`` of a day count (days since 1970-01-01) into
+    ``out`` from ``w``."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    year = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    if month <= 2:
+        year += 1
+    out[w] = 48 + year // 1000
+    out[w + 1] = 48 + (year // 100) % 10
+    out[w + 2] = 48 + (year // 10) % 10
+    out[w + 3] = 48 + year % 10
+    out[w + 4] = 45
+    out[w + 5] = 48 + month // 10
+    out[w + 6] = 48 + month % 10
+    out[w + 7] = 45
+    out[w + 8] = 48 + day // 10
+    out[w + 9] = 48 + day % 10
 
 
 @released_kernel
