@@ -205,9 +205,7 @@ def kernel(func: F) -> F:
     Before numba is imported, return a `LazyKernel` (numba is imported at its first
     use); once it is, numba's dispatcher directly.
     """
-    if "numba" not in sys.modules:
-        return cast(F, LazyKernel(func))
-    return cast(F, _compile_kernel(func))
+    return _kernel(func, nogil=False)
 
 
 def released_kernel(func: F) -> F:
@@ -218,9 +216,13 @@ def released_kernel(func: F) -> F:
     while the report is drawn. Such a kernel touches no Python object, so the main
     thread runs Python meanwhile.
     """
+    return _kernel(func, nogil=True)
+
+
+def _kernel(func: F, *, nogil: bool) -> F:
     if "numba" not in sys.modules:
-        return cast(F, LazyKernel(func, nogil=True))
-    return cast(F, _compile_kernel(func, nogil=True))
+        return cast(F, LazyKernel(func, nogil=nogil))
+    return cast(F, _compile_kernel(func, nogil=nogil))
 
 
 def core_kernel(func: F) -> F:
