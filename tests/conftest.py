@@ -21,15 +21,15 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import forkserver
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
-from pg_server import PgSchema, pg_schema_of
-from plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
-from portable_kernels import build_portable, host_target
-from ram_tmp import RamFolders, ram_base
 
+from tests import forkserver
+from tests.pg_server import PgSchema, pg_schema_of
+from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+from tests.portable_kernels import build_portable, host_target
+from tests.ram_tmp import RamFolders, ram_base
 from tradeloom.threads import apply_native_threads, native_threads
 
 # Properties are about values, not speed: on a shared machine an example can take longer

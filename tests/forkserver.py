@@ -1,7 +1,7 @@
 """The commands tests start, forked from a process that has imported tradeloom already.
 
 A test that runs ``python -m tradeloom.cli.main ...`` (or a script beside the tests, such
-as ``runner/live/live_child.py``) as a new interpreter pays for its imports (numba,
+as ``live/live_child.py``) as a new interpreter pays for its imports (numba,
 pandas, scikit-learn, ccxt, pydantic, scipy) before the command does anything; the suite
 starts about 150. Measured on the 2-core VM (load ~5, CPU seconds, 3 runs each): a
 ``validate`` 0.41 s as a new interpreter, 0.06 s forked; a backtest of the sweep tests'

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
-from plugin_venv import EXAMPLE_GROUP, PluginVenv, make_plugin_venv
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
+from tests.plugin_venv import EXAMPLE_GROUP, PluginVenv, make_plugin_venv
 from tradeloom.domain import Bar, Bars, Halt, OrderIntent, PortfolioView, Rejection, RunInfo
 from tradeloom.errors import ConfigError
 from tradeloom.journal import journal_digest, read_frame, read_rows

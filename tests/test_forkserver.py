@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from subprocess import PIPE
 
-import forkserver
 import pytest
+
+from tests import forkserver
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd: no fork server")
 

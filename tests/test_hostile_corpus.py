@@ -21,7 +21,7 @@ import pytest
 from tradeloom.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
-from mutations import mutate
+from tests.hostile.mutations import mutate
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))

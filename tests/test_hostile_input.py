@@ -3,7 +3,7 @@ with exit 2 and one line per problem (or exit 1 and one line for an environment 
 never a traceback. Each of these failed on the code before the fix (7f587ca).
 
 Live-run cases (hot reload, signals, a full disk) are in
-``tests/runner/live/test_hostile_live.py``; the seeded mutation corpus is in
+``tests/live/test_hostile_live.py``; the seeded mutation corpus is in
 ``tests/test_hostile_corpus.py``.
 """
 

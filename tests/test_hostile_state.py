@@ -36,10 +36,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import forkserver
 import pytest
-from pg_server import PG_URL
 
+from tests import forkserver
+from tests.pg_server import PG_URL
 from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from portable_kernels import PACKAGE, host_target, probe, result
 
+from tests.portable_kernels import PACKAGE, host_target, probe, result
 from tradeloom.cli import main as cli
 from tradeloom.cli import warm
 from tradeloom.jit import package_stamp

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import forkserver
 import pytest
 
+from tests import forkserver
 from tradeloom import progress
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from tests.hunting import examples
 from tradeloom.stats import auc
 
 

@@ -25,8 +25,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from portable_kernels import probe, result
 
+from tests.portable_kernels import probe, result
 from tradeloom import __version__
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,7 @@ pytest.importorskip("starlette")
 # the browser helper of the report's tests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reporting"))
 
-from console_runs import make_runs
-
+from tests.console.console_runs import make_runs
 from tradeloom.console.tokens import Sessions
 
 

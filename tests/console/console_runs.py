@@ -11,8 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import forkserver
-
+from tests import forkserver
 from tradeloom.backtest.run import run_strategy
 from tradeloom.console.tokens import Tokens
 from tradeloom.engine.wiring import build_pipeline

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import forkserver
 import pytest
-from browser import Tab, chromium, drive
-from console_runs import ONE, ROOT
 
+from tests import forkserver
+from tests.console.console_runs import ONE, ROOT
+from tests.reporting.browser import Tab, chromium, drive
 from tradeloom.journal import read_rows
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_runs import TOKENS
 from jsonschema import Draft202012Validator
-from shaped_runs import make_shaped_runs
 from starlette.testclient import TestClient
 
+from tests.console.console_runs import TOKENS
+from tests.console.shaped_runs import make_shaped_runs
 from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
 from tradeloom.engine.status import read_status

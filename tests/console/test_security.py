@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import forkserver
 import pytest
-from console_runs import CANARY, ROOT, TOKENS
 from starlette.testclient import TestClient
 
+from tests import forkserver
+from tests.console.console_runs import CANARY, ROOT, TOKENS
 from tradeloom.console.app import MAX_BODY, create_app
 from tradeloom.console.serve import DEFAULT_HOST
 from tradeloom.console.tokens import Sessions, load_tokens

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.core import layout as L
 from tradeloom.core.accounting import CLOSED, OPENED, TRADE_FIELDS, apply_fill, mark_equity
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.core.codes import EXIT_LIQUIDATION, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT
 from tradeloom.core.exits import (
     NO_EXIT,

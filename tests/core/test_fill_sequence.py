@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_libraries import Reference
 
+from tests.reference_libraries import Reference
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.state import BarInputs

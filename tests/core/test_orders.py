@@ -14,10 +14,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.accounting import mark_equity

@@ -21,12 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import forkserver
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from tests import forkserver
 from tradeloom.backtest.run import run_strategy
 from tradeloom.diagnostics.lookahead import (
     ALTERATIONS,

@@ -8,7 +8,7 @@ so a mutated ``plugins:`` list imports nothing). Each case must end in a documen
 `UserError`, never another exception, and within ``--bound`` seconds of CPU time (so
 that a busy machine does not fail it).
 
-    python tests/fuzz/fuzz_yaml_reader.py --minutes 35
+    python -m tests.fuzz.fuzz_yaml_reader --minutes 35
 
 It runs on one core and prints a line per thousand cases; the first failure is printed
 with its input (hex) and the script exits 1.
@@ -26,20 +26,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "hostile"))
-
-from mutations import mutate  # noqa: E402
-
-from tradeloom.errors import UserError  # noqa: E402
-from tradeloom.plugins.manager import load_plugins  # noqa: E402
-from tradeloom.schemas import load_strategy  # noqa: E402
-from tradeloom.schemas.yaml_loader import (  # noqa: E402
+from tests.hostile.mutations import mutate
+from tradeloom.errors import UserError
+from tradeloom.plugins.manager import load_plugins
+from tradeloom.schemas import load_strategy
+from tradeloom.schemas.yaml_loader import (
     decode_strategy_bytes,
     parse_yaml,
     parse_yaml_value,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 FILES = [p.read_bytes() for p in sorted((ROOT / "strategies").glob("*.yaml"))] + [
     p.read_bytes() for p in sorted((ROOT / "examples").glob("*.yaml"))
 ]

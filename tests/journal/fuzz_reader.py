@@ -5,7 +5,7 @@ lost or damaged write-ahead log) are read by every reader; anything but a result
 `JournalError` with a one-line message is a finding. The suite runs a few examples
 (`test_reader_fuzz.py`); a long session runs this file:
 
-    python tests/journal/fuzz_reader.py --minutes 30
+    python -m tests.journal.fuzz_reader --minutes 30
 """
 
 from __future__ import annotations

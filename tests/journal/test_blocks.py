@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_values import events
 
 import tradeloom.journal.sqlite as journal_sqlite
+from tests.journal.journal_values import events
 from tradeloom.cli.main import main
 from tradeloom.journal import (
     KINDS,

@@ -6,10 +6,10 @@ import struct
 
 import numpy as np
 import xxhash
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.journal import chain, chain_numpy
 
 

@@ -321,7 +321,7 @@ def test_the_digest_leaves_out_run_rows_and_sequence_numbers(tmp_path: Path) -> 
 @pytest.mark.parametrize("where", [60460, 173429])
 def test_a_zeroed_range_inside_the_tables(tmp_path: Path, where: int) -> None:
     # found by fuzz_reader.py: zeroed record bytes read back as NULLs in NOT NULL columns
-    from fuzz_reader import check, mutate, seed_journal
+    from tests.journal.fuzz_reader import check, mutate, seed_journal
 
     path = tmp_path / "journal.sqlite"
     seed = seed_journal(tmp_path)

@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from pg_server import PgSchema
 
+from tests.pg_server import PgSchema
 from tradeloom.journal import RunIdentity, SignalEvent, StaleData, open_journal, read_rows, verify
 from tradeloom.journal.postgres import PostgresJournal
 from tradeloom.journal.sqlite import SqliteJournal

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_values import events
 
+from tests.journal.journal_values import events
 from tradeloom.journal import (
     ColumnBatch,
     Event,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_values import events
 
+from tests.journal.journal_values import events
 from tradeloom.journal import (
     ColumnBatch,
     Event,

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_values import events
-from pg_server import PgSchema
 
+from tests.journal.journal_values import events
+from tests.pg_server import PgSchema
 from tradeloom import __version__
 from tradeloom.journal import (
     FORMAT_VERSION,

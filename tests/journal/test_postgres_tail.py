@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pg_server import PgSchema
 
+from tests.pg_server import PgSchema
 from tradeloom.cli.main import main
 from tradeloom.journal import JournalDamaged, RunIdentity, StaleData, journal_path, open_store
 from tradeloom.journal import verify as verify_journal

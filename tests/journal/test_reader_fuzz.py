@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fuzz_reader import check, fuzz_test, mutate, seed_journal
 
+from tests.journal.fuzz_reader import check, fuzz_test, mutate, seed_journal
 from tradeloom.journal import JournalError, verify
 
 

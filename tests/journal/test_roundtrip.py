@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from journal_values import events, expected, same
 
+from tests.journal.journal_values import events, expected, same
 from tradeloom.journal import (
     KINDS,
     ColumnBatch,

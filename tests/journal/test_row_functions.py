@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from journal_values import events
 
+from tests.journal.journal_values import events
 from tradeloom.journal import KINDS, LiveBar
 from tradeloom.journal.chain import pack_text
 from tradeloom.journal.schema import _NULL_WORD, JournalValueError, schema_of

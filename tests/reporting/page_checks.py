@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from browser import PageVisit, visit
+from tests.reporting.browser import PageVisit, visit
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 """Screenshots the browser tests leave for a person to look at (ignored by git)."""

@@ -6,10 +6,10 @@ import io
 
 import numpy as np
 import pandas as pd
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 from tradeloom.reporting.csv_table import csv_bytes as csv_array
 

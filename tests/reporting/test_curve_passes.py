@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.reporting.statistics import period_returns
 from tradeloom.reporting.tearsheet import _calendar_returns, drawdowns
 

@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.journal import (
     Event,
     FillEvent,

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium
-from page_checks import assert_titled, by_title, open_page, shared_plotly
 
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import assert_titled, by_title, open_page, shared_plotly
 from tradeloom.cli.main import main
 
 SYMBOLS = [f"S{k:03d}/USDT" for k in range(100)]

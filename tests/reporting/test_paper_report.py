@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import structlog
-from browser import chromium
-from page_checks import CHARTS, assert_titled, by_title, open_page
 
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
 from tradeloom.reporting.charts import Chart, plotly_file
 from tradeloom.reporting.price_chart import price_chart
 from tradeloom.reporting.run_data import load_run

@@ -9,12 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium
-from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from page_checks import ARTIFACTS, assert_linked_zoom, assert_titled, by_title, open_page
 
+from tests.hunting import examples
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import (
+    ARTIFACTS,
+    assert_linked_zoom,
+    assert_titled,
+    by_title,
+    open_page,
+)
 from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunIdentity, open_journal
 from tradeloom.reporting.charts import plotly_file, plotly_js

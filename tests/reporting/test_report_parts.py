@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.reporting import outputs
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.execution_table import execution_table

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
-from browser import chromium
-from page_checks import CHARTS, assert_titled, by_title, open_page
 
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
 from tradeloom.cli.main import main
 from tradeloom.reporting.charts import plotly_file
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reference_libraries import Reference
 
+from tests.reference_libraries import Reference
 from tradeloom.cli.main import main
 from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (

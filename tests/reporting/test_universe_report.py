@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from browser import chromium
-from page_checks import assert_titled, by_title, open_page, shared_plotly
 
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import assert_titled, by_title, open_page, shared_plotly
 from tradeloom.cli.main import main
 
 SYMBOLS = ["AAA/USDT", "BBB/USDT", "CCC/USDT"]

@@ -41,7 +41,7 @@ def tradeloom(
     """``tradeloom ARGS`` in ``folder``, run by the CLI's `main` in this process.
 
     What these tests read is the exit code and the exact lines a user sees; a process
-    start per call would cost two seconds of CPU (tests/test_cli.py runs the command as
+    start per call would cost two seconds of CPU (tests/cli/test_cli.py runs the command as
     a process).
     """
     monkeypatch.chdir(folder)

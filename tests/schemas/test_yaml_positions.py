@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.schemas.yaml_loader import Position, SourceMap, load_yaml, parse_yaml
 

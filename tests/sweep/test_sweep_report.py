@@ -26,8 +26,8 @@ from tradeloom.sweep.walk_forward import Evaluation, WalkForwardResult, walk_for
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT / "tests" / "reporting"))
-from browser import chromium, visit  # noqa: E402
-from page_checks import assert_titled, open_page  # noqa: E402
+from tests.reporting.browser import chromium, visit  # noqa: E402
+from tests.reporting.page_checks import assert_titled, open_page  # noqa: E402
 
 N_BARS = 600
 PARAMS = ["signal.threshold", "risk.kelly_fraction", "signal.side"]

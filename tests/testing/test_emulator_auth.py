@@ -11,8 +11,8 @@ import urllib.request
 
 import ccxt
 import pytest
-from emulator_series import SYMBOL
 
+from tests.testing.emulator_series import SYMBOL
 from tradeloom.testing import ExchangeEmulator
 from tradeloom.testing.emulator.binance import ROUTES
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ccxt
 import pytest
-from emulator_series import SYMBOL
 
+from tests.testing.emulator_series import SYMBOL
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,

@@ -7,8 +7,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from emulator_series import START, SYMBOL, make_bars
 
+from tests.testing.emulator_series import START, SYMBOL, make_bars
 from tradeloom.testing import ExchangeEmulator
 
 

@@ -8,8 +8,8 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
-from emulator_series import START, SYMBOL, make_bars
 
+from tests.testing.emulator_series import START, SYMBOL, make_bars
 from tradeloom.testing import BarSeries, ExchangeEmulator, MarketRules
 
 

@@ -7,8 +7,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import ccxt
 import pandas as pd
 import pytest
-from emulator_series import START, SYMBOL
 
+from tests.testing.emulator_series import START, SYMBOL
 from tradeloom.testing import ExchangeEmulator, PartialFill
 
 FEE = Decimal("0.001")

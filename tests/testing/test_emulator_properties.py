@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt
-from emulator_series import SYMBOL, make_bars
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.testing.emulator_series import SYMBOL, make_bars
 from tradeloom.testing import DropConnection, ExchangeEmulator, Fault, PartialFill, Reject
 
 BARS = make_bars(120, seed=11)

@@ -7,8 +7,8 @@ import threading
 import ccxt
 import pandas as pd
 import pytest
-from emulator_series import SYMBOL
 
+from tests.testing.emulator_series import SYMBOL
 from tradeloom.testing import ExchangeEmulator, Timeout
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import ccxt
 import pytest
-from emulator_series import START, SYMBOL, make_bars
 
+from tests.testing.emulator_series import START, SYMBOL, make_bars
 from tradeloom.testing import (
     BookProfile,
     EmulatedVenues,

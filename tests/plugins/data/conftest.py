@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 import structlog
-from ccxt_emulated import START, emulated_binance, make_bars
 
+from tests.plugins.data.ccxt_emulated import START, emulated_binance, make_bars
 from tradeloom.testing import ExchangeEmulator
 
 

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from ccxt_emulated import START, make_bars
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.hunting import examples
+from tests.plugins.data.ccxt_emulated import START, make_bars
 from tradeloom.domain import Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError

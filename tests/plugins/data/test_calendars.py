@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from reference_libraries import package_folder
 
+from tests.reference_libraries import package_folder
 from tradeloom.calendars import CRYPTO, FOREX, get_calendar
 from tradeloom.cli.main import main
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ccxt_emulated import KLINES, START, SYMBOL, Sleeps, emulated_binance, ms
 
+from tests.plugins.data.ccxt_emulated import KLINES, START, SYMBOL, Sleeps, emulated_binance, ms
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data import ohlcv_cache

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import forkserver
 import pandas as pd
 import pytest
-from ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
 
+from tests import forkserver
+from tests.plugins.data.ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
 from tradeloom import progress
 from tradeloom.cli.data_fetch import run_fetch
 from tradeloom.cli.main import main

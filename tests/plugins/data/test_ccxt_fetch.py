@@ -10,8 +10,8 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
-from ccxt_emulated import HOUR_MS, KLINES, START, SYMBOL, Sleeps, ms
 
+from tests.plugins.data.ccxt_emulated import HOUR_MS, KLINES, START, SYMBOL, Sleeps, ms
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.ccxt_client import create_client
 from tradeloom.plugins.data.ccxt_fetch import (

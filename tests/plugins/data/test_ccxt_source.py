@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from ccxt_emulated import KLINES, START, SYMBOL, Sleeps, ms
 from pydantic import ValidationError
 
+from tests.plugins.data.ccxt_emulated import KLINES, START, SYMBOL, Sleeps, ms
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
 from tradeloom.plugins.component import BuildContext, ParamError
@@ -145,7 +145,7 @@ def test_no_bars_in_the_range_is_a_data_error(tmp_path: Path, emulator: Exchange
 
 
 def test_gaps_are_reported_as_the_data_layer_reports_them(tmp_path: Path) -> None:
-    from ccxt_emulated import emulated_binance, make_bars
+    from tests.plugins.data.ccxt_emulated import emulated_binance, make_bars
 
     bars = make_bars(120).drop(pd.Timestamp("2024-01-02 05:00", tz="UTC"))
     with emulated_binance(bars, 110):

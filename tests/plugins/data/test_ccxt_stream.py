@@ -18,11 +18,11 @@ from typing import Any
 import ccxt
 import ccxt.pro
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from tests.hunting import examples
 from tradeloom.plugins.data.ccxt_stream import (
     ClosedBarBuffer,
     ClosedBarStream,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 
 _PIECES = st.sampled_from([b"", b" ", b"\t", b"a", b"1,2", b"\r", b"  x ", b"\x0b", b"\xc3\xa9"])

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
-from ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 
+from tests.plugins.data.ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.book_recorder import record_books

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 
+from tests.plugins.data.ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 from tradeloom.cli.main import main
 from tradeloom.testing import BookProfile
 from tradeloom.timeframes import format_timestamp

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import forkserver
 import numpy as np
 import pandas as pd
 import pytest
 import structlog
 import yaml
-from ccxt_emulated import make_bars
 
+from tests import forkserver
+from tests.plugins.data.ccxt_emulated import make_bars
 from tradeloom.cli.main import main
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.synthetic import SyntheticParams, simulate

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from ccxt_emulated import START, make_bars
 from pydantic import ValidationError
 
+from tests.plugins.data.ccxt_emulated import START, make_bars
 from tradeloom.domain import Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError

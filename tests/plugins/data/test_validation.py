@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import OHLCV, DataIssue
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.validation import (

@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import Rejection
 from tradeloom.plugins.execution.order_state import (
     FILL_TOLERANCE,

@@ -6,10 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-import forkserver
 import pytest
 import yaml
 
+from tests import forkserver
 from tradeloom.cli.main import main
 from tradeloom.journal import FillEvent, RouteDecision, VenueFill, read_events
 from tradeloom.plugins.component import BuildContext, ParamError

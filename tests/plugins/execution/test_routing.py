@@ -6,10 +6,10 @@ import math
 from dataclasses import replace
 
 import pytest
-from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
 
 BUY = RouteOrder(1, 1.0, 100.0)

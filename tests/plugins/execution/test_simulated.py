@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.execution.simulated import (
     CUT_CASH,

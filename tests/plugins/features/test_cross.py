@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.hunting import examples
 from tradeloom.plugins.features.cross import cross_mean, cross_rank, cross_zscore
 
 NAN = math.nan

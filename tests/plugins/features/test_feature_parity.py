@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
+from tests.hunting import examples
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.cross import CROSS_KINDS
@@ -187,7 +187,7 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_the_parity_pipeline_covers_every_built_in_kind() -> None:
-    # the cross-sectional kinds run over a universe: tests/runner/test_universe_backtest.py
+    # the cross-sectional kinds run over a universe: tests/backtest/test_universe_backtest.py
     expected = set(COMPONENTS) - set(CROSS_KINDS)
     assert {kind for kind, _ in find(pipelines(), lambda _: True)} == expected
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.atr import AtrParams, build_atr

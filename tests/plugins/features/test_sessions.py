@@ -25,7 +25,7 @@ from tradeloom.plugins.features.sessions import (
 )
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 
-from test_feature_parity import each_bar  # isort: skip
+from tests.plugins.features.test_feature_parity import each_bar  # isort: skip
 
 CTX = BuildContext("s", Path("."), seed=0)
 LONDON = get_calendar(

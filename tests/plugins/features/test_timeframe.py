@@ -24,7 +24,7 @@ from tradeloom.plugins.features.timeframe import CalendarBuckets, HigherTimefram
 from tradeloom.plugins.protocols import Feature
 from tradeloom.schemas import load_strategy
 
-from test_feature_parity import batch, each_bar  # isort: skip
+from tests.plugins.features.test_feature_parity import batch, each_bar  # isort: skip
 
 COMPONENTS = {c.kind: c for c in features_plugin.tradeloom_components()}
 QUARTER = 900

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.plugins.features.window import (
     BLOCK,
     new_ring,

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tradeloom.plugins.model.compiled_lightgbm as compiled_lightgbm
 import tradeloom.plugins.model.compiled_xgboost as compiled_xgboost
+from tests.hunting import examples
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model import SklearnParams, build_sklearn_model

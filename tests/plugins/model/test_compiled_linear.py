@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -27,6 +26,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDCl
 from sklearn.preprocessing import StandardScaler
 
 import tradeloom.plugins.model.compiled_linear as compiled_linear
+from tests.hunting import examples
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model import SklearnModel, SklearnParams, build_sklearn_model

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -31,6 +30,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import tradeloom.plugins.model.compiled_trees as compiled_trees
+from tests.hunting import examples
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model import SklearnModel, SklearnParams, build_sklearn_model

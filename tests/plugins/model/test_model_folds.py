@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.plugins.features.returns import log_return
 from tradeloom.plugins.features.rsi import rsi
 from tradeloom.plugins.model import Fold, plan_folds

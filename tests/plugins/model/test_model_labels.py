@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.plugins.model.labels import (
     class_labels,
     direction_labels,

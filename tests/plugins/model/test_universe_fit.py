@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import Bars, Universe
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model import SklearnParams, build_sklearn_model, plan_folds

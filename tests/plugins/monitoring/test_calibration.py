@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
-from monitor_feed import given, same
 from pydantic import ValidationError
 
+from tests.hunting import examples
+from tests.plugins.monitoring.monitor_feed import given, same
 from tradeloom.plugins.monitoring.calibration import Calibration, CalibrationParams
 
 

@@ -6,12 +6,12 @@ import math
 
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
-from monitor_feed import T0, given, same
 
+from tests.hunting import examples
+from tests.plugins.monitoring.monitor_feed import T0, given, same
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.plugins.monitoring.execution import ExecutionQuality, ExecutionQualityParams
 

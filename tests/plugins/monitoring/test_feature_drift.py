@@ -7,12 +7,12 @@ from bisect import bisect_right
 
 import numpy as np
 import pytest
-from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
-from monitor_feed import given, same
 
+from tests.hunting import examples
+from tests.plugins.monitoring.monitor_feed import given, same
 from tradeloom.domain import FeatureReference, ModelTraining
 from tradeloom.plugins.monitoring.drift import FeatureDrift, FeatureDriftParams
 

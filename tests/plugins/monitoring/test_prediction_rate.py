@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hunting import examples
 from hypothesis import given as hypothesis_given
 from hypothesis import settings
 from hypothesis import strategies as st
-from monitor_feed import given, same
 
+from tests.hunting import examples
+from tests.plugins.monitoring.monitor_feed import given, same
 from tradeloom.plugins.monitoring.prediction_rate import PredictionRate, PredictionRateParams
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
+from tests.hunting import examples
 from tradeloom.domain import Bar
 from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams, WindowAuc
 from tradeloom.plugins.protocols import MonitorInput

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.hunting import examples
 from tradeloom.errors import ConfigError
 from tradeloom.plugins.signal.regime import (
     HIGH_VOLATILITY,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.hunting import examples
 from tradeloom.domain import Bar, Signal
 from tradeloom.plugins import signal
 from tradeloom.plugins.component import BuildContext

@@ -1,0 +1,985 @@
+"""Every shape a live run takes, against the emulator, under fault schedules and crashes.
+
+The harness of `test_fault_schedules` (one market) and `test_fault_shapes` (a universe,
+a portfolio file, a router, TWAP slicing, a perpetual): a `Shape` says what the run
+trades and on which venues; `shape_run` starts its emulators and points the strategy
+files at them; `drive` plays the run bar by bar under a schedule of request faults,
+killing the process (`crash`) where the schedule says, damaging its journal as a kill
+-9 can (a cut write-ahead log) or as an operator might (the tail record deleted or
+replaced), and starting it again with the same files; `check` asserts what must hold
+of the finished run:
+
+1. no client order id reached any venue twice, and none reached two venues;
+2. no trade was counted twice, every trade the venues made for the run was counted, the
+   engine applied no more fills than were counted and no order ended twice;
+3. each market's position in the journal is what each venue holds (the fills counted
+   but not yet reported to the engine aside), every order a venue has is in the journal,
+   none journaled as refused, and no order is left unknown;
+4. no emulator saw an internal error (a fault is not an error).
+
+A restart refused for damage it must refuse (a journal whose tail record is gone or is
+another run's) must send nothing; the harness then puts the journal back as the kill
+left it and starts again. Waits between read attempts are recorded, not slept; the
+venues' and the intent journal's clocks are the emulator's market clock, so a restart
+compares times of one clock (``settle_seconds``, one bar).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import currently_in_test_context
+from hypothesis import note as _hypothesis_note
+from hypothesis import strategies as st
+
+from tests.live.live_emulated import STRATEGY, crash, make_bars, rows
+from tests.live.test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
+from tests.live.test_portfolio_live import PORTFOLIO
+from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.journal import JournalStore, read_rows
+from tradeloom.journal.errors import JournalError
+from tradeloom.journal.tail import tail_path
+from tradeloom.live import order_journal, router_venue, venues
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.router_venue import RouterVenue
+from tradeloom.live.runner import LiveRunner
+from tradeloom.plugins.data.ccxt_client import use_client_factory
+from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
+from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
+from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.manager import load_plugins
+from tradeloom.retrying import RetriesExhausted
+from tradeloom.schemas import load_strategy
+from tradeloom.testing import (
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET,
+    DropConnection,
+    ExchangeEmulator,
+    Fault,
+    PartialFill,
+    RateLimited,
+    Reject,
+    ServerError,
+    Timeout,
+)
+from tradeloom.testing.emulator import MarketRules
+
+HISTORY = 100
+"""Bars closed when a run first starts (fewer than the first walk-forward fold needs)."""
+
+END = HISTORY + 65
+"""Faults and crashes happen up to this bar."""
+
+QUIET = 3
+"""Bars without faults at the end: unknown orders are looked up and settled."""
+
+SETTLE_SECONDS = 3600.0
+"""One bar of market time: an order not found a bar after it was sent never arrived."""
+
+TIMEOUT_MS = 250
+"""The ccxt client's timeout: what a swallowed request costs in wall time. A loopback
+request is answered in milliseconds, so 250 ms still tells a swallowed one from a slow
+one on a loaded machine."""
+
+BARS = END + QUIET + 10
+"""Bars each market's series holds."""
+
+
+def note(text: str) -> None:
+    """Note ``text`` for Hypothesis's report of a failing example; print it in a hunt."""
+    if currently_in_test_context():
+        _hypothesis_note(text)
+    else:
+        print(text)
+
+
+# --- the shapes ------------------------------------------------------------------------
+
+
+def _edited(text: str, *changes: tuple[str, str]) -> str:
+    """Return ``text`` with each ``(old, new)`` made once (each ``old`` is there once)."""
+    for old, new in changes:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+FAST_FOLDS = "walk_forward: {train_window: 80, retrain_every: 30}"
+"""The first fold predicts from before the live bars."""
+
+TIMEOUT = (
+    "  secret: ${EMU_API_SECRET}\n",
+    f"  secret: ${{EMU_API_SECRET}}\n  config: {{timeout: {TIMEOUT_MS}}}\n",
+)
+
+# One market, trading often (a low threshold sends 20 to 30 orders in 68 bars).
+ONE = _edited(
+    STRATEGY,
+    ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
+    ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    TIMEOUT,
+)
+UNIVERSE = _edited(
+    UNIVERSE_STRATEGY,
+    ("POOLING", "pooled"),
+    ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
+    ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    TIMEOUT,
+)
+MEMBER = _edited(
+    PORTFOLIO_MEMBER,
+    ("plugins: [live_child]\n", ""),
+    ("cache_dir: CACHE", "cache_dir: cache"),
+    ("  options: {recvWindow: 10000}\n", f"  config: {{timeout: {TIMEOUT_MS}}}\n"),
+    ("walk_forward: {train_window: 100, retrain_every: 30}", FAST_FOLDS),
+    ("threshold: 0.03, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    ("  poll_seconds: 0.02\n", ""),
+)
+
+ROUTER = f"""\
+execution:
+  kind: router
+  venues:
+    - name: dear
+      kind: ccxt
+      exchange: binance
+      api_key: ${{EMU_DEAR_KEY}}
+      secret: ${{EMU_API_SECRET}}
+      config: {{timeout: {TIMEOUT_MS}}}
+      fee_bps: 30
+      initial_cash: 25000
+    - name: cheap
+      kind: ccxt
+      exchange: binance
+      api_key: ${{EMU_CHEAP_KEY}}
+      secret: ${{EMU_API_SECRET}}
+      config: {{timeout: {TIMEOUT_MS}}}
+      fee_bps: 5
+      initial_cash: 25000
+"""
+
+SLICED = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: " + (
+    "{slicing: {kind: twap, children: 3, every_bars: 1}}}"
+)
+
+PERP_EXECUTION = """\
+execution:
+  kind: simulated
+  market: swap
+  funding: funding
+  fee_bps: 5
+  initial_cash: 50000
+  margin: {initial: 0.5, maintenance: 0.01, leverage: 2}
+"""
+
+SIMULATED = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}\n"
+SWAP = "BTC/USDT:USDT"
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One emulated venue of a shape: its name (the API key's prefix), its quote balance
+    and its taker fee."""
+
+    name: str
+    quote: int
+    taker_fee: Decimal = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a run trades, and where.
+
+    Attributes:
+        name: The shape's name (the test's id).
+        files: File name -> text; the first is the file the run is started with.
+        markets: Each market's symbol (the emulators list every one).
+        venues: The emulated venues (one: a strategy's own exchange).
+        swap: The markets are USD-M perpetual swaps (orders go to ``/fapi``).
+        portfolio: The first file is a portfolio file.
+    """
+
+    name: str
+    files: Mapping[str, str]
+    markets: tuple[str, ...]
+    venues: tuple[Venue, ...] = (Venue("main", 100_000),)
+    swap: bool = False
+    portfolio: bool = False
+
+    @property
+    def looks_up_cut_journals(self) -> bool:
+        """Whether a restart takes a journal that lost committed rows, asking its one
+        market what was sent beyond it; a universe, a portfolio and a router refuse it."""
+        return len(self.markets) == 1 and len(self.venues) == 1 and not self.portfolio
+
+    @property
+    def order_route(self) -> str:
+        """The route an order submission takes."""
+        return "POST /fapi/v1/order" if self.swap else "POST /api/v3/order"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The routes of the reads a run makes (faults are planned on them)."""
+        if self.swap:
+            return (
+                "GET /fapi/v1/order",
+                "GET /fapi/v1/userTrades",
+                "GET /fapi/v1/openOrders",
+                "DELETE /fapi/v1/order",
+                "GET /fapi/v1/klines",
+                "GET /fapi/v3/positionRisk",
+                "GET /fapi/v2/balance",
+                "GET /api/v3/time",
+                "GET /fapi/v1/exchangeInfo",
+            )
+        return (
+            "GET /api/v3/order",
+            "GET /api/v3/myTrades",
+            "GET /api/v3/openOrders",
+            "DELETE /api/v3/order",
+            "GET /api/v3/klines",
+            "GET /api/v3/account",
+            "GET /api/v3/time",
+            "GET /api/v3/exchangeInfo",
+        )
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """Request numbers faults are planned on, per route, after the first start.
+
+        About what a run makes: a market order fills when it arrives, so orders are
+        polled (trades, open orders, lookups) only while one works on (a partial fill)
+        or is unknown; account, time and markets are read by a restart; klines once a
+        bar per market.
+        """
+        markets = len(self.markets)
+        counts = {self.order_route: 26}
+        for route in self.reads:
+            counts[route] = 4 if route.endswith(("/order", "/time", "/exchangeInfo")) else 6
+        for route in self.reads:
+            if "klines" in route:
+                counts[route] = 70 * markets
+            if "Trades" in route:
+                counts[route] = 8
+            if route.endswith(("/account", "/balance", "/positionRisk")):
+                counts[route] = 2
+        return counts
+
+
+def _portfolio_files() -> dict[str, str]:
+    files = {"pair.yaml": PORTFOLIO}
+    for name, symbol, seed in (("trend_btc", "BTC/USDT", 11), ("swing_eth", "ETH/USDT", 5)):
+        files[f"{name}.yaml"] = (
+            MEMBER.replace("NAME", name).replace("SYMBOL", symbol).replace("SEED", str(seed))
+        )
+    return files
+
+
+def _router_text() -> str:
+    text = ONE.replace(SIMULATED, ROUTER).replace(
+        "api_key: ${EMU_API_KEY}", "api_key: ${EMU_DEAR_KEY}"
+    )
+    assert "kind: router" in text and "EMU_DEAR_KEY" in text
+    return text
+
+
+def _perp_text() -> str:
+    text = (
+        ONE.replace("symbol: BTC/USDT\n", f"symbol: {SWAP}\n")
+        .replace(
+            "  secret: ${EMU_API_SECRET}\n",
+            "  secret: ${EMU_API_SECRET}\n"
+            "  auxiliary:\n"
+            "    - {name: funding, kind: funding_rate, available_after: 0s}\n",
+        )
+        .replace(SIMULATED, PERP_EXECUTION)
+    )
+    assert "market: swap" in text and "funding_rate" in text
+    return text
+
+
+def _sliced_text() -> str:
+    text = ONE.replace(SIMULATED, SLICED + "\n")
+    assert "twap" in text
+    return text
+
+
+SHAPES: dict[str, Shape] = {
+    shape.name: shape
+    for shape in (
+        Shape("one", {"strategy.yaml": ONE}, ("BTC/USDT",)),
+        Shape("universe", {"strategy.yaml": UNIVERSE}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
+        Shape(
+            "portfolio",
+            _portfolio_files(),
+            ("BTC/USDT", "ETH/USDT"),
+            venues=(Venue("main", 60_000),),
+            portfolio=True,
+        ),
+        # the cheap venue cannot take a whole buy: buys split over both
+        Shape(
+            "router",
+            {"strategy.yaml": _router_text()},
+            ("BTC/USDT",),
+            venues=(
+                Venue("dear", 40_000, Decimal("0.003")),
+                Venue("cheap", 12_000, Decimal("0.0005")),
+            ),
+        ),
+        Shape("twap", {"strategy.yaml": _sliced_text()}, ("BTC/USDT",)),
+        Shape(
+            "perp",
+            {"strategy.yaml": _perp_text()},
+            (SWAP,),
+            venues=(Venue("main", 100_000, Decimal("0.0005")),),
+            swap=True,
+        ),
+    )
+}
+
+RULES = {"SOL/USDT": MarketRules(step_size=Decimal("0.01"), min_qty=Decimal("0.01"))}
+"""SOL trades in lots of 0.01, the others of 0.00001 (the emulator's default)."""
+
+
+def _funding() -> pd.Series:
+    """A rate every 8 hours over the bars, from -0.1% to +0.1% and back (both signs)."""
+    index = pd.date_range("2024-01-01", periods=BARS // 8 + 1, freq="8h", tz="UTC")
+    return pd.Series(np.round(0.001 * np.sin(np.arange(len(index)) / 3.0), 6), index=index)
+
+
+# --- what goes wrong --------------------------------------------------------------------
+
+SUBMIT_FAULTS: list[Fault] = [
+    Timeout(after_accept=True, max_seconds=5),
+    Timeout(max_seconds=5),
+    DropConnection(after_accept=True),
+    DropConnection(),
+    RateLimited(retry_after=2),
+    ServerError(500),
+    ServerError(503, after_accept=True),
+    ServerError(500, code=-1001, msg="Internal error; unable to process your request."),
+    Reject(-2010, "Account has insufficient balance for requested action."),
+    Reject(-2010, "Duplicate order sent."),
+    Reject(-1013, "Filter failure: LOT_SIZE"),
+]
+"""What can happen to one order submission (besides a partial fill)."""
+
+READ_FAULTS: list[Fault] = [
+    Timeout(max_seconds=5),
+    DropConnection(),
+    RateLimited(retry_after=1),
+    RateLimited(retry_after=3),
+    ServerError(500),
+    ServerError(502),
+    ServerError(503),
+    ServerError(500, code=-1001, msg="Internal error; unable to process your request."),
+]
+"""What can happen to one read; a burst of 5 outlasts the venue's and the feed's retries."""
+
+DAMAGES = ("wal_cut", "tail_lost", "tail_foreign")
+"""What a kill may leave the journal as: its write-ahead log cut (a crash of the
+machine), its tail record deleted, or replaced by another run's (an operator's mistake).
+The first is restarted from; the other two are refused (nothing sent) and put back."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """``faults`` on requests ``call`` to ``call + burst - 1`` of ``route`` at ``venue``
+    (after start; '' for the shape's first venue)."""
+
+    route: str
+    call: int
+    burst: int
+    faults: tuple[Fault, ...]
+    venue: str = ""
+
+
+@dataclass(frozen=True)
+class CrashAt:
+    """Kill the process at bar ``bar``: after its ``event``-th journaled venue event
+    (None: after the bar), leave it down for ``down`` bars; ``damage`` what the kill did
+    to the journal (None: nothing; a cut write-ahead log at ``cut``, a fraction of it)."""
+
+    bar: int
+    event: int | None
+    down: int
+    damage: str | None = None
+    cut: float = 0.5
+
+
+partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
+
+
+def schedules(shape: Shape) -> st.SearchStrategy[list[Planned]]:
+    """Faults planned on the shape's venues: submissions and bursts of failed reads."""
+    calls = shape.calls
+    names = st.sampled_from([v.name for v in shape.venues])
+
+    @st.composite
+    def submissions(draw: st.DrawFn) -> Planned:
+        call = draw(st.integers(1, calls[shape.order_route]))
+        fault = draw(st.sampled_from(SUBMIT_FAULTS) | st.none())
+        fill = draw(partial if fault is None else partial | st.none())
+        faults = tuple(f for f in (fault, fill) if f is not None)
+        burst = draw(st.integers(1, 2))
+        return Planned(shape.order_route, call, burst, faults, draw(names))
+
+    @st.composite
+    def reads(draw: st.DrawFn) -> Planned:
+        route = draw(st.sampled_from(shape.reads))
+        fault = draw(st.sampled_from(READ_FAULTS))
+        burst = draw(st.sampled_from([1, 1, 2, 3, 5, 6]))
+        return Planned(route, draw(st.integers(1, calls[route])), burst, (fault,), draw(names))
+
+    return st.lists(submissions() | reads(), min_size=3, max_size=14)
+
+
+crashes = st.lists(
+    st.builds(
+        CrashAt,
+        bar=st.integers(HISTORY + 2, END - 1),
+        event=st.none() | st.integers(0, 3),
+        down=st.integers(0, 2),
+        damage=st.none() | st.sampled_from(DAMAGES),
+        cut=st.floats(0.0, 1.0),
+    ),
+    max_size=2,
+    unique_by=lambda c: c.bar,
+).map(lambda found: sorted(found, key=lambda c: c.bar))
+
+
+# --- the harness ------------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """The process dies here (a BaseException: nothing on the way catches it)."""
+
+
+class Tripwire:
+    """Counts venue events journaled during one bar and kills the process at the n-th."""
+
+    def __init__(self) -> None:
+        self.countdown: int | None = None
+
+    def passed(self) -> None:
+        if self.countdown is None:
+            return
+        if self.countdown == 0:
+            self.countdown = None
+            raise Crash
+        self.countdown -= 1
+
+
+def _journal_orders(trip: Tripwire, clock: Callable[[], float]) -> Callable[..., JournalOrders]:
+    class Tripping(JournalOrders):
+        def before_send(self, order: VenueOrder) -> None:
+            super().before_send(order)
+            trip.passed()  # the intent is committed, the request never leaves
+
+        def record(self, event: VenueEvent) -> None:
+            super().record(event)
+            trip.passed()  # the venue answered, the bar is not committed
+
+    def build(
+        journal: JournalStore, bar_clock: Callable[[], int], symbol: str = "", **kw: Any
+    ) -> Tripping:
+        return Tripping(journal, bar_clock, clock, symbol=symbol, **kw)
+
+    return build
+
+
+def _venue(waits: list[float], clock: Callable[[], float]) -> Callable[..., CcxtVenue]:
+    def build(*args: Any, **kwargs: Any) -> CcxtVenue:
+        return CcxtVenue(
+            *args, **kwargs, sleep=waits.append, clock=clock, settle_seconds=SETTLE_SECONDS
+        )
+
+    return build
+
+
+@dataclass
+class ShapeRun:
+    """A shape's emulators on one clock, and its files pointed at them.
+
+    Attributes:
+        shape: The shape.
+        emulators: Each venue's emulator, by the venue's name.
+        folder: Where the files are (and the run directory, ``live``).
+        waits: The waits the venues and the feed asked for (recorded, not slept).
+        trip: Kills the process at a journaled venue event.
+    """
+
+    shape: Shape
+    emulators: dict[str, ExchangeEmulator]
+    folder: Path
+    waits: list[float] = field(default_factory=list)
+    trip: Tripwire = field(default_factory=Tripwire)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder / "live"
+
+    @property
+    def journal(self) -> Path:
+        return self.run_dir / "journal.sqlite"
+
+    @property
+    def position(self) -> int:
+        """The bar in progress on every venue."""
+        return next(iter(self.emulators.values())).exchange.position
+
+    def emulator(self, venue: str = "") -> ExchangeEmulator:
+        """Return a venue's emulator ('' the first)."""
+        return self.emulators[venue] if venue else next(iter(self.emulators.values()))
+
+    def advance(self, bars: int = 1) -> None:
+        for emulator in self.emulators.values():
+            emulator.advance(bars)
+
+    def clock(self) -> pd.Timestamp:
+        """The emulators' market time: the open of the bar in progress."""
+        return pd.Timestamp(self.emulator().exchange.now_ms(), unit="ms", tz="UTC")
+
+    def runner(self) -> LiveRunner:
+        """Return a runner of the shape's first file, live (not started).
+
+        Without its files' thread: a kill here drops the runner, not its threads, and a
+        thread still reading a journal whose write-ahead log the harness then cuts would
+        die of SIGBUS (kill -9 ends them all; the files are other tests' subject).
+        """
+        path = self.folder / next(iter(self.shape.files))
+        if self.shape.portfolio:
+            from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
+            from tradeloom.schemas.portfolio_file import load_portfolio
+
+            portfolio = load_portfolio(path, ())
+            pipelines = tuple(build_pipeline(c) for c in portfolio.strategies)
+            account = account_pipeline(portfolio, pipelines)
+            return LiveRunner(
+                account,
+                load_plugins(()),
+                mode="live",
+                run_dir=self.run_dir,
+                clock=self.clock,
+                watch_file=False,
+                portfolio=LivePortfolio(portfolio, pipelines),
+                refresh=False,
+            )
+        config, plugins = load_strategy(path)
+        return LiveRunner(
+            build_pipeline(config, mode="live"),
+            plugins,
+            mode="live",
+            run_dir=self.run_dir,
+            clock=self.clock,
+            watch_file=False,
+            refresh=False,
+        )
+
+    def plan(self, schedule: list[Planned]) -> None:
+        """Schedule the faults on request numbers counted from now."""
+        for item in schedule:
+            emulator = self.emulator(item.venue)
+            seen = len(emulator.requests(item.route))
+            for k in range(item.burst):
+                emulator.faults.on_call(item.route, seen + item.call + k, *item.faults)
+
+    def clear_faults(self) -> None:
+        for emulator in self.emulators.values():
+            emulator.faults.clear()
+
+    def posted(self) -> list[tuple[str, str]]:
+        """Every order submission that reached a venue: ``(venue, client id)``."""
+        return [
+            (name, str(r.params.get("newClientOrderId")))
+            for name, emulator in self.emulators.items()
+            for r in emulator.requests(self.shape.order_route)
+        ]
+
+    def errors(self) -> list[BaseException]:
+        return [e for emulator in self.emulators.values() for e in emulator.errors]
+
+
+@contextmanager
+def shape_run(shape: Shape) -> Iterator[ShapeRun]:
+    """The shape's emulators from bar `HISTORY`, its files in a fresh folder, every
+    ``binance`` client routed to its venue (by its API key's prefix), the venues and the
+    intent journal on the emulators' market clock."""
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        pytest.MonkeyPatch.context() as monkeypatch,
+        ExitStack() as stack,
+    ):
+        folder = Path(scratch)
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("EMU_API_KEY", "main-" + DEFAULT_API_KEY)
+        monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
+        for venue in shape.venues:
+            monkeypatch.setenv(f"EMU_{venue.name.upper()}_KEY", f"{venue.name}-{DEFAULT_API_KEY}")
+        for name, text in shape.files.items():
+            (folder / name).write_text(text)
+        markets = {symbol: make_bars(n=BARS, seed=5 + k) for k, symbol in enumerate(shape.markets)}
+        emulators = {
+            venue.name: stack.enter_context(
+                ExchangeEmulator(
+                    markets,
+                    {"USDT": Decimal(venue.quote)},
+                    start=HISTORY,
+                    include_open_kline=False,
+                    taker_fee=venue.taker_fee,
+                    rules={s: r for s, r in RULES.items() if s in markets},
+                    funding_rates={SWAP: _funding()} if shape.swap else None,
+                )
+            )
+            for venue in shape.venues
+        }
+
+        def client(settings: Mapping[str, Any]) -> Any:
+            name = str(settings.get("apiKey") or "").split("-", 1)[0]
+            emulator = emulators.get(name) or next(iter(emulators.values()))
+            keys = {"apiKey": DEFAULT_API_KEY, "secret": DEFAULT_SECRET}
+            return emulator.client(**{**settings, **keys, "enableRateLimit": False})
+
+        stack.enter_context(use_client_factory("binance", client))
+        stack.enter_context(use_pro_client_factory("binance", None))
+        run = ShapeRun(shape, emulators, folder)
+
+        def market_seconds() -> float:
+            return run.emulator().exchange.now_ms() / 1000.0
+
+        build_venue = _venue(run.waits, market_seconds)
+        build_orders = _journal_orders(run.trip, market_seconds)
+        for module in (venues, router_venue):
+            monkeypatch.setattr(module, "CcxtVenue", build_venue)
+        for module in (venues, order_journal):  # a router imports it when it opens
+            monkeypatch.setattr(module, "JournalOrders", build_orders)
+        yield run
+
+
+def start(run: ShapeRun) -> LiveRunner:
+    """Start (or restart) the run; a start that found a venue unreachable is tried again.
+
+    A start may refuse to go on when a read failed every attempt (it cannot reconcile
+    without the venue, nor look up what it sent beyond a cut journal); any other
+    exception fails the test.
+    """
+    for _ in range(6):
+        runner = run.runner()
+        if _started(run, runner):
+            return runner
+    raise AssertionError("the run could not start six times in a row")
+
+
+def _started(run: ShapeRun, runner: LiveRunner) -> bool:
+    """Start ``runner``; False (it is dropped) when the venue did not answer."""
+    runner.source.feed.sleep = run.waits.append  # type: ignore[union-attr]
+    try:
+        runner.start()
+    except (RetriesExhausted, ExchangeUnavailable) as error:
+        note(f"start refused: {error}")
+    except RestartRefused as error:
+        if "could not ask the venue" not in str(error):
+            raise
+        note(f"restart refused: {error}")
+    else:
+        return True
+    crash(runner)
+    return False
+
+
+# --- damage -----------------------------------------------------------------------------
+
+
+_KILLED = ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite.tail", "sent.mark")
+
+
+def kill(runner: LiveRunner, run: ShapeRun) -> dict[str, bytes]:
+    """Drop ``runner`` as kill -9 would; return its run directory's files as it left them.
+
+    The files (the database, its write-ahead log, the tail record and the sent-id
+    mark) are read before the connection closes (closing checkpoints the log) and
+    written back after.
+    """
+    killed = {n: (run.run_dir / n).read_bytes() for n in _KILLED if (run.run_dir / n).exists()}
+    crash(runner)
+    _put_back(run, killed)
+    return killed
+
+
+def _put_back(run: ShapeRun, files: Mapping[str, bytes]) -> None:
+    for name in _KILLED:
+        (run.run_dir / name).unlink(missing_ok=True)
+        if name in files:
+            (run.run_dir / name).write_bytes(files[name])
+
+
+def damaged_start(
+    run: ShapeRun, crashing: CrashAt, killed: Mapping[str, bytes]
+) -> LiveRunner | None:
+    """Do ``crashing.damage`` to the journal the kill left and start the run on it.
+
+    A tail record deleted or another run's is refused; so is a cut write-ahead log that
+    lost committed rows, but on one market, which asks the venue what was sent beyond
+    the journal, and a cut that left no run to restart. A refusal is one line and sends
+    nothing; the journal is then put back as the kill left it (None is returned: start
+    again). A start that is not refused is returned.
+    """
+    if "journal.sqlite.tail" not in killed:
+        return None  # nothing committed yet: nothing to damage
+    record_path = tail_path(run.journal)
+    if crashing.damage == "tail_lost":
+        record_path.unlink()
+    elif crashing.damage == "tail_foreign":  # another run's: the same strategy
+        values = json.loads(killed[record_path.name])
+        values["run_id"] = "another-run"
+        record_path.write_text(json.dumps(values))
+    else:
+        wal = run.run_dir / "journal.sqlite-wal"
+        if wal.exists():
+            with wal.open("r+b") as handle:
+                handle.truncate(int(wal.stat().st_size * crashing.cut))
+    lost = _rows(run.journal) < int(json.loads(killed[record_path.name])["rows"])
+    posted = len(run.posted())
+    for _ in range(6):
+        runner = run.runner()
+        try:
+            if not _started(run, runner):
+                continue
+        except JournalError as error:
+            crash(runner)
+            message = str(error)
+            assert "\n" not in message and str(run.journal) in message, message
+            assert message.endswith("nothing was sent"), message
+            assert len(run.posted()) == posted, "a refused restart sent an order"
+            note(f"refused: {message}")
+            _put_back(run, killed)
+            return None
+        assert crashing.damage == "wal_cut", f"{crashing.damage}: the restart was not refused"
+        assert run.shape.looks_up_cut_journals or not lost, "a cut journal was not refused"
+        return runner
+    raise AssertionError("the run could not start six times in a row")
+
+
+def _rows(journal: Path) -> int:
+    """How many rows the journal holds (0: none readable)."""
+    try:
+        return sum(1 for _ in read_rows(journal))
+    except JournalError:
+        return 0
+
+
+def drive(run: ShapeRun, schedule: list[Planned], crash_points: list[CrashAt]) -> LiveRunner:
+    """Run to ``END + QUIET`` under ``schedule``, crashing at ``crash_points``; stop.
+
+    Returns:
+        The last runner, stopped.
+    """
+    runner = start(run)
+    run.plan(schedule)
+    pending = list(crash_points)
+    while run.position < END + QUIET:
+        run.advance()
+        bar = run.position
+        if bar >= END:
+            run.clear_faults()
+        crashing = pending.pop(0) if pending and pending[0].bar == bar else None
+        run.trip.countdown = None if crashing is None else crashing.event
+        try:
+            runner.tick()
+        except Crash:
+            note(f"crashed in bar {bar}: {crashing}")
+        run.trip.countdown = None
+        if crashing is not None:
+            killed = kill(runner, run)
+            if crashing.down:
+                run.advance(crashing.down)
+            damaged = damaged_start(run, crashing, killed) if crashing.damage else None
+            runner = damaged or start(run)
+    # an order sent at the last bar: its trades are counted at the next tick (a swap's
+    # market order is acknowledged before it trades)
+    for _ in range(5):
+        if not runner.session_or_fail.engine.venue.pending():
+            break
+        run.advance()
+        runner.tick()
+    runner.stop("test over")
+    return runner
+
+
+# --- the properties ---------------------------------------------------------------------
+
+
+def _root(client_id: str) -> str:
+    """The engine's order a venue order is part of: a router's child ``{id}-r{k}`` and a
+    limit order's market fallback ``{id}-f`` are their order's."""
+    parts = client_id.rsplit("-", 1)
+    if len(parts) == 2 and (parts[1] == "f" or (parts[1][:1] == "r" and parts[1][1:].isdigit())):
+        return _root(parts[0])
+    return client_id
+
+
+def _venue_of(journal: Path, shape: Shape) -> dict[str, str]:
+    """Each venue order's venue (a router's children: their ``route_decision``'s)."""
+    if len(shape.venues) == 1:
+        return defaultdict(lambda: shape.venues[0].name)
+    return {r["order_id"]: r["venue"] for r in rows(journal, "route_decision")}
+
+
+def undelivered(runner: LiveRunner) -> dict[tuple[str, str], float]:
+    """Per ``(venue, market)``: the fills counted but not yet reported to the engine."""
+    account = runner.exchange_venue
+    assert account is not None
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for symbol, market in account.markets.items():
+        if isinstance(market, ExchangeVenue):
+            out[("", symbol)] += market.undelivered_position()
+        else:
+            assert isinstance(market, RouterVenue)
+            for name, routed in market.venues.items():
+                out[(name, symbol)] += routed.exchange.undelivered_position()
+    return out
+
+
+def check(run: ShapeRun, runner: LiveRunner) -> None:
+    """Assert the four properties of a finished run."""
+    shape, journal = run.shape, run.journal
+    assert run.errors() == []
+    # 1. every client order id reached one venue, once
+    posted = run.posted()
+    assert all(cid for _, cid in posted)
+    assert [p for p, n in Counter(posted).items() if n > 1] == []
+    ids = [cid for _, cid in posted]
+    assert [cid for cid, n in Counter(ids).items() if n > 1] == []
+    venue_orders = {
+        (name, o.client_order_id): o
+        for name, emulator in run.emulators.items()
+        for o in emulator.exchange.orders()
+    }
+    assert len({cid for _, cid in venue_orders}) == len(venue_orders)
+    # 2. every trade counted once; every trade of the run counted; no more engine fills
+    #    than counted; every order ended once for the engine
+    venue_of = _venue_of(journal, shape)
+    counted_rows = [{"symbol": r.symbol, **r.values} for r in read_rows(journal, ["venue_fill"])]
+    trade_keys = [(venue_of[f["order_id"]], f["symbol"], f["trade_id"]) for f in counted_rows]
+    assert [t for t, n in Counter(trade_keys).items() if n > 1] == []
+    executed: dict[str, float] = defaultdict(float)
+    for f in counted_rows:
+        executed[f["order_id"]] += f["quantity"]
+    assert {
+        cid: (executed[cid], float(o.executed_qty))
+        for (_, cid), o in venue_orders.items()
+        if abs(executed[cid] - float(o.executed_qty)) > 1e-12
+    } == {}
+    counted = Counter(_root(f["order_id"]) for f in counted_rows)
+    applied = Counter(f["order_id"] for f in rows(journal, "fill"))
+    assert {o: n for o, n in applied.items() if n > counted[o]} == {}
+    assert rows(journal, "fill_refused") == []
+    ended = Counter(r["order_id"] for r in rows(journal, "order_cancelled"))
+    assert [o for o, n in ended.items() if n > 1] == []
+    # 3. positions: the journal's fills per market are what the venues hold
+    _check_positions(run, runner)
+    sent = {r["id"] for r in rows(journal, "order_sent")}
+    assert {cid for _, cid in venue_orders} <= sent
+    last = {r["client_id"]: r["state"] for r in rows(journal, "order_state")}
+    assert [cid for _, cid in venue_orders if last.get(cid) == OrderState.REJECTED] == []
+    assert [cid for cid, state in last.items() if state == OrderState.UNKNOWN] == []
+
+
+def _check_positions(run: ShapeRun, runner: LiveRunner) -> None:
+    """The engine's position in each market (its fills; a portfolio's books' in all) is
+    what the venues hold beyond their balance at the first start (a swap: its position),
+    and, for a router, each venue's trades net of base fees are what it holds."""
+    shape, journal = run.shape, run.journal
+    late = undelivered(runner)
+    engine: dict[str, float] = defaultdict(float)
+    for event in read_rows(journal, ["fill"]):
+        market = event.symbol.rsplit(":", 1)[-1] if shape.portfolio else event.symbol
+        engine[market or shape.markets[0]] += event.values["side"] * event.values["quantity"]
+    held: dict[tuple[str, str], float] = {}
+    if shape.swap:
+        (venue,) = shape.venues
+        for symbol in shape.markets:
+            market_id = symbol.split(":")[0].replace("/", "")
+            amount = run.emulators[venue.name].exchange.perp_position(market_id).amount
+            held[(venue.name, symbol)] = float(amount)
+    elif len(shape.venues) > 1:
+        at_start = {r["venue"]: r["base_at_start"] for r in rows(journal, "venue_at_start")}
+        (symbol,) = shape.markets
+        base = symbol.split("/")[0]
+        for venue in shape.venues:
+            balance = run.emulators[venue.name].exchange.balance(base)
+            start_balance = at_start.get(venue.name, 0.0)
+            held[(venue.name, symbol)] = float(balance.free + balance.locked) - start_balance
+    else:
+        at_start = {
+            r.symbol: r.values["base_at_start"] for r in read_rows(journal, ["market_at_start"])
+        }
+        (venue,) = shape.venues
+        for symbol in shape.markets:
+            balance = run.emulators[venue.name].exchange.balance(symbol.split("/")[0])
+            start_balance = at_start.get(symbol, at_start.get("", 0.0))
+            if np.isnan(start_balance):
+                start_balance = 0.0
+            held[(venue.name, symbol)] = float(balance.free + balance.locked) - start_balance
+    for symbol in shape.markets:
+        venue_total = sum(v for (_, s), v in held.items() if s == symbol)
+        late_total = sum(v for (_, s), v in late.items() if s == symbol)
+        assert abs(venue_total - engine[symbol] - late_total) <= 1e-8, (
+            symbol,
+            venue_total,
+            engine[symbol],
+            late_total,
+        )
+    if len(shape.venues) > 1:  # each venue's own trades are what it holds
+        venue_of = _venue_of(journal, shape)
+        traded: dict[str, float] = defaultdict(float)
+        for f in rows(journal, "venue_fill"):
+            net = f["quantity"]
+            if f["side"] > 0 and f.get("fee_currency") == shape.markets[0].split("/")[0]:
+                net -= f["fee_cost"]
+            traded[venue_of[f["order_id"]]] += f["side"] * net
+        for (name, _), amount in held.items():
+            assert abs(amount - traded[name]) <= 1e-8, (name, amount, traded[name])
+
+
+def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) -> None:
+    """Drive a run of ``shape`` under ``schedule`` and ``crash_points``; check it."""
+    with shape_run(shape) as run:
+        runner = drive(run, schedule, crash_points)
+        check(run, runner)
+        orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
+        faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
+        note(f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits")
+
+
+def random_crashes(seed: int, count: int) -> list[CrashAt]:
+    """``count`` crashes at seeded random bars and points (a quick hunt outside Hypothesis)."""
+    rng = random.Random(seed)
+    bars = sorted(rng.sample(range(HISTORY + 2, END), count))
+    return [
+        CrashAt(
+            bar,
+            rng.choice([None, 0, 1, 2, 3]),
+            rng.choice([0, 0, 1, 2]),
+            rng.choice([None, None, *DAMAGES]),
+            rng.random(),
+        )
+        for bar in bars
+    ]

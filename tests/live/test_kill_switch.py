@@ -1,0 +1,112 @@
+"""The kill switch of a live run: every open order cancelled, trading halted, latched in
+the journal across restarts until resume."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows
+from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.live.refresh import run_facts
+from tradeloom.live.runner import LiveRunner
+
+
+def drive_until(run: EmulatedRun, runner: LiveRunner, done: Any, limit: int) -> None:
+    while run.emulator.exchange.position < limit and not done():
+        run.emulator.advance()
+        runner.tick()
+
+
+def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    # market orders fill a quarter of their quantity per bar: an order stays open for bars
+    with emulated_run(tmp_path, monkeypatch, fill_fraction=Decimal("0.25")) as run:
+        runner = run.runner(run_dir)
+        runner.inbox.install_signal_handlers()
+        runner.start()
+        exchange = run.emulator.exchange
+        drive_until(run, runner, lambda: bool(exchange.open_orders()), len(run.bars))
+        working = exchange.open_orders()
+        assert working, "the strategy never had a working order"
+
+        delivery = request_kill(run_dir, "operator: stop everything")
+        assert delivery.signalled  # this process holds the run directory: SIGUSR2 wakes it
+        assert runner.inbox.wake.wait(5)
+        runner.tick()
+        assert exchange.open_orders() == []
+        session = runner.session_or_fail
+        assert session.state == "HALTED"
+        (change,) = rows(journal, "trading_state")
+        assert (change["state"], change["code"]) == ("HALTED", "KILL_SWITCH")
+        cancelled = [r for r in rows(journal, "order_cancelled") if r["reason"] == "KILL_SWITCH"]
+        assert [c["order_id"] for c in cancelled] == [o.client_order_id for o in working]
+
+        sent_before = len(exchange.orders())
+        signals_before = len(rows(journal, "signal"))
+        for _ in range(40):
+            run.emulator.advance()
+            runner.tick()
+        assert len(rows(journal, "signal")) > signals_before  # it keeps deciding...
+        assert len(exchange.orders()) == sent_before  # ...and sends nothing
+        halted = [r for r in rows(journal, "rejection") if r.get("code") == "HALTED"]
+        assert halted and all("KILL_SWITCH" in r["message"] for r in halted)
+        facts = run_facts(runner)  # metrics.json names the halt that holds the run
+        assert (facts["state"], facts["halt"]) == ("HALTED", "KILL_SWITCH")
+
+        crash(runner)
+        runner.inbox.restore_signal_handlers()
+        run.emulator.advance()
+        again = run.runner(run_dir)
+        again.inbox.install_signal_handlers()
+        again.start()  # the replay applies the journaled kill at the bar it happened
+        assert again.session_or_fail.state == "HALTED"
+        assert run_facts(again)["halt"] == "KILL_SWITCH"  # latched before the restart
+        for _ in range(10):
+            run.emulator.advance()
+            again.tick()
+        assert len(exchange.orders()) == sent_before
+
+        request_resume(run_dir, "operator: all clear")
+        again.tick()
+        assert again.session_or_fail.state == "ACTIVE"
+        assert run_facts(again)["halt"] is None
+        drive_until(run, again, lambda: len(exchange.orders()) > sent_before, len(run.bars))
+        assert len(exchange.orders()) > sent_before  # trading again
+        again.stop("test over")
+        again.inbox.restore_signal_handlers()
+        assert run.emulator.errors == []
+    states = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert states == [("HALTED", "KILL_SWITCH"), ("ACTIVE", "RESUME")]
+    requests = [(r["action"], r["by"]) for r in rows(journal, "control_request")]
+    assert requests == [("kill", "cli"), ("resume", "cli")]
+
+
+def test_the_kill_file_halts_and_blocks_resume_while_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        (run_dir / "KILL").write_text("maintenance window\n")
+        run.emulator.advance()
+        runner.tick()
+        assert runner.session_or_fail.state == "HALTED"
+        for _ in range(5):  # the file is read every tick; the halt is journaled once
+            run.emulator.advance()
+            runner.tick()
+        runner.stop("test over")
+    changes = rows(run_dir / "journal.sqlite", "trading_state")
+    assert [(c["state"], c["code"]) for c in changes] == [("HALTED", "KILL_SWITCH")]
+    assert "maintenance window" in changes[0]["message"]
+    requests = rows(run_dir / "journal.sqlite", "control_request")
+    assert [(r["action"], r["by"]) for r in requests] == [("kill", "file")]

@@ -1,0 +1,448 @@
+"""Regressions of the live runner's review: each test failed before its fix.
+
+The runs trade the loopback emulator on its clock (`live_emulated`); a strategy that
+trains its first fold from the history and trades often (``FAST``) keeps them short.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
+from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.live import venues
+from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.runner import LiveRunner, Mode
+from tradeloom.live.session import KILL_CODE
+from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
+from tradeloom.testing import PartialFill, ServerError
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, f"the strategy no longer has {old!r}"
+    return text.replace(old, new)
+
+
+FAST = edit(
+    edit(STRATEGY, "threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
+    "walk_forward: {train_window: 120, retrain_every: 40}",
+    "walk_forward: {train_window: 80, retrain_every: 30}",
+)
+"""The first fold trains on the history (80 rows of 100); signals at most bars."""
+SIZING = "  sizing: {kind: fixed_fraction, fraction: 0.5}\n"
+ORDER = "POST /api/v3/order"
+
+
+def drive(run: EmulatedRun, runner: LiveRunner, done: Callable[[], bool]) -> None:
+    """Close bars one at a time until ``done()``; fail when the bars run out first."""
+    while not done():
+        assert run.emulator.exchange.position < len(run.bars), "the bars ran out"
+        run.emulator.advance()
+        runner.tick()
+
+
+def ticks(run: EmulatedRun, runner: LiveRunner, bars: int) -> None:
+    for _ in range(bars):
+        run.emulator.advance()
+        runner.tick()
+
+
+@contextmanager
+def signals(runner: LiveRunner) -> Iterator[LiveRunner]:
+    """Let this process take `request_kill`'s SIGUSR2 (it holds the run directory)."""
+    runner.inbox.install_signal_handlers()
+    try:
+        yield runner
+    finally:
+        runner.inbox.restore_signal_handlers()
+
+
+def ask(runner: LiveRunner, action: str, reason: str) -> None:
+    """Ask the running ``runner`` to kill or resume, as the CLI does, and let it act."""
+    request = request_kill if action == "kill" else request_resume
+    runner.inbox.wake.clear()
+    delivery = request(runner.run_dir, reason)
+    assert delivery.signalled
+    assert runner.inbox.wake.wait(5)
+    runner.tick()  # no bar closes: the request is acted on between bars
+
+
+def state(runner: LiveRunner) -> str:
+    return runner.session_or_fail.state
+
+
+def test_a_stop_loss_exit_and_a_signal_exit_in_one_bar_sell_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(FAST, SIZING, SIZING + "  stop_loss: 0.002\n")
+    sells: dict[int, int] = {}
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        while run.emulator.exchange.position < HISTORY + 40:
+            run.emulator.advance()
+            before = len(run.emulator.requests(ORDER))
+            runner.tick()
+            sent = run.emulator.requests(ORDER)[before:]
+            bar = len(runner.session_or_fail.history) - 1  # the bar that just closed
+            sells[bar] = sum(r.params["side"] == "SELL" for r in sent)
+        runner.stop("deploy")
+        stops = [o for o in rows(journal, "order") if o["reason"] == "EXIT_STOP_LOSS"]
+        assert len(stops) >= 3, "the stop-loss never fired: the test proves nothing"
+        assert {bar: n for bar, n in sells.items() if n > 1} == {}
+        # the account starts without BTC: a second sell is refused for want of it
+        assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+
+        again = run.runner(run_dir)
+        again.start()  # reconciles the journal's position with the account's BTC
+        (reconciled,) = rows(journal, "reconciled")
+        difference = reconciled["venue_position"] - reconciled["position"]
+        assert abs(difference) <= reconciled["tolerance"]
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_a_kill_right_after_a_restart_with_a_fill_not_reported_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        # the bar's order filled at the venue as it arrived; the engine hears of it
+        # at the next bar's open, which this run never reaches
+        drive(run, runner, lambda: bool(exchange.orders()))
+        runner.stop("deploy")
+
+        again = run.runner(run_dir)
+        with signals(again):
+            again.start()
+            assert again.session_or_fail.engine.venue.pending(), "no order adopted"
+            ask(again, "kill", "operator: market is going crazy")  # KeyError before the fix
+            assert state(again) == "HALTED"
+            assert again.session_or_fail.engine.halt_code == KILL_CODE
+            again.stop("deploy")
+
+        third = run.runner(run_dir)
+        third.start()
+        assert state(third) == "HALTED"
+        sent = len(exchange.orders())
+        ticks(run, third, 3)
+        assert len(exchange.orders()) == sent
+        third.stop("test over")
+        assert run.emulator.errors == []
+    changes = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert changes == [("HALTED", KILL_CODE)]
+
+
+@pytest.mark.parametrize("mode", ["live", "paper"])
+def test_a_restart_after_the_kill_file_refused_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(STRATEGY, SIZING, SIZING + "  max_holding_bars: 3\n")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir, mode=mode)
+        runner.start()
+        drive(run, runner, lambda: abs(runner.session_or_fail.engine.portfolio.position) > 0.01)
+        (run_dir / "KILL").write_text("operator: stop now\n")
+        ticks(run, runner, 6)
+        runner.stop("deploy")
+        (halt,) = rows(journal, "trading_state")
+        # HALTED sends nothing, the engine's own exits included: the position that
+        # max_holding_bars would have closed is held until the operator resumes
+        assert not [r for r in rows(journal, "order") if r["bar"] > halt["bar"]]
+        assert abs(runner.session_or_fail.engine.portfolio.position) > 0.01
+
+        again = run.runner(run_dir, mode=mode)
+        again.start()  # RestartRefused (order_cancelled) before the fix
+        assert state(again) == "HALTED"
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_a_restart_replays_a_rate_refusal_after_a_stop_loss_exit_in_one_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(FAST, SIZING, SIZING + "  stop_loss: 0.002\n  limits: {max_orders_per_minute: 1}\n")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        # every order's answer is lost (it was accepted): a stop-loss exit is learned
+        # filled at the next open; an order decided at the same bar close is refused
+        run.emulator.faults.always(ORDER, ServerError(status=500, after_accept=True))
+        runner = run.runner(run_dir)
+        runner.start()
+
+        def both() -> set[int]:
+            refused = {r["bar"] for r in rows(journal, "rejection") if r["code"] == "ORDER_RATE"}
+            stops = {r["bar"] for r in rows(journal, "order") if r["reason"] == "EXIT_STOP_LOSS"}
+            return refused & stops
+
+        # the bars depend on the fold in effect at the start (the backtest's): play on
+        # until a stop exit and a refusal fall in one bar
+        drive(run, runner, lambda: bool(both()))
+        runner.stop("deploy")
+
+        again = run.runner(run_dir)
+        again.start()  # the replay makes the same refusals, or the restart is refused
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+
+
+def test_kill_then_resume_leaves_a_risk_halt_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = edit(
+        FAST, SIZING, SIZING + "  rules:\n    - {kind: drawdown_halt, max_drawdown: 0.001}\n"
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir, mode="paper")
+        with signals(runner):
+            runner.start()
+            engine = runner.session_or_fail.engine
+            drive(run, runner, lambda: engine.halt_code == "MAX_DRAWDOWN_HALT")
+            ticks(run, runner, 1)  # the halt's exit fills
+            ask(runner, "kill", "operator: cancel everything")
+            assert state(runner) == "HALTED"
+            ask(runner, "resume", "operator: all clear")
+            # the kill switch's halt is lifted; the drawdown's stays, and holds the run
+            # HALTED (issue 24: a drawdown halt is the HALTED state)
+            assert state(runner) == "HALTED"
+            assert engine.halt_code == "MAX_DRAWDOWN_HALT"
+            states = [
+                (r["previous"], r["state"], r["code"]) for r in rows(journal, "trading_state")
+            ]
+            assert states == [
+                ("ACTIVE", "HALTED", "MAX_DRAWDOWN_HALT"),
+                ("HALTED", "HALTED", "KILL_SWITCH"),
+                ("HALTED", "HALTED", "RESUME"),
+            ]
+            orders = len(rows(journal, "order"))
+            ticks(run, runner, 10)
+            assert len(rows(journal, "order")) == orders  # still halted
+            runner.stop("test over")
+
+
+def test_a_new_run_in_a_deleted_run_directory_sends_new_client_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "runs" / "live_rf-live"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        first = run.runner(run_dir)
+        first.start()
+        drive(run, first, lambda: len(exchange.orders()) >= 2)
+        first.stop("done")
+        first_ids = {o.client_order_id for o in exchange.orders()}
+        (started,) = rows(journal, "run_started")
+        first_key = started["run_key"]
+
+        shutil.rmtree(run_dir)  # start over in the same (default) directory
+        second = run.runner(run_dir)
+        second.start()
+        drive(run, second, lambda: len(exchange.orders()) >= len(first_ids) + 2)
+        second.stop("done")
+        second_ids = {o.client_order_id for o in exchange.orders()} - first_ids
+        (started,) = rows(journal, "run_started")
+        assert run.emulator.errors == []
+    assert started["run_key"] != first_key
+    assert len(second_ids) >= 2  # none of them was one of the first run's ids
+    assert all(started["run_key"] in i and first_key not in i for i in second_ids)
+    assert all(first_key in i for i in first_ids)
+
+
+def flaky_training(monkeypatch: pytest.MonkeyPatch, fail_call: int) -> list[int]:
+    """Make the ``fail_call``-th fold's training fail; return the first bar it predicts."""
+    real = SklearnModel._train
+    calls: list[int] = []
+    failed: list[int] = []
+
+    def train(self: SklearnModel, fold: Any, *args: Any) -> Any:
+        calls.append(fold.predict_start)
+        if len(calls) == fail_call:
+            failed.append(fold.predict_start)
+            return ModelFitError("model: killed in fit (out of memory)")
+        return real(self, fold, *args)
+
+    monkeypatch.setattr(SklearnModel, "_train", train)
+    return failed
+
+
+def probabilities(journal: Path, after: int) -> dict[int, float]:
+    return {
+        r["bar"]: math.nan if r["probability"] is None else r["probability"]
+        for r in rows(journal, "live_bar")
+        if r["bar"] > after
+    }
+
+
+def test_a_restart_trains_the_scheduled_fold_whose_training_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    monkeypatch.chdir(reference)  # a cache of its own: the run below starts at bar 100
+    with emulated_run(reference, monkeypatch, text=FAST) as run:
+        runner = run.runner(reference / "run")
+        runner.start()
+        ticks(run, runner, 45)
+        runner.stop("done")
+    expected = probabilities(reference / "run" / "journal.sqlite", HISTORY - 1)
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    failed = flaky_training(monkeypatch, fail_call=2)  # the first fold after the startup's
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        first = run.runner(run_dir)
+        first.start()
+        with pytest.raises(ModelFitError, match="killed in fit"):
+            ticks(run, first, 45)
+        first.stop("ModelFitError")
+        (missed,) = failed
+        stopped_at = run.emulator.exchange.position - 1
+        assert missed == stopped_at + 1  # the fold was due at the next bar
+
+        again = run.runner(run_dir)
+        again.start()
+        latest = again.session_or_fail.p.model.latest
+        assert latest.training.predict_start == missed
+        ticks(run, again, HISTORY + 45 - run.emulator.exchange.position)
+        again.stop("test over")
+    trained = [r for r in rows(journal, "model_trained") if r["reason"] == "scheduled"]
+    assert missed in [r["predict_start"] for r in trained]
+    live = probabilities(journal, stopped_at)
+    assert live, "no bar closed after the restart"
+    assert live == {bar: expected[bar] for bar in live}  # as if the fold never failed
+
+
+def test_a_restart_after_a_failed_startup_training_predicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    failed = flaky_training(monkeypatch, fail_call=1)
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        first = run.runner(run_dir)
+        with pytest.raises(ModelFitError, match="killed in fit"):
+            first.start()
+        first.stop("ModelFitError")
+        assert failed, "the startup training did not fail"
+        assert len(rows(journal, "run_started")) == 1
+
+        again = run.runner(run_dir)
+        again.start()  # a restart: the journal has its started row
+        assert rows(journal, "model_trained"), "no fold trained at the restart"
+        ticks(run, again, 10)
+        again.stop("test over")
+    live = probabilities(journal, HISTORY - 1)
+    assert len(live) == 10
+    assert all(math.isfinite(p) for p in live.values()), live
+
+
+@contextmanager
+def stopped_while_an_order_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmulatedRun]:
+    """A run stopped while its first order works, a quarter filled as it arrived, then
+    down for a bar, in which the venue fills another quarter (retries do not sleep)."""
+    monkeypatch.chdir(tmp_path)
+    real = venues.CcxtVenue
+    monkeypatch.setattr(
+        venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
+    )
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        run.emulator.faults.next(ORDER, PartialFill(0.25))
+        runner = run.runner(tmp_path / "run")
+        runner.start()
+        drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
+        runner.stop("deploy")
+        run.emulator.advance()
+        yield run
+
+
+def test_a_restart_whose_poll_failed_after_counting_a_trade_reconciles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with stopped_while_an_order_works(tmp_path, monkeypatch) as run:
+        exchange = run.emulator.exchange
+        # The restart's poll counts that trade, then its read of the open orders fails
+        # every attempt: the trade is held for the next call, and the account has it.
+        run.emulator.faults.next("GET /api/v3/openOrders", ServerError(503), times=5)
+        again = run.runner(run_dir)
+        again.start()  # refused before the fix: the held trade was not in the position
+        (reconciled,) = rows(journal, "reconciled")
+        assert len(rows(journal, "venue_fill")) == 2
+        assert reconciled["position"] == pytest.approx(reconciled["venue_position"])
+        ticks(run, again, 2)
+        again.stop("test over")
+        assert run.emulator.errors == []
+        # a trade the last poll counted is booked at the next bar's open, which never came
+        assert again.exchange_venue is not None
+        undelivered = again.exchange_venue.markets["BTC/USDT"].undelivered_position()
+    fills = rows(journal, "fill")
+    held = float(exchange.balance("BTC").total)
+    (market,) = rows(journal, "market_at_start")
+    position = sum(f["side"] * f["quantity"] for f in fills)
+    assert position + undelivered == pytest.approx(held - market["base_at_start"], abs=1e-8)
+
+
+@pytest.mark.parametrize("poll", ["answered", "failed"])
+def test_a_restart_allows_for_a_working_order_only_when_its_trades_could_not_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll: str
+) -> None:
+    # An order a quarter filled per bar works on while the run is down, and a manual buy
+    # of 0.01 BTC lands meanwhile. Answered, the restart counts the order's trades and
+    # the manual buy is refused; with its trades unread (myTrades failing every
+    # attempt), the order may have filled up to what it has left, which covers the buy:
+    # the restart trades on (before the fix it refused a run that had only its own fills).
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with stopped_while_an_order_works(tmp_path, monkeypatch) as run:
+        (order,) = run.emulator.exchange.orders()
+        run.emulator.client().create_order("BTC/USDT", "market", "buy", 0.01)
+        if poll == "failed":
+            run.emulator.faults.next("GET /api/v3/myTrades", ServerError(503), times=5)
+        again = run.runner(run_dir)
+        if poll == "answered":
+            with pytest.raises(RestartRefused, match="the journal's position is"):
+                again.start()
+            again.inbox.release_pid()
+            (reconciled,) = rows(journal, "reconciled")
+            assert reconciled["unknown_orders"] == []
+            return
+        again.start()
+        (reconciled,) = rows(journal, "reconciled")
+        assert reconciled["unknown_orders"] == [order.client_order_id]
+        assert reconciled["venue_position"] - reconciled["position"] > 0.01
+        again.stop("test over")
+        assert run.emulator.errors == []
