@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import forkserver
+from tests.fixtures.plugins.universe_data import market  # the test plugin's generator
 from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.core import layout as L
 from tradeloom.domain import RunInfo
@@ -46,9 +47,6 @@ CROSS = [
     {"kind": "cross_mean", "of": "log_return_1"},
 ]
 """Every cross-sectional feature: the per-bar driver checks its rows against the batch's."""
-
-sys.path.insert(0, str(FIXTURES))
-from universe_data import market  # noqa: E402  (the test plugin's generator)
 
 
 @pytest.fixture(autouse=True)

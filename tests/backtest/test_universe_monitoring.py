@@ -11,7 +11,6 @@ symbol's signals refused) and names the symbol whose rule fired.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.fixtures.plugins.universe_data import market  # the test plugin's generator
 from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.domain import Cancellation, Fill, ModelTraining, Order
 from tradeloom.engine.watch import SplitLog
@@ -37,9 +37,6 @@ MONITORING = [
      "critical_below": 0.45},
 ]  # fmt: skip
 WARN = [{"metric": "rolling_auc.auc", "below": 0.47, "action": "warn", "cooldown": 5}]
-
-sys.path.insert(0, str(FIXTURES))
-from universe_data import market  # noqa: E402  (the test plugin's generator)
 
 
 @pytest.fixture(autouse=True)

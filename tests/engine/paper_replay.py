@@ -1,6 +1,6 @@
 """A paper run of a backtest's strategy, ticked bar by bar over the backtest's own bars.
 
-Imported by name from the driver parity tests. `paper_run` runs the real
+Imported by the driver parity tests (`tests.engine.paper_replay`). `paper_run` runs the real
 `LiveRunner` in paper mode (its journal, warm-up, `LiveSession.step`, the
 simulated venue in the compiled core, the restart from the journal) with two
 stand-ins for what would talk to an exchange:

@@ -1,14 +1,12 @@
 """The sweep's worker processes (a local pool, a Dask cluster) unpickle the toy tasks by
-their module name, ``tests.sweep.tasks_fixture``: the repository's root goes on the path
-of this process and of the workers it starts."""
+their module name, ``tests.sweep.tasks_fixture``: the processes this one starts get the
+repository's root on their path (this process has it: pytest puts the root of the
+``tests`` package there)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
