@@ -54,7 +54,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["EXEC_ENV", "Popen", "Process", "popen", "run", "snapshot_environment"]
+__all__ = ["EXEC_ENV", "Popen", "Process", "popen", "run", "snapshot_environment", "tradeloom"]
 
 EXEC_ENV = "TRADELOOM_TESTS_EXEC_CHILDREN"
 """Set to ``1``: every command runs as a new interpreter (a plain subprocess)."""
@@ -420,6 +420,23 @@ def run(
     if check:
         done.check_returncode()
     return done
+
+
+def tradeloom(
+    *args: str | os.PathLike[str],
+    cwd: str | os.PathLike[str],
+    pythonpath: str | os.PathLike[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m tradeloom.cli.main ARGS`` in ``cwd`` (`run`), its output captured
+    as text: the installed package, as a user has it, or with ``pythonpath`` first on the
+    path (this checkout's package from a worktree, a test's plugin modules)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return run(
+        [sys.executable, "-m", _MODULE, *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
 
 
 # --- the server ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.builders import PRECOMPUTED, strategy, write_bars
 from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RUN_KINDS, journal_digest, read_rows
@@ -42,7 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 DEFAULT_STRATEGY = ROOT / "strategies" / "btc_rf.yaml"
 
-START = pd.Timestamp("2024-01-01T00:00:00Z")
 HOUR = pd.Timedelta(hours=1)
 CASH = 10_000.0
 ORDER_ID = r"tiny-[0-9a-f]{8}-\d{6}"
@@ -68,58 +68,25 @@ def driver(request: pytest.FixtureRequest) -> Iterator[str]:
 # --- building and running tiny strategies ------------------------------------------------
 
 
-def write_bars(
-    folder: Path,
-    close: Sequence[float],
-    p_up: Sequence[float] | None = None,
-    *,
-    open_: Sequence[float] | None = None,
-    name: str = "bars.csv",
-) -> Path:
-    """Write hourly bars from START; open defaults to the previous close, p_up NaN=empty."""
-    c = np.asarray(close, dtype=float)
-    o = np.asarray(open_, dtype=float) if open_ is not None else np.r_[c[0], c[:-1]]
-    frame = pd.DataFrame(
-        {
-            "timestamp": [(START + i * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(len(c))],
-            "open": o,
-            "high": np.maximum(o, c) + 1.0,
-            "low": np.minimum(o, c) - 1.0,
-            "close": c,
-            "volume": 1.0,
-        }
-    )
-    if p_up is not None:
-        frame["p_up"] = np.asarray(p_up, dtype=float)
-    path = folder / name
-    frame.to_csv(path, index=False, float_format="%.17g")
-    return path
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    **PRECOMPUTED,
+    "model": {"kind": "precomputed", "column": "p_up", "horizon": 1},
+    "signal": {"threshold": 0.5},
+    "execution": {
+        "initial_cash": CASH,
+        "fill": "next_open",
+        "slippage_bps": 0,
+        "fee_bps": 0,
+        "allow_short": False,
+    },
+}
+"""The overrides of `strategy` every test here starts from."""
 
 
 def strategy_doc(**sections: Any) -> dict[str, Any]:
-    """Return a strategy document; a mapping given for a section updates its keys."""
-    doc: dict[str, Any] = {
-        "name": "tiny",
-        "data": {"kind": "csv", "path": "bars.csv"},
-        "features": [{"kind": "log_return", "period": 1}],
-        "model": {"kind": "precomputed", "column": "p_up", "horizon": 1},
-        "signal": {"kind": "threshold", "threshold": 0.5, "min_interval": 1},
-        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
-        "execution": {
-            "kind": "simulated",
-            "initial_cash": CASH,
-            "fill": "next_open",
-            "slippage_bps": 0,
-            "fee_bps": 0,
-            "allow_short": False,
-        },
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict) and "kind" not in value:
-            doc[key] = {**doc[key], **value}
-        else:
-            doc[key] = value
-    return doc
+    """Return `TINY`'s strategy document with each keyword's section overridden."""
+    return strategy(TINY, **sections)
 
 
 def write_strategy(folder: Path, doc: dict[str, Any], name: str = "strategy.yaml") -> Path:

@@ -10,9 +10,7 @@ rejected with ``ANOMALY`` and the score; exits still go through.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -315,15 +313,7 @@ def test_check_lookahead_sees_regime_labels_that_peek(
 
 
 def _tradeloom(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    return forkserver.tradeloom(*args, cwd=cwd)
 
 
 def test_an_unknown_regime_and_a_bad_contamination_exit_2(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ Every user mistake exits 2 with one exact line per problem on stderr and no trac
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ import structlog
 import yaml
 
 from tests import forkserver
+from tests.builders import OMIT, PRECOMPUTED, strategy_text, walk_bars
 from tests.plugin_venv import EXAMPLE_GROUP
 from tradeloom import __version__
 from tradeloom.cli.main import main
@@ -97,18 +97,7 @@ def tradeloom(
     *args: str | Path, cwd: Path = ROOT, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m tradeloom.cli.main ARGS`` and return the finished process."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the installed package, as a user has it
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    return forkserver.tradeloom(*args, cwd=cwd, pythonpath=pythonpath)
 
 
 def assert_user_error(proc: subprocess.CompletedProcess[str], *lines: str) -> None:
@@ -344,20 +333,7 @@ def cli_logging() -> Iterator[None]:
 
 def _exchange_bars(n: int = EXCHANGE_BARS + 200, seed: int = 5) -> pd.DataFrame:
     """Hourly BTC/USDT bars of a random walk near 60,000 from 2024-01-01, on a 0.01 tick."""
-    rng = np.random.default_rng(seed)
-    close = 60_000 + np.cumsum(rng.normal(0, 150, n))
-    open_ = np.r_[60_000.0, close[:-1]]
-    frame = pd.DataFrame(
-        {
-            "open": open_,
-            "high": np.maximum(open_, close) + rng.uniform(1, 100, n),
-            "low": np.minimum(open_, close) - rng.uniform(1, 100, n),
-            "close": close,
-            "volume": rng.uniform(1, 50, n),
-        },
-        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
-    )
-    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+    return walk_bars(n, seed, level=60_000, step=150, wick=100)
 
 
 def _in_process(
@@ -490,29 +466,13 @@ def test_the_console_script_is_installed() -> None:
 
 # --- user mistakes: exit 2, one exact line per problem -----------------------------------
 
-BASE = """\
-name: tiny
-data:
-  kind: csv
-  path: bars.csv
-features:
-  - kind: log_return
-    period: 1
-model:
-  kind: precomputed
-  column: p_up
-signal:
-  kind: threshold
-  threshold: 0.5
-risk:
-  sizing:
-    kind: kelly
-    fraction: 0.25
-    avg_win: 0.02
-    avg_loss: 0.02
-execution:
-  kind: simulated
-"""
+BASE = strategy_text(
+    PRECOMPUTED,
+    name="tiny",
+    signal={"threshold": 0.5, "min_interval": OMIT},
+    risk={"sizing": {"kind": "kelly", "fraction": 0.25, "avg_win": 0.02, "avg_loss": 0.02}},
+    execution={"kind": "simulated"},
+)
 """A valid strategy over ``bars.csv``; the tests rely on its line numbers."""
 
 

@@ -12,63 +12,39 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from tests.builders import OMIT, PRECOMPUTED, strategy_text, write_bars
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 
-STRATEGY = """\
-name: resting
-data:
-  kind: csv
-  path: bars.csv
-features:
-  - kind: log_return
-    period: 1
-model:
-  kind: precomputed
-  column: p_up
-signal:
-  kind: threshold
-  threshold: 0.3
-risk:
-  sizing:
-    kind: fixed_fraction
-    fraction: 0.5
-execution:
-  kind: simulated
-  initial_cash: 10000
-  fill: next_open
-  fee_bps: 10
-  maker_fee_bps: 2
-  orders:
-    type: limit
-    limit:
-      offset_bps: 100
-      time_in_force: GTC
-      fallback_after_bars: 3
-    queue: conservative
-"""
+STRATEGY = strategy_text(
+    PRECOMPUTED,
+    name="resting",
+    signal={"threshold": 0.3, "min_interval": OMIT},
+    execution={
+        "kind": "simulated",
+        "initial_cash": 10000,
+        "fill": "next_open",
+        "fee_bps": 10,
+        "maker_fee_bps": 2,
+        "orders": {
+            "type": "limit",
+            "limit": {"offset_bps": 100, "time_in_force": "GTC", "fallback_after_bars": 3},
+            "queue": "conservative",
+        },
+    },
+)
 """A buy limit 1% under the close; the tests rely on its line numbers."""
 
 
 def _bars(folder: Path) -> None:
     # bar 0 says up: a buy limit at 99; bar 1 only touches 99, bar 2 trades through
-    frame = pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2024-01-01", periods=4, freq="1h").strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "open": [100.0, 100.0, 100.0, 100.0],
-            "high": [101.0, 101.0, 101.0, 101.0],
-            "low": [100.0, 99.0, 98.0, 99.5],
-            "close": [100.0, 100.0, 100.0, 100.0],
-            "volume": 1e6,
-            "p_up": [0.9, math.nan, math.nan, math.nan],
-        }
-    )
-    frame.to_csv(folder / "bars.csv", index=False)
+    nan = math.nan
+    write_bars(
+        folder, [100.0] * 4, [0.9, nan, nan, nan], open_=[100.0] * 4, high=[101.0] * 4,
+        low=[100.0, 99.0, 98.0, 99.5], volume=1e6,
+    )  # fmt: skip
 
 
 def test_a_limit_order_rests_and_fills_at_its_limit_with_the_makers_fee(

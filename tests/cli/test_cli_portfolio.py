@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from tests.builders import write_bars
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 
@@ -48,20 +48,7 @@ execution:
 
 
 def _bars(folder: Path) -> None:
-    frame = pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2024-01-01", periods=3, freq="1h").strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "open": 100.0,
-            "high": 100.0,
-            "low": 100.0,
-            "close": 100.0,
-            "volume": 1e6,
-            "p_up": [0.9, math.nan, math.nan],
-        }
-    )
-    frame.to_csv(folder / "bars.csv", index=False)
+    write_bars(folder, [100.0] * 3, [0.9, math.nan, math.nan], wick=0.0, volume=1e6)
 
 
 def test_a_position_over_the_weight_limit_is_refused_and_journaled(

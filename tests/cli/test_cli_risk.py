@@ -14,63 +14,43 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.builders import OMIT, PRECOMPUTED, strategy_text, write_bars
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 
-STRATEGY = """\
-name: liquidated
-data:
-  kind: csv
-  path: bars.csv
-features:
-  - kind: log_return
-    period: 1
-model:
-  kind: precomputed
-  column: p_up
-signal:
-  kind: threshold
-  threshold: 0.3
-risk:
-  sizing:
-    kind: fixed_fraction
-    fraction: 1.0
-  limits:
-    max_order_notional: 25000
-    max_position_quantity: 250
-    max_orders_per_minute: 5
-    price_collar: 0.05
-    daily_loss_limit: 0.5
-execution:
-  kind: simulated
-  initial_cash: 10000
-  fill: next_open
-  margin:
-    initial: 0.5
-    maintenance: 0.25
-    leverage: 2
-    liquidation_fee: 0.01
-"""
+STRATEGY = strategy_text(
+    PRECOMPUTED,
+    name="liquidated",
+    signal={"threshold": 0.3, "min_interval": OMIT},
+    risk={
+        "sizing": {"fraction": 1.0},
+        "limits": {
+            "max_order_notional": 25000,
+            "max_position_quantity": 250,
+            "max_orders_per_minute": 5,
+            "price_collar": 0.05,
+            "daily_loss_limit": 0.5,
+        },
+    },
+    execution={
+        "kind": "simulated",
+        "initial_cash": 10000,
+        "fill": "next_open",
+        "margin": {"initial": 0.5, "maintenance": 0.25, "leverage": 2, "liquidation_fee": 0.01},
+    },
+)
 """A long at 2x; the tests rely on its line numbers."""
 
 
 def _bars(folder: Path) -> None:
     # bar 0 says up (p 0.9): a long at bar 1's open, 100; bar 2's low, 60, crosses the
     # liquidation price; then no prediction: nothing else trades
-    frame = pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2024-01-01", periods=4, freq="1h").strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "open": [100.0, 100.0, 100.0, 65.0],
-            "high": [100.0, 101.0, 100.0, 70.0],
-            "low": [100.0, 99.0, 60.0, 64.0],
-            "close": [100.0, 100.0, 65.0, 70.0],
-            "volume": 1e6,
-            "p_up": [0.9, math.nan, math.nan, math.nan],
-        }
-    )
-    frame.to_csv(folder / "bars.csv", index=False)
+    nan = math.nan
+    write_bars(
+        folder, [100.0, 100.0, 65.0, 70.0], [0.9, nan, nan, nan],
+        open_=[100.0, 100.0, 100.0, 65.0], high=[100.0, 101.0, 100.0, 70.0],
+        low=[100.0, 99.0, 60.0, 64.0], volume=1e6,
+    )  # fmt: skip
 
 
 def test_a_leveraged_long_is_liquidated_at_the_price_worked_out_by_hand(

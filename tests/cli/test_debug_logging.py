@@ -10,22 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import FAST
 from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = [
-    "--set",
-    "data.bars=1500",
-    "--set",
-    "model.walk_forward.train_window=400",
-    "--set",
-    "model.walk_forward.retrain_every=400",
-    "--set",
-    "model.params.n_jobs=1",
-    "--set",
-    "model.params.n_estimators=20",
-]
 
 
 def test_debug_logs_each_signal_decision_order_and_fill_of_a_backtest(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.builders import FAST
 from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,16 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_legs_of_each_trade_add_up_to_its_row(ram_tmp_path: Path) -> None:
     out = ram_tmp_path / "run"
-    overrides = [
-        "data.bars=1500",
-        "model.walk_forward.train_window=400",
-        "model.walk_forward.retrain_every=400",
-        "model.params.n_jobs=1",
-        "model.params.n_estimators=20",
-    ]
-    sets = [arg for value in overrides for arg in ("--set", value)]
     strategy = str(ROOT / "strategies" / "btc_scaling.yaml")
-    assert main(["-q", "run", strategy, *sets, "--out", str(out)]) == 0
+    assert main(["-q", "run", strategy, *FAST, "--out", str(out)]) == 0
     orders = pd.read_csv(out / "orders.csv")
     fills = pd.read_csv(out / "fills.csv").merge(
         orders[["id", "reason"]], left_on="order_id", right_on="id"

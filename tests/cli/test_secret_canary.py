@@ -27,11 +27,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import ccxt
-import numpy as np
 import pandas as pd
 import pytest
 import structlog
 
+from tests.builders import walk_bars
 from tradeloom.cli.main import main
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
@@ -244,24 +244,6 @@ live: {capital: 10000, stream: poll, poll_seconds: 0.05}
 """
 
 
-def walk_bars(n: int = 600, seed: int = 9) -> pd.DataFrame:
-    """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick."""
-    rng = np.random.default_rng(seed)
-    close = 20_000 + np.cumsum(rng.normal(0, 80, n))
-    open_ = np.r_[20_000.0, close[:-1]]
-    frame = pd.DataFrame(
-        {
-            "open": open_,
-            "high": np.maximum(open_, close) + rng.uniform(1, 50, n),
-            "low": np.minimum(open_, close) - rng.uniform(1, 50, n),
-            "close": close,
-            "volume": rng.uniform(1, 50, n),
-        },
-        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
-    )
-    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
-
-
 def signing_clients(
     emulator: ExchangeEmulator, signatures: list[str]
 ) -> Callable[[Mapping[str, Any]], ccxt.Exchange]:
@@ -355,7 +337,7 @@ def test_a_canary_key_leaks_from_no_live_or_paper_session(
 
     with (
         ExchangeEmulator(
-            {SYMBOL: walk_bars()},
+            {SYMBOL: walk_bars(600, 9, step=80, wick=50)},
             {"USDT": Decimal(100_000)},
             api_key=key,
             secret=secret,

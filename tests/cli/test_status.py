@@ -12,23 +12,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.builders import FAST, OMIT, strategy_text
 from tradeloom import __version__
 from tradeloom.cli.main import main
 from tradeloom.journal import FORMAT_VERSION, read_frames
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = [
-    "--set",
-    "data.bars=1500",
-    "--set",
-    "model.walk_forward.train_window=400",
-    "--set",
-    "model.walk_forward.retrain_every=400",
-    "--set",
-    "model.params.n_jobs=1",
-    "--set",
-    "model.params.n_estimators=20",
-]
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
@@ -151,30 +140,28 @@ def test_status_of_a_perpetual_counts_its_funding(
     assert st["cash"] == pytest.approx(equity["cash"].iloc[-1], rel=1e-12)
 
 
-UNIVERSE_HEALTH = """\
-name: uni_health
-seed: 10
-data:
-  kind: synthetic
-  symbols: [AAPL, IBM, MSFT]
-  timeframe: 1h
-  bars: 400
-  start: "2024-01-01T00:00:00Z"
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.linear_model.LogisticRegression
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 250}
-signal: {kind: threshold, threshold: 0.02}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.2}
-execution: {kind: simulated, initial_cash: 10000}
-monitoring:
-  - {kind: rolling_auc, window: 60, min_samples: 30, warning_below: 0.53, critical_below: 0.47}
-"""
+UNIVERSE_HEALTH = strategy_text(
+    name="uni_health",
+    seed=10,
+    data={"symbols": ["AAPL", "IBM", "MSFT"], "symbol": OMIT},
+    model={
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "walk_forward": {"retrain_every": 250},
+        "params": OMIT,
+    },
+    signal={"min_interval": OMIT},
+    risk={"sizing": {"fraction": 0.2}},
+    execution={"fee_bps": OMIT},
+    monitoring=[
+        {
+            "kind": "rolling_auc",
+            "window": 60,
+            "min_samples": 30,
+            "warning_below": 0.53,
+            "critical_below": 0.47,
+        }
+    ],
+)
 
 
 def test_status_of_a_universe_names_the_worst_health_and_its_symbol(

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from tests.builders import OMIT, strategy_text
 from tests.journal_damage import copy_journal, cut_last_rows, delete_row
 from tradeloom.cli.main import main
 from tradeloom.journal import journal_digest
@@ -38,49 +39,34 @@ pytestmark = pytest.mark.slow  # three paper runs on the simulated clock (~5-10 
 
 ROOT = Path(__file__).resolve().parents[2]
 
-UNIVERSE = """\
-name: three
-seed: 3
-data:
-  kind: synthetic
-  symbols: [BTC/USDT, ETH/USDT, SOL/USDT]
-  timeframe: 1h
-  bars: 160
-  start: "2024-01-01T00:00:00Z"
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, min_samples_leaf: 5, n_jobs: 1}
-  label: {horizon: 3}
-  walk_forward: {train_window: 60, retrain_every: 40}
-signal: {kind: threshold, threshold: 0.02, min_interval: 2, top_k: 2}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.3}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
-outputs: {report: false}
-"""
+UNIVERSE = strategy_text(
+    name="three",
+    seed=3,
+    data={"symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "bars": 160, "symbol": OMIT},
+    model={
+        "params": {"min_samples_leaf": 5},
+        "label": {"horizon": 3},
+        "walk_forward": {"train_window": 60, "retrain_every": 40},
+    },
+    signal={"min_interval": 2, "top_k": 2},
+    risk={"sizing": {"fraction": 0.3}},
+    execution={"initial_cash": 50000},
+    outputs={"report": False},
+)
 
-MEMBER = """\
-name: NAME
-seed: SEED
-data: {kind: synthetic, symbol: SYMBOL, timeframe: 1h, bars: 160, start: "2024-01-01T00:00:00Z"}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, min_samples_leaf: 5, n_jobs: 1}
-  label: {horizon: 3}
-  walk_forward: {train_window: 60, retrain_every: 40}
-signal: {kind: threshold, threshold: 0.02, min_interval: 2}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.4}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
-"""
+MEMBER = strategy_text(
+    name="NAME",
+    seed="SEED",
+    data={"symbol": "SYMBOL", "bars": 160},
+    model={
+        "params": {"min_samples_leaf": 5},
+        "label": {"horizon": 3},
+        "walk_forward": {"train_window": 60, "retrain_every": 40},
+    },
+    signal={"min_interval": 2},
+    risk={"sizing": {"fraction": 0.4}},
+    execution={"initial_cash": 50000},
+)
 
 PORTFOLIO = """\
 name: pair

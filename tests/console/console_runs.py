@@ -5,13 +5,12 @@ canary secret."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from tests import forkserver
+from tests.builders import OMIT, strategy_text
 from tradeloom.backtest.run import run_strategy
 from tradeloom.console.tokens import Tokens
 from tradeloom.engine.wiring import build_pipeline
@@ -22,44 +21,26 @@ CANARY = "canary-7f3c9e1d5b2a4c6e8f0a"
 """A secret that must appear in no page and no answer."""
 TOKENS = Tokens("read-token-0123456789abcdef", "write-token-0123456789abcdef", "the test")
 
-ONE = """\
-name: one
-seed: 1
-data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400, start: "2024-01-01T00:00:00Z"}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 10000, allow_short: true}
-"""
+ONE = strategy_text(name="one", execution={"allow_short": True})
 
-UNIVERSE = ONE.replace("name: one", "name: many").replace(
-    "symbol: BTC/USDT", "symbols: [BTC/USDT, ETH/USDT]"
-) + (
-    "monitoring:\n"
-    "  - {kind: rolling_auc, window: 60, min_samples: 20, warning_below: 0.55, "
-    "critical_below: 0.45}\n"
+UNIVERSE = strategy_text(
+    name="many",
+    data={"symbol": OMIT, "symbols": ["BTC/USDT", "ETH/USDT"]},
+    execution={"allow_short": True},
+    monitoring=[
+        {
+            "kind": "rolling_auc",
+            "window": 60,
+            "min_samples": 20,
+            "warning_below": 0.55,
+            "critical_below": 0.45,
+        }
+    ],
 )
 
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    done = forkserver.tradeloom(*args, cwd=cwd, pythonpath=ROOT)
     assert done.returncode == 0, done.stderr
     return done
 

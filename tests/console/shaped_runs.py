@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tests.builders import OMIT, PRECOMPUTED, strategy
 from tradeloom.backtest.portfolio_run import run_portfolio
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
@@ -45,16 +46,15 @@ def _market(folder: Path) -> None:
 
 
 def _strategy(name: str, column: str, **sections: object) -> dict[str, object]:
-    return {
-        "name": name,
-        "data": {"kind": "csv", "path": "bars.csv", "symbol": "BTC/USDT"},
-        "features": [{"kind": "log_return", "period": 1}],
-        "model": {"kind": "precomputed", "column": column},
-        "signal": {"kind": "threshold", "threshold": 0.3},
-        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
-        "execution": {"kind": "simulated", "initial_cash": 10000, "fee_bps": 5},
+    return strategy(
+        PRECOMPUTED,
+        name=name,
+        data={"symbol": "BTC/USDT"},
+        model={"column": column},
+        signal={"threshold": 0.3, "min_interval": OMIT},
+        execution={"fee_bps": 5},
         **sections,
-    }
+    )
 
 
 def _write(path: Path, document: dict[str, object]) -> Path:

@@ -10,11 +10,10 @@ reads. The command's exit codes are checked through the real CLI.
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,7 +25,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests import forkserver
+from tests import builders, forkserver
+from tests.builders import PRECOMPUTED, START, strategy
 from tradeloom.backtest.run import run_strategy
 from tradeloom.diagnostics.lookahead import (
     ALTERATIONS,
@@ -48,7 +48,6 @@ from tradeloom.timeframes import format_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
-START = pd.Timestamp("2024-01-01T00:00:00Z")
 HOUR = pd.Timedelta(hours=1)
 N_BARS = 300
 CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts from bar 0
@@ -92,40 +91,24 @@ def alternating(n: int = N_BARS) -> np.ndarray:
     return np.where(np.arange(n) % 2 == 0, 0.9, 0.1)
 
 
-def write_bars(folder: Path, close: Sequence[float], p_up: Sequence[float]) -> Path:
-    """Write hourly bars from START; the open is the previous close."""
-    c = np.asarray(close, dtype=float)
-    o = np.r_[c[0], c[:-1]]
-    frame = pd.DataFrame(
-        {
-            "timestamp": [(START + i * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(len(c))],
-            "open": o,
-            "high": np.maximum(o, c) + 0.5,
-            "low": np.minimum(o, c) - 0.5,
-            "close": c,
-            "volume": 10.0,
-            "p_up": np.asarray(p_up, dtype=float),
-        }
-    )
-    path = folder / "bars.csv"
-    frame.to_csv(path, index=False, float_format="%.17g")
-    return path
+write_bars = functools.partial(builders.write_bars, wick=0.5, volume=10.0)
+"""Write hourly bars from START with their ``p_up``; the open is the previous close."""
+
+
+PEEK: dict[str, Any] = {
+    "name": "peek",
+    "plugins": ["leaky_feature", "leaky_rules"],
+    **PRECOMPUTED,
+    "features": [{"kind": "log_return", "period": 1}, {"kind": "close_tape"}],
+    "signal": {"threshold": 0.5},
+    "execution": {"kind": "simulated", "initial_cash": 10_000.0, "fill": "next_open"},
+}
+"""The overrides of `strategy` every test here starts from: a strategy over ``bars.csv``."""
 
 
 def strategy_doc(**sections: Any) -> dict[str, Any]:
-    """A strategy over ``bars.csv``; a keyword replaces its section."""
-    doc: dict[str, Any] = {
-        "name": "peek",
-        "plugins": ["leaky_feature", "leaky_rules"],
-        "data": {"kind": "csv", "path": "bars.csv"},
-        "features": [{"kind": "log_return", "period": 1}, {"kind": "close_tape"}],
-        "model": {"kind": "precomputed", "column": "p_up"},
-        "signal": {"kind": "threshold", "threshold": 0.5, "min_interval": 1},
-        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
-        "execution": {"kind": "simulated", "initial_cash": 10_000.0, "fill": "next_open"},
-    }
-    doc.update(sections)
-    return doc
+    """Return `PEEK`'s strategy document with each keyword's section overridden."""
+    return strategy(PEEK, **sections)
 
 
 def write_strategy(folder: Path, doc: dict[str, Any]) -> Path:
@@ -564,16 +547,7 @@ def test_a_finding_is_one_line() -> None:
 
 def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``python -m tradeloom.cli.main ARGS`` with the fixture plugins importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(FIXTURES)
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    return forkserver.tradeloom(*args, cwd=cwd, pythonpath=FIXTURES)
 
 
 def test_the_command_exits_0_and_prints_each_check(tmp_path: Path) -> None:

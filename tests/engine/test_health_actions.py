@@ -23,6 +23,7 @@ import structlog
 import yaml
 from sklearn.linear_model import LogisticRegression
 
+from tests.builders import OMIT, strategy
 from tradeloom.backtest.retraining import Retrainer
 from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.domain import ModelTraining, Retraining
@@ -79,27 +80,27 @@ def _strategy(
 ) -> Path:
     frame = _bars(400, 1) if frame is None else frame
     frame.to_csv(folder / "bars.csv", index=False, float_format="%.17g")
-    doc: dict[str, Any] = {
-        "name": "health",
-        "plugins": ["scripted_monitor"],
-        "data": {"kind": "csv", "path": "bars.csv", "timeframe": "1h"},
-        "features": [
+    doc = strategy(
+        name="health",
+        seed=OMIT,
+        plugins=["scripted_monitor"],
+        data={"kind": "csv", "path": "bars.csv", "timeframe": "1h"},
+        features=[
             {"kind": "log_return", "period": 1},
             {"kind": "lags", "of": ["log_return_1"], "lags": 2},
         ],
-        "model": model
+        model=model
         or {
             "kind": "sklearn",
             "estimator": "sklearn.linear_model.LogisticRegression",
             "label": {"horizon": HORIZON},
             "walk_forward": {"train_window": 120, "retrain_every": 100, "embargo": EMBARGO},
         },
-        "signal": {"kind": "threshold", "threshold": 0.02},
-        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
-        "execution": {"kind": "simulated", "allow_short": True},
-        "monitoring": [{"kind": "scripted", "high_at": high_at}],
-        "health": rules,
-    }
+        signal={"min_interval": OMIT},
+        execution={"kind": "simulated", "allow_short": True},
+        monitoring=[{"kind": "scripted", "high_at": high_at}],
+        health=rules,
+    )
     if busy:  # positions closed after 5 bars, orders filled in parts over several bars
         doc["risk"]["max_holding_bars"] = 5
         doc["execution"]["max_volume_fraction"] = 0.1

@@ -1,6 +1,6 @@
 """A strategy traded live (or on paper) against the loopback emulator, on its clock.
 
-Imported by name from the live tests. The emulator's market clock drives the run:
+Imported by the live tests (`tests.live.live_emulated`). The emulator's market clock drives the run:
 `EmulatedRun.clock` is the open time of the bar in progress, so a bar is closed
 once the emulator has moved past it, exactly as on an exchange. The emulator keeps
 the wall clock for request signatures and serves closed klines only, so the data
@@ -16,10 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from tests.builders import walk_bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.runner import LiveRunner, Mode
@@ -68,16 +68,7 @@ live:
 
 def make_bars(n: int = 420, seed: int = 5) -> pd.DataFrame:
     """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick."""
-    rng = np.random.default_rng(seed)
-    close = 20_000 + np.cumsum(rng.normal(0, 60, n))
-    open_ = np.r_[20_000.0, close[:-1]]
-    high = np.maximum(open_, close) + rng.uniform(1, 60, n)
-    low = np.minimum(open_, close) - rng.uniform(1, 60, n)
-    frame = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.uniform(1, 50, n)},
-        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
-    )
-    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+    return walk_bars(n, seed, step=60)
 
 
 def rows(path: Path, kind: str) -> list[dict[str, Any]]:

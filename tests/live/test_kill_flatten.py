@@ -4,75 +4,35 @@ journals the request, halts as a kill does, closes every position with market or
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import forkserver
+from tests.builders import OMIT, strategy_text
 from tests.live.live_emulated import rows
 from tradeloom.engine.status import read_status
 from tradeloom.journal import read_rows
 
-ONE_MARKET = """\
-name: flat_demo
-seed: 1
-data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400, start: "2024-01-01T00:00:00Z"}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.001, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 10000, allow_short: true}
-"""
+ONE_MARKET = strategy_text(
+    name="flat_demo", signal={"threshold": 0.001}, execution={"allow_short": True}
+)
 
-UNIVERSE = """\
-name: flat_universe
-seed: 3
-data:
-  kind: synthetic
-  symbols: [BTC/USDT, ETH/USDT]
-  timeframe: 1h
-  bars: 400
-  start: "2024-01-01T00:00:00Z"
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.001, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.3}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, allow_short: true}
-"""
+UNIVERSE = strategy_text(
+    name="flat_universe",
+    seed=3,
+    data={"symbol": OMIT, "symbols": ["BTC/USDT", "ETH/USDT"]},
+    signal={"threshold": 0.001},
+    risk={"sizing": {"fraction": 0.3}},
+    execution={"initial_cash": 50000, "allow_short": True},
+)
 
 
 def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # this checkout's package first (tests may run from a worktree beside an installed one)
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=root)
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    return forkserver.tradeloom(*args, cwd=cwd, pythonpath=Path(__file__).resolve().parents[2])
 
 
 def play(cwd: Path, bars: int) -> None:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.builders import OMIT, strategy_text
 from tests.live.live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from tradeloom.cli.main import main
 from tradeloom.live.metrics import METRICS
@@ -254,31 +255,19 @@ def test_a_taken_port_is_refused_in_one_line_before_any_bar(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [
-        f"{strategy}:17:19 live.metrics.port: port {port} on 127.0.0.1 is taken by another "
+        f"{strategy}:37:11 live.metrics.port: port {port} on 127.0.0.1 is taken by another "
         "program; choose a free port (0: any free one)"
     ]
     assert not (tmp_path / "run" / "journal.sqlite").exists()
 
 
-SIMULATED = """\
-name: metered
-data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400, start: "2024-01-01T00:00:00Z"}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, initial_cash: 10000}
-live:
-  metrics: {port: PORT}
-"""
+SIMULATED = strategy_text(
+    name="metered",
+    seed=OMIT,
+    signal={"min_interval": OMIT},
+    execution={"fee_bps": OMIT},
+    live={"metrics": {"port": "PORT"}},
+)
 
 
 def test_exchange_errors_are_counted_by_ccxt_class(metered_run: tuple) -> None:

@@ -4,77 +4,40 @@ of a real paper run whose exchange cannot be reached."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests import forkserver
+from tests.builders import OMIT, strategy_text
+from tests.forkserver import tradeloom
 from tests.live.live_emulated import rows
 from tradeloom.cli.main import main
 from tradeloom.journal import read_frame
 
-STRATEGY = """\
-name: sim_demo
-seed: 1
-data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400, start: "2024-01-01T00:00:00Z"}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 150, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 10000}
-"""
+STRATEGY = strategy_text(name="sim_demo")
 
-OFFLINE = """\
-name: offline_demo
-data:
-  kind: ccxt
-  exchange: binance
-  symbol: BTC/USDT
-  timeframe: 1h
-  start: "2024-01-01"
-  cache_dir: cache
-  config:
-    urls: {api: {public: "https://api.nonexistent.invalid/api/v3"}}
-features:
-  - {kind: log_return, period: 1}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  label: {horizon: 2}
-  walk_forward: {train_window: 200, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, initial_cash: 10000}
-"""
+OFFLINE = strategy_text(
+    name="offline_demo",
+    data={
+        "kind": "ccxt",
+        "exchange": "binance",
+        "symbol": "BTC/USDT",
+        "timeframe": "1h",
+        "start": "2024-01-01",
+        "cache_dir": "cache",
+        "config": {"urls": {"api": {"public": "https://api.nonexistent.invalid/api/v3"}}},
+    },
+    features=[{"kind": "log_return", "period": 1}],
+    model={"walk_forward": {"train_window": 200}, "params": OMIT},
+    signal={"min_interval": OMIT},
+    execution={"fee_bps": OMIT},
+    seed=OMIT,
+)
 
-SHORT = STRATEGY.replace("bars: 400", "bars: 120").replace(
-    "train_window: 150, retrain_every: 100", "train_window: 50, retrain_every: 100"
+SHORT = strategy_text(
+    name="sim_demo", data={"bars": 120}, model={"walk_forward": {"train_window": 50}}
 )
 """A shorter market for tests of a restart's checks: 60 bars of history, then a few played."""
-
-
-def tradeloom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 @pytest.mark.slow

@@ -11,30 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.builders import strategy_text
 from tests.live.test_sim_clock_universe import KINDS, journaled
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 
-STRATEGY = """\
-name: fx
-seed: 3
-data: {kind: csv, path: eurusd.csv, symbol: EUR/USD, timeframe: 1h, calendar: forex,
-       validation: VALIDATION}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 10, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 560, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-execution: {kind: simulated, fee_bps: 1, initial_cash: 10000}
-live: {stale_after_bars: 2}
-"""
+STRATEGY = strategy_text(
+    name="fx",
+    seed=3,
+    data={
+        "kind": "csv",
+        "path": "eurusd.csv",
+        "symbol": "EUR/USD",
+        "timeframe": "1h",
+        "calendar": "forex",
+        "validation": "VALIDATION",
+    },
+    model={"params": {"n_estimators": 10}, "walk_forward": {"train_window": 560}},
+    execution={"fee_bps": 1},
+    live={"stale_after_bars": 2},
+)
 
 
 def _eurusd(path: Path, bad: bool) -> int:

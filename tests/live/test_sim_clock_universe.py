@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.builders import OMIT, strategy_text
 from tests.live.live_emulated import rows
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
@@ -20,32 +21,26 @@ BARS = 300
 START = BARS // 2
 """The simulated clock plays the second half; the first fold predicts from bar 163 on."""
 
-STRATEGY = """\
-name: sim_universe
-seed: 3
-data:
-  kind: synthetic
-  symbols: [BTC/USDT, ETH/USDT, SOL/USDT]
-  timeframe: 1h
-  bars: BARS
-  start: "2024-01-01T00:00:00Z"
-features:
-  - {kind: log_return, period: 1}
-  - {kind: log_return, period: 6}
-  - {kind: rsi, window: 14}
-  - {kind: cross_rank, of: log_return_6}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 10, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}
-  label: {horizon: 3}
-  walk_forward: {train_window: 160, retrain_every: 40}
-  pooling: POOLING
-signal: {kind: threshold, threshold: 0.04, min_interval: 2, top_k: 2}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.3}
-execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
-"""
+STRATEGY = strategy_text(
+    name="sim_universe",
+    seed=3,
+    data={"symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "bars": "BARS", "symbol": OMIT},
+    features=[
+        {"kind": "log_return", "period": 1},
+        {"kind": "log_return", "period": 6},
+        {"kind": "rsi", "window": 14},
+        {"kind": "cross_rank", "of": "log_return_6"},
+    ],
+    model={
+        "params": {"n_estimators": 10, "max_depth": 4, "min_samples_leaf": 10},
+        "label": {"horizon": 3},
+        "walk_forward": {"train_window": 160, "retrain_every": 40},
+        "pooling": "POOLING",
+    },
+    signal={"threshold": 0.04, "min_interval": 2, "top_k": 2},
+    risk={"sizing": {"fraction": 0.3}},
+    execution={"initial_cash": 50000},
+)
 
 KINDS = ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled")
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import structlog
 
+from tests.builders import strategy_text
 from tests.reporting.browser import chromium
 from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
 from tradeloom.cli.main import main
@@ -29,26 +30,23 @@ from tradeloom.reporting.charts import plotly_file
 
 pytestmark = pytest.mark.xdist_group("report_runs")
 
-STRATEGY = """\
-name: fx_halt
-seed: 3
-data: {kind: csv, path: eurusd.csv, symbol: EUR/USD, timeframe: 1h, calendar: forex}
-features:
-  - {kind: log_return, period: 1}
-  - {kind: rsi, window: 14}
-model:
-  kind: sklearn
-  estimator: sklearn.ensemble.RandomForestClassifier
-  params: {n_estimators: 10, max_depth: 3, n_jobs: 1}
-  label: {horizon: 2}
-  walk_forward: {train_window: 250, retrain_every: 250}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
-risk:
-  sizing: {kind: fixed_fraction, fraction: 0.5}
-  rules:
-    - {kind: drawdown_halt, max_drawdown: 0.001}
-execution: {kind: simulated, fee_bps: 1, initial_cash: 10000}
-"""
+STRATEGY = strategy_text(
+    name="fx_halt",
+    seed=3,
+    data={
+        "kind": "csv",
+        "path": "eurusd.csv",
+        "symbol": "EUR/USD",
+        "timeframe": "1h",
+        "calendar": "forex",
+    },
+    model={
+        "params": {"n_estimators": 10},
+        "walk_forward": {"train_window": 250, "retrain_every": 250},
+    },
+    risk={"rules": [{"kind": "drawdown_halt", "max_drawdown": 0.001}]},
+    execution={"fee_bps": 1},
+)
 
 
 def _eurusd(path: Path) -> None:

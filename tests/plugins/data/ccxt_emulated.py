@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from tests.builders import walk_bars
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.testing import ExchangeEmulator
 
@@ -25,19 +25,9 @@ START = 250
 
 
 def make_bars(n: int = 400, seed: int = 11) -> pd.DataFrame:
-    """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick."""
-    rng = np.random.default_rng(seed)
-    close = 20_000 + np.cumsum(rng.normal(0, 40, n))
-    open_ = np.r_[20_000.0, close[:-1]]
-    high = np.maximum(open_, close) + rng.uniform(1, 60, n)
-    low = np.minimum(open_, close) - rng.uniform(1, 60, n)
-    frame = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.uniform(1, 50, n)},
-        index=pd.date_range(
-            "2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp", unit="ns"
-        ),
-    )
-    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+    """Hourly bars of a random walk from 2024-01-01, on a 0.01 tick, indexed in ns."""
+    bars = walk_bars(n, seed)
+    return bars.set_axis(bars.index.as_unit("ns"))
 
 
 def ms(stamp: pd.Timestamp) -> int:

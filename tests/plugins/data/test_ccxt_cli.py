@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests import forkserver
+from tests.forkserver import tradeloom
 from tests.plugins.data.ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
 from tradeloom import progress
 from tradeloom.cli.data_fetch import run_fetch
@@ -30,19 +29,6 @@ FETCH = ["data", "fetch", "--exchange", "binance", "--symbol", "BTC/USDT", "--ti
 
 def cached_file(cache: Path) -> Path:
     return cache / "ohlcv" / "binance" / "BTC-USDT" / "1h.parquet"
-
-
-def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the command line in a fresh process, without the test's PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 def test_fetch_downloads_then_tops_up_the_cache(

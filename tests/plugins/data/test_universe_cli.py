@@ -19,6 +19,7 @@ import structlog
 import yaml
 
 from tests import forkserver
+from tests.forkserver import tradeloom
 from tests.plugins.data.ccxt_emulated import make_bars
 from tradeloom.cli.main import main
 from tradeloom.plugins.data.ccxt_client import use_client_factory
@@ -29,19 +30,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SENTIMENT = ROOT / "examples" / "data" / "sentiment_daily.csv"
 WINDOWS = ["--set", "model.walk_forward.train_window=100"]
 WINDOWS += ["--set", "model.walk_forward.retrain_every=100"]
-
-
-def tradeloom(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the command line in a fresh process, without the test's PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return forkserver.run(
-        [sys.executable, "-m", "tradeloom.cli.main", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
 
 
 def strategy(

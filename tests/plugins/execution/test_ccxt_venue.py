@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import ccxt
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
+from tests.builders import walk_bars
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.live.order_journal import JournalOrders
@@ -57,25 +56,7 @@ TRADES = "GET /api/v3/myTrades"
 INSUFFICIENT = "Account has insufficient balance for requested action."
 
 
-def make_bars(n: int = 400, seed: int = 5) -> pd.DataFrame:
-    """Hourly bars of a random walk, prices on the 0.01 tick."""
-    rng = np.random.default_rng(seed)
-    close = 20_000 + np.cumsum(rng.normal(0, 40, n))
-    open_ = np.r_[20_000.0, close[:-1]]
-    frame = pd.DataFrame(
-        {
-            "open": open_,
-            "high": np.maximum(open_, close) + rng.uniform(1, 60, n),
-            "low": np.minimum(open_, close) - rng.uniform(1, 60, n),
-            "close": close,
-            "volume": rng.uniform(1, 50, n),
-        },
-        index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
-    )
-    return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
-
-
-BARS = make_bars()
+BARS = walk_bars()
 
 
 class FakeClock:
