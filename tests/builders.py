@@ -22,6 +22,7 @@ import yaml
 
 __all__ = [
     "BASE",
+    "BINANCE",
     "EMULATED",
     "FAST",
     "OMIT",
@@ -69,18 +70,19 @@ PRECOMPUTED: Final[Mapping[str, Any]] = {
 }
 """Overrides reading the probabilities from ``bars.csv`` (`write_bars`): ``**PRECOMPUTED``."""
 
+BINANCE: Final[Mapping[str, Any]] = {
+    "kind": "ccxt",
+    "exchange": "binance",
+    "symbol": "BTC/USDT",
+    "timeframe": "1h",
+    "start": "2024-01-01",
+    "cache_dir": "cache",
+}
+"""A ``data`` section: binance's hourly BTC/USDT bars from 2024, cached in ``cache/``."""
+
 EMULATED: Final[Mapping[str, Any]] = {
     "seed": 3,
-    "data": {
-        "kind": "ccxt",
-        "exchange": "binance",
-        "symbol": "BTC/USDT",
-        "timeframe": "1h",
-        "start": "2024-01-01",
-        "cache_dir": "cache",
-        "api_key": "${EMU_API_KEY}",
-        "secret": "${EMU_API_SECRET}",
-    },
+    "data": {**BINANCE, "api_key": "${EMU_API_KEY}", "secret": "${EMU_API_SECRET}"},
     "features": [
         {"kind": "log_return", "period": 1},
         {"kind": "log_return", "period": 6},

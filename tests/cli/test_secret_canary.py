@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import structlog
 
-from tests.builders import walk_bars
+from tests.builders import EMULATED, OMIT, strategy_text, walk_bars
 from tradeloom.cli.main import main
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
@@ -219,29 +219,35 @@ def test_a_canary_key_appears_nowhere(
 LIVE_START = 160
 """Bars closed when the live session starts; the rest close while it runs."""
 
-LIVE_STRATEGY = """\
-name: live_canary
-seed: 3
-data:
-  kind: ccxt
-  exchange: binance
-  symbol: BTC/USDT
-  timeframe: 1h
-  start: "2024-01-01"
-  cache_dir: cache
-  api_key: ${CANARY_API_KEY}
-  secret: ${CANARY_API_SECRET}
-  config: {verbose: true}
-features: [{kind: log_return}, {kind: log_return, period: 3}, {kind: rsi, window: 14}]
-model:
-  kind: sklearn
-  estimator: sklearn.linear_model.LogisticRegression
-  walk_forward: {train_window: 100, retrain_every: 50}
-signal: {kind: threshold, threshold: 0.01}
-risk: {sizing: {kind: fixed_fraction, fraction: 0.2}}
-execution: {kind: simulated, initial_cash: 10000}
-live: {capital: 10000, stream: poll, poll_seconds: 0.05}
-"""
+LIVE_STRATEGY = strategy_text(
+    EMULATED,
+    name="live_canary",
+    data={
+        "api_key": "${CANARY_API_KEY}",
+        "secret": "${CANARY_API_SECRET}",
+        "config": {"verbose": True},
+    },
+    features=[
+        {"kind": "log_return"},
+        {"kind": "log_return", "period": 3},
+        {"kind": "rsi", "window": 14},
+    ],
+    model={
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "walk_forward": {"train_window": 100, "retrain_every": 50},
+        "params": OMIT,
+        "label": OMIT,
+    },
+    signal={"threshold": 0.01, "min_interval": OMIT},
+    risk={"sizing": {"fraction": 0.2}},
+    execution={"initial_cash": 10000, "fee_bps": OMIT},
+    live={
+        "capital": 10000,
+        "poll_seconds": 0.05,
+        "close_delay_seconds": OMIT,
+        "stale_after_bars": OMIT,
+    },
+)
 
 
 def signing_clients(

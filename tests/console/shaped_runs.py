@@ -46,15 +46,14 @@ def _market(folder: Path) -> None:
 
 
 def _strategy(name: str, column: str, **sections: object) -> dict[str, object]:
-    return strategy(
-        PRECOMPUTED,
-        name=name,
-        data={"symbol": "BTC/USDT"},
-        model={"column": column},
-        signal={"threshold": 0.3, "min_interval": OMIT},
-        execution={"fee_bps": 5},
-        **sections,
-    )
+    own = {
+        "name": name,
+        "data": {"symbol": "BTC/USDT"},
+        "model": {"column": column},
+        "signal": {"threshold": 0.3, "min_interval": OMIT},
+        "execution": {"fee_bps": 5},
+    }
+    return strategy(PRECOMPUTED, own, **sections)
 
 
 def _write(path: Path, document: dict[str, object]) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import OMIT, strategy_text
+from tests.builders import BINANCE, OMIT, strategy_text
 from tests.forkserver import tradeloom
 from tests.live.live_emulated import rows
 from tradeloom.cli.main import main
@@ -19,12 +19,7 @@ STRATEGY = strategy_text(name="sim_demo")
 OFFLINE = strategy_text(
     name="offline_demo",
     data={
-        "kind": "ccxt",
-        "exchange": "binance",
-        "symbol": "BTC/USDT",
-        "timeframe": "1h",
-        "start": "2024-01-01",
-        "cache_dir": "cache",
+        **BINANCE,
         "config": {"urls": {"api": {"public": "https://api.nonexistent.invalid/api/v3"}}},
     },
     features=[{"kind": "log_return", "period": 1}],
