@@ -157,14 +157,14 @@ def _portfolio_top3(folder: Path) -> Case:
 UNIVERSE = _edit(
     UNIVERSE_STRATEGY.replace("BARS", "300").replace("POOLING", "pooled"),
     (
-        '  start: "2024-01-01T00:00:00Z"\n',
-        '  start: "2024-01-01T00:00:00Z"\n  auxiliary:\n'
+        "  start: '2024-01-01T00:00:00Z'\n",
+        "  start: '2024-01-01T00:00:00Z'\n  auxiliary:\n"
         "    - {name: sentiment, kind: file, path: sentiment.csv, available_after: 90m,\n"
         "       symbol_column: symbol}\n",
     ),
     (
-        "  - {kind: cross_rank",
-        "  - {kind: series, of: sentiment, transform: zscore, window: 12}\n  - {kind: cross_rank",
+        "  - kind: cross_rank\n",
+        "  - {kind: series, of: sentiment, transform: zscore, window: 12}\n  - kind: cross_rank\n",
     ),
 )
 """test_sim_clock_universe's universe with a series published 90 minutes after its time."""
