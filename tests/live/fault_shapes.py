@@ -145,7 +145,7 @@ UNIVERSE = _edited(
 )
 MEMBER = _edited(
     PORTFOLIO_MEMBER,
-    ("plugins: [live_child]\n", ""),
+    ("plugins: [tests.live.live_child]\n", ""),
     ("cache_dir: CACHE", "cache_dir: cache"),
     ("  options: {recvWindow: 10000}\n", f"  config: {{timeout: {TIMEOUT_MS}}}\n"),
     ("walk_forward: {train_window: 100, retrain_every: 30}", FAST_FOLDS),

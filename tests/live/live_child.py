@@ -8,7 +8,7 @@ every ``binance`` client pointed at the emulator at ``URL`` and no websocket::
 (``URL`` may be ``NAME=URL,NAME=URL``: a router's venues, each client sent to the one its
 API key names, ``NAME-...``.)
 
-Imported as the plugin ``live_child`` (the crash tests' strategy lists it under
+Imported as the plugin ``tests.live.live_child`` (the crash tests' strategy lists it under
 ``plugins:``), it kills its own process with SIGKILL, as ``kill -9`` would, where
 ``TRADELOOM_CRASH`` says (unset: never):
 

@@ -62,12 +62,6 @@ pytestmark = pytest.mark.slow  # child processes: ~10-20 s a test
 CHILD = Path(__file__).with_name("live_child.py")
 
 
-def child_plugin_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let this process import ``live_child`` as the strategies' ``plugins:`` name it: its
-    folder first on ``sys.path``, as the child started as the script has it."""
-    monkeypatch.syspath_prepend(str(CHILD.parent))
-
-
 START = 155
 """Bars closed when the run first starts: the model trains at once."""
 END = 183
@@ -85,7 +79,7 @@ a wait: the polls return as soon as the thing is done)."""
 STRATEGY = """\
 name: live_rf
 seed: 3
-plugins: [live_child]
+plugins: [tests.live.live_child]
 data:
   kind: ccxt
   exchange: binance

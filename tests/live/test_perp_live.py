@@ -313,7 +313,7 @@ def test_a_live_perpetual_killed_with_kill_9_right_after_an_order_was_sent_resta
             return [r.params["newClientOrderId"] for r in requests]
 
     text = (
-        PERP.replace("seed: 3\n", "seed: 3\nplugins: [live_child]\n")
+        PERP.replace("seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n")
         .replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
         .replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
         .replace(  # the child's client is not the emulator's: it is told the swap markets

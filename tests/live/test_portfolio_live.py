@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.live.live_emulated import make_bars, rows
-from tests.live.test_crash import CrashRig, child_plugin_importable
+from tests.live.test_crash import CrashRig
 from tradeloom.journal import read_rows
 from tradeloom.testing import ExchangeEmulator
 
@@ -35,7 +35,7 @@ MARKETS = ("BTC/USDT", "ETH/USDT")
 MEMBER = """\
 name: NAME
 seed: SEED
-plugins: [live_child]
+plugins: [tests.live.live_child]
 data:
   kind: ccxt
   exchange: binance
@@ -202,7 +202,6 @@ def test_a_live_portfolio_whose_journal_lost_its_tail_is_refused_and_sends_nothi
     from tests.live import live_child
     from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
 
-    child_plugin_importable(monkeypatch)
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     with _rig(tmp_path / "cut", "live") as (rig, emu):

@@ -143,7 +143,9 @@ def test_a_router_run_killed_at_random_moments_restarts_every_time(rig: CrashRig
     id reaches either venue twice, and each venue holds what the journal's trades there
     made (its children's fills, net of the fees it took in BTC)."""
     rng = random.Random(40)
-    rig.strategy.write_text(CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [live_child]\n"))
+    rig.strategy.write_text(
+        CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n")
+    )
     for _ in range(KILLS):
         point = rng.choice(["order", "fill", "intent", None])
         crash = None if point is None else f"{point}:{rng.randint(1, 2)}"
@@ -187,7 +189,7 @@ def test_a_router_child_killed_after_its_intent_before_its_request_is_never_sent
     or another (its rest is not routed on): the engine hears its parent cancelled, as a
     market's order never arrived (`test_crash`'s test of the kill at ``intent:N``)."""
     quick = "      initial_cash: 25000\n      options: {recvWindow: 2000}\n"
-    text = CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [live_child]\n")
+    text = CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n")
     rig.strategy.write_text(text.replace("      initial_cash: 25000\n", quick))
     rig.launch(crash="intent:2")  # the first buy's second child
     while rig.advance() != "died":

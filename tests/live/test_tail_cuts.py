@@ -30,7 +30,6 @@ from tests.live.test_crash import (
     CrashRig,
     _rig,
     check_sent_once_and_reconciled,
-    child_plugin_importable,
     crash_at,
     finish,
 )
@@ -43,8 +42,7 @@ CUTS = int(os.environ.get("TRADELOOM_TAIL_CUTS", "10"))
 
 
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashRig]:
-    child_plugin_importable(monkeypatch)
+def rig(tmp_path: Path) -> Iterator[CrashRig]:
     yield from _rig(tmp_path, recv_window=10_000)
 
 

@@ -310,12 +310,11 @@ def test_a_live_universe_killed_with_kill_9_sends_no_order_twice(
     not take a cut journal (one market's asks its venue, test_tail_cuts)."""
     from tests.journal_damage import cut_below_tail
     from tests.live import live_child
-    from tests.live.test_crash import CrashRig, child_plugin_importable
+    from tests.live.test_crash import CrashRig
 
-    child_plugin_importable(monkeypatch)
     markets = _markets(n=240)
     text = STRATEGY.replace("POOLING", "pooled").replace(
-        "seed: 3\n", "seed: 3\nplugins: [live_child]\n"
+        "seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n"
     )
     text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
     text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")

@@ -212,7 +212,7 @@ def test_a_paper_universe_killed_with_kill_9_resumes_with_the_same_command(
 
     markets = {symbol: make_bars(n=200, seed=5 + k) for k, symbol in enumerate(SYMBOLS)}
     text = STRATEGY.replace("POOLING", "pooled").replace(
-        "seed: 3\n", "seed: 3\nplugins: [live_child]\n"
+        "seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n"
     )
     text = text.replace("cache_dir: cache", f"cache_dir: {tmp_path / 'cache'}")
     text = text.replace("  stream: poll\n", "  stream: poll\n  poll_seconds: 0.02\n")
