@@ -34,7 +34,7 @@ from tradeloom.domain import (
 )
 from tradeloom.errors import UserError
 from tradeloom.lazy import pandas as pd
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.model.anomaly import (
     AnomalyParams,
     DetectorSpec,
@@ -192,26 +192,16 @@ class LabelParams(Params):
 class WalkForwardParams(Params):
     """How the walk-forward folds are laid out."""
 
-    train_window: int = Field(
-        ge=20, le=MAX_WINDOW, description="Most rows a fold trains on (20 .. 1,000,000)."
-    )
-    retrain_every: int = Field(
-        ge=1,
-        le=MAX_WINDOW,
-        description="Bars each fold predicts before retraining (1 .. 1,000,000).",
-    )
+    train_window: int = bars_key(..., 20, "Most rows a fold trains on", strict=False)
+    retrain_every: int = bars_key(..., 1, "Bars each fold predicts before retraining", strict=False)
     min_train_rows: int | None = Field(
         default=None,
         ge=1,
         le=MAX_WINDOW,
         description="Rows needed before the first fold (default: train_window; at most 1,000,000).",
     )
-    embargo: int = Field(
-        default=0,
-        ge=0,
-        le=MAX_WINDOW,
-        description="Bars dropped from each fold's training rows before the purged ones "
-        "(0 .. 1,000,000).",
+    embargo: int = bars_key(
+        0, 0, "Bars dropped from each fold's training rows before the purged ones", strict=False
     )
     n_jobs: int = Field(
         default=1,

@@ -6,8 +6,7 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.plugins.component import Params
+from tradeloom.plugins.component import Params, bars_key
 
 __all__ = [
     "MONITOR_NAME_PATTERN",
@@ -39,22 +38,13 @@ def window_field(default: int, what: str) -> Any:
     say what the window holds; the bounds, and the description's statement of them, stay
     the ones every monitor has.
     """
-    return _count_field(default, 10, what)
+    return bars_key(default, 10, what, strict=False)
 
 
 def min_samples_field(default: int, what: str, *, least: int = 1) -> Any:
     """Return a monitor's ``min_samples`` field: ``what`` it needs, ``least`` ..
     `MAX_WINDOW` of them (`window_field` says why)."""
-    return _count_field(default, least, what)
-
-
-def _count_field(default: int, least: int, what: str) -> Any:
-    return Field(
-        default=default,
-        ge=least,
-        le=MAX_WINDOW,
-        description=f"{what} ({least} .. {MAX_WINDOW:,}).",
-    )
+    return bars_key(default, least, what, strict=False)
 
 
 class WindowParams(MonitorParams):
