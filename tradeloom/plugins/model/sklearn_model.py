@@ -713,24 +713,7 @@ class SklearnModel:
         fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
-        rows = fold.training_rows(mask)
-        training = self._plan_training(fold, rows, labels, x, columns, kind)
-        if training.skipped:
-            return training
-        outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
-        if isinstance(outcome, ModelFitError):
-            raise outcome
-        detector = None
-        if self.detector is not None:
-            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
-        self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
-        )
-        self.trained.append(self.latest)
-        # compiled now, at the close that trained it, not at the next bar's prediction
-        # (a large forest compiles and checks for tens of ms: a tick's worth)
-        self._latest_row_model()
-        return training
+        return self._train_latest(fold, fold.training_rows(mask), x, y, labels, columns, kind)
 
     @property
     def pooled(self) -> bool:
@@ -775,19 +758,32 @@ class SklearnModel:
         fold, kept = found
         # unclipped, as the backtest's fold has it
         fold = replace(fold, predict_end=fold.predict_start + self.retrain_every - 1)
-        x, labels, columns = rows.x, rows.labels, rows.columns
-        y = self._targets(rows.trainable, labels)
-        training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
+        y = self._targets(rows.trainable, rows.labels)
+        return self._train_latest(fold, kept, rows.x, y, rows.labels, rows.columns, "scheduled")
+
+    def _train_latest(
+        self,
+        fold: Fold,
+        rows: npt.NDArray[np.intp],
+        x: npt.NDArray[np.float64],
+        y: Target,
+        labels: npt.NDArray[np.float64] | npt.NDArray[np.int64],
+        columns: tuple[str, ...],
+        kind: str,
+    ) -> ModelTraining:
+        """Train ``fold`` on ``rows`` now, at the live driver's close, and make it `latest`
+        (unless its plan skips it); return the training."""
+        training = self._plan_training(fold, rows, labels, x, columns, kind)
         if training.skipped:
             return training
-        outcome = self._train(fold, kept, np.empty(0, np.intp), x, y)
+        outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
         if isinstance(outcome, ModelFitError):
             raise outcome
         detector = None
         if self.detector is not None:
-            detector, _ = self._detect(fold, x[kept], x[kept[:1]])
+            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
         self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[kept], y[kept]), detector
+            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
         )
         self.trained.append(self.latest)
         # compiled now, at the close that trained it, not at the next bar's prediction
