@@ -17,7 +17,6 @@ import pytest
 from live_emulated import STRATEGY, emulated_run, tick_bars
 
 from tradeloom.cli.main import main
-from tradeloom.live.observers import attach_observers
 
 ALERTING = (
     STRATEGY.replace(
@@ -99,7 +98,7 @@ def alerting_run(
     text = ALERTING.replace("QUEUE", str(queue))
     with emulated_run(tmp_path, monkeypatch, text=text, history=180) as run, ExitStack() as stack:
         runner = run.runner(tmp_path / "run", mode="paper", refresh=False)
-        attach_observers(runner, stack)
+        runner.attach_observers(stack)
         runner.start()
         try:
             yield run, runner

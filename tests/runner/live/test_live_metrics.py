@@ -19,7 +19,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tradeloom.cli.main import main
 from tradeloom.live.metrics import METRICS
-from tradeloom.live.observers import attach_observers
 from tradeloom.reporting.execution_quality import shortfall_bps
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -105,7 +104,7 @@ def metered_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         ExitStack() as stack,
     ):
         runner = run.runner(tmp_path / "run", mode="paper", refresh=False)
-        attach_observers(runner, stack)
+        runner.attach_observers(stack)
         runner.start()
         try:
             yield run, runner, tmp_path / "run" / "journal.sqlite"
