@@ -111,7 +111,6 @@ from tradeloom.schemas.journal import journal_target
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
-    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["LiveRunner", "Mode", "wall_clock"]
 
@@ -252,7 +251,7 @@ class LiveRunner:
             self.tick,
             self.inbox.wake,
             lambda: self.bars_processed,
-            self.config.live,
+            self.files.config.live,
             self.session_or_fail.history.timeframe_seconds,
         )
 
@@ -266,16 +265,6 @@ class LiveRunner:
     # --- the services, as the run's callers read them ---------------------------------
 
     @property
-    def config(self) -> StrategyConfig:
-        """The strategy file in force."""
-        return self.files.config
-
-    @property
-    def mode(self) -> Mode:
-        """``paper`` or ``live``."""
-        return self.files.mode
-
-    @property
     def run_dir(self) -> Path:
         """The run directory."""
         return self.files.run_dir
@@ -285,18 +274,10 @@ class LiveRunner:
         """The run's clock."""
         return self.files.now
 
-    @now.setter
-    def now(self, clock: Callable[[], pd.Timestamp]) -> None:
-        self.files.now = clock
-
     @property
     def journal(self) -> JournalStore | None:
         """The journal's store (None before the start and after the stop)."""
         return self.link.journal
-
-    @journal.setter
-    def journal(self, journal: JournalStore | None) -> None:
-        self.link.journal = journal
 
     @property
     def session(self) -> LiveSession | None:
@@ -327,16 +308,16 @@ class LiveRunner:
         self.inbox.claim_pid()
         state = None
         identity = RunIdentity(
-            self.config.name,
+            self.files.config.name,
             self.run_dir.name,
-            self.mode,
-            strategy_digest(self.config.document),  # the strategy.yaml it writes
+            self.files.mode,
+            strategy_digest(self.files.config.document),  # the strategy.yaml it writes
         )
         # A live run on one market can ask it what it sent beyond a journal that lost its
         # tail (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a
         # universe's, a portfolio file's and a router's restarts refuse a cut journal
         venue_can_tell = (
-            self.mode == "live"
+            self.files.mode == "live"
             and self.markets.portfolio is None
             and self.markets.p.router is None
             and declared_symbols(self.markets.p.data) == 1
@@ -373,7 +354,7 @@ class LiveRunner:
         link = self.link
         try:
             link.journal = journal = open_store(
-                self.run_dir, identity, journal_target(self.config.journal), accept_cut=cut
+                self.run_dir, identity, journal_target(self.files.config.journal), accept_cut=cut
             )
         except JournalError as error:
             said = str(error)  # a database's refusal says already that nothing was written
@@ -390,22 +371,25 @@ class LiveRunner:
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
-            outputs.write_strategy(self.run_dir, self.config.document)
+            outputs.write_strategy(self.run_dir, self.files.config.document)
         run = self.files.run_info()
         link.recorder = Recorder(journal, self.markets.plugins.hook, run)
         link.recorder.tell_live_events()
         # every log line of the run names it (structlog's context, this thread's)
         structlog.contextvars.bind_contextvars(
-            run_id=run.run_id, strategy=run.strategy, mode=self.mode
+            run_id=run.run_id, strategy=run.strategy, mode=self.files.mode
         )
         symbols = self._open(state)
         session = self.session_or_fail
         if self._watch_file and self.markets.portfolio is None:  # a portfolio file: not reloaded
             self.watcher = StrategyWatcher(
-                self.config.source, self.config, self.overrides, plugins=self.markets.plugins
+                self.files.config.source,
+                self.files.config,
+                self.overrides,
+                plugins=self.markets.plugins,
             )
         history = session.history
-        late = self.config.live.stale_after_bars
+        late = self.files.config.live.stale_after_bars
         if late is not None:
             self.stale = StaleDataWatch(
                 ",".join(symbols),
@@ -457,7 +441,7 @@ class LiveRunner:
             self.source,
             symbols,
             history.timeframe_seconds,
-            self.config.live.close_delay_seconds,
+            self.files.config.live.close_delay_seconds,
         )
         self.open_stream()
         return symbols
@@ -472,7 +456,7 @@ class LiveRunner:
         if len(universe.symbols) == 1:
             bars = universe.bars[0]
             self.book_feed = open_book_feed(
-                self.source, bars, state, self.run_dir, self.now, self.config.live.stream
+                self.source, bars, state, self.run_dir, self.now, self.files.config.live.stream
             )
             if self.book_feed is not None:  # the book the bars saw, history and live
                 universe = replace(universe, bars=(self.book_feed.book.join(bars),))
@@ -509,7 +493,7 @@ class LiveRunner:
         a router's modelled venues (paper), or None: the strategy's own venue, which the
         core runs itself (paper).
         """
-        name = self.config.name
+        name = self.files.config.name
         if self.stages is not None and provides(venue, ExchangeAccount):
             venue.time_sends(self.stages)
         return LiveSession(
@@ -519,8 +503,8 @@ class LiveRunner:
             order_id=lambda n: client_order_id(name, key, n),
             clock=self.now,
             venue=venue,
-            on_delivery=self.link.record_delivery if self.mode == "live" else None,
-            cron=cron_of(self.config.live.retrain_cron),
+            on_delivery=self.link.record_delivery if self.files.mode == "live" else None,
+            cron=cron_of(self.files.config.live.retrain_cron),
             stages=self.stages,
             live_rows=self._live_rows(history.symbols),
         )
@@ -542,16 +526,16 @@ class LiveRunner:
 
         if document is None or self.markets.portfolio is not None:
             return
-        problems = changes_while_down(document, self.config, self.overrides)
+        problems = changes_while_down(document, self.files.config, self.overrides)
         if problems:
             raise ConfigError(problems)
 
     def _check_owner(self, started: RunStarted) -> None:
-        if started.mode != self.mode or started.strategy != self.config.name:
+        if started.mode != self.files.mode or started.strategy != self.files.config.name:
             raise UserError(
                 f"{self.run_dir}: this run directory holds a {started.mode} run of "
-                f"'{started.strategy}'; it cannot continue as a {self.mode} run of "
-                f"'{self.config.name}' (use another --out)"
+                f"'{started.strategy}'; it cannot continue as a {self.files.mode} run of "
+                f"'{self.files.config.name}' (use another --out)"
             )
 
     # --- ticks ----------------------------------------------------------------------
@@ -714,7 +698,7 @@ class LiveRunner:
             UserError: ``live.stream: websocket`` and the data source has no stream.
         """
         assert self.ticker is not None
-        if not self.ticker.watch(self.config.live.stream, self.now):
+        if not self.ticker.watch(self.files.config.live.stream, self.now):
             self._no_stream()
 
     def _stop_streams(self) -> None:
@@ -725,10 +709,10 @@ class LiveRunner:
 
     def _no_stream(self) -> None:
         """Refuse ``live.stream: websocket`` when the source has no stream (else: poll)."""
-        if self.config.live.stream == "websocket":
+        if self.files.config.live.stream == "websocket":
             raise UserError(
-                f"{self.config.locate('live.stream')} live.stream: the data source "
-                f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                f"{self.files.config.locate('live.stream')} live.stream: the data source "
+                f"(kind {self.files.config.data.kind}) has no websocket stream of closed bars "
                 "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
             )
 

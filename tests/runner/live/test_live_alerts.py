@@ -121,9 +121,9 @@ def test_halt_kill_and_stale_data_reach_every_target(
         tick_bars(run, runner, 2)
         # stale data: the clock runs five bars ahead while the exchange publishes none
         market = runner.now
-        runner.now = lambda: market() + pd.Timedelta(hours=5)
+        runner.files.now = lambda: market() + pd.Timedelta(hours=5)
         runner.tick()
-        runner.now = market
+        runner.files.now = market
         runner.session_or_fail.kill("operator test")
         runner.session_or_fail.resume("operator test over")
         for _ in range(120):  # trade until the tight drawdown limit halts
