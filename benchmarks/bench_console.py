@@ -43,7 +43,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pandas as pd
 import structlog
 import uvicorn
@@ -205,7 +205,7 @@ def main() -> None:
             shutil.copytree(originals[i % 2], runs / f"copy-{i:03d}-{originals[i % 2].name}")
         base, server = serve(runs)
         headers = {"Authorization": f"Bearer {TOKENS.read}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        with httpx2.Client(base_url=base, headers=headers, timeout=60) as client:
             # a. the runs page
             timings = []
             for _ in range(args.repeat + 1):

@@ -10,7 +10,9 @@ Every file of each run folder is compared:
 - a Parquet file whose table (schema, metadata, values) is equal is ``same values``;
 - a journal (SQLite) whose tables hold the same rows once the columns of the wall
   clock (``wall_time``, ``seconds``) and the hash chain they feed are left out is
-  ``same events``; its ``meta`` rows are compared whole;
+  ``same events``; its ``meta`` rows are compared whole. A journal is always read
+  through SQLite, with what its write-ahead log holds (an open or killed run's rows
+  may be there only): its ``-wal`` and ``-shm`` files are not compared on their own;
 - anything else is listed as ``DIFFERS`` with what differs, and the exit code is 1.
 
 The two runs of one file differ by their folder, its key (``folder.key``: 128 random
@@ -142,14 +144,20 @@ def same_journal(a: Path, b: Path, folders: tuple[Path, Path]) -> str | None:
     return None
 
 
+def compared_alone(path: Path) -> bool:
+    """Whether a run folder's file is compared on its own: not a journal's write-ahead log
+    or shared memory, whose rows are read through the journal itself."""
+    return path.is_file() and not path.name.endswith(("-wal", "-shm", "-journal"))
+
+
 def compare_file(a: Path, b: Path, folders: tuple[Path, Path]) -> tuple[str, str]:
     """Return the verdict of one file (``same``, ``formatting``, ... or ``DIFFERS``) and why."""
-    if a.read_bytes() == b.read_bytes():
-        return "same", ""
     suffix = a.suffix
-    if suffix == ".sqlite":
+    if suffix == ".sqlite":  # its rows, with what its write-ahead log holds: never the file's bytes
         why = same_journal(a, b, folders)
         return ("same events", "") if why is None else ("DIFFERS", why)
+    if a.read_bytes() == b.read_bytes():
+        return "same", ""
     if suffix == ".parquet":
         why = same_parquet(a, b)
         return ("same values", "") if why is None else ("DIFFERS", why)
@@ -193,8 +201,8 @@ def main() -> None:
             print(f"{run.name}: DIFFERS (no such run after)")
             differs += 1
             continue
-        files = {p.relative_to(run) for p in run.rglob("*") if p.is_file()}
-        files |= {p.relative_to(other) for p in other.rglob("*") if p.is_file()}
+        files = {p.relative_to(run) for p in run.rglob("*") if compared_alone(p)}
+        files |= {p.relative_to(other) for p in other.rglob("*") if compared_alone(p)}
         for relative in sorted(files):
             a, b = run / relative, other / relative
             if not (a.exists() and b.exists()):

@@ -10,6 +10,8 @@ A page holds a marker comment where a generated table goes:
 - ``<!-- reference: hooks -->``: every hook with its signature and docstring, from
   ``tradeloom.plugins.hookspecs``;
 - ``<!-- reference: cli -->``: every command's ``--help``;
+- ``<!-- reference: records -->``: every kind of the compiled core's event rows, its
+  values and the journal fields they give, from ``tradeloom.core.records.RECORDS``;
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
   from ``tradeloom.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
@@ -79,6 +81,8 @@ def generate(name: str) -> str:
         return top_level_markdown()
     if name == "metrics":
         return metrics_markdown()
+    if name == "records":
+        return records_markdown()
     if name in _SECTIONS:
         module, model, prefix, skip = _SECTIONS[name]
         return fields_table(getattr(importlib.import_module(module), model), prefix, skip)
@@ -116,6 +120,37 @@ def metrics_markdown() -> str:
         name = spec.name + suffix.get(spec.kind, "")
         rows.append(f"| `{name}` | {spec.kind} | {labels} | {spec.help} |")
     return "\n".join(rows) + "\n"
+
+
+def records_markdown() -> str:
+    """Return the table of the core's event row kinds, then each kind's values."""
+    from tradeloom.core.records import BAR, HEAD, KIND, RECORDS, SYMBOL, VALUES, WIDTH
+
+    rows = [
+        f"Every row is {WIDTH} floats: column {KIND} its kind's code, {BAR} its bar, "
+        f"{SYMBOL} its symbol's index (-1: the account), then {VALUES} values (columns "
+        f"{HEAD} .. {WIDTH - 1}); a kind uses the first ones, the rest are 0.\n",
+        "| code | kind | journal event | what |",
+        "|---|---|---|---|",
+    ]
+    for rec in RECORDS:
+        journal = f"`{rec.journal}`" if rec.journal else "-"
+        rows.append(f"| {rec.code} | [`{rec.name}`](#{rec.name}) | {journal} | {_cell(rec.doc)} |")
+    parts = ["\n".join(rows) + "\n"]
+    for rec in RECORDS:
+        parts.append(f"\n### {rec.name}\n\n")
+        if rec.head:
+            fields = ", ".join(f"`{name}`" for name in rec.head)
+            parts.append(f"The journal event's {fields} comes from the row's bar.\n\n")
+        parts.append("| columns | field | type | journal fields | what |\n|---|---|---|---|---|\n")
+        for f in rec.fields:
+            at = rec.column(f.name)
+            columns = str(at) if f.width == 1 else f"{at} .. {at + f.width - 1}"
+            journal = ", ".join(f"`{name}`" for name in f.journal) if rec.journal else ""
+            parts.append(
+                f"| {columns} | `{f.name}` | {f.type} | {journal or '-'} | {_cell(f.doc)} |\n"
+            )
+    return "".join(parts)
 
 
 def builtin_components(layer: str) -> list[Any]:

@@ -130,3 +130,17 @@ def test_the_reference_pages_hold_their_generated_tables() -> None:
     assert stale == [], f"stale generated tables in {stale}: run python docs/hooks.py"
     features = (ROOT / "docs" / "reference" / "features.md").read_text(encoding="utf-8")
     assert "| `window` | int | `14` |" in features  # a table, not a placeholder
+
+
+def test_the_event_rows_page_holds_every_record_of_the_core() -> None:
+    """Each kind of row the compiled core writes has its line and its section of fields."""
+    from tradeloom.core.records import FILL, FILL_POSITION, RECORDS
+
+    text = (ROOT / "docs" / "reference" / "event-rows.md").read_text(encoding="utf-8")
+    for rec in RECORDS:
+        assert f"| {rec.code} | [`{rec.name}`](#{rec.name}) |" in text, rec.name
+        section = text.split(f"\n### {rec.name}\n", 1)[1].split("\n### ", 1)[0]
+        for f in rec.fields:
+            assert f"| `{f.name}` | {f.type} |" in section, (rec.name, f.name)
+    assert f"| {FILL_POSITION} | `position` | float | - |" in text
+    assert f"| {FILL.column('seq')} | `seq` | int | `order_id` |" in text

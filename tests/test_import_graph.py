@@ -214,7 +214,7 @@ def test_each_layer_imports_only_the_layers_below() -> None:
 
 
 def test_only_the_command_line_imports_the_live_runner() -> None:
-    # the live runtime's helpers take narrow views (tradeloom.live.context), never the runner
+    # the live runtime's helpers take the runner's services (tradeloom.live.services), never it
     found = [
         f"{e.where(ROOT)} {e.source}"
         for e in import_graph(ROOT, "tradeloom")

@@ -145,5 +145,5 @@ def _die(runner: LiveRunner) -> None:
     assert runner.journal is not None
     runner.journal.flush()
     runner.journal._db.close()
-    runner.journal = None
+    runner.link.journal = None
     runner.inbox.release_pid()

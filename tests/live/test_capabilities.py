@@ -282,6 +282,26 @@ def test_live_says_what_a_single_exchange_and_a_router_do_with_fee_bps(
     )
 
 
+def test_live_says_once_what_a_portfolio_files_account_does_with_fee_bps(
+    strategy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = '  start: "2024-01-01"\n  api_key: ${CAP_KEY}\n  secret: ${CAP_SECRET}\n'
+    edit(strategy, '  start: "2024-01-01"\n', keys)
+    other = strategy.with_name("t.yaml")
+    text = strategy.read_text().replace("BTC/USDT", "ETH/USDT").replace("capable", "other")
+    other.write_text(text, encoding="utf-8")
+    Path("p.yaml").write_text(
+        "name: both\ninitial_cash: 10000\nstrategies:\n"
+        "  - {file: s.yaml, weight: 0.5}\n  - {file: t.yaml, weight: 0.5}\n",
+        encoding="utf-8",
+    )
+    # one account, the first strategy's execution section: one note, located there
+    assert main(["validate", "p.yaml", "--mode", "live"]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"s.yaml:24:3 execution: {EXCHANGE_FEE}"]
+    assert main(["validate", "p.yaml", "--mode", "paper"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_the_ccxt_account_refuses_credentials_in_its_client_settings(
     strategy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

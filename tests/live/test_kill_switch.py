@@ -58,7 +58,9 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         assert len(exchange.orders()) == sent_before  # ...and sends nothing
         halted = [r for r in rows(journal, "rejection") if r.get("code") == "HALTED"]
         assert halted and all("KILL_SWITCH" in r["message"] for r in halted)
-        facts = run_facts(runner)  # metrics.json names the halt that holds the run
+        facts = run_facts(
+            runner.files, runner.link, runner.session_or_fail
+        )  # metrics.json names the halt that holds the run
         assert (facts["state"], facts["halt"]) == ("HALTED", "KILL_SWITCH")
 
         crash(runner)
@@ -68,7 +70,9 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         again.inbox.install_signal_handlers()
         again.start()  # the replay applies the journaled kill at the bar it happened
         assert again.session_or_fail.state == "HALTED"
-        assert run_facts(again)["halt"] == "KILL_SWITCH"  # latched before the restart
+        assert (
+            run_facts(again.files, again.link, again.session_or_fail)["halt"] == "KILL_SWITCH"
+        )  # latched before the restart
         for _ in range(10):
             run.emulator.advance()
             again.tick()
@@ -77,7 +81,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         request_resume(run_dir, "operator: all clear")
         again.tick()
         assert again.session_or_fail.state == "ACTIVE"
-        assert run_facts(again)["halt"] is None
+        assert run_facts(again.files, again.link, again.session_or_fail)["halt"] is None
         drive_until(run, again, lambda: len(exchange.orders()) > sent_before, len(run.bars))
         assert len(exchange.orders()) > sent_before  # trading again
         again.stop("test over")

@@ -17,7 +17,6 @@ import pytest
 
 from tests.live.live_emulated import STRATEGY, emulated_run, tick_bars
 from tradeloom.cli.main import main
-from tradeloom.live.observers import attach_observers
 
 ALERTING = (
     STRATEGY.replace(
@@ -99,7 +98,7 @@ def alerting_run(
     text = ALERTING.replace("QUEUE", str(queue))
     with emulated_run(tmp_path, monkeypatch, text=text, history=180) as run, ExitStack() as stack:
         runner = run.runner(tmp_path / "run", mode="paper", refresh=False)
-        attach_observers(runner, stack)
+        runner.attach_observers(stack)
         runner.start()
         try:
             yield run, runner
@@ -122,9 +121,9 @@ def test_halt_kill_and_stale_data_reach_every_target(
         tick_bars(run, runner, 2)
         # stale data: the clock runs five bars ahead while the exchange publishes none
         market = runner.now
-        runner.now = lambda: market() + pd.Timedelta(hours=5)
+        runner.files.now = lambda: market() + pd.Timedelta(hours=5)
         runner.tick()
-        runner.now = market
+        runner.files.now = market
         runner.session_or_fail.kill("operator test")
         runner.session_or_fail.resume("operator test over")
         for _ in range(120):  # trade until the tight drawdown limit halts

@@ -20,7 +20,6 @@ from tests.builders import OMIT, strategy_text
 from tests.live.live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from tradeloom.cli.main import main
 from tradeloom.live.metrics import METRICS
-from tradeloom.live.observers import attach_observers
 from tradeloom.reporting.execution_quality import shortfall_bps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +105,7 @@ def metered_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         ExitStack() as stack,
     ):
         runner = run.runner(tmp_path / "run", mode="paper", refresh=False)
-        attach_observers(runner, stack)
+        runner.attach_observers(stack)
         runner.start()
         try:
             yield run, runner, tmp_path / "run" / "journal.sqlite"

@@ -17,6 +17,7 @@ from tests.live.live_emulated import EmulatedRun, emulated_run
 from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
 from tradeloom.live.runner import LiveRunner
+from tradeloom.live.services import Observer
 
 
 def status(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -219,7 +220,12 @@ def test_the_files_are_snapshot_between_ticks_never_during_one(
         outputs.lock = watched  # type: ignore[assignment]
         runner.start()
         held_in_tick: list[bool] = []
-        runner.tick_listeners.append(lambda r, n: held_in_tick.append(watched.locked()))
+
+        class HeldInTick(Observer):
+            def after_tick(self, processed: int, state: str) -> None:
+                held_in_tick.append(watched.locked())
+
+        runner.observe(HeldInTick())
         for _ in range(3):
             run.emulator.advance()
             assert runner.tick() == 1

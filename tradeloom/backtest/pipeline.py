@@ -12,7 +12,7 @@ fills no earlier than t's close.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,7 +46,6 @@ from tradeloom.stage_times import stage
 __all__ = [
     "BacktestResult",
     "Driver",
-    "FeatureRow",
     "bar_inputs",
     "check_probabilities",
     "run_backtest",
@@ -82,25 +81,6 @@ class BacktestResult:
     positions: np.ndarray
     models: Mapping[str, Any]
     monitors: Mapping[str, Monitor]
-
-
-class FeatureRow(Mapping[str, float]):
-    """One bar's features as a read-only mapping, without copying the row."""
-
-    __slots__ = ("_columns", "_values")
-
-    def __init__(self, columns: dict[str, int], values: np.ndarray) -> None:
-        self._columns = columns
-        self._values = values
-
-    def __getitem__(self, key: str) -> float:
-        return float(self._values[self._columns[key]])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
-    def __len__(self) -> int:
-        return len(self._columns)
 
 
 def run_backtest(

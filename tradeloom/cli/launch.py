@@ -16,7 +16,6 @@ from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.live.loop import run_forever, stop_on_signals
-from tradeloom.live.observers import attach_observers
 from tradeloom.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
 
@@ -119,14 +118,14 @@ def run_live(
             watch_file=portfolio is None,  # a portfolio file is not hot-reloaded
             portfolio=portfolio,
         )
-        attach_observers(runner, stack)  # metrics and alerts: before any bar
+        runner.attach_observers(stack)  # metrics and alerts: before any bar
         reason = "failed"
         with stop_on_signals() as stop:
             if threading.current_thread() is threading.main_thread():
                 runner.inbox.install_signal_handlers()
             try:
                 runner.start()
-                reason = loop(runner, stop, max_bars=max_bars)
+                reason = loop(runner.ticking(), stop, max_bars=max_bars)
             except BaseException as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 raise

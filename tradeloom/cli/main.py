@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.capabilities import Mode
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas.config import StrategyConfig
     from tradeloom.schemas.yaml_loader import YamlDocument
 
 __all__ = ["console", "main"]
@@ -731,11 +732,11 @@ def _print_notes(pipelines: Sequence[Pipeline]) -> None:
             print(note, file=sys.stderr)
 
 
-def _print_fee_note(pipeline: Pipeline) -> None:
-    """Print, on stderr, what a live run does with ``execution.fee_bps``."""
+def _print_fee_note(config: StrategyConfig, venue: object) -> None:
+    """Print, on stderr, what a live run on ``venue`` does with ``execution.fee_bps``."""
     from tradeloom.engine.capabilities import fee_note
 
-    note = fee_note(pipeline.config, pipeline.venue)
+    note = fee_note(config, venue)
     if note is not None:
         print(note, file=sys.stderr)
 
@@ -757,7 +758,7 @@ def _validate(args: argparse.Namespace) -> int:
     config = pipeline.config
     _print_notes([pipeline])
     if args.mode == "live":
-        _print_fee_note(pipeline)
+        _print_fee_note(config, pipeline.venue)
     mode = _validated_for(args)
     print(
         f"{args.file}: valid strategy '{config.name}'{mode} (data {config.data.kind}, "
@@ -786,6 +787,7 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     problems = account_problems(pipelines)
+    account = None
     if args.mode == "live":
         account = account_venue(portfolio, pipelines[0])
         problems += one_account_problems([(p.config, p.data) for p in pipelines], account)
@@ -795,6 +797,8 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         _refuse_funding(pipelines, args.mode)
         _refuse_pairs(pipelines, args.mode)
     _print_notes(pipelines)
+    if account is not None:  # the account trades with the first strategy's execution section
+        _print_fee_note(pipelines[0].config, account)
     top = portfolio.file
     shares = ", ".join(
         f"{config.name} {weight:.4g}"

@@ -281,6 +281,11 @@ class Recorder:
                 self._log_decision(event.bar, value["outcome"], value["reason"], value)
         self.symbol = run_symbol
 
+    def _tell(self, hook: str, **event: Any) -> None:
+        """Call event hook ``hook`` with the run and ``event``, if a plugin implements it."""
+        if hook in self._listened:
+            getattr(self.hook, hook)(run=self.run, **event)
+
     def _decision(self, bar: int, outcome: str, reason: str, values: Mapping[str, Any]) -> None:
         self.last_decision = outcome
         self.decision_count += 1
@@ -301,8 +306,7 @@ class Recorder:
     def _training(self, training: ModelTraining) -> None:
         self.trainings.append(training)
         _log.debug("model_trained", **_fields(training))
-        if "tradeloom_model_trained" in self._listened:
-            self.hook.tradeloom_model_trained(run=self.run, training=training)
+        self._tell("tradeloom_model_trained", training=training)
 
     def _signal(self, signal: Signal) -> None:
         self.signals += 1
@@ -321,8 +325,7 @@ class Recorder:
                 probability=signal.probability,
                 correlation_id=_corr(signal.bar),
             )
-        if "tradeloom_signal" in self._listened:
-            self.hook.tradeloom_signal(run=self.run, signal=signal)
+        self._tell("tradeloom_signal", signal=signal)
 
     def _rejection(self, rejection: Rejection) -> None:
         self._keep_rejection(rejection)
@@ -342,8 +345,7 @@ class Recorder:
                 message=rejection.message,
                 correlation_id=_corr(rejection.bar),
             )
-        if "tradeloom_risk_rejection" in self._listened:
-            self.hook.tradeloom_risk_rejection(run=self.run, rejection=rejection)
+        self._tell("tradeloom_risk_rejection", rejection=rejection)
 
     def _halted(self, halt: Halt) -> None:
         self.halt = halt
@@ -354,8 +356,7 @@ class Recorder:
             message=halt.message,
             correlation_id=_corr(halt.bar),
         )
-        if "tradeloom_halt" in self._listened:
-            self.hook.tradeloom_halt(run=self.run, halt=halt)
+        self._tell("tradeloom_halt", halt=halt)
 
     def _order(self, order: Order) -> None:
         self.orders.append(order)
@@ -374,8 +375,7 @@ class Recorder:
                 reference_price=order.reference_price,
                 correlation_id=_corr(order.bar),
             )
-        if "tradeloom_order" in self._listened:
-            self.hook.tradeloom_order(run=self.run, order=order)
+        self._tell("tradeloom_order", order=order)
 
     def _fill(self, fill: Fill, decision_bar: int | None = None) -> None:
         self.fills.append(fill)
@@ -394,8 +394,7 @@ class Recorder:
                 slippage=fill.slippage,
                 correlation_id=_corr(decision_bar),
             )
-        if "tradeloom_fill" in self._listened:
-            self.hook.tradeloom_fill(run=self.run, fill=fill)
+        self._tell("tradeloom_fill", fill=fill)
 
     def _health(self, change: HealthChange) -> None:
         self.health_changes.append(change)
@@ -407,8 +406,7 @@ class Recorder:
             value=round(change.value, 4),
             bar=change.bar,
         )
-        if "tradeloom_health_changed" in self._listened:
-            self.hook.tradeloom_health_changed(run=self.run, change=change)
+        self._tell("tradeloom_health_changed", change=change)
 
     def _health_action(self, action: HealthAction) -> None:
         self.health_actions.append(action)
@@ -419,8 +417,7 @@ class Recorder:
             bar=action.bar,
             correlation_id=_corr(action.bar),
         )
-        if "tradeloom_health_action" in self._listened:
-            self.hook.tradeloom_health_action(run=self.run, action=action)
+        self._tell("tradeloom_health_action", action=action)
 
 
 _TOLD = {

@@ -43,7 +43,7 @@ from tradeloom.live.venues import (
     resting_stops,
     starting_capital,
     trading_client,
-    trouble,
+    trouble_of,
 )
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import RefusedFill
@@ -52,10 +52,10 @@ from tradeloom.plugins.protocols import OrderKeys
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Book
     from tradeloom.journal import Event
-    from tradeloom.live.context import JournaledRun
     from tradeloom.live.history import MarketHistory
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.market import Market
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["AccountVenue", "open_account_venue"]
@@ -232,7 +232,11 @@ class AccountVenue:
 
 
 def open_account_venue(
-    runner: JournaledRun, symbols: tuple[str, ...], state: JournalState | None
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
+    symbols: tuple[str, ...],
+    state: JournalState | None,
 ) -> AccountVenue:
     """Open each symbol's market on the run's account; return the account venue.
 
@@ -252,19 +256,18 @@ def open_account_venue(
             quote asset, two share a base asset (their balances could not be told
             apart), or the account holds less quote than ``live.capital``.
     """
-    recorder = runner.recorder_or_fail
-    books = recorder.order_symbols
+    books = link.recorder_or_fail.order_symbols
 
     def symbol_of(order_id: str) -> str | None:
         symbol = books.get(order_id)
-        if symbol is None or runner.portfolio is None:
+        if symbol is None or markets.portfolio is None:
             return symbol
         return symbol.split(SEPARATOR, 1)[1]  # a portfolio's book: its market
 
-    if runner.p.router is not None:  # one symbol (live_problems)
+    if markets.p.router is not None:  # one symbol (live_problems)
         from tradeloom.live.router_venue import open_router_venue
 
-        router, extra = open_router_venue(runner, state)
+        router, extra = open_router_venue(files, link, markets, state)
         account = AccountVenue(
             {symbols[0]: router},
             initial_cash=router.initial_cash,
@@ -273,43 +276,41 @@ def open_account_venue(
         account.at_start = list(router.at_start)
         account.started = extra
         return account
-    client = trading_client(runner)
-
-    def bar_clock() -> int:
-        session = runner.session
-        return len(session.history) if session is not None else 0
-
+    client = trading_client(files, markets)
+    bar_clock = markets.bar_in_progress
     at_start = None if state is None else markets_at_start(state, symbols)
     venues: dict[str, Any] = {}
     described: dict[str, dict[str, Any]] = {}
     for symbol in symbols:
         after = None if state is None else state.max_trade_id_of(symbol)
-        venues[symbol], described[symbol] = market_venue(runner, client, symbol, bar_clock, after)
-    _check_assets(runner, described)
+        venues[symbol], described[symbol] = market_venue(
+            files, link, markets, client, symbol, bar_clock, after
+        )
+    _check_assets(files, described)
     if state is None or state.started is None:
         balance = next(iter(venues.values())).balance()
         quote = str(next(iter(described.values()))["quote"])
-        capital = starting_capital(runner, balance, quote)
+        capital = starting_capital(files, markets, balance, quote)
     else:
         capital = state.started.capital
-    venue_keys = runner.p.venue
+    venue_keys = markets.p.venue
     orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
     for symbol, venue in venues.items():
         if described[symbol].get("swap"):
-            _open_swap(runner, venue, fresh=state is None)
-    markets: dict[str, Market] = {}
+            _open_swap(files, markets, venue, fresh=state is None)
+    opened: dict[str, Market] = {}
     rows: list[Event] = []
     for symbol, venue in venues.items():
         fee_rate = float(described[symbol].get("taker") or 0.0)
         if at_start is not None and not math.isnan(at_start[symbol].fee_rate):
             fee_rate = at_start[symbol].fee_rate
-        markets[symbol] = exchange = ExchangeMarket(
+        opened[symbol] = exchange = ExchangeMarket(
             venue,
             initial_cash=capital,
             costs=VenueCosts.of(fee_rate),  # ccxt's taker fee; execution.fee_bps is not read
-            on_trouble=_trouble_of(runner, symbol if len(symbols) > 1 else ""),
+            on_trouble=trouble_of(link, symbol if len(symbols) > 1 else ""),
             orders=orders,
-            stops=resting_stops(runner, venue, orders),
+            stops=resting_stops(markets, venue, orders),
         )
         if at_start is None:
             rows.append(
@@ -322,7 +323,7 @@ def open_account_venue(
                     fee_rate=fee_rate,
                 )
             )
-    account = AccountVenue(markets, initial_cash=capital, symbol_of=symbol_of)
+    account = AccountVenue(opened, initial_cash=capital, symbol_of=symbol_of)
     account.at_start = rows
     account.started = {"fee_rate": account.fee_rate, "dust": account.dust}
     return account
@@ -358,7 +359,7 @@ def markets_at_start(state: JournalState, symbols: tuple[str, ...]) -> dict[str,
     return markets
 
 
-def _open_swap(runner: JournaledRun, venue: CcxtVenue, *, fresh: bool) -> None:
+def _open_swap(files: RunFiles, markets: Markets, venue: CcxtVenue, *, fresh: bool) -> None:
     """Set a perpetual swap's leverage and cross margin at the exchange: the leverage that
     allows the file's initial margin (``ceil(1 / execution.margin.initial)``, 1 to 125);
     the core holds each order to the file's own margin rule. A new run starts flat.
@@ -366,7 +367,7 @@ def _open_swap(runner: JournaledRun, venue: CcxtVenue, *, fresh: bool) -> None:
     Raises:
         UserError: A new run on an account that holds a position in the swap.
     """
-    margin = getattr(runner.p.venue, "margin", None)
+    margin = getattr(markets.p.venue, "margin", None)
     initial = margin.initial if margin is not None else 1.0
     venue.set_swap_margin(min(125, max(1, math.ceil(1.0 / initial - 1e-9))))
     if not fresh:
@@ -375,27 +376,21 @@ def _open_swap(runner: JournaledRun, venue: CcxtVenue, *, fresh: bool) -> None:
     if held != 0.0:
         base = venue.client.market(venue.symbol).get("base")
         raise UserError(
-            f"{runner.run_dir}: the account holds a position of {held:.8g} {base} in "
+            f"{files.run_dir}: the account holds a position of {held:.8g} {base} in "
             f"{venue.symbol}; a new live run starts flat: close it (or trade another "
             "account) before starting"
         )
 
 
-def _trouble_of(runner: JournaledRun, symbol: str) -> Callable[[str, str], None]:
-    def told(operation: str, message: str) -> None:
-        trouble(runner, operation, f"{symbol}: {message}" if symbol else message)
-
-    return told
-
-
-def _check_assets(runner: JournaledRun, described: Mapping[str, Mapping[str, object]]) -> None:
+def _check_assets(files: RunFiles, described: Mapping[str, Mapping[str, object]]) -> None:
     if len(described) < 2:
         return
-    where = f"{runner.config.data.path}.symbols"
+    config = files.config
+    where = f"{config.data.path}.symbols"
     quotes = sorted({str(m["quote"]) for m in described.values()})
     if len(quotes) > 1:
         raise UserError(
-            f"{runner.config.locate(where)} {where}: --mode live trades one account's cash; "
+            f"{config.locate(where)} {where}: --mode live trades one account's cash; "
             f"the symbols are quoted in {', '.join(quotes)}: list symbols of one quote asset"
         )
     seen: dict[str, str] = {}
@@ -403,7 +398,7 @@ def _check_assets(runner: JournaledRun, described: Mapping[str, Mapping[str, obj
         base = str(market["base"])
         if base in seen:
             raise UserError(
-                f"{runner.config.locate(where)} {where}: {seen[base]} and {symbol} both trade "
+                f"{config.locate(where)} {where}: {seen[base]} and {symbol} both trade "
                 f"{base}; --mode live reconciles each base asset's balance with one symbol's "
                 "position: list one symbol per base asset"
             )

@@ -18,9 +18,10 @@ from tradeloom.live.reconcile import reconcile_market
 from tradeloom.live.sent_lookup import look_up_beyond_journal
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun, StartingRun
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
+    from tradeloom.live.services import JournalLink, RunFiles
+    from tradeloom.live.session import LiveSession
 
 __all__ = ["ExchangeMarket"]
 
@@ -33,11 +34,26 @@ class ExchangeMarket(ExchangeVenue):
         """This market's venue: itself."""
         return self
 
-    def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
+    def look_up_lost(
+        self,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
+        state: JournalState,
+        *,
+        name: str,
+    ) -> None:
         """Adopt the run's orders the exchange has beyond the journal (`look_up_beyond_journal`)."""
-        assert runner.sent_mark is not None
+        assert link.sent_mark is not None
         look_up_beyond_journal(
-            runner, state, self, runner.sent_mark, cut=runner.journal_cut, name=name
+            files.run_dir,
+            link.journal_or_fail,
+            session,
+            state,
+            self,
+            link.sent_mark,
+            cut=link.cut,
+            name=name,
         )
 
     def recover(
@@ -50,7 +66,9 @@ class ExchangeMarket(ExchangeVenue):
 
     def reconcile(
         self,
-        runner: JournaledRun,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
         state: JournalState,
         *,
         position: float,
@@ -62,7 +80,9 @@ class ExchangeMarket(ExchangeVenue):
         (`reconcile_market`)."""
         assert state.started is not None
         reconcile_market(
-            runner,
+            files,
+            link,
+            session,
             self,
             position=position,
             base_at_start=base_at_start,

@@ -16,13 +16,13 @@ the bars closed meanwhile run at the next tick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import structlog
 
-from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import (
     JournalReconnected,
@@ -31,20 +31,12 @@ from tradeloom.journal import (
     journal_path,
     verify,
 )
-from tradeloom.live.context import StartingRun
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
 
-__all__ = ["JournalOutage", "OutageRun", "lose_journal"]
-
-
-class OutageRun(StartingRun, Protocol):
-    """What losing and rejoining the journal touch: a `StartingRun` that can rebuild its
-    session from the journal read back."""
-
-    def rebuild(self, state: JournalState) -> None: ...
-
+__all__ = ["JournalOutage", "lose_journal"]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -61,15 +53,24 @@ class JournalOutage:
     lost_at: pd.Timestamp
     error: str
 
-    def rejoin(self, runner: OutageRun) -> bool:
+    def rejoin(
+        self,
+        files: RunFiles,
+        link: JournalLink,
+        markets: Markets,
+        rebuild: Callable[[JournalState], None],
+    ) -> bool:
         """Connect again; if the database answers, rebuild the run from it and journal
         the gap. Return whether the run trades again.
+
+        ``rebuild`` rebuilds the run's session from the journal read back, as a restart
+        of the process does (it sets ``markets.session``).
 
         Raises:
             JournalError: The journal, read back, is damaged or disagrees with the
                 venue (as a restart would refuse).
         """
-        store = runner.journal
+        store = link.journal
         assert isinstance(store, Reconnecting)  # only a database is lost
         try:
             last_seq, lost = store.reconnect()
@@ -78,23 +79,19 @@ class JournalOutage:
             return False
         from tradeloom.live.journal_state import read_state
 
-        path = journal_path(runner.run_dir)
+        path = journal_path(files.run_dir)
         verify(path)
         state = read_state(path)
         # a new recorder, as a restarted process has: the replay fills it again
-        run = RunInfo(
-            run_id=runner.run_dir.name,
-            strategy=runner.config.name,
-            mode=runner.mode,
-            run_dir=str(runner.run_dir),
-        )
-        recorder = runner.recorder = Recorder(store, runner.plugins.hook, run)
-        recorder.symbol = runner.symbol
-        runner.rebuild(state)
-        back = runner.now()
+        recorder = Recorder(store, markets.plugins.hook, files.run_info())
+        link.recorder = recorder
+        recorder.symbol = files.symbol
+        rebuild(state)
+        back = files.now()
+        session = markets.session_or_fail
         recorder.record(
             JournalReconnected(
-                **recorder.at(len(runner.session_or_fail.history) - 1),
+                **recorder.at(len(session.history) - 1),
                 lost_at=self.lost_at,
                 back_at=back,
                 error=self.error,
@@ -108,19 +105,21 @@ class JournalOutage:
             lost_at=self.lost_at.isoformat(),
             seconds=round((back - self.lost_at).total_seconds(), 3),
             events_lost=lost,
-            state=runner.session_or_fail.state,
+            state=session.state,
         )
         return True
 
 
-def lose_journal(runner: OutageRun, error: JournalUnavailable) -> JournalOutage:
+def lose_journal(
+    files: RunFiles, link: JournalLink, markets: Markets, error: JournalUnavailable
+) -> JournalOutage:
     """Stop trading on a lost journal database; return the outage to rejoin from.
 
     Raises:
         JournalUnavailable: ``error`` again, for a store that cannot reconnect (SQLite) or
             a portfolio's run (restarted from its journal by running the command again).
     """
-    if not isinstance(runner.journal, Reconnecting) or runner.portfolio is not None:
+    if not isinstance(link.journal, Reconnecting) or markets.portfolio is not None:
         raise error
     _log.error("journal_lost", error=str(error), state="REDUCING", orders="none until it is back")
-    return JournalOutage(runner.now(), str(error))
+    return JournalOutage(files.now(), str(error))

@@ -30,18 +30,18 @@ import structlog
 from tradeloom.live.early_stop import take_early_stop
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import TickingRun
+    from tradeloom.live.services import Ticking
 
 __all__ = ["run_forever", "stop_on_signals"]
 
 _log = structlog.get_logger("tradeloom.live")
 
 
-def run_forever(runner: TickingRun, stop: threading.Event, *, max_bars: int | None = None) -> str:
-    """Tick ``runner`` when a job or a control request wakes it, until ``stop`` is set.
+def run_forever(run: Ticking, stop: threading.Event, *, max_bars: int | None = None) -> str:
+    """Tick ``run`` when a job or a control request wakes it, until ``stop`` is set.
 
     Args:
-        runner: A started runner.
+        run: A started run's ticks (`LiveRunner.ticking`).
         stop: Set to stop (after the tick in progress).
         max_bars: Stop after this many live bars (None: run until stopped).
 
@@ -51,8 +51,8 @@ def run_forever(runner: TickingRun, stop: threading.Event, *, max_bars: int | No
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    live = runner.config.live
-    seconds = runner.session_or_fail.history.timeframe_seconds
+    live = run.live
+    seconds = run.timeframe_seconds
     due = threading.Event()
     now = datetime.now(UTC).timestamp()
     first_close = math.ceil(now / seconds) * seconds + live.close_delay_seconds
@@ -74,16 +74,16 @@ def run_forever(runner: TickingRun, stop: threading.Event, *, max_bars: int | No
             misfire_grace_time=max(int(seconds), 1),
         )
     scheduler.start()
-    wake = runner.inbox.wake
+    wake = run.wake
     due.set()  # a first tick at once: bars closed while the run was down
     try:
         while not stop.is_set():
             if not (due.wait(0.1) or wake.is_set()):
                 continue
             due.clear()
-            runner.tick()
-            if max_bars is not None and runner.bars_processed >= max_bars:
-                return f"processed {runner.bars_processed} bars (--max-bars)"
+            run.tick()
+            if max_bars is not None and run.processed() >= max_bars:
+                return f"processed {run.processed()} bars (--max-bars)"
         return "stopped by a signal"
     finally:
         scheduler.shutdown(wait=False)

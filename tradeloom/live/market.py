@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from tradeloom.core.costs import VenueCosts
     from tradeloom.domain import Bar, Cancellation, Fill, Order
-    from tradeloom.live.context import JournaledRun, StartingRun
     from tradeloom.live.exchange_venue import ExchangeVenue
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
+    from tradeloom.live.services import JournalLink, RunFiles
+    from tradeloom.live.session import LiveSession
     from tradeloom.plugins.execution.order_events import RefusedFill
     from tradeloom.schemas.config import StrategyConfig
 
@@ -73,11 +74,19 @@ class Market(Protocol):
         """Return what the market reported for this phase of ``bar``."""
         ...
 
-    def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
+    def look_up_lost(
+        self,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
+        state: JournalState,
+        *,
+        name: str,
+    ) -> None:
         """Adopt what the market has of the run beyond a journal that lost its tail.
 
         Called for the one market of a run of one strategy (``name``: the name its client
-        order ids start with), before `recover`.
+        order ids start with), before `recover`, with the session the replay rebuilt.
         """
         ...
 
@@ -95,7 +104,9 @@ class Market(Protocol):
 
     def reconcile(
         self,
-        runner: JournaledRun,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
         state: JournalState,
         *,
         position: float,
@@ -106,7 +117,9 @@ class Market(Protocol):
         """Refuse to trade when the market's balances are not the journal's position.
 
         Args:
-            runner: The restarted run.
+            files: The restarted run's files.
+            link: Its journal.
+            session: Its session, rebuilt.
             state: Its journal, read.
             position: The journal's position in the market.
             base_at_start: The base balance at the run's first start (NaN: 0).

@@ -7,7 +7,7 @@ fed three ways, each cheap:
 - as an observer plugin (its ``@hookimpl`` methods): orders, fills, rejections,
   halts, health, the run's journaled events (`tradeloom_live_event`) and exchange
   errors (`tradeloom_exchange_error`); observers never change a decision;
-- by the runner's timing points (`observe_stage`):
+- by the runner's timing points (`LiveMetrics.stage`):
   ``perf_counter`` differences the session takes anyway;
 - after each tick (`after_tick`): equity, drawdown, positions, the trading state
   and the monitors' last figures, read from the session.
@@ -41,7 +41,7 @@ from tradeloom.journal import (
     SlicedOrder,
     StaleData,
 )
-from tradeloom.live.context import MeteredRun
+from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.reporting.execution_quality import (
     ROUTE_KIND,
@@ -64,7 +64,7 @@ from prometheus_client import (  # noqa: E402 (after `require`, which names its 
     Info,
 )
 
-__all__ = ["METRICS", "STAGES", "LiveMetrics", "MeteredRun", "MetricSpec", "serve"]
+__all__ = ["METRICS", "STAGES", "LiveMetrics", "MetricSpec", "serve"]
 
 
 STAGES: tuple[str, ...] = ("fetch", "features", "predict", "decide", "send", "journal", "train")
@@ -182,8 +182,9 @@ METRICS: tuple[MetricSpec, ...] = (
 """Every metric a run exports (counters gain ``_total`` when scraped)."""
 
 
-class LiveMetrics:
-    """The metrics of one paper or live run, on their own registry.
+class LiveMetrics(Observer):
+    """The metrics of one paper or live run, on their own registry: an `Observer` of the
+    run's stages and ticks, and an observer plugin of its events.
 
     Args:
         run: The run (its info metric).
@@ -251,11 +252,13 @@ class LiveMetrics:
         self._measured: dict[str, _Measured] = {}
         self._terms = ExecutionTerms()
         self._health: dict[str, str] = {}
-        self._runner: MeteredRun | None = None
+        self._run: tuple[RunFiles, JournalLink, Markets] | None = None
 
     # --- the runner's timing points and ticks -------------------------------------------
 
-    def observe_stage(self, stage: str, seconds: float) -> None:
+    times_stages = True
+
+    def stage(self, stage: str, seconds: float) -> None:
         """Count ``seconds`` spent in ``stage`` of a bar (one of `STAGES`).
 
         The ``journal`` stage is the bar's journal write (its rows appended and
@@ -265,15 +268,20 @@ class LiveMetrics:
         if stage == "journal":
             self.journal_writes.observe(seconds)
 
-    def follow(self, runner: MeteredRun) -> None:
-        """Read the data staleness from ``runner`` at each scrape, its clock and terms."""
-        self._runner = runner
-        self._terms = terms_of(runner.config.document)
+    def follow(self, files: RunFiles, link: JournalLink, markets: Markets) -> None:
+        """Read the run's clock and terms from ``files``, its monitors from ``link``'s
+        recorder and its session from ``markets`` (the data staleness at each scrape)."""
+        self._run = (files, link, markets)
+        self._terms = terms_of(files.config.document)
         self.staleness.set_function(self._staleness)
 
-    def after_tick(self, runner: MeteredRun, processed: int) -> None:
-        """Update the figures read from the session after a tick that ran ``processed`` bars."""
-        session = runner.session
+    def after_tick(self, processed: int, state: str) -> None:
+        """Update the figures read from the session after a tick that ran ``processed`` bars
+        and left the run in trading ``state``."""
+        if self._run is None:
+            return
+        files, link, markets = self._run
+        session = markets.session
         if session is None:
             return
         if processed:
@@ -284,11 +292,11 @@ class LiveMetrics:
         self.equity.set(equity)
         self.drawdown.set(max(0.0, 1.0 - equity / peak) if peak > 0 else 0.0)
         book = session.engine.portfolio
-        symbols = session.engine.symbols or (runner.symbol,)
+        symbols = session.engine.symbols or (files.symbol,)
         for s, symbol in enumerate(symbols):
             self.position.labels(symbol=symbol).set(float(book.position_of(s)))
-        self.state.state(runner.trading_state)  # REDUCING while the journal is lost
-        recorder = runner.recorder
+        self.state.state(state)  # REDUCING while the journal is lost
+        recorder = link.recorder
         if recorder is not None:
             for monitor, values in recorder.monitor_values.items():
                 if not values:
@@ -301,12 +309,14 @@ class LiveMetrics:
                     self.psi.labels(monitor=monitor).set(last["psi_max"])
 
     def _staleness(self) -> float:
-        runner = self._runner
-        if runner is None or runner.session is None:
+        if self._run is None:
             return 0.0
-        history = runner.session.history
+        files, _, markets = self._run
+        if markets.session is None:
+            return 0.0
+        history = markets.session.history
         try:
-            late = runner.now() - history.last_time
+            late = files.now() - history.last_time
         except Exception:  # a scrape must never fail for a moment of the runner's state
             return math.nan
         seconds = late / pd.Timedelta(seconds=1) - 2 * history.timeframe_seconds
@@ -418,8 +428,7 @@ class LiveMetrics:
                 self.fill_seconds.labels(**labels).observe(max(0.0, waited))
 
     def _now(self) -> float:
-        runner = self._runner
-        return math.nan if runner is None else runner.now().value / 1e9
+        return math.nan if self._run is None else self._run[0].now().value / 1e9
 
     @hookimpl
     def tradeloom_exchange_error(self, error: str) -> None:

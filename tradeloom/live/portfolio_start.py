@@ -36,7 +36,7 @@ from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
 from tradeloom.plugins.execution.client_ids import client_order_id
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import StartingRun
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.plugins.protocols import Venue
 
 __all__ = ["market_of_book", "markets_of", "restart_portfolio", "start_portfolio"]
@@ -44,7 +44,9 @@ __all__ = ["market_of_book", "markets_of", "restart_portfolio", "start_portfolio
 _log = structlog.get_logger("tradeloom.live")
 
 
-def start_portfolio(runner: StartingRun, portfolio: LivePortfolio) -> PortfolioSession:
+def start_portfolio(
+    files: RunFiles, link: JournalLink, markets: Markets, portfolio: LivePortfolio
+) -> PortfolioSession:
     """Start a new paper or live run of ``portfolio``; return its session.
 
     Live, each market of the books is opened on the one exchange account
@@ -53,16 +55,16 @@ def start_portfolio(runner: StartingRun, portfolio: LivePortfolio) -> PortfolioS
     Raises:
         UserError: The strategies' bars are not on one clock.
     """
-    assert runner.journal is not None
-    recorder = runner.recorder_or_fail
-    runner.run_key = key = secrets.token_hex(4)
+    recorder = link.recorder_or_fail
+    files.run_key = key = secrets.token_hex(4)
     universes = _universes(portfolio)
-    venue, capital = journal_start(runner, markets_of(universes))
-    session = _session(runner, portfolio, universes, key, venue)
+    venue, capital = journal_start(files, link, markets, markets_of(universes))
+    session = _session(files, link, markets, portfolio, universes, key, venue)
     for bars in _book_bars(portfolio, universes):
         recorder.record(warm_up_row(bars))
     go_live(
-        runner,
+        files,
+        link,
         session,
         capital,
         strategies=len(portfolio.pipelines),
@@ -73,7 +75,11 @@ def start_portfolio(runner: StartingRun, portfolio: LivePortfolio) -> PortfolioS
 
 
 def restart_portfolio(
-    runner: StartingRun, portfolio: LivePortfolio, state: JournalState
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
+    portfolio: LivePortfolio,
+    state: JournalState,
 ) -> PortfolioSession:
     """Rebuild a portfolio's paper or live run from ``state``; return its session.
 
@@ -84,10 +90,10 @@ def restart_portfolio(
     """
     assert state.started is not None
     key = state.started.run_key
-    universes = _heads(runner, portfolio, state, _universes(portfolio))
+    universes = _heads(files, portfolio, state, _universes(portfolio))
 
     def session_of(venue: Venue | None) -> PortfolioSession:
-        return _session(runner, portfolio, universes, key, venue)
+        return _session(files, link, markets, portfolio, universes, key, venue)
 
     def positions(session: LiveSession) -> dict[str, tuple[float, int]]:
         assert isinstance(session, PortfolioSession)
@@ -99,7 +105,9 @@ def restart_portfolio(
         return held
 
     session = rebuild(
-        runner,
+        files,
+        link,
+        markets,
         state,
         markets_of(universes),
         session_of,
@@ -150,7 +158,9 @@ def market_of_book(book: str) -> str:
 
 
 def _session(
-    runner: StartingRun,
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
     portfolio: LivePortfolio,
     universes: list[Universe],
     key: str,
@@ -158,7 +168,7 @@ def _session(
 ) -> PortfolioSession:
     """Return the account's session over ``universes``: a member per strategy, trading
     ``venue`` (None: the account's own, in the compiled core)."""
-    recorder = runner.recorder_or_fail
+    recorder = link.recorder_or_fail
     names = tuple(p.config.name for p in portfolio.pipelines)
     books = Books(
         strategies=names,
@@ -178,7 +188,7 @@ def _session(
             recorder,
             history,
             order_id=partial(client_order_id, names[k], key),
-            clock=runner.now,
+            clock=files.now,
             live_rows=rows,
         )
         member.names = tuple(f"{names[k]}{SEPARATOR}{s}" for s in universe.symbols)
@@ -189,7 +199,7 @@ def _session(
     empty = tuple(pd.DataFrame(index=index) for _ in book_bars)
     history = MarketHistory(Universe(book_bars, index), SymbolFeatures(empty, empty))
     return PortfolioSession(
-        runner.p,
+        markets.p,
         recorder,
         portfolio,
         members,
@@ -197,14 +207,14 @@ def _session(
         books,
         markets_of(universes),
         key=key,
-        clock=runner.now,
+        clock=files.now,
         venue=venue,
-        on_delivery=runner.record_delivery if runner.mode == "live" else None,
+        on_delivery=link.record_delivery if files.mode == "live" else None,
     )
 
 
 def _heads(
-    runner: StartingRun, portfolio: LivePortfolio, state: JournalState, universes: list[Universe]
+    files: RunFiles, portfolio: LivePortfolio, state: JournalState, universes: list[Universe]
 ) -> list[Universe]:
     """Return each strategy's history as the run started from it (its books' warm-ups).
 
@@ -217,7 +227,7 @@ def _heads(
     names = [b.symbol for b in books]
     if sorted(warm) != sorted(names):
         raise RestartRefused(
-            f"{runner.run_dir}: the journal's warm-up covers {sorted(warm)}, the portfolio's "
+            f"{files.run_dir}: the journal's warm-up covers {sorted(warm)}, the portfolio's "
             f"strategies trade {names}: not the books this run started from"
         )
     end = max(w.last for w in warm.values())
@@ -234,7 +244,7 @@ def _heads(
             )
             if len(head) != warm[name].bars or history_sha256(head) != warm[name].sha256:
                 raise RestartRefused(
-                    f"{runner.run_dir}: the bars of {name} up to {end} are not the ones this "
+                    f"{files.run_dir}: the bars of {name} up to {end} are not the ones this "
                     "run started from (their count or SHA-256 differs); the data changed"
                 )
             own.append(head)

@@ -23,8 +23,9 @@ from tradeloom.plugins.execution.order_events import OrderView, TradeFill, Venue
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun
     from tradeloom.live.exchange_venue import ExchangeVenue
+    from tradeloom.live.services import JournalLink, RunFiles
+    from tradeloom.live.session import LiveSession
 
 __all__ = ["RestartRefused", "reconcile_market", "sent_request", "trade_fill"]
 
@@ -64,7 +65,9 @@ def trade_fill(row: VenueFill) -> TradeFill:
 
 
 def reconcile_market(
-    runner: JournaledRun,
+    files: RunFiles,
+    link: JournalLink,
+    session: LiveSession,
     exchange: ExchangeVenue,
     *,
     position: float,
@@ -81,7 +84,9 @@ def reconcile_market(
     a swap's ``base_balance`` NaN).
 
     Args:
-        runner: The restarted run.
+        files: The restarted run's files.
+        link: Its journal.
+        session: Its session, rebuilt.
         exchange: The market's exchange venue, its pending orders handed over.
         position: The journal's position in the market (the replay's).
         base_at_start: The account's base balance at the run's first start (NaN: 0).
@@ -108,9 +113,9 @@ def reconcile_market(
         held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
     # what the core counts as flat (a lot, or what the minimum notional buys at the
     # mark): a venue position worth less than the minimum is no position here either
-    state = runner.session_or_fail.engine.state
+    state = session.engine.state
     flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
-    tolerance = runner.config.live.position_tolerance * abs(position) + flat
+    tolerance = files.config.live.position_tolerance * abs(position) + flat
     # An order not finished may have filled anything up to what it has left: unknown
     # (the venue did not answer a lookup; the next tick asks again), or working when
     # the poll of its trades failed (it traded on while the run was down). One the venue
@@ -131,8 +136,8 @@ def reconcile_market(
             unknown.append(view)
             moves.append(view.request.order.side * (view.venue_filled - view.filled))
     low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
-    recorder = runner.recorder_or_fail
-    header = recorder.at(len(runner.session_or_fail.history) - 1)
+    recorder = link.recorder_or_fail
+    header = recorder.at(len(session.history) - 1)
     recorder.record(
         Reconciled(
             **{**header, "symbol": symbol},
@@ -143,21 +148,20 @@ def reconcile_market(
             unknown_orders=[view.client_id for view in unknown],
         )
     )
-    assert runner.journal is not None
-    runner.journal.flush()
+    link.journal_or_fail.flush()
     market = f" {symbol}:" if symbol else ""
     difference = held - position
     if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
         pending = f", {len(unknown)} order(s) whose fills are not all known" if unknown else ""
         if exchange.swap:
             raise RestartRefused(
-                f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, "
+                f"{files.run_dir}:{market} the journal's position is {position:.8g} {base}, "
                 f"the exchange's position in {venue.symbol} is {held:.8g} {base} (tolerance "
                 f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
                 "trade? another run on this account?) before restarting"
             )
         raise RestartRefused(
-            f"{runner.run_dir}:{market} the journal's position is {position:.8g} {base}, the "
+            f"{files.run_dir}:{market} the journal's position is {position:.8g} {base}, the "
             f"venue holds {held:.8g} {base} more than at the first start (tolerance "
             f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
             "trade? another run on this account?) before restarting"
@@ -167,6 +171,6 @@ def reconcile_market(
         client_id = str(order.get("clientOrderId") or "")
         if f"-{run_key}-" in client_id and client_id not in tracked:
             raise RestartRefused(
-                f"{runner.run_dir}:{market} the venue has an open order {client_id} of this "
+                f"{files.run_dir}:{market} the venue has an open order {client_id} of this "
                 "run that the journal does not know; refusing to trade"
             )

@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,6 @@ from tradeloom.core import layout as L
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
-from tradeloom.live.context import JournaledRun
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
@@ -80,11 +79,13 @@ if TYPE_CHECKING:
     from tradeloom.engine.driver import Engine
     from tradeloom.live.book_feed import BookFeed
     from tradeloom.live.history import MarketHistory
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
+    from tradeloom.live.session import LiveSession
 
 __all__ = [
     "LiveBars",
     "LiveOutputs",
-    "OutputsRun",
+    "OutputsSource",
     "Snapshot",
     "live_metrics",
     "run_facts",
@@ -92,11 +93,23 @@ __all__ = [
 ]
 
 
-class OutputsRun(JournaledRun, Protocol):
-    """What the output files read of a run: a `JournaledRun`, its book and first live bar."""
+@dataclass(frozen=True)
+class OutputsSource:
+    """What the output files read of a run (the run's services, read when snapshot).
 
-    book_feed: BookFeed | None
+    Attributes:
+        files: The run's file in force, mode and directory.
+        link: Its recorder.
+        markets: Its session.
+        first_live_bar: The first bar traded live (the bars before it are the warm-up).
+        book_feed: One market's order book (None: none).
+    """
+
+    files: RunFiles
+    link: JournalLink
+    markets: Markets
     first_live_bar: int
+    book_feed: BookFeed | None
 
 
 _log = structlog.get_logger("tradeloom.live")
@@ -214,7 +227,7 @@ class LiveOutputs:
         self.lock = threading.Lock()
         """Held by the trading thread while it changes the run (`LiveRunner.changing`);
         the writer's thread copies a snapshot under it."""
-        self.writer: LatestWriter[OutputsRun] = LatestWriter(self._refresh, "tradeloom-outputs")
+        self.writer: LatestWriter[OutputsSource] = LatestWriter(self._refresh, "tradeloom-outputs")
         self.refreshes = 0
         """Snapshots written."""
         self.reports = 0
@@ -225,8 +238,8 @@ class LiveOutputs:
         self._features_at = -1
         """The live bars ``features.parquet`` holds (-1: not written by this process)."""
 
-    def refresh(self, runner: OutputsRun, *, final: bool = False) -> None:
-        """Have the writer's thread snapshot ``runner`` and write its files; ``final``:
+    def refresh(self, run: OutputsSource, *, final: bool = False) -> None:
+        """Have the writer's thread snapshot ``run`` and write its files; ``final``:
         end that thread, then snapshot and write here and draw the report.
 
         Not ``final``, the caller may hold `lock` (the writer takes it to snapshot);
@@ -234,19 +247,19 @@ class LiveOutputs:
         failure is logged.
         """
         if not final:
-            self.writer.submit(runner)
+            self.writer.submit(run)
             return
         self.writer.close()
-        self._refresh(runner)
+        self._refresh(run)
         self._journal.close()
         self._write_features()
-        if self.refreshes and runner.config.outputs.report:
+        if self.refreshes and run.files.config.outputs.report:
             self._draw_report(here=True)
 
-    def _refresh(self, runner: OutputsRun) -> None:
+    def _refresh(self, run: OutputsSource) -> None:
         try:
             with self.lock:
-                snapshot = self.snapshot(runner)
+                snapshot = self.snapshot(run)
         except Exception as exc:
             _failed(self.run_dir, exc)
             return
@@ -257,31 +270,31 @@ class LiveOutputs:
         """Block until every snapshot handed over is written."""
         self.writer.wait()
 
-    def snapshot(self, runner: OutputsRun) -> Snapshot | None:
+    def snapshot(self, run: OutputsSource) -> Snapshot | None:
         """Return what the files say after the run's last bar (None: no live bar yet)."""
-        session = runner.session
+        session = run.markets.session
         if session is None:
             return None
         history = session.history
-        first = runner.first_live_bar
+        first = run.first_live_bar
         n = len(history)
         if n <= first:
             return None  # no live bar yet
         if len(history.symbols) > 1:
-            return self._universe_snapshot(runner, history, first, n)
+            return self._universe_snapshot(run, history, first, n)
         times, close, curve = self._bars.extend(session.engine, history, first, n)
         return self._snapshot_of(
-            runner,
+            run,
             times=times,
             close=close,
             curve=curve,
             positions=None,
-            facts=_facts(runner),
+            facts=_facts(run),
         )
 
     def _snapshot_of(
         self,
-        runner: OutputsRun,
+        run: OutputsSource,
         *,
         times: npt.NDArray[np.int64],
         close: npt.NDArray[np.float64],
@@ -290,7 +303,7 @@ class LiveOutputs:
         facts: dict[str, Any],
     ) -> Snapshot:
         """`snapshot_of` with the records copied once each, when new."""
-        session = runner.session
+        session = run.markets.session
         assert session is not None
         engine = session.engine
         if engine is not self._engine:
@@ -298,14 +311,14 @@ class LiveOutputs:
             self._generation += 1
             self._records.clear()
             self._order_symbols = {}
-        rec = runner.recorder_or_fail
+        rec = run.link.recorder_or_fail
         order_symbols = None
         if positions is not None:  # a universe: a new dict only when an order was added
             if len(rec.order_symbols) != len(self._order_symbols):
                 self._order_symbols = dict(rec.order_symbols)
             order_symbols = self._order_symbols
         return snapshot_of(
-            runner,
+            run,
             times=times,
             close=close,
             curve=curve,
@@ -319,9 +332,9 @@ class LiveOutputs:
         )
 
     def _universe_snapshot(
-        self, runner: OutputsRun, history: MarketHistory, first: int, n: int
+        self, run: OutputsSource, history: MarketHistory, first: int, n: int
     ) -> Snapshot:
-        session = runner.session
+        session = run.markets.session
         assert session is not None
         engine = session.engine
         del self._closes[n:]
@@ -330,7 +343,7 @@ class LiveOutputs:
         positions, cash, equity = engine.universe_curve(close_all)
         book = engine.portfolio
         monitors, health = _monitoring(engine)
-        facts = run_facts(runner) | {
+        facts = run_facts(run.files, run.link, session) | {
             "symbol": ",".join(history.symbols),
             "symbols": list(history.symbols),
             "benchmark": "equal_weight",
@@ -342,7 +355,7 @@ class LiveOutputs:
             **({"monitoring": monitors, "health": health} if monitors else {}),
         }
         return self._snapshot_of(
-            runner,
+            run,
             times=np.array(history.times_ns(n)[first:], dtype=np.int64),
             close=close_all[first:],
             curve=np.column_stack([cash[first:], equity[first:]]),
@@ -537,7 +550,7 @@ def _grown(array: npt.NDArray[Any], rows: int, capacity: int) -> npt.NDArray[Any
 
 
 def snapshot_of(
-    runner: OutputsRun,
+    run: OutputsSource,
     *,
     times: npt.NDArray[np.int64],
     close: npt.NDArray[np.float64],
@@ -550,13 +563,13 @@ def snapshot_of(
     order_symbols: Mapping[str, str] | None = None,
     generation: int = 0,
 ) -> Snapshot:
-    """Return a `Snapshot` of ``runner``: these arrays, and the run's records (copied
+    """Return a `Snapshot` of ``run``: these arrays, and the run's records (copied
     whole where not given: `LiveOutputs` hands over copies of the new ones only)."""
-    session = runner.session
+    session = run.markets.session
     assert session is not None
     engine = session.engine
-    rec = runner.recorder_or_fail
-    config = runner.config
+    rec = run.link.recorder_or_fail
+    config = run.files.config
     if positions is not None and order_symbols is None:
         order_symbols = dict(rec.order_symbols)
     history = session.history
@@ -619,16 +632,14 @@ def _failed(run_dir: Path, exc: Exception) -> None:
     _log.error("outputs_refresh_failed", run_dir=str(run_dir), error=f"{type(exc).__name__}: {exc}")
 
 
-def run_facts(runner: OutputsRun) -> dict[str, Any]:
+def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[str, Any]:
     """Return the ``metrics.json`` keys of any live run read from its state: names,
     state, counts, the halt (under `LiveOutputs.lock`: the state changes with the bars)."""
-    session = runner.session
-    assert session is not None
-    rec = runner.recorder_or_fail
+    rec = link.recorder_or_fail
     return {
-        "strategy": runner.config.name,
-        "mode": runner.mode,
-        "run_dir": str(runner.run_dir),
+        "strategy": files.config.name,
+        "mode": files.mode,
+        "run_dir": str(files.run_dir),
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
         "timeframe": session.history.timeframe,
         "state": session.state,
@@ -637,17 +648,15 @@ def run_facts(runner: OutputsRun) -> dict[str, Any]:
         "fills": len(rec.fills),
         "rejections": dict(sorted(rec.rejections.items())),
         "cut_orders": cut_orders(rec.cancellations),
-        "halt": _halt(runner),
+        "halt": _halt(link, session),
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
     }
 
 
-def _halt(runner: OutputsRun) -> str | None:
+def _halt(link: JournalLink, session: LiveSession) -> str | None:
     """Return the halt that holds: the one journaled by this process, else the code
     that holds the run HALTED (a halt latched before a restart, the kill switch)."""
-    session = runner.session
-    assert session is not None
-    halt = runner.recorder_or_fail.halt
+    halt = link.recorder_or_fail.halt
     if halt is not None:
         return f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}"
     if session.state != "HALTED":
@@ -658,9 +667,9 @@ def _halt(runner: OutputsRun) -> str | None:
     return engine.ctx.table.name(int(engine.state.acct[L.A_STATE_WHY]))
 
 
-def _facts(runner: OutputsRun) -> dict[str, Any]:
+def _facts(run: OutputsSource) -> dict[str, Any]:
     """`run_facts` of one market, with its open position, monitors and order book."""
-    session = runner.session
+    session = run.markets.session
     assert session is not None
     book = session.engine.portfolio
     history = session.history
@@ -669,7 +678,7 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
     last_close = float(history.closes()[-1, 0])
     monitors, health = _monitoring(session.engine)
     return {
-        **run_facts(runner),
+        **run_facts(run.files, run.link, session),
         "symbol": history.symbol,
         "open_position": book.position,
         "open_position_entry_price": entry,
@@ -681,7 +690,7 @@ def _facts(runner: OutputsRun) -> dict[str, Any]:
         ),
         "monitoring": monitors,
         "health": health,
-        **({} if runner.book_feed is None else {"order_book": runner.book_feed.summary()}),
+        **({} if run.book_feed is None else {"order_book": run.book_feed.summary()}),
     }
 
 

@@ -26,9 +26,10 @@ from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.reload import journaled_reload, reload_to
 from tradeloom.live.session import KILL_CODE, LiveSession
+from tradeloom.live.swap import apply_reload
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import StartingRun
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.schemas import StrategyConfig
 
 __all__ = ["PinnedClock", "edited_while_down", "replay_ticks"]
@@ -78,11 +79,16 @@ class SilentHook:
 
 
 def replay_ticks(
-    runner: StartingRun, session: LiveSession, state: JournalState, clock: PinnedClock
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
+    session: LiveSession,
+    state: JournalState,
+    clock: PinnedClock,
 ) -> list[Event]:
     """Warm ``session`` up and replay the journal's ticks through it, silently.
 
-    ``session`` must journal through ``runner``'s recorder; its rows go to a scratch
+    ``session`` must journal through ``link``'s recorder; its rows go to a scratch
     journal meanwhile. Returns the replayed rows the journal lacks (of its last bar,
     cut short by the crash).
 
@@ -91,7 +97,7 @@ def replay_ticks(
     """
     started = state.started
     assert started is not None
-    recorder = runner.recorder_or_fail
+    recorder = link.recorder_or_fail
     real_journal, real_hook = recorder.journal, recorder.hook
     scratch = ScratchJournal(real_journal.identity)
     recorder.journal, recorder.hook = scratch, SilentHook()  # type: ignore[assignment]
@@ -99,14 +105,14 @@ def replay_ticks(
     try:
         # each bar under the file in force at that bar: the start's, then each reload's (a
         # portfolio file's strategies are not reloaded: its document is the account's)
-        if runner.portfolio is None:
-            _swap(runner, session, started.document)
+        if markets.portfolio is None:
+            _swap(files, markets, session, started.document)
         reloads = list(state.reloads)
         session.warm_up()
         kills = list(state.kill_switch)
         looked_up = list(state.looked_up)
         _apply_kills(session, kills, head - 1)
-        _apply_reloads(runner, session, reloads, head - 1)
+        _apply_reloads(files, markets, session, reloads, head - 1)
         _looked_up(session, looked_up, head - 1)
         ticks: dict[int, list[LiveBarRow]] = {}
         for row in state.bars:
@@ -125,7 +131,7 @@ def replay_ticks(
                     "start a new run (another --out)"
                 ) from None
             _apply_kills(session, kills, bar)
-            _apply_reloads(runner, session, reloads, bar)
+            _apply_reloads(files, markets, session, reloads, bar)
             _looked_up(session, looked_up, bar)
         clock.pinned = None
     finally:
@@ -134,7 +140,7 @@ def replay_ticks(
 
 
 def edited_while_down(
-    runner: StartingRun, session: LiveSession, current: StrategyConfig, bar: int
+    files: RunFiles, link: JournalLink, session: LiveSession, current: StrategyConfig, bar: int
 ) -> None:
     """Swap in the file as it is now when it was edited (swappably) while the run was
     down, journaled as a hot reload after the last bar replayed.
@@ -144,13 +150,13 @@ def edited_while_down(
     """
     from tradeloom.live.reload import ReloadRefused
 
-    reload = reload_to(runner.config, current, restart=True)
+    reload = reload_to(files.config, current, restart=True)
     if reload is None:
         return
     if isinstance(reload, ReloadRefused):  # changes_while_down refused these already
         raise RestartRefused(reload.describe())
-    runner.apply_reload(reload, session)
-    recorder = runner.recorder_or_fail
+    apply_reload(reload, session, files)
+    recorder = link.recorder_or_fail
     recorder.record(
         ConfigReloaded(
             **recorder.at(bar),
@@ -161,21 +167,27 @@ def edited_while_down(
     )
 
 
-def _swap(runner: StartingRun, session: LiveSession, document: dict[str, Any] | None) -> None:
+def _swap(
+    files: RunFiles, markets: Markets, session: LiveSession, document: dict[str, Any] | None
+) -> None:
     """Trade ``session`` under the journaled strategy ``document`` from the next bar on."""
     if document is None:
         return  # a journal that does not record it: the file now
-    reload = journaled_reload(runner.config, document, runner.plugins)
+    reload = journaled_reload(files.config, document, markets.plugins)
     if reload is not None:
-        runner.apply_reload(reload, session)
+        apply_reload(reload, session, files)
 
 
 def _apply_reloads(
-    runner: StartingRun, session: LiveSession, reloads: list[tuple[int, Any]], bar: int
+    files: RunFiles,
+    markets: Markets,
+    session: LiveSession,
+    reloads: list[tuple[int, Any]],
+    bar: int,
 ) -> None:
     while reloads and reloads[0][0] <= bar:
         _, document = reloads.pop(0)
-        _swap(runner, session, document)
+        _swap(files, markets, session, document)
 
 
 def _looked_up(

@@ -51,8 +51,8 @@ from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.live.session import LiveSession
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import StartingRun
     from tradeloom.live.market import Market
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.plugins.protocols import Venue
 
 __all__ = ["hand_over", "rebuild", "reconcile", "restart"]
@@ -60,48 +60,61 @@ __all__ = ["hand_over", "rebuild", "reconcile", "restart"]
 _log = structlog.get_logger("tradeloom.live")
 
 
-def restart(runner: StartingRun, state: JournalState, universe: Universe) -> LiveSession:
+def restart(
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
+    state: JournalState,
+    universe: Universe,
+    build: Callable[[MarketHistory, Venue | None, str], LiveSession],
+) -> LiveSession:
     """Rebuild the run's session over ``universe`` from ``state``; return it.
+
+    ``build`` makes the session over a history, trading a venue, with the run's key.
 
     Raises:
         RestartRefused: A symbol's history changed, the replay disagrees with the
             journal, or the venue disagrees with the journal's positions.
     """
     assert state.started is not None
-    head = _head(runner, state, universe)
-    history = MarketHistory(head, universe_features(runner.p, head))
+    head = _head(files, state, universe)
+    history = MarketHistory(head, universe_features(markets.p, head))
     symbols = universe.symbols
-    current = runner.config  # the file now
+    current = files.config  # the file now
 
     def session_of(venue: Venue | None) -> LiveSession:
         if venue is None:  # paper: the strategy's venue, or a router's model of its venues
-            venue = modelled_venue(runner.p, runner.recorder_or_fail.record)
+            venue = modelled_venue(markets.p, link.recorder_or_fail.record)
         assert state.started is not None
-        return runner.build_session(history, venue, state.started.run_key)
+        return build(history, venue, state.started.run_key)
 
     def positions(session: LiveSession) -> dict[str, tuple[float, int]]:
         book = session.engine.portfolio
         return {symbol: (book.position_of(s), s) for s, symbol in enumerate(symbols)}
 
     def edited(session: LiveSession) -> None:
-        edited_while_down(runner, session, current, len(session.history) - 1)
+        edited_while_down(files, link, session, current, len(session.history) - 1)
 
     return rebuild(
-        runner,
+        files,
+        link,
+        markets,
         state,
         symbols,
         session_of,
         market_of=lambda symbol: symbol,
         positions=positions,
-        names=(runner.config.name,),
+        names=(files.config.name,),
         before_restarted=edited,
     )
 
 
 def rebuild(
-    runner: StartingRun,
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
     state: JournalState,
-    markets: tuple[str, ...],
+    symbols: tuple[str, ...],
     session_of: Callable[[Venue | None], LiveSession],
     *,
     market_of: Callable[[str], str],
@@ -111,14 +124,16 @@ def rebuild(
 ) -> LiveSession:
     """Rebuild a run's session from its journal (a strategy's or a portfolio's).
 
-    Live, the account's ``markets`` are opened again with what the journal recorded of
+    Live, the account's markets (``symbols``) are opened again with what the journal recorded of
     each, the session replays against the journal (`ReplayVenue`), then every pending
     order is handed over to its market and each market is reconciled.
 
     Args:
-        runner: The run being restarted.
+        files: The run's files (its clock pinned to the journal's times meanwhile).
+        link: Its journal.
+        markets: What it trades (the session is set there before the hand-over).
         state: Its journal, read.
-        markets: The markets it trades, in order.
+        symbols: The markets it trades, in order.
         session_of: A new session over the history the run started from, trading the
             given venue (None: its own venue, on paper).
         market_of: The market of the symbol the engine journals an order with.
@@ -131,28 +146,29 @@ def rebuild(
         RestartRefused: The replay disagrees with the journal, or a market's balance
             with the journal's position.
     """
-    assert runner.journal is not None and state.started is not None
+    assert state.started is not None
+    journal = link.journal_or_fail
     started = state.started
-    clock = PinnedClock(runner.now)
-    runner.now = clock
+    clock = PinnedClock(files.now)
+    files.now = clock
     exchange: AccountVenue | None = None
     replay_venue: ReplayVenue | None = None
-    if runner.mode == "live":
-        exchange = open_account_venue(runner, markets, state)
+    if files.mode == "live":
+        exchange = open_account_venue(files, link, markets, symbols, state)
         replay_venue = ReplayVenue(
             state,
             initial_cash=started.capital,
             costs=exchange.costs,
             dust=exchange.dust,
-            dusts=exchange.dusts if len(markets) > 1 else (),
+            dusts=exchange.dusts if len(symbols) > 1 else (),
             min_notional=exchange.min_notional,
-            min_costs=exchange.min_costs if len(markets) > 1 else (),
+            min_costs=exchange.min_costs if len(symbols) > 1 else (),
             allow_short=exchange.allow_short,
         )
     session = session_of(replay_venue)
-    extra = replay_ticks(runner, session, state, clock)
+    extra = replay_ticks(files, link, markets, session, state, clock)
     for event in extra:
-        runner.journal.append(event)
+        journal.append(event)
     # the client-id counter: never below an id the journal holds (after a hot reload the
     # replay may have decided fewer orders than the run did)
     ids = (int(i.rsplit("-", 1)[-1]) for i in state.orders)
@@ -160,14 +176,14 @@ def rebuild(
     last = len(session.history) - 1
     if exchange is not None and replay_venue is not None:
         # the venues stamp what they learn from here on with the bar in progress
-        runner.session = session
+        markets.session = session
         replay_venue.adopt_journaled(last)
-        hand_over(runner, state, exchange, replay_venue, market_of, names)
+        hand_over(files, link, session, state, exchange, replay_venue, market_of, names)
         session.engine.use_venue(exchange)
     session.catch_up(state.trainings)
     if before_restarted is not None:
         before_restarted(session)
-    recorder = runner.recorder_or_fail
+    recorder = link.recorder_or_fail
     book = session.engine.portfolio
     recorder.record(
         Restarted(
@@ -180,9 +196,9 @@ def rebuild(
             wall_time=pd.Timestamp.now(tz="UTC"),
         )
     )
-    runner.journal.flush()
+    journal.flush()
     if exchange is not None:
-        reconcile(runner, state, exchange, positions(session))
+        reconcile(files, link, session, state, exchange, positions(session))
     _log.info(
         "live_restarted",
         bars_replayed=len({row.index for row in state.bars}),
@@ -193,7 +209,9 @@ def rebuild(
 
 
 def hand_over(
-    runner: StartingRun,
+    files: RunFiles,
+    link: JournalLink,
+    session: LiveSession,
     state: JournalState,
     exchange: AccountVenue,
     replayed: ReplayVenue,
@@ -211,8 +229,8 @@ def hand_over(
     if len(markets) == 1 and len(names) == 1:
         # one market: what it has beyond a journal that lost its tail (the other shapes,
         # and a router, refuse such a journal, and their marks are checked)
-        markets[0].look_up_lost(runner, state, name=names[0])
-    recorder = runner.recorder_or_fail
+        markets[0].look_up_lost(files, link, session, state, name=names[0])
+    recorder = link.recorder_or_fail
     symbol_of = {**recorder.order_symbols, **state.order_symbols}
 
     def market_for(order_id: str) -> Market:
@@ -227,7 +245,9 @@ def hand_over(
 
 
 def reconcile(
-    runner: StartingRun,
+    files: RunFiles,
+    link: JournalLink,
+    session: LiveSession,
     state: JournalState,
     exchange: AccountVenue,
     positions: Mapping[str, tuple[float, int]],
@@ -243,7 +263,9 @@ def reconcile(
     for symbol, market in exchange.markets.items():
         position, index = positions[symbol]
         market.reconcile(
-            runner,
+            files,
+            link,
+            session,
             state,
             position=position,
             base_at_start=at_start[symbol].base_at_start,
@@ -252,7 +274,7 @@ def reconcile(
         )
 
 
-def _head(runner: StartingRun, state: JournalState, universe: Universe) -> Universe:
+def _head(files: RunFiles, state: JournalState, universe: Universe) -> Universe:
     """Return the history the run started from: each symbol's journaled warm-up bars.
 
     Raises:
@@ -266,7 +288,7 @@ def _head(runner: StartingRun, state: JournalState, universe: Universe) -> Unive
     missing = [s for s in symbols if s not in warm]
     if missing or len(warm) != len(symbols):
         raise RestartRefused(
-            f"{runner.run_dir}: the journal's warm-up covers {sorted(warm)}, the data "
+            f"{files.run_dir}: the journal's warm-up covers {sorted(warm)}, the data "
             f"source lists {list(symbols)}: not the markets this run started from"
         )
     end = max(w.last for w in warm.values())
@@ -277,7 +299,7 @@ def _head(runner: StartingRun, state: JournalState, universe: Universe) -> Unive
         head = Bars(frame, own.symbol, own.timeframe, own.timeframe_seconds)
         if len(head) != w.bars or history_sha256(head) != w.sha256:
             raise RestartRefused(
-                f"{runner.run_dir}: the data source's bars of {own.symbol} up to {end} are "
+                f"{files.run_dir}: the data source's bars of {own.symbol} up to {end} are "
                 "not the ones this run started from (their count or SHA-256 differs); the "
                 "cache or data.start changed"
             )

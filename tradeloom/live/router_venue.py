@@ -69,9 +69,10 @@ from tradeloom.plugins.protocols import LiveVenue
 from tradeloom.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun, StartingRun
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.replay_venue import ReplayVenue
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
+    from tradeloom.live.session import LiveSession
 
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
 
@@ -250,7 +251,15 @@ class RouterVenue:
 
     # --- a restart ------------------------------------------------------------------
 
-    def look_up_lost(self, runner: StartingRun, state: JournalState, *, name: str) -> None:
+    def look_up_lost(
+        self,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
+        state: JournalState,
+        *,
+        name: str,
+    ) -> None:
         """Do nothing: a router's restart refuses a journal that lost its tail (its marks
         are checked), so nothing of the run can be beyond it."""
 
@@ -305,7 +314,9 @@ class RouterVenue:
 
     def reconcile(
         self,
-        runner: JournaledRun,
+        files: RunFiles,
+        link: JournalLink,
+        session: LiveSession,
         state: JournalState,
         *,
         position: float,
@@ -326,7 +337,9 @@ class RouterVenue:
         for name, routed in self.venues.items():
             row = state.venues.get(name)
             reconcile_market(
-                runner,
+                files,
+                link,
+                session,
                 routed.exchange,
                 position=positions.get(name, 0.0),
                 base_at_start=math.nan if row is None else row.base_at_start,
@@ -493,7 +506,7 @@ class RouterVenue:
 
 
 def open_router_venue(
-    runner: JournaledRun, state: JournalState | None = None
+    files: RunFiles, link: JournalLink, markets: Markets, state: JournalState | None = None
 ) -> tuple[RouterVenue, dict[str, Any]]:
     """Open each venue's account; return the router and what a new run's ``started``
     row records.
@@ -512,16 +525,15 @@ def open_router_venue(
             ``live.capital``.
     """
     from tradeloom.live.order_journal import JournalOrders
-    from tradeloom.live.venues import trouble
+    from tradeloom.live.venues import trouble_of
 
-    router = runner.p.router
-    assert router is not None and runner.journal is not None
-    path = runner.config.execution.path
-    symbol = runner.symbol
-
-    def bar_clock() -> int:
-        session = runner.session
-        return len(session.history) if session is not None else 0
+    router = markets.p.router
+    assert router is not None
+    journal = link.journal_or_fail
+    config = files.config
+    path = config.execution.path
+    symbol = files.symbol
+    bar_clock = markets.bar_in_progress
 
     routed: dict[str, RoutedExchange] = {}
     quotes: dict[str, float] = {}
@@ -535,8 +547,8 @@ def open_router_venue(
             client = built.trading_client()
         except ParamError as exc:
             at = f"{where}.{exc.key}" if exc.key else where
-            raise ConfigError([Problem(runner.config.locate(at), at, exc.message)]) from exc
-        orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
+            raise ConfigError([Problem(config.locate(at), at, exc.message)]) from exc
+        orders = JournalOrders(journal, bar_clock, symbol=symbol, mark=link.sent_mark)
         after = None if state is None else _last_trade_id(state, entry.name)
         venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after)
         try:
@@ -551,7 +563,7 @@ def open_router_venue(
             continue
         if symbol not in venue.client.markets:
             raise UserError(
-                f"{runner.config.locate(where)} {where}: {entry.name} ({built.exchange}) has "
+                f"{config.locate(where)} {where}: {entry.name} ({built.exchange}) has "
                 f"no market {symbol} (the data's symbol) to trade"
             )
         market = venue.client.market(symbol)
@@ -560,7 +572,7 @@ def open_router_venue(
             venue,
             initial_cash=0.0,  # the router holds the run's capital
             costs=replace(costs, slippage=0.0),
-            on_trouble=_trouble_of(runner, entry.name, trouble),
+            on_trouble=trouble_of(link, entry.name),
             orders=router.order_keys,
         )
         routed[entry.name] = RoutedExchange(exchange, costs)
@@ -578,30 +590,30 @@ def open_router_venue(
     quoted = {str(r.exchange.venue.client.market(symbol)["quote"]) for r in routed.values()}
     if len(quoted) > 1:
         raise UserError(
-            f"{runner.config.locate(path)} {path}: the venues quote {symbol} in "
+            f"{config.locate(path)} {path}: the venues quote {symbol} in "
             f"{', '.join(sorted(quoted))}; a router trades one quote asset"
         )
     if state is not None and state.started is not None:
         capital = state.started.capital
     else:
         held = sum(quotes.values())
-        capital = runner.config.live.capital or held
+        capital = config.live.capital or held
         if capital > held:
             raise UserError(
-                f"{runner.config.locate('live.capital')} live.capital: {capital:g} is more "
+                f"{config.locate('live.capital')} live.capital: {capital:g} is more "
                 f"than the venues' {held:g} {quoted.pop()} in all"
             )
     opened = RouterVenue(
         routed,
         policy=router.policy,
-        record=runner.recorder_or_fail.record,
+        record=link.recorder_or_fail.record,
         initial_cash=float(capital),
     )
     opened.at_start = rows
     for name, fault in down:
         reason = " ".join(f"down at start: {type(fault).__name__}: {fault}".split())[:300]
         _log.warning("venue_down_at_start", venue=name, reason=reason)
-        runner.recorder_or_fail.record(
+        link.recorder_or_fail.record(
             VenueHealth(venue=name, state="down", failures=1, reason=reason)
         )
     extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.fee_rate}
@@ -655,12 +667,3 @@ def _positions(state: JournalState, router: RouterVenue) -> dict[str, float]:
 def _parent(state: JournalState, child_id: str) -> str | None:
     decision = state.routes.get(child_id)
     return None if decision is None else decision.parent_id
-
-
-def _trouble_of(
-    runner: JournaledRun, name: str, trouble: Callable[[JournaledRun, str, str], None]
-) -> Callable[[str, str], None]:
-    def told(operation: str, message: str) -> None:
-        trouble(runner, operation, f"{name}: {message}")
-
-    return told

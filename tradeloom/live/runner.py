@@ -30,7 +30,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.core import layout as L
-from tradeloom.domain import RunInfo, Universe
+from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
 from tradeloom.engine.events import Recorder
@@ -60,7 +60,6 @@ from tradeloom.journal import (
     RunStarted,
     RunStopped,
     StaleData,
-    VenueReported,
     VenueUnreachable,
     journal_path,
     open_store,
@@ -69,21 +68,31 @@ from tradeloom.journal import (
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.journal.tail import TailCut
 from tradeloom.live.book_feed import BookFeed, open_book_feed
-from tradeloom.live.context import MeteredRun, Mode
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.observers import attach_observers
 from tradeloom.live.provides import provides
-from tradeloom.live.refresh import LiveOutputs, data_calendar
-from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
+from tradeloom.live.refresh import LiveOutputs, OutputsSource, data_calendar
+from tradeloom.live.reload import ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (
     PgSentMark,
     SentMark,
     check_sent_mark,
     open_sent_mark,
 )
+from tradeloom.live.services import (
+    JournalLink,
+    Markets,
+    Mode,
+    Observer,
+    RunFiles,
+    Ticking,
+    wall_clock,
+)
 from tradeloom.live.session import LiveSession
+from tradeloom.live.swap import apply_reload, cron_of
 from tradeloom.live.ticker import BarTicker
 from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
 from tradeloom.plugins.data.stale_data import StaleDataWatch
@@ -98,13 +107,12 @@ from tradeloom.plugins.protocols import (
 from tradeloom.reporting import outputs
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
-from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
 
-__all__ = ["LiveRunner", "Mode"]
+__all__ = ["LiveRunner", "Mode", "wall_clock"]
 
 
 _log = structlog.get_logger("tradeloom.live")
@@ -130,11 +138,6 @@ def _check_first_strategy(path: Path, identity: RunIdentity) -> None:
             f"{identity.strategy_sha256[:12]}): put the file back, or start in another "
             "folder (--out); nothing was sent"
         )
-
-
-def wall_clock() -> pd.Timestamp:
-    """Return the time now, UTC."""
-    return pd.Timestamp.now(tz="UTC")
 
 
 class LiveRunner:
@@ -190,23 +193,14 @@ class LiveRunner:
         if problems:
             raise ConfigError(problems)
         assert isinstance(pipeline.data, LiveFeed | LiveUniverseFeed)
-        self.p = pipeline
-        self.plugins = plugins
-        self.mode = mode
-        self.run_dir = run_dir
-        self.now = clock
+        self.files = RunFiles(pipeline.config, mode, run_dir, clock)
+        """The run's file in force, mode, directory, clock and run key."""
+        self.link = JournalLink()
+        """The journal, the mark of the orders sent and the recorder (after `start`)."""
+        self.markets = Markets(pipeline, plugins, portfolio)
+        """The pipeline, the plugins, a portfolio file's strategies and the session."""
         self.overrides = tuple(overrides)
         self.source: LiveFeed | LiveUniverseFeed | MarketsFeed = pipeline.data
-        self.symbol = ""
-        """The first market's symbol (the one market's, or a universe's first)."""
-        self.config = pipeline.config
-        self.journal: JournalStore | None = None
-        self.sent_mark: SentMark | None = None
-        """The orders POSTed, kept outside the journal (`tradeloom.live.sent_mark`)."""
-        self.journal_cut = False
-        """The journal's tail record said it lost rows: a live restart asks the venue."""
-        self.recorder: Recorder | None = None
-        self.session: LiveSession | None = None
         self.inbox = ControlInbox(run_dir)
         self.watcher: StrategyWatcher | None = None
         self._watch_file = watch_file
@@ -214,25 +208,91 @@ class LiveRunner:
         self.exchange_venue: ExchangeAccount | None = None
         """Live: the account's markets (None on paper)."""
         self.bars_processed = 0
-        self.run_key = ""
         self._stale_alarmed = 0
         self.ticker: BarTicker | None = None
         self.echo = echo
         self.outputs = LiveOutputs(run_dir) if refresh else None
         self.first_live_bar = 0
         """The first bar traded live (the bars before it are the warm-up history)."""
-        self.portfolio = portfolio
-        """A portfolio file's strategies on ``pipeline``'s account (None: one strategy)."""
         self.journal_outage: JournalOutage | None = None
         """Set while the journal's database is unreachable (no order is sent)."""
+        self._observers: list[Observer] = []
+        """Told of each timed stage and each tick (`observe`)."""
         self.stages: Callable[[str, float], None] | None = None
-        """Told ``(stage, seconds)`` of each timed stage of a tick (the metrics)."""
-        self.tick_listeners: list[Callable[[MeteredRun, int], None]] = []
-        """Told ``(runner, bars processed)`` after each tick (the metrics' gauges)."""
+        """Told ``(stage, seconds)`` of each timed stage (None: no observer times them)."""
         self.metrics_port: int | None = None
         """The port the run's metrics are served on (``live.metrics``), once bound."""
         self.book_feed: BookFeed | None = None
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
+
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` of each timed stage and each tick from now on (register it
+        before `start`: the stage timer is handed to the session as it is built)."""
+        self._observers.append(observer)
+        timed = [o for o in self._observers if o.times_stages]
+        if len(timed) == 1:
+            self.stages = timed[0].stage
+        elif timed:
+
+            def told(stage: str, seconds: float) -> None:
+                for each in timed:
+                    each.stage(stage, seconds)
+
+            self.stages = told
+
+    def _after_tick(self, processed: int) -> None:
+        state = self.trading_state
+        for observer in self._observers:
+            observer.after_tick(processed, state)
+
+    def ticking(self) -> Ticking:
+        """Return what a clock drives (after `start`)."""
+        return Ticking(
+            self.tick,
+            self.inbox.wake,
+            lambda: self.bars_processed,
+            self.files.config.live,
+            self.session_or_fail.history.timeframe_seconds,
+        )
+
+    def attach_observers(self, stack: ExitStack) -> None:
+        """Serve the run's metrics and start its alerts as ``live:`` asks, before `start`
+        (`tradeloom.live.observers`); undone when ``stack`` closes."""
+        self.metrics_port = attach_observers(
+            self.files, self.link, self.markets, self.observe, stack, echo=self.echo
+        )
+
+    # --- the services, as the run's callers read them ---------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory."""
+        return self.files.run_dir
+
+    @property
+    def now(self) -> Callable[[], pd.Timestamp]:
+        """The run's clock."""
+        return self.files.now
+
+    @property
+    def journal(self) -> JournalStore | None:
+        """The journal's store (None before the start and after the stop)."""
+        return self.link.journal
+
+    @property
+    def session(self) -> LiveSession | None:
+        """The session (None before the start)."""
+        return self.markets.session
+
+    @property
+    def session_or_fail(self) -> LiveSession:
+        """The session (after `start`)."""
+        return self.markets.session_or_fail
+
+    @property
+    def recorder_or_fail(self) -> Recorder:
+        """The recorder (after `start`)."""
+        return self.link.recorder_or_fail
 
     # --- start ----------------------------------------------------------------------
 
@@ -248,19 +308,19 @@ class LiveRunner:
         self.inbox.claim_pid()
         state = None
         identity = RunIdentity(
-            self.config.name,
+            self.files.config.name,
             self.run_dir.name,
-            self.mode,
-            strategy_digest(self.config.document),  # the strategy.yaml it writes
+            self.files.mode,
+            strategy_digest(self.files.config.document),  # the strategy.yaml it writes
         )
         # A live run on one market can ask it what it sent beyond a journal that lost its
         # tail (`tradeloom.live.sent_lookup`); paper's venue is the journal, and a
         # universe's, a portfolio file's and a router's restarts refuse a cut journal
         venue_can_tell = (
-            self.mode == "live"
-            and self.portfolio is None
-            and self.p.router is None
-            and declared_symbols(self.p.data) == 1
+            self.files.mode == "live"
+            and self.markets.portfolio is None
+            and self.markets.p.router is None
+            and declared_symbols(self.markets.p.data) == 1
         )
         cut = False
         if path.exists() or path.is_symlink():
@@ -272,7 +332,7 @@ class LiveRunner:
                 except TailCut:
                     if not venue_can_tell:
                         raise
-                    cut = self.journal_cut = True
+                    cut = self.link.cut = True
                 state = read_state(path)
                 # the journal must hold every order the run ever POSTed, or the venue
                 # must say what became of the others
@@ -291,46 +351,45 @@ class LiveRunner:
                 check_sent_mark(SentMark(self.run_dir), path, 0)
             except JournalError as error:
                 raise JournalError(f"{error}; refusing to start: nothing was sent") from None
+        link = self.link
         try:
-            self.journal = open_store(
-                self.run_dir, identity, journal_target(self.config.journal), accept_cut=cut
+            link.journal = journal = open_store(
+                self.run_dir, identity, journal_target(self.files.config.journal), accept_cut=cut
             )
         except JournalError as error:
             said = str(error)  # a database's refusal says already that nothing was written
             raise JournalError(
                 said if said.endswith("nothing was written") else f"{said}; nothing was sent"
             ) from None
-        self.sent_mark = open_sent_mark(self.run_dir, self.journal)
-        pg_mark = isinstance(self.sent_mark, PgSentMark)  # read once the store is open
+        link.sent_mark = open_sent_mark(self.run_dir, journal)
+        pg_mark = isinstance(link.sent_mark, PgSentMark)  # read once the store is open
         if state is not None and pg_mark and (not venue_can_tell or state.started is None):
             try:
-                check_sent_mark(self.sent_mark, path, len(state.sent))
+                check_sent_mark(link.sent_mark, path, len(state.sent))
             except JournalError as error:
-                self.journal.close()
+                journal.close()
                 raise JournalError(f"{error}; refusing to restart: nothing was sent") from None
         if state is None:
             # after the journal's owner was checked: never over another run's file
-            outputs.write_strategy(self.run_dir, self.config.document)
-        run = RunInfo(
-            run_id=self.run_dir.name,
-            strategy=self.config.name,
-            mode=self.mode,
-            run_dir=str(self.run_dir),
-        )
-        self.recorder = Recorder(self.journal, self.plugins.hook, run)
-        self.recorder.tell_live_events()
+            outputs.write_strategy(self.run_dir, self.files.config.document)
+        run = self.files.run_info()
+        link.recorder = Recorder(journal, self.markets.plugins.hook, run)
+        link.recorder.tell_live_events()
         # every log line of the run names it (structlog's context, this thread's)
         structlog.contextvars.bind_contextvars(
-            run_id=run.run_id, strategy=run.strategy, mode=self.mode
+            run_id=run.run_id, strategy=run.strategy, mode=self.files.mode
         )
         symbols = self._open(state)
         session = self.session_or_fail
-        if self._watch_file and self.portfolio is None:  # a portfolio file is not reloaded
+        if self._watch_file and self.markets.portfolio is None:  # a portfolio file: not reloaded
             self.watcher = StrategyWatcher(
-                self.config.source, self.config, self.overrides, plugins=self.plugins
+                self.files.config.source,
+                self.files.config,
+                self.overrides,
+                plugins=self.markets.plugins,
             )
         history = session.history
-        late = self.config.live.stale_after_bars
+        late = self.files.config.live.stale_after_bars
         if late is not None:
             self.stale = StaleDataWatch(
                 ",".join(symbols),
@@ -341,24 +400,26 @@ class LiveRunner:
                 # a closed market (a forex weekend) owes no bar, in every clock
                 calendar=data_calendar(session),
             )
-        self.plugins.hook.tradeloom_run_started(run=run)
-        self.journal.flush()
+        self.markets.plugins.hook.tradeloom_run_started(run=run)
+        journal.flush()
         if self.book_feed is not None:
             self.book_feed.write()
         if self.outputs is not None:
-            self.outputs.refresh(self)  # a restart's files are current before its first bar
+            # a restart's files are current before its first bar
+            self.outputs.refresh(self._outputs_source())
 
     def _open(self, state: JournalState | None) -> tuple[str, ...]:
         """Start the session (``state`` None: a new run) or rebuild it from ``state``, and
         open the bar ticker; return the markets' symbols."""
-        if self.portfolio is not None:
+        files, link, markets = self.files, self.link, self.markets
+        if markets.portfolio is not None:
             from tradeloom.live.portfolio_start import restart_portfolio, start_portfolio
 
             if state is None:
-                session = start_portfolio(self, self.portfolio)
+                session = start_portfolio(files, link, markets, markets.portfolio)
             else:
-                session = restart_portfolio(self, self.portfolio, state)
-            self.session = session
+                session = restart_portfolio(files, link, markets, markets.portfolio, state)
+            markets.session = session
             venue = session.engine.venue
             self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
             symbols = session.markets
@@ -368,33 +429,34 @@ class LiveRunner:
             universe = self._load(state)
             symbols = universe.symbols
             if len(symbols) == 1:  # the one market's rows carry its symbol
-                self.recorder_or_fail.symbol = symbols[0]
-            self.session = self._resume(state, universe)
-        self.symbol = symbols[0]
+                link.recorder_or_fail.symbol = symbols[0]
+            markets.session = self._resume(state, universe)
+        files.symbol = symbols[0]
+        history = markets.session_or_fail.history
         if state is None:
-            self.first_live_bar = len(self.session.history)
+            self.first_live_bar = len(history)
         else:  # a row per symbol and tick replayed
-            self.first_live_bar = len(self.session.history) - len({r.index for r in state.bars})
+            self.first_live_bar = len(history) - len({r.index for r in state.bars})
         self.ticker = BarTicker(
             self.source,
             symbols,
-            self.session.history.timeframe_seconds,
-            self.config.live.close_delay_seconds,
+            history.timeframe_seconds,
+            self.files.config.live.close_delay_seconds,
         )
         self.open_stream()
         return symbols
 
     def _load(self, state: JournalState | None) -> Universe:
         """Load the markets' history; one market's order book joined to its bars."""
-        universe = load_universe(self.p)
-        self.symbol = universe.symbols[0]
+        universe = load_universe(self.markets.p)
+        self.files.symbol = universe.symbols[0]
         if self.book_feed is not None:
             self.book_feed.stop()
         self.book_feed = None
         if len(universe.symbols) == 1:
             bars = universe.bars[0]
             self.book_feed = open_book_feed(
-                self.source, bars, state, self.run_dir, self.now, self.config.live.stream
+                self.source, bars, state, self.run_dir, self.now, self.files.config.live.stream
             )
             if self.book_feed is not None:  # the book the bars saw, history and live
                 universe = replace(universe, bars=(self.book_feed.book.join(bars),))
@@ -404,11 +466,13 @@ class LiveRunner:
         if state is None:
             from tradeloom.live.start import start
 
-            session = start(self, universe)
+            session = start(self.files, self.link, self.markets, universe, self.build_session)
         else:
             from tradeloom.live.restart import restart
 
-            session = restart(self, state, universe)
+            session = restart(
+                self.files, self.link, self.markets, state, universe, self.build_session
+            )
         venue = session.engine.venue
         self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
         return session
@@ -416,40 +480,11 @@ class LiveRunner:
     def rebuild(self, state: JournalState) -> None:
         """Rebuild the session from ``state`` (the journal's database is back after an
         outage), as a restart of the process does."""
-        if self.portfolio is not None:
+        if self.markets.portfolio is not None:
             raise JournalUnavailable("a portfolio's journal cannot be rejoined while it runs")
         self._stop_streams()
-        self.session = self._resume(state, self._load(state))
+        self.markets.session = self._resume(state, self._load(state))
         self.open_stream()
-
-    @property
-    def recorder_or_fail(self) -> Recorder:
-        """The recorder (after `start`)."""
-        if self.recorder is None:
-            raise RuntimeError("the runner has not started")
-        return self.recorder
-
-    @property
-    def session_or_fail(self) -> LiveSession:
-        """The session (after `start`)."""
-        if self.session is None:
-            raise RuntimeError("the runner has not started")
-        return self.session
-
-    def started_row(self, capital: float, extra: dict[str, Any]) -> RunStarted:
-        """Return the first journal row of a new run (``extra``: the live venue's values)."""
-        return RunStarted(
-            mode=self.mode,
-            strategy=self.config.name,
-            source=str(self.config.source),
-            tradeloom=__version__,
-            wall_time=pd.Timestamp(datetime.now(UTC)),
-            run_key=self.run_key,
-            capital=capital,
-            document=dict(self.config.document),
-            clock="wall" if self.now is wall_clock else "simulated",
-            **extra,
-        )
 
     def build_session(self, history: MarketHistory, venue: Venue | None, key: str) -> LiveSession:
         """Return a session over ``history`` trading ``venue``.
@@ -458,18 +493,18 @@ class LiveRunner:
         a router's modelled venues (paper), or None: the strategy's own venue, which the
         core runs itself (paper).
         """
-        name = self.config.name
+        name = self.files.config.name
         if self.stages is not None and provides(venue, ExchangeAccount):
             venue.time_sends(self.stages)
         return LiveSession(
-            self.p,
-            self.recorder_or_fail,
+            self.markets.p,
+            self.link.recorder_or_fail,
             history,
             order_id=lambda n: client_order_id(name, key, n),
             clock=self.now,
             venue=venue,
-            on_delivery=self.record_delivery if self.mode == "live" else None,
-            cron=_cron(self.config.live.retrain_cron),
+            on_delivery=self.link.record_delivery if self.files.mode == "live" else None,
+            cron=cron_of(self.files.config.live.retrain_cron),
             stages=self.stages,
             live_rows=self._live_rows(history.symbols),
         )
@@ -485,32 +520,22 @@ class LiveRunner:
             return {s: r for s, r in rows.items() if r is not None}
         return {}
 
-    def record_delivery(
-        self, bar: int, phase: str, call: int, events: int, ended: list[str]
-    ) -> None:
-        """Journal what the live venue reported at the ``call``-th ask of ``phase`` of
-        ``bar``: ``events`` fills and cancellations, the orders it ``ended``."""
-        recorder = self.recorder_or_fail
-        recorder.record(
-            VenueReported(**recorder.at(bar), phase=phase, call=call, events=events, ended=ended)
-        )
-
     def _check_unchanged(self, document: dict[str, Any] | None) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap."""
         from tradeloom.live.reload import changes_while_down
 
-        if document is None or self.portfolio is not None:
+        if document is None or self.markets.portfolio is not None:
             return
-        problems = changes_while_down(document, self.config, self.overrides)
+        problems = changes_while_down(document, self.files.config, self.overrides)
         if problems:
             raise ConfigError(problems)
 
     def _check_owner(self, started: RunStarted) -> None:
-        if started.mode != self.mode or started.strategy != self.config.name:
+        if started.mode != self.files.mode or started.strategy != self.files.config.name:
             raise UserError(
                 f"{self.run_dir}: this run directory holds a {started.mode} run of "
-                f"'{started.strategy}'; it cannot continue as a {self.mode} run of "
-                f"'{self.config.name}' (use another --out)"
+                f"'{started.strategy}'; it cannot continue as a {self.files.mode} run of "
+                f"'{self.files.config.name}' (use another --out)"
             )
 
     # --- ticks ----------------------------------------------------------------------
@@ -526,16 +551,22 @@ class LiveRunner:
         """
         with self.changing():  # a rejoin rebuilds the session too
             if self.journal_outage is not None:
-                if not self.journal_outage.rejoin(self):
-                    for listener in self.tick_listeners:  # the metrics show REDUCING meanwhile
-                        listener(self, 0)
+                if not self.journal_outage.rejoin(
+                    self.files, self.link, self.markets, self.rebuild
+                ):
+                    self._after_tick(0)  # the metrics show REDUCING meanwhile
                     return 0
                 self.journal_outage = None
             try:
                 return self._tick()
             except JournalUnavailable as error:
-                self.journal_outage = lose_journal(self, error)
+                self.journal_outage = lose_journal(self.files, self.link, self.markets, error)
                 return 0
+
+    def _outputs_source(self) -> OutputsSource:
+        return OutputsSource(
+            self.files, self.link, self.markets, self.first_live_bar, self.book_feed
+        )
 
     def changing(self) -> AbstractContextManager[Any]:
         """Hold off the files' snapshot while the run changes (`LiveOutputs.lock`)."""
@@ -597,19 +628,17 @@ class LiveRunner:
                 at = recorder.at(len(session.history) - 1, market=one)
                 recorder.record(StaleData(**at, message=alarm.message()))
                 _log.warning("stale_data", message=alarm.message())
-        assert self.journal is not None
         # a tick that sends nothing commits without fsync (an order's intent was
         # committed durably before it was sent): docs/guides/operating-live-runs.md
-        self.journal.flush(durable=False)
+        self.link.journal_or_fail.flush(durable=False)
         if self.book_feed is not None:
             self.book_feed.write()  # after the commit: the journal first, always
-        for listener in self.tick_listeners:
-            listener(self, processed)
+        self._after_tick(processed)
         if processed and self.outputs is not None:
             # after the commit (the journal first, always) and last: the writer's thread
             # finds it at its next look and snapshots the run once the tick lets go of
             # `outputs.lock`
-            self.outputs.refresh(self)
+            self.outputs.refresh(self._outputs_source())
         return processed
 
     def bar_line(self, t: int, before: _Counts) -> str:
@@ -669,7 +698,7 @@ class LiveRunner:
             UserError: ``live.stream: websocket`` and the data source has no stream.
         """
         assert self.ticker is not None
-        if not self.ticker.watch(self.config.live.stream, self.now):
+        if not self.ticker.watch(self.files.config.live.stream, self.now):
             self._no_stream()
 
     def _stop_streams(self) -> None:
@@ -680,10 +709,10 @@ class LiveRunner:
 
     def _no_stream(self) -> None:
         """Refuse ``live.stream: websocket`` when the source has no stream (else: poll)."""
-        if self.config.live.stream == "websocket":
+        if self.files.config.live.stream == "websocket":
             raise UserError(
-                f"{self.config.locate('live.stream')} live.stream: the data source "
-                f"(kind {self.config.data.kind}) has no websocket stream of closed bars "
+                f"{self.files.config.locate('live.stream')} live.stream: the data source "
+                f"(kind {self.files.config.data.kind}) has no websocket stream of closed bars "
                 "here (for ccxt: no ccxt.pro OHLCV stream of the exchange); use auto or poll"
             )
 
@@ -720,8 +749,7 @@ class LiveRunner:
                 session.flatten(f"flatten: {request.reason} (by {request.by})")
             else:
                 session.resume(f"{request.reason} (by {request.by})")
-            assert self.journal is not None
-            self.journal.flush()
+            self.link.journal_or_fail.flush()
             self.inbox.done(request)
 
     def _reload(self) -> None:
@@ -730,41 +758,24 @@ class LiveRunner:
         outcome = self.watcher.check()
         if outcome is None:
             return
-        assert self.recorder is not None
+        recorder = self.recorder_or_fail
         session = self.session_or_fail
         bar = len(session.history) - 1
         if isinstance(outcome, ReloadRefused):
             errors = [str(e) for e in outcome.errors]
-            self.recorder.record(ConfigReloadRefused(**self.recorder.at(bar), errors=errors))
+            recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
             _log.error("config_reload_refused", errors=list(outcome.errors))
             return
-        self.apply_reload(outcome, session)
-        self.recorder.record(
+        apply_reload(outcome, session, self.files)
+        recorder.record(
             ConfigReloaded(
-                **self.recorder.at(bar),
+                **recorder.at(bar),
                 changed=[str(c) for c in outcome.changed],
                 changes=[str(c) for c in outcome.changes],
                 document=dict(outcome.config.document),
             )
         )
         _log.warning("config_reloaded", changed=outcome.describe())
-
-    def apply_reload(self, reload: Reload, session: LiveSession) -> None:
-        """Swap ``reload``'s layers into ``session`` (at a bar boundary, positions kept)."""
-        swapped = reload.apply(session.p)
-        config = reload.config
-        session.p = swapped
-        session.engine.reconfigure(
-            swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
-        )
-        venue = session.engine.venue
-        if provides(venue, ExchangeAccount):
-            venue.rest_stops_at(swapped.config)  # the next position's (a resting one stays)
-        if "regime" in reload.changed:
-            session.reset_regimes(config.regime)
-        if "live" in reload.changed and config.live.retrain_cron != self.config.live.retrain_cron:
-            session.set_cron(_cron(config.live.retrain_cron))
-        self.config = config
 
     # --- stop -----------------------------------------------------------------------
 
@@ -774,16 +785,16 @@ class LiveRunner:
             with self.changing():
                 self._stop_and_close(reason)
             if self.outputs is not None:
-                self.outputs.refresh(self, final=True)
+                self.outputs.refresh(self._outputs_source(), final=True)
         finally:
             self.inbox.release_pid()
             structlog.contextvars.unbind_contextvars(*_LOG_CONTEXT)
 
     def _stop_and_close(self, reason: str) -> None:
         self._stop_streams()
-        if self.journal is None:
+        journal, self.link.journal = self.link.journal, None
+        if journal is None:
             return
-        journal, self.journal = self.journal, None
         try:
             journal.append(
                 RunStopped(
@@ -816,18 +827,3 @@ class _Counts:
     @classmethod
     def of(cls, rec: Recorder) -> _Counts:
         return cls(rec.signals, rec.decision_count, len(rec.orders), len(rec.fills))
-
-
-def _cron(expression: str | None) -> Callable[[pd.Timestamp], pd.Timestamp | None] | None:
-    if expression is None:
-        return None
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(expression, timezone="UTC")
-
-    def following(now: pd.Timestamp) -> pd.Timestamp | None:
-        later = now + pd.Timedelta(seconds=1)  # not the fire time that is now
-        fire = trigger.get_next_fire_time(None, later.to_pydatetime())
-        return None if fire is None else pd.Timestamp(fire)
-
-    return following

@@ -57,8 +57,11 @@ from tradeloom.plugins.execution.order_events import VenueOrder
 from tradeloom.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun
+    from pathlib import Path
+
+    from tradeloom.journal import JournalStore
     from tradeloom.live.exchange_venue import ExchangeVenue
+    from tradeloom.live.session import LiveSession
 
 __all__ = ["SLACK", "look_up_beyond_journal"]
 
@@ -70,7 +73,9 @@ _log = structlog.get_logger("tradeloom.live")
 
 
 def look_up_beyond_journal(
-    runner: JournaledRun,
+    run_dir: Path,
+    journal: JournalStore,
+    session: LiveSession,
     state: JournalState,
     market: ExchangeVenue,
     mark: SentMark,
@@ -84,7 +89,12 @@ def look_up_beyond_journal(
     progress), before anything is sent.
 
     Args:
+        run_dir: The run directory (named in a refusal).
+        journal: The run's journal.
+        session: Its session, the replay's.
+        state: The journal, read.
         market: The run's one market.
+        mark: The mark of the orders the run sent.
         cut: The journal's tail record says it lost rows.
         name: The name the run's client ids start with (the strategy's).
 
@@ -92,14 +102,13 @@ def look_up_beyond_journal(
         RestartRefused: A lookup failed every attempt, or the venue has an order of a
             type a restart cannot adopt (one line; nothing was sent).
     """
-    assert state.started is not None and runner.journal is not None
+    assert state.started is not None
     venue = market.venue
     key = state.started.run_key
     ours = re.compile(rf"-{re.escape(key)}-(\d+)$")
-    journal = runner.journal
     # the bars the journal lost up to the last order sent were traded: not again (a
     # restart before the run got past them again too)
-    if mark.bar is not None and mark.bar >= len(runner.session_or_fail.history):
+    if mark.bar is not None and mark.bar >= len(session.history):
         market.lost_through = mark.bar
     highest = max((_number_of(ours, i) for i in state.sent), default=0)
     beyond = max(mark.sent - len(state.sent), 0)
@@ -109,7 +118,7 @@ def look_up_beyond_journal(
     last = _number_of(ours, mark.last) if mark.last not in state.sent else -1
     top = max(highest + beyond, last) + SLACK
     wanted = [client_order_id(name, key, n) for n in range(highest + 1, top + 1)]
-    found = {client_id: _find(runner, market, client_id) for client_id in wanted}
+    found = {client_id: _find(run_dir, market, client_id) for client_id in wanted}
     absent = [i for i in wanted if found[i] is None]
     written = mark.written_at
     wait = 0.0 if written is None else written + venue.settle_seconds - venue.clock()
@@ -118,13 +127,13 @@ def look_up_beyond_journal(
         _log.info("sent_lookup_waits", seconds=round(wait, 1), client_ids=absent)
         venue.sleep(wait)
         for client_id in absent:
-            found[client_id] = _find(runner, market, client_id)
-    bar = len(runner.session_or_fail.history)
+            found[client_id] = _find(run_dir, market, client_id)
+    bar = len(session.history)
     adopted = []
     for client_id in wanted:
         there = found[client_id]
         if there is not None:
-            _adopt(runner, market, client_id, there, bar, venue.clock)
+            _adopt(run_dir, journal, session, market, client_id, there, bar, venue.clock)
             adopted.append(client_id)
         elif client_id == mark.last:
             journal.append(
@@ -139,7 +148,7 @@ def look_up_beyond_journal(
             )
     journal.flush()
     # no id is used twice: the engine numbers its next order past the mark's last too
-    engine = runner.session_or_fail.engine
+    engine = session.engine
     engine.sequence = max(engine.sequence, last)
     if beyond or adopted:
         mark.rebase(len(state.sent) + len(adopted), mark.last)
@@ -152,20 +161,22 @@ def look_up_beyond_journal(
         )
 
 
-def _find(runner: JournaledRun, market: ExchangeVenue, client_id: str) -> dict[str, Any] | None:
+def _find(run_dir: Path, market: ExchangeVenue, client_id: str) -> dict[str, Any] | None:
     """Return the market's order ``client_id`` (None: it has none)."""
     try:
         return market.venue.find(client_id)
     except RetriesExhausted as error:
         raise RestartRefused(
-            f"{runner.run_dir}: could not ask the venue about order {client_id}, which "
+            f"{run_dir}: could not ask the venue about order {client_id}, which "
             f"the run may have sent beyond its journal ({error}); refusing to restart: "
             "nothing was sent"
         ) from None
 
 
 def _adopt(
-    runner: JournaledRun,
+    run_dir: Path,
+    journal: JournalStore,
+    session: LiveSession,
     exchange: ExchangeVenue,
     client_id: str,
     found: dict[str, Any],
@@ -177,7 +188,7 @@ def _adopt(
     amount = _number(found.get("amount"))
     if kind not in _ADOPTABLE or side not in ("buy", "sell") or not amount > 0:
         raise RestartRefused(
-            f"{runner.run_dir}: the venue has order {client_id} of this run beyond its "
+            f"{run_dir}: the venue has order {client_id} of this run beyond its "
             f"journal, a {kind or '?'} {side or '?'} of {amount:g}, which a restart cannot "
             "adopt; refusing to restart: nothing was sent"
         )
@@ -199,8 +210,6 @@ def _adopt(
     order_type: Any = order.kind
     order_side: Any = side
     request = VenueOrder(order, exchange.venue.symbol, order_type, order_side, amount, limit)
-    journal = runner.journal
-    assert journal is not None
     # the intent as the venue has it: the mark counted it when it was sent
     journal.append(sent_row(request, sent_at))
     journal.append(
@@ -217,7 +226,7 @@ def _adopt(
     exchange.adopt_found(
         request, sent_at=sent_at, venue_id=None if venue_id is None else str(venue_id)
     )
-    runner.session_or_fail.engine.adopt(order)
+    session.engine.adopt(order)
 
 
 def _found_state(

@@ -43,7 +43,7 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import LiveFeed
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import TickingRun
+    from tradeloom.live.services import Ticking
     from tradeloom.testing import ExchangeEmulator
 
 __all__ = ["SimulatedMarket", "simulated_run_dir"]
@@ -297,8 +297,8 @@ class SimulatedMarket:
         market = pd.Timestamp(self.emulator.exchange.now_ms(), unit="ms", tz="UTC")
         return market + pd.Timedelta(seconds=self.delay)
 
-    def run(self, runner: TickingRun, stop: threading.Event, *, max_bars: int | None) -> str:
-        """Close one bar every ``timeframe / speed`` seconds and tick ``runner`` after each.
+    def run(self, run: Ticking, stop: threading.Event, *, max_bars: int | None) -> str:
+        """Close one bar every ``timeframe / speed`` seconds and tick ``run`` after each.
 
         A control request (``tradeloom kill``, ``resume``) is acted on at once, between
         bars; SIGINT and SIGTERM (``stop``) end the run after the tick in progress.
@@ -309,28 +309,28 @@ class SimulatedMarket:
         emulator = self.emulator
         assert emulator is not None
         wait = self.bars.timeframe_seconds / self.speed
-        runner.tick()  # bars closed while the run was down, requests made meanwhile
+        run.tick()  # bars closed while the run was down, requests made meanwhile
         while not stop.is_set():
-            if max_bars is not None and runner.bars_processed >= max_bars:
-                return f"processed {runner.bars_processed} bars (--max-bars)"
+            if max_bars is not None and run.processed() >= max_bars:
+                return f"processed {run.processed()} bars (--max-bars)"
             if emulator.exchange.position >= self.length:
                 return f"the simulated market ended after bar {self.length - 1}"
-            if self._sleep(wait, stop, runner):
+            if self._sleep(wait, stop, run):
                 return "stopped by a signal"
             emulator.advance()
-            runner.tick()
+            run.tick()
         return "stopped by a signal"
 
-    def _sleep(self, seconds: float, stop: threading.Event, runner: TickingRun) -> bool:
+    def _sleep(self, seconds: float, stop: threading.Event, run: Ticking) -> bool:
         """Wait ``seconds`` of wall time, ticking on control requests; True if stopped."""
         if seconds <= 0 or math.isinf(self.speed):
-            if runner.inbox.wake.is_set():
-                runner.tick()
+            if run.wake.is_set():
+                run.tick()
             return stop.is_set()
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if stop.wait(min(left, 0.05)):
                 return True
-            if runner.inbox.wake.is_set():
-                runner.tick()  # the kill switch acts now, not at the next bar
+            if run.wake.is_set():
+                run.tick()  # the kill switch acts now, not at the next bar
         return stop.is_set()

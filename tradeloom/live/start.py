@@ -14,6 +14,7 @@ strategy's own venue trades in the compiled core, a router's venues each modelle
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -28,24 +29,33 @@ from tradeloom.live.history import MarketHistory, warm_up_row
 from tradeloom.live.session import LiveSession
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import StartingRun
     from tradeloom.live.portfolio_session import PortfolioSession
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
+    from tradeloom.plugins.protocols import Venue
 
 __all__ = ["go_live", "journal_start", "start"]
 
 _log = structlog.get_logger("tradeloom.live")
 
 
-def start(runner: StartingRun, universe: Universe) -> LiveSession:
-    """Start a new paper or live run over ``universe`` (the history); return its session."""
-    assert runner.journal is not None
-    recorder = runner.recorder_or_fail
-    runner.run_key = key = secrets.token_hex(4)
-    account, capital = journal_start(runner, universe.symbols)
+def start(
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
+    universe: Universe,
+    build: Callable[[MarketHistory, Venue | None, str], LiveSession],
+) -> LiveSession:
+    """Start a new paper or live run over ``universe`` (the history); return its session.
+
+    ``build`` makes the session over a history, trading a venue, with a run key.
+    """
+    recorder = link.recorder_or_fail
+    files.run_key = key = secrets.token_hex(4)
+    account, capital = journal_start(files, link, markets, universe.symbols)
     # paper: a router's venues each modelled, as in the backtest
-    venue: Any = account if account is not None else modelled_venue(runner.p, recorder.record)
-    history = MarketHistory(universe, universe_features(runner.p, universe))
-    session = runner.build_session(history, venue, key)
+    venue: Any = account if account is not None else modelled_venue(markets.p, recorder.record)
+    history = MarketHistory(universe, universe_features(markets.p, universe))
+    session = build(history, venue, key)
     for bars in universe.bars:
         recorder.record(warm_up_row(bars))
     present = universe.present()
@@ -61,12 +71,14 @@ def start(runner: StartingRun, universe: Universe) -> LiveSession:
                     bars=last - first + 1,
                 )
             )
-    go_live(runner, session, capital, symbols=len(universe.symbols), history_bars=len(universe))
+    go_live(
+        files, link, session, capital, symbols=len(universe.symbols), history_bars=len(universe)
+    )
     return session
 
 
 def journal_start(
-    runner: StartingRun, symbols: tuple[str, ...]
+    files: RunFiles, link: JournalLink, markets: Markets, symbols: tuple[str, ...]
 ) -> tuple[AccountVenue | None, float]:
     """Journal the start of a new run: live, open its markets on the exchange account.
 
@@ -76,21 +88,21 @@ def journal_start(
     Returns:
         The account venue (None on paper) and the starting capital.
     """
-    assert runner.journal is not None
     venue: AccountVenue | None = None
     extra: dict[str, Any] = {}
-    if runner.mode == "live":
-        venue = open_account_venue(runner, symbols, None)
+    if files.mode == "live":
+        venue = open_account_venue(files, link, markets, symbols, None)
         extra = venue.started
-    capital = float((venue or runner.p.venue).initial_cash)
-    runner.journal.append(runner.started_row(capital, extra))
+    capital = float((venue or markets.p.venue).initial_cash)
+    link.journal_or_fail.append(files.started_row(capital, extra))
     for row in [] if venue is None else venue.at_start:
-        runner.recorder_or_fail.record(row)
+        link.recorder_or_fail.record(row)
     return venue, capital
 
 
 def go_live(
-    runner: StartingRun,
+    files: RunFiles,
+    link: JournalLink,
     session: LiveSession | PortfolioSession,
     capital: float,
     **facts: int,
@@ -98,19 +110,20 @@ def go_live(
     """Warm up and train a new run's session, commit the journal, log ``live_started``.
 
     Args:
-        runner: The run.
+        files: The run's files.
+        link: Its journal.
         session: Its session, built over the history.
         capital: The starting capital.
         **facts: What the log line says of the history (symbols, books, bars).
     """
-    assert runner.journal is not None
+    journal = link.journal_or_fail
     session.warm_up()
     session.train(None, in_effect=True)
-    runner.journal.flush()
+    journal.flush()
     _log.info(
         "live_started",
-        mode=runner.mode,
-        run_dir=str(runner.run_dir),
+        mode=files.mode,
+        run_dir=str(files.run_dir),
         **facts,
         capital=capital,
     )

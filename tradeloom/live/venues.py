@@ -18,7 +18,7 @@ from tradeloom.plugins.execution.exchange_stops import ExchangeStops
 from tradeloom.plugins.execution.order_params import OrdersParams
 
 if TYPE_CHECKING:
-    from tradeloom.live.context import JournaledRun
+    from tradeloom.live.services import JournalLink, Markets, RunFiles
 
 __all__ = [
     "market_venue",
@@ -26,20 +26,21 @@ __all__ = [
     "starting_capital",
     "trading_client",
     "trouble",
+    "trouble_of",
 ]
 
 _log = structlog.get_logger("tradeloom.live")
 
 
 def resting_stops(
-    runner: JournaledRun, venue: CcxtVenue, orders: OrdersParams | None
+    markets: Markets, venue: CcxtVenue, orders: OrdersParams | None
 ) -> ExchangeStops | None:
     """Return the market's exchange-side stops (None: ``stops: bar_close``, or a perpetual
     swap's market, whose stops ccxt sends as algo orders: its exits go at the bar close).
 
     Without a level in the file they place nothing until a hot reload sets one.
     """
-    config = runner.p.config
+    config = markets.p.config
     if orders is not None and orders.stops != "exchange":
         return None
     if venue.client.market(venue.symbol).get("swap"):
@@ -52,13 +53,13 @@ def resting_stops(
     )
 
 
-def trading_client(runner: JournaledRun) -> Any:
+def trading_client(files: RunFiles, markets: Markets) -> Any:
     """Return the ccxt client of the account the run trades, with its keys.
 
     Raises:
         ConfigError: The account has no keys.
     """
-    account = live_account(runner.config, runner.p.data, runner.p.venue)
+    account = _account(files, markets)
     if isinstance(account, Problem):  # the runner checked it; a reloaded file cannot change it
         raise ConfigError([account])
     path, connection = account
@@ -66,11 +67,13 @@ def trading_client(runner: JournaledRun) -> Any:
         return connection.trading_client()
     except ParamError as exc:
         where = f"{path}.{exc.key}" if exc.key else path
-        raise ConfigError([Problem(runner.config.locate(where), where, exc.message)]) from exc
+        raise ConfigError([Problem(files.config.locate(where), where, exc.message)]) from exc
 
 
 def market_venue(
-    runner: JournaledRun,
+    files: RunFiles,
+    link: JournalLink,
+    markets: Markets,
     client: Any,
     symbol: str,
     bar_clock: Callable[[], int],
@@ -83,53 +86,68 @@ def market_venue(
         UserError: The exchange has no market ``symbol``.
         RetriesExhausted: The exchange did not answer.
     """
-    assert runner.journal is not None
-    orders = JournalOrders(runner.journal, bar_clock, symbol=symbol, mark=runner.sent_mark)
+    orders = JournalOrders(link.journal_or_fail, bar_clock, symbol=symbol, mark=link.sent_mark)
     venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after_trade_id)
     market = venue.client.market(symbol) if venue.client.markets else None
     if market is None:
         venue.load_markets()
         if symbol not in venue.client.markets:
-            account = live_account(runner.config, runner.p.data, runner.p.venue)
+            account = _account(files, markets)
             assert not isinstance(account, Problem)  # trading_client checked it
             path, connection = account
             raise UserError(
-                f"{runner.config.locate(path)} {path}: {connection.exchange} has no market "
+                f"{files.config.locate(path)} {path}: {connection.exchange} has no market "
                 f"{symbol} (the data's symbol) to trade"
             )
         market = venue.client.market(symbol)
     missing = venue.calls.capabilities.missing()
     if missing:  # asked, not assumed: refused before anything is sent
-        account = live_account(runner.config, runner.p.data, runner.p.venue)
+        account = _account(files, markets)
         assert not isinstance(account, Problem)  # trading_client checked it
         path = account[0]
         raise UserError(
-            f"{runner.config.locate(path)} {path}: {venue.calls.capabilities.describe(symbol)} "
+            f"{files.config.locate(path)} {path}: {venue.calls.capabilities.describe(symbol)} "
             f"cannot be traded live: ccxt has no {', '.join(missing)} for it "
             "(tradeloom.plugins.execution.ccxt_capabilities lists what a live run needs)"
         )
     return venue, market
 
 
-def starting_capital(runner: JournaledRun, balance: dict[str, float], quote: str) -> float:
+def starting_capital(
+    files: RunFiles, markets: Markets, balance: dict[str, float], quote: str
+) -> float:
     """Return a new run's capital: ``live.capital``, or the account's ``quote`` balance.
 
     Raises:
         UserError: ``live.capital`` is more than the account holds.
     """
     free_quote = balance.get(quote, 0.0)
-    capital = runner.config.live.capital or free_quote
+    capital = files.config.live.capital or free_quote
     if capital > free_quote:
-        account = live_account(runner.config, runner.p.data, runner.p.venue)
+        account = _account(files, markets)
         exchange = "" if isinstance(account, Problem) else f" on {account[1].exchange}"
         raise UserError(
-            f"{runner.config.locate('live.capital')} live.capital: {capital:g} {quote} is "
+            f"{files.config.locate('live.capital')} live.capital: {capital:g} {quote} is "
             f"more than the account's {free_quote:g} {quote}{exchange}"
         )
     return float(capital)
 
 
-def trouble(runner: JournaledRun, operation: str, message: str) -> None:
+def trouble(link: JournalLink, operation: str, message: str) -> None:
     """Journal and log that a venue read failed every retry (``venue_unreachable``)."""
-    runner.recorder_or_fail.record(VenueUnreachable(operation=operation, error=message))
+    link.recorder_or_fail.record(VenueUnreachable(operation=operation, error=message))
     _log.error("venue_unreachable", operation=operation, error=message)
+
+
+def trouble_of(link: JournalLink, name: str) -> Callable[[str, str], None]:
+    """Return `trouble` of one market or venue: its messages start with ``name`` ('':
+    a run's one market, not named)."""
+
+    def told(operation: str, message: str) -> None:
+        trouble(link, operation, f"{name}: {message}" if name else message)
+
+    return told
+
+
+def _account(files: RunFiles, markets: Markets) -> Any:
+    return live_account(files.config, markets.p.data, markets.p.venue)

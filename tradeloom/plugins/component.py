@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LAYERS", "BuildContext", "Component", "Layer", "ParamError", "Params"]
+from tradeloom.bounds import MAX_WINDOW
+
+__all__ = ["LAYERS", "BuildContext", "Component", "Layer", "ParamError", "Params", "bars_key"]
 
 Layer = Literal["data", "features", "model", "signal", "sizing", "risk", "execution", "monitoring"]
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk layer."""
@@ -22,6 +24,26 @@ class Params(BaseModel):
     """Base of every component's params model: unknown keys are an error, values frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def bars_key(default: Any, minimum: int, what: str, *, strict: bool = True) -> Any:
+    """Return the ``Field`` of a key counting bars (or rows, or observations): an int in
+    ``minimum .. MAX_WINDOW``, its description ending with that range.
+
+    Args:
+        default: The key's default (``...``: the key is required).
+        minimum: Its least value.
+        what: What it counts; the description adds the range, "(2 .. 1,000,000)".
+        strict: Refuse a float or a numeric string (a feature's period: ``14.5`` is a typo,
+            not 14).
+    """
+    return Field(
+        default=default,
+        ge=minimum,
+        le=MAX_WINDOW,
+        strict=strict,
+        description=f"{what} ({minimum} .. {MAX_WINDOW:,}).",
+    )
 
 
 class ParamError(Exception):

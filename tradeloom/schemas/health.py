@@ -12,8 +12,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthActionKind
+from tradeloom.plugins.component import bars_key
 
 __all__ = ["HealthRule"]
 
@@ -41,12 +41,7 @@ class HealthRule(BaseModel):
         description="warn: journal and log it; retrain: train a new fold at this bar's close "
         "on past data; halt: close the position and stop trading (HEALTH_HALT)."
     )
-    cooldown: int = Field(
-        default=0,
-        ge=0,
-        le=MAX_WINDOW,
-        description="Bars after firing before the rule may fire again (0 .. 1,000,000).",
-    )
+    cooldown: int = bars_key(0, 0, "Bars after firing before the rule may fire again", strict=False)
 
     @field_validator("metric")
     @classmethod

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.plugins.component import Params
+from tradeloom.plugins.component import Params, bars_key
 
 __all__ = ["PreTradeLimits"]
 
@@ -28,11 +27,8 @@ class PreTradeLimits(Params):
         gt=0,
         description="Largest absolute position after an order, in base units (e.g. BTC).",
     )
-    max_orders_per_minute: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_WINDOW,
-        description="Most orders sent in any 60 s window (1 .. 1,000,000).",
+    max_orders_per_minute: int | None = bars_key(
+        None, 1, "Most orders sent in any 60 s window", strict=False
     )
     price_collar: float | None = Field(
         default=None,

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -241,20 +242,8 @@ def _overfitting(
     stats = overfitting_statistics(
         returns, chosen=chosen, n_partitions=partitions, periods_per_year=periods
     )
-    d = stats.deflated
-    deflated = {
-        "variant": stats.best,
-        "dsr": d.dsr,
-        "sharpe": d.sharpe,
-        "sr0": d.sr0,
-        "n_trials": d.n_trials,
-        "trial_sharpe_variance": d.trial_sharpe_variance,
-        "n_obs": d.n_obs,
-        "skewness": d.skewness,
-        "kurtosis": d.kurtosis,
-        "z": d.z,
-        "periods_per_year": d.periods_per_year,
-    }
+    # every field of the deflated Sharpe ratio, the variant and its dsr first
+    deflated = {"variant": stats.best, "dsr": stats.deflated.dsr, **asdict(stats.deflated)}
     pbo = None
     if stats.pbo is not None:
         p = stats.pbo

@@ -39,10 +39,10 @@ from functools import cache
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED, MAX_WINDOW
+from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED
 from tradeloom.domain import Bars, Universe
 from tradeloom.lazy import pandas as pd
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.synthetic_funding import synthetic_funding
@@ -147,13 +147,7 @@ class SyntheticParams(Params):
     volatility: float = Field(
         default=0.6, gt=0, le=5.0, description="Annualized volatility of log returns."
     )
-    regime_bars: int = Field(
-        default=500,
-        ge=10,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Mean length of a regime, in bars (10 .. 1,000,000).",
-    )
+    regime_bars: int = bars_key(500, 10, "Mean length of a regime, in bars")
     validation: ValidationPolicy = Field(
         default="reject", description="reject: bad bars are an error; repair: drop them."
     )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars
 from tradeloom.lazy import pandas as pd
-from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.component import BuildContext, ParamError, Params, bars_key
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import did_you_mean
 
@@ -49,23 +48,6 @@ def check_name(value: str | None) -> str | None:
 
 ColumnName = Annotated[str | None, AfterValidator(check_name)]
 """The type of a ``name`` key: None, or an identifier that names a column (`check_name`)."""
-
-
-def bars_key(default: int, minimum: int, what: str) -> Any:
-    """Return the ``Field`` of a key counting bars: a strict int in ``minimum .. MAX_WINDOW``.
-
-    Args:
-        default: The key's default.
-        minimum: Its least value.
-        what: What it counts; the description adds the range, "(2 .. 1,000,000)".
-    """
-    return Field(
-        default=default,
-        ge=minimum,
-        le=MAX_WINDOW,
-        strict=True,
-        description=f"{what} ({minimum} .. {MAX_WINDOW:,}).",
-    )
 
 
 class SingleColumnParams(Params):

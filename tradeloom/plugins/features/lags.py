@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
@@ -62,6 +62,13 @@ _LAGS_SCHEMA = {
 }
 
 
+_REFUSED = {
+    "of": ("must name at least one feature column", "must not name a column twice"),
+    "lags": ("must hold at least one lag", "must not repeat a lag"),
+}
+"""What an empty list and a repeated value of each key is told."""
+
+
 class LagsParams(Params):
     """Keys of ``lags``; the columns are ``{column}_lag_{k}`` for each column and lag.
 
@@ -79,22 +86,14 @@ class LagsParams(Params):
         "each 1 .. 1,000,000).",
     )
 
-    @field_validator("of")
+    @field_validator("of", "lags")
     @classmethod
-    def _check_of(cls, value: list[str]) -> list[str]:
+    def _distinct(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        empty, repeated = _REFUSED[info.field_name or ""]
         if not value:
-            raise ValueError("must name at least one feature column")
+            raise ValueError(empty)
         if len(set(value)) != len(value):
-            raise ValueError(f"must not name a column twice; was {value}")
-        return value
-
-    @field_validator("lags")
-    @classmethod
-    def _check_lags(cls, value: list[int]) -> list[int]:
-        if not value:
-            raise ValueError("must hold at least one lag")
-        if len(set(value)) != len(value):
-            raise ValueError(f"must not repeat a lag; was {value}")
+            raise ValueError(f"{repeated}; was {value}")
         return value
 
 

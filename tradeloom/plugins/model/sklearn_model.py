@@ -34,7 +34,7 @@ from tradeloom.domain import (
 )
 from tradeloom.errors import UserError
 from tradeloom.lazy import pandas as pd
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.model.anomaly import (
     AnomalyParams,
     DetectorSpec,
@@ -192,26 +192,16 @@ class LabelParams(Params):
 class WalkForwardParams(Params):
     """How the walk-forward folds are laid out."""
 
-    train_window: int = Field(
-        ge=20, le=MAX_WINDOW, description="Most rows a fold trains on (20 .. 1,000,000)."
-    )
-    retrain_every: int = Field(
-        ge=1,
-        le=MAX_WINDOW,
-        description="Bars each fold predicts before retraining (1 .. 1,000,000).",
-    )
+    train_window: int = bars_key(..., 20, "Most rows a fold trains on", strict=False)
+    retrain_every: int = bars_key(..., 1, "Bars each fold predicts before retraining", strict=False)
     min_train_rows: int | None = Field(
         default=None,
         ge=1,
         le=MAX_WINDOW,
         description="Rows needed before the first fold (default: train_window; at most 1,000,000).",
     )
-    embargo: int = Field(
-        default=0,
-        ge=0,
-        le=MAX_WINDOW,
-        description="Bars dropped from each fold's training rows before the purged ones "
-        "(0 .. 1,000,000).",
+    embargo: int = bars_key(
+        0, 0, "Bars dropped from each fold's training rows before the purged ones", strict=False
     )
     n_jobs: int = Field(
         default=1,
@@ -723,24 +713,7 @@ class SklearnModel:
         fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
-        rows = fold.training_rows(mask)
-        training = self._plan_training(fold, rows, labels, x, columns, kind)
-        if training.skipped:
-            return training
-        outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
-        if isinstance(outcome, ModelFitError):
-            raise outcome
-        detector = None
-        if self.detector is not None:
-            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
-        self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
-        )
-        self.trained.append(self.latest)
-        # compiled now, at the close that trained it, not at the next bar's prediction
-        # (a large forest compiles and checks for tens of ms: a tick's worth)
-        self._latest_row_model()
-        return training
+        return self._train_latest(fold, fold.training_rows(mask), x, y, labels, columns, kind)
 
     @property
     def pooled(self) -> bool:
@@ -785,19 +758,32 @@ class SklearnModel:
         fold, kept = found
         # unclipped, as the backtest's fold has it
         fold = replace(fold, predict_end=fold.predict_start + self.retrain_every - 1)
-        x, labels, columns = rows.x, rows.labels, rows.columns
-        y = self._targets(rows.trainable, labels)
-        training = self._plan_training(fold, kept, labels, x, columns, "scheduled")
+        y = self._targets(rows.trainable, rows.labels)
+        return self._train_latest(fold, kept, rows.x, y, rows.labels, rows.columns, "scheduled")
+
+    def _train_latest(
+        self,
+        fold: Fold,
+        rows: npt.NDArray[np.intp],
+        x: npt.NDArray[np.float64],
+        y: Target,
+        labels: npt.NDArray[np.float64] | npt.NDArray[np.int64],
+        columns: tuple[str, ...],
+        kind: str,
+    ) -> ModelTraining:
+        """Train ``fold`` on ``rows`` now, at the live driver's close, and make it `latest`
+        (unless its plan skips it); return the training."""
+        training = self._plan_training(fold, rows, labels, x, columns, kind)
         if training.skipped:
             return training
-        outcome = self._train(fold, kept, np.empty(0, np.intp), x, y)
+        outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
         if isinstance(outcome, ModelFitError):
             raise outcome
         detector = None
         if self.detector is not None:
-            detector, _ = self._detect(fold, x[kept], x[kept[:1]])
+            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
         self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[kept], y[kept]), detector
+            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
         )
         self.trained.append(self.latest)
         # compiled now, at the close that trained it, not at the next bar's prediction

@@ -10,10 +10,9 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange, HealthStatus
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.monitoring.params import WindowParams, min_samples_field, window_field
 from tradeloom.plugins.protocols import MonitorInput
 
 __all__ = ["RollingAuc", "RollingAucParams", "WindowAuc"]
@@ -24,18 +23,8 @@ _RANKS: tuple[HealthStatus, ...] = ("HEALTHY", "WARNING", "CRITICAL")
 class RollingAucParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: rolling_auc``."""
 
-    window: int = Field(
-        default=500,
-        ge=10,
-        le=MAX_WINDOW,
-        description="Resolved predictions in the window (10 .. 1,000,000).",
-    )
-    min_samples: int = Field(
-        default=100,
-        ge=10,
-        le=MAX_WINDOW,
-        description="Samples before health is judged (10 .. 1,000,000).",
-    )
+    window: int = window_field(500, "Resolved predictions in the window")
+    min_samples: int = min_samples_field(100, "Samples before health is judged", least=10)
     warning_below: float = Field(default=0.52, ge=0, le=1, description="WARNING below this.")
     critical_below: float = Field(default=0.48, ge=0, le=1, description="CRITICAL below this.")
     hysteresis: float = Field(

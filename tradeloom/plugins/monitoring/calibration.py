@@ -23,10 +23,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
 
 __all__ = ["Calibration", "CalibrationParams", "build", "calibration_error"]
@@ -35,12 +34,7 @@ __all__ = ["Calibration", "CalibrationParams", "build", "calibration_error"]
 class CalibrationParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: calibration``."""
 
-    window: int = Field(
-        default=500,
-        ge=10,
-        le=MAX_WINDOW,
-        description="Resolved predictions in the window (10 .. 1,000,000).",
-    )
+    window: int = window_field(500, "Resolved predictions in the window")
     bins: int = Field(
         default=10, ge=2, le=100, description="Equal-width probability bins of the ECE."
     )

@@ -27,10 +27,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import FeatureReference, HealthChange, ModelTraining
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
 
 __all__ = ["FeatureDrift", "FeatureDriftParams", "build", "psi"]
@@ -39,9 +38,7 @@ __all__ = ["FeatureDrift", "FeatureDriftParams", "build", "psi"]
 class FeatureDriftParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: feature_drift``."""
 
-    window: int = Field(
-        default=500, ge=10, le=MAX_WINDOW, description="Bars in the window (10 .. 1,000,000)."
-    )
+    window: int = window_field(500, "Bars in the window")
     epsilon: float = Field(
         default=1e-4,
         gt=0,

@@ -26,13 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
-
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.execution.simulated import DONE_FRACTION
-from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.monitoring.params import WindowParams, min_samples_field, window_field
 from tradeloom.plugins.protocols import MonitorInput
 
 __all__ = ["ExecutionQuality", "ExecutionQualityParams", "build"]
@@ -41,18 +38,8 @@ __all__ = ["ExecutionQuality", "ExecutionQualityParams", "build"]
 class ExecutionQualityParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: execution_quality``."""
 
-    window: int = Field(
-        default=100,
-        ge=10,
-        le=MAX_WINDOW,
-        description="Fills (and finished orders) kept (10 .. 1,000,000).",
-    )
-    min_samples: int = Field(
-        default=10,
-        ge=1,
-        le=MAX_WINDOW,
-        description="Fills (finished orders for fill_ratio) needed first (1 .. 1,000,000).",
-    )
+    window: int = window_field(100, "Fills (and finished orders) kept")
+    min_samples: int = min_samples_field(10, "Fills (finished orders for fill_ratio) needed first")
 
 
 @dataclass

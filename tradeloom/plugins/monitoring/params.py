@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from tradeloom.bounds import MAX_WINDOW
-from tradeloom.plugins.component import Params
+from tradeloom.plugins.component import Params, bars_key
 
-__all__ = ["MONITOR_NAME_PATTERN", "MonitorParams", "WindowParams"]
+__all__ = [
+    "MONITOR_NAME_PATTERN",
+    "MonitorParams",
+    "WindowParams",
+    "min_samples_field",
+    "window_field",
+]
 
 MONITOR_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 """A monitor's name: no dot, since a health rule's metric is ``<monitor name>.<metric>``."""
@@ -26,21 +31,27 @@ class MonitorParams(Params):
     )
 
 
+def window_field(default: int, what: str) -> Any:
+    """Return a monitor's ``window`` field: ``what`` it holds, 10 .. `MAX_WINDOW` of them.
+
+    A monitor's params model redeclares ``window`` through it to change the default or
+    say what the window holds; the bounds, and the description's statement of them, stay
+    the ones every monitor has.
+    """
+    return bars_key(default, 10, what, strict=False)
+
+
+def min_samples_field(default: int, what: str, *, least: int = 1) -> Any:
+    """Return a monitor's ``min_samples`` field: ``what`` it needs, ``least`` ..
+    `MAX_WINDOW` of them (`window_field` says why)."""
+    return bars_key(default, least, what, strict=False)
+
+
 class WindowParams(MonitorParams):
     """A monitor over the last ``window`` observations, silent before ``min_samples``."""
 
-    window: int = Field(
-        default=500,
-        ge=10,
-        le=MAX_WINDOW,
-        description="Observations in the rolling window (10 .. 1,000,000).",
-    )
-    min_samples: int = Field(
-        default=100,
-        ge=1,
-        le=MAX_WINDOW,
-        description="Observations needed before a metric has a value (1 .. 1,000,000).",
-    )
+    window: int = window_field(500, "Observations in the rolling window")
+    min_samples: int = min_samples_field(100, "Observations needed before a metric has a value")
 
     @model_validator(mode="after")
     def _min_samples_fit_window(self) -> Self:

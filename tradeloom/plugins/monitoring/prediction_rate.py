@@ -16,12 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.monitoring.params import WindowParams
+from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
 
 __all__ = ["PredictionRate", "PredictionRateParams", "build"]
@@ -32,9 +30,7 @@ _NONE, _DOWN, _UP = 0, 1, 2
 class PredictionRateParams(WindowParams):
     """Keys of a ``monitoring`` entry with ``kind: prediction_rate``."""
 
-    window: int = Field(
-        default=500, ge=10, le=MAX_WINDOW, description="Bars in the window (10 .. 1,000,000)."
-    )
+    window: int = window_field(500, "Bars in the window")
 
 
 class PredictionRate:

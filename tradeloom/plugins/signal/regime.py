@@ -35,6 +35,7 @@ from collections.abc import Iterable
 import numpy as np
 from pydantic import Field
 
+from tradeloom.bounds import MAX_WINDOW
 from tradeloom.core.kernels.labels import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
@@ -86,18 +87,15 @@ REGIME_LABELS: tuple[str, ...] = tuple(_BITS)
 """The labels ``signal.regimes`` accepts (``unknown`` is not one: see `regime_mask`)."""
 
 
-_MAX_WINDOW = 1_000_000
-"""Most bars a window or lookback may span: the step keeps that many values per series,
-so a larger one (a typo with extra zeros) would exhaust memory instead of failing here."""
-
-
+# The windows are bounded by MAX_WINDOW: the step keeps that many values per series, so a
+# larger one (a typo with extra zeros) would exhaust memory instead of failing here.
 class RegimeParams(Params):
     """Keys of the ``regime:`` section; every one has a default."""
 
     trend_window: int = Field(
         default=24,
         ge=2,
-        le=_MAX_WINDOW,
+        le=MAX_WINDOW,
         strict=True,
         description="Bars over which the efficiency ratio compares the net move with "
         "the path travelled.",
@@ -111,14 +109,14 @@ class RegimeParams(Params):
     volatility_window: int = Field(
         default=24,
         ge=2,
-        le=_MAX_WINDOW,
+        le=MAX_WINDOW,
         strict=True,
         description="One-bar log returns in the rolling standard deviation.",
     )
     volatility_lookback: int = Field(
         default=240,
         ge=1,
-        le=_MAX_WINDOW,
+        le=MAX_WINDOW,
         strict=True,
         description="Previous standard deviations the current one is ranked against.",
     )
