@@ -12,6 +12,7 @@ from tradeloom.testing.emulator.emulator import (
 )
 from tradeloom.testing.emulator.exchange import Exchange
 from tradeloom.testing.emulator.faults import (
+    DoubledTrade,
     DropConnection,
     Fault,
     FaultSchedule,
@@ -45,6 +46,7 @@ __all__ = [
     "Balance",
     "BarSeries",
     "BookProfile",
+    "DoubledTrade",
     "DropConnection",
     "EmulatedVenues",
     "Exchange",

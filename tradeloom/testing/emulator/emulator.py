@@ -14,8 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Self
 
@@ -27,6 +29,7 @@ from tradeloom.testing.emulator.binance import ROUTES, BinanceApi, error_reply, 
 from tradeloom.testing.emulator.client import loopback_client
 from tradeloom.testing.emulator.exchange import Exchange
 from tradeloom.testing.emulator.faults import (
+    DoubledTrade,
     DropConnection,
     Fault,
     FaultSchedule,
@@ -215,7 +218,9 @@ class ExchangeEmulator(Started):
     def _handle(self, request: HttpRequest) -> Outcome:
         pairs = parse_params(request)
         faults = self.faults.take(request.method, request.path)
-        terminal = next((f for f in faults if not isinstance(f, Latency | PartialFill)), None)
+        terminal = next(
+            (f for f in faults if not isinstance(f, Latency | PartialFill | DoubledTrade)), None
+        )
         dispatched = terminal is None or (
             isinstance(terminal, Timeout | DropConnection | ServerError) and terminal.after_accept
         )
@@ -235,12 +240,27 @@ class ExchangeEmulator(Started):
             reply = self._api.handle(request, pairs, fill_fraction=fraction)
         if terminal is None:
             assert reply is not None
+            if any(isinstance(f, DoubledTrade) for f in faults):
+                return _doubled_trade(reply)
             return reply
         return _misbehave(terminal)
 
     def _internal_error(self, error: BaseException) -> HttpReply:
         self.errors.append(error)
         return error_reply(500, -1000, "An unknown error occurred while processing the request.")
+
+
+def _doubled_trade(reply: HttpReply) -> HttpReply:
+    """``reply`` with its last trade again under a new trade id (`DoubledTrade`): a trades
+    query's list, or the ``fills`` of an order's answer."""
+    answer = json.loads(reply.body) if reply.status == 200 else None
+    trades, key = (answer, "id") if isinstance(answer, list) else (None, "tradeId")
+    if isinstance(answer, dict) and isinstance(answer.get("fills"), list):
+        trades = answer["fills"]
+    if not trades:
+        return reply  # an error, or no trade to double
+    trades.append({**trades[-1], key: max(int(t[key]) for t in trades) + 1_000_000})
+    return replace(reply, body=json.dumps(answer).encode())
 
 
 def _misbehave(fault: Fault) -> Outcome:

@@ -4,8 +4,8 @@ A fault is a frozen value naming what goes wrong with one request. Most answer
 instead of the venue (`RateLimited`, `ServerError`, `Reject`) or swallow the
 request (`Timeout`, `DropConnection`); ``after_accept=True`` lets the venue act
 on the request first and then loses the answer, which is the case a trading
-system must survive without sending the order twice. `Latency` and `PartialFill`
-modify a request and combine with any other fault.
+system must survive without sending the order twice. `Latency`, `PartialFill`
+and `DoubledTrade` modify a request or its answer and combine with any other fault.
 
 Routes are written ``"METHOD /path"`` (``"POST /api/v3/order"``), ``"/path"`` for
 any method, or ``"*"`` for every request. A route the emulator does not serve is
@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
+    "DoubledTrade",
     "DropConnection",
     "Fault",
     "FaultSchedule",
@@ -173,10 +174,27 @@ class PartialFill:
         return Decimal(repr(self.fraction))
 
 
-Fault = Latency | Timeout | DropConnection | RateLimited | ServerError | Reject | PartialFill
+@dataclass(frozen=True)
+class DoubledTrade:
+    """Answer with the last trade twice, the copy under a new trade id (a trades query's
+    list, or the fills of a new order's answer): an exchange's bug, a fill the order never
+    had. A trading system must refuse it (the order
+    would fill more than its quantity), not count it."""
+
+
+Fault = (
+    Latency
+    | Timeout
+    | DropConnection
+    | RateLimited
+    | ServerError
+    | Reject
+    | PartialFill
+    | DoubledTrade
+)
 """Anything that can go wrong with one request."""
 
-_MODIFIERS = (Latency, PartialFill)
+_MODIFIERS = (Latency, PartialFill, DoubledTrade)
 
 
 class FaultSchedule:
