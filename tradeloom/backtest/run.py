@@ -46,7 +46,7 @@ from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.statistics import trade_statistics
-from tradeloom.reporting.tearsheet import tearsheet
+from tradeloom.reporting.tearsheet import Rolling, run_rolling, tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
@@ -182,7 +182,7 @@ def _results(
     with stage("trades"):
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
     with stage("metrics"):
-        metrics = _metrics(pipeline, result, run_dir, trades)
+        metrics, rolling = _metrics(pipeline, result, run_dir, trades)
     metrics["model_registry"] = registry
     if variant is not None:  # a sweep's variant: which sweep, which row
         metrics["variant"] = dict(variant)
@@ -202,7 +202,7 @@ def _results(
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written=written)
+            write_report(run_dir, written=written, rolling=rolling)
     return metrics
 
 
@@ -294,7 +294,8 @@ def folder_name(symbol: str) -> str:
 
 def _metrics(
     pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Rolling]:
+    """Return the run's metrics and its rolling figures (which its report draws)."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -322,12 +323,15 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
+    initial_cash = result.portfolio.initial_cash
+    rolling = run_rolling(result.equity["equity"], initial_cash, year)
     sheet = tearsheet(
         result.equity["equity"],
         benchmark,
-        initial_cash=result.portfolio.initial_cash,
+        initial_cash=initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
+        rolling=rolling,
     )
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
@@ -338,7 +342,7 @@ def _metrics(
     universe_keys: dict[str, Any] = {}
     if not one:
         universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
-    return {
+    metrics = {
         "strategy": pipeline.config.name,
         "run_dir": str(run_dir),
         "symbol": bars.symbol if one else ",".join(universe.symbols),
@@ -372,6 +376,7 @@ def _metrics(
             result.equity["equity"].to_numpy(np.float64),
         ),
     }
+    return metrics, rolling
 
 
 def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
