@@ -164,34 +164,20 @@ def _shortest(bits: np.uint64) -> tuple[np.uint64, int]:
             vr_zeros = (mv & ((one << np.uint64(q - 1)) - one)) == zero
     removed = 0
     last_digit = zero
-    if vm_zeros or vr_zeros:  # the rare case: an end or the value itself is exact
-        while vp // ten > vm // ten:
-            vm_zeros = vm_zeros and vm % ten == zero
-            vr_zeros = vr_zeros and last_digit == zero
-            last_digit = vr % ten
-            vr //= ten
-            vp //= ten
-            vm //= ten
-            removed += 1
-        if vm_zeros:
-            while vm % ten == zero:
-                vr_zeros = vr_zeros and last_digit == zero
-                last_digit = vr % ten
-                vr //= ten
-                vp //= ten
-                vm //= ten
-                removed += 1
-        if vr_zeros and last_digit == five and vr % np.uint64(2) == zero:
-            last_digit = np.uint64(4)  # exactly half way: to the even digit
-        up = (vr == vm and (not even or not vm_zeros)) or last_digit >= five
-    else:
-        while vp // ten > vm // ten:
-            last_digit = vr % ten
-            vr //= ten
-            vp //= ten
-            vm //= ten
-            removed += 1
-        up = vr == vm or last_digit >= five
+    # drop the last digit while the interval's ends differ above it, then (the lower end
+    # exact and in the interval) while the lower end's last digit is a zero; a bound once
+    # met stays met, so one loop does both of Ryu's
+    while vp // ten > vm // ten or (vm_zeros and vm % ten == zero):
+        vm_zeros = vm_zeros and vm % ten == zero
+        vr_zeros = vr_zeros and last_digit == zero
+        last_digit = vr % ten
+        vr //= ten
+        vp //= ten
+        vm //= ten
+        removed += 1
+    if vr_zeros and last_digit == five and vr % np.uint64(2) == zero:
+        last_digit = np.uint64(4)  # exactly half way: to the even digit
+    up = (vr == vm and (not even or not vm_zeros)) or last_digit >= five
     return vr + (one if up else zero), e10 + removed
 
 
