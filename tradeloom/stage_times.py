@@ -8,7 +8,7 @@ run's stages to print where a user's wait goes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 __all__ = ["WORKER", "recording", "stage"]
@@ -18,6 +18,7 @@ WORKER = "worker: "
 thread (its time overlaps theirs)."""
 
 _stages: list[tuple[str, float]] | None = None
+_clock: Callable[[], float] = time.perf_counter
 
 
 @contextmanager
@@ -27,21 +28,31 @@ def stage(name: str) -> Iterator[None]:
     if _stages is None:
         yield
         return
-    start = time.perf_counter()
+    clock = _clock
+    start = clock()
     try:
         yield
     finally:
         if _stages is not None:
-            _stages.append((name, time.perf_counter() - start))
+            _stages.append((name, clock() - start))
 
 
 @contextmanager
-def recording() -> Iterator[list[tuple[str, float]]]:
+def recording(
+    clock: Callable[[], float] = time.perf_counter,
+) -> Iterator[list[tuple[str, float]]]:
     """Yield the list that each `stage` finished inside the block appends ``(name,
-    seconds)`` to, in the order they finished."""
-    global _stages
+    seconds)`` to, in the order they finished.
+
+    Args:
+        clock: What a stage's seconds are: the wall clock, or ``time.thread_time`` for
+            the CPU time of the thread that ran it (on a shared machine, its own work
+            without the waits the other processes cause).
+    """
+    global _stages, _clock
     previous, _stages = _stages, []
+    previous_clock, _clock = _clock, clock
     try:
         yield _stages
     finally:
-        _stages = previous
+        _stages, _clock = previous, previous_clock

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tradeloom.domain import Trade
-from tradeloom.reporting.metrics import performance, prediction_auc
+from tradeloom.reporting.metrics import performance, prediction_auc, profit_factor
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -100,3 +100,23 @@ def test_prediction_auc_matches_sklearn_on_known_outcomes() -> None:
     known = ~np.isnan(p)
     assert out["predictions"] == int(known.sum()) == 277
     assert out["auc"] == pytest.approx(roc_auc_score(up[known], p[known]))
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_vanishing_loss_makes_the_profit_factor_unbounded_without_a_warning() -> None:
+    # a loss of a subnormal size against real gains: the ratio is past the largest float
+    tiny = [trade(10.0), trade(-5e-324), trade(2.5)]
+    equity = pd.Series([100.0, 110.0, 112.5])
+    m = performance(
+        equity,
+        pd.Series([1.0, 0.0, 0.0]),
+        initial_cash=100.0,
+        timeframe_seconds=86_400,
+        trades=tiny,
+        fees=0.0,
+    )
+    assert m["profit_factor"] == math.inf
+    assert profit_factor(np.array([10.0, -4.0, 2.0, -1.0])) == 12.0 / 5.0
+    assert profit_factor(np.array([10.0, 0.0])) is None  # no loss: no figure
+    assert profit_factor(np.array([0.0, -1e-300])) == 0.0
+    assert profit_factor(np.array([1e300, -1e-300])) == math.inf

@@ -237,3 +237,21 @@ def test_exit_reasons_follow_the_closing_fills() -> None:
         _Row(order_id="e", side=-1, quantity=0.3),  # rounding dust: still a close
     ]
     assert exit_reasons(orders, fills) == ["REVERSE", "EXIT_STOP_LOSS", "EXIT_SIGNAL"]
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_vanishing_loss_makes_the_trades_profit_factor_unbounded() -> None:
+    trades = pd.DataFrame(
+        {
+            "pnl": [10.0, -5e-324, 2.5],
+            "return": [0.1, -1e-320, 0.02],
+            "holding_bars": [1, 2, 3],
+            "entry_time": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
+            "exit_time": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"], utc=True),
+            "side": ["long", "long", "short"],
+            "exit_reason": ["EXIT_SIGNAL"] * 3,
+        }
+    )
+    stats = trade_statistics(trades, 60)
+    assert stats["profit_factor"] == math.inf
+    assert trade_statistics(trades.iloc[[0, 2]], 60)["profit_factor"] is None

@@ -4,7 +4,9 @@ same equity curve, with the same annualisation (the run's periods per year)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,13 +14,17 @@ import pytest
 
 from tests.reference_libraries import Reference
 from tradeloom.cli.main import main
+from tradeloom.reporting import tearsheet_view
+from tradeloom.reporting.report import write_report
 from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (
+    Rolling,
     bar_returns,
     drawdowns,
     period_keys,
     rolling_figures,
     rolling_window,
+    run_rolling,
     tail_figures,
     tearsheet,
 )
@@ -262,9 +268,9 @@ def _pandas_rolling(returns: pd.Series, window: int, periods: float) -> pd.DataF
     return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
 
 
-def test_rolling_figures_given_again_are_those_of_the_returns_asked_about() -> None:
-    # the metrics and the report share one computation: a call with other returns (one
-    # bar's sign), another window or other periods is never given the last
+def test_rolling_figures_are_those_of_the_returns_asked_about() -> None:
+    # computed afresh at each call: no answer of another call (one bar's sign, another
+    # window or other periods) is given back, and a caller's frame is its own
     rng = np.random.default_rng(7)
     index = pd.date_range("2024-01-01", periods=400, freq="h", tz="UTC")
     base = pd.Series(rng.normal(0.0, 0.01, len(index)), index=index)
@@ -278,13 +284,46 @@ def test_rolling_figures_given_again_are_those_of_the_returns_asked_about() -> N
         (base, 30, 8760.0),
         (base, 31, 8760.0),
         (base, 31, 8760.5),
-        (base, 31, 8760.5),
     ]
     for returns, window, periods in calls:
         got = rolling_figures(returns, window, periods)
         want = _pandas_rolling(returns, window, periods)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
-        got.iloc[:, :] = 0.0  # a caller's frame is its own: the next answer is unchanged
+        got.iloc[:, :] = 0.0
+
+
+def test_a_run_computes_its_rolling_figures_once_and_its_report_draws_them(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    equity, _, metrics = _curve(run_dir)
+    ppy, cash = metrics["periods_per_year"], metrics["initial_cash"]
+    given = run_rolling(equity, cash, ppy)
+    assert given.window == metrics["tearsheet"]["rolling_window_bars"]
+    with_given = tearsheet(
+        equity, equity, initial_cash=cash, periods_per_year=ppy, benchmark="x", rolling=given
+    )
+    assert with_given == tearsheet(
+        equity, equity, initial_cash=cash, periods_per_year=ppy, benchmark="x"
+    )
+    calls: list[int] = []
+    computed = tearsheet_view.rolling_figures
+
+    def counted(*args: Any) -> pd.DataFrame:
+        calls.append(1)
+        return computed(*args)
+
+    monkeypatch.setattr(tearsheet_view, "rolling_figures", counted)
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    page = (folder / "report.html").read_text()
+    write_report(folder, rolling=given)  # the run's own figures: drawn, not computed
+    assert calls == [] and (folder / "report.html").read_text() == page
+    other = Rolling(given.window + 1, ppy, given.figures)  # not the metrics' window
+    write_report(folder, rolling=other)
+    assert calls == [1] and (folder / "report.html").read_text() == page
+    zeros = Rolling(given.window, ppy, given.figures * 0.0)  # what was handed is drawn
+    write_report(folder, rolling=zeros)
+    assert calls == [1] and (folder / "report.html").read_text() != page
 
 
 def test_period_keys_are_numpys_months_and_years() -> None:

@@ -46,7 +46,7 @@ from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.statistics import trade_statistics
-from tradeloom.reporting.tearsheet import tearsheet
+from tradeloom.reporting.tearsheet import Rolling, run_rolling, tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
@@ -152,14 +152,27 @@ def _run(
         beside = as_read(equity, csv=True) is not None  # else the report reads the file
         if not beside:
             _write_equity(run_dir, equity)
-        # the per-bar text tables are most of a long run's writing: a worker writes them
-        # while this thread computes the metrics and draws the report (their kernels and
-        # Arrow release the GIL); the block waits for it, and raises its error
+        parquet = _parquet_tables(pipeline, result)
+        # the per-bar tables are most of a long run's writing: a worker writes them (the
+        # Parquet files first: the report may read them) while this thread computes the
+        # metrics and draws the report (the text kernels and Arrow release the GIL); the
+        # block waits for it, and raises its error
         with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
+            parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
             tables = worker.submit(
                 _write_bar_tables, run_dir, result, equity.copy(deep=False) if beside else None
             )
-            metrics = _results(pipeline, run_dir, result, session.recorder, variant, equity)
+            metrics = _results(
+                pipeline,
+                run_dir,
+                result,
+                session.recorder,
+                variant,
+                equity,
+                {t.name: t.frame for t in parquet if t.drawn},
+                parquet_written.result,
+            )
+            parquet_written.result()
             tables.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
@@ -172,9 +185,12 @@ def _results(
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
     equity: pd.DataFrame,
+    parquet: Mapping[str, pd.DataFrame],
+    parquet_written: Callable[[], object],
 ) -> dict[str, Any]:
-    """Compute the run's metrics and write its files but the per-bar text tables; return
-    the metrics."""
+    """Compute the run's metrics and write its files but the per-bar tables; return the
+    metrics. ``parquet``: the Parquet tables the report draws, which a worker writes
+    (``parquet_written`` waits for them, before the report may read one)."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
@@ -182,7 +198,7 @@ def _results(
     with stage("trades"):
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
     with stage("metrics"):
-        metrics = _metrics(pipeline, result, run_dir, trades)
+        metrics, rolling = _metrics(pipeline, result, run_dir, trades)
     metrics["model_registry"] = registry
     if variant is not None:  # a sweep's variant: which sweep, which row
         metrics["variant"] = dict(variant)
@@ -197,12 +213,13 @@ def _results(
         if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
             metrics["funding"] = journal_funding(journal_path(run_dir))
     written = {"equity.csv": equity, **_write(run_dir, result, metrics, trades)}
-    written.update(_write_tables(run_dir, pipeline, result))
+    written.update(parquet)
     if config.outputs.report:
+        parquet_written()
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written=written)
+            write_report(run_dir, written=written, rolling=rolling)
     return metrics
 
 
@@ -294,7 +311,8 @@ def folder_name(symbol: str) -> str:
 
 def _metrics(
     pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Rolling]:
+    """Return the run's metrics and its rolling figures (which its report draws)."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -322,12 +340,15 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
+    initial_cash = result.portfolio.initial_cash
+    rolling = run_rolling(result.equity["equity"], initial_cash, year)
     sheet = tearsheet(
         result.equity["equity"],
         benchmark,
-        initial_cash=result.portfolio.initial_cash,
+        initial_cash=initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
+        rolling=rolling,
     )
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
@@ -338,7 +359,7 @@ def _metrics(
     universe_keys: dict[str, Any] = {}
     if not one:
         universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
-    return {
+    metrics = {
         "strategy": pipeline.config.name,
         "run_dir": str(run_dir),
         "symbol": bars.symbol if one else ",".join(universe.symbols),
@@ -372,6 +393,7 @@ def _metrics(
             result.equity["equity"].to_numpy(np.float64),
         ),
     }
+    return metrics, rolling
 
 
 def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
@@ -416,29 +438,45 @@ def _open_pnl(result: BacktestResult) -> float | None:
     return portfolio.position * (last - portfolio.entry_price)
 
 
-def _write_tables(
-    run_dir: Path, pipeline: Pipeline, result: BacktestResult
-) -> dict[str, pd.DataFrame]:
-    """Write the per-bar Parquet tables; return the frames of those the report draws."""
+@dataclass(frozen=True)
+class _Parquet:
+    """A run's Parquet table to write: its file name, rows, where the report draws its
+    columns (`tradeloom.reporting.exports.write_parquet`), and whether the report draws
+    it from memory."""
+
+    name: str
+    frame: pd.DataFrame
+    plots: Mapping[str, str] | None = None
+    drawn: bool = True
+
+
+def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet]:
+    """Return the per-bar Parquet tables of the run (bars, features, monitors)."""
     rec = result.recorder
     universe = result.universe
-    written = {}
     with stage(exports.BARS_FILE):
-        bars = exports.bars_frame([b.frame for b in universe.bars], universe.symbols)
-        exports.write_parquet(run_dir / exports.BARS_FILE, bars)
-        written[exports.BARS_FILE] = bars
+        tables = [
+            _Parquet(
+                exports.BARS_FILE,
+                exports.bars_frame([b.frame for b in universe.bars], universe.symbols),
+            )
+        ]
     if pipeline.config.outputs.features:
         with stage(exports.FEATURES_FILE):
             features = _features_table(result)
-            exports.write_parquet(
-                run_dir / exports.FEATURES_FILE, features, feature_plots(pipeline)
-            )
-            written[exports.FEATURES_FILE] = features
+        tables.append(_Parquet(exports.FEATURES_FILE, features, feature_plots(pipeline)))
     if rec.monitor_values:
         with stage(exports.MONITORING_FILE):
             frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
-            exports.write_parquet(run_dir / exports.MONITORING_FILE, frame)
-    return written
+        tables.append(_Parquet(exports.MONITORING_FILE, frame, drawn=False))
+    return tables
+
+
+def _write_parquet_tables(run_dir: Path, tables: list[_Parquet]) -> None:
+    """Write the run's Parquet tables (in a worker thread)."""
+    for table in tables:
+        with stage(f"{WORKER}{table.name}"):
+            exports.write_parquet(run_dir / table.name, table.frame, table.plots)
 
 
 def _features_table(result: BacktestResult) -> pd.DataFrame:

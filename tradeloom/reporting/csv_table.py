@@ -2,9 +2,8 @@
 
 pandas formats a CSV cell by cell in Python objects: a million-row ``equity.csv`` cost
 seconds, most of a run's wait. `csv_bytes` writes the same text from the columns'
-arrays: each column becomes its cells' text at once (Arrow casts integers; floats take
-the shortest digits that read back to the same number from Arrow's cast, then
-Python's ``repr`` layout, `_repr_floats`; timestamps are formatted from their
+arrays: each column becomes its cells' text at once (Arrow casts integers; floats are
+written as Python's ``repr``, `tradeloom.reporting.float_text`; timestamps are formatted from their
 nanoseconds, `_iso_times`), and one compiled pass joins them into lines
 (`_join_rows`); a column of runs of one value (a position, the cash) has each run's
 text made once, a column of text (or of categories: a symbol) each distinct value's
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tradeloom.jit import released_kernel
+from tradeloom.reporting.float_text import repr_floats
 
 __all__ = ["CHUNK_CELLS", "ISO_SECONDS", "csv_bytes", "csv_chunks"]
 
@@ -168,8 +168,8 @@ def _float_cells(values: npt.NDArray[np.float64]) -> _Text:
     changes = np.r_[True, bits[1:] != bits[:-1]]
     starts = np.flatnonzero(changes)
     if 5 * len(starts) < 4 * len(values):  # runs of one value (a position, the cash)
-        return _taken(*_float_text(values[starts]), np.cumsum(changes) - 1)  # type: ignore[no-any-return]
-    return _float_text(values)
+        return _taken(*repr_floats(values[starts]), np.cumsum(changes) - 1)  # type: ignore[no-any-return]
+    return repr_floats(values)
 
 
 def _distinct_text(values: npt.NDArray[np.object_]) -> _Text | None:
@@ -180,11 +180,6 @@ def _distinct_text(values: npt.NDArray[np.object_]) -> _Text | None:
         return _object_text(values)
     text = _object_text(np.asarray(distinct, dtype=object))
     return None if text is None else _taken(*text, codes.astype(np.int64, copy=False))
-
-
-def _float_text(values: npt.NDArray[np.float64]) -> _Text:
-    cast = _arrow_text(pa.array(values, type=pa.float64()).cast(pa.large_string()))
-    return _repr_floats(values, *cast)  # type: ignore[no-any-return]
 
 
 def _object_text(values: npt.NDArray[np.object_]) -> _Text | None:
@@ -215,136 +210,6 @@ def _arrow_text(array: pa.Array) -> _Text:
         else np.empty(0, np.uint8)
     )
     return offset - offset[0], text
-
-
-@released_kernel
-def _repr_floats(
-    values: npt.NDArray[np.float64], offsets: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]
-) -> _Text:
-    """Return each float in Python's ``repr`` layout (NaN as an empty cell).
-
-    ``offsets``/``text`` are Arrow's cast of ``values`` to text: the shortest digits
-    that read back to the same number (as ``repr``'s), laid out otherwise (``100`` for
-    ``100.0``, ``0.00001`` for ``1e-05``). Each is read as digits and a decimal
-    exponent and written again: fixed notation with at least one decimal between 1e-4
-    and 1e16, else scientific with a signed exponent of at least two digits.
-    """
-    n = len(values)
-    out_offsets = np.empty(n + 1, np.int64)
-    out = np.empty(24 * n, np.uint8)  # "-1.2345678901234567e-308": the longest repr
-    digits = np.empty(32, np.uint8)
-    w = 0
-    out_offsets[0] = 0
-    for i in range(n):
-        v = values[i]
-        if np.isnan(v):
-            out_offsets[i + 1] = w
-            continue
-        if v < 0.0 or (v == 0.0 and np.signbit(v)):
-            out[w] = 45  # '-'
-            w += 1
-        if np.isinf(v):
-            out[w] = 105  # 'inf'
-            out[w + 1] = 110
-            out[w + 2] = 102
-            w += 3
-            out_offsets[i + 1] = w
-            continue
-        nd = 0
-        before_point = -1
-        exponent = 0
-        j = offsets[i]
-        end = offsets[i + 1]
-        while j < end:
-            c = text[j]
-            if 48 <= c <= 57:
-                digits[nd] = c
-                nd += 1
-            elif c == 46:  # '.'
-                before_point = nd
-            elif c == 101 or c == 69:  # 'e': the exponent, to the end
-                j += 1
-                negative = False
-                if text[j] == 45 or text[j] == 43:
-                    negative = text[j] == 45
-                    j += 1
-                while j < end:
-                    exponent = exponent * 10 + (text[j] - 48)
-                    j += 1
-                if negative:
-                    exponent = -exponent
-                break
-            j += 1
-        if before_point < 0:
-            before_point = nd
-        point = before_point + exponent  # value = 0.DIGITS x 10**point
-        first = 0
-        while first < nd and digits[first] == 48:
-            first += 1
-            point -= 1
-        last = nd
-        while last > first and digits[last - 1] == 48:
-            last -= 1
-        if first == last:  # zero
-            out[w] = 48
-            out[w + 1] = 46
-            out[w + 2] = 48
-            w += 3
-            out_offsets[i + 1] = w
-            continue
-        m = last - first
-        k = point - 1  # scientific exponent
-        if -4 <= k < 16:
-            if point <= 0:
-                out[w] = 48
-                out[w + 1] = 46
-                w += 2
-                for _ in range(-point):
-                    out[w] = 48
-                    w += 1
-                for d in range(first, last):
-                    out[w] = digits[d]
-                    w += 1
-            elif m <= point:
-                for d in range(first, last):
-                    out[w] = digits[d]
-                    w += 1
-                for _ in range(point - m):
-                    out[w] = 48
-                    w += 1
-                out[w] = 46
-                out[w + 1] = 48
-                w += 2
-            else:
-                for d in range(first, first + point):
-                    out[w] = digits[d]
-                    w += 1
-                out[w] = 46
-                w += 1
-                for d in range(first + point, last):
-                    out[w] = digits[d]
-                    w += 1
-        else:
-            out[w] = digits[first]
-            w += 1
-            if m > 1:
-                out[w] = 46
-                w += 1
-                for d in range(first + 1, last):
-                    out[w] = digits[d]
-                    w += 1
-            out[w] = 101
-            out[w + 1] = 45 if k < 0 else 43
-            w += 2
-            magnitude = -k if k < 0 else k
-            if magnitude >= 100:
-                out[w] = 48 + magnitude // 100
-                w += 1
-            out[w] = 48 + (magnitude // 10) % 10
-            out[w + 1] = 48 + magnitude % 10
-            w += 2
-        out_offsets[i + 1] = w
-    return out_offsets, out[:w]
 
 
 @released_kernel

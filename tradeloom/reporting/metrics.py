@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
@@ -14,7 +15,7 @@ from tradeloom.stats import auc
 from tradeloom.timeframes import SECONDS_PER_YEAR
 from tradeloom.timeframes import periods_per_year as _periods
 
-__all__ = ["curve_performance", "performance", "prediction_auc"]
+__all__ = ["curve_performance", "performance", "prediction_auc", "profit_factor"]
 
 
 def performance(
@@ -89,7 +90,6 @@ def curve_performance(
     peak = np.maximum.accumulate(np.concatenate(([initial_cash], values)))[1:]
     count = len(pnl)
     wins = pnl[pnl > 0]
-    losses = pnl[pnl < 0]
     return {
         "total_return": total,
         "cagr": cagr,
@@ -102,11 +102,25 @@ def curve_performance(
         "trades": count,
         "win_rate": float(len(wins) / count) if count else 0.0,
         "avg_trade_return": float(np.mean(trade_returns)) if count else 0.0,
-        "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else None,
+        "profit_factor": profit_factor(pnl),
         "exposure": float(np.mean(position.to_numpy() != 0.0)),
         "fees": fees,
         "final_equity": final,
     }
+
+
+def profit_factor(pnl: npt.NDArray[np.float64]) -> float | None:
+    """Return the gross profit over the gross loss of the trades' ``pnl`` (None: no loss).
+
+    A loss too small for the ratio to be a float (a loss of 1e-320 against a profit of
+    10) gives inf, the figure's limit as the loss vanishes, and no overflow warning;
+    ``metrics.json`` writes it as null, as every infinity.
+    """
+    losses = pnl[pnl < 0]
+    if not losses.size:
+        return None
+    # Python's division: inf past the largest float, where numpy's warns
+    return float(pnl[pnl > 0].sum()) / float(-losses.sum())
 
 
 def prediction_auc(probability: pd.Series, close: pd.Series, horizon: int) -> dict[str, Any]:

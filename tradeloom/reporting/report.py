@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from tradeloom.reporting.price_chart import (
 )
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.shared_plotly import shared_plotly
+from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
@@ -73,6 +75,7 @@ def write_report(
     *,
     single_file: bool = False,
     written: Mapping[str, pd.DataFrame] | None = None,
+    rolling: Rolling | None = None,
 ) -> Path:
     """Write ``report.html`` into a run directory (atomically) and return its path.
 
@@ -84,11 +87,16 @@ def write_report(
             hold it yet (``--out myrun``), gets a page with plotly.js embedded.
         written: The run's tables this process has just written, by file name, drawn
             from memory rather than read back (`load_run`).
+        rolling: The rolling figures this process computed for the run's metrics
+            (`tradeloom.reporting.tearsheet.run_rolling`), drawn rather than computed
+            again.
 
     Raises:
         UserError: Not a run directory, or a run that failed (see `load_run`).
     """
     run = load_run(run_dir, written=written)
+    if rolling is not None:
+        run = replace(run, rolling=rolling)
     src = None if single_file else shared_plotly(run_dir, run_dir.parent, option="RUN_DIR's folder")
     text = render_report(run, plotly_src=src)
     # a run directory's report is the report command's own file, whoever wrote it last

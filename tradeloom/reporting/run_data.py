@@ -27,6 +27,7 @@ from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
+from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.safe_files import (
     NotAFile,
     read_csv,
@@ -62,6 +63,9 @@ class RunData:
     """OHLCV per bar (``timestamp``, [``symbol``,] open, high, low, close, volume)."""
     plots: dict[str, str] = field(default_factory=dict)
     """Where the price chart draws each feature column (`tradeloom.reporting.exports`)."""
+    rolling: Rolling | None = None
+    """The rolling figures the run computed for its metrics, where it handed them over
+    (`tradeloom.reporting.tearsheet.run_rolling`); None: the report computes them."""
 
     @property
     def name(self) -> str:

@@ -34,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.kept import column
+from tradeloom.reporting.metrics import profit_factor
 from tradeloom.reporting.tearsheet import period_keys, period_label, period_spans
 
 __all__ = [
@@ -159,7 +160,7 @@ def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, 
         "avg_win": float(wins.mean()) if len(wins) else None,
         "avg_loss": float(losses.mean()) if len(losses) else None,
         "expectancy": float(pnl.mean()) if n else None,
-        "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
+        "profit_factor": profit_factor(pnl),
         "sqn": math.sqrt(n) * float(pnl.mean()) / std if std > 0 else None,
         "avg_holding_bars": float(holding.mean()) if n else None,
         "max_holding_bars": int(holding.max()) if n else None,

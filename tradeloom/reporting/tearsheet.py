@@ -49,12 +49,14 @@ import pandas as pd
 
 __all__ = [
     "DRAWDOWNS_LISTED",
+    "Rolling",
     "drawdowns",
     "period_keys",
     "period_label",
     "period_spans",
     "rolling_figures",
     "rolling_window",
+    "run_rolling",
     "tail_figures",
     "tearsheet",
 ]
@@ -77,49 +79,32 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
 
     Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
     where the window's returns do not vary.
-
-    A run's metrics and then its report ask for the same figures: the last answer is
-    kept, and given again (a copy) to a call with the same returns bit for bit, the same
-    window and the same periods, so they are computed once.
     """
-    global _last_rolling
-    values = returns.to_numpy(np.float64)
-    last = _last_rolling  # one read: another thread may replace it
-    if last is not None and _same(last, values, window, periods_per_year):
-        _last_rolling = None  # given back once: its arrays are not held after the report
-        sharpe, volatility = last.sharpe, last.volatility
-    else:
-        rolling = returns.rolling(window)
-        std = rolling.std(ddof=1)
-        scale = math.sqrt(periods_per_year)
-        sharpe = ((rolling.mean() / std.where(std > 0)) * scale).to_numpy(np.float64)
-        volatility = (std * scale).to_numpy(np.float64)
-        _last_rolling = _Rolling(values.copy(), window, periods_per_year, sharpe, volatility)
-    # a frame of a dict copies its arrays: the kept ones are never the caller's
-    return pd.DataFrame({"sharpe": sharpe, "volatility": volatility}, index=returns.index)
+    rolling = returns.rolling(window)
+    std = rolling.std(ddof=1)
+    scale = math.sqrt(periods_per_year)
+    sharpe = (rolling.mean() / std.where(std > 0)) * scale
+    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
 
 
 @dataclass(frozen=True)
-class _Rolling:
-    returns: npt.NDArray[np.float64]
+class Rolling:
+    """A run's rolling figures (`rolling_figures`) and what they were computed over.
+
+    A backtest computes them once (`run_rolling`) for its metrics (`tearsheet`) and
+    hands them to its report, which draws them rather than computing them again.
+    """
+
     window: int
     periods_per_year: float
-    sharpe: npt.NDArray[np.float64]
-    volatility: npt.NDArray[np.float64]
+    figures: pd.DataFrame
 
 
-_last_rolling: _Rolling | None = None
-"""`rolling_figures`' last answer, for the next call with the same arguments."""
-
-
-def _same(last: _Rolling, values: npt.NDArray[np.float64], window: int, periods: float) -> bool:
-    # bit for bit: -0.0 is not 0.0 and a NaN is its own payload, as the figures see them
-    return (
-        last.window == window
-        and np.float64(last.periods_per_year).tobytes() == np.float64(periods).tobytes()
-        and last.returns.shape == values.shape
-        and bool(np.array_equal(last.returns.view(np.int64), values.view(np.int64)))
-    )
+def run_rolling(equity: pd.Series, initial_cash: float, periods_per_year: float) -> Rolling:
+    """Return the rolling figures of an equity curve, over `rolling_window` bars."""
+    window = rolling_window(periods_per_year)
+    returns = bar_returns(equity, initial_cash)
+    return Rolling(window, periods_per_year, rolling_figures(returns, window, periods_per_year))
 
 
 def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
@@ -267,6 +252,7 @@ def tearsheet(
     initial_cash: float,
     periods_per_year: float,
     benchmark: str,
+    rolling: Rolling | None = None,
 ) -> dict[str, Any]:
     """Return the tearsheet's figures for ``metrics.json``.
 
@@ -277,16 +263,18 @@ def tearsheet(
         initial_cash: Equity before the first bar.
         periods_per_year: Bars in a year (the annualisation of every figure).
         benchmark: What ``market`` is, in words (``buy and hold``, ``equal weight``).
+        rolling: `run_rolling` of the same equity, initial cash and periods, where the
+            caller keeps it (for its report); None: computed here.
     """
     returns = bar_returns(equity, initial_cash)
     market_returns = market.pct_change().fillna(0.0)
-    window = rolling_window(periods_per_year)
-    rolling = rolling_figures(returns, window, periods_per_year)
+    if rolling is None:
+        rolling = run_rolling(equity, initial_cash, periods_per_year)
     return {
         "periods_per_year": periods_per_year,
-        "rolling_window_bars": window,
-        "rolling_sharpe": _summary(rolling["sharpe"]),
-        "rolling_volatility": _summary(rolling["volatility"]),
+        "rolling_window_bars": rolling.window,
+        "rolling_sharpe": _summary(rolling.figures["sharpe"]),
+        "rolling_volatility": _summary(rolling.figures["volatility"]),
         "drawdowns": drawdowns(pd.concat([_start(equity, initial_cash), equity])),
         "yearly_returns": _calendar_returns(returns, "Y"),
         "monthly_returns": _calendar_returns(returns, "M"),

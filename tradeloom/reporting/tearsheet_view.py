@@ -2,7 +2,8 @@
 drawdowns, returns by year and the figures against the benchmark as tables.
 
 The numbers are ``metrics.json``'s ``tearsheet`` (`tradeloom.reporting.tearsheet`); the
-rolling chart recomputes the series it summarises, with the same window.
+rolling chart draws the series it summarises: those the run handed over
+(`RunData.rolling`), else computed again with the same window.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def rolling_chart(run: RunData) -> Chart | None:
             f"{window:,} ({window / periods * 365:,.0f} days)"
         )
         return Chart(title, [], {}, note)
-    rolling = rolling_figures(bar_returns(equity, start), window, periods)
+    given = run.rolling
+    if given is not None and given.window == window and given.periods_per_year == periods:
+        rolling = given.figures  # the run's own, computed for its metrics
+    else:
+        rolling = rolling_figures(bar_returns(equity, start), window, periods)
     x = naive_times(run.equity)
     data = [
         line(x, rolling["sharpe"].to_numpy(np.float64), "rolling Sharpe", _BLUE, yaxis="y"),
