@@ -35,7 +35,6 @@ import copy
 import functools
 import hashlib
 import importlib
-import inspect
 import re
 import sys
 from collections.abc import Callable
@@ -166,6 +165,8 @@ class _OneMemoPerScope:
 
 
 def _copy_inlined_scope_once() -> None:
+    import inspect
+
     from numba.core import inline_closurecall
 
     worker = inline_closurecall.InlineWorker
