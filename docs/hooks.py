@@ -10,6 +10,8 @@ A page holds a marker comment where a generated table goes:
 - ``<!-- reference: hooks -->``: every hook with its signature and docstring, from
   ``tradeloom.plugins.hookspecs``;
 - ``<!-- reference: cli -->``: every command's ``--help``;
+- ``<!-- reference: events -->``: every kind of the compiled core's event rows, its
+  fields and their types, from ``tradeloom.core.records.RECORDS``;
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
   from ``tradeloom.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
@@ -79,6 +81,8 @@ def generate(name: str) -> str:
         return top_level_markdown()
     if name == "metrics":
         return metrics_markdown()
+    if name == "events":
+        return events_markdown()
     if name in _SECTIONS:
         module, model, prefix, skip = _SECTIONS[name]
         return fields_table(getattr(importlib.import_module(module), model), prefix, skip)
@@ -116,6 +120,27 @@ def metrics_markdown() -> str:
         name = spec.name + suffix.get(spec.kind, "")
         rows.append(f"| `{name}` | {spec.kind} | {labels} | {spec.help} |")
     return "\n".join(rows) + "\n"
+
+
+def events_markdown() -> str:
+    """Return one section per kind of the core's event rows with its fields."""
+    from tradeloom.core.records import HEAD, RECORDS
+
+    parts = []
+    for record in RECORDS:
+        journal = f"journal event `{record.journal}`" if record.journal else "no journal event"
+        head = "".join(f" Its `{name}` comes from the row's bar." for name in record.head)
+        parts.append(f"### `{record.name}` (kind {record.code}; {journal})\n\n")
+        parts.append(f"{record.doc}{head}\n\n")
+        rows = ["| field | type | columns | journal fields | what |", "|---|---|---|---|---|"]
+        for f in record.fields:
+            at = record.column(f.name)
+            columns = str(at) if f.width == 1 else f"{at}-{at + f.width - 1}"
+            given = ", ".join(f"`{name}`" for name in f.journal) or "-"
+            rows.append(f"| `{f.name}` | {f.type} | {columns} | {given} | {f.doc or '-'} |")
+        parts.append("\n".join(rows) + "\n\n")
+    first = f"Columns 0 to {HEAD - 1} of every row: its kind, its bar, its symbol (-1: account)."
+    return first + "\n\n" + "".join(parts)
 
 
 def builtin_components(layer: str) -> list[Any]:

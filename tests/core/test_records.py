@@ -224,3 +224,22 @@ def _same(a: list[object], b: list[object]) -> bool:
         or x == y
         for x, y in zip(a, b, strict=True)
     )
+
+
+def test_the_docs_table_of_event_rows_lists_every_records_fields() -> None:
+    page = (ROOT / "docs" / "reference" / "events.md").read_text(encoding="utf-8")
+    sections = re.findall(
+        r"^### `(\w+)` \(kind (\d+);.*?\n\n(.*?)(?=^### |<!-- end)", page, re.M | re.S
+    )
+    assert [(name, int(code)) for name, code, _ in sections] == [
+        (r.name, r.code) for r in records.RECORDS
+    ]
+    for (_, _, body), record in zip(sections, records.RECORDS, strict=True):
+        rows = re.findall(r"^\| `(\w+)` \| (\w+) \| ([\d-]+) \|", body, re.M)
+        expected = []
+        for f in record.fields:
+            at = record.column(f.name)
+            expected.append(
+                (f.name, f.type, f"{at}" if f.width == 1 else f"{at}-{at + f.width - 1}")
+            )
+        assert rows == expected, record.name
