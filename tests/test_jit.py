@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -198,3 +199,41 @@ def test_the_stamp_covers_what_kernels_import() -> None:
     real = {path.relative_to(package): path.read_bytes() for path in package.rglob("*.py")}
     covered = jit._kernel_modules(real)
     assert {Path("core/layout.py"), Path("core/records.py"), Path("core/codes.py")} <= covered
+
+
+def _branches(x: float) -> float:
+    total = 0.0
+    if x > 0.0:
+        a = x * 2.0
+        total += a
+    if x > 1.0:
+        b = x - 1.5
+        total += b * b
+    if x > 2.0:
+        c = x / 4.0
+        total -= c
+    return total
+
+
+def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope() -> None:
+    from numba.core import inline_closurecall
+    from numba.core.compiler import run_frontend
+
+    numba = jit._numba()  # applies the copy (numba 0.68: the source it was written for)
+    assert inline_closurecall.InlineWorker.inline_ir.__wrapped__ is not None
+    blocks = run_frontend(_branches).blocks
+    copier = jit._OneMemoPerScope()
+    copies = {label: copier.deepcopy(block) for label, block in blocks.items()}
+    scopes = {id(block.scope) for block in copies.values()}
+    assert len(blocks) > 4 and len(scopes) == 1
+    assert scopes != {id(block.scope) for block in blocks.values()}
+    for label, block in blocks.items():  # the same statements, the same names
+        assert [str(s) for s in copies[label].body] == [str(s) for s in block.body]
+    callee = numba.njit(inline="always")(_branches)
+
+    def caller(x: float) -> float:
+        return callee(x) + 1.0
+
+    compiled = numba.njit(caller)
+    assert [compiled(x) for x in (0.5, 1.5, 3.0)] == [caller(x) for x in (0.5, 1.5, 3.0)]
+    assert inline_closurecall.copy is copy  # numba's own copy once the inlining is done

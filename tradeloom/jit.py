@@ -31,6 +31,7 @@ at its first call, or when a compiled caller asks numba for its type.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib
@@ -138,7 +139,52 @@ def _numba() -> ModuleType:
     from tradeloom.kernel_compiles import watch
 
     watch()
+    _copy_inlined_scope_once()
     return numba
+
+
+# numba's InlineWorker.inline_ir copies the function it inlines block by block, each
+# block with a deep copy of its own: every copy takes the function's whole scope (every
+# variable it defines) again. A stage inlined into `tradeloom.core.bar.run_bars` has
+# hundreds of blocks and thousands of variables: copying it cost more than typing the
+# step (numba 0.68.1). Copied with one memo, the blocks share one copy of the scope, as
+# the function's own blocks share one scope; the copy holds the same statements and the
+# same names, and inline_ir renames every variable into its caller's scope anyway.
+# Applied only where numba's source is the one this was written against.
+_INLINE_COPY = "new_block = copy.deepcopy(the_ir.blocks[block_label])"
+
+
+class _OneMemoPerScope:
+    """``copy`` as inline_ir's ``copy_ir`` sees it: one memo for the blocks of one scope."""
+
+    def __init__(self) -> None:
+        self._memos: dict[int, dict[int, Any]] = {}
+
+    def deepcopy(self, block: Any) -> Any:
+        return copy.deepcopy(block, self._memos.setdefault(id(block.scope), {}))
+
+
+def _copy_inlined_scope_once() -> None:
+    import inspect
+
+    from numba.core import inline_closurecall
+
+    worker = inline_closurecall.InlineWorker
+    uses = re.findall(r"(?<![\w.])copy\.", inspect.getsource(inline_closurecall))
+    if len(uses) != 1 or _INLINE_COPY not in inspect.getsource(worker.inline_ir):
+        return  # another numba: its inliner as it is
+    inline_ir = worker.inline_ir
+
+    @functools.wraps(inline_ir)
+    def inline_once(*args: Any, **kwargs: Any) -> Any:
+        previous = inline_closurecall.copy  # numba compiles under its global lock
+        inline_closurecall.copy = _OneMemoPerScope()  # type: ignore[assignment]
+        try:
+            return inline_ir(*args, **kwargs)
+        finally:
+            inline_closurecall.copy = previous
+
+    worker.inline_ir = inline_once  # type: ignore[method-assign]
 
 
 def _compile_kernel(func: Callable[..., Any], *, nogil: bool = False) -> Any:

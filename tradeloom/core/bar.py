@@ -72,6 +72,7 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
+from tradeloom.core.context import Bars, Settings, State, settings
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import (
     active_stop,
@@ -140,42 +141,16 @@ from tradeloom.core.layout import (
     P_ALLOW_SHORT,
     P_BREAK_EVEN,
     P_COOLDOWN,
-    P_DAILY_LOSS,
-    P_EXIT_TIME,
-    P_EXT_RULES,
-    P_EXT_SIGNAL,
-    P_EXT_SIZER,
-    P_EXT_VENUE,
-    P_FEE,
-    P_FILL_AT_CLOSE,
-    P_JOURNAL_REGIME,
-    P_LEVERAGE,
     P_LIMIT_OFFSET,
     P_LIQUIDATION_FEE,
     P_MAINTENANCE_MARGIN,
-    P_MARGIN,
-    P_MAX_HOLDING,
-    P_MAX_VOLUME_FRACTION,
-    P_MIN_INTERVAL,
-    P_MONITORS,
-    P_ORDER_TYPE,
-    P_PORTFOLIO,
     P_REGIME_FILTER,
-    P_SIZING_KIND,
-    P_SLICE_KIND,
-    P_SLIPPAGE,
     P_STOP_LOSS,
-    P_STOPS_AT_CLOSE,
     P_TAKE_PROFIT,
-    P_THRESHOLD,
-    P_TIMEFRAME_NS,
-    P_TP_LEVELS,
     P_TRAIL_ATR,
     P_TRAIL_MULTIPLE,
     P_TRAILING,
-    P_YIELD_BARS,
     PORT_ORDER,
-    PORT_ROWS,
     S_ATR,
     S_ATR_END,
     S_BEST,
@@ -208,7 +183,6 @@ from tradeloom.core.layout import (
     S_X_HELD,
     S_X_P,
     S_X_SIZE,
-    SIZING_VOL_TARGET,
     STAGE_BEGIN,
     STAGE_CANCELLED,
     STAGE_CHECKED,
@@ -374,23 +348,13 @@ def _follow(sym: np.ndarray, prm: np.ndarray, px: np.ndarray, i: int) -> None:
 
 
 @core_kernel
-def _ladder(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    t: int,
-    s: int,
-    regime: int,
-    anomalous: bool,
-    score: float,
-) -> bool:
+def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: float) -> bool:
     """Run the signal down the ladder up to the sizing; return whether to size it.
 
     Journals the signal and any outcome before the sizing; sets the intent where the
     ladder ends early.
     """
+    acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     wanted = int(sym[s, S_X_DIR])
     emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
     held = (
@@ -448,6 +412,556 @@ def _ladder(
     return True
 
 
+@core_kernel
+def _begin(st: State, bars: Bars, t: int, i: int) -> int:
+    """Stage 1: check for room, journal the bar's trainings, clear the bar's scratch."""
+    sym, ev, cur = st.sym, st.ev, st.cur
+    nsym = sym.shape[0]
+    if cur[C_COUNT] + ROWS_PER_SYMBOL * nsym + bars.trainings[i] + 8 > ev.shape[0]:
+        return _save(cur, t, STAGE_BEGIN, 0, NEED_BUFFER)
+    for k in range(bars.trainings[i]):
+        emit(ev, cur, EV_TRAINING, t, -1, k)
+    for s in range(nsym):
+        sym[s, S_I_REASON] = 0.0
+        sym[s, S_X_DIR] = 0.0
+    return NEED_DONE
+
+
+@core_kernel
+def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
+    """Stage 2: a perpetual's funding, then the fills due at the open."""
+    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    px = bars.px
+    nsym = sym.shape[0]
+    if cfg.funding:
+        for s in range(nsym):
+            book_funding(acct, sym, ev, cur, t, s, px[FUNDING_ROW, i, s], px[0, i, s])
+    if cfg.ext_venue:
+        return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
+    fill_at_close = cfg.fill_at_close
+    if not fill_at_close or cfg.limits_on:
+        # exits and reductions first, then entries (`tradeloom.core.sequence`)
+        order = st.port[PORT_ORDER]
+        n = 0
+        for s in range(nsym):
+            if (
+                sym[s, S_W_ACTIVE] != 0.0
+                and sym[s, S_W_BAR] < t
+                and sym[s, S_W_STOP] == 0.0
+                and px[0, i, s] == px[0, i, s]  # the symbol has a bar
+                and (sym[s, S_W_TYPE] == ORDER_LIMIT or not fill_at_close)
+            ):
+                order[n] = s
+                n += 1
+        sequence_fills(sym, px, 0, i, order, n)
+        for k in range(n):
+            s = int(order[k])
+            if sym[s, S_W_TYPE] == ORDER_LIMIT:
+                if limit_at_open(
+                    acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
+                    px[2, i, s], px[4, i, s], cfg.volume_cap,
+                ):  # fmt: skip
+                    record_send(acct, prm, st.sent, bars.time_ns[i])
+            else:
+                execute(
+                    acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
+                    cfg.volume_cap, cfg.slippage, cfg.fee,
+                )  # fmt: skip
+    return NEED_DONE
+
+
+@core_kernel
+def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
+    """Stage 3: the protective exits the bar's range reaches, from symbol ``s`` on.
+
+    ``stage`` is where a Python venue left it (`STAGE_PROTECT` at a bar's first call).
+    """
+    acct, sym, prm, ev, cur, io = st.acct, st.sym, st.prm, st.ev, st.cur, st.io
+    px = bars.px
+    nsym = sym.shape[0]
+    margin = cfg.margin
+    stop_loss, take_profit, follow = cfg.stop_loss, cfg.take_profit, cfg.follow
+    sub = stage
+    if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
+        s += 1
+        sub = STAGE_PROTECT
+    elif sub == STAGE_PARTIAL_SENT:  # a partial take-profit: the next level may fill
+        sub = STAGE_PROTECT
+    killed = kill_holds(acct)
+    while cfg.protect and s < nsym and not (killed and not margin):
+        if sub == STAGE_PROTECT:
+            quantity = sym[s, S_QTY]
+            if px[3, i, s] != px[3, i, s]:  # no bar
+                s += 1
+                continue
+            if is_dust(sym, prm, s, quantity):
+                if quantity != 0.0 and sym[s, S_W_ACTIVE] == 0.0 and not killed:
+                    # dust: a stop it reaches cannot be sent (nor liquidated)
+                    direction = 1 if quantity > 0.0 else -1
+                    why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
+                    _, target = stop_levels(
+                        direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit
+                    )
+                    reason, level = protective_exit_at(
+                        direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop,
+                        target, math.nan,
+                    )  # fmt: skip
+                    if reason != 0:
+                        note_dust(sym, prm, ev, cur, t, s, reason)
+                s += 1
+                continue
+            liq = math.nan
+            if margin:
+                liq = liquidation_price(
+                    _other_equity(acct, sym, s), quantity, prm[P_MAINTENANCE_MARGIN]
+                )
+            # HALTED sends nothing of the trader's: only the venue liquidates
+            direction = 1 if quantity > 0.0 else -1
+            why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
+            _, target = stop_levels(direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit)
+            if killed:
+                stop = math.nan
+                target = math.nan
+            reason, level = protective_exit_at(
+                direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop, target, liq
+            )
+            part = 0.0
+            if cfg.levels and not killed:
+                # a bar whose range reaches the stop in force (the stop-loss, the
+                # break-even or the trailing stop) or the liquidation price: only a
+                # level the open is through fills
+                k, at, part = partial_exit(
+                    sym, prm, s, px[0, i, s], px[1, i, s], px[2, i, s],
+                    reason != 0 and reason != codes.EXIT_TAKE_PROFIT,
+                )  # fmt: skip
+                if k >= 0:
+                    if part < abs(quantity) and below_minimum(sym, prm, s, part):
+                        refuse_below_minimum(
+                            sym, prm, ev, cur, t, s, part, codes.TAKE_PROFIT_PARTIAL
+                        )
+                        continue  # the level is spent; the next one may fill
+                    reason, level = codes.TAKE_PROFIT_PARTIAL, at
+            if reason == 0:
+                s += 1
+                continue
+            sym[s, S_P_REASON] = reason
+            sym[s, S_P_LEVEL] = level
+            sym[s, S_SC_QTY] = part
+            sym[s, S_PA_SEQ] = 0.0  # a sliced order's children stop with the position
+            if sym[s, S_W_ACTIVE] != 0.0:
+                if cfg.ext_venue:
+                    io[IO_CODE] = codes.PROTECTIVE_EXIT
+                    return _save(cur, t, STAGE_PROTECT_ORDER, s, NEED_CANCEL)
+                cancel_working(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
+        sub = STAGE_PROTECT
+        reason = int(sym[s, S_P_REASON])
+        level = sym[s, S_P_LEVEL]
+        quantity = sym[s, S_QTY]
+        side = -1 if quantity > 0.0 else 1
+        partial = reason == codes.TAKE_PROFIT_PARTIAL
+        size = sym[s, S_SC_QTY] if partial else abs(quantity)
+        extra = 0.0
+        if reason == codes.EXIT_LIQUIDATION:
+            extra = prm[P_LIQUIDATION_FEE]
+            notional = abs(quantity) * level
+            emit(
+                ev, cur, EV_LIQUIDATION, t, s, side, abs(quantity), level,
+                extra * notional, _other_equity(acct, sym, s) + quantity * level,
+                prm[P_MAINTENANCE_MARGIN] * notional,
+            )  # fmt: skip
+        send_order(acct, sym, ev, cur, t, s, side, size, reason, level, ORDER_STOP, level, 0.0)
+        record_send(acct, prm, st.sent, bars.time_ns[i] + cfg.tf)
+        if cfg.ext_venue:
+            after = STAGE_PARTIAL_SENT if partial else STAGE_PROTECT_SENT
+            return _save(cur, t, after, s, NEED_STOP)
+        execute(
+            acct, sym, prm, ev, cur, st.trade, t, s, level, px[4, i, s], -1.0, cfg.slippage,
+            cfg.fee + extra,
+        )  # fmt: skip
+        if not partial:
+            s += 1
+    return NEED_DONE
+
+
+@core_kernel
+def _mark(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> None:
+    """Stage 4: the following stops take the bar; the positions are marked to the close."""
+    acct, sym, prm, px = st.acct, st.sym, st.prm, bars.px
+    if cfg.following:
+        _follow(sym, prm, px, i)
+    equity = mark_equity(acct, sym, px, i)
+    acct[A_EQUITY] = equity
+    if cfg.returns:
+        push_returns(acct, sym, st.port, px, i)
+    if cfg.vol_target:
+        observe_volatility(sym, prm, px, i)
+    if cfg.daily_loss:
+        observe_day(acct, prm, st.ev, st.cur, t, bars.time_ns[i] + cfg.tf, equity)
+
+
+@core_kernel
+def _regime(st: State, bars: Bars, t: int, i: int) -> None:
+    """Stage 6: journal each symbol's regime label where it changed."""
+    sym, flags = st.sym, bars.flags
+    for s in range(sym.shape[0]):
+        code = flags[1, i, s]
+        if code != sym[s, S_REGIME]:
+            emit(st.ev, st.cur, EV_REGIME, t, s, code, sym[s, S_REGIME])
+            sym[s, S_REGIME] = code
+
+
+@core_kernel
+def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) -> int:
+    """Stage 7: a halt may latch; the exits of a halt, the holding limit, the close's stops.
+
+    ``ruled``: a plugin's rules answered (``io``) whether one halts trading.
+    """
+    acct, sym, prm, ev, cur, io = st.acct, st.sym, st.prm, st.ev, st.cur, st.io
+    px, limits = bars.px, st.limits
+    halting = False
+    exit_reason = codes.EXIT_HALT
+    if ruled:
+        ref = io[IO_REF]
+        if ref >= 0.0:
+            acct[A_HALT] = io[IO_CODE]
+            emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
+            halting = True
+    elif acct[A_EXIT_HALT] != 0.0:
+        if acct[A_EXIT_HALT] == 2.0:  # the kill switch's flatten (the kill holds)
+            exit_reason = codes.EXIT_FLATTEN
+        acct[A_EXIT_HALT] = 0.0
+        halting = True
+    elif acct[A_HALT] == 0.0 and acct[A_STATE] != codes.HALTED_STATE:
+        equity = acct[A_EQUITY]
+        if equity <= 0.0:
+            acct[A_HALT] = codes.NO_EQUITY
+            emit(ev, cur, EV_HALT, t, -1, codes.NO_EQUITY, equity)
+            halting = True
+        elif cfg.ext_rules:
+            return _save(cur, t, STAGE_HALTS_RULED, 0, NEED_RULES)
+        elif cfg.n_limits:
+            peak = acct[A_PEAK]
+            drawdown = 0.0 if peak <= 0.0 else 1.0 - equity / peak
+            for k in range(cfg.n_limits):
+                if not drawdown < limits[k]:
+                    acct[A_HALT] = codes.MAX_DRAWDOWN_HALT
+                    emit(ev, cur, EV_HALT, t, -1, codes.MAX_DRAWDOWN_HALT, drawdown, limits[k])
+                    halting = True
+                    break
+    if halting:  # any halt but the kill switch: HALTED, its exits alone pass
+        move_state(acct, ev, cur, t, codes.HALTED_STATE, int(acct[A_HALT]))
+    # a halt closes every position: at the bar it latches, and again at each bar
+    # whose position its exit has not closed (refused by the order rate, cut
+    # short); never while the kill switch holds the run (it sends nothing)
+    unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
+    max_holding, stops_close, exit_ns = cfg.max_holding, cfg.stops_close, cfg.exit_ns
+    if halting or unwinding or max_holding > 0 or stops_close or exit_ns >= 0:
+        for s in range(sym.shape[0]):
+            quantity = sym[s, S_QTY]
+            held = not is_dust(sym, prm, s, quantity)
+            idle = sym[s, S_W_ACTIVE] == 0.0
+            # no order could close it, and none works: an exit is journaled, once
+            dust = not held and quantity != 0.0 and idle
+            reason = 0
+            if halting or (unwinding and held and idle):
+                if held or not idle or dust:
+                    reason = exit_reason
+            elif (held or dust) and not kill_holds(acct):
+                if holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding):
+                    reason = codes.EXIT_MAX_HOLDING
+                elif px[3, i, s] == px[3, i, s]:  # it has a bar
+                    if stops_close:
+                        direction = 1 if quantity > 0.0 else -1
+                        why, stop = _stop(sym, prm, s, direction, prm[P_STOP_LOSS], cfg.following)
+                        _, target = stop_levels(
+                            direction, sym[s, S_ENTRY_PRICE], prm[P_STOP_LOSS],
+                            prm[P_TAKE_PROFIT],
+                        )  # fmt: skip
+                        reason = close_exit_at(direction, px[3, i, s], why, stop, target)
+                    if reason == 0 and time_exit_due(bars.time_ns[i], cfg.tf, exit_ns):
+                        reason = codes.EXIT_TIME
+            if reason != 0 and dust:
+                note_dust(sym, prm, ev, cur, t, s, reason)
+            elif reason != 0:
+                sym[s, S_I_REASON] = reason
+                sym[s, S_I_DIR] = 0.0
+                sym[s, S_I_TARGET] = 0.0
+    return NEED_DONE
+
+
+@core_kernel
+def _signal(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
+    """Stage 8: each symbol's signal, from symbol ``s`` on (`STAGE_SIGNALLED`: Python's)."""
+    sym, io, px = st.sym, st.io, bars.px
+    while s < sym.shape[0]:
+        if stage == STAGE_SIGNAL:
+            p = px[5, i, s]
+            if px[3, i, s] != px[3, i, s]:  # no bar: no signal
+                s += 1
+                continue
+            if cfg.ext_signal:
+                io[IO_P] = p
+                return _save(st.cur, t, STAGE_SIGNALLED, s, NEED_SIGNAL)
+            wanted, confidence, last = threshold_step(
+                sym[s, S_SIG_LAST], t, p, cfg.threshold, cfg.min_interval
+            )
+            if wanted != 0:
+                sym[s, S_SIG_LAST] = last
+                sym[s, S_X_DIR] = wanted
+                sym[s, S_X_CONF] = confidence
+                sym[s, S_X_P] = p
+        else:
+            sym[s, S_X_DIR] = io[IO_DIR]
+            sym[s, S_X_CONF] = io[IO_CONF]
+            sym[s, S_X_P] = io[IO_P]
+            stage = STAGE_SIGNAL
+        s += 1
+    return NEED_DONE
+
+
+@core_kernel
+def _pending(sym: np.ndarray) -> bool:
+    """Return whether any symbol has a signal, an intent or a slicing parent this bar."""
+    for s in range(sym.shape[0]):
+        if sym[s, S_X_DIR] != 0.0 or sym[s, S_I_REASON] != 0.0 or sym[s, S_PA_SEQ] != 0.0:
+            return True
+    return False
+
+
+@core_kernel
+def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
+    """Stage 9: the ladder, from symbol ``s`` on; then the portfolio's checks.
+
+    ``stage`` is where Python left it: `STAGE_SIZED` (a plugin sized symbol ``s``'s
+    signal) or `STAGE_CHECKED` (a plugin's rules checked it); `STAGE_DECIDE` else.
+    """
+    acct, sym, prm, ev, cur, io = st.acct, st.sym, st.prm, st.ev, st.cur, st.io
+    flags = bars.flags
+    while s < sym.shape[0]:
+        if stage == STAGE_DECIDE:
+            if sym[s, S_X_DIR] == 0.0:
+                s += 1
+                continue
+            if not _ladder(st, t, s, int(flags[1, i, s]), flags[0, i, s] != 0, bars.score[i, s]):
+                s += 1
+                continue
+            if cfg.ext_sizer:
+                return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
+            size, code, v0, v1, v2 = size_signal(sym, prm, s)
+            if size == 0.0:
+                emit(ev, cur, EV_REJECT, t, s, code, v0, v1, v2)
+                fall_back(sym, s)
+                s += 1
+                continue
+            io[IO_FRACTION] = size
+            stage = STAGE_SIZED
+        if stage == STAGE_SIZED:
+            size = io[IO_FRACTION]
+            if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
+                emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                fall_back(sym, s)
+                stage = STAGE_DECIDE
+                s += 1
+                continue
+            sym[s, S_X_SIZE] = size
+            if cfg.ext_rules:
+                return _save(cur, t, STAGE_CHECKED, s, NEED_CHECK)
+            io[IO_REF] = -1.0
+            stage = STAGE_CHECKED
+        if stage == STAGE_CHECKED:
+            if io[IO_REF] >= 0.0:  # a plugin's rule refused
+                emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                fall_back(sym, s)
+            elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
+                accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
+            elif cfg.portfolio:  # ranked and checked with the bar's others, below
+                sym[s, S_CANDIDATE] = 1.0
+            else:
+                accept(sym, ev, cur, t, s, sym[s, S_X_SIZE])
+            stage = STAGE_DECIDE
+        s += 1
+    if cfg.portfolio:
+        decide_candidates(acct, sym, prm, st.port, ev, cur, t)
+    return NEED_DONE
+
+
+@core_kernel
+def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
+    """Stage 10: the intents' orders, exits and reductions first, from symbol ``s`` on.
+
+    ``stage`` is where a Python venue left it: `STAGE_QUANTITY` (it priced the
+    notional), `STAGE_CANCELLED` (it cancelled the working order), `STAGE_SENT` (it
+    took the order); `STAGE_SEND` at the stage's start.
+    """
+    acct, sym, prm, ev, cur, io = st.acct, st.sym, st.prm, st.ev, st.cur, st.io
+    px, time_ns, sent, out = bars.px, bars.time_ns, st.sent, st.out
+    nsym = sym.shape[0]
+    ext_venue, slicing, tf = cfg.ext_venue, cfg.slicing, cfg.tf
+    if stage == STAGE_SEND:  # exits and reductions go out first, then entries
+        acct[A_SEND_PASS] = 0.0
+    while True:
+        if s >= nsym:
+            if acct[A_SEND_PASS] != 0.0:
+                break
+            acct[A_SEND_PASS] = 1.0
+            s = 0
+        if stage == STAGE_SENT:  # a Python venue took the order
+            stage = STAGE_SEND
+            s += 1
+            continue
+        if stage == STAGE_SEND:
+            if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
+                s += 1
+                continue
+            if sym[s, S_I_REASON] == 0.0:
+                if slicing and next_child(acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]):
+                    record_send(acct, prm, sent, time_ns[i] + tf)
+                    if ext_venue:
+                        return _save(cur, t, STAGE_SENT, s, NEED_SEND)
+                s += 1
+                continue
+            target = sym[s, S_I_TARGET]
+            price = sym[s, S_MARK]
+            if target != 0.0:
+                notional = abs(target) * acct[A_EQUITY] * cfg.leverage
+                if ext_venue:
+                    io[IO_QUANTITY] = notional
+                    io[IO_P] = price
+                    return _save(cur, t, STAGE_QUANTITY, s, NEED_QUANTITY)
+                io[IO_QUANTITY] = sizing_quantity(notional, price, cfg.slippage, cfg.fee)
+            stage = STAGE_QUANTITY
+        if stage == STAGE_QUANTITY:
+            if sym[s, S_I_TARGET] == 0.0:
+                delta = -sym[s, S_QTY]
+            elif sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
+                delta = sym[s, S_I_DIR] * io[IO_QUANTITY]
+            else:
+                delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
+            sym[s, S_O_QTY] = delta
+            sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
+            if sym[s, S_W_ACTIVE] != 0.0:
+                if ext_venue:
+                    io[IO_CODE] = codes.REPLACED
+                    return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
+                cancel_working(ev, cur, sym, t, s, codes.REPLACED)
+        # STAGE_CANCELLED: the working order is gone; the new one goes out
+        stage = STAGE_SEND
+        sym[s, S_W_DIR] = sym[s, S_I_DIR]
+        delta = sym[s, S_O_QTY]
+        if delta == 0.0:
+            s += 1
+            continue
+        reason = int(sym[s, S_I_REASON])
+        position = sym[s, S_QTY]
+        after = position + delta
+        if after != 0.0 and below_minimum(sym, prm, s, abs(after)):
+            # the target itself is below the minimum: a position no order could
+            # close (a reversal, or a short over dust long, sends more than it)
+            refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
+            if reason != codes.REVERSE:
+                s += 1
+                continue
+            # a refused reversal still exits what is held, as the ladder's do
+            reason = codes.EXIT_SIGNAL
+            delta = -position
+            sym[s, S_I_REASON] = reason
+            sym[s, S_I_DIR] = 0.0
+            sym[s, S_W_DIR] = 0.0
+        if below_minimum(sym, prm, s, abs(delta)):
+            if signal_reason(reason):
+                refuse_below_minimum(sym, prm, ev, cur, t, s, abs(delta), reason)
+            else:  # the engine's exit of dust (a halt's, with an order working)
+                note_dust(sym, prm, ev, cur, t, s, reason)
+            s += 1
+            continue
+        side = 1 if delta > 0.0 else -1
+        price = sym[s, S_MARK]
+        # an order over dust in its direction takes it in: its fill starts a trade
+        merge = position * delta > 0.0 and is_dust(sym, prm, s, position)
+        sym[s, S_DUST_MERGE] = 1.0 if merge else 0.0
+        kind = ORDER_MARKET
+        if cfg.limits_on or slicing:
+            kind = choose_order(
+                prm, reason, sym[s, S_X_CONF], px[1, i, s], px[2, i, s], px[3, i, s]
+            )
+        level = math.nan
+        if kind == ORDER_LIMIT:
+            level = limit_price(side, price, prm[P_LIMIT_OFFSET])
+        now = time_ns[i] + tf
+        after = sym[s, S_QTY] + delta
+        # the collar measures the order's own price (a limit's level) from the close
+        code = pretrade_check(
+            acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
+            level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
+            _gross_after(sym, s, after, price), out, reason == codes.EXIT_FLATTEN,
+        )  # fmt: skip
+        if code != 0:
+            emit(
+                ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
+            )  # fmt: skip
+            s += 1
+            continue
+        if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
+            start_parent(
+                acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
+                sym[s, S_I_DIR],
+            )  # fmt: skip
+            # a bar without volume sends no participation child yet
+            if not next_child(acct, sym, prm, ev, cur, t, s, price, px[4, i, s]):
+                s += 1
+                continue
+        else:
+            send_order(
+                acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
+                0.0,
+            )  # fmt: skip
+            if reason == codes.SCALE_IN:
+                add_sent(sym, s)
+        record_send(acct, prm, sent, now)
+        if ext_venue:
+            return _save(cur, t, STAGE_SENT, s, NEED_SEND)
+        s += 1
+    return NEED_DONE
+
+
+@core_kernel
+def _close(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
+    """Stage 11: the fills due at the close (``fill: close``), exits and reductions first."""
+    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    px = bars.px
+    if not cfg.fill_at_close:
+        return NEED_DONE
+    if cfg.ext_venue:
+        return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
+    # exits and reductions first, then entries (`tradeloom.core.sequence`)
+    order = st.port[PORT_ORDER]
+    n = 0
+    for s in range(sym.shape[0]):
+        if (
+            sym[s, S_W_ACTIVE] != 0.0
+            and sym[s, S_W_BAR] <= t
+            and px[3, i, s] == px[3, i, s]  # the symbol has a bar
+            # a limit order arrives (and rests from the next bar)
+            and (sym[s, S_W_TYPE] != ORDER_LIMIT or sym[s, S_W_FIRST] < 0.0)
+        ):
+            order[n] = s
+            n += 1
+    sequence_fills(sym, px, 3, i, order, n)
+    for k in range(n):
+        s = int(order[k])
+        if sym[s, S_W_TYPE] != ORDER_LIMIT:
+            execute(
+                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                cfg.volume_cap, cfg.slippage, cfg.fee,
+            )  # fmt: skip
+        else:
+            limit_arrives(
+                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
+                cfg.volume_cap, t + 1,
+            )  # fmt: skip
+    return NEED_DONE
+
+
 @core_loop
 def run_bars(
     t_end: int,
@@ -469,6 +983,10 @@ def run_bars(
 ) -> int:
     """Run bars from where ``cur`` stands up to ``t_end`` (exclusive); return why it stopped.
 
+    Each stage of a bar is a kernel of its own over the bundles of
+    `tradeloom.core.context`; a stage that stops for Python saves where it stopped
+    (``cur``) and returns its need, and the next call resumes there.
+
     Args:
         t_end: The bar to stop before.
         px: ``[6, bars, symbols]``: open, high, low, close, volume, probability (NaN: no
@@ -488,576 +1006,75 @@ def run_bars(
     Returns:
         A ``NEED_*`` code: `NEED_DONE` once ``t_end`` is reached.
     """
-    nsym = sym.shape[0]
-    capacity = ev.shape[0]
+    bars = Bars(px, flags, score, time_ns, trainings)
+    st = State(acct, sym, prm, limits, sent, port, ev, cur, io, scratch[0:8], scratch[8:16])
+    cfg = settings(prm, limits, port, px)
     base = cur[C_BASE]
     t = cur[C_T]
     stage = cur[C_STAGE]
     resume = cur[C_SYM]
-    trade = scratch[0:8]
-    out = scratch[8:16]
-    # The parameters do not change during a call: read once (the compiler cannot keep
-    # them in registers across stores to the other arrays, which it must assume alias).
-    ext_venue = prm[P_EXT_VENUE] != 0.0
-    ext_signal = prm[P_EXT_SIGNAL] != 0.0
-    ext_sizer = prm[P_EXT_SIZER] != 0.0
-    ext_rules = prm[P_EXT_RULES] != 0.0
-    monitors = prm[P_MONITORS] != 0.0
-    yield_bars = prm[P_YIELD_BARS] != 0.0
-    margin = prm[P_MARGIN] != 0.0
-    # the stops that follow the position: a trailing stop, the break-even stop
-    trailing_on = not math.isnan(prm[P_TRAILING]) or prm[P_TRAIL_ATR] > 0.0
-    following = trailing_on or not math.isnan(prm[P_BREAK_EVEN])
-    levels = prm[P_TP_LEVELS] != 0.0  # partial take-profits (`tradeloom.core.scaling`)
-    protect = (
-        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
-        or margin
-        or following
-        or levels
-    )
-    fill_at_close = prm[P_FILL_AT_CLOSE] != 0.0
-    limits_on = prm[P_ORDER_TYPE] != ORDER_MARKET
-    slicing = prm[P_SLICE_KIND] != 0.0
-    stops_close = prm[P_STOPS_AT_CLOSE] != 0.0
-    stop_loss = math.nan if stops_close else prm[P_STOP_LOSS]
-    take_profit = math.nan if stops_close else prm[P_TAKE_PROFIT]
-    follow = following and not stops_close  # the following stops rest at the venue
-    exit_ns = -1 if math.isnan(prm[P_EXIT_TIME]) else int(prm[P_EXIT_TIME])
-    volume_cap = prm[P_MAX_VOLUME_FRACTION]
-    journal_regime = prm[P_JOURNAL_REGIME] != 0.0
-    daily_loss = not math.isnan(prm[P_DAILY_LOSS])
-    max_holding = int(prm[P_MAX_HOLDING])
-    threshold = prm[P_THRESHOLD]
-    min_interval = int(prm[P_MIN_INTERVAL])
-    vol_target = prm[P_SIZING_KIND] == SIZING_VOL_TARGET
-    leverage = prm[P_LEVERAGE]
-    slippage = prm[P_SLIPPAGE]
-    fee = prm[P_FEE]
-    tf = int(prm[P_TIMEFRAME_NS])
-    n_limits = limits.shape[0]
-    portfolio = prm[P_PORTFOLIO] != 0.0
-    returns = port.shape[0] > PORT_ROWS
-    funding = px.shape[0] > FUNDING_ROW
     while t < t_end:
         i = t - base
         if stage == STAGE_BEGIN:
             resume = 0
-            t = quiet_bars(
-                t, t_end, base, px, flags, score, time_ns, trainings, acct, sym, prm, limits, ev,
-                cur,
-            )  # fmt: skip
+            t = quiet_bars(t, t_end, bars, st)
             if t == t_end:
                 break
             i = t - base
-            if cur[C_COUNT] + ROWS_PER_SYMBOL * nsym + trainings[i] + 8 > capacity:
-                return _save(cur, t, STAGE_BEGIN, 0, NEED_BUFFER)
-            for k in range(trainings[i]):
-                emit(ev, cur, EV_TRAINING, t, -1, k)
-            for s in range(nsym):
-                sym[s, S_I_REASON] = 0.0
-                sym[s, S_X_DIR] = 0.0
+            need = _begin(st, bars, t, i)
+            if need != NEED_DONE:
+                return need
             stage = STAGE_OPEN
-        # 2. fills due at the open
         if stage == STAGE_OPEN:
             stage = STAGE_PROTECT
-            if funding:
-                for s in range(nsym):
-                    book_funding(acct, sym, ev, cur, t, s, px[FUNDING_ROW, i, s], px[0, i, s])
-            if ext_venue:
-                return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
-            if not fill_at_close or limits_on:
-                # exits and reductions first, then entries (`tradeloom.core.sequence`)
-                order = port[PORT_ORDER]
-                n = 0
-                for s in range(nsym):
-                    if (
-                        sym[s, S_W_ACTIVE] != 0.0
-                        and sym[s, S_W_BAR] < t
-                        and sym[s, S_W_STOP] == 0.0
-                        and px[0, i, s] == px[0, i, s]  # the symbol has a bar
-                        and (sym[s, S_W_TYPE] == ORDER_LIMIT or not fill_at_close)
-                    ):
-                        order[n] = s
-                        n += 1
-                sequence_fills(sym, px, 0, i, order, n)
-                for k in range(n):
-                    s = int(order[k])
-                    if sym[s, S_W_TYPE] == ORDER_LIMIT:
-                        if limit_at_open(
-                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
-                            px[2, i, s], px[4, i, s], volume_cap,
-                        ):  # fmt: skip
-                            record_send(acct, prm, sent, time_ns[i])
-                    else:
-                        execute(
-                            acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
-                            volume_cap, slippage, fee,
-                        )  # fmt: skip
-        # 3. protective exits
+            need = _open(st, bars, cfg, t, i)
+            if need != NEED_DONE:
+                return need
         if stage in (STAGE_PROTECT, STAGE_PROTECT_ORDER, STAGE_PROTECT_SENT, STAGE_PARTIAL_SENT):
-            s = resume
-            resume = 0
-            sub = stage
-            if sub == STAGE_PROTECT_SENT:  # a Python venue took symbol s's exit
-                s += 1
-                sub = STAGE_PROTECT
-            elif sub == STAGE_PARTIAL_SENT:  # a partial take-profit: the next level may fill
-                sub = STAGE_PROTECT
-            killed = kill_holds(acct)
-            while protect and s < nsym and not (killed and not margin):
-                if sub == STAGE_PROTECT:
-                    quantity = sym[s, S_QTY]
-                    if px[3, i, s] != px[3, i, s]:  # no bar
-                        s += 1
-                        continue
-                    if is_dust(sym, prm, s, quantity):
-                        if quantity != 0.0 and sym[s, S_W_ACTIVE] == 0.0 and not killed:
-                            # dust: a stop it reaches cannot be sent (nor liquidated)
-                            direction = 1 if quantity > 0.0 else -1
-                            why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
-                            _, target = stop_levels(
-                                direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit
-                            )
-                            reason, level = protective_exit_at(
-                                direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop,
-                                target, math.nan,
-                            )  # fmt: skip
-                            if reason != 0:
-                                note_dust(sym, prm, ev, cur, t, s, reason)
-                        s += 1
-                        continue
-                    liq = math.nan
-                    if margin:
-                        liq = liquidation_price(
-                            _other_equity(acct, sym, s), quantity, prm[P_MAINTENANCE_MARGIN]
-                        )
-                    # HALTED sends nothing of the trader's: only the venue liquidates
-                    direction = 1 if quantity > 0.0 else -1
-                    why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
-                    _, target = stop_levels(
-                        direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit
-                    )
-                    if killed:
-                        stop = math.nan
-                        target = math.nan
-                    reason, level = protective_exit_at(
-                        direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop, target, liq
-                    )
-                    part = 0.0
-                    if levels and not killed:
-                        # a bar whose range reaches the stop in force (the stop-loss, the
-                        # break-even or the trailing stop) or the liquidation price: only a
-                        # level the open is through fills
-                        k, at, part = partial_exit(
-                            sym, prm, s, px[0, i, s], px[1, i, s], px[2, i, s],
-                            reason != 0 and reason != codes.EXIT_TAKE_PROFIT,
-                        )  # fmt: skip
-                        if k >= 0:
-                            if part < abs(quantity) and below_minimum(sym, prm, s, part):
-                                refuse_below_minimum(
-                                    sym, prm, ev, cur, t, s, part, codes.TAKE_PROFIT_PARTIAL
-                                )
-                                continue  # the level is spent; the next one may fill
-                            reason, level = codes.TAKE_PROFIT_PARTIAL, at
-                    if reason == 0:
-                        s += 1
-                        continue
-                    sym[s, S_P_REASON] = reason
-                    sym[s, S_P_LEVEL] = level
-                    sym[s, S_SC_QTY] = part
-                    sym[s, S_PA_SEQ] = 0.0  # a sliced order's children stop with the position
-                    if sym[s, S_W_ACTIVE] != 0.0:
-                        if ext_venue:
-                            io[IO_CODE] = codes.PROTECTIVE_EXIT
-                            return _save(cur, t, STAGE_PROTECT_ORDER, s, NEED_CANCEL)
-                        cancel_working(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
-                sub = STAGE_PROTECT
-                reason = int(sym[s, S_P_REASON])
-                level = sym[s, S_P_LEVEL]
-                quantity = sym[s, S_QTY]
-                side = -1 if quantity > 0.0 else 1
-                partial = reason == codes.TAKE_PROFIT_PARTIAL
-                size = sym[s, S_SC_QTY] if partial else abs(quantity)
-                extra = 0.0
-                if reason == codes.EXIT_LIQUIDATION:
-                    extra = prm[P_LIQUIDATION_FEE]
-                    notional = abs(quantity) * level
-                    emit(
-                        ev, cur, EV_LIQUIDATION, t, s, side, abs(quantity), level,
-                        extra * notional, _other_equity(acct, sym, s) + quantity * level,
-                        prm[P_MAINTENANCE_MARGIN] * notional,
-                    )  # fmt: skip
-                send_order(
-                    acct, sym, ev, cur, t, s, side, size, reason, level, ORDER_STOP, level, 0.0
-                )
-                record_send(acct, prm, sent, time_ns[i] + tf)
-                if ext_venue:
-                    after = STAGE_PARTIAL_SENT if partial else STAGE_PROTECT_SENT
-                    return _save(cur, t, after, s, NEED_STOP)
-                execute(
-                    acct, sym, prm, ev, cur, trade, t, s, level, px[4, i, s], -1.0, slippage,
-                    fee + extra,
-                )  # fmt: skip
-                if not partial:
-                    s += 1
-            stage = STAGE_MARK
-        # 4. mark to the close
+            need = _protect(st, bars, cfg, t, i, stage, resume)
+            if need != NEED_DONE:
+                return need
+            stage, resume = STAGE_MARK, 0
         if stage == STAGE_MARK:
-            if following:
-                _follow(sym, prm, px, i)
-            equity = mark_equity(acct, sym, px, i)
-            acct[A_EQUITY] = equity
-            if returns:
-                push_returns(acct, sym, port, px, i)
-            if vol_target:
-                observe_volatility(sym, prm, px, i)
-            if daily_loss:
-                observe_day(acct, prm, ev, cur, t, time_ns[i] + tf, equity)
+            _mark(st, bars, cfg, t, i)
             stage = STAGE_MONITOR
         if stage == STAGE_MONITOR:
             stage = STAGE_REGIME
-            if monitors:
+            if cfg.monitors:
                 return _save(cur, t, STAGE_REGIME, 0, NEED_MONITOR)
         if stage == STAGE_REGIME:
-            if journal_regime:
-                for s in range(nsym):
-                    code = flags[1, i, s]
-                    if code != sym[s, S_REGIME]:
-                        emit(ev, cur, EV_REGIME, t, s, code, sym[s, S_REGIME])
-                        sym[s, S_REGIME] = code
+            if cfg.journal_regime:
+                _regime(st, bars, t, i)
             stage = STAGE_HALTS
-        # 7. halts and the holding limit
         if stage in (STAGE_HALTS, STAGE_HALTS_RULED):
-            halting = False
-            exit_reason = codes.EXIT_HALT
-            if stage == STAGE_HALTS_RULED:
-                ref = io[IO_REF]
-                if ref >= 0.0:
-                    acct[A_HALT] = io[IO_CODE]
-                    emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
-                    halting = True
-            elif acct[A_EXIT_HALT] != 0.0:
-                if acct[A_EXIT_HALT] == 2.0:  # the kill switch's flatten (the kill holds)
-                    exit_reason = codes.EXIT_FLATTEN
-                acct[A_EXIT_HALT] = 0.0
-                halting = True
-            elif acct[A_HALT] == 0.0 and acct[A_STATE] != codes.HALTED_STATE:
-                equity = acct[A_EQUITY]
-                if equity <= 0.0:
-                    acct[A_HALT] = codes.NO_EQUITY
-                    emit(ev, cur, EV_HALT, t, -1, codes.NO_EQUITY, equity)
-                    halting = True
-                elif ext_rules:
-                    return _save(cur, t, STAGE_HALTS_RULED, 0, NEED_RULES)
-                elif n_limits:
-                    peak = acct[A_PEAK]
-                    drawdown = 0.0 if peak <= 0.0 else 1.0 - equity / peak
-                    for k in range(n_limits):
-                        if not drawdown < limits[k]:
-                            acct[A_HALT] = codes.MAX_DRAWDOWN_HALT
-                            emit(
-                                ev, cur, EV_HALT, t, -1, codes.MAX_DRAWDOWN_HALT, drawdown,
-                                limits[k],
-                            )  # fmt: skip
-                            halting = True
-                            break
-            if halting:  # any halt but the kill switch: HALTED, its exits alone pass
-                move_state(acct, ev, cur, t, codes.HALTED_STATE, int(acct[A_HALT]))
-            # a halt closes every position: at the bar it latches, and again at each bar
-            # whose position its exit has not closed (refused by the order rate, cut
-            # short); never while the kill switch holds the run (it sends nothing)
-            unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
-            if halting or unwinding or max_holding > 0 or stops_close or exit_ns >= 0:
-                for s in range(nsym):
-                    quantity = sym[s, S_QTY]
-                    held = not is_dust(sym, prm, s, quantity)
-                    idle = sym[s, S_W_ACTIVE] == 0.0
-                    # no order could close it, and none works: an exit is journaled, once
-                    dust = not held and quantity != 0.0 and idle
-                    reason = 0
-                    if halting or (unwinding and held and idle):
-                        if held or not idle or dust:
-                            reason = exit_reason
-                    elif (held or dust) and not kill_holds(acct):
-                        if holding_expired(t, int(sym[s, S_ENTRY_BAR]), max_holding):
-                            reason = codes.EXIT_MAX_HOLDING
-                        elif px[3, i, s] == px[3, i, s]:  # it has a bar
-                            if stops_close:
-                                direction = 1 if quantity > 0.0 else -1
-                                why, stop = _stop(
-                                    sym, prm, s, direction, prm[P_STOP_LOSS], following
-                                )
-                                _, target = stop_levels(
-                                    direction, sym[s, S_ENTRY_PRICE], prm[P_STOP_LOSS],
-                                    prm[P_TAKE_PROFIT],
-                                )  # fmt: skip
-                                reason = close_exit_at(direction, px[3, i, s], why, stop, target)
-                            if reason == 0 and time_exit_due(time_ns[i], tf, exit_ns):
-                                reason = codes.EXIT_TIME
-                    if reason != 0 and dust:
-                        note_dust(sym, prm, ev, cur, t, s, reason)
-                    elif reason != 0:
-                        sym[s, S_I_REASON] = reason
-                        sym[s, S_I_DIR] = 0.0
-                        sym[s, S_I_TARGET] = 0.0
-            stage = STAGE_SIGNAL
-            resume = 0
-        # 8. the signal
-        pending = False  # any symbol with a signal or an intent this bar
+            need = _halts(st, bars, cfg, t, i, stage == STAGE_HALTS_RULED)
+            if need != NEED_DONE:
+                return need
+            stage, resume = STAGE_SIGNAL, 0
         if stage in (STAGE_SIGNAL, STAGE_SIGNALLED):
-            s = resume
+            need = _signal(st, bars, cfg, t, i, stage, resume)
+            if need != NEED_DONE:
+                return need
+            stage = STAGE_DECIDE if _pending(sym) else STAGE_CLOSE
             resume = 0
-            while s < nsym:
-                if stage == STAGE_SIGNAL:
-                    p = px[5, i, s]
-                    if px[3, i, s] != px[3, i, s]:  # no bar: no signal
-                        s += 1
-                        continue
-                    if ext_signal:
-                        io[IO_P] = p
-                        return _save(cur, t, STAGE_SIGNALLED, s, NEED_SIGNAL)
-                    wanted, confidence, last = threshold_step(
-                        sym[s, S_SIG_LAST], t, p, threshold, min_interval
-                    )
-                    if wanted != 0:
-                        sym[s, S_SIG_LAST] = last
-                        sym[s, S_X_DIR] = wanted
-                        sym[s, S_X_CONF] = confidence
-                        sym[s, S_X_P] = p
-                else:
-                    sym[s, S_X_DIR] = io[IO_DIR]
-                    sym[s, S_X_CONF] = io[IO_CONF]
-                    sym[s, S_X_P] = io[IO_P]
-                    stage = STAGE_SIGNAL
-                s += 1
-            stage = STAGE_DECIDE
-            for s in range(nsym):
-                if sym[s, S_X_DIR] != 0.0 or sym[s, S_I_REASON] != 0.0 or sym[s, S_PA_SEQ] != 0.0:
-                    pending = True
-            if not pending:
-                stage = STAGE_CLOSE
-        else:
-            pending = True
-        # 9. the ladder
         if stage in (STAGE_DECIDE, STAGE_SIZED, STAGE_CHECKED):
-            s = resume
-            resume = 0
-            while s < nsym:
-                if stage == STAGE_DECIDE:
-                    if sym[s, S_X_DIR] == 0.0:
-                        s += 1
-                        continue
-                    if not _ladder(
-                        acct, sym, prm, ev, cur, t, s, int(flags[1, i, s]), flags[0, i, s] != 0,
-                        score[i, s],
-                    ):  # fmt: skip
-                        s += 1
-                        continue
-                    if ext_sizer:
-                        return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
-                    size, code, v0, v1, v2 = size_signal(sym, prm, s)
-                    if size == 0.0:
-                        emit(ev, cur, EV_REJECT, t, s, code, v0, v1, v2)
-                        fall_back(sym, s)
-                        s += 1
-                        continue
-                    io[IO_FRACTION] = size
-                    stage = STAGE_SIZED
-                if stage == STAGE_SIZED:
-                    size = io[IO_FRACTION]
-                    if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
-                        emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
-                        fall_back(sym, s)
-                        stage = STAGE_DECIDE
-                        s += 1
-                        continue
-                    sym[s, S_X_SIZE] = size
-                    if ext_rules:
-                        return _save(cur, t, STAGE_CHECKED, s, NEED_CHECK)
-                    io[IO_REF] = -1.0
-                    stage = STAGE_CHECKED
-                if stage == STAGE_CHECKED:
-                    if io[IO_REF] >= 0.0:  # a plugin's rule refused
-                        emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
-                        fall_back(sym, s)
-                    elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
-                        accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
-                    elif portfolio:  # ranked and checked with the bar's others, below
-                        sym[s, S_CANDIDATE] = 1.0
-                    else:
-                        accept(sym, ev, cur, t, s, sym[s, S_X_SIZE])
-                    stage = STAGE_DECIDE
-                s += 1
-            if portfolio:
-                decide_candidates(acct, sym, prm, port, ev, cur, t)
-            stage = STAGE_SEND
-            resume = 0
-        # 10. send
+            need = _decide(st, bars, cfg, t, i, stage, resume)
+            if need != NEED_DONE:
+                return need
+            stage, resume = STAGE_SEND, 0
         if stage in (STAGE_SEND, STAGE_QUANTITY, STAGE_CANCELLED, STAGE_SENT):
-            if stage == STAGE_SEND:  # exits and reductions go out first, then entries
-                acct[A_SEND_PASS] = 0.0
-            s = resume
-            resume = 0
-            while True:
-                if s >= nsym:
-                    if acct[A_SEND_PASS] != 0.0:
-                        break
-                    acct[A_SEND_PASS] = 1.0
-                    s = 0
-                if stage == STAGE_SENT:  # a Python venue took the order
-                    stage = STAGE_SEND
-                    s += 1
-                    continue
-                if stage == STAGE_SEND:
-                    if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
-                        s += 1
-                        continue
-                    if sym[s, S_I_REASON] == 0.0:
-                        if slicing and next_child(
-                            acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]
-                        ):
-                            record_send(acct, prm, sent, time_ns[i] + tf)
-                            if ext_venue:
-                                return _save(cur, t, STAGE_SENT, s, NEED_SEND)
-                        s += 1
-                        continue
-                    target = sym[s, S_I_TARGET]
-                    price = sym[s, S_MARK]
-                    if target != 0.0:
-                        notional = abs(target) * acct[A_EQUITY] * leverage
-                        if ext_venue:
-                            io[IO_QUANTITY] = notional
-                            io[IO_P] = price
-                            return _save(cur, t, STAGE_QUANTITY, s, NEED_QUANTITY)
-                        io[IO_QUANTITY] = sizing_quantity(notional, price, slippage, fee)
-                    stage = STAGE_QUANTITY
-                if stage == STAGE_QUANTITY:
-                    if sym[s, S_I_TARGET] == 0.0:
-                        delta = -sym[s, S_QTY]
-                    elif sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
-                        delta = sym[s, S_I_DIR] * io[IO_QUANTITY]
-                    else:
-                        delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
-                    sym[s, S_O_QTY] = delta
-                    sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
-                    if sym[s, S_W_ACTIVE] != 0.0:
-                        if ext_venue:
-                            io[IO_CODE] = codes.REPLACED
-                            return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
-                        cancel_working(ev, cur, sym, t, s, codes.REPLACED)
-                # STAGE_CANCELLED: the working order is gone; the new one goes out
-                stage = STAGE_SEND
-                sym[s, S_W_DIR] = sym[s, S_I_DIR]
-                delta = sym[s, S_O_QTY]
-                if delta == 0.0:
-                    s += 1
-                    continue
-                reason = int(sym[s, S_I_REASON])
-                position = sym[s, S_QTY]
-                after = position + delta
-                if after != 0.0 and below_minimum(sym, prm, s, abs(after)):
-                    # the target itself is below the minimum: a position no order could
-                    # close (a reversal, or a short over dust long, sends more than it)
-                    refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
-                    if reason != codes.REVERSE:
-                        s += 1
-                        continue
-                    # a refused reversal still exits what is held, as the ladder's do
-                    reason = codes.EXIT_SIGNAL
-                    delta = -position
-                    sym[s, S_I_REASON] = reason
-                    sym[s, S_I_DIR] = 0.0
-                    sym[s, S_W_DIR] = 0.0
-                if below_minimum(sym, prm, s, abs(delta)):
-                    if signal_reason(reason):
-                        refuse_below_minimum(sym, prm, ev, cur, t, s, abs(delta), reason)
-                    else:  # the engine's exit of dust (a halt's, with an order working)
-                        note_dust(sym, prm, ev, cur, t, s, reason)
-                    s += 1
-                    continue
-                side = 1 if delta > 0.0 else -1
-                price = sym[s, S_MARK]
-                # an order over dust in its direction takes it in: its fill starts a trade
-                merge = position * delta > 0.0 and is_dust(sym, prm, s, position)
-                sym[s, S_DUST_MERGE] = 1.0 if merge else 0.0
-                kind = ORDER_MARKET
-                if limits_on or slicing:
-                    kind = choose_order(
-                        prm, reason, sym[s, S_X_CONF], px[1, i, s], px[2, i, s], px[3, i, s]
-                    )
-                level = math.nan
-                if kind == ORDER_LIMIT:
-                    level = limit_price(side, price, prm[P_LIMIT_OFFSET])
-                now = time_ns[i] + tf
-                after = sym[s, S_QTY] + delta
-                # the collar measures the order's own price (a limit's level) from the close
-                code = pretrade_check(
-                    acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
-                    level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
-                    _gross_after(sym, s, after, price), out, reason == codes.EXIT_FLATTEN,
-                )  # fmt: skip
-                if code != 0:
-                    emit(
-                        ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
-                    )  # fmt: skip
-                    s += 1
-                    continue
-                if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
-                    start_parent(
-                        acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
-                        sym[s, S_I_DIR],
-                    )  # fmt: skip
-                    # a bar without volume sends no participation child yet
-                    if not next_child(acct, sym, prm, ev, cur, t, s, price, px[4, i, s]):
-                        s += 1
-                        continue
-                else:
-                    send_order(
-                        acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
-                        0.0,
-                    )  # fmt: skip
-                    if reason == codes.SCALE_IN:
-                        add_sent(sym, s)
-                record_send(acct, prm, sent, now)
-                if ext_venue:
-                    return _save(cur, t, STAGE_SENT, s, NEED_SEND)
-                s += 1
-            stage = STAGE_CLOSE
-        # 11. fills at the close
+            need = _send(st, bars, cfg, t, i, stage, resume)
+            if need != NEED_DONE:
+                return need
+            stage, resume = STAGE_CLOSE, 0
         if stage == STAGE_CLOSE:
             stage = STAGE_END
-            if fill_at_close:
-                if ext_venue:
-                    return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
-                # exits and reductions first, then entries (`tradeloom.core.sequence`)
-                order = port[PORT_ORDER]
-                n = 0
-                for s in range(nsym):
-                    if (
-                        sym[s, S_W_ACTIVE] != 0.0
-                        and sym[s, S_W_BAR] <= t
-                        and px[3, i, s] == px[3, i, s]  # the symbol has a bar
-                        # a limit order arrives (and rests from the next bar)
-                        and (sym[s, S_W_TYPE] != ORDER_LIMIT or sym[s, S_W_FIRST] < 0.0)
-                    ):
-                        order[n] = s
-                        n += 1
-                sequence_fills(sym, px, 3, i, order, n)
-                for k in range(n):
-                    s = int(order[k])
-                    if sym[s, S_W_TYPE] != ORDER_LIMIT:
-                        execute(
-                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                            volume_cap, slippage, fee,
-                        )  # fmt: skip
-                    else:
-                        limit_arrives(
-                            acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                            volume_cap, t + 1,
-                        )  # fmt: skip
+            need = _close(st, bars, cfg, t, i)
+            if need != NEED_DONE:
+                return need
         if stage == STAGE_END:
             t += 1
             stage = STAGE_BEGIN
-            if yield_bars:
+            if cfg.yield_bars:
                 return _save(cur, t, STAGE_BEGIN, 0, NEED_BAR)
     return _save(cur, t, stage, resume, NEED_DONE)  # at a bar's start once bars ran

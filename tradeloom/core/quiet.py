@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from tradeloom.core.context import Bars, State
 from tradeloom.core.exits import holding_expired
 from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
@@ -41,6 +42,7 @@ from tradeloom.core.layout import (
     A_EXIT_HALT,
     A_HALT,
     A_PEAK,
+    C_BASE,
     C_COUNT,
     P_BREAK_EVEN,
     P_DAILY_LOSS,
@@ -118,36 +120,23 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
 
 
 @core_loop
-def quiet_bars(
-    t: int,
-    t_end: int,
-    base: int,
-    px: np.ndarray,
-    flags: np.ndarray,
-    score: np.ndarray,
-    time_ns: np.ndarray,
-    trainings: np.ndarray,
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    limits: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-) -> int:
+def quiet_bars(t: int, t_end: int, bars: Bars, st: State) -> int:
     """Run the quiet bars from bar ``t`` (at its start) on; return the first bar not run.
 
     Args:
         t, t_end: The bar to start at, and the bar to stop before.
-        base: The bar of the inputs' row 0.
-        px, flags, score, time_ns, trainings: The bars (`tradeloom.core.bar.run_bars`).
-        acct, sym, prm, limits: The state and parameters; the mark, the equity and
-            the peak move with every quiet bar.
-        ev, cur: The event rows and the cursor (read only: where the next rows go).
+        bars: The bars (`tradeloom.core.bar.run_bars`); row 0 is bar ``cur[C_BASE]``.
+        st: The state and parameters; the mark, the equity and the peak move with
+            every quiet bar. The event rows and the cursor are read only (where the next
+            rows go).
 
     Returns:
         The bar the full step runs next (``t_end``: every bar was quiet); its state is
         as the quiet bars before it left it.
     """
+    acct, sym, prm, limits, ev, cur = st.acct, st.sym, st.prm, st.limits, st.ev, st.cur
+    px, flags, score, time_ns, trainings = bars
+    base = cur[C_BASE]
     first = t - base
     if first < 0 or t >= t_end or not _may_be_quiet(acct, sym, prm):
         return t
