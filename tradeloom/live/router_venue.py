@@ -171,11 +171,6 @@ class RouterVenue:
         self.at_start: list[VenueAtStart] = []
         """A new live run's `VenueAtStart` rows, to journal after its ``run_started``."""
 
-    @property
-    def fee_rate(self) -> float:
-        """Return the largest taker fee of the venues, which sizes buys."""
-        return self.costs.taker
-
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
         return self.costs.quantity_for(notional, price)
@@ -616,7 +611,7 @@ def open_router_venue(
         link.recorder_or_fail.record(
             VenueHealth(venue=name, state="down", failures=1, reason=reason)
         )
-    extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.fee_rate}
+    extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.costs.taker}
     return opened, extra
 
 
