@@ -54,6 +54,7 @@ from tradeloom.plugins.execution.simulated import (
     CUT_NONE,
     DONE_FRACTION,
     fill_order,
+    taker_fill,
 )
 from tradeloom.plugins.protocols import VenueTerms
 
@@ -269,17 +270,7 @@ class ModelledRouter:
                 )
             )
             self._events.append(
-                Fill(
-                    parent.order.id,
-                    bar.index,
-                    bar.timestamp,
-                    order.side,
-                    quantity,
-                    price,
-                    fee,
-                    slipped,
-                    "taker",
-                )
+                taker_fill(parent.order.id, order.side, bar, quantity, price, fee, slipped)
             )
         if child.remaining <= order.quantity * DONE_FRACTION:
             child.remaining = 0.0

@@ -50,6 +50,7 @@ __all__ = [
     "fill_order",
     "min_notional_of",
     "sizing_quantity",
+    "taker_fill",
 ]
 
 
@@ -200,6 +201,13 @@ def min_notional_of(initial_cash: float, min_notional: float | None) -> float:
     return initial_cash * MIN_NOTIONAL_SHARE if min_notional is None else min_notional
 
 
+def taker_fill(
+    order_id: str, side: int, bar: Bar, quantity: float, price: float, fee: float, slipped: float
+) -> Fill:
+    """Return the fill of ``order_id`` at ``bar`` as `fill_order` priced it: a taker's."""
+    return Fill(order_id, bar.index, bar.timestamp, side, quantity, price, fee, slipped, "taker")
+
+
 @dataclass
 class _Working:
     order: Order
@@ -306,19 +314,7 @@ class SimulatedVenue:
             if quantity > 0.0:
                 self.cash -= order.side * quantity * price + fee
                 working.remaining -= quantity
-                events.append(
-                    Fill(
-                        order.id,
-                        bar.index,
-                        bar.timestamp,
-                        order.side,
-                        quantity,
-                        price,
-                        fee,
-                        slipped,
-                        "taker",
-                    )
-                )
+                events.append(taker_fill(order.id, order.side, bar, quantity, price, fee, slipped))
             if working.remaining <= order.quantity * DONE_FRACTION:
                 continue
             if cut != CUT_NONE:
