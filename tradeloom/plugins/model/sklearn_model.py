@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +99,7 @@ _LEAST_MODEL_ROWS = 20
 """Fewest rows a calibrated fold's model may be fitted on (the walk-forward's own floor)."""
 
 _log = structlog.get_logger("tradeloom.model")
+_T = TypeVar("_T")
 
 _NOTE_LOCK = threading.Lock()
 """Held while a model notes its first fold that is not compiled (folds train in threads)."""
@@ -966,34 +967,13 @@ class SklearnModel:
             from sklearn.utils.parallel import Parallel, delayed
 
             outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
-                delayed(self._train_one_thread)(fold, rows, seg, x, y, shown)
+                delayed(_in_one_openmp_thread)(self._train, fold, rows, seg, x, y, shown)
                 for fold, rows, seg in jobs
             )
         for outcome in outcomes:
             if isinstance(outcome, ModelFitError):
                 raise outcome
             yield outcome
-
-    def _train_one_thread(
-        self,
-        fold: Fold,
-        rows: npt.NDArray[np.intp],
-        segment: npt.NDArray[np.intp],
-        x: npt.NDArray[np.float64],
-        y: Target,
-        shown: progress.Task | None = None,
-    ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
-        """`_train` with this thread's OpenMP pool limited to one thread.
-
-        The folds are the parallelism here: an estimator that fits with OpenMP
-        (HistGradientBoosting) would otherwise start a pool of every core inside every
-        fold thread. OpenMP's thread count is a per-thread setting, so it is set in the
-        fold's own thread; the arithmetic, and so the predictions, do not depend on it.
-        """
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return self._train(fold, rows, segment, x, y, shown)
 
     def _train(
         self,
@@ -1371,3 +1351,17 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         symbol_id=params.symbol_id,
         calibration=params.calibration,
     )
+
+
+def _in_one_openmp_thread(call: Callable[..., _T], *args: Any) -> _T:
+    """Return ``call(*args)`` with this thread's OpenMP pool limited to one thread.
+
+    The folds are the parallelism here: an estimator that fits with OpenMP
+    (HistGradientBoosting) would otherwise start a pool of every core inside every
+    fold thread. OpenMP's thread count is a per-thread setting, so it is set in the
+    fold's own thread; the arithmetic, and so the predictions, do not depend on it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return call(*args)
