@@ -565,17 +565,12 @@ class SklearnModel:
                 jobs, self._run(jobs, x, y, shown), strict=True
             ):
                 probability[segment] = predicted
-                detector = None
-                if self.detector is not None:
-                    detector, scores[segment] = self._detect(fold, x[rows], x[segment])
-                self.latest = TrainedFold(
-                    by_fold[fold.index],
-                    fitted,
-                    columns,
-                    training_data_sha256(x[rows], y[rows]),
-                    detector,
+                self.latest, scored = self._trained_fold(
+                    fold, by_fold[fold.index], fitted, columns, x[rows], y[rows], x[segment]
                 )
                 self.trained.append(self.latest)
+                if scored is not None:
+                    scores[segment] = scored
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
         self.calibration_by_fold = self._calibration_figures(jobs, x, labels, trainable)
         series = pd.Series(probability, index=frame.index, name="probability_up")
@@ -641,18 +636,12 @@ class SklearnModel:
                 jobs, self._run(jobs, x, y, shown), strict=True
             ):
                 probability[rows.bar[segment], rows.symbol[segment]] = predicted
-                detector = None
-                if self.detector is not None:
-                    detector, scored = self._detect(fold, x[kept], x[segment])
-                    scores[rows.bar[segment], rows.symbol[segment]] = scored
-                self.latest = TrainedFold(
-                    by_fold[fold.index],
-                    fitted,
-                    columns,
-                    training_data_sha256(x[kept], y[kept]),
-                    detector,
+                self.latest, scored = self._trained_fold(
+                    fold, by_fold[fold.index], fitted, columns, x[kept], y[kept], x[segment]
                 )
                 self.trained.append(self.latest)
+                if scored is not None:
+                    scores[rows.bar[segment], rows.symbol[segment]] = scored
         index = universe.index
         outputs = []
         for s in range(m):
@@ -780,11 +769,8 @@ class SklearnModel:
         outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
         if isinstance(outcome, ModelFitError):
             raise outcome
-        detector = None
-        if self.detector is not None:
-            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
-        self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
+        self.latest, _ = self._trained_fold(
+            fold, training, outcome[0], columns, x[rows], y[rows], x[rows[:1]]
         )
         self.trained.append(self.latest)
         # compiled now, at the close that trained it, not at the next bar's prediction
@@ -903,19 +889,14 @@ class SklearnModel:
         if isinstance(outcome, ModelFitError):
             raise outcome
         fitted, predicted = outcome
-        detector, scores = None, None
-        if self.detector is not None:
-            detector, segment_scores = self._detect(fold, x[rows], x[segment])
-            scores = np.full(len(bars), np.nan)
-            scores[history.usable[bars]] = segment_scores
-        retrained = TrainedFold(
-            training,
-            fitted,
-            history.columns,
-            training_data_sha256(x[rows], y[rows]),
-            detector,
+        retrained, segment_scores = self._trained_fold(
+            fold, training, fitted, history.columns, x[rows], y[rows], x[segment]
         )
         self.trained.append(retrained)
+        scores = None
+        if segment_scores is not None:
+            scores = np.full(len(bars), np.nan)
+            scores[history.usable[bars]] = segment_scores
         latest = self.latest
         # as the registry's index picks its latest: the fold predicting the last bars
         if latest is None or (fold.predict_end, fold.predict_start) >= (
@@ -926,6 +907,24 @@ class SklearnModel:
         probability = np.full(len(bars), np.nan)
         probability[history.usable[bars]] = predicted
         return Retraining(training, probability, scores)
+
+    def _trained_fold(
+        self,
+        fold: Fold,
+        training: ModelTraining,
+        fitted: Any,
+        columns: tuple[str, ...],
+        x: npt.NDArray[np.float64],
+        y: Target,
+        segment: npt.NDArray[np.float64],
+    ) -> tuple[TrainedFold, npt.NDArray[np.float64] | None]:
+        """Return ``fold``'s model trained on rows ``x, y``, with its anomaly detector
+        fitted on ``x``, and the detector's scores of the ``segment`` rows (None: the
+        model has no detector)."""
+        detector, scores = None, None
+        if self.detector is not None:
+            detector, scores = self._detect(fold, x, segment)
+        return TrainedFold(training, fitted, columns, training_data_sha256(x, y), detector), scores
 
     def _detect(
         self, fold: Fold, train: npt.NDArray[np.float64], segment: npt.NDArray[np.float64]
