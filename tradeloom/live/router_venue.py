@@ -59,6 +59,8 @@ from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.routed_model import decision_row
 from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.plugins.execution.routing import (
+    BELOW_MINIMUM,
+    NO_ROUTE,
     Candidate,
     RouteOrder,
     below_every_minimum,
@@ -77,12 +79,6 @@ if TYPE_CHECKING:
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
 
 _log = structlog.get_logger("tradeloom.live")
-
-NO_ROUTE = "NO_ROUTE"
-"""Cancellation reason of what no venue could take (depth, balance, health)."""
-
-BELOW_MINIMUM = "BELOW_MINIMUM"
-"""Cancellation reason of a rest less than any venue takes (`below_every_minimum`)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ __all__ = [
     "MarginParams",
     "SimulatedVenue",
     "SimulatedVenueParams",
+    "cut_reason",
     "fill_order",
     "min_notional_of",
     "sizing_quantity",
@@ -201,6 +202,11 @@ def min_notional_of(initial_cash: float, min_notional: float | None) -> float:
     return initial_cash * MIN_NOTIONAL_SHARE if min_notional is None else min_notional
 
 
+def cut_reason(cut: int) -> str:
+    """Return the cancellation reason of what `fill_order` cut (``cut``, not `CUT_NONE`)."""
+    return "BELOW_MINIMUM" if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
+
+
 def taker_fill(
     order_id: str, side: int, bar: Bar, quantity: float, price: float, fee: float, slipped: float
 ) -> Fill:
@@ -318,7 +324,7 @@ class SimulatedVenue:
             if working.remaining <= order.quantity * DONE_FRACTION:
                 continue
             if cut != CUT_NONE:
-                reason = "BELOW_MINIMUM" if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
+                reason = cut_reason(cut)
                 events.append(
                     Cancellation(order.id, bar.index, bar.timestamp, working.remaining, reason)
                 )
