@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_STATE_BYTES",
     "MAX_VALUES",
+    "FileTooLarge",
     "NotAFile",
     "UnreadableFile",
     "file_kind",
@@ -68,7 +69,27 @@ class UnreadableFile(UserError):
 
 class NotAFile(UnreadableFile):
     """A file that is missing or not a regular file (a FIFO, a device, a directory): a
-    reader that can do without it may go on; a regular file it refuses is damaged."""
+    reader that can do without it may go on; a regular file it refuses is damaged.
+
+    Attributes:
+        mode: What is there instead (its ``st_mode``; None: nothing).
+    """
+
+    def __init__(self, message: str, mode: int | None = None) -> None:
+        super().__init__(message)
+        self.mode = mode
+
+
+class FileTooLarge(UnreadableFile):
+    """A regular file larger than its reader's limit.
+
+    Attributes:
+        size: Its size in bytes (at least, when it grew while being read).
+    """
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def file_kind(mode: int) -> str:
@@ -99,7 +120,7 @@ def require_regular(path: Path, what: str) -> None:
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        raise NotAFile(f"{path}: is {file_kind(mode)}, not a regular file ({what})")
+        raise NotAFile(f"{path}: is {file_kind(mode)}, not a regular file ({what})", mode)
 
 
 def read_head(path: Path, what: str, size: int) -> bytes:
@@ -127,11 +148,13 @@ def read_bytes(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> bytes:
         limit: Largest size read; a larger file is refused before a byte is read.
 
     Raises:
-        UnreadableFile: Missing, not a regular file, unreadable, or larger than ``limit``.
+        NotAFile: Missing, or not a regular file.
+        FileTooLarge: Larger than ``limit``.
+        UnreadableFile: Unreadable.
     """
     with _regular(path, what) as (fd, known):
         if known > limit:
-            raise UnreadableFile(_too_large(path, known, limit, what))
+            raise FileTooLarge(_too_large(path, known, limit, what), known)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -144,7 +167,7 @@ def read_bytes(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> bytes:
         except OSError as exc:
             raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
         if size > limit:  # it grew while being read
-            raise UnreadableFile(_too_large(path, size, limit, what))
+            raise FileTooLarge(_too_large(path, size, limit, what), size)
     return b"".join(chunks)
 
 
@@ -157,13 +180,18 @@ def _regular(path: Path, what: str) -> Iterator[tuple[int, int]]:
     except FileNotFoundError:
         raise NotAFile(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
-        raise NotAFile(f"{path}: is a directory, not a regular file ({what})") from None
+        raise NotAFile(
+            f"{path}: is a directory, not a regular file ({what})", stat.S_IFDIR
+        ) from None
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotAFile(f"{path}: is {file_kind(info.st_mode)}, not a regular file ({what})")
+            raise NotAFile(
+                f"{path}: is {file_kind(info.st_mode)}, not a regular file ({what})",
+                info.st_mode,
+            )
         yield fd, info.st_size
     finally:
         os.close(fd)

@@ -989,17 +989,16 @@ def _console(args: argparse.Namespace) -> int:
 
 
 def _kill(args: argparse.Namespace) -> int:
-    from tradeloom.engine.control import request_flatten, request_kill
+    from tradeloom.engine.control import request
 
-    request = request_flatten if args.flatten else request_kill
-    print(request(args.run_dir, args.reason).describe())
+    print(request(args.run_dir, "flatten" if args.flatten else "kill", args.reason).describe())
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from tradeloom.engine.control import request_resume
+    from tradeloom.engine.control import request
 
-    print(request_resume(args.run_dir, args.reason).describe())
+    print(request(args.run_dir, "resume", args.reason).describe())
     return 0
 
 

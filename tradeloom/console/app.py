@@ -374,7 +374,7 @@ class _State:
           403:
             description: The read scope, or no CSRF token with a session cookie.
         """
-        from tradeloom.engine.control import request_flatten, request_kill, request_resume
+        from tradeloom.engine.control import request as send
 
         action = request.path_params["action"]
         if action not in _ACTIONS:
@@ -389,9 +389,8 @@ class _State:
             reason = "requested from the console"
         if not isinstance(reason, str) or len(reason) > 500 or "\n" in reason:
             return _error(400, "reason: one line of at most 500 characters")
-        send = {"kill": request_kill, "resume": request_resume, "flatten": request_flatten}
         try:
-            delivery = await run_in_threadpool(send[action], ref.path, reason)
+            delivery = await run_in_threadpool(send, ref.path, action, reason)
         except UserError as exc:
             return _error(400, str(exc).replace(str(ref.path), ref.id))
         _access.warning("console_action", action=action, run=ref.id, reason=reason)

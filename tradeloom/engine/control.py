@@ -5,8 +5,9 @@ instead, through files in the run directory, and wakes the process with a signal
 
 - ``RUN_DIR/control/<time_ns>-kill.json``, ``<time_ns>-flatten.json`` and
   ``<time_ns>-resume.json``: one request each, written atomically (a temporary file,
-  then `os.replace`) by `request_kill`, `request_flatten` and `request_resume`. A
-  request written while no process runs waits for the next start.
+  then `os.replace`) by `request` (`request_kill`, `request_flatten` and
+  `request_resume` name its actions). A request written while no process runs waits
+  for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
   SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
@@ -64,6 +65,7 @@ __all__ = [
     "KillFileEngaged",
     "RunDirBusy",
     "controllable_mode",
+    "request",
     "request_flatten",
     "request_kill",
     "request_resume",
@@ -203,56 +205,45 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     return cast(Literal["paper", "live"], mode)
 
 
-def request_kill(run_dir: Path, reason: str) -> Delivery:
-    """Ask the run in ``run_dir`` to cancel every open order and halt.
+def request(run_dir: Path, action: Action, reason: str) -> Delivery:
+    """Ask the run in ``run_dir`` to kill, flatten or resume.
+
+    ``kill``: cancel every open order and halt (latched until a resume). ``flatten``:
+    kill, then at the next bar send a market order closing each position
+    (``EXIT_FLATTEN``), through the run's risk engine and venue as any exit.
+    ``resume``: leave the halt the kill switch put the run in.
 
     The request is written to ``control/`` first, so it is latched even when no
     process runs; a running process is then woken with SIGUSR2.
 
     Args:
         run_dir: A paper or live run directory.
+        action: ``kill``, ``flatten`` or ``resume``.
         reason: Why, for the journal.
 
     Raises:
         UserError: ``run_dir`` is not a paper or live run directory.
+        KillFileEngaged: A resume while ``RUN_DIR/KILL`` exists.
     """
     controllable_mode(run_dir)
-    return _deliver(run_dir, _write_request(run_dir, "kill", reason, by="cli"), "kill")
+    if action == "resume" and os.path.lexists(run_dir / KILL_FILE):
+        raise KillFileEngaged(run_dir)
+    return _deliver(run_dir, _write_request(run_dir, action, reason, by="cli"), action)
+
+
+def request_kill(run_dir: Path, reason: str) -> Delivery:
+    """Ask the run in ``run_dir`` to cancel every open order and halt (`request`)."""
+    return request(run_dir, "kill", reason)
 
 
 def request_flatten(run_dir: Path, reason: str) -> Delivery:
-    """Ask the run in ``run_dir`` to kill (`request_kill`) and close every position.
-
-    The run journals the request, halts as a kill does (latched until resume), and at
-    its next bar sends a market order closing each position (``EXIT_FLATTEN``), through
-    its risk engine and venue as any exit.
-
-    Args:
-        run_dir: A paper or live run directory.
-        reason: Why, for the journal.
-
-    Raises:
-        UserError: ``run_dir`` is not a paper or live run directory.
-    """
-    controllable_mode(run_dir)
-    return _deliver(run_dir, _write_request(run_dir, "flatten", reason, by="cli"), "flatten")
+    """Ask the run in ``run_dir`` to kill and close every position (`request`)."""
+    return request(run_dir, "flatten", reason)
 
 
 def request_resume(run_dir: Path, reason: str) -> Delivery:
-    """Ask the run in ``run_dir`` to leave the halt its kill switch put it in.
-
-    Args:
-        run_dir: A paper or live run directory.
-        reason: Why, for the journal.
-
-    Raises:
-        UserError: ``run_dir`` is not a paper or live run directory.
-        KillFileEngaged: ``RUN_DIR/KILL`` exists.
-    """
-    controllable_mode(run_dir)
-    if os.path.lexists(run_dir / KILL_FILE):
-        raise KillFileEngaged(run_dir)
-    return _deliver(run_dir, _write_request(run_dir, "resume", reason, by="cli"), "resume")
+    """Ask the run in ``run_dir`` to leave its kill switch's halt (`request`)."""
+    return request(run_dir, "resume", reason)
 
 
 class ControlInbox:

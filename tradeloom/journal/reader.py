@@ -142,13 +142,8 @@ def read_sequenced(
         source.close()
 
 
-class EventFollower:
-    """Read a journal's events of ``kinds`` as they are committed: each `read` returns
-    the ones committed since the last, so following a run costs its new rows only.
-
-    The journal stays open between reads (reopened when read from another thread: a
-    SQLite connection belongs to its thread); each read is one read transaction, so it
-    never misses a row committed to one kind's table while it read another's.
+class _Follower:
+    """Follow a journal's ``kinds`` as rows are committed to it.
 
     Args:
         path: The journal (``journal_path(run_dir)``).
@@ -162,7 +157,20 @@ class EventFollower:
         self.path = path
         self._schemas = [schema_of(k) for k in _kinds(kinds)]
         self.seq = 0
-        """The last sequence number read (0: none yet)."""
+        """The last sequence number read among the kinds followed (0: none yet)."""
+
+
+class EventFollower(_Follower):
+    """Read a journal's events of ``kinds`` as they are committed: each `read` returns
+    the ones committed since the last, so following a run costs its new rows only.
+
+    The journal stays open between reads (reopened when read from another thread: a
+    SQLite connection belongs to its thread); each read is one read transaction, so it
+    never misses a row committed to one kind's table while it read another's.
+    """
+
+    def __init__(self, path: Path, kinds: Iterable[str | type[Event]]) -> None:
+        super().__init__(path, kinds)
         self._source: Source | None = None
         self._thread = 0
 
@@ -199,7 +207,7 @@ class EventFollower:
             source.close()
 
 
-class FrameFollower:
+class FrameFollower(_Follower):
     """Read a journal's frames of ``kinds`` (`read_frames`) as they are committed: each
     `read` adds the rows committed since the last to the frames it keeps, so following
     a run costs its new rows only, however long its journal is.
@@ -208,22 +216,12 @@ class FrameFollower:
     row, and `read` says why (`restarted`): its file was replaced (another inode: a
     rotation, a copy, a restore), it names another run, or the last row read is no
     longer there as it was (rows cut or rewritten).
-
-    Args:
-        path: The journal (``journal_path(run_dir)``).
-        kinds: The kinds to follow (names or classes).
-
-    Raises:
-        KeyError: An unknown kind.
     """
 
     def __init__(self, path: Path, kinds: Iterable[str | type[Event]]) -> None:
-        self.path = path
-        self._schemas = [schema_of(k) for k in _kinds(kinds)]
+        super().__init__(path, kinds)
         self.frames: dict[str, pd.DataFrame] = {}
         """The rows read so far, by kind (empty before the first `read`)."""
-        self.seq = 0
-        """The last sequence number read among the kinds followed (0: none yet)."""
         self.meta: dict[str, str] = {}
         self.restarted: str | None = None
         """Why the last `read` started from the first row again (None: it did not)."""

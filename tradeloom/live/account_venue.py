@@ -117,11 +117,6 @@ class AccountVenue:
             if (one := market.one_exchange) is not None
         ]
 
-    @property
-    def fee_rate(self) -> float:
-        """Return the largest taker fee of the markets, which sizes buys."""
-        return self.costs.taker
-
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
         return self.costs.quantity_for(notional, price)
@@ -325,7 +320,7 @@ def open_account_venue(
             )
     account = AccountVenue(opened, initial_cash=capital, symbol_of=symbol_of)
     account.at_start = rows
-    account.started = {"fee_rate": account.fee_rate, "dust": account.dust}
+    account.started = {"fee_rate": account.costs.taker, "dust": account.dust}
     return account
 
 

@@ -178,11 +178,6 @@ class ExchangeVenue:
         self.on_send: Callable[[str, float], None] | None = None
         """Told ``("send", seconds)`` for each order sent (the metrics' send stage)."""
 
-    @property
-    def fee_rate(self) -> float:
-        """Return the taker fee, which sizes buys."""
-        return self.costs.taker
-
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the taker fee."""
         return self.costs.quantity_for(notional, price)

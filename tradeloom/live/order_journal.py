@@ -25,9 +25,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import fields as fields_of
+from typing import Any
 
 from tradeloom.domain import Order
 from tradeloom.journal import (
+    Event,
     FillRefused,
     JournalStore,
     OrderSent,
@@ -53,6 +56,14 @@ __all__ = ["JournalOrders", "sent_row"]
 # The row's limit_price is the one sent (rounded to the tick), not the engine's.
 _ORDER_FIELDS = tuple(name for name in Order.__dataclass_fields__ if name != "limit_price")
 _FILL_FIELDS = ("order_id", "bar", "timestamp", "side", "quantity", "price", "fee", "slippage")
+# The venue events journaled field by field, with the bar and the venue's symbol added
+# (a stop's ``type`` is its row's ``order_type``).
+_AS_ROWS: dict[type[Any], type[Event]] = {
+    RefusedFill: FillRefused,
+    StopFallback: StopFellBack,
+    StopBinding: StopBound,
+}
+_ROW_NAMES = {"type": "order_type"}
 
 
 def sent_row(order: VenueOrder, sent_at: float) -> OrderSent:
@@ -136,38 +147,10 @@ class JournalOrders:
                     fee_currency=event.fee_currency,
                 )
             )
-        elif isinstance(event, RefusedFill):
-            self.journal.append(
-                FillRefused(
-                    bar=bar,
-                    symbol=self.symbol,
-                    client_id=event.client_id,
-                    trade_id=event.trade_id,
-                    quantity=event.quantity,
-                    message=event.message,
-                )
-            )
-        elif isinstance(event, StopFallback):
-            self.journal.append(
-                StopFellBack(
-                    bar=bar,
-                    symbol=self.symbol,
-                    client_id=event.client_id,
-                    order_type=event.type,
-                    trigger_price=event.trigger_price,
-                    code=event.code,
-                    reason=event.reason,
-                )
-            )
-        elif isinstance(event, StopBinding):
-            self.journal.append(
-                StopBound(
-                    bar=bar,
-                    symbol=self.symbol,
-                    client_id=event.client_id,
-                    order_id=event.order_id,
-                    state=event.state,
-                )
-            )
+        elif (kind := _AS_ROWS.get(type(event))) is not None:
+            fields = {
+                _ROW_NAMES.get(f.name, f.name): getattr(event, f.name) for f in fields_of(event)
+            }
+            self.journal.append(kind(bar=bar, symbol=self.symbol, **fields))
         else:  # pragma: no cover - the venue emits nothing else
             raise TypeError(f"not a venue event: {event!r}")

@@ -89,7 +89,6 @@ __all__ = [
     "Snapshot",
     "live_metrics",
     "run_facts",
-    "snapshot_of",
 ]
 
 
@@ -302,7 +301,8 @@ class LiveOutputs:
         positions: npt.NDArray[np.float64] | None,
         facts: dict[str, Any],
     ) -> Snapshot:
-        """`snapshot_of` with the records copied once each, when new."""
+        """Return a `Snapshot` of ``run``: these arrays, and the run's records (each list
+        copied once, when new: the writer thread reads them while the run appends)."""
         session = run.markets.session
         assert session is not None
         engine = session.engine
@@ -317,18 +317,35 @@ class LiveOutputs:
             if len(rec.order_symbols) != len(self._order_symbols):
                 self._order_symbols = dict(rec.order_symbols)
             order_symbols = self._order_symbols
-        return snapshot_of(
-            run,
+        config = run.files.config
+        history = session.history
+        features = None
+        if config.outputs.features and history.columns:
+            n = len(history)
+            features = history.rows()[n - len(times) : n]
+        return Snapshot(
             times=times,
             close=close,
             curve=curve,
             positions=positions,
-            facts=facts,
             trades=self._records.view("trades", engine.trades),
             orders=self._records.view("orders", rec.orders),
             fills=self._records.view("fills", rec.fills),
             order_symbols=order_symbols,
+            facts=facts,
+            initial_cash=engine.portfolio.initial_cash,
+            fees=engine.portfolio.fees,
+            timeframe_seconds=history.timeframe_seconds,
+            document=config.document,
+            report=config.outputs.report,
+            report_seconds=config.live.report_seconds,
             generation=self._generation,
+            calendar=data_calendar(session),
+            perpetual=funding_series(getattr(session.p, "venue", None)) is not None,
+            features=features,
+            feature_columns=tuple(history.columns) if features is not None else (),
+            symbols=tuple(history.symbols),
+            plots=feature_plots(session.p) if features is not None else None,
         )
 
     def _universe_snapshot(
@@ -547,60 +564,6 @@ def _grown(array: npt.NDArray[Any], rows: int, capacity: int) -> npt.NDArray[Any
     grown = np.empty((capacity, *array.shape[1:]), array.dtype)
     grown[:rows] = array[:rows]
     return grown
-
-
-def snapshot_of(
-    run: OutputsSource,
-    *,
-    times: npt.NDArray[np.int64],
-    close: npt.NDArray[np.float64],
-    curve: npt.NDArray[np.float64],
-    positions: npt.NDArray[np.float64] | None,
-    facts: dict[str, Any],
-    trades: Sequence[Any] | None = None,
-    orders: Sequence[Any] | None = None,
-    fills: Sequence[Any] | None = None,
-    order_symbols: Mapping[str, str] | None = None,
-    generation: int = 0,
-) -> Snapshot:
-    """Return a `Snapshot` of ``run``: these arrays, and the run's records (copied
-    whole where not given: `LiveOutputs` hands over copies of the new ones only)."""
-    session = run.markets.session
-    assert session is not None
-    engine = session.engine
-    rec = run.link.recorder_or_fail
-    config = run.files.config
-    if positions is not None and order_symbols is None:
-        order_symbols = dict(rec.order_symbols)
-    history = session.history
-    features = None
-    if config.outputs.features and history.columns:
-        n = len(history)
-        features = history.rows()[n - len(times) : n]
-    return Snapshot(
-        times=times,
-        close=close,
-        curve=curve,
-        positions=positions,
-        trades=tuple(engine.trades) if trades is None else trades,
-        orders=tuple(rec.orders) if orders is None else orders,
-        fills=tuple(rec.fills) if fills is None else fills,
-        order_symbols=None if positions is None else order_symbols,
-        facts=facts,
-        initial_cash=engine.portfolio.initial_cash,
-        fees=engine.portfolio.fees,
-        timeframe_seconds=session.history.timeframe_seconds,
-        document=config.document,
-        report=config.outputs.report,
-        report_seconds=config.live.report_seconds,
-        generation=generation,
-        calendar=data_calendar(session),
-        perpetual=funding_series(getattr(getattr(session, "p", None), "venue", None)) is not None,
-        features=features,
-        feature_columns=tuple(history.columns) if features is not None else (),
-        symbols=tuple(history.symbols),
-        plots=feature_plots(session.p) if features is not None else None,
-    )
 
 
 def data_calendar(session: Any) -> TradingCalendar:

@@ -59,6 +59,8 @@ from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.routed_model import decision_row
 from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.plugins.execution.routing import (
+    BELOW_MINIMUM,
+    NO_ROUTE,
     Candidate,
     RouteOrder,
     below_every_minimum,
@@ -77,12 +79,6 @@ if TYPE_CHECKING:
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
 
 _log = structlog.get_logger("tradeloom.live")
-
-NO_ROUTE = "NO_ROUTE"
-"""Cancellation reason of what no venue could take (depth, balance, health)."""
-
-BELOW_MINIMUM = "BELOW_MINIMUM"
-"""Cancellation reason of a rest less than any venue takes (`below_every_minimum`)."""
 
 
 @dataclass(frozen=True)
@@ -170,11 +166,6 @@ class RouterVenue:
         self._refused: list[RefusedFill] = []
         self.at_start: list[VenueAtStart] = []
         """A new live run's `VenueAtStart` rows, to journal after its ``run_started``."""
-
-    @property
-    def fee_rate(self) -> float:
-        """Return the largest taker fee of the venues, which sizes buys."""
-        return self.costs.taker
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
@@ -616,7 +607,7 @@ def open_router_venue(
         link.recorder_or_fail.record(
             VenueHealth(venue=name, state="down", failures=1, reason=reason)
         )
-    extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.fee_rate}
+    extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.costs.taker}
     return opened, extra
 
 

@@ -650,10 +650,12 @@ class LiveRunner:
         history = session.history
         symbols = history.symbols
         new_orders = rec.orders[before.orders :]
-        orders = [f"{_SIDES[o.side]} {o.quantity:.8g}" for o in new_orders]
-        fills = [
+        orders = ", ".join(f"{_SIDES[o.side]} {o.quantity:.8g}" for o in new_orders)
+        fills = ", ".join(
             f"{_SIDES[f.side]} {f.quantity:.8g}@{f.price:.8g}" for f in rec.fills[before.fills :]
-        ]
+        )
+        # what the bar sent and what filled, after the decision it comes from
+        sent = (f" order {orders}" if orders else "") + (f" | filled {fills}" if fills else "")
         book = session.engine.portfolio
         state = session.state
         if len(symbols) > 1:
@@ -668,8 +670,8 @@ class LiveRunner:
             return (
                 f"{history.time(t):%Y-%m-%d %H:%M}Z bar {t} | {present}/{len(symbols)} symbols "
                 f"| signals {rec.signals - before.signals}"
-                + (f" | order {', '.join(orders)}" if orders else "")
-                + (f" | filled {', '.join(fills)}" if fills else "")
+                + (" |" if orders else "")  # set apart from the signals count
+                + sent
                 + f" | held {', '.join(held) or '-'} | equity {equity:.2f} | {state}"
             )
         bar = history.bar(t)
@@ -685,10 +687,8 @@ class LiveRunner:
             state += f" halted:{session.engine.halt_code}"
         return (
             f"{bar.timestamp:%Y-%m-%d %H:%M}Z bar {bar.index} close {bar.close:.8g} "
-            f"| signal {signal} | decision {decision}"
-            + (f" order {', '.join(orders)}" if orders else "")
-            + (f" | filled {', '.join(fills)}" if fills else "")
-            + f" | position {book.position:.8g} | equity {book.equity(bar.close):.2f} | {state}"
+            f"| signal {signal} | decision {decision}{sent}"
+            f" | position {book.position:.8g} | equity {book.equity(bar.close):.2f} | {state}"
         )
 
     def open_stream(self) -> None:

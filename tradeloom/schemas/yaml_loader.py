@@ -38,7 +38,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.safe_files import file_kind
+from tradeloom.safe_files import FileTooLarge, NotAFile, file_kind, read_bytes
 from tradeloom.schemas.messages import join_path, show
 
 __all__ = [
@@ -223,39 +223,18 @@ def read_strategy_text(path: str | Path) -> str:
     source = str(path)
     limit = max_file_bytes()
     try:
-        # O_NONBLOCK: opening a FIFO that no one writes returns at once instead of hanging.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise UserError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{source}: is a directory, not a strategy file") from None
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise UserError(f"{source}: is a directory, not a strategy file")
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(
-                f"{source}: is {file_kind(info.st_mode)}, not a regular file; give a strategy file"
-            )
-        if info.st_size > limit:
-            raise UserError(_too_large(source, info.st_size, limit))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:  # it grew while being read
-            raise UserError(_too_large(source, size, limit))
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    return decode_strategy_bytes(b"".join(chunks), source)
+        data = read_bytes(Path(path), "a strategy file", limit=limit)
+    except NotAFile as exc:  # the strategy file's own messages: it names what to give
+        if exc.mode is None:
+            raise UserError(f"{source}: no such file") from None
+        if stat.S_ISDIR(exc.mode):
+            raise UserError(f"{source}: is a directory, not a strategy file") from None
+        raise UserError(
+            f"{source}: is {file_kind(exc.mode)}, not a regular file; give a strategy file"
+        ) from None
+    except FileTooLarge as exc:
+        raise UserError(_too_large(source, exc.size, limit)) from None
+    return decode_strategy_bytes(data, source)
 
 
 def decode_strategy_bytes(data: bytes, source: str) -> str:

@@ -54,46 +54,14 @@ _SCALE = [[0, _RED], [0.5, "#ffffbf"], [1, _GREEN]]
 _KNOWN = {key for _, rows in STATISTICS for key, _, _ in rows}
 
 
-def write_sweep_report(
-    path: Path,
-    results: pd.DataFrame,
-    *,
-    params: Sequence[str],
-    objective: str,
-    overfitting: Overfitting | None = None,
-    walk_forward: WalkForwardResult | None = None,
-    title: str = "sweep",
-    plotly_src: str | None = None,
-) -> Path:
-    """Write ``sweep.html`` (atomically) and return its path.
-
-    Args:
-        path: The file to write.
-        results: One row per variant: a column per parameter (its dotted key) and per
-            metric. Its rows are in the order of the variants' returns that
-            ``overfitting`` was computed from.
-        params: The parameter columns, in the order they are shown.
-        objective: The metric column the variants are ranked by (higher is better).
-        overfitting: The sweep's overfitting statistics (`overfitting_statistics`).
-        walk_forward: A walk-forward optimisation; each window's parameters are taken
-            from its ``params`` or else from the ``results`` row its variant labels.
-        title: The page's heading (the strategy's name).
-        plotly_src: The relative URL of plotly.js for the page to load (`shared_plotly`);
-            None embeds it.
+def write_sweep_report(path: Path, results: pd.DataFrame, **options: Any) -> Path:
+    """Write the page ``render_sweep_report(results, **options)`` returns to ``path``
+    (atomically); return ``path``.
 
     Raises:
-        ValueError: A parameter or the objective is not a column of ``results``, or
-            ``overfitting`` has a DSR count different from the rows.
+        ValueError: As `render_sweep_report`.
     """
-    text = render_sweep_report(
-        results,
-        params=params,
-        objective=objective,
-        overfitting=overfitting,
-        walk_forward=walk_forward,
-        title=title,
-        plotly_src=plotly_src,
-    )
+    text = render_sweep_report(results, **options)
     with atomic_file(path) as file:
         file.write(text)
     return path
@@ -109,11 +77,24 @@ def render_sweep_report(
     title: str = "sweep",
     plotly_src: str | None = None,
 ) -> str:
-    """Return the page of a sweep (`write_sweep_report` describes the other arguments).
+    """Return the page of a sweep, ``sweep.html``'s text.
 
     Args:
+        results: One row per variant: a column per parameter (its dotted key) and per
+            metric. Its rows are in the order of the variants' returns that
+            ``overfitting`` was computed from.
+        params: The parameter columns, in the order they are shown.
+        objective: The metric column the variants are ranked by (higher is better).
+        overfitting: The sweep's overfitting statistics (`overfitting_statistics`).
+        walk_forward: A walk-forward optimisation; each window's parameters are taken
+            from its ``params`` or else from the ``results`` row its variant labels.
+        title: The page's heading (the strategy's name).
         plotly_src: The relative URL of plotly.js for the page to load (`shared_plotly`);
             None embeds it.
+
+    Raises:
+        ValueError: A parameter or the objective is not a column of ``results``, or
+            ``overfitting`` has a DSR count different from the rows.
     """
     missing = [c for c in (*params, objective) if c not in results.columns]
     if missing:

@@ -43,6 +43,8 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.journal import Event, RouteDecision, VenueFill, VenueHealth
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.routing import (
+    BELOW_MINIMUM,
+    NO_ROUTE,
     Allocation,
     Candidate,
     RouteOrder,
@@ -50,20 +52,15 @@ from tradeloom.plugins.execution.routing import (
     route,
 )
 from tradeloom.plugins.execution.simulated import (
-    CUT_MINIMUM,
     CUT_NONE,
     DONE_FRACTION,
+    cut_reason,
     fill_order,
+    taker_fill,
 )
 from tradeloom.plugins.protocols import VenueTerms
 
-__all__ = ["NO_ROUTE", "ModelledRouter", "decision_row"]
-
-NO_ROUTE = "NO_ROUTE"
-"""Cancellation reason of what no venue could take (cash, base held, outages)."""
-
-BELOW_MINIMUM = "BELOW_MINIMUM"
-"""Cancellation reason of a remainder less than every venue's minimum order."""
+__all__ = ["ModelledRouter", "decision_row"]
 
 
 @dataclass
@@ -269,25 +266,13 @@ class ModelledRouter:
                 )
             )
             self._events.append(
-                Fill(
-                    parent.order.id,
-                    bar.index,
-                    bar.timestamp,
-                    order.side,
-                    quantity,
-                    price,
-                    fee,
-                    slipped,
-                    "taker",
-                )
+                taker_fill(parent.order.id, order.side, bar, quantity, price, fee, slipped)
             )
         if child.remaining <= order.quantity * DONE_FRACTION:
             child.remaining = 0.0
         elif cut != CUT_NONE:
             parent.cancelled += child.remaining
-            parent.reason = parent.reason or (
-                BELOW_MINIMUM if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
-            )
+            parent.reason = parent.reason or cut_reason(cut)
             child.remaining = 0.0
 
     def _outages(self, bar: Bar) -> None:

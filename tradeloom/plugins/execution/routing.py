@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BELOW_MINIMUM",
+    "NO_ROUTE",
     "Allocation",
     "Candidate",
     "Quote",
@@ -54,6 +56,14 @@ Level = tuple[float, float]
 """A book level: ``(price, base quantity)``."""
 
 _EPSILON = 1e-12
+
+NO_ROUTE = "NO_ROUTE"
+"""A router's cancellation reason of what no venue could take (depth, balance, cash,
+base held, health, outages)."""
+
+BELOW_MINIMUM = "BELOW_MINIMUM"
+"""A router's cancellation reason of a rest less than any venue takes
+(`below_every_minimum`)."""
 
 
 @dataclass(frozen=True)

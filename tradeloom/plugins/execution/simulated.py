@@ -47,9 +47,11 @@ __all__ = [
     "MarginParams",
     "SimulatedVenue",
     "SimulatedVenueParams",
+    "cut_reason",
     "fill_order",
     "min_notional_of",
     "sizing_quantity",
+    "taker_fill",
 ]
 
 
@@ -200,6 +202,18 @@ def min_notional_of(initial_cash: float, min_notional: float | None) -> float:
     return initial_cash * MIN_NOTIONAL_SHARE if min_notional is None else min_notional
 
 
+def cut_reason(cut: int) -> str:
+    """Return the cancellation reason of what `fill_order` cut (``cut``, not `CUT_NONE`)."""
+    return "BELOW_MINIMUM" if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
+
+
+def taker_fill(
+    order_id: str, side: int, bar: Bar, quantity: float, price: float, fee: float, slipped: float
+) -> Fill:
+    """Return the fill of ``order_id`` at ``bar`` as `fill_order` priced it: a taker's."""
+    return Fill(order_id, bar.index, bar.timestamp, side, quantity, price, fee, slipped, "taker")
+
+
 @dataclass
 class _Working:
     order: Order
@@ -306,23 +320,11 @@ class SimulatedVenue:
             if quantity > 0.0:
                 self.cash -= order.side * quantity * price + fee
                 working.remaining -= quantity
-                events.append(
-                    Fill(
-                        order.id,
-                        bar.index,
-                        bar.timestamp,
-                        order.side,
-                        quantity,
-                        price,
-                        fee,
-                        slipped,
-                        "taker",
-                    )
-                )
+                events.append(taker_fill(order.id, order.side, bar, quantity, price, fee, slipped))
             if working.remaining <= order.quantity * DONE_FRACTION:
                 continue
             if cut != CUT_NONE:
-                reason = "BELOW_MINIMUM" if cut == CUT_MINIMUM else "INSUFFICIENT_CASH"
+                reason = cut_reason(cut)
                 events.append(
                     Cancellation(order.id, bar.index, bar.timestamp, working.remaining, reason)
                 )

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +99,7 @@ _LEAST_MODEL_ROWS = 20
 """Fewest rows a calibrated fold's model may be fitted on (the walk-forward's own floor)."""
 
 _log = structlog.get_logger("tradeloom.model")
+_T = TypeVar("_T")
 
 _NOTE_LOCK = threading.Lock()
 """Held while a model notes its first fold that is not compiled (folds train in threads)."""
@@ -564,17 +565,12 @@ class SklearnModel:
                 jobs, self._run(jobs, x, y, shown), strict=True
             ):
                 probability[segment] = predicted
-                detector = None
-                if self.detector is not None:
-                    detector, scores[segment] = self._detect(fold, x[rows], x[segment])
-                self.latest = TrainedFold(
-                    by_fold[fold.index],
-                    fitted,
-                    columns,
-                    training_data_sha256(x[rows], y[rows]),
-                    detector,
+                self.latest, scored = self._trained_fold(
+                    fold, by_fold[fold.index], fitted, columns, x[rows], y[rows], x[segment]
                 )
                 self.trained.append(self.latest)
+                if scored is not None:
+                    scores[segment] = scored
         self._history = _History(x, y, trainable, usable, columns, tuple(folds))
         self.calibration_by_fold = self._calibration_figures(jobs, x, labels, trainable)
         series = pd.Series(probability, index=frame.index, name="probability_up")
@@ -640,18 +636,12 @@ class SklearnModel:
                 jobs, self._run(jobs, x, y, shown), strict=True
             ):
                 probability[rows.bar[segment], rows.symbol[segment]] = predicted
-                detector = None
-                if self.detector is not None:
-                    detector, scored = self._detect(fold, x[kept], x[segment])
-                    scores[rows.bar[segment], rows.symbol[segment]] = scored
-                self.latest = TrainedFold(
-                    by_fold[fold.index],
-                    fitted,
-                    columns,
-                    training_data_sha256(x[kept], y[kept]),
-                    detector,
+                self.latest, scored = self._trained_fold(
+                    fold, by_fold[fold.index], fitted, columns, x[kept], y[kept], x[segment]
                 )
                 self.trained.append(self.latest)
+                if scored is not None:
+                    scores[rows.bar[segment], rows.symbol[segment]] = scored
         index = universe.index
         outputs = []
         for s in range(m):
@@ -779,11 +769,8 @@ class SklearnModel:
         outcome = self._train(fold, rows, np.empty(0, np.intp), x, y)
         if isinstance(outcome, ModelFitError):
             raise outcome
-        detector = None
-        if self.detector is not None:
-            detector, _ = self._detect(fold, x[rows], x[rows[:1]])
-        self.latest = TrainedFold(
-            training, outcome[0], columns, training_data_sha256(x[rows], y[rows]), detector
+        self.latest, _ = self._trained_fold(
+            fold, training, outcome[0], columns, x[rows], y[rows], x[rows[:1]]
         )
         self.trained.append(self.latest)
         # compiled now, at the close that trained it, not at the next bar's prediction
@@ -902,19 +889,14 @@ class SklearnModel:
         if isinstance(outcome, ModelFitError):
             raise outcome
         fitted, predicted = outcome
-        detector, scores = None, None
-        if self.detector is not None:
-            detector, segment_scores = self._detect(fold, x[rows], x[segment])
-            scores = np.full(len(bars), np.nan)
-            scores[history.usable[bars]] = segment_scores
-        retrained = TrainedFold(
-            training,
-            fitted,
-            history.columns,
-            training_data_sha256(x[rows], y[rows]),
-            detector,
+        retrained, segment_scores = self._trained_fold(
+            fold, training, fitted, history.columns, x[rows], y[rows], x[segment]
         )
         self.trained.append(retrained)
+        scores = None
+        if segment_scores is not None:
+            scores = np.full(len(bars), np.nan)
+            scores[history.usable[bars]] = segment_scores
         latest = self.latest
         # as the registry's index picks its latest: the fold predicting the last bars
         if latest is None or (fold.predict_end, fold.predict_start) >= (
@@ -925,6 +907,24 @@ class SklearnModel:
         probability = np.full(len(bars), np.nan)
         probability[history.usable[bars]] = predicted
         return Retraining(training, probability, scores)
+
+    def _trained_fold(
+        self,
+        fold: Fold,
+        training: ModelTraining,
+        fitted: Any,
+        columns: tuple[str, ...],
+        x: npt.NDArray[np.float64],
+        y: Target,
+        segment: npt.NDArray[np.float64],
+    ) -> tuple[TrainedFold, npt.NDArray[np.float64] | None]:
+        """Return ``fold``'s model trained on rows ``x, y``, with its anomaly detector
+        fitted on ``x``, and the detector's scores of the ``segment`` rows (None: the
+        model has no detector)."""
+        detector, scores = None, None
+        if self.detector is not None:
+            detector, scores = self._detect(fold, x, segment)
+        return TrainedFold(training, fitted, columns, training_data_sha256(x, y), detector), scores
 
     def _detect(
         self, fold: Fold, train: npt.NDArray[np.float64], segment: npt.NDArray[np.float64]
@@ -966,34 +966,13 @@ class SklearnModel:
             from sklearn.utils.parallel import Parallel, delayed
 
             outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
-                delayed(self._train_one_thread)(fold, rows, seg, x, y, shown)
+                delayed(_in_one_openmp_thread)(self._train, fold, rows, seg, x, y, shown)
                 for fold, rows, seg in jobs
             )
         for outcome in outcomes:
             if isinstance(outcome, ModelFitError):
                 raise outcome
             yield outcome
-
-    def _train_one_thread(
-        self,
-        fold: Fold,
-        rows: npt.NDArray[np.intp],
-        segment: npt.NDArray[np.intp],
-        x: npt.NDArray[np.float64],
-        y: Target,
-        shown: progress.Task | None = None,
-    ) -> tuple[Any, npt.NDArray[np.float64]] | ModelFitError:
-        """`_train` with this thread's OpenMP pool limited to one thread.
-
-        The folds are the parallelism here: an estimator that fits with OpenMP
-        (HistGradientBoosting) would otherwise start a pool of every core inside every
-        fold thread. OpenMP's thread count is a per-thread setting, so it is set in the
-        fold's own thread; the arithmetic, and so the predictions, do not depend on it.
-        """
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return self._train(fold, rows, segment, x, y, shown)
 
     def _train(
         self,
@@ -1371,3 +1350,17 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         symbol_id=params.symbol_id,
         calibration=params.calibration,
     )
+
+
+def _in_one_openmp_thread(call: Callable[..., _T], *args: Any) -> _T:
+    """Return ``call(*args)`` with this thread's OpenMP pool limited to one thread.
+
+    The folds are the parallelism here: an estimator that fits with OpenMP
+    (HistGradientBoosting) would otherwise start a pool of every core inside every
+    fold thread. OpenMP's thread count is a per-thread setting, so it is set in the
+    fold's own thread; the arithmetic, and so the predictions, do not depend on it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return call(*args)
