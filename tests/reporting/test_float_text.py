@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from hunting import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.reporting.float_text import repr_floats
 
 
