@@ -118,7 +118,7 @@ def test_what_is_read_back_is_what_went_in() -> None:
     # the first bars only: a retraining's window
     head = history.universe(5)
     assert len(head) == 5 and head.symbols == universe.symbols
-    pd.testing.assert_index_equal(head.index, universe.index[:5])
+    pd.testing.assert_index_equal(head.index, universe.index[:5], check_freq=False)
     pd.testing.assert_frame_equal(
         head.bars[1].frame, universe.bars[1].frame.iloc[:3], check_freq=False
     )
@@ -155,6 +155,7 @@ def test_appended_ticks_grow_the_history_past_its_capacity() -> None:
         history.index(),
         pd.date_range(T0, periods=3 + ticks, freq="h", name="timestamp"),
         exact=False,
+        check_freq=False,
     )
 
 
