@@ -23,8 +23,6 @@ LEFT = {
     ("exits.py", "resting_stop"): 9,
     ("feed.py", "feed_fill"): 15,
     ("kernels/fills.py", "fill_order"): 10,
-    ("risk.py", "move_state"): 9,
-    ("risk.py", "pretrade_check"): 13,
     ("rows.py", "emit"): 15,
 }
 

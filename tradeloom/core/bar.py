@@ -594,7 +594,7 @@ def _mark(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> None:
     if cfg.vol_target:
         observe_volatility(sym, prm, px, i)
     if cfg.daily_loss:
-        observe_day(acct, prm, st.ev, st.cur, t, bars.time_ns[i] + cfg.tf, equity)
+        observe_day(st, t, bars.time_ns[i] + cfg.tf, equity)
 
 
 @core_kernel
@@ -647,7 +647,7 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
                     halting = True
                     break
     if halting:  # any halt but the kill switch: HALTED, its exits alone pass
-        move_state(acct, ev, cur, t, codes.HALTED_STATE, int(acct[A_HALT]))
+        move_state(st, t, codes.HALTED_STATE, int(acct[A_HALT]))
     # a halt closes every position: at the bar it latches, and again at each bar
     # whose position its exit has not closed (refused by the order rate, cut
     # short); never while the kill switch holds the run (it sends nothing)
@@ -887,12 +887,10 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             level = limit_price(side, price, prm[P_LIMIT_OFFSET])
         now = time_ns[i] + tf
         after = sym[s, S_QTY] + delta
-        # the collar measures the order's own price (a limit's level) from the close
+        order = Order(side, abs(delta), reason, price, kind, level, 0.0)
         code = pretrade_check(
-            acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
-            level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
-            _gross_after(sym, s, after, price), out, reason == codes.EXIT_FLATTEN,
-        )  # fmt: skip
+            st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
+        )
         if code != 0:
             emit(
                 ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
@@ -900,14 +898,13 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             s += 1
             continue
         if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
-            parent = Order(side, abs(delta), reason, price, kind, math.nan, 0.0)
-            start_parent(st, t, s, parent, sym[s, S_I_DIR])
+            start_parent(st, t, s, order, sym[s, S_I_DIR])
             # a bar without volume sends no participation child yet
             if not next_child(st, t, s, price, px[4, i, s]):
                 s += 1
                 continue
         else:
-            send_order(st, t, s, Order(side, abs(delta), reason, price, kind, level, 0.0))
+            send_order(st, t, s, order)
             if reason == codes.SCALE_IN:
                 add_sent(sym, s)
         record_send(acct, prm, sent, now)
