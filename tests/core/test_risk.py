@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core.context import Order
 from tradeloom.core.feed import kill, resume
 from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MARGIN_SHORTS, MarginKernel
 from tradeloom.core.params import Limits
@@ -30,7 +30,7 @@ from tradeloom.core.risk import (
 )
 from tradeloom.core.state import CoreState
 
-from .harness import make_spec
+from .harness import bundle, make_spec
 
 NOW = pd.Timestamp("2024-03-01T12:00Z").value
 SECOND = 1_000_000_000
@@ -54,15 +54,18 @@ def check(
     gross_after: float | None = None,
     now: int = NOW,
 ) -> tuple[int, tuple[float, ...]]:
-    """Run the pre-trade checks; return the refusing code (0: pass) and its values."""
-    out = np.full(8, -7.0)
+    """Run the pre-trade checks; return the refusing code (0: pass) and its values.
+
+    The order is a limit order at ``price`` (NaN: none) sized at ``last``, so that the
+    collar measures ``price`` from ``last``.
+    """
+    st = bundle(state)
+    st.out[:] = -7.0
     if gross_after is None:
         gross_after = abs(position + side * quantity) * price
-    code = pretrade_check(
-        state.acct, state.prm, state.sent, now, position, side, quantity, price, last, equity,
-        gross_after, out,
-    )  # fmt: skip
-    return int(code), tuple(float(v) for v in out)
+    order = Order(side, quantity, codes.ENTRY, last, L.ORDER_LIMIT, price, 0.0)
+    code = pretrade_check(st, now, position, order, equity, gross_after)
+    return int(code), tuple(float(v) for v in st.out)
 
 
 def refusal(
@@ -93,11 +96,11 @@ def send(state: CoreState, now: int) -> None:
 
 
 def to_state(state: CoreState, new: int, why: int) -> None:
-    move_state(state.acct, state.ev, state.cur, 0, new, why)
+    move_state(bundle(state), 0, new, why)
 
 
 def observe(state: CoreState, now: int, equity: float) -> None:
-    observe_day(state.acct, state.prm, state.ev, state.cur, 0, now, equity)
+    observe_day(bundle(state), 0, now, equity)
 
 
 def state_rows(state: CoreState) -> list[tuple[float, ...]]:

@@ -72,7 +72,7 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
-from tradeloom.core.context import Bars, Settings, State, settings
+from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import (
     active_stop,
@@ -120,6 +120,7 @@ from tradeloom.core.layout import (
     IO_P,
     IO_QUANTITY,
     IO_REF,
+    LIQ_TAKER,
     MAX_TP_LEVELS,
     NEED_BAR,
     NEED_BUFFER,
@@ -430,7 +431,7 @@ def _begin(st: State, bars: Bars, t: int, i: int) -> int:
 @core_kernel
 def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
     """Stage 2: a perpetual's funding, then the fills due at the open."""
-    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     px = bars.px
     nsym = sym.shape[0]
     if cfg.funding:
@@ -440,6 +441,7 @@ def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
         return _save(cur, t, STAGE_PROTECT, 0, NEED_OPEN)
     fill_at_close = cfg.fill_at_close
     if not fill_at_close or cfg.limits_on:
+        taker = FillCosts(cfg.slippage, cfg.fee, LIQ_TAKER)
         # exits and reductions first, then entries (`tradeloom.core.sequence`)
         order = st.port[PORT_ORDER]
         n = 0
@@ -458,15 +460,12 @@ def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
             s = int(order[k])
             if sym[s, S_W_TYPE] == ORDER_LIMIT:
                 if limit_at_open(
-                    acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[1, i, s],
-                    px[2, i, s], px[4, i, s], cfg.volume_cap,
+                    st, t, s, px[0, i, s], px[1, i, s], px[2, i, s], px[4, i, s],
+                    cfg.volume_cap,
                 ):  # fmt: skip
                     record_send(acct, prm, st.sent, bars.time_ns[i])
             else:
-                execute(
-                    acct, sym, prm, ev, cur, trade, t, s, px[0, i, s], px[4, i, s],
-                    cfg.volume_cap, cfg.slippage, cfg.fee,
-                )  # fmt: skip
+                execute(st, t, s, px[0, i, s], px[4, i, s], cfg.volume_cap, taker)
     return NEED_DONE
 
 
@@ -569,15 +568,14 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
                 extra * notional, _other_equity(acct, sym, s) + quantity * level,
                 prm[P_MAINTENANCE_MARGIN] * notional,
             )  # fmt: skip
-        send_order(acct, sym, ev, cur, t, s, side, size, reason, level, ORDER_STOP, level, 0.0)
+        send_order(st, t, s, Order(side, size, reason, level, ORDER_STOP, level, 0.0))
         record_send(acct, prm, st.sent, bars.time_ns[i] + cfg.tf)
         if cfg.ext_venue:
             after = STAGE_PARTIAL_SENT if partial else STAGE_PROTECT_SENT
             return _save(cur, t, after, s, NEED_STOP)
         execute(
-            acct, sym, prm, ev, cur, st.trade, t, s, level, px[4, i, s], -1.0, cfg.slippage,
-            cfg.fee + extra,
-        )  # fmt: skip
+            st, t, s, level, px[4, i, s], -1.0, FillCosts(cfg.slippage, cfg.fee + extra, LIQ_TAKER)
+        )
         if not partial:
             s += 1
     return NEED_DONE
@@ -596,7 +594,7 @@ def _mark(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> None:
     if cfg.vol_target:
         observe_volatility(sym, prm, px, i)
     if cfg.daily_loss:
-        observe_day(acct, prm, st.ev, st.cur, t, bars.time_ns[i] + cfg.tf, equity)
+        observe_day(st, t, bars.time_ns[i] + cfg.tf, equity)
 
 
 @core_kernel
@@ -649,7 +647,7 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
                     halting = True
                     break
     if halting:  # any halt but the kill switch: HALTED, its exits alone pass
-        move_state(acct, ev, cur, t, codes.HALTED_STATE, int(acct[A_HALT]))
+        move_state(st, t, codes.HALTED_STATE, int(acct[A_HALT]))
     # a halt closes every position: at the bar it latches, and again at each bar
     # whose position its exit has not closed (refused by the order rate, cut
     # short); never while the kill switch holds the run (it sends nothing)
@@ -814,7 +812,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                 s += 1
                 continue
             if sym[s, S_I_REASON] == 0.0:
-                if slicing and next_child(acct, sym, prm, ev, cur, t, s, px[3, i, s], px[4, i, s]):
+                if slicing and next_child(st, t, s, px[3, i, s], px[4, i, s]):
                     record_send(acct, prm, sent, time_ns[i] + tf)
                     if ext_venue:
                         return _save(cur, t, STAGE_SENT, s, NEED_SEND)
@@ -889,12 +887,10 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             level = limit_price(side, price, prm[P_LIMIT_OFFSET])
         now = time_ns[i] + tf
         after = sym[s, S_QTY] + delta
-        # the collar measures the order's own price (a limit's level) from the close
+        order = Order(side, abs(delta), reason, price, kind, level, 0.0)
         code = pretrade_check(
-            acct, prm, sent, now, sym[s, S_QTY], side, abs(delta),
-            level if kind == ORDER_LIMIT else price, price, acct[A_EQUITY],
-            _gross_after(sym, s, after, price), out, reason == codes.EXIT_FLATTEN,
-        )  # fmt: skip
+            st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
+        )
         if code != 0:
             emit(
                 ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
@@ -902,19 +898,13 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             s += 1
             continue
         if slicing and signal_reason(reason) and reason != codes.SCALE_IN:
-            start_parent(
-                acct, sym, prm, ev, cur, t, s, side, abs(delta), reason, price, kind,
-                sym[s, S_I_DIR],
-            )  # fmt: skip
+            start_parent(st, t, s, order, sym[s, S_I_DIR])
             # a bar without volume sends no participation child yet
-            if not next_child(acct, sym, prm, ev, cur, t, s, price, px[4, i, s]):
+            if not next_child(st, t, s, price, px[4, i, s]):
                 s += 1
                 continue
         else:
-            send_order(
-                acct, sym, ev, cur, t, s, side, abs(delta), reason, price, kind, level,
-                0.0,
-            )  # fmt: skip
+            send_order(st, t, s, order)
             if reason == codes.SCALE_IN:
                 add_sent(sym, s)
         record_send(acct, prm, sent, now)
@@ -927,12 +917,12 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
 @core_kernel
 def _close(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
     """Stage 11: the fills due at the close (``fill: close``), exits and reductions first."""
-    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
-    px = bars.px
+    sym, px = st.sym, bars.px
     if not cfg.fill_at_close:
         return NEED_DONE
     if cfg.ext_venue:
-        return _save(cur, t, STAGE_END, 0, NEED_CLOSE)
+        return _save(st.cur, t, STAGE_END, 0, NEED_CLOSE)
+    taker = FillCosts(cfg.slippage, cfg.fee, LIQ_TAKER)
     # exits and reductions first, then entries (`tradeloom.core.sequence`)
     order = st.port[PORT_ORDER]
     n = 0
@@ -950,15 +940,9 @@ def _close(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
     for k in range(n):
         s = int(order[k])
         if sym[s, S_W_TYPE] != ORDER_LIMIT:
-            execute(
-                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                cfg.volume_cap, cfg.slippage, cfg.fee,
-            )  # fmt: skip
+            execute(st, t, s, px[3, i, s], px[4, i, s], cfg.volume_cap, taker)
         else:
-            limit_arrives(
-                acct, sym, prm, ev, cur, trade, t, s, px[3, i, s], px[4, i, s],
-                cfg.volume_cap, t + 1,
-            )  # fmt: skip
+            limit_arrives(st, t, s, px[3, i, s], px[4, i, s], cfg.volume_cap, t + 1)
     return NEED_DONE
 
 

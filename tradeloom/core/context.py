@@ -58,7 +58,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.jit import core_kernel
 
-__all__ = ["Bars", "Settings", "State", "settings"]
+__all__ = ["Bars", "FillCosts", "Order", "Settings", "State", "settings"]
 
 
 class Bars(NamedTuple):
@@ -89,6 +89,30 @@ class State(NamedTuple):
     io: np.ndarray
     trade: np.ndarray
     out: np.ndarray
+
+
+class Order(NamedTuple):
+    """An order the core sends (`tradeloom.core.orders.send_order`), or a sliced parent."""
+
+    side: int
+    quantity: float
+    reason: int
+    price: float  # the reference price it was sized at (a stop's trigger price)
+    kind: int  # ORDER_MARKET, ORDER_STOP or ORDER_LIMIT (a parent's: its children's)
+    level: float  # the stop's or the limit's price (NaN: a market order)
+    parent: float  # the slicing parent's sequence number (0: none)
+
+
+class FillCosts(NamedTuple):
+    """What a fill of the simulated venue costs (`tradeloom.core.orders.execute`).
+
+    A resting limit order the bar traded through fills with no slippage at the maker
+    fee, as ``LIQ_MAKER`` (journaled with the fill); every other fill as ``LIQ_TAKER``.
+    """
+
+    slippage: float
+    fee: float
+    liquidity: int
 
 
 class Settings(NamedTuple):

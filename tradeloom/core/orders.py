@@ -29,6 +29,7 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill, minimum
+from tradeloom.core.context import FillCosts, Order, State
 from tradeloom.core.kernels.fills import CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
 from tradeloom.core.layout import (
     A_CASH,
@@ -149,47 +150,28 @@ def limit_price(side: int, reference: float, offset: float) -> float:
 
 
 @core_kernel
-def send_order(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    t: int,
-    s: int,
-    side: int,
-    quantity: float,
-    reason: int,
-    price: float,
-    kind: int,
-    level: float,
-    parent: float,
-) -> None:
-    """Record an order and make it the symbol's working order.
-
-    Args:
-        acct, sym, ev, cur: The state and the event rows.
-        t, s: The bar and the symbol.
-        side, quantity, reason: The order.
-        price: The reference price it was sized at (a stop's trigger price).
-        kind: `ORDER_MARKET`, `ORDER_STOP` or `ORDER_LIMIT`.
-        level: The stop's or the limit's price (NaN: a market order).
-        parent: The slicing parent's sequence number (0: none).
-    """
+def send_order(st: State, t: int, s: int, order: Order) -> None:
+    """Record ``order`` for symbol ``s`` at bar ``t`` and make it the symbol's working order."""
+    acct, sym = st.acct, st.sym
+    kind = order.kind
     seq = acct[A_SEQ] + 1.0
     acct[A_SEQ] = seq
-    emit(ev, cur, EV_ORDER, t, s, seq, side, quantity, reason, price, kind, level, parent)
+    emit(
+        st.ev, st.cur, EV_ORDER, t, s, seq, order.side, order.quantity, order.reason,
+        order.price, kind, order.level, order.parent,
+    )  # fmt: skip
     sym[s, S_W_ACTIVE] = 1.0
     sym[s, S_W_SEQ] = seq
     sym[s, S_W_BAR] = t
-    sym[s, S_W_SIDE] = side
-    sym[s, S_W_REMAINING] = quantity
-    sym[s, S_W_QTY] = quantity
+    sym[s, S_W_SIDE] = order.side
+    sym[s, S_W_REMAINING] = order.quantity
+    sym[s, S_W_QTY] = order.quantity
     sym[s, S_W_STOP] = 1.0 if kind == ORDER_STOP else 0.0
     sym[s, S_W_TYPE] = kind
-    sym[s, S_W_LIMIT] = level if kind == ORDER_LIMIT else math.nan
+    sym[s, S_W_LIMIT] = order.level if kind == ORDER_LIMIT else math.nan
     sym[s, S_W_FIRST] = -1.0
-    sym[s, S_W_PARENT] = parent
-    sym[s, S_W_REASON] = reason
+    sym[s, S_W_PARENT] = order.parent
+    sym[s, S_W_REASON] = order.reason
 
 
 @core_kernel
@@ -207,33 +189,19 @@ def cancel_working(
 
 @core_kernel
 def execute(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    trade: np.ndarray,
-    t: int,
-    s: int,
-    price_now: float,
-    volume: float,
-    cap: float,
-    slippage: float,
-    fee_rate: float,
-    liquidity: int = LIQ_TAKER,
+    st: State, t: int, s: int, price_now: float, volume: float, cap: float, costs: FillCosts
 ) -> None:
     """Fill what the simulated venue can of the symbol's working order, now.
 
     Args:
-        acct, sym, prm, ev, cur, trade: The state, the parameters, the event rows, and
-            scratch for a closed trade.
+        st: The state, the parameters, the event rows, and scratch for a closed trade.
         t, s: The bar and the symbol.
         price_now: The price before slippage (the open, the close, a stop's, a limit's).
         volume, cap: The bar's volume and the share of it the fill may take (<= 0: all).
-        slippage, fee_rate: The fill's costs (a resting limit order's: none, the maker fee).
-        liquidity: `LIQ_MAKER` for a resting limit order the bar traded through (the one
-            maker fill of the simulated venue), else `LIQ_TAKER`; journaled with the fill.
+        costs: The fill's slippage, fee rate and liquidity (`FillCosts`).
     """
+    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    slippage, fee_rate, liquidity = costs.slippage, costs.fee, costs.liquidity
     side = int(sym[s, S_W_SIDE])
     spot = prm[P_MARGIN] == 0.0
     quantity, price, fee, slipped, cut = fill_order(
@@ -278,18 +246,7 @@ def _taker_price(side: int, price: float, limit: float, slippage: float) -> floa
 
 @core_loop
 def limit_arrives(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    trade: np.ndarray,
-    t: int,
-    s: int,
-    price: float,
-    volume: float,
-    cap: float,
-    first: int,
+    st: State, t: int, s: int, price: float, volume: float, cap: float, first: int
 ) -> bool:
     """Take the symbol's limit order at the venue, where the market is at ``price``.
 
@@ -300,6 +257,7 @@ def limit_arrives(
     Returns:
         Whether the order now rests untouched this bar (the bar may still fill it).
     """
+    acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     side = int(sym[s, S_W_SIDE])
     limit = sym[s, S_W_LIMIT]
     tif = int(prm[P_TIF])
@@ -318,7 +276,7 @@ def limit_arrives(
             if whole < sym[s, S_W_REMAINING] * (1.0 - DONE_FRACTION):
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_FOK)
                 return False
-        execute(acct, sym, prm, ev, cur, trade, t, s, at, volume, cap, slippage, prm[P_FEE])
+        execute(st, t, s, at, volume, cap, FillCosts(slippage, prm[P_FEE], LIQ_TAKER))
         if sym[s, S_W_ACTIVE] != 0.0:
             if tif == TIF_IOC:
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_IOC)
@@ -334,19 +292,7 @@ def limit_arrives(
 
 @core_loop
 def limit_at_open(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    trade: np.ndarray,
-    t: int,
-    s: int,
-    open_: float,
-    high: float,
-    low: float,
-    volume: float,
-    cap: float,
+    st: State, t: int, s: int, open_: float, high: float, low: float, volume: float, cap: float
 ) -> bool:
     """Work the symbol's limit order during bar ``t``, from its open.
 
@@ -358,9 +304,10 @@ def limit_at_open(
         Whether it fell back: a market order for the rest was sent (the caller counts
         the send); it has filled at the open as far as it could.
     """
+    sym, prm, ev, cur = st.sym, st.prm, st.ev, st.cur
     first = sym[s, S_W_FIRST]
     if first < 0.0:
-        if not limit_arrives(acct, sym, prm, ev, cur, trade, t, s, open_, volume, cap, t):
+        if not limit_arrives(st, t, s, open_, volume, cap, t):
             return False
     else:
         fallback = prm[P_FALLBACK_BARS]
@@ -368,14 +315,10 @@ def limit_at_open(
             side = int(sym[s, S_W_SIDE])
             rest = sym[s, S_W_REMAINING]
             cancel_working(ev, cur, sym, t, s, codes.LIMIT_FALLBACK)
-            send_order(
-                acct, sym, ev, cur, t, s, side, rest, int(sym[s, S_W_REASON]), open_,
-                ORDER_MARKET, math.nan, sym[s, S_W_PARENT],
-            )  # fmt: skip
-            execute(
-                acct, sym, prm, ev, cur, trade, t, s, open_, volume, cap, prm[P_SLIPPAGE],
-                prm[P_FEE],
-            )  # fmt: skip
+            reason = int(sym[s, S_W_REASON])
+            parent = sym[s, S_W_PARENT]
+            send_order(st, t, s, Order(side, rest, reason, open_, ORDER_MARKET, math.nan, parent))
+            execute(st, t, s, open_, volume, cap, FillCosts(prm[P_SLIPPAGE], prm[P_FEE], LIQ_TAKER))
             return True
         expire = prm[P_EXPIRE_BARS]
         if expire > 0.0 and t - first >= expire:
@@ -389,43 +332,29 @@ def limit_at_open(
     else:
         reached = high >= limit if touch else high > limit
     if reached:
-        execute(
-            acct, sym, prm, ev, cur, trade, t, s, limit, volume, cap, 0.0, prm[P_MAKER_FEE],
-            LIQ_MAKER,
-        )  # fmt: skip
+        execute(st, t, s, limit, volume, cap, FillCosts(0.0, prm[P_MAKER_FEE], LIQ_MAKER))
     return False
 
 
 @core_loop
-def start_parent(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    t: int,
-    s: int,
-    side: int,
-    quantity: float,
-    reason: int,
-    price: float,
-    kind: int,
-    direction: float,
-) -> None:
+def start_parent(st: State, t: int, s: int, order: Order, direction: float) -> None:
     """Record a sliced order (the parent) whose children `next_child` sends from bar ``t``.
 
     Args:
-        acct, sym, prm, ev, cur: The state, the parameters and the event rows.
+        st: The state, the parameters and the event rows.
         t, s: The bar and the symbol.
-        side, quantity, reason, price: The parent order and its reference price.
-        kind: The children's type (`ORDER_MARKET` or `ORDER_LIMIT`).
+        order: The parent order and its reference price; its ``kind`` is the children's
+            type (`ORDER_MARKET` or `ORDER_LIMIT`); its level and parent are not read.
         direction: The direction the parent works toward.
     """
+    acct, sym, prm = st.acct, st.sym, st.prm
+    side, quantity, reason, kind = order.side, order.quantity, order.reason, order.kind
+    price = order.price
     seq = acct[A_SEQ] + 1.0
     acct[A_SEQ] = seq
     slicing = prm[P_SLICE_KIND]
     detail = prm[P_SLICE_CHILDREN] if slicing == SLICE_TWAP else prm[P_SLICE_FRACTION]
-    emit(ev, cur, EV_PARENT, t, s, seq, side, quantity, reason, price, slicing, detail)
+    emit(st.ev, st.cur, EV_PARENT, t, s, seq, side, quantity, reason, price, slicing, detail)
     sym[s, S_PA_SEQ] = seq
     sym[s, S_PA_SIDE] = side
     sym[s, S_PA_QTY] = quantity
@@ -438,17 +367,7 @@ def start_parent(
 
 
 @core_loop
-def next_child(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    t: int,
-    s: int,
-    close: float,
-    volume: float,
-) -> bool:
+def next_child(st: State, t: int, s: int, close: float, volume: float) -> bool:
     """Send the symbol's parent's next child, if one is due at bar ``t``'s close.
 
     A child is due at its bar once the child before it is done (filled, cancelled,
@@ -460,6 +379,7 @@ def next_child(
     Returns:
         Whether a child was sent (its ORDER row is the last row).
     """
+    sym, prm = st.sym, st.prm
     if sym[s, S_PA_SEQ] == 0.0 or sym[s, S_W_ACTIVE] != 0.0 or t < sym[s, S_PA_NEXT]:
         return False
     total = sym[s, S_PA_QTY]
@@ -484,10 +404,8 @@ def next_child(
     side = int(sym[s, S_PA_SIDE])
     kind = int(sym[s, S_PA_KIND])
     level = limit_price(side, close, prm[P_LIMIT_OFFSET]) if kind == ORDER_LIMIT else math.nan
-    send_order(
-        acct, sym, ev, cur, t, s, side, quantity, int(sym[s, S_PA_REASON]), close, kind, level,
-        sym[s, S_PA_SEQ],
-    )  # fmt: skip
+    reason = int(sym[s, S_PA_REASON])
+    send_order(st, t, s, Order(side, quantity, reason, close, kind, level, sym[s, S_PA_SEQ]))
     sym[s, S_PA_SENT] = sent + 1.0
     sym[s, S_PA_NEXT] = t + every
     return True

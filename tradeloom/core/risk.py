@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
+from tradeloom.core.context import Order, State
 from tradeloom.core.layout import (
     A_DAY,
     A_DAY_EQUITY,
@@ -42,6 +43,7 @@ from tradeloom.core.layout import (
     A_STATE,
     A_STATE_WHY,
     EV_STATE,
+    ORDER_LIMIT,
     P_DAILY_LOSS,
     P_INITIAL_MARGIN,
     P_MARGIN,
@@ -93,45 +95,31 @@ def kill_holds(acct: np.ndarray) -> bool:
 
 @core_kernel
 def move_state(
-    acct: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    bar: int,
-    state: int,
-    why: int,
-    v0: float = 0.0,
-    v1: float = 0.0,
-    v2: float = 0.0,
+    st: State, bar: int, state: int, why: int, v0: float = 0.0, v1: float = 0.0, v2: float = 0.0
 ) -> None:
     """Move the trading state to ``state`` for reason ``why``, and journal the change.
 
     Moving to the current state changes nothing (and keeps the earlier reason).
     """
+    acct = st.acct
     previous = int(acct[A_STATE])
     if previous == state:
         return
     acct[A_STATE] = state
     acct[A_STATE_WHY] = why
-    emit(ev, cur, EV_STATE, bar, -1, previous, state, why, v0, v1, v2)
+    emit(st.ev, st.cur, EV_STATE, bar, -1, previous, state, why, v0, v1, v2)
 
 
 @core_stage
-def observe_day(
-    acct: np.ndarray,
-    prm: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    bar: int,
-    now_ns: int,
-    equity: float,
-) -> None:
+def observe_day(st: State, bar: int, now_ns: int, equity: float) -> None:
     """Track the UTC day's starting equity and trip REDUCING on a daily loss.
 
     On the first close of a UTC day, ``equity`` starts the day and a REDUCING state
     entered for ``DAILY_LOSS`` returns to ACTIVE (``DAY_ROLLOVER``). A loss reaching
     ``daily_loss_limit`` moves ACTIVE to REDUCING (``DAILY_LOSS``, with the values).
     """
-    limit = prm[P_DAILY_LOSS]
+    acct = st.acct
+    limit = st.prm[P_DAILY_LOSS]
     if math.isnan(limit):
         return
     day = now_ns // _DAY_NS
@@ -139,13 +127,13 @@ def observe_day(
         acct[A_DAY] = day
         acct[A_DAY_EQUITY] = equity
         if acct[A_STATE] == codes.REDUCING and acct[A_STATE_WHY] == codes.DAILY_LOSS:
-            move_state(acct, ev, cur, bar, codes.ACTIVE, codes.DAY_ROLLOVER, day)
+            move_state(st, bar, codes.ACTIVE, codes.DAY_ROLLOVER, day)
     start = acct[A_DAY_EQUITY]
     if not start > 0.0 or acct[A_STATE] != codes.ACTIVE:
         return
     loss = (start - equity) / start
     if loss >= limit:
-        move_state(acct, ev, cur, bar, codes.REDUCING, codes.DAILY_LOSS, loss, limit, start)
+        move_state(st, bar, codes.REDUCING, codes.DAILY_LOSS, loss, limit, start)
 
 
 @core_kernel
@@ -180,37 +168,28 @@ def record_send(acct: np.ndarray, prm: np.ndarray, sent: np.ndarray, now_ns: int
 
 @core_kernel
 def pretrade_check(
-    acct: np.ndarray,
-    prm: np.ndarray,
-    sent: np.ndarray,
-    now_ns: int,
-    position: float,
-    side: int,
-    quantity: float,
-    price: float,
-    reference: float,
-    equity: float,
-    gross_after: float,
-    out: np.ndarray,
-    flatten: bool = False,
+    st: State, now_ns: int, position: float, order: Order, equity: float, gross_after: float
 ) -> int:
-    """Return the code refusing an order (0: send it), with its values in ``out``.
+    """Return the code refusing an order (0: send it), with its values in ``st.out``.
 
     Args:
-        acct, prm, sent: The account, the parameters and the order-rate ring.
+        st: The account, the parameters, the order-rate ring, and ``out``, which
+            receives the values of the refusal, in `tradeloom.core.codes` order.
         now_ns: The risk clock (the bar's close).
         position: The symbol's signed position.
-        side, quantity: The order.
-        price: The order's price: a limit order's limit, else the price it was sized at.
-        reference: The market's price the collar is measured from (the bar's close),
-            and the order's price when it has none.
+        order: The order. Its price is a limit order's level, else the price it was
+            sized at; the collar measures it from that price, the market's (the bar's
+            close), which stands for it when it has none. The kill switch's flatten
+            (``EXIT_FLATTEN``) passes the kill, which refuses everything else, when it
+            reduces.
         equity: The account's equity at the mark.
         gross_after: The account's gross notional after the order, at the mark
             (the initial margin check of a margin account).
-        out: Receives the values of the refusal, in `tradeloom.core.codes` order.
-        flatten: The order is the kill switch's flatten (``EXIT_FLATTEN``): the kill,
-            which refuses everything else, lets it through when it reduces.
     """
+    acct, prm, out = st.acct, st.prm, st.out
+    side, quantity, reference = order.side, order.quantity, order.price
+    price = order.level if order.kind == ORDER_LIMIT else reference
+    flatten = order.reason == codes.EXIT_FLATTEN
     state = int(acct[A_STATE])
     reducing = is_reducing(position, side, quantity)
     after = position + side * quantity
@@ -222,7 +201,7 @@ def pretrade_check(
         return codes.TRADING_REDUCING
     rate = prm[P_MAX_ORDERS_PER_MINUTE]
     if not math.isnan(rate):
-        count = _orders_in_window(acct, sent, now_ns)
+        count = _orders_in_window(acct, st.sent, now_ns)
         if count >= rate:
             out[0], out[1] = count, rate
             return codes.ORDER_RATE
