@@ -176,7 +176,8 @@ def test_early_stopping_predicts_with_the_best_iteration_as_the_libraries_do() -
     boosted = lightgbm.LGBMClassifier(n_estimators=400, learning_rate=0.3, verbose=-1).fit(
         x[fit],
         y[fit],
-        eval_set=[(x[held], y[held])],
+        eval_X=(x[held],),  # lightgbm >= 4.7; eval_set is deprecated
+        eval_y=(y[held],),
         callbacks=[lightgbm.early_stopping(5, verbose=False)],
     )
     assert 0 < boosted.best_iteration_ < 400
