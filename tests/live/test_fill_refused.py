@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.live.live_emulated import emulated_run, rows
-from tests.live.test_review_regressions import FAST, drive, ticks
+from tests.live.test_review_regressions import FAST, ORDER, drive, ticks
 from tradeloom.testing import DoubledTrade
 
-ORDER = "POST /api/v3/order"
 
-
-def test_a_trade_reported_twice_is_refused_and_halts_the_run_until_resumed(
+def test_a_trade_reported_twice_is_refused_and_halts_the_run_across_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
