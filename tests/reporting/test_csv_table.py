@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
+from tradeloom.reporting import csv_table
 from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 from tradeloom.reporting.csv_table import csv_bytes as csv_array
 
@@ -21,6 +23,41 @@ def csv_bytes(frame: pd.DataFrame, date_format: str) -> bytes | None:
 
 EDGE_FLOATS = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 9999999999999998.0, 1e-4, 9.999e-5]
 EDGE_FLOATS += [1e15, 1.5e-5, 5e-324, 1.7976931348623157e308, 100.0, 0.1, -123.456e-7, 1e100]
+
+
+T = TypeVar("T")
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+SUBNORMAL = 2.2250738585072014e-308  # the least normal float
+
+ANY_FLOAT = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([*EDGE_FLOATS, 5e-324, -5e-324, 30000.02952369511, 0.036752571942194945])
+    | st.floats(-SUBNORMAL, SUBNORMAL)  # subnormals and zeros of either sign
+)
+
+# a series of times: from one of the ends of nanoseconds' years (1677-09-21, 2262), 1970
+# or the second before it, by steps of a second, a minute, a day or less, backwards, none
+TIME_STARTS = [pd.Timestamp.min.value, -1, 0, pd.Timestamp.max.value - 3 * NS_PER_DAY]
+TIME_STEPS = [0, 1, 1_000_000_000, 60_000_000_000, NS_PER_DAY - 1, NS_PER_DAY, -NS_PER_DAY]
+
+
+def runs(values: st.SearchStrategy[T]) -> st.SearchStrategy[list[T]]:
+    """Lists of runs of one value, 1 to 6 long (a position between two fills)."""
+    pairs = st.lists(st.tuples(values, st.integers(1, 6)), min_size=1, max_size=12)
+    return pairs.map(lambda drawn: [value for value, length in drawn for _ in range(length)])
+
+
+def times(data: st.DataObject, n: int) -> list[int | None]:
+    """Draw ``n`` nanoseconds from one of `TIME_STARTS` by `TIME_STEPS` or any step up to
+    40 days, kept within pandas' years (a tenth of them NaT: None)."""
+    steps = st.sampled_from(TIME_STEPS) | st.integers(0, 40 * NS_PER_DAY)
+    now = data.draw(st.sampled_from(TIME_STARTS))
+    stamps: list[int | None] = []
+    for step in data.draw(st.lists(steps, min_size=n, max_size=n)):
+        now = min(max(now + step, pd.Timestamp.min.value), pd.Timestamp.max.value)
+        stamps.append(None if data.draw(st.integers(0, 9)) == 0 else now)
+    return stamps
 
 
 def pandas_text(frame: pd.DataFrame) -> bytes:
@@ -115,3 +152,43 @@ def test_what_pandas_alone_can_promise_is_left_to_pandas() -> None:
     for frame in cases:
         assert csv_bytes(frame, ISO_SECONDS) is None
     assert csv_bytes(pd.DataFrame({"x": [1.0], "y": [2.0]}), "%Y-%m-%d") is None
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.data())
+def test_columns_of_repeated_values_are_written_as_pandas_writes_them(data: st.DataObject) -> None:
+    # a cell copied from the line above, or a date from the time above, is the text
+    # pandas writes for it: across the pieces' edges too (a piece's first line formats)
+    n = data.draw(st.integers(1, 40))
+
+    def column(values: st.SearchStrategy[T]) -> list[T]:
+        drawn = data.draw(runs(values))
+        return [drawn[i % len(drawn)] for i in range(n)]
+
+    integers = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([-(2**63), 0, 10**18])
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(times(data, n), utc=True),
+            "close": column(ANY_FLOAT),
+            "position": column(ANY_FLOAT),
+            "bar": column(integers),
+            "sequence": np.array(column(st.integers(0, 2**64 - 1)), dtype=np.uint64),
+            "symbol": pd.Categorical(column(st.sampled_from(["BTC/USDT", "a,b", None]))),
+            "flag": column(st.booleans()),
+            "reason": pd.Series(
+                column(st.sampled_from(["", "EXIT", 'say "x"', None])), dtype=object
+            ),
+        }
+    )
+    expected = pandas_text(frame)
+    for rows in (1, 2, 3, n):
+        pieces = csv_chunks(frame, ISO_SECONDS, rows)
+        assert pieces is not None
+        assert b"".join(piece.tobytes() for piece in pieces) == expected
+
+
+def test_the_lines_are_written_with_the_gil_released() -> None:
+    # the worker thread writes equity.csv while the run's thread draws the report
+    frame = pd.DataFrame({"x": [1.5, 1.5], "y": [2, 3]})
+    assert csv_bytes(frame, ISO_SECONDS) == b"x,y\n1.5,2\n1.5,3\n"
+    assert cast(Any, csv_table._write_lines).targetoptions["nogil"] is True

@@ -2,14 +2,16 @@
 
 A run's CSV tables (`tradeloom.reporting.csv_table`) write each float as pandas does:
 Python's ``repr``, the shortest digits that read back to the same number, in fixed
-notation between 1e-4 and 1e16 and scientific notation outside. `repr_floats` finds
-the shortest digits of each normal float with Ulf Adams' Ryu algorithm ("Ryū: fast
+notation between 1e-4 and 1e16 and scientific notation outside. `write_repr` writes
+one float where a kernel's text needs it (a cell of a line); `repr_floats`, a column's.
+The shortest digits of each float are Ulf Adams' Ryu algorithm's ("Ryū: fast
 float-to-string conversion", PLDI 2018): the float's interval of numbers that round to
 it is scaled by a power of ten with a 128-bit reciprocal (`_POW5_INV`, `_POW5`, made
-here from exact integers) and digits are dropped while both ends of the interval agree.
-Subnormal floats included, the digits are ``repr``'s (tests/reporting/test_float_text.py
-compares them over millions of floats); Arrow's shortest-digits cast and a second pass
-reading its text back to lay it out as ``repr`` took twice the time.
+here from exact integers) and digits are dropped while both ends of the interval agree;
+they are written two at a time (`write_digits`) straight into their places. Subnormal
+floats included, the digits are ``repr``'s (tests/reporting/test_float_text.py compares
+them over millions of floats); Arrow's shortest-digits cast and a second pass reading
+its text back to lay it out as ``repr`` took twice the time.
 """
 
 from __future__ import annotations
@@ -19,10 +21,18 @@ import numpy.typing as npt
 
 from tradeloom.jit import released_kernel
 
-__all__ = ["repr_floats"]
+__all__ = ["DIGIT_PAIRS", "REPR_WIDTH", "digit_count", "repr_floats", "write_digits", "write_repr"]
 
 _Text = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]
 """Cells as text: offsets (``n + 1``) into UTF-8 bytes."""
+
+REPR_WIDTH = 24
+"""The longest ``repr`` of a float: ``-1.2345678901234567e-308``."""
+
+DIGIT_PAIRS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), np.uint8).copy()
+"""The two ASCII digits of each number 0-99, at twice the number: digits two at a time."""
+
+_POWERS_OF_TEN = np.array([10**k for k in range(20)], np.uint64)
 
 _BITS = 125
 """The significant bits of each power of five in the tables (Ryu's ``DOUBLE_POW5_BITCOUNT``
@@ -62,50 +72,126 @@ def repr_floats(values: npt.NDArray[np.float64]) -> _Text:
     Returns:
         The cells' offsets and UTF-8 bytes.
     """
-    return _shortest_floats(np.ascontiguousarray(values, dtype=np.float64))  # type: ignore[no-any-return]
+    return _repr_floats(np.ascontiguousarray(values, dtype=np.float64))  # type: ignore[no-any-return]
 
 
 @released_kernel
-def _shortest_floats(values: npt.NDArray[np.float64]) -> _Text:
+def _repr_floats(values: npt.NDArray[np.float64]) -> _Text:
     """Return each float in ``repr``'s text (NaN empty)."""
     n = len(values)
     out_offsets = np.empty(n + 1, np.int64)
-    out = np.empty(24 * n, np.uint8)  # "-1.2345678901234567e-308": the longest repr
-    digits = np.empty(20, np.uint8)
+    out = np.empty(REPR_WIDTH * n, np.uint8)
     bits = values.view(np.uint64)
     w = 0
     out_offsets[0] = 0
     for i in range(n):
-        v = values[i]
-        if np.isnan(v):
-            out_offsets[i + 1] = w
-            continue
-        if bits[i] >> np.uint64(63):
-            out[w] = 45  # '-'
-            w += 1
-        if np.isinf(v):
-            out[w] = 105  # 'inf'
-            out[w + 1] = 110
-            out[w + 2] = 102
-            out_offsets[i + 1] = w + 3
-            w += 3
-            continue
-        if v == 0.0:
-            out[w] = 48
-            out[w + 1] = 46
-            out[w + 2] = 48
-            out_offsets[i + 1] = w + 3
-            w += 3
-            continue
-        mantissa, exponent = _shortest(bits[i])
-        count = 0
-        while mantissa > np.uint64(0):  # the digits, last first
-            digits[19 - count] = np.uint8(48) + np.uint8(mantissa % np.uint64(10))
-            mantissa //= np.uint64(10)
-            count += 1
-        w = _lay_out(out, w, digits, 20 - count, 20, count + exponent)
+        w = write_repr(out, w, values[i], bits[i])
         out_offsets[i + 1] = w
     return out_offsets, out[:w]
+
+
+@released_kernel
+def write_repr(out: npt.NDArray[np.uint8], w: int, value: float, bits: np.uint64) -> int:
+    """Write ``repr(value)`` (nothing for a NaN) into ``out`` from ``w``; return where it
+    ended (at most `REPR_WIDTH` bytes).
+
+    ``bits`` are the float's IEEE bits (a view of its array as ``uint64``): its sign, and
+    Ryu's input. The digits are written in place, two at a time (`write_digits`), and laid
+    out as ``repr`` does: fixed notation with at least one decimal for 1e-4 <= |x| < 1e16,
+    else scientific with a signed exponent of at least two digits.
+    """
+    if np.isnan(value):
+        return w
+    if bits >> np.uint64(63):
+        out[w] = 45  # '-'
+        w += 1
+    if np.isinf(value):
+        out[w] = 105  # 'inf'
+        out[w + 1] = 110
+        out[w + 2] = 102
+        return w + 3
+    if value == 0.0:
+        out[w] = 48
+        out[w + 1] = 46
+        out[w + 2] = 48
+        return w + 3
+    mantissa, exponent = _shortest(bits)
+    ten = np.uint64(10)
+    while mantissa % ten == np.uint64(0):  # trailing zeros (a rounded-up last digit)
+        mantissa //= ten
+        exponent += 1
+    m = digit_count(mantissa)
+    point = m + exponent  # the number is 0.D x 10**point (D: the m digits)
+    k = point - 1  # the scientific exponent
+    if -4 <= k < 16:
+        if point <= 0:  # 0.000DDD
+            out[w] = 48
+            out[w + 1] = 46
+            w += 2
+            for _ in range(-point):
+                out[w] = 48
+                w += 1
+            write_digits(out, w + m, mantissa)
+            return w + m
+        if m <= point:  # DDD000.0
+            write_digits(out, w + m, mantissa)
+            w += m
+            for _ in range(point - m):
+                out[w] = 48
+                w += 1
+            out[w] = 46
+            out[w + 1] = 48
+            return w + 2
+        # DD.DDD: the digits one place right, then the integer part moved back before the point
+        write_digits(out, w + m + 1, mantissa)
+        for j in range(point):
+            out[w + j] = out[w + j + 1]
+        out[w + point] = 46
+        return w + m + 1
+    write_digits(out, w + m + 1, mantissa)  # D.DDDe+XX: the first digit, then the point
+    out[w] = out[w + 1]
+    if m > 1:
+        out[w + 1] = 46
+        w += m + 1
+    else:
+        w += 1
+    out[w] = 101
+    out[w + 1] = 45 if k < 0 else 43
+    w += 2
+    magnitude = -k if k < 0 else k
+    if magnitude >= 100:
+        out[w] = 48 + magnitude // 100
+        w += 1
+    out[w] = DIGIT_PAIRS[2 * (magnitude % 100)]
+    out[w + 1] = DIGIT_PAIRS[2 * (magnitude % 100) + 1]
+    return w + 2
+
+
+@released_kernel
+def digit_count(value: np.uint64) -> int:
+    """Return how many decimal digits ``value`` has (1 for zero)."""
+    count = 20
+    while count > 1 and value < _POWERS_OF_TEN[count - 1]:
+        count -= 1
+    return count
+
+
+@released_kernel
+def write_digits(out: npt.NDArray[np.uint8], end: int, value: np.uint64) -> None:
+    """Write the decimal digits of ``value`` into ``out`` so that the last is at ``end - 1``
+    (`digit_count` of them), two at a time from `DIGIT_PAIRS`."""
+    hundred = np.uint64(100)
+    while value >= hundred:
+        pair = np.uint64(2) * (value % hundred)
+        value //= hundred
+        out[end - 1] = DIGIT_PAIRS[pair + np.uint64(1)]
+        out[end - 2] = DIGIT_PAIRS[pair]
+        end -= 2
+    if value >= np.uint64(10):
+        out[end - 1] = DIGIT_PAIRS[np.uint64(2) * value + np.uint64(1)]
+        out[end - 2] = DIGIT_PAIRS[np.uint64(2) * value]
+    else:
+        out[end - 1] = np.uint8(48) + np.uint8(value)
 
 
 @released_kernel
@@ -223,81 +309,3 @@ def _high_bits(a: np.uint64, b: np.uint64) -> np.uint64:
         + (high_low >> thirty_two)
         + (middle >> thirty_two)
     )
-
-
-@released_kernel
-def _lay_out(
-    out: npt.NDArray[np.uint8],
-    w: int,
-    digits: npt.NDArray[np.uint8],
-    first: int,
-    last: int,
-    point: int,
-) -> int:
-    """Write the number ``0.D x 10**point`` (``D``: the ASCII digits ``digits[first:last]``)
-    into ``out`` from ``w`` as ``repr`` lays it out; return where it ended.
-
-    Fixed notation with at least one decimal for 1e-4 <= |x| < 1e16, else scientific
-    with a signed exponent of at least two digits.
-    """
-    while first < last and digits[first] == 48:  # leading zeros
-        first += 1
-        point -= 1
-    while last > first and digits[last - 1] == 48:  # trailing zeros
-        last -= 1
-    if first == last:  # zero
-        out[w] = 48
-        out[w + 1] = 46
-        out[w + 2] = 48
-        return w + 3
-    m = last - first
-    k = point - 1  # the scientific exponent
-    if -4 <= k < 16:
-        if point <= 0:
-            out[w] = 48
-            out[w + 1] = 46
-            w += 2
-            for _ in range(-point):
-                out[w] = 48
-                w += 1
-            for d in range(first, last):
-                out[w] = digits[d]
-                w += 1
-        elif m <= point:
-            for d in range(first, last):
-                out[w] = digits[d]
-                w += 1
-            for _ in range(point - m):
-                out[w] = 48
-                w += 1
-            out[w] = 46
-            out[w + 1] = 48
-            w += 2
-        else:
-            for d in range(first, first + point):
-                out[w] = digits[d]
-                w += 1
-            out[w] = 46
-            w += 1
-            for d in range(first + point, last):
-                out[w] = digits[d]
-                w += 1
-        return w
-    out[w] = digits[first]
-    w += 1
-    if m > 1:
-        out[w] = 46
-        w += 1
-        for d in range(first + 1, last):
-            out[w] = digits[d]
-            w += 1
-    out[w] = 101
-    out[w + 1] = 45 if k < 0 else 43
-    w += 2
-    magnitude = -k if k < 0 else k
-    if magnitude >= 100:
-        out[w] = 48 + magnitude // 100
-        w += 1
-    out[w] = 48 + (magnitude // 10) % 10
-    out[w + 1] = 48 + magnitude % 10
-    return w + 2
