@@ -117,7 +117,7 @@ def write_repr(out: npt.NDArray[np.uint8], w: int, value: float, bits: np.uint64
         return w + 3
     mantissa, exponent = _shortest(bits)
     ten = np.uint64(10)
-    while mantissa % ten == np.uint64(0):  # trailing zeros (a rounded-up last digit)
+    while mantissa % ten == np.uint64(0):  # Ryu's digits may end in zeros (a rounded-up digit)
         mantissa //= ten
         exponent += 1
     m = digit_count(mantissa)
