@@ -225,17 +225,20 @@ def _fixed_width_iso(values: pd.Series) -> np.ndarray | None:
 
 def _in_range(index: pd.DatetimeIndex, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Times outside what nanoseconds hold (before 1677-09-21, after 2262-04-11) are bad
-    # values too, not an overflow later.
-    low = pd.Timestamp.min.tz_localize("UTC")
-    high = pd.Timestamp.max.tz_localize("UTC")
-    with np.errstate(invalid="ignore"):
-        outside = np.asarray((index < low) | (index > high), dtype=bool)
-    bad = bad | outside
+    # values too, not an overflow later. Compared as integers in the index's own unit:
+    # v units are below the least nanosecond time when v < its ceiling in units.
+    nanos = _UNIT_NANOS[index.unit]
+    values = index.asi8  # NaT is int64's least value: outside, and bad already
+    low = -(-pd.Timestamp.min.value // nanos)
+    high = pd.Timestamp.max.value // nanos
+    bad = bad | (values < low) | (values > high)
     out = np.zeros(len(index), dtype=np.int64)
     ok = ~bad
-    if ok.any():
-        out[ok] = index[ok].as_unit("ns").asi8
+    out[ok] = values[ok] * nanos
     return out, bad
+
+
+_UNIT_NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 def _from_epoch(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
