@@ -117,3 +117,19 @@ def test_a_missing_cell_is_read_cell_by_cell() -> None:
 
     assert timestamps._fixed_width_iso(column) is None
     assert parse_timestamps(column)[1].tolist() == [False, True]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_datetimes_of_any_unit_outside_what_nanoseconds_hold_are_bad(unit: str) -> None:
+    times = ["1677-09-21T00:12:43", "1677-09-21T00:12:44", "2262-04-11T23:47:16"]
+    times += ["2262-04-11T23:47:17", "NaT", "2024-03-01T04:00:00"]
+    column = pd.Series(np.array(times, dtype=f"datetime64[{unit}]"))
+
+    stamps, bad = parse_timestamps(column)
+
+    assert bad.tolist() == [True, False, False, True, True, False]
+    assert stamps[[1, 2, 5]].tolist() == [
+        -9_223_372_036_000_000_000,
+        9_223_372_036_000_000_000,
+        1_709_265_600_000_000_000,
+    ]
