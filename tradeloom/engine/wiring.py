@@ -359,8 +359,9 @@ def _data_problems(
                         "data.auxiliary",
                     )
                 )
-    bars = data.bar_count() if isinstance(data, KnownLength) else None
     needed = model.first_fold_bar() if isinstance(model, WalkForwardModel) else None
+    # counting a file's bars reads all of it: only for a model that needs the count
+    bars = data.bar_count() if needed is not None and isinstance(data, KnownLength) else None
     if bars is not None and needed is not None and bars <= needed[0]:
         path = "model.walk_forward.train_window"
         problems.append(

@@ -23,7 +23,7 @@ LAYERS: tuple[str, ...] = get_args(Layer)
 class Params(BaseModel):
     """Base of every component's params model: unknown keys are an error, values frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def bars_key(default: Any, minimum: int, what: str, *, strict: bool = True) -> Any:

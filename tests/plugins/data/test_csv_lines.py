@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -31,3 +32,18 @@ def test_rows_are_numbered_by_the_lines_that_hold_more_than_whitespace(
 
     assert numbers == (filled[1:] if filled else [])
     assert csv_line_numbers(path, rows + 1).tolist() == list(range(2, rows + 3))  # no match
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1 << 22])
+def test_lines_are_counted_across_the_pieces_a_file_is_read_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    import tradeloom.plugins.data.csv_lines as csv_lines
+
+    monkeypatch.setattr(csv_lines, "_CHUNK", chunk)
+    path = tmp_path / "bars.csv"
+    for text in (b"", b"\n", b"h", b"h\n", b"h\na\n\nb", b"h\r\na\r\n \r\nb\r\n", b"\n\n\n"):
+        path.write_bytes(text)
+        assert csv_lines._line_count(path) == len(io.BytesIO(text).readlines())
+    path.write_bytes(b"h\na\n\nb\n")  # a blank line: its rows numbered by their lines
+    assert csv_line_numbers(path, 2).tolist() == [2, 4]

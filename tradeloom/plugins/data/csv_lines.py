@@ -8,6 +8,8 @@ import numpy as np
 
 __all__ = ["csv_line_numbers"]
 
+_CHUNK = 1 << 22  # read in pieces into one buffer: no copy of the whole file in memory
+
 
 def csv_line_numbers(path: Path, rows: int) -> np.ndarray:
     """Return the line of each of the ``rows`` data rows pandas read from ``path``.
@@ -15,10 +17,28 @@ def csv_line_numbers(path: Path, rows: int) -> np.ndarray:
     pandas skips blank lines; they are counted too. A quoted field spanning lines
     would break the count; then rows are numbered plainly from line 2.
     """
+    plain = np.arange(2, rows + 2, dtype=np.int64)
+    # A header and ``rows`` rows fill at least rows + 1 lines: no more lines than that
+    # leaves no blank line to skip, and the rows are numbered plainly (most files).
+    if _line_count(path) <= rows + 1:
+        return plain
     lines = _nonblank_lines(np.fromfile(path, dtype=np.uint8))
     if len(lines) == rows + 1:
         return lines[1:]
-    return np.arange(2, rows + 2, dtype=np.int64)
+    return plain
+
+
+def _line_count(path: Path) -> int:
+    """Return how many lines ``path`` has, lines ended by newlines as a file's lines are
+    read (a last line without one counted)."""
+    count = 0
+    ended = True  # an empty file has no line to end
+    buffer = bytearray(_CHUNK)
+    with path.open("rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):
+            count += buffer.count(b"\n", 0, size)
+            ended = buffer[size - 1] == ord("\n")
+    return count + (not ended)
 
 
 _BLANK = np.zeros(256, dtype=np.uint8)

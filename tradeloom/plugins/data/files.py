@@ -590,7 +590,7 @@ def _parse(
                 reason="not numeric",
                 first=_first_bad(raw[column], bad, rows, label) if bad.any() else "dates",
             )
-    return stamps, pd.DataFrame(data)
+    return stamps, pd.DataFrame(data, copy=False)  # validation copies the columns once
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
