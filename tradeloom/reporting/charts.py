@@ -99,19 +99,27 @@ def _legend_rows(chart: Chart) -> int:
 def _compact(value: Any) -> Any:
     """Return ``value`` with its time arrays as the page writes them: to the minute (the
     second, when a time has seconds), not numpy's nanoseconds, a third of their length.
-    No number is changed: a time is written shorter only when that is exact."""
+    No number is changed: a time is written shorter only when that is exact.
+
+    Every array is made what orjson writes as it is, as plotly's cleaning would make it
+    (`to_json_plotly` otherwise walks the whole figure in Python to clean it, for the
+    same text): numbers in one piece of memory, text and other times as lists of text
+    (numpy's, every digit: orjson's own cuts nanoseconds to microseconds)."""
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_compact(v) for v in value]
     if not isinstance(value, np.ndarray):
         return value
-    if value.dtype.kind != "M" or np.isnat(value).any():
-        return value
-    for unit in ("m", "s"):
-        if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
-            return np.datetime_as_string(value, unit=unit).tolist()
-    return value
+    if value.dtype.kind in "biuf":
+        return np.ascontiguousarray(value)
+    if value.dtype.kind != "M":
+        return value.tolist() if value.dtype.kind in "OU" else value
+    if not np.isnat(value).any():
+        for unit in ("m", "s"):
+            if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
+                return np.datetime_as_string(value, unit=unit).tolist()
+    return np.datetime_as_string(value).tolist()
 
 
 def figure_json(chart: Chart) -> str:

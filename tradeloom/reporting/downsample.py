@@ -44,16 +44,23 @@ def minmax_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarr
         return np.arange(n)
     buckets = max(1, points // 2)
     size = -(-n // buckets)
-    padded = np.full(buckets * size, np.nan)
-    padded[:n] = values
-    rows = padded.reshape(buckets, size)
-    missing = np.isnan(rows)
-    low = np.where(missing, np.inf, rows).argmin(axis=1)
-    high = np.where(missing, -np.inf, rows).argmax(axis=1)
-    base = np.arange(buckets) * size
-    picked = np.concatenate(([0, n - 1], base + low, base + high))
-    picked = np.unique(picked)
-    return picked[picked < n]
+    missing = np.isnan(values)
+    lows = highs = values
+    if missing.any():  # a NaN is a bucket's lowest or highest only when it holds no other
+        lows = np.where(missing, np.inf, values)
+        highs = np.where(missing, -np.inf, values)
+    # the whole buckets as rows of the series (no copy), the last one apart
+    full = n // size
+    base = np.arange(full) * size
+    picked = [
+        [0, n - 1],
+        base + lows[: full * size].reshape(full, size).argmin(axis=1),
+        base + highs[: full * size].reshape(full, size).argmax(axis=1),
+    ]
+    start = full * size
+    if start < n:
+        picked.append([start + int(lows[start:].argmin()), start + int(highs[start:].argmax())])
+    return np.unique(np.concatenate(picked))
 
 
 def candle_buckets(
