@@ -332,7 +332,7 @@ def as_read(
             dtype = values.dtype
             if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
                 return None
-            if csv:
+            if csv and dtype != _UTC_SECONDS:  # (a table read back already: as it is)
                 per_second = _PER_SECOND.get(dtype.unit)
                 if per_second is None or (values.array.asi8 % per_second).any():
                     return None
