@@ -46,7 +46,8 @@ def symbol_attribution(
         close: ``[bars, symbols]``: each bar's closes (NaN: no bar).
         equity: Each bar's equity.
     """
-    marks = pd.DataFrame(close).ffill().to_numpy()
+    # each symbol's last close (a symbol without a bar keeps its last)
+    marks = pd.DataFrame(close).ffill().to_numpy() if np.isnan(close).any() else close
     at = {symbol: k for k, symbol in enumerate(symbols)}
     book = np.array(
         [at[order_symbols[i]] for i in column(fills, "order_id").tolist()], dtype=np.int64

@@ -26,7 +26,8 @@ gives the same number on the same equity and trades; the tests check it):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -208,9 +209,10 @@ def _holding_seconds(trades: pd.DataFrame, timeframe_seconds: int) -> np.ndarray
     return np.where(np.isnan(seconds), trades["holding_bars"] * timeframe_seconds, seconds)
 
 
-def _counts(values: Iterable[Any]) -> dict[str, int]:
+def _counts(values: pd.Series) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for value in values:
+    # tallied by value first (a column of text boxes one str per cell when iterated)
+    for value, count in Counter(values.tolist()).items():
         key = str(value) if isinstance(value, str) and value else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + count
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
