@@ -92,12 +92,17 @@ def candle_buckets(
     # fmax and fmin skip NaN: a bucket of NaN only stays NaN
     high = np.fmax.reduceat(ohlcv[:, 1], starts)
     low = np.fmin.reduceat(ohlcv[:, 2], starts)
-    volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
-    position = np.arange(n)
-    first = np.minimum.reduceat(np.where(present, position, n), starts)
-    last = np.maximum.reduceat(np.where(present, position, -1), starts)
-    empty = first == n
-    first, last = np.where(empty, starts, first), np.where(empty, starts, last)
+    if present.all():  # every bar there: each bucket's first and last bar are its ends
+        volume = np.add.reduceat(np.nan_to_num(ohlcv[:, 4]), starts)
+        first, last = starts, np.append(starts[1:] - 1, n - 1)
+        empty = np.zeros(len(starts), dtype=bool)
+    else:
+        volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
+        position = np.arange(n)
+        first = np.minimum.reduceat(np.where(present, position, n), starts)
+        last = np.maximum.reduceat(np.where(present, position, -1), starts)
+        empty = first == n
+        first, last = np.where(empty, starts, first), np.where(empty, starts, last)
     out = np.column_stack((ohlcv[first, 0], high, low, ohlcv[last, 3], volume))
     out[empty] = np.nan
     return times[::k], out, k
