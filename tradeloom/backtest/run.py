@@ -563,5 +563,4 @@ def records(items: Sequence[Any], columns: tuple[str, ...]) -> pd.DataFrame:
 
 def markets(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> list[str]:
     """Return the market of each of ``items`` (orders, fills), by its order id ``key``."""
-    market = order_symbols.__getitem__
-    return [market(i) for i in column(items, key).tolist()]
+    return list(map(order_symbols.__getitem__, column(items, key).tolist()))
