@@ -98,11 +98,20 @@ def candle_buckets(
         empty = np.zeros(len(starts), dtype=bool)
     else:
         volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
-        position = np.arange(n)
-        first = np.minimum.reduceat(np.where(present, position, n), starts)
-        last = np.maximum.reduceat(np.where(present, position, -1), starts)
-        empty = first == n
-        first, last = np.where(empty, starts, first), np.where(empty, starts, last)
+        first, last, empty = _present_ends(present, starts)
     out = np.column_stack((ohlcv[first, 0], high, low, ohlcv[last, 3], volume))
     out[empty] = np.nan
     return times[::k], out, k
+
+
+def _present_ends(
+    present: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each bucket's first and last bar present, and whether it has none (then
+    its first bar, twice)."""
+    n = len(present)
+    position = np.arange(n)
+    first = np.minimum.reduceat(np.where(present, position, n), starts)
+    last = np.maximum.reduceat(np.where(present, position, -1), starts)
+    empty = first == n
+    return np.where(empty, starts, first), np.where(empty, starts, last), empty
