@@ -86,10 +86,14 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
     # pandas' rolling moments, over the values alone (no index to carry)
     rolling = pd.Series(returns.to_numpy(np.float64)).rolling(window)
     std = rolling.std(ddof=1).to_numpy()
-    mean = rolling.mean().to_numpy()
     scale = math.sqrt(periods_per_year)
-    sharpe = (mean / np.where(std > 0, std, np.nan)) * scale
-    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+    # both columns written into the frame's one block
+    block = np.empty((2, len(std)))
+    sharpe, volatility = block
+    np.divide(rolling.mean().to_numpy(), np.where(std > 0, std, np.nan), out=sharpe)
+    sharpe *= scale
+    np.multiply(std, scale, out=volatility)
+    return pd.DataFrame(block.T, index=returns.index, columns=["sharpe", "volatility"], copy=False)
 
 
 @dataclass(frozen=True)
@@ -281,8 +285,12 @@ def _versus(
     spread = np.var(m) if len(r) >= 2 else 0.0
     if float(spread) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
-    beta = float(np.mean((r - r.mean()) * (m - m.mean())) / spread)
-    alpha = float((1.0 + np.mean(r - beta * m)) ** periods_per_year - 1.0)
+    moved = r - r.mean()
+    moved *= m - m.mean()
+    beta = float(np.mean(moved) / spread)
+    apart = np.multiply(m, beta, out=moved)  # r - beta * m, in place
+    np.subtract(r, apart, out=apart)
+    alpha = float((1.0 + np.mean(apart)) ** periods_per_year - 1.0)
     correlation = float(np.corrcoef(r, m)[0, 1]) if float(np.std(r)) > 0 else None
     return {"alpha": alpha, "beta": beta, "correlation": correlation}
 

@@ -74,7 +74,7 @@ def exit_reasons(
     if not closing:
         return []
     ids, reasons = column(orders, "id").tolist(), column(orders, "reason").tolist()
-    reason = {str(k): str(r) for k, r in zip(ids, reasons, strict=True)}
+    reason = dict(zip(map(str, ids), map(str, reasons), strict=True))
     return [reason.get(str(fill_ids[i]), "") for i in closing]
 
 
