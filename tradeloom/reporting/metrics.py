@@ -82,8 +82,11 @@ def curve_performance(
     """
     values = equity.to_numpy(np.float64)
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
-    previous = np.concatenate(([initial_cash], values[:-1]))
-    returns = values / previous - 1.0
+    returns = np.empty_like(values)  # each bar's return, written in place
+    returns[:1] = initial_cash
+    returns[1:] = values[:-1]
+    np.divide(values, returns, out=returns)
+    returns -= 1.0
     final = float(values[-1])
     total = final / initial_cash - 1.0
     if periods_per_year is None:
@@ -93,7 +96,9 @@ def curve_performance(
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
     std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
     mean = float(returns.mean())
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    losses = np.minimum(returns, 0.0)
+    losses *= losses  # ** 2
+    downside = float(np.sqrt(np.mean(losses)))
     count = len(pnl)
     wins = pnl[pnl > 0]
     return {
