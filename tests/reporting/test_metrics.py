@@ -7,10 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from tests.hunting import examples
 from tradeloom.domain import Trade
-from tradeloom.reporting.metrics import performance, prediction_auc, profit_factor
+from tradeloom.reporting.metrics import (
+    drawdown_curve,
+    performance,
+    prediction_auc,
+    profit_factor,
+)
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -120,3 +128,26 @@ def test_a_vanishing_loss_makes_the_profit_factor_unbounded_without_a_warning() 
     assert profit_factor(np.array([10.0, 0.0])) is None  # no loss: no figure
     assert profit_factor(np.array([0.0, -1e-300])) == 0.0
     assert profit_factor(np.array([1e300, -1e-300])) == math.inf
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([0.0, -0.0, 50.0, 100.0, float("nan"), float("inf"), -float("inf")])
+        | st.floats(-1e3, 1e3),
+        max_size=60,
+    ),
+    st.sampled_from([100.0, 1.0, 5e-324]),
+)
+def test_the_drawdown_curve_is_numpys_running_peak(values: list[float], cash: float) -> None:
+    """One pass gives the equity table's drawdown column as numpy computed it, bit for
+    bit (NaN holding the peak, infinities, zeros of either sign), and the maximum drawdown
+    of `performance` as it computed it from the starting cash prepended."""
+    equity = np.array(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        column = 1.0 - equity / np.maximum.accumulate(np.maximum(equity, cash))
+        prepended = 1.0 - equity / np.maximum.accumulate(np.r_[cash, equity])[1:]
+    found = drawdown_curve(equity, cash)
+    np.testing.assert_array_equal(found.view(np.int64), column.view(np.int64))
+    if len(equity):
+        assert min(1.0, float(np.max(found))) == min(1.0, float(np.max(prepended)))

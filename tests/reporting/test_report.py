@@ -299,6 +299,41 @@ def test_downsampling_keeps_every_bucket_extreme(values: list[float], points: in
         assert np.nanmin(y[inside]) == np.nanmin(part)
 
 
+def _reference_minmax(values: np.ndarray, points: int) -> np.ndarray:
+    """The buckets padded with NaN to a rectangle: the code the in-place rows replaced."""
+    n = len(values)
+    if n <= points:
+        return np.arange(n)
+    buckets = max(1, points // 2)
+    size = -(-n // buckets)
+    padded = np.full(buckets * size, np.nan)
+    padded[:n] = values
+    rows = padded.reshape(buckets, size)
+    missing = np.isnan(rows)
+    low = np.where(missing, np.inf, rows).argmin(axis=1)
+    high = np.where(missing, -np.inf, rows).argmax(axis=1)
+    base = np.arange(buckets) * size
+    picked = np.unique(np.concatenate(([0, n - 1], base + low, base + high)))
+    return picked[picked < n]
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, float("inf"), float("-inf"), float("nan")])
+        | st.floats(),
+        min_size=1,
+        max_size=3000,
+    ),
+    st.integers(4, 400),
+)
+def test_downsampling_picks_the_padded_buckets_bars(values: list[float], points: int) -> None:
+    """The buckets read in place pick the bars the padded ones picked: the first of equal
+    lows and highs (zeros of either sign, infinities), a NaN only in a bucket of NaN."""
+    y = np.array(values)
+    np.testing.assert_array_equal(minmax_indices(y, points), _reference_minmax(y, points))
+
+
 @settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.floats(-0.99, 10.0), min_size=1, max_size=50),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.hunting import examples
 from tradeloom.reporting import outputs
-from tradeloom.reporting.downsample import candle_buckets
+from tradeloom.reporting.downsample import _present_ends, candle_buckets
 from tradeloom.reporting.execution_table import execution_table
 from tradeloom.reporting.exports import read_plots, write_parquet
 from tradeloom.reporting.labels import format_duration, format_price, price_decimals
@@ -151,6 +151,18 @@ def test_candles_of_several_bars_keep_the_highs_lows_and_volume(n: int, most: in
         assert np.nanmin(candles[:, 2]) == np.nanmin(ohlcv[:, 2])
         last = np.flatnonzero(present)[-1]
         assert candles[(last // k), 3] == ohlcv[last, 3]  # a candle closes at its last bar
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.integers(1, 400), st.integers(1, 50))
+def test_the_buckets_of_a_market_with_every_bar_end_at_their_ends(n: int, k: int) -> None:
+    """A market with no missing bar takes each bucket's ends as its first and last bars:
+    those the general rule finds."""
+    starts = np.arange(0, n, k)
+    first, last, empty = _present_ends(np.ones(n, dtype=bool), starts)
+    np.testing.assert_array_equal(first, starts)
+    np.testing.assert_array_equal(last, np.append(starts[1:] - 1, n - 1))
+    assert not empty.any()
 
 
 def test_features_parquet_says_where_each_column_is_drawn(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from tradeloom.reporting.statistics import drawdown_duration
 from tradeloom.reporting.tearsheet import (
     Rolling,
     bar_returns,
+    calendar_periods,
     drawdowns,
-    period_keys,
     rolling_figures,
     rolling_window,
     run_rolling,
@@ -326,7 +326,7 @@ def test_a_run_computes_its_rolling_figures_once_and_its_report_draws_them(
     assert calls == [1] and (folder / "report.html").read_text() != page
 
 
-def test_period_keys_are_numpys_months_and_years() -> None:
+def test_calendar_periods_are_numpys_months_and_years() -> None:
     rng = np.random.default_rng(3)
     for unit in ("ns", "s", "m", "D"):
         scale = {"ns": 10**13, "s": 10**4, "m": 10**2, "D": 1}[unit]
@@ -337,9 +337,18 @@ def test_period_keys_are_numpys_months_and_years() -> None:
         months = times.astype("datetime64[M]").astype(np.int64)
         with_nat = times.copy()
         with_nat[[0, 17, 18]] = np.datetime64("NaT")
-        for freq in ("M", "Y"):
-            keys = period_keys(times, freq)
-            assert keys is not None
-            np.testing.assert_array_equal(keys, months if freq == "M" else months // 12)
-        assert period_keys(with_nat, "M") is None  # NaT: the callers group with pandas
-        assert period_keys(times[::-1], "M") is None
+        periods = calendar_periods(times)
+        assert periods is not None
+        for freq, keys in (("M", months), ("Y", months // 12)):
+            found = periods[freq]
+            spans = [stop - start for _, start, stop in found]
+            assert [start for _, start, _ in found] == np.cumsum([0, *spans[:-1]]).tolist()
+            assert all(spans)  # a period without bars is left out
+            np.testing.assert_array_equal(np.repeat([k for k, _, _ in found], spans), keys)
+        assert calendar_periods(with_nat) is None  # NaT: the callers group with pandas
+        assert calendar_periods(with_nat[1:]) is None
+        assert calendar_periods(times[::-1]) is None
+        assert calendar_periods(times[:0]) == {"M": [], "Y": []}
+    outside = np.array(["0999-12-31", "1000-01-01"], "datetime64[D]")
+    assert calendar_periods(outside) is None  # years 1000 to 9999 only: pandas' path
+    assert calendar_periods(outside[1:]) is not None

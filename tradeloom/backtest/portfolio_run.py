@@ -40,6 +40,7 @@ from tradeloom.plugins.model.registry import MODELS_DIR
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
+from tradeloom.reporting.metrics import drawdown_curve
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
@@ -278,8 +279,7 @@ def equity_frame(result: PortfolioResult) -> pd.DataFrame:
     index = result.index
     initial = result.portfolio.initial_cash
     frame = pd.DataFrame({"cash": result.cash, "equity": result.equity}, index=index)
-    peak = np.maximum.accumulate(np.maximum(result.equity, initial))
-    frame["drawdown"] = 1.0 - result.equity / peak
+    frame["drawdown"] = drawdown_curve(result.equity, initial)
     marks = pd.DataFrame(result.closes).ffill().to_numpy()
     values = np.where(result.positions != 0.0, result.positions * marks, 0.0)
     owner = np.asarray(books.owner)

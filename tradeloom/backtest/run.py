@@ -149,7 +149,8 @@ def _run(
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
         equity = result.equity.reset_index(names="timestamp")
-        beside = as_read(equity, csv=True) is not None  # else the report reads the file
+        read_back = as_read(equity, csv=True)  # what the report draws; None: the file
+        beside = read_back is not None
         if not beside:
             _write_equity(run_dir, equity)
         parquet = _parquet_tables(pipeline, result)
@@ -168,7 +169,7 @@ def _run(
                 result,
                 session.recorder,
                 variant,
-                equity,
+                equity if read_back is None else read_back,
                 {t.name: t.frame for t in parquet if t.drawn},
                 parquet_written.result,
             )
@@ -189,7 +190,8 @@ def _results(
     parquet_written: Callable[[], object],
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the per-bar tables; return the
-    metrics. ``parquet``: the Parquet tables the report draws, which a worker writes
+    metrics. ``equity``: equity.csv's rows (as they read back, where they do: `as_read`);
+    ``parquet``: the Parquet tables the report draws, which a worker writes
     (``parquet_written`` waits for them, before the report may read one)."""
     config = pipeline.config
     with stage("models saved"):
@@ -561,5 +563,4 @@ def records(items: Sequence[Any], columns: tuple[str, ...]) -> pd.DataFrame:
 
 def markets(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> list[str]:
     """Return the market of each of ``items`` (orders, fills), by its order id ``key``."""
-    market = order_symbols.__getitem__
-    return [market(i) for i in column(items, key).tolist()]
+    return list(map(order_symbols.__getitem__, column(items, key).tolist()))

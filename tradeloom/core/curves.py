@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from tradeloom.core import layout as L
 from tradeloom.core.records import FILL_CASH, FILL_POSITION
+from tradeloom.jit import kernel
 
 __all__ = ["equity_curve", "fill_marks", "universe_curve"]
 
@@ -76,20 +77,51 @@ def universe_curve(
         initial_cash: The cash before the first fill.
     """
     n, m = close.shape
-    bars = np.arange(n)
-    done = np.concatenate([[[-1.0, 0.0, initial_cash, 0.0]], marks.reshape(-1, 4)])
-    cash = done[np.searchsorted(done[:, 0], bars, side="right") - 1, 2]
-    positions = np.zeros((n, m))
-    equity = cash.copy()
-    for s in range(m):
-        own = np.concatenate([[[-1.0, 0.0]], done[1:][done[1:, 3] == s][:, :2]])
-        positions[:, s] = own[np.searchsorted(own[:, 0], bars, side="right") - 1, 1]
-        mark = _last_close(close[:, s])
-        held = positions[:, s] != 0.0
-        equity[held] = equity[held] + positions[held, s] * mark[held]
+    positions = np.empty((n, m))
+    cash = np.empty(n)
+    equity = np.empty(n)
+    _spread_marks(
+        np.ascontiguousarray(marks.reshape(-1, 4), np.float64),
+        np.ascontiguousarray(close, np.float64),
+        float(initial_cash),
+        positions,
+        cash,
+        equity,
+    )
     return positions, cash, equity
 
 
-def _last_close(close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    seen = np.where(np.isnan(close), 0, np.arange(len(close)))
-    return close[np.maximum.accumulate(seen)]  # NaN before the first close: never held
+@kernel
+def _spread_marks(
+    marks: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    initial_cash: float,
+    positions: npt.NDArray[np.float64],
+    cash: npt.NDArray[np.float64],
+    equity: npt.NDArray[np.float64],
+) -> None:
+    """Write `universe_curve`'s rows in one pass over the bars: each bar takes the marks
+    of its fills (the last one's cash, each symbol's last position) and marks the
+    positions held at each symbol's last close."""
+    n, m = close.shape
+    held = np.zeros(m)
+    last = np.full(m, np.nan)  # no close yet: a position held then is marked NaN
+    cash_now = initial_cash
+    k = 0
+    for t in range(n):
+        while k < len(marks) and marks[k, 0] <= t:
+            s = int(marks[k, 3])
+            if 0 <= s < m:
+                held[s] = marks[k, 1]
+            cash_now = marks[k, 2]
+            k += 1
+        value = cash_now
+        for s in range(m):
+            price = close[t, s]
+            if not np.isnan(price):
+                last[s] = price
+            positions[t, s] = held[s]
+            if held[s] != 0.0:
+                value = value + held[s] * last[s]
+        cash[t] = cash_now
+        equity[t] = value

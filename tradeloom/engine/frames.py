@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.reporting.metrics import drawdown_curve
+
 __all__ = ["equal_weight", "equity_frame", "position_rows"]
 
 
@@ -32,25 +34,30 @@ def equity_frame(
     ``[bars, symbols]``.
     """
     if len(symbols) == 1:
-        frame = pd.DataFrame(
-            {"close": close[:, 0], "position": positions[:, 0], "cash": cash, "equity": equity},
-            index=index,
-        )
+        names = ["close", "position", "cash", "equity", "drawdown"]
     else:
-        frame = pd.DataFrame({"cash": cash, "equity": equity}, index=index)
-    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
-    frame["drawdown"] = 1.0 - equity / peak
-    if len(symbols) > 1:
+        names = ["cash", "equity", "drawdown"]
+        for symbol in symbols:
+            names += [f"close[{symbol}]", f"position[{symbol}]", f"value[{symbol}]"]
+    names = list(dict.fromkeys(names))  # (a symbol named twice: one set of columns)
+    # the columns written into one block, the frame's own (no copy into it)
+    block = np.empty((len(names), len(index)))
+    column = dict(zip(names, block, strict=True))
+    column["cash"][:] = cash
+    column["equity"][:] = equity
+    drawdown_curve(equity, initial_cash, out=column["drawdown"])
+    if len(symbols) == 1:
+        column["close"][:] = close[:, 0]
+        column["position"][:] = positions[:, 0]
+    else:
         marks = pd.DataFrame(close, index=index).ffill().to_numpy()
-        per_symbol = {}
         for s, symbol in enumerate(symbols):
-            per_symbol[f"close[{symbol}]"] = close[:, s]
-            per_symbol[f"position[{symbol}]"] = positions[:, s]
-            per_symbol[f"value[{symbol}]"] = np.where(
+            column[f"close[{symbol}]"][:] = close[:, s]
+            column[f"position[{symbol}]"][:] = positions[:, s]
+            column[f"value[{symbol}]"][:] = np.where(
                 positions[:, s] != 0.0, positions[:, s] * marks[:, s], 0.0
             )
-        frame = pd.concat([frame, pd.DataFrame(per_symbol, index=index)], axis=1)
-    return frame
+    return pd.DataFrame(block.T, index=index, columns=names, copy=False)
 
 
 def equal_weight(close: np.ndarray, index: pd.DatetimeIndex) -> pd.Series:

@@ -46,7 +46,8 @@ def symbol_attribution(
         close: ``[bars, symbols]``: each bar's closes (NaN: no bar).
         equity: Each bar's equity.
     """
-    marks = pd.DataFrame(close).ffill().to_numpy()
+    # each symbol's last close (a symbol without a bar keeps its last)
+    marks = pd.DataFrame(close).ffill().to_numpy() if np.isnan(close).any() else close
     at = {symbol: k for k, symbol in enumerate(symbols)}
     book = np.array(
         [at[order_symbols[i]] for i in column(fills, "order_id").tolist()], dtype=np.int64
@@ -63,12 +64,15 @@ def symbol_attribution(
     counts = dict(zip(symbols, np.bincount(traded, minlength=len(symbols)).tolist(), strict=True))
     out: dict[str, dict[str, Any]] = {}
     for s, symbol in enumerate(symbols):
-        held = positions[:, s] != 0.0
-        value = np.where(held, positions[:, s] * marks[:, s], 0.0)
+        # each bar's share of the equity, one array written in place
+        share = np.multiply(positions[:, s], marks[:, s])
+        share[positions[:, s] == 0.0] = 0.0
         last = float(positions[-1, s])
         open_value = last * float(marks[-1, s]) if last != 0.0 else 0.0
+        np.abs(share, out=share)
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(equity > 0.0, np.abs(value) / equity, 0.0)
+            share /= equity
+        share[~(equity > 0.0)] = 0.0
         out[symbol] = {
             "pnl": flows[symbol] + open_value,
             "fees": fees[symbol],

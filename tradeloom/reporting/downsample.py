@@ -44,16 +44,23 @@ def minmax_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarr
         return np.arange(n)
     buckets = max(1, points // 2)
     size = -(-n // buckets)
-    padded = np.full(buckets * size, np.nan)
-    padded[:n] = values
-    rows = padded.reshape(buckets, size)
-    missing = np.isnan(rows)
-    low = np.where(missing, np.inf, rows).argmin(axis=1)
-    high = np.where(missing, -np.inf, rows).argmax(axis=1)
-    base = np.arange(buckets) * size
-    picked = np.concatenate(([0, n - 1], base + low, base + high))
-    picked = np.unique(picked)
-    return picked[picked < n]
+    missing = np.isnan(values)
+    lows = highs = values
+    if missing.any():  # a NaN is a bucket's lowest or highest only when it holds no other
+        lows = np.where(missing, np.inf, values)
+        highs = np.where(missing, -np.inf, values)
+    # the whole buckets as rows of the series (no copy), the last one apart
+    full = n // size
+    base = np.arange(full) * size
+    picked = [
+        [0, n - 1],
+        base + lows[: full * size].reshape(full, size).argmin(axis=1),
+        base + highs[: full * size].reshape(full, size).argmax(axis=1),
+    ]
+    start = full * size
+    if start < n:
+        picked.append([start + int(lows[start:].argmin()), start + int(highs[start:].argmax())])
+    return np.unique(np.concatenate(picked))
 
 
 def candle_buckets(
@@ -85,12 +92,26 @@ def candle_buckets(
     # fmax and fmin skip NaN: a bucket of NaN only stays NaN
     high = np.fmax.reduceat(ohlcv[:, 1], starts)
     low = np.fmin.reduceat(ohlcv[:, 2], starts)
-    volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
+    if present.all():  # every bar there: each bucket's first and last bar are its ends
+        volume = np.add.reduceat(np.nan_to_num(ohlcv[:, 4]), starts)
+        first, last = starts, np.append(starts[1:] - 1, n - 1)
+        empty = np.zeros(len(starts), dtype=bool)
+    else:
+        volume = np.add.reduceat(np.where(present, np.nan_to_num(ohlcv[:, 4]), 0.0), starts)
+        first, last, empty = _present_ends(present, starts)
+    out = np.column_stack((ohlcv[first, 0], high, low, ohlcv[last, 3], volume))
+    out[empty] = np.nan
+    return times[::k], out, k
+
+
+def _present_ends(
+    present: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each bucket's first and last bar present, and whether it has none (then
+    its first bar, twice)."""
+    n = len(present)
     position = np.arange(n)
     first = np.minimum.reduceat(np.where(present, position, n), starts)
     last = np.maximum.reduceat(np.where(present, position, -1), starts)
     empty = first == n
-    first, last = np.where(empty, starts, first), np.where(empty, starts, last)
-    out = np.column_stack((ohlcv[first, 0], high, low, ohlcv[last, 3], volume))
-    out[empty] = np.nan
-    return times[::k], out, k
+    return np.where(empty, starts, first), np.where(empty, starts, last), empty

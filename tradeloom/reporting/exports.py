@@ -49,10 +49,8 @@ _OHLCV = ("open", "high", "low", "close", "volume")
 def bars_frame(frames: Sequence[pd.DataFrame], symbols: Sequence[str]) -> pd.DataFrame:
     """Return the OHLCV bars of each symbol, indexed by timestamp (``symbol`` first when
     there are several symbols)."""
-    if len(symbols) == 1:
-        frame = frames[0][list(_OHLCV)].copy()
-        frame.index.name = "timestamp"
-        return frame
+    if len(symbols) == 1:  # the bars' own columns (pandas copies them only if written)
+        return frames[0][list(_OHLCV)].rename_axis("timestamp")
     parts = []
     for frame, symbol in zip(frames, symbols, strict=True):
         part = frame[list(_OHLCV)].copy()
@@ -71,7 +69,7 @@ def features_frame(
     ``signal`` is the signal's direction (+1 long, -1 short, 0 flat) at the bars where the
     signal layer gave one and NaN elsewhere; ``signal_confidence`` likewise.
     """
-    frame = features.copy()
+    frame = features.rename_axis("timestamp")  # its columns (pandas copies them if written)
     frame["probability"] = probability.to_numpy(np.float64)
     direction = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)
@@ -81,7 +79,6 @@ def features_frame(
         confidence[bars] = column(signals, "confidence").astype(np.float64)
     frame["signal"] = direction
     frame["signal_confidence"] = confidence
-    frame.index.name = "timestamp"
     return frame
 
 

@@ -11,11 +11,18 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
+from tradeloom.jit import kernel
 from tradeloom.stats import auc
 from tradeloom.timeframes import SECONDS_PER_YEAR
 from tradeloom.timeframes import periods_per_year as _periods
 
-__all__ = ["curve_performance", "performance", "prediction_auc", "profit_factor"]
+__all__ = [
+    "curve_performance",
+    "drawdown_curve",
+    "performance",
+    "prediction_auc",
+    "profit_factor",
+]
 
 
 def performance(
@@ -75,8 +82,11 @@ def curve_performance(
     """
     values = equity.to_numpy(np.float64)
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
-    previous = np.concatenate(([initial_cash], values[:-1]))
-    returns = values / previous - 1.0
+    returns = np.empty_like(values)  # each bar's return, written in place
+    returns[:1] = initial_cash
+    returns[1:] = values[:-1]
+    np.divide(values, returns, out=returns)
+    returns -= 1.0
     final = float(values[-1])
     total = final / initial_cash - 1.0
     if periods_per_year is None:
@@ -86,8 +96,9 @@ def curve_performance(
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
     std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
     mean = float(returns.mean())
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
-    peak = np.maximum.accumulate(np.concatenate(([initial_cash], values)))[1:]
+    losses = np.minimum(returns, 0.0)
+    losses *= losses  # ** 2
+    downside = float(np.sqrt(np.mean(losses)))
     count = len(pnl)
     wins = pnl[pnl > 0]
     return {
@@ -97,7 +108,7 @@ def curve_performance(
         "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else 0.0,
         # 1.0 is everything lost: equity that a gap took below zero cannot lose more than all
         # of it (final_equity says how far below; trading stopped there with NO_EQUITY)
-        "max_drawdown": min(1.0, float(np.max(1.0 - values / peak))),
+        "max_drawdown": min(1.0, float(np.max(drawdown_curve(values, initial_cash)))),
         "volatility": std * math.sqrt(ppy),
         "trades": count,
         "win_rate": float(len(wins) / count) if count else 0.0,
@@ -107,6 +118,38 @@ def curve_performance(
         "fees": fees,
         "final_equity": final,
     }
+
+
+def drawdown_curve(
+    equity: npt.NDArray[np.float64],
+    initial_cash: float,
+    out: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Return each bar's drawdown: one minus its equity over the peak so far, the starting
+    cash counted as a peak (numpy's ``1.0 - equity / np.maximum.accumulate(np.maximum(
+    equity, initial_cash))``, in one pass: a NaN holds the peak at NaN).
+
+    Args:
+        out: Where to write it (``len(equity)`` floats); None: a new array.
+    """
+    if out is None:
+        out = np.empty(len(equity))
+    _drawdowns(np.ascontiguousarray(equity, np.float64), float(initial_cash), out)
+    return out
+
+
+@kernel
+def _drawdowns(
+    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
+) -> None:
+    peak = initial_cash
+    for i in range(len(equity)):
+        value = equity[i]
+        # `np.maximum`'s choice, which keeps NaN and takes the second of equals
+        high = value if value > initial_cash or np.isnan(value) else initial_cash
+        if i == 0 or not (peak > high or np.isnan(peak)):
+            peak = high
+        out[i] = 1.0 - value / peak
 
 
 def profit_factor(pnl: npt.NDArray[np.float64]) -> float | None:
@@ -133,4 +176,6 @@ def prediction_auc(probability: pd.Series, close: pd.Series, horizon: int) -> di
     up = c[horizon:] > c[:n]
     scores = p[:n]
     known = ~np.isnan(scores)
+    if known.all():  # (no copy of a million of each)
+        return {"auc": auc(scores, up), "predictions": n}
     return {"auc": auc(scores[known], up[known]), "predictions": int(known.sum())}

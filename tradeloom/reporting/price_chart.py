@@ -291,18 +291,14 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
     long = (trades["side"] == "long" if "side" in trades else trades["direction"] > 0).to_numpy()
     entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
     exit_t = trades["exit_time"].dt.tz_localize(None).to_numpy()
-    reason = trades["exit_reason"].astype(str) if "exit_reason" in trades else ""
-    entered = (
-        trades["entry_reason"].astype(str)
-        if "entry_reason" in trades
-        else pd.Series([""] * len(trades))
+    n = len(trades)
+    # the hover texts, a Python string each (a pandas text column per part cost more)
+    reason = trades["exit_reason"].astype(str).tolist() if "exit_reason" in trades else [""] * n
+    entered = trades["entry_reason"].astype(str).tolist() if "entry_reason" in trades else [""] * n
+    text = [f"{side} #{i}" for i, side in enumerate(np.where(long, "long", "short").tolist(), 1)]
+    entry_text = np.array(
+        [f"{t}<br>entry: {e or 'signal'}" for t, e in zip(text, entered, strict=True)], object
     )
-    text = (
-        pd.Series(np.where(long, "long", "short"))
-        + " #"
-        + pd.Series(np.arange(1, len(trades) + 1)).astype(str)
-    )
-    entry_text = text + "<br>entry: " + entered.where(entered != "", "signal")
     for side, mask, marker, color in (
         ("long entry", long, "triangle-up", _GREEN),
         ("short entry", ~long, "triangle-down", _RED),
@@ -316,18 +312,19 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                     "x": entry_t[mask],
                     "y": trades["entry_price"].to_numpy(np.float64)[mask],
                     "marker": {"symbol": marker, "size": 9, "color": color},
-                    "text": entry_text[mask].to_numpy(),
+                    "text": entry_text[mask],
                     "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
                     "yaxis": "y",
                 }
             )
     pnl = trades["pnl"].to_numpy(np.float64)
-    exit_text = (
-        text
-        + "<br>exit: "
-        + reason
-        + "<br>return "
-        + pd.Series(trades["return"].to_numpy(np.float64) * 100).map("{:+.2f}%".format)
+    returns = (trades["return"].to_numpy(np.float64) * 100).tolist()
+    exit_text = np.array(
+        [
+            f"{t}<br>exit: {r}<br>return {value:+.2f}%"
+            for t, r, value in zip(text, reason, returns, strict=True)
+        ],
+        object,
     )
     data.append(
         {
@@ -342,7 +339,7 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                 "color": np.where(pnl > 0, _GREEN, _RED),
                 "line": {"width": 1},
             },
-            "text": exit_text.to_numpy(),
+            "text": exit_text,
             "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
             "yaxis": "y",
         }

@@ -209,19 +209,24 @@ def _equity_chart(run: RunData) -> Chart:
         hold = start * (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
         held = np.abs(_universe_columns(run, "value")).sum(axis=1)
         benchmark = "equal weight"
-    else:
+    else:  # (each series computed in place: a million bars' temporaries cost more)
         close = eq["close"].to_numpy(np.float64)
-        hold = start * close / close[0] if len(close) else close
-        held = np.abs(eq["position"].to_numpy(np.float64) * close)
+        hold = np.multiply(close, start)
+        if len(close):
+            hold /= close[0]
+        held = np.multiply(eq["position"].to_numpy(np.float64), close)
+        np.abs(held, out=held)
         benchmark = "buy and hold"
-    drawdown = -eq["drawdown"].to_numpy(np.float64) * 100
+    drawdown = np.multiply(eq["drawdown"].to_numpy(np.float64), -100.0)  # -(x) * 100
     with np.errstate(divide="ignore", invalid="ignore"):
-        exposure = np.where(equity > 0, held / equity, 0.0)
+        exposure = np.divide(held, equity, out=held)
+    exposure *= 100.0
+    exposure[~(equity > 0)] = 0.0
     data = [
         line(x, equity, "equity", _BLUE, yaxis="y"),
         line(x, hold, benchmark, _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
         line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"),
-        line(x, exposure * 100, "gross exposure % of equity", _ORANGE, yaxis="y3"),
+        line(x, exposure, "gross exposure % of equity", _ORANGE, yaxis="y3"),
     ]
     fig = layout(
         560,

@@ -198,12 +198,11 @@ def _entry_reasons(
         return trades
     orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
     if orders.is_file() and fills.is_file():
-        order_frame = _csv(orders, written.get("orders.csv"))
-        order_frame = order_frame[[c for c in ("id", "reason") if c in order_frame]]
-        fill_frame = _csv(fills, written.get("fills.csv"))
-        fill_frame = fill_frame[
-            [c for c in ("strategy", "symbol", "order_id", "bar") if c in fill_frame]
-        ].copy()
+        order_columns, fill_columns = ["id", "reason"], ["strategy", "symbol", "order_id", "bar"]
+        order_frame = _csv(orders, written.get("orders.csv"), order_columns)
+        order_frame = order_frame[[c for c in order_columns if c in order_frame]]
+        fill_frame = _csv(fills, written.get("fills.csv"), fill_columns)
+        fill_frame = fill_frame[[c for c in fill_columns if c in fill_frame]].copy()
     else:
         journal = journal_path(run_dir)
         if not journal.is_file():
@@ -251,8 +250,11 @@ def _failure(path: Path) -> str | None:
     return None
 
 
-def _csv(path: Path, written: pd.DataFrame | None = None) -> pd.DataFrame:
-    same = None if written is None else as_read(written, csv=True)
+def _csv(
+    path: Path, written: pd.DataFrame | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Return a run's table as it reads back (``columns``: those at least)."""
+    same = None if written is None else as_read(written, columns, csv=True)
     if same is not None:
         return same
     frame = read_csv(path, "a run's table", text_columns=_TEXT_COLUMNS)
@@ -332,7 +334,7 @@ def as_read(
             dtype = values.dtype
             if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
                 return None
-            if csv:
+            if csv and dtype != _UTC_SECONDS:  # (a table read back already: as it is)
                 per_second = _PER_SECOND.get(dtype.unit)
                 if per_second is None or (values.array.asi8 % per_second).any():
                     return None
@@ -357,6 +359,11 @@ def _text_as_read(values: pd.Series) -> bool:
         return False  # a missing cell, or an object that is not text
     if values.isin(_NA_TEXT).any():
         return False
+    # the first cells say so in any table of words (each cell read costs a str)
+    return _a_word(values.iloc[:64]) or _a_word(values)
+
+
+def _a_word(values: pd.Series) -> bool:
     cells = values.to_numpy(dtype=object)
     return any(_NOT_NUMBER.search(c) and c.lower().lstrip("+-") not in _WORDS for c in cells)
 

@@ -26,7 +26,8 @@ gives the same number on the same equity and trades; the tests check it):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ import pandas as pd
 
 from tradeloom.kept import column
 from tradeloom.reporting.metrics import profit_factor
-from tradeloom.reporting.tearsheet import period_keys, period_label, period_spans
+from tradeloom.reporting.tearsheet import calendar_periods, period_label
 
 __all__ = [
     "drawdown_duration",
@@ -67,12 +68,13 @@ def equity_statistics(
         max_drawdown: The run's maximum drawdown (a fraction).
     """
     bars, duration = drawdown_duration(equity, initial_cash)
+    periods = _period_returns(equity, initial_cash, ("M", "Y"))
     return {
         **headline_statistics(close, cagr=cagr, max_drawdown=max_drawdown),
         "max_drawdown_duration_bars": bars,
         "max_drawdown_duration_days": duration.total_seconds() / 86_400.0,
-        "monthly_returns": period_returns(equity, initial_cash, "M"),
-        "yearly_returns": period_returns(equity, initial_cash, "Y"),
+        "monthly_returns": periods["M"],
+        "yearly_returns": periods["Y"],
     }
 
 
@@ -116,22 +118,33 @@ def period_returns(equity: pd.Series, initial_cash: float, period: str) -> dict[
 
     Timestamps are UTC; a period is labelled by the UTC calendar.
     """
+    return _period_returns(equity, initial_cash, (period,))[period]
+
+
+def _period_returns(
+    equity: pd.Series, initial_cash: float, periods: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """`period_returns` of each of ``periods``, the calendar read once."""
     if len(equity) == 0:
-        return {}
+        return {period: {} for period in periods}
     index = equity.index.tz_convert("UTC") if equity.index.tz is not None else equity.index
     values = equity.to_numpy(np.float64)
-    keys = period_keys(index.tz_localize(None).to_numpy(), period)
-    if keys is not None and not np.isnan(values).any():  # each period's last bar
-        spans = period_spans(keys)
-        labels = [period_label(int(keys[start]), period) for start, _ in spans]
-        last = values[[stop - 1 for _, stop in spans]]
-    else:  # the groupby's last value that is known, periods in order of appearance
-        by = index.strftime("%Y-%m" if period == "M" else "%Y")
-        grouped = pd.Series(values, index=by).groupby(level=0, sort=False).last()
-        labels, last = [str(k) for k in grouped.index], grouped.to_numpy()
-    previous = np.concatenate(([initial_cash], last[:-1]))
-    returns = last / previous - 1.0
-    return {k: float(r) for k, r in zip(labels, returns, strict=True)}
+    calendar = None
+    if not np.isnan(values).any():  # each period's last bar
+        calendar = calendar_periods(index.tz_localize(None).to_numpy())
+    found = {}
+    for period in periods:
+        if calendar is not None:
+            labels = [period_label(key, period) for key, _, _ in calendar[period]]
+            last = values[[stop - 1 for _, _, stop in calendar[period]]]
+        else:  # the groupby's last value that is known, periods in order of appearance
+            by = index.strftime("%Y-%m" if period == "M" else "%Y")
+            grouped = pd.Series(values, index=by).groupby(level=0, sort=False).last()
+            labels, last = [str(k) for k in grouped.index], grouped.to_numpy()
+        previous = np.concatenate(([initial_cash], last[:-1]))
+        returns = last / previous - 1.0
+        found[period] = {k: float(r) for k, r in zip(labels, returns, strict=True)}
+    return found
 
 
 def trade_statistics(trades: pd.DataFrame, timeframe_seconds: int) -> dict[str, Any]:
@@ -196,9 +209,10 @@ def _holding_seconds(trades: pd.DataFrame, timeframe_seconds: int) -> np.ndarray
     return np.where(np.isnan(seconds), trades["holding_bars"] * timeframe_seconds, seconds)
 
 
-def _counts(values: Iterable[Any]) -> dict[str, int]:
+def _counts(values: pd.Series) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for value in values:
+    # tallied by value first (a column of text boxes one str per cell when iterated)
+    for value, count in Counter(values.tolist()).items():
         key = str(value) if isinstance(value, str) and value else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + count
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

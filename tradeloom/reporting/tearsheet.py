@@ -39,6 +39,7 @@ Conventions (those of quantstats and empyrical, which the tests check them again
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -47,13 +48,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.jit import kernel
+
 __all__ = [
     "DRAWDOWNS_LISTED",
+    "Period",
     "Rolling",
+    "calendar_periods",
     "drawdowns",
-    "period_keys",
     "period_label",
-    "period_spans",
     "rolling_figures",
     "rolling_window",
     "run_rolling",
@@ -80,11 +83,17 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
     Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
     where the window's returns do not vary.
     """
-    rolling = returns.rolling(window)
-    std = rolling.std(ddof=1)
+    # pandas' rolling moments, over the values alone (no index to carry)
+    rolling = pd.Series(returns.to_numpy(np.float64)).rolling(window)
+    std = rolling.std(ddof=1).to_numpy()
     scale = math.sqrt(periods_per_year)
-    sharpe = (rolling.mean() / std.where(std > 0)) * scale
-    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+    # both columns written into the frame's one block
+    block = np.empty((2, len(std)))
+    sharpe, volatility = block
+    np.divide(rolling.mean().to_numpy(), np.where(std > 0, std, np.nan), out=sharpe)
+    sharpe *= scale
+    np.multiply(std, scale, out=volatility)
+    return pd.DataFrame(block.T, index=returns.index, columns=["sharpe", "volatility"], copy=False)
 
 
 @dataclass(frozen=True)
@@ -115,134 +124,199 @@ def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, 
     and ``days`` (its duration in calendar time, from the bar at the peak to the
     recovery or the last bar).
     """
-    values = equity.to_numpy(np.float64)
+    return _drawdowns(equity.to_numpy(np.float64), equity.index.__getitem__, top)
+
+
+def _drawdowns(
+    values: npt.NDArray[np.float64], time_at: Callable[[int], pd.Timestamp], top: int
+) -> list[dict[str, Any]]:
+    """`drawdowns` of ``values``, the time of bar ``i`` being ``time_at(i)``."""
     if not len(values):
         return []
-    peak = np.maximum.accumulate(values)
-    under = values < peak
-    edges = np.diff(np.concatenate(([False], under, [False])).astype(np.int8))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # the first bar back at the peak (n: never)
-    troughs = _troughs(values, starts, ends, np.flatnonzero(under))
-    depths = 1.0 - values[troughs] / peak[troughs]
+    starts, ends, troughs, peaks = _stretches(values)
+    depths = 1.0 - values[troughs] / peaks
     if np.isnan(depths).any():  # sorted as Python sorts NaN keys
         order = sorted(range(len(depths)), key=lambda i: -depths[i])[:top]
     else:
         order = np.argsort(-depths, kind="stable")[:top].tolist()
-    times = equity.index
+    last = len(values) - 1
     return [
         {
-            "start": times[starts[i]].isoformat(),
-            "trough": times[troughs[i]].isoformat(),
-            "recovery": times[ends[i]].isoformat() if ends[i] < len(values) else None,
+            "start": time_at(starts[i]).isoformat(),
+            "trough": time_at(troughs[i]).isoformat(),
+            "recovery": time_at(ends[i]).isoformat() if ends[i] <= last else None,
             "depth": float(depths[i]),
             "bars": int(ends[i] - starts[i]),
-            "days": (times[min(ends[i], len(values) - 1)] - times[starts[i] - 1]).total_seconds()
+            "days": (time_at(min(ends[i], last)) - time_at(starts[i] - 1)).total_seconds()
             / 86_400.0,
         }
         for i in order
     ]
 
 
-def _troughs(
+@kernel
+def _stretches(
     values: npt.NDArray[np.float64],
-    starts: npt.NDArray[np.intp],
-    ends: npt.NDArray[np.intp],
-    rows: npt.NDArray[np.intp],
-) -> npt.NDArray[np.intp]:
-    """Return each stretch ``starts[i]:ends[i]``'s first bar at its lowest value (the
-    first NaN where there is one, as `np.argmin`), in one pass over the bars; ``rows``
-    are the stretches' bars in order."""
-    if not len(starts):
-        return np.zeros(0, np.intp)
-    bounds = np.empty(2 * len(starts), np.intp)
-    bounds[0::2], bounds[1::2] = starts, ends
-    lowest = np.minimum.reduceat(np.append(values, np.inf), bounds)[0::2]
-    stretch = np.repeat(np.arange(len(starts)), ends - starts)
-    low = lowest[stretch]
-    hit = (values[rows] == low) | (np.isnan(values[rows]) & np.isnan(low))
-    _, first = np.unique(stretch[hit], return_index=True)
-    return rows[hit][first]
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]
+]:
+    """Return the stretches under the running peak, in one pass over the bars: each one's
+    first bar, the first bar back at the peak (``len(values)``: never), its first bar at
+    its lowest value, and the peak it is under.
+
+    The peak is numpy's ``maximum.accumulate``'s: a NaN holds it at NaN from there on,
+    where no bar is under it, so a stretch holds no NaN.
+    """
+    n = len(values)
+    most = n // 2 + 1  # a bar at the peak parts two stretches
+    starts = np.empty(most, np.int64)
+    ends = np.empty(most, np.int64)
+    troughs = np.empty(most, np.int64)
+    peaks = np.empty(most, np.float64)
+    count = 0
+    inside = False
+    peak = low = np.nan
+    for i in range(n):
+        value = values[i]
+        if i == 0 or not (peak > value or np.isnan(peak)):  # which `np.maximum` keeps
+            peak = value
+        if value < peak:
+            if not inside:
+                inside = True
+                starts[count], troughs[count], peaks[count], low = i, i, peak, value
+            elif value < low:
+                troughs[count], low = i, value
+        elif inside:
+            inside = False
+            ends[count] = i
+            count += 1
+    if inside:
+        ends[count] = n
+        count += 1
+    return starts[:count].copy(), ends[:count].copy(), troughs[:count].copy(), peaks[:count].copy()
 
 
-def _calendar_returns(returns: pd.Series, freq: str) -> dict[str, float]:
-    index = returns.index.tz_convert("UTC").tz_localize(None)
-    keys = period_keys(index.to_numpy(), freq)
-    if keys is None:
-        grown = (1.0 + pd.Series(returns.to_numpy(), index=index)).groupby(index.to_period(freq))
-        return {str(period): float(value - 1.0) for period, value in grown.prod().items()}
-    # the groupby's product: a period's bars multiplied in order, NaN skipped
-    grown = 1.0 + returns.to_numpy(np.float64)
+def _calendar_returns(
+    returns: npt.NDArray[np.float64], index: pd.DatetimeIndex
+) -> dict[str, dict[str, float]]:
+    """Return the compounded return of each calendar year (``Y``) and month (``M``) in
+    UTC, keyed by `period_label`: a period's bars multiplied in order, NaN skipped (a
+    pandas groupby's product)."""
+    naive = index.tz_convert("UTC").tz_localize(None)
+    periods = calendar_periods(naive.to_numpy())
+    if periods is None:
+        found = {}
+        for freq in ("Y", "M"):
+            grouped = (1.0 + pd.Series(returns, index=naive)).groupby(naive.to_period(freq))
+            found[freq] = {str(key): float(value - 1.0) for key, value in grouped.prod().items()}
+        return found
+    grown = 1.0 + returns
     grown[np.isnan(grown)] = 1.0
-    found = {}
-    for start, stop in period_spans(keys):
-        product = np.multiply.accumulate(grown[start:stop])[-1]
-        found[period_label(keys[start], freq)] = float(product - 1.0)
-    return found
+    return {
+        freq: {
+            period_label(key, freq): float(np.multiply.accumulate(grown[start:stop])[-1] - 1.0)
+            for key, start, stop in periods[freq]
+        }
+        for freq in ("Y", "M")
+    }
 
 
-def period_keys(times: npt.NDArray[np.datetime64], freq: str) -> npt.NDArray[np.int64] | None:
-    """Return each time's calendar month (``M``, months since 1970-01) or year (``Y``) as
-    a number; None where they are not in order or not of years 1000 to 9999 (the
-    callers group them with pandas then)."""
-    months = _months(times)
-    if len(months) and (
-        np.any(np.diff(months) < 0) or months[0] < (1000 - 1970) * 12 or months[-1] >= 8030 * 12
-    ):
+Period = tuple[int, int, int]
+"""A calendar period of a run: its key (`period_label`), its first bar and the bar after
+its last."""
+
+
+def calendar_periods(times: npt.NDArray[np.datetime64]) -> dict[str, list[Period]] | None:
+    """Return the calendar months (``M``, keyed by months since 1970-01) and years (``Y``,
+    by years since 1970) that hold bars, in order, each with its bars; None where the
+    times are not in order or not of years 1000 to 9999 (the callers group them with
+    pandas then).
+
+    Each month's first bar is found by a binary search of the times: no calendar
+    arithmetic per bar.
+    """
+    n = len(times)
+    if not n:
+        return {"M": [], "Y": []}
+    # NaT is in no order: a comparison with it is False
+    if np.isnat(times[0]) or (n > 1 and not (times[1:] >= times[:-1]).all()):
         return None
-    return months if freq == "M" else months // 12
-
-
-def _months(times: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
-    """Each time's ``datetime64[M]`` as a number: the month of each run of one day, so
-    that the calendar arithmetic (slow per element) is done once a day, not once a bar."""
-    days = times.astype("datetime64[D]")
-    if not len(days):
-        return days.astype("datetime64[M]").astype(np.int64)
-    starts = np.flatnonzero(days[1:] != days[:-1]) + 1  # NaT != NaT: each its own run
-    firsts = np.concatenate(([0], starts))
-    lengths = np.diff(np.append(firsts, len(days)))
-    return np.repeat(days[firsts].astype("datetime64[M]").astype(np.int64), lengths)
-
-
-def period_spans(keys: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
-    """Return the first and after-last row of each run of equal ``keys``, in order."""
-    if not len(keys):
-        return []
-    bounds = (np.flatnonzero(np.diff(keys)) + 1).tolist()
-    return list(zip([0, *bounds], [*bounds, len(keys)], strict=True))
+    first, last = (int(t.astype("datetime64[M]").astype(np.int64)) for t in (times[0], times[-1]))
+    if first < (1000 - 1970) * 12 or last >= 8030 * 12:
+        return None
+    starts = np.arange(first + 1, last + 1).astype("datetime64[M]").astype(times.dtype)
+    bounds = [0, *np.searchsorted(times, starts).tolist(), n]
+    months = [
+        (key, start, stop)
+        for key, start, stop in zip(range(first, last + 1), bounds[:-1], bounds[1:], strict=True)
+        if stop > start
+    ]
+    years: list[Period] = []
+    for key, start, stop in months:
+        if years and years[-1][0] == key // 12:
+            years[-1] = (key // 12, years[-1][1], stop)
+        else:
+            years.append((key // 12, start, stop))
+    return {"M": months, "Y": years}
 
 
 def period_label(key: int, freq: str) -> str:
-    """Return a `period_keys` key's label: ``2024-03`` (``M``) or ``2024`` (``Y``)."""
+    """Return a `calendar_periods` key's label: ``2024-03`` (``M``) or ``2024`` (``Y``)."""
     if freq == "M":
         return f"{1970 + key // 12:04d}-{key % 12 + 1:02d}"
     return f"{1970 + key:04d}"
 
 
-def _versus(returns: pd.Series, market: pd.Series, periods_per_year: float) -> dict[str, Any]:
-    if returns.index.equals(market.index):  # aligned: the rows where both are known
-        r, m = returns.to_numpy(np.float64), market.to_numpy(np.float64)
+def _versus(
+    returns: npt.NDArray[np.float64],
+    index: pd.DatetimeIndex,
+    market: pd.Series,
+    periods_per_year: float,
+) -> dict[str, Any]:
+    if index.equals(market.index):  # aligned: the rows where both are known
+        r, m = returns, _change(market.to_numpy(np.float64))
         known = ~(np.isnan(r) | np.isnan(m))
-        r, m = r[known], m[known]
+        if not known.all():
+            r, m = r[known], m[known]
     else:
-        both = pd.DataFrame({"r": returns, "m": market}).dropna()
+        changes = market.pct_change().fillna(0.0)
+        both = pd.DataFrame({"r": pd.Series(returns, index=index), "m": changes}).dropna()
         r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
-    if len(r) < 2 or float(np.var(m)) == 0.0:
+    spread = np.var(m) if len(r) >= 2 else 0.0
+    if float(spread) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
-    beta = float(np.mean((r - r.mean()) * (m - m.mean())) / np.var(m))
-    alpha = float((1.0 + np.mean(r - beta * m)) ** periods_per_year - 1.0)
-    spread = float(np.std(r))
-    correlation = float(np.corrcoef(r, m)[0, 1]) if spread > 0 else None
+    moved = r - r.mean()
+    moved *= m - m.mean()
+    beta = float(np.mean(moved) / spread)
+    apart = np.multiply(m, beta, out=moved)  # r - beta * m, in place
+    np.subtract(r, apart, out=apart)
+    alpha = float((1.0 + np.mean(apart)) ** periods_per_year - 1.0)
+    correlation = float(np.corrcoef(r, m)[0, 1]) if float(np.std(r)) > 0 else None
     return {"alpha": alpha, "beta": beta, "correlation": correlation}
+
+
+def _change(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return pandas' ``pct_change().fillna(0.0)`` of ``values``: each over the one
+    before, minus one; 0 where that is NaN (the first bar, a missing value)."""
+    out = np.empty_like(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.subtract(values[1:] / values[:-1], 1.0, out=out[1:])
+    out[:1] = 0.0
+    out[np.isnan(out)] = 0.0
+    return out
 
 
 def bar_returns(equity: pd.Series, initial_cash: float) -> pd.Series:
     """Return the simple return of each bar, the first against the starting cash."""
-    values = equity.to_numpy(np.float64)
-    previous = np.concatenate(([initial_cash], values[:-1]))
+    return pd.Series(_returns(equity.to_numpy(np.float64), initial_cash), index=equity.index)
+
+
+def _returns(values: npt.NDArray[np.float64], initial_cash: float) -> npt.NDArray[np.float64]:
+    previous = np.empty_like(values)
+    previous[:1] = initial_cash
+    previous[1:] = values[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.Series(values / previous - 1.0, index=equity.index)
+        return values / previous - 1.0
 
 
 def tearsheet(
@@ -266,28 +340,39 @@ def tearsheet(
         rolling: `run_rolling` of the same equity, initial cash and periods, where the
             caller keeps it (for its report); None: computed here.
     """
-    returns = bar_returns(equity, initial_cash)
-    market_returns = market.pct_change().fillna(0.0)
+    values = equity.to_numpy(np.float64)
+    returns = _returns(values, initial_cash)
     if rolling is None:
         rolling = run_rolling(equity, initial_cash, periods_per_year)
+    index = equity.index
+    calendar = _calendar_returns(returns, index)
+    # the starting cash is a peak before the first bar (at that bar's time), so that a
+    # run losing from its first bar is in a drawdown from it
+    started = np.concatenate(([initial_cash], values))
     return {
         "periods_per_year": periods_per_year,
         "rolling_window_bars": rolling.window,
         "rolling_sharpe": _summary(rolling.figures["sharpe"]),
         "rolling_volatility": _summary(rolling.figures["volatility"]),
-        "drawdowns": drawdowns(pd.concat([_start(equity, initial_cash), equity])),
-        "yearly_returns": _calendar_returns(returns, "Y"),
-        "monthly_returns": _calendar_returns(returns, "M"),
+        "drawdowns": _drawdowns(started, lambda i: index[max(i - 1, 0)], DRAWDOWNS_LISTED),
+        "yearly_returns": calendar["Y"],
+        "monthly_returns": calendar["M"],
         "benchmark": benchmark,
-        **_versus(returns, market_returns, periods_per_year),
-        **tail_figures(returns),
+        **_versus(returns, index, market, periods_per_year),
+        **_tail_figures(returns),
     }
 
 
 def tail_figures(returns: pd.Series) -> dict[str, float | None]:
     """Return the bar returns' tail risk and shape (the module's conventions): ``var_95``,
     ``cvar_95``, ``var_95_normal``, ``skew``, ``kurtosis`` (None: too few returns)."""
-    known = returns[np.isfinite(returns.to_numpy(np.float64))]
+    return _tail_figures(returns.to_numpy(np.float64))
+
+
+def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
+    finite = np.isfinite(returns)
+    # pandas' quantile and moments, over the values alone (no index to carry)
+    known = pd.Series(returns if finite.all() else returns[finite])
     out: dict[str, float | None] = dict.fromkeys(
         ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
     )
@@ -309,18 +394,13 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _start(equity: pd.Series, initial_cash: float) -> pd.Series:
-    """The starting cash as a peak before the first bar (at that bar's time), so that a
-    run losing from its first bar is in a drawdown from it."""
-    return pd.Series([initial_cash], index=equity.index[:1])
-
-
 def _summary(series: pd.Series) -> dict[str, float | None]:
-    known = series.dropna()
+    values = series.to_numpy(np.float64)
+    known = pd.Series(values[~np.isnan(values)])  # pandas' figures, over the values alone
     if not len(known):
         return {"last": None, "min": None, "median": None, "max": None}
     return {
-        "last": float(known.iloc[-1]),
+        "last": float(known.iat[-1]),
         "min": float(known.min()),
         "median": float(known.median()),
         "max": float(known.max()),

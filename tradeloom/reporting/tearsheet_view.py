@@ -30,7 +30,7 @@ def rolling_chart(run: RunData) -> Chart | None:
         return None
     window = int(sheet["rolling_window_bars"])
     periods = float(sheet["periods_per_year"])
-    equity = run.equity.set_index("timestamp")["equity"]
+    equity = run.equity["equity"]
     start = float(run.metrics.get("initial_cash") or equity.iloc[0])
     title = "Rolling Sharpe and volatility"
     if len(equity) < window:  # not one full window: every rolling figure would be empty

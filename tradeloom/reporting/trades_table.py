@@ -69,18 +69,24 @@ def trades_table(trades: pd.DataFrame) -> str:
     columns = [(k, label) for k, label in _COLUMNS if _has(trades, k)]
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
     rows_shown = [i for i in shown if i >= 0]
-    # only the rows shown are boxed (an Arrow text column boxes a str per value)
-    values = {key: trades[key].iloc[rows_shown].to_numpy() for key, _ in columns}
+    # only the rows shown are boxed (an Arrow text column boxes a str per value), and
+    # written a column at a time
+    values = {key: trades[key].iloc[rows_shown] for key, _ in columns}
     filtered = [k for k in _FILTERED if k in values and trades[k].nunique() > 1]
+    cells = [[f"<td>{cell}</td>" for cell in _cells(key, values[key])] for key, _ in columns]
+    data = [
+        [f" data-{_data_key(k)}='{text}'" for text in _texts(values[k].to_numpy())]
+        for k in filtered
+    ]
     rows = []
     j = 0  # the row's place in ``values``
     for i in shown:
         if i < 0:
             rows.append(f"<tr><td colspan='{len(columns) + 1}'>...</td></tr>")
             continue
-        data = "".join(f" data-{_data_key(k)}='{escape(values[k][j])}'" for k in filtered)
-        cells = "".join(f"<td>{_cell(key, values[key], j)}</td>" for key, _ in columns)
-        rows.append(f"<tr class='trade'{data}><td>{i + 1}</td>{cells}</tr>")
+        marks = "".join(column[j] for column in data)
+        row = "".join(column[j] for column in cells)
+        rows.append(f"<tr class='trade'{marks}><td>{i + 1}</td>{row}</tr>")
         j += 1
     menus = "".join(_menu(k, trades[k]) for k in filtered)
     controls = (
@@ -120,18 +126,40 @@ def _menu(key: str, column: pd.Series) -> str:
     )
 
 
-def _cell(key: str, column: np.ndarray, i: int) -> str:
-    value = column[i]
-    if key in ("entry_time", "exit_time"):
-        return escape(pd.Timestamp(value).strftime("%Y-%m-%d %H:%M"))
+def _cells(key: str, column: pd.Series) -> list[str]:
+    """Return the cells of a column of the rows shown, as the page writes them."""
+    if key in ("entry_time", "exit_time"):  # digits and separators: nothing to escape
+        return [str(text) for text in column.dt.strftime("%Y-%m-%d %H:%M").tolist()]
+    values = column.to_numpy()
     if key == "return":
-        cls = "pos" if value > 0 else "neg"
-        return f"<span class='{cls}'>{value * 100:+.2f}%</span>"
+        return [
+            f"<span class='{'pos' if value > 0 else 'neg'}'>{value * 100:+.2f}%</span>"
+            for value in values.tolist()
+        ]
     if key == "pnl":
-        cls = "pos" if value > 0 else "neg"
-        return f"<span class='{cls}'>{value:+,.2f}</span>"
+        return [
+            f"<span class='{'pos' if value > 0 else 'neg'}'>{value:+,.2f}</span>"
+            for value in values.tolist()
+        ]
     if key in ("entry_price", "exit_price"):
-        return f"{value:,.6g}"
+        return [f"{value:,.6g}" for value in values.tolist()]
     if key == "quantity":
-        return f"{value:.6g}"
-    return escape(str(value))
+        return [f"{value:.6g}" for value in values.tolist()]
+    return _texts(values)
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    """Return each value as escaped text (a text that repeats, escaped once)."""
+    escaped: dict[str, str] = {}
+    out = []
+    for value in values.tolist():
+        if isinstance(value, str):
+            text = escaped.get(value)
+            if text is None:
+                text = escaped[value] = escape(value)
+        elif isinstance(value, int):  # digits: nothing to escape
+            text = str(value)
+        else:
+            text = escape(str(value))
+        out.append(text)
+    return out
