@@ -5,6 +5,7 @@ features.parquet, and the one mode of run files."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tradeloom.reporting.exports import read_plots, write_parquet
 from tradeloom.reporting.labels import format_duration, format_price, price_decimals
 from tradeloom.reporting.settings_diff import differing_settings, flatten, with_defaults
 from tradeloom.reporting.summary import format_summary
+from tradeloom.reporting.trades_table import trades_table
 
 
 @pytest.mark.parametrize(
@@ -278,3 +280,22 @@ def test_the_tearsheet_shows_a_bars_tail_risk() -> None:
     ):
         assert f"<tr><th>{label}</th><td>{text}</td></tr>" in html, label
     assert "Tail risk" not in tearsheet_tables({"tearsheet": {}})  # a run from before them
+
+
+def test_the_trades_table_writes_times_to_the_minute_and_no_text_for_a_missing_one() -> None:
+    trades = pd.DataFrame(
+        {
+            "side": ["long", "short"],
+            "entry_time": pd.to_datetime(["2024-03-01 09:30:59", "2024-03-02 10:00:00"], utc=True),
+            "exit_time": pd.to_datetime(["2024-03-01 11:05:00", None], utc=True),
+            "pnl": [12.5, -3.25],
+        }
+    )
+    table = trades_table(trades)
+    rows = re.findall(r"<tr class='trade'[^>]*>(.*?)</tr>", table)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in rows]
+    assert [row[2:4] for row in cells] == [
+        ["2024-03-01 09:30", "2024-03-01 11:05"],
+        ["2024-03-02 10:00", ""],
+    ]
+    assert "nan" not in table.lower().replace("span", "")

@@ -129,7 +129,8 @@ def _menu(key: str, column: pd.Series) -> str:
 def _cells(key: str, column: pd.Series) -> list[str]:
     """Return the cells of a column of the rows shown, as the page writes them."""
     if key in ("entry_time", "exit_time"):  # digits and separators: nothing to escape
-        return [str(text) for text in column.dt.strftime("%Y-%m-%d %H:%M").tolist()]
+        texts = column.dt.strftime("%Y-%m-%d %H:%M").tolist()
+        return [text if isinstance(text, str) else "" for text in texts]  # NaT: no time
     values = column.to_numpy()
     if key == "return":
         return [
