@@ -75,6 +75,8 @@ from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import (
+    OpenTrade,
+    StopSettings,
     active_stop,
     atr_update,
     close_exit_at,
@@ -296,17 +298,10 @@ def _stop(
     entry = sym[s, S_ENTRY_PRICE]
     if not follow:
         return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)  # type: ignore[no-any-return]
-    return resting_stop(  # type: ignore[no-any-return]
-        direction,
-        entry,
-        sym[s, S_BEST],
-        sym[s, S_TRAIL],
-        _atr_now(sym, s, int(prm[P_TRAIL_ATR])),
-        stop_loss,
-        prm[P_BREAK_EVEN],
-        prm[P_TRAILING],
-        prm[P_TRAIL_MULTIPLE],
-    )
+    atr = _atr_now(sym, s, int(prm[P_TRAIL_ATR]))
+    trade = OpenTrade(direction, entry, sym[s, S_BEST], sym[s, S_TRAIL], atr)
+    stops = StopSettings(stop_loss, prm[P_BREAK_EVEN], prm[P_TRAILING], prm[P_TRAIL_MULTIPLE])
+    return resting_stop(trade, stops)  # type: ignore[no-any-return]
 
 
 @core_stage
