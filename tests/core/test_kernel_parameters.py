@@ -21,7 +21,6 @@ LEFT = {
     ("accounting.py", "apply_fill"): 9,
     ("bar.py", "run_bars"): 16,
     ("feed.py", "feed_fill"): 15,
-    ("kernels/fills.py", "fill_order"): 10,
     ("rows.py", "emit"): 15,
 }
 

@@ -30,7 +30,14 @@ import numpy as np
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill, minimum
 from tradeloom.core.context import FillCosts, Order, State
-from tradeloom.core.kernels.fills import CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
+from tradeloom.core.kernels.fills import (
+    CUT_MINIMUM,
+    CUT_NONE,
+    DONE_FRACTION,
+    FillTerms,
+    Offer,
+    fill_order,
+)
 from tradeloom.core.layout import (
     A_CASH,
     A_SEQ,
@@ -201,13 +208,13 @@ def execute(
         costs: The fill's slippage, fee rate and liquidity (`FillCosts`).
     """
     acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
-    slippage, fee_rate, liquidity = costs.slippage, costs.fee, costs.liquidity
+    liquidity = costs.liquidity
     side = int(sym[s, S_W_SIDE])
-    spot = prm[P_MARGIN] == 0.0
+    terms = FillTerms(costs.slippage, costs.fee, minimum(sym, prm, s), prm[P_MARGIN] == 0.0)
+    offer = Offer(price_now, volume, cap)
     quantity, price, fee, slipped, cut = fill_order(
-        side, sym[s, S_W_REMAINING], price_now, volume, slippage, fee_rate, cap, acct[A_CASH],
-        spot, minimum(sym, prm, s),
-    )  # fmt: skip
+        side, sym[s, S_W_REMAINING], offer, terms, acct[A_CASH]
+    )
     if quantity > 0.0:
         flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
         sym[s, S_W_REMAINING] -= quantity
@@ -269,10 +276,10 @@ def limit_arrives(
         slippage = prm[P_SLIPPAGE]
         at = _taker_price(side, price, limit, slippage)
         if tif == TIF_FOK:
+            terms = FillTerms(slippage, prm[P_FEE], minimum(sym, prm, s), prm[P_MARGIN] == 0.0)
             whole, _, _, _, _ = fill_order(
-                side, sym[s, S_W_REMAINING], at, volume, slippage, prm[P_FEE], cap, acct[A_CASH],
-                prm[P_MARGIN] == 0.0, minimum(sym, prm, s),
-            )  # fmt: skip
+                side, sym[s, S_W_REMAINING], Offer(at, volume, cap), terms, acct[A_CASH]
+            )
             if whole < sym[s, S_W_REMAINING] * (1.0 - DONE_FRACTION):
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_FOK)
                 return False
