@@ -21,7 +21,6 @@ LEFT = {
     ("accounting.py", "apply_fill"): 9,
     ("bar.py", "run_bars"): 16,
     ("feed.py", "feed_fill"): 15,
-    ("rows.py", "emit"): 15,
 }
 
 
