@@ -169,20 +169,18 @@ def emit_halt(
 
 
 @core_kernel
+def _order_head(seq: float, order: Order) -> tuple[float, float, float, float, float]:
+    """Return the values an order row and a sliced order's row begin with."""
+    side, quantity, reason = float(order.side), float(order.quantity), float(order.reason)
+    return float(seq), side, quantity, reason, float(order.reference_price)
+
+
+@core_kernel
 def emit_order(
     ev: np.ndarray, cur: np.ndarray, bar: int, symbol: int, seq: float, order: Order
 ) -> None:
     """Record order number ``seq``."""
-    values = (
-        float(seq),
-        float(order.side),
-        float(order.quantity),
-        float(order.reason),
-        float(order.reference_price),
-        float(order.type),
-        float(order.price),
-        float(order.parent),
-    )
+    values = (*_order_head(seq, order), float(order.type), float(order.price), float(order.parent))
     _row(ev, cur, EV_ORDER, bar, symbol, values)
 
 
@@ -295,15 +293,7 @@ def emit_sliced_order(
 ) -> None:
     """Record sliced order number ``seq`` (``order``'s type, price and parent are its
     children's): its ``slicing`` and ``detail`` (a TWAP's children, a volume fraction)."""
-    values = (
-        float(seq),
-        float(order.side),
-        float(order.quantity),
-        float(order.reason),
-        float(order.reference_price),
-        float(slicing),
-        float(detail),
-    )
+    values = (*_order_head(seq, order), float(slicing), float(detail))
     _row(ev, cur, EV_PARENT, bar, symbol, values)
 
 
