@@ -35,6 +35,8 @@ from tradeloom.plugins.execution.simulated import (
     CUT_MINIMUM,
     CUT_NONE,
     MIN_NOTIONAL_SHARE,
+    FillTerms,
+    Offer,
     SimulatedVenueParams,
     fill_order,
     min_notional_of,
@@ -353,17 +355,19 @@ def test_the_default_minimum_is_a_billionth_of_the_cash() -> None:
 
 
 def test_fill_order_says_which_cut() -> None:
-    quantity, *_, cut = fill_order(1, 10.0, 100.0, 1e9, 0.0, 0.0, -1.0, 500.0, True, 1.0)
+    offer, terms = Offer(100.0, 1e9, -1.0), FillTerms(0.0, 0.0, 1.0, spot=True)
+    quantity, *_, cut = fill_order(1, 10.0, offer, terms, 500.0)
     assert (quantity, cut) == (5.0, CUT_CASH)
-    quantity, *_, cut = fill_order(1, 10.0, 100.0, 1e9, 0.0, 0.0, -1.0, 0.5, True, 1.0)
+    quantity, *_, cut = fill_order(1, 10.0, offer, terms, 0.5)
     assert (quantity, cut) == (0.0, CUT_MINIMUM)
 
 
 def test_fill_order_refuses_a_volume_slice_below_the_minimum() -> None:
     """A slice of a thin bar is refused like a cash cut; a slice leaves no dust rest."""
-    quantity, *_, cut = fill_order(1, 10.0, 100.0, 3.0, 0.0, 0.0, 0.1, 1e6, True, 50.0)
+    terms = FillTerms(0.0, 0.0, 50.0, spot=True)
+    quantity, *_, cut = fill_order(1, 10.0, Offer(100.0, 3.0, 0.1), terms, 1e6)
     assert (quantity, cut) == (0.0, CUT_MINIMUM)  # 0.3 units, 30 of notional
-    quantity, *_, cut = fill_order(-1, 10.0, 100.0, 99.7, 0.0, 0.0, 0.1, 0.0, True, 50.0)
+    quantity, *_, cut = fill_order(-1, 10.0, Offer(100.0, 99.7, 0.1), terms, 0.0)
     assert (quantity, cut) == (pytest.approx(9.5), CUT_NONE)  # not 9.97: a rest of 0.5 is left
 
 

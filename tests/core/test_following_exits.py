@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.exits import (
+    OpenTrade,
+    StopSettings,
     active_stop,
     atr_update,
     cooling_down,
@@ -359,17 +361,20 @@ def _stop_in_force(state, prm) -> float:
     quantity = float(row[L.S_QTY])
     window = int(prm[L.P_TRAIL_ATR])
     atr_now = float(row[L.S_ATR + 3]) if row[L.S_ATR + 2] >= window else NAN
-    return resting_stop(
+    trade = OpenTrade(
         1 if quantity > 0.0 else -1,
         float(row[L.S_ENTRY_PRICE]),
         float(row[L.S_BEST]),
         float(row[L.S_TRAIL]),
         atr_now,
+    )
+    stops = StopSettings(
         float(prm[L.P_STOP_LOSS]),
         float(prm[L.P_BREAK_EVEN]),
         float(prm[L.P_TRAILING]),
         float(prm[L.P_TRAIL_MULTIPLE]),
-    )[1]
+    )
+    return resting_stop(trade, stops)[1]
 
 
 @settings(max_examples=25, deadline=None)

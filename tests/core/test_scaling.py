@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.hunting import examples
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.exits import resting_stop
+from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.params import ExitRules, Scaling
 from tradeloom.core.state import CoreState
 
@@ -419,7 +419,8 @@ def test_a_trailing_stop_and_break_even_follow_a_pyramided_trade_from_its_averag
     after = run(spec, inputs, t_end=3)
     assert after.sym[0, L.S_BEST] == 102.8
     assert after.sym[0, L.S_ENTRY_PRICE] == pytest.approx(average)
-    assert resting_stop(1, average, 102.8, after.sym[0, L.S_TRAIL], NAN, NAN, 0.02, 0.03, 0.0) == (
+    trade = OpenTrade(1, average, 102.8, after.sym[0, L.S_TRAIL], NAN)
+    assert resting_stop(trade, StopSettings(NAN, 0.02, 0.03, 0.0)) == (
         codes.EXIT_BREAK_EVEN,
         pytest.approx(average),
     )  # at the moved average, not 100

@@ -61,7 +61,7 @@ implements, the live venue, and the monitors are Python: the step stops with a
 *need* (`tradeloom.core.layout` ``NEED_*``), the driver answers it (writes ``io``,
 or feeds the venue's events with `tradeloom.core.feed`) and calls again; the step
 resumes where it stopped. A backtest of built-in components runs every bar in one
-call. Everything that happens is an event row (`tradeloom.core.rows.emit`).
+call. Everything that happens is an event row (`tradeloom.core.rows`: ``emit_fill``...).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
 from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
 from tradeloom.core.exits import (
+    OpenTrade,
+    StopSettings,
     active_stop,
     atr_update,
     close_exit_at,
@@ -106,13 +108,6 @@ from tradeloom.core.layout import (
     C_STAGE,
     C_SYM,
     C_T,
-    EV_DECISION,
-    EV_HALT,
-    EV_LIQUIDATION,
-    EV_REGIME,
-    EV_REJECT,
-    EV_SIGNAL,
-    EV_TRAINING,
     IO_CODE,
     IO_CONF,
     IO_DIR,
@@ -217,7 +212,16 @@ from tradeloom.core.orders import (
 from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
 from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import (
+    Liquidation,
+    emit_decision,
+    emit_halt,
+    emit_liquidation,
+    emit_regime,
+    emit_rejection,
+    emit_signal,
+    emit_training,
+)
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.core.sequence import sends_first, sequence_fills
 from tradeloom.core.sizing import observe_volatility, size_signal
@@ -296,17 +300,10 @@ def _stop(
     entry = sym[s, S_ENTRY_PRICE]
     if not follow:
         return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)  # type: ignore[no-any-return]
-    return resting_stop(  # type: ignore[no-any-return]
-        direction,
-        entry,
-        sym[s, S_BEST],
-        sym[s, S_TRAIL],
-        _atr_now(sym, s, int(prm[P_TRAIL_ATR])),
-        stop_loss,
-        prm[P_BREAK_EVEN],
-        prm[P_TRAILING],
-        prm[P_TRAIL_MULTIPLE],
-    )
+    atr = _atr_now(sym, s, int(prm[P_TRAIL_ATR]))
+    trade = OpenTrade(direction, entry, sym[s, S_BEST], sym[s, S_TRAIL], atr)
+    stops = StopSettings(stop_loss, prm[P_BREAK_EVEN], prm[P_TRAILING], prm[P_TRAIL_MULTIPLE])
+    return resting_stop(trade, stops)  # type: ignore[no-any-return]
 
 
 @core_stage
@@ -357,7 +354,7 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     """
     acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     wanted = int(sym[s, S_X_DIR])
-    emit(ev, cur, EV_SIGNAL, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
+    emit_signal(ev, cur, t, s, wanted, sym[s, S_X_CONF], sym[s, S_X_P])
     held = (
         int(sym[s, S_W_DIR])
         if sym[s, S_W_ACTIVE] != 0.0
@@ -368,10 +365,10 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     regime_filter = int(prm[P_REGIME_FILTER])
     intent = int(sym[s, S_I_REASON])
     if regime_filter != 0 and (regime & regime_filter) == 0:
-        emit(ev, cur, EV_DECISION, t, s, codes.FILTERED, regime)
+        emit_decision(ev, cur, t, s, codes.FILTERED, regime, 0.0)
         return False
     if acct[A_HALT] != 0.0:
-        emit(ev, cur, EV_REJECT, t, s, codes.HALTED, acct[A_HALT])
+        emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],))
         return False
     if wanted == -1 and not allow_short and held <= 0:
         quantity = sym[s, S_QTY]
@@ -380,7 +377,7 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
         if quantity > 0.0 and sym[s, S_W_ACTIVE] == 0.0:
             refuse_below_minimum(sym, prm, ev, cur, t, s, quantity, codes.EXIT_SIGNAL)
         else:
-            emit(ev, cur, EV_REJECT, t, s, codes.SHORT_NOT_ALLOWED)
+            emit_rejection(ev, cur, t, s, codes.SHORT_NOT_ALLOWED, ())
         return False
     if held == wanted:
         # an add (`tradeloom.core.scaling`) goes on down the ladder as an entry; a
@@ -388,9 +385,9 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
         add = wants_add(acct, sym, prm, ev, cur, t, s) if intent == 0 else 0
         if add <= 0:
             if intent != 0:
-                emit(ev, cur, EV_DECISION, t, s, codes.IGNORED, intent)
+                emit_decision(ev, cur, t, s, codes.IGNORED, intent, 0.0)
             elif add == 0:
-                emit(ev, cur, EV_DECISION, t, s, codes.HOLD)
+                emit_decision(ev, cur, t, s, codes.HOLD, 0, 0.0)
             return False
     if held != 0 and wanted == -1 and not allow_short:
         fall_back(sym, s)
@@ -398,16 +395,17 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     cooldown = int(prm[P_COOLDOWN])
     if held == 0 and cooling_down(t, sym[s, S_EXIT_BAR], cooldown):
         exit_bar = sym[s, S_EXIT_BAR]
-        emit(ev, cur, EV_REJECT, t, s, codes.COOLDOWN, t - exit_bar, cooldown, exit_bar)
+        values = (t - exit_bar, float(cooldown), exit_bar)
+        emit_rejection(ev, cur, t, s, codes.COOLDOWN, values)
         fall_back(sym, s)
         return False
     if anomalous:
-        emit(ev, cur, EV_REJECT, t, s, codes.ANOMALY, score)
+        emit_rejection(ev, cur, t, s, codes.ANOMALY, (score,))
         fall_back(sym, s)
         return False
     equity = acct[A_EQUITY]
     if equity <= 0.0:
-        emit(ev, cur, EV_REJECT, t, s, codes.NO_EQUITY_REJECT, equity)
+        emit_rejection(ev, cur, t, s, codes.NO_EQUITY_REJECT, (equity,))
         fall_back(sym, s)
         return False
     return True
@@ -421,7 +419,7 @@ def _begin(st: State, bars: Bars, t: int, i: int) -> int:
     if cur[C_COUNT] + ROWS_PER_SYMBOL * nsym + bars.trainings[i] + 8 > ev.shape[0]:
         return _save(cur, t, STAGE_BEGIN, 0, NEED_BUFFER)
     for k in range(bars.trainings[i]):
-        emit(ev, cur, EV_TRAINING, t, -1, k)
+        emit_training(ev, cur, t, k)
     for s in range(nsym):
         sym[s, S_I_REASON] = 0.0
         sym[s, S_X_DIR] = 0.0
@@ -563,11 +561,12 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
         if reason == codes.EXIT_LIQUIDATION:
             extra = prm[P_LIQUIDATION_FEE]
             notional = abs(quantity) * level
-            emit(
-                ev, cur, EV_LIQUIDATION, t, s, side, abs(quantity), level,
-                extra * notional, _other_equity(acct, sym, s) + quantity * level,
-                prm[P_MAINTENANCE_MARGIN] * notional,
-            )  # fmt: skip
+            equity_before = _other_equity(acct, sym, s) + quantity * level
+            maintenance = prm[P_MAINTENANCE_MARGIN] * notional
+            liquidation = Liquidation(
+                side, abs(quantity), level, extra * notional, equity_before, maintenance
+            )
+            emit_liquidation(ev, cur, t, s, liquidation)
         send_order(st, t, s, Order(side, size, reason, level, ORDER_STOP, level, 0.0))
         record_send(acct, prm, st.sent, bars.time_ns[i] + cfg.tf)
         if cfg.ext_venue:
@@ -604,7 +603,7 @@ def _regime(st: State, bars: Bars, t: int, i: int) -> None:
     for s in range(sym.shape[0]):
         code = flags[1, i, s]
         if code != sym[s, S_REGIME]:
-            emit(st.ev, st.cur, EV_REGIME, t, s, code, sym[s, S_REGIME])
+            emit_regime(st.ev, st.cur, t, s, code, sym[s, S_REGIME])
             sym[s, S_REGIME] = code
 
 
@@ -622,7 +621,7 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
         ref = io[IO_REF]
         if ref >= 0.0:
             acct[A_HALT] = io[IO_CODE]
-            emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
+            emit_halt(ev, cur, t, 0, (ref,))
             halting = True
     elif acct[A_EXIT_HALT] != 0.0:
         if acct[A_EXIT_HALT] == 2.0:  # the kill switch's flatten (the kill holds)
@@ -633,7 +632,7 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
         equity = acct[A_EQUITY]
         if equity <= 0.0:
             acct[A_HALT] = codes.NO_EQUITY
-            emit(ev, cur, EV_HALT, t, -1, codes.NO_EQUITY, equity)
+            emit_halt(ev, cur, t, codes.NO_EQUITY, (equity,))
             halting = True
         elif cfg.ext_rules:
             return _save(cur, t, STAGE_HALTS_RULED, 0, NEED_RULES)
@@ -643,7 +642,7 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
             for k in range(cfg.n_limits):
                 if not drawdown < limits[k]:
                     acct[A_HALT] = codes.MAX_DRAWDOWN_HALT
-                    emit(ev, cur, EV_HALT, t, -1, codes.MAX_DRAWDOWN_HALT, drawdown, limits[k])
+                    emit_halt(ev, cur, t, codes.MAX_DRAWDOWN_HALT, (drawdown, limits[k]))
                     halting = True
                     break
     if halting:  # any halt but the kill switch: HALTED, its exits alone pass
@@ -747,7 +746,7 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
                 return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
             size, code, v0, v1, v2 = size_signal(sym, prm, s)
             if size == 0.0:
-                emit(ev, cur, EV_REJECT, t, s, code, v0, v1, v2)
+                emit_rejection(ev, cur, t, s, code, (float(v0), float(v1), float(v2)))
                 fall_back(sym, s)
                 s += 1
                 continue
@@ -756,7 +755,7 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
         if stage == STAGE_SIZED:
             size = io[IO_FRACTION]
             if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
-                emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],))
                 fall_back(sym, s)
                 stage = STAGE_DECIDE
                 s += 1
@@ -768,7 +767,7 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
             stage = STAGE_CHECKED
         if stage == STAGE_CHECKED:
             if io[IO_REF] >= 0.0:  # a plugin's rule refused
-                emit(ev, cur, EV_REJECT, t, s, 0.0, io[IO_REF])
+                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],))
                 fall_back(sym, s)
             elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
                 accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
@@ -892,9 +891,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
         )
         if code != 0:
-            emit(
-                ev, cur, EV_REJECT, t, s, code, out[0], out[1], out[2], out[3], out[4],
-            )  # fmt: skip
+            emit_rejection(ev, cur, t, s, code, (out[0], out[1], out[2], out[3], out[4]))
             s += 1
             continue
         if slicing and signal_reason(reason) and reason != codes.SCALE_IN:

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.layout import (
+    FUNDING_ROW,
     ORDER_MARKET,
     P_BREAK_EVEN,
     P_DAILY_LOSS,
@@ -58,7 +58,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.jit import core_kernel
 
-__all__ = ["Bars", "FillCosts", "Order", "Settings", "State", "settings"]
+__all__ = ["Bars", "FillCosts", "FillReport", "Order", "Settings", "State", "settings"]
 
 
 class Bars(NamedTuple):
@@ -92,14 +92,17 @@ class State(NamedTuple):
 
 
 class Order(NamedTuple):
-    """An order the core sends (`tradeloom.core.orders.send_order`), or a sliced parent."""
+    """An order the core sends (`tradeloom.core.orders.send_order`), or a sliced parent.
+
+    Its fields are the order row's (`tradeloom.core.records.ORDER`), its number aside.
+    """
 
     side: int
     quantity: float
     reason: int
-    price: float  # the reference price it was sized at (a stop's trigger price)
-    kind: int  # ORDER_MARKET, ORDER_STOP or ORDER_LIMIT (a parent's: its children's)
-    level: float  # the stop's or the limit's price (NaN: a market order)
+    reference_price: float  # the price it was sized at (a stop's trigger price)
+    type: int  # ORDER_MARKET, ORDER_STOP or ORDER_LIMIT (a parent's: its children's)
+    price: float  # the stop's or the limit's price (NaN: a market order)
     parent: float  # the slicing parent's sequence number (0: none)
 
 
@@ -113,6 +116,23 @@ class FillCosts(NamedTuple):
     slippage: float
     fee: float
     liquidity: int
+
+
+class FillReport(NamedTuple):
+    """A fill of order ``seq``, as the core books and journals it (`tradeloom.core.feed.feed_fill`).
+
+    The simulated venue's fills (`tradeloom.core.orders.execute`) and a Python venue's
+    alike; `tradeloom.core.accounting.apply_fill` reads its side, quantity, price and fee.
+    """
+
+    seq: int
+    side: int  # +1 buy, -1 sell
+    quantity: float  # > 0
+    price: float  # slippage included
+    fee: float  # quote currency
+    slippage: float
+    decision_bar: int  # the bar the order was decided at
+    liquidity: int  # LIQ_TAKER, LIQ_MAKER or LIQ_UNKNOWN
 
 
 class Settings(NamedTuple):

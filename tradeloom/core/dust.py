@@ -38,8 +38,8 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, minimum
-from tradeloom.core.layout import EV_REJECT, S_DUST, S_DUST_NOTED, S_MARK, S_QTY
-from tradeloom.core.rows import emit
+from tradeloom.core.layout import S_DUST, S_DUST_NOTED, S_MARK, S_QTY
+from tradeloom.core.rows import emit_rejection
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
@@ -71,10 +71,9 @@ def refuse_below_minimum(
     The row's values: the quantity, its notional at the mark, the minimum, the lot,
     and the order's reason (`tradeloom.core.codes` ``BELOW_MINIMUM``).
     """
-    emit(
-        ev, cur, EV_REJECT, t, s, codes.BELOW_MINIMUM, quantity, quantity * sym[s, S_MARK],
-        minimum(sym, prm, s), sym[s, S_DUST], reason,
-    )  # fmt: skip
+    notional = quantity * sym[s, S_MARK]
+    values = (quantity, notional, minimum(sym, prm, s), sym[s, S_DUST], float(reason))
+    emit_rejection(ev, cur, t, s, codes.BELOW_MINIMUM, values)
 
 
 @core_loop

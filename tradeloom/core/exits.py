@@ -55,6 +55,7 @@ the close of the bar whose span contains ``exit_time`` is closed there
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -69,6 +70,8 @@ from tradeloom.jit import kernel
 
 __all__ = [
     "DAY_NS",
+    "OpenTrade",
+    "StopSettings",
     "active_stop",
     "atr_update",
     "close_exit",
@@ -298,38 +301,41 @@ def active_stop(
     return reason, level
 
 
+class OpenTrade(NamedTuple):
+    """The state of an open trade that its resting stop follows (`resting_stop`)."""
+
+    direction: int  # +1 long, -1 short
+    entry_price: float  # the position's average entry price
+    best: float  # the best price since the entry, up to the last bar (NaN: the entry)
+    trail: float  # the trailing level in force (NaN: the trade's first bar: from the entry)
+    atr: float  # the ATR up to the last bar (NaN: none yet)
+
+
+class StopSettings(NamedTuple):
+    """The settings of a position's stops (``risk.*``; NaN, and a multiple of 0: none)."""
+
+    stop_loss: float  # fraction against the entry price (`active_stop`)
+    break_even: float  # the gain that moves the stop to the entry price (`active_stop`)
+    trailing: float  # the trailing distance as a fraction (`trail_level`)
+    multiple: float  # the ATR distance's multiple (`trail_level`)
+
+
 @kernel
-def resting_stop(
-    direction: int,
-    entry_price: float,
-    best: float,
-    trail: float,
-    atr: float,
-    stop_loss: float,
-    break_even: float,
-    trailing: float,
-    multiple: float,
-) -> tuple[int, float]:
+def resting_stop(trade: OpenTrade, stops: StopSettings) -> tuple[int, float]:
     """Return the stop resting under a position from its trade's state (`active_stop`).
 
-    The one rule the bar's check and a live run's resting stop order both read.
-
-    Args:
-        direction: +1 long, -1 short.
-        entry_price: The position's average entry price.
-        best: The best price since the entry, up to the last bar (NaN: the entry).
-        trail: The trailing level in force (NaN: the trade's first bar, where it starts
-            from the entry price at ``atr``).
-        atr: The ATR up to the last bar (NaN: none yet).
-        stop_loss, break_even: As `active_stop` (NaN: none).
-        trailing, multiple: The trailing distance (`trail_level`; NaN and 0: none).
+    The one rule the bar's check and a live run's resting stop order both read. At the
+    trade's first bar (``trade.trail`` NaN) the trailing level starts from the entry
+    price at ``trade.atr``.
     """
+    direction, entry_price = trade.direction, trade.entry_price
+    trail, best = trade.trail, trade.best
     if math.isnan(trail):
-        trail = trail_level(direction, entry_price, atr, trailing, multiple)
+        trail = trail_level(direction, entry_price, trade.atr, stops.trailing, stops.multiple)
     if math.isnan(best):
         best = entry_price
     return active_stop(  # type: ignore[no-any-return]
-        direction, entry_price, best, trail, stop_loss, break_even
+        direction, entry_price, best, trail, stops.stop_loss, stops.break_even
     )
 
 

@@ -15,24 +15,20 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill
+from tradeloom.core.context import FillReport
 from tradeloom.core.layout import (
     A_CASH,
     A_EXIT_HALT,
     A_HALT,
     A_STATE,
     A_STATE_WHY,
-    EV_CANCEL,
-    EV_EXTERNAL,
-    EV_FILL,
-    EV_HALT,
-    EV_TRADE,
     S_PA_REST,
     S_QTY,
     S_W_PARENT,
     S_W_SEQ,
 )
 from tradeloom.core.risk import kill_holds
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_cancel, emit_external, emit_fill, emit_halt, emit_trade
 from tradeloom.jit import core_kernel
 
 __all__ = ["feed_cancel", "feed_fill", "kill", "latch_halt", "record_external", "resume"]
@@ -64,15 +60,10 @@ def feed_fill(
     flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
     if sym[s, S_W_PARENT] != 0.0 and sym[s, S_W_SEQ] == seq:
         sym[s, S_PA_REST] -= quantity  # a child of a sliced order
-    emit(
-        ev, cur, EV_FILL, t, s, seq, side, quantity, price, fee, slippage, decision_bar,
-        sym[s, S_QTY], acct[A_CASH], liquidity,
-    )  # fmt: skip
+    fill = FillReport(seq, side, quantity, price, fee, slippage, decision_bar, liquidity)
+    emit_fill(ev, cur, t, s, fill, sym[s, S_QTY], acct[A_CASH])
     if flags & CLOSED:
-        emit(
-            ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4], trade[5],
-            trade[6], trade[7],
-        )  # fmt: skip
+        emit_trade(ev, cur, t, s, trade)
 
 
 @core_kernel
@@ -87,13 +78,13 @@ def feed_cancel(
     decision_bar: int,
 ) -> None:
     """Record that a Python venue stopped working order ``seq`` (``remaining`` unfilled)."""
-    emit(ev, cur, EV_CANCEL, t, s, seq, remaining, reason, decision_bar)
+    emit_cancel(ev, cur, t, s, seq, remaining, reason, decision_bar)
 
 
 @core_kernel
 def record_external(ev: np.ndarray, cur: np.ndarray, t: int, s: int, ref: int) -> None:
     """Record a row standing for Python's object number ``ref``, at this point of the run."""
-    emit(ev, cur, EV_EXTERNAL, t, s, ref)
+    emit_external(ev, cur, t, s, ref)
 
 
 @core_kernel
@@ -109,7 +100,7 @@ def latch_halt(
         return False
     acct[A_HALT] = code
     acct[A_EXIT_HALT] = 1.0
-    emit(ev, cur, EV_HALT, t, -1, 0.0, ref)
+    emit_halt(ev, cur, t, 0, (float(ref),))
     return True
 
 

@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradeloom.core.layout import A_CASH, EV_FUNDING, S_FUNDING, S_QTY
-from tradeloom.core.rows import emit
+from tradeloom.core.layout import A_CASH, FUNDING_ROW, S_FUNDING, S_QTY
+from tradeloom.core.rows import Funding, emit_funding
 from tradeloom.jit import core_stage
 
 __all__ = ["FUNDING_ROW", "book_funding"]
-
-FUNDING_ROW = 6
-"""The row of ``px`` that holds each bar's funding rate (present for a perpetual only)."""
 
 
 @core_stage
@@ -57,7 +54,4 @@ def book_funding(
     amount = -quantity * price * rate
     acct[A_CASH] += amount
     sym[s, S_FUNDING] += amount
-    emit(
-        ev, cur, EV_FUNDING, t, s, rate, price, quantity, amount, 0.0, 0.0, 0.0, quantity,
-        acct[A_CASH],
-    )  # fmt: skip
+    emit_funding(ev, cur, t, s, Funding(rate, price, quantity, amount), quantity, acct[A_CASH])

@@ -11,14 +11,13 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.layout import (
-    EV_DECISION,
     S_I_DIR,
     S_I_REASON,
     S_I_TARGET,
     S_X_DIR,
     S_X_HELD,
 )
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_decision
 from tradeloom.jit import core_kernel
 
 __all__ = ["accept", "fall_back"]
@@ -46,4 +45,4 @@ def accept(sym: np.ndarray, ev: np.ndarray, cur: np.ndarray, t: int, s: int, siz
     sym[s, S_I_REASON] = reason
     sym[s, S_I_DIR] = wanted
     sym[s, S_I_TARGET] = wanted * size
-    emit(ev, cur, EV_DECISION, t, s, codes.ACCEPTED, reason, wanted * size)
+    emit_decision(ev, cur, t, s, codes.ACCEPTED, reason, wanted * size)

@@ -263,6 +263,10 @@ SLICE_NONE, SLICE_TWAP, SLICE_PARTICIPATION = 0, 1, 2
 LIQ_TAKER, LIQ_MAKER, LIQ_UNKNOWN = 0, 1, 2
 LIQUIDITY = ("taker", "maker", "")  # by code: `tradeloom.domain.Fill.liquidity`
 
+# --- px: the rows of the bars (`tradeloom.core.bar.run_bars`: open, high, low, close, volume,
+# probability; a perpetual adds the row below)
+FUNDING_ROW = 6  # each bar's funding rate (present for a perpetual only; `core.funding`)
+
 # --- port: rows of the portfolio checks (then the returns ring, one row per bar) -----
 PORT_ORDER = 0  # the candidates' symbols, best first
 PORT_WEIGHT = 1  # each symbol's signed weight as the checks go (notional / equity)

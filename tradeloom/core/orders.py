@@ -29,16 +29,18 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill, minimum
-from tradeloom.core.context import FillCosts, Order, State
-from tradeloom.core.kernels.fills import CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
+from tradeloom.core.context import FillCosts, FillReport, Order, State
+from tradeloom.core.kernels.fills import (
+    CUT_MINIMUM,
+    CUT_NONE,
+    DONE_FRACTION,
+    FillTerms,
+    Offer,
+    fill_order,
+)
 from tradeloom.core.layout import (
     A_CASH,
     A_SEQ,
-    EV_CANCEL,
-    EV_FILL,
-    EV_ORDER,
-    EV_PARENT,
-    EV_TRADE,
     LIQ_MAKER,
     LIQ_TAKER,
     ORDER_AUTO,
@@ -89,7 +91,7 @@ from tradeloom.core.layout import (
     TIF_GTC,
     TIF_IOC,
 )
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_cancel, emit_fill, emit_order, emit_sliced_order, emit_trade
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = [
@@ -153,13 +155,10 @@ def limit_price(side: int, reference: float, offset: float) -> float:
 def send_order(st: State, t: int, s: int, order: Order) -> None:
     """Record ``order`` for symbol ``s`` at bar ``t`` and make it the symbol's working order."""
     acct, sym = st.acct, st.sym
-    kind = order.kind
+    kind = order.type
     seq = acct[A_SEQ] + 1.0
     acct[A_SEQ] = seq
-    emit(
-        st.ev, st.cur, EV_ORDER, t, s, seq, order.side, order.quantity, order.reason,
-        order.price, kind, order.level, order.parent,
-    )  # fmt: skip
+    emit_order(st.ev, st.cur, t, s, seq, order)
     sym[s, S_W_ACTIVE] = 1.0
     sym[s, S_W_SEQ] = seq
     sym[s, S_W_BAR] = t
@@ -168,7 +167,7 @@ def send_order(st: State, t: int, s: int, order: Order) -> None:
     sym[s, S_W_QTY] = order.quantity
     sym[s, S_W_STOP] = 1.0 if kind == ORDER_STOP else 0.0
     sym[s, S_W_TYPE] = kind
-    sym[s, S_W_LIMIT] = order.level if kind == ORDER_LIMIT else math.nan
+    sym[s, S_W_LIMIT] = order.price if kind == ORDER_LIMIT else math.nan
     sym[s, S_W_FIRST] = -1.0
     sym[s, S_W_PARENT] = order.parent
     sym[s, S_W_REASON] = order.reason
@@ -180,10 +179,7 @@ def cancel_working(
 ) -> None:
     """Stop the simulated venue working the symbol's order."""
     if sym[s, S_W_ACTIVE] != 0.0:
-        emit(
-            ev, cur, EV_CANCEL, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING], reason,
-            sym[s, S_W_BAR],
-        )  # fmt: skip
+        emit_cancel(ev, cur, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING], reason, sym[s, S_W_BAR])
         sym[s, S_W_ACTIVE] = 0.0
 
 
@@ -201,35 +197,28 @@ def execute(
         costs: The fill's slippage, fee rate and liquidity (`FillCosts`).
     """
     acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
-    slippage, fee_rate, liquidity = costs.slippage, costs.fee, costs.liquidity
     side = int(sym[s, S_W_SIDE])
-    spot = prm[P_MARGIN] == 0.0
+    terms = FillTerms(costs.slippage, costs.fee, minimum(sym, prm, s), prm[P_MARGIN] == 0.0)
+    offer = Offer(price_now, volume, cap)
     quantity, price, fee, slipped, cut = fill_order(
-        side, sym[s, S_W_REMAINING], price_now, volume, slippage, fee_rate, cap, acct[A_CASH],
-        spot, minimum(sym, prm, s),
-    )  # fmt: skip
+        side, sym[s, S_W_REMAINING], offer, terms, acct[A_CASH]
+    )
     if quantity > 0.0:
         flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
         sym[s, S_W_REMAINING] -= quantity
         if sym[s, S_W_PARENT] != 0.0:
             sym[s, S_PA_REST] -= quantity
-        emit(
-            ev, cur, EV_FILL, t, s, sym[s, S_W_SEQ], side, quantity, price, fee, slipped,
-            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH], liquidity,
-        )  # fmt: skip
+        fill = FillReport(
+            sym[s, S_W_SEQ], side, quantity, price, fee, slipped, sym[s, S_W_BAR], costs.liquidity
+        )
+        emit_fill(ev, cur, t, s, fill, sym[s, S_QTY], acct[A_CASH])
         if flags & CLOSED:
-            emit(
-                ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4],
-                trade[5], trade[6], trade[7],
-            )  # fmt: skip
+            emit_trade(ev, cur, t, s, trade)
     if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
         sym[s, S_W_ACTIVE] = 0.0
     elif cut != CUT_NONE:
-        emit(
-            ev, cur, EV_CANCEL, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING],
-            codes.BELOW_MINIMUM if cut == CUT_MINIMUM else codes.INSUFFICIENT_CASH,
-            sym[s, S_W_BAR],
-        )  # fmt: skip
+        reason = codes.BELOW_MINIMUM if cut == CUT_MINIMUM else codes.INSUFFICIENT_CASH
+        emit_cancel(ev, cur, t, s, sym[s, S_W_SEQ], sym[s, S_W_REMAINING], reason, sym[s, S_W_BAR])
         sym[s, S_W_ACTIVE] = 0.0
         sym[s, S_PA_SEQ] = 0.0  # a parent short of cash sends no more children
 
@@ -269,10 +258,10 @@ def limit_arrives(
         slippage = prm[P_SLIPPAGE]
         at = _taker_price(side, price, limit, slippage)
         if tif == TIF_FOK:
+            terms = FillTerms(slippage, prm[P_FEE], minimum(sym, prm, s), prm[P_MARGIN] == 0.0)
             whole, _, _, _, _ = fill_order(
-                side, sym[s, S_W_REMAINING], at, volume, slippage, prm[P_FEE], cap, acct[A_CASH],
-                prm[P_MARGIN] == 0.0, minimum(sym, prm, s),
-            )  # fmt: skip
+                side, sym[s, S_W_REMAINING], Offer(at, volume, cap), terms, acct[A_CASH]
+            )
             if whole < sym[s, S_W_REMAINING] * (1.0 - DONE_FRACTION):
                 cancel_working(ev, cur, sym, t, s, codes.UNFILLED_FOK)
                 return False
@@ -343,27 +332,26 @@ def start_parent(st: State, t: int, s: int, order: Order, direction: float) -> N
     Args:
         st: The state, the parameters and the event rows.
         t, s: The bar and the symbol.
-        order: The parent order and its reference price; its ``kind`` is the children's
-            type (`ORDER_MARKET` or `ORDER_LIMIT`); its level and parent are not read.
+        order: The parent order and its reference price; its ``type`` is the children's
+            (`ORDER_MARKET` or `ORDER_LIMIT`); its price and parent are not read.
         direction: The direction the parent works toward.
     """
     acct, sym, prm = st.acct, st.sym, st.prm
-    side, quantity, reason, kind = order.side, order.quantity, order.reason, order.kind
-    price = order.price
+    quantity = order.quantity
     seq = acct[A_SEQ] + 1.0
     acct[A_SEQ] = seq
     slicing = prm[P_SLICE_KIND]
     detail = prm[P_SLICE_CHILDREN] if slicing == SLICE_TWAP else prm[P_SLICE_FRACTION]
-    emit(st.ev, st.cur, EV_PARENT, t, s, seq, side, quantity, reason, price, slicing, detail)
+    emit_sliced_order(st.ev, st.cur, t, s, seq, order, slicing, detail)
     sym[s, S_PA_SEQ] = seq
-    sym[s, S_PA_SIDE] = side
+    sym[s, S_PA_SIDE] = order.side
     sym[s, S_PA_QTY] = quantity
     sym[s, S_PA_REST] = quantity
     sym[s, S_PA_NEXT] = t
     sym[s, S_PA_SENT] = 0.0
-    sym[s, S_PA_REASON] = reason
+    sym[s, S_PA_REASON] = order.reason
     sym[s, S_PA_DIR] = direction
-    sym[s, S_PA_KIND] = kind
+    sym[s, S_PA_KIND] = order.type
 
 
 @core_loop

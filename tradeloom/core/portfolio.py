@@ -53,7 +53,6 @@ from tradeloom.core.intent import accept, fall_back
 from tradeloom.core.layout import (
     A_EQUITY,
     A_RETURNS,
-    EV_REJECT,
     P_LEVERAGE,
     P_MAX_CORRELATION,
     P_MAX_GROSS,
@@ -79,7 +78,7 @@ from tradeloom.core.layout import (
     S_X_HELD,
     S_X_SIZE,
 )
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_rejection
 from tradeloom.jit import core_kernel, core_stage
 
 __all__ = ["correlation", "decide_candidates", "min_overlap", "push_returns"]
@@ -273,7 +272,7 @@ def decide_candidates(
             if entry:
                 held += 1
             continue
-        emit(ev, cur, EV_REJECT, t, s, code, v0, v1, v2, v3)
+        emit_rejection(ev, cur, t, s, code, (v0, v1, v2, v3))
         fall_back(sym, s)  # a refused reversal exits what is held: it counts as gone
         weight[s] = 0.0
         if counted:

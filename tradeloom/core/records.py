@@ -1,12 +1,13 @@
 """The core's event rows, declared once: each kind's code, name and fields.
 
 The compiled step records what happened as rows of floats in ``ev``
-(`tradeloom.core.layout`): ``kind, bar, symbol`` then `VALUES` values, written by
-`tradeloom.core.rows.emit`. Which value means what is declared here and nowhere else:
-the kind codes of `tradeloom.core.layout` (``EV_FILL``...) are these records' codes,
-the columns the compiled readers take (`FILL_POSITION`...) come from the fields, and
-the one decoder (`tradeloom.core.columns`) reads every row by field name through
-`split`: each kind's rows gathered once, each field a typed column.
+(`tradeloom.core.layout`): ``kind, bar, symbol`` then `VALUES` values, each kind's
+written by its emitter (`tradeloom.core.rows`: ``emit_fill``...). Which value means
+what is declared here and nowhere else: the kind codes of `tradeloom.core.layout`
+(``EV_FILL``...) are these records' codes, the columns the compiled readers take
+(`FILL_POSITION`...) come from the fields, and the one decoder
+(`tradeloom.core.columns`) reads every row by field name through `split`: each kind's
+rows gathered once, each field a typed column.
 
 A field's type says how its float is read: ``int`` (a count, a bar, a direction, an
 order's number), ``float``, ``code`` (a number of the run's `tradeloom.core.codes`

@@ -42,7 +42,6 @@ from tradeloom.core.layout import (
     A_RATE_HEAD,
     A_STATE,
     A_STATE_WHY,
-    EV_STATE,
     ORDER_LIMIT,
     P_DAILY_LOSS,
     P_INITIAL_MARGIN,
@@ -53,7 +52,7 @@ from tradeloom.core.layout import (
     P_PRICE_COLLAR,
     P_RATE_CAPACITY,
 )
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_state
 from tradeloom.jit import core_kernel, core_stage
 
 __all__ = [
@@ -107,7 +106,7 @@ def move_state(
         return
     acct[A_STATE] = state
     acct[A_STATE_WHY] = why
-    emit(st.ev, st.cur, EV_STATE, bar, -1, previous, state, why, v0, v1, v2)
+    emit_state(st.ev, st.cur, bar, previous, state, why, (float(v0), float(v1), float(v2)))
 
 
 @core_stage
@@ -187,8 +186,8 @@ def pretrade_check(
             (the initial margin check of a margin account).
     """
     acct, prm, out = st.acct, st.prm, st.out
-    side, quantity, reference = order.side, order.quantity, order.price
-    price = order.level if order.kind == ORDER_LIMIT else reference
+    side, quantity, reference = order.side, order.quantity, order.reference_price
+    price = order.price if order.type == ORDER_LIMIT else reference
     flatten = order.reason == codes.EXIT_FLATTEN
     state = int(acct[A_STATE])
     reducing = is_reducing(position, side, quantity)

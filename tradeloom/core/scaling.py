@@ -39,8 +39,6 @@ from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust
 from tradeloom.core.layout import (
     A_EQUITY,
-    EV_DECISION,
-    EV_REJECT,
     P_LEVERAGE,
     P_SC_CAP,
     P_SC_KIND,
@@ -67,7 +65,7 @@ from tradeloom.core.layout import (
     SCALE_DCA,
     SCALE_NONE,
 )
-from tradeloom.core.rows import emit
+from tradeloom.core.rows import emit_decision, emit_rejection
 from tradeloom.jit import core_kernel, core_stage
 
 __all__ = ["accept_add", "add_sent", "partial_exit", "sync_trade", "wants_add"]
@@ -181,7 +179,7 @@ def wants_add(
         return 0
     weight, room = _room(acct, sym, prm, s)
     if room <= 0.0:
-        emit(ev, cur, EV_REJECT, t, s, codes.SCALE_IN_CAP, weight, prm[P_SC_CAP])
+        emit_rejection(ev, cur, t, s, codes.SCALE_IN_CAP, (weight, prm[P_SC_CAP]))
         return -1
     return 1
 
@@ -204,7 +202,7 @@ def accept_add(
     sym[s, S_I_REASON] = codes.SCALE_IN
     sym[s, S_I_DIR] = wanted
     sym[s, S_I_TARGET] = wanted * size
-    emit(ev, cur, EV_DECISION, t, s, codes.ACCEPTED, codes.SCALE_IN, wanted * size)
+    emit_decision(ev, cur, t, s, codes.ACCEPTED, codes.SCALE_IN, wanted * size)
 
 
 @core_kernel

@@ -28,7 +28,7 @@ from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
-from tradeloom.core.exits import resting_stop
+from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.feed import (
     feed_cancel,
     feed_fill,
@@ -144,17 +144,20 @@ class Book:
         atr = math.nan
         if window > 0 and row[L.S_ATR + 2] >= window:
             atr = float(row[L.S_ATR + 3])
-        reason, level = resting_stop(
+        trade = OpenTrade(
             1 if quantity > 0.0 else -1,
             float(row[L.S_ENTRY_PRICE]),
             float(row[L.S_BEST]),
             float(row[L.S_TRAIL]),
             atr,
+        )
+        stops = StopSettings(
             float(prm[L.P_STOP_LOSS]),
             float(prm[L.P_BREAK_EVEN]),
             float(prm[L.P_TRAILING]),
             float(prm[L.P_TRAIL_MULTIPLE]),
-        )
+        )  # read at each call: a hot reload rewrites prm in place
+        reason, level = resting_stop(trade, stops)
         if reason == 0 or math.isnan(level):
             return None
         return codes.CodeTable().name(int(reason)), float(level)

@@ -13,6 +13,8 @@ from tradeloom.plugins.execution.simulated import (
     CUT_CASH,
     CUT_MINIMUM,
     CUT_NONE,
+    FillTerms,
+    Offer,
     SimulatedVenue,
     SimulatedVenueParams,
     fill_order,
@@ -140,7 +142,11 @@ def test_fill_order_properties(
     side, remaining, price, volume, slippage, fee_rate, cap, cash, spot, minimum
 ) -> None:
     quantity, fill_price, fee, slipped, cut = fill_order(
-        side, remaining, price, volume, slippage, fee_rate, cap, cash, spot, minimum
+        side,
+        remaining,
+        Offer(price, volume, cap),
+        FillTerms(slippage, fee_rate, minimum, spot),
+        cash,
     )
     assert 0.0 <= quantity <= remaining
     if cap > 0:

@@ -54,6 +54,8 @@ from tradeloom.plugins.execution.routing import (
 from tradeloom.plugins.execution.simulated import (
     CUT_NONE,
     DONE_FRACTION,
+    FillTerms,
+    Offer,
     cut_reason,
     fill_order,
     taker_fill,
@@ -71,6 +73,12 @@ class _Account:
     cash: float
     base: float = 0.0
     down: bool = False  # as last journaled
+    fill_terms: FillTerms = field(init=False)
+    """What `fill_order` reads of the venue: a spot account's."""
+
+    def __post_init__(self) -> None:
+        terms = self.terms
+        self.fill_terms = FillTerms(terms.slippage, terms.taker_fee, terms.min_notional, True)
 
 
 @dataclass
@@ -223,7 +231,6 @@ class ModelledRouter:
 
     def _fill(self, parent: _Parent, child: _Child, bar: Bar, phase: str) -> None:
         account = self.accounts[child.venue]
-        terms = account.terms
         order = child.order
         if phase == "intrabar":
             price_now, cap = order.stop_price, -1.0
@@ -231,17 +238,9 @@ class ModelledRouter:
             price_now = bar.open if phase == "open" else bar.close
             cap = self.max_volume_fraction or -1.0
         quantity, price, fee, slipped, cut = fill_order(
-            order.side,
-            child.remaining,
-            price_now,
-            bar.volume,
-            terms.slippage,
-            terms.taker_fee,
-            cap,
+            order.side, child.remaining, Offer(price_now, bar.volume, cap), account.fill_terms,
             account.cash,
-            True,
-            terms.min_notional,
-        )
+        )  # fmt: skip
         if quantity > 0.0:
             account.cash -= order.side * quantity * price + fee
             account.base += order.side * quantity

@@ -31,7 +31,15 @@ from pydantic import Field, model_validator
 
 from tradeloom.bounds import MAX_CASH
 from tradeloom.core.costs import VenueCosts
-from tradeloom.core.kernels.fills import CUT_CASH, CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
+from tradeloom.core.kernels.fills import (
+    CUT_CASH,
+    CUT_MINIMUM,
+    CUT_NONE,
+    DONE_FRACTION,
+    FillTerms,
+    Offer,
+    fill_order,
+)
 from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
 from tradeloom.domain import Bar, Cancellation, Fill, Order
@@ -44,7 +52,9 @@ __all__ = [
     "CUT_NONE",
     "DONE_FRACTION",
     "MIN_NOTIONAL_SHARE",
+    "FillTerms",
     "MarginParams",
+    "Offer",
     "SimulatedVenue",
     "SimulatedVenueParams",
     "cut_reason",
@@ -249,6 +259,10 @@ class SimulatedVenue:
         self.maker_fee_rate = None if params.maker_fee_bps is None else self.costs.maker
         self.orders = params.orders.kernel()
         self.min_notional = min_notional_of(params.initial_cash, params.min_notional)
+        self.fill_terms = FillTerms(
+            self.slippage, self.fee_rate, self.min_notional, spot=not self.allow_short
+        )
+        """What `fill_order` reads of the venue: its slippage, taker fee, minimum, spot."""
         self._working: list[_Working] = []
 
     def kernel_spec(self) -> VenueKernel:
@@ -308,14 +322,9 @@ class SimulatedVenue:
             quantity, price, fee, slipped, cut = fill_order(
                 order.side,
                 working.remaining,
-                price_now,
-                bar.volume,
-                self.slippage,
-                self.fee_rate,
-                cap,
+                Offer(price_now, bar.volume, cap),
+                self.fill_terms,
                 self.cash,
-                not self.allow_short,
-                self.min_notional,
             )
             if quantity > 0.0:
                 self.cash -= order.side * quantity * price + fee
