@@ -237,3 +237,38 @@ def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope() -> 
     compiled = numba.njit(caller)
     assert [compiled(x) for x in (0.5, 1.5, 3.0)] == [caller(x) for x in (0.5, 1.5, 3.0)]
     assert inline_closurecall.copy is copy  # numba's own copy once the inlining is done
+
+
+_BLAS_PROBE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from tradeloom import jit
+    numba = jit._numba()
+    from numba.np import arraymath
+    assert arraymath._HAVE_BLAS, "numba decided there is no BLAS"
+    assert "scipy.linalg" not in sys.modules, "numba's BLAS check imported scipy.linalg"
+    assert "scipy.linalg.cython_blas" not in sys.modules
+    dot = numba.njit(lambda a, b: np.dot(a, b))  # BLAS at its first call
+    print(dot(np.arange(3.0), np.arange(1.0, 4.0)))
+    import scipy.linalg
+    assert scipy.linalg.cython_blas.__name__ == "scipy.linalg.cython_blas"
+    print(scipy.linalg.blas.ddot(np.arange(3.0), np.arange(1.0, 4.0)))
+    """
+)
+
+
+def test_numba_finds_blas_without_scipy_linalg_which_imports_in_full_later(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8.0", "8.0"]
