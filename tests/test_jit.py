@@ -42,9 +42,15 @@ _PROBE = textwrap.dedent(
 def test_kernels_import_numba_at_their_first_call_and_give_the_compiled_numbers(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # nothing cached: it compiles
+    out = _probe(_PROBE, tmp_path)  # nothing cached: it compiles
+    assert out.strip() == "[nan, nan, nan, 80.0, 89.47368421052632]"
+
+
+def _probe(code: str, cache: Path) -> str:
+    """Run ``code`` in a new interpreter with numba's cache in ``cache``; return its output."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=600,
@@ -52,7 +58,7 @@ def test_kernels_import_numba_at_their_first_call_and_give_the_compiled_numbers(
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[nan, nan, nan, 80.0, 89.47368421052632]"
+    return done.stdout
 
 
 def test_a_lazy_kernel_is_called_pickled_and_read_like_the_dispatcher() -> None:
@@ -261,14 +267,4 @@ _BLAS_PROBE = textwrap.dedent(
 def test_numba_finds_blas_without_scipy_linalg_which_imports_in_full_later(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", _BLAS_PROBE],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["8.0", "8.0"]
+    assert _probe(_BLAS_PROBE, tmp_path).split() == ["8.0", "8.0"]
