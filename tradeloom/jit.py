@@ -174,8 +174,11 @@ def _check_blas_without_scipy_linalg() -> None:
         return
     import scipy  # noqa: F401  (the package the extension's module belongs to)
 
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:
+        return  # numba's own import then says what is missing, as before
     sys.modules[name] = module
     try:
         importlib.import_module("numba.np.arraymath")
