@@ -4,6 +4,7 @@ it found it (`tradeloom.collection_pace`)."""
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,20 @@ def test_a_caller_that_already_collects_less_often_keeps_its_pace() -> None:
             assert gc.get_threshold()[0] == RUN_THRESHOLD * 3
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_backtest_command_collects_at_the_run_pace_and_a_live_one_at_the_default(
+    tmp_path: Path,
+) -> None:
+    from tradeloom.cli.main import _parser, _start_up_pace
+
+    strategy = str(tmp_path / "s.yaml")
+    before = gc.get_threshold()
+    with _start_up_pace(_parser().parse_args(["run", strategy])):
+        assert gc.get_threshold() == (max(before[0], RUN_THRESHOLD), before[1], before[2])
+    assert gc.get_threshold() == before
+    for mode in ("paper", "live"):
+        with _start_up_pace(_parser().parse_args(["run", strategy, "--mode", mode])):
+            assert gc.get_threshold() == before
+    with _start_up_pace(_parser().parse_args(["validate", strategy])):
+        assert gc.get_threshold() == before

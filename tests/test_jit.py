@@ -42,9 +42,15 @@ _PROBE = textwrap.dedent(
 def test_kernels_import_numba_at_their_first_call_and_give_the_compiled_numbers(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # nothing cached: it compiles
+    out = _probe(_PROBE, tmp_path)  # nothing cached: it compiles
+    assert out.strip() == "[nan, nan, nan, 80.0, 89.47368421052632]"
+
+
+def _probe(code: str, cache: Path) -> str:
+    """Run ``code`` in a new interpreter with numba's cache in ``cache``; return its output."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=600,
@@ -52,7 +58,7 @@ def test_kernels_import_numba_at_their_first_call_and_give_the_compiled_numbers(
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[nan, nan, nan, 80.0, 89.47368421052632]"
+    return done.stdout
 
 
 def test_a_lazy_kernel_is_called_pickled_and_read_like_the_dispatcher() -> None:
@@ -237,3 +243,28 @@ def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope() -> 
     compiled = numba.njit(caller)
     assert [compiled(x) for x in (0.5, 1.5, 3.0)] == [caller(x) for x in (0.5, 1.5, 3.0)]
     assert inline_closurecall.copy is copy  # numba's own copy once the inlining is done
+
+
+_BLAS_PROBE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from tradeloom import jit
+    numba = jit._numba()
+    from numba.np import arraymath
+    assert arraymath._HAVE_BLAS, "numba decided there is no BLAS"
+    assert "scipy.linalg" not in sys.modules, "numba's BLAS check imported scipy.linalg"
+    assert "scipy.linalg.cython_blas" not in sys.modules
+    dot = numba.njit(lambda a, b: np.dot(a, b))  # BLAS at its first call
+    print(dot(np.arange(3.0), np.arange(1.0, 4.0)))
+    import scipy.linalg
+    assert scipy.linalg.cython_blas.__name__ == "scipy.linalg.cython_blas"
+    print(scipy.linalg.blas.ddot(np.arange(3.0), np.arange(1.0, 4.0)))
+    """
+)
+
+
+def test_numba_finds_blas_without_scipy_linalg_which_imports_in_full_later(
+    tmp_path: Path,
+) -> None:
+    assert _probe(_BLAS_PROBE, tmp_path).split() == ["8.0", "8.0"]

@@ -140,7 +140,50 @@ def _numba() -> ModuleType:
 
     watch()
     _copy_inlined_scope_once()
+    _check_blas_without_scipy_linalg()
     return numba
+
+
+def _check_blas_without_scipy_linalg() -> None:
+    """Let numba see that BLAS is there without importing the whole of ``scipy.linalg``.
+
+    At its CPU target's set-up (before the first kernel loads), ``numba.np.arraymath``
+    asks whether BLAS exists by importing ``scipy.linalg.cython_blas``, which runs
+    ``scipy.linalg``'s ``__init__`` first: 0.18 s of CPU that a run whose model needs
+    no scipy pays for nothing (numba 0.68.1, scipy 1.17.1). The extension alone loads
+    in 2 ms: it is loaded on its own, under its own name, only while arraymath is
+    imported, so numba decides what it always decides (BLAS is there; the same machine
+    code), and a later ``import scipy.linalg`` (scikit-learn, a kernel's first BLAS
+    call) runs in full and gets the same module object (a Cython extension hands its
+    module, once made, to every later import). Where scipy.linalg or numba's arraymath
+    is already imported, nothing is done.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    import importlib.machinery
+    import importlib.util
+
+    scipy_spec = importlib.util.find_spec("scipy")
+    if scipy_spec is None or not scipy_spec.submodule_search_locations:
+        return  # no scipy: numba finds no BLAS either way
+    name = "scipy.linalg.cython_blas"
+    folder = Path(next(iter(scipy_spec.submodule_search_locations)), "linalg")
+    loaders = (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)
+    spec = importlib.machinery.FileFinder(str(folder), loaders).find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    import scipy  # noqa: F401  (the package the extension's module belongs to)
+
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:
+        return  # numba's own import then says what is missing, as before
+    sys.modules[name] = module
+    try:
+        importlib.import_module("numba.np.arraymath")
+    finally:
+        del sys.modules[name]
 
 
 # numba's InlineWorker.inline_ir copies the function it inlines block by block, each

@@ -24,10 +24,12 @@ if (
     catch_stop_signals_early()
 
 import argparse
+import contextlib
 import functools
 import json
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NoReturn
 
@@ -60,6 +62,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         catch_stop_signals_early()
     parser = _parser()
     args = parser.parse_args(words)
+    with _start_up_pace(args):
+        return _configured(args)
+
+
+def _start_up_pace(args: argparse.Namespace) -> AbstractContextManager[object]:
+    """Collect garbage less often through a backtest's whole process (`fewer_collections`).
+
+    Its start-up makes objects that live as long as the process (modules, classes, the
+    plugins' models, numba's typing tables): at CPython's default pace, the collector
+    walked them about 400 times before the first bar, 0.19 s of the 1.6 s of CPU of a
+    10,000-bar ``tradeloom run`` (gc callbacks, 2026-11-26); at the run's pace, 0.07 s.
+    A paper or live run keeps the default pace: it runs for days.
+    """
+    if args.command is _run and args.mode == "backtest":
+        from tradeloom.collection_pace import fewer_collections
+
+        return fewer_collections()
+    return contextlib.nullcontext()
+
+
+def _configured(args: argparse.Namespace) -> int:
     from tradeloom.threads import apply_native_threads, native_threads
 
     try:
