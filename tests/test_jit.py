@@ -267,4 +267,18 @@ _BLAS_PROBE = textwrap.dedent(
 def test_numba_finds_blas_without_scipy_linalg_which_imports_in_full_later(
     tmp_path: Path,
 ) -> None:
+    if not jit._scipy_checked():
+        pytest.skip("another scipy release: numba imports scipy.linalg whole (next test)")
     assert _probe(_BLAS_PROBE, tmp_path).split() == ["8.0", "8.0"]
+
+
+def test_a_scipy_release_not_checked_keeps_numbas_whole_import(tmp_path: Path) -> None:
+    probe = """
+    import sys
+    from tradeloom import jit
+    jit._SCIPY_CHECKED = ()
+    jit._numba()
+    from numba.np import arraymath
+    print(arraymath._HAVE_BLAS, "scipy.linalg" in sys.modules)
+    """
+    assert _probe(textwrap.dedent(probe), tmp_path).split() == ["True", "True"]

@@ -160,6 +160,8 @@ def _check_blas_without_scipy_linalg() -> None:
     """
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
+    if not _scipy_checked():
+        return  # another scipy: numba's own import, whole
     import importlib.machinery
     import importlib.util
 
@@ -184,6 +186,23 @@ def _check_blas_without_scipy_linalg() -> None:
         importlib.import_module("numba.np.arraymath")
     finally:
         del sys.modules[name]
+
+
+_SCIPY_CHECKED = ((1, 17),)
+"""The scipy releases (major, minor) whose ``cython_blas`` was checked to load alone and
+then be the module a later ``import scipy.linalg`` finds (tests/test_jit.py): a Cython
+module that refused a second import would break scikit-learn's, so another release
+keeps numba's whole import."""
+
+
+def _scipy_checked() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = tuple(int(part) for part in version("scipy").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return release in _SCIPY_CHECKED
 
 
 # numba's InlineWorker.inline_ir copies the function it inlines block by block, each
