@@ -18,10 +18,8 @@ CORE = Path(tradeloom.core.__file__).parent
 
 # what is left (module, kernel): its parameters today
 LEFT = {
-    ("accounting.py", "apply_fill"): 9,
     ("bar.py", "run_bars"): 16,
     ("exits.py", "resting_stop"): 9,
-    ("feed.py", "feed_fill"): 15,
     ("kernels/fills.py", "fill_order"): 10,
     ("rows.py", "emit"): 15,
 }

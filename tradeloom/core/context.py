@@ -58,7 +58,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.jit import core_kernel
 
-__all__ = ["Bars", "FillCosts", "Order", "Settings", "State", "settings"]
+__all__ = ["Bars", "FillCosts", "FillReport", "Order", "Settings", "State", "settings"]
 
 
 class Bars(NamedTuple):
@@ -113,6 +113,23 @@ class FillCosts(NamedTuple):
     slippage: float
     fee: float
     liquidity: int
+
+
+class FillReport(NamedTuple):
+    """A fill of order ``seq``, as the core books and journals it (`tradeloom.core.feed.feed_fill`).
+
+    The simulated venue's fills (`tradeloom.core.orders.execute`) and a Python venue's
+    alike; `tradeloom.core.accounting.apply_fill` reads its side, quantity, price and fee.
+    """
+
+    seq: int
+    side: int  # +1 buy, -1 sell
+    quantity: float  # > 0
+    price: float  # slippage included
+    fee: float  # quote currency
+    slippage: float
+    decision_bar: int  # the bar the order was decided at
+    liquidity: int  # LIQ_TAKER, LIQ_MAKER or LIQ_UNKNOWN
 
 
 class Settings(NamedTuple):

@@ -28,17 +28,16 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import CLOSED, apply_fill, minimum
-from tradeloom.core.context import FillCosts, Order, State
+from tradeloom.core.accounting import minimum
+from tradeloom.core.context import FillCosts, FillReport, Order, State
+from tradeloom.core.feed import feed_fill
 from tradeloom.core.kernels.fills import CUT_MINIMUM, CUT_NONE, DONE_FRACTION, fill_order
 from tradeloom.core.layout import (
     A_CASH,
     A_SEQ,
     EV_CANCEL,
-    EV_FILL,
     EV_ORDER,
     EV_PARENT,
-    EV_TRADE,
     LIQ_MAKER,
     LIQ_TAKER,
     ORDER_AUTO,
@@ -71,7 +70,6 @@ from tradeloom.core.layout import (
     S_PA_SENT,
     S_PA_SEQ,
     S_PA_SIDE,
-    S_QTY,
     S_W_ACTIVE,
     S_W_BAR,
     S_W_FIRST,
@@ -200,7 +198,7 @@ def execute(
         volume, cap: The bar's volume and the share of it the fill may take (<= 0: all).
         costs: The fill's slippage, fee rate and liquidity (`FillCosts`).
     """
-    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     slippage, fee_rate, liquidity = costs.slippage, costs.fee, costs.liquidity
     side = int(sym[s, S_W_SIDE])
     spot = prm[P_MARGIN] == 0.0
@@ -209,19 +207,12 @@ def execute(
         spot, minimum(sym, prm, s),
     )  # fmt: skip
     if quantity > 0.0:
-        flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
-        sym[s, S_W_REMAINING] -= quantity
-        if sym[s, S_W_PARENT] != 0.0:
-            sym[s, S_PA_REST] -= quantity
-        emit(
-            ev, cur, EV_FILL, t, s, sym[s, S_W_SEQ], side, quantity, price, fee, slipped,
-            sym[s, S_W_BAR], sym[s, S_QTY], acct[A_CASH], liquidity,
+        fill = FillReport(
+            int(sym[s, S_W_SEQ]), side, quantity, price, fee, slipped, int(sym[s, S_W_BAR]),
+            liquidity,
         )  # fmt: skip
-        if flags & CLOSED:
-            emit(
-                ev, cur, EV_TRADE, t, s, trade[0], trade[1], trade[2], trade[3], trade[4],
-                trade[5], trade[6], trade[7],
-            )  # fmt: skip
+        feed_fill(st, t, s, fill)
+        sym[s, S_W_REMAINING] -= quantity
     if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
         sym[s, S_W_ACTIVE] = 0.0
     elif cut != CUT_NONE:

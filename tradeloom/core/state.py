@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from tradeloom.core import layout as L
 from tradeloom.core.bar import ROWS_PER_SYMBOL, SCRATCH_SIZE, run_bars
+from tradeloom.core.context import State
 from tradeloom.core.params import CoreSpec
 
 __all__ = ["BarInputs", "CoreState"]
@@ -138,6 +139,14 @@ class CoreState:
     def bar(self) -> int:
         """Return the bar the step is at (the next to run, between bars)."""
         return int(self.cur[L.C_T])
+
+    def bundle(self) -> State:
+        """Return the arrays as the `State` bundle the core's kernels take (as `run_bars` does)."""
+        scratch = self.scratch
+        return State(
+            self.acct, self.sym, self.prm, self.limits, self.sent, self.port, self.ev, self.cur,
+            self.io, scratch[0:8], scratch[8:16],
+        )  # fmt: skip
 
     def rows(self, start: int = 0) -> npt.NDArray[np.float64]:
         """Return the event rows from ``start`` (a view)."""
