@@ -18,7 +18,6 @@ CORE = Path(tradeloom.core.__file__).parent
 
 # what is left (module, kernel): its parameters today
 LEFT = {
-    ("bar.py", "run_bars"): 16,
     ("exits.py", "resting_stop"): 9,
     ("kernels/fills.py", "fill_order"): 10,
     ("rows.py", "emit"): 15,
