@@ -18,7 +18,6 @@ import pandas as pd
 
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, decode
-from tradeloom.core.context import State
 from tradeloom.core.kernels.specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, Limits
 from tradeloom.core.state import BarInputs, CoreState
@@ -30,7 +29,6 @@ __all__ = [
     "Row",
     "assert_rows",
     "bars",
-    "bundle",
     "decoded",
     "make_spec",
     "rows",
@@ -142,14 +140,6 @@ def run(
     need = state.run(inputs, len(inputs) if t_end is None else t_end)
     assert need == L.NEED_DONE, L.NEED_NAMES[need]
     return state
-
-
-def bundle(state: CoreState) -> State:
-    """Return ``state``'s arrays as the `State` bundle a stage kernel takes (as `run_bars` does)."""
-    return State(
-        state.acct, state.sym, state.prm, state.limits, state.sent, state.port, state.ev,
-        state.cur, state.io, state.scratch[0:8], state.scratch[8:16],
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)

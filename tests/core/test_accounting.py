@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.hunting import examples
 from tradeloom.core import layout as L
 from tradeloom.core.accounting import CLOSED, OPENED, TRADE_FIELDS, apply_fill, mark_equity
+from tradeloom.core.context import FillReport
 
 
 class Ledger:
@@ -45,7 +46,8 @@ class Ledger:
         """Apply a fill; ``merge``: its order was sent over dust (`L.S_DUST_MERGE`)."""
         self.sym[s, L.S_DUST_MERGE] = merge
         trade = np.full(len(TRADE_FIELDS), -99.0)
-        flags = int(apply_fill(self.acct, self.sym, s, bar, side, quantity, price, fee, trade))
+        fill = FillReport(0, side, float(quantity), float(price), float(fee), 0.0, bar, L.LIQ_TAKER)
+        flags = int(apply_fill(self.acct, self.sym, s, bar, fill, trade))
         if flags & CLOSED:
             self.trades.append(dict(zip(TRADE_FIELDS, (float(v) for v in trade), strict=True)))
         else:

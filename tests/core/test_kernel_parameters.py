@@ -17,11 +17,7 @@ DECORATORS = frozenset({"core_kernel", "core_stage", "core_loop", "kernel"})
 CORE = Path(tradeloom.core.__file__).parent
 
 # what is left (module, kernel): its parameters today
-LEFT = {
-    ("accounting.py", "apply_fill"): 9,
-    ("bar.py", "run_bars"): 16,
-    ("feed.py", "feed_fill"): 15,
-}
+LEFT: dict[tuple[str, str], int] = {}
 
 
 def _decorator_name(node: ast.expr) -> str:

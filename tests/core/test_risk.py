@@ -30,7 +30,7 @@ from tradeloom.core.risk import (
 )
 from tradeloom.core.state import CoreState
 
-from .harness import bundle, make_spec
+from .harness import make_spec
 
 NOW = pd.Timestamp("2024-03-01T12:00Z").value
 SECOND = 1_000_000_000
@@ -59,7 +59,7 @@ def check(
     The order is a limit order at ``price`` (NaN: none) sized at ``last``, so that the
     collar measures ``price`` from ``last``.
     """
-    st = bundle(state)
+    st = state.bundle()
     st.out[:] = -7.0
     if gross_after is None:
         gross_after = abs(position + side * quantity) * price
@@ -96,11 +96,11 @@ def send(state: CoreState, now: int) -> None:
 
 
 def to_state(state: CoreState, new: int, why: int) -> None:
-    move_state(bundle(state), 0, new, why)
+    move_state(state.bundle(), 0, new, why)
 
 
 def observe(state: CoreState, now: int, equity: float) -> None:
-    observe_day(bundle(state), 0, now, equity)
+    observe_day(state.bundle(), 0, now, equity)
 
 
 def state_rows(state: CoreState) -> list[tuple[float, ...]]:

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from tradeloom.core.context import FillReport
 from tradeloom.core.layout import (
     A_CASH,
     A_FEES,
@@ -171,15 +172,7 @@ def _reduce(
 
 @core_kernel
 def apply_fill(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    s: int,
-    bar: int,
-    side: int,
-    quantity: float,
-    price: float,
-    fee: float,
-    trade: np.ndarray,
+    acct: np.ndarray, sym: np.ndarray, s: int, bar: int, fill: FillReport, trade: np.ndarray
 ) -> int:
     """Apply a fill: the account's cash and fees, the symbol's position and trade.
 
@@ -191,16 +184,14 @@ def apply_fill(
         sym: The symbols' rows, updated in place (row ``s``).
         s: The fill's symbol.
         bar: The fill's bar.
-        side: +1 buy, -1 sell.
-        quantity: Filled quantity (> 0).
-        price: Fill price.
-        fee: Fee in quote currency.
+        fill: The fill (its side, quantity, price and fee are booked here).
         trade: Receives a closed trade (`TRADE_FIELDS`) when the result has `CLOSED`.
 
     Returns:
         Flags: `CLOSED` if a trade closed, `OPENED` if one started.
     """
-    signed = side * quantity
+    price, fee = fill.price, fill.fee
+    signed = fill.side * fill.quantity
     acct[A_CASH] -= signed * price + fee
     acct[A_FEES] += fee
     before = sym[s, S_QTY]

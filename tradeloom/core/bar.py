@@ -944,52 +944,50 @@ def _close(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
 
 
 @core_loop
-def run_bars(
-    t_end: int,
-    px: np.ndarray,
-    flags: np.ndarray,
-    score: np.ndarray,
-    time_ns: np.ndarray,
-    trainings: np.ndarray,
-    acct: np.ndarray,
-    sym: np.ndarray,
-    prm: np.ndarray,
-    limits: np.ndarray,
-    sent: np.ndarray,
-    port: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    io: np.ndarray,
-    scratch: np.ndarray,
-) -> int:
+def run_bars(t_end: int, inputs: tuple[np.ndarray, ...], arrays: tuple[np.ndarray, ...]) -> int:
     """Run bars from where ``cur`` stands up to ``t_end`` (exclusive); return why it stopped.
 
     Each stage of a bar is a kernel of its own over the bundles of
     `tradeloom.core.context`; a stage that stops for Python saves where it stopped
     (``cur``) and returns its need, and the next call resumes there.
 
+    The bundles come in as plain tuples and are named here. The per-bar paths call the
+    step from Python at every bar, and numba's dispatcher types a named tuple in Python
+    (2.8 us a call for these two, against 0.7 us for the 15 arrays one by one) but a
+    plain tuple in C (1.0 us; benchmarks/bench_step_entry.py, 2026-11-26).
+
     Args:
         t_end: The bar to stop before.
-        px: ``[6, bars, symbols]``: open, high, low, close, volume, probability (NaN: no
-            prediction; a close of NaN: the symbol has no bar). Row 0 is bar
-            ``cur[C_BASE]``. A perpetual's has a seventh row: each bar's funding rate
-            (`tradeloom.core.funding`).
-        flags: ``[2, bars, symbols]`` uint8: anomalous (1: no new position), regime code.
-        score: ``[bars, symbols]``: the anomaly detector's score (journaled with ANOMALY).
-        time_ns: ``[bars]``: each bar's open time (UTC, ns).
-        trainings: ``[bars]``: how many model trainings are journaled at each bar.
-        acct, sym, prm, limits, sent: The state and parameters (`tradeloom.core.layout`);
-            ``limits`` are the drawdown rules' limits, in file order.
-        port: The portfolio checks' scratch and returns ring (`tradeloom.core.portfolio`).
-        ev, cur, io: The event rows, the cursor, Python's answers.
-        scratch: `SCRATCH_SIZE` floats the step may use as it likes.
+        inputs: The `Bars` fields, in order:
+
+            - px: ``[6, bars, symbols]``: open, high, low, close, volume, probability
+              (NaN: no prediction; a close of NaN: the symbol has no bar). Row 0 is bar
+              ``cur[C_BASE]``. A perpetual's has a seventh row: each bar's funding rate
+              (`tradeloom.core.funding`).
+            - flags: ``[2, bars, symbols]`` uint8: anomalous (1: no new position), regime
+              code.
+            - score: ``[bars, symbols]``: the anomaly detector's score (journaled with
+              ANOMALY).
+            - time_ns: ``[bars]``: each bar's open time (UTC, ns).
+            - trainings: ``[bars]``: how many model trainings are journaled at each bar.
+        arrays: ``acct, sym, prm, limits, sent, port, ev, cur, io, scratch``:
+
+            - acct, sym, prm, limits, sent: The state and parameters
+              (`tradeloom.core.layout`); ``limits`` are the drawdown rules' limits, in
+              file order.
+            - port: The portfolio checks' scratch and returns ring
+              (`tradeloom.core.portfolio`).
+            - ev, cur, io: The event rows, the cursor, Python's answers.
+            - scratch: `SCRATCH_SIZE` floats the step may use as it likes (the
+              `State`'s ``trade`` and ``out``).
 
     Returns:
         A ``NEED_*`` code: `NEED_DONE` once ``t_end`` is reached.
     """
-    bars = Bars(px, flags, score, time_ns, trainings)
+    bars = Bars(*inputs)
+    acct, sym, prm, limits, sent, port, ev, cur, io, scratch = arrays
     st = State(acct, sym, prm, limits, sent, port, ev, cur, io, scratch[0:8], scratch[8:16])
-    cfg = settings(prm, limits, port, px)
+    cfg = settings(prm, limits, port, bars.px)
     base = cur[C_BASE]
     t = cur[C_T]
     stage = cur[C_STAGE]

@@ -1,8 +1,8 @@
 """What Python tells the core between two calls of the step: a venue's reports, a halt, a kill.
 
 A Python venue (live, paper replay, a plugin's) reports fills and cancellations;
-`feed_fill` books a fill exactly as the simulated venue's fills are booked and
-records its row, `feed_cancel` records a cancellation. The kill switch and resume
+`feed_fill` books a fill and records its rows (the simulated venue's fills are
+booked by it too), `feed_cancel` records a cancellation. The kill switch and resume
 move the trading state between bars (`kill`, `resume`); a halt that Python decides
 (a health rule's) is latched with `latch_halt`. `record_external` places a row that
 stands for a Python object (a health change, a plugin's rejection...) at this point
@@ -15,7 +15,7 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill
-from tradeloom.core.context import FillReport
+from tradeloom.core.context import FillReport, State
 from tradeloom.core.layout import (
     A_CASH,
     A_EXIT_HALT,
@@ -35,35 +35,20 @@ __all__ = ["feed_cancel", "feed_fill", "kill", "latch_halt", "record_external", 
 
 
 @core_kernel
-def feed_fill(
-    acct: np.ndarray,
-    sym: np.ndarray,
-    ev: np.ndarray,
-    cur: np.ndarray,
-    trade: np.ndarray,
-    t: int,
-    s: int,
-    seq: int,
-    side: int,
-    quantity: float,
-    price: float,
-    fee: float,
-    slippage: float,
-    decision_bar: int,
-    liquidity: int,
-) -> None:
-    """Book a fill a Python venue reported for order ``seq`` of symbol ``s`` at bar ``t``.
+def feed_fill(st: State, t: int, s: int, fill: FillReport) -> None:
+    """Book ``fill`` of symbol ``s`` at bar ``t`` and record its rows (and its trade's).
 
-    ``liquidity`` is the venue's word for the fill (`LIQ_TAKER`, `LIQ_MAKER` or
-    `LIQ_UNKNOWN`), journaled with it.
+    The one booking of a fill: the simulated venue's (`tradeloom.core.orders.execute`)
+    and those a Python venue reports between two calls of the step alike. A child of
+    the symbol's sliced order also counts against its parent's rest.
     """
-    flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
-    if sym[s, S_W_PARENT] != 0.0 and sym[s, S_W_SEQ] == seq:
-        sym[s, S_PA_REST] -= quantity  # a child of a sliced order
-    fill = FillReport(seq, side, quantity, price, fee, slippage, decision_bar, liquidity)
-    emit_fill(ev, cur, t, s, fill, sym[s, S_QTY], acct[A_CASH])
+    acct, sym, trade = st.acct, st.sym, st.trade
+    flags = apply_fill(acct, sym, s, t, fill, trade)
+    if sym[s, S_W_PARENT] != 0.0 and sym[s, S_W_SEQ] == fill.seq:
+        sym[s, S_PA_REST] -= fill.quantity  # a child of a sliced order
+    emit_fill(st.ev, st.cur, t, s, fill, sym[s, S_QTY], acct[A_CASH])
     if flags & CLOSED:
-        emit_trade(ev, cur, t, s, trade)
+        emit_trade(st.ev, st.cur, t, s, trade)
 
 
 @core_kernel

@@ -28,8 +28,9 @@ import math
 import numpy as np
 
 from tradeloom.core import codes
-from tradeloom.core.accounting import CLOSED, apply_fill, minimum
+from tradeloom.core.accounting import minimum
 from tradeloom.core.context import FillCosts, FillReport, Order, State
+from tradeloom.core.feed import feed_fill
 from tradeloom.core.kernels.fills import (
     CUT_MINIMUM,
     CUT_NONE,
@@ -73,7 +74,6 @@ from tradeloom.core.layout import (
     S_PA_SENT,
     S_PA_SEQ,
     S_PA_SIDE,
-    S_QTY,
     S_W_ACTIVE,
     S_W_BAR,
     S_W_FIRST,
@@ -91,7 +91,7 @@ from tradeloom.core.layout import (
     TIF_GTC,
     TIF_IOC,
 )
-from tradeloom.core.rows import emit_cancel, emit_fill, emit_order, emit_sliced_order, emit_trade
+from tradeloom.core.rows import emit_cancel, emit_order, emit_sliced_order
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = [
@@ -196,7 +196,7 @@ def execute(
         volume, cap: The bar's volume and the share of it the fill may take (<= 0: all).
         costs: The fill's slippage, fee rate and liquidity (`FillCosts`).
     """
-    acct, sym, prm, ev, cur, trade = st.acct, st.sym, st.prm, st.ev, st.cur, st.trade
+    acct, sym, prm, ev, cur = st.acct, st.sym, st.prm, st.ev, st.cur
     side = int(sym[s, S_W_SIDE])
     terms = FillTerms(costs.slippage, costs.fee, minimum(sym, prm, s), prm[P_MARGIN] == 0.0)
     offer = Offer(price_now, volume, cap)
@@ -204,16 +204,12 @@ def execute(
         side, sym[s, S_W_REMAINING], offer, terms, acct[A_CASH]
     )
     if quantity > 0.0:
-        flags = apply_fill(acct, sym, s, t, side, quantity, price, fee, trade)
-        sym[s, S_W_REMAINING] -= quantity
-        if sym[s, S_W_PARENT] != 0.0:
-            sym[s, S_PA_REST] -= quantity
         fill = FillReport(
-            sym[s, S_W_SEQ], side, quantity, price, fee, slipped, sym[s, S_W_BAR], costs.liquidity
-        )
-        emit_fill(ev, cur, t, s, fill, sym[s, S_QTY], acct[A_CASH])
-        if flags & CLOSED:
-            emit_trade(ev, cur, t, s, trade)
+            int(sym[s, S_W_SEQ]), side, quantity, price, fee, slipped, int(sym[s, S_W_BAR]),
+            costs.liquidity,
+        )  # fmt: skip
+        feed_fill(st, t, s, fill)
+        sym[s, S_W_REMAINING] -= quantity
     if sym[s, S_W_REMAINING] <= sym[s, S_W_QTY] * DONE_FRACTION:
         sym[s, S_W_ACTIVE] = 0.0
     elif cut != CUT_NONE:

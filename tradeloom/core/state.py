@@ -10,18 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tradeloom.core import layout as L
 from tradeloom.core.bar import ROWS_PER_SYMBOL, SCRATCH_SIZE, run_bars
+from tradeloom.core.context import State
 from tradeloom.core.params import CoreSpec
 
 __all__ = ["BarInputs", "CoreState"]
 
+_ARRAYS = ("acct", "sym", "prm", "limits", "sent", "port", "ev", "cur", "io", "scratch")
+"""`CoreState`'s arrays in the order `tradeloom.core.bar.run_bars` takes them."""
 
-@dataclass
+
+@dataclass(frozen=True)
 class BarInputs:
     """What the step reads of each bar, for ``bars`` bars starting at bar ``base``.
 
@@ -72,6 +78,11 @@ class BarInputs:
 
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays in `tradeloom.core.context.Bars`'s order (`run_bars`'s ``inputs``)."""
+        return (self.px, self.flags, self.score, self.time_ns, self.trainings)
 
 
 class CoreState:
@@ -139,6 +150,14 @@ class CoreState:
         """Return the bar the step is at (the next to run, between bars)."""
         return int(self.cur[L.C_T])
 
+    def bundle(self) -> State:
+        """Return the arrays as the `State` bundle the core's kernels take (as `run_bars` does)."""
+        scratch = self.scratch
+        return State(
+            self.acct, self.sym, self.prm, self.limits, self.sent, self.port, self.ev, self.cur,
+            self.io, scratch[0:8], scratch[8:16],
+        )  # fmt: skip
+
     def rows(self, start: int = 0) -> npt.NDArray[np.float64]:
         """Return the event rows from ``start`` (a view)."""
         return self.ev[start : self.count]
@@ -160,26 +179,20 @@ class CoreState:
         """Run the step up to bar ``t_end`` (exclusive); return its need (`NEED_*`)."""
         self.cur[L.C_BASE] = inputs.base
         while True:
-            need = int(
-                run_bars(
-                    t_end,
-                    inputs.px,
-                    inputs.flags,
-                    inputs.score,
-                    inputs.time_ns,
-                    inputs.trainings,
-                    self.acct,
-                    self.sym,
-                    self.prm,
-                    self.limits,
-                    self.sent,
-                    self.port,
-                    self.ev,
-                    self.cur,
-                    self.io,
-                    self.scratch,
-                )
-            )
+            need: int = run_bars(t_end, inputs.arrays, self.arrays)
             if need != L.NEED_BUFFER:
                 return need
             self.make_room(self.ev.shape[0])
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays as `run_bars` takes them (``arrays``), kept until one is replaced.
+
+        Built once, not at each call: the per-bar paths call the step at every bar.
+        """
+        return tuple(getattr(self, name) for name in _ARRAYS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _ARRAYS:
+            self.__dict__.pop("arrays", None)

@@ -27,6 +27,7 @@ import pandas as pd
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
+from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.feed import (
@@ -597,11 +598,12 @@ class Engine:
                 row = self.ctx.row_of(seq)
                 s = s if row is None else row
             if isinstance(event, Fill):
-                feed_fill(
-                    state.acct, state.sym, state.ev, state.cur, state.scratch, t, s, seq,
-                    event.side, event.quantity, event.price, event.fee, event.slippage, decided,
+                fill = FillReport(
+                    seq, int(event.side), float(event.quantity), float(event.price),
+                    float(event.fee), float(event.slippage), decided,
                     _LIQUIDITY.get(event.liquidity, L.LIQ_UNKNOWN),
                 )  # fmt: skip
+                feed_fill(state.bundle(), t, s, fill)
             else:
                 reason = self.ctx.table.intern(event.reason)
                 feed_cancel(state.ev, state.cur, t, s, seq, event.remaining, reason, decided)

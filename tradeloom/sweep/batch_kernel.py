@@ -105,6 +105,7 @@ def run_variants(
         The trade rows (`TRADE_WIDTH` columns, by variant then in order) and their count.
     """
     n_var = prm.shape[0]
+    inputs = (px, flags, score, time_ns, trainings)
     n = px.shape[1]
     close = px[3, :, 0]
     ev = np.empty((max(rows, 4 * _ROW_RESERVE), EV_WIDTH))
@@ -122,10 +123,8 @@ def run_variants(
         own = prm[v]
         cur[C_BASE] = 0
         while True:
-            need = run_bars(
-                n, px, flags, score, time_ns, trainings, acct, sym, own, own_limits, sent,
-                port, ev, cur, io, scratch,
-            )  # fmt: skip
+            arrays = (acct, sym, own, own_limits, sent, port, ev, cur, io, scratch)
+            need = run_bars(n, inputs, arrays)
             if need != NEED_BUFFER:
                 break
             grown = np.empty((2 * ev.shape[0], EV_WIDTH))
