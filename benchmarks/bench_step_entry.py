@@ -13,8 +13,8 @@ taking the arguments from Python is paid at every bar. Two parts:
    benchmarks/bench_core.py's market and strategy (its rows cleared every 1000 bars),
    the median call in microseconds; in this checkout and in each ``--against
    NAME=CHECKOUT`` (a directory put first on ``PYTHONPATH``), each in its own process,
-   the checkouts alternating round by round. Medians over the rounds and the ratio to
-   this checkout are printed.
+   the checkouts alternating round by round. Medians over the rounds are printed, and
+   this checkout's over each other's.
 
     python benchmarks/bench_step_entry.py [--bars 20000] [--rounds 5] \\
         [--against main=/path/to/a/worktree/of/main]
@@ -181,11 +181,12 @@ def main() -> None:
         f"2. CoreState.run for one bar, bench_core's market and strategy, {args.bars:,} bars "
         f"x {args.rounds} rounds (checkouts alternating); median us/call"
     )
-    base = statistics.median(times["this"])
+    this = statistics.median(times["this"])
     for name, values in times.items():
         median = statistics.median(values)
         shown = " ".join(f"{v:.2f}" for v in values)
-        print(f"  {name:<10} {median:6.2f}  x{median / base:.3f}  (rounds: {shown})")
+        ratio = "" if name == "this" else f"  this / {name}: x{this / median:.3f}"
+        print(f"  {name:<10} {median:6.2f}{ratio}  (rounds: {shown})")
 
 
 if __name__ == "__main__":
