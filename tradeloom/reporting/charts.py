@@ -22,6 +22,7 @@ from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.reporting.time_text import json_times
 from tradeloom.version import __version__
 
 __all__ = [
@@ -106,8 +107,9 @@ def _compact(value: Any) -> Any:
 
     Every array is made what orjson writes as it is, as plotly's cleaning would make it
     (`to_json_plotly` otherwise walks the whole figure in Python to clean it, for the
-    same text): numbers in one piece of memory, text and other times as lists of text
-    (numpy's, every digit: orjson's own cuts nanoseconds to microseconds)."""
+    same text): numbers in one piece of memory, times to the minute or second as their
+    JSON text (`json_times`), text and other times as lists of text (numpy's, every
+    digit: orjson's own cuts nanoseconds to microseconds)."""
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -121,7 +123,8 @@ def _compact(value: Any) -> Any:
     if not np.isnat(value).any():
         for unit in ("m", "s"):
             if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
-                return np.datetime_as_string(value, unit=unit).tolist()
+                text = json_times(value, unit)
+                return np.datetime_as_string(value, unit=unit).tolist() if text is None else text
     return np.datetime_as_string(value).tolist()
 
 
