@@ -150,7 +150,8 @@ def figure_json(chart: Chart) -> str:
         menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
         menu.pad = {"b": _LEGEND_ROW_PX * rows + 4}
     figure = {"data": _compact(chart.data), "layout": checked.to_plotly_json()}
-    return to_json_plotly(figure).replace("</", "<\\/")
+    # plotly writes every < as \u003c: no "</" ends the page's script early
+    return to_json_plotly(figure)
 
 
 REPORT_REMEDY = (

@@ -22,8 +22,8 @@ __all__ = ["Unit", "json_times", "time_texts"]
 
 Unit = Literal["m", "s"]
 
-_PAIRS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), np.uint8).reshape(100, 2)
-"""The two ASCII digits of each number 0-99."""
+_PAIRS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), np.uint16)
+"""The two ASCII digits of each number 0-99, as the 16-bit number of their two bytes."""
 _FIELDS = (0, 2, 5, 8, 11, 14, 17)
 """Where each pair of digits starts: century, year, month, day, hour, minute, second."""
 
@@ -53,10 +53,15 @@ def _table(
         parts.append(clock % 60)
     text = f"0000-00-00{sep}00:00" + (":00" if unit == "s" else "")
     template = np.frombuffer(before + text.encode() + after, np.uint8)
-    out = np.empty((len(values), len(template)), np.uint8)
+    width = len(template)
+    out = np.empty((len(values), width), np.uint8)
     out[:] = template
     for start, number in zip(_FIELDS, parts, strict=False):
-        out[:, len(before) + start : len(before) + start + 2] = _PAIRS[number]
+        # each pair of digits as one 16-bit number: a gather and a store per field
+        at = np.ndarray(
+            (len(values),), np.uint16, out, offset=len(before) + start, strides=(width,)
+        )
+        at[:] = _PAIRS[number]
     return out
 
 
@@ -77,6 +82,8 @@ def time_texts(
 ) -> list[str] | None:
     """Return each time's text, ``sep`` between the date and the time of day (``missing``
     for NaT); None: a time outside years 1000-9999."""
+    if not len(values):
+        return []
     table = _table(values, unit, sep, b"", b"")
     if table is None:
         return None
