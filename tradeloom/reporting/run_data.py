@@ -383,7 +383,8 @@ def as_read(
                     return None
                 out = out.assign(**{name: values.astype(_UTC_SECONDS)})
         elif values.dtype == np.float64:
-            if len(values) and values.isna().all():
+            numbers = values.to_numpy()  # a first number: not a column of none (no pass)
+            if np.isnan(numbers[0]) and np.isnan(numbers).all():
                 return None
         elif values.dtype == np.int64:
             continue
