@@ -103,7 +103,11 @@ def candle_buckets(
     high = np.fmax.reduceat(ohlcv[:, 1], starts)
     low = np.fmin.reduceat(ohlcv[:, 2], starts)
     if present.all():  # every bar there: each bucket's first and last bar are its ends
-        volume = np.add.reduceat(np.nan_to_num(ohlcv[:, 4]), starts)
+        volume = ohlcv[:, 4]
+        # (a volume of numbers only is summed as it is: no copy made without its NaNs)
+        volume = np.add.reduceat(
+            volume if np.isfinite(volume).all() else np.nan_to_num(volume), starts
+        )
         first, last = starts, np.append(starts[1:] - 1, n - 1)
         empty = np.zeros(len(starts), dtype=bool)
     else:
