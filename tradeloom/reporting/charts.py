@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
@@ -30,6 +31,8 @@ __all__ = [
     "Chart",
     "chart_html",
     "escape",
+    "json_text",
+    "json_texts",
     "layout",
     "line",
     "naive_times",
@@ -152,6 +155,36 @@ def figure_json(chart: Chart) -> str:
     figure = {"data": _compact(chart.data), "layout": checked.to_plotly_json()}
     # plotly writes every < as \u003c: no "</" ends the page's script early
     return to_json_plotly(figure)
+
+
+_SAFE = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("/", "\\u002f"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+"""The characters plotly's JSON escapes to keep a page's script whole (`to_json_plotly`)."""
+
+
+def json_text(text: str) -> str:
+    """Return ``text`` as the inside of a JSON string as `figure_json` writes it (plotly
+    escapes <, >, / and the line separators), for `json_texts`."""
+    inside = orjson.dumps(text).decode("utf-8")[1:-1]
+    for char, escaped in _SAFE:
+        if char in inside:
+            inside = inside.replace(char, escaped)
+    return inside
+
+
+def json_texts(insides: Sequence[str]) -> orjson.Fragment:
+    """Return the JSON array of the texts whose insides (`json_text`) are given, for
+    orjson to write as it is: a trace's texts made of a few parts each escaped once,
+    rather than every text escaped in the figure's JSON (a long run's hover texts: tens
+    of thousands of "<br>")."""
+    if not insides:
+        return orjson.Fragment(b"[]")
+    return orjson.Fragment(('["' + '","'.join(insides) + '"]').encode("utf-8"))
 
 
 REPORT_REMEDY = (
