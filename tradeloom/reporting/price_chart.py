@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.grouping import positions_by_key
+from tradeloom.grouping import per_distinct, positions_by_key
 from tradeloom.reporting.charts import Chart, json_text, json_texts, layout, line, naive_times
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
@@ -352,11 +352,4 @@ def _json_column(trades: pd.DataFrame, key: str, n: int, empty: str = "") -> lis
     text escaped once (``empty`` for an empty text; every row, without the column)."""
     if key not in trades:
         return [json_text(empty)] * n
-    escaped: dict[str, str] = {}
-    out = []
-    for value in trades[key].astype(str).tolist():
-        inside = escaped.get(value)
-        if inside is None:
-            inside = escaped[value] = json_text(value or empty)
-        out.append(inside)
-    return out
+    return per_distinct(trades[key].astype(str), lambda value: json_text(f"{value or empty}"))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import per_distinct
 from tradeloom.reporting.charts import escape
 from tradeloom.reporting.time_text import time_texts
 
@@ -76,7 +77,7 @@ def trades_table(trades: pd.DataFrame) -> str:
     fields: list[Sequence[object]] = []
     for k in filtered:
         template += f" data-{_data_key(k)}='{{}}'"
-        fields.append(_texts(values[k].to_numpy()))
+        fields.append(per_distinct(values[k], _text))
     template += "><td>{}</td>"
     fields.append([i + 1 for i in rows_shown])
     for key, _ in columns:
@@ -142,21 +143,11 @@ def _cells(key: str, column: pd.Series) -> tuple[str, list[Sequence[object]]]:
         return "<td>{:,.6g}</td>", [values.tolist()]
     if key == "quantity":
         return "<td>{:.6g}</td>", [values.tolist()]
-    return "<td>{}</td>", [_texts(values)]
+    return "<td>{}</td>", [per_distinct(column, _text)]
 
 
-def _texts(values: np.ndarray) -> list[str]:
-    """Return each value as escaped text (a text that repeats, escaped once)."""
-    escaped: dict[str, str] = {}
-    out = []
-    for value in values.tolist():
-        if isinstance(value, str):
-            text = escaped.get(value)
-            if text is None:
-                text = escaped[value] = escape(value)
-        elif isinstance(value, int):  # digits: nothing to escape
-            text = str(value)
-        else:
-            text = escape(str(value))
-        out.append(text)
-    return out
+def _text(value: object) -> str:
+    """Return a value as escaped text."""
+    if isinstance(value, int):  # digits: nothing to escape
+        return str(value)
+    return escape(value)
