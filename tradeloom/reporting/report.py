@@ -147,9 +147,13 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     )
     banner = halted_banner(run)
     # the halt is said once: by the banner when the run ended halted
-    bars = run.bars  # one market's closes give its decimals; a universe's differ by symbol
+    # one market's closes give the decimals of a position open at the end (a universe's
+    # differ by symbol); read only for one (a median of every close)
+    bars = run.bars
     one = bars is not None and "close" in bars and "symbol" not in bars
-    decimals = price_decimals(bars["close"]) if one and bars is not None else None
+    decimals = None
+    if one and m.get("open_position") and bars is not None:
+        decimals = price_decimals(bars["close"])
     body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
