@@ -218,10 +218,7 @@ def _entry_reasons(
         return trades
     # each fill's order, then the first fill of each trade's entry (its strategy,
     # symbol and bar): Arrow's vectorised lookups, not a merge
-    of_fill = _order_of_fill(
-        pa.array(order_frame["id"], from_pandas=True),
-        pa.array(fill_frame["order_id"], from_pandas=True),
-    )
+    of_fill = _order_of_fill(_arrow(order_frame["id"]), _arrow(fill_frame["order_id"]))
     keys = [k for k in ("strategy", "symbol") if k in fill_frame and k in trades]
     fill_codes, trade_codes = _joint_codes(
         [fill_frame[k] for k in [*keys, "bar"]], [trades[k] for k in [*keys, "entry_bar"]]
@@ -229,9 +226,15 @@ def _entry_reasons(
     codes, first = np.unique(fill_codes, return_index=True)
     at = np.searchsorted(codes, trade_codes).clip(max=max(len(codes) - 1, 0))
     order = np.where(codes[at] == trade_codes, of_fill[first[at]], -1) if len(codes) else at - 1
-    reasons = pa.array(order_frame["reason"].astype(str), from_pandas=True)
+    reasons = _arrow(order_frame["reason"].astype(str))
     entry = reasons.take(pa.array(order, mask=order < 0)).fill_null("")
     return trades.assign(entry_reason=pd.array(entry, dtype="str"))
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """Return a column as one Arrow array (a text column read from a file is in chunks)."""
+    values = pa.array(column, from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _order_of_fill(ids: pa.Array, order_ids: pa.Array) -> np.ndarray:
@@ -261,7 +264,7 @@ def _joint_codes(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndar
     n = len(left[0])
     codes = np.zeros(n + len(right[0]), dtype=np.int64)
     for a, b in zip(left, right, strict=True):
-        mine, theirs = pa.array(a, from_pandas=True), pa.array(b, from_pandas=True)
+        mine, theirs = _arrow(a), _arrow(b)
         if mine.type == theirs.type:
             encoded = pc.dictionary_encode(pa.concat_arrays([mine, theirs]), "encode")
             column, count = encoded.indices.to_numpy(), len(encoded.dictionary)
