@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.reporting.statistics import period_returns
+from tradeloom.reporting.statistics import drawdown_duration, period_returns
 from tradeloom.reporting.tearsheet import (
     _calendar_returns,
     _summary,
@@ -98,6 +98,25 @@ def curves(draw: st.DrawFn) -> pd.Series:
     return equity
 
 
+def _reference_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.Timedelta]:
+    values = equity.to_numpy(np.float64)
+    if len(values) == 0:
+        return 0, pd.Timedelta(0)
+    peak = np.maximum.accumulate(np.maximum(values, initial_cash))
+    at_peak = np.flatnonzero(values >= peak)
+    ends = np.unique(np.concatenate(([0], at_peak, [len(values) - 1])))
+    starts, stops = ends[:-1], ends[1:]
+    long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
+    if values[0] < peak[0] and len(long):
+        long[0] = True
+    if not long.any():
+        return 0, pd.Timedelta(0)
+    index = equity.index
+    spans = stops[long] - starts[long]
+    times = index[stops[long]] - index[starts[long]]
+    return int(spans.max()), pd.Timedelta(times.max())
+
+
 def _reference_rolling(returns: pd.Series, window: int, periods_per_year: float) -> pd.DataFrame:
     rolling = pd.Series(returns.to_numpy(np.float64)).rolling(window)
     std = rolling.std(ddof=1).to_numpy()
@@ -154,6 +173,12 @@ def bar_return_arrays(draw: st.DrawFn) -> np.ndarray:
         start = draw(st.integers(0, n - 1))
         values[start : start + draw(st.integers(1, n))] = draw(st.sampled_from(_ODD[3:]))
     return values
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(curves(), st.sampled_from([1000.0, 990.0, 1e9]))
+def test_drawdown_duration_is_the_sorted_ends(equity: pd.Series, initial_cash: float) -> None:
+    assert drawdown_duration(equity, initial_cash) == _reference_duration(equity, initial_cash)
 
 
 @settings(max_examples=examples(50), deadline=None)
