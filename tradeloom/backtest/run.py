@@ -46,7 +46,7 @@ from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.statistics import trade_statistics
-from tradeloom.reporting.tearsheet import Rolling, run_rolling, tearsheet
+from tradeloom.reporting.tearsheet import Rolling, run_rolling, simple_returns, tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
@@ -324,8 +324,11 @@ def _metrics(
     year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     close = result.closes
     benchmark = bars.frame["close"] if one else equal_weight(close, index)
+    initial_cash = result.portfolio.initial_cash
+    equity = result.equity["equity"]
+    returns = simple_returns(equity.to_numpy(np.float64), initial_cash)  # for every figure
     figures = account_figures(
-        result.equity["equity"],
+        equity,
         # the bars with a position: any symbol's
         result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
         benchmark,
@@ -335,6 +338,7 @@ def _metrics(
         trade_figures=trade_statistics(trades, bars.timeframe_seconds),
         # None for crypto: the 365-day year, computed exactly as before calendars
         periods_per_year=None if calendar is CRYPTO else year,
+        returns=returns,
     )
     horizon = max(int(pipeline.model.horizon), 1)
     predictions = (
@@ -342,15 +346,15 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
-    initial_cash = result.portfolio.initial_cash
-    rolling = run_rolling(result.equity["equity"], initial_cash, year)
+    rolling = run_rolling(equity, initial_cash, year, returns)
     sheet = tearsheet(
-        result.equity["equity"],
+        equity,
         benchmark,
         initial_cash=initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
         rolling=rolling,
+        returns=returns,
     )
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
@@ -392,7 +396,7 @@ def _metrics(
             result.portfolio.trades,
             result.positions,
             close,
-            result.equity["equity"].to_numpy(np.float64),
+            equity.to_numpy(np.float64),
         ),
     }
     return metrics, rolling

@@ -62,7 +62,7 @@ def exit_reasons(
     fill_ids = column(fills, "order_id").tolist()
     if not fill_ids:
         return []
-    if symbols is None:
+    if symbols is None or len(set(symbols.values())) <= 1:  # one book
         book = np.zeros(len(fill_ids), np.int64)
     else:  # each symbol's position apart: a number per symbol
         book = pd.factorize(np.asarray([symbols[i] for i in fill_ids], dtype=object))[0]
