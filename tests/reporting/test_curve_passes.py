@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
+from tradeloom.reporting import tearsheet as tearsheet_module
 from tradeloom.reporting.statistics import drawdown_duration, period_returns
 from tradeloom.reporting.tearsheet import (
     _calendar_returns,
@@ -194,6 +196,22 @@ def test_rolling_figures_are_pandas_rolling_moments(
     assert np.array_equal(np.signbit(got.to_numpy()), np.signbit(expected.to_numpy()))
     for column in got:  # and the summaries of metrics.json, as JSON writes them
         assert _same(_summary(got[column].to_numpy()), _reference_summary(expected[column]))
+
+
+@settings(max_examples=examples(25), deadline=None)
+@given(bar_return_arrays(), st.integers(1, 40))
+def test_a_pandas_with_other_private_kernels_gets_the_same_figures_from_its_public_rolling(
+    values: np.ndarray, window: int
+) -> None:
+    """`tearsheet._mean_var` calls pandas' private window kernels; where they take other
+    arguments (another pandas release) the public ``Rolling`` answers, to the bit."""
+    returns = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values), freq="h"))
+    fast = rolling_figures(returns, window, 8760.0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tearsheet_module, "_window", object())  # no roll_mean: AttributeError
+        slow = rolling_figures(returns, window, 8760.0)
+    pd.testing.assert_frame_equal(slow, fast, check_exact=True)
+    assert np.array_equal(np.signbit(slow.to_numpy()), np.signbit(fast.to_numpy()))
 
 
 @settings(max_examples=examples(50), deadline=None)

@@ -118,8 +118,7 @@ def _rolling_moments(
     end = np.arange(1, n + 1, dtype=np.int64)
     start = np.clip(end - window, 0, n)
     with np.errstate(all="ignore"):
-        mean = _window.roll_mean(values, start, end, window)
-        std = _window.roll_var(values, start, end, window, ddof=1)
+        mean, std = _mean_var(values, start, end, window)
         std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
         np.sqrt(std, out=std)
     scale = math.sqrt(periods_per_year)
@@ -127,6 +126,25 @@ def _rolling_moments(
     np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
     sharpe *= scale
     np.multiply(std, scale, out=volatility)
+
+
+def _mean_var(
+    values: npt.NDArray[np.float64],
+    start: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    window: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each window's mean and variance (ddof 1) by pandas' compiled kernels; a
+    pandas whose private kernels take other arguments gets its public ``Rolling``, which
+    runs the same kernels (a slower path, never a failed run)."""
+    try:
+        return (
+            _window.roll_mean(values, start, end, window),
+            _window.roll_var(values, start, end, window, ddof=1),
+        )
+    except (AttributeError, TypeError):
+        rolling = pd.Series(values).rolling(window)
+        return rolling.mean().to_numpy(copy=True), rolling.var(ddof=1).to_numpy(copy=True)
 
 
 @dataclass(frozen=True)
