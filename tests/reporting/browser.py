@@ -9,7 +9,6 @@ closed to it: nothing but the page's own file can load.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
 import contextlib
 import itertools
@@ -103,14 +102,12 @@ def _chromium_port(timeout: float) -> int:
 
 
 def stop_chromium() -> None:
-    """Stop this process's chromium, if one runs, and remove its profile (at exit too)."""
+    """Stop this process's chromium, if one runs, and remove its profile (the suite's
+    ``pytest_sessionfinish`` calls it: an xdist worker ends without running ``atexit``)."""
     while _running:
         proc, _, profile = _running.pop()
         _stop_group(proc)
         profile.cleanup()
-
-
-atexit.register(stop_chromium)
 
 
 def _in_chromium(session: Callable[[int], Awaitable[T]], timeout: float) -> T:
@@ -166,9 +163,12 @@ def _port(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> int:
     raise TimeoutError("chromium did not open its DevTools port")
 
 
-async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -> PageVisit:
-    visit = PageVisit()
-    page_url = page.resolve().as_uri()
+@contextlib.asynccontextmanager
+async def _devtools(
+    port: int, visit: PageVisit, kept: Callable[[str], bool]
+) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
+    """Open a tab; yield its DevTools command call. Its console errors and the requests
+    ``kept`` says are kept go to ``visit``."""
     async with aiohttp.ClientSession() as http, _tab(http, port) as ws:
         ids = itertools.count(1)
         pending: dict[int, asyncio.Future[Any]] = {}
@@ -188,7 +188,7 @@ async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -
                         visit.errors.append(" ".join(str(a.get("value", a)) for a in args))
                 elif data.get("method") == "Network.requestWillBeSent":
                     url = data["params"]["request"]["url"]
-                    if url != page_url and not url.startswith(("data:", "blob:")):
+                    if kept(url):
                         visit.requests.append(url)
                 elif data.get("method") == "Log.entryAdded":
                     entry = data["params"]["entry"]
@@ -205,24 +205,29 @@ async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -
                 raise RuntimeError(f"{method}: {answer['error']}")
             return answer["result"]
 
-        async def evaluate(expression: str) -> Any:
-            # a promise (an async check that zooms and waits) is awaited for its value
-            result = await call(
-                "Runtime.evaluate",
-                expression=expression,
-                returnByValue=True,
-                awaitPromise=True,
-            )
-            return result["result"].get("value")
-
         task = asyncio.create_task(reader())
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            await call(f"{domain}.enable")
+        try:
+            for domain in ("Runtime", "Log", "Page", "Network"):
+                await call(f"{domain}.enable")
+            yield call
+        finally:
+            task.cancel()
+
+
+async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -> PageVisit:
+    visit = PageVisit()
+    page_url = page.resolve().as_uri()
+
+    def kept(url: str) -> bool:
+        return url != page_url and not url.startswith(("data:", "blob:"))
+
+    async with _devtools(port, visit, kept) as call:
+        tab = Tab(call, visit)
         await call("Page.navigate", url=page_url)
-        while not await evaluate(f"document.readyState === 'complete' && ({wait_for})"):
+        while not await tab.evaluate(f"document.readyState === 'complete' && ({wait_for})"):
             await asyncio.sleep(0.1)
-        visit.result = await evaluate(check)
-        height = await evaluate("document.documentElement.scrollHeight")
+        visit.result = await tab.evaluate(check)
+        height = await tab.evaluate("document.documentElement.scrollHeight")
         await call(
             "Emulation.setDeviceMetricsOverride",
             width=1300,
@@ -233,7 +238,6 @@ async def _drive(port: int, page: Path, check: str, wait_for: str, shot: Path) -
         image = await call("Page.captureScreenshot", format="png")
         shot.parent.mkdir(parents=True, exist_ok=True)
         shot.write_bytes(base64.b64decode(image["data"]))
-        task.cancel()
     return visit
 
 
@@ -292,45 +296,6 @@ def drive(steps: Any, *, timeout: float = 120.0) -> tuple[Any, PageVisit]:
 
 async def _steps(port: int, steps: Any) -> tuple[Any, PageVisit]:
     visit = PageVisit()
-    async with aiohttp.ClientSession() as http, _tab(http, port) as ws:
-        ids = itertools.count(1)
-        pending: dict[int, asyncio.Future[Any]] = {}
-
-        async def reader() -> None:
-            async for message in ws:
-                data = json.loads(message.data)
-                if "id" in data and data["id"] in pending:
-                    pending.pop(data["id"]).set_result(data)
-                elif data.get("method") == "Runtime.exceptionThrown":
-                    details = data["params"]["exceptionDetails"]
-                    text = details.get("exception", {}).get("description") or details["text"]
-                    visit.errors.append(text)
-                elif data.get("method") == "Runtime.consoleAPICalled":
-                    if data["params"]["type"] in ("error", "assert"):
-                        args = data["params"]["args"]
-                        visit.errors.append(" ".join(str(a.get("value", a)) for a in args))
-                elif data.get("method") == "Network.requestWillBeSent":
-                    visit.requests.append(data["params"]["request"]["url"])
-                elif data.get("method") == "Log.entryAdded":
-                    entry = data["params"]["entry"]
-                    if entry["level"] == "error":
-                        visit.errors.append(f"{entry['source']}: {entry['text']}")
-
-        async def call(method: str, **params: Any) -> dict[str, Any]:
-            n = next(ids)
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            pending[n] = future
-            await ws.send_str(json.dumps({"id": n, "method": method, "params": params}))
-            answer = await future
-            if "error" in answer:
-                raise RuntimeError(f"{method}: {answer['error']}")
-            return answer["result"]
-
-        task = asyncio.create_task(reader())
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            await call(f"{domain}.enable")
-        try:
-            value = await steps(Tab(call, visit))
-        finally:
-            task.cancel()
+    async with _devtools(port, visit, lambda url: True) as call:
+        value = await steps(Tab(call, visit))
     return value, visit
