@@ -133,6 +133,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = [i for name in sorted(modules, key=lambda n: -slow[n]) for i in modules[name]]
 
 
+def pytest_sessionfinish() -> None:
+    """Stop the chromium this process's browser tests shared (`browser.stop_chromium`)."""
+    browser = sys.modules.get("tests.reporting.browser")
+    if browser is not None:
+        browser.stop_chromium()
+
+
 @pytest.fixture(autouse=True)
 def _logging_as_it_was() -> Iterator[None]:
     """A test that runs `main` configures structlog for the whole process (its log level);

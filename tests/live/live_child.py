@@ -41,6 +41,11 @@ from tradeloom.plugins.hookspecs import hookimpl
 CRASH_ENV = "TRADELOOM_CRASH"
 """``point:N``, where this process kills itself (see the module's docstring)."""
 
+SKEW_ENV = "TRADELOOM_TESTS_SKEW_SECONDS"
+"""Seconds: the venue's allowance for clock skew in this process, in place of its 5 s
+(`CcxtVenue.settle_seconds` is the client's ``recvWindow`` plus it). A test that waits
+out an order's window before it restarts the run sets it, to wait less."""
+
 SIGNAL_ENV = "TRADELOOM_SIGNAL_AT_IMPORT"
 """Set: this module sends its own process SIGTERM when it is imported, which is while the
 run validates its strategy file (a signal during start-up)."""
@@ -122,6 +127,10 @@ def main(argv: list[str]) -> int:
         _arm_fallback()
     if _point == "sent":
         _arm_sent()
+    if os.environ.get(SKEW_ENV):
+        from tradeloom.plugins.execution import ccxt_venue
+
+        ccxt_venue._SKEW_SECONDS = float(os.environ[SKEW_ENV])
 
     # URL, or NAME=URL,NAME=URL: a router's venues, each chosen by its key's NAME- prefix
     urls = dict(part.split("=", 1) for part in url.split(",")) if "=" in url else {}

@@ -43,10 +43,11 @@ import pytest
 import structlog
 
 from tests import forkserver
-from tests.live.live_child import CRASH_ENV
+from tests.live.live_child import CRASH_ENV, SKEW_ENV
 from tests.live.live_emulated import SYMBOL, emulated_run, journal_tuples, make_bars, rows
 from tradeloom.journal import read_rows
 from tradeloom.journal.reader import EventFollower
+from tradeloom.plugins.execution.ccxt_venue import _SKEW_SECONDS
 from tradeloom.testing import (
     DEFAULT_API_KEY,
     DEFAULT_SECRET,
@@ -139,7 +140,8 @@ class CrashRig:
         emulator: The venue, serving.
         tmp_path: Where the strategy, the bar cache, the run directory and the logs go.
         recv_window: The client's ``recvWindow`` (ms). A restarted run takes an order the
-            venue does not have as never arrived this long plus 5 s after it was sent.
+            venue does not have as never arrived this long plus the venue's allowance for
+            clock skew (5 s; `skew_seconds`) after it was sent.
     """
 
     def __init__(self, emulator: ExchangeEmulator, tmp_path: Path, recv_window: int) -> None:
@@ -159,6 +161,9 @@ class CrashRig:
         self._followed: list[tuple[str, int]] = []
         self._bars_before: set[int] = set()
         """The bars the journal had at the child's launch (a restart's catch-up)."""
+        self.skew_seconds: float | None = None
+        """The venue's allowance for clock skew in the child (`live_child.SKEW_ENV`); None:
+        the venue's own 5 s."""
         self.polls_per_tick = 1
         """Kline requests a tick makes (a universe: one per symbol): the test plays the
         next bar only after the next tick has made them all."""
@@ -181,6 +186,9 @@ class CrashRig:
         env.pop(CRASH_ENV, None)
         if crash is not None:
             env[CRASH_ENV] = crash
+        env.pop(SKEW_ENV, None)
+        if self.skew_seconds is not None:
+            env[SKEW_ENV] = str(self.skew_seconds)
         journaled = self._journaled()
         seq = max((seq for seq, _, _ in journaled), default=0)
         self._bars_before = {bar for _, kind, bar in journaled if kind == "live_bar"}
@@ -349,6 +357,13 @@ class CrashRig:
         found = [o for o in self.emulator.exchange.orders() if o.client_order_id == client_id]
         assert len(found) <= 1
         return found[0] if found else None
+
+    def wait_out_window(self, sent_at: float, recv_window: float) -> None:
+        """Sleep until a restart takes an order sent at ``sent_at`` (epoch seconds) that the
+        venue lacks as never arrived at once: the client's ``recv_window`` (seconds) and
+        the child's allowance for clock skew have passed, and half a second more."""
+        skew = _SKEW_SECONDS if self.skew_seconds is None else self.skew_seconds
+        time.sleep(max(0.0, sent_at + recv_window + skew + 0.5 - time.time()))
 
     def wait_for_venue(self, placed: Callable[[Order | None], bool], client_id: str) -> None:
         """Wait until the venue's order of ``client_id`` is as ``placed`` says (the venue

@@ -10,7 +10,6 @@ process, the emulator, the waits).
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -169,10 +168,11 @@ def test_a_twap_child_killed_after_its_intent_before_its_request_is_never_sent(
     rig: CrashRig,
 ) -> None:
     """A child's intent committed, its request not gone, the restart after the venue's
-    window (recvWindow 2 s + 5 s): the child is taken as never arrived and cancelled, as
-    any order is (`test_crash`'s kill at ``intent:N``), and no child of the parent is
-    sent after the restart."""
+    window (recvWindow 2 s + the allowance for clock skew, 0.5 s here): the child is taken
+    as never arrived and cancelled, as any order is (`test_crash`'s kill at ``intent:N``),
+    and no child of the parent is sent after the restart."""
     _strategy(rig, orders=TWAP)
+    rig.skew_seconds = 0.5  # the restart waits the window out: the shorter, the sooner
     rig.launch("intent:2")  # the parent's second child
     while rig.advance() == "processed":
         assert rig.emulator.exchange.position < END, "the run never reached its 2nd child"
@@ -181,7 +181,7 @@ def test_a_twap_child_killed_after_its_intent_before_its_request_is_never_sent(
     first, lost = [o for o in rig.rows("order") if o["parent_id"] == parent["id"]]
     assert rig.posted() == [first["id"]]
     (intent,) = [r for r in rig.rows("order_sent") if r["id"] == lost["id"]]
-    time.sleep(max(0.0, intent["sent_at"] + 7.5 - time.time()))
+    rig.wait_out_window(intent["sent_at"], 2.0)
     rig.launch()
     finish(rig, at_least=rig.emulator.exchange.position + 3)  # every fill applied
     (rejected,) = [r for r in rig.rows("order_state") if r["state"] == "rejected"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -185,12 +184,14 @@ def test_a_router_child_killed_after_its_intent_before_its_request_is_never_sent
 ) -> None:
     """A child's intent committed, its request not gone: the restart looks it up at its
     venue at each bar, takes it as never arrived once the venue's window is over (its
-    client's recvWindow, 2 s here, + 5 s), and sends nothing of it again, under its id
+    client's recvWindow, 2 s here, + its allowance for clock skew, 0.5 s here), and sends
+    nothing of it again, under its id
     or another (its rest is not routed on): the engine hears its parent cancelled, as a
     market's order never arrived (`test_crash`'s test of the kill at ``intent:N``)."""
     quick = "      initial_cash: 25000\n      options: {recvWindow: 2000}\n"
     text = CLI_TEXT.replace("seed: 3\n", "seed: 3\nplugins: [tests.live.live_child]\n")
     rig.strategy.write_text(text.replace("      initial_cash: 25000\n", quick))
+    rig.skew_seconds = 0.5  # the restart waits the window out: the shorter, the sooner
     rig.launch(crash="intent:2")  # the first buy's second child
     while rig.advance() != "died":
         assert rig.emulator.exchange.position < HISTORY + 60, "no order was split"
@@ -200,11 +201,12 @@ def test_a_router_child_killed_after_its_intent_before_its_request_is_never_sent
     assert first["parent_id"] == parent and first["venue"] != lost["venue"]
     assert [r["id"] for r in rig.rows("order_sent")] == [first["order_id"], lost["order_id"]]
     assert rig.posted() == [first["order_id"]]
-    # the restart asks after the venue's window (the client's recvWindow + 5 s) is
-    # over: it takes the child as never arrived at once (a restart within the window
-    # asks again at each bar until it is over: `test_crash`'s kill at ``intent:N``)
+    # the restart asks after the venue's window (the client's recvWindow + the skew
+    # allowance) is over: it takes the child as never arrived at once (a restart within
+    # the window asks again at each bar until it is over: `test_crash`'s kill at
+    # ``intent:N``)
     (intent,) = [r for r in rig.rows("order_sent") if r["id"] == lost["order_id"]]
-    time.sleep(max(0.0, intent["sent_at"] + 7.5 - time.time()))
+    rig.wait_out_window(intent["sent_at"], 2.0)
     rig.launch()
     while len(rig.posted()) < 2:  # the run trades on: its next order
         assert rig.emulator.exchange.position < HISTORY + 90, "no order after the restart"

@@ -79,7 +79,18 @@ ZOOM = """(async function () {
         return new Date(t).toISOString().replace('T', ' ').replace('Z', '');
     });
     await Plotly.relayout(linked[0], {'xaxis.range': wanted});
-    await new Promise(function (done) { setTimeout(done, 1500); });
+    // the others follow through the report's relayout handler: wait until each shows the
+    // range and has redrawn its ticks (the assertions say which did not, after 20 s)
+    function near(div) {
+        var shown = div.layout.xaxis.range.map(ms);
+        return [0, 1].every(function (i) { return Math.abs(shown[i] - ms(wanted[i])) < 1000; });
+    }
+    var deadline = Date.now() + 20000;
+    while (Date.now() < deadline && !linked.every(function (div, i) {
+        return near(div) && ticks(div) !== before[i];
+    })) {
+        await new Promise(function (done) { setTimeout(done, 50); });
+    }
     return {
         titles: linked.map(function (d) { return d.dataset.title; }),
         before: before,
