@@ -8,13 +8,13 @@ each group's positions are the rows that comparison picks, in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["positions_by_key"]
+__all__ = ["per_distinct", "positions_by_key"]
 
 
 def positions_by_key(
@@ -33,3 +33,20 @@ def positions_by_key(
         uniques[k]: order[start:end]
         for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
     }
+
+
+def per_distinct(column: Any, text: Callable[[Any], str]) -> list[str]:
+    """Return ``text`` of each value of a pandas column, called once per distinct value.
+
+    A text (Arrow) or integer column is hashed as it is stored, not boxed value by value;
+    one of floats or Python objects, whose equal values may print apart (``0.0`` and
+    ``-0.0``; ``1``, ``1.0`` and ``True``), is read value by value.
+    """
+    import pandas as pd  # a plugin module imports this one; pandas is read when it runs
+
+    if column.dtype == object or column.dtype.kind in "fc":
+        return [text(value) for value in column.tolist()]
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    texts = np.empty(len(uniques), dtype=object)
+    texts[:] = [text(value) for value in uniques]
+    return texts[codes].tolist()  # type: ignore[no-any-return]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
+
+from tradeloom.jit import kernel
 
 __all__ = ["auc"]
 
@@ -33,18 +36,30 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def _sorted_auc(scores: np.ndarray, positive: np.ndarray, n_pos: int, n_neg: int) -> float:
-    """`auc` of scores with no NaN, from two sorts of values (no sort of indices): each
-    distinct score's average rank times the positives holding it.
+    """`auc` of scores with no NaN, from the positives' and the negatives' scores each
+    sorted and walked together once: each positive counts the negatives below it and
+    half those level with it (Mann-Whitney U, average ranks for ties).
 
-    The same number as ranking every score: a rank is a multiple of a half and their
-    sum is below 2**53, so every sum and product here is exact in any order.
+    The same number as ranking every score: U is a count of halves below 2**53, exact
+    in any order.
     """
-    ordered = np.sort(scores)
-    boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(scores)]))
-    values = ordered[starts]
     hits = np.sort(scores[positive])
-    held = np.searchsorted(hits, values, "right") - np.searchsorted(hits, values, "left")
-    u = float(((starts + ends + 1) / 2.0 * held).sum()) - n_pos * (n_pos + 1) / 2.0
+    misses = np.sort(scores[~positive])
+    u = _twice_u(hits, misses) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+@kernel
+def _twice_u(hits: npt.NDArray[np.float64], misses: npt.NDArray[np.float64]) -> int:
+    """Return twice Mann-Whitney's U of the sorted ``hits`` over the sorted ``misses``:
+    for each hit, the misses below it plus the misses at or below it."""
+    below = level = total = 0
+    n = len(misses)
+    for hit in hits:
+        while below < n and misses[below] < hit:
+            below += 1
+        level = max(level, below)
+        while level < n and misses[level] <= hit:
+            level += 1
+        total += below + level
+    return total

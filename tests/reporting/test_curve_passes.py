@@ -8,16 +8,28 @@ The references below are the replaced code, kept here verbatim as the definition
 from __future__ import annotations
 
 import json
+import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.reporting.statistics import period_returns
-from tradeloom.reporting.tearsheet import _calendar_returns, drawdowns
+from tradeloom.reporting import tearsheet as tearsheet_module
+from tradeloom.reporting.statistics import drawdown_duration, period_returns
+from tradeloom.reporting.tearsheet import (
+    _calendar_returns,
+    _summary,
+    _tail_figures,
+    drawdowns,
+    rolling_figures,
+    run_rolling,
+    simple_returns,
+)
 
 
 def _reference_drawdowns(equity: pd.Series, top: int = 5) -> list[dict[str, Any]]:
@@ -86,6 +98,145 @@ def curves(draw: st.DrawFn) -> pd.Series:
     if n > 2 and draw(st.integers(0, 9)) == 0:
         equity = equity.iloc[::-1]  # not in time order: the pandas path
     return equity
+
+
+def _reference_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.Timedelta]:
+    values = equity.to_numpy(np.float64)
+    if len(values) == 0:
+        return 0, pd.Timedelta(0)
+    peak = np.maximum.accumulate(np.maximum(values, initial_cash))
+    at_peak = np.flatnonzero(values >= peak)
+    ends = np.unique(np.concatenate(([0], at_peak, [len(values) - 1])))
+    starts, stops = ends[:-1], ends[1:]
+    long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
+    if values[0] < peak[0] and len(long):
+        long[0] = True
+    if not long.any():
+        return 0, pd.Timedelta(0)
+    index = equity.index
+    spans = stops[long] - starts[long]
+    times = index[stops[long]] - index[starts[long]]
+    return int(spans.max()), pd.Timedelta(times.max())
+
+
+def _reference_rolling(returns: pd.Series, window: int, periods_per_year: float) -> pd.DataFrame:
+    rolling = pd.Series(returns.to_numpy(np.float64)).rolling(window)
+    std = rolling.std(ddof=1).to_numpy()
+    scale = math.sqrt(periods_per_year)
+    sharpe = rolling.mean().to_numpy() / np.where(std > 0, std, np.nan) * scale
+    return pd.DataFrame({"sharpe": sharpe, "volatility": std * scale}, index=returns.index)
+
+
+def _reference_summary(series: pd.Series) -> dict[str, float | None]:
+    known = series.dropna()
+    if not len(known):
+        return {"last": None, "min": None, "median": None, "max": None}
+    return {
+        "last": float(known.iat[-1]),
+        "min": float(known.min()),
+        "median": float(known.median()),
+        "max": float(known.max()),
+    }
+
+
+def _reference_tail(returns: np.ndarray) -> dict[str, float | None]:
+    known = pd.Series(returns[np.isfinite(returns)])
+    out: dict[str, float | None] = dict.fromkeys(
+        ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
+    )
+    if len(known) < 2:
+        return out
+    var = float(known.quantile(0.05))
+    std, mean = float(known.std(ddof=1)), float(known.mean())
+    out["var_95"] = var
+    out["cvar_95"] = float(known[known <= var].mean())
+    out["var_95_normal"] = NormalDist(mean, std).inv_cdf(0.05) if std > 0 else mean
+    skew, kurt = float(known.skew()), float(known.kurt())
+    out["skew"] = skew if math.isfinite(skew) else None
+    out["kurtosis"] = kurt if math.isfinite(kurt) else None
+    return out
+
+
+_ODD = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, -1e-12, 5e-3, -5e-3, 0.25]
+
+
+@st.composite
+def bar_return_arrays(draw: st.DrawFn) -> np.ndarray:
+    """Bar returns: none, one, flat stretches, NaN and infinities (an equity through
+    zero), tiny and large moves, repeated values."""
+    n = draw(st.integers(0, 120))
+    pick = st.one_of(
+        st.sampled_from(_ODD),
+        st.floats(-0.5, 0.5, allow_nan=False),
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+    )
+    values = np.array(draw(st.lists(pick, min_size=n, max_size=n)), dtype=np.float64)
+    if n and draw(st.booleans()):  # a flat stretch: no variance in its windows
+        start = draw(st.integers(0, n - 1))
+        values[start : start + draw(st.integers(1, n))] = draw(st.sampled_from(_ODD[3:]))
+    return values
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(curves(), st.sampled_from([1000.0, 990.0, 1e9]))
+def test_drawdown_duration_is_the_sorted_ends(equity: pd.Series, initial_cash: float) -> None:
+    assert drawdown_duration(equity, initial_cash) == _reference_duration(equity, initial_cash)
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(bar_return_arrays(), st.integers(1, 40), st.sampled_from([252.0, 8760.0, 525_600.0]))
+def test_rolling_figures_are_pandas_rolling_moments(
+    values: np.ndarray, window: int, periods_per_year: float
+) -> None:
+    returns = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values), freq="h"))
+    with np.errstate(all="ignore"):
+        expected = _reference_rolling(returns, window, periods_per_year)
+    got = rolling_figures(returns, window, periods_per_year)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert np.array_equal(np.signbit(got.to_numpy()), np.signbit(expected.to_numpy()))
+    for column in got:  # and the summaries of metrics.json, as JSON writes them
+        assert _same(_summary(got[column].to_numpy()), _reference_summary(expected[column]))
+
+
+@settings(max_examples=examples(25), deadline=None)
+@given(bar_return_arrays(), st.integers(1, 40))
+def test_a_pandas_with_other_private_kernels_gets_the_same_figures_from_its_public_rolling(
+    values: np.ndarray, window: int
+) -> None:
+    """`tearsheet._mean_var` calls pandas' private window kernels; where they take other
+    arguments (another pandas release) the public ``Rolling`` answers, to the bit."""
+    returns = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values), freq="h"))
+    fast = rolling_figures(returns, window, 8760.0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tearsheet_module, "_window", object())  # no roll_mean: AttributeError
+        slow = rolling_figures(returns, window, 8760.0)
+    pd.testing.assert_frame_equal(slow, fast, check_exact=True)
+    assert np.array_equal(np.signbit(slow.to_numpy()), np.signbit(fast.to_numpy()))
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(bar_return_arrays())
+def test_tail_figures_are_pandas_quantile_and_moments(values: np.ndarray) -> None:
+    with np.errstate(all="ignore"):
+        expected = _reference_tail(values)
+    assert _same(_tail_figures(values), expected)
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(curves(), st.sampled_from([1000.0, 0.0, 1e-9]))
+def test_returns_computed_once_are_those_each_figure_computed(
+    equity: pd.Series, initial_cash: float
+) -> None:
+    values = equity.to_numpy(np.float64)
+    previous = np.concatenate(([initial_cash], values[:-1]))
+    with np.errstate(all="ignore"):
+        expected = values / previous - 1.0
+    got = simple_returns(values, initial_cash)
+    assert got.tobytes() == expected.tobytes()
+    # the rolling figures of a run, from its returns or from its equity, are the same
+    given = run_rolling(equity, initial_cash, 8760.0, got)
+    own = run_rolling(equity, initial_cash, 8760.0)
+    pd.testing.assert_frame_equal(given.figures, own.figures, check_exact=True)
 
 
 def _same(a: Any, b: Any) -> bool:

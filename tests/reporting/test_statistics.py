@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradeloom.reporting.metrics import performance
 from tradeloom.reporting.statistics import (
@@ -237,6 +239,49 @@ def test_exit_reasons_follow_the_closing_fills() -> None:
         _Row(order_id="e", side=-1, quantity=0.3),  # rounding dust: still a close
     ]
     assert exit_reasons(orders, fills) == ["REVERSE", "EXIT_STOP_LOSS", "EXIT_SIGNAL"]
+
+
+def _mapped_reasons(orders: list[_Row], fills: list[_Row], symbols: dict[str, str]) -> list[str]:
+    """The rule as a mapping states it: each symbol's position replayed fill by fill, the
+    reason of the last order of the closing fill's id ("" for an unknown id)."""
+    reason = {str(o.id): str(o.reason) for o in orders}
+    positions: dict[str, float] = {}
+    found = []
+    for f in fills:
+        before = positions.get(symbols[f.order_id], 0.0)
+        signed = f.side * f.quantity
+        after = before + signed
+        if abs(after) <= 1e-12 * max(abs(before), abs(signed)):
+            after = 0.0
+        if before != 0.0 and (after == 0.0 or (after > 0) != (before > 0)):
+            found.append(reason.get(str(f.order_id), ""))
+        positions[symbols[f.order_id]] = after
+    return found
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d", "e"]),  # the order (an id twice, or unknown)
+            st.sampled_from([-1, 1]),
+            st.sampled_from([0.1, 0.2, 0.3, 1.0, 1.5]),
+        ),
+        max_size=30,
+    ),
+    st.lists(st.sampled_from(["ENTRY", "EXIT_SIGNAL", "REVERSE", "EXIT_HALT"]), min_size=6),
+    st.booleans(),
+)
+def test_exit_reasons_are_the_closing_orders_reasons_by_id(
+    rows: list[tuple[str, int, float]], reasons: list[str], two_symbols: bool
+) -> None:
+    # "a" to "c" are orders, "c" twice (the last wins), "d" of no order (no reason)
+    orders = [_Row(id=i, reason=r) for i, r in zip("abcc", reasons, strict=False)]
+    symbols = {i: ("ETH" if two_symbols and i in "bd" else "BTC") for i in "abcde"}
+    fills = [_Row(order_id=i, side=side, quantity=q) for i, side, q in rows if i != "e"]
+    assert exit_reasons(orders, fills, symbols) == _mapped_reasons(orders, fills, symbols)
+    unique = [o for o in orders if o is not orders[2]]  # "c" once: looked up as an index
+    assert exit_reasons(unique, fills, symbols) == _mapped_reasons(unique, fills, symbols)
 
 
 @pytest.mark.filterwarnings("error")

@@ -75,7 +75,8 @@ def journaled_run(
     """
     run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
     identity = RunIdentity(name, run.run_id, "backtest", strategy_digest(document))
-    journal = open_store(run_dir, identity, target)
+    with stage("journal opened"):
+        journal = open_store(run_dir, identity, target)
     log = _log.bind(run_id=run.run_id, strategy=name)
     started = time.perf_counter()
     try:

@@ -54,8 +54,9 @@ from tradeloom.reporting.run_tables import (
     write_table,
 )
 from tradeloom.reporting.statistics import trade_statistics
-from tradeloom.reporting.tearsheet import Rolling, run_rolling, tearsheet
+from tradeloom.reporting.tearsheet import Rolling, run_rolling, simple_returns, tearsheet
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.reporting.venue_accounts import KINDS as VENUE_KINDS
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
@@ -165,12 +166,14 @@ def _run(
         if not beside:
             _write_equity(run_dir, equity, form)
         parquet = _parquet_tables(pipeline, result)
-        # the per-bar tables are most of a long run's writing: a worker writes them (the
-        # Parquet files first: the report may read them) while this thread computes the
-        # metrics and draws the report (the text kernels and Arrow release the GIL); the
-        # block waits for it, and raises its error
+        events = _event_tables(result)
+        # the tables are most of a run's writing: a worker writes them (the Parquet files
+        # and the tables of events first: the report may read them) while this thread
+        # computes the metrics and draws the report (the text kernels and Arrow release
+        # the GIL); the block waits for it, and raises its error
         with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
             parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
+            events_written = worker.submit(_write_event_tables, run_dir, events)
             tables = worker.submit(
                 _write_bar_tables,
                 run_dir,
@@ -178,6 +181,11 @@ def _run(
                 form,
                 equity.copy(deep=False) if beside else None,
             )
+
+            def written() -> None:
+                parquet_written.result()
+                events_written.result()
+
             metrics = _results(
                 pipeline,
                 run_dir,
@@ -185,10 +193,10 @@ def _run(
                 session.recorder,
                 variant,
                 {table_name(EQUITY, form): equity if read_back is None else read_back},
-                {t.name: t.frame for t in parquet if t.drawn},
-                parquet_written.result,
+                {**{t.name: t.frame for t in parquet if t.drawn}, **events},
+                written,
             )
-            parquet_written.result()
+            written()
             tables.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
@@ -201,20 +209,19 @@ def _results(
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
     equity: Mapping[str, pd.DataFrame],
-    parquet: Mapping[str, pd.DataFrame],
-    parquet_written: Callable[[], object],
+    tables: Mapping[str, pd.DataFrame],
+    written: Callable[[], object],
 ) -> dict[str, Any]:
-    """Compute the run's metrics and write its files but the per-bar tables; return the
-    metrics. ``equity``: the equity table's rows by its file name (as they read back,
-    where they do: `as_read`);
-    ``parquet``: the Parquet tables the report draws, which a worker writes
-    (``parquet_written`` waits for them, before the report may read one)."""
+    """Compute the run's metrics and write its files but the tables; return the metrics.
+    ``equity``: the equity table's rows by its file name (as they read back, where they
+    do: `as_read`); ``tables``: the tables the report draws (`_event_tables`, the Parquet
+    tables), which a worker writes (``written`` waits for them, before the report may
+    read one)."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
     rec = result.recorder
-    with stage("trades"):
-        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+    trades = tables["trades.csv"]
     with stage("metrics"):
         metrics, rolling = _metrics(pipeline, result, run_dir, trades)
     metrics["model_registry"] = registry
@@ -225,19 +232,22 @@ def _results(
     with stage("execution quality"):
         metrics["execution_quality"] = _execution_quality(rec, run_dir, config.document)
     with stage("venues and funding"):
-        venues = journal_venue_accounts(journal_path(run_dir))
-        if venues:  # a router's: what each venue bought, sold, holds and charged
-            metrics["venues"] = venues
+        # a router's: what each venue bought, sold, holds and charged (a run that
+        # journaled no such row has none, and its journal is not read again for them)
+        if rec.journaled_kinds & set(VENUE_KINDS):
+            venues = journal_venue_accounts(journal_path(run_dir))
+            if venues:
+                metrics["venues"] = venues
         if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
             metrics["funding"] = journal_funding(journal_path(run_dir))
-    written = {**equity, **_write(run_dir, result, metrics, trades)}
-    written.update(parquet)
+    with stage("metrics.json"):
+        outputs.write_metrics(run_dir, metrics)
     if config.outputs.report:
-        parquet_written()
+        written()
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written=written, rolling=rolling)
+            write_report(run_dir, written={**equity, **tables}, rolling=rolling)
     return metrics
 
 
@@ -340,8 +350,11 @@ def _metrics(
     year = calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     close = result.closes
     benchmark = bars.frame["close"] if one else equal_weight(close, index)
+    initial_cash = result.portfolio.initial_cash
+    equity = result.equity["equity"]
+    returns = simple_returns(equity.to_numpy(np.float64), initial_cash)  # for every figure
     figures = account_figures(
-        result.equity["equity"],
+        equity,
         # the bars with a position: any symbol's
         result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
         benchmark,
@@ -351,6 +364,7 @@ def _metrics(
         trade_figures=trade_statistics(trades, bars.timeframe_seconds),
         # None for crypto: the 365-day year, computed exactly as before calendars
         periods_per_year=None if calendar is CRYPTO else year,
+        returns=returns,
     )
     horizon = max(int(pipeline.model.horizon), 1)
     predictions = (
@@ -358,15 +372,15 @@ def _metrics(
         if one
         else _pooled_auc(result, horizon)
     )
-    initial_cash = result.portfolio.initial_cash
-    rolling = run_rolling(result.equity["equity"], initial_cash, year)
+    rolling = run_rolling(equity, initial_cash, year, returns)
     sheet = tearsheet(
-        result.equity["equity"],
+        equity,
         benchmark,
         initial_cash=initial_cash,
         periods_per_year=year,
         benchmark="buy and hold" if one else "equal weight",
         rolling=rolling,
+        returns=returns,
     )
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
@@ -408,7 +422,7 @@ def _metrics(
             result.portfolio.trades,
             result.positions,
             close,
-            result.equity["equity"].to_numpy(np.float64),
+            equity.to_numpy(np.float64),
         ),
     }
     return metrics, rolling
@@ -538,25 +552,26 @@ def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]
     return lambda: [rec.signal_events[i] for i in rows.tolist()]
 
 
-def _write(
-    run_dir: Path, result: BacktestResult, metrics: dict[str, Any], trades: pd.DataFrame
-) -> dict[str, pd.DataFrame]:
-    """Write metrics.json and the CSV tables of events; return the tables by file name
-    (the report reads them)."""
-    with stage("metrics.json"):
-        outputs.write_metrics(run_dir, metrics)
+def _event_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
+    """Return the tables of events by file name: ``orders.csv``, ``fills.csv`` and
+    ``trades.csv`` (the report reads them)."""
     rec = result.recorder
-    with stage("orders.csv"):
+    with stage("trades"):
+        trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+    with stage("orders"):
         orders = records(rec.orders, ORDER_COLUMNS)
         orders.insert(0, "symbol", markets(rec.orders, "id", rec.order_symbols))
-        outputs.write_frame(run_dir, "orders.csv", orders)
-    with stage("fills.csv"):
+    with stage("fills"):
         fills = records(rec.fills, FILL_COLUMNS)
         fills.insert(0, "symbol", markets(rec.fills, "order_id", rec.order_symbols))
-        outputs.write_frame(run_dir, "fills.csv", fills)
-    with stage("trades.csv"):
-        outputs.write_frame(run_dir, "trades.csv", trades)
     return {"orders.csv": orders, "fills.csv": fills, "trades.csv": trades}
+
+
+def _write_event_tables(run_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Write the CSV tables of events (`_event_tables`) in a worker thread."""
+    for name, frame in tables.items():
+        with stage(f"{WORKER}{name}"):
+            outputs.write_frame(run_dir, name, frame)
 
 
 def _positions(result: BacktestResult) -> pd.DataFrame:

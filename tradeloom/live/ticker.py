@@ -23,6 +23,7 @@ import structlog
 from tradeloom.domain import OHLCV
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.provides import provides
+from tradeloom.plugins.data.validation import unsound_bars
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
 
 __all__ = ["BarTicker", "ClosedRows"]
@@ -142,7 +143,7 @@ class BarTicker:
             fresh, rows = self._rows(
                 held[-1][0] if held else last.value, now.value - self._grace_ns
             )
-            held.extend(zip(fresh.tolist(), rows, strict=True))
+            self._hold(s, fresh, rows)
             return
         seen = pd.Timestamp(held[-1][0], tz="UTC") if held else last
         frame = self.streams[s].closed_since(seen) if self.streams else None
@@ -157,7 +158,24 @@ class BarTicker:
             index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns")
             ohlcv = frame if frame.columns.tolist() == list(OHLCV) else frame[list(OHLCV)]
             rows = ohlcv.to_numpy(np.float64, copy=True)  # held past the frame's life
-            held.extend(zip(index.asi8.tolist(), rows, strict=True))
+            self._hold(s, index.asi8, rows)
+
+    def _hold(self, s: int, times: npt.NDArray[np.int64], rows: npt.NDArray[np.float64]) -> None:
+        """Hold symbol ``s``'s new bars, but a bar that the data validation would not
+        keep (a price missing, <= 0 or inconsistent: `unsound_bars`): no order is sized
+        on it. It is dropped with a warning, as a bar the exchange did not give."""
+        found = unsound_bars(rows) if len(rows) else []
+        for time, row, problem in zip(times.tolist(), rows, found, strict=True):
+            if problem is None:
+                self._held[s].append((time, row))
+            else:
+                _log.warning(
+                    "bad_bar_dropped",
+                    symbol=self.symbols[s],
+                    bar=pd.Timestamp(time, tz="UTC").isoformat(),
+                    problem=problem,
+                    ohlcv=row.tolist(),
+                )
 
     def due(
         self, last: pd.Timestamp, clock: Callable[[], pd.Timestamp]

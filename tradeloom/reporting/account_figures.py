@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
@@ -53,6 +54,7 @@ def account_figures(
     trade_figures: Mapping[str, Any],
     periods_per_year: float | None = None,
     ledger: TradeLedger | None = None,
+    returns: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Return the figures of an account's equity curve.
 
@@ -68,6 +70,8 @@ def account_figures(
             of the timeframe in 365 days).
         ledger: The trades' P&L and returns and the fills' notional, kept as they
             arrive (a live run's); None: read from ``account.trades`` and ``fills``.
+        returns: The curve's `tradeloom.reporting.tearsheet.simple_returns`, where the
+            caller has them; None: computed here.
 
     Returns:
         ``start``, ``end``, ``period`` and ``initial_cash``, `performance`'s figures,
@@ -85,6 +89,7 @@ def account_figures(
         trade_returns=ledger.returns,
         fees=account.fees,
         periods_per_year=periods_per_year,
+        returns=returns,
     )
     perf.update(trade_figures)
     perf["turnover"] = traded_turnover(ledger.traded, equity)

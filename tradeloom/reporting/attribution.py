@@ -49,8 +49,11 @@ def symbol_attribution(
     # each symbol's last close (a symbol without a bar keeps its last)
     marks = pd.DataFrame(close).ffill().to_numpy() if np.isnan(close).any() else close
     at = {symbol: k for k, symbol in enumerate(symbols)}
-    book = np.array(
-        [at[order_symbols[i]] for i in column(fills, "order_id").tolist()], dtype=np.int64
+    one = len(symbols) == 1  # every fill and trade its: no symbol looked up per row
+    book = (
+        np.zeros(len(fills), np.int64)
+        if one
+        else np.array([at[order_symbols[i]] for i in column(fills, "order_id").tolist()], np.int64)
     )
     side = column(fills, "side").astype(np.float64)
     flow = side * column(fills, "quantity").astype(np.float64)
@@ -60,7 +63,11 @@ def symbol_attribution(
     paid = np.bincount(book, weights=flow + fee, minlength=len(symbols))
     flows = dict(zip(symbols, (0.0 - paid).tolist(), strict=True))
     fees = dict(zip(symbols, np.bincount(book, fee, minlength=len(symbols)).tolist(), strict=True))
-    traded = np.array([at[s] for s in column(trades, "symbol").tolist()], dtype=np.int64)
+    traded = (
+        np.zeros(len(trades), np.int64)
+        if one
+        else np.array([at[s] for s in column(trades, "symbol").tolist()], np.int64)
+    )
     counts = dict(zip(symbols, np.bincount(traded, minlength=len(symbols)).tolist(), strict=True))
     out: dict[str, dict[str, Any]] = {}
     for s, symbol in enumerate(symbols):

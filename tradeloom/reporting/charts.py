@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.reporting.time_text import json_times
 from tradeloom.version import __version__
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "Chart",
     "chart_html",
     "escape",
+    "json_text",
+    "json_texts",
     "layout",
     "line",
     "naive_times",
@@ -106,8 +110,9 @@ def _compact(value: Any) -> Any:
 
     Every array is made what orjson writes as it is, as plotly's cleaning would make it
     (`to_json_plotly` otherwise walks the whole figure in Python to clean it, for the
-    same text): numbers in one piece of memory, text and other times as lists of text
-    (numpy's, every digit: orjson's own cuts nanoseconds to microseconds)."""
+    same text): numbers in one piece of memory, times to the minute or second as their
+    JSON text (`json_times`), text and other times as lists of text (numpy's, every
+    digit: orjson's own cuts nanoseconds to microseconds)."""
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -121,7 +126,8 @@ def _compact(value: Any) -> Any:
     if not np.isnat(value).any():
         for unit in ("m", "s"):
             if np.array_equal(value.astype(f"datetime64[{unit}]"), value):
-                return np.datetime_as_string(value, unit=unit).tolist()
+                text = json_times(value, unit)
+                return np.datetime_as_string(value, unit=unit).tolist() if text is None else text
     return np.datetime_as_string(value).tolist()
 
 
@@ -147,7 +153,38 @@ def figure_json(chart: Chart) -> str:
         menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
         menu.pad = {"b": _LEGEND_ROW_PX * rows + 4}
     figure = {"data": _compact(chart.data), "layout": checked.to_plotly_json()}
-    return to_json_plotly(figure).replace("</", "<\\/")
+    # plotly writes every < as \u003c: no "</" ends the page's script early
+    return to_json_plotly(figure)
+
+
+_SAFE = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("/", "\\u002f"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+"""The characters plotly's JSON escapes to keep a page's script whole (`to_json_plotly`)."""
+
+
+def json_text(text: str) -> str:
+    """Return ``text`` as the inside of a JSON string as `figure_json` writes it (plotly
+    escapes <, >, / and the line separators), for `json_texts`."""
+    inside = orjson.dumps(text).decode("utf-8")[1:-1]
+    for char, escaped in _SAFE:
+        if char in inside:
+            inside = inside.replace(char, escaped)
+    return inside
+
+
+def json_texts(insides: Sequence[str]) -> orjson.Fragment:
+    """Return the JSON array of the texts whose insides (`json_text`) are given, for
+    orjson to write as it is: a trace's texts made of a few parts each escaped once,
+    rather than every text escaped in the figure's JSON (a long run's hover texts: tens
+    of thousands of "<br>")."""
+    if not insides:
+        return orjson.Fragment(b"[]")
+    return orjson.Fragment(('["' + '","'.join(insides) + '"]').encode("utf-8"))
 
 
 REPORT_REMEDY = (

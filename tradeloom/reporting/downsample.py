@@ -44,23 +44,33 @@ def minmax_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarr
         return np.arange(n)
     buckets = max(1, points // 2)
     size = -(-n // buckets)
-    missing = np.isnan(values)
-    lows = highs = values
-    if missing.any():  # a NaN is a bucket's lowest or highest only when it holds no other
-        lows = np.where(missing, np.inf, values)
-        highs = np.where(missing, -np.inf, values)
     # the whole buckets as rows of the series (no copy), the last one apart
     full = n // size
+    rows = values[: full * size].reshape(full, size)
+    low, high = rows.argmin(axis=1), rows.argmax(axis=1)
+    # numpy picks a bucket's first NaN: a bucket holding one is picked again, its NaN
+    # counted neither lowest nor highest unless it holds no number (a rolling figure's
+    # first window: only its buckets, not the whole series, are copied)
+    holed = np.flatnonzero(np.isnan(rows[np.arange(full), low]))
+    if len(holed):
+        low[holed], high[holed] = _ends(rows[holed])
     base = np.arange(full) * size
-    picked = [
-        [0, n - 1],
-        base + lows[: full * size].reshape(full, size).argmin(axis=1),
-        base + highs[: full * size].reshape(full, size).argmax(axis=1),
-    ]
+    picked = [[0, n - 1], base + low, base + high]
     start = full * size
     if start < n:
-        picked.append([start + int(lows[start:].argmin()), start + int(highs[start:].argmax())])
+        (last_low,), (last_high,) = _ends(values[None, start:])
+        picked.append([start + int(last_low), start + int(last_high)])
     return np.unique(np.concatenate(picked))
+
+
+def _ends(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's lowest and highest position, a NaN the lowest or highest only
+    in a row with no other value."""
+    missing = np.isnan(rows)
+    return (
+        np.where(missing, np.inf, rows).argmin(axis=1),
+        np.where(missing, -np.inf, rows).argmax(axis=1),
+    )
 
 
 def candle_buckets(
@@ -93,7 +103,11 @@ def candle_buckets(
     high = np.fmax.reduceat(ohlcv[:, 1], starts)
     low = np.fmin.reduceat(ohlcv[:, 2], starts)
     if present.all():  # every bar there: each bucket's first and last bar are its ends
-        volume = np.add.reduceat(np.nan_to_num(ohlcv[:, 4]), starts)
+        volume = ohlcv[:, 4]
+        # (a volume of numbers only is summed as it is: no copy made without its NaNs)
+        volume = np.add.reduceat(
+            volume if np.isfinite(volume).all() else np.nan_to_num(volume), starts
+        )
         first, last = starts, np.append(starts[1:] - 1, n - 1)
         empty = np.zeros(len(starts), dtype=bool)
     else:

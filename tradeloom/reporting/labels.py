@@ -102,13 +102,15 @@ def price_decimals(prices: Any) -> int:
         prices: Prices of the market (its closes), or one price.
     """
     values = np.asarray(prices, dtype=np.float64).ravel()
-    values = np.abs(values[np.isfinite(values) & (values != 0)])
+    values = values[np.isfinite(values) & (values != 0)]  # a copy of its own: worked in
     if not len(values):
         return 2
-    typical = float(np.median(values))
+    np.abs(values, out=values)
+    sample = values[:: max(1, len(values) // 500)].tolist()  # before the median reorders them
+    typical = float(np.median(values, overwrite_input=True))
     cap = max(2, _PRICE_DIGITS - 1 - math.floor(math.log10(typical)))
     written = 0
-    for value in values[:: max(1, len(values) // 500)]:  # a sample: the decimals written
+    for value in sample:  # a sample: the decimals written
         text = repr(float(value))
         if "e" in text:
             return cap

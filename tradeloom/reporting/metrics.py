@@ -12,6 +12,7 @@ import pandas as pd
 
 from tradeloom.domain import Trade
 from tradeloom.jit import kernel
+from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.stats import auc
 from tradeloom.timeframes import SECONDS_PER_YEAR
 from tradeloom.timeframes import periods_per_year as _periods
@@ -73,20 +74,19 @@ def curve_performance(
     trade_returns: np.ndarray,
     fees: float,
     periods_per_year: float | None = None,
+    returns: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Return `performance`'s figures from the trades' P&L and returns as arrays.
 
     A sweep measures thousands of variants: building a `Trade` per round trip costs
     more than the figures themselves. ``pnl`` and ``trade_returns`` are each closed
-    trade's ``Trade.pnl`` and ``Trade.return_pct``, in order.
+    trade's ``Trade.pnl`` and ``Trade.return_pct``, in order; ``returns`` the curve's
+    `simple_returns`, where the caller has them (None: computed here).
     """
     values = equity.to_numpy(np.float64)
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
-    returns = np.empty_like(values)  # each bar's return, written in place
-    returns[:1] = initial_cash
-    returns[1:] = values[:-1]
-    np.divide(values, returns, out=returns)
-    returns -= 1.0
+    if returns is None:
+        returns = simple_returns(values, initial_cash)
     final = float(values[-1])
     total = final / initial_cash - 1.0
     if periods_per_year is None:

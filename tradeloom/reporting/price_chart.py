@@ -15,13 +15,14 @@ gets its close as a line instead of candles.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradeloom.grouping import positions_by_key
-from tradeloom.reporting.charts import Chart, layout, line, naive_times
+from tradeloom.grouping import per_distinct, positions_by_key
+from tradeloom.reporting.charts import Chart, json_text, json_texts, layout, line, naive_times
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.run_data import RunData
 
@@ -292,13 +293,14 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
     entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
     exit_t = trades["exit_time"].dt.tz_localize(None).to_numpy()
     n = len(trades)
-    # the hover texts, a Python string each (a pandas text column per part cost more)
-    reason = trades["exit_reason"].astype(str).tolist() if "exit_reason" in trades else [""] * n
-    entered = trades["entry_reason"].astype(str).tolist() if "entry_reason" in trades else [""] * n
-    text = [f"{side} #{i}" for i, side in enumerate(np.where(long, "long", "short").tolist(), 1)]
-    entry_text = np.array(
-        [f"{t}<br>entry: {e or 'signal'}" for t, e in zip(text, entered, strict=True)], object
-    )
+    # the hover texts as their JSON (`json_texts`): each part escaped once, each text a
+    # Python string (a pandas text column per part cost more)
+    br = json_text("<br>")
+    entered = _json_column(trades, "entry_reason", n, empty="signal")
+    text = [
+        f"{side} #{i}{br}" for i, side in enumerate(np.where(long, "long", "short").tolist(), 1)
+    ]
+    entry_text = [f"{t}entry: {e}" for t, e in zip(text, entered, strict=True)]
     for side, mask, marker, color in (
         ("long entry", long, "triangle-up", _GREEN),
         ("short entry", ~long, "triangle-down", _RED),
@@ -312,20 +314,18 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                     "x": entry_t[mask],
                     "y": trades["entry_price"].to_numpy(np.float64)[mask],
                     "marker": {"symbol": marker, "size": 9, "color": color},
-                    "text": entry_text[mask],
+                    "text": json_texts(list(compress(entry_text, mask.tolist()))),
                     "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
                     "yaxis": "y",
                 }
             )
     pnl = trades["pnl"].to_numpy(np.float64)
     returns = (trades["return"].to_numpy(np.float64) * 100).tolist()
-    exit_text = np.array(
-        [
-            f"{t}<br>exit: {r}<br>return {value:+.2f}%"
-            for t, r, value in zip(text, reason, returns, strict=True)
-        ],
-        object,
-    )
+    reason = _json_column(trades, "exit_reason", n)
+    exit_text = [
+        f"{t}exit: {r}{br}return {value:+.2f}%"
+        for t, r, value in zip(text, reason, returns, strict=True)
+    ]
     data.append(
         {
             "type": "scatter",
@@ -339,9 +339,17 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                 "color": np.where(pnl > 0, _GREEN, _RED),
                 "line": {"width": 1},
             },
-            "text": exit_text,
+            "text": json_texts(exit_text),
             "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
             "yaxis": "y",
         }
     )
     return data
+
+
+def _json_column(trades: pd.DataFrame, key: str, n: int, empty: str = "") -> list[str]:
+    """Return a text column as the insides of JSON strings (`json_text`), each distinct
+    text escaped once (``empty`` for an empty text; every row, without the column)."""
+    if key not in trades:
+        return [json_text(empty)] * n
+    return per_distinct(trades[key].astype(str), lambda value: json_text(f"{value or empty}"))

@@ -147,9 +147,13 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     )
     banner = halted_banner(run)
     # the halt is said once: by the banner when the run ended halted
-    bars = run.bars  # one market's closes give its decimals; a universe's differ by symbol
+    # one market's closes give the decimals of a position open at the end (a universe's
+    # differ by symbol); read only for one (a median of every close)
+    bars = run.bars
     one = bars is not None and "close" in bars and "symbol" not in bars
-    decimals = price_decimals(bars["close"]) if one and bars is not None else None
+    decimals = None
+    if one and m.get("open_position") and bars is not None:
+        decimals = price_decimals(bars["close"])
     body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
@@ -204,30 +208,37 @@ def _equity_chart(run: RunData) -> Chart:
     x = naive_times(eq)
     equity = eq["equity"].to_numpy(np.float64)
     start = float(run.metrics.get("initial_cash") or (equity[0] if len(equity) else 1.0))
+    # each derived series is worked out in one buffer in turn and only its drawn points
+    # kept (`line`): a million bars' new array costs more in fresh pages than in sums
+    buffer = np.empty(len(equity))
     if run.metrics.get("symbols"):  # a universe: its equal-weight index, its gross exposure
         closes = pd.DataFrame(_universe_columns(run, "close")).ffill()
         hold = start * (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
-        held = np.abs(_universe_columns(run, "value")).sum(axis=1)
         benchmark = "equal weight"
-    else:  # (each series computed in place: a million bars' temporaries cost more)
+    else:
         close = eq["close"].to_numpy(np.float64)
-        hold = np.multiply(close, start)
+        hold = np.multiply(close, start, out=buffer)
         if len(close):
             hold /= close[0]
-        held = np.multiply(eq["position"].to_numpy(np.float64), close)
-        np.abs(held, out=held)
         benchmark = "buy and hold"
-    drawdown = np.multiply(eq["drawdown"].to_numpy(np.float64), -100.0)  # -(x) * 100
+    data = [
+        line(x, equity, "equity", _BLUE, yaxis="y"),
+        line(x, hold, benchmark, _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
+    ]
+    drawdown = np.multiply(eq["drawdown"].to_numpy(np.float64), -100.0, out=buffer)  # -(x) * 100
+    data.append(line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"))
+    if run.metrics.get("symbols"):
+        held = np.abs(_universe_columns(run, "value")).sum(axis=1, out=buffer)
+    else:
+        held = np.multiply(
+            eq["position"].to_numpy(np.float64), eq["close"].to_numpy(np.float64), out=buffer
+        )
+        np.abs(held, out=held)
     with np.errstate(divide="ignore", invalid="ignore"):
         exposure = np.divide(held, equity, out=held)
     exposure *= 100.0
     exposure[~(equity > 0)] = 0.0
-    data = [
-        line(x, equity, "equity", _BLUE, yaxis="y"),
-        line(x, hold, benchmark, _GREY, yaxis="y", line={"color": _GREY, "dash": "dot"}),
-        line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"),
-        line(x, exposure, "gross exposure % of equity", _ORANGE, yaxis="y3"),
-    ]
+    data.append(line(x, exposure, "gross exposure % of equity", _ORANGE, yaxis="y3"))
     fig = layout(
         560,
         yaxis={"title": "equity", "domain": [0.45, 1.0], "gridcolor": "#e5e5e5"},

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tradeloom.errors import UserError
@@ -218,21 +220,65 @@ def _entry_reasons(
         ].copy()
     if not {"id", "reason"} <= set(order_frame) or "order_id" not in fill_frame:
         return trades
-    ids = pd.Index(order_frame["id"])
-    reasons = order_frame["reason"].astype(str)
-    if ids.is_unique:  # looked up at once, as the mapping would
-        fill_frame["reason"] = fill_frame["order_id"].map(pd.Series(reasons.to_numpy(), ids))
-    else:  # the last order of an id wins
-        fill_frame["reason"] = fill_frame["order_id"].map(dict(zip(ids, reasons, strict=True)))
-    keys = [k for k in ("strategy", "symbol") if k in fill_frame and k in trades] + ["bar"]
-    first = fill_frame.drop_duplicates(keys)[[*keys, "reason"]]
-    merged = trades.merge(
-        first.rename(columns={"bar": "entry_bar", "reason": "entry_reason"}),
-        how="left",
-        on=[k if k != "bar" else "entry_bar" for k in keys],
+    # each fill's order, then the first fill of each trade's entry (its strategy,
+    # symbol and bar): Arrow's vectorised lookups, not a merge
+    of_fill = _order_of_fill(_arrow(order_frame["id"]), _arrow(fill_frame["order_id"]))
+    keys = [k for k in ("strategy", "symbol") if k in fill_frame and k in trades]
+    fill_codes, trade_codes = _joint_codes(
+        [fill_frame[k] for k in [*keys, "bar"]], [trades[k] for k in [*keys, "entry_bar"]]
     )
-    merged["entry_reason"] = merged["entry_reason"].fillna("")
-    return merged
+    codes, first = np.unique(fill_codes, return_index=True)
+    at = np.searchsorted(codes, trade_codes).clip(max=max(len(codes) - 1, 0))
+    order = np.where(codes[at] == trade_codes, of_fill[first[at]], -1) if len(codes) else at - 1
+    reasons = _arrow(order_frame["reason"].astype(str))
+    entry = reasons.take(pa.array(order, mask=order < 0)).fill_null("")
+    return trades.assign(entry_reason=pd.array(entry, dtype="str"))
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """Return a column as one Arrow array (a text column read from a file is in chunks)."""
+    values = pa.array(column, from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _order_of_fill(ids: pa.Array, order_ids: pa.Array) -> np.ndarray:
+    """Return the row of each fill's order (the last order of an id; -1: none)."""
+    if ids.type != order_ids.type:  # (no fills read back as floats) as Python values
+        rows = {value: k for k, value in enumerate(ids.to_pylist())}
+        return np.array([rows.get(v, -1) for v in order_ids.to_pylist()], dtype=np.int64)
+    if _one_fill_each(ids, order_ids):
+        return np.arange(len(ids))
+    first_of_reversed = pc.index_in(order_ids, ids[::-1]).fill_null(len(ids))
+    return len(ids) - 1 - first_of_reversed.to_numpy().astype(np.int64)
+
+
+def _one_fill_each(ids: pa.Array, order_ids: pa.Array) -> bool:
+    """Return whether the fills are a backtest's orders, each filled once: they name the
+    orders in their order, whose ids increase (so are distinct)."""
+    if len(ids) != len(order_ids) or not len(ids) or ids.null_count:
+        return False
+    if not pc.all(pc.equal(ids, order_ids)).as_py():
+        return False
+    return len(ids) == 1 or bool(pc.all(pc.greater(ids[1:], ids[:-1])).as_py())
+
+
+def _joint_codes(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """Return one integer per row of ``left`` and of ``right`` (columns of keys), equal
+    where the rows' keys are (a missing key equals a missing key, as in a merge)."""
+    n = len(left[0])
+    codes = np.zeros(n + len(right[0]), dtype=np.int64)
+    for a, b in zip(left, right, strict=True):
+        mine, theirs = _arrow(a), _arrow(b)
+        if mine.type == theirs.type:
+            encoded = pc.dictionary_encode(pa.concat_arrays([mine, theirs]), "encode")
+            column, count = encoded.indices.to_numpy(), len(encoded.dictionary)
+        else:  # as a merge compares them: as Python values (1 == 1.0)
+            column, uniques = pd.factorize(
+                np.concatenate([a.to_numpy(object), b.to_numpy(object)]), use_na_sentinel=False
+            )
+            count = len(uniques)
+        codes = codes * count + column
+    return codes[:n], codes[n:]
 
 
 def _missing_message(run_dir: Path, missing: list[str]) -> str:
@@ -383,7 +429,8 @@ def as_read(
                     return None
                 out = out.assign(**{name: seconds})
         elif values.dtype == np.float64:
-            if len(values) and values.isna().all():
+            numbers = values.to_numpy()  # a first number: not a column of none (no pass)
+            if np.isnan(numbers[0]) and np.isnan(numbers).all():
                 return None
         elif values.dtype == np.int64:
             continue

@@ -98,7 +98,12 @@ def drawdown_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.T
         return 0, pd.Timedelta(0)
     peak = np.maximum.accumulate(np.maximum(values, initial_cash))
     at_peak = np.flatnonzero(values >= peak)
-    ends = np.unique(np.concatenate(([0], at_peak, [len(values) - 1])))
+    # the bars at the peak and the first and last bars, in order and each once (no sort:
+    # the bars at the peak are in order)
+    n = len(values)
+    head = np.zeros(0 if at_peak[:1].tolist() == [0] else 1, np.int64)
+    tail = np.full(0 if n == 1 or at_peak[-1:].tolist() == [n - 1] else 1, n - 1, np.int64)
+    ends = np.concatenate((head, at_peak, tail))
     starts, stops = ends[:-1], ends[1:]
     # a stretch counts when a bar between its ends is below the peak; a run in drawdown
     # from its first bar starts there

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas._libs.window import aggregations as _window
 
 from tradeloom.jit import kernel
 
@@ -60,6 +61,7 @@ __all__ = [
     "rolling_figures",
     "rolling_window",
     "run_rolling",
+    "simple_returns",
     "tail_figures",
     "tearsheet",
 ]
@@ -83,17 +85,66 @@ def rolling_figures(returns: pd.Series, window: int, periods_per_year: float) ->
     Columns ``sharpe`` and ``volatility``; NaN before the window is full, and Sharpe NaN
     where the window's returns do not vary.
     """
-    # pandas' rolling moments, over the values alone (no index to carry)
-    rolling = pd.Series(returns.to_numpy(np.float64)).rolling(window)
-    std = rolling.std(ddof=1).to_numpy()
+    return _rolling_frame(returns.to_numpy(np.float64), returns.index, window, periods_per_year)
+
+
+def _rolling_frame(
+    values: npt.NDArray[np.float64], index: pd.Index, window: int, periods_per_year: float
+) -> pd.DataFrame:
+    """Return `rolling_figures` of the returns ``values`` at the bars of ``index``.
+
+    pandas' ``Series(values).rolling(window)`` ``mean()`` and ``std(ddof=1)``, to the
+    bit: its own compiled kernels over the same bounds (each window's last ``window``
+    bars, none short), infinities read as NaN, a negative variance as 0; without a
+    Rolling object's checks, copies and index for each of the two.
+    """
+    n = len(values)
+    block = np.empty((2, n))  # both columns: the frame's one block, each bar written
+    if n:
+        _rolling_moments(values, window, periods_per_year, block)
+    return pd.DataFrame(block.T, index=index, columns=["sharpe", "volatility"], copy=False)
+
+
+def _rolling_moments(
+    values: npt.NDArray[np.float64],
+    window: int,
+    periods_per_year: float,
+    out: npt.NDArray[np.float64],
+) -> None:
+    n = len(values)
+    infinite = np.isinf(values)
+    if infinite.any():
+        values = np.where(infinite, np.nan, values)
+    end = np.arange(1, n + 1, dtype=np.int64)
+    start = np.clip(end - window, 0, n)
+    with np.errstate(all="ignore"):
+        mean, std = _mean_var(values, start, end, window)
+        std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
+        np.sqrt(std, out=std)
     scale = math.sqrt(periods_per_year)
-    # both columns written into the frame's one block
-    block = np.empty((2, len(std)))
-    sharpe, volatility = block
-    np.divide(rolling.mean().to_numpy(), np.where(std > 0, std, np.nan), out=sharpe)
+    sharpe, volatility = out
+    np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
     sharpe *= scale
     np.multiply(std, scale, out=volatility)
-    return pd.DataFrame(block.T, index=returns.index, columns=["sharpe", "volatility"], copy=False)
+
+
+def _mean_var(
+    values: npt.NDArray[np.float64],
+    start: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    window: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return each window's mean and variance (ddof 1) by pandas' compiled kernels; a
+    pandas whose private kernels take other arguments gets its public ``Rolling``, which
+    runs the same kernels (a slower path, never a failed run)."""
+    try:
+        return (
+            _window.roll_mean(values, start, end, window),
+            _window.roll_var(values, start, end, window, ddof=1),
+        )
+    except (AttributeError, TypeError):
+        rolling = pd.Series(values).rolling(window)
+        return rolling.mean().to_numpy(copy=True), rolling.var(ddof=1).to_numpy(copy=True)
 
 
 @dataclass(frozen=True)
@@ -109,11 +160,23 @@ class Rolling:
     figures: pd.DataFrame
 
 
-def run_rolling(equity: pd.Series, initial_cash: float, periods_per_year: float) -> Rolling:
-    """Return the rolling figures of an equity curve, over `rolling_window` bars."""
+def run_rolling(
+    equity: pd.Series,
+    initial_cash: float,
+    periods_per_year: float,
+    returns: npt.NDArray[np.float64] | None = None,
+) -> Rolling:
+    """Return the rolling figures of an equity curve, over `rolling_window` bars.
+
+    Args:
+        returns: `simple_returns` of the curve, where the caller has them; None:
+            computed here.
+    """
     window = rolling_window(periods_per_year)
-    returns = bar_returns(equity, initial_cash)
-    return Rolling(window, periods_per_year, rolling_figures(returns, window, periods_per_year))
+    if returns is None:
+        returns = simple_returns(equity.to_numpy(np.float64), initial_cash)
+    figures = _rolling_frame(returns, equity.index, window, periods_per_year)
+    return Rolling(window, periods_per_year, figures)
 
 
 def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
@@ -210,15 +273,35 @@ def _calendar_returns(
             grouped = (1.0 + pd.Series(returns, index=naive)).groupby(naive.to_period(freq))
             found[freq] = {str(key): float(value - 1.0) for key, value in grouped.prod().items()}
         return found
-    grown = 1.0 + returns
-    grown[np.isnan(grown)] = 1.0
+    bounds = [(start, stop) for freq in "YM" for _, start, stop in periods[freq]]
+    grown = _compounded(returns, np.array(bounds, dtype=np.int64).reshape(-1, 2))
+    years = len(periods["Y"])
     return {
         freq: {
-            period_label(key, freq): float(np.multiply.accumulate(grown[start:stop])[-1] - 1.0)
-            for key, start, stop in periods[freq]
+            period_label(key, freq): float(value)
+            for (key, _, _), value in zip(periods[freq], part, strict=True)
         }
-        for freq in ("Y", "M")
+        for freq, part in (("Y", grown[:years]), ("M", grown[years:]))
     }
+
+
+@kernel
+def _compounded(
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Return each period's compounded return, a period being a row of ``bounds`` (its
+    first bar and the bar after its last): its bars' ``1 + r`` multiplied in order, a
+    NaN skipped, minus one (a pandas groupby's product, ``np.multiply.accumulate``'s
+    order)."""
+    out = np.empty(len(bounds))
+    for k in range(len(bounds)):
+        product = 1.0
+        for i in range(bounds[k, 0], bounds[k, 1]):
+            grown = 1.0 + returns[i]
+            if not np.isnan(grown):
+                product *= grown
+        out[k] = product - 1.0
+    return out
 
 
 Period = tuple[int, int, int]
@@ -308,15 +391,19 @@ def _change(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def bar_returns(equity: pd.Series, initial_cash: float) -> pd.Series:
     """Return the simple return of each bar, the first against the starting cash."""
-    return pd.Series(_returns(equity.to_numpy(np.float64), initial_cash), index=equity.index)
+    return pd.Series(simple_returns(equity.to_numpy(np.float64), initial_cash), index=equity.index)
 
 
-def _returns(values: npt.NDArray[np.float64], initial_cash: float) -> npt.NDArray[np.float64]:
-    previous = np.empty_like(values)
-    previous[:1] = initial_cash
-    previous[1:] = values[:-1]
+def simple_returns(values: npt.NDArray[np.float64], initial_cash: float) -> npt.NDArray[np.float64]:
+    """Return `bar_returns` of the equity ``values`` as an array: each over the one
+    before, the first over ``initial_cash``, minus one."""
+    out = np.empty_like(values)  # the previous equity, then the return, in place
+    out[:1] = initial_cash
+    out[1:] = values[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return values / previous - 1.0
+        np.divide(values, out, out=out)
+    out -= 1.0
+    return out
 
 
 def tearsheet(
@@ -327,6 +414,7 @@ def tearsheet(
     periods_per_year: float,
     benchmark: str,
     rolling: Rolling | None = None,
+    returns: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Return the tearsheet's figures for ``metrics.json``.
 
@@ -339,11 +427,14 @@ def tearsheet(
         benchmark: What ``market`` is, in words (``buy and hold``, ``equal weight``).
         rolling: `run_rolling` of the same equity, initial cash and periods, where the
             caller keeps it (for its report); None: computed here.
+        returns: `simple_returns` of the equity, where the caller has them; None:
+            computed here.
     """
     values = equity.to_numpy(np.float64)
-    returns = _returns(values, initial_cash)
+    if returns is None:
+        returns = simple_returns(values, initial_cash)
     if rolling is None:
-        rolling = run_rolling(equity, initial_cash, periods_per_year)
+        rolling = run_rolling(equity, initial_cash, periods_per_year, returns)
     index = equity.index
     calendar = _calendar_returns(returns, index)
     # the starting cash is a peak before the first bar (at that bar's time), so that a
@@ -352,8 +443,8 @@ def tearsheet(
     return {
         "periods_per_year": periods_per_year,
         "rolling_window_bars": rolling.window,
-        "rolling_sharpe": _summary(rolling.figures["sharpe"]),
-        "rolling_volatility": _summary(rolling.figures["volatility"]),
+        "rolling_sharpe": _summary(rolling.figures["sharpe"].to_numpy(np.float64)),
+        "rolling_volatility": _summary(rolling.figures["volatility"].to_numpy(np.float64)),
         "drawdowns": _drawdowns(started, lambda i: index[max(i - 1, 0)], DRAWDOWNS_LISTED),
         "yearly_returns": calendar["Y"],
         "monthly_returns": calendar["M"],
@@ -371,18 +462,21 @@ def tail_figures(returns: pd.Series) -> dict[str, float | None]:
 
 def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
     finite = np.isfinite(returns)
-    # pandas' quantile and moments, over the values alone (no index to carry)
-    known = pd.Series(returns if finite.all() else returns[finite])
+    values = returns if finite.all() else returns[finite]
+    # pandas' moments, over the values alone (no index to carry)
+    known = pd.Series(values)
     out: dict[str, float | None] = dict.fromkeys(
         ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
     )
     if len(known) < 2:
         return out
-    var = float(known.quantile(_TAIL))
+    # pandas' quantile and mean are numpy's (linear interpolation; a pairwise sum over
+    # the count), without a Series' block and mask
+    var = float(np.quantile(values, _TAIL))
     std = float(known.std(ddof=1))
     mean = float(known.mean())
     out["var_95"] = var
-    out["cvar_95"] = float(known[known <= var].mean())
+    out["cvar_95"] = float(np.mean(values[values <= var]))
     out["var_95_normal"] = NormalDist(mean, std).inv_cdf(_TAIL) if std > 0 else mean
     out["skew"] = _finite(known.skew())
     out["kurtosis"] = _finite(known.kurt())
@@ -394,14 +488,15 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _summary(series: pd.Series) -> dict[str, float | None]:
-    values = series.to_numpy(np.float64)
-    known = pd.Series(values[~np.isnan(values)])  # pandas' figures, over the values alone
+def _summary(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
+    """Return the last, least, median and greatest of the known ``values`` (pandas'
+    ``dropna()`` figures; its median, which keeps a -0.0 that ``np.median`` does not)."""
+    known = values[~np.isnan(values)]
     if not len(known):
         return {"last": None, "min": None, "median": None, "max": None}
     return {
-        "last": float(known.iat[-1]),
+        "last": float(known[-1]),
         "min": float(known.min()),
-        "median": float(known.median()),
+        "median": float(pd.Series(known).median()),
         "max": float(known.max()),
     }

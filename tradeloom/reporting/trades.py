@@ -59,23 +59,35 @@ def exit_reasons(
         symbols: The symbol of each order, by id (None: one symbol); each symbol's
             position is followed apart.
     """
-    fill_ids = column(fills, "order_id").tolist()
-    if not fill_ids:
+    fill_ids = column(fills, "order_id")
+    if not len(fill_ids):
         return []
-    if symbols is None:
+    if symbols is None or len(set(symbols.values())) <= 1:  # one book
         book = np.zeros(len(fill_ids), np.int64)
     else:  # each symbol's position apart: a number per symbol
-        book = pd.factorize(np.asarray([symbols[i] for i in fill_ids], dtype=object))[0]
+        markets = np.asarray([symbols[i] for i in fill_ids.tolist()], dtype=object)
+        book = pd.factorize(markets)[0]
     closing = _closing(
         book.astype(np.int64, copy=False),
         column(fills, "side").astype(np.float64),
         column(fills, "quantity").astype(np.float64),
-    ).tolist()
-    if not closing:
+    )
+    if not len(closing):
         return []
-    ids, reasons = column(orders, "id").tolist(), column(orders, "reason").tolist()
-    reason = dict(zip(map(str, ids), map(str, reasons), strict=True))
-    return [reason.get(str(fill_ids[i]), "") for i in closing]
+    return _reasons_of(column(orders, "id"), column(orders, "reason"), fill_ids[closing])
+
+
+def _reasons_of(
+    ids: npt.NDArray[Any], reasons: npt.NDArray[Any], wanted: npt.NDArray[Any]
+) -> list[str]:
+    """Return the reason of the order of each of ``wanted`` (order ids; an id twice: its
+    last order's; an unknown one: ``""``), each id and reason as its text."""
+    columns = [ids.tolist(), reasons.tolist(), wanted.tolist()]
+    for k, values in enumerate((ids, reasons, wanted)):
+        if pd.api.types.infer_dtype(values, skipna=False) != "string":
+            columns[k] = list(map(str, columns[k]))  # (texts already: as they are)
+    reason = dict(zip(columns[0], columns[1], strict=True))
+    return [reason.get(i, "") for i in columns[2]]
 
 
 @kernel

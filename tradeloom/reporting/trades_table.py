@@ -9,12 +9,14 @@ the last trades (``trades.csv`` has them all).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from tradeloom.grouping import per_distinct
 from tradeloom.reporting.charts import escape
+from tradeloom.reporting.time_text import time_texts
 
 __all__ = ["TRADES_SHOWN", "trades_table"]
 
@@ -60,34 +62,31 @@ def trades_table(trades: pd.DataFrame) -> str:
     n = len(trades)
     if not n:
         return "<section><h2>Trades</h2><p class='note'>no closed trades</p></section>"
-    shown: Iterable[int] = range(n)
+    half = TRADES_SHOWN // 2
+    rows_shown = [*range(half), *range(n - half, n)] if n > TRADES_SHOWN else list(range(n))
     note = f"{n:,} trades"
     if n > TRADES_SHOWN:
-        half = TRADES_SHOWN // 2
-        shown = [*range(half), -1, *range(n - half, n)]
         note = f"{n:,} trades: the first and last {half:,} (trades.csv has them all)"
     columns = [(k, label) for k, label in _COLUMNS if _has(trades, k)]
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    rows_shown = [i for i in shown if i >= 0]
     # only the rows shown are boxed (an Arrow text column boxes a str per value), and
-    # written a column at a time
+    # each row is written by one template: its cells' formats, filled a column at a time
     values = {key: trades[key].iloc[rows_shown] for key, _ in columns}
     filtered = [k for k in _FILTERED if k in values and trades[k].nunique() > 1]
-    cells = [[f"<td>{cell}</td>" for cell in _cells(key, values[key])] for key, _ in columns]
-    data = [
-        [f" data-{_data_key(k)}='{text}'" for text in _texts(values[k].to_numpy())]
-        for k in filtered
-    ]
-    rows = []
-    j = 0  # the row's place in ``values``
-    for i in shown:
-        if i < 0:
-            rows.append(f"<tr><td colspan='{len(columns) + 1}'>...</td></tr>")
-            continue
-        marks = "".join(column[j] for column in data)
-        row = "".join(column[j] for column in cells)
-        rows.append(f"<tr class='trade'{marks}><td>{i + 1}</td>{row}</tr>")
-        j += 1
+    template = "<tr class='trade'"
+    fields: list[Sequence[object]] = []
+    for k in filtered:
+        template += f" data-{_data_key(k)}='{{}}'"
+        fields.append(per_distinct(values[k], _text))
+    template += "><td>{}</td>"
+    fields.append([i + 1 for i in rows_shown])
+    for key, _ in columns:
+        cell, parts = _cells(key, values[key])
+        template += cell
+        fields.extend(parts)
+    rows = list(map(f"{template}</tr>".format, *fields))
+    if n > TRADES_SHOWN:
+        rows.insert(half, f"<tr><td colspan='{len(columns) + 1}'>...</td></tr>")
     menus = "".join(_menu(k, trades[k]) for k in filtered)
     controls = (
         f"<p class='filters'>{menus} <span id='trades-shown' class='note'></span></p>{_SCRIPT}"
@@ -126,41 +125,29 @@ def _menu(key: str, column: pd.Series) -> str:
     )
 
 
-def _cells(key: str, column: pd.Series) -> list[str]:
-    """Return the cells of a column of the rows shown, as the page writes them."""
+def _cells(key: str, column: pd.Series) -> tuple[str, list[Sequence[object]]]:
+    """Return a column's cell as a `str.format` template and the values that fill it,
+    one list per field, for the rows shown."""
     if key in ("entry_time", "exit_time"):  # digits and separators: nothing to escape
-        texts = column.dt.strftime("%Y-%m-%d %H:%M").tolist()
-        return [text if isinstance(text, str) else "" for text in texts]  # NaT: no time
+        texts = time_texts(column.dt.tz_localize(None).to_numpy(), "m", sep=" ")
+        if texts is None:  # a year of more (or fewer) than four digits: as pandas writes it
+            texts = column.dt.strftime("%Y-%m-%d %H:%M").tolist()
+        return "<td>{}</td>", [[text if isinstance(text, str) else "" for text in texts]]
     values = column.to_numpy()
-    if key == "return":
-        return [
-            f"<span class='{'pos' if value > 0 else 'neg'}'>{value * 100:+.2f}%</span>"
-            for value in values.tolist()
-        ]
-    if key == "pnl":
-        return [
-            f"<span class='{'pos' if value > 0 else 'neg'}'>{value:+,.2f}</span>"
-            for value in values.tolist()
-        ]
+    if key in ("return", "pnl"):
+        signs = np.where(values > 0, "pos", "neg").tolist()
+        if key == "return":
+            return "<td><span class='{}'>{:+.2f}%</span></td>", [signs, (values * 100).tolist()]
+        return "<td><span class='{}'>{:+,.2f}</span></td>", [signs, values.tolist()]
     if key in ("entry_price", "exit_price"):
-        return [f"{value:,.6g}" for value in values.tolist()]
+        return "<td>{:,.6g}</td>", [values.tolist()]
     if key == "quantity":
-        return [f"{value:.6g}" for value in values.tolist()]
-    return _texts(values)
+        return "<td>{:.6g}</td>", [values.tolist()]
+    return "<td>{}</td>", [per_distinct(column, _text)]
 
 
-def _texts(values: np.ndarray) -> list[str]:
-    """Return each value as escaped text (a text that repeats, escaped once)."""
-    escaped: dict[str, str] = {}
-    out = []
-    for value in values.tolist():
-        if isinstance(value, str):
-            text = escaped.get(value)
-            if text is None:
-                text = escaped[value] = escape(value)
-        elif isinstance(value, int):  # digits: nothing to escape
-            text = str(value)
-        else:
-            text = escape(str(value))
-        out.append(text)
-    return out
+def _text(value: object) -> str:
+    """Return a value as escaped text."""
+    if isinstance(value, int):  # digits: nothing to escape
+        return str(value)
+    return escape(value)

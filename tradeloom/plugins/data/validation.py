@@ -25,7 +25,7 @@ dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +41,8 @@ from tradeloom.timeframes import format_timestamp
 __all__ = [
     "DataValidationError",
     "ValidationPolicy",
+    "row_problems",
+    "unsound_bars",
     "validate_bars",
 ]
 
@@ -78,6 +80,53 @@ class _Finding:
     positions: np.ndarray  # positions in the input frame, in file order
     description: str  # "3 rows have high < low"
     remedy: str  # "drop {them}": {them} becomes "it" for one row
+
+
+def row_problems(values: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray, str]]:
+    """Return checks 1-6 of the module's list over OHLCV columns, in order: each kind's
+    code, which rows have it (a row may have several), and what they have.
+
+    A source without volume gives NaN on every row: no volume, not missing values (and
+    no volume check). `validate_bars` blames each row on its first kind; a live tick
+    drops a bar with any (`unsound_bars`).
+    """
+    measured = [c for c in OHLCV if c != "volume" or not np.isnan(values[c]).all()]
+    missing_by_column = {c: ~np.isfinite(values[c]) for c in measured}
+    columns = ", ".join(c for c in measured if missing_by_column[c].any())
+    problems = [
+        (
+            "missing_values",
+            np.logical_or.reduce(list(missing_by_column.values())),
+            f"missing or infinite values in {columns}",
+        )
+    ]
+    with np.errstate(invalid="ignore"):
+        non_positive = np.logical_or.reduce([values[c] <= 0 for c in _PRICES])
+        huge = np.logical_or.reduce([values[c] > MAX_PRICE for c in _PRICES])
+        outside = np.logical_or.reduce(
+            [(values[c] < values["low"]) | (values[c] > values["high"]) for c in ("open", "close")]
+        )
+        problems += [
+            ("non_positive_price", non_positive, "a price <= 0"),
+            ("out_of_range", huge | (values["volume"] > MAX_VOLUME), _OUT_OF_RANGE),
+            ("high_below_low", values["high"] < values["low"], "high < low"),
+            ("open_close_outside_range", outside, "open or close outside [low, high]"),
+        ]
+        if "volume" in measured:
+            problems.append(("non_positive_volume", values["volume"] <= 0, "volume <= 0"))
+    return problems
+
+
+def unsound_bars(rows: np.ndarray) -> list[str | None]:
+    """Return, for each OHLCV row of ``rows`` (2-D, columns in `OHLCV`'s order), the
+    first problem it has as ``code: what`` (checks 1-6), or None for a sound bar: a live
+    tick runs no bar that the backtest's validation would not keep."""
+    values = {c: rows[:, i] for i, c in enumerate(OHLCV)}
+    found: list[str | None] = [None] * len(rows)
+    for code, bad, what in row_problems(values):
+        for i in np.flatnonzero(bad).tolist():
+            found[i] = found[i] or f"{code}: {what}"
+    return found
 
 
 def validate_bars(
@@ -141,24 +190,8 @@ def validate_bars(
             findings.append(_Finding(code, positions, _rows_have(len(positions), what), remedy))
             keep[bad] = False
 
-    # a source without volume gives NaN on every row: no volume, not missing values
-    measured = [c for c in OHLCV if c != "volume" or not np.isnan(values[c]).all()]
-    missing_by_column = {c: ~np.isfinite(values[c]) for c in measured}
-    any_missing = np.logical_or.reduce(list(missing_by_column.values()))
-    columns = ", ".join(c for c in measured if missing_by_column[c].any())
-    blame("missing_values", any_missing, f"missing or infinite values in {columns}")
-    with np.errstate(invalid="ignore"):
-        non_positive = np.logical_or.reduce([values[c] <= 0 for c in _PRICES])
-        blame("non_positive_price", non_positive, "a price <= 0")
-        huge = np.logical_or.reduce([values[c] > MAX_PRICE for c in _PRICES])
-        blame("out_of_range", huge | (values["volume"] > MAX_VOLUME), _OUT_OF_RANGE)
-        blame("high_below_low", values["high"] < values["low"], "high < low")
-        outside = np.logical_or.reduce(
-            [(values[c] < values["low"]) | (values[c] > values["high"]) for c in ("open", "close")]
-        )
-        blame("open_close_outside_range", outside, "open or close outside [low, high]")
-        if "volume" in measured:
-            blame("non_positive_volume", values["volume"] <= 0, "volume <= 0")
+    for code, bad, what in row_problems(values):
+        blame(code, bad, what)
 
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)

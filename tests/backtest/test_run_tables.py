@@ -1,0 +1,92 @@
+"""Where a backtest's tables of events are written: by the worker beside the metrics, and
+read by the report from memory once they are on disk (issue 47)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
+from tradeloom.backtest import run as run_module
+from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.reporting import outputs, report
+from tradeloom.schemas import load_strategy
+
+EVENT_TABLES = ("orders.csv", "fills.csv", "trades.csv")
+
+CLOSE = [100.0, 101.0, 103.0, 102.0, 99.0, 100.0, 104.0, 106.0, 103.0, 101.0]
+P_UP = [0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.5]
+"""Two round trips (in at bars 0 and 4, out at bars 2 and 7)."""
+
+
+def _run(folder: Path) -> Any:
+    write_bars(folder, CLOSE, P_UP)
+    document = strategy(
+        PRECOMPUTED,
+        name="tables",
+        model={"kind": "precomputed", "column": "p_up", "horizon": 1},
+        signal={"threshold": 0.5},
+        execution={"fill": "close", "allow_short": False},
+    )
+    config, plugins = load_strategy(write_strategy(folder, document), [])
+    return run_strategy(build_pipeline(config), plugins, out=folder / "run")
+
+
+def test_the_report_reads_the_tables_of_events_written_by_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    writers: set[str] = set()
+    write_frame, write_report = outputs.write_frame, report.write_report
+
+    def writing(run_dir: Path, name: str, frame: Any) -> None:
+        if name in EVENT_TABLES:
+            writers.add(threading.current_thread().name)
+        write_frame(run_dir, name, frame)
+
+    def drawing(run_dir: Path, *, written: Any, **keys: Any) -> None:
+        seen.update(
+            on_disk=[(run_dir / n).is_file() for n in EVENT_TABLES],
+            in_memory=[n in written for n in EVENT_TABLES],
+        )
+        write_report(run_dir, written=written, **keys)
+
+    monkeypatch.setattr(outputs, "write_frame", writing)
+    monkeypatch.setattr(report, "write_report", drawing)
+    outcome = _run(tmp_path)
+    assert outcome.metrics["fills"] == 4
+    assert [w.startswith("tradeloom-tables") for w in sorted(writers)] == [True]
+    assert seen == {"on_disk": [True] * 3, "in_memory": [True] * 3}
+    trades = (outcome.run_dir / "trades.csv").read_text().splitlines()
+    assert len(trades) == 3 and trades[0].startswith("symbol,direction,side,")
+
+
+def test_a_table_the_worker_cannot_write_fails_the_run_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_frame = outputs.write_frame
+
+    def failing(run_dir: Path, name: str, frame: Any) -> None:
+        if name == "fills.csv":
+            raise OSError(28, "No space left on device")
+        write_frame(run_dir, name, frame)
+
+    monkeypatch.setattr(outputs, "write_frame", failing)
+    with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device$"):
+        _run(tmp_path)
+    assert not (tmp_path / "run" / "report.html").exists()
+
+
+def test_a_run_without_a_router_does_not_read_its_journal_for_venue_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(path: Path) -> Any:
+        raise AssertionError(f"{path} read again for venue accounts")
+
+    monkeypatch.setattr(run_module, "journal_venue_accounts", refused)
+    outcome = _run(tmp_path)
+    assert "venues" not in outcome.metrics
