@@ -7,7 +7,9 @@ long-only, all-in, 0.1% fees, fills at the close. For each size (``--bars``):
   a. ``run_strategy`` in this process with the bars already in memory: features, the
      precomputed model, the core, the journal, the equity curve, the metrics, every
      run-folder file and the report (``outputs`` as the strategy file leaves them: all
-     on), with the time of each stage (`tradeloom.stage_times`) of the median run;
+     on; ``tables: auto``, so CSV tables up to 250k bars and Parquet above), with the
+     time of each stage (`tradeloom.stage_times`) of the median run and the run
+     folder's size;
   b. the same run reading its data from the Parquet file (the ``data`` stage is the read
      and validation);
   c. ``tradeloom run`` through the CLI on the CSV file and on the Parquet file: a cold
@@ -181,11 +183,11 @@ class LoadedData:
 
 def in_process(
     strategy: Path, runs: int, scratch: Path, *, in_memory: bool, thread_cpu: bool = False
-) -> tuple[list[float], list[float], list[tuple[str, float]]]:
+) -> tuple[list[float], list[float], list[tuple[str, float]], int]:
     """Time ``run_strategy`` ``runs`` times after a warm-up; return the wall seconds, the
-    CPU seconds (this process's own work: what a shared machine's load does not add)
-    and the stages of the median run (``thread_cpu``: each stage's CPU time in its
-    thread)."""
+    CPU seconds (this process's own work: what a shared machine's load does not add),
+    the stages of the median run (``thread_cpu``: each stage's CPU time in its thread)
+    and the run folder's bytes."""
     config, plugins = load_strategy(strategy, [])
     pipeline: Pipeline = build_pipeline(config)
     if in_memory:
@@ -197,13 +199,14 @@ def in_process(
             start, start_cpu = time.perf_counter(), time.process_time()
             run_strategy(pipeline, plugins, out=out)
             elapsed, used = time.perf_counter() - start, time.process_time() - start_cpu
+        size = folder_bytes(out)
         shutil.rmtree(out)
         if k:  # the first is the warm-up
             seconds.append(elapsed)
             cpu.append(used)
             stages.append(times)
     median = sorted(range(runs), key=seconds.__getitem__)[runs // 2]
-    return seconds, cpu, stages[median]
+    return seconds, cpu, stages[median], size
 
 
 def cli(strategy: Path, runs: int, scratch: Path) -> tuple[list[float], int, int, int]:
@@ -294,17 +297,17 @@ def sizes(args: argparse.Namespace, scratch: Path) -> None:
         print(
             f"\n{n:,} one-minute bars, {int(entries.sum()):,} entries, {int(exits.sum()):,} exits"
         )
-        seconds, cpu, stages = in_process(
+        seconds, cpu, stages, size = in_process(
             folder / "parquet.yaml", args.runs, scratch, in_memory=True, thread_cpu=args.cpu
         )
         med = statistics.median(seconds)
         medians[n] = med
         print(
             f"  a. run_strategy, bars in memory   {summary(seconds)}  {n / med / 1e6:.3f} M bars/s"
-            f"; CPU median {statistics.median(cpu):.3f} s"
+            f"; CPU median {statistics.median(cpu):.3f} s; run folder {size / 1e6:.1f} MB"
         )
         print_stages(stages, statistics.median(cpu) if args.cpu else med, cpu=args.cpu)
-        seconds, cpu, stages = in_process(
+        seconds, cpu, stages, _ = in_process(
             folder / "parquet.yaml", args.runs, scratch, in_memory=False
         )
         data = dict(stages).get("data", float("nan"))

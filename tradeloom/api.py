@@ -486,8 +486,15 @@ class Run:
 
     @property
     def equity(self) -> pd.DataFrame:
-        """Return ``equity.csv``, indexed by UTC timestamp."""
-        return self._table("equity.csv").set_index("timestamp")
+        """Return the equity curve (``equity.csv`` or ``equity.parquet``), indexed by UTC
+        timestamp."""
+        return self._bar_table("equity").set_index("timestamp")
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        """Return every bar's non-zero positions (``positions.csv`` or
+        ``positions.parquet``; a paper or live run's: over a universe only)."""
+        return self._bar_table("positions")
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -586,6 +593,14 @@ class Run:
         title = " &middot; ".join(escape(x) for x in (self.name, self.mode, str(self.run_dir)))
         return f"<div><p><b>{title}</b></p><table>{rows}</table></div>"
 
+    def _bar_table(self, table: str) -> pd.DataFrame:
+        from tradeloom.reporting.run_data import read_table
+
+        frame = read_table(self.run_dir, table)
+        if frame is None:
+            raise UserError(f"{self.run_dir}: has no {table}.csv; is it a finished run folder?")
+        return frame
+
     def _table(self, name: str, journaled: str | None = None) -> pd.DataFrame:
         import pandas as pd
 
@@ -612,12 +627,16 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     """Open a run folder that ``tradeloom run`` or `Strategy.backtest` wrote, read-only.
 
     Raises:
-        UserError: Not a folder, or not a run's (no ``metrics.json`` and ``equity.csv``).
+        UserError: Not a folder, or not a run's (no ``metrics.json`` and equity table).
     """
     folder = Path(os.fspath(run_dir))
     if not folder.is_dir():
         raise UserError(f"{folder}: not a directory; give a run directory (runs/<name>-<time>)")
-    missing = [n for n in ("metrics.json", "equity.csv") if not (folder / n).is_file()]
+    from tradeloom.reporting.run_tables import EQUITY, table_file
+
+    missing = [] if (folder / "metrics.json").is_file() else ["metrics.json"]
+    if table_file(folder, EQUITY) is None:
+        missing.append("equity.csv")
     if missing:
         raise UserError(
             f"{folder}: not a run directory (no {' or '.join(missing)}); give the folder "

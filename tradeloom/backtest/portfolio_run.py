@@ -2,10 +2,11 @@
 
 The run directory holds what a strategy's does (the journal, ``metrics.json``,
 ``equity.csv``, ``orders.csv``, ``fills.csv``, ``trades.csv``, ``positions.csv``,
-``models/``), with the portfolio's names: the book (``STRATEGY:SYMBOL``) is the
-journal's symbol on every market event, and a book's client order ids start with its
-strategy's name. ``strategy.yaml`` is the resolved portfolio file, and
-``strategies/NAME.yaml`` each resolved strategy file.
+``models/``; the per-bar tables as its strategies' ``outputs.tables`` says), with the
+portfolio's names: the book (``STRATEGY:SYMBOL``) is the journal's symbol on every
+market event, and a book's client order ids start with its strategy's name.
+``strategy.yaml`` is the resolved portfolio file, and ``strategies/NAME.yaml`` each
+resolved strategy file.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
 from tradeloom.reporting.metrics import drawdown_curve
+from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_format, write_table
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
@@ -116,7 +118,7 @@ def _run(
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
         metrics = portfolio_metrics(portfolio, pipelines, result, run_dir, trades)
         metrics["model_registry"] = registry
-        _write(run_dir, result, metrics, trades)
+        _write(run_dir, result, metrics, trades, _tables(pipelines))
         from tradeloom.reporting.report import write_report  # plotly: only when a run ends
 
         write_report(run_dir)
@@ -224,11 +226,23 @@ def portfolio_metrics(
     }
 
 
+def _tables(pipelines: list[Pipeline]) -> str:
+    """Return the ``outputs.tables`` of a portfolio's run: its strategies' where they all
+    say the same, else ``auto``."""
+    settings = {p.config.outputs.tables for p in pipelines}
+    return settings.pop() if len(settings) == 1 else "auto"
+
+
 def _write(
-    run_dir: Path, result: PortfolioResult, metrics: dict[str, Any], trades: pd.DataFrame
+    run_dir: Path,
+    result: PortfolioResult,
+    metrics: dict[str, Any],
+    trades: pd.DataFrame,
+    tables: str,
 ) -> None:
     outputs.write_metrics(run_dir, metrics)
-    outputs.write_frame(run_dir, "equity.csv", equity_frame(result).reset_index(names="timestamp"))
+    form = table_format(tables, len(result.index))
+    write_table(run_dir, EQUITY, equity_frame(result).reset_index(names="timestamp"), form)
     rec = result.recorder
     strategy_of = _strategy_of(result)
     orders = records(rec.orders, ORDER_COLUMNS)
@@ -242,7 +256,7 @@ def _write(
         books = trades.pop("symbol").tolist()
         _label(trades, books, strategy_of)
     outputs.write_frame(run_dir, "trades.csv", trades)
-    outputs.write_frame(run_dir, "positions.csv", _positions(result))
+    write_table(run_dir, POSITIONS, _positions(result), form)
     bars: dict[
         str, pd.DataFrame
     ] = {}  # each market's bars, as the first strategy that trades it read them
@@ -268,7 +282,7 @@ def _label(frame: pd.DataFrame, books: list[str], strategy_of: dict[str, tuple[s
 
 
 def equity_frame(result: PortfolioResult) -> pd.DataFrame:
-    """Return ``equity.csv``: the account, then per strategy, per symbol and per book.
+    """Return the equity table: the account, then per strategy, per symbol and per book.
 
     Columns: ``cash equity drawdown``; per strategy ``weight[S]`` (its weight at the
     bar), ``pnl[S]`` (its books' P&L) and ``equity[S]`` (its weight at the first bar

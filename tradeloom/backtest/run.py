@@ -45,6 +45,14 @@ from tradeloom.reporting.execution_quality import (
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_data import as_read
+from tradeloom.reporting.run_tables import (
+    EQUITY,
+    POSITIONS,
+    TableFormat,
+    table_format,
+    table_name,
+    write_table,
+)
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import Rolling, run_rolling, simple_returns, tearsheet
 from tradeloom.reporting.trades import trade_frame
@@ -150,10 +158,13 @@ def _run(
         key = f"{config.name}-{run_key(config.document)}"
         result = run_backtest(pipeline, session.recorder, key, driver=driver)
         equity = result.equity.reset_index(names="timestamp")
-        read_back = as_read(equity, csv=True)  # what the report draws; None: the file
+        form = table_format(config.outputs.tables, len(equity))
+        # what the report draws, as either form reads back (times to the second); None:
+        # the file is read
+        read_back = as_read(equity, csv=True)
         beside = read_back is not None
         if not beside:
-            _write_equity(run_dir, equity)
+            _write_equity(run_dir, equity, form)
         parquet = _parquet_tables(pipeline, result)
         events = _event_tables(result)
         # the tables are most of a run's writing: a worker writes them (the Parquet files
@@ -164,7 +175,11 @@ def _run(
             parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
             events_written = worker.submit(_write_event_tables, run_dir, events)
             tables = worker.submit(
-                _write_bar_tables, run_dir, result, equity.copy(deep=False) if beside else None
+                _write_bar_tables,
+                run_dir,
+                result,
+                form,
+                equity.copy(deep=False) if beside else None,
             )
 
             def written() -> None:
@@ -177,7 +192,7 @@ def _run(
                 result,
                 session.recorder,
                 variant,
-                equity if read_back is None else read_back,
+                {table_name(EQUITY, form): equity if read_back is None else read_back},
                 {**{t.name: t.frame for t in parquet if t.drawn}, **events},
                 written,
             )
@@ -193,14 +208,15 @@ def _results(
     result: BacktestResult,
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
-    equity: pd.DataFrame,
+    equity: Mapping[str, pd.DataFrame],
     tables: Mapping[str, pd.DataFrame],
     written: Callable[[], object],
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
-    ``equity``: equity.csv's rows (as they read back, where they do: `as_read`);
-    ``tables``: the tables the report draws (`_event_tables`, the Parquet tables), which a
-    worker writes (``written`` waits for them, before the report may read one)."""
+    ``equity``: the equity table's rows by its file name (as they read back, where they
+    do: `as_read`); ``tables``: the tables the report draws (`_event_tables`, the Parquet
+    tables), which a worker writes (``written`` waits for them, before the report may
+    read one)."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
@@ -231,7 +247,7 @@ def _results(
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written={"equity.csv": equity, **tables}, rolling=rolling)
+            write_report(run_dir, written={**equity, **tables}, rolling=rolling)
     return metrics
 
 
@@ -516,18 +532,20 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     return pd.concat(frames).sort_index(kind="stable")
 
 
-def _write_equity(run_dir: Path, equity: pd.DataFrame, prefix: str = "") -> None:
-    with stage(f"{prefix}equity.csv"):
-        outputs.write_frame(run_dir, "equity.csv", equity)
+def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat, prefix: str = "") -> None:
+    with stage(f"{prefix}{table_name(EQUITY, form)}"):
+        write_table(run_dir, EQUITY, equity, form)
 
 
-def _write_bar_tables(run_dir: Path, result: BacktestResult, equity: pd.DataFrame | None) -> None:
-    """Write the CSV tables of a row per bar in a worker thread: ``equity`` (unless None:
-    written already) and ``positions.csv``."""
+def _write_bar_tables(
+    run_dir: Path, result: BacktestResult, form: TableFormat, equity: pd.DataFrame | None
+) -> None:
+    """Write the tables of a row per bar, as ``form``, in a worker thread: ``equity``
+    (unless None: written already) and the positions."""
     if equity is not None:
-        _write_equity(run_dir, equity, WORKER)
-    with stage(f"{WORKER}positions.csv"):
-        outputs.write_frame(run_dir, "positions.csv", _positions(result))
+        _write_equity(run_dir, equity, form, WORKER)
+    with stage(f"{WORKER}{table_name(POSITIONS, form)}"):
+        write_table(run_dir, POSITIONS, _positions(result), form)
 
 
 def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]]:

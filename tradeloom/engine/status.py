@@ -4,7 +4,7 @@ The journal is read through `tradeloom.journal.FrameFollower` alone, read-only a
 snapshot: a running paper or live run keeps writing it (SQLite WAL lets a reader and
 the writer work at once), and its ``live.pid`` lock is only tested, never taken. The
 other files read are documented ones: ``strategy.yaml`` (the timeframe), ``live.pid``
-(is a process running it) and, for a backtest, ``equity.csv`` (the closes; a backtest
+(is a process running it) and, for a backtest, its equity table (the closes; a backtest
 journals no bar prices).
 
 Position, cash and equity come from the journal's fills (``cash -= side x quantity x
@@ -30,7 +30,9 @@ from tradeloom.errors import UserError
 from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
-from tradeloom.safe_files import NotAFile, read_csv, read_yaml
+from tradeloom.reporting.run_data import read_table
+from tradeloom.reporting.run_tables import EQUITY, table_file
+from tradeloom.safe_files import NotAFile, read_yaml
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = [
@@ -428,27 +430,24 @@ class _Status:
     # --- bars and prices ----------------------------------------------------------------
 
     def _bars(self) -> pd.DataFrame:
-        """Return the closes the run saw: live bars, or a backtest's ``equity.csv``."""
+        """Return the closes the run saw: live bars, or a backtest's equity table
+        (``equity.csv`` or ``equity.parquet``)."""
         live = self.f["live_bar"]
         if len(live) and live["symbol"].nunique() > 1:
             return self._universe_live_bars(live)
         if len(live):
             return live[["bar", "timestamp", "symbol", "close"]].reset_index(drop=True)
-        path = self.run_dir / "equity.csv"
-        if self.mode == "backtest" and path.exists():
-            frame = read_csv(path, "a run's equity curve", text_columns=("timestamp",))
+        frame = read_table(self.run_dir, EQUITY) if self.mode == "backtest" else None
+        if frame is not None:
             if "close" not in frame.columns:
                 return self._universe_bars(frame)
             if "timestamp" not in frame.columns:
+                path = self.run_dir / str(table_file(self.run_dir, EQUITY))
                 raise UserError(f"{path}: no timestamp column; damaged, or not a run's equity")
-            try:
-                times = pd.to_datetime(frame["timestamp"], utc=True)
-            except (ValueError, TypeError) as exc:
-                raise UserError(f"{path}: column timestamp: not times ({exc})") from None
             return pd.DataFrame(
                 {
                     "bar": np.arange(len(frame)),
-                    "timestamp": times,
+                    "timestamp": frame["timestamp"],
                     "symbol": self._symbol(None),
                     "close": frame["close"].to_numpy(np.float64),
                 }

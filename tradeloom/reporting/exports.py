@@ -35,6 +35,7 @@ __all__ = [
     "monitoring_frame",
     "parquet_bytes",
     "read_plots",
+    "write_arrow",
     "write_parquet",
 ]
 
@@ -112,8 +113,13 @@ def write_parquet(path: Path, frame: pd.DataFrame, plots: Mapping[str, str] | No
     Args:
         plots: Where the report draws each column (`PLOTS_KEY`), kept in the file's schema.
     """
-    table = _table(frame, plots)
-    pq.write_table(table, path, **_settings(table))
+    write_arrow(path, _table(frame, plots))
+
+
+def write_arrow(path: Path, table: pa.Table, compression: str = "lz4") -> None:
+    """Write an Arrow table as a run's Parquet table (`_settings`), ``compression`` its
+    codec."""
+    pq.write_table(table, path, **_settings(table, compression))
 
 
 def parquet_bytes(frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -> bytes:
@@ -133,7 +139,7 @@ def _table(frame: pd.DataFrame, plots: Mapping[str, str] | None) -> pa.Table:
     return table
 
 
-def _settings(table: pa.Table) -> dict[str, Any]:
+def _settings(table: pa.Table, compression: str = "lz4") -> dict[str, Any]:
     """Return how a run's table is written: LZ4; times as deltas (a bar's time is its
     previous one's and a step), floats split by byte (their exponents compress) and
     other columns (symbols, integers) by dictionary.
@@ -151,7 +157,7 @@ def _settings(table: pa.Table) -> dict[str, Any]:
             encoding[f.name] = "BYTE_STREAM_SPLIT"
         else:
             dictionary.append(f.name)
-    return {"compression": "lz4", "use_dictionary": dictionary, "column_encoding": encoding}
+    return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding}
 
 
 def clock_features_frame(

@@ -1,13 +1,14 @@
 """Read a finished run's directory: the one place the reporting code reads a run from.
 
-Everything comes from documented run-directory files (``metrics.json``, ``equity.csv``,
-``trades.csv``, ``orders.csv``, ``fills.csv``, ``strategy.yaml``, ``bars.parquet``,
-``features.parquet``, ``monitoring.parquet``), except what only the journal holds: the
-timeline of events (folds, retrains, halts, health changes, trading-state changes, and
-a paper or live run's starts, stops, operator requests and reloads: `run_events`), and
-a paper or live run's bars and probabilities (its ``live_bar`` events stand in for
-``bars.parquet``, which only a backtest writes, and for ``features.parquet``'s
-``probability``: a paper or live run's holds its feature rows only).
+Everything comes from documented run-directory files (``metrics.json``, ``equity.csv`` or
+``equity.parquet`` (`read_table`), ``trades.csv``, ``orders.csv``, ``fills.csv``,
+``strategy.yaml``, ``bars.parquet``, ``features.parquet``, ``monitoring.parquet``),
+except what only the journal holds: the timeline of events (folds, retrains, halts,
+health changes, trading-state changes, and a paper or live run's starts, stops, operator
+requests and reloads: `run_events`), and a paper or live run's bars and probabilities
+(its ``live_bar`` events stand in for ``bars.parquet``, which only a backtest writes,
+and for ``features.parquet``'s ``probability``: a paper or live run's holds its feature
+rows only).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
+from tradeloom.reporting.run_tables import EQUITY, table_file
 from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.safe_files import (
     NotAFile,
@@ -38,9 +40,8 @@ from tradeloom.safe_files import (
     require_regular,
 )
 
-__all__ = ["RunData", "RunEvent", "as_read", "live_features", "load_run"]
+__all__ = ["RunData", "RunEvent", "as_read", "live_features", "load_run", "read_table"]
 
-_REQUIRED = ("metrics.json", "equity.csv")
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
 _TEXT_COLUMNS = (
     *_TIME_COLUMNS,
@@ -90,7 +91,7 @@ def load_run(
         per_bar: Also read the per-bar tables and the journal's events (the report
             needs them; ``compare`` does not).
         written: Tables this process has just written into ``run_dir``, or is writing
-            beside the report (``equity.csv``), by file name (``equity.csv``,
+            beside the report (``equity.csv``), by file name (``equity.parquet``,
             ``bars.parquet``, ``features.parquet``), as the frames it writes: taken as
             the file reads back (`as_read`) instead of read from disk.
 
@@ -100,13 +101,16 @@ def load_run(
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory; give a run directory (runs/<name>-<time>)")
     written = written or {}
-    missing = [n for n in _REQUIRED if n not in written and not (run_dir / n).is_file()]
+    missing = [] if (run_dir / "metrics.json").is_file() else ["metrics.json"]
+    if table_file(run_dir, EQUITY, written) is None:
+        missing.append("equity.csv")
     if missing:
         raise UserError(_missing_message(run_dir, missing))
     metrics = read_json(run_dir / "metrics.json", "a run's metrics")
     if not isinstance(metrics, dict):
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
-    equity = _csv(run_dir / "equity.csv", written.get("equity.csv"))
+    equity = read_table(run_dir, EQUITY, written)
+    assert equity is not None  # (its file is there: checked above)
     trades = (
         _csv(run_dir / "trades.csv", written.get("trades.csv"))
         if (run_dir / "trades.csv").is_file()
@@ -122,8 +126,8 @@ def load_run(
     plots = _plots(run_dir / FEATURES_FILE)
     # the columns the report draws: a long run's model inputs are many and not drawn
     drawn = ["timestamp", "symbol", "probability", *plots]
-    bars = _parquet(run_dir / BARS_FILE, None, written.get(BARS_FILE))
-    features = _parquet(run_dir / FEATURES_FILE, drawn, written.get(FEATURES_FILE))
+    bars = _parquet(run_dir / BARS_FILE, None, _columns(written.get(BARS_FILE)))
+    features = _parquet(run_dir / FEATURES_FILE, drawn, _columns(written.get(FEATURES_FILE)))
     live = _live_bars(journal) if bars is None else None
     if live is not None:  # a paper or live run: its bars and verdicts are in the journal
         bars = live.drop(columns=["probability"])
@@ -296,6 +300,38 @@ def _failure(path: Path) -> str | None:
     return None
 
 
+def read_table(
+    run_dir: Path,
+    table: str,
+    written: Mapping[str, pd.DataFrame] | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame | None:
+    """Return a run's per-bar table (``equity``, ``positions``) from whichever file holds
+    it, CSV or Parquet (`tradeloom.reporting.run_tables`), its times as UTC times in a
+    ``timestamp`` column; None: neither file.
+
+    Args:
+        written: As `load_run`'s: the table as this process writes it, by file name.
+        columns: The columns wanted (those at least); None: all.
+
+    Raises:
+        UserError: The file is damaged or not a table.
+    """
+    written = written or {}
+    name = table_file(run_dir, table, written)
+    if name is None:
+        return None
+    path, frame = run_dir / name, written.get(name)
+    if name.endswith(".csv"):
+        return _csv(path, frame, columns)
+    read = _parquet(path, columns, frame)
+    if read is None or frame is not None:
+        return read
+    # the times as a CSV file's read back (to the second, where they are whole seconds)
+    seconds = _in_seconds(read["timestamp"]) if "timestamp" in read else None
+    return read if seconds is None else read.assign(timestamp=seconds)
+
+
 def _csv(
     path: Path, written: pd.DataFrame | None = None, columns: list[str] | None = None
 ) -> pd.DataFrame:
@@ -333,10 +369,17 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return frame if frame is not None else pd.DataFrame()
 
 
+def _columns(indexed: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Return a table written with its times as its index as it reads back: a column."""
+    return None if indexed is None else indexed.reset_index()
+
+
 def _parquet(
     path: Path, columns: list[str] | None = None, written: pd.DataFrame | None = None
 ) -> pd.DataFrame | None:
-    same = None if written is None else as_read(written.reset_index(), columns)
+    """Return a run's Parquet table as it reads back (``columns``: those at least; None:
+    no such file); ``written``: the frame this process wrote into it (`as_read`)."""
+    same = None if written is None else as_read(written, columns)
     if same is not None:
         return same
     if not path.exists():
@@ -381,10 +424,10 @@ def as_read(
             if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
                 return None
             if csv and dtype != _UTC_SECONDS:  # (a table read back already: as it is)
-                per_second = _PER_SECOND.get(dtype.unit)
-                if per_second is None or (values.array.asi8 % per_second).any():
+                seconds = _in_seconds(values)
+                if seconds is None:
                     return None
-                out = out.assign(**{name: values.astype(_UTC_SECONDS)})
+                out = out.assign(**{name: seconds})
         elif values.dtype == np.float64:
             numbers = values.to_numpy()  # a first number: not a column of none (no pass)
             if np.isnan(numbers[0]) and np.isnan(numbers).all():
@@ -394,6 +437,19 @@ def as_read(
         elif not (csv and _text_as_read(values)):
             return None
     return out
+
+
+def _in_seconds(values: pd.Series) -> pd.Series | None:
+    """Return UTC times to the second (None: not UTC times, or one with a fraction)."""
+    dtype = values.dtype
+    if not isinstance(dtype, pd.DatetimeTZDtype) or dtype.tz != _UTC_SECONDS.tz:
+        return None
+    if dtype == _UTC_SECONDS:
+        return values
+    per_second = _PER_SECOND.get(dtype.unit)
+    if per_second is None or (values.array.asi8 % per_second).any():
+        return None
+    return values.astype(_UTC_SECONDS)
 
 
 def _text_as_read(values: pd.Series) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -250,6 +250,14 @@ class OutputsSection(BaseModel):
         description="Write report.html, the run's charts and tables in one offline page "
         "(`tradeloom report RUN_DIR` writes it later).",
     )
+    tables: Literal["auto", "csv", "parquet"] = Field(
+        default="auto",
+        description="The format of a backtest's per-bar tables, equity and positions: "
+        "`csv` (equity.csv, positions.csv), `parquet` (equity.parquet, positions.parquet: "
+        "a fraction of the size and of the time to write), or `auto`: CSV up to 250,000 "
+        "bars, Parquet above. Every reader of a run folder reads either. A paper or live "
+        "run appends CSV whatever this says.",
+    )
 
 
 class StrategyFile(BaseModel):
@@ -304,7 +312,8 @@ class StrategyFile(BaseModel):
     )
     outputs: OutputsSection = Field(
         default_factory=OutputsSection,
-        description="Optional files of the run directory: features.parquet and report.html.",
+        description="Optional files of the run directory (features.parquet, report.html) "
+        "and the format of its per-bar tables.",
     )
     journal: JournalSection | None = Field(
         default=None,
