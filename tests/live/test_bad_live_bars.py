@@ -22,7 +22,12 @@ from structlog.testing import capture_logs
 from tests.hunting import examples
 from tradeloom.domain import OHLCV
 from tradeloom.live.ticker import BarTicker
-from tradeloom.plugins.data.validation import unsound_bars, validate_bars
+from tradeloom.plugins.data.validation import (
+    row_problems,
+    sound_bars,
+    unsound_bars,
+    validate_bars,
+)
 
 HOUR_NS = 3_600_000_000_000
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -99,6 +104,40 @@ def test_a_corrupt_candle_is_dropped_with_a_warning_and_the_next_bar_runs(
     assert dropped[0]["symbol"] == "BTC/USDT"
 
 
+class _UniverseFeed:
+    """A universe's feed: each symbol's frames (`LiveUniverseFeed.closed_bars_of`)."""
+
+    def __init__(self, rows: dict[str, list[list[float]]]) -> None:
+        self.frames = {symbol: _frame(r) for symbol, r in rows.items()}
+
+    def load_universe(self) -> None:
+        raise AssertionError("not asked")
+
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        frame = self.frames[symbol]
+        return frame[frame.index > last_seen]
+
+
+def test_a_universe_runs_the_bar_without_the_symbol_whose_candle_is_corrupt() -> None:
+    """The bad symbol has no bar at that clock bar (NaN prices: no signal, no fill), the
+    others run it; the next bar has every symbol again."""
+    feed = _UniverseFeed({"BTC/USDT": [GOOD, BAD["zero close"], GOOD], "ETH/USDT": [GOOD] * 3})
+    ticker = BarTicker(feed, ("BTC/USDT", "ETH/USDT"), 3600, 0.0)  # type: ignore[arg-type]
+    now = START + pd.Timedelta(days=1)
+    with capture_logs() as logs:
+        ticker.poll(START, now)
+    ran, last = [], START
+    while (due := ticker.due(last, lambda: now)) is not None:
+        last, prices = due
+        ran.append(prices)
+    assert len(ran) == 3
+    assert np.isnan(ran[1][0]).all() and ran[1][1].tolist() == GOOD
+    assert all(p.tolist() == [GOOD, GOOD] for p in (ran[0], ran[2]))
+    assert [e["symbol"] for e in logs if e["event"] == "bad_bar_dropped"] == ["BTC/USDT"]
+
+
 def test_a_feed_without_volume_is_not_a_missing_value() -> None:
     rows = [[*GOOD[:4], np.nan], [*GOOD[:4], np.nan]]
     assert unsound_bars(np.array(rows)) == [None, None]
@@ -132,3 +171,14 @@ def test_a_live_bar_is_dropped_exactly_when_validation_repair_would_drop_it(
         policy="repair",
     )
     assert kept.frame.index.tolist() == frame.index[sound].tolist()
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.lists(_PRICE, min_size=5, max_size=5), min_size=1, max_size=6))
+def test_the_quick_verdict_is_the_checks_verdict(rows: list[list[float]]) -> None:
+    """`sound_bars` (a tick's every bar) says a batch is sound exactly when none of
+    `row_problems`' checks finds a row, and `unsound_bars` then blames none."""
+    values = np.array(rows, dtype=np.float64)
+    found = any(bad.any() for _, bad, _ in row_problems(dict(zip(OHLCV, values.T, strict=True))))
+    assert sound_bars(values) is not found
+    assert any(problem is not None for problem in unsound_bars(values)) is found

@@ -42,6 +42,7 @@ __all__ = [
     "DataValidationError",
     "ValidationPolicy",
     "row_problems",
+    "sound_bars",
     "unsound_bars",
     "validate_bars",
 ]
@@ -121,12 +122,26 @@ def unsound_bars(rows: np.ndarray) -> list[str | None]:
     """Return, for each OHLCV row of ``rows`` (2-D, columns in `OHLCV`'s order), the
     first problem it has as ``code: what`` (checks 1-6), or None for a sound bar: a live
     tick runs no bar that the backtest's validation would not keep."""
-    values = {c: rows[:, i] for i, c in enumerate(OHLCV)}
     found: list[str | None] = [None] * len(rows)
+    if sound_bars(rows):  # a tick's every bar: ~8 us, where the checks' lines take ~37
+        return found
+    values = {c: rows[:, i] for i, c in enumerate(OHLCV)}
     for code, bad, what in row_problems(values):
         for i in np.flatnonzero(bad).tolist():
             found[i] = found[i] or f"{code}: {what}"
     return found
+
+
+def sound_bars(rows: np.ndarray) -> bool:
+    """Return whether no OHLCV row of ``rows`` (as `unsound_bars` takes them) has any of
+    `row_problems`: every price in (0, `MAX_PRICE`] and within [low, high], every volume
+    in (0, `MAX_VOLUME`] or none measured (all NaN). The same verdict in a few array
+    operations (a NaN fails every comparison); a test holds it to `row_problems`."""
+    prices, volume = rows[:, :4], rows[:, 4]
+    low, high = rows[:, 2:3], rows[:, 1:2]
+    if not ((prices > 0) & (prices <= MAX_PRICE) & (prices >= low) & (prices <= high)).all():
+        return False
+    return bool(((volume > 0) & (volume <= MAX_VOLUME)).all() or np.isnan(volume).all())
 
 
 def validate_bars(
