@@ -4,16 +4,19 @@ read by the report from memory once they are on disk (issue 47)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
+from tradeloom.backtest import pipeline as pipeline_module
 from tradeloom.backtest import run as run_module
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.reporting import outputs, report
+from tradeloom.reporting import exports, outputs, report
 from tradeloom.schemas import load_strategy
 
 EVENT_TABLES = ("orders.csv", "fills.csv", "trades.csv")
@@ -90,3 +93,56 @@ def test_a_run_without_a_router_does_not_read_its_journal_for_venue_accounts(
     monkeypatch.setattr(run_module, "journal_venue_accounts", refused)
     outcome = _run(tmp_path)
     assert "venues" not in outcome.metrics
+
+
+def test_the_bars_are_handed_to_the_worker_before_the_features_are_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    writers: set[str] = set()
+    bars_table, features = run_module._bars_table, pipeline_module.universe_features
+    write_parquet = exports.write_parquet
+
+    def bars(universe: Any) -> Any:
+        order.append("bars")
+        return bars_table(universe)
+
+    def computing(*args: Any) -> Any:
+        order.append("features")
+        return features(*args)
+
+    def writing(path: Path, frame: Any, plots: Any = None) -> None:
+        if path.name == exports.BARS_FILE:
+            writers.add(threading.current_thread().name)
+        write_parquet(path, frame, plots)
+
+    monkeypatch.setattr(run_module, "_bars_table", bars)
+    monkeypatch.setattr(pipeline_module, "universe_features", computing)
+    monkeypatch.setattr(exports, "write_parquet", writing)
+    outcome = _run(tmp_path)
+    assert order == ["bars", "features"]
+    assert [w.startswith("tradeloom-tables") for w in writers] == [True]
+    written = pd.read_parquet(outcome.run_dir / exports.BARS_FILE)
+    assert written["close"].tolist() == CLOSE
+
+
+def test_a_run_that_fails_after_reading_its_bars_leaves_no_bars_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_parquet = exports.write_parquet
+
+    def slow(path: Path, frame: Any, plots: Any = None) -> None:
+        time.sleep(0.2)  # still writing when the run fails: the failure waits for it
+        write_parquet(path, frame, plots)
+
+    def failing(*args: Any) -> Any:
+        raise RuntimeError("the model could not be fitted")
+
+    monkeypatch.setattr(exports, "write_parquet", slow)
+    monkeypatch.setattr(pipeline_module, "fit_universe", failing)
+    with pytest.raises(RuntimeError, match="could not be fitted"):
+        _run(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if "journal" not in p.name) == [
+        "folder.key",
+        "strategy.yaml",
+    ]

@@ -12,7 +12,7 @@ fills no earlier than t's close.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,7 +84,12 @@ class BacktestResult:
 
 
 def run_backtest(
-    pipeline: Pipeline, recorder: Recorder, order_prefix: str, *, driver: Driver = "auto"
+    pipeline: Pipeline,
+    recorder: Recorder,
+    order_prefix: str,
+    *,
+    driver: Driver = "auto",
+    loaded: Callable[[Universe], object] | None = None,
 ) -> BacktestResult:
     """Run ``pipeline`` over its data (one symbol, or a universe) and return the result.
 
@@ -94,12 +99,16 @@ def run_backtest(
         order_prefix: Start of every client order id (strategy and run key).
         driver: ``auto`` or ``batch`` (every bar in one call of the core) or ``per_bar``
             (one bar per call, the features stepped as live steps them).
+        loaded: Called with the bars once they are read and validated, before the run
+            goes on (the run writes ``bars.parquet`` beside the rest of its work).
 
     The result's ``probability`` is what was traded on: a fold retrained by a health
     rule replaces the scheduled predictions of the bars after it.
     """
     with stage("data"):
         universe = load_universe(pipeline)
+    if loaded is not None:
+        loaded(universe)
     symbols = universe.symbols
     recorder.symbol = symbols[0]
     journal_universe(recorder, universe)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
 from tradeloom.collection_pace import fewer_collections
+from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, position_rows
@@ -156,22 +157,36 @@ def _run(
         # after the journal accepted the run: a refused one leaves its folder empty
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
-        result = run_backtest(pipeline, session.recorder, key, driver=driver)
-        equity = result.equity.reset_index(names="timestamp")
-        form = table_format(config.outputs.tables, len(equity))
-        # what the report draws, as either form reads back (times to the second); None:
-        # the file is read
-        read_back = as_read(equity, csv=True)
-        beside = read_back is not None
-        if not beside:
-            _write_equity(run_dir, equity, form)
-        parquet = _parquet_tables(pipeline, result)
-        events = _event_tables(result)
-        # the tables are most of a run's writing: a worker writes them (the Parquet files
-        # and the tables of events first: the report may read them) while this thread
-        # computes the metrics and draws the report (the text kernels and Arrow release
-        # the GIL); the block waits for it, and raises its error
+        # the tables are most of a run's writing: a worker writes them while this thread
+        # runs: the bars as soon as they are read (beside the features, the model and the
+        # core), then the Parquet files and the tables of events (the report may read
+        # them), while this thread computes the metrics and draws the report (the text
+        # kernels and Arrow release the GIL); the block waits for it, and raises its error
         with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
+            bars: list[_Parquet] = []
+            bars_written: list[Future[None]] = []
+
+            def loaded(universe: Universe) -> None:
+                with stage(exports.BARS_FILE):
+                    table = _bars_table(universe)
+                bars.append(table)
+                bars_written.append(worker.submit(_write_parquet_tables, run_dir, [table]))
+
+            try:
+                result = run_backtest(pipeline, session.recorder, key, driver=driver, loaded=loaded)
+            except BaseException:
+                _unwrite(run_dir, bars_written)  # a failed run's folder: as before it ran
+                raise
+            equity = result.equity.reset_index(names="timestamp")
+            form = table_format(config.outputs.tables, len(equity))
+            # what the report draws, as either form reads back (times to the second); None:
+            # the file is read
+            read_back = as_read(equity, csv=True)
+            beside = read_back is not None
+            if not beside:
+                _write_equity(run_dir, equity, form)
+            parquet = _parquet_tables(pipeline, result)
+            events = _event_tables(result)
             parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
             events_written = worker.submit(_write_event_tables, run_dir, events)
             tables = worker.submit(
@@ -183,8 +198,8 @@ def _run(
             )
 
             def written() -> None:
-                parquet_written.result()
-                events_written.result()
+                for future in (*bars_written, parquet_written, events_written):
+                    future.result()
 
             metrics = _results(
                 pipeline,
@@ -193,7 +208,7 @@ def _run(
                 session.recorder,
                 variant,
                 {table_name(EQUITY, form): equity if read_back is None else read_back},
-                {**{t.name: t.frame for t in parquet if t.drawn}, **events},
+                {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
                 written,
             )
             written()
@@ -483,16 +498,10 @@ class _Parquet:
 
 
 def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet]:
-    """Return the per-bar Parquet tables of the run (bars, features, monitors)."""
+    """Return the per-bar Parquet tables of the run but its bars (`_bars_table`): its
+    features and monitors."""
     rec = result.recorder
-    universe = result.universe
-    with stage(exports.BARS_FILE):
-        tables = [
-            _Parquet(
-                exports.BARS_FILE,
-                exports.bars_frame([b.frame for b in universe.bars], universe.symbols),
-            )
-        ]
+    tables = []
     if pipeline.config.outputs.features:
         with stage(exports.FEATURES_FILE):
             features = _features_table(result)
@@ -502,6 +511,20 @@ def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet
             frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
         tables.append(_Parquet(exports.MONITORING_FILE, frame, drawn=False))
     return tables
+
+
+def _bars_table(universe: Universe) -> _Parquet:
+    """Return ``bars.parquet``: the bars of each symbol as they were read."""
+    frames = [b.frame for b in universe.bars]
+    return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
+
+
+def _unwrite(run_dir: Path, written: list[Future[None]]) -> None:
+    """Remove the bars a failed run wrote (once written: the worker may be writing them)."""
+    for future in written:
+        future.exception()  # (waits; whatever it raised, the run's own error is told)
+        with contextlib.suppress(OSError):
+            (run_dir / exports.BARS_FILE).unlink()
 
 
 def _write_parquet_tables(run_dir: Path, tables: list[_Parquet]) -> None:
