@@ -32,7 +32,7 @@ from tradeloom.engine.features import (
     cross_row,
     universe_features,
 )
-from tradeloom.engine.frames import equity_frame
+from tradeloom.engine.frames import curve_out, equity_block, equity_frame
 from tradeloom.engine.funding import funding_rates
 from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
@@ -176,7 +176,9 @@ def run_backtest(
         first = pd.Series(p.copy(), index=first.index, name=first.name)
     close = inputs.px[3]
     with stage("equity curve"):
-        positions, cash, equity_values = engine.universe_curve(close)
+        # the curve written into the equity frame's own columns, not copied into them
+        block = equity_block(n, symbols)
+        positions, cash, equity_values = engine.universe_curve(close, curve_out(block, symbols))
         equity = equity_frame(
             universe.index,
             universe.symbols,
@@ -185,6 +187,7 @@ def run_backtest(
             cash,
             equity_values,
             engine.portfolio.initial_cash,
+            block,
         )
     unfilled = tuple(working_orders(engine))
     for order in unfilled:

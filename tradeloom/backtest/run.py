@@ -63,6 +63,7 @@ from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
 from tradeloom.stage_times import WORKER, stage
 from tradeloom.stats import auc
+from tradeloom.text_columns import labelled, texts
 
 __all__ = [
     "FILL_COLUMNS",
@@ -583,10 +584,10 @@ def _event_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
     with stage("orders"):
         orders = records(rec.orders, ORDER_COLUMNS)
-        orders.insert(0, "symbol", markets(rec.orders, "id", rec.order_symbols))
+        orders.insert(0, "symbol", _market_column(rec.orders, "id", rec.order_symbols))
     with stage("fills"):
         fills = records(rec.fills, FILL_COLUMNS)
-        fills.insert(0, "symbol", markets(rec.fills, "order_id", rec.order_symbols))
+        fills.insert(0, "symbol", _market_column(rec.fills, "order_id", rec.order_symbols))
     return {"orders.csv": orders, "fills.csv": fills, "trades.csv": trades}
 
 
@@ -612,11 +613,23 @@ def records(items: Sequence[Any], columns: tuple[str, ...]) -> pd.DataFrame:
     its columns, without an object per row)."""
     if not len(items):
         return pd.DataFrame([], columns=list(columns))
-    return pd.DataFrame(
-        {c: times(items, c) if c == "timestamp" else column(items, c) for c in columns}
-    )
+    data: dict[str, Any] = {}
+    for c in columns:
+        values = times(items, c) if c == "timestamp" else column(items, c)
+        # texts (ids, reasons) as pandas infers them, without its inference
+        data[c] = texts(values) if values.dtype == object else values
+    return pd.DataFrame(data)
 
 
 def markets(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> list[str]:
     """Return the market of each of ``items`` (orders, fills), by its order id ``key``."""
     return list(map(order_symbols.__getitem__, column(items, key).tolist()))
+
+
+def _market_column(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> Any:
+    """Return `markets` as a table's column (`tradeloom.text_columns`): one market's
+    without looking each row's up."""
+    named = set(order_symbols.values())
+    if len(named) == 1 and len(items):
+        return labelled(np.zeros(len(items), np.int8), sorted(named))
+    return texts(markets(items, key, order_symbols))

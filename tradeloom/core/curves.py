@@ -63,7 +63,11 @@ def equity_curve(
 
 
 def universe_curve(
-    marks: npt.NDArray[np.float64], close: npt.NDArray[np.float64], initial_cash: float
+    marks: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    initial_cash: float,
+    out: tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64], npt.NDArray[np.float64]]
+    | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Return each bar's positions (bars x symbols), cash and equity over several symbols.
 
@@ -75,11 +79,13 @@ def universe_curve(
         marks: `fill_marks` of the run, in order.
         close: ``[bars, symbols]``: each bar's close (NaN: the symbol has no bar).
         initial_cash: The cash before the first fill.
+        out: Where to write the positions (None: a new array), the cash and the equity
+            (C-contiguous float64, of the shapes returned): the columns of the frame
+            that holds them (`tradeloom.engine.frames.curve_out`), not copied into it.
     """
     n, m = close.shape
-    positions = np.empty((n, m))
-    cash = np.empty(n)
-    equity = np.empty(n)
+    given, cash, equity = out if out is not None else (None, np.empty(n), np.empty(n))
+    positions = np.empty((n, m)) if given is None else given
     _spread_marks(
         np.ascontiguousarray(marks.reshape(-1, 4), np.float64),
         np.ascontiguousarray(close, np.float64),

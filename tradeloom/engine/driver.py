@@ -380,11 +380,15 @@ class Engine:
         return self._marks()
 
     def universe_curve(
-        self, close: npt.NDArray[np.float64]
+        self,
+        close: npt.NDArray[np.float64],
+        out: tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64], npt.NDArray[np.float64]]
+        | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Return each bar's positions ``[bars, symbols]``, cash and equity (``close``:
-        ``[bars, symbols]``, NaN where a symbol has no bar)."""
-        return universe_curve(self._marks(), close, self.portfolio.initial_cash)
+        ``[bars, symbols]``, NaN where a symbol has no bar), written into ``out`` where
+        given (`tradeloom.core.curves.universe_curve`)."""
+        return universe_curve(self._marks(), close, self.portfolio.initial_cash, out)
 
     def _marks(self) -> npt.NDArray[np.float64]:
         marks = np.concatenate(self._fills) if self._fills else np.empty((0, 4))

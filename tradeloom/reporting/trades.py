@@ -19,6 +19,7 @@ import pandas as pd
 
 from tradeloom.jit import kernel
 from tradeloom.kept import Kept, column, times
+from tradeloom.text_columns import labelled, texts
 
 __all__ = ["TRADE_COLUMNS", "exit_reasons", "trade_frame"]
 
@@ -157,11 +158,12 @@ def trade_frame(
     for c in _FLOATS:
         data[c] = column(trades, c).astype(np.float64)
     if isinstance(trades, Kept):
-        data["symbol"] = trades.column("symbol")
+        data["symbol"] = texts(trades.column("symbol"))
     else:
         data["symbol"] = [str(getattr(t, "symbol", "")) for t in trades]
-    data["side"] = np.where(data["direction"] > 0, "long", "short")
+    # the texts as pandas infers them, without its inference (`tradeloom.text_columns`)
+    data["side"] = labelled((data["direction"] > 0).astype(np.int8), ("short", "long"))
     data["holding_bars"] = data["exit_bar"] - data["entry_bar"]
     data["return"] = data["pnl"] / (data["quantity"] * data["entry_price"])
-    data["exit_reason"] = reasons
+    data["exit_reason"] = texts(reasons)
     return pd.DataFrame({c: data[c] for c in TRADE_COLUMNS})
