@@ -359,5 +359,13 @@ def _json_column(trades: pd.DataFrame, key: str, n: int, empty: str = "") -> pa.
     text escaped once (``empty`` for an empty text; every row, without the column)."""
     if key not in trades:
         return pa.array([json_text(empty)]).take(pa.array(np.zeros(n, dtype=np.int8)))
-    texts = per_distinct(trades[key].astype(str), lambda value: json_text(f"{value or empty}"))
+    column = trades[key].astype(str)
+    if isinstance(column.array, pd.arrays.ArrowStringArray) and not column.hasnans:
+        # each distinct text found and escaped in Arrow's dictionary, no str per row
+        coded = pc.dictionary_encode(pa.array(column, from_pandas=True))
+        if isinstance(coded, pa.ChunkedArray):
+            coded = coded.combine_chunks()
+        words = [json_text(f"{value or empty}") for value in coded.dictionary.to_pylist()]
+        return pa.array(words, pa.string()).take(coded.indices)
+    texts = per_distinct(column, lambda value: json_text(f"{value or empty}"))
     return pa.array(texts, pa.string())
