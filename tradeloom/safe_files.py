@@ -240,21 +240,25 @@ def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
     import yaml
 
     text = read_text(path, what, limit=limit)
+    loader = yaml.SafeLoader(text)
     try:
         # compose first: the node tree is built without recursion limits being reached
         # by construction, and its depth is checked before PyYAML builds Python objects
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # from that same tree (`safe_load`'s own two steps: the text is parsed once)
+        node = loader.get_single_node()
         _check_depth(path, what, _node_depth(node))
         if _expanded_values(node) > MAX_VALUES:
             raise UnreadableFile(
                 f"{path}: more than {MAX_VALUES:,} values once its aliases are expanded; "
                 f"{what} never has so many: damaged, or another file"
             )
-        return yaml.safe_load(text)
+        return None if node is None else loader.construct_document(node)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise UnreadableFile(
             f"{path}: not valid YAML ({_first_line(exc)}): damaged, or not {what}"
         ) from None
+    finally:
+        loader.dispose()
 
 
 def read_csv(

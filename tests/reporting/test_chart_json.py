@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import orjson
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plotly.io.json import to_json_plotly
 
 from tests.hunting import examples
-from tradeloom.reporting.charts import json_text, json_texts
+from tradeloom.reporting.charts import json_text, json_text_array, json_texts
 
 
 @settings(max_examples=examples(50), deadline=None)
@@ -20,3 +21,12 @@ def test_texts_escaped_by_part_are_plotlys_json_of_the_whole(parts: list[list[st
     insides = ["".join(json_text(part) for part in text) for text in texts]
     written = orjson.dumps({"text": json_texts(insides)}).decode()
     assert written == to_json_plotly({"text": ["".join(text) for text in texts]})
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(st.lists(st.text(), max_size=20))
+def test_an_arrow_array_of_insides_is_written_as_their_list(texts: list[str]) -> None:
+    """The insides joined in Arrow (`json_text_array`) are `json_texts` of them."""
+    insides = [json_text(text) for text in texts]
+    written = orjson.dumps({"text": json_text_array(pa.array(insides, pa.string()))})
+    assert written == orjson.dumps({"text": json_texts(insides)})

@@ -15,15 +15,24 @@ gets its close as a line instead of candles.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import compress
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tradeloom.grouping import per_distinct, positions_by_key
-from tradeloom.reporting.charts import Chart, json_text, json_texts, layout, line, naive_times
+from tradeloom.reporting.charts import (
+    Chart,
+    json_text,
+    json_text_array,
+    layout,
+    line,
+    naive_times,
+)
 from tradeloom.reporting.downsample import candle_buckets
+from tradeloom.reporting.fixed_text import fixed_texts
 from tradeloom.reporting.run_data import RunData
 
 __all__ = [
@@ -39,6 +48,7 @@ _GREEN, _RED, _GREY = "#1a9850", "#d73027", "#555555"
 _OVERLAY_COLORS = ("#2c7fb8", "#fd8d3c", "#6a3d9a", "#b15928", "#e7298a")
 _PRICE_PX, _VOLUME_PX, _PANEL_PX, _GAP_PX = 360, 90, 130, 28
 _GRID = "#e5e5e5"
+_SIDES = pa.array(["short", "long"])
 
 
 def price_chart(run: RunData) -> Chart:
@@ -292,15 +302,15 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
     long = (trades["side"] == "long" if "side" in trades else trades["direction"] > 0).to_numpy()
     entry_t = trades["entry_time"].dt.tz_localize(None).to_numpy()
     exit_t = trades["exit_time"].dt.tz_localize(None).to_numpy()
-    n = len(trades)
-    # the hover texts as their JSON (`json_texts`): each part escaped once, each text a
-    # Python string (a pandas text column per part cost more)
+    # the hover texts as their JSON (`json_text_array`): each part escaped once, each
+    # text joined from the parts' columns in Arrow (a Python string a trade cost more)
     br = json_text("<br>")
+    n = len(trades)
+    numbers = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
+    sides = _SIDES.take(pa.array(long.astype(np.int8)))
+    text = pc.binary_join_element_wise(sides, " #", numbers, br, "")
     entered = _json_column(trades, "entry_reason", n, empty="signal")
-    text = [
-        f"{side} #{i}{br}" for i, side in enumerate(np.where(long, "long", "short").tolist(), 1)
-    ]
-    entry_text = [f"{t}entry: {e}" for t, e in zip(text, entered, strict=True)]
+    entry_text = pc.binary_join_element_wise(text, "entry: ", entered, "")
     for side, mask, marker, color in (
         ("long entry", long, "triangle-up", _GREEN),
         ("short entry", ~long, "triangle-down", _RED),
@@ -314,18 +324,15 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                     "x": entry_t[mask],
                     "y": trades["entry_price"].to_numpy(np.float64)[mask],
                     "marker": {"symbol": marker, "size": 9, "color": color},
-                    "text": json_texts(list(compress(entry_text, mask.tolist()))),
+                    "text": json_text_array(entry_text.filter(pa.array(mask))),
                     "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
                     "yaxis": "y",
                 }
             )
     pnl = trades["pnl"].to_numpy(np.float64)
-    returns = (trades["return"].to_numpy(np.float64) * 100).tolist()
+    percent = fixed_texts(trades["return"].to_numpy(np.float64) * 100, 2, plus=True)
     reason = _json_column(trades, "exit_reason", n)
-    exit_text = [
-        f"{t}exit: {r}{br}return {value:+.2f}%"
-        for t, r, value in zip(text, reason, returns, strict=True)
-    ]
+    exit_text = pc.binary_join_element_wise(text, "exit: ", reason, br, "return ", percent, "%", "")
     data.append(
         {
             "type": "scatter",
@@ -339,7 +346,7 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
                 "color": np.where(pnl > 0, _GREEN, _RED),
                 "line": {"width": 1},
             },
-            "text": json_texts(exit_text),
+            "text": json_text_array(exit_text),
             "hovertemplate": "%{text}<br>at %{y:,.6g}<extra></extra>",
             "yaxis": "y",
         }
@@ -347,9 +354,18 @@ def _marker_traces(trades: pd.DataFrame) -> list[dict[str, Any]]:
     return data
 
 
-def _json_column(trades: pd.DataFrame, key: str, n: int, empty: str = "") -> list[str]:
+def _json_column(trades: pd.DataFrame, key: str, n: int, empty: str = "") -> pa.Array:
     """Return a text column as the insides of JSON strings (`json_text`), each distinct
     text escaped once (``empty`` for an empty text; every row, without the column)."""
     if key not in trades:
-        return [json_text(empty)] * n
-    return per_distinct(trades[key].astype(str), lambda value: json_text(f"{value or empty}"))
+        return pa.array([json_text(empty)]).take(pa.array(np.zeros(n, dtype=np.int8)))
+    column = trades[key].astype(str)
+    if isinstance(column.array, pd.arrays.ArrowStringArray) and not column.hasnans:
+        # each distinct text found and escaped in Arrow's dictionary, no str per row
+        coded = pc.dictionary_encode(pa.array(column, from_pandas=True))
+        if isinstance(coded, pa.ChunkedArray):
+            coded = coded.combine_chunks()
+        words = [json_text(f"{value or empty}") for value in coded.dictionary.to_pylist()]
+        return pa.array(words, pa.string()).take(coded.indices)
+    texts = per_distinct(column, lambda value: json_text(f"{value or empty}"))
+    return pa.array(texts, pa.string())

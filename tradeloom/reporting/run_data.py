@@ -267,9 +267,13 @@ def _joint_codes(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndar
     where the rows' keys are (a missing key equals a missing key, as in a merge)."""
     n = len(left[0])
     codes = np.zeros(n + len(right[0]), dtype=np.int64)
+    span = 1  # the codes so far are below it
     for a, b in zip(left, right, strict=True):
         mine, theirs = _arrow(a), _arrow(b)
-        if mine.type == theirs.type:
+        whole = _whole_codes(mine, theirs, (1 << 62) // max(span, 1))
+        if whole is not None:
+            column, count = whole
+        elif mine.type == theirs.type:
             encoded = pc.dictionary_encode(pa.concat_arrays([mine, theirs]), "encode")
             column, count = encoded.indices.to_numpy(), len(encoded.dictionary)
         else:  # as a merge compares them: as Python values (1 == 1.0)
@@ -278,7 +282,24 @@ def _joint_codes(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndar
             )
             count = len(uniques)
         codes = codes * count + column
+        span *= count
     return codes[:n], codes[n:]
+
+
+def _whole_codes(mine: pa.Array, theirs: pa.Array, most: int) -> tuple[np.ndarray, int] | None:
+    """Return integer keys of both sides as codes from zero (each value less the least)
+    and how many there may be; None: not integers of one type without a missing one, or
+    more than ``most`` apart (`_joint_codes`' product stays in 63 bits). A fill's bar
+    needs no hash table."""
+    if mine.type != theirs.type or not pa.types.is_signed_integer(mine.type):
+        return None
+    if mine.null_count or theirs.null_count or not len(mine) or not len(theirs):
+        return None
+    values = np.concatenate([mine.to_numpy(), theirs.to_numpy()]).astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low >= most:
+        return None
+    return values - low, high - low + 1
 
 
 def _missing_message(run_dir: Path, missing: list[str]) -> str:
@@ -460,10 +481,18 @@ def _text_as_read(values: pd.Series) -> bool:
         return False
     if pd.api.types.infer_dtype(values, skipna=False) != "string":
         return False  # a missing cell, or an object that is not text
-    if values.isin(_NA_TEXT).any():
+    if _any_missing_text(values):
         return False
     # the first cells say so in any table of words (each cell read costs a str)
     return _a_word(values.iloc[:64]) or _a_word(values)
+
+
+def _any_missing_text(values: pd.Series) -> bool:
+    """Return whether a cell of text is one a CSV reader reads as a missing value (an
+    Arrow column's by Arrow's own lookup: pandas' isin boxes the set's texts each call)."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray):
+        return bool(pc.any(pc.is_in(_arrow(values), value_set=_NA_ARROW)).as_py())
+    return bool(values.isin(_NA_TEXT).any())
 
 
 def _a_word(values: pd.Series) -> bool:
@@ -496,6 +525,7 @@ _NA_TEXT = frozenset(
 )
 """The texts a CSV reader (pandas' ``read_csv``) reads as a missing value (pandas'
 ``STR_NA_VALUES``)."""
+_NA_ARROW = pa.array(sorted(_NA_TEXT), pa.string())
 _NOT_NUMBER = re.compile(r"[^0-9+\-.:eEtTzZ /]")
 """A character that no number or time holds (nor `_WORDS`'s)."""
 _WORDS = frozenset(("nan", "inf", "infinity", "true", "false"))

@@ -71,7 +71,8 @@ def trades_table(trades: pd.DataFrame) -> str:
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
     # only the rows shown are boxed (an Arrow text column boxes a str per value), and
     # each row is written by one template: its cells' formats, filled a column at a time
-    values = {key: trades[key].iloc[rows_shown] for key, _ in columns}
+    shown = trades.iloc[np.array(rows_shown, dtype=np.intp)]  # one take for every column
+    values = {key: shown[key] for key, _ in columns}
     filtered = [k for k in _FILTERED if k in values and trades[k].nunique() > 1]
     template = "<tr class='trade'"
     fields: list[Sequence[object]] = []
