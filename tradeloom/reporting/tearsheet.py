@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pandas._libs.window import aggregations as _window
 
 from tradeloom.jit import kernel
+from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
 
 __all__ = [
     "DRAWDOWNS_LISTED",
@@ -94,57 +94,14 @@ def _rolling_frame(
     """Return `rolling_figures` of the returns ``values`` at the bars of ``index``.
 
     pandas' ``Series(values).rolling(window)`` ``mean()`` and ``std(ddof=1)``, to the
-    bit: its own compiled kernels over the same bounds (each window's last ``window``
-    bars, none short), infinities read as NaN, a negative variance as 0; without a
-    Rolling object's checks, copies and index for each of the two.
+    bit, in one compiled pass (`tradeloom.reporting.rolling_moments`).
     """
-    n = len(values)
-    block = np.empty((2, n))  # both columns: the frame's one block, each bar written
-    if n:
-        _rolling_moments(values, window, periods_per_year, block)
+    block = np.empty((2, len(values)))  # both columns: the frame's one block, each bar written
+    if len(values):
+        sharpe, volatility = block
+        scale = math.sqrt(periods_per_year)
+        rolling_sharpe_volatility(np.ascontiguousarray(values), window, scale, sharpe, volatility)
     return pd.DataFrame(block.T, index=index, columns=["sharpe", "volatility"], copy=False)
-
-
-def _rolling_moments(
-    values: npt.NDArray[np.float64],
-    window: int,
-    periods_per_year: float,
-    out: npt.NDArray[np.float64],
-) -> None:
-    n = len(values)
-    infinite = np.isinf(values)
-    if infinite.any():
-        values = np.where(infinite, np.nan, values)
-    end = np.arange(1, n + 1, dtype=np.int64)
-    start = np.clip(end - window, 0, n)
-    with np.errstate(all="ignore"):
-        mean, std = _mean_var(values, start, end, window)
-        std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
-        np.sqrt(std, out=std)
-    scale = math.sqrt(periods_per_year)
-    sharpe, volatility = out
-    np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
-    sharpe *= scale
-    np.multiply(std, scale, out=volatility)
-
-
-def _mean_var(
-    values: npt.NDArray[np.float64],
-    start: npt.NDArray[np.int64],
-    end: npt.NDArray[np.int64],
-    window: int,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return each window's mean and variance (ddof 1) by pandas' compiled kernels; a
-    pandas whose private kernels take other arguments gets its public ``Rolling``, which
-    runs the same kernels (a slower path, never a failed run)."""
-    try:
-        return (
-            _window.roll_mean(values, start, end, window),
-            _window.roll_var(values, start, end, window, ddof=1),
-        )
-    except (AttributeError, TypeError):
-        rolling = pd.Series(values).rolling(window)
-        return rolling.mean().to_numpy(copy=True), rolling.var(ddof=1).to_numpy(copy=True)
 
 
 @dataclass(frozen=True)
