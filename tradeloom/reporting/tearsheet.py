@@ -322,16 +322,24 @@ def _versus(
         changes = market.pct_change().fillna(0.0)
         both = pd.DataFrame({"r": pd.Series(returns, index=index), "m": changes}).dropna()
         r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
-    spread = np.var(m) if len(r) >= 2 else 0.0
+    n = len(r)
+    if n < 2:
+        return {"alpha": None, "beta": None, "correlation": None}
+    # numpy's var(m) and std(r) > 0 from the deviations that the covariance uses too,
+    # each taken once: the same operations in the same order as np.var's
+    m_apart = m - m.mean()
+    scratch = np.multiply(m_apart, m_apart)
+    spread = np.add.reduce(scratch) / n
     if float(spread) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
-    moved = r - r.mean()
-    moved *= m - m.mean()
+    r_apart = r - r.mean()
+    varies = float(np.add.reduce(np.multiply(r_apart, r_apart, out=scratch)) / n) > 0
+    moved = np.multiply(r_apart, m_apart, out=scratch)
     beta = float(np.mean(moved) / spread)
     apart = np.multiply(m, beta, out=moved)  # r - beta * m, in place
     np.subtract(r, apart, out=apart)
     alpha = float((1.0 + np.mean(apart)) ** periods_per_year - 1.0)
-    correlation = float(np.corrcoef(r, m)[0, 1]) if float(np.std(r)) > 0 else None
+    correlation = float(np.corrcoef(r, m)[0, 1]) if varies else None
     return {"alpha": alpha, "beta": beta, "correlation": correlation}
 
 
@@ -421,7 +429,7 @@ def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
     finite = np.isfinite(returns)
     values = returns if finite.all() else returns[finite]
     # pandas' moments, over the values alone (no index to carry)
-    known = pd.Series(values)
+    known = pd.Series(values, copy=False)  # read, never written: no copy
     out: dict[str, float | None] = dict.fromkeys(
         ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
     )
@@ -451,9 +459,24 @@ def _summary(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
     known = values[~np.isnan(values)]
     if not len(known):
         return {"last": None, "min": None, "median": None, "max": None}
-    return {
-        "last": float(known[-1]),
-        "min": float(known.min()),
-        "median": float(pd.Series(known).median()),
-        "max": float(known.max()),
-    }
+    last, least, most = float(known[-1]), float(known.min()), float(known.max())
+    median = _median(known)  # last: it reorders them
+    if median == 0.0:  # which zero is pandas', its own selection decides
+        median = float(pd.Series(values[~np.isnan(values)], copy=False).median())
+    return {"last": last, "min": least, "median": median, "max": most}
+
+
+def _median(known: npt.NDArray[np.float64]) -> float:
+    """Return pandas' median of ``known`` (no NaN) unless it is a zero, reordering them.
+
+    The middle value, or half the sum of the two middle ones, found by one partition in
+    place: pandas (bottleneck's ``nanmedian``) adds the same two values and halves their
+    sum, so the bits are its, but for the sign of a zero, which depends on where its
+    selection leaves equal zeros: the caller asks pandas then.
+    """
+    n = len(known)
+    k = n // 2
+    known.partition(k)
+    if n % 2:
+        return float(known[k])
+    return float(0.5 * (known[:k].max() + known[k]))
