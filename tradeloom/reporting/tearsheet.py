@@ -94,14 +94,43 @@ def _rolling_frame(
     """Return `rolling_figures` of the returns ``values`` at the bars of ``index``.
 
     pandas' ``Series(values).rolling(window)`` ``mean()`` and ``std(ddof=1)``, to the
-    bit, in one compiled pass (`tradeloom.reporting.rolling_moments`).
+    bit: in one compiled pass (`tradeloom.reporting.rolling_moments`, which repeats the
+    algorithms of pandas 3); under another pandas, from its public ``Rolling`` (slower,
+    never other figures than that pandas gives).
     """
     block = np.empty((2, len(values)))  # both columns: the frame's one block, each bar written
     if len(values):
         sharpe, volatility = block
         scale = math.sqrt(periods_per_year)
-        rolling_sharpe_volatility(np.ascontiguousarray(values), window, scale, sharpe, volatility)
+        if _KERNEL_PANDAS:
+            values = np.ascontiguousarray(values)
+            rolling_sharpe_volatility(values, window, scale, sharpe, volatility)
+        else:
+            _public_rolling(values, window, scale, sharpe, volatility)
     return pd.DataFrame(block.T, index=index, columns=["sharpe", "volatility"], copy=False)
+
+
+_KERNEL_PANDAS = pd.__version__.split(".")[0] == "3"
+"""Whether this pandas computes rolling moments as `rolling_sharpe_volatility` does (the
+property tests hold the kernel to pandas 3's)."""
+
+
+def _public_rolling(
+    values: npt.NDArray[np.float64],
+    window: int,
+    scale: float,
+    sharpe: npt.NDArray[np.float64],
+    volatility: npt.NDArray[np.float64],
+) -> None:
+    rolling = pd.Series(values).rolling(window)
+    mean = rolling.mean().to_numpy()
+    std = rolling.var(ddof=1).to_numpy(copy=True)
+    with np.errstate(all="ignore"):
+        std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
+        np.sqrt(std, out=std)
+        np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
+    sharpe *= scale
+    np.multiply(std, scale, out=volatility)
 
 
 @dataclass(frozen=True)
