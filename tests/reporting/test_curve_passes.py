@@ -200,15 +200,15 @@ def test_rolling_figures_are_pandas_rolling_moments(
 
 @settings(max_examples=examples(25), deadline=None)
 @given(bar_return_arrays(), st.integers(1, 40))
-def test_a_pandas_with_other_private_kernels_gets_the_same_figures_from_its_public_rolling(
+def test_a_pandas_other_than_the_kernels_gets_the_same_figures_from_its_public_rolling(
     values: np.ndarray, window: int
 ) -> None:
-    """`tearsheet._mean_var` calls pandas' private window kernels; where they take other
-    arguments (another pandas release) the public ``Rolling`` answers, to the bit."""
+    """`tearsheet._rolling_frame` repeats pandas 3's rolling algorithms in a kernel; under
+    another pandas the public ``Rolling`` answers, to the bit (under this one)."""
     returns = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values), freq="h"))
     fast = rolling_figures(returns, window, 8760.0)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tearsheet_module, "_window", object())  # no roll_mean: AttributeError
+        patch.setattr(tearsheet_module, "_KERNEL_PANDAS", False)
         slow = rolling_figures(returns, window, 8760.0)
     pd.testing.assert_frame_equal(slow, fast, check_exact=True)
     assert np.array_equal(np.signbit(slow.to_numpy()), np.signbit(fast.to_numpy()))

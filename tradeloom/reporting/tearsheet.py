@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pandas._libs.window import aggregations as _window
 
 from tradeloom.jit import kernel
+from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
 
 __all__ = [
     "DRAWDOWNS_LISTED",
@@ -94,57 +94,43 @@ def _rolling_frame(
     """Return `rolling_figures` of the returns ``values`` at the bars of ``index``.
 
     pandas' ``Series(values).rolling(window)`` ``mean()`` and ``std(ddof=1)``, to the
-    bit: its own compiled kernels over the same bounds (each window's last ``window``
-    bars, none short), infinities read as NaN, a negative variance as 0; without a
-    Rolling object's checks, copies and index for each of the two.
+    bit: in one compiled pass (`tradeloom.reporting.rolling_moments`, which repeats the
+    algorithms of pandas 3); under another pandas, from its public ``Rolling`` (slower,
+    never other figures than that pandas gives).
     """
-    n = len(values)
-    block = np.empty((2, n))  # both columns: the frame's one block, each bar written
-    if n:
-        _rolling_moments(values, window, periods_per_year, block)
+    block = np.empty((2, len(values)))  # both columns: the frame's one block, each bar written
+    if len(values):
+        sharpe, volatility = block
+        scale = math.sqrt(periods_per_year)
+        if _KERNEL_PANDAS:
+            values = np.ascontiguousarray(values)
+            rolling_sharpe_volatility(values, window, scale, sharpe, volatility)
+        else:
+            _public_rolling(values, window, scale, sharpe, volatility)
     return pd.DataFrame(block.T, index=index, columns=["sharpe", "volatility"], copy=False)
 
 
-def _rolling_moments(
+_KERNEL_PANDAS = pd.__version__.split(".")[0] == "3"
+"""Whether this pandas computes rolling moments as `rolling_sharpe_volatility` does (the
+property tests hold the kernel to pandas 3's)."""
+
+
+def _public_rolling(
     values: npt.NDArray[np.float64],
     window: int,
-    periods_per_year: float,
-    out: npt.NDArray[np.float64],
+    scale: float,
+    sharpe: npt.NDArray[np.float64],
+    volatility: npt.NDArray[np.float64],
 ) -> None:
-    n = len(values)
-    infinite = np.isinf(values)
-    if infinite.any():
-        values = np.where(infinite, np.nan, values)
-    end = np.arange(1, n + 1, dtype=np.int64)
-    start = np.clip(end - window, 0, n)
+    rolling = pd.Series(values).rolling(window)
+    mean = rolling.mean().to_numpy()
+    std = rolling.var(ddof=1).to_numpy(copy=True)
     with np.errstate(all="ignore"):
-        mean, std = _mean_var(values, start, end, window)
         std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
         np.sqrt(std, out=std)
-    scale = math.sqrt(periods_per_year)
-    sharpe, volatility = out
-    np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
+        np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
     sharpe *= scale
     np.multiply(std, scale, out=volatility)
-
-
-def _mean_var(
-    values: npt.NDArray[np.float64],
-    start: npt.NDArray[np.int64],
-    end: npt.NDArray[np.int64],
-    window: int,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return each window's mean and variance (ddof 1) by pandas' compiled kernels; a
-    pandas whose private kernels take other arguments gets its public ``Rolling``, which
-    runs the same kernels (a slower path, never a failed run)."""
-    try:
-        return (
-            _window.roll_mean(values, start, end, window),
-            _window.roll_var(values, start, end, window, ddof=1),
-        )
-    except (AttributeError, TypeError):
-        rolling = pd.Series(values).rolling(window)
-        return rolling.mean().to_numpy(copy=True), rolling.var(ddof=1).to_numpy(copy=True)
 
 
 @dataclass(frozen=True)
@@ -365,16 +351,24 @@ def _versus(
         changes = market.pct_change().fillna(0.0)
         both = pd.DataFrame({"r": pd.Series(returns, index=index), "m": changes}).dropna()
         r, m = both["r"].to_numpy(np.float64), both["m"].to_numpy(np.float64)
-    spread = np.var(m) if len(r) >= 2 else 0.0
+    n = len(r)
+    if n < 2:
+        return {"alpha": None, "beta": None, "correlation": None}
+    # numpy's var(m) and std(r) > 0 from the deviations that the covariance uses too,
+    # each taken once: the same operations in the same order as np.var's
+    m_apart = m - m.mean()
+    scratch = np.multiply(m_apart, m_apart)
+    spread = np.add.reduce(scratch) / n
     if float(spread) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
-    moved = r - r.mean()
-    moved *= m - m.mean()
+    r_apart = r - r.mean()
+    varies = float(np.add.reduce(np.multiply(r_apart, r_apart, out=scratch)) / n) > 0
+    moved = np.multiply(r_apart, m_apart, out=scratch)
     beta = float(np.mean(moved) / spread)
     apart = np.multiply(m, beta, out=moved)  # r - beta * m, in place
     np.subtract(r, apart, out=apart)
     alpha = float((1.0 + np.mean(apart)) ** periods_per_year - 1.0)
-    correlation = float(np.corrcoef(r, m)[0, 1]) if float(np.std(r)) > 0 else None
+    correlation = float(np.corrcoef(r, m)[0, 1]) if varies else None
     return {"alpha": alpha, "beta": beta, "correlation": correlation}
 
 
@@ -464,7 +458,7 @@ def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
     finite = np.isfinite(returns)
     values = returns if finite.all() else returns[finite]
     # pandas' moments, over the values alone (no index to carry)
-    known = pd.Series(values)
+    known = pd.Series(values, copy=False)  # read, never written: no copy
     out: dict[str, float | None] = dict.fromkeys(
         ("var_95", "cvar_95", "var_95_normal", "skew", "kurtosis")
     )
@@ -494,9 +488,24 @@ def _summary(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
     known = values[~np.isnan(values)]
     if not len(known):
         return {"last": None, "min": None, "median": None, "max": None}
-    return {
-        "last": float(known[-1]),
-        "min": float(known.min()),
-        "median": float(pd.Series(known).median()),
-        "max": float(known.max()),
-    }
+    last, least, most = float(known[-1]), float(known.min()), float(known.max())
+    median = _median(known)  # last: it reorders them
+    if median == 0.0:  # which zero is pandas', its own selection decides
+        median = float(pd.Series(values[~np.isnan(values)], copy=False).median())
+    return {"last": last, "min": least, "median": median, "max": most}
+
+
+def _median(known: npt.NDArray[np.float64]) -> float:
+    """Return pandas' median of ``known`` (no NaN) unless it is a zero, reordering them.
+
+    The middle value, or half the sum of the two middle ones, found by one partition in
+    place: pandas (bottleneck's ``nanmedian``) adds the same two values and halves their
+    sum, so the bits are its, but for the sign of a zero, which depends on where its
+    selection leaves equal zeros: the caller asks pandas then.
+    """
+    n = len(known)
+    k = n // 2
+    known.partition(k)
+    if n % 2:
+        return float(known[k])
+    return float(0.5 * (known[:k].max() + known[k]))

@@ -1,0 +1,181 @@
+"""The rolling Sharpe ratio and volatility of bar returns, in one compiled pass.
+
+The figures are pandas' ``Series(r).rolling(w).mean()`` and ``.std(ddof=1)`` (the
+tearsheet's conventions: `tradeloom.reporting.tearsheet`), to the bit. pandas computes
+each with a kernel of its own over the whole series, and the ratio, the square root and
+the scaling then take a numpy pass each over a million bars: most of a run's metrics.
+This kernel runs pandas' two online algorithms side by side over the bars once, and
+writes both figures of a bar as it goes.
+
+It repeats pandas' operations one for one (``pandas/_libs/window/aggregations.pyx`` of
+pandas 3: ``roll_mean`` and ``roll_var`` over the bounds of a fixed window), because a
+sum taken in another order differs in its last bits and ``metrics.json`` must not:
+
+- the mean: a Kahan-compensated running sum, one compensation for the bars that enter
+  and another for those that leave; a window whose values are all one value (the run of
+  equal values added last covers it) has that value for mean; a window of values of one
+  sign never has a mean of the other (the count of negative values, ``signbit``'s);
+- the variance: Welford's update with a compensated mean, recomputed from the window's
+  bars where an update lost all but three digits (``InvCondTol``), a window that empties
+  resetting it;
+- a window needs ``w`` known values: NaN (and an infinity, which pandas' rolling reads
+  as NaN) is skipped by both.
+
+tests/reporting/test_rolling_moments.py holds it to pandas' own results.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloom.jit import kernel
+
+__all__ = ["rolling_sharpe_volatility"]
+
+_INV_COND_TOL = float(np.finfo(np.float64).eps) * 1e3
+"""pandas' ``InvCondTol``: an update that leaves the sum of squares below this share of
+what it was has cancelled all but three significant digits; the window is summed anew."""
+
+
+@kernel
+def rolling_sharpe_volatility(
+    values: npt.NDArray[np.float64],
+    window: int,
+    scale: float,
+    sharpe: npt.NDArray[np.float64],
+    volatility: npt.NDArray[np.float64],
+) -> None:
+    """Write each bar's rolling Sharpe ratio and volatility of the returns ``values``.
+
+    Over the window of the bar and the ``window - 1`` before it (NaN until ``window``
+    known values): ``mean / std * scale`` (NaN where ``std`` is not above 0) and
+    ``std * scale``, ``std`` being the sample standard deviation, a negative variance
+    read as 0. ``scale`` is the square root of the periods per year.
+    """
+    n = len(values)
+    # the mean's state (roll_mean)
+    nobs = neg_ct = same = 0
+    sum_x = add_c = remove_c = 0.0
+    prev = np.nan
+    # the variance's state (roll_var)
+    v_nobs = v_mean = ssqdm = v_add_c = v_remove_c = 0.0
+    unstable = False
+    last_start = 0
+    for i in range(n):
+        start = max(i + 1 - window, 0)
+        if i == 0 or start >= i:  # a window that shares no bar with the last: anew
+            nobs = neg_ct = same = 0
+            sum_x = add_c = remove_c = 0.0
+            prev = _known(values[start])
+            for j in range(start, i + 1):
+                val = _known(values[j])
+                if val == val:
+                    nobs += 1
+                    y = val - add_c
+                    t = sum_x + y
+                    add_c = t - sum_x - y
+                    sum_x = t
+                    if math.copysign(1.0, val) < 0.0:
+                        neg_ct += 1
+                    same = same + 1 if val == prev else 1
+                    prev = val
+            recompute = True
+        else:
+            for j in range(last_start, start):
+                val = _known(values[j])
+                if val == val:
+                    # the mean
+                    nobs -= 1
+                    y = -val - remove_c
+                    t = sum_x + y
+                    remove_c = t - sum_x - y
+                    sum_x = t
+                    if math.copysign(1.0, val) < 0.0:
+                        neg_ct -= 1
+                    # the variance
+                    before = ssqdm
+                    v_nobs = v_nobs - 1
+                    if v_nobs:
+                        prev_mean = v_mean - v_remove_c
+                        y = val - v_remove_c
+                        t = y - v_mean
+                        v_remove_c = t + v_mean - y
+                        v_mean = v_mean - t / v_nobs
+                        ssqdm = ssqdm - (val - prev_mean) * (val - v_mean)
+                        if before * _INV_COND_TOL > ssqdm:
+                            unstable = True
+                    else:
+                        v_mean = 0.0
+                        ssqdm = 0.0
+                        unstable = False
+            val = _known(values[i])
+            if val == val:
+                # the mean
+                nobs += 1
+                y = val - add_c
+                t = sum_x + y
+                add_c = t - sum_x - y
+                sum_x = t
+                if math.copysign(1.0, val) < 0.0:
+                    neg_ct += 1
+                same = same + 1 if val == prev else 1
+                prev = val
+                # the variance
+                v_nobs, v_mean, ssqdm, v_add_c, unstable = _add_var(
+                    val, v_nobs, v_mean, ssqdm, v_add_c, unstable
+                )
+            recompute = unstable
+        if recompute:
+            v_nobs = v_mean = ssqdm = v_add_c = v_remove_c = 0.0
+            for j in range(start, i + 1):
+                val = _known(values[j])
+                if val == val:
+                    v_nobs, v_mean, ssqdm, v_add_c, unstable = _add_var(
+                        val, v_nobs, v_mean, ssqdm, v_add_c, unstable
+                    )
+            unstable = False
+        last_start = start
+        # calc_mean
+        mean = np.nan
+        if nobs >= window and nobs > 0:
+            mean = sum_x / nobs
+            if same >= nobs:
+                mean = prev
+            elif (neg_ct == 0 and mean < 0) or (neg_ct == nobs and mean > 0):
+                mean = 0.0  # the values' one sign
+        # calc_var (ddof 1, at least one value)
+        std = np.nan
+        if v_nobs >= max(window, 1) and v_nobs > 1:
+            std = ssqdm / (v_nobs - 1.0)
+        if std < 0.0:
+            std = 0.0
+        std = math.sqrt(std)
+        sharpe[i] = mean / (std if std > 0.0 else np.nan) * scale
+        volatility[i] = std * scale
+
+
+@kernel
+def _known(value: float) -> float:
+    """Return ``value``, an infinity as NaN (pandas' rolling reads it so)."""
+    return np.nan if math.isinf(value) else value
+
+
+@kernel
+def _add_var(
+    val: float, nobs: float, mean: float, ssqdm: float, compensation: float, unstable: bool
+) -> tuple[float, float, float, float, bool]:
+    """Return the variance's state after adding the known ``val`` (pandas' ``add_var``)."""
+    before = ssqdm
+    nobs = nobs + 1
+    prev_mean = mean - compensation
+    y = val - compensation
+    t = y - mean
+    compensation = t + mean - y
+    mean = mean + t / nobs if nobs else 0.0
+    ssqdm = ssqdm + (val - prev_mean) * (val - mean)
+    if before * _INV_COND_TOL > ssqdm:
+        unstable = True
+    return nobs, mean, ssqdm, compensation, unstable
