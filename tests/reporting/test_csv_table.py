@@ -71,7 +71,7 @@ def pandas_text(frame: pd.DataFrame) -> bytes:
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=40),
     st.lists(st.integers(-(2**62), 2**62), min_size=40, max_size=40),
     st.lists(
-        st.text(alphabet=st.sampled_from('ab,"\n x/'), max_size=5) | st.none(),
+        st.text(alphabet=st.sampled_from('ab,"\n x/é€'), max_size=5) | st.none(),
         min_size=40,
         max_size=40,
     ),
@@ -95,6 +95,7 @@ def test_a_frame_is_written_as_pandas_writes_it(
             "flag": [i % 3 == 0 for i in ints[:n]],
             "note": pd.Series(texts[:n], dtype=object),
             "symbol": pd.Series(texts[:n], dtype="str"),
+            "venue": pd.Series(texts[:n], dtype=pd.StringDtype("python")),
             "reason": pd.Series([texts[i // 8] for i in range(n)], dtype=object),  # a few texts
             "market": pd.Categorical(texts[:n]),  # a categorical's text: its category's
         }

@@ -140,24 +140,61 @@ def _table(frame: pd.DataFrame, plots: Mapping[str, str] | None) -> pa.Table:
 
 
 def _settings(table: pa.Table, compression: str = "lz4") -> dict[str, Any]:
-    """Return how a run's table is written: LZ4; times as deltas (a bar's time is its
-    previous one's and a step), floats split by byte (their exponents compress) and
-    other columns (symbols, integers) by dictionary.
+    """Return how a run's table is written: LZ4; times and integers (bar numbers) as
+    deltas (a bar's time is its previous one's and a step); floats split by byte (their
+    exponents compress), but a column that mostly repeats its previous value (a
+    position, the cash, a signal: `_repeating`) as it is, its runs compressed whole;
+    other columns (symbols) by dictionary; statistics (min and max) of the times and
+    integers only, in pages of `_PAGE_ROWS` rows written `_BATCH_ROWS` at a time.
 
-    A dictionary of a million distinct floats or times is built only to be dropped. Over
-    1M bars these write bars.parquet in 38 ms of CPU and 31.7 MB, where zstd with a
-    dictionary of times took 78 ms and 41.5 MB; the values are the same.
+    A dictionary of a million distinct floats, times or bar numbers is built only to be
+    dropped. A position split by byte took twice the time to compress, to four times
+    the size (1M bars: 12 ms and 1.07 MB, as it is 6 ms and 0.26 MB). The statistics of
+    a price or a symbol column skip nothing (a run's table is one row group, without a
+    page index) and cost ~4 ms a million rows; Arrow's default batches (1,024 rows) and
+    pages (20,000 rows) cost a column's every batch and page its levels, statistics and
+    headers. Over 1M bars these write bars.parquet in ~50 ms of CPU (~70 ms with Arrow's
+    defaults and every column's statistics), 31.6 MB; the values are the same.
     """
     encoding: dict[str, str] = {}
     dictionary = []
+    statistics = []
     for f in table.schema:
-        if pa.types.is_timestamp(f.type):
+        if pa.types.is_timestamp(f.type) or pa.types.is_integer(f.type):
             encoding[f.name] = "DELTA_BINARY_PACKED"
+            statistics.append(f.name)
         elif pa.types.is_float64(f.type) or pa.types.is_float32(f.type):
-            encoding[f.name] = "BYTE_STREAM_SPLIT"
+            repeating = _repeating(table.column(f.name))
+            encoding[f.name] = "PLAIN" if repeating else "BYTE_STREAM_SPLIT"
         else:
             dictionary.append(f.name)
-    return {"compression": compression, "use_dictionary": dictionary, "column_encoding": encoding}
+    return {
+        "compression": compression,
+        "use_dictionary": dictionary,
+        "column_encoding": encoding,
+        "write_statistics": statistics,
+        "write_batch_size": _BATCH_ROWS,
+        "max_rows_per_page": _PAGE_ROWS,
+        "data_page_size": _PAGE_BYTES,
+    }
+
+
+def _repeating(column: pa.ChunkedArray, samples: int = 4_096) -> bool:
+    """Return whether most of a float column's values are the one before them (a
+    missing one too), from ``samples`` pairs of neighbours spread over the column."""
+    n = len(column)
+    if n < 2:
+        return False
+    first = np.arange(0, n - 1, max(1, (n - 1) // samples))
+    before = column.take(first).to_numpy(zero_copy_only=False)
+    after = column.take(first + 1).to_numpy(zero_copy_only=False)
+    bits = f"u{before.itemsize}"  # by their bits: a NaN is the NaN before it
+    return bool(3 * np.count_nonzero(before.view(bits) == after.view(bits)) > 2 * len(first))
+
+
+_BATCH_ROWS = 65_536
+_PAGE_ROWS = 131_072
+_PAGE_BYTES = 1 << 20  # Arrow's default: a page of eight-byte values holds 131,072 rows
 
 
 def clock_features_frame(
