@@ -73,14 +73,9 @@ def rolling_sharpe_volatility(
             for j in range(start, i + 1):
                 val = _known(values[j])
                 if val == val:
-                    nobs += 1
-                    y = val - add_c
-                    t = sum_x + y
-                    add_c = t - sum_x - y
-                    sum_x = t
-                    if math.copysign(1.0, val) < 0.0:
-                        neg_ct += 1
-                    same = same + 1 if val == prev else 1
+                    nobs, sum_x, add_c, neg_ct, same = _add_mean(
+                        val, nobs, sum_x, add_c, neg_ct, same, prev
+                    )
                     prev = val
             recompute = True
         else:
@@ -113,17 +108,10 @@ def rolling_sharpe_volatility(
                         unstable = False
             val = _known(values[i])
             if val == val:
-                # the mean
-                nobs += 1
-                y = val - add_c
-                t = sum_x + y
-                add_c = t - sum_x - y
-                sum_x = t
-                if math.copysign(1.0, val) < 0.0:
-                    neg_ct += 1
-                same = same + 1 if val == prev else 1
+                nobs, sum_x, add_c, neg_ct, same = _add_mean(
+                    val, nobs, sum_x, add_c, neg_ct, same, prev
+                )
                 prev = val
-                # the variance
                 v_nobs, v_mean, ssqdm, v_add_c, unstable = _add_var(
                     val, v_nobs, v_mean, ssqdm, v_add_c, unstable
                 )
@@ -161,6 +149,24 @@ def rolling_sharpe_volatility(
 def _known(value: float) -> float:
     """Return ``value``, an infinity as NaN (pandas' rolling reads it so)."""
     return np.nan if math.isinf(value) else value
+
+
+@kernel
+def _add_mean(
+    val: float, nobs: int, sum_x: float, compensation: float, neg_ct: int, same: int, prev: float
+) -> tuple[int, float, float, int, int]:
+    """Return the mean's state after adding the known ``val`` (pandas' ``add_mean``, with
+    the count of equal values in a row that ``roll_mean`` keeps beside it); ``prev``: the
+    last value added."""
+    nobs += 1
+    y = val - compensation
+    t = sum_x + y
+    compensation = t - sum_x - y
+    sum_x = t
+    if math.copysign(1.0, val) < 0.0:
+        neg_ct += 1
+    same = same + 1 if val == prev else 1
+    return nobs, sum_x, compensation, neg_ct, same
 
 
 @kernel
