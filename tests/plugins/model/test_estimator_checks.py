@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -108,7 +109,21 @@ def test_an_estimator_of_no_installed_distribution_is_not_remembered(
     assert check_estimator(path, {"depth": 2}, 7)[0].settings == {"depth": 2}
 
 
-def test_a_model_made_from_a_remembered_verdict_pickles_to_the_same_bytes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        (FOREST, {"n_estimators": 5, "max_depth": 3}),
+        # LightGBM and XGBoost keep the params they are given in the order given (and
+        # tradeloom adds its own after the strategy's): a fresh check and the remembered
+        # verdict must set them in one order, or the fold files differ by a fresh cache
+        ("lightgbm.LGBMClassifier", {"n_estimators": 5, "num_leaves": 7, "subsample": 0.8}),
+        ("xgboost.XGBClassifier", {"n_estimators": 5, "max_depth": 3, "subsample": 0.8}),
+    ],
+    ids=["forest", "lightgbm", "xgboost"],
+)
+def test_a_model_made_from_a_remembered_verdict_pickles_to_the_same_bytes(
+    tmp_path: Path, path: str, params: dict[str, Any]
+) -> None:
     # a fold's file pickles the fitted estimator beside its class name: the name must be
     # the class's own object, as pickle writes an object it saw once by reference
     import pickle
@@ -119,9 +134,8 @@ def test_a_model_made_from_a_remembered_verdict_pickles_to_the_same_bytes(tmp_pa
     from tradeloom.plugins.model import SklearnModel
     from tradeloom.plugins.model.sklearn_model import LabelParams
 
-    params = {"n_estimators": 5, "max_depth": 3}
-    eager = remembered_estimator(FOREST, params, 7, tmp_path)
-    remembered = remembered_estimator(FOREST, params, 7, tmp_path)
+    eager = remembered_estimator(path, params, 7, tmp_path)
+    remembered = remembered_estimator(path, params, 7, tmp_path)
     assert isinstance(eager, tuple) and isinstance(remembered, CheckedEstimator)
     x = np.random.default_rng(0).normal(size=(200, 3))
     y = (x[:, 0] > 0).astype(int)

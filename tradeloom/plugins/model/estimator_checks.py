@@ -23,6 +23,7 @@ import json
 import os
 import pkgutil
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -168,6 +169,7 @@ def check_estimator(
         if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
             settings[key] = seed
     settings.update(library_defaults(estimator, params))
+    settings = _canonical(settings)
     try:
         estimator.set_params(**settings)
     except Exception as exc:  # a third-party set_params may raise anything
@@ -317,10 +319,24 @@ def _round_trips(value: Any) -> bool:
     return bool(json.loads(text) == value)
 
 
+def _canonical(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return ``settings`` in one form, however they were made: sorted by name, each name
+    Python's one interned copy.
+
+    A fold's file pickles its estimator, and some libraries keep the params they were
+    given as given (LightGBM's and XGBoost's extra params: in the order set, under the
+    key objects passed). Pickle writes a name once per distinct string object, so a
+    model made after a fresh check (names from the strategy file and from literals) and
+    one made from the remembered verdict (names from JSON) would differ in their bytes.
+    """
+    return {sys.intern(str(key)): settings[key] for key in sorted(settings)}
+
+
 def _read_verdict(file: Path, path: str) -> CheckedEstimator | None:
     try:
         saved = json.loads(file.read_text(encoding="utf-8"))
-        checked = CheckedEstimator(path, str(saved["name"]), dict(saved["settings"]))
+        settings = _canonical(dict(saved["settings"]))
+        checked = CheckedEstimator(path, str(saved["name"]), settings)
     except (OSError, ValueError, TypeError, KeyError):
         return None  # none yet, or damaged: check again
     return checked
