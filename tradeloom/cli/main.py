@@ -772,7 +772,7 @@ def _print_fee_note(config: StrategyConfig, venue: object) -> None:
 
 
 def _is_portfolio(args: argparse.Namespace) -> bool:
-    from tradeloom.schemas.portfolio_file import is_portfolio_document
+    from tradeloom.schemas.file_kind import is_portfolio_document
 
     return is_portfolio_document(_document(args).data)
 
