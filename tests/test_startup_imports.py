@@ -237,6 +237,7 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     assert ("plotly" in heavy) is report
     assert (tmp_path / "run" / "report.html").exists() is report
     assert "sklearn" not in heavy  # a precomputed model fits nothing
+    assert not {"ccxt", "dask", "distributed"} & set(heavy)  # no exchange, no cluster
     assert _skipped(done) == list(STRATEGY_RUN_SKIPS)  # a strategy file, not a portfolio
 
 
