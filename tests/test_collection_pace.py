@@ -1,5 +1,6 @@
-"""A run collects garbage less often while it builds its results, and leaves the pace as
-it found it (`tradeloom.collection_pace`)."""
+"""A run collects garbage less often while it builds its results, a backtest command
+hardly at all while it starts up, and each leaves the pace as it found it
+(`tradeloom.collection_pace`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tradeloom.collection_pace import RUN_THRESHOLD, fewer_collections
+from tradeloom.collection_pace import (
+    RUN_THRESHOLD,
+    START_UP_THRESHOLD,
+    fewer_collections,
+    settle,
+    start_up,
+)
 
 
 def test_the_pace_is_slower_inside_and_restored_after_even_on_failure() -> None:
@@ -31,7 +38,33 @@ def test_a_caller_that_already_collects_less_often_keeps_its_pace() -> None:
         gc.set_threshold(*before)
 
 
-def test_a_backtest_command_collects_at_the_run_pace_and_a_live_one_at_the_default(
+def test_a_start_up_collects_rarely_then_settles_at_the_run_pace_leaving_nothing_frozen() -> None:
+    before = gc.get_threshold()
+    with start_up():
+        assert gc.get_threshold() == (START_UP_THRESHOLD, before[1], before[2])
+        made = [[index] for index in range(1000)]  # objects the start-up keeps
+        settle()
+        assert gc.get_threshold() == (RUN_THRESHOLD, before[1], before[2])
+        assert gc.get_freeze_count() >= len(made)  # never walked again in the run
+        with fewer_collections():  # the run's own block keeps the run's pace
+            assert gc.get_threshold() == (RUN_THRESHOLD, before[1], before[2])
+        assert gc.get_threshold() == (RUN_THRESHOLD, before[1], before[2])
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0  # an embedding program's collector as it was
+    with pytest.raises(RuntimeError), start_up():
+        raise RuntimeError("a start-up that failed before its run")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_settle_outside_a_start_up_changes_nothing() -> None:
+    before = gc.get_threshold()
+    settle()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_backtest_command_starts_up_at_the_start_up_pace_and_a_live_one_at_the_default(
     tmp_path: Path,
 ) -> None:
     from tradeloom.cli.main import _parser, _start_up_pace
@@ -39,7 +72,7 @@ def test_a_backtest_command_collects_at_the_run_pace_and_a_live_one_at_the_defau
     strategy = str(tmp_path / "s.yaml")
     before = gc.get_threshold()
     with _start_up_pace(_parser().parse_args(["run", strategy])):
-        assert gc.get_threshold() == (max(before[0], RUN_THRESHOLD), before[1], before[2])
+        assert gc.get_threshold() == (max(before[0], START_UP_THRESHOLD), before[1], before[2])
     assert gc.get_threshold() == before
     for mode in ("paper", "live"):
         with _start_up_pace(_parser().parse_args(["run", strategy, "--mode", mode])):

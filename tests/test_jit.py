@@ -87,6 +87,20 @@ def test_a_released_kernel_lets_go_of_the_gil_and_a_kernel_keeps_it() -> None:
     assert released.targetoptions["nogil"] is True
 
 
+def test_a_lazy_core_kernel_compiles_as_the_core_kernel_it_stands_for() -> None:
+    def _add(x: float) -> float:
+        return x + 1.0
+
+    lazy = LazyKernel(_add, compiler=jit._compile_core_kernel)  # before numba: the core's
+    now = jit.core_kernel(_add)  # numba is loaded: the dispatcher itself
+    assert type(now).__name__ == "CPUDispatcher"
+    for options in (lazy.targetoptions, now.targetoptions):
+        assert options["inline"] == "always" and options["_nrt"] is False
+    looped = LazyKernel(_add, compiler=jit._compile_core_loop)
+    assert looped(np.float64(1.5)) == 2.5
+    assert "inline" not in looped.targetoptions and looped.targetoptions["_nrt"] is False
+
+
 _CACHE_PROBE = textwrap.dedent(
     """
     import json
@@ -221,11 +235,13 @@ def _branches(x: float) -> float:
     return total
 
 
-def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope() -> None:
+def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from numba.core import inline_closurecall
     from numba.core.compiler import run_frontend
 
-    numba = jit._numba()  # applies the copy (numba 0.68: the source it was written for)
+    numba = jit._numba()  # wraps the inliner; numba 0.68's source is the one written for
     assert inline_closurecall.InlineWorker.inline_ir.__wrapped__ is not None
     blocks = run_frontend(_branches).blocks
     copier = jit._OneMemoPerScope()
@@ -241,8 +257,43 @@ def test_an_inlined_functions_blocks_are_copied_with_one_copy_of_its_scope() -> 
         return callee(x) + 1.0
 
     compiled = numba.njit(caller)
+    copied: list[object] = []
+    deepcopy = jit._OneMemoPerScope.deepcopy
+
+    def counted(self: jit._OneMemoPerScope, block: object) -> object:
+        copied.append(block)
+        return deepcopy(self, block)
+
+    monkeypatch.setattr(jit._OneMemoPerScope, "deepcopy", counted)
     assert [compiled(x) for x in (0.5, 1.5, 3.0)] == [caller(x) for x in (0.5, 1.5, 3.0)]
+    assert len(copied) >= len(blocks)  # the inlining copied the callee's blocks so
     assert inline_closurecall.copy is copy  # numba's own copy once the inlining is done
+
+
+_CORE_PROBE = textwrap.dedent(
+    """
+    import linecache, sys
+    from tradeloom.jit import LazyKernel
+    from tradeloom.core import accounting, exits, orders, portfolio, risk, rows
+    assert "numba" not in sys.modules, "importing the core's kernels imported numba"
+    modules = [m for name, m in sys.modules.items() if name.startswith("tradeloom.core.")]
+    lazy = [v for m in modules for v in vars(m).values() if isinstance(v, LazyKernel)]
+    from tradeloom import jit
+    jit._numba()
+    from numba.core import inline_closurecall
+    # a run that loads its kernels from the cache inlines nothing: numba's source unread
+    assert inline_closurecall.__file__ not in linecache.cache
+    print(len(lazy))
+    """
+)
+
+
+def test_the_cores_kernels_are_lazy_and_numbas_inliner_is_read_only_to_inline(
+    tmp_path: Path,
+) -> None:
+    """A run makes numba's dispatchers of the kernels it calls only, and reads numba's
+    source (to check the inliner it wraps) only when it compiles."""
+    assert int(_probe(_CORE_PROBE, tmp_path)) > 50
 
 
 _BLAS_PROBE = textwrap.dedent(

@@ -35,6 +35,10 @@ HEAVY = (
     "scipy",
 )
 
+STRATEGY_RUN_SKIPS = ("tradeloom.schemas.portfolio_file",)
+"""Modules of tradeloom that a strategy file's backtest does not import: the portfolio
+file's models (a file is told a portfolio by `tradeloom.schemas.file_kind`)."""
+
 _PROBE = """
 import json, sys
 from tradeloom.cli.main import main
@@ -44,6 +48,8 @@ except SystemExit as stop:
     code = stop.code
 heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(HEAVY)))
 print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
+skipped = [name for name in json.loads(SKIPS) if name not in sys.modules]
+print("SKIPPED " + json.dumps(skipped), file=sys.stderr)
 raise SystemExit(code)
 """
 
@@ -51,8 +57,10 @@ raise SystemExit(code)
 def _imported(
     *argv: str, env: dict[str, str] | None = None
 ) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    probe = _PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY)))
+    probe = probe.replace("json.loads(SKIPS)", repr(list(STRATEGY_RUN_SKIPS)))
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.replace("json.loads(HEAVY)", repr(list(HEAVY))), *argv],
+        [sys.executable, "-c", probe, *argv],
         capture_output=True,
         text=True,
         timeout=300,
@@ -62,6 +70,12 @@ def _imported(
     )
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
     return json.loads(line.removeprefix("IMPORTED ")), done
+
+
+def _skipped(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """Return which of `STRATEGY_RUN_SKIPS` the probed command did not import."""
+    line = next(x for x in done.stderr.splitlines() if x.startswith("SKIPPED "))
+    return list(json.loads(line.removeprefix("SKIPPED ")))
 
 
 @pytest.mark.parametrize(
@@ -223,3 +237,16 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     assert ("plotly" in heavy) is report
     assert (tmp_path / "run" / "report.html").exists() is report
     assert "sklearn" not in heavy  # a precomputed model fits nothing
+    assert not {"ccxt", "dask", "distributed"} & set(heavy)  # no exchange, no cluster
+    assert _skipped(done) == list(STRATEGY_RUN_SKIPS)  # a strategy file, not a portfolio
+
+
+def test_a_portfolio_file_is_still_told_from_a_strategy_file(tmp_path: Path) -> None:
+    """The check that keeps the portfolio file's models out of a strategy's run still
+    tells a portfolio file: validated as one (its missing strategy file named)."""
+    portfolio = tmp_path / "portfolio.yaml"
+    portfolio.write_text("name: p\nstrategies:\n  - {file: missing.yaml, weight: 1.0}\n")
+    _, done = _imported("validate", str(portfolio))
+    assert done.returncode == 2, done.stderr
+    assert "missing.yaml" in done.stderr
+    assert _skipped(done) == []  # the portfolio file's models were imported

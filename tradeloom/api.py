@@ -197,7 +197,7 @@ class Strategy:
     ) -> Strategy:
         from tradeloom.engine.wiring import build_pipeline
         from tradeloom.schemas import load_strategy
-        from tradeloom.schemas.portfolio_file import is_portfolio_document
+        from tradeloom.schemas.file_kind import is_portfolio_document
         from tradeloom.schemas.yaml_loader import parse_yaml, read_strategy_text
 
         document = parse_yaml(read_strategy_text(file), document_source or str(file))

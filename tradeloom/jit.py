@@ -23,10 +23,13 @@ model (x / 0 is inf or NaN, as IEEE says) rather than raising ZeroDivisionError,
 which also lets loops with a division vectorise.
 
 numba itself is imported when the first kernel is compiled, not when a module defining
-kernels is imported: `kernel` returns a `LazyKernel` while numba is not loaded yet, so
-that ``tradeloom validate`` (which imports the plugins' modules for their parameter
-models) answers without numba's half second. A lazy kernel becomes numba's dispatcher
-at its first call, or when a compiled caller asks numba for its type.
+kernels is imported: every decorator here returns a `LazyKernel` while numba is not
+loaded yet, so that ``tradeloom validate`` (which imports the plugins' modules for their
+parameter models) answers without numba's half second, and a run makes fewer of numba's
+dispatchers that it never calls (~0.3 ms of CPU each: a precomputed model's backtest made
+68 instead of 146, and calls 15; `tradeloom.core.prefetch` imports numba with the
+core's step). A lazy kernel becomes numba's dispatcher at its first call, or when a
+compiled caller asks numba for its type (or inlines it).
 """
 
 from __future__ import annotations
@@ -227,19 +230,22 @@ class _OneMemoPerScope:
 
 
 def _copy_inlined_scope_once() -> None:
-    import inspect
-
+    """Wrap numba's inliner so that it copies a scope once, where its source is the one this
+    was written against: looked at the first time it inlines (reading numba's source cost
+    ~30 ms of CPU, which a run that loads its kernels from the cache never needs)."""
     from numba.core import inline_closurecall
 
     worker = inline_closurecall.InlineWorker
-    uses = re.findall(r"(?<![\w.])copy\.", inspect.getsource(inline_closurecall))
-    if len(uses) != 1 or _INLINE_COPY not in inspect.getsource(worker.inline_ir):
-        return  # another numba: its inliner as it is
     inline_ir = worker.inline_ir
+    known: list[bool] = []  # whether numba's inliner is the one written against, once
 
     @functools.wraps(inline_ir)
     def inline_once(*args: Any, **kwargs: Any) -> Any:
-        previous = inline_closurecall.copy  # numba compiles under its global lock
+        if not known:  # numba compiles under its global lock
+            known.append(_copies_each_block(inline_closurecall, inline_ir))
+        if not known[0]:
+            return inline_ir(*args, **kwargs)  # another numba: its inliner as it is
+        previous = inline_closurecall.copy
         inline_closurecall.copy = _OneMemoPerScope()  # type: ignore[assignment]
         try:
             return inline_ir(*args, **kwargs)
@@ -247,6 +253,13 @@ def _copy_inlined_scope_once() -> None:
             inline_closurecall.copy = previous
 
     worker.inline_ir = inline_once  # type: ignore[method-assign]
+
+
+def _copies_each_block(module: ModuleType, inline_ir: Callable[..., Any]) -> bool:
+    import inspect
+
+    uses = re.findall(r"(?<![\w.])copy\.", inspect.getsource(module))
+    return len(uses) == 1 and _INLINE_COPY in inspect.getsource(inline_ir)
 
 
 def _compile_kernel(func: Callable[..., Any], *, nogil: bool = False) -> Any:
@@ -270,16 +283,22 @@ class LazyKernel:
     becomes the dispatcher itself. Pickles by name, as a function does.
     """
 
-    def __init__(self, func: Callable[..., Any], *, nogil: bool = False) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        nogil: bool = False,
+        compiler: Callable[[Callable[..., Any]], Any] | None = None,
+    ) -> None:
         functools.update_wrapper(self, func)
         self._func = func
-        self._nogil = nogil
+        self._compiler = compiler or functools.partial(_compile_kernel, nogil=nogil)
         self._dispatcher: Any = None
 
     def dispatcher(self) -> Any:
         """Return numba's dispatcher of this kernel (importing numba the first time)."""
         if self._dispatcher is None:
-            self._dispatcher = _compile_kernel(self._func, nogil=self._nogil)
+            self._dispatcher = self._compiler(self._func)
             module = sys.modules.get(self._func.__module__)
             if module is not None and getattr(module, self._func.__name__, None) is self:
                 setattr(module, self._func.__name__, self._dispatcher)
@@ -289,7 +308,7 @@ class LazyKernel:
         return self.dispatcher()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_func", "_nogil", "_dispatcher"):
+        if name.startswith("__") or name in ("_func", "_compiler", "_dispatcher"):
             raise AttributeError(name)
         return getattr(self.dispatcher(), name)
 
@@ -328,9 +347,14 @@ def released_kernel(func: F) -> F:
 
 
 def _kernel(func: F, *, nogil: bool) -> F:
+    return _until_numba(func, functools.partial(_compile_kernel, nogil=nogil))
+
+
+def _until_numba(func: F, compiler: Callable[[Callable[..., Any]], Any]) -> F:
+    """Return a `LazyKernel` of ``func`` while numba is not loaded; else compile it now."""
     if "numba" not in sys.modules:
-        return cast(F, LazyKernel(func, nogil=nogil))
-    return cast(F, _compile_kernel(func, nogil=nogil))
+        return cast(F, LazyKernel(func, compiler=compiler))
+    return cast(F, compiler(func))
 
 
 def core_kernel(func: F) -> F:
@@ -348,8 +372,12 @@ def core_kernel(func: F) -> F:
     call passes its arrays field by field (callgrind, the bench_core workload: a
     third fewer instructions at a bar with a signal).
     """
+    return _until_numba(func, _compile_core_kernel)
+
+
+def _compile_core_kernel(func: Callable[..., Any]) -> Any:
     compile_ = _numba().njit(error_model="numpy", _nrt=False, inline="always")
-    return cast(F, _cached(compile_(func)))
+    return _cached(compile_(func))
 
 
 def core_loop(func: F) -> F:
@@ -368,8 +396,12 @@ def core_loop(func: F) -> F:
     called (the same results; measured with ``/usr/bin/time`` on the suite's small
     strategy's sweep, 2026-11-24).
     """
+    return _until_numba(func, _compile_core_loop)
+
+
+def _compile_core_loop(func: Callable[..., Any]) -> Any:
     compile_ = _numba().njit(error_model="numpy", _nrt=False)
-    return cast(F, _cached(compile_(func)))
+    return _cached(compile_(func))
 
 
 def core_stage(func: F) -> F:

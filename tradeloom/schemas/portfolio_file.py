@@ -32,6 +32,7 @@ from tradeloom.bounds import MAX_WINDOW
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.plugins import manager
 from tradeloom.schemas.config import StrategyConfig
+from tradeloom.schemas.file_kind import is_portfolio_document
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.loader import load_strategy, validate_model
 from tradeloom.schemas.overrides import apply_overrides
@@ -183,11 +184,6 @@ class PortfolioConfig:
     file: PortfolioFile
     strategies: tuple[StrategyConfig, ...]
     weights: tuple[float, ...]
-
-
-def is_portfolio_document(data: Any) -> bool:
-    """Return whether a loaded YAML document is a portfolio file (it lists strategies)."""
-    return isinstance(data, Mapping) and "strategies" in data
 
 
 def load_portfolio(
