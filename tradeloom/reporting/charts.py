@@ -25,6 +25,7 @@ from plotly.io.json import to_json_plotly
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tradeloom.reporting.downsample import minmax_indices
+from tradeloom.reporting.plotly_layout import plain_layout
 from tradeloom.reporting.time_text import json_times
 from tradeloom.version import __version__
 
@@ -135,23 +136,63 @@ def _compact(value: Any) -> Any:
 
 
 def figure_json(chart: Chart) -> str:
-    """Return the chart as plotly JSON: its layout checked and normalised by plotly, its
-    arrays compacted (`_compact`)."""
-    checked = go.Layout(_compact(chart.layout))
-    checked.title = {
-        "text": chart.title,
+    """Return the chart as plotly JSON: its layout as plotly's ``go.Layout`` normalises it
+    (`plain_layout`, or plotly's own path for what that does not vouch for), the chart's
+    title drawn in the figure, room made above the plot; its arrays compacted (`_compact`)."""
+    layout = _plain_figure_layout(chart)
+    if layout is None:
+        return _plotly_figure_json(chart)
+    # plotly writes every < as \u003c: no "</" ends the page's script early
+    return to_json_plotly({"data": _compact(chart.data), "layout": layout})
+
+
+def _title(text: str) -> dict[str, Any]:
+    """Return the chart's title as drawn in the figure (at the top left, above the legend),
+    its keys in the order plotly writes them."""
+    return {
+        "font": {"size": 15},
+        "pad": {"t": 12},
+        "text": text,
         "x": 0.0,
         "xanchor": "left",
         "y": 1.0,
-        "yref": "container",
         "yanchor": "top",
-        "pad": {"t": 12},
-        "font": {"size": 15},
+        "yref": "container",
     }
+
+
+def _top(rows: int, menus: bool) -> int:
+    """Return the top margin that holds the title, the legend's ``rows`` and the menus."""
+    return _TITLE_PX + _LEGEND_ROW_PX * rows + (_MENU_PX if menus else 0)
+
+
+def _plain_figure_layout(chart: Chart) -> dict[str, Any] | None:
+    """Return the layout `_plotly_figure_json` writes, built in plain dicts, or None when
+    the chart's layout needs plotly's path (`plain_layout`, a title given in the layout, no
+    margin) or its title is not a string."""
+    layout = plain_layout(_compact(chart.layout))
+    if layout is None or "margin" not in layout or type(chart.title) is not str:
+        return None
+    layout["title"] = _title(chart.title)  # set after the others: plotly writes it last
     # the legend sits between the title and the plot: make room for its rows
     rows = _legend_rows(chart)
-    top = _TITLE_PX + _LEGEND_ROW_PX * rows + (_MENU_PX if checked.updatemenus else 0)
-    checked.margin.t = max(checked.margin.t or 0, top)
+    menus = layout.get("updatemenus", [])
+    margin = layout["margin"]  # a dict's new key comes last, as plotly's does
+    margin["t"] = max(margin.get("t") or 0, _top(rows, bool(menus)))
+    for menu in menus:  # above the legend, at the right
+        menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
+        menu["pad"] = {"b": _LEGEND_ROW_PX * rows + 4}
+    return layout
+
+
+def _plotly_figure_json(chart: Chart) -> str:
+    """Return `figure_json` of the chart through plotly's ``go.Layout``: the reference
+    `_plain_figure_layout` matches, and the path of a layout it does not vouch for."""
+    checked = go.Layout(_compact(chart.layout))
+    checked.title = _title(chart.title)
+    # the legend sits between the title and the plot: make room for its rows
+    rows = _legend_rows(chart)
+    checked.margin.t = max(checked.margin.t or 0, _top(rows, bool(checked.updatemenus)))
     for menu in checked.updatemenus:  # above the legend, at the right
         menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")
         menu.pad = {"b": _LEGEND_ROW_PX * rows + 4}
