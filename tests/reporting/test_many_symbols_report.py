@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 
 from tests.reporting.browser import chromium
+from tests.reporting.layout_checks import plotly_layouts_checked
 from tests.reporting.page_checks import assert_titled, by_title, open_page, shared_plotly
 from tradeloom.cli.main import main
+from tradeloom.reporting.report import render_report
+from tradeloom.reporting.run_data import load_run
 
 SYMBOLS = [f"S{k:03d}/USDT" for k in range(100)]
 BARS = 240
@@ -87,3 +90,13 @@ def test_a_hundred_symbol_report_in_a_real_browser(hundred_run: Path) -> None:
     assert monitoring["menus"] >= 1 and monitoring["lines"] >= 1
     assert charts["Attribution by symbol"]["marks"] >= 50
     assert charts["Price and trades"]["menus"] >= 1
+
+
+def test_every_chart_of_a_hundred_symbols_is_written_as_plotly_would(
+    hundred_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A universe with a monitor per symbol: each layout, its many y axes included, is the
+    JSON plotly's ``go.Layout`` writes."""
+    with plotly_layouts_checked(monkeypatch) as drawn:
+        render_report(load_run(hundred_run))
+    assert "Monitoring and the health thresholds" in drawn

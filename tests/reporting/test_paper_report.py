@@ -19,9 +19,11 @@ import pytest
 import structlog
 
 from tests.reporting.browser import chromium
+from tests.reporting.layout_checks import plotly_layouts_checked
 from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
 from tradeloom.reporting.charts import Chart, plotly_file
 from tradeloom.reporting.price_chart import price_chart
+from tradeloom.reporting.report import render_report
 from tradeloom.reporting.run_data import load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,3 +213,13 @@ def test_the_paper_report_names_each_trades_entry_reason(paper_run: tuple[Path, 
     trades = load_run(out).trades
     assert len(trades) and set(trades["entry_reason"]) == {"ENTRY"}
     assert "<th>entry reason</th>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_every_chart_of_a_paper_report_is_written_as_plotly_would(
+    paper_run: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's life on its timeline, its live bars: each layout is the JSON plotly's
+    ``go.Layout`` writes."""
+    with plotly_layouts_checked(monkeypatch) as drawn:
+        render_report(load_run(paper_run[0]))
+    assert any(t.startswith("Timeline: the run's life") for t in drawn)

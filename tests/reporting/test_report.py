@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tests.hunting import examples
 from tests.reporting.browser import chromium
+from tests.reporting.layout_checks import plotly_layouts_checked
 from tests.reporting.page_checks import (
     ARTIFACTS,
     assert_linked_zoom,
@@ -24,11 +25,12 @@ from tests.reporting.page_checks import (
 from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunIdentity, open_journal
 from tradeloom.reporting.charts import plotly_file, plotly_js
+from tradeloom.reporting.compare import compare_page
 from tradeloom.reporting.downsample import minmax_indices
 from tradeloom.reporting.exports import write_parquet
 from tradeloom.reporting.outputs import write_frame
-from tradeloom.reporting.report import _trade_returns_chart
-from tradeloom.reporting.run_data import _csv, _parquet, as_read
+from tradeloom.reporting.report import _trade_returns_chart, render_report
+from tradeloom.reporting.run_data import _csv, _parquet, as_read, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -402,3 +404,18 @@ def test_a_text_column_is_taken_from_memory_only_where_it_reads_back(tmp_path: P
     for cells in (["1", "2"], ["", "x"], ["NA", "x"], ["true", "False"], ["nan", "-inf"]):
         assert as_read(base.assign(id=cells), csv=True) is None, cells
     assert as_read(base.assign(id=pd.Series(["x", None], dtype=object)), csv=True) is None
+
+
+def test_every_chart_of_a_report_and_a_compare_page_is_written_as_plotly_would(
+    btc_run: Path, eth_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each layout, built without plotly's object model, is the JSON ``go.Layout`` writes:
+    one market, one with shorts, stops and monitors, and the page comparing them."""
+    with plotly_layouts_checked(monkeypatch) as drawn:
+        runs = [load_run(btc_run), load_run(eth_run)]
+        for run in runs:
+            render_report(run)
+        compare_page(runs)
+    assert drawn.count("Monthly returns") == 2
+    assert any(t.startswith("Monitoring and the health") for t in drawn)
+    assert drawn[-1] == "Equity (100 = starting cash)"

@@ -13,8 +13,11 @@ import pandas as pd
 import pytest
 
 from tests.reporting.browser import chromium
+from tests.reporting.layout_checks import plotly_layouts_checked
 from tests.reporting.page_checks import assert_titled, by_title, open_page, shared_plotly
 from tradeloom.cli.main import main
+from tradeloom.reporting.report import render_report
+from tradeloom.reporting.run_data import load_run
 
 SYMBOLS = ["AAA/USDT", "BBB/USDT", "CCC/USDT"]
 
@@ -255,3 +258,15 @@ def test_a_portfolio_run_has_its_bars_and_tearsheet(portfolio_run: Path) -> None
     figures = _figures(portfolio_run / "report.html")
     price = figures["Price and trades"]
     assert sum(t["type"] == "candlestick" for t in price["data"]) == 2
+
+
+def test_every_chart_of_a_universe_and_a_portfolio_is_written_as_plotly_would(
+    universe_run: Path, portfolio_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The symbol menu, the attribution by symbol and by strategy: each layout is the JSON
+    plotly's ``go.Layout`` writes."""
+    with plotly_layouts_checked(monkeypatch) as drawn:
+        for run in (universe_run, portfolio_run):
+            render_report(load_run(run))
+    assert "Price and trades" in drawn
+    assert any("by strategy" in t for t in drawn) and any("by symbol" in t for t in drawn)

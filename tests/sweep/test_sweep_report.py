@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT / "tests" / "reporting"))
 from tests.reporting.browser import chromium, visit  # noqa: E402
+from tests.reporting.layout_checks import plotly_layouts_checked  # noqa: E402
 from tests.reporting.page_checks import assert_titled, open_page  # noqa: E402
 
 N_BARS = 600
@@ -284,3 +285,19 @@ def test_walk_forward_parameters_come_from_the_results_rows_without_params(sweep
         threshold, fraction, side = GRID[int(w.chosen)]  # type: ignore[call-overload]
         assert f"<td>{threshold:g}</td><td>{fraction:g}</td><td>{side}</td>" in table
     assert "bars 0-119</td>" in table  # no timestamps: bars only
+
+
+def test_every_chart_of_a_sweep_page_is_written_as_plotly_would(
+    sweep: Sweep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parameters' chart of one, two and three parameters, the walk-forward equity, the
+    PBO's logits and the degradation: each layout is the JSON plotly's ``go.Layout`` writes."""
+    with plotly_layouts_checked(monkeypatch) as drawn:
+        _render(sweep, overfitting=sweep.overfitting, wf=sweep.walk_forward)
+        for count in (1, 2):
+            _render(sweep, params=PARAMS[:count])
+    assert len(drawn) == 6
+    assert drawn[4:] == [
+        "Sharpe (ann.) by signal.threshold",
+        "Sharpe (ann.) by signal.threshold and risk.kelly_fraction",
+    ]
