@@ -1,11 +1,13 @@
 """The page around plotly charts, shared by report.html, sweep.html and the compare page:
 one HTML file with plotly.js embedded, or loading it from a file beside it (`plotly_file`).
 
-Each chart's layout goes through plotly's own `plotly.graph_objects.Layout` before it is
-written, so that a title given as a string (``yaxis={"title": "equity"}``) reaches the
-page as the ``{"text": ...}`` object that the shipped plotly.js draws; the chart's title
-is drawn in the figure itself. Charts made with ``link=True`` share their x range: a zoom
-or pan of one moves the others (``LINKED`` in the page's script).
+Each chart's layout is written as plotly's own `plotly.graph_objects.Layout` writes it, so
+that a title given as a string (``yaxis={"title": "equity"}``) reaches the page as the
+``{"text": ...}`` object that the shipped plotly.js draws: in plain dicts
+(`tradeloom.reporting.plotly_layout`), through ``go.Layout`` itself for what those do not
+vouch for. The chart's title is drawn in the figure itself. Charts made with
+``link=True`` share their x range: a zoom or pan of one moves the others (``LINKED`` in
+the page's script).
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ def _legend_rows(chart: Chart) -> int:
     return rows
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+"""The types `_compact` returns as they are: a list of only these is copied, not walked."""
+
+
 def _compact(value: Any) -> Any:
     """Return ``value`` with its time arrays as the page writes them: to the minute (the
     second, when a time has seconds), not numpy's nanoseconds, a third of their length.
@@ -120,6 +126,8 @@ def _compact(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if _FLAT.issuperset(map(type, value)):  # a trade's hover texts: nothing to compact
+            return list(value)
         return [_compact(v) for v in value]
     if not isinstance(value, np.ndarray):
         return value
