@@ -1,6 +1,6 @@
 """Compare two folders of run folders (`run_folders.py`) file by file, value by value.
 
-    python benchmarks/compare_runs.py BEFORE AFTER [--quiet]
+    python benchmarks/compare_runs.py BEFORE AFTER [--quiet] [--roots BEFORE_ROOT AFTER_ROOT]
 
 Every file of each run folder is compared:
 
@@ -17,7 +17,10 @@ Every file of each run folder is compared:
 
 The two runs of one file differ by their folder, its key (``folder.key``: 128 random
 bits, also in the journal's meta and tail, read as ``FOLDER_KEY``) and the wall clock
-only, so a difference that is none of these is a number that moved.
+only, so a difference that is none of these is a number that moved. Folders made by two
+checkouts (`run_folders.py --root`) also differ by the strategy file's path, which the
+journal's ``run_started`` row holds: ``--roots BEFORE_ROOT AFTER_ROOT`` reads each
+checkout's path as ``CHECKOUT``.
 """
 
 from __future__ import annotations
@@ -46,9 +49,17 @@ def text(path: Path, folder: Path) -> str:
     return neutral(path.read_text(encoding="utf-8", errors="replace"), folder)
 
 
+ROOTS: dict[Path, str] = {}
+"""The checkout that made each folder of run folders (``--roots``), by that folder."""
+
+
 def neutral(value: str, folder: Path) -> str:
-    """Return ``value`` with ``folder``'s path and random key (`folder_key`) neutralised."""
+    """Return ``value`` with ``folder``'s path and random key (`folder_key`) neutralised,
+    and the path of the checkout that made it (`ROOTS`)."""
     value = value.replace(str(folder), "RUN_DIR")
+    root = ROOTS.get(folder.parent)
+    if root is not None:
+        value = value.replace(root, "CHECKOUT")
     key = folder_key(folder)
     return value if key is None else value.replace(key, "FOLDER_KEY")
 
@@ -193,7 +204,17 @@ def main() -> None:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--quiet", action="store_true", help="print only what differs")
+    parser.add_argument(
+        "--roots",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE_ROOT", "AFTER_ROOT"),
+        help="the checkouts run_folders.py ran (--root): their paths read as CHECKOUT",
+    )
     args = parser.parse_args()
+    if args.roots:
+        for out, root in zip((args.before, args.after), args.roots, strict=True):
+            ROOTS[out.resolve()] = str(root.resolve())
     differs = 0
     for run in sorted(p for p in args.before.iterdir() if p.is_dir()):
         other = args.after / run.name

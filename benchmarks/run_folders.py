@@ -6,7 +6,7 @@ of a reference checkout's interpreter, then of yours, and compare them value by 
     cd /tmp && /work/ref/.venv/bin/python /work/wt/benchmarks/run_folders.py \
         --root /work/ref --out /tmp/before
     python benchmarks/run_folders.py --out /tmp/after
-    python benchmarks/compare_runs.py /tmp/before /tmp/after
+    python benchmarks/compare_runs.py /tmp/before /tmp/after --roots /work/ref .
 
 Each file runs as ``PYTHON -m tradeloom.cli run FILE --out OUT/<stem> -q`` from a
 temporary working directory, so the interpreter imports its own checkout's
