@@ -149,8 +149,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     pytest-xdist hands the workers tests in this order, a few at a time: with the long
     end-to-end modules first, the last tests are short ones and both workers finish
-    together, instead of one running a long module alone at the end. A module's tests
-    stay together, so its module-scoped fixtures are still built once per worker.
+    together, instead of one running a long module alone at the end. The groups go first
+    (largest first), then the other tests one by one: consecutive tests of a module may
+    run on different workers, so tests that share a module-scoped fixture are grouped
+    (`pytest_itemcollected`).
     """
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
