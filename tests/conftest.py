@@ -117,13 +117,42 @@ def pytest_configure(config: pytest.Config) -> None:
         warnings.warn("the kernel cache is cold: each worker compiles its own", stacklevel=1)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Group the tests that share a module-scoped fixture (`_shares_a_module_fixture`)."""
+    if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a fixture built once per module (or class) that uses it.
+
+    Under ``--dist loadgroup`` a test with no group is a work unit of its own: a module's
+    tests went to whichever worker was free, so a module-scoped fixture (a trained run, a
+    backtest, a docs site, a Dask cluster) was built by every worker that ran one of its
+    tests, up to three times (tests/cli/test_cli_registry.py on 3 workers: its trained run
+    3 times). Grouped by module, it is built once; xdist hands the largest groups out
+    first, so the workers still finish together.
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs[-1].scope in ("module", "class", "package")
+        for name in info.names_closure
+        if (defs := info.name2fixturedefs.get(name))
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the modules with the most ``slow`` tests first, each module's tests in order.
 
     pytest-xdist hands the workers tests in this order, a few at a time: with the long
     end-to-end modules first, the last tests are short ones and both workers finish
-    together, instead of one running a long module alone at the end. A module's tests
-    stay together, so its module-scoped fixtures are still built once per worker.
+    together, instead of one running a long module alone at the end. The groups go first
+    (largest first), then the other tests one by one: consecutive tests of a module may
+    run on different workers, so tests that share a module-scoped fixture are grouped
+    (`pytest_itemcollected`).
     """
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:

@@ -16,7 +16,16 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Reference", "package_folder"]
+import pytest
+
+__all__ = ["ON_VECTORBTS_WORKER", "Reference", "package_folder"]
+
+ON_VECTORBTS_WORKER = pytest.mark.xdist_group("vectorbt")
+"""The mark of every test that runs vectorbt: they share one worker. vectorbt compiles
+its simulators uncached (they take functions) at their first call in a process, and the
+portfolio's records and accessors with them: `test_reference_accounting`,
+`test_dust`'s and `test_fill_sequence`'s comparisons took 10.5, 12.7 and 5.3 s of CPU
+each in a process of their own, 17.6 s in one."""
 
 
 class Reference:

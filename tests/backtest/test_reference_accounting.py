@@ -70,7 +70,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reference_libraries import Reference
+from tests.reference_libraries import ON_VECTORBTS_WORKER, Reference
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
@@ -89,7 +89,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.rename"),
     # vectorbt compiles `simulate_from_signal_func_nb` uncached (it takes functions) at
     # its first call in a process, about 10 s: one worker compiles it, not each
-    pytest.mark.xdist_group("vectorbt_from_signals"),
+    ON_VECTORBTS_WORKER,
 ]
 
 

@@ -25,6 +25,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
+from tests.reference_libraries import ON_VECTORBTS_WORKER
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, decode
@@ -100,6 +101,7 @@ def test_a_cash_residue_fills_nothing_and_is_journaled_below_minimum() -> None:
 
 
 @pytest.mark.slow
+@ON_VECTORBTS_WORKER
 def test_positions_equal_vectorbt_from_order_func_with_shared_cash() -> None:
     vbt = pytest.importorskip("vectorbt")
     from numba import njit

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reference_libraries import Reference
+from tests.reference_libraries import ON_VECTORBTS_WORKER, Reference
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.state import BarInputs
@@ -110,6 +110,7 @@ def _close(a: float, b: float, scale: float) -> bool:
     return abs(a - b) <= REL * max(abs(a), abs(b), scale)
 
 
+@ON_VECTORBTS_WORKER
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

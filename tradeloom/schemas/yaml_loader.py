@@ -35,11 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import BaseConstructor, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.safe_files import FileTooLarge, NotAFile, file_kind, read_bytes
 from tradeloom.schemas.messages import join_path, show
+from tradeloom.schemas.yaml_budget import MAP_TAG, MERGE_TAG, SEQ_TAG, over_budget
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -80,9 +82,6 @@ MAX_NUMBER_LENGTH = 100
 """Longest number, in characters: YAML 1.1's base-60 integers (``1:2:3``) otherwise let a
 short file ask for an integer of millions of digits."""
 
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _NUMBER_TAGS = frozenset({_TAG_PREFIX + "int", _TAG_PREFIX + "float"})
 _SCALAR_TAGS = frozenset(
@@ -379,7 +378,7 @@ def _parse(text: str, source: str) -> tuple[Node | None, Any, _Builder]:
     try:
         try:
             root = loader.get_single_node()
-            data = builder.build(root, "") if root is not None else None
+            data = builder.build_document(root) if root is not None else None
         except _TooDeep as exc:
             raise ConfigError(
                 [
@@ -453,29 +452,35 @@ class _Builder:
         self._budget = MAX_VALUES
         self._open: set[int] = set()
 
+    def build_document(self, root: Node) -> Any:
+        # A bomb is refused where building it would stop, without building 100,000 values.
+        constructor = SafeConstructor()  # its own: a failed construction leaves state behind
+        over = over_budget(
+            root,
+            MAX_VALUES,
+            MAX_DEPTH,
+            lambda key: _key_or_problem(constructor, key)[0],
+            _INVALID,
+        )
+        if over is not None:
+            raise self._too_many(*over)
+        return self.build(root, "")
+
     def build(self, node: Node, path: str) -> Any:
         self._budget -= 1
         if self._budget < 0:
-            raise ConfigError(
-                [
-                    Problem(
-                        self._where(node),
-                        path,
-                        f"invalid YAML: more than {MAX_VALUES} values once aliases are expanded",
-                    )
-                ]
-            )
+            raise self._too_many(node, path)
         self.values[path] = _position(node)
         if id(node) in self._open:
             self._problem(node, path, "invalid YAML: an alias refers to a value that contains it")
             return None
-        if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
+        if isinstance(node, MappingNode) and node.tag == MAP_TAG:
             self._open.add(id(node))
             try:
                 return self._mapping(node, path)
             finally:
                 self._open.discard(id(node))
-        if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
+        if isinstance(node, SequenceNode) and node.tag == SEQ_TAG:
             self._open.add(id(node))
             try:
                 return [self.build(item, join_path(path, i)) for i, item in enumerate(node.value)]
@@ -486,28 +491,13 @@ class _Builder:
         return self._construct(node, path)
 
     def _plain(self, node: Node, path: str) -> bool:
-        # Only plain data: a strategy file has no use for bytes, sets or Python objects.
-        if not isinstance(node, ScalarNode) or node.tag not in _SCALAR_TAGS:
-            tag = node.tag.replace(_TAG_PREFIX, "!!")
-            self._problem(
-                node,
-                path,
-                f"invalid YAML: the tag {tag} is not allowed in a strategy file; "
-                f"use plain values ({_ALLOWED_TAGS})",
-            )
-            return False
-        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_LENGTH:
-            self._problem(
-                node,
-                path,
-                f"invalid YAML: a number of {len(node.value):,} characters; at most "
-                f"{MAX_NUMBER_LENGTH} are read",
-            )
-            return False
-        return True
+        message = _not_plain(node)
+        if message is not None:
+            self._problem(node, path, message)
+        return message is None
 
     def _mapping(self, node: MappingNode, path: str) -> dict[Any, Any]:
-        explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
+        explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != MERGE_TAG}
         try:
             self.loader.flatten_mapping(node)  # resolves merge keys ('<<: *defaults')
         except yaml.MarkedYAMLError as exc:
@@ -533,29 +523,27 @@ class _Builder:
         return result
 
     def _key(self, node: Node, path: str) -> Any:
-        if not isinstance(node, ScalarNode):
-            self._problem(node, path, "invalid YAML: a mapping key must be a plain value")
-            return _INVALID
-        if not self._plain(node, path):
-            return _INVALID
-        return self._construct(node, path, failed=_INVALID)
+        key, message = _key_or_problem(self.loader, node)
+        if message is not None:
+            self._problem(node, path, message)
+        return key
 
     def _construct(self, node: Node, path: str, failed: Any = None) -> Any:
-        try:
-            value = self.loader.construct_object(node, deep=True)
-            if isinstance(value, float) and not math.isfinite(value):
-                written = node.value if isinstance(node, ScalarNode) else show(value)
-                self._problem(node, path, f"must be a finite number, was {written}")
-                return failed
-            return value
-        except yaml.MarkedYAMLError as exc:
-            problem = (exc.problem or str(exc)).replace(_TAG_PREFIX, "!!")
-            self._problem(node, path, f"invalid YAML: {problem}")
-        except Exception:  # a constructor given a value its tag cannot hold (!!timestamp 7)
-            tag = node.tag.replace(_TAG_PREFIX, "!!")
-            value = node.value if isinstance(node, ScalarNode) else node.id
-            self._problem(node, path, f"invalid YAML: cannot read {show(value)} as {tag}")
-        return failed
+        value, message = _constructed(self.loader, node, failed)
+        if message is not None:
+            self._problem(node, path, message)
+        return value
+
+    def _too_many(self, node: Node, path: str) -> ConfigError:
+        return ConfigError(
+            [
+                Problem(
+                    self._where(node),
+                    path,
+                    f"invalid YAML: more than {MAX_VALUES} values once aliases are expanded",
+                )
+            ]
+        )
 
     def _problem(self, node: Node, path: str, message: str) -> None:
         self.problems.append(Problem(self._where(node), path, message))
@@ -565,6 +553,48 @@ class _Builder:
 
 
 _INVALID = object()
+
+
+def _key_or_problem(constructor: BaseConstructor, node: Node) -> tuple[Any, str | None]:
+    # A mapping key: its value, or _INVALID and why (its value is then never built).
+    if not isinstance(node, ScalarNode):
+        return _INVALID, "invalid YAML: a mapping key must be a plain value"
+    message = _not_plain(node)
+    if message is not None:
+        return _INVALID, message
+    return _constructed(constructor, node, failed=_INVALID)
+
+
+def _constructed(constructor: BaseConstructor, node: Node, failed: Any) -> tuple[Any, str | None]:
+    try:
+        value = constructor.construct_object(node, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            written = node.value if isinstance(node, ScalarNode) else show(value)
+            return failed, f"must be a finite number, was {written}"
+        return value, None
+    except yaml.MarkedYAMLError as exc:
+        problem = (exc.problem or str(exc)).replace(_TAG_PREFIX, "!!")
+        return failed, f"invalid YAML: {problem}"
+    except Exception:  # a constructor given a value its tag cannot hold (!!timestamp 7)
+        tag = node.tag.replace(_TAG_PREFIX, "!!")
+        value = node.value if isinstance(node, ScalarNode) else node.id
+        return failed, f"invalid YAML: cannot read {show(value)} as {tag}"
+
+
+def _not_plain(node: Node) -> str | None:
+    # Only plain data: a strategy file has no use for bytes, sets or Python objects.
+    if not isinstance(node, ScalarNode) or node.tag not in _SCALAR_TAGS:
+        tag = node.tag.replace(_TAG_PREFIX, "!!")
+        return (
+            f"invalid YAML: the tag {tag} is not allowed in a strategy file; "
+            f"use plain values ({_ALLOWED_TAGS})"
+        )
+    if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_LENGTH:
+        return (
+            f"invalid YAML: a number of {len(node.value):,} characters; at most "
+            f"{MAX_NUMBER_LENGTH} are read"
+        )
+    return None
 
 
 def _position(node: Node) -> Position:

@@ -244,3 +244,33 @@ def test_bad_calendar_mappings_say_what_is_wrong() -> None:
         get_calendar({"weekdays": ["funday"]})
     with pytest.raises(ValueError, match=r"^open: expected a time such as 09:30, was 'noon'$"):
         get_calendar({"open": "noon"})
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "end"),
+    [
+        ("XNYS", "2024-03-20", "2024-04-10"),  # Good Friday inside
+        ("XNYS", "2023-12-20", "2024-01-12"),  # across a year: two years' calendar
+        ("XLON", "2020-12-18", "2021-01-08"),  # Christmas and boxing day, observed
+        ("XTKS", "2019-04-20", "2019-05-12"),  # ten days of Golden Week closures
+        ("XNYS", "2024-06-01", "2024-06-02"),  # a weekend: no session, refused alike
+        ("XNYS", "2031-01-01", "2031-02-01"),  # past the calendar's bound, refused alike
+    ],
+)
+def test_a_span_cut_from_the_years_calendar_is_the_spans_own_calendar(
+    name: str, start: str, end: str
+) -> None:
+    pytest.importorskip("exchange_calendars")
+    from tradeloom import calendars
+
+    first, last = calendars._bounded(name, pd.Timestamp(start).date(), pd.Timestamp(end).date())
+    try:  # the calendar of the span alone, as it was built for every span
+        own = calendars._calendar_of(name, first, last)
+    except Exception as exc:  # the span's own calendar refuses it: so does the cut
+        with pytest.raises(type(exc)):
+            calendars._exchange(name, pd.Timestamp(start).date(), pd.Timestamp(end).date())
+        return
+    cut = calendars._exchange(name, pd.Timestamp(start).date(), pd.Timestamp(end).date())
+    assert cut.sessions.equals(own.sessions)
+    assert cut.opens.equals(own.opens) and cut.closes.equals(own.closes)
+    assert str(cut.tz) == str(own.tz)
