@@ -42,6 +42,7 @@ from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.safe_files import FileTooLarge, NotAFile, file_kind, read_bytes
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.yaml_budget import MAP_TAG, MERGE_TAG, SEQ_TAG, over_budget
+from tradeloom.yaml_scanner import SafeLoader
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -405,7 +406,7 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SafeLoader):
     # PyYAML composes nodes recursively: cap the depth before Python's recursion limit
     # does, and cap how far merge keys ('<<: *a') may multiply a mapping's entries.
 
