@@ -9,10 +9,13 @@ Live-run cases (hot reload, signals, a full disk) are in
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
 import os
 import pickle
+import shutil
 import sqlite3
 import textwrap
 import threading
@@ -450,11 +453,25 @@ def test_a_second_process_on_a_run_directory_is_refused_naming_the_first(
 # --- model files ---------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of SMALL, trained once for the module: its tests only damage copies of it."""
+    folder = tmp_path_factory.mktemp("trained")
+    strategy = folder / "s.yaml"
+    strategy.write_text(SMALL)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", str(strategy), "--out", str(folder / "trained")])
+    assert "Traceback" not in out.getvalue() + err.getvalue()
+    assert code == 0, err.getvalue()
+    return folder / "trained"
+
+
 @pytest.fixture
-def trained(small: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
-    code, _, _ = run(capsys, "run", str(small), "--out", "trained")
-    assert code == 0
-    return tmp_path / "trained"
+def trained(trained_once: Path, small: Path, tmp_path: Path) -> Path:
+    """A copy of the trained run (`trained_once`), for this test to damage: each of the 4
+    tests trained the same run again before (~0.5 s of CPU each)."""
+    return Path(shutil.copytree(trained_once, tmp_path / "trained", symlinks=True))
 
 
 def _saved(folder: Path, extra: str = "") -> str:

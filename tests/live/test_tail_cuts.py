@@ -36,14 +36,21 @@ from tests.live.test_crash import (
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
 from tradeloom.live.sent_mark import MARK_FILE, SentMark
+from tradeloom.plugins.execution import ccxt_venue
+from tradeloom.retrying import RetryPolicy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
 CUTS = int(os.environ.get("TRADELOOM_TAIL_CUTS", "10"))
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[CrashRig]:
-    yield from _rig(tmp_path, recv_window=10_000)
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CrashRig]:
+    """A rig whose restarts (in this process) wait out a 2.5 s window for the ids the
+    venue lacks (a 2 s recvWindow, 0.5 s of clock skew), not 15 s: the first restart
+    slept ~13.5 s of the test's ~32 s for it. Every id beyond the journal is one the
+    venue has (adopted) or one never sent, whatever the window."""
+    monkeypatch.setattr(ccxt_venue, "_SKEW_SECONDS", 0.5)
+    yield from _rig(tmp_path, recv_window=2_000)
 
 
 def _restart(rig: CrashRig, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -112,6 +119,8 @@ def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted
     with wal.open("r+b") as handle:
         handle.truncate(size // 2)
     rig.emulator.faults.always("GET /api/v3/order", ServerError(503))
+    # every attempt fails whatever the backoff: 10 ms, not the ~6 s of 0.5 s doubling
+    monkeypatch.setattr(ccxt_venue, "_READ_RETRY", RetryPolicy(5, 0.01, 0.02))
     code, err = _restart(rig, capsys, "--max-bars", "1")
     rig.emulator.faults.clear()
     (line,) = [x for x in err.splitlines() if not x.startswith("{")]  # the retries' logs
