@@ -111,3 +111,34 @@ def test_a_run_computing_its_figures_beside_writes_them_as_computed_alone(
     out = _run(tmp_path / "b")
     alone = (out / "metrics.json").read_text().replace(str(out), "RUN")
     assert beside == alone
+
+
+def test_a_table_that_cannot_be_made_fails_the_run_before_its_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "trade_frame", _failing("trades broke"))
+    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
+    with pytest.raises(RuntimeError, match=r"^trades broke$"):
+        _run(tmp_path)
+    out = tmp_path / "run"
+    assert _failed(out) == ["RuntimeError: trades broke"]
+    assert not (out / "metrics.json").exists()
+
+
+def test_a_features_table_that_cannot_be_made_fails_the_run_before_metrics_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "_features_table", _failing("features broke"))
+    with pytest.raises(RuntimeError, match=r"^features broke$"):
+        _run(tmp_path)
+    out = tmp_path / "run"
+    assert _failed(out) == ["RuntimeError: features broke"]
+    assert not (out / "metrics.json").exists()
+    assert not (out / "report.html").exists()
+
+
+def test_every_table_is_written_by_the_time_the_run_returns(tmp_path: Path) -> None:
+    out = _run(tmp_path)
+    written = {p.name for p in out.iterdir()}
+    assert {"equity.csv", "positions.csv", "features.parquet", "bars.parquet"} <= written
+    assert {"orders.csv", "fills.csv", "trades.csv", "metrics.json", "report.html"} <= written
