@@ -160,17 +160,12 @@ def _run(
         # after the journal accepted the run: a refused one leaves its folder empty
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
-        # the tables are most of a run's writing: a worker makes and writes them while
-        # this thread runs: the bars as soon as they are read (beside the features, the
-        # model and the core), then the tables of events, the Parquet files (the report
-        # may read them) and the equity, while this thread computes the metrics and draws
-        # the report (the text kernels and Arrow release the GIL). A second thread
-        # computes the metrics' figures that need no other beside the tearsheet, then
-        # writes the positions. The block waits for both, and raises their errors
-        with (
-            ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker,
-            ThreadPoolExecutor(1, thread_name_prefix="tradeloom-metrics") as second,
-        ):
+        # the tables are most of a run's writing: a worker writes them while this thread
+        # runs: the bars as soon as they are read (beside the features, the model and the
+        # core), then the Parquet files and the tables of events (the report may read
+        # them), while this thread computes the metrics and draws the report (the text
+        # kernels and Arrow release the GIL); the block waits for it, and raises its error
+        with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
             bars: list[_Parquet] = []
             bars_written: list[Future[None]] = []
 
@@ -193,30 +188,21 @@ def _run(
             beside = read_back is not None
             if not beside:
                 _write_equity(run_dir, equity, form)
-            events = worker.submit(_event_tables, result, WORKER)
-            parquet = worker.submit(_made_parquet_tables, run_dir, pipeline, result)
-            events_written = worker.submit(_write_made_event_tables, run_dir, events)
-            positions: list[Future[None]] = []
-            if beside:  # (else written already)
-                positions.append(
-                    worker.submit(_write_equity, run_dir, equity.copy(deep=False), form, WORKER)
-                )
-
-            def made() -> None:  # the tables made (in the order this thread made them)
-                events.result()
-                parquet.result()
+            parquet = _parquet_tables(pipeline, result)
+            events = _event_tables(result)
+            parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
+            events_written = worker.submit(_write_event_tables, run_dir, events)
+            tables = worker.submit(
+                _write_bar_tables,
+                run_dir,
+                result,
+                form,
+                equity.copy(deep=False) if beside else None,
+            )
 
             def written() -> None:
-                made()
-                for future in (*bars_written, events_written):
+                for future in (*bars_written, parquet_written, events_written):
                     future.result()
-
-            def drawn() -> dict[str, pd.DataFrame]:
-                tables = [*bars, *parquet.result()]
-                return {**{t.name: t.frame for t in tables if t.drawn}, **events.result()}
-
-            def then() -> None:
-                positions.append(second.submit(_write_positions, run_dir, result, form))
 
             metrics = _results(
                 pipeline,
@@ -225,35 +211,13 @@ def _run(
                 session.recorder,
                 variant,
                 {table_name(EQUITY, form): equity if read_back is None else read_back},
-                _Tables(lambda: events.result()["trades.csv"], made, written, drawn),
-                _Beside(second.submit, then),
+                {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
+                written,
             )
             written()
-            for future in positions:
-                future.result()
+            tables.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
-
-
-@dataclass(frozen=True)
-class _Tables:
-    """The run's tables that a worker makes and writes (`_run`): ``trades`` waits for
-    ``trades.csv``'s rows, ``made`` for every table to be made, ``written`` for those
-    the report reads to be written too, ``drawn`` returns those it draws by file name."""
-
-    trades: Callable[[], pd.DataFrame]
-    made: Callable[[], None]
-    written: Callable[[], None]
-    drawn: Callable[[], dict[str, pd.DataFrame]]
-
-
-@dataclass(frozen=True)
-class _Beside:
-    """A second thread: ``submit`` (an executor's) computes a figure beside this thread;
-    ``then`` gives it the work that follows the metrics' figures (`_run`)."""
-
-    submit: Callable[..., Future[Any]]
-    then: Callable[[], None]
 
 
 def _results(
@@ -263,44 +227,40 @@ def _results(
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
     equity: Mapping[str, pd.DataFrame],
-    tables: _Tables,
-    beside: _Beside,
+    tables: Mapping[str, pd.DataFrame],
+    written: Callable[[], object],
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
     ``equity``: the equity table's rows by its file name (as they read back, where they
-    do: `as_read`); ``tables``: the tables a worker makes and writes (the report draws
-    some, once written); ``beside``: where the figures that need no other are computed
-    (the account's, the predictions', the attribution, the execution quality of the
-    orders kept: numpy's passes over a million bars release the GIL), each awaited where
-    it was computed before, so that an error is raised as it was."""
+    do: `as_read`); ``tables``: the tables the report draws (`_event_tables`, the Parquet
+    tables), which a worker writes (``written`` waits for them, before the report may
+    read one)."""
     config = pipeline.config
+    with stage("models saved"):
+        registry = _save_models(pipeline, result, run_dir, recorder)
     rec = result.recorder
-    try:
-        with stage("models saved"):
-            registry = _save_models(pipeline, result, run_dir, recorder)
+    trades = tables["trades.csv"]
+    # the metrics' figures that need no other (the account's, the predictions', the
+    # attribution, the execution quality of the orders kept) are computed by a second
+    # thread beside the tearsheet (numpy's passes over a million bars release the GIL);
+    # each is awaited where it was computed before, so an error is raised as it was
+    with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-metrics") as beside:
         kept_quality = (
             None
             if rec.journaled_kinds & set(OTHER_KINDS)
             else beside.submit(_timed, "execution quality", _kept_quality, rec, config.document)
         )
         with stage("metrics"):
-            metrics, rolling = _metrics(pipeline, result, run_dir, tables.trades, beside.submit)
-    except BaseException:
-        tables.made()  # (raises a table's error: they were made before the metrics)
-        raise
-    finally:
-        beside.then()
-    with stage("tables made"):
-        tables.made()  # before metrics.json: a table that could not be made fails the run
-    metrics["model_registry"] = registry
-    if variant is not None:  # a sweep's variant: which sweep, which row
-        metrics["variant"] = dict(variant)
-    with stage("journal written"):
-        recorder.journal.flush()  # measured from the journal, as every mode is
-    with stage("execution quality"):
-        metrics["execution_quality"] = _execution_quality(
-            rec, run_dir, config.document, kept_quality
-        )
+            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside.submit)
+        metrics["model_registry"] = registry
+        if variant is not None:  # a sweep's variant: which sweep, which row
+            metrics["variant"] = dict(variant)
+        with stage("journal written"):
+            recorder.journal.flush()  # measured from the journal, as every mode is
+        with stage("execution quality"):
+            metrics["execution_quality"] = _execution_quality(
+                rec, run_dir, config.document, kept_quality
+            )
     with stage("venues and funding"):
         # a router's: what each venue bought, sold, holds and charged (a run that
         # journaled no such row has none, and its journal is not read again for them)
@@ -313,11 +273,11 @@ def _results(
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
     if config.outputs.report:
-        tables.written()
+        written()
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written={**equity, **tables.drawn()}, rolling=rolling)
+            write_report(run_dir, written={**equity, **tables}, rolling=rolling)
     return metrics
 
 
@@ -423,14 +383,14 @@ def _metrics(
     pipeline: Pipeline,
     result: BacktestResult,
     run_dir: Path,
-    trades: Callable[[], pd.DataFrame],
+    trades: pd.DataFrame,
     submit: Callable[..., Future[Any]],
 ) -> tuple[dict[str, Any], Rolling]:
     """Return the run's metrics and its rolling figures (which its report draws).
 
-    ``trades``: waits for ``trades.csv``'s rows. ``submit`` (an executor's): the figures
-    that need no other are computed by it, beside the tearsheet, and awaited in the
-    order they were computed in before (the first error is the one raised)."""
+    ``submit`` (an executor's): the figures that need no other are computed by it,
+    beside the tearsheet, and awaited in the order they were computed in before (the
+    first error is the one raised)."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -453,7 +413,7 @@ def _metrics(
             result.portfolio,
             timeframe_seconds=bars.timeframe_seconds,
             fills=rec.fills,
-            trade_figures=trade_statistics(trades(), bars.timeframe_seconds),
+            trade_figures=trade_statistics(trades, bars.timeframe_seconds),
             # None for crypto: the 365-day year, computed exactly as before calendars
             periods_per_year=None if calendar is CRYPTO else year,
             returns=returns,
@@ -588,28 +548,19 @@ class _Parquet:
     drawn: bool = True
 
 
-def _parquet_tables(pipeline: Pipeline, result: BacktestResult, prefix: str = "") -> list[_Parquet]:
+def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet]:
     """Return the per-bar Parquet tables of the run but its bars (`_bars_table`): its
-    features and monitors (``prefix``: of the stages' names)."""
+    features and monitors."""
     rec = result.recorder
     tables = []
     if pipeline.config.outputs.features:
-        with stage(f"{prefix}{exports.FEATURES_FILE}"):
+        with stage(exports.FEATURES_FILE):
             features = _features_table(result)
         tables.append(_Parquet(exports.FEATURES_FILE, features, feature_plots(pipeline)))
     if rec.monitor_values:
-        with stage(f"{prefix}{exports.MONITORING_FILE}"):
+        with stage(exports.MONITORING_FILE):
             frame = exports.monitoring_frame(rec.monitor_values, result.bars.frame.index)
         tables.append(_Parquet(exports.MONITORING_FILE, frame, drawn=False))
-    return tables
-
-
-def _made_parquet_tables(
-    run_dir: Path, pipeline: Pipeline, result: BacktestResult
-) -> list[_Parquet]:
-    """Make and write `_parquet_tables` (in a worker thread); return them."""
-    tables = _parquet_tables(pipeline, result, WORKER)
-    _write_parquet_tables(run_dir, tables)
     return tables
 
 
@@ -660,8 +611,13 @@ def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat, prefix
         write_table(run_dir, EQUITY, equity, form)
 
 
-def _write_positions(run_dir: Path, result: BacktestResult, form: TableFormat) -> None:
-    """Write the positions' table, as ``form``, in a worker thread."""
+def _write_bar_tables(
+    run_dir: Path, result: BacktestResult, form: TableFormat, equity: pd.DataFrame | None
+) -> None:
+    """Write the tables of a row per bar, as ``form``, in a worker thread: ``equity``
+    (unless None: written already) and the positions."""
+    if equity is not None:
+        _write_equity(run_dir, equity, form, WORKER)
     with stage(f"{WORKER}{table_name(POSITIONS, form)}"):
         write_table(run_dir, POSITIONS, _positions(result), form)
 
@@ -670,24 +626,24 @@ def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]
     return lambda: [rec.signal_events[i] for i in rows.tolist()]
 
 
-def _event_tables(result: BacktestResult, prefix: str = "") -> dict[str, pd.DataFrame]:
+def _event_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
     """Return the tables of events by file name: ``orders.csv``, ``fills.csv`` and
-    ``trades.csv`` (the report reads them; ``prefix``: of the stages' names)."""
+    ``trades.csv`` (the report reads them)."""
     rec = result.recorder
-    with stage(f"{prefix}trades"):
+    with stage("trades"):
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
-    with stage(f"{prefix}orders"):
+    with stage("orders"):
         orders = records(rec.orders, ORDER_COLUMNS)
         orders.insert(0, "symbol", _market_column(rec.orders, "id", rec.order_symbols))
-    with stage(f"{prefix}fills"):
+    with stage("fills"):
         fills = records(rec.fills, FILL_COLUMNS)
         fills.insert(0, "symbol", _market_column(rec.fills, "order_id", rec.order_symbols))
     return {"orders.csv": orders, "fills.csv": fills, "trades.csv": trades}
 
 
-def _write_made_event_tables(run_dir: Path, made: Future[dict[str, pd.DataFrame]]) -> None:
-    """Write the CSV tables of events (`_event_tables`, once ``made``) in a worker thread."""
-    for name, frame in made.result().items():
+def _write_event_tables(run_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Write the CSV tables of events (`_event_tables`) in a worker thread."""
+    for name, frame in tables.items():
         with stage(f"{WORKER}{name}"):
             outputs.write_frame(run_dir, name, frame)
 
