@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,8 @@ __all__ = [
     "run_key",
     "run_strategy",
 ]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -238,15 +240,27 @@ def _results(
         registry = _save_models(pipeline, result, run_dir, recorder)
     rec = result.recorder
     trades = tables["trades.csv"]
-    with stage("metrics"):
-        metrics, rolling = _metrics(pipeline, result, run_dir, trades)
-    metrics["model_registry"] = registry
-    if variant is not None:  # a sweep's variant: which sweep, which row
-        metrics["variant"] = dict(variant)
-    with stage("journal written"):
-        recorder.journal.flush()  # measured from the journal, as every mode is
-    with stage("execution quality"):
-        metrics["execution_quality"] = _execution_quality(rec, run_dir, config.document)
+    # the metrics' figures that need no other (the account's, the predictions', the
+    # attribution, the execution quality of the orders kept) are computed by a second
+    # thread beside the tearsheet (numpy's passes over a million bars release the GIL);
+    # each is awaited where it was computed before, so an error is raised as it was
+    with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-metrics") as beside:
+        kept_quality = (
+            None
+            if rec.journaled_kinds & set(OTHER_KINDS)
+            else beside.submit(_timed, "execution quality", _kept_quality, rec, config.document)
+        )
+        with stage("metrics"):
+            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside.submit)
+        metrics["model_registry"] = registry
+        if variant is not None:  # a sweep's variant: which sweep, which row
+            metrics["variant"] = dict(variant)
+        with stage("journal written"):
+            recorder.journal.flush()  # measured from the journal, as every mode is
+        with stage("execution quality"):
+            metrics["execution_quality"] = _execution_quality(
+                rec, run_dir, config.document, kept_quality
+            )
     with stage("venues and funding"):
         # a router's: what each venue bought, sold, holds and charged (a run that
         # journaled no such row has none, and its journal is not read again for them)
@@ -267,18 +281,30 @@ def _results(
     return metrics
 
 
-def _execution_quality(rec: Recorder, run_dir: Path, document: Any) -> dict[str, Any]:
+def _execution_quality(
+    rec: Recorder, run_dir: Path, document: Any, kept: Future[dict[str, Any] | None] | None
+) -> dict[str, Any]:
     """Return the run's execution quality: from the orders and fills it kept, where they
-    are every such row of its journal (no router, no slicing); else from the journal."""
-    figures = None
-    if not rec.journaled_kinds & set(OTHER_KINDS):
-        terms = terms_of(document)
-        figures = plain_execution_quality(rec.orders, rec.fills, rec.cancellations, terms)
+    are every such row of its journal (no router, no slicing: ``kept``, their figures
+    being computed, else None); else from the journal."""
+    figures = None if kept is None else kept.result()
     return (
         figures
         if figures is not None
         else journal_execution_quality(journal_path(run_dir), document)
     )
+
+
+def _kept_quality(rec: Recorder, document: Any) -> dict[str, Any] | None:
+    """Return the execution quality of the orders and fills the run kept, which are
+    every such row of its journal (None: not plain orders; the journal is read)."""
+    return plain_execution_quality(rec.orders, rec.fills, rec.cancellations, terms_of(document))
+
+
+def _timed(name: str, work: Callable[..., _T], *args: Any) -> _T:
+    """Run ``work(*args)`` as the worker's stage ``name`` (`tradeloom.stage_times`)."""
+    with stage(f"{WORKER}{name}"):
+        return work(*args)
 
 
 def _save_models(
@@ -354,9 +380,17 @@ def folder_name(symbol: str) -> str:
 
 
 def _metrics(
-    pipeline: Pipeline, result: BacktestResult, run_dir: Path, trades: pd.DataFrame
+    pipeline: Pipeline,
+    result: BacktestResult,
+    run_dir: Path,
+    trades: pd.DataFrame,
+    submit: Callable[..., Future[Any]],
 ) -> tuple[dict[str, Any], Rolling]:
-    """Return the run's metrics and its rolling figures (which its report draws)."""
+    """Return the run's metrics and its rolling figures (which its report draws).
+
+    ``submit`` (an executor's): the figures that need no other are computed by it,
+    beside the tearsheet, and awaited in the order they were computed in before (the
+    first error is the one raised)."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -369,35 +403,59 @@ def _metrics(
     initial_cash = result.portfolio.initial_cash
     equity = result.equity["equity"]
     returns = simple_returns(equity.to_numpy(np.float64), initial_cash)  # for every figure
-    figures = account_figures(
-        equity,
-        # the bars with a position: any symbol's
-        result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
-        benchmark,
-        result.portfolio,
-        timeframe_seconds=bars.timeframe_seconds,
-        fills=rec.fills,
-        trade_figures=trade_statistics(trades, bars.timeframe_seconds),
-        # None for crypto: the 365-day year, computed exactly as before calendars
-        periods_per_year=None if calendar is CRYPTO else year,
-        returns=returns,
-    )
-    horizon = max(int(pipeline.model.horizon), 1)
-    predictions = (
-        prediction_auc(result.probability, bars.frame["close"], horizon)
-        if one
-        else _pooled_auc(result, horizon)
-    )
-    rolling = run_rolling(equity, initial_cash, year, returns)
-    sheet = tearsheet(
-        equity,
-        benchmark,
-        initial_cash=initial_cash,
-        periods_per_year=year,
-        benchmark="buy and hold" if one else "equal weight",
-        rolling=rolling,
-        returns=returns,
-    )
+
+    def figures_of() -> dict[str, Any]:
+        return account_figures(
+            equity,
+            # the bars with a position: any symbol's
+            result.equity["position"] if one else pd.Series(np.abs(result.positions).sum(1)),
+            benchmark,
+            result.portfolio,
+            timeframe_seconds=bars.timeframe_seconds,
+            fills=rec.fills,
+            trade_figures=trade_statistics(trades, bars.timeframe_seconds),
+            # None for crypto: the 365-day year, computed exactly as before calendars
+            periods_per_year=None if calendar is CRYPTO else year,
+            returns=returns,
+        )
+
+    def predictions_of() -> dict[str, Any]:
+        horizon = max(int(pipeline.model.horizon), 1)
+        if one:
+            return prediction_auc(result.probability, bars.frame["close"], horizon)
+        return _pooled_auc(result, horizon)
+
+    def attribution_of() -> dict[str, Any]:
+        return symbol_attribution(
+            universe.symbols,
+            rec.fills,
+            rec.order_symbols,
+            result.portfolio.trades,
+            result.positions,
+            close,
+            equity.to_numpy(np.float64),
+        )
+
+    figures_beside = submit(_timed, "account figures", figures_of)
+    predictions_beside = submit(_timed, "predictions", predictions_of)
+    attribution_beside = submit(_timed, "attribution", attribution_of)
+    try:
+        rolling = run_rolling(equity, initial_cash, year, returns)
+        sheet = tearsheet(
+            equity,
+            benchmark,
+            initial_cash=initial_cash,
+            periods_per_year=year,
+            benchmark="buy and hold" if one else "equal weight",
+            rolling=rolling,
+            returns=returns,
+        )
+    except BaseException:
+        figures_beside.result()  # (raises the figures' error, computed before these)
+        predictions_beside.result()
+        raise
+    figures = figures_beside.result()
+    predictions = predictions_beside.result()
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
     worst = _worst(statuses)
@@ -431,15 +489,7 @@ def _metrics(
         "health_worst": _worst([str(c.status) for c in rec.health_changes] + statuses),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
-        "attribution": symbol_attribution(
-            universe.symbols,
-            rec.fills,
-            rec.order_symbols,
-            result.portfolio.trades,
-            result.positions,
-            close,
-            equity.to_numpy(np.float64),
-        ),
+        "attribution": attribution_beside.result(),
     }
     return metrics, rolling
 

@@ -1,0 +1,144 @@
+"""A backtest's figures computed by a second thread fail the run as they did in its own.
+
+`tradeloom.backtest.run` computes the account's figures, the predictions' AUC, the
+attribution and the execution quality beside the tearsheet; an error in any of them
+fails the run with its own message, journaled as ``run_failed``, with no
+``metrics.json`` written, and where two fail, the one computed first before is told.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tradeloom.backtest.run as run_module
+from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
+from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.journal import read_rows
+from tradeloom.schemas import load_strategy
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    **PRECOMPUTED,
+    "model": {"kind": "precomputed", "column": "p_up", "horizon": 1},
+    "signal": {"threshold": 0.5},
+    "execution": {"initial_cash": 10_000.0, "fill": "next_open", "fee_bps": 10},
+}
+
+
+def _run(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    close = 100.0 + np.cumsum(np.sin(np.arange(60.0)))
+    p_up = np.where(np.arange(60) % 10 < 5, 0.9, 0.1)
+    write_bars(folder, close, p_up)
+    config, plugins = load_strategy(write_strategy(folder, strategy(TINY)), [])
+    out = folder / "run"
+    run_strategy(build_pipeline(config), plugins, out=out)
+    return out
+
+
+def _failing(message: str) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(message)
+
+    return fail
+
+
+def _failed(out: Path) -> list[str]:
+    rows = read_rows(out / "journal.sqlite")
+    return [str(r.values.get("error")) for r in rows if r.kind == "run_failed"]
+
+
+@pytest.mark.parametrize(
+    "name", ["account_figures", "prediction_auc", "symbol_attribution", "plain_execution_quality"]
+)
+def test_an_error_beside_the_tearsheet_fails_the_run_with_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setattr(run_module, name, _failing(f"{name} broke"))
+    with pytest.raises(RuntimeError, match=rf"^{name} broke$"):
+        _run(tmp_path)
+    out = tmp_path / "run"
+    assert _failed(out) == [f"RuntimeError: {name} broke"]
+    assert not (out / "metrics.json").exists()
+    assert not (out / "report.html").exists()
+
+
+def test_the_figures_computed_first_tell_their_error_when_the_tearsheet_fails_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "account_figures", _failing("figures broke"))
+    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
+    with pytest.raises(RuntimeError, match=r"^figures broke$"):
+        _run(tmp_path)
+
+
+def test_the_tearsheet_tells_its_error_before_the_attribution_computed_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "symbol_attribution", _failing("attribution broke"))
+    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
+    with pytest.raises(RuntimeError, match=r"^tearsheet broke$"):
+        _run(tmp_path)
+
+
+def test_a_run_computing_its_figures_beside_writes_them_as_computed_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _run(tmp_path / "a")
+    beside = (out / "metrics.json").read_text().replace(str(out), "RUN")
+
+    class Inline:  # the figures computed in the run's own thread, at submission
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def __enter__(self) -> Inline:
+            return self
+
+        def __exit__(self, *exc: object) -> None: ...
+
+        def submit(self, work: Any, *args: Any) -> Any:
+            from concurrent.futures import Future
+
+            future: Future[Any] = Future()
+            future.set_result(work(*args))
+            return future
+
+    monkeypatch.setattr(run_module, "ThreadPoolExecutor", Inline)
+    out = _run(tmp_path / "b")
+    alone = (out / "metrics.json").read_text().replace(str(out), "RUN")
+    assert beside == alone
+
+
+def test_a_table_that_cannot_be_made_fails_the_run_before_its_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "trade_frame", _failing("trades broke"))
+    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
+    with pytest.raises(RuntimeError, match=r"^trades broke$"):
+        _run(tmp_path)
+    out = tmp_path / "run"
+    assert _failed(out) == ["RuntimeError: trades broke"]
+    assert not (out / "metrics.json").exists()
+
+
+def test_a_features_table_that_cannot_be_made_fails_the_run_before_metrics_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "_features_table", _failing("features broke"))
+    with pytest.raises(RuntimeError, match=r"^features broke$"):
+        _run(tmp_path)
+    out = tmp_path / "run"
+    assert _failed(out) == ["RuntimeError: features broke"]
+    assert not (out / "metrics.json").exists()
+    assert not (out / "report.html").exists()
+
+
+def test_every_table_is_written_by_the_time_the_run_returns(tmp_path: Path) -> None:
+    out = _run(tmp_path)
+    written = {p.name for p in out.iterdir()}
+    assert {"equity.csv", "positions.csv", "features.parquet", "bars.parquet"} <= written
+    assert {"orders.csv", "fills.csv", "trades.csv", "metrics.json", "report.html"} <= written
