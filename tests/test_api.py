@@ -176,6 +176,28 @@ def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
         tradeloom.open_run(tmp_path / "missing")
 
 
+def test_a_damaged_table_is_refused_naming_its_line(tmp_path: Path) -> None:
+    # the notebook's tables are read as the report reads them: a text where a number
+    # belongs is refused in one line naming the file, line and column
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "equity.csv").write_text("timestamp,equity\n2024-01-01T00:00:00Z,1.0\n")
+    (tmp_path / "trades.csv").write_text(
+        "entry_time,exit_time,pnl\n"
+        "2024-01-01T00:00:00Z,2024-01-01T00:01:00Z,1.5\n"
+        "2024-01-01T00:02:00Z,2024-01-01T00:03:00Z,hello\n"
+    )
+    run = tradeloom.open_run(tmp_path)
+    with pytest.raises(tradeloom.UserError) as raised:
+        run.trades  # noqa: B018
+    assert str(raised.value) == (
+        f"{tmp_path / 'trades.csv'}:3: column pnl: expected a number, was 'hello'; "
+        "damaged, or not a run's table"
+    )
+    (tmp_path / "trades.csv").write_text("entry_time,pnl\nsoon,1.5\n")
+    with pytest.raises(tradeloom.UserError, match=r"trades\.csv: column entry_time: not times"):
+        run.trades  # noqa: B018
+
+
 # --- the notebook -----------------------------------------------------------------------------
 
 
@@ -272,7 +294,8 @@ def test_the_notebook_tables_are_the_runs_files(
         written = pd.read_csv(run.run_dir / f"{name}.csv")
         for column in ("timestamp", "entry_time", "exit_time"):
             if column in written:
-                written[column] = pd.to_datetime(written[column], utc=True)
+                # the files hold whole seconds: read as the report reads them, to the second
+                written[column] = pd.to_datetime(written[column], utc=True).dt.as_unit("s")
         pd.testing.assert_frame_equal(frame, written)
     assert len(run.journal("fill")) == len(run.fills) > 0
     equity = run.equity

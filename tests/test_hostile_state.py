@@ -727,3 +727,25 @@ def test_a_paper_restart_on_a_damaged_journal_is_one_line(tmp_path: Path, damage
     line = one_line(tradeloom("run", STRATEGY, *paper, "--out", run_dir, *FAST))
     assert line == expected
     assert sorted(p.name for p in run_dir.iterdir()) == ["journal.sqlite"]  # nothing written
+
+
+def test_a_paper_folder_whose_journal_was_deleted_is_refused_naming_its_tail_record(
+    tmp_path: Path,
+) -> None:
+    # the tail record says a journal ended here: its run may have sent orders that no
+    # journal names any more, so the folder is not started afresh (nor called another's)
+    run_dir = tmp_path / "run"
+    paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "2"]
+    first = tradeloom("run", STRATEGY, *paper, "--out", run_dir, *FAST)
+    assert first.code == 0, first.err
+    for journal in run_dir.glob("journal.sqlite*"):
+        if not journal.name.endswith(".tail"):
+            journal.unlink()
+    before = sorted(p.name for p in run_dir.iterdir())
+    line = one_line(tradeloom("run", STRATEGY, *paper, "--out", run_dir, *FAST))
+    assert line == (
+        f"--out {run_dir}: holds journal.sqlite.tail, the tail record of a journal that is "
+        "not there (journal.sqlite was moved or deleted): what its run sent is unknown "
+        "without it; put it back, or give a new folder"
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written

@@ -22,7 +22,6 @@ what the command prints: ``FILE:LINE:COL key.path: what was expected, was what``
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import tempfile
@@ -49,7 +48,6 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 _OHLC = ("open", "high", "low", "close")
-_TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
 _DICT_SOURCE = "<dict>"
 _SHOWN = (
     "period",
@@ -602,24 +600,14 @@ class Run:
         return frame
 
     def _table(self, name: str, journaled: str | None = None) -> pd.DataFrame:
-        import pandas as pd
-
         path = self.run_dir / name
         if not path.is_file() and journaled is not None and self.mode != "backtest":
             return self.journal(journaled)
         if not path.is_file():
             raise UserError(f"{self.run_dir}: has no {name}; is it a finished run folder?")
-        from tradeloom.safe_files import read_bytes
+        from tradeloom.reporting.run_data import csv_table
 
-        data = read_bytes(path, "a run's table")  # the size cap, and what it says
-        try:
-            frame = pd.read_csv(io.BytesIO(data))
-        except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors
-            raise UserError(f"{path}: not a CSV table ({exc}); damaged, or another file") from None
-        for column in _TIME_COLUMNS:
-            if column in frame.columns:
-                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-        return frame
+        return csv_table(path)  # as the report reads it: its numbers checked, times UTC
 
 
 @_user_errors

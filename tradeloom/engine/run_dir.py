@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tradeloom.engine.control import PID_FILE, ControlInbox
 from tradeloom.errors import UserError
-from tradeloom.journal.location import journal_path
+from tradeloom.journal.location import SQLITE_FILE, journal_path
+from tradeloom.journal.tail import tail_path
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.safe_writes import check_folder
 
@@ -121,6 +122,13 @@ def check_live_run_dir(run_dir: Path, *, given: bool) -> None:
         raise UserError(f"{label}: is a file; give a folder with --out")
     if journal_path(run_dir).exists():
         return  # a run: the runner checks it is this strategy's, in this mode
+    record = tail_path(run_dir / SQLITE_FILE)
+    if record.exists():  # a journal ended here: its run sent orders that no journal names
+        raise UserError(
+            f"{label}: holds {record.name}, the tail record of a journal that is not there "
+            f"({SQLITE_FILE} was moved or deleted): what its run sent is unknown without it; "
+            "put it back, or give a new folder"
+        )
     found = [name for name in _entries(run_dir) if name not in RUN_OWNED]
     if found:
         raise UserError(

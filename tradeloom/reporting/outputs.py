@@ -25,7 +25,6 @@ from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
 
 __all__ = [
     "DATE_FORMAT",
-    "RUN_FILES",
     "atomic_bytes",
     "atomic_file",
     "json_safe",
@@ -36,16 +35,6 @@ __all__ = [
 
 DATE_FORMAT = ISO_SECONDS
 """How a CSV file of a run writes a timestamp (ISO 8601, UTC)."""
-
-RUN_FILES = (
-    "strategy.yaml",
-    "metrics.json",
-    "equity.csv",
-    "orders.csv",
-    "fills.csv",
-    "trades.csv",
-    "journal.sqlite",
-)
 
 
 def _file_mode() -> int:

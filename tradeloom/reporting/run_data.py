@@ -40,7 +40,15 @@ from tradeloom.safe_files import (
     require_regular,
 )
 
-__all__ = ["RunData", "RunEvent", "as_read", "live_features", "load_run", "read_table"]
+__all__ = [
+    "RunData",
+    "RunEvent",
+    "as_read",
+    "csv_table",
+    "live_features",
+    "load_run",
+    "read_table",
+]
 
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
 _TEXT_COLUMNS = (
@@ -112,7 +120,7 @@ def load_run(
     equity = read_table(run_dir, EQUITY, written)
     assert equity is not None  # (its file is there: checked above)
     trades = (
-        _csv(run_dir / "trades.csv", written.get("trades.csv"))
+        csv_table(run_dir / "trades.csv", written.get("trades.csv"))
         if (run_dir / "trades.csv").is_file()
         else None
     )
@@ -205,9 +213,9 @@ def _entry_reasons(
     orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
     if orders.is_file() and fills.is_file():
         order_columns, fill_columns = ["id", "reason"], ["strategy", "symbol", "order_id", "bar"]
-        order_frame = _csv(orders, written.get("orders.csv"), order_columns)
+        order_frame = csv_table(orders, written.get("orders.csv"), order_columns)
         order_frame = order_frame[[c for c in order_columns if c in order_frame]]
-        fill_frame = _csv(fills, written.get("fills.csv"), fill_columns)
+        fill_frame = csv_table(fills, written.get("fills.csv"), fill_columns)
         fill_frame = fill_frame[[c for c in fill_columns if c in fill_frame]].copy()
     else:
         journal = journal_path(run_dir)
@@ -344,7 +352,7 @@ def read_table(
         return None
     path, frame = run_dir / name, written.get(name)
     if name.endswith(".csv"):
-        return _csv(path, frame, columns)
+        return csv_table(path, frame, columns)
     read = _parquet(path, columns, frame)
     if read is None or frame is not None:
         return read
@@ -353,10 +361,12 @@ def read_table(
     return read if seconds is None else read.assign(timestamp=seconds)
 
 
-def _csv(
+def csv_table(
     path: Path, written: pd.DataFrame | None = None, columns: list[str] | None = None
 ) -> pd.DataFrame:
-    """Return a run's table as it reads back (``columns``: those at least)."""
+    """Return a run's CSV table (``trades.csv``, ``orders.csv``...) as it reads back, its
+    numbers checked and its times UTC times (``written``: the frame this process wrote;
+    ``columns``: those at least)."""
     same = None if written is None else as_read(written, columns, csv=True)
     if same is not None:
         return same
@@ -421,7 +431,7 @@ def _parquet(
 def as_read(
     frame: pd.DataFrame, columns: list[str] | None = None, *, csv: bool = False
 ) -> pd.DataFrame | None:
-    """Return the frame a run's table reads back as (`_csv`, `_parquet`), from the frame
+    """Return the frame a run's table reads back as (`csv_table`, `_parquet`), from the frame
     written into it (its timestamps as a ``timestamp`` column); None where that is not
     certain, for the file to be read instead.
 
