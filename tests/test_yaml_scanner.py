@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -87,3 +89,30 @@ def test_a_deep_document_reads_as_pyyaml_reads_it() -> None:
     # a key per flow level, the oldest going stale along one long line
     text = "a: " + "[" * 3000 + "1" + "]" * 3000 + "\nb: {c: [d, {e: f}]}\n"
     assert _tokens(SafeLoader, text) == _tokens(yaml.SafeLoader, text)
+
+
+def test_a_run_folders_yaml_is_read_by_the_linear_scanner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a run folder's strategy.yaml (read by the report, the console, status and the journal's
+    # owner check) is scanned as a strategy file is: a damaged one nested thousands of
+    # brackets deep is refused without PyYAML's quadratic walk over its pending keys
+    from tradeloom import yaml_scanner
+    from tradeloom.safe_files import UnreadableFile, read_yaml
+
+    looked: list[int] = []
+    linear = yaml_scanner.LinearSimpleKeys.stale_possible_simple_keys
+
+    def counted(self: yaml_scanner.LinearSimpleKeys) -> None:
+        looked.append(1)
+        linear(self)
+
+    monkeypatch.setattr(yaml_scanner.LinearSimpleKeys, "stale_possible_simple_keys", counted)
+    path = tmp_path / "strategy.yaml"
+    text = "name: s\ndata: {kind: synthetic, bars: [1, 2, {a: b}]}\n"
+    path.write_text(text)
+    assert read_yaml(path, "a run's strategy file") == yaml.safe_load(text)
+    assert looked
+    path.write_text("a: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    with pytest.raises(UnreadableFile, match=r"strategy\.yaml: not valid YAML"):
+        read_yaml(path, "a run's strategy file")

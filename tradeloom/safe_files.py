@@ -231,7 +231,8 @@ def read_json(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
 
 
 def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
-    """Return the YAML document in ``path`` (PyYAML's safe loader), its nesting and size checked.
+    """Return the YAML document in ``path`` (PyYAML's safe loader, its simple keys kept in
+    linear time: `tradeloom.yaml_scanner`), its nesting and size checked.
 
     Raises:
         UnreadableFile: As `read_text`, nested deeper than `MAX_DEPTH`, more than
@@ -239,8 +240,10 @@ def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
     """
     import yaml
 
+    from tradeloom.yaml_scanner import SafeLoader
+
     text = read_text(path, what, limit=limit)
-    loader = yaml.SafeLoader(text)
+    loader = SafeLoader(text)
     try:
         # compose first: the node tree is built without recursion limits being reached
         # by construction, and its depth is checked before PyYAML builds Python objects
