@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.csv_lines import csv_line_numbers, csv_row_count
 
 _PIECES = st.sampled_from([b"", b" ", b"\t", b"a", b"1,2", b"\r", b"  x ", b"\x0b", b"\xc3\xa9"])
 _ENDS = st.sampled_from([b"\n", b"\r\n", b""])
@@ -31,6 +31,7 @@ def test_rows_are_numbered_by_the_lines_that_hold_more_than_whitespace(
     numbers = csv_line_numbers(path, rows).tolist()
 
     assert numbers == (filled[1:] if filled else [])
+    assert csv_row_count(path) == rows  # the validation's count of a file's bars
     assert csv_line_numbers(path, rows + 1).tolist() == list(range(2, rows + 3))  # no match
 
 
@@ -42,8 +43,12 @@ def test_lines_are_counted_across_the_pieces_a_file_is_read_in(
 
     monkeypatch.setattr(csv_lines, "_CHUNK", chunk)
     path = tmp_path / "bars.csv"
-    for text in (b"", b"\n", b"h", b"h\n", b"h\na\n\nb", b"h\r\na\r\n \r\nb\r\n", b"\n\n\n"):
+    texts = (b"", b"\n", b"h", b"h\n", b"h\na\n\nb", b"h\r\na\r\n \r\nb\r\n", b"\n\n\n")
+    for text in (*texts, b"h\n a\n", b" h\na\n", b"h\na\n\t\n", b"h\na\n  b  \n"):
         path.write_bytes(text)
-        assert csv_lines._line_count(path) == len(io.BytesIO(text).readlines())
+        assert csv_lines._line_count(path)[0] == len(io.BytesIO(text).readlines())
+        assert csv_lines.csv_row_count(path) == max(
+            0, sum(1 for line in io.BytesIO(text) if line.strip()) - 1
+        )
     path.write_bytes(b"h\na\n\nb\n")  # a blank line: its rows numbered by their lines
     assert csv_line_numbers(path, 2).tolist() == [2, 4]

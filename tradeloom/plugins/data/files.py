@@ -27,7 +27,7 @@ from tradeloom.grouping import positions_by_key
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
-from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.csv_lines import csv_line_numbers, csv_row_count
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import Symbols, one_market_only, symbol_file_part, universe_of
@@ -339,8 +339,7 @@ class FileSource:
     def _rows_in(self, path: Path) -> int | None:
         try:
             if self.file_format == "csv":
-                with path.open("rb") as fh:
-                    return max(0, sum(1 for line in fh if line.strip()) - 1)
+                return csv_row_count(path)
             import pyarrow.parquet as pq
 
             return int(pq.read_metadata(path).num_rows)
