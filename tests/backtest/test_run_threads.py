@@ -68,21 +68,16 @@ def test_an_error_beside_the_tearsheet_fails_the_run_with_its_message(
     assert not (out / "report.html").exists()
 
 
-def test_the_figures_computed_first_tell_their_error_when_the_tearsheet_fails_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("first", "then"), [("account_figures", "tearsheet"), ("tearsheet", "symbol_attribution")]
+)
+def test_of_two_errors_the_one_computed_first_before_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, then: str
 ) -> None:
-    monkeypatch.setattr(run_module, "account_figures", _failing("figures broke"))
-    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
-    with pytest.raises(RuntimeError, match=r"^figures broke$"):
-        _run(tmp_path)
-
-
-def test_the_tearsheet_tells_its_error_before_the_attribution_computed_after_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(run_module, "symbol_attribution", _failing("attribution broke"))
-    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
-    with pytest.raises(RuntimeError, match=r"^tearsheet broke$"):
+    # the account's figures were computed before the tearsheet, the attribution after it
+    monkeypatch.setattr(run_module, first, _failing(f"{first} broke"))
+    monkeypatch.setattr(run_module, then, _failing(f"{then} broke"))
+    with pytest.raises(RuntimeError, match=rf"^{first} broke$"):
         _run(tmp_path)
 
 
