@@ -30,7 +30,7 @@ from tradeloom.reporting.downsample import minmax_indices
 from tradeloom.reporting.exports import write_parquet
 from tradeloom.reporting.outputs import write_frame
 from tradeloom.reporting.report import _trade_returns_chart, render_report
-from tradeloom.reporting.run_data import _csv, _parquet, as_read, load_run
+from tradeloom.reporting.run_data import _parquet, as_read, csv_table, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,7 +181,7 @@ def test_a_table_is_taken_from_memory_only_as_it_reads_back(tmp_path: Path) -> N
             {"timestamp": seconds.as_unit(unit), "x": [0.1, np.nan, -0.0], "n": [1, 2, 3]}
         )
         write_frame(tmp_path, "t.csv", frame)
-        pd.testing.assert_frame_equal(as_read(frame, csv=True), _csv(tmp_path / "t.csv"))
+        pd.testing.assert_frame_equal(as_read(frame, csv=True), csv_table(tmp_path / "t.csv"))
         write_parquet(tmp_path / "t.parquet", frame.set_index("timestamp"))
         read = _parquet(tmp_path / "t.parquet", ["timestamp", "x", "absent"])
         pd.testing.assert_frame_equal(as_read(frame, ["timestamp", "x", "absent"]), read)
@@ -399,7 +399,7 @@ def test_a_text_column_is_taken_from_memory_only_where_it_reads_back(tmp_path: P
     base = pd.DataFrame({"timestamp": seconds, "n": [1, 2], "entry_time": seconds})
     kept = base.assign(id=["run-1", "run-2"], reason=["ENTRY", "EXIT_SIGNAL"])
     write_frame(tmp_path, "t.csv", kept)
-    pd.testing.assert_frame_equal(as_read(kept, csv=True), _csv(tmp_path / "t.csv"))
+    pd.testing.assert_frame_equal(as_read(kept, csv=True), csv_table(tmp_path / "t.csv"))
     assert as_read(kept) is None  # Parquet: not promised
     for cells in (["1", "2"], ["", "x"], ["NA", "x"], ["true", "False"], ["nan", "-inf"]):
         assert as_read(base.assign(id=cells), csv=True) is None, cells
