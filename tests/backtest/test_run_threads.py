@@ -108,26 +108,17 @@ def test_a_run_computing_its_figures_beside_writes_them_as_computed_alone(
     assert beside == alone
 
 
+@pytest.mark.parametrize("made_by", ["trade_frame", "_features_table"])
 def test_a_table_that_cannot_be_made_fails_the_run_before_its_metrics(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made_by: str
 ) -> None:
-    monkeypatch.setattr(run_module, "trade_frame", _failing("trades broke"))
+    # the tables are made before the metrics: their error is told, not the tearsheet's
+    monkeypatch.setattr(run_module, made_by, _failing(f"{made_by} broke"))
     monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
-    with pytest.raises(RuntimeError, match=r"^trades broke$"):
+    with pytest.raises(RuntimeError, match=rf"^{made_by} broke$"):
         _run(tmp_path)
     out = tmp_path / "run"
-    assert _failed(out) == ["RuntimeError: trades broke"]
-    assert not (out / "metrics.json").exists()
-
-
-def test_a_features_table_that_cannot_be_made_fails_the_run_before_metrics_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(run_module, "_features_table", _failing("features broke"))
-    with pytest.raises(RuntimeError, match=r"^features broke$"):
-        _run(tmp_path)
-    out = tmp_path / "run"
-    assert _failed(out) == ["RuntimeError: features broke"]
+    assert _failed(out) == [f"RuntimeError: {made_by} broke"]
     assert not (out / "metrics.json").exists()
     assert not (out / "report.html").exists()
 
