@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from distributed import LocalCluster
+from distributed.core import Status
 
 import tradeloom.version
 from tests.sweep import tasks_fixture as toy
@@ -20,12 +21,34 @@ from tradeloom.sweep.tasks import SchedulerUnavailable, Task, TaskFailed, Worker
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    """Two worker processes, one thread each."""
+def two_workers() -> Iterator[LocalCluster]:
+    """Two worker processes, one thread each, for the whole module."""
     with LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as running:
         yield running
+
+
+@pytest.fixture
+def cluster(two_workers: LocalCluster) -> Iterator[LocalCluster]:
+    """The module's cluster, left with both workers running again after each test.
+
+    A test that kills workers leaves their nannies starting new processes; closing the
+    cluster (or starting the next test) in the middle of that start failed the
+    teardown with distributed's "can only join a started process".
+    """
+    yield two_workers
+    assert eventually(lambda: both_running(two_workers)), "the workers did not come back"
+
+
+def both_running(cluster: LocalCluster) -> bool:
+    """Return whether both nannies' worker processes run and the scheduler knows both."""
+    processes = [getattr(nanny, "process", None) for nanny in cluster.workers.values()]
+    return (
+        len(cluster.scheduler.workers) == 2
+        and len(processes) == 2
+        and all(p is not None and p.status == Status.running for p in processes)
+    )
 
 
 def collect(tasks: list[Task], **how: Any) -> tuple[dict[str, Any], Counter[str]]:
