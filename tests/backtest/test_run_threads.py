@@ -3,7 +3,7 @@
 `tradeloom.backtest.run` computes the account's figures, the predictions' AUC, the
 attribution and the execution quality beside the tearsheet; an error in any of them
 fails the run with its own message, journaled as ``run_failed``, with no
-``metrics.json`` written, and where two fail, the one computed first before is told.
+``metrics.json`` written, and where two fail, the one computed first is told.
 """
 
 from __future__ import annotations
@@ -48,9 +48,18 @@ def _failing(message: str) -> Any:
     return fail
 
 
-def _failed(out: Path) -> list[str]:
+def _fails_with(folder: Path, message: str) -> None:
+    """Run in ``folder``: the run raises ``message``, journals it as its only
+    ``run_failed`` row, and writes no metrics.json and no report."""
+    with pytest.raises(RuntimeError, match=rf"^{message}$"):
+        _run(folder)
+    out = folder / "run"
     rows = read_rows(out / "journal.sqlite")
-    return [str(r.values.get("error")) for r in rows if r.kind == "run_failed"]
+    assert [str(r.values.get("error")) for r in rows if r.kind == "run_failed"] == [
+        f"RuntimeError: {message}"
+    ]
+    assert not (out / "metrics.json").exists()
+    assert not (out / "report.html").exists()
 
 
 @pytest.mark.parametrize(
@@ -60,18 +69,13 @@ def test_an_error_beside_the_tearsheet_fails_the_run_with_its_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     monkeypatch.setattr(run_module, name, _failing(f"{name} broke"))
-    with pytest.raises(RuntimeError, match=rf"^{name} broke$"):
-        _run(tmp_path)
-    out = tmp_path / "run"
-    assert _failed(out) == [f"RuntimeError: {name} broke"]
-    assert not (out / "metrics.json").exists()
-    assert not (out / "report.html").exists()
+    _fails_with(tmp_path, f"{name} broke")
 
 
 @pytest.mark.parametrize(
     ("first", "then"), [("account_figures", "tearsheet"), ("tearsheet", "symbol_attribution")]
 )
-def test_of_two_errors_the_one_computed_first_before_is_told(
+def test_of_two_errors_the_one_computed_first_is_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, then: str
 ) -> None:
     # the account's figures were computed before the tearsheet, the attribution after it
@@ -115,12 +119,7 @@ def test_a_table_that_cannot_be_made_fails_the_run_before_its_metrics(
     # the tables are made before the metrics: their error is told, not the tearsheet's
     monkeypatch.setattr(run_module, made_by, _failing(f"{made_by} broke"))
     monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
-    with pytest.raises(RuntimeError, match=rf"^{made_by} broke$"):
-        _run(tmp_path)
-    out = tmp_path / "run"
-    assert _failed(out) == [f"RuntimeError: {made_by} broke"]
-    assert not (out / "metrics.json").exists()
-    assert not (out / "report.html").exists()
+    _fails_with(tmp_path, f"{made_by} broke")
 
 
 def test_every_table_is_written_by_the_time_the_run_returns(tmp_path: Path) -> None:
