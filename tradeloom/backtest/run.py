@@ -160,12 +160,14 @@ def _run(
         # after the journal accepted the run: a refused one leaves its folder empty
         outputs.write_strategy(run_dir, config.document)
         key = f"{config.name}-{run_key(config.document)}"
-        # the tables are most of a run's writing: a worker writes them while this thread
+        # the tables are most of a run's writing: two workers write them while this thread
         # runs: the bars as soon as they are read (beside the features, the model and the
-        # core), then the Parquet files and the tables of events (the report may read
-        # them), while this thread computes the metrics and draws the report (the text
-        # kernels and Arrow release the GIL); the block waits for it, and raises its error
-        with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-tables") as worker:
+        # core), then the tables of a row per bar as soon as the core's curve is known,
+        # and the Parquet files and the tables of events (the report may read them) as
+        # each is made, while this thread computes the metrics and draws the report (the
+        # text kernels and Arrow release the GIL); the block waits for them, and raises
+        # their first error
+        with ThreadPoolExecutor(2, thread_name_prefix="tradeloom-tables") as worker:
             bars: list[_Parquet] = []
             bars_written: list[Future[None]] = []
 
@@ -182,26 +184,21 @@ def _run(
                 raise
             equity = result.equity.reset_index(names="timestamp")
             form = table_format(config.outputs.tables, len(equity))
+            equity_written = worker.submit(_write_equity, run_dir, equity.copy(deep=False), form)
+            positions_written = worker.submit(_write_positions, run_dir, result, form)
             # what the report draws, as either form reads back (times to the second); None:
-            # the file is read
+            # the report reads the file, once written
             read_back = as_read(equity, csv=True)
-            beside = read_back is not None
-            if not beside:
-                _write_equity(run_dir, equity, form)
             parquet = _parquet_tables(pipeline, result)
-            events = _event_tables(result)
             parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
+            events = _event_tables(result)
             events_written = worker.submit(_write_event_tables, run_dir, events)
-            tables = worker.submit(
-                _write_bar_tables,
-                run_dir,
-                result,
-                form,
-                equity.copy(deep=False) if beside else None,
-            )
+            read = [*bars_written, parquet_written, events_written]
+            if read_back is None:
+                read.append(equity_written)
 
             def written() -> None:
-                for future in (*bars_written, parquet_written, events_written):
+                for future in read:
                     future.result()
 
             metrics = _results(
@@ -215,7 +212,8 @@ def _run(
                 written,
             )
             written()
-            tables.result()
+            equity_written.result()
+            positions_written.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
@@ -606,18 +604,14 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     return pd.concat(frames).sort_index(kind="stable")
 
 
-def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat, prefix: str = "") -> None:
-    with stage(f"{prefix}{table_name(EQUITY, form)}"):
+def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat) -> None:
+    """Write the equity table, as ``form``, in a worker thread."""
+    with stage(f"{WORKER}{table_name(EQUITY, form)}"):
         write_table(run_dir, EQUITY, equity, form)
 
 
-def _write_bar_tables(
-    run_dir: Path, result: BacktestResult, form: TableFormat, equity: pd.DataFrame | None
-) -> None:
-    """Write the tables of a row per bar, as ``form``, in a worker thread: ``equity``
-    (unless None: written already) and the positions."""
-    if equity is not None:
-        _write_equity(run_dir, equity, form, WORKER)
+def _write_positions(run_dir: Path, result: BacktestResult, form: TableFormat) -> None:
+    """Write the table of every bar's positions, as ``form``, in a worker thread."""
     with stage(f"{WORKER}{table_name(POSITIONS, form)}"):
         write_table(run_dir, POSITIONS, _positions(result), form)
 
