@@ -338,10 +338,12 @@ def kernel(func: F) -> F:
 def released_kernel(func: F) -> F:
     """A `kernel` that releases the GIL while it runs (numba's ``nogil``).
 
-    For kernels over arrays of their own that a worker thread runs beside the main
-    thread: the run folder's text tables (`tradeloom.reporting.csv_table`), written
-    while the report is drawn. Such a kernel touches no Python object, so the main
-    thread runs Python meanwhile.
+    For kernels over arrays of their own that run while another thread of the run
+    works: the run folder's text tables (`tradeloom.reporting.csv_table`), written
+    while the report is drawn; the metrics' passes over every bar (rolling figures,
+    drawdowns, the AUC), computed by two threads at once; the journal's row digests,
+    hashed while the run computes its outputs. Such a kernel touches no Python object,
+    so the other threads run Python meanwhile.
     """
     return _kernel(func, nogil=True)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel
+from tradeloom.jit import released_kernel
 
 __all__ = ["auc"]
 
@@ -49,7 +49,7 @@ def _sorted_auc(scores: np.ndarray, positive: np.ndarray, n_pos: int, n_neg: int
     return float(u / (n_pos * n_neg))
 
 
-@kernel
+@released_kernel
 def _twice_u(hits: npt.NDArray[np.float64], misses: npt.NDArray[np.float64]) -> int:
     """Return twice Mann-Whitney's U of the sorted ``hits`` over the sorted ``misses``:
     for each hit, the misses below it plus the misses at or below it."""

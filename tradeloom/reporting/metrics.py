@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.jit import kernel
+from tradeloom.jit import released_kernel
 from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.stats import auc
 from tradeloom.timeframes import SECONDS_PER_YEAR
@@ -138,7 +138,7 @@ def drawdown_curve(
     return out
 
 
-@kernel
+@released_kernel
 def _drawdowns(
     equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
 ) -> None:

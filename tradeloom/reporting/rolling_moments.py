@@ -31,7 +31,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel
+from tradeloom.jit import kernel, released_kernel
 
 __all__ = ["rolling_sharpe_volatility"]
 
@@ -40,7 +40,7 @@ _INV_COND_TOL = float(np.finfo(np.float64).eps) * 1e3
 what it was has cancelled all but three significant digits; the window is summed anew."""
 
 
-@kernel
+@released_kernel
 def rolling_sharpe_volatility(
     values: npt.NDArray[np.float64],
     window: int,

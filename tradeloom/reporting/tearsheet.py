@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.jit import kernel
+from tradeloom.jit import released_kernel
 from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
 
 __all__ = [
@@ -203,7 +203,7 @@ def _drawdowns(
     ]
 
 
-@kernel
+@released_kernel
 def _stretches(
     values: npt.NDArray[np.float64],
 ) -> tuple[
@@ -271,7 +271,7 @@ def _calendar_returns(
     }
 
 
-@kernel
+@released_kernel
 def _compounded(
     returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]:
