@@ -24,7 +24,6 @@ import structlog
 from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
-from tradeloom.journal.beside import WritesBeside
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.plugins.manager import Plugins
 from tradeloom.stage_times import stage
@@ -77,8 +76,7 @@ def journaled_run(
     run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
     identity = RunIdentity(name, run.run_id, "backtest", strategy_digest(document))
     with stage("journal opened"):
-        # the core's rows, written in bulk, are written while the run computes its outputs
-        journal = WritesBeside(open_store(run_dir, identity, target))
+        journal = open_store(run_dir, identity, target)
     log = _log.bind(run_id=run.run_id, strategy=name)
     started = time.perf_counter()
     try:

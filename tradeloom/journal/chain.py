@@ -51,7 +51,7 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel, released_kernel
+from tradeloom.jit import kernel
 
 __all__ = [
     "ABSENT_TEXT",
@@ -189,7 +189,7 @@ def chain_scan(
     return h
 
 
-@released_kernel  # (a backtest's bulk write hashes its rows beside the run's work)
+@kernel
 def row_digests(
     fixed: npt.NDArray[np.int64],
     kind: npt.NDArray[np.uint64],
