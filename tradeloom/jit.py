@@ -341,9 +341,8 @@ def released_kernel(func: F) -> F:
     For kernels over arrays of their own that run while another thread of the run
     works: the run folder's text tables (`tradeloom.reporting.csv_table`), written
     while the report is drawn; the metrics' passes over every bar (rolling figures,
-    drawdowns, the AUC), computed by two threads at once; the journal's row digests,
-    hashed while the run computes its outputs. Such a kernel touches no Python object,
-    so the other threads run Python meanwhile.
+    drawdowns, the AUC), computed by two threads at once. Such a kernel touches no
+    Python object, so the other threads run Python meanwhile.
     """
     return _kernel(func, nogil=True)
 
