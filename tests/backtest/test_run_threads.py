@@ -8,6 +8,7 @@ fails the run with its own message, journaled as ``run_failed``, with no
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 import tradeloom.backtest.run as run_module
+import tradeloom.reporting.run_data as run_data
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
@@ -127,3 +129,22 @@ def test_every_table_is_written_by_the_time_the_run_returns(tmp_path: Path) -> N
     written = {p.name for p in out.iterdir()}
     assert {"equity.csv", "positions.csv", "features.parquet", "bars.parquet"} <= written
     assert {"orders.csv", "fills.csv", "trades.csv", "metrics.json", "report.html"} <= written
+
+
+def test_a_report_that_reads_the_equity_file_waits_for_its_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the equity table is written by a worker; where its rows cannot be handed to the
+    # report as they read back (`as_read`: None), the report reads the file, once written
+    drawn = (_run(tmp_path / "drawn") / "report.html").read_text(encoding="utf-8")
+    write_equity = run_module._write_equity
+
+    def late(*args: Any) -> None:
+        time.sleep(0.5)  # still writing when the report would start without the wait
+        write_equity(*args)
+
+    for module in (run_module, run_data):  # no table handed over: each file is read
+        monkeypatch.setattr(module, "as_read", lambda *args, **kwargs: None)
+    monkeypatch.setattr(run_module, "_write_equity", late)
+    read = (_run(tmp_path / "read") / "report.html").read_text(encoding="utf-8")
+    assert read.replace(str(tmp_path / "read"), "") == drawn.replace(str(tmp_path / "drawn"), "")
