@@ -19,6 +19,7 @@ import tradeloom.backtest.run as run_module
 import tradeloom.reporting.run_data as run_data
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
 from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.driver import Engine
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.schemas import load_strategy
@@ -148,3 +149,28 @@ def test_a_report_that_reads_the_equity_file_waits_for_its_writer(
     monkeypatch.setattr(run_module, "_write_equity", late)
     read = (_run(tmp_path / "read") / "report.html").read_text(encoding="utf-8")
     assert read.replace(str(tmp_path / "read"), "") == drawn.replace(str(tmp_path / "drawn"), "")
+
+
+@pytest.mark.parametrize("fails_in", ["journal rows", "trade_frame", "_features_table"])
+def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_in: str
+) -> None:
+    # the bars, equity and positions tables are being written (the equity table late:
+    # still writing when the run fails) while the rows are journaled and the other
+    # tables made: a failure there waits for each writer, then removes what it wrote
+    write_equity = run_module._write_equity
+
+    def late(*args: Any) -> None:
+        time.sleep(0.5)
+        write_equity(*args)
+
+    monkeypatch.setattr(run_module, "_write_equity", late)
+    if fails_in == "journal rows":
+        monkeypatch.setattr(Engine, "finish", _failing(f"{fails_in} broke"))
+    else:
+        monkeypatch.setattr(run_module, fails_in, _failing(f"{fails_in} broke"))
+    _fails_with(tmp_path, f"{fails_in} broke")
+    left = {p.name for p in (tmp_path / "run").iterdir()}
+    tables = {"bars.parquet", "equity.csv", "positions.csv", "features.parquet"}
+    assert not left & {*tables, "orders.csv", "fills.csv", "trades.csv"}, left
+    assert {"strategy.yaml", "journal.sqlite"} <= left  # what the run journaled is kept

@@ -45,6 +45,7 @@ from tradeloom.stage_times import stage
 
 __all__ = [
     "BacktestResult",
+    "Curve",
     "Driver",
     "bar_inputs",
     "check_probabilities",
@@ -83,6 +84,18 @@ class BacktestResult:
     monitors: Mapping[str, Monitor]
 
 
+@dataclass(frozen=True)
+class Curve:
+    """A backtest's equity curve, known once its core has run (before its rows are
+    journaled): ``equity`` (the equity table's rows, by bar), each bar's ``closes`` and
+    ``positions`` ``[bars, symbols]`` of ``symbols``."""
+
+    equity: pd.DataFrame
+    closes: np.ndarray
+    positions: np.ndarray
+    symbols: tuple[str, ...]
+
+
 def run_backtest(
     pipeline: Pipeline,
     recorder: Recorder,
@@ -90,6 +103,7 @@ def run_backtest(
     *,
     driver: Driver = "auto",
     loaded: Callable[[Universe], object] | None = None,
+    curved: Callable[[Curve], object] | None = None,
 ) -> BacktestResult:
     """Run ``pipeline`` over its data (one symbol, or a universe) and return the result.
 
@@ -101,6 +115,8 @@ def run_backtest(
             (one bar per call, the features stepped as live steps them).
         loaded: Called with the bars once they are read and validated, before the run
             goes on (the run writes ``bars.parquet`` beside the rest of its work).
+        curved: Called with the equity curve once the core has run, before its rows are
+            journaled (the run writes the curve's tables beside that work).
 
     The result's ``probability`` is what was traded on: a fold retrained by a health
     rule replaces the scheduled predictions of the bars after it.
@@ -169,12 +185,8 @@ def run_backtest(
             _per_bar(engine, universe, features, inputs, boxed)
         else:
             engine.run(inputs, n)
-    with stage("journal rows"):
-        engine.finish(inputs.time_ns, symbols[0])
-    first = fitted.outputs[0].probability
-    if retrainer is not None and retrainer.retrainer.retrained:
-        first = pd.Series(p.copy(), index=first.index, name=first.name)
-    close = inputs.px[3]
+    engine.mark_fills()  # the curve is drawn (and its tables written) while the rows are journaled
+    close = inputs.px[3].copy()
     with stage("equity curve"):
         # the curve written into the equity frame's own columns, not copied into them
         block = equity_block(n, symbols)
@@ -189,6 +201,13 @@ def run_backtest(
             engine.portfolio.initial_cash,
             block,
         )
+    if curved is not None:
+        curved(Curve(equity, close, positions, tuple(symbols)))
+    with stage("journal rows"):
+        engine.finish(inputs.time_ns, symbols[0])
+    first = fitted.outputs[0].probability
+    if retrainer is not None and retrainer.retrainer.retrained:
+        first = pd.Series(p.copy(), index=first.index, name=first.name)
     unfilled = tuple(working_orders(engine))
     for order in unfilled:
         recorder.symbol = recorder.order_symbols.get(order.id, recorder.symbol)
@@ -211,7 +230,7 @@ def run_backtest(
         universe=universe,
         symbol_features=features,
         probabilities=probabilities,
-        closes=close.copy(),
+        closes=close,
         positions=positions,
         models=fitted.models,
         monitors=engine.monitors(),

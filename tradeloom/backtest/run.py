@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.backtest.journaled_run import journaled_run
-from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
+from tradeloom.backtest.pipeline import BacktestResult, Curve, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
 from tradeloom.collection_pace import fewer_collections
 from tradeloom.domain import Universe
@@ -170,32 +170,44 @@ def _run(
         with ThreadPoolExecutor(2, thread_name_prefix="tradeloom-tables") as worker:
             bars: list[_Parquet] = []
             bars_written: list[Future[None]] = []
+            curves: list[_CurveTables] = []
+            # each table a worker writes before the metrics, with its files: a run that
+            # fails before them leaves its folder as before it ran (but its journal)
+            early: list[tuple[Future[None], tuple[str, ...]]] = []
 
             def loaded(universe: Universe) -> None:
                 with stage(exports.BARS_FILE):
                     table = _bars_table(universe)
                 bars.append(table)
                 bars_written.append(worker.submit(_write_parquet_tables, run_dir, [table]))
+                early.append((bars_written[-1], (table.name,)))
+
+            def curved(curve: Curve) -> None:
+                tables = _CurveTables.submit(worker, run_dir, curve, config.outputs.tables)
+                curves.append(tables)
+                early.extend((job, (name,)) for job, name in tables.jobs)
 
             try:
-                result = run_backtest(pipeline, session.recorder, key, driver=driver, loaded=loaded)
+                result = run_backtest(
+                    pipeline, session.recorder, key, driver=driver, loaded=loaded, curved=curved
+                )
+                [curve] = curves
+                parquet = _parquet_tables(pipeline, result)
+                parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
+                early.append((parquet_written, tuple(t.name for t in parquet)))
+                events = _event_tables(result)
+                events_written = worker.submit(_write_event_tables, run_dir, events)
+                early.append((events_written, tuple(events)))
             except BaseException:
-                _unwrite(run_dir, bars_written)  # a failed run's folder: as before it ran
+                _unwrite(run_dir, early)  # a failed run's folder: as before it ran
                 raise
-            equity = result.equity.reset_index(names="timestamp")
-            form = table_format(config.outputs.tables, len(equity))
-            equity_written = worker.submit(_write_equity, run_dir, equity.copy(deep=False), form)
-            positions_written = worker.submit(_write_positions, run_dir, result, form)
+            equity, form = curve.equity, curve.form
             # what the report draws, as either form reads back (times to the second); None:
             # the report reads the file, once written
             read_back = as_read(equity, csv=True)
-            parquet = _parquet_tables(pipeline, result)
-            parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
-            events = _event_tables(result)
-            events_written = worker.submit(_write_event_tables, run_dir, events)
             read = [*bars_written, parquet_written, events_written]
             if read_back is None:
-                read.append(equity_written)
+                read.append(curve.equity_written)
 
             def written() -> None:
                 for future in read:
@@ -212,8 +224,8 @@ def _run(
                 written,
             )
             written()
-            equity_written.result()
-            positions_written.result()
+            for job, _ in curve.jobs:
+                job.result()
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
@@ -568,12 +580,13 @@ def _bars_table(universe: Universe) -> _Parquet:
     return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
 
 
-def _unwrite(run_dir: Path, written: list[Future[None]]) -> None:
-    """Remove the bars a failed run wrote (once written: the worker may be writing them)."""
-    for future in written:
-        future.exception()  # (waits; whatever it raised, the run's own error is told)
-        with contextlib.suppress(OSError):
-            (run_dir / exports.BARS_FILE).unlink()
+def _unwrite(run_dir: Path, written: list[tuple[Future[Any], tuple[str, ...]]]) -> None:
+    """Remove the tables a failed run wrote (once written: a worker may be writing them)."""
+    for job, names in written:
+        job.exception()  # (waits; whatever it raised, the run's own error is told)
+        for name in names:
+            with contextlib.suppress(OSError):
+                (run_dir / name).unlink()
 
 
 def _write_parquet_tables(run_dir: Path, tables: list[_Parquet]) -> None:
@@ -604,16 +617,43 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     return pd.concat(frames).sort_index(kind="stable")
 
 
+@dataclass(frozen=True)
+class _CurveTables:
+    """The tables of a row per bar (equity, positions), submitted to a worker as soon as
+    the core's curve is known (`run_backtest`'s ``curved``): written while the run's
+    rows are journaled."""
+
+    equity: pd.DataFrame
+    form: TableFormat
+    jobs: tuple[tuple[Future[None], str], ...]
+
+    @property
+    def equity_written(self) -> Future[None]:
+        return self.jobs[0][0]
+
+    @classmethod
+    def submit(
+        cls, worker: ThreadPoolExecutor, run_dir: Path, curve: Curve, setting: str
+    ) -> _CurveTables:
+        equity = curve.equity.reset_index(names="timestamp")
+        form = table_format(setting, len(equity))
+        jobs = (
+            (worker.submit(_write_equity, run_dir, equity.copy(deep=False), form), EQUITY),
+            (worker.submit(_write_positions, run_dir, curve, form), POSITIONS),
+        )
+        return cls(equity, form, tuple((job, table_name(t, form)) for job, t in jobs))
+
+
 def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat) -> None:
     """Write the equity table, as ``form``, in a worker thread."""
     with stage(f"{WORKER}{table_name(EQUITY, form)}"):
         write_table(run_dir, EQUITY, equity, form)
 
 
-def _write_positions(run_dir: Path, result: BacktestResult, form: TableFormat) -> None:
+def _write_positions(run_dir: Path, curve: Curve, form: TableFormat) -> None:
     """Write the table of every bar's positions, as ``form``, in a worker thread."""
     with stage(f"{WORKER}{table_name(POSITIONS, form)}"):
-        write_table(run_dir, POSITIONS, _positions(result), form)
+        write_table(run_dir, POSITIONS, _positions(curve), form)
 
 
 def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]]:
@@ -642,10 +682,9 @@ def _write_event_tables(run_dir: Path, tables: Mapping[str, pd.DataFrame]) -> No
             outputs.write_frame(run_dir, name, frame)
 
 
-def _positions(result: BacktestResult) -> pd.DataFrame:
+def _positions(curve: Curve) -> pd.DataFrame:
     """Return every bar's non-zero position of each symbol, marked at its last close."""
-    universe = result.universe
-    return position_rows(universe.index, result.closes, result.positions, universe.symbols)
+    return position_rows(curve.equity.index, curve.closes, curve.positions, curve.symbols)
 
 
 ORDER_COLUMNS = ("id", "bar", "timestamp", "side", "quantity", "reason", "reference_price")
