@@ -354,22 +354,37 @@ def _versus(
     n = len(r)
     if n < 2:
         return {"alpha": None, "beta": None, "correlation": None}
-    # numpy's var(m) and std(r) > 0 from the deviations that the covariance uses too,
-    # each taken once: the same operations in the same order as np.var's
-    m_apart = m - m.mean()
+    # numpy's var(m) and std(r) > 0 from the deviations that the covariance and the
+    # correlation use too, each taken once: the same operations in the same order as
+    # np.var's, and as np.corrcoef's rows
+    deviations = np.empty((2, n))
+    r_apart, m_apart = deviations
+    np.subtract(m, m.mean(), out=m_apart)
     scratch = np.multiply(m_apart, m_apart)
     spread = np.add.reduce(scratch) / n
     if float(spread) == 0.0:
         return {"alpha": None, "beta": None, "correlation": None}
-    r_apart = r - r.mean()
+    np.subtract(r, r.mean(), out=r_apart)
     varies = float(np.add.reduce(np.multiply(r_apart, r_apart, out=scratch)) / n) > 0
     moved = np.multiply(r_apart, m_apart, out=scratch)
     beta = float(np.mean(moved) / spread)
     apart = np.multiply(m, beta, out=moved)  # r - beta * m, in place
     np.subtract(r, apart, out=apart)
     alpha = float((1.0 + np.mean(apart)) ** periods_per_year - 1.0)
-    correlation = float(np.corrcoef(r, m)[0, 1]) if varies else None
+    correlation = _correlation(deviations) if varies else None
     return {"alpha": alpha, "beta": beta, "correlation": correlation}
+
+
+def _correlation(deviations: npt.NDArray[np.float64]) -> float:
+    """Return ``np.corrcoef(r, m)[0, 1]`` to the bit, from the rows ``r - r.mean()`` and
+    ``m - m.mean()`` (what np.cov computes first, from a copy of both): their products'
+    dot, scaled by ``1 / (n - 1)``, over both deviations, clipped to [-1, 1]."""
+    c = np.dot(deviations, deviations.T.conj())  # as np.cov multiplies them
+    c *= np.true_divide(1, deviations.shape[1] - 1)
+    spread = np.sqrt(np.diag(c))
+    c /= spread[:, None]
+    c /= spread[None, :]
+    return float(np.clip(c[0, 1], -1.0, 1.0))
 
 
 def _change(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
