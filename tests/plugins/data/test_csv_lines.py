@@ -1,16 +1,18 @@
-"""A CSV file's rows are numbered by their lines as an editor shows them, blank lines counted."""
+"""A CSV file's rows are numbered by their lines as an editor shows them, blank lines counted;
+its header reads as pandas reads it."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.plugins.data.csv_lines import csv_line_numbers, csv_row_count
+from tradeloom.plugins.data.csv_lines import csv_header, csv_line_numbers, csv_row_count
 
 _PIECES = st.sampled_from([b"", b" ", b"\t", b"a", b"1,2", b"\r", b"  x ", b"\x0b", b"\xc3\xa9"])
 _ENDS = st.sampled_from([b"\n", b"\r\n", b""])
@@ -52,3 +54,53 @@ def test_lines_are_counted_across_the_pieces_a_file_is_read_in(
         )
     path.write_bytes(b"h\na\n\nb\n")  # a blank line: its rows numbered by their lines
     assert csv_line_numbers(path, 2).tolist() == [2, 4]
+
+
+_NAMES = st.sampled_from(
+    [
+        "timestamp",
+        "open",
+        "close",
+        "volume",
+        "p_up",
+        " open",
+        "open ",
+        "",
+        "a b",
+        '"q"',
+        "x\ry",
+        "é",
+        "#c",
+    ]
+)
+_HEADER_ENDS = st.sampled_from(["\n", "\r\n", "\r", ""])
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    names=st.lists(_NAMES, min_size=1, max_size=6),
+    end=_HEADER_ENDS,
+    blank=st.sampled_from(["", "\n", " \n"]),
+    bom=st.booleans(),
+    rows=st.sampled_from(["", "2024-01-01,1,2\n", "1,2,3,4,5,6,7,8\n", "\xff\xfe\n"]),
+)
+def test_a_header_reads_as_pandas_reads_it(
+    tmp_path_factory: pytest.TempPathFactory,
+    names: list[str],
+    end: str,
+    blank: str,
+    bom: bool,
+    rows: str,
+) -> None:
+    # plain headers are split without pandas; quoted, repeated, empty or spaced names, a
+    # blank first line or an undecodable file are pandas' to read: the names are its own
+    body = (blank + ",".join(names) + end).encode() + rows.encode("latin-1")
+    path = tmp_path_factory.mktemp("csv") / "bars.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + body)
+    try:
+        want: list[str] | None = [
+            str(n) for n in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        ]
+    except Exception:
+        want = None
+    assert csv_header(path) == want

@@ -6,10 +6,42 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["csv_line_numbers", "csv_row_count"]
+__all__ = ["csv_header", "csv_line_numbers", "csv_row_count"]
 
 _CHUNK = 1 << 22  # read in pieces into one buffer: no copy of the whole file in memory
 _NEWLINE = ord("\n")
+
+
+def csv_header(path: Path) -> list[str] | None:
+    """Return the names of a CSV file's columns, as ``pandas.read_csv(path, nrows=0,
+    encoding="utf-8-sig").columns`` gives them (None: pandas cannot read the file).
+
+    A plain first line (no quote, no carriage return inside, each name non-empty, without
+    spaces around it and given once: most files) is split on its commas without importing
+    pandas, which ``tradeloom validate`` would pay for to read one line; any other first
+    line (quoted or repeated names, which pandas renames; a blank first line, which it
+    skips) is left to pandas.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            line = fh.readline(_HEADER_LIMIT)
+    except (OSError, UnicodeDecodeError):
+        line = ""  # pandas says whether it can read it
+    if line.endswith("\n"):
+        names = line.removesuffix("\n").removesuffix("\r").split(",")
+        plain = '"' not in line and "\r" not in line[:-2]
+        if plain and len(set(names)) == len(names) and all(n and n == n.strip() for n in names):
+            return names
+    from tradeloom.lazy import pandas as pd
+
+    try:
+        columns = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    except Exception:  # unreadable: loading the file says why, with its name
+        return None
+    return [str(n) for n in columns]
+
+
+_HEADER_LIMIT = 1 << 20  # a longer first line is left to pandas
 
 
 def csv_line_numbers(path: Path, rows: int) -> np.ndarray:

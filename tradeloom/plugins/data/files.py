@@ -27,7 +27,7 @@ from tradeloom.grouping import positions_by_key
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
-from tradeloom.plugins.data.csv_lines import csv_line_numbers, csv_row_count
+from tradeloom.plugins.data.csv_lines import csv_header, csv_line_numbers, csv_row_count
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import Symbols, one_market_only, symbol_file_part, universe_of
@@ -372,13 +372,12 @@ class FileSource:
         return found
 
     def _header(self, path: Path) -> list[str] | None:
+        if self.file_format == "csv":
+            return csv_header(path)
         try:
-            if self.file_format == "csv":
-                names = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-            else:
-                import pyarrow.parquet as pq
+            import pyarrow.parquet as pq
 
-                names = pq.read_schema(path).names
+            names = pq.read_schema(path).names
         except Exception:  # unreadable: load() says why, with the file's name
             return None
         return [str(n) for n in names]
