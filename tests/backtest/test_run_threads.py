@@ -1,8 +1,8 @@
 """A backtest's figures computed by a second thread fail the run as they did in its own.
 
-`tradeloom.backtest.run` computes the account's figures, the predictions' AUC, the
-attribution and the execution quality beside the tearsheet; an error in any of them
-fails the run with its own message, journaled as ``run_failed``, with no
+`tradeloom.backtest.run` computes the account's figures, the predictions' AUC, the returns'
+tail figures, the attribution and the execution quality beside the tearsheet; an error in
+any of them fails the run with its own message, journaled as ``run_failed``, with no
 ``metrics.json`` written, and where two fail, the one computed first is told.
 """
 
@@ -66,7 +66,14 @@ def _fails_with(folder: Path, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["account_figures", "prediction_auc", "symbol_attribution", "plain_execution_quality"]
+    "name",
+    [
+        "account_figures",
+        "prediction_auc",
+        "symbol_attribution",
+        "plain_execution_quality",
+        "tail_figures",
+    ],
 )
 def test_an_error_beside_the_tearsheet_fails_the_run_with_its_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str

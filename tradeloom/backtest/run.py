@@ -55,7 +55,13 @@ from tradeloom.reporting.run_tables import (
     write_table,
 )
 from tradeloom.reporting.statistics import trade_statistics
-from tradeloom.reporting.tearsheet import Rolling, run_rolling, simple_returns, tearsheet
+from tradeloom.reporting.tearsheet import (
+    Rolling,
+    run_rolling,
+    simple_returns,
+    tail_figures,
+    tearsheet,
+)
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import KINDS as VENUE_KINDS
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
@@ -446,6 +452,7 @@ def _metrics(
             equity.to_numpy(np.float64),
         )
 
+    tails_beside = submit(_timed, "tail figures", tail_figures, returns)
     figures_beside = submit(_timed, "account figures", figures_of)
     predictions_beside = submit(_timed, "predictions", predictions_of)
     attribution_beside = submit(_timed, "attribution", attribution_of)
@@ -459,6 +466,7 @@ def _metrics(
             benchmark="buy and hold" if one else "equal weight",
             rolling=rolling,
             returns=returns,
+            tails=tails_beside.result,
         )
     except BaseException:
         figures_beside.result()  # (raises the figures' error, computed before these)

@@ -424,6 +424,7 @@ def tearsheet(
     benchmark: str,
     rolling: Rolling | None = None,
     returns: npt.NDArray[np.float64] | None = None,
+    tails: Callable[[], dict[str, float | None]] | None = None,
 ) -> dict[str, Any]:
     """Return the tearsheet's figures for ``metrics.json``.
 
@@ -438,6 +439,8 @@ def tearsheet(
             caller keeps it (for its report); None: computed here.
         returns: `simple_returns` of the equity, where the caller has them; None:
             computed here.
+        tails: What gives `tail_figures` of those returns, where the caller computes
+            them (in another thread); None: computed here.
     """
     values = equity.to_numpy(np.float64)
     if returns is None:
@@ -459,14 +462,14 @@ def tearsheet(
         "monthly_returns": calendar["M"],
         "benchmark": benchmark,
         **_versus(returns, index, market, periods_per_year),
-        **_tail_figures(returns),
+        **(_tail_figures(returns) if tails is None else tails()),
     }
 
 
-def tail_figures(returns: pd.Series) -> dict[str, float | None]:
+def tail_figures(returns: pd.Series | npt.NDArray[np.float64]) -> dict[str, float | None]:
     """Return the bar returns' tail risk and shape (the module's conventions): ``var_95``,
     ``cvar_95``, ``var_95_normal``, ``skew``, ``kurtosis`` (None: too few returns)."""
-    return _tail_figures(returns.to_numpy(np.float64))
+    return _tail_figures(np.asarray(returns, np.float64))
 
 
 def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
