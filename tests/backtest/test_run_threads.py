@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tradeloom.backtest.pipeline as pipeline_module
 import tradeloom.backtest.run as run_module
 import tradeloom.reporting.run_data as run_data
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
@@ -181,3 +182,44 @@ def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
     tables = {"bars.parquet", "equity.csv", "positions.csv", "features.parquet"}
     assert not left & {*tables, "orders.csv", "fills.csv", "trades.csv"}, left
     assert {"strategy.yaml", "journal.sqlite"} <= left  # what the run journaled is kept
+
+
+def test_a_table_that_cannot_be_written_fails_the_run_before_its_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a worker's error is raised before metrics.json and the report are written, and the
+    # tables the other workers wrote are removed
+    monkeypatch.setattr(run_module, "_write_positions", _failing("positions broke"))
+    _fails_with(tmp_path, "positions broke")
+    left = {p.name for p in (tmp_path / "run").iterdir()}
+    assert not left & {"bars.parquet", "equity.csv", "features.parquet", "trades.csv"}, left
+
+
+def test_a_run_failing_while_its_curve_is_drawn_keeps_what_its_core_did_journaled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the curve is drawn before the run's rows are journaled: its failure journals them
+    # all the same, before the run's failure
+    monkeypatch.setattr(pipeline_module, "equity_frame", _failing("curve broke"))
+    _fails_with(tmp_path, "curve broke")
+    kinds = [r.kind for r in read_rows(tmp_path / "run" / "journal.sqlite")]
+    assert {"signal", "order", "fill"} <= set(kinds)
+    assert kinds[-1] == "run_failed"
+
+
+def test_the_curve_drawn_before_the_rows_are_journaled_counts_each_fill_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # journaling the rows after the curve was drawn adds none of their fills again
+    finish = Engine.finish
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def checked(self: Engine, *args: Any) -> None:
+        before = self._marks().copy()
+        finish(self, *args)
+        seen.append((before, self._marks()))
+
+    monkeypatch.setattr(Engine, "finish", checked)
+    _run(tmp_path)
+    [(before, after)] = seen
+    assert len(before) and np.array_equal(before, after)

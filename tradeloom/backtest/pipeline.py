@@ -12,6 +12,7 @@ fills no earlier than t's close.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -187,22 +188,28 @@ def run_backtest(
             engine.run(inputs, n)
     engine.mark_fills()  # the curve is drawn (and its tables written) while the rows are journaled
     close = inputs.px[3].copy()
-    with stage("equity curve"):
-        # the curve written into the equity frame's own columns, not copied into them
-        block = equity_block(n, symbols)
-        positions, cash, equity_values = engine.universe_curve(close, curve_out(block, symbols))
-        equity = equity_frame(
-            universe.index,
-            universe.symbols,
-            close,
-            positions,
-            cash,
-            equity_values,
-            engine.portfolio.initial_cash,
-            block,
-        )
-    if curved is not None:
-        curved(Curve(equity, close, positions, tuple(symbols)))
+    try:
+        with stage("equity curve"):
+            # the curve written into the equity frame's own columns, not copied into them
+            block = equity_block(n, symbols)
+            positions, cash, equity_values = engine.universe_curve(close, curve_out(block, symbols))
+            equity = equity_frame(
+                universe.index,
+                universe.symbols,
+                close,
+                positions,
+                cash,
+                equity_values,
+                engine.portfolio.initial_cash,
+                block,
+            )
+        if curved is not None:
+            curved(Curve(equity, close, positions, tuple(symbols)))
+    except BaseException:
+        # what the core did is journaled all the same, before the run's failure is
+        with contextlib.suppress(Exception):
+            engine.finish(inputs.time_ns, symbols[0])
+        raise
     with stage("journal rows"):
         engine.finish(inputs.time_ns, symbols[0])
     first = fitted.outputs[0].probability

@@ -168,70 +168,70 @@ def _run(
         key = f"{config.name}-{run_key(config.document)}"
         # the tables are most of a run's writing: two workers write them while this thread
         # runs: the bars as soon as they are read (beside the features, the model and the
-        # core), then the tables of a row per bar as soon as the core's curve is known,
-        # and the Parquet files and the tables of events (the report may read them) as
-        # each is made, while this thread computes the metrics and draws the report (the
-        # text kernels and Arrow release the GIL); the block waits for them, and raises
-        # their first error
-        with ThreadPoolExecutor(2, thread_name_prefix="tradeloom-tables") as worker:
-            bars: list[_Parquet] = []
-            bars_written: list[Future[None]] = []
-            curves: list[_CurveTables] = []
-            # each table a worker writes before the metrics, with its files: a run that
-            # fails before them leaves its folder as before it ran (but its journal)
-            early: list[tuple[Future[None], tuple[str, ...]]] = []
+        # core), then the tables of a row per bar as soon as the core's curve is known
+        # (beside the journal's bulk write), and the Parquet files and the tables of
+        # events as each is made, while this thread computes the metrics (the text kernels
+        # and Arrow release the GIL). Every table is written, or the first error of a
+        # write raised, before metrics.json; a run that fails before then leaves none of
+        # its tables, but its journal (each named before its job is submitted, removed
+        # once the workers stopped)
+        tables: list[str] = []
+        jobs: list[Future[None]] = []
+        settled = False
+        try:
+            with ThreadPoolExecutor(2, thread_name_prefix="tradeloom-tables") as worker:
 
-            def loaded(universe: Universe) -> None:
-                with stage(exports.BARS_FILE):
-                    table = _bars_table(universe)
-                bars.append(table)
-                bars_written.append(worker.submit(_write_parquet_tables, run_dir, [table]))
-                early.append((bars_written[-1], (table.name,)))
+                def write(names: Sequence[str], work: Callable[..., None], *args: Any) -> None:
+                    tables.extend(names)
+                    jobs.append(worker.submit(work, *args))
 
-            def curved(curve: Curve) -> None:
-                tables = _CurveTables.submit(worker, run_dir, curve, config.outputs.tables)
-                curves.append(tables)
-                early.extend((job, (name,)) for job, name in tables.jobs)
+                def written() -> None:
+                    nonlocal settled
+                    for job in jobs:
+                        job.result()
+                    settled = True
 
-            try:
-                result = run_backtest(
-                    pipeline, session.recorder, key, driver=driver, loaded=loaded, curved=curved
-                )
-                [curve] = curves
-                parquet = _parquet_tables(pipeline, result)
-                parquet_written = worker.submit(_write_parquet_tables, run_dir, parquet)
-                early.append((parquet_written, tuple(t.name for t in parquet)))
-                events = _event_tables(result)
-                events_written = worker.submit(_write_event_tables, run_dir, events)
-                early.append((events_written, tuple(events)))
-            except BaseException:
-                _unwrite(run_dir, early)  # a failed run's folder: as before it ran
-                raise
-            equity, form = curve.equity, curve.form
-            # what the report draws, as either form reads back (times to the second); None:
-            # the report reads the file, once written
-            read_back = as_read(equity, csv=True)
-            read = [*bars_written, parquet_written, events_written]
-            if read_back is None:
-                read.append(curve.equity_written)
+                bars: list[_Parquet] = []
+                curves: list[tuple[pd.DataFrame, TableFormat]] = []
 
-            def written() -> None:
-                for future in read:
-                    future.result()
+                def loaded(universe: Universe) -> None:
+                    with stage(exports.BARS_FILE):
+                        table = _bars_table(universe)
+                    bars.append(table)
+                    write([table.name], _write_parquet_tables, run_dir, [table])
 
-            metrics = _results(
-                pipeline,
-                run_dir,
-                result,
-                session.recorder,
-                variant,
-                {table_name(EQUITY, form): equity if read_back is None else read_back},
-                {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
-                written,
-            )
-            written()
-            for job, _ in curve.jobs:
-                job.result()
+                def curved(curve: Curve) -> None:
+                    curves.append(_write_curve(write, run_dir, curve, config.outputs.tables))
+
+                try:
+                    result = run_backtest(
+                        pipeline, session.recorder, key, driver=driver, loaded=loaded, curved=curved
+                    )
+                    [(equity, form)] = curves
+                    parquet = _parquet_tables(pipeline, result)
+                    write([t.name for t in parquet], _write_parquet_tables, run_dir, parquet)
+                    events = _event_tables(result)
+                    write(list(events), _write_event_tables, run_dir, events)
+                    # what the report draws, as either form reads back (times to the
+                    # second); None: the report reads the file, once written
+                    read_back = as_read(equity, csv=True)
+                    metrics = _results(
+                        pipeline,
+                        run_dir,
+                        result,
+                        session.recorder,
+                        variant,
+                        {table_name(EQUITY, form): equity if read_back is None else read_back},
+                        {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
+                        written,
+                    )
+                except BaseException:
+                    worker.shutdown(wait=False, cancel_futures=True)  # none queued starts
+                    raise
+        except BaseException:
+            if not settled:  # a failed run's folder: as before it ran (but its journal)
+                _unwrite(run_dir, tables)
+            raise
         session.metrics = metrics
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
@@ -249,7 +249,8 @@ def _results(
     """Compute the run's metrics and write its files but the tables; return the metrics.
     ``equity``: the equity table's rows by its file name (as they read back, where they
     do: `as_read`); ``tables``: the tables the report draws (`_event_tables`, the Parquet
-    tables), which a worker writes (``written`` waits for them, before the report may
+    tables), which the workers write: ``written`` waits for every table they write, and
+    raises the first error of one, before metrics.json is written (and the report may
     read one)."""
     config = pipeline.config
     with stage("models saved"):
@@ -286,10 +287,11 @@ def _results(
                 metrics["venues"] = venues
         if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
             metrics["funding"] = journal_funding(journal_path(run_dir))
+    with stage("tables written"):
+        written()  # a table that could not be written fails the run before its metrics
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
     if config.outputs.report:
-        written()
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
@@ -588,13 +590,11 @@ def _bars_table(universe: Universe) -> _Parquet:
     return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
 
 
-def _unwrite(run_dir: Path, written: list[tuple[Future[Any], tuple[str, ...]]]) -> None:
-    """Remove the tables a failed run wrote (once written: a worker may be writing them)."""
-    for job, names in written:
-        job.exception()  # (waits; whatever it raised, the run's own error is told)
-        for name in names:
-            with contextlib.suppress(OSError):
-                (run_dir / name).unlink()
+def _unwrite(run_dir: Path, names: Sequence[str]) -> None:
+    """Remove the tables a failed run's workers wrote (once they stopped)."""
+    for name in names:
+        with contextlib.suppress(OSError):  # not written: its job failed or never started
+            (run_dir / name).unlink()
 
 
 def _write_parquet_tables(run_dir: Path, tables: list[_Parquet]) -> None:
@@ -625,31 +625,17 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     return pd.concat(frames).sort_index(kind="stable")
 
 
-@dataclass(frozen=True)
-class _CurveTables:
-    """The tables of a row per bar (equity, positions), submitted to a worker as soon as
-    the core's curve is known (`run_backtest`'s ``curved``): written while the run's
-    rows are journaled."""
-
-    equity: pd.DataFrame
-    form: TableFormat
-    jobs: tuple[tuple[Future[None], str], ...]
-
-    @property
-    def equity_written(self) -> Future[None]:
-        return self.jobs[0][0]
-
-    @classmethod
-    def submit(
-        cls, worker: ThreadPoolExecutor, run_dir: Path, curve: Curve, setting: str
-    ) -> _CurveTables:
-        equity = curve.equity.reset_index(names="timestamp")
-        form = table_format(setting, len(equity))
-        jobs = (
-            (worker.submit(_write_equity, run_dir, equity.copy(deep=False), form), EQUITY),
-            (worker.submit(_write_positions, run_dir, curve, form), POSITIONS),
-        )
-        return cls(equity, form, tuple((job, table_name(t, form)) for job, t in jobs))
+def _write_curve(
+    write: Callable[..., None], run_dir: Path, curve: Curve, setting: str
+) -> tuple[pd.DataFrame, TableFormat]:
+    """Hand the tables of a row per bar (equity, positions) to the workers (``write``) as
+    soon as the core's curve is known (`run_backtest`'s ``curved``): written while the
+    run's rows are journaled. Return the equity table's rows and the tables' format."""
+    equity = curve.equity.reset_index(names="timestamp")
+    form = table_format(setting, len(equity))
+    write([table_name(EQUITY, form)], _write_equity, run_dir, equity.copy(deep=False), form)
+    write([table_name(POSITIONS, form)], _write_positions, run_dir, curve, form)
+    return equity, form
 
 
 def _write_equity(run_dir: Path, equity: pd.DataFrame, form: TableFormat) -> None:

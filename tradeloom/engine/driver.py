@@ -312,7 +312,7 @@ class Engine:
         self._journaled = 0
         self._orders_read = 0
         self._fills: list[npt.NDArray[np.float64]] = []
-        self._marked = False  # the kept rows' fills are among ``_fills`` (`mark_fills`)
+        self._marked = 0  # the kept rows whose fills are among ``_fills`` (`mark_fills`)
 
     # --- the account ------------------------------------------------------------------
 
@@ -834,17 +834,18 @@ class Engine:
         self.rec.absorb(tables, self.symbols)
         self._keep_trades(tables)
         self.state.clear()
-        self._marked = False
+        self._marked = 0
 
     def mark_fills(self) -> None:
         """Make the curve's marks whole before `finish` journals the run's rows: a
-        backtest's bulk rows' fills are kept as marks (its curve is drawn while its
-        rows are journaled), a run's rows journaled as they came are flushed."""
+        backtest's bulk rows' fills are kept as marks, each row's once (its curve is
+        drawn while its rows are journaled); a run's rows journaled as they came are
+        flushed."""
         if not self.bulk:
             self.flush()
-        elif not self._marked:
-            self._fills.append(fill_marks(self.state.rows()))
-            self._marked = True
+        elif self.state.count > self._marked:
+            self._fills.append(fill_marks(self.state.rows(self._marked)))
+            self._marked = self.state.count
 
     def _keep_trades(self, tables: Tables) -> None:
         """Keep the closed trades of ``tables`` as columns (`Trade`'s attributes)."""
