@@ -223,3 +223,33 @@ def test_the_curve_drawn_before_the_rows_are_journaled_counts_each_fill_once(
     _run(tmp_path)
     [(before, after)] = seen
     assert len(before) and np.array_equal(before, after)
+
+
+def test_a_run_whose_metrics_cannot_be_written_leaves_none_of_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every table is written by then: a run that fails before metrics.json still leaves
+    # its folder as before it ran, but its journal
+    monkeypatch.setattr(run_module.outputs, "write_metrics", _failing("metrics broke"))
+    _fails_with(tmp_path, "metrics broke")
+    left = {p.name for p in (tmp_path / "run").iterdir()}
+    assert not left & {"bars.parquet", "equity.csv", "positions.csv", "trades.csv"}, left
+
+
+def test_a_run_failing_as_its_fills_are_marked_keeps_what_its_core_did_journaled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark_fills = Engine.mark_fills
+    calls: list[Engine] = []
+
+    def first_fails(self: Engine) -> None:
+        calls.append(self)
+        if len(calls) == 1:
+            raise RuntimeError("marks broke")
+        mark_fills(self)
+
+    monkeypatch.setattr(Engine, "mark_fills", first_fails)
+    _fails_with(tmp_path, "marks broke")
+    kinds = [r.kind for r in read_rows(tmp_path / "run" / "journal.sqlite")]
+    assert {"signal", "order", "fill"} <= set(kinds)
+    assert kinds[-1] == "run_failed"

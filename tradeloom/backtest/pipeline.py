@@ -186,9 +186,9 @@ def run_backtest(
             _per_bar(engine, universe, features, inputs, boxed)
         else:
             engine.run(inputs, n)
-    engine.mark_fills()  # the curve is drawn (and its tables written) while the rows are journaled
-    close = inputs.px[3].copy()
     try:
+        engine.mark_fills()  # the curve is drawn (its tables written) while rows are journaled
+        close = inputs.px[3].copy()
         with stage("equity curve"):
             # the curve written into the equity frame's own columns, not copied into them
             block = equity_block(n, symbols)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -172,24 +173,22 @@ def _run(
         # (beside the journal's bulk write), and the Parquet files and the tables of
         # events as each is made, while this thread computes the metrics (the text kernels
         # and Arrow release the GIL). Every table is written, or the first error of a
-        # write raised, before metrics.json; a run that fails before then leaves none of
-        # its tables, but its journal (each named before its job is submitted, removed
-        # once the workers stopped)
+        # write raised, before metrics.json; a run that fails before metrics.json is
+        # written leaves none of its tables, but its journal (each named before its job
+        # is submitted; removed once the workers stopped, or as a job still running ends)
         tables: list[str] = []
-        jobs: list[Future[None]] = []
-        settled = False
+        jobs: list[tuple[Future[None], Sequence[str]]] = []
+        metrics_file = run_dir / "metrics.json"  # written whole (atomic) or not at all
         try:
             with ThreadPoolExecutor(2, thread_name_prefix="tradeloom-tables") as worker:
 
                 def write(names: Sequence[str], work: Callable[..., None], *args: Any) -> None:
                     tables.extend(names)
-                    jobs.append(worker.submit(work, *args))
+                    jobs.append((worker.submit(work, *args), names))
 
                 def written() -> None:
-                    nonlocal settled
-                    for job in jobs:
+                    for job, _ in jobs:
                         job.result()
-                    settled = True
 
                 bars: list[_Parquet] = []
                 curves: list[tuple[pd.DataFrame, TableFormat]] = []
@@ -227,9 +226,12 @@ def _run(
                     )
                 except BaseException:
                     worker.shutdown(wait=False, cancel_futures=True)  # none queued starts
+                    if not metrics_file.is_file():  # (a second interrupt ends the wait)
+                        for job, names in jobs:
+                            job.add_done_callback(functools.partial(_unwritten, run_dir, names))
                     raise
         except BaseException:
-            if not settled:  # a failed run's folder: as before it ran (but its journal)
+            if not metrics_file.is_file():  # a failed run's folder: as before it ran
                 _unwrite(run_dir, tables)
             raise
         session.metrics = metrics
@@ -588,6 +590,11 @@ def _bars_table(universe: Universe) -> _Parquet:
     """Return ``bars.parquet``: the bars of each symbol as they were read."""
     frames = [b.frame for b in universe.bars]
     return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
+
+
+def _unwritten(run_dir: Path, names: Sequence[str], job: Future[None]) -> None:
+    """Remove the tables of a failed run's ``job`` once it ended (a done callback)."""
+    _unwrite(run_dir, names)
 
 
 def _unwrite(run_dir: Path, names: Sequence[str]) -> None:
