@@ -66,6 +66,33 @@ def _fails_with(folder: Path, message: str) -> None:
     assert not (out / "report.html").exists()
 
 
+_TABLES = frozenset(
+    {
+        "bars.parquet",
+        "equity.csv",
+        "positions.csv",
+        "features.parquet",
+        "orders.csv",
+        "fills.csv",
+        "trades.csv",
+    }
+)
+
+
+def _leaves_no_table(folder: Path) -> None:
+    """The failed run in ``folder`` left none of its tables, but its journal."""
+    left = {p.name for p in (folder / "run").iterdir()}
+    assert not left & _TABLES, left
+    assert {"strategy.yaml", "journal.sqlite"} <= left
+
+
+def _journals_its_core_rows(folder: Path) -> None:
+    """The failed run in ``folder`` journaled what its core did, then its failure."""
+    kinds = [r.kind for r in read_rows(folder / "run" / "journal.sqlite")]
+    assert {"signal", "order", "fill"} <= set(kinds)
+    assert kinds[-1] == "run_failed"
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -159,13 +186,17 @@ def test_a_report_that_reads_the_equity_file_waits_for_its_writer(
     assert read.replace(str(tmp_path / "read"), "") == drawn.replace(str(tmp_path / "drawn"), "")
 
 
-@pytest.mark.parametrize("fails_in", ["journal rows", "trade_frame", "_features_table"])
+@pytest.mark.parametrize(
+    "fails_in",
+    ["finish", "trade_frame", "_features_table", "_write_positions", "write_metrics"],
+)
 def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_in: str
 ) -> None:
     # the bars, equity and positions tables are being written (the equity table late:
-    # still writing when the run fails) while the rows are journaled and the other
-    # tables made: a failure there waits for each writer, then removes what it wrote
+    # still writing when the run fails) while the rows are journaled (`Engine.finish`)
+    # and the other tables made; a worker's error is raised before metrics.json is
+    # written: a failure until then waits for each writer, then removes what it wrote
     write_equity = run_module._write_equity
 
     def late(*args: Any) -> None:
@@ -173,26 +204,10 @@ def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
         write_equity(*args)
 
     monkeypatch.setattr(run_module, "_write_equity", late)
-    if fails_in == "journal rows":
-        monkeypatch.setattr(Engine, "finish", _failing(f"{fails_in} broke"))
-    else:
-        monkeypatch.setattr(run_module, fails_in, _failing(f"{fails_in} broke"))
+    owner = {"finish": Engine, "write_metrics": run_module.outputs}.get(fails_in, run_module)
+    monkeypatch.setattr(owner, fails_in, _failing(f"{fails_in} broke"))
     _fails_with(tmp_path, f"{fails_in} broke")
-    left = {p.name for p in (tmp_path / "run").iterdir()}
-    tables = {"bars.parquet", "equity.csv", "positions.csv", "features.parquet"}
-    assert not left & {*tables, "orders.csv", "fills.csv", "trades.csv"}, left
-    assert {"strategy.yaml", "journal.sqlite"} <= left  # what the run journaled is kept
-
-
-def test_a_table_that_cannot_be_written_fails_the_run_before_its_metrics(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a worker's error is raised before metrics.json and the report are written, and the
-    # tables the other workers wrote are removed
-    monkeypatch.setattr(run_module, "_write_positions", _failing("positions broke"))
-    _fails_with(tmp_path, "positions broke")
-    left = {p.name for p in (tmp_path / "run").iterdir()}
-    assert not left & {"bars.parquet", "equity.csv", "features.parquet", "trades.csv"}, left
+    _leaves_no_table(tmp_path)
 
 
 def test_a_run_failing_while_its_curve_is_drawn_keeps_what_its_core_did_journaled(
@@ -202,9 +217,7 @@ def test_a_run_failing_while_its_curve_is_drawn_keeps_what_its_core_did_journale
     # all the same, before the run's failure
     monkeypatch.setattr(pipeline_module, "equity_frame", _failing("curve broke"))
     _fails_with(tmp_path, "curve broke")
-    kinds = [r.kind for r in read_rows(tmp_path / "run" / "journal.sqlite")]
-    assert {"signal", "order", "fill"} <= set(kinds)
-    assert kinds[-1] == "run_failed"
+    _journals_its_core_rows(tmp_path)
 
 
 def test_the_curve_drawn_before_the_rows_are_journaled_counts_each_fill_once(
@@ -225,17 +238,6 @@ def test_the_curve_drawn_before_the_rows_are_journaled_counts_each_fill_once(
     assert len(before) and np.array_equal(before, after)
 
 
-def test_a_run_whose_metrics_cannot_be_written_leaves_none_of_its_tables(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # every table is written by then: a run that fails before metrics.json still leaves
-    # its folder as before it ran, but its journal
-    monkeypatch.setattr(run_module.outputs, "write_metrics", _failing("metrics broke"))
-    _fails_with(tmp_path, "metrics broke")
-    left = {p.name for p in (tmp_path / "run").iterdir()}
-    assert not left & {"bars.parquet", "equity.csv", "positions.csv", "trades.csv"}, left
-
-
 def test_a_run_failing_as_its_fills_are_marked_keeps_what_its_core_did_journaled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,6 +252,4 @@ def test_a_run_failing_as_its_fills_are_marked_keeps_what_its_core_did_journaled
 
     monkeypatch.setattr(Engine, "mark_fills", first_fails)
     _fails_with(tmp_path, "marks broke")
-    kinds = [r.kind for r in read_rows(tmp_path / "run" / "journal.sqlite")]
-    assert {"signal", "order", "fill"} <= set(kinds)
-    assert kinds[-1] == "run_failed"
+    _journals_its_core_rows(tmp_path)
