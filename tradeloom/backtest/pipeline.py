@@ -206,7 +206,7 @@ def run_backtest(
         if curved is not None:
             curved(Curve(equity, close, positions, tuple(symbols)))
     except BaseException:
-        # what the core did is journaled all the same, before the run's failure is
+        # what the core did is journaled all the same, before the run's failure is journaled
         with contextlib.suppress(Exception):
             engine.finish(inputs.time_ns, symbols[0])
         raise
