@@ -4,6 +4,8 @@ its header reads as pandas reads it."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.builders import PRECOMPUTED, write_bars, write_strategy
 from tests.hunting import examples
 from tradeloom.plugins.data.csv_lines import csv_header, csv_line_numbers, csv_row_count
 
@@ -104,3 +107,19 @@ def test_a_header_reads_as_pandas_reads_it(
     except Exception:
         want = None
     assert csv_header(path) == want
+
+
+def test_validate_reads_a_plain_csv_header_without_loading_pandas(tmp_path: Path) -> None:
+    # what the fast path is for: `tradeloom validate` in an editor loop, whose strategy
+    # reads a CSV file, answers without pandas' import (it loads pandas only to read one)
+    write_bars(tmp_path, [100.0, 101.0, 102.0], [0.5, 0.6, 0.4])
+    strategy = write_strategy(tmp_path, PRECOMPUTED)
+    probe = (
+        "import sys; from tradeloom.cli.main import main; "
+        f"code = main(['validate', {str(strategy)!r}]); "
+        "print(code, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stdout + done.stderr
