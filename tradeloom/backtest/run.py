@@ -11,12 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Curve, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
@@ -82,8 +83,6 @@ __all__ = [
     "run_key",
     "run_strategy",
 ]
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -211,16 +210,16 @@ def _run(
                     write([t.name for t in parquet], _write_parquet_tables, run_dir, parquet)
                     events = _event_tables(result)
                     write(list(events), _write_event_tables, run_dir, events)
-                    # what the report draws, as either form reads back (times to the
-                    # second); None: the report reads the file, once written
-                    read_back = as_read(equity, csv=True)
+                    # what the report draws (by a worker, or by this thread if none
+                    # has started it when the report is drawn)
+                    drawn = Beside(worker).submit("equity as read", _drawn_equity, equity, form)
                     metrics = _results(
                         pipeline,
                         run_dir,
                         result,
                         session.recorder,
                         variant,
-                        {table_name(EQUITY, form): equity if read_back is None else read_back},
+                        drawn,
                         {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
                         written,
                     )
@@ -244,16 +243,16 @@ def _results(
     result: BacktestResult,
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
-    equity: Mapping[str, pd.DataFrame],
+    equity: Piece[Mapping[str, pd.DataFrame]],
     tables: Mapping[str, pd.DataFrame],
     written: Callable[[], object],
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
-    ``equity``: the equity table's rows by its file name (as they read back, where they
-    do: `as_read`); ``tables``: the tables the report draws (`_event_tables`, the Parquet
-    tables), which the workers write: ``written`` waits for every table they write, and
-    raises the first error of one, before metrics.json is written (and the report may
-    read one)."""
+    ``equity``: the equity table's rows by its file name, as the report draws them
+    (`_drawn_equity`, computed beside); ``tables``: the tables the report draws
+    (`_event_tables`, the Parquet tables), which the workers write: ``written`` waits for
+    every table they write, and raises the first error of one, before metrics.json is
+    written (and the report may read one)."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
@@ -261,16 +260,19 @@ def _results(
     trades = tables["trades.csv"]
     # the metrics' figures that need no other (the account's, the predictions', the
     # attribution, the execution quality of the orders kept) are computed by a second
-    # thread beside the tearsheet (numpy's passes over a million bars release the GIL);
-    # each is awaited where it was computed before, so an error is raised as it was
-    with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-metrics") as beside:
+    # thread beside the tearsheet (numpy's passes over a million bars release the GIL),
+    # queued last needed first: this thread takes back each one it needs that the other
+    # has not started (`Beside`). Each is awaited where it was computed before, so an
+    # error is raised as it was
+    with ThreadPoolExecutor(1, thread_name_prefix="tradeloom-metrics") as executor:
+        beside = Beside(executor)
         kept_quality = (
             None
             if rec.journaled_kinds & set(OTHER_KINDS)
-            else beside.submit(_timed, "execution quality", _kept_quality, rec, config.document)
+            else beside.submit("execution quality", _kept_quality, rec, config.document)
         )
         with stage("metrics"):
-            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside.submit)
+            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside)
         metrics["model_registry"] = registry
         if variant is not None:  # a sweep's variant: which sweep, which row
             metrics["variant"] = dict(variant)
@@ -297,12 +299,12 @@ def _results(
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written={**equity, **tables}, rolling=rolling)
+            write_report(run_dir, written={**equity.result(), **tables}, rolling=rolling)
     return metrics
 
 
 def _execution_quality(
-    rec: Recorder, run_dir: Path, document: Any, kept: Future[dict[str, Any] | None] | None
+    rec: Recorder, run_dir: Path, document: Any, kept: Piece[dict[str, Any] | None] | None
 ) -> dict[str, Any]:
     """Return the run's execution quality: from the orders and fills it kept, where they
     are every such row of its journal (no router, no slicing: ``kept``, their figures
@@ -319,12 +321,6 @@ def _kept_quality(rec: Recorder, document: Any) -> dict[str, Any] | None:
     """Return the execution quality of the orders and fills the run kept, which are
     every such row of its journal (None: not plain orders; the journal is read)."""
     return plain_execution_quality(rec.orders, rec.fills, rec.cancellations, terms_of(document))
-
-
-def _timed(name: str, work: Callable[..., _T], *args: Any) -> _T:
-    """Run ``work(*args)`` as the worker's stage ``name`` (`tradeloom.stage_times`)."""
-    with stage(f"{WORKER}{name}"):
-        return work(*args)
 
 
 def _save_models(
@@ -404,13 +400,13 @@ def _metrics(
     result: BacktestResult,
     run_dir: Path,
     trades: pd.DataFrame,
-    submit: Callable[..., Future[Any]],
+    beside: Beside,
 ) -> tuple[dict[str, Any], Rolling]:
     """Return the run's metrics and its rolling figures (which its report draws).
 
-    ``submit`` (an executor's): the figures that need no other are computed by it,
-    beside the tearsheet, and awaited in the order they were computed in before (the
-    first error is the one raised)."""
+    ``beside``: the figures that need no other are handed to it, beside the tearsheet,
+    and awaited in the order they were computed in before (the first error is the one
+    raised)."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -456,10 +452,10 @@ def _metrics(
             equity.to_numpy(np.float64),
         )
 
-    tails_beside = submit(_timed, "tail figures", tail_figures, returns)
-    figures_beside = submit(_timed, "account figures", figures_of)
-    predictions_beside = submit(_timed, "predictions", predictions_of)
-    attribution_beside = submit(_timed, "attribution", attribution_of)
+    attribution_beside = beside.submit("attribution", attribution_of)
+    predictions_beside = beside.submit("predictions", predictions_of)
+    figures_beside = beside.submit("account figures", figures_of)
+    tails_beside = beside.submit("tail figures", tail_figures, returns)
     try:
         rolling = run_rolling(equity, initial_cash, year, returns)
         sheet = tearsheet(
@@ -590,6 +586,14 @@ def _bars_table(universe: Universe) -> _Parquet:
     """Return ``bars.parquet``: the bars of each symbol as they were read."""
     frames = [b.frame for b in universe.bars]
     return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
+
+
+def _drawn_equity(equity: pd.DataFrame, form: TableFormat) -> Mapping[str, pd.DataFrame]:
+    """Return the equity table's rows the report draws, by its file name: as either form
+    reads back (times to the second: `as_read`), or as written (None: the report reads
+    the file)."""
+    read_back = as_read(equity, csv=True)
+    return {table_name(EQUITY, form): equity if read_back is None else read_back}
 
 
 def _unwritten(run_dir: Path, names: Sequence[str], job: Future[None]) -> None:

@@ -1,0 +1,64 @@
+"""Work other threads compute beside the caller's, which the caller takes back when it
+needs a piece none of them has started.
+
+A run's metrics hand the figures that need no other (the account's, the predictions',
+the tails of its returns) to one thread while the caller computes the tearsheet. A
+piece the caller waits for while that thread is still busy with another is computed by
+the caller itself: it takes it back from the queue (`concurrent.futures.Future.cancel`
+succeeds only for work not started), so no thread waits while work is queued. A run's
+table workers draw the equity table's rows for the report so, after the tables they write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, Generic, TypeVar
+
+from tradeloom.stage_times import WORKER, stage
+
+__all__ = ["Beside", "Piece"]
+
+_T = TypeVar("_T")
+
+
+class Piece(Generic[_T]):
+    """A piece of work handed to the thread beside (`Beside.submit`)."""
+
+    def __init__(self, future: Future[_T], name: str, work: Callable[[], _T]) -> None:
+        self._future = future
+        self._name = name
+        self._work = work
+        self._taken: Future[_T] | None = None  # the piece as this thread computed it
+
+    def result(self) -> _T:
+        """Return the piece's result: computed here if no thread beside has started it,
+        else awaited (its error raised here either way; computed once)."""
+        if self._taken is None and self._future.cancel():
+            self._taken = Future()
+            try:
+                with stage(self._name):
+                    self._taken.set_result(self._work())
+            except BaseException as exc:
+                self._taken.set_exception(exc)
+        return (self._future if self._taken is None else self._taken).result()
+
+
+class Beside:
+    """Hands pieces of work to ``executor``'s threads, beside the caller's."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def submit(self, name: str, work: Callable[..., _T], *args: Any) -> Piece[_T]:
+        """Queue ``work(*args)``, timed as the stage ``name`` where it runs
+        (`tradeloom.stage_times`; ``worker: name`` in the thread beside)."""
+
+        def piece() -> _T:
+            return work(*args)
+
+        def beside() -> _T:
+            with stage(f"{WORKER}{name}"):
+                return work(*args)
+
+        return Piece(self._executor.submit(beside), name, piece)
