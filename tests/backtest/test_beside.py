@@ -72,3 +72,37 @@ def test_a_pieces_error_is_raised_by_its_result_every_time(started: bool) -> Non
                 piece.result()
         release.set()
     assert calls == ["ran"]
+
+
+def test_a_piece_taken_back_by_two_callers_at_once_is_computed_once() -> None:
+    ran: list[int] = []
+    entered = threading.Event()
+
+    def slow() -> int:
+        ran.append(1)
+        entered.set()
+        threading.Event().wait(0.05)  # the second caller asks meanwhile
+        return 5
+
+    with ThreadPoolExecutor(1) as pool:
+        release = _busy(pool)
+        piece = Beside(pool).submit("piece", slow)
+        other: list[int] = []
+        caller = threading.Thread(target=lambda: other.append(piece.result()))
+        caller.start()
+        entered.wait()
+        assert piece.result() == 5
+        caller.join()
+        release.set()
+    assert other == [5] and ran == [1]
+
+
+def test_a_piece_cancelled_by_its_pools_shutdown_is_computed_by_the_caller() -> None:
+    ran: list[int] = []
+    pool = ThreadPoolExecutor(1)
+    release = _busy(pool)
+    piece = Beside(pool).submit("piece", _recording, ran, 2)
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert piece.result() == 2
+    release.set()
+    assert ran == [threading.get_ident()]

@@ -34,12 +34,12 @@ TINY: dict[str, Any] = {
 }
 
 
-def _run(folder: Path) -> Path:
+def _run(folder: Path, **settings: Any) -> Path:
     folder.mkdir(exist_ok=True)
     close = 100.0 + np.cumsum(np.sin(np.arange(60.0)))
     p_up = np.where(np.arange(60) % 10 < 5, 0.9, 0.1)
     write_bars(folder, close, p_up)
-    config, plugins = load_strategy(write_strategy(folder, strategy(TINY)), [])
+    config, plugins = load_strategy(write_strategy(folder, strategy({**TINY, **settings})), [])
     out = folder / "run"
     run_strategy(build_pipeline(config), plugins, out=out)
     return out
@@ -186,9 +186,18 @@ def test_a_report_that_reads_the_equity_file_waits_for_its_writer(
     assert read.replace(str(tmp_path / "read"), "") == drawn.replace(str(tmp_path / "drawn"), "")
 
 
+def test_a_run_without_a_report_does_not_make_the_rows_it_would_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the equity rows as the report draws them (`as_read`) are made for the report only
+    monkeypatch.setattr(run_module, "as_read", _failing("as_read ran"))
+    out = _run(tmp_path, outputs={"report": False})
+    assert (out / "metrics.json").is_file() and not (out / "report.html").exists()
+
+
 @pytest.mark.parametrize(
     "fails_in",
-    ["finish", "trade_frame", "_features_table", "_write_positions", "write_metrics"],
+    ["finish", "trade_frame", "_features_table", "_write_positions", "as_read", "write_metrics"],
 )
 def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_in: str

@@ -11,6 +11,7 @@ table workers draw the equity table's rows for the report so, after the tables t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, Generic, TypeVar
@@ -25,22 +26,23 @@ _T = TypeVar("_T")
 class Piece(Generic[_T]):
     """A piece of work handed to the thread beside (`Beside.submit`)."""
 
-    def __init__(self, future: Future[_T], name: str, work: Callable[[], _T]) -> None:
+    def __init__(self, future: Future[_T], work: Callable[[], _T]) -> None:
         self._future = future
-        self._name = name
         self._work = work
-        self._taken: Future[_T] | None = None  # the piece as this thread computed it
+        self._taking = threading.Lock()
+        self._taken: Future[_T] | None = None  # the piece as a caller computed it
 
     def result(self) -> _T:
-        """Return the piece's result: computed here if no thread beside has started it,
-        else awaited (its error raised here either way; computed once)."""
-        if self._taken is None and self._future.cancel():
-            self._taken = Future()
-            try:
-                with stage(self._name):
+        """Return the piece's result: computed here if no thread beside has started it
+        (its time counted in the caller's stage), else awaited; computed once, its error
+        raised by every call."""
+        with self._taking:  # (a second caller waits for the first's)
+            if self._taken is None and self._future.cancel():
+                self._taken = Future()
+                try:
                     self._taken.set_result(self._work())
-            except BaseException as exc:
-                self._taken.set_exception(exc)
+                except BaseException as exc:
+                    self._taken.set_exception(exc)
         return (self._future if self._taken is None else self._taken).result()
 
 
@@ -51,8 +53,8 @@ class Beside:
         self._executor = executor
 
     def submit(self, name: str, work: Callable[..., _T], *args: Any) -> Piece[_T]:
-        """Queue ``work(*args)``, timed as the stage ``name`` where it runs
-        (`tradeloom.stage_times`; ``worker: name`` in the thread beside)."""
+        """Queue ``work(*args)``, timed as the stage ``worker: name`` where a thread
+        beside runs it (`tradeloom.stage_times`)."""
 
         def piece() -> _T:
             return work(*args)
@@ -61,4 +63,4 @@ class Beside:
             with stage(f"{WORKER}{name}"):
                 return work(*args)
 
-        return Piece(self._executor.submit(beside), name, piece)
+        return Piece(self._executor.submit(beside), piece)

@@ -210,9 +210,13 @@ def _run(
                     write([t.name for t in parquet], _write_parquet_tables, run_dir, parquet)
                     events = _event_tables(result)
                     write(list(events), _write_event_tables, run_dir, events)
-                    # what the report draws (by a worker, or by this thread if none
-                    # has started it when the report is drawn)
-                    drawn = Beside(worker).submit("equity as read", _drawn_equity, equity, form)
+                    # what the report draws: made by a worker after the tables (or by
+                    # this thread, if none has started it by the time they are written)
+                    drawn = (
+                        Beside(worker).submit("equity as read", _drawn_equity, equity, form)
+                        if config.outputs.report
+                        else None
+                    )
                     metrics = _results(
                         pipeline,
                         run_dir,
@@ -243,13 +247,13 @@ def _results(
     result: BacktestResult,
     recorder: Recorder,
     variant: Mapping[str, Any] | None,
-    equity: Piece[Mapping[str, pd.DataFrame]],
+    equity: Piece[Mapping[str, pd.DataFrame]] | None,
     tables: Mapping[str, pd.DataFrame],
     written: Callable[[], object],
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
     ``equity``: the equity table's rows by its file name, as the report draws them
-    (`_drawn_equity`, computed beside); ``tables``: the tables the report draws
+    (`_drawn_equity`, computed beside; None: no report); ``tables``: the tables the report draws
     (`_event_tables`, the Parquet tables), which the workers write: ``written`` waits for
     every table they write, and raises the first error of one, before metrics.json is
     written (and the report may read one)."""
@@ -293,13 +297,14 @@ def _results(
             metrics["funding"] = journal_funding(journal_path(run_dir))
     with stage("tables written"):
         written()  # a table that could not be written fails the run before its metrics
+        drawn = {} if equity is None else equity.result()  # (its error: likewise)
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
     if config.outputs.report:
         with stage("report"):
             from tradeloom.reporting.report import write_report
 
-            write_report(run_dir, written={**equity.result(), **tables}, rolling=rolling)
+            write_report(run_dir, written={**drawn, **tables}, rolling=rolling)
     return metrics
 
 
