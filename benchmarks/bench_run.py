@@ -19,8 +19,11 @@ long-only, all-in, 0.1% fees, fills at the close. For each size (``--bars``):
      ``Portfolio.from_signals`` followed by ``stats()`` on the same bars and signals.
 
 Medians of ``--runs``, with min and max; ratios are against the references timed in
-the same run; the load average is printed before and after. The 1M-bar run's cost is
-compared with the 100k-bar run's (linear: 10x).
+the same run; the load average is printed before and after. Every timed call in this
+process starts with the garbage of the calls before it collected (`collected`):
+vectorbt's 1M-bar ``stats()`` took 85-100 ms when its memory was recycled and 220-250 ms
+when earlier calls' cycles still held theirs, so its median of 3 landed on either. The
+1M-bar run's cost is compared with the 100k-bar run's (linear: 10x).
 
 ``--symbols 50,100,500`` runs a universe instead: ``--symbol-bars`` bars of each symbol
 in one long Parquet file through the CLI (``--monitor``: with a rolling AUC monitor per
@@ -42,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import os
 import shutil
 import statistics
@@ -149,6 +153,12 @@ def write_universe(folder: Path, symbols: int, n: int, *, monitor: bool) -> Path
 # -- timing ---------------------------------------------------------------------------------
 
 
+def collected() -> None:
+    """Collect the garbage of the calls before (outside the timing), so that each timed
+    call starts as the first would: the same for every engine."""
+    gc.collect()
+
+
 def summary(seconds: list[float]) -> str:
     med = statistics.median(seconds)
     return (
@@ -195,6 +205,7 @@ def in_process(
     seconds, cpu, stages = [], [], []
     for k in range(runs + 1):
         out = scratch / f"run-{k}"
+        collected()
         with recorded(thread_cpu) as times:
             start, start_cpu = time.perf_counter(), time.process_time()
             run_strategy(pipeline, plugins, out=out)
@@ -261,6 +272,7 @@ def peers(
         for name, fn in engines.items():
             fn()  # warm-up
             for _ in range(runs):
+                collected()
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
