@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 import tradeloom.backtest.pipeline as pipeline_module
 import tradeloom.backtest.run as run_module
@@ -262,3 +263,28 @@ def test_a_run_failing_as_its_fills_are_marked_keeps_what_its_core_did_journaled
     monkeypatch.setattr(Engine, "mark_fills", first_fails)
     _fails_with(tmp_path, "marks broke")
     _journals_its_core_rows(tmp_path)
+
+
+def test_a_workers_error_hidden_by_the_runs_own_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the positions table fails in its worker while the run's thread fails on its own
+    # (making the trades table): the run raises its own error, and logs the worker's
+    monkeypatch.setattr(run_module, "_positions", _failing("positions broke"))
+    monkeypatch.setattr(run_module, "trade_frame", _failing("trade_frame broke"))
+    with capture_logs() as logs:
+        _fails_with(tmp_path, "trade_frame broke")
+    [logged] = [e for e in logs if e["event"] == "table_not_written"]
+    assert logged["log_level"] == "warning"
+    assert logged["tables"] == ["positions.csv"]
+    assert logged["error"] == "RuntimeError: positions broke"
+    _leaves_no_table(tmp_path)
+
+
+def test_a_workers_error_the_run_raises_is_not_logged_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "_positions", _failing("positions broke"))
+    with capture_logs() as logs:
+        _fails_with(tmp_path, "positions broke")
+    assert not [e for e in logs if e["event"] == "table_not_written"]

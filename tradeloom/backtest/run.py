@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import structlog
 
 from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.journaled_run import journaled_run
@@ -83,6 +84,9 @@ __all__ = [
     "run_key",
     "run_strategy",
 ]
+
+
+_log = structlog.get_logger("tradeloom.run")
 
 
 @dataclass(frozen=True)
@@ -227,11 +231,13 @@ def _run(
                         {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
                         written,
                     )
-                except BaseException:
+                except BaseException as failure:
                     worker.shutdown(wait=False, cancel_futures=True)  # none queued starts
                     if not metrics_file.is_file():  # (a second interrupt ends the wait)
                         for job, names in jobs:
-                            job.add_done_callback(functools.partial(_unwritten, run_dir, names))
+                            job.add_done_callback(
+                                functools.partial(_unwritten, run_dir, names, failure)
+                            )
                     raise
         except BaseException:
             if not metrics_file.is_file():  # a failed run's folder: as before it ran
@@ -601,8 +607,19 @@ def _drawn_equity(equity: pd.DataFrame, form: TableFormat) -> Mapping[str, pd.Da
     return {table_name(EQUITY, form): equity if read_back is None else read_back}
 
 
-def _unwritten(run_dir: Path, names: Sequence[str], job: Future[None]) -> None:
-    """Remove the tables of a failed run's ``job`` once it ended (a done callback)."""
+def _unwritten(
+    run_dir: Path, names: Sequence[str], failure: BaseException, job: Future[None]
+) -> None:
+    """Remove the tables of a failed run's ``job`` once it ended (a done callback); the
+    job's own error, where the run raised another (``failure``), is logged, not lost."""
+    error = None if job.cancelled() else job.exception()
+    if error is not None and error is not failure:
+        _log.warning(
+            "table_not_written",
+            run_dir=str(run_dir),
+            tables=list(names),
+            error=f"{type(error).__name__}: {error}",
+        )
     _unwrite(run_dir, names)
 
 
