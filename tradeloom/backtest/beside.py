@@ -6,7 +6,7 @@ the tails of its returns) to one thread while the caller computes the tearsheet.
 piece the caller waits for while that thread is still busy with another is computed by
 the caller itself: it takes it back from the queue (`concurrent.futures.Future.cancel`
 succeeds only for work not started), so no thread waits while work is queued. A run's
-table workers draw the equity table's rows for the report so, after the tables they write.
+table workers likewise make the equity rows its report draws, after the tables they write.
 """
 
 from __future__ import annotations

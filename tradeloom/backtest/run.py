@@ -259,10 +259,10 @@ def _results(
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
     ``equity``: the equity table's rows by its file name, as the report draws them
-    (`_drawn_equity`, computed beside; None: no report); ``tables``: the tables the report draws
-    (`_event_tables`, the Parquet tables), which the workers write: ``written`` waits for
-    every table they write, and raises the first error of one, before metrics.json is
-    written (and the report may read one)."""
+    (`_drawn_equity`, computed beside; None: no report); ``tables``: the tables the
+    report draws (`_event_tables`, the Parquet tables), which the workers write:
+    ``written`` waits for every table they write, and raises the first error of one,
+    before metrics.json is written (and the report may read one)."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
