@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.reporting.exports import write_arrow, write_parquet
+from tradeloom.reporting.exports import PLOTS_KEY, _table, write_arrow, write_parquet
 
 
 def encodings(path: Path) -> dict[str, tuple[str, ...]]:
@@ -98,3 +99,38 @@ def test_any_column_reads_back_as_it_was_written(
             assert x.view(bits).tolist() == y.view(bits).tolist()
         else:
             assert a.to_pylist() == b.to_pylist()
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.data())
+def test_a_frame_becomes_the_table_arrow_makes_of_it(data: st.DataObject) -> None:
+    # write_parquet's table is from_pandas's, without its copies: the same schema and
+    # pandas metadata, the same values, a NaN a missing value (so the same file)
+    n = data.draw(st.integers(0, 60))
+    floats = st.lists(FLOATS, min_size=n, max_size=n)
+    columns: dict[object, object] = {
+        "x": np.array(data.draw(floats), np.float64),
+        "z": np.array(data.draw(st.lists(st.floats(width=32), min_size=n, max_size=n)), np.float32),
+        "i": np.array(
+            data.draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n))
+        ),
+        7: np.array(data.draw(floats), np.float64),  # a name that is not text
+    }
+    if data.draw(st.booleans()):
+        names = st.lists(st.sampled_from(["BTC", "ETH", None]), min_size=n, max_size=n)
+        drawn = data.draw(names)
+        columns["symbol"] = pd.Categorical(drawn) if data.draw(st.booleans()) else drawn
+    frame = pd.DataFrame(
+        columns,
+        index=pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC", name="timestamp"),
+    )
+    if data.draw(st.booleans()):
+        frame = frame.iloc[::2]  # columns that are views with a step
+    plots = data.draw(st.none() | st.just({"x": "price"}))
+    table = _table(frame, plots)
+    expected = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+    assert table.schema.metadata[b"pandas"] == expected.schema.metadata[b"pandas"]
+    assert table.schema.remove_metadata() == expected.schema.remove_metadata()
+    assert table.equals(expected)  # nulls where Arrow put them; NaN where it kept one
+    if plots:
+        assert json.loads(table.schema.metadata[PLOTS_KEY.encode()]) == plots

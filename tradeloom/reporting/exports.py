@@ -131,12 +131,28 @@ def parquet_bytes(frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -
 
 
 def _table(frame: pd.DataFrame, plots: Mapping[str, str] | None) -> pa.Table:
-    table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+    """Return ``frame`` with its index as a column, as ``pa.Table.from_pandas`` makes it
+    (its schema, its pandas metadata, a NaN a missing value), without its copies: a
+    float column without NaN is taken as it is, and no thread pool is started (Arrow
+    starts one per table of a million cells, to copy them)."""
+    flat = frame.reset_index()
+    schema = pa.Schema.from_pandas(flat, preserve_index=False)
+    arrays = [_arrow_column(flat.iloc[:, k], f.type) for k, f in enumerate(schema)]
+    table = pa.Table.from_arrays(arrays, schema=schema)
     if plots:
         metadata = dict(table.schema.metadata or {})
         metadata[PLOTS_KEY.encode()] = json.dumps(dict(plots)).encode()
         table = table.replace_schema_metadata(metadata)
     return table
+
+
+def _arrow_column(values: pd.Series, kind: pa.DataType) -> pa.Array:
+    """Return a column as ``from_pandas`` converts it: a float one without a NaN without
+    a copy (``from_pandas`` copies every float column, to mark its NaNs missing)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
+        array = values.to_numpy()
+        return pa.array(array, type=kind, from_pandas=bool(np.isnan(array).any()))
+    return pa.Array.from_pandas(values, type=kind)
 
 
 def _settings(table: pa.Table, compression: str = "lz4") -> dict[str, Any]:
