@@ -36,6 +36,7 @@ from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
+from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR
 from tradeloom.reporting import exports, outputs
@@ -87,6 +88,7 @@ def run_portfolio(
     problems = account_problems(pipelines)
     if problems:
         raise ConfigError(problems)
+    keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
     top = portfolio.file
     run_dir, lock = open_run_dir(top.name, out)
     run_dir = run_dir.resolve()

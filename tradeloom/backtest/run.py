@@ -34,6 +34,7 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.kept import Kept, column, times
+from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
 from tradeloom.reporting import exports, outputs
@@ -132,6 +133,7 @@ def run_strategy(
             as ``metrics.json``'s ``variant``.
     """
     config = pipeline.config
+    keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
     created = out is None or not out.exists()
     run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
     run_dir = run_dir.resolve()
