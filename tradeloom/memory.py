@@ -25,6 +25,7 @@ gives glibc's defaults back).
 from __future__ import annotations
 
 import os
+import sys
 
 __all__ = ["KEPT_FREE", "MAPPED_ABOVE", "keep_freed_memory"]
 
@@ -55,10 +56,12 @@ def keep_freed_memory() -> bool:
         return False
     if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
             return False
-    except (ValueError, OSError):  # not glibc's C library
+    except (ValueError, OSError):  # not glibc's C library (musl)
         return False
     import ctypes
 
