@@ -7,19 +7,22 @@ threshold that starts at 128 kB and follows the largest block freed (twice it, s
 16 MB after an 8 MB column), and serves each block of more than a threshold (128 kB,
 following the largest freed up to 32 MB) with a mapping of its own, unmapped when
 freed. The run's next array then takes fresh pages from the kernel, each a page fault
-that zeroes 4 kB: a 1M-bar run took ~16,000 of them, 0.10-0.15 s of system time, a
-sixth of its CPU, and ~2,000 (0.05-0.07 s) once the memory it freed is kept
-(``benchmarks/bench_run.py``; measured with ``resource.getrusage``).
+that zeroes 4 kB: a 1M-bar run took 17,000-21,000 of them and 0.12-0.15 s of system
+time, and 1,400-1,900 (0.06-0.07 s) once the memory it frees is kept (docs/performance.md,
+"Freed memory kept").
 
 `keep_freed_memory` sets, once per process: blocks of up to `MAPPED_ABOVE` (32 MB)
 come from the heap, and the heap keeps up to `KEPT_FREE` (512 MB) free at its top
-before handing it back. A larger array is still mapped and unmapped on its own, and a
-process's peak memory does not change: only what it gives back between its peaks.
-Nothing is set outside glibc (macOS, musl), nor where the environment sets glibc's
-own (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``,
-``MALLOC_MMAP_MAX_``, or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``): a process
-that chose how its allocator behaves keeps its choice (``MALLOC_TRIM_THRESHOLD_=131072``
-gives glibc's defaults back).
+before handing it back. A larger array is still mapped and unmapped on its own. A
+run's peak memory stays what it was (a 1M-bar run: 750-800 MiB either way); between
+runs, a process may hold up to `KEPT_FREE` more than it would have.
+
+Nothing is set outside glibc (macOS, musl), where ``TRADELOOM_KEEP_FREED_MEMORY`` is
+``0`` (glibc's own behaviour, its thresholds following the blocks freed), or where the
+environment sets glibc's settings itself (``MALLOC_TRIM_THRESHOLD_``,
+``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_``, or ``glibc.malloc``
+tunables in ``GLIBC_TUNABLES``): a process that chose how its allocator behaves keeps
+its choice.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["KEPT_FREE", "MAPPED_ABOVE", "keep_freed_memory"]
+__all__ = ["ENV", "KEPT_FREE", "MAPPED_ABOVE", "keep_freed_memory"]
+
+ENV = "TRADELOOM_KEEP_FREED_MEMORY"
+"""``0``: leave glibc's allocator as it is (`keep_freed_memory` sets nothing)."""
 
 MAPPED_ABOVE = 32 << 20
 """Blocks larger than this are mapped on their own (glibc's ``M_MMAP_THRESHOLD``; its
@@ -43,29 +49,47 @@ _CHOSEN = (
     "MALLOC_TOP_PAD_",
     "MALLOC_MMAP_MAX_",
 )
-_set = False
+_asked = False
+_kept = False
 
 
 def keep_freed_memory() -> bool:
     """Keep the memory this process frees for its next arrays (see the module); return
-    whether glibc's settings were changed, by this call or an earlier one."""
-    global _set
-    if _set:
-        return True
-    if any(name in os.environ for name in _CHOSEN):
-        return False
-    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
-    except (ValueError, OSError):  # not glibc's C library (musl)
-        return False
+    whether glibc's settings are this module's. Asks glibc once per process."""
+    global _asked
+    if _asked:
+        return _kept
+    _asked = True
+    _set(_wanted() and _glibc())
+    return _kept
+
+
+def _set(wanted: bool) -> None:
+    global _kept
+    if not wanted:
+        return
     import ctypes
 
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _set = bool(mallopt(_M_MMAP_THRESHOLD, MAPPED_ABOVE) and mallopt(_M_TRIM_THRESHOLD, KEPT_FREE))
-    return _set
+    # the trim threshold first: where the mapping one is refused (a 32-bit build), the
+    # heap still keeps what it frees
+    trimmed = bool(mallopt(_M_TRIM_THRESHOLD, KEPT_FREE))
+    _kept = trimmed and bool(mallopt(_M_MMAP_THRESHOLD, MAPPED_ABOVE))
+
+
+def _wanted() -> bool:
+    if os.environ.get(ENV, "").strip() == "0":
+        return False
+    if any(name in os.environ for name in _CHOSEN):
+        return False
+    return "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def _glibc() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):  # not glibc's C library (musl)
+        return False

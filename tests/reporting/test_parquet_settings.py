@@ -104,7 +104,7 @@ def test_any_column_reads_back_as_it_was_written(
 @settings(max_examples=examples(100), deadline=None)
 @given(st.data())
 def test_a_frame_becomes_the_table_arrow_makes_of_it(data: st.DataObject) -> None:
-    # write_parquet's table is from_pandas's, without its copies: the same schema and
+    # write_parquet's table is from_pandas's, made faster: the same schema and
     # pandas metadata, the same values, a NaN a missing value (so the same file)
     n = data.draw(st.integers(0, 60))
     floats = st.lists(FLOATS, min_size=n, max_size=n)
@@ -119,11 +119,19 @@ def test_a_frame_becomes_the_table_arrow_makes_of_it(data: st.DataObject) -> Non
     if data.draw(st.booleans()):
         names = st.lists(st.sampled_from(["BTC", "ETH", None]), min_size=n, max_size=n)
         drawn = data.draw(names)
-        columns["symbol"] = pd.Categorical(drawn) if data.draw(st.booleans()) else drawn
+        kind = data.draw(st.sampled_from(["category", "text", "object"]))
+        columns["symbol"] = {  # (pandas' own text type, or Python objects)
+            "category": pd.Categorical(drawn),
+            "text": pd.array(drawn),
+            "object": pd.Series(drawn, dtype=object).to_numpy(),  # (set as such below)
+        }[kind]
     frame = pd.DataFrame(
         columns,
         index=pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC", name="timestamp"),
     )
+    if "symbol" in frame and kind == "object":
+        frame["symbol"] = pd.Series(drawn, index=frame.index, dtype=object)
+        assert frame["symbol"].dtype == object
     if data.draw(st.booleans()):
         frame = frame.iloc[::2]  # columns that are views with a step
     plots = data.draw(st.none() | st.just({"x": "price"}))
