@@ -190,15 +190,17 @@ def _settings(table: pa.Table, compression: str = "lz4") -> dict[str, Any]:
             encoding[f.name] = "PLAIN" if repeating else "BYTE_STREAM_SPLIT"
         else:
             dictionary.append(f.name)
-    return {
+    settings = {
         "compression": compression,
         "use_dictionary": dictionary,
         "column_encoding": encoding,
         "write_statistics": statistics,
         "write_batch_size": _BATCH_ROWS,
-        "max_rows_per_page": _PAGE_ROWS,
         "data_page_size": _PAGE_BYTES,
     }
+    if _ROWS_PER_PAGE_SET:
+        settings["max_rows_per_page"] = _PAGE_ROWS
+    return settings
 
 
 def _repeating(column: pa.ChunkedArray, samples: int = 4_096) -> bool:
@@ -217,6 +219,9 @@ def _repeating(column: pa.ChunkedArray, samples: int = 4_096) -> bool:
 _BATCH_ROWS = 65_536
 _PAGE_ROWS = 131_072
 _PAGE_BYTES = 1 << 20  # Arrow's default: a page of eight-byte values holds 131,072 rows
+_ROWS_PER_PAGE_SET = int(pa.__version__.split(".")[0]) >= 23
+"""Whether this pyarrow takes ``max_rows_per_page`` (23 and later); an earlier one writes
+pages of its default 20,000 rows (the same values, in more pages)."""
 
 
 def clock_features_frame(
