@@ -7,6 +7,8 @@ runs in process: no install, no subprocess, nothing compiled.
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +112,43 @@ def test_every_extra_is_declared_in_pyproject() -> None:
     for module in EXTRAS:
         assert module.replace("_", "-") not in core.replace("_", "-"), f"{module} is in the core"
     assert "tradeloom[all]" in extras["test"], "the README's test command installs every extra"
+
+
+def _distribution(requirement: str) -> str:
+    name = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+    assert name is not None, requirement
+    return re.sub(r"[-_.]+", "-", name.group(0)).lower()
+
+
+def test_every_library_tradeloom_imports_is_a_declared_dependency() -> None:
+    # a library that arrives only through another's requirements (orjson came with the
+    # newest ccxt, not with the lowest pyproject.toml allows) is missing from an
+    # install that resolves differently
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    declared = {
+        _distribution(r) for r in [*project["dependencies"], *(r for e in extras for r in e)]
+    }
+    providers = packages_distributions()
+    undeclared = []
+    for path in sorted((ROOT / "tradeloom").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("tradeloom", "__future__"):
+                    continue
+                if not {_distribution(d) for d in providers.get(top, [])} & declared:
+                    undeclared.append(f"{path.relative_to(ROOT)}: {top}")
+    assert undeclared == []
 
 
 _CORE_ONLY = """
