@@ -108,7 +108,7 @@ def monitoring_frame(
 
 
 def write_parquet(path: Path, frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -> None:
-    """Write a frame with its timestamp index as a column (zstd-compressed).
+    """Write a frame with its timestamp index as a column (as `_settings` says).
 
     Args:
         plots: Where the report draws each column (`PLOTS_KEY`), kept in the file's schema.
