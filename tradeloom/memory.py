@@ -7,9 +7,10 @@ threshold that starts at 128 kB and follows the largest block freed (twice it, s
 16 MB after an 8 MB column), and serves each block of more than a threshold (128 kB,
 following the largest freed up to 32 MB) with a mapping of its own, unmapped when
 freed. The run's next array then takes fresh pages from the kernel, each a page fault
-that zeroes 4 kB: a 1M-bar run took 17,000-21,000 of them and 0.12-0.15 s of system
-time, and 1,400-1,900 (0.06-0.07 s) once the memory it frees is kept (docs/performance.md,
-"Freed memory kept").
+that zeroes 4 kB: a 1M-bar run in a process that ran one before took 17,000-21,000 of
+them and 0.12-0.15 s of system time, and 1,400-1,900 (0.06-0.07 s) once the memory freed
+is kept; a process's first run faults about 10% less (docs/performance.md, "Freed memory
+kept").
 
 `keep_freed_memory` sets, once per process: blocks of up to `MAPPED_ABOVE` (32 MB)
 come from the heap, and the heap keeps up to `KEPT_FREE` (512 MB) free at its top
