@@ -28,6 +28,7 @@ its choice.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -50,25 +51,14 @@ _CHOSEN = (
     "MALLOC_TOP_PAD_",
     "MALLOC_MMAP_MAX_",
 )
-_asked = False
-_kept = False
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Keep the memory this process frees for its next arrays (see the module); return
     whether glibc's settings are this module's. Asks glibc once per process."""
-    global _asked
-    if _asked:
-        return _kept
-    _asked = True
-    _set(_wanted() and _glibc())
-    return _kept
-
-
-def _set(wanted: bool) -> None:
-    global _kept
-    if not wanted:
-        return
+    if not (_wanted() and _glibc()):
+        return False
     import ctypes
 
     mallopt = ctypes.CDLL(None).mallopt
@@ -76,7 +66,7 @@ def _set(wanted: bool) -> None:
     # the trim threshold first: where the mapping one is refused (a 32-bit build), the
     # heap still keeps what it frees
     trimmed = bool(mallopt(_M_TRIM_THRESHOLD, KEPT_FREE))
-    _kept = trimmed and bool(mallopt(_M_MMAP_THRESHOLD, MAPPED_ABOVE))
+    return trimmed and bool(mallopt(_M_MMAP_THRESHOLD, MAPPED_ABOVE))
 
 
 def _wanted() -> bool:

@@ -11,6 +11,7 @@ table workers likewise make the equity rows its report draws, after the tables t
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -55,12 +56,10 @@ class Beside:
     def submit(self, name: str, work: Callable[..., _T], *args: Any) -> Piece[_T]:
         """Queue ``work(*args)``, timed as the stage ``worker: name`` where a thread
         beside runs it (`tradeloom.stage_times`)."""
-
-        def piece() -> _T:
-            return work(*args)
+        piece = functools.partial(work, *args)
 
         def beside() -> _T:
             with stage(f"{WORKER}{name}"):
-                return work(*args)
+                return piece()
 
         return Piece(self._executor.submit(beside), piece)
