@@ -94,3 +94,13 @@ def test_a_document_within_the_budget_is_built_as_before() -> None:
     doc = yaml_loader.parse_yaml(text, "s.yaml")
     assert doc.data["n"] == {"a": 1, "b": 2}
     assert len(doc.data["a4"]) == 9 and doc.source_map.locate("a4.8.8.8.8") == "s.yaml:1:5"
+
+
+def test_merge_keys_follow_one_rule_on_every_pyyaml() -> None:
+    # PyYAML 6.0.4's own flatten_mapping drops a merged entry whose key string is an object
+    # merged before: a one-letter key (a cached str) then kept the first mapping's value and
+    # a longer one the last's. The loader's own flattening keeps 6.0.3's rule for both.
+    text = "a: &a {k: 1, long_key: 1}\nb: &b {k: 2, long_key: 2}\nc: {<<: [*a, *b], own: 3}\n"
+    doc = yaml_loader.parse_yaml(text, "s.yaml")
+    assert doc.data["c"] == {"k": 2, "long_key": 2, "own": 3}
+    assert doc.source_map.locate("c.k") == "s.yaml:2:11"

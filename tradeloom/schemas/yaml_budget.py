@@ -25,12 +25,13 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from tradeloom.schemas.messages import join_path
 
-__all__ = ["MAP_TAG", "MERGE_TAG", "SEQ_TAG", "over_budget"]
+__all__ = ["MAP_TAG", "MERGE_TAG", "SEQ_TAG", "STR_TAG", "VALUE_TAG", "over_budget"]
 
 MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"
 MERGE_TAG = "tag:yaml.org,2002:merge"
-_VALUE_TAG = "tag:yaml.org,2002:value"  # a '=' key; flatten_mapping retags it
+STR_TAG = "tag:yaml.org,2002:str"
+VALUE_TAG = "tag:yaml.org,2002:value"  # a '=' key; flatten_mapping retags it a string
 
 
 class _Unsure(Exception):
@@ -139,7 +140,7 @@ class _Counter:
                     height = max(height, 1 + merged.height)  # flatten_mapping recurses
                     refused = refused or merged.refused
                     tainted = tainted or merged.tainted
-            elif key_node.tag == _VALUE_TAG:
+            elif key_node.tag == VALUE_TAG:
                 raise _Unsure
             else:
                 length += 1

@@ -41,7 +41,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.safe_files import FileTooLarge, NotAFile, file_kind, read_bytes
 from tradeloom.schemas.messages import join_path, show
-from tradeloom.schemas.yaml_budget import MAP_TAG, MERGE_TAG, SEQ_TAG, over_budget
+from tradeloom.schemas.yaml_budget import (
+    MAP_TAG,
+    MERGE_TAG,
+    SEQ_TAG,
+    STR_TAG,
+    VALUE_TAG,
+    over_budget,
+)
 from tradeloom.yaml_scanner import SafeLoader
 
 __all__ = [
@@ -433,7 +440,27 @@ class _Loader(SafeLoader):
             self._depth -= 1
 
     def flatten_mapping(self, node: MappingNode) -> None:
-        super().flatten_mapping(node)
+        # Written here, not inherited: PyYAML 6.0.4 began to drop a merged entry whose key
+        # string is the same object as one merged before (``id(key)``), so the same file
+        # built other mappings, and `over_budget` other counts, on 6.0.3 and 6.0.4. These
+        # are PyYAML 6.0.3's rules, on every PyYAML: a merge key's mappings (flattened
+        # first) come before the mapping's own entries, in the order they are listed, and
+        # a '=' key is a plain string.
+        merged: list[tuple[Node, Node]] = []
+        index = 0
+        while index < len(node.value):
+            key_node, value_node = node.value[index]
+            if key_node.tag == MERGE_TAG:
+                del node.value[index]
+                for source in self._merged_mappings(node, value_node):
+                    self.flatten_mapping(source)
+                    merged.extend(source.value)
+            else:
+                if key_node.tag == VALUE_TAG:
+                    key_node.tag = STR_TAG
+                index += 1
+        if merged:
+            node.value = merged + node.value
         if len(node.value) > MAX_VALUES:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -441,6 +468,27 @@ class _Loader(SafeLoader):
                 f"more than {MAX_VALUES} values once aliases are expanded",
                 node.start_mark,
             )
+
+    @staticmethod
+    def _merged_mappings(node: MappingNode, value: Node) -> list[MappingNode]:
+        if isinstance(value, MappingNode):
+            return [value]
+        if isinstance(value, SequenceNode):
+            for item in value.value:
+                if not isinstance(item, MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"expected a mapping for merging, but found {item.id}",
+                        item.start_mark,
+                    )
+            return list(value.value)
+        raise yaml.constructor.ConstructorError(
+            "while constructing a mapping",
+            node.start_mark,
+            f"expected a mapping or list of mappings for merging, but found {value.id}",
+            value.start_mark,
+        )
 
 
 class _Builder:
