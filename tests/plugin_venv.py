@@ -60,19 +60,19 @@ def _parent_site_dirs() -> list[str]:
     return dirs
 
 
-def make_plugin_venv(
-    path: Path, packages: Sequence[Path], *, over: Sequence[str] | None = None
-) -> PluginVenv:
-    """Create a venv at ``path`` that sees ``over`` (default: this interpreter's packages).
+def layered_venv(path: Path, *, over: Sequence[str] | None = None) -> tuple[Path, Path]:
+    """Create a venv at ``path`` layered over ``over`` (default: this interpreter's
+    packages); return its interpreter and its own site-packages.
 
-    Each package folder is copied beside the venv and installed from the copy with pip
-    (no dependencies, no build isolation, no index), so its source folder stays clean.
+    The layer is a ``.pth`` file adding each site directory after the venv's own, so
+    their ``.pth`` files are read too (editable installs work) and what is installed
+    into the venv comes first. Not ``venv --system-site-packages``: that reaches the
+    *base* interpreter's packages, not those of a virtualenv the suite runs in (a fresh
+    clone's ``python -m venv v`` then the README's commands: ``No module named ...``).
 
     Args:
         path: Where to create it.
-        packages: Source folders of packages to install into it.
-        over: Site directories it sees besides its own, in order (their ``.pth`` files
-            are read, so editable installs work).
+        over: Site directories it sees besides its own, in order.
     """
     venv.EnvBuilder(with_pip=False, clear=True).create(path)
     python = path / "bin" / "python"
@@ -86,6 +86,23 @@ def make_plugin_venv(
     layered = _parent_site_dirs() if over is None else list(over)
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in layered)
     (site_packages / "_tradeloom_tests_layer.pth").write_text(lines, encoding="utf-8")
+    return python, site_packages
+
+
+def make_plugin_venv(
+    path: Path, packages: Sequence[Path], *, over: Sequence[str] | None = None
+) -> PluginVenv:
+    """Create a venv at ``path`` that sees ``over`` (default: this interpreter's packages).
+
+    Each package folder is copied beside the venv and installed from the copy with pip
+    (no dependencies, no build isolation, no index), so its source folder stays clean.
+
+    Args:
+        path: Where to create it.
+        packages: Source folders of packages to install into it.
+        over: Site directories it sees besides its own, in order (`layered_venv`).
+    """
+    python, site_packages = layered_venv(path, over=over)
     for source in packages:
         copy = path.parent / f"{path.name}-src-{source.name}"
         shutil.copytree(

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_venv import layered_venv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,13 +32,8 @@ def test_import_tradeloom_from_the_folder_holding_the_clone(tmp_path: Path) -> N
     shutil.copytree(
         ROOT / "tradeloom", clone / "tradeloom", ignore=shutil.ignore_patterns("__pycache__")
     )
-    venv = tmp_path / "venv"
     # the suite's environment beneath it (pip and the dependencies), the clone above
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-    )
-    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    python, _ = layered_venv(tmp_path / "venv")
     # with the [test] extra's hatchling and hatch-vcs, no isolated build environment to download
     backend = ("hatchling", "hatch_vcs")
     built_here = all(importlib.util.find_spec(name) is not None for name in backend)

@@ -2,8 +2,8 @@
 
 The wheel is built from this clone without an isolated build environment (the [test]
 extra holds hatchling and hatch-vcs) and installed with ``--no-deps --no-index`` into a
-fresh venv that sees the suite's site-packages for the dependencies, so nothing is
-downloaded. The clone's own editable install is in those site-packages too: the venv's
+fresh venv layered over the suite's site-packages for the dependencies (`layered_venv`), so
+nothing is downloaded. The clone's own editable install is in those site-packages too: the venv's
 site-packages come first on ``sys.path``, and the test checks that the ``tradeloom`` the
 commands import is the wheel's. The kernels are the clone's (the kernel cache is keyed by
 the kernel modules' content, not by where they are installed), so nothing compiles anew.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_venv import layered_venv
 from tests.portable_kernels import probe, result
 from tradeloom import __version__
 
@@ -71,10 +72,7 @@ def test_the_wheel_installs_inits_a_project_and_runs_its_strategy(
         assert any(n.startswith(f"{shipped}plugins/features/rsi.rsi_step-") for n in names)
 
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-    )
+    layered_venv(venv)
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
          "-q", "--no-deps", "--no-index", str(wheel)],
