@@ -551,17 +551,34 @@ class Run:
             raise UserError(str(exc)) from None
 
     @_user_errors
-    def plot(self) -> list[go.Figure]:
-        """Return the report's charts as plotly Figures, in the report's order (those it
-        draws: a chart with no data is a note on the page, not a Figure)."""
-        import plotly.io as pio
+    def plot(self, panel: str | Sequence[str] | None = None) -> go.Figure:
+        """Return the report's charts as one plotly Figure, which a cell draws inline.
 
-        from tradeloom.reporting.charts import figure_json
-        from tradeloom.reporting.report import report_charts
+        The charts are stacked in the report's order, each with its own axes, title,
+        legend, menus and note; the time axes zoom together. Long series are thinned for
+        display as the report thins them (every peak and trough kept, every trade
+        marked); no number is changed.
+
+        Args:
+            panel: One panel's name (``price``, ``equity``, ``rolling``...): that
+                chart as the report draws it, a Figure of its own; a list of names: those
+                charts stacked, in that order; None: every chart the run draws.
+
+        Raises:
+            UserError: A name that is not a panel, or a panel this run does not draw (the
+                message says why and lists those it draws).
+        """
+        import plotly.graph_objects as go
+
+        from tradeloom.reporting.notebook_figure import chosen_panels, composed_figure, panel_figure
+        from tradeloom.reporting.report import report_panels
         from tradeloom.reporting.run_data import load_run
 
-        charts = report_charts(load_run(self.run_dir))
-        return [pio.from_json(figure_json(chart)) for chart in charts if chart.data]
+        panels = report_panels(load_run(self.run_dir))
+        names = chosen_panels(panels, panel)
+        if isinstance(panel, str):
+            return go.Figure(panel_figure(panels[panel]))
+        return go.Figure(composed_figure([panels[name] for name in names]))
 
     @_user_errors
     def report(self, *, single_file: bool = False) -> Path:
