@@ -466,11 +466,18 @@ class Run:
 
     @property
     def stats(self) -> pd.Series:
-        """Return ``metrics.json`` as a Series: nested figures under dotted keys
-        (``tearsheet.sortino``), in the file's order."""
-        import pandas as pd
+        """Return every figure of ``metrics.json`` as a Series in a tearsheet's order.
 
-        return pd.Series(dict(_flatten(self.metrics)), dtype=object, name=self.name)
+        The returns first (total return, CAGR, Sharpe, Sortino, max drawdown...), then
+        the tearsheet's risk, the trades, the model and the run, returns by year and by
+        month, then every other figure; a nested figure under its dotted key
+        (``tearsheet.beta``), each value as the file holds it (``stats["sharpe"]`` is
+        a float). Jupyter shows it as the report's tables, section by section.
+        """
+        from tradeloom.reporting.stats_series import run_stats
+
+        metrics = self.metrics
+        return run_stats(metrics, name=str(metrics.get("strategy") or self.run_dir.name))
 
     @property
     def name(self) -> str:
@@ -648,14 +655,6 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
             "that tradeloom run wrote (runs/<name>-<time>)"
         )
     return Run(folder)
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in mapping.items():
-        if isinstance(value, Mapping) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def _axis_value(value: Any) -> str:
