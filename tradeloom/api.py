@@ -496,10 +496,48 @@ class Run:
         return self._bar_table("equity").set_index("timestamp")
 
     @property
+    def returns(self) -> pd.Series:
+        """Return each bar's simple return of the equity, indexed by UTC time: the first
+        bar's against the starting cash, as the metrics compute theirs.
+
+        ``attrs["periods_per_year"]`` is the bars in a year of the data's calendar (the
+        annualisation of ``metrics.json``): pass it to quantstats (``periods=``) or
+        empyrical (``annualization=``) and their Sharpe ratio and volatility are the
+        run's.
+        """
+        from tradeloom.reporting.tearsheet import bar_returns
+
+        metrics = self.metrics
+        equity = self.equity["equity"]
+        start = metrics.get("initial_cash")
+        returns = bar_returns(equity, float(start if start is not None else equity.iloc[0]))
+        returns.name = "returns"
+        returns.attrs["periods_per_year"] = metrics.get("periods_per_year")
+        return returns
+
+    @property
     def positions(self) -> pd.DataFrame:
-        """Return every bar's non-zero positions (``positions.csv`` or
-        ``positions.parquet``; a paper or live run's: over a universe only)."""
-        return self._bar_table("positions")
+        """Return every bar's non-zero position of each symbol, a row each (``timestamp``,
+        ``bar``, ``symbol``, ``position``, its last ``close`` and its ``value``; a
+        portfolio's ``strategy`` before ``symbol``): ``positions.csv`` or
+        ``positions.parquet``, or, for a paper or live run of one market (which writes
+        neither), its equity curve's."""
+        import numpy as np
+        import pandas as pd
+
+        from tradeloom.engine.frames import position_rows
+        from tradeloom.reporting.run_data import read_table
+
+        written = read_table(self.run_dir, "positions")
+        if written is not None:
+            return written
+        equity = self.equity
+        symbol = self.metrics.get("symbol")
+        if "position" not in equity or not isinstance(symbol, str):
+            raise UserError(f"{self.run_dir}: has no positions.csv; is it a finished run folder?")
+        held = equity[["position"]].to_numpy(np.float64)
+        closes = equity[["close"]].to_numpy(np.float64)
+        return position_rows(pd.DatetimeIndex(equity.index), closes, held, [symbol])
 
     @property
     def trades(self) -> pd.DataFrame:
