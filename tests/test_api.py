@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 import tradeloom
+from tests.reference_libraries import Reference
 from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +199,43 @@ def test_a_damaged_table_is_refused_naming_its_line(tmp_path: Path) -> None:
         run.trades  # noqa: B018
 
 
+def test_a_paper_run_of_one_market_has_its_positions_from_its_equity(tmp_path: Path) -> None:
+    # a paper or live run of one market writes no positions.csv: its equity.csv holds them
+    (tmp_path / "metrics.json").write_text('{"mode": "paper", "symbol": "BTC/USDT"}')
+    (tmp_path / "equity.csv").write_text(
+        "timestamp,close,position,cash,equity,drawdown\n"
+        "2024-01-01T00:00:00Z,100.0,0.0,1000.0,1000.0,0.0\n"
+        "2024-01-01T01:00:00Z,101.0,2.0,798.0,1000.0,0.0\n"
+        "2024-01-01T02:00:00Z,99.5,-1.0,1097.5,998.0,0.002\n"
+        "2024-01-01T03:00:00Z,98.0,0.0,996.0,996.0,0.004\n"
+    )
+
+    positions = tradeloom.open_run(tmp_path).positions
+
+    assert list(positions) == ["timestamp", "bar", "symbol", "position", "close", "value"]
+    assert positions["timestamp"].tolist() == list(
+        pd.date_range("2024-01-01T01:00", periods=2, freq="h", tz="UTC")
+    )
+    assert positions["bar"].tolist() == [1, 2]
+    assert positions["symbol"].tolist() == ["BTC/USDT"] * 2
+    assert positions["value"].tolist() == [202.0, -99.5]
+
+
+def test_the_returns_start_from_the_starting_cash(tmp_path: Path) -> None:
+    # a paper run restarted in a drawdown: its first bar's return is against its cash
+    metrics = {"mode": "paper", "initial_cash": 1000.0, "periods_per_year": 2190.0}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "equity.csv").write_text(
+        "timestamp,equity\n2024-01-01T00:00:00Z,990.0\n2024-01-01T04:00:00Z,999.9\n"
+    )
+
+    returns = tradeloom.open_run(tmp_path).returns
+
+    assert returns.tolist() == [990.0 / 1000.0 - 1, 999.9 / 990.0 - 1]
+    assert returns.index.equals(pd.DatetimeIndex(["2024-01-01T00:00Z", "2024-01-01T04:00Z"]))
+    assert (returns.name, returns.attrs) == ("returns", {"periods_per_year": 2190.0})
+
+
 # --- the notebook -----------------------------------------------------------------------------
 
 
@@ -222,10 +260,20 @@ class Notebook:
         return json.loads("".join(streams))
 
     def outputs(self, source: str) -> list[str]:
-        """Return the kinds of output (mime types, streams) of the cell whose code starts
-        with ``source``."""
-        cell = next(c for c in self.cells if c.source.startswith(source))
+        """Return the kinds of output (mime types, streams) of the cell whose code is
+        ``source`` or starts with its line(s)."""
+        cell = self._cell(source)
         return [kind for o in cell.outputs for kind in (o.get("data") or [o.get("name")])]
+
+    def shown(self, source: str, kind: str) -> Any:
+        """Return what the cell of ``source`` (`outputs`) showed as ``kind`` (a mime type)."""
+        cell = self._cell(source)
+        return next(o["data"][kind] for o in cell.outputs if kind in o.get("data", {}))
+
+    def _cell(self, source: str) -> Any:
+        return next(
+            c for c in self.cells if c.source == source or c.source.startswith(source + "\n")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -264,9 +312,13 @@ def notebook_run(notebook: Notebook) -> tradeloom.Run:
     return tradeloom.open_run(notebook.value("str(run.run_dir)"))
 
 
+HEADLINE = ["total_return", "buy_and_hold_return", "cagr", "sharpe", "sortino", "calmar"]
+"""The first figures of `Run.stats`: the report's statistics table's first rows."""
+
+
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_stats_are_the_runs_metrics_json(
+def test_the_notebook_stats_are_the_runs_metrics_json_headline_first(
     notebook: Notebook, notebook_run: tradeloom.Run
 ) -> None:
     run = notebook_run
@@ -274,14 +326,65 @@ def test_the_notebook_stats_are_the_runs_metrics_json(
     leaves = dict(_leaves(metrics))
 
     stats = run.stats
-    assert list(stats.index) == list(leaves)
+
+    assert sorted(stats.index) == sorted(leaves)  # every figure, each once
     assert all(_same(stats[key], value) for key, value in leaves.items())
-    assert stats["trades"] == metrics["trades"] > 0
-    nested = next(k for k in metrics["tearsheet"] if not isinstance(metrics["tearsheet"][k], dict))
-    assert _same(stats[f"tearsheet.{nested}"], metrics["tearsheet"][nested])
-    # the notebook's own Run says the same
-    assert notebook.value("run.stats['trades']") == metrics["trades"]
-    assert notebook.value("run.stats.index.tolist()") == list(leaves)
+    assert type(stats["sharpe"]) is float and stats["trades"] == metrics["trades"] > 0
+    assert stats["tearsheet.beta"] == metrics["tearsheet"]["beta"]
+    # a tearsheet's order: the returns, the risk, the trades, the run, by period, the rest
+    order = list(stats.index)
+    assert order[: len(HEADLINE)] == HEADLINE
+    firsts = ["max_drawdown", "tearsheet.alpha", "trades", "win_rate", "bars"]
+    firsts += ["yearly_returns.2024", "monthly_returns.2024-01", "execution_quality.groups"]
+    assert [order.index(key) for key in firsts] == sorted(order.index(key) for key in firsts)
+    # the notebook's own Run says the same, and Jupyter shows it as the report's tables
+    assert notebook.value("run.stats.index.tolist()") == order
+    assert notebook.value("run.stats['sharpe']") == metrics["sharpe"]
+    page = notebook.shown("run.stats", "text/html")
+    assert re.findall(r"<caption[^>]*>([^<]*)</caption>", page) == [
+        "Returns", "Risk", "Trades", "Model and run", "Returns by year", "Returns by month",
+        "More",
+    ]  # fmt: skip
+    for label, key, text in (
+        ("Sharpe (ann.)", "sharpe", f"{metrics['sharpe']:.2f}"),
+        ("total return", "total_return", f"{metrics['total_return']:+.2%}"),
+        ("beta", "tearsheet.beta", f"{metrics['tearsheet']['beta']:.3f}"),
+    ):
+        row = rf"<th[^>]*>{re.escape(label)}</th><td[^>]*>{re.escape(text)}</td>"
+        assert re.search(row + rf"<td[^>]*><code>{re.escape(key)}</code>", page), key
+    # the long sections folded: the months and the rest
+    assert "<details><summary" in page
+    assert page.index("<details>") < page.index("<code>monthly_returns.2024-01</code>")
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_returns_annualise_in_quantstats_as_the_run_does(
+    notebook: Notebook, notebook_run: tradeloom.Run
+) -> None:
+    qs, empyrical = Reference("quantstats"), Reference("empyrical")
+    stats, equity = notebook_run.stats, notebook_run.equity
+
+    returns = notebook_run.returns
+
+    periods = returns.attrs["periods_per_year"]
+    assert periods == stats["periods_per_year"] == 24 * 365  # hourly, around the clock
+    assert returns.index.equals(equity.index) and returns.name == "returns"
+    # each bar's simple return, the first against the starting cash
+    assert returns.iloc[0] == equity["equity"].iloc[0] / stats["initial_cash"] - 1
+    np.testing.assert_array_equal(returns.iloc[1:], equity["equity"].pct_change().iloc[1:])
+    for reference, figure in (
+        (qs.stats.sharpe(returns, periods=periods), stats["sharpe"]),
+        (qs.stats.sortino(returns, periods=periods), stats["sortino"]),
+        (qs.stats.volatility(returns, periods=periods), stats["volatility"]),
+        (qs.stats.comp(returns), stats["total_return"]),
+        (-qs.stats.max_drawdown(returns), stats["max_drawdown"]),
+        (empyrical.sharpe_ratio(returns, annualization=periods), stats["sharpe"]),
+        (empyrical.annual_volatility(returns, annualization=periods), stats["volatility"]),
+    ):
+        assert reference == pytest.approx(figure, rel=1e-9)
+    # the notebook's pandas Sharpe ratio, from the same returns
+    assert notebook.value("sharpe") == pytest.approx(stats["sharpe"], rel=1e-12)
 
 
 @pytest.mark.slow
@@ -304,25 +407,65 @@ def test_the_notebook_tables_are_the_runs_files(
     assert notebook.value("len(run.trades)") == len(run.trades)
 
 
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
 @pytest.mark.slow
 @ON_THE_NOTEBOOKS_WORKER
-def test_the_notebook_figures_are_the_reports_panels(
+def test_the_notebook_draws_the_reports_charts_as_one_figure(
     notebook: Notebook, notebook_run: tradeloom.Run
 ) -> None:
     page = notebook_run.report().read_text()
-
     titles = re.findall(r"<div class='chart' id='chart-\d+' data-title='([^']*)'", page)
-    assert notebook.value("[f.layout.title.text for f in figures]") == titles
     assert len(titles) >= 5
-    # Jupyter shows the run as its summary table and the Figure as a plotly chart
+
+    # a cell's last line run.plot() shows one plotly figure: not a list, not JSON text
+    assert notebook.outputs("run.plot()") == [PLOTLY]
+    figure = notebook.shown("run.plot()", PLOTLY)
+
+    drawn = [a["text"] for a in figure["layout"]["annotations"] if a["font"].get("size") == 15]
+    assert drawn == titles  # the report's charts, in its order
+    legends = {t["legend"] for t in figure["data"]}
+    assert len(legends) == len(titles)  # a legend of its own per chart
+    # the equity drawn is equity.csv's, thinned for display: every value one of the run's,
+    # at its own time, the highest and the lowest among them
+    equity = notebook_run.equity["equity"]
+    (line,) = [t for t in figure["data"] if t.get("name") == "equity"]
+    times = pd.DatetimeIndex(line["x"]).tz_localize("UTC")
+    assert 2 < len(times) < len(equity) == 2000
+    np.testing.assert_array_equal(line["y"], equity.loc[times].to_numpy())
+    assert (max(line["y"]), min(line["y"])) == (equity.max(), equity.min())
+    # one panel alone is the report's own chart
+    assert notebook.outputs('run.plot("equity")') == [PLOTLY]
+    alone = notebook.shown('run.plot("equity")', PLOTLY)
+    assert alone["layout"]["title"]["text"] == titles[1]
+    with pytest.raises(tradeloom.UserError) as raised:
+        notebook_run.plot("eqity")
+    assert str(raised.value) == (
+        "panel: no panel 'eqity' (did you mean 'equity'?); this run draws "
+        "price, equity, probability, rolling, monthly_returns, trade_returns, reasons"
+    )
+    # Jupyter shows the run as its summary table
     assert "<table>" in notebook_run._repr_html_()
-    assert "text/html" in notebook.outputs("strategy = tradeloom.load(document)")
-    assert "application/vnd.plotly.v1+json" in notebook.outputs("figures = run.plot()")
+    assert "text/html" in notebook.outputs("strategy = tradeloom.load(document).with_data(bars)")
     # the page loads the shared plotly.js; single_file=True puts it inside the page
     assert "<script src='../plotly-" in page and len(page) < 1_000_000
-    alone = notebook_run.report(single_file=True).read_text()
-    assert "<script src=" not in alone and len(alone) > 4_000_000
-    assert re.findall(r"data-title='([^']*)'", alone) == re.findall(r"data-title='([^']*)'", page)
+    alone_page = notebook_run.report(single_file=True).read_text()
+    assert "<script src=" not in alone_page and len(alone_page) > 4_000_000
+    assert re.findall(r"data-title='([^']*)'", alone_page) == re.findall(
+        r"data-title='([^']*)'", page
+    )
+
+
+@pytest.mark.slow
+@ON_THE_NOTEBOOKS_WORKER
+def test_the_notebook_positions_are_positions_csv(notebook_run: tradeloom.Run) -> None:
+    positions = notebook_run.positions
+    written = pd.read_csv(notebook_run.run_dir / "positions.csv")
+    assert list(positions) == ["timestamp", "bar", "symbol", "position", "close", "value"]
+    assert str(positions["timestamp"].dtype) == "datetime64[s, UTC]"
+    assert len(positions) == len(written) == (notebook_run.equity["position"] != 0).sum() > 0
+    np.testing.assert_array_equal(positions["value"], written["value"])
 
 
 @pytest.mark.slow
@@ -349,6 +492,8 @@ def test_the_notebook_opens_a_paper_runs_folder(notebook: Notebook) -> None:
     assert len(paper.features) == 5
     assert {"probability", "log_return_1", "rsi_14"} <= set(paper.features)
     assert paper.stats["mode"] == "paper"
+    held = paper.equity["position"]
+    assert paper.positions["position"].tolist() == held[held != 0].tolist()
     # a paper run writes no orders.csv or fills.csv: its journal's events stand in
     assert not (paper.run_dir / "fills.csv").exists()
     pd.testing.assert_frame_equal(paper.fills, paper.journal("fill"))

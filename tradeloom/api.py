@@ -466,11 +466,18 @@ class Run:
 
     @property
     def stats(self) -> pd.Series:
-        """Return ``metrics.json`` as a Series: nested figures under dotted keys
-        (``tearsheet.sortino``), in the file's order."""
-        import pandas as pd
+        """Return every figure of ``metrics.json`` as a Series in a tearsheet's order.
 
-        return pd.Series(dict(_flatten(self.metrics)), dtype=object, name=self.name)
+        The returns first (total return, CAGR, Sharpe, Sortino, max drawdown...), then
+        the tearsheet's risk, the trades, the model and the run, returns by year and by
+        month, then every other figure; a nested figure under its dotted key
+        (``tearsheet.beta``), each value as the file holds it (``stats["sharpe"]`` is
+        a float). Jupyter shows it as the report's tables, section by section.
+        """
+        from tradeloom.reporting.stats_series import run_stats
+
+        metrics = self.metrics
+        return run_stats(metrics, name=str(metrics.get("strategy") or self.run_dir.name))
 
     @property
     def name(self) -> str:
@@ -489,10 +496,48 @@ class Run:
         return self._bar_table("equity").set_index("timestamp")
 
     @property
+    def returns(self) -> pd.Series:
+        """Return each bar's simple return of the equity, indexed by UTC time: the first
+        bar's against the starting cash, as the metrics compute theirs.
+
+        ``attrs["periods_per_year"]`` is the bars in a year of the data's calendar (the
+        annualisation of ``metrics.json``): pass it to quantstats (``periods=``) or
+        empyrical (``annualization=``) and their Sharpe ratio and volatility are the
+        run's.
+        """
+        from tradeloom.reporting.tearsheet import bar_returns
+
+        metrics = self.metrics
+        equity = self.equity["equity"]
+        start = metrics.get("initial_cash")
+        returns = bar_returns(equity, float(start if start is not None else equity.iloc[0]))
+        returns.name = "returns"
+        returns.attrs["periods_per_year"] = metrics.get("periods_per_year")
+        return returns
+
+    @property
     def positions(self) -> pd.DataFrame:
-        """Return every bar's non-zero positions (``positions.csv`` or
-        ``positions.parquet``; a paper or live run's: over a universe only)."""
-        return self._bar_table("positions")
+        """Return every bar's non-zero position of each symbol, a row each (``timestamp``,
+        ``bar``, ``symbol``, ``position``, its last ``close`` and its ``value``; a
+        portfolio's ``strategy`` before ``symbol``): ``positions.csv`` or
+        ``positions.parquet``, or, for a paper or live run of one market (which writes
+        neither), its equity curve's."""
+        import numpy as np
+        import pandas as pd
+
+        from tradeloom.engine.frames import position_rows
+        from tradeloom.reporting.run_data import read_table
+
+        written = read_table(self.run_dir, "positions")
+        if written is not None:
+            return written
+        equity = self.equity
+        symbol = self.metrics.get("symbol")
+        if "position" not in equity or not isinstance(symbol, str):
+            raise UserError(f"{self.run_dir}: has no positions.csv; is it a finished run folder?")
+        held = equity[["position"]].to_numpy(np.float64)
+        closes = equity[["close"]].to_numpy(np.float64)
+        return position_rows(pd.DatetimeIndex(equity.index), closes, held, [symbol])
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -551,17 +596,34 @@ class Run:
             raise UserError(str(exc)) from None
 
     @_user_errors
-    def plot(self) -> list[go.Figure]:
-        """Return the report's charts as plotly Figures, in the report's order (those it
-        draws: a chart with no data is a note on the page, not a Figure)."""
-        import plotly.io as pio
+    def plot(self, panel: str | Sequence[str] | None = None) -> go.Figure:
+        """Return the report's charts as one plotly Figure, which a cell draws inline.
 
-        from tradeloom.reporting.charts import figure_json
-        from tradeloom.reporting.report import report_charts
+        The charts are stacked in the report's order, each with its own axes, title,
+        legend, menus and note; the time axes zoom together. Long series are thinned for
+        display as the report thins them (every peak and trough kept, every trade
+        marked); no number is changed.
+
+        Args:
+            panel: One panel's name (``price``, ``equity``, ``rolling``...): that
+                chart as the report draws it, a Figure of its own; a list of names: those
+                charts stacked, in that order; None: every chart the run draws.
+
+        Raises:
+            UserError: A name that is not a panel, or a panel this run does not draw (the
+                message says why and lists those it draws).
+        """
+        import plotly.graph_objects as go
+
+        from tradeloom.reporting.notebook_figure import chosen_panels, composed_figure, panel_figure
+        from tradeloom.reporting.report import report_panels
         from tradeloom.reporting.run_data import load_run
 
-        charts = report_charts(load_run(self.run_dir))
-        return [pio.from_json(figure_json(chart)) for chart in charts if chart.data]
+        panels = report_panels(load_run(self.run_dir))
+        names = chosen_panels(panels, panel)
+        if isinstance(panel, str):
+            return go.Figure(panel_figure(panels[panel]))
+        return go.Figure(composed_figure([panels[name] for name in names]))
 
     @_user_errors
     def report(self, *, single_file: bool = False) -> Path:
@@ -631,14 +693,6 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
             "that tradeloom run wrote (runs/<name>-<time>)"
         )
     return Run(folder)
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in mapping.items():
-        if isinstance(value, Mapping) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def _axis_value(value: Any) -> str:

@@ -100,19 +100,67 @@ strategy = tradeloom.load(document).with_data(bars)
 run = strategy.backtest(quiet=True)
 run
 
+# %% [markdown]
+# ## Its figures
+#
+# `run.stats` is every figure of the run's `metrics.json` as a pandas Series, headline
+# first (total return, CAGR, Sharpe, Sortino, max drawdown...), then the tearsheet's risk,
+# the trades, the model and the run; Jupyter shows it as the report's tables, the long
+# sections folded. Each value is the file's number: `run.stats["sharpe"]` is a float, a
+# nested figure is under its dotted key (`run.stats["tearsheet.beta"]`).
+
 # %%
-run.stats[["total_return", "sharpe", "max_drawdown", "trades", "fees"]]
+run.stats
+
+# %%
+run.stats["sharpe"], run.stats["tearsheet.beta"]
 
 # %%
 run.trades.head()
 
 # %% [markdown]
-# The report's charts, as plotly Figures that render inline (`run.report()` writes the
-# whole page, `report.html`, into the run folder).
+# ## Returns and positions
+#
+# `run.returns` is each bar's simple return of the equity, indexed by time, the first
+# bar's against the starting cash; `returns.attrs["periods_per_year"]` is the bars in a
+# year of the data's calendar, the annualisation of the run's figures. Handed to
+# quantstats (`qs.stats.sharpe(returns, periods=...)`) or empyrical
+# (`empyrical.sharpe_ratio(returns, annualization=...)`), they give the run's Sharpe
+# ratio, Sortino ratio and volatility; here in pandas:
 
 # %%
-figures = run.plot()
-figures[1]  # the equity curve; a cell's last Figure is drawn inline
+returns = run.returns
+periods = returns.attrs["periods_per_year"]
+sharpe = returns.mean() / returns.std() * np.sqrt(periods)
+print(f"{periods:,.0f} bars a year; Sharpe {sharpe:.6f}, the run's {run.stats['sharpe']:.6f}")
+returns.tail()
+
+# %% [markdown]
+# `run.positions` is every bar's non-zero position of each symbol, a row each: its
+# size, its symbol's last close and its value.
+
+# %%
+run.positions.tail()
+
+# %% [markdown]
+# ## Its charts
+#
+# `run.plot()` is the report's charts as one plotly Figure, drawn inline: the price with
+# every trade, the equity against buy and hold with its drawdown and exposure, the
+# model's probability, the rolling Sharpe ratio, the monthly returns... stacked, their
+# time axes zooming together. Long series are thinned for display as the report thins
+# them (every peak and trough kept); no number is changed. `run.report()` writes the
+# whole page, `report.html`, into the run folder.
+
+# %%
+run.plot()
+
+# %% [markdown]
+# One chart alone, as the report draws it: `run.plot("equity")` (a list of names stacks
+# those; a name that is not a panel raises an error listing the run's panels).
+
+# %%
+run.plot("equity")
 
 # %% [markdown]
 # ## A sweep

@@ -33,6 +33,7 @@ from tradeloom.plugins.manager import load_plugins
 from tradeloom.reporting import run_tables
 from tradeloom.reporting.run_data import load_run, read_table
 from tradeloom.reporting.run_tables import table_format, write_table
+from tradeloom.reporting.summary import format_summary
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.portfolio_file import load_portfolio
 
@@ -80,6 +81,7 @@ def test_metrics_and_report_are_the_same(runs: dict[str, Path]) -> None:
     csv, parquet = (json.loads((runs[f] / "metrics.json").read_text()) for f in FORMS)
     assert csv.pop("run_dir") == str(runs["csv"])
     assert parquet.pop("run_dir") == str(runs["parquet"])
+    assert (csv.pop("tables"), parquet.pop("tables")) == FORMS  # which files hold them
     assert csv == parquet
     pages = [(runs[f] / "report.html").read_text().replace(str(runs[f]), "RUN") for f in FORMS]
     assert pages[0] == pages[1]
@@ -140,6 +142,20 @@ def test_auto_switches_to_parquet_above_the_threshold(
         run_dir = _run(tmp_path / str(bars), "auto", data={"bars": bars})
         assert sorted(p.name for p in run_dir.glob("equity.*")) == [f"equity.{form}"]
         assert sorted(p.name for p in run_dir.glob("positions.*")) == [f"positions.{form}"]
+        # never silently: metrics.json and the summary name the run's files
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["tables"] == form
+        assert SUMMARY[form] in format_summary(metrics).splitlines()
+
+
+SUMMARY = {
+    "csv": "  per-bar tables            equity.csv, positions.csv",
+    "parquet": (
+        "  per-bar tables            equity.parquet, positions.parquet (outputs.tables: csv "
+        "writes CSV)"
+    ),
+}
+"""The summary's line of the run's per-bar tables, by their format."""
 
 
 def test_the_rule() -> None:
@@ -189,6 +205,8 @@ def test_a_portfolio_file_follows_its_strategies(tmp_path: Path, form: str) -> N
     outcome = run_portfolio(portfolio, pipelines, load_plugins(), out=tmp_path / "run")
     run_dir = outcome.run_dir
     assert sorted(p.name for p in run_dir.glob("equity.*")) == [f"equity.{form}"]
+    assert outcome.metrics["tables"] == form
+    assert SUMMARY[form] in format_summary(outcome.metrics).splitlines()
     equity = read_table(run_dir, "equity")
     assert equity is not None and len(equity) == 300
     assert np.array_equal(equity["equity"].to_numpy(), outcome.result.equity)

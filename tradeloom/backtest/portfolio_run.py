@@ -242,8 +242,9 @@ def _write(
     trades: pd.DataFrame,
     tables: str,
 ) -> None:
-    outputs.write_metrics(run_dir, metrics)
     form = table_format(tables, len(result.index))
+    metrics["tables"] = form  # the summary and a script say which files hold the tables
+    outputs.write_metrics(run_dir, metrics)
     write_table(run_dir, EQUITY, equity_frame(result).reset_index(names="timestamp"), form)
     rec = result.recorder
     strategy_of = _strategy_of(result)

@@ -232,6 +232,7 @@ def _run(
                         drawn,
                         {**{t.name: t.frame for t in [*bars, *parquet] if t.drawn}, **events},
                         written,
+                        form,
                     )
                 except BaseException as failure:
                     worker.shutdown(wait=False, cancel_futures=True)  # none queued starts
@@ -258,13 +259,15 @@ def _results(
     equity: Piece[Mapping[str, pd.DataFrame]] | None,
     tables: Mapping[str, pd.DataFrame],
     written: Callable[[], object],
+    form: TableFormat,
 ) -> dict[str, Any]:
     """Compute the run's metrics and write its files but the tables; return the metrics.
     ``equity``: the equity table's rows by its file name, as the report draws them
     (`_drawn_equity`, computed beside; None: no report); ``tables``: the tables the
     report draws (`_event_tables`, the Parquet tables), which the workers write:
     ``written`` waits for every table they write, and raises the first error of one,
-    before metrics.json is written (and the report may read one)."""
+    before metrics.json is written (and the report may read one); ``form``: the format
+    of the per-bar tables, which ``metrics.json``'s ``tables`` names."""
     config = pipeline.config
     with stage("models saved"):
         registry = _save_models(pipeline, result, run_dir, recorder)
@@ -286,6 +289,7 @@ def _results(
         with stage("metrics"):
             metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside)
         metrics["model_registry"] = registry
+        metrics["tables"] = form  # the summary and a script say which files hold the tables
         if variant is not None:  # a sweep's variant: which sweep, which row
             metrics["variant"] = dict(variant)
         with stage("journal written"):

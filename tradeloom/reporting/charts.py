@@ -36,10 +36,12 @@ __all__ = [
     "Chart",
     "chart_html",
     "escape",
+    "figure_json",
     "json_text",
     "json_text_array",
     "json_texts",
     "layout",
+    "legend_rows",
     "line",
     "naive_times",
     "page",
@@ -90,7 +92,7 @@ _LEGEND_WIDTH_PX, _ENTRY_PX, _CHAR_PX = 1100, 46, 6.5
 legend out in rows of the plot's width, each entry a symbol (~46 px) and its text."""
 
 
-def _legend_rows(chart: Chart) -> int:
+def legend_rows(chart: Chart) -> int:
     """Return how many rows the chart's legend takes when the page opens (estimated)."""
     if chart.layout.get("showlegend") is False:
         return 0
@@ -183,7 +185,7 @@ def _plain_figure_layout(chart: Chart) -> dict[str, Any] | None:
         return None
     layout["title"] = _title(chart.title)  # set after the others: plotly writes it last
     # the legend sits between the title and the plot: make room for its rows
-    rows = _legend_rows(chart)
+    rows = legend_rows(chart)
     menus = layout.get("updatemenus", [])
     margin = layout["margin"]  # a dict's new key comes last, as plotly's does
     margin["t"] = max(margin.get("t") or 0, _top(rows, bool(menus)))
@@ -199,7 +201,7 @@ def _plotly_figure_json(chart: Chart) -> str:
     checked = go.Layout(_compact(chart.layout))
     checked.title = _title(chart.title)
     # the legend sits between the title and the plot: make room for its rows
-    rows = _legend_rows(chart)
+    rows = legend_rows(chart)
     checked.margin.t = max(checked.margin.t or 0, _top(rows, bool(checked.updatemenus)))
     for menu in checked.updatemenus:  # above the legend, at the right
         menu.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom")

@@ -62,9 +62,35 @@ from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
 from tradeloom.safe_writes import OutputFolder
 
-__all__ = ["REPORT_FILE", "render_report", "write_report"]
+__all__ = [
+    "PANELS",
+    "REPORT_FILE",
+    "render_report",
+    "report_charts",
+    "report_panels",
+    "write_report",
+]
 
 REPORT_FILE = "report.html"
+
+PANELS = (
+    "price",
+    "equity",
+    "probability",
+    "calibration",
+    "timeline",
+    "rolling",
+    "strategies",
+    "attribution_by_strategy",
+    "attribution_by_symbol",
+    "monitoring",
+    "drift",
+    "monthly_returns",
+    "trade_returns",
+    "reasons",
+)
+"""The report's charts by name, in the page's order (`report_panels`): a run draws those
+it has data for."""
 
 _GREEN, _RED, _BLUE, _GREY, _ORANGE = "#1a9850", "#d73027", "#2c7fb8", "#969696", "#fd8d3c"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -107,27 +133,34 @@ def write_report(
 def report_charts(run: RunData, idle: Idle | None = None) -> list[Chart]:
     """Return the page's charts of one run, in order; one with no data has a note of why
     (`Chart.note`) and is not drawn. ``idle``: `idle_of` the run, if known."""
+    return list(report_panels(run, idle).values())
+
+
+def report_panels(run: RunData, idle: Idle | None = None) -> dict[str, Chart]:
+    """Return `report_charts` by panel name (``price``, ``equity``...: `PANELS`), in the
+    page's order."""
     m = run.metrics
     idle = idle_of(run) if idle is None else idle
-    made = (
-        price_chart(run),
-        _equity_chart(run),
-        _probability_chart(run),
-        reliability_chart(m),
-        timeline_chart(run),
-        rolling_chart(run),
-        strategy_equity_chart(run),
-        attribution_chart(m, "strategy"),
-        attribution_chart(m, "symbol"),
-        monitoring_chart(run),
-        drift_chart(run),
-        _monthly_chart(m, idle),
-        _trade_returns_chart(run.trades),
-        _reasons_chart(m),
-    )
-    charts = [c for c in made if c is not None]  # a chart with nothing to show is left out
+    made = {
+        "price": price_chart(run),
+        "equity": _equity_chart(run),
+        "probability": _probability_chart(run),
+        "calibration": reliability_chart(m),
+        "timeline": timeline_chart(run),
+        "rolling": rolling_chart(run),
+        "strategies": strategy_equity_chart(run),
+        "attribution_by_strategy": attribution_chart(m, "strategy"),
+        "attribution_by_symbol": attribution_chart(m, "symbol"),
+        "monitoring": monitoring_chart(run),
+        "drift": drift_chart(run),
+        "monthly_returns": _monthly_chart(m, idle),
+        "trade_returns": _trade_returns_chart(run.trades),
+        "reasons": _reasons_chart(m),
+    }
+    # a chart with nothing to show is left out
+    charts = {name: c for name, c in made.items() if c is not None}
     breaks = _closed_sessions(run)
-    for chart in charts:  # a market's closures are cut out of every time axis
+    for chart in charts.values():  # a market's closures are cut out of every time axis
         if breaks and chart.link and chart.data:
             chart.layout["xaxis"] = {**chart.layout.get("xaxis", {}), "rangebreaks": breaks}
     return charts

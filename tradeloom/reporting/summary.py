@@ -40,6 +40,7 @@ _ROWS: tuple[str, ...] = (
     "auc",
     "health",
     "halt",
+    "tables",
     "run_dir",
 )
 """Figures shown, in order; labels and formats come from `tradeloom.reporting.labels`."""
@@ -63,6 +64,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
     rows: list[tuple[str, str]] = []
     for key in _ROWS:
+        if key == "tables" and key not in metrics:  # a paper run's: CSV, always
+            continue
         rows.append(_row(key, metrics))
         if key == "fees" and "funding" in metrics:  # a perpetual's
             rows.append(_row("funding", metrics))
@@ -100,6 +103,8 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
     if key == "halt":
         halt = metrics.get("halt")
         return "halt", f"{halt} (no new positions after it)" if halt else "-"
+    if key == "tables":
+        return "per-bar tables", _tables(str(metrics[key]))
     return label_of(key), format_value(key, metrics)
 
 
@@ -138,6 +143,14 @@ def _open_position(metrics: Mapping[str, Any]) -> str:
     if pnl is not None:
         text += f", unrealized {pnl:+,.2f}"
     return text
+
+
+def _tables(form: str) -> str:
+    """Return the files of the run's per-bar tables (`tradeloom.reporting.run_tables`): a
+    script that reads equity.csv learns here that a run wrote Parquet, and how not to."""
+    # (run_tables' EQUITY and POSITIONS, whose module would load pandas for two names)
+    files = ", ".join(f"{table}.{form}" for table in ("equity", "positions"))
+    return files if form == "csv" else f"{files} (outputs.tables: csv writes CSV)"
 
 
 def _counts(counts: Mapping[str, int]) -> str:
