@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.addresses import quote_path, sqlite_uri, url_path
+from tradeloom.addresses import file_url, quote_path, sqlite_uri, url_path
 
 
 def names() -> st.SearchStrategy[str]:
@@ -46,6 +46,12 @@ def test_the_sqlite_uri_is_absolute_with_an_empty_authority(
     monkeypatch.chdir(tmp_path)
     assert sqlite_uri(Path("file:x/j#1"), "ro") == f"file://{tmp_path}/file%3Ax/j%231?mode=ro"
     assert sqlite_uri(Path("//srv/j"), "rw") == "file:////srv/j?mode=rw"
+
+
+def test_a_file_url_is_what_pathlib_makes(tmp_path: Path) -> None:
+    page = tmp_path / "r#1 caf\u00e9" / "report.html"
+    assert file_url(page) == page.as_uri()
+    assert file_url(Path("/runs/a?b/report.html")) == "file:///runs/a%3Fb/report.html"
 
 
 @settings(max_examples=examples(400), deadline=None)

@@ -5,8 +5,10 @@ A folder a user can make may be named with anything but ``/`` and NUL: ``#``, ``
 dash. In an address ``#`` starts a fragment, ``?`` a query and ``%`` an escape, so a
 path put into one as it is names another file: SQLite read ``runs/r#1/journal.sqlite``
 as the file ``runs/r`` (and created it), and a browser read ``/run/0/paper1#x`` as the
-page of ``0/paper1``. `quote_path` is the one escape every such address goes through;
-`sqlite_uri` and `url_path` build the two kinds tradeloom makes from it.
+page of ``0/paper1``. `quote_path` is the one escape every such address goes through:
+`sqlite_uri` (the journal), `url_path` (the console's URLs), `file_url` (a page opened in
+a browser) and the relative URL of the plotly.js a report shares
+(`tradeloom.reporting.shared_plotly`) are built from it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-__all__ = ["SqliteMode", "quote_path", "sqlite_uri", "url_path"]
+__all__ = ["SqliteMode", "file_url", "quote_path", "sqlite_uri", "url_path"]
 
 SqliteMode = Literal["ro", "rw", "rwc"]
 """How SQLite opens a file: read-only, read-write, or read-write creating it."""
@@ -40,6 +42,11 @@ def sqlite_uri(path: Path, mode: SqliteMode) -> str:
     is still a path.
     """
     return f"file://{quote_path(path.absolute())}?mode={mode}"
+
+
+def file_url(path: Path) -> str:
+    """Return the ``file://`` URL of ``path`` (made absolute), for a browser."""
+    return f"file://{quote_path(path.absolute())}"
 
 
 def url_path(*parts: str) -> str:

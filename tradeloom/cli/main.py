@@ -909,7 +909,9 @@ def _report(args: argparse.Namespace) -> int:
     if args.open:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        from tradeloom.addresses import file_url
+
+        webbrowser.open(file_url(path.resolve()))
     return 0
 
 
