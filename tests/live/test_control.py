@@ -614,3 +614,23 @@ def test_a_request_names_who_asked(paper_run: Path, inbox: ControlInbox, by: str
     request(paper_run, "kill", "r", by=by)  # type: ignore[arg-type]
     (asked,) = inbox.pending()
     assert asked.by == by
+
+
+def test_a_process_that_takes_no_requests_is_not_signalled(tmp_path: Path) -> None:
+    # a backtest holds the pid file too; SIGUSR2 would end it
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "journal.sqlite").write_text("not a database", encoding="utf-8")
+    holder = ControlInbox(run_dir)  # this process, no handler for SIGUSR2
+    holder.claim_pid()
+    try:
+        with pytest.raises(UserError) as raised:
+            request_kill(run_dir, "x")
+    finally:
+        holder.release_pid()
+    assert str(raised.value) == (
+        f"{run_dir / 'journal.sqlite'}: not a SQLite database (damaged, or another kind of "
+        f"file); the process running {run_dir} (pid {os.getpid()}) takes no requests (a "
+        "backtest?): nothing was sent"
+    )
+    assert not (run_dir / "control").exists()

@@ -291,24 +291,30 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -
         by: Who asks (`Origin`), for the journal.
 
     Raises:
-        UserError: ``run_dir`` is not a paper or live run directory (with no process
-            running it), or the request can be neither written nor signalled.
+        UserError: ``run_dir`` is not a paper or live run directory (a backtest's; or
+            its journal cannot be read, and no process that takes requests runs it),
+            or the request can be neither written nor signalled.
         KillFileEngaged: A resume while ``RUN_DIR/KILL`` exists.
     """
-    if not run_dir.exists():
-        raise UserError(f"{run_dir}: no such run directory")
-    pid = running_pid(run_dir)
-    if pid is None:
-        try:
-            controllable_mode(run_dir)  # nothing runs it: a later start reads the request
-        except JournalError as exc:
+    pid = running_pid(run_dir) if run_dir.is_dir() else None
+    try:
+        controllable_mode(run_dir)
+        unread = None
+    except JournalError as exc:  # what runs the folder does not need the journal
+        if pid is None:
             raise JournalError(
                 f"{exc}; no process is running in {run_dir}, so nothing trades there: "
                 "nothing was latched"
             ) from None
+        if not _takes_requests(pid):
+            raise JournalError(
+                f"{exc}; the process running {run_dir} (pid {pid}) takes no requests (a "
+                "backtest?): nothing was sent"
+            ) from None
+        unread = f"the journal cannot be read here: {exc}"
     if action == "resume" and os.path.lexists(run_dir / KILL_FILE):
         raise KillFileEngaged(run_dir)
-    already, note = _standing(run_dir, action)
+    already, note = (None, unread) if unread else _standing(run_dir, action)
     try:
         path = _write_request(run_dir, action, reason, by=by)
     except OSError as exc:
@@ -669,6 +675,19 @@ def _signal_kill(run_dir: Path, action: Action, pid: int, why: str) -> Delivery:
             f"running process (pid {pid}) cannot be signalled (permission denied)"
         ) from None
     return Delivery(action, run_dir, None, pid, True, unwritten=why)
+
+
+def _takes_requests(pid: int) -> bool:
+    """Whether ``pid`` catches SIGUSR2, as a paper or live run does (a backtest holds the
+    pid file too, and SIGUSR2 would end it); Linux's ``/proc`` tells, elsewhere yes."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGUSR2 - 1) & 1)
+    return True
 
 
 def _os_error(exc: OSError) -> str:
