@@ -273,3 +273,16 @@ def test_r1_folder_backtest_status_and_kill_of_a_running_paper_run(
     assert {n for n in listing(work / "runs") if not n.startswith("plotly-")} == {
         "r#1", "r#1-bt", *SHARED
     }  # fmt: skip
+
+
+def test_a_name_that_is_not_utf8_is_refused_in_one_line(work: Path, tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9")  # latin-1, as an old tool may name it
+    for mode in (("--mode", "backtest"), PAPER):
+        done = cli("run", work / "s.yaml", "-q", *mode, "--out", name, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            2,
+            "",
+            "--out caf\\xe9: the name is not UTF-8; tradeloom keeps the names of the folders "
+            "it writes as text: give a UTF-8 name\n",
+        )
+    assert os.listdir(tmp_path) == []

@@ -6,6 +6,7 @@ their ids, never by the server's paths."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,17 @@ def test_an_unexpected_error_is_named_by_its_type_and_logged_once(
         == ("0/active cannot be read just now (RuntimeError; the console's log has the details)")
     )
     assert [(e["event"], e["run"]) for e in logs] == [("console_read_failed", "0/active")]
+
+
+def test_a_folder_whose_name_is_not_utf8_is_a_row_that_says_so(
+    client: TestClient, root: Path
+) -> None:
+    paper_run(root / os.fsdecode(b"caf\xe9"))  # latin-1, as an old tool may name it
+    rows = client.get("/api/v1/runs", headers=READ).json()["runs"]
+    assert [r["id"] for r in rows] == ["0/active", "0/broken", "0/caf\\xe9", "0/halted"]
+    assert rows[2] == {
+        "id": "0/caf\\xe9",
+        "name": "caf\\xe9",
+        "error": "the folder's name is not UTF-8, and no URL can name it: rename it to see it "
+        "here (tradeloom's commands read it as it is)",
+    }

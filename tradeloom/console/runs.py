@@ -82,11 +82,14 @@ class RunRef:
         id: ``<root>/<path>``.
         root: The served root's index.
         path: The run folder (its real path, inside its root).
+        named: False for a folder whose path is not UTF-8, which no URL can name: its
+            id shows the bytes as ``\\xff``, its row says so, and nothing reads it.
     """
 
     id: str
     root: int
     path: Path
+    named: bool = True
 
 
 @dataclass
@@ -139,7 +142,8 @@ class RunIndex:
                 continue
             if any(os.path.lexists(path / name) for name in _JOURNALS):
                 rel = path.relative_to(root).as_posix()
-                found.append(RunRef(f"{index}/{rel}", index, path.resolve()))
+                shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+                found.append(RunRef(f"{index}/{shown}", index, path.resolve(), shown == rel))
             elif depth + 1 < SCAN_DEPTH:
                 self._walk(index, root, path, depth + 1, found)
 
@@ -234,6 +238,13 @@ class RunIndex:
 
     def summary(self, ref: RunRef) -> dict[str, Any]:
         """Return the runs page's row of one run (an unreadable run: its error)."""
+        if not ref.named:
+            return {
+                "id": ref.id,
+                "name": ref.id.rsplit("/", 1)[-1],
+                "error": "the folder's name is not UTF-8, and no URL can name it: rename it "
+                "to see it here (tradeloom's commands read it as it is)",
+            }
         try:
             entry = self._entry(ref)
         except Exception as exc:  # a damaged journal is a row that says so, not a 500
