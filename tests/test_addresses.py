@@ -96,3 +96,16 @@ def test_a_url_path_gives_back_its_parts(parts: list[str]) -> None:
     assert (split.path, split.query, split.fragment) == (url, "", "")
     assert unquote_to_bytes(url) == os.fsencode("/run/" + run_id)
     assert set(url) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/%")
+
+
+def test_a_journal_named_file_colon_is_made_where_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite (built with SQLITE_USE_URI) read a plain name starting with file: as a URI:
+    # the journal file:j.sqlite was made as j.sqlite, its tail record beside as named
+    from tradeloom.journal import RunIdentity, open_journal, read_info
+
+    monkeypatch.chdir(tmp_path)
+    open_journal(Path("file:j.sqlite"), RunIdentity("s", "r", "paper")).close()
+    assert sorted(os.listdir(tmp_path)) == ["file:j.sqlite", "file:j.sqlite.tail"]
+    assert read_info(Path("file:j.sqlite")).identity.run_id == "r"

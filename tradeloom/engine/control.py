@@ -74,7 +74,6 @@ from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_tex
 __all__ = [
     "CONTROL_DIR",
     "KILL_FILE",
-    "ORIGINS",
     "PID_FILE",
     "Action",
     "ControlInbox",
@@ -102,7 +101,6 @@ Action = Literal["kill", "flatten", "resume"]
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
-ORIGINS: tuple[Origin, ...] = ("cli", "console", "api")
 
 _log = structlog.get_logger("tradeloom.engine.control")
 
