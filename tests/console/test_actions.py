@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,13 @@ def test_shown_maps_every_served_path_to_ids(tmp_path: Path) -> None:
     inner.mkdir(parents=True)
     index = RunIndex([outer, inner])
     ref = RunRef("0/a#b", 0, outer / "a#b")
-    text = f"{outer}/a#b/journal.sqlite; {outer}/other/x; {inner}/y; {outer}; {tmp_path}/z"
-    assert index.shown(text, ref) == f"0/a#b/journal.sqlite; 0/other/x; 1/y; 0; {tmp_path}/z"
+    text = (
+        f"{outer}/a#b/journal.sqlite; {outer}/other/x; {inner}/y; ({outer}); {tmp_path}/z; "
+        f"{outer}2/w"
+    )
+    assert index.shown(text, ref) == (
+        f"0/a#b/journal.sqlite; 0/other/x; 1/y; (0); {tmp_path}/z; {outer}2/w"
+    )
 
 
 def test_an_unexpected_error_is_named_by_its_type_and_logged_once(
@@ -183,7 +189,8 @@ def test_an_unexpected_error_is_named_by_its_type_and_logged_once(
 def test_a_folder_whose_name_is_not_utf8_is_a_row_that_says_so(
     client: TestClient, root: Path
 ) -> None:
-    paper_run(root / os.fsdecode(b"caf\xe9"))  # latin-1, as an old tool may name it
+    # renamed by hand (tradeloom writes no such folder), with a tool that speaks latin-1
+    shutil.copytree(root / "active", root / os.fsdecode(b"caf\xe9"))
     rows = client.get("/api/v1/runs", headers=READ).json()["runs"]
     assert [r["id"] for r in rows] == ["0/active", "0/broken", "0/caf\\xe9", "0/halted"]
     assert rows[2] == {

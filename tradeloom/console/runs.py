@@ -63,6 +63,8 @@ _JOURNALS = ("journal.sqlite", "journal.json")
 _WATCHED = ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid", "metrics.json")
 """A run's files whose change is a change of what its page shows (metrics.json: its
 monitors' figures, rewritten after each bar's journal commit)."""
+_PATH_END = r"(?=/|$|[\s'\":;,)\]])"
+"""Where a path named in a message ends: at a folder's separator, or what follows it."""
 _log = structlog.get_logger("tradeloom.console")
 SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
@@ -181,9 +183,10 @@ class RunIndex:
         text = redact(text)
         for ref in refs:
             text = text.replace(str(ref.path), ref.id)
-        # the longest first: a root inside another is replaced by its own index
+        # the longest first: a root inside another is replaced by its own index; a root
+        # is a whole path (/srv/runs in /srv/runs2 is not)
         for index, root in sorted(enumerate(self.roots), key=lambda r: -len(str(r[1]))):
-            text = text.replace(f"{root}{os.sep}", f"{index}/").replace(str(root), str(index))
+            text = re.sub(re.escape(str(root)) + _PATH_END, str(index), text)
         return text
 
     def failure(self, exc: BaseException, ref: RunRef) -> str:
