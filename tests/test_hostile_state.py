@@ -172,7 +172,10 @@ def test_a_fifo_in_place_of_the_journal_is_answered_at_once(
     journal.unlink()
     os.mkfifo(journal)
     line = one_line(tradeloom(*command, run_copy))
-    assert line == f"{journal}: is a FIFO (named pipe), not a regular file (a journal file)"
+    assert line == (
+        f"{journal}: is a FIFO (named pipe), not a regular file (a journal file)"
+        + _nothing_latched(command, run_copy)
+    )
 
 
 @pytest.mark.parametrize("command", [["journal", "verify"], ["status"], ["report"], ["kill"]])
@@ -180,7 +183,17 @@ def test_random_bytes_as_the_journal_are_one_line(run_copy: Path, command: list[
     journal = run_copy / "journal.sqlite"
     journal.write_bytes(os.urandom(1) + bytes(range(256)) * 64)
     line = one_line(in_process(*command, run_copy))
-    assert line == f"{journal}: not a SQLite database (damaged, or another kind of file)"
+    assert line == (
+        f"{journal}: not a SQLite database (damaged, or another kind of file)"
+        + _nothing_latched(command, run_copy)
+    )
+
+
+def _nothing_latched(command: list[str], run_dir: Path) -> str:
+    """What ``kill`` adds to a journal's error: that nothing runs the folder."""
+    if command != ["kill"]:
+        return ""
+    return f"; no process is running in {run_dir}, so nothing trades there: nothing was latched"
 
 
 def test_status_does_not_hang_on_a_strategy_file_linked_to_dev_zero(run_copy: Path) -> None:

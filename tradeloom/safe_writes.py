@@ -49,10 +49,17 @@ def check_folder(folder: Path, option: str = "--out") -> None:
     A missing folder passes (the command makes it).
 
     Raises:
-        UnsafeOutput: Empty, a file, a special file, or a link to nothing (one line).
+        UnsafeOutput: Empty, not UTF-8, a file, a special file, or a link to nothing
+            (one line).
     """
     if not str(folder).strip():
         raise UnsafeOutput(f"{option}: expected a folder, was empty (use . for here)")
+    shown = os.fsencode(folder).decode("utf-8", "backslashreplace")
+    if shown != str(folder):  # its bytes would go into journals, JSON and pages as text
+        raise UnsafeOutput(
+            f"{option} {shown}: the name is not UTF-8; tradeloom keeps the names of the "
+            "folders it writes as text: give a UTF-8 name"
+        )
     if folder.is_symlink() and not folder.exists():
         raise UnsafeOutput(
             f"{option} {folder}: is a symbolic link to {os.readlink(folder)}, which does "

@@ -26,11 +26,12 @@ from tradeloom.engine.control import (
     Delivery,
     KillFileEngaged,
     RunDirBusy,
+    request,
     request_kill,
     request_resume,
 )
 from tradeloom.errors import UserError
-from tradeloom.journal import RunIdentity, RunStarted, open_journal
+from tradeloom.journal import RunIdentity, RunStarted, TradingStateChanged, open_journal
 
 _KEYS = {"action", "reason", "requested_at", "by", "pid", "user"}
 _CHILD = textwrap.dedent(
@@ -54,14 +55,50 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _run_dir(path: Path, mode: str) -> Path:
+def _run_dir(path: Path, mode: str, *changes: tuple[str, str, str]) -> Path:
+    """Make a run folder whose journal holds a start and the trading state ``changes``
+    (``(state, code, message)`` each, one a minute from 2024-01-02T03:04:05Z)."""
     path.mkdir()
     journal = open_journal(path / "journal.sqlite", RunIdentity("s", path.name, mode))
     journal.append(
         RunStarted(mode=mode, strategy="s", source="s.yaml", tradeloom="0", wall_time=pd.NaT)
     )
+    previous = "ACTIVE"
+    for minute, (state, code, message) in enumerate(changes):
+        at = pd.Timestamp("2024-01-02T03:04:05Z") + pd.Timedelta(minutes=minute)
+        journal.append(
+            TradingStateChanged(
+                bar=minute, previous=previous, state=state, code=code, message=message, at=at
+            )
+        )
+        previous = state
     journal.close()
     return path
+
+
+def _child(run_dir: Path) -> subprocess.Popen[str]:
+    """Start `_CHILD`: a process that runs ``run_dir`` (its pid file locked) until woken."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    ready = child.stdout.readline()
+    assert ready == "ready\n", child.communicate(timeout=60)
+    return child
+
+
+def _woken(child: subprocess.Popen[str], run_dir: Path) -> str:
+    """Wait for `_child` to end; return what it was asked (``child.txt``)."""
+    try:
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, err
+    return (run_dir / "child.txt").read_text()
 
 
 @pytest.fixture
@@ -396,7 +433,8 @@ def test_cli_resume_on_a_paper_run_writes_a_request(
 ) -> None:
     assert main(["resume", str(paper_run)]) == 0
     assert capsys.readouterr().out == (
-        f"no process is running in {paper_run}: the resume is applied when it next starts\n"
+        "already active (the kill switch was never engaged); no process is running in "
+        f"{paper_run}: the request is journaled when it next starts\n"
     )
     (request,) = ControlInbox(paper_run).pending()
     assert (request.action, request.reason) == ("resume", "requested from the command line")
@@ -433,7 +471,8 @@ def test_cli_refuses_what_is_not_a_paper_or_live_run(
         tmp_path / "missing": f"{tmp_path / 'missing'}: no such run directory",
         empty: f"{empty}: not a run directory (no journal.sqlite)",
         not_sqlite: f"{not_sqlite / 'journal.sqlite'}: not a SQLite database (damaged, or "
-        "another kind of file)",
+        f"another kind of file); no process is running in {not_sqlite}, so nothing trades "
+        "there: nothing was latched",
     }
     for run_dir, line in expected.items():
         assert main([command, str(run_dir)]) == 2
@@ -472,3 +511,126 @@ def test_cli_kill_wakes_the_running_process(
     )
     assert (paper_run / "child.txt").read_text() == "True ['kill:cli:halt now']"
     assert not (paper_run / "live.pid").exists()
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_running_run_is_killed_when_the_journal_cannot_be_read_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what the operator needs is the run stopped: a damaged journal, one of another
+    # format, a PostgreSQL journal whose URL's variable this shell lacks...
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "journal.sqlite").write_text("not a database", encoding="utf-8")
+    child = _child(run_dir)
+    assert main(["kill", str(run_dir), "--reason", "stop it"]) == 0
+    assert _woken(child, run_dir) == "True ['kill:cli:stop it']"
+    assert capsys.readouterr() == (
+        f"kill requested; the running process (pid {child.pid}) will cancel its orders and "
+        f"halt (the journal cannot be read here: {run_dir / 'journal.sqlite'}: not a SQLite "
+        "database (damaged, or another kind of file))\n",
+        "",
+    )
+
+
+@pytest.mark.usefixtures("cli_logging")
+@pytest.mark.parametrize("flatten", [False, True])
+def test_a_kill_goes_by_sigusr1_when_control_cannot_be_written(
+    paper_run: Path, capsys: pytest.CaptureFixture[str], flatten: bool
+) -> None:
+    (paper_run / "control").write_text("in the way", encoding="utf-8")
+    child = _child(paper_run)
+    code = main(["kill", str(paper_run), *(["--flatten"] if flatten else [])])
+    assert _woken(child, paper_run) == "True ['kill:signal:signal SIGUSR1']"
+    line = (
+        f"{'flatten' if flatten else 'kill'} could not be written ({paper_run / 'control'}: "
+        f"File exists): sent SIGUSR1, a kill; the running process (pid {child.pid}) will "
+        "cancel its orders and halt"
+    )
+    if flatten:  # halted, not flattened: exit 1
+        line += "; it does not flatten: close the positions at the venue"
+    assert (code, capsys.readouterr()) == (1 if flatten else 0, (line + "\n", ""))
+
+
+def test_no_process_and_no_mailbox_is_one_line(paper_run: Path) -> None:
+    (paper_run / "control").write_text("in the way", encoding="utf-8")
+    with pytest.raises(
+        UserError,
+        match=r"^(.+)/control: the request cannot be written \(\1/control: File exists\)$",
+    ):
+        request_kill(paper_run, "x")
+
+
+@pytest.mark.usefixtures("cli_logging")
+def test_a_kill_of_a_run_the_kill_switch_holds_answers_already_halted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = _run_dir(
+        tmp_path / "run", "paper", ("HALTED", "KILL_SWITCH", "fat finger (by console)")
+    )
+    assert main(["kill", str(run_dir), "--reason", "again"]) == 0
+    assert capsys.readouterr() == (
+        "already halted at 2024-01-02T03:04:05Z by the kill switch (fat finger (by console)); "
+        f"no process is running in {run_dir}: the request is journaled when it next starts\n",
+        "",
+    )
+    (waiting,) = ControlInbox(run_dir).pending()  # journaled all the same: who asked
+    assert (waiting.action, waiting.reason, waiting.by) == ("kill", "again", "cli")
+    # a request waits: what the run will be when this one is read is not known here
+    assert request_resume(run_dir, "lift").already is None
+    assert request_kill(run_dir, "and again").already is None
+
+
+def test_a_resume_says_whether_the_run_is_active_already(tmp_path: Path) -> None:
+    resumed = _run_dir(
+        tmp_path / "resumed",
+        "paper",
+        ("HALTED", "KILL_SWITCH", "k"),
+        ("ACTIVE", "RESUME", "all clear (by api)"),
+    )
+    delivery = request_resume(resumed, "x")
+    assert delivery.already == "active since 2024-01-02T03:05:05Z (RESUME: all clear (by api))"
+    killed = _run_dir(tmp_path / "killed", "paper", ("HALTED", "KILL_SWITCH", "k"))
+    assert (request_resume(killed, "x").already, request_kill(killed, "x").already) == (
+        None,
+        None,  # the resume waits: the kill may find the run active
+    )
+    drawdown = _run_dir(tmp_path / "drawdown", "live", ("HALTED", "MAX_DRAWDOWN_HALT", "dd"))
+    delivery = request_resume(drawdown, "x")
+    assert delivery.already is None
+    assert delivery.describe() == (
+        f"no process is running in {drawdown}: the resume is applied when it next starts "
+        "(the run is HALTED since 2024-01-02T03:04:05Z by MAX_DRAWDOWN_HALT (dd), which a "
+        "resume does not lift)"
+    )
+    flatten = request(
+        _run_dir(tmp_path / "f", "paper", ("HALTED", "KILL_SWITCH", "k")), "flatten", "x"
+    )
+    assert flatten.already is None  # a flatten closes what is still held
+
+
+@pytest.mark.parametrize("by", ["cli", "console", "api"])
+def test_a_request_names_who_asked(paper_run: Path, inbox: ControlInbox, by: str) -> None:
+    request(paper_run, "kill", "r", by=by)  # type: ignore[arg-type]
+    (asked,) = inbox.pending()
+    assert asked.by == by
+
+
+def test_a_process_that_takes_no_requests_is_not_signalled(tmp_path: Path) -> None:
+    # a backtest holds the pid file too; SIGUSR2 would end it
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "journal.sqlite").write_text("not a database", encoding="utf-8")
+    holder = ControlInbox(run_dir)  # this process, no handler for SIGUSR2
+    holder.claim_pid()
+    try:
+        with pytest.raises(UserError) as raised:
+            request_kill(run_dir, "x")
+    finally:
+        holder.release_pid()
+    assert str(raised.value) == (
+        f"{run_dir / 'journal.sqlite'}: not a SQLite database (damaged, or another kind of "
+        f"file); the process running {run_dir} (pid {os.getpid()}) takes no requests (a "
+        "backtest?): nothing was sent"
+    )
+    assert not (run_dir / "control").exists()

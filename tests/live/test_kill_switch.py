@@ -3,6 +3,7 @@ the journal across restarts until resume."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows
-from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.engine.control import request, request_kill, request_resume
 from tradeloom.live.refresh import run_facts
 from tradeloom.live.runner import LiveRunner
 
@@ -49,6 +50,19 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         cancelled = [r for r in rows(journal, "order_cancelled") if r["reason"] == "KILL_SWITCH"]
         assert [c["order_id"] for c in cancelled] == [o.client_order_id for o in working]
 
+        # asked again (the console's operator did not see the first): journaled with
+        # who asked, answered "already halted", and nothing else changes
+        again_asked = request(run_dir, "kill", "operator: stop it!", by="console")
+        assert again_asked.describe() == (
+            f"already halted at {change['at'][:19]}Z by the kill switch (operator: stop "
+            f"everything (by cli)); the running process (pid {os.getpid()}) journals the "
+            "request; nothing else changes"
+        )
+        assert runner.inbox.wake.wait(5)
+        runner.tick()
+        assert [(c["state"], c["code"]) for c in rows(journal, "trading_state")] == [
+            ("HALTED", "KILL_SWITCH")
+        ]
         sent_before = len(exchange.orders())
         signals_before = len(rows(journal, "signal"))
         for _ in range(40):
@@ -90,7 +104,7 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
     states = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
     assert states == [("HALTED", "KILL_SWITCH"), ("ACTIVE", "RESUME")]
     requests = [(r["action"], r["by"]) for r in rows(journal, "control_request")]
-    assert requests == [("kill", "cli"), ("resume", "cli")]
+    assert requests == [("kill", "cli"), ("kill", "console"), ("resume", "cli")]
 
 
 def test_the_kill_file_halts_and_blocks_resume_while_it_exists(

@@ -424,7 +424,11 @@ def _parser() -> argparse.ArgumentParser:
         "cancels every open order and halts, and stays halted across restarts until "
         "'tradeloom resume'. With no process running, the kill is latched when it next starts. "
         "With --flatten, it also closes every position with market orders at its next bar "
-        "(reason EXIT_FLATTEN), through its risk engine and venue as any exit.",
+        "(reason EXIT_FLATTEN), through its risk engine and venue as any exit. A running "
+        "process gets the request even when the journal cannot be read here, and a kill by "
+        "SIGUSR1 when RUN_DIR/control cannot be written (exit 1 with --flatten: it halts, "
+        "and does not flatten). A run the kill switch holds halted already answers "
+        "'already halted at ...' and exits 0 (the request is journaled all the same).",
     )
     kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     kill.add_argument(
@@ -439,7 +443,7 @@ def _parser() -> argparse.ArgumentParser:
         "resume",
         help="lift the kill switch of a paper or live run",
         description="Let a halted paper or live run trade again. Refused while RUN_DIR/KILL "
-        "exists: delete that file first.",
+        "exists: delete that file first. An active run answers 'already active' and exits 0.",
     )
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
@@ -905,7 +909,9 @@ def _report(args: argparse.Namespace) -> int:
     if args.open:
         import webbrowser
 
-        webbrowser.open(path.resolve().as_uri())
+        from tradeloom.addresses import file_url
+
+        webbrowser.open(file_url(path.resolve()))
     return 0
 
 
@@ -1021,8 +1027,10 @@ def _console(args: argparse.Namespace) -> int:
 def _kill(args: argparse.Namespace) -> int:
     from tradeloom.engine.control import request
 
-    print(request(args.run_dir, "flatten" if args.flatten else "kill", args.reason).describe())
-    return 0
+    delivery = request(args.run_dir, "flatten" if args.flatten else "kill", args.reason)
+    print(delivery.describe())
+    # a kill that went by SIGUSR1 halts, and does not flatten: asked, not done
+    return 1 if delivery.unwritten is not None and args.flatten else 0
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,7 @@ class _State:
         try:
             return _json(await run_in_threadpool(self.index.detail, ref))
         except (UserError, JournalError) as exc:
-            return _error(409, str(exc).replace(str(ref.path), ref.id))
+            return _error(409, self.index.shown(str(exc), ref))
 
     async def events(self, request: Request) -> Response:
         """
@@ -286,7 +287,7 @@ class _State:
                     try:
                         data = await run_in_threadpool(self.index.detail, ref)
                     except Exception as exc:  # a journal mid-write: next time
-                        data = {"id": ref.id, "error": redact(str(exc))}
+                        data = {"id": ref.id, "error": self.index.failure(exc, ref)}
                     yield f"event: run\ndata: {json.dumps(data, allow_nan=False)}\n\n"
                     quiet = time.monotonic()
                 elif time.monotonic() - quiet > KEEPALIVE_SECONDS:
@@ -318,10 +319,7 @@ class _State:
         try:
             return _json(await run_in_threadpool(self._compare, refs))
         except (UserError, JournalError) as exc:
-            text = str(exc)
-            for ref in refs:
-                text = text.replace(str(ref.path), ref.id)
-            return _error(409, text)
+            return _error(409, self.index.shown(str(exc), *refs))
 
     def _compare(self, refs: list[Any]) -> dict[str, Any]:
         documents, flats, curves = [], [], []
@@ -353,8 +351,12 @@ class _State:
         """
         summary: Kill, resume or kill-and-flatten a paper or live run (the write scope).
         description: The request goes through the run's mailbox, as 'tradeloom kill
-          [--flatten]' and 'tradeloom resume' send it. With a session cookie, send the
-          session's CSRF token in X-CSRF-Token.
+          [--flatten]' and 'tradeloom resume' send it, and the run journals who asked
+          ('console' with a session cookie, 'api' with a token). With a session cookie,
+          send the session's CSRF token in X-CSRF-Token. A kill of a run the kill switch
+          holds halted, or a resume of an active run, is 200 with 'already' true and a
+          message saying 'already halted at ...' (journaled all the same; the state asked
+          for holds, so a retry is no error).
         parameters:
           - {name: action, in: path, required: true,
              schema: {type: string, enum: [kill, resume, flatten]}}
@@ -370,37 +372,35 @@ class _State:
               application/json:
                 schema: {$ref: '#/components/schemas/ActionResult'}
           400:
-            description: Not a paper or live run, or resume while RUN_DIR/KILL exists.
+            description: Not a paper or live run, resume while RUN_DIR/KILL exists, or a
+              body that is not a JSON object with 'reason' alone (not JSON, nested too
+              deep, another type, another key).
           403:
             description: The read scope, or no CSRF token with a session cookie.
         """
+        from tradeloom.engine.control import Origin
         from tradeloom.engine.control import request as send
 
         action = request.path_params["action"]
         if action not in _ACTIONS:
             return _error(404, f"no action {action!r}: kill, resume or flatten")
         ref = await self._ref(request.path_params["run_id"])
+        by: Origin = "console" if request.scope.get("tradeloom.session") is not None else "api"
+        reason = _reason(await request.body(), by)
+        if isinstance(reason, Response):
+            return reason
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return _error(400, "the body is not JSON")
-        reason = body.get("reason") if isinstance(body, dict) else None
-        if reason is None:
-            reason = "requested from the console"
-        if not isinstance(reason, str) or len(reason) > 500 or "\n" in reason:
-            return _error(400, "reason: one line of at most 500 characters")
-        try:
-            delivery = await run_in_threadpool(send, ref.path, action, reason)
+            delivery = await run_in_threadpool(partial(send, ref.path, action, reason, by=by))
         except UserError as exc:
-            return _error(400, str(exc).replace(str(ref.path), ref.id))
-        _access.warning("console_action", action=action, run=ref.id, reason=reason)
-        message = delivery.describe().replace(str(ref.path), ref.id)
+            return _error(400, self.index.shown(str(exc), ref))
+        _access.warning("console_action", action=action, run=ref.id, reason=reason, by=by)
         return _json(
             {
                 "action": action,
                 "run": ref.id,
-                "message": message,
+                "message": self.index.shown(delivery.describe(), ref),
                 "running": delivery.pid is not None,
+                "already": delivery.already is not None,
             }
         )
 
@@ -413,6 +413,42 @@ class _State:
             return self.index.resolve(run_id)
         except UnknownRun:
             raise _NotFound(run_id) from None
+
+
+_BODY = 'send {"reason": "one line"}, or no body'
+
+
+def _reason(body: bytes, by: str) -> str | Response:
+    """Return an action's reason from its request body, or the 400 answer that says why
+    the body is refused (not JSON, of any depth; not an object; a key but reason)."""
+    try:
+        data = json.loads(body or b"{}")
+    except RecursionError:
+        return _error(400, f"the body is JSON nested too deep: {_BODY}")
+    except ValueError as exc:  # not UTF-8 either (UnicodeDecodeError)
+        return _error(400, f"the body is not JSON ({exc}): {_BODY}")
+    if not isinstance(data, dict):
+        return _error(400, f"the body is a JSON {_json_type(data)}, not an object: {_BODY}")
+    unknown = sorted(str(key) for key in data if key != "reason")
+    if unknown:
+        shown = ", ".join(repr(key[:40]) for key in unknown[:3])
+        return _error(400, f"the body's keys are reason alone, not {shown}: {_BODY}")
+    reason = data.get("reason")
+    if reason is None:
+        return "requested from the console" if by == "console" else "requested through the API"
+    if not isinstance(reason, str) or len(reason) > 500 or "\n" in reason:
+        return _error(400, "reason: one line of at most 500 characters")
+    return reason
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "null" if value is None else "number"
 
 
 class _NotFound(Exception):

@@ -2,10 +2,14 @@
 
 A run's id is ``<root>/<path>``: the index of the served root (``RUNS_DIR``, in the
 order given) and the run folder's path below it (``0/btc_rf-paper-simulated``,
-``1/grid-20240101/variant-003``). `RunIndex.resolve` takes nothing else: an empty,
-absolute or dotted part (``..``, ``.``, a hidden name), a backslash or a NUL, a folder
-whose real path (symlinks followed) leaves its root, or one without a journal is
-refused with `UnknownRun`, as is anything that is not a run the scan found.
+``1/grid-20240101/variant-003``); in a URL each of its folders is escaped
+(`tradeloom.addresses.url_path`: ``0/paper1#x`` is ``0/paper1%23x``). `RunIndex.resolve`
+takes nothing else: an empty, absolute or dotted part (``..``, ``.``, a hidden name),
+a NUL (or, where it separates folders, a backslash), a folder whose real path
+(symlinks followed) leaves its root, or one without a journal is refused with
+`UnknownRun`, as is anything that is not a run the scan found.
+
+Whatever a page is told passes `RunIndex.shown`: the server's paths become run ids.
 
 What a run is doing comes from `tradeloom.engine.status.RunFollower`, the reader behind
 ``tradeloom status``, one per run, kept: a run whose journal grows is read for its new
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.engine.status import RunFollower, RunReading
+from tradeloom.errors import UserError
 from tradeloom.redaction import redact
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
@@ -38,6 +44,8 @@ from tradeloom.safe_files import UnreadableFile, read_json, read_yaml
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
 
+MAX_ID = 4096
+"""The longest run id taken (a path's length on Linux, PATH_MAX)."""
 STALE_AFTER = 2.0
 """Seconds a run's answer is kept while its files do not change."""
 SCAN_DEPTH = 3
@@ -55,6 +63,8 @@ _JOURNALS = ("journal.sqlite", "journal.json")
 _WATCHED = ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid", "metrics.json")
 """A run's files whose change is a change of what its page shows (metrics.json: its
 monitors' figures, rewritten after each bar's journal commit)."""
+_PATH_END = r"(?=/|$|[\s'\":;,)\]])"
+"""Where a path named in a message ends: at a folder's separator, or what follows it."""
 _log = structlog.get_logger("tradeloom.console")
 SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
@@ -74,11 +84,14 @@ class RunRef:
         id: ``<root>/<path>``.
         root: The served root's index.
         path: The run folder (its real path, inside its root).
+        named: False for a folder whose path is not UTF-8, which no URL can name: its
+            id shows the bytes as ``\\xff``, its row says so, and nothing reads it.
     """
 
     id: str
     root: int
     path: Path
+    named: bool = True
 
 
 @dataclass
@@ -101,6 +114,7 @@ class RunIndex:
         self._cache: dict[Path, _Cached] = {}
         self._followers: dict[Path, RunFollower] = {}
         self._notices: dict[Path, str] = {}
+        self._failures: set[tuple[Path, str]] = set()
         self._lock = threading.Lock()
 
     # --- ids ------------------------------------------------------------------------
@@ -130,7 +144,8 @@ class RunIndex:
                 continue
             if any(os.path.lexists(path / name) for name in _JOURNALS):
                 rel = path.relative_to(root).as_posix()
-                found.append(RunRef(f"{index}/{rel}", index, path.resolve()))
+                shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+                found.append(RunRef(f"{index}/{shown}", index, path.resolve(), shown == rel))
             elif depth + 1 < SCAN_DEPTH:
                 self._walk(index, root, path, depth + 1, found)
 
@@ -140,7 +155,7 @@ class RunIndex:
         Raises:
             UnknownRun: Not ``<root>/<path>`` of a run folder under a served root.
         """
-        if len(run_id) > 512 or "\\" in run_id or "\x00" in run_id:
+        if len(run_id) > MAX_ID or "\x00" in run_id or (os.altsep and os.altsep in run_id):
             raise UnknownRun(run_id)
         head, _, rest = run_id.partition("/")
         if not head.isdigit() or not rest or rest.startswith("/"):
@@ -158,6 +173,35 @@ class RunIndex:
         if not any(os.path.lexists(real / name) for name in _JOURNALS):
             raise UnknownRun(run_id)
         return RunRef(f"{index}/{'/'.join(parts)}", index, real)
+
+    # --- what a page may be told -------------------------------------------------------
+
+    def shown(self, text: str, *refs: RunRef) -> str:
+        """Return ``text`` as a page or an answer may show it: secrets redacted, each of
+        ``refs``' folder named by its run id, and any other path below a served root by
+        ``<root>/<path>`` (the server's paths are not the browser's business)."""
+        text = redact(text)
+        for ref in refs:
+            text = text.replace(str(ref.path), ref.id)
+        # the longest first: a root inside another is replaced by its own index; a root
+        # is a whole path (/srv/runs in /srv/runs2 is not)
+        for index, root in sorted(enumerate(self.roots), key=lambda r: -len(str(r[1]))):
+            text = re.sub(re.escape(str(root)) + _PATH_END, str(index), text)
+        return text
+
+    def failure(self, exc: BaseException, ref: RunRef) -> str:
+        """Return why ``ref`` could not be read, as `shown`; an unexpected error is
+        logged whole and named by its type alone (its text may hold any path)."""
+        if isinstance(exc, UserError | sqlite3.Error | OSError):
+            return self.shown(_os_text(exc), ref)
+        seen = (ref.path, f"{type(exc).__name__}: {exc}")
+        if seen not in self._failures:  # once, not at every poll of the runs page
+            self._failures.add(seen)
+            _log.error("console_read_failed", run=ref.id, exc_info=exc)
+        return (
+            f"{ref.id} cannot be read just now ({type(exc).__name__}; the console's log "
+            "has the details)"
+        )
 
     # --- reading ----------------------------------------------------------------------
 
@@ -179,7 +223,7 @@ class RunIndex:
             follower = self._followers.setdefault(ref.path, RunFollower(ref.path))
         reading = follower.read()
         if reading.restarted is not None:
-            notice = redact(reading.restarted).replace(str(ref.path), ref.id)
+            notice = self.shown(reading.restarted, ref)
             _log.warning("console_journal_restarted", run=ref.id, why=notice)
             now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
             self._notices[ref.path] = f"{now}: {notice}"
@@ -197,11 +241,17 @@ class RunIndex:
 
     def summary(self, ref: RunRef) -> dict[str, Any]:
         """Return the runs page's row of one run (an unreadable run: its error)."""
+        if not ref.named:
+            return {
+                "id": ref.id,
+                "name": ref.id.rsplit("/", 1)[-1],
+                "error": "the folder's name is not UTF-8, and no URL can name it: rename it "
+                "to see it here (tradeloom's commands read it as it is)",
+            }
         try:
             entry = self._entry(ref)
         except Exception as exc:  # a damaged journal is a row that says so, not a 500
-            text = redact(str(exc)).replace(str(ref.path), ref.id)
-            return {"id": ref.id, "name": ref.path.name, "error": text}
+            return {"id": ref.id, "name": ref.path.name, "error": self.failure(exc, ref)}
         if entry.summary is None:
             entry.summary = self._summary(ref, entry.reading)
         return entry.summary
@@ -340,6 +390,13 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, str):
         return redact(_URL_PASSWORD.sub(r"\g<head>***@", value))
     return value
+
+
+def _os_text(exc: BaseException) -> str:
+    """An OSError's text names its file by the path it was given (which `shown` maps)."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -183,6 +183,12 @@ COMPONENTS: dict[str, Any] = {
             "run": {"type": "string"},
             "message": {"type": "string"},
             "running": {"type": "boolean"},
+            "already": {
+                "type": "boolean",
+                "description": "The run was already as asked (a kill of a run the kill "
+                "switch holds halted, a resume of an active run); the message says since "
+                "when. The request is journaled all the same.",
+            },
         }
     ),
 }

@@ -18,6 +18,17 @@ instead, through files in the run directory, and wakes the process with a signal
   never consumed: the run stays halted until the operator deletes it and resumes.
 - SIGUSR1 sent to the running process is a kill request too (``by: "signal"``).
 
+Each request names who asked (``by``): ``cli`` (``tradeloom kill``, ``resume``),
+``console`` (a browser's session), ``api`` (a token), ``signal`` or ``file``; the
+runner journals it so (``control_request``).
+
+The kill switch never depends on the journal: with a process running the directory
+(its pid file locked), a request is delivered whether or not the journal can be read
+here (damaged, another format, a PostgreSQL journal whose URL's variable is not set
+in this shell); and when ``control/`` cannot be written, a kill goes by SIGUSR1. The
+journal is read only to answer: a kill of a run the kill switch holds halted says
+"already halted at ..." (`Delivery.already`), and so does a resume of an active run.
+
 The runner acts on a request in two phases: it journals and carries out each request of
 `ControlInbox.pending`, then calls `ControlInbox.done`, which moves the file to
 ``control/done/``. A crash in between leaves the file, and the request is carried out
@@ -42,7 +53,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, cast
@@ -51,7 +62,13 @@ import pandas as pd
 import structlog
 
 from tradeloom.errors import UserError
-from tradeloom.journal import journal_path, read_info
+from tradeloom.journal import (
+    JournalError,
+    TradingStateChanged,
+    journal_path,
+    read_events,
+    read_info,
+)
 from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
 
 __all__ = [
@@ -63,6 +80,7 @@ __all__ = [
     "ControlRequest",
     "Delivery",
     "KillFileEngaged",
+    "Origin",
     "RunDirBusy",
     "controllable_mode",
     "request",
@@ -80,9 +98,14 @@ KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
 Action = Literal["kill", "flatten", "resume"]
+Origin = Literal["cli", "console", "api"]
+"""Who sends a request through `request`: the command line, a browser's console
+session, or the HTTP API with a token."""
 
 _log = structlog.get_logger("tradeloom.engine.control")
 
+_KILL_CODE = "KILL_SWITCH"
+"""The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
 _REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume)\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
@@ -98,7 +121,8 @@ class ControlRequest:
             close every position with market orders) or ``resume``.
         reason: Why, as the operator gave it.
         requested_at: When it was asked (UTC).
-        by: Who asked: ``cli``, ``signal`` (SIGUSR1) or ``file`` (``RUN_DIR/KILL``).
+        by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1)
+            or ``file`` (``RUN_DIR/KILL``).
         path: The file behind the request; None for a SIGUSR1 kill that could not be
             written to disk (held in memory by the process that received it).
     """
@@ -112,26 +136,63 @@ class ControlRequest:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What became of a request written by `request_kill` or `request_resume`.
+    """What became of a request sent by `request`.
 
     Attributes:
         action: The request's action.
         run_dir: The run directory.
-        path: The request file written.
+        path: The request file written; None when ``control/`` could not be written and
+            the kill went by SIGUSR1 (`unwritten`).
         pid: The process running the directory, or None when none is.
-        signalled: Whether that process was sent SIGUSR2; False with a pid when the
-            signal was not permitted (another user's process), which then reads the
-            request at its next check.
+        signalled: Whether that process was sent SIGUSR2 (SIGUSR1 with `unwritten`);
+            False with a pid when the signal was not permitted (another user's
+            process), which then reads the request at its next check.
+        already: What held already when it was asked, read from the journal: a kill of
+            a run the kill switch holds halted (``halted at ... by the kill switch
+            (...)``), a resume of an active run (``active``); None: the request changes
+            the run (or the journal could not tell).
+        note: What else the operator should know (the journal cannot be read here;
+            a resume of a run halted by a rule that a resume does not lift).
+        unwritten: Why ``control/`` could not be written, when the kill went by SIGUSR1.
     """
 
     action: Action
     run_dir: Path
-    path: Path
+    path: Path | None
     pid: int | None
     signalled: bool
+    already: str | None = None
+    note: str | None = None
+    unwritten: str | None = None
 
     def describe(self) -> str:
         """Return one line for the operator saying what happened."""
+        line = self._what()
+        return line if self.note is None else f"{line} ({self.note})"
+
+    def _what(self) -> str:
+        if self.unwritten is not None:
+            line = (
+                f"{self.action} could not be written ({self.unwritten}): sent SIGUSR1, a "
+                f"kill; the running process (pid {self.pid}) will cancel its orders and halt"
+            )
+            if self.action == "flatten":
+                line += "; it does not flatten: close the positions at the venue"
+            return line
+        if self.already is not None:
+            if self.pid is None:
+                then = (
+                    f"no process is running in {self.run_dir}: the request is journaled "
+                    "when it next starts"
+                )
+            elif not self.signalled:
+                then = f"the running process (pid {self.pid}) reads {self.path} at its next check"
+            else:
+                then = (
+                    f"the running process (pid {self.pid}) journals the request; nothing "
+                    "else changes"
+                )
+            return f"already {self.already}; {then}"
         if self.pid is None:
             when = "applied" if self.action == "resume" else "latched"
             return (
@@ -205,7 +266,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     return cast(Literal["paper", "live"], mode)
 
 
-def request(run_dir: Path, action: Action, reason: str) -> Delivery:
+def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to kill, flatten or resume.
 
     ``kill``: cancel every open order and halt (latched until a resume). ``flatten``:
@@ -214,21 +275,54 @@ def request(run_dir: Path, action: Action, reason: str) -> Delivery:
     ``resume``: leave the halt the kill switch put the run in.
 
     The request is written to ``control/`` first, so it is latched even when no
-    process runs; a running process is then woken with SIGUSR2.
+    process runs; a running process is then woken with SIGUSR2. With a process
+    running, the journal is not needed: a request is delivered even when the journal
+    cannot be read here, and a kill whose file cannot be written goes by SIGUSR1. A
+    request that finds done what it asks (a kill of a run the kill switch holds
+    halted, a resume of an active run) is delivered and journaled all the same, and
+    `Delivery.already` says so.
 
     Args:
         run_dir: A paper or live run directory.
         action: ``kill``, ``flatten`` or ``resume``.
         reason: Why, for the journal.
+        by: Who asks (`Origin`), for the journal.
 
     Raises:
-        UserError: ``run_dir`` is not a paper or live run directory.
+        UserError: ``run_dir`` is not a paper or live run directory (a backtest's; or
+            its journal cannot be read, and no process that takes requests runs it),
+            or the request can be neither written nor signalled.
         KillFileEngaged: A resume while ``RUN_DIR/KILL`` exists.
     """
-    controllable_mode(run_dir)
+    pid = running_pid(run_dir) if run_dir.is_dir() else None
+    try:
+        controllable_mode(run_dir)
+        unread = None
+    except JournalError as exc:  # what runs the folder does not need the journal
+        if pid is None:
+            raise JournalError(
+                f"{exc}; no process is running in {run_dir}, so nothing trades there: "
+                "nothing was latched"
+            ) from None
+        if not _takes_requests(pid):
+            raise JournalError(
+                f"{exc}; the process running {run_dir} (pid {pid}) takes no requests (a "
+                "backtest?): nothing was sent"
+            ) from None
+        unread = f"the journal cannot be read here: {exc}"
     if action == "resume" and os.path.lexists(run_dir / KILL_FILE):
         raise KillFileEngaged(run_dir)
-    return _deliver(run_dir, _write_request(run_dir, action, reason, by="cli"), action)
+    already, note = (None, unread) if unread else _standing(run_dir, action)
+    try:
+        path = _write_request(run_dir, action, reason, by=by)
+    except OSError as exc:
+        why = _os_error(exc)
+        if pid is None or action == "resume":
+            where = run_dir / CONTROL_DIR
+            raise UserError(f"{where}: the request cannot be written ({why})") from None
+        return _signal_kill(run_dir, action, pid, why)
+    delivery = _deliver(run_dir, path, action)
+    return replace(delivery, already=already, note=note)
 
 
 def request_kill(run_dir: Path, reason: str) -> Delivery:
@@ -274,6 +368,8 @@ class ControlInbox:
         self._pid_fd: int | None = None
         self._previous: dict[signal.Signals, _SignalHandler] = {}
         self._unsaved: list[ControlRequest] = []
+        self._unreadable: str | None = None
+        """Why ``control/`` could not be listed, as last warned (None: it could)."""
 
     def claim_pid(self) -> None:
         """Write this process's pid to ``RUN_DIR/live.pid`` and lock it until release.
@@ -391,6 +487,13 @@ class ControlInbox:
             names = os.listdir(self._control)
         except FileNotFoundError:
             return []
+        except OSError as exc:  # not a folder, no permission: a SIGUSR1 kill still works
+            why = _os_error(exc)
+            if why != self._unreadable:
+                self._unreadable = why
+                _log.warning("control_unreadable", error=why)
+            return []
+        self._unreadable = None
         return [self._control / n for n in names if n.endswith(".json") and not n.startswith(".")]
 
     def _reject(self, path: Path, why: str) -> None:
@@ -508,6 +611,87 @@ def _text(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{key}: expected a string, was {value!r}")
     return value
+
+
+def _standing(run_dir: Path, action: Action) -> tuple[str | None, str | None]:
+    """Return what holds already for ``action`` (`Delivery.already`) and a note.
+
+    Read from the journal's last trading state change, and only while no earlier
+    request waits in ``control/`` (it may change the state before this one is read).
+    """
+    if action == "flatten" or _waiting(run_dir):
+        return None, None
+    try:
+        changes = list(read_events(journal_path(run_dir), [TradingStateChanged]))
+    except JournalError as exc:
+        return None, f"the journal cannot be read here: {exc}"
+    last = changes[-1] if changes else None
+    assert last is None or isinstance(last, TradingStateChanged)
+    killed = last is not None and last.state == "HALTED" and last.code == _KILL_CODE
+    if action == "kill":
+        if not killed:
+            return None, None
+        assert last is not None
+        return f"halted at {_when(last)} by the kill switch ({last.message})", None
+    if last is None:
+        return "active (the kill switch was never engaged)", None
+    if last.state == "ACTIVE":
+        return f"active since {_when(last)} ({last.code}: {last.message})", None
+    if killed:
+        return None, None
+    return None, (
+        f"the run is {last.state} since {_when(last)} by {last.code} ({last.message}), "
+        "which a resume does not lift"
+    )
+
+
+def _waiting(run_dir: Path) -> bool:
+    try:
+        names = os.listdir(run_dir / CONTROL_DIR)
+    except OSError:
+        return False
+    return any(_REQUEST_NAME.match(name) for name in names)
+
+
+def _when(change: TradingStateChanged) -> str:
+    stamp = change.at if not pd.isna(change.at) else change.timestamp
+    return pd.Timestamp(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _signal_kill(run_dir: Path, action: Action, pid: int, why: str) -> Delivery:
+    """Send SIGUSR1 (a kill the process journals itself) when no request can be written."""
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        raise UserError(
+            f"{run_dir / CONTROL_DIR}: the request cannot be written ({why}), and the "
+            f"process (pid {pid}) ended meanwhile"
+        ) from None
+    except PermissionError:
+        raise UserError(
+            f"{run_dir / CONTROL_DIR}: the request cannot be written ({why}), and the "
+            f"running process (pid {pid}) cannot be signalled (permission denied)"
+        ) from None
+    return Delivery(action, run_dir, None, pid, True, unwritten=why)
+
+
+def _takes_requests(pid: int) -> bool:
+    """Whether ``pid`` catches SIGUSR2, as a paper or live run does (a backtest holds the
+    pid file too, and SIGUSR2 would end it); Linux's ``/proc`` tells, elsewhere yes."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGUSR2 - 1) & 1)
+    return True
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
 
 
 def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tradeloom.addresses import sqlite_uri
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
 from tradeloom.journal.chain import chain_rows, pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
@@ -125,7 +126,7 @@ def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, d
         raise JournalDamaged(f"{path}: an empty file, not a journal")
     if head != _HEADER:
         raise JournalDamaged(f"{path}: not a SQLite database (damaged, or another kind of file)")
-    uri = f"file:{path.resolve()}?mode={'ro' if readonly else 'rw'}"
+    uri = sqlite_uri(path.resolve(), "ro" if readonly else "rw")
     try:
         db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -531,7 +532,8 @@ def _create_script(segments: str) -> str:
 
 
 def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    uri = sqlite_uri(path, "rwc")  # a plain name starting with file: would be a URI
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         db.execute(f"PRAGMA page_size={PAGE_SIZES.get(identity.mode, 16384)}")
         db.execute("PRAGMA journal_mode=WAL")

@@ -728,7 +728,8 @@ class LiveRunner:
         self.inbox.wake.clear()
         last = len(session.history) - 1
         for request in self.inbox.pending():
-            if request.action == "kill" and session.killed:
+            repeated = request.action == "kill" and session.killed
+            if repeated and request.by == "file":
                 # the KILL file asks again at every tick: cancel anything new, journaled
                 # once per cancel (a restart's replay cancels at the same bar)
                 session.cancel_for_kill()
@@ -743,7 +744,10 @@ class LiveRunner:
                     by=request.by,
                 )
             )
-            if request.action == "kill":
+            if repeated:  # journaled, as every operator's request; the halt stands
+                session.cancel_for_kill()
+                _log.warning("kill_repeated", reason=request.reason, by=request.by)
+            elif request.action == "kill":
                 session.kill(f"{request.reason} (by {request.by})")
             elif request.action == "flatten":
                 session.flatten(f"flatten: {request.reason} (by {request.by})")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
+from tradeloom.addresses import quote_path
 from tradeloom.reporting.charts import plotly_file, plotly_js
 from tradeloom.safe_writes import OutputFolder, UnsafeOutput
 
@@ -62,4 +62,4 @@ def _holds(path: Path, script: bytes) -> bool:
 
 
 def _url(path: Path, page_dir: Path) -> str:
-    return quote(Path(os.path.relpath(path, page_dir.absolute())).as_posix())
+    return quote_path(Path(os.path.relpath(path, page_dir.absolute())).as_posix())

@@ -1,6 +1,9 @@
 // tradeloom console: every page's script (the page names itself: <body data-page>).
 "use strict";
 const RUN = document.body.dataset.run;
+// A run id in a URL: each of its folders escaped ("0/paper1#x" is "0/paper1%23x"), as
+// tradeloom.addresses.url_path does on the server; every URL built from a run id uses it.
+const runPath = id => String(id).split("/").map(encodeURIComponent).join("/");
 const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const num = (v, d=2) => v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US", {minimumFractionDigits:d, maximumFractionDigits:d});
 const pct = v => v === null || v === undefined ? "-" : (100*v).toFixed(2) + "%";
@@ -43,9 +46,9 @@ function draw() {
   document.getElementById("count").textContent = shown.length + " of " + rows.length + " runs";
   document.getElementById("runs").innerHTML = table(
     ["", "run", "mode", "process", "state", "equity", "P&L", "return", "drawdown", "max DD", "health", "last bar", "staleness"],
-    shown.map(r => r.error ? [cell(""), cell("<td><a href='/run/" + esc(r.id) + "'>" + esc(r.id) + "</a></td>"), cell("<td colspan='11' class='err'>" + esc(r.error) + "</td>")] : [
+    shown.map(r => r.error ? [cell(""), cell("<td><a href='/run/" + esc(runPath(r.id)) + "'>" + esc(r.id) + "</a></td>"), cell("<td colspan='11' class='err'>" + esc(r.error) + "</td>")] : [
       cell("<td><input type='checkbox' class='pick' value='" + esc(r.id) + "'></td>"),
-      cell("<td><a class='run-link' href='/run/" + esc(r.id) + "'>" + esc(r.id) + "</a></td>"),
+      cell("<td><a class='run-link' href='/run/" + esc(runPath(r.id)) + "'>" + esc(r.id) + "</a></td>"),
       r.mode, r.process, cell("<td class='" + esc(r.state) + "'>" + esc(r.state) + (r.state_code ? " (" + esc(r.state_code) + ")" : "") + "</td>"),
       numCell(r.equity), numCell(r.pnl), cell("<td class='num'>" + pct(r.total_return) + "</td>"),
       cell("<td class='num'>" + pct(r.drawdown) + "</td>"), cell("<td class='num'>" + pct(r.max_drawdown) + "</td>"),
@@ -100,7 +103,7 @@ function draw(d) {
     s.errors.map(e => [e.kind, e.timestamp || e.at || "", e.message || e.error || JSON.stringify(e)]));
   drawActions(d);
   if (d.report && !document.getElementById("report-link")) {
-    const url = "/report/" + RUN + "/report.html";
+    const url = "/report/" + runPath(RUN) + "/report.html";
     document.getElementById("report").innerHTML = d.mode !== "backtest" ?
       "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a> <small class='note'>(as last written: at the run's start and stop)</small></h2>" : "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
   }
@@ -125,15 +128,15 @@ async function act(action) {
   const out = document.getElementById("act-result");
   document.getElementById("act-confirm").innerHTML = "";
   try {
-    const r = await api("/api/v1/actions/" + action + "/" + RUN, {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf},
+    const r = await api("/api/v1/actions/" + encodeURIComponent(action) + "/" + runPath(RUN), {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf},
       body: JSON.stringify({reason: document.getElementById("reason").value || "from the console"})});
     out.textContent = r.message;
   } catch (e) { out.textContent = "refused: " + e.message; }
 }
 async function start() {
   try { session = await api("/api/v1/session"); } catch (e) { session = null; }
-  draw(await api("/api/v1/runs/" + RUN));
-  const events = new EventSource("/api/v1/events/" + RUN);
+  draw(await api("/api/v1/runs/" + runPath(RUN)));
+  const events = new EventSource("/api/v1/events/" + runPath(RUN));
   events.addEventListener("run", m => draw(JSON.parse(m.data)));
   events.onerror = () => { document.getElementById("live").textContent = "disconnected; retrying..."; };
 }
