@@ -349,13 +349,21 @@ class OrderIntent:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A risk decision that blocked an intent: a reason code and the values behind it."""
+    """A risk decision that blocked an intent: a reason code and the values behind it.
+
+    ``purpose`` is the order reason of what was refused: a signal's ``ENTRY``,
+    ``REVERSE`` or ``SCALE_IN``, or an order's own (``EXIT_STOP_LOSS``...) refused by a
+    pre-trade check; the engine sets it ('' where it is not known: a plugin's rejection
+    before the engine journals it, a journal written before the field). The journal
+    added the field to format 3 (``added``): an older file reads it as ''.
+    """
 
     bar: int
     timestamp: pd.Timestamp
     code: str
     message: str
     values: Mapping[str, float] = field(default_factory=dict)
+    purpose: str = field(default="", metadata={"added": True})
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
