@@ -36,6 +36,7 @@ __all__ = [
     "Order",
     "OrderIntent",
     "PortfolioView",
+    "Refusal",
     "Rejection",
     "Retraining",
     "RunInfo",
@@ -444,6 +445,51 @@ class Cancellation:
     timestamp: pd.Timestamp
     remaining: float
     reason: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An intent or order that did not do what it was for: refused, cut or cancelled short.
+
+    Every rejection is one, and every cancellation but the engine's own (a newer
+    decision replacing the order, a protective exit closing its position, a limit
+    order's rest going on as a market order). The run's refusals are counted by
+    ``stage``, ``code`` and ``purpose`` in ``metrics.json`` (``refusals``), the summary,
+    the report, ``tradeloom status`` and the console.
+
+    Attributes:
+        bar: The bar it was journaled at.
+        timestamp: That bar's time.
+        stage: ``rejected`` (the risk layer refused it before anything was sent),
+            ``cut`` (the venue's cash or minimum cut the order) or ``cancelled`` (it
+            stopped short otherwise: no venue could take it, ``NO_ROUTE``; a restart
+            found it never sent, ``NOT_SENT``; the venue refused it, ``REJECTED CODE``).
+        code: The rejection's code or the cancellation's reason.
+        purpose: The order reason of what was refused (``ENTRY``, ``EXIT_STOP_LOSS``...;
+            ``UNKNOWN`` where the journal does not say).
+        symbol: Its market ('' where the run has one).
+        order_id: The order ('' for a rejection: an intent, or an order refused before
+            it was journaled).
+        remaining: The quantity left unfilled (NaN for a rejection).
+        message: The rejection's message ('' for a cancellation).
+        exit: It left a position open that it was to close: an exit's order cancelled,
+            cut or refused by a pre-trade check, not for dust
+            (`tradeloom.core.codes.refused_exit`).
+        protective: ``exit``, and a protective one: a stop, a halt's exit, the kill
+            switch's flatten, a liquidation.
+    """
+
+    bar: int
+    timestamp: pd.Timestamp
+    stage: Literal["rejected", "cut", "cancelled"]
+    code: str
+    purpose: str
+    symbol: str = ""
+    order_id: str = ""
+    remaining: float = float("nan")
+    message: str = ""
+    exit: bool = False
+    protective: bool = False
 
 
 @dataclass(frozen=True)

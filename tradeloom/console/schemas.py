@@ -127,6 +127,26 @@ COMPONENTS: dict[str, Any] = {
             "rejections": {"type": "array", "items": _EVENT},
             "health_changes": {"type": "array", "items": _EVENT},
             "cancellations": {"type": "array", "items": _EVENT},
+            "refusals": {
+                "type": "array",
+                "description": "Every refusal of the run by stage (rejected, cut, "
+                "cancelled), code and purpose (the order reason of what was refused); "
+                "exit: it left open a position it was to close.",
+                "items": _object(
+                    {
+                        "stage": {"type": "string", "enum": ["rejected", "cut", "cancelled"]},
+                        "code": {"type": "string"},
+                        "purpose": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "exit": {"type": "boolean"},
+                        "protective": {"type": "boolean"},
+                    }
+                ),
+            },
+            "exits_refused": {
+                **_STR,
+                "description": "The warning of the exits refused; null: none was.",
+            },
             "report": {"type": "boolean"},
             "mode": {"type": "string"},
             "controllable": {"type": "boolean"},

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloom.reporting.labels import format_price, format_value, label_of, short_run
+from tradeloom.reporting.refusals import RefusalTable, exits_warning, refusal_lines
 
 __all__ = ["format_summary"]
 
@@ -35,8 +36,7 @@ _ROWS: tuple[str, ...] = (
     "final_equity",
     "open_position",
     "exits",
-    "rejections",
-    "cut_orders",
+    "refusals",
     "auc",
     "health",
     "halt",
@@ -51,8 +51,9 @@ _SHOWN_RETRAINS = 5
 def format_summary(metrics: Mapping[str, Any]) -> str:
     """Return a two-column table of the main figures of a run.
 
-    It names the position still open at the end, the exits by reason and the
-    rejections by code; health is the monitors' status at the end with the worst one
+    It names the position still open at the end, the exits by reason and the run's
+    refusals by code and purpose (`tradeloom.reporting.refusals`), with a warning line
+    when exits were refused; health is the monitors' status at the end with the worst one
     reached, so that a halt for health never sits beside a bare ``HEALTHY``. With
     health rules, it also says how often they fired and, when the model was
     retrained, when and why (the first few retrains, one per line). Over several
@@ -63,6 +64,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     lines = [f"tradeloom backtest: {metrics.get('strategy', '?')}"]
     rows: list[tuple[str, str]] = []
     for key in _ROWS:
+        if key == "refusals":
+            rows.extend(_refusal_rows(metrics))
+            continue
         rows.append(_row(key, metrics))
         if key == "fees" and "funding" in metrics:  # a perpetual's
             rows.append(_row("funding", metrics))
@@ -88,19 +92,23 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
         return "run directory", str(metrics.get(key, "-"))
     if key == "open_position":
         return "open at the end", _open_position(metrics)
-    if key in ("exits", "rejections", "cut_orders"):
-        label = {
-            "exits": "exits by reason",
-            "rejections": "rejections by code",
-            "cut_orders": "orders cut by code",
-        }[key]
-        return label, _counts(metrics.get(key) or {})
+    if key == "exits":
+        return "exits by reason", _counts(metrics.get(key) or {})
     if key == "health":
         return "health", _health(metrics)
     if key == "halt":
         halt = metrics.get("halt")
         return "halt", f"{halt} (no new positions after it)" if halt else "-"
     return label_of(key), format_value(key, metrics)
+
+
+def _refusal_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    table = RefusalTable.of_metrics(metrics)
+    rows = refusal_lines(table)
+    warning = exits_warning(table)
+    if warning is not None:
+        rows.append(("WARNING", warning))
+    return rows
 
 
 def _symbol_rows(
