@@ -105,6 +105,23 @@ COMPONENTS: dict[str, Any] = {
             "monitors": {"type": "object", "additionalProperties": {"type": "string"}},
             "health": _STR,
             "errors": {"type": "array", "items": {"type": "object"}},
+            "refusals": {
+                "type": "object",
+                "description": "Every refusal by stage (rejected, cut, cancelled), code and "
+                "purpose: {stage: {code: {purpose: count}}}, as metrics.json's.",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                },
+            },
+            "exits_refused": {
+                "type": "object",
+                "description": "The exits refused (each left its position open), by purpose.",
+                "additionalProperties": {"type": "integer"},
+            },
         },
         "required": ["mode", "state", "equity", "positions", "open_orders", "monitors", "errors"],
     },

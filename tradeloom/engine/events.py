@@ -208,6 +208,8 @@ class Recorder:
         """Return the run's refusals by stage, code and purpose, as kept
         (`tradeloom.reporting.refusals.count_refusals`)."""
         cancels, orders = self.cancellations, self.orders
+        if not len(cancels):  # no order to join: a backtest's orders stay columns unread
+            return count_refusals(self.rejected, (), (), (), ())
         return count_refusals(
             self.rejected,
             cancels.column("order_id"),
