@@ -48,6 +48,8 @@ def test_a_venue_down_leaves_exits_no_route_counted_logged_and_alerted(
         monkeypatch.setenv("ALERT_WEBHOOK_URL", inbox.url)
         run.strategy.write_text(ALERTED)
         runner = run.runner(tmp_path / "run")
+        printed: list[str] = []
+        runner.echo = printed.append  # the line printed for each bar
         with ExitStack() as stack, structlog.testing.capture_logs() as logs:
             runner.attach_observers(stack)
             runner.start()
@@ -91,6 +93,10 @@ def test_a_venue_down_leaves_exits_no_route_counted_logged_and_alerted(
     shown = format_status(status)
     assert any(line.startswith("           NO_ROUTE  ") for line in shown.splitlines())
     assert any(line.startswith("WARNING    ") for line in shown.splitlines())
+    # the bars' lines say what was refused, of what
+    said = [x.split("| refused ", 1)[1].split(" | ")[0] for x in printed if "| refused " in x]
+    assert [x.split(" ", 1)[1] for x in said] == [f"NO_ROUTE ({p})" for p, _ in refused]
+    assert [float(x.split(" ", 1)[0]) for x in said] == pytest.approx([r for _, r in refused])
     # a warning line per exit refused, as it happened
     warned = [e for e in logs if e["event"] == "exit_refused"]
     assert [(e["log_level"], e["code"], e["purpose"]) for e in warned] == [
@@ -163,3 +169,8 @@ def test_a_router_killed_between_an_orders_intent_and_its_post_cancels_it_not_se
     assert not any(i.startswith(order["id"]) for i in rig.posted())
     metrics = json.loads((rig.run_dir / "metrics.json").read_text())
     assert metrics["refusals"]["cancelled"] == {"NOT_SENT": {order["reason"]: 1}}
+    # what the command printed: the bar's line, and the refusals after its last line
+    printed = rig.log_tail(400).splitlines()
+    quantity = f"{cancelled['remaining']:.8g}"
+    assert any(f"| refused {quantity} NOT_SENT ({order['reason']}) |" in x for x in printed)
+    assert f"  NOT_SENT                1 cancelled: 1 {order['reason']}" in printed
