@@ -12,6 +12,9 @@ A page holds a marker comment where a generated table goes:
 - ``<!-- reference: cli -->``: every command's ``--help``;
 - ``<!-- reference: records -->``: every kind of the compiled core's event rows, its
   values and the journal fields they give, from ``tradeloom.core.records.RECORDS``;
+- ``<!-- reference: refusal-codes -->``: how each built-in rejection code and cancel
+  reason counts in the refusal table, and which order reasons are exits, from
+  ``tradeloom.core.codes``;
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
   from ``tradeloom.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
@@ -83,6 +86,8 @@ def generate(name: str) -> str:
         return metrics_markdown()
     if name == "records":
         return records_markdown()
+    if name == "refusal-codes":
+        return refusal_codes_markdown()
     if name in _SECTIONS:
         module, model, prefix, skip = _SECTIONS[name]
         return fields_table(getattr(importlib.import_module(module), model), prefix, skip)
@@ -151,6 +156,41 @@ def records_markdown() -> str:
                 f"| {columns} | `{f.name}` | {f.type} | {journal or '-'} | {_cell(f.doc)} |\n"
             )
     return "".join(parts)
+
+
+def refusal_codes_markdown() -> str:
+    """Return how each built-in code counts in the refusal table, and the exits."""
+    from tradeloom.core import codes
+
+    rows = [
+        "| code | counted as | what it refuses |",
+        "|---|---|---|",
+    ]
+    for name in codes.REJECTION_NAMES.names:
+        what = (
+            "an order (the engine's exits too): a pre-trade check"
+            if name in codes.ORDER_CHECKS
+            else "an order below the minimum (an exit's: dust, counted flat)"
+            if name in codes.DUST_CODES
+            else "a signal's intent"
+        )
+        rows.append(f"| `{name}` | rejected | {what} |")
+    for name in codes.CANCEL_NAMES.names:
+        stage = codes.refusal_stage(name, cancelled=True)
+        what = (
+            "nothing: the engine's own cancel, no refusal"
+            if stage is None
+            else "an order, cut by the venue's cash or minimum"
+            if stage == "cut"
+            else "an order, stopped short"
+        )
+        rows.append(f"| `{name}` (cancel) | {stage or '-'} | {what} |")
+    exits = ["| order reason | an exit | protective |", "|---|---|---|"]
+    for name in codes.ORDER_REASON_NAMES.names:
+        exit_ = "yes" if name in codes.EXIT_REASONS else "-"
+        protective = "yes" if name in codes.PROTECTIVE_REASONS else "-"
+        exits.append(f"| `{name}` | {exit_} | {protective} |")
+    return "\n".join(rows) + "\n\n" + "\n".join(exits) + "\n"
 
 
 def builtin_components(layer: str) -> list[Any]:

@@ -402,12 +402,15 @@ def test_observers_see_every_event_of_a_run_and_change_no_decision(
         bar, kind, data = row.bar, row.kind, row.values
         if kind in hook_of:
             expected.append((hook_of[kind][0], bar))
-        elif kind == "rejection":
+        elif kind == "rejection":  # told as a rejection, then as a refusal
             expected.append(("tradeloom_risk_rejection", data["code"]))
+            expected.append(("tradeloom_refusal", (data["code"], data["purpose"])))
     seen = []
     for name, kwargs in calls[2:-1]:
         if name == "tradeloom_risk_rejection":
             seen.append((name, kwargs["rejection"].code))
+        elif name == "tradeloom_refusal":
+            seen.append((name, (kwargs["refusal"].code, kwargs["refusal"].purpose)))
         elif name == "tradeloom_model_trained":
             seen.append((name, kwargs["training"].predict_start))
         else:
@@ -498,10 +501,16 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
     vetoed = frame[frame["code"] == "MAX_VOLATILITY"].sort_values("seq")
     rows = list(zip(vetoed["code"], vetoed["message"], vetoed["values"], strict=True))
     assert columns == [
-        "seq", "bar", "timestamp", "symbol", "correlation_id", "code", "message", "values"
+        "seq", "bar", "timestamp", "symbol", "correlation_id", "code", "message", "values",
+        "purpose",
     ]  # fmt: skip
     rejected = [{"code": c, "message": m, "values": v} for c, m, v in rows]
     assert rejected, "the limit is set so that max_volatility rejects some entries"
+    # the plugin's rule refused signals: what each asked for is the core's to say
+    assert set(vetoed["purpose"]) <= {"ENTRY", "REVERSE", "SCALE_IN"}
+    assert metrics["refusals"]["rejected"]["MAX_VOLATILITY"] == (
+        vetoed["purpose"].value_counts().to_dict()
+    )
     for payload in rejected:
         value = payload["values"]["volatility_24"]
         assert value > 0.8 and payload["values"]["limit"] == 0.8

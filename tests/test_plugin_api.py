@@ -68,6 +68,7 @@ PUBLIC = [
     "PortfolioView",
     "ReadsBarsColumn",
     "ReadsVolume",
+    "Refusal",
     "Rejection",
     "Retrainable",
     "Retraining",

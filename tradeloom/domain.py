@@ -36,6 +36,7 @@ __all__ = [
     "Order",
     "OrderIntent",
     "PortfolioView",
+    "Refusal",
     "Rejection",
     "Retraining",
     "RunInfo",
@@ -349,13 +350,21 @@ class OrderIntent:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A risk decision that blocked an intent: a reason code and the values behind it."""
+    """A risk decision that blocked an intent: a reason code and the values behind it.
+
+    ``purpose`` is the order reason of what was refused: a signal's ``ENTRY``,
+    ``REVERSE`` or ``SCALE_IN``, or an order's own (``EXIT_STOP_LOSS``...) refused by a
+    pre-trade check; the engine sets it ('' where it is not known: a plugin's rejection
+    before the engine journals it, a journal written before the field). The journal
+    added the field to format 3 (``added``): an older file reads it as ''.
+    """
 
     bar: int
     timestamp: pd.Timestamp
     code: str
     message: str
     values: Mapping[str, float] = field(default_factory=dict)
+    purpose: str = field(default="", metadata={"added": True})
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -436,6 +445,51 @@ class Cancellation:
     timestamp: pd.Timestamp
     remaining: float
     reason: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An intent or order that did not do what it was for: refused, cut or cancelled short.
+
+    Every rejection is one, and every cancellation but the engine's own (a newer
+    decision replacing the order, a protective exit closing its position, a limit
+    order's rest going on as a market order). The run's refusals are counted by
+    ``stage``, ``code`` and ``purpose`` in ``metrics.json`` (``refusals``), the summary,
+    the report, ``tradeloom status`` and the console.
+
+    Attributes:
+        bar: The bar it was journaled at.
+        timestamp: That bar's time.
+        stage: ``rejected`` (the risk layer refused it before anything was sent),
+            ``cut`` (the venue's cash or minimum cut the order) or ``cancelled`` (it
+            stopped short otherwise: no venue could take it, ``NO_ROUTE``; a restart
+            found it never sent, ``NOT_SENT``; the venue refused it, ``REJECTED CODE``).
+        code: The rejection's code or the cancellation's reason.
+        purpose: The order reason of what was refused (``ENTRY``, ``EXIT_STOP_LOSS``...;
+            ``UNKNOWN`` where the journal does not say).
+        symbol: Its market ('' where the run has one).
+        order_id: The order ('' for a rejection: an intent, or an order refused before
+            it was journaled).
+        remaining: The quantity left unfilled (NaN for a rejection).
+        message: The rejection's message ('' for a cancellation).
+        exit: It left a position open that it was to close: an exit's order cancelled,
+            cut or refused by a pre-trade check, not for dust
+            (`tradeloom.core.codes.refused_exit`).
+        protective: ``exit``, and a protective one: a stop, a halt's exit, the kill
+            switch's flatten, a liquidation.
+    """
+
+    bar: int
+    timestamp: pd.Timestamp
+    stage: Literal["rejected", "cut", "cancelled"]
+    code: str
+    purpose: str
+    symbol: str = ""
+    order_id: str = ""
+    remaining: float = float("nan")
+    message: str = ""
+    exit: bool = False
+    protective: bool = False
 
 
 @dataclass(frozen=True)

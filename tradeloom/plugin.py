@@ -23,7 +23,7 @@ What is here:
   `LiveTrainer`, `LiveAnomalyGate`, `LiveVenue`), checked by ``tradeloom validate
   FILE --mode paper|live``;
 - the value objects components take and return (`Bar`, `Bars`, `Signal`,
-  `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Halt`, ...);
+  `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Refusal`, `Halt`, ...);
 - the errors a component raises for a user's mistake (`ParamError`, `DataError`,
   `UserError`) or an exchange that does not answer (`RetriesExhausted`);
 - the warning a deprecated name of this module gives (`TradeloomDeprecationWarning`).
@@ -53,6 +53,7 @@ from tradeloom.domain import (
     Order,
     OrderIntent,
     PortfolioView,
+    Refusal,
     Rejection,
     Retraining,
     RunInfo,
@@ -155,6 +156,7 @@ __all__ = [
     "PortfolioView",
     "ReadsBarsColumn",
     "ReadsVolume",
+    "Refusal",
     "Rejection",
     "Retrainable",
     "Retraining",

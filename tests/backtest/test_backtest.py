@@ -354,8 +354,15 @@ def test_opposite_signal_exits_a_long_only_position_then_short_is_refused(
         "code": "SHORT_NOT_ALLOWED",
         "message": "short signal on a long-only venue (execution.allow_short: false)",
         "values": {},
+        "purpose": "ENTRY",
     }
     assert run.metrics["rejections"] == {"SHORT_NOT_ALLOWED": 1}
+    assert run.metrics["refusals"] == {
+        "rejected": {"SHORT_NOT_ALLOWED": {"ENTRY": 1}},
+        "cut": {},
+        "cancelled": {},
+    }
+    assert (run.metrics["refusals_total"], run.metrics["exits_refused"]) == (1, {})
 
 
 def test_short_signal_when_flat_on_a_long_only_venue_is_rejected(tmp_path: Path) -> None:
@@ -812,6 +819,7 @@ def test_every_observer_hook_fires_once_per_journaled_event(
         "tradeloom_order": journal["order"],
         "tradeloom_fill": journal["fill"],
         "tradeloom_risk_rejection": len(rejected),
+        "tradeloom_refusal": len(rejected),  # and no cancellation: the venue cuts nothing
         "tradeloom_halt": journal["halt"],
         "tradeloom_model_trained": journal["model_trained"],
         "tradeloom_health_changed": journal["health"],
@@ -834,6 +842,12 @@ def test_every_observer_hook_fires_once_per_journaled_event(
     assert [
         (kw["rejection"].bar, kw["rejection"].code) for kw in by_hook["tradeloom_risk_rejection"]
     ] == [(e.bar, e.payload["code"]) for e in rejected]
+    assert journal["order_cancelled"] == 0
+    assert [
+        (r.bar, r.stage, r.code, r.purpose, r.exit)
+        for r in (kw["refusal"] for kw in by_hook["tradeloom_refusal"])
+    ] == [(e.bar, "rejected", e.payload["code"], e.payload["purpose"], False) for e in rejected]
+    assert {e.payload["purpose"] for e in rejected} <= {"ENTRY", "REVERSE", "SCALE_IN"}
     assert [kw["halt"].code for kw in by_hook["tradeloom_halt"]] == ["MAX_DRAWDOWN_HALT"]
     assert [kw["training"].fold for kw in by_hook["tradeloom_model_trained"]] == [
         e.payload["fold"] for e in run.events("model_trained")
@@ -888,6 +902,7 @@ def test_an_observer_cannot_change_a_decision(tmp_path: Path, recording_observer
         "order",
         "fill",
         "risk_rejection",
+        "refusal",
         "halt",
         "model_trained",
         "health_changed",

@@ -253,13 +253,18 @@ def test_the_gate_blocks_entries_and_reversals_but_not_exits(tmp_path: Path, dri
         "code": "ANOMALY",
         "message": "anomaly_score=-0.2500 < 0: the bar is unlike the model's training rows",
         "values": {"anomaly_score": -0.25},
+        "purpose": "ENTRY",
     }
     assert decisions[12]["code"] == "ANOMALY"
     assert decisions[12]["values"] == {"anomaly_score": -0.125}
     assert decisions[20]["code"] == "ANOMALY"
+    assert (decisions[12]["purpose"], decisions[20]["purpose"]) == ("REVERSE", "REVERSE")
     assert _orders(rows) == {8: "ENTRY", 12: "EXIT_SIGNAL", 16: "ENTRY", 20: "EXIT_SIGNAL"}
     metrics = json.loads((tmp_path / f"run-{driver}" / "metrics.json").read_text())
     assert metrics["rejections"] == {"ANOMALY": 3}
+    # the refused reversals still exited: no exit is counted refused
+    assert metrics["refusals"]["rejected"] == {"ANOMALY": {"ENTRY": 1, "REVERSE": 2}}
+    assert metrics["exits_refused"] == {}
 
 
 def test_a_long_only_exit_on_an_anomalous_bar_is_not_even_checked(

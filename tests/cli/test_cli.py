@@ -395,7 +395,8 @@ def _runs_on_the_exchange_emulator(
         assert (proc.returncode, "Traceback" in proc.stderr) == (0, False), proc.stderr
         done = re.fullmatch(
             rf"(.*\n)*paper run {re.escape(str(run_dir))}: processed (\d+) bars \(--max-bars\); "
-            r"position \S+, cash \S+, state ACTIVE\n",
+            r"position \S+, cash \S+, state ACTIVE\n"
+            r"(refusals .*\n(  \S.*\n)*(WARNING .*\n)?)?",  # what it refused, if anything
             proc.stdout,
         )
         assert done is not None, proc.stdout

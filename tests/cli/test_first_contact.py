@@ -99,9 +99,12 @@ def test_the_summary_hides_nothing_and_does_not_contradict_itself() -> None:
         "open_position_entry_price": 101.5,
         "open_position_entry_time": "2024-03-01T04:00:00+00:00",
         "open_position_pnl": -3.25,
-        "rejections": {"SHORT_NOT_ALLOWED": 3, "HALTED": 12},
+        "refusals": {
+            "rejected": {"SHORT_NOT_ALLOWED": {"ENTRY": 3}, "HALTED": {"ENTRY": 12}},
+            "cut": {"INSUFFICIENT_CASH": {"ENTRY": 2}},
+            "cancelled": {"NO_ROUTE": {"EXIT_SIGNAL": 5, "EXIT_STOP_LOSS": 1}},
+        },
         "exits": {"EXIT_SIGNAL": 2},
-        "cut_orders": {"INSUFFICIENT_CASH": 2},
         "health": "HEALTHY",
         "health_worst": "CRITICAL",
         "halt": "HEALTH_HALT at 2024-03-01 05:00",
@@ -109,15 +112,28 @@ def test_the_summary_hides_nothing_and_does_not_contradict_itself() -> None:
     rows = dict(line.strip().split("  ", 1) for line in format_summary(metrics).splitlines()[1:])
     rows = {k.strip(): v.strip() for k, v in rows.items()}
     assert rows["open at the end"] == "short 0.5 since 2024-03-01 04:00 at 101.50, unrealized -3.25"
-    assert rows["rejections by code"] == "3 SHORT_NOT_ALLOWED, 12 HALTED"
     assert rows["exits by reason"] == "2 EXIT_SIGNAL"
-    assert rows["orders cut by code"] == "2 INSUFFICIENT_CASH"
+    assert rows["refusals"] == "23 (15 rejected, 2 cut, 6 cancelled) by code and purpose"
+    assert rows["HALTED"] == "12 rejected: 12 ENTRY"
+    assert rows["SHORT_NOT_ALLOWED"] == "3 rejected: 3 ENTRY"
+    assert rows["INSUFFICIENT_CASH"] == "2 cut: 2 ENTRY"
+    assert rows["NO_ROUTE"] == "6 cancelled: 5 EXIT_SIGNAL, 1 EXIT_STOP_LOSS"
+    assert rows["WARNING"] == (
+        "6 exits refused (1 EXIT_STOP_LOSS, 5 EXIT_SIGNAL; 6 NO_ROUTE): each left open the "
+        "position it was to close"
+    )
     assert rows["health"] == "HEALTHY at the end, CRITICAL at worst"
     assert rows["halt"] == "HEALTH_HALT at 2024-03-01 05:00 (no new positions after it)"
-    flat = format_summary({**metrics, "open_position": 0.0, "rejections": {}, "cut_orders": {}})
+    flat = format_summary({**metrics, "open_position": 0.0, "refusals": {}})
     assert "open at the end           nothing (flat)" in flat
-    assert "rejections by code        none" in flat
-    assert "orders cut by code        none" in flat
+    assert "refusals                  none" in flat
+    assert "WARNING" not in flat
+    # a metrics.json written before the table: its rejections and cuts, purpose unknown
+    older = {k: v for k, v in metrics.items() if k != "refusals"}
+    older.update(rejections={"HALTED": 12}, cut_orders={"INSUFFICIENT_CASH": 2})
+    lines = format_summary(older)
+    assert "\n    HALTED                  12 rejected: 12 UNKNOWN\n" in lines
+    assert "\n    INSUFFICIENT_CASH       2 cut: 2 UNKNOWN\n" in lines
 
 
 def test_counts_are_integers_in_metrics_json(tmp_path: Path, capsys) -> None:

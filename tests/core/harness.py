@@ -3,7 +3,9 @@
 The tests of `tradeloom.core` build a `CoreSpec`, a few bars (`bars`), run them
 through `tradeloom.core.bar.run_bars` (`run`) and compare the rows a bar wrote with
 the rows worked out by hand (`assert_rows`). Rows are read raw, with the slots of
-`tradeloom.core.layout`: ``(KIND, symbol, value, value, ...)``.
+`tradeloom.core.layout`: ``(KIND, symbol, value, value, ...)``; a rejection's purpose
+(the order reason of what was refused, its row's last value) is ``For(reason)`` after
+its values, compared where the expected row gives it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, decode
 from tradeloom.core.kernels.specs import MarginKernel, SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec, Limits
+from tradeloom.core.records import REJECT
 from tradeloom.core.state import BarInputs, CoreState
 
 __all__ = [
     "HOUR",
     "KIND",
     "T0",
+    "For",
     "Row",
     "assert_rows",
     "bars",
@@ -142,26 +146,49 @@ def run(
     return state
 
 
+_PURPOSE = REJECT.slots["purpose"][0]  # among a row's values (the code is the first)
+
+
+@dataclass(frozen=True)
+class For:
+    """A rejection's purpose in an expected row: the order reason of what was refused."""
+
+    reason: int
+
+    def __repr__(self) -> str:
+        return f"For({self.reason})"
+
+
 @dataclass(frozen=True)
 class Row:
-    """One event row: its kind's name, bar, symbol and values."""
+    """One event row: its kind's name, bar, symbol and values (a rejection's purpose
+    apart: `For`)."""
 
     kind: str
     bar: int
     symbol: int
     values: tuple[float, ...]
+    purpose: For | None = None
 
     def __repr__(self) -> str:
         shown = list(self.values)
         while shown and shown[-1] == 0.0:
             shown.pop()
-        return f"({self.kind!r}, {self.symbol}, {', '.join(f'{v:.10g}' for v in shown)})"
+        said = [f"{v:.10g}" for v in shown] + ([repr(self.purpose)] if self.purpose else [])
+        return f"({self.kind!r}, {self.symbol}, {', '.join(said)})"
+
+
+def _row(kind: str, bar: int, symbol: int, values: tuple[float, ...]) -> Row:
+    if kind != "REJECT":
+        return Row(kind, bar, symbol, values)
+    purpose = For(int(values[_PURPOSE]))
+    return Row(kind, bar, symbol, values[:_PURPOSE] + (0.0,) * (len(values) - _PURPOSE), purpose)
 
 
 def rows(state: CoreState, bar: int | None = None) -> list[Row]:
     """Return the rows written (those of ``bar`` only, if given)."""
     out = [
-        Row(
+        _row(
             KIND[int(r[L.E_KIND])], int(r[L.E_BAR]), int(r[L.E_SYM]), tuple(float(v) for v in r[3:])
         )
         for r in state.rows()
@@ -179,7 +206,8 @@ def assert_rows(actual: Sequence[Row], expected: Sequence[tuple[object, ...]]) -
     """Assert rows equal ``(KIND, symbol, v0, v1, ...)`` tuples, in order.
 
     Values not given must be 0 (the core writes 0 in the slots a kind does not use);
-    given values compare to a relative 1e-9 (NaN equals NaN).
+    given values compare to a relative 1e-9 (NaN equals NaN). A rejection's purpose is
+    compared when the expected row ends with `For`.
     """
     problem = ""
     if len(actual) != len(expected):
@@ -188,9 +216,12 @@ def assert_rows(actual: Sequence[Row], expected: Sequence[tuple[object, ...]]) -
         if problem:
             break
         kind, symbol, *values = want
+        purpose = values.pop() if values and isinstance(values[-1], For) else None
         padded = [float(v) for v in values] + [0.0] * (L.EV_VALUES - len(values))  # type: ignore[arg-type]
-        if (row.kind, row.symbol) != (kind, symbol) or not all(
-            _same(a, e) for a, e in zip(row.values, padded, strict=True)
+        if (
+            (row.kind, row.symbol) != (kind, symbol)
+            or not all(_same(a, e) for a, e in zip(row.values, padded, strict=True))
+            or (purpose is not None and purpose != row.purpose)
         ):
             problem = f"row {i} differs"
     if problem:

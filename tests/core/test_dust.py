@@ -43,7 +43,7 @@ from tradeloom.plugins.execution.simulated import (
     min_notional_of,
 )
 
-from .harness import HOUR, T0, Row, assert_rows, bars, make_spec, rows, run
+from .harness import HOUR, T0, For, Row, assert_rows, bars, make_spec, rows, run
 from .test_portfolio_risk import universe
 
 NAN = math.nan
@@ -229,9 +229,13 @@ def test_dust_is_journaled_once_and_taken_in_by_the_next_entry_as_from_flat() ->
     spec = make_spec(cash=CASH, fraction=0.01, min_notional=50.0, max_holding_bars=3)
     state = run(spec, bars(close, p=p))
     below = codes.BELOW_MINIMUM
-    assert_rows(_kinds(state, 2, "REJECT"), [("REJECT", 0, below, 1, 40, 50, 0, codes.EXIT_SIGNAL)])
     assert_rows(
-        _kinds(state, 3, "REJECT"), [("REJECT", 0, below, 1, 40, 50, 0, codes.EXIT_MAX_HOLDING)]
+        _kinds(state, 2, "REJECT"),
+        [("REJECT", 0, below, 1, 40, 50, 0, codes.EXIT_SIGNAL, For(codes.EXIT_SIGNAL))],
+    )
+    assert_rows(
+        _kinds(state, 3, "REJECT"),
+        [("REJECT", 0, below, 1, 40, 50, 0, codes.EXIT_MAX_HOLDING, For(codes.EXIT_MAX_HOLDING))],
     )
     assert [rows(state, bar) for bar in (1, 4, 6, 7)] == [[], [], [], []]
     assert_rows(
@@ -265,7 +269,7 @@ def test_a_halt_meets_dust_once() -> None:
     assert [r.kind for r in rows(state, 1)] == ["HALT", "STATE", "REJECT"]
     assert_rows(
         _kinds(state, 1, "REJECT"),
-        [("REJECT", 0, codes.BELOW_MINIMUM, 1, 40, 50, 0, codes.EXIT_HALT)],
+        [("REJECT", 0, codes.BELOW_MINIMUM, 1, 40, 50, 0, codes.EXIT_HALT, For(codes.EXIT_HALT))],
     )
     assert rows(state, 2) == rows(state, 3) == []
     assert state.sym[0, L.S_QTY] == 1.0  # carried, and marked in the equity
@@ -287,7 +291,20 @@ def test_a_stop_whose_fill_is_below_the_minimum_leaves_dust_it_journals_once() -
         ],
     )
     assert_rows(
-        rows(state, 2), [("REJECT", 0, codes.BELOW_MINIMUM, 1, 40, 50, 0, codes.EXIT_STOP_LOSS)]
+        rows(state, 2),
+        [
+            (
+                "REJECT",
+                0,
+                codes.BELOW_MINIMUM,
+                1,
+                40,
+                50,
+                0,
+                codes.EXIT_STOP_LOSS,
+                For(codes.EXIT_STOP_LOSS),
+            )
+        ],
     )
     assert rows(state, 3) == []
 
@@ -308,7 +325,7 @@ def test_a_reversal_to_a_target_below_the_minimum_only_exits() -> None:
         _kinds(state, 2, "DECISION", "REJECT", "ORDER", "FILL"),
         [
             ("DECISION", 0, codes.ACCEPTED, codes.REVERSE, -0.022),
-            ("REJECT", 0, codes.BELOW_MINIMUM, 2.2, 220, 500, 0, codes.REVERSE),
+            ("REJECT", 0, codes.BELOW_MINIMUM, 2.2, 220, 500, 0, codes.REVERSE, For(codes.REVERSE)),
             ("ORDER", 0, 2, -1, 8, codes.EXIT_SIGNAL, 100, L.ORDER_MARKET, NAN, 0),
             ("FILL", 0, 2, -1, 8, 100, 0, 0, 2, 0, CASH, L.LIQ_TAKER),
         ],

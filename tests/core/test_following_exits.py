@@ -30,7 +30,7 @@ from tradeloom.core.exits import (
 from tradeloom.core.params import ExitRules
 from tradeloom.plugins.features.atr import atr
 
-from .harness import HOUR, T0, assert_rows, bars, make_spec, rows, run
+from .harness import HOUR, T0, For, assert_rows, bars, make_spec, rows, run
 
 NAN = math.nan
 MINUTE = 60_000_000_000
@@ -248,7 +248,7 @@ def test_a_cooldown_refuses_entries_for_its_bars_after_an_exit() -> None:
     # stopped out at bar 1 (95): bars 1 and 2 refuse the entry; bar 3 takes it
     for bar in (1, 2):
         rejects = [r for r in rows(state, bar) if r.kind == "REJECT"]
-        assert_rows(rejects, [("REJECT", 0, codes.COOLDOWN, bar - 1, 2, 1)])
+        assert_rows(rejects, [("REJECT", 0, codes.COOLDOWN, bar - 1, 2, 1, For(codes.ENTRY))])
     decisions = [r for r in rows(state, 3) if r.kind == "DECISION"]
     assert decisions[0].values[:2] == (codes.ACCEPTED, codes.ENTRY)
 

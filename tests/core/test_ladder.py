@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ from tradeloom.core.feed import kill, latch_halt, resume
 from tradeloom.core.kernels.specs import MarginKernel, SizingKernel
 from tradeloom.core.params import CoreSpec, ExitRules, Limits
 from tradeloom.core.state import BarInputs, CoreState
+from tradeloom.domain import Rejection
 from tradeloom.plugins.signal.regime import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
@@ -38,7 +40,7 @@ from tradeloom.plugins.signal.regime import (
 )
 from tradeloom.plugins.signal.threshold import threshold_step
 
-from .harness import assert_rows, bars, decoded, make_spec, rows, run
+from .harness import T0, For, assert_rows, bars, decoded, make_spec, rows, run
 
 NAN = math.nan
 SECOND = 1_000_000_000
@@ -198,7 +200,7 @@ def test_a_halts_exit_refused_by_the_order_rate_goes_out_when_the_rate_allows() 
         [
             ("HALT", -1, codes.MAX_DRAWDOWN_HALT, 0.15, 0.1),
             ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.MAX_DRAWDOWN_HALT),
-            ("REJECT", 0, codes.ORDER_RATE, 1, 1),
+            ("REJECT", 0, codes.ORDER_RATE, 1, 1, For(codes.EXIT_HALT)),
         ],
     )
     # From bar 3 (80 s) the entry is out of (20 s, 80 s]: the exit goes.
@@ -235,7 +237,8 @@ def test_while_killed_nothing_is_sent_and_resume_brings_the_exits_back() -> None
 def test_rung_short_not_allowed() -> None:
     state = run(make_spec(), bars([100.0], p=[0.1], anomalous=[True], score=[-0.5]))
     assert_rows(
-        rows(state, 0), [("SIGNAL", 0, -1, 0.8, 0.1), ("REJECT", 0, codes.SHORT_NOT_ALLOWED)]
+        rows(state, 0),
+        [("SIGNAL", 0, -1, 0.8, 0.1), ("REJECT", 0, codes.SHORT_NOT_ALLOWED, For(codes.ENTRY))],
     )
     assert message(state) == (
         "SHORT_NOT_ALLOWED: short signal on a long-only venue (execution.allow_short: false)"
@@ -285,7 +288,10 @@ def test_rung_exit_from_a_long_on_a_long_only_venue() -> None:
 
 def test_rung_anomaly() -> None:
     state = run(make_spec(sizing=NO_EDGE), bars([100.0], p=[0.9], anomalous=[True], score=[-0.25]))
-    assert_rows(rows(state, 0), [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.ANOMALY, -0.25)])
+    assert_rows(
+        rows(state, 0),
+        [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.ANOMALY, -0.25, For(codes.ENTRY))],
+    )
     assert message(state) == (
         "ANOMALY: anomaly_score=-0.2500 < 0: the bar is unlike the model's training rows"
     )
@@ -342,8 +348,17 @@ def test_rung_no_equity_when_no_halt_is_latched() -> None:
         rows(state, 1),
         [
             ("SIGNAL", 0, -1, 0.8, 0.1),
-            ("REJECT", 0, codes.NO_EQUITY_REJECT, -5000.0),
-            ("REJECT", 0, codes.TRADING_HALTED, 100.0, -1, 100.0, codes.KILL_SWITCH),
+            ("REJECT", 0, codes.NO_EQUITY_REJECT, -5000.0, For(codes.REVERSE)),
+            (
+                "REJECT",
+                0,
+                codes.TRADING_HALTED,
+                100.0,
+                -1,
+                100.0,
+                codes.KILL_SWITCH,
+                For(codes.EXIT_SIGNAL),
+            ),
         ],
     )
     assert message(state) == "NO_EQUITY: equity=-5000.00 <= 0"
@@ -363,7 +378,10 @@ def test_rung_kelly_no_edge() -> None:
     kelly = 0.9 - 0.1 / 0.1
     assert_rows(
         rows(state, 0),
-        [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.KELLY_NO_EDGE, kelly, 0.9, 0.1)],
+        [
+            ("SIGNAL", 0, 1, 0.8, 0.9),
+            ("REJECT", 0, codes.KELLY_NO_EDGE, kelly, 0.9, 0.1, For(codes.ENTRY)),
+        ],
     )
     assert message(state) == "KELLY_NO_EDGE: kelly=-0.1000 <= 0 (p_win=0.9000, payoff=0.1000)"
 
@@ -378,7 +396,13 @@ def test_rung_a_plugins_sizing_refuses() -> None:
         state.io[L.IO_REF] = 7.0  # the rejection Python holds
 
     assert drive(state, bars([100.0], p=[0.9]), answer) == [L.NEED_SIZE]
-    assert_rows(rows(state, 0), [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, 0, 7)])
+    assert_rows(rows(state, 0), [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, 0, 7, For(codes.ENTRY))])
+    # the plugin's rejection reads back stamped with what it refused (a plain object, as is)
+    theirs = Rejection(0, pd.Timestamp(T0, tz="UTC"), "MY_SIZER", "no size", {})
+    refs = [*REFS[:7], theirs]
+    (read,) = [e.value for e in decoded(state, refs) if e.kind == "rejection"]
+    assert read == replace(theirs, purpose="ENTRY")
+    assert message(state) == "python object 7"
 
 
 def test_rung_a_plugins_rule_refuses() -> None:
@@ -481,7 +505,15 @@ def test_the_daily_loss_refuses_a_flip_and_lets_an_exit_out() -> None:
             ("STATE", -1, codes.ACTIVE, codes.REDUCING, codes.DAILY_LOSS, 0.15, 0.1, 10_000.0),
             ("SIGNAL", 0, -1, 0.8, 0.1),
             ("DECISION", 0, codes.ACCEPTED, codes.REVERSE, -0.5),
-            ("REJECT", 0, codes.TRADING_REDUCING, 50.0, after, codes.DAILY_LOSS),
+            (
+                "REJECT",
+                0,
+                codes.TRADING_REDUCING,
+                50.0,
+                after,
+                codes.DAILY_LOSS,
+                For(codes.REVERSE),
+            ),
         ],
     )
     assert message(flip) == (

@@ -23,7 +23,7 @@ from tradeloom.core.kernels.specs import MARGIN_SET, MarginKernel
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import Halt, Rejection
 
-from .harness import HOUR, T0, assert_rows, bars, decoded, make_spec, rows, run
+from .harness import HOUR, T0, For, assert_rows, bars, decoded, make_spec, rows, run
 
 NAN = math.nan
 LIQ = codes.EXIT_LIQUIDATION
@@ -275,7 +275,16 @@ def test_a_margin_account_refuses_an_entry_whose_initial_margin_exceeds_the_equi
         [
             ("SIGNAL", 1, 1, 0.8, 0.9),
             ("DECISION", 1, codes.ACCEPTED, codes.ENTRY, 0.75),
-            ("REJECT", 1, codes.INSUFFICIENT_MARGIN, 15_000.0, 10_000.0, 0.5, MARGIN_SET),
+            (
+                "REJECT",
+                1,
+                codes.INSUFFICIENT_MARGIN,
+                15_000.0,
+                10_000.0,
+                0.5,
+                MARGIN_SET,
+                For(codes.ENTRY),
+            ),
         ],
     )
     refusal = next(e.value for e in decoded(state) if e.kind == "rejection")

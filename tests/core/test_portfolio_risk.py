@@ -30,7 +30,7 @@ from tradeloom.core.params import CoreSpec, PortfolioLimits
 from tradeloom.core.portfolio import min_overlap
 from tradeloom.core.state import BarInputs, CoreState
 
-from .harness import HOUR, T0, Row, assert_rows, make_spec, rows, run
+from .harness import HOUR, T0, For, Row, assert_rows, make_spec, rows, run
 
 NAN = math.nan
 REJECT, DECISION = "REJECT", "DECISION"
@@ -135,7 +135,10 @@ def test_max_open_positions_counts_held_and_accepted() -> None:
     state = run(spec_with(PortfolioLimits(max_open_positions=2)), inputs, symbols=3)
     assert_rows(
         verdicts(state, 1),
-        [(DECISION, 2, ACCEPTED, ENTRY, 0.3), (REJECT, 1, codes.MAX_OPEN_POSITIONS, 2, 2)],
+        [
+            (DECISION, 2, ACCEPTED, ENTRY, 0.3),
+            (REJECT, 1, codes.MAX_OPEN_POSITIONS, 2, 2, For(ENTRY)),
+        ],
     )
     assert messages(state, ("A", "B", "C")) == [
         "MAX_OPEN_POSITIONS: open_positions=2 (held and accepted this bar), limit=2"

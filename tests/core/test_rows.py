@@ -100,7 +100,7 @@ def test_a_trade_row_holds_the_trade_fields_in_order() -> None:
 
 def test_a_field_of_several_values_takes_fewer_and_zeroes_the_rest() -> None:
     ev, cur = np.full((1, records.WIDTH), np.nan), np.zeros(CUR_SIZE, np.int64)
-    rows.emit_rejection(ev, cur, BAR, SYMBOL, 5, ())
+    rows.emit_rejection(ev, cur, BAR, SYMBOL, 5, (), 9)
     columns = records.split(ev)["rejection"]
-    assert columns["code"][0] == 5
+    assert (columns["code"][0], columns["purpose"][0]) == (5, 9)
     assert (columns["values"][0] == 0.0).all()

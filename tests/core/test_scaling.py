@@ -22,7 +22,7 @@ from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.params import ExitRules, Scaling
 from tradeloom.core.state import CoreState
 
-from .harness import assert_rows, bars, make_spec, rows, run
+from .harness import For, assert_rows, bars, make_spec, rows, run
 
 NAN = math.nan
 ENTRY, SCALE_IN, PARTIAL = codes.ENTRY, codes.SCALE_IN, codes.TAKE_PROFIT_PARTIAL
@@ -118,7 +118,10 @@ def test_a_partial_below_the_minimum_is_refused_and_its_level_spent() -> None:
     inputs = bars([100, 102, 101, 104], open_=[100, 101, 101, 101], p=[0.7, NAN, NAN, NAN])
     state = run(spec, inputs)
     # the mark the refusal reads is the previous close (100): 2.5 x 100 = 250
-    assert_rows(rows(state, 1), [("REJECT", 0, codes.BELOW_MINIMUM, 2.5, 250, 600, 0, PARTIAL)])
+    assert_rows(
+        rows(state, 1),
+        [("REJECT", 0, codes.BELOW_MINIMUM, 2.5, 250, 600, 0, PARTIAL, For(PARTIAL))],
+    )
     assert rows(state, 2) == []  # spent: not tried again at 102
     assert_rows(
         rows(state, 3),
@@ -183,7 +186,10 @@ def test_pyramid_adds_on_each_step_up_sized_by_the_sizing_and_capped() -> None:
     weight = held * 104.2 / (cash + held * 104.2)
     assert_rows(
         rows(state, 5),
-        [("SIGNAL", 0, 1, 0.4, 0.7), ("REJECT", 0, codes.SCALE_IN_CAP, weight, 0.5)],
+        [
+            ("SIGNAL", 0, 1, 0.4, 0.7),
+            ("REJECT", 0, codes.SCALE_IN_CAP, weight, 0.5, For(codes.SCALE_IN)),
+        ],
     )
     # the average entry price is the legs' quantity-weighted price
     assert state.sym[0, L.S_ENTRY_PRICE] == pytest.approx(
@@ -232,7 +238,7 @@ def test_an_add_refused_down_the_ladder_keeps_the_position() -> None:
     state = run(spec, inputs)
     assert_rows(
         rows(state, 1),
-        [("SIGNAL", 0, 1, 0.4, 0.7), ("REJECT", 0, codes.ANOMALY, NAN)],
+        [("SIGNAL", 0, 1, 0.4, 0.7), ("REJECT", 0, codes.ANOMALY, NAN, For(codes.SCALE_IN))],
     )
     assert rows(state, 2) == []
     assert state.sym[0, L.S_QTY] == pytest.approx(20)

@@ -1,4 +1,5 @@
-"""A field added to a kind after its format was released (``fill.liquidity``).
+"""A field added to a kind after its format was released (``fill.liquidity``,
+``rejection.purpose``).
 
 A journal written before it (its ``fill`` table without the column) reads the field
 as '', verifies, and takes new rows when reopened; its old rows keep their hashes.
@@ -13,6 +14,7 @@ import pandas as pd
 
 from tradeloom.journal import (
     FillEvent,
+    RejectionEvent,
     RunIdentity,
     open_journal,
     read_events,
@@ -39,13 +41,13 @@ def _fill(order_id: str, liquidity: str) -> FillEvent:
     )
 
 
-def _drop_liquidity(path: Path) -> None:
+def _drop_liquidity(path: Path, kind: str = "fill", column: str = "liquidity") -> None:
     """Make the file as tradeloom wrote it before the field: no ``liquidity`` column."""
-    table = schema_of("fill").table
+    table = schema_of(kind).table
     db = sqlite3.connect(path)
     db.executescript(
         f'DROP TRIGGER "{table}_no_update"; DROP TRIGGER "{table}_no_delete";'
-        f'ALTER TABLE "{table}" DROP COLUMN "liquidity";'
+        f'ALTER TABLE "{table}" DROP COLUMN "{column}";'
     )
     db.close()
 
@@ -85,3 +87,26 @@ def test_a_filled_liquidity_is_covered_by_the_hash(tmp_path: Path) -> None:
     journal.append(_fill("a", ""))
     journal.close()
     assert verify(path).head != verify(plain).head
+
+
+def _rejection(code: str, purpose: str) -> RejectionEvent:
+    return RejectionEvent(bar=1, timestamp=T, code=code, message="m", purpose=purpose)
+
+
+def test_rejections_without_their_purpose_read_it_as_empty_and_append(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_rejection("SHORT_NOT_ALLOWED", ""))
+    journal.close()
+    head = verify(path).head
+    _drop_liquidity(path, "rejection", "purpose")
+    assert verify(path).head == head
+    assert list(read_frame(path, "rejection")["purpose"]) == [""]
+
+    journal = open_journal(path, IDENTITY)
+    journal.append(_rejection("ORDER_RATE", "EXIT_STOP_LOSS"))
+    journal.close()
+    assert [(e.code, e.purpose) for e in read_events(path, ["rejection"])] == [  # type: ignore[attr-defined]
+        ("SHORT_NOT_ALLOWED", ""),
+        ("ORDER_RATE", "EXIT_STOP_LOSS"),
+    ]

@@ -133,7 +133,7 @@ def test_the_report_in_a_real_browser(eth_run: Path) -> None:
         "Drift per feature (PSI)",
         "Monthly returns",
         "Trade returns",
-        "Rejections and cut orders by code, exits by reason",
+        "Refusals by code, exits by reason",
     ]
     assert_titled(seen.result)
     for chart in seen.result:

@@ -43,6 +43,7 @@ from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
 from tradeloom.reporting.metrics import drawdown_curve
+from tradeloom.reporting.refusals import warn_refused_exits
 from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_format, write_table
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
@@ -218,7 +219,7 @@ def portfolio_metrics(
         "open_position_entry_price": None,
         "open_position_entry_time": None,
         "open_position_pnl": None,
-        **journal_counts(rec, len(result.unfilled)),
+        **journal_counts(rec, result.unfilled),
         "monitoring": {},
         "health": None,
         "health_worst": None,
@@ -245,6 +246,7 @@ def _write(
     form = table_format(tables, len(result.index))
     metrics["tables"] = form  # the summary and a script say which files hold the tables
     outputs.write_metrics(run_dir, metrics)
+    warn_refused_exits(metrics)
     write_table(run_dir, EQUITY, equity_frame(result).reset_index(names="timestamp"), form)
     rec = result.recorder
     strategy_of = _strategy_of(result)

@@ -23,7 +23,7 @@ from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Curve, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
 from tradeloom.collection_pace import fewer_collections
-from tradeloom.domain import Universe
+from tradeloom.domain import Order, Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, position_rows
@@ -40,7 +40,6 @@ from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
-from tradeloom.reporting.cuts import cut_orders
 from tradeloom.reporting.execution_quality import (
     OTHER_KINDS,
     journal_execution_quality,
@@ -49,6 +48,7 @@ from tradeloom.reporting.execution_quality import (
 )
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders, warn_refused_exits
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.run_tables import (
     EQUITY,
@@ -312,6 +312,7 @@ def _results(
         drawn = {} if equity is None else equity.result()  # (its error: likewise)
     with stage("metrics.json"):
         outputs.write_metrics(run_dir, metrics)
+    warn_refused_exits(metrics)
     if config.outputs.report:
         with stage("report"):
             from tradeloom.reporting.report import write_report
@@ -390,17 +391,22 @@ def save_trained(
     return entry
 
 
-def journal_counts(rec: Recorder, unfilled: int) -> dict[str, Any]:
+def journal_counts(rec: Recorder, unfilled: Sequence[Order]) -> dict[str, Any]:
     """Return what ``metrics.json`` counts of a backtest's journal, ``unfilled`` the
-    orders left unfilled at the end."""
+    orders left working at the end: the refusals (`refusal_metrics`), and the orders
+    that ended short of their quantity, cancelled or left working."""
     halt = rec.halt
+    cancels = rec.cancellations
     return {
         "signals": rec.signals,
         "orders": len(rec.orders),
         "fills": len(rec.fills),
-        "unfilled_orders": unfilled,
-        "cut_orders": cut_orders(rec.cancellations),
-        "rejections": dict(sorted(rec.rejections.items())),
+        "unfilled_orders": unfilled_orders(
+            cancels.column("order_id").tolist(),
+            cancels.column("remaining").tolist(),
+            (o.id for o in unfilled),
+        ),
+        **refusal_metrics(rec.refusals()),
         "halt": f"{halt.code} at {halt.timestamp:%Y-%m-%d %H:%M}" if halt else None,
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
         "model_folds_skipped": sum(1 for t in rec.trainings if t.skipped),
@@ -516,7 +522,7 @@ def _metrics(
         "open_position_entry_price": result.portfolio.entry_price if one else None,
         "open_position_entry_time": _entry_time(result) if one else None,
         "open_position_pnl": _open_pnl(result),
-        **journal_counts(rec, len(result.unfilled)),
+        **journal_counts(rec, result.unfilled),
         "auc": predictions["auc"],
         "predictions": predictions["predictions"],
         "monitoring": monitors,

@@ -66,7 +66,8 @@ def run_live(
     speed: float | None = None,
     portfolio: LivePortfolio | None = None,
 ) -> str:
-    """Start (or restart) the run and trade until stopped; return a one-line summary.
+    """Start (or restart) the run and trade until stopped; return a one-line summary (and,
+    when it refused anything, its refusals by code and purpose, the exits refused warned).
 
     Unless ``quiet``, each bar traded prints one line on stdout (`LiveRunner.bar_line`).
     With ``speed`` (``--clock simulated``), a paper run trades the strategy's own bars
@@ -140,4 +141,18 @@ def run_live(
         held = "positions " + ", ".join(
             f"{symbol} {book.position_of(s):.8g}" for s, symbol in enumerate(symbols)
         )
-    return f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
+    line = f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
+    return "\n".join([line, *_refusals(runner)])
+
+
+def _refusals(runner: LiveRunner) -> list[str]:
+    """The run's refusals by code and purpose, and the warning of its exits refused, as
+    ``tradeloom status`` says them (none: no line)."""
+    from tradeloom.reporting.refusals import exits_warning, refusal_lines
+
+    table = runner.recorder_or_fail.refusals()
+    if not table.rows:
+        return []
+    lines = [f"{label:<24}  {text}" for label, text in refusal_lines(table)]
+    warning = exits_warning(table)
+    return lines + ([f"{'WARNING':<24}  {warning}"] if warning else [])

@@ -77,6 +77,8 @@ def run_page(*, run_id: str, name: str) -> str:
         "<section><h2>Working orders</h2><div id='orders'></div></section></div>"
         "<div class='grid'><section><h2>Recent orders</h2><div id='recent-orders'></div>"
         "</section><section><h2>Recent fills</h2><div id='fills'></div></section></div>"
+        "<section><h2>Refusals by code and purpose</h2><p id='exits-refused' class='err'>"
+        "</p><div id='refusals'></div></section>"
         "<section><h2>Recent rejections</h2><div id='rejections'></div></section>"
         "<section><h2>Health and model monitoring by monitor and symbol</h2>"
         "<div id='health'></div><h2>Recent health changes</h2><div id='health-changes'></div>"

@@ -40,6 +40,7 @@ from tradeloom.errors import UserError
 from tradeloom.redaction import redact
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
+from tradeloom.reporting.refusals import RefusalTable, exits_warning
 from tradeloom.safe_files import UnreadableFile, read_json, read_yaml
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
@@ -312,6 +313,7 @@ class RunIndex:
             "health_changes": _recent(frames["health"], ("monitor", "status", "previous", "value")),
             "monitoring": _monitoring(ref.path, status.monitors),
             "cancellations": _recent(frames["order_cancelled"], ("order_id", "reason")),
+            **_refusals(status.refusals),
             "report": (ref.path / "report.html").is_file(),
             "mode": status.mode,
             "controllable": status.mode in ("paper", "live"),
@@ -336,6 +338,13 @@ class RunIndex:
         except (UnreadableFile, OSError):
             return None, path
         return (document if isinstance(document, dict) else None), path
+
+
+def _refusals(nested: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """The run's refusals as rows (`tradeloom.reporting.refusals`, status's table) and the
+    warning of its exits refused (None: none was)."""
+    table = RefusalTable.from_nested(nested)
+    return {"refusals": table.as_rows(), "exits_refused": exits_warning(table)}
 
 
 def _monitoring(folder: Path, statuses: dict[str, str]) -> list[dict[str, Any]]:

@@ -105,6 +105,23 @@ COMPONENTS: dict[str, Any] = {
             "monitors": {"type": "object", "additionalProperties": {"type": "string"}},
             "health": _STR,
             "errors": {"type": "array", "items": {"type": "object"}},
+            "refusals": {
+                "type": "object",
+                "description": "Every refusal by stage (rejected, cut, cancelled), code and "
+                "purpose: {stage: {code: {purpose: count}}}, as metrics.json's.",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                },
+            },
+            "exits_refused": {
+                "type": "object",
+                "description": "The exits refused (each left its position open), by purpose.",
+                "additionalProperties": {"type": "integer"},
+            },
         },
         "required": ["mode", "state", "equity", "positions", "open_orders", "monitors", "errors"],
     },
@@ -127,6 +144,26 @@ COMPONENTS: dict[str, Any] = {
             "rejections": {"type": "array", "items": _EVENT},
             "health_changes": {"type": "array", "items": _EVENT},
             "cancellations": {"type": "array", "items": _EVENT},
+            "refusals": {
+                "type": "array",
+                "description": "Every refusal of the run by stage (rejected, cut, "
+                "cancelled), code and purpose (the order reason of what was refused); "
+                "exit: it left open a position it was to close.",
+                "items": _object(
+                    {
+                        "stage": {"type": "string", "enum": ["rejected", "cut", "cancelled"]},
+                        "code": {"type": "string"},
+                        "purpose": {"type": "string"},
+                        "count": {"type": "integer"},
+                        "exit": {"type": "boolean"},
+                        "protective": {"type": "boolean"},
+                    }
+                ),
+            },
+            "exits_refused": {
+                **_STR,
+                "description": "The warning of the exits refused; null: none was.",
+            },
             "report": {"type": "boolean"},
             "mode": {"type": "string"},
             "controllable": {"type": "boolean"},

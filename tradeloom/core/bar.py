@@ -91,7 +91,7 @@ from tradeloom.core.exits import (
     trail_level,
 )
 from tradeloom.core.funding import FUNDING_ROW, book_funding
-from tradeloom.core.intent import accept, fall_back
+from tradeloom.core.intent import accept, fall_back, signal_purpose
 from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
@@ -368,7 +368,7 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
         emit_decision(ev, cur, t, s, codes.FILTERED, regime, 0.0)
         return False
     if acct[A_HALT] != 0.0:
-        emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],))
+        emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],), signal_purpose(sym, s))
         return False
     if wanted == -1 and not allow_short and held <= 0:
         quantity = sym[s, S_QTY]
@@ -377,7 +377,7 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
         if quantity > 0.0 and sym[s, S_W_ACTIVE] == 0.0:
             refuse_below_minimum(sym, prm, ev, cur, t, s, quantity, codes.EXIT_SIGNAL)
         else:
-            emit_rejection(ev, cur, t, s, codes.SHORT_NOT_ALLOWED, ())
+            emit_rejection(ev, cur, t, s, codes.SHORT_NOT_ALLOWED, (), signal_purpose(sym, s))
         return False
     if held == wanted:
         # an add (`tradeloom.core.scaling`) goes on down the ladder as an entry; a
@@ -396,16 +396,16 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     if held == 0 and cooling_down(t, sym[s, S_EXIT_BAR], cooldown):
         exit_bar = sym[s, S_EXIT_BAR]
         values = (t - exit_bar, float(cooldown), exit_bar)
-        emit_rejection(ev, cur, t, s, codes.COOLDOWN, values)
+        emit_rejection(ev, cur, t, s, codes.COOLDOWN, values, signal_purpose(sym, s))
         fall_back(sym, s)
         return False
     if anomalous:
-        emit_rejection(ev, cur, t, s, codes.ANOMALY, (score,))
+        emit_rejection(ev, cur, t, s, codes.ANOMALY, (score,), signal_purpose(sym, s))
         fall_back(sym, s)
         return False
     equity = acct[A_EQUITY]
     if equity <= 0.0:
-        emit_rejection(ev, cur, t, s, codes.NO_EQUITY_REJECT, (equity,))
+        emit_rejection(ev, cur, t, s, codes.NO_EQUITY_REJECT, (equity,), signal_purpose(sym, s))
         fall_back(sym, s)
         return False
     return True
@@ -746,7 +746,8 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
                 return _save(cur, t, STAGE_SIZED, s, NEED_SIZE)
             size, code, v0, v1, v2 = size_signal(sym, prm, s)
             if size == 0.0:
-                emit_rejection(ev, cur, t, s, code, (float(v0), float(v1), float(v2)))
+                values = (float(v0), float(v1), float(v2))
+                emit_rejection(ev, cur, t, s, code, values, signal_purpose(sym, s))
                 fall_back(sym, s)
                 s += 1
                 continue
@@ -755,7 +756,7 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
         if stage == STAGE_SIZED:
             size = io[IO_FRACTION]
             if not size > 0.0:  # a plugin's sizing refused: the row IO_REF names
-                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],))
+                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],), signal_purpose(sym, s))
                 fall_back(sym, s)
                 stage = STAGE_DECIDE
                 s += 1
@@ -767,7 +768,7 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
             stage = STAGE_CHECKED
         if stage == STAGE_CHECKED:
             if io[IO_REF] >= 0.0:  # a plugin's rule refused
-                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],))
+                emit_rejection(ev, cur, t, s, 0, (io[IO_REF],), signal_purpose(sym, s))
                 fall_back(sym, s)
             elif sym[s, S_X_HELD] == sym[s, S_X_DIR]:  # an add (`tradeloom.core.scaling`)
                 accept_add(acct, sym, prm, ev, cur, t, s, sym[s, S_X_SIZE])
@@ -891,7 +892,8 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
         )
         if code != 0:
-            emit_rejection(ev, cur, t, s, code, (out[0], out[1], out[2], out[3], out[4]))
+            values = (out[0], out[1], out[2], out[3], out[4])
+            emit_rejection(ev, cur, t, s, code, values, reason)
             s += 1
             continue
         if slicing and signal_reason(reason) and reason != codes.SCALE_IN:

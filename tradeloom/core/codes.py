@@ -25,13 +25,19 @@ from tradeloom.core.kernels.sizing import no_edge_message, no_estimate_message
 __all__ = [
     "CANCEL_NAMES",
     "CANCEL_REASONS",
+    "CUT_CANCELS",
+    "DUST_CODES",
     "DYNAMIC_BASE",
+    "ENGINE_CANCELS",
+    "EXIT_REASONS",
     "HALT_CODES",
     "HALT_NAMES",
+    "ORDER_CHECKS",
     "ORDER_REASONS",
     "ORDER_REASON_NAMES",
     "OUTCOMES",
     "OUTCOME_NAMES",
+    "PROTECTIVE_REASONS",
     "REJECTIONS",
     "REJECTION_NAMES",
     "RENAMED",
@@ -43,6 +49,8 @@ __all__ = [
     "Family",
     "decision",
     "describe",
+    "refusal_stage",
+    "refused_exit",
 ]
 
 
@@ -131,6 +139,9 @@ CANCEL_NAMES = Family(
         (60, "REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH", "EXPIRED",
          "POST_ONLY_WOULD_CROSS", "UNFILLED_IOC", "UNFILLED_FOK",
          "LIMIT_FALLBACK", "LIMIT_EXPIRED"),
+        # a router's rest no venue could take (`tradeloom.plugins.execution.routing`); an
+        # order a restart found decided and never sent (`tradeloom.live.handover`)
+        (80, "NO_ROUTE", "NOT_SENT"),
         (44, "BELOW_MINIMUM"),  # the rejection's code
     )
 )  # fmt: skip
@@ -145,7 +156,85 @@ CANCEL_NAMES = Family(
     UNFILLED_FOK,
     LIMIT_FALLBACK,
     LIMIT_EXPIRED,
+    NO_ROUTE,
+    NOT_SENT,
 ) = CANCEL_NAMES.numbers[:-1]  # fmt: skip (BELOW_MINIMUM: above)
+
+ENGINE_CANCELS = frozenset({"REPLACED", "PROTECTIVE_EXIT", "LIMIT_FALLBACK"})
+"""The cancel reasons that are the engine's own decision, not a refusal: a newer decision
+replaced the order, a protective exit closed its position, a limit order's rest went on
+as a market order. Every other reason (built-in, a venue's, a router's, a restart's, a
+``REJECTED CODE`` a venue answered) stopped an order short of what it was for."""
+
+CUT_CANCELS = frozenset({"INSUFFICIENT_CASH", "BELOW_MINIMUM"})
+"""The cancel reasons of an order the venue's cash or minimum cut (what would fill, cut
+below the order's quantity or to nothing)."""
+
+EXIT_REASONS = frozenset(name for name in ORDER_REASON_NAMES.names if name.startswith("EXIT_")) | {
+    "REVERSE",
+    "TAKE_PROFIT_PARTIAL",
+}
+"""The order reasons of an order that closes (some of) a position: an exit, a reversal
+(it closes before it opens the other side), a partial take-profit."""
+
+PROTECTIVE_REASONS = frozenset(
+    {"EXIT_STOP_LOSS", "EXIT_TRAILING_STOP", "EXIT_BREAK_EVEN", "EXIT_HALT", "EXIT_FLATTEN",
+     "EXIT_LIQUIDATION"}
+)  # fmt: skip
+"""The exits that protect the account: a stop, a halt's exit, the kill switch's flatten, a
+liquidation. One that could not be sent is the gravest refusal."""
+
+DUST_CODES = frozenset({"BELOW_MINIMUM"})
+"""Refusals of an order below the venue's minimum: an exit's leaves dust, which counts as
+flat (`tradeloom.core.dust`), so no exit is missing."""
+
+ORDER_CHECKS = frozenset(
+    {"TRADING_HALTED", "TRADING_REDUCING", "ORDER_RATE", "MAX_ORDER_NOTIONAL",
+     "MAX_POSITION_QUANTITY", "PRICE_COLLAR", "INSUFFICIENT_MARGIN"}
+)  # fmt: skip
+"""The pre-trade checks (`tradeloom.core.risk.pretrade_check`): they refuse an order, the
+engine's exits included, where the other rejections refuse a signal (whose refused
+reversal still exits what is held)."""
+
+
+def refused_exit(code: str, purpose: str, *, cancelled: bool) -> bool:
+    """Return whether a refusal left a position open that an order was to close.
+
+    An exit's order (`EXIT_REASONS`) cancelled or cut short, or refused by a pre-trade
+    check (`ORDER_CHECKS`); never one below the minimum (`DUST_CODES`: what it leaves
+    counts as flat), nor a signal's refusal (its reversal still exits).
+
+    Args:
+        code: The rejection's code or the cancellation's reason.
+        purpose: The order reason of what was refused.
+        cancelled: Whether it is a cancellation's (else a rejection's).
+    """
+    if purpose not in EXIT_REASONS or code in DUST_CODES:
+        return False
+    return cancelled or code in ORDER_CHECKS
+
+
+def refusal_stage(reason: str, *, cancelled: bool) -> str | None:
+    """Return the stage of the refusal table a code counts in (None: not a refusal).
+
+    Args:
+        reason: The rejection's code, or the cancellation's reason.
+        cancelled: Whether it is a cancellation's (else a rejection's).
+
+    Returns:
+        ``rejected`` (the risk layer refused an intent or an order before it was sent),
+        ``cut`` (the venue's cash or minimum cut an order: `CUT_CANCELS`),
+        ``cancelled`` (anything else stopped an order short: a router found no venue,
+        a restart found it never sent, a venue refused or expired it), or None for the
+        engine's own cancels (`ENGINE_CANCELS`).
+    """
+    if not cancelled:
+        return "rejected"
+    reason = RENAMED.get(reason, reason)
+    if reason in ENGINE_CANCELS:
+        return None
+    return "cut" if reason in CUT_CANCELS else "cancelled"
+
 
 STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
 """Trading states, in the core's state array, by number."""

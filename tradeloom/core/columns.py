@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 import numpy as np
@@ -30,7 +30,7 @@ import pandas as pd
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.kernels.labels import trend_label, volatility_label
-from tradeloom.core.records import Columns, split
+from tradeloom.core.records import REJECT, Columns, split
 from tradeloom.domain import (
     Cancellation,
     Fill,
@@ -57,6 +57,7 @@ ORDER_KINDS: tuple[Literal["market", "stop", "limit"], ...] = ("market", "stop",
 """An order's kind, by its row's type (`layout.ORDER_MARKET`...)."""
 _FEW = 64  # rows read with Python's dicts rather than numpy's sorts and counts
 _FEW_TEXTS = 8  # rows whose texts are made one by one
+_PURPOSE = REJECT.slots["purpose"][0]  # a rejection row's purpose, among its values
 
 
 class BarTimes:
@@ -716,11 +717,12 @@ def _objects(
 
 
 def _rejection(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    code = int(v[0])
-    if code == 0:
-        return ctx.refs[int(v[1])]
-    message, values = codes.describe(code, v[1:], ctx.table)
-    return Rejection(bar, ts, ctx.table.name(code), message, values)
+    code, purpose = int(v[0]), ctx.table.name(int(v[_PURPOSE]))
+    if code == 0:  # a plugin's: what it was for is the core's to say
+        ref = ctx.refs[int(v[1])]
+        return replace(ref, purpose=purpose) if isinstance(ref, Rejection) else ref
+    message, values = codes.describe(code, v[1:_PURPOSE], ctx.table)
+    return Rejection(bar, ts, ctx.table.name(code), message, values, purpose)
 
 
 def _halt(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:

@@ -73,7 +73,7 @@ def refuse_below_minimum(
     """
     notional = quantity * sym[s, S_MARK]
     values = (quantity, notional, minimum(sym, prm, s), sym[s, S_DUST], float(reason))
-    emit_rejection(ev, cur, t, s, codes.BELOW_MINIMUM, values)
+    emit_rejection(ev, cur, t, s, codes.BELOW_MINIMUM, values, reason)
 
 
 @core_loop

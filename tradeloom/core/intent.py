@@ -2,7 +2,8 @@
 
 The ladder (`tradeloom.core.bar`) and the portfolio checks (`tradeloom.core.portfolio`)
 end a signal the same two ways: `accept` makes its entry or reversal the intent;
-`fall_back` keeps the bar's exit, or exits the side the signal turned from.
+`fall_back` keeps the bar's exit, or exits the side the signal turned from. A refusal
+journals what the signal was for (`signal_purpose`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tradeloom.core.layout import (
 from tradeloom.core.rows import emit_decision
 from tradeloom.jit import core_kernel
 
-__all__ = ["accept", "fall_back"]
+__all__ = ["accept", "fall_back", "signal_purpose"]
 
 
 @core_kernel
@@ -35,6 +36,20 @@ def fall_back(sym: np.ndarray, s: int) -> None:
         sym[s, S_I_REASON] = codes.EXIT_SIGNAL
     sym[s, S_I_DIR] = 0.0
     sym[s, S_I_TARGET] = 0.0
+
+
+@core_kernel
+def signal_purpose(sym: np.ndarray, s: int) -> int:
+    """Return the order reason the bar's signal asks for: ``ENTRY`` from flat, ``REVERSE``
+    against the side held, ``SCALE_IN`` (an add) in it.
+
+    What a refusal of the signal journals as its purpose (`accept`'s reasons, and
+    `tradeloom.core.scaling.accept_add`'s).
+    """
+    held = sym[s, S_X_HELD]
+    if held == 0.0:
+        return codes.ENTRY
+    return codes.SCALE_IN if held == sym[s, S_X_DIR] else codes.REVERSE
 
 
 @core_kernel

@@ -49,7 +49,7 @@ import numpy as np
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust
-from tradeloom.core.intent import accept, fall_back
+from tradeloom.core.intent import accept, fall_back, signal_purpose
 from tradeloom.core.layout import (
     A_EQUITY,
     A_RETURNS,
@@ -272,7 +272,7 @@ def decide_candidates(
             if entry:
                 held += 1
             continue
-        emit_rejection(ev, cur, t, s, code, (v0, v1, v2, v3))
+        emit_rejection(ev, cur, t, s, code, (v0, v1, v2, v3), signal_purpose(sym, s))
         fall_back(sym, s)  # a refused reversal exits what is held: it counts as gone
         weight[s] = 0.0
         if counted:

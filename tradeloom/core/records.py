@@ -163,8 +163,8 @@ DECISION = Record(
 REJECT = Record(
     4,
     "rejection",
-    "A refused intent: a built-in code and its values, or code 0 and the ref of a "
-    "plugin's `Rejection`.",
+    "A refused intent or order: a built-in code and its values, or code 0 and the ref "
+    "of a plugin's `Rejection`; and what it was for.",
     (
         Field(
             "code", "code", "the reason code (0: a plugin's, see values[0])", to=("code", "message")
@@ -173,8 +173,14 @@ REJECT = Record(
             "values",
             "float",
             "the code's values (`codes.Code.values` order)",
-            9,
+            8,
             to=("values", "message"),
+        ),
+        Field(
+            "purpose",
+            "code",
+            "the order reason of what was refused: a signal's ENTRY, REVERSE or "
+            "SCALE_IN, an order's own (EXIT_STOP_LOSS...)",
         ),
     ),
     journal="rejection",

@@ -41,7 +41,16 @@ from tradeloom.core.layout import (
     EV_TRADE,
     EV_TRAINING,
 )
-from tradeloom.core.records import BAR, HEAD, KIND, SYMBOL, TRADE_SIZE, TRADE_VALUES, WIDTH
+from tradeloom.core.records import (
+    BAR,
+    HEAD,
+    KIND,
+    REJECT,
+    SYMBOL,
+    TRADE_SIZE,
+    TRADE_VALUES,
+    WIDTH,
+)
 from tradeloom.jit import core_kernel, core_loop
 
 __all__ = [
@@ -66,6 +75,7 @@ __all__ = [
 
 _ACCOUNT = -1
 """The symbol of a row that is the account's."""
+_REJECT_PURPOSE = REJECT.column("purpose")
 
 
 class Liquidation(NamedTuple):
@@ -162,9 +172,12 @@ def emit_rejection(
     symbol: int,
     code: int,
     values: tuple[float, ...],
+    purpose: int,
 ) -> None:
-    """Record a refused intent: ``code`` and its ``values`` (floats; code 0: a plugin's ref)."""
+    """Record a refused intent or order: ``code`` and its ``values`` (floats; code 0: a
+    plugin's ref), and ``purpose``, the order reason of what was refused."""
     _row(ev, cur, EV_REJECT, bar, symbol, (float(code), *values))
+    ev[cur[C_COUNT] - 1, _REJECT_PURPOSE] = purpose
 
 
 @core_kernel

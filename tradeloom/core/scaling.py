@@ -179,7 +179,7 @@ def wants_add(
         return 0
     weight, room = _room(acct, sym, prm, s)
     if room <= 0.0:
-        emit_rejection(ev, cur, t, s, codes.SCALE_IN_CAP, (weight, prm[P_SC_CAP]))
+        emit_rejection(ev, cur, t, s, codes.SCALE_IN_CAP, (weight, prm[P_SC_CAP]), codes.SCALE_IN)
         return -1
     return 1
 

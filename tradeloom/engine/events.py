@@ -21,6 +21,7 @@ import pandas as pd
 import pluggy
 import structlog
 
+from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
 from tradeloom.core.columns import Table, Tables
 from tradeloom.domain import (
     Cancellation,
@@ -30,6 +31,7 @@ from tradeloom.domain import (
     HealthChange,
     ModelTraining,
     Order,
+    Refusal,
     Rejection,
     RunInfo,
     Signal,
@@ -51,6 +53,7 @@ from tradeloom.journal import (
     SignalEvent,
 )
 from tradeloom.kept import Kept
+from tradeloom.reporting.refusals import UNKNOWN, RefusalTable, count_refusals
 
 __all__ = ["Recorder", "debug_logging"]
 
@@ -86,6 +89,10 @@ class Recorder:
         """The market of each of `signal_events`."""
         self.monitor_values: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.rejections: dict[str, int] = {}
+        self.rejected: dict[tuple[str, str], int] = {}
+        """How many rejections of each ``(code, purpose)`` (`refusals`)."""
+        self._reasons: dict[str, str] = {}
+        """Each order's reason, by client order id (`purpose_of`)."""
         self.halt: Halt | None = None
         self.trainings: list[ModelTraining] = []
         self.cancellations: Kept[Cancellation] = Kept()
@@ -189,11 +196,36 @@ class Recorder:
         self._fill(fill, decision_bar)
 
     def cancelled(self, cancellation: Cancellation, decision_bar: int) -> None:
-        """Record that the venue stopped working an order, and how much was left."""
+        """Record that the venue stopped working an order, and how much was left (a
+        refusal, unless it is the engine's own cancel: `tradeloom_refusal`)."""
         self.record(
             _event(OrderCancelled, cancellation, symbol=self.symbol, correlation_id=decision_bar)
         )
         self.cancellations.append(cancellation)
+        self._tell_cancel(cancellation)
+
+    def refusals(self) -> RefusalTable:
+        """Return the run's refusals by stage, code and purpose, as kept
+        (`tradeloom.reporting.refusals.count_refusals`)."""
+        cancels, orders = self.cancellations, self.orders
+        if not len(cancels):  # no order to join: a backtest's orders stay columns unread
+            return count_refusals(self.rejected, (), (), (), ())
+        return count_refusals(
+            self.rejected,
+            cancels.column("order_id"),
+            cancels.column("reason"),
+            orders.column("id"),
+            orders.column("reason"),
+        )
+
+    def purpose_of(self, order_id: str) -> str:
+        """Return the reason of order ``order_id`` (`UNKNOWN`: not an order kept)."""
+        reason = self._reasons.get(order_id)
+        if reason is None and len(self._reasons) < len(self.orders):  # kept as columns
+            ids, reasons = self.orders.column("id"), self.orders.column("reason")
+            self._reasons = dict(zip(ids.tolist(), reasons.tolist(), strict=True))
+            reason = self._reasons.get(order_id)
+        return UNKNOWN if reason is None else str(reason)
 
     def health(self, change: HealthChange) -> None:
         """Record a change of health status."""
@@ -259,6 +291,8 @@ class Recorder:
                 self.last_decision = str(decisions.columns["outcome"].array()[-1])
         told = {"halt", "training"}  # rare; a halt is always logged
         told.update(kind for kind, hook in _TOLD.items() if self.debug or hook in self._listened)
+        if "tradeloom_refusal" in self._listened:
+            told.update(("rejection", "cancel"))
         if self.debug:  # a decision has no hook: it is only logged
             told.add("decision")
         for event in tables.events(told):
@@ -273,6 +307,8 @@ class Recorder:
                 self._tell_order(value)
             elif kind == "fill":
                 self._tell_fill(value, event.decision_bar)
+            elif kind == "cancel":
+                self._tell_cancel(value)
             elif kind == "halt":
                 self._halted(value)
             elif kind == "training":
@@ -333,6 +369,8 @@ class Recorder:
 
     def _keep_rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.code] = self.rejections.get(rejection.code, 0) + 1
+        key = (rejection.code, rejection.purpose)
+        self.rejected[key] = self.rejected.get(key, 0) + 1
         self.last_decision = f"rejected {rejection.code}"
         self.decision_count += 1
 
@@ -346,6 +384,47 @@ class Recorder:
                 correlation_id=_corr(rejection.bar),
             )
         self._tell("tradeloom_risk_rejection", rejection=rejection)
+        if "tradeloom_refusal" in self._listened:
+            code, purpose = rejection.code, rejection.purpose or UNKNOWN
+            self._tell_refusal(
+                Refusal(
+                    rejection.bar,
+                    rejection.timestamp,
+                    "rejected",
+                    code,
+                    purpose,
+                    symbol=self.symbol,
+                    message=rejection.message,
+                    exit=refused_exit(code, purpose, cancelled=False),
+                )
+            )
+
+    def _tell_cancel(self, cancellation: Cancellation) -> None:
+        if "tradeloom_refusal" not in self._listened:
+            return
+        code = cancellation.reason
+        stage = refusal_stage(code, cancelled=True)
+        if stage is None:  # the engine's own cancel
+            return
+        purpose = self.purpose_of(cancellation.order_id)
+        self._tell_refusal(
+            Refusal(
+                cancellation.bar,
+                cancellation.timestamp,
+                stage,  # type: ignore[arg-type]
+                code,
+                purpose,
+                symbol=self.symbol,
+                order_id=cancellation.order_id,
+                remaining=cancellation.remaining,
+                exit=refused_exit(code, purpose, cancelled=True),
+            )
+        )
+
+    def _tell_refusal(self, refusal: Refusal) -> None:
+        if refusal.exit and refusal.purpose in PROTECTIVE_REASONS:
+            refusal = dataclasses.replace(refusal, protective=True)
+        self._tell("tradeloom_refusal", refusal=refusal)
 
     def _halted(self, halt: Halt) -> None:
         self.halt = halt
@@ -361,6 +440,8 @@ class Recorder:
     def _order(self, order: Order) -> None:
         self.orders.append(order)
         self.order_symbols[order.id] = self.symbol
+        if len(self._reasons) == len(self.orders) - 1:  # else `purpose_of` reads them all
+            self._reasons[order.id] = order.reason
         self._tell_order(order)
 
     def _tell_order(self, order: Order) -> None:

@@ -30,6 +30,12 @@ from tradeloom.errors import UserError
 from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
+from tradeloom.reporting.refusals import (
+    RefusalTable,
+    exits_warning,
+    refusal_lines,
+    refusals_of_frames,
+)
 from tradeloom.reporting.run_data import read_table
 from tradeloom.reporting.run_tables import EQUITY, table_file
 from tradeloom.safe_files import NotAFile, read_yaml
@@ -174,6 +180,11 @@ class RunStatus:
     errors: list[dict[str, Any]] = field(default_factory=list)
     strategies: dict[str, float] = field(default_factory=dict)
     """A portfolio file's backtest: each strategy's P&L at the last bar (equity.csv's)."""
+    refusals: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """The run's refusals, ``{stage: {code: {purpose: count}}}`` (`tradeloom.reporting.
+    refusals`: as ``metrics.json``'s ``refusals``)."""
+    exits_refused: dict[str, int] = field(default_factory=dict)
+    """The exits refused by purpose, protective ones first (``metrics.json``'s)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -341,6 +352,7 @@ class _Status:
         stale, staleness = self._staleness(process, age, close_time)
         health, worst, monitors = self._health()
         symbol = self._symbol(bars)
+        refused = refusals_of_frames(self.f)
         return RunStatus(
             run_dir=str(self.run_dir),
             strategy=self.strategy,
@@ -380,6 +392,8 @@ class _Status:
             rejections=len(self.f["rejection"]),
             errors=self._errors(),
             strategies=dict(self._strategies),
+            refusals=refused.nested(),
+            exits_refused=refused.exits_by_purpose(),
         )
 
     # --- the process ------------------------------------------------------------------
@@ -717,6 +731,14 @@ def format_status(status: RunStatus) -> str:
         f"counts     {s.bars} bars, {s.signals} signals, {s.orders} orders, {s.fills} fills, "
         f"{s.rejections} rejections"
     )
+    table = RefusalTable.from_nested(s.refusals)
+    (_, head), *codes = refusal_lines(table)
+    lines.append(f"refusals   {head}")
+    width = max((len(code.strip()) for code, _ in codes), default=0)
+    lines.extend(f"           {code.strip():<{width}}  {text}" for code, text in codes)
+    warning = exits_warning(table)
+    if warning is not None:
+        lines.append(f"WARNING    {warning}")
     if not s.errors:
         lines.append("errors     none")
     for i, e in enumerate(s.errors):

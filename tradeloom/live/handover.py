@@ -29,9 +29,13 @@ from tradeloom.plugins.execution.order_terms import STOP_TYPES
 if TYPE_CHECKING:
     from tradeloom.live.exchange_venue import ExchangeVenue
 
-__all__ = ["look_up", "never_sent", "recover_stops", "track_pending"]
+__all__ = ["NOT_SENT", "look_up", "never_sent", "recover_stops", "track_pending"]
 
 _log = structlog.get_logger("tradeloom.live")
+
+NOT_SENT = "NOT_SENT"
+"""The cancellation reason of an order a restart found decided and never sent (declared in
+`tradeloom.core.codes.CANCEL_NAMES`): it is not sent now either."""
 
 
 def track_pending(
@@ -123,7 +127,7 @@ def never_sent(order: Order, exchange: ExchangeVenue) -> Cancellation:
     """
     _log.warning("order_never_sent", client_id=order.id)
     exchange.adopt(order)
-    return Cancellation(order.id, order.bar, order.timestamp, order.quantity, "NOT_SENT")
+    return Cancellation(order.id, order.bar, order.timestamp, order.quantity, NOT_SENT)
 
 
 def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> None:

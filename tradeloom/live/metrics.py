@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tradeloom.core import layout as L
-from tradeloom.domain import Fill, Halt, HealthChange, Order, Rejection, RunInfo
+from tradeloom.domain import Fill, Halt, HealthChange, Order, Refusal, Rejection, RunInfo
 from tradeloom.errors import UserError
 from tradeloom.extras import require
 from tradeloom.journal import (
@@ -125,6 +125,19 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("tradeloom_fills", "counter", (), "Fills applied to the portfolio."),
     MetricSpec(
         "tradeloom_risk_rejections", "counter", ("code",), "Intents refused, by reason code."
+    ),
+    MetricSpec(
+        "tradeloom_refusals",
+        "counter",
+        ("stage", "code", "purpose"),
+        "Intents and orders refused, cut or cancelled short (metrics.json's refusals), by "
+        "stage, code and the order reason of what was refused.",
+    ),
+    MetricSpec(
+        "tradeloom_exits_refused",
+        "counter",
+        ("purpose",),
+        "Exits refused: each left open the position it was to close.",
     ),
     MetricSpec("tradeloom_halts", "counter", ("code",), "Halts, by reason code."),
     MetricSpec("tradeloom_liquidations", "counter", (), "Positions liquidated (margin)."),
@@ -226,6 +239,8 @@ class LiveMetrics(Observer):
             self.orders.labels(status=status)
         self.fills = counter("tradeloom_fills")
         self.rejections = counter("tradeloom_risk_rejections")
+        self.refusals = counter("tradeloom_refusals")
+        self.exits_refused = counter("tradeloom_exits_refused")
         self.halts = counter("tradeloom_halts")
         self.liquidations = counter("tradeloom_liquidations")
         self.slippage = histogram("tradeloom_slippage_bps", _SLIPPAGE_BUCKETS)
@@ -363,6 +378,13 @@ class LiveMetrics(Observer):
     def tradeloom_risk_rejection(self, rejection: Rejection) -> None:
         """Count a rejection by its reason code."""
         self.rejections.labels(code=rejection.code).inc()
+
+    @hookimpl
+    def tradeloom_refusal(self, refusal: Refusal) -> None:
+        """Count a refusal by stage, code and purpose; an exit's, by purpose too."""
+        self.refusals.labels(stage=refusal.stage, code=refusal.code, purpose=refusal.purpose).inc()
+        if refusal.exit:
+            self.exits_refused.labels(purpose=refusal.purpose).inc()
 
     @hookimpl
     def tradeloom_halt(self, halt: Halt) -> None:

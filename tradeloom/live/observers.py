@@ -2,10 +2,11 @@
 
 `attach_observers` is called after the runner is made and before it starts (the
 recorder learns then which hooks are listened to; `LiveRunner.attach_observers` calls
-it): it serves ``live.metrics``, registers `LiveMetrics` as an observer plugin and as an
-`Observer` of the run's stages and ticks, registers the ``alerts`` observer of
-``live.alerts`` and starts its sender, and tells them of every ccxt error. Each is
-undone when ``stack`` closes: the plugin unregistered, the server and sender stopped.
+it): it registers `RefusedExits`, which logs each exit refused as a warning, serves
+``live.metrics``, registers `LiveMetrics` as an observer plugin and as an `Observer` of
+the run's stages and ticks, registers the ``alerts`` observer of ``live.alerts`` and
+starts its sender, and tells them of every ccxt error. Each is undone when ``stack``
+closes: the plugin unregistered, the server and sender stopped.
 """
 
 from __future__ import annotations
@@ -16,15 +17,45 @@ from contextlib import ExitStack
 import pluggy
 import structlog
 
+from tradeloom.domain import Refusal
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.data.ccxt_client import watch_errors
+from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.monitoring.alerts import Alerts
 from tradeloom.redaction import redact_text
 
-__all__ = ["attach_observers"]
+__all__ = ["RefusedExits", "attach_observers"]
 
 
 _log = structlog.get_logger("tradeloom.live")
+
+
+class RefusedExits:
+    """Log each exit a paper or live run refused, as it happens: one warning line.
+
+    An exit's order no venue could take, a restart found never sent, a venue refused,
+    or a pre-trade check stopped leaves open the position it was to close
+    (`tradeloom.domain.Refusal.exit`); a restart's replay tells nothing again.
+    """
+
+    @hookimpl
+    def tradeloom_refusal(self, refusal: Refusal) -> None:
+        """Log ``refusal`` when it is an exit's (``exit_refused``, a warning)."""
+        if refusal.exit:
+            _log.warning(
+                "exit_refused",
+                purpose=refusal.purpose,
+                stage=refusal.stage,
+                code=refusal.code,
+                symbol=refusal.symbol,
+                client_order_id=refusal.order_id,
+                remaining=refusal.remaining,
+                protective=refusal.protective,
+                bar=refusal.bar,
+                correlation_id=f"bar-{refusal.bar}",
+                message=refusal.message
+                or "the position it was to close stays open until a later exit",
+            )
 
 
 def attach_observers(
@@ -57,6 +88,7 @@ def attach_observers(
     run = files.run_info()
     metrics = None
     port: int | None = None
+    _register(manager, RefusedExits(), "tradeloom.refused_exits", stack)
     if live.metrics is not None:
         from tradeloom.live.metrics import LiveMetrics, serve
 

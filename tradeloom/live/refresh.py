@@ -70,7 +70,7 @@ from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
-from tradeloom.reporting.cuts import cut_orders
+from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
@@ -609,8 +609,11 @@ def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[
         "signals": rec.signals,
         "orders": len(rec.orders),
         "fills": len(rec.fills),
-        "rejections": dict(sorted(rec.rejections.items())),
-        "cut_orders": cut_orders(rec.cancellations),
+        "unfilled_orders": unfilled_orders(
+            rec.cancellations.column("order_id").tolist(),
+            rec.cancellations.column("remaining").tolist(),
+        ),
+        **refusal_metrics(rec.refusals()),
         "halt": _halt(link, session),
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
     }

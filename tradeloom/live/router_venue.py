@@ -49,7 +49,7 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
 from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.handover import look_up, never_sent
+from tradeloom.live.handover import NOT_SENT, look_up, never_sent
 from tradeloom.live.reconcile import reconcile_market, trade_fill
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
@@ -266,8 +266,10 @@ class RouterVenue:
         looked up at its venue by its client id, never sent again, unless the journal
         shows it filled or rejected. Nor is what such a child leaves routed on: the
         restart sends nothing of an order decided before it (`_take`); its rest is the
-        parent's cancellation. The trades the journal counted but the engine had not
-        applied are reported at the next bar, once.
+        parent's cancellation. What no child was decided for (the process died after
+        the order's intent, before it was routed) is cancelled ``NOT_SENT`` too: it was
+        never sent, which is not ``NO_ROUTE`` (no venue could take it). The trades the
+        journal counted but the engine had not applied are reported at the next bar, once.
         """
 
         for order in replayed.pending():
@@ -283,7 +285,10 @@ class RouterVenue:
                 refused = state.order_states.get(child_id) in ("rejected", "cancelled")
                 placed += _filled(state, child_id) if refused else decision.quantity
             if order.quantity - placed > max(order.quantity * 1e-9, self.dust * (1.0 - 1e-9)):
-                parent.unrouted, parent.why = order.quantity - placed, NO_ROUTE
+                # no child was decided for it before the process died (none at all: it
+                # died between the order's intent and its routing): it was never sent,
+                # which says nothing of whether a venue could have taken it
+                parent.unrouted, parent.why = order.quantity - placed, NOT_SENT
                 self._rests.add(order.id)
             for child_id, decision in state.routes.items():
                 if decision.parent_id != order.id:

@@ -41,6 +41,7 @@ import pandas as pd
 import structlog
 
 from tradeloom.core import layout as L
+from tradeloom.core.codes import refusal_stage
 from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
@@ -654,8 +655,18 @@ class LiveRunner:
         fills = ", ".join(
             f"{_SIDES[f.side]} {f.quantity:.8g}@{f.price:.8g}" for f in rec.fills[before.fills :]
         )
-        # what the bar sent and what filled, after the decision it comes from
-        sent = (f" order {orders}" if orders else "") + (f" | filled {fills}" if fills else "")
+        # what the bar sent, what filled and what was refused short (a router's NO_ROUTE, a
+        # venue's refusal, a cut: `tradeloom.reporting.refusals`), after the decision
+        refused = ", ".join(
+            f"{c.remaining:.8g} {c.reason} ({rec.purpose_of(c.order_id)})"
+            for c in rec.cancellations[before.cancels :]
+            if refusal_stage(c.reason, cancelled=True) is not None
+        )
+        sent = (
+            (f" order {orders}" if orders else "")
+            + (f" | filled {fills}" if fills else "")
+            + (f" | refused {refused}" if refused else "")
+        )
         book = session.engine.portfolio
         state = session.state
         if len(symbols) > 1:
@@ -827,7 +838,10 @@ class _Counts:
     decisions: int
     orders: int
     fills: int
+    cancels: int
 
     @classmethod
     def of(cls, rec: Recorder) -> _Counts:
-        return cls(rec.signals, rec.decision_count, len(rec.orders), len(rec.fills))
+        return cls(
+            rec.signals, rec.decision_count, len(rec.orders), len(rec.fills), len(rec.cancellations)
+        )

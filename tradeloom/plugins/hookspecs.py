@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         HealthChange,
         ModelTraining,
         Order,
+        Refusal,
         Rejection,
         RunInfo,
         Signal,
@@ -118,6 +119,28 @@ def tradeloom_risk_rejection(run: RunInfo, rejection: Rejection) -> None:
     Args:
         run: The run.
         rejection: The reason code, message and values.
+    """
+
+
+@hookspec
+def tradeloom_refusal(run: RunInfo, refusal: Refusal) -> None:
+    """Observe an intent or order that did not do what it was for, after it is journaled.
+
+    Called for every rejection (after ``tradeloom_risk_rejection``) and every
+    cancellation that is not the engine's own (a venue's cash or minimum cut the order,
+    no venue of a router could take it, a restart found it never sent, a venue refused
+    or expired it), in every mode; a backtest tells them after its compiled run, in the
+    rows' order. These are what ``metrics.json``'s ``refusals`` counts.
+    ``refusal.exit`` says it left open a position it was to close (``refusal.protective``:
+    a stop's, a halt's exit, the kill switch's flatten); a paper or live run logs each
+    such one as a warning and alerts on it (``live.alerts``: ``exit_refused``,
+    ``protective_exit_refused``).
+
+    Args:
+        run: The run.
+        refusal: Its stage (``rejected``, ``cut``, ``cancelled``), code, the purpose of
+            what was refused (the order reason: ``ENTRY``, ``EXIT_STOP_LOSS``...), the
+            order and the quantity left (a cancellation's), the message (a rejection's).
     """
 
 

@@ -419,5 +419,11 @@ table.execution td{text-align:right;padding:2px 8px;font-variant-numeric:tabular
 border-top:1px solid #f0f0f0}
 table.execution td:nth-child(-n+2),table.execution th:nth-child(-n+2){text-align:left}
 table.execution tr.total td{font-weight:600}
+table.refusals{border-collapse:collapse;font-size:13px;width:100%}
+table.refusals th{position:sticky;top:0;background:#f5f5f5;text-align:right;padding:4px 8px}
+table.refusals td{text-align:right;padding:2px 8px;font-variant-numeric:tabular-nums;
+border-top:1px solid #f0f0f0}
+table.refusals td:nth-child(-n+2),table.refusals th:nth-child(-n+2){text-align:left}
+.exit{background:#fff4e5}.exit.protective{background:#fde0dd;font-weight:600}
 .pos{color:#1a9850}.neg{color:#d73027}.idle{color:#888;font-style:italic}.foot{color:#aaa;font-size:12px;margin-top:24px}
 """

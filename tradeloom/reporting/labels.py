@@ -184,6 +184,8 @@ STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
             ("signals", "signals", _count),
             ("orders", "orders", _count),
             ("fills", "fills", _count),
+            ("unfilled_orders", "orders not filled in full", _count),
+            ("refusals_total", "refusals", _count),
         ),
     ),
 )

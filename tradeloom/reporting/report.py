@@ -54,6 +54,8 @@ from tradeloom.reporting.price_chart import (
     price_chart,
     symbol_menu,
 )
+from tradeloom.reporting.refusals import RefusalTable, exits_warning
+from tradeloom.reporting.refusals_view import reasons_chart, refusals_table
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.shared_plotly import shared_plotly
 from tradeloom.reporting.tearsheet import Rolling
@@ -155,7 +157,7 @@ def report_panels(run: RunData, idle: Idle | None = None) -> dict[str, Chart]:
         "drift": drift_chart(run),
         "monthly_returns": _monthly_chart(m, idle),
         "trade_returns": _trade_returns_chart(run.trades),
-        "reasons": _reasons_chart(m),
+        "reasons": reasons_chart(m),
     }
     # a chart with nothing to show is left out
     charts = {name: c for name, c in made.items() if c is not None}
@@ -188,6 +190,7 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     if one and m.get("open_position") and bars is not None:
         decimals = price_decimals(bars["close"])
     body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
+    body.append(refusals_table(m))
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
     body.append(calibration_table(m))
@@ -504,43 +507,15 @@ def _bin_size(returns: np.ndarray) -> float:
     return float(edges[1] - edges[0])
 
 
-def _reasons_chart(m: Mapping[str, Any]) -> Chart | None:
-    rejections = m.get("rejections") or {}
-    exits = m.get("exits") or {}
-    cuts = m.get("cut_orders") or {}
-    if not rejections and not exits and not cuts:
-        return None
-    data = []
-    for name, counts, color in (
-        ("rejections", rejections, _RED),
-        ("cuts", cuts, _ORANGE),
-        ("exits", exits, _BLUE),
-    ):
-        if counts:
-            data.append(
-                {
-                    "type": "bar",
-                    "orientation": "h",
-                    "name": name,
-                    "x": list(counts.values()),
-                    "y": [f"{name[:-1]}: {k}" for k in counts],
-                    "marker": {"color": color},
-                }
-            )
-    rows = len(rejections) + len(cuts) + len(exits)
-    fig = layout(80 + 28 * rows, xaxis={"title": "count", "gridcolor": "#e5e5e5"})
-    longest = max(len(y) for trace in data for y in trace["y"])
-    fig["margin"] = {**fig["margin"], "l": 50 + 7 * longest}  # the codes, then the title
-    fig["yaxis"] = {"title": "code or reason", "autorange": "reversed"}
-    return Chart("Rejections and cut orders by code, exits by reason", data, fig)
-
-
 def _alerts(m: Mapping[str, Any], decimals: int | None, *, halt: bool) -> str:
     lines = []
     if halt and m.get("halt"):
         lines.append(f"Trading halted: {m['halt']}.")
     if m.get("open_position"):
         lines.append(f"A position is open at the end: {_open_position(m, decimals)}.")
+    refused = exits_warning(RefusalTable.of_metrics(m))
+    if refused is not None:
+        lines.append(f"{refused[0].upper()}{refused[1:]} (see Refusals by code and purpose).")
     if not lines:
         return ""
     return "<div class='alert'>" + "<br>".join(escape(x) for x in lines) + "</div>"

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloom.reporting.labels import format_price, format_value, label_of, short_run
+from tradeloom.reporting.refusals import RefusalTable, exits_warning, refusal_lines
 
 __all__ = ["format_summary"]
 
@@ -35,8 +36,7 @@ _ROWS: tuple[str, ...] = (
     "final_equity",
     "open_position",
     "exits",
-    "rejections",
-    "cut_orders",
+    "refusals",
     "auc",
     "health",
     "halt",
@@ -52,8 +52,9 @@ _SHOWN_RETRAINS = 5
 def format_summary(metrics: Mapping[str, Any]) -> str:
     """Return a two-column table of the main figures of a run.
 
-    It names the position still open at the end, the exits by reason and the
-    rejections by code; health is the monitors' status at the end with the worst one
+    It names the position still open at the end, the exits by reason and the run's
+    refusals by code and purpose (`tradeloom.reporting.refusals`), with a warning line
+    when exits were refused; health is the monitors' status at the end with the worst one
     reached, so that a halt for health never sits beside a bare ``HEALTHY``. With
     health rules, it also says how often they fired and, when the model was
     retrained, when and why (the first few retrains, one per line). Over several
@@ -65,6 +66,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     for key in _ROWS:
         if key == "tables" and key not in metrics:  # a paper run's: CSV, always
+            continue
+        if key == "refusals":
+            rows.extend(_refusal_rows(metrics))
             continue
         rows.append(_row(key, metrics))
         if key == "fees" and "funding" in metrics:  # a perpetual's
@@ -91,13 +95,8 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
         return "run directory", str(metrics.get(key, "-"))
     if key == "open_position":
         return "open at the end", _open_position(metrics)
-    if key in ("exits", "rejections", "cut_orders"):
-        label = {
-            "exits": "exits by reason",
-            "rejections": "rejections by code",
-            "cut_orders": "orders cut by code",
-        }[key]
-        return label, _counts(metrics.get(key) or {})
+    if key == "exits":
+        return "exits by reason", _counts(metrics.get(key) or {})
     if key == "health":
         return "health", _health(metrics)
     if key == "halt":
@@ -106,6 +105,15 @@ def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:
     if key == "tables":
         return "per-bar tables", _tables(str(metrics[key]))
     return label_of(key), format_value(key, metrics)
+
+
+def _refusal_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    table = RefusalTable.of_metrics(metrics)
+    rows = refusal_lines(table)
+    warning = exits_warning(table)
+    if warning is not None:
+        rows.append(("WARNING", warning))
+    return rows
 
 
 def _symbol_rows(

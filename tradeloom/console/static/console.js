@@ -90,6 +90,10 @@ function draw(d) {
     d.orders.map(o => [o.bar, o.symbol, o.side > 0 ? "buy" : "sell", numCell(o.quantity, 8), cell("<td><b>" + esc(o.reason) + "</b></td>"), o.kind]));
   document.getElementById("fills").innerHTML = table(["bar", "time", "symbol", "side", "quantity", "price", "fee"],
     d.fills.map(f => [f.bar, f.time, f.symbol, f.side > 0 ? "buy" : "sell", numCell(f.quantity, 8), numCell(f.price), numCell(f.fee)]));
+  document.getElementById("exits-refused").textContent = d.exits_refused ? "WARNING: " + d.exits_refused : "";
+  document.getElementById("refusals").innerHTML = table(["stage", "code", "purpose", "count"],
+    d.refusals.map(r => [r.stage, cell("<td><b>" + esc(r.code) + "</b></td>"),
+      cell("<td class='" + (r.protective ? "exit protective" : r.exit ? "exit" : "") + "'>" + esc(r.purpose) + "</td>"), numCell(r.count, 0)]));
   document.getElementById("rejections").innerHTML = table(["bar", "symbol", "code", "message"],
     d.rejections.map(r => [r.bar, r.symbol, cell("<td><b>" + esc(r.code) + "</b></td>"), r.message]));
   document.getElementById("health").innerHTML = table(["monitor", "symbol", "status", "now"],

@@ -3,8 +3,11 @@
 Configured under ``live.alerts`` (`AlertsParams`). The run registers one `Alerts`
 with the plugin manager, as any observer plugin: it hears of halts, the kill switch
 and resumes, other trading-state moves, health rules firing, liquidations, stale
-data, restarts, an unreachable venue, and repeated exchange errors, and posts each
-to every target:
+data, restarts, an unreachable venue, repeated exchange errors, and an exit refused
+(an exit's order no venue could take, a restart found never sent, a venue refused or
+a pre-trade check stopped: ``exit_refused``; a stop's, a halt's exit or the kill
+switch's flatten: ``protective_exit_refused``, critical), and posts each to every
+target:
 
 - ``webhook``: a JSON object (``event``, ``severity``, ``title``, ``text``, ``run``,
   ``strategy``, ``mode``, ``bar``, ``time``, ``values``) POSTed to ``url``;
@@ -43,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from tradeloom.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from tradeloom.domain import Halt, HealthAction, RunInfo
+    from tradeloom.domain import Halt, HealthAction, Refusal, RunInfo
     from tradeloom.journal import Event
 
 __all__ = [
@@ -70,6 +73,8 @@ AlertEvent = Literal[
     "stale_data",
     "restart",
     "venue_unreachable",
+    "exit_refused",
+    "protective_exit_refused",
 ]
 ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
 """Every event an alert can be sent for."""
@@ -85,6 +90,8 @@ _SEVERITY: dict[str, str] = {
     "exchange_errors": "warning",
     "stale_data": "warning",
     "venue_unreachable": "warning",
+    "exit_refused": "warning",
+    "protective_exit_refused": "critical",
 }
 
 
@@ -377,6 +384,32 @@ class Alerts:
         alert = _alert_of(run, event)
         if alert is not None:
             self.notify(alert)
+
+    @hookimpl
+    def tradeloom_refusal(self, run: RunInfo, refusal: Refusal) -> None:
+        """Alert: an exit was refused, and the position it was to close stays open."""
+        if not refusal.exit:
+            return
+        event = "protective_exit_refused" if refusal.protective else "exit_refused"
+        what = f"{refusal.purpose} {refusal.stage} {refusal.code}"
+        detail = refusal.message or (
+            f"order {refusal.order_id}: {refusal.remaining:.8g} left unfilled"
+            if refusal.order_id
+            else ""
+        )
+        market = f" ({refusal.symbol})" if refusal.symbol else ""
+        self.notify(
+            Alert(
+                event,
+                f"{refusal.symbol}:{refusal.purpose}:{refusal.code}",
+                f"exit refused{market}: {what}",
+                f"{detail}; the position it was to close stays open".lstrip("; "),
+                run,
+                refusal.bar,
+                _iso(refusal.timestamp),
+                {"remaining": refusal.remaining} if refusal.order_id else {},
+            )
+        )
 
     @hookimpl
     def tradeloom_exchange_error(
