@@ -167,6 +167,7 @@ class PortfolioSession(LiveSession):
             order_id=lambda seq: f"{key}-{seq:06d}",  # unused: each book has its prefix
             times=history.time,
             timeframe_seconds=timeframe,
+            calendar=history.calendar,
             features=lambda t: np.empty(0),  # unused: each book reads its strategy's rows
             columns=(),
             symbols=books.names,

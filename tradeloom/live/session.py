@@ -154,6 +154,7 @@ class LiveSession:
             order_id,
             times=history.time,
             timeframe_seconds=history.timeframe_seconds,
+            calendar=history.calendar,
             # what plugins and monitors see: one market's row, or [symbols, columns]
             features=(lambda i: history.feature_row(i)[0]) if one else history.feature_row,
             columns=history.columns,
