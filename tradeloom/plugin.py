@@ -14,7 +14,9 @@ What is here:
 - registering components: `hookimpl`, `Component`, `Params`, `ParamError`,
   `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
 - what each layer's component implements (`DataSource`, `Feature`, `Model`,
-  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`) and its helper types
+  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
+  reads of the bars (`ReadsColumns`, checked against the data at validation) and its
+  helper types
   (`RiskContext`, `MonitorInput`, `MonitorMetrics`, `Retrainable`, `FeatureStep`,
   `SteppedFeature`, `StepContext`), and an execution component over several venues
   (`MultiVenue`, `VenueTerms`: the router); a data source that loads informative
@@ -87,6 +89,7 @@ from tradeloom.plugins.protocols import (
     MultiVenue,
     PerSymbolModels,
     ReadsBarsColumn,
+    ReadsColumns,
     ReadsVolume,
     Retrainable,
     RiskContext,
@@ -154,6 +157,7 @@ __all__ = [
     "PerSymbolModels",
     "PortfolioView",
     "ReadsBarsColumn",
+    "ReadsColumns",
     "ReadsVolume",
     "Rejection",
     "Retrainable",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -27,6 +27,7 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     OneColumn,
+    ReadsBars,
     SingleColumnParams,
     check_name,
     column_frame,
@@ -134,6 +135,8 @@ class _VwapStep:
 class Vwap(OneColumn):
     """Compute the session VWAP."""
 
+    reads: ClassVar[tuple[str, ...]] = ("high", "low", "close", "volume")
+
     column: str
 
     def values(self, bars: Bars, features: pd.DataFrame) -> np.ndarray:
@@ -232,7 +235,7 @@ class _TimeStep:
 
 
 @dataclass(frozen=True)
-class TimeFeatures:
+class TimeFeatures(ReadsBars):
     """Compute the hour, weekday, month and session flags of each bar."""
 
     fields: tuple[TimeField, ...]
