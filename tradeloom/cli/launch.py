@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import structlog
 
+from tradeloom.engine.health import never_trained
 from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
@@ -140,4 +141,11 @@ def run_live(
         held = "positions " + ", ".join(
             f"{symbol} {book.position_of(s):.8g}" for s, symbol in enumerate(symbols)
         )
-    return f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
+    line = f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
+    untrained = never_trained(session.p.model, session.rec.trainings)
+    if untrained is None:
+        return line
+    structlog.get_logger("tradeloom.live").warning("model_never_trained", reason=untrained)
+    # its exit code stays the stop's: a supervisor restarts a run that exits 1, and the
+    # model of one that goes on may train at its next retraining
+    return f"{line}; health CRITICAL: {untrained}"
