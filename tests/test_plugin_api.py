@@ -66,6 +66,7 @@ PUBLIC = [
     "Order",
     "OrderIntent",
     "ParamError",
+    "ParamErrors",
     "Params",
     "PerSymbolModels",
     "PortfolioView",
@@ -202,3 +203,49 @@ def test_a_plugins_feature_declares_the_columns_it_reads_and_validation_checks_t
         "beside OHLCV: none); declare it under data.auxiliary\n"
     )
     assert isinstance(sys.modules["oi_plugin_65"].Spread(), tradeloom.plugin.ReadsColumns)
+
+
+_SEVERAL_PLUGIN = """
+from tradeloom.plugin import Component, ParamError, ParamErrors, Params, hookimpl
+
+
+class TwoKeys(Params):
+    low: float = 0.0
+    high: float = 1.0
+
+
+def build(params, ctx):
+    raise ParamErrors(
+        [ParamError("low", "must be below high, was 2.0"), ParamError("high", "must be set")]
+    )
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    return [Component("signal", "two_keys_65", TwoKeys, build)]
+"""
+
+
+def test_a_plugins_factory_reports_several_problems_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tradeloom.plugin.ParamErrors`: each problem at its own key, as the built-ins'."""
+    from tradeloom.cli.main import main
+
+    (tmp_path / "several_plugin_65.py").write_text(_SEVERAL_PLUGIN)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: several\n"
+        "plugins: [several_plugin_65]\n"
+        "data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 200}\n"
+        "features: [{kind: log_return}]\n"
+        "model: {kind: precomputed, column: close}\n"
+        "signal: {kind: two_keys_65, low: 2.0}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}\n"
+        "execution: {kind: simulated, initial_cash: 1000}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:6:9 signal.high: must be set",  # not in the file: at its section
+        f"{path}:6:34 signal.low: must be below high, was 2.0",
+    ]

@@ -21,21 +21,11 @@ from tradeloom.plugins.features.timeframe import (
     timeframe_refusal,
 )
 from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
+from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
-
-_PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
-    "data": protocols.DataSource,
-    "features": protocols.Feature,
-    "model": protocols.Model,
-    "signal": protocols.SignalRule,
-    "sizing": protocols.Sizer,
-    "risk": protocols.RiskRule,
-    "execution": protocols.Venue,
-    "monitoring": protocols.Monitor,
-}
 
 
 @dataclass(frozen=True)
@@ -83,26 +73,8 @@ def build_pipeline(
     )
 
     def build(item: ComponentConfig, context: BuildContext) -> object:
-        component = item.registered.component
-        try:
-            built = component.factory(item.params, context)
-        except ParamError as exc:
-            path = f"{item.path}.{exc.key}" if exc.key else item.path
-            problems.append(Problem(config.locate(path), path, exc.message))
-            return None
-        expected = _PROTOCOLS[component.layer]
-        if not isinstance(built, expected):
-            missing = protocols.missing_members(built, expected)
-            problems.append(
-                Problem(
-                    config.locate(item.path),
-                    item.path,
-                    f"{component.layer} kind '{item.kind}' of plugin "
-                    f"'{item.registered.plugin.name}' built a {type(built).__name__}, which "
-                    f"does not implement {expected.__name__} (missing: {', '.join(missing)})",
-                )
-            )
-            return None
+        built, refused = build_component(item, context, config.locate)
+        problems.extend(refused)
         return built
 
     features = []

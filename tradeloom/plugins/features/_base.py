@@ -131,7 +131,7 @@ def check_known_columns(columns: Sequence[str], ctx: BuildContext, key: str) -> 
     """
     known = ctx.feature_columns
     unknown = [column for column in columns if column not in known]
-    if not unknown:
+    if not unknown or not ctx.features_known:  # (an earlier feature's mistake hides them)
         return
     before = (
         f"defined before it: {', '.join(known)}" if known else "no feature is defined before it"
