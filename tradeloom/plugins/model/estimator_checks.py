@@ -185,7 +185,8 @@ def check_estimator(
         )
         raise_collected(problems)
     problems.extend(value_problems(estimator, given, name, work=estimator.get_params(deep=True)))
-    if task == "classifier" and not hasattr(estimator, "predict_proba"):
+    wrong_task = any(p.key == "estimator" for p in problems)  # (no classifier: said once)
+    if task == "classifier" and not wrong_task and not hasattr(estimator, "predict_proba"):
         remedy = " (set params.probability: true)" if "probability" in known else ""
         problems.append(
             ParamError(
