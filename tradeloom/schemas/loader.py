@@ -122,7 +122,8 @@ def load_strategy(
     if problems and plugins is not None:
         # the components whose keys validated are built too: their factories' refusals
         # (an estimator that does not import, a missing data file) come with the rest
-        problems.extend(_own_checks(Path(path), data, components, source_map.locate))
+        valid = top if isinstance(top, StrategyFile) else None
+        problems.extend(_own_checks(Path(path), valid, data, components, source_map.locate))
     if problems:
         # A credential written out is reported once, by its own check: what pydantic says
         # at or below its key may show the value.
@@ -141,6 +142,7 @@ def load_strategy(
 
 def _own_checks(
     source: Path,
+    top: StrategyFile | None,
     data: Mapping[Any, Any],
     components: Mapping[str, ComponentConfig],
     locate: Callable[[str], str],
@@ -156,11 +158,10 @@ def _own_checks(
     from tradeloom.plugins.features.informative import informative_column
     from tradeloom.plugins.features.timeframe import timeframe_column
 
-    name, seed = data.get("name"), data.get("seed")
-    ctx = BuildContext(
-        strategy_name=name if isinstance(name, str) else "",
+    ctx = BuildContext(  # a name and a seed of the file's when its top level validated
+        strategy_name=top.name if top is not None else "",
         strategy_dir=source.resolve().parent,
-        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0,
+        seed=top.seed if top is not None else 0,
     )
     problems: list[Problem] = []
     columns: list[str] = []
