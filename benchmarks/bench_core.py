@@ -182,7 +182,7 @@ def tradeloom_setup(folder: Path) -> tuple[object, object, CoreSpec]:
     (folder / "strategy.yaml").write_text(STRATEGY)
     config, plugins = load_strategy(folder / "strategy.yaml", [])
     pipeline = build_pipeline(config)
-    spec = core_spec(pipeline, 60)
+    spec = core_spec(pipeline, 60, periods_per_year=0.0)
     assert spec.compiled, "every sequential layer of this strategy runs in the core"
     got = (spec.signal, spec.sizing, spec.drawdown_limits, spec.venue, spec.max_holding_bars)
     expected = (
@@ -508,6 +508,7 @@ def latency(args: argparse.Namespace) -> None:
                 lambda n: f"bench-{n:06d}",
                 times=times.__getitem__,
                 timeframe_seconds=bars.timeframe_seconds,
+                calendar=bars.calendar,
                 features=lambda i, row=row: row.values,  # type: ignore[misc]
                 columns=tuple(stepper.columns),
             )

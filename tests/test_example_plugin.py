@@ -96,6 +96,16 @@ def _context(columns: Sequence[str] = ("log_return_1", "volatility_24")) -> Buil
 # -- the feature: range_position ------------------------------------------------------------
 
 
+def test_range_position_declares_the_columns_it_reads() -> None:
+    """A third-party feature declares what it reads (`tradeloom.plugin.ReadsColumns`), so
+    that validation checks it against the data as it checks the built-ins'."""
+    from tradeloom.plugin import ReadsColumns
+
+    feature = _feature(window=5)
+    assert isinstance(feature, ReadsColumns)
+    assert feature.input_columns() == ("high", "low", "close")
+
+
 @pytest.mark.parametrize(("window", "min_periods"), [(2, None), (5, None), (48, None), (20, 5)])
 def test_range_position_matches_a_plain_loop(window: int, min_periods: int | None) -> None:
     bars = _bars()

@@ -9,8 +9,11 @@ commit as the changelog.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
+
+import pytest
 
 import tradeloom.plugin
 from tradeloom._deprecated import TradeloomDeprecationWarning, deprecated
@@ -63,10 +66,12 @@ PUBLIC = [
     "Order",
     "OrderIntent",
     "ParamError",
+    "ParamErrors",
     "Params",
     "PerSymbolModels",
     "PortfolioView",
     "ReadsBarsColumn",
+    "ReadsColumns",
     "ReadsVolume",
     "Refusal",
     "Rejection",
@@ -140,3 +145,108 @@ def _line_of(text: str) -> int:
 
 def test_a_plugin_author_can_filter_the_warning_by_its_public_name() -> None:
     assert tradeloom.plugin.TradeloomDeprecationWarning is TradeloomDeprecationWarning
+
+
+_DECLARING_PLUGIN = """
+import pandas as pd
+
+from tradeloom.plugin import Bars, BuildContext, Component, Params, hookimpl
+
+
+class SpreadParams(Params):
+    pass
+
+
+class Spread:
+    def columns(self) -> list[str]:
+        return ["open_interest_change"]
+
+    def input_columns(self) -> tuple[str, ...]:
+        return ("close", "open_interest")
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        change = bars.frame["open_interest"].diff()
+        return pd.DataFrame({"open_interest_change": change}, index=bars.frame.index)
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    return [Component("features", "oi_change", SpreadParams, lambda p, ctx: Spread())]
+"""
+
+
+def test_a_plugins_feature_declares_the_columns_it_reads_and_validation_checks_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tradeloom.plugin.ReadsColumns`: a third-party feature says what it reads of the
+    bars, and a file whose data lacks it is refused as a built-in's would be."""
+    from tradeloom.cli.main import main
+
+    (tmp_path / "oi_plugin_65.py").write_text(_DECLARING_PLUGIN)
+    rows = ["timestamp,open,high,low,close,volume"]
+    rows += [f"2024-01-{d:02d}T00:00:00Z,100,101,99,100,5" for d in range(1, 29)]
+    (tmp_path / "bars.csv").write_text("\n".join(rows) + "\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: oi\n"
+        "plugins: [oi_plugin_65]\n"
+        "data: {kind: csv, path: bars.csv, timeframe: 1d}\n"
+        "features:\n"
+        "  - {kind: oi_change}\n"
+        "model: {kind: precomputed, column: close}\n"
+        "signal: {kind: threshold, threshold: 0.5}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}\n"
+        "execution: {kind: simulated, initial_cash: 1000}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}:5:5 features.0: the bars have no column 'open_interest' (their columns "
+        "beside OHLCV: none); declare it under data.auxiliary\n"
+    )
+    assert isinstance(sys.modules["oi_plugin_65"].Spread(), tradeloom.plugin.ReadsColumns)
+
+
+_SEVERAL_PLUGIN = """
+from tradeloom.plugin import Component, ParamError, ParamErrors, Params, hookimpl
+
+
+class TwoKeys(Params):
+    low: float = 0.0
+    high: float = 1.0
+
+
+def build(params, ctx):
+    raise ParamErrors(
+        [ParamError("low", "must be below high, was 2.0"), ParamError("high", "must be set")]
+    )
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    return [Component("signal", "two_keys_65", TwoKeys, build)]
+"""
+
+
+def test_a_plugins_factory_reports_several_problems_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tradeloom.plugin.ParamErrors`: each problem at its own key, as the built-ins'."""
+    from tradeloom.cli.main import main
+
+    (tmp_path / "several_plugin_65.py").write_text(_SEVERAL_PLUGIN)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: several\n"
+        "plugins: [several_plugin_65]\n"
+        "data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 200}\n"
+        "features: [{kind: log_return}]\n"
+        "model: {kind: precomputed, column: close}\n"
+        "signal: {kind: two_keys_65, low: 2.0}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}\n"
+        "execution: {kind: simulated, initial_cash: 1000}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:6:9 signal.high: must be set",  # not in the file: at its section
+        f"{path}:6:34 signal.low: must be below high, was 2.0",
+    ]

@@ -12,8 +12,13 @@ has the market's own number of bars.
   ``close`` and ``holidays``.
 
 A bar is expected where its span ``[t, t + timeframe)`` overlaps a session; for bars of a
-day or longer, where its date is a trading day. A year has the calendar's trading days
-(the mean over the years of the data for an exchange) times the bars of a session.
+day or longer, where its date is a trading day (a daily bar is labelled with its trading
+day, and that is its session). A year has the calendar's trading days times the bars of
+a session (`TradingCalendar.periods_per_year`, the one rule every figure that annualizes
+calls): a report's statistics give it the data's span (for an exchange, the mean
+sessions over the data's calendar years), a decision made bar by bar (a sizer's) gives
+none and takes the calendar's own year (for an exchange, the mean over
+`REFERENCE_YEARS`), since it cannot read how far the data runs.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from tradeloom.timeframes import SECONDS_PER_YEAR
 __all__ = [
     "CRYPTO",
     "FOREX",
+    "REFERENCE_YEARS",
     "SessionCalendar",
     "TradingCalendar",
     "calendar_names",
@@ -43,6 +49,12 @@ __all__ = [
 
 _DAY_NS = 86_400 * 1_000_000_000
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+REFERENCE_YEARS = (2014, 2023)
+"""The years whose mean sessions make an exchange's year where no span of data is given:
+what a sizer annualizes by. A decision at a bar cannot read how far the data runs (that
+would be a look-ahead, and a paper run would size otherwise than its backtest), so it
+takes a fixed ten whole years: XNYS has 251.6 sessions a year over them."""
 
 
 class TradingCalendar:
@@ -55,8 +67,16 @@ class TradingCalendar:
         return np.ones(len(stamps), dtype=bool)
 
     def periods_per_year(self, timeframe_seconds: int, first: int = 0, last: int = 0) -> float:
-        """Return how many bars of this length a year has (``first``/``last``: the data's
-        span in epoch ns, for calendars whose year varies)."""
+        """Return how many bars of this length a year has: the one rule of annualizing.
+
+        Args:
+            timeframe_seconds: The bars' length.
+            first: The data's first bar (epoch ns), for a calendar whose year varies (an
+                exchange's): a report's statistics give the span they cover. 0 with
+                ``last`` 0: no span, the calendar's own year (`REFERENCE_YEARS`), which
+                a decision made bar by bar takes (a sizer's).
+            last: The data's last bar (epoch ns).
+        """
         return SECONDS_PER_YEAR / timeframe_seconds
 
     def missing(self, sorted_stamps: np.ndarray, step_ns: int) -> np.ndarray:
@@ -79,14 +99,27 @@ class TradingCalendar:
     timezone: str = "UTC"
     """The local time of the market: the hour, weekday and month features read it."""
 
-    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def sessions(self, stamps: np.ndarray, step_ns: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Return, for bar open times (UTC epoch ns), their session and its close.
+
+        Args:
+            stamps: The bars' open times.
+            step_ns: The bars' length: a bar of a day or longer is labelled with its
+                trading day (as `expected` reads it), and that day is its session.
 
         Returns:
             ``(day, close)``: the session's trading day (days since the epoch) and its
             close (UTC epoch ns). Around the clock: the UTC day, closing at midnight.
         """
-        day = np.asarray(stamps, dtype=np.int64) // _DAY_NS
+        stamps = np.asarray(stamps, dtype=np.int64)
+        if step_ns >= _DAY_NS:  # its date, whose session its span covers
+            day = stamps // _DAY_NS
+            return day, (day + 1) * _DAY_NS
+        return self._sessions(stamps)
+
+    def _sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`sessions` of intraday bars: around the clock, the UTC day."""
+        day = stamps // _DAY_NS
         return day, (day + 1) * _DAY_NS
 
     def __repr__(self) -> str:
@@ -150,8 +183,9 @@ class SessionCalendar(TradingCalendar):
             out |= inside & self._trading_day_open(pd.DatetimeIndex(day))
         return out
 
-    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return each bar's session (its trading day) and the session's close (UTC ns).
+    def _sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each intraday bar's session (its trading day) and the session's close
+        (UTC ns).
 
         A session that opens the evening before (``close`` at or before ``open``)
         belongs to the next day from its open on; a session without a close ends at
@@ -246,10 +280,9 @@ class ExchangeCalendar(TradingCalendar):
         """The exchange's local time zone."""
         return str(_exchange(self.name, date(2000, 1, 3), date(2000, 1, 14)).tz)
 
-    def sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return each bar's session (the first whose close is after the bar opens) and
-        that session's close (UTC ns), early closes included."""
-        stamps = np.asarray(stamps, dtype=np.int64)
+    def _sessions(self, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each intraday bar's session (the first whose close is after the bar
+        opens) and that session's close (UTC ns), early closes included."""
         if len(stamps) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         cal = self._calendar(int(stamps.min()), int(stamps.max()))
@@ -261,12 +294,17 @@ class ExchangeCalendar(TradingCalendar):
         return days[i], closes[i]
 
     def periods_per_year(self, timeframe_seconds: int, first: int = 0, last: int = 0) -> float:
-        """Return the mean sessions a year over the data's calendar years, times the bars of
-        a regular session."""
-        first_year = _naive(np.array([first]))[0].year if first else 2000
-        last_year = max(first_year, _naive(np.array([last]))[0].year if last else first_year)
+        """Return the mean sessions a year over the data's calendar years (none given:
+        over `REFERENCE_YEARS`), times the bars of a regular session."""
+        if not first and not last:
+            first_year, last_year = REFERENCE_YEARS
+        else:
+            first_year = _naive(np.array([first or last]))[0].year
+            last_year = max(first_year, _naive(np.array([last or first]))[0].year)
         cal = _exchange(self.name, date(first_year, 1, 1), date(last_year, 12, 31))
-        sessions = len(cal.sessions) / (last_year - first_year + 1)
+        # the years it has sessions in: an exchange that opened later (XSAU's calendar
+        # starts in 2021) is not averaged over years it did not trade
+        sessions = len(cal.sessions) / len(np.unique(cal.sessions.year))
         lengths = (cal.closes - cal.opens).dt.total_seconds()
         return _periods(sessions, float(lengths.median()), timeframe_seconds)
 

@@ -11,10 +11,12 @@ holds the list of names). Everything else under ``tradeloom`` may move between r
 
 What is here:
 
-- registering components: `hookimpl`, `Component`, `Params`, `ParamError`,
-  `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
+- registering components: `hookimpl`, `Component`, `Params`, `ParamError` (and
+  `ParamErrors`, several at once), `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
 - what each layer's component implements (`DataSource`, `Feature`, `Model`,
-  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`) and its helper types
+  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
+  reads of the bars (`ReadsColumns`, checked against the data at validation) and its
+  helper types
   (`RiskContext`, `MonitorInput`, `MonitorMetrics`, `Retrainable`, `FeatureStep`,
   `SteppedFeature`, `StepContext`), and an execution component over several venues
   (`MultiVenue`, `VenueTerms`: the router); a data source that loads informative
@@ -24,8 +26,8 @@ What is here:
   FILE --mode paper|live``;
 - the value objects components take and return (`Bar`, `Bars`, `Signal`,
   `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Refusal`, `Halt`, ...);
-- the errors a component raises for a user's mistake (`ParamError`, `DataError`,
-  `UserError`) or an exchange that does not answer (`RetriesExhausted`);
+- the errors a component raises for a user's mistake (`ParamError`, `ParamErrors`,
+  `DataError`, `UserError`) or an exchange that does not answer (`RetriesExhausted`);
 - the warning a deprecated name of this module gives (`TradeloomDeprecationWarning`).
 
 The hooks themselves are documented in ``tradeloom/plugins/hookspecs.py``.
@@ -61,7 +63,15 @@ from tradeloom.domain import (
     Universe,
 )
 from tradeloom.errors import DataError, UserError
-from tradeloom.plugins.component import LAYERS, BuildContext, Component, Layer, ParamError, Params
+from tradeloom.plugins.component import (
+    LAYERS,
+    BuildContext,
+    Component,
+    Layer,
+    ParamError,
+    ParamErrors,
+    Params,
+)
 from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.protocols import (
@@ -88,6 +98,7 @@ from tradeloom.plugins.protocols import (
     MultiVenue,
     PerSymbolModels,
     ReadsBarsColumn,
+    ReadsColumns,
     ReadsVolume,
     Retrainable,
     RiskContext,
@@ -151,10 +162,12 @@ __all__ = [
     "Order",
     "OrderIntent",
     "ParamError",
+    "ParamErrors",
     "Params",
     "PerSymbolModels",
     "PortfolioView",
     "ReadsBarsColumn",
+    "ReadsColumns",
     "ReadsVolume",
     "Refusal",
     "Rejection",

@@ -503,7 +503,7 @@ def test_batch_per_bar_and_paper_journals_are_identical(
     with ram_tmp_factory.folder("parity") as folder:
         path = _write(folder, spec)
         config, _ = load_strategy(path, [])
-        cspec = core_spec(build_pipeline(config), 3600)
+        cspec = core_spec(build_pipeline(config), 3600, periods_per_year=0.0)
         # every sequential layer is built in: compiled in the core (monitors stop it per bar)
         assert None not in (cspec.signal, cspec.sizing, cspec.venue) and not cspec.external_rules
         batch = _three_drivers(folder, spec)
@@ -992,7 +992,7 @@ def test_a_full_event_buffer_resumes_at_the_bar_it_stopped_before(ram_tmp_path: 
     path = _write(ram_tmp_path, spec)
     config, _ = load_strategy(path, [])
     pipeline = build_pipeline(config)
-    cspec = core_spec(pipeline, 3600)
+    cspec = core_spec(pipeline, 3600, periods_per_year=0.0)
     assert cspec.compiled
     bars = pipeline.data.load()
     frame = bars.frame

@@ -156,19 +156,23 @@ def test_the_worst_drawdowns_match_quantstats(run_dir: Path) -> None:
     padded = pd.Series(np.r_[0.0, returns.to_numpy()], index=days)
     details = qs.stats.drawdown_details(qs.stats.to_drawdown_series(padded))
     theirs = details.sort_values("max drawdown").head(5).reset_index(drop=True)
-    start = pd.Series([metrics["initial_cash"]], index=days[:1])
-    ours = drawdowns(pd.concat([start, pd.Series(equity.to_numpy(), index=days[1:])]))
+    ours = drawdowns(pd.Series(equity.to_numpy(), index=days[1:]), metrics["initial_cash"])
     assert len(ours) == len(theirs) == min(5, len(details)) and len(ours) >= 3
     for mine, (_, row) in zip(ours, theirs.iterrows(), strict=True):
         assert mine["depth"] == pytest.approx(-row["max drawdown"] / 100, rel=1e-9)
         assert pd.Timestamp(mine["start"]).date() == pd.Timestamp(row["start"]).date()
         assert pd.Timestamp(mine["trough"]).date() == pd.Timestamp(row["valley"]).date()
         last_under = days.get_loc(pd.Timestamp(row["end"]))  # quantstats: its last day under
+        # quantstats counts the days under water; ours run from the bar at the peak to
+        # the recovery's (the summary's rule): one more for a drawdown that recovered,
+        # but from the starting cash, which stands at the first bar
         if mine["recovery"] is None:
             assert last_under == len(days) - 1
+            assert mine["bars"] == int(row["days"])
         else:
             assert pd.Timestamp(mine["recovery"]).date() == days[last_under + 1].date()
-        assert mine["bars"] == int(row["days"])
+            from_cash = pd.Timestamp(mine["start"]) == days[1]
+            assert mine["bars"] == int(row["days"]) + (0 if from_cash else 1)
     # and metrics.json lists the same drawdowns, at the bars' own times
     listed = metrics["tearsheet"]["drawdowns"]
     assert [d["depth"] for d in listed] == [d["depth"] for d in ours]
@@ -202,8 +206,7 @@ def test_alpha_beta_and_correlation_match_empyrical(run_dir: Path) -> None:
 def test_a_drawdown_never_recovered_and_one_from_the_first_bar() -> None:
     index = pd.date_range("2024-01-01", periods=7, freq="h", tz="UTC")
     equity = pd.Series([90.0, 95.0, 100.0, 101.0, 99.0, 97.0, 98.0], index=index)
-    start = pd.Series([100.0], index=index[:1])
-    found = drawdowns(pd.concat([start, equity]))
+    found = drawdowns(equity, 100.0)
     assert found == [
         {
             "start": index[0].isoformat(),
@@ -222,6 +225,22 @@ def test_a_drawdown_never_recovered_and_one_from_the_first_bar() -> None:
             "days": 3 / 24,  # from the peak at 03:00 to the last bar at 06:00
         },
     ]
+
+
+def test_a_recovered_drawdown_has_the_summarys_bars_in_the_table() -> None:
+    """From the bar at the peak (10) to the bar back at it (335): 325 bars in the table
+    of metrics.json as in the summary's duration (the table counted 324, the bars under
+    water, before both called one function)."""
+    index = pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC")
+    values = np.r_[np.linspace(100.0, 110.0, 11), np.full(324, 90.0), np.full(65, 111.0)]
+    equity = pd.Series(values, index=index)
+    sheet = tearsheet(
+        equity, equity, initial_cash=100.0, periods_per_year=365.0, benchmark="buy and hold"
+    )
+    [row] = sheet["drawdowns"]
+    assert (row["start"], row["recovery"]) == (index[11].isoformat(), index[335].isoformat())
+    assert (row["bars"], row["days"]) == (325, 325.0)
+    assert drawdown_duration(equity, 100.0) == (325, pd.Timedelta(days=325))
 
 
 @pytest.mark.parametrize(
@@ -250,11 +269,12 @@ def test_the_drawdown_table_measures_durations_as_the_summary(index: pd.Datetime
     sheet = tearsheet(
         equity, equity, initial_cash=10_000.0, periods_per_year=252.0, benchmark="buy and hold"
     )
-    listed = drawdowns(pd.concat([pd.Series([10_000.0], index=index[:1]), equity]), top=1_000)
-    _, longest = drawdown_duration(equity, 10_000.0)
+    listed = drawdowns(equity, 10_000.0, top=1_000)
+    bars, longest = drawdown_duration(equity, 10_000.0)
     assert max(row["days"] for row in listed) == pytest.approx(
         longest.total_seconds() / 86_400.0, rel=1e-12
     )
+    assert max(row["bars"] for row in listed) == bars
     # the closures count: bars times the bar length (the table's old rule) falls short
     bar_days = (index[1] - index[0]).total_seconds() / 86_400.0
     assert any(row["days"] > (row["bars"] + 1) * bar_days for row in sheet["drawdowns"])

@@ -72,7 +72,7 @@ def test_the_keys_reach_the_core(tmp_path: Path) -> None:
     config, _ = load_strategy(_strategy(tmp_path))
     assert config.signal_top_k == 2
     assert config.risk_portfolio.correlation == CorrelationLimit(max=0.8, window=48)
-    spec = core_spec(build_pipeline(config), 3600)
+    spec = core_spec(build_pipeline(config), 3600, periods_per_year=0.0)
     prm = spec.vector()
     assert (prm[L.P_PORTFOLIO], prm[L.P_TOP_K], prm[L.P_MAX_OPEN]) == (1.0, 2.0, 3.0)
     assert (prm[L.P_MAX_GROSS], prm[L.P_MAX_NET], prm[L.P_MAX_WEIGHT]) == (1.5, 0.8, 0.25)
@@ -83,7 +83,7 @@ def test_the_keys_reach_the_core(tmp_path: Path) -> None:
 
 def test_without_the_keys_the_core_runs_as_before(tmp_path: Path) -> None:
     config, _ = load_strategy(_strategy(tmp_path, portfolio="", top_k=""))
-    prm = core_spec(build_pipeline(config), 3600).vector()
+    prm = core_spec(build_pipeline(config), 3600, periods_per_year=0.0).vector()
     assert prm[L.P_PORTFOLIO] == 0.0 and prm[L.P_CORRELATION_WINDOW] == 0.0
 
 

@@ -44,7 +44,7 @@ def _problems(path: Path) -> list[str]:
 
 def test_the_keys_reach_the_core(tmp_path: Path) -> None:
     config, _ = load_strategy(_strategy(tmp_path))
-    prm = core_spec(build_pipeline(config), 3600).vector()
+    prm = core_spec(build_pipeline(config), 3600, periods_per_year=0.0).vector()
     assert (prm[L.P_SC_KIND], prm[L.P_SC_STEP], prm[L.P_SC_MAX_ADDS]) == (L.SCALE_DCA, 0.01, 3)
     assert prm[L.P_SC_CAP] == 0.4
     assert prm[L.P_TP_LEVELS] == 2
@@ -54,7 +54,7 @@ def test_the_keys_reach_the_core(tmp_path: Path) -> None:
 
 def test_without_the_keys_nothing_scales(tmp_path: Path) -> None:
     config, _ = load_strategy(_strategy(tmp_path, scaling=""))
-    prm = core_spec(build_pipeline(config), 3600).vector()
+    prm = core_spec(build_pipeline(config), 3600, periods_per_year=0.0).vector()
     assert (prm[L.P_SC_KIND], prm[L.P_TP_LEVELS]) == (L.SCALE_NONE, 0.0)
 
 

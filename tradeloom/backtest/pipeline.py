@@ -172,6 +172,7 @@ def run_backtest(
         lambda seq: f"{order_prefix}-{seq:06d}",
         times=BarTimes(index) if boxed is None else boxed.__getitem__,
         timeframe_seconds=universe.timeframe_seconds,
+        calendar=universe.bars[0].calendar,
         features=feats.__getitem__,
         columns=features.columns,
         symbols=symbols,

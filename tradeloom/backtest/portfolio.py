@@ -148,6 +148,7 @@ def run_portfolio_backtest(
         order_id=lambda seq: f"{key}-{seq:06d}",  # unused: each book has its prefix
         times=BarTimes(index),
         timeframe_seconds=timeframe,
+        calendar=strategies[0].universe.bars[0].calendar,
         features=lambda t: np.empty(0),  # unused: each book reads its strategy's rows
         columns=(),
         symbols=books.names,

@@ -28,7 +28,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.funding import funding_series
-from tradeloom.engine.health import action_counts, retrains
+from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
@@ -499,7 +499,9 @@ def _metrics(
     predictions = predictions_beside.result()
     monitors = {label: m.summary() for label, m in result.monitors.items()}
     statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
-    worst = _worst(statuses)
+    untrained = never_trained(pipeline.model, rec.trainings, result.features if one else None)
+    if untrained is not None:
+        _log.warning("model_never_trained", strategy=pipeline.config.name, reason=untrained)
     calibrated = getattr(pipeline.model, "calibration_by_fold", None)
     # model.calibration: each fold before and after its calibrator (`calibration_figures`)
     calibration_keys = {"calibration_by_fold": calibrated} if calibrated else {}
@@ -526,8 +528,12 @@ def _metrics(
         "auc": predictions["auc"],
         "predictions": predictions["predictions"],
         "monitoring": monitors,
-        "health": worst,
-        "health_worst": _worst([str(c.status) for c in rec.health_changes] + statuses),
+        "health": run_health(statuses, untrained),
+        "health_worst": run_health(
+            [str(c.status) for c in rec.health_changes] + statuses, untrained
+        ),
+        # only where it holds: a run whose model trained writes the metrics.json it did
+        **({"model_never_trained": untrained} if untrained else {}),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),
@@ -553,12 +559,6 @@ def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
         return {"auc": math.nan, "predictions": 0}
     score = np.concatenate(scores)
     return {"auc": auc(score, np.concatenate(ups)), "predictions": len(score)}
-
-
-def _worst(statuses: list[str]) -> str | None:
-    ranks = ["HEALTHY", "WARNING", "CRITICAL"]
-    known = [s for s in statuses if s in ranks]
-    return max(known, key=ranks.index) if known else None
 
 
 def _entry_time(result: BacktestResult) -> str | None:

@@ -142,6 +142,12 @@ def run_live(
             f"{symbol} {book.position_of(s):.8g}" for s, symbol in enumerate(symbols)
         )
     line = f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
+    untrained = session.never_trained()
+    if untrained is not None:
+        structlog.get_logger("tradeloom.live").warning("model_never_trained", reason=untrained)
+        # its exit code stays the stop's: a supervisor restarts a run that exits 1, and the
+        # model of one that goes on may train at its next retraining
+        line = f"{line}; health CRITICAL: {untrained}"
     return "\n".join([line, *_refusals(runner)])
 
 

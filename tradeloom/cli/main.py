@@ -645,6 +645,12 @@ def _run(args: argparse.Namespace) -> int:
         variant=None if variant is None else variant.record(),
     )
     print(format_summary(outcome.metrics))
+    untrained = outcome.metrics.get("model_never_trained")
+    if untrained:
+        # the run's folder is whole, for its diagnosis; but it backtested no model: a run
+        # failure (exit 1), so that a script never takes its flat equity for a result
+        print(f"run failed: {untrained}", file=sys.stderr)
+        return 1
     return 0
 
 

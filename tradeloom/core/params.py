@@ -175,6 +175,11 @@ class CoreSpec:
         regime_filter: `regime_mask` of ``signal.regimes`` (0: every regime).
         limits: The pre-trade limits.
         timeframe_ns: A bar's length (the risk clock reads a bar at its close).
+        periods_per_year: Bars in a year of the data's calendar, which a sizing that
+            annualizes takes when its own ``periods_per_year`` is unset
+            (`tradeloom.calendars.TradingCalendar.periods_per_year`, given no span: a
+            decision cannot read how far the data runs); 0: the timeframe's bars in 365
+            days (a market that never closes).
         monitors: Stop at each bar for the monitors and health rules.
         yield_bars: Stop at the end of every bar (the per-bar driver).
         portfolio: Signal ranking and the portfolio limits.
@@ -203,6 +208,7 @@ class CoreSpec:
     regime_filter: int = 0
     limits: Limits = field(default_factory=Limits)
     timeframe_ns: int = 0
+    periods_per_year: float = 0.0
     monitors: bool = False
     yield_bars: bool = False
     portfolio: PortfolioLimits = field(default_factory=PortfolioLimits)
@@ -234,8 +240,10 @@ class CoreSpec:
             p[L.P_PAYOFF] = sizing.payoff
             p[L.P_MAX_POSITION] = sizing.max_position
             p[L.P_VOL_WINDOW] = sizing.window
-            p[L.P_PERIODS_PER_YEAR] = sizing.periods_per_year or (
-                _YEAR_NS / self.timeframe_ns if self.timeframe_ns else 0.0
+            p[L.P_PERIODS_PER_YEAR] = (
+                sizing.periods_per_year
+                or self.periods_per_year
+                or (_YEAR_NS / self.timeframe_ns if self.timeframe_ns else 0.0)
             )
         if venue is not None:
             p[L.P_FILL_AT_CLOSE] = venue.fill_at_close

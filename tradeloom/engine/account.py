@@ -215,7 +215,11 @@ def account_spec(
             else:
                 external = True
     own = core_spec(
-        replace(pipelines[0], venue=venue), timeframe_seconds, venue=live_venue, monitors=False
+        replace(pipelines[0], venue=venue),
+        timeframe_seconds,
+        periods_per_year=0.0,  # none is read: each book's sizing is its strategy's, in Python
+        venue=live_venue,
+        monitors=False,
     )
     return replace(
         own,

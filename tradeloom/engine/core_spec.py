@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tradeloom.calendars import TradingCalendar
 from tradeloom.core.kernels.specs import (
     MARGIN_SHORTS,
     CompiledComponent,
@@ -29,7 +30,14 @@ from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.scaling import Scaling as ScalingSection
 
-__all__ = ["core_spec", "exit_rules", "kernel_spec_of", "portfolio_limits", "pre_trade_limits"]
+__all__ = [
+    "core_spec",
+    "exit_rules",
+    "kernel_spec_of",
+    "portfolio_limits",
+    "pre_trade_limits",
+    "sizing_year",
+]
 
 
 def kernel_spec_of(component: object) -> object | None:
@@ -65,10 +73,19 @@ def exit_rules(config: StrategyConfig) -> ExitRules:
     )
 
 
+def sizing_year(calendar: TradingCalendar, timeframe_seconds: int) -> float:
+    """Return the bars a year of ``calendar`` has for a sizing's annualization: the rule
+    the statistics annualize by (`TradingCalendar.periods_per_year`), given no span of
+    data, since a decision at a bar cannot read how far the data runs (`core_spec`'s
+    ``periods_per_year``; XNYS daily bars: 251.6, crypto's: 365)."""
+    return calendar.periods_per_year(timeframe_seconds)
+
+
 def core_spec(
     pipeline: Pipeline,
     timeframe_seconds: int,
     *,
+    periods_per_year: float,
     venue: Venue | None = None,
     monitors: bool = True,
     symbols: Sequence[str] | None = None,
@@ -78,6 +95,11 @@ def core_spec(
     Args:
         pipeline: The built strategy.
         timeframe_seconds: The bars' length (the risk clock reads a bar at its close).
+        periods_per_year: Bars in a year of the bars' calendar, which annualize the
+            sizing (``volatility_target``) where the file sets no ``periods_per_year``:
+            `tradeloom.calendars.TradingCalendar.periods_per_year`, the rule the
+            statistics annualize by, given no span of data (the decision at a bar
+            cannot read how far the data runs); `sizing_year` says it.
         venue: The venue orders go to instead of the strategy's (live: the exchange; a
             paper replay); a Python venue, external to the step.
         monitors: Stop at each bar for the monitors (when the strategy has any).
@@ -137,6 +159,7 @@ def core_spec(
         regime_filter=regime_mask(config.signal_regimes),
         limits=pre_trade_limits(config.risk_limits),
         timeframe_ns=timeframe_seconds * 1_000_000_000,
+        periods_per_year=periods_per_year,
         monitors=monitors and bool(pipeline.monitors),
         portfolio=_portfolio(pipeline, symbols),
         orders=orders,

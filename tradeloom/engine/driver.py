@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.calendars import TradingCalendar
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
@@ -56,7 +57,7 @@ from tradeloom.domain import (
     Trade,
 )
 from tradeloom.engine.bulk_journal import journal_batches
-from tradeloom.engine.core_spec import core_spec
+from tradeloom.engine.core_spec import core_spec, sizing_year
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
 from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
@@ -228,6 +229,8 @@ class Engine:
         order_id: The client order id of the n-th order.
         times: The open time of bar ``i``.
         timeframe_seconds: The bars' length.
+        calendar: The bars' trading calendar (its year annualizes the sizing,
+            `core_spec`).
         features: Returns bar ``i``'s feature row (what plugins and monitors see): one
             row, or over several symbols ``[symbols, columns]``.
         columns: The feature columns, in row order.
@@ -257,6 +260,7 @@ class Engine:
         *,
         times: Callable[[int], pd.Timestamp],
         timeframe_seconds: int,
+        calendar: TradingCalendar,
         features: Callable[[int], npt.NDArray[np.float64]],
         columns: tuple[str, ...],
         symbols: tuple[str, ...] | None = None,
@@ -271,7 +275,13 @@ class Engine:
         self.p = pipeline
         self.rec = recorder
         self.venue: Venue = pipeline.venue if venue is None else venue
-        self.spec = spec or core_spec(pipeline, timeframe_seconds, venue=venue, symbols=symbols)
+        self.spec = spec or core_spec(
+            pipeline,
+            timeframe_seconds,
+            periods_per_year=sizing_year(calendar, timeframe_seconds),
+            venue=venue,
+            symbols=symbols,
+        )
         self.symbols = symbols
         self.state = CoreState(self.spec, symbols=1 if symbols is None else len(symbols))
         # a plugin's signal rule keeps state (its last signal...): one per symbol
@@ -299,6 +309,7 @@ class Engine:
         self._working: list[str] | None = None  # `_pending_ids` until the venue may move
         self._calls: dict[str, int] = {}  # the venue's asks at each phase of that bar
         self._timeframe_seconds = timeframe_seconds
+        self._calendar = calendar
         self._external: Venue | None = venue
         self.bulk = bulk
         self.log: EventLog = _RowLog() if bulk else recorder
@@ -683,7 +694,11 @@ class Engine:
             copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
         ]
         spec = core_spec(
-            pipeline, self._timeframe_seconds, venue=self._external, symbols=self.symbols
+            pipeline,
+            self._timeframe_seconds,
+            periods_per_year=sizing_year(self._calendar, self._timeframe_seconds),
+            venue=self._external,
+            symbols=self.symbols,
         )
         state = self.state
         state.spec = self.spec = spec

@@ -1,4 +1,5 @@
-"""Health rules: check them against the built monitors, and decide at each bar which fire.
+"""Health rules: check them against the built monitors, and decide at each bar which fire;
+and the run's health beside its monitors': a model that never trained (`never_trained`).
 
 A rule (`tradeloom.schemas.health.HealthRule`) reads ``<monitor name>.<metric>``
 from a monitor's `MonitorMetrics.metrics` after the monitors saw the bar. It fires
@@ -14,25 +15,82 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradeloom.domain import Bar, Halt, HealthAction, ModelTraining
+from tradeloom.domain import Bar, Halt, HealthAction, HealthStatus, ModelTraining
 from tradeloom.errors import Problem
 from tradeloom.lazy import pandas as pd
-from tradeloom.plugins.protocols import Monitor, MonitorMetrics, Retrainable
+from tradeloom.plugins.protocols import Monitor, MonitorMetrics, Retrainable, WalkForwardModel
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.health import HealthRule
 
 __all__ = [
     "HEALTH_HALT",
+    "MODEL_NEVER_TRAINED",
     "HealthRules",
     "action_counts",
     "check_health_rules",
     "health_halt",
+    "never_trained",
     "retrains",
+    "run_health",
 ]
 
 HEALTH_HALT = "HEALTH_HALT"
 """The code of a halt that a health rule's ``halt`` action caused."""
+
+
+MODEL_NEVER_TRAINED = "MODEL_NEVER_TRAINED"
+"""The code of a run whose model trains walk-forward and trained no fold: it predicted
+nothing and so traded nothing. Its health is CRITICAL whatever its monitors say."""
+
+_RANKS: tuple[HealthStatus, ...] = ("HEALTHY", "WARNING", "CRITICAL")
+
+
+def never_trained(
+    model: object, trainings: Sequence[ModelTraining], features: pd.DataFrame | None = None
+) -> str | None:
+    """Return why a model that trains walk-forward trained no fold over the run's bars.
+
+    Args:
+        model: The built model; one that is no `WalkForwardModel` (``precomputed``, a
+            saved model) trains nothing by design: None.
+        trainings: The folds the run planned (skipped ones included).
+        features: The feature columns over the bars, to name those NaN on every bar (a
+            column the data could not feed); None: not named.
+
+    Returns:
+        ``MODEL_NEVER_TRAINED: ...`` in words, or None when a fold trained.
+    """
+    if not isinstance(model, WalkForwardModel) or any(not t.skipped for t in trainings):
+        return None
+    if trainings:
+        why = sorted({t.skipped for t in trainings})
+        cause = (
+            f"its {len(trainings):,} walk-forward fold{'s' if len(trainings) != 1 else ''} "
+            f"{'were' if len(trainings) != 1 else 'was'} skipped ({', '.join(why)})"
+        )
+    else:
+        bars, needs = model.first_fold_bar()
+        cause = (
+            f"no walk-forward fold could train: the first needs {bars:,} bars with every "
+            f"feature known before the bar it predicts ({needs})"
+        )
+        if features is not None:
+            known = int(features.notna().all(axis=1).sum())
+            cause += f", and {known:,} of the {len(features):,} bars have every feature"
+    empty = [] if features is None else [str(c) for c in features if features[c].isna().all()]
+    if empty:
+        verb = "is" if len(empty) == 1 else "are"
+        cause += f" ({', '.join(empty)} {verb} NaN on every bar)"
+    return f"{MODEL_NEVER_TRAINED}: the model never trained: {cause}; it predicted nothing"
+
+
+def run_health(statuses: Sequence[str], untrained: str | None) -> str | None:
+    """Return the run's health: the worst of its monitors' ``statuses``, CRITICAL when the
+    model never trained (``untrained``, `never_trained`); None: no monitor and a model
+    that trained (nothing to judge)."""
+    known = [s for s in statuses if s in _RANKS] + (["CRITICAL"] if untrained else [])
+    return max(known, key=_RANKS.index) if known else None
 
 
 def health_halt(action: HealthAction) -> Halt:

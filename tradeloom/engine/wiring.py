@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tradeloom.engine.capabilities import Mode, live_problems
+from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
 from tradeloom.engine.universe_checks import declared_symbols, universe_problems
@@ -19,31 +20,12 @@ from tradeloom.plugins.features.timeframe import (
     timeframe_problem,
     timeframe_refusal,
 )
-from tradeloom.plugins.protocols import (
-    ExtraColumns,
-    KnownLength,
-    LabelHorizon,
-    ReadsBarsColumn,
-    ReadsVolume,
-    VolumeAware,
-    WalkForwardModel,
-)
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
+from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.timeframes import parse_timeframe
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
-
-_PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature too
-    "data": protocols.DataSource,
-    "features": protocols.Feature,
-    "model": protocols.Model,
-    "signal": protocols.SignalRule,
-    "sizing": protocols.Sizer,
-    "risk": protocols.RiskRule,
-    "execution": protocols.Venue,
-    "monitoring": protocols.Monitor,
-}
 
 
 @dataclass(frozen=True)
@@ -91,29 +73,12 @@ def build_pipeline(
     )
 
     def build(item: ComponentConfig, context: BuildContext) -> object:
-        component = item.registered.component
-        try:
-            built = component.factory(item.params, context)
-        except ParamError as exc:
-            path = f"{item.path}.{exc.key}" if exc.key else item.path
-            problems.append(Problem(config.locate(path), path, exc.message))
-            return None
-        expected = _PROTOCOLS[component.layer]
-        if not isinstance(built, expected):
-            missing = protocols.missing_members(built, expected)
-            problems.append(
-                Problem(
-                    config.locate(item.path),
-                    item.path,
-                    f"{component.layer} kind '{item.kind}' of plugin "
-                    f"'{item.registered.plugin.name}' built a {type(built).__name__}, which "
-                    f"does not implement {expected.__name__} (missing: {', '.join(missing)})",
-                )
-            )
-            return None
+        built, refused = build_component(item, context, config.locate)
+        problems.extend(refused)
         return built
 
     features = []
+    built: list[tuple[ComponentConfig, object]] = []  # each feature beside its entry
     columns: list[str] = []
     owners: dict[str, str] = {}
     for item in config.features:
@@ -143,6 +108,7 @@ def build_pipeline(
             owners[column] = item.path
             columns.append(column)
         features.append(feature)
+        built.append((item, feature))
     ctx = replace(ctx, feature_columns=tuple(columns), feature_spec=tuple(config.feature_spec()))
     model = build(config.model, ctx)
     horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
@@ -156,7 +122,7 @@ def build_pipeline(
     data = build(config.data, ctx)
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue, served=served))
     problems.extend(pair_problems(config, mode, data))
-    problems.extend(_data_problems(config, data, features, model))
+    problems.extend(_data_problems(config, data, built, model))
     problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
@@ -327,38 +293,14 @@ def modelled_venue(pipeline: Pipeline, record: Callable[[Any], None]) -> protoco
 
 
 def _data_problems(
-    config: StrategyConfig, data: object, features: Sequence[object], model: object
+    config: StrategyConfig,
+    data: object,
+    features: Sequence[tuple[ComponentConfig, object]],
+    model: object,
 ) -> list[Problem]:
-    """Refuse, before any bar, what the data cannot give: volume to a feature that reads it,
-    and enough bars for the model's first fold."""
-    problems = []
-    if isinstance(data, VolumeAware) and not data.has_volume():
-        for item, feature in zip(config.features, features, strict=False):
-            if isinstance(feature, ReadsVolume) and feature.needs_volume:
-                problems.append(
-                    Problem(
-                        config.locate(item.path),
-                        item.path,
-                        f"{item.kind} reads volume, and the data has no volume column; "
-                        "remove this feature or use data with volume",
-                    )
-                )
-    extra = data.extra_columns() if isinstance(data, ExtraColumns) else None
-    if extra is not None:
-        for item, feature in zip(config.features, features, strict=False):
-            column = feature.bars_column if isinstance(feature, ReadsBarsColumn) else None
-            if isinstance(column, str) and column not in extra:
-                path = f"{item.path}.of"
-                has = ", ".join(sorted(extra)) if extra else "none"
-                problems.append(
-                    Problem(
-                        config.locate(path),
-                        path,
-                        f"the bars have no column '{column}'{did_you_mean(column, sorted(extra))}"
-                        f" (their columns beside OHLCV: {has}); declare it under "
-                        "data.auxiliary",
-                    )
-                )
+    """Refuse, before any bar, what the data cannot give: a column a feature reads
+    (`input_problems`), and enough bars for the model's first fold."""
+    problems = input_problems(config, data, features)
     needed = model.first_fold_bar() if isinstance(model, WalkForwardModel) else None
     # counting a file's bars reads all of it: only for a model that needs the count
     bars = data.bar_count() if needed is not None and isinstance(data, KnownLength) else None

@@ -167,6 +167,7 @@ class PortfolioSession(LiveSession):
             order_id=lambda seq: f"{key}-{seq:06d}",  # unused: each book has its prefix
             times=history.time,
             timeframe_seconds=timeframe,
+            calendar=history.calendar,
             features=lambda t: np.empty(0),  # unused: each book reads its strategy's rows
             columns=(),
             symbols=books.names,
@@ -193,6 +194,15 @@ class PortfolioSession(LiveSession):
         """Train each member's fold in effect after a restart (`LiveSession.catch_up`)."""
         for member in self.members:
             member.catch_up(trainings)
+
+    def never_trained(self) -> str | None:
+        """Return why a member's model never trained, naming its strategy (the first such
+        member; `LiveSession.never_trained`); None: every member's trained."""
+        for member in self.members:
+            why = member.never_trained()
+            if why is not None:
+                return f"{member.owner}: {why}"
+        return None
 
     def replayed(self, rows: Sequence[LiveBarRow]) -> tuple[npt.NDArray[np.float64], Verdicts]:
         """Return a journaled tick (each book's ``live_bar`` row) as `step` takes it: each

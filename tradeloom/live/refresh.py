@@ -62,6 +62,7 @@ from tradeloom.core import layout as L
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
+from tradeloom.engine.health import run_health
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
@@ -359,8 +360,10 @@ class LiveOutputs:
         close_all = np.stack(self._closes)
         positions, cash, equity = engine.universe_curve(close_all)
         book = engine.portfolio
-        monitors, health = _monitoring(engine)
-        facts = run_facts(run.files, run.link, session) | {
+        monitors, statuses = _monitoring(engine)
+        facts = run_facts(run.files, run.link, session)
+        health = run_health(statuses, facts.get("model_never_trained"))
+        facts |= {
             "symbol": ",".join(history.symbols),
             "symbols": list(history.symbols),
             "benchmark": "equal_weight",
@@ -369,7 +372,7 @@ class LiveOutputs:
                 for s, symbol in enumerate(history.symbols)
                 if book.position_of(s) != 0.0
             },
-            **({"monitoring": monitors, "health": health} if monitors else {}),
+            **({"monitoring": monitors, "health": health} if monitors or health else {}),
         }
         return self._snapshot_of(
             run,
@@ -599,6 +602,7 @@ def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[
     """Return the ``metrics.json`` keys of any live run read from its state: names,
     state, counts, the halt (under `LiveOutputs.lock`: the state changes with the bars)."""
     rec = link.recorder_or_fail
+    untrained = session.never_trained()
     return {
         "strategy": files.config.name,
         "mode": files.mode,
@@ -616,6 +620,8 @@ def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[
         **refusal_metrics(rec.refusals()),
         "halt": _halt(link, session),
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
+        # only where it holds, as a backtest's metrics.json
+        **({"model_never_trained": untrained} if untrained else {}),
     }
 
 
@@ -642,9 +648,10 @@ def _facts(run: OutputsSource) -> dict[str, Any]:
     entry = book.entry_price
     entry_bar = book.entry_bar
     last_close = float(history.closes()[-1, 0])
-    monitors, health = _monitoring(session.engine)
+    monitors, statuses = _monitoring(session.engine)
+    facts = run_facts(run.files, run.link, session)
     return {
-        **run_facts(run.files, run.link, session),
+        **facts,
         "symbol": history.symbol,
         "open_position": book.position,
         "open_position_entry_price": entry,
@@ -655,7 +662,7 @@ def _facts(run: OutputsSource) -> dict[str, Any]:
             None if entry is None or book.position == 0.0 else book.position * (last_close - entry)
         ),
         "monitoring": monitors,
-        "health": health,
+        "health": run_health(statuses, facts.get("model_never_trained")),
         **({} if run.book_feed is None else {"order_book": run.book_feed.summary()}),
     }
 
@@ -696,12 +703,11 @@ def live_metrics(
     }
 
 
-def _monitoring(engine: Engine) -> tuple[dict[str, Any], str | None]:
+def _monitoring(engine: Engine) -> tuple[dict[str, Any], list[str]]:
     """Return each monitor's summary by label (over a universe, each symbol's:
-    ``<monitor>[<symbol>]``) and the worst status among them."""
+    ``<monitor>[<symbol>]``) and their statuses (`run_health` takes the worst)."""
     monitors = {label: m.summary() for label, m in engine.monitors().items()}
-    statuses = [str(s.get("status")) for s in monitors.values() if "status" in s]
-    return monitors, _worst(statuses)
+    return monitors, [str(s.get("status")) for s in monitors.values() if "status" in s]
 
 
 def _account_figures(
@@ -729,12 +735,6 @@ def _account_figures(
             ledger=ledger,
         ),
     }
-
-
-def _worst(statuses: list[str]) -> str | None:
-    ranks = ["HEALTHY", "WARNING", "CRITICAL"]
-    known = [s for s in statuses if s in ranks]
-    return max(known, key=ranks.index) if known else None
 
 
 def _universe_metrics(

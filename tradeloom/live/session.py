@@ -53,6 +53,7 @@ from tradeloom.engine.driver import Book, Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
 from tradeloom.engine.funding import live_funding
+from tradeloom.engine.health import never_trained
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
 from tradeloom.live.fold_in_effect import train_fold_in_effect
@@ -147,6 +148,11 @@ class LiveSession:
         symbols = history.symbols
         self.names: tuple[str, ...] = symbols
         self.owner = ""
+        self.trained_before = False
+        """A fold trained before this process started (the journal's, found by `catch_up`)."""
+        self.folds: list[ModelTraining] = []
+        """The folds its model planned in this process (skipped ones included); the
+        recorder's are every strategy's of a portfolio file."""
         one = len(symbols) == 1
         self.engine = Engine(
             pipeline,
@@ -154,6 +160,7 @@ class LiveSession:
             order_id,
             times=history.time,
             timeframe_seconds=history.timeframe_seconds,
+            calendar=history.calendar,
             # what plugins and monitors see: one market's row, or [symbols, columns]
             features=(lambda i: history.feature_row(i)[0]) if one else history.feature_row,
             columns=history.columns,
@@ -326,6 +333,7 @@ class LiveSession:
                 training = self._train_own(cast(LiveTrainer, model), s, reason, in_effect)
                 if training is not None:
                     trainings.append(training)
+        self.folds.extend(trainings)
         if not trainings:
             return None
         when = history.last_time + pd.Timedelta(seconds=history.timeframe_seconds)
@@ -342,6 +350,13 @@ class LiveSession:
                 skipped=training.skipped or None,
             )
         return trainings[0]
+
+    def never_trained(self) -> str | None:
+        """Return why its model never trained (`tradeloom.engine.health.never_trained`),
+        over this process's folds and the journal's before it; None: a fold trained."""
+        if self.trained_before:
+            return None
+        return never_trained(self.p.model, self.folds)
 
     def _train_own(
         self, model: LiveTrainer, s: int, reason: str | None, in_effect: bool
@@ -401,6 +416,7 @@ class LiveSession:
         model = self.models[0]
         history = self.history
         last = trainings.get(self.owner)
+        self.trained_before = last is not None
         if len(self.models) == 1 and not self.pooled and isinstance(model, LiveTrainer):
             due = model.scheduled_start(history.bars(), history.features())
             if last is not None and (due is None or due <= last[0]):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -11,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloom.bounds import MAX_WINDOW
 
-__all__ = ["LAYERS", "BuildContext", "Component", "Layer", "ParamError", "Params", "bars_key"]
+__all__ = [
+    "LAYERS",
+    "BuildContext",
+    "Component",
+    "Layer",
+    "ParamError",
+    "ParamErrors",
+    "Params",
+    "bars_key",
+    "param_errors",
+    "raise_collected",
+]
 
 Layer = Literal["data", "features", "model", "signal", "sizing", "risk", "execution", "monitoring"]
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk layer."""
@@ -63,6 +74,35 @@ class ParamError(Exception):
         super().__init__(f"{key}: {message}" if key else message)
 
 
+class ParamErrors(ParamError):
+    """Raised by a factory that found several problems at once: each is reported (a
+    `ParamError` handler that knows only the one sees the first).
+
+    Args:
+        errors: The problems, in the order found; at least one.
+    """
+
+    def __init__(self, errors: Sequence[ParamError]) -> None:
+        if not errors:
+            raise ValueError("ParamErrors needs at least one ParamError")
+        self.errors = tuple(e for error in errors for e in param_errors(error))
+        first = self.errors[0]
+        super().__init__(first.key, first.message)
+
+
+def param_errors(error: ParamError) -> tuple[ParamError, ...]:
+    """Return every problem ``error`` holds: its `ParamErrors`'s, or itself."""
+    return error.errors if isinstance(error, ParamErrors) else (error,)
+
+
+def raise_collected(errors: Sequence[ParamError]) -> None:
+    """Raise the problems found (`ParamErrors`; one: itself), or nothing when none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ParamErrors(errors)
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a factory may know about the strategy it is built for.
@@ -77,6 +117,10 @@ class BuildContext:
         feature_spec: For the layers after the features, the features section as
             `StrategyConfig.feature_spec` gives it (a saved model compares it with the
             one it was trained with).
+        features_known: False where ``tradeloom validate`` goes on past mistakes in the
+            features section to report every other one: ``feature_columns`` and
+            ``feature_spec`` may then lack some, and a factory should refuse nothing for
+            a name missing from them (the file is refused anyway).
     """
 
     strategy_name: str
@@ -85,6 +129,7 @@ class BuildContext:
     feature_columns: tuple[str, ...] = ()
     horizon: int = 0
     feature_spec: tuple[Mapping[str, Any], ...] = ()
+    features_known: bool = True
 
     def resolve_path(self, path: str | Path) -> Path:
         """Return ``path`` made absolute against the strategy file's folder."""

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.domain import (
+    OHLCV,
     Bar,
     Bars,
     Cancellation,
@@ -74,6 +75,7 @@ __all__ = [
     "OrderKeys",
     "PerSymbolModels",
     "ReadsBarsColumn",
+    "ReadsColumns",
     "ReadsVolume",
     "Retrainable",
     "RiskContext",
@@ -88,8 +90,30 @@ __all__ = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "input_columns_of",
     "missing_members",
+    "reads_beside_ohlcv",
 ]
+
+
+def input_columns_of(feature: object) -> tuple[str, ...]:
+    """Return the bars' columns ``feature`` declares it reads, in order, each once:
+    `ReadsColumns`'s, and the older declarations' (`ReadsVolume`: ``volume``,
+    `ReadsBarsColumn`: its column)."""
+    found: list[str] = []
+    if isinstance(feature, ReadsColumns):
+        found.extend(str(c) for c in feature.input_columns())
+    if isinstance(feature, ReadsVolume) and feature.needs_volume:
+        found.append("volume")
+    if isinstance(feature, ReadsBarsColumn) and isinstance(feature.bars_column, str):
+        found.append(feature.bars_column)
+    return tuple(dict.fromkeys(found))
+
+
+def reads_beside_ohlcv(feature: object) -> bool:
+    """Return whether ``feature`` declares a column of the bars beside OHLCV (which a
+    higher timeframe's resampling and an informative pair's bars do not carry)."""
+    return any(c not in OHLCV for c in input_columns_of(feature))
 
 
 def missing_members(obj: object, protocol: type) -> list[str]:
@@ -684,8 +708,26 @@ class VolumeAware(Protocol):
 
 
 @runtime_checkable
+class ReadsColumns(Protocol):
+    """A feature that declares the columns of the bars it reads.
+
+    Validation (``tradeloom validate``, and every run before its first bar) checks them
+    against what the data source provides, one rule for every feature: ``volume`` from a
+    file without that column, or a column beside OHLCV the source does not join
+    (`ExtraColumns`), is refused with the feature's path. A feature that does not
+    declare is not checked (nor is one that declares nothing it cannot have).
+    """
+
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the bars' columns it reads: of ``open``, ``high``, ``low``, ``close``,
+        ``volume``, and any column beside them (an auxiliary series)."""
+        ...
+
+
+@runtime_checkable
 class ReadsVolume(Protocol):
-    """A feature that reads the bars' volume."""
+    """A feature that reads the bars' volume (`ReadsColumns` says it and more: a feature
+    declaring either is checked)."""
 
     needs_volume: bool
 
@@ -701,7 +743,8 @@ class ExtraColumns(Protocol):
 
 @runtime_checkable
 class ReadsBarsColumn(Protocol):
-    """A feature that reads a column of the bars beside OHLCV (an auxiliary series)."""
+    """A feature that reads a column of the bars beside OHLCV (an auxiliary series;
+    `ReadsColumns` says it and more: a feature declaring either is checked)."""
 
     @property
     def bars_column(self) -> str:

@@ -9,7 +9,8 @@ gives the same number on the same equity and trades; the tests check it):
   which equals the CAGR when both count the same bars per year).
 - ``max_drawdown_duration_bars`` and ``_days``: the longest stretch from a bar at the
   equity peak to the next bar at the peak, or to the last bar if the peak was never
-  regained (backtesting.py's "Max. Drawdown Duration").
+  regained (backtesting.py's "Max. Drawdown Duration"; `tradeloom.reporting.drawdowns`,
+  the tearsheet's table measures each drawdown by the same function).
 - ``avg_trade_return``: the arithmetic mean of the trades' returns after fees (also
   backtesting.py's "Expectancy [%]"; its "Avg. Trade" is the geometric mean).
 - ``expectancy``: the mean P&L of a trade after fees, in quote currency.
@@ -35,6 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.kept import column
+from tradeloom.reporting.drawdowns import find_drawdowns
 from tradeloom.reporting.metrics import profit_factor
 from tradeloom.reporting.tearsheet import calendar_periods, period_label
 
@@ -88,34 +90,18 @@ def headline_statistics(close: pd.Series, *, cagr: float, max_drawdown: float) -
 
 
 def drawdown_duration(equity: pd.Series, initial_cash: float) -> tuple[int, pd.Timedelta]:
-    """Return the longest drawdown in bars and in time (see the module's definition).
+    """Return the longest drawdown in bars and in time (see the module's definition and
+    `tradeloom.reporting.drawdowns`, which the tearsheet's table reads too).
 
     The peak includes the starting cash: a run that loses from its first bar is in
     drawdown from that bar.
     """
-    values = equity.to_numpy(np.float64)
-    if len(values) == 0:
-        return 0, pd.Timedelta(0)
-    peak = np.maximum.accumulate(np.maximum(values, initial_cash))
-    at_peak = np.flatnonzero(values >= peak)
-    # the bars at the peak and the first and last bars, in order and each once (no sort:
-    # the bars at the peak are in order)
-    n = len(values)
-    head = np.zeros(0 if at_peak[:1].tolist() == [0] else 1, np.int64)
-    tail = np.full(0 if n == 1 or at_peak[-1:].tolist() == [n - 1] else 1, n - 1, np.int64)
-    ends = np.concatenate((head, at_peak, tail))
-    starts, stops = ends[:-1], ends[1:]
-    # a stretch counts when a bar between its ends is below the peak; a run in drawdown
-    # from its first bar starts there
-    long = (stops > starts + 1) | ((stops == starts + 1) & (values[stops] < peak[stops]))
-    if values[0] < peak[0] and len(long):  # (one bar: no stretch to measure)
-        long[0] = True
-    if not long.any():
+    found = find_drawdowns(equity.to_numpy(np.float64), initial_cash)
+    if not len(found.peaks):
         return 0, pd.Timedelta(0)
     index = equity.index
-    spans = stops[long] - starts[long]
-    times = index[stops[long]] - index[starts[long]]
-    return int(spans.max()), pd.Timedelta(times.max())
+    times = index[found.ends] - index[found.peaks]
+    return int(found.lengths.max()), pd.Timedelta(times.max())
 
 
 def period_returns(equity: pd.Series, initial_cash: float, period: str) -> dict[str, float]:

@@ -55,7 +55,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     It names the position still open at the end, the exits by reason and the run's
     refusals by code and purpose (`tradeloom.reporting.refusals`), with a warning line
     when exits were refused; health is the monitors' status at the end with the worst one
-    reached, so that a halt for health never sits beside a bare ``HEALTHY``. With
+    reached, so that a halt for health never sits beside a bare ``HEALTHY``; a model that
+    never trained makes it CRITICAL, with a warning line that says why. With
     health rules, it also says how often they fired and, when the model was
     retrained, when and why (the first few retrains, one per line). Over several
     symbols, one line per symbol gives its P&L, fees, exposure, trades and open
@@ -73,6 +74,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
         rows.append(_row(key, metrics))
         if key == "fees" and "funding" in metrics:  # a perpetual's
             rows.append(_row("funding", metrics))
+        if key == "health" and metrics.get("model_never_trained"):
+            rows.append(("warning", str(metrics["model_never_trained"])))
         if key == "halt":
             rows.extend(_health_rows(metrics))
         short = short_run(metrics) if key == "calmar" else None
@@ -171,9 +174,10 @@ def _health(metrics: Mapping[str, Any]) -> str:
     status, worst = metrics.get("health"), metrics.get("health_worst")
     if status is None:
         return "-"
+    why = " (the model never trained)" if metrics.get("model_never_trained") else ""
     if worst is None or worst == status:
-        return f"{status} at the end"
-    return f"{status} at the end, {worst} at worst"
+        return f"{status} at the end{why}"
+    return f"{status} at the end, {worst} at worst{why}"
 
 
 def _health_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:

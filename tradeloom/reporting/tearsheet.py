@@ -13,14 +13,15 @@ Conventions (those of quantstats and empyrical, which the tests check them again
   ``std * sqrt(periods)``.
 - The rolling window is 30 days of bars (at least 20 bars); a window's figure is at
   its last bar.
-- A drawdown starts at the first bar below the previous peak, has its trough at its
-  lowest equity, and recovers at the first bar back at or above that peak (None: not
-  recovered at the end). Its depth is ``1 - trough / peak``; its length is counted in
-  bars from its start to its recovery (or to the run's end), and its duration in
-  calendar days from the timestamps, from the bar at the peak to its recovery (or to
-  the run's last bar): the rule of ``max_drawdown_duration_days``
-  (`tradeloom.reporting.statistics`), so that over a calendar with closures (a forex
-  weekend, a stock's nights) the table and the summary agree.
+- A drawdown starts at the first bar below the previous peak (the starting cash is a
+  peak at the first bar), has its trough at its lowest equity, and recovers at the
+  first bar back at or above that peak (None: not recovered at the end). Its depth is
+  ``1 - trough / peak``; its length runs from the bar at the peak to its recovery (or
+  to the run's last bar), in bars and in calendar days from the timestamps: the rule of
+  ``max_drawdown_duration_bars`` and ``_days`` (one function,
+  `tradeloom.reporting.drawdowns`), so that the table's longest drawdown is the
+  summary's, over a calendar with closures (a forex weekend, a stock's nights) too.
+  quantstats counts a drawdown's days under water, one fewer for one that recovered.
 - Beta is ``cov(strategy, market) / var(market)`` of the per-bar returns; alpha is
   annualised as empyrical does, ``(1 + mean(r - beta * m)) ** periods - 1``;
   correlation is Pearson's.
@@ -49,6 +50,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.jit import released_kernel
+from tradeloom.reporting.drawdowns import find_drawdowns
 from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
 
 __all__ = [
@@ -165,84 +167,47 @@ def run_rolling(
     return Rolling(window, periods_per_year, figures)
 
 
-def drawdowns(equity: pd.Series, top: int = DRAWDOWNS_LISTED) -> list[dict[str, Any]]:
+def drawdowns(
+    equity: pd.Series, initial_cash: float, top: int = DRAWDOWNS_LISTED
+) -> list[dict[str, Any]]:
     """Return the ``top`` deepest drawdowns of an equity curve, deepest first.
 
-    Each: ``start``, ``trough`` and ``recovery`` (ISO times; recovery None when still
-    under water at the end), ``depth`` (a fraction of the peak), ``bars`` (its length)
-    and ``days`` (its duration in calendar time, from the bar at the peak to the
-    recovery or the last bar).
+    Each: ``start`` (its first bar under the peak), ``trough`` and ``recovery`` (ISO
+    times; recovery None when still under water at the end), ``depth`` (a fraction of
+    the peak), ``bars`` and ``days``: its length from the bar at the peak to the
+    recovery or the last bar, in bars and in calendar time (`tradeloom.reporting.drawdowns`,
+    the rule of the summary's drawdown duration).
+
+    Args:
+        equity: Equity at each bar's close, indexed by the bars' times.
+        initial_cash: Equity before the first bar (a peak at the first bar).
+        top: How many to list.
     """
-    return _drawdowns(equity.to_numpy(np.float64), equity.index.__getitem__, top)
-
-
-def _drawdowns(
-    values: npt.NDArray[np.float64], time_at: Callable[[int], pd.Timestamp], top: int
-) -> list[dict[str, Any]]:
-    """`drawdowns` of ``values``, the time of bar ``i`` being ``time_at(i)``."""
-    if not len(values):
+    found = find_drawdowns(equity.to_numpy(np.float64), initial_cash)
+    if not len(found.peaks):
         return []
-    starts, ends, troughs, peaks = _stretches(values)
-    depths = 1.0 - values[troughs] / peaks
+    values = equity.to_numpy(np.float64)
+    depths = 1.0 - values[found.troughs] / found.highs
     if np.isnan(depths).any():  # sorted as Python sorts NaN keys
         order = sorted(range(len(depths)), key=lambda i: -depths[i])[:top]
     else:
         order = np.argsort(-depths, kind="stable")[:top].tolist()
+    index = equity.index
+    ends, lengths = found.ends, found.lengths
     last = len(values) - 1
     return [
         {
-            "start": time_at(starts[i]).isoformat(),
-            "trough": time_at(troughs[i]).isoformat(),
-            "recovery": time_at(ends[i]).isoformat() if ends[i] <= last else None,
+            "start": index[found.starts[i]].isoformat(),
+            "trough": index[found.troughs[i]].isoformat(),
+            "recovery": index[found.recoveries[i]].isoformat()
+            if found.recoveries[i] <= last
+            else None,
             "depth": float(depths[i]),
-            "bars": int(ends[i] - starts[i]),
-            "days": (time_at(min(ends[i], last)) - time_at(starts[i] - 1)).total_seconds()
-            / 86_400.0,
+            "bars": int(lengths[i]),
+            "days": (index[ends[i]] - index[found.peaks[i]]).total_seconds() / 86_400.0,
         }
         for i in order
     ]
-
-
-@released_kernel
-def _stretches(
-    values: npt.NDArray[np.float64],
-) -> tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]
-]:
-    """Return the stretches under the running peak, in one pass over the bars: each one's
-    first bar, the first bar back at the peak (``len(values)``: never), its first bar at
-    its lowest value, and the peak it is under.
-
-    The peak is numpy's ``maximum.accumulate``'s: a NaN holds it at NaN from there on,
-    where no bar is under it, so a stretch holds no NaN.
-    """
-    n = len(values)
-    most = n // 2 + 1  # a bar at the peak parts two stretches
-    starts = np.empty(most, np.int64)
-    ends = np.empty(most, np.int64)
-    troughs = np.empty(most, np.int64)
-    peaks = np.empty(most, np.float64)
-    count = 0
-    inside = False
-    peak = low = np.nan
-    for i in range(n):
-        value = values[i]
-        if i == 0 or not (peak > value or np.isnan(peak)):  # which `np.maximum` keeps
-            peak = value
-        if value < peak:
-            if not inside:
-                inside = True
-                starts[count], troughs[count], peaks[count], low = i, i, peak, value
-            elif value < low:
-                troughs[count], low = i, value
-        elif inside:
-            inside = False
-            ends[count] = i
-            count += 1
-    if inside:
-        ends[count] = n
-        count += 1
-    return starts[:count].copy(), ends[:count].copy(), troughs[:count].copy(), peaks[:count].copy()
 
 
 def _calendar_returns(
@@ -449,15 +414,12 @@ def tearsheet(
         rolling = run_rolling(equity, initial_cash, periods_per_year, returns)
     index = equity.index
     calendar = _calendar_returns(returns, index)
-    # the starting cash is a peak before the first bar (at that bar's time), so that a
-    # run losing from its first bar is in a drawdown from it
-    started = np.concatenate(([initial_cash], values))
     return {
         "periods_per_year": periods_per_year,
         "rolling_window_bars": rolling.window,
         "rolling_sharpe": _summary(rolling.figures["sharpe"].to_numpy(np.float64)),
         "rolling_volatility": _summary(rolling.figures["volatility"].to_numpy(np.float64)),
-        "drawdowns": _drawdowns(started, lambda i: index[max(i - 1, 0)], DRAWDOWNS_LISTED),
+        "drawdowns": drawdowns(equity, initial_cash),
         "yearly_returns": calendar["Y"],
         "monthly_returns": calendar["M"],
         "benchmark": benchmark,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 
-__all__ = ["ComponentConfig", "StrategyConfig"]
+__all__ = ["ComponentConfig", "StrategyConfig", "feature_spec_of"]
 
 
 @dataclass(frozen=True)
@@ -136,17 +136,22 @@ class StrategyConfig:
         feature than rsi on the bars), and so is its ``symbol`` (rsi of ETH/USDT is not
         rsi of the traded market).
         """
-        return [
-            _plain(
-                {
-                    "kind": item.kind,
-                    **_dump(item.params),
-                    **({"timeframe": item.timeframe} if item.timeframe else {}),
-                    **({"symbol": item.symbol} if item.symbol else {}),
-                }
-            )
-            for item in self.features
-        ]
+        return feature_spec_of(self.features)
+
+
+def feature_spec_of(features: Sequence[ComponentConfig]) -> list[dict[str, Any]]:
+    """Return `StrategyConfig.feature_spec` of the validated entries ``features``."""
+    return [
+        _plain(
+            {
+                "kind": item.kind,
+                **_dump(item.params),
+                **({"timeframe": item.timeframe} if item.timeframe else {}),
+                **({"symbol": item.symbol} if item.symbol else {}),
+            }
+        )
+        for item in features
+    ]
 
 
 def _dump(params: BaseModel) -> dict[str, Any]:

@@ -19,10 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import manager
+from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.manager import PluginImportError, Plugins
+from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import Registry, did_you_mean
 from tradeloom.plugins.signal.regime import RegimeParams
-from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.schemas.building import build_component
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig, feature_spec_of
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.portfolio import PortfolioRisk, unknown_group_symbols
@@ -116,6 +119,11 @@ def load_strategy(
             )
             if component is not None:
                 components[section_path] = component
+    if problems and plugins is not None:
+        # the components whose keys validated are built too: their factories' refusals
+        # (an estimator that does not import, a missing data file) come with the rest
+        valid = top if isinstance(top, StrategyFile) else None
+        problems.extend(_own_checks(Path(path), valid, data, components, source_map.locate))
     if problems:
         # A credential written out is reported once, by its own check: what pydantic says
         # at or below its key may show the value.
@@ -130,6 +138,72 @@ def load_strategy(
         raise ConfigError(list(dict.fromkeys(problems)))
     assert isinstance(top, StrategyFile) and plugins is not None
     return _strategy_config(Path(path), top, components, data, source_map), plugins
+
+
+def _own_checks(
+    source: Path,
+    top: StrategyFile | None,
+    data: Mapping[Any, Any],
+    components: Mapping[str, ComponentConfig],
+    locate: Callable[[str], str],
+) -> list[Problem]:
+    """Return the refusals of the factories of the components whose keys validated, in a
+    file with other mistakes, in the order `build_pipeline` builds them.
+
+    Each sees what the file says of the strategy; past a feature that did not validate
+    or build, the features are not all known (``BuildContext.features_known``), and no
+    factory refuses a name for missing from them. What needs every component (the data
+    against the features, the health rules' metrics) waits until the file is whole.
+    """
+    from tradeloom.plugins.features.informative import informative_column
+    from tradeloom.plugins.features.timeframe import timeframe_column
+
+    ctx = BuildContext(  # a name and a seed of the file's when its top level validated
+        strategy_name=top.name if top is not None else "",
+        strategy_dir=source.resolve().parent,
+        seed=top.seed if top is not None else 0,
+    )
+    problems: list[Problem] = []
+    columns: list[str] = []
+    entries: list[ComponentConfig] = []
+    known = True
+    features = data.get("features")
+    for index in range(len(features) if isinstance(features, list) else 0):
+        item = components.get(f"features.{index}")
+        if item is None:
+            known = False
+            continue
+        plain = item.timeframe is None and item.symbol is None
+        # a feature on other bars sees no earlier column (as `build_pipeline` builds it)
+        seen = replace(ctx, feature_columns=tuple(columns), features_known=known)
+        built, refused = build_component(item, seen if plain else ctx, locate, implements=False)
+        problems.extend(refused)
+        if not isinstance(built, Feature):
+            known = False
+            continue
+        for column in built.columns():
+            if item.timeframe is not None:
+                column = timeframe_column(column, item.timeframe)
+            if item.symbol is not None:
+                column = informative_column(column, item.symbol)
+            columns.append(column)
+        entries.append(item)
+    ctx = replace(
+        ctx,
+        feature_columns=tuple(columns),
+        feature_spec=tuple(feature_spec_of(entries)) if known else (),
+        features_known=known,
+    )
+    model = components.get("model")
+    if model is not None:
+        built, refused = build_component(model, ctx, locate, implements=False)
+        problems.extend(refused)
+        horizon = getattr(built, "horizon", 0)
+        ctx = replace(ctx, horizon=horizon if isinstance(horizon, int) else 0)
+    for path, item in components.items():
+        if not path.startswith(("features.", "model")):
+            problems.extend(build_component(item, ctx, locate, implements=False)[1])
+    return problems
 
 
 def _importable(folder: Path) -> None:

@@ -95,6 +95,7 @@ def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[s
     return {
         "inputs_key": series.hashes.inputs,
         "timeframe_seconds": series.timeframe_seconds,
+        "sizing_year": series.sizing_year,
         "hashes": vars(series.hashes),
         "computed": computed,
     }
@@ -236,7 +237,12 @@ def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> Core
         return None
     if isinstance(variant.pipeline.venue, MultiVenue):
         return None  # each venue modelled in Python (`run_backtest`), not the batched core
-    spec = core_spec(variant.pipeline, int(stage["timeframe_seconds"]), monitors=False)
+    spec = core_spec(
+        variant.pipeline,
+        int(stage["timeframe_seconds"]),
+        periods_per_year=float(stage["sizing_year"]),
+        monitors=False,
+    )
     return spec if spec.compiled else None
 
 

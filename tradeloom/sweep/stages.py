@@ -35,6 +35,7 @@ from tradeloom.backtest.pipeline import bar_inputs, check_probabilities
 from tradeloom.calendars import CRYPTO
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
+from tradeloom.engine.core_spec import sizing_year
 from tradeloom.engine.features import SymbolFeatures, universe_features
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.universe_model import fit_universe
@@ -83,6 +84,8 @@ class Series:
         periods_per_year: Bars a year in the data's calendar (the metrics' figure).
         calendar_year: The same, passed to the metrics (None: the 365-day year of a
             market that never closes, computed from the timeframe).
+        sizing_year: Bars a year of the calendar given no span, which annualize the
+            sizing (`tradeloom.engine.core_spec.sizing_year`).
         model_trainings: Folds trained (skipped ones not counted).
         model_folds_skipped: Folds skipped.
         hashes: The stages' hashes.
@@ -93,6 +96,7 @@ class Series:
     timeframe_seconds: int
     periods_per_year: float
     calendar_year: float | None
+    sizing_year: float
     model_trainings: int
     model_folds_skipped: int
     hashes: StageHashes
@@ -132,7 +136,7 @@ def prepare_series(pipeline: Pipeline, cache: StageCache) -> Series | None:
     regime = None if config.regime is None else config.regime.model_dump(mode="json")
     inputs_key = stage_key("inputs", model_key, regime)
     hashes = StageHashes(data_hash, features_key, model_key, inputs_key)
-    if cache.get("inputs", inputs_key) is None:
+    if load_series(cache, inputs_key) is None:
         output = _model_output(pipeline, universe, cache, hashes)
         trainings_at: dict[int, list[ModelTraining]] = {}
         for training in output.trainings:
@@ -146,6 +150,7 @@ def prepare_series(pipeline: Pipeline, cache: StageCache) -> Series | None:
             "timeframe_seconds": bars.timeframe_seconds,
             "periods_per_year": year,
             "calendar_year": None if calendar is CRYPTO else year,
+            "sizing_year": sizing_year(calendar, bars.timeframe_seconds),
             "model_trainings": sum(1 for t in output.trainings if not t.skipped),
             "model_folds_skipped": sum(1 for t in output.trainings if t.skipped),
             "hashes": [data_hash, features_key, model_key, inputs_key],
@@ -164,9 +169,10 @@ def prepare_series(pipeline: Pipeline, cache: StageCache) -> Series | None:
 
 
 def load_series(cache: StageCache, inputs_key: str) -> Series | None:
-    """Return the series cached under ``inputs_key`` (None: not cached, or corrupt)."""
+    """Return the series cached under ``inputs_key`` (None: not cached, corrupt, or
+    cached by a version that did not record each figure)."""
     entry = cache.get("inputs", inputs_key)
-    if entry is None:
+    if entry is None or "sizing_year" not in entry.meta:
         return None
     a, meta = entry.arrays, entry.meta
     inputs = BarInputs(
@@ -185,6 +191,7 @@ def load_series(cache: StageCache, inputs_key: str) -> Series | None:
         timeframe_seconds=int(meta["timeframe_seconds"]),
         periods_per_year=float(meta["periods_per_year"]),
         calendar_year=meta["calendar_year"],
+        sizing_year=float(meta["sizing_year"]),
         model_trainings=int(meta["model_trainings"]),
         model_folds_skipped=int(meta["model_folds_skipped"]),
         hashes=StageHashes(*meta["hashes"]),

@@ -81,7 +81,13 @@ def run_walk_forward(
                 raise UserError(f"--walk-forward: the stage cache lost {inputs_key}; run again")
             series_of[inputs_key] = loaded
         series = series_of[inputs_key]
-        runs.append((series, core_spec(variant.pipeline, series.timeframe_seconds, monitors=False)))
+        core = core_spec(
+            variant.pipeline,
+            series.timeframe_seconds,
+            periods_per_year=series.sizing_year,
+            monitors=False,
+        )
+        runs.append((series, core))
     lengths = {len(s.index) for s, _ in runs}
     if len(lengths) != 1:
         raise UserError("--walk-forward: the variants' bars differ (a data setting is swept)")

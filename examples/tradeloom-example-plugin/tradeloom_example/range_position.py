@@ -64,6 +64,11 @@ class RangePosition:
         """Return the one column this feature adds."""
         return [self.column]
 
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the columns of the bars it reads (`tradeloom.plugin.ReadsColumns`):
+        ``tradeloom validate`` refuses data that lacks one."""
+        return ("high", "low", "close")
+
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
         """Return the column, indexed like ``bars.frame``; row t uses rows <= t only."""
         frame = bars.frame

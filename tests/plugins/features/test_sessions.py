@@ -103,6 +103,66 @@ def test_an_exchanges_early_close_flags_its_own_last_bar() -> None:
     assert out["hour"].tolist() == [9, 10, 11, 12, 13, 14, 15, 16]
 
 
+def _sessions_as_daily_bars(name: str, start: str, end: str) -> Bars:
+    """An exchange's sessions as daily bars, each labelled with its date at 00:00 UTC."""
+    exchange_calendars = pytest.importorskip("exchange_calendars")
+    days = exchange_calendars.get_calendar(name, start=start, end=end).sessions
+    index = pd.DatetimeIndex(days).tz_localize("UTC").rename("timestamp")
+    close = np.linspace(100.0, 120.0, len(index))
+    frame = pd.DataFrame(
+        {"open": close, "high": close, "low": close, "close": close, "volume": 1.0}, index=index
+    )
+    return Bars(frame, "T", "1d", 86_400, calendar=get_calendar(name))
+
+
+def test_time_features_of_xnys_daily_bars_are_of_each_sessions_date() -> None:
+    """A daily bar is its session: Monday's weekday is 0 and a month's first session is
+    in its month, where the bar's open in New York (the evening before) gave 6 and the
+    month before (80 first sessions of the 120 months from 2015 to 2024)."""
+    bars = _sessions_as_daily_bars("XNYS", "2015-01-01", "2024-12-31")
+    out = build_time_features(TimeFeaturesParams(), CTX).compute(
+        bars, pd.DataFrame(index=bars.frame.index)
+    )
+    dates = bars.frame.index
+    mondays = dates.day_of_week == 0
+    assert mondays.sum() == 469 and set(out["weekday"][mondays]) == {0.0}
+    assert out["weekday"].tolist() == list(dates.day_of_week.astype(float))
+    firsts = ~dates.to_period("M").duplicated()
+    assert firsts.sum() == 120
+    assert out["month"][firsts].tolist() == list(dates[firsts].month.astype(float))
+    assert out["month"].tolist() == list(dates.month.astype(float))
+    evening_before = dates.tz_convert("America/New_York")
+    assert (evening_before.month[firsts] != dates.month[firsts]).sum() == 80  # what was read
+    assert set(out["hour"]) == {0.0}
+    # every daily bar is a session of its own, opening and closing it
+    assert set(out["session_open"]) == {1.0} and set(out["session_close"]) == {1.0}
+
+
+def test_the_per_bar_driver_reads_daily_bars_by_their_session_as_the_batch_does() -> None:
+    bars = _sessions_as_daily_bars("XNYS", "2024-01-01", "2024-03-31")
+    features = [
+        build_vwap(VwapParams(), CTX),
+        build_time_features(TimeFeaturesParams(), BuildContext("s", Path("."), 0, ("vwap",))),
+    ]
+    batch = pd.concat(
+        [f.compute(bars, pd.DataFrame(index=bars.frame.index)) for f in features], axis=1
+    ).to_numpy()
+    stepper = FeatureStepper(features, StepContext.of(bars))
+    stepped = np.vstack([stepper.step(bar) for bar in each_bar(bars)])
+    assert batch.tobytes() == stepped.tobytes()
+    assert stepped[:, 2].tolist() == list(bars.frame.index.day_of_week.astype(float))
+
+
+def test_forex_daily_bars_are_their_trading_day_too() -> None:
+    """forex's session opens at 17:00 New York the evening before: the bar of Monday 4
+    March 2024 (00:00 UTC, Sunday 19:00 in New York) is Monday's."""
+    bars = _bars("2024-03-04", 5, "1D", FOREX)
+    out = build_time_features(TimeFeaturesParams(fields=["weekday", "month", "hour"]), CTX)
+    values = out.compute(bars, pd.DataFrame(index=bars.frame.index))
+    assert values["weekday"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert set(values["month"]) == {3.0} and set(values["hour"]) == {0.0}
+
+
 @pytest.mark.parametrize("calendar", [FOREX, LONDON], ids=["forex", "london"])
 def test_the_per_bar_driver_reads_the_calendar_as_the_batch_does(calendar) -> None:
     bars = _bars("2024-03-29 06:00", 150, "30min", calendar, seed=2)

@@ -18,7 +18,7 @@ import xgboost
 
 from tradeloom.cli.main import main
 from tradeloom.domain import Bars
-from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.component import BuildContext, ParamError, ParamErrors
 from tradeloom.plugins.model import SklearnParams, build_sklearn_model
 from tradeloom.plugins.model.boosting_libraries import set_threads
 from tradeloom.plugins.model.estimator_checks import check_estimator
@@ -175,6 +175,16 @@ _HOSTILE: list[tuple[str, str, Any, str]] = [
     ("xgboost", "booster", "gbtre",
      "must be one of dart, gblinear, gbtree or null; was 'gbtre' (did you mean 'gbtree'?)"),
     ("xgboost", "enable_categorical", 3, "must be true or false, was 3"),
+    # XGBoost's device: cpu, cuda, gpu, with an ordinal or not (its context.cc)
+    ("xgboost", "device", "nosuch",
+     "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) or null; "
+     "was 'nosuch'"),
+    ("xgboost", "device", "cuda:x",
+     "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) or null; "
+     "was 'cuda:x' (did you mean 'cuda'?)"),
+    ("xgboost", "device", 0,
+     "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) or null; "
+     "was 0"),
 ]  # fmt: skip
 
 _CLASSES = {"lightgbm": "lightgbm.LGBMClassifier", "xgboost": "xgboost.XGBClassifier"}
@@ -187,6 +197,34 @@ def test_hostile_booster_values_are_refused_naming_the_key(
     with pytest.raises(ParamError) as raised:
         check_estimator(_CLASSES[library], {key: value}, 3)
     assert (raised.value.key, raised.value.message) == (f"params.{key}", message)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:1", "gpu", "gpu:0", None])
+def test_xgboosts_devices_are_taken(device: str | None) -> None:
+    checked, _ = check_estimator("xgboost.XGBClassifier", {"device": device}, 3)
+    assert checked.settings["device"] == device
+
+
+def test_every_bad_booster_param_is_named_at_once() -> None:
+    with pytest.raises(ParamErrors) as raised:
+        check_estimator(
+            "xgboost.XGBClassifier",
+            {"device": "nosuch", "max_dept": 3, "n_jobs": -100_000, "n_estimators": 50_000},
+            3,
+        )
+    assert [(e.key, e.message) for e in raised.value.errors] == [
+        ("params.max_dept", "unknown parameter of XGBClassifier (did you mean 'max_depth'?)"),
+        (
+            "params.n_estimators",
+            "must be <= 10,000 for XGBClassifier (the ceiling on the work of one fold), was 50,000",
+        ),
+        (
+            "params.device",
+            "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) or null; "
+            "was 'nosuch'",
+        ),
+        ("params.n_jobs", "must be an int in the range [-256, 1024] or None, was -100000"),
+    ]
 
 
 @pytest.mark.parametrize(

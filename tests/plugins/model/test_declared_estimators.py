@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tradeloom.cli.main import main
-from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.component import ParamError, ParamErrors
 from tradeloom.plugins.model.compiling import estimator_problem
 from tradeloom.plugins.model.declared_estimators import (
     DeclaredEstimator,
@@ -163,6 +163,141 @@ def test_every_level_is_checked_and_named_by_its_key_path(
     with pytest.raises(ParamError) as raised:
         _declared(document)
     assert (raised.value.key, raised.value.message) == (key, message)
+
+
+def _vote(*members: dict[str, Any], **params: Any) -> dict[str, Any]:
+    return {
+        "class": "sklearn.ensemble.VotingClassifier",
+        "params": {"estimators": list(members), **params},
+    }
+
+
+_XGB_DEVICES = (
+    "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) or null; was "
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "key", "message"),
+    [
+        (
+            _vote(),
+            "estimator.params.estimators",
+            "VotingClassifier needs at least one estimator: a list of "
+            "{name: ..., class: ..., params: ...}",
+        ),
+        (
+            _vote(_forest("a__b")),
+            "estimator.params.estimators.0.name",
+            "must not hold '__' (scikit-learn reads it as a member's parameter), was 'a__b'",
+        ),
+        (
+            _vote(_forest("weights")),
+            "estimator.params.estimators.0.name",
+            "must not be a parameter of VotingClassifier (estimators, flatten_transform, "
+            "n_jobs, verbose, voting, weights), was 'weights'",
+        ),
+        (
+            _vote(_forest("a", n_jobs=-100_000)),
+            "estimator.params.estimators.0.params.n_jobs",
+            "must be a count of workers from 1 to 1,024, or -1 (every core) down to -256 "
+            "(every core but 255), or null; was -100,000",
+        ),
+        (
+            _vote(_forest("a", n_estimators=True)),
+            "estimator.params.estimators.0.params.n_estimators",
+            "must be an int in the range [1, inf), was True",
+        ),
+        (
+            _vote(_forest("a"), _forest("b", cls="RandomForestRegressor")),
+            "estimator.params.estimators.1.class",
+            "'sklearn.ensemble.RandomForestRegressor' is not a classifier; expected a "
+            "scikit-learn classifier with predict_proba, such as "
+            "sklearn.ensemble.RandomForestClassifier (a regressor learns label kind return)",
+        ),
+        (
+            _vote(
+                _forest("a"),
+                {"name": "svm", "class": "sklearn.svm.SVC", "params": {}},
+                voting="soft",
+            ),
+            "estimator.params.estimators.1.class",
+            "SVC has no predict_proba with these params; the model needs class probabilities",
+        ),
+        (
+            _vote(
+                _forest("a"),
+                {"name": "x", "class": "xgboost.XGBClassifier", "params": {"device": "nosuch"}},
+            ),
+            "estimator.params.estimators.1.params.device",
+            f"{_XGB_DEVICES}'nosuch'",
+        ),
+        (
+            {
+                "class": "sklearn.pipeline.Pipeline",
+                "params": {"steps": [_forest("first"), _forest("last")]},
+            },
+            "estimator.params.steps.0.class",
+            "'sklearn.ensemble.RandomForestClassifier' is no transformer (fit and transform); "
+            "a pipeline's steps before its last transform the rows",
+        ),
+    ],
+    ids=[
+        "no-member",
+        "dunder-name",
+        "param-name",
+        "n_jobs",
+        "bool-for-int",
+        "regressor",
+        "soft-without-proba",
+        "xgboost-device",
+        "pipeline-step",
+    ],
+)
+def test_members_are_checked_as_a_top_level_estimator(
+    document: dict[str, Any], key: str, message: str
+) -> None:
+    """What used to validate and then stop the run at fold 0 (or train on a typo)."""
+    with pytest.raises(ParamError) as raised:
+        build_declared(DeclaredEstimator.model_validate(document), seed=7, task="classifier")
+    assert (raised.value.key, raised.value.message) == (key, message)
+    assert not isinstance(raised.value, ParamErrors)  # the one problem, once
+
+
+def test_every_mistake_of_a_declaration_is_reported_at_once() -> None:
+    document = _vote(
+        {"name": "a", "class": "sklearn.ensemble.RandomForestClasifier"},
+        _forest("b", n_jobs=0, max_dept=2),
+        _forest("c__d"),
+        {"name": "e", "class": "sklearn.ensemble.ExtraTreesClassifier", "params": {"n_jobs": 0}},
+    )
+    with pytest.raises(ParamErrors) as raised:
+        _declared(document)
+    assert [(e.key, e.message) for e in raised.value.errors] == [
+        (
+            "estimator.params.estimators.0.class",
+            "cannot import 'sklearn.ensemble.RandomForestClasifier': module 'sklearn.ensemble' "
+            "has no attribute 'RandomForestClasifier' (did you mean 'RandomForestClassifier'?)",
+        ),
+        (
+            "estimator.params.estimators.1.params.max_dept",
+            "unknown parameter of RandomForestClassifier (did you mean 'max_depth'?)",
+        ),
+        (  # the rest of a member with an unknown key is checked all the same
+            "estimator.params.estimators.1.params.n_jobs",
+            "must be a count of workers from 1 to 1,024, or -1 (every core) down to -256 "
+            "(every core but 255), or null; was 0",
+        ),
+        (
+            "estimator.params.estimators.2.name",
+            "must not hold '__' (scikit-learn reads it as a member's parameter), was 'c__d'",
+        ),
+        (
+            "estimator.params.estimators.3.params.n_jobs",
+            "must be a count of workers from 1 to 1,024, or -1 (every core) down to -256 "
+            "(every core but 255), or null; was 0",
+        ),
+    ]
 
 
 def test_validate_locates_a_nested_mistake_at_its_line_and_column(

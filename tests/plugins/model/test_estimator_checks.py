@@ -1,4 +1,5 @@
-"""The estimator checks' remembered verdicts: reused only for the very same question."""
+"""The estimator checks: every problem of a strategy's estimator at once, and their
+remembered verdicts, reused only for the very same question."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.component import ParamError, ParamErrors
 from tradeloom.plugins.model.estimator_checks import (
     CheckedEstimator,
     check_estimator,
@@ -145,3 +146,46 @@ def test_a_model_made_from_a_remembered_verdict_pickles_to_the_same_bytes(
         fitted = clone(model.estimator).fit(x, y)
         files.append(pickle.dumps({"model": fitted, "estimator": model.estimator_name}))
     assert files[0] == files[1]
+
+
+def test_every_problem_of_an_estimator_is_named_at_once() -> None:
+    """A regressor where a classifier is needed is said once (not again for its missing
+    predict_proba); true for a count, a joblib n_jobs of -100000 and a misspelt key each
+    get their line."""
+    with pytest.raises(ParamErrors) as raised:
+        check_estimator(
+            "sklearn.ensemble.RandomForestRegressor",
+            {"n_estimators": True, "n_jobs": -100_000, "max_dept": 3},
+            7,
+        )
+    assert [(e.key, e.message) for e in raised.value.errors] == [
+        (
+            "estimator",
+            "'sklearn.ensemble.RandomForestRegressor' is not a classifier; expected a "
+            "scikit-learn classifier with predict_proba, such as "
+            "sklearn.ensemble.RandomForestClassifier (a regressor learns label kind return)",
+        ),
+        (
+            "params.max_dept",
+            "unknown parameter of RandomForestRegressor (did you mean 'max_depth'?)",
+        ),
+        ("params.n_estimators", "must be an int in the range [1, inf), was True"),
+        (
+            "params.n_jobs",
+            "must be a count of workers from 1 to 1,024, or -1 (every core) down to -256 "
+            "(every core but 255), or null; was -100,000",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "ok"),
+    [(1, True), (-1, True), (-256, True), (1024, True), (0, False), (1025, False), (-257, False)],
+)
+def test_a_joblib_n_jobs_is_bounded(n_jobs: int, ok: bool) -> None:
+    if ok:
+        checked, _ = check_estimator(FOREST, {"n_jobs": n_jobs}, 7)
+        assert checked.settings["n_jobs"] == n_jobs
+    else:
+        with pytest.raises(ParamError, match=r"^params.n_jobs: must be a count of workers"):
+            check_estimator(FOREST, {"n_jobs": n_jobs}, 7)

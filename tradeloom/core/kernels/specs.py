@@ -42,7 +42,8 @@ class SizingKernel:
 
     ``fraction`` is the fixed fraction, Kelly's share, the target annual volatility
     (``volatility_target``) or the equity risked per trade (``risk_per_trade``);
-    ``window`` and ``periods_per_year`` are the volatility estimator's.
+    ``window`` and ``periods_per_year`` are the volatility estimator's (0: the data
+    calendar's year, `tradeloom.core.params.CoreSpec.periods_per_year`).
     """
 
     kind: Literal["fixed_fraction", "kelly", "volatility_target", "risk_per_trade"]

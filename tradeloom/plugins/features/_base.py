@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import AfterValidator, Field
@@ -18,6 +18,7 @@ from tradeloom.plugins.registry import did_you_mean
 __all__ = [
     "ColumnName",
     "OneColumn",
+    "ReadsBars",
     "SingleColumnParams",
     "bars_key",
     "check_known_columns",
@@ -90,7 +91,20 @@ def new_columns(feature: _F, ctx: BuildContext, key: str = "name") -> _F:
     return feature
 
 
-class OneColumn:
+class ReadsBars:
+    """Mixin of a built-in feature: it reads the bars' columns its class names in
+    ``reads`` (`tradeloom.plugins.protocols.ReadsColumns`, which validation checks
+    against the data: tests/plugins/features/test_feature_inputs.py proves every
+    built-in names what it reads, by changing each column and seeing what moves)."""
+
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the bars' columns it reads."""
+        return self.reads
+
+
+class OneColumn(ReadsBars):
     """Mixin of a feature dataclass with one column, its field ``column``: ``compute``
     returns the `values` a subclass computes (or the subclass overrides ``compute``)."""
 
@@ -117,7 +131,7 @@ def check_known_columns(columns: Sequence[str], ctx: BuildContext, key: str) -> 
     """
     known = ctx.feature_columns
     unknown = [column for column in columns if column not in known]
-    if not unknown:
+    if not unknown or not ctx.features_known:  # (an earlier feature's mistake hides them)
         return
     before = (
         f"defined before it: {', '.join(known)}" if known else "no feature is defined before it"

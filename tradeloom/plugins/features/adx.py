@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -140,6 +141,8 @@ class _AdxStep:
 @dataclass(frozen=True)
 class Adx(OneColumn):
     """Compute Wilder's average directional index over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("high", "low", "close")
 
     window: int
     column: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -105,6 +106,8 @@ class _AtrStep:
 @dataclass(frozen=True)
 class Atr(OneColumn):
     """Compute Wilder's average true range over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("high", "low", "close")
 
     window: int
     column: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -101,6 +102,8 @@ def bb_width(close: np.ndarray, window: int, std: float) -> np.ndarray:
 @dataclass(frozen=True)
 class BollingerWidth(OneColumn):
     """Compute the relative Bollinger band width over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     window: int
     std: float

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -18,7 +19,7 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import bars_key, column_frame, new_columns, prices
+from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
@@ -112,8 +113,10 @@ class _BandsStep:
 
 
 @dataclass(frozen=True)
-class BollingerBands:
+class BollingerBands(ReadsBars):
     """Compute the Bollinger bands over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     window: int
     std: float

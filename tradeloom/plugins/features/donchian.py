@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -17,7 +18,14 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import ColumnName, bars_key, column_frame, new_columns, prices
+from tradeloom.plugins.features._base import (
+    ColumnName,
+    ReadsBars,
+    bars_key,
+    column_frame,
+    new_columns,
+    prices,
+)
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring, ring_full, ring_max, ring_min, ring_push
 
@@ -133,8 +141,10 @@ class _DonchianStep:
 
 
 @dataclass(frozen=True)
-class Donchian:
+class Donchian(ReadsBars):
     """Compute the Donchian channel of ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("high", "low")
 
     window: int
     names: tuple[str, str, str]

@@ -7,6 +7,7 @@ Step kernel state: an SMA-seeded average (`tradeloom.plugins.features.smoothing`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,6 +55,8 @@ def ema(values: np.ndarray, period: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Ema(OneColumn):
     """Compute the EMA of the close over ``period`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     period: int
     column: str

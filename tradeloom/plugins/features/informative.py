@@ -17,7 +17,7 @@ symbol's own bars.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,12 @@ from tradeloom.errors import DataError
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.features.book import BookFeature
 from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
-from tradeloom.plugins.protocols import CrossSectionalFeature, Feature, ReadsBarsColumn
+from tradeloom.plugins.protocols import (
+    CrossSectionalFeature,
+    Feature,
+    input_columns_of,
+    reads_beside_ohlcv,
+)
 
 __all__ = [
     "InformativePair",
@@ -46,7 +51,7 @@ def informative_refusal(feature: Feature) -> str | None:
     """Return why ``feature`` cannot take ``symbol:``, or None when it can."""
     if isinstance(feature, CrossSectionalFeature):
         return "a cross-sectional feature reads the traded universe at each bar; remove symbol:"
-    if isinstance(feature, ReadsBarsColumn | BookFeature):
+    if reads_beside_ohlcv(feature) or isinstance(feature, BookFeature):
         return (
             "this feature reads columns beside OHLCV, which an informative pair's bars do not "
             "have; remove symbol:"
@@ -71,17 +76,14 @@ class InformativePair:
         inner: The feature as built for that market's bars (a `HigherTimeframe` when the
             entry also names a timeframe).
         symbol: The other market, as written (``ETH/USDT``).
-
-    Attributes:
-        needs_volume: Whether ``inner`` reads volume.
     """
 
     inner: Feature
     symbol: str
-    needs_volume: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "needs_volume", bool(getattr(self.inner, "needs_volume", False)))
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the columns ``inner`` reads (of the other market's bars)."""
+        return input_columns_of(self.inner)
 
     def columns(self) -> list[str]:
         """Return the inner feature's columns, each named with the symbol."""

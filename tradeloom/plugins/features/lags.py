@@ -18,7 +18,12 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import check_known_columns, column_frame, new_columns
+from tradeloom.plugins.features._base import (
+    ReadsBars,
+    check_known_columns,
+    column_frame,
+    new_columns,
+)
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import ring_back, ring_push
 
@@ -168,7 +173,7 @@ class _LagsStep:
 
 
 @dataclass(frozen=True)
-class Lags:
+class Lags(ReadsBars):
     """Compute lagged copies of earlier feature columns.
 
     Attributes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -18,7 +19,14 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import ColumnName, bars_key, column_frame, new_columns, prices
+from tradeloom.plugins.features._base import (
+    ColumnName,
+    ReadsBars,
+    bars_key,
+    column_frame,
+    new_columns,
+    prices,
+)
 from tradeloom.plugins.features.smoothing import ema_step
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 
@@ -138,8 +146,10 @@ class _MacdStep:
 
 
 @dataclass(frozen=True)
-class Macd:
+class Macd(ReadsBars):
     """Compute the MACD line, signal and histogram."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     fast: int
     slow: int

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -77,6 +78,8 @@ class _ObvStep:
 @dataclass(frozen=True)
 class Obv(OneColumn):
     """Compute the on-balance volume."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close", "volume")
 
     column: str
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -113,6 +114,8 @@ def simple_return(close: np.ndarray, period: int) -> np.ndarray:
 class LogReturn(OneColumn):
     """Compute the log return over ``period`` bars."""
 
+    reads: ClassVar[tuple[str, ...]] = ("close",)
+
     period: int
     column: str
 
@@ -128,6 +131,8 @@ class LogReturn(OneColumn):
 @dataclass(frozen=True)
 class Returns(OneColumn):
     """Compute the simple return over ``period`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     period: int
     column: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -119,6 +120,8 @@ def rsi(close: np.ndarray, window: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Rsi(OneColumn):
     """Compute Wilder's RSI over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     window: int
     column: str

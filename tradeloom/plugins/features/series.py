@@ -139,10 +139,9 @@ class Series(OneColumn):
     window: int
     column: str
 
-    @property
-    def bars_column(self) -> str:
-        """The column of the bars it reads (checked against the data at validation)."""
-        return self.of
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the column of the bars it reads (checked against the data at validation)."""
+        return (self.of,)
 
     def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
         """Return the transformed column; row t uses rows <= t.

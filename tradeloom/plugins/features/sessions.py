@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -27,6 +27,7 @@ from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     OneColumn,
+    ReadsBars,
     SingleColumnParams,
     check_name,
     column_frame,
@@ -48,6 +49,8 @@ __all__ = [
     "vwap",
     "vwap_step",
 ]
+
+_DAY_NS = 86_400 * 1_000_000_000
 
 TimeField = Literal["hour", "weekday", "month", "session_open", "session_close"]
 TIME_FIELDS: tuple[TimeField, ...] = ("hour", "weekday", "month", "session_open", "session_close")
@@ -105,7 +108,8 @@ def vwap(bars: Bars) -> np.ndarray:
     ``sum((high + low + close) / 3 * volume) / sum(volume)`` over the session's bars up
     to this one; NaN while the session has traded no volume.
     """
-    day, _ = bars.calendar.sessions(_stamps(bars.frame.index))
+    step_ns = bars.timeframe_seconds * 1_000_000_000
+    day, _ = bars.calendar.sessions(_stamps(bars.frame.index), step_ns)
     high, low, close, volume = (prices(bars, k) for k in ("high", "low", "close", "volume"))
     return _vwap(high, low, close, volume, np.asarray(day, dtype=np.float64))
 
@@ -113,21 +117,25 @@ def vwap(bars: Bars) -> np.ndarray:
 class _VwapStep:
     """Per-bar driver of `Vwap`."""
 
-    __slots__ = ("_calendar", "_state")
+    __slots__ = ("_calendar", "_state", "_step_ns")
 
-    def __init__(self, calendar: TradingCalendar) -> None:
+    def __init__(self, calendar: TradingCalendar, step_ns: int) -> None:
         self._state = new_vwap_state()
         self._calendar = calendar
+        self._step_ns = step_ns
 
     def step(self, bar: Bar, features: Mapping[str, float]) -> tuple[float, ...]:
         """Return this bar's session VWAP."""
-        day, _ = self._calendar.sessions(np.array([bar.timestamp.value], np.int64))
+        stamp = np.array([bar.timestamp.value], np.int64)
+        day, _ = self._calendar.sessions(stamp, self._step_ns)
         return (vwap_step(self._state, bar.high, bar.low, bar.close, bar.volume, float(day[0])),)
 
 
 @dataclass(frozen=True)
 class Vwap(OneColumn):
     """Compute the session VWAP."""
+
+    reads: ClassVar[tuple[str, ...]] = ("high", "low", "close", "volume")
 
     column: str
 
@@ -137,7 +145,7 @@ class Vwap(OneColumn):
 
     def stepper(self, context: StepContext) -> FeatureStep:
         """Return the per-bar driver."""
-        return _VwapStep(context.calendar)
+        return _VwapStep(context.calendar, context.timeframe_seconds * 1_000_000_000)
 
 
 def build_vwap(params: VwapParams, ctx: BuildContext) -> Vwap:
@@ -152,7 +160,8 @@ class TimeFeaturesParams(Params):
         default_factory=lambda: list(TIME_FIELDS),
         min_length=1,
         description="Which columns: hour (0-23), weekday (0 Monday - 6 Sunday) and month "
-        "(1-12) of the bar's open in the calendar's local time; session_open (1 on a "
+        "(1-12) of the bar's open in the calendar's local time (bars of a day or more: "
+        "of the session's date, the bar's label, at hour 0); session_open (1 on a "
         "session's first bar: its trading day differs from the bar before's) and "
         "session_close (1 on the bar whose span reaches its session's close, from the "
         "calendar; around the clock: UTC midnight).",
@@ -184,9 +193,14 @@ def time_features(
         previous_day: The session day of the bar before the first (NaN: none).
     """
     stamps = np.asarray(stamps, dtype=np.int64)
-    local = pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")
-    local = local.tz_convert(calendar.timezone)
-    day, close = calendar.sessions(stamps)
+    day, close = calendar.sessions(stamps, step_ns)
+    if step_ns >= _DAY_NS:
+        # a daily bar is its trading day (its label): the session's date, at its midnight
+        # (its open's time in the calendar's zone is the evening before, west of UTC)
+        local = pd.DatetimeIndex(np.asarray(day, np.int64).astype("datetime64[D]"))
+    else:
+        local = pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")
+        local = local.tz_convert(calendar.timezone)
     day = np.asarray(day, dtype=np.float64)
     before = np.r_[previous_day, day[:-1]]
     values = {
@@ -216,12 +230,12 @@ class _TimeStep:
         """Return this bar's fields."""
         stamp = np.array([bar.timestamp.value], np.int64)
         row = time_features(stamp, self._step_ns, self._calendar, self._fields, self._day)
-        self._day = float(self._calendar.sessions(stamp)[0][0])
+        self._day = float(self._calendar.sessions(stamp, self._step_ns)[0][0])
         return tuple(float(v) for v in row[0])
 
 
 @dataclass(frozen=True)
-class TimeFeatures:
+class TimeFeatures(ReadsBars):
     """Compute the hour, weekday, month and session flags of each bar."""
 
     fields: tuple[TimeField, ...]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -66,6 +67,8 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Sma(OneColumn):
     """Compute the simple moving average of the close over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     window: int
     column: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -18,7 +19,14 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import ColumnName, bars_key, column_frame, new_columns, prices
+from tradeloom.plugins.features._base import (
+    ColumnName,
+    ReadsBars,
+    bars_key,
+    column_frame,
+    new_columns,
+    prices,
+)
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
@@ -141,8 +149,10 @@ class _StochasticStep:
 
 
 @dataclass(frozen=True)
-class Stochastic:
+class Stochastic(ReadsBars):
     """Compute the fast stochastic %K and %D."""
+
+    reads: ClassVar[tuple[str, ...]] = ("high", "low", "close")
 
     k_window: int
     d_window: int

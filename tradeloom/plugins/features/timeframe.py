@@ -31,7 +31,12 @@ from tradeloom.jit import kernel
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.features.book import BookFeature
 from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
-from tradeloom.plugins.protocols import CrossSectionalFeature, Feature, ReadsBarsColumn
+from tradeloom.plugins.protocols import (
+    CrossSectionalFeature,
+    Feature,
+    input_columns_of,
+    reads_beside_ohlcv,
+)
 from tradeloom.timeframes import feature_timeframe_seconds, parse_timeframe
 
 __all__ = [
@@ -96,7 +101,7 @@ def timeframe_refusal(feature: Feature) -> str | None:
     """Return why ``feature`` cannot take ``timeframe:``, or None when it can."""
     if isinstance(feature, CrossSectionalFeature):
         return "a cross-sectional feature reads the universe at each base bar; remove timeframe:"
-    if isinstance(feature, ReadsBarsColumn | BookFeature):
+    if reads_beside_ohlcv(feature) or isinstance(feature, BookFeature):
         return "this feature reads columns beside OHLCV, which are not resampled; remove timeframe:"
     return None
 
@@ -348,17 +353,18 @@ class HigherTimeframe:
 
     Attributes:
         seconds: ``timeframe`` in seconds.
-        needs_volume: Whether ``inner`` reads volume (the resampled volume is the sum).
     """
 
     inner: Feature
     timeframe: str
     seconds: int = field(init=False)
-    needs_volume: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seconds", feature_timeframe_seconds(self.timeframe))
-        object.__setattr__(self, "needs_volume", bool(getattr(self.inner, "needs_volume", False)))
+
+    def input_columns(self) -> tuple[str, ...]:
+        """Return the columns ``inner`` reads (of the resampled bars: volume is the sum)."""
+        return input_columns_of(self.inner)
 
     def columns(self) -> list[str]:
         """Return the inner feature's columns, each named with the timeframe."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -101,6 +102,8 @@ def volatility(close: np.ndarray, window: int, scale: float = 1.0) -> np.ndarray
 @dataclass(frozen=True)
 class Volatility(OneColumn):
     """Compute the rolling volatility of log returns over ``window`` bars."""
+
+    reads: ClassVar[tuple[str, ...]] = ("close",)
 
     window: int
     annualize: bool

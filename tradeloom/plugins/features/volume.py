@@ -63,8 +63,7 @@ class _VolumeZScoreStep:
 class VolumeZScore(OneColumn):
     """Compute the z-score of volume within its rolling window."""
 
-    needs_volume: ClassVar[bool] = True
-    """Refused at validation on data without volume."""
+    reads: ClassVar[tuple[str, ...]] = ("volume",)
 
     window: int
     column: str

@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from tradeloom.plugins.component import ParamError
+from tradeloom.plugins.component import ParamError, raise_collected
 from tradeloom.plugins.model import boosting_params
 from tradeloom.plugins.model.boosting_libraries import (
     install_hint,
@@ -42,6 +42,7 @@ from tradeloom.plugins.registry import did_you_mean
 from tradeloom.version import __version__
 
 __all__ = [
+    "N_JOBS",
     "WORK_CEILINGS",
     "CheckedEstimator",
     "Task",
@@ -50,6 +51,7 @@ __all__ = [
     "import_estimator",
     "installed_distribution",
     "remembered_estimator",
+    "value_problems",
     "verdict_digest",
     "write_remembered",
 ]
@@ -156,36 +158,44 @@ def check_estimator(
             "estimator",
             f"'{path}' is not a scikit-learn estimator (it needs fit, get_params and set_params)",
         )
-    check_task(estimator, path, task, "estimator", probabilities=False)
+    problems: list[ParamError] = []
+    try:
+        check_task(estimator, path, task, "estimator", probabilities=False)
+    except ParamError as exc:
+        problems.append(exc)
     own = list(estimator.get_params(deep=True))
     known = own + [key for key in library_params(estimator) if key not in own]
-    for key in params:
-        if key not in known:
-            raise ParamError(
-                f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}"
-            )
-    settings = dict(params)
+    problems.extend(
+        ParamError(f"params.{key}", f"unknown parameter of {name}{did_you_mean(key, known)}")
+        for key in params
+        if key not in known
+    )
+    given = {key: value for key, value in params.items() if key in known}
+    settings = dict(given)
     for key in own:
         if (key == "random_state" or key.endswith("__random_state")) and key not in settings:
             settings[key] = seed
-    settings.update(library_defaults(estimator, params))
+    settings.update(library_defaults(estimator, given))
     settings = _canonical(settings)
     try:
         estimator.set_params(**settings)
     except Exception as exc:  # a third-party set_params may raise anything
-        raise ParamError(
-            "params", f"{name} refused these params: {type(exc).__name__}: {exc}"
-        ) from exc
-    _check_work(estimator.get_params(deep=True), name, work_aliases(estimator))
-    _validate_values(estimator, name)
-    _validate_library_values(estimator, params, name)
-    if task == "classifier" and not hasattr(estimator, "predict_proba"):
-        remedy = " (set params.probability: true)" if "probability" in known else ""
-        raise ParamError(
-            "estimator",
-            f"{name} has no predict_proba with these params{remedy}; "
-            "the model needs class probabilities",
+        problems.append(
+            ParamError("params", f"{name} refused these params: {type(exc).__name__}: {exc}")
         )
+        raise_collected(problems)
+    problems.extend(value_problems(estimator, given, name, work=estimator.get_params(deep=True)))
+    wrong_task = any(p.key == "estimator" for p in problems)  # (no classifier: said once)
+    if task == "classifier" and not wrong_task and not hasattr(estimator, "predict_proba"):
+        remedy = " (set params.probability: true)" if "probability" in known else ""
+        problems.append(
+            ParamError(
+                "estimator",
+                f"{name} has no predict_proba with these params{remedy}; "
+                "the model needs class probabilities",
+            )
+        )
+    raise_collected(problems)
     return CheckedEstimator(path, name, settings), estimator
 
 
@@ -391,38 +401,124 @@ WORK_CEILINGS: dict[str, int] = {
 would never finish): each is some ten times what a strategy sensibly asks for."""
 
 
-def _check_work(settings: dict[str, Any], name: str, aliases: dict[str, str]) -> None:
+N_JOBS = (-256, 1_024)
+"""The bounds of a joblib ``n_jobs``: at most 1,024 workers, down to -256 (joblib's "all
+cores but N-1"), and never 0 (joblib refuses it at the first fold). LightGBM's and
+XGBoost's own ``n_jobs`` have theirs (`boosting_params`)."""
+
+_XGBOOST_DEVICE = re.compile(r"^(cpu|cuda|gpu)(:[0-9]+)?$")
+"""XGBoost's ``device``: cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (its context.cc)."""
+
+
+def value_problems(
+    estimator: Any,
+    params: dict[str, Any],
+    name: str,
+    *,
+    work: dict[str, Any] | None = None,
+) -> list[ParamError]:
+    """Return every problem of an estimator's params once set, each at ``params.KEY``.
+
+    The checks a strategy's estimator gets at its top and at every level of a declared
+    one (an ensemble's members, a pipeline's steps): the ceilings on a fold's work;
+    scikit-learn's constraints, each param on its own (where true and false stand for an
+    int or a float only if the param takes a boolean); joblib's ``n_jobs`` bounds;
+    LightGBM's and XGBoost's constraints and XGBoost's ``device``.
+
+    Args:
+        estimator: The estimator, its params set.
+        params: The params the strategy gave it (the ones a library's checks read).
+        name: Its class's name, for messages.
+        work: The params whose ceilings are checked (default: ``params``); nested
+            ``step__key`` ones included where given.
+
+    Returns:
+        The problems, one a key (the first check's: a work ceiling before a bound).
+    """
+    found = _work_problems(params if work is None else work, name, work_aliases(estimator))
+    found.extend(_constraint_problems(estimator, name))
+    found.extend(_n_jobs_problems(estimator, params))
+    found.extend(_library_problems(estimator, params, name))
+    first: dict[str, ParamError] = {}
+    for problem in found:  # one problem a key: the first check's (a ceiling, then a bound)
+        first.setdefault(problem.key, problem)
+    return list(first.values())
+
+
+def _work_problems(
+    settings: dict[str, Any], name: str, aliases: dict[str, str]
+) -> list[ParamError]:
+    found = []
     for key, value in settings.items():
         last = key.rpartition("__")[2]
         ceiling = WORK_CEILINGS.get(aliases.get(last, last))
         if ceiling is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if value > ceiling:
-            raise ParamError(
-                f"params.{key}",
-                f"must be <= {ceiling:,} for {name} (the ceiling on the work of one fold), "
-                f"was {value:,}",
+            found.append(
+                ParamError(
+                    f"params.{key}",
+                    f"must be <= {ceiling:,} for {name} (the ceiling on the work of one fold), "
+                    f"was {value:,}",
+                )
             )
+    return found
 
 
-def _validate_values(estimator: Any, name: str) -> None:
-    # sklearn's own parameter checks without fitting (BaseEstimator._validate_params, the
-    # same call fit makes); estimators without declared constraints are checked at fit.
-    validate = getattr(estimator, "_validate_params", None)
-    if not callable(validate) or not hasattr(estimator, "_parameter_constraints"):
-        return
-    try:
-        validate()
-    except (ValueError, TypeError) as exc:
-        match = _SKLEARN_INVALID.match(str(exc))
-        if match is None:
-            raise ParamError("params", f"invalid for {name}: {exc}") from exc
-        raise ParamError(
-            f"params.{match['key']}", f"must be {match['expected']}, was {match['got']}"
-        ) from exc
+_TAKES_BOOL = ("boolean", "verbose", "no_validation")
 
 
-def _validate_library_values(estimator: Any, params: dict[str, Any], name: str) -> None:
+def _constraint_problems(estimator: Any, name: str) -> list[ParamError]:
+    # sklearn's own parameter constraints (what BaseEstimator._validate_params checks
+    # when it fits), one param at a time so that each problem is named; estimators
+    # without declared constraints are checked at fit
+    constraints = getattr(estimator, "_parameter_constraints", None)
+    if not isinstance(constraints, dict) or not callable(getattr(estimator, "get_params", None)):
+        return []
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    values = estimator.get_params(deep=False)
+    found = []
+    for key, allowed in constraints.items():
+        if key not in values or allowed == "no_validation":
+            continue
+        value = values[key]
+        # scikit-learn's Integral and Real take true and false as 1 and 0: a typo here
+        bool_ok = any(c is bool or c is object or c in _TAKES_BOOL for c in allowed)
+        checked = object() if isinstance(value, bool) and not bool_ok else value
+        try:
+            validate_parameter_constraints({key: allowed}, {key: checked}, caller_name=name)
+        except (InvalidParameterError, ValueError, TypeError) as exc:
+            match = _SKLEARN_INVALID.match(str(exc))
+            if match is None:
+                found.append(ParamError("params", f"invalid for {name}: {exc}"))
+                continue
+            got = repr(value) if checked is not value else match["got"]
+            found.append(ParamError(f"params.{key}", f"must be {match['expected']}, was {got}"))
+    return found
+
+
+def _n_jobs_problems(estimator: Any, params: dict[str, Any]) -> list[ParamError]:
+    value = params.get("n_jobs")
+    library = type(estimator).__module__.partition(".")[0]
+    if library in ("lightgbm", "xgboost") or isinstance(value, bool) or not isinstance(value, int):
+        return []  # (their own bounds; a bool or another type: the constraints' say)
+    low, high = N_JOBS
+    if low <= value <= high and value != 0:
+        return []
+    return [
+        ParamError(
+            "params.n_jobs",
+            f"must be a count of workers from 1 to {high:,}, or -1 (every core) down to "
+            f"{low} (every core but {-low - 1}), or null; was {value:,}",
+        )
+    ]
+
+
+def _library_problems(estimator: Any, params: dict[str, Any], name: str) -> list[ParamError]:
     # LightGBM's and XGBoost's params, which their wrappers do not constrain: the
     # constraints of `boosting_params`, checked by scikit-learn's validator as above
     from sklearn.utils._param_validation import (
@@ -431,6 +527,18 @@ def _validate_library_values(estimator: Any, params: dict[str, Any], name: str) 
         validate_parameter_constraints,
     )
 
+    found = []
+    if type(estimator).__module__.partition(".")[0] == "xgboost" and "device" in params:
+        device = params["device"]
+        if device is not None and not (isinstance(device, str) and _XGBOOST_DEVICE.match(device)):
+            near = did_you_mean(device, ["cpu", "cuda", "gpu"]) if isinstance(device, str) else ""
+            found.append(
+                ParamError(
+                    "params.device",
+                    "must be cpu, cuda, cuda:<ordinal>, gpu or gpu:<ordinal> (such as cuda:0) "
+                    f"or null; was {device!r}{near}",
+                )
+            )
     constraints = boosting_params.library_constraints(estimator, params)
     for key, allowed in constraints.items():
         value = params[key]
@@ -451,7 +559,8 @@ def _validate_library_values(estimator: Any, params: dict[str, Any], name: str) 
                 message = f"must be {match['expected']}, was {value!r}"
             else:
                 message = f"invalid for {name}: {exc}"
-            raise ParamError(f"params.{key}", message) from None
+            found.append(ParamError(f"params.{key}", message))
+    return found
 
 
 def _module_hint(missing: str | None, module_name: str) -> str:

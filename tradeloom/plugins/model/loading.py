@@ -121,13 +121,14 @@ class LoadedModel:
 
 
 def load_saved_model(
-    request: ModelRequest, *, feature_spec: list[dict[str, Any]], columns: tuple[str, ...]
+    request: ModelRequest, *, feature_spec: list[dict[str, Any]] | None, columns: tuple[str, ...]
 ) -> LoadedModel:
     """Find, check and unpickle the model ``request`` names (see the module's order).
 
     Args:
         request: The model to load.
-        feature_spec: This strategy's features (`StrategyConfig.feature_spec`).
+        feature_spec: This strategy's features (`StrategyConfig.feature_spec`); None: not
+            known (validation past a mistake in them), not compared.
         columns: The columns they produce, in order.
 
     Raises:
@@ -186,7 +187,7 @@ def load_saved_model(
         raise ParamError(
             key, f"{metadata_path}: feature_spec does not match its feature_spec_sha256 (edited?)"
         )
-    problem = feature_problem(spec, feature_spec, columns)
+    problem = None if feature_spec is None else feature_problem(spec, feature_spec, columns)
     if problem is not None:
         raise ParamError("", f"{pickle_path.name} was trained on other features: {problem}")
     _check_estimator_package(metadata, request.trusted_packages, pickle_path, key)

@@ -300,7 +300,6 @@ def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:
         fold=params.fold,
         trusted_packages=tuple(params.trusted_packages),
     )
-    loaded = load_saved_model(
-        request, feature_spec=[dict(f) for f in ctx.feature_spec], columns=ctx.feature_columns
-    )
+    spec = [dict(f) for f in ctx.feature_spec] if ctx.features_known else None
+    loaded = load_saved_model(request, feature_spec=spec, columns=ctx.feature_columns)
     return SavedModel(loaded)

@@ -35,8 +35,9 @@ class VolatilityTargetParams(Params):
     periods_per_year: float | None = Field(
         default=None,
         gt=0,
-        description="Bars in a year, which annualise the volatility (252 for daily stock "
-        "bars; null: the timeframe's bars in 365 days, a 24/7 market's).",
+        description="Bars in a year, which annualise the volatility (null: the data "
+        "calendar's year, as the statistics annualize: 365 days of bars for crypto, "
+        "about 251.6 daily bars for XNYS; see the calendars guide).",
     )
     max_position: float = Field(
         default=1.0, gt=0, le=1, description="Cap on the position, as a fraction of equity."
