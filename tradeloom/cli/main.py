@@ -978,11 +978,11 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from tradeloom.cli.init import STRATEGY_FILE, init_project
+    from tradeloom.cli.init import first_command, init_project
 
     written = init_project(args.folder)
     print(f"wrote {len(written)} files into {args.folder}")
-    print(f"next: cd {args.folder} && tradeloom run {STRATEGY_FILE}")
+    print(f"next: {first_command(args.folder)}")
     return 0
 
 
