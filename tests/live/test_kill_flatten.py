@@ -217,6 +217,7 @@ def _survives(emu: ExchangeEmulator, runner_of: Callable[[], LiveRunner], run_di
     assert emu.errors == []
 
 
+@pytest.mark.slow
 def test_a_live_perpetuals_flatten_survives_the_kill_asked_again_and_a_kill_9(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,6 +231,7 @@ def test_a_live_perpetuals_flatten_survives_the_kill_asked_again_and_a_kill_9(
         assert float(run.emulator.exchange.perp_position("BTCUSDT").amount) == 0.0
 
 
+@pytest.mark.slow
 def test_a_live_portfolios_flatten_survives_the_kill_asked_again_and_a_kill_9(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
