@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,24 @@ def test_the_shipped_files_are_read_from_the_clone_or_the_package() -> None:
     assert shipped("strategies/btc_rf.yaml") == ROOT / "strategies" / "btc_rf.yaml"  # a clone
     with pytest.raises(FileNotFoundError, match=r"^strategies/nosuch.yaml is not installed"):
         shipped("strategies/nosuch.yaml")
+
+
+@pytest.mark.parametrize("name", ["my demo", 'it\'s "new" $HOME;`id`\t', "-", "-dash"])
+def test_the_next_command_works_pasted_into_a_shell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # so that 'cd -' would not fail either
+    code, out, err = _cli(capsys, "init", "--", name)
+    assert (code, err) == (0, "")
+    written, command = out.splitlines()
+    assert written == f"wrote 9 files into {name}"
+    assert command.startswith("next: cd ") and command.endswith(" && tradeloom run strategy.yaml")
+    # what the shell makes of it: cd into the new project, and its strategy is there
+    pasted = command.removeprefix("next: ").replace("tradeloom run", "pwd && test -f")
+    env = {"HOME": "/nowhere", "OLDPWD": str(tmp_path / "runs")}  # unquoted, cd - goes there
+    shell = subprocess.run(
+        ["bash", "-c", pasted], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert (shell.returncode, shell.stderr) == (0, "")
+    assert shell.stdout == f"{tmp_path / name}\n"

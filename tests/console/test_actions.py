@@ -25,6 +25,7 @@ from tradeloom.journal import RunIdentity, RunStarted, TradingStateChanged, open
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
 WRITE = {"Authorization": f"Bearer {TOKENS.write}"}
 SEND = 'send {"reason": "one line"}, or no body'
+ONE_LINE = "reason: one line without control characters, has"
 
 
 def paper_run(path: Path, *, halted: bool = False) -> Path:
@@ -84,8 +85,23 @@ def requests_of(run: Path) -> list[dict[str, Any]]:
         (b"true", f"the body is a JSON boolean, not an object: {SEND}"),
         (b"1e999", f"the body is a JSON number, not an object: {SEND}"),
         (b'{"reasn": "typo"}', f"the body's keys are reason alone, not 'reasn': {SEND}"),
-        (b'{"reason": 5}', "reason: one line of at most 500 characters"),
-        (b'{"reason": "two\\nlines"}', "reason: one line of at most 500 characters"),
+        (b'{"reason": 5}', "reason: a string, was a JSON number"),
+        (b'{"reason": ["a"]}', "reason: a string, was a JSON array"),
+        (b'{"reason": "' + b"x" * 501 + b'"}', "reason: one line of at most 500 characters, "
+         "was 501"),
+        (b'{"reason": "two\\nlines"}', f"{ONE_LINE} U+000A (line feed) at character 4"),
+        (b'{"reason": "two\\rlines"}', f"{ONE_LINE} U+000D (carriage return) at character 4"),
+        (b'{"reason": "tab\\there"}', f"{ONE_LINE} U+0009 (tab) at character 4"),
+        (b'{"reason": "ok\\u001b[2J"}', f"{ONE_LINE} U+001B (escape) at character 3"),
+        (b'{"reason": "nul\\u0000"}', f"{ONE_LINE} U+0000 (NUL) at character 4"),
+        (b'{"reason": "del\\u007f"}', f"{ONE_LINE} U+007F (delete) at character 4"),
+        (b'{"reason": "c1\\u0085"}', f"{ONE_LINE} U+0085 (a control character) at character 3"),
+        (b'{"reason": "ls\\u2028"}', f"{ONE_LINE} U+2028 (line separator) at character 3"),
+        (b'{"reason": "ps\\u2029"}', f"{ONE_LINE} U+2029 (paragraph separator) at character 3"),
+        (b'{"reason": "abc\\u202eexe.txt"}', f"{ONE_LINE} U+202E (a format character) at "
+         "character 4"),
+        (b'{"reason": "zw\\u200b"}', f"{ONE_LINE} U+200B (a format character) at character 3"),
+        (b'{"reason": "\\ud800"}', f"{ONE_LINE} U+D800 (a lone surrogate) at character 1"),
     ],
 )  # fmt: skip
 def test_a_body_of_any_shape_is_answered_400(
@@ -94,6 +110,13 @@ def test_a_body_of_any_shape_is_answered_400(
     answer = client.post("/api/v1/actions/kill/0/active", headers=WRITE, content=body)
     assert (answer.status_code, answer.json()) == (400, {"error": error})
     assert not (root / "active" / "control").exists()
+
+
+def test_a_reason_of_any_printable_text_is_taken_as_it_is(client: TestClient, root: Path) -> None:
+    reason = "café crème — 止 ☕ " + "x" * 481  # 500 characters, none a control
+    answer = client.post("/api/v1/actions/kill/0/active", headers=WRITE, json={"reason": reason})
+    assert answer.status_code == 200, answer.text
+    assert [r["reason"] for r in requests_of(root / "active")] == [reason]
 
 
 def test_the_run_journals_who_asked(client: TestClient, root: Path, sessions: Sessions) -> None:

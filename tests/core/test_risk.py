@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.context import Order
-from tradeloom.core.feed import kill, resume
+from tradeloom.core.feed import cancel_for_kill, kill, resume
 from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MARGIN_SHORTS, MarginKernel
 from tradeloom.core.params import Limits
 from tradeloom.core.risk import (
     RATE_WINDOW_NS,
     is_reducing,
+    kill_spares,
     move_state,
     observe_day,
     pretrade_check,
@@ -30,7 +31,7 @@ from tradeloom.core.risk import (
 )
 from tradeloom.core.state import CoreState
 
-from .harness import make_spec
+from .harness import make_spec, rows
 
 NOW = pd.Timestamp("2024-03-01T12:00Z").value
 SECOND = 1_000_000_000
@@ -446,6 +447,41 @@ def test_kill_latches_halted_and_resume_lifts_it() -> None:
     assert state.acct[L.A_STATE_WHY] == codes.RESUME
     assert state.acct[L.A_HALT] == 0.0
     assert not resume(state.acct)  # only HALTED is resumed
+
+
+@pytest.mark.parametrize("reason", codes.ORDER_REASON_NAMES.numbers)
+def test_the_kill_lets_its_flattens_exits_alone_through(reason: int) -> None:
+    state = engine()
+    kill(state.acct)
+    st = state.bundle()
+    exit_ = Order(-1, 2.0, reason, 100.0, L.ORDER_MARKET, math.nan, 0.0)
+    passes = pretrade_check(st, NOW, 2.0, exit_, 1000.0, 0.0) == 0
+    assert passes == kill_spares(reason) == (reason == codes.EXIT_FLATTEN)
+    flip = Order(-1, 3.0, reason, 100.0, L.ORDER_MARKET, math.nan, 0.0)
+    assert pretrade_check(st, NOW, 2.0, flip, 1000.0, 0.0) == codes.TRADING_HALTED
+
+
+@pytest.mark.parametrize("at_core", [True, False])
+def test_the_kill_cancels_every_order_but_its_flattens_exits_and_ends_every_sliced_order(
+    at_core: bool,
+) -> None:
+    # four symbols (a universe, a portfolio's books): an entry sliced into children, the
+    # flatten's exit, a drawdown halt's exit, a protective stop's exit
+    state = CoreState(make_spec(), symbols=4)
+    sym = state.sym
+    working = (codes.ENTRY, codes.EXIT_FLATTEN, codes.EXIT_HALT, codes.EXIT_STOP_LOSS)
+    for s, reason in enumerate(working):
+        sym[s, L.S_W_ACTIVE], sym[s, L.S_W_REASON], sym[s, L.S_W_SEQ] = 1.0, reason, 10 + s
+        sym[s, L.S_W_REMAINING], sym[s, L.S_W_BAR] = 0.5 + s, 3.0
+    sym[0, L.S_PA_SEQ] = 9.0  # its children to come
+    cancel_for_kill(state.ev, state.cur, sym, 5, codes.KILL_SWITCH, at_core)
+    assert (sym[:, L.S_PA_SEQ] == 0.0).all()
+    cancels = [(r.bar, r.symbol, *r.values[:4]) for r in rows(state) if r.kind == "CANCEL"]
+    if not at_core:  # a Python venue's orders: the engine cancels them by `kill_spares`
+        assert cancels == [] and (sym[:, L.S_W_ACTIVE] == 1.0).all()
+        return
+    assert list(sym[:, L.S_W_ACTIVE]) == [0.0, 1.0, 0.0, 0.0]
+    assert cancels == [(5, s, 10.0 + s, 0.5 + s, codes.KILL_SWITCH, 3.0) for s in (0, 2, 3)]
 
 
 @pytest.mark.parametrize("start", [ACTIVE, REDUCING])

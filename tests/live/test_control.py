@@ -206,6 +206,9 @@ def test_malformed_request_files_are_rejected_with_a_warning(
         "5-kill.json": json.dumps(
             {"action": "kill", "reason": "r", "requested_at": "yesterday", "by": "cli"}
         ),
+        "6-kill.json": json.dumps(  # written by hand, past `request`'s rule
+            {"action": "kill", "reason": "a\u001b[2Jb", "requested_at": "2024-01-01", "by": "cli"}
+        ),
         "notes.json": "{}",
     }
     for name, text in bad.items():
@@ -220,6 +223,9 @@ def test_malformed_request_files_are_rejected_with_a_warning(
     reasons = {Path(e["file"]).name: e["reason"] for e in logs}
     assert reasons["3-resume.json"] == "action: expected 'resume' as the name says, was 'kill'"
     assert reasons["4-kill.json"] == "reason: expected a string, was None"
+    assert reasons["6-kill.json"] == (
+        "reason: one line without control characters, has U+001B (escape) at character 2"
+    )
     name_rule = (
         "the name is not <time_ns>-kill.json, <time_ns>-flatten.json or <time_ns>-resume.json"
     )
@@ -240,6 +246,9 @@ def test_a_kill_file_is_a_kill_request_on_every_call_until_removed(
         assert kill_file.exists()
     kill_file.write_text("flash crash\nmore text\n", encoding="utf-8")
     assert [r.reason for r in inbox.pending()] == ["flash crash"]
+    # never refused (the operator's switch): its control characters become escapes
+    kill_file.write_text("\x1b[31mred\tline\u202e\rrest\n", encoding="utf-8")
+    assert [r.reason for r in inbox.pending()] == ["\\x1b[31mred\\tline\\u202e"]
     kill_file.unlink()
     assert inbox.pending() == []
 
@@ -425,6 +434,33 @@ def test_cli_kill_on_a_paper_run_writes_a_request(
     assert err == ""
     (request,) = ControlInbox(paper_run).pending()
     assert (request.action, request.reason, request.by) == ("kill", "fat finger", "cli")
+
+
+@pytest.mark.usefixtures("cli_logging")
+@pytest.mark.parametrize(
+    ("command", "reason", "problem"),
+    [
+        ("kill", "two\rlines", "has U+000D (carriage return) at character 4"),
+        ("resume", "ok\x1b[2J", "has U+001B (escape) at character 3"),
+        ("kill", "tab\there", "has U+0009 (tab) at character 4"),
+        ("kill", "\u2028", "has U+2028 (line separator) at character 1"),
+        ("kill", "abc\u202egnp.exe", "has U+202E (a format character) at character 4"),
+    ],
+)
+def test_cli_refuses_a_reason_with_a_control_character(
+    paper_run: Path, capsys: pytest.CaptureFixture[str], command: str, reason: str, problem: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, str(paper_run), "--reason", reason])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tradeloom {command}: error: argument --reason: one line without control "
+        f"characters, {problem}"
+    )
+    assert not (paper_run / "control").exists()
+    with pytest.raises(ValueError, match=r"^reason: one line without control characters, "):
+        request(paper_run, "kill", reason)  # the Python function holds the same rule
+    assert not (paper_run / "control").exists()
 
 
 @pytest.mark.usefixtures("cli_logging")

@@ -1,5 +1,5 @@
-"""The kill switch of a live run: every open order cancelled, trading halted, latched in
-the journal across restarts until resume."""
+"""The kill switch of a live run: every open order cancelled, a sliced order's children
+never sent, trading halted, latched in the journal across restarts until resume."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests import forkserver
+from tests.builders import strategy_text
 from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows
 from tradeloom.engine.control import request, request_kill, request_resume
 from tradeloom.live.refresh import run_facts
 from tradeloom.live.runner import LiveRunner
+
+REPO = Path(__file__).resolve().parents[2]
+"""This checkout: its package first on the commands' path (tests may run from a worktree)."""
 
 
 def drive_until(run: EmulatedRun, runner: LiveRunner, done: Any, limit: int) -> None:
@@ -128,3 +133,36 @@ def test_the_kill_file_halts_and_blocks_resume_while_it_exists(
     assert "maintenance window" in changes[0]["message"]
     requests = rows(run_dir / "journal.sqlite", "control_request")
     assert [(r["action"], r["by"]) for r in requests] == [("kill", "file")]
+
+
+@pytest.mark.slow
+def test_the_kill_ends_a_sliced_order_whose_children_are_never_sent(tmp_path: Path) -> None:
+    # an entry sliced into 4 children, one every 2 bars: the kill comes after the first
+    twap = {"slicing": {"kind": "twap", "children": 4, "every_bars": 2}}
+    (tmp_path / "s.yaml").write_text(
+        strategy_text(
+            name="sliced",
+            signal={"threshold": 0.001, "min_interval": 20},
+            execution={"allow_short": True, "orders": twap},
+        )
+    )
+    run = tmp_path / "runs" / "sliced-paper-simulated"
+    journal = run / "journal.sqlite"
+
+    def play(bars: int) -> None:
+        done = forkserver.tradeloom(
+            "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+            "--max-bars", str(bars), "-q", cwd=tmp_path, pythonpath=REPO,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    play(2)
+    (parent,) = rows(journal, "sliced_order")
+    children = [r for r in rows(journal, "order") if r["parent_id"] == parent["id"]]
+    assert len(children) == 1, "the kill must come between the children"
+    killed = forkserver.tradeloom("kill", str(run), cwd=tmp_path, pythonpath=REPO)
+    assert killed.returncode == 0, killed.stderr
+    play(6)  # 3 children were due: none is sent, nor after a restart
+    play(2)
+    assert rows(journal, "order") == children
+    assert [s["code"] for s in rows(journal, "trading_state")] == ["KILL_SWITCH"]

@@ -17,11 +17,12 @@ as ``tradeloom/_starter/``); a clone or an editable install reads them where the
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from tradeloom.errors import UserError
 
-__all__ = ["SCHEMA_FILE", "SEED", "STRATEGY_FILE", "init_project", "shipped"]
+__all__ = ["SCHEMA_FILE", "SEED", "STRATEGY_FILE", "first_command", "init_project", "shipped"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -45,6 +46,19 @@ def shipped(relative: str) -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(f"{relative} is not installed with tradeloom ({_PACKAGE})")
+
+
+def first_command(folder: Path) -> str:
+    """Return the shell command that runs the new project's strategy, to paste as it is.
+
+    The folder is quoted for a POSIX shell (`shlex.quote`: spaces, quotes, ``$``...), and
+    a relative one that starts with ``-`` is written ``./-...`` so that ``cd`` does not
+    read it as an option (``cd -`` goes back to the previous folder).
+    """
+    where = str(folder)
+    if where.startswith("-"):
+        where = f"./{where}"
+    return f"cd {shlex.quote(where)} && tradeloom run {STRATEGY_FILE}"
 
 
 def init_project(folder: Path) -> list[Path]:

@@ -436,7 +436,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also close every position with market orders (once; a restart does not repeat it)",
     )
-    kill.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    kill.add_argument(
+        "--reason",
+        type=_reason,
+        default="requested from the command line",
+        metavar="TEXT",
+        help="why, for the journal: one line of at most 500 characters, without control characters",
+    )
     kill.set_defaults(command=_kill)
 
     resume = sub.add_parser(
@@ -446,7 +452,13 @@ def _parser() -> argparse.ArgumentParser:
         "exists: delete that file first. An active run answers 'already active' and exits 0.",
     )
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    resume.add_argument("--reason", default="requested from the command line", metavar="TEXT")
+    resume.add_argument(
+        "--reason",
+        type=_reason,
+        default="requested from the command line",
+        metavar="TEXT",
+        help="why, for the journal: one line of at most 500 characters, without control characters",
+    )
     resume.set_defaults(command=_resume)
 
     console_parser = sub.add_parser(
@@ -570,6 +582,16 @@ def _folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder, was empty (use . for this folder)")
     return Path(text)
+
+
+def _reason(text: str) -> str:
+    """``--reason``: one line of plain text (`tradeloom.engine.reasons.reason_problem`)."""
+    from tradeloom.engine.reasons import reason_problem
+
+    problem = reason_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _speed(text: str) -> float:
@@ -962,11 +984,11 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from tradeloom.cli.init import STRATEGY_FILE, init_project
+    from tradeloom.cli.init import first_command, init_project
 
     written = init_project(args.folder)
     print(f"wrote {len(written)} files into {args.folder}")
-    print(f"next: cd {args.folder} && tradeloom run {STRATEGY_FILE}")
+    print(f"next: {first_command(args.folder)}")
     return 0
 
 

@@ -45,6 +45,7 @@ from tradeloom.console import pages
 from tradeloom.console.runs import SECRET_KEY, RunIndex, UnknownRun, mask_secrets
 from tradeloom.console.schemas import COMPONENTS
 from tradeloom.console.tokens import Scope, Sessions, Tokens
+from tradeloom.engine.reasons import reason_problem
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalError
 from tradeloom.redaction import redact
@@ -436,8 +437,11 @@ def _reason(body: bytes, by: str) -> str | Response:
     reason = data.get("reason")
     if reason is None:
         return "requested from the console" if by == "console" else "requested through the API"
-    if not isinstance(reason, str) or len(reason) > 500 or "\n" in reason:
-        return _error(400, "reason: one line of at most 500 characters")
+    if not isinstance(reason, str):
+        return _error(400, f"reason: a string, was a JSON {_json_type(reason)}")
+    problem = reason_problem(reason)
+    if problem is not None:
+        return _error(400, f"reason: {problem}")
     return reason
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tradeloom.engine.reasons import REASON_LIMIT
+
 __all__ = ["COMPONENTS"]
 
 _NUM = {"type": ["number", "null"]}
@@ -213,7 +215,17 @@ COMPONENTS: dict[str, Any] = {
         }
     ),
     "Session": _object({"scope": {"type": "string", "enum": ["read", "write"]}, "csrf": _STR}),
-    "ActionRequest": _object({"reason": {"type": "string", "maxLength": 500}}, required=[]),
+    "ActionRequest": _object(
+        {
+            "reason": {
+                "type": "string",
+                "maxLength": REASON_LIMIT,
+                "description": "one line without control characters (line breaks, tabs, "
+                "escapes, format characters): refused with 400 otherwise",
+            }
+        },
+        required=[],
+    ),
     "ActionResult": _object(
         {
             "action": {"type": "string", "enum": ["kill", "resume", "flatten"]},

@@ -3,7 +3,8 @@
 A Python venue (live, paper replay, a plugin's) reports fills and cancellations;
 `feed_fill` books a fill and records its rows (the simulated venue's fills are
 booked by it too), `feed_cancel` records a cancellation. The kill switch and resume
-move the trading state between bars (`kill`, `resume`); a halt that Python decides
+move the trading state between bars (`kill`, `resume`), and the kill cancels what it
+cancels (`cancel_for_kill`); a halt that Python decides
 (a health rule's) is latched with `latch_halt`. `record_external` places a row that
 stands for a Python object (a health change, a plugin's rejection...) at this point
 of the run's order.
@@ -23,15 +24,29 @@ from tradeloom.core.layout import (
     A_STATE,
     A_STATE_WHY,
     S_PA_REST,
+    S_PA_SEQ,
     S_QTY,
+    S_W_ACTIVE,
+    S_W_BAR,
     S_W_PARENT,
+    S_W_REASON,
+    S_W_REMAINING,
     S_W_SEQ,
 )
-from tradeloom.core.risk import kill_holds
+from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.rows import emit_cancel, emit_external, emit_fill, emit_halt, emit_trade
 from tradeloom.jit import core_kernel
 
-__all__ = ["feed_cancel", "feed_fill", "kill", "latch_halt", "record_external", "resume"]
+__all__ = [
+    "cancel_for_kill",
+    "feed_cancel",
+    "feed_fill",
+    "kill",
+    "kill_cancels",
+    "latch_halt",
+    "record_external",
+    "resume",
+]
 
 
 @core_kernel
@@ -102,6 +117,33 @@ def kill(acct: np.ndarray) -> int:
     if acct[A_HALT] == 0.0:
         acct[A_HALT] = codes.KILL_SWITCH
     return previous
+
+
+@core_kernel
+def kill_cancels(sym: np.ndarray, s: int) -> bool:
+    """Return whether the kill switch cancels what symbol ``s`` has working at the core's
+    venue: an order that is not its own flatten's exit (`kill_spares`)."""
+    return sym[s, S_W_ACTIVE] != 0.0 and not kill_spares(int(sym[s, S_W_REASON]))
+
+
+@core_kernel
+def cancel_for_kill(
+    ev: np.ndarray, cur: np.ndarray, sym: np.ndarray, t: int, reason: int, at_core: bool
+) -> None:
+    """Carry out the kill switch's cancel between bars (room for a row per symbol).
+
+    Every sliced order ends: its children to come are never sent, the kill's resume
+    included. With ``at_core`` (the core's own venue works the orders), each symbol's
+    working order is cancelled for ``reason`` unless it is the kill's flatten's exit
+    (`kill_cancels`); a Python venue's orders are the caller's to cancel, by the same
+    rule (`kill_spares`).
+    """
+    for s in range(sym.shape[0]):
+        sym[s, S_PA_SEQ] = 0.0
+        if at_core and kill_cancels(sym, s):
+            remaining, decided = sym[s, S_W_REMAINING], sym[s, S_W_BAR]
+            emit_cancel(ev, cur, t, s, sym[s, S_W_SEQ], remaining, reason, decided)
+            sym[s, S_W_ACTIVE] = 0.0
 
 
 @core_kernel

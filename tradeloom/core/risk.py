@@ -3,7 +3,8 @@
 - **Trading state**: ``ACTIVE`` (every order may be sent), ``REDUCING`` (only orders
   that bring ``|position|`` toward zero without flipping it), ``HALTED`` (no new
   position; cancels always pass). The kill switch moves to HALTED, latched until
-  resume, and sends nothing at all (`kill_holds`); any other halt (a drawdown rule, a
+  resume, and sends nothing at all (`kill_holds`) but its own flatten's exits, which no
+  kill cancels either (`kill_spares`); any other halt (a drawdown rule, a
   health rule, a plugin's rule, zero equity) moves to HALTED for the rest of the run,
   and only that halt's exits, which reduce positions, pass. A daily loss moves
   ACTIVE to REDUCING until the next UTC day.
@@ -59,6 +60,7 @@ __all__ = [
     "RATE_WINDOW_NS",
     "is_reducing",
     "kill_holds",
+    "kill_spares",
     "move_state",
     "observe_day",
     "pretrade_check",
@@ -90,6 +92,20 @@ def is_reducing(position: float, side: int, quantity: float) -> bool:
 def kill_holds(acct: np.ndarray) -> bool:
     """Return whether the kill switch holds the run HALTED (it sends nothing at all)."""
     return acct[A_STATE] == codes.HALTED_STATE and acct[A_STATE_WHY] == codes.KILL_SWITCH
+
+
+@core_kernel
+def kill_spares(reason: int) -> bool:
+    """Return whether the kill switch lets an order of ``reason`` through.
+
+    Only its own flatten's exits (``EXIT_FLATTEN``) pass: the operator's explicit order to
+    close. The kill refuses every other order (`pretrade_check`); a kill asked again, in
+    any way and however often (the ``RUN_DIR/KILL`` file at every wake-up, the command
+    line, the console, the API, a signal, a refused fill), cancels every other working
+    order and ends every sliced order (`tradeloom.core.feed.cancel_for_kill`), but never
+    these exits: they work until they fill, and the position closes.
+    """
+    return reason == codes.EXIT_FLATTEN
 
 
 @core_kernel
@@ -188,7 +204,7 @@ def pretrade_check(
     acct, prm, out = st.acct, st.prm, st.out
     side, quantity, reference = order.side, order.quantity, order.reference_price
     price = order.price if order.type == ORDER_LIMIT else reference
-    flatten = order.reason == codes.EXIT_FLATTEN
+    flatten = kill_spares(order.reason)
     state = int(acct[A_STATE])
     reducing = is_reducing(position, side, quantity)
     after = position + side * quantity

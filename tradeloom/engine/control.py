@@ -61,6 +61,7 @@ from typing import Any, Literal, cast
 import pandas as pd
 import structlog
 
+from tradeloom.engine.reasons import escaped, reason_problem
 from tradeloom.errors import UserError
 from tradeloom.journal import (
     JournalError,
@@ -289,11 +290,16 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -
         by: Who asks (`Origin`), for the journal.
 
     Raises:
+        ValueError: ``reason`` is not one line of plain text
+            (`tradeloom.engine.reasons.reason_problem`).
         UserError: ``run_dir`` is not a paper or live run directory (a backtest's; or
             its journal cannot be read, and no process that takes requests runs it),
             or the request can be neither written nor signalled.
         KillFileEngaged: A resume while ``RUN_DIR/KILL`` exists.
     """
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
     pid = running_pid(run_dir) if run_dir.is_dir() else None
     try:
         controllable_mode(run_dir)
@@ -512,7 +518,7 @@ class ControlInbox:
             mtime = self._kill_path.lstat().st_mtime_ns
         except (OSError, UnreadableFile):
             text, mtime = "", time.time_ns()
-        reason = text.splitlines()[0] if text else f"{self._kill_path} exists"
+        reason = escaped(text.splitlines()[0]) if text else f"{self._kill_path} exists"
         return ControlRequest(
             action="kill",
             reason=reason,
@@ -597,9 +603,13 @@ def _read_request(path: Path) -> ControlRequest:
         if requested_at.tzinfo is None
         else requested_at.tz_convert("UTC")
     )
+    reason = _text(data, "reason")
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
     return ControlRequest(
         action=cast(Action, action),
-        reason=_text(data, "reason"),
+        reason=reason,
         requested_at=requested_at,
         by=_text(data, "by"),
         path=path,

@@ -32,15 +32,17 @@ from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.feed import (
+    cancel_for_kill,
     feed_cancel,
     feed_fill,
     kill,
+    kill_cancels,
     latch_halt,
     record_external,
     resume,
 )
 from tradeloom.core.params import CoreSpec
-from tradeloom.core.risk import kill_holds
+from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import (
     Bar,
@@ -658,28 +660,36 @@ class Engine:
         self._working = None
         self._mirror_pending()
 
-    def venue_pending(self) -> bool:
-        """Return whether an order is working: at a Python venue, or the simulated one's."""
+    def kill_would_cancel(self) -> bool:
+        """Return whether anything works that the kill switch cancels (`cancel_for_kill`):
+        an order but the kill's own flatten's exits, or a sliced order's children to come."""
+        sym = self.state.sym
+        if (sym[:, L.S_PA_SEQ] != 0.0).any():
+            return True
         if self.spec.venue is None:
-            return bool(self.venue.pending())
-        return bool((self.state.sym[:, L.S_W_ACTIVE] != 0.0).any())
+            return bool(self._killed_ids())
+        return any(kill_cancels(sym, s) for s in range(sym.shape[0]))
 
-    def cancel_all(self, bar: Bar, reason: str) -> None:
-        """Cancel every working order between bars (the kill switch); journaled."""
-        if self.spec.venue is None:
-            self.cancel_working(bar, reason)
-        else:
-            state = self.state
-            for s, row in enumerate(state.sym):
-                if row[L.S_W_ACTIVE] != 0.0:
-                    state.make_room(1)
-                    feed_cancel(
-                        state.ev, state.cur, bar.index, s, int(row[L.S_W_SEQ]),
-                        float(row[L.S_W_REMAINING]), self.ctx.table.intern(reason),
-                        int(row[L.S_W_BAR]),
-                    )  # fmt: skip
-                    row[L.S_W_ACTIVE] = 0.0
+    def cancel_for_kill(self, bar: Bar) -> None:
+        """Cancel between bars what the kill switch cancels; journaled.
+
+        Every working order but the kill's own flatten's exits, and every sliced order's
+        children to come (`tradeloom.core.feed.cancel_for_kill`, the one rule for the
+        core's venue and a Python venue).
+        """
+        state = self.state
+        state.make_room(state.sym.shape[0])
+        at_core = self.spec.venue is not None
+        cancel_for_kill(state.ev, state.cur, state.sym, bar.index, codes.KILL_SWITCH, at_core)
+        if not at_core:
+            self._cancel(bar, "KILL_SWITCH", self._killed_ids())
         self.flush()
+
+    def _killed_ids(self) -> list[str]:
+        """The ids of the orders the Python venue works that the kill switch cancels."""
+        self._working = None
+        names = codes.ORDER_REASON_NAMES.names
+        return [o.id for o in self.venue.pending() if not kill_spares(names.get(o.reason, 0))]
 
     def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
         """Trade ``pipeline``'s settings from the next bar on, with every state kept.
@@ -748,16 +758,21 @@ class Engine:
         )
 
     def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> None:
-        """Cancel the orders the venue works (a replacement, a protective exit, the kill).
+        """Cancel the orders the venue works (a replacement, a protective exit).
 
         ``symbol``: only that symbol row's (a replacement, a protective exit over a
-        universe); None: every order (the kill switch).
+        universe); None: every order.
         """
+        self._working = None  # asked afresh: this comes from between bars too
+        ids = self._pending_ids()
+        if symbol is not None and self.symbols is not None:
+            ids = [order_id for order_id in ids if self._row_of(order_id) == symbol]
+        self._cancel(bar, reason, ids)
+
+    def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> None:
+        """Cancel ``order_ids`` at the Python venue and book what it reports."""
         events: list[Fill | Cancellation] = []
-        self._working = None  # the kill switch comes from between bars
-        for order_id in self._pending_ids():
-            if symbol is not None and self.symbols is not None and self._row_of(order_id) != symbol:
-                continue
+        for order_id in order_ids:
             before = self._told(bar.index, "cancel")
             cancellation = self.venue.cancel(order_id, bar, reason)
             self._working = None
@@ -1013,7 +1028,7 @@ class Engine:
         kill(state.acct)
         if changed:
             self._journal_state(bar.index, previous, codes.HALTED_STATE, "KILL_SWITCH", message, at)
-        self.cancel_all(bar, "KILL_SWITCH")
+        self.cancel_for_kill(bar)
         return changed
 
     def flatten(self) -> None:

@@ -634,16 +634,17 @@ class LiveSession:
         _log.warning("flatten", message=message)
 
     def cancel_for_kill(self) -> None:
-        """Cancel what is pending while the kill switch is on (the KILL file asks again).
+        """Cancel what the kill switch cancels while it holds the run (a kill asked again:
+        the KILL file at every wake-up, a second request): never its flatten's exits.
 
         Journaled (``kill_cancel``) when there is something to cancel, so that a
         restart's replay cancels at the same bar.
         """
-        if not self.engine.venue_pending():
+        if not self.engine.kill_would_cancel():
             return
         last = len(self.history) - 1
         self.engine.journal(KillCancel(**self.rec.at(last)))
-        self.engine.cancel_all(self.history.bar(last), KILL_CODE)
+        self.engine.cancel_for_kill(self.history.bar(last))
         self.rec.journal.flush()
 
     def resume(self, message: str) -> None:

@@ -118,7 +118,7 @@ function drawActions(d) {
   if (box.dataset.ready) return;
   box.dataset.ready = "1";
   if (!session || session.scope !== "write") { box.innerHTML = "<p class='note'>read-only session: log in with the operator's link to act</p>"; return; }
-  box.innerHTML = "<section><h2>Actions</h2><input id='reason' type='text' placeholder='reason'> " +
+  box.innerHTML = "<section><h2>Actions</h2><input id='reason' type='text' maxlength='500' placeholder='reason'> " +
     "<button id='act-kill' data-action='kill'>kill</button><button id='act-flatten' class='danger' data-action='flatten'>kill and flatten</button>" +
     "<button id='act-resume' data-action='resume'>resume</button> <span id='act-confirm'></span> <span id='act-result' class='note'></span></section>";
   for (const b of box.querySelectorAll("button[data-action]")) b.addEventListener("click", () => arm(b.dataset.action));
