@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import structlog
 
 from tradeloom.engine.status import RunFollower, RunReading
+from tradeloom.lazy import logger
 from tradeloom.redaction import redact
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
@@ -55,7 +55,7 @@ _JOURNALS = ("journal.sqlite", "journal.json")
 _WATCHED = ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid", "metrics.json")
 """A run's files whose change is a change of what its page shows (metrics.json: its
 monitors' figures, rewritten after each bar's journal commit)."""
-_log = structlog.get_logger("tradeloom.console")
+_log = logger("tradeloom.console")
 SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
 )

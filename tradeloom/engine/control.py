@@ -48,10 +48,10 @@ from types import FrameType
 from typing import Any, Literal, cast
 
 import pandas as pd
-import structlog
 
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_info
+from tradeloom.lazy import logger
 from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
 
 __all__ = [
@@ -81,7 +81,7 @@ KILL_FILE = "KILL"
 
 Action = Literal["kill", "flatten", "resume"]
 
-_log = structlog.get_logger("tradeloom.engine.control")
+_log = logger("tradeloom.engine.control")
 
 _REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume)\.json$")
 _CLAIM_ATTEMPTS = 100

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 import pluggy
-import structlog
 
+from tradeloom.lazy import logger
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.data.ccxt_client import watch_errors
 from tradeloom.plugins.monitoring.alerts import Alerts
@@ -24,7 +24,7 @@ from tradeloom.redaction import redact_text
 __all__ = ["attach_observers"]
 
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def attach_observers(
