@@ -233,12 +233,16 @@ def main() -> None:
                 wait=False,
             )  # fmt: skip
             while not (live / "journal.sqlite").exists():
+                if player.poll() is not None:  # ended before its journal: say why
+                    raise SystemExit(f"the paper run failed: {player.communicate()[1][-2000:]}")
                 time.sleep(0.05)
             latencies: list[float] = []
             bars_seen: set[int] = set()
             with client.stream("GET", "/api/v1/events/0/bench-live") as stream:
                 for line in stream.iter_lines():
-                    if not line.startswith("data: "):
+                    if not line.startswith("data: "):  # a keepalive: is the run over?
+                        if player.poll() is not None:
+                            break
                         continue
                     arrived = time.time()
                     data = json.loads(line[6:])
