@@ -58,7 +58,7 @@ CHILD = textwrap.dedent(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 400])
-    add_smoke(parser, sizes=[50])
+    add_smoke(parser, sizes=[10])
     args = parse_args(parser)
     print(f"{'branches':>8}  {'numba copy (s CPU)':>18}  {'one memo (s CPU)':>16}  same value")
     for n in args.sizes:

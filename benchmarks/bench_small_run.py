@@ -156,21 +156,19 @@ def main() -> None:
                 argv = [*argv, "--out", str(folder / "runs" / f"run-{runs}")]
             return timed(argv, folder, env)
 
-        trades = {}
-        for name in engines:  # untimed: bytecode written, kernels loaded into the cache
-            if name in _TRADES:
-                out = once(name)[2]
-                found = _TRADES[name].search(out)
-                trades[name] = found.group(1).replace(",", "") if found else "?"
-            elif not args.smoke:
-                once(name)
+        for name in engines if not args.smoke else ():
+            once(name)  # untimed: bytecode written, kernels loaded into the cache
         times: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in engines}
+        trades = {}
         order = list(engines)
         for k in range(args.rounds):
             for name in order if k % 2 == 0 else order[::-1]:
-                wall, cpu, _ = once(name)
+                wall, cpu, out = once(name)
                 times[name]["wall"].append(wall)
                 times[name]["cpu"].append(cpu)
+                if name in _TRADES:
+                    found = _TRADES[name].search(out)
+                    trades[name] = found.group(1).replace(",", "") if found else "?"
         size = (folder / "bars.csv").stat().st_size
     print(
         f"\n{args.bars:,} one-minute bars (bars.csv, {size / 1e6:.1f} MB), SMA(10)/SMA(50) cross: "

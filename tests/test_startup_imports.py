@@ -248,6 +248,16 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     assert _skipped(done) == list(STRATEGY_RUN_SKIPS)  # a strategy file, not a portfolio
 
 
+def test_validate_of_a_csv_strategy_reads_its_header_without_pandas(tmp_path: Path) -> None:
+    """A CSV file's columns are checked from its header line: no pandas, no pyarrow."""
+    (tmp_path / "bars.csv").write_text("timestamp,open,high,low,close,volume,p_up\n")
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(PRECOMPUTED.replace("REPORT", "true"))
+    heavy, done = _imported("validate", str(strategy))
+    assert done.returncode == 0, done.stderr
+    assert heavy == [], f"validate of a CSV strategy imported {heavy}"
+
+
 def test_a_portfolio_file_is_still_told_from_a_strategy_file(tmp_path: Path) -> None:
     """The check that keeps the portfolio file's models out of a strategy's run still
     tells a portfolio file: validated as one (its missing strategy file named)."""
