@@ -7,7 +7,7 @@ a bare Python loop doing the same threshold entries and exits with no journal, n
 events and no risk layer. Prints medians of several runs, the machine, the ratios.
 benchmarks/bench_core.py compares the compiled core with vectorbt and others.
 
-    python benchmarks/bench_backtest.py [--bars 200000] [--runs 5]
+    python benchmarks/bench_backtest.py [--bars 200000] [--runs 5] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from machine import describe
+from smoke import SMALL_RF, add_smoke, parse_args
 from threshold_market import write_threshold_market
 
 from tradeloom.backtest.pipeline import Driver, run_backtest
@@ -45,8 +46,8 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def stages(runs: int) -> None:
-    config, _ = load_strategy(ROOT / "strategies" / "btc_rf.yaml")
+def stages(runs: int, overrides: tuple[str, ...] = ()) -> None:
+    config, _ = load_strategy(ROOT / "strategies" / "btc_rf.yaml", overrides)
     pipeline = build_pipeline(config)
     bars = pipeline.data.load()
     features = compute_features(pipeline, bars)
@@ -132,10 +133,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    add_smoke(parser, bars=500, runs=1)
+    args = parse_args(parser)
     configure_logging("warning")
     print("machine:", describe("numpy", "numba", "pandas", "scikit-learn", "tradeloom"))
-    stages(args.runs)
+    stages(args.runs, SMALL_RF if args.smoke else ())
     engine_vs_floor(args.bars, args.runs)
 
 

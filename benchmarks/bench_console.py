@@ -24,7 +24,7 @@ Targets: (a) under 300 ms, (b) under 100 ms. The machine's load average is print
 before and after (a slow shared machine shows in it).
 
     python benchmarks/bench_console.py [--runs 50] [--repeat 20] [--bars 12] [--every 1.5]
-        [--long 1200]
+        [--long 1200] [--history 2000] [--smoke]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import pandas as pd
 import structlog
 import uvicorn
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.console.app import create_app
 from tradeloom.console.runs import RunIndex
@@ -181,14 +182,16 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=12)
     parser.add_argument("--every", type=float, default=1.5, help="seconds per played bar")
     parser.add_argument("--long", type=int, default=1200, help="bars of (c)'s paper run")
-    args = parser.parse_args()
+    parser.add_argument("--history", type=int, default=2000, help="the strategy's bars")
+    add_smoke(parser, runs=3, repeat=1, bars=2, every=0.05, long=3, history=400)
+    args = parse_args(parser)
     # the console's access log (one line per request) is not what is measured
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     print(describe("starlette", "uvicorn", "pandas"))
     print(load())
     with tempfile.TemporaryDirectory(prefix="bench-console-") as folder:
         work = Path(folder)
-        (work / "s.yaml").write_text(STRATEGY)
+        (work / "s.yaml").write_text(STRATEGY.replace("bars: 2000", f"bars: {args.history}"))
         runs = work / "runs"
         tradeloom("run", "s.yaml", "--out", "runs/bench-bt", cwd=work)
         tradeloom(
@@ -230,12 +233,16 @@ def main() -> None:
                 wait=False,
             )  # fmt: skip
             while not (live / "journal.sqlite").exists():
+                if player.poll() is not None:  # ended before its journal: say why
+                    raise SystemExit(f"the paper run failed: {player.communicate()[1][-2000:]}")
                 time.sleep(0.05)
             latencies: list[float] = []
             bars_seen: set[int] = set()
             with client.stream("GET", "/api/v1/events/0/bench-live") as stream:
                 for line in stream.iter_lines():
-                    if not line.startswith("data: "):
+                    if not line.startswith("data: "):  # a keepalive: is the run over?
+                        if player.poll() is not None:
+                            break
                         continue
                     arrived = time.time()
                     data = json.loads(line[6:])

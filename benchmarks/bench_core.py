@@ -34,7 +34,7 @@ every 1000 bars, and with the strategy's AUC monitor. Last, ``tradeloom run`` as
 subprocess, cold (a fresh ``NUMBA_CACHE_DIR``, every kernel compiled) and warm.
 
     python benchmarks/bench_core.py [--bars 1000000] [--runs 7] [--peer-bars N]
-        [--peer-runs 3] [--latency-bars 20000] [--skip-startup]
+        [--peer-runs 3] [--latency-bars 20000] [--latency-warm 2000] [--skip-startup] [--smoke]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import numba
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import SMALL_RF, VECTORBT_SKIPPED, add_smoke, parse_args
 
 from tradeloom.core.columns import RowContext
 from tradeloom.core.curves import equity_curve, fill_marks
@@ -301,8 +302,6 @@ def same_trades(ours: np.ndarray, entry: Any, exit_: Any, size: Any) -> str:
 
 
 def throughput(args: argparse.Namespace) -> None:
-    import vectorbt as vbt
-
     n = args.bars
     frame = market(n)
     close = frame["close"].to_numpy()
@@ -335,6 +334,8 @@ def throughput(args: argparse.Namespace) -> None:
             return equity_curve(fill_marks(state.rows()), close, CASH)
 
         def vectorbt() -> Any:
+            import vectorbt as vbt
+
             return vbt.Portfolio.from_signals(
                 close_s,
                 entries_s,
@@ -359,6 +360,9 @@ def throughput(args: argparse.Namespace) -> None:
             "vectorbt from_signals + final_value()": vectorbt_value,
             "bare numba loop (floor)": floor,
         }
+        if args.smoke:
+            print(VECTORBT_SKIPPED)
+            fast = {name: fn for name, fn in fast.items() if not name.startswith("vectorbt")}
         times = interleaved(fast, args.runs)
         journal_seconds, rows = core_and_journal(folder, spec, inputs, close, max(3, args.runs))
         times["tradeloom core + equity + journal (bulk)"] = journal_seconds
@@ -375,9 +379,6 @@ def throughput(args: argparse.Namespace) -> None:
     events = state.rows()
     ours = equity_curve(fill_marks(events), close, CASH)[:, 2]
     kinds = np.bincount(events[:, 0].astype(int), minlength=EV_TRADE + 1)
-    pf = vectorbt()
-    value = pf.value().to_numpy()
-    records = pf.trades.records
     floor_final, floor_trades = floor()
     print(
         f"tradeloom recorded {len(events):,} event rows: {kinds[2]:,} signals, "
@@ -387,21 +388,24 @@ def throughput(args: argparse.Namespace) -> None:
     trades = events[events[:, 0] == EV_TRADE][:, 3:]
     print("agreement with tradeloom: final equity; closed trades (entry and exit bars, size)")
     print(f"  tradeloom core          {ours[-1]:.12e}  {len(trades):7,d}")
-    closed = records[records["status"] == 1]
-    print(
-        f"  vectorbt value()[-1]    {value[-1]:.12e}  {len(closed):7,d}  "
-        f"rel. diff {rel(ours[-1], value[-1]):.1e}; "
-        f"{same_trades(trades, closed['entry_idx'], closed['exit_idx'], closed['size'])}"
-    )
-    print(
-        f"     largest rel. diff of the equity curve over all bars: "
-        f"{np.max(np.abs(ours - value) / np.maximum(np.abs(ours), np.abs(value))):.1e}"
-    )
-    final = float(pf.final_value())
-    print(
-        f"  vectorbt final_value()  {final:.12e}           rel. diff {rel(ours[-1], final):.1e} "
-        f"(init_cash + total_profit: {CASH:g} - {CASH - final:.10f})"
-    )
+    if not args.smoke:
+        pf = vectorbt()
+        value = pf.value().to_numpy()
+        closed = pf.trades.records[pf.trades.records["status"] == 1]
+        print(
+            f"  vectorbt value()[-1]    {value[-1]:.12e}  {len(closed):7,d}  "
+            f"rel. diff {rel(ours[-1], value[-1]):.1e}; "
+            f"{same_trades(trades, closed['entry_idx'], closed['exit_idx'], closed['size'])}"
+        )
+        print(
+            f"     largest rel. diff of the equity curve over all bars: "
+            f"{np.max(np.abs(ours - value) / np.maximum(np.abs(ours), np.abs(value))):.1e}"
+        )
+        final = float(pf.final_value())
+        print(
+            f"  vectorbt final_value()  {final:.12e}           rel. diff "
+            f"{rel(ours[-1], final):.1e} (init_cash + total_profit: {CASH:g} - {CASH - final:.10f})"
+        )
     print(
         f"  bare numba loop         {floor_final:.12e}  {floor_trades:7,d}  "
         f"rel. diff {rel(ours[-1], floor_final):.1e}"
@@ -433,9 +437,11 @@ def throughput(args: argparse.Namespace) -> None:
             "backtesting.py",
             "bare numba loop (floor)",
         ):
-            print(f"  {name:<38} {ours_rate / rate[name]:9.3f}")
-    rust = "available" if _vectorbt_rust() else "not installed: numba engine"
-    print(f"  (vectorbt-rust {rust})")
+            if name in rate:
+                print(f"  {name:<38} {ours_rate / rate[name]:9.3f}")
+    if not args.smoke:
+        rust = "available" if _vectorbt_rust() else "not installed: numba engine"
+        print(f"  (vectorbt-rust {rust})")
 
 
 def _vectorbt_rust() -> bool:
@@ -471,7 +477,7 @@ class _Row(Mapping[str, float]):
 def latency(args: argparse.Namespace) -> None:
     from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 
-    warm, measured = 2_000, args.latency_bars
+    warm, measured = args.latency_warm, args.latency_bars
     print(
         f"\nper-bar driver latency, strategies/btc_rf.yaml: features (FeatureStepper), then "
         f"the engine, one bar per call of the compiled step (signal, Kelly sizing, drawdown "
@@ -485,7 +491,8 @@ def latency(args: argparse.Namespace) -> None:
         ("+ rolling_auc monitor, every 1000 bars", True, 1000),
     ]
     for label, monitored, flush_every in cases:
-        config, plugins = load_strategy(STRATEGY_FILE, [f"data.bars={warm + measured}"])
+        overrides = [*(SMALL_RF if args.smoke else ()), f"data.bars={warm + measured}"]
+        config, plugins = load_strategy(STRATEGY_FILE, overrides)
         pipeline = build_pipeline(config)
         if not monitored:
             pipeline = replace(pipeline, monitors=())
@@ -590,8 +597,19 @@ def main() -> None:
     )
     parser.add_argument("--peer-runs", type=int, default=3)
     parser.add_argument("--latency-bars", type=int, default=20_000)
+    parser.add_argument("--latency-warm", type=int, default=2_000, help="bars before the timed")
     parser.add_argument("--skip-startup", action="store_true")
-    args = parser.parse_args()
+    # the start-up section compiles every kernel into an empty cache: minutes at any size
+    add_smoke(
+        parser,
+        bars=2_000,
+        runs=1,
+        peer_runs=1,
+        latency_bars=50,
+        latency_warm=350,
+        skip_startup=True,
+    )
+    args = parse_args(parser)
     os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
     configure_logging("error")  # the latency runs halt on drawdown
     print("machine:", describe("numpy", "numba", "pandas", "vectorbt", "backtesting", "tradeloom"))

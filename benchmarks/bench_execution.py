@@ -14,7 +14,7 @@ decisions per run, ``--runs`` runs, interleaved with the reference:
 Printed: p50 and p99 per decision of each run's timings, the median over the runs,
 and the ratio of the p50 to the reference's.
 
-    python benchmarks/bench_execution.py [--decisions 20000] [--runs 5] [--levels 50]
+    python benchmarks/bench_execution.py [--decisions 20000] [--runs 5] [--levels 50] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
 
@@ -114,7 +115,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--levels", type=int, default=50)
-    args = parser.parse_args()
+    add_smoke(parser, decisions=200, runs=1, levels=5)
+    args = parse_args(parser)
     print(describe("numpy"))
     rng = np.random.default_rng(7)
     flow = orders(rng, args.decisions)

@@ -16,7 +16,7 @@ a time over its bars with `FeatureStepper`, as a live run does, checks the rows
 against the batch driver bit for bit, and prints the median and p99 microseconds
 per bar.
 
-    python benchmarks/bench_features.py [--elements 1000000] [--runs 7] [--bars 20000]
+    python benchmarks/bench_features.py [--elements 1000000] [--runs 7] [--bars 20000] [--smoke]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import talib
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.domain import Bar, Bars
 from tradeloom.engine.features import compute_features
@@ -149,7 +150,8 @@ def main() -> None:
     parser.add_argument("--elements", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--bars", type=int, default=20_000, help="bars stepped one at a time")
-    args = parser.parse_args()
+    add_smoke(parser, elements=2_000, runs=1, bars=300)
+    args = parse_args(parser)
     print(describe("numpy", "numba", "TA-Lib", "tradeloom"))
     batch(args.elements, args.runs)
     per_bar(args.bars)

@@ -13,7 +13,7 @@ measured in the same run), and the largest difference between the two paths' num
 over the calls checked, one row at a time and in a batch. Each figure is the median
 over --runs. Exits 1 if a difference exceeds 1e-12.
 
-    python benchmarks/bench_inference.py [--runs 3] [--calls 5000] [--library-calls 500]
+    python benchmarks/bench_inference.py [--runs 3] [--calls 5000] [--library-calls 500] [--smoke]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from sklearn.ensemble import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
+from smoke import add_smoke, parse_args
 
 from tradeloom.plugins.model.calibration import calibrate_fold
 from tradeloom.plugins.model.compiled_model import CompiledModel
@@ -193,7 +194,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
     parser.add_argument("--features", type=int, default=12)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    args = parser.parse_args()
+    add_smoke(
+        parser,
+        runs=1,
+        calls=20,
+        library_calls=5,
+        rows=1_000,
+        features=4,
+        # a tree and a linear model: ensembles of 300 trees take seconds to fit
+        models=["DecisionTreeClassifier", "LogisticRegression"],
+    )
+    args = parse_args(parser)
     # the logistic regression on unscaled columns: its fit is not what is measured
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 

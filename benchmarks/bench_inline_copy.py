@@ -12,7 +12,7 @@ into a caller, and times the caller's compile in a fresh process, with numba's c
 and with `tradeloom.jit`'s (one memo per scope: the blocks share one copy of it), for
 each N. Both compiled callers return the same value.
 
-    python benchmarks/bench_inline_copy.py [--sizes 50 100 200 400]
+    python benchmarks/bench_inline_copy.py [--sizes 50 100 200 400] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import argparse
 import subprocess
 import sys
 import textwrap
+
+from smoke import add_smoke, parse_args
 
 CHILD = textwrap.dedent(
     """
@@ -56,7 +58,8 @@ CHILD = textwrap.dedent(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 400])
-    args = parser.parse_args()
+    add_smoke(parser, sizes=[10])
+    args = parse_args(parser)
     print(f"{'branches':>8}  {'numba copy (s CPU)':>18}  {'one memo (s CPU)':>16}  same value")
     for n in args.sizes:
         runs = []

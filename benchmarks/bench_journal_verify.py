@@ -17,7 +17,7 @@ Timed ``--runs`` times each (median, min, max): ``verify`` of (a) and (b); ``rea
 of (a) as the command runs it (verify included), and with verify replaced by nothing
 (the reading alone), in the same run, interleaved: the ratio is what the check costs.
 
-    python benchmarks/bench_journal_verify.py [--bars 500000] [--runs 5]
+    python benchmarks/bench_journal_verify.py [--bars 500000] [--runs 5] [--smoke]
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from bench_journal import MINUTE_NS, START_NS, workload
 from machine import describe
+from smoke import add_smoke, parse_args
 
-from tradeloom.cli import status
+from tradeloom.engine import status
 from tradeloom.journal import ColumnBatch, LiveBar, RunIdentity, open_journal, verify
 
 
@@ -98,7 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    add_smoke(parser, bars=500, runs=1)
+    args = parse_args(parser)
     print(describe("numpy", "pandas"))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:

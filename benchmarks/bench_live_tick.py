@@ -37,7 +37,7 @@ ratio to the "off" variant is the observers' cost per tick.
 Logs go to stderr at ``--log-level`` (warning, the command line's default), so that
 what is measured is the tick, not the console renderer printing debug lines.
 
-    python benchmarks/bench_live_tick.py [--bars 400] [--runs 3] [--log-level warning]
+    python benchmarks/bench_live_tick.py [--bars 400] [--runs 3] [--log-level warning] [--smoke]
                                          [--pg-url URL | --no-pg]
 """
 
@@ -59,10 +59,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.engine.logs import configure_logging
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.observers import attach_observers
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -208,7 +208,7 @@ def one_run(
             watch_file=False,
         )
         if observers is not None:
-            attach_observers(runner, stack)
+            runner.attach_observers(stack)  # metrics and alerts, as the command does
         journal: list[float] = []
         if runner.stages is None:  # the journal's stage of each bar (observers time it too)
             runner.stages = lambda stage, took: journal.append(took) if stage == "journal" else None
@@ -305,7 +305,8 @@ def main() -> None:
         "--pg-url", default="postgresql://postgres@127.0.0.1:5432/test", help="PostgreSQL server"
     )
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL journal")
-    args = parser.parse_args()
+    add_smoke(parser, bars=12, runs=1, no_pg=True)
+    args = parse_args(parser)
     os.environ["BENCH_JOURNAL_URL"] = args.pg_url
     configure_logging(args.log_level, json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)

@@ -8,7 +8,7 @@ reading it costs), after a warm-up of one window. Then the rolling AUC of a
 (what `rolling_auc` did before) and `WindowAuc.add` + ``value()``; they must agree bit
 for bit. Medians and p99 in microseconds.
 
-    python benchmarks/bench_monitoring.py [--bars 20000] [--window 500]
+    python benchmarks/bench_monitoring.py [--bars 20000] [--window 500] [--smoke]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.domain import Bar, FeatureReference, Fill, ModelTraining, Order
 from tradeloom.plugins.monitoring.auc import RollingAuc, RollingAucParams, WindowAuc
@@ -84,7 +85,8 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=20_000)
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--horizon", type=int, default=4)
-    args = parser.parse_args()
+    add_smoke(parser, bars=1_000, window=100)
+    args = parse_args(parser)
     columns = tuple(f"f{j}" for j in range(13))
     data = inputs(args.bars, args.horizon, columns)
     w = args.window

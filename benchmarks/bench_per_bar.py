@@ -16,7 +16,7 @@ universes) and the rounds interleave the checkouts, so that every column sees th
 same load; the medians over the rounds and their ratios to this checkout are printed.
 A checkout whose Python does not exist is skipped with a message.
 
-    python benchmarks/bench_per_bar.py [--bars 20000] [--rounds 5]
+    python benchmarks/bench_per_bar.py [--bars 20000] [--rounds 5] [--smoke]
         [--against before-universes=/work/venvs/old/bin/python]
 
 Wall clock on a shared machine moves by more than the differences; the instructions
@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from smoke import add_smoke, parse_args
 from threshold_market import write_threshold_market
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,9 @@ class _Fixed:
 def _pipeline(m: dict[str, Any], bars: int) -> tuple[Any, Any]:
     from tradeloom.schemas import load_strategy
 
-    config, plugins = load_strategy(STRATEGY, [f"data.bars={bars}", *KEEP_TRADING])
+    # the model is not trained (uniform probabilities), but its first fold must fit the bars
+    window = f"model.walk_forward.train_window={min(3000, bars // 2)}"
+    config, plugins = load_strategy(STRATEGY, [f"data.bars={bars}", window, *KEEP_TRADING])
     pipeline = m["build_pipeline"](config)
     return replace(pipeline, model=_Fixed(), monitors=()), plugins
 
@@ -230,7 +233,8 @@ def main() -> None:
     parser.add_argument("--against", action="append", metavar="NAME=PYTHON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--instructions", action="store_true", help="under callgrind: see above")
-    args = parser.parse_args()
+    add_smoke(parser, bars=2_300, rounds=1)
+    args = parse_args(parser)
     if args.instructions:
         instructions(args.bars)
         return

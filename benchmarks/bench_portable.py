@@ -20,7 +20,10 @@ neighbours thrash the caches runs slower throughout (on the 2-core VM, loaded, s
 rounds of either target ran 1.5 to 2 times as long as the rest).
 
     python benchmarks/bench_portable.py [--bars 1000000] [--runs 15] [--rounds 4]
-        [--cache DIR]
+        [--cache DIR] [--smoke]
+
+``--smoke`` compiles nothing: both processes are this CPU's, with the user's kernel
+cache (compiling the core for a target takes minutes at any size).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 
 from machine import describe
+from smoke import add_smoke, parse_args
 
 HERE = Path(__file__).resolve().parent
 
@@ -83,10 +87,11 @@ def target_env() -> dict[str, str]:
     return target.build_env()
 
 
-def measure(env: dict[str, str], cache: Path, bars: int, runs: int) -> dict[str, object]:
-    """Time the core in a new process with ``env`` and the kernel cache ``cache``."""
+def measure(env: dict[str, str], cache: Path | None, bars: int, runs: int) -> dict[str, object]:
+    """Time the core in a new process with ``env`` and the kernel cache ``cache`` (None:
+    the user's)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    full |= env | {"TRADELOOM_KERNEL_CACHE": str(cache)}
+    full |= env | ({} if cache is None else {"TRADELOOM_KERNEL_CACHE": str(cache)})
     code = _CHILD.format(here=str(HERE), bars=bars, runs=runs)
     done = subprocess.run(
         [sys.executable, "-c", code], env=full, capture_output=True, text=True, check=False
@@ -102,22 +107,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="timed calls per process")
     parser.add_argument("--rounds", type=int, default=4, help="processes per target")
     parser.add_argument("--cache", type=Path, help="kernel caches kept here (default: new)")
-    args = parser.parse_args()
+    add_smoke(parser, bars=2_000, runs=1, rounds=1)
+    args = parse_args(parser)
     print(describe("numpy", "numba", "llvmlite"))
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    targets = {"this CPU": {}, "portable": target_env()}
+    targets = {"this CPU": {}, "portable": {} if args.smoke else target_env()}
+    if args.smoke:
+        print("--smoke: 'portable' is this CPU too, both on the user's kernel cache")
     with tempfile.TemporaryDirectory(prefix="bench-portable-") as tmp:
         root = args.cache or Path(tmp)
+
+        def cache(name: str) -> Path | None:
+            return None if args.smoke else root / name.replace(" ", "-")
+
         for name in targets:  # compile (or load) each target's kernels, untimed
             start = time.perf_counter()
-            measure(targets[name], root / name.replace(" ", "-"), 1000, 1)
+            measure(targets[name], cache(name), 1000, 1)
             print(f"{name}: kernels ready in {time.perf_counter() - start:.1f} s")
         medians: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
         reference = None
         for k in range(args.rounds):
             order = list(targets) if k % 2 == 0 else list(reversed(targets))
             for name in order:
-                got = measure(targets[name], root / name.replace(" ", "-"), args.bars, args.runs)
+                got = measure(targets[name], cache(name), args.bars, args.runs)
                 reference = reference or got["rows"]
                 if got["rows"] != reference:
                     raise SystemExit(f"{name}: the core's rows differ from the first process's")

@@ -40,7 +40,7 @@ every event row read back as the journal reads it (`tradeloom.core.columns`); th
 model's output is precomputed and the journal's SQLite write is left out.
 
     python benchmarks/bench_portfolio.py [--symbols 100] [--bars 100000] [--runs 5]
-        [--latency-symbols 20] [--latency-bars 20000]
+        [--latency-symbols 20] [--latency-bars 20000] [--latency-warm 2000] [--smoke]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from machine import describe
+from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
@@ -192,8 +193,6 @@ def largest_rel_diff(ours: npt.NDArray[np.float64], theirs: npt.NDArray[np.float
 
 
 def throughput(args: argparse.Namespace) -> None:
-    import vectorbt as vbt
-
     bars, symbols = args.bars, args.symbols
     close = universe(bars, symbols)
     entries, exits = sma_cross(close)
@@ -233,12 +232,16 @@ def throughput(args: argparse.Namespace) -> None:
         return run_core(fractional, inputs_of(close, probability))
 
     def vbt_a() -> Any:
+        import vectorbt as vbt
+
         return vbt.Portfolio.from_signals(close_df, entries_df, exits_df, size=np.inf, **shared)
 
     def core_b() -> Any:
         return run_core(fractional, inputs)
 
     def vbt_b() -> Any:
+        import vectorbt as vbt
+
         return vbt.Portfolio.from_orders(close_df, target_df, size_type="targetpercent", **shared)
 
     workloads = (
@@ -246,6 +249,8 @@ def throughput(args: argparse.Namespace) -> None:
         (f"B. {args.fraction:.1%} of equity per entry", core_b, built_b,
          "vectorbt from_orders(targetpercent)", vbt_b),
     )  # fmt: skip
+    if args.smoke:
+        print(VECTORBT_SKIPPED)
     for title, core, built, peer_name, peer in workloads:
         state = core()
         rows = state.rows()
@@ -254,8 +259,6 @@ def throughput(args: argparse.Namespace) -> None:
             np.sum((rows[:, L.E_KIND] == L.EV_CANCEL) & (rows[:, 3 + 2] == codes.INSUFFICIENT_CASH))
         )
         ours = equity_of(rows, close)
-        pf = peer()
-        theirs = pf.value().to_numpy()
         held = np.count_nonzero(state.sym[:, L.S_QTY])
         print(
             f"\n{title}: tradeloom recorded {len(rows):,} event rows: {kinds[L.EV_ORDER]:,} "
@@ -263,20 +266,25 @@ def throughput(args: argparse.Namespace) -> None:
             f"{kinds[L.EV_REJECT]:,} rejections, {cut:,} orders cut to nothing by the cash; "
             f"{held} positions open at the end"
         )
-        print(
-            f"  final equity: tradeloom {ours[-1]:.12e}, {peer_name} {theirs[-1]:.12e}; "
-            f"{len(pf.orders.records):,} vectorbt orders"
-        )
-        print(f"  largest relative difference of the equity over all bars: "
-              f"{largest_rel_diff(ours, theirs):.1e}")  # fmt: skip
         engines = {
             "tradeloom core (CoreState.run)": core,
             "tradeloom inputs (BarInputs) + core": built,
-            peer_name: peer,
         }
+        if not args.smoke:
+            pf = peer()
+            theirs = pf.value().to_numpy()
+            print(
+                f"  final equity: tradeloom {ours[-1]:.12e}, {peer_name} {theirs[-1]:.12e}; "
+                f"{len(pf.orders.records):,} vectorbt orders"
+            )
+            print(f"  largest relative difference of the equity over all bars: "
+                  f"{largest_rel_diff(ours, theirs):.1e}")  # fmt: skip
+            engines[peer_name] = peer
         times = interleaved(engines, args.runs)
         for name, seconds in times.items():
             print(line(name, seconds, cells))
+        if args.smoke:
+            continue
         peer_time = statistics.median(times[peer_name])
         for name in ("tradeloom core (CoreState.run)", "tradeloom inputs (BarInputs) + core"):
             ratio = peer_time / statistics.median(times[name])
@@ -287,7 +295,7 @@ def throughput(args: argparse.Namespace) -> None:
 
 
 def latency(args: argparse.Namespace) -> None:
-    symbols, measured, warm = args.latency_symbols, args.latency_bars, 2_000
+    symbols, measured, warm = args.latency_symbols, args.latency_bars, args.latency_warm
     bars = warm + measured
     close = universe(bars, symbols, seed=11)
     rng = np.random.default_rng(12)
@@ -354,7 +362,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--latency-symbols", type=int, default=20)
     parser.add_argument("--latency-bars", type=int, default=20_000)
-    args = parser.parse_args()
+    parser.add_argument("--latency-warm", type=int, default=2_000, help="bars before the timed")
+    add_smoke(
+        parser, symbols=3, bars=1_000, runs=1, latency_symbols=3, latency_bars=50, latency_warm=100
+    )
+    args = parse_args(parser)
     print("machine:", describe("numpy", "numba", "pandas", "vectorbt", "tradeloom"))
     # the latency's tail is the scheduler's on a shared machine: say how busy it was
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

@@ -7,7 +7,7 @@ reference, timed in the same process on the same machine, is pandas writing the 
 equity curve (1,000,000 rows) to CSV. The targets (issue 13): under 5 s and under 15 MB,
 every trade marker kept.
 
-    python benchmarks/bench_report.py [--bars 1000000] [--runs 3] [--keep DIR]
+    python benchmarks/bench_report.py [--bars 1000000] [--runs 3] [--keep DIR] [--smoke]
 
 ``--keep DIR`` leaves the run directory in DIR (made once: a later call with the same
 DIR times the report of the run already there), to profile the report without running
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.cli.main import main
 from tradeloom.reporting.report import write_report
@@ -40,7 +41,7 @@ def make_run(out: Path, bars: int) -> None:
         "data.timeframe": "1m",
         "model.params.n_estimators": 20,
         "model.params.n_jobs": 1,
-        "model.walk_forward.train_window": 20_000,
+        "model.walk_forward.train_window": min(20_000, bars // 2),
         "model.walk_forward.retrain_every": bars // 10,
         "risk.max_holding_bars": 240,
     }
@@ -67,7 +68,8 @@ def main_bench() -> None:
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR")
-    args = parser.parse_args()
+    add_smoke(parser, bars=1_000, runs=1)
+    args = parse_args(parser)
     print(describe("tradeloom", "plotly", "pandas", "numpy"))
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = (args.keep or Path(tmp)) / "run"

@@ -9,7 +9,7 @@ a --train-rows window): for each estimator, the time of one batch ``predict_prob
 (the reference, measured in the same run) and of one call per row, their ratio, and
 how many rows' probabilities differ between the two and by how much. Medians of --runs.
 
-    python benchmarks/bench_row_parity.py [--runs 3] [--rows 17000] [--train-rows 3000]
+    python benchmarks/bench_row_parity.py [--runs 3] [--rows 17000] [--train-rows 3000] [--smoke]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
+from smoke import add_smoke, parse_args
 
 MODELS: dict[str, Callable[[], Any]] = {
     "MLPClassifier": lambda: MLPClassifier((32,), max_iter=200, random_state=0),
@@ -64,7 +65,8 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=3_000, help="rows trained on")
     parser.add_argument("--features", type=int, default=12)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    args = parser.parse_args()
+    add_smoke(parser, runs=1, rows=200, train_rows=400, features=4)
+    args = parse_args(parser)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the fit is not measured
     warnings.filterwarnings("ignore", category=FutureWarning)  # SVC(probability=True)
 

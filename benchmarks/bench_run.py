@@ -18,8 +18,11 @@ long-only, all-in, 0.1% fees, fills at the close. For each size (``--bars``):
   d. backtesting.py's ``run()`` (stats, equity curve and trades) and vectorbt's
      ``Portfolio.from_signals`` followed by ``stats()`` on the same bars and signals.
 
+Every engine (a., b., each c., each d.) runs once untimed, then ``--runs`` rounds of one
+timed run of each, the order reversed every other round, so that a machine's slow minute
+falls on every engine alike (the peers were once timed in a block after tradeloom).
 Medians of ``--runs``, with min and max; ratios are against the references timed in
-the same run; the load average is printed before and after. Every timed call in this
+the same rounds; the load average is printed before and after. Every timed call in this
 process starts with the garbage of the calls before it collected (`collected`):
 vectorbt's 1M-bar ``stats()`` took 85-100 ms when its memory was recycled and 220-250 ms
 when earlier calls' cycles still held theirs, so its median of 3 landed on either. The
@@ -31,7 +34,7 @@ symbol, which runs in Python at each bar and which the report draws), each size'
 time, peak RSS, run-folder size and exit code, and how each grows with the symbols.
 
     python benchmarks/bench_run.py [--bars 10000,100000,1000000] [--runs 3]
-        [--skip-peers] [--skip-cli] [--cpu]
+        [--skip-peers] [--skip-cli] [--cpu] [--smoke]
     python benchmarks/bench_run.py --symbols 50,100,500 [--symbol-bars 10000] [--runs 1]
         [--monitor]
 
@@ -46,6 +49,7 @@ import argparse
 import contextlib
 import dataclasses
 import gc
+import math
 import os
 import shutil
 import statistics
@@ -64,6 +68,7 @@ import numpy as np
 import pandas as pd
 from bench_core import FEE, backtesting_py, market, sma_cross
 from machine import describe
+from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
 
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.logs import configure_logging
@@ -101,6 +106,9 @@ risk: {{sizing: {{kind: fixed_fraction, fraction: {fraction}}}}}
 execution: {{kind: simulated, initial_cash: 100000, fill: close, fee_bps: 10, allow_short: false,
   min_notional: 1.0e-12}}
 """
+
+CLI_KINDS = ("csv", "parquet")
+"""The data files ``tradeloom run`` reads through the command line (c.)."""
 
 RSS_OF_CHILD = (
     "import resource, subprocess, sys; "
@@ -191,19 +199,31 @@ class LoadedData:
         return getattr(self._source, name)
 
 
+@dataclasses.dataclass
+class Sample:
+    """One timed run of an engine: its wall and CPU seconds and what else it reports."""
+
+    seconds: float
+    cpu: float = math.nan
+    stages: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    size: int = 0
+    code: int = 0
+    rss: int = 0
+
+
 def in_process(
-    strategy: Path, runs: int, scratch: Path, *, in_memory: bool, thread_cpu: bool = False
-) -> tuple[list[float], list[float], list[tuple[str, float]], int]:
-    """Time ``run_strategy`` ``runs`` times after a warm-up; return the wall seconds, the
-    CPU seconds (this process's own work: what a shared machine's load does not add),
-    the stages of the median run (``thread_cpu``: each stage's CPU time in its thread)
-    and the run folder's bytes."""
+    strategy: Path, scratch: Path, *, in_memory: bool, thread_cpu: bool = False
+) -> Callable[[int], Sample]:
+    """Return a timed ``run_strategy`` of ``strategy`` (run ``k`` writes ``run-k``): its
+    wall and CPU seconds (this process's own work: what a shared machine's load does not
+    add), its stages (``thread_cpu``: each stage's CPU time in its thread) and the run
+    folder's bytes."""
     config, plugins = load_strategy(strategy, [])
     pipeline: Pipeline = build_pipeline(config)
     if in_memory:
         pipeline = dataclasses.replace(pipeline, data=LoadedData(pipeline.data))
-    seconds, cpu, stages = [], [], []
-    for k in range(runs + 1):
+
+    def run(k: int) -> Sample:
         out = scratch / f"run-{k}"
         collected()
         with recorded(thread_cpu) as times:
@@ -212,20 +232,16 @@ def in_process(
             elapsed, used = time.perf_counter() - start, time.process_time() - start_cpu
         size = folder_bytes(out)
         shutil.rmtree(out)
-        if k:  # the first is the warm-up
-            seconds.append(elapsed)
-            cpu.append(used)
-            stages.append(times)
-    median = sorted(range(runs), key=seconds.__getitem__)[runs // 2]
-    return seconds, cpu, stages[median], size
+        return Sample(elapsed, used, list(times), size)
+
+    return run
 
 
-def cli(strategy: Path, runs: int, scratch: Path) -> tuple[list[float], int, int, int]:
-    """Time ``tradeloom run`` in a fresh process ``runs`` times; return the seconds, the
-    last exit code, the peak RSS (KiB) and the run folder's bytes."""
-    seconds: list[float] = []
-    code = rss = size = 0
-    for k in range(runs):
+def cli(strategy: Path, scratch: Path) -> Callable[[int], Sample]:
+    """Return a timed ``tradeloom run`` of ``strategy`` in a fresh process (run ``k``
+    writes ``cli-k``): its seconds, exit code, peak RSS (KiB) and run folder's bytes."""
+
+    def run(k: int) -> Sample:
         out = scratch / f"cli-{k}"
         command = [sys.executable, "-m", "tradeloom.cli", "run", str(strategy), "--out", str(out)]
         start = time.perf_counter()
@@ -235,48 +251,72 @@ def cli(strategy: Path, runs: int, scratch: Path) -> tuple[list[float], int, int
             text=True,
             check=False,
         )
-        seconds.append(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
         code, rss = (int(x) for x in proc.stdout.split())
         size = folder_bytes(out) if out.exists() else 0
         shutil.rmtree(out, ignore_errors=True)
         if code != 0:
             print(f"    exit {code}: {proc.stderr.strip().splitlines()[-1:]}")
-            break
-    return seconds, code, rss, size
+        return Sample(seconds, code=code, rss=rss, size=size)
+
+    return run
 
 
 def peers(
-    frame: pd.DataFrame, entries: np.ndarray, exits: np.ndarray, runs: int
-) -> dict[str, list[float]]:
-    """Time backtesting.py's ``run()`` and vectorbt's ``from_signals`` + ``stats()``."""
-    import vectorbt as vbt
-
-    index = frame.index.tz_localize(None)  # see bench_core.throughput: pandas 3 and vectorbt
-    close = pd.Series(frame["close"].to_numpy(), index=index)
-    entry_s, exit_s = pd.Series(entries, index=index), pd.Series(exits, index=index)
-
-    def vectorbt() -> object:
-        portfolio = vbt.Portfolio.from_signals(
-            close, entry_s, exit_s, size=np.inf, fees=FEE, init_cash=100_000.0, min_size=0.0
-        )
-        return portfolio.stats()
-
+    frame: pd.DataFrame, entries: np.ndarray, exits: np.ndarray, *, vectorbt: bool = True
+) -> dict[str, Callable[[int], Sample]]:
+    """Return timed calls of backtesting.py's ``run()`` and (``vectorbt``) vectorbt's
+    ``from_signals`` + ``stats()`` on the same bars and signals."""
     bt = backtesting_py(frame, entries, exits)
-    engines: dict[str, Callable[[], object]] = {
-        "backtesting.py run()": bt.run,
-        "vectorbt from_signals + stats()": vectorbt,
-    }
-    times: dict[str, list[float]] = {name: [] for name in engines}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name, fn in engines.items():
-            fn()  # warm-up
-            for _ in range(runs):
-                collected()
+    engines: dict[str, Callable[[], object]] = {"backtesting.py run()": bt.run}
+    if vectorbt:
+        import vectorbt as vbt
+
+        index = frame.index.tz_localize(None)  # see bench_core.throughput: pandas 3, vectorbt
+        close = pd.Series(frame["close"].to_numpy(), index=index)
+        entry_s, exit_s = pd.Series(entries, index=index), pd.Series(exits, index=index)
+
+        def from_signals() -> object:
+            portfolio = vbt.Portfolio.from_signals(
+                close, entry_s, exit_s, size=np.inf, fees=FEE, init_cash=100_000.0, min_size=0.0
+            )
+            return portfolio.stats()
+
+        engines["vectorbt from_signals + stats()"] = from_signals
+
+    def timed(fn: Callable[[], object]) -> Callable[[int], Sample]:
+        def run(k: int) -> Sample:
+            collected()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 start = time.perf_counter()
                 fn()
-                times[name].append(time.perf_counter() - start)
-    return times
+                return Sample(time.perf_counter() - start)
+
+        return run
+
+    return {name: timed(fn) for name, fn in engines.items()}
+
+
+def alternated(
+    engines: dict[str, Callable[[int], Sample]], runs: int, *, warm_up: bool = True
+) -> dict[str, list[Sample]]:
+    """Run each engine once untimed (``warm_up``), then ``runs`` rounds of one timed run of
+    each, the order reversed every other round: every engine meets the machine as the
+    others do."""
+    for k, run in enumerate(engines.values() if warm_up else ()):
+        run(-1 - k)  # warm-up: imports, kernels, the first run's pages
+    samples: dict[str, list[Sample]] = {name: [] for name in engines}
+    order = list(engines)
+    for r in range(runs):
+        for name in order if r % 2 == 0 else order[::-1]:
+            samples[name].append(engines[name](r))
+    return samples
+
+
+def median_sample(samples: list[Sample]) -> Sample:
+    """Return the sample of the median wall time (the lower middle of an even count)."""
+    return sorted(samples, key=lambda x: x.seconds)[(len(samples) - 1) // 2]
 
 
 def print_stages(stages: list[tuple[str, float]], total: float, *, cpu: bool = False) -> None:
@@ -308,36 +348,47 @@ def sizes(args: argparse.Namespace, scratch: Path) -> None:
         frame, entries, exits = write_market(folder, n)
         print(
             f"\n{n:,} one-minute bars, {int(entries.sum()):,} entries, {int(exits.sum()):,} exits"
+            f"; every engine once, then {args.runs} rounds of each, the order alternating"
         )
-        seconds, cpu, stages, size = in_process(
-            folder / "parquet.yaml", args.runs, scratch, in_memory=True, thread_cpu=args.cpu
-        )
+        engines = {
+            "a": in_process(folder / "parquet.yaml", scratch, in_memory=True, thread_cpu=args.cpu),
+            "b": in_process(folder / "parquet.yaml", scratch, in_memory=False),
+        }
+        if not args.skip_cli:
+            engines |= {f"c {kind}": cli(folder / f"{kind}.yaml", scratch) for kind in CLI_KINDS}
+        if not args.skip_peers:
+            if args.smoke:
+                print(VECTORBT_SKIPPED)
+            engines |= peers(frame, entries, exits, vectorbt=not args.smoke)
+        samples = alternated(engines, args.runs, warm_up=not args.smoke)
+
+        taken = samples.pop("a")
+        seconds = [x.seconds for x in taken]
         med = statistics.median(seconds)
         medians[n] = med
+        cpu = statistics.median(x.cpu for x in taken)
         print(
             f"  a. run_strategy, bars in memory   {summary(seconds)}  {n / med / 1e6:.3f} M bars/s"
-            f"; CPU median {statistics.median(cpu):.3f} s; run folder {size / 1e6:.1f} MB"
+            f"; CPU median {cpu:.3f} s; run folder {taken[-1].size / 1e6:.1f} MB"
         )
-        print_stages(stages, statistics.median(cpu) if args.cpu else med, cpu=args.cpu)
-        seconds, cpu, stages, _ = in_process(
-            folder / "parquet.yaml", args.runs, scratch, in_memory=False
-        )
-        data = dict(stages).get("data", float("nan"))
+        print_stages(median_sample(taken).stages, cpu if args.cpu else med, cpu=args.cpu)
+        taken = samples.pop("b")
+        data = dict(median_sample(taken).stages).get("data", float("nan"))
         print(
-            f"  b. run_strategy, Parquet read     {summary(seconds)}  (data stage {data:.3f} s)"
-            f"; CPU median {statistics.median(cpu):.3f} s"
+            f"  b. run_strategy, Parquet read     {summary([x.seconds for x in taken])}  (data "
+            f"stage {data:.3f} s); CPU median {statistics.median(x.cpu for x in taken):.3f} s"
         )
-        if not args.skip_cli:
-            for kind in ("csv", "parquet"):
-                taken, code, rss, size = cli(folder / f"{kind}.yaml", args.runs, scratch)
-                print(
-                    f"  c. tradeloom run ({kind:<7})       {summary(taken)}  exit {code}, "
-                    f"peak RSS {rss / 1024:.0f} MiB, run folder {size / 1e6:.1f} MB"
-                )
-        if not args.skip_peers:
-            for name, taken in peers(frame, entries, exits, args.runs).items():
-                ratio = statistics.median(taken) / med
-                print(f"  d. {name:<31} {summary(taken)}  = {ratio:.2f}x run_strategy's time")
+        for kind in CLI_KINDS if not args.skip_cli else ():
+            taken = samples.pop(f"c {kind}")
+            print(
+                f"  c. tradeloom run ({kind:<7})       {summary([x.seconds for x in taken])}  "
+                f"exit {taken[-1].code}, peak RSS {max(x.rss for x in taken) / 1024:.0f} MiB, "
+                f"run folder {taken[-1].size / 1e6:.1f} MB"
+            )
+        for name, taken in samples.items():
+            times = [x.seconds for x in taken]
+            ratio = statistics.median(times) / med
+            print(f"  d. {name:<31} {summary(times)}  = {ratio:.2f}x run_strategy's time")
         shutil.rmtree(folder)
     if 100_000 in medians and 1_000_000 in medians:
         ratio = medians[1_000_000] / medians[100_000]
@@ -349,7 +400,14 @@ def universes(args: argparse.Namespace, scratch: Path) -> None:
     first: tuple[int, float, int, int] | None = None
     for m in args.symbols:
         strategy = write_universe(scratch, m, args.symbol_bars, monitor=args.monitor)
-        taken, code, rss, size = cli(strategy, args.runs, scratch)
+        run = cli(strategy, scratch)
+        done: list[Sample] = []
+        for k in range(args.runs):
+            done.append(run(k))
+            if done[-1].code != 0:
+                break
+        taken = [x.seconds for x in done]
+        code, rss, size = done[-1].code, max(x.rss for x in done), done[-1].size
         med = statistics.median(taken)
         line = (
             f"  {m:4d} symbols: {summary(taken)}  exit {code}, peak RSS {rss / 1024:.0f} MiB, "
@@ -382,7 +440,8 @@ def main() -> None:
         action="store_true",
         help="the breakdown in each stage's CPU time in its thread (a shared machine)",
     )
-    args = parser.parse_args()
+    add_smoke(parser, bars="1000", runs=1)
+    args = parse_args(parser)
     args.bars = [int(x) for x in args.bars.split(",") if x]
     args.symbols = [int(x) for x in args.symbols.split(",") if x]
     configure_logging("warning")

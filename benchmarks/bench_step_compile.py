@@ -7,7 +7,10 @@ folder, so every kernel of the step compiles; then a second call, which compiles
 nothing. CPU time is the figure to compare (it counts the compiler's work whatever
 else the machine runs); wall time and the peak memory are printed beside it.
 
-    python benchmarks/bench_step_compile.py
+    python benchmarks/bench_step_compile.py [--smoke]
+
+``--smoke`` uses the user's kernel cache (its first call loads the step instead of
+compiling it: minutes at any size).
 
 To compare two checkouts, run each with its own tradeloom first on the path, at the
 same time (so that both see the same load), and compare the CPU seconds:
@@ -18,24 +21,31 @@ same time (so that both see the same load), and compare the CPU seconds:
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-_CACHE = tempfile.mkdtemp(prefix="tradeloom-step-compile-")
-os.environ["NUMBA_CACHE_DIR"] = _CACHE  # before numba or tradeloom is imported
-os.environ["TRADELOOM_KERNEL_CACHE"] = _CACHE
+if "--smoke" not in sys.argv[1:]:
+    _CACHE = tempfile.mkdtemp(prefix="tradeloom-step-compile-")
+    os.environ["NUMBA_CACHE_DIR"] = _CACHE  # before numba or tradeloom is imported
+    os.environ["TRADELOOM_KERNEL_CACHE"] = _CACHE
 
-import numba  # noqa: E402  (imported before the timing: it is not the step's compile)
-import numpy as np  # noqa: E402
-from bench_core import OHLCV, market, tradeloom_setup  # noqa: E402
+import numba  # imported before the timing: it is not the step's compile
+import numpy as np
+from bench_core import OHLCV, market, tradeloom_setup
+from smoke import add_smoke, parse_args
 
-from tradeloom.core.state import BarInputs, CoreState  # noqa: E402
+from tradeloom.core.state import BarInputs, CoreState
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_smoke(parser)
+    parse_args(parser)
     frame = market(64)
     probability = np.tile([1.0, 0.5, 0.0, 0.5], 16)
     inputs = BarInputs.of(

@@ -16,7 +16,7 @@ taking the arguments from Python is paid at every bar. Two parts:
    the checkouts alternating round by round. Medians over the rounds are printed, and
    this checkout's over each other's.
 
-    python benchmarks/bench_step_entry.py [--bars 20000] [--rounds 5] \\
+    python benchmarks/bench_step_entry.py [--bars 20000] [--rounds 5] \\ [--smoke]
         [--against main=/path/to/a/worktree/of/main]
 """
 
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from machine import describe
+from smoke import add_smoke, parse_args
 
 if TYPE_CHECKING:
     from tradeloom.core.params import CoreSpec
@@ -158,7 +159,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--against", action="append", default=[], metavar="NAME=CHECKOUT")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    add_smoke(parser, bars=300, rounds=1)
+    args = parse_args(parser)
     if args.child:
         print(json.dumps({"us": _step_per_bar(args.bars)}))
         return

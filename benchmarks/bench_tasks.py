@@ -15,7 +15,7 @@ processes with one thread each, started once before timing (an existing cluster)
 client's connection timed. Every executor's results are checked equal to the serial
 ones. Printed: seconds, tasks per second and the ratio of tasks per second to serial.
 
-    python benchmarks/bench_tasks.py [--tasks 400] [--size 100000] [--runs 3]
+    python benchmarks/bench_tasks.py [--tasks 400] [--size 100000] [--runs 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machine import describe
+from smoke import add_smoke, parse_args
 from task_kernels import crunch, nothing
 
 from tradeloom.sweep.pool import run_on_pool
@@ -67,7 +68,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=400)
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    add_smoke(parser, tasks=4, size=1_000, runs=1)
+    args = parse_args(parser)
     from distributed import LocalCluster
 
     # after the import, which sets distributed's own levels: the nannies' shutdown
@@ -80,14 +82,16 @@ def main() -> None:
         "cpu": [Task(f"c{n}", crunch, (n, args.size)) for n in range(args.tasks)],
         "empty": [Task(f"e{n}", nothing, (n,)) for n in range(args.tasks)],
     }
+    if args.smoke:  # every executor once: each pool's start is seconds of imports
+        del workloads["empty"]
     with LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         ways = executors(cluster.scheduler_address)
         for workload, tasks in workloads.items():
             reference = timed(ways["serial"], tasks)[1]
-            for executor in ways.values():  # warm up: numba's cache, imports, the forkserver
-                timed(executor, tasks[:8])
+            for executor in ways.values() if not args.smoke else ():
+                timed(executor, tasks[:8])  # warm up: numba's cache, imports, the forkserver
             seconds: dict[str, list[float]] = {name: [] for name in ways}
             for _ in range(args.runs):
                 for name, executor in ways.items():

@@ -13,7 +13,7 @@ figure was taken under load; 0 measures an idle one). Prints each median with mi
 max, and the ratios default / OMP_NUM_THREADS=1 (target <= 1.2) and one-per-core /
 default.
 
-    python benchmarks/bench_threads.py [--runs 3] [--bars 6000] [--load 2]
+    python benchmarks/bench_threads.py [--runs 3] [--bars 6000] [--load 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from machine import describe
+from smoke import add_smoke, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = ROOT / "strategies" / "eth_hgb_stops.yaml"
@@ -59,12 +60,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bars", type=int, default=6000)
     parser.add_argument("--load", type=int, default=2, help="busy processes while measuring")
-    args = parser.parse_args()
+    add_smoke(parser, runs=1, bars=600, load=0)
+    args = parse_args(parser)
     cores = len(os.sched_getaffinity(0))
     print(describe("scikit-learn", "threadpoolctl", "numpy"))
     base = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     base.pop("TRADELOOM_THREADS", None)
     run = ["run", str(STRATEGY), "--set", f"data.bars={args.bars}"]
+    if args.smoke:  # one small fold within the bars
+        run += ["--set", "model.walk_forward.train_window=300", "--set", "model.params.max_iter=5"]
     ways = {
         "default policy": (run, base),
         "OMP_NUM_THREADS=1": (run, {**base, "OMP_NUM_THREADS": "1"}),
@@ -77,7 +81,8 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in ways}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            _run(run, base, Path(tmp) / "warm")  # compile the kernels once
+            if not args.smoke:
+                _run(run, base, Path(tmp) / "warm")  # compile the kernels once
             for k in range(args.runs):
                 for i, (name, (argv, env)) in enumerate(ways.items()):
                     # a new folder per run: a backtest refuses a folder that holds one

@@ -12,7 +12,7 @@ measured in the same run, is the RSS at the first checkpoint: a run whose memory
 bounded by its windows (features, models, monitors, the report's refresh) ends within
 10% of it (issue 40: 40 symbols, bars 1,000 and 4,000).
 
-    python benchmarks/bench_universe_memory.py [--symbols 40] [--bars 4000] [--at 1000]
+    python benchmarks/bench_universe_memory.py [--symbols 40] [--bars 4000] [--at 1000] [--smoke]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from machine import describe
+from smoke import add_smoke, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR_LINE = re.compile(r" bar \d+ \|")
@@ -38,6 +39,8 @@ def strategy_text(symbols: int, bars: int) -> str:
     names = ", ".join(f"S{k:02d}/USDT" for k in range(symbols))
     text = re.sub(r"symbols: \[[^\]]*\]", f"symbols: [{names}]", text, count=1, flags=re.S)
     text = re.sub(r"bars: \d+", f"bars: {2 * (bars + 10)}", text, count=1)
+    # the history before the played bars holds a first fold (1500 bars, at --bars >= 1500)
+    text = text.replace("train_window: 1500", f"train_window: {min(1500, bars)}", 1)
     return text.replace("name: portfolio_top3", "name: bench_memory", 1)
 
 
@@ -99,7 +102,8 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=40)
     parser.add_argument("--bars", type=int, default=4000, help="bars to play (default 4000)")
     parser.add_argument("--at", type=int, default=1000, help="the reference bar (default 1000)")
-    args = parser.parse_args()
+    add_smoke(parser, symbols=3, bars=200, at=100)
+    args = parse_args(parser)
     checkpoints = sorted({args.at, args.bars, *range(args.at, args.bars, args.at)})
     print(describe("scikit-learn", "numpy", "pandas"))
     print(f"paper universe of {args.symbols} symbols on the simulated clock, {args.bars} bars:")

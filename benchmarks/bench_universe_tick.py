@@ -8,7 +8,7 @@ symbol, train a fold when one is due, commit the journal. The reference, measure
 the same run: N bare ccxt ``fetch_ohlcv`` round trips to the same emulator (the least
 a REST-polling tick over N symbols can cost). Ticks that train a fold are left out.
 
-    python benchmarks/bench_universe_tick.py [--symbols 20] [--bars 200] [--runs 3]
+    python benchmarks/bench_universe_tick.py [--symbols 20] [--bars 200] [--runs 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import add_smoke, parse_args
 
 from tradeloom.engine.logs import configure_logging
 from tradeloom.engine.wiring import build_pipeline
@@ -132,7 +133,8 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    add_smoke(parser, symbols=2, bars=20, runs=1)
+    args = parse_args(parser)
     configure_logging("warning", json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
     os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)

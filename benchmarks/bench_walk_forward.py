@@ -10,7 +10,7 @@ folds run one after another, and one thread per fold when the folds run in paral
 (`SklearnModel` limits each fold thread's OpenMP pool), so it compares the two ways of
 using the cores.
 
-    python benchmarks/bench_walk_forward.py [--bars 1000000] [--runs 3]
+    python benchmarks/bench_walk_forward.py [--bars 1000000] [--runs 3] [--smoke]
         [--estimator forest|hgb] [--retrain-every 500]
 """
 
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import SMALL_RF, add_smoke, parse_args
 
 from tradeloom.domain import Bars, ModelOutput
 from tradeloom.engine.features import compute_features
@@ -63,9 +64,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--estimator", choices=sorted(ESTIMATORS), default="forest")
     parser.add_argument("--retrain-every", type=int, default=500)
-    args = parser.parse_args()
+    add_smoke(parser, bars=1_000, runs=1, retrain_every=250)
+    args = parse_args(parser)
 
     overrides = [
+        *(SMALL_RF if args.smoke else ()),
         f"data.bars={args.bars}",
         f"model.walk_forward.retrain_every={args.retrain_every}",
         *ESTIMATORS[args.estimator],

@@ -1,6 +1,7 @@
 """Compare two folders of run folders (`run_folders.py`) file by file, value by value.
 
     python benchmarks/compare_runs.py BEFORE AFTER [--quiet] [--roots BEFORE_ROOT AFTER_ROOT]
+    python benchmarks/compare_runs.py --smoke   # two runs of one small file: 0 differ
 
 Every file of each run folder is compared:
 
@@ -29,12 +30,15 @@ import argparse
 import json
 import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from run_folders import ROOT, run_folders
+from smoke import SMALL_RF, add_smoke, parse_args
 
 VOLATILE_COLUMNS = frozenset({"wall_time", "seconds", "hash"})
 """Journal columns of the wall clock, and the hash chain that covers them."""
@@ -201,8 +205,8 @@ def compare_file(a: Path, b: Path, folders: tuple[Path, Path]) -> tuple[str, str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before", type=Path)
-    parser.add_argument("after", type=Path)
+    parser.add_argument("before", type=Path, nargs="?")
+    parser.add_argument("after", type=Path, nargs="?")
     parser.add_argument("--quiet", action="store_true", help="print only what differs")
     parser.add_argument(
         "--roots",
@@ -211,7 +215,23 @@ def main() -> None:
         metavar=("BEFORE_ROOT", "AFTER_ROOT"),
         help="the checkouts run_folders.py ran (--root): their paths read as CHECKOUT",
     )
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = parse_args(parser)
+    if args.smoke:  # two runs of one small file, compared: nothing may differ
+        with tempfile.TemporaryDirectory() as folder:
+            args.before, args.after = Path(folder, "before"), Path(folder, "after")
+            for out in (args.before, args.after):
+                if run_folders(ROOT, out, sys.executable, ["btc_rf"], SMALL_RF):
+                    sys.exit("--smoke: the run failed")
+            sys.exit(compare(args))
+    if args.before is None or args.after is None:
+        parser.error("the following arguments are required: before, after")
+    sys.exit(compare(args))
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Compare the folders of run folders ``args.before`` and ``args.after``; print each
+    file's verdict and return 1 if any differs."""
     if args.roots:
         for out, root in zip((args.before, args.after), args.roots, strict=True):
             ROOTS[out.resolve()] = str(root.resolve())
@@ -234,7 +254,7 @@ def main() -> None:
             if verdict != "same" or not args.quiet:
                 print(f"{run.name}/{relative}: {verdict} {why}".rstrip())
     print(f"{differs} file(s) differ")
-    sys.exit(1 if differs else 0)
+    return 1 if differs else 0
 
 
 if __name__ == "__main__":

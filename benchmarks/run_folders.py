@@ -5,13 +5,15 @@ of a reference checkout's interpreter, then of yours, and compare them value by 
 
     cd /tmp && /work/ref/.venv/bin/python /work/wt/benchmarks/run_folders.py \
         --root /work/ref --out /tmp/before
-    python benchmarks/run_folders.py --out /tmp/after
+    python benchmarks/run_folders.py --out /tmp/after [--smoke]
     python benchmarks/compare_runs.py /tmp/before /tmp/after --roots /work/ref .
 
 Each file runs as ``PYTHON -m tradeloom.cli run FILE --out OUT/<stem> -q`` from a
 temporary working directory, so the interpreter imports its own checkout's
 ``tradeloom`` (the one its venv installed), never the current directory's. Files
 whose data is downloaded (``data.kind: ccxt``) are skipped: they need a network.
+``--smoke`` runs strategies/btc_rf.yaml alone, made small (`smoke.SMALL_RF`), into a
+temporary folder.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+from smoke import SMALL_RF, add_smoke, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,29 +44,45 @@ def downloads(path: Path) -> bool:
     return isinstance(data, dict) and data.get("kind") == "ccxt"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose files run")
-    parser.add_argument("--out", type=Path, required=True, help="folder of run folders")
-    parser.add_argument("--python", default=sys.executable, help="interpreter to run with")
-    parser.add_argument("files", nargs="*", help="stems to run (default: every file)")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+def run_folders(
+    root: Path, out: Path, python: str, stems: Sequence[str] = (), overrides: Sequence[str] = ()
+) -> int:
+    """Run each shipped file of ``root`` (those named by ``stems``, or all) into
+    ``out/<stem>``, with ``overrides`` as ``--set``; print each; return how many failed."""
+    out.mkdir(parents=True, exist_ok=True)
     failed = 0
+    sets = [word for override in overrides for word in ("--set", override)]
     with tempfile.TemporaryDirectory() as cwd:
-        for path in shipped_files(args.root.resolve()):
-            if (args.files and path.stem not in args.files) or downloads(path):
+        for path in shipped_files(root.resolve()):
+            if (stems and path.stem not in stems) or downloads(path):
                 continue
-            out = args.out.resolve() / path.stem
-            command = [args.python, "-m", "tradeloom.cli", "run", str(path), "--out", str(out)]
+            target = out.resolve() / path.stem
+            command = [python, "-m", "tradeloom.cli", "run", str(path), "--out", str(target)]
             start = time.perf_counter()
-            proc = subprocess.run([*command, "-q"], cwd=cwd, capture_output=True, text=True)
+            proc = subprocess.run([*command, *sets, "-q"], cwd=cwd, capture_output=True, text=True)
             seconds = time.perf_counter() - start
             print(f"{path.stem:<24} exit {proc.returncode}  {seconds:6.1f} s", flush=True)
             if proc.returncode != 0:
                 failed += 1
                 print(proc.stderr[-2000:], file=sys.stderr)
-    sys.exit(1 if failed else 0)
+    return failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose files run")
+    parser.add_argument("--out", type=Path, help="folder of run folders (required)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter to run with")
+    parser.add_argument("files", nargs="*", help="stems to run (default: every file)")
+    add_smoke(parser, files=["btc_rf"])
+    args = parse_args(parser)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as out:
+            failed = run_folders(args.root, Path(out), args.python, args.files, SMALL_RF)
+        sys.exit(1 if failed else 0)
+    if args.out is None:
+        parser.error("the following arguments are required: --out")
+    sys.exit(1 if run_folders(args.root, args.out, args.python, args.files) else 0)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ happens in: ccxt's ``fetch_ohlcv`` (what the floor also runs), the rest of the p
 engine's bar, the commit, the outputs' snapshot, the control files... Ticks that train
 a fold are left out. A stage whose count grows with the run's length is a bug.
 
-    python benchmarks/tick_calls.py paper|live [--bars 200] [--detail STAGE,...]
+    python benchmarks/tick_calls.py paper|live [--bars 200] [--detail STAGE,...] [--smoke]
 
 ``--detail`` lists the calls of one tick (the 150th) in those stages, by function.
 
@@ -40,6 +40,7 @@ from typing import Any
 
 import bench_live_tick as bench
 import ccxt
+from smoke import add_smoke, parse_args
 
 from tradeloom.engine.driver import Engine
 from tradeloom.engine.logs import configure_logging
@@ -69,12 +70,15 @@ STAGES: dict[CodeType, str] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["paper", "live"])
+    parser.add_argument("mode", nargs="?", choices=["paper", "live"])
     parser.add_argument("--bars", type=int, default=200)
     parser.add_argument("--detail", default="", help="stages to list one tick's calls of")
     parser.add_argument("--save", type=Path, help="write each tick's counts by stage (JSON)")
     parser.add_argument("--against", type=Path, help="compare each tick with a --save file")
-    args = parser.parse_args()
+    add_smoke(parser, mode="paper", bars=20)
+    args = parse_args(parser)
+    if args.mode is None:
+        parser.error("the following arguments are required: mode")
     configure_logging("warning", json=True)
     os.environ.setdefault("BENCH_API_KEY", DEFAULT_API_KEY)
     os.environ.setdefault("BENCH_API_SECRET", DEFAULT_SECRET)

@@ -1,7 +1,7 @@
 """The commands tests start, forked from a process that has imported tradeloom already.
 
 A test that runs ``python -m tradeloom.cli.main ...`` (or a script beside the tests, such
-as ``live/live_child.py``) as a new interpreter pays for its imports (numba,
+as ``live/live_child.py``, or a benchmark script) as a new interpreter pays for its imports (numba,
 pandas, scikit-learn, ccxt, pydantic, scipy) before the command does anything; the suite
 starts about 150. Measured on the 2-core VM (load ~5, CPU seconds, 3 runs each): a
 ``validate`` 0.41 s as a new interpreter, 0.06 s forked; a backtest of the sweep tests'
@@ -60,6 +60,8 @@ EXEC_ENV = "TRADELOOM_TESTS_EXEC_CHILDREN"
 """Set to ``1``: every command runs as a new interpreter (a plain subprocess)."""
 
 HERE = Path(__file__).resolve().parent
+SCRIPT_FOLDERS = (HERE, HERE.parent / "benchmarks")
+"""Where the scripts the server runs live: the tests' and the benchmarks'."""
 
 _AVAILABLE = hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
 """Linux (a child's end is watched by its pidfd): elsewhere commands run as subprocesses."""
@@ -104,7 +106,7 @@ def _forkable(args: Sequence[Any]) -> tuple[str, str, list[str]] | None:
     if argv[1:3] == ["-m", _MODULE]:
         return "module", _MODULE, argv[3:]
     script = Path(argv[1])
-    if script.suffix == ".py" and script.resolve().is_relative_to(HERE):
+    if script.suffix == ".py" and any(script.resolve().is_relative_to(f) for f in SCRIPT_FOLDERS):
         return "script", str(script.resolve()), argv[2:]
     return None
 

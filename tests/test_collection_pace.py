@@ -64,7 +64,7 @@ def test_settle_outside_a_start_up_changes_nothing() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def test_a_backtest_command_starts_up_at_the_start_up_pace_and_a_live_one_at_the_default(
+def test_a_backtest_and_the_answering_commands_start_up_at_the_start_up_pace_a_live_run_not(
     tmp_path: Path,
 ) -> None:
     from tradeloom.cli.main import _parser, _start_up_pace
@@ -77,5 +77,18 @@ def test_a_backtest_command_starts_up_at_the_start_up_pace_and_a_live_one_at_the
     for mode in ("paper", "live"):
         with _start_up_pace(_parser().parse_args(["run", strategy, "--mode", mode])):
             assert gc.get_threshold() == before
-    with _start_up_pace(_parser().parse_args(["validate", strategy])):
+    # the commands that read and answer keep the start-up pace to their end
+    run_dir = str(tmp_path / "run")
+    for argv in (
+        ["validate", strategy],
+        ["status", run_dir],
+        ["journal", "verify", run_dir],
+        ["kill", run_dir],
+        ["resume", run_dir],
+    ):
+        with _start_up_pace(_parser().parse_args(argv)):
+            assert gc.get_threshold()[0] == max(before[0], START_UP_THRESHOLD), argv
         assert gc.get_threshold() == before
+    for argv in (["report", run_dir], ["sweep", strategy]):  # long work: the default pace
+        with _start_up_pace(_parser().parse_args(argv)):
+            assert gc.get_threshold() == before, argv

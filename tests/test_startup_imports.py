@@ -29,11 +29,16 @@ HEAVY = (
     "pandas",
     "pyarrow",
     "plotly",
+    "narwhals",
+    "PIL",
     "ccxt",
     "dask",
     "distributed",
     "scipy",
+    "structlog",
 )
+"""Libraries a command pays for at start-up (structlog: 80 ms of CPU with the rich and
+asyncio it imports; narwhals and PIL come with ``plotly.io``)."""
 
 STRATEGY_RUN_SKIPS = ("tradeloom.schemas.portfolio_file",)
 """Modules of tradeloom that a strategy file's backtest does not import: the portfolio
@@ -238,7 +243,19 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     assert (tmp_path / "run" / "report.html").exists() is report
     assert "sklearn" not in heavy  # a precomputed model fits nothing
     assert not {"ccxt", "dask", "distributed"} & set(heavy)  # no exchange, no cluster
+    assert not {"narwhals", "PIL"} & set(heavy)  # the report's JSON is written without plotly.io
+    assert "structlog" not in heavy  # nothing logged at --log-level warning
     assert _skipped(done) == list(STRATEGY_RUN_SKIPS)  # a strategy file, not a portfolio
+
+
+def test_validate_of_a_csv_strategy_reads_its_header_without_pandas(tmp_path: Path) -> None:
+    """A CSV file's columns are checked from its header line: no pandas, no pyarrow."""
+    (tmp_path / "bars.csv").write_text("timestamp,open,high,low,close,volume,p_up\n")
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(PRECOMPUTED.replace("REPORT", "true"))
+    heavy, done = _imported("validate", str(strategy))
+    assert done.returncode == 0, done.stderr
+    assert heavy == [], f"validate of a CSV strategy imported {heavy}"
 
 
 def test_a_portfolio_file_is_still_told_from_a_strategy_file(tmp_path: Path) -> None:

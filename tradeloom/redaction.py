@@ -35,10 +35,13 @@ import threading
 import traceback
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-import structlog
+from tradeloom.lazy import logger
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -75,7 +78,7 @@ is part of it, or its redaction ends inside the escape and breaks the text."""
 _lock = threading.Lock()
 _forms: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_log = structlog.get_logger("tradeloom.ccxt")
+_log = logger("tradeloom.ccxt")
 
 
 def register_secret(value: str) -> None:
@@ -141,9 +144,7 @@ def redact(value: Any) -> Any:
     return value if cleaned == shown else cleaned
 
 
-def redact_processor(
-    logger: Any, method_name: str, event_dict: structlog.typing.EventDict
-) -> structlog.typing.EventDict:
+def redact_processor(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Redact every field of a structlog event (put it after ``format_exc_info``)."""
     return {key: _redact_item(key, item) for key, item in event_dict.items()}
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-import structlog
+from tradeloom.lazy import logger
 
 __all__ = ["RetriesExhausted", "RetryPolicy", "call_with_retries", "retry_after_seconds"]
 
-_log = structlog.get_logger("tradeloom.retrying")
+_log = logger("tradeloom.retrying")
 
 T = TypeVar("T")
 

@@ -19,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import structlog
 
 from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
 from tradeloom.journal.owner import strategy_digest
+from tradeloom.lazy import logger
 from tradeloom.plugins.manager import Plugins
 from tradeloom.stage_times import stage
 from tradeloom.version import __version__
 
 __all__ = ["JournaledRun", "journaled_run", "now_utc"]
 
-_log = structlog.get_logger("tradeloom.run")
+_log = logger("tradeloom.run")
 
 
 def now_utc() -> pd.Timestamp:

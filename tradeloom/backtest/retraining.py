@@ -13,16 +13,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.domain import ModelTraining
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import RetrainSkipped
+from tradeloom.lazy import logger
 from tradeloom.plugins.protocols import Retrainable
 
 __all__ = ["Retrainer"]
 
-_log = structlog.get_logger("tradeloom.run")
+_log = logger("tradeloom.run")
 
 
 class Retrainer:

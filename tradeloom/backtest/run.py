@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.journaled_run import journaled_run
@@ -34,6 +33,7 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, journal_path
 from tradeloom.kept import Kept, column, times
+from tradeloom.lazy import logger
 from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 
-_log = structlog.get_logger("tradeloom.run")
+_log = logger("tradeloom.run")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import structlog
 
 from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.lazy import logger
 from tradeloom.live.loop import run_forever, stop_on_signals
 from tradeloom.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["default_run_dir", "run_live"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 class _BarLines:
@@ -144,7 +144,7 @@ def run_live(
     line = f"{mode} run {run_dir}: {reason}; {held}, cash {book.cash:.2f}, state {session.state}"
     untrained = session.never_trained()
     if untrained is not None:
-        structlog.get_logger("tradeloom.live").warning("model_never_trained", reason=untrained)
+        _log.warning("model_never_trained", reason=untrained)
         # its exit code stays the stop's: a supervisor restarts a run that exits 1, and the
         # model of one that goes on may train at its next retraining
         line = f"{line}; health CRITICAL: {untrained}"

@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import structlog
 
 from tradeloom.engine.status import RunFollower, RunReading
 from tradeloom.errors import UserError
+from tradeloom.lazy import logger
 from tradeloom.redaction import redact
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
@@ -66,7 +66,7 @@ _WATCHED = ("journal.sqlite", "journal.sqlite-wal", "journal.json", "live.pid", 
 monitors' figures, rewritten after each bar's journal commit)."""
 _PATH_END = r"(?=/|$|[\s'\":;,)\]])"
 """Where a path named in a message ends: at a folder's separator, or what follows it."""
-_log = structlog.get_logger("tradeloom.console")
+_log = logger("tradeloom.console")
 SECRET_KEY = re.compile(
     r"(api_?key|secret|password|passphrase|token|private_?key|credential|auth)", re.I
 )

@@ -59,7 +59,6 @@ from types import FrameType
 from typing import Any, Literal, cast
 
 import pandas as pd
-import structlog
 
 from tradeloom.engine.reasons import escaped, reason_problem
 from tradeloom.errors import UserError
@@ -70,6 +69,7 @@ from tradeloom.journal import (
     read_events,
     read_info,
 )
+from tradeloom.lazy import logger
 from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
 
 __all__ = [
@@ -103,7 +103,7 @@ Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
 
-_log = structlog.get_logger("tradeloom.engine.control")
+_log = logger("tradeloom.engine.control")
 
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""

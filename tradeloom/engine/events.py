@@ -13,13 +13,11 @@ header (the run's symbol on market events, the correlation id of the decision).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 import pluggy
-import structlog
 
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
 from tradeloom.core.columns import Table, Tables
@@ -36,6 +34,7 @@ from tradeloom.domain import (
     RunInfo,
     Signal,
 )
+from tradeloom.engine.logs import writes_debug
 from tradeloom.journal import (
     NO_TIME,
     Event,
@@ -53,11 +52,12 @@ from tradeloom.journal import (
     SignalEvent,
 )
 from tradeloom.kept import Kept
+from tradeloom.lazy import logger
 from tradeloom.reporting.refusals import UNKNOWN, RefusalTable, count_refusals
 
 __all__ = ["Recorder", "debug_logging"]
 
-_log = structlog.get_logger("tradeloom.run")
+_log = logger("tradeloom.run")
 
 _E = TypeVar("_E", bound=Event)
 
@@ -544,12 +544,8 @@ def _listened(hook: pluggy.HookRelay) -> frozenset[str]:
 
 
 def debug_logging() -> bool:
-    """Return whether structlog, as configured now, writes debug lines."""
-    logger = structlog.get_logger("tradeloom.run")
-    try:
-        return bool(logger.is_enabled_for(logging.DEBUG))
-    except AttributeError:  # a wrapper class without levels (structlog unconfigured)
-        return True
+    """Return whether structlog, as configured now, writes debug lines (`writes_debug`)."""
+    return writes_debug()
 
 
 def _time(value: Any) -> str | None:

@@ -7,25 +7,50 @@ warning is a JSON line like tradeloom's own, with its ``logger`` name. Their rec
 at ``warning`` and above: their debug lines (numba's compiler writes thousands per
 kernel) stay off whatever ``--log-level`` says. A process whose root logger already
 has a handler (a program that embeds tradeloom and set up its logging) is left alone.
+
+structlog is configured when it is imported, not before: most commands log nothing at
+``--log-level warning``, and importing structlog (with the rich tracebacks and asyncio
+it imports) took 80 ms of CPU of each (`tradeloom.lazy.logger`). `configure_logging`
+configures it at once where it is imported already; otherwise it is configured as it
+is imported, by whatever imports it first (a module's first log line, a third-party
+plugin's ``import structlog``), before any of its code can log; the root logger's
+handler makes its formatter at its first record.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
 import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
-from typing import TextIO
-
-import structlog
+from types import ModuleType
+from typing import TYPE_CHECKING, TextIO
 
 from tradeloom.errors import UserError
+from tradeloom.lazy import wait_for_structlog
 from tradeloom.redaction import (
     install_excepthook,
     install_record_redaction,
     redact_processor,
 )
 
-__all__ = ["configure_logging", "open_log_file", "route_library_logs"]
+if TYPE_CHECKING:
+    import structlog
+
+__all__ = ["configure_logging", "open_log_file", "route_library_logs", "writes_debug"]
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What `configure_logging` was asked for: the level, the renderer, the stream."""
+
+    level: str
+    json: bool
+    stream: TextIO | None
 
 
 def configure_logging(
@@ -48,15 +73,44 @@ def configure_logging(
 
     Secrets are redacted (`tradeloom.redaction`) from these logs, from stdlib logging
     (ccxt's and urllib3's debug lines) and from uncaught exceptions' tracebacks.
+    structlog is configured now if it is imported, or else as it is imported.
     """
     install_record_redaction()
     install_excepthook()
     use_json = not sys.stderr.isatty() if json is None else json
-    if stream is not None:
-        use_json = True
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    )
+    settings = _Settings(level, use_json or stream is not None, stream)
+    _ON_IMPORT.configure(settings)
+    if stdlib:
+        _route_stdlib(settings)
+
+
+def writes_debug() -> bool:
+    """Return whether structlog, as configured now, writes debug lines: as the
+    configuration waiting for structlog's import says, without importing it."""
+    waiting = _ON_IMPORT.waiting()
+    if waiting is not None:
+        return logging.getLevelNamesMapping()[waiting.level.upper()] <= logging.DEBUG
+    if "structlog" not in sys.modules:
+        return True  # structlog unconfigured writes every level
+    import structlog
+
+    try:
+        return bool(structlog.get_logger("tradeloom.run").is_enabled_for(logging.DEBUG))
+    except AttributeError:  # a wrapper class without levels
+        return True
+
+
+def _renderer(settings: _Settings) -> structlog.types.Processor:
+    import structlog
+
+    if settings.json:
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer()
+
+
+def _configure_structlog(settings: _Settings) -> None:
+    import structlog
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -65,26 +119,107 @@ def configure_logging(
             structlog.processors.format_exc_info,
             # Last before rendering: every field, the traceback text included.
             redact_processor,
-            renderer,
+            _renderer(settings),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
+            logging.getLevelNamesMapping()[settings.level.upper()]
         ),
         # The stderr of the moment, not the one at configuration: a caller (a test, an
         # embedding program) may swap sys.stderr and close the old one.
-        logger_factory=_current_stderr if stream is None else structlog.PrintLoggerFactory(stream),
+        logger_factory=(
+            _current_stderr
+            if settings.stream is None
+            else structlog.PrintLoggerFactory(settings.stream)
+        ),
         cache_logger_on_first_use=False,
     )
-    if stdlib:
-        _route_stdlib(renderer, level, stream)
+
+
+class _ConfigureOnImport(importlib.abc.MetaPathFinder):
+    """Configures structlog with the settings last asked for, as structlog is imported.
+
+    It sits first in ``sys.meta_path`` while a configuration waits: when ``structlog``
+    is imported, it finds the module's spec through the finders after it and has the
+    loader configure structlog once the module has run, before the import returns to
+    the code that asked for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: _Settings | None = None
+
+    def configure(self, settings: _Settings) -> None:
+        """Configure structlog with ``settings`` now, or as it is imported."""
+        with self._lock:
+            if "structlog" not in sys.modules:
+                self._pending = settings
+                wait_for_structlog(logging.getLevelNamesMapping()[settings.level.upper()])
+                if self not in sys.meta_path:
+                    sys.meta_path.insert(0, self)
+                return
+            self._pending = None
+            wait_for_structlog(None)
+        _configure_structlog(settings)
+
+    def waiting(self) -> _Settings | None:
+        """Return the settings that wait for structlog's import (None: none wait)."""
+        return self._pending
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != "structlog" or self._pending is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            self._imported()
+
+        # the loader is this spec's own (a finder makes one per spec)
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+    def _imported(self) -> None:
+        with self._lock:
+            settings, self._pending = self._pending, None
+            wait_for_structlog(None)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+        if settings is not None:
+            _configure_structlog(settings)
+
+
+_ON_IMPORT = _ConfigureOnImport()
 
 
 class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The root logger's handler that renders stdlib records as structlog's events."""
+    """The root logger's handler that renders stdlib records as structlog's events.
 
-    def __init__(self, stream: TextIO | None) -> None:
+    Its formatter (structlog's ``ProcessorFormatter``) is made at its first record:
+    a command that routes stdlib logging but is told nothing imports no structlog.
+    """
+
+    def __init__(self, stream: TextIO | None, formatter: Callable[[], logging.Formatter]) -> None:
         super().__init__()
         self._fixed = stream
+        self._make_formatter = formatter
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.formatter is None:
+            self.setFormatter(self._make_formatter())
+        return super().format(record)
 
     @property  # type: ignore[override]
     def stream(self) -> TextIO:
@@ -96,33 +231,36 @@ class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass  # StreamHandler.__init__ sets it; the property decides
 
 
-def _route_stdlib(renderer: structlog.types.Processor, level: str, stream: TextIO | None) -> None:
+def _route_stdlib(settings: _Settings) -> None:
     root = logging.getLogger()
     if any(not isinstance(h, _RootHandler) for h in root.handlers):
         return  # an embedding program's own logging set-up wins
-    handler = _RootHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                redact_processor,
-                renderer,
-            ],
-        )
-    )
+    handler = _RootHandler(settings.stream, lambda: _processor_formatter(settings))
     for old in [h for h in root.handlers if isinstance(h, _RootHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    wanted = logging.getLevelNamesMapping()[level.upper()]
+    wanted = logging.getLevelNamesMapping()[settings.level.upper()]
     root.setLevel(max(wanted, logging.WARNING))
     logging.captureWarnings(True)
     route_library_logs(*_LIBRARIES)
+
+
+def _processor_formatter(settings: _Settings) -> logging.Formatter:
+    import structlog
+
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_processor,
+            _renderer(settings),
+        ],
+    )
 
 
 _LIBRARIES = ("optuna", "distributed")
@@ -151,6 +289,8 @@ def route_library_logs(*names: str) -> None:
 
 
 def _current_stderr(*args: object) -> structlog.PrintLogger:
+    import structlog
+
     return structlog.PrintLogger(sys.stderr)
 
 

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import structlog
 
 from tradeloom.errors import DataError
 from tradeloom.journal import BookProblem, BookSnapshotTaken, journal_path, read_events
+from tradeloom.lazy import logger
 from tradeloom.plugins.data.book_snapshots import BookSnapshot
 from tradeloom.plugins.data.ccxt_retry import describe
 from tradeloom.plugins.data.live_book import LiveBook
@@ -59,7 +59,7 @@ BOOK_FILE = "book.parquet"
 _NO_ANSWER = ("unreachable", "malformed")
 """Codes of a read that brought no book to check."""
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 class BookFeed:

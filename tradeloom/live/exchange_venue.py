@@ -67,11 +67,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import structlog
-
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
+from tradeloom.lazy import logger
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
@@ -90,7 +89,7 @@ __all__ = ["ExchangeVenue"]
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 LOST_BAR = "LOST_BAR"

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import structlog
-
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import OrderStateChanged
+from tradeloom.lazy import logger
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import sent_request, trade_fill
 from tradeloom.live.replay_venue import ReplayVenue
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_SENT", "look_up", "never_sent", "recover_stops", "track_pending"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 NOT_SENT = "NOT_SENT"
 """The cancellation reason of an order a restart found decided and never sent (declared in

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import structlog
 
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import (
@@ -31,6 +30,7 @@ from tradeloom.journal import (
     journal_path,
     verify,
 )
+from tradeloom.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JournalOutage", "lose_journal"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 @dataclass(frozen=True)

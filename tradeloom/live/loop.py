@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import structlog
-
+from tradeloom.lazy import logger
 from tradeloom.live.early_stop import take_early_stop
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["run_forever", "stop_on_signals"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def run_forever(run: Ticking, stop: threading.Event, *, max_bars: int | None = None) -> str:

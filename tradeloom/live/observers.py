@@ -15,9 +15,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 import pluggy
-import structlog
 
 from tradeloom.domain import Refusal
+from tradeloom.lazy import logger
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.data.ccxt_client import watch_errors
 from tradeloom.plugins.hookspecs import hookimpl
@@ -27,7 +27,7 @@ from tradeloom.redaction import redact_text
 __all__ = ["RefusedExits", "attach_observers"]
 
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 class RefusedExits:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, overload
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.domain import ModelTraining
 from tradeloom.engine.account import (
@@ -37,6 +36,7 @@ from tradeloom.engine.account import (
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
+from tradeloom.lazy import logger
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
 from tradeloom.live.session import LiveSession
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LivePortfolio", "PortfolioSession", "account_pipeline"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 @dataclass(frozen=True)

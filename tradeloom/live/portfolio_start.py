@@ -18,13 +18,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import structlog
 
 from tradeloom.domain import Bars, Universe
 from tradeloom.engine.account import SEPARATOR, Books
 from tradeloom.engine.features import SymbolFeatures, universe_features
 from tradeloom.engine.universe import load_universe
 from tradeloom.errors import UserError
+from tradeloom.lazy import logger
 from tradeloom.live.history import MarketHistory, history_sha256, warm_up_row
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.portfolio_session import LivePortfolio, PortfolioSession
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["market_of_book", "markets_of", "restart_portfolio", "start_portfolio"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def start_portfolio(

@@ -55,7 +55,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.core import layout as L
@@ -63,6 +62,7 @@ from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import run_health
+from tradeloom.lazy import logger
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
@@ -112,7 +112,7 @@ class OutputsSource:
     book_feed: BookFeed | None
 
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 _TRIM_SECONDS = 1.0
 """The heap's free memory is given back at most this often (after a refresh)."""

@@ -31,10 +31,9 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import Problem, UserError
+from tradeloom.lazy import logger
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.redaction import REDACTED, redact, redact_text
 from tradeloom.safe_files import UnreadableFile, read_bytes
@@ -115,7 +114,7 @@ PIPELINE_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 """The `Pipeline` fields rebuilt when a section changes; other sections are config only."""
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 _UNKNOWN_REASON = "it is not known to be safe to swap while the strategy runs"
 

@@ -36,12 +36,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import structlog
 
 from tradeloom.domain import Bars, Universe
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import Restarted
+from tradeloom.lazy import logger
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["hand_over", "rebuild", "reconcile", "restart"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def restart(

@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import ccxt
 import pandas as pd
-import structlog
 
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
+from tradeloom.lazy import logger
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import NOT_SENT, look_up, never_sent
 from tradeloom.live.reconcile import reconcile_market, trade_fill
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import structlog
 
 from tradeloom.domain import Order
 from tradeloom.journal import OrderStateChanged
 from tradeloom.journal.events import NO_TIME
+from tradeloom.lazy import logger
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.order_journal import sent_row
 from tradeloom.live.reconcile import RestartRefused
@@ -69,7 +69,7 @@ SLACK = 2
 """Ids looked up past the mark's last and those it counts beyond the journal."""
 
 _ADOPTABLE = ("market", "limit")
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def look_up_beyond_journal(

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
@@ -56,6 +55,7 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
+from tradeloom.lazy import logger
 from tradeloom.live.fold_in_effect import train_fold_in_effect
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
@@ -80,7 +80,7 @@ __all__ = ["KILL_CODE", "BarInput", "LiveSession", "ProtectsPositions", "Verdict
 KILL_CODE = "KILL_SWITCH"
 """The halt code of the kill switch (journaled, latched until resume)."""
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 @runtime_checkable

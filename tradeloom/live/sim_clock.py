@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import structlog
 
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import UserError
+from tradeloom.lazy import logger
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import LiveFeed
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SimulatedMarket", "simulated_run_dir"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 _EXCHANGE = "binance"
 """The exchange the emulator speaks (its klines, markets and errors)."""

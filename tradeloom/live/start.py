@@ -17,13 +17,12 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from tradeloom.domain import Universe
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.universe import absences
 from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import SymbolAbsent
+from tradeloom.lazy import logger
 from tradeloom.live.account_venue import AccountVenue, open_account_venue
 from tradeloom.live.history import MarketHistory, warm_up_row
 from tradeloom.live.session import LiveSession
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["go_live", "journal_start", "start"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def start(

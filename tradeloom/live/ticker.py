@@ -18,9 +18,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.domain import OHLCV
+from tradeloom.lazy import logger
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.provides import provides
 from tradeloom.plugins.data.validation import unsound_bars
@@ -28,7 +28,7 @@ from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, L
 
 __all__ = ["BarTicker", "ClosedRows"]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 @runtime_checkable

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from tradeloom.engine.capabilities import live_account
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import VenueUnreachable
+from tradeloom.lazy import logger
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
@@ -29,7 +28,7 @@ __all__ = [
     "trouble_of",
 ]
 
-_log = structlog.get_logger("tradeloom.live")
+_log = logger("tradeloom.live")
 
 
 def resting_stops(

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import structlog
 
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
+from tradeloom.lazy import logger
 
 __all__ = [
     "STAGES",
@@ -48,7 +48,7 @@ __all__ = [
     "warn_refused_exits",
 ]
 
-_log = structlog.get_logger("tradeloom.run")
+_log = logger("tradeloom.run")
 
 STAGES = ("rejected", "cut", "cancelled")
 """The stages of a refusal, in the table's order (`tradeloom.domain.Refusal.stage`)."""

@@ -23,8 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from tradeloom.lazy import logger
 from tradeloom.sweep.shared_args import SharedRef, shared_arguments
 from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["default_start_method", "run_on_pool"]
 
-_log = structlog.get_logger("tradeloom.sweep")
+_log = logger("tradeloom.sweep")
 
 
 def default_start_method() -> str:

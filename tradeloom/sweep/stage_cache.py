@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
+from tradeloom.lazy import logger
 from tradeloom.reporting.outputs import atomic_bytes
 
 __all__ = ["CacheEntry", "StageCache", "stage_key", "versions"]
 
-_log = structlog.get_logger("tradeloom.sweep")
+_log = logger("tradeloom.sweep")
 
 
 def versions() -> dict[str, str]:

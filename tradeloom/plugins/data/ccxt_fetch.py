@@ -38,10 +38,10 @@ import ccxt
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import structlog
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError, ServiceUnreachable
+from tradeloom.lazy import logger
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,
@@ -67,7 +67,7 @@ __all__ = [
     "poll_closed_rows",
 ]
 
-_log = structlog.get_logger("tradeloom.data")
+_log = logger("tradeloom.data")
 
 T = TypeVar("T")
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import structlog
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
 from tradeloom.grouping import positions_by_key
+from tradeloom.lazy import logger
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
@@ -34,7 +34,7 @@ from tradeloom.plugins.data.universe import Symbols, one_market_only, symbol_fil
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, validate_bars
 from tradeloom.timeframes import format_timestamp, parse_timeframe
 
-_log = structlog.get_logger("tradeloom.data")
+_log = logger("tradeloom.data")
 
 __all__ = [
     "CsvParams",

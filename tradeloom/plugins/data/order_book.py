@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import structlog
 from pydantic import Field, field_validator
 
 from tradeloom.errors import DataError
+from tradeloom.lazy import logger
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, parse_delay
@@ -59,7 +59,7 @@ BOOK_PREFIX = "book_"
 _LEVEL = re.compile(r"^(bid_price|bid_size|ask_price|ask_size)_(0|[1-9][0-9]{0,3})$")
 _REPAIR = "set data.validation: repair"
 _SHOWN = 3
-_log = structlog.get_logger("tradeloom.data")
+_log = logger("tradeloom.data")
 
 
 REPEATED_TIME = "the time of an earlier snapshot"

@@ -33,14 +33,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, ClassVar
 
-import structlog
-
+from tradeloom.lazy import logger
 from tradeloom.plugins.data.ccxt_retry import describe
 from tradeloom.retrying import RetryPolicy
 
 __all__ = ["ProWatcher"]
 
-_log = structlog.get_logger("tradeloom.data")
+_log = logger("tradeloom.data")
 
 
 class ProWatcher(ABC):

@@ -67,9 +67,9 @@ from typing import Any
 
 import ccxt
 import pandas as pd
-import structlog
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
+from tradeloom.lazy import logger
 from tradeloom.plugins.execution.ccxt_capabilities import Capabilities, MarketCalls
 from tradeloom.plugins.execution.ccxt_errors import (
     VenueMessage,
@@ -114,7 +114,7 @@ from tradeloom.retrying import (
 
 __all__ = ["CcxtVenue", "RetriesExhausted"]
 
-_log = structlog.get_logger("tradeloom.execution")
+_log = logger("tradeloom.execution")
 
 _STATUSES: Mapping[str, VenueStatus] = {
     "open": "open",

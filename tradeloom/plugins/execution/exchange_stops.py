@@ -51,10 +51,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 import pandas as pd
-import structlog
 
 from tradeloom.core.exits import stop_levels
 from tradeloom.domain import Order
+from tradeloom.lazy import logger
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_events import (
@@ -69,7 +69,7 @@ from tradeloom.plugins.execution.order_terms import OrderTerms, OrderTypeName
 
 __all__ = ["ExchangeStops", "StopLeg"]
 
-_log = structlog.get_logger("tradeloom.execution")
+_log = logger("tradeloom.execution")
 
 _SUFFIX = {"stop_loss": "sl", "take_profit": "tp"}
 _REASON = {"stop_loss": "EXIT_STOP_LOSS", "take_profit": "EXIT_TAKE_PROFIT"}

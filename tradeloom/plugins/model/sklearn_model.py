@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom import progress
@@ -33,6 +32,7 @@ from tradeloom.domain import (
     Universe,
 )
 from tradeloom.errors import UserError
+from tradeloom.lazy import logger
 from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.model.anomaly import (
@@ -98,7 +98,7 @@ _SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "robust": "R
 _LEAST_MODEL_ROWS = 20
 """Fewest rows a calibrated fold's model may be fitted on (the walk-forward's own floor)."""
 
-_log = structlog.get_logger("tradeloom.model")
+_log = logger("tradeloom.model")
 _T = TypeVar("_T")
 
 _NOTE_LOCK = threading.Lock()

@@ -1,0 +1,66 @@
+"""Every script in benchmarks/ runs, at its smallest size, so that none can rot unseen.
+
+A script is a file of benchmarks/ with a ``__main__`` block; each runs here as
+``python benchmarks/SCRIPT --smoke`` from the checkout (`benchmarks/smoke.py`: every
+section once at its smallest size) and must exit 0. Forked from the test process's
+server (`tests.forkserver`), a script pays its own work, not a new interpreter's
+imports. The other files are helper modules the scripts import by name (``from machine
+import describe``): a helper runs nothing of its own, and one that no script imports
+is dead.
+
+What a script prints under ``--smoke`` is not checked: its figures mean nothing at that
+size. Speed is the scripts' business, never this test's.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import forkserver
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+_MAIN = re.compile(r"^if __name__ == [\"']__main__[\"']:", re.M)
+
+
+def _is_script(path: Path) -> bool:
+    return bool(_MAIN.search(path.read_text(encoding="utf-8")))
+
+
+SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if _is_script(p))
+HELPERS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if not _is_script(p))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_benchmark_runs_at_its_smallest_size(script: str) -> None:
+    done = forkserver.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "unrecognized arguments: --smoke" not in done.stderr, (
+        f"benchmarks/{script} does not accept --smoke: give it its smallest size "
+        "(benchmarks/smoke.py)"
+    )
+    assert done.returncode == 0, f"benchmarks/{script} --smoke failed:\n{done.stderr[-4000:]}"
+    assert done.stdout.startswith("--smoke: "), done.stdout[:500]
+
+
+def test_every_helper_module_is_one_some_script_imports() -> None:
+    sources = {name: (BENCHMARKS / name).read_text(encoding="utf-8") for name in SCRIPTS}
+    for helper in HELPERS:
+        imported = re.compile(rf"^\s*(from {helper} import|import {helper}\b)", re.M)
+        users = [name for name, text in sources.items() if imported.search(text)]
+        assert users, f"benchmarks/{helper}.py is neither a script nor imported by one"
+
+
+def test_the_scripts_and_helpers_are_told_apart() -> None:
+    assert "bench_run.py" in SCRIPTS
+    assert {"machine", "smoke"} <= set(HELPERS)
