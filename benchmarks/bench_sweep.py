@@ -126,6 +126,7 @@ def series_of(frame: pd.DataFrame) -> Series:
         timeframe_seconds=60,
         periods_per_year=525_600.0,
         calendar_year=None,
+        sizing_year=525_600.0,
         model_trainings=0,
         model_folds_skipped=0,
         hashes=StageHashes("bench", "bench", "bench", "bench"),

@@ -9,6 +9,7 @@ and against the command line.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -159,11 +160,12 @@ def test_bars_without_a_column_are_refused_naming_it() -> None:
         strategy.with_data(bars)
 
     assert str(raised.value) == (
-        "data: the bars have no low column; expected timestamp, open, high, low, close "
-        "(volume optional), was Open, High, Close"
+        "bars: no low column; expected timestamp, open, high, low, close (volume optional), "
+        "was Open, High, Close"
     )
-    with pytest.raises(tradeloom.UserError, match=r"^data: the bars have no timestamp column"):
-        strategy.with_data(bars.reset_index(drop=True))
+    full = bars.assign(Low=1.0)
+    with pytest.raises(tradeloom.UserError, match=r"^bars: no timestamp column and no Dat"):
+        strategy.with_data(full.reset_index(drop=True))
 
 
 def test_open_run_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
@@ -308,8 +310,9 @@ def notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notebook]:
 
 @pytest.fixture(scope="module")
 def notebook_run(notebook: Notebook) -> tradeloom.Run:
-    """The notebook's backtest, opened through the API (its folder is the kernel's)."""
-    return tradeloom.open_run(notebook.value("str(run.run_dir)"))
+    """The notebook's backtest as it saved it, opened through the API (its folder is the
+    kernel's)."""
+    return tradeloom.open_run(notebook.value("str(saved.run_dir)"))
 
 
 HEADLINE = ["total_return", "buy_and_hold_return", "cagr", "sharpe", "sortino", "calmar"]
@@ -519,7 +522,7 @@ def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
         strategy.with_data(bars, path=csv)  # the user's file is never written over
     os.remove(csv)  # the API writes its own CSV there: the strategies are the same
 
-    run = strategy.with_data(bars, path=csv).backtest(quiet=True)
+    run = strategy.with_data(bars, path=csv).backtest(quiet=True).save(tmp_path / "api")
 
     for name in ("fills.csv", "orders.csv", "trades.csv", "equity.csv"):
         assert (run.run_dir / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
@@ -528,7 +531,7 @@ def test_a_dataframe_backtest_is_the_csv_backtest_of_the_cli(
         run.fills["price"], pd.read_csv(tmp_path / "cli" / "fills.csv")["price"]
     )
     # the notebook's own backtest of the frame traded the same fills
-    notebook_fills = tradeloom.open_run(notebook.value("str(run.run_dir)")).fills
+    notebook_fills = tradeloom.open_run(notebook.value("str(saved.run_dir)")).fills
     np.testing.assert_array_equal(run.fills["price"], notebook_fills["price"])
 
 
@@ -557,33 +560,38 @@ def _bars(n: int = 400, seed: int = 3) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_a_quiet_backtest_prints_nothing_and_its_folder_goes_with_the_run(
-    capfd: pytest.CaptureFixture[str],
+def test_a_quiet_backtest_prints_nothing_and_writes_nothing(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import structlog
 
     before = structlog.get_config()
     strategy = tradeloom.load(PRECOMPUTED, data=_bars())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     capfd.readouterr()
 
     run = strategy.backtest(quiet=True)
 
     assert capfd.readouterr() == ("", "")
     assert structlog.get_config() == before  # the caller's logging is as it was
+    assert run.run_dir is None and list(tmp_path.iterdir()) == []  # held in memory
     again = strategy.backtest()  # a strategy runs again from scratch: the same fills
-    assert (again.run_dir / "fills.csv").read_bytes() == (run.run_dir / "fills.csv").read_bytes()
+    pd.testing.assert_frame_equal(again.fills, run.fills)
     out, err = capfd.readouterr()
     assert out == ""
     assert [json.loads(line)["event"] for line in err.splitlines()] == [
         "run_started",
         "run_finished",
     ]  # as tradeloom run logs, on stderr
-    folder = run.run_dir
-    assert (folder / "fills.csv").is_file()
-    with pytest.raises(tradeloom.UserError, match=r"^no journal kind 'fills'; kinds: .*\bfill\b"):
+    with pytest.raises(
+        tradeloom.UserError, match=r"^kind: no journal kind 'fills'; kinds: .*\bfill\b"
+    ):
         run.journal("fills")
+    assert len(run.journal("fill")) == len(run.fills) > 0  # from a copy saved aside
+    (copy,) = tmp_path.iterdir()
     del run
-    assert not folder.exists()  # the temporary run folder lived as long as its Run
+    assert not copy.exists()  # the copy lived as long as its Run
 
 
 @pytest.mark.slow
@@ -593,9 +601,7 @@ def test_a_universe_frame_is_one_long_file_of_its_symbols() -> None:
     strategy = tradeloom.load(PRECOMPUTED).with_data(universe.sort_index(kind="stable"))
 
     data = strategy.document["data"]
-    assert (data["kind"], data["symbol_column"], data["symbols"]) == (
-        "csv", "symbol", ["BTC/USDT", "ETH/USDT"]
-    )  # fmt: skip
+    assert data == {"kind": "frame", "symbol_column": "symbol", "symbols": ["BTC/USDT", "ETH/USDT"]}
     run = strategy.backtest(quiet=True)
     assert run.stats["symbols"] == ["BTC/USDT", "ETH/USDT"]
     assert set(run.fills["symbol"]) == {"BTC/USDT", "ETH/USDT"}
@@ -662,3 +668,210 @@ def test_progress_bars_are_drawn_in_a_notebook_unless_quiet(
     monkeypatch.setenv("TERM", "xterm")
 
     assert progress.wanted(quiet) is shown
+
+
+# --- runs held in memory, frames without files, the CLI's files -----------------------------
+
+
+def _journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """A journal's rows without what two runs of the same bars always differ by: the wall
+    clock, the strategy file and the hash chain that covers them, the folder's key."""
+    import sqlite3
+
+    skipped = {"wall_time", "seconds", "hash", "source", "digest"}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        rows = {}
+        for table in tables:
+            columns = [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]
+            kept = ", ".join(f'"{c}"' for c in columns if c not in skipped)
+            rows[table] = db.execute(f'SELECT {kept} FROM "{table}" ORDER BY rowid').fetchall()
+        rows["meta"] = [
+            r for r in rows.get("meta", []) if r[0] not in ("folder_key", "strategy_sha256")
+        ]
+        rows.pop("segment", None)  # its blocks hold the rows read below, as frames
+        return rows
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+def test_an_api_run_of_a_frame_is_the_cli_run_of_its_csv_file(tmp_path: Path) -> None:
+    # a bar the csv source repairs under data.validation: repair, kept by with_data
+    bars = _bars(300)
+    bars.iloc[40, 1] = bars.iloc[40, 2] * 0.5  # high < low
+    document = {**PRECOMPUTED, "data": {**PRECOMPUTED["data"], "validation": "repair"}}
+    csv = tmp_path / "bars.csv"
+    bars.to_csv(csv)  # as a user writes a frame: the index is the unnamed first column
+    cli = {**document, "data": {"kind": "csv", "path": str(csv), "symbol": "BTC/USDT",
+                                "validation": "repair"}}  # fmt: skip
+    file = tmp_path / "strategy.yaml"
+    file.write_text(yaml.safe_dump(cli))
+    assert main(["-q", "run", str(file), "--out", str(tmp_path / "cli" / "run")]) == 0
+
+    run = tradeloom.load(document).with_data(bars).backtest(quiet=True)
+    saved = run.save(tmp_path / "api" / "run").run_dir
+
+    theirs = tmp_path / "cli" / "run"
+    names = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
+    assert names == sorted(str(p.relative_to(theirs)) for p in theirs.rglob("*") if p.is_file())
+    for name in names:
+        if name.startswith(("journal.sqlite", "strategy.yaml", "folder.key")):
+            continue
+        mine = (saved / name).read_bytes().replace(str(saved).encode(), b"RUN")
+        other = (theirs / name).read_bytes().replace(str(theirs).encode(), b"RUN")
+        assert mine == other, name  # orders.csv's ids, fills, trades, metrics, report...
+    assert run.stats["bars"] == 299 and run.orders["id"].iloc[0].startswith("api_small-")
+    ours, its = (_journal_rows(f / "journal.sqlite") for f in (saved, theirs))
+    # the repaired bar: the frame's row 40, the file's line 42 (its header is line 1)
+    assert (
+        ours.pop("data_loaded")[0][-2].replace('"rows":[40]', '"rows":[42]')
+        == (its.pop("data_loaded")[0][-2])
+    )
+    assert ours == its
+    written = [yaml.safe_load((f / "strategy.yaml").read_text()) for f in (saved, theirs)]
+    assert written[0]["data"] == {"kind": "frame", "symbol": "BTC/USDT", "validation": "repair"}
+    assert {**written[0], "data": None} == {**written[1], "data": None}
+
+
+def test_a_frame_keeps_every_data_setting_but_its_source(tmp_path: Path) -> None:
+    (tmp_path / "eth.csv").write_text("timestamp,open,high,low,close,p_up\n")
+    filed = {"kind": "csv", "path": str(tmp_path / "eth.csv"), "validation": "repair",
+             "timeframe": "1h", "start": "2024-01-02", "end": "2024-01-05",
+             "calendar": "forex", "timestamp_column": "time"}  # fmt: skip
+    bars = _bars(200).rename_axis("time").reset_index()
+
+    strategy = tradeloom.load({**PRECOMPUTED, "data": filed}, data=bars)
+
+    kept = {k: v for k, v in filed.items() if k != "path"}
+    assert strategy.document["data"] == {**kept, "kind": "frame", "symbol": "eth"}
+    run = strategy.backtest(quiet=True)
+    assert run.equity.index[0] == pd.Timestamp("2024-01-02", tz="UTC")  # the window applied
+    assert run.stats["calendar"] == "forex"
+    # a synthetic market's timeframe and start made its bars: the frame's are its own
+    made = {"kind": "synthetic", "symbol": "ETH/USDT", "timeframe": "1d", "bars": 300,
+            "start": "2020-01-01", "validation": "repair"}  # fmt: skip
+    data = tradeloom.load({**PRECOMPUTED, "data": made}, data=_bars(50)).document["data"]
+    assert data == {"kind": "frame", "symbol": "ETH/USDT", "validation": "repair"}
+    # a universe is the frame's symbols (a frame before it chose none), or one asked for
+    two = pd.concat([_bars(50).assign(symbol=s) for s in ("BTC/USDT", "ETH/USDT")])
+    three = pd.concat([_bars(50).assign(symbol=s) for s in ("A/USD", "B/USD", "C/USD")])
+    again = tradeloom.load(PRECOMPUTED, data=two).with_data(three.sort_index(kind="stable"))
+    assert again.document["data"]["symbols"] == ["A/USD", "B/USD", "C/USD"]
+    one = tradeloom.load(PRECOMPUTED).with_data(two.sort_index(kind="stable"), symbol="ETH/USDT")
+    assert one.document["data"] == {
+        "kind": "frame",
+        "symbol": "ETH/USDT",
+        "symbol_column": "symbol",
+    }
+
+
+@pytest.mark.slow
+def test_a_held_run_reads_as_the_folder_it_saves(tmp_path: Path) -> None:
+    run = tradeloom.load(PRECOMPUTED, data=_bars()).backtest(quiet=True)
+    saved = run.save(tmp_path / "run")
+
+    assert repr(run) == "<tradeloom.Run held in memory>" and saved.run_dir == tmp_path / "run"
+    for table in ("equity", "positions", "trades", "orders", "fills", "features"):
+        pd.testing.assert_frame_equal(getattr(run, table), getattr(saved, table))
+    assert run.metrics == {**saved.metrics, "run_dir": None}
+    assert run.name == saved.name == "api_small"
+    pd.testing.assert_frame_equal(run.journal("order"), saved.journal("order"))
+    empty = tradeloom.load(PRECOMPUTED, signal__threshold=0.99, data=_bars()).backtest()
+    pd.testing.assert_frame_equal(empty.trades, empty.save(tmp_path / "empty").trades)
+    two = pd.concat([_bars().assign(symbol=s) for s in ("BTC/USDT", "ETH/USDT")])
+    parquet = tradeloom.load(PRECOMPUTED, outputs__tables="parquet", data=two.sort_index())
+    held = parquet.backtest(quiet=True)
+    written = held.save(tmp_path / "parquet")
+    assert (written.run_dir / "positions.parquet").is_file()
+    for table in ("equity", "positions"):  # the tables of a long run: Parquet files
+        pd.testing.assert_frame_equal(getattr(held, table), getattr(written, table))
+
+
+def _damaged_features(tmp_path: Path) -> tradeloom.Run:
+    run = tradeloom.load(PRECOMPUTED, data=_bars(120)).backtest(quiet=True)
+    saved = run.save(tmp_path / "damaged")
+    (saved.run_dir / "features.parquet").write_bytes(b"PAR1 not a table")
+    return tradeloom.open_run(saved.run_dir)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t: tradeloom.open_run(1), r"run_dir: expected a run folder's path, was int"),
+        (lambda t: tradeloom.open_run(os.fsencode(t / "none")), r".*/none: not a directory; .*"),
+        (lambda t: tradeloom.load(3.5), r"source: expected a strategy file's path, was float"),
+        (
+            lambda t: tradeloom.load(_looped()),
+            r"<dict>: data\.loop: a dict or list inside itself; "
+            r"give plain dicts, lists and values",
+        ),
+        (
+            lambda t: _strategy().with_data([1]),
+            r"bars: expected a pandas DataFrame of bars, was list",
+        ),
+        (
+            lambda t: _strategy().with_data(_bars(5), symbol="BTC\nUSDT"),
+            r"symbol: holds a line break or a control character; write a market symbol such as "
+            r"BTC/USDT, was 'BTC\\nUSDT'",
+        ),
+        (
+            lambda t: _strategy().with_data(_bars(5), symbol="../../etc"),
+            r"symbol: is shaped like a "
+            r"path; write a market symbol such as BTC/USDT, was '\.\./\.\./etc'",
+        ),
+        (
+            lambda t: _strategy().with_data(_bars(5).assign(symbol="/etc")),
+            r"bars: column symbol: "
+            r"is shaped like a path; .*, was '/etc'",
+        ),
+        (lambda t: _strategy().with_data(_bars(5), timeframe="1x"), r"timeframe: .*'1x'.*"),
+        (
+            lambda t: _strategy().backtest(driver="fast"),
+            r"driver: expected auto, batch, per_bar, "
+            r"was 'fast' \(the --driver of run\)",
+        ),
+        (
+            lambda t: _strategy().sweep(["signal.threshold"]),
+            r"grid: expected a mapping of key "
+            r"paths to values, .*, was list",
+        ),
+        (
+            lambda t: _strategy(_bars(50)).backtest().report(),
+            r"the run is held in memory and has "
+            r"no folder yet; run\.save\(run_dir\) writes its folder, report\.html with it",
+        ),
+        (
+            lambda t: _strategy(_bars(50)).backtest().save(Path(__file__)),
+            r"run_dir .*test_api\.py: "
+            r"is a file, not a folder; give a folder",
+        ),
+        (
+            lambda t: _strategy(_bars(50)).backtest().save(t / "a").save(t / "b"),
+            r"run_dir: this run is the "
+            r"folder .* already; copy that folder to keep it elsewhere",
+        ),
+        (
+            lambda t: _damaged_features(t).features,
+            r".*/features\.parquet: not a parquet table "
+            r"\(.*\); damaged, or another file",
+        ),
+    ],
+)
+def test_every_api_mistake_is_one_line_naming_what(tmp_path: Path, call: Any, message: str) -> None:
+    with pytest.raises(tradeloom.UserError, match=rf"^{message}$") as raised:
+        call(tmp_path)
+    assert "\n" not in str(raised.value)
+    frames = [Path(f.filename).name for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames[-1] == "api.py"  # raised from the API's call, not from a library's depths
+
+
+def _strategy(bars: pd.DataFrame | None = None) -> tradeloom.Strategy:
+    return tradeloom.load(PRECOMPUTED, data=bars)
+
+
+def _looped() -> dict[str, Any]:
+    document: dict[str, Any] = copy.deepcopy(PRECOMPUTED)
+    document["data"]["loop"] = document
+    return document

@@ -90,10 +90,11 @@ except tradeloom.ConfigError as error:
 # %% [markdown]
 # ## A backtest from the DataFrame
 #
-# `with_data` writes the bars as CSV for the `csv` data source, so they are checked as a
-# file would be; `backtest()` runs `tradeloom run`'s engine and writes the same run
-# folder (a temporary one here; `out=` names one). `quiet=True` keeps progress and logs
-# quiet.
+# `with_data` hands the frame to the engine as the strategy's data (every other setting
+# of its data section kept), checked as a file's bars would be; `backtest()` runs
+# `tradeloom run`'s engine and holds the run in memory: nothing is written until
+# `run.save(folder)` writes the folder `tradeloom run` writes (`out=` writes it at once).
+# `quiet=True` keeps progress and logs quiet.
 
 # %%
 strategy = tradeloom.load(document).with_data(bars)
@@ -117,6 +118,11 @@ run.stats["sharpe"], run.stats["tearsheet.beta"]
 
 # %%
 run.trades.head()
+
+# %%
+scratch = tempfile.TemporaryDirectory()  # removed with the notebook's session
+saved = run.save(Path(scratch.name) / "backtest")
+sorted(p.name for p in saved.run_dir.iterdir())
 
 # %% [markdown]
 # ## Returns and positions
@@ -178,10 +184,10 @@ results[["param.signal.threshold", "sharpe", "total_return", "dsr"]]
 # ## A paper run's folder
 #
 # `tradeloom.open_run` reads any run folder: a backtest's, or a paper or live run's
-# while it trades or after. Here a short paper run on the simulated clock over the bars
-# and strategy the backtest above resolved (its folder's `strategy.yaml`). A paper run
-# predicts bar by bar, which a precomputed column cannot: its model is a logistic
-# regression trained walk-forward on the same features.
+# while it trades or after. Here a short paper run on the simulated clock over the same
+# bars, written to a file the strategy reads (`with_data(bars, path=...)`: a strategy
+# file the command runs). A paper run predicts bar by bar, which a precomputed column
+# cannot: its model is a logistic regression trained walk-forward on the same features.
 
 # %%
 model = {
@@ -190,10 +196,12 @@ model = {
     "label": {"horizon": 4},
     "walk_forward": {"train_window": 500, "retrain_every": 500},
 }
-scratch = tempfile.TemporaryDirectory()  # removed with the notebook's session
+on_file = strategy.with_data(bars, path=Path(scratch.name) / "bars.parquet")
+strategy_file = Path(scratch.name) / "strategy.yaml"
+strategy_file.write_text(json.dumps(on_file.document))  # JSON is YAML
 paper_dir = Path(scratch.name) / "paper"
 done = subprocess.run(
-    [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(run.run_dir / "strategy.yaml"),
+    [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(strategy_file),
      "--set", f"model={json.dumps(model)}", "--mode", "paper", "--clock", "simulated",
      "--speed", "max", "--max-bars", "5", "--out", str(paper_dir)],
     check=True, capture_output=True, text=True,

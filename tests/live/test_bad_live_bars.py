@@ -25,6 +25,7 @@ from tradeloom.live.ticker import BarTicker
 from tradeloom.plugins.data.validation import (
     row_problems,
     sound_bars,
+    sound_columns,
     unsound_bars,
     validate_bars,
 )
@@ -176,9 +177,12 @@ def test_a_live_bar_is_dropped_exactly_when_validation_repair_would_drop_it(
 @settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.lists(_PRICE, min_size=5, max_size=5), min_size=1, max_size=6))
 def test_the_quick_verdict_is_the_checks_verdict(rows: list[list[float]]) -> None:
-    """`sound_bars` (a tick's every bar) says a batch is sound exactly when none of
-    `row_problems`' checks finds a row, and `unsound_bars` then blames none."""
+    """`sound_bars` (a tick's every bar) and `sound_columns` (a backtest's bars, which
+    validation checks no further when they are sound) say a batch is sound exactly when
+    none of `row_problems`' checks finds a row, and `unsound_bars` then blames none."""
     values = np.array(rows, dtype=np.float64)
-    found = any(bad.any() for _, bad, _ in row_problems(dict(zip(OHLCV, values.T, strict=True))))
+    columns = dict(zip(OHLCV, values.T, strict=True))
+    found = any(bad.any() for _, bad, _ in row_problems(columns))
     assert sound_bars(values) is not found
+    assert sound_columns(columns) is not found
     assert any(problem is not None for problem in unsound_bars(values)) is found

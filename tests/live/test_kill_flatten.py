@@ -135,7 +135,8 @@ def flatten_and_restart(
     assert [r["id"] for r in again_orders] == [r["id"] for r in flattening]
     assert len(rows(journal, "restarted")) == 3
     assert [s["code"] for s in rows(journal, "trading_state")] == ["KILL_SWITCH"]
-    assert done.stdout.rstrip().endswith("state HALTED")
+    stop = [line for line in done.stdout.splitlines() if line.startswith("paper run ")]
+    assert len(stop) == 1 and stop[0].endswith("state HALTED"), done.stdout
     status = tradeloom("status", str(run), cwd=tmp_path)
     assert "position   flat" in status.stdout or "positions  flat" in status.stdout, status.stdout
     return flattening

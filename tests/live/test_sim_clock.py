@@ -49,7 +49,9 @@ def test_a_simulated_paper_run_trades_restarts_and_obeys_the_kill_switch(tmp_pat
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert [line[:20] for line in lines[:2]] == ["2024-01-09 08:00Z ba", "2024-01-09 09:00Z ba"]
-    assert len(lines) == 13 and lines[-1].startswith(f"paper run {run}: processed 12 bars")
+    # 12 bar lines, the stop's line, then the run's refusals by code and purpose
+    assert lines[12].startswith(f"paper run {run}: processed 12 bars")
+    assert lines[13].startswith("refusals") and "SHORT_NOT_ALLOWED" in lines[14], lines[13:]
     assert [r["bar"] for r in rows(journal, "live_bar")] == list(range(200, 212))
     assert rows(journal, "run_started")[0]["mode"] == "paper"
 

@@ -29,7 +29,7 @@ from tradeloom.plugins.registry import RegistrationError
 HOOKS = (
     "tradeloom_components, tradeloom_exchange_error, tradeloom_fill, tradeloom_halt, "
     "tradeloom_health_action, tradeloom_health_changed, tradeloom_live_event, "
-    "tradeloom_model_trained, tradeloom_order, tradeloom_risk_rejection, "
+    "tradeloom_model_trained, tradeloom_order, tradeloom_refusal, tradeloom_risk_rejection, "
     "tradeloom_run_finished, tradeloom_run_started, tradeloom_signal"
 )
 

@@ -22,7 +22,15 @@ import pandas as pd
 
 from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
-from tradeloom.journal import PgTarget, RunFailed, RunFinished, RunIdentity, RunStarted, open_store
+from tradeloom.journal import (
+    JournalStore,
+    PgTarget,
+    RunFailed,
+    RunFinished,
+    RunIdentity,
+    RunStarted,
+    open_store,
+)
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.lazy import logger
 from tradeloom.plugins.manager import Plugins
@@ -56,27 +64,36 @@ class JournaledRun:
 
 @contextmanager
 def journaled_run(
-    run_dir: Path,
+    run_dir: Path | None,
     name: str,
     source: Path,
     plugins: Plugins,
     target: PgTarget | None = None,
     *,
     document: Mapping[str, Any],
+    store: JournalStore | None = None,
 ) -> Iterator[JournaledRun]:
     """Journal a backtest named ``name`` (from the file ``source``) in ``run_dir``.
 
     The journal is ``run_dir``'s journal.sqlite, or run ``run_dir.name`` of the
     PostgreSQL database ``target`` (`tradeloom.journal.open_store`); its chain is
     bound to ``document``, the resolved strategy the run writes as ``strategy.yaml``.
+    With ``store`` (a run held in memory: `tradeloom.backtest.held_journal.HeldJournal`),
+    the run journals into it instead, and has no folder (``run_dir`` None); its id is
+    the store's.
 
     Yields:
         The run; its work records through ``recorder`` and sets ``metrics``.
     """
-    run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
-    identity = RunIdentity(name, run.run_id, "backtest", strategy_digest(document))
-    with stage("journal opened"):
-        journal = open_store(run_dir, identity, target)
+    if store is None:
+        assert run_dir is not None
+        run = RunInfo(run_id=run_dir.name, strategy=name, mode="backtest", run_dir=str(run_dir))
+        identity = RunIdentity(name, run.run_id, "backtest", strategy_digest(document))
+        with stage("journal opened"):
+            journal = open_store(run_dir, identity, target)
+    else:
+        run = RunInfo(run_id=store.identity.run_id, strategy=name, mode="backtest", run_dir="")
+        journal = store
     log = _log.bind(run_id=run.run_id, strategy=name)
     started = time.perf_counter()
     try:
@@ -90,7 +107,7 @@ def journaled_run(
             )
         )
         plugins.hook.tradeloom_run_started(run=run)
-        log.info("run_started", run_dir=str(run_dir))
+        log.info("run_started", run_dir=run.run_dir or None)
         session = JournaledRun(run, Recorder(journal, plugins.hook, run))
         yield session
         journal.append(

@@ -89,12 +89,13 @@ class BacktestResult:
 class Curve:
     """A backtest's equity curve, known once its core has run (before its rows are
     journaled): ``equity`` (the equity table's rows, by bar), each bar's ``closes`` and
-    ``positions`` ``[bars, symbols]`` of ``symbols``."""
+    ``positions`` ``[bars, symbols]`` of ``symbols``, and the cash it started from."""
 
     equity: pd.DataFrame
     closes: np.ndarray
     positions: np.ndarray
     symbols: tuple[str, ...]
+    initial_cash: float
 
 
 def run_backtest(
@@ -205,7 +206,7 @@ def run_backtest(
                 block,
             )
         if curved is not None:
-            curved(Curve(equity, close, positions, tuple(symbols)))
+            curved(Curve(equity, close, positions, tuple(symbols), engine.portfolio.initial_cash))
     except BaseException:
         # what the core did is journaled all the same, before the run's failure is journaled
         with contextlib.suppress(Exception):

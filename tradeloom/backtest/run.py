@@ -7,7 +7,8 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.backtest.beside import Beside, Piece
+from tradeloom.backtest.held_journal import HeldJournal
+from tradeloom.backtest.held_run import HeldRun, Output
 from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Curve, Driver, run_backtest
 from tradeloom.calendars import CRYPTO
@@ -28,15 +31,21 @@ from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
-from tradeloom.engine.run_dir import open_run_dir
+from tradeloom.engine.run_dir import open_run_dir, stamped
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.grouping import positions_by_key
-from tradeloom.journal import JournalError, ModelsSaved, journal_path
+from tradeloom.journal import JournalError, ModelsSaved, RunIdentity, journal_path, open_store
+from tradeloom.journal.owner import strategy_digest
 from tradeloom.kept import Kept, column, times
 from tradeloom.lazy import logger
 from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
-from tradeloom.plugins.model.registry import MODELS_DIR, registry_metrics, save_models
+from tradeloom.plugins.model.registry import (
+    MODELS_DIR,
+    ModelFiles,
+    model_files,
+    registry_metrics,
+)
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
@@ -80,6 +89,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "RunOutcome",
     "folder_name",
+    "hold_strategy",
     "markets",
     "records",
     "run_key",
@@ -100,15 +110,34 @@ class RunOutcome:
 
 
 def run_key(document: Any) -> str:
-    """Return 8 hex digits identifying the resolved strategy (client order ids use it).
+    """Return 8 hex digits identifying the resolved strategy (client order ids use it);
+    ``document``: a strategy's, or a list of them (a portfolio file's and its strategies').
 
     Where the run is journaled (``journal:``) is not the strategy: it is left out, so a
     run journaled to PostgreSQL decides the same order ids as one journaled to SQLite.
+    Nor is where bars given whole are kept: a file's or a frame's (``data.kind`` csv,
+    parquet or frame) are keyed by their settings without ``kind`` and ``path``, so a
+    frame handed from Python (`tradeloom.api.Strategy.with_data`) and the same bars in a
+    CSV or Parquet file anywhere decide the same order ids.
     """
-    if isinstance(document, dict) and "journal" in document:
-        document = {k: v for k, v in document.items() if k != "journal"}
-    text = json.dumps(document, sort_keys=True, default=str)
+    keyed = [_keyed(d) for d in document] if isinstance(document, list) else _keyed(document)
+    text = json.dumps(keyed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+_WHOLE_BARS = frozenset({"csv", "parquet", "frame"})
+"""The data kinds whose bars are given whole, from wherever they are kept (`run_key`)."""
+
+
+def _keyed(document: Any) -> Any:
+    """Return what `run_key` hashes of one strategy's ``document``."""
+    if not isinstance(document, dict):
+        return document
+    keyed = {k: v for k, v in document.items() if k != "journal"}
+    data = keyed.get("data")
+    if isinstance(data, dict) and data.get("kind") in _WHOLE_BARS:
+        keyed["data"] = {k: v for k, v in data.items() if k not in ("kind", "path")}
+    return keyed
 
 
 def run_strategy(
@@ -118,6 +147,7 @@ def run_strategy(
     out: Path | None = None,
     driver: Driver = "auto",
     variant: Mapping[str, Any] | None = None,
+    option: str = "--out",
 ) -> RunOutcome:
     """Backtest ``pipeline`` and write its run directory.
 
@@ -131,11 +161,12 @@ def run_strategy(
         driver: Which driver runs the sequential layers (`run_backtest`).
         variant: The sweep and row this run is a variant of (``--variant``), recorded
             as ``metrics.json``'s ``variant``.
+        option: How messages name ``out`` (the Python API's: ``out``).
     """
     config = pipeline.config
     keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
     created = out is None or not out.exists()
-    run_dir, lock = open_run_dir(config.name, out)  # locked: live.pid names this process
+    run_dir, lock = open_run_dir(config.name, out, option=option)  # live.pid: this process
     run_dir = run_dir.resolve()
     try:
         # the batch driver decodes the run's events at its end (the per-bar driver as it
@@ -250,6 +281,256 @@ def _run(
     return RunOutcome(run_dir=run_dir, metrics=metrics, result=result)
 
 
+def hold_strategy(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    *,
+    driver: Driver = "auto",
+    variant: Mapping[str, Any] | None = None,
+) -> HeldRun:
+    """Backtest ``pipeline`` in memory: what `run_strategy` computes, with nothing written.
+
+    The run journals into a `HeldJournal`, keeps its tables as the frames their files
+    are written from (each made when first asked for, or when saved) and its models'
+    files as bytes; its metrics are computed, without a ``run_dir``. `HeldRun.save`
+    writes the folder `run_strategy` would have written. A run whose metrics read its
+    journal (a router's venues, a perpetual's funding, sliced orders) reads it from a
+    copy written into a temporary folder, removed when the run ends.
+
+    Args: as `run_strategy`'s, without ``out``.
+    """
+    config = pipeline.config
+    keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
+    identity = RunIdentity(
+        config.name, stamped(config.name), "backtest", strategy_digest(config.document)
+    )
+    journal = HeldJournal(identity)
+    pace = fewer_collections() if driver != "per_bar" else contextlib.nullcontext()
+    with pace, _journal_copies(journal) as journal_file:
+        return _hold(pipeline, plugins, journal, journal_file, driver, variant)
+
+
+def _hold(
+    pipeline: Pipeline,
+    plugins: Plugins,
+    journal: HeldJournal,
+    journal_file: Callable[[], Path],
+    driver: Driver,
+    variant: Mapping[str, Any] | None,
+) -> HeldRun:
+    config = pipeline.config
+    with (
+        journaled_run(
+            None, config.name, config.source, plugins, document=config.document, store=journal
+        ) as session,
+        ThreadPoolExecutor(1, thread_name_prefix="tradeloom-ahead") as ahead,
+    ):
+        key = f"{config.name}-{run_key(config.document)}"
+        universes: list[Universe] = []
+        curves: list[Curve] = []
+        sheets: list[Piece[tuple[dict[str, Any], Rolling]]] = []
+
+        def curved(curve: Curve) -> None:
+            # the tearsheet needs the curve alone: a thread makes it while the run's rows
+            # are decoded (nothing is written, so nothing else is beside them)
+            curves.append(curve)
+            sheets.append(Beside(ahead).submit("tearsheet", _early_sheet, universes[0], curve))
+
+        result = run_backtest(
+            pipeline,
+            session.recorder,
+            key,
+            driver=driver,
+            loaded=universes.append,
+            curved=curved,
+        )
+        [universe], [curve], [sheet] = universes, curves, sheets
+        equity = curve.equity.reset_index(names="timestamp")
+        form = table_format(config.outputs.tables, len(equity))
+        trades = _trades_table(result)
+        models: list[tuple[str, ModelFiles]] = []
+        with stage("models saved"):
+            registry = _save_models(
+                pipeline, result, session.recorder, lambda at, files: models.append((at, files))
+            )
+        metrics, rolling = _figures(
+            pipeline,
+            result,
+            session.recorder,
+            variant,
+            registry,
+            trades["trades.csv"],
+            None,
+            journal_file,
+            form,
+            sheet,
+        )
+        results_at = journal.calls
+        session.metrics = metrics
+    tables = _HeldTables(pipeline, result, universe, curve, equity, form, trades["trades.csv"])
+
+    def results(run_dir: Path, metrics: Mapping[str, Any]) -> None:
+        drawn = _drawn_equity(equity, form) if config.outputs.report else {}
+        _write_results(run_dir, config, metrics, {**drawn, **tables.drawn()}, rolling)
+
+    written = [Output(("strategy.yaml",), functools.partial(_write_strategy, config=config))]
+    written += tables.outputs()
+    for relative, files in models:
+        written.append(Output((relative,), functools.partial(_write_models, relative, files)))
+    return HeldRun(
+        name=config.name,
+        document=config.document,
+        target=journal_target(config.journal),
+        journal=journal,
+        metrics=metrics,
+        outputs=tuple(written),
+        results=results,
+        results_at=results_at,
+        tables=tables.frames(),
+        result=result,
+    )
+
+
+def _write_strategy(run_dir: Path, *, config: StrategyConfig) -> None:
+    outputs.write_strategy(run_dir, config.document)
+
+
+def _write_models(relative: str, files: ModelFiles, run_dir: Path) -> None:
+    files.write(run_dir / relative)
+
+
+@contextlib.contextmanager
+def _journal_copies(journal: HeldJournal) -> Iterator[Callable[[], Path]]:
+    """Yield a function that returns the path of a copy of ``journal`` as held so far,
+    written (once per state) into a temporary folder, removed at the end."""
+    folder: tempfile.TemporaryDirectory[str] | None = None
+    copied: tuple[int, Path] | None = None
+
+    def copy() -> Path:
+        nonlocal folder, copied
+        if copied is not None and copied[0] == journal.calls:
+            return copied[1]
+        if folder is not None:
+            folder.cleanup()
+        folder = tempfile.TemporaryDirectory(prefix="tradeloom-journal-")
+        run_dir = Path(folder.name) / journal.identity.run_id
+        run_dir.mkdir()
+        store = open_store(run_dir, journal.identity)
+        try:
+            journal.write_into(store)
+        finally:
+            store.close()
+        copied = (journal.calls, journal_path(run_dir))
+        return copied[1]
+
+    try:
+        yield copy
+    finally:
+        if folder is not None:
+            folder.cleanup()
+
+
+class _HeldTables:
+    """The tables of a held run (`hold_strategy`), each made once, when first read or
+    written; ``equity``: the equity table's rows, ``trades``: the trades table's."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        result: BacktestResult,
+        universe: Universe,
+        curve: Curve,
+        equity: pd.DataFrame,
+        form: TableFormat,
+        trades: pd.DataFrame,
+    ) -> None:
+        self._pipeline = pipeline
+        self._result = result
+        self._universe = universe
+        self._curve = curve
+        self._equity = equity
+        self._form = form
+        self._trades = trades
+
+    @functools.cached_property
+    def _bars(self) -> _Parquet:
+        return _bars_table(self._universe)
+
+    @functools.cached_property
+    def _parquet(self) -> list[_Parquet]:
+        return _parquet_tables(self._pipeline, self._result)
+
+    @functools.cached_property
+    def _positions(self) -> pd.DataFrame:
+        return _positions(self._curve)
+
+    @functools.cached_property
+    def _orders(self) -> pd.DataFrame:
+        return _orders_table(self._result)
+
+    @functools.cached_property
+    def _fills(self) -> pd.DataFrame:
+        return _fills_table(self._result)
+
+    def _events(self) -> dict[str, pd.DataFrame]:
+        return {"orders.csv": self._orders, "fills.csv": self._fills, "trades.csv": self._trades}
+
+    def frames(self) -> dict[str, Callable[[], pd.DataFrame]]:
+        """Return a function of each table's rows, by its file name."""
+        made: dict[str, Callable[[], pd.DataFrame]] = {
+            exports.BARS_FILE: lambda: self._bars.frame,
+            table_name(EQUITY, self._form): lambda: self._equity,
+            table_name(POSITIONS, self._form): lambda: self._positions,
+        }
+        for name in self._parquet_names():
+            made[name] = functools.partial(self._parquet_frame, name)
+        made["orders.csv"] = lambda: self._orders
+        made["fills.csv"] = lambda: self._fills
+        made["trades.csv"] = lambda: self._trades
+        return made
+
+    def outputs(self) -> list[Output]:
+        """Return the tables' files, each written from its rows as `run_strategy` writes it."""
+        form = self._form
+        return [
+            Output(
+                (exports.BARS_FILE,), lambda run_dir: _write_parquet_tables(run_dir, [self._bars])
+            ),
+            Output(
+                (table_name(EQUITY, form),),
+                lambda run_dir: _write_equity(run_dir, self._equity.copy(deep=False), form),
+            ),
+            Output(
+                (table_name(POSITIONS, form),),
+                lambda run_dir: write_table(run_dir, POSITIONS, self._positions, form),
+            ),
+            Output(
+                tuple(self._parquet_names()),
+                lambda run_dir: _write_parquet_tables(run_dir, self._parquet),
+            ),
+            Output(
+                ("orders.csv", "fills.csv", "trades.csv"),
+                lambda run_dir: _write_event_tables(run_dir, self._events()),
+            ),
+        ]
+
+    def drawn(self) -> dict[str, pd.DataFrame]:
+        """Return the tables the report draws from memory, by file name (`run_strategy`'s)."""
+        parquet = {t.name: t.frame for t in [self._bars, *self._parquet] if t.drawn}
+        return {**parquet, **self._events()}
+
+    def _parquet_names(self) -> list[str]:
+        names = []
+        if self._pipeline.config.outputs.features:
+            names.append(exports.FEATURES_FILE)
+        if self._result.recorder.monitor_values:
+            names.append(exports.MONITORING_FILE)
+        return names
+
+    def _parquet_frame(self, name: str) -> pd.DataFrame:
+        return next(t.frame for t in self._parquet if t.name == name)
+
+
 def _results(
     pipeline: Pipeline,
     run_dir: Path,
@@ -270,9 +551,66 @@ def _results(
     of the per-bar tables, which ``metrics.json``'s ``tables`` names."""
     config = pipeline.config
     with stage("models saved"):
-        registry = _save_models(pipeline, result, run_dir, recorder)
+        registry = _save_models(pipeline, result, recorder, run_dir)
+    metrics, rolling = _figures(
+        pipeline,
+        result,
+        recorder,
+        variant,
+        registry,
+        tables["trades.csv"],
+        run_dir,
+        lambda: journal_path(run_dir),
+        form,
+    )
+    with stage("tables written"):
+        written()  # a table that could not be written fails the run before its metrics
+        drawn = {} if equity is None else equity.result()  # (its error: likewise)
+    _write_results(run_dir, config, metrics, {**drawn, **tables}, rolling)
+    return metrics
+
+
+def _write_results(
+    run_dir: Path,
+    config: StrategyConfig,
+    metrics: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+    rolling: Rolling,
+) -> None:
+    """Write ``metrics.json`` and (``outputs.report``) the report, drawing ``tables`` (by
+    file name, as `tradeloom.reporting.report.write_report`'s ``written``) from memory."""
+    with stage("metrics.json"):
+        outputs.write_metrics(run_dir, metrics)
+    if config.outputs.report:
+        with stage("report"):
+            from tradeloom.reporting.report import write_report
+
+            write_report(run_dir, written=tables, rolling=rolling)
+
+
+def _figures(
+    pipeline: Pipeline,
+    result: BacktestResult,
+    recorder: Recorder,
+    variant: Mapping[str, Any] | None,
+    registry: Any,
+    trades: pd.DataFrame,
+    run_dir: Path | None,
+    journal: Callable[[], Path],
+    form: TableFormat,
+    sheet_made: Piece[tuple[dict[str, Any], Rolling]] | None = None,
+) -> tuple[dict[str, Any], Rolling]:
+    """Return the run's metrics and the rolling figures its report draws.
+
+    ``registry``: the models saved (`_save_models`); ``trades``: the trades table;
+    ``run_dir``: the run's folder (None: held in memory); ``journal``: the path of the
+    run's journal as committed so far, read for what the run did not keep (a router's
+    venues, a perpetual's funding, the execution quality of orders that are more than
+    their own rows); ``form``: the format of the per-bar tables, which ``metrics.json``'s
+    ``tables`` names; ``sheet_made``: the tearsheet, begun before (`_early_sheet`). The
+    exits it refused are warned of (`warn_refused_exits`)."""
+    config = pipeline.config
     rec = result.recorder
-    trades = tables["trades.csv"]
     # the metrics' figures that need no other (the account's, the predictions', the
     # attribution, the execution quality of the orders kept) are computed by a second
     # thread beside the tearsheet (numpy's passes over a million bars release the GIL),
@@ -287,7 +625,7 @@ def _results(
             else beside.submit("execution quality", _kept_quality, rec, config.document)
         )
         with stage("metrics"):
-            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside)
+            metrics, rolling = _metrics(pipeline, result, run_dir, trades, beside, sheet_made)
         metrics["model_registry"] = registry
         metrics["tables"] = form  # the summary and a script say which files hold the tables
         if variant is not None:  # a sweep's variant: which sweep, which row
@@ -296,43 +634,32 @@ def _results(
             recorder.journal.flush()  # measured from the journal, as every mode is
         with stage("execution quality"):
             metrics["execution_quality"] = _execution_quality(
-                rec, run_dir, config.document, kept_quality
+                rec, journal, config.document, kept_quality
             )
     with stage("venues and funding"):
         # a router's: what each venue bought, sold, holds and charged (a run that
         # journaled no such row has none, and its journal is not read again for them)
         if rec.journaled_kinds & set(VENUE_KINDS):
-            venues = journal_venue_accounts(journal_path(run_dir))
+            venues = journal_venue_accounts(journal())
             if venues:
                 metrics["venues"] = venues
         if funding_series(pipeline.venue) is not None:  # a perpetual: its funding, net
-            metrics["funding"] = journal_funding(journal_path(run_dir))
-    with stage("tables written"):
-        written()  # a table that could not be written fails the run before its metrics
-        drawn = {} if equity is None else equity.result()  # (its error: likewise)
-    with stage("metrics.json"):
-        outputs.write_metrics(run_dir, metrics)
+            metrics["funding"] = journal_funding(journal())
     warn_refused_exits(metrics)
-    if config.outputs.report:
-        with stage("report"):
-            from tradeloom.reporting.report import write_report
-
-            write_report(run_dir, written={**drawn, **tables}, rolling=rolling)
-    return metrics
+    return metrics, rolling
 
 
 def _execution_quality(
-    rec: Recorder, run_dir: Path, document: Any, kept: Piece[dict[str, Any] | None] | None
+    rec: Recorder,
+    journal: Callable[[], Path],
+    document: Any,
+    kept: Piece[dict[str, Any] | None] | None,
 ) -> dict[str, Any]:
     """Return the run's execution quality: from the orders and fills it kept, where they
     are every such row of its journal (no router, no slicing: ``kept``, their figures
     being computed, else None); else from the journal."""
     figures = None if kept is None else kept.result()
-    return (
-        figures
-        if figures is not None
-        else journal_execution_quality(journal_path(run_dir), document)
-    )
+    return figures if figures is not None else journal_execution_quality(journal(), document)
 
 
 def _kept_quality(rec: Recorder, document: Any) -> dict[str, Any] | None:
@@ -341,8 +668,13 @@ def _kept_quality(rec: Recorder, document: Any) -> dict[str, Any] | None:
     return plain_execution_quality(rec.orders, rec.fills, rec.cancellations, terms_of(document))
 
 
+ModelsOut = Callable[[str, ModelFiles], None]
+"""Where a run's saved models go, by their folder relative to the run: written into the
+run's folder, or kept by a run held in memory (`hold_strategy`)."""
+
+
 def _save_models(
-    pipeline: Pipeline, result: BacktestResult, run_dir: Path, recorder: Recorder
+    pipeline: Pipeline, result: BacktestResult, recorder: Recorder, out: Path | ModelsOut
 ) -> dict[str, Any] | None:
     """Save what was trained: the model, or (``per_symbol``) each symbol's in its folder.
 
@@ -354,7 +686,7 @@ def _save_models(
     for symbol, model in models.items():
         relative = f"{MODELS_DIR}/{folder_name(symbol)}" if symbol else MODELS_DIR
         registry[symbol] = save_trained(
-            model, config, run_dir, relative, result.universe.index, recorder, symbol
+            model, config, out, relative, result.universe.index, recorder, symbol
         )
     if list(registry) == [""]:
         return registry[""]  # type: ignore[no-any-return]
@@ -364,29 +696,33 @@ def _save_models(
 def save_trained(
     model: Any,
     config: StrategyConfig,
-    run_dir: Path,
+    out: Path | ModelsOut,
     relative: str,
     timestamps: pd.DatetimeIndex,
     recorder: Recorder,
     symbol: str,
 ) -> Any:
-    """Save a trained model's folds in ``run_dir / relative``; return its registry entry.
+    """Save a trained model's folds in ``out / relative`` (``out``: the run's folder, or
+    `ModelsOut`); return its registry entry.
 
     Where folds were saved, they are journaled (``models_saved``, for ``symbol``) and
     the entry's ``dir`` is ``relative``.
     """
-    saved = save_models(
-        run_dir / relative,
+    files = model_files(
         model,
         strategy=config.name,
         feature_spec=config.feature_spec(),
         timestamps=timestamps,
     )
-    if saved is not None:
-        event = ModelsSaved(**saved.journal_row())
+    if files is not None:
+        if isinstance(out, Path):
+            files.write(out / relative)
+        else:
+            out(relative, files)
+        event = ModelsSaved(**files.journal_row())
         recorder.record(replace(event, symbol=symbol, dir=relative))
-    entry: Any = registry_metrics(saved, model)
-    if saved is not None:
+    entry: Any = registry_metrics(files, model)
+    if files is not None:
         entry["dir"] = relative
     return entry
 
@@ -421,15 +757,17 @@ def folder_name(symbol: str) -> str:
 def _metrics(
     pipeline: Pipeline,
     result: BacktestResult,
-    run_dir: Path,
+    run_dir: Path | None,
     trades: pd.DataFrame,
     beside: Beside,
+    sheet_made: Piece[tuple[dict[str, Any], Rolling]] | None = None,
 ) -> tuple[dict[str, Any], Rolling]:
     """Return the run's metrics and its rolling figures (which its report draws).
 
     ``beside``: the figures that need no other are handed to it, beside the tearsheet,
     and awaited in the order they were computed in before (the first error is the one
-    raised)."""
+    raised). ``sheet_made``: the tearsheet and its rolling figures, begun before
+    (`_early_sheet`), awaited where they would have been computed."""
     bars = result.bars
     rec = result.recorder
     universe = result.universe
@@ -478,19 +816,14 @@ def _metrics(
     attribution_beside = beside.submit("attribution", attribution_of)
     predictions_beside = beside.submit("predictions", predictions_of)
     figures_beside = beside.submit("account figures", figures_of)
-    tails_beside = beside.submit("tail figures", tail_figures, returns)
     try:
-        rolling = run_rolling(equity, initial_cash, year, returns)
-        sheet = tearsheet(
-            equity,
-            benchmark,
-            initial_cash=initial_cash,
-            periods_per_year=year,
-            benchmark="buy and hold" if one else "equal weight",
-            rolling=rolling,
-            returns=returns,
-            tails=tails_beside.result,
-        )
+        if sheet_made is None:
+            tails_beside = beside.submit("tail figures", tail_figures, returns)
+            sheet, rolling = _sheet(
+                equity, benchmark, initial_cash, year, one, returns, tails_beside.result
+            )
+        else:
+            sheet, rolling = sheet_made.result()
     except BaseException:
         figures_beside.result()  # (raises the figures' error, computed before these)
         predictions_beside.result()
@@ -510,7 +843,7 @@ def _metrics(
         universe_keys = {"symbols": list(universe.symbols), "benchmark": "equal_weight"}
     metrics = {
         "strategy": pipeline.config.name,
-        "run_dir": str(run_dir),
+        "run_dir": None if run_dir is None else str(run_dir),
         "symbol": bars.symbol if one else ",".join(universe.symbols),
         **universe_keys,
         **calibration_keys,
@@ -539,6 +872,46 @@ def _metrics(
         "attribution": attribution_beside.result(),
     }
     return metrics, rolling
+
+
+def _sheet(
+    equity: pd.Series,
+    benchmark: pd.Series,
+    initial_cash: float,
+    year: float,
+    one: bool,
+    returns: npt.NDArray[np.float64],
+    tails: Callable[[], dict[str, Any]],
+) -> tuple[dict[str, Any], Rolling]:
+    """Return the tearsheet and the rolling figures it holds (``tails``: the returns'
+    tail figures, maybe computed beside)."""
+    rolling = run_rolling(equity, initial_cash, year, returns)
+    sheet = tearsheet(
+        equity,
+        benchmark,
+        initial_cash=initial_cash,
+        periods_per_year=year,
+        benchmark="buy and hold" if one else "equal weight",
+        rolling=rolling,
+        returns=returns,
+        tails=tails,
+    )
+    return sheet, rolling
+
+
+def _early_sheet(universe: Universe, curve: Curve) -> tuple[dict[str, Any], Rolling]:
+    """Return `_metrics`' tearsheet and rolling figures from the curve alone, as soon as
+    it is known (a held run's, while its rows are decoded): the same inputs `_metrics`
+    takes from the run's result, the same numbers."""
+    one = len(universe.symbols) == 1
+    bars = universe.bars[0]
+    index = universe.index
+    year = bars.calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
+    benchmark = bars.frame["close"] if one else equal_weight(curve.closes, index)
+    equity = curve.equity["equity"]
+    returns = simple_returns(equity.to_numpy(np.float64), curve.initial_cash)
+    tails = functools.partial(tail_figures, returns)
+    return _sheet(equity, benchmark, curve.initial_cash, year, one, returns, tails)
 
 
 def _pooled_auc(result: BacktestResult, horizon: int) -> dict[str, Any]:
@@ -702,16 +1075,34 @@ def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]
 def _event_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
     """Return the tables of events by file name: ``orders.csv``, ``fills.csv`` and
     ``trades.csv`` (the report reads them)."""
+    trades = _trades_table(result)
+    return {"orders.csv": _orders_table(result), "fills.csv": _fills_table(result), **trades}
+
+
+def _trades_table(result: BacktestResult) -> dict[str, pd.DataFrame]:
+    """Return ``trades.csv``'s rows by its name."""
     rec = result.recorder
     with stage("trades"):
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
+    return {"trades.csv": trades}
+
+
+def _orders_table(result: BacktestResult) -> pd.DataFrame:
+    """Return ``orders.csv``'s rows."""
+    rec = result.recorder
     with stage("orders"):
         orders = records(rec.orders, ORDER_COLUMNS)
         orders.insert(0, "symbol", _market_column(rec.orders, "id", rec.order_symbols))
+    return orders
+
+
+def _fills_table(result: BacktestResult) -> pd.DataFrame:
+    """Return ``fills.csv``'s rows."""
+    rec = result.recorder
     with stage("fills"):
         fills = records(rec.fills, FILL_COLUMNS)
         fills.insert(0, "symbol", _market_column(rec.fills, "order_id", rec.order_symbols))
-    return {"orders.csv": orders, "fills.csv": fills, "trades.csv": trades}
+    return fills
 
 
 def _write_event_tables(run_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:

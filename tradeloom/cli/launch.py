@@ -21,6 +21,7 @@ from tradeloom.plugins.manager import Plugins
 
 if TYPE_CHECKING:
     from tradeloom.live.portfolio_session import LivePortfolio
+    from tradeloom.reporting.refusals import RefusalTable
 
 __all__ = ["default_run_dir", "run_live"]
 
@@ -148,15 +149,14 @@ def run_live(
         # its exit code stays the stop's: a supervisor restarts a run that exits 1, and the
         # model of one that goes on may train at its next retraining
         line = f"{line}; health CRITICAL: {untrained}"
-    return "\n".join([line, *_refusals(runner)])
+    return "\n".join([line, *_refusals(runner.recorder_or_fail.refusals())])
 
 
-def _refusals(runner: LiveRunner) -> list[str]:
+def _refusals(table: RefusalTable) -> list[str]:
     """The run's refusals by code and purpose, and the warning of its exits refused, as
     ``tradeloom status`` says them (none: no line)."""
     from tradeloom.reporting.refusals import exits_warning, refusal_lines
 
-    table = runner.recorder_or_fail.refusals()
     if not table.rows:
         return []
     lines = [f"{label:<24}  {text}" for label, text in refusal_lines(table)]

@@ -28,13 +28,18 @@ def _equity_names(symbols: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))  # (a symbol named twice: one set of columns)
 
 
-def equity_block(bars: int, symbols: tuple[str, ...]) -> np.ndarray:
-    """Return the block of `equity_frame`'s columns, a row each, not written yet."""
-    return np.empty((len(_equity_names(symbols)), bars))
+def equity_block(bars: int, symbols: tuple[str, ...]) -> list[np.ndarray]:
+    """Return `equity_frame`'s columns, an array each, not written yet.
+
+    An array each, not one block: a million bars' five columns are 40 MB, above what
+    the C allocator serves from its heap (`tradeloom.memory`); a block that size is
+    mapped anew for each run, a page fault for each of its pages, where a column of
+    8 MB reuses the memory an earlier run's arrays freed."""
+    return [np.empty(bars) for _ in _equity_names(symbols)]
 
 
 def curve_out(
-    block: np.ndarray, symbols: tuple[str, ...]
+    block: Sequence[np.ndarray], symbols: tuple[str, ...]
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Return the rows of ``block`` (`equity_block`) that `universe_curve` may write its
     curve into (its ``out``): the position (one symbol's; None for several, whose rows
@@ -53,7 +58,7 @@ def equity_frame(
     cash: np.ndarray,
     equity: np.ndarray,
     initial_cash: float,
-    block: np.ndarray | None = None,
+    block: Sequence[np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Return the equity curve: one symbol's close and position, or every symbol's.
 
@@ -82,7 +87,7 @@ def equity_frame(
             column[f"value[{symbol}]"][:] = np.where(
                 positions[:, s] != 0.0, positions[:, s] * marks[:, s], 0.0
             )
-    return pd.DataFrame(block.T, index=index, columns=names, copy=False)
+    return pd.DataFrame(dict(zip(names, block, strict=True)), index=index, copy=False)
 
 
 def _put(row: np.ndarray, values: np.ndarray) -> None:

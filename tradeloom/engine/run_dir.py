@@ -23,7 +23,7 @@ from tradeloom.journal.tail import tail_path
 from tradeloom.retrying import RetriesExhausted
 from tradeloom.safe_writes import check_folder
 
-__all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir"]
+__all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir", "stamped"]
 
 RUN_OWNED = frozenset(
     {
@@ -61,14 +61,20 @@ _SQLITE_FAULTS = (
 )
 
 
+def stamped(name: str) -> str:
+    """Return the name of a new run of strategy ``name``: ``<name>-<UTC time>``."""
+    return f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
 def open_run_dir(
-    name: str, out: Path | None, *, root: Path = Path("runs")
+    name: str, out: Path | None, *, root: Path = Path("runs"), option: str = "--out"
 ) -> tuple[Path, ControlInbox]:
     """Create (or check) a backtest's run directory and lock it for this process.
 
     ``out`` is used as given when it is new or empty; otherwise ``runs/<name>-<UTC
     time>`` is created, with a suffix if that exists. The lock is ``RUN_DIR/live.pid``,
     as a paper or live run holds it: release it with ``release_pid()`` when done.
+    ``option`` names ``out`` in messages (the Python API's argument: ``out``).
 
     Returns:
         The directory and its claimed lock.
@@ -78,8 +84,7 @@ def open_run_dir(
         RunDirBusy: Another process holds the directory (naming its pid).
     """
     if out is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = root / f"{name}-{stamp}"
+        base = root / stamped(name)
         path, n = base, 1
         while path.exists():
             n += 1
@@ -88,10 +93,10 @@ def open_run_dir(
         lock = ControlInbox(path)
         lock.claim_pid()
         return path, lock
-    _check_out(out)
+    check_folder(out, option)  # a file, a device, a dangling link: one line
     held = journal_path(out)
     if held.exists():
-        raise UserError(f"--out {out}: already holds a run ({held.name}); give a new folder")
+        raise UserError(f"{option} {out}: already holds a run ({held.name}); give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     lock = ControlInbox(out)
     lock.claim_pid()  # a second process on this folder is refused here, naming the first
@@ -99,7 +104,7 @@ def open_run_dir(
     if found:
         lock.release_pid()
         raise UserError(
-            f"--out {out}: holds files this run did not write ({_names(found)}); a run "
+            f"{option} {out}: holds files this run did not write ({_names(found)}); a run "
             "never overwrites them: give an empty or new folder"
         )
     return out, lock

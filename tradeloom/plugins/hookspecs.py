@@ -68,7 +68,8 @@ def tradeloom_run_started(run: RunInfo) -> None:
     """Observe the start of a run, after the strategy is validated and built.
 
     Args:
-        run: The run's id, strategy name, mode and run directory.
+        run: The run's id, strategy name, mode and run directory (``''`` for a backtest
+            held in memory from Python, which has none until it is saved).
     """
 
 

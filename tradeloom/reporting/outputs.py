@@ -28,6 +28,7 @@ __all__ = [
     "atomic_bytes",
     "atomic_file",
     "json_safe",
+    "metrics_text",
     "write_frame",
     "write_metrics",
     "write_strategy",
@@ -90,10 +91,14 @@ def write_strategy(run_dir: Path, document: Mapping[str, Any], name: str = "stra
 
 
 def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
-    """Write ``metrics.json`` (NaN and infinities as null)."""
-    text = json.dumps(json_safe(metrics), indent=2, sort_keys=True)
+    """Write ``metrics.json`` (`metrics_text`)."""
     with atomic_file(run_dir / "metrics.json") as file:
-        file.write(text + "\n")
+        file.write(metrics_text(metrics))
+
+
+def metrics_text(metrics: Mapping[str, Any]) -> str:
+    """Return ``metrics.json``'s text: keys sorted, NaN and infinities as null."""
+    return json.dumps(json_safe(metrics), indent=2, sort_keys=True) + "\n"
 
 
 def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:

@@ -47,7 +47,9 @@ __all__ = [
     "csv_table",
     "live_features",
     "load_run",
+    "parquet_table",
     "read_table",
+    "table_as_read",
 ]
 
 _TIME_COLUMNS = ("timestamp", "entry_time", "exit_time")
@@ -359,6 +361,35 @@ def read_table(
     # the times as a CSV file's read back (to the second, where they are whole seconds)
     seconds = _in_seconds(read["timestamp"]) if "timestamp" in read else None
     return read if seconds is None else read.assign(timestamp=seconds)
+
+
+def table_as_read(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Return the rows a run's table file ``name`` written from ``frame`` reads back as
+    (`read_table`, `csv_table`, `parquet_table`), without the file; None where that is not
+    certain (`as_read`), for the file to be read."""
+    if name.endswith(".csv"):
+        return as_read(frame, csv=True)
+    read = as_read(frame)
+    if read is None or not name.startswith(_PER_BAR) or "timestamp" not in read:
+        return read
+    seconds = _in_seconds(read["timestamp"])  # as `read_table` reads a Parquet table's
+    return read if seconds is None else read.assign(timestamp=seconds)
+
+
+_PER_BAR = ("equity.", "positions.")
+
+
+def parquet_table(path: Path) -> pd.DataFrame:
+    """Return a run's Parquet table (``features.parquet``...) as it reads back, its
+    ``timestamp`` UTC times.
+
+    Raises:
+        UserError: No such file, or not a Parquet table (damaged, or another file).
+    """
+    frame = _parquet(path)
+    if frame is None:
+        raise UserError(f"{path}: no such file; is it a finished run folder?")
+    return frame
 
 
 def csv_table(

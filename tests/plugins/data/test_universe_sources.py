@@ -364,3 +364,31 @@ def test_a_template_s_pair_without_a_file_is_refused_naming_the_path(tmp_path: P
     assert source.informative_refusal("ETH/USDT") == (
         f"no file for symbol ETH/USDT: {tmp_path / 'ETH-USDT.csv'}"
     )
+
+
+@pytest.mark.parametrize(
+    ("symbol", "problem"),
+    [
+        ("BTC\nUSDT", "holds a line break or a control character"),
+        ("BTC\tUSDT", "holds a line break or a control character"),
+        (" BTC/USDT", "has spaces around it"),
+        ("../etc", "is shaped like a path"),
+        ("/etc/passwd", "is shaped like a path"),
+        ("BTC//USDT", "is shaped like a path"),
+        ("C:\\x", "is shaped like a path"),
+        ("~root", "is shaped like a path"),
+    ],
+)
+def test_a_symbol_is_one_line_and_no_path_in_every_source(symbol: str, problem: str) -> None:
+    remedy = f"Value error, {problem}; write a market symbol such as BTC/USDT"
+    for model, keys in ((SyntheticParams, {}), (CsvParams, {"path": "a.csv"}),
+                        (CcxtParams, {"exchange": "binance", "timeframe": "1h",
+                                      "start": "2024-01-01"})):  # fmt: skip
+        assert messages(model, symbol=symbol, **keys) == [(("symbol",), remedy)]
+    listed = f"Value error, item 1, {symbol!r}, {problem}; write a market symbol such as BTC/USDT"
+    assert messages(SyntheticParams, symbols=["BTC/USDT", symbol]) == [(("symbols",), listed)]
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT", "ETH-PERP", "AAPL", "BRK.B"])
+def test_market_symbols_pass(symbol: str) -> None:
+    assert SyntheticParams(symbol=symbol).symbol == symbol

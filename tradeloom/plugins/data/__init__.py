@@ -1,4 +1,4 @@
-"""Built-in data sources: ``synthetic``, ``csv``, ``parquet`` and ``ccxt``.
+"""Built-in data sources: ``synthetic``, ``csv``, ``parquet``, ``ccxt`` and ``frame``.
 
 A plugin module like any third-party one: it provides its components through
 ``tradeloom_components``. Every source returns `tradeloom.domain.Bars` checked by
@@ -10,6 +10,7 @@ from __future__ import annotations
 from tradeloom.plugins.component import Component
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.plugins.data.files import CsvParams, ParquetParams, build_csv, build_parquet
+from tradeloom.plugins.data.frame import FrameParams, build_frame
 from tradeloom.plugins.data.synthetic import SyntheticParams, build_synthetic
 from tradeloom.plugins.hookspecs import hookimpl
 
@@ -47,5 +48,12 @@ def tradeloom_components() -> list[Component]:
             params=CcxtParams,
             factory=build_ccxt,
             summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
+        ),
+        Component(
+            layer="data",
+            kind="frame",
+            params=FrameParams,
+            factory=build_frame,
+            summary="OHLCV bars handed from Python as a DataFrame (Strategy.with_data)",
         ),
     ]

@@ -40,7 +40,7 @@ from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache,
 from tradeloom.plugins.data.order_book import OrderBookInput
 from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
-from tradeloom.plugins.data.universe import Symbols, one_market_only, universe_of
+from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.timeframes import format_timestamp, parse_timeframe
@@ -62,9 +62,8 @@ __all__ = ["CcxtParams", "CcxtSource", "ClosedBarFrames", "build_ccxt", "fetch_c
 class CcxtParams(ExchangeAccountParams):
     """Keys of the ``ccxt`` data source (and of its connection: `ExchangeAccountParams`)."""
 
-    symbol: str | None = Field(
+    symbol: MarketSymbol | None = Field(
         default=None,
-        min_length=1,
         description="Unified market symbol such as BTC/USDT (or symbols: a universe).",
     )
     symbols: Symbols = None

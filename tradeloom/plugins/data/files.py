@@ -30,13 +30,20 @@ from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_as
 from tradeloom.plugins.data.csv_lines import csv_header, csv_line_numbers, csv_row_count
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.timestamps import parse_timestamps, parse_utc_timestamp, utc_nanoseconds
-from tradeloom.plugins.data.universe import Symbols, one_market_only, symbol_file_part, universe_of
+from tradeloom.plugins.data.universe import (
+    MarketSymbol,
+    Symbols,
+    one_market_only,
+    symbol_file_part,
+    universe_of,
+)
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, validate_bars
 from tradeloom.timeframes import format_timestamp, parse_timeframe
 
 _log = logger("tradeloom.data")
 
 __all__ = [
+    "BarsParams",
     "CsvParams",
     "FileFormat",
     "FileParams",
@@ -57,18 +64,12 @@ _TIMESTAMP_HELP = (
 )
 
 
-class FileParams(Params):
-    """Keys shared by the file sources."""
+class BarsParams(Params):
+    """Keys of a source of bars given whole (a file, or a frame handed from Python): which
+    markets, which times, how bad rows are met and when the market trades."""
 
-    path: str = Field(
-        min_length=1,
-        description="The file; a relative path is relative to the strategy file. With "
-        "symbols, a template holding {symbol} (one file per symbol, the symbol written "
-        "with / as - and : as _: BTC/USDT -> BTC-USDT), or one long file with symbol_column.",
-    )
-    symbol: str | None = Field(
+    symbol: MarketSymbol | None = Field(
         default=None,
-        min_length=1,
         description="Market symbol; defaults to the file's stem (or symbols: a universe).",
     )
     symbols: Symbols = None
@@ -106,22 +107,9 @@ class FileParams(Params):
     order_book: OrderBookKey = None
 
     @model_validator(mode="after")
-    def _check_symbol_keys(self) -> FileParams:
-        template = _TEMPLATE in self.path
+    def _check_markets(self) -> BarsParams:
         if self.symbols is not None and self.symbol is not None:
             raise ValueError("set symbol (one market) or symbols (a universe), not both")
-        if template and self.symbols is None:
-            raise ValueError(f"path holds {_TEMPLATE}, which needs symbols: [...] to fill it")
-        if template and self.symbol_column is not None:
-            raise ValueError(
-                f"path holds {_TEMPLATE} (one file per symbol) and symbol_column is set (one "
-                "long file); keep one"
-            )
-        if self.symbols is not None and not template and self.symbol_column is None:
-            raise ValueError(
-                f"symbols needs a path holding {_TEMPLATE} (one file per symbol) or "
-                "symbol_column (one long file)"
-            )
         if self.symbol_column is not None and self.symbol is None and self.symbols is None:
             raise ValueError("symbol_column needs symbol or symbols: which rows to read")
         return self
@@ -147,11 +135,39 @@ class FileParams(Params):
         return value
 
     @model_validator(mode="after")
-    def _check_range(self) -> FileParams:
+    def _check_range(self) -> BarsParams:
         if self.start is not None and self.end is not None:
             start, end = utc_nanoseconds(self.start), utc_nanoseconds(self.end)
             if end <= start:
                 raise ValueError(f"end must be after start; was start {self.start}, end {self.end}")
+        return self
+
+
+class FileParams(BarsParams):
+    """Keys shared by the file sources."""
+
+    path: str = Field(
+        min_length=1,
+        description="The file; a relative path is relative to the strategy file. With "
+        "symbols, a template holding {symbol} (one file per symbol, the symbol written "
+        "with / as - and : as _: BTC/USDT -> BTC-USDT), or one long file with symbol_column.",
+    )
+
+    @model_validator(mode="after")
+    def _check_symbol_keys(self) -> FileParams:
+        template = _TEMPLATE in self.path
+        if template and self.symbols is None:
+            raise ValueError(f"path holds {_TEMPLATE}, which needs symbols: [...] to fill it")
+        if template and self.symbol_column is not None:
+            raise ValueError(
+                f"path holds {_TEMPLATE} (one file per symbol) and symbol_column is set (one "
+                "long file); keep one"
+            )
+        if self.symbols is not None and not template and self.symbol_column is None:
+            raise ValueError(
+                f"symbols needs a path holding {_TEMPLATE} (one file per symbol) or "
+                "symbol_column (one long file)"
+            )
         return self
 
 
@@ -176,7 +192,7 @@ class FileSource:
 
     path: Path
     file_format: FileFormat
-    params: FileParams
+    params: BarsParams
     auxiliary: Auxiliary = field(default_factory=Auxiliary)
 
     def load(self) -> Bars:
@@ -295,8 +311,12 @@ class FileSource:
             out.append(self._bars(part, rows[mine], f"{source} ({symbol})", symbol))
         return out
 
+    def _row_label(self) -> str:
+        """Return what a row is called in messages: a CSV file's line, a Parquet row."""
+        return "line" if self.file_format == "csv" else "row"
+
     def _bars(self, raw: pd.DataFrame, rows: np.ndarray, source: str, symbol: str) -> Bars:
-        label = "line" if self.file_format == "csv" else "row"
+        label = self._row_label()
         raw = _columns_from_index(raw, self.params.timestamp_column)
         raw = _unnamed_timestamp(raw, self.params.timestamp_column)
         columns = _find_columns(raw, self.params.timestamp_column, source)
@@ -592,6 +612,8 @@ def _parse(
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if values.dtype == np.float64:  # numpy's: its values as they are (validation copies them)
+        return values.to_numpy(), np.zeros(len(values), bool)
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(values), bool)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):

@@ -47,7 +47,7 @@ from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_as
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
 from tradeloom.plugins.data.synthetic_funding import synthetic_funding
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
-from tradeloom.plugins.data.universe import Symbols, one_market_only, universe_of
+from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
@@ -118,8 +118,8 @@ _INFORMATIVE_KEY = 2**41  # informative markets' streams, keyed by symbol after 
 class SyntheticParams(Params):
     """Keys of the ``synthetic`` data source."""
 
-    symbol: str = Field(
-        default="BTC/USDT", min_length=1, description="Market symbol (or symbols: a universe)."
+    symbol: MarketSymbol = Field(
+        default="BTC/USDT", description="Market symbol (or symbols: a universe)."
     )
     symbols: Symbols = None
     correlation: float = Field(

@@ -8,6 +8,7 @@ the clock has no row in its own `Bars` there (`tradeloom.domain.Universe.present
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -20,10 +21,13 @@ from tradeloom.lazy import pandas as pd
 __all__ = [
     "MAX_SYMBOLS",
     "SYMBOLS_HELP",
+    "MarketSymbol",
     "Symbols",
+    "check_symbol",
     "check_symbols",
     "one_market_only",
     "symbol_file_part",
+    "symbol_problem",
     "universe_of",
 ]
 
@@ -37,12 +41,47 @@ MAX_SYMBOLS = 10_000
 """Most symbols in a universe."""
 
 
-def check_symbols(symbols: list[str] | None) -> list[str] | None:
-    """Return ``symbols`` if each is listed once and none is blank.
+def symbol_problem(symbol: str) -> str | None:
+    """Return why ``symbol`` is not a market symbol, or None.
+
+    A market symbol (``BTC/USDT``, ``BTC/USDT:USDT``, ``AAPL``) is one line of text
+    without control characters or spaces around it, and no path: a part between two
+    ``/`` that is empty, ``.`` or ``..``, a backslash or a leading ``~`` (a symbol names
+    folders and files of a run, `symbol_file_part`).
+    """
+    if not symbol.strip():
+        return "is blank"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in symbol):
+        return "holds a line break or a control character"
+    if symbol != symbol.strip():
+        return "has spaces around it"
+    if (
+        "\\" in symbol
+        or symbol.startswith("~")
+        or any(part in ("", ".", "..") for part in symbol.split("/"))
+    ):
+        return "is shaped like a path"
+    return None
+
+
+def check_symbol(symbol: str) -> str:
+    """Return ``symbol`` if it is a market symbol (`symbol_problem`).
 
     Raises:
-        ValueError: An empty list, a blank symbol, or a symbol listed twice (naming
-            both positions).
+        ValueError: It is not, saying why and showing one that is.
+    """
+    problem = symbol_problem(symbol)
+    if problem is not None:
+        raise ValueError(f"{problem}; write a market symbol such as BTC/USDT")
+    return symbol
+
+
+def check_symbols(symbols: list[str] | None) -> list[str] | None:
+    """Return ``symbols`` if each is a market symbol (`check_symbol`) listed once.
+
+    Raises:
+        ValueError: An empty list, a blank symbol or one that is not a market symbol
+            (naming its position), or a symbol listed twice (naming both positions).
     """
     if symbols is None:
         return None
@@ -52,6 +91,11 @@ def check_symbols(symbols: list[str] | None) -> list[str] | None:
     for position, symbol in enumerate(symbols):
         if not symbol.strip():
             raise ValueError(f"item {position} is blank; write a market symbol such as BTC/USDT")
+        problem = symbol_problem(symbol)
+        if problem is not None:
+            raise ValueError(
+                f"item {position}, {symbol!r}, {problem}; write a market symbol such as BTC/USDT"
+            )
         if symbol in seen:
             raise ValueError(
                 f"'{symbol}' is listed twice (items {seen[symbol]} and {position}); "
@@ -60,6 +104,9 @@ def check_symbols(symbols: list[str] | None) -> list[str] | None:
         seen[symbol] = position
     return symbols
 
+
+MarketSymbol = Annotated[str, Field(min_length=1), AfterValidator(check_symbol)]
+"""The type of a source's ``symbol`` key, checked by `check_symbol`."""
 
 Symbols = Annotated[
     list[str] | None,

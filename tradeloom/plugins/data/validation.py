@@ -25,7 +25,7 @@ dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +43,7 @@ __all__ = [
     "ValidationPolicy",
     "row_problems",
     "sound_bars",
+    "sound_columns",
     "unsound_bars",
     "validate_bars",
 ]
@@ -132,6 +133,18 @@ def unsound_bars(rows: np.ndarray) -> list[str | None]:
     return found
 
 
+def sound_columns(values: Mapping[str, np.ndarray]) -> bool:
+    """Return whether no row of the OHLCV columns ``values`` has any of `row_problems`:
+    `sound_bars`' verdict over columns, in a dozen array operations where the checks
+    take thirty (a NaN fails every comparison; a test holds it to `row_problems`)."""
+    o, h, low, c, v = (values[k] for k in OHLCV)
+    with np.errstate(invalid="ignore"):
+        prices = (low > 0) & (h <= MAX_PRICE) & (o >= low) & (o <= h) & (c >= low) & (c <= h)
+        if not prices.all():
+            return False
+        return bool(((v > 0) & (v <= MAX_VOLUME)).all() or np.isnan(v).all())
+
+
 def sound_bars(rows: np.ndarray) -> bool:
     """Return whether no OHLCV row of ``rows`` (as `unsound_bars` takes them) has any of
     `row_problems`: every price in (0, `MAX_PRICE`] and within [low, high], every volume
@@ -192,7 +205,10 @@ def validate_bars(
         raise ValueError(f"row_numbers has {len(rows)} entries for {n} rows")
 
     stamps = frame.index.tz_convert("UTC").as_unit("ns").asi8
-    values = {c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in OHLCV}
+    values = {c: _floats(frame[c]) for c in OHLCV}
+    steps = np.diff(stamps)
+    # sorted and unique (most data): no row repeats or goes back, nothing to sort
+    increasing = bool((steps > 0).all())
     keep = np.ones(n, dtype=bool)
     findings: list[_Finding] = []
 
@@ -205,9 +221,87 @@ def validate_bars(
             findings.append(_Finding(code, positions, _rows_have(len(positions), what), remedy))
             keep[bad] = False
 
-    for code, bad, what in row_problems(values):
-        blame(code, bad, what)
+    if not sound_columns(values):  # (most data is: no row to blame)
+        for code, bad, what in row_problems(values):
+            blame(code, bad, what)
 
+    if not increasing:
+        _order_problems(stamps, keep, blame, findings)
+
+    step = int(timeframe_seconds) * 1_000_000_000
+    if policy == "reject":
+        # Gaps as they are in the source: bad values do not make a gap, missing bars do.
+        order = np.arange(n) if increasing else np.unique(stamps, return_index=True)[1]
+    else:
+        kept = np.flatnonzero(keep)
+        order = kept if increasing else kept[np.argsort(stamps[kept], kind="stable")]
+    # a bar every step (most data): no bar between two bars, whatever the calendar
+    whole = policy == "reject" or bool(keep.all())  # the gaps are over every row
+    regular = increasing and whole and bool((steps == step).all())
+    gap_finding, gap_issue = (
+        (None, None)
+        if regular
+        else _gaps(stamps, rows, order, step, timeframe, row_label, calendar)
+    )
+
+    issues = [_issue(f, stamps, rows) for f in findings]
+    if policy == "reject":
+        lines = [_line(source, f, stamps, rows, row_label) for f in findings]
+        if gap_finding is not None and gap_issue is not None:
+            lines.append(f"data: {source}: {gap_finding}")
+            issues.append(gap_issue)
+        if lines:
+            raise DataValidationError(lines, issues)
+
+    taken: np.ndarray | slice = slice(None)  # sorted, nothing dropped: the rows as they are
+    if not (increasing and keep.all()):
+        kept = np.flatnonzero(keep)
+        if len(kept) == 0:
+            dropped = n
+            raise DataValidationError(
+                [
+                    f"data: {source}: no rows left after dropping {dropped} bad "
+                    f"{_plural(dropped, 'row')} under data.validation: repair"
+                ],
+                issues,
+            )
+        order = kept[np.argsort(stamps[kept], kind="stable")]
+        # sorted with nothing dropped: each column copied once (by the frame) rather
+        # than taken row by row first
+        if len(order) < n or not (np.diff(order) == 1).all():
+            taken = order
+    index = pd.DatetimeIndex(stamps[taken], name="timestamp").tz_localize("UTC")
+    clean = pd.DataFrame({c: values[c][taken] for c in OHLCV}, index=index)
+    for column in frame.columns:
+        if column not in OHLCV:
+            clean[column] = np.array(frame[column].to_numpy()[taken])  # its own copy
+    return Bars(
+        frame=clean,
+        symbol=symbol,
+        timeframe=timeframe,
+        timeframe_seconds=int(timeframe_seconds),
+        repaired=tuple(issues),
+        gaps=() if gap_issue is None else (gap_issue,),
+        calendar=calendar,
+    )
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """Return a column as float64 values, NaN where none (a float64 column as it is)."""
+    if column.dtype == np.float64:  # numpy's (not pandas' nullable Float64)
+        return column.to_numpy()
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _order_problems(
+    stamps: np.ndarray,
+    keep: np.ndarray,
+    blame: Callable[..., None],
+    findings: list[_Finding],
+) -> None:
+    """Blame the rows that repeat an earlier row's timestamp, then find those earlier
+    than the row before them (``unsorted``: a remedy, not a drop)."""
+    n = len(stamps)
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)
     repeated[kept[pd.Index(stamps[kept]).duplicated(keep="first")]] = True
@@ -234,58 +328,6 @@ def validate_bars(
                 f"sort the rows by timestamp or {_REPAIR}",
             )
         )
-
-    step = int(timeframe_seconds) * 1_000_000_000
-    if policy == "reject":
-        # Gaps as they are in the source: bad values do not make a gap, missing bars do.
-        if (np.diff(stamps) > 0).all():  # sorted and unique already (most data)
-            order = np.arange(n)
-        else:
-            order = np.unique(stamps, return_index=True)[1]
-    else:
-        kept = np.flatnonzero(keep)
-        order = kept[np.argsort(stamps[kept], kind="stable")]
-    gap_finding, gap_issue = _gaps(stamps, rows, order, step, timeframe, row_label, calendar)
-
-    issues = [_issue(f, stamps, rows) for f in findings]
-    if policy == "reject":
-        lines = [_line(source, f, stamps, rows, row_label) for f in findings]
-        if gap_finding is not None and gap_issue is not None:
-            lines.append(f"data: {source}: {gap_finding}")
-            issues.append(gap_issue)
-        if lines:
-            raise DataValidationError(lines, issues)
-
-    kept = np.flatnonzero(keep)
-    if len(kept) == 0:
-        dropped = n
-        raise DataValidationError(
-            [
-                f"data: {source}: no rows left after dropping {dropped} bad "
-                f"{_plural(dropped, 'row')} under data.validation: repair"
-            ],
-            issues,
-        )
-    order = kept[np.argsort(stamps[kept], kind="stable")]
-    # sorted with nothing dropped (most data): the rows as they are, each column copied
-    # once (by the frame) rather than taken row by row first
-    taken: np.ndarray | slice = order
-    if len(order) == n and (np.diff(order) == 1).all():
-        taken = slice(None)
-    index = pd.DatetimeIndex(stamps[taken], name="timestamp").tz_localize("UTC")
-    clean = pd.DataFrame({c: values[c][taken] for c in OHLCV}, index=index)
-    for column in frame.columns:
-        if column not in OHLCV:
-            clean[column] = np.array(frame[column].to_numpy()[taken])  # its own copy
-    return Bars(
-        frame=clean,
-        symbol=symbol,
-        timeframe=timeframe,
-        timeframe_seconds=int(timeframe_seconds),
-        repaired=tuple(issues),
-        gaps=() if gap_issue is None else (gap_issue,),
-        calendar=calendar,
-    )
 
 
 def _gaps(

@@ -44,8 +44,10 @@ from tradeloom.plugins.model.reference_info import ReferenceInfo
 __all__ = [
     "INDEX_FILE",
     "MODELS_DIR",
+    "ModelFiles",
     "SavedModels",
     "file_info",
+    "model_files",
     "registry_metrics",
     "save_models",
     "top_package",
@@ -84,6 +86,42 @@ INDEX_FILE = "index.json"
 
 
 @dataclass(frozen=True)
+class ModelFiles:
+    """A run's saved folds as the files of its ``models`` folder, made but not written.
+
+    Attributes:
+        index: The index (``index.latest`` names the latest fold's pickle).
+        files: Each file's bytes by its name in the folder (the pickles, their
+            descriptions and ``index.json``), in the order they are written.
+    """
+
+    index: ModelIndex
+    files: Mapping[str, bytes]
+
+    @property
+    def latest(self) -> IndexEntry:
+        """Return the index entry of the latest fold."""
+        return next(e for e in self.index.folds if e.model.file == self.index.latest)
+
+    def journal_row(self) -> dict[str, Any]:
+        """Return the ``models_saved`` journal payload (the folder relative to the run)."""
+        latest = self.latest
+        return {
+            "dir": MODELS_DIR,
+            "count": len(self.index.folds),
+            "latest": latest.model.file,
+            "sha256": latest.model.sha256,
+        }
+
+    def write(self, folder: Path) -> SavedModels:
+        """Write the files into ``folder`` (created); return what was saved."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (folder / name).write_bytes(data)
+        return SavedModels(folder=folder, index=self.index)
+
+
+@dataclass(frozen=True)
 class SavedModels:
     """What `save_models` wrote.
 
@@ -102,13 +140,7 @@ class SavedModels:
 
     def journal_row(self) -> dict[str, Any]:
         """Return the ``models_saved`` journal payload (the folder relative to the run)."""
-        latest = self.latest
-        return {
-            "dir": MODELS_DIR,
-            "count": len(self.index.folds),
-            "latest": latest.model.file,
-            "sha256": latest.model.sha256,
-        }
+        return ModelFiles(self.index, {}).journal_row()
 
 
 def save_models(
@@ -121,13 +153,27 @@ def save_models(
 ) -> SavedModels | None:
     """Save every fold in ``model.trained`` into ``folder``; return None if there is none.
 
+    `model_files`, written: see there.
+    """
+    files = model_files(model, strategy=strategy, feature_spec=feature_spec, timestamps=timestamps)
+    return None if files is None else files.write(folder)
+
+
+def model_files(
+    model: Any,
+    *,
+    strategy: str,
+    feature_spec: Sequence[Mapping[str, Any]],
+    timestamps: pd.DatetimeIndex,
+) -> ModelFiles | None:
+    """Return the files that save every fold in ``model.trained``; None if there is none.
+
     Called at the end of a run, so that folds retrained mid-run are saved too. The index
     lists the folds in ``model.trained`` order; its ``latest`` is the fold predicting the
     last bars (the model a live run would trade on). A model without ``trained``
     (``precomputed``, a loaded model) saves nothing.
 
     Args:
-        folder: The run's ``models`` folder (created).
         model: The run's model; ``model.trained`` holds `TrainedFold` items in order.
         strategy: The strategy's name.
         feature_spec: The strategy's features (`StrategyConfig.feature_spec`).
@@ -136,12 +182,12 @@ def save_models(
     trained = list(model.trained) if isinstance(model, TrainsFolds) else []
     if not trained:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
     entries: list[IndexEntry] = []
     used: set[str] = set()
     for trained_fold in trained:
         stem = _stem(trained_fold.training.fold, used)
-        metadata = _save_fold(folder, stem, trained_fold, model, strategy, feature_spec, timestamps)
+        metadata = _save_fold(files, stem, trained_fold, model, strategy, feature_spec, timestamps)
         training = metadata.training_window
         entries.append(
             IndexEntry(
@@ -165,11 +211,11 @@ def save_models(
     index = ModelIndex(
         format=FORMAT, strategy=strategy, folds=entries, latest=entries[latest].model.file
     )
-    _write_json(folder / INDEX_FILE, index)
-    return SavedModels(folder=folder, index=index)
+    files[INDEX_FILE] = _json_bytes(index)
+    return ModelFiles(index=index, files=files)
 
 
-def registry_metrics(saved: SavedModels | None, model: Any) -> dict[str, Any] | None:
+def registry_metrics(saved: SavedModels | ModelFiles | None, model: Any) -> dict[str, Any] | None:
     """Return ``metrics.json``'s ``model_registry``: what was saved, and what was loaded.
 
     None for a model that neither saves folds nor was loaded from a file.
@@ -201,7 +247,7 @@ def top_package(import_path: str) -> str:
 
 
 def _save_fold(
-    folder: Path,
+    files: dict[str, bytes],
     stem: str,
     trained_fold: Any,
     model: Any,
@@ -244,8 +290,8 @@ def _save_fold(
         training=FoldInfo(**_json_safe(fields)),
     )
     data = dump_bundle(Bundle(trained_fold.fitted, detector, bundled))
-    path = folder / f"{stem}.pkl"
-    path.write_bytes(data)
+    path = Path(f"{stem}.pkl")
+    files[path.name] = data
     metadata = ModelMetadata(
         format=FORMAT,
         strategy=strategy,
@@ -269,7 +315,7 @@ def _save_fold(
         reference=bundled.reference,
     )
     assert not metadata.bundled().differences(bundled)  # one source for both copies
-    _write_json(folder / f"{stem}.json", metadata)
+    files[f"{stem}.json"] = _json_bytes(metadata)
     return metadata
 
 
@@ -298,9 +344,9 @@ def _stem(fold: int, used: set[str]) -> str:
     return stem
 
 
-def _write_json(path: Path, record: Any) -> None:
+def _json_bytes(record: Any) -> bytes:
     text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    return (text + "\n").encode("utf-8")
 
 
 def _time(timestamps: pd.DatetimeIndex, bar: int) -> datetime:
