@@ -150,6 +150,7 @@ def tick_us(m: dict[str, Any], bars: int, folder: Path) -> tuple[float, float]:
         lambda n: f"bench-{n:06d}",
         times=times.__getitem__,
         timeframe_seconds=data.timeframe_seconds,
+        calendar=data.calendar,
         features=lambda i: values[0],
         columns=tuple(stepper.columns),
     )

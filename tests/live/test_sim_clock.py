@@ -63,7 +63,8 @@ def test_a_simulated_paper_run_trades_restarts_and_obeys_the_kill_switch(tmp_pat
     )  # fmt: skip
 
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines()[-1].endswith("state HALTED")
+    stop = [line for line in second.stdout.splitlines() if line.startswith("paper run ")]
+    assert len(stop) == 1 and stop[0].endswith("state HALTED"), second.stdout
     # the restart went on from the bar after the last journaled: no bar twice, none skipped
     assert [r["bar"] for r in rows(journal, "live_bar")] == list(range(200, 217))
     assert len(rows(journal, "restarted")) == 1
