@@ -260,6 +260,7 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                 "timeframe_seconds": 60,
                 "periods_per_year": series.periods_per_year,
                 "calendar_year": None,
+                "sizing_year": series.sizing_year,
                 "model_trainings": 0,
                 "model_folds_skipped": 0,
                 "hashes": ["bench"] * 4,
