@@ -22,8 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tradeloom.journal import RunIdentity, SignalEvent, open_journal, read_rows, verify
-from tradeloom.journal import files
+from tradeloom.journal import RunIdentity, SignalEvent, files, open_journal, read_rows, verify
 from tradeloom.journal.sqlite import SqliteJournal, connect
 from tradeloom.journal.tail import read_tail
 
