@@ -27,6 +27,7 @@ compares times of one clock (``settle_seconds``, one bar).
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -103,6 +104,9 @@ one on a loaded machine."""
 
 BARS = END + QUIET + 10
 """Bars each market's series holds."""
+
+LOG_ENV = "TRADELOOM_FAULT_LOG"
+"""A file a long hunt names: each example that passed appends a line to it."""
 
 
 def note(text: str) -> None:
@@ -1022,7 +1026,12 @@ def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) 
         check(run, runner)
         orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
         faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
-        note(f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits")
+        said = f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
+        note(said)
+        log = os.environ.get(LOG_ENV)
+        if log:  # a long hunt's count of the examples that passed, as they pass
+            with open(log, "a", encoding="utf-8") as file:
+                file.write(f"{shape.name}: {len(crash_points)} kills; {said}\n")
 
 
 def random_crashes(seed: int, count: int) -> list[CrashAt]:

@@ -18,7 +18,8 @@ counts), one shape at a time:
         tests/live/test_fault_shapes.py --hypothesis-seed=N -k router
 
 (without ``TRADELOOM_FAULT_EXAMPLES`` the draws are derandomized and the seed is not
-used).
+used). ``TRADELOOM_FAULT_LOG=FILE`` appends a line per example that passed to FILE: a
+hunt stopped before its end still says how many it ran.
 """
 
 from __future__ import annotations
