@@ -27,7 +27,10 @@ compares times of one clock (``settle_seconds``, one bar).
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -51,6 +54,7 @@ from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import JournalStore, read_rows
 from tradeloom.journal.errors import JournalError
+from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.tail import tail_path
 from tradeloom.live import order_journal, router_venue, venues
 from tradeloom.live.exchange_venue import ExchangeVenue
@@ -100,6 +104,9 @@ one on a loaded machine."""
 
 BARS = END + QUIET + 10
 """Bars each market's series holds."""
+
+LOG_ENV = "TRADELOOM_FAULT_LOG"
+"""A file a long hunt names: each example that passed appends a line to it."""
 
 
 def note(text: str) -> None:
@@ -415,13 +422,23 @@ class Planned:
 class CrashAt:
     """Kill the process at bar ``bar``: after its ``event``-th journaled venue event
     (None: after the bar), leave it down for ``down`` bars; ``damage`` what the kill did
-    to the journal (None: nothing; a cut write-ahead log at ``cut``, a fraction of it)."""
+    to the journal (None: nothing; a cut write-ahead log at ``cut``, a fraction of it).
+
+    ``sent``: kill it instead right after the next order it sends from that bar on (up
+    to `END`) is answered, before the answer is journaled. ``read``: at that bar's start
+    the run's process reads its journal (as its figures do), then another process
+    reads it with Python's ``sqlite3`` and closes it, as a user's reader may at any time
+    (the first once dropped the run's SQLite locks, the second's close then deleted the
+    run's write-ahead log, and the rows after it were lost at the kill).
+    """
 
     bar: int
     event: int | None
     down: int
     damage: str | None = None
     cut: float = 0.5
+    sent: bool = False
+    read: bool = False
 
 
 partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
@@ -459,6 +476,8 @@ crashes = st.lists(
         down=st.integers(0, 2),
         damage=st.none() | st.sampled_from(DAMAGES),
         cut=st.floats(0.0, 1.0),
+        sent=st.booleans(),
+        read=st.booleans(),
     ),
     max_size=2,
     unique_by=lambda c: c.bar,
@@ -473,10 +492,13 @@ class Crash(BaseException):
 
 
 class Tripwire:
-    """Counts venue events journaled during one bar and kills the process at the n-th."""
+    """Counts venue events journaled during one bar and kills the process at the n-th,
+    or, ``on_send``, at the venue's first answer after an order was sent."""
 
     def __init__(self) -> None:
         self.countdown: int | None = None
+        self.on_send = False
+        self._sent = False
 
     def passed(self) -> None:
         if self.countdown is None:
@@ -486,14 +508,24 @@ class Tripwire:
             raise Crash
         self.countdown -= 1
 
+    def sending(self) -> None:
+        self._sent = self.on_send
+
+    def answered(self) -> None:
+        if self._sent:
+            self._sent = self.on_send = False
+            raise Crash
+
 
 def _journal_orders(trip: Tripwire, clock: Callable[[], float]) -> Callable[..., JournalOrders]:
     class Tripping(JournalOrders):
         def before_send(self, order: VenueOrder) -> None:
             super().before_send(order)
             trip.passed()  # the intent is committed, the request never leaves
+            trip.sending()
 
         def record(self, event: VenueEvent) -> None:
+            trip.answered()  # the order left and was answered; nothing of it journaled
             super().record(event)
             trip.passed()  # the venue answered, the bar is not committed
 
@@ -715,12 +747,30 @@ def kill(runner: LiveRunner, run: ShapeRun) -> dict[str, bytes]:
 
     The files (the database, its write-ahead log, the tail record and the sent-id
     mark) are read before the connection closes (closing checkpoints the log) and
-    written back after.
+    written back after. They hold every row the run committed: a kill -9 loses only
+    what was not committed.
     """
+    journal = runner.journal
+    committed = journal.last_seq - journal._buffered if isinstance(journal, SqliteJournal) else None
     killed = {n: (run.run_dir / n).read_bytes() for n in _KILLED if (run.run_dir / n).exists()}
     crash(runner)
     _put_back(run, killed)
+    if committed is not None:
+        assert _rows(run.journal) == committed, "the kill lost committed rows"
     return killed
+
+
+_READ = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("SELECT COUNT(*) FROM events").fetchone()
+db.close()
+"""
+
+
+def read_elsewhere(journal: Path) -> None:
+    """Read ``journal`` from another process, as a user's reader may, and close it."""
+    subprocess.run([sys.executable, "-c", _READ, str(journal)], check=True, timeout=60)
 
 
 def _put_back(run: ShapeRun, files: Mapping[str, bytes]) -> None:
@@ -794,18 +844,28 @@ def drive(run: ShapeRun, schedule: list[Planned], crash_points: list[CrashAt]) -
     runner = start(run)
     run.plan(schedule)
     pending = list(crash_points)
+    armed: CrashAt | None = None  # a kill at the next order sent
     while run.position < END + QUIET:
         run.advance()
         bar = run.position
         if bar >= END:
             run.clear_faults()
         crashing = pending.pop(0) if pending and pending[0].bar == bar else None
+        if crashing is not None and crashing.read and run.journal.exists():
+            _rows(run.journal)
+            read_elsewhere(run.journal)
+        if crashing is not None and crashing.sent:  # replaces one armed before
+            armed, crashing = crashing, None
         run.trip.countdown = None if crashing is None else crashing.event
+        run.trip.on_send = armed is not None and bar < END
         try:
             runner.tick()
         except Crash:
-            note(f"crashed in bar {bar}: {crashing}")
+            note(f"crashed in bar {bar}: {crashing or armed}")
+            if armed is not None and not run.trip.on_send:
+                crashing, armed = armed, None
         run.trip.countdown = None
+        run.trip.on_send = False
         if crashing is not None:
             killed = kill(runner, run)
             if crashing.down:
@@ -966,7 +1026,12 @@ def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) 
         check(run, runner)
         orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
         faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
-        note(f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits")
+        said = f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
+        note(said)
+        log = os.environ.get(LOG_ENV)
+        if log:  # a long hunt's count of the examples that passed, as they pass
+            with open(log, "a", encoding="utf-8") as file:
+                file.write(f"{shape.name}: {len(crash_points)} kills; {said}\n")
 
 
 def random_crashes(seed: int, count: int) -> list[CrashAt]:

@@ -55,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.addresses import sqlite_uri
+from tradeloom.journal import files
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
 from tradeloom.journal.chain import chain_rows, pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
@@ -68,7 +69,7 @@ from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
 from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, check_tail, tail_of, write_tail
-from tradeloom.safe_files import UnreadableFile, read_head
+from tradeloom.safe_files import UnreadableFile
 from tradeloom.version import __version__
 
 __all__ = [
@@ -105,7 +106,7 @@ def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
-def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, dict[str, str]]:
+def connect(path: Path, *, readonly: bool = True) -> tuple[files.JournalConnection, dict[str, str]]:
     """Open an existing journal; return the connection and its meta.
 
     Raises:
@@ -118,17 +119,25 @@ def connect(path: Path, *, readonly: bool = True) -> tuple[sqlite3.Connection, d
     if path.is_dir():
         raise JournalDamaged(f"{path}: is a directory, not a journal file")
     try:
-        # a FIFO or a device in the journal's place is refused, never opened (it would block)
-        head = read_head(path, "a journal file", len(_HEADER))
+        # a FIFO or a device in the journal's place is refused, never opened (it would
+        # block); the descriptor is held until the connection closes (`files`)
+        held = files.hold(path)
     except UnreadableFile as exc:
         raise JournalDamaged(str(exc)) from None
-    if not head:
-        raise JournalDamaged(f"{path}: an empty file, not a journal")
-    if head != _HEADER:
-        raise JournalDamaged(f"{path}: not a SQLite database (damaged, or another kind of file)")
+    try:
+        head = held.head(len(_HEADER))
+        if not head:
+            raise JournalDamaged(f"{path}: an empty file, not a journal")
+        if head != _HEADER:
+            raise JournalDamaged(
+                f"{path}: not a SQLite database (damaged, or another kind of file)"
+            )
+    except BaseException:
+        held.release()
+        raise
     uri = sqlite_uri(path.resolve(), "ro" if readonly else "rw")
     try:
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db = files.connect(uri, held)
     except sqlite3.Error as exc:
         raise JournalDamaged(f"{path}: cannot be opened (SQLite: {exc})") from None
     try:
@@ -352,17 +361,13 @@ class SqliteJournal:
 
         Their frames are in the write-ahead log (``<journal>-wal``), or, after a
         checkpoint (which fsyncs the log before copying it), in the journal file
-        itself: both files are fsync'd.
+        itself: both are fsync'd, through the descriptors this process holds on them
+        (`tradeloom.journal.files`: opening and closing another would drop SQLite's
+        locks, and a reader's close would then delete the log under this writer).
         """
-        for name in (self.path.name + "-wal", self.path.name):
-            try:
-                fd = os.open(self.path.with_name(name), os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        held = self._db.held
+        assert held is not None, "a journal's connection holds its file"
+        held.sync()
         self._unsynced = False
         self._write_tail()
 
@@ -531,9 +536,12 @@ def _create_script(segments: str) -> str:
     return "\n".join(script)
 
 
-def _create(path: Path, identity: RunIdentity) -> sqlite3.Connection:
+def _create(path: Path, identity: RunIdentity) -> files.JournalConnection:
     uri = sqlite_uri(path, "rwc")  # a plain name starting with file: would be a URI
-    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    # made empty (a new database to SQLite) before any connection is open, then held
+    # (`files`) before SQLite opens it
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    db = files.connect(uri, files.hold(path))
     try:
         db.execute(f"PRAGMA page_size={PAGE_SIZES.get(identity.mode, 16384)}")
         db.execute("PRAGMA journal_mode=WAL")
