@@ -17,6 +17,8 @@ whether compiling met issue 44's target (at most ``--target`` seconds of wall ti
 2-core machine, default 10).
 
 ``--first N`` repeats the first run N times, a new empty cache each (median quoted).
+``--set KEY=VALUE`` (repeatable) is passed to each run. ``--smoke`` (benchmarks/smoke.py)
+runs the suite's small form of the strategy (`smoke.SMALL_RF`) once cold and once warm.
 
 ``--wheel`` measures a user who installs a wheel instead of this checkout: the wheel is
 built from a copy of the checkout with the portable kernels (``tradeloom warm --portable``
@@ -28,7 +30,7 @@ the runs: building the kernels, the wheel, and ``pip install`` of the wheel, whi
 the first run is what the user's whole command costs (the dependencies aside).
 
     python benchmarks/bench_first_run.py [--strategy strategies/btc_rf.yaml] [--runs 3]
-        [--first 1] [--target 10] [--wheel [--kernels DIR]]
+        [--first 1] [--target 10] [--set KEY=VALUE ...] [--wheel [--kernels DIR]] [--smoke]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from machine import describe
+from smoke import SMALL_RF, add_smoke, parse_args
 
 ROOT = Path.cwd()
 _PROBE = """
@@ -94,8 +97,15 @@ class Install:
     """Variables set in (a value) or removed from (None) the runs' environment."""
 
 
-def run_once(strategy: str, cache: Path, folder: Path, install: Install | None = None) -> Run:
-    """Run ``strategy`` through the CLI with the kernel cache ``cache``; measure it."""
+def run_once(
+    strategy: str,
+    cache: Path,
+    folder: Path,
+    install: Install | None = None,
+    overrides: tuple[str, ...] = (),
+) -> Run:
+    """Run ``strategy`` through the CLI with the kernel cache ``cache`` (and ``--set`` each
+    of ``overrides``); measure it."""
     install = install or Install()
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     for name, value in install.env:
@@ -107,6 +117,8 @@ def run_once(strategy: str, cache: Path, folder: Path, install: Install | None =
     folder.mkdir(parents=True)
     env["BENCH_COMPILED"] = str(folder / "compiled.json")
     argv = [install.python, "-c", _PROBE, "-q", "run", strategy, "--out", str(folder / "run")]
+    for override in overrides:
+        argv += ["--set", override]
     done, wall, cpu = timed(argv, install.cwd, env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
@@ -188,22 +200,31 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=10.0, help="compile wall seconds")
     parser.add_argument("--wheel", action="store_true", help="from a wheel with portable kernels")
     parser.add_argument("--kernels", type=Path, help="--wheel: a folder warm --portable filled")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+        help="passed to tradeloom run (repeatable)",
+    )  # fmt: skip
+    add_smoke(parser, runs=1, first=1, overrides=list(SMALL_RF))
+    args = parse_args(parser)
     print(describe("numpy", "numba", "llvmlite", "scikit-learn"))
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     strategy = str((ROOT / args.strategy).resolve())
     where = " from a wheel in a fresh venv" if args.wheel else ""
-    print(f"tradeloom run {args.strategy}{where}")
+    settings = "".join(f" --set {o}" for o in args.overrides)
+    print(f"tradeloom run {args.strategy}{settings}{where}")
     print(f"{'':30s} {'wall s':>8s} {'cpu s':>8s} {'kernels':>8s} {'compile':>9s} {'cmp cpu':>9s}")
     with tempfile.TemporaryDirectory(prefix="bench-first-run-") as tmp:
         folder = Path(tmp)
         install = wheel_install(folder, args.kernels) if args.wheel else Install()
+        sets = tuple(args.overrides)
         firsts = []
         for k in range(args.first):
             cache = folder / f"kernels-{k}"
-            firsts.append(run_once(strategy, cache, folder / f"first-{k}", install))
+            firsts.append(run_once(strategy, cache, folder / f"first-{k}", install, sets))
             print(_line("first run, empty cache", firsts[-1]))
-        warms = [run_once(strategy, cache, folder / f"warm-{k}", install) for k in range(args.runs)]
+        warms = [
+            run_once(strategy, cache, folder / f"warm-{k}", install, sets) for k in range(args.runs)
+        ]
         for run in warms:
             print(_line("warm run (the reference)", run))
     first = statistics.median(r.wall for r in firsts)
