@@ -204,3 +204,84 @@ def test_the_forests_python_form_is_the_kernel_bit_for_bit(
     python = np.full((rows, values.shape[1]), -1.0)
     assert ct._predict_rows(*args, compiled) == ct._predict_rows_at_once(*args, python)
     assert compiled.tobytes() == python.tobytes()
+
+
+_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(0, 2**64 - 1).map(lambda b: float(np.uint64(b).view(np.float64))),
+)
+
+
+@given(
+    floats=st.lists(st.tuples(_FLOATS, _FLOATS), min_size=1, max_size=30),
+    integers=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=30, max_size=30),
+    seconds=st.lists(st.integers(-30_000_000_000, 253_402_300_799), min_size=30, max_size=30),
+    nat=st.integers(0, 29),
+    words=st.lists(st.text(alphabet='ab,"é x', max_size=5), min_size=1, max_size=4),
+)
+def test_the_csv_lines_python_form_writes_the_kernels_bytes(
+    floats: list[tuple[float, float]],
+    integers: list[int],
+    seconds: list[int],
+    nat: int,
+    words: list[str],
+) -> None:
+    import pandas as pd
+
+    from tradeloom.reporting import csv_table
+
+    n = len(floats)
+    times = np.array(seconds[:n], dtype=np.int64) * 1_000_000_000 + 999_999_999
+    times[nat % n] = np.iinfo(np.int64).min
+    frame = pd.DataFrame(
+        {
+            "a": [f for f, _ in floats],
+            "t": pd.to_datetime(times, utc=True),
+            "i": np.array(integers[:n], dtype=np.int64),
+            "b": [g for _, g in floats],
+            "w": pd.Categorical([words[k % len(words)] for k in range(n)]),
+        }
+    )
+    compiled = csv_table.csv_bytes(frame, csv_table.ISO_SECONDS)
+    assert compiled is not None
+    python = b"".join(
+        csv_table._write_lines_as_python(*piece) for piece in _pieces_arguments(csv_table, frame)
+    )
+    assert python == compiled.tobytes()
+
+
+def _pieces_arguments(csv_table: Any, frame: Any) -> list[tuple[Any, ...]]:
+    """The arguments `csv_table.csv_bytes` gives `_write_lines` for ``frame``, one piece."""
+    calls: list[tuple[Any, ...]] = []
+    real = csv_table._write_lines
+    csv_table._write_lines = lambda *args: calls.append(args) or real(*args)
+    try:
+        csv_table.csv_bytes(frame, csv_table.ISO_SECONDS)
+    finally:
+        csv_table._write_lines = real
+    return calls
+
+
+@given(
+    m=st.integers(1, 30),
+    extra=st.integers(0, 20),
+    start=st.integers(0, 12),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_windows_python_forms_add_as_the_kernels(
+    m: int, extra: int, start: int, seed: int
+) -> None:
+    from tradeloom.plugins.features import window
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=m + extra) * 10.0 ** rng.integers(-5, 6, size=m + extra)
+    stop = extra + 1
+    start = min(start, stop)
+    mean = rng.normal(size=m)
+    a, b = np.linspace(0.0, 1.0, m), np.linspace(0.0, 1.0, m)
+    window._add_differences(a, x, start, stop)
+    window._add_differences_by_rows(b, x, start, stop)
+    assert a.tobytes() == b.tobytes()
+    window._add_squares(a, x, stop, mean)
+    window._add_squares_by_rows(b, x, stop, mean)
+    assert a.tobytes() == b.tobytes()
