@@ -7,7 +7,7 @@ run as Python, the README's strategy takes seconds more than compiled. So
 ``TRADELOOM_FIRST_RUN`` (`ENV`):
 
 - ``auto`` (the default): a run of at most `SMALL_RUN` bars x symbols calls each kernel
-  that the cache does not hold as its Python form (`tradeloom.jit.interpret`), and
+  that the cache does not hold as its Python form (the jit module's `interpret`), and
   starts one process in the background (`tradeloom.cli.background_compile`: detached,
   ``nice 19``, one at a time on the machine by a lock in the cache folder) that runs
   ``tradeloom warm`` on the same command, so that the next run loads them compiled.

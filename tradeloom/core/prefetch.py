@@ -12,7 +12,8 @@ and editing it recompiles the kernels that use it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from llvmlite import ir
 from numba.core import cgutils, types
@@ -51,7 +52,7 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     return types.void(array, index), codegen
 
 
-_fetch = intrinsic(_prefetch)
+_fetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch))
 
 
 def prefetch(array: Any, index: Any) -> None:
