@@ -150,7 +150,8 @@ def test_an_unknown_mode_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_the_switch_runs_a_kernel_as_python_and_both_forms_agree() -> None:
     from tradeloom.plugins.features import rsi
 
-    func = getattr(rsi._rsi, "py_func", None) or rsi._rsi._func  # compiled already, or not
+    kernel: Any = rsi._rsi  # lazy, or numba's dispatcher: both have py_func
+    func = kernel.py_func
     fresh = jit.kernel(func)
     seen: list[str] = []
 
@@ -247,7 +248,8 @@ def test_the_csv_lines_python_form_writes_the_kernels_bytes(
     compiled = csv_table.csv_bytes(frame, csv_table.ISO_SECONDS)
     assert compiled is not None
     python = b"".join(
-        csv_table._write_lines_as_python(*piece) for piece in _pieces_arguments(csv_table, frame)
+        csv_table._write_lines_as_python(*piece).tobytes()
+        for piece in _pieces_arguments(csv_table, frame)
     )
     assert python == compiled.tobytes()
 
@@ -256,7 +258,12 @@ def _pieces_arguments(csv_table: Any, frame: Any) -> list[tuple[Any, ...]]:
     """The arguments `csv_table.csv_bytes` gives `_write_lines` for ``frame``, one piece."""
     calls: list[tuple[Any, ...]] = []
     real = csv_table._write_lines
-    csv_table._write_lines = lambda *args: calls.append(args) or real(*args)
+
+    def noted(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    csv_table._write_lines = noted
     try:
         csv_table.csv_bytes(frame, csv_table.ISO_SECONDS)
     finally:
