@@ -39,9 +39,9 @@ MODES = ("auto", "compile", "python")
 
 SMALL_RUN = 200_000
 """The most bars x symbols a run may have to use the kernels' Python form in ``auto``.
-The README's strategy (20,000 bars) took 7 s more CPU as Python than compiled and warm
-(docs/performance.md, "The first run"); ten times its bars would cost more than the
-compile it spares."""
+The README's strategy (20,000 bars) took 5 to 8 s more CPU as Python than compiled and
+warm (docs/performance.md, "A first run in seconds"); ten times its bars would cost
+about what the compile it spares does (50 to 135 s of CPU, as loaded as the machine)."""
 
 LOCK = "compiling.lock"
 """The file in the kernel cache's root whose lock the background compile holds while it
