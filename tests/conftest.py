@@ -102,10 +102,13 @@ def pytest_configure(config: pytest.Config) -> None:
     where the policy itself is under test). That environment is also the one the fork
     server (`forkserver`: the commands tests start, forked) imports its modules in.
 
+    Every kernel compiles (`_one_kernel_form`), unless ``TRADELOOM_FIRST_RUN`` was set.
+
     Only the controlling process of a run on several workers compiles: a serial run
     compiles in one process anyway, and a worker has ``workerinput``.
     """
     _cache_bytecode()
+    _one_kernel_form()
     apply_native_threads(native_threads())
     forkserver.snapshot_environment()  # what the commands tests start inherit
     workers = getattr(config.option, "numprocesses", None)
@@ -115,6 +118,15 @@ def pytest_configure(config: pytest.Config) -> None:
     done = subprocess.run([sys.executable, str(script)], check=False)
     if done.returncode != 0:
         warnings.warn("the kernel cache is cold: each worker compiles its own", stacklevel=1)
+
+
+def _one_kernel_form() -> None:
+    """The suite's runs compile their kernels (``TRADELOOM_FIRST_RUN=compile``,
+    `tradeloom.first_run`), as the warmed cache lets them: a small run on a cold cache
+    would otherwise run them as Python and start a background compile from each test
+    process. tests/test_first_run.py sets the other modes where they are under test;
+    ``TRADELOOM_FIRST_RUN=python pytest`` runs the whole suite on the Python forms."""
+    os.environ.setdefault("TRADELOOM_FIRST_RUN", "compile")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -82,7 +82,7 @@ def test_a_released_kernel_lets_go_of_the_gil_and_a_kernel_keeps_it() -> None:
     for lazy, nogil in ((LazyKernel(_sum, nogil=True), True), (LazyKernel(_sum), False)):
         assert lazy(np.arange(3.0)) == 3.0
         assert lazy.targetoptions.get("nogil", False) is nogil
-    released = jit.released_kernel(_sum)  # numba is loaded: the dispatcher itself
+    released = jit.released_kernel(_sum)  # numba is loaded: the same
     assert released(np.arange(4.0)) == 6.0
     assert released.targetoptions["nogil"] is True
 
@@ -92,8 +92,9 @@ def test_a_lazy_core_kernel_compiles_as_the_core_kernel_it_stands_for() -> None:
         return x + 1.0
 
     lazy = LazyKernel(_add, compiler=jit._compile_core_kernel)  # before numba: the core's
-    now = jit.core_kernel(_add)  # numba is loaded: the dispatcher itself
-    assert type(now).__name__ == "CPUDispatcher"
+    now = jit.core_kernel(_add)  # numba is loaded: lazy still (its Python form is kept)
+    assert isinstance(now, LazyKernel)
+    assert type(now.dispatcher()).__name__ == "CPUDispatcher"
     for options in (lazy.targetoptions, now.targetoptions):
         assert options["inline"] == "always" and options["_nrt"] is False
     looped = LazyKernel(_add, compiler=jit._compile_core_loop)

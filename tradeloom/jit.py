@@ -30,6 +30,14 @@ dispatchers that it never calls (~0.3 ms of CPU each: a precomputed model's back
 68 instead of 146, and calls 15; `tradeloom.core.prefetch` imports numba with the
 core's step). A lazy kernel becomes numba's dispatcher at its first call, or when a
 compiled caller asks numba for its type (or inlines it).
+
+Every kernel has a second form, its Python function as written: `interpret` sets the one
+switch that chooses it (`tradeloom.first_run` sets it for a small first run, whose
+kernels are not cached yet). While a kernel is not compiled in this process and the
+switch picks its Python form, calling it calls the function itself, and the kernels it
+calls are called through their own `LazyKernel`, so the whole tree runs as Python (a
+callee already compiled runs compiled: both forms give the same numbers, tested). For
+that every decorator here returns a `LazyKernel`, even once numba is imported.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import hashlib
 import importlib
 import re
 import sys
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -51,8 +60,10 @@ __all__ = [
     "core_kernel",
     "core_loop",
     "core_stage",
+    "interpret",
     "kernel",
     "package_stamp",
+    "python_form",
     "released_kernel",
     "sources_digest",
 ]
@@ -292,6 +303,7 @@ class LazyKernel:
     ) -> None:
         functools.update_wrapper(self, func)
         self._func = func
+        self._python = func
         self._compiler = compiler or functools.partial(_compile_kernel, nogil=nogil)
         self._dispatcher: Any = None
 
@@ -305,10 +317,12 @@ class LazyKernel:
         return self._dispatcher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._dispatcher is None and _python_form is not None and _python_form(self._func):
+            return _as_python(self._python, args, kwargs)
         return self.dispatcher()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_func", "_compiler", "_dispatcher"):
+        if name.startswith("__") or name in ("_func", "_python", "_compiler", "_dispatcher"):
             raise AttributeError(name)
         return getattr(self.dispatcher(), name)
 
@@ -329,8 +343,8 @@ def _kernel_by_name(module: str, qualname: str) -> Any:
 def kernel(func: F) -> F:
     """Compile ``func`` in nopython mode, cached on disk, on its first call.
 
-    Before numba is imported, return a `LazyKernel` (numba is imported at its first
-    use); once it is, numba's dispatcher directly.
+    Return a `LazyKernel`: numba is imported, and the kernel compiled, at its first
+    compiled use.
     """
     return _kernel(func, nogil=False)
 
@@ -352,10 +366,60 @@ def _kernel(func: F, *, nogil: bool) -> F:
 
 
 def _until_numba(func: F, compiler: Callable[[Callable[..., Any]], Any]) -> F:
-    """Return a `LazyKernel` of ``func`` while numba is not loaded; else compile it now."""
-    if "numba" not in sys.modules:
-        return cast(F, LazyKernel(func, compiler=compiler))
-    return cast(F, compiler(func))
+    """Return a `LazyKernel` of ``func``: numba's dispatcher at its first compiled use
+    (a kernel never called compiled makes none), its Python form when `interpret` says so."""
+    return cast(F, LazyKernel(func, compiler=compiler))
+
+
+_python_form: Callable[[Callable[..., Any]], bool] | None = None
+
+
+class _Depth(threading.local):
+    python = 0
+
+
+_depth = _Depth()
+
+
+def _as_python(func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Call a kernel's Python form under numba's error model: the outermost call of a
+    thread silences numpy's warnings (an unsigned hash wrapping round, x / 0.0 in a numpy
+    float), which compiled code never gives; the numbers are the same either way."""
+    if _depth.python:
+        return func(*args, **kwargs)
+    import numpy as np
+
+    _depth.python += 1
+    try:
+        with np.errstate(all="ignore"):
+            return func(*args, **kwargs)
+    finally:
+        _depth.python -= 1
+
+
+def python_form(of: Callable[..., Any]) -> Callable[[F], F]:
+    """Declare the decorated function the Python form of the kernel ``of``, in place of
+    ``of``'s own function: for a kernel whose loops would be slow as Python (a forest's
+    rows, each walking a hundred trees), the same numbers by whole-array numpy steps.
+    Tested bit for bit against the compiled kernel."""
+
+    def register(func: F) -> F:
+        cast(LazyKernel, of)._python = func
+        return func
+
+    return register
+
+
+def interpret(choose: Callable[[Callable[..., Any]], bool] | None) -> None:
+    """Set the switch between each kernel's forms for the calls from now on.
+
+    Args:
+        choose: Called with a kernel's function when the kernel is called and
+            not compiled in this process yet: True runs that call as Python. None (the
+            default): every kernel compiles (or loads from the cache) at its first call.
+    """
+    global _python_form
+    _python_form = choose
 
 
 def core_kernel(func: F) -> F:

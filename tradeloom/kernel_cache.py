@@ -54,6 +54,7 @@ __all__ = [
     "KEEP_STAMPS",
     "MAX_ENTRY_BYTES",
     "STALE_DAYS",
+    "holds",
     "kernel_cache_root",
     "unwritable",
     "use_cache",
@@ -114,6 +115,24 @@ def use_cache(dispatcher: Any, *, stamp: str, package: Path) -> None:
             f"no usable kernel cache folder ({_Warning.folder_problem}); "
             "kernels are compiled at each run"
         )
+
+
+def holds(py_func: Any, *, stamp: str, package: Path) -> bool:
+    """Return whether the cache of ``stamp`` holds a compiled entry of the kernel whose
+    Python function is ``py_func`` (this user's cache, or the portable ones a wheel ships).
+
+    A kernel defined outside ``package``, or with no usable cache folder, holds none.
+    """
+    if not Path(py_func.__code__.co_filename).resolve().is_relative_to(package):
+        return False
+    try:
+        cache = _cache_class(stamp, package)(py_func)
+    except RuntimeError:  # no usable cache folder
+        return False
+    shipped = cache._shipped
+    return bool(cache._cache_file._load_index()) or (
+        shipped is not None and bool(shipped._load_index())
+    )
 
 
 class _Warning:

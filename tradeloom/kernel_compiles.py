@@ -11,7 +11,7 @@ the cache compiled none. The command line logs the totals at the end of a comman
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Compiled", "compiled", "watch"]
@@ -26,18 +26,29 @@ class Compiled:
     """Wall time."""
     cpu_seconds: float
     """This process's CPU time (user and system) meanwhile."""
+    by_kernel: dict[str, float] = field(default_factory=dict)
+    """The wall seconds of each outermost compilation, by its kernel's module and name
+    (a kernel compiled for two signatures: their sum)."""
 
 
 _depth = 0
 _totals = [0, 0.0, 0.0]  # kernels, wall, CPU
 _started = (0.0, 0.0)
+_by_kernel: dict[str, float] = {}
 _watching = False
 
 
 def compiled() -> Compiled:
     """Return what compiling kernels cost this process so far."""
     kernels, seconds, cpu = _totals
-    return Compiled(int(kernels), seconds, cpu)
+    return Compiled(int(kernels), seconds, cpu, dict(_by_kernel))
+
+
+def _name(ev: Any) -> str:
+    func = getattr(ev.data.get("dispatcher"), "py_func", None)
+    if func is None:
+        return "?"
+    return f"{func.__module__.removeprefix('tradeloom.')}.{func.__qualname__}"
 
 
 def watch() -> None:
@@ -59,9 +70,12 @@ def watch() -> None:
             global _depth
             _depth -= 1
             if _depth == 0:
+                seconds = time.perf_counter() - _started[0]
                 _totals[0] += 1
-                _totals[1] += time.perf_counter() - _started[0]
+                _totals[1] += seconds
                 _totals[2] += time.process_time() - _started[1]
+                name = _name(ev)
+                _by_kernel[name] = _by_kernel.get(name, 0.0) + seconds
 
     event.register("numba:compile", _Counting())
     _watching = True

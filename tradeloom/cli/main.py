@@ -31,7 +31,7 @@ import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from tradeloom.arguments import non_negative_int, positive_int
 from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
@@ -654,12 +654,39 @@ def _run(args: argparse.Namespace) -> int:
 
         variant = variant_overrides(args.variant, args.file)
         args.overrides = [*variant.overrides, *args.overrides]
-    if _is_portfolio(args):
-        return _run_portfolio(args)
     if args.mode != "backtest":
-        return _run_live(args)
+        return _run_portfolio(args) if _is_portfolio(args) else _run_live(args)
     if args.max_bars is not None:
         raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom import first_run
+    from tradeloom.kernel_compiles import compiled
+
+    warming = getattr(args, "warming", False)
+    if not warming:  # warm compiles, whatever the mode
+        warm = [str(args.file.resolve()), "--driver", args.driver]
+        first_run.begin([*warm, *(f"--set={word}" for word in args.overrides)])
+    before = compiled()
+    try:
+        return _run_portfolio(args) if _is_portfolio(args) else _run_backtest(args, variant)
+    finally:
+        first_run.end()
+        if not warming:
+            _say_compiled(before)
+
+
+def _say_compiled(before: Any) -> None:
+    """Say on stderr what compiling kernels cost the run since ``before``, if anything."""
+    from tradeloom.kernel_compiles import compiled
+
+    done = compiled()
+    kernels, wall = done.kernels - before.kernels, done.seconds - before.seconds
+    if kernels:
+        cpu = done.cpu_seconds - before.cpu_seconds
+        print(f"compiled {_count(kernels, 'kernel')} in {wall:.1f} s ({cpu:.1f} s CPU), "
+              "cached for the next runs", file=sys.stderr)  # fmt: skip
+
+
+def _run_backtest(args: argparse.Namespace, variant: Any) -> int:
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.run import run_strategy
     from tradeloom.collection_pace import settle
@@ -688,8 +715,6 @@ def _run(args: argparse.Namespace) -> int:
 def _run_portfolio(args: argparse.Namespace) -> int:
     if args.mode != "backtest":
         return _run_live_portfolio(args)
-    if args.max_bars is not None:
-        raise UserError("--max-bars applies to --mode paper and live only")
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.portfolio_run import run_portfolio
     from tradeloom.collection_pace import settle
@@ -986,6 +1011,7 @@ def _warm(args: argparse.Namespace) -> int:
             argparse.Namespace(
                 file=file, mode="backtest", out=out, clock="wall", speed=None, max_bars=None,
                 driver=args.driver, overrides=list(args.overrides), variant=None,
+                warming=True,
             )
         )  # fmt: skip
 

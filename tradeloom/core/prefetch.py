@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from llvmlite import ir
 from numba.core import cgutils, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 __all__ = ["prefetch"]
 
@@ -52,7 +52,22 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     return types.void(array, index), codegen
 
 
-prefetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch))
-"""``prefetch(array, index)``: fetch the cache line of ``array[index]`` (an int, or a
-tuple of ints, one per dimension), for reading. The index is not checked (nor
-wrapped): the caller keeps it inside the array."""
+_fetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch))
+
+
+def prefetch(array: Any, index: Any) -> None:
+    """``prefetch(array, index)``: fetch the cache line of ``array[index]`` (an int, or a
+    tuple of ints, one per dimension), for reading. The index is not checked (nor
+    wrapped): the caller keeps it inside the array.
+
+    Called as Python (a kernel's Python form, `tradeloom.jit.interpret`) it does
+    nothing, which is all it does to the numbers compiled.
+    """
+
+
+@overload(prefetch)
+def _prefetch_compiled(array: Any, index: Any) -> Any:
+    def fetch(array: Any, index: Any) -> None:
+        _fetch(array, index)
+
+    return fetch

@@ -22,6 +22,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe_checks import universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
+from tradeloom.first_run import sized as first_run_sized
 from tradeloom.journal import DataLoaded, SymbolAbsent
 from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import InformativeSource, UniverseSource
@@ -49,6 +50,7 @@ def load_universe(pipeline: Pipeline) -> Universe:
         bars = data.load()
         universe = Universe((bars,), bars.frame.index)
     check_universe(pipeline, len(universe.symbols))
+    first_run_sized(len(universe) * len(universe.symbols))  # a large run compiles
     symbols = informative_symbols(pipeline)
     if symbols:
         # wiring refused a source that cannot load them (`InformativeSource`)

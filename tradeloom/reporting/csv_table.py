@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradeloom.jit import released_kernel
+from tradeloom.jit import python_form, released_kernel
 from tradeloom.reporting.float_text import (
     DIGIT_PAIRS,
     REPR_WIDTH,
@@ -403,6 +404,50 @@ def _write_lines(
         out[w] = 10  # '\n'
         w += 1
     return out[:w]
+
+
+@python_form(_write_lines)
+def _write_lines_as_python(
+    header: npt.NDArray[np.uint8],
+    kinds: npt.NDArray[np.int64],
+    slots: npt.NDArray[np.int64],
+    floats: npt.NDArray[np.float64],
+    integers: npt.NDArray[np.int64],
+    text_offsets: npt.NDArray[np.int64],
+    text: npt.NDArray[np.uint8],
+    width: int,
+) -> npt.NDArray[np.uint8]:
+    """`_write_lines` as Python (`tradeloom.jit.python_form`): the same bytes, each cell
+    by Python's own ``repr`` and ``str`` (the kernel writes what they write) rather than
+    its digits' loops, which as Python took seconds for a small run's tables."""
+    cells: list[list[str]] = []
+    for kind, slot in zip(kinds.tolist(), slots.tolist(), strict=True):
+        if kind == _FLOAT:
+            cells.append(["" if v != v else repr(v) for v in floats[slot].tolist()])
+        elif kind == _INTEGER:
+            cells.append([str(v) for v in integers[slot].tolist()])
+        elif kind == _TIME:
+            cells.append([_time_text(v) for v in integers[slot].tolist()])
+        else:
+            at = text_offsets.tolist()
+            table = text.tobytes()
+            cells.append([table[at[v] : at[v + 1]].decode() for v in integers[slot].tolist()])
+    lines = "".join(",".join(row) + "\n" for row in zip(*cells, strict=True))
+    return np.frombuffer(header.tobytes() + lines.encode(), np.uint8).copy()
+
+
+def _time_text(ns: int) -> str:
+    """A time cell as `_write_lines` writes it: ``YYYY-MM-DDTHH:MM:SSZ``, the second
+    floored; empty for NaT."""
+    if ns == np.iinfo(np.int64).min:
+        return ""
+    days, of_day = divmod(ns, _NS_PER_DAY)
+    seconds = of_day // _NS_PER_SECOND
+    date = datetime.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
+    return f"{date}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
+
+
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
 @released_kernel

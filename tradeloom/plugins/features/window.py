@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from tradeloom.jit import kernel
+from tradeloom.jit import kernel, python_form
 
 __all__ = [
     "BLOCK",
@@ -253,6 +253,25 @@ def _add_squares(acc: np.ndarray, x: np.ndarray, stop: int, mean: np.ndarray) ->
         for j in range(m):
             d = x1[j] - mean[j]
             acc[j] += d * d
+
+
+@python_form(_add_differences)
+def _add_differences_by_rows(acc: np.ndarray, x: np.ndarray, start: int, stop: int) -> None:
+    """`_add_differences` as Python: a whole-array step per k, the same additions in the
+    same order for each element (numpy adds element by element, as the kernel does)."""
+    m = acc.size
+    first = x[:m]
+    for k in range(start, stop):
+        acc += x[k : k + m] - first
+
+
+@python_form(_add_squares)
+def _add_squares_by_rows(acc: np.ndarray, x: np.ndarray, stop: int, mean: np.ndarray) -> None:
+    """`_add_squares` as Python, as `_add_differences_by_rows`."""
+    m = acc.size
+    for k in range(stop):
+        d = x[k : k + m] - mean
+        acc += d * d
 
 
 @kernel

@@ -256,9 +256,9 @@ def _lightgbm_rows(
         score = 0.0
         for t in range(roots.shape[0]):
             i = roots[t]
-            while nodes[i].right >= 0:
+            while nodes[i]["right"] >= 0:
                 node = nodes[i]
-                code = node.code
+                code = node["code"]
                 missing = (code >> _FEATURE_BITS) & 3
                 value = x[code & ((1 << _FEATURE_BITS) - 1)]
                 if value != value and missing != 2:
@@ -268,8 +268,8 @@ def _lightgbm_rows(
                 ):
                     left = (code >> 30) & 1 == 1
                 else:
-                    left = value <= node.threshold
-                i = i + 1 if left else node.right
+                    left = value <= node["threshold"]
+                i = i + 1 if left else node["right"]
             score += values[i]
         score = score / divisor  # the number of iterations for rf; x / 1.0 == x
         out[r] = 1.0 / (1.0 + math.exp(-sigmoid * score))

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel
+from tradeloom.jit import kernel, python_form
 from tradeloom.plugins.model.compiled_model import (
     UnsupportedEstimatorError,
     batch_rows,
@@ -631,14 +631,14 @@ def _leaf_sums(
             for k in range(size):
                 i = leaf[k]
                 node = nodes[i]
-                right = node.right
+                right = node["right"]
                 if right >= 0:
                     walking = True
-                    code = node.feature
+                    code = node["feature"]
                     value = x[code ^ (code >> 31)]  # the feature, whichever way NaN goes
                     # A NaN compares false: it goes left only where the node says so.
                     # (Bitwise, not `or`: no branch to mispredict.)
-                    left = (value <= node.threshold) | ((value != value) & (code < 0))
+                    left = (value <= node["threshold"]) | ((value != value) & (code < 0))
                     leaf[k] = i + 1 if left else right
         for k in range(size):
             for c in range(values.shape[1]):
@@ -693,3 +693,49 @@ def _predict_rows(
         for c in range(values.shape[1]):
             out[r, c] = totals[c] / divisor
     return -1
+
+
+@python_form(_predict_rows)
+def _predict_rows_at_once(
+    rows: npt.NDArray[np.float64],
+    cast32: bool,
+    allow_nan: bool,
+    allow_inf: bool,
+    nodes: npt.NDArray[np.void],
+    roots: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    start: float,
+    divisor: float,
+    out: npt.NDArray[np.float64],
+) -> int:
+    """`_predict_rows` as Python: every row down every tree at once, a level at a time.
+
+    The same comparisons on the same values, the leaves summed from ``start`` in tree
+    order (``np.add.accumulate`` adds left to right, as the kernel's loop does), so the
+    same bits.
+    """
+    x = rows.astype(np.float32).astype(np.float64) if cast32 else rows
+    refused = np.zeros(x.shape[0], dtype=np.bool_)
+    if not allow_nan:
+        refused |= np.isnan(x).any(axis=1)
+    if not allow_inf:
+        refused |= np.isinf(x).any(axis=1)
+    first = int(np.argmax(refused)) if refused.any() else x.shape[0]
+    x = x[:first]
+    at = np.broadcast_to(roots, (first, roots.shape[0])).copy()  # each row's node in each tree
+    row = np.arange(first)[:, None]
+    while True:
+        right = nodes["right"][at]
+        walking = right >= 0
+        if not walking.any():
+            break
+        code = nodes["feature"][at]
+        value = x[row, code ^ (code >> 31)]
+        left = (value <= nodes["threshold"][at]) | ((value != value) & (code < 0))
+        at = np.where(walking, np.where(left, at + 1, right), at)
+    leaves = values[at]  # rows, trees, columns
+    summed = np.add.accumulate(
+        np.concatenate([np.full((first, 1, values.shape[1]), start), leaves], axis=1), axis=1
+    )
+    out[:first] = summed[:, -1, :] / divisor
+    return first if first < rows.shape[0] else -1

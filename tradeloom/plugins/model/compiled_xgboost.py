@@ -257,14 +257,14 @@ def _xgboost_rows(
                 for k in range(size):
                     i = leaf[k]
                     node = nodes[i]
-                    if node.right >= 0:
+                    if node["right"] >= 0:
                         walking = True
-                        code = node.feature
+                        code = node["feature"]
                         value = x[code ^ (code >> 31)]  # the feature, whichever way missing goes
                         # a NaN compares false: it goes left only where the node says so
                         # (bitwise, not `or`: no branch to mispredict)
-                        left = (value < node.threshold) | ((value != value) & (code < 0))
-                        leaf[k] = i + 1 if left else node.right
+                        left = (value < node["threshold"]) | ((value != value) & (code < 0))
+                        leaf[k] = i + 1 if left else node["right"]
             for k in range(size):
                 margin = margin + values[leaf[k]]
         exponent = min(-margin, np.float32(88.7))
