@@ -19,7 +19,7 @@ from tradeloom.safe_writes import OutputFolder
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
 from tradeloom.sweep.overfitting import DSR_THRESHOLD
-from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, ResultStore
+from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, PartColumns, ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
 from tradeloom.sweep.stage_cache import StageCache
@@ -164,13 +164,13 @@ def _write(
     ranked = rank(frame, settings.objective, settings.direction)
     if returns is not None:
         with folder.replacing("returns.npy") as temporary, temporary.open("wb") as file:
-            np.save(file, returns)
+            returns.save(file)  # a block of bars at a time, from the parts
         # the DSR of the variant the sweep chose by its objective (else the best Sharpe)
         first = ranked.iloc[0] if len(ranked) else None
         chosen = None
         if first is not None and not math.isnan(first["objective_value"]):
             column = int(first["variant"])
-            chosen = column if not np.isnan(returns[:, column]).any() else None
+            chosen = column if not np.isnan(returns.column(column)).any() else None
         overfitting_json, dsr, stats = _overfitting(returns, settings.partitions, periods, chosen)
         ranked["dsr"] = dsr[ranked["variant"].to_numpy()]
     else:
@@ -235,7 +235,7 @@ def _write(
 
 
 def _overfitting(
-    returns: np.ndarray, partitions: int, periods: float | None, chosen: int | None
+    returns: PartColumns, partitions: int, periods: float | None, chosen: int | None
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     from tradeloom.sweep.overfitting import overfitting_statistics
 

@@ -105,7 +105,9 @@ def _run_until_broken(
                 lost.extend(range(index, len(tasks)))
                 break
         for future in as_completed(futures):
-            index = futures[future]
+            # let go of the future once its result is handed over: the dict would
+            # otherwise hold every task's result (the whole grid's returns) to the end
+            index = futures.pop(future)
             try:
                 result = future.result()
             except BrokenProcessPool:
