@@ -21,6 +21,7 @@ Measured for issue 67 (the grid's results held in the parent; see the issue's no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -113,10 +114,8 @@ def tree_rss(process: psutil.Process) -> tuple[int, int]:
     except psutil.Error:
         children = []
     for child in children:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += child.memory_info().rss
-        except psutil.Error:
-            pass
     return own, total
 
 
@@ -137,7 +136,7 @@ def measured(command: list[str]) -> tuple[int, int, float, int]:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     done.set()
     sampler.join()
     seconds = time.perf_counter() - started
@@ -191,7 +190,7 @@ def trace(argv: list[str], folder: Path, cache: Path) -> None:
     current, peak = tracemalloc.get_traced_memory()
     snapshot = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    print(f"exit {code}; traced peak {peak / 2**20:.0f} MiB, held at the end {current / 2**20:.0f} MiB")
+    print(f"exit {code}; traced peak {peak / 2**20:.0f} MiB, at the end {current / 2**20:.0f} MiB")
     for stat in snapshot.statistics("traceback")[:8]:
         print(f"{stat.size / 2**20:8.1f} MiB held at the end")
         for line in stat.traceback.format()[-6:]:

@@ -34,6 +34,8 @@ METRIC_KEYS = (
     "cagr",
     "sharpe",
     "sortino",
+    "sharpe_daily",
+    "sortino_daily",
     "calmar",
     "max_drawdown",
     "max_drawdown_duration_bars",

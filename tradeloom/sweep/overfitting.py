@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Literal, Protocol
 
 import numpy as np
@@ -51,8 +51,8 @@ from scipy.stats import norm
 
 __all__ = [
     "DSR_THRESHOLD",
-    "ColumnSource",
     "PBO",
+    "ColumnSource",
     "DeflatedSharpe",
     "Overfitting",
     "deflated_sharpe_ratio",
@@ -305,7 +305,7 @@ def probability_of_backtest_overfitting(
     if m.ndim != 2:
         raise ValueError(f"returns must be a bars x variants matrix, had shape {m.shape}")
     s, block = _partitions(m.shape[0], n_partitions, metric)
-    missing = np.isnan(m).any(axis=0)
+    missing: np.ndarray = np.asarray(np.isnan(m).any(axis=0), bool)
     columns = _enough_columns(missing)
     dropped = m.shape[0] - block * s
     if callable(metric):
@@ -582,10 +582,10 @@ def _column_chunks(n_columns: int, n_rows: int) -> list[tuple[int, int]]:
     """Column ranges of about `_CHUNK_VALUES` values, none of one column (a single
     column's sums would be pairwise, its neighbours' sequential: other last bits)."""
     width = max(2, min(_COLUMN_CHUNK, _CHUNK_VALUES // max(1, n_rows)))
-    bounds = list(range(0, n_columns, width)) + [n_columns]
+    bounds = [*range(0, n_columns, width), n_columns]
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:], strict=False))
+    return list(pairwise(bounds))
 
 
 def _annualise(value: float, periods_per_year: float | None) -> float | None:

@@ -5,9 +5,10 @@ returns (``<task>.npy``), its rows (``<task>.json``), then the sha256 of both
 (``<task>.sha256``), each written to a temporary file and moved into place; a part counts
 once its digest exists and matches. The store keeps the rows and where each variant's
 returns are; the returns stay in the parts and are read a few columns or bars at a time
-(`PartColumns`), so a sweep's memory does not grow with its variants times its bars. A sweep started again with the same command reads
-the parts, skips the variants they hold and runs the rest; a part that is damaged or
-edited (a metric changed by hand) fails its digest and is run again, never used.
+(`PartColumns`), so a sweep's memory does not grow with its variants times its bars.
+A sweep started again with the same command reads the parts, skips the variants they
+hold and runs the rest; a part that is damaged or edited (a metric changed by hand)
+fails its digest and is run again, never used.
 ``sweep.json`` records what the sweep is (the strategy file's content hash, the axes,
 the objective); a directory holding another sweep, or a damaged ``sweep.json``, is
 refused in one line.
@@ -31,8 +32,8 @@ from tradeloom.safe_writes import OutputFolder
 __all__ = [
     "PARTS_DIR",
     "SWEEP_FILE",
-    "PartColumns",
     "SWEEP_OWNED",
+    "PartColumns",
     "ResultStore",
     "read_identity",
     "read_strategy_hash",
