@@ -21,6 +21,7 @@ from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
 from tradeloom.sweep.objective import Objective
 from tradeloom.sweep.overfitting import DSR_THRESHOLD
+from tradeloom.sweep.pool import LocalPool
 from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, PartColumns, ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
@@ -107,6 +108,9 @@ def sweep(settings: Settings) -> SweepOutcome:
     store = ResultStore(folder, identity)
     cache = StageCache(settings.cache_dir or out / "cache")
 
+    # one local pool for every round of tasks (stages, batches, optuna's rounds)
+    pool = LocalPool(settings.workers) if settings.workers > 1 else None
+
     def executor(tasks: Any, *, on_result: Any, workers: int, scheduler: str | None) -> None:
         execute(
             tasks,
@@ -114,16 +118,38 @@ def sweep(settings: Settings) -> SweepOutcome:
             workers=workers,
             scheduler=scheduler,
             connect_timeout=settings.scheduler_timeout,
+            pool=pool,
         )
 
+    try:
+        ran, stage_runs, notes = _measure(settings, source, space, checked, store, cache, executor)
+    finally:
+        if pool is not None:
+            pool.close()
+    return _write(settings, source, checked, store, folder, ran, stage_runs, notes)
+
+
+def _measure(
+    settings: Settings,
+    source: StrategySource,
+    space: Any,
+    checked: list[CheckedVariant],
+    store: ResultStore,
+    cache: StageCache,
+    executor: Any,
+) -> tuple[int, dict[str, int], list[str]]:
+    """Run the variants not yet in ``store`` (``checked`` gets optuna's); return the
+    count run, the stages computed and the summary's notes."""
+    axes = space.axes
     maximize = settings.direction == "maximize"
     ran = 0
     stage_runs: dict[str, int] = {}
     notes: list[str] = []
     if settings.search == "optuna":
-        checked, ran, stage_runs, trials = optuna_variants(
+        found, ran, stage_runs, trials = optuna_variants(
             source, space, settings, store, cache, executor
         )
+        checked[:] = found
         notes.append(trials)
     else:
         from tradeloom.sweep.engine import variant_key
@@ -146,7 +172,7 @@ def sweep(settings: Settings) -> SweepOutcome:
                 executor=executor,
             )
         ran, stage_runs = swept.ran, swept.stage_runs
-    return _write(settings, source, checked, store, folder, ran, stage_runs, notes)
+    return ran, stage_runs, notes
 
 
 def _write(
