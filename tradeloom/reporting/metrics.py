@@ -138,7 +138,7 @@ def daily_ratios(
     """
     if not isinstance(index, pd.DatetimeIndex) or len(values) == 0 or not years > 0:
         return math.nan, math.nan
-    day = index.asi8 // 86_400_000_000_000
+    day = index.as_unit("ns").asi8 // 86_400_000_000_000
     last = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
     closes = values[last]
     daily = closes / np.r_[initial_cash, closes[:-1]] - 1.0
