@@ -125,10 +125,8 @@ def parse_objective(text: str, where: str = "--objective") -> Objective:
         if name not in OBJECTIVES:
             close = difflib.get_close_matches(name, OBJECTIVES, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ObjectiveError(
-                where,
-                f"unknown metric '{name}' in '{text}' ({hint}one of: {', '.join(OBJECTIVES)})",
-            )
+            what = f"objective '{name}'" if tree.op == "name" else f"metric '{name}' in '{text}'"
+            raise ObjectiveError(where, f"unknown {what} ({hint}one of: {', '.join(OBJECTIVES)})")
     return Objective(text=text.strip(), names=tuple(dict.fromkeys(names)), _tree=tree)
 
 
