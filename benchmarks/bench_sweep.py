@@ -22,18 +22,26 @@ range, and sizes at the close): the line "agreement" quotes the median relative
 difference of final equity over the columns, for scale.
 
 Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`) of 125
-variants each: on a local pool of 2 processes against a 2-worker
-``distributed.LocalCluster`` (processes, one thread each), medians of ``--pool-runs``.
+variants each: serially, on a local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`,
+kept between runs) and on a 2-worker ``distributed.LocalCluster`` (processes, one thread
+each), each warmed by one untimed run; medians of ``--pool-runs``, each mode's speed
+over the serial run's, and the peak RSS of the process tree while it ran.
+
+Last, the whole ``tradeloom sweep`` command over a sweep file of ``--sweep-variants``
+(1,000) variants of ``--sweep-bars`` (100,000) bars (`sweep_memory`): its peak RSS, its
+workers counted, serially and with ``--workers 2``.
 
     python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
-        [--variants 1000] [--smoke]
+        [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,6 +52,7 @@ import numpy as np
 import pandas as pd
 from machine import describe
 from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
+from sweep_memory import PeakTree, measured, write_sweep
 
 from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec
@@ -175,7 +184,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pool-runs", type=int, default=2)
     parser.add_argument("--variants", type=int, default=1000, help="the grid's first N")
-    add_smoke(parser, bars=500, runs=1, pool_runs=1, variants=16)
+    parser.add_argument("--sweep-bars", type=int, default=100_000, help="of the whole sweep")
+    parser.add_argument("--sweep-variants", type=int, default=1000, help="of the whole sweep")
+    add_smoke(parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8)
     args = parse_args(parser)
 
     print(describe("numba", "numpy", "pandas", "vectorbt", "dask", "distributed"))
@@ -237,11 +248,16 @@ def main() -> None:
         print(f"tradeloom over vectorbt: {rate[names[0]] / rate[names[1]]:.2f}x variants/s")
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
         scale_out(series, variants, args.pool_runs)
+    if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
+        whole_sweep(args.sweep_bars, args.sweep_variants)
 
 
 def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
-    """Time the sweep as tasks on a 2-process local pool and on a 2-worker LocalCluster."""
+    """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
+    LocalCluster, each warmed the same way before it is timed."""
     from distributed import LocalCluster
+
+    from tradeloom.sweep.pool import LocalPool
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = StageCache(Path(tmp))
@@ -284,33 +300,61 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
         ]
         finals: dict[str, list[float]] = {}
 
-        def run(**where: Any) -> Callable[[], None]:
+        def run(name: str, **where: Any) -> Callable[[], None]:
             def go() -> None:
                 got: dict[str, Any] = {}
                 execute(tasks, on_result=lambda t, r: got.__setitem__(t.key, r), **where)
-                finals[str(where)] = [m["final_equity"] for k in sorted(got) for m in got[k][0]]
+                finals[name] = [m["final_equity"] for k in sorted(got) for m in got[k][0]]
 
             return go
 
-        serial = run(workers=1)
-        pool = run(workers=2)
-        timings = {"serial (1 process)": [timed(serial) for _ in range(runs)]}
-        timings["local pool, 2 processes"] = [timed(pool) for _ in range(runs)]
+        def measure(name: str, go: Callable[[], None]) -> None:
+            go()  # warm-up: the processes import tradeloom and load the kernels
+            with PeakTree() as peak:
+                timings[name] = [timed(go) for _ in range(runs)]
+            peaks[name] = peak.peak
+
+        timings: dict[str, list[float]] = {}
+        peaks: dict[str, int] = {}
+        measure("serial (1 process)", run("serial", workers=1))
+        with LocalPool(2) as pool:
+            pool.warm()
+            measure("local pool, 2 processes", run("pool", workers=2, pool=pool))
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
-            dask = run(scheduler=cluster.scheduler_address)
-            dask()  # warm-up: the workers import tradeloom and load the kernels
-            timings["dask LocalCluster, 2 workers"] = [timed(dask) for _ in range(runs)]
-        print(f"the same sweep as {len(tasks)} tasks of {chunk} variants (first call warms up "
-              "the pool's processes, included)")  # fmt: skip
+            measure(
+                "dask LocalCluster, 2 workers", run("dask", scheduler=cluster.scheduler_address)
+            )
+        print(f"the same sweep as {len(tasks)} tasks of {chunk} variants; each mode warmed by "
+              "one untimed run (the pool and the cluster kept between runs)")  # fmt: skip
+        serial = statistics.median(timings["serial (1 process)"])
         for name, seconds in timings.items():
             med = statistics.median(seconds)
             print(f"  {name:<32} {len(variants) / med:10.1f} variants/s  median {med:8.3f} s "
-                  f"(n={len(seconds)})")  # fmt: skip
+                  f"(n={len(seconds)}); {serial / med:.2f}x serial; peak RSS of the process "
+                  f"tree {peaks[name] / 2**30:.2f} GiB")  # fmt: skip
         same = len({tuple(v) for v in finals.values()}) == 1
         print(f"  results identical in every mode: {same}")
-        pool_rate = statistics.median(timings["local pool, 2 processes"])
-        dask_rate = statistics.median(timings["dask LocalCluster, 2 workers"])
-        print(f"dask over the local pool: {pool_rate / dask_rate:.2f}x variants/s")
+        print(f"  (2 workers on {os.cpu_count()} cores shared with whatever else runs: "
+              f"load average {os.getloadavg()[0]:.2f} now)")  # fmt: skip
+
+
+def whole_sweep(bars: int, variants: int) -> None:
+    """Peak RSS of ``tradeloom sweep`` itself (its workers counted), serial and on 2 workers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sweep_file = write_sweep(folder, bars, variants)
+        base = [sys.executable, "-m", "tradeloom.cli.main", "sweep", str(sweep_file)]
+        cache = ["--cache-dir", str(folder / "cache")]
+        _, total, seconds, code = measured([*base, "--out", str(folder / "first"), *cache])
+        print(f"\ntradeloom sweep of {variants:,} variants x {bars:,} bars through the CLI "
+              f"(peak RSS of the command and its workers, sampled every 50 ms):\n"
+              f"  first run (data, features, model computed): {total / 2**30:.2f} GiB, "
+              f"{seconds:.1f} s, exit {code}")  # fmt: skip
+        for workers in (1, 2):
+            out = ["--out", str(folder / f"workers-{workers}"), "--workers", str(workers)]
+            _, total, seconds, code = measured([*base, *out, *cache])
+            print(f"  --workers {workers} (stages cached): {total / 2**30:.2f} GiB, "
+                  f"{seconds:.1f} s, exit {code}")  # fmt: skip
 
 
 if __name__ == "__main__":

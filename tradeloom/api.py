@@ -379,6 +379,8 @@ class Strategy:
         seed: int | None = None,
         out: str | os.PathLike[str] | bytes | None = None,
         workers: int = 1,
+        objectives: Sequence[str] | None = None,
+        constraints: Mapping[str, float] | None = None,
         quiet: bool = False,
         **options: Any,
     ) -> pd.DataFrame:
@@ -389,12 +391,16 @@ class Strategy:
             random: Run N distinct combinations drawn with ``seed`` (``--random``).
             search: ``grid`` (default) or ``optuna`` (with ``trials``).
             trials: Optuna's trials.
-            objective: The metric ranked by (default ``sharpe``).
+            objective: The metric or expression ranked by (default ``sharpe``; e.g.
+                ``"sharpe - 0.5 * max_drawdown"``).
             direction: ``maximize`` (default) or ``minimize``.
             seed: Seeds ``random`` and optuna.
             out: The sweep folder (results.parquet, sweep.html...). None: a temporary
                 one, removed once the rows are read.
             workers: Local processes.
+            objectives: Two or more objectives, each maximized (``["sharpe",
+                "-max_drawdown"]``): the rows rank by Pareto front (``--objectives``).
+            constraints: Bounds that reject a variant, ranked last (``{"min_trades": 20}``).
             quiet: No progress bars, and only warnings logged.
             **options: Any other ``tradeloom sweep`` option, its dashes as underscores
                 (``keep_top=2``, ``partitions=8``, ``max_variants=50``).
@@ -430,6 +436,10 @@ class Strategy:
                 continue
             flag = "--" + option.replace("_", "-")
             argv += [flag] if value is True else [flag, str(value)]
+        if objectives is not None:
+            argv += ["--objectives", ",".join(objectives)]
+        for key, bound in (constraints or {}).items():
+            argv += ["--constraint", f"{key}={bound}"]
         for override in self._overrides:
             argv += ["--set", override]
         parser = _Arguments(prog="tradeloom")

@@ -169,9 +169,10 @@ def test_a_sweep_file_runs_and_the_command_line_wins(
             ["--grid", "signal.threshold=0.1,0.2", "--objective", "sharp"],
             [
                 "--objective: unknown objective 'sharp' (did you mean 'sharpe'? one of: "
-                "total_return, cagr, sharpe, sortino, calmar, max_drawdown, "
-                "max_drawdown_duration_bars, max_drawdown_duration_days, volatility, trades, "
-                "win_rate, avg_trade_return, profit_factor, exposure, fees, final_equity, "
+                "total_return, cagr, sharpe, sortino, sharpe_daily, sortino_daily, calmar, "
+                "max_drawdown, max_drawdown_duration_bars, max_drawdown_duration_days, "
+                "volatility, trades, win_rate, avg_trade_return, profit_factor, exposure, fees, "
+                "final_equity, "
                 "buy_and_hold_return, signals, orders, fills, model_trainings, "
                 "model_folds_skipped, bars, periods_per_year)"
             ],

@@ -21,7 +21,7 @@ __all__ = [
     "short_run_note",
 ]
 
-ANNUALISED = ("cagr", "sharpe", "sortino", "calmar", "volatility")
+ANNUALISED = ("cagr", "sharpe", "sortino", "sharpe_daily", "sortino_daily", "calmar", "volatility")
 """The figures scaled to a year: extrapolations on a run shorter than `_SHORT_YEARS`."""
 
 _SHORT_YEARS = 0.25
@@ -142,6 +142,8 @@ STATISTICS: tuple[tuple[str, tuple[tuple[str, str, Formatter], ...]], ...] = (
             ("cagr", "CAGR", _pct),
             ("sharpe", "Sharpe (ann.)", _ratio),
             ("sortino", "Sortino (ann.)", _ratio),
+            ("sharpe_daily", "Sharpe (daily returns, ann.)", _ratio),
+            ("sortino_daily", "Sortino (daily returns, ann.)", _ratio),
             ("calmar", "Calmar", _ratio),
             ("volatility", "volatility (ann.)", _plain_pct),
             ("max_drawdown", "max drawdown", _plain_pct),

@@ -19,6 +19,7 @@ from tradeloom.timeframes import periods_per_year as _periods
 
 __all__ = [
     "curve_performance",
+    "daily_ratios",
     "drawdown_curve",
     "performance",
     "prediction_auc",
@@ -49,7 +50,8 @@ def performance(
             bars of the timeframe in 365 days, a market that never closes).
 
     Returns:
-        total_return, cagr, sharpe, sortino, max_drawdown, volatility, trades, win_rate,
+        total_return, cagr, sharpe, sortino, sharpe_daily, sortino_daily (`daily_ratios`),
+        max_drawdown, volatility, trades, win_rate,
         avg_trade_return, profit_factor, exposure, fees, final_equity.
     """
     return curve_performance(
@@ -101,11 +103,14 @@ def curve_performance(
     downside = float(np.sqrt(np.mean(losses)))
     count = len(pnl)
     wins = pnl[pnl > 0]
+    daily_sharpe, daily_sortino = daily_ratios(values, equity.index, initial_cash, years)
     return {
         "total_return": total,
         "cagr": cagr,
         "sharpe": mean / std * math.sqrt(ppy) if std > 0 else 0.0,
         "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else 0.0,
+        "sharpe_daily": daily_sharpe,
+        "sortino_daily": daily_sortino,
         # 1.0 is everything lost: equity that a gap took below zero cannot lose more than all
         # of it (final_equity says how far below; trading stopped there with NO_EQUITY)
         "max_drawdown": min(1.0, float(np.max(drawdown_curve(values, initial_cash)))),
@@ -118,6 +123,32 @@ def curve_performance(
         "fees": fees,
         "final_equity": final,
     }
+
+
+def daily_ratios(
+    values: npt.NDArray[np.float64], index: pd.Index, initial_cash: float, years: float
+) -> tuple[float, float]:
+    """Return the Sharpe and Sortino ratios of the equity's daily returns, annualised.
+
+    A day is a UTC calendar day with bars; its return is its last equity over the day
+    before's (the first against the starting cash), as freqtrade's daily loss functions
+    and most fund reports measure. They are annualised by the days with bars per year
+    of the data (365 for a market that never closes, about 252 for a stock exchange's).
+    0 when the daily returns do not vary (fewer than two days).
+    """
+    if not isinstance(index, pd.DatetimeIndex) or len(values) == 0 or not years > 0:
+        return math.nan, math.nan
+    day = index.as_unit("ns").asi8 // 86_400_000_000_000
+    last = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    closes = values[last]
+    daily = closes / np.r_[initial_cash, closes[:-1]] - 1.0
+    per_year = len(closes) / years
+    std = float(daily.std(ddof=1)) if len(daily) > 1 else 0.0
+    mean = float(daily.mean())
+    downside = float(np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2)))
+    sharpe = mean / std * math.sqrt(per_year) if std > 0 else 0.0
+    sortino = mean / downside * math.sqrt(per_year) if downside > 0 else 0.0
+    return sharpe, sortino
 
 
 def drawdown_curve(

@@ -1,7 +1,8 @@
 """Run many variants over one series through the compiled core, and measure each one.
 
-`run_batch` packs the variants' parameters (`tradeloom.core.params.CoreSpec.vector`)
-into one matrix, runs them in one compiled call (`tradeloom.sweep.batch_kernel`) and
+`run_batch` runs each variant's parameters (`tradeloom.core.params.CoreSpec.vector`)
+through the compiled core (`tradeloom.sweep.batch_kernel`), one variant at a time so
+that a worker holds one variant's equity curve and events, not the batch's, and
 computes each variant's metrics with the very functions ``tradeloom run`` uses
 (`tradeloom.reporting.metrics.curve_performance`, `tradeloom.reporting.statistics`), on the
 same equity curve and trades: each number equals the one in that variant's
@@ -18,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.core import layout as L
 from tradeloom.core.codes import CodeTable
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import CoreState
@@ -34,6 +34,8 @@ METRIC_KEYS = (
     "cagr",
     "sharpe",
     "sortino",
+    "sharpe_daily",
+    "sortino_daily",
     "calmar",
     "max_drawdown",
     "max_drawdown_duration_bars",
@@ -73,50 +75,55 @@ class BatchResult:
     """
 
     metrics: list[dict[str, Any]]
-    returns: npt.NDArray[np.float64]
+    returns: npt.NDArray[np.floating[Any]]
 
 
-def run_batch(series: Series, specs: Sequence[CoreSpec]) -> BatchResult:
-    """Run every spec over ``series`` in one compiled call and measure each.
+def run_batch(
+    series: Series,
+    specs: Sequence[CoreSpec],
+    *,
+    returns_dtype: type[np.floating[Any]] = np.float64,
+) -> BatchResult:
+    """Run every spec over ``series`` and measure each, one variant's state at a time.
 
-    Every spec must be `CoreSpec.compiled` (no layer in Python).
+    Every spec must be `CoreSpec.compiled` (no layer in Python). Each variant is one
+    call of the compiled core (the kernel runs each variant from its own fresh state, so
+    one call per variant is the same as one call for all); only one variant's equity
+    curve, trades and events are held at a time, and its bar returns are kept as
+    ``returns_dtype`` (a sweep's parts are float32).
     """
     count = len(specs)
     inputs = series.inputs
     n = len(inputs)
-    states = [CoreState(spec) for spec in specs]
-    prm = np.stack([s.prm for s in states]) if states else np.empty((0, L.PRM_SIZE))
-    acct0 = np.stack([s.acct for s in states]) if states else np.empty((0, L.ACCT_SIZE))
-    sym0 = states[0].sym.copy() if states else np.zeros((1, L.SYM_SIZE))
-    port0 = states[0].port.copy() if states else np.zeros((L.PORT_ROWS, 1))
-    for state in states:
-        if state.port.shape != port0.shape or not np.array_equal(state.sym, sym0, equal_nan=True):
-            raise ValueError("the batched variants must share the symbol's starting state")
-    limits = np.concatenate([s.limits for s in states]) if states else np.empty(0)
-    limits_at = np.cumsum([0, *(len(s.limits) for s in states)]).astype(np.int64)
-    sent_at = np.cumsum([0, *(len(s.sent) for s in states)]).astype(np.int64)
-    equity = np.empty((count, n))
-    held = np.empty((count, n), np.uint8)
-    counts = np.zeros((count, 6))
-    rejections = np.zeros((count, MAX_CODE), np.int64)
-    trades, n_trades = run_variants(
-        inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
-        prm, acct0, sym0, port0, limits, limits_at, sent_at,
-        equity, held, counts, rejections, _ROWS,
-    )  # fmt: skip
-    if count and (counts[:, 0] < 0).any():
-        raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
-    trades = trades[:n_trades]
-    starts = np.searchsorted(trades[:, 0], np.arange(count + 1)) if n_trades else None
     table = CodeTable()
-    metrics = []
-    returns = np.empty((count, n))
+    metrics: list[dict[str, Any]] = []
+    returns = np.empty((count, n), returns_dtype)
+    equity = np.empty((1, n))
+    held = np.empty((1, n), np.uint8)
+    sym0: npt.NDArray[np.float64] | None = None
+    port0: npt.NDArray[np.float64] | None = None
     for v, spec in enumerate(specs):
-        own = trades[starts[v] : starts[v + 1], 1:] if starts is not None else np.empty((0, 8))
+        state = CoreState(spec)
+        if sym0 is None or port0 is None:
+            sym0, port0 = state.sym.copy(), state.port.copy()
+        elif state.port.shape != port0.shape or not np.array_equal(state.sym, sym0, equal_nan=True):
+            raise ValueError("the batched variants must share the symbol's starting state")
+        counts = np.zeros((1, 6))
+        rejections = np.zeros((1, MAX_CODE), np.int64)
+        limits_at = np.array([0, len(state.limits)], np.int64)
+        sent_at = np.array([0, len(state.sent)], np.int64)
+        trades, n_trades = run_variants(
+            inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
+            state.prm[np.newaxis], state.acct[np.newaxis], sym0, port0, state.limits,
+            limits_at, sent_at, equity, held, counts, rejections, _ROWS,
+        )  # fmt: skip
+        if counts[0, 0] < 0:
+            raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
+        own = trades[:n_trades, 1:]
         metrics.append(
-            _metrics(series, spec, equity[v], held[v], counts[v], rejections[v], own, table)
+            _metrics(series, spec, equity[0], held[0], counts[0], rejections[0], own, table)
         )
-        values = equity[v]
+        values = equity[0]
         previous = np.concatenate(([spec.initial_cash], values[:-1]))
         returns[v] = values / previous - 1.0
     return BatchResult(metrics, returns)

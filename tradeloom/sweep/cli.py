@@ -9,6 +9,10 @@ resumes the same sweep):
 - ``results.parquet``: one row per variant: ``key``, ``param.<key path>`` per axis,
   every metric (`tradeloom.sweep.batch.METRIC_KEYS`), ``objective_value``, ``rank``,
   ``dsr``, the stage hashes (``hash.*``), ``seconds`` and the ``overrides`` that make it;
+  with constraints, ``rejected`` (the bound a variant missed, empty if none); with
+  several objectives, ``objective_1``... and ``pareto_front``;
+- ``pareto.html``: with several objectives, the Pareto front (each point's deflated
+  Sharpe ratio beside it);
 - ``returns.npy``: ``[bars, variants]`` bar returns (float32), in the rows' order;
 - ``overfitting.json`` and ``sweep.html``: the deflated Sharpe ratio and the PBO with
   their inputs, heatmaps or parallel coordinates, the leaderboard;
@@ -62,7 +66,26 @@ def add_sweep_parser(sub: Any) -> None:
     p.add_argument("--random", type=positive_int, metavar="N", help="N distinct combinations")
     p.add_argument("--search", choices=["grid", "optuna"], help="grid (default) or optuna")
     p.add_argument("--trials", type=positive_int, metavar="N", help="optuna's trials")
-    p.add_argument("--objective", metavar="METRIC", help="ranked by (default sharpe)")
+    p.add_argument(
+        "--objective",
+        metavar="EXPR",
+        help="ranked by: a metric or an expression of metrics, numbers, + - * / and "
+        "parentheses, e.g. 'sharpe - 0.5 * max_drawdown' (default sharpe)",
+    )
+    p.add_argument(
+        "--objectives",
+        metavar="EXPR,EXPR,...",
+        help="two or more objectives, each maximized (write -max_drawdown to minimise one): "
+        "ranks by Pareto front, writes pareto.html; with --search optuna, NSGA-II",
+    )
+    p.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="min_METRIC=X|max_METRIC=X",
+        help="reject a variant below (min_) or above (max_) a bound, e.g. min_trades=20; "
+        "rejected variants rank last (repeatable)",
+    )
     p.add_argument("--direction", choices=["maximize", "minimize"], help="default maximize")
     p.add_argument("--seed", type=non_negative_int, metavar="S", help="of --random and optuna")
     p.add_argument("--out", metavar="DIR", help="the sweep directory")

@@ -13,13 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeloom.errors import UserError
 from tradeloom.extras import require
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.safe_writes import OutputFolder
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
+from tradeloom.sweep.objective import Objective
 from tradeloom.sweep.overfitting import DSR_THRESHOLD
-from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, ResultStore
+from tradeloom.sweep.pool import LocalPool
+from tradeloom.sweep.results import SWEEP_FILE, SWEEP_OWNED, PartColumns, ResultStore
 from tradeloom.sweep.search import optuna_variants
 from tradeloom.sweep.settings import Settings
 from tradeloom.sweep.stage_cache import StageCache
@@ -32,7 +35,14 @@ __all__ = ["SweepOutcome", "run_settings", "sweep"]
 DSR_MARK = DSR_THRESHOLD
 """The leaderboard marks variants whose deflated Sharpe ratio is under this (0.95)."""
 
-SWEEP_OUTPUTS = (SWEEP_FILE, "results.parquet", "returns.npy", "overfitting.json", "sweep.html")
+SWEEP_OUTPUTS = (
+    SWEEP_FILE,
+    "results.parquet",
+    "returns.npy",
+    "overfitting.json",
+    "sweep.html",
+    "pareto.html",
+)
 """The files a sweep writes into its directory (besides `SWEEP_OWNED`'s folders)."""
 
 
@@ -98,6 +108,9 @@ def sweep(settings: Settings) -> SweepOutcome:
     store = ResultStore(folder, identity)
     cache = StageCache(settings.cache_dir or out / "cache")
 
+    # one local pool for every round of tasks (stages, batches, optuna's rounds)
+    pool = LocalPool(settings.workers) if settings.workers > 1 else None
+
     def executor(tasks: Any, *, on_result: Any, workers: int, scheduler: str | None) -> None:
         execute(
             tasks,
@@ -105,16 +118,38 @@ def sweep(settings: Settings) -> SweepOutcome:
             workers=workers,
             scheduler=scheduler,
             connect_timeout=settings.scheduler_timeout,
+            pool=pool,
         )
 
+    try:
+        ran, stage_runs, notes = _measure(settings, source, space, checked, store, cache, executor)
+    finally:
+        if pool is not None:
+            pool.close()
+    return _write(settings, source, checked, store, folder, ran, stage_runs, notes)
+
+
+def _measure(
+    settings: Settings,
+    source: StrategySource,
+    space: Any,
+    checked: list[CheckedVariant],
+    store: ResultStore,
+    cache: StageCache,
+    executor: Any,
+) -> tuple[int, dict[str, int], list[str]]:
+    """Run the variants not yet in ``store`` (``checked`` gets optuna's); return the
+    count run, the stages computed and the summary's notes."""
+    axes = space.axes
     maximize = settings.direction == "maximize"
     ran = 0
     stage_runs: dict[str, int] = {}
     notes: list[str] = []
     if settings.search == "optuna":
-        checked, ran, stage_runs, trials = optuna_variants(
+        found, ran, stage_runs, trials = optuna_variants(
             source, space, settings, store, cache, executor
         )
+        checked[:] = found
         notes.append(trials)
     else:
         from tradeloom.sweep.engine import variant_key
@@ -133,11 +168,11 @@ def sweep(settings: Settings) -> SweepOutcome:
                 cache=cache,
                 workers=settings.workers,
                 scheduler=settings.scheduler,
-                on_rows=lambda rows: _advance(bar, rows, settings.objective),
+                on_rows=lambda rows: _advance(bar, rows, settings.goal),
                 executor=executor,
             )
         ran, stage_runs = swept.ran, swept.stage_runs
-    return _write(settings, source, checked, store, folder, ran, stage_runs, notes)
+    return ran, stage_runs, notes
 
 
 def _write(
@@ -161,16 +196,18 @@ def _write(
     lines: list[str] = list(notes)
     overfitting_json: dict[str, Any] | None = None
     periods = float(frame["periods_per_year"].iloc[0]) if len(frame) else None
-    ranked = rank(frame, settings.objective, settings.direction)
+    ranked = rank(frame, settings.goal, settings.direction, settings.constraints, settings.goals)
+    if settings.constraints and len(ranked) and (ranked["rejected"] != "").all():
+        raise UserError(_none_meets(settings, frame, out))
     if returns is not None:
         with folder.replacing("returns.npy") as temporary, temporary.open("wb") as file:
-            np.save(file, returns)
+            returns.save(file)  # a block of bars at a time, from the parts
         # the DSR of the variant the sweep chose by its objective (else the best Sharpe)
         first = ranked.iloc[0] if len(ranked) else None
         chosen = None
         if first is not None and not math.isnan(first["objective_value"]):
             column = int(first["variant"])
-            chosen = column if not np.isnan(returns[:, column]).any() else None
+            chosen = column if not np.isnan(returns.column(column)).any() else None
         overfitting_json, dsr, stats = _overfitting(returns, settings.partitions, periods, chosen)
         ranked["dsr"] = dsr[ranked["variant"].to_numpy()]
     else:
@@ -190,6 +227,10 @@ def _write(
         f"variants: {len(ranked)} ({ran} run now, {len(ranked) - ran} from earlier parts); "
         f"objective {settings.objective} ({settings.direction}); NaN objective: {nan} (ranked last)"
     )
+    if settings.constraints:
+        refused = int((ranked["rejected"] != "").sum())
+        bounds = ", ".join(str(c) for c in settings.constraints)
+        lines.append(f"constraints: {bounds}; rejected: {refused} (ranked last)")
     computed = ", ".join(f"{k} {v}" for k, v in sorted(stage_runs.items())) or "none (all cached)"
     lines.append(f"stages computed: {computed}")
     if best is not None:
@@ -229,13 +270,19 @@ def _write(
     kept = _keep_runs(settings, source, ranked, out)
     if kept:
         lines.append(f"run directories: {kept} under {out / 'runs'}")
+    if settings.objectives:
+        from tradeloom.sweep.pareto import pareto_lines, write_pareto_page
+
+        lines.extend(pareto_lines(ranked, settings, overfitting_json))
+        page = write_pareto_page(ranked, settings, folder, _plotly_src(settings, folder))
+        lines.append(f"Pareto front page: {page}")
     report = _report(settings, ranked, stats, folder, source, wf.result if wf is not None else None)
     lines.append(f"sweep directory: {out}  (results.parquet, sweep.html: {report.name})")
     return SweepOutcome(out, ranked, overfitting_json, lines)
 
 
 def _overfitting(
-    returns: np.ndarray, partitions: int, periods: float | None, chosen: int | None
+    returns: PartColumns, partitions: int, periods: float | None, chosen: int | None
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     from tradeloom.sweep.overfitting import overfitting_statistics
 
@@ -297,21 +344,19 @@ def _report(
     source: StrategySource,
     walk_forward: Any,
 ) -> Path:
-    from tradeloom.reporting.shared_plotly import shared_plotly
     from tradeloom.sweep.report import render_sweep_report
 
     by_variant = ranked.sort_values("variant").reset_index(drop=True)
     params = [c.removeprefix("param.") for c in by_variant.columns if c.startswith("param.")]
     shown = by_variant.rename(columns={f"param.{p}": p for p in params})
     objective = settings.objective
+    if objective not in shown:  # an expression: its values under its text
+        shown[objective] = shown["objective_value"]
     if settings.direction == "minimize":
-        objective = f"-{settings.objective}"
+        objective = f"-{settings.objective}" if settings.goal.is_metric else f"-({objective})"
         shown[objective] = -pd.to_numeric(shown[settings.objective], errors="coerce")
     name = str(source.document.data.get("name", settings.strategy.stem))
-    out = folder.folder
-    src = None
-    if not settings.single_file:  # the kept runs' reports wrote one into runs/
-        src = shared_plotly(out, out, option="--out", reuse=[out / "runs"])
+    src = _plotly_src(settings, folder)
     text = render_sweep_report(
         shown,
         params=params,
@@ -324,9 +369,35 @@ def _report(
     return folder.write_text("sweep.html", text)
 
 
-def _advance(bar: SweepProgress, rows: list[dict[str, Any]], objective: str) -> None:
+def _plotly_src(settings: Settings, folder: OutputFolder) -> str | None:
+    """The plotly.js a page loads (None: embedded, ``--single-file``)."""
+    if settings.single_file:
+        return None
+    from tradeloom.reporting.shared_plotly import shared_plotly
+
+    out = folder.folder  # the kept runs' reports wrote one into runs/
+    return shared_plotly(out, out, option="--out", reuse=[out / "runs"])
+
+
+def _none_meets(settings: Settings, frame: pd.DataFrame, out: Path) -> str:
+    """The line of a sweep no variant of which meets its constraints."""
+    parts = []
+    for c in settings.constraints:
+        values = pd.to_numeric(frame[c.metric], errors="coerce").to_numpy(np.float64)
+        missed = int((~c.meets(values)).sum())
+        known = values[~np.isnan(values)]
+        best = (known.max() if c.lower else known.min()) if len(known) else math.nan
+        nearest = "largest" if c.lower else "smallest"
+        parts.append(f"{c} rejects {missed} ({nearest} {c.metric} {best:.6g})")
+    return (
+        f"constraints: no variant of {len(frame)} meets them ({'; '.join(parts)}); the "
+        f"variants' results are kept in {out}: loosen a bound and run the same command again"
+    )
+
+
+def _advance(bar: SweepProgress, rows: list[dict[str, Any]], objective: Objective) -> None:
     for row in rows:
-        bar.advance(_number(row.get(objective)))
+        bar.advance(_number(objective.value_of(row)))
 
 
 def _plain(value: Any) -> Any:

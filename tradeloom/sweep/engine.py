@@ -6,14 +6,17 @@ Dask cluster runs them as it runs one):
 1. one *stage* task per group of variants that share everything upstream of the
    signal (`tradeloom.sweep.stages.upstream_key`): load the data, compute or read the
    features and the model's predictions, cache them;
-2. *batch* tasks of up to ``chunk`` variants of one group, each one compiled call of
-   the core over the group's series (`tradeloom.sweep.batch.run_batch`). A variant
+2. *batch* tasks of up to ``chunk`` variants of one group (fewer over long series,
+   `task_size`), run over the group's series one variant at a time
+   (`tradeloom.sweep.batch.run_batch`). A variant
    the batched core cannot run (a plugin's component, health rules that act, a
    universe of several symbols) runs as a whole backtest instead
    (`tradeloom.sweep.full_run`), with the same metrics.
 
-Each finished task's rows are persisted at once (`tradeloom.sweep.results`): a sweep
-started again with the same command runs only what is missing.
+Each finished task's rows are persisted at once (`tradeloom.sweep.results`) and let go:
+the parent holds the variants' rows, never their returns, so a sweep's memory does not
+grow with its variants times its bars. A sweep started again with the same command runs
+only what is missing.
 """
 
 from __future__ import annotations
@@ -42,10 +45,23 @@ from tradeloom.sweep.stages import STAGE_RUNS, load_series, prepare_series, upst
 from tradeloom.sweep.tasks import Task, execute
 from tradeloom.sweep.variants import CheckedVariant, StrategySource
 
-__all__ = ["BatchTask", "SweepRun", "batch_task", "run_sweep", "stage_task", "variant_key"]
+__all__ = [
+    "BatchTask",
+    "SweepRun",
+    "batch_task",
+    "run_sweep",
+    "stage_task",
+    "task_size",
+    "variant_key",
+]
 
 DEFAULT_CHUNK = 256
-"""Variants per batch task: large enough to amortise a call, small enough to spread."""
+"""Variants per batch task at most: large enough to amortise a task, small enough to spread."""
+
+RETURNS_BUDGET = 1 << 23
+"""Bar returns a batch task hands back at most (8,388,608 float32 values: 32 MiB): a
+task of long series holds fewer variants (80 of 100,000 bars), so that what a worker
+sends and the parent writes stays bounded whatever the bars."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[s
     computed = {k: n - before.get(k, 0) for k, n in STAGE_RUNS.items() if n != before.get(k, 0)}
     return {
         "inputs_key": series.hashes.inputs,
+        "bars": len(series.inputs),
         "timeframe_seconds": series.timeframe_seconds,
         "sizing_year": series.sizing_year,
         "hashes": vars(series.hashes),
@@ -109,8 +126,8 @@ def batch_task(task: BatchTask) -> tuple[list[dict[str, Any]], npt.NDArray[np.fl
         raise RuntimeError(
             f"the stage cache lost the series {task.inputs_key}; run the sweep again"
         )
-    result = run_batch(series, task.specs)
-    return result.metrics, result.returns.astype(np.float32), time.perf_counter() - started
+    result = run_batch(series, task.specs, returns_dtype=np.float32)
+    return result.metrics, result.returns, time.perf_counter() - started
 
 
 def run_sweep(
@@ -177,9 +194,10 @@ def run_sweep(
                 tasks.append(Task(f"run-{key}", run_full, (path, overrides, key)))
             else:
                 batched.append((key, variant, spec))
-        for at in range(0, len(batched), chunk):
+        size = chunk if stage is None else task_size(chunk, int(stage["bars"]))
+        for at in range(0, len(batched), size):
             assert stage is not None  # a variant is batched only over a prepared series
-            part = batched[at : at + chunk]
+            part = batched[at : at + size]
             keys = tuple(k for k, _, _ in part)
             task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
             spec_task = BatchTask(
@@ -224,6 +242,12 @@ def run_sweep(
         stage_runs=stage_runs,
         seconds=time.perf_counter() - started,
     )
+
+
+def task_size(chunk: int, bars: int) -> int:
+    """Return the variants of a batch task over ``bars`` bars: ``chunk`` at most, fewer
+    when their returns would pass `RETURNS_BUDGET`, one at least."""
+    return max(1, min(chunk, RETURNS_BUDGET // max(1, bars)))
 
 
 def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> CoreSpec | None:

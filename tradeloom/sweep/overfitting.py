@@ -41,10 +41,10 @@ Conventions (deterministic, whatever the input):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import combinations
-from typing import Literal
+from itertools import combinations, pairwise
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy.stats import norm
@@ -52,6 +52,7 @@ from scipy.stats import norm
 __all__ = [
     "DSR_THRESHOLD",
     "PBO",
+    "ColumnSource",
     "DeflatedSharpe",
     "Overfitting",
     "deflated_sharpe_ratio",
@@ -70,6 +71,7 @@ Metric = Literal["sharpe", "sortino", "mean", "total_return"]
 
 _COMBINATION_CHUNK = 2048
 _COLUMN_CHUNK = 256
+_CHUNK_VALUES = 1 << 22  # a column chunk's values at most (32 MiB of float64)
 
 
 @dataclass(frozen=True)
@@ -302,12 +304,41 @@ def probability_of_backtest_overfitting(
     m = np.asarray(returns, dtype=np.float64)
     if m.ndim != 2:
         raise ValueError(f"returns must be a bars x variants matrix, had shape {m.shape}")
+    s, block = _partitions(m.shape[0], n_partitions, metric)
+    missing: np.ndarray = np.asarray(np.isnan(m).any(axis=0), bool)
+    columns = _enough_columns(missing)
+    dropped = m.shape[0] - block * s
+    if callable(metric):
+        excluded = tuple(int(i) for i in np.flatnonzero(missing))
+        kept = m[dropped:] if not excluded else m[dropped:, columns]  # a view when it can be
+        halves = list(combinations(range(s), s // 2))
+        is_perf, oos_perf = _callable_performance(kept, s, block, halves, metric)
+        name = getattr(metric, "__name__", "custom")
+        return _pbo_of(
+            _chosen_ranks([(is_perf, oos_perf)]), columns, missing, s, block, dropped, name
+        )
+    sums, centre = _block_sums(m[dropped:], s, block)
+    return _pbo_from_sums(
+        {k: v[:, columns] for k, v in sums.items()},
+        centre[columns],
+        columns,
+        missing,
+        s,
+        block,
+        dropped,
+        metric,
+    )
+
+
+def _partitions(
+    n_rows: int, n_partitions: int, metric: Metric | Callable[[np.ndarray], np.ndarray]
+) -> tuple[int, int]:
+    """Return the blocks and their length; raise what makes the PBO impossible."""
     if isinstance(n_partitions, bool) or int(n_partitions) != n_partitions:
         raise ValueError(f"n_partitions must be a whole number, was {n_partitions!r}")
     s = int(n_partitions)
     if s < 2 or s % 2:
         raise ValueError(f"n_partitions must be even and at least 2, was {s}")
-    n_rows = m.shape[0]
     block = n_rows // s
     if block < 2:
         raise ValueError(
@@ -318,47 +349,91 @@ def probability_of_backtest_overfitting(
         raise ValueError(
             f"metric must be one of {', '.join(_BLOCK_METRICS)} or a function, was {metric!r}"
         )
-    missing = np.isnan(m).any(axis=0)
-    excluded = tuple(int(i) for i in np.flatnonzero(missing))
+    return s, block
+
+
+def _enough_columns(missing: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero(~missing)
     if len(columns) < 2:
         raise ValueError(
             f"at least 2 variants without NaN returns are needed, had {len(columns)} "
-            f"({len(excluded)} left out for NaN)"
+            f"({int(missing.sum())} left out for NaN)"
         )
-    dropped = n_rows - block * s
-    kept = m[dropped:] if not excluded else m[dropped:, columns]  # a view when it can be
+    return columns
+
+
+def _pbo_from_sums(
+    sums: dict[str, np.ndarray],
+    centre: np.ndarray,
+    columns: np.ndarray,
+    missing: np.ndarray,
+    s: int,
+    block: int,
+    dropped: int,
+    metric: str,
+) -> PBO:
     halves = list(combinations(range(s), s // 2))
-    if callable(metric):
-        is_perf, oos_perf = _callable_performance(kept, s, block, halves, metric)
-        name = getattr(metric, "__name__", "custom")
-    else:
-        is_perf, oos_perf = _block_performance(kept, s, block, halves, metric)
-        name = metric
+    performance = _combination_performance(sums, centre, s, block, halves, metric)
+    return _pbo_of(_chosen_ranks(performance), columns, missing, s, block, dropped, metric)
+
+
+def _pbo_of(
+    found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    columns: np.ndarray,
+    missing: np.ndarray,
+    s: int,
+    block: int,
+    dropped: int,
+    name: str,
+) -> PBO:
+    chosen, in_sample, out_of_sample, ranks = found
     n = len(columns)
-    chosen = _best(is_perf)
-    rows = np.arange(len(halves))
-    ranks = _oos_ranks(oos_perf, chosen)
     w = ranks / (n + 1.0)
     logits = np.log(w / (1.0 - w))
     return PBO(
         probability=float(np.mean(logits <= 0.0)),
         logits=logits,
-        n_combinations=len(halves),
+        n_combinations=len(chosen),
         chosen=columns[chosen],
-        in_sample=is_perf[rows, chosen],
-        out_of_sample=oos_perf[rows, chosen],
+        in_sample=in_sample,
+        out_of_sample=out_of_sample,
         n_partitions=s,
         n_variants=n,
-        excluded=excluded,
+        excluded=tuple(int(i) for i in np.flatnonzero(missing)),
         rows_used=block * s,
         rows_dropped=dropped,
         metric=name,
     )
 
 
+def _chosen_ranks(
+    performance: Iterable[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per combination: the in-sample winner, its in- and out-of-sample metric and its
+    out-of-sample rank, from chunks of combinations (never all of them held at once)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for is_perf, oos_perf in performance:
+        chosen = _best(is_perf)
+        rows = np.arange(len(chosen))
+        parts.append(
+            (chosen, is_perf[rows, chosen], oos_perf[rows, chosen], _oos_ranks(oos_perf, chosen))
+        )
+    a, b, c, d = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    return a, b, c, d
+
+
+class ColumnSource(Protocol):
+    """A bars x variants matrix read a few columns at a time (a sweep's parts on disk)."""
+
+    shape: tuple[int, int]
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        """Return columns ``start`` to ``stop`` as a C-ordered float64 ``[bars, k]`` array."""
+        ...
+
+
 def overfitting_statistics(
-    returns: np.ndarray,
+    returns: np.ndarray | ColumnSource,
     *,
     chosen: int | None = None,
     n_partitions: int = 16,
@@ -372,6 +447,10 @@ def overfitting_statistics(
     same ``SR0`` (the leaderboard marks those under `DSR_THRESHOLD`). When the matrix has
     too few rows for ``n_partitions``, ``pbo`` is None and ``pbo_problem`` says why.
 
+    The matrix is read a few columns at a time (`ColumnSource`, or slices of an array,
+    float32 ones converted chunk by chunk), each chunk's per-variant statistics and
+    per-block sums kept, so that no copy of the whole matrix is made.
+
     Args:
         returns: Per-bar returns, one row per bar, one column per variant.
         chosen: The column the sweep chose (by its objective); default: the highest
@@ -384,39 +463,55 @@ def overfitting_statistics(
         ValueError: No variant without NaN returns, fewer than 2 rows, or a ``chosen``
             column that is out of range or holds NaN returns.
     """
-    m = np.asarray(returns, dtype=np.float64)
-    if m.ndim != 2 or m.shape[0] < 2:
-        raise ValueError(f"returns must be a bars x variants matrix of >= 2 bars, had {m.shape}")
-    sharpes = np.full(m.shape[1], math.nan)
-    skewness = np.full(m.shape[1], math.nan)
-    kurtosis = np.full(m.shape[1], math.nan)
-    for start in range(0, m.shape[1], _COLUMN_CHUNK):  # no copy of the whole matrix
-        part = m[:, start : start + _COLUMN_CHUNK]
+    source = _source(returns)
+    shape = source.shape
+    if len(shape) != 2 or shape[0] < 2:
+        raise ValueError(f"returns must be a bars x variants matrix of >= 2 bars, had {shape}")
+    n_rows, n_columns = shape
+    sharpes = np.full(n_columns, math.nan)
+    skewness = np.full(n_columns, math.nan)
+    kurtosis = np.full(n_columns, math.nan)
+    try:
+        s, block = _partitions(n_rows, n_partitions, metric)
+        problem = ""
+    except ValueError as error:
+        s, block, problem = 0, 0, str(error)
+    by_sums = not problem and not callable(metric)
+    dropped = n_rows - block * s
+    sums: list[dict[str, np.ndarray]] = []
+    centres: list[np.ndarray] = []
+    for start, stop in _column_chunks(n_columns, n_rows):
+        part = source.columns(start, stop)
         known = ~np.isnan(part).any(axis=0)
-        columns = np.arange(start, start + part.shape[1])[known]
+        columns = np.arange(start, stop)[known]
         sharpes[columns], skewness[columns], kurtosis[columns] = _column_statistics(part[:, known])
+        if by_sums:
+            chunk_sums, centre = _block_sums(part[dropped:], s, block)
+            sums.append(chunk_sums)
+            centres.append(centre)
+        del part
     valid = np.flatnonzero(~np.isnan(sharpes))
     if len(valid) == 0:
-        raise ValueError(f"every one of the {m.shape[1]} variants has NaN returns")
+        raise ValueError(f"every one of the {n_columns} variants has NaN returns")
     if chosen is None:
         chosen = int(valid[_best(sharpes[np.newaxis, valid])[0]])
-    elif not 0 <= chosen < m.shape[1] or math.isnan(sharpes[chosen]):
+    elif not 0 <= chosen < n_columns or math.isnan(sharpes[chosen]):
         raise ValueError(f"chosen column {chosen} is not one of the variants with returns")
     variance = float(np.var(sharpes[valid], ddof=1)) if len(valid) > 1 else 0.0
     sr0 = expected_maximum_sharpe(len(valid), variance)
-    variant_dsr = np.full(m.shape[1], math.nan)
+    variant_dsr = np.full(n_columns, math.nan)
     for column in valid:
         _, variant_dsr[column] = probabilistic_sharpe_ratio(
             float(sharpes[column]),
             sr0,
-            n_obs=m.shape[0],
+            n_obs=n_rows,
             skewness=float(skewness[column]),
             kurtosis=float(kurtosis[column]),
         )
     z, dsr = probabilistic_sharpe_ratio(
         float(sharpes[chosen]),
         sr0,
-        n_obs=m.shape[0],
+        n_obs=n_rows,
         skewness=float(skewness[chosen]),
         kurtosis=float(kurtosis[chosen]),
     )
@@ -425,20 +520,38 @@ def overfitting_statistics(
         sr0=sr0,
         n_trials=len(valid),
         trial_sharpe_variance=variance,
-        n_obs=m.shape[0],
+        n_obs=n_rows,
         skewness=float(skewness[chosen]),
         kurtosis=float(kurtosis[chosen]),
         z=z,
         dsr=dsr,
         periods_per_year=periods_per_year,
     )
-    try:
-        pbo: PBO | None = probability_of_backtest_overfitting(
-            m, n_partitions=n_partitions, metric=metric
-        )
-        problem = ""
-    except ValueError as error:
-        pbo, problem = None, str(error)
+    pbo: PBO | None = None
+    if not problem:
+        missing = np.isnan(sharpes)
+        try:
+            columns = _enough_columns(missing)
+            if by_sums:
+                assert isinstance(metric, str)
+                joined = {k: np.concatenate([c[k] for c in sums], axis=1) for k in sums[0]}
+                pbo = _pbo_from_sums(
+                    {k: v[:, columns] for k, v in joined.items()},
+                    np.concatenate(centres)[columns],
+                    columns,
+                    missing,
+                    s,
+                    block,
+                    dropped,
+                    metric,
+                )
+            else:
+                whole = source.columns(0, n_columns)
+                pbo = probability_of_backtest_overfitting(
+                    whole, n_partitions=n_partitions, metric=metric
+                )
+        except ValueError as error:
+            problem = str(error)
     return Overfitting(
         best=chosen,
         deflated=deflated,
@@ -446,6 +559,33 @@ def overfitting_statistics(
         pbo=pbo,
         pbo_problem=problem,
     )
+
+
+class _Matrix:
+    """An array as a `ColumnSource`: slices of a float64 array, float32 ones converted."""
+
+    def __init__(self, m: np.ndarray) -> None:
+        self.m = m
+        self.shape: tuple[int, int] = m.shape  # type: ignore[assignment]
+
+    def columns(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self.m[:, start:stop], dtype=np.float64)
+
+
+def _source(returns: np.ndarray | ColumnSource) -> ColumnSource:
+    if isinstance(returns, np.ndarray) or not hasattr(returns, "columns"):
+        return _Matrix(np.asarray(returns))
+    return returns
+
+
+def _column_chunks(n_columns: int, n_rows: int) -> list[tuple[int, int]]:
+    """Column ranges of about `_CHUNK_VALUES` values, none of one column (a single
+    column's sums would be pairwise, its neighbours' sequential: other last bits)."""
+    width = max(2, min(_COLUMN_CHUNK, _CHUNK_VALUES // max(1, n_rows)))
+    bounds = [*range(0, n_columns, width), n_columns]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return list(pairwise(bounds))
 
 
 def _annualise(value: float, periods_per_year: float | None) -> float | None:
@@ -493,10 +633,8 @@ _NEEDS = {
 }
 
 
-def _block_performance(
-    m: np.ndarray, s: int, block: int, halves: list[tuple[int, ...]], metric: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """In- and out-of-sample metric per combination and variant, from per-block sums.
+def _block_sums(m: np.ndarray, s: int, block: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-block sums of each column (``[s, columns]`` each) and each column's mean.
 
     Returns are centred on each column's mean before the squares are summed, so that the
     variance does not lose digits to cancellation.
@@ -513,18 +651,30 @@ def _block_performance(
         # a bar losing everything makes the compounded return -1 whatever the rest did
         sums["log"][b] = np.log1p(np.where(rows > -1.0, rows, 0.0)).sum(axis=0)
         sums["wiped"][b] = (rows <= -1.0).sum(axis=0)
+    return sums, centre
+
+
+def _combination_performance(
+    sums: dict[str, np.ndarray],
+    centre: np.ndarray,
+    s: int,
+    block: int,
+    halves: list[tuple[int, ...]],
+    metric: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """In- and out-of-sample metric per combination and variant, a chunk of
+    combinations at a time."""
     indicator = np.zeros((len(halves), s))
     for row, half in enumerate(halves):
         indicator[row, list(half)] = 1.0
     n = block * (s // 2)
-    is_out: list[np.ndarray] = []
-    oos_out: list[np.ndarray] = []
     for start in range(0, len(halves), _COMBINATION_CHUNK):
         part = indicator[start : start + _COMBINATION_CHUNK]
-        for weights, out in ((part, is_out), (1.0 - part, oos_out)):
-            totals = {key: weights @ sums[key] for key in _NEEDS[metric]}
-            out.append(_from_sums(totals, n, centre, metric))
-    return np.concatenate(is_out), np.concatenate(oos_out)
+        is_perf, oos_perf = (
+            _from_sums({key: weights @ sums[key] for key in _NEEDS[metric]}, n, centre, metric)
+            for weights in (part, 1.0 - part)
+        )
+        yield is_perf, oos_perf
 
 
 def _from_sums(

@@ -29,11 +29,9 @@ from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
 
 if TYPE_CHECKING:
-    from multiprocessing.context import BaseContext
-
     from tradeloom.sweep.task import Task
 
-__all__ = ["default_start_method", "run_on_pool"]
+__all__ = ["LocalPool", "default_start_method", "run_on_pool"]
 
 _log = logger("tradeloom.sweep")
 
@@ -52,6 +50,9 @@ def run_on_pool(
 ) -> None:
     """Run ``tasks`` on ``workers`` processes; hand each result to ``on_result`` here.
 
+    A pool is started for these tasks and stopped after them (`LocalPool` keeps one
+    between rounds of tasks).
+
     Args:
         tasks: The tasks, keys unique.
         on_result: Called in this process with each task and its result as it finishes.
@@ -63,36 +64,107 @@ def run_on_pool(
         TaskFailed: A task's function raised (the tasks not started are cancelled).
         WorkersDied: The pool broke more than ``retries`` times.
     """
-    context = multiprocessing.get_context(start_method or default_start_method())
-    if context.get_start_method() == "forkserver":
-        modules = {task.function.__module__ for task in tasks} - {"__main__"}
-        helpers = {__name__, "threadpoolctl", "tradeloom.sweep.warm_compiler"}
-        context.set_forkserver_preload(sorted(modules | helpers))  # type: ignore[attr-defined]
-    shared = list(shared_arguments(tasks).values())
-    left = list(tasks)
-    for rebuilds in range(retries + 1):
-        left = _run_until_broken(left, on_result, workers, context, shared)
-        if not left:
-            return
-        _log.warning("sweep_worker_died", tasks_left=len(left), rebuilds_left=retries - rebuilds)
-    raise WorkersDied(
-        f"a worker process of the local pool died {times(retries + 1)} (killed, out of memory, or a"
-        f" crash in compiled code); {len(left)} tasks not run, the first {left[0].key}",
-        [task.key for task in left],
-    )
+    with LocalPool(workers, start_method) as pool:
+        pool.run(tasks, on_result, retries)
+
+
+class LocalPool:
+    """A local pool of worker processes kept between rounds of tasks.
+
+    A sweep runs its tasks in rounds (the stages, then the batches; optuna's trials in
+    rounds of ``workers``): one pool for them all starts each process, imports
+    tradeloom and loads the kernels once, not once per round. Tasks that share an
+    argument object (`tradeloom.sweep.shared_args`) run on a pool of their own, started
+    with it. A pool a dead worker broke is replaced (up to ``retries`` times per round).
+
+    Args:
+        workers: Processes in the pool.
+        start_method: ``forkserver`` or ``spawn`` (default: `default_start_method`).
+    """
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
+        self.workers = workers
+        self.context = multiprocessing.get_context(start_method or default_start_method())
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the pool's processes (they finish the task they run)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def warm(self, modules: Sequence[str] = ("tradeloom.sweep.engine",)) -> None:
+        """Start every worker process now, with ``modules`` imported (a benchmark's
+        warm-up, or a sweep's before its first round)."""
+        executor = self._pool(modules, [])
+        for future in [executor.submit(_warm) for _ in range(self.workers)]:
+            future.result()
+
+    def run(
+        self, tasks: Sequence[Task], on_result: Callable[[Task, Any], None], retries: int
+    ) -> None:
+        """Run ``tasks`` (as `run_on_pool` does) on the kept processes."""
+        shared = list(shared_arguments(tasks).values())
+        modules = sorted({task.function.__module__ for task in tasks} - {"__main__"})
+        if shared:  # the shared objects go to each worker as it starts: a pool of their own
+            self.close()
+        left = list(tasks)
+        for rebuilds in range(retries + 1):
+            executor = self._pool(modules, shared)
+            try:
+                left = _run_until_broken(left, on_result, executor, shared)
+            except BaseException:
+                self._executor = None  # stopped by `_run_until_broken`
+                raise
+            if shared or left:
+                self.close()  # broken, or holding this round's shared objects
+            if not left:
+                return
+            _log.warning(
+                "sweep_worker_died", tasks_left=len(left), rebuilds_left=retries - rebuilds
+            )
+        raise WorkersDied(
+            f"a worker process of the local pool died {times(retries + 1)} (killed, out of "
+            f"memory, or a crash in compiled code); {len(left)} tasks not run, the first "
+            f"{left[0].key}",
+            [task.key for task in left],
+        )
+
+    def _pool(self, modules: Sequence[str], shared: list[Any]) -> ProcessPoolExecutor:
+        if self._executor is None:
+            if self.context.get_start_method() == "forkserver":
+                helpers = {__name__, "threadpoolctl", "tradeloom.sweep.warm_compiler"}
+                self.context.set_forkserver_preload(sorted(set(modules) | helpers))  # type: ignore[attr-defined]
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=self.context,
+                initializer=_keep,
+                initargs=(shared,),
+            )
+        return self._executor
+
+
+def _warm() -> None:
+    import tradeloom.sweep.engine  # noqa: F401  (the kernels' modules, loaded)
 
 
 def _run_until_broken(
     tasks: list[Task],
     on_result: Callable[[Task, Any], None],
-    workers: int,
-    context: BaseContext,
+    executor: ProcessPoolExecutor,
     shared: list[Any],
 ) -> list[Task]:
-    """Run ``tasks`` on a new pool; return those not run because the pool broke."""
-    executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_keep, initargs=(shared,)
-    )
+    """Run ``tasks`` on ``executor``; return those not run because the pool broke.
+
+    Any exception stops the pool (the running tasks finish, the queued are cancelled;
+    Ctrl-C stops its processes at once).
+    """
     refs = {id(value): SharedRef(n) for n, value in enumerate(shared)}
     futures: dict[Future[Any], int] = {}
     lost: list[int] = []
@@ -105,7 +177,9 @@ def _run_until_broken(
                 lost.extend(range(index, len(tasks)))
                 break
         for future in as_completed(futures):
-            index = futures[future]
+            # let go of the future once its result is handed over: the dict would
+            # otherwise hold every task's result (the whole grid's returns) to the end
+            index = futures.pop(future)
             try:
                 result = future.result()
             except BrokenProcessPool:
@@ -122,7 +196,6 @@ def _run_until_broken(
         # is cut halfway; the queued ones are cancelled.
         executor.shutdown(wait=True, cancel_futures=True)
         raise
-    executor.shutdown(wait=True)
     return [tasks[index] for index in sorted(lost)]
 
 

@@ -3,9 +3,12 @@
 Every finished task writes one part under ``SWEEP_DIR/parts/``: its variants' bar
 returns (``<task>.npy``), its rows (``<task>.json``), then the sha256 of both
 (``<task>.sha256``), each written to a temporary file and moved into place; a part counts
-once its digest exists and matches. A sweep started again with the same command reads
-the parts, skips the variants they hold and runs the rest; a part that is damaged or
-edited (a metric changed by hand) fails its digest and is run again, never used.
+once its digest exists and matches. The store keeps the rows and where each variant's
+returns are; the returns stay in the parts and are read a few columns or bars at a time
+(`PartColumns`), so a sweep's memory does not grow with its variants times its bars.
+A sweep started again with the same command reads the parts, skips the variants they
+hold and runs the rest; a part that is damaged or edited (a metric changed by hand)
+fails its digest and is run again, never used.
 ``sweep.json`` records what the sweep is (the strategy file's content hash, the axes,
 the objective); a directory holding another sweep, or a damaged ``sweep.json``, is
 refused in one line.
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +33,7 @@ __all__ = [
     "PARTS_DIR",
     "SWEEP_FILE",
     "SWEEP_OWNED",
+    "PartColumns",
     "ResultStore",
     "read_identity",
     "read_strategy_hash",
@@ -103,7 +107,7 @@ class ResultStore:
             folder.write_text(SWEEP_FILE, text)
         self.rows: dict[str, dict[str, Any]] = {}
         self._returns_at: dict[str, tuple[str, int]] = {}
-        self._verified: dict[str, npt.NDArray[np.float32]] = {}
+        self._bars: dict[str, int] = {}  # each verified part's bars (its arrays stay on disk)
         if not self.parts.exists():
             return
         for part in sorted(self.parts.glob("*.json")):
@@ -130,17 +134,18 @@ class ResultStore:
         self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.npy", buffer)
         self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.json", data)
         self.folder.write_text(f"{PARTS_DIR}/{task_key}.sha256", _digest(data, buffer) + "\n")
-        self._verified[task_key] = array
+        self._bars[task_key] = array.shape[1]
         for k, row in enumerate(rows):
             self.rows[row["key"]] = row
             self._returns_at[row["key"]] = (task_key, k)
 
-    def returns(self, keys: Iterable[str]) -> npt.NDArray[np.float32] | None:
-        """Return ``[bars, variants]`` returns of ``keys`` (None: their lengths differ)."""
-        columns = [self._verified[part][k] for part, k in (self._returns_at[key] for key in keys)]
-        if not columns or len({len(c) for c in columns}) != 1:
+    def returns(self, keys: Sequence[str]) -> PartColumns | None:
+        """Return the ``[bars, variants]`` returns of ``keys``, read from the parts as
+        asked (None: their bar counts differ)."""
+        where = [self._returns_at[key] for key in keys]
+        if not where or len({self._bars[part] for part, _ in where}) != 1:
             return None
-        return np.stack(columns, axis=1)
+        return PartColumns(self.parts, where, self._bars[where[0][0]])
 
     def _read_part(self, stem: str) -> list[dict[str, Any]] | None:
         # the rows, their returns and the digest of both, read once; None: dropped
@@ -168,8 +173,66 @@ class ResultStore:
         if not isinstance(rows, list) or array.ndim != 2 or len(array) != len(rows):
             self.damaged.append(f"{base}.json: not a sweep's part (rows and returns differ)")
             return None
-        self._verified[stem] = array
+        self._bars[stem] = array.shape[1]
         return rows
+
+
+class PartColumns:
+    """A sweep's ``[bars, variants]`` returns, left in its parts and read a few columns
+    at a time, so that no process holds the whole matrix.
+
+    Args:
+        parts: The parts' folder.
+        where: Per column, its part's name and its row in that part.
+        bars: Bars of every column.
+    """
+
+    def __init__(self, parts: Path, where: Sequence[tuple[str, int]], bars: int) -> None:
+        self.parts = parts
+        self.where = list(where)
+        self.shape = (bars, len(self.where))
+
+    def columns(self, start: int, stop: int) -> npt.NDArray[np.float64]:
+        """Return columns ``start`` to ``stop`` as a C-ordered float64 ``[bars, k]`` array."""
+        out = np.empty((self.shape[0], stop - start))
+        self._fill(out, start, stop, 0, self.shape[0])
+        return out
+
+    def rows(self, start: int, stop: int) -> npt.NDArray[np.float32]:
+        """Return rows (bars) ``start`` to ``stop`` of every column, float32."""
+        out = np.empty((stop - start, self.shape[1]), np.float32)
+        self._fill(out, 0, self.shape[1], start, stop)
+        return out
+
+    def column(self, index: int) -> npt.NDArray[np.float32]:
+        """Return one column (a variant's returns), float32."""
+        part, k = self.where[index]
+        array = np.load(self.parts / f"{part}.npy", mmap_mode="r", allow_pickle=False)
+        try:
+            return np.array(array[k])
+        finally:
+            del array
+
+    def save(self, file: BinaryIO, block: int = 1 << 13) -> None:
+        """Write the matrix to ``file`` as a float32 ``.npy``, ``block`` bars at a time."""
+        header = {"descr": "<f4", "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(file, header)
+        for start in range(0, self.shape[0], block):
+            file.write(self.rows(start, min(start + block, self.shape[0])).tobytes())
+
+    def _fill(self, out: npt.NDArray[Any], c0: int, c1: int, r0: int, r1: int) -> None:
+        by_part: dict[str, list[tuple[int, int]]] = {}
+        for column in range(c0, c1):
+            part, k = self.where[column]
+            by_part.setdefault(part, []).append((column - c0, k))
+        for part, pairs in by_part.items():
+            # mapped, copied and let go: the part's pages are not held past this loop
+            array = np.load(self.parts / f"{part}.npy", mmap_mode="r", allow_pickle=False)
+            try:
+                for column, k in pairs:
+                    out[:, column] = array[k, r0:r1]
+            finally:
+                del array
 
 
 def _digest(rows: bytes, returns: bytes) -> str:

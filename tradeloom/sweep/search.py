@@ -1,11 +1,13 @@
-"""``--search optuna``: the variants optuna's TPE sampler proposes, measured as a sweep's.
+"""``--search optuna``: the variants optuna's TPE sampler proposes (NSGA-II with several
+objectives), measured as a sweep's.
 
 The sampler is seeded (``--seed``); each axis is a distribution: a list of values is
 categorical, a range is an integer or float range with its step (so every value
 proposed is one the grid has). Trials are asked in rounds of ``max(1, workers)`` (the
 round runs like any sweep: shared stages, one batched call) and told their objective;
-a NaN objective is told as a failed trial. A resumed sweep replays the same seeded
-proposals, finds their results in the sweep directory, and tells them without running.
+a NaN objective, or a variant a constraint rejects, is told as a failed trial. A
+resumed sweep replays the same seeded proposals, finds their results in the sweep
+directory, and tells them without running.
 A trial that proposes a variant already measured (TPE repeats itself on a small
 space) is told that variant's result and not run again: ``--trials 30`` may run fewer
 variants, and the summary says how many trials repeated one and how many failed.
@@ -48,9 +50,15 @@ def optuna_variants(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     route_library_logs("optuna")  # its warnings as the command's JSON lines
-    sampler = optuna.samplers.TPESampler(seed=settings.seed)
     direction = settings.direction
-    study = optuna.create_study(direction=direction, sampler=sampler)
+    goals = settings.goals
+    if goals:  # several objectives: NSGA-II, each maximized
+        sampler: Any = optuna.samplers.NSGAIISampler(seed=settings.seed)
+        study = optuna.create_study(directions=["maximize"] * len(goals), sampler=sampler)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=settings.seed)
+        study = optuna.create_study(direction=direction, sampler=sampler)
+    goal = settings.goal
     axes = space.axes
     check_variants(source, axes, [])  # the base file and each axis value, before any trial
     seen: dict[tuple[Any, ...], CheckedVariant] = {}
@@ -58,7 +66,7 @@ def optuna_variants(
     stage_runs: dict[str, int] = {}
     round_size = max(1, settings.workers)
     asked = 0
-    repeated = failed = 0
+    repeated = failed = rejected = 0
     import hashlib
 
     source_hash = hashlib.sha256(source.path.read_bytes()).hexdigest()
@@ -84,18 +92,28 @@ def optuna_variants(
             for trial, variant in zip(trials, variants, strict=True):
                 item = seen[variant.values]
                 key = variant_key(source_hash, [*source.overrides, *item.overrides])
-                value = _float(store.rows[key].get(settings.objective))
-                if value is None:
+                row = store.rows[key]
+                value = _float(goal.value_of(row))
+                values = [_float(g.value_of(row)) for g in goals] if goals else [value]
+                if settings.rejected(row):
+                    rejected += 1
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                elif any(v is None for v in values):
                     failed += 1
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
-                    study.tell(trial, value)
+                    told = [v for v in values if v is not None]
+                    study.tell(trial, told if goals else told[0])
                 bar.advance(value)
     line = (
-        f"optuna: {asked} trials, {len(seen)} distinct variants; {repeated} proposed a "
-        f"variant already measured (told its result, not run again); {failed} failed (a "
-        f"NaN {settings.objective}, told as failed)"
+        f"optuna: {asked} trials, {len(seen)} distinct variants; {repeated} "
+        f"proposed a variant already measured (told its result, not run again); {failed} "
+        f"failed (a NaN {', '.join(settings.objectives) or settings.objective}, told as failed)"
     )
+    if settings.constraints:
+        line += f"; {rejected} rejected by the constraints (told as failed)"
+    if goals:
+        line += f"; NSGA-II over {len(goals)} objectives"
     return list(seen.values()), ran, stage_runs, line
 
 

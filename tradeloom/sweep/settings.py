@@ -16,6 +16,7 @@ from tradeloom.safe_writes import check_out_text
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
 from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS
+from tradeloom.sweep.objective import Constraint, Objective, parse_constraints, parse_objective
 from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
 from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
@@ -49,6 +50,29 @@ class Settings:
     """Axes that could not be read; the sweep reports them with the other axes' problems."""
     single_file: bool = False
     """``sweep.html`` embeds plotly.js rather than load the copy shared beside it."""
+    constraints: tuple[Constraint, ...] = ()
+    """Bounds that reject a variant (ranked last)."""
+    objectives: tuple[str, ...] = ()
+    """Two or more objectives, each maximized (the Pareto front); ``objective`` is the first."""
+
+    @property
+    def goal(self) -> Objective:
+        """Return the objective ranked by (the first of ``objectives``, if given)."""
+        return parse_objective(self.objective)
+
+    @property
+    def goals(self) -> tuple[Objective, ...]:
+        """Return the parsed ``objectives`` (empty: one objective)."""
+        return tuple(parse_objective(text) for text in self.objectives)
+
+    def rejected(self, metrics: dict[str, Any]) -> bool:
+        """Return whether a variant's metrics miss a constraint."""
+        import numpy as np
+
+        return any(
+            not bool(c.meets(np.array([_float(metrics.get(c.metric))]))[0])
+            for c in self.constraints
+        )
 
     def identity(self) -> dict[str, Any]:
         """Return what makes two sweeps the same sweep (their directory's ``sweep.json``)."""
@@ -119,7 +143,27 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         search, count = "random", min(random_count, space.size)
     else:
         search, count = "grid", space.size
+    objectives = _objectives(args, from_file)
     objective = check_objective(pick("objective", "sharpe"))
+    if objectives:
+        if getattr(args, "objective", None) is not None:
+            raise UserError("--objective and --objectives exclude each other; give one")
+        if pick("direction", "maximize") != "maximize":
+            raise UserError(
+                "--objectives are each maximized; write -METRIC to minimise one, not --direction"
+            )
+        objective = objectives[0]
+    constraints = dict((from_file.constraints or {}) if from_file is not None else {})
+    for text in getattr(args, "constraint", None) or []:
+        key, sep, value = text.partition("=")
+        try:
+            bound = float(value)
+        except ValueError:
+            bound = None  # type: ignore[assignment]
+        if not sep or bound is None:
+            raise UserError(f"--constraint {text}: expected min_METRIC=NUMBER or max_METRIC=NUMBER")
+        constraints[key.strip()] = bound
+    parsed = tuple(parse_constraints(constraints, "--constraint"))
     max_variants = pick("max_variants", DEFAULT_MAX_VARIANTS)
     if count > max_variants and not problems:
         what = "trials" if search == "optuna" else "variants"
@@ -157,7 +201,30 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         walk_forward=args.walk_forward,
         problems=tuple(problems),
         single_file=bool(getattr(args, "single_file", False)),
+        constraints=parsed,
+        objectives=objectives,
     )
+
+
+def _objectives(args: argparse.Namespace, from_file: SweepFile | None) -> tuple[str, ...]:
+    given = getattr(args, "objectives", None)
+    if given is not None:
+        texts = tuple(t.strip() for t in given.split(","))
+        if len(texts) < 2:
+            raise UserError(f"--objectives {given}: give two or more, separated by commas")
+        for text in texts:
+            parse_objective(text, "--objectives")
+        return texts
+    if from_file is not None and from_file.objectives:
+        return tuple(from_file.objectives)
+    return ()
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _folder(given: str | Path | None, option: str) -> Path | None:

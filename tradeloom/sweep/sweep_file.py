@@ -8,8 +8,12 @@ grid:                          # one axis per key path: a list, or a range (stop
 random: 20                     # optional: 20 distinct combinations instead of the grid
 search: optuna                 # optional: optuna's TPE sampler instead (with trials:)
 trials: 50
-objective: sharpe              # default sharpe
+objective: sharpe - 0.5 * max_drawdown   # a metric or an expression; default sharpe
 direction: maximize            # or minimize
+constraints:                   # optional: a variant missing one is rejected (ranked last)
+  min_trades: 20
+  max_drawdown: 0.3
+objectives: [sharpe, -max_drawdown]   # optional, instead of objective: a Pareto front
 seed: 0
 max_variants: 100000
 keep_top: 3
@@ -31,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.schemas.loader import validate_model
 from tradeloom.schemas.yaml_loader import load_yaml
+from tradeloom.sweep.objective import ObjectiveError, parse_constraints, parse_objective
 from tradeloom.sweep.space import Axis, Space, axis_from_values, range_axis, repeated_axes
 
 __all__ = ["SweepFile", "is_sweep_document", "load_sweep_file"]
@@ -52,11 +57,48 @@ class SweepFile(BaseModel):
     random: int | None = Field(None, ge=1, description="Distinct random combinations.")
     search: Literal["grid", "optuna"] = Field("grid", description="grid or optuna.")
     trials: int | None = Field(None, ge=1, description="optuna's trials.")
-    objective: str = Field("sharpe", description="The metric ranked by.")
+    objective: str = Field(
+        "sharpe", description="The metric or expression ranked by (`tradeloom.sweep.objective`)."
+    )
+    objectives: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="Two or more objectives, each maximized: the Pareto front (NSGA-II).",
+    )
+    constraints: dict[str, float] | None = Field(
+        None, description="Bounds that reject a variant: min_<metric> or max_<metric>."
+    )
     direction: Literal["maximize", "minimize"] = Field("maximize", description="Of the objective.")
     seed: int = Field(0, ge=0, description="Seed of the random draw and of optuna's sampler.")
     max_variants: int = Field(100_000, ge=1, description="Refuse a larger sweep.")
     keep_top: int = Field(0, ge=0, description="Run directories kept for the best K.")
+
+
+def _objective_problems(
+    model: SweepFile, data: Mapping[Any, Any], source_map: Any
+) -> list[Problem]:
+    """The objective's, the objectives' and the constraints' problems, each at its line."""
+    problems: list[Problem] = []
+    texts: list[tuple[str, str]] = []
+    if "objective" in data:
+        texts.append(("objective", model.objective))
+    for k, text in enumerate(model.objectives or ()):
+        texts.append((f"objectives.{k}", text))
+    if "objective" in data and model.objectives:
+        where = source_map.locate("objectives")
+        problems.append(Problem(where, "objectives", "give objective: or objectives:, not both"))
+    for key, text in texts:
+        try:
+            parse_objective(text, key)
+        except ObjectiveError as error:
+            problems.append(Problem(source_map.locate(key), key, error.message))
+    for key, bound in (model.constraints or {}).items():
+        try:
+            parse_constraints({key: bound})
+        except ObjectiveError as error:
+            where = source_map.locate_key(f"constraints.{key}")
+            problems.append(Problem(where, f"constraints.{key}", error.message))
+    return problems
 
 
 def is_sweep_document(data: Mapping[Any, Any]) -> bool:
@@ -91,6 +133,7 @@ def load_sweep_file(path: Path) -> tuple[SweepFile, Space, Path]:
         else:
             axes.append(axis)
     problems.extend(repeated_axes(axes))
+    problems.extend(_objective_problems(model, document.data, source_map))
     if model.search == "optuna" and model.trials is None:
         where = source_map.locate("search")
         problems.append(Problem(where, "trials", "search: optuna needs trials: N"))

@@ -14,7 +14,8 @@ Three ways to run, one contract:
 - ``workers=1`` (no ``scheduler``): in this process, in the tasks' order.
 - ``workers=N``: a local pool of N processes (`tradeloom.sweep.pool`), started with
   ``forkserver`` where the platform has it (``spawn`` elsewhere): forking a process
-  that has started numba's or BLAS's threads can deadlock the child.
+  that has started numba's or BLAS's threads can deadlock the child. ``pool=`` keeps
+  one between calls (a sweep's rounds), started once.
 - ``scheduler="tcp://HOST:PORT"``: an existing Dask distributed cluster
   (`tradeloom.sweep.distributed_tasks`); ``workers`` is then not used, the cluster's
   workers run the tasks. Every worker needs tradeloom (the same version) and whatever
@@ -46,13 +47,16 @@ The progress line (`tradeloom.sweep.sweep_progress.SweepProgress`) is driven fro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
 from tradeloom.extras import require
 from tradeloom.sweep.task import Task
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
 from tradeloom.sweep.task_threads import single_threaded
+
+if TYPE_CHECKING:
+    from tradeloom.sweep.pool import LocalPool
 
 __all__ = ["SchedulerUnavailable", "Task", "TaskFailed", "WorkersDied", "execute"]
 
@@ -65,6 +69,7 @@ def execute(
     scheduler: str | None = None,
     retries: int = 3,
     connect_timeout: float = 10.0,
+    pool: LocalPool | None = None,
 ) -> None:
     """Run every task once and hand each result to ``on_result`` in this process.
 
@@ -75,6 +80,8 @@ def execute(
         scheduler: A Dask distributed scheduler's address (``tcp://HOST:PORT``).
         retries: Times the local pool is rebuilt after a worker process died.
         connect_timeout: Seconds to wait for the scheduler, and for its first worker.
+        pool: A local pool kept between calls (`tradeloom.sweep.pool.LocalPool`), used
+            instead of starting one when ``workers`` is more than 1.
 
     Raises:
         TaskFailed: A task's function raised.
@@ -96,6 +103,8 @@ def execute(
         from tradeloom.sweep.distributed_tasks import run_on_cluster
 
         run_on_cluster(tasks, on_result, scheduler, connect_timeout)
+    elif workers > 1 and len(tasks) > 1 and pool is not None:
+        pool.run(tasks, on_result, retries)
     elif workers > 1 and len(tasks) > 1:
         from tradeloom.sweep.pool import run_on_pool
 

@@ -99,6 +99,7 @@ def run_walk_forward(
             f"bars, the data has {n_bars}"
         )
     sign = 1.0 if settings.direction == "maximize" else -1.0
+    goal = settings.goal
 
     def evaluate(start: int, stop: int, variants: Sequence[Hashable]) -> list[Evaluation]:
         answers: dict[Hashable, Evaluation] = {}
@@ -111,8 +112,10 @@ def run_walk_forward(
             # no prediction on these bars (the model's first fold predicts later)
             empty = bool(np.isnan(cut.inputs.px[5]).all())
             for k, v in enumerate(members):
-                value = result.metrics[k].get(settings.objective)
-                number = float(value) if isinstance(value, int | float) else float("nan")
+                metrics = result.metrics[k]
+                number = goal.value_of(metrics)
+                if settings.rejected(metrics):
+                    number = float("nan")  # never chosen in-sample
                 answers[v] = Evaluation(sign * number, result.returns[k], empty)
         return [answers[v] for v in variants]
 

@@ -1,0 +1,161 @@
+"""Peak memory of a whole ``tradeloom sweep``, its worker processes counted.
+
+`write_sweep` writes a sweep of ``variants`` (1,000 = 10 thresholds x 10 Kelly
+fractions x 10 position caps) of a one-symbol strategy of ``bars`` synthetic hourly
+bars (a logistic regression trained on 5 folds); `measured` runs a command in a
+subprocess and samples the resident memory of it and of every process it started every
+50 ms (psutil): the peak of their sum is what the machine had to hold.
+
+Benchmarks are run as scripts (``python benchmarks/bench_sweep.py``), so this module is
+imported by name from the benchmarks folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+__all__ = ["PeakTree", "measured", "write_sweep"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STRATEGY = """\
+name: memory
+seed: 7
+data:
+  kind: synthetic
+  symbol: BTC/USDT
+  timeframe: 1h
+  bars: {bars}
+  start: "2000-01-01T00:00:00Z"
+features:
+  - kind: log_return
+    period: 1
+  - kind: rsi
+    window: 14
+model:
+  kind: sklearn
+  estimator: sklearn.linear_model.LogisticRegression
+  label:
+    horizon: 4
+  walk_forward:
+    train_window: {train}
+    retrain_every: {every}
+signal:
+  kind: threshold
+  threshold: 0.05
+  min_interval: 2
+risk:
+  sizing:
+    kind: kelly
+    fraction: 0.25
+    avg_win: 0.02
+    avg_loss: 0.02
+    max_position: 0.10
+execution:
+  kind: simulated
+  initial_cash: 100000
+  fill: next_open
+  slippage_bps: 5
+  fee_bps: 10
+"""
+
+
+def write_sweep(folder: Path, bars: int, variants: int) -> Path:
+    """Write the strategy and its sweep file (the grid's first ``variants``) into ``folder``."""
+    train = max(200, bars // 50)
+    every = max(100, (bars - train) // 5)
+    (folder / "memory.yaml").write_text(STRATEGY.format(bars=bars, train=train, every=every))
+    side = 10
+    while side**3 < variants:
+        side += 1
+    thresholds = [round(0.02 + 0.02 * k, 6) for k in range(side)]
+    fractions = [round(0.1 * (k + 1), 6) for k in range(side)]
+    caps = [round(0.05 + 0.05 * k, 6) for k in range(side)]
+    count = side**3
+    text = (
+        "strategy: memory.yaml\n"
+        "grid:\n"
+        f"  signal.threshold: {thresholds}\n"
+        f"  risk.sizing.fraction: {fractions}\n"
+        f"  risk.sizing.max_position: {caps}\n"
+    )
+    if count != variants:
+        text += f"random: {variants}\n"
+    path = folder / "memory.sweep.yaml"
+    path.write_text(text)
+    return path
+
+
+def tree_rss(process: psutil.Process) -> tuple[int, int]:
+    """Return the RSS of ``process`` and of it with every descendant."""
+    try:
+        own = process.memory_info().rss
+    except psutil.Error:
+        return 0, 0
+    total = own
+    try:
+        children = process.children(recursive=True)
+    except psutil.Error:
+        children = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return own, total
+
+
+def measured(command: list[str]) -> tuple[int, int, float, int]:
+    """Run ``command``; return its peak own RSS, peak tree RSS, wall seconds, exit code."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    handle = psutil.Process(proc.pid)
+    peaks = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            own, total = tree_rss(handle)
+            peaks[0], peaks[1] = max(peaks[0], own), max(peaks[1], total)
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        sys.stderr.write(err.decode()[-3000:])
+    return peaks[0], peaks[1], seconds, proc.returncode
+
+
+class PeakTree:
+    """Sample this process's tree RSS (itself and every child: the pool's or the
+    cluster's workers) every 50 ms while the block runs; ``peak`` is the largest sum."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._done.is_set():
+            self.peak = max(self.peak, tree_rss(me)[1])
+            self._done.wait(0.05)
+
+    def __enter__(self) -> PeakTree:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
