@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from bench_core import FEE, market, sma_cross
 from machine import describe
+from smoke import add_smoke, parse_args
 
 import tradeloom
 from tradeloom.engine.logs import configure_logging
@@ -177,12 +178,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--smoke", action="store_true", help="2,000 bars, one round: checks that it runs"
-    )
-    args = parser.parse_args()
-    if args.smoke:
-        args.bars, args.runs = 2_000, 1
+    add_smoke(parser, bars=2_000, runs=1)
+    args = parse_args(parser)
     configure_logging("warning")
     print(describe("numpy", "pandas", "pyarrow", "numba", "vectorbt"))
     print(load())
