@@ -151,7 +151,10 @@ class LocalPool:
 
 
 def _warm() -> None:
-    import tradeloom.sweep.engine  # noqa: F401  (the kernels' modules, loaded)
+    # the modules whose kernels a sweep's tasks run, loaded (not the engine: it runs this)
+    import tradeloom.sweep.batch
+    import tradeloom.sweep.full_run
+    import tradeloom.sweep.stages  # noqa: F401
 
 
 def _run_until_broken(
