@@ -7,7 +7,7 @@ setting would copy them into site-packages as a stray ``tradeloom/_starter`` fol
 
 With ``TRADELOOM_WHEEL_KERNELS`` naming a kernel cache that ``tradeloom warm --portable``
 filled from these sources, the wheel also carries those compiled kernels, as
-``tradeloom/_kernels/<stamp>/`` (`tradeloom.kernel_manifest.SHIPPED`): a first run after
+``tradeloom/_kernels/<stamp>/`` (`tradeloom.kernels.manifest.SHIPPED`): a first run after
 ``pip install`` loads them instead of compiling (docs/installing.md). numba's cache is
 per Python version and platform, so such a wheel is tagged for this interpreter and
 platform (``cp311-cp311-linux_x86_64``); without the variable it stays pure Python. A
@@ -39,8 +39,8 @@ class StarterFiles(BuildHookInterface):
         kernels = os.environ.get(KERNELS)
         if kernels:
             package = Path(self.root) / "tradeloom"
-            sources = _module(package / "jit.py").sources_digest(package)
-            manifest = _module(package / "kernel_manifest.py")
+            sources = _module(package / "kernels" / "jit.py").sources_digest(package)
+            manifest = _module(package / "kernels" / "manifest.py")
             try:
                 folder, _ = manifest.find_shipped(Path(kernels), sources)
             except ValueError as exc:

@@ -2,16 +2,16 @@
 
 The README's command (``tradeloom run strategies/btc_rf.yaml`` by default, ``--strategy``
 another) runs through the CLI as a new process (`tradeloom.cli.main.main`, in a process of
-its own that first listens to numba's compile events, as `tradeloom.kernel_compiles`
+its own that first listens to numba's compile events, as `tradeloom.kernels.compiles`
 does, so that any checkout can be measured: ``cd OTHER && python
 /path/to/benchmarks/bench_first_run.py`` measures OTHER's package) with
 ``TRADELOOM_KERNEL_CACHE`` in a new empty folder (and no ``NUMBA_CACHE_DIR``).
 
-The first run is ``TRADELOOM_FIRST_RUN=auto`` (`tradeloom.first_run`; ``--first-run
+The first run is ``TRADELOOM_FIRST_RUN=auto`` (`tradeloom.kernels.first_run`; ``--first-run
 compile`` measures the compile in process instead): a small run uses the kernels' Python
 form and starts their compile in the background. The benchmark waits for that compile
 (its lock in the cache folder) and prints its wall and CPU time and the compile seconds
-by kernel from its record (`tradeloom.first_run.RECORD`). Then the same command
+by kernel from its record (`tradeloom.kernels.first_run.RECORD`). Then the same command
 ``--runs`` times on the cache it filled: the reference, which compiles nothing. Printed:
 the first run's wall and CPU time (user + system, its own process and its children: the
 model's training workers; not the detached background compile), how much of it was
@@ -145,7 +145,7 @@ def run_once(
 
 def background_compile(cache: Path, pid: int, wait: bool) -> dict[str, Any] | None:
     """Wait for the background compile ``pid`` to end and return its record
-    (`tradeloom.first_run.RECORD`); without ``wait``, end it (its process group) and
+    (`tradeloom.kernels.first_run.RECORD`); without ``wait``, end it (its process group) and
     return None."""
     if not wait:
         with contextlib.suppress(ProcessLookupError):

@@ -9,7 +9,7 @@ thousands of variables once its own helpers are inlined into it.
 
 This builds a function of N branches (N blocks and a few variables each), inlines it
 into a caller, and times the caller's compile in a fresh process, with numba's copy
-and with `tradeloom.jit`'s (one memo per scope: the blocks share one copy of it), for
+and with `tradeloom.kernels.jit`'s (one memo per scope: the blocks share one copy of it), for
 each N. Both compiled callers return the same value.
 
     python benchmarks/bench_inline_copy.py [--sizes 50 100 200 400] [--smoke]
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     import numba
     n, fixed = int(sys.argv[1]), sys.argv[2] == "1"
     if fixed:
-        from tradeloom import jit
+        from tradeloom.kernels import jit
         jit._copy_inlined_scope_once()
     lines = ["def body(x):", "    total = 0.0"]
     for k in range(n):

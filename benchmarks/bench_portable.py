@@ -1,7 +1,7 @@
 """The compiled core's speed, its kernels compiled for this machine's CPU or the portable target.
 
 ``tradeloom warm --portable`` compiles kernels for a CPU level most machines have
-(`tradeloom.kernel_targets`: x86-64-v3 on x86-64) so that a wheel or an image can ship
+(`tradeloom.kernels.targets`: x86-64-v3 on x86-64) so that a wheel or an image can ship
 them; this measures what that costs the core against kernels compiled for this very CPU
 (what a first run compiles here). The workload is bench_core.py's compiled-core line:
 `CoreState.run` over ``--bars`` one-minute random-walk bars with the SMA(10)/SMA(50)
@@ -77,7 +77,7 @@ def target_env() -> dict[str, str]:
     """Return the environment in which numba compiles for this machine's portable target."""
     from numba.core.registry import cpu_target
 
-    from tradeloom.kernel_targets import portable_target
+    from tradeloom.kernels.targets import portable_target
 
     host = cpu_target.target_context.codegen().magic_tuple()
     target = portable_target(host[0])

@@ -8,7 +8,7 @@ long-only, all-in, 0.1% fees, fills at the close. For each size (``--bars``):
      precomputed model, the core, the journal, the equity curve, the metrics, every
      run-folder file and the report (``outputs`` as the strategy file leaves them: all
      on; ``tables: auto``, so CSV tables up to 250k bars and Parquet above), with the
-     time of each stage (`tradeloom.stage_times`) of the median run and the run
+     time of each stage (`tradeloom.runtime.stage_times`) of the median run and the run
      folder's size;
   b. the same run reading its data from the Parquet file (the ``data`` stage is the read
      and validation);
@@ -40,7 +40,7 @@ time, peak RSS, run-folder size and exit code, and how each grows with the symbo
 
 Run by another checkout's interpreter from outside any checkout (``cd /tmp &&
 OTHER/.venv/bin/python /path/to/benchmarks/bench_run.py``), it measures that checkout
-(without the breakdown where it has no `tradeloom.stage_times`).
+(without the breakdown where it has no `tradeloom.runtime.stage_times`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.schemas import load_strategy
 
 try:
-    from tradeloom.stage_times import recording
+    from tradeloom.runtime.stage_times import recording
 except ImportError:  # a checkout from before stages were timed: the totals alone
 
     @contextlib.contextmanager

@@ -13,7 +13,7 @@ as a fresh process, as a shell starts it, and reads the same CSV file:
   same signals (trade on close, 0.1% commission), its stats printed;
 - **the libraries alone** (for scale, not a target): a process that imports what no
   tradeloom run can start without, numpy, pandas (with the pyarrow it imports) and numba
-  as tradeloom imports it (`tradeloom.jit`), with numba's CPU target made ready for a
+  as tradeloom imports it (`tradeloom.kernels.jit`), with numba's CPU target made ready for a
   kernel's load, and does nothing else.
 
 After one untimed run of each (bytecode and kernel cache warm), ``--rounds`` rounds run
@@ -83,7 +83,7 @@ print(backtest.run())
 
 LIBRARIES = (
     "import numpy, pandas\n"
-    "from tradeloom.jit import package_stamp\n"
+    "from tradeloom.kernels.jit import package_stamp\n"
     "package_stamp()  # imports numba as a kernel's first call does\n"
     "from numba.core.registry import cpu_target\n"
     "cpu_target.target_context.refresh()\n"

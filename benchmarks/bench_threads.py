@@ -3,7 +3,7 @@
 Runs ``tradeloom run`` of a HGB strategy (strategies/eth_hgb_stops.yaml, its bars cut
 with ``--bars``) as a whole process, three ways, ``--runs`` times each, interleaved:
 
-- the default policy (`tradeloom.threads`: one native thread per process);
+- the default policy (`tradeloom.runtime.threads`: one native thread per process);
 - ``OMP_NUM_THREADS=1`` in the environment, the reference the issue measured against;
 - ``--threads N`` with N the usable cores: what every run did before the policy (the
   libraries' own default, one thread per core).

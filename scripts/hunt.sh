@@ -7,7 +7,7 @@
 # suite), e.g. `scripts/hunt.sh tests/core -m "not slow"`. Quote its summary line in the
 # notes of a change to a kernel, the sizing, the accounting or a restart. Tests too long
 # for the suite's budget run here only (a first run's whole background compile:
-# `scripts/hunt.sh tests/test_first_run.py`).
+# `scripts/hunt.sh tests/kernels/test_first_run.py`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRADELOOM_HUNT=1 exec python -m pytest -p no:cacheprovider "${@:-tests}"

@@ -30,7 +30,7 @@ from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 from tests.portable_kernels import build_portable, host_target
 from tests.ram_tmp import RamFolders, ram_base
-from tradeloom.threads import apply_native_threads, native_threads
+from tradeloom.runtime.threads import apply_native_threads, native_threads
 
 # Properties are about values, not speed: on a shared machine an example can take longer
 # than hypothesis's default 200 ms deadline, or generate slower than its health check
@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     native thread policy, then, before a parallel run's workers start, compile the
     kernels once (`warm_kernels`).
 
-    The thread policy (`tradeloom.threads`: one OpenMP/BLAS thread by default) is what
+    The thread policy (`tradeloom.runtime.threads`: one OpenMP/BLAS thread by default) is what
     ``tradeloom`` sets in each of its processes; tests that fit or predict in the
     test process would otherwise run each worker's native pools on every core, two
     workers' spinning threads on two cores. It is exported before the workers start,
@@ -122,9 +122,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _one_kernel_form() -> None:
     """The suite's runs compile their kernels (``TRADELOOM_FIRST_RUN=compile``,
-    `tradeloom.first_run`), as the warmed cache lets them: a small run on a cold cache
+    `tradeloom.kernels.first_run`), as the warmed cache lets them: a small run on a cold cache
     would otherwise run them as Python and start a background compile from each test
-    process. tests/test_first_run.py sets the other modes where they are under test;
+    process. tests/kernels/test_first_run.py sets the other modes where they are under test;
     ``TRADELOOM_FIRST_RUN=python pytest`` runs the whole suite on the Python forms."""
     os.environ.setdefault("TRADELOOM_FIRST_RUN", "compile")
 

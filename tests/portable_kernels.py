@@ -1,5 +1,5 @@
 """Portable kernels for the tests: `rsi_step`'s and the two it calls, compiled for this
-architecture's portable target (`tradeloom.kernel_targets`), as ``tradeloom warm
+architecture's portable target (`tradeloom.kernels.targets`), as ``tradeloom warm
 --portable`` compiles a strategy's, in a kernel cache of their own with its manifest.
 
 The probe calls one kernel and prints its values and numba's cache statistics for it:
@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tradeloom.kernel_targets import Target, portable_target
+from tradeloom.kernels.targets import Target, portable_target
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tradeloom"

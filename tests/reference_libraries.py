@@ -6,7 +6,7 @@ backtesting.py 0.4 s, for tests that run on one worker. A module writes
 ``vbt = Reference("vectorbt")`` instead; the library is imported when a test reads a
 public attribute (``vbt.Portfolio``). Private names are refused without importing:
 pytest reads some (``_pytestfixturefunction``...) of every module-level object while it
-collects, which `tradeloom.lazy.LazyModule` would answer by importing.
+collects, which `tradeloom.runtime.lazy.LazyModule` would answer by importing.
 """
 
 from __future__ import annotations

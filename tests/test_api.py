@@ -651,7 +651,7 @@ def test_progress_bars_are_drawn_in_a_notebook_unless_quiet(
     import importlib.util
     import types
 
-    from tradeloom import progress
+    from tradeloom.runtime import progress
 
     ipython = types.ModuleType("IPython")
     ipython.get_ipython = type(shell, (), {})  # type: ignore[attr-defined]

@@ -116,7 +116,7 @@ def test_version_and_help_still_say_what_they_said() -> None:
 
 VALIDATE_MAY_IMPORT: set[str] = set()
 """What ``validate`` may import of `HEAVY`: nothing. The built-in plugins' modules are
-written over pandas frames, but read pandas through `tradeloom.lazy`, so importing them
+written over pandas frames, but read pandas through `tradeloom.runtime.lazy`, so importing them
 for their params models imports no pandas."""
 
 

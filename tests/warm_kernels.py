@@ -48,8 +48,8 @@ def _marker() -> Path:
     """Return the file that says these commands ran on the kernels of this checkout: in
     the cache folder of their stamp, named by this script's own digest."""
     sys.path.insert(0, str(HERE.parent))  # the checkout's package, as the commands run it
-    from tradeloom.jit import package_stamp
-    from tradeloom.kernel_cache import kernel_cache_root
+    from tradeloom.kernels.cache import kernel_cache_root
+    from tradeloom.kernels.jit import package_stamp
 
     script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     return kernel_cache_root() / package_stamp()[:24] / f"suite-warmed-{script}"

@@ -98,8 +98,8 @@ def _quiet(quiet: bool) -> Iterator[None]:
     """
     import structlog
 
-    from tradeloom import progress
     from tradeloom.engine.logs import configure_logging
+    from tradeloom.runtime import progress
 
     progress.enable(quiet=quiet)
     configured = structlog.is_configured()
@@ -547,7 +547,7 @@ class Run:
             from tradeloom.reporting.outputs import metrics_text
 
             return json.loads(metrics_text(self._held.metrics))  # type: ignore[no-any-return]
-        from tradeloom.safe_files import read_json
+        from tradeloom.files.reading import read_json
 
         metrics = read_json(self._folder() / "metrics.json", "a run's metrics")
         if not isinstance(metrics, dict):
@@ -919,7 +919,7 @@ def _check_symbol(symbol: Any, argument: str) -> None:
 
 
 def _check_timeframe(timeframe: Any) -> None:
-    from tradeloom.timeframes import parse_timeframe
+    from tradeloom.time.timeframes import parse_timeframe
 
     if not isinstance(timeframe, str):
         raise UserError(f"timeframe: expected a bar length such as 1h, was {_kind(timeframe)}")

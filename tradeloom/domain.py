@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.calendars import CRYPTO, TradingCalendar
-from tradeloom.lazy import pandas as pd
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
 
 __all__ = [
     "OHLCV",
@@ -77,7 +77,7 @@ class Bars:
         timeframe_seconds: Bar length in seconds; metrics are annualized from it.
         repaired: Issues that ``validation: repair`` dropped or fixed.
         gaps: Issues kept as they are (gaps cannot be repaired by dropping rows).
-        calendar: When the market trades (`tradeloom.calendars`): closures are not gaps,
+        calendar: When the market trades (`tradeloom.time.calendars`): closures are not gaps,
             and metrics are annualized over its year.
     """
 

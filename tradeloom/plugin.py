@@ -114,7 +114,7 @@ from tradeloom.plugins.protocols import (
     WalkForwardModel,
 )
 from tradeloom.plugins.registry import did_you_mean
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.retrying import RetriesExhausted
 
 __all__ = [
     "LAYERS",

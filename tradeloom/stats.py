@@ -7,7 +7,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 
 __all__ = ["auc"]
 

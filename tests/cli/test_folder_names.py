@@ -33,7 +33,7 @@ from tests import forkserver
 from tests.builders import strategy_text
 from tests.hunting import examples
 from tradeloom import open_run
-from tradeloom.addresses import url_path
+from tradeloom.files.addresses import url_path
 from tradeloom.journal import JournalError, read_rows
 
 pytest.importorskip("starlette")

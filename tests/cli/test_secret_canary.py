@@ -307,10 +307,10 @@ def switch_redaction_off(monkeypatch: pytest.MonkeyPatch) -> None:
     import tradeloom.journal.columns
     import tradeloom.journal.schema
     import tradeloom.live.reload
-    import tradeloom.redaction
+    import tradeloom.runtime.redaction
 
     modules = (
-        tradeloom.redaction,
+        tradeloom.runtime.redaction,
         tradeloom.journal.schema,
         tradeloom.journal.columns,
         tradeloom.live.reload,

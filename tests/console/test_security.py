@@ -20,7 +20,7 @@ from tradeloom.console.app import MAX_BODY, create_app
 from tradeloom.console.serve import DEFAULT_HOST
 from tradeloom.console.tokens import Sessions, load_tokens
 from tradeloom.errors import UserError
-from tradeloom.redaction import register_secret
+from tradeloom.runtime.redaction import register_secret
 
 pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
 

@@ -44,7 +44,7 @@ from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas import load_strategy
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -945,7 +945,7 @@ def test_an_informative_value_seen_before_its_bar_closed_is_caught(
 
 def write_stock_days(folder: Path, n: int = 700) -> Path:
     """Daily bars of a stock on the XNYS calendar's trading days from 2020."""
-    from tradeloom.calendars import get_calendar
+    from tradeloom.time.calendars import get_calendar
 
     days = pd.date_range("2020-01-01", periods=int(n * 1.5), freq="D", tz="UTC")
     days = days[get_calendar("XNYS").expected(days.as_unit("ns").asi8, 86_400 * 10**9)][:n]

@@ -1,5 +1,5 @@
 """structlog is imported at the first line that logs and configured as it is imported
-(`tradeloom.lazy.logger`, `tradeloom.engine.logs.configure_logging`).
+(`tradeloom.runtime.lazy.logger`, `tradeloom.engine.logs.configure_logging`).
 
 Each case runs in a fresh interpreter: the test process has structlog imported already,
 and configuring it then is the eager path. What a case prints on stdout is what it
@@ -37,7 +37,7 @@ def test_a_line_below_the_level_imports_nothing_and_a_line_above_logs_it_bound()
         """
         import sys
         from tradeloom.engine.logs import configure_logging, writes_debug
-        from tradeloom.lazy import logger
+        from tradeloom.runtime.lazy import logger
 
         configure_logging("warning", json=True, stdlib=True)
         log = logger("tradeloom.run").bind(run_id="r1")

@@ -20,13 +20,13 @@ import yaml
 
 from tests.builders import PRECOMPUTED, strategy
 from tests.core.test_sizing_formulas import ewma_variance
-from tradeloom.calendars import CRYPTO, FOREX, REFERENCE_YEARS, get_calendar
 from tradeloom.cli.main import main
 from tradeloom.core import layout as L
 from tradeloom.engine.core_spec import core_spec, sizing_year
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_events
 from tradeloom.schemas import load_strategy
+from tradeloom.time.calendars import CRYPTO, FOREX, REFERENCE_YEARS, get_calendar
 
 pytest.importorskip("exchange_calendars")
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tradeloom.journal import Event
 from tradeloom.journal.schema import Codec, Schema, jsonable, schema_of
-from tradeloom.redaction import redact_text
+from tradeloom.runtime.redaction import redact_text
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TIMES = st.one_of(

@@ -329,7 +329,7 @@ def test_a_server_that_cannot_be_reached_is_refused_in_one_line(tmp_path: Path) 
 
 
 def test_a_password_in_the_url_never_reaches_a_message(tmp_path: Path, pg_schema: PgSchema) -> None:
-    from tradeloom.redaction import register_secret
+    from tradeloom.runtime.redaction import register_secret
 
     url = "postgresql://postgres:hunter2-secret@127.0.0.1:5432/no_such_database_here"
     register_secret(url)

@@ -69,7 +69,7 @@ from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (
     DEFAULT_API_KEY,

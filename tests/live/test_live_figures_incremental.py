@@ -26,7 +26,7 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
-from tradeloom.timeframes import periods_per_year
+from tradeloom.time.timeframes import periods_per_year
 
 HOUR = 3600
 FACTS = {

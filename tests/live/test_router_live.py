@@ -26,7 +26,7 @@ from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.routed_model import ModelledRouter
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (
     DEFAULT_API_KEY,

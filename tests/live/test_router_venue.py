@@ -25,7 +25,7 @@ from tradeloom.live.router_venue import RoutedExchange, RouterVenue
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.execution.router import RoutingPolicyParams
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import (
     BookProfile,
     EmulatedVenues,

@@ -37,7 +37,7 @@ from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
 from tradeloom.live.sent_mark import MARK_FILE, SentMark
 from tradeloom.plugins.execution import ccxt_venue
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
 CUTS = int(os.environ.get("TRADELOOM_TAIL_CUTS", "10"))

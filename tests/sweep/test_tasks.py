@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.sweep import tasks_fixture as toy
-from tradeloom import progress
 from tradeloom.errors import UserError
+from tradeloom.runtime import progress
 from tradeloom.sweep.pool import run_on_pool
 from tradeloom.sweep.shared_args import shared_arguments
 from tradeloom.sweep.sweep_progress import SweepProgress

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, Generic, TypeVar
 
-from tradeloom.stage_times import WORKER, stage
+from tradeloom.runtime.stage_times import WORKER, stage
 
 __all__ = ["Beside", "Piece"]
 
@@ -55,7 +55,7 @@ class Beside:
 
     def submit(self, name: str, work: Callable[..., _T], *args: Any) -> Piece[_T]:
         """Queue ``work(*args)``, timed as the stage ``worker: name`` where a thread
-        beside runs it (`tradeloom.stage_times`)."""
+        beside runs it (`tradeloom.runtime.stage_times`)."""
         piece = functools.partial(work, *args)
 
         def beside() -> _T:

@@ -32,9 +32,9 @@ from tradeloom.journal import (
     open_store,
 )
 from tradeloom.journal.owner import strategy_digest
-from tradeloom.lazy import logger
 from tradeloom.plugins.manager import Plugins
-from tradeloom.stage_times import stage
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.stage_times import stage
 from tradeloom.version import __version__
 
 __all__ = ["JournaledRun", "journaled_run", "now_utc"]

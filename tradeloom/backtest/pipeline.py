@@ -42,7 +42,7 @@ from tradeloom.journal import OrderExpired
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.signal.regime import regime_codes
-from tradeloom.stage_times import stage
+from tradeloom.runtime.stage_times import stage
 
 __all__ = [
     "BacktestResult",

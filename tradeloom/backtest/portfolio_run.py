@@ -30,13 +30,11 @@ from tradeloom.backtest.run import (
     run_key,
     save_trained,
 )
-from tradeloom.calendars import CRYPTO
 from tradeloom.engine.account import account_problems
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import MODELS_DIR
 from tradeloom.reporting import exports, outputs
@@ -48,7 +46,9 @@ from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_format, writ
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.runtime.memory import keep_freed_memory
 from tradeloom.schemas.portfolio_file import PortfolioConfig
+from tradeloom.time.calendars import CRYPTO
 
 __all__ = ["PortfolioOutcome", "run_portfolio"]
 

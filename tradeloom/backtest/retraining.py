@@ -17,8 +17,8 @@ import pandas as pd
 from tradeloom.domain import ModelTraining
 from tradeloom.engine.events import Recorder
 from tradeloom.journal import RetrainSkipped
-from tradeloom.lazy import logger
 from tradeloom.plugins.protocols import Retrainable
+from tradeloom.runtime.lazy import logger
 
 __all__ = ["Retrainer"]
 

@@ -23,8 +23,6 @@ from tradeloom.backtest.held_journal import HeldJournal
 from tradeloom.backtest.held_run import HeldRun, Output
 from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import BacktestResult, Curve, Driver, run_backtest
-from tradeloom.calendars import CRYPTO
-from tradeloom.collection_pace import fewer_collections
 from tradeloom.domain import Order, Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import feature_plots
@@ -33,12 +31,8 @@ from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
 from tradeloom.engine.run_dir import open_run_dir, stamped
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.grouping import positions_by_key
 from tradeloom.journal import JournalError, ModelsSaved, RunIdentity, journal_path, open_store
 from tradeloom.journal.owner import strategy_digest
-from tradeloom.kept import Kept, column, times
-from tradeloom.lazy import logger
-from tradeloom.memory import keep_freed_memory
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.model.registry import (
     MODELS_DIR,
@@ -78,11 +72,17 @@ from tradeloom.reporting.tearsheet import (
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.reporting.venue_accounts import KINDS as VENUE_KINDS
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
+from tradeloom.runtime.collection_pace import fewer_collections
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.memory import keep_freed_memory
+from tradeloom.runtime.stage_times import WORKER, stage
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
-from tradeloom.stage_times import WORKER, stage
 from tradeloom.stats import auc
-from tradeloom.text_columns import labelled, texts
+from tradeloom.tables.grouping import positions_by_key
+from tradeloom.tables.kept import Kept, column, times
+from tradeloom.tables.text_columns import labelled, texts
+from tradeloom.time.calendars import CRYPTO
 
 __all__ = [
     "FILL_COLUMNS",
@@ -1140,7 +1140,7 @@ def markets(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) ->
 
 
 def _market_column(items: Sequence[Any], key: str, order_symbols: Mapping[str, str]) -> Any:
-    """Return `markets` as a table's column (`tradeloom.text_columns`): one market's
+    """Return `markets` as a table's column (`tradeloom.tables.text_columns`): one market's
     without looking each row's up."""
     named = set(order_symbols.values())
     if len(named) == 1 and len(items):

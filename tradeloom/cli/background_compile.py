@@ -1,10 +1,10 @@
-"""The background compile a small first run starts (`tradeloom.first_run`).
+"""The background compile a small first run starts (`tradeloom.kernels.first_run`).
 
 ``python -m tradeloom.cli.background_compile WARM_ARGS...`` runs ``tradeloom warm
 WARM_ARGS`` at the lowest priority (``nice 19``), holding the kernel cache's lock
-(`tradeloom.first_run.LOCK`, handed over by the run that started it as the descriptor
+(`tradeloom.kernels.first_run.LOCK`, handed over by the run that started it as the descriptor
 ``TRADELOOM_COMPILE_LOCK_FD``) until it ends, and writes what it compiled
-(`tradeloom.first_run.RECORD`, JSON): its pid and command, its exit code, its wall and
+(`tradeloom.kernels.first_run.RECORD`, JSON): its pid and command, its exit code, its wall and
 CPU seconds, the seconds compiling took and the seconds of each kernel it compiled.
 Its output goes to ``background-compile.log`` beside the lock.
 """
@@ -25,13 +25,13 @@ def main(argv: Sequence[str]) -> int:
     os.nice(19)
     started = time.perf_counter(), time.process_time()
     from tradeloom.cli.main import main as tradeloom
-    from tradeloom.first_run import RECORD
-    from tradeloom.kernel_cache import kernel_cache_root
+    from tradeloom.kernels.cache import kernel_cache_root
+    from tradeloom.kernels.first_run import RECORD
 
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()}: warm {' '.join(argv)}",
           flush=True)  # fmt: skip
     code = tradeloom(["-q", "warm", *argv])
-    from tradeloom.kernel_compiles import compiled
+    from tradeloom.kernels.compiles import compiled
 
     done = compiled()
     record = {

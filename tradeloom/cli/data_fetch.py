@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from tradeloom import progress
 from tradeloom.errors import UserError
+from tradeloom.runtime import progress
 
 if TYPE_CHECKING:
     from tradeloom.plugins.data.ccxt_source import CcxtSource
@@ -82,7 +82,7 @@ def run_fetch(source: CcxtSource, *, out: TextIO, err: TextIO) -> int:
     from tradeloom.plugins.data.ccxt_download import download
     from tradeloom.plugins.data.timestamps import parse_utc_timestamp
     from tradeloom.plugins.data.validation import DataValidationError, validate_bars
-    from tradeloom.timeframes import format_timestamp, parse_timeframe
+    from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
     params = source.params
     start = int(parse_utc_timestamp(params.start).value // 1_000_000)

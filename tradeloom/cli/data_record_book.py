@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from tradeloom import progress
 from tradeloom.errors import UserError
+from tradeloom.runtime import progress
 
 if TYPE_CHECKING:
     import ccxt
@@ -109,8 +109,8 @@ def run_record(
         describe,
         is_network_error,
     )
-    from tradeloom.retrying import RetryPolicy, call_with_retries
-    from tradeloom.timeframes import format_timestamp
+    from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
+    from tradeloom.time.timeframes import format_timestamp
 
     call_with_retries(
         client.load_markets,

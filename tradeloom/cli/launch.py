@@ -14,10 +14,10 @@ import pandas as pd
 from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.lazy import logger
 from tradeloom.live.loop import run_forever, stop_on_signals
 from tradeloom.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.portfolio_session import LivePortfolio

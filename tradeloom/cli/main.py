@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _start_up_pace(args: argparse.Namespace) -> AbstractContextManager[object]:
     """Collect garbage hardly at all while a backtest command starts up, then at the run's
-    pace (`tradeloom.collection_pace.start_up`; `_run` settles it before the run).
+    pace (`tradeloom.runtime.collection_pace.start_up`; `_run` settles it before the run).
 
     Its start-up makes objects that live as long as the process (modules, classes, the
     plugins' models, numba's typing tables): at CPython's default pace, the collector
@@ -84,7 +84,7 @@ def _start_up_pace(args: argparse.Namespace) -> AbstractContextManager[object]:
     as much (0.44-0.48 s against 0.53-0.55 s).
     """
     if (args.command is _run and args.mode == "backtest") or args.command in _answers():
-        from tradeloom.collection_pace import start_up
+        from tradeloom.runtime.collection_pace import start_up
 
         return start_up()
     return contextlib.nullcontext()
@@ -95,7 +95,7 @@ def _answers() -> frozenset[object]:
 
 
 def _configured(args: argparse.Namespace) -> int:
-    from tradeloom.threads import apply_native_threads, native_threads
+    from tradeloom.runtime.threads import apply_native_threads, native_threads
 
     try:
         apply_native_threads(native_threads(args.threads))
@@ -110,7 +110,7 @@ def _configured(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(args.log_level, stream=log_file, stdlib=True)
-    from tradeloom import progress
+    from tradeloom.runtime import progress
 
     progress.enable(quiet=args.quiet)
     try:
@@ -124,9 +124,9 @@ def _configured(args: argparse.Namespace) -> int:
 
 def _log_compiles() -> None:
     """Log what compiling kernels cost the command, if it compiled any (info level)."""
-    if "tradeloom.kernel_compiles" not in sys.modules:  # numba was never needed
+    if "tradeloom.kernels.compiles" not in sys.modules:  # numba was never needed
         return
-    from tradeloom.kernel_compiles import compiled
+    from tradeloom.kernels.compiles import compiled
 
     done = compiled()
     if done.kernels:
@@ -178,7 +178,7 @@ def _command(args: argparse.Namespace) -> int:
         return 0
     except Exception as exc:
         from tradeloom.engine.run_dir import environment_fault
-        from tradeloom.redaction import redact_text
+        from tradeloom.runtime.redaction import redact_text
 
         fault = environment_fault(exc)
         if fault is not None:
@@ -200,7 +200,7 @@ def _save_traceback(exc: BaseException) -> Path | None:
     import tempfile
     import traceback
 
-    from tradeloom.redaction import redact_text
+    from tradeloom.runtime.redaction import redact_text
 
     text = "".join(traceback.format_exception(exc))
     try:
@@ -658,8 +658,8 @@ def _run(args: argparse.Namespace) -> int:
         return _run_portfolio(args) if _is_portfolio(args) else _run_live(args)
     if args.max_bars is not None:
         raise UserError("--max-bars applies to --mode paper and live only")
-    from tradeloom import first_run
-    from tradeloom.kernel_compiles import compiled
+    from tradeloom.kernels import first_run
+    from tradeloom.kernels.compiles import compiled
 
     warming = getattr(args, "warming", False)
     if not warming:  # warm compiles, whatever the mode
@@ -676,7 +676,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _say_compiled(before: Any) -> None:
     """Say on stderr what compiling kernels cost the run since ``before``, if anything."""
-    from tradeloom.kernel_compiles import compiled
+    from tradeloom.kernels.compiles import compiled
 
     done = compiled()
     kernels, wall = done.kernels - before.kernels, done.seconds - before.seconds
@@ -689,8 +689,8 @@ def _say_compiled(before: Any) -> None:
 def _run_backtest(args: argparse.Namespace, variant: Any) -> int:
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.run import run_strategy
-    from tradeloom.collection_pace import settle
     from tradeloom.reporting.summary import format_summary
+    from tradeloom.runtime.collection_pace import settle
 
     pipeline, plugins = _load(args)
     driver: Driver = _DRIVERS[args.driver]
@@ -717,10 +717,10 @@ def _run_portfolio(args: argparse.Namespace) -> int:
         return _run_live_portfolio(args)
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.portfolio_run import run_portfolio
-    from tradeloom.collection_pace import settle
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.reporting.summary import format_summary
+    from tradeloom.runtime.collection_pace import settle
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
@@ -971,15 +971,15 @@ def _report(args: argparse.Namespace) -> int:
     if args.open:
         import webbrowser
 
-        from tradeloom.addresses import file_url
+        from tradeloom.files.addresses import file_url
 
         webbrowser.open(file_url(path.resolve()))
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from tradeloom.files.writing import check_out_text
     from tradeloom.reporting.compare import compare_runs
-    from tradeloom.safe_writes import check_out_text
 
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")

@@ -1,18 +1,18 @@
 """``tradeloom warm [FILE ...]``: compile the kernels strategies need into the kernel cache.
 
 A first run compiles the numba kernels its strategy uses and caches them
-(`tradeloom.kernel_cache`); every later run loads them. ``warm`` makes that first run
+(`tradeloom.kernels.cache`); every later run loads them. ``warm`` makes that first run
 ahead of time, for an image, a CI cache or a machine about to run many sweeps: it
 backtests each file (the README's strategy by default) into a temporary folder that
 it removes, prints what each compiled and how long that took, and where the cache is.
 A kernel cache that cannot be written fails it (exit 1): the warming would be lost.
 
 ``--portable`` compiles them for this architecture's portable target instead of this
-machine's CPU (`tradeloom.kernel_targets`), so that any machine with that target's
+machine's CPU (`tradeloom.kernels.targets`), so that any machine with that target's
 features loads them: an image built on one machine and run on others, or a wheel that
 ships them (hatch_build.py). It warms in a process of its own, whose numba targets it
 (numba reads its target when it is imported), and then writes the folder's manifest
-(`tradeloom.kernel_manifest`). A machine that lacks a feature of the target cannot build
+(`tradeloom.kernels.manifest`). A machine that lacks a feature of the target cannot build
 for it (the warming runs the code it compiles): exit 1.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tradeloom.kernel_targets import Target
+    from tradeloom.kernels.targets import Target
 
 __all__ = ["warm_kernels", "warm_portable", "write_portable_manifest"]
 
@@ -45,8 +45,8 @@ def warm_kernels(files: Sequence[Path], run: Callable[[Path, Path], object]) -> 
     Returns:
         0, or 1 when the kernel cache could not be written.
     """
-    from tradeloom.kernel_cache import kernel_cache_root, unwritable
-    from tradeloom.kernel_compiles import compiled
+    from tradeloom.kernels.cache import kernel_cache_root, unwritable
+    from tradeloom.kernels.compiles import compiled
 
     with tempfile.TemporaryDirectory(prefix="tradeloom-warm-") as folder:
         for k, file in enumerate(files):
@@ -79,7 +79,7 @@ def warm_portable(argv: Sequence[str]) -> int:
     """
     from numba.core.registry import cpu_target
 
-    from tradeloom.kernel_targets import portable_target
+    from tradeloom.kernels.targets import portable_target
 
     host = cpu_target.target_context.codegen().magic_tuple()
     target = portable_target(host[0])
@@ -98,7 +98,7 @@ def warm_portable(argv: Sequence[str]) -> int:
     code = subprocess.run(argv, env=env, check=False).returncode
     if code != 0:
         return code
-    from tradeloom.kernel_cache import kernel_cache_root
+    from tradeloom.kernels.cache import kernel_cache_root
 
     written = write_portable_manifest(target, host[0], kernel_cache_root())
     needs = ", ".join(target.features) or "nothing beyond the architecture"
@@ -108,13 +108,13 @@ def warm_portable(argv: Sequence[str]) -> int:
 
 def write_portable_manifest(target: Target, triple: str, root: Path) -> Path:
     """Write the manifest of the kernels compiled for ``target`` on ``triple`` into the
-    folder of this stamp of the kernel cache ``root`` (`tradeloom.kernel_manifest`);
+    folder of this stamp of the kernel cache ``root`` (`tradeloom.kernels.manifest`);
     return its path."""
     import numba
 
     # spelt so: a module naming the jit module by its dotted path is in `jit.package_stamp`
-    from tradeloom import jit
-    from tradeloom.kernel_manifest import write_manifest
+    from tradeloom.kernels import jit
+    from tradeloom.kernels.manifest import write_manifest
 
     return write_manifest(
         root / jit.package_stamp()[:24],

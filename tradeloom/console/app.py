@@ -48,9 +48,9 @@ from tradeloom.console.tokens import Scope, Sessions, Tokens
 from tradeloom.engine.reasons import reason_problem
 from tradeloom.errors import UserError
 from tradeloom.journal import JournalError
-from tradeloom.redaction import redact
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
+from tradeloom.runtime.redaction import redact
 
 __all__ = ["MAX_BODY", "MAX_QUERY", "create_app"]
 

@@ -3,7 +3,7 @@
 A run's id is ``<root>/<path>``: the index of the served root (``RUNS_DIR``, in the
 order given) and the run folder's path below it (``0/btc_rf-paper-simulated``,
 ``1/grid-20240101/variant-003``); in a URL each of its folders is escaped
-(`tradeloom.addresses.url_path`: ``0/paper1#x`` is ``0/paper1%23x``). `RunIndex.resolve`
+(`tradeloom.files.addresses.url_path`: ``0/paper1#x`` is ``0/paper1%23x``). `RunIndex.resolve`
 takes nothing else: an empty, absolute or dotted part (``..``, ``.``, a hidden name),
 a NUL (or, where it separates folders, a backslash), a folder whose real path
 (symlinks followed) leaves its root, or one without a journal is refused with
@@ -36,12 +36,12 @@ import pandas as pd
 
 from tradeloom.engine.status import RunFollower, RunReading
 from tradeloom.errors import UserError
-from tradeloom.lazy import logger
-from tradeloom.redaction import redact
+from tradeloom.files.reading import UnreadableFile, read_json, read_yaml
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.refusals import RefusalTable, exits_warning
-from tradeloom.safe_files import UnreadableFile, read_json, read_yaml
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import redact
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
 
@@ -388,7 +388,7 @@ def _monitoring(folder: Path, statuses: dict[str, str]) -> list[dict[str, Any]]:
 
 def mask_secrets(value: Any) -> Any:
     """Return ``value`` with every secret-looking field and URL password replaced by ``***``,
-    and every registered secret redacted (`tradeloom.redaction.redact`)."""
+    and every registered secret redacted (`tradeloom.runtime.redaction.redact`)."""
     if isinstance(value, dict):
         return {
             k: ("***" if isinstance(k, str) and SECRET_KEY.search(k) and v else mask_secrets(v))

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tradeloom.errors import UserError
-from tradeloom.redaction import register_secret
+from tradeloom.runtime.redaction import register_secret
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
 

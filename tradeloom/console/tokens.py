@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from tradeloom.errors import UserError
-from tradeloom.redaction import register_secret
+from tradeloom.runtime.redaction import register_secret
 
 __all__ = [
     "READ_TOKEN_ENV",

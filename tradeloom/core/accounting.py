@@ -45,7 +45,7 @@ from tradeloom.core.layout import (
     S_TRADE_FEES,
     S_TRAIL,
 )
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = [
     "CLOSED",

@@ -225,7 +225,7 @@ from tradeloom.core.rows import (
 from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.core.sequence import sends_first, sequence_fills
 from tradeloom.core.sizing import observe_volatility, size_signal
-from tradeloom.jit import core_kernel, core_loop, core_stage
+from tradeloom.kernels.jit import core_kernel, core_loop, core_stage
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 

@@ -56,7 +56,7 @@ from tradeloom.core.layout import (
     PORT_ROWS,
     SIZING_VOL_TARGET,
 )
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = ["Bars", "FillCosts", "FillReport", "Order", "Settings", "State", "settings"]
 

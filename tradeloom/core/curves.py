@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from tradeloom.core import layout as L
 from tradeloom.core.records import FILL_CASH, FILL_POSITION
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = ["equity_curve", "fill_marks", "universe_curve"]
 

@@ -40,7 +40,7 @@ from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, minimum
 from tradeloom.core.layout import S_DUST, S_DUST_NOTED, S_MARK, S_QTY
 from tradeloom.core.rows import emit_rejection
-from tradeloom.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
 

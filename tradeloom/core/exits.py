@@ -66,7 +66,7 @@ from tradeloom.core.codes import (
     EXIT_TAKE_PROFIT,
     EXIT_TRAILING_STOP,
 )
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = [
     "DAY_NS",

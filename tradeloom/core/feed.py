@@ -35,7 +35,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.rows import emit_cancel, emit_external, emit_fill, emit_halt, emit_trade
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = [
     "cancel_for_kill",

@@ -27,7 +27,7 @@ import numpy as np
 
 from tradeloom.core.layout import A_CASH, FUNDING_ROW, S_FUNDING, S_QTY
 from tradeloom.core.rows import Funding, emit_funding
-from tradeloom.jit import core_stage
+from tradeloom.kernels.jit import core_stage
 
 __all__ = ["FUNDING_ROW", "book_funding"]
 

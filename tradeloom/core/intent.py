@@ -19,7 +19,7 @@ from tradeloom.core.layout import (
     S_X_HELD,
 )
 from tradeloom.core.rows import emit_decision
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = ["accept", "fall_back", "signal_purpose"]
 

@@ -92,7 +92,7 @@ from tradeloom.core.layout import (
     TIF_IOC,
 )
 from tradeloom.core.rows import emit_cancel, emit_order, emit_sliced_order
-from tradeloom.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = [
     "cancel_working",

@@ -177,7 +177,7 @@ class CoreSpec:
         timeframe_ns: A bar's length (the risk clock reads a bar at its close).
         periods_per_year: Bars in a year of the data's calendar, which a sizing that
             annualizes takes when its own ``periods_per_year`` is unset
-            (`tradeloom.calendars.TradingCalendar.periods_per_year`, given no span: a
+            (`tradeloom.time.calendars.TradingCalendar.periods_per_year`, given no span: a
             decision cannot read how far the data runs); 0: the timeframe's bars in 365
             days (a market that never closes).
         monitors: Stop at each bar for the monitors and health rules.
@@ -326,7 +326,7 @@ class CoreSpec:
 
 
 _YEAR_NS = 365.0 * 24 * 3600 * 1e9
-"""A year of a 24/7 market, as `tradeloom.timeframes.SECONDS_PER_YEAR` counts it."""
+"""A year of a 24/7 market, as `tradeloom.time.timeframes.SECONDS_PER_YEAR` counts it."""
 _SIZINGS = {
     "fixed_fraction": L.SIZING_FIXED,
     "kelly": L.SIZING_KELLY,

@@ -79,7 +79,7 @@ from tradeloom.core.layout import (
     S_X_SIZE,
 )
 from tradeloom.core.rows import emit_rejection
-from tradeloom.jit import core_kernel, core_stage
+from tradeloom.kernels.jit import core_kernel, core_stage
 
 __all__ = ["correlation", "decide_candidates", "min_overlap", "push_returns"]
 

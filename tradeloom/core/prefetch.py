@@ -5,8 +5,8 @@ faults, changes no value and costs no wait; a later read of the same line finds 
 the cache instead of waiting for memory. The kernels call it where they know which
 memory the next steps will read long before they read it (`tradeloom.core.quiet`).
 
-It is a numba intrinsic, not a `tradeloom.jit` kernel; this module names that module
-so that its source is part of the kernels' cache stamp (`tradeloom.jit.package_stamp`)
+It is a numba intrinsic, not a `tradeloom.kernels.jit` kernel; this module names that module
+so that its source is part of the kernels' cache stamp (`tradeloom.kernels.jit.package_stamp`)
 and editing it recompiles the kernels that use it.
 """
 
@@ -60,7 +60,7 @@ def prefetch(array: Any, index: Any) -> None:
     tuple of ints, one per dimension), for reading. The index is not checked (nor
     wrapped): the caller keeps it inside the array.
 
-    Called as Python (a kernel's Python form, `tradeloom.jit.interpret`) it does
+    Called as Python (a kernel's Python form, `tradeloom.kernels.jit.interpret`) it does
     nothing, which is all it does to the numbers compiled.
     """
 

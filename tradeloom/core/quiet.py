@@ -75,7 +75,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.prefetch import prefetch
 from tradeloom.core.risk import kill_holds
-from tradeloom.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = ["quiet_bars"]
 

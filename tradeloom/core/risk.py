@@ -54,7 +54,7 @@ from tradeloom.core.layout import (
     P_RATE_CAPACITY,
 )
 from tradeloom.core.rows import emit_state
-from tradeloom.jit import core_kernel, core_stage
+from tradeloom.kernels.jit import core_kernel, core_stage
 
 __all__ = [
     "RATE_WINDOW_NS",

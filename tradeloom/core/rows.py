@@ -51,7 +51,7 @@ from tradeloom.core.records import (
     TRADE_VALUES,
     WIDTH,
 )
-from tradeloom.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = [
     "Funding",

@@ -66,7 +66,7 @@ from tradeloom.core.layout import (
     SCALE_NONE,
 )
 from tradeloom.core.rows import emit_decision, emit_rejection
-from tradeloom.jit import core_kernel, core_stage
+from tradeloom.kernels.jit import core_kernel, core_stage
 
 __all__ = ["accept_add", "add_sent", "partial_exit", "sync_trade", "wants_add"]
 

@@ -41,7 +41,7 @@ from tradeloom.core.layout import (
     S_W_REMAINING,
     S_W_SIDE,
 )
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = ["fill_before", "sends_first", "sequence_fills"]
 

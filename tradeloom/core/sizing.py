@@ -56,7 +56,7 @@ from tradeloom.core.layout import (
     SIZING_RISK,
     SIZING_VOL_TARGET,
 )
-from tradeloom.jit import core_kernel
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = ["observe_volatility", "size_signal"]
 

@@ -62,7 +62,6 @@ import pandas as pd
 import pluggy
 import structlog
 
-from tradeloom import progress as progress_bars
 from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.domain import OHLCV, Bars, RunInfo, Universe
 from tradeloom.engine.events import Recorder
@@ -75,8 +74,9 @@ from tradeloom.journal import RUN_KINDS, RunIdentity, open_journal, read_rows
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, rejoin_published_by
 from tradeloom.plugins.protocols import AuxiliaryData
+from tradeloom.runtime import progress as progress_bars
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "ALTERATIONS",

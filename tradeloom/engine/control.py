@@ -62,6 +62,7 @@ import pandas as pd
 
 from tradeloom.engine.reasons import escaped, reason_problem
 from tradeloom.errors import UserError
+from tradeloom.files.reading import UnreadableFile, read_bytes, read_json, read_text
 from tradeloom.journal import (
     JournalError,
     TradingStateChanged,
@@ -69,8 +70,7 @@ from tradeloom.journal import (
     read_events,
     read_info,
 )
-from tradeloom.lazy import logger
-from tradeloom.safe_files import UnreadableFile, read_bytes, read_json, read_text
+from tradeloom.runtime.lazy import logger
 
 __all__ = [
     "CONTROL_DIR",

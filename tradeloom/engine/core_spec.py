@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tradeloom.calendars import TradingCalendar
 from tradeloom.core.kernels.specs import (
     MARGIN_SHORTS,
     CompiledComponent,
@@ -29,6 +28,7 @@ from tradeloom.schemas.exits import TrailingAtr, exit_time_ns
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.scaling import Scaling as ScalingSection
+from tradeloom.time.calendars import TradingCalendar
 
 __all__ = [
     "core_spec",
@@ -97,7 +97,7 @@ def core_spec(
         timeframe_seconds: The bars' length (the risk clock reads a bar at its close).
         periods_per_year: Bars in a year of the bars' calendar, which annualize the
             sizing (``volatility_target``) where the file sets no ``periods_per_year``:
-            `tradeloom.calendars.TradingCalendar.periods_per_year`, the rule the
+            `tradeloom.time.calendars.TradingCalendar.periods_per_year`, the rule the
             statistics annualize by, given no span of data (the decision at a bar
             cannot read how far the data runs); `sizing_year` says it.
         venue: The venue orders go to instead of the strategy's (live: the exchange; a

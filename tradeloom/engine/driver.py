@@ -24,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.calendars import TradingCalendar
 from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
@@ -71,7 +70,6 @@ from tradeloom.journal import (
     SlicedOrder,
     TradingStateChanged,
 )
-from tradeloom.kept import Kept
 from tradeloom.plugins.protocols import (
     LabelHorizon,
     Monitor,
@@ -81,6 +79,8 @@ from tradeloom.plugins.protocols import (
     Venue,
 )
 from tradeloom.plugins.signal.regime import trend_label, volatility_label
+from tradeloom.tables.kept import Kept
+from tradeloom.time.calendars import TradingCalendar
 
 __all__ = ["Book", "Engine", "UnknownOrder"]
 

@@ -51,9 +51,9 @@ from tradeloom.journal import (
     RiskDecision,
     SignalEvent,
 )
-from tradeloom.kept import Kept
-from tradeloom.lazy import logger
 from tradeloom.reporting.refusals import UNKNOWN, RefusalTable, count_refusals
+from tradeloom.runtime.lazy import logger
+from tradeloom.tables.kept import Kept
 
 __all__ = ["Recorder", "debug_logging"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.metrics import drawdown_curve
 
 __all__ = ["curve_out", "equal_weight", "equity_block", "equity_frame", "position_rows"]
@@ -32,7 +32,7 @@ def equity_block(bars: int, symbols: tuple[str, ...]) -> list[np.ndarray]:
     """Return `equity_frame`'s columns, an array each, not written yet.
 
     An array each, not one block: a million bars' five columns are 40 MB, above what
-    the C allocator serves from its heap (`tradeloom.memory`); a block that size is
+    the C allocator serves from its heap (`tradeloom.runtime.memory`); a block that size is
     mapped anew for each run, a page fault for each of its pages, where a column of
     8 MB reuses the memory an earlier run's arrays freed."""
     return [np.empty(bars) for _ in _equity_names(symbols)]

@@ -17,9 +17,9 @@ from typing import Any
 
 from tradeloom.domain import Bar, Halt, HealthAction, HealthStatus, ModelTraining
 from tradeloom.errors import Problem
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.protocols import Monitor, MonitorMetrics, Retrainable, WalkForwardModel
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.health import HealthRule
 

@@ -10,7 +10,7 @@ has a handler (a program that embeds tradeloom and set up its logging) is left a
 
 structlog is configured when it is imported, not before: most commands log nothing at
 ``--log-level warning``, and importing structlog (with the rich tracebacks and asyncio
-it imports) took 80 ms of CPU of each (`tradeloom.lazy.logger`). `configure_logging`
+it imports) took 80 ms of CPU of each (`tradeloom.runtime.lazy.logger`). `configure_logging`
 configures it at once where it is imported already; otherwise it is configured as it
 is imported, by whatever imports it first (a module's first log line, a third-party
 plugin's ``import structlog``), before any of its code can log; the root logger's
@@ -31,8 +31,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, TextIO
 
 from tradeloom.errors import UserError
-from tradeloom.lazy import wait_for_structlog
-from tradeloom.redaction import (
+from tradeloom.runtime.lazy import wait_for_structlog
+from tradeloom.runtime.redaction import (
     install_excepthook,
     install_record_redaction,
     redact_processor,
@@ -71,7 +71,7 @@ def configure_logging(
             through the same renderer to the same place (the command's own process;
             not where the root logger has another handler).
 
-    Secrets are redacted (`tradeloom.redaction`) from these logs, from stdlib logging
+    Secrets are redacted (`tradeloom.runtime.redaction`) from these logs, from stdlib logging
     (ccxt's and urllib3's debug lines) and from uncaught exceptions' tracebacks.
     structlog is configured now if it is imported, or else as it is imported.
     """

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from tradeloom.engine.control import PID_FILE, ControlInbox
 from tradeloom.errors import UserError
+from tradeloom.files.writing import check_folder
 from tradeloom.journal.location import SQLITE_FILE, journal_path
 from tradeloom.journal.tail import tail_path
-from tradeloom.retrying import RetriesExhausted
-from tradeloom.safe_writes import check_folder
+from tradeloom.runtime.retrying import RetriesExhausted
 
 __all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir", "stamped"]
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import UserError
+from tradeloom.files.reading import NotAFile, read_yaml
 from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.outputs import json_safe
@@ -38,8 +39,7 @@ from tradeloom.reporting.refusals import (
 )
 from tradeloom.reporting.run_data import read_table
 from tradeloom.reporting.run_tables import EQUITY, table_file
-from tradeloom.safe_files import NotAFile, read_yaml
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = [
     "OpenOrder",

@@ -22,8 +22,8 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe_checks import universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.first_run import sized as first_run_sized
 from tradeloom.journal import DataLoaded, SymbolAbsent
+from tradeloom.kernels.first_run import sized as first_run_sized
 from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import InformativeSource, UniverseSource
 

@@ -23,7 +23,7 @@ from tradeloom.plugins.features.timeframe import (
 from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
 

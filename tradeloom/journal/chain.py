@@ -51,7 +51,7 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = [
     "ABSENT_TEXT",

@@ -25,7 +25,7 @@ from tradeloom.journal import chain_numpy
 from tradeloom.journal.chain import ABSENT_TEXT, chain_scan, pack_text, row_digests
 from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
 from tradeloom.journal.store import ColumnBatch
-from tradeloom.redaction import redact_text
+from tradeloom.runtime.redaction import redact_text
 
 __all__ = [
     "PreparedBatch",

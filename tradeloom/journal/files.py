@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tradeloom.safe_files import NotAFile, UnreadableFile, file_kind
+from tradeloom.files.reading import NotAFile, UnreadableFile, file_kind
 
 __all__ = ["HeldFile", "JournalConnection", "connect", "held_count", "hold"]
 

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradeloom.files.reading import UnreadableFile, read_json
 from tradeloom.journal.errors import JournalDamaged, JournalError
-from tradeloom.redaction import register_secret
-from tradeloom.safe_files import UnreadableFile, read_json
+from tradeloom.runtime.redaction import register_secret
 
 __all__ = [
     "DEFAULT_SCHEMA",

@@ -24,7 +24,7 @@ folder, even of the same strategy file under the same folder name, names another
 deleted). A journal without a key (written before it existed) skips that comparison;
 a folder without a ``strategy.yaml`` file (none, a FIFO, a device) skips the other; a
 ``strategy.yaml`` that the safe reader refuses (too large, not UTF-8, an alias bomb)
-is refused in one line (`tradeloom.safe_files.UnreadableFile`).
+is refused in one line (`tradeloom.files.reading.UnreadableFile`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tradeloom.files.reading import NotAFile, UnreadableFile, read_head, read_yaml
 from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
-from tradeloom.safe_files import NotAFile, UnreadableFile, read_head, read_yaml
 
 __all__ = [
     "FOLDER_KEY_FILE",

@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.extras import require
 from tradeloom.journal.chain import signed
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
@@ -60,7 +59,8 @@ from tradeloom.journal.location import SCHEMA_PATTERN, PgTarget
 from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
 from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import ColumnBatch, RunIdentity
-from tradeloom.redaction import redact_text
+from tradeloom.runtime.extras import require
+from tradeloom.runtime.redaction import redact_text
 from tradeloom.version import __version__
 
 require("psycopg", "a journal in PostgreSQL")

@@ -16,7 +16,7 @@ field type                    SQL                 notes
 ``bool``                      INTEGER NOT NULL    0 or 1
 ``float``                     REAL                NaN is NULL; ``-0.0`` is stored as ``0.0``
 ``pandas.Timestamp``          INTEGER             ns since the epoch, UTC; NaT is NULL
-``str``                       TEXT NOT NULL       secrets redacted (`tradeloom.redaction`)
+``str``                       TEXT NOT NULL       secrets redacted (`tradeloom.runtime.redaction`)
 ``str | None``                TEXT                None is NULL
 anything else                 TEXT NOT NULL       JSON, keys sorted; a non-finite float is
                                                   ``null`` (a ``Mapping[str, float]`` reads
@@ -49,7 +49,7 @@ import pandas as pd
 
 from tradeloom.journal.chain import chain_step, pack_text
 from tradeloom.journal.events import KINDS, Event, table_of
-from tradeloom.redaction import redact_text
+from tradeloom.runtime.redaction import redact_text
 
 __all__ = [
     "HEADER",

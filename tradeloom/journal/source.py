@@ -180,7 +180,7 @@ class _SqliteSource:
 
 class _PgSource:
     def __init__(self, path: Path) -> None:
-        from tradeloom.extras import require
+        from tradeloom.runtime.extras import require
 
         require("psycopg", f"{path} (a journal in PostgreSQL)")
         import psycopg

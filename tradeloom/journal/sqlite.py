@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.addresses import sqlite_uri
+from tradeloom.files.addresses import sqlite_uri
+from tradeloom.files.reading import UnreadableFile
 from tradeloom.journal import files
 from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
 from tradeloom.journal.chain import chain_rows, pack_text, signed
@@ -69,7 +70,6 @@ from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
 from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, check_tail, tail_of, write_tail
-from tradeloom.safe_files import UnreadableFile
 from tradeloom.version import __version__
 
 __all__ = [

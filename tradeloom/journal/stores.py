@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from tradeloom.files.reading import UnreadableFile, read_json
 from tradeloom.journal.errors import JournalOwnerError
 from tradeloom.journal.location import (
     POINTER_FILE,
@@ -16,7 +17,6 @@ from tradeloom.journal.location import (
 from tradeloom.journal.owner import new_folder_key, write_folder_key
 from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.store import JournalStore, RunIdentity
-from tradeloom.safe_files import UnreadableFile, read_json
 
 __all__ = ["open_store"]
 

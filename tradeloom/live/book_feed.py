@@ -38,12 +38,12 @@ import pandas as pd
 
 from tradeloom.errors import DataError
 from tradeloom.journal import BookProblem, BookSnapshotTaken, journal_path, read_events
-from tradeloom.lazy import logger
 from tradeloom.plugins.data.book_snapshots import BookSnapshot
 from tradeloom.plugins.data.ccxt_retry import describe
 from tradeloom.plugins.data.live_book import LiveBook
 from tradeloom.plugins.protocols import LiveBookFeed
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import logger
+from tradeloom.time.timeframes import format_timestamp
 
 if TYPE_CHECKING:
     from tradeloom.domain import Bars

@@ -70,7 +70,6 @@ from dataclasses import replace
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
-from tradeloom.lazy import logger
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
@@ -83,7 +82,8 @@ from tradeloom.plugins.execution.order_events import (
 from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
 from tradeloom.plugins.execution.order_terms import STOP_TYPES, OrderTerms
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import RetriesExhausted
 
 __all__ = ["ExchangeVenue"]
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import OrderStateChanged
-from tradeloom.lazy import logger
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import sent_request, trade_fill
 from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.order_terms import STOP_TYPES
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.exchange_venue import ExchangeVenue

@@ -30,7 +30,7 @@ from tradeloom.journal import (
     journal_path,
     verify,
 )
-from tradeloom.lazy import logger
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState

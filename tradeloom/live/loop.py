@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from tradeloom.lazy import logger
 from tradeloom.live.early_stop import take_early_stop
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.services import Ticking

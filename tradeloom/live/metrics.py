@@ -29,7 +29,6 @@ import pandas as pd
 from tradeloom.core import layout as L
 from tradeloom.domain import Fill, Halt, HealthChange, Order, Refusal, Rejection, RunInfo
 from tradeloom.errors import UserError
-from tradeloom.extras import require
 from tradeloom.journal import (
     Event,
     FillEvent,
@@ -51,6 +50,7 @@ from tradeloom.reporting.execution_quality import (
     terms_of,
 )
 from tradeloom.reporting.monitor_labels import monitor_label
+from tradeloom.runtime.extras import require
 from tradeloom.version import __version__
 
 require("prometheus_client", "live.metrics (a run's Prometheus endpoint)")

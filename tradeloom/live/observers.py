@@ -17,12 +17,12 @@ from contextlib import ExitStack
 import pluggy
 
 from tradeloom.domain import Refusal
-from tradeloom.lazy import logger
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.data.ccxt_client import watch_errors
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.monitoring.alerts import Alerts
-from tradeloom.redaction import redact_text
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import redact_text
 
 __all__ = ["RefusedExits", "attach_observers"]
 

@@ -36,12 +36,12 @@ from tradeloom.engine.account import (
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
-from tradeloom.lazy import logger
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
 from tradeloom.live.session import LiveSession
 from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.protocols import MarketLots, Venue
+from tradeloom.runtime.lazy import logger
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from tradeloom.engine.account import SEPARATOR, Books
 from tradeloom.engine.features import SymbolFeatures, universe_features
 from tradeloom.engine.universe import load_universe
 from tradeloom.errors import UserError
-from tradeloom.lazy import logger
 from tradeloom.live.history import MarketHistory, history_sha256, warm_up_row
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.portfolio_session import LivePortfolio, PortfolioSession
@@ -34,6 +33,7 @@ from tradeloom.live.session import LiveSession
 from tradeloom.live.start import go_live, journal_start
 from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
 from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.services import JournalLink, Markets, RunFiles

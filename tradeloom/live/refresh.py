@@ -56,13 +56,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.core import layout as L
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import run_health
-from tradeloom.lazy import logger
 from tradeloom.live.equity_file import EquityFile
 from tradeloom.live.heap import release_free_heap
 from tradeloom.live.journal_figures import JournalFigures
@@ -75,6 +73,8 @@ from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
+from tradeloom.runtime.lazy import logger
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
 
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Engine
@@ -181,7 +181,7 @@ class Snapshot:
 
     def periods_per_year(self) -> float:
         """Return the bars a year of the data's calendar has over the live bars (as a
-        backtest over the same bars annualizes: `tradeloom.calendars`)."""
+        backtest over the same bars annualizes: `tradeloom.time.calendars`)."""
         times = self.times
         first, last = (int(times[0]), int(times[-1])) if len(times) else (0, 0)
         return self.calendar.periods_per_year(self.timeframe_seconds, first, last)

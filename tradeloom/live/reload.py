@@ -33,10 +33,10 @@ from typing import Any
 
 from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import Problem, UserError
-from tradeloom.lazy import logger
+from tradeloom.files.reading import UnreadableFile, read_bytes
 from tradeloom.plugins.manager import PluginImportError, Plugins
-from tradeloom.redaction import REDACTED, redact, redact_text
-from tradeloom.safe_files import UnreadableFile, read_bytes
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import REDACTED, redact, redact_text
 from tradeloom.schemas import StrategyConfig, load_strategy
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.secrets import secret_reference

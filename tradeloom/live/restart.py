@@ -41,7 +41,6 @@ from tradeloom.domain import Bars, Universe
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import Restarted
-from tradeloom.lazy import logger
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
@@ -49,6 +48,7 @@ from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.replay_venue import ReplayVenue
 from tradeloom.live.session import LiveSession
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.market import Market

@@ -47,7 +47,6 @@ from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
-from tradeloom.lazy import logger
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import NOT_SENT, look_up, never_sent
 from tradeloom.live.reconcile import reconcile_market, trade_fill
@@ -68,7 +67,8 @@ from tradeloom.plugins.execution.routing import (
 )
 from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.plugins.protocols import LiveVenue
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState

@@ -106,7 +106,7 @@ from tradeloom.plugins.protocols import (
     Venue,
 )
 from tradeloom.reporting import outputs
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:

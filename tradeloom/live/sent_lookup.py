@@ -47,14 +47,14 @@ import pandas as pd
 from tradeloom.domain import Order
 from tradeloom.journal import OrderStateChanged
 from tradeloom.journal.events import NO_TIME
-from tradeloom.lazy import logger
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.order_journal import sent_row
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.sent_mark import SentMark
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.execution.order_events import VenueOrder
-from tradeloom.retrying import RetriesExhausted
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
     from pathlib import Path

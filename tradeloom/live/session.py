@@ -55,7 +55,6 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
-from tradeloom.lazy import logger
 from tradeloom.live.fold_in_effect import train_fold_in_effect
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
@@ -71,6 +70,7 @@ from tradeloom.plugins.protocols import (
     Venue,
 )
 from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import LiveBarRow

@@ -38,9 +38,9 @@ from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import UserError
-from tradeloom.lazy import logger
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import LiveFeed
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.services import Ticking

@@ -22,10 +22,10 @@ from tradeloom.engine.features import universe_features
 from tradeloom.engine.universe import absences
 from tradeloom.engine.wiring import modelled_venue
 from tradeloom.journal import SymbolAbsent
-from tradeloom.lazy import logger
 from tradeloom.live.account_venue import AccountVenue, open_account_venue
 from tradeloom.live.history import MarketHistory, warm_up_row
 from tradeloom.live.session import LiveSession
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.portfolio_session import PortfolioSession

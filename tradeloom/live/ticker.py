@@ -20,11 +20,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV
-from tradeloom.lazy import logger
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.provides import provides
 from tradeloom.plugins.data.validation import unsound_bars
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
+from tradeloom.runtime.lazy import logger
 
 __all__ = ["BarTicker", "ClosedRows"]
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from tradeloom.engine.capabilities import live_account
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import VenueUnreachable
-from tradeloom.lazy import logger
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
 from tradeloom.plugins.execution.order_params import OrdersParams
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.services import JournalLink, Markets, RunFiles

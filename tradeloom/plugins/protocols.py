@@ -38,7 +38,7 @@ from tradeloom.domain import (
     Signal,
     Universe,
 )
-from tradeloom.lazy import pandas as pd
+from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
     from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries
@@ -498,7 +498,7 @@ class LiveUniverseFeed(Protocol):
             OHLCV indexed by UTC open time; empty when the exchange has published none.
 
         Raises:
-            tradeloom.retrying.RetriesExhausted: The exchange did not answer.
+            tradeloom.runtime.retrying.RetriesExhausted: The exchange did not answer.
         """
         ...
 
@@ -522,7 +522,7 @@ class LiveFeed(Protocol):
             OHLCV indexed by UTC open time; empty when the exchange has published none.
 
         Raises:
-            tradeloom.retrying.RetriesExhausted: The exchange did not answer; the runner
+            tradeloom.runtime.retrying.RetriesExhausted: The exchange did not answer; the runner
                 journals it and asks again at its next wake-up.
         """
         ...

@@ -17,9 +17,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.kept import column
 from tradeloom.reporting.metrics import curve_performance
 from tradeloom.reporting.statistics import equity_statistics, fill_notional, traded_turnover
+from tradeloom.tables.kept import column
 
 __all__ = ["Account", "TradeLedger", "account_figures"]
 
@@ -134,7 +134,7 @@ class TradeLedger:
 
     def add(self, trades: Sequence[Trade], fills: Sequence[Any]) -> None:
         """Add closed trades and fills (each once, in order; objects, or a
-        `tradeloom.kept.Kept` read by its columns)."""
+        `tradeloom.tables.kept.Kept` read by its columns)."""
         if len(trades):
             pnl = column(trades, "pnl").astype(np.float64)
             notional = column(trades, "quantity").astype(np.float64) * column(

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Fill, Trade
-from tradeloom.kept import column
+from tradeloom.tables.kept import column
 
 __all__ = ["group_attribution", "symbol_attribution"]
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tradeloom.files.writing import OutputFolder
 from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, naive_times, page
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
 from tradeloom.reporting.shared_plotly import shared_plotly
-from tradeloom.safe_writes import OutputFolder
 
 __all__ = ["compare_page", "compare_runs", "compare_table"]
 

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradeloom.jit import python_form, released_kernel
+from tradeloom.kernels.jit import python_form, released_kernel
 from tradeloom.reporting.float_text import (
     DIGIT_PAIRS,
     REPR_WIDTH,
@@ -417,7 +417,7 @@ def _write_lines_as_python(
     text: npt.NDArray[np.uint8],
     width: int,
 ) -> npt.NDArray[np.uint8]:
-    """`_write_lines` as Python (`tradeloom.jit.python_form`): the same bytes, each cell
+    """`_write_lines` as Python (`tradeloom.kernels.jit.python_form`): the same bytes, each cell
     by Python's own ``repr`` and ``str`` (the kernel writes what they write) rather than
     its digits' loops, which as Python took seconds for a small run's tables."""
     cells: list[list[str]] = []

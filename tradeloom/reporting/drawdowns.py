@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 
 __all__ = ["Drawdowns", "find_drawdowns"]
 

@@ -51,7 +51,7 @@ from tradeloom.journal import (
     read_events,
     read_frames,
 )
-from tradeloom.kept import column, times
+from tradeloom.tables.kept import column, times
 
 __all__ = [
     "ORDER_TYPES",
@@ -509,7 +509,7 @@ def plain_execution_quality(
     orders: Sequence[Any], fills: Sequence[Any], cancellations: Sequence[Any], terms: ExecutionTerms
 ) -> dict[str, Any] | None:
     """Return `journal_execution_quality`'s figures of a backtest's orders, fills and
-    cancellations as it kept them (objects, or `tradeloom.kept.Kept` columns), without
+    cancellations as it kept them (objects, or `tradeloom.tables.kept.Kept` columns), without
     reading its journal back.
 
     The caller vouches that these are every ``order``, ``fill`` and ``order_cancelled``

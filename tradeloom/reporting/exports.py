@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tradeloom.domain import Signal
-from tradeloom.kept import column
+from tradeloom.tables.kept import column
 
 __all__ = [
     "BARS_FILE",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 
 __all__ = ["DIGIT_PAIRS", "REPR_WIDTH", "digit_count", "repr_floats", "write_digits", "write_repr"]
 

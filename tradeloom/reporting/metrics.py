@@ -11,11 +11,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.stats import auc
-from tradeloom.timeframes import SECONDS_PER_YEAR
-from tradeloom.timeframes import periods_per_year as _periods
+from tradeloom.time.timeframes import SECONDS_PER_YEAR
+from tradeloom.time.timeframes import periods_per_year as _periods
 
 __all__ = [
     "curve_performance",

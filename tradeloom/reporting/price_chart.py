@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradeloom.grouping import per_distinct, positions_by_key
 from tradeloom.reporting.charts import (
     Chart,
     json_text,
@@ -34,6 +33,7 @@ from tradeloom.reporting.charts import (
 from tradeloom.reporting.downsample import candle_buckets
 from tradeloom.reporting.fixed_text import fixed_texts
 from tradeloom.reporting.run_data import RunData
+from tradeloom.tables.grouping import per_distinct, positions_by_key
 
 __all__ = [
     "CHARTED_SYMBOLS",

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
-from tradeloom.lazy import logger
+from tradeloom.runtime.lazy import logger
 
 __all__ = [
     "STAGES",

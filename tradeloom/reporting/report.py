@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.grouping import positions_by_key
+from tradeloom.files.writing import OutputFolder
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.calibration_view import calibration_table, reliability_chart
 from tradeloom.reporting.charts import (
@@ -62,7 +62,7 @@ from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
-from tradeloom.safe_writes import OutputFolder
+from tradeloom.tables.grouping import positions_by_key
 
 __all__ = [
     "PANELS",

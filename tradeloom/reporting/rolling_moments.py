@@ -31,7 +31,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel, released_kernel
+from tradeloom.kernels.jit import kernel, released_kernel
 
 __all__ = ["rolling_sharpe_volatility"]
 

@@ -26,19 +26,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tradeloom.errors import UserError
-from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
-from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
-from tradeloom.reporting.metrics import prediction_auc
-from tradeloom.reporting.run_events import RunEvent, run_events
-from tradeloom.reporting.run_tables import EQUITY, table_file
-from tradeloom.reporting.tearsheet import Rolling
-from tradeloom.safe_files import (
+from tradeloom.files.reading import (
     NotAFile,
     read_csv,
     read_json,
     read_yaml,
     require_regular,
 )
+from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
+from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
+from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.run_events import RunEvent, run_events
+from tradeloom.reporting.run_tables import EQUITY, table_file
+from tradeloom.reporting.tearsheet import Rolling
 
 __all__ = [
     "RunData",

@@ -11,9 +11,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from tradeloom.addresses import quote_path
+from tradeloom.files.addresses import quote_path
+from tradeloom.files.writing import OutputFolder, UnsafeOutput
 from tradeloom.reporting.charts import plotly_file, plotly_js
-from tradeloom.safe_writes import OutputFolder, UnsafeOutput
 
 __all__ = ["shared_plotly"]
 

@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.kept import column
 from tradeloom.reporting.drawdowns import find_drawdowns
 from tradeloom.reporting.metrics import profit_factor
 from tradeloom.reporting.tearsheet import calendar_periods, period_label
+from tradeloom.tables.kept import column
 
 __all__ = [
     "drawdown_duration",
@@ -180,7 +180,7 @@ def turnover(fills: Sequence[Any], equity: pd.Series) -> float:
 
 def fill_notional(fills: Sequence[Any]) -> npt.NDArray[np.float64]:
     """Return each fill's traded notional: its quantity times its price, unsigned (the
-    fills: objects, or a `tradeloom.kept.Kept` read by its columns)."""
+    fills: objects, or a `tradeloom.tables.kept.Kept` read by its columns)."""
     quantity = column(fills, "quantity").astype(np.float64)
     return np.abs(quantity * column(fills, "price").astype(np.float64))
 

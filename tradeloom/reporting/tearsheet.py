@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.jit import released_kernel
+from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.drawdowns import find_drawdowns
 from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
 

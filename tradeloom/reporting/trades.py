@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.jit import kernel
-from tradeloom.kept import Kept, column, times
-from tradeloom.text_columns import labelled, texts
+from tradeloom.kernels.jit import kernel
+from tradeloom.tables.kept import Kept, column, times
+from tradeloom.tables.text_columns import labelled, texts
 
 __all__ = ["TRADE_COLUMNS", "exit_reasons", "trade_frame"]
 
@@ -54,7 +54,7 @@ def exit_reasons(
     """Return the reason of each fill that closed a trade, in the order the trades closed.
 
     Args:
-        orders: Every order (``id``, ``reason``): objects, or a `tradeloom.kept.Kept`
+        orders: Every order (``id``, ``reason``): objects, or a `tradeloom.tables.kept.Kept`
             read by its columns.
         fills: Every fill (``order_id``, ``side``, ``quantity``), in journal order.
         symbols: The symbol of each order, by id (None: one symbol); each symbol's
@@ -128,7 +128,7 @@ def trade_frame(
 
     Args:
         trades: Closed round trips (`tradeloom.domain.Trade` or rows with the
-            same attributes, or a `tradeloom.kept.Kept` of them), in the order they
+            same attributes, or a `tradeloom.tables.kept.Kept` of them), in the order they
             closed.
         orders: Every order of the run (``id``, ``reason``).
         fills: Every fill of the run in journal order (``order_id``, ``side``, ``quantity``).
@@ -161,7 +161,7 @@ def trade_frame(
         data["symbol"] = texts(trades.column("symbol"))
     else:
         data["symbol"] = [str(getattr(t, "symbol", "")) for t in trades]
-    # the texts as pandas infers them, without its inference (`tradeloom.text_columns`)
+    # the texts as pandas infers them, without its inference (`tradeloom.tables.text_columns`)
     data["side"] = labelled((data["direction"] > 0).astype(np.int8), ("short", "long"))
     data["holding_bars"] = data["exit_bar"] - data["entry_bar"]
     data["return"] = data["pnl"] / (data["quantity"] * data["entry_price"])

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tradeloom.grouping import per_distinct
 from tradeloom.reporting.charts import escape
 from tradeloom.reporting.time_text import time_texts
+from tradeloom.tables.grouping import per_distinct
 
 __all__ = ["TRADES_SHOWN", "trades_table"]
 

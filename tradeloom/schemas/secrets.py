@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from tradeloom.errors import Problem
-from tradeloom.redaction import register_secret
+from tradeloom.runtime.redaction import register_secret
 from tradeloom.schemas.annotations import annotations_at, members
 from tradeloom.schemas.messages import SECRET_ONLY_MESSAGE, join_path, show
 
@@ -53,7 +53,7 @@ class Secret(SecretStr):
 
     ``str`` and ``repr`` show ``${NAME}``, a JSON dump ``**********``; the value is only
     available from `get_secret_value`.
-    Making one registers the value with `tradeloom.redaction`, which keeps it out of
+    Making one registers the value with `tradeloom.runtime.redaction`, which keeps it out of
     every log line, traceback and journal row from then on.
 
     Args:

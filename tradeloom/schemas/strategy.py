@@ -32,7 +32,7 @@ from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.scaling import Scaling
-from tradeloom.timeframes import feature_timeframe_seconds
+from tradeloom.time.timeframes import feature_timeframe_seconds
 
 __all__ = [
     "IMPLIED_KINDS",

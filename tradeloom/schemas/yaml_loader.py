@@ -39,7 +39,8 @@ from yaml.constructor import BaseConstructor, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.safe_files import FileTooLarge, NotAFile, file_kind, read_bytes
+from tradeloom.files.reading import FileTooLarge, NotAFile, file_kind, read_bytes
+from tradeloom.files.yaml_scanner import SafeLoader
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.yaml_budget import (
     MAP_TAG,
@@ -49,7 +50,6 @@ from tradeloom.schemas.yaml_budget import (
     VALUE_TAG,
     over_budget,
 )
-from tradeloom.yaml_scanner import SafeLoader
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",

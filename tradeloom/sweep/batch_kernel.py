@@ -49,7 +49,7 @@ from tradeloom.core.records import (
     TRADE_SIZE,
     TRADE_VALUES,
 )
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = ["MAX_CODE", "TRADE_WIDTH", "run_variants"]
 

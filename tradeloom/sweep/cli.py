@@ -186,7 +186,7 @@ def variant_overrides(text: str, strategy: Path) -> SweepVariant:
 
     import numpy as np
 
-    from tradeloom.safe_files import UnreadableFile, read_bytes, require_regular
+    from tradeloom.files.reading import UnreadableFile, read_bytes, require_regular
     from tradeloom.sweep.results import SWEEP_FILE, read_identity, read_strategy_hash
 
     folder, sep, row = text.rpartition(":")

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import UserError
-from tradeloom.extras import require
+from tradeloom.files.writing import OutputFolder
 from tradeloom.reporting.outputs import json_safe
-from tradeloom.safe_writes import OutputFolder
+from tradeloom.runtime.extras import require
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.leaderboard import leaderboard_table, rank
 from tradeloom.sweep.objective import Objective

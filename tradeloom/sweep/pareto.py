@@ -20,7 +20,7 @@ import pandas as pd
 from tradeloom.reporting.charts import Chart, chart_html, escape, layout, page
 
 if TYPE_CHECKING:
-    from tradeloom.safe_writes import OutputFolder
+    from tradeloom.files.writing import OutputFolder
     from tradeloom.sweep.settings import Settings
 
 __all__ = ["PARETO_FILE", "PRINTED_POINTS", "front_of", "pareto_lines", "write_pareto_page"]

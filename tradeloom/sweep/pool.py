@@ -23,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.lazy import logger
+from tradeloom.runtime.lazy import logger
 from tradeloom.sweep.shared_args import SharedRef, shared_arguments
 from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.errors import UserError
-from tradeloom.safe_files import UnreadableFile, read_bytes, read_json
-from tradeloom.safe_writes import OutputFolder
+from tradeloom.files.reading import UnreadableFile, read_bytes, read_json
+from tradeloom.files.writing import OutputFolder
 
 __all__ = [
     "PARTS_DIR",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.extras import require
+from tradeloom.runtime.extras import require
 from tradeloom.sweep.engine import run_sweep
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.space import Axis, Space, Variant

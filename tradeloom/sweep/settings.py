@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.safe_writes import check_out_text
+from tradeloom.files.writing import check_out_text
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
 from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.lazy import logger
 from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.runtime.lazy import logger
 
 __all__ = ["CacheEntry", "StageCache", "stage_key", "versions"]
 

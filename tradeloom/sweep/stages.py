@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.backtest.pipeline import bar_inputs, check_probabilities
-from tradeloom.calendars import CRYPTO
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
 from tradeloom.engine.core_spec import sizing_year
@@ -41,6 +40,7 @@ from tradeloom.engine.universe import load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.sweep.stage_cache import StageCache, stage_key
+from tradeloom.time.calendars import CRYPTO
 
 __all__ = ["STAGE_RUNS", "Series", "StageHashes", "load_series", "prepare_series", "upstream_key"]
 

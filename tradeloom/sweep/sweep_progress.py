@@ -1,6 +1,6 @@
 """The sweep's progress line: variants done of the total, time left, best objective so far.
 
-Drawn by `tradeloom.progress` (rich, on stderr), so it is shown only where that module
+Drawn by `tradeloom.runtime.progress` (rich, on stderr), so it is shown only where that module
 shows bars: a terminal, not CI, not ``--quiet``; elsewhere it costs a few comparisons per
 variant and the best objective is still tracked.
 """
@@ -11,7 +11,7 @@ import math
 from contextlib import ExitStack
 from types import TracebackType
 
-from tradeloom import progress
+from tradeloom.runtime import progress
 
 __all__ = ["SweepProgress"]
 

@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
-from tradeloom.extras import require
+from tradeloom.runtime.extras import require
 from tradeloom.sweep.task import Task
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
 from tradeloom.sweep.task_threads import single_threaded

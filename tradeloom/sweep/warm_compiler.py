@@ -8,13 +8,13 @@ of a cached kernel took 0.07 s instead of 3.3 s. Forking here is safe: initialis
 compiler starts no thread.
 
 Importing this module is the whole point of it: it compiles one trivial kernel (a
-`tradeloom.jit.kernel`, so that it is cached where the other kernels are, never beside
+`tradeloom.kernels.jit.kernel`, so that it is cached where the other kernels are, never beside
 this file).
 """
 
 from __future__ import annotations
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = ["warm"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tradeloom.plugins.data.book_snapshots import BookSnapshot
 from tradeloom.plugins.data.book_stream import BookStream
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 
 
 class _Pro:

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from tests.reference_libraries import package_folder
-from tradeloom.calendars import CRYPTO, FOREX, get_calendar
 from tradeloom.cli.main import main
+from tradeloom.time.calendars import CRYPTO, FOREX, get_calendar
 
 _BACKTESTING = package_folder("backtesting")  # not imported (`reference_libraries`)
 if _BACKTESTING is None:
@@ -261,7 +261,7 @@ def test_a_span_cut_from_the_years_calendar_is_the_spans_own_calendar(
     name: str, start: str, end: str
 ) -> None:
     pytest.importorskip("exchange_calendars")
-    from tradeloom import calendars
+    from tradeloom.time import calendars
 
     first, last = calendars._bounded(name, pd.Timestamp(start).date(), pd.Timestamp(end).date())
     try:  # the calendar of the span alone, as it was built for every span

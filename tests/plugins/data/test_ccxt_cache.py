@@ -18,7 +18,7 @@ from tradeloom.plugins.data.ccxt_fetch import BarFeed
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.data.files import ParquetParams, build_parquet
 from tradeloom.plugins.data.ohlcv_cache import CacheKey, OhlcvCache, default_cache_dir
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import ExchangeEmulator, ServerError
 
 KEY = CacheKey("binance", SYMBOL, "1h")

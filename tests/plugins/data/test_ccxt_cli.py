@@ -15,11 +15,11 @@ import pytest
 from tests import forkserver
 from tests.forkserver import tradeloom
 from tests.plugins.data.ccxt_emulated import KLINES, START, emulated_binance, make_bars, ms
-from tradeloom import progress
 from tradeloom.cli.data_fetch import run_fetch
 from tradeloom.cli.main import main
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
+from tradeloom.runtime import progress
 from tradeloom.testing import ExchangeEmulator, ServerError
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
@@ -76,7 +76,7 @@ def test_fetch_downloads_then_tops_up_the_cache(
 def test_fetch_shows_progress_on_a_terminal_only(
     tmp_path: Path, emulator: ExchangeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The download advances a progress bar (`tradeloom.progress`: rich, on a terminal
+    """The download advances a progress bar (`tradeloom.runtime.progress`: rich, on a terminal
     only) by the bars of each page; off a terminal nothing is written."""
     params = CcxtParams(
         exchange="binance",

@@ -23,7 +23,7 @@ from tradeloom.plugins.data.ccxt_fetch import (
     poll_closed_rows,
 )
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable, retry_after
-from tradeloom.retrying import RetriesExhausted, RetryPolicy
+from tradeloom.runtime.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,

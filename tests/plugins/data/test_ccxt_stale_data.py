@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tradeloom.calendars import FOREX
 from tradeloom.plugins.data.stale_data import StaleData, StaleDataWatch
+from tradeloom.time.calendars import FOREX
 
 
 def t(text: str) -> pd.Timestamp:

@@ -29,7 +29,7 @@ from tradeloom.plugins.data.ccxt_stream import (
     pro_client_factory,
     use_pro_client_factory,
 )
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00Z
 STEP = 60_000  # 1m

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from tradeloom.plugins.data.book_stream import BookStream
 from tradeloom.plugins.data.ccxt_stream import ClosedBarStream
 from tradeloom.plugins.data.pro_watch import ProWatcher
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 
 WAIT = 10.0  # seconds; an upper bound only, never reached when the code is right
 

@@ -12,7 +12,7 @@ import pytest
 from tests.plugins.data.ccxt_emulated import START, SYMBOL, emulated_binance, make_bars
 from tradeloom.cli.main import main
 from tradeloom.testing import BookProfile
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
 

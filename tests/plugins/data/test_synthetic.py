@@ -22,7 +22,7 @@ from tradeloom.plugins.data.synthetic import (
     simulate,
 )
 from tradeloom.plugins.protocols import DataSource
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.time.timeframes import parse_timeframe
 
 
 @cache

@@ -18,7 +18,7 @@ from tradeloom.plugins.data.validation import (
     DataValidationError,
     validate_bars,
 )
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 SOURCE = "/abs/btc.csv"
 HOUR = 3600

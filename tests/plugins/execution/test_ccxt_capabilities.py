@@ -28,7 +28,7 @@ from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.execution.order_state import OrderState
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import DropConnection, ExchangeEmulator
 
 SWAP = "BTC/USDT:USDT"

@@ -36,7 +36,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueOrder,
 )
 from tradeloom.plugins.execution.order_state import TERMINAL, OrderState, Transition
-from tradeloom.retrying import RetriesExhausted, RetryPolicy
+from tradeloom.runtime.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,

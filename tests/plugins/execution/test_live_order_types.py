@@ -33,7 +33,7 @@ from tradeloom.plugins.execution.order_events import (
 from tradeloom.plugins.execution.order_params import LimitOrderParams, OrdersParams
 from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
-from tradeloom.retrying import RetriesExhausted, RetryPolicy
+from tradeloom.runtime.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
 
 S = OrderState

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeloom.calendars import CRYPTO, FOREX, TradingCalendar, get_calendar
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.sessions import (
@@ -24,6 +23,7 @@ from tradeloom.plugins.features.sessions import (
     vwap,
 )
 from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.time.calendars import CRYPTO, FOREX, TradingCalendar, get_calendar
 
 from tests.plugins.features.test_feature_parity import each_bar  # isort: skip
 

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
-from tradeloom.calendars import get_calendar
 from tradeloom.domain import Bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
@@ -23,6 +22,7 @@ from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.features.timeframe import CalendarBuckets, HigherTimeframe, resample
 from tradeloom.plugins.protocols import Feature
 from tradeloom.schemas import load_strategy
+from tradeloom.time.calendars import get_calendar
 
 from tests.plugins.features.test_feature_parity import batch, each_bar  # isort: skip
 

@@ -22,7 +22,7 @@ from tradeloom.plugins.component import BuildContext, ParamError, ParamErrors
 from tradeloom.plugins.model import SklearnParams, build_sklearn_model
 from tradeloom.plugins.model.boosting_libraries import set_threads
 from tradeloom.plugins.model.estimator_checks import check_estimator
-from tradeloom.threads import openmp_threads
+from tradeloom.runtime.threads import openmp_threads
 
 ROOT = Path(__file__).resolve().parents[3]
 

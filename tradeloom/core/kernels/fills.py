@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = [
     "CUT_CASH",

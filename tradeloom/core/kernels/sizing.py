@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = [
     "kelly_fraction",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = ["NO_SIGNAL", "threshold_step"]
 

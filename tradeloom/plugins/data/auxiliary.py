@@ -31,12 +31,12 @@ from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import OHLCV, Bars
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "AsOfRows",

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,
     is_network_error,
     retry_after,
 )
-from tradeloom.retrying import RetryPolicy, call_with_retries
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     import ccxt

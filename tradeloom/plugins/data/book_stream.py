@@ -9,7 +9,7 @@ stream.
 
 Failures: any error of a watch (a network error, a closed connection, an answer that
 is not a book) counts one; the next watch reconnects after the wait
-`tradeloom.retrying.RetryPolicy.delay` gives; an update resets the count. After
+`tradeloom.runtime.retrying.RetryPolicy.delay` gives; an update resets the count. After
 ``policy.max_attempts`` consecutive failures the stream gives up for good (logged
 once), and `latest` stays None. The thread, the reconnects and the give-up are
 `tradeloom.plugins.data.pro_watch.ProWatcher`'s, shared with the bar stream.
@@ -25,7 +25,7 @@ from typing import Any
 
 from tradeloom.plugins.data.book_snapshots import BookSnapshot, watch_book
 from tradeloom.plugins.data.pro_watch import ProWatcher
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 
 __all__ = ["BookStream"]
 

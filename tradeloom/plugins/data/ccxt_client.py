@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from tradeloom.plugins.registry import did_you_mean
-from tradeloom.redaction import guard_client
+from tradeloom.runtime.redaction import guard_client
 
 __all__ = [
     "CREDENTIAL_SETTINGS",
@@ -89,7 +89,7 @@ def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -
     """Return a ccxt client of ``exchange_id``; no request is made.
 
     The client's ``verbose`` output goes to the redacted logs, not stdout
-    (`tradeloom.redaction.guard_client`).
+    (`tradeloom.runtime.redaction.guard_client`).
 
     Args:
         exchange_id: A ccxt exchange id (``binance``).

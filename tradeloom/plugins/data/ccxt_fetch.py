@@ -41,7 +41,6 @@ import pandas as pd
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError, ServiceUnreachable
-from tradeloom.lazy import logger
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
     describe,
@@ -50,8 +49,9 @@ from tradeloom.plugins.data.ccxt_retry import (
     unresolved_host,
 )
 from tradeloom.plugins.registry import did_you_mean
-from tradeloom.retrying import RetryPolicy, call_with_retries
-from tradeloom.timeframes import format_timestamp, parse_timeframe
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
+from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 __all__ = [
     "BarFeed",

@@ -1,6 +1,6 @@
 """What a ccxt error means for a market-data read: worth another attempt, or not.
 
-Reads are repeated by `tradeloom.retrying.call_with_retries`; this module says which
+Reads are repeated by `tradeloom.runtime.retrying.call_with_retries`; this module says which
 errors it repeats, how long the exchange asked to wait, and how an error is quoted.
 
 What is retried: ccxt's ``OperationFailed`` family, which is ccxt's word for "the
@@ -18,7 +18,7 @@ import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from tradeloom.retrying import RetriesExhausted, retry_after_seconds
+from tradeloom.runtime.retrying import RetriesExhausted, retry_after_seconds
 
 if TYPE_CHECKING:
     import ccxt

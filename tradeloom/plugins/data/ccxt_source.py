@@ -27,11 +27,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from tradeloom import progress
-from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
@@ -43,7 +40,10 @@ from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanosecon
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
 from tradeloom.plugins.registry import did_you_mean
-from tradeloom.timeframes import format_timestamp, parse_timeframe
+from tradeloom.runtime import progress
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
+from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 if TYPE_CHECKING:
     import ccxt

@@ -39,7 +39,7 @@ When `closed_since` says None:
 Failures: any error of ``watch_ohlcv`` (ccxt's ``NetworkError``, a closed connection,
 an exchange error, a malformed candle) counts one; the next call reconnects (ccxt.pro
 dials a new connection for a watch whose connection failed) after the wait
-`tradeloom.retrying.RetryPolicy.delay` gives. An answer resets the count. After
+`tradeloom.runtime.retrying.RetryPolicy.delay` gives. An answer resets the count. After
 ``policy.max_attempts`` consecutive failures the stream gives up for good: it logs
 once, closes the client, and `healthy` stays False, so the runner polls REST. The
 thread, the reconnects and the give-up are `tradeloom.plugins.data.pro_watch.ProWatcher`'s,
@@ -64,9 +64,9 @@ from typing import Any
 
 from tradeloom.plugins.data.ccxt_client import check_exchange_id, factory_override
 from tradeloom.plugins.data.pro_watch import ProWatcher
-from tradeloom.redaction import guard_client
-from tradeloom.retrying import RetryPolicy
-from tradeloom.timeframes import parse_timeframe
+from tradeloom.runtime.redaction import guard_client
+from tradeloom.runtime.retrying import RetryPolicy
+from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = [
     "ClosedBarBuffer",
@@ -93,7 +93,7 @@ def pro_client_factory(
 
     Each call of the maker returns a new client (``ccxt.pro.<exchange_id>(settings)``,
     ``enableRateLimit`` on by default), its ``verbose`` output routed to the redacted
-    logs (`tradeloom.redaction.guard_client`). Nothing is sent.
+    logs (`tradeloom.runtime.redaction.guard_client`). Nothing is sent.
 
     Raises:
         ValueError: ``exchange_id`` is not a ccxt exchange id.

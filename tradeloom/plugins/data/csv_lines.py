@@ -32,7 +32,7 @@ def csv_header(path: Path) -> list[str] | None:
         plain = '"' not in line and "\r" not in line[:-2]
         if plain and len(set(names)) == len(names) and all(n and n == n.strip() for n in names):
             return names
-    from tradeloom.lazy import pandas as pd
+    from tradeloom.runtime.lazy import pandas as pd
 
     try:
         columns = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns

@@ -19,12 +19,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom.calendars import get_calendar
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.errors import DataError
-from tradeloom.grouping import positions_by_key
-from tradeloom.lazy import logger
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.csv_lines import csv_header, csv_line_numbers, csv_row_count
@@ -38,7 +34,11 @@ from tradeloom.plugins.data.universe import (
     universe_of,
 )
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, validate_bars
-from tradeloom.timeframes import format_timestamp, parse_timeframe
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.tables.grouping import positions_by_key
+from tradeloom.time.calendars import get_calendar
+from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 _log = logger("tradeloom.data")
 

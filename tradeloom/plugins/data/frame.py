@@ -25,10 +25,10 @@ import numpy as np
 from pydantic import PrivateAttr, model_validator
 
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.files import BarsParams, FileSource
 from tradeloom.plugins.data.joined import build_joined
+from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
     from tradeloom.schemas.config import StrategyConfig

@@ -39,8 +39,8 @@ from tradeloom.plugins.data.ccxt_retry import (
     retry_after,
 )
 from tradeloom.plugins.data.universe import symbol_file_part
-from tradeloom.retrying import RetryPolicy, call_with_retries
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["LOOKBACK_MS", "FundingCache", "FundingRates", "fetch_funding_rates"]
 

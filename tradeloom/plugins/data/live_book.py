@@ -36,7 +36,7 @@ from tradeloom.plugins.data.order_book import (
     book_column,
     book_faults,
 )
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["BookRejection", "LiveBook"]
 

@@ -36,10 +36,10 @@ import numpy as np
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
-from tradeloom.lazy import pyarrow as pa
-from tradeloom.lazy import pyarrow_parquet as pq
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.runtime.lazy import pyarrow as pa
+from tradeloom.runtime.lazy import pyarrow_parquet as pq
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "CACHE_ENV",

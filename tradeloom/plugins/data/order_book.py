@@ -31,14 +31,14 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from tradeloom.errors import DataError
-from tradeloom.lazy import logger
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries, parse_delay
 from tradeloom.plugins.data.book_snapshots import BOOK_FIELDS, level_column
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "BOOK_PREFIX",

@@ -11,7 +11,7 @@ subclass says only what it watches (`ClosedBarStream`: ``watch_ohlcv``;
 - Failures: any error of a watch, or of taking its update (a network error, a closed
   connection, an exchange error, a malformed answer), counts one; the next watch
   reconnects (ccxt.pro dials a new connection for a watch whose connection failed)
-  after the wait `tradeloom.retrying.RetryPolicy.delay` gives. An update resets the
+  after the wait `tradeloom.runtime.retrying.RetryPolicy.delay` gives. An update resets the
   count. After ``policy.max_attempts`` consecutive failures the watcher gives up for
   good: it logs once, closes the client, and `healthy` stays False, so the runner
   falls back to REST.
@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, ClassVar
 
-from tradeloom.lazy import logger
 from tradeloom.plugins.data.ccxt_retry import describe
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import RetryPolicy
 
 __all__ = ["ProWatcher"]
 

@@ -1,6 +1,6 @@
 """The ``data.retry`` keys of the ``ccxt`` source: how patiently to repeat a read.
 
-The keys describe a `tradeloom.retrying.RetryPolicy` (capped exponential backoff with
+The keys describe a `tradeloom.runtime.retrying.RetryPolicy` (capped exponential backoff with
 jitter, never shorter than an exchange's ``Retry-After``). Kept apart from `ccxt_retry`
 (which imports ccxt) so that validating a strategy file does not import ccxt.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from tradeloom.plugins.component import Params
-from tradeloom.retrying import RetryPolicy
+from tradeloom.runtime.retrying import RetryPolicy
 
 __all__ = ["RetryParams"]
 

@@ -22,7 +22,7 @@ How the live runner uses it:
 The deadline: the bar after ``last_bar`` opens at ``last_bar + timeframe`` and closes
 one timeframe later, so it is due at ``last_bar + 2 * timeframe + grace``. Before any
 bar has been seen, a bar must close within one timeframe of ``started``. With a
-``calendar`` (the data's, `tradeloom.calendars`), the next bar is the next one the
+``calendar`` (the data's, `tradeloom.time.calendars`), the next bar is the next one the
 market is open for: a forex weekend, a stock's night or holiday is no missing bar, in
 every clock (the wall clock, the simulated one), and ``missed_bars`` counts only the
 bars the calendar expects.
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tradeloom.calendars import CRYPTO, TradingCalendar
-from tradeloom.timeframes import format_timestamp, parse_timeframe
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
+from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 __all__ = ["StaleData", "StaleDataWatch"]
 

@@ -41,7 +41,6 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED
 from tradeloom.domain import Bars, Universe
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries, join_asof
 from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_joined
@@ -49,7 +48,8 @@ from tradeloom.plugins.data.synthetic_funding import synthetic_funding
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
-from tradeloom.timeframes import last_bar_problem, parse_timeframe, periods_per_year
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
 __all__ = [
     "REGIMES",

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from tradeloom.lazy import pandas as pd
-from tradeloom.timeframes import TIMESTAMP_RANGE
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import TIMESTAMP_RANGE
 
 __all__ = [
     "EPOCH_UNITS",
@@ -126,7 +126,7 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(nanoseconds, bad)``: int64 nanoseconds (0 where bad) and a mask of the
         values that are missing, cannot be parsed, or fall outside the times nanoseconds
-        hold (`tradeloom.timeframes.TIMESTAMP_RANGE`).
+        hold (`tradeloom.time.timeframes.TIMESTAMP_RANGE`).
     """
     n = len(values)
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
@@ -172,7 +172,7 @@ def _fixed_width_iso(values: pd.Series) -> np.ndarray | None:
     same one of the fixed-width ISO 8601 forms ``2024-03-01T04:00:00``, ``...Z`` or
     ``...+02:00`` (T or a space), read by Arrow; None for any other column (no cell
     missing, no space around a cell, no impossible date or time, every time within
-    `tradeloom.timeframes.TIMESTAMP_RANGE`), which `parse_timestamps` reads cell by cell
+    `tradeloom.time.timeframes.TIMESTAMP_RANGE`), which `parse_timestamps` reads cell by cell
     and whose bad cells it names.
 
     The shape is checked byte by byte here, so that Arrow reads exactly the times the

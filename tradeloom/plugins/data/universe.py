@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field
 
 from tradeloom.domain import Bars, Universe
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "MAX_SYMBOLS",

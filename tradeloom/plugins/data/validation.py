@@ -14,7 +14,7 @@ the first problem it has, so the counts of the issues add up to the rows dropped
 7. ``duplicate_timestamp``: a timestamp seen in an earlier row (the first is kept).
 8. ``unsorted``: a timestamp earlier than the row before it (repair sorts the rows).
 9. ``gap``: bars missing between two consecutive bars, where the trading calendar
-   (``data.calendar``, `tradeloom.calendars`) says the market was open: a weekend, a
+   (``data.calendar``, `tradeloom.time.calendars`) says the market was open: a weekend, a
    night or a holiday of a market that closes is not a gap.
 
 Under ``reject`` any problem raises `DataValidationError`, one line per kind. Under
@@ -32,11 +32,11 @@ from typing import Literal
 import numpy as np
 
 from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
-from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "DataValidationError",

@@ -42,7 +42,7 @@ USD-M swaps; `tradeloom.plugins.execution.ccxt_capabilities`).
 
 Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
 are idempotent) are retried on network-side errors with capped exponential
-backoff and jitter (`tradeloom.retrying`), and never before a rate limit's
+backoff and jitter (`tradeloom.runtime.retrying`), and never before a rate limit's
 ``Retry-After`` has passed, however long it is; the sleep, the random draw and the
 clock are injectable. A read that fails every attempt raises `RetriesExhausted`;
 what the call counted before it (a poll's new trades, a lookup's order) stays
@@ -69,7 +69,6 @@ import ccxt
 import pandas as pd
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
-from tradeloom.lazy import logger
 from tradeloom.plugins.execution.ccxt_capabilities import Capabilities, MarketCalls
 from tradeloom.plugins.execution.ccxt_errors import (
     VenueMessage,
@@ -104,8 +103,9 @@ from tradeloom.plugins.execution.order_terms import (
     ccxt_arguments,
     unsupported_reason,
 )
-from tradeloom.redaction import guard_client
-from tradeloom.retrying import (
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import guard_client
+from tradeloom.runtime.retrying import (
     RetriesExhausted,
     RetryPolicy,
     call_with_retries,

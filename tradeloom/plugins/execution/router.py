@@ -26,7 +26,6 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from tradeloom.bounds import MAX_CASH
 from tradeloom.core.costs import VenueCosts
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.execution import ccxt_execution
 from tradeloom.plugins.execution.ccxt_execution import CcxtExecution, CcxtExecutionParams
@@ -37,6 +36,7 @@ from tradeloom.plugins.execution.simulated import (
     min_notional_of,
 )
 from tradeloom.plugins.protocols import Venue, VenueTerms
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "CcxtRouteParams",

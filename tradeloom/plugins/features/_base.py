@@ -10,10 +10,10 @@ import numpy as np
 from pydantic import AfterValidator, Field
 
 from tradeloom.domain import Bars
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, ParamError, Params, bars_key
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "ColumnName",

@@ -23,8 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -34,6 +33,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Adx", "AdxParams", "adx", "adx_step", "build_adx", "new_adx_state"]
 

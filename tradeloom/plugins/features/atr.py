@@ -14,8 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -26,6 +25,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import wilder_step
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Atr", "AtrParams", "atr", "atr_step", "build_atr", "new_atr_state"]
 

@@ -14,8 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -33,6 +32,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "BollingerWidth",

@@ -16,8 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
@@ -29,6 +28,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "BollingerBands",

@@ -30,7 +30,6 @@ from pydantic import Field
 
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.order_book import book_column, recorded_depth
 from tradeloom.plugins.features._base import (
@@ -39,6 +38,7 @@ from tradeloom.plugins.features._base import (
     new_columns,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "BookDepthParams",

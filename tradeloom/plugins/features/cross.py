@@ -25,7 +25,6 @@ import numpy.typing as npt
 from pydantic import Field
 
 from tradeloom.domain import Bars
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     ColumnName,
@@ -35,6 +34,7 @@ from tradeloom.plugins.features._base import (
     new_columns,
     series,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "CROSS_KINDS",

@@ -12,8 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -24,6 +23,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import ema_step, new_average
 from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Ema", "EmaParams", "build_ema", "ema"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import DataError
-from tradeloom.timeframes import format_timestamp
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["check_finite_features"]
 

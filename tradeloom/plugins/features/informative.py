@@ -23,7 +23,6 @@ import numpy as np
 
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.features.book import BookFeature
 from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import (
@@ -32,6 +31,7 @@ from tradeloom.plugins.protocols import (
     input_columns_of,
     reads_beside_ohlcv,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "InformativePair",

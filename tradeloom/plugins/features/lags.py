@@ -15,8 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, fie
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     ReadsBars,
@@ -26,6 +25,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import ring_back, ring_push
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Lags", "LagsParams", "build_lags", "lag", "lags", "lags_step", "new_lags_state"]
 

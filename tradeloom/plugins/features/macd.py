@@ -16,8 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     ColumnName,
@@ -29,6 +28,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import ema_step
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Macd", "MacdParams", "build_macd", "macd", "macd_step", "new_macd_state"]
 

@@ -14,8 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -26,6 +25,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring, ring_full, ring_get, ring_push
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "LogReturn",

@@ -14,8 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -26,6 +25,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import wilder_constants, wilder_step
 from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]
 

@@ -24,7 +24,6 @@ from pydantic import Field
 
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     ColumnName,
@@ -36,6 +35,7 @@ from tradeloom.plugins.features._base import (
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Series", "SeriesParams", "build_series", "transform_series"]
 

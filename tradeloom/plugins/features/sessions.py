@@ -1,6 +1,6 @@
 """Features of the calendar: ``vwap`` (per session) and ``time_features``.
 
-Both read the market's trading calendar (`tradeloom.calendars`, ``data.calendar``):
+Both read the market's trading calendar (`tradeloom.time.calendars`, ``data.calendar``):
 its sessions (`TradingCalendar.sessions`: each bar's trading day and that session's
 close) and its local time. Around the clock (``crypto``, the default) a session is
 the UTC day. A bar is placed by its open time; nothing after the bar is read (a
@@ -20,10 +20,8 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from tradeloom.calendars import TradingCalendar
 from tradeloom.domain import Bar, Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -35,6 +33,8 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import TradingCalendar
 
 __all__ = [
     "TIME_FIELDS",

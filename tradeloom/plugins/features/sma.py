@@ -13,8 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -31,6 +30,7 @@ from tradeloom.plugins.features.window import (
     ring_push,
     rolling_mean_std,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Sma", "SmaParams", "build_sma", "sma", "sma_step"]
 

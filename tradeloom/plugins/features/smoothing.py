@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 
 __all__ = ["ema_step", "new_average", "seed_step", "wilder_constants", "wilder_step"]
 

@@ -20,10 +20,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tradeloom.calendars import CRYPTO, TradingCalendar
 from tradeloom.domain import OHLCV, Bar, Bars
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.protocols import Feature
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import CRYPTO, TradingCalendar
 
 __all__ = [
     "CloseStep",

@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tradeloom.calendars import TradingCalendar
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.features.book import BookFeature
 from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import (
@@ -37,7 +35,9 @@ from tradeloom.plugins.protocols import (
     input_columns_of,
     reads_beside_ohlcv,
 )
-from tradeloom.timeframes import feature_timeframe_seconds, parse_timeframe
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.calendars import TradingCalendar
+from tradeloom.time.timeframes import feature_timeframe_seconds, parse_timeframe
 
 __all__ = [
     "CALENDAR_TIMEFRAMES",

@@ -15,8 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bars
-from tradeloom.jit import kernel
-from tradeloom.lazy import pandas as pd
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -35,7 +34,8 @@ from tradeloom.plugins.features.window import (
     ring_push,
     rolling_std,
 )
-from tradeloom.timeframes import periods_per_year
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import periods_per_year
 
 __all__ = [
     "Volatility",

@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 
 from tradeloom.domain import Bar, Bars
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -25,6 +24,7 @@ from tradeloom.plugins.features._base import (
 from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_zscore"]
 

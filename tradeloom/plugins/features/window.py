@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from tradeloom.jit import kernel, python_form
+from tradeloom.kernels.jit import kernel, python_form
 
 __all__ = [
     "BLOCK",

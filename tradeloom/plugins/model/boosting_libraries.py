@@ -17,7 +17,7 @@ what differs is collected here, keyed on the estimator's top-level package:
   histograms is made by timing both, so it could differ between two runs) and
   ``verbose: -1`` (its progress lines would go to stdout); a strategy's own value wins.
 - Threads (`set_threads`): LightGBM takes every physical core when ``n_jobs`` is None and
-  XGBoost every OpenMP thread, ignoring tradeloom's policy (`tradeloom.threads`). A fold
+  XGBoost every OpenMP thread, ignoring tradeloom's policy (`tradeloom.runtime.threads`). A fold
   sets ``n_jobs`` to the OpenMP threads in force where it trains: the process's count
   (one by default, ``--threads N``), one inside fold threads (``walk_forward.n_jobs``)
   and sweep tasks. The same rows give the same trees with one thread or several (tested).

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.model.compiled_model import (
     BatchKernelClassifier,
     UnsupportedEstimatorError,

@@ -54,7 +54,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.jit import kernel, python_form
+from tradeloom.kernels.jit import kernel, python_form
 from tradeloom.plugins.model.compiled_model import (
     UnsupportedEstimatorError,
     batch_rows,

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from tradeloom.files.reading import json_depth
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.model.bundle import Bundle, BundleError, read_bundle
 from tradeloom.plugins.model.compatibility import feature_problem, version_problem
@@ -55,7 +56,6 @@ from tradeloom.plugins.model.safe_pickle import (
     restricted_loads,
     trusted_package_problem,
 )
-from tradeloom.safe_files import json_depth
 
 __all__ = [
     "MAX_JSON_DEPTH",

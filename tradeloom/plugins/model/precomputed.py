@@ -8,10 +8,10 @@ from pydantic import Field
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput
 from tradeloom.errors import DataError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.registry import did_you_mean
-from tradeloom.timeframes import format_timestamp
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["PrecomputedModel", "PrecomputedParams", "build_precomputed_model"]
 

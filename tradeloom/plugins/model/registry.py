@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.model.bundle import Bundle, dump_bundle
 from tradeloom.plugins.model.compatibility import library_versions
 from tradeloom.plugins.model.metadata import (
@@ -40,6 +39,7 @@ from tradeloom.plugins.model.metadata import (
     TrainingWindow,
 )
 from tradeloom.plugins.model.reference_info import ReferenceInfo
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "INDEX_FILE",

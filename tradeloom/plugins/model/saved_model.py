@@ -22,13 +22,13 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput, ModelTraining
 from tradeloom.errors import UserError
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_model import TrainedFold, _predict_serially
+from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
     from tradeloom.plugins.model.compiled_model import CompiledModel

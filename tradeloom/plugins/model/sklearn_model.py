@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom import progress
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import (
     Bars,
@@ -32,8 +31,6 @@ from tradeloom.domain import (
     Universe,
 )
 from tradeloom.errors import UserError
-from tradeloom.lazy import logger
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params, bars_key
 from tradeloom.plugins.model.anomaly import (
     AnomalyParams,
@@ -64,7 +61,10 @@ from tradeloom.plugins.model.fold_predictor import FoldPredictor, label_problem,
 from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
 from tradeloom.plugins.model.labels import BINARY_KINDS, LabelKind, make_labels
 from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
-from tradeloom.threads import openmp_threads
+from tradeloom.runtime import progress
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.runtime.threads import openmp_threads
 
 if TYPE_CHECKING:
     from tradeloom.plugins.model.compiled_model import CompiledModel

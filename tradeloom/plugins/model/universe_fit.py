@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.domain import Bars, ModelOutput, Universe
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.model.folds import Fold, PurgingError
+from tradeloom.runtime.lazy import pandas as pd
 
 RowsOf = Callable[[Bars, "pd.DataFrame"], tuple[Any, Any, Any, Any]]
 """A model's rows of one symbol: features, labels, usable and trainable masks."""

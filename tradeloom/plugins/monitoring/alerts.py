@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tradeloom.lazy import logger
 from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.domain import Halt, HealthAction, Refusal, RunInfo

@@ -7,9 +7,9 @@ from pydantic import Field
 from tradeloom.core.kernels.labels import halt_message
 from tradeloom.core.kernels.specs import DrawdownKernel
 from tradeloom.domain import Halt, OrderIntent, Rejection
-from tradeloom.lazy import pandas as pd
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols import RiskContext
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["DrawdownHalt", "DrawdownHaltParams", "drawdown_halt", "halt_message"]
 

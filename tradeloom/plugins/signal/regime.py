@@ -45,7 +45,7 @@ from tradeloom.core.kernels.labels import (
     trend_label,
     volatility_label,
 )
-from tradeloom.jit import kernel
+from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import Params
 from tradeloom.plugins.features.window import (
     new_ring,

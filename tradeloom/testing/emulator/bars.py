@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import numpy as np
 import pandas as pd
 
-from tradeloom.timeframes import format_timestamp, parse_timeframe
+from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 __all__ = ["BINANCE_INTERVALS", "BarSeries"]
 

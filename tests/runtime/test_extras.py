@@ -1,0 +1,177 @@
+"""A surface whose extra is not installed is one line naming the extra, exit 2.
+
+The libraries are made unimportable in this process (``sys.modules[name] = None``: an
+import of it then raises ImportError, as when it is not installed) and the CLI's `main`
+runs in process: no install, no subprocess, nothing compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tradeloom.cli.main import main
+from tradeloom.runtime.extras import EXTRAS, MissingExtra, require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STRATEGY = ROOT / "strategies" / "btc_rf.yaml"
+
+
+def _missing(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    # a module that imported the library at its top must be imported anew to find it missing
+    for module in ("tradeloom.journal.postgres", "tradeloom.live.metrics"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_sweep_with_optuna_missing_names_the_sweep_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _missing(monkeypatch, "optuna")
+    out = tmp_path / "sweep"
+    code, stdout, err = _cli(
+        capsys, "sweep", STRATEGY, "--search", "optuna", "--trials", "2",
+        "--grid", "signal.threshold=0.1,0.2", "--out", out,
+    )  # fmt: skip
+    assert (code, stdout) == (2, "")
+    assert err == ("tradeloom sweep --search optuna needs optuna: pip install 'tradeloom[sweep]'\n")
+    assert not out.exists()
+
+
+def test_a_sweep_on_a_cluster_with_distributed_missing_names_the_dask_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _missing(monkeypatch, "distributed")
+    out = tmp_path / "sweep"
+    code, stdout, err = _cli(
+        capsys, "sweep", STRATEGY, "--grid", "signal.threshold=0.1,0.2",
+        "--scheduler", "tcp://127.0.0.1:1", "--out", out,
+    )  # fmt: skip
+    assert (code, stdout) == (2, "")
+    assert err == "tradeloom sweep --scheduler needs distributed: pip install 'tradeloom[dask]'\n"
+    assert not out.exists()
+
+
+def test_a_postgresql_journal_with_psycopg_missing_names_the_postgres_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _missing(monkeypatch, "psycopg")
+    monkeypatch.setenv("SOME_JOURNAL", "postgresql://postgres@127.0.0.1:1/test")
+    path = tmp_path / "s.yaml"
+    path.write_text(STRATEGY.read_text() + "journal:\n  url: ${SOME_JOURNAL}\n")
+    out = tmp_path / "run"
+    code, stdout, err = _cli(capsys, "run", path, "--out", out)
+    assert (code, stdout) == (2, "")
+    assert err == "a journal in PostgreSQL needs psycopg: pip install 'tradeloom[postgres]'\n"
+
+
+def test_live_metrics_with_prometheus_client_missing_names_the_metrics_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _missing(monkeypatch, "prometheus_client")
+    with pytest.raises(MissingExtra) as caught:
+        import tradeloom.live.metrics  # noqa: F401
+    assert caught.value.lines() == [
+        "live.metrics (a run's Prometheus endpoint) needs prometheus_client: "
+        "pip install 'tradeloom[metrics]'"
+    ]
+
+
+def test_a_library_that_cannot_import_its_own_dependency_is_named_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(name: str) -> None:
+        raise ModuleNotFoundError("No module named 'sqlalchemy'", name="sqlalchemy")
+
+    monkeypatch.setattr("importlib.import_module", broken)
+    with pytest.raises(MissingExtra, match=r"^x needs optuna \(it cannot import sqlalchemy\): "):
+        require("optuna", "x")
+
+
+def test_every_extra_is_declared_in_pyproject() -> None:
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = declared["optional-dependencies"]
+    for extra in set(EXTRAS.values()):
+        assert extra in extras, (
+            f"tradeloom/runtime/extras.py names [{extra}], pyproject.toml has none"
+        )
+    core = " ".join(declared["dependencies"]).lower()
+    for module in EXTRAS:
+        assert module.replace("_", "-") not in core.replace("_", "-"), f"{module} is in the core"
+    assert "tradeloom[all]" in extras["test"], "the README's test command installs every extra"
+
+
+def _distribution(requirement: str) -> str:
+    name = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+    assert name is not None, requirement
+    return re.sub(r"[-_.]+", "-", name.group(0)).lower()
+
+
+def test_every_library_tradeloom_imports_is_a_declared_dependency() -> None:
+    # a library that arrives only through another's requirements (orjson came with the
+    # newest ccxt, not with the lowest pyproject.toml allows) is missing from an
+    # install that resolves differently
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    declared = {
+        _distribution(r) for r in [*project["dependencies"], *(r for e in extras for r in e)]
+    }
+    providers = packages_distributions()
+    undeclared = []
+    for path in sorted((ROOT / "tradeloom").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("tradeloom", "__future__"):
+                    continue
+                # (a module not installed here, an extra's: declared by its own name)
+                names = providers.get(top, [top])
+                if not {_distribution(d) for d in names} & declared:
+                    undeclared.append(f"{path.relative_to(ROOT)}: {top}")
+    assert undeclared == []
+
+
+_CORE_ONLY = """
+import sys
+for name in {modules!r}:
+    sys.modules[name] = None
+import tradeloom.backtest.run, tradeloom.live.runner, tradeloom.live.observers
+import tradeloom.sweep.command, tradeloom.cli.main
+print("imported")
+"""
+
+
+def test_the_backtest_live_and_sweep_modules_import_without_any_extra() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CORE_ONLY.format(modules=sorted(EXTRAS))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert (done.returncode, done.stdout) == (0, "imported\n"), done.stderr

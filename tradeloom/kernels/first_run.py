@@ -1,0 +1,219 @@
+"""A first run in seconds: a small run whose kernels are not cached runs their Python form.
+
+Compiling the kernels a strategy uses takes tens of seconds of CPU, once per checkout
+(then `tradeloom.kernels.cache` serves them). A small run does not need them compiled:
+run as Python, the README's strategy takes seconds more than compiled. So
+``tradeloom run`` (a backtest) decides once its bars are loaded (`sized`), with
+``TRADELOOM_FIRST_RUN`` (`ENV`):
+
+- ``auto`` (the default): a run of at most `SMALL_RUN` bars x symbols calls each kernel
+  that the cache does not hold as its Python form (the jit module's `interpret`), and
+  starts one process in the background (`tradeloom.cli.background_compile`: detached,
+  ``nice 19``, one at a time on the machine by a lock in the cache folder) that runs
+  ``tradeloom warm`` on the same command, so that the next run loads them compiled.
+  A larger run compiles in process, as interpreted it would be far slower.
+- ``compile``: every kernel compiles in process at its first call (the suite's mode).
+- ``python``: every kernel runs as Python, whatever the cache holds.
+
+Both forms give the same numbers, bit for bit (tests/kernels/test_first_run.py runs strategies
+both ways and compares every file). The run says on stderr which it did.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradeloom.errors import UserError
+
+__all__ = ["ENV", "LOCK", "MODES", "RECORD", "SMALL_RUN", "begin", "end", "mode", "sized"]
+
+ENV = "TRADELOOM_FIRST_RUN"
+MODES = ("auto", "compile", "python")
+
+SMALL_RUN = 200_000
+"""The most bars x symbols a run may have to use the kernels' Python form in ``auto``.
+The README's strategy (20,000 bars) took 5 to 8 s more CPU as Python than compiled and
+warm (docs/performance.md, "A first run in seconds"); ten times its bars would cost
+about what the compile it spares does (50 to 135 s of CPU, as loaded as the machine)."""
+
+LOCK = "compiling.lock"
+"""The file in the kernel cache's root whose lock the background compile holds while it
+runs (its pid written in it): one at a time on the machine."""
+
+RECORD = "background-compile.json"
+"""The file in the kernel cache's root where the last background compile says what it
+compiled and how long that took (`tradeloom.cli.background_compile`)."""
+
+
+def mode() -> str:
+    """Return ``TRADELOOM_FIRST_RUN`` (default ``auto``).
+
+    Raises:
+        UserError: Another value.
+    """
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise UserError(f"{ENV}={os.environ[ENV]!r}: expected one of {', '.join(MODES)}")
+    return value
+
+
+@dataclass
+class _Plan:
+    """One run's choice between the forms."""
+
+    mode: str
+    rerun: tuple[str, ...]
+    """The ``tradeloom warm`` arguments that compile what this run uses."""
+    size: int | None = None
+    held: dict[Callable[..., Any], bool] = field(default_factory=dict)
+    interpreted: bool = False
+    started: bool = False
+    compiling: bool = False
+    """A background compile was running when the run began: what it has cached so far
+    may be a part of a kernel's signatures, so the run uses none of it."""
+
+    def python_form(self, func: Callable[..., Any]) -> bool:
+        if self.mode == "python":
+            return True
+        if self.compiling and (self.size is None or self.size <= SMALL_RUN):
+            self.interpreted = True
+            if self.size is not None:
+                self.start()
+            return True
+        if self.size is not None and self.size > SMALL_RUN:
+            return False
+        held = self.held.get(func)
+        if held is None:
+            held = self.held[func] = _cache_holds(func)
+        if not held:
+            self.interpreted = True
+            if self.size is not None:
+                self.start()
+        return not held
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        try:
+            pid, earlier = _launch(self.rerun)
+        except OSError as exc:
+            print(f"kernels not compiled in the background ({exc}); this run uses their "
+                  "Python form", file=sys.stderr)  # fmt: skip
+            return
+        by = ", started by an earlier run" if earlier else ""
+        print(f"kernels compiling in the background (pid {pid}{by}); this run uses their "
+              "Python form", file=sys.stderr, flush=True)  # fmt: skip
+
+
+_plan: _Plan | None = None
+
+
+def begin(rerun: Sequence[str]) -> None:
+    """Choose the kernels' forms for the backtest about to run (`mode`).
+
+    Args:
+        rerun: The arguments of ``tradeloom warm`` that compile what the run uses (its
+            file, ``--driver``, every ``--set``), for the background compile.
+    """
+    global _plan
+    from tradeloom.kernels import jit
+
+    chosen = mode()
+    if chosen == "compile":
+        _plan = None
+        jit.interpret(None)
+        return
+    _plan = _Plan(chosen, tuple(rerun), compiling=chosen == "auto" and _compiling())
+    jit.interpret(_plan.python_form)
+
+
+def sized(cells: int) -> None:
+    """Tell the run's plan its size (bars x symbols), once its bars are loaded: a large
+    run compiles from now on; a small one that ran a kernel as Python starts the
+    background compile."""
+    plan = _plan
+    if plan is None or plan.mode != "auto":
+        return
+    plan.size = cells
+    if cells > SMALL_RUN:
+        from tradeloom.kernels import jit
+
+        jit.interpret(None)
+    elif plan.interpreted:
+        plan.start()
+
+
+def end() -> None:
+    """Every kernel compiles again from now on (the run is over)."""
+    global _plan
+    from tradeloom.kernels import jit
+
+    _plan = None
+    jit.interpret(None)
+
+
+def _cache_holds(func: Callable[..., Any]) -> bool:
+    from tradeloom.kernels import jit
+    from tradeloom.kernels.cache import holds
+
+    return holds(func, stamp=jit.package_stamp(), package=Path(jit.__file__).resolve().parent)
+
+
+def _compiling() -> bool:
+    """Return whether a background compile holds the kernel cache's lock now."""
+    from tradeloom.kernels.cache import kernel_cache_root
+
+    try:
+        fd = os.open(kernel_cache_root() / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # a lock taken here goes with it
+    return False
+
+
+def _launch(rerun: Sequence[str]) -> tuple[int, bool]:
+    """Start the background compile of ``tradeloom warm RERUN`` unless one runs; return
+    its pid and whether it was already running.
+
+    The lock is taken here and handed to the child (its copy of the descriptor): there is
+    no moment when the compile runs unlocked, and it is released when the child ends.
+    """
+    from tradeloom.kernels.cache import kernel_cache_root
+
+    root = kernel_cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return int(os.pread(fd, 32, 0).split()[0] or 0), True
+        env = {**os.environ, ENV: "compile", "TRADELOOM_COMPILE_LOCK_FD": str(fd)}
+        with open(root / "background-compile.log", "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "tradeloom.cli.background_compile", *rerun],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                pass_fds=(fd,),
+                start_new_session=True,  # not ended by the terminal's Ctrl-C
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{child.pid}\n".encode(), 0)
+        return child.pid, False
+    finally:
+        os.close(fd)  # the child's copy keeps the lock
