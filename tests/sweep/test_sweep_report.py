@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from tradeloom.reporting.shared_plotly import shared_plotly
+from tradeloom.sweep.leaderboard import rank
+from tradeloom.sweep.objective import parse_constraints
 from tradeloom.sweep.overfitting import DSR_THRESHOLD, Overfitting, overfitting_statistics
 from tradeloom.sweep.report import (
     LEADERBOARD_ROWS,
@@ -301,3 +303,17 @@ def test_every_chart_of_a_sweep_page_is_written_as_plotly_would(
         "Sharpe (ann.) by signal.threshold",
         "Sharpe (ann.) by signal.threshold and risk.kelly_fraction",
     ]
+
+
+def test_the_leaderboard_follows_the_sweeps_rank_a_missed_constraint_last() -> None:
+    # the best Sharpe misses the minimum trade count: the sweep ranked it after the rest
+    frame = pd.DataFrame({"a": [1, 2, 3], "sharpe": [3.0, 1.0, 2.0], "trades": [4, 30, 25]})
+    ranked = rank(frame, "sharpe", "maximize", constraints=parse_constraints({"min_trades": 20}))
+    board = render_sweep_report(ranked.sort_values("a"), params=["a"], objective="sharpe").split(
+        "<h2>Leaderboard</h2>"
+    )[1]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr><td>.*?</tr>", board)]
+    assert [(row[0], row[1]) for row in rows] == [("1", "3"), ("2", "2"), ("3", "1")]
+    assert rows[0][-1] == "" and rows[2][-1] == "trades 4 misses trades &gt;= 20"
+    assert "<th>constraint missed</th>" in board and "<th>rank</th>" not in board
+    assert "1 miss a constraint and rank after every variant that meets them" in board

@@ -146,8 +146,17 @@ def render_sweep_report(
     )
 
 
+_RANKING_COLUMNS = ("rank", "objective_value", "rejected")
+"""The leaderboard's own columns in a ranked sweep's results: its order (the ``#``), the
+objective's value (its column) and the constraint a variant missed (a column of its own)."""
+
+
 def _ranked(results: pd.DataFrame, objective: str) -> pd.DataFrame:
-    """Rows by the objective, best first, NaN last; ties keep the variants' order."""
+    """Rows in the sweep's ``rank`` where it has one (constraints and Pareto fronts
+    ranked it, `tradeloom.sweep.leaderboard.rank`), else by the objective, best first,
+    NaN last; ties keep the variants' order."""
+    if "rank" in results.columns:
+        return results.iloc[np.argsort(results["rank"].to_numpy(), kind="stable")]
     key = results[objective].astype(np.float64).fillna(-np.inf)
     order = np.argsort(-key.to_numpy(), kind="stable")
     return results.iloc[order]
@@ -276,14 +285,16 @@ def _leaderboard(
         c
         for c in ranked.columns
         if c not in params
-        and c != objective
-        and c != "dsr"
+        and c not in (objective, "dsr", *_RANKING_COLUMNS)
         and pd.api.types.is_numeric_dtype(ranked[c])
         and not pd.api.types.is_bool_dtype(ranked[c])
     ]
     head = ["#", *params, label_of(objective), *(label_of(m) for m in metrics)]
     if dsr is not None:
         head.append("deflated Sharpe")
+    rejected = ranked["rejected"].fillna("") if "rejected" in ranked.columns else None
+    if rejected is not None:
+        head.append("constraint missed")
     rows = []
     shown = ranked.iloc[:LEADERBOARD_ROWS]
     marked = 0
@@ -297,8 +308,15 @@ def _leaderboard(
             marked += low
             mark = f"<span class='neg' title='under {DSR_THRESHOLD}'>{value:.3f} &#9888;</span>"
             cells.append(mark if low else escape(_number(value, ".3f")))
+        if rejected is not None:
+            cells.append(escape(str(rejected.loc[label])))
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     note = f"the best {len(shown):,} of {len(ranked):,} variants by {label_of(objective)}"
+    if rejected is not None:
+        note += (
+            f"; {int((rejected != '').sum()):,} miss a constraint and rank after every "
+            "variant that meets them"
+        )
     if dsr is not None:
         under = int((dsr < DSR_THRESHOLD).sum())
         note += (
