@@ -346,7 +346,7 @@ class Engine:
     @property
     def halted(self) -> bool:
         """Return whether trading is halted."""
-        return self.state.acct[L.A_HALT] != 0.0
+        return bool(self.state.acct[L.A_HALT] != 0.0)
 
     # --- running ----------------------------------------------------------------------
 
