@@ -1042,7 +1042,7 @@ def _yaml_text(document: Any) -> str:
     import yaml
 
     try:
-        return yaml.safe_dump(document, sort_keys=False)
+        return str(yaml.safe_dump(document, sort_keys=False))
     except yaml.YAMLError as exc:  # a value YAML cannot hold (a numpy number, an object)
         value = exc.args[-1] if exc.args else exc
         raise UserError(

@@ -588,22 +588,23 @@ class Trade:
     @classmethod
     def from_kernel(
         cls,
-        values: npt.NDArray[np.float64],
+        fields: Mapping[str, float],
         entry_time: pd.Timestamp,
         exit_time: pd.Timestamp,
         symbol: str = "",
     ) -> Trade:
-        """Build a trade from the core's array (`tradeloom.core.accounting.TRADE_FIELDS`)."""
+        """Build a trade from the fields of the core's trade row, by name
+        (`tradeloom.core.records.TRADE`: `tradeloom.core.accounting.TRADE_FIELDS`)."""
         return cls(
-            direction=int(values[0]),
-            entry_bar=int(values[1]),
+            direction=int(fields["direction"]),
+            entry_bar=int(fields["entry_bar"]),
             entry_time=entry_time,
-            exit_bar=int(values[2]),
+            exit_bar=int(fields["exit_bar"]),
             exit_time=exit_time,
-            quantity=float(values[3]),
-            entry_price=float(values[4]),
-            exit_price=float(values[5]),
-            fees=float(values[6]),
-            pnl=float(values[7]),
+            quantity=float(fields["quantity"]),
+            entry_price=float(fields["entry_price"]),
+            exit_price=float(fields["exit_price"]),
+            fees=float(fields["fees"]),
+            pnl=float(fields["pnl"]),
             symbol=symbol,
         )

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tradeloom.core import codes, records
 from tradeloom.core import layout as L
 from tradeloom.core.columns import RowContext, Texts, decode
-from tradeloom.domain import Rejection
+from tradeloom.domain import Rejection, Trade
 from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.journal import KINDS, ColumnBatch, Event
 
@@ -224,3 +225,156 @@ def _same(a: list[object], b: list[object]) -> bool:
         or x == y
         for x, y in zip(a, b, strict=True)
     )
+
+
+def test_a_dispatch_over_the_rows_says_what_it_does_with_every_kind() -> None:
+    """A module's table over the kinds of rows is checked against the records: a kind
+    it neither handles nor leaves out (one added to the records) fails it at once."""
+    R = records
+    handled = {r: r.code for r in R.RECORDS if r is not R.FUNDING}
+    with pytest.raises(
+        ValueError,
+        match=r"^a dispatch over the event rows: funding unhandled, none both handled and "
+        r"left out$",
+    ):
+        R.dispatch(handled)
+    with pytest.raises(
+        ValueError,
+        match=r"^a dispatch over the event rows: none unhandled, signal both handled and "
+        r"left out$",
+    ):
+        R.dispatch(handled, without=(R.FUNDING, R.SIGNAL))
+    table = R.dispatch(handled, without=(R.FUNDING,))
+    assert table == {r.name: r.code for r in R.RECORDS if r is not R.FUNDING}
+
+
+def _values(record: records.Record, name: str, row: list[float], *values: float) -> list[float]:
+    """Write ``values`` into field ``name`` of several values."""
+    at = record.column(name)
+    row[at : at + len(values)] = values
+    return row
+
+
+def test_the_rarer_kinds_and_the_trades_are_read_by_field_name() -> None:
+    """Each field of a rarer row (a state change, a liquidation, a funding booking, a
+    sliced order) and of a trade is the value written under its name."""
+    R = records
+    state = _row(R.STATE, 5, -1, previous=codes.ACTIVE, state=codes.HALTED_STATE)
+    state = _values(R.STATE, "code", state, codes.DAILY_LOSS, 0.06, 0.05, 1000.0)
+    rows = np.array(
+        [
+            state,
+            _row(
+                R.LIQUIDATION,
+                5,
+                1,
+                side=-1,
+                quantity=2.0,
+                price=90.0,
+                fee=0.9,
+                equity_before=10.0,
+                maintenance=12.0,
+            ),
+            _row(
+                R.FUNDING,
+                6,
+                0,
+                rate=1e-4,
+                price=50.0,
+                quantity=1.5,
+                amount=-0.0075,
+                position=1.5,
+                cash=700.0,
+            ),
+            _row(
+                R.PARENT,
+                6,
+                0,
+                seq=3,
+                side=1,
+                quantity=4.0,
+                reason=codes.ENTRY,
+                reference_price=50.0,
+                slicing=L.SLICE_TWAP,
+                detail=4,
+            ),
+            _row(
+                R.TRADE,
+                7,
+                1,
+                direction=-1,
+                entry_bar=2,
+                exit_bar=7,
+                quantity=2.0,
+                entry_price=99.5,
+                exit_price=98.0,
+                fees=0.2,
+                pnl=2.8,
+            ),
+        ]
+    )
+    ctx = _context()
+    events = {e.kind: e.value for e in decode(rows, ctx).events()}
+    message, _ = codes.describe(codes.DAILY_LOSS, (0.06, 0.05, 1000.0), ctx.table)
+    assert events["state"] == {
+        "previous": "ACTIVE",
+        "state": "HALTED",
+        "code": "DAILY_LOSS",
+        "message": message,
+        "at": ctx.times(5),
+    }
+    assert events["liquidation"] == {
+        "side": -1,
+        "quantity": 2.0,
+        "price": 90.0,
+        "fee": 0.9,
+        "equity_before": 10.0,
+        "maintenance": 12.0,
+    }
+    assert type(events["liquidation"]["side"]) is int
+    assert events["funding"] == {
+        "rate": 1e-4,
+        "price": 50.0,
+        "position": 1.5,
+        "amount": -0.0075,
+        "cash": 700.0,
+    }
+    sliced = events["sliced_order"]
+    assert (sliced["id"], sliced["side"], sliced["reason"], sliced["slicing"]) == (
+        "run-000003",
+        1,
+        ctx.table.name(codes.ENTRY),
+        "twap",
+    )
+    assert (sliced["children"], math.isnan(sliced["max_volume_fraction"])) == (4, True)
+    entry, exit_ = ctx.times(2), ctx.times(7)
+    assert Trade.from_kernel(events["trade"], entry, exit_, "ETH/USDT") == Trade(
+        direction=-1,
+        entry_bar=2,
+        entry_time=entry,
+        exit_bar=7,
+        exit_time=exit_,
+        quantity=2.0,
+        entry_price=99.5,
+        exit_price=98.0,
+        fees=0.2,
+        pnl=2.8,
+        symbol="ETH/USDT",
+    )
+
+
+def test_a_record_names_its_fields_journal_names_one_for_one() -> None:
+    """`Record.journaled` renames a row's fields (a funding's quantity is its event's
+    position) and refuses a kind whose field gives several journal fields."""
+    R = records
+    row = {"rate": 1.0, "price": 2.0, "quantity": 3.0, "amount": 4.0, "unused": (0.0,) * 3}
+    row |= {"position": 5.0, "cash": 6.0}
+    assert R.FUNDING.journaled(row) == {
+        "rate": 1.0,
+        "price": 2.0,
+        "position": 3.0,
+        "amount": 4.0,
+        "cash": 6.0,
+    }
+    with pytest.raises(ValueError, match=r"^record order: field price gives \('stop_price', "):
+        R.ORDER.journaled({})

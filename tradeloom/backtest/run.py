@@ -40,6 +40,7 @@ from tradeloom.plugins.model.registry import (
     model_files,
     registry_metrics,
 )
+from tradeloom.plugins.protocols import ModelCalibration
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
@@ -835,7 +836,8 @@ def _metrics(
     untrained = never_trained(pipeline.model, rec.trainings, result.features if one else None)
     if untrained is not None:
         _log.warning("model_never_trained", strategy=pipeline.config.name, reason=untrained)
-    calibrated = getattr(pipeline.model, "calibration_by_fold", None)
+    model = pipeline.model
+    calibrated = model.calibration_by_fold if isinstance(model, ModelCalibration) else None
     # model.calibration: each fold before and after its calibrator (`calibration_figures`)
     calibration_keys = {"calibration_by_fold": calibrated} if calibrated else {}
     universe_keys: dict[str, Any] = {}

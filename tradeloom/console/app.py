@@ -344,9 +344,10 @@ class _State:
             {"key": key, "values": ["***"] * len(values) if SECRET_KEY.search(key) else values}
             for key, values in differing_settings(documents, flats)
         ]
-        return mask_secrets(
+        shown: dict[str, Any] = mask_secrets(
             json_safe({"runs": [r.id for r in refs], "settings": settings, "curves": curves})
         )
+        return shown
 
     async def act(self, request: Request) -> Response:
         """

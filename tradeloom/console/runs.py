@@ -260,7 +260,7 @@ class RunIndex:
     def _summary(self, ref: RunRef, reading: RunReading) -> dict[str, Any]:
         status, curve = reading.status, reading.curve
         drawdown, max_drawdown = _drawdowns(curve)
-        return mask_secrets(
+        summary: dict[str, Any] = mask_secrets(
             json_safe(
                 {
                     "id": ref.id,
@@ -288,6 +288,7 @@ class RunIndex:
                 }
             )
         )
+        return summary
 
     def detail(self, ref: RunRef) -> dict[str, Any]:
         """Return a run page's data: its status, curve, drawdown and recent events."""
@@ -477,4 +478,4 @@ def _iso(value: Any) -> str | None:
         return None
     if pd.isna(stamp):
         return None
-    return stamp.isoformat()
+    return str(stamp.isoformat())

@@ -86,7 +86,7 @@ def mark_equity(acct: np.ndarray, sym: np.ndarray, px: np.ndarray, t: int) -> fl
     ``px`` is `tradeloom.core.state.BarInputs.px`; a symbol whose close is NaN (no bar)
     keeps its last mark.
     """
-    equity = acct[A_CASH]
+    equity: float = acct[A_CASH]
     for s in range(sym.shape[0]):
         c = px[3, t, s]
         if c == c:
@@ -225,7 +225,7 @@ def minimum(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
     The strategy's ``execution.min_notional``, or its market's minimum order cost
     (a live market's ``limits.cost.min``), whichever is more.
     """
-    return max(prm[P_MIN_NOTIONAL], sym[s, S_MIN_COST])
+    return float(max(prm[P_MIN_NOTIONAL], sym[s, S_MIN_COST]))
 
 
 @core_kernel
@@ -241,7 +241,7 @@ def is_dust(sym: np.ndarray, prm: np.ndarray, s: int, quantity: float) -> bool:
     if held <= sym[s, S_DUST]:
         return True
     mark = sym[s, S_MARK]
-    return mark > 0.0 and held * mark < minimum(sym, prm, s)
+    return bool(mark > 0.0 and held * mark < minimum(sym, prm, s))
 
 
 @core_kernel
@@ -253,8 +253,8 @@ def flat_within(sym: np.ndarray, prm: np.ndarray, s: int) -> float:
     reconciliation allows around the journal's position. Whether a position is dust is
     `is_dust`.
     """
-    dust = sym[s, S_DUST]
-    mark = sym[s, S_MARK]
+    dust: float = sym[s, S_DUST]
+    mark: float = sym[s, S_MARK]
     if mark > 0.0:
         least = minimum(sym, prm, s) / mark
         if least > dust:

@@ -264,7 +264,7 @@ def _direction(quantity: float, dust: bool) -> int:
 @core_kernel
 def _other_equity(acct: np.ndarray, sym: np.ndarray, s: int) -> float:
     """Return cash plus every position but symbol ``s``'s, at their marks."""
-    other = acct[A_CASH]
+    other: float = acct[A_CASH]
     for k in range(sym.shape[0]):
         if k != s and sym[k, S_QTY] != 0.0:
             other += sym[k, S_QTY] * sym[k, S_MARK]
@@ -299,11 +299,11 @@ def _stop(
     """
     entry = sym[s, S_ENTRY_PRICE]
     if not follow:
-        return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)  # type: ignore[no-any-return]
+        return active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)
     atr = _atr_now(sym, s, int(prm[P_TRAIL_ATR]))
     trade = OpenTrade(direction, entry, sym[s, S_BEST], sym[s, S_TRAIL], atr)
     stops = StopSettings(stop_loss, prm[P_BREAK_EVEN], prm[P_TRAILING], prm[P_TRAIL_MULTIPLE])
-    return resting_stop(trade, stops)  # type: ignore[no-any-return]
+    return resting_stop(trade, stops)
 
 
 @core_stage

@@ -29,8 +29,9 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core import records as R
 from tradeloom.core.kernels.labels import trend_label, volatility_label
-from tradeloom.core.records import REJECT, Columns, split
+from tradeloom.core.records import Columns, dispatch, split
 from tradeloom.domain import (
     Cancellation,
     Fill,
@@ -57,7 +58,6 @@ ORDER_KINDS: tuple[Literal["market", "stop", "limit"], ...] = ("market", "stop",
 """An order's kind, by its row's type (`layout.ORDER_MARKET`...)."""
 _FEW = 64  # rows read with Python's dicts rather than numpy's sorts and counts
 _FEW_TEXTS = 8  # rows whose texts are made one by one
-_PURPOSE = REJECT.slots["purpose"][0]  # a rejection row's purpose, among its values
 
 
 class BarTimes:
@@ -366,14 +366,11 @@ class Tables:
         slots: list[RowEvent | None] = [None] * self.count
         for name, table in chosen.items():
             values = table.objects()
-            decided = table.correlation.tolist() if name in ("fill", "cancel") else None
+            decided = table.correlation.tolist()  # a row's own bar but a fill's, a cancel's
             bars = table.bar.tolist()
             symbols = table.symbol.tolist()
             for i, p in enumerate(table.positions.tolist()):
-                bar = bars[i]
-                slots[p] = RowEvent(
-                    name, bar, symbols[i], values[i], bar if decided is None else decided[i]
-                )
+                slots[p] = RowEvent(name, bars[i], symbols[i], values[i], decided[i])
         return [e for e in slots if e is not None]
 
 
@@ -386,15 +383,7 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Tables:
     parts = split(rows)
     tables: dict[str, Table] = {}
     for name, part in parts.items():  # in code order: orders before fills and cancels
-        stamps = ctx.stamps(part.bar)
-        if name == "fill":
-            tables[name] = _fill(part, stamps, ctx, tables.get("order"))
-        elif name == "cancel":
-            tables[name] = _cancel(part, stamps, ctx, tables.get("order"))
-        else:
-            tables[name] = _READERS[name](part, stamps, ctx)
-        if name == "order":
-            ctx._register(tables[name])
+        tables[name] = _READERS[name](part, ctx.stamps(part.bar), ctx, tables)
     return Tables(len(rows), tables)
 
 
@@ -450,6 +439,9 @@ def _where(keep: npt.NDArray[np.bool_], values: npt.NDArray[np.float64]) -> npt.
 
 
 _Stamps: TypeAlias = pd.DatetimeIndex | list[pd.Timestamp]
+_Read: TypeAlias = Mapping[str, Table]
+"""The tables read before, by kind (a fill's and a cancel's orders)."""
+_Reader: TypeAlias = Callable[[Columns, _Stamps, RowContext, _Read], Table]
 
 
 def _table(
@@ -464,7 +456,7 @@ def _table(
     return Table(name, part, stamps, corr, columns, build)
 
 
-def _signal(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+def _signal(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     columns = {
         "direction": part["direction"],
         "confidence": part["confidence"],
@@ -487,7 +479,7 @@ def _signal(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     return _table("signal", part, stamps, columns, build)
 
 
-def _decision(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+def _decision(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     outcome = part["outcome"]
     reason = part["reason"]
     target = part["target_fraction"]
@@ -520,7 +512,7 @@ def _decision(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     return _table("decision", part, stamps, columns, build)
 
 
-def _order(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+def _order(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     seq = part["seq"]
     kind = part["type"]
     price = part["price"]
@@ -548,7 +540,9 @@ def _order(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
         ctx._built(t.rows["seq"].tolist(), orders)
         return orders
 
-    return _table("order", part, stamps, columns, build)
+    table = _table("order", part, stamps, columns, build)
+    ctx._register(table)  # the fills and cancels of later rows name its orders
+    return table
 
 
 def _order_objects(t: Table, at: list[int] | None = None) -> list[Order]:
@@ -609,9 +603,9 @@ def _named(
     return ids
 
 
-def _fill(part: Columns, stamps: _Stamps, ctx: RowContext, own: Table | None) -> Table:
+def _fill(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     columns: dict[str, Any] = {
-        "order_id": _named(part["seq"], part.symbol, ctx, own),
+        "order_id": _named(part["seq"], part.symbol, ctx, read.get("order")),
         "side": part["side"],
         "quantity": part["quantity"],
         "price": part["price"],
@@ -640,9 +634,9 @@ def _fill(part: Columns, stamps: _Stamps, ctx: RowContext, own: Table | None) ->
     return _table("fill", part, stamps, columns, build, part["decision_bar"])
 
 
-def _cancel(part: Columns, stamps: _Stamps, ctx: RowContext, own: Table | None) -> Table:
+def _cancel(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     columns: dict[str, Any] = {
-        "order_id": _named(part["seq"], part.symbol, ctx, own),
+        "order_id": _named(part["seq"], part.symbol, ctx, read.get("order")),
         "remaining": part["remaining"],
         "reason": Texts.of(part["reason"], ctx.table.name),
     }
@@ -663,28 +657,16 @@ def _cancel(part: Columns, stamps: _Stamps, ctx: RowContext, own: Table | None) 
     return _table("cancel", part, stamps, columns, build, part["decision_bar"])
 
 
-def _trade(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
-    columns = {
-        name: part[name]
-        for name in (
-            "direction",
-            "entry_bar",
-            "exit_bar",
-            "quantity",
-            "entry_price",
-            "exit_price",
-            "fees",
-            "pnl",
-        )
-    }
+def _trade(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
+    columns = {f.name: part[f.name] for f in R.TRADE.fields}
 
     def build(t: Table) -> list[Any]:
-        return list(t.rows.values[:, : len(columns)].copy())
+        return [fields for _, fields in t.rows.named()]
 
     return _table("trade", part, stamps, columns, build)
 
 
-def _regime(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+def _regime(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     now, before = part["code"], part["previous"]
     columns = {
         "trend": Texts.of(now, trend_label),
@@ -694,20 +676,22 @@ def _regime(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
     }
 
     def build(t: Table) -> list[Any]:
-        return list(zip(now.tolist(), before.tolist(), strict=True))
+        return [fields for _, fields in t.rows.named()]  # its code and previous code
 
     return _table("regime", part, stamps, columns, build)
 
 
-def _objects(
-    name: str, one: Callable[[int, tuple[float, ...], pd.Timestamp, RowContext], Any]
-) -> Callable[[Columns, _Stamps, RowContext], Table]:
+_Row: TypeAlias = dict[str, Any]
+"""A row's fields by name (`tradeloom.core.records.Columns.named`)."""
+
+
+def _objects(name: str, one: Callable[[int, _Row, pd.Timestamp, RowContext], Any]) -> _Reader:
     """Return the reader of a rarer kind: each row's object built at once."""
 
-    def read(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+    def read(part: Columns, stamps: _Stamps, ctx: RowContext, _read: _Read) -> Table:
         built = [
-            one(bar, values, ts, ctx)
-            for (_, bar, _, values), ts in zip(part.rows(), list(stamps), strict=True)
+            one(bar, row, ts, ctx)
+            for (bar, row), ts in zip(part.named(), list(stamps), strict=True)
         ]
         table = _table(name, part, stamps, {}, lambda t: built)
         table.objects()
@@ -716,34 +700,34 @@ def _objects(
     return read
 
 
-def _rejection(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    code, purpose = int(v[0]), ctx.table.name(int(v[_PURPOSE]))
-    if code == 0:  # a plugin's: what it was for is the core's to say
-        ref = ctx.refs[int(v[1])]
+def _rejection(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    code, purpose = row["code"], ctx.table.name(row["purpose"])
+    if code == 0:  # a plugin's (the ref of its `Rejection`): what it was for is the core's
+        ref = ctx.refs[int(row["values"][0])]
         return replace(ref, purpose=purpose) if isinstance(ref, Rejection) else ref
-    message, values = codes.describe(code, v[1:_PURPOSE], ctx.table)
+    message, values = codes.describe(code, row["values"], ctx.table)
     return Rejection(bar, ts, ctx.table.name(code), message, values, purpose)
 
 
-def _halt(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    code = int(v[0])
-    if code == 0:
-        return ctx.refs[int(v[1])]
-    message, values = codes.describe(code, v[1:], ctx.table)
+def _halt(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    code = row["code"]
+    if code == 0:  # a Python halt: the ref of its object
+        return ctx.refs[int(row["values"][0])]
+    message, values = codes.describe(code, row["values"], ctx.table)
     return Halt(bar, ts, ctx.table.name(code), message, values)
 
 
-def _training(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    return ctx.trainings_at[bar][int(v[0])]
+def _training(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    return ctx.trainings_at[bar][row["index"]]
 
 
-def _external(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    return ctx.refs[int(v[0])]
+def _external(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    return ctx.refs[row["ref"]]
 
 
-def _state(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    why = int(v[2])
-    values = v[3:6]
+def _state(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    why = row["code"]
+    values = row["values"]
     if why == codes.DAILY_LOSS:
         message, _ = codes.describe(why, values, ctx.table)
     elif why == codes.DAY_ROLLOVER:
@@ -752,65 +736,61 @@ def _state(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) ->
     else:
         message = ctx.table.name(why)
     return {
-        "previous": codes.STATE_NAMES[int(v[0])],
-        "state": codes.STATE_NAMES[int(v[1])],
+        "previous": codes.STATE_NAMES[row["previous"]],
+        "state": codes.STATE_NAMES[row["state"]],
         "code": ctx.table.name(why),
         "message": message,
         "at": ts + ctx.bar_length,
     }
 
 
-def _liquidation(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    return {
-        "side": int(v[0]),
-        "quantity": v[1],
-        "price": v[2],
-        "fee": v[3],
-        "equity_before": v[4],
-        "maintenance": v[5],
-    }
+def _liquidation(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    return R.LIQUIDATION.journaled(row)
 
 
-def _funding(bar: int, v: tuple[float, ...], ts: pd.Timestamp, ctx: RowContext) -> Any:
-    return {"rate": v[0], "price": v[1], "position": v[2], "amount": v[3], "cash": v[8]}
+def _funding(bar: int, row: _Row, ts: pd.Timestamp, ctx: RowContext) -> Any:
+    return R.FUNDING.journaled(row)
 
 
-def _sliced(part: Columns, stamps: _Stamps, ctx: RowContext) -> Table:
+def _sliced(part: Columns, stamps: _Stamps, ctx: RowContext, read: _Read) -> Table:
     ids = order_ids(part["seq"].tolist(), ctx, part.symbol.tolist())
 
-    def one(i: int, v: tuple[float, ...]) -> dict[str, Any]:
-        twap = int(v[5]) == L.SLICE_TWAP
+    def one(i: int, row: _Row) -> dict[str, Any]:
+        twap = row["slicing"] == L.SLICE_TWAP
         return {
             "id": ids[i],
-            "side": int(v[1]),
-            "quantity": v[2],
-            "reason": ctx.table.name(int(v[3])),
-            "reference_price": v[4],
+            "side": row["side"],
+            "quantity": row["quantity"],
+            "reason": ctx.table.name(row["reason"]),
+            "reference_price": row["reference_price"],
             "slicing": "twap" if twap else "participation",
-            "children": int(v[6]) if twap else 0,
-            "max_volume_fraction": math.nan if twap else v[6],
+            "children": int(row["detail"]) if twap else 0,
+            "max_volume_fraction": math.nan if twap else row["detail"],
         }
 
-    built = [one(i, values) for i, (_, _, _, values) in enumerate(part.rows())]
+    built = [one(i, row) for i, (_, row) in enumerate(part.named())]
     table = _table("sliced_order", part, stamps, {}, lambda t: built)
     table.objects()
     return table
 
 
-_Reader = Callable[[Columns, _Stamps, RowContext], Table]
-
-_READERS: dict[str, _Reader] = {
-    "training": _objects("training", _training),
-    "signal": _signal,
-    "decision": _decision,
-    "rejection": _objects("rejection", _rejection),
-    "halt": _objects("halt", _halt),
-    "order": _order,
-    "trade": _trade,
-    "regime": _regime,
-    "state": _objects("state", _state),
-    "liquidation": _objects("liquidation", _liquidation),
-    "external": _objects("external", _external),
-    "sliced_order": _sliced,
-    "funding": _objects("funding", _funding),
-}
+_READERS = dispatch(
+    {
+        R.TRAINING: _objects("training", _training),
+        R.SIGNAL: _signal,
+        R.DECISION: _decision,
+        R.REJECT: _objects("rejection", _rejection),
+        R.HALT: _objects("halt", _halt),
+        R.ORDER: _order,
+        R.FILL: _fill,
+        R.CANCEL: _cancel,
+        R.TRADE: _trade,
+        R.REGIME: _regime,
+        R.STATE: _objects("state", _state),
+        R.LIQUIDATION: _objects("liquidation", _liquidation),
+        R.EXTERNAL: _objects("external", _external),
+        R.PARENT: _sliced,
+        R.FUNDING: _objects("funding", _funding),
+    }
+)
+"""The reader of each kind of row."""

@@ -26,7 +26,7 @@ def fill_marks(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """
     kinds = rows[:, L.E_KIND]
     fills = rows[(kinds == L.EV_FILL) | (kinds == L.EV_FUNDING)]
-    return fills[:, [L.E_BAR, FILL_POSITION, FILL_CASH, L.E_SYM]]
+    return np.asarray(fills[:, [L.E_BAR, FILL_POSITION, FILL_CASH, L.E_SYM]])
 
 
 def equity_curve(

@@ -165,7 +165,7 @@ def protective_exit(
     if direction == 0:
         return NO_EXIT, math.nan
     stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
-    return protective_exit_at(  # type: ignore[no-any-return]
+    return protective_exit_at(
         direction, open_, high, low, EXIT_STOP_LOSS, stop, target, liquidation
     )
 
@@ -334,9 +334,7 @@ def resting_stop(trade: OpenTrade, stops: StopSettings) -> tuple[int, float]:
         trail = trail_level(direction, entry_price, trade.atr, stops.trailing, stops.multiple)
     if math.isnan(best):
         best = entry_price
-    return active_stop(  # type: ignore[no-any-return]
-        direction, entry_price, best, trail, stops.stop_loss, stops.break_even
-    )
+    return active_stop(direction, entry_price, best, trail, stops.stop_loss, stops.break_even)
 
 
 @kernel
@@ -388,7 +386,7 @@ def stop_exit(
     take_profit: float,
 ) -> tuple[int, float]:
     """Return the stop-loss or take-profit a bar triggers (`protective_exit`, no margin)."""
-    return protective_exit(  # type: ignore[no-any-return]
+    return protective_exit(
         direction, entry_price, open_, high, low, stop_loss, take_profit, math.nan
     )
 
@@ -412,7 +410,7 @@ def close_exit(
     if direction == 0:
         return NO_EXIT
     stop, target = stop_levels(direction, entry_price, stop_loss, take_profit)
-    return close_exit_at(  # type: ignore[no-any-return]
+    return close_exit_at(
         direction,
         close,
         EXIT_STOP_LOSS,

@@ -136,7 +136,7 @@ def quiet_bars(t: int, t_end: int, bars: Bars, st: State) -> int:
     """
     acct, sym, prm, limits, ev, cur = st.acct, st.sym, st.prm, st.limits, st.ev, st.cur
     px, flags, score, time_ns, trainings = bars
-    base = cur[C_BASE]
+    base: int = cur[C_BASE]
     first = t - base
     if first < 0 or t >= t_end or not _may_be_quiet(acct, sym, prm):
         return t

@@ -7,7 +7,9 @@ what is declared here and nowhere else: the kind codes of `tradeloom.core.layout
 (``EV_FILL``...) are these records' codes, the columns the compiled readers take
 (`FILL_POSITION`...) come from the fields, and the one decoder
 (`tradeloom.core.columns`) reads every row by field name through `split`: each kind's
-rows gathered once, each field a typed column.
+rows gathered once, each field a typed column. A module that does something per kind
+of row does it through one table keyed by these records (`dispatch`), checked against
+them: a kind added here fails every such table that does not say what it does with it.
 
 A field's type says how its float is read: ``int`` (a count, a bar, a direction, an
 order's number), ``float``, ``code`` (a number of the run's `tradeloom.core.codes`
@@ -17,9 +19,9 @@ A field of ``width`` more than one is that many values (a rejection's figures).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +37,7 @@ __all__ = [
     "Columns",
     "Field",
     "Record",
+    "dispatch",
     "record",
     "split",
 ]
@@ -118,12 +121,28 @@ class Record:
         """Return the row column of field ``name``."""
         return self.offsets[name]
 
+    def place(self, name: str) -> int:
+        """Return field ``name``'s place among the values (its column in an array of
+        the kind's values alone: a trade's, `tradeloom.core.accounting.TRADE_FIELDS`)."""
+        return self.slots[name][0]
+
     def type_of(self, name: str) -> FieldType:
         """Return field ``name``'s type."""
         for f in self.fields:
             if f.name == name:
                 return f.type
         raise KeyError(name)
+
+    def journaled(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the fields of ``row`` (`Columns.named`) under their journal names.
+
+        For a kind whose every field gives its own journal field, one other or none
+        (a liquidation, a funding booking); a field giving several is the reader's.
+        """
+        for f in self.fields:
+            if len(f.journal) > 1:
+                raise ValueError(f"record {self.name}: field {f.name} gives {f.journal}")
+        return {f.journal[0]: row[f.name] for f in self.fields if f.journal}
 
 
 TRAINING = Record(
@@ -377,6 +396,30 @@ def record(name: str) -> Record:
     return _BY_NAME[name]
 
 
+H = TypeVar("H")
+
+
+def dispatch(handlers: Mapping[Record, H], *, without: Iterable[Record] = ()) -> dict[str, H]:
+    """Return ``handlers`` by kind name: a module's one dispatch over the kinds of rows.
+
+    Every record is handled or named in ``without`` (a kind the module does nothing
+    with), so a kind added to `RECORDS` fails, at import, every dispatch that does not
+    say what it does with it.
+
+    Raises:
+        ValueError: A record neither handled nor left out, or both.
+    """
+    left = set(without)
+    missing = [r.name for r in RECORDS if r not in handlers and r not in left]
+    twice = [r.name for r in RECORDS if r in handlers and r in left]
+    if missing or twice:
+        raise ValueError(
+            f"a dispatch over the event rows: {', '.join(missing) or 'none'} unhandled, "
+            f"{', '.join(twice) or 'none'} both handled and left out"
+        )
+    return {r.name: handlers[r] for r in RECORDS if r in handlers}
+
+
 # the columns the compiled readers take (the equity curve, the sweep's batched kernel)
 FILL_POSITION = FILL.column("position")
 FILL_CASH = FILL.column("cash")
@@ -428,15 +471,21 @@ class Columns:
             self._read[name] = column
         return column
 
-    def rows(self) -> Iterator[tuple[int, int, int, tuple[float, ...]]]:
-        """Yield each row's position, bar, symbol and values (Python numbers)."""
-        yield from zip(
-            self.positions.tolist(),
-            self.bar.tolist(),
-            self.symbol.tolist(),
-            map(tuple, self.values.tolist()),
-            strict=True,
-        )
+    def named(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Yield each row's bar and its fields by name, as Python numbers: an int for an
+        ``int``, ``code`` or ``ref`` field, a tuple of floats for a field of several
+        values, else a float (the rarer kinds' rows, built one by one)."""
+        slots = self.record.slots.items()
+        for bar, values in zip(self.bar.tolist(), self.values.tolist(), strict=True):
+            row: dict[str, Any] = {}
+            for name, (at, width, integer) in slots:
+                if width > 1:
+                    row[name] = tuple(values[at : at + width])
+                elif integer:
+                    row[name] = int(values[at])
+                else:
+                    row[name] = values[at]
+            yield bar, row
 
 
 _FEW = 64

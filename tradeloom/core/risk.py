@@ -91,7 +91,7 @@ def is_reducing(position: float, side: int, quantity: float) -> bool:
 @core_kernel
 def kill_holds(acct: np.ndarray) -> bool:
     """Return whether the kill switch holds the run HALTED (it sends nothing at all)."""
-    return acct[A_STATE] == codes.HALTED_STATE and acct[A_STATE_WHY] == codes.KILL_SWITCH
+    return bool(acct[A_STATE] == codes.HALTED_STATE and acct[A_STATE_WHY] == codes.KILL_SWITCH)
 
 
 @core_kernel

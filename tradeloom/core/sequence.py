@@ -110,5 +110,5 @@ def sends_first(sym: np.ndarray, s: int) -> bool:
     if sym[s, S_I_REASON] != 0.0:
         # (a refused reversal that only exits has no direction left)
         direction = sym[s, S_I_DIR]
-        return sym[s, S_I_TARGET] == 0.0 or direction == 0.0 or direction * quantity < 0.0
-    return sym[s, S_PA_SEQ] != 0.0 and sym[s, S_PA_SIDE] * quantity < 0.0
+        return bool(sym[s, S_I_TARGET] == 0.0 or direction == 0.0 or direction * quantity < 0.0)
+    return bool(sym[s, S_PA_SEQ] != 0.0 and sym[s, S_PA_SIDE] * quantity < 0.0)

@@ -290,12 +290,9 @@ class AccountEngine(Engine):
         super().finish(times_ns, symbol)
         self.ledger.advance(len(times_ns) - 1, self._marks())
 
-    def _record(self, event: RowEvent) -> None:
-        if event.kind == "training":
-            owner = self._trainers[id(event.value)]
-            self.rec.training(event.value, self.ctx.times(event.bar), owner)
-            return
-        super()._record(event)
+    def _record_training(self, event: RowEvent) -> None:
+        owner = self._trainers[id(event.value)]
+        self.rec.training(event.value, self.ctx.times(event.bar), owner)
 
     def _row(self, t: int, s: int) -> FeatureRow:
         k = self.books.owner[s]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tradeloom.core import records as R
 from tradeloom.core.columns import RowContext, Table, Tables, Texts, decode
 from tradeloom.domain import HealthAction, HealthChange, ModelTraining
 from tradeloom.journal import (
@@ -63,34 +64,65 @@ class BulkRows:
     counts: dict[str, int]
 
 
-_COLUMNS: dict[str, tuple[type[Event], tuple[str, ...]]] = {
-    "signal": (SignalEvent, ("direction", "confidence", "probability")),
-    "decision": (RiskDecision, ("outcome", "reason", "target_fraction", "trend", "volatility")),
-    "order": (
-        OrderEvent,
-        (
-            "id",
-            "side",
-            "quantity",
-            "reason",
-            "reference_price",
-            "kind",
-            "stop_price",
-            "limit_price",
-            "parent_id",
+@dataclass(frozen=True)
+class _Columns:
+    """A kind journaled as columns: its event and the decoder's columns it takes."""
+
+    event: type[Event]
+    fields: tuple[str, ...]
+
+
+_Rare = Callable[[dict[str, Any], Any, str], Event]
+"""A rarer kind's journal event from its row's head (bar, time, correlation id), its
+object (`tradeloom.core.columns.Table.objects`) and its market."""
+
+_JOURNALED: dict[str, _Columns | _Rare] = R.dispatch(
+    {
+        R.SIGNAL: _Columns(SignalEvent, ("direction", "confidence", "probability")),
+        R.DECISION: _Columns(
+            RiskDecision, ("outcome", "reason", "target_fraction", "trend", "volatility")
         ),
-    ),
-    "fill": (
-        FillEvent,
-        ("order_id", "side", "quantity", "price", "fee", "slippage", "liquidity"),
-    ),
-    "cancel": (OrderCancelled, ("order_id", "remaining", "reason")),
-    "regime": (
-        RegimeChanged,
-        ("trend", "volatility", "previous_trend", "previous_volatility"),
-    ),
-}
-"""The kinds journaled as columns: their event and the decoder's columns it takes."""
+        R.ORDER: _Columns(
+            OrderEvent,
+            (
+                "id",
+                "side",
+                "quantity",
+                "reason",
+                "reference_price",
+                "kind",
+                "stop_price",
+                "limit_price",
+                "parent_id",
+            ),
+        ),
+        R.FILL: _Columns(
+            FillEvent,
+            ("order_id", "side", "quantity", "price", "fee", "slippage", "liquidity"),
+        ),
+        R.CANCEL: _Columns(OrderCancelled, ("order_id", "remaining", "reason")),
+        R.REGIME: _Columns(
+            RegimeChanged,
+            ("trend", "volatility", "previous_trend", "previous_volatility"),
+        ),
+        R.TRAINING: lambda head, value, market: _from(
+            ModelTrained, value, {**head, "correlation_id": value.predict_start}
+        ),
+        R.EXTERNAL: lambda head, value, market: _external(value),
+        # a built-in's rejection is at its row's bar; a plugin's at its own
+        R.REJECT: lambda head, value, market: _from(
+            RejectionEvent, value, {"symbol": market, "correlation_id": value.bar}
+        ),
+        R.HALT: lambda head, value, market: _from(HaltEvent, value, {"correlation_id": value.bar}),
+        R.STATE: lambda head, value, market: TradingStateChanged(**head, **value),
+        R.PARENT: lambda head, value, market: SlicedOrder(**head, symbol=market, **value),
+        R.LIQUIDATION: lambda head, value, market: Liquidation(**head, symbol=market, **value),
+        R.FUNDING: lambda head, value, market: FundingPayment(**head, symbol=market, **value),
+    },
+    without=(R.TRADE,),  # an output, not an event
+)
+"""How each kind is journaled: as columns, or each row's event built from its object."""
+_COLUMNS = {kind: how for kind, how in _JOURNALED.items() if isinstance(how, _Columns)}
 
 
 def rows_to_batches(
@@ -130,7 +162,7 @@ def journal_batches(
         place = np.cumsum(kept) - 1
     batches: list[ColumnBatch] = []
     counts: dict[str, int] = {}
-    for kind, (cls, fields) in _COLUMNS.items():
+    for kind, how in _COLUMNS.items():
         table = tables.get(kind)
         if table is None:
             continue
@@ -141,19 +173,20 @@ def journal_batches(
             "symbol": _markets(table.symbol, names) if several else symbol,
             "correlation_id": table.correlation,
         }
-        for name in fields:
+        for name in how.fields:
             value = table.columns[name]
             columns[name] = value.categorical() if isinstance(value, Texts) else value
-        batches.append(ColumnBatch(cls, place[table.positions], columns))
-        counts[cls.KIND] = counts.get(cls.KIND, 0) + len(table)
+        batches.append(ColumnBatch(how.event, place[table.positions], columns))
+        counts[how.event.KIND] = counts.get(how.event.KIND, 0) + len(table)
     # the rarer kinds, from their objects: a batch per event class, in order of first row
     rare: list[tuple[int, Event]] = []
     for kind, table in tables.by_kind.items():
-        if kind in _COLUMNS or kind == "trade":
+        journaled = _JOURNALED.get(kind)
+        if journaled is None or isinstance(journaled, _Columns):
             continue
         markets = _row_markets(table, names, symbol, several)
         rare += [
-            (p, _event(kind, bar, value, times_ns, market))
+            (p, _event(journaled, bar, value, times_ns, market))
             for p, bar, market, value in zip(
                 place[table.positions].tolist(),
                 table.bar.tolist(),
@@ -184,27 +217,12 @@ def _row_markets(table: Table, names: list[str], symbol: str, several: bool) -> 
     return [symbol if s < 0 else names[s] for s in table.symbol.tolist()]
 
 
-def _event(kind: str, bar: int, value: Any, times_ns: npt.NDArray[np.int64], market: str) -> Event:
+def _event(
+    journaled: _Rare, bar: int, value: Any, times_ns: npt.NDArray[np.int64], market: str
+) -> Event:
     """Return the journal event of one of the rarer rows, read back as ``value``."""
     ts = pd.Timestamp(int(times_ns[bar]), tz="UTC")
-    head: dict[str, Any] = {"bar": bar, "timestamp": ts, "correlation_id": bar}
-    if kind == "training":
-        return _from(ModelTrained, value, {**head, "correlation_id": value.predict_start})
-    if kind == "external":
-        return _external(value)
-    if kind == "rejection":  # a built-in's is at its row's bar; a plugin's at its own
-        return _from(RejectionEvent, value, {"symbol": market, "correlation_id": value.bar})
-    if kind == "halt":
-        return _from(HaltEvent, value, {"correlation_id": value.bar})
-    if kind == "state":
-        return TradingStateChanged(**head, **value)
-    if kind == "sliced_order":
-        return SlicedOrder(**head, symbol=market, **value)
-    if kind == "liquidation":
-        return Liquidation(**head, symbol=market, **value)
-    if kind == "funding":
-        return FundingPayment(**head, symbol=market, **value)
-    raise ValueError(f"no journal event for {kind} rows")  # pragma: no cover
+    return journaled({"bar": bar, "timestamp": ts, "correlation_id": bar}, value, market)
 
 
 def _external(value: Any) -> Event:

@@ -264,7 +264,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
         raise UserError(f"{run_dir} is a backtest run; only paper and live runs have a kill switch")
     if mode not in ("paper", "live"):
         raise UserError(f"{journal}: the run was started in mode {mode!r}; expected paper or live")
-    return cast(Literal["paper", "live"], mode)
+    return mode
 
 
 def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -> Delivery:
@@ -665,7 +665,7 @@ def _waiting(run_dir: Path) -> bool:
 
 def _when(change: TradingStateChanged) -> str:
     stamp = change.at if not pd.isna(change.at) else change.timestamp
-    return pd.Timestamp(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(pd.Timestamp(stamp).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _signal_kill(run_dir: Path, action: Action, pid: int, why: str) -> Delivery:

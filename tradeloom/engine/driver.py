@@ -26,6 +26,7 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
+from tradeloom.core import records as R
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
 from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
@@ -98,16 +99,33 @@ class _RowLog:
         self.cancellations: list[Cancellation] = []
         self.trainings: list[ModelTraining] = []
         self.read = 0
+        self.kept: dict[str, list[Any]] = R.dispatch(
+            {
+                R.ORDER: self.orders,
+                R.FILL: self.fills,
+                R.CANCEL: self.cancellations,
+                R.TRAINING: self.trainings,
+            },
+            # a monitor watches the orders, their fills and the model's trainings
+            without=(
+                R.SIGNAL,
+                R.DECISION,
+                R.REJECT,
+                R.HALT,
+                R.TRADE,
+                R.REGIME,
+                R.STATE,
+                R.LIQUIDATION,
+                R.EXTERNAL,
+                R.PARENT,
+                R.FUNDING,
+            ),
+        )
+        self.codes = [R.record(kind).code for kind in self.kept]
+        """The kinds of rows it keeps, by code."""
 
     def take(self, event: RowEvent) -> None:
-        if event.kind == "order":
-            self.orders.append(event.value)
-        elif event.kind == "fill":
-            self.fills.append(event.value)
-        elif event.kind == "cancel":
-            self.cancellations.append(event.value)
-        elif event.kind == "training":
-            self.trainings.append(event.value)
+        self.kept[event.kind].append(event.value)
 
 
 class Book:
@@ -315,6 +333,7 @@ class Engine:
         self._external: Venue | None = venue
         self.bulk = bulk
         self.log: EventLog = _RowLog() if bulk else recorder
+        self._journal_row = self._row_journal()
         self.watches = self._watches(pipeline)
         model = pipeline.model
         horizon = max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)
@@ -346,7 +365,7 @@ class Engine:
     @property
     def halted(self) -> bool:
         """Return whether trading is halted."""
-        return self.state.acct[L.A_HALT] != 0.0
+        return bool(self.state.acct[L.A_HALT] != 0.0)
 
     # --- running ----------------------------------------------------------------------
 
@@ -414,55 +433,62 @@ class Engine:
         return self.rec.symbol if self.symbols is None else self.symbols[s]
 
     def _record(self, event: RowEvent) -> None:
-        rec, value, bar = self.rec, event.value, event.bar
-        kind = event.kind
         if self.symbols is not None and event.symbol >= 0:
-            rec.symbol = self.symbols[event.symbol]  # stamped on the event's market rows
-        if kind == "training":
-            rec.training(value, self.ctx.times(bar))
-        elif kind == "signal":
-            rec.signal(value)
-        elif kind == "decision":
-            rec.decision(bar, self.ctx.times(bar), **value)
-        elif kind == "rejection":
-            rec.rejection(value)
-        elif kind == "halt":
-            rec.halted(value)
-        elif kind == "order":
-            rec.order(value)
-        elif kind == "fill":
-            rec.fill(value, event.decision_bar)
-        elif kind == "cancel":
-            rec.cancelled(value, event.decision_bar)
-        elif kind == "trade":
-            self.trades.append(
-                Trade.from_kernel(
-                    value,
-                    self.ctx.times(int(value[1])),
-                    self.ctx.times(bar),
-                    self.symbol(event.symbol),
-                )
-            )
-        elif kind == "regime":
-            code, previous = value
-            change = {
-                "trend": trend_label(code),
-                "volatility": volatility_label(code),
-                "previous_trend": trend_label(previous),
-                "previous_volatility": volatility_label(previous),
+            self.rec.symbol = self.symbols[event.symbol]  # stamped on the event's market rows
+        self._journal_row[event.kind](event)
+
+    def _row_journal(self) -> dict[str, Callable[[RowEvent], None]]:
+        """Return what journaling a row read back does, by kind (`_record`)."""
+        return R.dispatch(
+            {
+                R.TRAINING: self._record_training,
+                R.SIGNAL: lambda e: self.rec.signal(e.value),
+                R.DECISION: lambda e: self.rec.decision(e.bar, self.ctx.times(e.bar), **e.value),
+                R.REJECT: lambda e: self.rec.rejection(e.value),
+                R.HALT: lambda e: self.rec.halted(e.value),
+                R.ORDER: lambda e: self.rec.order(e.value),
+                R.FILL: lambda e: self.rec.fill(e.value, e.decision_bar),
+                R.CANCEL: lambda e: self.rec.cancelled(e.value, e.decision_bar),
+                R.TRADE: self._record_trade,
+                R.REGIME: self._record_regime,
+                # stamped with the bar's time, as the bulk journal stamps it
+                R.STATE: lambda e: self.rec.record(
+                    TradingStateChanged(**self.rec.at(e.bar, self.ctx.times(e.bar)), **e.value)
+                ),
+                R.LIQUIDATION: lambda e: self.rec.record(Liquidation(**self._at(e), **e.value)),
+                R.FUNDING: lambda e: self.rec.record(FundingPayment(**self._at(e), **e.value)),
+                R.PARENT: lambda e: self.rec.record(SlicedOrder(**self._at(e), **e.value)),
+                R.EXTERNAL: lambda e: self._record_external(e.value),
             }
-            rec.regime(bar, self.ctx.times(bar), change)
-        elif kind == "state":
-            # stamped with the bar's time, as the bulk journal stamps it
-            rec.record(TradingStateChanged(**rec.at(bar, self.ctx.times(bar)), **value))
-        elif kind == "liquidation":
-            rec.record(Liquidation(**rec.at(bar, self.ctx.times(bar), market=True), **value))
-        elif kind == "funding":
-            rec.record(FundingPayment(**rec.at(bar, self.ctx.times(bar), market=True), **value))
-        elif kind == "sliced_order":
-            rec.record(SlicedOrder(**rec.at(bar, self.ctx.times(bar), market=True), **value))
-        elif kind == "external":
-            self._record_external(value)
+        )
+
+    def _at(self, event: RowEvent) -> dict[str, Any]:
+        """Return the head of a market event at ``event``'s bar."""
+        return self.rec.at(event.bar, self.ctx.times(event.bar), market=True)
+
+    def _record_training(self, event: RowEvent) -> None:
+        self.rec.training(event.value, self.ctx.times(event.bar))
+
+    def _record_trade(self, event: RowEvent) -> None:
+        fields = event.value  # the trade row's fields, by name
+        self.trades.append(
+            Trade.from_kernel(
+                fields,
+                self.ctx.times(fields["entry_bar"]),
+                self.ctx.times(event.bar),
+                self.symbol(event.symbol),
+            )
+        )
+
+    def _record_regime(self, event: RowEvent) -> None:
+        code, previous = event.value["code"], event.value["previous"]
+        change = {
+            "trend": trend_label(code),
+            "volatility": volatility_label(code),
+            "previous_trend": trend_label(previous),
+            "previous_volatility": volatility_label(previous),
+        }
+        self.rec.regime(event.bar, self.ctx.times(event.bar), change)
 
     def _record_external(self, value: Any) -> None:
         rec = self.rec
@@ -838,9 +864,7 @@ class Engine:
         assert isinstance(log, _RowLog)
         rows = self.state.rows(log.read)
         log.read = self.state.count
-        kinds = rows[:, L.E_KIND]
-        wanted = (kinds == L.EV_ORDER) | (kinds == L.EV_FILL) | (kinds == L.EV_CANCEL)
-        wanted |= kinds == L.EV_TRAINING
+        wanted = np.isin(rows[:, L.E_KIND], log.codes)
         for event in decode(rows[wanted], self.ctx).events():
             log.take(event)
 
@@ -894,34 +918,14 @@ class Engine:
             columns["symbol"] = names[table.symbol]
 
         def build() -> list[Trade]:
+            # Python values by name: an int field's ints, a float field's floats, the times
+            named = {
+                name: values.tolist() if isinstance(values, np.ndarray) else list(values)
+                for name, values in columns.items()
+            }
             return [
-                Trade(
-                    direction=int(c[0]),
-                    entry_bar=int(c[1]),
-                    entry_time=c[2],
-                    exit_bar=int(c[3]),
-                    exit_time=c[4],
-                    quantity=float(c[5]),
-                    entry_price=float(c[6]),
-                    exit_price=float(c[7]),
-                    fees=float(c[8]),
-                    pnl=float(c[9]),
-                    symbol=c[10],
-                )
-                for c in zip(
-                    columns["direction"].tolist(),
-                    columns["entry_bar"].tolist(),
-                    list(columns["entry_time"]),
-                    columns["exit_bar"].tolist(),
-                    list(columns["exit_time"]),
-                    columns["quantity"].tolist(),
-                    columns["entry_price"].tolist(),
-                    columns["exit_price"].tolist(),
-                    columns["fees"].tolist(),
-                    columns["pnl"].tolist(),
-                    columns["symbol"].tolist(),
-                    strict=True,
-                )
+                Trade(**dict(zip(named, row, strict=True)))
+                for row in zip(*named.values(), strict=True)
             ]
 
         self.trades.add(len(table), columns, build)

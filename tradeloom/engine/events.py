@@ -13,14 +13,15 @@ header (the run's symbol on market events, the correlation id of the decision).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 import pluggy
 
+from tradeloom.core import records as R
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
-from tradeloom.core.columns import Table, Tables
+from tradeloom.core.columns import RowEvent, Table, Tables
 from tradeloom.domain import (
     Cancellation,
     Fill,
@@ -298,23 +299,7 @@ class Recorder:
         for event in tables.events(told):
             if symbols is not None and event.symbol >= 0:
                 self.symbol = symbols[event.symbol]
-            kind, value = event.kind, event.value
-            if kind == "signal":
-                self._tell_signal(value)
-            elif kind == "rejection":
-                self._tell_rejection(value)
-            elif kind == "order":
-                self._tell_order(value)
-            elif kind == "fill":
-                self._tell_fill(value, event.decision_bar)
-            elif kind == "cancel":
-                self._tell_cancel(value)
-            elif kind == "halt":
-                self._halted(value)
-            elif kind == "training":
-                self._training(value)
-            elif kind == "decision":
-                self._log_decision(event.bar, value["outcome"], value["reason"], value)
+            _TELL[event.kind](self, event)
         self.symbol = run_symbol
 
     def _tell(self, hook: str, **event: Any) -> None:
@@ -509,6 +494,25 @@ _TOLD = {
 }
 """The kinds of a bulk write told one by one when their hook has a listener (or at
 debug level, which logs each)."""
+
+_TELL: dict[str, Callable[[Recorder, RowEvent], None]] = R.dispatch(
+    {
+        R.SIGNAL: lambda rec, e: rec._tell_signal(e.value),
+        R.REJECT: lambda rec, e: rec._tell_rejection(e.value),
+        R.ORDER: lambda rec, e: rec._tell_order(e.value),
+        R.FILL: lambda rec, e: rec._tell_fill(e.value, e.decision_bar),
+        R.CANCEL: lambda rec, e: rec._tell_cancel(e.value),
+        R.HALT: lambda rec, e: rec._halted(e.value),
+        R.TRAINING: lambda rec, e: rec._training(e.value),
+        # a decision has no hook: it is only logged
+        R.DECISION: lambda rec, e: rec._log_decision(
+            e.bar, e.value["outcome"], e.value["reason"], e.value
+        ),
+    },
+    # the account's and the outputs' rows are journaled, not told one by one
+    without=(R.TRADE, R.REGIME, R.STATE, R.LIQUIDATION, R.EXTERNAL, R.PARENT, R.FUNDING),
+)
+"""What `Recorder.absorb` does with each kind of row it tells one by one."""
 
 
 class _Fields(Mapping[str, Any]):

@@ -221,7 +221,7 @@ class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.setFormatter(self._make_formatter())
         return super().format(record)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         # the stderr of the moment, as structlog's logger factory (a test swaps it)
         return self._fixed if self._fixed is not None else sys.stderr

@@ -188,7 +188,8 @@ class RunStatus:
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
-        return json_safe(asdict(self))
+        values: dict[str, Any] = json_safe(asdict(self))
+        return values
 
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
@@ -882,7 +883,7 @@ def _equity_curve(bars: pd.DataFrame, marks: pd.DataFrame, capital: float) -> np
     position = np.concatenate(([0.0], np.cumsum(marks["signed"].to_numpy()[order])))
     cash = np.concatenate(([capital], capital - np.cumsum(marks["flow"].to_numpy()[order])))
     last = np.searchsorted(fill_bars, index, side="right")
-    return cash[last] + position[last] * close
+    return np.asarray(cash[last] + position[last] * close)
 
 
 def _day_start(
@@ -929,7 +930,7 @@ def _iso(value: Any) -> str | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _duration(seconds: float) -> str:

@@ -113,7 +113,7 @@ def chain_next(
         h = _rotl(h, 27) * _U(_P1) + _U(_P4)
         h = (h ^ (h >> _U(33))) * _U(_P2)
         h = (h ^ (h >> _U(29))) * _U(_P3)
-        return h ^ (h >> _U(32))
+        return np.asarray(h ^ (h >> _U(32)))
 
 
 def row_digests(

@@ -230,7 +230,7 @@ def _all_same(array: npt.NDArray[Any]) -> bool:
 
 
 def _sql_fixed(column: Column, array: npt.NDArray[Any]) -> list[Any]:
-    values = array.tolist()
+    values: list[Any] = array.tolist()
     if column.codec is Codec.ID:
         if bool(np.any(array == -1)):
             values = [None if v == -1 else v for v in values]

@@ -205,9 +205,7 @@ def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
     function = _name(schema, "append_only")
     runs = _name(schema, "runs")
     for column in _RUN_COLUMNS:
-        db.execute(
-            f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''"  # type: ignore[arg-type]
-        )
+        db.execute(f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''")
     for table in _PROOF_TABLES:
         name = _name(schema, table)
         if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:  # type: ignore[index]
@@ -222,7 +220,7 @@ def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
             f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]:
-            db.execute(statement)  # type: ignore[arg-type]  # generated, not user text
+            db.execute(statement)  # generated, not user text
 
 
 def read_tail_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int, str] | None:
@@ -277,7 +275,7 @@ def _add_columns(db: psycopg.Connection[Any], schema: str) -> None:
             if stored and column.name not in stored:
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
                 db.execute(
-                    f"ALTER TABLE {_name(schema, s.table)} ADD COLUMN IF NOT EXISTS "  # type: ignore[arg-type]
+                    f"ALTER TABLE {_name(schema, s.table)} ADD COLUMN IF NOT EXISTS "
                     f"\"{column.name}\" TEXT NOT NULL DEFAULT ''"
                 )
 
@@ -336,7 +334,7 @@ def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict
     columns = {str(c[0]) for c in found}
     extra = "".join(f", {c}" if c in columns else ", ''" for c in _RUN_COLUMNS)
     row = db.execute(
-        f"SELECT strategy, mode, format_version, tradeloom{extra} FROM {runs} WHERE run_id = %s",  # type: ignore[arg-type]
+        f"SELECT strategy, mode, format_version, tradeloom{extra} FROM {runs} WHERE run_id = %s",
         (run_id,),
     ).fetchone()
     if row is None:
@@ -490,7 +488,7 @@ class PostgresJournal:
             version = _format_version(db, target.schema)  # another run made them meanwhile
             if version is None:
                 for statement in create_sql(target.schema):
-                    db.execute(statement)  # type: ignore[arg-type]  # generated, not user text
+                    db.execute(statement)  # generated, not user text
                 db.execute(
                     f"INSERT INTO {_name(target.schema, 'journal_meta')} VALUES "
                     "('format_version', %s), ('tradeloom', %s)",
@@ -736,7 +734,7 @@ class PostgresJournal:
             hashes[batch.positions].tolist(),
         ]
         # write_row per row measured faster than building COPY's text format in Python
-        with cursor.copy(_copy_sql(self.target.schema, batch.schema)) as copy:  # type: ignore[arg-type]
+        with cursor.copy(_copy_sql(self.target.schema, batch.schema)) as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
 

@@ -218,7 +218,7 @@ class _PgSource:
             stored = stored_columns(self.db, where, schema) if schema.added else None
             sql = _after(select_sql(where, schema, stored), '"seq" > %s', "AND")
             with self.db.cursor() as cursor:
-                cursor.execute(sql, (self.run_id, after))  # type: ignore[arg-type]
+                cursor.execute(sql, (self.run_id, after))
                 for row in cursor:  # noqa: UP028 (as above)
                     yield row
         except self._error as exc:

@@ -226,6 +226,7 @@ def _cache_class(stamp: str, package: Path) -> Callable[[Any], Any]:
 
     class KernelCache(caching.FunctionCache):
         _impl_class = Impl
+        _cache_file: _CheckedFiles
 
         def __init__(self, py_func: Any) -> None:
             super().__init__(py_func)

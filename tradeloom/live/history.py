@@ -76,7 +76,7 @@ class MarketHistory:
 
     def prices(self, index: int) -> npt.NDArray[np.float64]:
         """Return clock bar ``index``'s ``[symbols, OHLCV]`` (a view)."""
-        return self._px[index]
+        return np.asarray(self._px[index])
 
     def closes(self, end: int | None = None) -> npt.NDArray[np.float64]:
         """Return ``[bars, symbols]``: each clock bar's close of each symbol (a view; NaN:
@@ -87,7 +87,7 @@ class MarketHistory:
     def present(self, end: int | None = None) -> npt.NDArray[np.bool_]:
         """Return ``[bars, symbols]``: True where the symbol has a bar."""
         n = self._n if end is None else end
-        return ~np.isnan(self._px[:n, :, 3])
+        return np.asarray(~np.isnan(self._px[:n, :, 3]))
 
     def times_ns(self, end: int) -> npt.NDArray[np.int64]:
         """Return the open times of the first ``end`` bars, UTC nanoseconds."""
@@ -95,7 +95,7 @@ class MarketHistory:
 
     def feature_row(self, index: int) -> npt.NDArray[np.float64]:
         """Return clock bar ``index``'s ``[symbols, columns]`` feature rows (a view)."""
-        return self._features[index]
+        return np.asarray(self._features[index])
 
     def rows(self) -> npt.NDArray[np.float64]:
         """Return ``[capacity, symbols, columns]``: every clock bar's feature rows (a view;

@@ -94,7 +94,7 @@ class BarTicker:
         grace = self.grace.total_seconds()
 
         def now() -> float:
-            return clock().timestamp()
+            return float(clock().timestamp())
 
         source = self.source
         if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed

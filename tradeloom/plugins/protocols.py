@@ -67,6 +67,7 @@ __all__ = [
     "LiveVenue",
     "MarketLots",
     "Model",
+    "ModelCalibration",
     "ModelParityNote",
     "Monitor",
     "MonitorInput",
@@ -637,6 +638,21 @@ class ModelParityNote(Protocol):
     @property
     def parity_note(self) -> str | None:
         """Why one bar's probability may differ from the backtest's; None when it cannot."""
+        ...
+
+
+@runtime_checkable
+class ModelCalibration(Protocol):
+    """Model layer, backtest: how calibrated each fold's probabilities were (optional).
+
+    A model that calibrates its probabilities says, after `Model.fit_predict`, what
+    each fold's calibrator did; a backtest writes it to ``metrics.json`` as
+    ``calibration_by_fold`` (empty: the key is left out), and the report draws it.
+    """
+
+    @property
+    def calibration_by_fold(self) -> list[dict[str, Any]]:
+        """Per calibrated fold, its figures before and after its calibrator."""
         ...
 
 

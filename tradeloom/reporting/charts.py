@@ -398,8 +398,8 @@ def naive_times(frame: pd.DataFrame) -> np.ndarray:
     """Return the timestamps as naive UTC datetime64 (shorter in the page than with +00:00)."""
     stamps = frame["timestamp"]
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # its UTC instants, seen without a copy
-        return stamps.array.asi8.view(f"datetime64[{stamps.dtype.unit}]")
-    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        return np.asarray(stamps.array.asi8.view(f"datetime64[{stamps.dtype.unit}]"))
+    return np.asarray(stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy())
 
 
 def line(x: np.ndarray, y: np.ndarray, name: str, color: str, **extra: Any) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def repr_floats(values: npt.NDArray[np.float64]) -> _Text:
     Returns:
         The cells' offsets and UTF-8 bytes.
     """
-    return _repr_floats(np.ascontiguousarray(values, dtype=np.float64))  # type: ignore[no-any-return]
+    return _repr_floats(np.ascontiguousarray(values, dtype=np.float64))
 
 
 @released_kernel

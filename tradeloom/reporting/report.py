@@ -236,7 +236,7 @@ def _closed_sessions(run: RunData) -> list[dict[str, Any]]:
 def _universe_columns(run: RunData, kind: str) -> np.ndarray:
     """Return a universe's per-symbol columns ``kind[S]`` of equity.csv (bars x symbols)."""
     columns = [f"{kind}[{s}]" for s in run.metrics.get("symbols") or ()]
-    return run.equity[columns].to_numpy(np.float64)
+    return np.asarray(run.equity[columns].to_numpy(np.float64))
 
 
 def _equity_chart(run: RunData) -> Chart:

@@ -259,7 +259,7 @@ def _order_of_fill(ids: pa.Array, order_ids: pa.Array) -> np.ndarray:
     if _one_fill_each(ids, order_ids):
         return np.arange(len(ids))
     first_of_reversed = pc.index_in(order_ids, ids[::-1]).fill_null(len(ids))
-    return len(ids) - 1 - first_of_reversed.to_numpy().astype(np.int64)
+    return np.asarray(len(ids) - 1 - first_of_reversed.to_numpy().astype(np.int64))
 
 
 def _one_fill_each(ids: pa.Array, order_ids: pa.Array) -> bool:

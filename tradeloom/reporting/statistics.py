@@ -197,7 +197,9 @@ def _holding_seconds(trades: pd.DataFrame, timeframe_seconds: int) -> np.ndarray
     entry = pd.to_datetime(trades["entry_time"], utc=True)
     exit_ = pd.to_datetime(trades["exit_time"], utc=True)
     seconds = (exit_ - entry).dt.total_seconds().to_numpy(np.float64)
-    return np.where(np.isnan(seconds), trades["holding_bars"] * timeframe_seconds, seconds)
+    return np.asarray(
+        np.where(np.isnan(seconds), trades["holding_bars"] * timeframe_seconds, seconds)
+    )
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

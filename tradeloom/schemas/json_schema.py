@@ -206,7 +206,7 @@ def to_draft7(schema: dict[str, Any]) -> dict[str, Any]:
         ValueError: A keyword draft 7 has no form of (``unevaluatedProperties``...), which
             would otherwise be dropped and let through what it refuses.
     """
-    translated = _draft7_node(schema)
+    translated: dict[str, Any] = _draft7_node(schema)
     translated["$schema"] = DRAFT7_DIALECT
     return translated
 

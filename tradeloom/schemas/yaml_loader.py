@@ -435,7 +435,7 @@ class _Loader(SafeLoader):
                     f"more than {MAX_VALUES} values once aliases are expanded",
                     self.peek_event().start_mark,
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tradeloom.core.codes import CodeTable
 from tradeloom.core.params import CoreSpec
+from tradeloom.core.records import TRADE
 from tradeloom.core.state import CoreState
 from tradeloom.reporting.metrics import curve_performance
 from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
@@ -142,7 +143,8 @@ def _metrics(
     """Return one variant's metrics as ``tradeloom.backtest.run`` computes them."""
     index = series.index
     equity = pd.Series(equity_values, index=index)
-    pnl = trade_rows[:, 7]
+    pnl = trade_rows[:, TRADE.place("pnl")]
+    size = trade_rows[:, TRADE.place("quantity")] * trade_rows[:, TRADE.place("entry_price")]
     initial_cash = spec.initial_cash
     perf = curve_performance(
         equity,
@@ -151,7 +153,7 @@ def _metrics(
         timeframe_seconds=series.timeframe_seconds,
         # `Trade.from_kernel`'s pnl and `Trade.return_pct`, on the core's trade fields
         pnl=pnl,
-        trade_returns=pnl / (trade_rows[:, 3] * trade_rows[:, 4]),
+        trade_returns=pnl / size,
         fees=float(counts[3]),
         periods_per_year=series.calendar_year,
     )

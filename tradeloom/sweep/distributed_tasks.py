@@ -144,7 +144,7 @@ def connect(address: str, timeout: float) -> Client:
 
 
 async def _handshake(address: str, timeout: float) -> None:
-    from distributed.comm import connect as open_comm
+    from distributed.comm.core import connect as open_comm
 
     comm = await open_comm(address, timeout=timeout)
     await comm.close()

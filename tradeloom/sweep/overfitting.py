@@ -566,7 +566,7 @@ class _Matrix:
 
     def __init__(self, m: np.ndarray) -> None:
         self.m = m
-        self.shape: tuple[int, int] = m.shape  # type: ignore[assignment]
+        self.shape: tuple[int, int] = m.shape
 
     def columns(self, start: int, stop: int) -> np.ndarray:
         return np.asarray(self.m[:, start:stop], dtype=np.float64)
@@ -612,7 +612,7 @@ def _column_statistics(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def _best(performance: np.ndarray) -> np.ndarray:
     """Per row, the column of the highest value: NaN never wins, ties go to the first."""
     filled = np.where(np.isnan(performance), -np.inf, performance)
-    return np.argmax(filled, axis=1)
+    return np.asarray(np.argmax(filled, axis=1))
 
 
 def _oos_ranks(performance: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -621,7 +621,7 @@ def _oos_ranks(performance: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     value = filled[np.arange(len(chosen)), chosen][:, np.newaxis]
     below = (filled < value).sum(axis=1)
     tied = (filled == value).sum(axis=1)  # the chosen one included
-    return below + (tied + 1) / 2.0
+    return np.asarray(below + (tied + 1) / 2.0)
 
 
 _BLOCK_METRICS: tuple[str, ...] = ("sharpe", "sortino", "mean", "total_return")
@@ -686,7 +686,7 @@ def _from_sums(
     shifted = totals["sum"] / n
     mean = shifted + centre
     if metric == "mean":
-        return mean
+        return np.asarray(mean)
     if metric == "sortino":
         # no losing bar: better than any variant that has one (+inf), 0 with no gain either
         downside = np.sqrt(totals["losses"] / n)

@@ -140,7 +140,7 @@ class LocalPool:
         if self._executor is None:
             if self.context.get_start_method() == "forkserver":
                 helpers = {__name__, "threadpoolctl", "tradeloom.sweep.warm_compiler"}
-                self.context.set_forkserver_preload(sorted(set(modules) | helpers))  # type: ignore[attr-defined]
+                self.context.set_forkserver_preload(sorted(set(modules) | helpers))
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=self.context,

@@ -397,7 +397,7 @@ def _walk_forward_x(wf: WalkForwardResult) -> np.ndarray:
     times = pd.DatetimeIndex(wf.timestamps)
     if times.tz is not None:
         times = times.tz_convert("UTC").tz_localize(None)
-    return times.to_numpy()
+    return np.asarray(times.to_numpy())
 
 
 def _walk_forward_table(wf: WalkForwardResult, results: pd.DataFrame, params: list[str]) -> str:

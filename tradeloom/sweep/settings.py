@@ -159,7 +159,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         try:
             bound = float(value)
         except ValueError:
-            bound = None  # type: ignore[assignment]
+            bound = None
         if not sep or bound is None:
             raise UserError(f"--constraint {text}: expected min_METRIC=NUMBER or max_METRIC=NUMBER")
         constraints[key.strip()] = bound

@@ -94,7 +94,7 @@ class StageCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         packed = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-        np.savez(buffer, __meta__=packed, **dict(arrays))  # type: ignore[arg-type]
+        np.savez(buffer, __meta__=packed, **dict(arrays))
         data = buffer.getvalue()
         atomic_bytes(path, data)
         atomic_bytes(digest_path, hashlib.sha256(data).hexdigest().encode())

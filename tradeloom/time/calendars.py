@@ -84,7 +84,7 @@ class TradingCalendar:
         deltas = np.diff(sorted_stamps)
         slots = np.maximum(-(-deltas // step_ns) - 1, 0)
         if type(self).expected is TradingCalendar.expected or not slots.any():
-            return slots
+            return np.asarray(slots)
         where = np.flatnonzero(slots)
         counts = slots[where]
         # every bar slot strictly between the two bars of each gap, checked at once
@@ -273,7 +273,7 @@ class ExchangeCalendar(TradingCalendar):
         i = np.searchsorted(opens, stamps + step_ns, side="left") - 1
         valid = i >= 0
         j = np.where(valid, i, 0)
-        return valid & (stamps < closes[j]) & (stamps + step_ns > opens[j])
+        return np.asarray(valid & (stamps < closes[j]) & (stamps + step_ns > opens[j]))
 
     @property
     def timezone(self) -> str:  # type: ignore[override]

@@ -77,10 +77,10 @@ def format_timestamp(value: pd.Timestamp | int) -> str:
     ts = pd.Timestamp(value, tz="UTC") if isinstance(value, int) else pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if ts.microsecond or ts.nanosecond:
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return str(ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     if ts.second:
-        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ts.strftime("%Y-%m-%dT%H:%MZ")
+        return str(ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return str(ts.strftime("%Y-%m-%dT%H:%MZ"))
 
 
 TIMESTAMP_RANGE = "1677-09-21T00:13Z .. 2262-04-11T23:47Z"

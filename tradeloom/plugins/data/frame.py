@@ -64,7 +64,7 @@ class FrameParams(BarsParams):
     @property
     def frame(self) -> pd.DataFrame | None:
         """Return the frame bound to these keys (`bind_bars`), or None."""
-        return self._frame  # type: ignore[no-any-return]
+        return self._frame
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class StaleDataWatch:
         """The ``count`` bar opens after ``after`` (epoch ns) and which the calendar expects."""
         step = self._step.value
         opens = after.value + step * np.arange(1, count + 1, dtype=np.int64)
-        return opens[self.calendar.expected(opens, step)]
+        return np.asarray(opens[self.calendar.expected(opens, step)])
 
     def _next_open(self, after: pd.Timestamp) -> pd.Timestamp:
         """The open of the first bar after ``after`` the calendar expects (the next one,

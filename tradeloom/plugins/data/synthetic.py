@@ -487,7 +487,7 @@ def _bridge_extreme(
     # Maximum of a Brownian bridge from a to b with variance sigma^2 (Borodin-Salminen):
     # P(max > m) = exp(-2 (m - a)(m - b) / sigma^2) for m >= max(a, b); invert at 1 - u.
     tail = -2.0 * sigma**2 * np.log1p(-u)
-    return 0.5 * (a + b + side * np.sqrt((b - a) ** 2 + tail))
+    return np.asarray(0.5 * (a + b + side * np.sqrt((b - a) ** 2 + tail)))
 
 
 def _ar1(noise: np.ndarray, phi: float) -> np.ndarray:

@@ -289,8 +289,8 @@ def validate_bars(
 def _floats(column: pd.Series) -> np.ndarray:
     """Return a column as float64 values, NaN where none (a float64 column as it is)."""
     if column.dtype == np.float64:  # numpy's (not pandas' nullable Float64)
-        return column.to_numpy()
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(column.to_numpy())
+    return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _order_problems(

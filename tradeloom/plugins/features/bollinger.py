@@ -53,7 +53,7 @@ class BollingerWidthParams(SingleColumnParams):
 @kernel
 def _width(middle: float, spread: float, k: float) -> float:
     # np.divide divides as IEEE 754 does (no ZeroDivisionError check): the loop vectorises.
-    return np.divide((middle + k * spread) - (middle - k * spread), middle)
+    return float(np.divide((middle + k * spread) - (middle - k * spread), middle))
 
 
 @kernel

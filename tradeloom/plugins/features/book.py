@@ -94,7 +94,7 @@ class BookDepthParams(SingleColumnParams):
 
 def spread_bps(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
     """Return the spread in basis points of the mid, per row (NaN without a book)."""
-    return (ask - bid) / ((ask + bid) / 2.0) * 10_000.0
+    return np.asarray((ask - bid) / ((ask + bid) / 2.0) * 10_000.0)
 
 
 def book_imbalance(bid_size: np.ndarray, ask_size: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def book_imbalance(bid_size: np.ndarray, ask_size: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (bids - asks) / (bids + asks)
     out[np.isnan(bid_size[:, 0]) | np.isnan(ask_size[:, 0])] = np.nan
-    return out
+    return np.asarray(out)
 
 
 def book_depth(
@@ -142,7 +142,7 @@ def book_depth(
         asks = _level_sum(np.where(ask_price <= (mid + reach)[:, None], ask_size, 0.0))
     out = {"bid": bids, "ask": asks, "both": bids + asks}[side]
     out[np.isnan(mid)] = np.nan
-    return out
+    return np.asarray(out)
 
 
 def _level_sum(sizes: np.ndarray) -> np.ndarray:

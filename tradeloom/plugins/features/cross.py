@@ -75,7 +75,7 @@ def cross_rank(values: Array, present: npt.NDArray[np.bool_]) -> Array:
     v, k = _taking_part(values, present)
     ranks = pd.DataFrame(v).rank(axis=1, method="average").to_numpy(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (ranks - 0.5) / k[:, None]
+        return np.asarray((ranks - 0.5) / k[:, None])
 
 
 def cross_zscore(values: Array, present: npt.NDArray[np.bool_]) -> Array:

@@ -65,7 +65,9 @@ def joined_rows(other: pd.DatetimeIndex, traded: pd.DatetimeIndex) -> np.ndarray
     Both are bar open times of one timeframe, so the other market's bar is closed by the
     traded bar's close when it opens at or before the traded bar's open.
     """
-    return np.searchsorted(other.as_unit("ns").asi8, traded.as_unit("ns").asi8, side="right") - 1
+    other_ns, traded_ns = other.as_unit("ns").asi8, traded.as_unit("ns").asi8
+    at: np.ndarray = np.searchsorted(other_ns, traded_ns, side="right")
+    return at - 1
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def sma_step(ring: np.ndarray, close: float) -> float:
     ring_push(ring, close)
     if not ring_full(ring):
         return math.nan
-    return ring_mean(ring)  # type: ignore[no-any-return]
+    return ring_mean(ring)
 
 
 def sma(values: np.ndarray, window: int) -> np.ndarray:

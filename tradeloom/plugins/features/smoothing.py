@@ -38,7 +38,7 @@ def seed_step(state: np.ndarray, value: float, period: int) -> float:
     if state[0] < period:
         return math.nan
     state[1] = state[1] / period
-    return state[1]
+    return float(state[1])
 
 
 @kernel
@@ -48,7 +48,7 @@ def ema_step(state: np.ndarray, value: float, period: int) -> float:
         return seed_step(state, value, period)
     k = 2.0 / (period + 1)
     state[1] = (value - state[1]) * k + state[1]
-    return state[1]
+    return float(state[1])
 
 
 @kernel
@@ -64,4 +64,4 @@ def wilder_step(state: np.ndarray, value: float, period: int) -> float:
         return seed_step(state, value, period)
     a, b = wilder_constants(period)
     state[1] = state[1] * a + value * b
-    return state[1]
+    return float(state[1])

@@ -76,7 +76,7 @@ def ring_push(ring: np.ndarray, value: float) -> None:
 @kernel
 def ring_full(ring: np.ndarray) -> bool:
     """Return whether the ring holds ``window`` values."""
-    return ring[0] >= ring.size - 2
+    return bool(ring[0] >= ring.size - 2)
 
 
 @kernel
@@ -86,7 +86,7 @@ def ring_get(ring: np.ndarray, k: int) -> float:
     i = int(ring[1]) + k
     if i >= window:
         i -= window
-    return ring[2 + i]
+    return float(ring[2 + i])
 
 
 @kernel
@@ -98,7 +98,7 @@ def ring_back(ring: np.ndarray, k: int) -> float:
     i = int(ring[1]) - k
     if i < 0:
         i += window
-    return ring[2 + i]
+    return float(ring[2 + i])
 
 
 @kernel
@@ -127,7 +127,7 @@ def ring_mean_std(ring: np.ndarray, ddof: int) -> tuple[float, float]:
 @kernel
 def ring_max(ring: np.ndarray) -> float:
     """Return the largest value of a full ring."""
-    best = ring[2]
+    best: float = ring[2]
     for i in range(3, ring.size):
         if ring[i] > best:
             best = ring[i]
@@ -137,7 +137,7 @@ def ring_max(ring: np.ndarray) -> float:
 @kernel
 def ring_min(ring: np.ndarray) -> float:
     """Return the smallest value of a full ring."""
-    best = ring[2]
+    best: float = ring[2]
     for i in range(3, ring.size):
         if ring[i] < best:
             best = ring[i]

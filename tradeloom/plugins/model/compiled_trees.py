@@ -663,7 +663,7 @@ def _predict_row(
         return np.nan
     totals = np.empty(values.shape[1], dtype=np.float64)
     _leaf_sums(x, nodes, roots, values, start, totals)
-    return totals[-1] / divisor
+    return float(totals[-1] / divisor)
 
 
 @kernel

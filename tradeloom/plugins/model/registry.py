@@ -350,7 +350,8 @@ def _json_bytes(record: Any) -> bytes:
 
 
 def _time(timestamps: pd.DatetimeIndex, bar: int) -> datetime:
-    return pd.Timestamp(timestamps[bar]).to_pydatetime()
+    moment: datetime = pd.Timestamp(timestamps[bar]).to_pydatetime()
+    return moment
 
 
 def _json_safe(value: Any) -> Any:

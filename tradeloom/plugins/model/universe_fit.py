@@ -60,7 +60,7 @@ def on_clock(output: ModelOutput, universe: Universe, s: int) -> ModelOutput:
     )
     anomalous = clock(output.anomalous)
     return ModelOutput(
-        probability=clock(output.probability),  # type: ignore[arg-type]
+        probability=clock(output.probability),
         trainings=trainings,
         anomalous=None if anomalous is None else anomalous.fillna(False).astype(bool),
         anomaly_score=clock(output.anomaly_score),

@@ -9,7 +9,7 @@ same frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -237,7 +237,7 @@ def _check_times(times: list[int], interval_ms: int) -> None:
 
 
 def _check_ohlc(times: list[int], d: dict[str, tuple[Decimal, ...]]) -> None:
-    checks = (
+    checks: tuple[tuple[str, Callable[[int], bool]], ...] = (
         ("high < max(open, close)", lambda i: d["high"][i] < max(d["open"][i], d["close"][i])),
         ("low > min(open, close)", lambda i: d["low"][i] > min(d["open"][i], d["close"][i])),
         ("a price <= 0", lambda i: min(d["low"][i], d["open"][i]) <= 0),
