@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
-from tradeloom.plugins.registry import PluginInfo, Registry, RegistrationError
+from tradeloom.plugins.registry import PluginInfo, RegistrationError, Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
