@@ -299,3 +299,26 @@ def test_the_windows_python_forms_add_as_the_kernels(
     window._add_squares(a, x, stop, mean)
     window._add_squares_by_rows(b, x, stop, mean)
     assert a.tobytes() == b.tobytes()
+
+
+def test_the_cache_is_asked_about_a_kernel_of_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel of any module of the package (a feature's) is looked up in the cache: a
+    warm small run loads it compiled rather than running its Python form again."""
+    from tradeloom.kernels import cache, first_run
+    from tradeloom.plugins.features import rsi
+
+    asked: list[str] = []
+
+    class _Held:
+        def __init__(self, py_func: Any) -> None:
+            asked.append(py_func.__name__)
+            self._shipped = None
+            self._cache_file = self
+
+        def _load_index(self) -> dict[str, str]:
+            return {"entry": "compiled"}
+
+    monkeypatch.setattr(cache, "_cache_class", lambda stamp, package: _Held)
+    kernel: Any = rsi._rsi
+    assert first_run._cache_holds(kernel.py_func)
+    assert set(asked) == {"_rsi"}

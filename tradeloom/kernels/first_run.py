@@ -164,7 +164,8 @@ def _cache_holds(func: Callable[..., Any]) -> bool:
     from tradeloom.kernels import jit
     from tradeloom.kernels.cache import holds
 
-    return holds(func, stamp=jit.package_stamp(), package=Path(jit.__file__).resolve().parent)
+    # the package whose kernels are cached (jit's use_cache), not the kernels/ room
+    return holds(func, stamp=jit.package_stamp(), package=Path(jit.__file__).resolve().parents[1])
 
 
 def _compiling() -> bool:
