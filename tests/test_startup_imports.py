@@ -267,3 +267,67 @@ def test_a_portfolio_file_is_still_told_from_a_strategy_file(tmp_path: Path) -> 
     assert done.returncode == 2, done.stderr
     assert "missing.yaml" in done.stderr
     assert _skipped(done) == []  # the portfolio file's models were imported
+
+
+UNUSED_KINDS = (
+    "tradeloom.plugins.data.ccxt_source",
+    "tradeloom.plugins.data.synthetic",
+    "tradeloom.plugins.features.rsi",
+    "tradeloom.plugins.features.cross",
+    "tradeloom.plugins.model.sklearn_model",
+    "tradeloom.plugins.model.saved_model",
+    "tradeloom.plugins.risk.kelly",
+    "tradeloom.plugins.execution.ccxt_execution",
+    "tradeloom.plugins.execution.router",
+    "tradeloom.plugins.monitoring.auc",
+)
+"""Modules of built-in kinds that `PRECOMPUTED` does not name: the registry holds them by
+name (`LazyComponent`), so neither its validate nor its run imports them."""
+
+USED_KINDS = (
+    "tradeloom.plugins.data.files",
+    "tradeloom.plugins.features.returns",
+    "tradeloom.plugins.model.precomputed",
+    "tradeloom.plugins.signal.threshold",
+    "tradeloom.plugins.risk.fixed_fraction",
+    "tradeloom.plugins.execution.simulated",
+)
+
+_PLUGIN_MODULES = """
+import sys
+from tradeloom.cli.main import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print("PLUGINS " + " ".join(sorted(m for m in sys.modules if m.startswith("tradeloom.plugins."))),
+      file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_command_imports_the_modules_of_the_kinds_its_file_names(
+    command: str, tmp_path: Path
+) -> None:
+    times = pd.date_range("2024-01-01", periods=120, freq="h", tz="UTC")
+    close = np.linspace(100.0, 110.0, 120)
+    bars = pd.DataFrame(
+        {"timestamp": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": close, "high": close,
+         "low": close, "close": close, "volume": 1.0, "p_up": np.linspace(0.2, 0.8, 120)}
+    )  # fmt: skip
+    bars.to_csv(tmp_path / "bars.csv", index=False)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(PRECOMPUTED.replace("REPORT", "false"))
+    out = ["--out", str(tmp_path / "run")] if command == "run" else []
+    done = subprocess.run(
+        [sys.executable, "-c", _PLUGIN_MODULES, "-q", command, str(strategy), *out],
+        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("PLUGINS "))
+    imported = set(line.removeprefix("PLUGINS ").split())
+    assert set(USED_KINDS) <= imported  # the probe sees the kinds the file names
+    assert not set(UNUSED_KINDS) & imported, sorted(set(UNUSED_KINDS) & imported)
+    if command == "validate":  # no feature on another market's bars: not its module
+        assert "tradeloom.plugins.features.informative" not in imported

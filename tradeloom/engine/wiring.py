@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.engine.capabilities import Mode, live_problems
 from tradeloom.engine.feature_inputs import input_problems
@@ -14,7 +14,6 @@ from tradeloom.engine.universe_checks import declared_symbols, universe_problems
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.features.informative import InformativePair, informative_refusal
 from tradeloom.plugins.features.timeframe import (
     HigherTimeframe,
     timeframe_problem,
@@ -24,6 +23,9 @@ from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardMo
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.features.informative import InformativePair
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
 
@@ -169,6 +171,9 @@ def _informative(
 ) -> InformativePair | None:
     """Return the feature ``inner`` (built seeing no earlier column: it runs on the other
     market's bars alone) on ``item.symbol``'s bars, or None after appending why not."""
+    # only a feature on another market's bars needs them (and the order book's modules)
+    from tradeloom.plugins.features.informative import InformativePair, informative_refusal
+
     if inner is None:
         return None
     assert isinstance(inner, protocols.Feature) and item.symbol is not None

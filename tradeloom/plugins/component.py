@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ __all__ = [
     "BuildContext",
     "Component",
     "Layer",
+    "LazyComponent",
     "ParamError",
     "ParamErrors",
     "Params",
@@ -161,3 +163,58 @@ class Component:
     factory: Callable[[Any, BuildContext], Any]
     summary: str = ""
     plot: Literal["price", "panel"] | None = None
+
+
+class LazyComponent(Component):
+    """A `Component` whose params model and factory are imported from ``module`` at
+    their first use: registering it imports nothing of its implementation.
+
+    The built-in plugins register theirs this way, so that a command imports the
+    modules of the kinds its file names, not every built-in's (their kernels, numpy,
+    the exchange clients). ``params`` and ``factory`` read as a `Component`'s; the
+    registry checks a lazy component's params model where it is first read, not at
+    registration (tests/plugins/test_lazy_components.py checks every built-in's).
+
+    Args:
+        layer: As a `Component`'s.
+        kind: As a `Component`'s.
+        module: The module that defines its params model and factory.
+        params: The params model's name in ``module``.
+        factory: The factory's name in ``module``.
+        summary: As a `Component`'s.
+        plot: As a `Component`'s.
+    """
+
+    module: str
+    _names: tuple[str, str]
+
+    def __init__(
+        self,
+        layer: Layer,
+        kind: str,
+        module: str,
+        params: str,
+        factory: str,
+        summary: str = "",
+        plot: Literal["price", "panel"] | None = None,
+    ) -> None:
+        # a frozen dataclass's fields are set as its own __init__ sets them
+        for name, value in (
+            ("layer", layer),
+            ("kind", kind),
+            ("summary", summary),
+            ("plot", plot),
+            ("module", module),
+            ("_names", (params, factory)),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property  # type: ignore[override]
+    def params(self) -> type[BaseModel]:
+        """The params model, imported at the first read."""
+        return getattr(importlib.import_module(self.module), self._names[0])  # type: ignore[no-any-return]
+
+    @property  # type: ignore[override]
+    def factory(self) -> Callable[[Any, BuildContext], Any]:
+        """The factory, imported at the first read."""
+        return getattr(importlib.import_module(self.module), self._names[1])  # type: ignore[no-any-return]

@@ -25,10 +25,19 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LazyModule", "logger", "pandas", "pyarrow", "pyarrow_parquet", "wait_for_structlog"]
+__all__ = [
+    "LazyModule",
+    "exports",
+    "logger",
+    "pandas",
+    "pyarrow",
+    "pyarrow_parquet",
+    "wait_for_structlog",
+]
 
 
 class LazyModule(ModuleType):
@@ -45,6 +54,31 @@ class LazyModule(ModuleType):
 
     def __repr__(self) -> str:
         return f"<lazy module {self.__name__!r}>"
+
+
+def exports(package: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """Return a package's module ``__getattr__`` (PEP 562) that imports each of
+    ``names`` from its submodule at its first read.
+
+    A built-in plugin package re-exports its modules' names (``from
+    tradeloom.plugins.model import SklearnParams``) without importing those modules when
+    the package is imported, as registering its components does::
+
+        __getattr__ = exports(__name__, {"SklearnParams": "sklearn_model"})
+
+    Args:
+        package: The package's name (``__name__``).
+        names: Each exported name and the submodule, relative to ``package``, that
+            defines it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    return __getattr__
 
 
 _LEVELS = {

@@ -7,11 +7,7 @@ A plugin module like any third-party one: it provides its components through
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
-from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
-from tradeloom.plugins.data.files import CsvParams, ParquetParams, build_csv, build_parquet
-from tradeloom.plugins.data.frame import FrameParams, build_frame
-from tradeloom.plugins.data.synthetic import SyntheticParams, build_synthetic
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
 
 __all__ = ["tradeloom_components"]
@@ -21,39 +17,44 @@ __all__ = ["tradeloom_components"]
 def tradeloom_components() -> list[Component]:
     """Return the built-in data sources."""
     return [
-        Component(
+        LazyComponent(
             layer="data",
             kind="synthetic",
-            params=SyntheticParams,
-            factory=build_synthetic,
+            module="tradeloom.plugins.data.synthetic",
+            params="SyntheticParams",
+            factory="build_synthetic",
             summary="Seeded regime-switching market (trends, mean reversion, volatile spells)",
         ),
-        Component(
+        LazyComponent(
             layer="data",
             kind="csv",
-            params=CsvParams,
-            factory=build_csv,
+            module="tradeloom.plugins.data.files",
+            params="CsvParams",
+            factory="build_csv",
             summary="OHLCV bars from a CSV file (ISO or epoch timestamps, UTC)",
         ),
-        Component(
+        LazyComponent(
             layer="data",
             kind="parquet",
-            params=ParquetParams,
-            factory=build_parquet,
+            module="tradeloom.plugins.data.files",
+            params="ParquetParams",
+            factory="build_parquet",
             summary="OHLCV bars from a Parquet file (ISO or epoch timestamps, UTC)",
         ),
-        Component(
+        LazyComponent(
             layer="data",
             kind="ccxt",
-            params=CcxtParams,
-            factory=build_ccxt,
+            module="tradeloom.plugins.data.ccxt_source",
+            params="CcxtParams",
+            factory="build_ccxt",
             summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
         ),
-        Component(
+        LazyComponent(
             layer="data",
             kind="frame",
-            params=FrameParams,
-            factory=build_frame,
+            module="tradeloom.plugins.data.frame",
+            params="FrameParams",
+            factory="build_frame",
             summary="OHLCV bars handed from Python as a DataFrame (Strategy.with_data)",
         ),
     ]

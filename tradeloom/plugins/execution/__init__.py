@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
-from tradeloom.plugins.execution import ccxt_execution, router, simulated
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
 
 __all__ = ["tradeloom_components"]
@@ -13,25 +12,28 @@ __all__ = ["tradeloom_components"]
 def tradeloom_components() -> list[Component]:
     """Return the simulated venue, the ccxt account and the router over several venues."""
     return [
-        Component(
-            "execution",
-            "simulated",
-            simulated.SimulatedVenueParams,
-            simulated.build,
-            "fills at the next open or the close, with slippage and fees",
+        LazyComponent(
+            layer="execution",
+            kind="simulated",
+            module="tradeloom.plugins.execution.simulated",
+            params="SimulatedVenueParams",
+            factory="build",
+            summary="fills at the next open or the close, with slippage and fees",
         ),
-        Component(
-            "execution",
-            "ccxt",
-            ccxt_execution.CcxtExecutionParams,
-            ccxt_execution.build,
-            "an exchange account through ccxt: live orders; simulated fills in backtests",
+        LazyComponent(
+            layer="execution",
+            kind="ccxt",
+            module="tradeloom.plugins.execution.ccxt_execution",
+            params="CcxtExecutionParams",
+            factory="build",
+            summary="an exchange account through ccxt: live orders; simulated fills in backtests",
         ),
-        Component(
-            "execution",
-            "router",
-            router.RouterParams,
-            router.build,
-            "several venues; each order routed by expected cost after fees",
+        LazyComponent(
+            layer="execution",
+            kind="router",
+            module="tradeloom.plugins.execution.router",
+            params="RouterParams",
+            factory="build",
+            summary="several venues; each order routed by expected cost after fees",
         ),
     ]

@@ -3,21 +3,26 @@ and ``saved`` (a fold another run trained, from the model registry)."""
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
+from typing import TYPE_CHECKING
+
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.model.folds import Fold, plan_folds
-from tradeloom.plugins.model.labels import direction_labels
-from tradeloom.plugins.model.precomputed import (
-    PrecomputedModel,
-    PrecomputedParams,
-    build_precomputed_model,
-)
-from tradeloom.plugins.model.saved_model import SavedModel, SavedParams, build_saved_model
-from tradeloom.plugins.model.sklearn_model import (
-    SklearnModel,
-    SklearnParams,
-    build_sklearn_model,
-)
+from tradeloom.runtime.lazy import exports
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.model.folds import Fold, plan_folds
+    from tradeloom.plugins.model.labels import direction_labels
+    from tradeloom.plugins.model.precomputed import (
+        PrecomputedModel,
+        PrecomputedParams,
+        build_precomputed_model,
+    )
+    from tradeloom.plugins.model.saved_model import SavedModel, SavedParams, build_saved_model
+    from tradeloom.plugins.model.sklearn_model import (
+        SklearnModel,
+        SklearnParams,
+        build_sklearn_model,
+    )
 
 __all__ = [
     "Fold",
@@ -35,30 +40,51 @@ __all__ = [
     "tradeloom_components",
 ]
 
+__getattr__ = exports(
+    __name__,
+    {
+        "Fold": "folds",
+        "plan_folds": "folds",
+        "direction_labels": "labels",
+        "PrecomputedModel": "precomputed",
+        "PrecomputedParams": "precomputed",
+        "build_precomputed_model": "precomputed",
+        "SavedModel": "saved_model",
+        "SavedParams": "saved_model",
+        "build_saved_model": "saved_model",
+        "SklearnModel": "sklearn_model",
+        "SklearnParams": "sklearn_model",
+        "build_sklearn_model": "sklearn_model",
+    },
+)
+
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
     """Return the built-in model components."""
     return [
-        Component(
+        LazyComponent(
             layer="model",
             kind="sklearn",
-            params=SklearnParams,
-            factory=build_sklearn_model,
+            module="tradeloom.plugins.model.sklearn_model",
+            params="SklearnParams",
+            factory="build_sklearn_model",
             summary="any scikit-learn classifier by import path, walk-forward with purging",
         ),
-        Component(
+        LazyComponent(
             layer="model",
             kind="precomputed",
-            params=PrecomputedParams,
-            factory=build_precomputed_model,
+            module="tradeloom.plugins.model.precomputed",
+            params="PrecomputedParams",
+            factory="build_precomputed_model",
             summary="probabilities read from a column of the data",
         ),
-        Component(
+        LazyComponent(
             layer="model",
             kind="saved",
-            params=SavedParams,
-            factory=build_saved_model,
+            module="tradeloom.plugins.model.saved_model",
+            params="SavedParams",
+            factory="build_saved_model",
             summary="a fold another run trained and saved (path + sha256, or from_run)",
         ),
     ]

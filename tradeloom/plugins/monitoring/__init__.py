@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.monitoring import auc, calibration, drift, execution, prediction_rate
 
 __all__ = ["tradeloom_components"]
 
@@ -13,39 +12,44 @@ __all__ = ["tradeloom_components"]
 def tradeloom_components() -> list[Component]:
     """Return the monitors: AUC, calibration, feature drift, execution, prediction rate."""
     return [
-        Component(
-            "monitoring",
-            "rolling_auc",
-            auc.RollingAucParams,
-            auc.build,
-            "rolling AUC of predictions vs realized direction; HEALTHY/WARNING/CRITICAL",
+        LazyComponent(
+            layer="monitoring",
+            kind="rolling_auc",
+            module="tradeloom.plugins.monitoring.auc",
+            params="RollingAucParams",
+            factory="build",
+            summary="rolling AUC of predictions vs realized direction; HEALTHY/WARNING/CRITICAL",
         ),
-        Component(
-            "monitoring",
-            "calibration",
-            calibration.CalibrationParams,
-            calibration.build,
-            "rolling Brier score, expected calibration error and bias of the predictions",
+        LazyComponent(
+            layer="monitoring",
+            kind="calibration",
+            module="tradeloom.plugins.monitoring.calibration",
+            params="CalibrationParams",
+            factory="build",
+            summary="rolling Brier score, expected calibration error and bias of the predictions",
         ),
-        Component(
-            "monitoring",
-            "feature_drift",
-            drift.FeatureDriftParams,
-            drift.build,
-            "PSI of each feature against the training rows of the fold in effect",
+        LazyComponent(
+            layer="monitoring",
+            kind="feature_drift",
+            module="tradeloom.plugins.monitoring.drift",
+            params="FeatureDriftParams",
+            factory="build",
+            summary="PSI of each feature against the training rows of the fold in effect",
         ),
-        Component(
-            "monitoring",
-            "execution_quality",
-            execution.ExecutionQualityParams,
-            execution.build,
-            "slippage and shortfall in bps, fill ratio and fills per order",
+        LazyComponent(
+            layer="monitoring",
+            kind="execution_quality",
+            module="tradeloom.plugins.monitoring.execution",
+            params="ExecutionQualityParams",
+            factory="build",
+            summary="slippage and shortfall in bps, fill ratio and fills per order",
         ),
-        Component(
-            "monitoring",
-            "prediction_rate",
-            prediction_rate.PredictionRateParams,
-            prediction_rate.build,
-            "share of bars with a prediction, and of predictions above 0.5",
+        LazyComponent(
+            layer="monitoring",
+            kind="prediction_rate",
+            module="tradeloom.plugins.monitoring.prediction_rate",
+            params="PredictionRateParams",
+            factory="build",
+            summary="share of bars with a prediction, and of predictions above 0.5",
         ),
     ]

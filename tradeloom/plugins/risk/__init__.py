@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.risk import (
-    drawdown_halt,
-    fixed_fraction,
-    kelly,
-    risk_per_trade,
-    volatility_target,
-)
 
 __all__ = ["tradeloom_components"]
 
@@ -19,39 +12,44 @@ __all__ = ["tradeloom_components"]
 def tradeloom_components() -> list[Component]:
     """Return the sizing components and risk rules."""
     return [
-        Component(
-            "sizing",
-            "kelly",
-            kelly.KellyParams,
-            kelly.build,
-            "fractional Kelly from the model's probability, capped at max_position",
+        LazyComponent(
+            layer="sizing",
+            kind="kelly",
+            module="tradeloom.plugins.risk.kelly",
+            params="KellyParams",
+            factory="build",
+            summary="fractional Kelly from the model's probability, capped at max_position",
         ),
-        Component(
-            "sizing",
-            "fixed_fraction",
-            fixed_fraction.FixedFractionParams,
-            fixed_fraction.build,
-            "the same fraction of equity for every position",
+        LazyComponent(
+            layer="sizing",
+            kind="fixed_fraction",
+            module="tradeloom.plugins.risk.fixed_fraction",
+            params="FixedFractionParams",
+            factory="build",
+            summary="the same fraction of equity for every position",
         ),
-        Component(
-            "sizing",
-            "volatility_target",
-            volatility_target.VolatilityTargetParams,
-            volatility_target.build,
-            "target annual volatility over the symbol's EWMA volatility, capped",
+        LazyComponent(
+            layer="sizing",
+            kind="volatility_target",
+            module="tradeloom.plugins.risk.volatility_target",
+            params="VolatilityTargetParams",
+            factory="build",
+            summary="target annual volatility over the symbol's EWMA volatility, capped",
         ),
-        Component(
-            "sizing",
-            "risk_per_trade",
-            risk_per_trade.RiskPerTradeParams,
-            risk_per_trade.build,
-            "the position whose stop (stop_loss or ATR trailing stop) costs risk of equity",
+        LazyComponent(
+            layer="sizing",
+            kind="risk_per_trade",
+            module="tradeloom.plugins.risk.risk_per_trade",
+            params="RiskPerTradeParams",
+            factory="build",
+            summary="the position whose stop (stop_loss or ATR trailing stop) costs risk of equity",
         ),
-        Component(
-            "risk",
-            "drawdown_halt",
-            drawdown_halt.DrawdownHaltParams,
-            drawdown_halt.build,
-            "close the position and stop trading at a drawdown limit",
+        LazyComponent(
+            layer="risk",
+            kind="drawdown_halt",
+            module="tradeloom.plugins.risk.drawdown_halt",
+            params="DrawdownHaltParams",
+            factory="build",
+            summary="close the position and stop trading at a drawdown limit",
         ),
     ]

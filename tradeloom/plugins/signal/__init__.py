@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component
+from typing import TYPE_CHECKING
+
+from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.signal.threshold import (
-    ThresholdParams,
-    ThresholdRule,
-    build_threshold_rule,
-    threshold_step,
-)
+from tradeloom.runtime.lazy import exports
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.signal.threshold import (
+        ThresholdParams,
+        ThresholdRule,
+        build_threshold_rule,
+        threshold_step,
+    )
 
 __all__ = [
     "ThresholdParams",
@@ -19,16 +24,19 @@ __all__ = [
     "tradeloom_components",
 ]
 
+__getattr__ = exports(__name__, dict.fromkeys(__all__[:-1], "threshold"))
+
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
     """Return the built-in signal components."""
     return [
-        Component(
+        LazyComponent(
             layer="signal",
             kind="threshold",
-            params=ThresholdParams,
-            factory=build_threshold_rule,
+            module="tradeloom.plugins.signal.threshold",
+            params="ThresholdParams",
+            factory="build_threshold_rule",
             summary="long/short when confidence |p - 0.5| * 2 reaches a threshold, "
             "at most one signal per min_interval bars",
         ),
