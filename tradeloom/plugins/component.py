@@ -209,12 +209,12 @@ class LazyComponent(Component):
         ):
             object.__setattr__(self, name, value)
 
-    @property  # type: ignore[override]
+    @property
     def params(self) -> type[BaseModel]:
         """The params model, imported at the first read."""
         return getattr(importlib.import_module(self.module), self._names[0])  # type: ignore[no-any-return]
 
-    @property  # type: ignore[override]
+    @property
     def factory(self) -> Callable[[Any, BuildContext], Any]:
         """The factory, imported at the first read."""
         return getattr(importlib.import_module(self.module), self._names[1])  # type: ignore[no-any-return]
