@@ -15,17 +15,30 @@ import pandas as pd
 from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.metrics import drawdown_curve
 
-__all__ = ["curve_out", "equal_weight", "equity_block", "equity_frame", "position_rows"]
+__all__ = [
+    "UNIVERSE_EQUITY",
+    "curve_out",
+    "equal_weight",
+    "equity_block",
+    "equity_frame",
+    "position_rows",
+]
 
 
 def _equity_names(symbols: tuple[str, ...]) -> list[str]:
     if len(symbols) == 1:
-        names = ["close", "position", "cash", "equity", "drawdown"]
-    else:
-        names = ["cash", "equity", "drawdown"]
-        for symbol in symbols:
-            names += [f"close[{symbol}]", f"position[{symbol}]", f"value[{symbol}]"]
-    return list(dict.fromkeys(names))  # (a symbol named twice: one set of columns)
+        return ["close", "position", "cash", "equity", "drawdown"]
+    # a universe's per-symbol series are rows of the positions table (long form), not
+    # three columns a symbol here: 500 symbols made 1,503 columns, most of a run folder
+    return list(UNIVERSE_EQUITY)
+
+
+UNIVERSE_EQUITY = ("cash", "equity", "drawdown", "gross", "equal_weight")
+"""The columns of a universe's equity table after its ``timestamp``: the account's cash,
+equity and drawdown, ``gross`` (the value of every position at its symbol's last close,
+summed in absolute value) and ``equal_weight`` (the equal-weight index of the symbols,
+`equal_weight`, 1 at the start). Each symbol's close, position and value are in the
+positions table and ``bars.parquet``."""
 
 
 def equity_block(bars: int, symbols: tuple[str, ...]) -> list[np.ndarray]:
@@ -62,9 +75,9 @@ def equity_frame(
 ) -> pd.DataFrame:
     """Return the equity curve: one symbol's close and position, or every symbol's.
 
-    One symbol: ``close position cash equity drawdown``. Several: ``cash equity
-    drawdown``, then per symbol ``close[S]`` (NaN: no bar), ``position[S]`` and
-    ``value[S]`` (the position at its last close). ``close`` and ``positions`` are
+    One symbol: ``close position cash equity drawdown``. Several: `UNIVERSE_EQUITY`
+    (each symbol's close, position and value are the positions table's rows,
+    `position_rows`). ``close`` and ``positions`` are
     ``[bars, symbols]``. ``block``: the `equity_block` to hold the columns, whose rows
     the curve may have been written into already (`curve_out`); None: a new one.
     """
@@ -81,12 +94,9 @@ def equity_frame(
         _put(column["position"], positions[:, 0])
     else:
         marks = pd.DataFrame(close, index=index).ffill().to_numpy()
-        for s, symbol in enumerate(symbols):
-            column[f"close[{symbol}]"][:] = close[:, s]
-            column[f"position[{symbol}]"][:] = positions[:, s]
-            column[f"value[{symbol}]"][:] = np.where(
-                positions[:, s] != 0.0, positions[:, s] * marks[:, s], 0.0
-            )
+        values = np.where(positions != 0.0, positions * marks, 0.0)
+        np.abs(values, out=values).sum(axis=1, out=column["gross"])
+        column["equal_weight"][:] = equal_weight(close, index).to_numpy(np.float64)
     return pd.DataFrame(dict(zip(names, block, strict=True)), index=index, copy=False)
 
 
