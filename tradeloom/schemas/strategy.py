@@ -257,8 +257,8 @@ class OutputsSection(BaseModel):
         "a fraction of the size and of the time to write), or `auto`: CSV up to 250,000 "
         "bars (a universe's bars counted once per symbol), Parquet above. A run writes "
         "one format, which its summary (`per-bar tables`) and metrics.json (`tables`) "
-        "name; a script that reads equity.csv sets `csv`. Every reader of a run folder reads either. A paper or live run appends CSV "
-        "whatever this says.",
+        "name; a script that reads equity.csv sets `csv`. Every reader of a run folder "
+        "reads either. A paper or live run appends CSV whatever this says.",
     )
 
 
