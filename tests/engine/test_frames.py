@@ -78,13 +78,15 @@ def test_a_transposed_array_is_read_by_its_values() -> None:
 
 def reference_account(closes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A universe's ``gross`` and ``equal_weight`` as pandas made them over the whole
-    ``[bars, symbols]`` (the report's and the benchmark's definitions)."""
+    ``[bars, symbols]``: the benchmark's definition, and the report's sum of the
+    ``value[S]`` columns it read from equity.csv when the table had them."""
     marks = pd.DataFrame(closes).ffill()
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf
         index = (marks / marks.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
         held = marks.to_numpy(np.float64)
         values = np.where(positions != 0.0, positions * held, 0.0)
-        return np.abs(values).sum(axis=1), index
+        columns = pd.DataFrame({f"value[{c}]": values[:, c] for c in range(values.shape[1])})
+        return np.abs(columns.to_numpy(np.float64)).sum(axis=1), index
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -131,8 +131,10 @@ def _account_marks(
 
     A few hundred bars at a time: pandas' forward fill, division and mean over the
     whole ``[bars, columns]`` made five arrays that size (500 symbols x 10,000 bars:
-    200 MB at the run's peak). Each bar's sum is numpy's over a contiguous row, the
-    pairwise sum pandas' mean over a frame's rows does: the same bits."""
+    200 MB at the run's peak). Each bar's index is numpy's sum over a contiguous row,
+    the pairwise sum of pandas' mean over a frame's rows; its gross is summed over the
+    columns in order, as the report summed the ``value[S]`` columns of a universe's
+    equity.csv when it had them: the same bits, both."""
     closes = np.ascontiguousarray(close, np.float64)
     bars, columns = closes.shape
     valid = ~np.isnan(closes)
@@ -141,16 +143,13 @@ def _account_marks(
     last = np.full(columns, np.nan)
     rows = min(_ROWS, max(bars, 1))
     ratios = np.empty((rows, columns))
-    values = np.empty((rows, columns)) if positions is not None else ratios[:0]
     held = np.ascontiguousarray(positions, np.float64) if positions is not None else closes[:0]
+    out = gross if gross is not None else index[:0]
     for start in range(0, bars, rows):
         stop = min(start + rows, bars)
-        k = stop - start
-        _marked_rows(closes, held, start, stop, first, last, ratios, values)
+        _marked_rows(closes, held, start, stop, first, last, ratios, out)
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, as pandas
-            np.divide(ratios[:k].sum(axis=1), columns, out=index[start:stop])
-            if gross is not None:
-                values[:k].sum(axis=1, out=gross[start:stop])
+            np.divide(ratios[: stop - start].sum(axis=1), columns, out=index[start:stop])
 
 
 @released_kernel
@@ -162,14 +161,16 @@ def _marked_rows(
     first: npt.NDArray[np.float64],
     last: npt.NDArray[np.float64],
     ratios: npt.NDArray[np.float64],
-    values: npt.NDArray[np.float64],
+    gross: npt.NDArray[np.float64],
 ) -> None:
-    """Carry ``last`` (each column's last close) over bars ``start`` to ``stop`` and
-    write each bar's ratios to ``first`` (1.0: no close yet) and, where ``positions``
-    has rows, each position's absolute value at its last close (0.0: none held)."""
+    """Carry ``last`` (each column's last close) over bars ``start`` to ``stop``; write
+    each bar's ratios to ``first`` (1.0: no close yet) and, where ``positions`` has rows,
+    the absolute values of its non-zero positions at their last closes, summed in
+    column order, to ``gross``."""
     columns = closes.shape[1]
     for i in range(start, stop):
         k = i - start
+        held = 0.0
         for c in range(columns):
             close = closes[i, c]
             if not np.isnan(close):
@@ -178,7 +179,9 @@ def _marked_rows(
             ratios[k, c] = 1.0 if np.isnan(ratio) else ratio
             if len(positions):
                 p = positions[i, c]
-                values[k, c] = abs(p * last[c]) if p != 0.0 else 0.0
+                held += abs(p * last[c]) if p != 0.0 else 0.0
+        if len(gross):
+            gross[i] = held
 
 
 def position_rows(
