@@ -662,9 +662,10 @@ class Run:
     @property
     @_user_errors
     def features(self) -> pd.DataFrame:
-        """Return each bar's features, probability and signal (``features.parquet``); for a
-        paper or live run, each live bar's probability from its journal beside the
-        features it wrote."""
+        """Return each bar's features, probability and signal (``features.parquet``; a
+        universe of more than 50 symbols: the rows of the 50 its report charts, the most
+        traded); for a paper or live run, each live bar's probability from its journal
+        beside the features it wrote."""
         import pandas as pd
 
         from tradeloom.reporting.exports import FEATURES_FILE

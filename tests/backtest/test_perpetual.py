@@ -204,6 +204,7 @@ def test_each_market_of_a_universe_books_its_own_funding(
     funding = read_frame(out / "journal.sqlite", "funding")
     bars = pd.read_parquet(out / "bars.parquet")
     equity = pd.read_csv(out / "equity.csv")
+    positions = pd.read_csv(out / "positions.csv")
     start = pd.Timestamp("2024-01-01T00:00Z").value
     for symbol in symbols:
         own = funding[funding["symbol"] == symbol]
@@ -211,7 +212,8 @@ def test_each_market_of_a_universe_books_its_own_funding(
             "funding", symbol, 0, entropy=7, first_ns=start, end_ns=start + BARS * H
         )
         rate_at = dict(zip(rates.times.tolist(), rates.values.tolist(), strict=True))
-        position = equity[f"position[{symbol}]"].to_numpy()
+        mine = positions[positions["symbol"] == symbol].set_index("bar")["position"]
+        position = mine.reindex(range(len(equity)), fill_value=0.0).to_numpy()
         opens = bars.loc[bars["symbol"] == symbol, "open"].to_numpy()
         due = [b for b in range(8, BARS, 8) if position[b - 1] != 0.0]
         assert own["bar"].tolist() == due and len(due) > 5, symbol

@@ -299,7 +299,8 @@ execution:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(FIXTURES)}
+    # the checkout under test first: its tradeloom, not the one the venv installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(FIXTURES)])}
     command = [sys.executable, "-m", "tradeloom.cli.main", *args]
     return forkserver.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
@@ -315,11 +316,19 @@ def test_a_universe_strategy_runs_through_the_cli(tmp_path: Path) -> None:
     assert metrics["model_trainings"] > 0 and metrics["predictions"] > 0
 
     equity = pd.read_csv(run / "equity.csv")
-    per_symbol = [f"{k}[{s}]" for s in symbols for k in ("close", "position", "value")]
-    assert list(equity.columns) == ["timestamp", "cash", "equity", "drawdown", *per_symbol]
-    # the total is the cash plus the symbols' values
-    values = equity[[f"value[{s}]" for s in symbols]].sum(axis=1)
-    np.testing.assert_allclose(equity["equity"], equity["cash"] + values, rtol=1e-12)
+    columns = ["timestamp", "cash", "equity", "drawdown", "gross", "equal_weight"]
+    assert list(equity.columns) == columns
+    # each symbol's position is a row of positions.csv at each bar it is held (long form)
+    positions = pd.read_csv(run / "positions.csv")
+    value = positions.pivot_table(index="bar", columns="symbol", values="value", aggfunc="sum")
+    value = value.reindex(range(len(equity)), fill_value=0.0).fillna(0.0)
+    # the total is the cash plus the symbols' values; gross is their absolute sum
+    np.testing.assert_allclose(equity["equity"], equity["cash"] + value.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(equity["gross"], value.abs().sum(axis=1), rtol=1e-12)
+    bars = pd.read_parquet(run / "bars.parquet")
+    closes = bars.pivot(index="timestamp", columns="symbol", values="close")[symbols].ffill()
+    index = (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1)
+    np.testing.assert_allclose(equity["equal_weight"], index.to_numpy(), rtol=1e-15)
     # the attribution adds up to the run's P&L, and counts every trade
     attribution = metrics["attribution"]
     assert list(attribution) == symbols
@@ -333,13 +342,15 @@ def test_a_universe_strategy_runs_through_the_cli(tmp_path: Path) -> None:
     fees = pd.read_csv(run / "fills.csv").groupby("symbol")["fee"].sum()
     for symbol in symbols:
         assert attribution[symbol]["fees"] == pytest.approx(fees.get(symbol, 0.0), rel=1e-12)
-    # positions.csv holds every non-zero position of equity.csv, with its symbol
-    positions = pd.read_csv(run / "positions.csv")
+    # positions.csv holds every non-zero position, the net of its symbol's fills
+    fills = pd.read_csv(run / "fills.csv")
+    net = fills.assign(signed=fills["side"] * fills["quantity"])  # side: +1 buy, -1 sell
     for symbol in symbols:
-        held = equity[f"position[{symbol}]"]
         mine = positions[positions["symbol"] == symbol]
-        assert list(mine["bar"]) == list(np.flatnonzero(held.to_numpy() != 0.0))
-        np.testing.assert_array_equal(mine["position"], held[held != 0.0])
+        own = net[net["symbol"] == symbol].groupby("bar")["signed"].sum().cumsum()
+        held = own.reindex(range(len(equity))).ffill().fillna(0.0)
+        assert list(mine["bar"]) == list(np.flatnonzero(np.abs(held.to_numpy()) > 1e-12))
+        np.testing.assert_allclose(mine["position"], held[mine["bar"]], rtol=1e-9)
     # every order, fill and trade names its market; BBB trades only once listed
     for name in ("orders.csv", "fills.csv", "trades.csv"):
         frame = pd.read_csv(run / name)
@@ -406,3 +417,38 @@ def test_a_plugin_rule_sees_each_symbols_own_row(tmp_path: Path) -> None:
     # the rule passes a value <= the limit only (a warm-up NaN is refused too)
     assert [(s, t) for s, t in refused if rsi[s][t] <= 60.0] == []
     assert [(s, t) for s, t in entered if not rsi[s][t] <= 60.0] == []
+
+
+def test_a_universe_past_the_charted_count_keeps_the_charted_symbols_bars_and_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeloom.backtest import run as backtest_run
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.reporting import price_chart
+
+    # four symbols past a count of two: the folder keeps the two most traded's bars and
+    # features (the report's charts' own), every symbol's figures in the other tables
+    monkeypatch.setattr(backtest_run, "CHARTED_SYMBOLS", 2)
+    monkeypatch.setattr(price_chart, "CHARTED_SYMBOLS", 2)
+    spec = {
+        "seed": 5, "symbols": SYMBOLS, "bars": 120, "absent": {}, "fraction": 0.2,
+        "threshold": 0.1, "fill": "next_open", "fee_bps": 10.0, "allow_short": True,
+    }  # fmt: skip
+    path = tmp_path / "strategy.yaml"
+    path.write_text(yaml.safe_dump(_doc(spec), sort_keys=False), encoding="utf-8")
+    config, plugins = load_strategy(path, [])
+    run_strategy(build_pipeline(config), plugins, out=tmp_path / "run")
+    run = tmp_path / "run"
+    trades = pd.read_csv(run / "trades.csv")
+    counts = trades["symbol"].value_counts()
+    assert counts.nunique() == len(counts) and len(counts) == 4  # no tie to break
+    charted = sorted(counts.index[:2], key=SYMBOLS.index)
+    bars = pd.read_parquet(run / "bars.parquet")
+    assert list(dict.fromkeys(bars["symbol"].astype(str))) == charted
+    features = pd.read_parquet(run / "features.parquet")
+    assert list(dict.fromkeys(features["symbol"].astype(str))) == charted
+    positions = pd.read_csv(run / "positions.csv")
+    assert set(positions["symbol"]) == set(SYMBOLS)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics["attribution"]) == list(SYMBOLS)
+    assert "the 2 most traded of 4 symbols" in (run / "report.html").read_text()

@@ -199,10 +199,10 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
     if len(symbols) == 1:
         assert equity_text[0] == EQUITY_HEADER
         held = equity["position"] * equity["close"]
-    else:  # a universe: the total, then each symbol's close, position and value
-        per_symbol = [f"{k}[{s}]" for s in symbols for k in ("close", "position", "value")]
-        assert equity_text[0] == ",".join(["timestamp", "cash", "equity", "drawdown", *per_symbol])
-        held = equity[[f"value[{s}]" for s in symbols]].sum(axis=1)
+    else:  # a universe: the account; each symbol's value a row of positions.csv
+        assert equity_text[0] == "timestamp,cash,equity,drawdown,gross,equal_weight"
+        rows = pd.read_csv(out / "positions.csv").groupby("bar")["value"].sum()
+        held = rows.reindex(range(len(equity)), fill_value=0.0)
     np.testing.assert_allclose(equity["equity"], equity["cash"] + held, rtol=1e-12)
     fills = pd.read_csv(out / "fills.csv")
     assert len(fills) == metrics["fills"]

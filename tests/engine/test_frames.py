@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.hunting import examples
-from tradeloom.engine.frames import position_rows
+from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 
 CLOSES = st.floats(-1e12, 1e12) | st.just(np.nan)  # NaN: the symbol has no bar
 POSITIONS = st.sampled_from([0.0, -0.0, 1.5, -2.0, np.nan, 1e-300]) | st.floats(-1e12, 1e12)
@@ -74,3 +74,33 @@ def test_a_transposed_array_is_read_by_its_values() -> None:
     assert rows["symbol"].astype(object).tolist() == ["B", "A", "B"]
     assert np.array_equal(rows["close"].to_numpy(), [np.nan, 1.0, 3.0], equal_nan=True)
     assert np.array_equal(rows["value"].to_numpy(), [np.nan, 2.0, -3.0], equal_nan=True)
+
+
+def reference_account(closes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A universe's ``gross`` and ``equal_weight`` as pandas made them over the whole
+    ``[bars, symbols]``: the benchmark's definition, and the report's sum of the
+    ``value[S]`` columns it read from equity.csv when the table had them."""
+    marks = pd.DataFrame(closes).ffill()
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf
+        index = (marks / marks.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
+        held = marks.to_numpy(np.float64)
+        values = np.where(positions != 0.0, positions * held, 0.0)
+        columns = pd.DataFrame({f"value[{c}]": values[:, c] for c in range(values.shape[1])})
+        return np.abs(columns.to_numpy(np.float64)).sum(axis=1), index
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.data())
+def test_the_account_columns_are_the_pandas_definitions_bit_for_bit(data: st.DataObject) -> None:
+    bars = data.draw(st.integers(1, 1200))  # past the rows worked on at a time (512)
+    symbols = data.draw(st.integers(2, 40))
+    shape = (bars, symbols)
+    closes = data.draw(hnp.arrays(np.float64, shape, elements=CLOSES))
+    positions = data.draw(hnp.arrays(np.float64, shape, elements=POSITIONS))
+    index = pd.date_range("2024-01-01", periods=bars, freq="1min", tz="UTC")
+    names = tuple(f"S{k}" for k in range(symbols))
+    frame = equity_frame(index, names, closes, positions, np.zeros(bars), np.ones(bars), 1.0)
+    gross, weight = reference_account(closes, positions)
+    np.testing.assert_array_equal(frame["gross"].to_numpy(), gross)
+    np.testing.assert_array_equal(frame["equal_weight"].to_numpy(), weight)
+    np.testing.assert_array_equal(equal_weight(closes, index).to_numpy(), weight)

@@ -165,6 +165,10 @@ def test_the_rule() -> None:
     assert table_format("auto", limit + 1) == "parquet"
     assert table_format("csv", 10**9) == "csv"
     assert table_format("parquet", 1) == "parquet"
+    # a universe's bars count once per symbol (its positions table: a row per bar held)
+    assert table_format("auto", limit // 4, 4) == "csv"
+    assert table_format("auto", limit // 4 + 1, 4) == "parquet"
+    assert table_format("csv", limit, 500) == "csv"
 
 
 def test_every_shipped_strategy_stays_csv() -> None:

@@ -86,14 +86,15 @@ def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_ru
     assert [t["visible"] for t in traces] == [i < closes[1] for i in range(len(traces))]
     trades = pd.read_csv(universe_run / "trades.csv")
     assert len(trades) > 0
-    equity = pd.read_csv(universe_run / "equity.csv")
+    bars = pd.read_parquet(universe_run / "bars.parquet")
     for s, (symbol, button) in enumerate(zip(SYMBOLS, menu["buttons"], strict=True)):
         shown = np.flatnonzero(button["args"][0]["visible"])
         stop = closes[s + 1] if s + 1 < len(closes) else len(traces)
         assert shown.tolist() == list(range(closes[s], stop)), symbol
         # its own candles (900 bars: one bar a candle) and its own trades' exits
         close = np.asarray(traces[closes[s]]["close"], dtype=np.float64)
-        np.testing.assert_array_equal(close, equity[f"close[{symbol}]"].dropna())
+        own_bars = bars[bars["symbol"] == symbol]
+        np.testing.assert_array_equal(close, own_bars["close"].dropna())
         volume = next(traces[i] for i in shown if traces[i]["name"] == "volume")
         assert len(volume["y"]) == len(close)
         exits = [traces[i] for i in shown if traces[i]["name"] == "exit"]

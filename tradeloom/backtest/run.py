@@ -8,7 +8,7 @@ import hashlib
 import json
 import math
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,6 +52,7 @@ from tradeloom.reporting.execution_quality import (
 )
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
+from tradeloom.reporting.price_chart import CHARTED_SYMBOLS, most_traded
 from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders, warn_refused_exits
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.run_tables import (
@@ -230,7 +231,12 @@ def _run(
                 bars: list[_Parquet] = []
                 curves: list[tuple[pd.DataFrame, TableFormat]] = []
 
+                deferred: list[Universe] = []
+
                 def loaded(universe: Universe) -> None:
+                    if len(universe.symbols) > CHARTED_SYMBOLS:
+                        deferred.append(universe)  # its charted symbols', known from trades
+                        return
                     with stage(exports.BARS_FILE):
                         table = _bars_table(universe)
                     bars.append(table)
@@ -244,9 +250,15 @@ def _run(
                         pipeline, session.recorder, key, driver=driver, loaded=loaded, curved=curved
                     )
                     [(equity, form)] = curves
-                    parquet = _parquet_tables(pipeline, result)
-                    write([t.name for t in parquet], _write_parquet_tables, run_dir, parquet)
                     events = _event_tables(result)
+                    keep = _charted(result.universe.symbols, events["trades.csv"])
+                    for universe in deferred:
+                        with stage(exports.BARS_FILE):
+                            table = _bars_table(universe, keep)
+                        bars.append(table)
+                        write([table.name], _write_parquet_tables, run_dir, [table])
+                    parquet = _parquet_tables(pipeline, result, keep)
+                    write([t.name for t in parquet], _write_parquet_tables, run_dir, parquet)
                     write(list(events), _write_event_tables, run_dir, events)
                     # what the report draws: made by a worker after the tables (or by
                     # this thread, if none has started it by the time they are written)
@@ -347,7 +359,7 @@ def _hold(
         )
         [universe], [curve], [sheet] = universes, curves, sheets
         equity = curve.equity.reset_index(names="timestamp")
-        form = table_format(config.outputs.tables, len(equity))
+        form = table_format(config.outputs.tables, len(equity), len(curve.symbols))
         trades = _trades_table(result)
         models: list[tuple[str, ModelFiles]] = []
         with stage("models saved"):
@@ -454,12 +466,16 @@ class _HeldTables:
         self._trades = trades
 
     @functools.cached_property
+    def _keep(self) -> frozenset[str] | None:
+        return _charted(self._universe.symbols, self._trades)
+
+    @functools.cached_property
     def _bars(self) -> _Parquet:
-        return _bars_table(self._universe)
+        return _bars_table(self._universe, self._keep)
 
     @functools.cached_property
     def _parquet(self) -> list[_Parquet]:
-        return _parquet_tables(self._pipeline, self._result)
+        return _parquet_tables(self._pipeline, self._result, self._keep)
 
     @functools.cached_property
     def _positions(self) -> pd.DataFrame:
@@ -964,14 +980,16 @@ class _Parquet:
     drawn: bool = True
 
 
-def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet]:
+def _parquet_tables(
+    pipeline: Pipeline, result: BacktestResult, keep: Collection[str] | None = None
+) -> list[_Parquet]:
     """Return the per-bar Parquet tables of the run but its bars (`_bars_table`): its
-    features and monitors."""
+    features (``keep``'s symbols' alone: `_charted`) and monitors."""
     rec = result.recorder
     tables = []
     if pipeline.config.outputs.features:
         with stage(exports.FEATURES_FILE):
-            features = _features_table(result)
+            features = _features_table(result, keep)
         tables.append(_Parquet(exports.FEATURES_FILE, features, feature_plots(pipeline)))
     if rec.monitor_values:
         with stage(exports.MONITORING_FILE):
@@ -980,10 +998,26 @@ def _parquet_tables(pipeline: Pipeline, result: BacktestResult) -> list[_Parquet
     return tables
 
 
-def _bars_table(universe: Universe) -> _Parquet:
-    """Return ``bars.parquet``: the bars of each symbol as they were read."""
-    frames = [b.frame for b in universe.bars]
-    return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, universe.symbols))
+def _bars_table(universe: Universe, keep: Collection[str] | None = None) -> _Parquet:
+    """Return ``bars.parquet``: the bars of each symbol (``keep``'s alone: `_charted`)
+    as they were read."""
+    pairs = [
+        (b.frame, s)
+        for b, s in zip(universe.bars, universe.symbols, strict=True)
+        if keep is None or s in keep
+    ]
+    frames, symbols = [f for f, _ in pairs], tuple(s for _, s in pairs)
+    return _Parquet(exports.BARS_FILE, exports.bars_frame(frames, symbols))
+
+
+def _charted(symbols: Sequence[str], trades: pd.DataFrame) -> frozenset[str] | None:
+    """Return the symbols whose bars and features the run folder of a universe of more
+    than `CHARTED_SYMBOLS` keeps: those its report charts, the most traded
+    (`most_traded`); None (every symbol) up to that count. Each symbol's figures are in
+    the other tables whatever its count; its bars are the data's."""
+    if len(symbols) <= CHARTED_SYMBOLS:
+        return None
+    return frozenset(most_traded(trades, symbols))
 
 
 def _drawn_equity(equity: pd.DataFrame, form: TableFormat) -> Mapping[str, pd.DataFrame]:
@@ -1024,8 +1058,9 @@ def _write_parquet_tables(run_dir: Path, tables: list[_Parquet]) -> None:
             exports.write_parquet(run_dir / table.name, table.frame, table.plots)
 
 
-def _features_table(result: BacktestResult) -> pd.DataFrame:
-    """Return ``features.parquet``'s rows: per bar, or per bar and symbol (``symbol`` first)."""
+def _features_table(result: BacktestResult, keep: Collection[str] | None = None) -> pd.DataFrame:
+    """Return ``features.parquet``'s rows: per bar, or per bar and symbol (``symbol``
+    first; ``keep``'s symbols alone, None: every one)."""
     rec, universe = result.recorder, result.universe
     if len(universe.symbols) == 1:
         return exports.features_frame(result.features, result.probability, rec.signal_events)
@@ -1034,6 +1069,8 @@ def _features_table(result: BacktestResult) -> pd.DataFrame:
     signals = {c: column(rec.signal_events, c) for c in ("bar", "direction", "confidence")}
     frames = []
     for s, symbol in enumerate(universe.symbols):
+        if keep is not None and symbol not in keep:
+            continue
         rows = np.asarray(of_symbol.get(symbol, ()), np.int64)
         kept: Kept[Any] = Kept()  # the symbol's signals, by their columns
         kept.add(len(rows), {c: v[rows] for c, v in signals.items()}, _taken(rec, rows))
@@ -1052,7 +1089,7 @@ def _write_curve(
     soon as the core's curve is known (`run_backtest`'s ``curved``): written while the
     run's rows are journaled. Return the equity table's rows and the tables' format."""
     equity = curve.equity.reset_index(names="timestamp")
-    form = table_format(setting, len(equity))
+    form = table_format(setting, len(equity), len(curve.symbols))
     write([table_name(EQUITY, form)], _write_equity, run_dir, equity.copy(deep=False), form)
     write([table_name(POSITIONS, form)], _write_positions, run_dir, curve, form)
     return equity, form

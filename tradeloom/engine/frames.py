@@ -15,17 +15,30 @@ import pandas as pd
 from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.metrics import drawdown_curve
 
-__all__ = ["curve_out", "equal_weight", "equity_block", "equity_frame", "position_rows"]
+__all__ = [
+    "UNIVERSE_EQUITY",
+    "curve_out",
+    "equal_weight",
+    "equity_block",
+    "equity_frame",
+    "position_rows",
+]
 
 
 def _equity_names(symbols: tuple[str, ...]) -> list[str]:
     if len(symbols) == 1:
-        names = ["close", "position", "cash", "equity", "drawdown"]
-    else:
-        names = ["cash", "equity", "drawdown"]
-        for symbol in symbols:
-            names += [f"close[{symbol}]", f"position[{symbol}]", f"value[{symbol}]"]
-    return list(dict.fromkeys(names))  # (a symbol named twice: one set of columns)
+        return ["close", "position", "cash", "equity", "drawdown"]
+    # a universe's per-symbol series are rows of the positions table (long form), not
+    # three columns a symbol here: 500 symbols made 1,503 columns, most of a run folder
+    return list(UNIVERSE_EQUITY)
+
+
+UNIVERSE_EQUITY = ("cash", "equity", "drawdown", "gross", "equal_weight")
+"""The columns of a universe's equity table after its ``timestamp``: the account's cash,
+equity and drawdown, ``gross`` (the value of every position at its symbol's last close,
+summed in absolute value) and ``equal_weight`` (the equal-weight index of the symbols,
+`equal_weight`, 1 at the start). Each symbol's close, position and value are in the
+positions table and ``bars.parquet``."""
 
 
 def equity_block(bars: int, symbols: tuple[str, ...]) -> list[np.ndarray]:
@@ -62,9 +75,9 @@ def equity_frame(
 ) -> pd.DataFrame:
     """Return the equity curve: one symbol's close and position, or every symbol's.
 
-    One symbol: ``close position cash equity drawdown``. Several: ``cash equity
-    drawdown``, then per symbol ``close[S]`` (NaN: no bar), ``position[S]`` and
-    ``value[S]`` (the position at its last close). ``close`` and ``positions`` are
+    One symbol: ``close position cash equity drawdown``. Several: `UNIVERSE_EQUITY`
+    (each symbol's close, position and value are the positions table's rows,
+    `position_rows`). ``close`` and ``positions`` are
     ``[bars, symbols]``. ``block``: the `equity_block` to hold the columns, whose rows
     the curve may have been written into already (`curve_out`); None: a new one.
     """
@@ -80,13 +93,7 @@ def equity_frame(
         column["close"][:] = close[:, 0]
         _put(column["position"], positions[:, 0])
     else:
-        marks = pd.DataFrame(close, index=index).ffill().to_numpy()
-        for s, symbol in enumerate(symbols):
-            column[f"close[{symbol}]"][:] = close[:, s]
-            column[f"position[{symbol}]"][:] = positions[:, s]
-            column[f"value[{symbol}]"][:] = np.where(
-                positions[:, s] != 0.0, positions[:, s] * marks[:, s], 0.0
-            )
+        _account_marks(close, positions, column["gross"], column["equal_weight"])
     return pd.DataFrame(dict(zip(names, block, strict=True)), index=index, copy=False)
 
 
@@ -102,9 +109,79 @@ def _put(row: np.ndarray, values: np.ndarray) -> None:
 
 def equal_weight(close: np.ndarray, index: pd.DatetimeIndex) -> pd.Series:
     """Return the equal-weight index of the symbols (each from 1 at its first bar)."""
-    marks = pd.DataFrame(close, index=index).ffill()
-    first = marks.bfill().iloc[0]
-    return (marks / first).fillna(1.0).mean(axis=1)
+    values = np.empty(len(index))
+    _account_marks(close, None, None, values)
+    return pd.Series(values, index=index)
+
+
+_ROWS = 512
+"""The bars `_account_marks` works on at a time (500 symbols: 2 MB a buffer)."""
+
+
+def _account_marks(
+    close: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64] | None,
+    gross: npt.NDArray[np.float64] | None,
+    index: npt.NDArray[np.float64],
+) -> None:
+    """Write each bar's equal-weight index of the columns of ``close`` (``[bars,
+    columns]``) into ``index``: the mean of each column's last close over its first
+    (1.0 before its first close); and (``positions`` given) the absolute values of the
+    non-zero positions at their columns' last closes, summed, into ``gross``.
+
+    A few hundred bars at a time: pandas' forward fill, division and mean over the
+    whole ``[bars, columns]`` made five arrays that size (500 symbols x 10,000 bars:
+    200 MB at the run's peak). Each bar's index is numpy's sum over a contiguous row,
+    the pairwise sum of pandas' mean over a frame's rows; its gross is summed over the
+    columns in order, as the report summed the ``value[S]`` columns of a universe's
+    equity.csv when it had them: the same bits, both."""
+    closes = np.ascontiguousarray(close, np.float64)
+    bars, columns = closes.shape
+    valid = ~np.isnan(closes)
+    first = np.where(valid.any(axis=0), closes[valid.argmax(axis=0), np.arange(columns)], np.nan)
+    del valid
+    last = np.full(columns, np.nan)
+    rows = min(_ROWS, max(bars, 1))
+    ratios = np.empty((rows, columns))
+    held = np.ascontiguousarray(positions, np.float64) if positions is not None else closes[:0]
+    out = gross if gross is not None else index[:0]
+    for start in range(0, bars, rows):
+        stop = min(start + rows, bars)
+        _marked_rows(closes, held, start, stop, first, last, ratios, out)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, as pandas
+            np.divide(ratios[: stop - start].sum(axis=1), columns, out=index[start:stop])
+
+
+@released_kernel
+def _marked_rows(
+    closes: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64],
+    start: int,
+    stop: int,
+    first: npt.NDArray[np.float64],
+    last: npt.NDArray[np.float64],
+    ratios: npt.NDArray[np.float64],
+    gross: npt.NDArray[np.float64],
+) -> None:
+    """Carry ``last`` (each column's last close) over bars ``start`` to ``stop``; write
+    each bar's ratios to ``first`` (1.0: no close yet) and, where ``positions`` has rows,
+    the absolute values of its non-zero positions at their last closes, summed in
+    column order, to ``gross``."""
+    columns = closes.shape[1]
+    for i in range(start, stop):
+        k = i - start
+        held = 0.0
+        for c in range(columns):
+            close = closes[i, c]
+            if not np.isnan(close):
+                last[c] = close
+            ratio = last[c] / first[c]
+            ratios[k, c] = 1.0 if np.isnan(ratio) else ratio
+            if len(positions):
+                p = positions[i, c]
+                held += abs(p * last[c]) if p != 0.0 else 0.0
+        if len(gross):
+            gross[i] = held
 
 
 def position_rows(

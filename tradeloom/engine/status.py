@@ -38,7 +38,7 @@ from tradeloom.reporting.refusals import (
     refusals_of_frames,
 )
 from tradeloom.reporting.run_data import read_table
-from tradeloom.reporting.run_tables import EQUITY, table_file
+from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_file
 from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = [
@@ -309,7 +309,8 @@ class _Status:
         self.simulated = bool(len(started)) and str(started["clock"].iloc[0]) == "simulated"
         """The run's clock is not the wall clock: ages are measured on the run's own."""
         self._closes: dict[str, float] = {}
-        """A universe backtest's last close of each symbol (its equity.csv's)."""
+        """A universe backtest's last close of each symbol held at its end (its positions
+        table's last rows; equity.csv's columns in a run written before)."""
         self._strategies: dict[str, float] = {}
         """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
         self.curve = pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "equity": []})
@@ -500,7 +501,12 @@ class _Status:
     def _universe_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a universe backtest's clock and equity (``close`` NaN: several markets);
         keep each symbol's last close for its position."""
-        for column in frame.columns:
+        held = read_table(self.run_dir, POSITIONS) if "gross" in frame.columns else None
+        if held is not None and len(held):  # the positions table's last rows: the marks
+            last = held[held["bar"] == held["bar"].max()]
+            for symbol, close in zip(last["symbol"], last["close"], strict=True):
+                self._closes[str(symbol)] = float(close)
+        for column in frame.columns:  # a run written before the table was long
             if column.startswith("close[") and column.endswith("]"):
                 closes = frame[column].dropna()
                 if len(closes):

@@ -40,6 +40,7 @@ __all__ = [
     "charted_note",
     "charted_symbols",
     "market_traces",
+    "most_traded",
     "price_chart",
     "symbol_menu",
 ]
@@ -72,8 +73,13 @@ def price_chart(run: RunData) -> Chart:
         bars = bars_of(symbol) if bars_of else run.bars
         features = features_of(symbol) if features_of else run.features
         if bars is None or not len(bars):
-            close = run.equity[f"close[{symbol}]" if symbols else "close"]
-            traces = market_traces(naive_times(run.equity), close.to_numpy(np.float64), own)
+            # no bars: the close of equity.csv (a universe's, in a run written before its
+            # per-symbol series left that table; none in one written since)
+            close = run.equity.get(f"close[{symbol}]" if symbols else "close")
+            values = (
+                np.full(len(run.equity), np.nan) if close is None else close.to_numpy(np.float64)
+            )
+            traces = market_traces(naive_times(run.equity), values, own)
         else:
             traces, k = _candle_traces(bars, has_volume)
             per_candle = max(per_candle, k)
@@ -248,9 +254,15 @@ grew with the square of the symbols charted."""
 def charted_symbols(run: RunData, symbols: Sequence[str]) -> list[str]:
     """Return the symbols a universe's charts draw: all of them, or the `CHARTED_SYMBOLS`
     with the most trades (ties: the universe's order), in the universe's order."""
+    return most_traded(run.trades, symbols)
+
+
+def most_traded(trades: pd.DataFrame, symbols: Sequence[str]) -> list[str]:
+    """Return `charted_symbols` of a run whose trades table is ``trades``: the run folder
+    of a universe of more than `CHARTED_SYMBOLS` keeps these symbols' bars and features
+    alone (`tradeloom.backtest.run`), the report's charts' own."""
     if len(symbols) <= CHARTED_SYMBOLS:
         return list(symbols)
-    trades = run.trades
     counts = (
         trades["symbol"].astype(str).value_counts().to_dict()
         if len(trades) and "symbol" in trades.columns

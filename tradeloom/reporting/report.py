@@ -234,7 +234,8 @@ def _closed_sessions(run: RunData) -> list[dict[str, Any]]:
 
 
 def _universe_columns(run: RunData, kind: str) -> np.ndarray:
-    """Return a universe's per-symbol columns ``kind[S]`` of equity.csv (bars x symbols)."""
+    """Return a universe's per-symbol columns ``kind[S]`` of equity.csv (bars x symbols),
+    as a run written before its per-symbol series were the positions table's rows has."""
     columns = [f"{kind}[{s}]" for s in run.metrics.get("symbols") or ()]
     return np.asarray(run.equity[columns].to_numpy(np.float64))
 
@@ -248,8 +249,11 @@ def _equity_chart(run: RunData) -> Chart:
     # kept (`line`): a million bars' new array costs more in fresh pages than in sums
     buffer = np.empty(len(equity))
     if run.metrics.get("symbols"):  # a universe: its equal-weight index, its gross exposure
-        closes = pd.DataFrame(_universe_columns(run, "close")).ffill()
-        hold = start * (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
+        if "equal_weight" in eq.columns:
+            hold = np.multiply(eq["equal_weight"].to_numpy(np.float64), start, out=buffer)
+        else:  # a run written before the table was long (a symbol's columns in equity.csv)
+            closes = pd.DataFrame(_universe_columns(run, "close")).ffill()
+            hold = start * (closes / closes.bfill().iloc[0]).fillna(1.0).mean(axis=1).to_numpy()
         benchmark = "equal weight"
     else:
         close = eq["close"].to_numpy(np.float64)
@@ -264,7 +268,10 @@ def _equity_chart(run: RunData) -> Chart:
     drawdown = np.multiply(eq["drawdown"].to_numpy(np.float64), -100.0, out=buffer)  # -(x) * 100
     data.append(line(x, drawdown, "drawdown %", _RED, yaxis="y2", fill="tozeroy"))
     if run.metrics.get("symbols"):
-        held = np.abs(_universe_columns(run, "value")).sum(axis=1, out=buffer)
+        if "gross" in eq.columns:
+            held = np.array(eq["gross"].to_numpy(np.float64))
+        else:  # a run written before the table was long
+            held = np.abs(_universe_columns(run, "value")).sum(axis=1)
     else:
         held = np.multiply(
             eq["position"].to_numpy(np.float64), eq["close"].to_numpy(np.float64), out=buffer

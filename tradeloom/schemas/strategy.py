@@ -255,10 +255,10 @@ class OutputsSection(BaseModel):
         description="The format of a backtest's per-bar tables, equity and positions: "
         "`csv` (equity.csv, positions.csv), `parquet` (equity.parquet, positions.parquet: "
         "a fraction of the size and of the time to write), or `auto`: CSV up to 250,000 "
-        "bars, Parquet above. A run writes one format, which its summary (`per-bar "
-        "tables`) and metrics.json (`tables`) name; a script that reads equity.csv sets "
-        "`csv`. Every reader of a run folder reads either. A paper or live run appends CSV "
-        "whatever this says.",
+        "bars (a universe's bars counted once per symbol), Parquet above. A run writes "
+        "one format, which its summary (`per-bar tables`) and metrics.json (`tables`) "
+        "name; a script that reads equity.csv sets `csv`. Every reader of a run folder "
+        "reads either. A paper or live run appends CSV whatever this says.",
     )
 
 
