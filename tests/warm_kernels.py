@@ -35,13 +35,50 @@ def commands(out: Path) -> list[list[str]]:
     universe.write_text(
         SMALL.read_text().replace("symbol: BTC/USDT", "symbols: [BTC/USDT, ETH/USDT]")
     )
+    wide = out / "wide.yaml"  # every built-in feature and monitor the suite's files name
+    wide.write_text(
+        SMALL.read_text().replace("features:\n", f"features:\n{WIDE_FEATURES}", 1) + WIDE_MONITORS
+    )
     return [
         [*cli, "sweep", small, "--grid", "signal.threshold=0.02,0.06", "--out", str(out / "s"),
          "--keep-top", "1"],
         [*cli, "run", small, "--driver", "per-bar", "--out", str(out / "p")],
         [*cli, "run", small, "--set", "execution.orders.type=limit", "--out", str(out / "l")],
         [*cli, "run", str(universe), "--out", str(out / "u")],
+        [*cli, "run", str(wide), "--out", str(out / "w")],
     ]  # fmt: skip
+
+
+WIDE_FEATURES = """\
+  - {kind: sma, window: 20}
+  - {kind: ema, period: 12}
+  - {kind: returns, period: 1}
+  - {kind: volatility, window: 20}
+  - {kind: atr, window: 14}
+  - {kind: adx, window: 14}
+  - {kind: bollinger, window: 20}
+  - {kind: bb_width, window: 20}
+  - {kind: donchian, window: 20}
+  - {kind: macd}
+  - {kind: stochastic}
+  - {kind: obv}
+  - {kind: volume_zscore, window: 20}
+  - {kind: vwap}
+  - {kind: time_features}
+  - {kind: zscore, of: returns_1, window: 20}
+  - {kind: lags, of: [returns_1], lags: [1, 2]}
+"""
+"""Features beyond the small strategy's, whose kernels a test would otherwise compile
+on its own (and print a ``compiled 1 kernel`` line after the line it reads)."""
+
+WIDE_MONITORS = """\
+monitoring:
+  - {kind: rolling_auc, window: 100}
+  - {kind: calibration, window: 100}
+  - {kind: prediction_rate, window: 100}
+  - {kind: feature_drift}
+  - {kind: execution_quality}
+"""
 
 
 def _marker() -> Path:
