@@ -13,7 +13,8 @@ What is here:
 
 - registering components: `hookimpl`, `Component`, `Params`, `ParamError` (and
   `ParamErrors`, several at once), `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
-- what each layer's component implements (`DataSource`, `Feature`, `Model`,
+- what each layer's component implements (`DataSource`, over symbols: one market is a
+  universe of one; `Feature`, `Model`,
   `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
   reads of the bars (`ReadsColumns`, checked against the data at validation) and its
   helper types
@@ -35,7 +36,7 @@ The hooks themselves are documented in ``tradeloom/plugins/hookspecs.py``.
 
 from __future__ import annotations
 
-from tradeloom._deprecated import TradeloomDeprecationWarning
+from tradeloom._deprecated import TradeloomDeprecationWarning, deprecated
 from tradeloom.domain import (
     OHLCV,
     Absence,
@@ -107,7 +108,6 @@ from tradeloom.plugins.protocols import (
     Sizer,
     SymbolIdModel,
     UniverseModel,
-    UniverseSource,
     Venue,
     VenueTerms,
     VolumeAware,
@@ -186,7 +186,6 @@ __all__ = [
     "TradeloomDeprecationWarning",
     "Universe",
     "UniverseModel",
-    "UniverseSource",
     "UserError",
     "Venue",
     "VenueTerms",
@@ -195,3 +194,13 @@ __all__ = [
     "did_you_mean",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # the deprecated names, importable for at least one minor release (CHANGELOG.md)
+    if name == "UniverseSource":
+        from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE
+
+        deprecated("tradeloom.plugin.UniverseSource", DEPRECATED_SINCE, "DataSource")
+        return DataSource
+    raise AttributeError(f"module 'tradeloom.plugin' has no attribute {name!r}")

@@ -97,7 +97,6 @@ from tradeloom.live.swap import apply_reload, cron_of
 from tradeloom.live.ticker import BarTicker
 from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
 from tradeloom.plugins.data.stale_data import StaleDataWatch
-from tradeloom.plugins.execution.client_ids import client_order_id
 from tradeloom.plugins.features.steps import LiveRows
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
@@ -105,6 +104,7 @@ from tradeloom.plugins.protocols import (
     LiveUniverseFeed,
     Venue,
 )
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 from tradeloom.reporting import outputs
 from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target

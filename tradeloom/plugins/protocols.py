@@ -41,7 +41,8 @@ from tradeloom.domain import (
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries
+    from tradeloom.domain import AuxiliarySeries
+    from tradeloom.plugins.data.auxiliary import Auxiliary
     from tradeloom.plugins.data.live_book import LiveBook
 
 __all__ = [
@@ -84,7 +85,6 @@ __all__ = [
     "Sizer",
     "SymbolIdModel",
     "UniverseModel",
-    "UniverseSource",
     "Venue",
     "VenueLimits",
     "VenueTerms",
@@ -130,16 +130,13 @@ def missing_members(obj: object, protocol: type) -> list[str]:
 
 @runtime_checkable
 class DataSource(Protocol):
-    """Data layer: produce validated bars."""
+    """Data layer: every symbol's validated bars on one clock.
 
-    def load(self) -> Bars:
-        """Return validated bars; raise `tradeloom.errors.DataError` for bad data."""
-        ...
-
-
-@runtime_checkable
-class UniverseSource(Protocol):
-    """Data layer over several symbols (``data.symbols``): bars on one clock."""
+    One market is a universe of one: a source of ``data.symbol`` returns the universe of
+    that symbol (`Universe` of one `Bars`, its clock the bars' own index). A source of
+    the single-market form (``load() -> Bars``) is deprecated; it runs through
+    `tradeloom.plugins.protocols_symbols.UniverseOfOne`.
+    """
 
     def load_universe(self) -> Universe:
         """Return every symbol's validated bars and the common clock.
@@ -819,7 +816,8 @@ class OrderKeys(Protocol):
     orders' flags, fallback and expiry, where stops rest). Without it: market orders."""
 
     order_keys: Any
-    """The ``execution.orders`` keys (`tradeloom.plugins.execution.order_params.OrdersParams`)."""
+    """The ``execution.orders`` keys
+    (`tradeloom.plugins.protocols_orders.order_params.OrdersParams`)."""
 
 
 @runtime_checkable

@@ -18,13 +18,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from tradeloom.plugins.registry import RegisteredComponent
-from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.exits import TrailingAtr
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 

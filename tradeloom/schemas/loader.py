@@ -23,12 +23,12 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import Registry, did_you_mean
-from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig, feature_spec_of
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.portfolio import PortfolioRisk, unknown_group_symbols
+from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import scaling_problems
 from tradeloom.schemas.secrets import (
     check_secret_fields,

@@ -29,7 +29,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom.domain import OHLCV, Bars
+from tradeloom.domain import OHLCV, AuxiliarySeries, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
@@ -147,38 +147,6 @@ class AuxiliaryParams(Params):
     def delay_seconds(self) -> int:
         """``available_after`` in seconds."""
         return parse_delay(self.available_after)
-
-
-@dataclass(frozen=True)
-class AuxiliarySeries:
-    """One validated series: sorted unique times and their values.
-
-    Attributes:
-        name: The column it is joined to.
-        times: UTC nanoseconds, sorted, unique.
-        values: float64, one per time.
-        delay_ns: ``available_after`` in nanoseconds.
-        symbol: The symbol it belongs to; None: every symbol's.
-    """
-
-    name: str
-    times: np.ndarray
-    values: np.ndarray
-    delay_ns: int
-    symbol: str | None = None
-
-    def published(self) -> np.ndarray:
-        """Return when each value is published: its time plus the delay."""
-        return self.times + self.delay_ns
-
-    def published_by(self, time_ns: int) -> AuxiliarySeries:
-        """Return the values published at or before ``time_ns`` (what was known then)."""
-        keep = self.published() <= time_ns
-        return replace(self, times=self.times[keep], values=self.values[keep])
-
-    def applies_to(self, symbol: str) -> bool:
-        """Return whether it is joined to ``symbol``'s bars."""
-        return self.symbol is None or self.symbol == symbol
 
 
 class AuxiliaryColumns(Protocol):

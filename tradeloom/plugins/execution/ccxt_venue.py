@@ -75,10 +75,10 @@ from tradeloom.plugins.execution.ccxt_errors import (
     is_retryable_read,
     submission_outcome,
 )
-from tradeloom.plugins.execution.client_ids import check_client_id, derived_client_id
 from tradeloom.plugins.execution.order_checks import prepare_order
 from tradeloom.plugins.execution.order_checks import rejection as order_rejection
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import (
     OrderJournal,
     OrderView,
     RefusedFill,
@@ -88,7 +88,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueOrder,
     VenueReport,
 )
-from tradeloom.plugins.execution.order_state import (
+from tradeloom.plugins.protocols_orders.order_state import (
     FILL_TOLERANCE,
     OrderLifecycle,
     OrderState,
@@ -97,7 +97,7 @@ from tradeloom.plugins.execution.order_state import (
     Transition,
     VenueStatus,
 )
-from tradeloom.plugins.execution.order_terms import (
+from tradeloom.plugins.protocols_orders.order_terms import (
     STOP_TYPES,
     OrderTerms,
     ccxt_arguments,
