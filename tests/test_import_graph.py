@@ -311,10 +311,6 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
 NOT_YET: frozenset[tuple[str, str]] = frozenset(
     {
         ("tradeloom.engine.capabilities", "tradeloom.plugins.execution.simulated"),
-        ("tradeloom.engine.features", "tradeloom.plugins.features.informative"),
-        ("tradeloom.engine.universe", "tradeloom.plugins.features.informative"),
-        ("tradeloom.engine.wiring", "tradeloom.plugins.features.informative"),
-        ("tradeloom.engine.wiring", "tradeloom.plugins.features.timeframe"),
         ("tradeloom.live.account_venue", "tradeloom.plugins.execution.ccxt_venue"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_snapshots"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_stream"),
@@ -324,16 +320,11 @@ NOT_YET: frozenset[tuple[str, str]] = frozenset(
         ("tradeloom.live.exchange_venue", "tradeloom.plugins.execution.exchange_stops"),
         ("tradeloom.live.observers", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.observers", "tradeloom.plugins.monitoring.alerts"),
-        ("tradeloom.live.portfolio_start", "tradeloom.plugins.data.auxiliary"),
         ("tradeloom.live.router_venue", "tradeloom.plugins.execution.ccxt_venue"),
         ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routed_model"),
         ("tradeloom.live.router_venue", "tradeloom.plugins.execution.router"),
         ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routing"),
         ("tradeloom.live.router_venue", "tradeloom.plugins.execution.venue_health"),
-        ("tradeloom.live.runner", "tradeloom.plugins.data.auxiliary"),
-        ("tradeloom.live.runner", "tradeloom.plugins.data.stale_data"),
-        ("tradeloom.live.runner", "tradeloom.plugins.features.steps"),
-        ("tradeloom.live.session", "tradeloom.plugins.features.steps"),
         ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),
@@ -341,8 +332,6 @@ NOT_YET: frozenset[tuple[str, str]] = frozenset(
         ("tradeloom.live.ticker", "tradeloom.plugins.data.validation"),
         ("tradeloom.live.venues", "tradeloom.plugins.execution.ccxt_venue"),
         ("tradeloom.live.venues", "tradeloom.plugins.execution.exchange_stops"),
-        ("tradeloom.schemas.loader", "tradeloom.plugins.features.informative"),
-        ("tradeloom.schemas.loader", "tradeloom.plugins.features.timeframe"),
     }
 )
 """The imports of built-in plugins by core, schemas, engine and live that are left to move

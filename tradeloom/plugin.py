@@ -73,7 +73,6 @@ from tradeloom.plugins.component import (
     ParamErrors,
     Params,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.protocols import (
     AuxiliaryData,
@@ -113,6 +112,7 @@ from tradeloom.plugins.protocols import (
     VolumeAware,
     WalkForwardModel,
 )
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.retrying import RetriesExhausted
 

@@ -19,12 +19,12 @@ import numpy.typing as npt
 
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
+from tradeloom.engine.informative import InformativePair
 from tradeloom.engine.universe_checks import universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
 from tradeloom.kernels.first_run import sized as first_run_sized
-from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import InformativeSource
 
 __all__ = [

@@ -10,16 +10,16 @@ from tradeloom.engine.capabilities import Mode, live_problems
 from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
-from tradeloom.engine.universe_checks import declared_symbols, universe_problems
-from tradeloom.errors import ConfigError, Problem
-from tradeloom.plugins import protocols
-from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.features.informative import InformativePair, informative_refusal
-from tradeloom.plugins.features.timeframe import (
+from tradeloom.engine.informative import InformativePair, informative_refusal
+from tradeloom.engine.timeframe import (
     HigherTimeframe,
     timeframe_problem,
     timeframe_refusal,
 )
+from tradeloom.engine.universe_checks import declared_symbols, universe_problems
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins import protocols
+from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig

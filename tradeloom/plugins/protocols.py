@@ -13,7 +13,7 @@ any bar, and the live driver calls them and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -42,7 +42,7 @@ from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
-    from tradeloom.plugins.data.auxiliary import Auxiliary
+    from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
     from tradeloom.plugins.data.live_book import LiveBook
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "KnownSymbols",
     "LabelHorizon",
     "LiveAnomalyGate",
+    "LiveAuxiliaryFeed",
     "LiveBookFeed",
     "LiveFeed",
     "LiveModel",
@@ -77,6 +78,7 @@ __all__ = [
     "PerSymbolModels",
     "ReadsBarsColumn",
     "ReadsColumns",
+    "ReadsOrderBook",
     "ReadsVolume",
     "Retrainable",
     "RiskContext",
@@ -171,7 +173,7 @@ class Feature(Protocol):
     """Feature layer: compute columns from bars (and earlier features), causally.
 
     A feature may also offer ``stepper(context)``, returning a per-bar computation
-    (`tradeloom.plugins.features.steps.SteppedFeature`); live trading and the per-bar
+    (`tradeloom.plugins.protocols_steps.SteppedFeature`); live trading and the per-bar
     driver use it. A feature without one is stepped by recomputing ``compute`` over
     the history so far: slower, same values.
     """
@@ -750,6 +752,16 @@ class ReadsBarsColumn(Protocol):
 
 
 @runtime_checkable
+class ReadsOrderBook(Protocol):
+    """A feature of the recorded order book's columns of the bars (``data.order_book``),
+    which a higher timeframe's resampling and an informative pair's bars do not carry."""
+
+    def check_depth(self, columns: Iterable[object]) -> int:
+        """Return the book levels recorded in ``columns``; raise `DataError` for too few."""
+        ...
+
+
+@runtime_checkable
 class KnownLength(Protocol):
     """A data source that says, before loading, how many bars it has."""
 
@@ -773,6 +785,15 @@ class AuxiliaryData(Protocol):
 
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the series it joins, as declared."""
+        ...
+
+
+@runtime_checkable
+class LiveAuxiliaryFeed(Protocol):
+    """A live data source that reads its ``data.auxiliary`` series as bars close."""
+
+    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
+        """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
         ...
 
 

@@ -28,7 +28,13 @@ from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 
-__all__ = ["ComponentConfig", "StrategyConfig", "feature_spec_of"]
+__all__ = [
+    "ComponentConfig",
+    "StrategyConfig",
+    "feature_spec_of",
+    "informative_column",
+    "timeframe_column",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,18 @@ class ComponentConfig:
     registered: RegisteredComponent = field(repr=False)
     timeframe: str | None = None
     symbol: str | None = None
+
+
+def timeframe_column(column: str, timeframe: str) -> str:
+    """Return the name of ``column`` computed on ``timeframe`` (``rsi_14@4h``): a feature's
+    column with ``timeframe:``."""
+    return f"{column}@{timeframe}"
+
+
+def informative_column(column: str, symbol: str) -> str:
+    """Return the name of ``column`` computed on ``symbol``'s bars
+    (``log_return_1@ETH/USDT``): a feature's column with ``symbol:``."""
+    return f"{column}@{symbol}"
 
 
 @dataclass(frozen=True)

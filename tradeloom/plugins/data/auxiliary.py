@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -45,7 +45,6 @@ __all__ = [
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
-    "LiveAuxiliaryFeed",
     "asof_values",
     "build_auxiliary",
     "join_asof",
@@ -314,7 +313,7 @@ class AsOfRows:
     published (its time plus ``available_after``) by the bar's close. The series are read
     again (``load``) when a bar closes after the newest value read so far was published,
     so that a file written to meanwhile, or an exchange's new funding rate, is seen.
-    Implements `tradeloom.plugins.features.steps.LiveRows`.
+    Implements `tradeloom.plugins.protocols_steps.LiveRows`.
 
     Args:
         load: Reads every declared series (all symbols').
@@ -345,15 +344,6 @@ class AsOfRows:
         values = [float(asof_values(s.published(), s.values, decision)[0]) for s in self._series]
         index = pd.DatetimeIndex([time], name="timestamp")
         return pd.DataFrame([values], index=index, columns=list(self.columns), dtype=np.float64)
-
-
-@runtime_checkable
-class LiveAuxiliaryFeed(Protocol):
-    """A live data source that reads its ``data.auxiliary`` series as bars close."""
-
-    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
-        """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
-        ...
 
 
 def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int) -> Bars:
