@@ -108,9 +108,12 @@ def import_graph(root: Path, package: str, planted: dict[str, str] | None = None
         sources[module] = textwrap.dedent(source)
 
     def resolve(name: str) -> str | None:
+        # a module of the package that is not there (``tradeloom._version``, written by a
+        # build, absent from a bare checkout) is no edge, not one to the package itself
+        wanted = name
         while name and name not in known:
             name = name.rpartition(".")[0]
-        return name or None
+        return None if name == package and wanted != package else name or None
 
     edges: list[Edge] = []
     for module, path in known.items():
@@ -459,6 +462,21 @@ def test_a_circle_through_a_type_only_import_is_found(package: Path) -> None:
     assert [describe(c, package) for c in found] == [
         "pkg.a (pkg/a.py:1) -> pkg.b (pkg/b.py:3) -> pkg.a"
     ]
+
+
+def test_an_import_of_a_module_not_there_is_no_edge(package: Path) -> None:
+    # the version a build writes (pkg._version) is absent from a bare checkout
+    write(package, "pkg.__init__", "from pkg.version import V\n")
+    write(
+        package,
+        "pkg.version",
+        "try:\n    from pkg._version import V\nexcept ImportError:\n    V = 0\n",
+    )
+
+    edges = import_graph(package, "pkg")
+
+    assert [(e.source, e.target) for e in edges] == [("pkg", "pkg.version")]
+    assert cycles(edges) == []
 
 
 def test_package_initialisation_is_not_a_circle(package: Path) -> None:
