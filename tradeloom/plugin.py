@@ -36,7 +36,7 @@ The hooks themselves are documented in ``tradeloom/plugins/hookspecs.py``.
 
 from __future__ import annotations
 
-from tradeloom._deprecated import TradeloomDeprecationWarning, deprecated
+from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import (
     OHLCV,
     Absence,
@@ -199,6 +199,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # the deprecated names, importable for at least one minor release (CHANGELOG.md)
     if name == "UniverseSource":
+        from tradeloom._deprecated import deprecated
         from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE
 
         deprecated("tradeloom.plugin.UniverseSource", DEPRECATED_SINCE, "DataSource")
